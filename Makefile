@@ -1,0 +1,41 @@
+# stampd - the two commands a new user needs:
+#   make run    install missing packages, build, start stampd with demo data
+#   make test   install what the tests need, build with -Werror and with
+#               ASan+UBSan, run every test under CTest
+# Other targets: build, clean, format.
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+RELEASE := build/release
+CHECK := build/check
+
+.PHONY: all run test build deps deps-test clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh run
+
+deps-test:
+	@scripts/deps.sh test
+
+build: deps
+	@cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTAMPD_TESTS=OFF >/dev/null
+	@cmake --build $(RELEASE) -j $(JOBS)
+
+run: build
+	@scripts/run-demo.sh $(RELEASE)
+
+test: deps-test
+	cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTAMPD_WERROR=ON -DSTAMPD_TESTS=OFF >/dev/null
+	cmake --build $(RELEASE) -j $(JOBS)
+	cmake -S . -B $(CHECK) -DCMAKE_BUILD_TYPE=Debug -DSTAMPD_WERROR=ON -DSTAMPD_SANITIZE=ON >/dev/null
+	cmake --build $(CHECK) -j $(JOBS)
+	cd $(CHECK) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

@@ -1,0 +1,91 @@
+/*
+ * error.h - the one table of stampd error codes.
+ *
+ * Every fallible function returns int: PV_OK (0) or a negative PV_E* code.
+ * The X-macro below is the single source of truth for each code's number,
+ * HTTP status, stable API code (the "code" in {"error":{"code":...}}) and
+ * default human message. docs/api.md lists the same table; keep them in step.
+ */
+#ifndef STAMPD_ERROR_H
+#define STAMPD_ERROR_H
+
+/* X(NAME, value, http_status, "api_code", "default message") */
+#define PV_ERRORS(X)                                                                          \
+    X(OK, 0, 200, "ok", "success")                                                            \
+    X(ENOMEM, -1, 500, "internal_error", "out of memory")                                     \
+    X(EINTERNAL, -2, 500, "internal_error", "internal error")                                 \
+    X(EINVAL, -3, 400, "invalid_request", "invalid request")                                  \
+    X(EJSON, -4, 400, "invalid_json", "request body is not valid JSON")                       \
+    X(ETYPE, -5, 400, "invalid_type", "a field has the wrong type")                           \
+    X(EUNKNOWNFIELD, -6, 400, "unknown_field", "unknown field")                               \
+    X(EMISSING, -7, 400, "missing_field", "a required field is missing")                      \
+    X(ETOOBIG, -8, 413, "body_too_large", "request body is too large")                        \
+    X(EMAILCLASS, -9, 400, "unknown_mail_class", "unknown mail class")                        \
+    X(EWEIGHT, -10, 400, "weight_out_of_range", "weight is out of range for the mail class")  \
+    X(EZIP, -11, 400, "invalid_zip", "ZIP code is not valid")                                 \
+    X(EMAILDATE, -12, 400, "invalid_mail_date", "mail date is not valid")                     \
+    X(ENORATE, -13, 400, "rate_not_effective", "no rate table is in effect for the mail date") \
+    X(EFUNDS, -14, 402, "insufficient_funds", "balance is too low for this purchase")         \
+    X(EDEPOSIT, -15, 503, "postal_deposit_insufficient",                                      \
+      "the postal deposit cannot cover the PSD refill")                                       \
+    X(ENOPSD, -16, 503, "no_psd_available", "no postal security device is available")        \
+    X(EOVERFLOW, -17, 422, "amount_overflow", "amount out of range")                          \
+    X(EUNAUTH, -18, 401, "unauthorized", "missing or invalid API key")                        \
+    X(EFORBIDDEN, -19, 403, "forbidden", "this key may not do that")                          \
+    X(ENOTFOUND, -20, 404, "not_found", "not found")                                          \
+    X(EMETHOD, -21, 405, "method_not_allowed", "method not allowed")                          \
+    X(EIDEMREQUIRED, -22, 400, "idempotency_key_required",                                    \
+      "an Idempotency-Key header is required")                                                \
+    X(EIDEMREUSED, -23, 409, "idempotency_key_reused",                                        \
+      "this Idempotency-Key was used with a different request")                              \
+    X(ECURSOR, -24, 400, "invalid_cursor", "pagination cursor is not valid")                  \
+    X(EBASE64, -25, 400, "invalid_base64", "data is not valid base64")                        \
+    X(ETRUNCATED, -26, 400, "indicium_truncated", "indicium is truncated")                    \
+    X(ETRAILING, -27, 400, "indicium_too_long", "indicium has bytes after the signature")     \
+    X(EVERSION, -28, 400, "indicium_version_unsupported", "unknown indicium format version")  \
+    X(EALGORITHM, -29, 400, "indicium_algorithm_unsupported",                                 \
+      "unknown indicium signature algorithm")                                                 \
+    X(EMALFORMED, -30, 400, "indicium_malformed", "indicium field is malformed")              \
+    X(ESIGNATURE, -31, 400, "indicium_signature_invalid", "indicium signature does not verify") \
+    X(EUNKNOWNKEY, -32, 400, "indicium_key_unknown", "indicium names an unknown key")         \
+    X(ESTORE, -33, 500, "store_error", "database error")                                      \
+    X(ESCHEMA, -34, 500, "schema_mismatch",                                                   \
+      "database schema is not at the version this binary expects")                           \
+    X(ECRYPTO, -35, 500, "crypto_error", "cryptographic module error")                        \
+    X(EIO, -36, 500, "io_error", "input/output error")                                        \
+    X(EBUSY, -37, 503, "unavailable", "server is busy or shutting down")                      \
+    X(EEXIST, -38, 409, "already_exists", "already exists")                                   \
+    X(ECONFIG, -39, 500, "config_error", "configuration error")                               \
+    X(ELIMIT, -40, 400, "invalid_limit", "limit is out of range")
+
+enum pv_error {
+#define PV_ERR_ENUM(name, val, http, code, msg) PV_##name = (val),
+    PV_ERRORS(PV_ERR_ENUM)
+#undef PV_ERR_ENUM
+};
+
+/*
+ * pv_strerror - default human message for an error code.
+ * Returns a static string (never NULL; unknown codes give "unknown error").
+ */
+const char *pv_strerror(int err);
+
+/*
+ * pv_error_code - stable machine-readable API code ("insufficient_funds").
+ * Returns a static string (never NULL).
+ */
+const char *pv_error_code(int err);
+
+/*
+ * pv_error_http - HTTP status for an error code (500 for unknown codes).
+ */
+int pv_error_http(int err);
+
+/*
+ * pv_error_count - number of entries in the table; pv_error_at(i) returns the
+ * code of entry i (0 <= i < count). For docs generation and tests.
+ */
+int pv_error_count(void);
+int pv_error_at(int i);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * store.h - the store interface: a versioned table of function pointers.
+ *
+ * Callers (src/domain, src/server, the CLIs) use only this header; backends
+ * (sqlite.c, later postgres.c) implement struct pv_store_ops and embed
+ * struct pv_store first in their handle. A handle is one connection: use it
+ * from one thread at a time. Open several handles for several threads.
+ *
+ * Transactions: begin() opens a write transaction; savepoint()/release()/
+ * rollback_to() nest one level inside it so a batch of purchases can share
+ * one durable commit while each purchase can fail on its own (group commit).
+ * Reads outside begin()/commit() see the last committed state.
+ *
+ * Ownership: record structs are filled in place and own nothing (fixed-size
+ * fields); list functions return an owned array released with free().
+ * Strings passed in are borrowed. Times are unix seconds (UTC).
+ */
+#ifndef STAMPD_STORE_H
+#define STAMPD_STORE_H
+
+#include "stampd/indicium.h"
+#include "stampd/money.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PV_ID_MAX 40        /* "cus_" + 26 chars, "ind_...", with room */
+#define PV_ACCOUNT_MAX 64   /* ledger account names: "customer:cus_...", "psd:1" */
+#define PV_HASH_HEX 65      /* sha-256 hex + NUL */
+#define PV_IDEM_KEY_MAX 256 /* Idempotency-Key header cap */
+
+/* The schema version this binary's backends migrate to and require. */
+#define PV_SCHEMA_VERSION 1
+
+enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
+
+struct pv_psd_rec {
+    uint32_t id; /* device id, 1.. */
+    int status;  /* enum pv_psd_status */
+    uint32_t key_id;
+    pv_mills descending;
+    pv_mills ascending;
+    pv_mills control_total;
+    uint32_t piece_count;
+    int64_t last_refill_at; /* 0 = never */
+};
+
+struct pv_refill_rec {
+    uint32_t psd_id;
+    pv_mills amount;
+    pv_mills desc_before, asc_before, ctl_before;
+    pv_mills desc_after, asc_after, ctl_after;
+    char authorization[PV_ID_MAX]; /* reference of the authorisation: "rfl_..." */
+    int64_t at;
+};
+
+struct pv_key_rec {
+    uint32_t key_id;
+    uint32_t psd_id;
+    char algorithm[24];  /* "ecdsa-p256-sha256" */
+    char module[24];     /* "openssl" */
+    char key_ref[512];   /* module-specific reference (file path, PKCS#11 label) */
+    char public_pem[512];
+    int64_t created;
+};
+
+enum pv_role { PV_ROLE_CUSTOMER = 1, PV_ROLE_OPERATOR = 2 };
+
+struct pv_principal {
+    int role;                 /* enum pv_role */
+    char owner_id[PV_ID_MAX]; /* "cus_..." or "op_..." */
+    char key_id[PV_ID_MAX];   /* "key_..." of the API key used */
+};
+
+struct pv_customer_rec {
+    char id[PV_ID_MAX];
+    char email[256];
+    int64_t created;
+};
+
+struct pv_ledger_line {
+    char account[PV_ACCOUNT_MAX];
+    pv_mills amount; /* the lines of one journal entry sum to zero */
+};
+
+struct pv_indicium_rec {
+    char id[PV_ID_MAX];          /* "ind_..." */
+    char customer_id[PV_ID_MAX];
+    char server_id[PV_ID_MAX];   /* processor that signed it */
+    int64_t created;
+    int64_t presentations;       /* times presented to POST /v1/verify */
+    struct pv_indicium ind;      /* decoded fields (as signed) */
+    uint8_t data[PV_INDICIUM_MAX]; /* the whole signed indicium */
+    size_t data_len;
+};
+
+struct pv_store;
+
+struct pv_store_ops {
+    int version; /* 1 */
+    const char *name; /* "sqlite" */
+
+    void (*close)(struct pv_store *st);
+
+    /* Schema. migrate applies every pending migration in one transaction
+     * and sets *from/*to; schema_version reads the current version (0 for
+     * an empty database). */
+    int (*migrate)(struct pv_store *st, int *from, int *to);
+    int (*schema_version)(struct pv_store *st, int *version);
+
+    /* Transactions (see the file comment). */
+    int (*begin)(struct pv_store *st);
+    int (*commit)(struct pv_store *st);
+    int (*rollback)(struct pv_store *st);
+    int (*savepoint)(struct pv_store *st);
+    int (*release)(struct pv_store *st);
+    int (*rollback_to)(struct pv_store *st);
+
+    /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
+     * unset; *value is owned (free()). */
+    int (*config_set)(struct pv_store *st, const char *key, const char *value);
+    int (*config_get)(struct pv_store *st, const char *key, char **value);
+
+    /* Ledger. journal_post writes one entry of n lines and adds each line to
+     * its account's balance (creating the account at 0 when new). It does
+     * not check the sum: pv_ledger_post() in src/domain does. */
+    int (*journal_post)(struct pv_store *st, const char *kind, const char *ref,
+                        const struct pv_ledger_line *lines, size_t n, int64_t at);
+    int (*account_balance)(struct pv_store *st, const char *account, pv_mills *balance);
+
+    /* PSDs and their keys. psd_get: PV_ENOTFOUND. psd_update writes the
+     * registers, status and last_refill_at of rec->id. */
+    int (*psd_insert)(struct pv_store *st, const struct pv_psd_rec *rec);
+    int (*psd_get)(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec);
+    int (*psd_update)(struct pv_store *st, const struct pv_psd_rec *rec);
+    int (*psd_list)(struct pv_store *st, struct pv_psd_rec **out, size_t *n);
+    int (*refill_insert)(struct pv_store *st, const struct pv_refill_rec *rec);
+    int (*refill_list)(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out, size_t *n);
+    int (*key_insert)(struct pv_store *st, const struct pv_key_rec *rec);
+    int (*key_list)(struct pv_store *st, struct pv_key_rec **out, size_t *n);
+
+    /* Customers, operators and API keys (stored as SHA-256 hex only). */
+    int (*customer_insert)(struct pv_store *st, const struct pv_customer_rec *rec);
+    int (*customer_get)(struct pv_store *st, const char *id, struct pv_customer_rec *rec);
+    int (*operator_insert)(struct pv_store *st, const char *id, const char *email, int64_t at);
+    int (*apikey_insert)(struct pv_store *st, const char *key_id, const char *hash_hex,
+                         const char *prefix, int role, const char *owner_id, int64_t at);
+    /* apikey_lookup: PV_ENOTFOUND for an unknown or revoked key. */
+    int (*apikey_lookup)(struct pv_store *st, const char *hash_hex, struct pv_principal *out);
+
+    /* Idempotency. get: PV_ENOTFOUND, or the request hash and indicium id
+     * stored for (owner, key). put: PV_EEXIST when (owner, key) exists. */
+    int (*idem_get)(struct pv_store *st, const char *owner_id, const char *key,
+                    char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX]);
+    int (*idem_put)(struct pv_store *st, const char *owner_id, const char *key,
+                    const char *req_hash, const char *indicium_id, int64_t at);
+
+    /* Indicia. get: PV_ENOTFOUND. list: the customer's indicia newest
+     * first, strictly older than the indicium whose id is before_id (NULL
+     * or "" = from the newest), at most limit; PV_ECURSOR for an unknown
+     * before_id. find: by (device id, serial). present: count one more
+     * presentation and return how many there were before it. */
+    int (*indicium_insert)(struct pv_store *st, const struct pv_indicium_rec *rec);
+    int (*indicium_get)(struct pv_store *st, const char *id, struct pv_indicium_rec *rec);
+    int (*indicium_list)(struct pv_store *st, const char *customer_id, const char *before_id,
+                         size_t limit, struct pv_indicium_rec **out, size_t *n);
+    int (*indicium_find)(struct pv_store *st, uint32_t device_id, uint32_t serial,
+                         struct pv_indicium_rec *rec);
+    int (*indicium_present)(struct pv_store *st, const char *id, int64_t at,
+                            int64_t *presented_before);
+};
+
+struct pv_store {
+    const struct pv_store_ops *ops;
+};
+
+/*
+ * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path).
+ * *out is owned; release with pv_store_close(). Errors: PV_ECONFIG
+ * (unknown scheme), PV_ESTORE, PV_ENOMEM.
+ */
+int pv_store_open(const char *dsn, struct pv_store **out);
+
+/* pv_store_close - close a handle; NULL is fine. */
+void pv_store_close(struct pv_store *st);
+
+/*
+ * pv_store_open_checked - pv_store_open, then PV_ESCHEMA unless the schema
+ * is exactly PV_SCHEMA_VERSION (what servers do at start).
+ */
+int pv_store_open_checked(const char *dsn, struct pv_store **out);
+
+#endif
