@@ -6,10 +6,18 @@
  * struct pv_store first in their handle. A handle is one connection: use it
  * from one thread at a time. Open several handles for several threads.
  *
- * Transactions: begin() opens a write transaction; savepoint()/release()/
- * rollback_to() nest one level inside it so a batch of purchases can share
- * one durable commit while each purchase can fail on its own (group commit).
- * Reads outside begin()/commit() see the last committed state.
+ * Transactions: begin() opens a write transaction; savepoint() opens one
+ * savepoint inside it, which release() keeps and rollback_to() undoes - both
+ * end the savepoint - so a batch of purchases can share one durable commit
+ * while each purchase can fail on its own (group commit). A failed commit()
+ * rolls back; rollback() without a transaction does nothing; nested begin()
+ * or savepoint() is PV_EINVAL. Reads outside begin()/commit() see the last
+ * committed state. Writes outside begin() are their own transaction.
+ *
+ * Every insert answers PV_EEXIST on a duplicate key. Backends enforce in the
+ * schema what must never happen: a PSD whose ascending + descending differs
+ * from its control total, registers or piece counts moving back, amounts
+ * outside +-PV_MILLS_MAX.
  *
  * Ownership: record structs are filled in place and own nothing (fixed-size
  * fields); list functions return an owned array released with free().
@@ -103,7 +111,7 @@ struct pv_store_ops {
     void (*close)(struct pv_store *st);
 
     /* Schema. migrate applies every pending migration in one transaction
-     * and sets *from/*to; schema_version reads the current version (0 for
+     * and sets *from and *to; schema_version reads the current version (0 for
      * an empty database). */
     int (*migrate)(struct pv_store *st, int *from, int *to);
     int (*schema_version)(struct pv_store *st, int *version);

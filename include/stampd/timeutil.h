@@ -1,0 +1,34 @@
+/*
+ * timeutil.h - calendar dates as YYYYMMDD integers, without timegm().
+ */
+#ifndef STAMPD_TIMEUTIL_H
+#define STAMPD_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* pv_now - current unix time in seconds. */
+int64_t pv_now(void);
+
+/* pv_date_from_unix - UTC calendar date of unix time t as YYYYMMDD. */
+uint32_t pv_date_from_unix(int64_t t);
+
+/*
+ * pv_date_add_days - YYYYMMDD plus days (may be negative). The input must
+ * be a valid date (pv_date_valid).
+ */
+uint32_t pv_date_add_days(uint32_t yyyymmdd, int days);
+
+/*
+ * pv_date_parse - "YYYY-MM-DD" (exactly, borrowed) into *out if it is a
+ * real date. Returns PV_OK or PV_EMAILDATE.
+ */
+int pv_date_parse(const char *s, uint32_t *out);
+
+/* pv_date_format - "YYYY-MM-DD" into buf (borrowed, >= 11 bytes). */
+char *pv_date_format(uint32_t yyyymmdd, char *buf, size_t n);
+
+/* pv_time_format - RFC 3339 UTC "2026-11-22T01:02:03Z" into buf (>= 21). */
+char *pv_time_format(int64_t t, char *buf, size_t n);
+
+#endif

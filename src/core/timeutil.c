@@ -1,0 +1,102 @@
+/*
+ * timeutil.c - civil-date arithmetic (days from 1970-01-01, proleptic
+ * Gregorian), used for mail dates and timestamps.
+ */
+#include "stampd/timeutil.h"
+
+#include "stampd/error.h"
+#include "stampd/indicium.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t pv_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned) (y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t) doe - 719468;
+}
+
+static uint32_t civil_from_days(int64_t z)
+{
+    int64_t era, y;
+    unsigned doe, yoe, doy, mp, d, m;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned) (z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = (int64_t) yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    return (uint32_t) (y * 10000 + m * 100 + d);
+}
+
+uint32_t pv_date_from_unix(int64_t t)
+{
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    return civil_from_days(days);
+}
+
+uint32_t pv_date_add_days(uint32_t ymd, int days)
+{
+    int64_t z = days_from_civil(ymd / 10000, (ymd / 100) % 100, ymd % 100);
+    return civil_from_days(z + days);
+}
+
+int pv_date_parse(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    int i;
+
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return PV_EMAILDATE;
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7)
+            continue;
+        if (s[i] < '0' || s[i] > '9')
+            return PV_EMAILDATE;
+        v = v * 10 + (uint32_t) (s[i] - '0');
+    }
+    if (!pv_date_valid(v))
+        return PV_EMAILDATE;
+    *out = v;
+    return PV_OK;
+}
+
+char *pv_date_format(uint32_t ymd, char *buf, size_t n)
+{
+    snprintf(buf, n, "%04u-%02u-%02u", (unsigned) (ymd / 10000), (unsigned) ((ymd / 100) % 100),
+             (unsigned) (ymd % 100));
+    return buf;
+}
+
+char *pv_time_format(int64_t t, char *buf, size_t n)
+{
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t secs = t - days * 86400;
+    uint32_t ymd = civil_from_days(days);
+
+    snprintf(buf, n, "%04u-%02u-%02uT%02u:%02u:%02uZ", (unsigned) (ymd / 10000),
+             (unsigned) ((ymd / 100) % 100), (unsigned) (ymd % 100), (unsigned) (secs / 3600),
+             (unsigned) ((secs / 60) % 60), (unsigned) (secs % 60));
+    return buf;
+}

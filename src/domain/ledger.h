@@ -1,0 +1,48 @@
+/*
+ * ledger.h - double-entry bookkeeping rules on top of the store, ids, and
+ * the names of the ledger accounts.
+ *
+ * Accounts (balance = sum of their lines):
+ *   customer:<id>      prepaid balance the vendor owes the customer (+)
+ *   psd:<device id>    postage a PSD may still dispense (== its descending register)
+ *   postal_deposit     the vendor's deposit at the postal authority (+)
+ *   postal_authority   counter-account of deposits paid in (-)
+ *   funding:manual     counter-account of balances granted by an operator (-)
+ *   revenue:postage    postage sold to customers (+)
+ *   postage_dispensed  value that left the PSDs as indicia (+, == sum of ascending)
+ */
+#ifndef STAMPD_LEDGER_H
+#define STAMPD_LEDGER_H
+
+#include "store/store.h"
+
+#define PV_ACCT_DEPOSIT "postal_deposit"
+#define PV_ACCT_AUTHORITY "postal_authority"
+#define PV_ACCT_FUNDING "funding:manual"
+#define PV_ACCT_REVENUE "revenue:postage"
+#define PV_ACCT_DISPENSED "postage_dispensed"
+
+/*
+ * pv_ledger_post - post one journal entry after checking that its n
+ * borrowed lines sum to zero (with overflow checks). Returns PV_OK,
+ * PV_EINVAL (unbalanced or empty), PV_EOVERFLOW, or a store error.
+ */
+int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
+                   const struct pv_ledger_line *lines, size_t n, int64_t at);
+
+/* pv_account_customer / pv_account_psd - account names into buf (PV_ACCOUNT_MAX). */
+void pv_account_customer(const char *customer_id, char buf[PV_ACCOUNT_MAX]);
+void pv_account_psd(uint32_t psd_id, char buf[PV_ACCOUNT_MAX]);
+
+/*
+ * pv_balance - account balance, 0 for an account never posted to.
+ */
+int pv_balance(struct pv_store *st, const char *account, pv_mills *out);
+
+/*
+ * pv_new_id - a fresh random id "<prefix>_<20 base32 chars>" into out
+ * (borrowed, PV_ID_MAX). Returns PV_OK or PV_ECRYPTO.
+ */
+int pv_new_id(const char *prefix, char out[PV_ID_MAX]);
+
+#endif

@@ -1,0 +1,342 @@
+/*
+ * purchase.c - one purchase inside a savepoint, many inside one commit.
+ *
+ * PSD selection policy (docs/api.md, "PSD selection"): a processor keeps
+ * using its current PSD while it can cover the piece; when it cannot, the
+ * next of its PSDs that can becomes current; when none can, the next PSD
+ * after the current one is refilled from the postal deposit and becomes
+ * current. Pieces come from one device in runs, devices take turns, and a
+ * refill happens only when no device of the processor can cover the piece.
+ */
+#include "domain/purchase.h"
+
+#include "domain/ledger.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/psd.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void regs_from(const struct pv_psd_rec *p, struct pv_psd_regs *r)
+{
+    r->descending = p->descending;
+    r->ascending = p->ascending;
+    r->control_total = p->control_total;
+    r->piece_count = p->piece_count;
+}
+
+static void regs_to(const struct pv_psd_regs *r, struct pv_psd_rec *p)
+{
+    p->descending = r->descending;
+    p->ascending = r->ascending;
+    p->control_total = r->control_total;
+    p->piece_count = r->piece_count;
+}
+
+/* Refill p (whose key entry is k) so that it can dispense v. */
+static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_psd_rec *p,
+                  pv_mills v, int64_t now)
+{
+    struct pv_psd_regs r;
+    struct pv_refill_rec rf;
+    struct pv_ledger_line lines[2];
+    pv_mills amount, deposit, shortfall;
+    int rc;
+
+    regs_from(p, &r);
+    if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
+        return rc;
+    if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK)
+        return rc;
+    if (deposit < amount) {
+        /* Take what is left when it still covers this piece. */
+        if ((rc = pv_money_sub(v, r.descending, &shortfall)) != PV_OK)
+            return rc;
+        if (deposit < shortfall || deposit <= 0)
+            return PV_EDEPOSIT;
+        amount = deposit;
+    }
+
+    memset(&rf, 0, sizeof rf);
+    rf.psd_id = p->id;
+    rf.amount = amount;
+    rf.desc_before = r.descending;
+    rf.asc_before = r.ascending;
+    rf.ctl_before = r.control_total;
+    if ((rc = pv_psd_refill(&r, amount)) != PV_OK)
+        return rc;
+    rf.desc_after = r.descending;
+    rf.asc_after = r.ascending;
+    rf.ctl_after = r.control_total;
+    rf.at = now;
+    if ((rc = pv_new_id("rfl", rf.authorization)) != PV_OK)
+        return rc;
+
+    regs_to(&r, p);
+    p->last_refill_at = now;
+    if ((rc = st->ops->refill_insert(st, &rf)) != PV_OK)
+        return rc;
+    if ((rc = st->ops->psd_update(st, p)) != PV_OK)
+        return rc;
+
+    memset(lines, 0, sizeof lines);
+    snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_DEPOSIT);
+    lines[0].amount = -amount;
+    pv_account_psd(p->id, lines[1].account);
+    lines[1].amount = amount;
+    return pv_ledger_post(st, "psd_refill", rf.authorization, lines, 2, now);
+}
+
+/* Choose a PSD for a piece of value v, refilling when needed (see top). */
+static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, pv_mills v, int64_t now,
+                      struct pv_psd_rec *out, const struct pv_psd_key **key)
+{
+    size_t i, idx, refill_idx = SIZE_MAX;
+    int rc;
+
+    /* i == 0 is the current PSD; then the others in turn. */
+    for (i = 0; i < ctx->npsds; i++) {
+        idx = (ctx->current + i) % ctx->npsds;
+        if ((rc = st->ops->psd_get(st, ctx->psds[idx].psd_id, out)) != PV_OK)
+            return rc;
+        if (out->status != PV_PSD_ACTIVE)
+            continue;
+        if (out->descending >= v) {
+            ctx->current = idx;
+            *key = &ctx->psds[idx];
+            return PV_OK;
+        }
+        /* Refill the next device after the current one, so devices take turns. */
+        if (refill_idx == SIZE_MAX || (i > 0 && refill_idx == ctx->current))
+            refill_idx = idx;
+    }
+    if (refill_idx == SIZE_MAX)
+        return PV_ENOPSD;
+    if ((rc = st->ops->psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK ||
+        (rc = refill(st, ctx, out, v, now)) != PV_OK)
+        return rc;
+    ctx->current = refill_idx;
+    *key = &ctx->psds[refill_idx];
+    return PV_OK;
+}
+
+static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct pv_purchase_res *r,
+                  const char *stored_hash, const char *indicium_id)
+{
+    char acct[PV_ACCOUNT_MAX];
+    int rc;
+
+    if (strcmp(stored_hash, q->req_hash) != 0)
+        return PV_EIDEMREUSED;
+    if ((rc = st->ops->indicium_get(st, indicium_id, &r->rec)) != PV_OK)
+        return rc;
+    pv_account_customer(q->customer_id, acct);
+    r->replayed = 1;
+    return pv_balance(st, acct, &r->balance_after);
+}
+
+static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+{
+    char stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX], acct[PV_ACCOUNT_MAX];
+    struct pv_ledger_line lines[4];
+    struct pv_psd_rec p;
+    struct pv_psd_regs regs;
+    const struct pv_psd_key *key = NULL;
+    struct pv_indicium *ind = &r->rec.ind;
+    pv_mills balance;
+    size_t body_len, len;
+    int rc;
+
+    rc = st->ops->idem_get(st, q->customer_id, q->idem_key, stored_hash, stored_id);
+    if (rc == PV_OK)
+        return replay(st, q, r, stored_hash, stored_id);
+    if (rc != PV_ENOTFOUND)
+        return rc;
+
+    pv_account_customer(q->customer_id, acct);
+    if ((rc = pv_balance(st, acct, &balance)) != PV_OK)
+        return rc;
+    if (q->postage < 0 || q->postage > UINT32_MAX)
+        return PV_EOVERFLOW;
+    if (balance < q->postage)
+        return PV_EFUNDS;
+
+    if ((rc = select_psd(st, ctx, q->postage, now, &p, &key)) != PV_OK)
+        return rc;
+    regs_from(&p, &regs);
+    if ((rc = pv_psd_debit(&regs, q->postage)) != PV_OK)
+        return rc;
+    regs_to(&regs, &p);
+
+    memset(&r->rec, 0, sizeof r->rec);
+    if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
+        return rc;
+    snprintf(r->rec.customer_id, sizeof r->rec.customer_id, "%s", q->customer_id);
+    snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
+    r->rec.created = now;
+    ind->version = PV_INDICIUM_VERSION;
+    ind->sig_alg = PV_SIGALG_P256_SHA256;
+    ind->flags = q->flags;
+    snprintf(ind->license, sizeof ind->license, "%s", ctx->license);
+    ind->device_id = p.id;
+    ind->key_id = key->key_id;
+    ind->serial = p.piece_count;
+    ind->ascending_mills = p.ascending;
+    ind->postage_mills = q->postage;
+    ind->mail_date = q->mail_date;
+    ind->mail_class = (uint8_t) q->mail_class;
+    ind->weight_tenth_oz = q->weight_tenth_oz;
+    memcpy(ind->from_zip, q->from_zip, sizeof ind->from_zip);
+    memcpy(ind->to_zip, q->to_zip, sizeof ind->to_zip);
+    snprintf(ind->software_id, sizeof ind->software_id, "%s", PV_SOFTWARE_ID);
+    snprintf(ind->medium_serial, sizeof ind->medium_serial, "%s", q->medium_serial);
+
+    if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &body_len)) != PV_OK)
+        return rc;
+    if ((rc = pv_crypto_sign(ctx->cm, key->key_ref, r->rec.data, body_len, ind->signature)) != PV_OK)
+        return rc;
+    if ((rc = pv_indicium_encode(ind, r->rec.data, sizeof r->rec.data, &len)) != PV_OK)
+        return rc;
+    r->rec.data_len = len;
+
+    if ((rc = st->ops->psd_update(st, &p)) != PV_OK)
+        return rc;
+    if ((rc = st->ops->indicium_insert(st, &r->rec)) != PV_OK)
+        return rc;
+
+    memset(lines, 0, sizeof lines);
+    snprintf(lines[0].account, sizeof lines[0].account, "%s", acct);
+    lines[0].amount = -q->postage;
+    snprintf(lines[1].account, sizeof lines[1].account, "%s", PV_ACCT_REVENUE);
+    lines[1].amount = q->postage;
+    pv_account_psd(p.id, lines[2].account);
+    lines[2].amount = -q->postage;
+    snprintf(lines[3].account, sizeof lines[3].account, "%s", PV_ACCT_DISPENSED);
+    lines[3].amount = q->postage;
+    if ((rc = pv_ledger_post(st, "postage_sale", r->rec.id, lines, 4, now)) != PV_OK)
+        return rc;
+    if ((rc = st->ops->idem_put(st, q->customer_id, q->idem_key, q->req_hash, r->rec.id, now)) !=
+        PV_OK)
+        return rc;
+    return pv_money_sub(balance, q->postage, &r->balance_after);
+}
+
+int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
+                      const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
+                      int64_t now)
+{
+    size_t i, saved_current = ctx->current;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        memset(&res[i], 0, sizeof res[i]);
+    if ((rc = st->ops->begin(st)) != PV_OK)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        if ((rc = st->ops->savepoint(st)) != PV_OK)
+            goto fail_rollback;
+        res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
+        if (res[i].err != PV_OK) {
+            /* Undo this job's writes only; the rest of the batch stands. */
+            rc = st->ops->rollback_to(st);
+            memset(&res[i].rec, 0, sizeof res[i].rec);
+            res[i].replayed = 0;
+        } else {
+            rc = st->ops->release(st);
+        }
+        if (rc != PV_OK)
+            goto fail_rollback;
+    }
+    if ((rc = st->ops->commit(st)) != PV_OK)
+        goto fail_rollback;
+    return PV_OK;
+
+fail_rollback:
+    st->ops->rollback(st);
+fail:
+    ctx->current = saved_current;
+    for (i = 0; i < n; i++) {
+        memset(&res[i], 0, sizeof res[i]);
+        res[i].err = rc;
+    }
+    return rc;
+}
+
+static int cmp_psd(const void *a, const void *b)
+{
+    const struct pv_psd_rec *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx, size_t slot, size_t nproc)
+{
+    struct pv_psd_rec *psds = NULL;
+    struct pv_key_rec *keys = NULL;
+    size_t npsds = 0, nkeys = 0, i, j, active = 0;
+    char *val = NULL;
+    uint64_t policy;
+    int rc;
+
+    pv_processor_ctx_clear(ctx);
+    if ((rc = st->ops->config_get(st, PV_CFG_LICENSE, &val)) != PV_OK)
+        goto out;
+    snprintf(ctx->license, sizeof ctx->license, "%s", val);
+    free(val);
+    val = NULL;
+    if ((rc = st->ops->config_get(st, PV_CFG_REFILL, &val)) != PV_OK)
+        goto out;
+    if (pv_parse_u64(val, 0, (uint64_t) PV_MILLS_MAX, &policy) != PV_OK) {
+        rc = PV_ECONFIG;
+        goto out;
+    }
+    ctx->refill_policy = (pv_mills) policy;
+
+    if ((rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK)
+        goto out;
+    if ((rc = st->ops->key_list(st, &keys, &nkeys)) != PV_OK)
+        goto out;
+    qsort(psds, npsds, sizeof *psds, cmp_psd);
+    ctx->psds = calloc(npsds ? npsds : 1, sizeof *ctx->psds);
+    if (!ctx->psds) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < npsds; i++) {
+        if (psds[i].status != PV_PSD_ACTIVE)
+            continue;
+        if (active++ % nproc != slot)
+            continue;
+        for (j = 0; j < nkeys; j++)
+            if (keys[j].key_id == psds[i].key_id)
+                break;
+        if (j == nkeys) {
+            rc = PV_ECONFIG;
+            goto out;
+        }
+        ctx->psds[ctx->npsds].psd_id = psds[i].id;
+        ctx->psds[ctx->npsds].key_id = keys[j].key_id;
+        snprintf(ctx->psds[ctx->npsds].key_ref, sizeof ctx->psds[ctx->npsds].key_ref, "%s",
+                 keys[j].key_ref);
+        ctx->npsds++;
+    }
+    /* "Current" starts at the last device so the first refill lands on the first. */
+    ctx->current = ctx->npsds ? ctx->npsds - 1 : 0;
+    rc = ctx->npsds ? PV_OK : PV_ENOPSD;
+out:
+    free(val);
+    free(psds);
+    free(keys);
+    return rc;
+}
+
+void pv_processor_ctx_clear(struct pv_processor_ctx *ctx)
+{
+    free(ctx->psds);
+    ctx->psds = NULL;
+    ctx->npsds = 0;
+    ctx->current = 0;
+}

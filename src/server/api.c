@@ -1,0 +1,753 @@
+/*
+ * api.c - the REST/JSON API under /v1 (docs/api.md).
+ *
+ * Every handler validates its input completely before anything is written,
+ * answers errors as {"error":{"code","message","field"}} from the one error
+ * table, and leaves money movements to the processors' write path.
+ */
+#include "server/server.h"
+
+#include "domain/ledger.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/rates.h"
+#include "stampd/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX 128
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+#define MAIL_DATE_AHEAD 30 /* days a mail date may lie in the future */
+
+void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
+{
+    json_t *e = json_pack("{s:s, s:s}", "code", pv_error_code(err), "message",
+                          message ? message : pv_strerror(err));
+
+    if (e && field)
+        json_object_set_new(e, "field", json_string(field));
+    json_decref(rp->body);
+    rp->status = pv_error_http(err);
+    rp->body = e ? json_pack("{s:o}", "error", e) : NULL;
+}
+
+static void reply_json(struct pv_reply *rp, int status, json_t *body)
+{
+    if (!body) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    json_decref(rp->body);
+    rp->status = status;
+    rp->body = body;
+}
+
+/* ---- authentication ---- */
+
+static int authenticate(struct pv_store *st, const struct pv_request *rq, struct pv_principal *who)
+{
+    uint8_t digest[32];
+    char hex[PV_HASH_HEX];
+    const char *key;
+    size_t len, i;
+    int rc;
+
+    if (!rq->authorization || strncmp(rq->authorization, "Bearer ", 7) != 0)
+        return PV_EUNAUTH;
+    key = rq->authorization + 7;
+    len = strlen(key);
+    if (len < 8 || len > KEY_MAX)
+        return PV_EUNAUTH;
+    for (i = 0; i < len; i++)
+        if (key[i] <= 0x20 || key[i] > 0x7e)
+            return PV_EUNAUTH;
+    pv_sha256(key, len, digest);
+    pv_hex_encode(digest, sizeof digest, hex);
+    rc = st->ops->apikey_lookup(st, hex, who);
+    return rc == PV_ENOTFOUND ? PV_EUNAUTH : rc;
+}
+
+/* ---- views ---- */
+
+static void zip_display(const char *zip, char out[11])
+{
+    if (strlen(zip) == 9)
+        snprintf(out, 11, "%.5s-%.4s", zip, zip + 5);
+    else
+        snprintf(out, 11, "%s", zip);
+}
+
+static json_t *indicium_json(const struct pv_indicium_rec *r)
+{
+    const struct pv_indicium *ind = &r->ind;
+    char date[16], created[32], postage[32], to[11];
+    char *b64 = pv_base64_encode(r->data, r->data_len);
+    const char *cls = pv_mail_class_name(ind->mail_class);
+    json_t *j;
+
+    if (!b64)
+        return NULL;
+    zip_display(ind->to_zip, to);
+    j = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:f, s:s, s:s, s:s,"
+                  " s:o, s:I, s:b, s:s, s:I, s:s}",
+                  "id", r->id, "object", "indicium", "serial", (json_int_t) ind->serial,
+                  "psd_id", (json_int_t) ind->device_id, "server_id", r->server_id, "license",
+                  ind->license, "key_id", (json_int_t) ind->key_id, "postage_mills",
+                  (json_int_t) ind->postage_mills, "postage",
+                  pv_money_format(ind->postage_mills, postage, sizeof postage), "mail_class",
+                  cls ? cls : "unknown", "weight_oz", ind->weight_tenth_oz / 10.0, "mail_date",
+                  pv_date_format(ind->mail_date, date, sizeof date), "from_zip", ind->from_zip,
+                  "to_zip", to, "medium_serial",
+                  ind->medium_serial[0] ? json_string(ind->medium_serial) : json_null(),
+                  "ascending_mills", (json_int_t) ind->ascending_mills, "test",
+                  (ind->flags & PV_IND_FLAG_TEST) != 0, "created",
+                  pv_time_format(r->created, created, sizeof created), "presentations",
+                  (json_int_t) r->presentations, "data", b64);
+    free(b64);
+    return j;
+}
+
+static json_t *fields_json(const struct pv_indicium *ind)
+{
+    char date[16], to[11];
+    const char *cls = pv_mail_class_name(ind->mail_class);
+
+    zip_display(ind->to_zip, to);
+    return json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:s, s:s, s:o, s:s, s:b}",
+                     "version", ind->version, "license", ind->license, "psd_id",
+                     (json_int_t) ind->device_id, "key_id", (json_int_t) ind->key_id, "serial",
+                     (json_int_t) ind->serial, "ascending_mills", (json_int_t) ind->ascending_mills,
+                     "postage_mills", (json_int_t) ind->postage_mills, "mail_date",
+                     pv_date_format(ind->mail_date, date, sizeof date), "mail_class",
+                     cls ? cls : "unknown", "weight_oz", ind->weight_tenth_oz / 10.0, "from_zip",
+                     ind->from_zip, "to_zip", to, "medium_serial",
+                     ind->medium_serial[0] ? json_string(ind->medium_serial) : json_null(),
+                     "software_id", ind->software_id, "test", (ind->flags & PV_IND_FLAG_TEST) != 0);
+}
+
+/* ---- body parsing ---- */
+
+/* Parse a JSON object body; on error rp is set and NULL returned. Checks
+ * that every key is one of the NULL-terminated allowed names. */
+static json_t *parse_object(const struct pv_request *rq, const char *const *allowed,
+                            struct pv_reply *rp)
+{
+    json_error_t jerr;
+    json_t *root, *v;
+    const char *k;
+    size_t i;
+
+    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        pv_reply_error(rp, PV_EJSON, NULL, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        pv_reply_error(rp, PV_ETYPE, NULL, "request body must be a JSON object");
+        return NULL;
+    }
+    json_object_foreach(root, k, v) {
+        for (i = 0; allowed[i]; i++)
+            if (strcmp(k, allowed[i]) == 0)
+                break;
+        if (!allowed[i]) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "unknown field \"%.100s\"", k);
+            pv_reply_error(rp, PV_EUNKNOWNFIELD, k, msg);
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+/* A string field: NULL when absent (and not required). */
+static int get_string(json_t *root, const char *name, int required, size_t maxlen,
+                      const char **out, struct pv_reply *rp)
+{
+    json_t *v = json_object_get(root, name);
+
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required) {
+            pv_reply_error(rp, PV_EMISSING, name, NULL);
+            return PV_EMISSING;
+        }
+        return PV_OK;
+    }
+    if (!json_is_string(v) || json_string_length(v) > maxlen ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        pv_reply_error(rp, PV_ETYPE, name, NULL);
+        return PV_ETYPE;
+    }
+    *out = json_string_value(v);
+    return PV_OK;
+}
+
+static int digits(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* out holds 10 bytes when allow_plus4, else 6. */
+static int parse_zip(const char *s, int allow_plus4, char *out)
+{
+    size_t n = strlen(s);
+
+    if (n == 5 && digits(s, 5)) {
+        memcpy(out, s, 6);
+        return PV_OK;
+    }
+    if (allow_plus4 && n == 10 && s[5] == '-' && digits(s, 5) && digits(s + 6, 4)) {
+        memcpy(out, s, 5);
+        memcpy(out + 5, s + 6, 5);
+        return PV_OK;
+    }
+    if (allow_plus4 && n == 9 && digits(s, 9)) {
+        memcpy(out, s, 10);
+        return PV_OK;
+    }
+    return PV_EZIP;
+}
+
+static int parse_weight(json_t *v, uint16_t *tenths)
+{
+    if (json_is_integer(v)) {
+        json_int_t w = json_integer_value(v);
+        if (w <= 0 || w > 1000)
+            return PV_EWEIGHT;
+        *tenths = (uint16_t) (w * 10);
+        return PV_OK;
+    }
+    if (json_is_real(v)) {
+        /* Weights are not money: a double is fine, but only tenths count. */
+        double d = json_real_value(v), diff;
+        long t;
+        if (!(d > 0.0 && d <= 1000.0))
+            return PV_EWEIGHT;
+        t = (long) (d * 10.0 + 0.5);
+        diff = d * 10.0 - (double) t;
+        if (diff > 1e-6 || diff < -1e-6)
+            return PV_ETYPE;
+        if (t <= 0)
+            return PV_EWEIGHT;
+        *tenths = (uint16_t) t;
+        return PV_OK;
+    }
+    return PV_ETYPE;
+}
+
+static int parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > PV_MEDIUM_MAX)
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char) (c - 'a' + 'A');
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+            return PV_EINVAL;
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return PV_OK;
+}
+
+static int idem_key_ok(const char *k)
+{
+    size_t i, n;
+
+    if (!k)
+        return 0;
+    n = strlen(k);
+    if (n == 0 || n >= PV_IDEM_KEY_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (k[i] < 0x20 || k[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static const char *const purchase_fields[] = {"mail_class", "weight_oz",     "from_zip", "to_zip",
+                                              "mail_date",  "medium_serial", "payment",  NULL};
+
+/* Validate and price a purchase request into q; rp set on error. */
+static int parse_purchase(const struct pv_request *rq, struct pv_purchase_req *q,
+                          struct pv_reply *rp)
+{
+    const char *cls, *from, *to, *date, *medium;
+    json_t *root, *w, *pay;
+    char *canon = NULL, msg[160];
+    uint8_t digest[32];
+    uint32_t today;
+    int rc;
+
+    if (!(root = parse_object(rq, purchase_fields, rp)))
+        return PV_EINVAL;
+    if ((rc = get_string(root, "mail_class", 1, 64, &cls, rp)) != PV_OK ||
+        (rc = get_string(root, "from_zip", 1, 16, &from, rp)) != PV_OK ||
+        (rc = get_string(root, "to_zip", 1, 16, &to, rp)) != PV_OK ||
+        (rc = get_string(root, "mail_date", 0, 16, &date, rp)) != PV_OK ||
+        (rc = get_string(root, "medium_serial", 0, 64, &medium, rp)) != PV_OK)
+        goto out;
+    if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
+        pv_reply_error(rp, rc, "mail_class",
+                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+        goto out;
+    }
+    if (!(w = json_object_get(root, "weight_oz"))) {
+        pv_reply_error(rp, rc = PV_EMISSING, "weight_oz", NULL);
+        goto out;
+    }
+    if ((rc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
+        pv_reply_error(rp, rc, "weight_oz",
+                       rc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
+                                      : NULL);
+        goto out;
+    }
+    if ((rc = parse_zip(from, 0, q->from_zip)) != PV_OK) {
+        pv_reply_error(rp, rc, "from_zip", "from_zip must be 5 digits");
+        goto out;
+    }
+    if ((rc = parse_zip(to, 1, q->to_zip)) != PV_OK) {
+        pv_reply_error(rp, rc, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
+        goto out;
+    }
+    today = pv_date_from_unix(pv_now());
+    if (date) {
+        if ((rc = pv_date_parse(date, &q->mail_date)) != PV_OK) {
+            pv_reply_error(rp, rc, "mail_date", "mail_date must be a date YYYY-MM-DD");
+            goto out;
+        }
+        /* Yesterday is allowed: it is still today somewhere in the US. */
+        if (q->mail_date < pv_date_add_days(today, -1) ||
+            q->mail_date > pv_date_add_days(today, MAIL_DATE_AHEAD)) {
+            pv_reply_error(rp, rc = PV_EMAILDATE, "mail_date",
+                           "mail_date must be today or within the next 30 days");
+            goto out;
+        }
+    } else {
+        q->mail_date = today;
+    }
+    if (medium && (rc = parse_medium(medium, q->medium_serial)) != PV_OK) {
+        pv_reply_error(rp, rc, "medium_serial",
+                       "medium_serial must be 1-32 letters, digits or hyphens");
+        goto out;
+    }
+    if ((pay = json_object_get(root, "payment")) != NULL) {
+        json_t *m = json_is_object(pay) ? json_object_get(pay, "method") : NULL;
+        if (!json_is_object(pay) || json_object_size(pay) != 1 || !json_is_string(m)) {
+            pv_reply_error(rp, rc = PV_ETYPE, "payment",
+                           "payment must be an object {\"method\": \"balance\"}");
+            goto out;
+        }
+        if (strcmp(json_string_value(m), "balance") != 0) {
+            pv_reply_error(rp, rc = PV_EINVAL, "payment.method",
+                           "payment.method must be \"balance\"");
+            goto out;
+        }
+    }
+    rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &q->postage, NULL);
+    if (rc == PV_EWEIGHT) {
+        snprintf(msg, sizeof msg, "weight_oz must be more than 0 and at most %u.%u oz for %s",
+                 pv_rate_max_weight(q->mail_class) / 10, pv_rate_max_weight(q->mail_class) % 10,
+                 cls);
+        pv_reply_error(rp, rc, "weight_oz", msg);
+        goto out;
+    }
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, rc == PV_ENORATE ? "mail_date" : NULL, NULL);
+        goto out;
+    }
+
+    /* The request's fingerprint for idempotency: the canonical body. */
+    canon = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+    if (!canon) {
+        pv_reply_error(rp, rc = PV_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    {
+        size_t clen = strlen(canon), plen = strlen("POST /v1/indicia\n");
+        char *buf = malloc(plen + clen);
+        if (!buf) {
+            pv_reply_error(rp, rc = PV_ENOMEM, NULL, NULL);
+            goto out;
+        }
+        memcpy(buf, "POST /v1/indicia\n", plen);
+        memcpy(buf + plen, canon, clen);
+        pv_sha256(buf, plen + clen, digest);
+        free(buf);
+    }
+    pv_hex_encode(digest, sizeof digest, q->req_hash);
+    rc = PV_OK;
+out:
+    free(canon);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- handlers ---- */
+
+static void post_indicia(struct pv_app *app, const struct pv_principal *who,
+                         const struct pv_request *rq, struct pv_reply *rp)
+{
+    struct pv_job *job;
+    json_t *j;
+    size_t i;
+    int rc;
+
+    if (who->role != PV_ROLE_CUSTOMER) {
+        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy postage");
+        return;
+    }
+    if (!rq->idempotency_key) {
+        pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
+        return;
+    }
+    if (!idem_key_ok(rq->idempotency_key)) {
+        pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
+                       "Idempotency-Key must be 1-255 printable ASCII characters");
+        return;
+    }
+    job = calloc(1, sizeof *job);
+    if (!job) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    if (parse_purchase(rq, &job->req, rp) != PV_OK)
+        goto out;
+    snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
+    snprintf(job->req.idem_key, sizeof job->req.idem_key, "%s", rq->idempotency_key);
+
+    i = atomic_fetch_add(&app->next_proc, 1) % app->nprocs;
+    if ((rc = pv_processor_submit(app->procs, i, job)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    if (job->res.err != PV_OK) {
+        pv_reply_error(rp, job->res.err, NULL, NULL);
+        goto out;
+    }
+    j = indicium_json(&job->res.rec);
+    if (j)
+        json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
+    reply_json(rp, 201, j);
+    rp->replayed = job->res.replayed;
+out:
+    free(job);
+}
+
+static void get_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
+                         struct pv_reply *rp)
+{
+    struct pv_indicium_rec rec;
+    int rc;
+
+    if (strlen(id) >= PV_ID_MAX || (rc = st->ops->indicium_get(st, id, &rec)) == PV_ENOTFOUND) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
+        return;
+    }
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    /* Another customer's indicium does not exist, as far as this key knows. */
+    if (who->role != PV_ROLE_OPERATOR && strcmp(rec.customer_id, who->owner_id) != 0) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
+        return;
+    }
+    reply_json(rp, 200, indicium_json(&rec));
+}
+
+static void list_indicia(struct pv_store *st, const struct pv_principal *who,
+                         const struct pv_request *rq, struct pv_reply *rp)
+{
+    struct pv_indicium_rec *recs = NULL;
+    uint64_t limit = LIST_DEFAULT;
+    size_t n = 0, i;
+    json_t *arr, *j;
+    int rc;
+
+    if (who->role != PV_ROLE_CUSTOMER) {
+        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "list indicia with a customer key");
+        return;
+    }
+    if (rq->query_limit && pv_parse_u64(rq->query_limit, 1, LIST_MAX, &limit) != PV_OK) {
+        pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
+        return;
+    }
+    if (rq->query_cursor && strlen(rq->query_cursor) >= PV_ID_MAX) {
+        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+        return;
+    }
+    /* One extra row tells whether there is a next page. */
+    rc = st->ops->indicium_list(st, who->owner_id, rq->query_cursor, (size_t) limit + 1, &recs,
+                                &n);
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr && i < n && i < limit; i++) {
+        if (!(j = indicium_json(&recs[i])) || json_array_append_new(arr, j) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    reply_json(rp, 200,
+               arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
+                               n > limit, "next_cursor",
+                               n > limit ? json_string(recs[limit - 1].id) : json_null())
+                   : NULL);
+    free(recs);
+}
+
+static void get_account(struct pv_store *st, const struct pv_principal *who, struct pv_reply *rp)
+{
+    struct pv_customer_rec c;
+    char acct[PV_ACCOUNT_MAX], money[32];
+    pv_mills bal;
+    int rc;
+
+    if (who->role == PV_ROLE_OPERATOR) {
+        reply_json(rp, 200, json_pack("{s:s, s:s}", "id", who->owner_id, "role", "operator"));
+        return;
+    }
+    if ((rc = st->ops->customer_get(st, who->owner_id, &c)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    pv_account_customer(c.id, acct);
+    if ((rc = pv_balance(st, acct, &bal)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    reply_json(rp, 200,
+               json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", c.id, "role", "customer", "email",
+                         c.email, "balance_mills", (json_int_t) bal, "balance",
+                         pv_money_format(bal, money, sizeof money)));
+}
+
+static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *rp)
+{
+    struct pv_key_rec *keys = NULL;
+    size_t n = 0, i;
+    json_t *arr;
+    int rc;
+
+    if ((rc = st->ops->key_list(st, &keys, &n)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s}", "key_id",
+                                             (json_int_t) keys[i].key_id, "psd_id",
+                                             (json_int_t) keys[i].psd_id, "algorithm",
+                                             keys[i].algorithm, "public_key_pem",
+                                             keys[i].public_pem));
+    free(keys);
+    reply_json(rp, 200,
+               arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
+}
+
+static void get_psds(struct pv_store *st, const struct pv_principal *who, struct pv_reply *rp)
+{
+    static const char *const status[] = {"active", "suspended", "retired"};
+    struct pv_psd_rec *psds = NULL;
+    size_t n = 0, i;
+    pv_mills deposit;
+    json_t *arr;
+    int rc;
+
+    if (who->role != PV_ROLE_OPERATOR) {
+        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "PSD registers need an operator key");
+        return;
+    }
+    if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
+        (rc = st->ops->psd_list(st, &psds, &n)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr && i < n; i++) {
+        const struct pv_psd_rec *p = &psds[i];
+        char at[32];
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:b}", "id",
+                           (json_int_t) p->id, "status",
+                           p->status >= 0 && p->status <= 2 ? status[p->status] : "unknown",
+                           "key_id", (json_int_t) p->key_id, "descending_mills",
+                           (json_int_t) p->descending, "ascending_mills",
+                           (json_int_t) p->ascending, "control_total_mills",
+                           (json_int_t) p->control_total, "piece_count",
+                           (json_int_t) p->piece_count, "last_refill_at",
+                           p->last_refill_at ? json_string(pv_time_format(p->last_refill_at, at,
+                                                                          sizeof at))
+                                             : json_null(),
+                           "balanced", p->ascending + p->descending == p->control_total));
+    }
+    free(psds);
+    reply_json(rp, 200,
+               arr ? json_pack("{s:I, s:o}", "deposit_mills", (json_int_t) deposit, "psds", arr)
+                   : NULL);
+}
+
+static const char *const verify_fields[] = {"data", NULL};
+
+static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
+                        struct pv_reply *rp)
+{
+    struct pv_key_rec *keys = NULL;
+    struct pv_indicium_rec rec;
+    struct pv_indicium ind;
+    const char *text, *reason = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0, nkeys = 0, i;
+    int64_t before = 0;
+    int sig_ok = 0, known = 0, rc;
+    json_t *root;
+
+    if (!(root = parse_object(rq, verify_fields, rp)))
+        return;
+    if (get_string(root, "data", 1, 4 * PV_INDICIUM_MAX, &text, rp) != PV_OK)
+        goto out;
+    if ((rc = pv_base64_decode(text, strlen(text), &data, &len)) != PV_OK) {
+        pv_reply_error(rp, rc, "data", NULL);
+        goto out;
+    }
+    if ((rc = pv_indicium_decode(data, len, &ind, NULL)) != PV_OK) {
+        pv_reply_error(rp, rc, "data", NULL);
+        goto out;
+    }
+    if ((rc = st->ops->key_list(st, &keys, &nkeys)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    for (i = 0; i < nkeys; i++)
+        if (keys[i].key_id == ind.key_id)
+            break;
+    if (i == nkeys) {
+        reason = pv_error_code(PV_EUNKNOWNKEY);
+    } else if ((rc = pv_indicium_verify(data, len, keys[i].public_pem, &ind)) != PV_OK) {
+        reason = pv_error_code(rc);
+    } else if (strcmp(ind.license, app->license) != 0) {
+        sig_ok = 1;
+        reason = "license_mismatch";
+    } else {
+        sig_ok = 1;
+        rc = st->ops->indicium_find(st, ind.device_id, ind.serial, &rec);
+        if (rc == PV_OK && rec.data_len == len && memcmp(rec.data, data, len) == 0) {
+            known = 1;
+            /* The postal authority's duplicate check: count this presentation. */
+            if ((rc = st->ops->begin(st)) == PV_OK) {
+                rc = st->ops->indicium_present(st, rec.id, pv_now(), &before);
+                rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+            }
+            if (rc != PV_OK) {
+                pv_reply_error(rp, rc, NULL, NULL);
+                goto out;
+            }
+        } else if (rc == PV_OK || rc == PV_ENOTFOUND) {
+            reason = "not_issued";
+        } else {
+            pv_reply_error(rp, rc, NULL, NULL);
+            goto out;
+        }
+    }
+    reply_json(rp, 200,
+               json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:o}", "valid", sig_ok && known,
+                         "signature_valid", sig_ok, "known", known, "duplicate", before > 0,
+                         "presented_before", (json_int_t) before, "status",
+                         !(sig_ok && known) ? "invalid" : before > 0 ? "duplicate" : "valid",
+                         "reason", reason ? json_string(reason) : json_null(), "fields",
+                         fields_json(&ind)));
+out:
+    free(keys);
+    free(data);
+    json_decref(root);
+}
+
+/* ---- routing ---- */
+
+void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp)
+{
+    const char *m = rq->method, *p = rq->path;
+    struct pv_store *st = NULL;
+    struct pv_principal who;
+    int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
+    int rc;
+
+    if (strcmp(p, "/healthz") == 0) {
+        if (get)
+            reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+        return;
+    }
+    if ((rc = pv_pool_get(app->pool, &st)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    if (strcmp(p, "/v1/keys") == 0) {
+        if (get)
+            get_keys(app, st, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+        goto out;
+    }
+    if (strncmp(p, "/v1/", 4) != 0) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
+        goto out;
+    }
+    if ((rc = authenticate(st, rq, &who)) != PV_OK) {
+        pv_reply_error(rp, rc, rc == PV_EUNAUTH ? "Authorization" : NULL, NULL);
+        goto out;
+    }
+    if (strcmp(p, "/v1/indicia") == 0) {
+        if (post) {
+            pv_pool_put(app->pool, st); /* the processor has its own handle */
+            st = NULL;
+            post_indicia(app, &who, rq, rp);
+        } else if (get) {
+            list_indicia(st, &who, rq, rp);
+        } else {
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+        }
+    } else if (strncmp(p, "/v1/indicia/", 12) == 0 && p[12] && !strchr(p + 12, '/')) {
+        if (get)
+            get_indicium(st, &who, p + 12, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strcmp(p, "/v1/account") == 0) {
+        if (get)
+            get_account(st, &who, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strcmp(p, "/v1/psds") == 0) {
+        if (get)
+            get_psds(st, &who, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strcmp(p, "/v1/verify") == 0) {
+        if (post)
+            post_verify(app, st, rq, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
+    }
+out:
+    pv_pool_put(app->pool, st);
+}

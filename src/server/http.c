@@ -1,0 +1,181 @@
+/*
+ * http.c - the HTTP front on libmicrohttpd.
+ *
+ * Collects the request body (capped at PV_BODY_MAX: anything larger is
+ * answered 413 without being read into memory), hands a pv_request to the
+ * API, and turns the pv_reply into a JSON response with security headers.
+ */
+#include "server/server.h"
+
+#include "stampd/error.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct pv_http {
+    struct MHD_Daemon *d;
+    struct pv_app *app;
+};
+
+struct conn_state {
+    char *body;
+    size_t len, cap;
+    int too_big;
+};
+
+static int append(struct conn_state *s, const char *data, size_t n)
+{
+    if (s->too_big || s->len + n > PV_BODY_MAX) {
+        s->too_big = 1;
+        return 0;
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 1024;
+        char *b;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        b = realloc(s->body, cap);
+        if (!b)
+            return -1;
+        s->body = b;
+        s->cap = cap;
+    }
+    memcpy(s->body + s->len, data, n);
+    s->len += n;
+    s->body[s->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (rp->body) {
+        text = json_dumps(rp->body, JSON_COMPACT | JSON_ENSURE_ASCII);
+        if (!text)
+            return MHD_NO;
+        len = strlen(text);
+    }
+    resp = MHD_create_response_from_buffer(len, text ? text : (char *) "", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rp->replayed)
+        MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    ret = MHD_queue_response(c, (unsigned int) rp->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct pv_http *h = cls;
+    struct conn_state *s = *req_cls;
+    struct pv_request rq;
+    struct pv_reply rp;
+    enum MHD_Result ret;
+
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return MHD_NO;
+        *req_cls = s;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (append(s, upload_data, *upload_data_size) < 0)
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    memset(&rp, 0, sizeof rp);
+    if (s->too_big) {
+        pv_reply_error(&rp, PV_ETOOBIG, NULL, NULL);
+    } else {
+        memset(&rq, 0, sizeof rq);
+        rq.method = method;
+        rq.path = url;
+        rq.query_limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+        rq.query_cursor = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+        rq.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        rq.idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+        rq.body = s->body ? s->body : "";
+        rq.body_len = s->len;
+        pv_api_handle(h->app, &rq, &rp);
+    }
+    ret = send_reply(c, &rp);
+    json_decref(rp.body);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn_state *s = *req_cls;
+
+    if (s) {
+        free(s->body);
+        free(s);
+        *req_cls = NULL;
+    }
+}
+
+int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
+                  struct pv_http **out, uint16_t *bound_port)
+{
+    struct pv_http *h = calloc(1, sizeof *h);
+    struct sockaddr_in sa;
+    const union MHD_DaemonInfo *info;
+
+    if (!h)
+        return PV_ENOMEM;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        free(h);
+        return PV_ECONFIG;
+    }
+    h->app = app;
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+                            0, NULL, NULL, on_request, h,
+                            MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) threads,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
+                            MHD_OPTION_END);
+    if (!h->d) {
+        free(h);
+        return PV_EIO;
+    }
+    info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    *bound_port = info ? info->port : port;
+    *out = h;
+    return PV_OK;
+}
+
+void pv_http_stop(struct pv_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->d);
+    free(h);
+}

@@ -1,0 +1,471 @@
+/*
+ * main.c - the `stampd` command: init, customer/operator create, serve.
+ *
+ *   stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]
+ *               [--refill DOLLARS] [--keys-dir DIR] [--demo]
+ *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
+ *   stampd operator create --db DSN --email EMAIL
+ *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
+ */
+#include "server/server.h"
+
+#include "domain/ledger.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/timeutil.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_PSDS 64
+#define MAX_PROCESSORS 16
+
+struct opts {
+    const char *db, *license, *psds, *deposit, *refill, *keys_dir, *email, *balance, *listen;
+    const char *processors, *threads;
+    int demo;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage:\n"
+          "  stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]\n"
+          "              [--refill DOLLARS] [--keys-dir DIR] [--demo]\n"
+          "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
+          "  stampd operator create --db DSN --email EMAIL\n"
+          "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
+          "\n"
+          "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
+          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 8.\n",
+          f);
+}
+
+static int fail(const char *what, int rc)
+{
+    fprintf(stderr, "stampd: %s: %s (%s)\n", what, pv_strerror(rc), pv_error_code(rc));
+    return 1;
+}
+
+static int parse_opts(int argc, char **argv, int start, struct opts *o)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } table[] = {
+        {"--db", offsetof(struct opts, db)},
+        {"--license", offsetof(struct opts, license)},
+        {"--psds", offsetof(struct opts, psds)},
+        {"--deposit", offsetof(struct opts, deposit)},
+        {"--refill", offsetof(struct opts, refill)},
+        {"--keys-dir", offsetof(struct opts, keys_dir)},
+        {"--email", offsetof(struct opts, email)},
+        {"--balance", offsetof(struct opts, balance)},
+        {"--listen", offsetof(struct opts, listen)},
+        {"--processors", offsetof(struct opts, processors)},
+        {"--threads", offsetof(struct opts, threads)},
+    };
+    int i;
+    size_t k;
+
+    memset(o, 0, sizeof *o);
+    for (i = start; i < argc; i++) {
+        const char *a = argv[i], *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t) (eq - a) : strlen(a);
+        if (strcmp(a, "--demo") == 0) {
+            o->demo = 1;
+            continue;
+        }
+        for (k = 0; k < sizeof table / sizeof table[0]; k++)
+            if (strlen(table[k].name) == nlen && strncmp(a, table[k].name, nlen) == 0)
+                break;
+        if (k == sizeof table / sizeof table[0]) {
+            fprintf(stderr, "stampd: unknown option %s\n", a);
+            return -1;
+        }
+        if (!eq && i + 1 >= argc) {
+            fprintf(stderr, "stampd: %s needs a value\n", a);
+            return -1;
+        }
+        *(const char **) ((char *) o + table[k].off) = eq ? eq + 1 : argv[++i];
+    }
+    if (!o->db) {
+        fprintf(stderr, "stampd: --db DSN is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* A new API key "sk_live_" + 32 base32 characters; only its hash is stored. */
+static int new_api_key(struct pv_store *st, int role, const char *owner, char key[64])
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    char key_id[PV_ID_MAX], hex[PV_HASH_HEX], prefix[16];
+    uint8_t rnd[32], digest[32];
+    size_t i;
+    int rc;
+
+    if ((rc = pv_random(rnd, sizeof rnd)) != PV_OK || (rc = pv_new_id("key", key_id)) != PV_OK)
+        return rc;
+    memcpy(key, "sk_live_", 8);
+    for (i = 0; i < 32; i++)
+        key[8 + i] = alphabet[rnd[i] & 31];
+    key[40] = '\0';
+    pv_sha256(key, 40, digest);
+    pv_hex_encode(digest, sizeof digest, hex);
+    snprintf(prefix, sizeof prefix, "%.12s", key);
+    return st->ops->apikey_insert(st, key_id, hex, prefix, role, owner, pv_now());
+}
+
+static int grant_balance(struct pv_store *st, const char *customer_id, pv_mills amount)
+{
+    struct pv_ledger_line lines[2];
+
+    if (amount == 0)
+        return PV_OK;
+    memset(lines, 0, sizeof lines);
+    snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_FUNDING);
+    lines[0].amount = -amount;
+    pv_account_customer(customer_id, lines[1].account);
+    lines[1].amount = amount;
+    return pv_ledger_post(st, "balance_grant", customer_id, lines, 2, pv_now());
+}
+
+/* Inside a transaction: a customer with an opening balance and a key. */
+static int create_customer(struct pv_store *st, const char *email, pv_mills balance,
+                           char id[PV_ID_MAX], char key[64])
+{
+    struct pv_customer_rec c;
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    if ((rc = pv_new_id("cus", c.id)) != PV_OK)
+        return rc;
+    snprintf(c.email, sizeof c.email, "%s", email);
+    c.created = pv_now();
+    if ((rc = st->ops->customer_insert(st, &c)) != PV_OK ||
+        (rc = grant_balance(st, c.id, balance)) != PV_OK ||
+        (rc = new_api_key(st, PV_ROLE_CUSTOMER, c.id, key)) != PV_OK)
+        return rc;
+    memcpy(id, c.id, PV_ID_MAX);
+    return PV_OK;
+}
+
+static int create_operator(struct pv_store *st, const char *email, char id[PV_ID_MAX], char key[64])
+{
+    int rc;
+
+    if ((rc = pv_new_id("op", id)) != PV_OK ||
+        (rc = st->ops->operator_insert(st, id, email, pv_now())) != PV_OK)
+        return rc;
+    return new_api_key(st, PV_ROLE_OPERATOR, id, key);
+}
+
+static int email_ok(const char *e)
+{
+    const char *at = e ? strchr(e, '@') : NULL;
+    size_t n = e ? strlen(e) : 0;
+
+    return at && at != e && at[1] && strchr(at + 1, '.') && n < 255 && !strchr(e, ' ');
+}
+
+static int license_ok(const char *l)
+{
+    size_t i, n = l ? strlen(l) : 0;
+
+    if (n == 0 || n > PV_LICENSE_LEN)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((l[i] >= 'A' && l[i] <= 'Z') || (l[i] >= '0' && l[i] <= '9') || l[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static const char *sqlite_path(const char *dsn)
+{
+    if (strncmp(dsn, "sqlite:", 7) == 0)
+        return dsn + 7;
+    return strstr(dsn, "://") ? NULL : dsn;
+}
+
+/* The crypto module spec: "openssl:<absolute keys dir>". */
+static int keys_spec(const struct opts *o, char *spec, size_t n)
+{
+    char dir[PATH_MAX], abs[PATH_MAX];
+    const char *path = sqlite_path(o->db);
+
+    if (o->keys_dir) {
+        snprintf(dir, sizeof dir, "%s", o->keys_dir);
+    } else if (path) {
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s", path);
+        snprintf(dir, sizeof dir, "%s/keys", dirname(tmp));
+    } else {
+        fprintf(stderr, "stampd: --keys-dir is required for this database\n");
+        return PV_ECONFIG;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return PV_EIO;
+    if (!realpath(dir, abs))
+        return PV_EIO;
+    snprintf(spec, n, "openssl:%s", abs);
+    return PV_OK;
+}
+
+static int cmd_init(const struct opts *o)
+{
+    struct pv_store *st = NULL;
+    struct pv_crypto *cm = NULL;
+    char spec[PATH_MAX + 16], num[32], *existing = NULL;
+    char cid[PV_ID_MAX], ckey[64], oid[PV_ID_MAX], okey[64];
+    pv_mills deposit = 10000 * 1000, refill = 1000 * 1000;
+    uint64_t npsds = 4;
+    struct pv_key_rec keys[MAX_PSDS];
+    int from, to, rc, in_txn = 0;
+    uint64_t i;
+
+    if (!license_ok(o->license)) {
+        fprintf(stderr, "stampd: --license must be 1-16 characters A-Z, 0-9 or '-'\n");
+        return 2;
+    }
+    if ((o->psds && pv_parse_u64(o->psds, 1, MAX_PSDS, &npsds) != PV_OK) ||
+        (o->deposit && pv_money_parse(o->deposit, &deposit) != PV_OK) ||
+        (o->refill && (pv_money_parse(o->refill, &refill) != PV_OK || refill <= 0))) {
+        fprintf(stderr, "stampd: --psds must be 1-%d; --deposit and --refill dollar amounts\n",
+                MAX_PSDS);
+        return 2;
+    }
+    if ((rc = pv_store_open(o->db, &st)) != PV_OK)
+        return fail("open database", rc);
+    if ((rc = st->ops->migrate(st, &from, &to)) != PV_OK) {
+        fail("migrate", rc);
+        goto out;
+    }
+    if (st->ops->config_get(st, PV_CFG_LICENSE, &existing) == PV_OK) {
+        fprintf(stderr, "stampd: %s is already initialised (license %s)\n", o->db, existing);
+        rc = PV_EEXIST;
+        goto out;
+    }
+    if ((rc = keys_spec(o, spec, sizeof spec)) != PV_OK ||
+        (rc = pv_crypto_open(spec, &cm)) != PV_OK) {
+        fail("crypto module", rc);
+        goto out;
+    }
+    memset(keys, 0, sizeof keys);
+    for (i = 0; i < npsds; i++) {
+        char label[32], *ref = NULL, *pem = NULL;
+        snprintf(label, sizeof label, "psd-%u", (unsigned) (i + 1));
+        if ((rc = pv_crypto_generate_key(cm, label, &ref, &pem)) != PV_OK) {
+            fail("generate key", rc);
+            goto out;
+        }
+        keys[i].key_id = (uint32_t) (i + 1);
+        keys[i].psd_id = (uint32_t) (i + 1);
+        snprintf(keys[i].algorithm, sizeof keys[i].algorithm, "ecdsa-p256-sha256");
+        snprintf(keys[i].module, sizeof keys[i].module, "%s", cm->ops->name);
+        snprintf(keys[i].key_ref, sizeof keys[i].key_ref, "%s", ref);
+        snprintf(keys[i].public_pem, sizeof keys[i].public_pem, "%s", pem);
+        keys[i].created = pv_now();
+        free(ref);
+        free(pem);
+    }
+
+    if ((rc = st->ops->begin(st)) != PV_OK)
+        goto out;
+    in_txn = 1;
+    snprintf(num, sizeof num, "%lld", (long long) refill);
+    if ((rc = st->ops->config_set(st, PV_CFG_LICENSE, o->license)) != PV_OK ||
+        (rc = st->ops->config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
+        (rc = st->ops->config_set(st, "crypto_module", spec)) != PV_OK)
+        goto out;
+    for (i = 0; i < npsds; i++) {
+        struct pv_psd_rec p;
+        memset(&p, 0, sizeof p);
+        p.id = keys[i].psd_id;
+        p.key_id = keys[i].key_id;
+        p.status = PV_PSD_ACTIVE;
+        if ((rc = st->ops->key_insert(st, &keys[i])) != PV_OK ||
+            (rc = st->ops->psd_insert(st, &p)) != PV_OK)
+            goto out;
+    }
+    if (deposit > 0) {
+        struct pv_ledger_line lines[2];
+        memset(lines, 0, sizeof lines);
+        snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_AUTHORITY);
+        lines[0].amount = -deposit;
+        snprintf(lines[1].account, sizeof lines[1].account, "%s", PV_ACCT_DEPOSIT);
+        lines[1].amount = deposit;
+        if ((rc = pv_ledger_post(st, "postal_deposit", o->license, lines, 2, pv_now())) != PV_OK)
+            goto out;
+    }
+    if (o->demo && ((rc = create_customer(st, "demo@stampd.test", 100 * 1000, cid, ckey)) != PV_OK ||
+                    (rc = create_operator(st, "operator@stampd.test", oid, okey)) != PV_OK))
+        goto out;
+    if ((rc = st->ops->commit(st)) != PV_OK)
+        goto out;
+    in_txn = 0;
+
+    fprintf(stderr, "stampd: initialised %s: license %s, %u PSDs, deposit $%s, schema v%d\n",
+            o->db, o->license, (unsigned) npsds, pv_money_format(deposit, num, sizeof num), to);
+    if (o->demo) {
+        printf("STAMP_KEY=%s\n", ckey);
+        printf("STAMP_OPERATOR_KEY=%s\n", okey);
+    }
+out:
+    if (in_txn) {
+        st->ops->rollback(st);
+        fail("init", rc);
+    }
+    free(existing);
+    pv_crypto_close(cm);
+    pv_store_close(st);
+    return rc == PV_OK ? 0 : 1;
+}
+
+static int cmd_create(const struct opts *o, int customer)
+{
+    struct pv_store *st = NULL;
+    char id[PV_ID_MAX], key[64];
+    pv_mills balance = 0;
+    int rc;
+
+    if (!email_ok(o->email)) {
+        fprintf(stderr, "stampd: --email must be an email address\n");
+        return 2;
+    }
+    if (o->balance && (!customer || pv_money_parse(o->balance, &balance) != PV_OK)) {
+        fprintf(stderr, "stampd: --balance must be a dollar amount (customers only)\n");
+        return 2;
+    }
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return fail("open database", rc);
+    if ((rc = st->ops->begin(st)) == PV_OK) {
+        rc = customer ? create_customer(st, o->email, balance, id, key)
+                      : create_operator(st, o->email, id, key);
+        if (rc == PV_OK)
+            rc = st->ops->commit(st);
+        else
+            st->ops->rollback(st);
+    }
+    pv_store_close(st);
+    if (rc != PV_OK)
+        return fail(rc == PV_EEXIST ? "email already registered" : "create", rc);
+    fprintf(stderr, "stampd: created %s %s (%s)\n", customer ? "customer" : "operator", id,
+            o->email);
+    printf("%s=%s\n", customer ? "STAMP_KEY" : "STAMP_OPERATOR_KEY", key);
+    return 0;
+}
+
+static int parse_listen(const char *s, char host[64], uint16_t *port)
+{
+    const char *colon = strrchr(s, ':');
+    uint64_t p;
+
+    if (!colon || (size_t) (colon - s) >= 64 || colon == s)
+        return PV_EINVAL;
+    memcpy(host, s, (size_t) (colon - s));
+    host[colon - s] = '\0';
+    if (pv_parse_u64(colon + 1, 0, 65535, &p) != PV_OK)
+        return PV_EINVAL;
+    *port = (uint16_t) p;
+    return PV_OK;
+}
+
+static int cmd_serve(const struct opts *o)
+{
+    struct pv_app app;
+    struct pv_store *st = NULL;
+    struct pv_http *http = NULL;
+    char host[64], *license = NULL;
+    uint64_t nproc = 2, threads = 8;
+    uint16_t port = 8080, bound = 0;
+    sigset_t set;
+    int sig, rc;
+
+    if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
+        (o->processors && pv_parse_u64(o->processors, 1, MAX_PROCESSORS, &nproc) != PV_OK) ||
+        (o->threads && pv_parse_u64(o->threads, 1, 256, &threads) != PV_OK)) {
+        fprintf(stderr, "stampd: --listen HOST:PORT, --processors 1-%d, --threads 1-256\n",
+                MAX_PROCESSORS);
+        return 2;
+    }
+    /* Signals are taken by sigwait() below; every thread inherits the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&app, 0, sizeof app);
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return fail("open database (run stampd init first?)", rc);
+    rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
+    pv_store_close(st);
+    if (rc != PV_OK)
+        return fail("read license (run stampd init first?)", rc);
+    snprintf(app.license, sizeof app.license, "%s", license);
+    free(license);
+
+    if ((rc = pv_pool_new(o->db, (size_t) threads + 2, &app.pool)) != PV_OK) {
+        fail("store pool", rc);
+        goto out;
+    }
+    if ((rc = pv_processors_start(o->db, (size_t) nproc, &app.procs)) != PV_OK) {
+        fail(rc == PV_ENOPSD ? "start processors (more processors than PSDs?)"
+                             : "start processors",
+             rc);
+        goto out;
+    }
+    app.nprocs = (size_t) nproc;
+    if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &http, &bound)) != PV_OK) {
+        fail("listen", rc);
+        goto out;
+    }
+    fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);
+    fprintf(stderr, "listening on http://%s:%u\n", host, (unsigned) bound);
+    fflush(stderr);
+
+    while (sigwait(&set, &sig) != 0)
+        ;
+    fprintf(stderr, "stampd: signal %d, shutting down\n", sig);
+out:
+    pv_http_stop(http);
+    pv_processors_stop(app.procs, app.nprocs ? app.nprocs : (size_t) nproc);
+    pv_pool_free(app.pool);
+    return rc == PV_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "init") == 0) {
+        if (parse_opts(argc, argv, 2, &o) < 0)
+            return 2;
+        return cmd_init(&o);
+    }
+    if (strcmp(argv[1], "serve") == 0) {
+        if (parse_opts(argc, argv, 2, &o) < 0)
+            return 2;
+        return cmd_serve(&o);
+    }
+    if ((strcmp(argv[1], "customer") == 0 || strcmp(argv[1], "operator") == 0) && argc > 2 &&
+        strcmp(argv[2], "create") == 0) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return cmd_create(&o, argv[1][0] == 'c');
+    }
+    fprintf(stderr, "stampd: unknown command %s\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,181 @@
+/*
+ * processor.c - processing servers inside `stampd serve`.
+ *
+ * Each processor owns a store handle, a crypto module and a share of the
+ * PSDs, and one writer thread. Requests queue jobs; the writer takes every
+ * queued job (up to BATCH_MAX) and runs them as one batch in one
+ * transaction (pv_purchase_batch), so concurrent purchases share a single
+ * durable commit. Waiters are woken one by one through their semaphore.
+ */
+#include "server/server.h"
+
+#include "stampd/error.h"
+#include "stampd/timeutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_MAX 256
+
+struct pv_processor {
+    struct pv_processor_ctx ctx;
+    struct pv_store *st;
+    struct pv_crypto *cm;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pv_job *head, *tail;
+    int stopping;
+    atomic_uint_fast64_t served;
+    struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
+    struct pv_purchase_res *res;
+};
+
+static void *writer(void *arg)
+{
+    struct pv_processor *p = arg;
+    struct pv_job *batch[BATCH_MAX];
+    size_t n, i;
+
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->head && p->stopping) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        for (n = 0; n < BATCH_MAX && p->head; n++) {
+            batch[n] = p->head;
+            p->head = p->head->next;
+        }
+        if (!p->head)
+            p->tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+
+        for (i = 0; i < n; i++)
+            p->reqs[i] = batch[i]->req;
+        pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, pv_now());
+        for (i = 0; i < n; i++) {
+            batch[i]->res = p->res[i];
+            if (p->res[i].err == PV_OK && !p->res[i].replayed)
+                atomic_fetch_add(&p->served, 1);
+            sem_post(&batch[i]->done);
+        }
+    }
+    return NULL;
+}
+
+static int open_one(struct pv_processor *p, const char *dsn, size_t slot, size_t n)
+{
+    char *spec = NULL;
+    int rc;
+
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "proc-%zu", slot + 1);
+    p->reqs = calloc(BATCH_MAX, sizeof *p->reqs);
+    p->res = calloc(BATCH_MAX, sizeof *p->res);
+    if (!p->reqs || !p->res)
+        return PV_ENOMEM;
+    if ((rc = pv_store_open_checked(dsn, &p->st)) != PV_OK)
+        return rc;
+    if ((rc = p->st->ops->config_get(p->st, "crypto_module", &spec)) != PV_OK)
+        return rc == PV_ENOTFOUND ? PV_ECONFIG : rc;
+    rc = pv_crypto_open(spec, &p->cm);
+    free(spec);
+    if (rc != PV_OK)
+        return rc;
+    p->ctx.cm = p->cm;
+    if ((rc = pv_processor_load(p->st, &p->ctx, slot, n)) != PV_OK)
+        return rc;
+    if (pthread_create(&p->thread, NULL, writer, p) != 0)
+        return PV_EINTERNAL;
+    p->started = 1;
+    return PV_OK;
+}
+
+int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out)
+{
+    struct pv_processor *procs = calloc(n, sizeof *procs);
+    size_t i;
+    int rc = PV_OK;
+
+    if (!procs)
+        return PV_ENOMEM;
+    for (i = 0; i < n; i++) {
+        if ((rc = open_one(&procs[i], dsn, i, n)) != PV_OK) {
+            fprintf(stderr, "stampd: processor %zu: %s\n", i + 1, pv_strerror(rc));
+            pv_processors_stop(procs, n);
+            return rc;
+        }
+    }
+    *out = procs;
+    return PV_OK;
+}
+
+void pv_processors_stop(struct pv_processor *procs, size_t n)
+{
+    size_t i;
+
+    if (!procs)
+        return;
+    for (i = 0; i < n; i++) {
+        struct pv_processor *p = &procs[i];
+        if (p->started) {
+            pthread_mutex_lock(&p->mu);
+            p->stopping = 1;
+            pthread_cond_signal(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+            pthread_join(p->thread, NULL);
+        }
+        pv_processor_ctx_clear(&p->ctx);
+        pv_crypto_close(p->cm);
+        pv_store_close(p->st);
+        free(p->reqs);
+        free(p->res);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+    }
+    free(procs);
+}
+
+int pv_processor_submit(struct pv_processor *procs, size_t i, struct pv_job *job)
+{
+    struct pv_processor *p = &procs[i];
+
+    if (sem_init(&job->done, 0, 0) != 0)
+        return PV_EINTERNAL;
+    job->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        sem_destroy(&job->done);
+        return PV_EBUSY;
+    }
+    if (p->tail)
+        p->tail->next = job;
+    else
+        p->head = job;
+    p->tail = job;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+
+    while (sem_wait(&job->done) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&job->done);
+    return PV_OK;
+}
+
+const char *pv_processor_id(struct pv_processor *procs, size_t i)
+{
+    return procs[i].ctx.server_id;
+}
+
+uint64_t pv_processor_served(struct pv_processor *procs, size_t i)
+{
+    return atomic_load(&procs[i].served);
+}

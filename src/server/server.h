@@ -1,0 +1,107 @@
+/*
+ * server.h - the pieces of `stampd serve`: the store handle pool, the
+ * processors (group-commit writers), the HTTP front and the API handlers.
+ */
+#ifndef STAMPD_SERVER_H
+#define STAMPD_SERVER_H
+
+#include "crypto/crypto.h"
+#include "domain/purchase.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- store handle pool (pool.c) ---- */
+
+struct pv_pool;
+
+/* pv_pool_new - pool of up to max handles on dsn (borrowed, copied). */
+int pv_pool_new(const char *dsn, size_t max, struct pv_pool **out);
+void pv_pool_free(struct pv_pool *p);
+/* pv_pool_get - borrow a handle (opened on demand); give it back with put. */
+int pv_pool_get(struct pv_pool *p, struct pv_store **st);
+void pv_pool_put(struct pv_pool *p, struct pv_store *st);
+
+/* ---- processors (processor.c) ---- */
+
+struct pv_job {
+    struct pv_purchase_req req;
+    struct pv_purchase_res res;
+    sem_t done;
+    struct pv_job *next;
+};
+
+struct pv_processor;
+
+/*
+ * pv_processors_start - open n processors on dsn, each with its own store
+ * handle, crypto module (spec from the store's config) and share of the
+ * PSDs, and start their writer threads. *out is an owned array released
+ * with pv_processors_stop().
+ */
+int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out);
+void pv_processors_stop(struct pv_processor *procs, size_t n);
+
+/*
+ * pv_processor_submit - queue a borrowed job on processor i (round-robin
+ * is the caller's business) and wait until it is done. Returns PV_OK
+ * (job->res.err has the result) or PV_EBUSY when stopping.
+ */
+int pv_processor_submit(struct pv_processor *procs, size_t i, struct pv_job *job);
+const char *pv_processor_id(struct pv_processor *procs, size_t i);
+uint64_t pv_processor_served(struct pv_processor *procs, size_t i);
+
+/* ---- the API (api.c) ---- */
+
+struct pv_app {
+    struct pv_pool *pool;
+    struct pv_processor *procs;
+    size_t nprocs;
+    atomic_size_t next_proc;
+    char license[PV_LICENSE_LEN + 1];
+};
+
+/* What a handler answers: a status, a JSON body (owned) and headers. */
+struct pv_reply {
+    int status;
+    json_t *body;
+    int replayed; /* adds Idempotent-Replayed: true */
+};
+
+struct pv_request {
+    const char *method;
+    const char *path;
+    const char *query_limit;  /* ?limit= */
+    const char *query_cursor; /* ?cursor= */
+    const char *authorization;
+    const char *idempotency_key;
+    const char *body;
+    size_t body_len;
+};
+
+/* pv_api_handle - route and answer one request (all borrowed). */
+void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp);
+
+/* pv_reply_error - set rp to the standard error body for err. field may be NULL. */
+void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message);
+
+/* ---- HTTP (http.c) ---- */
+
+#define PV_BODY_MAX (64 * 1024)
+
+struct pv_http;
+
+/*
+ * pv_http_start - serve app on host:port (port 0 = any free port) with
+ * threads worker threads. *bound_port gets the port actually bound.
+ */
+int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
+                  struct pv_http **out, uint16_t *bound_port);
+void pv_http_stop(struct pv_http *h);
+
+#endif

@@ -1,0 +1,1748 @@
+/*
+ * sqlite.c - the SQLite store backend (struct pv_store_ops "sqlite").
+ *
+ * One struct sqlite_store per connection, opened read-write in WAL mode with
+ * synchronous=FULL, foreign keys on and a 10 s busy timeout. Every statement
+ * is prepared once per handle, on first use (so a handle on an empty file can
+ * still migrate it), with SQLITE_PREPARE_PERSISTENT, and reset and unbound
+ * after each use: the purchase path runs thousands of times per second.
+ *
+ * Write transactions. Servers open several handles on one file, one per
+ * thread. SQLite lets only one of them write at a time and makes the others
+ * sleep-and-retry in its busy handler, which under load wastes time and is
+ * unfair. So every database file has a process-wide write gate (keyed by its
+ * canonical path in a small registry): begin() waits at the gate, then runs
+ * BEGIN IMMEDIATE; commit()/rollback() open the gate again. Writers from
+ * other processes (the admin CLI) are still handled by the busy timeout. The
+ * gate is a flag under a mutex and condition variable rather than a bare
+ * mutex so that a transaction may begin on one thread and end on another
+ * (the handle is used by one thread at a time, not necessarily the same
+ * one). Waiting longer than the busy timeout gives PV_EBUSY.
+ *
+ * A write made outside begin()/commit() runs in its own short transaction
+ * through the same gate, so it is atomic and queues like every other writer.
+ * Inside a transaction, journal_post (the one multi-statement write) runs
+ * under an inner savepoint so that a failure leaves none of its rows behind.
+ *
+ * Savepoints: one level, named "p". rollback_to() rolls back to it and ends
+ * it, like release(), so a batch can go on with the next savepoint().
+ * rollback() with no transaction open is a no-op (handy in cleanup paths);
+ * a failed commit() rolls the transaction back. begin() inside a
+ * transaction, and savepoint() outside one or inside another, are PV_EINVAL.
+ *
+ * Errors: unique and primary-key violations are PV_EEXIST, out of memory
+ * PV_ENOMEM, a database locked by another process past the busy timeout
+ * PV_EBUSY, a ledger balance pushed past PV_MILLS_MAX PV_EOVERFLOW,
+ * everything else PV_ESTORE with sqlite3_errmsg() on stderr. That includes
+ * the schema's guards: a PSD whose registers break ascending + descending ==
+ * control_total, go negative, or move back (a trigger) is refused.
+ * Strings longer than the record fields they come back in are PV_EINVAL on
+ * the way in, so nothing read back is ever truncated.
+ *
+ * Schema: migrations[] below, applied in order by migrate(); the table
+ * schema_version holds one row per applied migration.
+ */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700 /* realpath() */
+#endif
+
+#include "stampd/error.h"
+#include "store/store.h"
+#include "store/store_backends.h"
+
+#include <sqlite3.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUSY_TIMEOUT_MS 10000
+
+/* ---- schema ------------------------------------------------------------------------------- */
+
+/* The money bound of money.h, spelled out for the SQL below. */
+#define MILLS_MAX_SQL "1000000000000000"
+_Static_assert(PV_MILLS_MAX == 1000000000000000LL, "MILLS_MAX_SQL is out of step with money.h");
+#define U32_MAX_SQL "4294967295"
+
+/*
+ * Migration scripts: migrations[i] takes the schema from version i to i + 1.
+ * Each is a NULL-terminated list of SQL chunks (ISO C caps string literals
+ * at 4095 bytes), run in order inside the migration transaction. Never edit
+ * a released script; add the next one. Column names avoid words PostgreSQL
+ * reserves (authorization), so the postgres backend can mirror this schema.
+ */
+static const char *const migration_v1[] = {
+    "CREATE TABLE schema_version (\n"
+    "    version    INTEGER PRIMARY KEY,\n"
+    "    applied_at INTEGER NOT NULL\n"
+    ");\n",
+    "CREATE TABLE config (\n"
+    "    key   TEXT PRIMARY KEY,\n"
+    "    value TEXT NOT NULL\n"
+    ");\n",
+    "CREATE TABLE accounts (\n"
+    "    name          TEXT PRIMARY KEY,\n"
+    "    balance_mills INTEGER NOT NULL CONSTRAINT balance_range\n"
+    "        CHECK (balance_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL ")\n"
+    ");\n",
+    "CREATE TABLE journals (\n"
+    "    id   INTEGER PRIMARY KEY,\n"
+    "    kind TEXT NOT NULL,\n"
+    "    ref  TEXT,\n"
+    "    at   INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX journals_ref ON journals(ref);\n",
+    "CREATE TABLE journal_lines (\n"
+    "    journal_id   INTEGER NOT NULL REFERENCES journals(id),\n"
+    "    line         INTEGER NOT NULL,\n"
+    "    account      TEXT NOT NULL REFERENCES accounts(name),\n"
+    "    amount_mills INTEGER NOT NULL\n"
+    "        CHECK (amount_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL "),\n"
+    "    PRIMARY KEY (journal_id, line)\n"
+    ");\n"
+    "CREATE INDEX journal_lines_account ON journal_lines(account, journal_id);\n",
+    "CREATE TABLE psds (\n"
+    "    id             INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND " U32_MAX_SQL "),\n"
+    "    status         INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+    "    key_id         INTEGER NOT NULL CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    descending     INTEGER NOT NULL CHECK (descending >= 0),\n"
+    "    ascending      INTEGER NOT NULL CHECK (ascending >= 0),\n"
+    "    control_total  INTEGER NOT NULL CHECK (control_total BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+    "    piece_count    INTEGER NOT NULL CHECK (piece_count BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    last_refill_at INTEGER NOT NULL DEFAULT 0,\n"
+    "    CONSTRAINT registers CHECK (ascending + descending = control_total)\n"
+    ");\n"
+    /* Nothing ever moves a register back (DESIGN.md section 3). */
+    "CREATE TRIGGER psds_monotonic BEFORE UPDATE ON psds\n"
+    "WHEN NEW.ascending < OLD.ascending OR NEW.control_total < OLD.control_total\n"
+    "     OR NEW.piece_count < OLD.piece_count\n"
+    "BEGIN SELECT RAISE(ABORT, 'psd registers may not move back'); END;\n",
+    "CREATE TABLE refills (\n"
+    "    id                INTEGER PRIMARY KEY,\n"
+    "    psd_id            INTEGER NOT NULL REFERENCES psds(id),\n"
+    "    amount_mills      INTEGER NOT NULL CHECK (amount_mills > 0),\n"
+    "    desc_before       INTEGER NOT NULL,\n"
+    "    asc_before        INTEGER NOT NULL,\n"
+    "    ctl_before        INTEGER NOT NULL,\n"
+    "    desc_after        INTEGER NOT NULL,\n"
+    "    asc_after         INTEGER NOT NULL,\n"
+    "    ctl_after         INTEGER NOT NULL,\n"
+    "    authorization_ref TEXT NOT NULL,\n"
+    "    at                INTEGER NOT NULL,\n"
+    "    CHECK (asc_before + desc_before = ctl_before),\n"
+    "    CHECK (asc_after + desc_after = ctl_after),\n"
+    "    CHECK (ctl_after = ctl_before + amount_mills)\n"
+    ");\n"
+    "CREATE INDEX refills_psd ON refills(psd_id, at);\n",
+    "CREATE TABLE keys (\n"
+    "    key_id     INTEGER PRIMARY KEY CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    psd_id     INTEGER NOT NULL,\n"
+    "    algorithm  TEXT NOT NULL,\n"
+    "    module     TEXT NOT NULL,\n"
+    "    key_ref    TEXT NOT NULL,\n"
+    "    public_pem TEXT NOT NULL,\n"
+    "    created    INTEGER NOT NULL\n"
+    ");\n",
+    "CREATE TABLE customers (\n"
+    "    id      TEXT PRIMARY KEY,\n"
+    "    email   TEXT NOT NULL UNIQUE COLLATE NOCASE,\n"
+    "    created INTEGER NOT NULL\n"
+    ");\n",
+    "CREATE TABLE operators (\n"
+    "    id      TEXT PRIMARY KEY,\n"
+    "    email   TEXT NOT NULL UNIQUE COLLATE NOCASE,\n"
+    "    created INTEGER NOT NULL\n"
+    ");\n",
+    "CREATE TABLE api_keys (\n"
+    "    id         TEXT PRIMARY KEY,\n"
+    "    hash       TEXT NOT NULL UNIQUE,\n"
+    "    prefix     TEXT NOT NULL,\n"
+    "    role       INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
+    "    owner_id   TEXT NOT NULL,\n"
+    "    created    INTEGER NOT NULL,\n"
+    "    revoked_at INTEGER\n"
+    ");\n"
+    "CREATE INDEX api_keys_owner ON api_keys(owner_id);\n",
+    "CREATE TABLE idempotency (\n"
+    "    owner_id    TEXT NOT NULL,\n"
+    "    key         TEXT NOT NULL,\n"
+    "    req_hash    TEXT NOT NULL,\n"
+    "    indicium_id TEXT NOT NULL,\n"
+    "    created     INTEGER NOT NULL,\n"
+    "    PRIMARY KEY (owner_id, key)\n"
+    ") WITHOUT ROWID;\n",
+    "CREATE TABLE indicia (\n"
+    "    seq               INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    id                TEXT NOT NULL UNIQUE,\n"
+    "    customer_id       TEXT NOT NULL REFERENCES customers(id),\n"
+    "    server_id         TEXT NOT NULL,\n"
+    "    psd_id            INTEGER NOT NULL REFERENCES psds(id),\n"
+    "    key_id            INTEGER NOT NULL REFERENCES keys(key_id),\n"
+    "    serial            INTEGER NOT NULL CHECK (serial BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    version           INTEGER NOT NULL,\n"
+    "    sig_alg           INTEGER NOT NULL,\n"
+    "    flags             INTEGER NOT NULL,\n"
+    "    license           TEXT NOT NULL,\n"
+    "    ascending_mills   INTEGER NOT NULL CHECK (ascending_mills >= 0),\n"
+    "    postage_mills     INTEGER NOT NULL CHECK (postage_mills BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    mail_date         INTEGER NOT NULL,\n"
+    "    mail_class        INTEGER NOT NULL,\n"
+    "    weight_tenth_oz   INTEGER NOT NULL,\n"
+    "    from_zip          TEXT NOT NULL,\n"
+    "    to_zip            TEXT NOT NULL,\n"
+    "    software_id       TEXT NOT NULL,\n"
+    "    medium_serial     TEXT NOT NULL,\n"
+    "    data              BLOB NOT NULL,\n"
+    "    created           INTEGER NOT NULL,\n"
+    "    presentations     INTEGER NOT NULL DEFAULT 0,\n"
+    "    last_presented_at INTEGER,\n"
+    "    UNIQUE (psd_id, serial)\n"
+    ");\n"
+    "CREATE INDEX indicia_customer ON indicia(customer_id, seq);\n",
+    NULL,
+};
+
+static const char *const *const migrations[] = {
+    migration_v1, /* 1: everything store.h v1 needs */
+};
+
+#define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
+               "one migration script per schema version");
+
+/* ---- statements --------------------------------------------------------------------------- */
+
+#define PSD_COLS                                                                                   \
+    "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
+    "last_refill_at"
+#define REFILL_COLS                                                                                \
+    "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
+    "asc_after, ctl_after, authorization_ref, at"
+#define KEY_COLS "key_id, psd_id, algorithm, module, key_ref, public_pem, created"
+#define IND_FIELDS                                                                                 \
+    "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
+    "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
+    "software_id, medium_serial, data"
+#define IND_COLS "id, customer_id, server_id, created, presentations, " IND_FIELDS
+
+/* X(NAME, SQL). Parameters are positional "?" bound in order by the b_* helpers. */
+#define STATEMENTS(X)                                                                              \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(SAVEPOINT, "SAVEPOINT p")                                                                    \
+    X(RELEASE, "RELEASE p")                                                                        \
+    X(ROLLBACK_TO, "ROLLBACK TO p")                                                                \
+    X(INNER_SAVEPOINT, "SAVEPOINT jp")                                                             \
+    X(INNER_RELEASE, "RELEASE jp")                                                                 \
+    X(INNER_ROLLBACK_TO, "ROLLBACK TO jp")                                                         \
+    X(CONFIG_SET, "INSERT INTO config(key, value) VALUES (?, ?) "                                  \
+                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value")                         \
+    X(CONFIG_GET, "SELECT value FROM config WHERE key = ?")                                        \
+    X(JOURNAL_INSERT, "INSERT INTO journals(kind, ref, at) VALUES (?, ?, ?)")                      \
+    X(ACCOUNT_ADD, "INSERT INTO accounts(name, balance_mills) VALUES (?, ?) "                      \
+                   "ON CONFLICT(name) DO UPDATE "                                                  \
+                   "SET balance_mills = balance_mills + excluded.balance_mills")                   \
+    X(LINE_INSERT, "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "           \
+                   "VALUES (?, ?, ?, ?)")                                                          \
+    X(ACCOUNT_GET, "SELECT balance_mills FROM accounts WHERE name = ?")                            \
+    X(PSD_INSERT, "INSERT INTO psds(" PSD_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")                \
+    X(PSD_GET, "SELECT " PSD_COLS " FROM psds WHERE id = ?")                                       \
+    X(PSD_UPDATE, "UPDATE psds SET status = ?, descending = ?, ascending = ?, "                    \
+                  "control_total = ?, piece_count = ?, last_refill_at = ? WHERE id = ?")           \
+    X(PSD_LIST, "SELECT " PSD_COLS " FROM psds ORDER BY id")                                       \
+    X(REFILL_INSERT, "INSERT INTO refills(" REFILL_COLS ") "                                       \
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                                      \
+    X(REFILL_LIST, "SELECT " REFILL_COLS " FROM refills WHERE psd_id = ? ORDER BY at, id")         \
+    X(KEY_INSERT, "INSERT INTO keys(" KEY_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)")                   \
+    X(KEY_LIST, "SELECT " KEY_COLS " FROM keys ORDER BY key_id")                                   \
+    X(CUSTOMER_INSERT, "INSERT INTO customers(id, email, created) VALUES (?, ?, ?)")               \
+    X(CUSTOMER_GET, "SELECT id, email, created FROM customers WHERE id = ?")                       \
+    X(OPERATOR_INSERT, "INSERT INTO operators(id, email, created) VALUES (?, ?, ?)")               \
+    X(APIKEY_INSERT, "INSERT INTO api_keys(id, hash, prefix, role, owner_id, created) "            \
+                     "VALUES (?, ?, ?, ?, ?, ?)")                                                  \
+    X(APIKEY_LOOKUP, "SELECT role, owner_id, id FROM api_keys "                                    \
+                     "WHERE hash = ? AND revoked_at IS NULL")                                      \
+    X(IDEM_GET, "SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = ? AND key = ?")    \
+    X(IDEM_PUT, "INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "          \
+                "VALUES (?, ?, ?, ?, ?)")                                                          \
+    X(IND_INSERT, "INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "      \
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")        \
+    X(IND_GET, "SELECT " IND_COLS " FROM indicia WHERE id = ?")                                    \
+    X(IND_FIND, "SELECT " IND_COLS " FROM indicia WHERE psd_id = ? AND serial = ?")                \
+    X(IND_CURSOR, "SELECT seq FROM indicia WHERE id = ? AND customer_id = ?")                      \
+    X(IND_LIST, "SELECT " IND_COLS " FROM indicia WHERE customer_id = ? AND seq < ? "              \
+                "ORDER BY seq DESC LIMIT ?")                                                       \
+    X(IND_PRESENTATIONS, "SELECT presentations FROM indicia WHERE id = ?")                         \
+    X(IND_PRESENT, "UPDATE indicia SET presentations = presentations + 1, "                        \
+                   "last_presented_at = ? WHERE id = ?")
+
+enum stmt_id {
+#define STMT_ENUM(name, sql) Q_##name,
+    STATEMENTS(STMT_ENUM)
+#undef STMT_ENUM
+        Q_COUNT
+};
+
+static const char *const stmt_sql[Q_COUNT] = {
+#define STMT_SQL(name, sql) sql,
+    STATEMENTS(STMT_SQL)
+#undef STMT_SQL
+};
+
+static const char *const stmt_name[Q_COUNT] = {
+#define STMT_NAME(name, sql) #name,
+    STATEMENTS(STMT_NAME)
+#undef STMT_NAME
+};
+
+/* ---- the per-file write gate -------------------------------------------------------------- */
+
+struct file_gate {
+    struct file_gate *next; /* registry link (shared gates only) */
+    unsigned refs;          /* handles using the gate; under registry_mu */
+    int shared;             /* 0: private to one handle (in-memory or temporary database) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int held;    /* a write transaction is open; under mu */
+    char path[]; /* canonical path of the database file */
+};
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct file_gate *registry;
+
+static struct file_gate *gate_new(const char *path)
+{
+    size_t len = strlen(path);
+    struct file_gate *g = calloc(1, sizeof *g + len + 1);
+    pthread_condattr_t ca;
+    int ok;
+
+    if (!g)
+        return NULL;
+    memcpy(g->path, path, len + 1);
+    if (pthread_mutex_init(&g->mu, NULL) != 0) {
+        free(g);
+        return NULL;
+    }
+    /* A monotonic clock, so that a wall-clock jump neither stalls nor rushes waiters. */
+    ok = pthread_condattr_init(&ca) == 0;
+    if (ok) {
+        ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+             pthread_cond_init(&g->cv, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!ok) {
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+        return NULL;
+    }
+    g->refs = 1;
+    return g;
+}
+
+/* Find or make the gate of the database at path (borrowed; "" = not a shared file). */
+static struct file_gate *gate_get(const char *path)
+{
+    struct file_gate *g = NULL;
+
+    pthread_mutex_lock(&registry_mu);
+    if (*path) {
+        for (g = registry; g; g = g->next) {
+            if (strcmp(g->path, path) == 0) {
+                g->refs++;
+                goto out;
+            }
+        }
+    }
+    g = gate_new(path);
+    if (g && *path) {
+        g->shared = 1;
+        g->next = registry;
+        registry = g;
+    }
+out:
+    pthread_mutex_unlock(&registry_mu);
+    return g;
+}
+
+static void gate_put(struct file_gate *g)
+{
+    struct file_gate **pp;
+    int last;
+
+    if (!g)
+        return;
+    pthread_mutex_lock(&registry_mu);
+    last = --g->refs == 0;
+    if (last && g->shared) {
+        for (pp = &registry; *pp; pp = &(*pp)->next) {
+            if (*pp == g) {
+                *pp = g->next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    if (last) {
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+    }
+}
+
+/* Wait (at most the busy timeout) until no other handle of this process writes the file. */
+static int gate_enter(struct file_gate *g)
+{
+    struct timespec until;
+    int e = 0, rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += BUSY_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&g->mu);
+    while (g->held && e == 0)
+        e = pthread_cond_timedwait(&g->cv, &g->mu, &until);
+    if (!g->held) {
+        g->held = 1;
+        rc = PV_OK;
+    } else {
+        fprintf(stderr, "store: gave up waiting %d ms for the write lock (error %d)\n",
+                BUSY_TIMEOUT_MS, e);
+        rc = PV_EBUSY;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+static void gate_leave(struct file_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->held = 0;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- the handle --------------------------------------------------------------------------- */
+
+struct sqlite_store {
+    struct pv_store base; /* first: a struct pv_store * is a struct sqlite_store * */
+    sqlite3 *db;
+    struct file_gate *gate;
+    int in_tx;                /* begin() succeeded and neither commit() nor rollback() followed */
+    int in_sp;                /* savepoint "p" is open */
+    sqlite3_stmt *q[Q_COUNT]; /* prepared on first use, finalized by close() */
+};
+
+static struct sqlite_store *handle(struct pv_store *st)
+{
+    return (struct sqlite_store *) st;
+}
+
+/* Map an SQLite result code (extended codes are on) to a PV_E* code, logging real failures. */
+static int fail(struct sqlite_store *s, int src, const char *what)
+{
+    switch (src) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return PV_EEXIST;
+    default:
+        break;
+    }
+    fprintf(stderr, "store: %s: %s\n", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+    switch (src & 0xff) {
+    case SQLITE_NOMEM:
+        return PV_ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return PV_EBUSY;
+    default:
+        return PV_ESTORE;
+    }
+}
+
+static sqlite3_stmt *prep(struct sqlite_store *s, enum stmt_id id, int *rc)
+{
+    int src;
+
+    *rc = PV_OK;
+    if (!s->q[id]) {
+        src =
+            sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->q[id], NULL);
+        if (src != SQLITE_OK) {
+            *rc = fail(s, src, stmt_name[id]);
+            s->q[id] = NULL;
+        }
+    }
+    return s->q[id];
+}
+
+static void done(sqlite3_stmt *q)
+{
+    if (q) {
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+    }
+}
+
+/*
+ * One use of a cached statement: bind its parameters in order with b_*(),
+ * then q_exec() (no rows expected) or q_row() (read the row, then done()).
+ * The first failure sticks in rc and turns the rest into no-ops; src keeps
+ * the SQLite code of a failed step for callers that tell constraints apart.
+ * Text and blobs are bound SQLITE_STATIC: the caller's buffers outlive the step.
+ */
+struct q {
+    struct sqlite_store *s;
+    enum stmt_id id;
+    sqlite3_stmt *st;
+    int n;   /* parameters bound so far */
+    int rc;  /* PV_E* */
+    int src; /* SQLite code of a failed step, else SQLITE_OK */
+};
+
+static void q_start(struct q *b, struct sqlite_store *s, enum stmt_id id)
+{
+    b->s = s;
+    b->id = id;
+    b->n = 0;
+    b->src = SQLITE_OK;
+    b->st = prep(s, id, &b->rc);
+}
+
+static void bound(struct q *b, int src)
+{
+    if (src != SQLITE_OK)
+        b->rc = fail(b->s, src, stmt_name[b->id]);
+}
+
+static void b_text(struct q *b, const char *v)
+{
+    if (b->rc == PV_OK)
+        bound(b, sqlite3_bind_text(b->st, ++b->n, v, -1, SQLITE_STATIC));
+}
+
+static void b_int(struct q *b, int64_t v)
+{
+    if (b->rc == PV_OK)
+        bound(b, sqlite3_bind_int64(b->st, ++b->n, v));
+}
+
+static void b_blob(struct q *b, const void *v, size_t len)
+{
+    if (b->rc == PV_OK)
+        bound(b, sqlite3_bind_blob64(b->st, ++b->n, v, len, SQLITE_STATIC));
+}
+
+/* Run to completion; PV_OK or the mapped error. Leaves the statement reset. */
+static int q_exec(struct q *b)
+{
+    int src;
+
+    if (b->rc == PV_OK) {
+        src = sqlite3_step(b->st);
+        if (src != SQLITE_DONE && src != SQLITE_ROW) {
+            b->src = src;
+            b->rc = fail(b->s, src, stmt_name[b->id]);
+        }
+    }
+    done(b->st);
+    return b->rc;
+}
+
+/* Step once: PV_OK with a row to read, PV_ENOTFOUND without, or an error.
+ * The caller reads the columns and then calls done(b->st). */
+static int q_row(struct q *b)
+{
+    int src;
+
+    if (b->rc != PV_OK)
+        return b->rc;
+    src = sqlite3_step(b->st);
+    if (src == SQLITE_ROW)
+        return PV_OK;
+    if (src == SQLITE_DONE)
+        return PV_ENOTFOUND;
+    b->src = src;
+    b->rc = fail(b->s, src, stmt_name[b->id]);
+    return b->rc;
+}
+
+/* Run a statement without parameters (transaction control). */
+static int run(struct sqlite_store *s, enum stmt_id id)
+{
+    struct q b;
+
+    q_start(&b, s, id);
+    return q_exec(&b);
+}
+
+/*
+ * Reading a row column by column, in SELECT order. Like struct q, the first
+ * failure sticks. Text that would not fit its field is an error, not a
+ * truncation (inserts refuse such text, so only foreign rows can have it).
+ */
+struct row {
+    sqlite3_stmt *st;
+    int i;
+    int rc;
+};
+
+static int64_t r_int(struct row *r)
+{
+    return sqlite3_column_int64(r->st, r->i++);
+}
+
+static void r_text(struct row *r, char *dst, size_t cap)
+{
+    int i = r->i++;
+    const unsigned char *t = sqlite3_column_text(r->st, i);
+    size_t len = (size_t) sqlite3_column_bytes(r->st, i);
+
+    dst[0] = '\0';
+    if (r->rc != PV_OK)
+        return;
+    if (!t) {
+        if (sqlite3_column_type(r->st, i) != SQLITE_NULL)
+            r->rc = PV_ENOMEM;
+        return;
+    }
+    if (len >= cap) {
+        fprintf(stderr, "store: column %s holds %zu bytes, its field only %zu\n",
+                sqlite3_column_name(r->st, i), len, cap - 1);
+        r->rc = PV_ESTORE;
+        return;
+    }
+    memcpy(dst, t, len + 1);
+}
+
+/* NUL-terminated within cap bytes (a borrowed string that fits a record field). */
+static int fits(const char *v, size_t cap)
+{
+    return v && memchr(v, '\0', cap) != NULL;
+}
+
+#define FITS(field) fits((field), sizeof(field))
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+static void end_tx(struct sqlite_store *s)
+{
+    s->in_tx = 0;
+    s->in_sp = 0;
+    gate_leave(s->gate);
+}
+
+static int sq_begin(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int rc;
+
+    if (s->in_tx) {
+        fprintf(stderr, "store: begin() inside a transaction\n");
+        return PV_EINVAL;
+    }
+    rc = gate_enter(s->gate);
+    if (rc != PV_OK)
+        return rc;
+    rc = run(s, Q_BEGIN);
+    if (rc != PV_OK) {
+        gate_leave(s->gate);
+        return rc;
+    }
+    s->in_tx = 1;
+    s->in_sp = 0;
+    return PV_OK;
+}
+
+static int sq_commit(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int rc;
+
+    if (!s->in_tx)
+        return PV_EINVAL;
+    if (sqlite3_get_autocommit(s->db)) {
+        /* SQLite already rolled back (an I/O error, a full disk): nothing to commit. */
+        fprintf(stderr, "store: commit: the transaction was rolled back by an earlier error\n");
+        rc = PV_ESTORE;
+    } else {
+        rc = run(s, Q_COMMIT);
+        if (rc != PV_OK && !sqlite3_get_autocommit(s->db))
+            run(s, Q_ROLLBACK);
+    }
+    end_tx(s);
+    return rc;
+}
+
+static int sq_rollback(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int rc = PV_OK;
+
+    if (!s->in_tx)
+        return PV_OK;
+    if (!sqlite3_get_autocommit(s->db))
+        rc = run(s, Q_ROLLBACK);
+    end_tx(s);
+    return rc;
+}
+
+static int sq_savepoint(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int rc;
+
+    if (!s->in_tx || s->in_sp)
+        return PV_EINVAL;
+    rc = run(s, Q_SAVEPOINT);
+    if (rc == PV_OK)
+        s->in_sp = 1;
+    return rc;
+}
+
+static int sq_release(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int rc;
+
+    if (!s->in_sp)
+        return PV_EINVAL;
+    rc = run(s, Q_RELEASE);
+    if (rc == PV_OK)
+        s->in_sp = 0;
+    return rc;
+}
+
+static int sq_rollback_to(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int rc;
+
+    if (!s->in_sp)
+        return PV_EINVAL;
+    /* ROLLBACK TO keeps the savepoint open; release it so the next savepoint()
+     * does not nest one level deeper per failed purchase. */
+    rc = run(s, Q_ROLLBACK_TO);
+    if (rc == PV_OK)
+        rc = run(s, Q_RELEASE);
+    if (rc == PV_OK)
+        s->in_sp = 0;
+    return rc;
+}
+
+/*
+ * Every write goes through write_enter/write_leave: outside a transaction
+ * they wrap it in its own (through the gate); inside one they only check
+ * that SQLite has not silently rolled it back, which would turn the rest
+ * of the caller's transaction into autocommitted fragments.
+ */
+static int write_enter(struct sqlite_store *s, int *own_tx)
+{
+    *own_tx = 0;
+    if (s->in_tx) {
+        if (sqlite3_get_autocommit(s->db)) {
+            fprintf(stderr, "store: the transaction was rolled back by an earlier error\n");
+            return PV_ESTORE;
+        }
+        return PV_OK;
+    }
+    *own_tx = 1;
+    return sq_begin(&s->base);
+}
+
+static int write_leave(struct sqlite_store *s, int own_tx, int rc)
+{
+    if (!own_tx)
+        return rc;
+    if (rc == PV_OK)
+        return sq_commit(&s->base);
+    sq_rollback(&s->base);
+    return rc;
+}
+
+/* ---- schema ------------------------------------------------------------------------------- */
+
+/* One-off query (not hot): the highest applied migration, 0 for an empty database. */
+static int read_version(struct sqlite_store *s, int *version)
+{
+    static const char sql[] = "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                              "AND name = 'schema_version')";
+    static const char sql_max[] = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+    sqlite3_stmt *q = NULL;
+    int src, rc, have;
+
+    *version = 0;
+    src = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(q);
+    if (src != SQLITE_ROW) {
+        rc = fail(s, src, "schema_version");
+        goto out;
+    }
+    have = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    q = NULL;
+    if (!have) {
+        rc = PV_OK;
+        goto out;
+    }
+    src = sqlite3_prepare_v2(s->db, sql_max, -1, &q, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(q);
+    if (src != SQLITE_ROW) {
+        rc = fail(s, src, "schema_version");
+        goto out;
+    }
+    *version = sqlite3_column_int(q, 0);
+    rc = PV_OK;
+out:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static int sq_schema_version(struct pv_store *st, int *version)
+{
+    return read_version(handle(st), version);
+}
+
+static int sq_migrate(struct pv_store *st, int *from, int *to)
+{
+    struct sqlite_store *s = handle(st);
+    const char *const *chunk;
+    char *err = NULL, sql[96];
+    int rc, v = 0, i, src;
+
+    *from = *to = 0;
+    if (s->in_tx)
+        return PV_EINVAL;
+    /* BEGIN IMMEDIATE first: two processes migrating at once serialise here
+     * and the second one finds nothing left to do. */
+    rc = sq_begin(st);
+    if (rc != PV_OK)
+        return rc;
+    rc = read_version(s, &v);
+    if (rc != PV_OK)
+        goto out;
+    if (v > NMIGRATIONS) {
+        fprintf(stderr, "store: database schema version %d is newer than this binary (%d)\n", v,
+                NMIGRATIONS);
+        rc = PV_ESCHEMA;
+        goto out;
+    }
+    for (i = v; i < NMIGRATIONS; i++) {
+        src = SQLITE_OK;
+        for (chunk = migrations[i]; src == SQLITE_OK && *chunk; chunk++)
+            src = sqlite3_exec(s->db, *chunk, NULL, NULL, &err);
+        if (src == SQLITE_OK) {
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO schema_version(version, applied_at) VALUES (%d, %lld)", i + 1,
+                     (long long) time(NULL));
+            src = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+        }
+        if (src != SQLITE_OK) {
+            fprintf(stderr, "store: migration %d: %s\n", i + 1, err ? err : sqlite3_errstr(src));
+            rc = (src & 0xff) == SQLITE_NOMEM ? PV_ENOMEM : PV_ESTORE;
+            goto out;
+        }
+    }
+out:
+    sqlite3_free(err);
+    if (rc == PV_OK) {
+        rc = sq_commit(st);
+    } else {
+        sq_rollback(st);
+    }
+    if (rc == PV_OK) {
+        *from = v;
+        *to = NMIGRATIONS;
+    }
+    return rc;
+}
+
+/* ---- config ------------------------------------------------------------------------------- */
+
+static int sq_config_set(struct pv_store *st, const char *key, const char *value)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!key || !value)
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_CONFIG_SET);
+    b_text(&b, key);
+    b_text(&b, value);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_config_get(struct pv_store *st, const char *key, char **value)
+{
+    struct sqlite_store *s = handle(st);
+    const unsigned char *t;
+    struct q b;
+    int rc;
+
+    *value = NULL;
+    if (!key)
+        return PV_EINVAL;
+    q_start(&b, s, Q_CONFIG_GET);
+    b_text(&b, key);
+    rc = q_row(&b);
+    if (rc != PV_OK)
+        goto out;
+    t = sqlite3_column_text(b.st, 0);
+    *value = t ? strdup((const char *) t) : NULL;
+    if (!*value)
+        rc = PV_ENOMEM;
+out:
+    done(b.st);
+    return rc;
+}
+
+/* ---- ledger ------------------------------------------------------------------------------- */
+
+static int sq_journal_post(struct pv_store *st, const char *kind, const char *ref,
+                           const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int64_t journal;
+    int rc, own, inner = 0;
+    size_t i;
+
+    if (!kind || (!lines && n) || n == 0)
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) {
+        if (!FITS(lines[i].account) || !lines[i].account[0])
+            return PV_EINVAL;
+        if (lines[i].amount < -PV_MILLS_MAX || lines[i].amount > PV_MILLS_MAX)
+            return PV_EOVERFLOW;
+    }
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    if (!own) {
+        rc = run(s, Q_INNER_SAVEPOINT);
+        if (rc != PV_OK)
+            goto out;
+        inner = 1;
+    }
+
+    q_start(&b, s, Q_JOURNAL_INSERT);
+    b_text(&b, kind);
+    b_text(&b, ref);
+    b_int(&b, at);
+    rc = q_exec(&b);
+    if (rc != PV_OK)
+        goto out;
+    journal = sqlite3_last_insert_rowid(s->db);
+
+    for (i = 0; i < n; i++) {
+        /* The account first: the line references it. */
+        q_start(&b, s, Q_ACCOUNT_ADD);
+        b_text(&b, lines[i].account);
+        b_int(&b, lines[i].amount);
+        rc = q_exec(&b);
+        if (rc != PV_OK) {
+            /* The only CHECK on accounts is the balance range. */
+            if (b.src == SQLITE_CONSTRAINT_CHECK)
+                rc = PV_EOVERFLOW;
+            goto out;
+        }
+        q_start(&b, s, Q_LINE_INSERT);
+        b_int(&b, journal);
+        b_int(&b, (int64_t) i);
+        b_text(&b, lines[i].account);
+        b_int(&b, lines[i].amount);
+        rc = q_exec(&b);
+        if (rc != PV_OK)
+            goto out;
+    }
+out:
+    if (inner) {
+        if (rc != PV_OK)
+            run(s, Q_INNER_ROLLBACK_TO);
+        if (run(s, Q_INNER_RELEASE) != PV_OK && rc == PV_OK)
+            rc = PV_ESTORE;
+    }
+    return write_leave(s, own, rc);
+}
+
+static int sq_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
+{
+    struct q b;
+    int rc;
+
+    *balance = 0;
+    if (!account)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_ACCOUNT_GET);
+    b_text(&b, account);
+    rc = q_row(&b);
+    if (rc == PV_OK)
+        *balance = sqlite3_column_int64(b.st, 0);
+    done(b.st);
+    return rc;
+}
+
+/* ---- lists -------------------------------------------------------------------------------- */
+
+typedef int (*row_reader)(sqlite3_stmt *st, void *rec);
+
+/*
+ * Step b to the end, reading each row into a growing array of size-byte
+ * records (zeroed before reading). On success *out is owned (free()) or
+ * NULL when there were no rows, and *n is the count. Leaves b reset.
+ */
+static int collect(struct q *b, size_t size, row_reader reader, void **out, size_t *n)
+{
+    unsigned char *arr = NULL, *grown;
+    size_t len = 0, cap = 0, ncap;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    while ((rc = q_row(b)) == PV_OK) {
+        if (len == cap) {
+            ncap = cap ? cap * 2 : 16;
+            if (ncap > SIZE_MAX / size) {
+                rc = PV_ENOMEM;
+                goto out;
+            }
+            grown = realloc(arr, ncap * size);
+            if (!grown) {
+                rc = PV_ENOMEM;
+                goto out;
+            }
+            arr = grown;
+            cap = ncap;
+        }
+        memset(arr + len * size, 0, size);
+        rc = reader(b->st, arr + len * size);
+        if (rc != PV_OK)
+            goto out;
+        len++;
+    }
+    if (rc != PV_ENOTFOUND)
+        goto out;
+    rc = PV_OK;
+    if (len) {
+        *out = arr;
+        *n = len;
+        arr = NULL;
+    }
+out:
+    free(arr);
+    done(b->st);
+    return rc;
+}
+
+/* ---- PSDs, refills, keys ------------------------------------------------------------------ */
+
+static int valid_psd(const struct pv_psd_rec *rec)
+{
+    return rec->status == PV_PSD_ACTIVE || rec->status == PV_PSD_SUSPENDED ||
+           rec->status == PV_PSD_RETIRED;
+}
+
+static int read_psd(sqlite3_stmt *st, void *p)
+{
+    struct pv_psd_rec *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    rec->id = (uint32_t) r_int(&r);
+    rec->status = (int) r_int(&r);
+    rec->key_id = (uint32_t) r_int(&r);
+    rec->descending = r_int(&r);
+    rec->ascending = r_int(&r);
+    rec->control_total = r_int(&r);
+    rec->piece_count = (uint32_t) r_int(&r);
+    rec->last_refill_at = r_int(&r);
+    return r.rc;
+}
+
+static int sq_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!valid_psd(rec))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_PSD_INSERT);
+    b_int(&b, rec->id);
+    b_int(&b, rec->status);
+    b_int(&b, rec->key_id);
+    b_int(&b, rec->descending);
+    b_int(&b, rec->ascending);
+    b_int(&b, rec->control_total);
+    b_int(&b, rec->piece_count);
+    b_int(&b, rec->last_refill_at);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
+{
+    struct q b;
+    int rc;
+
+    memset(rec, 0, sizeof *rec);
+    q_start(&b, handle(st), Q_PSD_GET);
+    b_int(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK)
+        rc = read_psd(b.st, rec);
+    done(b.st);
+    return rc;
+}
+
+static int sq_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!valid_psd(rec))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_PSD_UPDATE);
+    b_int(&b, rec->status);
+    b_int(&b, rec->descending);
+    b_int(&b, rec->ascending);
+    b_int(&b, rec->control_total);
+    b_int(&b, rec->piece_count);
+    b_int(&b, rec->last_refill_at);
+    b_int(&b, rec->id);
+    rc = q_exec(&b);
+    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
+        rc = PV_ENOTFOUND;
+    return write_leave(s, own, rc);
+}
+
+static int sq_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr;
+    int rc;
+
+    q_start(&b, handle(st), Q_PSD_LIST);
+    rc = collect(&b, sizeof **out, read_psd, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int read_refill(sqlite3_stmt *st, void *p)
+{
+    struct pv_refill_rec *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    rec->psd_id = (uint32_t) r_int(&r);
+    rec->amount = r_int(&r);
+    rec->desc_before = r_int(&r);
+    rec->asc_before = r_int(&r);
+    rec->ctl_before = r_int(&r);
+    rec->desc_after = r_int(&r);
+    rec->asc_after = r_int(&r);
+    rec->ctl_after = r_int(&r);
+    r_text(&r, rec->authorization, sizeof rec->authorization);
+    rec->at = r_int(&r);
+    return r.rc;
+}
+
+static int sq_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!FITS(rec->authorization))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_REFILL_INSERT);
+    b_int(&b, rec->psd_id);
+    b_int(&b, rec->amount);
+    b_int(&b, rec->desc_before);
+    b_int(&b, rec->asc_before);
+    b_int(&b, rec->ctl_before);
+    b_int(&b, rec->desc_after);
+    b_int(&b, rec->asc_after);
+    b_int(&b, rec->ctl_after);
+    b_text(&b, rec->authorization);
+    b_int(&b, rec->at);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out,
+                          size_t *n)
+{
+    struct q b;
+    void *arr;
+    int rc;
+
+    q_start(&b, handle(st), Q_REFILL_LIST);
+    b_int(&b, psd_id);
+    rc = collect(&b, sizeof **out, read_refill, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int read_key(sqlite3_stmt *st, void *p)
+{
+    struct pv_key_rec *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    rec->key_id = (uint32_t) r_int(&r);
+    rec->psd_id = (uint32_t) r_int(&r);
+    r_text(&r, rec->algorithm, sizeof rec->algorithm);
+    r_text(&r, rec->module, sizeof rec->module);
+    r_text(&r, rec->key_ref, sizeof rec->key_ref);
+    r_text(&r, rec->public_pem, sizeof rec->public_pem);
+    rec->created = r_int(&r);
+    return r.rc;
+}
+
+static int sq_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!FITS(rec->algorithm) || !FITS(rec->module) || !FITS(rec->key_ref) ||
+        !FITS(rec->public_pem))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_KEY_INSERT);
+    b_int(&b, rec->key_id);
+    b_int(&b, rec->psd_id);
+    b_text(&b, rec->algorithm);
+    b_text(&b, rec->module);
+    b_text(&b, rec->key_ref);
+    b_text(&b, rec->public_pem);
+    b_int(&b, rec->created);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr;
+    int rc;
+
+    q_start(&b, handle(st), Q_KEY_LIST);
+    rc = collect(&b, sizeof **out, read_key, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+/* ---- customers, operators, API keys, idempotency ------------------------------------------ */
+
+static int sq_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!FITS(rec->id) || !FITS(rec->email) || !rec->id[0] || !rec->email[0])
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_CUSTOMER_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->email);
+    b_int(&b, rec->created);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    memset(rec, 0, sizeof *rec);
+    if (!id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CUSTOMER_GET);
+    b_text(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = (struct row){b.st, 0, PV_OK};
+        r_text(&r, rec->id, sizeof rec->id);
+        r_text(&r, rec->email, sizeof rec->email);
+        rec->created = r_int(&r);
+        rc = r.rc;
+    }
+    done(b.st);
+    return rc;
+}
+
+static int sq_operator_insert(struct pv_store *st, const char *id, const char *email, int64_t at)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    /* Same bounds as customers: operator ids come back in pv_principal.owner_id. */
+    if (!fits(id, PV_ID_MAX) || !fits(email, sizeof((struct pv_customer_rec *) 0)->email) ||
+        !id[0] || !email[0])
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_OPERATOR_INSERT);
+    b_text(&b, id);
+    b_text(&b, email);
+    b_int(&b, at);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_apikey_insert(struct pv_store *st, const char *key_id, const char *hash_hex,
+                            const char *prefix, int role, const char *owner_id, int64_t at)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!fits(key_id, PV_ID_MAX) || !fits(owner_id, PV_ID_MAX) || !fits(hash_hex, PV_HASH_HEX) ||
+        !prefix || !key_id[0] || !owner_id[0] || strlen(hash_hex) != PV_HASH_HEX - 1 ||
+        (role != PV_ROLE_CUSTOMER && role != PV_ROLE_OPERATOR))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_APIKEY_INSERT);
+    b_text(&b, key_id);
+    b_text(&b, hash_hex);
+    b_text(&b, prefix);
+    b_int(&b, role);
+    b_text(&b, owner_id);
+    b_int(&b, at);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv_principal *out)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (!hash_hex)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_APIKEY_LOOKUP);
+    b_text(&b, hash_hex);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = (struct row){b.st, 0, PV_OK};
+        out->role = (int) r_int(&r);
+        r_text(&r, out->owner_id, sizeof out->owner_id);
+        r_text(&r, out->key_id, sizeof out->key_id);
+        rc = r.rc;
+    }
+    done(b.st);
+    if (rc != PV_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+static int sq_idem_get(struct pv_store *st, const char *owner_id, const char *key,
+                       char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    req_hash[0] = '\0';
+    indicium_id[0] = '\0';
+    if (!owner_id || !key)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_IDEM_GET);
+    b_text(&b, owner_id);
+    b_text(&b, key);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = (struct row){b.st, 0, PV_OK};
+        r_text(&r, req_hash, PV_HASH_HEX);
+        r_text(&r, indicium_id, PV_ID_MAX);
+        rc = r.rc;
+    }
+    done(b.st);
+    return rc;
+}
+
+static int sq_idem_put(struct pv_store *st, const char *owner_id, const char *key,
+                       const char *req_hash, const char *indicium_id, int64_t at)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!fits(owner_id, PV_ID_MAX) || !fits(key, PV_IDEM_KEY_MAX) || !fits(req_hash, PV_HASH_HEX) ||
+        !fits(indicium_id, PV_ID_MAX))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_IDEM_PUT);
+    b_text(&b, owner_id);
+    b_text(&b, key);
+    b_text(&b, req_hash);
+    b_text(&b, indicium_id);
+    b_int(&b, at);
+    return write_leave(s, own, q_exec(&b));
+}
+
+/* ---- indicia ------------------------------------------------------------------------------ */
+
+static int read_indicium(sqlite3_stmt *st, void *p)
+{
+    struct pv_indicium_rec *rec = p;
+    struct pv_indicium *ind = &rec->ind;
+    struct row r = {st, 0, PV_OK};
+    const void *blob;
+    size_t len;
+
+    r_text(&r, rec->id, sizeof rec->id);
+    r_text(&r, rec->customer_id, sizeof rec->customer_id);
+    r_text(&r, rec->server_id, sizeof rec->server_id);
+    rec->created = r_int(&r);
+    rec->presentations = r_int(&r);
+    ind->device_id = (uint32_t) r_int(&r);
+    ind->key_id = (uint32_t) r_int(&r);
+    ind->serial = (uint32_t) r_int(&r);
+    ind->version = (uint8_t) r_int(&r);
+    ind->sig_alg = (uint8_t) r_int(&r);
+    ind->flags = (uint8_t) r_int(&r);
+    r_text(&r, ind->license, sizeof ind->license);
+    ind->ascending_mills = r_int(&r);
+    ind->postage_mills = r_int(&r);
+    ind->mail_date = (uint32_t) r_int(&r);
+    ind->mail_class = (uint8_t) r_int(&r);
+    ind->weight_tenth_oz = (uint16_t) r_int(&r);
+    r_text(&r, ind->from_zip, sizeof ind->from_zip);
+    r_text(&r, ind->to_zip, sizeof ind->to_zip);
+    r_text(&r, ind->software_id, sizeof ind->software_id);
+    r_text(&r, ind->medium_serial, sizeof ind->medium_serial);
+    if (r.rc != PV_OK)
+        return r.rc;
+
+    blob = sqlite3_column_blob(st, r.i);
+    len = (size_t) sqlite3_column_bytes(st, r.i);
+    if (!blob || len < PV_SIG_LEN || len > sizeof rec->data) {
+        fprintf(stderr, "store: indicium %s has %zu bytes of data\n", rec->id, len);
+        return PV_ESTORE;
+    }
+    memcpy(rec->data, blob, len);
+    rec->data_len = len;
+    /* The signature is not a column: it is the tail of the signed bytes. */
+    memcpy(ind->signature, rec->data + len - PV_SIG_LEN, PV_SIG_LEN);
+    return PV_OK;
+}
+
+static int sq_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    const struct pv_indicium *ind = &rec->ind;
+    struct q b;
+    int rc, own;
+
+    if (!FITS(rec->id) || !FITS(rec->customer_id) || !FITS(rec->server_id) || !rec->id[0] ||
+        !FITS(ind->license) || !FITS(ind->from_zip) || !FITS(ind->to_zip) ||
+        !FITS(ind->software_id) || !FITS(ind->medium_serial) || rec->data_len < PV_INDICIUM_MIN ||
+        rec->data_len > sizeof rec->data)
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    /* rec->presentations is ignored: a new indicium has not been presented. */
+    q_start(&b, s, Q_IND_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->customer_id);
+    b_text(&b, rec->server_id);
+    b_int(&b, rec->created);
+    b_int(&b, ind->device_id);
+    b_int(&b, ind->key_id);
+    b_int(&b, ind->serial);
+    b_int(&b, ind->version);
+    b_int(&b, ind->sig_alg);
+    b_int(&b, ind->flags);
+    b_text(&b, ind->license);
+    b_int(&b, ind->ascending_mills);
+    b_int(&b, ind->postage_mills);
+    b_int(&b, ind->mail_date);
+    b_int(&b, ind->mail_class);
+    b_int(&b, ind->weight_tenth_oz);
+    b_text(&b, ind->from_zip);
+    b_text(&b, ind->to_zip);
+    b_text(&b, ind->software_id);
+    b_text(&b, ind->medium_serial);
+    b_blob(&b, rec->data, rec->data_len);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int get_one_indicium(struct q *b, struct pv_indicium_rec *rec)
+{
+    int rc = q_row(b);
+
+    if (rc == PV_OK)
+        rc = read_indicium(b->st, rec);
+    done(b->st);
+    return rc;
+}
+
+static int sq_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec)
+{
+    struct q b;
+
+    memset(rec, 0, sizeof *rec);
+    if (!id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_IND_GET);
+    b_text(&b, id);
+    return get_one_indicium(&b, rec);
+}
+
+static int sq_indicium_find(struct pv_store *st, uint32_t device_id, uint32_t serial,
+                            struct pv_indicium_rec *rec)
+{
+    struct q b;
+
+    memset(rec, 0, sizeof *rec);
+    q_start(&b, handle(st), Q_IND_FIND);
+    b_int(&b, device_id);
+    b_int(&b, serial);
+    return get_one_indicium(&b, rec);
+}
+
+static int sq_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
+                            size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    struct sqlite_store *s = handle(st);
+    int64_t before = INT64_MAX;
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    if (before_id && *before_id) {
+        /* A cursor is another indicium of the same customer; anything else is
+         * invalid (and must not reveal whether that id exists elsewhere). */
+        q_start(&b, s, Q_IND_CURSOR);
+        b_text(&b, before_id);
+        b_text(&b, customer_id);
+        rc = q_row(&b);
+        if (rc == PV_OK)
+            before = sqlite3_column_int64(b.st, 0);
+        done(b.st);
+        if (rc == PV_ENOTFOUND)
+            return PV_ECURSOR;
+        if (rc != PV_OK)
+            return rc;
+    }
+    if (limit == 0)
+        return PV_OK;
+    q_start(&b, s, Q_IND_LIST);
+    b_text(&b, customer_id);
+    b_int(&b, before);
+    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
+    rc = collect(&b, sizeof **out, read_indicium, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int sq_indicium_present(struct pv_store *st, const char *id, int64_t at,
+                               int64_t *presented_before)
+{
+    struct sqlite_store *s = handle(st);
+    int64_t before = 0;
+    struct q b;
+    int rc, own;
+
+    *presented_before = 0;
+    if (!id)
+        return PV_EINVAL;
+    /* Read and bump under the write lock, so two verifications racing on one
+     * indicium get 0 and 1, never 0 and 0. */
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_IND_PRESENTATIONS);
+    b_text(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK)
+        before = sqlite3_column_int64(b.st, 0);
+    done(b.st);
+    if (rc != PV_OK)
+        goto out;
+    q_start(&b, s, Q_IND_PRESENT);
+    b_int(&b, at);
+    b_text(&b, id);
+    rc = q_exec(&b);
+out:
+    rc = write_leave(s, own, rc);
+    if (rc == PV_OK)
+        *presented_before = before;
+    return rc;
+}
+
+/* ---- open and close ----------------------------------------------------------------------- */
+
+static void sq_close(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int i;
+
+    if (!s)
+        return;
+    if (s->in_tx)
+        sq_rollback(st);
+    for (i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(s->q[i]);
+    sqlite3_close_v2(s->db);
+    gate_put(s->gate);
+    free(s);
+}
+
+static const struct pv_store_ops sqlite_ops = {
+    .version = 1,
+    .name = "sqlite",
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .config_set = sq_config_set,
+    .config_get = sq_config_get,
+    .journal_post = sq_journal_post,
+    .account_balance = sq_account_balance,
+    .psd_insert = sq_psd_insert,
+    .psd_get = sq_psd_get,
+    .psd_update = sq_psd_update,
+    .psd_list = sq_psd_list,
+    .refill_insert = sq_refill_insert,
+    .refill_list = sq_refill_list,
+    .key_insert = sq_key_insert,
+    .key_list = sq_key_list,
+    .customer_insert = sq_customer_insert,
+    .customer_get = sq_customer_get,
+    .operator_insert = sq_operator_insert,
+    .apikey_insert = sq_apikey_insert,
+    .apikey_lookup = sq_apikey_lookup,
+    .idem_get = sq_idem_get,
+    .idem_put = sq_idem_put,
+    .indicium_insert = sq_indicium_insert,
+    .indicium_get = sq_indicium_get,
+    .indicium_list = sq_indicium_list,
+    .indicium_find = sq_indicium_find,
+    .indicium_present = sq_indicium_present,
+};
+
+static int pragmas(struct sqlite_store *s)
+{
+    /* busy_timeout first, so that switching to WAL waits for other processes. */
+    static const char sql[] = "PRAGMA busy_timeout = 10000;"
+                              "PRAGMA synchronous = FULL;"
+                              "PRAGMA foreign_keys = ON;";
+    _Static_assert(BUSY_TIMEOUT_MS == 10000, "keep the PRAGMA in step with BUSY_TIMEOUT_MS");
+    const char *fname = sqlite3_db_filename(s->db, "main");
+    const unsigned char *mode;
+    sqlite3_stmt *q = NULL;
+    char *err = NULL;
+    int src, rc = PV_OK;
+
+    src = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+    if (src != SQLITE_OK) {
+        fprintf(stderr, "store: pragmas: %s\n", err ? err : sqlite3_errstr(src));
+        rc = (src & 0xff) == SQLITE_NOMEM ? PV_ENOMEM : PV_ESTORE;
+        goto out;
+    }
+    src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(q);
+    if (src != SQLITE_ROW) {
+        rc = fail(s, src, "journal_mode");
+        goto out;
+    }
+    /* In-memory databases cannot use WAL; files on filesystems without shared
+     * memory fall back to a rollback journal, still durable but slower. */
+    mode = sqlite3_column_text(q, 0);
+    if (fname && *fname && (!mode || strcmp((const char *) mode, "wal") != 0))
+        fprintf(stderr, "store: could not enable WAL (journal mode %s)\n",
+                mode ? (const char *) mode : "unknown");
+out:
+    sqlite3_free(err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int pv_sqlite_open(const char *path, struct pv_store **out)
+{
+    struct sqlite_store *s = NULL;
+    const char *fname;
+    char *canon = NULL;
+    int rc, src;
+
+    if (!out)
+        return PV_EINVAL;
+    *out = NULL;
+    if (!path)
+        return PV_EINVAL;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return PV_ENOMEM;
+    s->base.ops = &sqlite_ops;
+
+    src = sqlite3_open_v2(path, &s->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = fail(s, src, "open");
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    rc = pragmas(s);
+    if (rc != PV_OK)
+        goto out;
+
+    /* The gate is keyed by the canonical path: "x.db", "./x.db" and a symlink
+     * to it are one file. In-memory and temporary databases ("") share nothing. */
+    fname = sqlite3_db_filename(s->db, "main");
+    if (fname && *fname)
+        canon = realpath(fname, NULL);
+    s->gate = gate_get(canon ? canon : fname ? fname : "");
+    if (!s->gate) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    *out = &s->base;
+    s = NULL;
+    rc = PV_OK;
+out:
+    free(canon);
+    if (s)
+        sq_close(&s->base);
+    return rc;
+}

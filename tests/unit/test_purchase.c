@@ -1,0 +1,387 @@
+/*
+ * test_purchase.c - the group-commit write path on a real SQLite store and
+ * a real OpenSSL crypto module: registers, refills, charges, ledger,
+ * idempotency rules, and "a refused purchase changes nothing".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "domain/ledger.h"
+#include "domain/purchase.h"
+#include "stampd/error.h"
+#include "stampd/rates.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define NOW 1795305600 /* 2026-11-22 */
+
+struct env {
+    char dir[256];
+    struct pv_store *st;
+    struct pv_crypto *cm;
+    struct pv_processor_ctx ctx;
+};
+
+static void post2(struct pv_store *st, const char *from, const char *to, pv_mills v)
+{
+    struct pv_ledger_line l[2];
+
+    memset(l, 0, sizeof l);
+    snprintf(l[0].account, sizeof l[0].account, "%s", from);
+    l[0].amount = -v;
+    snprintf(l[1].account, sizeof l[1].account, "%s", to);
+    l[1].amount = v;
+    assert_int_equal(pv_ledger_post(st, "test", "setup", l, 2, NOW), PV_OK);
+}
+
+/* Two PSDs, a deposit of `deposit`, refills of 5.000, customers A ($10) and B ($0.50). */
+static struct env *setup_env(pv_mills deposit)
+{
+    struct env *e = calloc(1, sizeof *e);
+    const char *tmp = getenv("STAMPD_TEST_TMP");
+    char dsn[320], spec[320];
+    int from, to;
+    uint32_t i;
+
+    assert_non_null(e);
+    mkdir(tmp ? tmp : "/tmp", 0700);
+    snprintf(e->dir, sizeof e->dir, "%s/purchase-XXXXXX", tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
+    snprintf(spec, sizeof spec, "openssl:%s/keys", e->dir);
+    assert_int_equal(pv_store_open(dsn, &e->st), PV_OK);
+    assert_int_equal(e->st->ops->migrate(e->st, &from, &to), PV_OK);
+    assert_int_equal(pv_crypto_open(spec, &e->cm), PV_OK);
+
+    assert_int_equal(e->st->ops->begin(e->st), PV_OK);
+    assert_int_equal(e->st->ops->config_set(e->st, PV_CFG_LICENSE, "PV-TEST-1"), PV_OK);
+    assert_int_equal(e->st->ops->config_set(e->st, PV_CFG_REFILL, "5000"), PV_OK);
+    for (i = 1; i <= 2; i++) {
+        struct pv_key_rec k;
+        struct pv_psd_rec p;
+        char *ref, *pem, label[16];
+        snprintf(label, sizeof label, "psd-%u", (unsigned) i);
+        assert_int_equal(pv_crypto_generate_key(e->cm, label, &ref, &pem), PV_OK);
+        memset(&k, 0, sizeof k);
+        k.key_id = 100 + i;
+        k.psd_id = i;
+        snprintf(k.algorithm, sizeof k.algorithm, "ecdsa-p256-sha256");
+        snprintf(k.module, sizeof k.module, "openssl");
+        snprintf(k.key_ref, sizeof k.key_ref, "%s", ref);
+        snprintf(k.public_pem, sizeof k.public_pem, "%s", pem);
+        free(ref);
+        free(pem);
+        memset(&p, 0, sizeof p);
+        p.id = i;
+        p.key_id = k.key_id;
+        p.status = PV_PSD_ACTIVE;
+        assert_int_equal(e->st->ops->key_insert(e->st, &k), PV_OK);
+        assert_int_equal(e->st->ops->psd_insert(e->st, &p), PV_OK);
+    }
+    if (deposit)
+        post2(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, deposit);
+    {
+        struct pv_customer_rec c;
+        memset(&c, 0, sizeof c);
+        snprintf(c.id, sizeof c.id, "cus_a");
+        snprintf(c.email, sizeof c.email, "a@example.com");
+        assert_int_equal(e->st->ops->customer_insert(e->st, &c), PV_OK);
+        snprintf(c.id, sizeof c.id, "cus_b");
+        snprintf(c.email, sizeof c.email, "b@example.com");
+        assert_int_equal(e->st->ops->customer_insert(e->st, &c), PV_OK);
+    }
+    post2(e->st, PV_ACCT_FUNDING, "customer:cus_a", 10000);
+    post2(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
+    assert_int_equal(e->st->ops->commit(e->st), PV_OK);
+
+    e->ctx.cm = e->cm;
+    snprintf(e->ctx.server_id, sizeof e->ctx.server_id, "proc-1");
+    assert_int_equal(pv_processor_load(e->st, &e->ctx, 0, 1), PV_OK);
+    assert_int_equal(e->ctx.npsds, 2);
+    assert_int_equal(e->ctx.refill_policy, 5000);
+    return e;
+}
+
+static int setup(void **state)
+{
+    *state = setup_env(1000000);
+    return 0;
+}
+
+static int setup_small_deposit(void **state)
+{
+    *state = setup_env(1000); /* $1: one refill's worth of nothing much */
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    char cmd[300];
+
+    pv_processor_ctx_clear(&e->ctx);
+    pv_crypto_close(e->cm);
+    pv_store_close(e->st);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
+    assert_int_equal(system(cmd), 0);
+    free(e);
+    return 0;
+}
+
+static struct pv_purchase_req req(const char *customer, const char *key, const char *hash,
+                                  pv_mills postage)
+{
+    struct pv_purchase_req q;
+
+    memset(&q, 0, sizeof q);
+    snprintf(q.customer_id, sizeof q.customer_id, "%s", customer);
+    snprintf(q.idem_key, sizeof q.idem_key, "%s", key);
+    snprintf(q.req_hash, sizeof q.req_hash, "%s", hash);
+    q.mail_class = PV_MC_FIRST_CLASS_LETTER;
+    q.weight_tenth_oz = 10;
+    q.mail_date = 20261122;
+    memcpy(q.from_zip, "94107", 6);
+    memcpy(q.to_zip, "100011234", 10);
+    q.postage = postage;
+    return q;
+}
+
+static pv_mills bal(struct pv_store *st, const char *acct)
+{
+    pv_mills v;
+    assert_int_equal(pv_balance(st, acct, &v), PV_OK);
+    return v;
+}
+
+static struct pv_psd_rec psd(struct pv_store *st, uint32_t id)
+{
+    struct pv_psd_rec p;
+    assert_int_equal(st->ops->psd_get(st, id, &p), PV_OK);
+    return p;
+}
+
+/* Every PSD balances, its ledger account equals descending, and the sums match. */
+static void assert_books(struct pv_store *st)
+{
+    pv_mills asc = 0;
+    uint32_t i;
+
+    for (i = 1; i <= 2; i++) {
+        struct pv_psd_rec p = psd(st, i);
+        char acct[PV_ACCOUNT_MAX];
+        assert_int_equal(p.ascending + p.descending, p.control_total);
+        pv_account_psd(i, acct);
+        assert_int_equal(bal(st, acct), p.descending);
+        asc += p.ascending;
+    }
+    assert_int_equal(bal(st, PV_ACCT_DISPENSED), asc);
+    assert_int_equal(bal(st, PV_ACCT_REVENUE), asc);
+}
+
+static void test_purchase_signs_and_books(void **state)
+{
+    struct env *e = *state;
+    struct pv_purchase_req q = req("cus_a", "k1", "h1", 740);
+    struct pv_purchase_res r;
+    struct pv_key_rec *keys;
+    struct pv_refill_rec *refills;
+    struct pv_indicium_rec got;
+    size_t nkeys, nrefills, i;
+    struct pv_psd_rec p;
+
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_false(r.replayed);
+    assert_int_equal(r.balance_after, 10000 - 740);
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 740);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000 - 5000);
+
+    p = psd(e->st, 1);
+    assert_int_equal(p.control_total, 5000);
+    assert_int_equal(p.ascending, 740);
+    assert_int_equal(p.descending, 5000 - 740);
+    assert_int_equal(p.piece_count, 1);
+    assert_int_equal(p.last_refill_at, NOW);
+    assert_int_equal(e->st->ops->refill_list(e->st, 1, &refills, &nrefills), PV_OK);
+    assert_int_equal(nrefills, 1);
+    assert_int_equal(refills[0].amount, 5000);
+    assert_int_equal(refills[0].desc_before, 0);
+    assert_int_equal(refills[0].ctl_after, 5000);
+    free(refills);
+
+    assert_int_equal(r.rec.ind.serial, 1);
+    assert_int_equal(r.rec.ind.device_id, 1);
+    assert_int_equal(r.rec.ind.key_id, 101);
+    assert_int_equal(r.rec.ind.ascending_mills, 740);
+    assert_string_equal(r.rec.ind.license, "PV-TEST-1");
+    assert_string_equal(r.rec.server_id, "proc-1");
+    assert_int_equal(e->st->ops->indicium_get(e->st, r.rec.id, &got), PV_OK);
+    assert_int_equal(got.data_len, r.rec.data_len);
+    assert_memory_equal(got.data, r.rec.data, got.data_len);
+
+    assert_int_equal(e->st->ops->key_list(e->st, &keys, &nkeys), PV_OK);
+    for (i = 0; i < nkeys; i++)
+        if (keys[i].key_id == 101)
+            assert_int_equal(pv_indicium_verify(got.data, got.data_len, keys[i].public_pem, NULL),
+                             PV_OK);
+        else
+            assert_int_equal(pv_indicium_verify(got.data, got.data_len, keys[i].public_pem, NULL),
+                             PV_ESIGNATURE);
+    free(keys);
+    assert_books(e->st);
+}
+
+static void test_idempotency_rules(void **state)
+{
+    struct env *e = *state;
+    struct pv_purchase_req q = req("cus_a", "same-key", "hash-1", 740);
+    struct pv_purchase_res r1, r2, r3, r4;
+
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r1, 1, NOW), PV_OK);
+    assert_int_equal(r1.err, PV_OK);
+    /* Same key, same request: the same indicium, nothing charged again. */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r2, 1, NOW + 5), PV_OK);
+    assert_int_equal(r2.err, PV_OK);
+    assert_true(r2.replayed);
+    assert_string_equal(r2.rec.id, r1.rec.id);
+    assert_memory_equal(r2.rec.data, r1.rec.data, r1.rec.data_len);
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 740);
+    assert_int_equal(psd(e->st, 1).piece_count, 1);
+    /* Same key, different request: refused, nothing written. */
+    q = req("cus_a", "same-key", "hash-2", 740);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r3, 1, NOW), PV_OK);
+    assert_int_equal(r3.err, PV_EIDEMREUSED);
+    assert_int_equal(psd(e->st, 1).piece_count, 1);
+    /* Keys are per customer: B may use the same key string. */
+    q = req("cus_b", "same-key", "hash-1", 400);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r4, 1, NOW), PV_OK);
+    assert_int_equal(r4.err, PV_OK);
+    assert_false(r4.replayed);
+    assert_string_not_equal(r4.rec.id, r1.rec.id);
+    assert_books(e->st);
+}
+
+static void test_insufficient_funds_changes_nothing(void **state)
+{
+    struct env *e = *state;
+    struct pv_purchase_req q = req("cus_b", "k", "h", 740); /* B has 0.50 */
+    struct pv_purchase_res r;
+    struct pv_indicium_rec *list;
+    size_t n;
+
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_EFUNDS);
+    assert_int_equal(bal(e->st, "customer:cus_b"), 500);
+    assert_int_equal(psd(e->st, 1).piece_count, 0);
+    assert_int_equal(psd(e->st, 1).control_total, 0); /* no refill happened either */
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000);
+    assert_int_equal(e->st->ops->indicium_list(e->st, "cus_b", NULL, 10, &list, &n), PV_OK);
+    assert_int_equal(n, 0);
+    free(list);
+    /* The key was not burnt by the failure: a funded retry can use it. */
+    assert_int_equal(e->st->ops->idem_get(e->st, "cus_b", "k", (char[PV_HASH_HEX]){0},
+                                          (char[PV_ID_MAX]){0}),
+                     PV_ENOTFOUND);
+}
+
+static void test_batch_mixed_outcomes(void **state)
+{
+    struct env *e = *state;
+    struct pv_purchase_req q[5];
+    struct pv_purchase_res r[5];
+
+    q[0] = req("cus_a", "a1", "h", 740);
+    q[1] = req("cus_b", "b1", "h", 740); /* no funds */
+    q[2] = req("cus_a", "a2", "h", 1030);
+    q[3] = req("cus_a", "a1", "h", 740); /* replay of q[0] inside the same batch */
+    q[4] = req("cus_a", "a1", "x", 740); /* reuse with another body */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 5, NOW), PV_OK);
+    assert_int_equal(r[0].err, PV_OK);
+    assert_int_equal(r[1].err, PV_EFUNDS);
+    assert_int_equal(r[2].err, PV_OK);
+    assert_int_equal(r[3].err, PV_OK);
+    assert_true(r[3].replayed);
+    assert_string_equal(r[3].rec.id, r[0].rec.id);
+    assert_int_equal(r[4].err, PV_EIDEMREUSED);
+    assert_int_equal(r[0].rec.ind.serial, 1);
+    assert_int_equal(r[2].rec.ind.serial, 2);
+    assert_int_equal(r[2].rec.ind.ascending_mills, 740 + 1030);
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 740 - 1030);
+    assert_int_equal(bal(e->st, "customer:cus_b"), 500);
+    assert_books(e->st);
+}
+
+static void test_selection_and_refill_policy(void **state)
+{
+    struct env *e = *state;
+    struct pv_purchase_res r;
+    char key[16];
+    int i;
+
+    /* 5.000 refills, 1.030 pieces: 4 pieces fit, the 5th needs more. */
+    for (i = 0; i < 9; i++) {
+        struct pv_purchase_req q;
+        snprintf(key, sizeof key, "k%d", i);
+        q = req("cus_a", key, "h", 1030);
+        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+        assert_int_equal(r.err, PV_OK);
+    }
+    /* Sticky policy: PSD 1 until short, then PSD 2 (refilled), then PSD 1 again. */
+    assert_int_equal(psd(e->st, 1).piece_count, 5);
+    assert_int_equal(psd(e->st, 2).piece_count, 4);
+    assert_int_equal(psd(e->st, 1).control_total, 10000);
+    assert_int_equal(psd(e->st, 1).control_total + psd(e->st, 2).control_total, 15000);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000 - 15000);
+    assert_books(e->st);
+}
+
+static void test_deposit_exhausted(void **state)
+{
+    struct env *e = *state; /* deposit $1.000 */
+    struct pv_purchase_req q = req("cus_a", "k1", "h", 740);
+    struct pv_purchase_res r;
+
+    /* The policy wants 5.000 but 1.000 covers 0.740: take what is left. */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 0);
+    assert_int_equal(psd(e->st, 1).control_total, 1000);
+    q = req("cus_a", "k2", "h", 740);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_EDEPOSIT);
+    assert_int_equal(psd(e->st, 1).piece_count, 1);
+    assert_int_equal(psd(e->st, 2).control_total, 0);
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 740);
+    assert_books(e->st);
+}
+
+static void test_refuse_overflowing_postage(void **state)
+{
+    struct env *e = *state;
+    struct pv_purchase_req q = req("cus_a", "big", "h", (pv_mills) UINT32_MAX + 1);
+    struct pv_purchase_res r;
+
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_EOVERFLOW);
+    assert_int_equal(psd(e->st, 1).piece_count, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_purchase_signs_and_books, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insufficient_funds_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_mixed_outcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deposit_exhausted, setup_small_deposit, teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_overflowing_postage, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,992 @@
+/*
+ * test_store.c - the store contract suite, run against every backend.
+ *
+ * Written against src/store/store.h only: every test gets a fresh, empty
+ * database from the backend under test (struct backend below), opens it
+ * through pv_store_open(dsn) and checks what store.h promises. Adding the
+ * PostgreSQL backend means adding one entry to backends[] whose fresh()
+ * hands out an empty database (or schema) per test; nothing else changes.
+ *
+ * Indicium records are filled with plausible made-up values and arbitrary
+ * bytes: the store does not decode them, so this suite does not need the
+ * codec. Files live in a mkdtemp() directory under $STAMPD_TEST_TMP (or
+ * /tmp), removed at the end unless a test failed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "stampd/error.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OK(expr) assert_int_equal((expr), PV_OK)
+
+/* ---- backends ----------------------------------------------------------------------------- */
+
+struct backend {
+    const char *name;
+    int (*init)(void);                 /* once before the backend's tests; 0 = ok */
+    int (*fresh)(char *dsn, size_t n); /* DSN of a new, empty database; 0 = ok */
+    void (*fini)(int failed);          /* once after them */
+};
+
+static char tmpdir[512];
+static unsigned dbcount;
+
+static int sqlite_init(void)
+{
+    const char *base = getenv("STAMPD_TEST_TMP");
+    char *made;
+
+    if (!base || !*base)
+        base = "/tmp";
+    if (mkdir(base, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cannot create %s: %s\n", base, strerror(errno));
+        return -1;
+    }
+    if (snprintf(tmpdir, sizeof tmpdir, "%s/test_store.XXXXXX", base) >= (int) sizeof tmpdir)
+        return -1;
+    made = mkdtemp(tmpdir);
+    if (!made) {
+        fprintf(stderr, "mkdtemp %s: %s\n", tmpdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int sqlite_fresh(char *dsn, size_t n)
+{
+    int len = snprintf(dsn, n, "sqlite:%s/t%03u.db", tmpdir, ++dbcount);
+
+    return len > 0 && (size_t) len < n ? 0 : -1;
+}
+
+static void sqlite_fini(int failed)
+{
+    char path[1024];
+    struct dirent *e;
+    DIR *d;
+
+    if (failed) {
+        fprintf(stderr, "store tests failed; databases kept in %s\n", tmpdir);
+        return;
+    }
+    d = opendir(tmpdir);
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name) < (int) sizeof path)
+            unlink(path);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+static const struct backend backends[] = {
+    {"sqlite", sqlite_init, sqlite_fresh, sqlite_fini},
+    /* {"postgres", pg_init, pg_fresh, pg_fini}, when src/store/postgres.c exists */
+};
+
+static const struct backend *backend; /* the backend under test */
+static const char *dsn;               /* the current test's fresh database */
+static char dsn_buf[1024];
+
+/* ---- fixtures ----------------------------------------------------------------------------- */
+
+/* A fresh, unmigrated database; the test opens it itself. */
+static int setup_empty(void **state)
+{
+    *state = NULL;
+    if (backend->fresh(dsn_buf, sizeof dsn_buf) != 0)
+        return -1;
+    dsn = dsn_buf;
+    return 0;
+}
+
+/* A fresh database, migrated, with an open handle in *state. */
+static int setup_store(void **state)
+{
+    struct pv_store *st = NULL;
+    int from, to;
+
+    if (setup_empty(state) != 0 || pv_store_open(dsn, &st) != PV_OK)
+        return -1;
+    if (st->ops->migrate(st, &from, &to) != PV_OK) {
+        pv_store_close(st);
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static int teardown_store(void **state)
+{
+    pv_store_close(*state);
+    *state = NULL;
+    return 0;
+}
+
+/* ---- data --------------------------------------------------------------------------------- */
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src);
+}
+
+#define COPY(field, src) copy((field), sizeof(field), (src))
+
+static struct pv_psd_rec make_psd(uint32_t id, pv_mills desc, pv_mills asc)
+{
+    struct pv_psd_rec p;
+
+    memset(&p, 0, sizeof p);
+    p.id = id;
+    p.status = PV_PSD_ACTIVE;
+    p.key_id = 100 + id;
+    p.descending = desc;
+    p.ascending = asc;
+    p.control_total = desc + asc;
+    p.piece_count = 7;
+    p.last_refill_at = 1700000000;
+    return p;
+}
+
+static struct pv_key_rec make_key(uint32_t key_id, uint32_t psd_id)
+{
+    struct pv_key_rec k;
+
+    memset(&k, 0, sizeof k);
+    k.key_id = key_id;
+    k.psd_id = psd_id;
+    COPY(k.algorithm, "ecdsa-p256-sha256");
+    COPY(k.module, "openssl");
+    snprintf(k.key_ref, sizeof k.key_ref, "/var/lib/stampd/keys/%u.pem", (unsigned) key_id);
+    COPY(k.public_pem, "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+                       "-----END PUBLIC KEY-----\n");
+    k.created = 1700000000 + key_id;
+    return k;
+}
+
+static struct pv_customer_rec make_customer(const char *id, const char *email)
+{
+    struct pv_customer_rec c;
+
+    memset(&c, 0, sizeof c);
+    COPY(c.id, id);
+    COPY(c.email, email);
+    c.created = 1700000100;
+    return c;
+}
+
+/* An indicium with every field set and data_len arbitrary bytes ending in a signature. */
+static void make_indicium(struct pv_indicium_rec *r, const char *id, const char *customer,
+                          uint32_t psd, uint32_t serial, const char *medium)
+{
+    struct pv_indicium *ind = &r->ind;
+    size_t i;
+
+    memset(r, 0, sizeof *r);
+    COPY(r->id, id);
+    COPY(r->customer_id, customer);
+    COPY(r->server_id, "srv_proc1");
+    r->created = 1700001000 + serial;
+    ind->version = PV_INDICIUM_VERSION;
+    ind->sig_alg = PV_SIGALG_P256_SHA256;
+    ind->flags = serial % 2 ? PV_IND_FLAG_TEST : 0;
+    COPY(ind->license, "PV-LIC-000123");
+    ind->device_id = psd;
+    ind->key_id = 100 + psd;
+    ind->serial = serial;
+    ind->ascending_mills = 500000 + 730 * (int64_t) serial;
+    ind->postage_mills = 730;
+    ind->mail_date = 20240315;
+    ind->mail_class = 1;
+    ind->weight_tenth_oz = 10 + (uint16_t) (serial % 30);
+    COPY(ind->from_zip, "10001");
+    COPY(ind->to_zip, serial % 3 ? "945011234" : "60601");
+    COPY(ind->software_id, PV_SOFTWARE_ID);
+    COPY(ind->medium_serial, medium);
+    r->data_len = PV_INDICIUM_MIN + strlen(medium);
+    for (i = 0; i < r->data_len; i++)
+        r->data[i] = (uint8_t) (i * 31 + serial * 7 + psd);
+    memcpy(ind->signature, r->data + r->data_len - PV_SIG_LEN, PV_SIG_LEN);
+}
+
+static void assert_indicium_equal(const struct pv_indicium_rec *a, const struct pv_indicium_rec *b)
+{
+    const struct pv_indicium *x = &a->ind, *y = &b->ind;
+
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->customer_id, b->customer_id);
+    assert_string_equal(a->server_id, b->server_id);
+    assert_int_equal(a->created, b->created);
+    assert_int_equal(x->version, y->version);
+    assert_int_equal(x->sig_alg, y->sig_alg);
+    assert_int_equal(x->flags, y->flags);
+    assert_string_equal(x->license, y->license);
+    assert_int_equal(x->device_id, y->device_id);
+    assert_int_equal(x->key_id, y->key_id);
+    assert_int_equal(x->serial, y->serial);
+    assert_int_equal(x->ascending_mills, y->ascending_mills);
+    assert_int_equal(x->postage_mills, y->postage_mills);
+    assert_int_equal(x->mail_date, y->mail_date);
+    assert_int_equal(x->mail_class, y->mail_class);
+    assert_int_equal(x->weight_tenth_oz, y->weight_tenth_oz);
+    assert_string_equal(x->from_zip, y->from_zip);
+    assert_string_equal(x->to_zip, y->to_zip);
+    assert_string_equal(x->software_id, y->software_id);
+    assert_string_equal(x->medium_serial, y->medium_serial);
+    assert_memory_equal(x->signature, y->signature, PV_SIG_LEN);
+    assert_int_equal(a->data_len, b->data_len);
+    assert_memory_equal(a->data, b->data, a->data_len);
+}
+
+static void assert_psd_equal(const struct pv_psd_rec *a, const struct pv_psd_rec *b)
+{
+    assert_int_equal(a->id, b->id);
+    assert_int_equal(a->status, b->status);
+    assert_int_equal(a->key_id, b->key_id);
+    assert_int_equal(a->descending, b->descending);
+    assert_int_equal(a->ascending, b->ascending);
+    assert_int_equal(a->control_total, b->control_total);
+    assert_int_equal(a->piece_count, b->piece_count);
+    assert_int_equal(a->last_refill_at, b->last_refill_at);
+}
+
+static void assert_refill_equal(const struct pv_refill_rec *a, const struct pv_refill_rec *b)
+{
+    assert_int_equal(a->psd_id, b->psd_id);
+    assert_int_equal(a->amount, b->amount);
+    assert_int_equal(a->desc_before, b->desc_before);
+    assert_int_equal(a->asc_before, b->asc_before);
+    assert_int_equal(a->ctl_before, b->ctl_before);
+    assert_int_equal(a->desc_after, b->desc_after);
+    assert_int_equal(a->asc_after, b->asc_after);
+    assert_int_equal(a->ctl_after, b->ctl_after);
+    assert_string_equal(a->authorization, b->authorization);
+    assert_int_equal(a->at, b->at);
+}
+
+static void assert_key_equal(const struct pv_key_rec *a, const struct pv_key_rec *b)
+{
+    assert_int_equal(a->key_id, b->key_id);
+    assert_int_equal(a->psd_id, b->psd_id);
+    assert_string_equal(a->algorithm, b->algorithm);
+    assert_string_equal(a->module, b->module);
+    assert_string_equal(a->key_ref, b->key_ref);
+    assert_string_equal(a->public_pem, b->public_pem);
+    assert_int_equal(a->created, b->created);
+}
+
+/* The PSD, key and customers that indicia refer to. */
+static void seed_for_indicia(struct pv_store *st)
+{
+    struct pv_psd_rec p1 = make_psd(1, 100000, 0), p2 = make_psd(2, 100000, 0);
+    struct pv_key_rec k1 = make_key(101, 1), k2 = make_key(102, 2);
+    struct pv_customer_rec a = make_customer("cus_A", "a@example.com");
+    struct pv_customer_rec b = make_customer("cus_B", "b@example.com");
+
+    OK(st->ops->key_insert(st, &k1));
+    OK(st->ops->key_insert(st, &k2));
+    OK(st->ops->psd_insert(st, &p1));
+    OK(st->ops->psd_insert(st, &p2));
+    OK(st->ops->customer_insert(st, &a));
+    OK(st->ops->customer_insert(st, &b));
+}
+
+/* ---- schema and opening ------------------------------------------------------------------- */
+
+static void test_migrate(void **state)
+{
+    struct pv_store *st = NULL;
+    int v = -1, from = -1, to = -1;
+
+    (void) state;
+    OK(pv_store_open(dsn, &st));
+    assert_non_null(st);
+    assert_non_null(st->ops->name);
+    assert_int_equal(st->ops->version, 1);
+    OK(st->ops->schema_version(st, &v));
+    assert_int_equal(v, 0);
+
+    OK(st->ops->migrate(st, &from, &to));
+    assert_int_equal(from, 0);
+    assert_int_equal(to, PV_SCHEMA_VERSION);
+    OK(st->ops->schema_version(st, &v));
+    assert_int_equal(v, PV_SCHEMA_VERSION);
+
+    /* Again: nothing pending. */
+    OK(st->ops->migrate(st, &from, &to));
+    assert_int_equal(from, PV_SCHEMA_VERSION);
+    assert_int_equal(to, PV_SCHEMA_VERSION);
+    pv_store_close(st);
+
+    /* A new handle sees the migrated schema, and open_checked accepts it. */
+    st = NULL;
+    OK(pv_store_open_checked(dsn, &st));
+    assert_non_null(st);
+    OK(st->ops->schema_version(st, &v));
+    assert_int_equal(v, PV_SCHEMA_VERSION);
+    pv_store_close(st);
+}
+
+static void test_open_checked_refuses_unmigrated(void **state)
+{
+    struct pv_store *st = (struct pv_store *) &st; /* any non-NULL value */
+
+    (void) state;
+    assert_int_equal(pv_store_open_checked(dsn, &st), PV_ESCHEMA);
+    assert_null(st);
+}
+
+static void test_open_dsn(void **state)
+{
+    struct pv_store *st = (struct pv_store *) &st;
+
+    (void) state;
+    assert_int_equal(pv_store_open("", &st), PV_ECONFIG);
+    assert_null(st);
+    assert_int_equal(pv_store_open("mysql://localhost/stampd", &st), PV_ECONFIG);
+    assert_null(st);
+    assert_int_equal(pv_store_open("sqlite:", &st), PV_ECONFIG);
+    assert_null(st);
+    pv_store_close(NULL);
+}
+
+/* ---- config ------------------------------------------------------------------------------- */
+
+static void test_config(void **state)
+{
+    struct pv_store *st = *state;
+    char *v = (char *) "stale";
+
+    assert_int_equal(st->ops->config_get(st, "license", &v), PV_ENOTFOUND);
+    assert_null(v);
+    OK(st->ops->config_set(st, "license", "PV-LIC-000123"));
+    OK(st->ops->config_get(st, "license", &v));
+    assert_string_equal(v, "PV-LIC-000123");
+    free(v);
+    OK(st->ops->config_set(st, "license", "PV-LIC-999"));
+    OK(st->ops->config_get(st, "license", &v));
+    assert_string_equal(v, "PV-LIC-999");
+    free(v);
+    OK(st->ops->config_set(st, "refill_policy_mills", ""));
+    OK(st->ops->config_get(st, "refill_policy_mills", &v));
+    assert_string_equal(v, "");
+    free(v);
+}
+
+/* ---- ledger ------------------------------------------------------------------------------- */
+
+static void line(struct pv_ledger_line *l, const char *account, pv_mills amount)
+{
+    memset(l, 0, sizeof *l);
+    COPY(l->account, account);
+    l->amount = amount;
+}
+
+static void test_ledger(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[3];
+    pv_mills bal = 42;
+
+    assert_int_equal(st->ops->account_balance(st, "customer:cus_A", &bal), PV_ENOTFOUND);
+
+    line(&l[0], "card:clearing", -50000);
+    line(&l[1], "customer:cus_A", 50000);
+    OK(st->ops->journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+
+    line(&l[0], "customer:cus_A", -730);
+    line(&l[1], "postage:sold", 700);
+    line(&l[2], "revenue:fees", 30);
+    OK(st->ops->journal_post(st, "purchase", "ind_1", l, 3, 1700000001));
+
+    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 49270);
+    OK(st->ops->account_balance(st, "card:clearing", &bal));
+    assert_int_equal(bal, -50000);
+    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    assert_int_equal(bal, 700);
+    OK(st->ops->account_balance(st, "revenue:fees", &bal));
+    assert_int_equal(bal, 30);
+
+    /* A balance pushed past the money bound is refused and nothing moves. */
+    line(&l[0], "customer:cus_A", PV_MILLS_MAX);
+    line(&l[1], "card:clearing", -PV_MILLS_MAX);
+    assert_true(st->ops->journal_post(st, "card_charge", "ch_2", l, 2, 1700000002) < 0);
+    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 49270);
+    OK(st->ops->account_balance(st, "card:clearing", &bal));
+    assert_int_equal(bal, -50000);
+}
+
+/* ---- PSDs, refills, keys ------------------------------------------------------------------ */
+
+static void test_psd(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec a = make_psd(1, 100000, 0), b = make_psd(2, 5000, 20000), got, *list = NULL;
+    size_t n = 99;
+
+    OK(st->ops->psd_list(st, &list, &n));
+    assert_null(list);
+    assert_int_equal(n, 0);
+    assert_int_equal(st->ops->psd_get(st, 1, &got), PV_ENOTFOUND);
+
+    OK(st->ops->psd_insert(st, &b));
+    OK(st->ops->psd_insert(st, &a));
+    assert_int_equal(st->ops->psd_insert(st, &a), PV_EEXIST);
+
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_psd_equal(&got, &a);
+
+    /* A purchase of 730 after a refill of 50000. */
+    a.descending += 50000 - 730;
+    a.control_total += 50000;
+    a.ascending += 730;
+    a.piece_count += 1;
+    a.last_refill_at = 1700000500;
+    a.status = PV_PSD_SUSPENDED;
+    OK(st->ops->psd_update(st, &a));
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_psd_equal(&got, &a);
+
+    OK(st->ops->psd_list(st, &list, &n));
+    assert_int_equal(n, 2);
+    assert_psd_equal(&list[0], &a);
+    assert_psd_equal(&list[1], &b);
+    free(list);
+}
+
+static void test_psd_invariant(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec a = make_psd(1, 100000, 2000), bad, got;
+
+    OK(st->ops->psd_insert(st, &a));
+
+    /* ascending + descending != control_total */
+    bad = a;
+    bad.descending -= 730;
+    assert_true(st->ops->psd_update(st, &bad) < 0);
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_psd_equal(&got, &a);
+
+    /* a negative register, even with the sum right */
+    bad = a;
+    bad.descending = -1;
+    bad.ascending = a.control_total + 1;
+    assert_true(st->ops->psd_update(st, &bad) < 0);
+
+    /* registers never move back */
+    bad = a;
+    bad.ascending -= 100;
+    bad.descending += 100;
+    assert_true(st->ops->psd_update(st, &bad) < 0);
+    bad = a;
+    bad.piece_count -= 1;
+    assert_true(st->ops->psd_update(st, &bad) < 0);
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_psd_equal(&got, &a);
+
+    /* and a broken PSD cannot be inserted either */
+    bad = make_psd(2, 100, 100);
+    bad.control_total = 300;
+    assert_true(st->ops->psd_insert(st, &bad) < 0);
+    assert_int_equal(st->ops->psd_get(st, 2, &got), PV_ENOTFOUND);
+
+    /* updating a PSD that does not exist */
+    bad = make_psd(9, 1, 1);
+    assert_int_equal(st->ops->psd_update(st, &bad), PV_ENOTFOUND);
+}
+
+static struct pv_refill_rec make_refill(uint32_t psd, pv_mills desc, pv_mills asc, pv_mills amount,
+                                        const char *auth, int64_t at)
+{
+    struct pv_refill_rec r;
+
+    memset(&r, 0, sizeof r);
+    r.psd_id = psd;
+    r.amount = amount;
+    r.desc_before = desc;
+    r.asc_before = asc;
+    r.ctl_before = desc + asc;
+    r.desc_after = desc + amount;
+    r.asc_after = asc;
+    r.ctl_after = desc + asc + amount;
+    COPY(r.authorization, auth);
+    r.at = at;
+    return r;
+}
+
+static void test_refill(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec p1 = make_psd(1, 100, 900), p2 = make_psd(2, 0, 0);
+    struct pv_refill_rec r1 = make_refill(1, 100, 900, 50000, "rfl_0001", 1700000100);
+    struct pv_refill_rec r2 = make_refill(1, 300, 50700, 50000, "rfl_0002", 1700000200);
+    struct pv_refill_rec r3 = make_refill(2, 0, 0, 1000, "rfl_0003", 1700000150);
+    struct pv_refill_rec *list = NULL;
+    size_t n = 99;
+
+    OK(st->ops->psd_insert(st, &p1));
+    OK(st->ops->psd_insert(st, &p2));
+    OK(st->ops->refill_list(st, 1, &list, &n));
+    assert_null(list);
+    assert_int_equal(n, 0);
+
+    OK(st->ops->refill_insert(st, &r2));
+    OK(st->ops->refill_insert(st, &r1));
+    OK(st->ops->refill_insert(st, &r3));
+
+    OK(st->ops->refill_list(st, 1, &list, &n));
+    assert_int_equal(n, 2);
+    assert_refill_equal(&list[0], &r1); /* oldest first */
+    assert_refill_equal(&list[1], &r2);
+    free(list);
+    OK(st->ops->refill_list(st, 2, &list, &n));
+    assert_int_equal(n, 1);
+    assert_refill_equal(&list[0], &r3);
+    free(list);
+}
+
+static void test_keys(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_key_rec k1 = make_key(101, 1), k2 = make_key(102, 2), *list = NULL;
+    size_t n = 99;
+
+    OK(st->ops->key_list(st, &list, &n));
+    assert_null(list);
+    assert_int_equal(n, 0);
+    OK(st->ops->key_insert(st, &k2));
+    OK(st->ops->key_insert(st, &k1));
+    assert_int_equal(st->ops->key_insert(st, &k1), PV_EEXIST);
+    OK(st->ops->key_list(st, &list, &n));
+    assert_int_equal(n, 2);
+    assert_key_equal(&list[0], &k1);
+    assert_key_equal(&list[1], &k2);
+    free(list);
+}
+
+/* ---- principals and idempotency ----------------------------------------------------------- */
+
+#define HASH_A "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+#define HASH_B "0000000000000000000000000000000000000000000000000000000000000001"
+#define HASH_X "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+
+static void test_principals(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_customer_rec c = make_customer("cus_01HZX", "alice@example.com"), got;
+    struct pv_customer_rec dup = make_customer("cus_other", "alice@example.com");
+    struct pv_principal p;
+
+    assert_int_equal(st->ops->customer_get(st, "cus_01HZX", &got), PV_ENOTFOUND);
+    OK(st->ops->customer_insert(st, &c));
+    OK(st->ops->customer_get(st, "cus_01HZX", &got));
+    assert_string_equal(got.id, c.id);
+    assert_string_equal(got.email, c.email);
+    assert_int_equal(got.created, c.created);
+    assert_int_equal(st->ops->customer_insert(st, &c), PV_EEXIST);
+    assert_int_equal(st->ops->customer_insert(st, &dup), PV_EEXIST);
+
+    OK(st->ops->operator_insert(st, "op_root", "ops@example.com", 1700000000));
+    assert_int_equal(st->ops->operator_insert(st, "op_root", "ops2@example.com", 1700000000),
+                     PV_EEXIST);
+
+    OK(st->ops->apikey_insert(st, "key_c1", HASH_A, "sk_test_a1b2", PV_ROLE_CUSTOMER, "cus_01HZX",
+                              1700000001));
+    OK(st->ops->apikey_insert(st, "key_o1", HASH_B, "sk_live_0000", PV_ROLE_OPERATOR, "op_root",
+                              1700000002));
+    assert_int_equal(st->ops->apikey_insert(st, "key_c2", HASH_A, "sk_test_a1b2", PV_ROLE_CUSTOMER,
+                                            "cus_01HZX", 1700000003),
+                     PV_EEXIST);
+
+    OK(st->ops->apikey_lookup(st, HASH_A, &p));
+    assert_int_equal(p.role, PV_ROLE_CUSTOMER);
+    assert_string_equal(p.owner_id, "cus_01HZX");
+    assert_string_equal(p.key_id, "key_c1");
+    OK(st->ops->apikey_lookup(st, HASH_B, &p));
+    assert_int_equal(p.role, PV_ROLE_OPERATOR);
+    assert_string_equal(p.owner_id, "op_root");
+    assert_string_equal(p.key_id, "key_o1");
+    assert_int_equal(st->ops->apikey_lookup(st, HASH_X, &p), PV_ENOTFOUND);
+}
+
+static void test_idempotency(void **state)
+{
+    struct pv_store *st = *state;
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+
+    assert_int_equal(st->ops->idem_get(st, "cus_A", "order-17", hash, ind), PV_ENOTFOUND);
+    OK(st->ops->idem_put(st, "cus_A", "order-17", HASH_A, "ind_0001", 1700000000));
+    OK(st->ops->idem_get(st, "cus_A", "order-17", hash, ind));
+    assert_string_equal(hash, HASH_A);
+    assert_string_equal(ind, "ind_0001");
+
+    assert_int_equal(st->ops->idem_put(st, "cus_A", "order-17", HASH_B, "ind_0002", 1700000001),
+                     PV_EEXIST);
+    OK(st->ops->idem_get(st, "cus_A", "order-17", hash, ind));
+    assert_string_equal(hash, HASH_A);
+    assert_string_equal(ind, "ind_0001");
+
+    /* The same key under another owner is another record. */
+    OK(st->ops->idem_put(st, "cus_B", "order-17", HASH_B, "ind_0002", 1700000001));
+    OK(st->ops->idem_get(st, "cus_B", "order-17", hash, ind));
+    assert_string_equal(ind, "ind_0002");
+}
+
+/* ---- indicia ------------------------------------------------------------------------------ */
+
+static void test_indicium(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_rec a, b, got;
+
+    seed_for_indicia(st);
+    make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
+    make_indicium(&b, "ind_0002", "cus_A", 1, 9, "SH-000123-0042-K7Q");
+
+    assert_int_equal(st->ops->indicium_get(st, "ind_0001", &got), PV_ENOTFOUND);
+    assert_int_equal(st->ops->indicium_find(st, 1, 8, &got), PV_ENOTFOUND);
+    OK(st->ops->indicium_insert(st, &a));
+    OK(st->ops->indicium_insert(st, &b));
+
+    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    assert_indicium_equal(&got, &a);
+    assert_int_equal(got.presentations, 0);
+    OK(st->ops->indicium_get(st, "ind_0002", &got));
+    assert_indicium_equal(&got, &b);
+    OK(st->ops->indicium_find(st, 1, 9, &got));
+    assert_indicium_equal(&got, &b);
+    assert_int_equal(st->ops->indicium_find(st, 2, 9, &got), PV_ENOTFOUND);
+
+    /* (device, serial) is unique: a PSD never issues one serial twice. */
+    make_indicium(&got, "ind_0003", "cus_B", 1, 9, "");
+    assert_int_equal(st->ops->indicium_insert(st, &got), PV_EEXIST);
+    /* and so is the id */
+    make_indicium(&got, "ind_0001", "cus_B", 2, 9, "");
+    assert_int_equal(st->ops->indicium_insert(st, &got), PV_EEXIST);
+    /* the same serial on another PSD is fine */
+    make_indicium(&got, "ind_0004", "cus_B", 2, 9, "");
+    OK(st->ops->indicium_insert(st, &got));
+}
+
+static void test_indicium_list(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_rec r, *page = (struct pv_indicium_rec *) &r;
+    char id[PV_ID_MAX], cursor[PV_ID_MAX];
+    size_t n = 99;
+    uint32_t serial = 1;
+    int i;
+
+    seed_for_indicia(st);
+    OK(st->ops->indicium_list(st, "cus_A", NULL, 3, &page, &n));
+    assert_null(page);
+    assert_int_equal(n, 0);
+
+    /* cus_A gets ind_A00..ind_A06 (in that order), cus_B one in between each. */
+    for (i = 0; i < 7; i++) {
+        snprintf(id, sizeof id, "ind_A%02d", i);
+        make_indicium(&r, id, "cus_A", 1 + (uint32_t) i % 2, serial++, "");
+        OK(st->ops->indicium_insert(st, &r));
+        snprintf(id, sizeof id, "ind_B%02d", i);
+        make_indicium(&r, id, "cus_B", 1, serial++, "");
+        OK(st->ops->indicium_insert(st, &r));
+    }
+
+    /* Page 1: newest first. */
+    OK(st->ops->indicium_list(st, "cus_A", "", 3, &page, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(page[0].id, "ind_A06");
+    assert_string_equal(page[1].id, "ind_A05");
+    assert_string_equal(page[2].id, "ind_A04");
+    make_indicium(&r, "ind_A05", "cus_A", 2, 11, "");
+    assert_indicium_equal(&page[1], &r); /* full records, not just ids */
+    COPY(cursor, page[2].id);
+    free(page);
+
+    /* Page 2. */
+    OK(st->ops->indicium_list(st, "cus_A", cursor, 3, &page, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(page[0].id, "ind_A03");
+    assert_string_equal(page[1].id, "ind_A02");
+    assert_string_equal(page[2].id, "ind_A01");
+    COPY(cursor, page[2].id);
+    free(page);
+
+    /* Page 3: the last one, short. */
+    OK(st->ops->indicium_list(st, "cus_A", cursor, 3, &page, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].id, "ind_A00");
+    COPY(cursor, page[0].id);
+    free(page);
+
+    /* Past the end: empty. */
+    page = &r;
+    OK(st->ops->indicium_list(st, "cus_A", cursor, 3, &page, &n));
+    assert_null(page);
+    assert_int_equal(n, 0);
+
+    /* A bigger limit than there are rows. */
+    OK(st->ops->indicium_list(st, "cus_B", NULL, 100, &page, &n));
+    assert_int_equal(n, 7);
+    assert_string_equal(page[0].id, "ind_B06");
+    assert_string_equal(page[6].id, "ind_B00");
+    free(page);
+
+    /* Invalid cursors: unknown, and another customer's indicium. */
+    page = &r;
+    assert_int_equal(st->ops->indicium_list(st, "cus_A", "ind_nope", 3, &page, &n), PV_ECURSOR);
+    assert_null(page);
+    assert_int_equal(n, 0);
+    assert_int_equal(st->ops->indicium_list(st, "cus_A", "ind_B03", 3, &page, &n), PV_ECURSOR);
+    assert_null(page);
+}
+
+static void test_indicium_present(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_rec r;
+    int64_t before = -1;
+
+    seed_for_indicia(st);
+    make_indicium(&r, "ind_0001", "cus_A", 1, 1, "");
+    OK(st->ops->indicium_insert(st, &r));
+    OK(st->ops->indicium_present(st, "ind_0001", 1700002000, &before));
+    assert_int_equal(before, 0);
+    OK(st->ops->indicium_present(st, "ind_0001", 1700002001, &before));
+    assert_int_equal(before, 1);
+    OK(st->ops->indicium_present(st, "ind_0001", 1700002002, &before));
+    assert_int_equal(before, 2);
+    OK(st->ops->indicium_get(st, "ind_0001", &r));
+    assert_int_equal(r.presentations, 3);
+    assert_int_equal(st->ops->indicium_present(st, "ind_nope", 1700002003, &before), PV_ENOTFOUND);
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+static void assert_config(struct pv_store *st, const char *key, const char *want)
+{
+    char *v = NULL;
+    int rc = st->ops->config_get(st, key, &v);
+
+    if (want) {
+        assert_int_equal(rc, PV_OK);
+        assert_string_equal(v, want);
+    } else {
+        assert_int_equal(rc, PV_ENOTFOUND);
+    }
+    free(v);
+}
+
+static void test_savepoint(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[2];
+    pv_mills bal;
+
+    OK(st->ops->begin(st));
+    OK(st->ops->config_set(st, "outer", "1"));
+
+    /* A purchase that fails: its writes go. */
+    OK(st->ops->savepoint(st));
+    OK(st->ops->config_set(st, "failed", "1"));
+    line(&l[0], "customer:cus_A", -730);
+    line(&l[1], "postage:sold", 730);
+    OK(st->ops->journal_post(st, "purchase", "ind_failed", l, 2, 1700000000));
+    OK(st->ops->rollback_to(st));
+
+    /* The next one succeeds: its writes stay. */
+    OK(st->ops->savepoint(st));
+    OK(st->ops->config_set(st, "kept", "1"));
+    line(&l[0], "customer:cus_A", -500);
+    line(&l[1], "postage:sold", 500);
+    OK(st->ops->journal_post(st, "purchase", "ind_kept", l, 2, 1700000001));
+    OK(st->ops->release(st));
+    OK(st->ops->commit(st));
+
+    assert_config(st, "outer", "1");
+    assert_config(st, "kept", "1");
+    assert_config(st, "failed", NULL);
+    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, -500);
+    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    assert_int_equal(bal, 500);
+}
+
+static void test_rollback(void **state)
+{
+    struct pv_store *st = *state, *other = NULL;
+    struct pv_psd_rec p = make_psd(1, 1000, 0), got;
+    struct pv_ledger_line l[2];
+    pv_mills bal;
+
+    OK(st->ops->psd_insert(st, &p));
+    OK(pv_store_open(dsn, &other));
+
+    OK(st->ops->begin(st));
+    OK(st->ops->config_set(st, "gone", "1"));
+    line(&l[0], "customer:cus_A", -730);
+    line(&l[1], "postage:sold", 730);
+    OK(st->ops->journal_post(st, "purchase", "ind_gone", l, 2, 1700000000));
+    p.descending -= 730;
+    p.ascending += 730;
+    p.piece_count++;
+    OK(st->ops->psd_update(st, &p));
+
+    /* Inside the transaction the handle sees its writes, */
+    assert_config(st, "gone", "1");
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 1000 - 730);
+    /* another handle sees only the last committed state. */
+    assert_config(other, "gone", NULL);
+    OK(other->ops->psd_get(other, 1, &got));
+    assert_int_equal(got.descending, 1000);
+
+    OK(st->ops->rollback(st));
+    assert_config(st, "gone", NULL);
+    assert_int_equal(st->ops->account_balance(st, "customer:cus_A", &bal), PV_ENOTFOUND);
+    assert_int_equal(st->ops->account_balance(st, "postage:sold", &bal), PV_ENOTFOUND);
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 1000);
+    assert_int_equal(got.ascending, 0);
+    assert_int_equal(got.piece_count, 7);
+
+    /* The handle is usable afterwards, and the other handle can write too. */
+    OK(other->ops->config_set(other, "after", "1"));
+    assert_config(st, "after", "1");
+    pv_store_close(other);
+}
+
+#define CYCLES 500
+
+struct writer {
+    struct pv_store *st;
+    int n;
+    int errors;
+    int first_error;
+};
+
+static void *write_loop(void *arg)
+{
+    struct writer *w = arg;
+    struct pv_store *st = w->st;
+    struct pv_ledger_line l[2];
+    char ref[32];
+    int i, rc;
+
+    memset(l, 0, sizeof l);
+    snprintf(l[0].account, sizeof l[0].account, "customer:cus_%d", w->n);
+    snprintf(l[1].account, sizeof l[1].account, "postage:sold");
+    l[0].amount = -10;
+    l[1].amount = 10;
+    for (i = 0; i < CYCLES; i++) {
+        snprintf(ref, sizeof ref, "ind_%d_%d", w->n, i);
+        rc = st->ops->begin(st);
+        if (rc == PV_OK)
+            rc = st->ops->journal_post(st, "purchase", ref, l, 2, 1700000000 + i);
+        if (rc == PV_OK) {
+            rc = st->ops->commit(st);
+        } else {
+            st->ops->rollback(st);
+        }
+        if (rc != PV_OK && w->errors++ == 0)
+            w->first_error = rc;
+    }
+    return NULL;
+}
+
+static void test_two_writers(void **state)
+{
+    struct pv_store *st = *state;
+    struct writer w[2];
+    pthread_t t[2];
+    pv_mills bal;
+    int i;
+
+    memset(w, 0, sizeof w);
+    for (i = 0; i < 2; i++) {
+        w[i].n = i;
+        OK(pv_store_open(dsn, &w[i].st));
+    }
+    for (i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, write_loop, &w[i]), 0);
+    for (i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < 2; i++) {
+        pv_store_close(w[i].st);
+        if (w[i].errors)
+            fail_msg("writer %d: %d errors, first %d (%s)", i, w[i].errors, w[i].first_error,
+                     pv_strerror(w[i].first_error));
+    }
+    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    assert_int_equal(bal, 2 * CYCLES * 10);
+    OK(st->ops->account_balance(st, "customer:cus_0", &bal));
+    assert_int_equal(bal, -CYCLES * 10);
+    OK(st->ops->account_balance(st, "customer:cus_1", &bal));
+    assert_int_equal(bal, -CYCLES * 10);
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+#define EMPTY(f) cmocka_unit_test_setup_teardown(f, setup_empty, teardown_store)
+#define STORE(f) cmocka_unit_test_setup_teardown(f, setup_store, teardown_store)
+
+int main(void)
+{
+    /* clang-format off */
+    static const struct CMUnitTest tests[] = {
+        EMPTY(test_migrate),
+        EMPTY(test_open_checked_refuses_unmigrated),
+        EMPTY(test_open_dsn),
+        STORE(test_config),
+        STORE(test_ledger),
+        STORE(test_psd),
+        STORE(test_psd_invariant),
+        STORE(test_refill),
+        STORE(test_keys),
+        STORE(test_principals),
+        STORE(test_idempotency),
+        STORE(test_indicium),
+        STORE(test_indicium_list),
+        STORE(test_indicium_present),
+        STORE(test_savepoint),
+        STORE(test_rollback),
+        STORE(test_two_writers),
+    };
+    /* clang-format on */
+    char name[64];
+    size_t i;
+    int failed = 0, f;
+
+    for (i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        backend = &backends[i];
+        if (backend->init() != 0) {
+            fprintf(stderr, "store backend %s: setup failed\n", backend->name);
+            failed++;
+            continue;
+        }
+        snprintf(name, sizeof name, "store contract (%s)", backend->name);
+        f = cmocka_run_group_tests_name(name, tests, NULL, NULL);
+        backend->fini(f);
+        failed += f;
+    }
+    return failed ? 1 : 0;
+}
