@@ -30,8 +30,9 @@ struct pv_crypto_ops {
 
     /*
      * sign - ECDSA P-256 over SHA-256(msg), raw r||s into sig (64 bytes).
-     * key_ref and msg are borrowed. Safe to call from one thread at a time
-     * per module instance. Errors: PV_ECRYPTO, PV_ENOTFOUND (no such key).
+     * key_ref and msg are borrowed. Safe to call from several threads on one
+     * module instance. Errors: PV_ECRYPTO, PV_ENOTFOUND (no such key or a
+     * key_ref outside the module), PV_EIO.
      */
     int (*sign)(struct pv_crypto *cm, const char *key_ref, const uint8_t *msg, size_t len,
                 uint8_t sig[64]);
