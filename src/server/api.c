@@ -606,8 +606,8 @@ static void get_psds(struct pv_store *st, const struct pv_principal *who, struct
 
 static const char *const verify_fields[] = {"data", NULL};
 
-static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
-                        struct pv_reply *rp)
+static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                        const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_key_rec *keys = NULL;
     struct pv_indicium_rec rec;
@@ -650,8 +650,12 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
         rc = st->ops->indicium_find(st, ind.device_id, ind.serial, &rec);
         if (rc == PV_OK && rec.data_len == len && memcmp(rec.data, data, len) == 0) {
             known = 1;
-            /* The postal authority's duplicate check: count this presentation. */
-            if ((rc = st->ops->begin(st)) == PV_OK) {
+            /* The postal authority's duplicate check: count this presentation,
+             * unless the owner is only checking their own stamp. */
+            before = rec.presentations;
+            if (who->role == PV_ROLE_CUSTOMER && strcmp(who->owner_id, rec.customer_id) == 0)
+                rc = PV_OK;
+            else if ((rc = st->ops->begin(st)) == PV_OK) {
                 rc = st->ops->indicium_present(st, rec.id, pv_now(), &before);
                 rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
             }
@@ -742,7 +746,7 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else if (strcmp(p, "/v1/verify") == 0) {
         if (post)
-            post_verify(app, st, rq, rp);
+            post_verify(app, st, &who, rq, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else {

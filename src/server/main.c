@@ -42,7 +42,7 @@ static void usage(FILE *f)
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
-          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 8.\n",
+          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 32.\n",
           f);
 }
 
@@ -382,7 +382,7 @@ static int cmd_serve(const struct opts *o)
     struct pv_store *st = NULL;
     struct pv_http *http = NULL;
     char host[64], *license = NULL;
-    uint64_t nproc = 2, threads = 8;
+    uint64_t nproc = 2, threads = 32;
     uint16_t port = 8080, bound = 0;
     sigset_t set;
     int sig, rc;

@@ -1,0 +1,534 @@
+/*
+ * commands.c - the `stamp` commands that read or buy: buy, show, list,
+ * balance and keys.
+ *
+ * Each command parses its own options, makes its requests through
+ * cli_call() and prints either the server's JSON (--json) or a stable
+ * human rendering. Human output never trusts a member's type: a missing or
+ * mistyped field prints as "-" rather than crashing or lying. `buy` is the
+ * one command that moves money, so it always sends an Idempotency-Key and
+ * retries only with that same key.
+ */
+#include "cli.h"
+
+#include "stampd/codec.h"
+#include "crypto/crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define IDEM_KEY_MAX   255
+#define LIST_LIMIT_MAX 10000
+/* --json --all holds every item in memory; stop (with has_more) beyond this. */
+#define LIST_MERGE_MAX 100000
+#define CURSOR_MAX     256
+
+/* weight_str - "1.0" for an indicium's weight_oz, or "-". */
+static const char *weight_str(const json_t *ind, char *buf, size_t n)
+{
+    const json_t *w = json_object_get(ind, "weight_oz");
+
+    if (json_is_real(w) || json_is_integer(w)) {
+        snprintf(buf, n, "%.1f", json_number_value(w));
+        return buf;
+    }
+    return "-";
+}
+
+/* postage_str - "$0.74" from postage_mills, else the "postage" string, else "-". */
+static const char *postage_str(const json_t *ind, char *buf, size_t n)
+{
+    json_int_t mills;
+    const char *s;
+
+    if (cli_jint(ind, "postage_mills", &mills))
+        return cli_money(mills, buf, n);
+    if ((s = cli_jstr(ind, "postage")) != NULL) {
+        snprintf(buf, n, "$%s", cli_safe(s));
+        return buf;
+    }
+    return "-";
+}
+
+void cli_print_indicium(const json_t *ind, int with_balance)
+{
+    char money[48], wbuf[32];
+    const char *medium = cli_jstr(ind, "medium_serial");
+    json_int_t n;
+    int test = 0;
+
+    printf("%-12s%s\n", "id", cli_safe(cli_jstr(ind, "id")));
+    printf("%-12s%s\n", "postage", postage_str(ind, money, sizeof money));
+    printf("%-12s%s, %s oz\n", "class", cli_safe(cli_jstr(ind, "mail_class")),
+           weight_str(ind, wbuf, sizeof wbuf));
+    printf("%-12s%s\n", "mail date", cli_safe(cli_jstr(ind, "mail_date")));
+    printf("%-12s%s -> %s\n", "from -> to", cli_safe(cli_jstr(ind, "from_zip")),
+           cli_safe(cli_jstr(ind, "to_zip")));
+    printf("%-12s%s/%s\n", "PSD/serial", cli_scalar(json_object_get(ind, "psd_id")),
+           cli_scalar(json_object_get(ind, "serial")));
+    printf("%-12s%s, key %s\n", "license", cli_safe(cli_jstr(ind, "license")),
+           cli_scalar(json_object_get(ind, "key_id")));
+    printf("%-12s%s\n", "server", cli_safe(cli_jstr(ind, "server_id")));
+    if (medium)
+        printf("%-12s%s\n", "medium", cli_safe(medium));
+    if (!with_balance) {
+        printf("%-12s%s\n", "created", cli_safe(cli_jstr(ind, "created")));
+        if (cli_jint(ind, "presentations", &n))
+            printf("%-12s%" JSON_INTEGER_FORMAT " time%s\n", "presented", n, n == 1 ? "" : "s");
+    }
+    if (cli_jbool(ind, "test", &test) && test)
+        printf("%-12s%s\n", "TEST", "test piece: not valid as postage");
+    if (with_balance && cli_jint(ind, "balance_mills", &n))
+        printf("%-12s%s left\n", "balance", cli_money(n, money, sizeof money));
+}
+
+/* check_idem_key - 1..255 printable ASCII, no leading or trailing space. */
+static int check_idem_key(const char *k)
+{
+    size_t i, len = strlen(k);
+
+    if (len == 0 || len > IDEM_KEY_MAX || k[0] == ' ' || k[len - 1] == ' ')
+        return -1;
+    for (i = 0; i < len; i++)
+        if ((unsigned char) k[i] < 0x20 || (unsigned char) k[i] > 0x7e)
+            return -1;
+    return 0;
+}
+
+/* set_str - obj[key] = s; returns 0 or -1 on allocation failure. */
+static int set_str(json_t *obj, const char *key, const char *s)
+{
+    return json_object_set_new(obj, key, json_string(s));
+}
+
+/*
+ * buy_body - the JSON text of a purchase, owned (free()), or NULL when a
+ * string is not UTF-8 or memory runs out. The weight goes out as an
+ * integer when whole, else as a real printed with exactly one decimal.
+ */
+static char *buy_body(const char *cls, uint32_t tenths, const char *from, const char *to,
+                      const char *date, const char *medium)
+{
+    json_t *obj = json_object();
+    json_t *w = tenths % 10 == 0 ? json_integer((json_int_t) (tenths / 10))
+                                 : json_real((double) tenths / 10.0);
+    char *text = NULL;
+    uint32_t v;
+    int digits = 1;
+
+    if (!obj || !w)
+        goto out;
+    /* json_object_set (not _new) so that w stays ours whichever step fails. */
+    if (set_str(obj, "mail_class", cls) || json_object_set(obj, "weight_oz", w) ||
+        set_str(obj, "from_zip", from) || set_str(obj, "to_zip", to) ||
+        (date && set_str(obj, "mail_date", date)) ||
+        (medium && set_str(obj, "medium_serial", medium)))
+        goto out;
+    /* %.{digits+1}g prints 2.5 as "2.5", not "2.5000000000000000". */
+    for (v = tenths / 10; v >= 10; v /= 10)
+        digits++;
+    text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(digits + 1));
+out:
+    json_decref(w);
+    json_decref(obj);
+    return text;
+}
+
+int cmd_buy(const struct cli *c, int argc, char **argv)
+{
+    const char *cls = NULL, *weight = NULL, *from = NULL, *to = NULL, *date = NULL;
+    const char *medium = NULL, *idem = NULL;
+    const struct cli_opt opts[] = {
+        {"--class", &cls, NULL},
+        {"--weight", &weight, NULL},
+        {"--from", &from, NULL},
+        {"--to", &to, NULL},
+        {"--date", &date, NULL},
+        {"--medium", &medium, NULL},
+        {"--idempotency-key", &idem, NULL},
+        {NULL, NULL, NULL},
+    };
+    char missing[128] = "", keybuf[33];
+    char *body = NULL;
+    json_t *ind = NULL;
+    struct cli_reply meta;
+    uint32_t tenths;
+    int npos, rc;
+
+    if ((rc = cli_parse_opts("buy", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+        return rc;
+    snprintf(missing, sizeof missing, "%s%s%s%s", cls ? "" : " --class", weight ? "" : " --weight",
+             from ? "" : " --from", to ? "" : " --to");
+    if (missing[0])
+        return cli_usage_error("buy", "missing%s", missing);
+    if (cli_parse_weight(weight, &tenths) != 0)
+        return cli_usage_error("buy",
+                               "--weight '%s': expected ounces above 0 with at most one "
+                               "decimal, such as 1 or 2.5",
+                               cli_safe(weight));
+    if (idem && check_idem_key(idem) != 0)
+        return cli_usage_error("buy",
+                               "--idempotency-key must be 1 to %d printable ASCII "
+                               "characters without leading or trailing spaces",
+                               IDEM_KEY_MAX);
+    if ((rc = cli_need_key(c, "buy")) != RC_OK)
+        return rc;
+    if (!idem) {
+        uint8_t raw[16];
+        if (pv_random(raw, sizeof raw) != 0) {
+            fprintf(stderr, "error: cannot generate an idempotency key\n");
+            return RC_FAIL;
+        }
+        idem = pv_hex_encode(raw, sizeof raw, keybuf);
+    }
+    if (!(body = buy_body(cls, tenths, from, to, date, medium))) {
+        /* The only input json_string() refuses is text that is not UTF-8. */
+        rc = cli_usage_error("buy", "option values must be valid UTF-8");
+        goto out;
+    }
+
+    rc = cli_call(c, "POST", "/v1/indicia", body, idem, CLI_RETRY, &ind, &meta);
+    if (rc == RC_FAIL) {
+        fprintf(stderr,
+                "note: the purchase may or may not have been made. Run the same command with\n"
+                "      --idempotency-key %s\n"
+                "      to finish it or show it; it will not be charged twice.\n",
+                cli_safe(idem));
+        goto out;
+    }
+    if (rc != RC_OK)
+        goto out;
+    if (!cli_jstr(ind, "id")) {
+        fprintf(stderr, "error: the server's answer has no indicium id (idempotency key %s)\n",
+                cli_safe(idem));
+        rc = RC_FAIL;
+        goto out;
+    }
+    if (meta.replayed)
+        fprintf(stderr,
+                "note: the server had already completed this purchase (idempotency key "
+                "%s); this is that indicium, charged once\n",
+                cli_safe(idem));
+    if (c->json)
+        rc = cli_print_json(ind);
+    else
+        cli_print_indicium(ind, 1);
+out:
+    json_decref(ind);
+    free(body);
+    return rc;
+}
+
+int cmd_show(const struct cli *c, int argc, char **argv)
+{
+    const struct cli_opt opts[] = {{NULL, NULL, NULL}};
+    const char *pos[1];
+    char path[512], esc[400];
+    json_t *ind = NULL;
+    int npos, rc;
+
+    if ((rc = cli_parse_opts("show", argc, argv, opts, pos, 1, &npos)) != RC_OK)
+        return rc;
+    if (npos != 1)
+        return cli_usage_error("show", "which indicium? stamp show ind_...");
+    if (cli_url_escape(pos[0], esc, sizeof esc) != 0)
+        return cli_usage_error("show", "indicium id is too long");
+    if ((rc = cli_need_key(c, "show")) != RC_OK)
+        return rc;
+    snprintf(path, sizeof path, "/v1/indicia/%s", esc);
+    if ((rc = cli_call(c, "GET", path, NULL, NULL, CLI_RETRY, &ind, NULL)) != RC_OK)
+        return rc;
+    if (c->json)
+        rc = cli_print_json(ind);
+    else
+        cli_print_indicium(ind, 0);
+    json_decref(ind);
+    return rc;
+}
+
+static void list_header(int idw)
+{
+    printf("%-*s  %-20s  %-18s  %5s  %9s  %-5s  %-10s  %s\n", idw, "ID", "CREATED", "CLASS", "OZ",
+           "POSTAGE", "FROM", "TO", "PSD/SERIAL");
+}
+
+static void list_row(const json_t *ind, int idw)
+{
+    char money[48], wbuf[32], serial[64];
+    int test = 0;
+
+    snprintf(serial, sizeof serial, "%s/%s", cli_scalar(json_object_get(ind, "psd_id")),
+             cli_scalar(json_object_get(ind, "serial")));
+    printf("%-*s  %-20s  %-18s  %5s  %9s  %-5s  %-10s  %s%s\n", idw, cli_safe(cli_jstr(ind, "id")),
+           cli_safe(cli_jstr(ind, "created")), cli_safe(cli_jstr(ind, "mail_class")),
+           weight_str(ind, wbuf, sizeof wbuf), postage_str(ind, money, sizeof money),
+           cli_safe(cli_jstr(ind, "from_zip")), cli_safe(cli_jstr(ind, "to_zip")), serial,
+           cli_jbool(ind, "test", &test) && test ? "  TEST" : "");
+}
+
+/* list_page_path - "/v1/indicia?limit=N&cursor=C" into path; -1 when too long. */
+static int list_page_path(char *path, size_t n, const char *limit, const char *cursor)
+{
+    char esc[CURSOR_MAX * 3 + 1];
+    size_t used;
+
+    used = (size_t) snprintf(path, n, "/v1/indicia");
+    if (limit)
+        used += (size_t) snprintf(path + used, n - used, "?limit=%s", limit);
+    if (used >= n)
+        return -1;
+    if (cursor) {
+        if (cli_url_escape(cursor, esc, sizeof esc) != 0)
+            return -1;
+        used += (size_t) snprintf(path + used, n - used, "%scursor=%s", limit ? "&" : "?", esc);
+    }
+    return used < n ? 0 : -1;
+}
+
+int cmd_list(const struct cli *c, int argc, char **argv)
+{
+    const char *limit = NULL, *cursor_opt = NULL;
+    int all = 0;
+    const struct cli_opt opts[] = {
+        {"--limit", &limit, NULL},
+        {"--cursor", &cursor_opt, NULL},
+        {"--all", NULL, &all},
+        {NULL, NULL, NULL},
+    };
+    char cursor[CURSOR_MAX + 1], path[1024];
+    const char *cur = NULL;
+    json_t *page = NULL, *merged = NULL, *merged_data = NULL;
+    uint64_t lim;
+    size_t total = 0;
+    int npos, rc, idw = 0;
+
+    if ((rc = cli_parse_opts("list", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+        return rc;
+    if (limit && pv_parse_u64(limit, 1, LIST_LIMIT_MAX, &lim) != 0)
+        return cli_usage_error("list", "--limit '%s': expected a whole number from 1 to %d",
+                               cli_safe(limit), LIST_LIMIT_MAX);
+    if (cursor_opt) {
+        if (strlen(cursor_opt) > CURSOR_MAX || !*cursor_opt)
+            return cli_usage_error("list", "--cursor must be 1 to %d characters", CURSOR_MAX);
+        memcpy(cursor, cursor_opt, strlen(cursor_opt) + 1);
+        cur = cursor;
+    }
+    if ((rc = cli_need_key(c, "list")) != RC_OK)
+        return rc;
+    if (c->json && all) {
+        merged = json_pack("{s:s, s:[], s:b, s:n}", "object", "list", "data", "has_more", 0,
+                           "next_cursor");
+        merged_data = json_object_get(merged, "data");
+        if (!merged_data) {
+            fprintf(stderr, "error: out of memory\n");
+            rc = RC_FAIL;
+            goto out;
+        }
+    }
+
+    for (;;) {
+        const json_t *data, *item;
+        const char *next;
+        size_t i;
+        int has_more = 0;
+
+        if (list_page_path(path, sizeof path, limit, cur) != 0) {
+            rc = cli_usage_error("list", "cursor is too long");
+            goto out;
+        }
+        json_decref(page);
+        page = NULL;
+        if ((rc = cli_call(c, "GET", path, NULL, NULL, CLI_RETRY, &page, NULL)) != RC_OK)
+            goto out;
+        data = json_object_get(page, "data");
+        next = cli_jstr(page, "next_cursor");
+        if (!json_is_array(data) || !cli_jbool(page, "has_more", &has_more)) {
+            fprintf(stderr, "error: the server's list has no data array or has_more flag\n");
+            rc = RC_FAIL;
+            goto out;
+        }
+        if (c->json && !all) {
+            rc = cli_print_json(page);
+            goto out;
+        }
+        if (merged) {
+            json_array_foreach(data, i, item)
+            {
+                if (json_array_append(merged_data, (json_t *) item) != 0) {
+                    fprintf(stderr, "error: out of memory\n");
+                    rc = RC_FAIL;
+                    goto out;
+                }
+            }
+        } else {
+            if (idw == 0) {
+                /* Size the id column once, from the first page, so pages line up. */
+                idw = 20;
+                json_array_foreach(data, i, item)
+                {
+                    const char *id = cli_jstr(item, "id");
+                    if (id && strlen(id) > (size_t) idw && strlen(id) < 64)
+                        idw = (int) strlen(id);
+                }
+                if (json_array_size(data) > 0)
+                    list_header(idw);
+            }
+            json_array_foreach(data, i, item)
+            {
+                list_row(item, idw);
+            }
+        }
+        total += json_array_size(data);
+
+        if (!has_more)
+            break;
+        if (!next) {
+            fprintf(stderr, "warning: the server says there is more but gave no next_cursor\n");
+            break;
+        }
+        if (strlen(next) > CURSOR_MAX || (cur && strcmp(next, cur) == 0)) {
+            fprintf(stderr, "error: the server returned an unusable next_cursor\n");
+            rc = RC_FAIL;
+            goto out;
+        }
+        if (!all || (merged && total >= LIST_MERGE_MAX)) {
+            if (merged) {
+                fprintf(stderr, "warning: stopped after %zu indicia; continue with --cursor %s\n",
+                        total, cli_safe(next));
+                if (json_object_set_new(merged, "has_more", json_true()) != 0 ||
+                    json_object_set_new(merged, "next_cursor", json_string(next)) != 0) {
+                    rc = RC_FAIL;
+                    goto out;
+                }
+            } else {
+                printf("more: stamp list --cursor %s%s%s\n", cli_safe(next),
+                       limit ? " --limit " : "", limit ? cli_safe(limit) : "");
+            }
+            break;
+        }
+        memcpy(cursor, next, strlen(next) + 1);
+        cur = cursor;
+    }
+    if (merged)
+        rc = cli_print_json(merged);
+    else if (total == 0)
+        printf("No indicia.\n");
+out:
+    json_decref(page);
+    json_decref(merged);
+    return rc;
+}
+
+int cmd_balance(const struct cli *c, int argc, char **argv)
+{
+    const struct cli_opt opts[] = {{NULL, NULL, NULL}};
+    const char *role, *balance;
+    json_t *acct = NULL;
+    json_int_t mills;
+    char money[48];
+    int npos, rc;
+
+    if ((rc = cli_parse_opts("balance", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+        return rc;
+    if ((rc = cli_need_key(c, "balance")) != RC_OK)
+        return rc;
+    if ((rc = cli_call(c, "GET", "/v1/account", NULL, NULL, CLI_RETRY, &acct, NULL)) != RC_OK)
+        return rc;
+    if (c->json) {
+        rc = cli_print_json(acct);
+        goto out;
+    }
+    role = cli_jstr(acct, "role");
+    printf("%-10s%s\n", "account", cli_safe(cli_jstr(acct, "id")));
+    if (role)
+        printf("%-10s%s\n", "role", cli_safe(role));
+    if (cli_jstr(acct, "email"))
+        printf("%-10s%s\n", "email", cli_safe(cli_jstr(acct, "email")));
+    if (cli_jint(acct, "balance_mills", &mills))
+        printf("%-10s%s\n", "balance", cli_money(mills, money, sizeof money));
+    else if ((balance = cli_jstr(acct, "balance")) != NULL)
+        printf("%-10s$%s\n", "balance", cli_safe(balance));
+    else
+        printf("%-10s%s\n", "balance", "none (this key has no prepaid account)");
+out:
+    json_decref(acct);
+    return rc;
+}
+
+/* keys_valid - the shape `stamp verify --keys` relies on. */
+static int keys_valid(const json_t *doc)
+{
+    const json_t *keys = json_object_get(doc, "keys"), *k;
+    json_int_t id;
+    size_t i;
+
+    if (!cli_jstr(doc, "license") || !json_is_array(keys))
+        return 0;
+    json_array_foreach(keys, i, k)
+    {
+        if (!cli_jint(k, "key_id", &id) || !cli_jstr(k, "public_key_pem"))
+            return 0;
+    }
+    return 1;
+}
+
+int cmd_keys(const struct cli *c, int argc, char **argv)
+{
+    const char *out = NULL;
+    const struct cli_opt opts[] = {{"--out", &out, NULL}, {NULL, NULL, NULL}};
+    const json_t *keys, *k;
+    json_t *doc = NULL;
+    char *text = NULL;
+    size_t i;
+    int npos, rc;
+
+    if ((rc = cli_parse_opts("keys", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+        return rc;
+    rc = cli_call(c, "GET", "/v1/keys", NULL, NULL, CLI_RETRY | CLI_NOAUTH, &doc, NULL);
+    if (rc != RC_OK)
+        return rc;
+    if (!keys_valid(doc)) {
+        fprintf(stderr,
+                "error: the server's key list lacks a license or a key_id/public_key_pem\n");
+        rc = RC_FAIL;
+        goto out;
+    }
+    if (out) {
+        size_t len;
+        if (!(text = json_dumps(doc, JSON_INDENT(2)))) {
+            fprintf(stderr, "error: out of memory\n");
+            rc = RC_FAIL;
+            goto out;
+        }
+        /* json_dumps leaves no final newline; files are nicer with one. */
+        len = strlen(text);
+        text[len] = '\n';
+        rc = cli_write_file(out, text, len + 1);
+        text[len] = '\0';
+        if (rc != RC_OK)
+            goto out;
+    }
+    if (c->json) {
+        rc = cli_print_json(doc);
+    } else {
+        keys = json_object_get(doc, "keys");
+        printf("license %s\n", cli_safe(cli_jstr(doc, "license")));
+        if (json_array_size(keys) == 0)
+            printf("no keys published\n");
+        else
+            printf("%6s  %4s  %s\n", "KEY_ID", "PSD", "ALGORITHM");
+        json_array_foreach(keys, i, k)
+        {
+            printf("%6s  %4s  %s\n", cli_scalar(json_object_get(k, "key_id")),
+                   cli_scalar(json_object_get(k, "psd_id")), cli_safe(cli_jstr(k, "algorithm")));
+        }
+    }
+    if (out)
+        fprintf(c->json ? stderr : stdout, "saved %zu key%s to %s\n",
+                json_array_size(json_object_get(doc, "keys")),
+                json_array_size(json_object_get(doc, "keys")) == 1 ? "" : "s", cli_safe(out));
+out:
+    free(text);
+    json_decref(doc);
+    return rc;
+}

@@ -1,0 +1,423 @@
+/*
+ * stamp.c - entry point of `stamp`, the stampd customer command line.
+ *
+ * Separates the global options (--server, --key, --json, --help, --version),
+ * which may appear before or after the command word, from the command's own
+ * arguments; resolves the environment (STAMP_SERVER, STAMP_KEY); prints help;
+ * and dispatches to the command functions in commands.c and verify.c. The
+ * option parser for command arguments (cli_parse_opts) lives here too so
+ * that every command reports usage errors the same way.
+ */
+#include "cli.h"
+
+#include <curl/curl.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: stamp [--server URL] [--key KEY] [--json] <command> [options]\n"
+    "\n"
+    "Buy, list and verify postage from a stampd postage vendor.\n"
+    "\n"
+    "commands:\n"
+    "  buy       buy postage; prints the new indicium\n"
+    "  show      show one indicium\n"
+    "  list      list your indicia, newest first\n"
+    "  balance   show your account and prepaid balance\n"
+    "  keys      show the vendor's public keys, or save them for offline verification\n"
+    "  verify    check an indicium's signature and whether it was presented before\n"
+    "  help      show help for a command (also: stamp <command> --help)\n"
+    "\n"
+    "global options (before or after the command):\n"
+    "  --server URL   stampd base URL (env STAMP_SERVER; default " STAMP_DEFAULT_SERVER ")\n"
+    "  --key KEY      API key sk_live_... / sk_test_... (env STAMP_KEY, which keeps the\n"
+    "                 key out of the process list)\n"
+    "  --json         print the server's JSON (pretty) instead of human output\n"
+    "  -h, --help     show help\n"
+    "  --version      print the version\n"
+    "\n"
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  the server refused the request (4xx); \"error: <code>: <message>\" on stderr\n"
+    "  2  usage error (bad option, missing argument, unusable file)\n"
+    "  3  network error or server error (5xx), after retries\n"
+    "  4  verify: the indicium is invalid (bad signature, malformed, unknown key)\n"
+    "  5  verify: the signature is valid but the indicium was presented before\n"
+    "\n"
+    "Full manual: docs/cli.md\n";
+
+static const char help_buy[] =
+    "usage: stamp buy --class CLASS --weight OZ --from ZIP --to ZIP\n"
+    "                 [--date YYYY-MM-DD] [--medium SERIAL] [--idempotency-key KEY]\n"
+    "\n"
+    "Buy postage for one mail piece and print the signed indicium's details.\n"
+    "\n"
+    "  --class CLASS          first_class_letter, postcard or large_envelope\n"
+    "  --weight OZ            weight in ounces, at most one decimal (1, 2.5)\n"
+    "  --from ZIP             origin ZIP code (5 digits)\n"
+    "  --to ZIP               destination ZIP code (5 digits, or ZIP+4 as 10001-1234)\n"
+    "  --date YYYY-MM-DD      mail date (default: today, as the server sees it)\n"
+    "  --medium SERIAL        serial number of the pre-printed label the stamp goes on\n"
+    "  --idempotency-key KEY  up to 255 printable ASCII characters (default: random)\n"
+    "\n"
+    "On a network error, timeout or server error (5xx) the purchase is retried up\n"
+    "to 3 times with the same idempotency key, so it is never bought twice. If it\n"
+    "still fails, the key is printed: rerun with it to finish the same purchase.\n";
+
+static const char help_show[] = "usage: stamp show ID\n"
+                                "\n"
+                                "Show one indicium you bought (ID is ind_...).\n";
+
+static const char help_list[] =
+    "usage: stamp list [--limit N] [--cursor ID] [--all]\n"
+    "\n"
+    "List your indicia, newest first, as a table.\n"
+    "\n"
+    "  --limit N     indicia per page (1-10000; the server may cap it)\n"
+    "  --cursor ID   start after this indicium (the next_cursor of an earlier page)\n"
+    "  --all         follow the pages to the end (with --json: one merged list)\n";
+
+static const char help_balance[] =
+    "usage: stamp balance\n"
+    "\n"
+    "Show the account the API key belongs to and its prepaid balance.\n";
+
+static const char help_keys[] =
+    "usage: stamp keys [--out FILE]\n"
+    "\n"
+    "Show the vendor's license number and public keys (no API key needed).\n"
+    "\n"
+    "  --out FILE    save the keys as JSON for `stamp verify --keys FILE --offline`\n";
+
+static const char help_verify[] =
+    "usage: stamp verify (--data BASE64 | --id ID | --file FILE)\n"
+    "                    [--keys FILE] [--offline] [--export-dir DIR]\n"
+    "\n"
+    "Check an indicium: decode its fields, verify its signature and (online) ask\n"
+    "the server whether it was issued by this vendor and presented before.\n"
+    "\n"
+    "  --data BASE64     the indicium as base64 (the \"data\" of an indicium object)\n"
+    "  --id ID           fetch your indicium ID from the server first\n"
+    "  --file FILE       raw indicium bytes (\"-\" reads standard input)\n"
+    "  --keys FILE       public keys: a file saved by `stamp keys --out`, or one PEM\n"
+    "                    public key\n"
+    "  --offline         verify locally with --keys; never contact the server\n"
+    "                    (duplicates cannot be detected offline)\n"
+    "  --export-dir DIR  write body.bin, sig.der and pub.pem so anyone can check:\n"
+    "                    openssl dgst -sha256 -verify pub.pem -signature sig.der body.bin\n"
+    "\n"
+    "Exit 0 valid, 4 invalid, 5 valid signature but presented before.\n";
+
+struct command {
+    const char *name;
+    int (*run)(const struct cli *c, int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"buy", cmd_buy, help_buy},    {"show", cmd_show, help_show},
+    {"list", cmd_list, help_list}, {"balance", cmd_balance, help_balance},
+    {"keys", cmd_keys, help_keys}, {"verify", cmd_verify, help_verify},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "stamp%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'stamp %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+    return RC_USAGE;
+}
+
+int cli_need_key(const struct cli *c, const char *cmd)
+{
+    if (c->key)
+        return RC_OK;
+    return cli_usage_error(cmd, "no API key: set STAMP_KEY or pass --key");
+}
+
+/*
+ * match - does arg name option name, either exactly ("--class") or with an
+ * attached value ("--class=postcard")? *attached gets the value or NULL.
+ */
+static int match(const char *arg, const char *name, const char **attached)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '\0') {
+        *attached = NULL;
+        return 1;
+    }
+    if (arg[n] == '=') {
+        *attached = arg + n + 1;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+                   const char **pos, int max_pos, int *npos)
+{
+    int i, only_pos = 0;
+
+    *npos = 0;
+    for (i = 0; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+        const struct cli_opt *o = NULL;
+
+        if (!only_pos && strcmp(arg, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (only_pos || arg[0] != '-' || arg[1] == '\0') {
+            if (*npos >= max_pos)
+                return cli_usage_error(cmd, "unexpected argument '%s'", cli_safe(arg));
+            pos[(*npos)++] = arg;
+            continue;
+        }
+        for (o = opts; o->name; o++)
+            if (match(arg, o->name, &val))
+                break;
+        if (!o->name)
+            return cli_usage_error(cmd, "unknown option '%s'", cli_safe(arg));
+        if (o->flag) {
+            if (val)
+                return cli_usage_error(cmd, "%s takes no value", o->name);
+            *o->flag = 1;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc)
+                return cli_usage_error(cmd, "%s needs a value", o->name);
+            val = argv[++i];
+        }
+        *o->value = val;
+    }
+    return RC_OK;
+}
+
+/*
+ * normalise_server - check the base URL's scheme and drop trailing slashes
+ * into buf. Returns RC_OK or RC_USAGE.
+ */
+static int normalise_server(const char *url, char *buf, size_t n)
+{
+    size_t len = strlen(url), i;
+
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return cli_usage_error(NULL, "--server must be an http:// or https:// URL, not '%s'",
+                               cli_safe(url));
+    for (i = 0; i < len; i++)
+        if ((unsigned char) url[i] <= 0x20 || url[i] == 0x7f)
+            return cli_usage_error(NULL, "--server URL contains a space or control character");
+    while (len > 0 && url[len - 1] == '/')
+        len--;
+    if (len >= n)
+        return cli_usage_error(NULL, "--server URL is too long");
+    memcpy(buf, url, len);
+    buf[len] = '\0';
+    return RC_OK;
+}
+
+/* check_key - the key goes into an HTTP header: no control characters, bounded. */
+static int check_key(const char *key)
+{
+    size_t i, len = strlen(key);
+
+    if (len == 0 || len > 512)
+        return cli_usage_error(NULL, "the API key must be 1 to 512 characters");
+    for (i = 0; i < len; i++)
+        if ((unsigned char) key[i] <= 0x20 || (unsigned char) key[i] >= 0x7f)
+            return cli_usage_error(NULL, "the API key contains a space or control character");
+    return RC_OK;
+}
+
+/* is_loopback - host (n bytes, borrowed) is localhost, 127.x.y.z or [::1]. */
+static int is_loopback(const char *host, size_t n)
+{
+    size_t i;
+
+    if ((n == 9 && strncmp(host, "localhost", 9) == 0) ||
+        (n == 5 && strncmp(host, "[::1]", 5) == 0))
+        return 1;
+    if (n < 4 || strncmp(host, "127.", 4) != 0)
+        return 0;
+    for (i = 4; i < n; i++)
+        if (host[i] != '.' && (host[i] < '0' || host[i] > '9'))
+            return 0;
+    return 1;
+}
+
+/* warn_plaintext - a bearer key sent over http:// to another host can be sniffed. */
+static void warn_plaintext(const char *server)
+{
+    const char *host = server + 7, *end, *at, *colon;
+
+    if (strncmp(server, "http://", 7) != 0)
+        return;
+    end = host + strcspn(host, "/?#");
+    for (at = host; at < end; at++)
+        if (*at == '@')
+            host = at + 1;
+    colon = end;
+    if (*host == '[') {
+        const char *close = memchr(host, ']', (size_t) (end - host));
+        colon = close ? close + 1 : end;
+    } else {
+        const char *p = memchr(host, ':', (size_t) (end - host));
+        colon = p ? p : end;
+    }
+    if (is_loopback(host, (size_t) (colon - host)))
+        return;
+    fprintf(stderr, "warning: sending the API key unencrypted to %s; use https://\n",
+            cli_safe(server));
+}
+
+static int finish(int rc)
+{
+    /* A purchase whose receipt never reached the terminal is worth knowing about. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "error: cannot write to standard output\n");
+        if (rc == RC_OK)
+            rc = RC_FAIL;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static char end_of_options[] = "--";
+    const char *server = getenv("STAMP_SERVER"), *key = getenv("STAMP_KEY");
+    const char *cmdname = NULL;
+    const struct command *cmd = NULL;
+    char server_buf[1024];
+    char **rest = NULL;
+    int nrest = 0, help = 0, version = 0, json = 0, only_pos = 0, rc, i;
+    struct cli c;
+
+    rest = calloc((size_t) argc + 1, sizeof *rest);
+    if (!rest) {
+        fprintf(stderr, "error: out of memory\n");
+        return RC_FAIL;
+    }
+    /* Pull the global options out wherever they are; the rest belongs to the command. */
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+
+        if (only_pos) {
+            if (cmdname) {
+                rest[nrest++] = argv[i];
+            } else {
+                /* "stamp -- buy ...": the command, and after it nothing is an option. */
+                cmdname = arg;
+                rest[nrest++] = end_of_options;
+            }
+        } else if (strcmp(arg, "--") == 0) {
+            only_pos = 1;
+            if (cmdname)
+                rest[nrest++] = argv[i];
+        } else if (strcmp(arg, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            help = 1;
+        } else if (strcmp(arg, "--version") == 0) {
+            version = 1;
+        } else if (match(arg, "--server", &val) || match(arg, "--key", &val)) {
+            int is_server = arg[2] == 's';
+            if (!val) {
+                if (i + 1 >= argc) {
+                    rc =
+                        cli_usage_error(NULL, "%s needs a value", is_server ? "--server" : "--key");
+                    goto out;
+                }
+                val = argv[++i];
+            }
+            if (is_server)
+                server = val;
+            else
+                key = val;
+        } else if (!cmdname) {
+            if (arg[0] == '-') {
+                rc = cli_usage_error(NULL, "unknown option '%s'", cli_safe(arg));
+                goto out;
+            }
+            cmdname = arg;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+
+    if (version) {
+        printf("stamp %s (libcurl %s)\n", STAMP_VERSION,
+               curl_version_info(CURLVERSION_NOW)->version);
+        rc = finish(RC_OK);
+        goto out;
+    }
+    if (cmdname && strcmp(cmdname, "help") == 0) {
+        help = 1;
+        cmdname = nrest > 0 ? rest[0] : NULL;
+    }
+    if (cmdname) {
+        cmd = find_command(cmdname);
+        if (!cmd) {
+            rc = cli_usage_error(NULL, "unknown command '%s'", cli_safe(cmdname));
+            goto out;
+        }
+    }
+    if (help) {
+        fputs(cmd ? cmd->help : usage_text, stdout);
+        rc = finish(RC_OK);
+        goto out;
+    }
+    if (!cmd) {
+        fputs(usage_text, stderr);
+        rc = RC_USAGE;
+        goto out;
+    }
+
+    if (!server || !*server)
+        server = STAMP_DEFAULT_SERVER;
+    if ((rc = normalise_server(server, server_buf, sizeof server_buf)) != RC_OK)
+        goto out;
+    if (key && !*key)
+        key = NULL;
+    if (key && (rc = check_key(key)) != RC_OK)
+        goto out;
+
+    c.server = server_buf;
+    c.key = key;
+    c.json = json;
+    if (key)
+        warn_plaintext(c.server);
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "error: cannot initialise libcurl\n");
+        rc = RC_FAIL;
+        goto out;
+    }
+    rc = finish(cmd->run(&c, nrest, rest));
+    curl_global_cleanup();
+out:
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,218 @@
+/*
+ * util.c - small checked helpers for the `stamp` command: typed JSON
+ * accessors that never trust a member's type, rendering of server strings
+ * made safe for a terminal, money formatting, bounded file reading,
+ * atomic file writing and the strict --weight parser.
+ */
+#include "cli.h"
+
+#include "stampd/money.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *cli_jstr(const json_t *obj, const char *key)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int cli_jint(const json_t *obj, const char *key, json_int_t *out)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+    if (!json_is_integer(v))
+        return 0;
+    *out = json_integer_value(v);
+    return 1;
+}
+
+int cli_jbool(const json_t *obj, const char *key, int *out)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+    if (!json_is_boolean(v))
+        return 0;
+    *out = json_is_true(v);
+    return 1;
+}
+
+#define NSLOTS   8
+#define SLOT_LEN 256
+
+static char *next_slot(void)
+{
+    static char slots[NSLOTS][SLOT_LEN];
+    static unsigned next;
+
+    return slots[next++ % NSLOTS];
+}
+
+const char *cli_safe(const char *s)
+{
+    char *buf = next_slot();
+    size_t i;
+
+    if (!s)
+        return "-";
+    /* Strings come from the server or the command line: keep escape
+     * sequences away from the terminal. */
+    for (i = 0; i < SLOT_LEN - 1 && s[i]; i++) {
+        unsigned char ch = (unsigned char) s[i];
+        buf[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char) ch;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+const char *cli_scalar(const json_t *v)
+{
+    char *buf;
+
+    if (json_is_string(v))
+        return cli_safe(json_string_value(v));
+    if (json_is_true(v))
+        return "yes";
+    if (json_is_false(v))
+        return "no";
+    if (!json_is_integer(v) && !json_is_real(v))
+        return "-";
+    buf = next_slot();
+    if (json_is_integer(v))
+        snprintf(buf, SLOT_LEN, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else
+        snprintf(buf, SLOT_LEN, "%.10g", json_real_value(v));
+    return buf;
+}
+
+char *cli_money(json_int_t mills, char *buf, size_t n)
+{
+    char num[40];
+    int neg = mills < 0;
+
+    /* pv_money_format clamps anything beyond PV_MILLS_MAX, so -mills is safe. */
+    if (mills < -PV_MILLS_MAX)
+        mills = -PV_MILLS_MAX;
+    pv_money_format(neg ? -(pv_mills) mills : (pv_mills) mills, num, sizeof num);
+    snprintf(buf, n, "%s$%s", neg ? "-" : "", num);
+    return buf;
+}
+
+int cli_print_json(const json_t *v)
+{
+    if (json_dumpf(v, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF) {
+        fprintf(stderr, "error: cannot write to standard output\n");
+        return RC_FAIL;
+    }
+    return RC_OK;
+}
+
+int cli_read_file(const char *path, size_t cap, char **out, size_t *len)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    size_t n = 0, size = 4096;
+    char *buf = NULL, *p;
+    int rc = RC_USAGE;
+
+    *out = NULL;
+    *len = 0;
+    if (!f) {
+        fprintf(stderr, "error: cannot open %s: %s\n", cli_safe(path), strerror(errno));
+        return RC_USAGE;
+    }
+    for (;;) {
+        size_t got;
+        if (!buf || n == size) {
+            if (buf)
+                size *= 2;
+            if (size > cap + 1)
+                size = cap + 1;
+            if (!(p = realloc(buf, size + 1))) {
+                fprintf(stderr, "error: out of memory\n");
+                rc = RC_FAIL;
+                goto out;
+            }
+            buf = p;
+        }
+        got = fread(buf + n, 1, size - n, f);
+        n += got;
+        if (n > cap) {
+            fprintf(stderr, "error: %s is larger than %zu bytes\n", cli_safe(path), cap);
+            goto out;
+        }
+        if (got == 0 || n < size) {
+            if (ferror(f)) {
+                fprintf(stderr, "error: cannot read %s: %s\n", cli_safe(path), strerror(errno));
+                goto out;
+            }
+            if (feof(f))
+                break;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = RC_OK;
+out:
+    free(buf);
+    if (!is_stdin)
+        fclose(f);
+    return rc;
+}
+
+int cli_write_file(const char *path, const void *data, size_t len)
+{
+    char tmp[4096];
+    FILE *f;
+    int ok;
+
+    if ((size_t) snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long) getpid()) >= sizeof tmp) {
+        fprintf(stderr, "error: file name too long: %s\n", cli_safe(path));
+        return RC_USAGE;
+    }
+    if (!(f = fopen(tmp, "wb"))) {
+        fprintf(stderr, "error: cannot write %s: %s\n", cli_safe(path), strerror(errno));
+        return RC_USAGE;
+    }
+    ok = fwrite(data, 1, len, f) == len;
+    ok = (fflush(f) == 0) && ok;
+    ok = (fsync(fileno(f)) == 0) && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "error: cannot write %s: %s\n", cli_safe(path), strerror(errno));
+        remove(tmp);
+        return RC_USAGE;
+    }
+    return RC_OK;
+}
+
+int cli_parse_weight(const char *s, uint32_t *tenths)
+{
+    uint32_t whole = 0, frac = 0;
+    int ndig = 0;
+
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (++ndig > 4)
+            return -1;
+        whole = whole * 10 + (uint32_t) (*s - '0');
+    }
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return -1;
+        frac = (uint32_t) (*s++ - '0');
+        ndig++;
+    }
+    if (*s != '\0' || ndig == 0)
+        return -1;
+    whole = whole * 10 + frac;
+    if (whole == 0)
+        return -1;
+    *tenths = whole;
+    return 0;
+}
