@@ -9,7 +9,7 @@ mode=${1:-run}
 pkgs="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev \
 libssl-dev libcurl4-openssl-dev openssl ca-certificates"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs libcmocka-dev python3"
+    pkgs="$pkgs libcmocka-dev python3 clang-format"
 fi
 
 missing=""

@@ -10,6 +10,7 @@
 #define STAMPD_ERROR_H
 
 /* X(NAME, value, http_status, "api_code", "default message") */
+/* clang-format off */
 #define PV_ERRORS(X)                                                                          \
     X(OK, 0, 200, "ok", "success")                                                            \
     X(ENOMEM, -1, 500, "internal_error", "out of memory")                                     \
@@ -57,6 +58,7 @@
     X(EEXIST, -38, 409, "already_exists", "already exists")                                   \
     X(ECONFIG, -39, 500, "config_error", "configuration error")                               \
     X(ELIMIT, -40, 400, "invalid_limit", "limit is out of range")
+/* clang-format on */
 
 enum pv_error {
 #define PV_ERR_ENUM(name, val, http, code, msg) PV_##name = (val),

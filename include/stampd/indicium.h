@@ -32,17 +32,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PV_INDICIUM_VERSION 1
+#define PV_INDICIUM_VERSION   1
 #define PV_SIGALG_P256_SHA256 1
-#define PV_IND_FLAG_TEST 0x01u
-#define PV_LICENSE_LEN 16
-#define PV_SOFTWARE_ID_LEN 8
-#define PV_MEDIUM_MAX 32
-#define PV_SIG_LEN 64
-#define PV_INDICIUM_FIXED 73 /* bytes before the medium serial */
-#define PV_INDICIUM_MIN (PV_INDICIUM_FIXED + PV_SIG_LEN)
-#define PV_INDICIUM_MAX (PV_INDICIUM_FIXED + PV_MEDIUM_MAX + PV_SIG_LEN)
-#define PV_SOFTWARE_ID "STAMPD01"
+#define PV_IND_FLAG_TEST      0x01u
+#define PV_LICENSE_LEN        16
+#define PV_SOFTWARE_ID_LEN    8
+#define PV_MEDIUM_MAX         32
+#define PV_SIG_LEN            64
+#define PV_INDICIUM_FIXED     73 /* bytes before the medium serial */
+#define PV_INDICIUM_MIN       (PV_INDICIUM_FIXED + PV_SIG_LEN)
+#define PV_INDICIUM_MAX       (PV_INDICIUM_FIXED + PV_MEDIUM_MAX + PV_SIG_LEN)
+#define PV_SOFTWARE_ID        "STAMPD01"
 
 struct pv_indicium {
     uint8_t version;
@@ -91,7 +91,8 @@ int pv_indicium_decode(const uint8_t *buf, size_t len, struct pv_indicium *out, 
  * *out (may be NULL) receives the decoded fields even when the signature
  * is bad, as long as decoding succeeded.
  */
-int pv_indicium_verify(const uint8_t *buf, size_t len, const char *public_pem, struct pv_indicium *out);
+int pv_indicium_verify(const uint8_t *buf, size_t len, const char *public_pem,
+                       struct pv_indicium *out);
 
 /*
  * pv_date_valid - 1 when yyyymmdd is a real calendar date in 2000..2099.

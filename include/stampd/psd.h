@@ -29,7 +29,8 @@ int pv_psd_check(const struct pv_psd_regs *r);
  * shortfall when the policy amount would not be enough. Returns PV_OK or
  * PV_EOVERFLOW / PV_EINVAL (negative v or policy).
  */
-int pv_psd_refill_needed(const struct pv_psd_regs *r, pv_mills v, pv_mills policy, pv_mills *amount);
+int pv_psd_refill_needed(const struct pv_psd_regs *r, pv_mills v, pv_mills policy,
+                         pv_mills *amount);
 
 /*
  * pv_psd_refill - descending += amount, control_total += amount (amount > 0).

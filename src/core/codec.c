@@ -73,7 +73,8 @@ int pv_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_le
             else if ((v[k] = b64val(text[i + k])) < 0)
                 goto bad;
         }
-        uint32_t w = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 | (uint32_t) v[3];
+        uint32_t w =
+            (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 | (uint32_t) v[3];
         buf[o++] = (uint8_t) (w >> 16);
         if (!(last && pad == 2))
             buf[o++] = (uint8_t) (w >> 8);

@@ -17,7 +17,7 @@
 struct pv_crypto;
 
 struct pv_crypto_ops {
-    int version; /* 1 */
+    int version;      /* 1 */
     const char *name; /* "openssl" */
 
     /*

@@ -16,10 +16,10 @@
 
 #include "store/store.h"
 
-#define PV_ACCT_DEPOSIT "postal_deposit"
+#define PV_ACCT_DEPOSIT   "postal_deposit"
 #define PV_ACCT_AUTHORITY "postal_authority"
-#define PV_ACCT_FUNDING "funding:manual"
-#define PV_ACCT_REVENUE "revenue:postage"
+#define PV_ACCT_FUNDING   "funding:manual"
+#define PV_ACCT_REVENUE   "revenue:postage"
 #define PV_ACCT_DISPENSED "postage_dispensed"
 
 /*

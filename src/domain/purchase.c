@@ -197,7 +197,8 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &body_len)) != PV_OK)
         return rc;
-    if ((rc = pv_crypto_sign(ctx->cm, key->key_ref, r->rec.data, body_len, ind->signature)) != PV_OK)
+    if ((rc = pv_crypto_sign(ctx->cm, key->key_ref, r->rec.data, body_len, ind->signature)) !=
+        PV_OK)
         return rc;
     if ((rc = pv_indicium_encode(ind, r->rec.data, sizeof r->rec.data, &len)) != PV_OK)
         return rc;

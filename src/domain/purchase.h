@@ -51,8 +51,8 @@ struct pv_psd_key {
 struct pv_processor_ctx {
     char server_id[PV_ID_MAX];
     char license[PV_LICENSE_LEN + 1];
-    pv_mills refill_policy; /* amount moved from the deposit on a refill */
-    struct pv_crypto *cm;   /* borrowed */
+    pv_mills refill_policy;  /* amount moved from the deposit on a refill */
+    struct pv_crypto *cm;    /* borrowed */
     struct pv_psd_key *psds; /* owned array of npsds */
     size_t npsds;
     size_t current; /* index of the PSD in use (selection policy state) */
@@ -82,6 +82,6 @@ void pv_processor_ctx_clear(struct pv_processor_ctx *ctx);
 
 /* Config keys kept in the store. */
 #define PV_CFG_LICENSE "license"
-#define PV_CFG_REFILL "refill_mills"
+#define PV_CFG_REFILL  "refill_mills"
 
 #endif

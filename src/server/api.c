@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX 128
-#define LIST_DEFAULT 20
-#define LIST_MAX 100
+#define KEY_MAX         128
+#define LIST_DEFAULT    20
+#define LIST_MAX        100
 #define MAIL_DATE_AHEAD 30 /* days a mail date may lie in the future */
 
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
@@ -91,21 +91,20 @@ static json_t *indicium_json(const struct pv_indicium_rec *r)
     if (!b64)
         return NULL;
     zip_display(ind->to_zip, to);
-    j = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:f, s:s, s:s, s:s,"
-                  " s:o, s:I, s:b, s:s, s:I, s:s}",
-                  "id", r->id, "object", "indicium", "serial", (json_int_t) ind->serial,
-                  "psd_id", (json_int_t) ind->device_id, "server_id", r->server_id, "license",
-                  ind->license, "key_id", (json_int_t) ind->key_id, "postage_mills",
-                  (json_int_t) ind->postage_mills, "postage",
-                  pv_money_format(ind->postage_mills, postage, sizeof postage), "mail_class",
-                  cls ? cls : "unknown", "weight_oz", ind->weight_tenth_oz / 10.0, "mail_date",
-                  pv_date_format(ind->mail_date, date, sizeof date), "from_zip", ind->from_zip,
-                  "to_zip", to, "medium_serial",
-                  ind->medium_serial[0] ? json_string(ind->medium_serial) : json_null(),
-                  "ascending_mills", (json_int_t) ind->ascending_mills, "test",
-                  (ind->flags & PV_IND_FLAG_TEST) != 0, "created",
-                  pv_time_format(r->created, created, sizeof created), "presentations",
-                  (json_int_t) r->presentations, "data", b64);
+    j = json_pack(
+        "{s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:f, s:s, s:s, s:s,"
+        " s:o, s:I, s:b, s:s, s:I, s:s}",
+        "id", r->id, "object", "indicium", "serial", (json_int_t) ind->serial, "psd_id",
+        (json_int_t) ind->device_id, "server_id", r->server_id, "license", ind->license, "key_id",
+        (json_int_t) ind->key_id, "postage_mills", (json_int_t) ind->postage_mills, "postage",
+        pv_money_format(ind->postage_mills, postage, sizeof postage), "mail_class",
+        cls ? cls : "unknown", "weight_oz", ind->weight_tenth_oz / 10.0, "mail_date",
+        pv_date_format(ind->mail_date, date, sizeof date), "from_zip", ind->from_zip, "to_zip", to,
+        "medium_serial", ind->medium_serial[0] ? json_string(ind->medium_serial) : json_null(),
+        "ascending_mills", (json_int_t) ind->ascending_mills, "test",
+        (ind->flags & PV_IND_FLAG_TEST) != 0, "created",
+        pv_time_format(r->created, created, sizeof created), "presentations",
+        (json_int_t) r->presentations, "data", b64);
     free(b64);
     return j;
 }
@@ -150,7 +149,8 @@ static json_t *parse_object(const struct pv_request *rq, const char *const *allo
         pv_reply_error(rp, PV_ETYPE, NULL, "request body must be a JSON object");
         return NULL;
     }
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         for (i = 0; allowed[i]; i++)
             if (strcmp(k, allowed[i]) == 0)
                 break;
@@ -166,8 +166,8 @@ static json_t *parse_object(const struct pv_request *rq, const char *const *allo
 }
 
 /* A string field: NULL when absent (and not required). */
-static int get_string(json_t *root, const char *name, int required, size_t maxlen,
-                      const char **out, struct pv_reply *rp)
+static int get_string(json_t *root, const char *name, int required, size_t maxlen, const char **out,
+                      struct pv_reply *rp)
 {
     json_t *v = json_object_get(root, name);
 
@@ -492,8 +492,7 @@ static void list_indicia(struct pv_store *st, const struct pv_principal *who,
         return;
     }
     /* One extra row tells whether there is a next page. */
-    rc = st->ops->indicium_list(st, who->owner_id, rq->query_cursor, (size_t) limit + 1, &recs,
-                                &n);
+    rc = st->ops->indicium_list(st, who->owner_id, rq->query_cursor, (size_t) limit + 1, &recs, &n);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
         return;
@@ -552,14 +551,12 @@ static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *r
     }
     arr = json_array();
     for (i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s}", "key_id",
-                                             (json_int_t) keys[i].key_id, "psd_id",
-                                             (json_int_t) keys[i].psd_id, "algorithm",
-                                             keys[i].algorithm, "public_key_pem",
-                                             keys[i].public_pem));
+        json_array_append_new(
+            arr, json_pack("{s:I, s:I, s:s, s:s}", "key_id", (json_int_t) keys[i].key_id, "psd_id",
+                           (json_int_t) keys[i].psd_id, "algorithm", keys[i].algorithm,
+                           "public_key_pem", keys[i].public_pem));
     free(keys);
-    reply_json(rp, 200,
-               arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
+    reply_json(rp, 200, arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
 }
 
 static void get_psds(struct pv_store *st, const struct pv_principal *who, struct pv_reply *rp)
@@ -585,18 +582,17 @@ static void get_psds(struct pv_store *st, const struct pv_principal *who, struct
         const struct pv_psd_rec *p = &psds[i];
         char at[32];
         json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:b}", "id",
-                           (json_int_t) p->id, "status",
-                           p->status >= 0 && p->status <= 2 ? status[p->status] : "unknown",
-                           "key_id", (json_int_t) p->key_id, "descending_mills",
-                           (json_int_t) p->descending, "ascending_mills",
-                           (json_int_t) p->ascending, "control_total_mills",
-                           (json_int_t) p->control_total, "piece_count",
-                           (json_int_t) p->piece_count, "last_refill_at",
-                           p->last_refill_at ? json_string(pv_time_format(p->last_refill_at, at,
-                                                                          sizeof at))
-                                             : json_null(),
-                           "balanced", p->ascending + p->descending == p->control_total));
+            arr,
+            json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:b}", "id", (json_int_t) p->id,
+                      "status", p->status >= 0 && p->status <= 2 ? status[p->status] : "unknown",
+                      "key_id", (json_int_t) p->key_id, "descending_mills",
+                      (json_int_t) p->descending, "ascending_mills", (json_int_t) p->ascending,
+                      "control_total_mills", (json_int_t) p->control_total, "piece_count",
+                      (json_int_t) p->piece_count, "last_refill_at",
+                      p->last_refill_at
+                          ? json_string(pv_time_format(p->last_refill_at, at, sizeof at))
+                          : json_null(),
+                      "balanced", p->ascending + p->descending == p->control_total));
     }
     free(psds);
     reply_json(rp, 200,
@@ -674,7 +670,9 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
                json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:o}", "valid", sig_ok && known,
                          "signature_valid", sig_ok, "known", known, "duplicate", before > 0,
                          "presented_before", (json_int_t) before, "status",
-                         !(sig_ok && known) ? "invalid" : before > 0 ? "duplicate" : "valid",
+                         !(sig_ok && known) ? "invalid"
+                         : before > 0       ? "duplicate"
+                                            : "valid",
                          "reason", reason ? json_string(reason) : json_null(), "fields",
                          fields_json(&ind)));
 out:

@@ -64,7 +64,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
             return MHD_NO;
         len = strlen(text);
     }
-    resp = MHD_create_response_from_buffer(len, text ? text : (char *) "", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    resp = MHD_create_response_from_buffer(len, text ? text : (char *) "",
+                                           text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(text);
         return MHD_NO;
@@ -80,9 +81,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     struct pv_http *h = cls;
     struct conn_state *s = *req_cls;
@@ -153,15 +153,13 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
         return PV_ECONFIG;
     }
     h->app = app;
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-                            0, NULL, NULL, on_request, h,
-                            MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) threads,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
+                            NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                            (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
-                            MHD_OPTION_END);
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1, MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return PV_EIO;

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_PSDS 64
+#define MAX_PSDS       64
 #define MAX_PROCESSORS 16
 
 struct opts {
@@ -303,15 +303,16 @@ static int cmd_init(const struct opts *o)
         if ((rc = pv_ledger_post(st, "postal_deposit", o->license, lines, 2, pv_now())) != PV_OK)
             goto out;
     }
-    if (o->demo && ((rc = create_customer(st, "demo@stampd.test", 100 * 1000, cid, ckey)) != PV_OK ||
-                    (rc = create_operator(st, "operator@stampd.test", oid, okey)) != PV_OK))
+    if (o->demo &&
+        ((rc = create_customer(st, "demo@stampd.test", 100 * 1000, cid, ckey)) != PV_OK ||
+         (rc = create_operator(st, "operator@stampd.test", oid, okey)) != PV_OK))
         goto out;
     if ((rc = st->ops->commit(st)) != PV_OK)
         goto out;
     in_txn = 0;
 
-    fprintf(stderr, "stampd: initialised %s: license %s, %u PSDs, deposit $%s, schema v%d\n",
-            o->db, o->license, (unsigned) npsds, pv_money_format(deposit, num, sizeof num), to);
+    fprintf(stderr, "stampd: initialised %s: license %s, %u PSDs, deposit $%s, schema v%d\n", o->db,
+            o->license, (unsigned) npsds, pv_money_format(deposit, num, sizeof num), to);
     if (o->demo) {
         printf("STAMP_KEY=%s\n", ckey);
         printf("STAMP_OPERATOR_KEY=%s\n", okey);
@@ -416,8 +417,7 @@ static int cmd_serve(const struct opts *o)
         goto out;
     }
     if ((rc = pv_processors_start(o->db, (size_t) nproc, &app.procs)) != PV_OK) {
-        fail(rc == PV_ENOPSD ? "start processors (more processors than PSDs?)"
-                             : "start processors",
+        fail(rc == PV_ENOPSD ? "start processors (more processors than PSDs?)" : "start processors",
              rc);
         goto out;
     }

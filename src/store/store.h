@@ -32,9 +32,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PV_ID_MAX 40        /* "cus_" + 26 chars, "ind_...", with room */
-#define PV_ACCOUNT_MAX 64   /* ledger account names: "customer:cus_...", "psd:1" */
-#define PV_HASH_HEX 65      /* sha-256 hex + NUL */
+#define PV_ID_MAX       40  /* "cus_" + 26 chars, "ind_...", with room */
+#define PV_ACCOUNT_MAX  64  /* ledger account names: "customer:cus_...", "psd:1" */
+#define PV_HASH_HEX     65  /* sha-256 hex + NUL */
 #define PV_IDEM_KEY_MAX 256 /* Idempotency-Key header cap */
 
 /* The schema version this binary's backends migrate to and require. */
@@ -65,9 +65,9 @@ struct pv_refill_rec {
 struct pv_key_rec {
     uint32_t key_id;
     uint32_t psd_id;
-    char algorithm[24];  /* "ecdsa-p256-sha256" */
-    char module[24];     /* "openssl" */
-    char key_ref[512];   /* module-specific reference (file path, PKCS#11 label) */
+    char algorithm[24]; /* "ecdsa-p256-sha256" */
+    char module[24];    /* "openssl" */
+    char key_ref[512];  /* module-specific reference (file path, PKCS#11 label) */
     char public_pem[512];
     int64_t created;
 };
@@ -92,12 +92,12 @@ struct pv_ledger_line {
 };
 
 struct pv_indicium_rec {
-    char id[PV_ID_MAX];          /* "ind_..." */
+    char id[PV_ID_MAX]; /* "ind_..." */
     char customer_id[PV_ID_MAX];
-    char server_id[PV_ID_MAX];   /* processor that signed it */
+    char server_id[PV_ID_MAX]; /* processor that signed it */
     int64_t created;
-    int64_t presentations;       /* times presented to POST /v1/verify */
-    struct pv_indicium ind;      /* decoded fields (as signed) */
+    int64_t presentations;         /* times presented to POST /v1/verify */
+    struct pv_indicium ind;        /* decoded fields (as signed) */
     uint8_t data[PV_INDICIUM_MAX]; /* the whole signed indicium */
     size_t data_len;
 };
@@ -105,7 +105,7 @@ struct pv_indicium_rec {
 struct pv_store;
 
 struct pv_store_ops {
-    int version; /* 1 */
+    int version;      /* 1 */
     const char *name; /* "sqlite" */
 
     void (*close)(struct pv_store *st);

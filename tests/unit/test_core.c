@@ -63,8 +63,13 @@ static void test_base64(void **state)
 {
     static const struct {
         const char *raw, *b64;
-    } v[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},      {"foo", "Zm9v"},
-             {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    } v[] = {{"", ""},
+             {"f", "Zg=="},
+             {"fo", "Zm8="},
+             {"foo", "Zm9v"},
+             {"foob", "Zm9vYg=="},
+             {"fooba", "Zm9vYmE="},
+             {"foobar", "Zm9vYmFy"}};
     size_t i, n;
     uint8_t *out;
 
@@ -146,9 +151,12 @@ static void test_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_money_add_overflow), cmocka_unit_test(test_money_parse_format),
-        cmocka_unit_test(test_base64),             cmocka_unit_test(test_parse_u64),
-        cmocka_unit_test(test_dates),              cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_money_add_overflow),
+        cmocka_unit_test(test_money_parse_format),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_parse_u64),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

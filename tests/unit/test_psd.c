@@ -29,8 +29,8 @@ static void test_debit_moves_registers(void **state)
 
 static void test_debit_short_leaves_registers(void **state)
 {
-    struct pv_psd_regs r = {.descending = 500, .ascending = 500, .control_total = 1000,
-                            .piece_count = 3};
+    struct pv_psd_regs r = {
+        .descending = 500, .ascending = 500, .control_total = 1000, .piece_count = 3};
     struct pv_psd_regs before = r;
 
     assert_int_equal(pv_psd_debit(&r, 501), PV_EFUNDS);
@@ -61,8 +61,8 @@ static void test_refill(void **state)
 
 static void test_overflow(void **state)
 {
-    struct pv_psd_regs r = {.descending = PV_MILLS_MAX, .ascending = 0,
-                            .control_total = PV_MILLS_MAX};
+    struct pv_psd_regs r = {
+        .descending = PV_MILLS_MAX, .ascending = 0, .control_total = PV_MILLS_MAX};
     struct pv_psd_regs before = r;
 
     assert_int_equal(pv_psd_refill(&r, 1), PV_EOVERFLOW);

@@ -285,9 +285,9 @@ static void test_insufficient_funds_changes_nothing(void **state)
     assert_int_equal(n, 0);
     free(list);
     /* The key was not burnt by the failure: a funded retry can use it. */
-    assert_int_equal(e->st->ops->idem_get(e->st, "cus_b", "k", (char[PV_HASH_HEX]){0},
-                                          (char[PV_ID_MAX]){0}),
-                     PV_ENOTFOUND);
+    assert_int_equal(
+        e->st->ops->idem_get(e->st, "cus_b", "k", (char[PV_HASH_HEX]){0}, (char[PV_ID_MAX]){0}),
+        PV_ENOTFOUND);
 }
 
 static void test_batch_mixed_outcomes(void **state)
