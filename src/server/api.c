@@ -399,13 +399,11 @@ out:
 
 /* ---- handlers ---- */
 
-static void post_indicia(struct pv_app *app, const struct pv_principal *who,
-                         const struct pv_request *rq, struct pv_reply *rp)
+/* Validate a purchase into a job for the processors (rp->job); or refuse. */
+static void post_indicia(const struct pv_principal *who, const struct pv_request *rq,
+                         struct pv_reply *rp)
 {
     struct pv_job *job;
-    json_t *j;
-    size_t i;
-    int rc;
 
     if (who->role != PV_ROLE_CUSTOMER) {
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy postage");
@@ -425,26 +423,37 @@ static void post_indicia(struct pv_app *app, const struct pv_principal *who,
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return;
     }
-    if (parse_purchase(rq, &job->req, rp) != PV_OK)
-        goto out;
+    if (parse_purchase(rq, &job->req, rp) != PV_OK) {
+        free(job);
+        return;
+    }
     snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
     snprintf(job->req.idem_key, sizeof job->req.idem_key, "%s", rq->idempotency_key);
+    rp->job = job;
+}
 
-    i = atomic_fetch_add(&app->next_proc, 1) % app->nprocs;
-    if ((rc = pv_processor_submit(app->procs, i, job)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        goto out;
+int pv_api_purchase_submit(struct pv_app *app, struct pv_job *job)
+{
+    size_t i = atomic_fetch_add(&app->next_proc, 1) % app->nprocs;
+
+    return pv_processor_enqueue(app->procs, i, job);
+}
+
+void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
+{
+    json_t *j;
+
+    if (err == PV_OK)
+        err = job->res.err;
+    if (err != PV_OK) {
+        pv_reply_error(rp, err, NULL, NULL);
+    } else {
+        j = indicium_json(&job->res.rec);
+        if (j)
+            json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
+        reply_json(rp, 201, j);
+        rp->replayed = job->res.replayed;
     }
-    if (job->res.err != PV_OK) {
-        pv_reply_error(rp, job->res.err, NULL, NULL);
-        goto out;
-    }
-    j = indicium_json(&job->res.rec);
-    if (j)
-        json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
-    reply_json(rp, 201, j);
-    rp->replayed = job->res.replayed;
-out:
     free(job);
 }
 
@@ -718,15 +727,12 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
         goto out;
     }
     if (strcmp(p, "/v1/indicia") == 0) {
-        if (post) {
-            pv_pool_put(app->pool, st); /* the processor has its own handle */
-            st = NULL;
-            post_indicia(app, &who, rq, rp);
-        } else if (get) {
+        if (post)
+            post_indicia(&who, rq, rp);
+        else if (get)
             list_indicia(st, &who, rq, rp);
-        } else {
+        else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-        }
     } else if (strncmp(p, "/v1/indicia/", 12) == 0 && p[12] && !strchr(p + 12, '/')) {
         if (get)
             get_indicium(st, &who, p + 12, rp);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 struct pv_http {
     struct MHD_Daemon *d;
@@ -26,6 +27,8 @@ struct conn_state {
     char *body;
     size_t len, cap;
     int too_big;
+    struct MHD_Connection *conn;
+    struct pv_job *job; /* a purchase waiting for its batch; conn is suspended */
 };
 
 static int append(struct conn_state *s, const char *data, size_t n)
@@ -80,6 +83,14 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
     return ret;
 }
 
+/* On the processor's thread: the purchase is final, wake its connection. */
+static void job_done(struct pv_job *job)
+{
+    struct conn_state *s = job->ctx;
+
+    MHD_resume_connection(s->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -105,7 +116,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     memset(&rp, 0, sizeof rp);
-    if (s->too_big) {
+    if (s->job) {
+        /* Called again after job_done() resumed us: answer the purchase. */
+        pv_api_purchase_finish(s->job, PV_OK, &rp);
+        s->job = NULL;
+    } else if (s->too_big) {
         pv_reply_error(&rp, PV_ETOOBIG, NULL, NULL);
     } else {
         memset(&rq, 0, sizeof rq);
@@ -118,6 +133,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.body = s->body ? s->body : "";
         rq.body_len = s->len;
         pv_api_handle(h->app, &rq, &rp);
+        if (rp.job) {
+            int rc;
+            /* Suspend before queueing, so the resume cannot come first. */
+            s->job = rp.job;
+            s->conn = c;
+            rp.job->ctx = s;
+            rp.job->on_done = job_done;
+            MHD_suspend_connection(c);
+            if ((rc = pv_api_purchase_submit(h->app, rp.job)) == PV_OK)
+                return MHD_YES;
+            MHD_resume_connection(c);
+            s->job = NULL;
+            pv_api_purchase_finish(rp.job, rc, &rp);
+        }
     }
     ret = send_reply(c, &rp);
     json_decref(rp.body);
@@ -130,6 +159,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     struct conn_state *s = *req_cls;
 
     if (s) {
+        free(s->job); /* only when the connection died before the answer */
         free(s->body);
         free(s);
         *req_cls = NULL;
@@ -153,8 +183,9 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
         return PV_ECONFIG;
     }
     h->app = app;
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
-                            NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                                MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+                            0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
                             (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
@@ -168,6 +199,17 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
     *bound_port = info ? info->port : port;
     *out = h;
     return PV_OK;
+}
+
+void pv_http_quiesce(struct pv_http *h)
+{
+    MHD_socket fd;
+
+    if (!h)
+        return;
+    fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
 }
 
 void pv_http_stop(struct pv_http *h)

@@ -42,7 +42,7 @@ static void usage(FILE *f)
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
-          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 32.\n",
+          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4.\n",
           f);
 }
 
@@ -383,7 +383,7 @@ static int cmd_serve(const struct opts *o)
     struct pv_store *st = NULL;
     struct pv_http *http = NULL;
     char host[64], *license = NULL;
-    uint64_t nproc = 2, threads = 32;
+    uint64_t nproc = 2, threads = 4;
     uint16_t port = 8080, bound = 0;
     sigset_t set;
     int sig, rc;
@@ -434,8 +434,12 @@ static int cmd_serve(const struct opts *o)
         ;
     fprintf(stderr, "stampd: signal %d, shutting down\n", sig);
 out:
+    /* Stop taking connections, let the processors finish (and resume) every
+     * queued purchase, then close the rest. */
+    pv_http_quiesce(http);
+    pv_processors_drain(app.procs, app.nprocs);
     pv_http_stop(http);
-    pv_processors_stop(app.procs, app.nprocs ? app.nprocs : (size_t) nproc);
+    pv_processors_stop(app.procs, app.nprocs);
     pv_pool_free(app.pool);
     return rc == PV_OK ? 0 : 1;
 }

@@ -5,14 +5,14 @@
  * PSDs, and one writer thread. Requests queue jobs; the writer takes every
  * queued job (up to BATCH_MAX) and runs them as one batch in one
  * transaction (pv_purchase_batch), so concurrent purchases share a single
- * durable commit. Waiters are woken one by one through their semaphore.
+ * durable commit, then calls each job's on_done. Nobody blocks waiting: the
+ * HTTP front suspends the connection and resumes it from on_done.
  */
 #include "server/server.h"
 
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +63,7 @@ static void *writer(void *arg)
             batch[i]->res = p->res[i];
             if (p->res[i].err == PV_OK && !p->res[i].replayed)
                 atomic_fetch_add(&p->served, 1);
-            sem_post(&batch[i]->done);
+            batch[i]->on_done(batch[i]);
         }
     }
     return NULL;
@@ -117,21 +117,32 @@ int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out)
     return PV_OK;
 }
 
+void pv_processors_drain(struct pv_processor *procs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; procs && i < n; i++) {
+        struct pv_processor *p = &procs[i];
+        pthread_mutex_lock(&p->mu);
+        p->stopping = 1;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (p->started) {
+            pthread_join(p->thread, NULL);
+            p->started = 0;
+        }
+    }
+}
+
 void pv_processors_stop(struct pv_processor *procs, size_t n)
 {
     size_t i;
 
     if (!procs)
         return;
+    pv_processors_drain(procs, n);
     for (i = 0; i < n; i++) {
         struct pv_processor *p = &procs[i];
-        if (p->started) {
-            pthread_mutex_lock(&p->mu);
-            p->stopping = 1;
-            pthread_cond_signal(&p->cv);
-            pthread_mutex_unlock(&p->mu);
-            pthread_join(p->thread, NULL);
-        }
         pv_processor_ctx_clear(&p->ctx);
         pv_crypto_close(p->cm);
         pv_store_close(p->st);
@@ -143,17 +154,14 @@ void pv_processors_stop(struct pv_processor *procs, size_t n)
     free(procs);
 }
 
-int pv_processor_submit(struct pv_processor *procs, size_t i, struct pv_job *job)
+int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *job)
 {
     struct pv_processor *p = &procs[i];
 
-    if (sem_init(&job->done, 0, 0) != 0)
-        return PV_EINTERNAL;
     job->next = NULL;
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         pthread_mutex_unlock(&p->mu);
-        sem_destroy(&job->done);
         return PV_EBUSY;
     }
     if (p->tail)
@@ -163,10 +171,6 @@ int pv_processor_submit(struct pv_processor *procs, size_t i, struct pv_job *job
     p->tail = job;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
-
-    while (sem_wait(&job->done) != 0 && errno == EINTR)
-        ;
-    sem_destroy(&job->done);
     return PV_OK;
 }
 

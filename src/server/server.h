@@ -11,7 +11,6 @@
 
 #include <jansson.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +31,10 @@ void pv_pool_put(struct pv_pool *p, struct pv_store *st);
 struct pv_job {
     struct pv_purchase_req req;
     struct pv_purchase_res res;
-    sem_t done;
+    /* Called on the processor's thread once res is final (committed or
+     * refused); must not block. ctx is the caller's. */
+    void (*on_done)(struct pv_job *job);
+    void *ctx;
     struct pv_job *next;
 };
 
@@ -42,17 +44,20 @@ struct pv_processor;
  * pv_processors_start - open n processors on dsn, each with its own store
  * handle, crypto module (spec from the store's config) and share of the
  * PSDs, and start their writer threads. *out is an owned array released
- * with pv_processors_stop().
+ * with pv_processors_stop(), which finishes every queued job first.
  */
 int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out);
+/* pv_processors_drain - finish every queued job and stop the writers; later
+ * enqueues answer PV_EBUSY. The array stays valid until pv_processors_stop. */
+void pv_processors_drain(struct pv_processor *procs, size_t n);
 void pv_processors_stop(struct pv_processor *procs, size_t n);
 
 /*
- * pv_processor_submit - queue a borrowed job on processor i (round-robin
- * is the caller's business) and wait until it is done. Returns PV_OK
- * (job->res.err has the result) or PV_EBUSY when stopping.
+ * pv_processor_enqueue - queue a borrowed job on processor i (round-robin
+ * is the caller's business) without waiting; job->on_done runs when it is
+ * done. Returns PV_OK, or PV_EBUSY when stopping (on_done will not run).
  */
-int pv_processor_submit(struct pv_processor *procs, size_t i, struct pv_job *job);
+int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *job);
 const char *pv_processor_id(struct pv_processor *procs, size_t i);
 uint64_t pv_processor_served(struct pv_processor *procs, size_t i);
 
@@ -66,11 +71,13 @@ struct pv_app {
     char license[PV_LICENSE_LEN + 1];
 };
 
-/* What a handler answers: a status, a JSON body (owned) and headers. */
+/* What a handler answers: a status, a JSON body (owned) and headers, or a
+ * purchase job still to run (owned; see pv_api_purchase_*). */
 struct pv_reply {
     int status;
     json_t *body;
     int replayed; /* adds Idempotent-Replayed: true */
+    struct pv_job *job;
 };
 
 struct pv_request {
@@ -84,8 +91,21 @@ struct pv_request {
     size_t body_len;
 };
 
-/* pv_api_handle - route and answer one request (all borrowed). */
+/*
+ * pv_api_handle - route and answer one request (all borrowed). A valid
+ * purchase is not answered here: rp->job is set instead, and the caller
+ * hands it to pv_api_purchase_submit() and, once its on_done ran, to
+ * pv_api_purchase_finish() - so no thread waits for the durable commit.
+ */
 void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp);
+
+/* pv_api_purchase_submit - queue job on the next processor (round-robin).
+ * PV_OK, or PV_EBUSY when the server is stopping (on_done will not run). */
+int pv_api_purchase_submit(struct pv_app *app, struct pv_job *job);
+
+/* pv_api_purchase_finish - the answer for a finished job (or for err when
+ * it could not be submitted); takes the job and frees it. */
+void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp);
 
 /* pv_reply_error - set rp to the standard error body for err. field may be NULL. */
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message);
@@ -102,6 +122,10 @@ struct pv_http;
  */
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
                   struct pv_http **out, uint16_t *bound_port);
+/* pv_http_quiesce - stop accepting connections; open ones go on. */
+void pv_http_quiesce(struct pv_http *h);
+/* pv_http_stop - close everything; call after the processors stopped, so no
+ * connection is still suspended waiting for a purchase. */
 void pv_http_stop(struct pv_http *h);
 
 #endif
