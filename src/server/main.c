@@ -209,10 +209,10 @@ static int keys_spec(const struct opts *o, char *spec, size_t n)
         fprintf(stderr, "stampd: --keys-dir is required for this database\n");
         return PV_ECONFIG;
     }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || !realpath(dir, abs)) {
+        fprintf(stderr, "stampd: keys directory %s: %s\n", dir, strerror(errno));
         return PV_EIO;
-    if (!realpath(dir, abs))
-        return PV_EIO;
+    }
     snprintf(spec, n, "openssl:%s", abs);
     return PV_OK;
 }
