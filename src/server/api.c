@@ -139,7 +139,7 @@ static json_t *parse_object(const struct pv_request *rq, const char *const *allo
     const char *k;
     size_t i;
 
-    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
         pv_reply_error(rp, PV_EJSON, NULL, jerr.text);
         return NULL;
@@ -165,9 +165,10 @@ static json_t *parse_object(const struct pv_request *rq, const char *const *allo
     return root;
 }
 
-/* A string field: NULL when absent (and not required). */
-static int get_string(json_t *root, const char *name, int required, size_t maxlen, const char **out,
-                      struct pv_reply *rp)
+/* A string field: NULL when absent (and not required). A string longer than
+ * maxlen is refused with the field's own error code, toolong. */
+static int get_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
+                      const char **out, struct pv_reply *rp)
 {
     json_t *v = json_object_get(root, name);
 
@@ -179,10 +180,13 @@ static int get_string(json_t *root, const char *name, int required, size_t maxle
         }
         return PV_OK;
     }
-    if (!json_is_string(v) || json_string_length(v) > maxlen ||
-        strlen(json_string_value(v)) != json_string_length(v)) {
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
         pv_reply_error(rp, PV_ETYPE, name, NULL);
         return PV_ETYPE;
+    }
+    if (json_string_length(v) > maxlen) {
+        pv_reply_error(rp, toolong, name, "value is too long");
+        return toolong;
     }
     *out = json_string_value(v);
     return PV_OK;
@@ -295,11 +299,11 @@ static int parse_purchase(const struct pv_request *rq, struct pv_purchase_req *q
 
     if (!(root = parse_object(rq, purchase_fields, rp)))
         return PV_EINVAL;
-    if ((rc = get_string(root, "mail_class", 1, 64, &cls, rp)) != PV_OK ||
-        (rc = get_string(root, "from_zip", 1, 16, &from, rp)) != PV_OK ||
-        (rc = get_string(root, "to_zip", 1, 16, &to, rp)) != PV_OK ||
-        (rc = get_string(root, "mail_date", 0, 16, &date, rp)) != PV_OK ||
-        (rc = get_string(root, "medium_serial", 0, 64, &medium, rp)) != PV_OK)
+    if ((rc = get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
+        (rc = get_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
+        (rc = get_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
+        (rc = get_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
+        (rc = get_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
         goto out;
     if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
         pv_reply_error(rp, rc, "mail_class",
@@ -626,7 +630,7 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
 
     if (!(root = parse_object(rq, verify_fields, rp)))
         return;
-    if (get_string(root, "data", 1, 4 * PV_INDICIUM_MAX, &text, rp) != PV_OK)
+    if (get_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK)
         goto out;
     if ((rc = pv_base64_decode(text, strlen(text), &data, &len)) != PV_OK) {
         pv_reply_error(rp, rc, "data", NULL);

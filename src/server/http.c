@@ -12,15 +12,19 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct pv_http {
     struct MHD_Daemon *d;
     struct pv_app *app;
+    MHD_socket quiesced_fd; /* closed only after MHD_stop_daemon */
+    atomic_int in_flight;   /* purchases accepted and not yet answered */
 };
 
 struct conn_state {
@@ -29,6 +33,7 @@ struct conn_state {
     int too_big;
     struct MHD_Connection *conn;
     struct pv_job *job; /* a purchase waiting for its batch; conn is suspended */
+    int purchase;       /* counted in pv_http.in_flight until completed */
 };
 
 static int append(struct conn_state *s, const char *data, size_t n)
@@ -141,8 +146,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             rp.job->ctx = s;
             rp.job->on_done = job_done;
             MHD_suspend_connection(c);
-            if ((rc = pv_api_purchase_submit(h->app, rp.job)) == PV_OK)
+            if ((rc = pv_api_purchase_submit(h->app, rp.job)) == PV_OK) {
+                s->purchase = 1;
+                atomic_fetch_add(&h->in_flight, 1);
                 return MHD_YES;
+            }
             MHD_resume_connection(c);
             s->job = NULL;
             pv_api_purchase_finish(rp.job, rc, &rp);
@@ -156,9 +164,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct pv_http *h = cls;
     struct conn_state *s = *req_cls;
 
     if (s) {
+        if (s->purchase)
+            atomic_fetch_sub(&h->in_flight, 1);
         free(s->job); /* only when the connection died before the answer */
         free(s->body);
         free(s);
@@ -183,6 +194,7 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
         return PV_ECONFIG;
     }
     h->app = app;
+    h->quiesced_fd = MHD_INVALID_SOCKET;
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
                             0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
@@ -203,19 +215,25 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
 
 void pv_http_quiesce(struct pv_http *h)
 {
-    MHD_socket fd;
-
-    if (!h)
-        return;
-    fd = MHD_quiesce_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    if (h)
+        h->quiesced_fd = MHD_quiesce_daemon(h->d);
 }
 
 void pv_http_stop(struct pv_http *h)
 {
+    int waited_ms = 0;
+
     if (!h)
         return;
+    /* Purchases the processors finished are resumed but maybe not yet sent:
+     * give them a moment, so a committed purchase is answered, not dropped. */
+    while (atomic_load(&h->in_flight) > 0 && waited_ms < 5000) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        waited_ms += 10;
+    }
     MHD_stop_daemon(h->d);
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
     free(h);
 }

@@ -1,0 +1,430 @@
+"""harness.py - start a real `stampd` on a fresh SQLite database and talk to it.
+
+Shared by the tests/integration/test_*.py files (standard library only).
+Each test creates a Stampd(), which owns a fresh directory under
+$STAMPD_TEST_TMP; init() runs `stampd init --demo`, customer() creates a
+customer with a balance, start() runs `stampd serve` on 127.0.0.1:0 and
+waits for its "listening on http://HOST:PORT" line, stop() sends SIGTERM and
+checks that the server exited 0 with no sanitizer report on stderr, and
+request() sends one HTTP request and returns (status, headers, json).
+
+Environment: STAMPD_BIN (the stampd binary; default build/stampd under
+STAMPD_SOURCE_DIR or the repository root), STAMPD_TEST_TMP (scratch dir,
+created when missing), STAMPD_KEEP_TMP=1 (keep the scratch directories of a
+successful run; a failed run always keeps them).
+"""
+
+import base64
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("STAMPD_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
+STAMPD_BIN = os.environ.get("STAMPD_BIN") or os.path.join(SOURCE_DIR, "build", "stampd")
+TEST_TMP = os.environ.get("STAMPD_TEST_TMP") or os.path.join(tempfile.gettempdir(), "stampd-test")
+KEEP_TMP = os.environ.get("STAMPD_KEEP_TMP", "") not in ("", "0")
+
+_dirs = []   # every Stampd directory of this process, removed by main() after a clean run
+
+LICENSE = "PV1000001"
+START_TIMEOUT = 60.0    # seconds for `stampd serve` to print its listening line
+STOP_TIMEOUT = 60.0     # seconds for a SIGTERM'd server to exit
+HTTP_TIMEOUT = 60.0     # seconds per HTTP request (ASan builds are slow)
+CMD_TIMEOUT = 120.0     # seconds per `stampd init` / `customer create`
+
+# Lines a sanitizer prints when it finds something.
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                      "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
+
+# Prices in mills (docs/api.md: USPS metered prices effective 2025-07-13).
+LETTER_STEPS = [(10, 740), (20, 1030), (30, 1320), (35, 1610)]
+POSTCARD_STEPS = [(10, 610)]
+FLAT_STEPS = [(10 * i, 1630 + 270 * (i - 1)) for i in range(1, 14)]
+MAIL_CLASSES = {"first_class_letter": (1, LETTER_STEPS), "postcard": (2, POSTCARD_STEPS),
+                "large_envelope": (3, FLAT_STEPS)}
+
+
+def price_mills(mail_class, weight_oz):
+    """The documented price of a piece, in mills."""
+    tenths = int(round(weight_oz * 10))
+    for max_tenths, mills in MAIL_CLASSES[mail_class][1]:
+        if tenths <= max_tenths:
+            return mills
+    raise ValueError("weight out of range")
+
+
+def today_utc():
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def stampd_env():
+    env = dict(os.environ)
+    # Keep going after a UBSan report only if the build says so; always get a stack.
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    return env
+
+
+# ---- the indicium (include/stampd/indicium.h, docs/indicium.md) ----
+
+INDICIUM_FIXED = 73
+SIG_LEN = 64
+
+
+def decode_indicium(raw):
+    """Parse indicium bytes (version 1) into a dict; raises ValueError."""
+    if len(raw) < INDICIUM_FIXED + SIG_LEN:
+        raise ValueError("indicium too short: %d bytes" % len(raw))
+    m = raw[72]
+    if len(raw) != INDICIUM_FIXED + m + SIG_LEN:
+        raise ValueError("indicium length %d does not match medium length %d" % (len(raw), m))
+    version, alg, flags = raw[0], raw[1], raw[2]
+    license_ = raw[3:19].rstrip(b"\0").decode("ascii")
+    device_id, key_id, serial = struct.unpack(">III", raw[19:31])
+    (ascending,) = struct.unpack(">Q", raw[31:39])
+    postage, mail_date = struct.unpack(">II", raw[39:47])
+    mail_class = raw[47]
+    (weight_tenths,) = struct.unpack(">H", raw[48:50])
+    from_zip = raw[50:55].decode("ascii")
+    to_zip = raw[55:64].rstrip(b"\0").decode("ascii")
+    software_id = raw[64:72].rstrip(b"\0").decode("ascii")
+    medium = raw[73:73 + m].decode("ascii")
+    return {"version": version, "sig_alg": alg, "flags": flags, "license": license_,
+            "psd_id": device_id, "key_id": key_id, "serial": serial,
+            "ascending_mills": ascending, "postage_mills": postage, "mail_date": mail_date,
+            "mail_class": mail_class, "weight_tenths": weight_tenths, "from_zip": from_zip,
+            "to_zip": to_zip, "software_id": software_id, "medium_serial": medium,
+            "body": raw[:INDICIUM_FIXED + m], "signature": raw[INDICIUM_FIXED + m:]}
+
+
+def der_integer(b):
+    """DER INTEGER for the unsigned big-endian number b."""
+    b = b.lstrip(b"\0") or b"\0"
+    if b[0] & 0x80:
+        b = b"\0" + b
+    return b"\x02" + der_len(len(b)) + b
+
+
+def der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    out = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(out)]) + out
+
+
+def ecdsa_raw_to_der(sig):
+    """Raw r||s (64 bytes) to the DER ECDSA-Sig-Value that openssl dgst wants."""
+    if len(sig) != 64:
+        raise ValueError("raw signature must be 64 bytes")
+    seq = der_integer(sig[:32]) + der_integer(sig[32:])
+    return b"\x30" + der_len(len(seq)) + seq
+
+
+def openssl_verify(workdir, public_pem, body, raw_sig):
+    """Verify body against raw r||s with the openssl command line. Returns (ok, output)."""
+    fd, prefix = tempfile.mkstemp(prefix="osv-", dir=workdir)
+    os.close(fd)
+    pub, sig, data = prefix + ".pem", prefix + ".sig.der", prefix + ".body.bin"
+    try:
+        with open(pub, "w") as f:
+            f.write(public_pem)
+        with open(sig, "wb") as f:
+            f.write(ecdsa_raw_to_der(raw_sig))
+        with open(data, "wb") as f:
+            f.write(body)
+        p = subprocess.run(["openssl", "dgst", "-sha256", "-verify", pub, "-signature", sig, data],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=CMD_TIMEOUT)
+        out = p.stdout.decode("utf-8", "replace")
+        return p.returncode == 0 and "Verified OK" in out, out
+    finally:
+        for path in (prefix, pub, sig, data):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+# ---- the server ----
+
+class Stampd:
+    """One database directory and (at most) one running `stampd serve`."""
+
+    def __init__(self, name="stampd"):
+        os.makedirs(TEST_TMP, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix=name + "-", dir=TEST_TMP)
+        _dirs.append(self.dir)
+        self.db = "sqlite:" + os.path.join(self.dir, "stampd.db")
+        self.proc = None
+        self.host = self.port = None
+        self.customer_key = self.operator_key = None
+        self.runs = 0
+        self.stderr_path = None
+        self.stderr_paths = []
+
+    # -- commands --
+
+    def run(self, *args, check=True):
+        p = subprocess.run([STAMPD_BIN] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=CMD_TIMEOUT, env=stampd_env())
+        out, err = p.stdout.decode(), p.stderr.decode("utf-8", "replace")
+        assert_no_sanitizer(err, "stampd " + " ".join(args))
+        if check and p.returncode != 0:
+            raise AssertionError("stampd %s exited %d\nstdout:\n%s\nstderr:\n%s"
+                                 % (" ".join(args), p.returncode, out, err))
+        return p.returncode, out, err
+
+    @staticmethod
+    def _keys(out):
+        keys = {}
+        for line in out.splitlines():
+            k, sep, v = line.partition("=")
+            if sep and k in ("STAMP_KEY", "STAMP_OPERATOR_KEY"):
+                keys[k] = v.strip()
+        return keys
+
+    def init(self, psds=4, deposit="10000", refill=None):
+        args = ["init", "--db", self.db, "--license", LICENSE, "--psds", str(psds),
+                "--deposit", str(deposit), "--demo"]
+        if refill is not None:
+            args += ["--refill", str(refill)]
+        _, out, _ = self.run(*args)
+        keys = self._keys(out)
+        if "STAMP_KEY" not in keys or "STAMP_OPERATOR_KEY" not in keys:
+            raise AssertionError("stampd init printed no keys:\n" + out)
+        self.customer_key = keys["STAMP_KEY"]
+        self.operator_key = keys["STAMP_OPERATOR_KEY"]
+        return self
+
+    def customer(self, email, balance):
+        """Create a customer with a balance in dollars; returns its API key."""
+        _, out, _ = self.run("customer", "create", "--db", self.db, "--email", email,
+                             "--balance", str(balance))
+        keys = self._keys(out)
+        if "STAMP_KEY" not in keys:
+            raise AssertionError("customer create printed no key:\n" + out)
+        return keys["STAMP_KEY"]
+
+    # -- serve --
+
+    def start(self, processors=2, threads=None):
+        assert self.proc is None, "server already running"
+        self.runs += 1
+        self.stderr_path = os.path.join(self.dir, "serve-%d.stderr" % self.runs)
+        self.stderr_paths.append(self.stderr_path)
+        args = [STAMPD_BIN, "serve", "--db", self.db, "--listen", "127.0.0.1:0",
+                "--processors", str(processors)]
+        if threads is not None:
+            args += ["--threads", str(threads)]
+        with open(self.stderr_path, "wb") as errf:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=errf,
+                                         env=stampd_env())
+        deadline = time.monotonic() + START_TIMEOUT
+        pat = re.compile(r"^listening on http://([0-9.]+):([0-9]+)\s*$", re.M)
+        while time.monotonic() < deadline:
+            text = self.stderr_text()
+            m = pat.search(text)
+            if m:
+                self.host, self.port = m.group(1), int(m.group(2))
+                return self
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                raise AssertionError("stampd serve exited %d before listening:\n%s"
+                                     % (code, self.stderr_text()))
+            time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        raise AssertionError("stampd serve did not listen within %ds:\n%s"
+                             % (START_TIMEOUT, self.stderr_text()))
+
+    def stderr_text(self, path=None):
+        path = path or self.stderr_path
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        """SIGTERM; asserts exit status 0 and a sanitizer-clean stderr. Returns stderr."""
+        if self.proc is None:
+            return ""
+        p, self.proc = self.proc, None
+        p.send_signal(signal.SIGTERM)
+        try:
+            code = p.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise AssertionError("stampd serve did not exit within %ds of SIGTERM:\n%s"
+                                 % (STOP_TIMEOUT, self.stderr_text()))
+        err = self.stderr_text()
+        assert_no_sanitizer(err, "stampd serve")
+        if code != 0:
+            raise AssertionError("stampd serve exited %d after SIGTERM:\n%s" % (code, err))
+        return err
+
+    def kill9(self):
+        """SIGKILL (a crash); asserts only that nothing was reported before it."""
+        if self.proc is None:
+            return
+        p, self.proc = self.proc, None
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=STOP_TIMEOUT)
+        assert_no_sanitizer(self.stderr_text(), "stampd serve (killed)")
+
+    def abandon(self):
+        """Best-effort cleanup after a failure: never leaves a server behind."""
+        if self.proc is not None:
+            p, self.proc = self.proc, None
+            try:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=STOP_TIMEOUT)
+            except Exception:
+                p.kill()
+                p.wait()
+
+    # -- HTTP --
+
+    def request(self, method, path, body=None, key=None, headers=None, raw=None,
+                timeout=HTTP_TIMEOUT):
+        """One request on a fresh connection. body is JSON-encoded unless raw
+        (bytes/str) is given. Returns (status, headers with lower-case names,
+        parsed JSON or None when the body is empty or not JSON)."""
+        h = {}
+        if key is not None:
+            h["Authorization"] = "Bearer " + key
+        if headers:
+            h.update(headers)
+        data = None
+        if raw is not None:
+            data = raw.encode() if isinstance(raw, str) else raw
+        elif body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=h)
+            resp = conn.getresponse()
+            payload = resp.read()
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+            status = resp.status
+        finally:
+            conn.close()
+        try:
+            j = json.loads(payload) if payload else None
+        except ValueError:
+            j = None
+        return status, hdrs, j
+
+    # -- conveniences --
+
+    def buy(self, key, idem, body):
+        hdrs = {"Idempotency-Key": idem} if idem is not None else None
+        return self.request("POST", "/v1/indicia", body=body, key=key, headers=hdrs)
+
+    def get_ok(self, path, key=None):
+        status, _, j = self.request("GET", path, key=key)
+        if status != 200:
+            raise AssertionError("GET %s: %d %r" % (path, status, j))
+        return j
+
+    def balance(self, key):
+        return self.get_ok("/v1/account", key)["balance_mills"]
+
+    def psds(self):
+        return self.get_ok("/v1/psds", self.operator_key)
+
+    def keys(self):
+        return {k["key_id"]: k for k in self.get_ok("/v1/keys")["keys"]}
+
+    def list_all(self, key, limit=100):
+        """Every indicium of the customer, newest first, through the cursor."""
+        out, cursor, pages = [], None, 0
+        while True:
+            path = "/v1/indicia?limit=%d" % limit
+            if cursor:
+                path += "&cursor=" + cursor
+            page = self.get_ok(path, key)
+            pages += 1
+            out.extend(page["data"])
+            if not page["has_more"]:
+                if page["next_cursor"] is not None:
+                    raise AssertionError("last page has next_cursor %r" % page["next_cursor"])
+                return out
+            cursor = page["next_cursor"]
+            if not cursor or pages > 10000:
+                raise AssertionError("has_more without a usable next_cursor: %r" % page)
+
+
+def assert_no_sanitizer(text, what):
+    bad = [line for line in text.splitlines() if any(p in line for p in SANITIZER_PATTERNS)]
+    if bad:
+        raise AssertionError("%s: sanitizer report:\n%s" % (what, text[-20000:]))
+
+
+def b64(raw):
+    return base64.b64encode(raw).decode()
+
+
+def unb64(text):
+    return base64.b64decode(text, validate=True)
+
+
+def check_registers(tc, psd_list, indicia):
+    """Register invariants over every PSD and every indicium of the database:
+    asc + desc == control_total; sum of postage == sum of ascending; per PSD
+    the serials are exactly 1..piece_count and each piece's ascending value is
+    the running sum of postage in serial order."""
+    by_psd = {}
+    for ind in indicia:
+        by_psd.setdefault(ind["psd_id"], []).append(ind)
+    ids = {p["id"] for p in psd_list}
+    tc.assertTrue(set(by_psd) <= ids, "indicia name unknown PSDs %r" % (set(by_psd) - ids))
+    for p in psd_list:
+        tc.assertEqual(p["ascending_mills"] + p["descending_mills"], p["control_total_mills"],
+                       "PSD %d: ascending + descending != control_total: %r" % (p["id"], p))
+        tc.assertTrue(p["balanced"], "PSD %d not balanced: %r" % (p["id"], p))
+        tc.assertGreaterEqual(p["descending_mills"], 0, "PSD %d: %r" % (p["id"], p))
+        pieces = sorted(by_psd.get(p["id"], []), key=lambda i: i["serial"])
+        serials = [i["serial"] for i in pieces]
+        tc.assertEqual(serials, list(range(1, p["piece_count"] + 1)),
+                       "PSD %d: serials are not exactly 1..piece_count (%d)"
+                       % (p["id"], p["piece_count"]))
+        run = 0
+        for i in pieces:
+            run += i["postage_mills"]
+            tc.assertEqual(i["ascending_mills"], run,
+                           "PSD %d serial %d: ascending %d != running sum %d"
+                           % (p["id"], i["serial"], i["ascending_mills"], run))
+        tc.assertEqual(p["ascending_mills"], run, "PSD %d: ascending register != sum of its "
+                       "postage" % p["id"])
+    tc.assertEqual(sum(i["postage_mills"] for i in indicia),
+                   sum(p["ascending_mills"] for p in psd_list),
+                   "sum of postage != sum of ascending registers")
+
+
+def main():
+    """unittest.main; after a successful run the scratch directories are removed
+    (set STAMPD_KEEP_TMP=1 to keep them). A failed run keeps them for a look."""
+    prog = unittest.main(verbosity=2, exit=False)
+    ok = prog.result.wasSuccessful()
+    if ok and not KEEP_TMP:
+        for d in _dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    elif _dirs:
+        sys.stderr.write("scratch directories kept:\n  %s\n" % "\n  ".join(_dirs))
+    sys.exit(0 if ok else 1)
