@@ -201,8 +201,7 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
                             (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000, MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return PV_EIO;

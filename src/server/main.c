@@ -423,7 +423,9 @@ static int cmd_serve(const struct opts *o)
     }
     app.nprocs = (size_t) nproc;
     if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &http, &bound)) != PV_OK) {
-        fail("listen", rc);
+        char what[96];
+        snprintf(what, sizeof what, "listen on %s:%u (in use?)", host, (unsigned) port);
+        fail(what, rc);
         goto out;
     }
     fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);
