@@ -7,9 +7,9 @@ set -eu
 
 mode=${1:-run}
 pkgs="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev \
-libssl-dev libcurl4-openssl-dev openssl ca-certificates"
+libssl-dev libcurl4-openssl-dev openssl ca-certificates libzint-dev libcairo2-dev libfontconfig-dev fonts-dejavu-core"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs libcmocka-dev python3 clang-format"
+    pkgs="$pkgs libcmocka-dev python3 clang-format zxing-cpp-tools dmtx-utils poppler-utils librsvg2-bin"
 fi
 
 missing=""

@@ -57,7 +57,13 @@
     X(EBUSY, -37, 503, "unavailable", "server is busy or shutting down")                      \
     X(EEXIST, -38, 409, "already_exists", "already exists")                                   \
     X(ECONFIG, -39, 500, "config_error", "configuration error")                               \
-    X(ELIMIT, -40, 400, "invalid_limit", "limit is out of range")
+    X(ELIMIT, -40, 400, "invalid_limit", "limit is out of range")                          \
+    X(ELAYOUT, -41, 400, "unknown_layout", "unknown label layout")                          \
+    X(EFORMAT, -42, 400, "unknown_format", "format must be pdf, png, svg or zpl")           \
+    X(EPOSITION, -43, 400, "invalid_start_position", "start position is outside the sheet") \
+    X(EOFFSET, -44, 400, "invalid_offset", "calibration offset must be within 10 mm")       \
+    X(ETOOSMALL, -45, 422, "layout_too_small", "the indicium does not fit this layout")     \
+    X(EDPI, -46, 400, "invalid_dpi", "dpi must be 300 or 600 for PNG, 203 or 300 for ZPL")
 /* clang-format on */
 
 enum pv_error {

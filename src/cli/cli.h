@@ -4,8 +4,10 @@
  * `stamp` is the customer's command-line client: stamp.c parses the command
  * line and dispatches, http.c talks to stampd over libcurl with bounded
  * reads and safe retries, util.c holds the small checked helpers (JSON
- * accessors, bounded file I/O, output sanitising), commands.c implements
- * buy/show/list/balance/keys and verify.c implements verify. None of these
+ * accessors, bounded file I/O, output sanitising, option parsers),
+ * commands.c implements buy/show/list/balance/keys, verify.c implements
+ * verify and print.c implements print/printers/layouts and the label
+ * download that `buy --print` shares. None of these
  * names leave the program, so they carry cli_/cmd_ prefixes instead of pv_.
  * Every command returns one of the RC_* exit codes below; docs/cli.md and
  * `stamp --help` document the same table.
@@ -34,6 +36,17 @@ enum {
 
 /* Largest HTTP response body, and largest file, the CLI will read. */
 #define CLI_BODY_MAX ((size_t) 8 << 20)
+/* Largest document (label, sheet of labels) the CLI will download. */
+#define CLI_DOC_MAX ((size_t) 256 << 20)
+
+/* Printing limits, checked locally before the server checks them again. */
+#define CLI_PRINT_IDS_MAX    500  /* indicia in one print job (POST /v1/sheets) */
+#define CLI_GRID_MAX         999  /* --start row or column */
+#define CLI_OFFSET_MAX       1000 /* --offset, either way, in 1/100 mm (10 mm) */
+#define CLI_NAME_MAX         63   /* printer and layout names */
+#define CLI_ADDRESS_LINES    6    /* --from-address, --to-address */
+#define CLI_ADDRESS_LINE_MAX 60   /* characters per address line */
+#define CLI_DEFAULT_LAYOUT   "label-4x6"
 
 /* Settings shared by every command, filled in by stamp.c. */
 struct cli {
@@ -93,6 +106,34 @@ struct cli_reply {
  */
 int cli_call(const struct cli *c, const char *method, const char *path, const char *body,
              const char *idem_key, unsigned flags, json_t **out, struct cli_reply *meta);
+
+/* A downloaded document (cli_fetch). */
+struct cli_doc {
+    char *data; /* owned, len bytes followed by a NUL */
+    size_t len;
+    char content_type[128]; /* as the server sent it */
+    long status;            /* HTTP status, 0 when no answer arrived */
+    json_t *error;          /* CLI_KEEP_ERROR and 4xx: the error body, owned, may be NULL */
+};
+
+/*
+ * cli_fetch - a request whose successful answer is a document rather than
+ * JSON: GET a label, POST a sheet. method, path and body (JSON text or
+ * NULL) as for cli_call; type (borrowed) is the Content-Type expected,
+ * such as "application/pdf". note (borrowed, may be NULL) turns the
+ * progress display on: note is printed on stderr when the request goes
+ * out and a bar follows while the document arrives; the caller passes it
+ * only when stderr is a terminal. Fills *doc (release with cli_doc_free,
+ * also after a failure). Returns RC_OK with doc->data owned by doc when a
+ * 2xx answer of that type and at most CLI_DOC_MAX bytes arrived; otherwise
+ * the codes and error reporting of cli_call, the kept error body (with
+ * CLI_KEEP_ERROR) in doc->error.
+ */
+int cli_fetch(const struct cli *c, const char *method, const char *path, const char *body,
+              const char *type, unsigned flags, const char *note, struct cli_doc *doc);
+
+/* cli_doc_free - release what doc (borrowed, may be NULL) owns and zero it. */
+void cli_doc_free(struct cli_doc *doc);
 
 /*
  * cli_print_api_error - print "error: <code>: <message> (field: f)" for an
@@ -156,7 +197,106 @@ int cli_write_file(const char *path, const void *data, size_t len);
  */
 int cli_parse_weight(const char *s, uint32_t *tenths);
 
-/* ---- commands.c, verify.c --------------------------------------------- */
+/*
+ * cli_parse_start - "R,C": two whole numbers 1..CLI_GRID_MAX, nothing
+ * else (no blanks, signs or third field). Returns 0 or -1.
+ */
+int cli_parse_start(const char *s, uint32_t *row, uint32_t *col);
+
+/*
+ * cli_parse_offset - "X,Y" in millimetres, each with an optional sign and
+ * at most two decimals ("0.5,-0.25"), within +-10 mm, into hundredths of a
+ * millimetre. Returns 0 or -1.
+ */
+int cli_parse_offset(const char *s, int32_t *x, int32_t *y);
+
+/* cli_format_mm - hundredths of a millimetre as "-0.25" into buf; returns buf. */
+char *cli_format_mm(int32_t hundredths, char *buf, size_t n);
+
+/* cli_valid_name - 1..max characters of [A-Za-z0-9._-]: printer, layout or id. */
+int cli_valid_name(const char *s, size_t max);
+
+/*
+ * cli_unescape_text - s (borrowed) with each backslash-n turned into a new
+ * line and each double backslash into one backslash, so that a shell can
+ * pass several lines in one argument. Returns owned text (free()), or
+ * NULL when memory runs out.
+ */
+char *cli_unescape_text(const char *s);
+
+/*
+ * cli_check_address - text (borrowed) is a printable address as the
+ * server takes it: 1..CLI_ADDRESS_LINES lines of 1..CLI_ADDRESS_LINE_MAX
+ * characters (UTF-8 code points), no control characters but new lines. Returns 0, or -1 with *why a
+ * static phrase ("has more than 6 lines").
+ */
+int cli_check_address(const char *text, const char **why);
+
+/* ---- print.c ---------------------------------------------------------- */
+
+/* A print job: which indicia, how to render them, where the document goes. */
+struct cli_job {
+    const char *const *ids; /* borrowed; nids of them, 1..CLI_PRINT_IDS_MAX */
+    size_t nids;
+    const char *layout;  /* borrowed, never NULL (the CLI names the default) */
+    const char *format;  /* "pdf", "png", "svg" or "zpl" */
+    const char *out;     /* borrowed: a file, "-" for stdout, or NULL */
+    const char *printer; /* saved printer and CUPS queue, or NULL */
+    int sheet;           /* 1: POST /v1/sheets; 0: GET /v1/indicia/ID/label */
+    uint32_t dpi;        /* 0: the server's default */
+    uint32_t row, col;   /* start position; 0: the server's default (1,1) */
+    int has_offset;      /* send off_x, off_y (1/100 mm) */
+    int32_t off_x, off_y;
+};
+
+/* What a job did, for the command to report. */
+struct cli_job_result {
+    char file[4096]; /* where the document was saved; "" when on stdout or only printed */
+    size_t bytes;
+    int printed; /* lp accepted it */
+};
+
+/*
+ * cli_format_from_path - the format named by path's extension (.pdf .png
+ * .svg .zpl, any case) as a static "pdf"..."zpl", or NULL.
+ */
+const char *cli_format_from_path(const char *path);
+
+/*
+ * cli_check_writable - can a file be created at path (borrowed): it is not
+ * a directory and its directory is writable. Prints why not and returns
+ * RC_USAGE; RC_OK otherwise. Lets `buy --print` refuse before paying.
+ */
+int cli_check_writable(const char *path);
+
+/* cli_lp_available - is CUPS `lp` an executable in $PATH? */
+int cli_lp_available(void);
+
+/*
+ * cli_layout_lookup - GET /v1/layouts and look for layout (borrowed):
+ * *found, and *sheet when it holds more than one label per page. Returns
+ * RC_OK or the RC_* of the failed request (printed).
+ */
+int cli_layout_lookup(const struct cli *c, const char *layout, int *found, int *sheet);
+
+/* cli_printer_lookup - is printer (borrowed) among the account's saved printers? As above. */
+int cli_printer_lookup(const struct cli *c, const char *printer, int *found);
+
+/* The advice after an unknown printer name; two %s, both the name. */
+#define CLI_PRINTER_HINT                                                                           \
+    "hint: save printer %s's calibration first: stamp printers set %s --offset 0,0\n"
+
+/*
+ * cli_job_run - render job (borrowed) on the server and deliver the
+ * document: to job->out; else, with a printer, through a temporary file;
+ * else to "<first id>-<layout>.<ext>" in the current directory. With a
+ * printer the saved document then goes to `lp -d PRINTER` (-o raw for
+ * ZPL). Errors are printed; the document, once downloaded, is saved even
+ * when lp is missing or fails (RC_FAIL). Fills *res. Returns RC_*.
+ */
+int cli_job_run(const struct cli *c, const struct cli_job *job, struct cli_job_result *res);
+
+/* ---- commands.c, verify.c, print.c ------------------------------------ */
 
 int cmd_buy(const struct cli *c, int argc, char **argv);
 int cmd_show(const struct cli *c, int argc, char **argv);
@@ -164,6 +304,9 @@ int cmd_list(const struct cli *c, int argc, char **argv);
 int cmd_balance(const struct cli *c, int argc, char **argv);
 int cmd_keys(const struct cli *c, int argc, char **argv);
 int cmd_verify(const struct cli *c, int argc, char **argv);
+int cmd_print(const struct cli *c, int argc, char **argv);
+int cmd_printers(const struct cli *c, int argc, char **argv);
+int cmd_layouts(const struct cli *c, int argc, char **argv);
 
 /* cli_print_indicium - the human block for an indicium object (borrowed). */
 void cli_print_indicium(const json_t *ind, int with_balance);

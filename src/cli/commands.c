@@ -7,7 +7,9 @@
  * human rendering. Human output never trusts a member's type: a missing or
  * mistyped field prints as "-" rather than crashing or lying. `buy` is the
  * one command that moves money, so it always sends an Idempotency-Key and
- * retries only with that same key.
+ * retries only with that same key; everything `buy --print` needs is
+ * checked before the purchase, and the label is fetched after it through
+ * print.c, so a failed download never costs a second purchase.
  */
 #include "cli.h"
 
@@ -33,6 +35,26 @@ static const char *weight_str(const json_t *ind, char *buf, size_t n)
         return buf;
     }
     return "-";
+}
+
+/*
+ * print_address - an address member (lines joined by "\n") as a labelled
+ * block, each line made safe on its own; nothing when null or missing.
+ */
+static void print_address(const json_t *ind, const char *key, const char *label)
+{
+    const char *text = cli_jstr(ind, key);
+    char line[256];
+
+    while (text && *text) {
+        size_t n = strcspn(text, "\n");
+        snprintf(line, sizeof line, "%.*s", (int) (n < sizeof line ? n : sizeof line - 1), text);
+        printf("%-12s%s\n", label, cli_safe(line));
+        label = "";
+        text += n;
+        if (*text == '\n')
+            text++;
+    }
 }
 
 /* postage_str - "$0.74" from postage_mills, else the "postage" string, else "-". */
@@ -71,10 +93,14 @@ void cli_print_indicium(const json_t *ind, int with_balance)
     printf("%-12s%s\n", "server", cli_safe(cli_jstr(ind, "server_id")));
     if (medium)
         printf("%-12s%s\n", "medium", cli_safe(medium));
+    print_address(ind, "from_address", "from addr");
+    print_address(ind, "to_address", "to addr");
     if (!with_balance) {
         printf("%-12s%s\n", "created", cli_safe(cli_jstr(ind, "created")));
         if (cli_jint(ind, "presentations", &n))
             printf("%-12s%" JSON_INTEGER_FORMAT " time%s\n", "presented", n, n == 1 ? "" : "s");
+        if (cli_jint(ind, "prints", &n))
+            printf("%-12s%" JSON_INTEGER_FORMAT "\n", "prints", n);
     }
     if (cli_jbool(ind, "test", &test) && test)
         printf("%-12s%s\n", "TEST", "test piece: not valid as postage");
@@ -107,7 +133,8 @@ static int set_str(json_t *obj, const char *key, const char *s)
  * integer when whole, else as a real printed with exactly one decimal.
  */
 static char *buy_body(const char *cls, uint32_t tenths, const char *from, const char *to,
-                      const char *date, const char *medium)
+                      const char *date, const char *medium, const char *from_addr,
+                      const char *to_addr)
 {
     json_t *obj = json_object();
     json_t *w = tenths % 10 == 0 ? json_integer((json_int_t) (tenths / 10))
@@ -122,7 +149,9 @@ static char *buy_body(const char *cls, uint32_t tenths, const char *from, const 
     if (set_str(obj, "mail_class", cls) || json_object_set(obj, "weight_oz", w) ||
         set_str(obj, "from_zip", from) || set_str(obj, "to_zip", to) ||
         (date && set_str(obj, "mail_date", date)) ||
-        (medium && set_str(obj, "medium_serial", medium)))
+        (medium && set_str(obj, "medium_serial", medium)) ||
+        (from_addr && set_str(obj, "from_address", from_addr)) ||
+        (to_addr && set_str(obj, "to_address", to_addr)))
         goto out;
     /* %.{digits+1}g prints 2.5 as "2.5", not "2.5000000000000000". */
     for (v = tenths / 10; v >= 10; v /= 10)
@@ -134,10 +163,138 @@ out:
     return text;
 }
 
+/*
+ * address_opt - the text of --from-address / --to-address (borrowed, may
+ * be NULL) unescaped into *out (owned, free(); NULL when not given) and
+ * checked. Returns RC_OK, RC_USAGE (printed) or RC_FAIL (out of memory).
+ */
+static int address_opt(const char *opt, const char *arg, char **out)
+{
+    const char *why;
+
+    *out = NULL;
+    if (!arg)
+        return RC_OK;
+    if (!(*out = cli_unescape_text(arg))) {
+        fprintf(stderr, "error: out of memory\n");
+        return RC_FAIL;
+    }
+    if (cli_check_address(*out, &why) != 0) {
+        free(*out);
+        *out = NULL;
+        return cli_usage_error("buy",
+                               "%s %s (at most %d lines of %d characters; \\n starts a line)", opt,
+                               why, CLI_ADDRESS_LINES, CLI_ADDRESS_LINE_MAX);
+    }
+    return RC_OK;
+}
+
+/*
+ * check_print_opts - everything `buy --print` will need, checked before any
+ * money moves: the format from FILE's extension, a writable place for
+ * FILE, and plausible layout and printer names. *fmt gets the format.
+ */
+static int check_print_opts(const char *print, const char *layout, const char *printer,
+                            const char **fmt)
+{
+    *fmt = NULL;
+    if (!print) {
+        if (layout || printer)
+            return cli_usage_error("buy", "--layout and --printer go with --print FILE");
+        return RC_OK;
+    }
+    if (!(*fmt = cli_format_from_path(print)))
+        return cli_usage_error("buy",
+                               "--print '%s': the file name must end in .pdf, .png, .svg or "
+                               ".zpl, which chooses the label's format",
+                               cli_safe(print));
+    if (layout && !cli_valid_name(layout, CLI_NAME_MAX))
+        return cli_usage_error("buy", "--layout '%s': not a layout name; see 'stamp layouts'",
+                               cli_safe(layout));
+    if (printer && !cli_valid_name(printer, CLI_NAME_MAX))
+        return cli_usage_error("buy",
+                               "--printer '%s': a printer name is 1 to %d letters, digits, "
+                               "'.', '_' or '-'",
+                               cli_safe(printer), CLI_NAME_MAX);
+    return cli_check_writable(print);
+}
+
+/*
+ * print_preflight - with the server, what `buy --print` can check before
+ * paying: the layout exists, the printer is saved, lp is installed.
+ */
+static int print_preflight(const struct cli *c, const char *layout, const char *printer)
+{
+    int found, sheet, rc;
+
+    if (printer && !cli_lp_available()) {
+        fprintf(stderr, "error: lp not found: install cups-client, or leave out --printer and "
+                        "print FILE yourself\nnote: nothing was bought\n");
+        return RC_FAIL;
+    }
+    if (layout) {
+        if ((rc = cli_layout_lookup(c, layout, &found, &sheet)) != RC_OK)
+            return rc;
+        if (!found)
+            return cli_usage_error("buy", "--layout '%s': no such layout; see 'stamp layouts'",
+                                   cli_safe(layout));
+    }
+    if (printer) {
+        if ((rc = cli_printer_lookup(c, printer, &found)) != RC_OK)
+            return rc;
+        if (!found) {
+            fprintf(stderr,
+                    "stamp buy: --printer %s: no printer of that name is saved in your "
+                    "account\n" CLI_PRINTER_HINT "note: nothing was bought\n",
+                    cli_safe(printer), cli_safe(printer), cli_safe(printer));
+            return RC_USAGE;
+        }
+    }
+    return RC_OK;
+}
+
+/* buy_label - download the new indicium's label into FILE (and to the printer). */
+static int buy_label(const struct cli *c, const char *id, const char *print, const char *fmt,
+                     const char *layout, const char *printer)
+{
+    const char *ids[1];
+    struct cli_job job;
+    struct cli_job_result res;
+    FILE *msgs = c->json ? stderr : stdout;
+    char size[32];
+    int rc;
+
+    ids[0] = id;
+    memset(&job, 0, sizeof job);
+    job.ids = ids;
+    job.nids = 1;
+    job.layout = layout ? layout : CLI_DEFAULT_LAYOUT;
+    job.format = fmt;
+    job.out = print;
+    job.printer = printer;
+    rc = cli_job_run(c, &job, &res);
+    if (rc == RC_OK || res.file[0]) {
+        if (res.bytes < 1000)
+            snprintf(size, sizeof size, "%zu bytes", res.bytes);
+        else
+            snprintf(size, sizeof size, "%.1f kB", (double) res.bytes / 1e3);
+        fprintf(msgs, "%-12ssaved to %s (%s)\n", "label", cli_safe(res.file), size);
+    }
+    if (res.printed)
+        fprintf(msgs, "%-12ssent to %s\n", "printer", cli_safe(printer));
+    if (rc != RC_OK && !res.file[0])
+        fprintf(stderr,
+                "note: the postage was bought; reprints are free: stamp print %s --out %s%s%s\n",
+                cli_safe(id), cli_safe(print), layout ? " --layout " : "",
+                layout ? cli_safe(layout) : "");
+    return rc;
+}
+
 int cmd_buy(const struct cli *c, int argc, char **argv)
 {
     const char *cls = NULL, *weight = NULL, *from = NULL, *to = NULL, *date = NULL;
-    const char *medium = NULL, *idem = NULL;
+    const char *medium = NULL, *idem = NULL, *print = NULL, *layout = NULL, *printer = NULL;
+    const char *from_addr_opt = NULL, *to_addr_opt = NULL, *fmt = NULL;
     const struct cli_opt opts[] = {
         {"--class", &cls, NULL},
         {"--weight", &weight, NULL},
@@ -146,10 +303,15 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         {"--date", &date, NULL},
         {"--medium", &medium, NULL},
         {"--idempotency-key", &idem, NULL},
+        {"--from-address", &from_addr_opt, NULL},
+        {"--to-address", &to_addr_opt, NULL},
+        {"--print", &print, NULL},
+        {"--layout", &layout, NULL},
+        {"--printer", &printer, NULL},
         {NULL, NULL, NULL},
     };
     char missing[128] = "", keybuf[33];
-    char *body = NULL;
+    char *body = NULL, *from_addr = NULL, *to_addr = NULL;
     json_t *ind = NULL;
     struct cli_reply meta;
     uint32_t tenths;
@@ -171,17 +333,25 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
                                "--idempotency-key must be 1 to %d printable ASCII "
                                "characters without leading or trailing spaces",
                                IDEM_KEY_MAX);
-    if ((rc = cli_need_key(c, "buy")) != RC_OK)
+    if ((rc = check_print_opts(print, layout, printer, &fmt)) != RC_OK)
         return rc;
+    if ((rc = address_opt("--from-address", from_addr_opt, &from_addr)) != RC_OK ||
+        (rc = address_opt("--to-address", to_addr_opt, &to_addr)) != RC_OK)
+        goto out;
+    if ((rc = cli_need_key(c, "buy")) != RC_OK)
+        goto out;
+    if (print && (rc = print_preflight(c, layout, printer)) != RC_OK)
+        goto out;
     if (!idem) {
         uint8_t raw[16];
         if (pv_random(raw, sizeof raw) != 0) {
             fprintf(stderr, "error: cannot generate an idempotency key\n");
-            return RC_FAIL;
+            rc = RC_FAIL;
+            goto out;
         }
         idem = pv_hex_encode(raw, sizeof raw, keybuf);
     }
-    if (!(body = buy_body(cls, tenths, from, to, date, medium))) {
+    if (!(body = buy_body(cls, tenths, from, to, date, medium, from_addr, to_addr))) {
         /* The only input json_string() refuses is text that is not UTF-8. */
         rc = cli_usage_error("buy", "option values must be valid UTF-8");
         goto out;
@@ -213,9 +383,13 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         rc = cli_print_json(ind);
     else
         cli_print_indicium(ind, 1);
+    if (rc == RC_OK && print)
+        rc = buy_label(c, cli_jstr(ind, "id"), print, fmt, layout, printer);
 out:
     json_decref(ind);
     free(body);
+    free(from_addr);
+    free(to_addr);
     return rc;
 }
 

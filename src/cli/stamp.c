@@ -4,7 +4,8 @@
  * Separates the global options (--server, --key, --json, --help, --version),
  * which may appear before or after the command word, from the command's own
  * arguments; resolves the environment (STAMP_SERVER, STAMP_KEY); prints help;
- * and dispatches to the command functions in commands.c and verify.c. The
+ * and dispatches to the command functions in commands.c, verify.c and
+ * print.c. The
  * option parser for command arguments (cli_parse_opts) lives here too so
  * that every command reports usage errors the same way.
  */
@@ -20,7 +21,7 @@
 static const char usage_text[] =
     "usage: stamp [--server URL] [--key KEY] [--json] <command> [options]\n"
     "\n"
-    "Buy, list and verify postage from a stampd postage vendor.\n"
+    "Buy, list, print and verify postage from a stampd postage vendor.\n"
     "\n"
     "commands:\n"
     "  buy       buy postage; prints the new indicium\n"
@@ -29,6 +30,9 @@ static const char usage_text[] =
     "  balance   show your account and prepaid balance\n"
     "  keys      show the vendor's public keys, or save them for offline verification\n"
     "  verify    check an indicium's signature and whether it was presented before\n"
+    "  print     download (and print) labels, envelopes or sheets of labels\n"
+    "  printers  list, save or delete printer calibration offsets\n"
+    "  layouts   list the label, envelope and sheet layouts\n"
     "  help      show help for a command (also: stamp <command> --help)\n"
     "\n"
     "global options (before or after the command):\n"
@@ -43,7 +47,7 @@ static const char usage_text[] =
     "  0  success\n"
     "  1  the server refused the request (4xx); \"error: <code>: <message>\" on stderr\n"
     "  2  usage error (bad option, missing argument, unusable file)\n"
-    "  3  network error or server error (5xx), after retries\n"
+    "  3  network error or server error (5xx), after retries; lp missing or failed\n"
     "  4  verify: the indicium is invalid (bad signature, malformed, unknown key)\n"
     "  5  verify: the signature is valid but the indicium was presented before\n"
     "\n"
@@ -52,6 +56,8 @@ static const char usage_text[] =
 static const char help_buy[] =
     "usage: stamp buy --class CLASS --weight OZ --from ZIP --to ZIP\n"
     "                 [--date YYYY-MM-DD] [--medium SERIAL] [--idempotency-key KEY]\n"
+    "                 [--from-address TEXT] [--to-address TEXT]\n"
+    "                 [--print FILE [--layout LAYOUT] [--printer NAME]]\n"
     "\n"
     "Buy postage for one mail piece and print the signed indicium's details.\n"
     "\n"
@@ -62,14 +68,24 @@ static const char help_buy[] =
     "  --date YYYY-MM-DD      mail date (default: today, as the server sees it)\n"
     "  --medium SERIAL        serial number of the pre-printed label the stamp goes on\n"
     "  --idempotency-key KEY  up to 255 printable ASCII characters (default: random)\n"
+    "  --from-address TEXT    return address, printed on envelope-10; \\n starts a new\n"
+    "                         line (at most 6 lines of 60 characters)\n"
+    "  --to-address TEXT      delivery address, printed on envelope-10\n"
+    "  --print FILE           then save the label in FILE; its extension (.pdf .png\n"
+    "                         .svg .zpl) is the format\n"
+    "  --layout LAYOUT        label layout for --print (default label-4x6; see layouts)\n"
+    "  --printer NAME         apply saved printer NAME's offsets and send FILE to it\n"
+    "                         with lp\n"
     "\n"
     "On a network error, timeout or server error (5xx) the purchase is retried up\n"
     "to 3 times with the same idempotency key, so it is never bought twice. If it\n"
     "still fails, the key is printed: rerun with it to finish the same purchase.\n";
 
-static const char help_show[] = "usage: stamp show ID\n"
-                                "\n"
-                                "Show one indicium you bought (ID is ind_...).\n";
+static const char help_show[] =
+    "usage: stamp show ID\n"
+    "\n"
+    "Show one indicium you bought (ID is ind_...), with its addresses and how often\n"
+    "its label was printed.\n";
 
 static const char help_list[] =
     "usage: stamp list [--limit N] [--cursor ID] [--all]\n"
@@ -111,6 +127,46 @@ static const char help_verify[] =
     "\n"
     "Exit 0 valid, 4 invalid, 5 valid signature but presented before.\n";
 
+static const char help_print[] =
+    "usage: stamp print ID... [--layout LAYOUT] [--start ROW,COL] [--offset X,Y]\n"
+    "                   [--format FORMAT] [--dpi N] [--printer NAME] [--out FILE]\n"
+    "\n"
+    "Render the labels of indicia you bought (reprints are free). One ID on a\n"
+    "one-label layout is one label; several IDs, or a sheet layout, fill a sheet\n"
+    "in order, page after page.\n"
+    "\n"
+    "  --layout LAYOUT   label-4x6 (default), stamp-1x2, envelope-10, avery-5160, ...\n"
+    "                    (stamp layouts lists them)\n"
+    "  --start ROW,COL   first free label on a partly used sheet (default 1,1)\n"
+    "  --offset X,Y      calibration in mm, at most 2 decimals, within 10 mm each way;\n"
+    "                    + moves right and down (default: the printer's saved offsets)\n"
+    "  --format FORMAT   pdf, png, svg or zpl (default: from --out's extension, or pdf)\n"
+    "  --dpi N           PNG 300 or 600, ZPL 203 or 300 (defaults 300 and 203)\n"
+    "  --printer NAME    use saved printer NAME's offsets and send the document to\n"
+    "                    it with CUPS lp (zpl is sent raw)\n"
+    "  --out FILE        save here; - writes to standard output (not a terminal).\n"
+    "                    Default: ID-LAYOUT.FORMAT in the current directory, or\n"
+    "                    nothing kept when --printer printed it\n"
+    "\n"
+    "Exit 3 when lp is not installed or fails; the document is saved all the same.\n";
+
+static const char help_printers[] =
+    "usage: stamp printers [list]\n"
+    "       stamp printers set NAME --offset X,Y\n"
+    "       stamp printers delete NAME\n"
+    "\n"
+    "Per-printer calibration kept in your account. `stamp print --printer NAME`\n"
+    "shifts every page by NAME's offsets, in millimetres: + moves the print right\n"
+    "(X) and down (Y). NAME is also the CUPS queue the document is sent to.\n"
+    "\n"
+    "  --offset X,Y   at most two decimals, within 10 mm each way: 0.5,-0.25\n";
+
+static const char help_layouts[] =
+    "usage: stamp layouts\n"
+    "\n"
+    "List the layouts the server can print: page size, label grid and what they\n"
+    "are for.\n";
+
 struct command {
     const char *name;
     int (*run)(const struct cli *c, int argc, char **argv);
@@ -118,9 +174,15 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"buy", cmd_buy, help_buy},    {"show", cmd_show, help_show},
-    {"list", cmd_list, help_list}, {"balance", cmd_balance, help_balance},
-    {"keys", cmd_keys, help_keys}, {"verify", cmd_verify, help_verify},
+    {"buy", cmd_buy, help_buy},
+    {"show", cmd_show, help_show},
+    {"list", cmd_list, help_list},
+    {"balance", cmd_balance, help_balance},
+    {"keys", cmd_keys, help_keys},
+    {"verify", cmd_verify, help_verify},
+    {"print", cmd_print, help_print},
+    {"printers", cmd_printers, help_printers},
+    {"layouts", cmd_layouts, help_layouts},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -2,10 +2,12 @@
  * util.c - small checked helpers for the `stamp` command: typed JSON
  * accessors that never trust a member's type, rendering of server strings
  * made safe for a terminal, money formatting, bounded file reading,
- * atomic file writing and the strict --weight parser.
+ * atomic file writing, and the strict parsers for option values: --weight,
+ * --start R,C, --offset X,Y, printer and layout names, and address text.
  */
 #include "cli.h"
 
+#include "stampd/codec.h"
 #include "stampd/money.h"
 
 #include <errno.h>
@@ -214,5 +216,156 @@ int cli_parse_weight(const char *s, uint32_t *tenths)
     if (whole == 0)
         return -1;
     *tenths = whole;
+    return 0;
+}
+
+int cli_parse_start(const char *s, uint32_t *row, uint32_t *col)
+{
+    const char *comma = strchr(s, ',');
+    char part[8];
+    uint64_t r, c;
+    size_t n;
+
+    if (!comma || (n = (size_t) (comma - s)) == 0 || n >= sizeof part)
+        return -1;
+    memcpy(part, s, n);
+    part[n] = '\0';
+    /* pv_parse_u64 takes digits only: no sign, blank, second comma or garbage. */
+    if (pv_parse_u64(part, 1, CLI_GRID_MAX, &r) != 0 ||
+        pv_parse_u64(comma + 1, 1, CLI_GRID_MAX, &c) != 0)
+        return -1;
+    *row = (uint32_t) r;
+    *col = (uint32_t) c;
+    return 0;
+}
+
+/*
+ * parse_mm - the len bytes at s as millimetres with at most two decimals
+ * ("-0.25", "3", "+1.5", ".5") into hundredths within +-CLI_OFFSET_MAX.
+ */
+static int parse_mm(const char *s, size_t len, int32_t *out)
+{
+    const char *end = s + len;
+    int32_t whole = 0, frac = 0;
+    int neg = 0, ndig = 0, nfrac = 0;
+
+    if (s < end && (*s == '-' || *s == '+'))
+        neg = *s++ == '-';
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (++ndig > 3)
+            return -1; /* more than 999 mm is out of range anyway */
+        whole = whole * 10 + (*s - '0');
+    }
+    if (s < end && *s == '.') {
+        s++;
+        for (; s < end && *s >= '0' && *s <= '9'; s++) {
+            if (++nfrac > 2)
+                return -1;
+            frac = frac * 10 + (*s - '0');
+        }
+        if (nfrac == 0)
+            return -1; /* "1." */
+        if (nfrac == 1)
+            frac *= 10;
+    }
+    if (s != end || ndig + nfrac == 0)
+        return -1;
+    whole = whole * 100 + frac;
+    if (whole > CLI_OFFSET_MAX)
+        return -1;
+    *out = neg ? -whole : whole;
+    return 0;
+}
+
+int cli_parse_offset(const char *s, int32_t *x, int32_t *y)
+{
+    const char *comma = strchr(s, ',');
+
+    if (!comma || parse_mm(s, (size_t) (comma - s), x) != 0 ||
+        parse_mm(comma + 1, strlen(comma + 1), y) != 0)
+        return -1;
+    return 0;
+}
+
+char *cli_format_mm(int32_t hundredths, char *buf, size_t n)
+{
+    int32_t a = hundredths < 0 ? -hundredths : hundredths;
+
+    snprintf(buf, n, "%s%d.%02d", hundredths < 0 ? "-" : "", (int) (a / 100), (int) (a % 100));
+    return buf;
+}
+
+int cli_valid_name(const char *s, size_t max)
+{
+    size_t i;
+
+    for (i = 0; s[i]; i++) {
+        char ch = s[i];
+        if (i >= max || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return i > 0;
+}
+
+char *cli_unescape_text(const char *s)
+{
+    size_t len = strlen(s), o = 0;
+    char *out = malloc(len + 1);
+
+    if (!out)
+        return NULL;
+    /* The result is never longer than s: each escape shrinks two bytes to one. */
+    while (*s) {
+        if (s[0] == '\\' && s[1] == 'n') {
+            out[o++] = '\n';
+            s += 2;
+        } else if (s[0] == '\\' && s[1] == '\\') {
+            out[o++] = '\\';
+            s += 2;
+        } else {
+            out[o++] = *s++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int cli_check_address(const char *text, const char **why)
+{
+    size_t lines = 1, chars = 0;
+    const unsigned char *p;
+
+    if (!*text) {
+        *why = "is empty";
+        return -1;
+    }
+    for (p = (const unsigned char *) text; *p; p++) {
+        if (*p == '\n') {
+            if (chars == 0) {
+                *why = "has an empty line";
+                return -1;
+            }
+            if (++lines > CLI_ADDRESS_LINES) {
+                *why = "has more than 6 lines";
+                return -1;
+            }
+            chars = 0;
+            continue;
+        }
+        if (*p < 0x20 || *p == 0x7f) {
+            *why = "contains a control character (only \\n, a new line, is allowed)";
+            return -1;
+        }
+        /* Count characters, not bytes: UTF-8 continuation bytes add nothing. */
+        if ((*p & 0xc0) != 0x80 && ++chars > CLI_ADDRESS_LINE_MAX) {
+            *why = "has a line longer than 60 characters";
+            return -1;
+        }
+    }
+    if (chars == 0) {
+        *why = "has an empty line";
+        return -1;
+    }
     return 0;
 }

@@ -514,6 +514,35 @@ out:
     return rc;
 }
 
+/* The P-256 group order n, big-endian, for low-S signatures. */
+static const uint8_t p256_order[32] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+};
+
+/* Replace s by n - s when s > n/2, so each signature has one form: (r, s)
+ * and (r, n - s) both verify, and a copy with the other form must not pass
+ * for a different piece. Works on the raw r||s in place. */
+static void make_low_s(uint8_t raw[RAW_SIG_LEN])
+{
+    uint8_t half[32], *s = raw + 32;
+    unsigned carry = 0, borrow = 0;
+    int i;
+
+    /* half = n >> 1 */
+    for (i = 0; i < 32; i++) {
+        half[i] = (uint8_t) ((p256_order[i] >> 1) | (carry << 7));
+        carry = p256_order[i] & 1;
+    }
+    if (memcmp(s, half, 32) <= 0)
+        return;
+    for (i = 31; i >= 0; i--) {
+        int d = (int) p256_order[i] - (int) s[i] - (int) borrow;
+        borrow = d < 0;
+        s[i] = (uint8_t) (d + (borrow ? 256 : 0));
+    }
+}
+
 /* ops->sign (crypto.h). Safe from several threads on one module. Also
  * PV_EIO when the key file cannot be read (or is a symlink); sig is zeroed
  * on every error. */
@@ -542,6 +571,8 @@ static int ossl_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *m
         goto out;
     }
     rc = der_to_raw(der, der_len, sig);
+    if (rc == PV_OK)
+        make_low_s(sig);
 out:
     EVP_MD_CTX_free(ctx);
     EVP_PKEY_free(pkey);

@@ -177,6 +177,8 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     snprintf(r->rec.customer_id, sizeof r->rec.customer_id, "%s", q->customer_id);
     snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
+    snprintf(r->rec.from_address, sizeof r->rec.from_address, "%s", q->from_address);
+    snprintf(r->rec.to_address, sizeof r->rec.to_address, "%s", q->to_address);
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;
@@ -198,8 +200,12 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &body_len)) != PV_OK)
         return rc;
     if ((rc = pv_crypto_sign(ctx->cm, key->key_ref, r->rec.data, body_len, ind->signature)) !=
-        PV_OK)
-        return rc;
+        PV_OK) {
+        /* The customer sees a server error; the operator needs to know which key. */
+        fprintf(stderr, "stampd: %s: PSD %u cannot sign with key %u: %s\n", ctx->server_id,
+                (unsigned) p.id, (unsigned) key->key_id, pv_strerror(rc));
+        return PV_ECRYPTO;
+    }
     if ((rc = pv_indicium_encode(ind, r->rec.data, sizeof r->rec.data, &len)) != PV_OK)
         return rc;
     r->rec.data_len = len;

@@ -29,6 +29,8 @@ struct pv_purchase_req {
     char from_zip[6];
     char to_zip[10];
     char medium_serial[PV_MEDIUM_MAX + 1];
+    char from_address[PV_ADDRESS_MAX]; /* "" when none; printed, not signed */
+    char to_address[PV_ADDRESS_MAX];
     uint8_t flags; /* PV_IND_FLAG_* */
     pv_mills postage;
 };

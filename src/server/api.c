@@ -5,7 +5,7 @@
  * answers errors as {"error":{"code","message","field"}} from the one error
  * table, and leaves money movements to the processors' write path.
  */
-#include "server/server.h"
+#include "server/api_int.h"
 
 #include "domain/ledger.h"
 #include "stampd/codec.h"
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define KEY_MAX         128
 #define LIST_DEFAULT    20
@@ -34,7 +35,7 @@ void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char 
     rp->body = e ? json_pack("{s:o}", "error", e) : NULL;
 }
 
-static void reply_json(struct pv_reply *rp, int status, json_t *body)
+void pv_api_reply_json(struct pv_reply *rp, int status, json_t *body)
 {
     if (!body) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
@@ -55,7 +56,7 @@ static int authenticate(struct pv_store *st, const struct pv_request *rq, struct
     size_t len, i;
     int rc;
 
-    if (!rq->authorization || strncmp(rq->authorization, "Bearer ", 7) != 0)
+    if (!rq->authorization || strncasecmp(rq->authorization, "Bearer ", 7) != 0)
         return PV_EUNAUTH;
     key = rq->authorization + 7;
     len = strlen(key);
@@ -80,7 +81,7 @@ static void zip_display(const char *zip, char out[11])
         snprintf(out, 11, "%s", zip);
 }
 
-static json_t *indicium_json(const struct pv_indicium_rec *r)
+json_t *pv_api_indicium_json(const struct pv_indicium_rec *r)
 {
     const struct pv_indicium *ind = &r->ind;
     char date[16], created[32], postage[32], to[11];
@@ -106,6 +107,15 @@ static json_t *indicium_json(const struct pv_indicium_rec *r)
         pv_time_format(r->created, created, sizeof created), "presentations",
         (json_int_t) r->presentations, "data", b64);
     free(b64);
+    if (j &&
+        (json_object_set_new(j, "prints", json_integer(r->prints)) != 0 ||
+         json_object_set_new(j, "from_address",
+                             r->from_address[0] ? json_string(r->from_address) : json_null()) ||
+         json_object_set_new(j, "to_address",
+                             r->to_address[0] ? json_string(r->to_address) : json_null()))) {
+        json_decref(j);
+        j = NULL;
+    }
     return j;
 }
 
@@ -131,7 +141,7 @@ static json_t *fields_json(const struct pv_indicium *ind)
 
 /* Parse a JSON object body; on error rp is set and NULL returned. Checks
  * that every key is one of the NULL-terminated allowed names. */
-static json_t *parse_object(const struct pv_request *rq, const char *const *allowed,
+json_t *pv_api_parse_object(const struct pv_request *rq, const char *const *allowed,
                             struct pv_reply *rp)
 {
     json_error_t jerr;
@@ -167,7 +177,7 @@ static json_t *parse_object(const struct pv_request *rq, const char *const *allo
 
 /* A string field: NULL when absent (and not required). A string longer than
  * maxlen is refused with the field's own error code, toolong. */
-static int get_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
+int pv_api_get_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
                       const char **out, struct pv_reply *rp)
 {
     json_t *v = json_object_get(root, name);
@@ -283,27 +293,74 @@ static int idem_key_ok(const char *k)
     return 1;
 }
 
-static const char *const purchase_fields[] = {"mail_class", "weight_oz",     "from_zip", "to_zip",
-                                              "mail_date",  "medium_serial", "payment",  NULL};
+static const char *const purchase_fields[] = {
+    "mail_class",    "weight_oz", "from_zip",     "to_zip",     "mail_date",
+    "medium_serial", "payment",   "from_address", "to_address", NULL};
+
+/* An address block: 1-6 lines of 1-60 printable characters, joined by '\n'. */
+static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
+{
+    size_t i, n = strlen(s), lines = 1, col = 0;
+
+    if (n == 0 || n >= PV_ADDRESS_MAX)
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c == '\n') {
+            if (col == 0 || ++lines > 6)
+                return PV_EINVAL;
+            col = 0;
+        } else if (c < 0x20 || c == 0x7f || ++col > 60) {
+            return PV_EINVAL;
+        }
+    }
+    if (col == 0)
+        return PV_EINVAL;
+    memcpy(out, s, n + 1);
+    return PV_OK;
+}
 
 /* Validate and price a purchase request into q; rp set on error. */
-static int parse_purchase(const struct pv_request *rq, struct pv_purchase_req *q,
-                          struct pv_reply *rp)
+/* The request's fingerprint for idempotency: SHA-256 of the method, path
+ * and canonical body (sorted keys), as hex into out. */
+static int request_hash(json_t *root, char out[PV_HASH_HEX])
 {
-    const char *cls, *from, *to, *date, *medium;
-    json_t *root, *w, *pay;
-    char *canon = NULL, msg[160];
+    static const char prefix[] = "POST /v1/indicia\n";
+    char *canon = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT), *buf;
+    size_t clen, plen = sizeof prefix - 1;
     uint8_t digest[32];
+
+    if (!canon)
+        return PV_ENOMEM;
+    clen = strlen(canon);
+    buf = malloc(plen + clen);
+    if (!buf) {
+        free(canon);
+        return PV_ENOMEM;
+    }
+    memcpy(buf, prefix, plen);
+    memcpy(buf + plen, canon, clen);
+    pv_sha256(buf, plen + clen, digest);
+    free(buf);
+    free(canon);
+    pv_hex_encode(digest, sizeof digest, out);
+    return PV_OK;
+}
+
+/* Validate and price the purchase body root (borrowed) into q; rp set on error. */
+static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
+{
+    const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
+    json_t *w, *pay;
+    char msg[160];
     uint32_t today;
     int rc;
 
-    if (!(root = parse_object(rq, purchase_fields, rp)))
-        return PV_EINVAL;
-    if ((rc = get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
-        (rc = get_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
-        (rc = get_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
-        (rc = get_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
-        (rc = get_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
+    if ((rc = pv_api_get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
+        (rc = pv_api_get_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
+        (rc = pv_api_get_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
+        (rc = pv_api_get_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
+        (rc = pv_api_get_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
         goto out;
     if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
         pv_reply_error(rp, rc, "mail_class",
@@ -344,6 +401,22 @@ static int parse_purchase(const struct pv_request *rq, struct pv_purchase_req *q
     } else {
         q->mail_date = today;
     }
+    if ((rc = pv_api_get_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr,
+                                rp)) != PV_OK ||
+        (faddr && (rc = parse_address(faddr, q->from_address)) != PV_OK)) {
+        if (faddr)
+            pv_reply_error(rp, rc, "from_address",
+                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
+        goto out;
+    }
+    if ((rc = pv_api_get_string(root, "to_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &taddr,
+                                rp)) != PV_OK ||
+        (taddr && (rc = parse_address(taddr, q->to_address)) != PV_OK)) {
+        if (taddr)
+            pv_reply_error(rp, rc, "to_address",
+                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
+        goto out;
+    }
     if (medium && (rc = parse_medium(medium, q->medium_serial)) != PV_OK) {
         pv_reply_error(rp, rc, "medium_serial",
                        "medium_serial must be 1-32 letters, digits or hyphens");
@@ -375,39 +448,56 @@ static int parse_purchase(const struct pv_request *rq, struct pv_purchase_req *q
         goto out;
     }
 
-    /* The request's fingerprint for idempotency: the canonical body. */
-    canon = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
-    if (!canon) {
-        pv_reply_error(rp, rc = PV_ENOMEM, NULL, NULL);
-        goto out;
-    }
-    {
-        size_t clen = strlen(canon), plen = strlen("POST /v1/indicia\n");
-        char *buf = malloc(plen + clen);
-        if (!buf) {
-            pv_reply_error(rp, rc = PV_ENOMEM, NULL, NULL);
-            goto out;
-        }
-        memcpy(buf, "POST /v1/indicia\n", plen);
-        memcpy(buf + plen, canon, clen);
-        pv_sha256(buf, plen + clen, digest);
-        free(buf);
-    }
-    pv_hex_encode(digest, sizeof digest, q->req_hash);
     rc = PV_OK;
 out:
-    free(canon);
-    json_decref(root);
     return rc;
 }
 
 /* ---- handlers ---- */
 
 /* Validate a purchase into a job for the processors (rp->job); or refuse. */
-static void post_indicia(const struct pv_principal *who, const struct pv_request *rq,
-                         struct pv_reply *rp)
+/* An earlier purchase with this key: answer it again (same body) or refuse
+ * (other body) before any validation that depends on the day, so a retry
+ * days later still gets its stamp. PV_ENOTFOUND when the key is new. The
+ * processor checks again inside its transaction, which settles races. */
+static int replay_early(struct pv_store *st, const struct pv_principal *who, const char *key,
+                        const char *req_hash, struct pv_reply *rp)
+{
+    char stored[PV_HASH_HEX], id[PV_ID_MAX], acct[PV_ACCOUNT_MAX];
+    struct pv_indicium_rec *rec;
+    pv_mills bal;
+    json_t *j;
+    int rc;
+
+    rc = st->ops->idem_get(st, who->owner_id, key, stored, id);
+    if (rc != PV_OK)
+        return rc;
+    if (strcmp(stored, req_hash) != 0) {
+        pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
+        return PV_OK;
+    }
+    rec = malloc(sizeof *rec);
+    if (!rec)
+        return PV_ENOMEM;
+    pv_account_customer(who->owner_id, acct);
+    if ((rc = st->ops->indicium_get(st, id, rec)) == PV_OK &&
+        (rc = pv_balance(st, acct, &bal)) == PV_OK) {
+        j = pv_api_indicium_json(rec);
+        if (j)
+            json_object_set_new(j, "balance_mills", json_integer(bal));
+        pv_api_reply_json(rp, 201, j);
+        rp->replayed = 1;
+    }
+    free(rec);
+    return rc;
+}
+
+static void post_indicia(struct pv_store *st, const struct pv_principal *who,
+                         const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_job *job;
+    json_t *root;
+    int rc;
 
     if (who->role != PV_ROLE_CUSTOMER) {
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy postage");
@@ -422,18 +512,28 @@ static void post_indicia(const struct pv_principal *who, const struct pv_request
                        "Idempotency-Key must be 1-255 printable ASCII characters");
         return;
     }
+    if (!(root = pv_api_parse_object(rq, purchase_fields, rp)))
+        return;
     job = calloc(1, sizeof *job);
     if (!job) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
-        return;
+        goto out;
     }
-    if (parse_purchase(rq, &job->req, rp) != PV_OK) {
-        free(job);
-        return;
+    if ((rc = request_hash(root, job->req.req_hash)) != PV_OK ||
+        (rc = replay_early(st, who, rq->idempotency_key, job->req.req_hash, rp)) != PV_ENOTFOUND) {
+        if (rc != PV_OK)
+            pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
     }
+    if (parse_purchase(root, &job->req, rp) != PV_OK)
+        goto out;
     snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
     snprintf(job->req.idem_key, sizeof job->req.idem_key, "%s", rq->idempotency_key);
     rp->job = job;
+    job = NULL;
+out:
+    free(job);
+    json_decref(root);
 }
 
 int pv_api_purchase_submit(struct pv_app *app, struct pv_job *job)
@@ -452,35 +552,43 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
     if (err != PV_OK) {
         pv_reply_error(rp, err, NULL, NULL);
     } else {
-        j = indicium_json(&job->res.rec);
+        j = pv_api_indicium_json(&job->res.rec);
         if (j)
             json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
-        reply_json(rp, 201, j);
+        pv_api_reply_json(rp, 201, j);
         rp->replayed = job->res.replayed;
     }
     free(job);
+}
+
+int pv_api_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
+                        struct pv_indicium_rec *rec, struct pv_reply *rp)
+{
+    int rc;
+
+    if (strlen(id) >= PV_ID_MAX || (rc = st->ops->indicium_get(st, id, rec)) == PV_ENOTFOUND) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
+        return PV_ENOTFOUND;
+    }
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return rc;
+    }
+    /* Another customer's indicium does not exist, as far as this key knows. */
+    if (who->role != PV_ROLE_OPERATOR && strcmp(rec->customer_id, who->owner_id) != 0) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
+        return PV_ENOTFOUND;
+    }
+    return PV_OK;
 }
 
 static void get_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
                          struct pv_reply *rp)
 {
     struct pv_indicium_rec rec;
-    int rc;
 
-    if (strlen(id) >= PV_ID_MAX || (rc = st->ops->indicium_get(st, id, &rec)) == PV_ENOTFOUND) {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
-        return;
-    }
-    if (rc != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        return;
-    }
-    /* Another customer's indicium does not exist, as far as this key knows. */
-    if (who->role != PV_ROLE_OPERATOR && strcmp(rec.customer_id, who->owner_id) != 0) {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
-        return;
-    }
-    reply_json(rp, 200, indicium_json(&rec));
+    if (pv_api_own_indicium(st, who, id, &rec, rp) == PV_OK)
+        pv_api_reply_json(rp, 200, pv_api_indicium_json(&rec));
 }
 
 static void list_indicia(struct pv_store *st, const struct pv_principal *who,
@@ -496,32 +604,34 @@ static void list_indicia(struct pv_store *st, const struct pv_principal *who,
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "list indicia with a customer key");
         return;
     }
-    if (rq->query_limit && pv_parse_u64(rq->query_limit, 1, LIST_MAX, &limit) != PV_OK) {
+    if (pv_api_arg(rq, "limit") &&
+        pv_parse_u64(pv_api_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
         pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
         return;
     }
-    if (rq->query_cursor && strlen(rq->query_cursor) >= PV_ID_MAX) {
+    if (pv_api_arg(rq, "cursor") && strlen(pv_api_arg(rq, "cursor")) >= PV_ID_MAX) {
         pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
         return;
     }
     /* One extra row tells whether there is a next page. */
-    rc = st->ops->indicium_list(st, who->owner_id, rq->query_cursor, (size_t) limit + 1, &recs, &n);
+    rc = st->ops->indicium_list(st, who->owner_id, pv_api_arg(rq, "cursor"), (size_t) limit + 1,
+                                &recs, &n);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
         return;
     }
     arr = json_array();
     for (i = 0; arr && i < n && i < limit; i++) {
-        if (!(j = indicium_json(&recs[i])) || json_array_append_new(arr, j) != 0) {
+        if (!(j = pv_api_indicium_json(&recs[i])) || json_array_append_new(arr, j) != 0) {
             json_decref(arr);
             arr = NULL;
         }
     }
-    reply_json(rp, 200,
-               arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
-                               n > limit, "next_cursor",
-                               n > limit ? json_string(recs[limit - 1].id) : json_null())
-                   : NULL);
+    pv_api_reply_json(rp, 200,
+                      arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr,
+                                      "has_more", n > limit, "next_cursor",
+                                      n > limit ? json_string(recs[limit - 1].id) : json_null())
+                          : NULL);
     free(recs);
 }
 
@@ -533,7 +643,8 @@ static void get_account(struct pv_store *st, const struct pv_principal *who, str
     int rc;
 
     if (who->role == PV_ROLE_OPERATOR) {
-        reply_json(rp, 200, json_pack("{s:s, s:s}", "id", who->owner_id, "role", "operator"));
+        pv_api_reply_json(rp, 200,
+                          json_pack("{s:s, s:s}", "id", who->owner_id, "role", "operator"));
         return;
     }
     if ((rc = st->ops->customer_get(st, who->owner_id, &c)) != PV_OK) {
@@ -545,10 +656,10 @@ static void get_account(struct pv_store *st, const struct pv_principal *who, str
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
-    reply_json(rp, 200,
-               json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", c.id, "role", "customer", "email",
-                         c.email, "balance_mills", (json_int_t) bal, "balance",
-                         pv_money_format(bal, money, sizeof money)));
+    pv_api_reply_json(rp, 200,
+                      json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", c.id, "role", "customer",
+                                "email", c.email, "balance_mills", (json_int_t) bal, "balance",
+                                pv_money_format(bal, money, sizeof money)));
 }
 
 static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *rp)
@@ -569,7 +680,8 @@ static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *r
                            (json_int_t) keys[i].psd_id, "algorithm", keys[i].algorithm,
                            "public_key_pem", keys[i].public_pem));
     free(keys);
-    reply_json(rp, 200, arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
+    pv_api_reply_json(rp, 200,
+                      arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
 }
 
 static void get_psds(struct pv_store *st, const struct pv_principal *who, struct pv_reply *rp)
@@ -608,9 +720,9 @@ static void get_psds(struct pv_store *st, const struct pv_principal *who, struct
                       "balanced", p->ascending + p->descending == p->control_total));
     }
     free(psds);
-    reply_json(rp, 200,
-               arr ? json_pack("{s:I, s:o}", "deposit_mills", (json_int_t) deposit, "psds", arr)
-                   : NULL);
+    pv_api_reply_json(
+        rp, 200,
+        arr ? json_pack("{s:I, s:o}", "deposit_mills", (json_int_t) deposit, "psds", arr) : NULL);
 }
 
 static const char *const verify_fields[] = {"data", NULL};
@@ -628,9 +740,9 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
     int sig_ok = 0, known = 0, rc;
     json_t *root;
 
-    if (!(root = parse_object(rq, verify_fields, rp)))
+    if (!(root = pv_api_parse_object(rq, verify_fields, rp)))
         return;
-    if (get_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK)
+    if (pv_api_get_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK)
         goto out;
     if ((rc = pv_base64_decode(text, strlen(text), &data, &len)) != PV_OK) {
         pv_reply_error(rp, rc, "data", NULL);
@@ -657,12 +769,15 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
     } else {
         sig_ok = 1;
         rc = st->ops->indicium_find(st, ind.device_id, ind.serial, &rec);
-        if (rc == PV_OK && rec.data_len == len && memcmp(rec.data, data, len) == 0) {
+        /* The same piece is the same signed body: the signature may come in
+         * its other valid form (r, n - s), see docs/indicium.md. */
+        if (rc == PV_OK && rec.data_len == len && memcmp(rec.data, data, len - PV_SIG_LEN) == 0) {
             known = 1;
-            /* The postal authority's duplicate check: count this presentation,
-             * unless the owner is only checking their own stamp. */
+            /* The postal authority's duplicate check counts presentations;
+             * anyone else (a customer, a sorting room) only reads the count,
+             * so nobody holding a copy can make a stamp look used. */
             before = rec.presentations;
-            if (who->role == PV_ROLE_CUSTOMER && strcmp(who->owner_id, rec.customer_id) == 0)
+            if (who->role != PV_ROLE_OPERATOR)
                 rc = PV_OK;
             else if ((rc = st->ops->begin(st)) == PV_OK) {
                 rc = st->ops->indicium_present(st, rec.id, pv_now(), &before);
@@ -679,15 +794,16 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
             goto out;
         }
     }
-    reply_json(rp, 200,
-               json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:o}", "valid", sig_ok && known,
-                         "signature_valid", sig_ok, "known", known, "duplicate", before > 0,
-                         "presented_before", (json_int_t) before, "status",
-                         !(sig_ok && known) ? "invalid"
-                         : before > 0       ? "duplicate"
-                                            : "valid",
-                         "reason", reason ? json_string(reason) : json_null(), "fields",
-                         fields_json(&ind)));
+    pv_api_reply_json(rp, 200,
+                      json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:o}", "valid",
+                                sig_ok && known, "signature_valid", sig_ok, "known", known,
+                                "duplicate", before > 0, "presented_before", (json_int_t) before,
+                                "status",
+                                !(sig_ok && known) ? "invalid"
+                                : before > 0       ? "duplicate"
+                                                   : "valid",
+                                "reason", reason ? json_string(reason) : json_null(), "fields",
+                                fields_json(&ind)));
 out:
     free(keys);
     free(data);
@@ -701,12 +817,14 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     const char *m = rq->method, *p = rq->path;
     struct pv_store *st = NULL;
     struct pv_principal who;
+    char id[PV_ID_MAX];
+    const char *slash;
     int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
     int rc;
 
     if (strcmp(p, "/healthz") == 0) {
         if (get)
-            reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
+            pv_api_reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
         return;
@@ -722,6 +840,13 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
         goto out;
     }
+    if (strcmp(p, "/v1/layouts") == 0) {
+        if (get)
+            pv_api_get_layouts(rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+        goto out;
+    }
     if (strncmp(p, "/v1/", 4) != 0) {
         pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
         goto out;
@@ -732,7 +857,7 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     }
     if (strcmp(p, "/v1/indicia") == 0) {
         if (post)
-            post_indicia(&who, rq, rp);
+            post_indicia(st, &who, rq, rp);
         else if (get)
             list_indicia(st, &who, rq, rp);
         else
@@ -742,6 +867,24 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             get_indicium(st, &who, p + 12, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strncmp(p, "/v1/indicia/", 12) == 0 && (slash = strchr(p + 12, '/')) &&
+               slash > p + 12 && strcmp(slash, "/label") == 0 &&
+               (size_t) (slash - (p + 12)) < sizeof id) {
+        memcpy(id, p + 12, (size_t) (slash - (p + 12)));
+        id[slash - (p + 12)] = '\0';
+        if (get)
+            pv_api_get_label(st, &who, id, rq, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strcmp(p, "/v1/sheets") == 0) {
+        if (post)
+            pv_api_post_sheets(st, &who, rq, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strcmp(p, "/v1/account/printers") == 0) {
+        pv_api_printers(st, &who, NULL, rq, rp);
+    } else if (strncmp(p, "/v1/account/printers/", 21) == 0 && p[21] && !strchr(p + 21, '/')) {
+        pv_api_printers(st, &who, p + 21, rq, rp);
     } else if (strcmp(p, "/v1/account") == 0) {
         if (get)
             get_account(st, &who, rp);

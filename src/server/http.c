@@ -63,22 +63,36 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
-    char *text = NULL;
+    const char *type = "application/json";
+    char *text = NULL, disposition[192];
     size_t len = 0;
 
-    if (rp->body) {
-        text = json_dumps(rp->body, JSON_COMPACT | JSON_ENSURE_ASCII);
-        if (!text)
+    if (rp->raw) {
+        /* A document: the response takes the bytes. */
+        resp = MHD_create_response_from_buffer(rp->raw_len, rp->raw, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
             return MHD_NO;
-        len = strlen(text);
+        rp->raw = NULL;
+        type = rp->content_type;
+        if (rp->filename[0]) {
+            snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", rp->filename);
+            MHD_add_response_header(resp, "Content-Disposition", disposition);
+        }
+    } else {
+        if (rp->body) {
+            text = json_dumps(rp->body, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(12));
+            if (!text)
+                return MHD_NO;
+            len = strlen(text);
+        }
+        resp = MHD_create_response_from_buffer(
+            len, text ? text : (char *) "", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!resp) {
+            free(text);
+            return MHD_NO;
+        }
     }
-    resp = MHD_create_response_from_buffer(len, text ? text : (char *) "",
-                                           text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rp->replayed)
@@ -86,6 +100,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
     ret = MHD_queue_response(c, (unsigned int) rp->status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static const char *query_arg(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* On the processor's thread: the purchase is final, wake its connection. */
@@ -131,8 +150,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         memset(&rq, 0, sizeof rq);
         rq.method = method;
         rq.path = url;
-        rq.query_limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-        rq.query_cursor = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+        rq.arg = query_arg;
+        rq.arg_ctx = c;
         rq.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         rq.idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
         rq.body = s->body ? s->body : "";
@@ -145,12 +164,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             s->conn = c;
             rp.job->ctx = s;
             rp.job->on_done = job_done;
+            /* Counted before it is queued, so shutdown cannot miss it. */
+            s->purchase = 1;
+            atomic_fetch_add(&h->in_flight, 1);
             MHD_suspend_connection(c);
-            if ((rc = pv_api_purchase_submit(h->app, rp.job)) == PV_OK) {
-                s->purchase = 1;
-                atomic_fetch_add(&h->in_flight, 1);
+            if ((rc = pv_api_purchase_submit(h->app, rp.job)) == PV_OK)
                 return MHD_YES;
-            }
+            s->purchase = 0;
+            atomic_fetch_sub(&h->in_flight, 1);
             MHD_resume_connection(c);
             s->job = NULL;
             pv_api_purchase_finish(rp.job, rc, &rp);
@@ -158,6 +179,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     ret = send_reply(c, &rp);
     json_decref(rp.body);
+    free(rp.raw);
     return ret;
 }
 

@@ -10,6 +10,7 @@
 #include "server/server.h"
 
 #include "domain/ledger.h"
+#include "render/render.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_PSDS       64
 #define MAX_PROCESSORS 16
@@ -268,6 +270,13 @@ static int cmd_init(const struct opts *o)
         keys[i].psd_id = (uint32_t) (i + 1);
         snprintf(keys[i].algorithm, sizeof keys[i].algorithm, "ecdsa-p256-sha256");
         snprintf(keys[i].module, sizeof keys[i].module, "%s", cm->ops->name);
+        if (strlen(ref) >= sizeof keys[i].key_ref) {
+            fprintf(stderr, "stampd: key path too long: %s\n", ref);
+            free(ref);
+            free(pem);
+            rc = PV_ECONFIG;
+            goto out;
+        }
         snprintf(keys[i].key_ref, sizeof keys[i].key_ref, "%s", ref);
         snprintf(keys[i].public_pem, sizeof keys[i].public_pem, "%s", pem);
         keys[i].created = pv_now();
@@ -328,6 +337,18 @@ out:
     return rc == PV_OK ? 0 : 1;
 }
 
+/* Only init creates a database: elsewhere a mistyped path is an error, not a new file. */
+static int db_exists(const char *dsn)
+{
+    const char *path = sqlite_path(dsn);
+
+    if (path && access(path, F_OK) != 0) {
+        fprintf(stderr, "stampd: no database at %s (run stampd init first)\n", path);
+        return 0;
+    }
+    return 1;
+}
+
 static int cmd_create(const struct opts *o, int customer)
 {
     struct pv_store *st = NULL;
@@ -343,6 +364,8 @@ static int cmd_create(const struct opts *o, int customer)
         fprintf(stderr, "stampd: --balance must be a dollar amount (customers only)\n");
         return 2;
     }
+    if (!db_exists(o->db))
+        return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database", rc);
     if ((rc = st->ops->begin(st)) == PV_OK) {
@@ -403,6 +426,8 @@ static int cmd_serve(const struct opts *o)
     signal(SIGPIPE, SIG_IGN);
 
     memset(&app, 0, sizeof app);
+    if (!db_exists(o->db))
+        return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database (run stampd init first?)", rc);
     rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
@@ -442,6 +467,7 @@ out:
     pv_processors_drain(app.procs, app.nprocs);
     pv_http_stop(http);
     pv_processors_stop(app.procs, app.nprocs);
+    pv_render_shutdown();
     pv_pool_free(app.pool);
     return rc == PV_OK ? 0 : 1;
 }
@@ -449,6 +475,9 @@ out:
 int main(int argc, char **argv)
 {
     struct opts o;
+
+    /* The database holds customers' emails and key hashes; keys are 0600 anyway. */
+    umask(077);
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -72,10 +72,9 @@ static void *writer(void *arg)
 static int open_one(struct pv_processor *p, const char *dsn, size_t slot, size_t n)
 {
     char *spec = NULL;
+    size_t i;
     int rc;
 
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
     snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "proc-%zu", slot + 1);
     p->reqs = calloc(BATCH_MAX, sizeof *p->reqs);
     p->res = calloc(BATCH_MAX, sizeof *p->res);
@@ -92,6 +91,16 @@ static int open_one(struct pv_processor *p, const char *dsn, size_t slot, size_t
     p->ctx.cm = p->cm;
     if ((rc = pv_processor_load(p->st, &p->ctx, slot, n)) != PV_OK)
         return rc;
+    /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
+    for (i = 0; i < p->ctx.npsds; i++) {
+        uint8_t sig[64];
+        if ((rc = pv_crypto_sign(p->cm, p->ctx.psds[i].key_ref, (const uint8_t *) "probe", 5,
+                                 sig)) != PV_OK) {
+            fprintf(stderr, "stampd: %s: PSD %u: key %s: %s\n", p->ctx.server_id,
+                    (unsigned) p->ctx.psds[i].psd_id, p->ctx.psds[i].key_ref, pv_strerror(rc));
+            return PV_ECRYPTO;
+        }
+    }
     if (pthread_create(&p->thread, NULL, writer, p) != 0)
         return PV_EINTERNAL;
     p->started = 1;
@@ -106,6 +115,11 @@ int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out)
 
     if (!procs)
         return PV_ENOMEM;
+    /* Every processor's lock exists before any can fail, so stop() may use them all. */
+    for (i = 0; i < n; i++) {
+        pthread_mutex_init(&procs[i].mu, NULL);
+        pthread_cond_init(&procs[i].cv, NULL);
+    }
     for (i = 0; i < n; i++) {
         if ((rc = open_one(&procs[i], dsn, i, n)) != PV_OK) {
             fprintf(stderr, "stampd: processor %zu: %s\n", i + 1, pv_strerror(rc));

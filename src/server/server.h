@@ -78,13 +78,19 @@ struct pv_reply {
     json_t *body;
     int replayed; /* adds Idempotent-Replayed: true */
     struct pv_job *job;
+    /* A document instead of JSON (labels): owned bytes, static type, file name. */
+    uint8_t *raw;
+    size_t raw_len;
+    const char *content_type;
+    char filename[128];
 };
 
 struct pv_request {
     const char *method;
     const char *path;
-    const char *query_limit;  /* ?limit= */
-    const char *query_cursor; /* ?cursor= */
+    /* Query-string argument by name, or NULL: arg(arg_ctx, "limit"). */
+    const char *(*arg)(void *arg_ctx, const char *name);
+    void *arg_ctx;
     const char *authorization;
     const char *idempotency_key;
     const char *body;

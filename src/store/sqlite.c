@@ -206,8 +206,33 @@ static const char *const migration_v1[] = {
     NULL,
 };
 
+static const char *const migration_v2[] = {
+    "ALTER TABLE indicia ADD COLUMN prints INTEGER NOT NULL DEFAULT 0 CHECK (prints >= 0);\n"
+    "ALTER TABLE indicia ADD COLUMN from_address TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE indicia ADD COLUMN to_address TEXT NOT NULL DEFAULT '';\n",
+    "CREATE TABLE renders (\n"
+    "    id          INTEGER PRIMARY KEY,\n"
+    "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
+    "    actor_id    TEXT NOT NULL,\n"
+    "    format      TEXT NOT NULL,\n"
+    "    layout      TEXT NOT NULL,\n"
+    "    at          INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX renders_indicium ON renders(indicium_id, at);\n",
+    "CREATE TABLE printers (\n"
+    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+    "    name        TEXT NOT NULL,\n"
+    "    offset_x    INTEGER NOT NULL CHECK (offset_x BETWEEN -1000 AND 1000),\n"
+    "    offset_y    INTEGER NOT NULL CHECK (offset_y BETWEEN -1000 AND 1000),\n"
+    "    updated     INTEGER NOT NULL,\n"
+    "    PRIMARY KEY (customer_id, name)\n"
+    ") WITHOUT ROWID;\n",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
+    migration_v2, /* 2: printing: render records, print counts, addresses, printers */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
@@ -226,8 +251,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
 #define IND_FIELDS                                                                                 \
     "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
     "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
-    "software_id, medium_serial, data"
-#define IND_COLS "id, customer_id, server_id, created, presentations, " IND_FIELDS
+    "software_id, medium_serial, data, from_address, to_address"
+#define IND_COLS "id, customer_id, server_id, created, presentations, prints, " IND_FIELDS
 
 /* X(NAME, SQL). Parameters are positional "?" bound in order by the b_* helpers. */
 #define STATEMENTS(X)                                                                              \
@@ -271,7 +296,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(IDEM_PUT, "INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "          \
                 "VALUES (?, ?, ?, ?, ?)")                                                          \
     X(IND_INSERT, "INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "      \
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")        \
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")  \
     X(IND_GET, "SELECT " IND_COLS " FROM indicia WHERE id = ?")                                    \
     X(IND_FIND, "SELECT " IND_COLS " FROM indicia WHERE psd_id = ? AND serial = ?")                \
     X(IND_CURSOR, "SELECT seq FROM indicia WHERE id = ? AND customer_id = ?")                      \
@@ -279,7 +304,19 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
                 "ORDER BY seq DESC LIMIT ?")                                                       \
     X(IND_PRESENTATIONS, "SELECT presentations FROM indicia WHERE id = ?")                         \
     X(IND_PRESENT, "UPDATE indicia SET presentations = presentations + 1, "                        \
-                   "last_presented_at = ? WHERE id = ?")
+                   "last_presented_at = ? WHERE id = ?")                                           \
+    X(RENDER_INSERT, "INSERT INTO renders(indicium_id, actor_id, format, layout, at) "             \
+                     "VALUES (?, ?, ?, ?, ?)")                                                     \
+    X(IND_PRINTED, "UPDATE indicia SET prints = prints + 1 WHERE id = ?")                          \
+    X(PRINTER_PUT, "INSERT INTO printers(customer_id, name, offset_x, offset_y, updated) "         \
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT(customer_id, name) DO UPDATE SET "          \
+                   "offset_x = excluded.offset_x, offset_y = excluded.offset_y, "                  \
+                   "updated = excluded.updated")                                                   \
+    X(PRINTER_GET, "SELECT name, offset_x, offset_y, updated FROM printers "                       \
+                   "WHERE customer_id = ? AND name = ?")                                           \
+    X(PRINTER_LIST, "SELECT name, offset_x, offset_y, updated FROM printers "                      \
+                    "WHERE customer_id = ? ORDER BY name")                                         \
+    X(PRINTER_DELETE, "DELETE FROM printers WHERE customer_id = ? AND name = ?")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -1424,6 +1461,7 @@ static int read_indicium(sqlite3_stmt *st, void *p)
     r_text(&r, rec->server_id, sizeof rec->server_id);
     rec->created = r_int(&r);
     rec->presentations = r_int(&r);
+    rec->prints = r_int(&r);
     ind->device_id = (uint32_t) r_int(&r);
     ind->key_id = (uint32_t) r_int(&r);
     ind->serial = (uint32_t) r_int(&r);
@@ -1451,6 +1489,11 @@ static int read_indicium(sqlite3_stmt *st, void *p)
     }
     memcpy(rec->data, blob, len);
     rec->data_len = len;
+    r.i++;
+    r_text(&r, rec->from_address, sizeof rec->from_address);
+    r_text(&r, rec->to_address, sizeof rec->to_address);
+    if (r.rc != PV_OK)
+        return r.rc;
     /* The signature is not a column: it is the tail of the signed bytes. */
     memcpy(ind->signature, rec->data + len - PV_SIG_LEN, PV_SIG_LEN);
     return PV_OK;
@@ -1465,7 +1508,8 @@ static int sq_indicium_insert(struct pv_store *st, const struct pv_indicium_rec 
 
     if (!FITS(rec->id) || !FITS(rec->customer_id) || !FITS(rec->server_id) || !rec->id[0] ||
         !FITS(ind->license) || !FITS(ind->from_zip) || !FITS(ind->to_zip) ||
-        !FITS(ind->software_id) || !FITS(ind->medium_serial) || rec->data_len < PV_INDICIUM_MIN ||
+        !FITS(ind->software_id) || !FITS(ind->medium_serial) || !FITS(rec->from_address) ||
+        !FITS(rec->to_address) || rec->data_len < PV_INDICIUM_MIN ||
         rec->data_len > sizeof rec->data)
         return PV_EINVAL;
     rc = write_enter(s, &own);
@@ -1494,6 +1538,8 @@ static int sq_indicium_insert(struct pv_store *st, const struct pv_indicium_rec 
     b_text(&b, ind->software_id);
     b_text(&b, ind->medium_serial);
     b_blob(&b, rec->data, rec->data_len);
+    b_text(&b, rec->from_address);
+    b_text(&b, rec->to_address);
     return write_leave(s, own, q_exec(&b));
 }
 
@@ -1605,6 +1651,128 @@ out:
     return rc;
 }
 
+/* ---- printing ----------------------------------------------------------------------------- */
+
+static int sq_render_record(struct pv_store *st, const char *indicium_id, const char *actor_id,
+                            const char *format, const char *layout, int64_t at)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!fits(indicium_id, PV_ID_MAX) || !fits(actor_id, PV_ID_MAX) || !fits(format, 16) ||
+        !fits(layout, 64))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_IND_PRINTED);
+    b_text(&b, indicium_id);
+    rc = q_exec(&b);
+    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
+        rc = PV_ENOTFOUND;
+    if (rc == PV_OK) {
+        q_start(&b, s, Q_RENDER_INSERT);
+        b_text(&b, indicium_id);
+        b_text(&b, actor_id);
+        b_text(&b, format);
+        b_text(&b, layout);
+        b_int(&b, at);
+        rc = q_exec(&b);
+    }
+    return write_leave(s, own, rc);
+}
+
+static int read_printer(sqlite3_stmt *st, void *p)
+{
+    struct pv_printer_rec *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    r_text(&r, rec->name, sizeof rec->name);
+    rec->offset_x = (int32_t) r_int(&r);
+    rec->offset_y = (int32_t) r_int(&r);
+    rec->updated = r_int(&r);
+    return r.rc;
+}
+
+static int sq_printer_put(struct pv_store *st, const char *customer_id,
+                          const struct pv_printer_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!fits(customer_id, PV_ID_MAX) || !FITS(rec->name) || !rec->name[0])
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_PRINTER_PUT);
+    b_text(&b, customer_id);
+    b_text(&b, rec->name);
+    b_int(&b, rec->offset_x);
+    b_int(&b, rec->offset_y);
+    b_int(&b, rec->updated);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_printer_get(struct pv_store *st, const char *customer_id, const char *name,
+                          struct pv_printer_rec *rec)
+{
+    struct q b;
+    int rc;
+
+    memset(rec, 0, sizeof *rec);
+    if (!customer_id || !name)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PRINTER_GET);
+    b_text(&b, customer_id);
+    b_text(&b, name);
+    rc = q_row(&b);
+    if (rc == PV_OK)
+        rc = read_printer(b.st, rec);
+    done(b.st);
+    return rc;
+}
+
+static int sq_printer_list(struct pv_store *st, const char *customer_id,
+                           struct pv_printer_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PRINTER_LIST);
+    b_text(&b, customer_id);
+    rc = collect(&b, sizeof **out, read_printer, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int sq_printer_delete(struct pv_store *st, const char *customer_id, const char *name)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!customer_id || !name)
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_PRINTER_DELETE);
+    b_text(&b, customer_id);
+    b_text(&b, name);
+    rc = q_exec(&b);
+    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
+        rc = PV_ENOTFOUND;
+    return write_leave(s, own, rc);
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void sq_close(struct pv_store *st)
@@ -1627,6 +1795,11 @@ static const struct pv_store_ops sqlite_ops = {
     .version = 1,
     .name = "sqlite",
     .close = sq_close,
+    .render_record = sq_render_record,
+    .printer_put = sq_printer_put,
+    .printer_get = sq_printer_get,
+    .printer_list = sq_printer_list,
+    .printer_delete = sq_printer_delete,
     .migrate = sq_migrate,
     .schema_version = sq_schema_version,
     .begin = sq_begin,

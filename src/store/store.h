@@ -36,9 +36,11 @@
 #define PV_ACCOUNT_MAX  64  /* ledger account names: "customer:cus_...", "psd:1" */
 #define PV_HASH_HEX     65  /* sha-256 hex + NUL */
 #define PV_IDEM_KEY_MAX 256 /* Idempotency-Key header cap */
+#define PV_ADDRESS_MAX  256 /* a postal address block, lines joined by '\n' */
+#define PV_PRINTER_MAX  64  /* a printer's name in the customer's settings */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 1
+#define PV_SCHEMA_VERSION 2
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -96,10 +98,21 @@ struct pv_indicium_rec {
     char customer_id[PV_ID_MAX];
     char server_id[PV_ID_MAX]; /* processor that signed it */
     int64_t created;
-    int64_t presentations;         /* times presented to POST /v1/verify */
+    int64_t presentations;             /* times presented to POST /v1/verify */
+    int64_t prints;                    /* times rendered as a label (reprints are free) */
+    char from_address[PV_ADDRESS_MAX]; /* optional, printed on envelopes; not signed */
+    char to_address[PV_ADDRESS_MAX];
     struct pv_indicium ind;        /* decoded fields (as signed) */
     uint8_t data[PV_INDICIUM_MAX]; /* the whole signed indicium */
     size_t data_len;
+};
+
+/* A customer's printer and its calibration offsets (1/100 mm, +x right, +y down). */
+struct pv_printer_rec {
+    char name[PV_PRINTER_MAX];
+    int32_t offset_x;
+    int32_t offset_y;
+    int64_t updated;
 };
 
 struct pv_store;
@@ -176,6 +189,20 @@ struct pv_store_ops {
                          struct pv_indicium_rec *rec);
     int (*indicium_present)(struct pv_store *st, const char *id, int64_t at,
                             int64_t *presented_before);
+
+    /* Printing (schema v2). render_record notes one render of an indicium
+     * (who, when, format, layout) and counts it in the indicium's prints:
+     * PV_ENOTFOUND for an unknown indicium. printer_put creates or replaces
+     * the customer's printer rec->name; get/delete: PV_ENOTFOUND. */
+    int (*render_record)(struct pv_store *st, const char *indicium_id, const char *actor_id,
+                         const char *format, const char *layout, int64_t at);
+    int (*printer_put)(struct pv_store *st, const char *customer_id,
+                       const struct pv_printer_rec *rec);
+    int (*printer_get)(struct pv_store *st, const char *customer_id, const char *name,
+                       struct pv_printer_rec *rec);
+    int (*printer_list)(struct pv_store *st, const char *customer_id, struct pv_printer_rec **out,
+                        size_t *n);
+    int (*printer_delete)(struct pv_store *st, const char *customer_id, const char *name);
 };
 
 struct pv_store {

@@ -396,26 +396,27 @@ class TestVerify(CliTest):
             self.assertEqual(field(r.out, "presented"), "0 times before", r)
             self.assertEqual(field(r.out, "serial"), str(ind["serial"]), r)
             self.assertEqual(field(r.out, "postage"), "$0.74", r)
-        # A third party: the first presentation is valid, the second a duplicate.
-        r = self.expect(stamp("verify", "--data", ind["data"], key=SECOND_KEY), 0)
+        # A third party (another customer) reads the count but does not raise it:
+        # holding a copy of a label must not make it look used.
+        for _ in range(2):
+            r = self.expect(stamp("verify", "--data", ind["data"], key=SECOND_KEY), 0)
+            self.assertEqual(field(r.out, "verdict"), "VALID", r)
+            self.assertEqual(field(r.out, "presented"), "0 times before", r)
+        # The postal authority (operator key): first valid, then a duplicate; JSON output.
+        r = self.expect(stamp("verify", "--data", ind["data"], key=SRV.operator_key), 0)
         self.assertEqual(field(r.out, "verdict"), "VALID", r)
-        self.assertEqual(field(r.out, "presented"), "0 times before", r)
-        r = self.expect(stamp("verify", "--data", ind["data"], key=SECOND_KEY), 5)
-        self.assertTrue((field(r.out, "verdict") or "").startswith("DUPLICATE"), r)
-        self.assertEqual(field(r.out, "presented"), "1 time before", r)
-        # The operator too; JSON output.
         j = self.expect(stamp("verify", "--json", "--data", ind["data"],
                               key=SRV.operator_key), 5).json()
         self.assertIs(j["duplicate"], True, j)
         self.assertIs(j["signature_valid"], True, j)
-        self.assertEqual(j["presented_before"], 2)
+        self.assertEqual(j["presented_before"], 1)
         self.assertEqual(j["status"], "duplicate")
-        # The owner now sees the count (3) without raising it.
+        # The owner now sees the count (2) without raising it.
         for _ in range(2):
             j = self.expect(stamp("verify", "--id", ind["id"], "--json"), 5).json()
-            self.assertEqual(j["presented_before"], 3, j)
+            self.assertEqual(j["presented_before"], 2, j)
         r = self.expect(stamp("show", ind["id"]), 0)
-        self.assertEqual(field(r.out, "presented"), "3 times", r)
+        self.assertEqual(field(r.out, "presented"), "2 times", r)
 
     def test_online_invalid(self):
         ind = self.buy("postcard", "0.5")

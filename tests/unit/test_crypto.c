@@ -321,6 +321,14 @@ static void test_sign_verify_round_trip(void **state)
     memset(bad, 0xff, 64);
     assert_int_equal(pv_crypto_verify(pub, msg, len, bad), PV_ESIGNATURE);
 
+    /* Always the low form s <= n/2 (a random s is high half the time), and it
+     * still verifies. The top byte of n/2 is 0x7f. */
+    for (int i = 0; i < 64; i++) {
+        assert_int_equal(pv_crypto_sign(fx->cm, ref, msg, len, sig), PV_OK);
+        assert_true(sig[32] <= 0x7f);
+        assert_int_equal(pv_crypto_verify(pub, msg, len, sig), PV_OK);
+    }
+
     /* The empty message is a message too. */
     assert_int_equal(pv_crypto_sign(fx->cm, ref2, NULL, 0, sig), PV_OK);
     assert_int_equal(pv_crypto_verify(pub2, (const uint8_t *) "", 0, sig), PV_OK);

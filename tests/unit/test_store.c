@@ -944,6 +944,62 @@ static void test_two_writers(void **state)
     assert_int_equal(bal, -CYCLES * 10);
 }
 
+static void test_printing(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_rec a, got;
+    struct pv_printer_rec p, *list;
+    size_t n;
+
+    seed_for_indicia(st);
+    make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
+    COPY(a.from_address, "Ada Lovelace\n1 Main St\nSan Francisco CA 94107");
+    COPY(a.to_address, "Charles Babbage\n2 Broad St\nNew York NY 10001-1234");
+    OK(st->ops->indicium_insert(st, &a));
+    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    assert_string_equal(got.from_address, a.from_address);
+    assert_string_equal(got.to_address, a.to_address);
+    assert_int_equal(got.prints, 0);
+
+    /* Every render is recorded and counted; an unknown indicium is not. */
+    OK(st->ops->render_record(st, "ind_0001", "cus_A", "pdf", "label-4x6", 1700002000));
+    OK(st->ops->render_record(st, "ind_0001", "op_X", "zpl", "label-4x6", 1700002001));
+    assert_int_equal(st->ops->render_record(st, "ind_nope", "cus_A", "pdf", "label-4x6", 1),
+                     PV_ENOTFOUND);
+    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    assert_int_equal(got.prints, 2);
+
+    /* Printers: put, replace, get, list, delete; scoped to the customer. */
+    memset(&p, 0, sizeof p);
+    COPY(p.name, "zebra");
+    p.offset_x = 150;
+    p.offset_y = -75;
+    p.updated = 1700003000;
+    OK(st->ops->printer_put(st, "cus_A", &p));
+    p.offset_y = -80;
+    OK(st->ops->printer_put(st, "cus_A", &p));
+    COPY(p.name, "laser");
+    OK(st->ops->printer_put(st, "cus_A", &p));
+    OK(st->ops->printer_get(st, "cus_A", "zebra", &p));
+    assert_int_equal(p.offset_x, 150);
+    assert_int_equal(p.offset_y, -80);
+    assert_int_equal(st->ops->printer_get(st, "cus_B", "zebra", &p), PV_ENOTFOUND);
+    OK(st->ops->printer_list(st, "cus_A", &list, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "laser");
+    assert_string_equal(list[1].name, "zebra");
+    free(list);
+    /* Offsets beyond 10 mm are refused by the schema, and nothing changes. */
+    COPY(p.name, "zebra");
+    p.offset_x = 1001;
+    assert_int_not_equal(st->ops->printer_put(st, "cus_A", &p), PV_OK);
+    OK(st->ops->printer_get(st, "cus_A", "zebra", &p));
+    assert_int_equal(p.offset_x, 150);
+    assert_int_equal(st->ops->printer_delete(st, "cus_B", "zebra"), PV_ENOTFOUND);
+    OK(st->ops->printer_delete(st, "cus_A", "zebra"));
+    assert_int_equal(st->ops->printer_delete(st, "cus_A", "zebra"), PV_ENOTFOUND);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 #define EMPTY(f) cmocka_unit_test_setup_teardown(f, setup_empty, teardown_store)
@@ -970,6 +1026,7 @@ int main(void)
         STORE(test_savepoint),
         STORE(test_rollback),
         STORE(test_two_writers),
+        STORE(test_printing),
     };
     /* clang-format on */
     char name[64];

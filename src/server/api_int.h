@@ -1,0 +1,55 @@
+/*
+ * api_int.h - what the API's handler files share: replies, body parsing,
+ * views and the ownership check. Internal to src/server.
+ */
+#ifndef STAMPD_API_INT_H
+#define STAMPD_API_INT_H
+
+#include "server/server.h"
+
+/* pv_api_reply_json - answer status with body (taken; NULL means out of memory). */
+void pv_api_reply_json(struct pv_reply *rp, int status, json_t *body);
+
+/* pv_api_arg - the query argument name (borrowed from the request), or NULL. */
+static inline const char *pv_api_arg(const struct pv_request *rq, const char *name)
+{
+    return rq->arg ? rq->arg(rq->arg_ctx, name) : NULL;
+}
+
+/*
+ * pv_api_parse_object - the request body as a JSON object whose keys are all
+ * in the NULL-terminated allowed list. Returns it owned (json_decref), or
+ * NULL with rp set to the error.
+ */
+json_t *pv_api_parse_object(const struct pv_request *rq, const char *const *allowed,
+                            struct pv_reply *rp);
+
+/*
+ * pv_api_get_string - string field name of root into *out (borrowed from
+ * root; NULL when absent and not required). Errors set rp: missing_field,
+ * invalid_type, or toolong when longer than maxlen.
+ */
+int pv_api_get_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
+                      const char **out, struct pv_reply *rp);
+
+/* pv_api_indicium_json - the public view of an indicium; owned, NULL on OOM. */
+json_t *pv_api_indicium_json(const struct pv_indicium_rec *r);
+
+/*
+ * pv_api_own_indicium - load indicium id into *rec if the caller may see it
+ * (its customer, or an operator). Otherwise PV_ENOTFOUND - another
+ * customer's indicium does not exist for this key - with rp set.
+ */
+int pv_api_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
+                        struct pv_indicium_rec *rec, struct pv_reply *rp);
+
+/* Printing endpoints (api_print.c). Each answers rp. */
+void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const char *id,
+                      const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_post_sheets(struct pv_store *st, const struct pv_principal *who,
+                        const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_get_layouts(struct pv_reply *rp);
+void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const char *name,
+                     const struct pv_request *rq, struct pv_reply *rp);
+
+#endif
