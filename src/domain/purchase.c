@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void regs_from(const struct pv_psd_rec *p, struct pv_psd_regs *r)
 {
@@ -95,15 +96,22 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, pv_mill
                       struct pv_psd_rec *out, const struct pv_psd_key **key)
 {
     size_t i, idx, refill_idx = SIZE_MAX;
+    int64_t now_ms = pv_now_ms();
     int rc;
 
     /* i == 0 is the current PSD; then the others in turn. */
     for (i = 0; i < ctx->npsds; i++) {
         idx = (ctx->current + i) % ctx->npsds;
+        if (!ctx->psds[idx].held)
+            continue;
         if ((rc = st->ops->psd_get(st, ctx->psds[idx].psd_id, out)) != PV_OK)
             return rc;
-        if (out->status != PV_PSD_ACTIVE)
+        /* The row is the authority: only the lease holder moves registers. */
+        if (out->status != PV_PSD_ACTIVE || strcmp(out->lease_holder, ctx->server_id) != 0 ||
+            out->lease_expires_ms <= now_ms) {
+            ctx->psds[idx].held = 0;
             continue;
+        }
         if (out->descending >= v) {
             ctx->current = idx;
             *key = &ctx->psds[idx];
@@ -279,16 +287,18 @@ static int cmp_psd(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx, size_t slot, size_t nproc)
+int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
 {
     struct pv_psd_rec *psds = NULL;
     struct pv_key_rec *keys = NULL;
-    size_t npsds = 0, nkeys = 0, i, j, active = 0;
+    size_t npsds = 0, nkeys = 0, i, j;
     char *val = NULL;
     uint64_t policy;
     int rc;
 
     pv_processor_ctx_clear(ctx);
+    ctx->lease_ms = PV_LEASE_MS_DEFAULT;
+    ctx->live_ms = PV_LIVE_MS_DEFAULT;
     if ((rc = st->ops->config_get(st, PV_CFG_LICENSE, &val)) != PV_OK)
         goto out;
     snprintf(ctx->license, sizeof ctx->license, "%s", val);
@@ -315,8 +325,6 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx, size_t 
     for (i = 0; i < npsds; i++) {
         if (psds[i].status != PV_PSD_ACTIVE)
             continue;
-        if (active++ % nproc != slot)
-            continue;
         for (j = 0; j < nkeys; j++)
             if (keys[j].key_id == psds[i].key_id)
                 break;
@@ -337,6 +345,102 @@ out:
     free(val);
     free(psds);
     free(keys);
+    return rc;
+}
+
+int64_t pv_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int cmp_server(const void *a, const void *b)
+{
+    return strcmp(((const struct pv_server_rec *) a)->id, ((const struct pv_server_rec *) b)->id);
+}
+
+/* This processor's fair share of the PSDs among the live, active servers. */
+static size_t fair_share(const struct pv_processor_ctx *ctx, struct pv_server_rec *servers,
+                         size_t n, int64_t now_ms)
+{
+    size_t i, live = 0, rank = SIZE_MAX;
+
+    qsort(servers, n, sizeof *servers, cmp_server);
+    for (i = 0; i < n; i++) {
+        if (servers[i].status != PV_SERVER_ACTIVE ||
+            servers[i].heartbeat_ms < now_ms - ctx->live_ms)
+            continue;
+        if (strcmp(servers[i].id, ctx->server_id) == 0)
+            rank = live;
+        live++;
+    }
+    if (rank == SIZE_MAX || live == 0)
+        return 0;
+    return ctx->npsds / live + (rank < ctx->npsds % live ? 1 : 0);
+}
+
+int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t now_ms,
+                      int *status)
+{
+    struct pv_server_rec *servers = NULL;
+    struct pv_psd_rec *rows = NULL;
+    size_t nservers = 0, nrows = 0, i, j, idx, share, held = 0;
+    int rc, my_status = PV_SERVER_ACTIVE;
+
+    if ((rc = st->ops->server_heartbeat(st, ctx->server_id, ctx->key_ids, now_ms, &my_status)) !=
+            PV_OK ||
+        (rc = st->ops->server_list(st, &servers, &nservers)) != PV_OK ||
+        (rc = st->ops->psd_list(st, &rows, &nrows)) != PV_OK)
+        goto out;
+    share = my_status == PV_SERVER_ACTIVE ? fair_share(ctx, servers, nservers, now_ms) : 0;
+
+    /* Renew what we hold, the PSD in use first, up to the share; release the rest. */
+    for (i = 0; i < ctx->npsds; i++) {
+        idx = (ctx->current + i) % ctx->npsds;
+        for (j = 0; j < nrows && rows[j].id != ctx->psds[idx].psd_id; j++)
+            ;
+        ctx->psds[idx].held = 0;
+        if (j == nrows || strcmp(rows[j].lease_holder, ctx->server_id) != 0 ||
+            rows[j].lease_expires_ms <= now_ms)
+            continue;
+        if (held < share && st->ops->lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id,
+                                                   now_ms, now_ms + ctx->lease_ms) == PV_OK) {
+            ctx->psds[idx].held = 1;
+            held++;
+        } else {
+            st->ops->lease_release(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms);
+        }
+    }
+    /* Take free or expired PSDs up to the share. */
+    for (idx = 0; idx < ctx->npsds && held < share; idx++) {
+        if (ctx->psds[idx].held)
+            continue;
+        rc = st->ops->lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms,
+                                    now_ms + ctx->lease_ms);
+        if (rc == PV_OK) {
+            ctx->psds[idx].held = 1;
+            held++;
+        } else if (rc != PV_EBUSY) {
+            goto out;
+        }
+    }
+    rc = PV_OK;
+out:
+    /* The key ids of what we hold, for operators (servers table). */
+    ctx->key_ids[0] = '\0';
+    for (idx = 0; idx < ctx->npsds; idx++) {
+        if (ctx->psds[idx].held) {
+            size_t len = strlen(ctx->key_ids);
+            snprintf(ctx->key_ids + len, sizeof ctx->key_ids - len, "%s%u", len ? "," : "",
+                     (unsigned) ctx->psds[idx].key_id);
+        }
+    }
+    if (status)
+        *status = my_status;
+    free(servers);
+    free(rows);
     return rc;
 }
 

@@ -47,6 +47,7 @@ struct pv_psd_key {
     uint32_t psd_id;
     uint32_t key_id;
     char key_ref[512];
+    int held; /* this processor holds the PSD's lease (see pv_processor_tick) */
 };
 
 /* A processor's state for the write path; owned by the processor. */
@@ -55,10 +56,16 @@ struct pv_processor_ctx {
     char license[PV_LICENSE_LEN + 1];
     pv_mills refill_policy;  /* amount moved from the deposit on a refill */
     struct pv_crypto *cm;    /* borrowed */
-    struct pv_psd_key *psds; /* owned array of npsds */
+    struct pv_psd_key *psds; /* owned array of npsds: every active PSD and its key */
     size_t npsds;
-    size_t current; /* index of the PSD in use (selection policy state) */
+    size_t current;    /* index of the PSD in use (selection policy state) */
+    int64_t lease_ms;  /* lease length; renewed on every tick */
+    int64_t live_ms;   /* a server is live when its heartbeat is this recent */
+    char key_ids[128]; /* "1,3": the keys of the held PSDs, for the servers table */
 };
+
+#define PV_LEASE_MS_DEFAULT 5000
+#define PV_LIVE_MS_DEFAULT  3000
 
 /*
  * pv_purchase_batch - run n jobs in one transaction (see the file comment).
@@ -72,12 +79,28 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       int64_t now);
 
 /*
- * pv_processor_load - fill ctx->psds from the store: every active PSD
- * whose index i (in id order) satisfies i % nproc == slot, with its key.
- * Also reads the license and refill policy. Returns PV_OK, PV_ENOPSD when
- * none is assigned, or a store error.
+ * pv_processor_load - fill ctx->psds from the store: every active PSD with
+ * its key, none held yet. Also reads the license and refill policy and sets
+ * the lease defaults. Returns PV_OK, PV_ENOPSD when there is no active PSD,
+ * PV_ECONFIG (a PSD without its key), or a store error.
  */
-int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx, size_t slot, size_t nproc);
+int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx);
+
+/*
+ * pv_processor_tick - heartbeat and lease upkeep; call about every second
+ * outside a batch, on the thread that runs the batches. The processor must
+ * be registered (server_register). Its fair share of the active PSDs is
+ * floor(P/E), plus one for the first P mod E of the E live, active servers in
+ * id order; it renews that many of its leases (preferring the one in use),
+ * releases the rest, and takes free or expired PSDs up to its share. A
+ * draining or disabled server holds none. *status (may be NULL) gets the
+ * operator's status. Returns PV_OK or a store error.
+ */
+int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t now_ms,
+                      int *status);
+
+/* pv_now_ms - unix time in milliseconds. */
+int64_t pv_now_ms(void);
 
 /* pv_processor_ctx_clear - free what pv_processor_load allocated. */
 void pv_processor_ctx_clear(struct pv_processor_ctx *ctx);

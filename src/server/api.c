@@ -540,7 +540,22 @@ int pv_api_purchase_submit(struct pv_app *app, struct pv_job *job)
 {
     size_t i = atomic_fetch_add(&app->next_proc, 1) % app->nprocs;
 
+    job->app = app;
+    job->attempts = 1;
     return pv_processor_enqueue(app->procs, i, job);
+}
+
+int pv_api_purchase_retry(struct pv_job *job)
+{
+    struct pv_app *app = job->app;
+    int err = job->res.err;
+
+    /* Nothing was written for these: the same request may go elsewhere. */
+    if ((err != PV_ENOPSD && err != PV_EBUSY) || !app || job->attempts >= app->nprocs)
+        return PV_EBUSY;
+    job->attempts++;
+    return pv_processor_enqueue(app->procs, atomic_fetch_add(&app->next_proc, 1) % app->nprocs,
+                                job);
 }
 
 void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
@@ -706,18 +721,25 @@ static void get_psds(struct pv_store *st, const struct pv_principal *who, struct
     for (i = 0; arr && i < n; i++) {
         const struct pv_psd_rec *p = &psds[i];
         char at[32];
+        json_t *j;
         json_array_append_new(
             arr,
-            json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:b}", "id", (json_int_t) p->id,
-                      "status", p->status >= 0 && p->status <= 2 ? status[p->status] : "unknown",
-                      "key_id", (json_int_t) p->key_id, "descending_mills",
-                      (json_int_t) p->descending, "ascending_mills", (json_int_t) p->ascending,
-                      "control_total_mills", (json_int_t) p->control_total, "piece_count",
-                      (json_int_t) p->piece_count, "last_refill_at",
-                      p->last_refill_at
-                          ? json_string(pv_time_format(p->last_refill_at, at, sizeof at))
-                          : json_null(),
-                      "balanced", p->ascending + p->descending == p->control_total));
+            j = json_pack(
+                "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:b}", "id", (json_int_t) p->id, "status",
+                p->status >= 0 && p->status <= 2 ? status[p->status] : "unknown", "key_id",
+                (json_int_t) p->key_id, "descending_mills", (json_int_t) p->descending,
+                "ascending_mills", (json_int_t) p->ascending, "control_total_mills",
+                (json_int_t) p->control_total, "piece_count", (json_int_t) p->piece_count,
+                "last_refill_at",
+                p->last_refill_at ? json_string(pv_time_format(p->last_refill_at, at, sizeof at))
+                                  : json_null(),
+                "balanced", p->ascending + p->descending == p->control_total));
+        /* Which processor may move its registers now (docs/operations.md). */
+        if (j) {
+            json_object_set_new(j, "lease_holder",
+                                p->lease_holder[0] ? json_string(p->lease_holder) : json_null());
+            json_object_set_new(j, "lease_expires_ms", json_integer(p->lease_expires_ms));
+        }
     }
     free(psds);
     pv_api_reply_json(

@@ -112,6 +112,8 @@ static void job_done(struct pv_job *job)
 {
     struct conn_state *s = job->ctx;
 
+    if (pv_api_purchase_retry(job) == PV_OK)
+        return;
     MHD_resume_connection(s->conn);
 }
 

@@ -403,6 +403,7 @@ static int parse_listen(const char *s, char host[64], uint16_t *port)
 static int cmd_serve(const struct opts *o)
 {
     struct pv_app app;
+    struct pv_processor_opts popts;
     struct pv_store *st = NULL;
     struct pv_http *http = NULL;
     char host[64], *license = NULL;
@@ -426,6 +427,7 @@ static int cmd_serve(const struct opts *o)
     signal(SIGPIPE, SIG_IGN);
 
     memset(&app, 0, sizeof app);
+    memset(&popts, 0, sizeof popts);
     if (!db_exists(o->db))
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
@@ -441,7 +443,10 @@ static int cmd_serve(const struct opts *o)
         fail("store pool", rc);
         goto out;
     }
-    if ((rc = pv_processors_start(o->db, (size_t) nproc, &app.procs)) != PV_OK) {
+    popts.dsn = o->db;
+    popts.n = (size_t) nproc;
+    popts.address = "inproc";
+    if ((rc = pv_processors_start(&popts, &app.procs)) != PV_OK) {
         fail(rc == PV_ENOPSD ? "start processors (more processors than PSDs?)" : "start processors",
              rc);
         goto out;

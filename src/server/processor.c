@@ -13,11 +13,14 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BATCH_MAX 256
+#define TICK_MS   1000
 
 struct pv_processor {
     struct pv_processor_ctx ctx;
@@ -30,23 +33,49 @@ struct pv_processor {
     struct pv_job *head, *tail;
     int stopping;
     atomic_uint_fast64_t served;
+    int64_t next_tick_ms;
     struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
     struct pv_purchase_res *res;
 };
+
+/* Heartbeat and lease upkeep, on the writer thread between batches. */
+static void tick(struct pv_processor *p)
+{
+    int64_t now = pv_now_ms();
+    int rc, status;
+
+    if (now < p->next_tick_ms)
+        return;
+    p->next_tick_ms = now + TICK_MS;
+    rc = pv_processor_tick(p->st, &p->ctx, now, &status);
+    if (rc != PV_OK)
+        fprintf(stderr, "stampd: %s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
+}
 
 static void *writer(void *arg)
 {
     struct pv_processor *p = arg;
     struct pv_job *batch[BATCH_MAX];
+    struct timespec until;
     size_t n, i;
 
     for (;;) {
+        tick(p);
         pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stopping)
-            pthread_cond_wait(&p->cv, &p->mu);
+        while (!p->head && !p->stopping) {
+            int64_t due = p->next_tick_ms;
+            until.tv_sec = (time_t) (due / 1000);
+            until.tv_nsec = (long) (due % 1000) * 1000000L;
+            if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT)
+                break;
+        }
         if (!p->head && p->stopping) {
             pthread_mutex_unlock(&p->mu);
             break;
+        }
+        if (!p->head) {
+            pthread_mutex_unlock(&p->mu);
+            continue;
         }
         for (n = 0; n < BATCH_MAX && p->head; n++) {
             batch[n] = p->head;
@@ -69,13 +98,18 @@ static void *writer(void *arg)
     return NULL;
 }
 
-static int open_one(struct pv_processor *p, const char *dsn, size_t slot, size_t n)
+static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, size_t slot)
 {
+    struct pv_server_rec reg;
+    const char *dsn = o->dsn;
     char *spec = NULL;
     size_t i;
     int rc;
 
-    snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "proc-%zu", slot + 1);
+    if (o->id)
+        snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "%s", o->id);
+    else
+        snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "proc-%zu", slot + 1);
     p->reqs = calloc(BATCH_MAX, sizeof *p->reqs);
     p->res = calloc(BATCH_MAX, sizeof *p->res);
     if (!p->reqs || !p->res)
@@ -89,8 +123,12 @@ static int open_one(struct pv_processor *p, const char *dsn, size_t slot, size_t
     if (rc != PV_OK)
         return rc;
     p->ctx.cm = p->cm;
-    if ((rc = pv_processor_load(p->st, &p->ctx, slot, n)) != PV_OK)
+    if ((rc = pv_processor_load(p->st, &p->ctx)) != PV_OK)
         return rc;
+    if (o->lease_ms > 0)
+        p->ctx.lease_ms = o->lease_ms;
+    if (p->ctx.live_ms < p->ctx.lease_ms / 2)
+        p->ctx.live_ms = p->ctx.lease_ms / 2 + TICK_MS;
     /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
     for (i = 0; i < p->ctx.npsds; i++) {
         uint8_t sig[64];
@@ -101,14 +139,27 @@ static int open_one(struct pv_processor *p, const char *dsn, size_t slot, size_t
             return PV_ECRYPTO;
         }
     }
+    memset(&reg, 0, sizeof reg);
+    snprintf(reg.id, sizeof reg.id, "%s", p->ctx.server_id);
+    snprintf(reg.address, sizeof reg.address, "%s", o->address ? o->address : "inproc");
+    snprintf(reg.crypto_module, sizeof reg.crypto_module, "%s", p->cm->ops->name);
+    reg.started_ms = reg.heartbeat_ms = pv_now_ms();
+    return p->st->ops->server_register(p->st, &reg);
+}
+
+static int start_one(struct pv_processor *p)
+{
+    /* Take a share of the leases before the first purchase arrives. */
+    tick(p);
     if (pthread_create(&p->thread, NULL, writer, p) != 0)
         return PV_EINTERNAL;
     p->started = 1;
     return PV_OK;
 }
 
-int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out)
+int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out)
 {
+    size_t n = o->n;
     struct pv_processor *procs = calloc(n, sizeof *procs);
     size_t i;
     int rc = PV_OK;
@@ -120,12 +171,15 @@ int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out)
         pthread_mutex_init(&procs[i].mu, NULL);
         pthread_cond_init(&procs[i].cv, NULL);
     }
-    for (i = 0; i < n; i++) {
-        if ((rc = open_one(&procs[i], dsn, i, n)) != PV_OK) {
-            fprintf(stderr, "stampd: processor %zu: %s\n", i + 1, pv_strerror(rc));
-            pv_processors_stop(procs, n);
-            return rc;
-        }
+    /* Everyone registers before anyone takes leases, so the first shares are fair. */
+    for (i = 0; i < n && rc == PV_OK; i++)
+        rc = open_one(&procs[i], o, i);
+    for (i = 0; i < n && rc == PV_OK; i++)
+        rc = start_one(&procs[i]);
+    if (rc != PV_OK) {
+        fprintf(stderr, "stampd: processors: %s\n", pv_strerror(rc));
+        pv_processors_stop(procs, n);
+        return rc;
     }
     *out = procs;
     return PV_OK;

@@ -36,17 +36,28 @@ struct pv_job {
     void (*on_done)(struct pv_job *job);
     void *ctx;
     struct pv_job *next;
+    struct pv_app *app; /* set by pv_api_purchase_submit */
+    unsigned attempts;  /* processors tried */
 };
 
 struct pv_processor;
 
 /*
- * pv_processors_start - open n processors on dsn, each with its own store
- * handle, crypto module (spec from the store's config) and share of the
- * PSDs, and start their writer threads. *out is an owned array released
- * with pv_processors_stop(), which finishes every queued job first.
+ * pv_processors_start - open o->n processors on o->dsn, each with its own
+ * store handle and crypto module (spec from the store's config), register
+ * them in the servers table, take their share of the PSD leases and start
+ * their writer threads (which also heartbeat and renew leases every second). *out is an owned array
+ * released with pv_processors_stop(), which finishes every queued job first.
  */
-int pv_processors_start(const char *dsn, size_t n, struct pv_processor **out);
+struct pv_processor_opts {
+    const char *dsn;     /* borrowed */
+    size_t n;            /* how many processors */
+    const char *id;      /* NULL: "proc-1".."proc-N"; else this id (n == 1) */
+    const char *address; /* registered address: "inproc", or "http://host:port" */
+    int64_t lease_ms;    /* 0: PV_LEASE_MS_DEFAULT */
+};
+
+int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out);
 /* pv_processors_drain - finish every queued job and stop the writers; later
  * enqueues answer PV_EBUSY. The array stays valid until pv_processors_stop. */
 void pv_processors_drain(struct pv_processor *procs, size_t n);
@@ -108,6 +119,11 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
 /* pv_api_purchase_submit - queue job on the next processor (round-robin).
  * PV_OK, or PV_EBUSY when the server is stopping (on_done will not run). */
 int pv_api_purchase_submit(struct pv_app *app, struct pv_job *job);
+
+/* pv_api_purchase_retry - from on_done: when the job failed for a reason
+ * another processor may not have (no PSD lease, busy), queue it on the next
+ * one and answer PV_OK (on_done will run again); otherwise PV_EBUSY. */
+int pv_api_purchase_retry(struct pv_job *job);
 
 /* pv_api_purchase_finish - the answer for a finished job (or for err when
  * it could not be submitted); takes the job and frees it. */

@@ -230,9 +230,34 @@ static const char *const migration_v2[] = {
     NULL,
 };
 
+static const char *const migration_v3[] = {
+    "ALTER TABLE psds ADD COLUMN lease_holder TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE psds ADD COLUMN lease_expires INTEGER NOT NULL DEFAULT 0;\n",
+    "CREATE TABLE servers (\n"
+    "    id            TEXT PRIMARY KEY,\n"
+    "    address       TEXT NOT NULL,\n"
+    "    crypto_module TEXT NOT NULL,\n"
+    "    key_ids       TEXT NOT NULL,\n"
+    "    status        INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),\n"
+    "    started_ms    INTEGER NOT NULL,\n"
+    "    heartbeat_ms  INTEGER NOT NULL\n"
+    ");\n",
+    "CREATE TABLE lease_log (\n"
+    "    id          INTEGER PRIMARY KEY,\n"
+    "    psd_id      INTEGER NOT NULL REFERENCES psds(id),\n"
+    "    holder      TEXT NOT NULL,\n"
+    "    acquired_ms INTEGER NOT NULL,\n"
+    "    expires_ms  INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX lease_log_psd ON lease_log(psd_id, id);\n"
+    "CREATE INDEX indicia_server ON indicia(created, server_id);\n",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
+    migration_v3, /* 3: scale-out: servers, PSD leases and their log */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
@@ -276,10 +301,10 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
                    "VALUES (?, ?, ?, ?)")                                                          \
     X(ACCOUNT_GET, "SELECT balance_mills FROM accounts WHERE name = ?")                            \
     X(PSD_INSERT, "INSERT INTO psds(" PSD_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")                \
-    X(PSD_GET, "SELECT " PSD_COLS " FROM psds WHERE id = ?")                                       \
+    X(PSD_GET, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = ?")          \
     X(PSD_UPDATE, "UPDATE psds SET status = ?, descending = ?, ascending = ?, "                    \
                   "control_total = ?, piece_count = ?, last_refill_at = ? WHERE id = ?")           \
-    X(PSD_LIST, "SELECT " PSD_COLS " FROM psds ORDER BY id")                                       \
+    X(PSD_LIST, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds ORDER BY id")          \
     X(REFILL_INSERT, "INSERT INTO refills(" REFILL_COLS ") "                                       \
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                                      \
     X(REFILL_LIST, "SELECT " REFILL_COLS " FROM refills WHERE psd_id = ? ORDER BY at, id")         \
@@ -316,7 +341,29 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
                    "WHERE customer_id = ? AND name = ?")                                           \
     X(PRINTER_LIST, "SELECT name, offset_x, offset_y, updated FROM printers "                      \
                     "WHERE customer_id = ? ORDER BY name")                                         \
-    X(PRINTER_DELETE, "DELETE FROM printers WHERE customer_id = ? AND name = ?")
+    X(PRINTER_DELETE, "DELETE FROM printers WHERE customer_id = ? AND name = ?")                   \
+    X(SERVER_REGISTER, "INSERT INTO servers(id, address, crypto_module, key_ids, status, "         \
+                       "started_ms, heartbeat_ms) VALUES (?, ?, ?, ?, ?, ?, ?) "                   \
+                       "ON CONFLICT(id) DO UPDATE SET address = excluded.address, "                \
+                       "crypto_module = excluded.crypto_module, key_ids = excluded.key_ids, "      \
+                       "started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms")   \
+    X(SERVER_HEARTBEAT, "UPDATE servers SET heartbeat_ms = ?, key_ids = ? WHERE id = ?")           \
+    X(SERVER_STATUS, "SELECT status FROM servers WHERE id = ?")                                    \
+    X(SERVER_LIST, "SELECT id, address, crypto_module, key_ids, status, started_ms, "              \
+                   "heartbeat_ms FROM servers ORDER BY id")                                        \
+    X(SERVER_SET_STATUS, "UPDATE servers SET status = ? WHERE id = ?")                             \
+    X(SERVER_TRAFFIC, "SELECT server_id, count(*) FROM indicia WHERE created >= ? "                \
+                      "GROUP BY server_id ORDER BY server_id")                                     \
+    X(LEASE_GET, "SELECT lease_holder, lease_expires FROM psds WHERE id = ?")                      \
+    X(LEASE_SET, "UPDATE psds SET lease_holder = ?, lease_expires = ? WHERE id = ?")               \
+    X(LEASE_RELEASE, "UPDATE psds SET lease_holder = '', lease_expires = 0 "                       \
+                     "WHERE id = ? AND lease_holder = ?")                                          \
+    X(LEASE_LOG_INSERT, "INSERT INTO lease_log(psd_id, holder, acquired_ms, expires_ms) "          \
+                        "VALUES (?, ?, ?, ?)")                                                     \
+    X(LEASE_LOG_EXTEND, "UPDATE lease_log SET expires_ms = ? WHERE id = (SELECT max(id) "          \
+                        "FROM lease_log WHERE psd_id = ? AND holder = ?)")                         \
+    X(LEASE_HISTORY, "SELECT psd_id, holder, acquired_ms, expires_ms FROM lease_log "              \
+                     "WHERE psd_id = ? ORDER BY id")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -1102,6 +1149,10 @@ static int read_psd(sqlite3_stmt *st, void *p)
     rec->control_total = r_int(&r);
     rec->piece_count = (uint32_t) r_int(&r);
     rec->last_refill_at = r_int(&r);
+    if (sqlite3_column_count(st) > r.i) {
+        r_text(&r, rec->lease_holder, sizeof rec->lease_holder);
+        rec->lease_expires_ms = r_int(&r);
+    }
     return r.rc;
 }
 
@@ -1773,6 +1824,240 @@ static int sq_printer_delete(struct pv_store *st, const char *customer_id, const
     return write_leave(s, own, rc);
 }
 
+/* ---- scale-out: servers and PSD leases ---------------------------------------------------- */
+
+static int read_server(sqlite3_stmt *st, void *p)
+{
+    struct pv_server_rec *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    r_text(&r, rec->id, sizeof rec->id);
+    r_text(&r, rec->address, sizeof rec->address);
+    r_text(&r, rec->crypto_module, sizeof rec->crypto_module);
+    r_text(&r, rec->key_ids, sizeof rec->key_ids);
+    rec->status = (int) r_int(&r);
+    rec->started_ms = r_int(&r);
+    rec->heartbeat_ms = r_int(&r);
+    return r.rc;
+}
+
+static int sq_server_register(struct pv_store *st, const struct pv_server_rec *rec)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!FITS(rec->id) || !rec->id[0] || !FITS(rec->address) || !FITS(rec->crypto_module) ||
+        !FITS(rec->key_ids))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_SERVER_REGISTER);
+    b_text(&b, rec->id);
+    b_text(&b, rec->address);
+    b_text(&b, rec->crypto_module);
+    b_text(&b, rec->key_ids);
+    b_int(&b, rec->status);
+    b_int(&b, rec->started_ms);
+    b_int(&b, rec->heartbeat_ms);
+    return write_leave(s, own, q_exec(&b));
+}
+
+static int sq_server_heartbeat(struct pv_store *st, const char *id, const char *key_ids,
+                               int64_t now_ms, int *status)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    *status = PV_SERVER_ACTIVE;
+    if (!fits(id, PV_ID_MAX) || !fits(key_ids, sizeof((struct pv_server_rec *) 0)->key_ids))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_SERVER_HEARTBEAT);
+    b_int(&b, now_ms);
+    b_text(&b, key_ids);
+    b_text(&b, id);
+    rc = q_exec(&b);
+    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
+        rc = PV_ENOTFOUND;
+    if (rc == PV_OK) {
+        q_start(&b, s, Q_SERVER_STATUS);
+        b_text(&b, id);
+        rc = q_row(&b);
+        if (rc == PV_OK)
+            *status = (int) sqlite3_column_int64(b.st, 0);
+        done(b.st);
+    }
+    return write_leave(s, own, rc);
+}
+
+static int sq_server_list(struct pv_store *st, struct pv_server_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_SERVER_LIST);
+    rc = collect(&b, sizeof **out, read_server, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int sq_server_set_status(struct pv_store *st, const char *id, int status)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!fits(id, PV_ID_MAX) || status < PV_SERVER_ACTIVE || status > PV_SERVER_DISABLED)
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_SERVER_SET_STATUS);
+    b_int(&b, status);
+    b_text(&b, id);
+    rc = q_exec(&b);
+    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
+        rc = PV_ENOTFOUND;
+    return write_leave(s, own, rc);
+}
+
+static int read_count(sqlite3_stmt *st, void *p)
+{
+    struct pv_server_count *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    r_text(&r, rec->server_id, sizeof rec->server_id);
+    rec->count = r_int(&r);
+    return r.rc;
+}
+
+static int sq_server_traffic(struct pv_store *st, int64_t since, struct pv_server_count **out,
+                             size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_SERVER_TRAFFIC);
+    b_int(&b, since);
+    rc = collect(&b, sizeof **out, read_count, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+/* Under the write lock: read the PSD's lease, decide, write it and its log. */
+static int sq_lease_acquire(struct pv_store *st, uint32_t psd_id, const char *holder,
+                            int64_t now_ms, int64_t expires_ms)
+{
+    struct sqlite_store *s = handle(st);
+    char cur[PV_ID_MAX] = "";
+    int64_t cur_expires = 0;
+    struct q b;
+    int rc, own;
+
+    if (!fits(holder, PV_ID_MAX) || !holder[0] || expires_ms <= now_ms)
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_LEASE_GET);
+    b_int(&b, psd_id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        struct row r = {b.st, 0, PV_OK};
+        r_text(&r, cur, sizeof cur);
+        cur_expires = r_int(&r);
+        rc = r.rc;
+    }
+    done(b.st);
+    if (rc != PV_OK)
+        goto out;
+    if (cur[0] && strcmp(cur, holder) != 0 && cur_expires >= now_ms) {
+        rc = PV_EBUSY;
+        goto out;
+    }
+    q_start(&b, s, Q_LEASE_SET);
+    b_text(&b, holder);
+    b_int(&b, expires_ms);
+    b_int(&b, psd_id);
+    if ((rc = q_exec(&b)) != PV_OK)
+        goto out;
+    if (strcmp(cur, holder) == 0 && cur_expires >= now_ms) {
+        /* A renewal extends the current tenure. */
+        q_start(&b, s, Q_LEASE_LOG_EXTEND);
+        b_int(&b, expires_ms);
+        b_int(&b, psd_id);
+        b_text(&b, holder);
+    } else {
+        q_start(&b, s, Q_LEASE_LOG_INSERT);
+        b_int(&b, psd_id);
+        b_text(&b, holder);
+        b_int(&b, now_ms);
+        b_int(&b, expires_ms);
+    }
+    rc = q_exec(&b);
+out:
+    return write_leave(s, own, rc);
+}
+
+static int sq_lease_release(struct pv_store *st, uint32_t psd_id, const char *holder,
+                            int64_t now_ms)
+{
+    struct sqlite_store *s = handle(st);
+    struct q b;
+    int rc, own;
+
+    if (!fits(holder, PV_ID_MAX))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_LEASE_RELEASE);
+    b_int(&b, psd_id);
+    b_text(&b, holder);
+    rc = q_exec(&b);
+    if (rc == PV_OK && sqlite3_changes(s->db) > 0) {
+        q_start(&b, s, Q_LEASE_LOG_EXTEND);
+        b_int(&b, now_ms);
+        b_int(&b, psd_id);
+        b_text(&b, holder);
+        rc = q_exec(&b);
+    }
+    return write_leave(s, own, rc);
+}
+
+static int read_lease(sqlite3_stmt *st, void *p)
+{
+    struct pv_lease_rec *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    rec->psd_id = (uint32_t) r_int(&r);
+    r_text(&r, rec->holder, sizeof rec->holder);
+    rec->acquired_ms = r_int(&r);
+    rec->expires_ms = r_int(&r);
+    return r.rc;
+}
+
+static int sq_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
+                            size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_LEASE_HISTORY);
+    b_int(&b, psd_id);
+    rc = collect(&b, sizeof **out, read_lease, &arr, n);
+    *out = arr;
+    return rc;
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void sq_close(struct pv_store *st)
@@ -1800,6 +2085,14 @@ static const struct pv_store_ops sqlite_ops = {
     .printer_get = sq_printer_get,
     .printer_list = sq_printer_list,
     .printer_delete = sq_printer_delete,
+    .server_register = sq_server_register,
+    .server_heartbeat = sq_server_heartbeat,
+    .server_list = sq_server_list,
+    .server_set_status = sq_server_set_status,
+    .server_traffic = sq_server_traffic,
+    .lease_acquire = sq_lease_acquire,
+    .lease_release = sq_lease_release,
+    .lease_history = sq_lease_history,
     .migrate = sq_migrate,
     .schema_version = sq_schema_version,
     .begin = sq_begin,

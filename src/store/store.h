@@ -40,7 +40,7 @@
 #define PV_PRINTER_MAX  64  /* a printer's name in the customer's settings */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 2
+#define PV_SCHEMA_VERSION 3
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -53,6 +53,38 @@ struct pv_psd_rec {
     pv_mills control_total;
     uint32_t piece_count;
     int64_t last_refill_at; /* 0 = never */
+    /* The processor allowed to move these registers, and until when (unix
+     * ms). Written only by lease_acquire/lease_release, never by psd_update. */
+    char lease_holder[PV_ID_MAX]; /* "" = nobody */
+    int64_t lease_expires_ms;
+};
+
+enum pv_server_status { PV_SERVER_ACTIVE = 0, PV_SERVER_DRAINING = 1, PV_SERVER_DISABLED = 2 };
+
+/* A processing server as registered in the servers table (schema v3). */
+struct pv_server_rec {
+    char id[PV_ID_MAX];     /* "proc-1", or --id NAME */
+    char address[256];      /* "http://10.0.0.5:9001", or "inproc" inside stampd serve */
+    char crypto_module[32]; /* "openssl" */
+    char key_ids[128];      /* the PSD key ids it signs with now, "1,3" */
+    int status;             /* enum pv_server_status, set by operators */
+    int64_t started_ms;
+    int64_t heartbeat_ms;
+};
+
+/* One holder's tenure of a PSD lease: from its first acquisition to the last
+ * expiry it renewed to (or its release). For audits and tests. */
+struct pv_lease_rec {
+    uint32_t psd_id;
+    char holder[PV_ID_MAX];
+    int64_t acquired_ms;
+    int64_t expires_ms;
+};
+
+/* Indicia signed by one server since some time. */
+struct pv_server_count {
+    char server_id[PV_ID_MAX];
+    int64_t count;
 };
 
 struct pv_refill_rec {
@@ -203,6 +235,32 @@ struct pv_store_ops {
     int (*printer_list)(struct pv_store *st, const char *customer_id, struct pv_printer_rec **out,
                         size_t *n);
     int (*printer_delete)(struct pv_store *st, const char *customer_id, const char *name);
+
+    /* Scale-out (schema v3). server_register inserts the server or updates
+     * its address, module, keys, start and heartbeat - an existing row keeps
+     * the status an operator gave it. server_heartbeat stamps now_ms and the
+     * key ids and answers the status; PV_ENOTFOUND. server_set_status:
+     * PV_ENOTFOUND. server_traffic counts indicia per server created at or
+     * after since (unix seconds); *out owned. */
+    int (*server_register)(struct pv_store *st, const struct pv_server_rec *rec);
+    int (*server_heartbeat)(struct pv_store *st, const char *id, const char *key_ids,
+                            int64_t now_ms, int *status);
+    int (*server_list)(struct pv_store *st, struct pv_server_rec **out, size_t *n);
+    int (*server_set_status)(struct pv_store *st, const char *id, int status);
+    int (*server_traffic)(struct pv_store *st, int64_t since, struct pv_server_count **out,
+                          size_t *n);
+
+    /* PSD leases. lease_acquire gives holder the PSD until expires_ms when it
+     * is free, expired (lease_expires_ms < now_ms) or already the holder's
+     * (a renewal): PV_OK. PV_EBUSY when another holder's lease runs; PV_ENOTFOUND.
+     * Atomic: two processors can never both succeed for one PSD at once.
+     * lease_release ends the holder's lease now (nothing when not the holder).
+     * lease_history lists tenures of one PSD, oldest first; *out owned. */
+    int (*lease_acquire)(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms,
+                         int64_t expires_ms);
+    int (*lease_release)(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms);
+    int (*lease_history)(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
+                         size_t *n);
 };
 
 struct pv_store {

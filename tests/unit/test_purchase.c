@@ -40,6 +40,22 @@ static void post2(struct pv_store *st, const char *from, const char *to, pv_mill
     assert_int_equal(pv_ledger_post(st, "test", "setup", l, 2, NOW), PV_OK);
 }
 
+/* Register ctx as a processor and take its share of the PSD leases. */
+static void register_and_tick(struct pv_store *st, struct pv_processor_ctx *ctx)
+{
+    struct pv_server_rec r;
+    int status = -1;
+
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", ctx->server_id);
+    snprintf(r.address, sizeof r.address, "inproc");
+    snprintf(r.crypto_module, sizeof r.crypto_module, "openssl");
+    r.started_ms = r.heartbeat_ms = pv_now_ms();
+    assert_int_equal(st->ops->server_register(st, &r), PV_OK);
+    assert_int_equal(pv_processor_tick(st, ctx, pv_now_ms(), &status), PV_OK);
+    assert_int_equal(status, PV_SERVER_ACTIVE);
+}
+
 /* Two PSDs, a deposit of `deposit`, refills of 5.000, customers A ($10) and B ($0.50). */
 static struct env *setup_env(pv_mills deposit)
 {
@@ -102,9 +118,10 @@ static struct env *setup_env(pv_mills deposit)
 
     e->ctx.cm = e->cm;
     snprintf(e->ctx.server_id, sizeof e->ctx.server_id, "proc-1");
-    assert_int_equal(pv_processor_load(e->st, &e->ctx, 0, 1), PV_OK);
+    assert_int_equal(pv_processor_load(e->st, &e->ctx), PV_OK);
     assert_int_equal(e->ctx.npsds, 2);
     assert_int_equal(e->ctx.refill_policy, 5000);
+    register_and_tick(e->st, &e->ctx);
     return e;
 }
 
@@ -372,6 +389,80 @@ static void test_refuse_overflowing_postage(void **state)
     assert_int_equal(psd(e->st, 1).piece_count, 0);
 }
 
+/* Selection policy across processors: each holds its share of the leases;
+ * one processor's stamps come from its PSD, another's from another PSD. */
+static void test_two_processors_share_psds(void **state)
+{
+    struct env *e = *state;
+    struct pv_processor_ctx p2;
+    struct pv_purchase_req q;
+    struct pv_purchase_res r1, r2, r3, r4;
+    struct pv_psd_rec a, b;
+    int status;
+
+    memset(&p2, 0, sizeof p2);
+    p2.cm = e->cm;
+    snprintf(p2.server_id, sizeof p2.server_id, "proc-2");
+    assert_int_equal(pv_processor_load(e->st, &p2), PV_OK);
+    register_and_tick(e->st, &p2);
+    /* proc-1 took both while alone; now both are live: 1 each after proc-1's tick. */
+    assert_int_equal(pv_processor_tick(e->st, &e->ctx, pv_now_ms(), &status), PV_OK);
+    assert_int_equal(pv_processor_tick(e->st, &p2, pv_now_ms(), &status), PV_OK);
+    a = psd(e->st, 1);
+    b = psd(e->st, 2);
+    /* One each (proc-1 kept the PSD it was using, the last one, see load). */
+    assert_string_equal(a.lease_holder, "proc-2");
+    assert_string_equal(b.lease_holder, "proc-1");
+
+    q = req("cus_a", "k1", "h", 740);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r1, 1, NOW), PV_OK);
+    q = req("cus_a", "k2", "h", 740);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r2, 1, NOW), PV_OK);
+    q = req("cus_a", "k3", "h", 740);
+    assert_int_equal(pv_purchase_batch(e->st, &p2, &q, &r3, 1, NOW), PV_OK);
+    assert_int_equal(r1.err + r2.err + r3.err, PV_OK);
+    /* Two stamps from one processor: the same PSD, consecutive serials. */
+    assert_int_equal(r1.rec.ind.device_id, 2);
+    assert_int_equal(r2.rec.ind.device_id, 2);
+    assert_int_equal(r2.rec.ind.serial, r1.rec.ind.serial + 1);
+    /* From another processor: another PSD, and its server id. */
+    assert_int_equal(r3.rec.ind.device_id, 1);
+    assert_string_equal(r3.rec.server_id, "proc-2");
+    assert_string_equal(r1.rec.server_id, "proc-1");
+
+    /* proc-2 is drained: it gives its lease up, proc-1 takes the PSD over. */
+    assert_int_equal(e->st->ops->server_set_status(e->st, "proc-2", PV_SERVER_DRAINING), PV_OK);
+    assert_int_equal(pv_processor_tick(e->st, &p2, pv_now_ms(), &status), PV_OK);
+    assert_int_equal(status, PV_SERVER_DRAINING);
+    q = req("cus_a", "k4", "h", 740);
+    assert_int_equal(pv_purchase_batch(e->st, &p2, &q, &r4, 1, NOW), PV_OK);
+    assert_int_equal(r4.err, PV_ENOPSD); /* nothing charged, the front retries elsewhere */
+    assert_int_equal(pv_processor_tick(e->st, &e->ctx, pv_now_ms(), &status), PV_OK);
+    assert_string_equal(psd(e->st, 1).lease_holder, "proc-1");
+    assert_books(e->st);
+    pv_processor_ctx_clear(&p2);
+}
+
+/* A lease another processor holds is never used, even by a stale processor. */
+static void test_expired_lease_is_not_used(void **state)
+{
+    struct env *e = *state;
+    struct pv_purchase_req q = req("cus_a", "k1", "h", 740);
+    struct pv_purchase_res r;
+    int64_t t = pv_now_ms();
+
+    /* Another processor took both PSDs after our leases ran out. */
+    assert_int_equal(e->st->ops->lease_release(e->st, 1, "proc-1", t), PV_OK);
+    assert_int_equal(e->st->ops->lease_release(e->st, 2, "proc-1", t), PV_OK);
+    assert_int_equal(e->st->ops->lease_acquire(e->st, 1, "proc-9", t, t + 60000), PV_OK);
+    assert_int_equal(e->st->ops->lease_acquire(e->st, 2, "proc-9", t, t + 60000), PV_OK);
+    /* proc-1 still believes it holds them: the row decides. */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_ENOPSD);
+    assert_int_equal(psd(e->st, 1).piece_count, 0);
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +473,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deposit_exhausted, setup_small_deposit, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_overflowing_postage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_processors_share_psds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_lease_is_not_used, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

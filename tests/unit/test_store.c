@@ -1000,6 +1000,178 @@ static void test_printing(void **state)
     assert_int_equal(st->ops->printer_delete(st, "cus_A", "zebra"), PV_ENOTFOUND);
 }
 
+static void test_servers(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_server_rec r, *list;
+    struct pv_server_count *counts;
+    struct pv_indicium_rec ind;
+    size_t n;
+    int status = -1;
+
+    memset(&r, 0, sizeof r);
+    COPY(r.id, "proc-a");
+    COPY(r.address, "http://127.0.0.1:9001");
+    COPY(r.crypto_module, "openssl");
+    COPY(r.key_ids, "1,3");
+    r.started_ms = r.heartbeat_ms = 1700000000000;
+    OK(st->ops->server_register(st, &r));
+    COPY(r.id, "proc-b");
+    OK(st->ops->server_register(st, &r));
+    OK(st->ops->server_heartbeat(st, "proc-a", "1", 1700000001000, &status));
+    assert_int_equal(status, PV_SERVER_ACTIVE);
+    assert_int_equal(st->ops->server_heartbeat(st, "proc-x", "", 1, &status), PV_ENOTFOUND);
+
+    /* An operator's drain survives the server registering again (a restart). */
+    OK(st->ops->server_set_status(st, "proc-a", PV_SERVER_DRAINING));
+    COPY(r.id, "proc-a");
+    COPY(r.address, "http://127.0.0.1:9002");
+    r.heartbeat_ms = 1700000005000;
+    OK(st->ops->server_register(st, &r));
+    OK(st->ops->server_heartbeat(st, "proc-a", "1,3", 1700000006000, &status));
+    assert_int_equal(status, PV_SERVER_DRAINING);
+    assert_int_equal(st->ops->server_set_status(st, "proc-x", PV_SERVER_ACTIVE), PV_ENOTFOUND);
+    assert_int_equal(st->ops->server_set_status(st, "proc-a", 7), PV_EINVAL);
+
+    OK(st->ops->server_list(st, &list, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "proc-a");
+    assert_string_equal(list[0].address, "http://127.0.0.1:9002");
+    assert_string_equal(list[0].key_ids, "1,3");
+    assert_int_equal(list[0].status, PV_SERVER_DRAINING);
+    assert_int_equal(list[0].heartbeat_ms, 1700000006000);
+    assert_string_equal(list[1].id, "proc-b");
+    free(list);
+
+    /* Traffic per server, from the indicia themselves. */
+    seed_for_indicia(st);
+    make_indicium(&ind, "ind_1", "cus_A", 1, 1, "");
+    COPY(ind.server_id, "proc-a");
+    OK(st->ops->indicium_insert(st, &ind));
+    make_indicium(&ind, "ind_2", "cus_A", 1, 2, "");
+    COPY(ind.server_id, "proc-b");
+    OK(st->ops->indicium_insert(st, &ind));
+    make_indicium(&ind, "ind_3", "cus_A", 2, 3, "");
+    COPY(ind.server_id, "proc-b");
+    OK(st->ops->indicium_insert(st, &ind));
+    OK(st->ops->server_traffic(st, 0, &counts, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(counts[0].server_id, "proc-a");
+    assert_int_equal(counts[0].count, 1);
+    assert_int_equal(counts[1].count, 2);
+    free(counts);
+    OK(st->ops->server_traffic(st, INT64_MAX, &counts, &n));
+    assert_int_equal(n, 0);
+    free(counts);
+}
+
+static void test_leases(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec p;
+    struct pv_lease_rec *h;
+    size_t n;
+
+    seed_for_indicia(st);
+    OK(st->ops->psd_get(st, 1, &p));
+    assert_string_equal(p.lease_holder, "");
+    OK(st->ops->lease_acquire(st, 1, "proc-a", 1000, 3000));
+    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-b", 2000, 4000), PV_EBUSY);
+    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-b", 3000, 5000), PV_EBUSY); /* at expiry */
+    OK(st->ops->lease_acquire(st, 1, "proc-a", 2500, 4500));                         /* renewal */
+    OK(st->ops->psd_get(st, 1, &p));
+    assert_string_equal(p.lease_holder, "proc-a");
+    assert_int_equal(p.lease_expires_ms, 4500);
+    /* Moving registers does not touch the lease. */
+    p.descending -= 10;
+    p.ascending += 10;
+    p.piece_count++;
+    OK(st->ops->psd_update(st, &p));
+    OK(st->ops->psd_get(st, 1, &p));
+    assert_string_equal(p.lease_holder, "proc-a");
+    /* Expired: another processor takes over. */
+    OK(st->ops->lease_acquire(st, 1, "proc-b", 4501, 6000));
+    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-a", 4600, 7000), PV_EBUSY);
+    /* Release by a non-holder does nothing; by the holder frees it. */
+    OK(st->ops->lease_release(st, 1, "proc-a", 4700));
+    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-c", 4800, 7000), PV_EBUSY);
+    OK(st->ops->lease_release(st, 1, "proc-b", 5000));
+    OK(st->ops->lease_acquire(st, 1, "proc-c", 5001, 7000));
+    assert_int_equal(st->ops->lease_acquire(st, 9, "proc-c", 5001, 7000), PV_ENOTFOUND);
+    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-c", 5001, 5001), PV_EINVAL);
+
+    OK(st->ops->lease_history(st, 1, &h, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(h[0].holder, "proc-a");
+    assert_int_equal(h[0].acquired_ms, 1000);
+    assert_int_equal(h[0].expires_ms, 4500);
+    assert_string_equal(h[1].holder, "proc-b");
+    assert_int_equal(h[1].acquired_ms, 4501);
+    assert_int_equal(h[1].expires_ms, 5000); /* released */
+    assert_string_equal(h[2].holder, "proc-c");
+    free(h);
+}
+
+/* Two handles fight for one PSD with short leases: tenures never overlap. */
+struct leaser {
+    struct pv_store *st;
+    const char *name;
+    int wins, errors;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *lease_loop(void *arg)
+{
+    struct leaser *l = arg;
+    int i, rc;
+
+    for (i = 0; i < 300; i++) {
+        int64_t t = now_ms();
+        rc = l->st->ops->lease_acquire(l->st, 1, l->name, t, t + 3);
+        if (rc == PV_OK)
+            l->wins++;
+        else if (rc != PV_EBUSY)
+            l->errors++;
+        if (i % 7 == 0)
+            l->st->ops->lease_release(l->st, 1, l->name, now_ms());
+    }
+    return NULL;
+}
+
+static void test_lease_race(void **state)
+{
+    struct pv_store *st = *state;
+    struct leaser l[2] = {{NULL, "proc-a", 0, 0}, {NULL, "proc-b", 0, 0}};
+    struct pv_lease_rec *h;
+    pthread_t t[2];
+    size_t n, i;
+
+    seed_for_indicia(st);
+    for (i = 0; i < 2; i++)
+        OK(pv_store_open(dsn, &l[i].st));
+    for (i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, lease_loop, &l[i]), 0);
+    for (i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < 2; i++)
+        pv_store_close(l[i].st);
+    assert_int_equal(l[0].errors + l[1].errors, 0);
+    assert_true(l[0].wins + l[1].wins > 0);
+    OK(st->ops->lease_history(st, 1, &h, &n));
+    assert_true(n >= 2); /* releases hand it over at least once */
+    for (i = 1; i < n; i++) {
+        /* The next tenure starts only after the previous one ended. */
+        assert_true(h[i].acquired_ms >= h[i - 1].expires_ms);
+    }
+    free(h);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 #define EMPTY(f) cmocka_unit_test_setup_teardown(f, setup_empty, teardown_store)
@@ -1027,6 +1199,9 @@ int main(void)
         STORE(test_rollback),
         STORE(test_two_writers),
         STORE(test_printing),
+        STORE(test_servers),
+        STORE(test_leases),
+        STORE(test_lease_race),
     };
     /* clang-format on */
     char name[64];
