@@ -6,6 +6,7 @@
  * table, and leaves money movements to the processors' write path.
  */
 #include "server/api_int.h"
+#include "server/internal.h"
 
 #include "domain/ledger.h"
 #include "stampd/codec.h"
@@ -538,11 +539,14 @@ out:
 
 int pv_api_purchase_submit(struct pv_app *app, struct pv_job *job)
 {
-    size_t i = atomic_fetch_add(&app->next_proc, 1) % app->nprocs;
-
     job->app = app;
     job->attempts = 1;
-    return pv_processor_enqueue(app->procs, i, job);
+    if (app->router)
+        return pv_router_submit(app->router, job);
+    if (app->nprocs == 0)
+        return PV_EBUSY;
+    return pv_processor_enqueue(app->procs, atomic_fetch_add(&app->next_proc, 1) % app->nprocs,
+                                job);
 }
 
 int pv_api_purchase_retry(struct pv_job *job)
@@ -562,6 +566,18 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
 {
     json_t *j;
 
+    if (job->internal) {
+        /* To a front: the outcome; 503 for what another processor may not share. */
+        if (err != PV_OK) {
+            memset(&job->res, 0, sizeof job->res);
+            job->res.err = err;
+        }
+        err = job->res.err;
+        pv_api_reply_json(rp, err == PV_ENOPSD || err == PV_EBUSY ? 503 : 200,
+                          pv_res_to_json(&job->res));
+        free(job);
+        return;
+    }
     if (err == PV_OK)
         err = job->res.err;
     if (err != PV_OK) {
@@ -834,6 +850,141 @@ out:
 
 /* ---- routing ---- */
 
+/* ---- operators: the servers ---- */
+
+static const char *const server_status[] = {"active", "draining", "disabled"};
+
+static int64_t traffic_of(const struct pv_server_count *c, size_t n, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(c[i].server_id, id) == 0)
+            return c[i].count;
+    return 0;
+}
+
+/* GET /v1/admin/servers: health, leases and share of traffic of each server. */
+static void admin_servers(struct pv_store *st, struct pv_reply *rp)
+{
+    struct pv_server_rec *sv = NULL;
+    struct pv_server_count *hour = NULL, *all = NULL;
+    struct pv_psd_rec *psds = NULL;
+    size_t nsv = 0, nhour = 0, nall = 0, npsds = 0, i, k;
+    int64_t now_ms = pv_now_ms(), hour_total = 0, all_total = 0;
+    json_t *arr = NULL, *leases;
+    char at[32];
+    int rc;
+
+    if ((rc = st->ops->server_list(st, &sv, &nsv)) != PV_OK ||
+        (rc = st->ops->server_traffic(st, pv_now() - 3600, &hour, &nhour)) != PV_OK ||
+        (rc = st->ops->server_traffic(st, 0, &all, &nall)) != PV_OK ||
+        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    for (i = 0; i < nhour; i++)
+        hour_total += hour[i].count;
+    for (i = 0; i < nall; i++)
+        all_total += all[i].count;
+    arr = json_array();
+    for (i = 0; arr && i < nsv; i++) {
+        const struct pv_server_rec *v = &sv[i];
+        int64_t h = traffic_of(hour, nhour, v->id), a = traffic_of(all, nall, v->id);
+        leases = json_array();
+        for (k = 0; leases && k < npsds; k++)
+            if (strcmp(psds[k].lease_holder, v->id) == 0 && psds[k].lease_expires_ms > now_ms)
+                json_array_append_new(leases, json_integer(psds[k].id));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:o, s:I, s:I, s:f, s:f}", "id",
+                           v->id, "address", v->address, "status",
+                           v->status >= 0 && v->status <= 2 ? server_status[v->status] : "unknown",
+                           "healthy",
+                           v->status == PV_SERVER_ACTIVE &&
+                               v->heartbeat_ms >= now_ms - PV_LIVE_MS_DEFAULT,
+                           "heartbeat_age_ms", (json_int_t) (now_ms - v->heartbeat_ms), "started",
+                           pv_time_format(v->started_ms / 1000, at, sizeof at), "key_ids",
+                           v->key_ids, "psd_leases", leases ? leases : json_array(),
+                           "indicia_last_hour", (json_int_t) h, "indicia_total", (json_int_t) a,
+                           "share_last_hour", hour_total ? (double) h / (double) hour_total : 0.0,
+                           "share_total", all_total ? (double) a / (double) all_total : 0.0));
+    }
+    pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", "servers", arr) : NULL);
+out:
+    free(sv);
+    free(hour);
+    free(all);
+    free(psds);
+}
+
+static const char *const status_fields[] = {"status", NULL};
+
+/* POST /v1/admin/servers/{id} {"status": "active"|"draining"|"disabled"}. */
+static void admin_server_status(struct pv_store *st, const char *id, const struct pv_request *rq,
+                                struct pv_reply *rp)
+{
+    const char *want;
+    json_t *root;
+    int status, rc;
+
+    if (!(root = pv_api_parse_object(rq, status_fields, rp)))
+        return;
+    if (pv_api_get_string(root, "status", 1, 16, PV_EINVAL, &want, rp) != PV_OK)
+        goto out;
+    for (status = 0; status < 3 && strcmp(want, server_status[status]) != 0; status++)
+        ;
+    if (status == 3) {
+        pv_reply_error(rp, PV_EINVAL, "status", "status must be active, draining or disabled");
+        goto out;
+    }
+    if (strlen(id) >= PV_ID_MAX || (rc = st->ops->server_set_status(st, id, status)) != PV_OK) {
+        pv_reply_error(rp, strlen(id) >= PV_ID_MAX ? PV_ENOTFOUND : rc, NULL, "no such server");
+        goto out;
+    }
+    pv_api_reply_json(rp, 200, json_pack("{s:s, s:s}", "id", id, "status", want));
+out:
+    json_decref(root);
+}
+
+/* stampd processor: only signed purchases from a front (internal.c). */
+static void internal_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp)
+{
+    struct pv_job *job;
+    json_t *root;
+    int rc;
+
+    if (strcmp(rq->path, "/healthz") == 0) {
+        pv_api_reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
+        return;
+    }
+    if (strcmp(rq->path, PV_INTERNAL_PATH) != 0) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
+        return;
+    }
+    if (strcmp(rq->method, "POST") != 0) {
+        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+        return;
+    }
+    rc = pv_internal_verify(app->secret, "POST", PV_INTERNAL_PATH,
+                            rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Time") : NULL,
+                            rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Signature") : NULL,
+                            rq->body, rq->body_len, pv_now_ms());
+    if (rc != PV_OK) {
+        pv_reply_error(rp, PV_EUNAUTH, "X-Stampd-Signature", "not a signed internal request");
+        return;
+    }
+    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL);
+    job = calloc(1, sizeof *job);
+    if (!root || !job || pv_req_from_json(root, &job->req) != PV_OK) {
+        pv_reply_error(rp, job ? PV_EINVAL : PV_ENOMEM, NULL, "bad internal purchase");
+        free(job);
+    } else {
+        job->internal = 1;
+        rp->job = job;
+    }
+    json_decref(root);
+}
+
 void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp)
 {
     const char *m = rq->method, *p = rq->path;
@@ -844,6 +995,10 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
     int rc;
 
+    if (app->internal) {
+        internal_handle(app, rq, rp);
+        return;
+    }
     if (strcmp(p, "/healthz") == 0) {
         if (get)
             pv_api_reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
@@ -896,6 +1051,18 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
         id[slash - (p + 12)] = '\0';
         if (get)
             pv_api_get_label(st, &who, id, rq, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strncmp(p, "/v1/admin/", 10) == 0 && who.role != PV_ROLE_OPERATOR) {
+        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "administration needs an operator key");
+    } else if (strcmp(p, "/v1/admin/servers") == 0) {
+        if (get)
+            admin_servers(st, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strncmp(p, "/v1/admin/servers/", 18) == 0 && p[18] && !strchr(p + 18, '/')) {
+        if (post)
+            admin_server_status(st, p + 18, rq, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else if (strcmp(p, "/v1/sheets") == 0) {

@@ -107,6 +107,11 @@ static const char *query_arg(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
+static const char *header_value(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
 /* On the processor's thread: the purchase is final, wake its connection. */
 static void job_done(struct pv_job *job)
 {
@@ -153,6 +158,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.method = method;
         rq.path = url;
         rq.arg = query_arg;
+        rq.header = header_value;
         rq.arg_ctx = c;
         rq.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         rq.idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");

@@ -11,6 +11,7 @@
 
 #include "domain/ledger.h"
 #include "render/render.h"
+#include "server/internal.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -30,7 +31,7 @@
 
 struct opts {
     const char *db, *license, *psds, *deposit, *refill, *keys_dir, *email, *balance, *listen;
-    const char *processors, *threads;
+    const char *processors, *threads, *id, *advertise, *lease_ms;
     int demo;
 };
 
@@ -42,6 +43,10 @@ static void usage(FILE *f)
           "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
+          "  stampd front --db DSN [--listen HOST:PORT] [--threads N]\n"
+          "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
+          "                   [--lease-ms N]\n"
+          "  stampd migrate --db DSN\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4.\n",
@@ -71,6 +76,9 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
         {"--listen", offsetof(struct opts, listen)},
         {"--processors", offsetof(struct opts, processors)},
         {"--threads", offsetof(struct opts, threads)},
+        {"--id", offsetof(struct opts, id)},
+        {"--advertise", offsetof(struct opts, advertise)},
+        {"--lease-ms", offsetof(struct opts, lease_ms)},
     };
     int i;
     size_t k;
@@ -219,6 +227,45 @@ static int keys_spec(const struct opts *o, char *spec, size_t n)
     return PV_OK;
 }
 
+static int db_exists(const char *dsn);
+
+/* Inside a transaction: the internal-protocol secret, unless there is one. */
+static int ensure_secret(struct pv_store *st)
+{
+    uint8_t rnd[32];
+    char hex[2 * sizeof rnd + 1], *v = NULL;
+    int rc = st->ops->config_get(st, PV_CFG_INTERNAL_SECRET, &v);
+
+    free(v);
+    if (rc != PV_ENOTFOUND)
+        return rc;
+    if ((rc = pv_random(rnd, sizeof rnd)) != PV_OK)
+        return rc;
+    pv_hex_encode(rnd, sizeof rnd, hex);
+    return st->ops->config_set(st, PV_CFG_INTERNAL_SECRET, hex);
+}
+
+/* stampd migrate: bring an existing database to this binary's schema. */
+static int cmd_migrate(const struct opts *o)
+{
+    struct pv_store *st = NULL;
+    int from = 0, to = 0, rc;
+
+    if (!db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open(o->db, &st)) != PV_OK)
+        return fail("open database", rc);
+    if ((rc = st->ops->migrate(st, &from, &to)) == PV_OK && (rc = st->ops->begin(st)) == PV_OK) {
+        rc = ensure_secret(st);
+        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+    }
+    pv_store_close(st);
+    if (rc != PV_OK)
+        return fail("migrate", rc);
+    fprintf(stderr, "stampd: schema v%d -> v%d\n", from, to);
+    return 0;
+}
+
 static int cmd_init(const struct opts *o)
 {
     struct pv_store *st = NULL;
@@ -290,7 +337,8 @@ static int cmd_init(const struct opts *o)
     snprintf(num, sizeof num, "%lld", (long long) refill);
     if ((rc = st->ops->config_set(st, PV_CFG_LICENSE, o->license)) != PV_OK ||
         (rc = st->ops->config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
-        (rc = st->ops->config_set(st, "crypto_module", spec)) != PV_OK)
+        (rc = st->ops->config_set(st, "crypto_module", spec)) != PV_OK ||
+        (rc = ensure_secret(st)) != PV_OK)
         goto out;
     for (i = 0; i < npsds; i++) {
         struct pv_psd_rec p;
@@ -400,22 +448,74 @@ static int parse_listen(const char *s, char host[64], uint16_t *port)
     return PV_OK;
 }
 
-static int cmd_serve(const struct opts *o)
+enum run_mode { RUN_SERVE, RUN_FRONT, RUN_PROCESSOR };
+
+static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, const char *address,
+                       uint64_t lease_ms)
+{
+    struct pv_processor_opts popts;
+    int rc;
+
+    memset(&popts, 0, sizeof popts);
+    popts.dsn = o->db;
+    popts.n = (size_t) n;
+    popts.id = o->id;
+    popts.address = address;
+    popts.lease_ms = (int64_t) lease_ms;
+    if ((rc = pv_processors_start(&popts, &app->procs)) != PV_OK)
+        return fail("start processors", rc);
+    app->nprocs = (size_t) n;
+    return PV_OK;
+}
+
+/* The vendor's internal-protocol secret, made by init or migrate. */
+static int load_secret(const char *db, char *out, size_t n)
+{
+    struct pv_store *st = NULL;
+    char *v = NULL;
+    int rc;
+
+    if ((rc = pv_store_open_checked(db, &st)) != PV_OK)
+        return rc;
+    rc = st->ops->config_get(st, PV_CFG_INTERNAL_SECRET, &v);
+    pv_store_close(st);
+    if (rc == PV_ENOTFOUND)
+        fprintf(stderr, "stampd: no internal secret in the database (run stampd migrate)\n");
+    if (rc == PV_OK)
+        snprintf(out, n, "%s", v);
+    free(v);
+    return rc;
+}
+
+/*
+ * stampd serve: the API and N processors in one process.
+ * stampd front: the API; purchases go to processor processes (router.c).
+ * stampd processor: one processor answering signed internal requests.
+ */
+static int cmd_run(const struct opts *o, enum run_mode mode)
 {
     struct pv_app app;
     struct pv_processor_opts popts;
     struct pv_store *st = NULL;
     struct pv_http *http = NULL;
-    char host[64], *license = NULL;
-    uint64_t nproc = 2, threads = 4;
+    char host[64], address[128], *license = NULL;
+    uint64_t nproc = mode == RUN_PROCESSOR ? 1 : 2, threads = 4, lease_ms = 0;
     uint16_t port = 8080, bound = 0;
     sigset_t set;
     int sig, rc;
 
     if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
-        (o->processors && pv_parse_u64(o->processors, 1, MAX_PROCESSORS, &nproc) != PV_OK) ||
-        (o->threads && pv_parse_u64(o->threads, 1, 256, &threads) != PV_OK)) {
-        fprintf(stderr, "stampd: --listen HOST:PORT, --processors 1-%d, --threads 1-256\n",
+        (o->processors &&
+         (mode != RUN_SERVE || pv_parse_u64(o->processors, 1, MAX_PROCESSORS, &nproc) != PV_OK)) ||
+        (o->threads && pv_parse_u64(o->threads, 1, 256, &threads) != PV_OK) ||
+        (o->lease_ms && pv_parse_u64(o->lease_ms, 200, 600000, &lease_ms) != PV_OK) ||
+        (o->id && (mode != RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
+        (o->advertise && (mode != RUN_PROCESSOR || strncmp(o->advertise, "http://", 7) != 0 ||
+                          strlen(o->advertise) >= 200))) {
+        fprintf(stderr,
+                "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
+                "1-256, --lease-ms 200-600000, --id NAME and --advertise http://HOST:PORT "
+                "(processor)\n",
                 MAX_PROCESSORS);
         return 2;
     }
@@ -431,45 +531,59 @@ static int cmd_serve(const struct opts *o)
     if (!db_exists(o->db))
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
-        return fail("open database (run stampd init first?)", rc);
+        return fail("open database (run stampd init, or stampd migrate after an upgrade)", rc);
     rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
     pv_store_close(st);
     if (rc != PV_OK)
         return fail("read license (run stampd init first?)", rc);
     snprintf(app.license, sizeof app.license, "%s", license);
     free(license);
+    if (mode != RUN_SERVE && (rc = load_secret(o->db, app.secret, sizeof app.secret)) != PV_OK)
+        return fail("internal secret", rc);
+    app.internal = mode == RUN_PROCESSOR;
 
     if ((rc = pv_pool_new(o->db, (size_t) threads + 2, &app.pool)) != PV_OK) {
         fail("store pool", rc);
         goto out;
     }
-    popts.dsn = o->db;
-    popts.n = (size_t) nproc;
-    popts.address = "inproc";
-    if ((rc = pv_processors_start(&popts, &app.procs)) != PV_OK) {
-        fail(rc == PV_ENOPSD ? "start processors (more processors than PSDs?)" : "start processors",
-             rc);
+    if (mode == RUN_FRONT && (rc = pv_router_start(o->db, app.secret, 16, &app.router)) != PV_OK) {
+        fail("router", rc);
         goto out;
     }
-    app.nprocs = (size_t) nproc;
+    if (mode == RUN_SERVE && (rc = start_procs(o, &app, nproc, "inproc", lease_ms)) != PV_OK)
+        goto out;
     if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &http, &bound)) != PV_OK) {
         char what[96];
         snprintf(what, sizeof what, "listen on %s:%u (in use?)", host, (unsigned) port);
         fail(what, rc);
         goto out;
     }
-    fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);
-    fprintf(stderr, "listening on http://%s:%u\n", host, (unsigned) bound);
+    /* A processor registers the address it really listens on. */
+    snprintf(address, sizeof address, "http://%s:%u", host, (unsigned) bound);
+    if (mode == RUN_PROCESSOR &&
+        (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms)) != PV_OK)
+        goto out;
+    if (mode == RUN_SERVE)
+        fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);
+    else if (mode == RUN_FRONT)
+        fprintf(stderr, "stampd: front, license %s, processors from the servers table\n",
+                app.license);
+    else
+        fprintf(stderr, "stampd: processor %s, license %s\n", pv_processor_id(app.procs, 0),
+                app.license);
+    fprintf(stderr, "listening on %s\n", address);
     fflush(stderr);
 
     while (sigwait(&set, &sig) != 0)
         ;
     fprintf(stderr, "stampd: signal %d, shutting down\n", sig);
 out:
-    /* Stop taking connections, let the processors finish (and resume) every
-     * queued purchase, then close the rest. */
+    /* Stop taking connections, let the processors (or the router) finish and
+     * answer every queued purchase, then close the rest. */
     pv_http_quiesce(http);
     pv_processors_drain(app.procs, app.nprocs);
+    pv_router_stop(app.router);
+    app.router = NULL;
     pv_http_stop(http);
     pv_processors_stop(app.procs, app.nprocs);
     pv_render_shutdown();
@@ -494,10 +608,18 @@ int main(int argc, char **argv)
             return 2;
         return cmd_init(&o);
     }
-    if (strcmp(argv[1], "serve") == 0) {
+    if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "front") == 0 ||
+        strcmp(argv[1], "processor") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)
             return 2;
-        return cmd_serve(&o);
+        return cmd_run(&o, argv[1][0] == 's'   ? RUN_SERVE
+                           : argv[1][0] == 'f' ? RUN_FRONT
+                                               : RUN_PROCESSOR);
+    }
+    if (strcmp(argv[1], "migrate") == 0) {
+        if (parse_opts(argc, argv, 2, &o) < 0)
+            return 2;
+        return cmd_migrate(&o);
     }
     if ((strcmp(argv[1], "customer") == 0 || strcmp(argv[1], "operator") == 0) && argc > 2 &&
         strcmp(argv[2], "create") == 0) {

@@ -38,6 +38,7 @@ struct pv_job {
     struct pv_job *next;
     struct pv_app *app; /* set by pv_api_purchase_submit */
     unsigned attempts;  /* processors tried */
+    int internal;       /* came over the internal protocol: answer in its format */
 };
 
 struct pv_processor;
@@ -72,13 +73,31 @@ int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *jo
 const char *pv_processor_id(struct pv_processor *procs, size_t i);
 uint64_t pv_processor_served(struct pv_processor *procs, size_t i);
 
+/* ---- the front's router to processor processes (router.c) ---- */
+
+struct pv_router;
+
+/*
+ * pv_router_start - a router reading processors from dsn's servers table,
+ * signing with secret (both borrowed, copied), with threads dispatchers.
+ * *out owned; pv_router_stop() finishes every queued job first.
+ */
+int pv_router_start(const char *dsn, const char *secret, unsigned threads, struct pv_router **out);
+void pv_router_stop(struct pv_router *r);
+/* pv_router_submit - queue a borrowed job; on_done runs when it is final.
+ * PV_EBUSY when stopping. */
+int pv_router_submit(struct pv_router *r, struct pv_job *job);
+
 /* ---- the API (api.c) ---- */
 
 struct pv_app {
     struct pv_pool *pool;
-    struct pv_processor *procs;
+    struct pv_processor *procs; /* in-process processors (stampd serve / processor) */
     size_t nprocs;
     atomic_size_t next_proc;
+    struct pv_router *router; /* stampd front: processors in other processes */
+    int internal;             /* stampd processor: answer only the internal protocol */
+    char secret[128];         /* internal protocol secret (front and processor) */
     char license[PV_LICENSE_LEN + 1];
 };
 
@@ -99,8 +118,9 @@ struct pv_reply {
 struct pv_request {
     const char *method;
     const char *path;
-    /* Query-string argument by name, or NULL: arg(arg_ctx, "limit"). */
+    /* Query-string argument / request header by name, or NULL: arg(arg_ctx, "limit"). */
     const char *(*arg)(void *arg_ctx, const char *name);
+    const char *(*header)(void *arg_ctx, const char *name);
     void *arg_ctx;
     const char *authorization;
     const char *idempotency_key;

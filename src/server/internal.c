@@ -1,0 +1,197 @@
+/*
+ * internal.c - the front -> processor protocol.
+ *
+ * The front validates, prices and fingerprints a purchase, then posts it to
+ * a processor as JSON at POST /internal/v1/purchase. Every request carries
+ * X-Stampd-Time (unix ms) and X-Stampd-Signature: hex HMAC-SHA256 under the
+ * vendor's internal secret (config "internal_secret", made by stampd init or
+ * stampd migrate) over "METHOD\nPATH\nTIME\nBODY". A processor refuses
+ * anything unsigned, wrongly signed or more than PV_INTERNAL_SKEW_MS old
+ * (401), so only fronts holding the secret can spend customers' money. The
+ * answer carries the job's outcome; a processor answers 503 for outcomes
+ * another processor may not share (no PSD lease), so the front retries.
+ */
+#include "server/internal.h"
+
+#include "crypto/crypto.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/rates.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pv_internal_sign(const char *secret, const char *method, const char *path, int64_t time_ms,
+                     const char *body, size_t len, char out[PV_HASH_HEX])
+{
+    uint8_t mac[32];
+    char head[512], *msg;
+    int hlen, rc;
+
+    hlen = snprintf(head, sizeof head, "%s\n%s\n%lld\n", method, path, (long long) time_ms);
+    if (hlen < 0 || (size_t) hlen >= sizeof head)
+        return PV_EINVAL;
+    msg = malloc((size_t) hlen + len + 1);
+    if (!msg)
+        return PV_ENOMEM;
+    memcpy(msg, head, (size_t) hlen);
+    if (len)
+        memcpy(msg + hlen, body, len);
+    rc = pv_hmac_sha256(secret, strlen(secret), msg, (size_t) hlen + len, mac);
+    free(msg);
+    if (rc != PV_OK)
+        return rc;
+    pv_hex_encode(mac, sizeof mac, out);
+    return PV_OK;
+}
+
+int pv_internal_verify(const char *secret, const char *method, const char *path,
+                       const char *time_hdr, const char *sig_hdr, const char *body, size_t len,
+                       int64_t now_ms)
+{
+    char want[PV_HASH_HEX];
+    uint64_t t;
+
+    if (!secret || !*secret || !time_hdr || !sig_hdr || strlen(sig_hdr) != PV_HASH_HEX - 1)
+        return PV_EUNAUTH;
+    if (pv_parse_u64(time_hdr, 0, (uint64_t) INT64_MAX, &t) != PV_OK)
+        return PV_EUNAUTH;
+    if ((int64_t) t < now_ms - PV_INTERNAL_SKEW_MS || (int64_t) t > now_ms + PV_INTERNAL_SKEW_MS)
+        return PV_EUNAUTH;
+    if (pv_internal_sign(secret, method, path, (int64_t) t, body, len, want) != PV_OK)
+        return PV_EUNAUTH;
+    return pv_memeq_ct(want, sig_hdr, PV_HASH_HEX - 1) ? PV_OK : PV_EUNAUTH;
+}
+
+json_t *pv_req_to_json(const struct pv_purchase_req *q)
+{
+    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:I}",
+                     "customer_id", q->customer_id, "idem_key", q->idem_key, "req_hash",
+                     q->req_hash, "mail_class", q->mail_class, "weight_tenth_oz",
+                     (int) q->weight_tenth_oz, "mail_date", (json_int_t) q->mail_date, "from_zip",
+                     q->from_zip, "to_zip", q->to_zip, "medium_serial", q->medium_serial,
+                     "from_address", q->from_address, "to_address", q->to_address, "flags",
+                     (int) q->flags, "postage_mills", (json_int_t) q->postage);
+}
+
+/* Copy string field name of o into dst (cap bytes) if it fits. */
+static int str_field(json_t *o, const char *name, char *dst, size_t cap)
+{
+    json_t *v = json_object_get(o, name);
+
+    if (!json_is_string(v) || json_string_length(v) >= cap ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return PV_EINVAL;
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    return PV_OK;
+}
+
+static int int_field(json_t *o, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+    json_t *v = json_object_get(o, name);
+
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return PV_EINVAL;
+    *out = json_integer_value(v);
+    return PV_OK;
+}
+
+int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
+{
+    int64_t cls, w, date, flags, postage;
+
+    memset(q, 0, sizeof *q);
+    if (!json_is_object(o) || str_field(o, "customer_id", q->customer_id, sizeof q->customer_id) ||
+        str_field(o, "idem_key", q->idem_key, sizeof q->idem_key) ||
+        str_field(o, "req_hash", q->req_hash, sizeof q->req_hash) ||
+        str_field(o, "from_zip", q->from_zip, sizeof q->from_zip) ||
+        str_field(o, "to_zip", q->to_zip, sizeof q->to_zip) ||
+        str_field(o, "medium_serial", q->medium_serial, sizeof q->medium_serial) ||
+        str_field(o, "from_address", q->from_address, sizeof q->from_address) ||
+        str_field(o, "to_address", q->to_address, sizeof q->to_address) ||
+        int_field(o, "mail_class", 1, 255, &cls) || int_field(o, "weight_tenth_oz", 1, 65535, &w) ||
+        int_field(o, "mail_date", 20000101, 20991231, &date) ||
+        int_field(o, "flags", 0, 255, &flags) ||
+        int_field(o, "postage_mills", 0, UINT32_MAX, &postage))
+        return PV_EINVAL;
+    /* The front priced it; the processor trusts only a sane, known class. */
+    if (!pv_mail_class_name((int) cls) || !q->customer_id[0] || !q->idem_key[0])
+        return PV_EINVAL;
+    q->mail_class = (int) cls;
+    q->weight_tenth_oz = (uint16_t) w;
+    q->mail_date = (uint32_t) date;
+    q->flags = (uint8_t) flags;
+    q->postage = postage;
+    return PV_OK;
+}
+
+json_t *pv_res_to_json(const struct pv_purchase_res *r)
+{
+    const struct pv_indicium_rec *rec = &r->rec;
+    json_t *j = json_pack("{s:i, s:s, s:b, s:I}", "err", r->err, "code", pv_error_code(r->err),
+                          "replayed", r->replayed, "balance_mills", (json_int_t) r->balance_after);
+    char *b64;
+
+    if (!j || r->err != PV_OK)
+        return j;
+    b64 = pv_base64_encode(rec->data, rec->data_len);
+    if (!b64 ||
+        json_object_set_new(j, "indicium",
+                            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "id",
+                                      rec->id, "customer_id", rec->customer_id, "server_id",
+                                      rec->server_id, "created", (json_int_t) rec->created,
+                                      "presentations", (json_int_t) rec->presentations, "prints",
+                                      (json_int_t) rec->prints, "data", b64, "from_address",
+                                      rec->from_address, "to_address", rec->to_address)) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    free(b64);
+    return j;
+}
+
+int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
+{
+    struct pv_indicium_rec *rec = &r->rec;
+    json_t *ind, *v;
+    int64_t err, bal, created, pres, prints;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    if (!json_is_object(o) || int_field(o, "err", -1000, 0, &err) ||
+        int_field(o, "balance_mills", -PV_MILLS_MAX, PV_MILLS_MAX, &bal) ||
+        !json_is_boolean(json_object_get(o, "replayed")))
+        return PV_EINVAL;
+    r->err = (int) err;
+    r->balance_after = bal;
+    r->replayed = json_is_true(json_object_get(o, "replayed"));
+    if (r->err != PV_OK)
+        return PV_OK;
+    ind = json_object_get(o, "indicium");
+    if (!json_is_object(ind) || str_field(ind, "id", rec->id, sizeof rec->id) ||
+        str_field(ind, "customer_id", rec->customer_id, sizeof rec->customer_id) ||
+        str_field(ind, "server_id", rec->server_id, sizeof rec->server_id) ||
+        str_field(ind, "from_address", rec->from_address, sizeof rec->from_address) ||
+        str_field(ind, "to_address", rec->to_address, sizeof rec->to_address) ||
+        int_field(ind, "created", 0, INT64_MAX, &created) ||
+        int_field(ind, "presentations", 0, INT64_MAX, &pres) ||
+        int_field(ind, "prints", 0, INT64_MAX, &prints) || !(v = json_object_get(ind, "data")) ||
+        !json_is_string(v))
+        return PV_EINVAL;
+    rec->created = created;
+    rec->presentations = pres;
+    rec->prints = prints;
+    if ((rc = pv_base64_decode(json_string_value(v), json_string_length(v), &data, &len)) != PV_OK)
+        return PV_EINVAL;
+    if (len > sizeof rec->data || pv_indicium_decode(data, len, &rec->ind, NULL) != PV_OK) {
+        free(data);
+        return PV_EINVAL;
+    }
+    memcpy(rec->data, data, len);
+    rec->data_len = len;
+    free(data);
+    return PV_OK;
+}

@@ -1,0 +1,286 @@
+/*
+ * router.c - the front's side of scale-out: which processor gets a purchase.
+ *
+ * The list of processors comes from the servers table (refreshed at most
+ * every REFRESH_MS): active, with a heartbeat younger than LIVE_MS, and an
+ * http address. Purchases queue here; dispatcher threads post each one to
+ * the next processor round-robin, signed with the internal secret, and on a
+ * connection error, a timeout or a 5xx post the same request - same
+ * idempotency key, so never a second stamp - to the next one, until every
+ * processor was tried once. Only libcurl and this file know about HTTP
+ * clients.
+ */
+#include "server/server.h"
+
+#include "server/internal.h"
+#include "stampd/error.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REFRESH_MS  1000
+#define LIVE_MS     3000
+#define ANSWER_MAX  (64 * 1024)
+#define MAX_TARGETS 64
+
+struct target {
+    char id[PV_ID_MAX];
+    char url[320];
+};
+
+struct pv_router {
+    char *dsn;
+    char secret[128];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pv_job *head, *tail;
+    int stopping;
+    pthread_t *threads;
+    unsigned nthreads;
+    /* the processor list, under list_mu */
+    pthread_mutex_t list_mu;
+    struct target targets[MAX_TARGETS];
+    size_t ntargets;
+    int64_t refreshed_ms;
+    struct pv_store *st; /* for refreshes, under list_mu */
+    atomic_size_t next;
+};
+
+struct answer {
+    char buf[ANSWER_MAX];
+    size_t len;
+    int overflow;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+    struct answer *a = ud;
+    size_t len = size * n;
+
+    if (a->len + len >= sizeof a->buf) {
+        a->overflow = 1;
+        return 0;
+    }
+    memcpy(a->buf + a->len, p, len);
+    a->len += len;
+    return len;
+}
+
+/* Reload the processor list when it is older than REFRESH_MS. */
+static void refresh(struct pv_router *r)
+{
+    struct pv_server_rec *servers = NULL;
+    size_t n = 0, i;
+    int64_t now = pv_now_ms();
+
+    pthread_mutex_lock(&r->list_mu);
+    if (now - r->refreshed_ms < REFRESH_MS)
+        goto out;
+    r->refreshed_ms = now;
+    if (r->st->ops->server_list(r->st, &servers, &n) != PV_OK)
+        goto out; /* keep the last good list */
+    r->ntargets = 0;
+    for (i = 0; i < n && r->ntargets < MAX_TARGETS; i++) {
+        if (servers[i].status != PV_SERVER_ACTIVE || servers[i].heartbeat_ms < now - LIVE_MS ||
+            strncmp(servers[i].address, "http://", 7) != 0)
+            continue;
+        snprintf(r->targets[r->ntargets].id, sizeof r->targets[0].id, "%s", servers[i].id);
+        snprintf(r->targets[r->ntargets].url, sizeof r->targets[0].url, "%s%s", servers[i].address,
+                 PV_INTERNAL_PATH);
+        r->ntargets++;
+    }
+out:
+    pthread_mutex_unlock(&r->list_mu);
+    free(servers);
+}
+
+/* Post body to one processor. PV_OK with res filled; PV_EBUSY to try the next. */
+static int post_one(struct pv_router *r, CURL *curl, const char *url, const char *body,
+                    struct pv_purchase_res *res)
+{
+    struct curl_slist *hdrs = NULL;
+    struct answer *a = calloc(1, sizeof *a);
+    char h_time[64], h_sig[96], sig[PV_HASH_HEX];
+    int64_t now = pv_now_ms();
+    long status = 0;
+    json_t *j = NULL;
+    int rc = PV_EBUSY;
+
+    if (!a)
+        return PV_ENOMEM;
+    if (pv_internal_sign(r->secret, "POST", PV_INTERNAL_PATH, now, body, strlen(body), sig) !=
+        PV_OK)
+        goto out;
+    snprintf(h_time, sizeof h_time, "X-Stampd-Time: %lld", (long long) now);
+    snprintf(h_sig, sizeof h_sig, "X-Stampd-Signature: %s", sig);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, h_time);
+    hdrs = curl_slist_append(hdrs, h_sig);
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (curl_easy_perform(curl) != CURLE_OK)
+        goto out; /* connection refused, reset, timeout: the next one */
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 500 || a->overflow)
+        goto out;
+    if (status != 200) {
+        /* 401/400: a bug or a wrong secret - the same everywhere, so say so. */
+        fprintf(stderr, "stampd: front: %s answered %ld\n", url, status);
+        rc = PV_EINTERNAL;
+        goto out;
+    }
+    j = json_loadb(a->buf, a->len, 0, NULL);
+    rc = j && pv_res_from_json(j, res) == PV_OK ? PV_OK : PV_EINTERNAL;
+out:
+    json_decref(j);
+    curl_slist_free_all(hdrs);
+    free(a);
+    return rc;
+}
+
+static void dispatch(struct pv_router *r, CURL *curl, struct pv_job *job)
+{
+    struct target targets[MAX_TARGETS];
+    size_t n, start, i;
+    json_t *jq = pv_req_to_json(&job->req);
+    char *body = jq ? json_dumps(jq, JSON_COMPACT) : NULL;
+    int rc = PV_EBUSY;
+
+    json_decref(jq);
+    refresh(r);
+    pthread_mutex_lock(&r->list_mu);
+    n = r->ntargets;
+    memcpy(targets, r->targets, n * sizeof targets[0]);
+    pthread_mutex_unlock(&r->list_mu);
+
+    memset(&job->res, 0, sizeof job->res);
+    if (!body) {
+        rc = PV_ENOMEM;
+    } else if (n > 0) {
+        start = atomic_fetch_add(&r->next, 1) % n;
+        for (i = 0; i < n; i++) {
+            rc = post_one(r, curl, targets[(start + i) % n].url, body, &job->res);
+            if (rc != PV_EBUSY)
+                break;
+        }
+    }
+    free(body);
+    if (rc != PV_OK) {
+        memset(&job->res, 0, sizeof job->res);
+        job->res.err = rc == PV_EBUSY ? PV_EBUSY : PV_EINTERNAL;
+    }
+    job->on_done(job);
+}
+
+static void *dispatcher(void *arg)
+{
+    struct pv_router *r = arg;
+    CURL *curl = curl_easy_init();
+    struct pv_job *job;
+
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (!r->head && !r->stopping)
+            pthread_cond_wait(&r->cv, &r->mu);
+        job = r->head;
+        if (job) {
+            r->head = job->next;
+            if (!r->head)
+                r->tail = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (!job)
+            break; /* stopping and drained */
+        if (!curl) {
+            memset(&job->res, 0, sizeof job->res);
+            job->res.err = PV_ENOMEM;
+            job->on_done(job);
+            continue;
+        }
+        dispatch(r, curl, job);
+    }
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+int pv_router_start(const char *dsn, const char *secret, unsigned threads, struct pv_router **out)
+{
+    struct pv_router *r = calloc(1, sizeof *r);
+    unsigned i;
+    int rc;
+
+    if (!r)
+        return PV_ENOMEM;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    pthread_mutex_init(&r->list_mu, NULL);
+    snprintf(r->secret, sizeof r->secret, "%s", secret);
+    if (!(r->dsn = strdup(dsn)) || !(r->threads = calloc(threads, sizeof *r->threads))) {
+        rc = PV_ENOMEM;
+        goto fail;
+    }
+    if ((rc = pv_store_open_checked(dsn, &r->st)) != PV_OK)
+        goto fail;
+    refresh(r);
+    for (i = 0; i < threads; i++) {
+        if (pthread_create(&r->threads[i], NULL, dispatcher, r) != 0) {
+            rc = PV_EINTERNAL;
+            goto fail;
+        }
+        r->nthreads++;
+    }
+    *out = r;
+    return PV_OK;
+fail:
+    pv_router_stop(r);
+    return rc;
+}
+
+void pv_router_stop(struct pv_router *r)
+{
+    unsigned i;
+
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    for (i = 0; i < r->nthreads; i++)
+        pthread_join(r->threads[i], NULL);
+    pv_store_close(r->st);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->list_mu);
+    free(r->threads);
+    free(r->dsn);
+    free(r);
+}
+
+int pv_router_submit(struct pv_router *r, struct pv_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (r->stopping) {
+        pthread_mutex_unlock(&r->mu);
+        return PV_EBUSY;
+    }
+    if (r->tail)
+        r->tail->next = job;
+    else
+        r->head = job;
+    r->tail = job;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return PV_OK;
+}
