@@ -15,6 +15,8 @@ if [ ! -f "$var/stampd.db" ]; then
         > "$var/demo.env"
     chmod 600 "$var/demo.env"
 fi
+# A database from an older stampd gets this binary's schema first.
+"$top/$build/stampd" migrate --db "$db" 2>/dev/null || true
 . "$var/demo.env"
 
 url="http://$listen"
