@@ -1,13 +1,15 @@
 /*
  * cli.h - what the files of the `stamp` command share, and nothing else.
  *
- * `stamp` is the customer's command-line client: stamp.c parses the command
+ * `stamp` is the customer's command-line client, and with `stamp admin` the
+ * operator's: stamp.c parses the command
  * line and dispatches, http.c talks to stampd over libcurl with bounded
  * reads and safe retries, util.c holds the small checked helpers (JSON
  * accessors, bounded file I/O, output sanitising, option parsers),
  * commands.c implements buy/show/list/balance/keys, verify.c implements
- * verify and print.c implements print/printers/layouts and the label
- * download that `buy --print` shares. None of these
+ * verify, print.c implements print/printers/layouts and the label
+ * download that `buy --print` shares, and admin.c implements the
+ * operator's `admin servers` and `admin psds`. None of these
  * names leave the program, so they carry cli_/cmd_ prefixes instead of pv_.
  * Every command returns one of the RC_* exit codes below; docs/cli.md and
  * `stamp --help` document the same table.
@@ -296,7 +298,7 @@ int cli_printer_lookup(const struct cli *c, const char *printer, int *found);
  */
 int cli_job_run(const struct cli *c, const struct cli_job *job, struct cli_job_result *res);
 
-/* ---- commands.c, verify.c, print.c ------------------------------------ */
+/* ---- commands.c, verify.c, print.c, admin.c ----------------------------- */
 
 int cmd_buy(const struct cli *c, int argc, char **argv);
 int cmd_show(const struct cli *c, int argc, char **argv);
@@ -307,6 +309,7 @@ int cmd_verify(const struct cli *c, int argc, char **argv);
 int cmd_print(const struct cli *c, int argc, char **argv);
 int cmd_printers(const struct cli *c, int argc, char **argv);
 int cmd_layouts(const struct cli *c, int argc, char **argv);
+int cmd_admin(const struct cli *c, int argc, char **argv);
 
 /* cli_print_indicium - the human block for an indicium object (borrowed). */
 void cli_print_indicium(const json_t *ind, int with_balance);

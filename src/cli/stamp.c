@@ -1,11 +1,12 @@
 /*
- * stamp.c - entry point of `stamp`, the stampd customer command line.
+ * stamp.c - entry point of `stamp`, the stampd command line for customers
+ * and (stamp admin) operators.
  *
  * Separates the global options (--server, --key, --json, --help, --version),
  * which may appear before or after the command word, from the command's own
  * arguments; resolves the environment (STAMP_SERVER, STAMP_KEY); prints help;
- * and dispatches to the command functions in commands.c, verify.c and
- * print.c. The
+ * and dispatches to the command functions in commands.c, verify.c,
+ * print.c and admin.c. The
  * option parser for command arguments (cli_parse_opts) lives here too so
  * that every command reports usage errors the same way.
  */
@@ -33,6 +34,8 @@ static const char usage_text[] =
     "  print     download (and print) labels, envelopes or sheets of labels\n"
     "  printers  list, save or delete printer calibration offsets\n"
     "  layouts   list the label, envelope and sheet layouts\n"
+    "  admin     operators: processors' health and PSD leases, drain, disable or\n"
+    "            enable one; PSD registers and the postal deposit (operator key)\n"
     "  help      show help for a command (also: stamp <command> --help)\n"
     "\n"
     "global options (before or after the command):\n"
@@ -161,6 +164,27 @@ static const char help_printers[] =
     "\n"
     "  --offset X,Y   at most two decimals, within 10 mm each way: 0.5,-0.25\n";
 
+static const char help_admin[] =
+    "usage: stamp admin servers [list]\n"
+    "       stamp admin servers (drain | disable | enable) ID\n"
+    "       stamp admin psds\n"
+    "\n"
+    "Operator commands; STAMP_KEY or --key must hold an operator key (any other\n"
+    "key is refused: forbidden, exit 1).\n"
+    "\n"
+    "  servers              the processors: address, status, HEALTH (ok, or STALE\n"
+    "                       and the age of the last heartbeat), the PSDs they lease,\n"
+    "                       and the indicia they signed in the last hour and in all\n"
+    "                       (count and share of the whole)\n"
+    "  servers drain ID     no new purchases for processor ID; its PSD leases pass\n"
+    "                       to the other processors\n"
+    "  servers disable ID   the same, marked as out of service\n"
+    "  servers enable ID    back into service\n"
+    "  psds                 the postal deposit, and every PSD's registers in dollars,\n"
+    "                       whether they balance and which processor holds its lease\n"
+    "\n"
+    "ID is 1 to 39 letters, digits, '.', '_' or '-' (unknown: not_found, exit 1).\n";
+
 static const char help_layouts[] =
     "usage: stamp layouts\n"
     "\n"
@@ -183,6 +207,7 @@ static const struct command commands[] = {
     {"print", cmd_print, help_print},
     {"printers", cmd_printers, help_printers},
     {"layouts", cmd_layouts, help_layouts},
+    {"admin", cmd_admin, help_admin},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

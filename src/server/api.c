@@ -917,6 +917,33 @@ out:
     free(psds);
 }
 
+/* GET /v1/admin/psds/{id}/leases: who held the PSD's lease, when (an audit trail). */
+static void admin_leases(struct pv_store *st, const char *idtext, struct pv_reply *rp)
+{
+    struct pv_lease_rec *h = NULL;
+    size_t n = 0, i;
+    uint64_t id;
+    json_t *arr;
+    int rc;
+
+    if (pv_parse_u64(idtext, 1, UINT32_MAX, &id) != PV_OK) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such PSD");
+        return;
+    }
+    if ((rc = st->ops->lease_history(st, (uint32_t) id, &h, &n)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "holder", h[i].holder,
+                                             "acquired_ms", (json_int_t) h[i].acquired_ms,
+                                             "expires_ms", (json_int_t) h[i].expires_ms));
+    free(h);
+    pv_api_reply_json(
+        rp, 200, arr ? json_pack("{s:I, s:o}", "psd_id", (json_int_t) id, "leases", arr) : NULL);
+}
+
 static const char *const status_fields[] = {"status", NULL};
 
 /* POST /v1/admin/servers/{id} {"status": "active"|"draining"|"disabled"}. */
@@ -1058,6 +1085,14 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     } else if (strcmp(p, "/v1/admin/servers") == 0) {
         if (get)
             admin_servers(st, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strncmp(p, "/v1/admin/psds/", 15) == 0 && (slash = strchr(p + 15, '/')) &&
+               strcmp(slash, "/leases") == 0 && (size_t) (slash - (p + 15)) < sizeof id) {
+        memcpy(id, p + 15, (size_t) (slash - (p + 15)));
+        id[slash - (p + 15)] = '\0';
+        if (get)
+            admin_leases(st, id, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else if (strncmp(p, "/v1/admin/servers/", 18) == 0 && p[18] && !strchr(p + 18, '/')) {

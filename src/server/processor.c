@@ -46,7 +46,8 @@ static void tick(struct pv_processor *p)
 
     if (now < p->next_tick_ms)
         return;
-    p->next_tick_ms = now + TICK_MS;
+    /* Renew well before a lease can run out: at least three ticks per lease. */
+    p->next_tick_ms = now + (p->ctx.lease_ms / 3 < TICK_MS ? p->ctx.lease_ms / 3 : TICK_MS);
     rc = pv_processor_tick(p->st, &p->ctx, now, &status);
     if (rc != PV_OK)
         fprintf(stderr, "stampd: %s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
@@ -127,8 +128,7 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         return rc;
     if (o->lease_ms > 0)
         p->ctx.lease_ms = o->lease_ms;
-    if (p->ctx.live_ms < p->ctx.lease_ms / 2)
-        p->ctx.live_ms = p->ctx.lease_ms / 2 + TICK_MS;
+
     /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
     for (i = 0; i < p->ctx.npsds; i++) {
         uint8_t sig[64];

@@ -6,8 +6,9 @@
  * http address. Purchases queue here; dispatcher threads post each one to
  * the next processor round-robin, signed with the internal secret, and on a
  * connection error, a timeout or a 5xx post the same request - same
- * idempotency key, so never a second stamp - to the next one, until every
- * processor was tried once. Only libcurl and this file know about HTTP
+ * idempotency key, so never a second stamp - to the next one; when every
+ * processor declined, it tries again after a short pause, for up to
+ * PATIENCE_MS. Only libcurl and this file know about HTTP
  * clients.
  */
 #include "server/server.h"
@@ -19,11 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REFRESH_MS  1000
 #define LIVE_MS     3000
 #define ANSWER_MAX  (64 * 1024)
 #define MAX_TARGETS 64
+#define PATIENCE_MS 8000 /* how long a purchase may wait for some processor to take it */
 
 struct target {
     char id[PV_ID_MAX];
@@ -154,25 +157,32 @@ static void dispatch(struct pv_router *r, CURL *curl, struct pv_job *job)
     size_t n, start, i;
     json_t *jq = pv_req_to_json(&job->req);
     char *body = jq ? json_dumps(jq, JSON_COMPACT) : NULL;
-    int rc = PV_EBUSY;
+    int64_t deadline = pv_now_ms() + PATIENCE_MS, pause_ms = 25;
+    int rc = body ? PV_EBUSY : PV_ENOMEM;
 
     json_decref(jq);
-    refresh(r);
-    pthread_mutex_lock(&r->list_mu);
-    n = r->ntargets;
-    memcpy(targets, r->targets, n * sizeof targets[0]);
-    pthread_mutex_unlock(&r->list_mu);
-
     memset(&job->res, 0, sizeof job->res);
-    if (!body) {
-        rc = PV_ENOMEM;
-    } else if (n > 0) {
-        start = atomic_fetch_add(&r->next, 1) % n;
-        for (i = 0; i < n; i++) {
-            rc = post_one(r, curl, targets[(start + i) % n].url, body, &job->res);
-            if (rc != PV_EBUSY)
-                break;
+    /* Round after round until one processor takes it: while leases move (a
+     * processor drained, restarted or dead) every processor may be without a
+     * PSD for a moment. */
+    while (rc == PV_EBUSY) {
+        refresh(r);
+        pthread_mutex_lock(&r->list_mu);
+        n = r->ntargets;
+        memcpy(targets, r->targets, n * sizeof targets[0]);
+        pthread_mutex_unlock(&r->list_mu);
+        if (n > 0) {
+            start = atomic_fetch_add(&r->next, 1) % n;
+            for (i = 0; i < n && rc == PV_EBUSY; i++)
+                rc = post_one(r, curl, targets[(start + i) % n].url, body, &job->res);
         }
+        if (rc != PV_EBUSY || pv_now_ms() + pause_ms > deadline)
+            break;
+        {
+            struct timespec ts = {0, (long) pause_ms * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        pause_ms = pause_ms * 2 > 400 ? 400 : pause_ms * 2;
     }
     free(body);
     if (rc != PV_OK) {

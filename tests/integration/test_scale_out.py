@@ -1,0 +1,315 @@
+"""test_scale_out.py - one front and several processor processes over one database.
+
+The acceptance tests of docs/operations.md "Several processes, several hosts":
+round-robin from the servers table (three processors serve 100 +- 1 of 300
+purchases each), failover when a processor is killed -9 in the middle of a
+concurrent run (every purchase completes exactly once, and the dead
+processor's PSDs are taken over when its leases expire), and a lease stress
+test (short leases moved back and forth: tenures of one PSD never overlap and
+every indicium was signed by the holder of its PSD's lease at the time).
+
+The database is PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a file holding
+a DSN of a running cluster (make test starts a throwaway one), else SQLite.
+"""
+
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+
+
+def parse_time(text):
+    """RFC 3339 "2026-11-22T01:02:03Z" -> unix seconds."""
+    import calendar
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def fresh_dsn(srv):
+    """A new empty database for srv: a PostgreSQL database, or srv's SQLite file."""
+    if not PG_DSN_FILE:
+        return srv.db
+    with open(PG_DSN_FILE) as f:
+        admin = f.read().strip()
+    name = "so_" + uuid.uuid4().hex[:12]
+    subprocess.run(["psql", admin, "-q", "-c", "CREATE DATABASE " + name], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    base, _, _ = admin.rpartition("/")
+    query = ""
+    if "?" in admin.rpartition("/")[2]:
+        query = "?" + admin.rpartition("/")[2].split("?", 1)[1]
+    return base + "/" + name + query
+
+
+class Cluster:
+    """A database, N `stampd processor` processes and one `stampd front`."""
+
+    def __init__(self, name, processors=3, psds=4, lease_ms=None, deposit="100000"):
+        self.srv = harness.Stampd(name)
+        self.srv.db = fresh_dsn(self.srv)
+        self.lease_ms = lease_ms
+        self.procs = {}
+        self.front = None
+        _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
+                                 "--psds", str(psds), "--deposit", deposit, "--refill", "50",
+                                 "--keys-dir", os.path.join(self.srv.dir, "keys"), "--demo")
+        keys = harness.Stampd._keys(out)
+        self.srv.customer_key = keys["STAMP_KEY"]
+        self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]
+        for i in range(1, processors + 1):
+            self.start_processor("p%d" % i)
+        self.start_front()
+        self.wait_for_leases(processors)
+
+    def _spawn(self, name, args):
+        path = os.path.join(self.srv.dir, name + ".stderr")
+        with open(path, "ab") as errf:
+            proc = subprocess.Popen([harness.STAMPD_BIN] + args, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=errf,
+                                    env=harness.stampd_env())
+        pat = re.compile(r"^listening on http://([0-9.]+):([0-9]+)\s*$", re.M)
+        deadline = time.monotonic() + harness.START_TIMEOUT
+        while time.monotonic() < deadline:
+            m = pat.search(self.srv.stderr_text(path))
+            if m:
+                return proc, path, m.group(1), int(m.group(2))
+            if proc.poll() is not None:
+                raise AssertionError("%s exited %d:\n%s" % (name, proc.returncode,
+                                                             self.srv.stderr_text(path)))
+            time.sleep(0.05)
+        proc.kill()
+        raise AssertionError("%s did not start:\n%s" % (name, self.srv.stderr_text(path)))
+
+    def start_processor(self, pid):
+        args = ["processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid]
+        if self.lease_ms:
+            args += ["--lease-ms", str(self.lease_ms)]
+        self.procs[pid] = self._spawn(pid, args)
+
+    def start_front(self):
+        proc, path, host, port = self._spawn("front", ["front", "--db", self.srv.db, "--listen",
+                                                       "127.0.0.1:0", "--threads", "8"])
+        self.front = (proc, path)
+        self.srv.host, self.srv.port = host, port
+
+    def servers(self):
+        return self.srv.get_ok("/v1/admin/servers", self.srv.operator_key)["servers"]
+
+    def wait_for_leases(self, nprocs, timeout=30):
+        """Until every PSD is leased and every live processor holds at least one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                sv = [s for s in self.servers() if s["healthy"]]
+                leased = sum(len(s["psd_leases"]) for s in sv)
+                npsds = len(self.srv.psds()["psds"])
+                if len(sv) == nprocs and all(s["psd_leases"] for s in sv) and leased == npsds:
+                    return
+            except Exception:  # front not up yet
+                pass
+            time.sleep(0.1)
+        raise AssertionError("leases never settled: %r" % self.servers())
+
+    def kill9(self, pid):
+        proc = self.procs.pop(pid)[0]
+        proc.kill()
+        proc.wait()
+
+    def stop(self):
+        """SIGTERM everything; every process must exit 0 with a clean sanitizer report."""
+        bad = []
+        for name, (proc, path) in [("front", self.front)] + \
+                [(k, (v[0], v[1])) for k, v in self.procs.items()]:
+            proc.terminate()
+            try:
+                rc = proc.wait(timeout=harness.STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = "timeout"
+            text = self.srv.stderr_text(path)
+            if rc != 0 or any(p in text for p in harness.SANITIZER_PATTERNS):
+                bad.append((name, rc, text[-2000:]))
+        if bad:
+            raise AssertionError("processes did not stop cleanly: %r" % bad)
+
+    def buy(self, key, idem, cls="postcard", weight=1):
+        return self.srv.buy(key, idem, {"mail_class": cls, "weight_oz": weight,
+                                        "from_zip": "94107", "to_zip": "10001"})
+
+
+def all_indicia(c, keys):
+    out = []
+    for k in keys:
+        out += c.srv.list_all(k)
+    return out
+
+
+class ScaleOut(unittest.TestCase):
+    def test_round_robin_three_processors(self):
+        c = Cluster("rr", processors=3)
+        try:
+            keys = [c.srv.customer_key] + [c.srv.customer("c%d@example.com" % i, 300)
+                                           for i in range(3)]
+
+            def client(n):
+                key = keys[n % len(keys)]
+                got = []
+                for j in range(75):
+                    s, _, body = c.buy(key, "rr-%d-%d" % (n, j))
+                    got.append((s, body))
+                return got
+
+            with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+                results = [r for lst in ex.map(client, range(4)) for r in lst]
+            self.assertEqual(len(results), 300)
+            self.assertEqual([s for s, _ in results if s != 201], [], results[:3])
+            served = {}
+            for _, b in results:
+                served[b["server_id"]] = served.get(b["server_id"], 0) + 1
+            self.assertEqual(set(served), {"p1", "p2", "p3"}, served)
+            for pid, n in served.items():
+                self.assertLessEqual(abs(n - 100), 1, served)
+            # Every indicium verifies, every PSD balances, postage == ascending.
+            inds = all_indicia(c, keys)
+            self.assertEqual(len(inds), 300)
+            for ind in inds[::7]:
+                s, _, v = c.srv.request("POST", "/v1/verify", {"data": ind["data"]},
+                                        key=c.srv.operator_key)
+                self.assertTrue(s == 200 and v["valid"] and v["known"], v)
+            harness.check_registers(self, c.srv.psds()["psds"], inds)
+            # The admin view agrees.
+            shares = {s["id"]: s["indicia_total"] for s in c.servers()}
+            self.assertEqual(shares, served)
+        finally:
+            c.stop()
+
+    def test_kill9_processor_mid_run(self):
+        c = Cluster("kill", processors=3, lease_ms=1500)
+        try:
+            keys = [c.srv.customer_key] + [c.srv.customer("k%d@example.com" % i, 300)
+                                           for i in range(2)]
+            victim_psds = [s["psd_leases"] for s in c.servers() if s["id"] == "p2"][0]
+            self.assertTrue(victim_psds)
+            done = []
+            lock = threading.Lock()
+
+            def client(n):
+                key = keys[n % len(keys)]
+                for j in range(40):
+                    idem = "kill-%d-%d" % (n, j)
+                    s, _, body = c.buy(key, idem)
+                    with lock:
+                        done.append((idem, key, s, body))
+
+            with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+                futs = [ex.submit(client, n) for n in range(4)]
+                while len(done) < 40:
+                    time.sleep(0.01)
+                c.kill9("p2")
+                for f in futs:
+                    f.result()
+            # Every client purchase completed, exactly once.
+            self.assertEqual(len(done), 160)
+            self.assertEqual([d for d in done if d[2] != 201], [])
+            ids = [d[3]["id"] for d in done]
+            self.assertEqual(len(ids), len(set(ids)))
+            inds = all_indicia(c, keys)
+            self.assertEqual(sorted(i["id"] for i in inds), sorted(ids))
+            pairs = [(i["psd_id"], i["serial"]) for i in inds]
+            self.assertEqual(len(pairs), len(set(pairs)), "an indicium serial appears twice")
+            harness.check_registers(self, c.srv.psds()["psds"], inds)
+            # Retrying every key gives the same indicium, never a second one.
+            for idem, key, _, body in done[::10]:
+                s, h, again = c.buy(key, idem)
+                self.assertEqual((s, again["id"]), (201, body["id"]))
+            # The dead processor's PSDs are taken over once its leases expire.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                holders = {p["id"]: p["lease_holder"] for p in c.srv.psds()["psds"]}
+                if all(holders[p] in ("p1", "p3") for p in victim_psds):
+                    break
+                time.sleep(0.2)
+            self.assertTrue(all(holders[p] in ("p1", "p3") for p in victim_psds), holders)
+            s, _, body = c.buy(keys[0], "after-takeover")
+            self.assertEqual(s, 201, body)
+            self.assertIn(body["server_id"], ("p1", "p3"))
+        finally:
+            c.stop()
+
+    def test_short_leases_never_overlap(self):
+        c = Cluster("lease", processors=2, psds=2, lease_ms=300)
+        try:
+            key = c.srv.customer("lease@example.com", 2000)
+            stop = threading.Event()
+
+            flips = [0]
+
+            def flipper():
+                # Drain one, then the other: leases move back and forth under load.
+                n = 0
+                while not stop.is_set():
+                    flips[0] = n
+                    a, b = ("p1", "p2") if n % 2 == 0 else ("p2", "p1")
+                    c.srv.request("POST", "/v1/admin/servers/" + a, {"status": "draining"},
+                                  key=c.srv.operator_key)
+                    c.srv.request("POST", "/v1/admin/servers/" + b, {"status": "active"},
+                                  key=c.srv.operator_key)
+                    n += 1
+                    stop.wait(0.4)
+
+            t = threading.Thread(target=flipper)
+            t.start()
+            results = []
+            count = [0]
+            lock = threading.Lock()
+
+            def client(n):
+                got = []
+                while flips[0] < 6 or count[0] < 120:
+                    with lock:
+                        count[0] += 1
+                        j = count[0]
+                    got.append(c.buy(key, "lease-%d" % j))
+                return got
+
+            try:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+                    results = [r for lst in ex.map(client, range(4)) for r in lst]
+            finally:
+                stop.set()
+                t.join()
+            self.assertEqual([r for r in results if r[0] != 201], [])
+            inds = c.srv.list_all(key)
+            self.assertEqual(len(inds), len(results))
+            harness.check_registers(self, c.srv.psds()["psds"], inds)
+            for psd in (1, 2):
+                tenures = c.srv.get_ok("/v1/admin/psds/%d/leases" % psd,
+                                       c.srv.operator_key)["leases"]
+                self.assertGreater(len(tenures), 2, "leases never moved")
+                for prev, cur in zip(tenures, tenures[1:]):
+                    self.assertGreaterEqual(cur["acquired_ms"], prev["expires_ms"],
+                                            "PSD %d: two holders at once: %r %r"
+                                            % (psd, prev, cur))
+                # Every piece was signed by the holder of its PSD's lease at the time.
+                for ind in (i for i in inds if i["psd_id"] == psd):
+                    at = parse_time(ind["created"])
+                    ok = any(tn["holder"] == ind["server_id"] and
+                             tn["acquired_ms"] <= at * 1000 + 999 and tn["expires_ms"] >= at * 1000
+                             for tn in tenures)
+                    self.assertTrue(ok, "PSD %d serial %d by %s outside its lease" %
+                                    (psd, ind["serial"], ind["server_id"]))
+        finally:
+            c.stop()
+
+
+if __name__ == "__main__":
+    harness.main()
