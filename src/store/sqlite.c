@@ -359,7 +359,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(LEASE_RELEASE, "UPDATE psds SET lease_holder = '', lease_expires = 0 "                       \
                      "WHERE id = ? AND lease_holder = ?")                                          \
     X(LEASE_LOG_INSERT, "INSERT INTO lease_log(psd_id, holder, acquired_ms, expires_ms) "          \
-                        "VALUES (?, ?, ?, ?)")                                                     \
+                        "VALUES (?1, ?2, max(?3, coalesce((SELECT max(expires_ms) FROM lease_log " \
+                        "WHERE psd_id = ?1), 0)), ?4)")                                            \
     X(LEASE_LOG_EXTEND, "UPDATE lease_log SET expires_ms = ? WHERE id = (SELECT max(id) "          \
                         "FROM lease_log WHERE psd_id = ? AND holder = ?)")                         \
     X(LEASE_HISTORY, "SELECT psd_id, holder, acquired_ms, expires_ms FROM lease_log "              \
@@ -1988,6 +1989,8 @@ static int sq_lease_acquire(struct pv_store *st, uint32_t psd_id, const char *ho
     b_int(&b, psd_id);
     if ((rc = q_exec(&b)) != PV_OK)
         goto out;
+    /* A tenure starts no earlier than the last one ended: callers read their
+     * clocks before waiting for this lock, so now_ms may be a little stale. */
     if (strcmp(cur, holder) == 0 && cur_expires >= now_ms) {
         /* A renewal extends the current tenure. */
         q_start(&b, s, Q_LEASE_LOG_EXTEND);

@@ -346,7 +346,12 @@ class Stampd:
         return self.get_ok("/v1/account", key)["balance_mills"]
 
     def psds(self):
-        return self.get_ok("/v1/psds", self.operator_key)
+        """GET /v1/psds, without lease expiry times (renewed every second, so
+        they are not state to compare)."""
+        d = self.get_ok("/v1/psds", self.operator_key)
+        for p in d.get("psds", []):
+            p.pop("lease_expires_ms", None)
+        return d
 
     def keys(self):
         return {k["key_id"]: k for k in self.get_ok("/v1/keys")["keys"]}
