@@ -54,7 +54,7 @@
 #define REF_SIZE        100.0 /* text is measured at this size, then scaled */
 #define OFFSET_MAX      1000  /* 1/100 mm: 10 mm */
 
-#define LINE_CAP       100 /* bytes in one text line, NUL included */
+#define LINE_CAP       256 /* bytes in one text line, NUL included: 60 characters of UTF-8 */
 #define BLOCK_LINES    12
 #define ADDR_MAX_LINES 8
 #define ADDR_MAX_BYTES 1024

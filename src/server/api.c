@@ -305,13 +305,16 @@ static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
 
     if (n == 0 || n >= PV_ADDRESS_MAX)
         return PV_EINVAL;
+    /* jansson hands us valid UTF-8: count characters (lead bytes), not bytes. */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char) s[i];
         if (c == '\n') {
             if (col == 0 || ++lines > 6)
                 return PV_EINVAL;
             col = 0;
-        } else if (c < 0x20 || c == 0x7f || ++col > 60) {
+        } else if (c < 0x20 || c == 0x7f) {
+            return PV_EINVAL;
+        } else if ((c & 0xc0) != 0x80 && ++col > 60) {
             return PV_EINVAL;
         }
     }

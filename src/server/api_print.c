@@ -154,7 +154,7 @@ static int apply_printer(struct pv_store *st, const struct pv_principal *who, st
     struct pv_printer_rec p;
     int rc;
 
-    if (!j->printer || j->have_offset)
+    if (!j->printer)
         return PV_OK;
     if (!printer_name_ok(j->printer)) {
         pv_reply_error(rp, PV_EINVAL, "printer", "printer names are 1-63 of A-Z a-z 0-9 . _ -");
@@ -165,8 +165,11 @@ static int apply_printer(struct pv_store *st, const struct pv_principal *who, st
         pv_reply_error(rp, rc, "printer", rc == PV_ENOTFOUND ? "no such printer" : NULL);
         return rc;
     }
-    j->ro.offset_x = p.offset_x;
-    j->ro.offset_y = p.offset_y;
+    /* An explicit offset wins over the saved one; the printer must exist either way. */
+    if (!j->have_offset) {
+        j->ro.offset_x = p.offset_x;
+        j->ro.offset_y = p.offset_y;
+    }
     return PV_OK;
 }
 
@@ -214,9 +217,13 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
     rc = pv_render(j->layout, items, n, &j->ro, &doc, &len);
     free(items);
     if (rc != PV_OK) {
+        size_t first = (j->ro.start_row - 1) * j->layout->cols + (j->ro.start_col - 1);
+        int one_page = j->ro.format == PV_FMT_PNG || j->ro.format == PV_FMT_SVG;
         pv_reply_error(rp, rc, field_of(rc),
-                       rc == PV_EINVAL ? "PNG and SVG hold one page: too many labels for it"
-                                       : NULL);
+                       rc != PV_EINVAL ? NULL
+                       : one_page && first + n > (size_t) j->layout->rows * j->layout->cols
+                           ? "PNG and SVG hold one page: too many labels for it"
+                           : "this indicium's text cannot be printed");
         return;
     }
     /* A render that cannot be recorded is not handed out. */
@@ -242,6 +249,15 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
 
 /* ---- endpoints ---- */
 
+/* Labels are printed by the customer who bought them (and counted in their prints). */
+static int customer_only(const struct pv_principal *who, struct pv_reply *rp)
+{
+    if (who->role == PV_ROLE_CUSTOMER)
+        return PV_OK;
+    pv_reply_error(rp, PV_EFORBIDDEN, NULL, "labels are printed with the buyer's customer key");
+    return PV_EFORBIDDEN;
+}
+
 void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const char *id,
                       const struct pv_request *rq, struct pv_reply *rp)
 {
@@ -255,7 +271,8 @@ void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return;
     }
-    if (job_defaults(&j, pv_api_arg(rq, "layout"), pv_api_arg(rq, "format"), rp) != PV_OK)
+    if (customer_only(who, rp) != PV_OK ||
+        job_defaults(&j, pv_api_arg(rq, "layout"), pv_api_arg(rq, "format"), rp) != PV_OK)
         goto out;
     if (dpi) {
         if (pv_parse_u64(dpi, 1, 2400, &d) != PV_OK) {
@@ -297,7 +314,7 @@ void pv_api_post_sheets(struct pv_store *st, const struct pv_principal *who,
     struct job_opts j;
     size_t n, i;
 
-    if (!(root = pv_api_parse_object(rq, sheet_fields, rp)))
+    if (customer_only(who, rp) != PV_OK || !(root = pv_api_parse_object(rq, sheet_fields, rp)))
         return;
     if (pv_api_get_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp) != PV_OK ||
         pv_api_get_string(root, "format", 0, 16, PV_EFORMAT, &format, rp) != PV_OK ||

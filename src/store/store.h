@@ -32,12 +32,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PV_ID_MAX       40  /* "cus_" + 26 chars, "ind_...", with room */
-#define PV_ACCOUNT_MAX  64  /* ledger account names: "customer:cus_...", "psd:1" */
-#define PV_HASH_HEX     65  /* sha-256 hex + NUL */
-#define PV_IDEM_KEY_MAX 256 /* Idempotency-Key header cap */
-#define PV_ADDRESS_MAX  256 /* a postal address block, lines joined by '\n' */
-#define PV_PRINTER_MAX  64  /* a printer's name in the customer's settings */
+#define PV_ID_MAX       40   /* "cus_" + 26 chars, "ind_...", with room */
+#define PV_ACCOUNT_MAX  64   /* ledger account names: "customer:cus_...", "psd:1" */
+#define PV_HASH_HEX     65   /* sha-256 hex + NUL */
+#define PV_IDEM_KEY_MAX 256  /* Idempotency-Key header cap */
+#define PV_ADDRESS_MAX  1024 /* a postal address block in UTF-8, lines joined by newlines */
+#define PV_PRINTER_MAX  64   /* a printer's name in the customer's settings */
 
 /* The schema version this binary's backends migrate to and require. */
 #define PV_SCHEMA_VERSION 3
