@@ -898,19 +898,23 @@ static void admin_servers(struct pv_store *st, struct pv_reply *rp)
         for (k = 0; leases && k < npsds; k++)
             if (strcmp(psds[k].lease_holder, v->id) == 0 && psds[k].lease_expires_ms > now_ms)
                 json_array_append_new(leases, json_integer(psds[k].id));
+        json_t *o;
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:o, s:I, s:I, s:f, s:f}", "id",
-                           v->id, "address", v->address, "status",
-                           v->status >= 0 && v->status <= 2 ? server_status[v->status] : "unknown",
-                           "healthy",
-                           v->status == PV_SERVER_ACTIVE &&
-                               v->heartbeat_ms >= now_ms - PV_LIVE_MS_DEFAULT,
-                           "heartbeat_age_ms", (json_int_t) (now_ms - v->heartbeat_ms), "started",
-                           pv_time_format(v->started_ms / 1000, at, sizeof at), "key_ids",
-                           v->key_ids, "psd_leases", leases ? leases : json_array(),
-                           "indicia_last_hour", (json_int_t) h, "indicia_total", (json_int_t) a,
-                           "share_last_hour", hour_total ? (double) h / (double) hour_total : 0.0,
-                           "share_total", all_total ? (double) a / (double) all_total : 0.0));
+            arr,
+            o = json_pack(
+                "{s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:o, s:I, s:I, s:f, s:f}", "id", v->id,
+                "address", v->address, "status",
+                v->status >= 0 && v->status <= 2 ? server_status[v->status] : "unknown", "healthy",
+                v->status == PV_SERVER_ACTIVE && v->heartbeat_ms >= now_ms - PV_LIVE_MS_DEFAULT,
+                "heartbeat_age_ms", (json_int_t) (now_ms - v->heartbeat_ms), "started",
+                pv_time_format(v->started_ms / 1000, at, sizeof at), "key_ids", v->key_ids,
+                "psd_leases", leases ? leases : json_array(), "indicia_last_hour", (json_int_t) h,
+                "indicia_total", (json_int_t) a, "share_last_hour",
+                hour_total ? (double) h / (double) hour_total : 0.0, "share_total",
+                all_total ? (double) a / (double) all_total : 0.0));
+        if (o)
+            json_object_set_new(o, "live",
+                                json_boolean(v->heartbeat_ms >= now_ms - PV_LIVE_MS_DEFAULT));
     }
     pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", "servers", arr) : NULL);
 out:
