@@ -251,6 +251,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         memset(&res[i], 0, sizeof res[i]);
     if ((rc = st->ops->begin(st)) != PV_OK)
         goto fail;
+    if (st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK)
+        goto fail_rollback;
     for (i = 0; i < n; i++) {
         if ((rc = st->ops->savepoint(st)) != PV_OK)
             goto fail_rollback;

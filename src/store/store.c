@@ -42,10 +42,7 @@ int pv_store_open(const char *dsn, struct pv_store **out)
             path += 2;
         }
     } else if (has_prefix(dsn, "postgres://") || has_prefix(dsn, "postgresql://")) {
-        /* The PostgreSQL backend (src/store/postgres.c, libpq) comes later;
-         * until then such a DSN is a configuration error, not a crash. */
-        fprintf(stderr, "store: the PostgreSQL backend is not available in this build\n");
-        return PV_ECONFIG;
+        return pv_postgres_open(dsn, out);
     } else if (strstr(dsn, "://")) {
         fprintf(stderr, "store: unknown DSN scheme (expected sqlite: or postgres://)\n");
         return PV_ECONFIG;

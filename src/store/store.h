@@ -261,6 +261,13 @@ struct pv_store_ops {
     int (*lease_release)(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms);
     int (*lease_history)(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
                          size_t *n);
+
+    /* lock_writer - inside begin(): wait until no other purchase batch of any
+     * process writes (PostgreSQL: an advisory transaction lock; SQLite: the
+     * write lock already does it). Every batch touches the shared ledger rows,
+     * so batches serialise at commit anyway; taking this first keeps them from
+     * deadlocking on each other's customer and account rows. */
+    int (*lock_writer)(struct pv_store *st);
 };
 
 struct pv_store {

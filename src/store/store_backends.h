@@ -4,8 +4,7 @@
  * store.c parses the DSN and calls one of these; nothing outside src/store
  * includes this header. Each constructor returns an owned handle in *out
  * (released through its ops->close, i.e. pv_store_close()) and sets *out to
- * NULL on failure. The PostgreSQL backend (pv_postgres_open) joins this list
- * when src/store/postgres.c exists.
+ * NULL on failure.
  */
 #ifndef STAMPD_STORE_BACKENDS_H
 #define STAMPD_STORE_BACKENDS_H
@@ -17,5 +16,13 @@ struct pv_store;
  * at the borrowed path. Does not migrate. Errors: PV_ESTORE, PV_ENOMEM.
  */
 int pv_sqlite_open(const char *path, struct pv_store **out);
+
+/*
+ * pv_postgres_open - connect to the PostgreSQL database named by the
+ * borrowed DSN ("postgres://..." or "postgresql://...", libpq's URI syntax;
+ * never logged). One connection per handle. Does not migrate. Errors:
+ * PV_ESTORE (cannot connect, server too old), PV_ENOMEM.
+ */
+int pv_postgres_open(const char *dsn, struct pv_store **out);
 
 #endif

@@ -3,9 +3,9 @@
  *
  * Written against src/store/store.h only: every test gets a fresh, empty
  * database from the backend under test (struct backend below), opens it
- * through pv_store_open(dsn) and checks what store.h promises. Adding the
- * PostgreSQL backend means adding one entry to backends[] whose fresh()
- * hands out an empty database (or schema) per test; nothing else changes.
+ * through pv_store_open(dsn) and checks what store.h promises. Every test
+ * runs against every entry of backends[] (SQLite, then PostgreSQL); a
+ * backend's fresh() hands out an empty database per test.
  *
  * Indicium records are filled with plausible made-up values and arbitrary
  * bytes: the store does not decode them, so this suite does not need the
@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OK(expr) assert_int_equal((expr), PV_OK)
@@ -95,9 +96,63 @@ static void sqlite_fini(int failed)
     rmdir(tmpdir);
 }
 
+/*
+ * PostgreSQL: CTest starts a throwaway cluster (scripts/pg-test.sh, fixture
+ * "postgres") and names the file holding its DSN in STAMPD_TEST_PG_DSN_FILE.
+ * Each test gets a new database on it (pg-test.sh createdb, ~50 ms). Without
+ * a cluster these tests fail: nothing is skipped.
+ */
+static char pg_createdb_cmd[1536];
+
+static int pg_init(void)
+{
+    const char *file = getenv("STAMPD_TEST_PG_DSN_FILE");
+    const char *src = getenv("STAMPD_SOURCE_DIR");
+    int len;
+
+    if (!file || !*file || !src || !*src) {
+        fprintf(stderr, "postgres: needs STAMPD_TEST_PG_DSN_FILE and STAMPD_SOURCE_DIR; run "
+                        "under ctest, or start a cluster with scripts/pg-test.sh start DIR and "
+                        "set STAMPD_TEST_PG_DSN_FILE=DIR/dsn\n");
+        return -1;
+    }
+    if (access(file, R_OK) != 0) {
+        fprintf(stderr, "postgres: no DSN file %s: the cluster did not start\n", file);
+        return -1;
+    }
+    /* Both go into a shell command line in single quotes. */
+    if (strchr(file, '\'') || strchr(src, '\''))
+        return -1;
+    len = snprintf(pg_createdb_cmd, sizeof pg_createdb_cmd,
+                   "sh '%s/scripts/pg-test.sh' createdb '%s'", src, file);
+    return len > 0 && (size_t) len < sizeof pg_createdb_cmd ? 0 : -1;
+}
+
+static int pg_fresh(char *dsn, size_t n)
+{
+    FILE *f = popen(pg_createdb_cmd, "r");
+    size_t len;
+    int ok;
+
+    if (!f)
+        return -1;
+    ok = fgets(dsn, (int) n, f) != NULL;
+    if (pclose(f) != 0 || !ok)
+        return -1;
+    len = strcspn(dsn, "\n");
+    dsn[len] = '\0';
+    return len ? 0 : -1;
+}
+
+static void pg_fini(int failed)
+{
+    /* The cluster and its databases go with the fixture's cleanup. */
+    (void) failed;
+}
+
 static const struct backend backends[] = {
     {"sqlite", sqlite_init, sqlite_fresh, sqlite_fini},
-    /* {"postgres", pg_init, pg_fresh, pg_fini}, when src/store/postgres.c exists */
+    {"postgres", pg_init, pg_fresh, pg_fini},
 };
 
 static const struct backend *backend; /* the backend under test */
@@ -362,6 +417,9 @@ static void test_open_dsn(void **state)
     assert_int_equal(pv_store_open("mysql://localhost/stampd", &st), PV_ECONFIG);
     assert_null(st);
     assert_int_equal(pv_store_open("sqlite:", &st), PV_ECONFIG);
+    assert_null(st);
+    /* A PostgreSQL server that is not there (port 1 on loopback refuses at once). */
+    assert_int_equal(pv_store_open("postgres://stampd:secret@127.0.0.1:1/stampd", &st), PV_ESTORE);
     assert_null(st);
     pv_store_close(NULL);
 }
@@ -944,6 +1002,301 @@ static void test_two_writers(void **state)
     assert_int_equal(bal, -CYCLES * 10);
 }
 
+/*
+ * Several processors on one database: each spends a customer's balance in
+ * its own transaction (read the balance, post the purchase if it covers
+ * it, commit). account_balance() inside a transaction must hold the row
+ * until commit, so the balance is never spent twice: on SQLite the single
+ * writer gives that, on PostgreSQL SELECT ... FOR UPDATE.
+ */
+#define SPEND    730
+#define SPENDS   40 /* the balance covers exactly this many */
+#define SPENDERS 2
+
+struct spender {
+    struct pv_store *st;
+    int spent;
+    int errors;
+    int first_error;
+    pv_mills seen[SPENDS + 8]; /* the balance each spend read */
+};
+
+static void *spend_loop(void *arg)
+{
+    struct spender *w = arg;
+    struct pv_store *st = w->st;
+    const struct timespec pause = {0, 200 * 1000}; /* between the read and the write */
+    struct pv_ledger_line l[2];
+    pv_mills bal;
+    int rc;
+
+    line(&l[0], "customer:cus_A", -SPEND);
+    line(&l[1], "postage:sold", SPEND);
+    for (;;) {
+        if ((rc = st->ops->begin(st)) != PV_OK)
+            goto error;
+        if ((rc = st->ops->account_balance(st, "customer:cus_A", &bal)) != PV_OK)
+            goto error;
+        if (bal < SPEND) {
+            st->ops->rollback(st);
+            return NULL;
+        }
+        nanosleep(&pause, NULL); /* give the other spender every chance to read it too */
+        if ((rc = st->ops->journal_post(st, "purchase", "ind_x", l, 2, 1700000000)) != PV_OK)
+            goto error;
+        if ((rc = st->ops->commit(st)) != PV_OK)
+            goto error;
+        if (w->spent == (int) (sizeof w->seen / sizeof w->seen[0])) {
+            rc = PV_EOVERFLOW; /* far more spends than the balance covers */
+            goto error;
+        }
+        w->seen[w->spent++] = bal;
+    }
+error:
+    st->ops->rollback(st);
+    if (w->errors++ == 0)
+        w->first_error = rc;
+    return NULL;
+}
+
+static void test_balance_locked_in_transaction(void **state)
+{
+    struct pv_store *st = *state;
+    struct spender w[SPENDERS];
+    pthread_t t[SPENDERS];
+    struct pv_ledger_line l[2];
+    pv_mills bal;
+    int i, j, spent = 0, seen[SPENDS + 1];
+
+    line(&l[0], "card:clearing", -SPEND * SPENDS);
+    line(&l[1], "customer:cus_A", SPEND * SPENDS);
+    OK(st->ops->journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+
+    memset(w, 0, sizeof w);
+    for (i = 0; i < SPENDERS; i++)
+        OK(pv_store_open(dsn, &w[i].st));
+    for (i = 0; i < SPENDERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, spend_loop, &w[i]), 0);
+    for (i = 0; i < SPENDERS; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < SPENDERS; i++)
+        pv_store_close(w[i].st); /* before any assertion: a failure must not leak them */
+    for (i = 0; i < SPENDERS; i++) {
+        if (w[i].errors)
+            fail_msg("spender %d: %d errors, first %d (%s)", i, w[i].errors, w[i].first_error,
+                     pv_strerror(w[i].first_error));
+        spent += w[i].spent;
+    }
+    /* Each spend read a balance no other spend read: SPENDS * SPEND, ..., SPEND once each. */
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < SPENDERS; i++) {
+        for (j = 0; j < w[i].spent; j++) {
+            bal = w[i].seen[j];
+            if (bal % SPEND != 0 || bal / SPEND < 1 || bal / SPEND > SPENDS || seen[bal / SPEND]++)
+                fail_msg("spender %d read balance %lld that another spend also read", i,
+                         (long long) bal);
+        }
+    }
+    assert_int_equal(spent, SPENDS);
+    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 0);
+    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    assert_int_equal(bal, SPEND * SPENDS);
+}
+
+/*
+ * The same for a PSD: psd_get() inside a transaction holds the row, so two
+ * processors debiting one PSD never both start from the same registers
+ * (psd_update writes absolute values: without the lock, one debit is lost).
+ */
+static void *debit_loop(void *arg)
+{
+    struct spender *w = arg;
+    struct pv_store *st = w->st;
+    const struct timespec pause = {0, 200 * 1000};
+    struct pv_psd_rec p;
+    int rc;
+
+    for (;;) {
+        if ((rc = st->ops->begin(st)) != PV_OK)
+            goto error;
+        if ((rc = st->ops->psd_get(st, 1, &p)) != PV_OK)
+            goto error;
+        if (p.descending < SPEND) {
+            st->ops->rollback(st);
+            return NULL;
+        }
+        nanosleep(&pause, NULL);
+        p.descending -= SPEND;
+        p.ascending += SPEND;
+        p.piece_count++;
+        if ((rc = st->ops->psd_update(st, &p)) != PV_OK)
+            goto error;
+        if ((rc = st->ops->commit(st)) != PV_OK)
+            goto error;
+        w->spent++;
+    }
+error:
+    st->ops->rollback(st);
+    if (w->errors++ == 0)
+        w->first_error = rc;
+    return NULL;
+}
+
+static void test_psd_locked_in_transaction(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec p = make_psd(1, SPEND * SPENDS, 0), got;
+    struct spender w[SPENDERS];
+    pthread_t t[SPENDERS];
+    int i, spent = 0;
+
+    OK(st->ops->psd_insert(st, &p));
+    memset(w, 0, sizeof w);
+    for (i = 0; i < SPENDERS; i++)
+        OK(pv_store_open(dsn, &w[i].st));
+    for (i = 0; i < SPENDERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, debit_loop, &w[i]), 0);
+    for (i = 0; i < SPENDERS; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < SPENDERS; i++)
+        pv_store_close(w[i].st); /* before any assertion: a failure must not leak them */
+    for (i = 0; i < SPENDERS; i++) {
+        if (w[i].errors)
+            fail_msg("debiter %d: %d errors, first %d (%s)", i, w[i].errors, w[i].first_error,
+                     pv_strerror(w[i].first_error));
+        spent += w[i].spent;
+    }
+    assert_int_equal(spent, SPENDS);
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 0);
+    assert_int_equal(got.ascending, SPEND * SPENDS);
+    assert_int_equal(got.piece_count, p.piece_count + SPENDS);
+}
+
+/* Two transactions inserting one idempotency key: the second waits and gets PV_EEXIST. */
+struct idem_racer {
+    struct pv_store *st;
+    int rc;
+};
+
+static void *idem_race(void *arg)
+{
+    struct idem_racer *r = arg;
+    struct pv_store *st = r->st;
+
+    r->rc = st->ops->begin(st);
+    if (r->rc == PV_OK)
+        r->rc = st->ops->idem_put(st, "cus_A", "order-17", HASH_B, "ind_0002", 1700000001);
+    if (r->rc == PV_OK)
+        r->rc = st->ops->commit(st);
+    else
+        st->ops->rollback(st);
+    return NULL;
+}
+
+static void test_idempotency_race(void **state)
+{
+    struct pv_store *st = *state;
+    const struct timespec pause = {0, 100 * 1000 * 1000};
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    struct idem_racer r = {NULL, PV_OK};
+    pthread_t t;
+
+    OK(pv_store_open(dsn, &r.st));
+    OK(st->ops->begin(st));
+    OK(st->ops->idem_put(st, "cus_A", "order-17", HASH_A, "ind_0001", 1700000000));
+    assert_int_equal(pthread_create(&t, NULL, idem_race, &r), 0);
+    nanosleep(&pause, NULL); /* the other transaction is now waiting on ours */
+    OK(st->ops->commit(st));
+    pthread_join(t, NULL);
+    pv_store_close(r.st);
+    assert_int_equal(r.rc, PV_EEXIST);
+    OK(st->ops->idem_get(st, "cus_A", "order-17", hash, ind));
+    assert_string_equal(hash, HASH_A);
+    assert_string_equal(ind, "ind_0001");
+}
+
+/* A failed write inside a savepoint: rollback_to() undoes it and the transaction goes on. */
+static void test_savepoint_after_error(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_customer_rec c = make_customer("cus_A", "a@example.com");
+
+    OK(st->ops->customer_insert(st, &c));
+    OK(st->ops->begin(st));
+    OK(st->ops->config_set(st, "outer", "1"));
+    OK(st->ops->savepoint(st));
+    OK(st->ops->config_set(st, "failed", "1"));
+    assert_int_equal(st->ops->customer_insert(st, &c), PV_EEXIST);
+    OK(st->ops->rollback_to(st));
+    OK(st->ops->savepoint(st));
+    OK(st->ops->config_set(st, "kept", "1"));
+    OK(st->ops->release(st));
+    OK(st->ops->savepoint(st));
+    assert_int_equal(st->ops->savepoint(st), PV_EINVAL); /* one level only */
+    OK(st->ops->release(st));
+    assert_int_equal(st->ops->release(st), PV_EINVAL);
+    assert_int_equal(st->ops->begin(st), PV_EINVAL);
+    OK(st->ops->commit(st));
+    assert_config(st, "outer", "1");
+    assert_config(st, "kept", "1");
+    assert_config(st, "failed", NULL);
+    assert_int_equal(st->ops->commit(st), PV_EINVAL);
+    OK(st->ops->rollback(st)); /* no transaction: nothing to do */
+}
+
+/* Two processes migrating one empty database at once: both succeed, one does the work. */
+struct migrator {
+    struct pv_store *st;
+    pthread_barrier_t *go;
+    int rc, from, to;
+};
+
+static void *migrate_one(void *arg)
+{
+    struct migrator *m = arg;
+
+    pthread_barrier_wait(m->go);
+    m->rc = m->st->ops->migrate(m->st, &m->from, &m->to);
+    return NULL;
+}
+
+static void test_migrate_concurrent(void **state)
+{
+    struct migrator m[2];
+    pthread_barrier_t go;
+    pthread_t t[2];
+    struct pv_store *st = NULL;
+    int i, v = -1;
+
+    (void) state;
+    memset(m, 0, sizeof m);
+    assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+    for (i = 0; i < 2; i++) {
+        OK(pv_store_open(dsn, &m[i].st));
+        m[i].go = &go;
+    }
+    for (i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, migrate_one, &m[i]), 0);
+    for (i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (i = 0; i < 2; i++)
+        pv_store_close(m[i].st);
+    for (i = 0; i < 2; i++) {
+        OK(m[i].rc);
+        assert_int_equal(m[i].to, PV_SCHEMA_VERSION);
+    }
+    /* Exactly one of them applied the migrations. */
+    assert_true((m[0].from == 0) != (m[1].from == 0));
+    assert_int_equal(m[0].from + m[1].from, PV_SCHEMA_VERSION);
+    OK(pv_store_open_checked(dsn, &st));
+    OK(st->ops->schema_version(st, &v));
+    assert_int_equal(v, PV_SCHEMA_VERSION);
+    pv_store_close(st);
+}
+
 static void test_printing(void **state)
 {
     struct pv_store *st = *state;
@@ -1184,6 +1537,7 @@ int main(void)
         EMPTY(test_migrate),
         EMPTY(test_open_checked_refuses_unmigrated),
         EMPTY(test_open_dsn),
+        EMPTY(test_migrate_concurrent),
         STORE(test_config),
         STORE(test_ledger),
         STORE(test_psd),
@@ -1198,6 +1552,10 @@ int main(void)
         STORE(test_savepoint),
         STORE(test_rollback),
         STORE(test_two_writers),
+        STORE(test_balance_locked_in_transaction),
+        STORE(test_psd_locked_in_transaction),
+        STORE(test_idempotency_race),
+        STORE(test_savepoint_after_error),
         STORE(test_printing),
         STORE(test_servers),
         STORE(test_leases),

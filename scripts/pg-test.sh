@@ -1,0 +1,115 @@
+#!/bin/sh
+# A throwaway PostgreSQL cluster for the tests (CTest fixture "postgres").
+#   scripts/pg-test.sh start DIR        initdb into DIR/data, start it on a free loopback
+#                                       port (socket in DIR), create database "stampd",
+#                                       write its DSN to DIR/dsn and print it on stdout
+#   scripts/pg-test.sh createdb DSNFILE create one more, empty database on the cluster
+#                                       whose DSN is in DSNFILE; print its DSN
+#   scripts/pg-test.sh stop DIR         pg_ctl stop -m fast, then remove DIR
+# initdb refuses to run as root: as root the cluster runs as the postgres user
+# (runuser), otherwise as the current user. The cluster trusts local connections
+# and runs with fsync off: it holds test data only and never outlives the run.
+set -eu
+
+die() {
+    echo "pg-test: $*" >&2
+    exit 1
+}
+
+bindir() {
+    for d in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V -r); do
+        if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/psql" ]; then
+            echo "$d"
+            return 0
+        fi
+    done
+    die "no PostgreSQL server under /usr/lib/postgresql/*/bin (install the postgresql package)"
+}
+
+# Run a command as the cluster's owner.
+as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# A port in 20000..59999 from /dev/urandom (sh has no $RANDOM).
+random_port() {
+    n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+    echo $((20000 + n % 40000))
+}
+
+cmd_stop() {
+    dir=$1
+    [ -d "$dir" ] || return 0
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 ||
+            echo "pg-test: pg_ctl stop failed (see $dir/log)" >&2
+    fi
+    if [ -f "$dir/sockdir" ]; then
+        rm -rf "$(cat "$dir/sockdir")"
+    fi
+    rm -rf "$dir"
+}
+
+cmd_start() {
+    dir=$1
+    bin=$(bindir)
+    cmd_stop "$dir" # a cluster left over from an interrupted run
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    # A Unix socket path is limited to 107 bytes: long build paths get one under /tmp.
+    sock=$dir
+    if [ ${#dir} -gt 80 ]; then
+        sock=$(mktemp -d /tmp/stampd-pg.XXXXXX)
+        echo "$sock" >"$dir/sockdir"
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || die "user postgres does not exist (install the postgresql package)"
+        chown postgres "$dir" "$sock"
+        # postgres must be able to reach DIR: check instead of chmod-ing the caller's tree.
+        runuser -u postgres -- test -w "$dir" || die "user postgres cannot write $dir"
+    fi
+    as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C \
+        >"$dir/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$dir/initdb.log")"
+
+    tries=0
+    while :; do
+        port=$(random_port)
+        if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
+            -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200" \
+            start >/dev/null 2>&1; then
+            break
+        fi
+        tries=$((tries + 1))
+        # A taken port is the likely cause; anything else shows in the log.
+        [ $tries -lt 10 ] || die "the server did not start: $(tail -n 5 "$dir/log" 2>/dev/null)"
+    done
+
+    "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+        -c "CREATE DATABASE stampd" >/dev/null || die "cannot create the database"
+    dsn="postgres://postgres@127.0.0.1:$port/stampd"
+    echo "$dsn" >"$dir/dsn"
+    echo "$dsn"
+}
+
+cmd_createdb() {
+    file=$1
+    [ -r "$file" ] || die "no DSN file $file (is the cluster started?)"
+    dsn=$(cat "$file")
+    base=${dsn%/*}
+    name=t_$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+    "$(bindir)/psql" -X -q -v ON_ERROR_STOP=1 -d "$dsn" -c "CREATE DATABASE $name" >/dev/null ||
+        die "cannot create a database"
+    echo "$base/$name"
+}
+
+[ $# -eq 2 ] || die "usage: pg-test.sh start DIR | stop DIR | createdb DSNFILE"
+case $1 in
+start) cmd_start "$2" ;;
+stop) cmd_stop "$2" ;;
+createdb) cmd_createdb "$2" ;;
+*) die "usage: pg-test.sh start DIR | stop DIR | createdb DSNFILE" ;;
+esac

@@ -1,0 +1,1924 @@
+/*
+ * postgres.c - the PostgreSQL store backend (struct pv_store_ops "postgres"), through libpq.
+ *
+ * One PGconn per handle, opened from a "postgres://" or "postgresql://" DSN
+ * (libpq's URI syntax; the DSN is never printed: it may hold a password).
+ * Every data statement is prepared once per handle (PQprepare, on first use,
+ * so a handle on an empty database can still migrate it) and run with
+ * PQexecPrepared: values only ever travel as parameters. Integers go as
+ * decimal text; bytea and the arrays of journal_post go in binary (format 1,
+ * explicit length). Results come back in binary. The schema mirrors
+ * sqlite.c: same tables, columns (BIGINT for mills, ids, times and counts),
+ * CHECK constraints and migrations; "registers never move back" is a
+ * plpgsql trigger; schema_version holds one row per applied migration.
+ * migrate() takes pg_advisory_xact_lock first, so two processes migrating
+ * one database at once serialise and the second finds nothing to do.
+ *
+ * Transactions: begin() is BEGIN ISOLATION LEVEL READ COMMITTED; writes
+ * outside begin() are single statements, so autocommit makes each its own
+ * transaction (journal_post, render_record and indicium_present are one
+ * statement each for that reason). Savepoints, as in sqlite.c: one level,
+ * named "p"; rollback_to() rolls back to it and ends it; a failed commit()
+ * rolls back; begin() inside a transaction and savepoint() outside one or
+ * inside another are PV_EINVAL; rollback() without a transaction is a no-op.
+ * One difference PostgreSQL imposes: a statement that fails inside a
+ * transaction aborts it back to the open savepoint (or entirely). The
+ * handle remembers that: until rollback_to() or rollback(), every other call
+ * answers PV_ESTORE, and commit() rolls back and answers PV_ESTORE. Callers
+ * already end a transaction or savepoint on the first error (purchase.c).
+ *
+ * Several processors on one database (issue 6). Inside a write transaction
+ * (between begin() and commit()):
+ *   - account_balance() and psd_get() lock the row they read (SELECT ... FOR
+ *     UPDATE) until the transaction ends. Two processors cannot both read a
+ *     customer balance, the postal deposit or a PSD's registers and both
+ *     spend them: the second waits for the first to commit and then reads
+ *     the committed value. The caller updates that row (journal_post,
+ *     psd_update) in the same transaction. Outside a transaction they are
+ *     plain reads of the last committed state. (SQLite's single writer gives
+ *     the same guarantee.)
+ *   - journal_post() updates its accounts in name order, so two entries
+ *     touching the same accounts take their row locks in the same order.
+ *   - idem_put() racing another transaction's insert of the same (owner,
+ *     key) waits for it; if it commits, the answer is PV_EEXIST (the primary
+ *     key does it), if it rolls back, the insert goes through.
+ *   - A lock wait longer than 10 s (lock_timeout, unless the DSN sets one),
+ *     a deadlock or a serialisation failure is PV_EBUSY; the transaction is
+ *     then aborted (see above) and the caller may retry it.
+ *
+ * Errors: unique violations are PV_EEXIST; a ledger balance pushed past
+ * PV_MILLS_MAX is PV_EOVERFLOW; text the database encoding cannot hold is
+ * PV_EINVAL; out of memory PV_ENOMEM; everything else, including the
+ * schema's guards (CHECK constraints, the trigger, foreign keys), PV_ESTORE
+ * with PostgreSQL's primary message on stderr (never the DETAIL, which
+ * echoes row values). A lost connection is PV_ESTORE with "store: ...
+ * connection to PostgreSQL lost"; the next call outside a transaction
+ * reconnects (PQreset) and prepares its statements again.
+ */
+#include "stampd/error.h"
+#include "store/store.h"
+#include "store/store_backends.h"
+
+#include <libpq-fe.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- schema ------------------------------------------------------------------------------- */
+
+/* The money bound of money.h, spelled out for the SQL below. */
+#define MILLS_MAX_SQL "1000000000000000"
+_Static_assert(PV_MILLS_MAX == 1000000000000000LL, "MILLS_MAX_SQL is out of step with money.h");
+#define U32_MAX_SQL "4294967295"
+
+/* Serialises migrate() across processes (pg_advisory_xact_lock is per database): "stampd". */
+#define MIGRATE_LOCK_KEY "126879297577060"
+
+/*
+ * Migration scripts, one statement per string (PQexecParams runs one at a
+ * time), mirroring sqlite.c's migrations[] version for version. Never edit a
+ * released script; add the next one, in step with sqlite.c.
+ */
+static const char *const migration_v1[] = {
+    "CREATE TABLE schema_version (\n"
+    "    version    BIGINT PRIMARY KEY,\n"
+    "    applied_at BIGINT NOT NULL\n"
+    ")",
+    "CREATE TABLE config (\n"
+    "    key   TEXT PRIMARY KEY,\n"
+    "    value TEXT NOT NULL\n"
+    ")",
+    "CREATE TABLE accounts (\n"
+    "    name          TEXT PRIMARY KEY,\n"
+    "    balance_mills BIGINT NOT NULL CONSTRAINT balance_range\n"
+    "        CHECK (balance_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL ")\n"
+    ")",
+    "CREATE TABLE journals (\n"
+    "    id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+    "    kind TEXT NOT NULL,\n"
+    "    ref  TEXT,\n"
+    "    at   BIGINT NOT NULL\n"
+    ")",
+    "CREATE INDEX journals_ref ON journals(ref)",
+    "CREATE TABLE journal_lines (\n"
+    "    journal_id   BIGINT NOT NULL REFERENCES journals(id),\n"
+    "    line         INTEGER NOT NULL,\n"
+    "    account      TEXT NOT NULL REFERENCES accounts(name),\n"
+    "    amount_mills BIGINT NOT NULL\n"
+    "        CHECK (amount_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL "),\n"
+    "    PRIMARY KEY (journal_id, line)\n"
+    ")",
+    "CREATE INDEX journal_lines_account ON journal_lines(account, journal_id)",
+    "CREATE TABLE psds (\n"
+    "    id             BIGINT PRIMARY KEY CHECK (id BETWEEN 1 AND " U32_MAX_SQL "),\n"
+    "    status         INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+    "    key_id         BIGINT NOT NULL CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    descending     BIGINT NOT NULL CHECK (descending >= 0),\n"
+    "    ascending      BIGINT NOT NULL CHECK (ascending >= 0),\n"
+    "    control_total  BIGINT NOT NULL CHECK (control_total BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+    "    piece_count    BIGINT NOT NULL CHECK (piece_count BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    last_refill_at BIGINT NOT NULL DEFAULT 0,\n"
+    "    CONSTRAINT registers CHECK (ascending + descending = control_total)\n"
+    ")",
+    /* Nothing ever moves a register back (DESIGN.md section 3). */
+    "CREATE FUNCTION psds_refuse_move_back() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "    RAISE EXCEPTION 'psd registers may not move back';\n"
+    "END\n"
+    "$$",
+    "CREATE TRIGGER psds_monotonic BEFORE UPDATE ON psds FOR EACH ROW\n"
+    "WHEN (NEW.ascending < OLD.ascending OR NEW.control_total < OLD.control_total\n"
+    "      OR NEW.piece_count < OLD.piece_count)\n"
+    "EXECUTE FUNCTION psds_refuse_move_back()",
+    "CREATE TABLE refills (\n"
+    "    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+    "    psd_id            BIGINT NOT NULL REFERENCES psds(id),\n"
+    "    amount_mills      BIGINT NOT NULL CHECK (amount_mills > 0),\n"
+    "    desc_before       BIGINT NOT NULL,\n"
+    "    asc_before        BIGINT NOT NULL,\n"
+    "    ctl_before        BIGINT NOT NULL,\n"
+    "    desc_after        BIGINT NOT NULL,\n"
+    "    asc_after         BIGINT NOT NULL,\n"
+    "    ctl_after         BIGINT NOT NULL,\n"
+    "    authorization_ref TEXT NOT NULL,\n"
+    "    at                BIGINT NOT NULL,\n"
+    "    CHECK (asc_before + desc_before = ctl_before),\n"
+    "    CHECK (asc_after + desc_after = ctl_after),\n"
+    "    CHECK (ctl_after = ctl_before + amount_mills)\n"
+    ")",
+    "CREATE INDEX refills_psd ON refills(psd_id, at)",
+    "CREATE TABLE keys (\n"
+    "    key_id     BIGINT PRIMARY KEY CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    psd_id     BIGINT NOT NULL,\n"
+    "    algorithm  TEXT NOT NULL,\n"
+    "    module     TEXT NOT NULL,\n"
+    "    key_ref    TEXT NOT NULL,\n"
+    "    public_pem TEXT NOT NULL,\n"
+    "    created    BIGINT NOT NULL\n"
+    ")",
+    /* SQLite's "UNIQUE COLLATE NOCASE" on email: a unique index on lower(email). */
+    "CREATE TABLE customers (\n"
+    "    id      TEXT PRIMARY KEY,\n"
+    "    email   TEXT NOT NULL,\n"
+    "    created BIGINT NOT NULL\n"
+    ")",
+    "CREATE UNIQUE INDEX customers_email ON customers(lower(email))",
+    "CREATE TABLE operators (\n"
+    "    id      TEXT PRIMARY KEY,\n"
+    "    email   TEXT NOT NULL,\n"
+    "    created BIGINT NOT NULL\n"
+    ")",
+    "CREATE UNIQUE INDEX operators_email ON operators(lower(email))",
+    "CREATE TABLE api_keys (\n"
+    "    id         TEXT PRIMARY KEY,\n"
+    "    hash       TEXT NOT NULL UNIQUE,\n"
+    "    prefix     TEXT NOT NULL,\n"
+    "    role       INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
+    "    owner_id   TEXT NOT NULL,\n"
+    "    created    BIGINT NOT NULL,\n"
+    "    revoked_at BIGINT\n"
+    ")",
+    "CREATE INDEX api_keys_owner ON api_keys(owner_id)",
+    "CREATE TABLE idempotency (\n"
+    "    owner_id    TEXT NOT NULL,\n"
+    "    key         TEXT NOT NULL,\n"
+    "    req_hash    TEXT NOT NULL,\n"
+    "    indicium_id TEXT NOT NULL,\n"
+    "    created     BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (owner_id, key)\n"
+    ")",
+    "CREATE TABLE indicia (\n"
+    "    seq               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+    "    id                TEXT NOT NULL UNIQUE,\n"
+    "    customer_id       TEXT NOT NULL REFERENCES customers(id),\n"
+    "    server_id         TEXT NOT NULL,\n"
+    "    psd_id            BIGINT NOT NULL REFERENCES psds(id),\n"
+    "    key_id            BIGINT NOT NULL REFERENCES keys(key_id),\n"
+    "    serial            BIGINT NOT NULL CHECK (serial BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    version           INTEGER NOT NULL,\n"
+    "    sig_alg           INTEGER NOT NULL,\n"
+    "    flags             INTEGER NOT NULL,\n"
+    "    license           TEXT NOT NULL,\n"
+    "    ascending_mills   BIGINT NOT NULL CHECK (ascending_mills >= 0),\n"
+    "    postage_mills     BIGINT NOT NULL CHECK (postage_mills BETWEEN 0 AND " U32_MAX_SQL "),\n"
+    "    mail_date         BIGINT NOT NULL,\n"
+    "    mail_class        INTEGER NOT NULL,\n"
+    "    weight_tenth_oz   INTEGER NOT NULL,\n"
+    "    from_zip          TEXT NOT NULL,\n"
+    "    to_zip            TEXT NOT NULL,\n"
+    "    software_id       TEXT NOT NULL,\n"
+    "    medium_serial     TEXT NOT NULL,\n"
+    "    data              BYTEA NOT NULL,\n"
+    "    created           BIGINT NOT NULL,\n"
+    "    presentations     BIGINT NOT NULL DEFAULT 0,\n"
+    "    last_presented_at BIGINT,\n"
+    "    UNIQUE (psd_id, serial)\n"
+    ")",
+    "CREATE INDEX indicia_customer ON indicia(customer_id, seq)",
+    NULL,
+};
+
+static const char *const migration_v2[] = {
+    "ALTER TABLE indicia ADD COLUMN prints BIGINT NOT NULL DEFAULT 0 CHECK (prints >= 0)",
+    "ALTER TABLE indicia ADD COLUMN from_address TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE indicia ADD COLUMN to_address TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE renders (\n"
+    "    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+    "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
+    "    actor_id    TEXT NOT NULL,\n"
+    "    format      TEXT NOT NULL,\n"
+    "    layout      TEXT NOT NULL,\n"
+    "    at          BIGINT NOT NULL\n"
+    ")",
+    "CREATE INDEX renders_indicium ON renders(indicium_id, at)",
+    "CREATE TABLE printers (\n"
+    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+    "    name        TEXT NOT NULL,\n"
+    "    offset_x    INTEGER NOT NULL CHECK (offset_x BETWEEN -1000 AND 1000),\n"
+    "    offset_y    INTEGER NOT NULL CHECK (offset_y BETWEEN -1000 AND 1000),\n"
+    "    updated     BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (customer_id, name)\n"
+    ")",
+    NULL,
+};
+
+static const char *const *const migrations[] = {
+    migration_v1, /* 1: everything store.h v1 needs */
+    migration_v2, /* 2: printing: render records, print counts, addresses, printers */
+};
+
+#define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
+               "one migration script per schema version");
+
+/* ---- statements --------------------------------------------------------------------------- */
+
+#define PSD_COLS                                                                                   \
+    "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
+    "last_refill_at"
+#define REFILL_COLS                                                                                \
+    "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
+    "asc_after, ctl_after, authorization_ref, at"
+#define KEY_COLS "key_id, psd_id, algorithm, module, key_ref, public_pem, created"
+#define IND_FIELDS                                                                                 \
+    "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
+    "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
+    "software_id, medium_serial, data, from_address, to_address"
+#define IND_COLS "id, customer_id, server_id, created, presentations, prints, " IND_FIELDS
+
+/*
+ * X(NAME, SQL), prepared under NAME. The transaction-control statements come
+ * first: they are prepared as soon as the connection is up (they need no
+ * tables), and ROLLBACK / ROLLBACK TO are the only ones an aborted
+ * transaction accepts.
+ */
+#define STATEMENTS(X)                                                                              \
+    X(BEGIN, "BEGIN ISOLATION LEVEL READ COMMITTED")                                               \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(SAVEPOINT, "SAVEPOINT p")                                                                    \
+    X(RELEASE, "RELEASE p")                                                                        \
+    X(ROLLBACK_TO, "ROLLBACK TO p")                                                                \
+    X(HAVE_SCHEMA, "SELECT (to_regclass('schema_version') IS NOT NULL)::integer")                  \
+    X(MIGRATE_LOCK, "SELECT pg_advisory_xact_lock($1)")                                            \
+    X(SCHEMA_MAX, "SELECT COALESCE(MAX(version), 0) FROM schema_version")                          \
+    X(SCHEMA_INSERT, "INSERT INTO schema_version(version, applied_at) VALUES ($1, $2)")            \
+    X(CONFIG_SET, "INSERT INTO config(key, value) VALUES ($1, $2) "                                \
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value")                        \
+    X(CONFIG_GET, "SELECT value FROM config WHERE key = $1")                                       \
+    /* One statement: atomic on its own, and the accounts are locked in name order. */             \
+    X(JOURNAL_POST,                                                                                \
+      "WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ($1, $2, $3) RETURNING id), "         \
+      "l AS (SELECT t.account, t.amount, t.ord "                                                   \
+      "      FROM unnest($4::text[], $5::bigint[]) WITH ORDINALITY AS t(account, amount, ord)), "  \
+      "a AS (INSERT INTO accounts(name, balance_mills) "                                           \
+      "      SELECT account, sum(amount) FROM l GROUP BY account ORDER BY account "                \
+      "      ON CONFLICT (name) DO UPDATE "                                                        \
+      "      SET balance_mills = accounts.balance_mills + excluded.balance_mills) "                \
+      "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                        \
+      "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l")                                     \
+    X(ACCOUNT_GET, "SELECT balance_mills FROM accounts WHERE name = $1")                           \
+    X(ACCOUNT_GET_LOCK, "SELECT balance_mills FROM accounts WHERE name = $1 FOR UPDATE")           \
+    X(PSD_INSERT, "INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")        \
+    X(PSD_GET, "SELECT " PSD_COLS " FROM psds WHERE id = $1")                                      \
+    X(PSD_GET_LOCK, "SELECT " PSD_COLS " FROM psds WHERE id = $1 FOR UPDATE")                      \
+    X(PSD_UPDATE, "UPDATE psds SET status = $1, descending = $2, ascending = $3, "                 \
+                  "control_total = $4, piece_count = $5, last_refill_at = $6 WHERE id = $7")       \
+    X(PSD_LIST, "SELECT " PSD_COLS " FROM psds ORDER BY id")                                       \
+    X(REFILL_INSERT, "INSERT INTO refills(" REFILL_COLS ") "                                       \
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")                           \
+    X(REFILL_LIST, "SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id")        \
+    X(KEY_INSERT, "INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)")            \
+    X(KEY_LIST, "SELECT " KEY_COLS " FROM keys ORDER BY key_id")                                   \
+    X(CUSTOMER_INSERT, "INSERT INTO customers(id, email, created) VALUES ($1, $2, $3)")            \
+    X(CUSTOMER_GET, "SELECT id, email, created FROM customers WHERE id = $1")                      \
+    X(OPERATOR_INSERT, "INSERT INTO operators(id, email, created) VALUES ($1, $2, $3)")            \
+    X(APIKEY_INSERT, "INSERT INTO api_keys(id, hash, prefix, role, owner_id, created) "            \
+                     "VALUES ($1, $2, $3, $4, $5, $6)")                                            \
+    X(APIKEY_LOOKUP, "SELECT role, owner_id, id FROM api_keys "                                    \
+                     "WHERE hash = $1 AND revoked_at IS NULL")                                     \
+    X(IDEM_GET, "SELECT req_hash, indicium_id FROM idempotency "                                   \
+                "WHERE owner_id = $1 AND key = $2")                                                \
+    X(IDEM_PUT, "INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "          \
+                "VALUES ($1, $2, $3, $4, $5)")                                                     \
+    X(IND_INSERT, "INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "      \
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "     \
+                  "$16, $17, $18, $19, $20, $21, $22, $23)")                                       \
+    X(IND_GET, "SELECT " IND_COLS " FROM indicia WHERE id = $1")                                   \
+    X(IND_FIND, "SELECT " IND_COLS " FROM indicia WHERE psd_id = $1 AND serial = $2")              \
+    X(IND_CURSOR, "SELECT seq FROM indicia WHERE id = $1 AND customer_id = $2")                    \
+    X(IND_LIST, "SELECT " IND_COLS " FROM indicia WHERE customer_id = $1 AND seq < $2 "            \
+                "ORDER BY seq DESC LIMIT $3")                                                      \
+    /* The row lock of the UPDATE orders racing presentations: 0 then 1, never 0 and 0. */         \
+    X(IND_PRESENT, "UPDATE indicia SET presentations = presentations + 1, "                        \
+                   "last_presented_at = $1 WHERE id = $2 RETURNING presentations - 1")             \
+    X(RENDER_RECORD, "WITH u AS (UPDATE indicia SET prints = prints + 1 WHERE id = $1 "            \
+                     "RETURNING id) "                                                              \
+                     "INSERT INTO renders(indicium_id, actor_id, format, layout, at) "             \
+                     "SELECT u.id, $2, $3, $4, $5 FROM u")                                         \
+    X(PRINTER_PUT, "INSERT INTO printers(customer_id, name, offset_x, offset_y, updated) "         \
+                   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, name) DO UPDATE SET "    \
+                   "offset_x = excluded.offset_x, offset_y = excluded.offset_y, "                  \
+                   "updated = excluded.updated")                                                   \
+    X(PRINTER_GET, "SELECT name, offset_x, offset_y, updated FROM printers "                       \
+                   "WHERE customer_id = $1 AND name = $2")                                         \
+    X(PRINTER_LIST, "SELECT name, offset_x, offset_y, updated FROM printers "                      \
+                    "WHERE customer_id = $1 ORDER BY name")                                        \
+    X(PRINTER_DELETE, "DELETE FROM printers WHERE customer_id = $1 AND name = $2")
+
+enum stmt_id {
+#define STMT_ENUM(name, sql) Q_##name,
+    STATEMENTS(STMT_ENUM)
+#undef STMT_ENUM
+        Q_COUNT
+};
+
+#define Q_TX_LAST Q_ROLLBACK_TO /* the last transaction-control statement */
+
+static const char *const stmt_sql[Q_COUNT] = {
+#define STMT_SQL(name, sql) sql,
+    STATEMENTS(STMT_SQL)
+#undef STMT_SQL
+};
+
+static const char *const stmt_name[Q_COUNT] = {
+#define STMT_NAME(name, sql) #name,
+    STATEMENTS(STMT_NAME)
+#undef STMT_NAME
+};
+
+/* Type OIDs (pg_type.h, stable since forever) for the binary arrays of journal_post. */
+#define INT8OID 20
+#define TEXTOID 25
+
+#define MAX_PARAMS 24 /* IND_INSERT has 23 */
+
+/* ---- the handle --------------------------------------------------------------------------- */
+
+struct pg_store {
+    struct pv_store base; /* first: a struct pv_store * is a struct pg_store * */
+    PGconn *conn;
+    int in_tx;              /* begin() succeeded and neither commit() nor rollback() followed */
+    int in_sp;              /* savepoint "p" is open */
+    int aborted;            /* a statement failed in the transaction: only rollback(_to) helps */
+    char sqlstate[6];       /* of the last failed statement, "" if none */
+    char constraint[64];    /* constraint it broke, "" if none */
+    char prepared[Q_COUNT]; /* prepared on this connection */
+};
+
+static struct pg_store *handle(struct pv_store *st)
+{
+    return (struct pg_store *) st;
+}
+
+/* libpq's own messages span lines ("FATAL: ...\nserver closed the connection\n\t..."):
+ * fold one into buf as a single line for the log. */
+static const char *one_line(const char *m, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int space = 0;
+
+    for (; m && *m && n + 1 < cap; m++) {
+        if (*m == '\n' || *m == '\t' || *m == ' ' || *m == '\r') {
+            space = n > 0;
+            continue;
+        }
+        if (space && n + 2 < cap)
+            buf[n++] = ' ';
+        space = 0;
+        buf[n++] = *m;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void copy_field(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int state_is(const struct pg_store *s, const char *state)
+{
+    return strcmp(s->sqlstate, state) == 0;
+}
+
+/*
+ * Map a failed command (res may be NULL) to a PV_E* code, logging real
+ * failures. Remembers the SQLSTATE and constraint name for callers that
+ * tell them apart, and marks an open transaction aborted.
+ */
+static int fail(struct pg_store *s, const PGresult *res, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char line[512];
+    int rc;
+
+    copy_field(s->sqlstate, sizeof s->sqlstate, state);
+    copy_field(s->constraint, sizeof s->constraint,
+               res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL);
+    if (s->in_tx)
+        s->aborted = 1;
+
+    if (PQstatus(s->conn) != CONNECTION_OK || strncmp(s->sqlstate, "08", 2) == 0 ||
+        strncmp(s->sqlstate, "57P", 3) == 0) {
+        fprintf(stderr, "store: %s: connection to PostgreSQL lost: %s\n", what,
+                one_line(msg ? msg : PQerrorMessage(s->conn), line, sizeof line));
+        return PV_ESTORE;
+    }
+    if (!res) {
+        /* libpq could not even build the command: out of memory. */
+        fprintf(stderr, "store: %s: %s\n", what,
+                one_line(PQerrorMessage(s->conn), line, sizeof line));
+        return PV_ENOMEM;
+    }
+    if (state_is(s, "23505"))
+        return PV_EEXIST; /* unique_violation */
+    fprintf(stderr, "store: %s: %s\n", what,
+            one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
+    if (state_is(s, "40001") || state_is(s, "40P01") || state_is(s, "55P03") ||
+        state_is(s, "57014"))
+        rc = PV_EBUSY; /* serialization, deadlock, lock_timeout, statement_timeout */
+    else if (state_is(s, "53200"))
+        rc = PV_ENOMEM;
+    else if (state_is(s, "22021") || state_is(s, "22P05"))
+        rc = PV_EINVAL; /* text the database encoding cannot hold */
+    else
+        rc = PV_ESTORE;
+    return rc;
+}
+
+/* PV_OK when res holds a successful command's result, else the mapped error. */
+static int check(struct pg_store *s, const PGresult *res, const char *what)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    s->sqlstate[0] = '\0';
+    s->constraint[0] = '\0';
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return PV_OK;
+    return fail(s, res, what);
+}
+
+static int prepare(struct pg_store *s, enum stmt_id id)
+{
+    PGresult *res;
+    int rc;
+
+    if (s->prepared[id])
+        return PV_OK;
+    res = PQprepare(s->conn, stmt_name[id], stmt_sql[id], 0, NULL);
+    rc = check(s, res, stmt_name[id]);
+    PQclear(res);
+    if (rc == PV_OK)
+        s->prepared[id] = 1;
+    return rc;
+}
+
+/*
+ * What every new (or reset) connection needs: UTF-8, a lock timeout like
+ * SQLite's busy timeout unless the DSN chose one, and the transaction-control
+ * statements prepared. Runs outside any transaction.
+ */
+static int session_setup(struct pg_store *s)
+{
+    static const char set_timeout[] = "SELECT set_config('lock_timeout', '10s', false) "
+                                      "WHERE current_setting('lock_timeout') = '0'";
+    PGresult *res;
+    int rc, i;
+
+    memset(s->prepared, 0, sizeof s->prepared);
+    if (PQserverVersion(s->conn) < 110000) {
+        fprintf(stderr, "store: PostgreSQL %d is too old (11 or newer needed)\n",
+                PQserverVersion(s->conn) / 10000);
+        return PV_ESTORE;
+    }
+    if (PQsetClientEncoding(s->conn, "UTF8") != 0) {
+        fprintf(stderr, "store: cannot set the client encoding to UTF8\n");
+        return PV_ESTORE;
+    }
+    res = PQexecParams(s->conn, set_timeout, 0, NULL, NULL, NULL, NULL, 0);
+    rc = check(s, res, "lock_timeout");
+    PQclear(res);
+    for (i = 0; rc == PV_OK && i <= Q_TX_LAST; i++)
+        rc = prepare(s, (enum stmt_id) i);
+    return rc;
+}
+
+/* After a lost connection, outside a transaction: connect again. */
+static int reconnect(struct pg_store *s)
+{
+    char line[512];
+
+    PQreset(s->conn);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        fprintf(stderr, "store: cannot reconnect to PostgreSQL: %s\n",
+                one_line(PQerrorMessage(s->conn), line, sizeof line));
+        return PV_ESTORE;
+    }
+    fprintf(stderr, "store: reconnected to PostgreSQL\n");
+    return session_setup(s);
+}
+
+/* Can statement id run now? Reconnects outside a transaction, prepares on first use. */
+static int ready(struct pg_store *s, enum stmt_id id)
+{
+    int rc;
+
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        if (s->in_tx) {
+            s->aborted = 1;
+            fprintf(stderr, "store: %s: the connection to PostgreSQL was lost in a transaction\n",
+                    stmt_name[id]);
+            return PV_ESTORE;
+        }
+        if ((rc = reconnect(s)) != PV_OK)
+            return rc;
+    }
+    if (s->aborted && id != Q_ROLLBACK && id != Q_ROLLBACK_TO) {
+        fprintf(stderr, "store: %s: an earlier statement failed; roll the transaction back\n",
+                stmt_name[id]);
+        return PV_ESTORE;
+    }
+    return prepare(s, id);
+}
+
+/*
+ * One use of a prepared statement: bind its parameters in order with b_*(),
+ * then q_exec() (no rows wanted) or q_row() (a row to read, then done()).
+ * The first failure sticks in rc and turns the rest into no-ops. Text and
+ * binary values are borrowed: the caller's buffers outlive the call.
+ */
+struct q {
+    struct pg_store *s;
+    enum stmt_id id;
+    int n;  /* parameters bound so far */
+    int rc; /* PV_E* */
+    PGresult *res;
+    int row; /* next row q_row() hands out */
+    const char *val[MAX_PARAMS];
+    int len[MAX_PARAMS];
+    int fmt[MAX_PARAMS];
+    char num[MAX_PARAMS][24];
+};
+
+static void q_start(struct q *b, struct pg_store *s, enum stmt_id id)
+{
+    b->s = s;
+    b->id = id;
+    b->n = 0;
+    b->res = NULL;
+    b->row = 0;
+    b->rc = ready(s, id);
+}
+
+static int slot(struct q *b)
+{
+    if (b->rc != PV_OK)
+        return -1;
+    if (b->n >= MAX_PARAMS) {
+        fprintf(stderr, "store: %s: too many parameters\n", stmt_name[b->id]);
+        b->rc = PV_EINTERNAL;
+        return -1;
+    }
+    return b->n++;
+}
+
+/* A text parameter; NULL binds SQL NULL. */
+static void b_text(struct q *b, const char *v)
+{
+    int i = slot(b);
+
+    if (i < 0)
+        return;
+    b->val[i] = v;
+    b->len[i] = 0;
+    b->fmt[i] = 0;
+}
+
+static void b_int(struct q *b, int64_t v)
+{
+    int i = slot(b);
+
+    if (i < 0)
+        return;
+    snprintf(b->num[i], sizeof b->num[i], "%lld", (long long) v);
+    b->val[i] = b->num[i];
+    b->len[i] = 0;
+    b->fmt[i] = 0;
+}
+
+static void b_bin(struct q *b, const void *v, size_t len)
+{
+    int i = slot(b);
+
+    if (i < 0)
+        return;
+    if (len > INT_MAX) {
+        b->rc = PV_EINVAL;
+        return;
+    }
+    b->val[i] = v;
+    b->len[i] = (int) len;
+    b->fmt[i] = 1;
+}
+
+static void done(struct q *b)
+{
+    PQclear(b->res);
+    b->res = NULL;
+}
+
+/* Run the statement; on success b->res holds its result (binary columns). */
+static int q_run(struct q *b)
+{
+    if (b->rc != PV_OK)
+        return b->rc;
+    b->res = PQexecPrepared(b->s->conn, stmt_name[b->id], b->n, b->val, b->len, b->fmt, 1);
+    b->rc = check(b->s, b->res, stmt_name[b->id]);
+    if (b->rc != PV_OK)
+        done(b);
+    return b->rc;
+}
+
+/* Run to completion, no rows wanted. *changed (may be NULL): rows the command affected. */
+static int q_exec_n(struct q *b, long *changed)
+{
+    const char *t;
+
+    if (changed)
+        *changed = 0;
+    if (q_run(b) == PV_OK && changed) {
+        t = PQcmdTuples(b->res);
+        *changed = t && *t ? strtol(t, NULL, 10) : 0;
+    }
+    done(b);
+    return b->rc;
+}
+
+static int q_exec(struct q *b)
+{
+    return q_exec_n(b, NULL);
+}
+
+/* PV_OK with row b->row - 1 to read, PV_ENOTFOUND past the last, or an error. */
+static int q_row(struct q *b)
+{
+    if (!b->res && q_run(b) != PV_OK)
+        return b->rc;
+    if (b->row >= PQntuples(b->res))
+        return PV_ENOTFOUND;
+    b->row++;
+    return PV_OK;
+}
+
+/* A statement without parameters (transaction control). */
+static int run(struct pg_store *s, enum stmt_id id)
+{
+    struct q b;
+
+    q_start(&b, s, id);
+    return q_exec(&b);
+}
+
+/*
+ * Reading a row column by column, in SELECT order, from a binary result.
+ * Like struct q, the first failure sticks. Text that would not fit its field
+ * is an error, not a truncation (inserts refuse such text).
+ */
+struct row {
+    const PGresult *res;
+    int row;
+    int i;
+    int rc;
+};
+
+static struct row row_of(const struct q *b)
+{
+    struct row r = {b->res, b->row - 1, 0, PV_OK};
+
+    return r;
+}
+
+/* A binary int2, int4 or int8 (network byte order); NULL reads as 0. */
+static int64_t r_int(struct row *r)
+{
+    int i = r->i++, len, k;
+    const unsigned char *p;
+    uint64_t u = 0;
+
+    if (r->rc != PV_OK || PQgetisnull(r->res, r->row, i))
+        return 0;
+    len = PQgetlength(r->res, r->row, i);
+    if (len != 2 && len != 4 && len != 8) {
+        fprintf(stderr, "store: column %s is not an integer (%d bytes)\n", PQfname(r->res, i), len);
+        r->rc = PV_ESTORE;
+        return 0;
+    }
+    p = (const unsigned char *) PQgetvalue(r->res, r->row, i);
+    for (k = 0; k < len; k++)
+        u = u << 8 | p[k];
+    if (len < 8 && (p[0] & 0x80))
+        u |= ~(uint64_t) 0 << (8 * len); /* sign-extend */
+    return (int64_t) u;
+}
+
+static void r_text(struct row *r, char *dst, size_t cap)
+{
+    int i = r->i++;
+    size_t len;
+
+    dst[0] = '\0';
+    if (r->rc != PV_OK || PQgetisnull(r->res, r->row, i))
+        return;
+    len = (size_t) PQgetlength(r->res, r->row, i);
+    if (len >= cap) {
+        fprintf(stderr, "store: column %s holds %zu bytes, its field only %zu\n",
+                PQfname(r->res, i), len, cap - 1);
+        r->rc = PV_ESTORE;
+        return;
+    }
+    memcpy(dst, PQgetvalue(r->res, r->row, i), len);
+    dst[len] = '\0';
+}
+
+/* NUL-terminated within cap bytes (a borrowed string that fits a record field). */
+static int fits(const char *v, size_t cap)
+{
+    return v && memchr(v, '\0', cap) != NULL;
+}
+
+#define FITS(field) fits((field), sizeof(field))
+
+typedef int (*row_reader)(struct row *r, void *rec);
+
+/*
+ * Run b and read every row into an owned array of size-byte records (zeroed
+ * before reading). *out is NULL when there were no rows; *n is the count.
+ */
+static int collect(struct q *b, size_t size, row_reader reader, void **out, size_t *n)
+{
+    unsigned char *arr = NULL;
+    struct row r;
+    size_t count, i;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = q_run(b)) != PV_OK)
+        return rc;
+    count = (size_t) PQntuples(b->res);
+    if (count) {
+        arr = calloc(count, size);
+        if (!arr) {
+            rc = PV_ENOMEM;
+            goto out;
+        }
+    }
+    for (i = 0; i < count; i++) {
+        r = (struct row){b->res, (int) i, 0, PV_OK};
+        if ((rc = reader(&r, arr + i * size)) != PV_OK)
+            goto out;
+    }
+    *out = arr;
+    *n = count;
+    arr = NULL;
+out:
+    free(arr);
+    done(b);
+    return rc;
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+static void end_tx(struct pg_store *s)
+{
+    s->in_tx = 0;
+    s->in_sp = 0;
+    s->aborted = 0;
+}
+
+static int pg_begin(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    int rc;
+
+    if (s->in_tx) {
+        fprintf(stderr, "store: begin() inside a transaction\n");
+        return PV_EINVAL;
+    }
+    rc = run(s, Q_BEGIN);
+    if (rc != PV_OK)
+        return rc;
+    s->in_tx = 1;
+    s->in_sp = 0;
+    s->aborted = 0;
+    return PV_OK;
+}
+
+/* ROLLBACK unless the server is already outside a transaction (or gone). */
+static int abort_tx(struct pg_store *s)
+{
+    int rc = PV_OK;
+
+    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        rc = run(s, Q_ROLLBACK);
+    end_tx(s);
+    return rc;
+}
+
+static int pg_commit(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    struct q b;
+    int rc;
+
+    if (!s->in_tx)
+        return PV_EINVAL;
+    if (s->aborted) {
+        fprintf(stderr, "store: commit: an earlier statement failed; rolled back\n");
+        abort_tx(s);
+        return PV_ESTORE;
+    }
+    q_start(&b, s, Q_COMMIT);
+    rc = q_run(&b);
+    /* COMMIT of a transaction the server had aborted answers "ROLLBACK", not an error. */
+    if (rc == PV_OK && strcmp(PQcmdStatus(b.res), "COMMIT") != 0) {
+        fprintf(stderr, "store: commit: the server rolled the transaction back\n");
+        rc = PV_ESTORE;
+    }
+    done(&b);
+    if (rc != PV_OK) {
+        /* A lost connection leaves the outcome unknown to us; the server rolls back
+         * unless the COMMIT got through. Either way this handle's transaction is over. */
+        s->aborted = 0;
+        abort_tx(s);
+        return rc;
+    }
+    end_tx(s);
+    return PV_OK;
+}
+
+static int pg_rollback(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+
+    if (!s->in_tx)
+        return PV_OK;
+    s->aborted = 0;
+    return abort_tx(s);
+}
+
+static int pg_savepoint(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    int rc;
+
+    if (!s->in_tx || s->in_sp)
+        return PV_EINVAL;
+    rc = run(s, Q_SAVEPOINT);
+    if (rc == PV_OK)
+        s->in_sp = 1;
+    return rc;
+}
+
+static int pg_release(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    int rc;
+
+    if (!s->in_sp)
+        return PV_EINVAL;
+    rc = run(s, Q_RELEASE);
+    if (rc == PV_OK)
+        s->in_sp = 0;
+    return rc;
+}
+
+static int pg_rollback_to(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    int rc;
+
+    if (!s->in_sp)
+        return PV_EINVAL;
+    /* ROLLBACK TO keeps the savepoint open (and clears an abort); release it so
+     * the next savepoint() does not nest one level deeper per failed purchase. */
+    rc = run(s, Q_ROLLBACK_TO);
+    if (rc == PV_OK) {
+        s->aborted = 0;
+        rc = run(s, Q_RELEASE);
+    }
+    if (rc == PV_OK)
+        s->in_sp = 0;
+    return rc;
+}
+
+/* ---- schema ------------------------------------------------------------------------------- */
+
+static int read_version(struct pg_store *s, int *version)
+{
+    struct row r;
+    struct q b;
+    int64_t have = 0, v = 0;
+    int rc;
+
+    *version = 0;
+    q_start(&b, s, Q_HAVE_SCHEMA);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        have = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    if (rc != PV_OK || !have)
+        return rc;
+    q_start(&b, s, Q_SCHEMA_MAX);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        v = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    if (rc == PV_OK && (v < 0 || v > INT_MAX)) {
+        fprintf(stderr, "store: schema_version holds %lld\n", (long long) v);
+        rc = PV_ESCHEMA;
+    }
+    if (rc == PV_OK)
+        *version = (int) v;
+    return rc;
+}
+
+static int pg_schema_version(struct pv_store *st, int *version)
+{
+    return read_version(handle(st), version);
+}
+
+/* One DDL statement of a migration script: fixed text, no values. */
+static int run_ddl(struct pg_store *s, const char *sql, int version)
+{
+    char what[32];
+    PGresult *res;
+    int rc;
+
+    snprintf(what, sizeof what, "migration %d", version);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return fail(s, NULL, what);
+    res = PQexecParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    rc = check(s, res, what);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_migrate(struct pv_store *st, int *from, int *to)
+{
+    struct pg_store *s = handle(st);
+    const char *const *chunk;
+    struct q b;
+    int rc, v = 0, i;
+
+    *from = *to = 0;
+    if (s->in_tx)
+        return PV_EINVAL;
+    rc = pg_begin(st);
+    if (rc != PV_OK)
+        return rc;
+    /* Two processes migrating at once serialise here; the second one then
+     * reads the first one's committed version and finds nothing to do. */
+    q_start(&b, s, Q_MIGRATE_LOCK);
+    b_text(&b, MIGRATE_LOCK_KEY);
+    if ((rc = q_exec(&b)) != PV_OK)
+        goto out;
+    if ((rc = read_version(s, &v)) != PV_OK)
+        goto out;
+    if (v > NMIGRATIONS) {
+        fprintf(stderr, "store: database schema version %d is newer than this binary (%d)\n", v,
+                NMIGRATIONS);
+        rc = PV_ESCHEMA;
+        goto out;
+    }
+    for (i = v; i < NMIGRATIONS; i++) {
+        for (chunk = migrations[i]; rc == PV_OK && *chunk; chunk++)
+            rc = run_ddl(s, *chunk, i + 1);
+        if (rc != PV_OK)
+            goto out;
+        q_start(&b, s, Q_SCHEMA_INSERT);
+        b_int(&b, i + 1);
+        b_int(&b, (int64_t) time(NULL));
+        if ((rc = q_exec(&b)) != PV_OK)
+            goto out;
+    }
+out:
+    if (rc == PV_OK) {
+        rc = pg_commit(st);
+    } else {
+        pg_rollback(st);
+    }
+    if (rc == PV_OK) {
+        *from = v;
+        *to = NMIGRATIONS;
+    }
+    return rc;
+}
+
+/* ---- config ------------------------------------------------------------------------------- */
+
+static int pg_config_set(struct pv_store *st, const char *key, const char *value)
+{
+    struct q b;
+
+    if (!key || !value)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CONFIG_SET);
+    b_text(&b, key);
+    b_text(&b, value);
+    return q_exec(&b);
+}
+
+static int pg_config_get(struct pv_store *st, const char *key, char **value)
+{
+    struct q b;
+    size_t len;
+    int rc;
+
+    *value = NULL;
+    if (!key)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CONFIG_GET);
+    b_text(&b, key);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        len = (size_t) PQgetlength(b.res, 0, 0);
+        *value = malloc(len + 1);
+        if (*value) {
+            memcpy(*value, PQgetvalue(b.res, 0, 0), len);
+            (*value)[len] = '\0';
+        } else {
+            rc = PV_ENOMEM;
+        }
+    }
+    done(&b);
+    return rc;
+}
+
+/* ---- ledger ------------------------------------------------------------------------------- */
+
+static unsigned char *put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v >> 24);
+    p[1] = (unsigned char) (v >> 16);
+    p[2] = (unsigned char) (v >> 8);
+    p[3] = (unsigned char) v;
+    return p + 4;
+}
+
+/* The header of a one-dimensional array of n elements in PostgreSQL's binary format. */
+static unsigned char *array_header(unsigned char *p, uint32_t elem_type, size_t n)
+{
+    p = put32(p, 1);            /* dimensions */
+    p = put32(p, 0);            /* no NULLs */
+    p = put32(p, elem_type);    /* element type */
+    p = put32(p, (uint32_t) n); /* length of the dimension */
+    return put32(p, 1);         /* its lower bound */
+}
+
+#define ARRAY_HEADER 20
+
+static int pg_journal_post(struct pv_store *st, const char *kind, const char *ref,
+                           const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    struct pg_store *s = handle(st);
+    unsigned char *names = NULL, *amounts = NULL, *p;
+    size_t i, len, names_len = ARRAY_HEADER, amounts_len;
+    struct q b;
+    int rc;
+
+    if (!kind || (!lines && n) || n == 0)
+        return PV_EINVAL;
+    if (n > (INT_MAX - ARRAY_HEADER) / (4 + PV_ACCOUNT_MAX))
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) {
+        if (!FITS(lines[i].account) || !lines[i].account[0])
+            return PV_EINVAL;
+        if (lines[i].amount < -PV_MILLS_MAX || lines[i].amount > PV_MILLS_MAX)
+            return PV_EOVERFLOW;
+        names_len += 4 + strlen(lines[i].account);
+    }
+    amounts_len = ARRAY_HEADER + n * (4 + 8);
+    names = malloc(names_len);
+    amounts = malloc(amounts_len);
+    if (!names || !amounts) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    p = array_header(names, TEXTOID, n);
+    for (i = 0; i < n; i++) {
+        len = strlen(lines[i].account);
+        p = put32(p, (uint32_t) len);
+        memcpy(p, lines[i].account, len);
+        p += len;
+    }
+    p = array_header(amounts, INT8OID, n);
+    for (i = 0; i < n; i++) {
+        p = put32(p, 8);
+        p = put32(p, (uint32_t) ((uint64_t) lines[i].amount >> 32));
+        p = put32(p, (uint32_t) (uint64_t) lines[i].amount);
+    }
+
+    q_start(&b, s, Q_JOURNAL_POST);
+    b_text(&b, kind);
+    b_text(&b, ref);
+    b_int(&b, at);
+    b_bin(&b, names, names_len);
+    b_bin(&b, amounts, amounts_len);
+    rc = q_exec(&b);
+    /* The only CHECK on accounts is the balance range. */
+    if (rc == PV_ESTORE && ((state_is(s, "23514") && strcmp(s->constraint, "balance_range") == 0) ||
+                            state_is(s, "22003")))
+        rc = PV_EOVERFLOW;
+out:
+    free(names);
+    free(amounts);
+    return rc;
+}
+
+static int pg_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
+{
+    struct pg_store *s = handle(st);
+    struct row r;
+    struct q b;
+    int rc;
+
+    *balance = 0;
+    if (!account)
+        return PV_EINVAL;
+    /* In a write transaction: lock the row until commit (see the file comment). */
+    q_start(&b, s, s->in_tx ? Q_ACCOUNT_GET_LOCK : Q_ACCOUNT_GET);
+    b_text(&b, account);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        *balance = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc;
+}
+
+/* ---- PSDs, refills, keys ------------------------------------------------------------------ */
+
+static int valid_psd(const struct pv_psd_rec *rec)
+{
+    return rec->status == PV_PSD_ACTIVE || rec->status == PV_PSD_SUSPENDED ||
+           rec->status == PV_PSD_RETIRED;
+}
+
+static int read_psd(struct row *r, void *p)
+{
+    struct pv_psd_rec *rec = p;
+
+    rec->id = (uint32_t) r_int(r);
+    rec->status = (int) r_int(r);
+    rec->key_id = (uint32_t) r_int(r);
+    rec->descending = r_int(r);
+    rec->ascending = r_int(r);
+    rec->control_total = r_int(r);
+    rec->piece_count = (uint32_t) r_int(r);
+    rec->last_refill_at = r_int(r);
+    return r->rc;
+}
+
+static int pg_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    struct q b;
+
+    if (!valid_psd(rec))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PSD_INSERT);
+    b_int(&b, rec->id);
+    b_int(&b, rec->status);
+    b_int(&b, rec->key_id);
+    b_int(&b, rec->descending);
+    b_int(&b, rec->ascending);
+    b_int(&b, rec->control_total);
+    b_int(&b, rec->piece_count);
+    b_int(&b, rec->last_refill_at);
+    return q_exec(&b);
+}
+
+static int pg_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
+{
+    struct pg_store *s = handle(st);
+    struct row r;
+    struct q b;
+    int rc;
+
+    memset(rec, 0, sizeof *rec);
+    /* In a write transaction: lock the row until commit (see the file comment). */
+    q_start(&b, s, s->in_tx ? Q_PSD_GET_LOCK : Q_PSD_GET);
+    b_int(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        rc = read_psd(&r, rec);
+    }
+    done(&b);
+    return rc;
+}
+
+static int pg_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    struct q b;
+    long changed;
+    int rc;
+
+    if (!valid_psd(rec))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PSD_UPDATE);
+    b_int(&b, rec->status);
+    b_int(&b, rec->descending);
+    b_int(&b, rec->ascending);
+    b_int(&b, rec->control_total);
+    b_int(&b, rec->piece_count);
+    b_int(&b, rec->last_refill_at);
+    b_int(&b, rec->id);
+    rc = q_exec_n(&b, &changed);
+    if (rc == PV_OK && changed == 0)
+        rc = PV_ENOTFOUND;
+    return rc;
+}
+
+static int pg_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr;
+    int rc;
+
+    q_start(&b, handle(st), Q_PSD_LIST);
+    rc = collect(&b, sizeof **out, read_psd, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int read_refill(struct row *r, void *p)
+{
+    struct pv_refill_rec *rec = p;
+
+    rec->psd_id = (uint32_t) r_int(r);
+    rec->amount = r_int(r);
+    rec->desc_before = r_int(r);
+    rec->asc_before = r_int(r);
+    rec->ctl_before = r_int(r);
+    rec->desc_after = r_int(r);
+    rec->asc_after = r_int(r);
+    rec->ctl_after = r_int(r);
+    r_text(r, rec->authorization, sizeof rec->authorization);
+    rec->at = r_int(r);
+    return r->rc;
+}
+
+static int pg_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->authorization))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_REFILL_INSERT);
+    b_int(&b, rec->psd_id);
+    b_int(&b, rec->amount);
+    b_int(&b, rec->desc_before);
+    b_int(&b, rec->asc_before);
+    b_int(&b, rec->ctl_before);
+    b_int(&b, rec->desc_after);
+    b_int(&b, rec->asc_after);
+    b_int(&b, rec->ctl_after);
+    b_text(&b, rec->authorization);
+    b_int(&b, rec->at);
+    return q_exec(&b);
+}
+
+static int pg_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out,
+                          size_t *n)
+{
+    struct q b;
+    void *arr;
+    int rc;
+
+    q_start(&b, handle(st), Q_REFILL_LIST);
+    b_int(&b, psd_id);
+    rc = collect(&b, sizeof **out, read_refill, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int read_key(struct row *r, void *p)
+{
+    struct pv_key_rec *rec = p;
+
+    rec->key_id = (uint32_t) r_int(r);
+    rec->psd_id = (uint32_t) r_int(r);
+    r_text(r, rec->algorithm, sizeof rec->algorithm);
+    r_text(r, rec->module, sizeof rec->module);
+    r_text(r, rec->key_ref, sizeof rec->key_ref);
+    r_text(r, rec->public_pem, sizeof rec->public_pem);
+    rec->created = r_int(r);
+    return r->rc;
+}
+
+static int pg_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->algorithm) || !FITS(rec->module) || !FITS(rec->key_ref) ||
+        !FITS(rec->public_pem))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_KEY_INSERT);
+    b_int(&b, rec->key_id);
+    b_int(&b, rec->psd_id);
+    b_text(&b, rec->algorithm);
+    b_text(&b, rec->module);
+    b_text(&b, rec->key_ref);
+    b_text(&b, rec->public_pem);
+    b_int(&b, rec->created);
+    return q_exec(&b);
+}
+
+static int pg_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr;
+    int rc;
+
+    q_start(&b, handle(st), Q_KEY_LIST);
+    rc = collect(&b, sizeof **out, read_key, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+/* ---- customers, operators, API keys, idempotency ------------------------------------------ */
+
+static int pg_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->id) || !FITS(rec->email) || !rec->id[0] || !rec->email[0])
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CUSTOMER_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->email);
+    b_int(&b, rec->created);
+    return q_exec(&b);
+}
+
+static int pg_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    memset(rec, 0, sizeof *rec);
+    if (!id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CUSTOMER_GET);
+    b_text(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        r_text(&r, rec->id, sizeof rec->id);
+        r_text(&r, rec->email, sizeof rec->email);
+        rec->created = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc;
+}
+
+static int pg_operator_insert(struct pv_store *st, const char *id, const char *email, int64_t at)
+{
+    struct q b;
+
+    /* Same bounds as customers: operator ids come back in pv_principal.owner_id. */
+    if (!fits(id, PV_ID_MAX) || !fits(email, sizeof((struct pv_customer_rec *) 0)->email) ||
+        !id[0] || !email[0])
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_OPERATOR_INSERT);
+    b_text(&b, id);
+    b_text(&b, email);
+    b_int(&b, at);
+    return q_exec(&b);
+}
+
+static int pg_apikey_insert(struct pv_store *st, const char *key_id, const char *hash_hex,
+                            const char *prefix, int role, const char *owner_id, int64_t at)
+{
+    struct q b;
+
+    if (!fits(key_id, PV_ID_MAX) || !fits(owner_id, PV_ID_MAX) || !fits(hash_hex, PV_HASH_HEX) ||
+        !prefix || !key_id[0] || !owner_id[0] || strlen(hash_hex) != PV_HASH_HEX - 1 ||
+        (role != PV_ROLE_CUSTOMER && role != PV_ROLE_OPERATOR))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_APIKEY_INSERT);
+    b_text(&b, key_id);
+    b_text(&b, hash_hex);
+    b_text(&b, prefix);
+    b_int(&b, role);
+    b_text(&b, owner_id);
+    b_int(&b, at);
+    return q_exec(&b);
+}
+
+static int pg_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv_principal *out)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (!hash_hex)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_APIKEY_LOOKUP);
+    b_text(&b, hash_hex);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        out->role = (int) r_int(&r);
+        r_text(&r, out->owner_id, sizeof out->owner_id);
+        r_text(&r, out->key_id, sizeof out->key_id);
+        rc = r.rc;
+    }
+    done(&b);
+    if (rc != PV_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+static int pg_idem_get(struct pv_store *st, const char *owner_id, const char *key,
+                       char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    req_hash[0] = '\0';
+    indicium_id[0] = '\0';
+    if (!owner_id || !key)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_IDEM_GET);
+    b_text(&b, owner_id);
+    b_text(&b, key);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        r_text(&r, req_hash, PV_HASH_HEX);
+        r_text(&r, indicium_id, PV_ID_MAX);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc;
+}
+
+static int pg_idem_put(struct pv_store *st, const char *owner_id, const char *key,
+                       const char *req_hash, const char *indicium_id, int64_t at)
+{
+    struct q b;
+
+    if (!fits(owner_id, PV_ID_MAX) || !fits(key, PV_IDEM_KEY_MAX) || !fits(req_hash, PV_HASH_HEX) ||
+        !fits(indicium_id, PV_ID_MAX))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_IDEM_PUT);
+    b_text(&b, owner_id);
+    b_text(&b, key);
+    b_text(&b, req_hash);
+    b_text(&b, indicium_id);
+    b_int(&b, at);
+    return q_exec(&b);
+}
+
+/* ---- indicia ------------------------------------------------------------------------------ */
+
+static int read_indicium(struct row *r, void *p)
+{
+    struct pv_indicium_rec *rec = p;
+    struct pv_indicium *ind = &rec->ind;
+    size_t len;
+    int i;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->customer_id, sizeof rec->customer_id);
+    r_text(r, rec->server_id, sizeof rec->server_id);
+    rec->created = r_int(r);
+    rec->presentations = r_int(r);
+    rec->prints = r_int(r);
+    ind->device_id = (uint32_t) r_int(r);
+    ind->key_id = (uint32_t) r_int(r);
+    ind->serial = (uint32_t) r_int(r);
+    ind->version = (uint8_t) r_int(r);
+    ind->sig_alg = (uint8_t) r_int(r);
+    ind->flags = (uint8_t) r_int(r);
+    r_text(r, ind->license, sizeof ind->license);
+    ind->ascending_mills = r_int(r);
+    ind->postage_mills = r_int(r);
+    ind->mail_date = (uint32_t) r_int(r);
+    ind->mail_class = (uint8_t) r_int(r);
+    ind->weight_tenth_oz = (uint16_t) r_int(r);
+    r_text(r, ind->from_zip, sizeof ind->from_zip);
+    r_text(r, ind->to_zip, sizeof ind->to_zip);
+    r_text(r, ind->software_id, sizeof ind->software_id);
+    r_text(r, ind->medium_serial, sizeof ind->medium_serial);
+    if (r->rc != PV_OK)
+        return r->rc;
+
+    i = r->i++;
+    len = PQgetisnull(r->res, r->row, i) ? 0 : (size_t) PQgetlength(r->res, r->row, i);
+    if (len < PV_SIG_LEN || len > sizeof rec->data) {
+        fprintf(stderr, "store: indicium %s has %zu bytes of data\n", rec->id, len);
+        return PV_ESTORE;
+    }
+    memcpy(rec->data, PQgetvalue(r->res, r->row, i), len);
+    rec->data_len = len;
+    r_text(r, rec->from_address, sizeof rec->from_address);
+    r_text(r, rec->to_address, sizeof rec->to_address);
+    if (r->rc != PV_OK)
+        return r->rc;
+    /* The signature is not a column: it is the tail of the signed bytes. */
+    memcpy(ind->signature, rec->data + len - PV_SIG_LEN, PV_SIG_LEN);
+    return PV_OK;
+}
+
+static int pg_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
+{
+    const struct pv_indicium *ind = &rec->ind;
+    struct q b;
+
+    if (!FITS(rec->id) || !FITS(rec->customer_id) || !FITS(rec->server_id) || !rec->id[0] ||
+        !FITS(ind->license) || !FITS(ind->from_zip) || !FITS(ind->to_zip) ||
+        !FITS(ind->software_id) || !FITS(ind->medium_serial) || !FITS(rec->from_address) ||
+        !FITS(rec->to_address) || rec->data_len < PV_INDICIUM_MIN ||
+        rec->data_len > sizeof rec->data)
+        return PV_EINVAL;
+    /* rec->presentations is ignored: a new indicium has not been presented. */
+    q_start(&b, handle(st), Q_IND_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->customer_id);
+    b_text(&b, rec->server_id);
+    b_int(&b, rec->created);
+    b_int(&b, ind->device_id);
+    b_int(&b, ind->key_id);
+    b_int(&b, ind->serial);
+    b_int(&b, ind->version);
+    b_int(&b, ind->sig_alg);
+    b_int(&b, ind->flags);
+    b_text(&b, ind->license);
+    b_int(&b, ind->ascending_mills);
+    b_int(&b, ind->postage_mills);
+    b_int(&b, ind->mail_date);
+    b_int(&b, ind->mail_class);
+    b_int(&b, ind->weight_tenth_oz);
+    b_text(&b, ind->from_zip);
+    b_text(&b, ind->to_zip);
+    b_text(&b, ind->software_id);
+    b_text(&b, ind->medium_serial);
+    b_bin(&b, rec->data, rec->data_len);
+    b_text(&b, rec->from_address);
+    b_text(&b, rec->to_address);
+    return q_exec(&b);
+}
+
+static int get_one_indicium(struct q *b, struct pv_indicium_rec *rec)
+{
+    struct row r;
+    int rc = q_row(b);
+
+    if (rc == PV_OK) {
+        r = row_of(b);
+        rc = read_indicium(&r, rec);
+    }
+    done(b);
+    return rc;
+}
+
+static int pg_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec)
+{
+    struct q b;
+
+    memset(rec, 0, sizeof *rec);
+    if (!id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_IND_GET);
+    b_text(&b, id);
+    return get_one_indicium(&b, rec);
+}
+
+static int pg_indicium_find(struct pv_store *st, uint32_t device_id, uint32_t serial,
+                            struct pv_indicium_rec *rec)
+{
+    struct q b;
+
+    memset(rec, 0, sizeof *rec);
+    q_start(&b, handle(st), Q_IND_FIND);
+    b_int(&b, device_id);
+    b_int(&b, serial);
+    return get_one_indicium(&b, rec);
+}
+
+static int pg_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
+                            size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    struct pg_store *s = handle(st);
+    int64_t before = INT64_MAX;
+    struct row r;
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    if (before_id && *before_id) {
+        /* A cursor is another indicium of the same customer; anything else is
+         * invalid (and must not reveal whether that id exists elsewhere). */
+        q_start(&b, s, Q_IND_CURSOR);
+        b_text(&b, before_id);
+        b_text(&b, customer_id);
+        rc = q_row(&b);
+        if (rc == PV_OK) {
+            r = row_of(&b);
+            before = r_int(&r);
+            rc = r.rc;
+        }
+        done(&b);
+        if (rc == PV_ENOTFOUND)
+            return PV_ECURSOR;
+        if (rc != PV_OK)
+            return rc;
+    }
+    if (limit == 0)
+        return PV_OK;
+    q_start(&b, s, Q_IND_LIST);
+    b_text(&b, customer_id);
+    b_int(&b, before);
+    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
+    rc = collect(&b, sizeof **out, read_indicium, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int pg_indicium_present(struct pv_store *st, const char *id, int64_t at,
+                               int64_t *presented_before)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    *presented_before = 0;
+    if (!id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_IND_PRESENT);
+    b_int(&b, at);
+    b_text(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        *presented_before = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc;
+}
+
+/* ---- printing ----------------------------------------------------------------------------- */
+
+static int pg_render_record(struct pv_store *st, const char *indicium_id, const char *actor_id,
+                            const char *format, const char *layout, int64_t at)
+{
+    struct q b;
+    long changed;
+    int rc;
+
+    if (!fits(indicium_id, PV_ID_MAX) || !fits(actor_id, PV_ID_MAX) || !fits(format, 16) ||
+        !fits(layout, 64))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_RENDER_RECORD);
+    b_text(&b, indicium_id);
+    b_text(&b, actor_id);
+    b_text(&b, format);
+    b_text(&b, layout);
+    b_int(&b, at);
+    rc = q_exec_n(&b, &changed);
+    if (rc == PV_OK && changed == 0)
+        rc = PV_ENOTFOUND;
+    return rc;
+}
+
+static int read_printer(struct row *r, void *p)
+{
+    struct pv_printer_rec *rec = p;
+
+    r_text(r, rec->name, sizeof rec->name);
+    rec->offset_x = (int32_t) r_int(r);
+    rec->offset_y = (int32_t) r_int(r);
+    rec->updated = r_int(r);
+    return r->rc;
+}
+
+static int pg_printer_put(struct pv_store *st, const char *customer_id,
+                          const struct pv_printer_rec *rec)
+{
+    struct q b;
+
+    if (!fits(customer_id, PV_ID_MAX) || !FITS(rec->name) || !rec->name[0])
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PRINTER_PUT);
+    b_text(&b, customer_id);
+    b_text(&b, rec->name);
+    b_int(&b, rec->offset_x);
+    b_int(&b, rec->offset_y);
+    b_int(&b, rec->updated);
+    return q_exec(&b);
+}
+
+static int pg_printer_get(struct pv_store *st, const char *customer_id, const char *name,
+                          struct pv_printer_rec *rec)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    memset(rec, 0, sizeof *rec);
+    if (!customer_id || !name)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PRINTER_GET);
+    b_text(&b, customer_id);
+    b_text(&b, name);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        rc = read_printer(&r, rec);
+    }
+    done(&b);
+    return rc;
+}
+
+static int pg_printer_list(struct pv_store *st, const char *customer_id,
+                           struct pv_printer_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PRINTER_LIST);
+    b_text(&b, customer_id);
+    rc = collect(&b, sizeof **out, read_printer, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int pg_printer_delete(struct pv_store *st, const char *customer_id, const char *name)
+{
+    struct q b;
+    long changed;
+    int rc;
+
+    if (!customer_id || !name)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PRINTER_DELETE);
+    b_text(&b, customer_id);
+    b_text(&b, name);
+    rc = q_exec_n(&b, &changed);
+    if (rc == PV_OK && changed == 0)
+        rc = PV_ENOTFOUND;
+    return rc;
+}
+
+/* ---- open and close ----------------------------------------------------------------------- */
+
+static void pg_close(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+
+    if (!s)
+        return;
+    if (s->in_tx)
+        pg_rollback(st);
+    PQfinish(s->conn);
+    free(s);
+}
+
+static const struct pv_store_ops postgres_ops = {
+    .version = 1,
+    .name = "postgres",
+    .close = pg_close,
+    .migrate = pg_migrate,
+    .schema_version = pg_schema_version,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .config_set = pg_config_set,
+    .config_get = pg_config_get,
+    .journal_post = pg_journal_post,
+    .account_balance = pg_account_balance,
+    .psd_insert = pg_psd_insert,
+    .psd_get = pg_psd_get,
+    .psd_update = pg_psd_update,
+    .psd_list = pg_psd_list,
+    .refill_insert = pg_refill_insert,
+    .refill_list = pg_refill_list,
+    .key_insert = pg_key_insert,
+    .key_list = pg_key_list,
+    .customer_insert = pg_customer_insert,
+    .customer_get = pg_customer_get,
+    .operator_insert = pg_operator_insert,
+    .apikey_insert = pg_apikey_insert,
+    .apikey_lookup = pg_apikey_lookup,
+    .idem_get = pg_idem_get,
+    .idem_put = pg_idem_put,
+    .indicium_insert = pg_indicium_insert,
+    .indicium_get = pg_indicium_get,
+    .indicium_list = pg_indicium_list,
+    .indicium_find = pg_indicium_find,
+    .indicium_present = pg_indicium_present,
+    .render_record = pg_render_record,
+    .printer_put = pg_printer_put,
+    .printer_get = pg_printer_get,
+    .printer_list = pg_printer_list,
+    .printer_delete = pg_printer_delete,
+};
+
+int pv_postgres_open(const char *dsn, struct pv_store **out)
+{
+    /* The DSN is libpq's "dbname" with expansion: a URI or key=value string. */
+    static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *values[] = {dsn, "stampd", NULL};
+    struct pg_store *s = NULL;
+    char line[512];
+    int rc;
+
+    if (!out)
+        return PV_EINVAL;
+    *out = NULL;
+    if (!dsn)
+        return PV_EINVAL;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return PV_ENOMEM;
+    s->base.ops = &postgres_ops;
+    s->conn = PQconnectdbParams(keys, values, 1);
+    if (!s->conn) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        /* libpq's message names host and port, never the password. */
+        fprintf(stderr, "store: cannot connect to PostgreSQL: %s\n",
+                one_line(PQerrorMessage(s->conn), line, sizeof line));
+        rc = PV_ESTORE;
+        goto out;
+    }
+    if ((rc = session_setup(s)) != PV_OK)
+        goto out;
+    *out = &s->base;
+    s = NULL;
+out:
+    if (s)
+        pg_close(&s->base);
+    return rc;
+}
