@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 import unittest
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -38,16 +37,9 @@ def fresh_dsn(srv):
     """A new empty database for srv: a PostgreSQL database, or srv's SQLite file."""
     if not PG_DSN_FILE:
         return srv.db
-    with open(PG_DSN_FILE) as f:
-        admin = f.read().strip()
-    name = "so_" + uuid.uuid4().hex[:12]
-    subprocess.run(["psql", admin, "-q", "-c", "CREATE DATABASE " + name], check=True,
-                   stdout=subprocess.DEVNULL, timeout=60)
-    base, _, _ = admin.rpartition("/")
-    query = ""
-    if "?" in admin.rpartition("/")[2]:
-        query = "?" + admin.rpartition("/")[2].split("?", 1)[1]
-    return base + "/" + name + query
+    p = subprocess.run(["sh", os.path.join(harness.SOURCE_DIR, "scripts", "pg-test.sh"),
+                        "createdb", PG_DSN_FILE], stdout=subprocess.PIPE, check=True, timeout=60)
+    return p.stdout.decode().strip()
 
 
 class Cluster:
