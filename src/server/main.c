@@ -228,6 +228,13 @@ static int keys_spec(const struct opts *o, char *spec, size_t n)
 }
 
 static int db_exists(const char *dsn);
+static const char *sqlite_path(const char *dsn);
+
+/* A DSN fit for a log line: a PostgreSQL DSN may hold a password. */
+static const char *db_name(const char *dsn)
+{
+    return sqlite_path(dsn) ? dsn : "the PostgreSQL database";
+}
 
 /* Inside a transaction: the internal-protocol secret, unless there is one. */
 static int ensure_secret(struct pv_store *st)
@@ -296,7 +303,8 @@ static int cmd_init(const struct opts *o)
         goto out;
     }
     if (st->ops->config_get(st, PV_CFG_LICENSE, &existing) == PV_OK) {
-        fprintf(stderr, "stampd: %s is already initialised (license %s)\n", o->db, existing);
+        fprintf(stderr, "stampd: %s is already initialised (license %s)\n", db_name(o->db),
+                existing);
         rc = PV_EEXIST;
         goto out;
     }
@@ -368,8 +376,9 @@ static int cmd_init(const struct opts *o)
         goto out;
     in_txn = 0;
 
-    fprintf(stderr, "stampd: initialised %s: license %s, %u PSDs, deposit $%s, schema v%d\n", o->db,
-            o->license, (unsigned) npsds, pv_money_format(deposit, num, sizeof num), to);
+    fprintf(stderr, "stampd: initialised %s: license %s, %u PSDs, deposit $%s, schema v%d\n",
+            db_name(o->db), o->license, (unsigned) npsds, pv_money_format(deposit, num, sizeof num),
+            to);
     if (o->demo) {
         printf("STAMP_KEY=%s\n", ckey);
         printf("STAMP_OPERATOR_KEY=%s\n", okey);

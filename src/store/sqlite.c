@@ -2061,6 +2061,12 @@ static int sq_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_leas
     return rc;
 }
 
+/* begin() already holds the database's write lock, across processes too. */
+static int sq_lock_writer(struct pv_store *st)
+{
+    return handle(st)->in_tx ? PV_OK : PV_EINVAL;
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void sq_close(struct pv_store *st)
@@ -2096,6 +2102,7 @@ static const struct pv_store_ops sqlite_ops = {
     .lease_acquire = sq_lease_acquire,
     .lease_release = sq_lease_release,
     .lease_history = sq_lease_history,
+    .lock_writer = sq_lock_writer,
     .migrate = sq_migrate,
     .schema_version = sq_schema_version,
     .begin = sq_begin,
