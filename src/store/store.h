@@ -2,7 +2,7 @@
  * store.h - the store interface: a versioned table of function pointers.
  *
  * Callers (src/domain, src/server, the CLIs) use only this header; backends
- * (sqlite.c, later postgres.c) implement struct pv_store_ops and embed
+ * (sqlite.c, postgres.c) implement struct pv_store_ops and embed
  * struct pv_store first in their handle. A handle is one connection: use it
  * from one thread at a time. Open several handles for several threads.
  *
@@ -13,6 +13,12 @@
  * rolls back; rollback() without a transaction does nothing; nested begin()
  * or savepoint() is PV_EINVAL. Reads outside begin()/commit() see the last
  * committed state. Writes outside begin() are their own transaction.
+ *
+ * After a failed statement inside a transaction, only rollback_to() or
+ * rollback() may follow (PostgreSQL aborts the transaction; SQLite would go
+ * on, but callers must not rely on it). Inside a transaction, account_balance()
+ * and psd_get() lock the row they read until commit, so two processes cannot
+ * both spend one balance or move one PSD's registers.
  *
  * Every insert answers PV_EEXIST on a duplicate key. Backends enforce in the
  * schema what must never happen: a PSD whose ascending + descending differs
@@ -275,7 +281,8 @@ struct pv_store {
 };
 
 /*
- * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path).
+ * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path), or
+ * "postgres://..." / "postgresql://..." (libpq URI).
  * *out is owned; release with pv_store_close(). Errors: PV_ECONFIG
  * (unknown scheme), PV_ESTORE, PV_ENOMEM.
  */
