@@ -16,11 +16,14 @@
  *
  * Transactions: begin() is BEGIN ISOLATION LEVEL READ COMMITTED; writes
  * outside begin() are single statements, so autocommit makes each its own
- * transaction (journal_post, render_record and indicium_present are one
- * statement each for that reason). Savepoints, as in sqlite.c: one level,
- * named "p"; rollback_to() rolls back to it and ends it; a failed commit()
- * rolls back; begin() inside a transaction and savepoint() outside one or
- * inside another are PV_EINVAL; rollback() without a transaction is a no-op.
+ * transaction (journal_post, render_record, indicium_present and
+ * server_heartbeat are one statement each for that reason) - except
+ * lease_acquire and lease_release, which decide between statements and so
+ * open a transaction of their own when called outside one. Savepoints, as
+ * in sqlite.c: one level, named "p"; rollback_to() rolls back to it and ends
+ * it; a failed commit() rolls back; begin() inside a transaction and
+ * savepoint() outside one or inside another are PV_EINVAL; rollback()
+ * without a transaction is a no-op.
  * One difference PostgreSQL imposes: a statement that fails inside a
  * transaction aborts it back to the open savepoint (or entirely). The
  * handle remembers that: until rollback_to() or rollback(), every other call
@@ -37,6 +40,13 @@
  *     psd_update) in the same transaction. Outside a transaction they are
  *     plain reads of the last committed state. (SQLite's single writer gives
  *     the same guarantee.)
+ *   - lease_acquire() locks the PSD's row (FOR UPDATE) before it reads the
+ *     lease, so two processors can never both take one PSD: the second waits
+ *     and then sees the first one's lease. A new tenure in lease_log starts
+ *     no earlier than the PSD's previous tenure ended.
+ *   - lock_writer() takes an advisory transaction lock (WRITER_LOCK_KEY):
+ *     purchase batches of all processes run one at a time, so they never
+ *     deadlock on each other's customer, account and PSD rows.
  *   - journal_post() updates its accounts in name order, so two entries
  *     touching the same accounts take their row locks in the same order.
  *   - idem_put() racing another transaction's insert of the same (owner,
@@ -76,6 +86,8 @@ _Static_assert(PV_MILLS_MAX == 1000000000000000LL, "MILLS_MAX_SQL is out of step
 
 /* Serialises migrate() across processes (pg_advisory_xact_lock is per database): "stampd". */
 #define MIGRATE_LOCK_KEY "126879297577060"
+/* Serialises purchase batches across processes (lock_writer): "stampdPB" as a big-endian int8. */
+#define WRITER_LOCK_KEY "8319381534325100610"
 
 /*
  * Migration scripts, one statement per string (PQexecParams runs one at a
@@ -245,9 +257,35 @@ static const char *const migration_v2[] = {
     NULL,
 };
 
+/* A lease-only UPDATE of psds leaves the registers alone, so psds_monotonic stays quiet. */
+static const char *const migration_v3[] = {
+    "ALTER TABLE psds ADD COLUMN lease_holder TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE psds ADD COLUMN lease_expires BIGINT NOT NULL DEFAULT 0",
+    "CREATE TABLE servers (\n"
+    "    id            TEXT PRIMARY KEY,\n"
+    "    address       TEXT NOT NULL,\n"
+    "    crypto_module TEXT NOT NULL,\n"
+    "    key_ids       TEXT NOT NULL,\n"
+    "    status        INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),\n"
+    "    started_ms    BIGINT NOT NULL,\n"
+    "    heartbeat_ms  BIGINT NOT NULL\n"
+    ")",
+    "CREATE TABLE lease_log (\n"
+    "    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+    "    psd_id      BIGINT NOT NULL REFERENCES psds(id),\n"
+    "    holder      TEXT NOT NULL,\n"
+    "    acquired_ms BIGINT NOT NULL,\n"
+    "    expires_ms  BIGINT NOT NULL\n"
+    ")",
+    "CREATE INDEX lease_log_psd ON lease_log(psd_id, id)",
+    "CREATE INDEX indicia_server ON indicia(created, server_id)",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
+    migration_v3, /* 3: scale-out: servers, PSD leases and their log */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
@@ -303,11 +341,12 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(ACCOUNT_GET, "SELECT balance_mills FROM accounts WHERE name = $1")                           \
     X(ACCOUNT_GET_LOCK, "SELECT balance_mills FROM accounts WHERE name = $1 FOR UPDATE")           \
     X(PSD_INSERT, "INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")        \
-    X(PSD_GET, "SELECT " PSD_COLS " FROM psds WHERE id = $1")                                      \
-    X(PSD_GET_LOCK, "SELECT " PSD_COLS " FROM psds WHERE id = $1 FOR UPDATE")                      \
+    X(PSD_GET, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1")         \
+    X(PSD_GET_LOCK, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1 "    \
+                    "FOR UPDATE")                                                                  \
     X(PSD_UPDATE, "UPDATE psds SET status = $1, descending = $2, ascending = $3, "                 \
                   "control_total = $4, piece_count = $5, last_refill_at = $6 WHERE id = $7")       \
-    X(PSD_LIST, "SELECT " PSD_COLS " FROM psds ORDER BY id")                                       \
+    X(PSD_LIST, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds ORDER BY id")          \
     X(REFILL_INSERT, "INSERT INTO refills(" REFILL_COLS ") "                                       \
                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")                           \
     X(REFILL_LIST, "SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id")        \
@@ -347,7 +386,33 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
                    "WHERE customer_id = $1 AND name = $2")                                         \
     X(PRINTER_LIST, "SELECT name, offset_x, offset_y, updated FROM printers "                      \
                     "WHERE customer_id = $1 ORDER BY name")                                        \
-    X(PRINTER_DELETE, "DELETE FROM printers WHERE customer_id = $1 AND name = $2")
+    X(PRINTER_DELETE, "DELETE FROM printers WHERE customer_id = $1 AND name = $2")                 \
+    /* An existing server keeps the status an operator gave it. */                                 \
+    X(SERVER_REGISTER, "INSERT INTO servers(id, address, crypto_module, key_ids, status, "         \
+                       "started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) "            \
+                       "ON CONFLICT (id) DO UPDATE SET address = excluded.address, "               \
+                       "crypto_module = excluded.crypto_module, key_ids = excluded.key_ids, "      \
+                       "started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms")   \
+    X(SERVER_HEARTBEAT, "UPDATE servers SET heartbeat_ms = $1, key_ids = $2 WHERE id = $3 "        \
+                        "RETURNING status")                                                        \
+    X(SERVER_LIST, "SELECT id, address, crypto_module, key_ids, status, started_ms, "              \
+                   "heartbeat_ms FROM servers ORDER BY id")                                        \
+    X(SERVER_SET_STATUS, "UPDATE servers SET status = $1 WHERE id = $2")                           \
+    X(SERVER_TRAFFIC, "SELECT server_id, count(*) FROM indicia WHERE created >= $1 "               \
+                      "GROUP BY server_id ORDER BY server_id")                                     \
+    /* Locks the PSD's row: lease_acquire decides and writes under it. */                          \
+    X(LEASE_GET_LOCK, "SELECT lease_holder, lease_expires FROM psds WHERE id = $1 FOR UPDATE")     \
+    X(LEASE_SET, "UPDATE psds SET lease_holder = $1, lease_expires = $2 WHERE id = $3")            \
+    X(LEASE_RELEASE, "UPDATE psds SET lease_holder = '', lease_expires = 0 "                       \
+                     "WHERE id = $1 AND lease_holder = $2")                                        \
+    X(LEASE_LOG_INSERT, "INSERT INTO lease_log(psd_id, holder, acquired_ms, expires_ms) "          \
+                        "VALUES ($1, $2, GREATEST($3::bigint, COALESCE((SELECT max(expires_ms) "   \
+                        "FROM lease_log WHERE psd_id = $1), 0)), $4)")                             \
+    X(LEASE_LOG_EXTEND, "UPDATE lease_log SET expires_ms = $1 WHERE id = (SELECT max(id) "         \
+                        "FROM lease_log WHERE psd_id = $2 AND holder = $3)")                       \
+    X(LEASE_HISTORY, "SELECT psd_id, holder, acquired_ms, expires_ms FROM lease_log "              \
+                     "WHERE psd_id = $1 ORDER BY id")                                              \
+    X(WRITER_LOCK, "SELECT pg_advisory_xact_lock($1)")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -943,6 +1008,27 @@ static int pg_rollback_to(struct pv_store *st)
     return rc;
 }
 
+/*
+ * A write of several statements: outside begin() it runs in its own
+ * transaction (write_leave commits it, or rolls it back on failure); inside
+ * one it is part of the caller's, which ends it.
+ */
+static int write_enter(struct pg_store *s, int *own_tx)
+{
+    *own_tx = !s->in_tx;
+    return *own_tx ? pg_begin(&s->base) : PV_OK;
+}
+
+static int write_leave(struct pg_store *s, int own_tx, int rc)
+{
+    if (!own_tx)
+        return rc;
+    if (rc == PV_OK)
+        return pg_commit(&s->base);
+    pg_rollback(&s->base);
+    return rc;
+}
+
 /* ---- schema ------------------------------------------------------------------------------- */
 
 static int read_version(struct pg_store *s, int *version)
@@ -1216,6 +1302,8 @@ static int read_psd(struct row *r, void *p)
     rec->control_total = r_int(r);
     rec->piece_count = (uint32_t) r_int(r);
     rec->last_refill_at = r_int(r);
+    r_text(r, rec->lease_holder, sizeof rec->lease_holder);
+    rec->lease_expires_ms = r_int(r);
     return r->rc;
 }
 
@@ -1826,6 +1914,245 @@ static int pg_printer_delete(struct pv_store *st, const char *customer_id, const
     return rc;
 }
 
+/* ---- scale-out: servers and PSD leases ---------------------------------------------------- */
+
+static int read_server(struct row *r, void *p)
+{
+    struct pv_server_rec *rec = p;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->address, sizeof rec->address);
+    r_text(r, rec->crypto_module, sizeof rec->crypto_module);
+    r_text(r, rec->key_ids, sizeof rec->key_ids);
+    rec->status = (int) r_int(r);
+    rec->started_ms = r_int(r);
+    rec->heartbeat_ms = r_int(r);
+    return r->rc;
+}
+
+static int pg_server_register(struct pv_store *st, const struct pv_server_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->id) || !rec->id[0] || !FITS(rec->address) || !FITS(rec->crypto_module) ||
+        !FITS(rec->key_ids))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_SERVER_REGISTER);
+    b_text(&b, rec->id);
+    b_text(&b, rec->address);
+    b_text(&b, rec->crypto_module);
+    b_text(&b, rec->key_ids);
+    b_int(&b, rec->status);
+    b_int(&b, rec->started_ms);
+    b_int(&b, rec->heartbeat_ms);
+    return q_exec(&b);
+}
+
+/* One statement: stamps the heartbeat and answers the status of the row it stamped. */
+static int pg_server_heartbeat(struct pv_store *st, const char *id, const char *key_ids,
+                               int64_t now_ms, int *status)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    *status = PV_SERVER_ACTIVE;
+    if (!fits(id, PV_ID_MAX) || !fits(key_ids, sizeof((struct pv_server_rec *) 0)->key_ids))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_SERVER_HEARTBEAT);
+    b_int(&b, now_ms);
+    b_text(&b, key_ids);
+    b_text(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        *status = (int) r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc;
+}
+
+static int pg_server_list(struct pv_store *st, struct pv_server_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_SERVER_LIST);
+    rc = collect(&b, sizeof **out, read_server, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int pg_server_set_status(struct pv_store *st, const char *id, int status)
+{
+    struct q b;
+    long changed;
+    int rc;
+
+    if (!fits(id, PV_ID_MAX) || status < PV_SERVER_ACTIVE || status > PV_SERVER_DISABLED)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_SERVER_SET_STATUS);
+    b_int(&b, status);
+    b_text(&b, id);
+    rc = q_exec_n(&b, &changed);
+    if (rc == PV_OK && changed == 0)
+        rc = PV_ENOTFOUND;
+    return rc;
+}
+
+static int read_count(struct row *r, void *p)
+{
+    struct pv_server_count *rec = p;
+
+    r_text(r, rec->server_id, sizeof rec->server_id);
+    rec->count = r_int(r);
+    return r->rc;
+}
+
+static int pg_server_traffic(struct pv_store *st, int64_t since, struct pv_server_count **out,
+                             size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_SERVER_TRAFFIC);
+    b_int(&b, since);
+    rc = collect(&b, sizeof **out, read_count, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+/*
+ * Under the PSD's row lock (SELECT ... FOR UPDATE, held to the end of the
+ * transaction): read its lease, decide, write it and its log. A second
+ * acquirer waits for the first to commit and then reads its lease.
+ */
+static int pg_lease_acquire(struct pv_store *st, uint32_t psd_id, const char *holder,
+                            int64_t now_ms, int64_t expires_ms)
+{
+    struct pg_store *s = handle(st);
+    char cur[PV_ID_MAX] = "";
+    int64_t cur_expires = 0;
+    struct row r;
+    struct q b;
+    int rc, own;
+
+    if (!fits(holder, PV_ID_MAX) || !holder[0] || expires_ms <= now_ms)
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_LEASE_GET_LOCK);
+    b_int(&b, psd_id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        r_text(&r, cur, sizeof cur);
+        cur_expires = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    if (rc != PV_OK)
+        goto out;
+    if (cur[0] && strcmp(cur, holder) != 0 && cur_expires >= now_ms) {
+        rc = PV_EBUSY;
+        goto out;
+    }
+    q_start(&b, s, Q_LEASE_SET);
+    b_text(&b, holder);
+    b_int(&b, expires_ms);
+    b_int(&b, psd_id);
+    if ((rc = q_exec(&b)) != PV_OK)
+        goto out;
+    /* A tenure starts no earlier than the last one ended: callers read their
+     * clocks before waiting for this lock, so now_ms may be a little stale. */
+    if (strcmp(cur, holder) == 0 && cur_expires >= now_ms) {
+        /* A renewal extends the current tenure. */
+        q_start(&b, s, Q_LEASE_LOG_EXTEND);
+        b_int(&b, expires_ms);
+        b_int(&b, psd_id);
+        b_text(&b, holder);
+    } else {
+        q_start(&b, s, Q_LEASE_LOG_INSERT);
+        b_int(&b, psd_id);
+        b_text(&b, holder);
+        b_int(&b, now_ms);
+        b_int(&b, expires_ms);
+    }
+    rc = q_exec(&b);
+out:
+    /* PV_EBUSY and PV_ENOTFOUND broke no statement: an own transaction just rolls back. */
+    return write_leave(s, own, rc);
+}
+
+static int pg_lease_release(struct pv_store *st, uint32_t psd_id, const char *holder,
+                            int64_t now_ms)
+{
+    struct pg_store *s = handle(st);
+    struct q b;
+    long changed;
+    int rc, own;
+
+    if (!fits(holder, PV_ID_MAX))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_LEASE_RELEASE);
+    b_int(&b, psd_id);
+    b_text(&b, holder);
+    rc = q_exec_n(&b, &changed);
+    if (rc == PV_OK && changed > 0) {
+        q_start(&b, s, Q_LEASE_LOG_EXTEND);
+        b_int(&b, now_ms);
+        b_int(&b, psd_id);
+        b_text(&b, holder);
+        rc = q_exec(&b);
+    }
+    return write_leave(s, own, rc);
+}
+
+static int read_lease(struct row *r, void *p)
+{
+    struct pv_lease_rec *rec = p;
+
+    rec->psd_id = (uint32_t) r_int(r);
+    r_text(r, rec->holder, sizeof rec->holder);
+    rec->acquired_ms = r_int(r);
+    rec->expires_ms = r_int(r);
+    return r->rc;
+}
+
+static int pg_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
+                            size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_LEASE_HISTORY);
+    b_int(&b, psd_id);
+    rc = collect(&b, sizeof **out, read_lease, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+/* An advisory lock held to the end of the transaction (see the file comment). */
+static int pg_lock_writer(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    struct q b;
+
+    if (!s->in_tx)
+        return PV_EINVAL;
+    q_start(&b, s, Q_WRITER_LOCK);
+    b_text(&b, WRITER_LOCK_KEY);
+    return q_exec(&b);
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void pg_close(struct pv_store *st)
@@ -1881,6 +2208,15 @@ static const struct pv_store_ops postgres_ops = {
     .printer_get = pg_printer_get,
     .printer_list = pg_printer_list,
     .printer_delete = pg_printer_delete,
+    .server_register = pg_server_register,
+    .server_heartbeat = pg_server_heartbeat,
+    .server_list = pg_server_list,
+    .server_set_status = pg_server_set_status,
+    .server_traffic = pg_server_traffic,
+    .lease_acquire = pg_lease_acquire,
+    .lease_release = pg_lease_release,
+    .lease_history = pg_lease_history,
+    .lock_writer = pg_lock_writer,
 };
 
 int pv_postgres_open(const char *dsn, struct pv_store **out)
