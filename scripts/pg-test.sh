@@ -44,10 +44,13 @@ random_port() {
 cmd_stop() {
     dir=$1
     [ -d "$dir" ] || return 0
-    if [ -f "$dir/data/postmaster.pid" ]; then
-        as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 ||
-            echo "pg-test: pg_ctl stop failed (see $dir/log)" >&2
+    home=$dir
+    [ -f "$dir/home" ] && home=$(cat "$dir/home")
+    if [ -f "$home/data/postmaster.pid" ]; then
+        as_owner "$(bindir)/pg_ctl" -D "$home/data" -m fast -w stop >/dev/null 2>&1 ||
+            echo "pg-test: pg_ctl stop failed (see $home/log)" >&2
     fi
+    [ "$home" != "$dir" ] && rm -rf "$home"
     if [ -f "$dir/sockdir" ]; then
         rm -rf "$(cat "$dir/sockdir")"
     fi
@@ -69,23 +72,31 @@ cmd_start() {
     if [ "$(id -u)" -eq 0 ]; then
         id postgres >/dev/null 2>&1 || die "user postgres does not exist (install the postgresql package)"
         chown postgres "$dir" "$sock"
-        # postgres must be able to reach DIR: check instead of chmod-ing the caller's tree.
-        runuser -u postgres -- test -w "$dir" || die "user postgres cannot write $dir"
     fi
-    as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C \
-        >"$dir/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$dir/initdb.log")"
+    # The cluster runs as postgres, which may not reach DIR (a checkout under
+    # /root, a 0700 parent): then it lives in a directory of its own under /tmp.
+    home=$dir
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -w "$dir"; then
+        home=$(mktemp -d /tmp/stampd-pg.XXXXXX)
+        chmod 755 "$home"
+        chown postgres "$home"
+        echo "$home" >"$dir/home"
+        [ "$sock" = "$dir" ] && sock=$home
+    fi
+    as_owner "$bin/initdb" -D "$home/data" -A trust -U postgres -E UTF8 --locale=C \
+        >"$home/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$home/initdb.log")"
 
     tries=0
     while :; do
         port=$(random_port)
-        if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
+        if as_owner "$bin/pg_ctl" -D "$home/data" -l "$home/log" -w -t 30 \
             -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200" \
             start >/dev/null 2>&1; then
             break
         fi
         tries=$((tries + 1))
         # A taken port is the likely cause; anything else shows in the log.
-        [ $tries -lt 10 ] || die "the server did not start: $(tail -n 5 "$dir/log" 2>/dev/null)"
+        [ $tries -lt 10 ] || die "the server did not start: $(tail -n 5 "$home/log" 2>/dev/null)"
     done
 
     "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
