@@ -317,6 +317,49 @@ out:
     return rc;
 }
 
+/* stamp admin ledger: the server proves the books (GET /v1/admin/ledger). */
+static int admin_ledger(const struct cli *c)
+{
+    const json_t *issues, *x;
+    json_t *doc = NULL;
+    char a[48], b[48];
+    size_t i;
+    int rc;
+
+    if ((rc = cli_need_key(c, "admin")) != RC_OK)
+        return rc;
+    if ((rc = cli_call(c, "GET", "/v1/admin/ledger", NULL, NULL, CLI_RETRY, &doc, NULL)) != RC_OK)
+        return rc;
+    issues = json_object_get(doc, "issues");
+    if (!json_is_array(issues) || !json_is_boolean(json_object_get(doc, "ok"))) {
+        fprintf(stderr, "error: the server's answer is not a ledger report\n");
+        rc = RC_FAIL;
+        goto out;
+    }
+    if (c->json) {
+        cli_print_json(doc);
+    } else {
+        json_array_foreach(issues, i, x)
+        {
+            printf(
+                "%-18s  %-32s  recorded %s  computed %s\n", cli_safe(cli_jstr(x, "kind")),
+                cli_safe(cli_jstr(x, "name")),
+                cli_money(json_integer_value(json_object_get(x, "recorded_mills")), a, sizeof a),
+                cli_money(json_integer_value(json_object_get(x, "computed_mills")), b, sizeof b));
+        }
+        printf("%lld journals, %lld accounts: %s\n",
+               (long long) json_integer_value(json_object_get(doc, "journals")),
+               (long long) json_integer_value(json_object_get(doc, "accounts")),
+               json_is_true(json_object_get(doc, "ok")) ? "every journal balances"
+                                                        : "THE BOOKS DO NOT BALANCE");
+    }
+    /* Exit 4 (like an invalid indicium) when the books are wrong. */
+    rc = json_is_true(json_object_get(doc, "ok")) ? RC_OK : RC_INVALID;
+out:
+    json_decref(doc);
+    return rc;
+}
+
 int cmd_admin(const struct cli *c, int argc, char **argv)
 {
     const struct cli_opt opts[] = {{NULL, NULL, NULL}};
@@ -329,10 +372,16 @@ int cmd_admin(const struct cli *c, int argc, char **argv)
         return cli_usage_error("admin", "what? stamp admin servers, or stamp admin psds");
     if (strcmp(pos[0], "servers") == 0)
         return admin_servers(c, npos - 1, pos + 1);
+    if (strcmp(pos[0], "ledger") == 0) {
+        if (npos > 1)
+            return cli_usage_error("admin", "'stamp admin ledger' takes no arguments");
+        return admin_ledger(c);
+    }
     if (strcmp(pos[0], "psds") == 0) {
         if (npos > 1)
             return cli_usage_error("admin", "'stamp admin psds' takes no arguments");
         return admin_psds(c);
     }
-    return cli_usage_error("admin", "unknown subcommand '%s' (servers or psds)", cli_safe(pos[0]));
+    return cli_usage_error("admin", "unknown subcommand '%s' (servers, psds or ledger)",
+                           cli_safe(pos[0]));
 }

@@ -7,6 +7,8 @@
 #include "stampd/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
                    const struct pv_ledger_line *lines, size_t n, int64_t at)
@@ -60,4 +62,72 @@ int pv_new_id(const char *prefix, char out[PV_ID_MAX])
     tail[20] = '\0';
     snprintf(out, PV_ID_MAX, "%s_%s", prefix, tail);
     return PV_OK;
+}
+
+static int add_issue(struct pv_ledger_report *rep, int kind, const char *name, pv_mills recorded,
+                     pv_mills computed)
+{
+    struct pv_ledger_issue *grown = realloc(rep->issues, (rep->n + 1) * sizeof *grown);
+
+    if (!grown)
+        return PV_ENOMEM;
+    rep->issues = grown;
+    memset(&grown[rep->n], 0, sizeof grown[rep->n]);
+    grown[rep->n].kind = kind;
+    snprintf(grown[rep->n].name, sizeof grown[rep->n].name, "%s", name);
+    grown[rep->n].recorded = recorded;
+    grown[rep->n].computed = computed;
+    rep->n++;
+    return PV_OK;
+}
+
+int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep)
+{
+    struct pv_psd_rec *psds = NULL;
+    char acct[PV_ACCOUNT_MAX];
+    pv_mills bal, asc = 0, ctl = 0, want, authority, deposit;
+    size_t npsds = 0, i;
+    int rc;
+
+    memset(rep, 0, sizeof *rep);
+    if ((rc = st->ops->ledger_audit(st, &rep->journals, &rep->accounts, &rep->issues, &rep->n)) !=
+            PV_OK ||
+        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK)
+        goto out;
+    for (i = 0; i < npsds; i++) {
+        pv_account_psd(psds[i].id, acct);
+        if ((rc = pv_balance(st, acct, &bal)) != PV_OK)
+            goto out;
+        if (bal != psds[i].descending &&
+            (rc = add_issue(rep, PV_LEDGER_PSD_MISMATCH, acct, bal, psds[i].descending)) != PV_OK)
+            goto out;
+        if ((rc = pv_money_add(asc, psds[i].ascending, &asc)) != PV_OK ||
+            (rc = pv_money_add(ctl, psds[i].control_total, &ctl)) != PV_OK)
+            goto out;
+    }
+    if ((rc = pv_balance(st, PV_ACCT_DISPENSED, &bal)) != PV_OK)
+        goto out;
+    if (bal != asc &&
+        (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, PV_ACCT_DISPENSED, bal, asc)) != PV_OK)
+        goto out;
+    /* What the authority paid in sits in the deposit or has been moved into PSDs. */
+    if ((rc = pv_balance(st, PV_ACCT_AUTHORITY, &authority)) != PV_OK ||
+        (rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
+        (rc = pv_money_sub(0, authority, &want)) != PV_OK || (rc = pv_money_sub(want, ctl, &want)))
+        goto out;
+    if (deposit != want &&
+        (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, PV_ACCT_DEPOSIT, deposit, want)) != PV_OK)
+        goto out;
+    rc = PV_OK;
+out:
+    free(psds);
+    if (rc != PV_OK)
+        pv_ledger_report_clear(rep);
+    return rc;
+}
+
+void pv_ledger_report_clear(struct pv_ledger_report *rep)
+{
+    free(rep->issues);
+    memset(rep, 0, sizeof *rep);
 }

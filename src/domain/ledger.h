@@ -39,6 +39,24 @@ void pv_account_psd(uint32_t psd_id, char buf[PV_ACCOUNT_MAX]);
  */
 int pv_balance(struct pv_store *st, const char *account, pv_mills *out);
 
+/* What pv_ledger_check found; issues owned (pv_ledger_report_clear). */
+struct pv_ledger_report {
+    int64_t journals;
+    int64_t accounts;
+    struct pv_ledger_issue *issues;
+    size_t n;
+};
+
+/*
+ * pv_ledger_check - prove the books: every journal sums to zero, every
+ * account balance is the sum of its lines, every PSD's account equals its
+ * descending register, postage_dispensed equals the sum of ascending
+ * registers, and postal_deposit + the sum of control totals equals what the
+ * postal authority paid in. Returns PV_OK (check rep->n) or a store error.
+ */
+int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep);
+void pv_ledger_report_clear(struct pv_ledger_report *rep);
+
 /*
  * pv_new_id - a fresh random id "<prefix>_<20 base32 chars>" into out
  * (borrowed, PV_ID_MAX). Returns PV_OK or PV_ECRYPTO.

@@ -951,6 +951,42 @@ static void admin_leases(struct pv_store *st, const char *idtext, struct pv_repl
         rp, 200, arr ? json_pack("{s:I, s:o}", "psd_id", (json_int_t) id, "leases", arr) : NULL);
 }
 
+/* The report of pv_ledger_check as JSON; used by the API. */
+json_t *pv_api_ledger_json(const struct pv_ledger_report *rep)
+{
+    static const char *const kinds[] = {"", "unbalanced_journal", "account_mismatch",
+                                        "psd_mismatch", "totals_mismatch"};
+    json_t *arr = json_array();
+    size_t i;
+
+    for (i = 0; arr && i < rep->n; i++) {
+        const struct pv_ledger_issue *x = &rep->issues[i];
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:I, s:I}", "kind",
+                                        x->kind >= 1 && x->kind <= 4 ? kinds[x->kind] : "?", "name",
+                                        x->name, "recorded_mills", (json_int_t) x->recorded,
+                                        "computed_mills", (json_int_t) x->computed));
+    }
+    return arr ? json_pack("{s:b, s:I, s:I, s:o}", "ok", rep->n == 0, "journals",
+                           (json_int_t) rep->journals, "accounts", (json_int_t) rep->accounts,
+                           "issues", arr)
+               : NULL;
+}
+
+/* GET /v1/admin/ledger: the double-entry books, proved. */
+static void admin_ledger(struct pv_store *st, struct pv_reply *rp)
+{
+    struct pv_ledger_report rep;
+    int rc = pv_ledger_check(st, &rep);
+
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    pv_api_reply_json(rp, 200, pv_api_ledger_json(&rep));
+    pv_ledger_report_clear(&rep);
+}
+
 static const char *const status_fields[] = {"status", NULL};
 
 /* POST /v1/admin/servers/{id} {"status": "active"|"draining"|"disabled"}. */
@@ -1089,6 +1125,11 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else if (strncmp(p, "/v1/admin/", 10) == 0 && who.role != PV_ROLE_OPERATOR) {
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "administration needs an operator key");
+    } else if (strcmp(p, "/v1/admin/ledger") == 0) {
+        if (get)
+            admin_ledger(st, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else if (strcmp(p, "/v1/admin/servers") == 0) {
         if (get)
             admin_servers(st, rp);

@@ -43,6 +43,10 @@ json_t *pv_api_indicium_json(const struct pv_indicium_rec *r);
 int pv_api_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
                         struct pv_indicium_rec *rec, struct pv_reply *rp);
 
+/* pv_api_ledger_json - a ledger report as JSON (owned; NULL on OOM). */
+struct pv_ledger_report;
+json_t *pv_api_ledger_json(const struct pv_ledger_report *rep);
+
 /* Printing endpoints (api_print.c). Each answers rp. */
 void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const char *id,
                       const struct pv_request *rq, struct pv_reply *rp);

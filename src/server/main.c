@@ -47,6 +47,7 @@ static void usage(FILE *f)
           "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N]\n"
           "  stampd migrate --db DSN\n"
+          "  stampd ledger check --db DSN\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4.\n",
@@ -250,6 +251,37 @@ static int ensure_secret(struct pv_store *st)
         return rc;
     pv_hex_encode(rnd, sizeof rnd, hex);
     return st->ops->config_set(st, PV_CFG_INTERNAL_SECRET, hex);
+}
+
+/* stampd ledger check: prove the books; exit 1 when something does not add up. */
+static int cmd_ledger_check(const struct opts *o)
+{
+    static const char *const kinds[] = {"", "journal does not balance", "account != its lines",
+                                        "PSD account != descending register",
+                                        "total does not add up"};
+    struct pv_ledger_report rep;
+    struct pv_store *st = NULL;
+    char a[32], b[32];
+    size_t i;
+    int rc;
+
+    if (!db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return fail("open database", rc);
+    rc = pv_ledger_check(st, &rep);
+    pv_store_close(st);
+    if (rc != PV_OK)
+        return fail("ledger check", rc);
+    for (i = 0; i < rep.n; i++)
+        printf("%s: %s: recorded %s, computed %s\n", kinds[rep.issues[i].kind % 5],
+               rep.issues[i].name, pv_money_format(rep.issues[i].recorded, a, sizeof a),
+               pv_money_format(rep.issues[i].computed, b, sizeof b));
+    printf("%lld journals, %lld accounts: %s\n", (long long) rep.journals, (long long) rep.accounts,
+           rep.n ? "THE BOOKS DO NOT BALANCE" : "every journal balances");
+    rc = rep.n ? 1 : 0;
+    pv_ledger_report_clear(&rep);
+    return rc;
 }
 
 /* stampd migrate: bring an existing database to this binary's schema. */
@@ -624,6 +656,11 @@ int main(int argc, char **argv)
         return cmd_run(&o, argv[1][0] == 's'   ? RUN_SERVE
                            : argv[1][0] == 'f' ? RUN_FRONT
                                                : RUN_PROCESSOR);
+    }
+    if (strcmp(argv[1], "ledger") == 0 && argc > 2 && strcmp(argv[2], "check") == 0) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return cmd_ledger_check(&o);
     }
     if (strcmp(argv[1], "migrate") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)

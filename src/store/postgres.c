@@ -412,7 +412,15 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
                         "FROM lease_log WHERE psd_id = $2 AND holder = $3)")                       \
     X(LEASE_HISTORY, "SELECT psd_id, holder, acquired_ms, expires_ms FROM lease_log "              \
                      "WHERE psd_id = $1 ORDER BY id")                                              \
-    X(WRITER_LOCK, "SELECT pg_advisory_xact_lock($1)")
+    X(WRITER_LOCK, "SELECT pg_advisory_xact_lock($1)")                                             \
+    X(LEDGER_COUNTS, "SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)")    \
+    X(LEDGER_ISSUES,                                                                               \
+      "SELECT 1::bigint, journal_id::text, 0::bigint, SUM(amount_mills)::bigint "                  \
+      "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "                      \
+      "UNION ALL SELECT 2::bigint, a.name, a.balance_mills, COALESCE((SELECT "                     \
+      "SUM(l.amount_mills) FROM journal_lines l WHERE l.account = a.name), 0)::bigint "            \
+      "FROM accounts a WHERE a.balance_mills <> COALESCE((SELECT SUM(l.amount_mills) "             \
+      "FROM journal_lines l WHERE l.account = a.name), 0)")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -2140,6 +2148,44 @@ static int pg_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_leas
     return rc;
 }
 
+static int read_issue(struct row *r, void *p)
+{
+    struct pv_ledger_issue *rec = p;
+
+    rec->kind = (int) r_int(r);
+    r_text(r, rec->name, sizeof rec->name);
+    rec->recorded = r_int(r);
+    rec->computed = r_int(r);
+    return r->rc;
+}
+
+static int pg_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
+                           struct pv_ledger_issue **out, size_t *n)
+{
+    struct row r;
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    q_start(&b, handle(st), Q_LEDGER_COUNTS);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        *journals = r_int(&r);
+        *accounts = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, handle(st), Q_LEDGER_ISSUES);
+    rc = collect(&b, sizeof **out, read_issue, &arr, n);
+    *out = arr;
+    return rc;
+}
+
 /* An advisory lock held to the end of the transaction (see the file comment). */
 static int pg_lock_writer(struct pv_store *st)
 {
@@ -2216,6 +2262,7 @@ static const struct pv_store_ops postgres_ops = {
     .lease_acquire = pg_lease_acquire,
     .lease_release = pg_lease_release,
     .lease_history = pg_lease_history,
+    .ledger_audit = pg_ledger_audit,
     .lock_writer = pg_lock_writer,
 };
 

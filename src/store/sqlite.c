@@ -364,7 +364,15 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(LEASE_LOG_EXTEND, "UPDATE lease_log SET expires_ms = ? WHERE id = (SELECT max(id) "          \
                         "FROM lease_log WHERE psd_id = ? AND holder = ?)")                         \
     X(LEASE_HISTORY, "SELECT psd_id, holder, acquired_ms, expires_ms FROM lease_log "              \
-                     "WHERE psd_id = ? ORDER BY id")
+                     "WHERE psd_id = ? ORDER BY id")                                               \
+    X(LEDGER_COUNTS, "SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)")    \
+    X(LEDGER_ISSUES,                                                                               \
+      "SELECT 1, CAST(journal_id AS TEXT), 0, SUM(amount_mills) FROM journal_lines "               \
+      "GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "                                         \
+      "UNION ALL SELECT 2, a.name, a.balance_mills, "                                              \
+      "COALESCE((SELECT SUM(l.amount_mills) FROM journal_lines l WHERE l.account = a.name), 0) "   \
+      "FROM accounts a WHERE a.balance_mills <> "                                                  \
+      "COALESCE((SELECT SUM(l.amount_mills) FROM journal_lines l WHERE l.account = a.name), 0)")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -2061,6 +2069,42 @@ static int sq_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_leas
     return rc;
 }
 
+static int read_issue(sqlite3_stmt *st, void *p)
+{
+    struct pv_ledger_issue *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    rec->kind = (int) r_int(&r);
+    r_text(&r, rec->name, sizeof rec->name);
+    rec->recorded = r_int(&r);
+    rec->computed = r_int(&r);
+    return r.rc;
+}
+
+static int sq_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
+                           struct pv_ledger_issue **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    q_start(&b, handle(st), Q_LEDGER_COUNTS);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        *journals = sqlite3_column_int64(b.st, 0);
+        *accounts = sqlite3_column_int64(b.st, 1);
+    }
+    done(b.st);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, handle(st), Q_LEDGER_ISSUES);
+    rc = collect(&b, sizeof **out, read_issue, &arr, n);
+    *out = arr;
+    return rc;
+}
+
 /* begin() already holds the database's write lock, across processes too. */
 static int sq_lock_writer(struct pv_store *st)
 {
@@ -2103,6 +2147,7 @@ static const struct pv_store_ops sqlite_ops = {
     .lease_release = sq_lease_release,
     .lease_history = sq_lease_history,
     .lock_writer = sq_lock_writer,
+    .ledger_audit = sq_ledger_audit,
     .migrate = sq_migrate,
     .schema_version = sq_schema_version,
     .begin = sq_begin,

@@ -153,6 +153,21 @@ struct pv_printer_rec {
     int64_t updated;
 };
 
+/* A discrepancy found by ledger_audit (or pv_ledger_check). */
+enum pv_ledger_issue_kind {
+    PV_LEDGER_UNBALANCED_JOURNAL = 1, /* name: journal id; computed: the sum of its lines */
+    PV_LEDGER_ACCOUNT_MISMATCH = 2,   /* name: account; recorded: balance; computed: lines */
+    PV_LEDGER_PSD_MISMATCH = 3,       /* name: psd:N; recorded: account; computed: descending */
+    PV_LEDGER_TOTALS_MISMATCH = 4     /* name: the account; computed: what it should hold */
+};
+
+struct pv_ledger_issue {
+    int kind; /* enum pv_ledger_issue_kind */
+    char name[PV_ACCOUNT_MAX];
+    pv_mills recorded;
+    pv_mills computed;
+};
+
 struct pv_store;
 
 struct pv_store_ops {
@@ -274,6 +289,12 @@ struct pv_store_ops {
      * so batches serialise at commit anyway; taking this first keeps them from
      * deadlocking on each other's customer and account rows. */
     int (*lock_writer)(struct pv_store *st);
+
+    /* ledger_audit - count journals and accounts, and list every journal whose
+     * lines do not sum to zero and every account whose balance is not the sum
+     * of its lines (*out owned, NULL when none). */
+    int (*ledger_audit)(struct pv_store *st, int64_t *journals, int64_t *accounts,
+                        struct pv_ledger_issue **out, size_t *n);
 };
 
 struct pv_store {

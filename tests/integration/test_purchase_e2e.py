@@ -492,6 +492,17 @@ class PurchaseE2E(unittest.TestCase):
             one = self.srv.get_ok("/v1/indicia/" + ind["id"], self.keys[name])
             self.assertEqual(one["presentations"], 2, ind["id"])
 
+    def test_13_the_books_balance(self):
+        # docs/api.md: GET /v1/admin/ledger proves every journal and account.
+        rep = self.srv.get_ok("/v1/admin/ledger", self.srv.operator_key)
+        self.assertTrue(rep["ok"], rep)
+        self.assertEqual(rep["issues"], [])
+        self.assertGreater(rep["journals"], 200)
+        # and so does the command on the server host, with its exit code
+        rc, out, _ = self.srv.run("ledger", "check", "--db", self.srv.db, check=False)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("every journal balances", out)
+
     def test_12_late_replays_change_nothing(self):
         before = {n: self.srv.balance(k) for n, k in self.keys.items()}
         psds = self.srv.psds()

@@ -463,6 +463,46 @@ static void test_expired_lease_is_not_used(void **state)
     assert_int_equal(bal(e->st, "customer:cus_a"), 10000);
 }
 
+/* The books prove themselves after purchases and refills, and catch tampering. */
+static void test_ledger_check(void **state)
+{
+    struct env *e = *state;
+    struct pv_ledger_report rep;
+    struct pv_ledger_line l[2];
+    struct pv_purchase_res r;
+    char key[16];
+    int i;
+
+    for (i = 0; i < 12; i++) { /* several refills on both PSDs */
+        struct pv_purchase_req q;
+        snprintf(key, sizeof key, "k%d", i);
+        q = req("cus_a", key, "h", 740);
+        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+        assert_int_equal(r.err, PV_OK);
+    }
+    assert_int_equal(pv_ledger_check(e->st, &rep), PV_OK);
+    assert_int_equal(rep.n, 0);
+    assert_true(rep.journals > 12);
+    pv_ledger_report_clear(&rep);
+
+    /* A journal written around pv_ledger_post that moves value into a PSD account
+     * without a refill: unbalanced, and the PSD account no longer matches. */
+    memset(l, 0, sizeof l);
+    snprintf(l[0].account, sizeof l[0].account, "psd:1");
+    l[0].amount = 5;
+    snprintf(l[1].account, sizeof l[1].account, "%s", PV_ACCT_REVENUE);
+    l[1].amount = -4;
+    assert_int_equal(pv_ledger_post(e->st, "bad", "x", l, 2, NOW), PV_EINVAL); /* refused */
+    assert_int_equal(e->st->ops->journal_post(e->st, "bad", "x", l, 2, NOW), PV_OK);
+    assert_int_equal(pv_ledger_check(e->st, &rep), PV_OK);
+    assert_int_equal(rep.n, 2);
+    assert_int_equal(rep.issues[0].kind, PV_LEDGER_UNBALANCED_JOURNAL);
+    assert_int_equal(rep.issues[0].computed, 1);
+    assert_int_equal(rep.issues[1].kind, PV_LEDGER_PSD_MISMATCH);
+    assert_string_equal(rep.issues[1].name, "psd:1");
+    pv_ledger_report_clear(&rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuse_overflowing_postage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processors_share_psds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_lease_is_not_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_check, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

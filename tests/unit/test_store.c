@@ -1525,6 +1525,35 @@ static void test_lease_race(void **state)
     free(h);
 }
 
+static void test_ledger_audit(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[2];
+    struct pv_ledger_issue *issues;
+    int64_t journals = -1, accounts = -1;
+    size_t n;
+
+    OK(st->ops->ledger_audit(st, &journals, &accounts, &issues, &n));
+    assert_int_equal(journals, 0);
+    assert_int_equal(accounts, 0);
+    assert_int_equal(n, 0);
+    memset(l, 0, sizeof l);
+    COPY(l[0].account, "a");
+    l[0].amount = -700;
+    COPY(l[1].account, "b");
+    l[1].amount = 700;
+    OK(st->ops->journal_post(st, "ok", "1", l, 2, 1));
+    l[1].amount = 650; /* the store does not check sums: the audit does */
+    OK(st->ops->journal_post(st, "bad", "2", l, 2, 2));
+    OK(st->ops->ledger_audit(st, &journals, &accounts, &issues, &n));
+    assert_int_equal(journals, 2);
+    assert_int_equal(accounts, 2);
+    assert_int_equal(n, 1);
+    assert_int_equal(issues[0].kind, PV_LEDGER_UNBALANCED_JOURNAL);
+    assert_int_equal(issues[0].computed, -50);
+    free(issues);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 #define EMPTY(f) cmocka_unit_test_setup_teardown(f, setup_empty, teardown_store)
@@ -1560,6 +1589,7 @@ int main(void)
         STORE(test_servers),
         STORE(test_leases),
         STORE(test_lease_race),
+        STORE(test_ledger_audit),
     };
     /* clang-format on */
     char name[64];
