@@ -1,0 +1,121 @@
+/*
+ * gateway.h - the payment-gateway interface: turn a card into a token, charge
+ * a token, refund a charge.
+ *
+ * Backends embed struct pv_gateway first and provide a const struct
+ * pv_gateway_ops (like the store and the crypto module). The only backend
+ * today is "sandbox" (sandbox.c), which follows the common test-card
+ * conventions (docs/payments.md); a real gateway is another ops table and
+ * another name in pv_gateway_open, with no change to callers.
+ *
+ * Two kinds of outcome are kept apart. The int return is about the call:
+ * PV_OK, or a PV_E* code for bad arguments, unknown ids, idempotency misuse,
+ * overflow, memory. The gateway's decision on a charge (approved or one of
+ * the declines) comes back in enum pv_pay_result with PV_OK: a decline is a
+ * normal answer, not a failure of the call.
+ *
+ * Card numbers and CVCs are read by tokenize only. Tokens, charge ids and
+ * everything else the interface returns never contain them, and no backend
+ * logs them.
+ */
+#ifndef STAMPD_PAYMENT_GATEWAY_H
+#define STAMPD_PAYMENT_GATEWAY_H
+
+#include "stampd/card.h"
+#include "stampd/money.h"
+
+/* Longest idempotency key and longest token / charge id a backend accepts. */
+#define PV_GATEWAY_MAX_KEY 255
+#define PV_GATEWAY_MAX_REF 128
+
+enum pv_pay_result {
+    PV_PAY_APPROVED = 0,
+    PV_PAY_DECLINED,           /* "card_declined": the issuer said no */
+    PV_PAY_INSUFFICIENT_FUNDS, /* "insufficient_funds" */
+    PV_PAY_INCORRECT_CVC,      /* "incorrect_cvc" */
+    PV_PAY_PROCESSING_ERROR,   /* "processing_error": try again later */
+};
+
+struct pv_gateway;
+
+struct pv_gateway_ops {
+    int version;      /* 1 */
+    const char *name; /* "sandbox" */
+
+    /*
+     * tokenize - validate card (borrowed) with pv_card_validate against
+     * today_yyyymm and exchange it for a token. *token gets an owned string
+     * "tok_..." (free()) that never contains the number or CVC; *info (may
+     * be NULL) gets brand, last4 and expiry. Errors: PV_EINVAL with *field
+     * (may be NULL) naming the bad card field, PV_ENOMEM. *token is NULL on
+     * every error.
+     */
+    int (*tokenize)(struct pv_gateway *gw, const struct pv_card_input *card, int today_yyyymm,
+                    char **token, struct pv_card_info *info, const char **field);
+
+    /*
+     * charge - charge amount mills (1..PV_MILLS_MAX) to source (borrowed: a
+     * token from tokenize, or a saved payment method's gateway reference).
+     * idempotency_key (borrowed, 1..PV_GATEWAY_MAX_KEY bytes) names the
+     * charge: the same key with the same source and amount returns the
+     * first answer again and never charges twice; the same key with another
+     * source or amount is PV_EIDEMREUSED. On PV_OK *result is the decision;
+     * *charge_id (may be NULL) gets an owned "ch_..." (free()) when approved
+     * and NULL otherwise. Errors: PV_EINVAL (bad source or amount <= 0),
+     * PV_EOVERFLOW (amount > PV_MILLS_MAX), PV_ENOTFOUND (unknown source),
+     * PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_ENOMEM.
+     */
+    int (*charge)(struct pv_gateway *gw, const char *source, pv_mills amount,
+                  const char *idempotency_key, enum pv_pay_result *result, char **charge_id);
+
+    /*
+     * refund - give back amount mills (> 0) of an approved charge
+     * (charge_id borrowed). The refunds of one charge never add up to more
+     * than it. idempotency_key as for charge: a retried refund is not paid
+     * twice. *refunded_total (may be NULL) gets the charge's refunded total
+     * after this call. Errors: PV_ENOTFOUND (no such approved charge),
+     * PV_EINVAL (amount <= 0), PV_EOVERFLOW (more than is left to refund),
+     * PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_ENOMEM.
+     */
+    int (*refund)(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
+                  const char *idempotency_key, pv_mills *refunded_total);
+
+    /* close - release the gateway and everything it holds. */
+    void (*close)(struct pv_gateway *gw);
+};
+
+/* Every backend's own struct starts with this. Safe to share between threads. */
+struct pv_gateway {
+    const struct pv_gateway_ops *ops;
+};
+
+/*
+ * pv_gateway_open - open a gateway by borrowed name: "sandbox". *out is
+ * owned; release with pv_gateway_close(). Errors: PV_ECONFIG (unknown
+ * name), PV_ENOMEM, PV_ECRYPTO (no randomness for ids). *out is NULL on
+ * every error.
+ */
+int pv_gateway_open(const char *name, struct pv_gateway **out);
+
+/* pv_gateway_close - takes gw; NULL is fine. */
+void pv_gateway_close(struct pv_gateway *gw);
+
+/*
+ * Wrappers over gw->ops that clear the out-parameters first and refuse NULL
+ * required arguments with PV_EINVAL; otherwise exactly the ops above.
+ */
+int pv_gateway_tokenize(struct pv_gateway *gw, const struct pv_card_input *card, int today_yyyymm,
+                        char **token, struct pv_card_info *info, const char **field);
+int pv_gateway_charge(struct pv_gateway *gw, const char *source, pv_mills amount,
+                      const char *idempotency_key, enum pv_pay_result *result, char **charge_id);
+int pv_gateway_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
+                      const char *idempotency_key, pv_mills *refunded_total);
+
+/*
+ * pv_pay_result_code - stable machine-readable name of a result: "approved",
+ * "card_declined", "insufficient_funds", "incorrect_cvc",
+ * "processing_error"; "unknown" for anything else. Static string.
+ */
+const char *pv_pay_result_code(enum pv_pay_result r);
+
+#endif
