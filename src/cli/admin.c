@@ -125,18 +125,8 @@ static int servers_list(const struct cli *c)
     size_t i, len;
     int rc, idw = 2, addrw = 7, psdw = 4;
 
-    if ((rc = cli_call(c, "GET", "/v1/admin/servers", NULL, NULL, CLI_RETRY, &doc, NULL)) != RC_OK)
-        return rc;
-    list = json_object_get(doc, "servers");
-    if (!json_is_array(list)) {
-        fprintf(stderr, "error: the server's answer has no servers array\n");
-        rc = RC_FAIL;
+    if ((rc = cli_get_list(c, "/v1/admin/servers", "servers", &doc, &list)) != RC_OK || !list)
         goto out;
-    }
-    if (c->json) {
-        rc = cli_print_json(doc);
-        goto out;
-    }
     if (json_array_size(list) == 0) {
         printf("No servers registered.\n");
         goto out;
@@ -278,18 +268,8 @@ static int admin_psds(const struct cli *c)
 
     if ((rc = cli_need_key(c, "admin")) != RC_OK)
         return rc;
-    if ((rc = cli_call(c, "GET", "/v1/psds", NULL, NULL, CLI_RETRY, &doc, NULL)) != RC_OK)
-        return rc;
-    list = json_object_get(doc, "psds");
-    if (!json_is_array(list)) {
-        fprintf(stderr, "error: the server's answer has no psds array\n");
-        rc = RC_FAIL;
+    if ((rc = cli_get_list(c, "/v1/psds", "psds", &doc, &list)) != RC_OK || !list)
         goto out;
-    }
-    if (c->json) {
-        rc = cli_print_json(doc);
-        goto out;
-    }
     printf("postal deposit  %s\n\n", money_str(doc, "deposit_mills", deposit, sizeof deposit));
     if (json_array_size(list) == 0) {
         printf("No PSDs.\n");

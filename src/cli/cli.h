@@ -169,6 +169,15 @@ const char *cli_safe(const char *s);
  */
 const char *cli_scalar(const json_t *v);
 
+/*
+ * cli_get_list - GET path and find the array member of the answer. *doc is
+ * owned by the caller (json_decref, also on errors); *list borrows from it.
+ * With --json the answer is printed and *list is NULL: nothing more to do.
+ * Returns RC_OK, the request's error, or RC_FAIL when there is no such array.
+ */
+int cli_get_list(const struct cli *c, const char *path, const char *member, json_t **doc,
+                 const json_t **list);
+
 /* cli_money - "$0.74" for mills into buf (>= 40 bytes); returns buf. */
 char *cli_money(json_int_t mills, char *buf, size_t n);
 

@@ -684,19 +684,8 @@ static int printers_list(const struct cli *c)
     size_t i;
     int rc, w = 4;
 
-    if ((rc = cli_call(c, "GET", "/v1/account/printers", NULL, NULL, CLI_RETRY, &doc, NULL)) !=
-        RC_OK)
-        return rc;
-    list = json_object_get(doc, "printers");
-    if (!json_is_array(list)) {
-        fprintf(stderr, "error: the server's answer has no printers array\n");
-        rc = RC_FAIL;
+    if ((rc = cli_get_list(c, "/v1/account/printers", "printers", &doc, &list)) != RC_OK || !list)
         goto out;
-    }
-    if (c->json) {
-        rc = cli_print_json(doc);
-        goto out;
-    }
     if (json_array_size(list) == 0) {
         printf("No saved printers. Save one with: stamp printers set NAME --offset X,Y\n");
         goto out;

@@ -369,3 +369,25 @@ int cli_check_address(const char *text, const char **why)
     }
     return 0;
 }
+
+int cli_get_list(const struct cli *c, const char *path, const char *member, json_t **doc,
+                 const json_t **list)
+{
+    int rc;
+
+    *doc = NULL;
+    *list = NULL;
+    if ((rc = cli_call(c, "GET", path, NULL, NULL, CLI_RETRY, doc, NULL)) != RC_OK)
+        return rc;
+    *list = json_object_get(*doc, member);
+    if (!json_is_array(*list)) {
+        fprintf(stderr, "error: the server's answer has no %s array\n", member);
+        *list = NULL;
+        return RC_FAIL;
+    }
+    if (c->json) {
+        *list = NULL;
+        return cli_print_json(*doc);
+    }
+    return RC_OK;
+}
