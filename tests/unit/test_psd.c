@@ -13,6 +13,15 @@
 
 #include <string.h>
 
+/* Field by field: the struct has padding that memcmp would compare too. */
+static void assert_regs_equal(const struct pv_psd_regs *a, const struct pv_psd_regs *b)
+{
+    assert_int_equal(a->descending, b->descending);
+    assert_int_equal(a->ascending, b->ascending);
+    assert_int_equal(a->control_total, b->control_total);
+    assert_int_equal(a->piece_count, b->piece_count);
+}
+
 static void test_debit_moves_registers(void **state)
 {
     struct pv_psd_regs r = {.descending = 1000, .ascending = 0, .control_total = 1000};
@@ -34,9 +43,9 @@ static void test_debit_short_leaves_registers(void **state)
     struct pv_psd_regs before = r;
 
     assert_int_equal(pv_psd_debit(&r, 501), PV_EFUNDS);
-    assert_memory_equal(&r, &before, sizeof r);
+    assert_regs_equal(&r, &before);
     assert_int_equal(pv_psd_debit(&r, -1), PV_EINVAL);
-    assert_memory_equal(&r, &before, sizeof r);
+    assert_regs_equal(&r, &before);
 }
 
 static void test_refill(void **state)
@@ -66,11 +75,11 @@ static void test_overflow(void **state)
     struct pv_psd_regs before = r;
 
     assert_int_equal(pv_psd_refill(&r, 1), PV_EOVERFLOW);
-    assert_memory_equal(&r, &before, sizeof r);
+    assert_regs_equal(&r, &before);
     r.piece_count = UINT32_MAX;
     before = r;
     assert_int_equal(pv_psd_debit(&r, 1), PV_EOVERFLOW);
-    assert_memory_equal(&r, &before, sizeof r);
+    assert_regs_equal(&r, &before);
 }
 
 static void test_invariant_violations(void **state)
