@@ -498,6 +498,24 @@ class PurchaseE2E(unittest.TestCase):
         self.assertTrue(rep["ok"], rep)
         self.assertEqual(rep["issues"], [])
         self.assertGreater(rep["journals"], 200)
+        # /metrics (Prometheus text) agrees with the registers and the lists.
+        import http.client
+        conn = http.client.HTTPConnection(self.srv.host, self.srv.port, timeout=60)
+        conn.request("GET", "/metrics",
+                     headers={"Authorization": "Bearer " + self.srv.operator_key})
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        self.assertEqual(resp.status, 200, text)
+        self.assertTrue(resp.getheader("Content-Type").startswith("text/plain"))
+        psds = self.srv.psds()["psds"]
+        for p in psds:
+            self.assertIn('stampd_psd_balanced{psd="%d"} 1\n' % p["id"], text)
+            self.assertIn('stampd_psd_pieces_total{psd="%d"} %d\n' % (p["id"], p["piece_count"]),
+                          text)
+        signed = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                     if line.startswith("stampd_indicia_total{"))
+        self.assertEqual(signed, sum(p["piece_count"] for p in psds))
         # and so does the command on the server host, with its exit code
         rc, out, _ = self.srv.run("ledger", "check", "--db", self.srv.db, check=False)
         self.assertEqual(rc, 0, out)
