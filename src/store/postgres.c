@@ -758,6 +758,15 @@ static int q_exec_n(struct q *b, long *changed)
     return b->rc;
 }
 
+/* q_exec for an UPDATE or DELETE of one keyed row: PV_ENOTFOUND when no row matched. */
+static int q_exec_found(struct q *b)
+{
+    long changed;
+    int rc = q_exec_n(b, &changed);
+
+    return rc == PV_OK && changed == 0 ? PV_ENOTFOUND : rc;
+}
+
 static int q_exec(struct q *b)
 {
     return q_exec_n(b, NULL);
@@ -1356,7 +1365,6 @@ static int pg_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
 static int pg_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
 {
     struct q b;
-    long changed;
     int rc;
 
     if (!valid_psd(rec))
@@ -1369,9 +1377,7 @@ static int pg_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
     b_int(&b, rec->piece_count);
     b_int(&b, rec->last_refill_at);
     b_int(&b, rec->id);
-    rc = q_exec_n(&b, &changed);
-    if (rc == PV_OK && changed == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     return rc;
 }
 
@@ -1820,7 +1826,6 @@ static int pg_render_record(struct pv_store *st, const char *indicium_id, const 
                             const char *format, const char *layout, int64_t at)
 {
     struct q b;
-    long changed;
     int rc;
 
     if (!fits(indicium_id, PV_ID_MAX) || !fits(actor_id, PV_ID_MAX) || !fits(format, 16) ||
@@ -1832,9 +1837,7 @@ static int pg_render_record(struct pv_store *st, const char *indicium_id, const 
     b_text(&b, format);
     b_text(&b, layout);
     b_int(&b, at);
-    rc = q_exec_n(&b, &changed);
-    if (rc == PV_OK && changed == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     return rc;
 }
 
@@ -1908,7 +1911,6 @@ static int pg_printer_list(struct pv_store *st, const char *customer_id,
 static int pg_printer_delete(struct pv_store *st, const char *customer_id, const char *name)
 {
     struct q b;
-    long changed;
     int rc;
 
     if (!customer_id || !name)
@@ -1916,9 +1918,7 @@ static int pg_printer_delete(struct pv_store *st, const char *customer_id, const
     q_start(&b, handle(st), Q_PRINTER_DELETE);
     b_text(&b, customer_id);
     b_text(&b, name);
-    rc = q_exec_n(&b, &changed);
-    if (rc == PV_OK && changed == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     return rc;
 }
 
@@ -1996,7 +1996,6 @@ static int pg_server_list(struct pv_store *st, struct pv_server_rec **out, size_
 static int pg_server_set_status(struct pv_store *st, const char *id, int status)
 {
     struct q b;
-    long changed;
     int rc;
 
     if (!fits(id, PV_ID_MAX) || status < PV_SERVER_ACTIVE || status > PV_SERVER_DISABLED)
@@ -2004,9 +2003,7 @@ static int pg_server_set_status(struct pv_store *st, const char *id, int status)
     q_start(&b, handle(st), Q_SERVER_SET_STATUS);
     b_int(&b, status);
     b_text(&b, id);
-    rc = q_exec_n(&b, &changed);
-    if (rc == PV_OK && changed == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     return rc;
 }
 

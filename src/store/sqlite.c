@@ -646,6 +646,14 @@ static int q_exec(struct q *b)
     return b->rc;
 }
 
+/* q_exec for an UPDATE or DELETE of one keyed row: PV_ENOTFOUND when no row matched. */
+static int q_exec_found(struct q *b)
+{
+    int rc = q_exec(b);
+
+    return rc == PV_OK && sqlite3_changes(b->s->db) == 0 ? PV_ENOTFOUND : rc;
+}
+
 /* Step once: PV_OK with a row to read, PV_ENOTFOUND without, or an error.
  * The caller reads the columns and then calls done(b->st). */
 static int q_row(struct q *b)
@@ -1222,9 +1230,7 @@ static int sq_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
     b_int(&b, rec->piece_count);
     b_int(&b, rec->last_refill_at);
     b_int(&b, rec->id);
-    rc = q_exec(&b);
-    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     return write_leave(s, own, rc);
 }
 
@@ -1728,9 +1734,7 @@ static int sq_render_record(struct pv_store *st, const char *indicium_id, const 
         return rc;
     q_start(&b, s, Q_IND_PRINTED);
     b_text(&b, indicium_id);
-    rc = q_exec(&b);
-    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     if (rc == PV_OK) {
         q_start(&b, s, Q_RENDER_INSERT);
         b_text(&b, indicium_id);
@@ -1827,9 +1831,7 @@ static int sq_printer_delete(struct pv_store *st, const char *customer_id, const
     q_start(&b, s, Q_PRINTER_DELETE);
     b_text(&b, customer_id);
     b_text(&b, name);
-    rc = q_exec(&b);
-    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     return write_leave(s, own, rc);
 }
 
@@ -1890,9 +1892,7 @@ static int sq_server_heartbeat(struct pv_store *st, const char *id, const char *
     b_int(&b, now_ms);
     b_text(&b, key_ids);
     b_text(&b, id);
-    rc = q_exec(&b);
-    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     if (rc == PV_OK) {
         q_start(&b, s, Q_SERVER_STATUS);
         b_text(&b, id);
@@ -1930,9 +1930,7 @@ static int sq_server_set_status(struct pv_store *st, const char *id, int status)
     q_start(&b, s, Q_SERVER_SET_STATUS);
     b_int(&b, status);
     b_text(&b, id);
-    rc = q_exec(&b);
-    if (rc == PV_OK && sqlite3_changes(s->db) == 0)
-        rc = PV_ENOTFOUND;
+    rc = q_exec_found(&b);
     return write_leave(s, own, rc);
 }
 
