@@ -63,7 +63,19 @@
     X(EPOSITION, -43, 400, "invalid_start_position", "start position is outside the sheet") \
     X(EOFFSET, -44, 400, "invalid_offset", "calibration offset must be within 10 mm")       \
     X(ETOOSMALL, -45, 422, "layout_too_small", "the indicium does not fit this layout")     \
-    X(EDPI, -46, 400, "invalid_dpi", "dpi must be 300 or 600 for PNG, 203 or 300 for ZPL")
+    X(EDPI, -46, 400, "invalid_dpi", "dpi must be 300 or 600 for PNG, 203 or 300 for ZPL")  \
+    X(ECARDINVALID, -47, 400, "card_invalid", "card is not valid")                          \
+    X(ECARDDECLINED, -48, 402, "card_declined", "the card was declined")                    \
+    X(EGATEWAY, -49, 502, "payment_processing_error",                                       \
+      "the payment gateway failed; nothing was charged; try again")                         \
+    X(ENOGATEWAY, -50, 503, "payments_unavailable",                                         \
+      "card payments are not configured for live keys")                                     \
+    X(ERATELIMIT, -51, 429, "rate_limited", "too many failed attempts; try again later")    \
+    X(ELOGIN, -52, 401, "invalid_credentials", "email or password is wrong")                \
+    X(EPASSWORD, -53, 400, "weak_password", "password must be 10 to 128 characters")        \
+    X(ECSRF, -54, 403, "csrf_failed", "missing or wrong X-CSRF-Token header")               \
+    X(EAMOUNT, -55, 400, "invalid_amount", "amount must be whole cents within the limits")  \
+    X(EEMAIL, -56, 400, "invalid_email", "email address is not valid")
 /* clang-format on */
 
 enum pv_error {

@@ -234,7 +234,8 @@ static const char *money_str(const json_t *obj, const char *key, char *buf, size
 }
 
 /*
- * lease_str - "p1 (4.2s left)", "p1 (expired 3.0s ago)" or "-". The
+ * lease_str - "p1 (4.2s left)", "p1 (expired 3.0s ago)", "-", or "test PSD
+ * (no lease)" for the device that signs test pieces. The
  * expiry is the server's clock and is judged by this machine's, so the
  * seconds are as good as the two clocks agree.
  */
@@ -244,6 +245,8 @@ static const char *lease_str(const json_t *p, int64_t now, char *buf, size_t n)
     json_int_t expires;
     char a[32];
 
+    if (json_is_true(json_object_get(p, "test")))
+        return "test PSD (no lease)";
     if (!holder || !*holder)
         return "-";
     if (!cli_jint(p, "lease_expires_ms", &expires) || now == 0)

@@ -32,6 +32,16 @@ void pv_account_customer(const char *customer_id, char buf[PV_ACCOUNT_MAX])
     snprintf(buf, PV_ACCOUNT_MAX, "customer:%s", customer_id);
 }
 
+void pv_account_mode(const char *base, int test, char buf[PV_ACCOUNT_MAX])
+{
+    snprintf(buf, PV_ACCOUNT_MAX, "%s%s", test ? PV_ACCT_TEST_PREFIX : "", base);
+}
+
+void pv_account_customer_mode(const char *customer_id, int test, char buf[PV_ACCOUNT_MAX])
+{
+    snprintf(buf, PV_ACCOUNT_MAX, "%scustomer:%s", test ? PV_ACCT_TEST_PREFIX : "", customer_id);
+}
+
 void pv_account_psd(uint32_t psd_id, char buf[PV_ACCOUNT_MAX])
 {
     snprintf(buf, PV_ACCOUNT_MAX, "psd:%u", (unsigned) psd_id);
@@ -81,12 +91,52 @@ static int add_issue(struct pv_ledger_report *rep, int kind, const char *name, p
     return PV_OK;
 }
 
+/* The totals of one side of the books: live PSDs or test PSDs (test 0/1). */
+static int check_totals(struct pv_store *st, const struct pv_psd_rec *psds, size_t npsds, int test,
+                        struct pv_ledger_report *rep)
+{
+    char acct[PV_ACCOUNT_MAX], dispensed[PV_ACCOUNT_MAX], authority_acct[PV_ACCOUNT_MAX],
+        deposit_acct[PV_ACCOUNT_MAX];
+    pv_mills bal, asc = 0, ctl = 0, want, authority, deposit;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < npsds; i++) {
+        if (psds[i].test != test)
+            continue;
+        pv_account_psd(psds[i].id, acct);
+        if ((rc = pv_balance(st, acct, &bal)) != PV_OK)
+            return rc;
+        if (bal != psds[i].descending &&
+            (rc = add_issue(rep, PV_LEDGER_PSD_MISMATCH, acct, bal, psds[i].descending)) != PV_OK)
+            return rc;
+        if ((rc = pv_money_add(asc, psds[i].ascending, &asc)) != PV_OK ||
+            (rc = pv_money_add(ctl, psds[i].control_total, &ctl)) != PV_OK)
+            return rc;
+    }
+    pv_account_mode(PV_ACCT_DISPENSED, test, dispensed);
+    pv_account_mode(PV_ACCT_AUTHORITY, test, authority_acct);
+    pv_account_mode(PV_ACCT_DEPOSIT, test, deposit_acct);
+    if ((rc = pv_balance(st, dispensed, &bal)) != PV_OK)
+        return rc;
+    if (bal != asc &&
+        (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, dispensed, bal, asc)) != PV_OK)
+        return rc;
+    /* What the authority paid in sits in the deposit or has been moved into PSDs. */
+    if ((rc = pv_balance(st, authority_acct, &authority)) != PV_OK ||
+        (rc = pv_balance(st, deposit_acct, &deposit)) != PV_OK ||
+        (rc = pv_money_sub(0, authority, &want)) != PV_OK || (rc = pv_money_sub(want, ctl, &want)))
+        return rc;
+    if (deposit != want &&
+        (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, deposit_acct, deposit, want)) != PV_OK)
+        return rc;
+    return PV_OK;
+}
+
 int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep)
 {
     struct pv_psd_rec *psds = NULL;
-    char acct[PV_ACCOUNT_MAX];
-    pv_mills bal, asc = 0, ctl = 0, want, authority, deposit;
-    size_t npsds = 0, i;
+    size_t npsds = 0;
     int rc;
 
     memset(rep, 0, sizeof *rep);
@@ -94,29 +144,8 @@ int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep)
             PV_OK ||
         (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK)
         goto out;
-    for (i = 0; i < npsds; i++) {
-        pv_account_psd(psds[i].id, acct);
-        if ((rc = pv_balance(st, acct, &bal)) != PV_OK)
-            goto out;
-        if (bal != psds[i].descending &&
-            (rc = add_issue(rep, PV_LEDGER_PSD_MISMATCH, acct, bal, psds[i].descending)) != PV_OK)
-            goto out;
-        if ((rc = pv_money_add(asc, psds[i].ascending, &asc)) != PV_OK ||
-            (rc = pv_money_add(ctl, psds[i].control_total, &ctl)) != PV_OK)
-            goto out;
-    }
-    if ((rc = pv_balance(st, PV_ACCT_DISPENSED, &bal)) != PV_OK)
-        goto out;
-    if (bal != asc &&
-        (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, PV_ACCT_DISPENSED, bal, asc)) != PV_OK)
-        goto out;
-    /* What the authority paid in sits in the deposit or has been moved into PSDs. */
-    if ((rc = pv_balance(st, PV_ACCT_AUTHORITY, &authority)) != PV_OK ||
-        (rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
-        (rc = pv_money_sub(0, authority, &want)) != PV_OK || (rc = pv_money_sub(want, ctl, &want)))
-        goto out;
-    if (deposit != want &&
-        (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, PV_ACCT_DEPOSIT, deposit, want)) != PV_OK)
+    if ((rc = check_totals(st, psds, npsds, 0, rep)) != PV_OK ||
+        (rc = check_totals(st, psds, npsds, 1, rep)) != PV_OK)
         goto out;
     rc = PV_OK;
 out:

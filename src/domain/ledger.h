@@ -10,17 +10,26 @@
  *   funding:manual     counter-account of balances granted by an operator (-)
  *   revenue:postage    postage sold to customers (+)
  *   postage_dispensed  value that left the PSDs as indicia (+, == sum of ascending)
+ *   card_clearing      what card gateways owe the vendor for approved charges
+ *                      less refunds (-: the counter-account of card money)
+ *
+ * Test mode (sk_test_ keys) keeps its play money apart: the same names with
+ * the prefix "test:" ("test:customer:<id>", "test:revenue:postage", ...).
+ * Test PSDs (pv_psd_rec.test) are refilled straight from
+ * "test:postal_authority", and pv_ledger_check proves each side on its own.
  */
 #ifndef STAMPD_LEDGER_H
 #define STAMPD_LEDGER_H
 
 #include "store/store.h"
 
-#define PV_ACCT_DEPOSIT   "postal_deposit"
-#define PV_ACCT_AUTHORITY "postal_authority"
-#define PV_ACCT_FUNDING   "funding:manual"
-#define PV_ACCT_REVENUE   "revenue:postage"
-#define PV_ACCT_DISPENSED "postage_dispensed"
+#define PV_ACCT_DEPOSIT     "postal_deposit"
+#define PV_ACCT_AUTHORITY   "postal_authority"
+#define PV_ACCT_FUNDING     "funding:manual"
+#define PV_ACCT_REVENUE     "revenue:postage"
+#define PV_ACCT_DISPENSED   "postage_dispensed"
+#define PV_ACCT_CLEARING    "card_clearing"
+#define PV_ACCT_TEST_PREFIX "test:"
 
 /*
  * pv_ledger_post - post one journal entry after checking that its n
@@ -33,6 +42,11 @@ int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
 /* pv_account_customer / pv_account_psd - account names into buf (PV_ACCOUNT_MAX). */
 void pv_account_customer(const char *customer_id, char buf[PV_ACCOUNT_MAX]);
 void pv_account_psd(uint32_t psd_id, char buf[PV_ACCOUNT_MAX]);
+
+/* pv_account_mode - base (borrowed) as is, or with "test:" in front when test. */
+void pv_account_mode(const char *base, int test, char buf[PV_ACCOUNT_MAX]);
+/* pv_account_customer_mode - "customer:<id>" or "test:customer:<id>". */
+void pv_account_customer_mode(const char *customer_id, int test, char buf[PV_ACCOUNT_MAX]);
 
 /*
  * pv_balance - account balance, 0 for an account never posted to.
@@ -52,7 +66,8 @@ struct pv_ledger_report {
  * account balance is the sum of its lines, every PSD's account equals its
  * descending register, postage_dispensed equals the sum of ascending
  * registers, and postal_deposit + the sum of control totals equals what the
- * postal authority paid in. Returns PV_OK (check rep->n) or a store error.
+ * postal authority paid in - for live PSDs and, with "test:" accounts, for
+ * test PSDs. Returns PV_OK (check rep->n) or a store error.
  */
 int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep);
 void pv_ledger_report_clear(struct pv_ledger_report *rep);

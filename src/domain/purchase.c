@@ -7,6 +7,14 @@
  * after the current one is refilled from the postal deposit and becomes
  * current. Pieces come from one device in runs, devices take turns, and a
  * refill happens only when no device of the processor can cover the piece.
+ *
+ * Test purchases (sk_test_ keys) take the same path on the test PSD, which
+ * is never leased (its row lock orders writers) and is refilled from
+ * "test:postal_authority"; their money moves in "test:" accounts.
+ *
+ * Payment (docs/payments.md): a card is charged after the PSD is chosen and
+ * before signing; a balance payment may first run the customer's
+ * auto-refill. Charges of a job that does not commit are voided.
  */
 #include "domain/purchase.h"
 
@@ -50,7 +58,9 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     regs_from(p, &r);
     if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
         return rc;
-    if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK)
+    if (p->test)
+        deposit = amount; /* play money: the test authority always pays */
+    else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK)
         return rc;
     if (deposit < amount) {
         /* Take what is left when it still covers this piece. */
@@ -84,7 +94,7 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
         return rc;
 
     memset(lines, 0, sizeof lines);
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_DEPOSIT);
+    pv_account_mode(p->test ? PV_ACCT_AUTHORITY : PV_ACCT_DEPOSIT, p->test, lines[0].account);
     lines[0].amount = -amount;
     pv_account_psd(p->id, lines[1].account);
     lines[1].amount = amount;
@@ -92,13 +102,23 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
 }
 
 /* Choose a PSD for a piece of value v, refilling when needed (see top). */
-static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, pv_mills v, int64_t now,
-                      struct pv_psd_rec *out, const struct pv_psd_key **key)
+static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int test, pv_mills v,
+                      int64_t now, struct pv_psd_rec *out, const struct pv_psd_key **key)
 {
     size_t i, idx, refill_idx = SIZE_MAX;
     int64_t now_ms = pv_now_ms();
     int rc;
 
+    if (test) {
+        if (!ctx->test_psd.held)
+            return PV_ENOPSD;
+        if ((rc = st->ops->psd_get(st, ctx->test_psd.psd_id, out)) != PV_OK)
+            return rc;
+        if (out->status != PV_PSD_ACTIVE || !out->test)
+            return PV_ENOPSD;
+        *key = &ctx->test_psd;
+        return out->descending >= v ? PV_OK : refill(st, ctx, out, v, now);
+    }
     /* i == 0 is the current PSD; then the others in turn. */
     for (i = 0; i < ctx->npsds; i++) {
         idx = (ctx->current + i) % ctx->npsds;
@@ -141,15 +161,91 @@ static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct p
         return PV_EIDEMREUSED;
     if ((rc = st->ops->indicium_get(st, indicium_id, &r->rec)) != PV_OK)
         return rc;
-    pv_account_customer(q->customer_id, acct);
+    pv_account_customer_mode(q->customer_id, q->test, acct);
     r->replayed = 1;
     return pv_balance(st, acct, &r->balance_after);
+}
+
+/* Charge amount to pay's card for q and book it; the charge id into charge_id. */
+static int card_pay(struct pv_store *st, struct pv_processor_ctx *ctx,
+                    const struct pv_purchase_req *q, struct pv_purchase_res *r, const char *purpose,
+                    const char *ref, pv_mills amount, const struct pv_payment *pay,
+                    char charge_id[PV_REF_MAX], int64_t now)
+{
+    struct pv_charge_rec c;
+    char idem[PV_ID_MAX + 16];
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
+    c.test = q->test;
+    snprintf(c.purpose, sizeof c.purpose, "%s", purpose);
+    snprintf(c.ref, sizeof c.ref, "%s", ref);
+    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", pay->payment_method_id);
+    snprintf(c.brand, sizeof c.brand, "%s", pay->brand);
+    snprintf(c.last4, sizeof c.last4, "%s", pay->last4);
+    c.amount = amount;
+    /* ref is fresh for every attempt, so a retry after a void charges anew. */
+    snprintf(idem, sizeof idem, "%s:%s", purpose, ref);
+    rc = pv_pay_charge(st, pv_pay_gateway(&ctx->gws, q->test), &c, pay->source, idem,
+                       strcmp(purpose, "purchase") == 0 ? "card_charge" : purpose, r->decline, now);
+    if (rc == PV_OK)
+        snprintf(charge_id, PV_REF_MAX, "%s", c.id);
+    return rc;
+}
+
+/*
+ * Before a balance payment: when the customer has auto-refill on and this
+ * purchase would leave the balance under the trigger, charge the saved card
+ * the refill amount first. A declined refill only refuses the purchase when
+ * the balance cannot cover it anyway. The balance row is locked, so of many
+ * concurrent purchases exactly the first one below the trigger refills.
+ */
+static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
+                       const struct pv_purchase_req *q, struct pv_purchase_res *r,
+                       pv_mills *balance, int64_t now)
+{
+    struct pv_autorefill_rec ar;
+    struct pv_payment_method_rec pm;
+    struct pv_payment pay;
+    char ref[PV_ID_MAX];
+    pv_mills after;
+    int rc;
+
+    rc = st->ops->autorefill_get(st, q->customer_id, q->test, &ar);
+    if (rc == PV_ENOTFOUND)
+        return PV_OK;
+    if (rc != PV_OK)
+        return rc;
+    if (!ar.enabled || ar.amount <= 0 || pv_money_sub(*balance, q->postage, &after) != PV_OK ||
+        after >= ar.trigger)
+        return PV_OK;
+    rc = st->ops->pm_get(st, q->customer_id, ar.payment_method_id, &pm);
+    if (rc == PV_ENOTFOUND)
+        return PV_OK; /* the card was removed: no refill; the balance decides */
+    if (rc != PV_OK)
+        return rc;
+    memset(&pay, 0, sizeof pay);
+    pay.method = PV_PAY_CARD;
+    snprintf(pay.source, sizeof pay.source, "%s", pm.gateway_ref);
+    snprintf(pay.payment_method_id, sizeof pay.payment_method_id, "%s", pm.id);
+    snprintf(pay.brand, sizeof pay.brand, "%s", pm.brand);
+    snprintf(pay.last4, sizeof pay.last4, "%s", pm.last4);
+    if ((rc = pv_new_id("arf", ref)) != PV_OK)
+        return rc;
+    rc = card_pay(st, ctx, q, r, "auto_refill", ref, ar.amount, &pay, r->refill_id, now);
+    if (rc == PV_ECARDDECLINED || rc == PV_EGATEWAY || rc == PV_ECARDINVALID || rc == PV_ENOGATEWAY)
+        return *balance >= q->postage ? PV_OK : rc;
+    if (rc != PV_OK)
+        return rc;
+    r->refilled = ar.amount;
+    return pv_money_add(*balance, ar.amount, balance);
 }
 
 static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
 {
-    char stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX], acct[PV_ACCOUNT_MAX];
+    char stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
     struct pv_ledger_line lines[4];
     struct pv_psd_rec p;
     struct pv_psd_regs regs;
@@ -159,21 +255,25 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     size_t body_len, len;
     int rc;
 
-    rc = st->ops->idem_get(st, q->customer_id, q->idem_key, stored_hash, stored_id);
+    pv_idem_owner(q->customer_id, q->test, owner);
+    rc = st->ops->idem_get(st, owner, q->idem_key, stored_hash, stored_id);
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
     if (rc != PV_ENOTFOUND)
         return rc;
 
-    pv_account_customer(q->customer_id, acct);
+    pv_account_customer_mode(q->customer_id, q->test, acct);
     if ((rc = pv_balance(st, acct, &balance)) != PV_OK)
         return rc;
     if (q->postage < 0 || q->postage > UINT32_MAX)
         return PV_EOVERFLOW;
-    if (balance < q->postage)
+    if (q->pay.method == PV_PAY_BALANCE &&
+        (rc = auto_refill(st, ctx, q, r, &balance, now)) != PV_OK)
+        return rc;
+    if (q->pay.method == PV_PAY_BALANCE && balance < q->postage)
         return PV_EFUNDS;
 
-    if ((rc = select_psd(st, ctx, q->postage, now, &p, &key)) != PV_OK)
+    if ((rc = select_psd(st, ctx, q->test, q->postage, now, &p, &key)) != PV_OK)
         return rc;
     regs_from(&p, &regs);
     if ((rc = pv_psd_debit(&regs, q->postage)) != PV_OK)
@@ -183,6 +283,15 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     memset(&r->rec, 0, sizeof r->rec);
     if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
+    if (q->pay.method == PV_PAY_CARD && q->postage > 0) {
+        /* The card pays this piece: into the balance, and out again below. */
+        if ((rc = card_pay(st, ctx, q, r, "purchase", r->rec.id, q->postage, &q->pay, r->charge_id,
+                           now)) != PV_OK)
+            return rc;
+        r->charged = q->postage;
+        if ((rc = pv_money_add(balance, q->postage, &balance)) != PV_OK)
+            return rc;
+    }
     snprintf(r->rec.customer_id, sizeof r->rec.customer_id, "%s", q->customer_id);
     snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
     snprintf(r->rec.from_address, sizeof r->rec.from_address, "%s", q->from_address);
@@ -190,7 +299,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;
-    ind->flags = q->flags;
+    ind->flags = (uint8_t) ((q->flags & ~PV_IND_FLAG_TEST) | (q->test ? PV_IND_FLAG_TEST : 0));
     snprintf(ind->license, sizeof ind->license, "%s", ctx->license);
     ind->device_id = p.id;
     ind->key_id = key->key_id;
@@ -226,18 +335,29 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     memset(lines, 0, sizeof lines);
     snprintf(lines[0].account, sizeof lines[0].account, "%s", acct);
     lines[0].amount = -q->postage;
-    snprintf(lines[1].account, sizeof lines[1].account, "%s", PV_ACCT_REVENUE);
+    pv_account_mode(PV_ACCT_REVENUE, q->test, lines[1].account);
     lines[1].amount = q->postage;
     pv_account_psd(p.id, lines[2].account);
     lines[2].amount = -q->postage;
-    snprintf(lines[3].account, sizeof lines[3].account, "%s", PV_ACCT_DISPENSED);
+    pv_account_mode(PV_ACCT_DISPENSED, q->test, lines[3].account);
     lines[3].amount = q->postage;
     if ((rc = pv_ledger_post(st, "postage_sale", r->rec.id, lines, 4, now)) != PV_OK)
         return rc;
-    if ((rc = st->ops->idem_put(st, q->customer_id, q->idem_key, q->req_hash, r->rec.id, now)) !=
-        PV_OK)
+    if ((rc = st->ops->idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) != PV_OK)
         return rc;
     return pv_money_sub(balance, q->postage, &r->balance_after);
+}
+
+/* Give back the card charges of a job whose writes were undone. */
+static void void_charges(struct pv_processor_ctx *ctx, const struct pv_purchase_req *q,
+                         struct pv_purchase_res *r)
+{
+    struct pv_gateway *gw = pv_pay_gateway(&ctx->gws, q->test);
+
+    pv_pay_void(gw, r->charge_id, r->charged);
+    pv_pay_void(gw, r->refill_id, r->refilled);
+    r->charge_id[0] = r->refill_id[0] = '\0';
+    r->charged = r->refilled = 0;
 }
 
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
@@ -260,6 +380,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = st->ops->rollback_to(st);
+            void_charges(ctx, &reqs[i], &res[i]);
             memset(&res[i].rec, 0, sizeof res[i].rec);
             res[i].replayed = 0;
         } else {
@@ -277,6 +398,7 @@ fail_rollback:
 fail:
     ctx->current = saved_current;
     for (i = 0; i < n; i++) {
+        void_charges(ctx, &reqs[i], &res[i]);
         memset(&res[i], 0, sizeof res[i]);
         res[i].err = rc;
     }
@@ -325,7 +447,9 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
         goto out;
     }
     for (i = 0; i < npsds; i++) {
-        if (psds[i].status != PV_PSD_ACTIVE)
+        struct pv_psd_key *k;
+
+        if (psds[i].status != PV_PSD_ACTIVE || (psds[i].test && ctx->test_psd.held))
             continue;
         for (j = 0; j < nkeys; j++)
             if (keys[j].key_id == psds[i].key_id)
@@ -334,11 +458,11 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
             rc = PV_ECONFIG;
             goto out;
         }
-        ctx->psds[ctx->npsds].psd_id = psds[i].id;
-        ctx->psds[ctx->npsds].key_id = keys[j].key_id;
-        snprintf(ctx->psds[ctx->npsds].key_ref, sizeof ctx->psds[ctx->npsds].key_ref, "%s",
-                 keys[j].key_ref);
-        ctx->npsds++;
+        k = psds[i].test ? &ctx->test_psd : &ctx->psds[ctx->npsds++];
+        k->psd_id = psds[i].id;
+        k->key_id = keys[j].key_id;
+        snprintf(k->key_ref, sizeof k->key_ref, "%s", keys[j].key_ref);
+        k->held = psds[i].test; /* a test PSD needs no lease */
     }
     /* "Current" starts at the last device so the first refill lands on the first. */
     ctx->current = ctx->npsds ? ctx->npsds - 1 : 0;
@@ -446,10 +570,17 @@ out:
     return rc;
 }
 
+void pv_idem_owner(const char *customer_id, int test, char out[PV_ID_MAX])
+{
+    if (snprintf(out, PV_ID_MAX, "%s%s", test ? "test:" : "", customer_id) >= PV_ID_MAX)
+        out[0] = '\0'; /* cannot happen: customer ids are 24 characters */
+}
+
 void pv_processor_ctx_clear(struct pv_processor_ctx *ctx)
 {
     free(ctx->psds);
     ctx->psds = NULL;
     ctx->npsds = 0;
     ctx->current = 0;
+    memset(&ctx->test_psd, 0, sizeof ctx->test_psd);
 }

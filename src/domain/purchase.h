@@ -13,6 +13,7 @@
 #define STAMPD_PURCHASE_H
 
 #include "crypto/crypto.h"
+#include "domain/payment.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -31,14 +32,22 @@ struct pv_purchase_req {
     char medium_serial[PV_MEDIUM_MAX + 1];
     char from_address[PV_ADDRESS_MAX]; /* "" when none; printed, not signed */
     char to_address[PV_ADDRESS_MAX];
-    uint8_t flags; /* PV_IND_FLAG_* */
+    uint8_t flags; /* PV_IND_FLAG_*; PV_IND_FLAG_TEST exactly when test */
     pv_mills postage;
+    int test;              /* bought with an sk_test_ key: test PSD, test money, sandbox */
+    struct pv_payment pay; /* balance (default) or a card's gateway source */
 };
 
 struct pv_purchase_res {
     int err;      /* PV_OK or the job's error */
     int replayed; /* 1 when an earlier purchase with this key was returned */
     pv_mills balance_after;
+    char decline[24]; /* PV_ECARDDECLINED: "card_declined", "insufficient_funds", ... */
+    /* Card charges this job made: voided when the job or the batch does not commit. */
+    char charge_id[PV_REF_MAX]; /* paid by card */
+    pv_mills charged;
+    char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */
+    pv_mills refilled;
     struct pv_indicium_rec rec;
 };
 
@@ -56,12 +65,14 @@ struct pv_processor_ctx {
     char license[PV_LICENSE_LEN + 1];
     pv_mills refill_policy;  /* amount moved from the deposit on a refill */
     struct pv_crypto *cm;    /* borrowed */
-    struct pv_psd_key *psds; /* owned array of npsds: every active PSD and its key */
+    struct pv_gateways gws;  /* borrowed gateways for card payments */
+    struct pv_psd_key *psds; /* owned array of npsds: every active live PSD and its key */
     size_t npsds;
-    size_t current;    /* index of the PSD in use (selection policy state) */
-    int64_t lease_ms;  /* lease length; renewed on every tick */
-    int64_t live_ms;   /* a server is live when its heartbeat is this recent */
-    char key_ids[128]; /* "1,3": the keys of the held PSDs, for the servers table */
+    struct pv_psd_key test_psd; /* the test device (never leased); held = 0 when none */
+    size_t current;             /* index of the PSD in use (selection policy state) */
+    int64_t lease_ms;           /* lease length; renewed on every tick */
+    int64_t live_ms;            /* a server is live when its heartbeat is this recent */
+    char key_ids[128];          /* "1,3": the keys of the held PSDs, for the servers table */
 };
 
 #define PV_LEASE_MS_DEFAULT 5000
@@ -79,9 +90,10 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       int64_t now);
 
 /*
- * pv_processor_load - fill ctx->psds from the store: every active PSD with
- * its key, none held yet. Also reads the license and refill policy and sets
- * the lease defaults. Returns PV_OK, PV_ENOPSD when there is no active PSD,
+ * pv_processor_load - fill ctx->psds from the store: every active live PSD
+ * with its key, none held yet, and ctx->test_psd with the first active test
+ * PSD (held = 1 when there is one; test PSDs need no lease). Also reads the license and refill
+ * policy and sets the lease defaults. Returns PV_OK, PV_ENOPSD when there is no active PSD,
  * PV_ECONFIG (a PSD without its key), or a store error.
  */
 int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx);
@@ -99,6 +111,10 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx);
 int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t now_ms,
                       int *status);
 
+/* pv_idem_owner - the idempotency namespace of a customer's live or test
+ * keys ("cus_..." or "test:cus_..."), into out. */
+void pv_idem_owner(const char *customer_id, int test, char out[PV_ID_MAX]);
+
 /* pv_now_ms - unix time in milliseconds. */
 int64_t pv_now_ms(void);
 
@@ -108,5 +124,6 @@ void pv_processor_ctx_clear(struct pv_processor_ctx *ctx);
 /* Config keys kept in the store. */
 #define PV_CFG_LICENSE "license"
 #define PV_CFG_REFILL  "refill_mills"
+#define PV_CFG_GATEWAY "gateway" /* live card payments: "sandbox" or unset (none) */
 
 #endif

@@ -48,31 +48,6 @@ void pv_api_reply_json(struct pv_reply *rp, int status, json_t *body)
     rp->body = body;
 }
 
-/* ---- authentication ---- */
-
-static int authenticate(struct pv_store *st, const struct pv_request *rq, struct pv_principal *who)
-{
-    uint8_t digest[32];
-    char hex[PV_HASH_HEX];
-    const char *key;
-    size_t len, i;
-    int rc;
-
-    if (!rq->authorization || strncasecmp(rq->authorization, "Bearer ", 7) != 0)
-        return PV_EUNAUTH;
-    key = rq->authorization + 7;
-    len = strlen(key);
-    if (len < 8 || len > KEY_MAX)
-        return PV_EUNAUTH;
-    for (i = 0; i < len; i++)
-        if (key[i] <= 0x20 || key[i] > 0x7e)
-            return PV_EUNAUTH;
-    pv_sha256(key, len, digest);
-    pv_hex_encode(digest, sizeof digest, hex);
-    rc = st->ops->apikey_lookup(st, hex, who);
-    return rc == PV_ENOTFOUND ? PV_EUNAUTH : rc;
-}
-
 /* ---- views ---- */
 
 static void zip_display(const char *zip, char out[11])
@@ -114,7 +89,8 @@ json_t *pv_api_indicium_json(const struct pv_indicium_rec *r)
          json_object_set_new(j, "from_address",
                              r->from_address[0] ? json_string(r->from_address) : json_null()) ||
          json_object_set_new(j, "to_address",
-                             r->to_address[0] ? json_string(r->to_address) : json_null()))) {
+                             r->to_address[0] ? json_string(r->to_address) : json_null()) ||
+         json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)))) {
         json_decref(j);
         j = NULL;
     }
@@ -326,37 +302,11 @@ static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
 }
 
 /* Validate and price a purchase request into q; rp set on error. */
-/* The request's fingerprint for idempotency: SHA-256 of the method, path
- * and canonical body (sorted keys), as hex into out. */
-static int request_hash(json_t *root, char out[PV_HASH_HEX])
-{
-    static const char prefix[] = "POST /v1/indicia\n";
-    char *canon = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT), *buf;
-    size_t clen, plen = sizeof prefix - 1;
-    uint8_t digest[32];
-
-    if (!canon)
-        return PV_ENOMEM;
-    clen = strlen(canon);
-    buf = malloc(plen + clen);
-    if (!buf) {
-        free(canon);
-        return PV_ENOMEM;
-    }
-    memcpy(buf, prefix, plen);
-    memcpy(buf + plen, canon, clen);
-    pv_sha256(buf, plen + clen, digest);
-    free(buf);
-    free(canon);
-    pv_hex_encode(digest, sizeof digest, out);
-    return PV_OK;
-}
-
 /* Validate and price the purchase body root (borrowed) into q; rp set on error. */
 static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
 {
     const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
-    json_t *w, *pay;
+    json_t *w;
     char msg[160];
     uint32_t today;
     int rc;
@@ -427,19 +377,6 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
                        "medium_serial must be 1-32 letters, digits or hyphens");
         goto out;
     }
-    if ((pay = json_object_get(root, "payment")) != NULL) {
-        json_t *m = json_is_object(pay) ? json_object_get(pay, "method") : NULL;
-        if (!json_is_object(pay) || json_object_size(pay) != 1 || !json_is_string(m)) {
-            pv_reply_error(rp, rc = PV_ETYPE, "payment",
-                           "payment must be an object {\"method\": \"balance\"}");
-            goto out;
-        }
-        if (strcmp(json_string_value(m), "balance") != 0) {
-            pv_reply_error(rp, rc = PV_EINVAL, "payment.method",
-                           "payment.method must be \"balance\"");
-            goto out;
-        }
-    }
     rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &q->postage, NULL);
     if (rc == PV_EWEIGHT) {
         snprintf(msg, sizeof msg, "weight_oz must be more than 0 and at most %u.%u oz for %s",
@@ -468,13 +405,14 @@ out:
 static int replay_early(struct pv_store *st, const struct pv_principal *who, const char *key,
                         const char *req_hash, struct pv_reply *rp)
 {
-    char stored[PV_HASH_HEX], id[PV_ID_MAX], acct[PV_ACCOUNT_MAX];
+    char stored[PV_HASH_HEX], id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
     struct pv_indicium_rec *rec;
     pv_mills bal;
     json_t *j;
     int rc;
 
-    rc = st->ops->idem_get(st, who->owner_id, key, stored, id);
+    pv_idem_owner(who->owner_id, who->test, owner);
+    rc = st->ops->idem_get(st, owner, key, stored, id);
     if (rc != PV_OK)
         return rc;
     if (strcmp(stored, req_hash) != 0) {
@@ -484,7 +422,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     rec = malloc(sizeof *rec);
     if (!rec)
         return PV_ENOMEM;
-    pv_account_customer(who->owner_id, acct);
+    pv_account_customer_mode(who->owner_id, who->test, acct);
     if ((rc = st->ops->indicium_get(st, id, rec)) == PV_OK &&
         (rc = pv_balance(st, acct, &bal)) == PV_OK) {
         j = pv_api_indicium_json(rec);
@@ -497,7 +435,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     return rc;
 }
 
-static void post_indicia(struct pv_store *st, const struct pv_principal *who,
+static void post_indicia(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
                          const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_job *job;
@@ -524,14 +462,18 @@ static void post_indicia(struct pv_store *st, const struct pv_principal *who,
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         goto out;
     }
-    if ((rc = request_hash(root, job->req.req_hash)) != PV_OK ||
+    if ((rc = pv_api_request_hash("POST /v1/indicia\n", root, job->req.req_hash)) != PV_OK ||
         (rc = replay_early(st, who, rq->idempotency_key, job->req.req_hash, rp)) != PV_ENOTFOUND) {
         if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
-    if (parse_purchase(root, &job->req, rp) != PV_OK)
+    if (parse_purchase(root, &job->req, rp) != PV_OK ||
+        pv_api_parse_payment(app, st, who, json_object_get(root, "payment"), 1, &job->req.pay,
+                             rp) != PV_OK)
         goto out;
+    job->req.test = who->test;
+    job->req.flags = who->test ? PV_IND_FLAG_TEST : 0;
     snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
     snprintf(job->req.idem_key, sizeof job->req.idem_key, "%s", rq->idempotency_key);
     rp->job = job;
@@ -566,6 +508,27 @@ int pv_api_purchase_retry(struct pv_job *job)
                                 job);
 }
 
+/* How a purchase was paid, for its answer. */
+static json_t *payment_json(const struct pv_purchase_req *q, const struct pv_purchase_res *r)
+{
+    char a[32];
+    json_t *j;
+
+    if (q->pay.method == PV_PAY_CARD)
+        j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "method", "card", "charge_id", r->charge_id,
+                      "brand", q->pay.brand, "last4", q->pay.last4, "payment_method_id",
+                      q->pay.payment_method_id[0] ? json_string(q->pay.payment_method_id)
+                                                  : json_null());
+    else
+        j = json_pack("{s:s}", "method", "balance");
+    if (j && r->refill_id[0])
+        json_object_set_new(j, "auto_refill",
+                            json_pack("{s:s, s:s, s:I}", "charge_id", r->refill_id, "amount",
+                                      pv_money_format(r->refilled, a, sizeof a), "amount_mills",
+                                      (json_int_t) r->refilled));
+    return j;
+}
+
 void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
 {
     json_t *j;
@@ -584,12 +547,19 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
     }
     if (err == PV_OK)
         err = job->res.err;
-    if (err != PV_OK) {
-        pv_reply_error(rp, err, NULL, NULL);
+    if (err == PV_ECARDDECLINED) {
+        pv_api_reply_declined(rp, job->res.decline);
+    } else if (err != PV_OK) {
+        pv_reply_error(
+            rp, err,
+            err == PV_ECARDINVALID || err == PV_EGATEWAY || err == PV_ENOGATEWAY ? "payment" : NULL,
+            NULL);
     } else {
         j = pv_api_indicium_json(&job->res.rec);
-        if (j)
+        if (j) {
             json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
+            json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
+        }
         pv_api_reply_json(rp, 201, j);
         rp->replayed = job->res.replayed;
     }
@@ -686,20 +656,22 @@ static void get_account(struct pv_store *st, const struct pv_principal *who, str
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
-    pv_account_customer(c.id, acct);
+    pv_account_customer_mode(c.id, who->test, acct);
     if ((rc = pv_balance(st, acct, &bal)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
     pv_api_reply_json(rp, 200,
-                      json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", c.id, "role", "customer",
+                      json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id", c.id, "role", "customer",
                                 "email", c.email, "balance_mills", (json_int_t) bal, "balance",
-                                pv_money_format(bal, money, sizeof money)));
+                                pv_money_format(bal, money, sizeof money), "mode",
+                                who->test ? "test" : "live"));
 }
 
 static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *rp)
 {
     struct pv_key_rec *keys = NULL;
+    struct pv_psd_rec psd;
     size_t n = 0, i;
     json_t *arr;
     int rc;
@@ -709,11 +681,14 @@ static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *r
         return;
     }
     arr = json_array();
-    for (i = 0; arr && i < n; i++)
+    for (i = 0; arr && i < n; i++) {
+        /* Verifiers offline learn which key signs only test pieces. */
+        int test = st->ops->psd_get(st, keys[i].psd_id, &psd) == PV_OK && psd.test;
         json_array_append_new(
-            arr, json_pack("{s:I, s:I, s:s, s:s}", "key_id", (json_int_t) keys[i].key_id, "psd_id",
-                           (json_int_t) keys[i].psd_id, "algorithm", keys[i].algorithm,
-                           "public_key_pem", keys[i].public_pem));
+            arr, json_pack("{s:I, s:I, s:s, s:s, s:b}", "key_id", (json_int_t) keys[i].key_id,
+                           "psd_id", (json_int_t) keys[i].psd_id, "algorithm", keys[i].algorithm,
+                           "public_key_pem", keys[i].public_pem, "test", test));
+    }
     free(keys);
     pv_api_reply_json(rp, 200,
                       arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
@@ -759,6 +734,7 @@ static void get_psds(struct pv_store *st, const struct pv_principal *who, struct
             json_object_set_new(j, "lease_holder",
                                 p->lease_holder[0] ? json_string(p->lease_holder) : json_null());
             json_object_set_new(j, "lease_expires_ms", json_integer(p->lease_expires_ms));
+            json_object_set_new(j, "test", json_boolean(p->test));
         }
     }
     free(psds);
@@ -779,7 +755,7 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
     uint8_t *data = NULL;
     size_t len = 0, nkeys = 0, i;
     int64_t before = 0;
-    int sig_ok = 0, known = 0, rc;
+    int sig_ok = 0, known = 0, test, refunded, rc;
     json_t *root;
 
     if (!(root = pv_api_parse_object(rq, verify_fields, rp)))
@@ -836,16 +812,25 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
             goto out;
         }
     }
+    /* A test piece or a refunded one is never valid postage, whatever its signature. */
+    test = sig_ok && (ind.flags & PV_IND_FLAG_TEST);
+    refunded = known && rec.refunded_at != 0;
+    if (test)
+        reason = "test_piece";
+    else if (refunded)
+        reason = "refunded";
     pv_api_reply_json(rp, 200,
-                      json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:o}", "valid",
-                                sig_ok && known, "signature_valid", sig_ok, "known", known,
-                                "duplicate", before > 0, "presented_before", (json_int_t) before,
-                                "status",
+                      json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:b, s:b, s:o}", "valid",
+                                sig_ok && known && !test && !refunded, "signature_valid", sig_ok,
+                                "known", known, "duplicate", before > 0, "presented_before",
+                                (json_int_t) before, "status",
                                 !(sig_ok && known) ? "invalid"
+                                : test             ? "test"
+                                : refunded         ? "refunded"
                                 : before > 0       ? "duplicate"
                                                    : "valid",
-                                "reason", reason ? json_string(reason) : json_null(), "fields",
-                                fields_json(&ind)));
+                                "reason", reason ? json_string(reason) : json_null(), "test", test,
+                                "refunded", refunded, "fields", fields_json(&ind)));
 out:
     free(keys);
     free(data);
@@ -1219,13 +1204,15 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
         pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
         goto out;
     }
-    if ((rc = authenticate(st, rq, &who)) != PV_OK) {
-        pv_reply_error(rp, rc, rc == PV_EUNAUTH ? "Authorization" : NULL, NULL);
+    if (pv_api_public(app, st, rq, rp))
         goto out;
-    }
-    if (strcmp(p, "/v1/indicia") == 0) {
+    if (pv_api_authenticate(app, st, rq, &who, rp) != PV_OK)
+        goto out;
+    if (pv_api_account_route(app, st, &who, rq, rp)) {
+        /* answered */
+    } else if (strcmp(p, "/v1/indicia") == 0) {
         if (post)
-            post_indicia(st, &who, rq, rp);
+            post_indicia(app, st, &who, rq, rp);
         else if (get)
             list_indicia(st, &who, rq, rp);
         else

@@ -56,4 +56,56 @@ void pv_api_get_layouts(struct pv_reply *rp);
 void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const char *name,
                      const struct pv_request *rq, struct pv_reply *rp);
 
+/* ---- accounts and payments (api_account.c) ---- */
+
+/*
+ * pv_api_authenticate - who is calling: a Bearer API key, or the session
+ * cookie (with X-CSRF-Token on every state change). Failed attempts count
+ * against the source's rate limit. Returns PV_OK with *who filled, or the
+ * error with rp set (401, 403 csrf_failed, 429 rate_limited).
+ */
+int pv_api_authenticate(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
+                        struct pv_principal *who, struct pv_reply *rp);
+
+/* pv_api_public - answer the routes that need no authentication (sign-up,
+ * login): 1 when rq was one of them, else 0. */
+int pv_api_public(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
+                  struct pv_reply *rp);
+
+/* pv_api_account_route - answer the account, payment and refund routes: 1
+ * when rq was one of them, else 0. */
+int pv_api_account_route(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                         const struct pv_request *rq, struct pv_reply *rp);
+
+/*
+ * pv_api_parse_payment - the "payment" object pay (borrowed; NULL = absent,
+ * which means the balance when allow_balance) into *out: a card is
+ * validated and tokenized here, a saved card looked up. Returns PV_OK or the
+ * error with rp set (card_invalid with the field, not_found, ...).
+ */
+struct pv_payment;
+int pv_api_parse_payment(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                         json_t *pay, int allow_balance, struct pv_payment *out,
+                         struct pv_reply *rp);
+
+/* pv_api_scrub_card - replace payment.card.number in root by its last four
+ * digits and drop payment.card.cvc (for fingerprints). */
+void pv_api_scrub_card(json_t *root);
+
+/* pv_api_request_hash - SHA-256 hex of prefix + the canonical body (card
+ * scrubbed), into out: the idempotency fingerprint. */
+int pv_api_request_hash(const char *prefix, json_t *root, char out[PV_HASH_HEX]);
+
+/* pv_api_reply_declined - 402 card_declined with decline_code (borrowed). */
+void pv_api_reply_declined(struct pv_reply *rp, const char *decline);
+
+/* pv_api_new_key - mint an API key "sk_live_..." / "sk_test_..." into key
+ * (shown once) and store its hash; *rec filled. PV_OK or a store error. */
+struct pv_apikey_rec;
+int pv_api_new_key(struct pv_store *st, int role, const char *owner, int test, const char *name,
+                   char key[64], struct pv_apikey_rec *rec);
+
+/* pv_api_email_ok - 1 when e looks like a deliverable address. */
+int pv_api_email_ok(const char *e);
+
 #endif

@@ -97,6 +97,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rp->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    if (rp->set_cookie[0])
+        MHD_add_response_header(resp, "Set-Cookie", rp->set_cookie);
+    if (rp->retry_after > 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%d", rp->retry_after);
+        MHD_add_response_header(resp, "Retry-After", secs);
+    }
     ret = MHD_queue_response(c, (unsigned int) rp->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -110,6 +117,24 @@ static const char *query_arg(void *ctx, const char *name)
 static const char *header_value(void *ctx, const char *name)
 {
     return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+/* The peer's address as text into buf, or NULL. */
+static const char *client_address(struct MHD_Connection *c, char *buf, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (!sa)
+        return NULL;
+    if (sa->sa_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, buf,
+                         (socklen_t) n);
+    if (sa->sa_family == AF_INET6)
+        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
+                         buf, (socklen_t) n);
+    return NULL;
 }
 
 /* On the processor's thread: the purchase is final, wake its connection. */
@@ -131,6 +156,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct pv_request rq;
     struct pv_reply rp;
     enum MHD_Result ret;
+    char remote[INET6_ADDRSTRLEN];
 
     if (!s) {
         s = calloc(1, sizeof *s);
@@ -164,6 +190,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
         rq.body = s->body ? s->body : "";
         rq.body_len = s->len;
+        rq.remote = client_address(c, remote, sizeof remote);
         pv_api_handle(h->app, &rq, &rp);
         if (rp.job) {
             int rc;

@@ -66,13 +66,24 @@ int pv_internal_verify(const char *secret, const char *method, const char *path,
 
 json_t *pv_req_to_json(const struct pv_purchase_req *q)
 {
-    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:I}",
-                     "customer_id", q->customer_id, "idem_key", q->idem_key, "req_hash",
-                     q->req_hash, "mail_class", q->mail_class, "weight_tenth_oz",
-                     (int) q->weight_tenth_oz, "mail_date", (json_int_t) q->mail_date, "from_zip",
-                     q->from_zip, "to_zip", q->to_zip, "medium_serial", q->medium_serial,
-                     "from_address", q->from_address, "to_address", q->to_address, "flags",
-                     (int) q->flags, "postage_mills", (json_int_t) q->postage);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:I}", "customer_id",
+        q->customer_id, "idem_key", q->idem_key, "req_hash", q->req_hash, "mail_class",
+        q->mail_class, "weight_tenth_oz", (int) q->weight_tenth_oz, "mail_date",
+        (json_int_t) q->mail_date, "from_zip", q->from_zip, "to_zip", q->to_zip, "medium_serial",
+        q->medium_serial, "from_address", q->from_address, "to_address", q->to_address, "flags",
+        (int) q->flags, "postage_mills", (json_int_t) q->postage);
+
+    /* The card crosses as the gateway's token: never its number. */
+    if (j && json_object_set_new(j, "test", json_boolean(q->test)) == 0 &&
+        json_object_set_new(j, "pay",
+                            json_pack("{s:i, s:s, s:s, s:s, s:s}", "method", q->pay.method,
+                                      "source", q->pay.source, "payment_method_id",
+                                      q->pay.payment_method_id, "brand", q->pay.brand, "last4",
+                                      q->pay.last4)) == 0)
+        return j;
+    json_decref(j);
+    return NULL;
 }
 
 /* Copy string field name of o into dst (cap bytes) if it fits. */
@@ -99,7 +110,8 @@ static int int_field(json_t *o, const char *name, int64_t min, int64_t max, int6
 
 int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
 {
-    int64_t cls, w, date, flags, postage;
+    int64_t cls, w, date, flags, postage, method;
+    json_t *pay;
 
     memset(q, 0, sizeof *q);
     if (!json_is_object(o) || str_field(o, "customer_id", q->customer_id, sizeof q->customer_id) ||
@@ -113,8 +125,18 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
         int_field(o, "mail_class", 1, 255, &cls) || int_field(o, "weight_tenth_oz", 1, 65535, &w) ||
         int_field(o, "mail_date", 20000101, 20991231, &date) ||
         int_field(o, "flags", 0, 255, &flags) ||
-        int_field(o, "postage_mills", 0, UINT32_MAX, &postage))
+        int_field(o, "postage_mills", 0, UINT32_MAX, &postage) ||
+        !json_is_boolean(json_object_get(o, "test")) ||
+        !json_is_object(pay = json_object_get(o, "pay")) ||
+        int_field(pay, "method", PV_PAY_BALANCE, PV_PAY_CARD, &method) ||
+        str_field(pay, "source", q->pay.source, sizeof q->pay.source) ||
+        str_field(pay, "payment_method_id", q->pay.payment_method_id,
+                  sizeof q->pay.payment_method_id) ||
+        str_field(pay, "brand", q->pay.brand, sizeof q->pay.brand) ||
+        str_field(pay, "last4", q->pay.last4, sizeof q->pay.last4))
         return PV_EINVAL;
+    q->test = json_is_true(json_object_get(o, "test"));
+    q->pay.method = (int) method;
     /* The front priced it; the processor trusts only a sane, known class. */
     if (!pv_mail_class_name((int) cls) || !q->customer_id[0] || !q->idem_key[0])
         return PV_EINVAL;
@@ -129,8 +151,11 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
 json_t *pv_res_to_json(const struct pv_purchase_res *r)
 {
     const struct pv_indicium_rec *rec = &r->rec;
-    json_t *j = json_pack("{s:i, s:s, s:b, s:I}", "err", r->err, "code", pv_error_code(r->err),
-                          "replayed", r->replayed, "balance_mills", (json_int_t) r->balance_after);
+    json_t *j = json_pack("{s:i, s:s, s:b, s:I, s:s, s:s, s:I, s:s, s:I}", "err", r->err, "code",
+                          pv_error_code(r->err), "replayed", r->replayed, "balance_mills",
+                          (json_int_t) r->balance_after, "decline", r->decline, "charge_id",
+                          r->charge_id, "charged", (json_int_t) r->charged, "refill_id",
+                          r->refill_id, "refilled", (json_int_t) r->refilled);
     char *b64;
 
     if (!j || r->err != PV_OK)
@@ -168,6 +193,12 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
     r->err = (int) err;
     r->balance_after = bal;
     r->replayed = json_is_true(json_object_get(o, "replayed"));
+    if (str_field(o, "decline", r->decline, sizeof r->decline) ||
+        str_field(o, "charge_id", r->charge_id, sizeof r->charge_id) ||
+        str_field(o, "refill_id", r->refill_id, sizeof r->refill_id) ||
+        int_field(o, "charged", 0, PV_MILLS_MAX, &r->charged) ||
+        int_field(o, "refilled", 0, PV_MILLS_MAX, &r->refilled))
+        return PV_EINVAL;
     if (r->err != PV_OK)
         return PV_OK;
     ind = json_object_get(o, "indicium");

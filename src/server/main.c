@@ -2,7 +2,7 @@
  * main.c - the `stampd` command: init, customer/operator create, serve.
  *
  *   stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]
- *               [--refill DOLLARS] [--keys-dir DIR] [--demo]
+ *               [--refill DOLLARS] [--keys-dir DIR] [--gateway sandbox] [--demo]
  *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
  *   stampd operator create --db DSN --email EMAIL
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
@@ -10,7 +10,9 @@
 #include "server/server.h"
 
 #include "domain/ledger.h"
+#include "domain/password.h"
 #include "render/render.h"
+#include "server/api_int.h"
 #include "server/internal.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -28,10 +30,13 @@
 
 #define MAX_PSDS       64
 #define MAX_PROCESSORS 16
+/* The demo accounts' password (stampd init --demo): a demo, not a secret. */
+#define DEMO_PASSWORD "stampd-demo-password"
 
 struct opts {
     const char *db, *license, *psds, *deposit, *refill, *keys_dir, *email, *balance, *listen;
     const char *processors, *threads, *id, *advertise, *lease_ms;
+    const char *gateway, *lockout, *refund_days;
     int demo;
 };
 
@@ -39,10 +44,11 @@ static void usage(FILE *f)
 {
     fputs("usage:\n"
           "  stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]\n"
-          "              [--refill DOLLARS] [--keys-dir DIR] [--demo]\n"
+          "              [--refill DOLLARS] [--keys-dir DIR] [--gateway sandbox] [--demo]\n"
           "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
+          "               [--lockout SECONDS] [--refund-window-days N]\n"
           "  stampd front --db DSN [--listen HOST:PORT] [--threads N]\n"
           "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N]\n"
@@ -50,7 +56,9 @@ static void usage(FILE *f)
           "  stampd ledger check --db DSN\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
-          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4.\n",
+          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
+          "--lockout 900, --refund-window-days 30. customer/operator create take the\n"
+          "account's web password from STAMPD_PASSWORD when it is set.\n",
           f);
 }
 
@@ -80,6 +88,9 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
         {"--id", offsetof(struct opts, id)},
         {"--advertise", offsetof(struct opts, advertise)},
         {"--lease-ms", offsetof(struct opts, lease_ms)},
+        {"--gateway", offsetof(struct opts, gateway)},
+        {"--lockout", offsetof(struct opts, lockout)},
+        {"--refund-window-days", offsetof(struct opts, refund_days)},
     };
     int i;
     size_t k;
@@ -112,25 +123,28 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
     return 0;
 }
 
-/* A new API key "sk_live_" + 32 base32 characters; only its hash is stored. */
+/* A new live API key; only its hash is stored (pv_api_new_key). */
 static int new_api_key(struct pv_store *st, int role, const char *owner, char key[64])
 {
-    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-    char key_id[PV_ID_MAX], hex[PV_HASH_HEX], prefix[16];
-    uint8_t rnd[32], digest[32];
-    size_t i;
+    struct pv_apikey_rec rec;
+
+    return pv_api_new_key(st, role, owner, 0, "created by stampd", key, &rec);
+}
+
+/* The password in STAMPD_PASSWORD, if set, for a new account (hashed). */
+static int set_password_env(struct pv_store *st, int role, const char *id, const char *fallback)
+{
+    const char *pw = getenv("STAMPD_PASSWORD");
+    char hash[PV_PWHASH_MAX];
     int rc;
 
-    if ((rc = pv_random(rnd, sizeof rnd)) != PV_OK || (rc = pv_new_id("key", key_id)) != PV_OK)
+    if (!pw || !*pw)
+        pw = fallback;
+    if (!pw)
+        return PV_OK;
+    if ((rc = pv_password_hash(pw, hash)) != PV_OK)
         return rc;
-    memcpy(key, "sk_live_", 8);
-    for (i = 0; i < 32; i++)
-        key[8 + i] = alphabet[rnd[i] & 31];
-    key[40] = '\0';
-    pv_sha256(key, 40, digest);
-    pv_hex_encode(digest, sizeof digest, hex);
-    snprintf(prefix, sizeof prefix, "%.12s", key);
-    return st->ops->apikey_insert(st, key_id, hex, prefix, role, owner, pv_now());
+    return st->ops->password_set(st, role, id, hash);
 }
 
 static int grant_balance(struct pv_store *st, const char *customer_id, pv_mills amount)
@@ -149,7 +163,7 @@ static int grant_balance(struct pv_store *st, const char *customer_id, pv_mills 
 
 /* Inside a transaction: a customer with an opening balance and a key. */
 static int create_customer(struct pv_store *st, const char *email, pv_mills balance,
-                           char id[PV_ID_MAX], char key[64])
+                           const char *password, char id[PV_ID_MAX], char key[64])
 {
     struct pv_customer_rec c;
     int rc;
@@ -161,28 +175,23 @@ static int create_customer(struct pv_store *st, const char *email, pv_mills bala
     c.created = pv_now();
     if ((rc = st->ops->customer_insert(st, &c)) != PV_OK ||
         (rc = grant_balance(st, c.id, balance)) != PV_OK ||
+        (rc = set_password_env(st, PV_ROLE_CUSTOMER, c.id, password)) != PV_OK ||
         (rc = new_api_key(st, PV_ROLE_CUSTOMER, c.id, key)) != PV_OK)
         return rc;
     memcpy(id, c.id, PV_ID_MAX);
     return PV_OK;
 }
 
-static int create_operator(struct pv_store *st, const char *email, char id[PV_ID_MAX], char key[64])
+static int create_operator(struct pv_store *st, const char *email, const char *password,
+                           char id[PV_ID_MAX], char key[64])
 {
     int rc;
 
     if ((rc = pv_new_id("op", id)) != PV_OK ||
-        (rc = st->ops->operator_insert(st, id, email, pv_now())) != PV_OK)
+        (rc = st->ops->operator_insert(st, id, email, pv_now())) != PV_OK ||
+        (rc = set_password_env(st, PV_ROLE_OPERATOR, id, password)) != PV_OK)
         return rc;
     return new_api_key(st, PV_ROLE_OPERATOR, id, key);
-}
-
-static int email_ok(const char *e)
-{
-    const char *at = e ? strchr(e, '@') : NULL;
-    size_t n = e ? strlen(e) : 0;
-
-    return at && at != e && at[1] && strchr(at + 1, '.') && n < 255 && !strchr(e, ' ');
 }
 
 static int license_ok(const char *l)
@@ -284,6 +293,8 @@ static int cmd_ledger_check(const struct opts *o)
     return rc;
 }
 
+static int ensure_test_psd(struct pv_store *st);
+
 /* stampd migrate: bring an existing database to this binary's schema. */
 static int cmd_migrate(const struct opts *o)
 {
@@ -296,6 +307,8 @@ static int cmd_migrate(const struct opts *o)
         return fail("open database", rc);
     if ((rc = st->ops->migrate(st, &from, &to)) == PV_OK && (rc = st->ops->begin(st)) == PV_OK) {
         rc = ensure_secret(st);
+        if (rc == PV_OK)
+            rc = ensure_test_psd(st);
         rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
     }
     pv_store_close(st);
@@ -303,6 +316,77 @@ static int cmd_migrate(const struct opts *o)
         return fail("migrate", rc);
     fprintf(stderr, "stampd: schema v%d -> v%d\n", from, to);
     return 0;
+}
+
+/* A new signing key for PSD id (its key id is the same) into *k. */
+static int make_key(struct pv_crypto *cm, uint32_t id, int test, struct pv_key_rec *k)
+{
+    char label[32], *ref = NULL, *pem = NULL;
+    int rc;
+
+    snprintf(label, sizeof label, test ? "psd-%u-test" : "psd-%u", (unsigned) id);
+    if ((rc = pv_crypto_generate_key(cm, label, &ref, &pem)) != PV_OK)
+        return fail("generate key", rc), rc;
+    memset(k, 0, sizeof *k);
+    k->key_id = id;
+    k->psd_id = id;
+    snprintf(k->algorithm, sizeof k->algorithm, "ecdsa-p256-sha256");
+    snprintf(k->module, sizeof k->module, "%s", cm->ops->name);
+    if (strlen(ref) >= sizeof k->key_ref || strlen(pem) >= sizeof k->public_pem) {
+        fprintf(stderr, "stampd: key reference too long: %s\n", ref);
+        rc = PV_ECONFIG;
+    } else {
+        snprintf(k->key_ref, sizeof k->key_ref, "%s", ref);
+        snprintf(k->public_pem, sizeof k->public_pem, "%s", pem);
+        k->created = pv_now();
+    }
+    free(ref);
+    free(pem);
+    return rc;
+}
+
+/* After migrating to v4: a database from before test keys gets its test PSD. */
+static int ensure_test_psd(struct pv_store *st)
+{
+    struct pv_psd_rec *psds = NULL, p;
+    struct pv_key_rec *keys = NULL, k;
+    struct pv_crypto *cm = NULL;
+    size_t n = 0, nk = 0, i;
+    uint32_t next = 1;
+    char *spec = NULL;
+    int rc;
+
+    if ((rc = st->ops->psd_list(st, &psds, &n)) != PV_OK ||
+        (rc = st->ops->key_list(st, &keys, &nk)) != PV_OK)
+        goto out;
+    for (i = 0; i < n; i++) {
+        if (psds[i].test)
+            goto out; /* there is one */
+        if (psds[i].id >= next)
+            next = psds[i].id + 1;
+    }
+    for (i = 0; i < nk; i++)
+        if (keys[i].key_id >= next)
+            next = keys[i].key_id + 1;
+    if ((rc = st->ops->config_get(st, "crypto_module", &spec)) != PV_OK) {
+        rc = rc == PV_ENOTFOUND ? PV_OK : rc; /* not initialised: init makes it */
+        goto out;
+    }
+    if ((rc = pv_crypto_open(spec, &cm)) != PV_OK || (rc = make_key(cm, next, 1, &k)) != PV_OK)
+        goto out;
+    memset(&p, 0, sizeof p);
+    p.id = next;
+    p.key_id = next;
+    p.status = PV_PSD_ACTIVE;
+    p.test = 1;
+    if ((rc = st->ops->key_insert(st, &k)) == PV_OK && (rc = st->ops->psd_insert(st, &p)) == PV_OK)
+        fprintf(stderr, "stampd: added test PSD %u for test keys\n", (unsigned) next);
+out:
+    pv_crypto_close(cm);
+    free(spec);
+    free(psds);
+    free(keys);
+    return rc;
 }
 
 static int cmd_init(const struct opts *o)
@@ -313,7 +397,7 @@ static int cmd_init(const struct opts *o)
     char cid[PV_ID_MAX], ckey[64], oid[PV_ID_MAX], okey[64];
     pv_mills deposit = 10000 * 1000, refill = 1000 * 1000;
     uint64_t npsds = 4;
-    struct pv_key_rec keys[MAX_PSDS];
+    struct pv_key_rec keys[MAX_PSDS + 1];
     int from, to, rc, in_txn = 0;
     uint64_t i;
 
@@ -345,31 +429,16 @@ static int cmd_init(const struct opts *o)
         fail("crypto module", rc);
         goto out;
     }
-    memset(keys, 0, sizeof keys);
-    for (i = 0; i < npsds; i++) {
-        char label[32], *ref = NULL, *pem = NULL;
-        snprintf(label, sizeof label, "psd-%u", (unsigned) (i + 1));
-        if ((rc = pv_crypto_generate_key(cm, label, &ref, &pem)) != PV_OK) {
-            fail("generate key", rc);
-            goto out;
-        }
-        keys[i].key_id = (uint32_t) (i + 1);
-        keys[i].psd_id = (uint32_t) (i + 1);
-        snprintf(keys[i].algorithm, sizeof keys[i].algorithm, "ecdsa-p256-sha256");
-        snprintf(keys[i].module, sizeof keys[i].module, "%s", cm->ops->name);
-        if (strlen(ref) >= sizeof keys[i].key_ref) {
-            fprintf(stderr, "stampd: key path too long: %s\n", ref);
-            free(ref);
-            free(pem);
-            rc = PV_ECONFIG;
-            goto out;
-        }
-        snprintf(keys[i].key_ref, sizeof keys[i].key_ref, "%s", ref);
-        snprintf(keys[i].public_pem, sizeof keys[i].public_pem, "%s", pem);
-        keys[i].created = pv_now();
-        free(ref);
-        free(pem);
+    if (o->gateway && strcmp(o->gateway, "sandbox") != 0) {
+        fprintf(stderr, "stampd: --gateway must be sandbox (the only backend so far)\n");
+        rc = PV_ECONFIG;
+        goto out;
     }
+    memset(keys, 0, sizeof keys);
+    /* npsds live PSDs and one test PSD after them, each with its own key. */
+    for (i = 0; i <= npsds; i++)
+        if ((rc = make_key(cm, (uint32_t) (i + 1), i == npsds, &keys[i])) != PV_OK)
+            goto out;
 
     if ((rc = st->ops->begin(st)) != PV_OK)
         goto out;
@@ -380,12 +449,13 @@ static int cmd_init(const struct opts *o)
         (rc = st->ops->config_set(st, "crypto_module", spec)) != PV_OK ||
         (rc = ensure_secret(st)) != PV_OK)
         goto out;
-    for (i = 0; i < npsds; i++) {
+    for (i = 0; i <= npsds; i++) {
         struct pv_psd_rec p;
         memset(&p, 0, sizeof p);
         p.id = keys[i].psd_id;
         p.key_id = keys[i].key_id;
         p.status = PV_PSD_ACTIVE;
+        p.test = i == npsds;
         if ((rc = st->ops->key_insert(st, &keys[i])) != PV_OK ||
             (rc = st->ops->psd_insert(st, &p)) != PV_OK)
             goto out;
@@ -401,8 +471,12 @@ static int cmd_init(const struct opts *o)
             goto out;
     }
     if (o->demo &&
-        ((rc = create_customer(st, "demo@stampd.test", 100 * 1000, cid, ckey)) != PV_OK ||
-         (rc = create_operator(st, "operator@stampd.test", oid, okey)) != PV_OK))
+        ((rc = create_customer(st, "demo@stampd.test", 100 * 1000, DEMO_PASSWORD, cid, ckey)) !=
+             PV_OK ||
+         (rc = create_operator(st, "operator@stampd.test", DEMO_PASSWORD, oid, okey)) != PV_OK ||
+         (rc = st->ops->config_set(st, PV_CFG_GATEWAY, "sandbox")) != PV_OK))
+        goto out;
+    if (o->gateway && (rc = st->ops->config_set(st, PV_CFG_GATEWAY, o->gateway)) != PV_OK)
         goto out;
     if ((rc = st->ops->commit(st)) != PV_OK)
         goto out;
@@ -414,6 +488,7 @@ static int cmd_init(const struct opts *o)
     if (o->demo) {
         printf("STAMP_KEY=%s\n", ckey);
         printf("STAMP_OPERATOR_KEY=%s\n", okey);
+        printf("STAMP_DEMO_PASSWORD=%s\n", DEMO_PASSWORD);
     }
 out:
     if (in_txn) {
@@ -445,7 +520,7 @@ static int cmd_create(const struct opts *o, int customer)
     pv_mills balance = 0;
     int rc;
 
-    if (!email_ok(o->email)) {
+    if (!pv_api_email_ok(o->email)) {
         fprintf(stderr, "stampd: --email must be an email address\n");
         return 2;
     }
@@ -458,8 +533,8 @@ static int cmd_create(const struct opts *o, int customer)
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database", rc);
     if ((rc = st->ops->begin(st)) == PV_OK) {
-        rc = customer ? create_customer(st, o->email, balance, id, key)
-                      : create_operator(st, o->email, id, key);
+        rc = customer ? create_customer(st, o->email, balance, NULL, id, key)
+                      : create_operator(st, o->email, NULL, id, key);
         if (rc == PV_OK)
             rc = st->ops->commit(st);
         else
@@ -503,6 +578,7 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
     popts.id = o->id;
     popts.address = address;
     popts.lease_ms = (int64_t) lease_ms;
+    popts.gws = &app->gws;
     if ((rc = pv_processors_start(&popts, &app->procs)) != PV_OK)
         return fail("start processors", rc);
     app->nprocs = (size_t) n;
@@ -541,6 +617,8 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
     struct pv_http *http = NULL;
     char host[64], address[128], *license = NULL;
     uint64_t nproc = mode == RUN_PROCESSOR ? 1 : 2, threads = 4, lease_ms = 0;
+    uint64_t lockout = 900, refund_days = 30;
+    char *gateway = NULL;
     uint16_t port = 8080, bound = 0;
     sigset_t set;
     int sig, rc;
@@ -550,12 +628,15 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
          (mode != RUN_SERVE || pv_parse_u64(o->processors, 1, MAX_PROCESSORS, &nproc) != PV_OK)) ||
         (o->threads && pv_parse_u64(o->threads, 1, 256, &threads) != PV_OK) ||
         (o->lease_ms && pv_parse_u64(o->lease_ms, 200, 600000, &lease_ms) != PV_OK) ||
+        (o->lockout && pv_parse_u64(o->lockout, 1, 86400, &lockout) != PV_OK) ||
+        (o->refund_days && pv_parse_u64(o->refund_days, 0, 365, &refund_days) != PV_OK) ||
         (o->id && (mode != RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
         (o->advertise && (mode != RUN_PROCESSOR || strncmp(o->advertise, "http://", 7) != 0 ||
                           strlen(o->advertise) >= 200))) {
         fprintf(stderr,
                 "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
-                "1-256, --lease-ms 200-600000, --id NAME and --advertise http://HOST:PORT "
+                "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
+                "--refund-window-days 0-365, --id NAME and --advertise http://HOST:PORT "
                 "(processor)\n",
                 MAX_PROCESSORS);
         return 2;
@@ -574,6 +655,8 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database (run stampd init, or stampd migrate after an upgrade)", rc);
     rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
+    if (rc == PV_OK && st->ops->config_get(st, PV_CFG_GATEWAY, &gateway) != PV_OK)
+        gateway = NULL; /* no live card payments */
     pv_store_close(st);
     if (rc != PV_OK)
         return fail("read license (run stampd init first?)", rc);
@@ -582,6 +665,19 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
     if (mode != RUN_SERVE && (rc = load_secret(o->db, app.secret, sizeof app.secret)) != PV_OK)
         return fail("internal secret", rc);
     app.internal = mode == RUN_PROCESSOR;
+    app.refund_window_s = (int64_t) refund_days * 86400;
+    /* Test keys always pay through the sandbox; live keys through the
+     * configured gateway, or not by card at all. */
+    rc = pv_gateway_open("sandbox", &app.gws.test);
+    if (rc == PV_OK && gateway)
+        rc = pv_gateway_open(gateway, &app.gws.live);
+    free(gateway);
+    if (rc == PV_OK)
+        rc = pv_ratelimit_new((int64_t) lockout, &app.limits);
+    if (rc != PV_OK) {
+        fail("payment gateway", rc);
+        goto out;
+    }
 
     if ((rc = pv_pool_new(o->db, (size_t) threads + 2, &app.pool)) != PV_OK) {
         fail("store pool", rc);
@@ -629,6 +725,9 @@ out:
     pv_processors_stop(app.procs, app.nprocs);
     pv_render_shutdown();
     pv_pool_free(app.pool);
+    pv_gateway_close(app.gws.live);
+    pv_gateway_close(app.gws.test);
+    pv_ratelimit_free(app.limits);
     return rc == PV_OK ? 0 : 1;
 }
 

@@ -128,6 +128,8 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         return rc;
     if (o->lease_ms > 0)
         p->ctx.lease_ms = o->lease_ms;
+    if (o->gws)
+        p->ctx.gws = *o->gws;
 
     /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
     for (i = 0; i < p->ctx.npsds; i++) {

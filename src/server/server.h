@@ -51,11 +51,12 @@ struct pv_processor;
  * released with pv_processors_stop(), which finishes every queued job first.
  */
 struct pv_processor_opts {
-    const char *dsn;     /* borrowed */
-    size_t n;            /* how many processors */
-    const char *id;      /* NULL: "proc-1".."proc-N"; else this id (n == 1) */
-    const char *address; /* registered address: "inproc", or "http://host:port" */
-    int64_t lease_ms;    /* 0: PV_LEASE_MS_DEFAULT */
+    const char *dsn;               /* borrowed */
+    size_t n;                      /* how many processors */
+    const char *id;                /* NULL: "proc-1".."proc-N"; else this id (n == 1) */
+    const char *address;           /* registered address: "inproc", or "http://host:port" */
+    int64_t lease_ms;              /* 0: PV_LEASE_MS_DEFAULT */
+    const struct pv_gateways *gws; /* borrowed card gateways, or NULL (no card payments) */
 };
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out);
@@ -99,6 +100,9 @@ struct pv_app {
     int internal;             /* stampd processor: answer only the internal protocol */
     char secret[128];         /* internal protocol secret (front and processor) */
     char license[PV_LICENSE_LEN + 1];
+    struct pv_gateways gws;      /* card payments (owned by main; shared with the processors) */
+    struct pv_ratelimit *limits; /* failed logins and key attempts per source (owned by main) */
+    int64_t refund_window_s;     /* refunds of unused pieces within this many seconds */
 };
 
 /* What a handler answers: a status, a JSON body (owned) and headers, or a
@@ -113,6 +117,8 @@ struct pv_reply {
     size_t raw_len;
     const char *content_type;
     char filename[128];
+    char set_cookie[256]; /* a Set-Cookie header, or "" */
+    int retry_after;      /* seconds for a Retry-After header (429), or 0 */
 };
 
 struct pv_request {
@@ -126,6 +132,7 @@ struct pv_request {
     const char *idempotency_key;
     const char *body;
     size_t body_len;
+    const char *remote; /* the client's address ("127.0.0.1"), for rate limits; may be NULL */
 };
 
 /*
@@ -151,6 +158,30 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp);
 
 /* pv_reply_error - set rp to the standard error body for err. field may be NULL. */
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message);
+
+/* ---- rate limits on failed authentication (ratelimit.c) ---- */
+
+struct pv_ratelimit;
+
+/*
+ * pv_ratelimit_new - per-source counters of failed logins and API-key
+ * attempts. After PV_RL_FREE failures a source must wait 1, 2, 4, ... s
+ * between attempts; after PV_RL_LOCK failures it is refused for lockout_s.
+ * Failures older than PV_RL_WINDOW_S are forgotten. *out owned
+ * (pv_ratelimit_free). PV_ENOMEM.
+ */
+#define PV_RL_FREE     10
+#define PV_RL_LOCK     20
+#define PV_RL_WINDOW_S 900
+int pv_ratelimit_new(int64_t lockout_s, struct pv_ratelimit **out);
+void pv_ratelimit_free(struct pv_ratelimit *rl);
+/* pv_ratelimit_check - PV_OK when source (borrowed; NULL = no limit) may
+ * try now, else PV_ERATELIMIT with *retry_after (s). */
+int pv_ratelimit_check(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
+                       int *retry_after);
+/* pv_ratelimit_fail / _ok - count a failure; forget the source's failures. */
+void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_ms);
+void pv_ratelimit_ok(struct pv_ratelimit *rl, const char *source);
 
 /* ---- HTTP (http.c) ---- */
 

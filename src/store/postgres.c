@@ -52,6 +52,12 @@
  *   - idem_put() racing another transaction's insert of the same (owner,
  *     key) waits for it; if it commits, the answer is PV_EEXIST (the primary
  *     key does it), if it rolls back, the insert goes through.
+ *   - charge_add_refund() is one guarded UPDATE (refunded + amount <= the
+ *     charge): a second refund of one charge waits on the first one's row
+ *     lock and then re-checks the guard against the committed sum, so refunds
+ *     never exceed the charge. indicium_mark_refunded() and the partial
+ *     unique index on approved refunds likewise let one refund win, the other
+ *     getting PV_EEXIST.
  *   - A lock wait longer than 10 s (lock_timeout, unless the DSN sets one),
  *     a deadlock or a serialisation failure is PV_EBUSY; the transaction is
  *     then aborted (see above) and the caller may retry it.
@@ -282,10 +288,84 @@ static const char *const migration_v3[] = {
     NULL,
 };
 
+/* Accounts, payments, refunds: mirrors sqlite.c's migration_v4. */
+static const char *const migration_v4[] = {
+    "ALTER TABLE psds ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))",
+    "ALTER TABLE customers ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE operators ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE api_keys ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))",
+    "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE indicia ADD COLUMN refunded_at BIGINT NOT NULL DEFAULT 0",
+    "CREATE TABLE sessions (\n"
+    "    hash     TEXT PRIMARY KEY,\n"
+    "    role     INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
+    "    owner_id TEXT NOT NULL,\n"
+    "    csrf     TEXT NOT NULL,\n"
+    "    created  BIGINT NOT NULL,\n"
+    "    expires  BIGINT NOT NULL\n"
+    ")",
+    "CREATE TABLE payment_methods (\n"
+    "    id          TEXT PRIMARY KEY,\n"
+    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+    "    test        INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
+    "    gateway_ref TEXT NOT NULL,\n"
+    "    brand       TEXT NOT NULL,\n"
+    "    last4       TEXT NOT NULL,\n"
+    "    exp_month   INTEGER NOT NULL,\n"
+    "    exp_year    INTEGER NOT NULL,\n"
+    "    created     BIGINT NOT NULL,\n"
+    "    deleted_at  BIGINT\n"
+    ")",
+    "CREATE INDEX payment_methods_customer ON payment_methods(customer_id)",
+    "CREATE TABLE charges (\n"
+    "    id                TEXT PRIMARY KEY,\n"
+    "    customer_id       TEXT NOT NULL,\n"
+    "    test              INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
+    "    purpose           TEXT NOT NULL,\n"
+    "    ref               TEXT NOT NULL,\n"
+    "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
+    "    brand             TEXT NOT NULL,\n"
+    "    last4             TEXT NOT NULL,\n"
+    "    amount_mills      BIGINT NOT NULL\n"
+    "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"
+    "    refunded_mills    BIGINT NOT NULL DEFAULT 0\n"
+    "        CHECK (refunded_mills BETWEEN 0 AND amount_mills),\n"
+    "    created           BIGINT NOT NULL\n"
+    ")",
+    "CREATE INDEX charges_purpose_ref ON charges(purpose, ref)",
+    "CREATE INDEX charges_customer ON charges(customer_id, purpose)",
+    "CREATE TABLE auto_refill (\n"
+    "    customer_id       TEXT NOT NULL,\n"
+    "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
+    "    enabled           INTEGER NOT NULL CHECK (enabled IN (0, 1)),\n"
+    "    trigger_mills     BIGINT NOT NULL CHECK (trigger_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+    "    amount_mills      BIGINT NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+    "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
+    "    updated           BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (customer_id, test)\n"
+    ")",
+    "CREATE TABLE refunds (\n"
+    "    id           TEXT PRIMARY KEY,\n"
+    "    indicium_id  TEXT NOT NULL REFERENCES indicia(id),\n"
+    "    customer_id  TEXT NOT NULL,\n"
+    "    status       INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+    "    reason       TEXT NOT NULL DEFAULT '',\n"
+    "    amount_mills BIGINT NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+    "    destination  TEXT NOT NULL DEFAULT '',\n"
+    "    requested_at BIGINT NOT NULL,\n"
+    "    decided_at   BIGINT NOT NULL DEFAULT 0\n"
+    ")",
+    "CREATE INDEX refunds_indicium ON refunds(indicium_id, requested_at)",
+    /* At most one approved refund per indicium. */
+    "CREATE UNIQUE INDEX refunds_one_approved ON refunds(indicium_id) WHERE status = 1",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
     migration_v3, /* 3: scale-out: servers, PSD leases and their log */
+    migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
@@ -296,7 +376,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
 
 #define PSD_COLS                                                                                   \
     "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
-    "last_refill_at"
+    "last_refill_at, test"
 #define REFILL_COLS                                                                                \
     "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
     "asc_after, ctl_after, authorization_ref, at"
@@ -305,7 +385,19 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
     "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
     "software_id, medium_serial, data, from_address, to_address"
-#define IND_COLS "id, customer_id, server_id, created, presentations, prints, " IND_FIELDS
+#define IND_COLS                                                                                   \
+    "id, customer_id, server_id, created, presentations, prints, refunded_at, " IND_FIELDS
+#define APIKEY_COLS  "id, hash, prefix, role, owner_id, test, name, created, COALESCE(revoked_at, 0)"
+#define SESSION_COLS "hash, role, owner_id, csrf, created, expires"
+#define PM_COLS      "id, customer_id, test, gateway_ref, brand, last4, exp_month, exp_year, created"
+#define CHARGE_COLS                                                                                \
+    "id, customer_id, test, purpose, ref, payment_method_id, brand, last4, amount_mills, "         \
+    "refunded_mills, created"
+#define AUTOREFILL_COLS                                                                            \
+    "customer_id, test, enabled, trigger_mills, amount_mills, payment_method_id, updated"
+#define REFUND_COLS                                                                                \
+    "id, indicium_id, customer_id, status, reason, amount_mills, destination, requested_at, "      \
+    "decided_at"
 
 /*
  * X(NAME, SQL), prepared under NAME. The transaction-control statements come
@@ -340,7 +432,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
       "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l")                                     \
     X(ACCOUNT_GET, "SELECT balance_mills FROM accounts WHERE name = $1")                           \
     X(ACCOUNT_GET_LOCK, "SELECT balance_mills FROM accounts WHERE name = $1 FOR UPDATE")           \
-    X(PSD_INSERT, "INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")        \
+    X(PSD_INSERT, "INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")    \
     X(PSD_GET, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1")         \
     X(PSD_GET_LOCK, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1 "    \
                     "FOR UPDATE")                                                                  \
@@ -357,7 +449,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(OPERATOR_INSERT, "INSERT INTO operators(id, email, created) VALUES ($1, $2, $3)")            \
     X(APIKEY_INSERT, "INSERT INTO api_keys(id, hash, prefix, role, owner_id, created) "            \
                      "VALUES ($1, $2, $3, $4, $5, $6)")                                            \
-    X(APIKEY_LOOKUP, "SELECT role, owner_id, id FROM api_keys "                                    \
+    X(APIKEY_LOOKUP, "SELECT role, owner_id, id, test FROM api_keys "                              \
                      "WHERE hash = $1 AND revoked_at IS NULL")                                     \
     X(IDEM_GET, "SELECT req_hash, indicium_id FROM idempotency "                                   \
                 "WHERE owner_id = $1 AND key = $2")                                                \
@@ -420,7 +512,63 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
       "UNION ALL SELECT 2::bigint, a.name, a.balance_mills, COALESCE((SELECT "                     \
       "SUM(l.amount_mills) FROM journal_lines l WHERE l.account = a.name), 0)::bigint "            \
       "FROM accounts a WHERE a.balance_mills <> COALESCE((SELECT SUM(l.amount_mills) "             \
-      "FROM journal_lines l WHERE l.account = a.name), 0)")
+      "FROM journal_lines l WHERE l.account = a.name), 0)")                                        \
+    X(CUSTOMER_PASSWORD, "UPDATE customers SET password_hash = $1 WHERE id = $2")                  \
+    X(OPERATOR_PASSWORD, "UPDATE operators SET password_hash = $1 WHERE id = $2")                  \
+    /* The unique indexes on lower(email) serve these. */                                          \
+    X(CUSTOMER_CREDENTIAL, "SELECT id, password_hash FROM customers "                              \
+                           "WHERE lower(email) = lower($1)")                                       \
+    X(OPERATOR_CREDENTIAL, "SELECT id, password_hash FROM operators "                              \
+                           "WHERE lower(email) = lower($1)")                                       \
+    X(OPERATOR_GET, "SELECT email FROM operators WHERE id = $1")                                   \
+    X(SESSION_INSERT, "INSERT INTO sessions(" SESSION_COLS ") VALUES ($1, $2, $3, $4, $5, $6)")    \
+    X(SESSION_GET, "SELECT " SESSION_COLS " FROM sessions WHERE hash = $1 AND expires >= $2")      \
+    X(SESSION_DELETE, "DELETE FROM sessions WHERE hash = $1")                                      \
+    X(APIKEY_CREATE,                                                                               \
+      "INSERT INTO api_keys(id, hash, prefix, role, owner_id, test, name, created, "               \
+      "revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9::bigint, 0))")                \
+    X(APIKEY_LIST, "SELECT " APIKEY_COLS " FROM api_keys WHERE owner_id = $1 "                     \
+                   "ORDER BY created DESC, id")                                                    \
+    X(APIKEY_REVOKE, "UPDATE api_keys SET revoked_at = $1 "                                        \
+                     "WHERE owner_id = $2 AND id = $3 AND revoked_at IS NULL")                     \
+    X(PM_INSERT, "INSERT INTO payment_methods(" PM_COLS ") "                                       \
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")                                    \
+    X(PM_GET, "SELECT " PM_COLS " FROM payment_methods "                                           \
+              "WHERE customer_id = $1 AND id = $2 AND deleted_at IS NULL")                         \
+    X(PM_LIST, "SELECT " PM_COLS " FROM payment_methods "                                          \
+               "WHERE customer_id = $1 AND test = $2 AND deleted_at IS NULL ORDER BY created, id") \
+    X(PM_DELETE, "UPDATE payment_methods SET deleted_at = $1 "                                     \
+                 "WHERE customer_id = $2 AND id = $3 AND deleted_at IS NULL")                      \
+    X(CHARGE_INSERT, "INSERT INTO charges(" CHARGE_COLS ") "                                       \
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")                      \
+    X(CHARGE_FIND, "SELECT " CHARGE_COLS " FROM charges WHERE purpose = $1 AND ref = $2 "          \
+                   "ORDER BY created DESC, id DESC LIMIT 1")                                       \
+    /* The row lock of the UPDATE orders racing refunds; each re-checks the guard. */              \
+    X(CHARGE_ADD_REFUND, "UPDATE charges SET refunded_mills = refunded_mills + $1 "                \
+                         "WHERE id = $2 AND refunded_mills + $1 <= amount_mills")                  \
+    X(CHARGE_EXISTS, "SELECT 1 FROM charges WHERE id = $1")                                        \
+    X(CHARGE_COUNT, "SELECT count(*) FROM charges "                                                \
+                    "WHERE customer_id = $1 AND ($2 = '' OR purpose = $2)")                        \
+    X(AUTOREFILL_PUT,                                                                              \
+      "INSERT INTO auto_refill(" AUTOREFILL_COLS ") "                                              \
+      "VALUES ($1, $2, $3, $4, $5, $6, $7) "                                                       \
+      "ON CONFLICT (customer_id, test) DO UPDATE SET enabled = excluded.enabled, "                 \
+      "trigger_mills = excluded.trigger_mills, "                                                   \
+      "amount_mills = excluded.amount_mills, "                                                     \
+      "payment_method_id = excluded.payment_method_id, updated = excluded.updated")                \
+    X(AUTOREFILL_GET, "SELECT " AUTOREFILL_COLS " FROM auto_refill "                               \
+                      "WHERE customer_id = $1 AND test = $2")                                      \
+    X(REFUND_INSERT, "INSERT INTO refunds(" REFUND_COLS ") "                                       \
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")                                \
+    X(REFUND_LATEST, "SELECT " REFUND_COLS " FROM refunds WHERE indicium_id = $1 "                 \
+                     "ORDER BY requested_at DESC, id DESC LIMIT 1")                                \
+    X(IND_MARK_REFUNDED, "UPDATE indicia SET refunded_at = $1 WHERE id = $2 AND refunded_at = 0")  \
+    X(IND_EXISTS, "SELECT 1 FROM indicia WHERE id = $1")                                           \
+    /* One row per journal: an account may have several lines in one entry. */                     \
+    X(ACCOUNT_LINES, "SELECT j.id, j.kind, COALESCE(j.ref, ''), SUM(l.amount_mills)::bigint, "     \
+                     "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "           \
+                     "WHERE l.account = $1 AND l.journal_id < $2 "                                 \
+                     "GROUP BY j.id ORDER BY j.id DESC LIMIT $3")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -1319,6 +1467,7 @@ static int read_psd(struct row *r, void *p)
     rec->control_total = r_int(r);
     rec->piece_count = (uint32_t) r_int(r);
     rec->last_refill_at = r_int(r);
+    rec->test = (int) r_int(r);
     r_text(r, rec->lease_holder, sizeof rec->lease_holder);
     rec->lease_expires_ms = r_int(r);
     return r->rc;
@@ -1339,6 +1488,7 @@ static int pg_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec)
     b_int(&b, rec->control_total);
     b_int(&b, rec->piece_count);
     b_int(&b, rec->last_refill_at);
+    b_int(&b, rec->test != 0);
     return q_exec(&b);
 }
 
@@ -1546,8 +1696,10 @@ static int pg_apikey_insert(struct pv_store *st, const char *key_id, const char 
 {
     struct q b;
 
+    /* The prefix comes back in pv_apikey_rec.prefix (apikey_list). */
     if (!fits(key_id, PV_ID_MAX) || !fits(owner_id, PV_ID_MAX) || !fits(hash_hex, PV_HASH_HEX) ||
-        !prefix || !key_id[0] || !owner_id[0] || strlen(hash_hex) != PV_HASH_HEX - 1 ||
+        !fits(prefix, sizeof((struct pv_apikey_rec *) 0)->prefix) || !key_id[0] || !owner_id[0] ||
+        strlen(hash_hex) != PV_HASH_HEX - 1 ||
         (role != PV_ROLE_CUSTOMER && role != PV_ROLE_OPERATOR))
         return PV_EINVAL;
     q_start(&b, handle(st), Q_APIKEY_INSERT);
@@ -1577,6 +1729,7 @@ static int pg_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv
         out->role = (int) r_int(&r);
         r_text(&r, out->owner_id, sizeof out->owner_id);
         r_text(&r, out->key_id, sizeof out->key_id);
+        out->test = (int) r_int(&r);
         rc = r.rc;
     }
     done(&b);
@@ -1642,6 +1795,7 @@ static int read_indicium(struct row *r, void *p)
     rec->created = r_int(r);
     rec->presentations = r_int(r);
     rec->prints = r_int(r);
+    rec->refunded_at = r_int(r);
     ind->device_id = (uint32_t) r_int(r);
     ind->key_id = (uint32_t) r_int(r);
     ind->serial = (uint32_t) r_int(r);
@@ -2196,6 +2350,587 @@ static int pg_lock_writer(struct pv_store *st)
     return q_exec(&b);
 }
 
+/* ---- accounts, payments, refunds (schema v4) ---------------------------------------------- */
+
+/*
+ * Each of these is one statement, atomic on its own under autocommit, except
+ * charge_add_refund and indicium_mark_refunded: a guarded UPDATE, then - only
+ * when it matched nothing - a read that tells "no such row" from "the guard
+ * refused". That read decides nothing that is written, so it needs no lock.
+ */
+
+#define EMAIL_MAX sizeof((struct pv_customer_rec *) 0)->email
+
+static int valid_role(int role)
+{
+    return role == PV_ROLE_CUSTOMER || role == PV_ROLE_OPERATOR;
+}
+
+/* A money amount a caller hands in: PV_EINVAL below min, PV_EOVERFLOW past the bound. */
+static int check_mills(pv_mills v, pv_mills min)
+{
+    if (v < min)
+        return PV_EINVAL;
+    return v > PV_MILLS_MAX ? PV_EOVERFLOW : PV_OK;
+}
+
+/*
+ * After a guarded UPDATE of the row keyed by id matched nothing: PV_ENOTFOUND
+ * when there is no such row (the one-parameter SELECT exists), else refused -
+ * the row is there but the guard said no.
+ */
+static int not_updated(struct pg_store *s, enum stmt_id exists, const char *id, int refused)
+{
+    struct q b;
+    int rc;
+
+    q_start(&b, s, exists);
+    b_text(&b, id);
+    rc = q_row(&b);
+    done(&b);
+    return rc == PV_OK ? refused : rc;
+}
+
+static int pg_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)
+{
+    struct q b;
+
+    if (!valid_role(role) || !fits(owner_id, PV_ID_MAX) || !fits(hash, PV_PWHASH_MAX))
+        return PV_EINVAL;
+    q_start(&b, handle(st), role == PV_ROLE_CUSTOMER ? Q_CUSTOMER_PASSWORD : Q_OPERATOR_PASSWORD);
+    b_text(&b, hash);
+    b_text(&b, owner_id);
+    return q_exec_found(&b);
+}
+
+static int pg_credential_get(struct pv_store *st, int role, const char *email,
+                             struct pv_credential *out)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (!valid_role(role) || !email)
+        return PV_EINVAL;
+    q_start(&b, handle(st),
+            role == PV_ROLE_CUSTOMER ? Q_CUSTOMER_CREDENTIAL : Q_OPERATOR_CREDENTIAL);
+    b_text(&b, email);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        out->role = role;
+        r_text(&r, out->owner_id, sizeof out->owner_id);
+        r_text(&r, out->password_hash, sizeof out->password_hash);
+        rc = r.rc;
+    }
+    done(&b);
+    if (rc != PV_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+static int pg_operator_get(struct pv_store *st, const char *id, char email[256])
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    email[0] = '\0';
+    if (!id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_OPERATOR_GET);
+    b_text(&b, id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        r_text(&r, email, EMAIL_MAX);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc;
+}
+
+static int read_session(struct row *r, void *p)
+{
+    struct pv_session_rec *rec = p;
+
+    r_text(r, rec->hash, sizeof rec->hash);
+    rec->role = (int) r_int(r);
+    r_text(r, rec->owner_id, sizeof rec->owner_id);
+    r_text(r, rec->csrf, sizeof rec->csrf);
+    rec->created = r_int(r);
+    rec->expires = r_int(r);
+    return r->rc;
+}
+
+static int pg_session_insert(struct pv_store *st, const struct pv_session_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->hash) || !rec->hash[0] || !valid_role(rec->role) || !FITS(rec->owner_id) ||
+        !rec->owner_id[0] || !FITS(rec->csrf))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_SESSION_INSERT);
+    b_text(&b, rec->hash);
+    b_int(&b, rec->role);
+    b_text(&b, rec->owner_id);
+    b_text(&b, rec->csrf);
+    b_int(&b, rec->created);
+    b_int(&b, rec->expires);
+    return q_exec(&b);
+}
+
+/* Reads one row with reader into out (zeroed first, and again on failure). */
+static int get_one(struct q *b, row_reader reader, void *out, size_t size)
+{
+    struct row r;
+    int rc = q_row(b);
+
+    if (rc == PV_OK) {
+        r = row_of(b);
+        rc = reader(&r, out);
+    }
+    done(b);
+    if (rc != PV_OK)
+        memset(out, 0, size);
+    return rc;
+}
+
+static int pg_session_get(struct pv_store *st, const char *hash_hex, int64_t now,
+                          struct pv_session_rec *out)
+{
+    struct q b;
+
+    memset(out, 0, sizeof *out);
+    if (!hash_hex)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_SESSION_GET);
+    b_text(&b, hash_hex);
+    b_int(&b, now);
+    return get_one(&b, read_session, out, sizeof *out);
+}
+
+/* Deleting a session that is not there is fine: logging out twice is not an error. */
+static int pg_session_delete(struct pv_store *st, const char *hash_hex)
+{
+    struct q b;
+
+    if (!hash_hex)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_SESSION_DELETE);
+    b_text(&b, hash_hex);
+    return q_exec(&b);
+}
+
+static int read_apikey(struct row *r, void *p)
+{
+    struct pv_apikey_rec *rec = p;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->hash, sizeof rec->hash);
+    r_text(r, rec->prefix, sizeof rec->prefix);
+    rec->role = (int) r_int(r);
+    r_text(r, rec->owner_id, sizeof rec->owner_id);
+    rec->test = (int) r_int(r);
+    r_text(r, rec->name, sizeof rec->name);
+    rec->created = r_int(r);
+    rec->revoked_at = r_int(r);
+    return r->rc;
+}
+
+static int pg_apikey_create(struct pv_store *st, const struct pv_apikey_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->id) || !rec->id[0] || !FITS(rec->hash) || strlen(rec->hash) != PV_HASH_HEX - 1 ||
+        !FITS(rec->prefix) || !valid_role(rec->role) || !FITS(rec->owner_id) || !rec->owner_id[0] ||
+        !FITS(rec->name))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_APIKEY_CREATE);
+    b_text(&b, rec->id);
+    b_text(&b, rec->hash);
+    b_text(&b, rec->prefix);
+    b_int(&b, rec->role);
+    b_text(&b, rec->owner_id);
+    b_int(&b, rec->test != 0);
+    b_text(&b, rec->name);
+    b_int(&b, rec->created);
+    b_int(&b, rec->revoked_at);
+    return q_exec(&b);
+}
+
+static int pg_apikey_list(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
+                          size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!owner_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_APIKEY_LIST);
+    b_text(&b, owner_id);
+    rc = collect(&b, sizeof **out, read_apikey, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int pg_apikey_revoke(struct pv_store *st, const char *owner_id, const char *key_id,
+                            int64_t at)
+{
+    struct q b;
+
+    if (!owner_id || !key_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_APIKEY_REVOKE);
+    b_int(&b, at);
+    b_text(&b, owner_id);
+    b_text(&b, key_id);
+    return q_exec_found(&b);
+}
+
+static int read_pm(struct row *r, void *p)
+{
+    struct pv_payment_method_rec *rec = p;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->test = (int) r_int(r);
+    r_text(r, rec->gateway_ref, sizeof rec->gateway_ref);
+    r_text(r, rec->brand, sizeof rec->brand);
+    r_text(r, rec->last4, sizeof rec->last4);
+    rec->exp_month = (int) r_int(r);
+    rec->exp_year = (int) r_int(r);
+    rec->created = r_int(r);
+    return r->rc;
+}
+
+static int pg_pm_insert(struct pv_store *st, const struct pv_payment_method_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->id) || !rec->id[0] || !FITS(rec->customer_id) || !rec->customer_id[0] ||
+        !FITS(rec->gateway_ref) || !FITS(rec->brand) || !FITS(rec->last4))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PM_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->customer_id);
+    b_int(&b, rec->test != 0);
+    b_text(&b, rec->gateway_ref);
+    b_text(&b, rec->brand);
+    b_text(&b, rec->last4);
+    b_int(&b, rec->exp_month);
+    b_int(&b, rec->exp_year);
+    b_int(&b, rec->created);
+    return q_exec(&b);
+}
+
+static int pg_pm_get(struct pv_store *st, const char *customer_id, const char *id,
+                     struct pv_payment_method_rec *out)
+{
+    struct q b;
+
+    memset(out, 0, sizeof *out);
+    if (!customer_id || !id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PM_GET);
+    b_text(&b, customer_id);
+    b_text(&b, id);
+    return get_one(&b, read_pm, out, sizeof *out);
+}
+
+static int pg_pm_list(struct pv_store *st, const char *customer_id, int test,
+                      struct pv_payment_method_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PM_LIST);
+    b_text(&b, customer_id);
+    b_int(&b, test != 0);
+    rc = collect(&b, sizeof **out, read_pm, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int pg_pm_delete(struct pv_store *st, const char *customer_id, const char *id, int64_t at)
+{
+    struct q b;
+
+    if (!customer_id || !id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_PM_DELETE);
+    b_int(&b, at);
+    b_text(&b, customer_id);
+    b_text(&b, id);
+    return q_exec_found(&b);
+}
+
+static int read_charge(struct row *r, void *p)
+{
+    struct pv_charge_rec *rec = p;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->test = (int) r_int(r);
+    r_text(r, rec->purpose, sizeof rec->purpose);
+    r_text(r, rec->ref, sizeof rec->ref);
+    r_text(r, rec->payment_method_id, sizeof rec->payment_method_id);
+    r_text(r, rec->brand, sizeof rec->brand);
+    r_text(r, rec->last4, sizeof rec->last4);
+    rec->amount = r_int(r);
+    rec->refunded = r_int(r);
+    rec->created = r_int(r);
+    return r->rc;
+}
+
+static int pg_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
+{
+    struct q b;
+    int rc;
+
+    if (!FITS(rec->id) || !rec->id[0] || !FITS(rec->customer_id) || !rec->customer_id[0] ||
+        !FITS(rec->purpose) || !FITS(rec->ref) || !FITS(rec->payment_method_id) ||
+        !FITS(rec->brand) || !FITS(rec->last4))
+        return PV_EINVAL;
+    if ((rc = check_mills(rec->amount, 1)) != PV_OK)
+        return rc;
+    if (rec->refunded < 0 || rec->refunded > rec->amount)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CHARGE_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->customer_id);
+    b_int(&b, rec->test != 0);
+    b_text(&b, rec->purpose);
+    b_text(&b, rec->ref);
+    b_text(&b, rec->payment_method_id);
+    b_text(&b, rec->brand);
+    b_text(&b, rec->last4);
+    b_int(&b, rec->amount);
+    b_int(&b, rec->refunded);
+    b_int(&b, rec->created);
+    return q_exec(&b);
+}
+
+static int pg_charge_find(struct pv_store *st, const char *purpose, const char *ref,
+                          struct pv_charge_rec *out)
+{
+    struct q b;
+
+    memset(out, 0, sizeof *out);
+    if (!purpose || !ref)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CHARGE_FIND);
+    b_text(&b, purpose);
+    b_text(&b, ref);
+    return get_one(&b, read_charge, out, sizeof *out);
+}
+
+/* One guarded UPDATE: two refunds racing on one charge can never both fit. */
+static int pg_charge_add_refund(struct pv_store *st, const char *id, pv_mills amount)
+{
+    struct pg_store *s = handle(st);
+    struct q b;
+    int rc;
+
+    if (!id)
+        return PV_EINVAL;
+    if ((rc = check_mills(amount, 0)) != PV_OK)
+        return rc;
+    q_start(&b, s, Q_CHARGE_ADD_REFUND);
+    b_int(&b, amount);
+    b_text(&b, id);
+    rc = q_exec_found(&b);
+    if (rc == PV_ENOTFOUND)
+        rc = not_updated(s, Q_CHARGE_EXISTS, id, PV_EOVERFLOW);
+    return rc;
+}
+
+static int pg_charge_count(struct pv_store *st, const char *customer_id, const char *purpose,
+                           int64_t *n)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_CHARGE_COUNT);
+    b_text(&b, customer_id);
+    b_text(&b, purpose ? purpose : "");
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        *n = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc;
+}
+
+static int read_autorefill(struct row *r, void *p)
+{
+    struct pv_autorefill_rec *rec = p;
+
+    r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->test = (int) r_int(r);
+    rec->enabled = (int) r_int(r);
+    rec->trigger = r_int(r);
+    rec->amount = r_int(r);
+    r_text(r, rec->payment_method_id, sizeof rec->payment_method_id);
+    rec->updated = r_int(r);
+    return r->rc;
+}
+
+static int pg_autorefill_put(struct pv_store *st, const struct pv_autorefill_rec *rec)
+{
+    struct q b;
+    int rc;
+
+    if (!FITS(rec->customer_id) || !rec->customer_id[0] || !FITS(rec->payment_method_id))
+        return PV_EINVAL;
+    if ((rc = check_mills(rec->trigger, 0)) != PV_OK || (rc = check_mills(rec->amount, 0)) != PV_OK)
+        return rc;
+    q_start(&b, handle(st), Q_AUTOREFILL_PUT);
+    b_text(&b, rec->customer_id);
+    b_int(&b, rec->test != 0);
+    b_int(&b, rec->enabled != 0);
+    b_int(&b, rec->trigger);
+    b_int(&b, rec->amount);
+    b_text(&b, rec->payment_method_id);
+    b_int(&b, rec->updated);
+    return q_exec(&b);
+}
+
+/* A plain read even inside a transaction: the rule decides whether to charge, and the
+ * balance it compares against is what account_balance() locks. */
+static int pg_autorefill_get(struct pv_store *st, const char *customer_id, int test,
+                             struct pv_autorefill_rec *out)
+{
+    struct q b;
+
+    memset(out, 0, sizeof *out);
+    if (!customer_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_AUTOREFILL_GET);
+    b_text(&b, customer_id);
+    b_int(&b, test != 0);
+    return get_one(&b, read_autorefill, out, sizeof *out);
+}
+
+static int read_refund(struct row *r, void *p)
+{
+    struct pv_refund_rec *rec = p;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->indicium_id, sizeof rec->indicium_id);
+    r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->status = (int) r_int(r);
+    r_text(r, rec->reason, sizeof rec->reason);
+    rec->amount = r_int(r);
+    r_text(r, rec->destination, sizeof rec->destination);
+    rec->requested_at = r_int(r);
+    rec->decided_at = r_int(r);
+    return r->rc;
+}
+
+static int pg_refund_insert(struct pv_store *st, const struct pv_refund_rec *rec)
+{
+    struct q b;
+    int rc;
+
+    if (!FITS(rec->id) || !rec->id[0] || !FITS(rec->indicium_id) || !rec->indicium_id[0] ||
+        !FITS(rec->customer_id) || !FITS(rec->reason) || !FITS(rec->destination) ||
+        rec->status < PV_REFUND_REQUESTED || rec->status > PV_REFUND_DENIED)
+        return PV_EINVAL;
+    if ((rc = check_mills(rec->amount, 0)) != PV_OK)
+        return rc;
+    q_start(&b, handle(st), Q_REFUND_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->indicium_id);
+    b_text(&b, rec->customer_id);
+    b_int(&b, rec->status);
+    b_text(&b, rec->reason);
+    b_int(&b, rec->amount);
+    b_text(&b, rec->destination);
+    b_int(&b, rec->requested_at);
+    b_int(&b, rec->decided_at);
+    return q_exec(&b);
+}
+
+static int pg_refund_latest(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out)
+{
+    struct q b;
+
+    memset(out, 0, sizeof *out);
+    if (!indicium_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_REFUND_LATEST);
+    b_text(&b, indicium_id);
+    return get_one(&b, read_refund, out, sizeof *out);
+}
+
+static int pg_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t at)
+{
+    struct pg_store *s = handle(st);
+    struct q b;
+    int rc;
+
+    /* 0 means "not refunded": it cannot be the time of a refund. */
+    if (!id || at <= 0)
+        return PV_EINVAL;
+    q_start(&b, s, Q_IND_MARK_REFUNDED);
+    b_int(&b, at);
+    b_text(&b, id);
+    rc = q_exec_found(&b);
+    if (rc == PV_ENOTFOUND)
+        rc = not_updated(s, Q_IND_EXISTS, id, PV_EEXIST);
+    return rc;
+}
+
+static int read_txn(struct row *r, void *p)
+{
+    struct pv_txn_rec *rec = p;
+
+    rec->journal_id = r_int(r);
+    r_text(r, rec->kind, sizeof rec->kind);
+    r_text(r, rec->ref, sizeof rec->ref);
+    rec->amount = r_int(r);
+    rec->at = r_int(r);
+    return r->rc;
+}
+
+static int pg_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                            struct pv_txn_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!account || before < 0)
+        return PV_EINVAL;
+    if (limit == 0)
+        return PV_OK;
+    q_start(&b, handle(st), Q_ACCOUNT_LINES);
+    b_text(&b, account);
+    b_int(&b, before > 0 ? before : INT64_MAX);
+    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
+    rc = collect(&b, sizeof **out, read_txn, &arr, n);
+    *out = arr;
+    return rc;
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void pg_close(struct pv_store *st)
@@ -2261,6 +2996,29 @@ static const struct pv_store_ops postgres_ops = {
     .lease_history = pg_lease_history,
     .ledger_audit = pg_ledger_audit,
     .lock_writer = pg_lock_writer,
+    .password_set = pg_password_set,
+    .credential_get = pg_credential_get,
+    .operator_get = pg_operator_get,
+    .session_insert = pg_session_insert,
+    .session_get = pg_session_get,
+    .session_delete = pg_session_delete,
+    .apikey_create = pg_apikey_create,
+    .apikey_list = pg_apikey_list,
+    .apikey_revoke = pg_apikey_revoke,
+    .pm_insert = pg_pm_insert,
+    .pm_get = pg_pm_get,
+    .pm_list = pg_pm_list,
+    .pm_delete = pg_pm_delete,
+    .charge_insert = pg_charge_insert,
+    .charge_find = pg_charge_find,
+    .charge_add_refund = pg_charge_add_refund,
+    .charge_count = pg_charge_count,
+    .autorefill_put = pg_autorefill_put,
+    .autorefill_get = pg_autorefill_get,
+    .refund_insert = pg_refund_insert,
+    .refund_latest = pg_refund_latest,
+    .indicium_mark_refunded = pg_indicium_mark_refunded,
+    .account_lines = pg_account_lines,
 };
 
 int pv_postgres_open(const char *dsn, struct pv_store **out)

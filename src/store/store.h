@@ -44,9 +44,12 @@
 #define PV_IDEM_KEY_MAX 256  /* Idempotency-Key header cap */
 #define PV_ADDRESS_MAX  1024 /* a postal address block in UTF-8, lines joined by newlines */
 #define PV_PRINTER_MAX  64   /* a printer's name in the customer's settings */
+#define PV_PWHASH_MAX   160  /* an encoded argon2id hash ("$argon2id$v=19$...") + NUL */
+#define PV_REF_MAX      128  /* a gateway token or charge id + NUL */
+#define PV_KEYNAME_MAX  64   /* a customer's name for an API key */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 3
+#define PV_SCHEMA_VERSION 4
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -59,6 +62,9 @@ struct pv_psd_rec {
     pv_mills control_total;
     uint32_t piece_count;
     int64_t last_refill_at; /* 0 = never */
+    /* Schema v4: a test device signs only pieces bought with test keys; it is
+     * never leased, and its money lives in "test:" ledger accounts. */
+    int test;
     /* The processor allowed to move these registers, and until when (unix
      * ms). Written only by lease_acquire/lease_release, never by psd_update. */
     char lease_holder[PV_ID_MAX]; /* "" = nobody */
@@ -117,7 +123,102 @@ enum pv_role { PV_ROLE_CUSTOMER = 1, PV_ROLE_OPERATOR = 2 };
 struct pv_principal {
     int role;                 /* enum pv_role */
     char owner_id[PV_ID_MAX]; /* "cus_..." or "op_..." */
-    char key_id[PV_ID_MAX];   /* "key_..." of the API key used */
+    char key_id[PV_ID_MAX];   /* "key_..." of the API key used; "" for a session */
+    int test;                 /* 1: an sk_test_ key (sandbox gateway, test pieces) */
+    int session;              /* 1: a web session (cookie), not an API key */
+};
+
+/* An API key as listed to its owner (schema v4). Only the hash is kept. */
+struct pv_apikey_rec {
+    char id[PV_ID_MAX];     /* "key_..." */
+    char hash[PV_HASH_HEX]; /* sha-256 hex of the whole secret */
+    char prefix[24];        /* the first characters of the secret, for recognition */
+    int role;               /* enum pv_role */
+    char owner_id[PV_ID_MAX];
+    int test; /* sk_test_ */
+    char name[PV_KEYNAME_MAX];
+    int64_t created;
+    int64_t revoked_at; /* 0 = active */
+};
+
+/* A password login: what credential_get finds by email. */
+struct pv_credential {
+    int role;
+    char owner_id[PV_ID_MAX];
+    char password_hash[PV_PWHASH_MAX]; /* "" = no password set: cannot log in */
+};
+
+/* A web session (schema v4), stored by the SHA-256 hex of its token. */
+struct pv_session_rec {
+    char hash[PV_HASH_HEX];
+    int role;
+    char owner_id[PV_ID_MAX];
+    char csrf[PV_HASH_HEX]; /* the CSRF token state changes must echo */
+    int64_t created;
+    int64_t expires;
+};
+
+/* A saved card (schema v4): never the number or the CVC. */
+struct pv_payment_method_rec {
+    char id[PV_ID_MAX]; /* "pm_..." */
+    char customer_id[PV_ID_MAX];
+    int test;                     /* saved with a test key: sandbox only */
+    char gateway_ref[PV_REF_MAX]; /* the gateway's token */
+    char brand[12];
+    char last4[5];
+    int exp_month;
+    int exp_year;
+    int64_t created;
+};
+
+/* One card charge the gateway approved (schema v4). */
+struct pv_charge_rec {
+    char id[PV_REF_MAX]; /* the gateway's charge id */
+    char customer_id[PV_ID_MAX];
+    int test;
+    char purpose[16];                  /* "purchase", "funds", "auto_refill" */
+    char ref[PV_ID_MAX];               /* what it paid for: "ind_...", "top_..." */
+    char payment_method_id[PV_ID_MAX]; /* "" for a card typed for this payment */
+    char brand[12];
+    char last4[5];
+    pv_mills amount;
+    pv_mills refunded;
+    int64_t created;
+};
+
+/* A customer's auto-refill rule for one mode (schema v4). */
+struct pv_autorefill_rec {
+    char customer_id[PV_ID_MAX];
+    int test;
+    int enabled;
+    pv_mills trigger; /* top up when a purchase would leave less than this */
+    pv_mills amount;  /* by this much */
+    char payment_method_id[PV_ID_MAX];
+    int64_t updated;
+};
+
+enum pv_refund_status { PV_REFUND_REQUESTED = 0, PV_REFUND_APPROVED = 1, PV_REFUND_DENIED = 2 };
+
+/* A refund request and its decision (schema v4). */
+struct pv_refund_rec {
+    char id[PV_ID_MAX]; /* "rfd_..." */
+    char indicium_id[PV_ID_MAX];
+    char customer_id[PV_ID_MAX];
+    int status;      /* enum pv_refund_status */
+    char reason[24]; /* "" when approved; already_scanned, window_expired, ... */
+    pv_mills amount;
+    char destination[8]; /* "balance" or "card" ("" when denied) */
+    int64_t requested_at;
+    int64_t decided_at;
+};
+
+/* One line of an account's history: a journal entry seen from the account. */
+struct pv_txn_rec {
+    int64_t journal_id; /* the cursor: increasing with time */
+    char kind[24];      /* journal kind: "postage_sale", "card_charge", ... */
+    char ref[PV_ID_MAX];
+    pv_mills amount; /* this account's line: + credit to the customer, - debit */
+    int64_t at;
 };
 
 struct pv_customer_rec {
@@ -140,6 +241,7 @@ struct pv_indicium_rec {
     int64_t prints;                    /* times rendered as a label (reprints are free) */
     char from_address[PV_ADDRESS_MAX]; /* optional, printed on envelopes; not signed */
     char to_address[PV_ADDRESS_MAX];
+    int64_t refunded_at;           /* schema v4: 0, or when its refund was approved */
     struct pv_indicium ind;        /* decoded fields (as signed) */
     uint8_t data[PV_INDICIUM_MAX]; /* the whole signed indicium */
     size_t data_len;
@@ -295,6 +397,71 @@ struct pv_store_ops {
      * of its lines (*out owned, NULL when none). */
     int (*ledger_audit)(struct pv_store *st, int64_t *journals, int64_t *accounts,
                         struct pv_ledger_issue **out, size_t *n);
+
+    /* ---- schema v4: accounts, payments, refunds ---- */
+
+    /* password_set stores an encoded argon2id hash for a customer
+     * (PV_ROLE_CUSTOMER) or operator: PV_ENOTFOUND. credential_get finds a
+     * customer or operator (role) by email, case-insensitively: PV_ENOTFOUND. */
+    int (*password_set)(struct pv_store *st, int role, const char *owner_id, const char *hash);
+    int (*credential_get)(struct pv_store *st, int role, const char *email,
+                          struct pv_credential *out);
+    /* operator_get: the operator's email; PV_ENOTFOUND. */
+    int (*operator_get)(struct pv_store *st, const char *id, char email[256]);
+
+    /* Sessions. get: PV_ENOTFOUND when unknown or expired before now. */
+    int (*session_insert)(struct pv_store *st, const struct pv_session_rec *rec);
+    int (*session_get)(struct pv_store *st, const char *hash_hex, int64_t now,
+                       struct pv_session_rec *out);
+    int (*session_delete)(struct pv_store *st, const char *hash_hex);
+
+    /* API keys with mode and name. apikey_create: PV_EEXIST on a duplicate
+     * id or hash. apikey_list: the owner's keys, newest first, revoked ones
+     * included (*out owned). apikey_revoke: PV_ENOTFOUND unless owner_id
+     * has an active key key_id. apikey_lookup (above) fills principal.test. */
+    int (*apikey_create)(struct pv_store *st, const struct pv_apikey_rec *rec);
+    int (*apikey_list)(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
+                       size_t *n);
+    int (*apikey_revoke)(struct pv_store *st, const char *owner_id, const char *key_id, int64_t at);
+
+    /* Saved cards. get: PV_ENOTFOUND unless the customer's and not deleted.
+     * list: the customer's live (test 0) or test cards, oldest first.
+     * delete: PV_ENOTFOUND; deleted cards are kept for the charges that name them. */
+    int (*pm_insert)(struct pv_store *st, const struct pv_payment_method_rec *rec);
+    int (*pm_get)(struct pv_store *st, const char *customer_id, const char *id,
+                  struct pv_payment_method_rec *out);
+    int (*pm_list)(struct pv_store *st, const char *customer_id, int test,
+                   struct pv_payment_method_rec **out, size_t *n);
+    int (*pm_delete)(struct pv_store *st, const char *customer_id, const char *id, int64_t at);
+
+    /* Charges. charge_find: the charge with purpose and ref (PV_ENOTFOUND).
+     * charge_add_refund adds amount to refunded: PV_EOVERFLOW when that would
+     * exceed the charge, PV_ENOTFOUND. charge_count: how many charges a
+     * customer has with purpose ("" = any). */
+    int (*charge_insert)(struct pv_store *st, const struct pv_charge_rec *rec);
+    int (*charge_find)(struct pv_store *st, const char *purpose, const char *ref,
+                       struct pv_charge_rec *out);
+    int (*charge_add_refund)(struct pv_store *st, const char *id, pv_mills amount);
+    int (*charge_count)(struct pv_store *st, const char *customer_id, const char *purpose,
+                        int64_t *n);
+
+    /* Auto-refill: put creates or replaces (customer_id, test); get: PV_ENOTFOUND. */
+    int (*autorefill_put)(struct pv_store *st, const struct pv_autorefill_rec *rec);
+    int (*autorefill_get)(struct pv_store *st, const char *customer_id, int test,
+                          struct pv_autorefill_rec *out);
+
+    /* Refunds. refund_insert: PV_EEXIST for a second approved refund of one
+     * indicium. refund_latest: the indicium's newest request (PV_ENOTFOUND).
+     * indicium_mark_refunded sets refunded_at: PV_EEXIST when already set,
+     * PV_ENOTFOUND. */
+    int (*refund_insert)(struct pv_store *st, const struct pv_refund_rec *rec);
+    int (*refund_latest)(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out);
+    int (*indicium_mark_refunded)(struct pv_store *st, const char *id, int64_t at);
+
+    /* account_lines: the account's journal lines newest first, with
+     * journal_id < before (0 = from the newest), at most limit; *out owned. */
+    int (*account_lines)(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                         struct pv_txn_rec **out, size_t *n);
 };
 
 struct pv_store {

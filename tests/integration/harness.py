@@ -216,7 +216,7 @@ class Stampd:
 
     # -- serve --
 
-    def start(self, processors=2, threads=None):
+    def start(self, processors=2, threads=None, extra=()):
         assert self.proc is None, "server already running"
         self.runs += 1
         self.stderr_path = os.path.join(self.dir, "serve-%d.stderr" % self.runs)
@@ -225,6 +225,7 @@ class Stampd:
                 "--processors", str(processors)]
         if threads is not None:
             args += ["--threads", str(threads)]
+        args += list(extra)
         with open(self.stderr_path, "wb") as errf:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=errf,

@@ -292,7 +292,8 @@ class AdminTest(unittest.TestCase):
             m = PSD_ROW.match(line)
             self.assertIsNotNone(m, "unreadable PSD row %r: %r" % (line, r))
             rows[int(m.group(1))] = m.groups()
-        self.assertEqual(sorted(rows), [1, 2, 3, 4], r)
+        # Four live PSDs and the test PSD that signs pieces bought with test keys.
+        self.assertEqual(sorted(rows), [1, 2, 3, 4, 5], r)
         holders = {p["id"]: p["lease_holder"] for p in doc["psds"]}
         sold = sum(p["ascending_mills"] for p in doc["psds"])
         self.assertEqual(sold, self.total_sold() * POSTCARD_MILLS)
@@ -306,12 +307,15 @@ class AdminTest(unittest.TestCase):
             self.assertEqual(g[6], str(p["piece_count"]), r)
             self.assertEqual(g[7], p["last_refill_at"] or "-", r)
             self.assertEqual(g[8], "yes", r)
+            if p["test"]:
+                self.assertEqual((g[9], holders[p["id"]]), ("test PSD (no lease)", None), r)
+                continue
             self.assertRegex(g[9], r"^%s \([0-9.]+s left\)$" % re.escape(holders[p["id"]]), r)
-        self.assertEqual(set(holders.values()), {"p1", "p2"}, doc)
+        self.assertEqual(set(holders.values()), {"p1", "p2", None}, doc)
         # --json: the server's document.
         j = json.loads(self.expect(stamp("admin", "psds", "--json"), 0).out)
         self.assertEqual(j["deposit_mills"], doc["deposit_mills"])
-        self.assertEqual([p["id"] for p in j["psds"]], [1, 2, 3, 4])
+        self.assertEqual([p["id"] for p in j["psds"]], [1, 2, 3, 4, 5])
 
     # ---- steering ----
 

@@ -286,6 +286,7 @@ class TestShowList(CliTest):
         j = self.expect(stamp("show", ind["id"], "--json"), 0).json()
         expected = dict(ind)
         del expected["balance_mills"]
+        del expected["payment"]   # how it was paid is in the purchase answer only
         self.assertEqual(j, expected)
         # Unknown id, and another customer's id: 404.
         r = self.expect(stamp("show", "ind_doesnotexist"), 1)
@@ -364,11 +365,12 @@ class TestBalanceKeys(CliTest):
         path = os.path.join(self.tmp("keys"), "vendor-keys.json")
         r = self.expect(stamp("keys", "--out", path, key=None), 0)
         self.assertEqual(field(r.out, "license"), harness.LICENSE, r)
-        self.assertIn("saved 4 keys to %s" % path, r.out, r)
+        self.assertIn("saved 5 keys to %s" % path, r.out, r)   # 4 PSDs and the test PSD
         with open(path) as f:
             doc = json.load(f)
         self.assertEqual(doc["license"], harness.LICENSE)
-        self.assertEqual(sorted(k["key_id"] for k in doc["keys"]), [1, 2, 3, 4])
+        self.assertEqual(sorted(k["key_id"] for k in doc["keys"]), [1, 2, 3, 4, 5])
+        self.assertEqual([k["key_id"] for k in doc["keys"] if k["test"]], [5])
         for k in doc["keys"]:
             self.assertIn("-----BEGIN PUBLIC KEY-----", k["public_key_pem"])
         self.assertEqual([n for n in os.listdir(os.path.dirname(path))], ["vendor-keys.json"],

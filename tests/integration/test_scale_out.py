@@ -103,7 +103,7 @@ class Cluster:
             try:
                 sv = [s for s in self.servers() if s["healthy"]]
                 leased = sum(len(s["psd_leases"]) for s in sv)
-                npsds = len(self.srv.psds()["psds"])
+                npsds = len([p for p in self.srv.psds()["psds"] if not p["test"]])
                 if len(sv) == nprocs and all(s["psd_leases"] for s in sv) and leased == npsds:
                     return
             except Exception:  # front not up yet

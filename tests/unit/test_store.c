@@ -319,6 +319,7 @@ static void assert_psd_equal(const struct pv_psd_rec *a, const struct pv_psd_rec
     assert_int_equal(a->control_total, b->control_total);
     assert_int_equal(a->piece_count, b->piece_count);
     assert_int_equal(a->last_refill_at, b->last_refill_at);
+    assert_int_equal(a->test, b->test);
 }
 
 static void assert_refill_equal(const struct pv_refill_rec *a, const struct pv_refill_rec *b)
@@ -1554,6 +1555,631 @@ static void test_ledger_audit(void **state)
     free(issues);
 }
 
+/* ---- schema v4: accounts, payments, refunds ----------------------------------------------- */
+
+static void test_psd_test_flag(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec live = make_psd(1, 1000, 0), test = make_psd(2, 500, 0), got, *list;
+    size_t n;
+
+    test.test = 1;
+    OK(st->ops->psd_insert(st, &live));
+    OK(st->ops->psd_insert(st, &test));
+    OK(st->ops->psd_get(st, 1, &got));
+    assert_int_equal(got.test, 0);
+    OK(st->ops->psd_get(st, 2, &got));
+    assert_int_equal(got.test, 1);
+    assert_psd_equal(&got, &test);
+
+    /* psd_update moves registers, never the mode. */
+    test.descending -= 100;
+    test.ascending += 100;
+    test.test = 0;
+    OK(st->ops->psd_update(st, &test));
+    OK(st->ops->psd_list(st, &list, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].test, 0);
+    assert_int_equal(list[1].test, 1);
+    assert_int_equal(list[1].descending, 400);
+    free(list);
+}
+
+static void test_indicium_refunded(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_rec a, got, *list;
+    size_t n;
+
+    seed_for_indicia(st);
+    make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
+    a.refunded_at = 123; /* ignored: a new indicium is not refunded */
+    OK(st->ops->indicium_insert(st, &a));
+    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    assert_int_equal(got.refunded_at, 0);
+
+    OK(st->ops->indicium_mark_refunded(st, "ind_0001", 1700005000));
+    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    assert_int_equal(got.refunded_at, 1700005000);
+    assert_indicium_equal(&got, &a);
+    OK(st->ops->indicium_find(st, 1, 8, &got));
+    assert_int_equal(got.refunded_at, 1700005000);
+    OK(st->ops->indicium_list(st, "cus_A", NULL, 10, &list, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].refunded_at, 1700005000);
+    free(list);
+
+    /* Only once: the second mark changes nothing. */
+    assert_int_equal(st->ops->indicium_mark_refunded(st, "ind_0001", 1700006000), PV_EEXIST);
+    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    assert_int_equal(got.refunded_at, 1700005000);
+    assert_int_equal(st->ops->indicium_mark_refunded(st, "ind_nope", 1700006000), PV_ENOTFOUND);
+    assert_int_equal(st->ops->indicium_mark_refunded(st, "ind_0001", 0), PV_EINVAL);
+}
+
+static void test_passwords(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_customer_rec c = make_customer("cus_A", "Alice@Example.com");
+    struct pv_credential cr;
+    char email[256], long_hash[PV_PWHASH_MAX + 1];
+
+    OK(st->ops->customer_insert(st, &c));
+    OK(st->ops->operator_insert(st, "op_root", "Ops@Example.com", 1700000000));
+
+    /* No password yet: found, with an empty hash (cannot log in). */
+    OK(st->ops->credential_get(st, PV_ROLE_CUSTOMER, "alice@example.com", &cr));
+    assert_int_equal(cr.role, PV_ROLE_CUSTOMER);
+    assert_string_equal(cr.owner_id, "cus_A");
+    assert_string_equal(cr.password_hash, "");
+
+    OK(st->ops->password_set(st, PV_ROLE_CUSTOMER, "cus_A",
+                             "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"));
+    OK(st->ops->credential_get(st, PV_ROLE_CUSTOMER, "ALICE@example.COM", &cr));
+    assert_string_equal(cr.owner_id, "cus_A");
+    assert_string_equal(cr.password_hash, "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA");
+    /* A customer's email is not an operator's login, and vice versa. */
+    assert_int_equal(st->ops->credential_get(st, PV_ROLE_OPERATOR, "alice@example.com", &cr),
+                     PV_ENOTFOUND);
+    assert_string_equal(cr.owner_id, "");
+    assert_int_equal(st->ops->credential_get(st, PV_ROLE_CUSTOMER, "ops@example.com", &cr),
+                     PV_ENOTFOUND);
+
+    OK(st->ops->password_set(st, PV_ROLE_OPERATOR, "op_root", "$argon2id$op"));
+    OK(st->ops->credential_get(st, PV_ROLE_OPERATOR, "OPS@EXAMPLE.COM", &cr));
+    assert_int_equal(cr.role, PV_ROLE_OPERATOR);
+    assert_string_equal(cr.owner_id, "op_root");
+    assert_string_equal(cr.password_hash, "$argon2id$op");
+    /* Setting it again replaces it. */
+    OK(st->ops->password_set(st, PV_ROLE_OPERATOR, "op_root", "$argon2id$op2"));
+    OK(st->ops->credential_get(st, PV_ROLE_OPERATOR, "ops@example.com", &cr));
+    assert_string_equal(cr.password_hash, "$argon2id$op2");
+
+    assert_int_equal(st->ops->password_set(st, PV_ROLE_CUSTOMER, "cus_nope", "$x"), PV_ENOTFOUND);
+    assert_int_equal(st->ops->password_set(st, PV_ROLE_OPERATOR, "cus_A", "$x"), PV_ENOTFOUND);
+    assert_int_equal(st->ops->password_set(st, 7, "cus_A", "$x"), PV_EINVAL);
+    assert_int_equal(st->ops->credential_get(st, 0, "alice@example.com", &cr), PV_EINVAL);
+    memset(long_hash, 'h', sizeof long_hash - 1);
+    long_hash[sizeof long_hash - 1] = '\0';
+    assert_int_equal(st->ops->password_set(st, PV_ROLE_CUSTOMER, "cus_A", long_hash), PV_EINVAL);
+
+    OK(st->ops->operator_get(st, "op_root", email));
+    assert_string_equal(email, "Ops@Example.com");
+    assert_int_equal(st->ops->operator_get(st, "op_nope", email), PV_ENOTFOUND);
+    assert_string_equal(email, "");
+}
+
+static struct pv_session_rec make_session(const char *hash, const char *owner, int64_t expires)
+{
+    struct pv_session_rec s;
+
+    memset(&s, 0, sizeof s);
+    COPY(s.hash, hash);
+    s.role = PV_ROLE_CUSTOMER;
+    COPY(s.owner_id, owner);
+    COPY(s.csrf, HASH_B);
+    s.created = 1700000000;
+    s.expires = expires;
+    return s;
+}
+
+static void test_sessions(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_session_rec s = make_session(HASH_A, "cus_A", 1700003600), got;
+
+    assert_int_equal(st->ops->session_get(st, HASH_A, 1700000000, &got), PV_ENOTFOUND);
+    OK(st->ops->session_insert(st, &s));
+    assert_int_equal(st->ops->session_insert(st, &s), PV_EEXIST);
+
+    OK(st->ops->session_get(st, HASH_A, 1700000001, &got));
+    assert_string_equal(got.hash, HASH_A);
+    assert_int_equal(got.role, PV_ROLE_CUSTOMER);
+    assert_string_equal(got.owner_id, "cus_A");
+    assert_string_equal(got.csrf, HASH_B);
+    assert_int_equal(got.created, 1700000000);
+    assert_int_equal(got.expires, 1700003600);
+    /* Valid up to its expiry, not after. */
+    OK(st->ops->session_get(st, HASH_A, 1700003600, &got));
+    assert_int_equal(st->ops->session_get(st, HASH_A, 1700003601, &got), PV_ENOTFOUND);
+    assert_string_equal(got.owner_id, "");
+    assert_int_equal(st->ops->session_get(st, HASH_X, 1700000001, &got), PV_ENOTFOUND);
+
+    OK(st->ops->session_delete(st, HASH_A));
+    assert_int_equal(st->ops->session_get(st, HASH_A, 1700000001, &got), PV_ENOTFOUND);
+    OK(st->ops->session_delete(st, HASH_A)); /* logging out twice is fine */
+
+    s.role = 3;
+    assert_int_equal(st->ops->session_insert(st, &s), PV_EINVAL);
+}
+
+static struct pv_apikey_rec make_apikey(const char *id, const char *hash, const char *owner,
+                                        int test, int64_t created)
+{
+    struct pv_apikey_rec k;
+
+    memset(&k, 0, sizeof k);
+    COPY(k.id, id);
+    COPY(k.hash, hash);
+    snprintf(k.prefix, sizeof k.prefix, "%s%.4s", test ? "sk_test_" : "sk_live_", hash);
+    k.role = PV_ROLE_CUSTOMER;
+    COPY(k.owner_id, owner);
+    k.test = test;
+    snprintf(k.name, sizeof k.name, "key %s", id);
+    k.created = created;
+    return k;
+}
+
+static void test_apikeys(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_apikey_rec k1 = make_apikey("key_1", HASH_A, "cus_A", 1, 1700000001);
+    struct pv_apikey_rec k2 = make_apikey("key_2", HASH_B, "cus_A", 0, 1700000002), dup, *list;
+    struct pv_principal p;
+    size_t n;
+
+    OK(st->ops->apikey_list(st, "cus_A", &list, &n));
+    assert_null(list);
+    assert_int_equal(n, 0);
+    OK(st->ops->apikey_create(st, &k1));
+    OK(st->ops->apikey_create(st, &k2));
+    /* The old insert still works: a live key without a name. */
+    OK(st->ops->apikey_insert(st, "key_3", HASH_X, "sk_live_ffff", PV_ROLE_CUSTOMER, "cus_B",
+                              1700000003));
+
+    dup = make_apikey("key_1", "1111111111111111111111111111111111111111111111111111111111111111",
+                      "cus_A", 0, 1);
+    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EEXIST); /* same id */
+    dup = make_apikey("key_9", HASH_A, "cus_A", 0, 1);
+    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EEXIST); /* same hash */
+    dup = make_apikey("key_9", "abc", "cus_A", 0, 1);
+    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EINVAL); /* not a sha-256 hex */
+    dup = make_apikey("key_9", HASH_A, "cus_A", 0, 1);
+    dup.role = 0;
+    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EINVAL);
+
+    OK(st->ops->apikey_lookup(st, HASH_A, &p));
+    assert_int_equal(p.role, PV_ROLE_CUSTOMER);
+    assert_string_equal(p.owner_id, "cus_A");
+    assert_string_equal(p.key_id, "key_1");
+    assert_int_equal(p.test, 1);
+    assert_int_equal(p.session, 0);
+    OK(st->ops->apikey_lookup(st, HASH_B, &p));
+    assert_int_equal(p.test, 0);
+    OK(st->ops->apikey_lookup(st, HASH_X, &p));
+    assert_string_equal(p.key_id, "key_3");
+    assert_int_equal(p.test, 0);
+
+    /* Newest first. */
+    OK(st->ops->apikey_list(st, "cus_A", &list, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "key_2");
+    assert_string_equal(list[1].id, "key_1");
+    assert_string_equal(list[1].hash, HASH_A);
+    assert_string_equal(list[1].prefix, k1.prefix);
+    assert_int_equal(list[1].role, PV_ROLE_CUSTOMER);
+    assert_string_equal(list[1].owner_id, "cus_A");
+    assert_int_equal(list[1].test, 1);
+    assert_string_equal(list[1].name, "key key_1");
+    assert_int_equal(list[1].created, 1700000001);
+    assert_int_equal(list[1].revoked_at, 0);
+    free(list);
+    OK(st->ops->apikey_list(st, "cus_B", &list, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].name, "");
+    assert_int_equal(list[0].test, 0);
+    free(list);
+
+    /* Revoking: only the owner's active key; a revoked key no longer authenticates. */
+    assert_int_equal(st->ops->apikey_revoke(st, "cus_B", "key_1", 1700000100), PV_ENOTFOUND);
+    assert_int_equal(st->ops->apikey_revoke(st, "cus_A", "key_nope", 1700000100), PV_ENOTFOUND);
+    OK(st->ops->apikey_revoke(st, "cus_A", "key_1", 1700000100));
+    assert_int_equal(st->ops->apikey_revoke(st, "cus_A", "key_1", 1700000200), PV_ENOTFOUND);
+    assert_int_equal(st->ops->apikey_lookup(st, HASH_A, &p), PV_ENOTFOUND);
+    assert_string_equal(p.owner_id, "");
+    OK(st->ops->apikey_lookup(st, HASH_B, &p));
+    OK(st->ops->apikey_list(st, "cus_A", &list, &n));
+    assert_int_equal(n, 2); /* revoked keys stay listed */
+    assert_string_equal(list[1].id, "key_1");
+    assert_int_equal(list[1].revoked_at, 1700000100);
+    assert_int_equal(list[0].revoked_at, 0);
+    free(list);
+}
+
+static struct pv_payment_method_rec make_pm(const char *id, const char *customer, int test,
+                                            int64_t created)
+{
+    struct pv_payment_method_rec m;
+
+    memset(&m, 0, sizeof m);
+    COPY(m.id, id);
+    COPY(m.customer_id, customer);
+    m.test = test;
+    snprintf(m.gateway_ref, sizeof m.gateway_ref, "tok_%s", id);
+    COPY(m.brand, "visa");
+    COPY(m.last4, "4242");
+    m.exp_month = 12;
+    m.exp_year = 2031;
+    m.created = created;
+    return m;
+}
+
+static void test_payment_methods(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_payment_method_rec a = make_pm("pm_1", "cus_A", 0, 1700000002);
+    struct pv_payment_method_rec b = make_pm("pm_2", "cus_A", 0, 1700000001);
+    struct pv_payment_method_rec t = make_pm("pm_3", "cus_A", 1, 1700000003);
+    struct pv_payment_method_rec o = make_pm("pm_4", "cus_B", 0, 1700000004), got, *list;
+    size_t n;
+
+    seed_for_indicia(st);
+    OK(st->ops->pm_insert(st, &a));
+    OK(st->ops->pm_insert(st, &b));
+    OK(st->ops->pm_insert(st, &t));
+    OK(st->ops->pm_insert(st, &o));
+    assert_int_equal(st->ops->pm_insert(st, &a), PV_EEXIST);
+    memset(a.last4, '4', sizeof a.last4); /* no room for the NUL: does not fit */
+    assert_int_equal(st->ops->pm_insert(st, &a), PV_EINVAL);
+    COPY(a.last4, "4242");
+
+    OK(st->ops->pm_get(st, "cus_A", "pm_1", &got));
+    assert_string_equal(got.id, "pm_1");
+    assert_string_equal(got.customer_id, "cus_A");
+    assert_int_equal(got.test, 0);
+    assert_string_equal(got.gateway_ref, "tok_pm_1");
+    assert_string_equal(got.brand, "visa");
+    assert_string_equal(got.last4, "4242");
+    assert_int_equal(got.exp_month, 12);
+    assert_int_equal(got.exp_year, 2031);
+    assert_int_equal(got.created, 1700000002);
+    /* Another customer's card is not found. */
+    assert_int_equal(st->ops->pm_get(st, "cus_B", "pm_1", &got), PV_ENOTFOUND);
+    assert_string_equal(got.id, "");
+
+    /* Live cards oldest first; test cards apart. */
+    OK(st->ops->pm_list(st, "cus_A", 0, &list, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "pm_2");
+    assert_string_equal(list[1].id, "pm_1");
+    free(list);
+    OK(st->ops->pm_list(st, "cus_A", 1, &list, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, "pm_3");
+    assert_int_equal(list[0].test, 1);
+    free(list);
+
+    /* Deleting: only the customer's own live card, once; then neither got nor listed. */
+    assert_int_equal(st->ops->pm_delete(st, "cus_B", "pm_1", 1700000100), PV_ENOTFOUND);
+    OK(st->ops->pm_delete(st, "cus_A", "pm_1", 1700000100));
+    assert_int_equal(st->ops->pm_delete(st, "cus_A", "pm_1", 1700000200), PV_ENOTFOUND);
+    assert_int_equal(st->ops->pm_delete(st, "cus_A", "pm_nope", 1700000200), PV_ENOTFOUND);
+    assert_int_equal(st->ops->pm_get(st, "cus_A", "pm_1", &got), PV_ENOTFOUND);
+    OK(st->ops->pm_list(st, "cus_A", 0, &list, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, "pm_2");
+    free(list);
+    /* Its id stays taken: charges name it. */
+    assert_int_equal(st->ops->pm_insert(st, &a), PV_EEXIST);
+
+    /* A card for a customer that does not exist is refused by the schema. */
+    o = make_pm("pm_5", "cus_nope", 0, 1);
+    assert_true(st->ops->pm_insert(st, &o) < 0);
+}
+
+static struct pv_charge_rec make_charge(const char *id, const char *customer, const char *purpose,
+                                        const char *ref, pv_mills amount, int64_t created)
+{
+    struct pv_charge_rec c;
+
+    memset(&c, 0, sizeof c);
+    COPY(c.id, id);
+    COPY(c.customer_id, customer);
+    COPY(c.purpose, purpose);
+    COPY(c.ref, ref);
+    COPY(c.payment_method_id, "pm_1");
+    COPY(c.brand, "visa");
+    COPY(c.last4, "4242");
+    c.amount = amount;
+    c.created = created;
+    return c;
+}
+
+static void test_charges(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_charge_rec a = make_charge("ch_1", "cus_A", "purchase", "ind_1", 1000, 1700000001);
+    struct pv_charge_rec b = make_charge("ch_2", "cus_A", "funds", "top_1", 50000, 1700000002);
+    struct pv_charge_rec c = make_charge("ch_3", "cus_B", "purchase", "ind_2", 730, 1700000003);
+    struct pv_charge_rec got, bad;
+    int64_t n = -1;
+
+    b.test = 1;
+    COPY(b.payment_method_id, "");
+    OK(st->ops->charge_insert(st, &a));
+    OK(st->ops->charge_insert(st, &b));
+    OK(st->ops->charge_insert(st, &c));
+    assert_int_equal(st->ops->charge_insert(st, &a), PV_EEXIST);
+    bad = make_charge("ch_9", "cus_A", "purchase", "ind_9", 0, 1);
+    assert_int_equal(st->ops->charge_insert(st, &bad), PV_EINVAL);
+    bad.amount = PV_MILLS_MAX + 1;
+    assert_int_equal(st->ops->charge_insert(st, &bad), PV_EOVERFLOW);
+
+    OK(st->ops->charge_find(st, "purchase", "ind_1", &got));
+    assert_string_equal(got.id, "ch_1");
+    assert_string_equal(got.customer_id, "cus_A");
+    assert_int_equal(got.test, 0);
+    assert_string_equal(got.purpose, "purchase");
+    assert_string_equal(got.ref, "ind_1");
+    assert_string_equal(got.payment_method_id, "pm_1");
+    assert_string_equal(got.brand, "visa");
+    assert_string_equal(got.last4, "4242");
+    assert_int_equal(got.amount, 1000);
+    assert_int_equal(got.refunded, 0);
+    assert_int_equal(got.created, 1700000001);
+    OK(st->ops->charge_find(st, "funds", "top_1", &got));
+    assert_int_equal(got.test, 1);
+    assert_string_equal(got.payment_method_id, "");
+    assert_int_equal(st->ops->charge_find(st, "funds", "ind_1", &got), PV_ENOTFOUND);
+    assert_string_equal(got.id, "");
+
+    /* Refunds add up to the charge, never past it. */
+    OK(st->ops->charge_add_refund(st, "ch_1", 300));
+    assert_int_equal(st->ops->charge_add_refund(st, "ch_1", 701), PV_EOVERFLOW);
+    OK(st->ops->charge_find(st, "purchase", "ind_1", &got));
+    assert_int_equal(got.refunded, 300);
+    OK(st->ops->charge_add_refund(st, "ch_1", 700));
+    assert_int_equal(st->ops->charge_add_refund(st, "ch_1", 1), PV_EOVERFLOW);
+    OK(st->ops->charge_find(st, "purchase", "ind_1", &got));
+    assert_int_equal(got.refunded, 1000);
+    assert_int_equal(st->ops->charge_add_refund(st, "ch_nope", 1), PV_ENOTFOUND);
+    assert_int_equal(st->ops->charge_add_refund(st, "ch_2", -1), PV_EINVAL);
+
+    /* Inside a transaction a refused refund leaves the transaction usable. */
+    OK(st->ops->begin(st));
+    assert_int_equal(st->ops->charge_add_refund(st, "ch_3", 731), PV_EOVERFLOW);
+    assert_int_equal(st->ops->charge_add_refund(st, "ch_nope", 1), PV_ENOTFOUND);
+    OK(st->ops->charge_add_refund(st, "ch_3", 730));
+    OK(st->ops->commit(st));
+    OK(st->ops->charge_find(st, "purchase", "ind_2", &got));
+    assert_int_equal(got.refunded, 730);
+
+    OK(st->ops->charge_count(st, "cus_A", "", &n));
+    assert_int_equal(n, 2);
+    OK(st->ops->charge_count(st, "cus_A", "purchase", &n));
+    assert_int_equal(n, 1);
+    OK(st->ops->charge_count(st, "cus_A", "auto_refill", &n));
+    assert_int_equal(n, 0);
+    OK(st->ops->charge_count(st, "cus_nope", "", &n));
+    assert_int_equal(n, 0);
+}
+
+static void test_autorefill(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_autorefill_rec r, got;
+
+    assert_int_equal(st->ops->autorefill_get(st, "cus_A", 0, &got), PV_ENOTFOUND);
+    memset(&r, 0, sizeof r);
+    COPY(r.customer_id, "cus_A");
+    r.enabled = 1;
+    r.trigger = 5000;
+    r.amount = 20000;
+    COPY(r.payment_method_id, "pm_1");
+    r.updated = 1700000001;
+    OK(st->ops->autorefill_put(st, &r));
+    r.test = 1;
+    r.enabled = 0;
+    r.trigger = 1;
+    r.amount = 2;
+    COPY(r.payment_method_id, "pm_t");
+    OK(st->ops->autorefill_put(st, &r));
+
+    OK(st->ops->autorefill_get(st, "cus_A", 0, &got));
+    assert_string_equal(got.customer_id, "cus_A");
+    assert_int_equal(got.test, 0);
+    assert_int_equal(got.enabled, 1);
+    assert_int_equal(got.trigger, 5000);
+    assert_int_equal(got.amount, 20000);
+    assert_string_equal(got.payment_method_id, "pm_1");
+    assert_int_equal(got.updated, 1700000001);
+    OK(st->ops->autorefill_get(st, "cus_A", 1, &got));
+    assert_int_equal(got.test, 1);
+    assert_int_equal(got.enabled, 0);
+    assert_string_equal(got.payment_method_id, "pm_t");
+
+    /* put replaces. */
+    r.test = 0;
+    r.enabled = 0;
+    r.trigger = 100;
+    r.amount = 10000;
+    COPY(r.payment_method_id, "pm_2");
+    r.updated = 1700000009;
+    OK(st->ops->autorefill_put(st, &r));
+    OK(st->ops->autorefill_get(st, "cus_A", 0, &got));
+    assert_int_equal(got.enabled, 0);
+    assert_int_equal(got.trigger, 100);
+    assert_int_equal(got.amount, 10000);
+    assert_string_equal(got.payment_method_id, "pm_2");
+    assert_int_equal(got.updated, 1700000009);
+    assert_int_equal(st->ops->autorefill_get(st, "cus_B", 0, &got), PV_ENOTFOUND);
+
+    r.amount = -1;
+    assert_int_equal(st->ops->autorefill_put(st, &r), PV_EINVAL);
+}
+
+static struct pv_refund_rec make_refund(const char *id, const char *indicium, int status,
+                                        int64_t requested_at)
+{
+    struct pv_refund_rec r;
+
+    memset(&r, 0, sizeof r);
+    COPY(r.id, id);
+    COPY(r.indicium_id, indicium);
+    COPY(r.customer_id, "cus_A");
+    r.status = status;
+    COPY(r.reason, status == PV_REFUND_DENIED ? "already_scanned" : "");
+    r.amount = 730;
+    COPY(r.destination, status == PV_REFUND_APPROVED ? "balance" : "");
+    r.requested_at = requested_at;
+    r.decided_at = status == PV_REFUND_REQUESTED ? 0 : requested_at + 1;
+    return r;
+}
+
+static void test_refunds(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_rec ind;
+    struct pv_refund_rec r, got;
+
+    seed_for_indicia(st);
+    make_indicium(&ind, "ind_0001", "cus_A", 1, 1, "");
+    OK(st->ops->indicium_insert(st, &ind));
+    make_indicium(&ind, "ind_0002", "cus_A", 1, 2, "");
+    OK(st->ops->indicium_insert(st, &ind));
+
+    assert_int_equal(st->ops->refund_latest(st, "ind_0001", &got), PV_ENOTFOUND);
+    r = make_refund("rfd_1", "ind_0001", PV_REFUND_DENIED, 1700000001);
+    OK(st->ops->refund_insert(st, &r));
+    assert_int_equal(st->ops->refund_insert(st, &r), PV_EEXIST);
+    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    assert_string_equal(got.id, "rfd_1");
+    assert_string_equal(got.indicium_id, "ind_0001");
+    assert_string_equal(got.customer_id, "cus_A");
+    assert_int_equal(got.status, PV_REFUND_DENIED);
+    assert_string_equal(got.reason, "already_scanned");
+    assert_int_equal(got.amount, 730);
+    assert_string_equal(got.destination, "");
+    assert_int_equal(got.requested_at, 1700000001);
+    assert_int_equal(got.decided_at, 1700000002);
+
+    /* One approved refund per indicium (the partial unique index); others any number. */
+    r = make_refund("rfd_2", "ind_0001", PV_REFUND_APPROVED, 1700000010);
+    OK(st->ops->refund_insert(st, &r));
+    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    assert_string_equal(got.id, "rfd_2");
+    assert_int_equal(got.status, PV_REFUND_APPROVED);
+    assert_string_equal(got.destination, "balance");
+    r = make_refund("rfd_3", "ind_0001", PV_REFUND_APPROVED, 1700000020);
+    assert_int_equal(st->ops->refund_insert(st, &r), PV_EEXIST);
+    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    assert_string_equal(got.id, "rfd_2");
+    r = make_refund("rfd_4", "ind_0001", PV_REFUND_DENIED, 1700000030);
+    OK(st->ops->refund_insert(st, &r));
+    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    assert_string_equal(got.id, "rfd_4");
+    /* Another indicium has its own. */
+    r = make_refund("rfd_5", "ind_0002", PV_REFUND_APPROVED, 1700000040);
+    OK(st->ops->refund_insert(st, &r));
+    assert_int_equal(st->ops->refund_latest(st, "ind_nope", &got), PV_ENOTFOUND);
+
+    /* Inside a transaction the duplicate can be rolled back to a savepoint. */
+    OK(st->ops->begin(st));
+    OK(st->ops->savepoint(st));
+    r = make_refund("rfd_6", "ind_0002", PV_REFUND_APPROVED, 1700000050);
+    assert_int_equal(st->ops->refund_insert(st, &r), PV_EEXIST);
+    OK(st->ops->rollback_to(st));
+    r = make_refund("rfd_6", "ind_0002", PV_REFUND_REQUESTED, 1700000050);
+    OK(st->ops->refund_insert(st, &r));
+    OK(st->ops->commit(st));
+    OK(st->ops->refund_latest(st, "ind_0002", &got));
+    assert_string_equal(got.id, "rfd_6");
+    assert_int_equal(got.status, PV_REFUND_REQUESTED);
+    assert_int_equal(got.decided_at, 0);
+
+    r = make_refund("rfd_7", "ind_0001", 3, 1700000060);
+    assert_int_equal(st->ops->refund_insert(st, &r), PV_EINVAL);
+    /* A refund of an indicium that does not exist is refused by the schema. */
+    r = make_refund("rfd_8", "ind_nope", PV_REFUND_REQUESTED, 1700000070);
+    assert_true(st->ops->refund_insert(st, &r) < 0);
+}
+
+static void test_account_lines(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[4];
+    struct pv_txn_rec *page = NULL;
+    int64_t cursor;
+    size_t n = 99;
+
+    OK(st->ops->account_lines(st, "customer:cus_A", 0, 10, &page, &n));
+    assert_null(page);
+    assert_int_equal(n, 0);
+
+    line(&l[0], "card:clearing", -50000);
+    line(&l[1], "customer:cus_A", 50000);
+    OK(st->ops->journal_post(st, "card_charge", "ch_1", l, 2, 1700000001));
+    /* Two lines of cus_A in one entry come back as one row. */
+    line(&l[0], "customer:cus_A", -700);
+    line(&l[1], "customer:cus_A", -30);
+    line(&l[2], "postage:sold", 700);
+    line(&l[3], "revenue:fees", 30);
+    OK(st->ops->journal_post(st, "postage_sale", "ind_1", l, 4, 1700000002));
+    line(&l[0], "card:clearing", -10);
+    line(&l[1], "customer:cus_B", 10);
+    OK(st->ops->journal_post(st, "card_charge", "ch_2", l, 2, 1700000003));
+    line(&l[0], "customer:cus_A", 730);
+    line(&l[1], "postage:sold", -730);
+    OK(st->ops->journal_post(st, "refund", "rfd_1", l, 2, 1700000004));
+
+    OK(st->ops->account_lines(st, "customer:cus_A", 0, 2, &page, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(page[0].kind, "refund");
+    assert_string_equal(page[0].ref, "rfd_1");
+    assert_int_equal(page[0].amount, 730);
+    assert_int_equal(page[0].at, 1700000004);
+    assert_string_equal(page[1].kind, "postage_sale");
+    assert_string_equal(page[1].ref, "ind_1");
+    assert_int_equal(page[1].amount, -730);
+    assert_int_equal(page[1].at, 1700000002);
+    assert_true(page[0].journal_id > page[1].journal_id);
+    cursor = page[1].journal_id;
+    free(page);
+
+    OK(st->ops->account_lines(st, "customer:cus_A", cursor, 2, &page, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].kind, "card_charge");
+    assert_string_equal(page[0].ref, "ch_1");
+    assert_int_equal(page[0].amount, 50000);
+    assert_true(page[0].journal_id < cursor);
+    cursor = page[0].journal_id;
+    free(page);
+
+    page = (struct pv_txn_rec *) &n;
+    OK(st->ops->account_lines(st, "customer:cus_A", cursor, 2, &page, &n));
+    assert_null(page);
+    assert_int_equal(n, 0);
+    OK(st->ops->account_lines(st, "customer:cus_A", 0, 0, &page, &n));
+    assert_int_equal(n, 0);
+
+    OK(st->ops->account_lines(st, "customer:cus_B", 0, 10, &page, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(page[0].amount, 10);
+    free(page);
+    OK(st->ops->account_lines(st, "customer:cus_nope", 0, 10, &page, &n));
+    assert_int_equal(n, 0);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 #define EMPTY(f) cmocka_unit_test_setup_teardown(f, setup_empty, teardown_store)
@@ -1590,6 +2216,16 @@ int main(void)
         STORE(test_leases),
         STORE(test_lease_race),
         STORE(test_ledger_audit),
+        STORE(test_psd_test_flag),
+        STORE(test_indicium_refunded),
+        STORE(test_passwords),
+        STORE(test_sessions),
+        STORE(test_apikeys),
+        STORE(test_payment_methods),
+        STORE(test_charges),
+        STORE(test_autorefill),
+        STORE(test_refunds),
+        STORE(test_account_lines),
     };
     /* clang-format on */
     char name[64];

@@ -1,0 +1,65 @@
+/*
+ * payment.h - money coming in from cards: charge through a payment gateway
+ * and book it, inside the caller's store transaction, and take it back when
+ * that transaction does not commit.
+ *
+ * The gateway call cannot join the database transaction, so the order is:
+ * charge (idempotency key unique to this attempt), write the charge record
+ * and its journal in the open transaction, and if that transaction is rolled
+ * back - the purchase failed later, or the commit failed - refund the charge
+ * at once (pv_pay_void). A declined card writes nothing.
+ */
+#ifndef STAMPD_PAYMENT_H
+#define STAMPD_PAYMENT_H
+
+#include "payment/gateway.h"
+#include "store/store.h"
+
+/* The gateways a process uses; borrowed. live may be NULL (not configured). */
+struct pv_gateways {
+    struct pv_gateway *live;
+    struct pv_gateway *test; /* always the sandbox */
+};
+
+/* How something is paid: the prepaid balance, or a card by gateway source. */
+enum pv_pay_method { PV_PAY_BALANCE = 0, PV_PAY_CARD = 1 };
+
+struct pv_payment {
+    int method;                        /* enum pv_pay_method */
+    char source[PV_REF_MAX];           /* card: a gateway token or a saved card's reference */
+    char payment_method_id[PV_ID_MAX]; /* "pm_..." for a saved card, else "" */
+    char brand[12];
+    char last4[5];
+};
+
+/*
+ * pv_pay_gateway - the gateway for test or live money; NULL when live card
+ * payments are not configured.
+ */
+struct pv_gateway *pv_pay_gateway(const struct pv_gateways *g, int test);
+
+/*
+ * pv_pay_charge - inside the caller's transaction: charge c->amount to
+ * source (borrowed) through gw (borrowed), under idem (borrowed, unique to
+ * this attempt). When approved, c->id is set, the charge is recorded and a
+ * journal entry of kind (borrowed: "card_charge", "funds_added",
+ * "auto_refill") moves the amount from card_clearing to the customer's
+ * balance (test: the "test:" accounts). c is the caller's: customer_id,
+ * test, purpose, ref, payment_method_id, brand, last4 and amount must be
+ * set. Returns PV_OK; PV_ECARDDECLINED with decline (24 bytes) set to
+ * "card_declined", "insufficient_funds" or "incorrect_cvc"; PV_EGATEWAY
+ * (processing error; nothing charged); PV_ENOGATEWAY when gw is NULL; or a
+ * store error (the charge is then voided before returning).
+ */
+int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_rec *c,
+                  const char *source, const char *idem, const char *kind, char decline[24],
+                  int64_t now);
+
+/*
+ * pv_pay_void - give back a charge (id borrowed) whose transaction did not
+ * commit. Idempotent: voiding twice refunds once. Failures are logged with
+ * the charge id (never card data) for the operator to reconcile.
+ */
+void pv_pay_void(struct pv_gateway *gw, const char *charge_id, pv_mills amount);
+
+#endif

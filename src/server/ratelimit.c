@@ -1,0 +1,135 @@
+/*
+ * ratelimit.c - slow down, then refuse, sources that keep failing to
+ * authenticate (server.h). A fixed open-addressing table of sources under
+ * one mutex: a flood of new addresses recycles the stalest slots instead of
+ * growing memory.
+ */
+#include "server/server.h"
+
+#include "stampd/error.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOTS 4096
+#define PROBE 8
+
+struct slot {
+    char source[48]; /* "" = free */
+    int failures;
+    int64_t first_ms; /* first failure of the current window */
+    int64_t last_ms;  /* latest failure */
+};
+
+struct pv_ratelimit {
+    pthread_mutex_t mu;
+    int64_t lockout_ms;
+    struct slot slots[SLOTS];
+};
+
+int pv_ratelimit_new(int64_t lockout_s, struct pv_ratelimit **out)
+{
+    struct pv_ratelimit *rl = calloc(1, sizeof *rl);
+
+    *out = NULL;
+    if (!rl)
+        return PV_ENOMEM;
+    pthread_mutex_init(&rl->mu, NULL);
+    rl->lockout_ms = lockout_s * 1000;
+    *out = rl;
+    return PV_OK;
+}
+
+void pv_ratelimit_free(struct pv_ratelimit *rl)
+{
+    if (!rl)
+        return;
+    pthread_mutex_destroy(&rl->mu);
+    free(rl);
+}
+
+static size_t hash(const char *s)
+{
+    size_t h = 1469598103u;
+
+    while (*s)
+        h = (h ^ (unsigned char) *s++) * 16777619u;
+    return h;
+}
+
+/* The source's slot, or (create) a free or the stalest slot in its probe run. */
+static struct slot *find(struct pv_ratelimit *rl, const char *source, int create, int64_t now_ms)
+{
+    size_t h = hash(source), i;
+    struct slot *s, *victim = NULL;
+
+    for (i = 0; i < PROBE; i++) {
+        s = &rl->slots[(h + i) % SLOTS];
+        if (strcmp(s->source, source) == 0) {
+            if (now_ms - s->first_ms > PV_RL_WINDOW_S * 1000 &&
+                now_ms - s->last_ms > rl->lockout_ms) {
+                s->failures = 0; /* the window passed: start again */
+                s->first_ms = now_ms;
+            }
+            return s;
+        }
+        if (!victim || !s->source[0] || (victim->source[0] && s->last_ms < victim->last_ms))
+            victim = s;
+    }
+    if (!create)
+        return NULL;
+    memset(victim, 0, sizeof *victim);
+    strncpy(victim->source, source, sizeof victim->source - 1);
+    victim->first_ms = now_ms;
+    return victim;
+}
+
+int pv_ratelimit_check(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
+                       int *retry_after)
+{
+    struct slot *s;
+    int64_t until = 0;
+
+    *retry_after = 0;
+    if (!rl || !source)
+        return PV_OK;
+    pthread_mutex_lock(&rl->mu);
+    s = find(rl, source, 0, now_ms);
+    if (s && s->failures >= PV_RL_LOCK)
+        until = s->last_ms + rl->lockout_ms;
+    else if (s && s->failures >= PV_RL_FREE)
+        until = s->last_ms + (1000LL << (s->failures - PV_RL_FREE));
+    pthread_mutex_unlock(&rl->mu);
+    if (until <= now_ms)
+        return PV_OK;
+    *retry_after = (int) ((until - now_ms + 999) / 1000);
+    return PV_ERATELIMIT;
+}
+
+void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_ms)
+{
+    struct slot *s;
+
+    if (!rl || !source)
+        return;
+    pthread_mutex_lock(&rl->mu);
+    s = find(rl, source, 1, now_ms);
+    if (s->failures < PV_RL_LOCK)
+        s->failures++;
+    s->last_ms = now_ms;
+    pthread_mutex_unlock(&rl->mu);
+}
+
+void pv_ratelimit_ok(struct pv_ratelimit *rl, const char *source)
+{
+    struct slot *s;
+
+    if (!rl || !source)
+        return;
+    pthread_mutex_lock(&rl->mu);
+    s = find(rl, source, 0, 0);
+    if (s)
+        memset(s, 0, sizeof *s);
+    pthread_mutex_unlock(&rl->mu);
+}
