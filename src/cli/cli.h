@@ -320,6 +320,16 @@ int cmd_printers(const struct cli *c, int argc, char **argv);
 int cmd_layouts(const struct cli *c, int argc, char **argv);
 int cmd_admin(const struct cli *c, int argc, char **argv);
 
+/* account.c: the account and its money (docs/cli.md). */
+int cmd_signup(const struct cli *c, int argc, char **argv);
+int cmd_login(const struct cli *c, int argc, char **argv);
+int cmd_api_keys(const struct cli *c, int argc, char **argv);
+int cmd_cards(const struct cli *c, int argc, char **argv);
+int cmd_funds(const struct cli *c, int argc, char **argv);
+int cmd_auto_refill(const struct cli *c, int argc, char **argv);
+int cmd_transactions(const struct cli *c, int argc, char **argv);
+int cmd_refund(const struct cli *c, int argc, char **argv);
+
 /* cli_print_indicium - the human block for an indicium object (borrowed). */
 void cli_print_indicium(const json_t *ind, int with_balance);
 

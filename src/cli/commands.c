@@ -134,7 +134,7 @@ static int set_str(json_t *obj, const char *key, const char *s)
  */
 static char *buy_body(const char *cls, uint32_t tenths, const char *from, const char *to,
                       const char *date, const char *medium, const char *from_addr,
-                      const char *to_addr)
+                      const char *to_addr, const char *card)
 {
     json_t *obj = json_object();
     json_t *w = tenths % 10 == 0 ? json_integer((json_int_t) (tenths / 10))
@@ -151,7 +151,10 @@ static char *buy_body(const char *cls, uint32_t tenths, const char *from, const 
         (date && set_str(obj, "mail_date", date)) ||
         (medium && set_str(obj, "medium_serial", medium)) ||
         (from_addr && set_str(obj, "from_address", from_addr)) ||
-        (to_addr && set_str(obj, "to_address", to_addr)))
+        (to_addr && set_str(obj, "to_address", to_addr)) ||
+        (card && json_object_set_new(
+                     obj, "payment",
+                     json_pack("{s:s, s:s}", "method", "card", "payment_method_id", card)) != 0))
         goto out;
     /* %.{digits+1}g prints 2.5 as "2.5", not "2.5000000000000000". */
     for (v = tenths / 10; v >= 10; v /= 10)
@@ -294,7 +297,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
 {
     const char *cls = NULL, *weight = NULL, *from = NULL, *to = NULL, *date = NULL;
     const char *medium = NULL, *idem = NULL, *print = NULL, *layout = NULL, *printer = NULL;
-    const char *from_addr_opt = NULL, *to_addr_opt = NULL, *fmt = NULL;
+    const char *from_addr_opt = NULL, *to_addr_opt = NULL, *fmt = NULL, *card = NULL;
     const struct cli_opt opts[] = {
         {"--class", &cls, NULL},
         {"--weight", &weight, NULL},
@@ -308,6 +311,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         {"--print", &print, NULL},
         {"--layout", &layout, NULL},
         {"--printer", &printer, NULL},
+        {"--card", &card, NULL},
         {NULL, NULL, NULL},
     };
     char missing[128] = "", keybuf[33];
@@ -351,7 +355,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         }
         idem = pv_hex_encode(raw, sizeof raw, keybuf);
     }
-    if (!(body = buy_body(cls, tenths, from, to, date, medium, from_addr, to_addr))) {
+    if (!(body = buy_body(cls, tenths, from, to, date, medium, from_addr, to_addr, card))) {
         /* The only input json_string() refuses is text that is not UTF-8. */
         rc = cli_usage_error("buy", "option values must be valid UTF-8");
         goto out;

@@ -34,6 +34,14 @@ static const char usage_text[] =
     "  print     download (and print) labels, envelopes or sheets of labels\n"
     "  printers  list, save or delete printer calibration offsets\n"
     "  layouts   list the label, envelope and sheet layouts\n"
+    "  signup    create an account and an API key (password from STAMP_PASSWORD)\n"
+    "  login     log in and make a new API key\n"
+    "  api-keys  list, create or revoke your API keys\n"
+    "  cards     list, add or remove saved cards\n"
+    "  funds     add money to your prepaid balance from a saved card\n"
+    "  auto-refill  top the balance up automatically before it runs low\n"
+    "  transactions  your balance's history\n"
+    "  refund    ask for a refund of an unused indicium, or see its status\n"
     "  admin     operators: processors' health and PSD leases, drain, disable or\n"
     "            enable one; PSD registers and the postal deposit (operator key)\n"
     "  help      show help for a command (also: stamp <command> --help)\n"
@@ -60,7 +68,7 @@ static const char help_buy[] =
     "usage: stamp buy --class CLASS --weight OZ --from ZIP --to ZIP\n"
     "                 [--date YYYY-MM-DD] [--medium SERIAL] [--idempotency-key KEY]\n"
     "                 [--from-address TEXT] [--to-address TEXT]\n"
-    "                 [--print FILE [--layout LAYOUT] [--printer NAME]]\n"
+    "                 [--print FILE [--layout LAYOUT] [--printer NAME]] [--card pm_...]\n"
     "\n"
     "Buy postage for one mail piece and print the signed indicium's details.\n"
     "\n"
@@ -78,6 +86,7 @@ static const char help_buy[] =
     "                         .svg .zpl) is the format\n"
     "  --layout LAYOUT        label layout for --print (default label-4x6; see layouts)\n"
     "  --printer NAME         apply saved printer NAME's offsets and send FILE to it\n"
+    "  --card pm_...          pay with this saved card instead of the balance\n"
     "                         with lp\n"
     "\n"
     "On a network error, timeout or server error (5xx) the purchase is retried up\n"
@@ -191,6 +200,72 @@ static const char help_layouts[] =
     "List the layouts the server can print: page size, label grid and what they\n"
     "are for.\n";
 
+static const char help_signup[] =
+    "usage: stamp signup --email EMAIL [--test] [--name NAME]\n"
+    "\n"
+    "Create an account and an API key for it. The password (10 to 128 characters)\n"
+    "comes from STAMP_PASSWORD or standard input (not echoed on a terminal). The\n"
+    "key is printed once as export STAMP_KEY=... so that\n"
+    "    eval \"$(stamp signup --email ...)\"\n"
+    "sets it for the commands that follow.\n"
+    "\n"
+    "  --test   a test key (sk_test_): sandbox cards, test balance, test pieces\n"
+    "  --name   what to call the key in stamp api-keys (default \"stamp CLI\")\n";
+
+static const char help_login[] =
+    "usage: stamp login --email EMAIL [--test] [--operator] [--name NAME]\n"
+    "\n"
+    "Log in and make a new API key, printed once as export STAMP_KEY=... . The password\n"
+    "comes from STAMP_PASSWORD or standard input. Repeated wrong passwords are\n"
+    "slowed down and then refused for a while (rate_limited, exit 1).\n"
+    "\n"
+    "  --operator   log in an operator account (live keys only)\n";
+
+static const char help_api_keys[] =
+    "usage: stamp api-keys [list]\n"
+    "       stamp api-keys create [--name NAME] [--test]\n"
+    "       stamp api-keys revoke ID\n"
+    "\n"
+    "Your API keys: prefix, mode (live or test), created, revoked. A new key is\n"
+    "shown once. Test keys may list but not create or revoke keys.\n";
+
+static const char help_cards[] =
+    "usage: stamp cards [list]\n"
+    "       stamp cards add --exp MM/YY --zip ZIP\n"
+    "       stamp cards remove ID\n"
+    "\n"
+    "Saved cards (only brand, last four digits and expiry are kept). add reads the\n"
+    "card number, then the CVC, from standard input - never from the command line.\n"
+    "With a test key the sandbox test cards apply (docs/payments.md).\n";
+
+static const char help_funds[] =
+    "usage: stamp funds AMOUNT [--card pm_...] [--idempotency-key KEY]\n"
+    "\n"
+    "Add AMOUNT dollars (1.00 to 10000.00, whole cents) to your prepaid balance\n"
+    "from a saved card (default: the first). Safe to retry with the same key.\n";
+
+static const char help_auto_refill[] =
+    "usage: stamp auto-refill [show]\n"
+    "       stamp auto-refill set --trigger DOLLARS --amount DOLLARS [--card pm_...]\n"
+    "       stamp auto-refill off\n"
+    "\n"
+    "When a purchase would leave less than --trigger on the balance, first add\n"
+    "--amount (at least 5.00) from the saved card.\n";
+
+static const char help_transactions[] =
+    "usage: stamp transactions [--limit N]\n"
+    "\n"
+    "Your balance's history, newest first: top-ups, card charges, auto-refills,\n"
+    "postage bought and refunds, each with its amount (+ in, - out).\n";
+
+static const char help_refund[] =
+    "usage: stamp refund ID [--status]\n"
+    "\n"
+    "Ask for a refund of an unused indicium (within 30 days unless the vendor set\n"
+    "another window). It is approved - back to the card that paid, else the\n"
+    "balance - or denied with a reason: already_scanned, window_expired,\n"
+    "already_refunded, test_piece (exit 1). --status shows the latest decision.\n";
+
 struct command {
     const char *name;
     int (*run)(const struct cli *c, int argc, char **argv);
@@ -208,6 +283,14 @@ static const struct command commands[] = {
     {"printers", cmd_printers, help_printers},
     {"layouts", cmd_layouts, help_layouts},
     {"admin", cmd_admin, help_admin},
+    {"signup", cmd_signup, help_signup},
+    {"login", cmd_login, help_login},
+    {"api-keys", cmd_api_keys, help_api_keys},
+    {"cards", cmd_cards, help_cards},
+    {"funds", cmd_funds, help_funds},
+    {"auto-refill", cmd_auto_refill, help_auto_refill},
+    {"transactions", cmd_transactions, help_transactions},
+    {"refund", cmd_refund, help_refund},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

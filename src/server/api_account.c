@@ -358,19 +358,84 @@ int pv_api_authenticate(struct pv_app *app, struct pv_store *st, const struct pv
     return PV_OK;
 }
 
-static const char *const signup_fields[] = {"email", "password", NULL};
-static const char *const login_fields[] = {"email", "password", "role", NULL};
+static const char *const signup_fields[] = {"email", "password", "api_key", NULL};
+static const char *const login_fields[] = {"email", "password", "role", "api_key", NULL};
+
+/*
+ * The optional "api_key": {"name": ..., "mode": "live"|"test"} of sign-up and
+ * login: programs without cookies (the stamp CLI) log in and mint a key in
+ * one step. Checked before the account is touched; *want 0 when absent.
+ */
+static int api_key_request(json_t *root, int role, int *want, const char **name, int *test,
+                           struct pv_reply *rp)
+{
+    json_t *o = json_object_get(root, "api_key"), *v;
+    const char *k, *mode = NULL;
+
+    *want = 0;
+    *name = NULL;
+    *test = 0;
+    if (!o)
+        return PV_OK;
+    if (!json_is_object(o)) {
+        pv_reply_error(rp, PV_ETYPE, "api_key", "api_key must be an object {name, mode}");
+        return PV_ETYPE;
+    }
+    json_object_foreach(o, k, v)
+    {
+        if (strcmp(k, "name") != 0 && strcmp(k, "mode") != 0) {
+            pv_reply_error(rp, PV_EUNKNOWNFIELD, "api_key", "api_key takes name and mode");
+            return PV_EUNKNOWNFIELD;
+        }
+    }
+    if (pv_api_get_string(o, "name", 0, PV_KEYNAME_MAX - 1, PV_EINVAL, name, rp) != PV_OK ||
+        pv_api_get_string(o, "mode", 0, 8, PV_EINVAL, &mode, rp) != PV_OK)
+        return PV_EINVAL;
+    if (mode && strcmp(mode, "live") != 0 &&
+        (strcmp(mode, "test") != 0 || role != PV_ROLE_CUSTOMER)) {
+        pv_reply_error(rp, PV_EINVAL, "api_key.mode",
+                       "api_key.mode must be \"live\" or (customers) \"test\"");
+        return PV_EINVAL;
+    }
+    *test = mode && strcmp(mode, "test") == 0;
+    *want = 1;
+    return PV_OK;
+}
+
+/* Add the minted key (shown once) to a successful sign-up or login answer. */
+static void add_api_key(struct pv_store *st, int role, const char *owner, const char *name,
+                        int test, struct pv_reply *rp)
+{
+    struct pv_apikey_rec rec;
+    char key[64];
+    json_t *j;
+    int rc;
+
+    if (rp->status >= 300 || !rp->body)
+        return;
+    if ((rc = pv_api_new_key(st, role, owner, test, name, key, &rec)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    j = key_json(&rec);
+    if (j)
+        json_object_set_new(j, "key", json_string(key));
+    json_object_set_new(rp->body, "api_key", j ? j : json_null());
+    pv_card_wipe(key, sizeof key);
+}
 
 static void post_signup(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_customer_rec c;
     char hash[PV_PWHASH_MAX];
-    const char *email, *password;
+    const char *email, *password, *key_name;
     json_t *root;
-    int rc;
+    int rc, want_key, key_test;
 
     if (!(root = pv_api_parse_object(rq, signup_fields, rp)))
         return;
+    if (api_key_request(root, PV_ROLE_CUSTOMER, &want_key, &key_name, &key_test, rp) != PV_OK)
+        goto out;
     if (pv_api_get_string(root, "email", 1, 254, PV_EEMAIL, &email, rp) != PV_OK ||
         pv_api_get_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_EPASSWORD, &password, rp) !=
             PV_OK)
@@ -399,6 +464,8 @@ static void post_signup(struct pv_store *st, const struct pv_request *rq, struct
         goto out;
     }
     start_session(st, PV_ROLE_CUSTOMER, c.id, c.email, 201, rq, rp);
+    if (want_key)
+        add_api_key(st, PV_ROLE_CUSTOMER, c.id, key_name, key_test, rp);
 out:
     pv_card_wipe(hash, sizeof hash);
     json_decref(root);
@@ -408,10 +475,10 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
                        struct pv_reply *rp)
 {
     struct pv_credential cred;
-    const char *email, *password, *role_name = NULL;
+    const char *email, *password, *role_name = NULL, *key_name;
     int64_t now_ms = pv_now_ms();
     json_t *root;
-    int rc, role = PV_ROLE_CUSTOMER, wait;
+    int rc, role = PV_ROLE_CUSTOMER, wait, want_key, key_test;
 
     if (pv_ratelimit_check(app->limits, rq->remote, now_ms, &wait) != PV_OK) {
         pv_reply_error(rp, PV_ERATELIMIT, NULL, NULL);
@@ -431,6 +498,8 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
         pv_reply_error(rp, PV_EINVAL, "role", "role must be \"customer\" or \"operator\"");
         goto out;
     }
+    if (api_key_request(root, role, &want_key, &key_name, &key_test, rp) != PV_OK)
+        goto out;
     rc = st->ops->credential_get(st, role, email, &cred);
     if (rc != PV_OK && rc != PV_ENOTFOUND) {
         pv_reply_error(rp, rc, NULL, NULL);
@@ -444,6 +513,8 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
     }
     pv_ratelimit_ok(app->limits, rq->remote);
     start_session(st, role, cred.owner_id, email, 200, rq, rp);
+    if (want_key)
+        add_api_key(st, role, cred.owner_id, key_name, key_test, rp);
 out:
     json_decref(root);
 }

@@ -503,5 +503,62 @@ class Ledger(PaymentTest):
             SRV.start(processors=2, extra=["--lockout", "2"])
 
 
+class Cli(PaymentTest):
+    """The stamp commands for the account, as a customer would type them."""
+
+    def stamp(self, *args, key=None, stdin="", password=None, code=0):
+        env = dict(os.environ, STAMP_SERVER="http://%s:%d" % (SRV.host, SRV.port))
+        env.pop("STAMP_KEY", None)
+        if key:
+            env["STAMP_KEY"] = key
+        if password:
+            env["STAMP_PASSWORD"] = password
+        p = subprocess.run([os.environ.get("STAMP_BIN") or os.path.join(
+            harness.SOURCE_DIR, "build", "stamp")] + list(args), input=stdin.encode(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        harness.assert_no_sanitizer(err, "stamp " + " ".join(args))
+        self.assertEqual(p.returncode, code, "stamp %s\n%s\n%s" % (" ".join(args), out, err))
+        return out, err
+
+    def test_signup_cards_funds_buy_refund(self):
+        email = "cli-%d@example.test" % os.getpid()
+        out, _ = self.stamp("signup", "--email", email, password="correct horse battery")
+        self.assertRegex(out, r"^export STAMP_KEY=sk_live_[a-z2-7]{32}\n$")
+        key = out.strip().split("=", 1)[1]
+        out, err = self.stamp("login", "--email", email, "--test", stdin="correct horse battery\n")
+        self.assertTrue(out.startswith("export STAMP_KEY=sk_test_"), out)
+        self.stamp("login", "--email", email, password="wrong password!", code=1)
+        # The card number and CVC come from standard input, never the command line.
+        out, _ = self.stamp("cards", "add", "--exp", "12/31", "--zip", "94107", key=key,
+                            stdin="4242 4242 4242 4242\n123\n")
+        self.assertIn("**** 4242", out)
+        pm = out.split()[0]
+        self.stamp("cards", "add", "--exp", "12/31", "--zip", "94107", key=key,
+                   stdin="4242424242424241\n123\n", code=1)
+        out, _ = self.stamp("funds", "12.50", key=key)
+        self.assertIn("balance   $12.50", out)
+        out, _ = self.stamp("buy", "--class", "postcard", "--weight", "1", "--from", "94107",
+                            "--to", "10001", "--card", pm, key=key)
+        ind = out.split()[1]
+        self.assertTrue(ind.startswith("ind_"), out)
+        out, _ = self.stamp("auto-refill", "set", "--trigger", "5", "--amount", "20", key=key)
+        self.assertIn("auto-refill on", out)
+        out, _ = self.stamp("transactions", key=key)
+        for kind in ("funds_added", "card_charge", "postage_sale"):
+            self.assertIn(kind, out)
+        out, _ = self.stamp("refund", ind, key=key)
+        self.assertIn("status    approved", out)
+        self.assertIn("to        card", out)
+        out, _ = self.stamp("refund", ind, key=key, code=1)
+        self.assertIn("denied: already_refunded", out)
+        out, _ = self.stamp("refund", ind, "--status", key=key)
+        self.assertIn("approved", out)
+        out, _ = self.stamp("api-keys", key=key)
+        self.assertEqual(len([ln for ln in out.splitlines() if ln.startswith("key_")]), 2)
+        self.stamp("cards", "remove", pm, key=key)
+        self.assertIn("no saved cards", self.stamp("cards", key=key)[0])
+
+
 if __name__ == "__main__":
     harness.main()
