@@ -110,6 +110,21 @@ class PaymentTest(unittest.TestCase):
             cursor = page["next_cursor"]
         return [t for t in out if kind is None or t["kind"] == kind]
 
+    def stamp(self, *args, key=None, stdin="", password=None, code=0):
+        env = dict(os.environ, STAMP_SERVER="http://%s:%d" % (SRV.host, SRV.port))
+        env.pop("STAMP_KEY", None)
+        if key:
+            env["STAMP_KEY"] = key
+        if password:
+            env["STAMP_PASSWORD"] = password
+        p = subprocess.run([os.environ.get("STAMP_BIN") or os.path.join(
+            harness.SOURCE_DIR, "build", "stamp")] + list(args), input=stdin.encode(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        harness.assert_no_sanitizer(err, "stamp " + " ".join(args))
+        self.assertEqual(p.returncode, code, "stamp %s\n%s\n%s" % (" ".join(args), out, err))
+        return out, err
+
     def verify(self, data):
         st, _, j = SRV.request("POST", "/v1/verify", key=SRV.operator_key, body={"data": data})
         self.assertEqual(st, 200, j)
@@ -473,6 +488,8 @@ class Ledger(PaymentTest):
         SRV.request("POST", "/v1/indicia/%s/refund" % ids[0], key=live)
         st, _, j = SRV.request("GET", "/v1/admin/ledger", key=SRV.operator_key)
         self.assertEqual((st, j["ok"]), (200, True), j)
+        out, _ = self.stamp("admin", "ledger", "check", key=SRV.operator_key)
+        self.assertIn("every journal balances", out)
 
         SRV.stop()
         try:
@@ -505,21 +522,6 @@ class Ledger(PaymentTest):
 
 class Cli(PaymentTest):
     """The stamp commands for the account, as a customer would type them."""
-
-    def stamp(self, *args, key=None, stdin="", password=None, code=0):
-        env = dict(os.environ, STAMP_SERVER="http://%s:%d" % (SRV.host, SRV.port))
-        env.pop("STAMP_KEY", None)
-        if key:
-            env["STAMP_KEY"] = key
-        if password:
-            env["STAMP_PASSWORD"] = password
-        p = subprocess.run([os.environ.get("STAMP_BIN") or os.path.join(
-            harness.SOURCE_DIR, "build", "stamp")] + list(args), input=stdin.encode(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
-        out, err = p.stdout.decode(), p.stderr.decode()
-        harness.assert_no_sanitizer(err, "stamp " + " ".join(args))
-        self.assertEqual(p.returncode, code, "stamp %s\n%s\n%s" % (" ".join(args), out, err))
-        return out, err
 
     def test_signup_cards_funds_buy_refund(self):
         email = "cli-%d@example.test" % os.getpid()
