@@ -228,6 +228,8 @@ class Funds(PaymentTest):
                                  body={"amount": "10.00", "payment": pay}),
                      400, "idempotency_key_required")
         self.refused(self.funds(live, "10.00", {"method": "balance"}), 400, "invalid_request")
+        self.refused(self.funds(live, "10.00", pay, "tab\tkey"), 400, "invalid_request",
+                     "Idempotency-Key")
         key = idem()
         st, h, first = self.funds(live, "25.00", pay, key)
         self.assertEqual(st, 201, first)
@@ -442,6 +444,22 @@ class Accounts(PaymentTest):
                                                            "password": "stampd-demo-password",
                                                            "role": "operator"})
         self.assertEqual((st, j.get("role")), (200, "operator"), j)
+
+    def test_set_password_for_an_account_made_without_one(self):
+        key = SRV.customer("nopw-%d@example.test" % os.getpid(), "0")
+        email = SRV.get_ok("/v1/account", key)["email"]
+        body = {"email": email, "password": "brand new password"}
+        self.refused(SRV.request("POST", "/v1/login", body=body), 401, "invalid_credentials")
+        p = subprocess.run([harness.STAMPD_BIN, "customer", "set-password", "--db", SRV.db,
+                            "--email", email], input=b"brand new password\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                           env=harness.stampd_env())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st, _, j = SRV.request("POST", "/v1/login", body=body)
+        self.assertEqual((st, j.get("id")), (200, SRV.get_ok("/v1/account", key)["id"]), j)
+        code, _, err = SRV.run("customer", "set-password", "--db", SRV.db, "--email",
+                               "nobody@example.test", check=False)
+        self.assertNotEqual(code, 0, err)
 
     def test_failed_logins_are_slowed_then_refused(self):
         # Its own server, so the lockout does not reach the other tests.
