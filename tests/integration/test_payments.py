@@ -574,6 +574,9 @@ class Cli(PaymentTest):
         self.assertIn("denied: already_refunded", out)
         out, _ = self.stamp("refund", ind, "--status", key=key)
         self.assertIn("approved", out)
+        data = SRV.get_ok("/v1/indicia/" + ind, key)["data"]
+        out, _ = self.stamp("verify", "--data", data, key=SRV.operator_key, code=4)
+        self.assertIn("INVALID: the postage was refunded", out)
         out, _ = self.stamp("api-keys", key=key)
         self.assertEqual(len([ln for ln in out.splitlines() if ln.startswith("key_")]), 2)
         self.stamp("cards", "remove", pm, key=key)
