@@ -63,7 +63,14 @@
     X(EPOSITION, -43, 400, "invalid_start_position", "start position is outside the sheet") \
     X(EOFFSET, -44, 400, "invalid_offset", "calibration offset must be within 10 mm")       \
     X(ETOOSMALL, -45, 422, "layout_too_small", "the indicium does not fit this layout")     \
-    X(EDPI, -46, 400, "invalid_dpi", "dpi must be 300 or 600 for PNG, 203 or 300 for ZPL")
+    X(EDPI, -46, 400, "invalid_dpi", "dpi must be 300 or 600 for PNG, 203 or 300 for ZPL")  \
+    X(EMEDIUMINVALID, -47, 400, "medium_invalid", "medium serial is not genuine")           \
+    X(EMEDIUMUNKNOWN, -48, 404, "medium_unknown", "medium serial was never issued")         \
+    X(EMEDIUMUSED, -49, 409, "medium_label_used", "this label was already printed")         \
+    X(EMEDIUMPAYMENT, -50, 402, "medium_payment_required",                                  \
+      "this medium must be paid for before use")                                            \
+    X(EMEDIUMGROUP, -51, 403, "medium_group_not_allowed",                                   \
+      "this medium may not be used by this customer or for this mail class")
 /* clang-format on */
 
 enum pv_error {

@@ -172,6 +172,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return PV_EOVERFLOW;
     if (balance < q->postage)
         return PV_EFUNDS;
+    /* Media (media.c): checked before anything moves, recorded after the indicium. */
+    if (q->medium_serial[0] && (rc = pv_media_check(st, q, balance, &r->medium)) != PV_OK)
+        return rc;
 
     if ((rc = select_psd(st, ctx, q->postage, now, &p, &key)) != PV_OK)
         return rc;
@@ -203,7 +206,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     memcpy(ind->from_zip, q->from_zip, sizeof ind->from_zip);
     memcpy(ind->to_zip, q->to_zip, sizeof ind->to_zip);
     snprintf(ind->software_id, sizeof ind->software_id, "%s", PV_SOFTWARE_ID);
-    snprintf(ind->medium_serial, sizeof ind->medium_serial, "%s", q->medium_serial);
+    snprintf(ind->medium_serial, sizeof ind->medium_serial, "%s", r->medium.serial);
 
     if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &body_len)) != PV_OK)
         return rc;
@@ -237,7 +240,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = st->ops->idem_put(st, q->customer_id, q->idem_key, q->req_hash, r->rec.id, now)) !=
         PV_OK)
         return rc;
-    return pv_money_sub(balance, q->postage, &r->balance_after);
+    if ((rc = pv_money_sub(balance, q->postage, &r->balance_after)) != PV_OK)
+        return rc;
+    return q->medium_serial[0] ? pv_media_record(st, q, r, now) : PV_OK;
 }
 
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
@@ -261,6 +266,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = st->ops->rollback_to(st);
             memset(&res[i].rec, 0, sizeof res[i].rec);
+            if (res[i].err != PV_EMEDIUMPAYMENT)
+                memset(&res[i].medium, 0, sizeof res[i].medium);
             res[i].replayed = 0;
         } else {
             rc = st->ops->release(st);

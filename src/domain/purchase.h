@@ -13,6 +13,7 @@
 #define STAMPD_PURCHASE_H
 
 #include "crypto/crypto.h"
+#include "domain/media.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -33,6 +34,7 @@ struct pv_purchase_req {
     char to_address[PV_ADDRESS_MAX];
     uint8_t flags; /* PV_IND_FLAG_* */
     pv_mills postage;
+    int commit_medium; /* "commit_to_purchase_medium": buy an unpaid medium with this purchase */
 };
 
 struct pv_purchase_res {
@@ -40,6 +42,7 @@ struct pv_purchase_res {
     int replayed; /* 1 when an earlier purchase with this key was returned */
     pv_mills balance_after;
     struct pv_indicium_rec rec;
+    struct pv_media_use medium; /* with a medium_serial (media.h) */
 };
 
 /* A PSD the processor may use and the key that signs for it. */

@@ -262,7 +262,7 @@ static int parse_weight(json_t *v, uint16_t *tenths)
     return PV_ETYPE;
 }
 
-static int parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
+int pv_api_parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
 {
     size_t i, n = strlen(s);
 
@@ -295,9 +295,12 @@ static int idem_key_ok(const char *k)
     return 1;
 }
 
-static const char *const purchase_fields[] = {
-    "mail_class",    "weight_oz", "from_zip",     "to_zip",     "mail_date",
-    "medium_serial", "payment",   "from_address", "to_address", NULL};
+static const char *const purchase_fields[] = {"mail_class", "weight_oz",
+                                              "from_zip",   "to_zip",
+                                              "mail_date",  "medium_serial",
+                                              "payment",    "from_address",
+                                              "to_address", "commit_to_purchase_medium",
+                                              NULL};
 
 /* An address block: 1-6 lines of 1-60 printable characters, joined by '\n'. */
 static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
@@ -422,10 +425,17 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
                            "an address is 1-6 lines of 1-60 characters, joined by \\n");
         goto out;
     }
-    if (medium && (rc = parse_medium(medium, q->medium_serial)) != PV_OK) {
+    if (medium && (rc = pv_api_parse_medium(medium, q->medium_serial)) != PV_OK) {
         pv_reply_error(rp, rc, "medium_serial",
                        "medium_serial must be 1-32 letters, digits or hyphens");
         goto out;
+    }
+    if ((w = json_object_get(root, "commit_to_purchase_medium")) != NULL) {
+        if (!json_is_boolean(w)) {
+            pv_reply_error(rp, rc = PV_ETYPE, "commit_to_purchase_medium", NULL);
+            goto out;
+        }
+        q->commit_medium = json_is_true(w);
     }
     if ((pay = json_object_get(root, "payment")) != NULL) {
         json_t *m = json_is_object(pay) ? json_object_get(pay, "method") : NULL;
@@ -497,7 +507,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     return rc;
 }
 
-static void post_indicia(struct pv_store *st, const struct pv_principal *who,
+static void post_indicia(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
                          const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_job *job;
@@ -519,6 +529,11 @@ static void post_indicia(struct pv_store *st, const struct pv_principal *who,
     }
     if (!(root = pv_api_parse_object(rq, purchase_fields, rp)))
         return;
+    /* A forged or mistyped medium serial costs no database work. */
+    if (pv_api_medium_check(app, st, root, rp) != PV_OK) {
+        json_decref(root);
+        return;
+    }
     job = calloc(1, sizeof *job);
     if (!job) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
@@ -586,10 +601,12 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
         err = job->res.err;
     if (err != PV_OK) {
         pv_reply_error(rp, err, NULL, NULL);
+        pv_api_medium_result(&job->res, NULL, rp);
     } else {
         j = pv_api_indicium_json(&job->res.rec);
         if (j)
             json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
+        pv_api_medium_result(&job->res, j, rp);
         pv_api_reply_json(rp, 201, j);
         rp->replayed = job->res.replayed;
     }
@@ -1225,7 +1242,7 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     }
     if (strcmp(p, "/v1/indicia") == 0) {
         if (post)
-            post_indicia(st, &who, rq, rp);
+            post_indicia(app, st, &who, rq, rp);
         else if (get)
             list_indicia(st, &who, rq, rp);
         else
@@ -1247,6 +1264,11 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     } else if ((strncmp(p, "/v1/admin/", 10) == 0 || strcmp(p, "/metrics") == 0) &&
                who.role != PV_ROLE_OPERATOR) {
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "administration needs an operator key");
+    } else if (strncmp(p, "/v1/admin/media/", 16) == 0 || strcmp(p, "/v1/admin/affiliates") == 0 ||
+               strncmp(p, "/v1/admin/resupply-orders", 25) == 0) {
+        pv_api_media_admin(app, st, rq, rp);
+    } else if (strncmp(p, "/v1/media/", 10) == 0) {
+        pv_api_media_customer(app, st, &who, rq, rp);
     } else if (strcmp(p, "/metrics") == 0) {
         if (get)
             get_metrics(app, st, rp);

@@ -56,4 +56,29 @@ void pv_api_get_layouts(struct pv_reply *rp);
 void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const char *name,
                      const struct pv_request *rq, struct pv_reply *rp);
 
+/* pv_api_parse_medium - a medium_serial's syntax: 1-32 letters, digits or
+ * hyphens, upper-cased into out. PV_OK or PV_EINVAL. */
+int pv_api_parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1]);
+
+/* Media endpoints (api_media.c). */
+
+/*
+ * pv_api_medium_check - the purchase body's medium_serial (root borrowed),
+ * when it is one, authenticated against the app's serial secrets before any
+ * database work for the purchase: PV_OK, or PV_EMEDIUMINVALID with rp set.
+ * A medium_serial of the wrong type or syntax is left to parse_purchase.
+ */
+int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp);
+
+/* pv_api_medium_result - add what the purchase did with its medium to the
+ * answer: j (borrowed) on success, or rp's error body (price due). */
+void pv_api_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp);
+
+/* Routes under /v1/admin/media, /v1/admin/affiliates, /v1/admin/resupply-orders
+ * (operators) and /v1/media/ (customers). Each answers rp. */
+void pv_api_media_admin(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
+                        struct pv_reply *rp);
+void pv_api_media_customer(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                           const struct pv_request *rq, struct pv_reply *rp);
+
 #endif

@@ -6,10 +6,12 @@
  *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
  *   stampd operator create --db DSN --email EMAIL
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
+ *   stampd media rotate-secret --db DSN
  */
 #include "server/server.h"
 
 #include "domain/ledger.h"
+#include "domain/media.h"
 #include "render/render.h"
 #include "server/internal.h"
 #include "stampd/codec.h"
@@ -47,6 +49,7 @@ static void usage(FILE *f)
           "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N]\n"
           "  stampd migrate --db DSN\n"
+          "  stampd media rotate-secret --db DSN\n"
           "  stampd ledger check --db DSN\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
@@ -284,6 +287,37 @@ static int cmd_ledger_check(const struct opts *o)
     return rc;
 }
 
+/* stampd media rotate-secret: a new media serial secret becomes current;
+ * media made under the older ones keep verifying. */
+static int cmd_rotate_secret(const struct opts *o)
+{
+    struct pv_store *st = NULL;
+    uint32_t key_id = 0;
+    int rc;
+
+    if (!db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return fail("open database", rc);
+    if ((rc = st->ops->begin(st)) == PV_OK) {
+        rc = pv_media_secret_create(st, pv_now(), &key_id);
+        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+    }
+    pv_store_close(st);
+    if (rc == PV_EOVERFLOW) {
+        fprintf(stderr, "stampd: all 16 media key ids are taken\n");
+        return 1;
+    }
+    if (rc != PV_OK)
+        return fail("rotate media secret", rc);
+    fprintf(stderr,
+            "stampd: media serial key %u is current; running servers pick it up "
+            "within 10 seconds\n",
+            (unsigned) key_id);
+    printf("key_id=%u\n", (unsigned) key_id);
+    return 0;
+}
+
 /* stampd migrate: bring an existing database to this binary's schema. */
 static int cmd_migrate(const struct opts *o)
 {
@@ -296,6 +330,8 @@ static int cmd_migrate(const struct opts *o)
         return fail("open database", rc);
     if ((rc = st->ops->migrate(st, &from, &to)) == PV_OK && (rc = st->ops->begin(st)) == PV_OK) {
         rc = ensure_secret(st);
+        if (rc == PV_OK)
+            rc = pv_media_secret_ensure(st, pv_now(), NULL);
         rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
     }
     pv_store_close(st);
@@ -378,7 +414,8 @@ static int cmd_init(const struct opts *o)
     if ((rc = st->ops->config_set(st, PV_CFG_LICENSE, o->license)) != PV_OK ||
         (rc = st->ops->config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
         (rc = st->ops->config_set(st, "crypto_module", spec)) != PV_OK ||
-        (rc = ensure_secret(st)) != PV_OK)
+        (rc = ensure_secret(st)) != PV_OK ||
+        (rc = pv_media_secret_ensure(st, pv_now(), NULL)) != PV_OK)
         goto out;
     for (i = 0; i < npsds; i++) {
         struct pv_psd_rec p;
@@ -574,6 +611,11 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database (run stampd init, or stampd migrate after an upgrade)", rc);
     rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
+    if (rc == PV_OK && (rc = pv_api_media_init(&app, st)) != PV_OK) {
+        pv_store_close(st);
+        free(license);
+        return fail("media serial secrets", rc);
+    }
     pv_store_close(st);
     if (rc != PV_OK)
         return fail("read license (run stampd init first?)", rc);
@@ -629,6 +671,7 @@ out:
     pv_processors_stop(app.procs, app.nprocs);
     pv_render_shutdown();
     pv_pool_free(app.pool);
+    pv_api_media_clear(&app);
     return rc == PV_OK ? 0 : 1;
 }
 
@@ -661,6 +704,11 @@ int main(int argc, char **argv)
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         return cmd_ledger_check(&o);
+    }
+    if (strcmp(argv[1], "media") == 0 && argc > 2 && strcmp(argv[2], "rotate-secret") == 0) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return cmd_rotate_secret(&o);
     }
     if (strcmp(argv[1], "migrate") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)
