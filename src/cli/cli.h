@@ -319,6 +319,8 @@ int cmd_print(const struct cli *c, int argc, char **argv);
 int cmd_printers(const struct cli *c, int argc, char **argv);
 int cmd_layouts(const struct cli *c, int argc, char **argv);
 int cmd_admin(const struct cli *c, int argc, char **argv);
+/* cmd_admin_media - `stamp admin media|affiliate|resupply ...`; argv[0] is that word (media.c). */
+int cmd_admin_media(const struct cli *c, int argc, char **argv);
 
 /* cli_print_indicium - the human block for an indicium object (borrowed). */
 void cli_print_indicium(const json_t *ind, int with_balance);

@@ -1264,11 +1264,23 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     } else if ((strncmp(p, "/v1/admin/", 10) == 0 || strcmp(p, "/metrics") == 0) &&
                who.role != PV_ROLE_OPERATOR) {
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "administration needs an operator key");
-    } else if (strncmp(p, "/v1/admin/media/", 16) == 0 || strcmp(p, "/v1/admin/affiliates") == 0 ||
-               strncmp(p, "/v1/admin/resupply-orders", 25) == 0) {
-        pv_api_media_admin(app, st, rq, rp);
-    } else if (strncmp(p, "/v1/media/", 10) == 0) {
-        pv_api_media_customer(app, st, &who, rq, rp);
+    } else if (strcmp(p, "/v1/admin/media/batches") == 0) {
+        pv_api_media_batches(app, st, rq, rp);
+    } else if (strncmp(p, "/v1/admin/media/", 16) == 0 && p[16] && !strchr(p + 16, '/')) {
+        pv_api_media_show(app, st, p + 16, rq, rp);
+    } else if (strcmp(p, "/v1/admin/affiliates") == 0) {
+        pv_api_affiliates(st, rq, rp);
+    } else if (strcmp(p, "/v1/admin/resupply-orders") == 0) {
+        pv_api_resupply_orders(st, rq, rp);
+    } else if (strncmp(p, "/v1/admin/resupply-orders/", 26) == 0 && (slash = strchr(p + 26, '/')) &&
+               slash > p + 26 && strcmp(slash, "/ship") == 0 &&
+               (size_t) (slash - (p + 26)) < sizeof id) {
+        memcpy(id, p + 26, (size_t) (slash - (p + 26)));
+        id[slash - (p + 26)] = '\0';
+        pv_api_resupply_ship(st, id, rq, rp);
+    } else if (strncmp(p, "/v1/media/", 10) == 0 && (slash = strchr(p + 10, '/')) &&
+               slash > p + 10 && strcmp(slash, "/purchase") == 0) {
+        pv_api_media_purchase(app, st, &who, p + 10, (size_t) (slash - (p + 10)), rq, rp);
     } else if (strcmp(p, "/metrics") == 0) {
         if (get)
             get_metrics(app, st, rp);

@@ -74,11 +74,19 @@ int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, s
  * answer: j (borrowed) on success, or rp's error body (price due). */
 void pv_api_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp);
 
-/* Routes under /v1/admin/media, /v1/admin/affiliates, /v1/admin/resupply-orders
- * (operators) and /v1/media/ (customers). Each answers rp. */
-void pv_api_media_admin(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
-                        struct pv_reply *rp);
-void pv_api_media_customer(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
-                           const struct pv_request *rq, struct pv_reply *rp);
+/* Media routes (operators: batches, a serial's record, affiliates, resupply
+ * orders; customers: buying a medium). Each checks its method and answers rp.
+ * serial (len bytes, not NUL-terminated) and id are borrowed from the path. */
+void pv_api_media_batches(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
+                          struct pv_reply *rp);
+void pv_api_media_show(struct pv_app *app, struct pv_store *st, const char *serial,
+                       const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_affiliates(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_resupply_orders(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_resupply_ship(struct pv_store *st, const char *id, const struct pv_request *rq,
+                          struct pv_reply *rp);
+void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                           const char *serial, size_t len, const struct pv_request *rq,
+                           struct pv_reply *rp);
 
 #endif

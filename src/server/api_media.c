@@ -87,36 +87,53 @@ static json_t *money_json(pv_mills m)
     return json_string(pv_money_format(m, buf, sizeof buf));
 }
 
+static json_t *medium_use_json(const struct pv_media_use *u)
+{
+    return json_pack("{s:s, s:I, s:I, s:I, s:o, s:I}", "serial", u->serial, "batch",
+                     (json_int_t) u->batch, "sheet", (json_int_t) u->sheet, "position",
+                     (json_int_t) u->position, "price", money_json(u->price), "price_mills",
+                     (json_int_t) u->price);
+}
+
+static json_t *resupply_json(const struct pv_media_use *u)
+{
+    return json_pack("{s:s, s:I}", "order_id", u->order_id, "labels_remaining",
+                     (json_int_t) u->labels_remaining);
+}
+
+/* 402 medium_payment_required: the standard error, plus what the sheet costs. */
+static void payment_error(const struct pv_media_use *u, struct pv_reply *rp)
+{
+    pv_api_reply_json(rp, pv_error_http(PV_EMEDIUMPAYMENT),
+                      json_pack("{s:{s:s, s:s, s:s, s:o, s:I}}", "error", "code",
+                                pv_error_code(PV_EMEDIUMPAYMENT), "message",
+                                pv_strerror(PV_EMEDIUMPAYMENT), "field", "medium_serial", "price",
+                                money_json(u->price_due), "price_mills",
+                                (json_int_t) u->price_due));
+}
+
 void pv_api_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp)
 {
     const struct pv_media_use *u = &res->medium;
-    json_t *e, *m;
 
-    if (res->err == PV_EMEDIUMPAYMENT && rp->body &&
-        (e = json_object_get(rp->body, "error")) != NULL) {
-        json_object_set_new(e, "field", json_string("medium_serial"));
-        json_object_set_new(e, "price", money_json(u->price_due));
-        json_object_set_new(e, "price_mills", json_integer(u->price_due));
+    switch (res->err) {
+    case PV_EMEDIUMPAYMENT:
+        payment_error(u, rp);
         return;
-    }
-    if (res->err != PV_OK && rp->body && (e = json_object_get(rp->body, "error")) != NULL &&
-        (res->err == PV_EMEDIUMINVALID || res->err == PV_EMEDIUMUNKNOWN ||
-         res->err == PV_EMEDIUMUSED || res->err == PV_EMEDIUMGROUP)) {
-        json_object_set_new(e, "field", json_string("medium_serial"));
+    case PV_EMEDIUMINVALID:
+    case PV_EMEDIUMUNKNOWN:
+    case PV_EMEDIUMUSED:
+    case PV_EMEDIUMGROUP:
+        pv_reply_error(rp, res->err, "medium_serial", NULL);
         return;
+    default:
+        break;
     }
     if (res->err != PV_OK || !j || !u->serial[0])
         return;
-    m = json_pack("{s:s, s:I, s:I, s:I, s:o, s:I}", "serial", u->serial, "batch",
-                  (json_int_t) u->batch, "sheet", (json_int_t) u->sheet, "position",
-                  (json_int_t) u->position, "price", money_json(u->price), "price_mills",
-                  (json_int_t) u->price);
-    if (m)
-        json_object_set_new(j, "medium", m);
+    json_object_set_new(j, "medium", medium_use_json(u));
     if (u->order_id[0])
-        json_object_set_new(j, "resupply",
-                            json_pack("{s:s, s:I}", "order_id", u->order_id, "labels_remaining",
-                                      (json_int_t) u->labels_remaining));
+        json_object_set_new(j, "resupply", resupply_json(u));
 }
 
 /* ---- JSON views ------------------------------------------------------------------------- */
@@ -558,47 +575,49 @@ out:
 
 /* ---- routes ------------------------------------------------------------------------------ */
 
-void pv_api_media_admin(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
-                        struct pv_reply *rp)
+void pv_api_media_batches(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
+                          struct pv_reply *rp)
 {
-    const char *p = rq->path, *slash;
-    int get = strcmp(rq->method, "GET") == 0, post = strcmp(rq->method, "POST") == 0;
-    char id[PV_ID_MAX];
+    if (strcmp(rq->method, "POST") == 0)
+        post_batch(app, st, rq, rp);
+    else
+        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+}
 
-    if (strcmp(p, "/v1/admin/media/batches") == 0) {
-        if (post)
-            post_batch(app, st, rq, rp);
-        else
-            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else if (strncmp(p, "/v1/admin/media/", 16) == 0 && p[16] && !strchr(p + 16, '/')) {
-        if (get)
-            get_medium(app, st, p + 16, rp);
-        else
-            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else if (strcmp(p, "/v1/admin/affiliates") == 0) {
-        if (post)
-            post_affiliate(st, rq, rp);
-        else if (get)
-            list_affiliates(st, rp);
-        else
-            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else if (strcmp(p, "/v1/admin/resupply-orders") == 0) {
-        if (get)
-            list_orders(st, rp);
-        else
-            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else if (strncmp(p, "/v1/admin/resupply-orders/", 26) == 0 && (slash = strchr(p + 26, '/')) &&
-               slash > p + 26 && strcmp(slash, "/ship") == 0 &&
-               (size_t) (slash - (p + 26)) < sizeof id) {
-        memcpy(id, p + 26, (size_t) (slash - (p + 26)));
-        id[slash - (p + 26)] = '\0';
-        if (post)
-            ship_order(st, id, rq, rp);
-        else
-            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
-    }
+void pv_api_media_show(struct pv_app *app, struct pv_store *st, const char *serial,
+                       const struct pv_request *rq, struct pv_reply *rp)
+{
+    if (strcmp(rq->method, "GET") == 0)
+        get_medium(app, st, serial, rp);
+    else
+        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+}
+
+void pv_api_affiliates(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
+{
+    if (strcmp(rq->method, "POST") == 0)
+        post_affiliate(st, rq, rp);
+    else if (strcmp(rq->method, "GET") == 0)
+        list_affiliates(st, rp);
+    else
+        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+}
+
+void pv_api_resupply_orders(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
+{
+    if (strcmp(rq->method, "GET") == 0)
+        list_orders(st, rp);
+    else
+        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+}
+
+void pv_api_resupply_ship(struct pv_store *st, const char *id, const struct pv_request *rq,
+                          struct pv_reply *rp)
+{
+    if (strcmp(rq->method, "POST") == 0)
+        ship_order(st, id, rq, rp);
+    else
+        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
 }
 
 struct pay {
@@ -616,19 +635,14 @@ static int pay_tx(struct pv_store *st, void *arg)
 }
 
 /* POST /v1/media/{serial}/purchase: a customer buys the sheet from its balance. */
-void pv_api_media_customer(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
-                           const struct pv_request *rq, struct pv_reply *rp)
+void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                           const char *serial, size_t len, const struct pv_request *rq,
+                           struct pv_reply *rp)
 {
-    const char *p = rq->path, *slash = strchr(p + 10, '/');
-    char text[PV_SERIAL_INPUT_MAX + 1];
+    char text[PV_SERIAL_INPUT_MAX + 1], canon[PV_SERIAL_TEXT_SIZE];
     struct pay pay;
     int rc;
 
-    if (!slash || slash == p + 10 || strcmp(slash, "/purchase") != 0 ||
-        (size_t) (slash - (p + 10)) > PV_SERIAL_INPUT_MAX) {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
-        return;
-    }
     if (strcmp(rq->method, "POST") != 0) {
         pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
         return;
@@ -637,9 +651,13 @@ void pv_api_media_customer(struct pv_app *app, struct pv_store *st, const struct
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy media");
         return;
     }
-    memcpy(text, p + 10, (size_t) (slash - (p + 10)));
-    text[slash - (p + 10)] = '\0';
+    if (len > PV_SERIAL_INPUT_MAX) {
+        pv_reply_error(rp, PV_EMEDIUMINVALID, "serial", NULL);
+        return;
+    }
     memset(&pay, 0, sizeof pay);
+    memcpy(text, serial, len);
+    text[len] = '\0';
     if ((rc = authentic(app, st, text, &pay.f)) != PV_OK) {
         pv_reply_error(rp, rc, "serial", NULL);
         return;
@@ -652,7 +670,6 @@ void pv_api_media_customer(struct pv_app *app, struct pv_store *st, const struct
     } else if (rc != PV_OK) {
         pv_reply_error(rp, rc, "serial", NULL);
     } else {
-        char canon[PV_SERIAL_TEXT_SIZE];
         pv_serial_normalize(text, canon, sizeof canon);
         pv_api_reply_json(rp, 201,
                           json_pack("{s:s, s:o, s:I, s:I}", "serial", canon, "price",
