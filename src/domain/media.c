@@ -116,6 +116,51 @@ int pv_media_verify(const struct pv_media_key_rec *keys, size_t n, const char *t
     return PV_EMEDIUMINVALID;
 }
 
+int pv_media_keyring_init(struct pv_media_keyring *kr, struct pv_store *st, int64_t reload_ms)
+{
+    int rc;
+
+    memset(kr, 0, sizeof *kr);
+    if (pthread_mutex_init(&kr->mu, NULL) != 0)
+        return PV_ENOMEM;
+    kr->reload_ms = reload_ms;
+    rc = pv_media_keys_load(st, kr->keys, MAX_KEYS, &kr->n);
+    if (rc == PV_OK)
+        kr->loaded_ms = pv_now_ms();
+    return rc;
+}
+
+void pv_media_keyring_clear(struct pv_media_keyring *kr)
+{
+    wipe(kr->keys, sizeof kr->keys);
+    kr->n = 0;
+    pthread_mutex_destroy(&kr->mu);
+}
+
+void pv_media_keyring_stale(struct pv_media_keyring *kr)
+{
+    pthread_mutex_lock(&kr->mu);
+    kr->loaded_ms = 0;
+    pthread_mutex_unlock(&kr->mu);
+}
+
+int pv_media_authenticate(struct pv_media_keyring *kr, struct pv_store *st, const char *text,
+                          struct pv_serial *out)
+{
+    int64_t now = pv_now_ms();
+    int rc;
+
+    pthread_mutex_lock(&kr->mu);
+    rc = pv_media_verify(kr->keys, kr->n, text, out);
+    if (rc == PV_EUNKNOWNKEY && st && (!kr->loaded_ms || now - kr->loaded_ms >= kr->reload_ms)) {
+        kr->loaded_ms = now;
+        if (pv_media_keys_load(st, kr->keys, MAX_KEYS, &kr->n) == PV_OK)
+            rc = pv_media_verify(kr->keys, kr->n, text, out);
+    }
+    pthread_mutex_unlock(&kr->mu);
+    return rc == PV_OK ? PV_OK : PV_EMEDIUMINVALID;
+}
+
 int pv_media_keys_load(struct pv_store *st, struct pv_media_key_rec *keys, size_t cap, size_t *n)
 {
     struct pv_media_key_rec *all = NULL;

@@ -13,6 +13,7 @@
 #include "stampd/serial.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,42 @@ const char *pv_media_payment_name(int payment);
  */
 int pv_media_verify(const struct pv_media_key_rec *keys, size_t n, const char *text,
                     struct pv_serial *out);
+
+/*
+ * The serial secrets a server holds in memory, so that a purchase's serial
+ * is authenticated before any database work. Thread-safe.
+ */
+struct pv_media_keyring {
+    pthread_mutex_t mu;
+    struct pv_media_key_rec keys[PV_SERIAL_MAX_KEY_ID + 1];
+    size_t n;
+    int64_t loaded_ms; /* when the keys were read (unix ms); 0 = reload on next miss */
+    int64_t reload_ms; /* least time between reloads caused by an unknown key id */
+};
+
+#define PV_MEDIA_RELOAD_MS 10000
+
+/*
+ * pv_media_keyring_init - the lock, and every secret read from st
+ * (borrowed). reload_ms as in the struct. PV_OK, PV_ENOMEM, store errors.
+ * pv_media_keyring_clear - wipes the secrets and ends the lock.
+ */
+int pv_media_keyring_init(struct pv_media_keyring *kr, struct pv_store *st, int64_t reload_ms);
+void pv_media_keyring_clear(struct pv_media_keyring *kr);
+
+/* pv_media_keyring_stale - reload on the next unknown key id, whenever it comes
+ * (after this server made a batch: a rotation elsewhere may have added a key). */
+void pv_media_keyring_stale(struct pv_media_keyring *kr);
+
+/*
+ * pv_media_authenticate - pv_media_verify under the keyring. Only a serial
+ * whose key id the ring lacks reads the keys from st again (borrowed; may be
+ * NULL), and then at most once per kr->reload_ms: forged serials cannot turn
+ * into a database query each. PV_OK (fields into *out, may be NULL) or
+ * PV_EMEDIUMINVALID.
+ */
+int pv_media_authenticate(struct pv_media_keyring *kr, struct pv_store *st, const char *text,
+                          struct pv_serial *out);
 
 /*
  * pv_media_keys_load - every serial secret, oldest first, into keys (cap

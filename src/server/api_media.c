@@ -18,52 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A serial naming a key id we do not hold reloads the keys at most this
- * often: a rotation elsewhere is seen within it, and forged serials cannot
- * turn into a database query each. */
-#define KEY_RELOAD_MS    10000
 #define BATCH_SHEETS_MAX 1000 /* sheets per batch made through the API */
 
 _Static_assert(PV_MEDIA_SERIAL_SIZE == PV_SERIAL_TEXT_SIZE, "render.h and serial.h disagree");
 
-int pv_api_media_init(struct pv_app *app, struct pv_store *st)
-{
-    int rc;
-
-    if (pthread_mutex_init(&app->media_mu, NULL) != 0)
-        return PV_ENOMEM;
-    rc = pv_media_keys_load(st, app->media_keys, PV_SERIAL_MAX_KEY_ID + 1, &app->nmedia_keys);
-    if (rc == PV_OK)
-        app->media_loaded_ms = pv_now_ms();
-    return rc;
-}
-
-void pv_api_media_clear(struct pv_app *app)
-{
-    volatile unsigned char *v = (volatile unsigned char *) app->media_keys;
-    size_t n = sizeof app->media_keys;
-
-    while (n--)
-        *v++ = 0;
-    pthread_mutex_destroy(&app->media_mu);
-}
-
 /* Authenticate text: PV_OK (fields into *f) or PV_EMEDIUMINVALID. */
 static int authentic(struct pv_app *app, struct pv_store *st, const char *text, struct pv_serial *f)
 {
-    int64_t now = pv_now_ms();
-    int rc;
-
-    pthread_mutex_lock(&app->media_mu);
-    rc = pv_media_verify(app->media_keys, app->nmedia_keys, text, f);
-    if (rc == PV_EUNKNOWNKEY && now - app->media_loaded_ms >= KEY_RELOAD_MS && st) {
-        app->media_loaded_ms = now;
-        if (pv_media_keys_load(st, app->media_keys, PV_SERIAL_MAX_KEY_ID + 1, &app->nmedia_keys) ==
-            PV_OK)
-            rc = pv_media_verify(app->media_keys, app->nmedia_keys, text, f);
-    }
-    pthread_mutex_unlock(&app->media_mu);
-    return rc == PV_OK ? PV_OK : PV_EMEDIUMINVALID;
+    return pv_media_authenticate(&app->media, st, text, f);
 }
 
 int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp)
@@ -343,9 +305,7 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
         else
             batch_answer(st, &b, format, rp);
         /* A rotation may have made a key this server has not seen. */
-        pthread_mutex_lock(&app->media_mu);
-        app->media_loaded_ms = 0;
-        pthread_mutex_unlock(&app->media_mu);
+        pv_media_keyring_stale(&app->media);
     }
     json_decref(root);
 }

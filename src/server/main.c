@@ -611,7 +611,7 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database (run stampd init, or stampd migrate after an upgrade)", rc);
     rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
-    if (rc == PV_OK && (rc = pv_api_media_init(&app, st)) != PV_OK) {
+    if (rc == PV_OK && (rc = pv_media_keyring_init(&app.media, st, PV_MEDIA_RELOAD_MS)) != PV_OK) {
         pv_store_close(st);
         free(license);
         return fail("media serial secrets", rc);
@@ -671,7 +671,7 @@ out:
     pv_processors_stop(app.procs, app.nprocs);
     pv_render_shutdown();
     pv_pool_free(app.pool);
-    pv_api_media_clear(&app);
+    pv_media_keyring_clear(&app.media);
     return rc == PV_OK ? 0 : 1;
 }
 

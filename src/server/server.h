@@ -100,17 +100,9 @@ struct pv_app {
     char secret[128];         /* internal protocol secret (front and processor) */
     char license[PV_LICENSE_LEN + 1];
     /* Media serial secrets, so a purchase's serial is authenticated before
-     * any database work (api_media.c); pv_api_media_init sets them up. */
-    pthread_mutex_t media_mu;
-    struct pv_media_key_rec media_keys[PV_SERIAL_MAX_KEY_ID + 1];
-    size_t nmedia_keys;
-    int64_t media_loaded_ms; /* 0 = never loaded */
+     * any database work (media.h); main.c loads them. */
+    struct pv_media_keyring media;
 };
-
-/* pv_api_media_init - the media key lock, and the keys from st (borrowed).
- * pv_api_media_clear - the lock's end and the keys wiped. */
-int pv_api_media_init(struct pv_app *app, struct pv_store *st);
-void pv_api_media_clear(struct pv_app *app);
 
 /* What a handler answers: a status, a JSON body (owned) and headers, or a
  * purchase job still to run (owned; see pv_api_purchase_*). */
