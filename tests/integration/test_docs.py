@@ -37,7 +37,7 @@ SOURCE_DIR = os.environ.get("STAMPD_SOURCE_DIR") or os.path.dirname(os.path.dirn
 ERROR_H = "include/stampd/error.h"
 API_MD = "docs/api.md"
 OPENAPI = "docs/openapi.yaml"
-ROUTE_FILES = ("src/server/api.c", "src/server/api_print.c")
+ROUTE_FILES = ("src/server/api.c", "src/server/api_print.c", "src/server/api_media.c")
 HTTP_C = "src/server/http.c"
 LAYOUTS_C = "src/render/layouts.c"
 
@@ -1079,6 +1079,17 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_api_get_layouts": ["Layouts", "Layout"],
         "printer_json": ["Printer"],
         "pv_api_printers": ["Printers", "Deleted"],
+        "pv_api_medium_result": ["PurchaseMedium"],
+        "medium_use_json": ["MediumUse"],
+        "resupply_json": ["ResupplyNotice"],
+        "payment_error": ["MediumPaymentRequired"],
+        "affiliate_json": ["Affiliate"],
+        "batch_json": ["MediaBatch"],
+        "order_json": ["ResupplyOrder"],
+        "batch_answer": ["MediaBatchCreated"],
+        "get_medium": ["MediumRecord"],
+        "ship_order": ["ResupplyShipped"],
+        "pv_api_media_purchase": ["MediumPurchase"],
     }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {
@@ -1087,11 +1098,15 @@ class CodeAndSchemas(unittest.TestCase):
         "status_fields": "ServerStatusRequest",
         "sheet_fields": "SheetRequest",
         "printer_fields": "PrinterSettings",
+        "batch_fields": "MediaBatchRequest",
+        "affiliate_fields": "AffiliateRequest",
+        "ship_fields": "ResupplyShipRequest",
     }
     # Functions reading query arguments -> the operation documenting them.
     QUERIES = {
         "list_indicia": ("/v1/indicia", "get"),
         "pv_api_get_label": ("/v1/indicia/{id}/label", "get"),
+        "post_batch": ("/v1/admin/media/batches", "post"),
     }
 
     def test_json_keys(self):
