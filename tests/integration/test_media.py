@@ -372,5 +372,57 @@ class Media(unittest.TestCase):
         self.assertEqual(rc, 2, err)
 
 
+
+class MediaSecrets(unittest.TestCase):
+    """stampd migrate makes a secret for a database that has none (schema v3 or
+    older); stampd media rotate-secret makes the next key id current while
+    media made under the older one keep verifying."""
+
+    def test_migrate_then_rotate(self):
+        srv = harness.Stampd("media-secrets")
+        try:
+            srv.init()
+            path = srv.db[len("sqlite:"):]
+            # Back to schema v3: no media tables, no secret.
+            db = sqlite3.connect(path)
+            try:
+                for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
+                          "affiliates", "media_keys"):
+                    db.execute("DROP TABLE %s" % t)
+                db.execute("DELETE FROM schema_version WHERE version = 4")
+                db.commit()
+            finally:
+                db.close()
+            rc, _, err = srv.run("serve", "--db", srv.db, "--listen", "127.0.0.1:0",
+                                 check=False)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("schema", err)
+            _, _, err = srv.run("migrate", "--db", srv.db)
+            self.assertIn("v3 -> v4", err)
+            srv.start()
+            _, old = srv.media(sheets=1)
+            self.assertEqual(old["key_id"], 0)
+            _, out, _ = srv.run("media", "rotate-secret", "--db", srv.db)
+            self.assertEqual(out.strip(), "key_id=1")
+            _, new = srv.media(sheets=1, name="After")
+            self.assertEqual(new["key_id"], 1)
+            for batch, n in ((old, 1), (new, 2)):
+                label = [s["serial"] for s in batch["serials"] if s["position"]][0]
+                s, _, j = srv.buy(srv.customer_key, "rot-%d" % n,
+                                  dict(LETTER, medium_serial=label))
+                self.assertEqual(s, 201, j)
+            # The server that did not make the batch learns the key too: restart
+            # and use a fresh label of the new batch.
+            srv.stop()
+            srv.start()
+            label = [s["serial"] for s in new["serials"] if s["position"]][1]
+            s, _, j = srv.buy(srv.customer_key, "rot-3", dict(LETTER, medium_serial=label))
+            self.assertEqual(s, 201, j)
+        except BaseException:
+            srv.abandon()
+            raise
+        srv.stop()
+
+
 if __name__ == "__main__":
     harness.main()
