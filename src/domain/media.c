@@ -433,7 +433,8 @@ int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, pv_mill
     if (pos > b.labels_per_sheet)
         return PV_EMEDIUMUSED;
 
-    if (sh.payment == PV_MEDIA_UNPAID) {
+    /* An unpaid sheet priced at 0 needs no payment: its first use marks it paid. */
+    if (sh.payment == PV_MEDIA_UNPAID && b.price > 0) {
         if (!q->commit_medium) {
             use->price_due = b.price;
             return PV_EMEDIUMPAYMENT;
@@ -543,8 +544,9 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
         sh.payment = PV_MEDIA_PAID;
         snprintf(sh.paid_by, sizeof sh.paid_by, "%s", q->customer_id);
         sh.paid_at = now;
-        if ((rc = post_sale(st, q->customer_id, use->price, use->serial, now)) != PV_OK ||
-            (rc = pv_money_sub(res->balance_after, use->price, &res->balance_after)) != PV_OK)
+        if (use->price > 0 &&
+            ((rc = post_sale(st, q->customer_id, use->price, use->serial, now)) != PV_OK ||
+             (rc = pv_money_sub(res->balance_after, use->price, &res->balance_after)) != PV_OK))
             return rc;
     }
     if ((rc = st->ops->media_sheet_update(st, &sh)) != PV_OK)
@@ -585,7 +587,7 @@ int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_s
     if (balance < b.price)
         return PV_EFUNDS;
     if ((rc = pv_serial_normalize(serial_text, ref, sizeof ref)) != PV_OK ||
-        (rc = post_sale(st, customer_id, b.price, ref, now)) != PV_OK)
+        (b.price > 0 && (rc = post_sale(st, customer_id, b.price, ref, now)) != PV_OK))
         return rc;
     sh.payment = PV_MEDIA_PAID;
     snprintf(sh.paid_by, sizeof sh.paid_by, "%s", customer_id);

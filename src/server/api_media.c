@@ -330,8 +330,8 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
         return;
     }
     rc = st->ops->media_batch_get(st, f.batch, &b);
-    if (rc == PV_OK && (b.product != f.product || b.group_no != f.group || f.sheet > b.sheets ||
-                        f.position > b.labels_per_sheet))
+    if (rc == PV_OK && (b.product != f.product || b.group_no != f.group || b.key_id != f.key_id ||
+                        f.sheet > b.sheets || f.position > b.labels_per_sheet))
         rc = PV_ENOTFOUND;
     if (rc == PV_OK)
         rc = st->ops->media_sheet_get(st, f.batch, f.sheet, &sh);

@@ -197,6 +197,15 @@ class Media(unittest.TestCase):
         rep = self.srv.get_ok("/v1/admin/ledger", self.srv.operator_key)
         self.assertTrue(rep["ok"], rep)
 
+    def test_unpaid_at_no_price_needs_no_payment(self):
+        _, batch = self.srv.media(sheets=1, payment="unpaid", price="0")
+        label = self.labels(batch)[0]
+        s, _, j = self.buy(with_(medium_serial=label))
+        self.assertEqual((s, j["medium"]["price_mills"]), (201, 0), j)
+        rec = self.srv.get_ok("/v1/admin/media/" + label, self.srv.operator_key)
+        self.assertEqual((rec["payment"], rec["paid_by"]), ("paid", self.ids[self.x]))
+        self.assertEqual(rec["label"]["indicium_id"], j["id"])
+
     def test_funds_must_cover_postage_and_medium(self):
         _, batch = self.srv.media(sheets=1, payment="unpaid", price="0.50")
         self.refused(self.buy(with_(medium_serial=self.labels(batch)[0],
