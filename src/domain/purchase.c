@@ -258,6 +258,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto fail;
     if (st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK)
         goto fail_rollback;
+    if (now == PV_NOW_AT_LOCK)
+        now = pv_now_ms() / 1000;
     for (i = 0; i < n; i++) {
         if ((rc = st->ops->savepoint(st)) != PV_OK)
             goto fail_rollback;

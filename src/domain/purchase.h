@@ -72,11 +72,16 @@ struct pv_processor_ctx {
 
 /*
  * pv_purchase_batch - run n jobs in one transaction (see the file comment).
+ * now is the unix time the jobs happen at, or PV_NOW_AT_LOCK to read the
+ * clock once the writer lock is held, so that indicia of batches that
+ * waited for one another carry times in the order they were issued.
  * reqs are borrowed; res[i] is filled for every i. Returns PV_OK when the
  * batch committed (each res[i].err says how its job went), or the commit
  * error, in which case every res[i].err is that error and nothing was
  * written.
  */
+#define PV_NOW_AT_LOCK 0
+
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
                       int64_t now);
