@@ -433,5 +433,59 @@ class MediaSecrets(unittest.TestCase):
         srv.stop()
 
 
+class MediaAndPayments(unittest.TestCase):
+    """Where media meet payments: a card pays a medium bought with a stamp in
+    the same charge; test keys check media but never use real labels."""
+
+    def test_card_and_test_keys(self):
+        srv = harness.Stampd("media-pay")
+        try:
+            srv.init(psds=1)
+            srv.start(processors=1)
+            _, batch = srv.media(sheets=1, payment="unpaid", price="1.50")
+            labels = [x["serial"] for x in batch["serials"] if x["position"]]
+            st, _, me = srv.request("POST", "/v1/signup", body={
+                "email": "mp@example.com", "password": "correct horse battery",
+                "api_key": {"mode": "test"}})
+            self.assertEqual(st, 201, me)
+            test_key = me["api_key"]["key"]
+            card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031,
+                    "cvc": "123", "zip": "94107"}
+            st, _, j = srv.request("POST", "/v1/account/funds", key=test_key,
+                                   headers={"Idempotency-Key": "t1"},
+                                   body={"amount": "5.00",
+                                         "payment": {"method": "card", "card": card}})
+            self.assertEqual(st, 201, j)
+            # Test key: every check runs (unpaid -> 402 with the price) ...
+            s, _, j = srv.buy(test_key, "mt-1", with_(medium_serial=labels[0]))
+            self.assertEqual((s, j["error"]["code"]), (402, "medium_payment_required"), j)
+            # ... and with the commitment the price is test money; the label stays unused.
+            s, _, j = srv.buy(test_key, "mt-2", with_(medium_serial=labels[0],
+                                                      commit_to_purchase_medium=True))
+            self.assertEqual((s, j["test"]), (201, True), j)
+            self.assertEqual(srv.balance(test_key), 5000 - LETTER_MILLS - 1500)
+            rec = srv.get_ok("/v1/admin/media/" + labels[0], srv.operator_key)
+            self.assertEqual(rec["payment"], "unpaid", rec)
+            # Live key, paying by card: one charge for postage and the medium.
+            live = srv.customer_key
+            before = srv.balance(live)
+            s, _, j = srv.buy(live, "ml-1", with_(medium_serial=labels[0],
+                                                  commit_to_purchase_medium=True,
+                                                  payment={"method": "card", "card": card}))
+            self.assertEqual(s, 201, j)
+            self.assertEqual(srv.balance(live), before, "the card, not the balance, paid")
+            tx = srv.get_ok("/v1/account/transactions?limit=5", live)["data"]
+            charge = [t for t in tx if t["kind"] == "card_charge"]
+            self.assertEqual([t["amount_mills"] for t in charge], [LETTER_MILLS + 1500], tx)
+            self.assertIn("medium_sale", [t["kind"] for t in tx])
+            rec = srv.get_ok("/v1/admin/media/" + labels[0], srv.operator_key)
+            self.assertEqual(rec["payment"], "paid", rec)
+            st, _, led = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
+            self.assertTrue(led["ok"], led)
+            srv.stop()
+        finally:
+            srv.abandon()
+
+
 if __name__ == "__main__":
     harness.main()
