@@ -7,6 +7,7 @@
  */
 #include "server/server.h"
 
+#include "stampd/card.h"
 #include "stampd/error.h"
 
 #include <arpa/inet.h>
@@ -47,9 +48,15 @@ static int append(struct conn_state *s, const char *data, size_t n)
         char *b;
         while (cap < s->len + n + 1)
             cap *= 2;
-        b = realloc(s->body, cap);
+        /* Not realloc: the old buffer is wiped before it is freed (card numbers). */
+        b = malloc(cap);
         if (!b)
             return -1;
+        if (s->body) {
+            memcpy(b, s->body, s->len);
+            pv_card_wipe(s->body, s->len);
+            free(s->body);
+        }
         s->body = b;
         s->cap = cap;
     }
@@ -228,6 +235,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         if (s->purchase)
             atomic_fetch_sub(&h->in_flight, 1);
         free(s->job); /* only when the connection died before the answer */
+        /* A body may hold a card number: leave nothing of it in freed memory. */
+        if (s->body)
+            pv_card_wipe(s->body, s->len);
         free(s->body);
         free(s);
         *req_cls = NULL;
