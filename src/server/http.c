@@ -144,6 +144,34 @@ static const char *client_address(struct MHD_Connection *c, char *buf, size_t n)
     return NULL;
 }
 
+/*
+ * The address failed attempts are counted against: the peer, or - when the
+ * peer is the trusted proxy - the last address of its X-Forwarded-For (the
+ * one the proxy itself appended; earlier ones the client could forge).
+ */
+static const char *source_address(const struct pv_app *app, struct MHD_Connection *c, char *buf,
+                                  size_t n)
+{
+    const char *peer = client_address(c, buf, n), *xff, *last;
+    size_t len;
+
+    if (!peer || !app->trusted_proxy[0] || strcmp(peer, app->trusted_proxy) != 0)
+        return peer;
+    xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (!xff)
+        return peer;
+    last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    len = strcspn(last, " ");
+    if (len == 0 || len >= n)
+        return peer;
+    memcpy(buf, last, len);
+    buf[len] = '\0';
+    return buf;
+}
+
 /* On the processor's thread: the purchase is final, wake its connection. */
 static void job_done(struct pv_job *job)
 {
@@ -197,7 +225,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
         rq.body = s->body ? s->body : "";
         rq.body_len = s->len;
-        rq.remote = client_address(c, remote, sizeof remote);
+        rq.remote = source_address(h->app, c, remote, sizeof remote);
         pv_api_handle(h->app, &rq, &rp);
         if (rp.job) {
             int rc;

@@ -39,7 +39,7 @@
 struct opts {
     const char *db, *license, *psds, *deposit, *refill, *keys_dir, *email, *balance, *listen;
     const char *processors, *threads, *id, *advertise, *lease_ms;
-    const char *gateway, *lockout, *refund_days;
+    const char *gateway, *lockout, *refund_days, *trusted_proxy;
     int demo;
 };
 
@@ -52,7 +52,7 @@ static void usage(FILE *f)
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
-          "               [--lockout SECONDS] [--refund-window-days N]\n"
+          "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "  stampd front --db DSN [--listen HOST:PORT] [--threads N]\n"
           "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N]\n"
@@ -96,6 +96,7 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
         {"--gateway", offsetof(struct opts, gateway)},
         {"--lockout", offsetof(struct opts, lockout)},
         {"--refund-window-days", offsetof(struct opts, refund_days)},
+        {"--trusted-proxy", offsetof(struct opts, trusted_proxy)},
     };
     int i;
     size_t k;
@@ -755,6 +756,13 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
         return fail("internal secret", rc);
     app.internal = mode == RUN_PROCESSOR;
     app.refund_window_s = (int64_t) refund_days * 86400;
+    if (o->trusted_proxy) {
+        if (!o->trusted_proxy[0] || strlen(o->trusted_proxy) >= sizeof app.trusted_proxy) {
+            fprintf(stderr, "stampd: --trusted-proxy takes the proxy's IP address\n");
+            return 2;
+        }
+        snprintf(app.trusted_proxy, sizeof app.trusted_proxy, "%s", o->trusted_proxy);
+    }
     /* Test keys always pay through the sandbox; live keys through the
      * configured gateway, or not by card at all. */
     rc = pv_gateway_open("sandbox", &app.gws.test);

@@ -485,6 +485,17 @@ class Accounts(PaymentTest):
             st, h, j = srv.request("GET", "/v1/account", key=srv.customer_key)
             self.assertEqual((st, j["error"]["code"]), (429, "rate_limited"), j)
             srv.stop()
+            # Behind a trusted proxy, each client is counted on its own address.
+            srv.start(processors=1, extra=["--lockout", "3", "--trusted-proxy", "127.0.0.1"])
+            bad = {"X-Forwarded-For": "198.51.100.7, 10.0.0.1"}
+            for i in range(10):
+                srv.request("POST", "/v1/login", body=body, headers=bad)
+            st, _, j = srv.request("POST", "/v1/login", body=good, headers=bad)
+            self.assertEqual(st, 429, j)
+            st, _, j = srv.request("POST", "/v1/login", body=good,
+                                   headers={"X-Forwarded-For": "10.0.0.2"})
+            self.assertEqual(st, 200, j)
+            srv.stop()
         finally:
             srv.abandon()
 
