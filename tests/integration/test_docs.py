@@ -1079,6 +1079,8 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_api_get_layouts": ["Layouts", "Layout"],
         "printer_json": ["Printer"],
         "pv_api_printers": ["Printers", "Deleted"],
+        "get_quote": ["Quote"],
+        "admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
     }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {
@@ -1092,6 +1094,8 @@ class CodeAndSchemas(unittest.TestCase):
     QUERIES = {
         "list_indicia": ("/v1/indicia", "get"),
         "pv_api_get_label": ("/v1/indicia/{id}/label", "get"),
+        "get_quote": ("/v1/rates/quote", "get"),
+        "admin_stats": ("/v1/admin/stats", "get"),
     }
 
     def test_json_keys(self):
