@@ -46,8 +46,8 @@ export function field(label, attrs, hint) {
   const err = h('p', { id: id + '-error', class: 'field-error', 'aria-live': 'polite' });
   input.setAttribute('aria-describedby', [hintEl && hintEl.id, err.id].filter(Boolean).join(' '));
   const box = h('div', { class: 'field', dataset: { field: attrs.name || '' } });
-  if (attrs.type === 'checkbox') box.append(h('label', { class: 'check', for: id }, input, ' ', label), hintEl, err);
-  else box.append(h('label', { for: id }, label), input, hintEl, err);
+  if (attrs.type === 'checkbox') append(box, [h('label', { class: 'check', for: id }, input, ' ', label), hintEl, err]);
+  else append(box, [h('label', { for: id }, label), input, hintEl, err]);
   return box;
 }
 

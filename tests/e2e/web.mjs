@@ -347,7 +347,7 @@ try {
 
   // ---- operator: charts, servers, ledger ----
   await op.click('#refresh');
-  await op.waitForSelector('#chart-sales svg rect.bar');
+  await op.waitForSelector('#chart-sales svg rect.bar', { state: 'attached' });
   const bars = await op.$$eval('#chart-sales svg rect.bar', (rs) => rs.map((r) => Number(r.dataset.value)));
   assert.equal(bars.length, 30);
   assert.ok(bars.at(-1) > 0, 'today has sales in the chart');
