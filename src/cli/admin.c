@@ -356,8 +356,9 @@ int cmd_admin(const struct cli *c, int argc, char **argv)
     if (strcmp(pos[0], "servers") == 0)
         return admin_servers(c, npos - 1, pos + 1);
     if (strcmp(pos[0], "ledger") == 0) {
-        if (npos > 1)
-            return cli_usage_error("admin", "'stamp admin ledger' takes no arguments");
+        /* "stamp admin ledger check" reads as what it does; both spellings work. */
+        if (npos > 2 || (npos == 2 && strcmp(pos[1], "check") != 0))
+            return cli_usage_error("admin", "'stamp admin ledger [check]' takes no arguments");
         return admin_ledger(c);
     }
     if (strcmp(pos[0], "psds") == 0) {

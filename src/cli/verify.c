@@ -472,8 +472,15 @@ static int verify_online(const struct cli *c, const struct input *in)
     else if (known == 0)
         line("verdict", "INVALID: the signature verifies but this vendor has no record of "
                         "issuing it");
-    else
-        line("verdict", "INVALID");
+    else if (cli_jstr(res, "status") && strcmp(cli_jstr(res, "status"), "test") == 0)
+        line("verdict", "INVALID as postage: a TEST piece (bought with a test key)");
+    else if (cli_jstr(res, "status") && strcmp(cli_jstr(res, "status"), "refunded") == 0)
+        line("verdict", "INVALID: the postage was refunded");
+    else {
+        snprintf(buf, sizeof buf, "INVALID%s%s", cli_jstr(res, "reason") ? ": " : "",
+                 cli_jstr(res, "reason") ? cli_safe(cli_jstr(res, "reason")) : "");
+        line("verdict", buf);
+    }
 out:
     json_decref(req);
     json_decref(res);

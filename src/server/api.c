@@ -256,7 +256,7 @@ static int parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
     return PV_OK;
 }
 
-static int idem_key_ok(const char *k)
+int pv_api_idem_key_ok(const char *k)
 {
     size_t i, n;
 
@@ -517,7 +517,7 @@ static void post_indicia(struct pv_app *app, struct pv_store *st, const struct p
         pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
         return;
     }
-    if (!idem_key_ok(rq->idempotency_key)) {
+    if (!pv_api_idem_key_ok(rq->idempotency_key)) {
         pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
                        "Idempotency-Key must be 1-255 printable ASCII characters");
         return;

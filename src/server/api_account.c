@@ -913,9 +913,13 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
 
     if (only_customers(who, rp) != PV_OK)
         return;
-    if (!rq->idempotency_key || !rq->idempotency_key[0] ||
-        strlen(rq->idempotency_key) >= PV_IDEM_KEY_MAX) {
+    if (!rq->idempotency_key) {
         pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
+        return;
+    }
+    if (!pv_api_idem_key_ok(rq->idempotency_key)) {
+        pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
+                       "Idempotency-Key must be 1-255 printable ASCII characters");
         return;
     }
     if (!(root = pv_api_parse_object(rq, funds_fields, rp)))
@@ -1174,11 +1178,22 @@ static int refund_money(struct pv_app *app, struct pv_store *st, const struct pv
     if (rc != PV_OK)
         return rc;
     gw = pv_pay_gateway(&app->gws, c.test);
-    snprintf(key, sizeof key, "refund:%s", r->id);
-    /* A gateway that cannot refund (one charge in another process's sandbox,
-     * say) leaves the money on the balance, where the customer can spend it. */
-    if (!gw || pv_gateway_refund(gw, c.id, r->amount, key, NULL) != PV_OK)
+    /*
+     * One key per indicium, not per request: if this transaction fails to
+     * commit after the gateway paid, the retry's refund is the same one
+     * again at the gateway, never a second. A gateway that does not know the
+     * charge (the sandbox of another process, say) leaves the money on the
+     * balance, where the customer can spend it; any other failure refuses
+     * the refund for now (nothing is written) so that it is retried.
+     */
+    snprintf(key, sizeof key, "refund:%s", rec->id);
+    if (!gw)
         return PV_OK;
+    rc = pv_gateway_refund(gw, c.id, r->amount, key, NULL);
+    if (rc == PV_ENOTFOUND)
+        return PV_OK;
+    if (rc != PV_OK)
+        return PV_EGATEWAY;
     if ((rc = st->ops->charge_add_refund(st, c.id, r->amount)) != PV_OK)
         return rc;
     lines[0].amount = -r->amount;

@@ -12,6 +12,7 @@
 #include "domain/ledger.h"
 #include "domain/password.h"
 #include "render/render.h"
+#include "stampd/card.h"
 #include "server/api_int.h"
 #include "server/internal.h"
 #include "stampd/codec.h"
@@ -47,6 +48,7 @@ static void usage(FILE *f)
           "              [--refill DOLLARS] [--keys-dir DIR] [--gateway sandbox] [--demo]\n"
           "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
           "  stampd operator create --db DSN --email EMAIL\n"
+          "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N]\n"
           "  stampd front --db DSN [--listen HOST:PORT] [--threads N]\n"
@@ -566,6 +568,51 @@ static int parse_listen(const char *s, char host[64], uint16_t *port)
 
 enum run_mode { RUN_SERVE, RUN_FRONT, RUN_PROCESSOR };
 
+/* stampd customer|operator set-password: a web password for an account made
+ * without one (before schema v4, or without STAMPD_PASSWORD), or a reset. */
+static int cmd_set_password(const struct opts *o, int customer)
+{
+    struct pv_credential cred;
+    struct pv_store *st = NULL;
+    const char *pw = getenv("STAMPD_PASSWORD");
+    char line[512], hash[PV_PWHASH_MAX];
+    int role = customer ? PV_ROLE_CUSTOMER : PV_ROLE_OPERATOR, rc;
+
+    if (!o->email) {
+        fprintf(stderr, "stampd: --email is required\n");
+        return 2;
+    }
+    if (!pw || !*pw) {
+        if (!fgets(line, sizeof line, stdin)) {
+            fprintf(stderr, "stampd: the password comes from STAMPD_PASSWORD or standard input\n");
+            return 2;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        pw = line;
+    }
+    rc = pv_password_hash(pw, hash);
+    pv_card_wipe(line, sizeof line);
+    if (rc == PV_EPASSWORD) {
+        fprintf(stderr, "stampd: the password must be %d to %d characters\n", PV_PASSWORD_MIN,
+                PV_PASSWORD_MAX);
+        return 2;
+    }
+    if (rc != PV_OK)
+        return fail("hash password", rc);
+    if (!db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return fail("open database", rc);
+    if ((rc = st->ops->credential_get(st, role, o->email, &cred)) == PV_OK)
+        rc = st->ops->password_set(st, role, cred.owner_id, hash);
+    pv_store_close(st);
+    if (rc != PV_OK)
+        return fail(rc == PV_ENOTFOUND ? "no such account" : "set password", rc);
+    fprintf(stderr, "stampd: password set for %s %s (%s)\n", customer ? "customer" : "operator",
+            cred.owner_id, o->email);
+    return 0;
+}
+
 static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, const char *address,
                        uint64_t lease_ms)
 {
@@ -771,6 +818,12 @@ int main(int argc, char **argv)
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         return cmd_create(&o, argv[1][0] == 'c');
+    }
+    if ((strcmp(argv[1], "customer") == 0 || strcmp(argv[1], "operator") == 0) && argc > 2 &&
+        strcmp(argv[2], "set-password") == 0) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return cmd_set_password(&o, argv[1][0] == 'c');
     }
     fprintf(stderr, "stampd: unknown command %s\n", argv[1]);
     usage(stderr);

@@ -522,6 +522,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(SESSION_INSERT, "INSERT INTO sessions(" SESSION_COLS ") VALUES ($1, $2, $3, $4, $5, $6)")    \
     X(SESSION_GET, "SELECT " SESSION_COLS " FROM sessions WHERE hash = $1 AND expires >= $2")      \
     X(SESSION_DELETE, "DELETE FROM sessions WHERE hash = $1")                                      \
+    X(SESSION_PURGE, "DELETE FROM sessions WHERE expires < $1")                                    \
     X(APIKEY_CREATE,                                                                               \
       "INSERT INTO api_keys(id, hash, prefix, role, owner_id, test, name, created, "               \
       "revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9::bigint, 0))")                \
@@ -2441,10 +2442,16 @@ static int read_session(struct row *r, void *p)
 static int pg_session_insert(struct pv_store *st, const struct pv_session_rec *rec)
 {
     struct q b;
+    int rc;
 
     if (!FITS(rec->hash) || !rec->hash[0] || !valid_role(rec->role) || !FITS(rec->owner_id) ||
         !rec->owner_id[0] || !FITS(rec->csrf))
         return PV_EINVAL;
+    /* Sessions that ran out go as new ones come, so the table stays small. */
+    q_start(&b, handle(st), Q_SESSION_PURGE);
+    b_int(&b, rec->created);
+    if ((rc = q_exec(&b)) != PV_OK)
+        return rc;
     q_start(&b, handle(st), Q_SESSION_INSERT);
     b_text(&b, rec->hash);
     b_int(&b, rec->role);

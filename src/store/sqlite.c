@@ -468,6 +468,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(SESSION_INSERT, "INSERT INTO sessions(" SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?)")          \
     X(SESSION_GET, "SELECT " SESSION_COLS " FROM sessions WHERE hash = ? AND expires >= ?")        \
     X(SESSION_DELETE, "DELETE FROM sessions WHERE hash = ?")                                       \
+    X(SESSION_PURGE, "DELETE FROM sessions WHERE expires < ?")                                     \
     X(APIKEY_CREATE,                                                                               \
       "INSERT INTO api_keys(id, hash, prefix, role, owner_id, test, name, created, "               \
       "revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0))")                                 \
@@ -2358,6 +2359,11 @@ static int sq_session_insert(struct pv_store *st, const struct pv_session_rec *r
     rc = write_enter(s, &own);
     if (rc != PV_OK)
         return rc;
+    /* Sessions that ran out go as new ones come, so the table stays small. */
+    q_start(&b, s, Q_SESSION_PURGE);
+    b_int(&b, rec->created);
+    if ((rc = q_exec(&b)) != PV_OK)
+        return write_leave(s, own, rc);
     q_start(&b, s, Q_SESSION_INSERT);
     b_text(&b, rec->hash);
     b_int(&b, rec->role);

@@ -430,7 +430,8 @@ struct pv_store_ops {
     /* operator_get: the operator's email; PV_ENOTFOUND. */
     int (*operator_get)(struct pv_store *st, const char *id, char email[256]);
 
-    /* Sessions. get: PV_ENOTFOUND when unknown or expired before now. */
+    /* Sessions. get: PV_ENOTFOUND when unknown or expired before now.
+     * insert also deletes the sessions that expired before rec->created. */
     int (*session_insert)(struct pv_store *st, const struct pv_session_rec *rec);
     int (*session_get)(struct pv_store *st, const char *hash_hex, int64_t now,
                        struct pv_session_rec *out);

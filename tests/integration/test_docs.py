@@ -7,18 +7,22 @@ No server is started: this reads the sources. It checks that
   is), that "NNN code" / "`code` (NNN)" mentions in docs/*.md agree with the
   table, and that the ErrorCode enum of docs/openapi.yaml is exactly the set
   of API codes;
-* every route pv_api_handle() answers (src/server/api.c, api_print.c) is
+* every route pv_api_handle() answers (src/server/api.c, api_print.c), itself
+  or through the routers it asks first (pv_api_public() before
+  authentication, pv_api_account_route() after it, in api_account.c), is
   described in docs/api.md and in docs/openapi.yaml with the same methods,
   and neither document describes a route or method the code lacks; the
   routes answered before authentication are exactly the ones documented as
-  needing none;
+  needing none; every other operation accepts an API key or the session
+  cookie the code names, and those that change state take X-CSRF-Token;
 * docs/openapi.yaml is well-formed: it parses (with the small YAML subset
   reader below, no YAML library), starts with "openapi: 3.0.3", indents with
   spaces only, every $ref is internal and resolves, path parameters are
   declared, operation ids are unique;
 * the JSON the handlers write, the body fields they accept, the query
   parameters they read, the headers and content types match the schemas,
-  request bodies and parameters of docs/openapi.yaml.
+  request bodies and parameters of docs/openapi.yaml; the operations that
+  take an Idempotency-Key are exactly those whose handlers read it.
 
 Environment: STAMPD_SOURCE_DIR (the repository root; default: two levels up).
 Python 3 standard library only.
@@ -37,7 +41,8 @@ SOURCE_DIR = os.environ.get("STAMPD_SOURCE_DIR") or os.path.dirname(os.path.dirn
 ERROR_H = "include/stampd/error.h"
 API_MD = "docs/api.md"
 OPENAPI = "docs/openapi.yaml"
-ROUTE_FILES = ("src/server/api.c", "src/server/api_print.c")
+ROUTE_FILES = ("src/server/api.c", "src/server/api_print.c", "src/server/api_account.c")
+ACCOUNT_C = "src/server/api_account.c"
 HTTP_C = "src/server/http.c"
 LAYOUTS_C = "src/render/layouts.c"
 
@@ -523,7 +528,14 @@ def api_codes():
 
 
 class Routes:
-    """The routes of src/server/api.c and api_print.c, read from the path comparisons."""
+    """The routes of the ROUTE_FILES, read from the path comparisons.
+
+    pv_api_handle() is the router; a function it calls in an if condition
+    (pv_api_public, pv_api_account_route) is a router too, answering the
+    routes it compares when it returns true: before authentication when the
+    call comes before authenticate(). Paths are compared with strcmp,
+    strncmp (with a parameter after the prefix) or path_id(p, "prefix/",
+    NULL | "/suffix", id)."""
 
     def __init__(self):
         self.paths = {}        # normalised path -> path as written ({} for parameters)
@@ -542,6 +554,19 @@ class Routes:
         self.all_literals = set()
         for src in self.sources.values():
             self.all_literals |= set(re.findall(r'"(/v1[^"]*|/healthz[^"]*)"', src))
+        # The routers: pv_api_handle, and what it asks in an if condition
+        # (name -> True when asked before authentication).
+        self.routers = {"pv_api_handle": None}
+        hbody = self.funcs["pv_api_handle"][2]
+        hauth = hbody.find("authenticate(")
+        for m in re.finditer(r"\bif\s*\(", hbody):
+            o = m.end() - 1
+            for c in re.finditer(r"\b(\w+)\s*\(", hbody[o + 1:match_close(hbody, o)]):
+                callee = c.group(1)
+                if callee in self.funcs and callee != "pv_api_handle" and \
+                        re.search(r"rq->path", self.funcs[callee][2]) and \
+                        re.search(r"\b(strcmp|path_id)\s*\(", self.funcs[callee][2]):
+                    self.routers[callee] = 0 <= hauth and o < hauth
         for name, (rel, start, body) in self.funcs.items():
             self._scan(name, body)
 
@@ -574,6 +599,17 @@ class Routes:
                 if var not in pvars:
                     suffixes.append(lit)
                     self.literals.add(lit)
+            # path_id(p, "/v1/x/", NULL | "/suffix", id): "/v1/x/{}" [+ suffix]
+            for lit, suffix in re.findall(r'\bpath_id\(\s*(?:%s)\s*,\s*"([^"]*)"\s*,'
+                                          r'\s*(NULL|"[^"]*")\s*,' % pv, cond):
+                if not lit.endswith("/"):
+                    raise AssertionError('%s: path_id prefix "%s" does not end in /'
+                                         % (fname, lit))
+                self.literals.add(lit)
+                suffix = "" if suffix == "NULL" else suffix.strip('"')
+                if suffix:
+                    self.literals.add(suffix)
+                routes.append(lit + "{}" + suffix)
             strncmp = r'\bstrncmp\(\s*(%s)\s*,\s*"([^"]*)"\s*,\s*(\d+)\s*\)\s*(==|!=)\s*0' % pv
             for var, lit, n, op in re.findall(strncmp, cond):
                 self.literals.add(lit)
@@ -593,9 +629,10 @@ class Routes:
                     continue
                 key = norm_path(r)
                 self.paths.setdefault(key, r)
-                if fname != "pv_api_handle":
+                if fname not in self.routers:
                     continue
-                if 0 <= auth_at and o < auth_at:
+                if self.routers[fname] if fname != "pv_api_handle" else \
+                        (0 <= auth_at and o < auth_at):
                     self.public.add(key)
                 # The branch: a block or one statement after the condition.
                 k = c + 1
@@ -605,6 +642,9 @@ class Routes:
                     body[k:body.index(";", k) + 1]
                 got = {flags[v] for v in re.findall(r"\bif\s*\(\s*(\w+)\s*\)", branch)
                        if v in flags}
+                got |= {meth for var, meth in re.findall(
+                    r'\bif\s*\(\s*strcmp\(\s*(\w+(?:->\w+)?)\s*,\s*"([A-Z]+)"\s*\)\s*==\s*0\s*\)',
+                    branch) if var in mvars}
                 if got:
                     self.methods.setdefault(key, set()).update(got)
                 else:
@@ -613,9 +653,12 @@ class Routes:
                         if callee in self.funcs and callee != fname:
                             cb = self.funcs[callee][2]
                             cm = self.aliases(cb, "rq->method")
-                            upper |= {meth for var, meth in re.findall(
-                                r'\bstrcmp\(\s*(\w+(?:->\w+)?)\s*,\s*"([A-Z]+)"\s*\)', cb)
-                                if var in cm}
+                            # strcmp(m, "GET"), strcmp(m, id ? "DELETE" : "POST")
+                            for var, arg in re.findall(
+                                    r'\bstrcmp\(\s*(\w+(?:->\w+)?)\s*,\s*((?:[^(),"?]*\?\s*)?'
+                                    r'"[A-Z]+"(?:\s*:\s*"[A-Z]+")?)\s*\)', cb):
+                                if var in cm:
+                                    upper |= set(re.findall(r'"([A-Z]+)"', arg))
                     self.methods_max.setdefault(key, set()).update(upper)
 
 
@@ -807,7 +850,7 @@ class ErrorCodes(unittest.TestCase):
         err = deref(schemas["Error"])
         inner = err["properties"]["error"]
         self.assertEqual(set(err["required"]), {"error"})
-        self.assertEqual(set(inner["properties"]), {"code", "message", "field"})
+        self.assertEqual(set(inner["properties"]), {"code", "message", "field", "decline_code"})
         self.assertEqual(set(inner["required"]), {"code", "message"})
         self.assertEqual(inner["properties"]["code"], {"$ref": "#/components/schemas/ErrorCode"})
 
@@ -917,16 +960,32 @@ class RoutesTest(unittest.TestCase):
         r = routes()
         self.assertTrue(r.public, "no route answered before authenticate()")
         # openapi: security [] exactly on the routes answered before authentication.
+        # Everything else takes an API key or the session cookie.
         sp = spec()
-        self.assertEqual(sp.get("security"), [{"bearerAuth": []}])
+        either = [{"bearerAuth": []}, {"sessionCookie": []}]
+        self.assertEqual(sp.get("security"), either)
         scheme = sp["components"]["securitySchemes"]["bearerAuth"]
         self.assertEqual((scheme["type"], scheme["scheme"]), ("http", "bearer"))
-        self.assertIn("sk_live_", scheme.get("bearerFormat", "") + scheme.get("description", ""))
+        for prefix in ("sk_live_", "sk_test_"):
+            self.assertIn(prefix, scheme.get("bearerFormat", "") + scheme.get("description", ""))
+        cookie = re.search(r'#define\s+SESSION_COOKIE\s+"([^"]+)"', read(ACCOUNT_C))
+        self.assertTrue(cookie, "no SESSION_COOKIE in " + ACCOUNT_C)
+        scheme = sp["components"]["securitySchemes"]["sessionCookie"]
+        self.assertEqual((scheme["type"], scheme["in"], scheme["name"]),
+                         ("apiKey", "cookie", cookie.group(1)))
+        api_md = read(API_MD)
+        for word in (cookie.group(1), "X-CSRF-Token", "sk_test_", "Retry-After"):
+            self.assertTrue(word in api_md, "docs/api.md does not mention " + word)
         problems = []
         for path, m, item, op in operations():
             public = op.get("security") == []
-            if "security" in op and op["security"] not in ([], [{"bearerAuth": []}]):
+            if "security" in op and op["security"] not in ([], either):
                 problems.append("%s %s: unexpected security %r" % (m, path, op["security"]))
+            # A session's state changes echo its CSRF token (pv_api_authenticate).
+            csrf = ("header", "X-CSRF-Token") in parameters(item, op)
+            if csrf != (not public and m not in ("get", "head")):
+                problems.append("%s %s: %s the X-CSRF-Token header parameter"
+                                % (m.upper(), path, "has" if csrf else "lacks"))
             if public != (norm_path(path) in r.public):
                 problems.append("%s %s: %s says %s, the code %s"
                                 % (m.upper(), path, OPENAPI,
@@ -1057,19 +1116,33 @@ class OpenApiShape(unittest.TestCase):
 class CodeAndSchemas(unittest.TestCase):
     """The JSON written, the body fields accepted and the query parameters read."""
 
-    # The functions of api.c / api_print.c that write JSON keys -> the schemas
+    # The functions of the ROUTE_FILES that write JSON keys -> the schemas
     # whose properties (their own and inline nested ones) are exactly those keys.
+    # A tuple of functions writes one object together (one builds it, the
+    # others add to it): the keys they write together are those properties.
     OUTPUT = {
-        "pv_reply_error": ["Error"],
+        ("pv_reply_error", "pv_api_reply_declined"): ["Error"],
         "pv_api_indicium_json": ["Indicium"],
         "fields_json": ["IndiciumFields"],
-        "replay_early": ["PurchasedIndicium"],
-        "pv_api_purchase_finish": ["PurchasedIndicium"],
+        "replay_early": ["IndiciumWithBalance"],
+        "pv_api_purchase_finish": ["IndiciumWithBalance", "PurchasedIndicium"],
+        "payment_json": ["PurchasePayment"],
         "list_indicia": ["List"],
         "get_account": ["Account"],
         "get_keys": ["Keys", "PublicKey"],
         "get_psds": ["Psds", "Psd"],
         "post_verify": ["Verify"],
+        "key_json": ["ApiKey"],
+        "api_keys": ["ApiKeys", "RevokedApiKey", "NewApiKey"],
+        ("start_session", "add_api_key"): ["LoginSession", "NewApiKey"],
+        "get_session": ["Session"],
+        "post_logout": ["LoggedOut"],
+        "pm_json": ["PaymentMethod"],
+        "payment_methods": ["PaymentMethods", "DeletedPaymentMethod"],
+        "funds_answer": ["Funds"],
+        "autorefill_json": ["AutoRefill"],
+        "transactions": ["Transactions", "Transaction"],
+        "refund_json": ["Refund"],
         "admin_servers": ["Servers", "Server"],
         "admin_leases": ["Leases", "Lease"],
         "pv_api_ledger_json": ["Ledger", "LedgerIssue"],
@@ -1082,6 +1155,10 @@ class CodeAndSchemas(unittest.TestCase):
         "get_quote": ["Quote"],
         "admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
     }
+    # Functions that set JSON keys on something that is not an answer.
+    NOT_OUTPUT = {
+        "pv_api_scrub_card": "blanks the card in a copy of the request before fingerprinting",
+    }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {
         "purchase_fields": "PurchaseRequest",
@@ -1089,18 +1166,40 @@ class CodeAndSchemas(unittest.TestCase):
         "status_fields": "ServerStatusRequest",
         "sheet_fields": "SheetRequest",
         "printer_fields": "PrinterSettings",
+        "key_fields": "ApiKeyRequest",
+        "signup_fields": "SignupRequest",
+        "login_fields": "LoginRequest",
+        "pm_fields": "PaymentMethodRequest",
+        "funds_fields": "FundsRequest",
+        "refill_fields": "AutoRefillRequest",
+        "card_fields": "Card",
     }
+    # Field lists of objects nested in a request body (not a body of their own):
+    # each is referenced from a request schema.
+    NESTED = {"Card"}
     # Functions reading query arguments -> the operation documenting them.
     QUERIES = {
         "list_indicia": ("/v1/indicia", "get"),
         "pv_api_get_label": ("/v1/indicia/{id}/label", "get"),
+        "transactions": ("/v1/account/transactions", "get"),
         "get_quote": ("/v1/rates/quote", "get"),
         "admin_stats": ("/v1/admin/stats", "get"),
+    }
+    # Functions reading the Idempotency-Key header -> the operation requiring it.
+    IDEMPOTENT = {
+        "post_indicia": ("/v1/indicia", "post"),
+        "post_funds": ("/v1/account/funds", "post"),
     }
 
     def test_json_keys(self):
         r = routes()
         problems = []
+        group_of = {}
+        for entry in self.OUTPUT:
+            for fname in (entry if isinstance(entry, tuple) else (entry,)):
+                self.assertNotIn(fname, group_of, "%s() mapped twice" % fname)
+                group_of[fname] = entry
+        written = {}
         for fname, (rel, start, body) in sorted(r.funcs.items()):
             keys = set()
             for args in calls(body, "json_pack"):
@@ -1109,21 +1208,29 @@ class CodeAndSchemas(unittest.TestCase):
                 k = c_string(args[1])
                 if k is not None:
                     keys.add(k)
-            if not keys:
+            if not keys or fname in self.NOT_OUTPUT:
                 continue
-            if fname not in self.OUTPUT:
+            if fname not in group_of:
                 problems.append("%s: %s() writes JSON %s: map it to a schema in this test"
                                 % (rel, fname, sorted(keys)))
                 continue
+            written.setdefault(group_of[fname], set()).update(keys)
+        for entry, schemas in self.OUTPUT.items():
+            names = entry if isinstance(entry, tuple) else (entry,)
+            gone = [f for f in names if f not in r.funcs]
+            if gone:
+                problems.append("%s() is gone: update this test" % ", ".join(gone))
+                continue
+            keys = written.get(entry, set())
             doc = set()
-            for s in self.OUTPUT[fname]:
+            for s in schemas:
                 doc |= schema_props(s)
             if keys != doc:
                 problems.append("%s(): the code writes %s, %s %s; only in the code: %s; "
                                 "only in the schemas: %s"
-                                % (fname, sorted(keys), OPENAPI, self.OUTPUT[fname],
+                                % ("(), ".join(names), sorted(keys), OPENAPI, schemas,
                                    sorted(keys - doc), sorted(doc - keys)))
-        for fname in self.OUTPUT:
+        for fname in self.NOT_OUTPUT:
             if fname not in r.funcs:
                 problems.append("%s() is gone: update this test" % fname)
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
@@ -1151,13 +1258,31 @@ class CodeAndSchemas(unittest.TestCase):
                     problems.append("%s: unknown fields are refused: additionalProperties: false"
                                     % self.BODIES[name])
         self.assertEqual(sorted(set(self.BODIES) - seen), [], "field lists gone from the code")
-        # Every request schema is used by an operation.
+        # Every request schema is used by an operation; nested ones by a request schema.
         used = set()
         for path, m, item, op in operations():
             if "requestBody" in op:
                 s = deref(op["requestBody"])["content"]["application/json"]["schema"]
                 used.add(s["$ref"].rsplit("/", 1)[-1])
-        self.assertEqual(used, set(self.BODIES.values()))
+        self.assertEqual(used, set(self.BODIES.values()) - self.NESTED)
+        schemas = spec()["components"]["schemas"]
+
+        def refs(node):
+            if isinstance(node, dict):
+                out = {node["$ref"].rsplit("/", 1)[-1]} if "$ref" in node else set()
+                for v in node.values():
+                    out |= refs(v)
+                return out
+            if isinstance(node, list):
+                return set().union(*[refs(v) for v in node]) if node else set()
+            return set()
+
+        reached, todo = set(), set(used)
+        while todo:
+            name = todo.pop()
+            reached.add(name)
+            todo |= refs(schemas[name]) - reached
+        self.assertEqual(sorted(self.NESTED - reached), [], "nested request schemas no body uses")
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
     def test_query_parameters(self):
@@ -1181,7 +1306,7 @@ class CodeAndSchemas(unittest.TestCase):
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
     def test_headers(self):
-        http_c = read(HTTP_C)
+        http_c = read(HTTP_C) + read(ACCOUNT_C)
         names = set()
         for path, m, item, op in operations():
             for (loc, name) in parameters(item, op):
@@ -1192,13 +1317,20 @@ class CodeAndSchemas(unittest.TestCase):
         self.assertIn("Idempotency-Key", names)
         self.assertIn("Idempotent-Replayed", names)
         for name in sorted(names):
-            self.assertIn('"%s"' % name, http_c, "%s: no such header in %s" % (name, HTTP_C))
-        buy = spec()["paths"]["/v1/indicia"]["post"]
-        idem = parameters(spec()["paths"]["/v1/indicia"], buy)[("header", "Idempotency-Key")]
-        self.assertIs(idem["required"], True)
-        self.assertIn("Idempotent-Replayed", deref(buy["responses"]["201"])["headers"])
+            self.assertIn('"%s"' % name, http_c, "%s: no such header in %s or %s"
+                          % (name, HTTP_C, ACCOUNT_C))
+        r = routes()
+        readers = {f for f, (rel, start, body) in r.funcs.items()
+                   if re.search(r"->idempotency_key\b", body)}
+        self.assertEqual(readers, set(self.IDEMPOTENT), "functions reading Idempotency-Key")
+        for fname, (path, m) in self.IDEMPOTENT.items():
+            item = spec()["paths"][path]
+            idem = parameters(item, item[m])[("header", "Idempotency-Key")]
+            self.assertIs(idem["required"], True, path)
+            self.assertIn("Idempotent-Replayed", deref(item[m]["responses"]["201"])["headers"],
+                          path)
         for path, m, item, op in operations():
-            if (path, m) != ("/v1/indicia", "post"):
+            if (path, m) not in self.IDEMPOTENT.values():
                 self.assertNotIn(("header", "Idempotency-Key"), parameters(item, op), path)
 
     def test_document_content_types(self):

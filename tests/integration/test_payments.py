@@ -110,6 +110,21 @@ class PaymentTest(unittest.TestCase):
             cursor = page["next_cursor"]
         return [t for t in out if kind is None or t["kind"] == kind]
 
+    def stamp(self, *args, key=None, stdin="", password=None, code=0):
+        env = dict(os.environ, STAMP_SERVER="http://%s:%d" % (SRV.host, SRV.port))
+        env.pop("STAMP_KEY", None)
+        if key:
+            env["STAMP_KEY"] = key
+        if password:
+            env["STAMP_PASSWORD"] = password
+        p = subprocess.run([os.environ.get("STAMP_BIN") or os.path.join(
+            harness.SOURCE_DIR, "build", "stamp")] + list(args), input=stdin.encode(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        harness.assert_no_sanitizer(err, "stamp " + " ".join(args))
+        self.assertEqual(p.returncode, code, "stamp %s\n%s\n%s" % (" ".join(args), out, err))
+        return out, err
+
     def verify(self, data):
         st, _, j = SRV.request("POST", "/v1/verify", key=SRV.operator_key, body={"data": data})
         self.assertEqual(st, 200, j)
@@ -213,6 +228,8 @@ class Funds(PaymentTest):
                                  body={"amount": "10.00", "payment": pay}),
                      400, "idempotency_key_required")
         self.refused(self.funds(live, "10.00", {"method": "balance"}), 400, "invalid_request")
+        self.refused(self.funds(live, "10.00", pay, "tab\tkey"), 400, "invalid_request",
+                     "Idempotency-Key")
         key = idem()
         st, h, first = self.funds(live, "25.00", pay, key)
         self.assertEqual(st, 201, first)
@@ -428,6 +445,22 @@ class Accounts(PaymentTest):
                                                            "role": "operator"})
         self.assertEqual((st, j.get("role")), (200, "operator"), j)
 
+    def test_set_password_for_an_account_made_without_one(self):
+        key = SRV.customer("nopw-%d@example.test" % os.getpid(), "0")
+        email = SRV.get_ok("/v1/account", key)["email"]
+        body = {"email": email, "password": "brand new password"}
+        self.refused(SRV.request("POST", "/v1/login", body=body), 401, "invalid_credentials")
+        p = subprocess.run([harness.STAMPD_BIN, "customer", "set-password", "--db", SRV.db,
+                            "--email", email], input=b"brand new password\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                           env=harness.stampd_env())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st, _, j = SRV.request("POST", "/v1/login", body=body)
+        self.assertEqual((st, j.get("id")), (200, SRV.get_ok("/v1/account", key)["id"]), j)
+        code, _, err = SRV.run("customer", "set-password", "--db", SRV.db, "--email",
+                               "nobody@example.test", check=False)
+        self.assertNotEqual(code, 0, err)
+
     def test_failed_logins_are_slowed_then_refused(self):
         # Its own server, so the lockout does not reach the other tests.
         srv = harness.Stampd("ratelimit")
@@ -473,6 +506,8 @@ class Ledger(PaymentTest):
         SRV.request("POST", "/v1/indicia/%s/refund" % ids[0], key=live)
         st, _, j = SRV.request("GET", "/v1/admin/ledger", key=SRV.operator_key)
         self.assertEqual((st, j["ok"]), (200, True), j)
+        out, _ = self.stamp("admin", "ledger", "check", key=SRV.operator_key)
+        self.assertIn("every journal balances", out)
 
         SRV.stop()
         try:
@@ -505,21 +540,6 @@ class Ledger(PaymentTest):
 
 class Cli(PaymentTest):
     """The stamp commands for the account, as a customer would type them."""
-
-    def stamp(self, *args, key=None, stdin="", password=None, code=0):
-        env = dict(os.environ, STAMP_SERVER="http://%s:%d" % (SRV.host, SRV.port))
-        env.pop("STAMP_KEY", None)
-        if key:
-            env["STAMP_KEY"] = key
-        if password:
-            env["STAMP_PASSWORD"] = password
-        p = subprocess.run([os.environ.get("STAMP_BIN") or os.path.join(
-            harness.SOURCE_DIR, "build", "stamp")] + list(args), input=stdin.encode(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
-        out, err = p.stdout.decode(), p.stderr.decode()
-        harness.assert_no_sanitizer(err, "stamp " + " ".join(args))
-        self.assertEqual(p.returncode, code, "stamp %s\n%s\n%s" % (" ".join(args), out, err))
-        return out, err
 
     def test_signup_cards_funds_buy_refund(self):
         email = "cli-%d@example.test" % os.getpid()
@@ -554,6 +574,9 @@ class Cli(PaymentTest):
         self.assertIn("denied: already_refunded", out)
         out, _ = self.stamp("refund", ind, "--status", key=key)
         self.assertIn("approved", out)
+        data = SRV.get_ok("/v1/indicia/" + ind, key)["data"]
+        out, _ = self.stamp("verify", "--data", data, key=SRV.operator_key, code=4)
+        self.assertIn("INVALID: the postage was refunded", out)
         out, _ = self.stamp("api-keys", key=key)
         self.assertEqual(len([ln for ln in out.splitlines() if ln.startswith("key_")]), 2)
         self.stamp("cards", "remove", pm, key=key)

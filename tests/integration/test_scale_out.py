@@ -184,6 +184,59 @@ class ScaleOut(unittest.TestCase):
         finally:
             c.stop()
 
+    def test_payments_across_processes(self):
+        """Cards and auto-refill through a front and three processors (PostgreSQL
+        row locks): 50 concurrent purchases refill exactly once, test keys land
+        on the test PSD, and the books balance."""
+        c = Cluster("pay", processors=3)
+        try:
+            srv = c.srv
+            st, _, me = srv.request("POST", "/v1/signup", body={
+                "email": "pay@example.com", "password": "correct horse battery",
+                "api_key": {"mode": "test"}})
+            self.assertEqual(st, 201, me)
+            key = me["api_key"]["key"]
+            card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031,
+                    "cvc": "123", "zip": "94107"}
+            st, _, pm = srv.request("POST", "/v1/payment-methods", key=key, body={"card": card})
+            self.assertEqual(st, 201, pm)
+            st, _, j = srv.request("POST", "/v1/account/funds", key=key,
+                                   headers={"Idempotency-Key": "f1"},
+                                   body={"amount": "5.50", "payment": {
+                                       "method": "card", "payment_method_id": pm["id"]}})
+            self.assertEqual(st, 201, j)
+            st, _, j = srv.request("PUT", "/v1/account/auto-refill", key=key, body={
+                "enabled": True, "trigger": "5.00", "amount": "50.00",
+                "payment_method_id": pm["id"]})
+            self.assertEqual(st, 200, j)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=25) as ex:
+                res = list(ex.map(lambda n: c.buy(key, "pay-%d" % n), range(50)))
+            self.assertEqual([s for s, _, _ in res if s != 201], [], res[:2])
+            self.assertGreater(len({b["server_id"] for _, _, b in res}), 1)
+            refills = [b for _, _, b in res if "auto_refill" in b["payment"]]
+            self.assertEqual(len(refills), 1, "auto-refill fired %d times" % len(refills))
+            spent = sum(b["postage_mills"] for _, _, b in res)
+            self.assertEqual(srv.balance(key), 5500 + 50000 - spent)
+            test_psds = {p["id"] for p in srv.psds()["psds"] if p["test"]}
+            self.assertEqual({b["psd_id"] for _, _, b in res}, test_psds)
+            # A card purchase through a processor, and a decline that changes nothing.
+            live = srv.customer_key
+            st, _, b = srv.buy(live, "card-1", {"mail_class": "postcard", "weight_oz": 1,
+                                                "from_zip": "94107", "to_zip": "10001",
+                                                "payment": {"method": "card", "card": card}})
+            self.assertEqual((st, b["payment"]["method"]), (201, "card"), b)
+            before = srv.balance(live)
+            bad = dict(card, number="4000000000000002")
+            st, _, b = srv.buy(live, "card-2", {"mail_class": "postcard", "weight_oz": 1,
+                                                "from_zip": "94107", "to_zip": "10001",
+                                                "payment": {"method": "card", "card": bad}})
+            self.assertEqual((st, b["error"]["code"]), (402, "card_declined"), b)
+            self.assertEqual(srv.balance(live), before)
+            st, _, j = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
+            self.assertEqual((st, j["ok"]), (200, True), j)
+        finally:
+            c.stop()
+
     def test_kill9_processor_mid_run(self):
         c = Cluster("kill", processors=3, lease_ms=1500)
         try:

@@ -1898,6 +1898,17 @@ static void test_sessions(void **state)
     assert_int_equal(st->ops->session_get(st, HASH_A, 1700000001, &got), PV_ENOTFOUND);
     OK(st->ops->session_delete(st, HASH_A)); /* logging out twice is fine */
 
+    /* A new session sweeps out the ones that expired before it began. */
+    OK(st->ops->session_insert(st, &s));
+    {
+        struct pv_session_rec later = make_session(HASH_X, "cus_B", 1700090000);
+        later.created = 1700003601;
+        OK(st->ops->session_insert(st, &later));
+        /* Gone from the table, not merely refused for being old. */
+        assert_int_equal(st->ops->session_get(st, HASH_A, 0, &got), PV_ENOTFOUND);
+        OK(st->ops->session_get(st, HASH_X, 1700003601, &got));
+    }
+
     s.role = 3;
     assert_int_equal(st->ops->session_insert(st, &s), PV_EINVAL);
 }
