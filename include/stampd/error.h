@@ -75,7 +75,14 @@
     X(EPASSWORD, -53, 400, "weak_password", "password must be 10 to 128 characters")        \
     X(ECSRF, -54, 403, "csrf_failed", "missing or wrong X-CSRF-Token header")               \
     X(EAMOUNT, -55, 400, "invalid_amount", "amount must be whole cents within the limits")  \
-    X(EEMAIL, -56, 400, "invalid_email", "email address is not valid")
+    X(EEMAIL, -56, 400, "invalid_email", "email address is not valid")                      \
+    X(EMEDIUMINVALID, -57, 400, "medium_invalid", "medium serial is not genuine")           \
+    X(EMEDIUMUNKNOWN, -58, 404, "medium_unknown", "medium serial was never issued")         \
+    X(EMEDIUMUSED, -59, 409, "medium_label_used", "this label was already printed")         \
+    X(EMEDIUMPAYMENT, -60, 402, "medium_payment_required",                                  \
+      "this medium must be paid for before use")                                            \
+    X(EMEDIUMGROUP, -61, 403, "medium_group_not_allowed",                                   \
+      "this medium may not be used by this customer or for this mail class")
 /* clang-format on */
 
 enum pv_error {

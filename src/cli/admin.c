@@ -349,6 +349,10 @@ int cmd_admin(const struct cli *c, int argc, char **argv)
     const char *pos[4];
     int npos, rc;
 
+    /* Media, affiliates and resupply have options of their own (media.c). */
+    if (argc > 0 && (strcmp(argv[0], "media") == 0 || strcmp(argv[0], "affiliate") == 0 ||
+                     strcmp(argv[0], "resupply") == 0))
+        return cmd_admin_media(c, argc, argv);
     if ((rc = cli_parse_opts("admin", argc, argv, opts, pos, 4, &npos)) != RC_OK)
         return rc;
     if (npos == 0)
@@ -366,6 +370,8 @@ int cmd_admin(const struct cli *c, int argc, char **argv)
             return cli_usage_error("admin", "'stamp admin psds' takes no arguments");
         return admin_psds(c);
     }
-    return cli_usage_error("admin", "unknown subcommand '%s' (servers, psds or ledger)",
+    return cli_usage_error("admin",
+                           "unknown subcommand '%s' (servers, psds, ledger, media, affiliate "
+                           "or resupply)",
                            cli_safe(pos[0]));
 }

@@ -319,6 +319,8 @@ int cmd_print(const struct cli *c, int argc, char **argv);
 int cmd_printers(const struct cli *c, int argc, char **argv);
 int cmd_layouts(const struct cli *c, int argc, char **argv);
 int cmd_admin(const struct cli *c, int argc, char **argv);
+/* cmd_admin_media - `stamp admin media|affiliate|resupply ...`; argv[0] is that word (media.c). */
+int cmd_admin_media(const struct cli *c, int argc, char **argv);
 
 /* account.c: the account and its money (docs/cli.md). */
 int cmd_signup(const struct cli *c, int argc, char **argv);

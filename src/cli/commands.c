@@ -133,7 +133,7 @@ static int set_str(json_t *obj, const char *key, const char *s)
  * integer when whole, else as a real printed with exactly one decimal.
  */
 static char *buy_body(const char *cls, uint32_t tenths, const char *from, const char *to,
-                      const char *date, const char *medium, const char *from_addr,
+                      const char *date, const char *medium, int buy_medium, const char *from_addr,
                       const char *to_addr, const char *card)
 {
     json_t *obj = json_object();
@@ -150,6 +150,7 @@ static char *buy_body(const char *cls, uint32_t tenths, const char *from, const 
         set_str(obj, "from_zip", from) || set_str(obj, "to_zip", to) ||
         (date && set_str(obj, "mail_date", date)) ||
         (medium && set_str(obj, "medium_serial", medium)) ||
+        (buy_medium && json_object_set_new(obj, "commit_to_purchase_medium", json_true())) ||
         (from_addr && set_str(obj, "from_address", from_addr)) ||
         (to_addr && set_str(obj, "to_address", to_addr)) ||
         (card && json_object_set_new(
@@ -298,6 +299,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
     const char *cls = NULL, *weight = NULL, *from = NULL, *to = NULL, *date = NULL;
     const char *medium = NULL, *idem = NULL, *print = NULL, *layout = NULL, *printer = NULL;
     const char *from_addr_opt = NULL, *to_addr_opt = NULL, *fmt = NULL, *card = NULL;
+    int buy_medium = 0;
     const struct cli_opt opts[] = {
         {"--class", &cls, NULL},
         {"--weight", &weight, NULL},
@@ -312,6 +314,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         {"--layout", &layout, NULL},
         {"--printer", &printer, NULL},
         {"--card", &card, NULL},
+        {"--buy-medium", NULL, &buy_medium},
         {NULL, NULL, NULL},
     };
     char missing[128] = "", keybuf[33];
@@ -355,7 +358,8 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         }
         idem = pv_hex_encode(raw, sizeof raw, keybuf);
     }
-    if (!(body = buy_body(cls, tenths, from, to, date, medium, from_addr, to_addr, card))) {
+    if (!(body = buy_body(cls, tenths, from, to, date, medium, buy_medium, from_addr, to_addr,
+                          card))) {
         /* The only input json_string() refuses is text that is not UTF-8. */
         rc = cli_usage_error("buy", "option values must be valid UTF-8");
         goto out;

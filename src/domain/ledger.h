@@ -9,6 +9,8 @@
  *   postal_authority   counter-account of deposits paid in (-)
  *   funding:manual     counter-account of balances granted by an operator (-)
  *   revenue:postage    postage sold to customers (+)
+ *   revenue:media      label media sold to customers (+), journal "medium_sale"
+ *                      (PV_ACCT_MEDIA in media.h)
  *   postage_dispensed  value that left the PSDs as indicia (+, == sum of ascending)
  *   card_clearing      what card gateways owe the vendor for approved charges
  *                      less refunds (-: the counter-account of card money)

@@ -272,6 +272,12 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if (q->pay.method == PV_PAY_BALANCE && balance < q->postage)
         return PV_EFUNDS;
+    /* Media (media.c): checked before anything moves, recorded after the indicium. */
+    /* A card pays the medium's price too, so only the balance is checked here. */
+    if (q->medium_serial[0] &&
+        (rc = pv_media_check(st, q, q->pay.method == PV_PAY_CARD ? PV_MILLS_MAX : balance,
+                             &r->medium)) != PV_OK)
+        return rc;
 
     if ((rc = select_psd(st, ctx, q->test, q->postage, now, &p, &key)) != PV_OK)
         return rc;
@@ -283,13 +289,17 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     memset(&r->rec, 0, sizeof r->rec);
     if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
-    if (q->pay.method == PV_PAY_CARD && q->postage > 0) {
-        /* The card pays this piece: into the balance, and out again below. */
-        if ((rc = card_pay(st, ctx, q, r, "purchase", r->rec.id, q->postage, &q->pay, r->charge_id,
-                           now)) != PV_OK)
+    if (q->pay.method == PV_PAY_CARD) {
+        /* The card pays this piece (and a medium bought with it): into the
+         * balance, and out again below as the sales. */
+        pv_mills due;
+        if ((rc = pv_money_add(q->postage, r->medium.price, &due)) != PV_OK)
             return rc;
-        r->charged = q->postage;
-        if ((rc = pv_money_add(balance, q->postage, &balance)) != PV_OK)
+        if (due > 0 && (rc = card_pay(st, ctx, q, r, "purchase", r->rec.id, due, &q->pay,
+                                      r->charge_id, now)) != PV_OK)
+            return rc;
+        r->charged = due;
+        if ((rc = pv_money_add(balance, due, &balance)) != PV_OK)
             return rc;
     }
     snprintf(r->rec.customer_id, sizeof r->rec.customer_id, "%s", q->customer_id);
@@ -312,7 +322,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     memcpy(ind->from_zip, q->from_zip, sizeof ind->from_zip);
     memcpy(ind->to_zip, q->to_zip, sizeof ind->to_zip);
     snprintf(ind->software_id, sizeof ind->software_id, "%s", PV_SOFTWARE_ID);
-    snprintf(ind->medium_serial, sizeof ind->medium_serial, "%s", q->medium_serial);
+    snprintf(ind->medium_serial, sizeof ind->medium_serial, "%s", r->medium.serial);
 
     if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &body_len)) != PV_OK)
         return rc;
@@ -345,7 +355,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if ((rc = st->ops->idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) != PV_OK)
         return rc;
-    return pv_money_sub(balance, q->postage, &r->balance_after);
+    if ((rc = pv_money_sub(balance, q->postage, &r->balance_after)) != PV_OK)
+        return rc;
+    return q->medium_serial[0] ? pv_media_record(st, q, r, now) : PV_OK;
 }
 
 /* Give back the card charges of a job whose writes were undone. */
@@ -373,6 +385,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto fail;
     if (st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK)
         goto fail_rollback;
+    if (now == PV_NOW_AT_LOCK)
+        now = pv_now_ms() / 1000;
     for (i = 0; i < n; i++) {
         if ((rc = st->ops->savepoint(st)) != PV_OK)
             goto fail_rollback;
@@ -382,6 +396,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             rc = st->ops->rollback_to(st);
             void_charges(ctx, &reqs[i], &res[i]);
             memset(&res[i].rec, 0, sizeof res[i].rec);
+            if (res[i].err != PV_EMEDIUMPAYMENT)
+                memset(&res[i].medium, 0, sizeof res[i].medium);
             res[i].replayed = 0;
         } else {
             rc = st->ops->release(st);

@@ -14,6 +14,7 @@
 
 #include "crypto/crypto.h"
 #include "domain/payment.h"
+#include "domain/media.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -36,6 +37,7 @@ struct pv_purchase_req {
     pv_mills postage;
     int test;              /* bought with an sk_test_ key: test PSD, test money, sandbox */
     struct pv_payment pay; /* balance (default) or a card's gateway source */
+    int commit_medium; /* "commit_to_purchase_medium": buy an unpaid medium with this purchase */
 };
 
 struct pv_purchase_res {
@@ -49,6 +51,7 @@ struct pv_purchase_res {
     char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */
     pv_mills refilled;
     struct pv_indicium_rec rec;
+    struct pv_media_use medium; /* with a medium_serial (media.h) */
 };
 
 /* A PSD the processor may use and the key that signs for it. */
@@ -80,11 +83,16 @@ struct pv_processor_ctx {
 
 /*
  * pv_purchase_batch - run n jobs in one transaction (see the file comment).
+ * now is the unix time the jobs happen at, or PV_NOW_AT_LOCK to read the
+ * clock once the writer lock is held, so that indicia of batches that
+ * waited for one another carry times in the order they were issued.
  * reqs are borrowed; res[i] is filled for every i. Returns PV_OK when the
  * batch committed (each res[i].err says how its job went), or the commit
  * error, in which case every res[i].err is that error and nothing was
  * written.
  */
+#define PV_NOW_AT_LOCK 0
+
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
                       int64_t now);

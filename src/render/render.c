@@ -1151,3 +1151,73 @@ void pv_render_shutdown(void)
     cairo_debug_reset_static_data();
     FcFini();
 }
+
+/* ---- blank media ------------------------------------------------------------- */
+
+/* One serial as small monospaced text with its baseline at (x, y). */
+static void media_text(cairo_t *cr, const char *text, double x, double y, double size)
+{
+    cairo_set_font_size(cr, size);
+    cairo_move_to(cr, x, y);
+    cairo_show_text(cr, text);
+}
+
+int pv_render_media(const struct pv_layout *l, const char (*serials)[PV_MEDIA_SERIAL_SIZE],
+                    size_t nsheets, unsigned labels, uint8_t **out, size_t *out_len)
+{
+    struct membuf mb = {0};
+    cairo_surface_t *surface = NULL;
+    cairo_t *cr = NULL;
+    size_t s;
+    unsigned pos;
+    double x, y;
+    int err = PV_OK;
+
+    if (!out || !out_len)
+        return PV_EINVAL;
+    *out = NULL;
+    *out_len = 0;
+    if (!l || !serials || nsheets == 0 || labels == 0 || labels > l->rows * l->cols ||
+        !layout_sane(l))
+        return PV_EINVAL;
+    surface = cairo_pdf_surface_create_for_stream(mb_write, &mb, l->page_w, l->page_h);
+    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, "stampd blank media");
+    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "stampd");
+    cr = cairo_create(surface);
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+        err = PV_EINTERNAL;
+        goto out;
+    }
+    cairo_select_font_face(cr, "DejaVu Sans Mono", CAIRO_FONT_SLANT_NORMAL,
+                           CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    for (s = 0; s < nsheets; s++) {
+        const char(*sheet)[PV_MEDIA_SERIAL_SIZE] = serials + s * ((size_t) labels + 1);
+        /* The sheet's own serial in the bottom margin, every label's in its
+         * bottom-left corner, clear of where the indicium goes. */
+        media_text(cr, sheet[0], l->margin_left + 2, l->page_h - 4, 6);
+        for (pos = 1; pos <= labels; pos++) {
+            pv_label_origin(l, (pos - 1) / l->cols + 1, (pos - 1) % l->cols + 1, &x, &y);
+            media_text(cr, sheet[pos], x + l->padding, y + l->label_h - l->padding / 2 - 1, 5);
+        }
+        cairo_show_page(cr);
+    }
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
+        err = PV_EINTERNAL;
+    cairo_destroy(cr);
+    cr = NULL;
+    cairo_surface_finish(surface);
+    if (!err && cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS)
+        err = mb.oom ? PV_ENOMEM : PV_EINTERNAL;
+out:
+    if (cr)
+        cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    if (err) {
+        free(mb.p);
+        return err;
+    }
+    *out = mb.p;
+    *out_len = mb.len;
+    return PV_OK;
+}

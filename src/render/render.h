@@ -91,6 +91,18 @@ int pv_render(const struct pv_layout *l, const struct pv_label_item *items, size
               const struct pv_render_opts *opts, uint8_t **out, size_t *out_len);
 
 /*
+ * pv_render_media - a PDF of blank media, one page per sheet: serials holds
+ * nsheets groups of labels + 1 NUL-terminated serials (the sheet's, then its
+ * labels' in position order, as pv_media_batch_serials makes them), all
+ * borrowed; each label's serial is printed in its corner of position 1..labels
+ * of l, the sheet's in the bottom margin. *out owned (free()). PV_EINVAL
+ * (labels more than the layout holds), PV_ENOMEM, PV_EINTERNAL.
+ */
+#define PV_MEDIA_SERIAL_SIZE 29 /* == PV_SERIAL_TEXT_SIZE */
+int pv_render_media(const struct pv_layout *l, const char (*serials)[PV_MEDIA_SERIAL_SIZE],
+                    size_t nsheets, unsigned labels, uint8_t **out, size_t *out_len);
+
+/*
  * pv_render_shutdown - release what cairo and fontconfig keep for the whole
  * process (font caches), so leak checkers see a clean exit. Call once, after
  * every render has finished; nothing may render afterwards.

@@ -238,7 +238,7 @@ static int parse_weight(json_t *v, uint16_t *tenths)
     return PV_ETYPE;
 }
 
-static int parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
+int pv_api_parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
 {
     size_t i, n = strlen(s);
 
@@ -271,9 +271,12 @@ int pv_api_idem_key_ok(const char *k)
     return 1;
 }
 
-static const char *const purchase_fields[] = {
-    "mail_class",    "weight_oz", "from_zip",     "to_zip",     "mail_date",
-    "medium_serial", "payment",   "from_address", "to_address", NULL};
+static const char *const purchase_fields[] = {"mail_class", "weight_oz",
+                                              "from_zip",   "to_zip",
+                                              "mail_date",  "medium_serial",
+                                              "payment",    "from_address",
+                                              "to_address", "commit_to_purchase_medium",
+                                              NULL};
 
 /* An address block: 1-6 lines of 1-60 printable characters, joined by '\n'. */
 static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
@@ -371,6 +374,7 @@ static int price(struct pv_purchase_req *q, const char *cls, struct pv_reply *rp
 static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
 {
     const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
+    json_t *w;
     int rc;
 
     if ((rc = pv_api_get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
@@ -407,10 +411,17 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
                            "an address is 1-6 lines of 1-60 characters, joined by \\n");
         goto out;
     }
-    if (medium && (rc = parse_medium(medium, q->medium_serial)) != PV_OK) {
+    if (medium && (rc = pv_api_parse_medium(medium, q->medium_serial)) != PV_OK) {
         pv_reply_error(rp, rc, "medium_serial",
                        "medium_serial must be 1-32 letters, digits or hyphens");
         goto out;
+    }
+    if ((w = json_object_get(root, "commit_to_purchase_medium")) != NULL) {
+        if (!json_is_boolean(w)) {
+            pv_reply_error(rp, rc = PV_ETYPE, "commit_to_purchase_medium", NULL);
+            goto out;
+        }
+        q->commit_medium = json_is_true(w);
     }
     rc = price(q, cls, rp);
 out:
@@ -524,6 +535,11 @@ static void post_indicia(struct pv_app *app, struct pv_store *st, const struct p
     }
     if (!(root = pv_api_parse_object(rq, purchase_fields, rp)))
         return;
+    /* A forged or mistyped medium serial costs no database work. */
+    if (pv_api_medium_check(app, st, root, rp) != PV_OK) {
+        json_decref(root);
+        return;
+    }
     job = calloc(1, sizeof *job);
     if (!job) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
@@ -621,12 +637,14 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
             rp, err,
             err == PV_ECARDINVALID || err == PV_EGATEWAY || err == PV_ENOGATEWAY ? "payment" : NULL,
             NULL);
+        pv_api_medium_result(&job->res, NULL, rp);
     } else {
         j = pv_api_indicium_json(&job->res.rec);
         if (j) {
             json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
             json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
         }
+        pv_api_medium_result(&job->res, j, rp);
         pv_api_reply_json(rp, 201, j);
         rp->replayed = job->res.replayed;
     }
@@ -1509,6 +1527,23 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     } else if ((strncmp(p, "/v1/admin/", 10) == 0 || strcmp(p, "/metrics") == 0) &&
                who.role != PV_ROLE_OPERATOR) {
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "administration needs an operator key");
+    } else if (strcmp(p, "/v1/admin/media/batches") == 0) {
+        pv_api_media_batches(app, st, rq, rp);
+    } else if (strncmp(p, "/v1/admin/media/", 16) == 0 && p[16] && !strchr(p + 16, '/')) {
+        pv_api_media_show(app, st, p + 16, rq, rp);
+    } else if (strcmp(p, "/v1/admin/affiliates") == 0) {
+        pv_api_affiliates(st, rq, rp);
+    } else if (strcmp(p, "/v1/admin/resupply-orders") == 0) {
+        pv_api_resupply_orders(st, rq, rp);
+    } else if (strncmp(p, "/v1/admin/resupply-orders/", 26) == 0 && (slash = strchr(p + 26, '/')) &&
+               slash > p + 26 && strcmp(slash, "/ship") == 0 &&
+               (size_t) (slash - (p + 26)) < sizeof id) {
+        memcpy(id, p + 26, (size_t) (slash - (p + 26)));
+        id[slash - (p + 26)] = '\0';
+        pv_api_resupply_ship(st, id, rq, rp);
+    } else if (strncmp(p, "/v1/media/", 10) == 0 && (slash = strchr(p + 10, '/')) &&
+               slash > p + 10 && strcmp(slash, "/purchase") == 0) {
+        pv_api_media_purchase(app, st, &who, p + 10, (size_t) (slash - (p + 10)), rq, rp);
     } else if (strcmp(p, "/metrics") == 0) {
         if (get)
             get_metrics(app, st, rp);

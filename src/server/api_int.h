@@ -111,5 +111,37 @@ int pv_api_idem_key_ok(const char *k);
 
 /* pv_api_email_ok - 1 when e looks like a deliverable address. */
 int pv_api_email_ok(const char *e);
+/* pv_api_parse_medium - a medium_serial's syntax: 1-32 letters, digits or
+ * hyphens, upper-cased into out. PV_OK or PV_EINVAL. */
+int pv_api_parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1]);
+
+/* Media endpoints (api_media.c). */
+
+/*
+ * pv_api_medium_check - the purchase body's medium_serial (root borrowed),
+ * when it is one, authenticated against the app's serial secrets before any
+ * database work for the purchase: PV_OK, or PV_EMEDIUMINVALID with rp set.
+ * A medium_serial of the wrong type or syntax is left to parse_purchase.
+ */
+int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp);
+
+/* pv_api_medium_result - add what the purchase did with its medium to the
+ * answer: j (borrowed) on success, or rp's error body (price due). */
+void pv_api_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp);
+
+/* Media routes (operators: batches, a serial's record, affiliates, resupply
+ * orders; customers: buying a medium). Each checks its method and answers rp.
+ * serial (len bytes, not NUL-terminated) and id are borrowed from the path. */
+void pv_api_media_batches(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
+                          struct pv_reply *rp);
+void pv_api_media_show(struct pv_app *app, struct pv_store *st, const char *serial,
+                       const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_affiliates(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_resupply_orders(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp);
+void pv_api_resupply_ship(struct pv_store *st, const char *id, const struct pv_request *rq,
+                          struct pv_reply *rp);
+void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                           const char *serial, size_t len, const struct pv_request *rq,
+                           struct pv_reply *rp);
 
 #endif

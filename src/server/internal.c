@@ -76,6 +76,7 @@ json_t *pv_req_to_json(const struct pv_purchase_req *q)
 
     /* The card crosses as the gateway's token: never its number. */
     if (j && json_object_set_new(j, "test", json_boolean(q->test)) == 0 &&
+        json_object_set_new(j, "commit_medium", json_boolean(q->commit_medium)) == 0 &&
         json_object_set_new(j, "pay",
                             json_pack("{s:i, s:s, s:s, s:s, s:s}", "method", q->pay.method,
                                       "source", q->pay.source, "payment_method_id",
@@ -145,6 +146,43 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
     q->mail_date = (uint32_t) date;
     q->flags = (uint8_t) flags;
     q->postage = postage;
+    q->commit_medium = json_is_true(json_object_get(o, "commit_medium"));
+    return PV_OK;
+}
+
+/* What a purchase did with its medium (media.h), both ways. */
+static json_t *medium_to_json(const struct pv_media_use *u)
+{
+    return json_pack("{s:s, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:s, s:I}", "serial", u->serial,
+                     "batch", (json_int_t) u->batch, "sheet", (json_int_t) u->sheet, "position",
+                     (json_int_t) u->position, "affiliate_id", u->affiliate_id, "own_affiliate",
+                     u->own_affiliate, "price", (json_int_t) u->price, "price_due",
+                     (json_int_t) u->price_due, "order_id", u->order_id, "labels_remaining",
+                     (json_int_t) u->labels_remaining);
+}
+
+static int medium_from_json(json_t *o, struct pv_media_use *u)
+{
+    int64_t batch, sheet, pos, price, due, remaining;
+
+    if (!json_is_object(o) || str_field(o, "serial", u->serial, sizeof u->serial) ||
+        str_field(o, "affiliate_id", u->affiliate_id, sizeof u->affiliate_id) ||
+        str_field(o, "order_id", u->order_id, sizeof u->order_id) ||
+        int_field(o, "batch", 0, UINT32_MAX, &batch) ||
+        int_field(o, "sheet", 0, UINT32_MAX, &sheet) ||
+        int_field(o, "position", 0, UINT32_MAX, &pos) ||
+        int_field(o, "price", 0, PV_MILLS_MAX, &price) ||
+        int_field(o, "price_due", 0, PV_MILLS_MAX, &due) ||
+        int_field(o, "labels_remaining", 0, INT64_MAX, &remaining) ||
+        !json_is_boolean(json_object_get(o, "own_affiliate")))
+        return PV_EINVAL;
+    u->batch = (uint32_t) batch;
+    u->sheet = (uint32_t) sheet;
+    u->position = (uint32_t) pos;
+    u->price = price;
+    u->price_due = due;
+    u->labels_remaining = remaining;
+    u->own_affiliate = json_is_true(json_object_get(o, "own_affiliate"));
     return PV_OK;
 }
 
@@ -158,6 +196,11 @@ json_t *pv_res_to_json(const struct pv_purchase_res *r)
                           r->refill_id, "refilled", (json_int_t) r->refilled);
     char *b64;
 
+    if (j && (r->medium.serial[0] || r->medium.price_due) &&
+        json_object_set_new(j, "medium", medium_to_json(&r->medium)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
     if (!j || r->err != PV_OK)
         return j;
     b64 = pv_base64_encode(rec->data, rec->data_len);
@@ -198,6 +241,8 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
         str_field(o, "refill_id", r->refill_id, sizeof r->refill_id) ||
         int_field(o, "charged", 0, PV_MILLS_MAX, &r->charged) ||
         int_field(o, "refilled", 0, PV_MILLS_MAX, &r->refilled))
+        return PV_EINVAL;
+    if ((v = json_object_get(o, "medium")) != NULL && medium_from_json(v, &r->medium) != PV_OK)
         return PV_EINVAL;
     if (r->err != PV_OK)
         return PV_OK;

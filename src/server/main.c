@@ -6,11 +6,13 @@
  *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
  *   stampd operator create --db DSN --email EMAIL
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
+ *   stampd media rotate-secret --db DSN
  */
 #include "server/server.h"
 
 #include "domain/ledger.h"
 #include "domain/password.h"
+#include "domain/media.h"
 #include "render/render.h"
 #include "stampd/card.h"
 #include "server/api_int.h"
@@ -55,6 +57,7 @@ static void usage(FILE *f)
           "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N]\n"
           "  stampd migrate --db DSN\n"
+          "  stampd media rotate-secret --db DSN\n"
           "  stampd ledger check --db DSN\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
@@ -296,6 +299,36 @@ static int cmd_ledger_check(const struct opts *o)
 }
 
 static int ensure_test_psd(struct pv_store *st);
+/* stampd media rotate-secret: a new media serial secret becomes current;
+ * media made under the older ones keep verifying. */
+static int cmd_rotate_secret(const struct opts *o)
+{
+    struct pv_store *st = NULL;
+    uint32_t key_id = 0;
+    int rc;
+
+    if (!db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return fail("open database", rc);
+    if ((rc = st->ops->begin(st)) == PV_OK) {
+        rc = pv_media_secret_create(st, pv_now(), &key_id);
+        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+    }
+    pv_store_close(st);
+    if (rc == PV_EOVERFLOW) {
+        fprintf(stderr, "stampd: all 16 media key ids are taken\n");
+        return 1;
+    }
+    if (rc != PV_OK)
+        return fail("rotate media secret", rc);
+    fprintf(stderr,
+            "stampd: media serial key %u is current; running servers pick it up "
+            "within 10 seconds\n",
+            (unsigned) key_id);
+    printf("key_id=%u\n", (unsigned) key_id);
+    return 0;
+}
 
 /* stampd migrate: bring an existing database to this binary's schema. */
 static int cmd_migrate(const struct opts *o)
@@ -311,6 +344,8 @@ static int cmd_migrate(const struct opts *o)
         rc = ensure_secret(st);
         if (rc == PV_OK)
             rc = ensure_test_psd(st);
+        if (rc == PV_OK)
+            rc = pv_media_secret_ensure(st, pv_now(), NULL);
         rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
     }
     pv_store_close(st);
@@ -449,7 +484,8 @@ static int cmd_init(const struct opts *o)
     if ((rc = st->ops->config_set(st, PV_CFG_LICENSE, o->license)) != PV_OK ||
         (rc = st->ops->config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
         (rc = st->ops->config_set(st, "crypto_module", spec)) != PV_OK ||
-        (rc = ensure_secret(st)) != PV_OK)
+        (rc = ensure_secret(st)) != PV_OK ||
+        (rc = pv_media_secret_ensure(st, pv_now(), NULL)) != PV_OK)
         goto out;
     for (i = 0; i <= npsds; i++) {
         struct pv_psd_rec p;
@@ -704,6 +740,12 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
     rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
     if (rc == PV_OK && st->ops->config_get(st, PV_CFG_GATEWAY, &gateway) != PV_OK)
         gateway = NULL; /* no live card payments */
+    if (rc == PV_OK && (rc = pv_media_keyring_init(&app.media, st, PV_MEDIA_RELOAD_MS)) != PV_OK) {
+        pv_store_close(st);
+        free(license);
+        free(gateway);
+        return fail("media serial secrets", rc);
+    }
     pv_store_close(st);
     if (rc != PV_OK)
         return fail("read license (run stampd init first?)", rc);
@@ -775,6 +817,7 @@ out:
     pv_gateway_close(app.gws.live);
     pv_gateway_close(app.gws.test);
     pv_ratelimit_free(app.limits);
+    pv_media_keyring_clear(&app.media);
     return rc == PV_OK ? 0 : 1;
 }
 
@@ -807,6 +850,11 @@ int main(int argc, char **argv)
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         return cmd_ledger_check(&o);
+    }
+    if (strcmp(argv[1], "media") == 0 && argc > 2 && strcmp(argv[2], "rotate-secret") == 0) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return cmd_rotate_secret(&o);
     }
     if (strcmp(argv[1], "migrate") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)

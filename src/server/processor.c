@@ -11,7 +11,6 @@
 #include "server/server.h"
 
 #include "stampd/error.h"
-#include "stampd/timeutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -88,7 +87,7 @@ static void *writer(void *arg)
 
         for (i = 0; i < n; i++)
             p->reqs[i] = batch[i]->req;
-        pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, pv_now());
+        pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
         for (i = 0; i < n; i++) {
             batch[i]->res = p->res[i];
             if (p->res[i].err == PV_OK && !p->res[i].replayed)

@@ -103,6 +103,9 @@ struct pv_app {
     struct pv_gateways gws;      /* card payments (owned by main; shared with the processors) */
     struct pv_ratelimit *limits; /* failed logins and key attempts per source (owned by main) */
     int64_t refund_window_s;     /* refunds of unused pieces within this many seconds */
+    /* Media serial secrets, so a purchase's serial is authenticated before
+     * any database work (media.h); main.c loads them. */
+    struct pv_media_keyring media;
 };
 
 /* What a handler answers: a status, a JSON body (owned) and headers, or a

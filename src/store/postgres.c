@@ -361,11 +361,78 @@ static const char *const migration_v4[] = {
     NULL,
 };
 
+static const char *const migration_v5[] = {
+    "CREATE TABLE media_keys (\n"
+    "    key_id  BIGINT PRIMARY KEY CHECK (key_id BETWEEN 0 AND 15),\n"
+    "    secret  BYTEA NOT NULL CHECK (length(secret) = 32),\n"
+    "    created BIGINT NOT NULL\n"
+    ")",
+    "CREATE TABLE affiliates (\n"
+    "    id               TEXT PRIMARY KEY,\n"
+    "    name             TEXT NOT NULL,\n"
+    "    customer_id      TEXT REFERENCES customers(id),\n"
+    "    group_no         BIGINT NOT NULL UNIQUE CHECK (group_no BETWEEN 1 AND 4095),\n"
+    "    threshold_labels BIGINT NOT NULL CHECK (threshold_labels >= 0),\n"
+    "    target_days      BIGINT NOT NULL CHECK (target_days >= 0),\n"
+    "    resupply_sheets  BIGINT NOT NULL CHECK (resupply_sheets BETWEEN 1 AND 65535),\n"
+    "    created          BIGINT NOT NULL\n"
+    ")",
+    "CREATE TABLE media_batches (\n"
+    "    batch            BIGINT PRIMARY KEY CHECK (batch BETWEEN 1 AND 262143),\n"
+    "    product          BIGINT NOT NULL CHECK (product BETWEEN 0 AND 255),\n"
+    "    group_no         BIGINT NOT NULL CHECK (group_no BETWEEN 0 AND 4095),\n"
+    "    key_id           BIGINT NOT NULL REFERENCES media_keys(key_id),\n"
+    "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
+    "    sheets           BIGINT NOT NULL CHECK (sheets BETWEEN 1 AND 65535),\n"
+    "    labels_per_sheet BIGINT NOT NULL CHECK (labels_per_sheet BETWEEN 1 AND 99),\n"
+    "    payment          BIGINT NOT NULL CHECK (payment IN (0, 1, 2)),\n"
+    "    price_mills      BIGINT NOT NULL CHECK (price_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+    "    distributed      BIGINT NOT NULL,\n"
+    "    order_id         TEXT NOT NULL DEFAULT ''\n"
+    ")",
+    "CREATE INDEX media_batches_affiliate ON media_batches(affiliate_id)",
+    "CREATE TABLE media_sheets (\n"
+    "    batch       BIGINT NOT NULL REFERENCES media_batches(batch),\n"
+    "    sheet       BIGINT NOT NULL CHECK (sheet BETWEEN 1 AND 65535),\n"
+    "    payment     BIGINT NOT NULL CHECK (payment IN (0, 1, 2)),\n"
+    "    paid_by     TEXT NOT NULL DEFAULT '',\n"
+    "    paid_at     BIGINT NOT NULL DEFAULT 0,\n"
+    "    labels_used BIGINT NOT NULL DEFAULT 0 CHECK (labels_used BETWEEN 0 AND 99),\n"
+    "    first_use   BIGINT NOT NULL DEFAULT 0,\n"
+    "    last_use    BIGINT NOT NULL DEFAULT 0,\n"
+    "    PRIMARY KEY (batch, sheet)\n"
+    ")",
+    "CREATE TABLE media_labels (\n"
+    "    batch       BIGINT NOT NULL,\n"
+    "    sheet       BIGINT NOT NULL,\n"
+    "    position    BIGINT NOT NULL CHECK (position BETWEEN 1 AND 99),\n"
+    "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
+    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+    "    used_at     BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (batch, sheet, position),\n"
+    "    FOREIGN KEY (batch, sheet) REFERENCES media_sheets(batch, sheet)\n"
+    ")",
+    "CREATE INDEX media_labels_used ON media_labels(used_at)",
+    "CREATE TABLE resupply_orders (\n"
+    "    id               TEXT PRIMARY KEY,\n"
+    "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
+    "    status           BIGINT NOT NULL CHECK (status IN (0, 1)),\n"
+    "    product          BIGINT NOT NULL,\n"
+    "    labels_remaining BIGINT NOT NULL,\n"
+    "    created          BIGINT NOT NULL,\n"
+    "    shipped_at       BIGINT NOT NULL DEFAULT 0,\n"
+    "    batch            BIGINT NOT NULL DEFAULT 0\n"
+    ")",
+    "CREATE UNIQUE INDEX resupply_one_open ON resupply_orders(affiliate_id) WHERE status = 0",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
     migration_v3, /* 3: scale-out: servers, PSD leases and their log */
     migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
+    migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
@@ -387,6 +454,14 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     "software_id, medium_serial, data, from_address, to_address"
 #define IND_COLS                                                                                   \
     "id, customer_id, server_id, created, presentations, prints, refunded_at, " IND_FIELDS
+#define AFF_COLS                                                                                   \
+    "id, name, customer_id, group_no, threshold_labels, target_days, resupply_sheets, created"
+#define BATCH_COLS                                                                                 \
+    "batch, product, group_no, key_id, affiliate_id, sheets, labels_per_sheet, payment, "          \
+    "price_mills, distributed, order_id"
+#define SHEET_COLS   "batch, sheet, payment, paid_by, paid_at, labels_used, first_use, last_use"
+#define LABEL_COLS   "batch, sheet, position, indicium_id, customer_id, used_at"
+#define RSO_COLS     "id, affiliate_id, status, product, labels_remaining, created, shipped_at, batch"
 #define APIKEY_COLS  "id, hash, prefix, role, owner_id, test, name, created, COALESCE(revoked_at, 0)"
 #define SESSION_COLS "hash, role, owner_id, csrf, created, expires"
 #define PM_COLS      "id, customer_id, test, gateway_ref, brand, last4, exp_month, exp_year, created"
@@ -568,6 +643,42 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
                      "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "           \
                      "WHERE l.account = $1 AND l.journal_id < $2 "                                 \
                      "GROUP BY j.id ORDER BY j.id DESC LIMIT $3")                                  \
+    X(MKEY_INSERT, "INSERT INTO media_keys(key_id, secret, created) VALUES ($1, $2, $3)")          \
+    X(MKEY_LIST, "SELECT key_id, secret, created FROM media_keys ORDER BY key_id")                 \
+    X(AFF_INSERT, "INSERT INTO affiliates(" AFF_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")  \
+    X(AFF_GET, "SELECT " AFF_COLS " FROM affiliates WHERE id = $1")                                \
+    X(AFF_LIST, "SELECT " AFF_COLS " FROM affiliates ORDER BY created, id")                        \
+    X(BATCH_NEXT, "SELECT coalesce(max(batch), 0) + 1 FROM media_batches")                         \
+    X(BATCH_INSERT, "INSERT INTO media_batches(" BATCH_COLS ") "                                   \
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")                       \
+    X(SHEETS_INSERT, "INSERT INTO media_sheets(batch, sheet, payment) "                            \
+                     "SELECT $1::bigint, i, $2::bigint FROM generate_series(1, $3::bigint) i")     \
+    X(BATCH_GET, "SELECT " BATCH_COLS " FROM media_batches WHERE batch = $1")                      \
+    X(SHEET_GET, "SELECT " SHEET_COLS " FROM media_sheets WHERE batch = $1 AND sheet = $2")        \
+    /* Locks the sheet's row: every use of its labels decides and writes under it. */              \
+    X(SHEET_GET_LOCK, "SELECT " SHEET_COLS " FROM media_sheets WHERE batch = $1 AND sheet = $2 "   \
+                      "FOR UPDATE")                                                                \
+    X(SHEET_UPDATE, "UPDATE media_sheets SET payment = $1, paid_by = $2, paid_at = $3, "           \
+                    "labels_used = $4, first_use = $5, last_use = $6 "                             \
+                    "WHERE batch = $7 AND sheet = $8")                                             \
+    X(LABEL_INSERT, "INSERT INTO media_labels(" LABEL_COLS ") VALUES ($1, $2, $3, $4, $5, $6)")    \
+    X(LABEL_LIST, "SELECT " LABEL_COLS " FROM media_labels WHERE batch = $1 AND sheet = $2 "       \
+                  "ORDER BY position")                                                             \
+    X(MEDIA_USAGE, "SELECT coalesce((SELECT sum(sheets * labels_per_sheet) FROM media_batches "    \
+                   "WHERE affiliate_id = $1), 0)::bigint, coalesce((SELECT sum(s.labels_used) "    \
+                   "FROM media_sheets s JOIN media_batches b ON b.batch = s.batch "                \
+                   "WHERE b.affiliate_id = $1), 0)::bigint, (SELECT count(*) FROM media_labels l " \
+                   "JOIN media_batches b ON b.batch = l.batch "                                    \
+                   "WHERE b.affiliate_id = $1 AND l.used_at >= $2)")                               \
+    X(RESUPPLY_INSERT, "INSERT INTO resupply_orders(" RSO_COLS ") "                                \
+                       "VALUES ($1, $2, 0, $3, $4, $5, 0, 0) "                                     \
+                       "ON CONFLICT (affiliate_id) WHERE status = 0 DO NOTHING")                   \
+    X(RESUPPLY_OPEN_GET, "SELECT " RSO_COLS " FROM resupply_orders "                               \
+                         "WHERE affiliate_id = $1 AND status = 0")                                 \
+    X(RESUPPLY_GET, "SELECT " RSO_COLS " FROM resupply_orders WHERE id = $1")                      \
+    X(RESUPPLY_LIST, "SELECT " RSO_COLS " FROM resupply_orders ORDER BY created DESC, id DESC")    \
+    X(RESUPPLY_SHIP, "UPDATE resupply_orders SET status = 1, batch = $1, shipped_at = $2 "         \
+                     "WHERE id = $3 AND status = 0")                                               \
     X(IND_SEARCH, "SELECT " IND_COLS " FROM indicia WHERE customer_id = $1 AND seq < $2 "          \
                   "AND created >= $3 AND created < $4 AND ($5 = 0 OR mail_class = $5) "            \
                   "AND ($6 < 0 OR (flags & 1) = $6) "                                              \
@@ -3011,6 +3122,404 @@ static void pg_close(struct pv_store *st)
     free(s);
 }
 
+/* ---- media (schema v4) -------------------------------------------------------------------- */
+
+/* Every row of a statement without parameters, as an owned array (collect). */
+static void *list_of(struct pv_store *st, enum stmt_id id, size_t size, row_reader reader,
+                     size_t *n, int *rc)
+{
+    void *arr = NULL;
+    struct q b;
+
+    q_start(&b, handle(st), id);
+    *rc = collect(&b, size, reader, &arr, n);
+    return arr;
+}
+
+static int pg_media_key_insert(struct pv_store *st, const struct pv_media_key_rec *rec)
+{
+    struct q b;
+
+    if (rec->key_id > 15)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_MKEY_INSERT);
+    b_int(&b, rec->key_id);
+    b_bin(&b, rec->secret, sizeof rec->secret);
+    b_int(&b, rec->created);
+    return q_exec(&b);
+}
+
+static int read_mkey(struct row *r, void *p)
+{
+    struct pv_media_key_rec *rec = p;
+
+    rec->key_id = (uint32_t) r_int(r);
+    if (r->rc == PV_OK && (PQgetisnull(r->res, r->row, r->i) ||
+                           PQgetlength(r->res, r->row, r->i) != (int) sizeof rec->secret))
+        r->rc = PV_ESTORE;
+    if (r->rc == PV_OK)
+        memcpy(rec->secret, PQgetvalue(r->res, r->row, r->i), sizeof rec->secret);
+    r->i++;
+    rec->created = r_int(r);
+    return r->rc;
+}
+
+static int pg_media_key_list(struct pv_store *st, struct pv_media_key_rec **out, size_t *n)
+{
+    int rc;
+
+    *out = list_of(st, Q_MKEY_LIST, sizeof **out, read_mkey, n, &rc);
+    return rc;
+}
+
+static int read_affiliate(struct row *r, void *p)
+{
+    struct pv_affiliate_rec *rec = p;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->name, sizeof rec->name);
+    r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->group_no = (uint32_t) r_int(r);
+    rec->threshold_labels = r_int(r);
+    rec->target_days = r_int(r);
+    rec->resupply_sheets = (uint32_t) r_int(r);
+    rec->created = r_int(r);
+    return r->rc;
+}
+
+static int pg_affiliate_insert(struct pv_store *st, const struct pv_affiliate_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->id) || !FITS(rec->name) || !FITS(rec->customer_id))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_AFF_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->name);
+    b_text(&b, rec->customer_id[0] ? rec->customer_id : NULL);
+    b_int(&b, rec->group_no);
+    b_int(&b, rec->threshold_labels);
+    b_int(&b, rec->target_days);
+    b_int(&b, rec->resupply_sheets);
+    b_int(&b, rec->created);
+    return q_exec(&b);
+}
+
+/* One row of a statement bound by the caller, read into rec (not zeroed: see get_one). */
+static int get_row(struct q *b, row_reader reader, void *rec)
+{
+    struct row r;
+    int rc = q_row(b);
+
+    if (rc == PV_OK) {
+        r = row_of(b);
+        rc = reader(&r, rec);
+    }
+    done(b);
+    return rc;
+}
+
+/* One row by a text key into rec (zeroed first): PV_ENOTFOUND without it. */
+static int get_by_text(struct pv_store *st, enum stmt_id id, const char *key, row_reader reader,
+                       void *rec, size_t size)
+{
+    struct q b;
+
+    memset(rec, 0, size);
+    if (!key)
+        return PV_EINVAL;
+    q_start(&b, handle(st), id);
+    b_text(&b, key);
+    return get_row(&b, reader, rec);
+}
+
+static int pg_affiliate_get(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec)
+{
+    return get_by_text(st, Q_AFF_GET, id, read_affiliate, rec, sizeof *rec);
+}
+
+static int pg_affiliate_list(struct pv_store *st, struct pv_affiliate_rec **out, size_t *n)
+{
+    int rc;
+
+    *out = list_of(st, Q_AFF_LIST, sizeof **out, read_affiliate, n, &rc);
+    return rc;
+}
+
+static int read_batch(struct row *r, void *p)
+{
+    struct pv_media_batch_rec *rec = p;
+
+    rec->batch = (uint32_t) r_int(r);
+    rec->product = (uint32_t) r_int(r);
+    rec->group_no = (uint32_t) r_int(r);
+    rec->key_id = (uint32_t) r_int(r);
+    r_text(r, rec->affiliate_id, sizeof rec->affiliate_id);
+    rec->sheets = (uint32_t) r_int(r);
+    rec->labels_per_sheet = (uint32_t) r_int(r);
+    rec->payment = (int) r_int(r);
+    rec->price = r_int(r);
+    rec->distributed = r_int(r);
+    r_text(r, rec->order_id, sizeof rec->order_id);
+    return r->rc;
+}
+
+static int read_one_int(struct row *r, void *p)
+{
+    *(int64_t *) p = r_int(r);
+    return r->rc;
+}
+
+static int pg_media_batch_insert(struct pv_store *st, struct pv_media_batch_rec *rec)
+{
+    struct pg_store *s = handle(st);
+    int64_t next = 0;
+    struct q b;
+    int rc, own;
+
+    if (!FITS(rec->affiliate_id) || !FITS(rec->order_id))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_BATCH_NEXT);
+    rc = get_row(&b, read_one_int, &next);
+    if (rc == PV_OK && next > 262143)
+        rc = PV_EOVERFLOW;
+    if (rc != PV_OK)
+        return write_leave(s, own, rc);
+    rec->batch = (uint32_t) next;
+    q_start(&b, s, Q_BATCH_INSERT);
+    b_int(&b, rec->batch);
+    b_int(&b, rec->product);
+    b_int(&b, rec->group_no);
+    b_int(&b, rec->key_id);
+    b_text(&b, rec->affiliate_id);
+    b_int(&b, rec->sheets);
+    b_int(&b, rec->labels_per_sheet);
+    b_int(&b, rec->payment);
+    b_int(&b, rec->price);
+    b_int(&b, rec->distributed);
+    b_text(&b, rec->order_id);
+    rc = q_exec(&b);
+    if (rc == PV_OK) {
+        q_start(&b, s, Q_SHEETS_INSERT);
+        b_int(&b, rec->batch);
+        b_int(&b, rec->payment);
+        b_int(&b, rec->sheets);
+        rc = q_exec(&b);
+    }
+    return write_leave(s, own, rc);
+}
+
+static int pg_media_batch_get(struct pv_store *st, uint32_t batch, struct pv_media_batch_rec *rec)
+{
+    struct q b;
+
+    memset(rec, 0, sizeof *rec);
+    q_start(&b, handle(st), Q_BATCH_GET);
+    b_int(&b, batch);
+    return get_row(&b, read_batch, rec);
+}
+
+static int read_sheet(struct row *r, void *p)
+{
+    struct pv_media_sheet_rec *rec = p;
+
+    rec->batch = (uint32_t) r_int(r);
+    rec->sheet = (uint32_t) r_int(r);
+    rec->payment = (int) r_int(r);
+    r_text(r, rec->paid_by, sizeof rec->paid_by);
+    rec->paid_at = r_int(r);
+    rec->labels_used = (uint32_t) r_int(r);
+    rec->first_use = r_int(r);
+    rec->last_use = r_int(r);
+    return r->rc;
+}
+
+static int pg_media_sheet_get(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                              struct pv_media_sheet_rec *rec)
+{
+    struct pg_store *s = handle(st);
+    struct q b;
+
+    memset(rec, 0, sizeof *rec);
+    /* In a write transaction: lock the row until commit (see store.h). */
+    q_start(&b, s, s->in_tx ? Q_SHEET_GET_LOCK : Q_SHEET_GET);
+    b_int(&b, batch);
+    b_int(&b, sheet);
+    return get_row(&b, read_sheet, rec);
+}
+
+static int pg_media_sheet_update(struct pv_store *st, const struct pv_media_sheet_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->paid_by))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_SHEET_UPDATE);
+    b_int(&b, rec->payment);
+    b_text(&b, rec->paid_by);
+    b_int(&b, rec->paid_at);
+    b_int(&b, rec->labels_used);
+    b_int(&b, rec->first_use);
+    b_int(&b, rec->last_use);
+    b_int(&b, rec->batch);
+    b_int(&b, rec->sheet);
+    return q_exec_found(&b);
+}
+
+static int read_label(struct row *r, void *p)
+{
+    struct pv_media_label_rec *rec = p;
+
+    rec->batch = (uint32_t) r_int(r);
+    rec->sheet = (uint32_t) r_int(r);
+    rec->position = (uint32_t) r_int(r);
+    r_text(r, rec->indicium_id, sizeof rec->indicium_id);
+    r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->used_at = r_int(r);
+    return r->rc;
+}
+
+static int pg_media_label_insert(struct pv_store *st, const struct pv_media_label_rec *rec)
+{
+    struct q b;
+
+    if (!FITS(rec->indicium_id) || !FITS(rec->customer_id))
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_LABEL_INSERT);
+    b_int(&b, rec->batch);
+    b_int(&b, rec->sheet);
+    b_int(&b, rec->position);
+    b_text(&b, rec->indicium_id);
+    b_text(&b, rec->customer_id);
+    b_int(&b, rec->used_at);
+    return q_exec(&b);
+}
+
+static int pg_media_label_list(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                               struct pv_media_label_rec **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_LABEL_LIST);
+    b_int(&b, batch);
+    b_int(&b, sheet);
+    rc = collect(&b, sizeof **out, read_label, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int read_usage(struct row *r, void *p)
+{
+    int64_t *v = p;
+
+    v[0] = r_int(r);
+    v[1] = r_int(r);
+    v[2] = r_int(r);
+    return r->rc;
+}
+
+static int pg_media_usage(struct pv_store *st, const char *affiliate_id, int64_t since,
+                          int64_t *total, int64_t *used, int64_t *used_since)
+{
+    int64_t v[3] = {0, 0, 0};
+    struct q b;
+    int rc;
+
+    *total = *used = *used_since = 0;
+    if (!affiliate_id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_MEDIA_USAGE);
+    b_text(&b, affiliate_id);
+    b_int(&b, since);
+    rc = get_row(&b, read_usage, v);
+    if (rc == PV_OK) {
+        *total = v[0];
+        *used = v[1];
+        *used_since = v[2];
+    }
+    return rc;
+}
+
+static int read_resupply(struct row *r, void *p)
+{
+    struct pv_resupply_rec *rec = p;
+
+    r_text(r, rec->id, sizeof rec->id);
+    r_text(r, rec->affiliate_id, sizeof rec->affiliate_id);
+    rec->status = (int) r_int(r);
+    rec->product = (uint32_t) r_int(r);
+    rec->labels_remaining = r_int(r);
+    rec->created = r_int(r);
+    rec->shipped_at = r_int(r);
+    rec->batch = (uint32_t) r_int(r);
+    return r->rc;
+}
+
+/* ON CONFLICT DO NOTHING: a racing transaction's open order makes this one
+ * wait for its commit and then insert nothing, never fail. */
+static int pg_resupply_open(struct pv_store *st, struct pv_resupply_rec *rec, int *opened)
+{
+    struct pg_store *s = handle(st);
+    struct pv_resupply_rec tmp;
+    struct q b;
+    int rc, own;
+
+    *opened = 0;
+    if (!FITS(rec->id) || !FITS(rec->affiliate_id))
+        return PV_EINVAL;
+    rc = write_enter(s, &own);
+    if (rc != PV_OK)
+        return rc;
+    q_start(&b, s, Q_RESUPPLY_INSERT);
+    b_text(&b, rec->id);
+    b_text(&b, rec->affiliate_id);
+    b_int(&b, rec->product);
+    b_int(&b, rec->labels_remaining);
+    b_int(&b, rec->created);
+    rc = q_exec_found(&b);
+    if (rc == PV_OK)
+        *opened = 1;
+    else if (rc == PV_ENOTFOUND)
+        rc = PV_OK;
+    if (rc == PV_OK)
+        rc = get_by_text(st, Q_RESUPPLY_OPEN_GET, rec->affiliate_id, read_resupply, &tmp,
+                         sizeof tmp);
+    if (rc == PV_OK)
+        *rec = tmp;
+    return write_leave(s, own, rc);
+}
+
+static int pg_resupply_get(struct pv_store *st, const char *id, struct pv_resupply_rec *rec)
+{
+    return get_by_text(st, Q_RESUPPLY_GET, id, read_resupply, rec, sizeof *rec);
+}
+
+static int pg_resupply_list(struct pv_store *st, struct pv_resupply_rec **out, size_t *n)
+{
+    int rc;
+
+    *out = list_of(st, Q_RESUPPLY_LIST, sizeof **out, read_resupply, n, &rc);
+    return rc;
+}
+
+static int pg_resupply_ship(struct pv_store *st, const char *id, uint32_t batch, int64_t at)
+{
+    struct q b;
+
+    if (!id)
+        return PV_EINVAL;
+    q_start(&b, handle(st), Q_RESUPPLY_SHIP);
+    b_int(&b, batch);
+    b_int(&b, at);
+    b_text(&b, id);
+    return q_exec_found(&b);
+}
+
 static const struct pv_store_ops postgres_ops = {
     .version = 1,
     .name = "postgres",
@@ -3061,6 +3570,22 @@ static const struct pv_store_ops postgres_ops = {
     .lease_release = pg_lease_release,
     .lease_history = pg_lease_history,
     .ledger_audit = pg_ledger_audit,
+    .media_key_insert = pg_media_key_insert,
+    .media_key_list = pg_media_key_list,
+    .affiliate_insert = pg_affiliate_insert,
+    .affiliate_get = pg_affiliate_get,
+    .affiliate_list = pg_affiliate_list,
+    .media_batch_insert = pg_media_batch_insert,
+    .media_batch_get = pg_media_batch_get,
+    .media_sheet_get = pg_media_sheet_get,
+    .media_sheet_update = pg_media_sheet_update,
+    .media_label_insert = pg_media_label_insert,
+    .media_label_list = pg_media_label_list,
+    .media_usage = pg_media_usage,
+    .resupply_open = pg_resupply_open,
+    .resupply_get = pg_resupply_get,
+    .resupply_list = pg_resupply_list,
+    .resupply_ship = pg_resupply_ship,
     .lock_writer = pg_lock_writer,
     .password_set = pg_password_set,
     .credential_get = pg_credential_get,

@@ -49,7 +49,7 @@
 #define PV_KEYNAME_MAX  64   /* a customer's name for an API key */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 4
+#define PV_SCHEMA_VERSION 5
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -270,6 +270,82 @@ struct pv_ledger_issue {
     pv_mills computed;
 };
 
+/* ---- media with identifier codes (schema v5, docs/media.md) ---- */
+
+#define PV_MEDIA_SECRET_LEN 32 /* bytes of one vendor serial secret */
+#define PV_NAME_MAX         128
+
+/* One vendor serial secret (pv_serial_key); the newest key id is current. */
+struct pv_media_key_rec {
+    uint32_t key_id; /* 0..15 */
+    uint8_t secret[PV_MEDIA_SECRET_LEN];
+    int64_t created;
+};
+
+enum pv_media_payment { PV_MEDIA_UNPAID = 0, PV_MEDIA_PAID = 1, PV_MEDIA_FREE = 2 };
+
+/* A reseller, or a customer who is its own affiliate (customer_id set). */
+struct pv_affiliate_rec {
+    char id[PV_ID_MAX]; /* "aff_..." */
+    char name[PV_NAME_MAX];
+    char customer_id[PV_ID_MAX]; /* "" for a reseller */
+    uint32_t group_no;           /* affiliate group in its serials, 1..4095, unique */
+    int64_t threshold_labels;    /* resupply when fewer labels than this remain (0 = never) */
+    int64_t target_days;         /* ... or fewer days of supply than this (0 = never) */
+    uint32_t resupply_sheets;    /* sheets in one resupply batch */
+    int64_t created;
+};
+
+/* A batch of media given to one affiliate; its sheets are rows of their own. */
+struct pv_media_batch_rec {
+    uint32_t batch; /* 1..262143, assigned by media_batch_insert */
+    uint32_t product;
+    uint32_t group_no;
+    uint32_t key_id; /* the serial secret its serials were made with */
+    char affiliate_id[PV_ID_MAX];
+    uint32_t sheets;
+    uint32_t labels_per_sheet;
+    int payment;              /* enum pv_media_payment each sheet starts with */
+    pv_mills price;           /* per sheet: what an unpaid sheet costs its first user */
+    int64_t distributed;      /* when it was given to the affiliate */
+    char order_id[PV_ID_MAX]; /* the resupply order it filled, or "" */
+};
+
+/* The CRM record of one sheet (and so of its labels). */
+struct pv_media_sheet_rec {
+    uint32_t batch;
+    uint32_t sheet;
+    int payment;             /* enum pv_media_payment */
+    char paid_by[PV_ID_MAX]; /* the customer who bought it, or "" */
+    int64_t paid_at;
+    uint32_t labels_used;
+    int64_t first_use; /* 0 = never */
+    int64_t last_use;
+};
+
+/* One printed label: which indicium, for whom. */
+struct pv_media_label_rec {
+    uint32_t batch;
+    uint32_t sheet;
+    uint32_t position; /* 1..99 */
+    char indicium_id[PV_ID_MAX];
+    char customer_id[PV_ID_MAX];
+    int64_t used_at;
+};
+
+enum pv_resupply_status { PV_RESUPPLY_OPEN = 0, PV_RESUPPLY_SHIPPED = 1 };
+
+struct pv_resupply_rec {
+    char id[PV_ID_MAX]; /* "rso_..." */
+    char affiliate_id[PV_ID_MAX];
+    int status;               /* enum pv_resupply_status */
+    uint32_t product;         /* of the medium whose use opened it */
+    int64_t labels_remaining; /* the affiliate's unused labels when it opened */
+    int64_t created;
+    int64_t shipped_at; /* 0 while open */
+    uint32_t batch;     /* the batch shipped, 0 while open */
+};
+
 /* What indicium_search keeps (schema v4 columns; no migration). Every
  * criterion is optional: the zero value of each field means "any". */
 struct pv_indicium_filter {
@@ -484,6 +560,50 @@ struct pv_store_ops {
      * journal_id < before (0 = from the newest), at most limit; *out owned. */
     int (*account_lines)(struct pv_store *st, const char *account, int64_t before, size_t limit,
                          struct pv_txn_rec **out, size_t *n);
+    /* Media (schema v5). Secrets: media_key_list oldest first (*out owned).
+     * affiliate_get: PV_ENOTFOUND; insert: PV_EEXIST on a taken id or group;
+     * list in creation order (*out owned). */
+    int (*media_key_insert)(struct pv_store *st, const struct pv_media_key_rec *rec);
+    int (*media_key_list)(struct pv_store *st, struct pv_media_key_rec **out, size_t *n);
+    int (*affiliate_insert)(struct pv_store *st, const struct pv_affiliate_rec *rec);
+    int (*affiliate_get)(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec);
+    int (*affiliate_list)(struct pv_store *st, struct pv_affiliate_rec **out, size_t *n);
+
+    /* media_batch_insert gives rec->batch the next batch number (highest + 1)
+     * and writes the batch and one sheet row per sheet (rec->payment, no
+     * use); PV_EOVERFLOW past PV_SERIAL_MAX_BATCH. batch_get: PV_ENOTFOUND. */
+    int (*media_batch_insert)(struct pv_store *st, struct pv_media_batch_rec *rec);
+    int (*media_batch_get)(struct pv_store *st, uint32_t batch, struct pv_media_batch_rec *rec);
+
+    /* media_sheet_get: PV_ENOTFOUND; inside a transaction it locks the sheet
+     * row until commit, which serialises every use of the sheet's labels.
+     * media_sheet_update writes payment, paid_by/at, labels_used, first and
+     * last use of (rec->batch, rec->sheet): PV_ENOTFOUND. */
+    int (*media_sheet_get)(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                           struct pv_media_sheet_rec *rec);
+    int (*media_sheet_update)(struct pv_store *st, const struct pv_media_sheet_rec *rec);
+
+    /* media_label_insert: PV_EEXIST when that label was printed already.
+     * media_label_list: the sheet's printed labels by position (*out owned). */
+    int (*media_label_insert)(struct pv_store *st, const struct pv_media_label_rec *rec);
+    int (*media_label_list)(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                            struct pv_media_label_rec **out, size_t *n);
+
+    /* media_usage - the affiliate's labels: *total in its batches, *used of
+     * them, *used_since of them printed at or after since. */
+    int (*media_usage)(struct pv_store *st, const char *affiliate_id, int64_t since, int64_t *total,
+                       int64_t *used, int64_t *used_since);
+
+    /* Resupply orders. resupply_open inserts rec unless the affiliate has an
+     * open order already (a partial unique index: at most one open order per
+     * affiliate, whatever the concurrency); either way rec is then that open
+     * order and *opened says whether it is new. get: PV_ENOTFOUND. list:
+     * newest first (*out owned). resupply_ship marks an open order shipped
+     * with its batch: PV_ENOTFOUND when no open order has that id. */
+    int (*resupply_open)(struct pv_store *st, struct pv_resupply_rec *rec, int *opened);
+    int (*resupply_get)(struct pv_store *st, const char *id, struct pv_resupply_rec *rec);
+    int (*resupply_list)(struct pv_store *st, struct pv_resupply_rec **out, size_t *n);
+    int (*resupply_ship)(struct pv_store *st, const char *id, uint32_t batch, int64_t at);
 
     /* ---- the web UI's history and charts (no schema change) ---- */
 

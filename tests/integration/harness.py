@@ -337,6 +337,27 @@ class Stampd:
         hdrs = {"Idempotency-Key": idem} if idem is not None else None
         return self.request("POST", "/v1/indicia", body=body, key=key, headers=hdrs)
 
+    def media(self, product="avery-5160", sheets=1, payment="free", price=None,
+              customer_id=None, threshold=0, target_days=0, name="Reseller"):
+        """A new affiliate (its own customer's when customer_id is given) and a
+        batch of media for it (operator key, docs/media.md). Returns (affiliate
+        id, batch JSON with its "serials": sheet serial, then its labels')."""
+        body = {"name": name, "threshold_labels": threshold, "target_days": target_days}
+        if customer_id:
+            body["customer_id"] = customer_id
+        status, _, aff = self.request("POST", "/v1/admin/affiliates", body, key=self.operator_key)
+        if status != 201:
+            raise AssertionError("create affiliate: %d %r" % (status, aff))
+        body = {"product": product, "sheets": sheets, "affiliate_id": aff["id"],
+                "payment": payment}
+        if price is not None:
+            body["price"] = price
+        status, _, batch = self.request("POST", "/v1/admin/media/batches", body,
+                                        key=self.operator_key)
+        if status != 201:
+            raise AssertionError("create batch: %d %r" % (status, batch))
+        return aff["id"], batch
+
     def get_ok(self, path, key=None):
         status, _, j = self.request("GET", path, key=key)
         if status != 200:

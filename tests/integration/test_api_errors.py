@@ -181,7 +181,7 @@ class ApiErrors(unittest.TestCase):
         key = self.idem()
         first = self.bought(self.buy(VALID, idem=key), "first")
         # Same key, different body: 409, nothing written.
-        for body in (with_(weight_oz=2), with_(to_zip="10002"), with_(medium_serial="A-1")):
+        for body in (with_(weight_oz=2), with_(to_zip="10002"), with_(from_zip="94110")):
             self.refused(self.buy(body, idem=key), 409, "idempotency_key_reused",
                          what="reused key %r" % body)
         # Same key, same body written differently (order, spacing): the same indicium.
@@ -353,10 +353,16 @@ class ApiErrors(unittest.TestCase):
         for medium in ("abc_def", "", "A" * 33, "AB CD", "\u00c5BC"):
             self.refused(self.buy(with_(medium_serial=medium)), 400, "invalid_request",
                          "medium_serial", "medium_serial %r" % medium)
-        j = self.bought(self.buy(with_(payment={"method": "balance"}, medium_serial="abcd-1234")))
-        self.assertEqual(j["medium_serial"], "ABCD-1234")
+        # Well-formed but not a genuine serial (docs/media.md).
+        self.refused(self.buy(with_(medium_serial="abcd-1234")), 400, "medium_invalid",
+                     "medium_serial", "medium_serial abcd-1234")
+        _, batch = self.srv.media(sheets=1)
+        label = batch["serials"][1]["serial"]
+        self.rebase()
+        j = self.bought(self.buy(with_(payment={"method": "balance"}, medium_serial=label.lower())))
+        self.assertEqual(j["medium_serial"], label)
         d = harness.decode_indicium(harness.unb64(j["data"]))
-        self.assertEqual(d["medium_serial"], "ABCD-1234")
+        self.assertEqual(d["medium_serial"], label)
 
     def test_body_too_large(self):
         pad = " " * (64 * 1024)

@@ -37,16 +37,19 @@ SRV = None          # the harness.Stampd of this module
 SECOND_KEY = None   # a second customer, to present indicia as a third party
 POOR_KEY = None     # a customer with $0.50
 WORK = None         # scratch directory of this module
+LABELS = None       # genuine label serials of free media (docs/media.md)
 
 
 def setUpModule():
-    global SRV, SECOND_KEY, POOR_KEY, WORK
+    global SRV, SECOND_KEY, POOR_KEY, WORK, LABELS
     srv = harness.Stampd("cli")
     try:
         srv.init(psds=4, deposit="10000")
         SECOND_KEY = srv.customer("x@example.com", 5)
         POOR_KEY = srv.customer("poor@example.com", "0.50")
         srv.start()
+        _, batch = srv.media(sheets=1)
+        LABELS = [x["serial"] for x in batch["serials"] if x["position"]]
     except BaseException:
         srv.abandon()
         raise
@@ -243,12 +246,12 @@ class TestBuy(CliTest):
     def test_buy_options_zip4_medium_and_global_json_first(self):
         # --json before the command word; attached values; ZIP+4; medium serial folded.
         r = self.expect(stamp("--json", "buy", "--class=postcard", "--weight=1",
-                              "--from=94107", "--to=10001-1234", "--medium", "ab-12"), 0)
+                              "--from=94107", "--to=10001-1234", "--medium", LABELS[0].lower()), 0)
         ind = r.json()
         self.assertEqual(ind["to_zip"], "10001-1234")
-        self.assertEqual(ind["medium_serial"], "AB-12")
+        self.assertEqual(ind["medium_serial"], LABELS[0])
         r = self.expect(stamp("show", ind["id"]), 0)
-        self.assertEqual(field(r.out, "medium"), "AB-12", r)
+        self.assertEqual(field(r.out, "medium"), LABELS[0], r)
         self.assertEqual(field(r.out, "from -> to"), "94107 -> 10001-1234", r)
 
     def test_idempotency_key(self):
@@ -530,7 +533,7 @@ class TestVerify(CliTest):
         return p.returncode, p.stdout.decode("utf-8", "replace")
 
     def test_export_dir(self):
-        ind = self.buy("postcard", "1", "--medium", "B00042-S17")
+        ind = self.buy("postcard", "1", "--medium", LABELS[1])
         raw = harness.unb64(ind["data"])
         dec = harness.decode_indicium(raw)
         # Offline with the key list; DIR does not exist yet.

@@ -41,7 +41,8 @@ SOURCE_DIR = os.environ.get("STAMPD_SOURCE_DIR") or os.path.dirname(os.path.dirn
 ERROR_H = "include/stampd/error.h"
 API_MD = "docs/api.md"
 OPENAPI = "docs/openapi.yaml"
-ROUTE_FILES = ("src/server/api.c", "src/server/api_print.c", "src/server/api_account.c")
+ROUTE_FILES = ("src/server/api.c", "src/server/api_print.c", "src/server/api_account.c",
+               "src/server/api_media.c")
 ACCOUNT_C = "src/server/api_account.c"
 HTTP_C = "src/server/http.c"
 LAYOUTS_C = "src/render/layouts.c"
@@ -1152,6 +1153,17 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_api_get_layouts": ["Layouts", "Layout"],
         "printer_json": ["Printer"],
         "pv_api_printers": ["Printers", "Deleted"],
+        "pv_api_medium_result": ["PurchaseMedium"],
+        "medium_use_json": ["MediumUse"],
+        "resupply_json": ["ResupplyNotice"],
+        "payment_error": ["MediumPaymentRequired"],
+        "affiliate_json": ["Affiliate"],
+        "batch_json": ["MediaBatch"],
+        "order_json": ["ResupplyOrder"],
+        "batch_answer": ["MediaBatchCreated"],
+        "get_medium": ["MediumRecord"],
+        "ship_order": ["ResupplyShipped"],
+        "pv_api_media_purchase": ["MediumPurchase"],
         "get_quote": ["Quote"],
         "admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
     }
@@ -1173,6 +1185,9 @@ class CodeAndSchemas(unittest.TestCase):
         "funds_fields": "FundsRequest",
         "refill_fields": "AutoRefillRequest",
         "card_fields": "Card",
+        "batch_fields": "MediaBatchRequest",
+        "affiliate_fields": "AffiliateRequest",
+        "ship_fields": "ResupplyShipRequest",
     }
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.
@@ -1182,6 +1197,7 @@ class CodeAndSchemas(unittest.TestCase):
         "list_indicia": ("/v1/indicia", "get"),
         "pv_api_get_label": ("/v1/indicia/{id}/label", "get"),
         "transactions": ("/v1/account/transactions", "get"),
+        "post_batch": ("/v1/admin/media/batches", "post"),
         "get_quote": ("/v1/rates/quote", "get"),
         "admin_stats": ("/v1/admin/stats", "get"),
     }

@@ -355,6 +355,46 @@ class ScaleOut(unittest.TestCase):
         finally:
             c.stop()
 
+    def test_media_through_the_front(self):
+        """A medium's checks and answers cross the internal protocol (and run on
+        PostgreSQL under ctest): the 402 price, the committed purchase, the
+        resupply notice, and a race for one label between processors."""
+        c = Cluster("media", processors=2)
+        try:
+            srv = c.srv
+            me = srv.get_ok("/v1/account", srv.customer_key)["id"]
+            _, batch = srv.media(product="stamp-1x2", sheets=3, payment="unpaid", price="0.25",
+                                 customer_id=me, threshold=2, name="Self")
+            labels = [x["serial"] for x in batch["serials"] if x["position"]]
+            body = {"mail_class": "postcard", "weight_oz": 1, "from_zip": "94107",
+                    "to_zip": "10001", "medium_serial": labels[0]}
+            before = srv.balance(srv.customer_key)
+            s, _, j = srv.buy(srv.customer_key, "m-1", body)
+            self.assertEqual((s, j["error"]["code"], j["error"]["price_mills"]),
+                             (402, "medium_payment_required", 250), j)
+            self.assertEqual(srv.balance(srv.customer_key), before)
+            s, _, j = srv.buy(srv.customer_key, "m-2", dict(body, commit_to_purchase_medium=True))
+            self.assertEqual(s, 201, j)
+            self.assertEqual((j["medium"]["serial"], j["medium"]["price_mills"]), (labels[0], 250))
+            self.assertNotIn("resupply", j)   # 2 labels left: not under 2
+            s, _, j = srv.buy(srv.customer_key, "m-3",
+                              dict(body, medium_serial=labels[1], commit_to_purchase_medium=True))
+            self.assertEqual(s, 201, j)
+            self.assertEqual(j["resupply"]["labels_remaining"], 1)
+            # Twenty purchases race for the last label across the processors.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=20) as ex:
+                res = list(ex.map(lambda n: srv.buy(srv.customer_key, "race-%d" % n,
+                                                    dict(body, medium_serial=labels[2],
+                                                         commit_to_purchase_medium=True)),
+                                  range(20)))
+            self.assertEqual(sorted(r[0] for r in res), [201] + [409] * 19,
+                             [r[2] for r in res])
+            orders = srv.get_ok("/v1/admin/resupply-orders", srv.operator_key)["orders"]
+            self.assertEqual(len(orders), 1)
+            self.assertTrue(srv.get_ok("/v1/admin/ledger", srv.operator_key)["ok"])
+        finally:
+            c.stop()
+
 
 if __name__ == "__main__":
     harness.main()

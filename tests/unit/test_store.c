@@ -2380,6 +2380,313 @@ static void test_account_lines(void **state)
     assert_int_equal(n, 0);
 }
 
+/* ---- media (schema v5) -------------------------------------------------------------------- */
+
+/* Customers, an affiliate of each kind, a serial secret and one indicium to point labels at. */
+static void seed_media(struct pv_store *st)
+{
+    struct pv_affiliate_rec a;
+    struct pv_media_key_rec k;
+    struct pv_indicium_rec *r = calloc(1, sizeof *r);
+    size_t i;
+
+    assert_non_null(r);
+    seed_for_indicia(st);
+    memset(&k, 0, sizeof k);
+    k.key_id = 1;
+    for (i = 0; i < sizeof k.secret; i++)
+        k.secret[i] = (uint8_t) i;
+    k.created = 1700000000;
+    OK(st->ops->media_key_insert(st, &k));
+    memset(&a, 0, sizeof a);
+    COPY(a.id, "aff_R");
+    COPY(a.name, "Reseller");
+    a.group_no = 1;
+    a.threshold_labels = 10;
+    a.resupply_sheets = 5;
+    a.created = 1700000001;
+    OK(st->ops->affiliate_insert(st, &a));
+    COPY(a.id, "aff_S");
+    COPY(a.name, "Own");
+    COPY(a.customer_id, "cus_A");
+    a.group_no = 2;
+    a.created = 1700000002;
+    OK(st->ops->affiliate_insert(st, &a));
+    make_indicium(r, "ind_0001", "cus_A", 1, 1, "");
+    OK(st->ops->indicium_insert(st, r));
+    make_indicium(r, "ind_0002", "cus_B", 1, 2, "");
+    OK(st->ops->indicium_insert(st, r));
+    free(r);
+}
+
+static struct pv_media_batch_rec make_batch(const char *affiliate, uint32_t sheets, int payment)
+{
+    struct pv_media_batch_rec b;
+
+    memset(&b, 0, sizeof b);
+    b.product = 1;
+    b.group_no = 1;
+    b.key_id = 1;
+    COPY(b.affiliate_id, affiliate);
+    b.sheets = sheets;
+    b.labels_per_sheet = 30;
+    b.payment = payment;
+    b.price = 1500;
+    b.distributed = 1700000100;
+    return b;
+}
+
+static void test_media_records(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_media_key_rec k, *keys;
+    struct pv_affiliate_rec a, *affs;
+    struct pv_media_batch_rec b = make_batch("aff_R", 3, PV_MEDIA_UNPAID), b2, got;
+    struct pv_media_sheet_rec sh;
+    size_t n, i;
+
+    seed_media(st);
+    /* Secrets: 32 bytes each, key ids 0..15, listed in order. */
+    memset(&k, 0, sizeof k);
+    k.key_id = 16;
+    assert_int_equal(st->ops->media_key_insert(st, &k), PV_EINVAL);
+    k.key_id = 1;
+    assert_int_equal(st->ops->media_key_insert(st, &k), PV_EEXIST);
+    k.key_id = 0;
+    memset(k.secret, 0xa5, sizeof k.secret);
+    OK(st->ops->media_key_insert(st, &k));
+    OK(st->ops->media_key_list(st, &keys, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(keys[0].key_id, 0);
+    assert_int_equal(keys[0].secret[31], 0xa5);
+    assert_int_equal(keys[1].key_id, 1);
+    for (i = 0; i < sizeof keys[1].secret; i++)
+        assert_int_equal(keys[1].secret[i], i);
+    free(keys);
+
+    /* Affiliates: a group is one affiliate's; a customer's own has its id. */
+    OK(st->ops->affiliate_get(st, "aff_S", &a));
+    assert_string_equal(a.customer_id, "cus_A");
+    assert_int_equal(a.group_no, 2);
+    OK(st->ops->affiliate_get(st, "aff_R", &a));
+    assert_string_equal(a.customer_id, "");
+    assert_int_equal(a.threshold_labels, 10);
+    assert_int_equal(st->ops->affiliate_get(st, "aff_X", &a), PV_ENOTFOUND);
+    OK(st->ops->affiliate_get(st, "aff_R", &a));
+    COPY(a.id, "aff_T");
+    assert_int_equal(st->ops->affiliate_insert(st, &a), PV_EEXIST); /* group 1 is taken */
+    OK(st->ops->affiliate_list(st, &affs, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(affs[0].id, "aff_R");
+    assert_string_equal(affs[1].name, "Own");
+    free(affs);
+
+    /* Batches are numbered 1, 2, ... and come with one sheet row per sheet. */
+    OK(st->ops->media_batch_insert(st, &b));
+    assert_int_equal(b.batch, 1);
+    b2 = make_batch("aff_S", 1, PV_MEDIA_FREE);
+    COPY(b2.order_id, "rso_1");
+    OK(st->ops->media_batch_insert(st, &b2));
+    assert_int_equal(b2.batch, 2);
+    OK(st->ops->media_batch_get(st, 2, &got));
+    assert_string_equal(got.affiliate_id, "aff_S");
+    assert_string_equal(got.order_id, "rso_1");
+    assert_int_equal(got.payment, PV_MEDIA_FREE);
+    assert_int_equal(got.price, 1500);
+    assert_int_equal(st->ops->media_batch_get(st, 3, &got), PV_ENOTFOUND);
+    b2 = make_batch("aff_X", 1, PV_MEDIA_FREE);
+    assert_int_not_equal(st->ops->media_batch_insert(st, &b2), PV_OK); /* no such affiliate */
+    OK(st->ops->media_sheet_get(st, 1, 3, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_UNPAID);
+    assert_int_equal(sh.labels_used, 0);
+    assert_int_equal(st->ops->media_sheet_get(st, 1, 4, &sh), PV_ENOTFOUND);
+    assert_int_equal(st->ops->media_sheet_get(st, 1, 0, &sh), PV_ENOTFOUND);
+    OK(st->ops->media_sheet_get(st, 2, 1, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_FREE);
+
+    /* Sheet updates: payment and counters. */
+    OK(st->ops->media_sheet_get(st, 1, 2, &sh));
+    sh.payment = PV_MEDIA_PAID;
+    COPY(sh.paid_by, "cus_B");
+    sh.paid_at = 1700000200;
+    sh.labels_used = 2;
+    sh.first_use = 1700000201;
+    sh.last_use = 1700000202;
+    OK(st->ops->media_sheet_update(st, &sh));
+    memset(&sh, 0, sizeof sh);
+    OK(st->ops->media_sheet_get(st, 1, 2, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_PAID);
+    assert_string_equal(sh.paid_by, "cus_B");
+    assert_int_equal(sh.labels_used, 2);
+    assert_int_equal(sh.last_use, 1700000202);
+    sh.sheet = 9;
+    assert_int_equal(st->ops->media_sheet_update(st, &sh), PV_ENOTFOUND);
+}
+
+static void test_media_labels_and_usage(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_media_batch_rec b = make_batch("aff_R", 2, PV_MEDIA_PAID);
+    struct pv_media_label_rec l, *list;
+    int64_t total, used, recent;
+    size_t n;
+
+    seed_media(st);
+    OK(st->ops->media_batch_insert(st, &b));
+    memset(&l, 0, sizeof l);
+    l.batch = 1;
+    l.sheet = 1;
+    l.position = 7;
+    COPY(l.indicium_id, "ind_0001");
+    COPY(l.customer_id, "cus_A");
+    l.used_at = 1700000300;
+    OK(st->ops->media_label_insert(st, &l));
+    /* A label prints once, whoever asks. */
+    COPY(l.indicium_id, "ind_0002");
+    COPY(l.customer_id, "cus_B");
+    assert_int_equal(st->ops->media_label_insert(st, &l), PV_EEXIST);
+    l.position = 3;
+    l.used_at = 1700000400;
+    OK(st->ops->media_label_insert(st, &l));
+    l.position = 100;
+    assert_int_not_equal(st->ops->media_label_insert(st, &l), PV_OK);
+    OK(st->ops->media_label_list(st, 1, 1, &list, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].position, 3);
+    assert_string_equal(list[0].customer_id, "cus_B");
+    assert_int_equal(list[1].position, 7);
+    assert_string_equal(list[1].indicium_id, "ind_0001");
+    free(list);
+    OK(st->ops->media_label_list(st, 1, 2, &list, &n));
+    assert_int_equal(n, 0);
+    free(list);
+
+    /* Usage counts the sheets' counters and the labels printed since a time. */
+    OK(st->ops->media_usage(st, "aff_R", 1700000350, &total, &used, &recent));
+    assert_int_equal(total, 60);
+    assert_int_equal(used, 0); /* counters are the caller's to keep (media.c) */
+    assert_int_equal(recent, 1);
+    OK(st->ops->media_usage(st, "aff_S", 0, &total, &used, &recent));
+    assert_int_equal(total + used + recent, 0);
+}
+
+static void test_resupply_one_open(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_resupply_rec o, *list;
+    int opened;
+    size_t n;
+
+    seed_media(st);
+    memset(&o, 0, sizeof o);
+    COPY(o.id, "rso_1");
+    COPY(o.affiliate_id, "aff_R");
+    o.product = 1;
+    o.labels_remaining = 9;
+    o.created = 1700000500;
+    OK(st->ops->resupply_open(st, &o, &opened));
+    assert_int_equal(opened, 1);
+    /* A second open order for the affiliate is the first one. */
+    COPY(o.id, "rso_2");
+    o.labels_remaining = 8;
+    OK(st->ops->begin(st));
+    OK(st->ops->savepoint(st));
+    OK(st->ops->resupply_open(st, &o, &opened));
+    OK(st->ops->release(st));
+    OK(st->ops->commit(st));
+    assert_int_equal(opened, 0);
+    assert_string_equal(o.id, "rso_1");
+    assert_int_equal(o.labels_remaining, 9);
+    assert_int_equal(o.status, PV_RESUPPLY_OPEN);
+    /* Shipped, the next one may open. */
+    OK(st->ops->resupply_ship(st, "rso_1", 7, 1700000600));
+    assert_int_equal(st->ops->resupply_ship(st, "rso_1", 8, 1700000601), PV_ENOTFOUND);
+    assert_int_equal(st->ops->resupply_ship(st, "rso_X", 8, 1700000601), PV_ENOTFOUND);
+    OK(st->ops->resupply_get(st, "rso_1", &o));
+    assert_int_equal(o.status, PV_RESUPPLY_SHIPPED);
+    assert_int_equal(o.batch, 7);
+    assert_int_equal(o.shipped_at, 1700000600);
+    memset(&o, 0, sizeof o);
+    COPY(o.id, "rso_2");
+    COPY(o.affiliate_id, "aff_R");
+    o.created = 1700000700;
+    OK(st->ops->resupply_open(st, &o, &opened));
+    assert_int_equal(opened, 1);
+    OK(st->ops->resupply_list(st, &list, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "rso_2"); /* newest first */
+    assert_string_equal(list[1].id, "rso_1");
+    free(list);
+    assert_int_equal(st->ops->resupply_get(st, "rso_X", &o), PV_ENOTFOUND);
+}
+
+/* Many transactions racing to open an affiliate's order: exactly one opens. */
+#define RESUPPLIERS 6
+
+struct resupplier {
+    struct pv_store *st;
+    int n, opened, errors, first_error;
+};
+
+static void *resupply_loop(void *arg)
+{
+    struct resupplier *w = arg;
+    struct pv_store *st = w->st;
+    struct pv_resupply_rec o;
+    int opened, rc;
+
+    memset(&o, 0, sizeof o);
+    snprintf(o.id, sizeof o.id, "rso_w%d", w->n);
+    COPY(o.affiliate_id, "aff_R");
+    o.created = 1700000800;
+    rc = st->ops->begin(st);
+    if (rc == PV_OK)
+        rc = st->ops->resupply_open(st, &o, &opened);
+    if (rc == PV_OK)
+        rc = st->ops->commit(st);
+    else
+        st->ops->rollback(st);
+    if (rc != PV_OK) {
+        w->errors++;
+        w->first_error = rc;
+    } else {
+        w->opened = opened;
+    }
+    return NULL;
+}
+
+static void test_resupply_race(void **state)
+{
+    struct pv_store *st = *state;
+    struct resupplier w[RESUPPLIERS];
+    struct pv_resupply_rec *list;
+    pthread_t t[RESUPPLIERS];
+    int i, opened = 0;
+    size_t n;
+
+    seed_media(st);
+    memset(w, 0, sizeof w);
+    for (i = 0; i < RESUPPLIERS; i++) {
+        w[i].n = i;
+        OK(pv_store_open(dsn, &w[i].st));
+    }
+    for (i = 0; i < RESUPPLIERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, resupply_loop, &w[i]), 0);
+    for (i = 0; i < RESUPPLIERS; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < RESUPPLIERS; i++)
+        pv_store_close(w[i].st);
+    for (i = 0; i < RESUPPLIERS; i++) {
+        if (w[i].errors)
+            fail_msg("resupplier %d: %s", i, pv_strerror(w[i].first_error));
+        opened += w[i].opened;
+    }
+    assert_int_equal(opened, 1);
+    OK(st->ops->resupply_list(st, &list, &n));
+    assert_int_equal(n, 1);
+    free(list);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 #define EMPTY(f) cmocka_unit_test_setup_teardown(f, setup_empty, teardown_store)
@@ -2426,6 +2733,10 @@ int main(void)
         STORE(test_autorefill),
         STORE(test_refunds),
         STORE(test_account_lines),
+        STORE(test_media_records),
+        STORE(test_media_labels_and_usage),
+        STORE(test_resupply_one_open),
+        STORE(test_resupply_race),
         STORE(test_indicium_search),
         STORE(test_sales_daily),
     };

@@ -1,0 +1,336 @@
+/*
+ * test_media.c - src/domain/media.c: authenticating serials without the
+ * database, the product table, serial secrets and their rotation,
+ * affiliates and batches (docs/media.md).
+ *
+ * The authentication tests run pv_media_authenticate - the function the API
+ * calls before any database work for a purchase - against a stub store that
+ * counts its calls: 100,000 random and 100,000 one-character-altered serials
+ * are all medium_invalid and cost no store call beyond the initial load.
+ * The rest runs on a fresh SQLite database under $STAMPD_TEST_TMP.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "domain/media.h"
+#include "render/render.h"
+#include "stampd/error.h"
+#include "stampd/rates.h"
+#include "stampd/serial.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OK(expr) assert_int_equal((expr), PV_OK)
+#define TRIES    100000
+
+static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/* ---- a store that only lists secrets, and counts how often ---- */
+
+struct stub {
+    struct pv_store base; /* first */
+    struct pv_media_key_rec keys[2];
+    size_t n;
+    int calls;
+};
+
+static int stub_key_list(struct pv_store *st, struct pv_media_key_rec **out, size_t *n)
+{
+    struct stub *s = (struct stub *) st;
+
+    s->calls++;
+    *out = calloc(s->n ? s->n : 1, sizeof **out);
+    if (!*out)
+        return PV_ENOMEM;
+    memcpy(*out, s->keys, s->n * sizeof **out);
+    *n = s->n;
+    return PV_OK;
+}
+
+static const struct pv_store_ops stub_ops = {
+    .version = 1, .name = "stub", .media_key_list = stub_key_list};
+
+static void stub_init(struct stub *s)
+{
+    size_t i;
+
+    memset(s, 0, sizeof *s);
+    s->base.ops = &stub_ops;
+    s->keys[0].key_id = 1;
+    for (i = 0; i < sizeof s->keys[0].secret; i++)
+        s->keys[0].secret[i] = (uint8_t) i; /* secret A of docs/serials.md */
+    s->n = 1;
+}
+
+/* xorshift: reproducible, no libc rand() state. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t) (rng >> 16);
+}
+
+static void test_authenticate_rejects_without_the_store(void **state)
+{
+    struct pv_media_keyring kr;
+    struct pv_serial f;
+    struct stub s;
+    char text[PV_SERIAL_TEXT_SIZE], bad[PV_SERIAL_TEXT_SIZE];
+    int i, k, rejected = 0;
+
+    (void) state;
+    stub_init(&s);
+    OK(pv_media_keyring_init(&kr, &s.base, 3600 * 1000));
+    assert_int_equal(s.calls, 1);
+
+    /* The vector of docs/serials.md: label 5 of sheet 17, batch 1234. */
+    OK(pv_media_authenticate(&kr, &s.base, "1209-MG70-AG02-45JA-RBYF-K6H", &f));
+    assert_int_equal(f.batch, 1234);
+    assert_int_equal(f.position, 5);
+
+    /* Random text of the right shape. */
+    for (i = 0; i < TRIES; i++) {
+        for (k = 0; k < PV_SERIAL_SYMBOLS; k++)
+            bad[k] = alphabet[next_rand() % 32];
+        bad[PV_SERIAL_SYMBOLS] = '\0';
+        rejected += pv_media_authenticate(&kr, &s.base, bad, NULL) == PV_EMEDIUMINVALID;
+    }
+    assert_int_equal(rejected, TRIES);
+
+    /* Genuine serials with one character changed. */
+    rejected = 0;
+    for (i = 0; i < TRIES; i++) {
+        struct pv_serial g = {PV_SERIAL_VERSION,
+                              1,
+                              next_rand() % (PV_SERIAL_MAX_BATCH + 1),
+                              next_rand() % 256,
+                              next_rand() % 4096,
+                              next_rand() % 65536,
+                              next_rand() % 100};
+        size_t pos;
+        char c;
+
+        OK(pv_serial_encode(&g, s.keys[0].secret, sizeof s.keys[0].secret, text, sizeof text));
+        memcpy(bad, text, sizeof bad);
+        do
+            pos = next_rand() % PV_SERIAL_TEXT_LEN;
+        while (bad[pos] == '-');
+        do
+            c = alphabet[next_rand() % 32];
+        while (c == bad[pos]);
+        bad[pos] = c;
+        rejected += pv_media_authenticate(&kr, &s.base, bad, NULL) == PV_EMEDIUMINVALID;
+    }
+    assert_int_equal(rejected, TRIES);
+    /* Not one store call for all of that: the keys were read once, at start. */
+    assert_int_equal(s.calls, 1);
+    pv_media_keyring_clear(&kr);
+}
+
+static void test_unknown_key_reloads_at_most_once(void **state)
+{
+    struct pv_media_keyring kr;
+    struct pv_serial g = {PV_SERIAL_VERSION, 2, 1234, 7, 42, 17, 5};
+    struct stub s;
+    char text[PV_SERIAL_TEXT_SIZE];
+    size_t i;
+    int n;
+
+    (void) state;
+    stub_init(&s);
+    OK(pv_media_keyring_init(&kr, &s.base, 3600 * 1000));
+    /* Key 2 appears after the server started (a rotation elsewhere). */
+    s.keys[1].key_id = 2;
+    for (i = 0; i < sizeof s.keys[1].secret; i++)
+        s.keys[1].secret[i] = (uint8_t) (0x20 + i);
+    s.n = 2;
+    OK(pv_serial_encode(&g, s.keys[1].secret, 32, text, sizeof text));
+    assert_string_equal(text, "1409-MG70-AG02-452H-M2AD-KKD");
+    /* Within the reload interval an unknown key id does not reach the store. */
+    for (n = 0; n < 1000; n++)
+        assert_int_equal(pv_media_authenticate(&kr, &s.base, text, NULL), PV_EMEDIUMINVALID);
+    assert_int_equal(s.calls, 1);
+    /* Marked stale (this server made a batch): the next miss reloads once. */
+    pv_media_keyring_stale(&kr);
+    OK(pv_media_authenticate(&kr, &s.base, text, NULL));
+    OK(pv_media_authenticate(&kr, &s.base, text, NULL));
+    assert_int_equal(s.calls, 2);
+    /* No store at all: never a reload. */
+    text[1] = '6'; /* key id 3 (the check symbol now fails anyway) */
+    assert_int_equal(pv_media_authenticate(&kr, NULL, text, NULL), PV_EMEDIUMINVALID);
+    pv_media_keyring_clear(&kr);
+}
+
+/* ---- products ---- */
+
+static void test_products(void **state)
+{
+    size_t i, j;
+
+    (void) state;
+    assert_true(pv_media_product_count() >= 4);
+    for (i = 0; i < pv_media_product_count(); i++) {
+        const struct pv_media_product *p = pv_media_product_at(i);
+        const struct pv_layout *l = pv_layout_find(p->name);
+        assert_non_null(l);
+        assert_true(p->labels >= 1 && p->labels <= l->rows * l->cols);
+        assert_true(p->labels <= PV_SERIAL_MAX_POSITION);
+        assert_true(p->code <= PV_SERIAL_MAX_PRODUCT);
+        assert_ptr_equal(pv_media_product_find(p->code), p);
+        assert_ptr_equal(pv_media_product_by_name(p->name), p);
+        for (j = 0; j < i; j++)
+            assert_int_not_equal(pv_media_product_at(j)->code, p->code);
+    }
+    assert_ptr_equal(pv_media_product_by_name("1"), pv_media_product_find(1));
+    assert_null(pv_media_product_by_name("label-4x6"));
+    assert_null(pv_media_product_find(200));
+    /* A #10 envelope carries letters only. */
+    assert_int_equal(pv_media_product_by_name("envelope-10")->classes,
+                     1u << PV_MC_FIRST_CLASS_LETTER);
+}
+
+/* ---- secrets, affiliates and batches on a real store ---- */
+
+static char dbdir[512];
+
+static int setup_db(void **state)
+{
+    const char *base = getenv("STAMPD_TEST_TMP");
+    static unsigned count;
+    struct pv_store *st = NULL;
+    char dsn[700];
+    int from, to;
+
+    if (!base || !*base)
+        base = "/tmp";
+    if (!dbdir[0]) {
+        if (mkdir(base, 0700) != 0 && errno != EEXIST)
+            return -1;
+        snprintf(dbdir, sizeof dbdir, "%s/test_media.XXXXXX", base);
+        if (!mkdtemp(dbdir))
+            return -1;
+    }
+    snprintf(dsn, sizeof dsn, "sqlite:%s/m%u.db", dbdir, ++count);
+    if (pv_store_open(dsn, &st) != PV_OK || st->ops->migrate(st, &from, &to) != PV_OK) {
+        pv_store_close(st);
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static int teardown_db(void **state)
+{
+    pv_store_close(*state);
+    return 0;
+}
+
+static void test_secrets_rotate(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_media_key_rec keys[16];
+    uint32_t id = 99;
+    size_t n;
+    int created, i;
+
+    OK(pv_media_secret_ensure(st, 1700000000, &created));
+    assert_int_equal(created, 1);
+    OK(pv_media_secret_ensure(st, 1700000000, &created));
+    assert_int_equal(created, 0);
+    OK(pv_media_keys_load(st, keys, 16, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(keys[0].key_id, 0);
+    for (i = 1; i <= 15; i++) {
+        OK(pv_media_secret_create(st, 1700000000 + i, &id));
+        assert_int_equal(id, i);
+    }
+    assert_int_equal(pv_media_secret_create(st, 1700000100, &id), PV_EOVERFLOW);
+    OK(pv_media_keys_load(st, keys, 16, &n));
+    assert_int_equal(n, 16);
+    assert_memory_not_equal(keys[0].secret, keys[1].secret, sizeof keys[0].secret);
+}
+
+static void test_batches_survive_rotation(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_customer_rec c = {"cus_A", "a@example.com", 1700000000};
+    struct pv_affiliate_rec a, b;
+    struct pv_media_batch_rec one, two;
+    struct pv_media_keyring kr;
+    char(*serials)[PV_SERIAL_TEXT_SIZE] = NULL;
+    struct pv_serial f;
+    size_t n, i;
+
+    OK(pv_media_secret_ensure(st, 1700000000, NULL));
+    OK(st->ops->customer_insert(st, &c));
+    memset(&a, 0, sizeof a);
+    snprintf(a.name, sizeof a.name, "Reseller");
+    a.resupply_sheets = 5;
+    OK(pv_affiliate_create(st, &a));
+    assert_int_equal(a.group_no, 1);
+    b = a;
+    snprintf(b.customer_id, sizeof b.customer_id, "cus_A");
+    OK(pv_affiliate_create(st, &b));
+    assert_int_equal(b.group_no, 2);
+    snprintf(b.customer_id, sizeof b.customer_id, "cus_X");
+    assert_int_equal(pv_affiliate_create(st, &b), PV_ENOTFOUND);
+
+    memset(&one, 0, sizeof one);
+    one.product = 1;
+    one.sheets = 2;
+    one.payment = PV_MEDIA_PAID;
+    snprintf(one.affiliate_id, sizeof one.affiliate_id, "%s", a.id);
+    OK(pv_media_batch_create(st, &one));
+    assert_int_equal(one.key_id, 0);
+    assert_int_equal(one.labels_per_sheet, 30);
+    assert_int_equal(one.group_no, 1);
+    OK(pv_media_secret_create(st, 1700000100, NULL));
+    two = one;
+    OK(pv_media_batch_create(st, &two));
+    assert_int_equal(two.key_id, 1);
+    assert_int_equal(two.batch, one.batch + 1);
+    two.product = 77;
+    assert_int_equal(pv_media_batch_create(st, &two), PV_EINVAL);
+
+    /* Old and new batches both verify after the rotation. */
+    OK(pv_media_keyring_init(&kr, st, PV_MEDIA_RELOAD_MS));
+    OK(pv_media_batch_serials(st, &one, &serials, &n));
+    assert_int_equal(n, 2 * 31);
+    for (i = 0; i < n; i++) {
+        OK(pv_media_authenticate(&kr, NULL, serials[i], &f));
+        assert_int_equal(f.batch, one.batch);
+        assert_int_equal(f.sheet, i / 31 + 1);
+        assert_int_equal(f.position, i % 31);
+        assert_int_equal(f.key_id, 0);
+    }
+    free(serials);
+    OK(pv_media_batch_serials(st, &two, &serials, &n));
+    OK(pv_media_authenticate(&kr, NULL, serials[n - 1], &f));
+    assert_int_equal(f.key_id, 1);
+    free(serials);
+    pv_media_keyring_clear(&kr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_authenticate_rejects_without_the_store),
+        cmocka_unit_test(test_unknown_key_reloads_at_most_once),
+        cmocka_unit_test(test_products),
+        cmocka_unit_test_setup_teardown(test_secrets_rotate, setup_db, teardown_db),
+        cmocka_unit_test_setup_teardown(test_batches_survive_rotation, setup_db, teardown_db),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
