@@ -11,7 +11,22 @@ libssl-dev libcurl4-openssl-dev openssl ca-certificates libzint-dev libcairo2-de
 libpq-dev libargon2-dev"
 if [ "$mode" = test ]; then
     pkgs="$pkgs libcmocka-dev python3 clang-format zxing-cpp-tools dmtx-utils poppler-utils librsvg2-bin postgresql"
+    # The web UI's browser tests: Debian's chromium driven by npm's playwright-core.
+    # A node and npm installed otherwise (NodeSource, nvm) are used as they are.
+    pkgs="$pkgs chromium"
+    command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+    command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+# playwright-core, pinned by tests/e2e/package-lock.json; it drives
+# /usr/bin/chromium and downloads no browser of its own.
+e2e_modules() {
+    [ "$mode" = test ] || return 0
+    [ -d "$top/tests/e2e/node_modules/playwright-core" ] && return 0
+    echo "deps: npm ci in tests/e2e" >&2
+    (cd "$top/tests/e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
+}
 
 missing=""
 for p in $pkgs; do
@@ -19,7 +34,10 @@ for p in $pkgs; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    e2e_modules
+    exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
     echo "deps: installing$missing" >&2
@@ -28,6 +46,7 @@ if [ "$(id -u)" -eq 0 ]; then
         apt-get update >/dev/null
         apt-get install -y --no-install-recommends $missing >/dev/null
     fi
+    e2e_modules
 else
     echo "deps: missing packages; run:" >&2
     echo "  sudo apt-get install -y$missing" >&2

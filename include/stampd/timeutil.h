@@ -13,6 +13,9 @@ int64_t pv_now(void);
 /* pv_date_from_unix - UTC calendar date of unix time t as YYYYMMDD. */
 uint32_t pv_date_from_unix(int64_t t);
 
+/* pv_date_to_unix - unix time of 00:00:00 UTC on a valid date YYYYMMDD. */
+int64_t pv_date_to_unix(uint32_t yyyymmdd);
+
 /*
  * pv_date_add_days - YYYYMMDD plus days (may be negative). The input must
  * be a valid date (pv_date_valid).

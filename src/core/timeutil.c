@@ -56,6 +56,11 @@ uint32_t pv_date_from_unix(int64_t t)
     return civil_from_days(days);
 }
 
+int64_t pv_date_to_unix(uint32_t ymd)
+{
+    return days_from_civil(ymd / 10000, (ymd / 100) % 100, ymd % 100) * 86400;
+}
+
 uint32_t pv_date_add_days(uint32_t ymd, int days)
 {
     int64_t z = days_from_civil(ymd / 10000, (ymd / 100) % 100, ymd % 100);

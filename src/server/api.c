@@ -304,14 +304,77 @@ static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
     return PV_OK;
 }
 
-/* Validate and price a purchase request into q; rp set on error. */
+/* The mail class name cls and root's weight_oz into q; rp set on error. */
+static int parse_class_weight(json_t *root, const char *cls, struct pv_purchase_req *q,
+                              struct pv_reply *rp)
+{
+    json_t *w;
+    int rc;
+
+    if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
+        pv_reply_error(rp, rc, "mail_class",
+                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+        return rc;
+    }
+    if (!(w = json_object_get(root, "weight_oz"))) {
+        pv_reply_error(rp, PV_EMISSING, "weight_oz", NULL);
+        return PV_EMISSING;
+    }
+    if ((rc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
+        pv_reply_error(rp, rc, "weight_oz",
+                       rc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
+                                      : NULL);
+        return rc;
+    }
+    return PV_OK;
+}
+
+/* The mail date text (NULL = today) into q; rp set on error. */
+static int parse_mail_date(const char *date, struct pv_purchase_req *q, struct pv_reply *rp)
+{
+    uint32_t today = pv_date_from_unix(pv_now());
+    int rc;
+
+    if (!date) {
+        q->mail_date = today;
+        return PV_OK;
+    }
+    if ((rc = pv_date_parse(date, &q->mail_date)) != PV_OK) {
+        pv_reply_error(rp, rc, "mail_date", "mail_date must be a date YYYY-MM-DD");
+        return rc;
+    }
+    /* Yesterday is allowed: it is still today somewhere in the US. */
+    if (q->mail_date < pv_date_add_days(today, -1) ||
+        q->mail_date > pv_date_add_days(today, MAIL_DATE_AHEAD)) {
+        pv_reply_error(rp, PV_EMAILDATE, "mail_date",
+                       "mail_date must be today or within the next 30 days");
+        return PV_EMAILDATE;
+    }
+    return PV_OK;
+}
+
+/* Price q (class, weight and date parsed) into q->postage; rp set on error. */
+static int price(struct pv_purchase_req *q, const char *cls, struct pv_reply *rp)
+{
+    char msg[160];
+    int rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &q->postage, NULL);
+
+    if (rc == PV_EWEIGHT) {
+        snprintf(msg, sizeof msg, "weight_oz must be more than 0 and at most %u.%u oz for %s",
+                 pv_rate_max_weight(q->mail_class) / 10, pv_rate_max_weight(q->mail_class) % 10,
+                 cls);
+        pv_reply_error(rp, rc, "weight_oz", msg);
+    } else if (rc != PV_OK) {
+        pv_reply_error(rp, rc, rc == PV_ENORATE ? "mail_date" : NULL, NULL);
+    }
+    return rc;
+}
+
 /* Validate and price the purchase body root (borrowed) into q; rp set on error. */
 static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
 {
     const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
     json_t *w;
-    char msg[160];
-    uint32_t today;
     int rc;
 
     if ((rc = pv_api_get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
@@ -320,21 +383,8 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
         (rc = pv_api_get_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
         (rc = pv_api_get_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
         goto out;
-    if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
-        pv_reply_error(rp, rc, "mail_class",
-                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+    if ((rc = parse_class_weight(root, cls, q, rp)) != PV_OK)
         goto out;
-    }
-    if (!(w = json_object_get(root, "weight_oz"))) {
-        pv_reply_error(rp, rc = PV_EMISSING, "weight_oz", NULL);
-        goto out;
-    }
-    if ((rc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
-        pv_reply_error(rp, rc, "weight_oz",
-                       rc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
-                                      : NULL);
-        goto out;
-    }
     if ((rc = parse_zip(from, 0, q->from_zip)) != PV_OK) {
         pv_reply_error(rp, rc, "from_zip", "from_zip must be 5 digits");
         goto out;
@@ -343,22 +393,8 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
         pv_reply_error(rp, rc, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
         goto out;
     }
-    today = pv_date_from_unix(pv_now());
-    if (date) {
-        if ((rc = pv_date_parse(date, &q->mail_date)) != PV_OK) {
-            pv_reply_error(rp, rc, "mail_date", "mail_date must be a date YYYY-MM-DD");
-            goto out;
-        }
-        /* Yesterday is allowed: it is still today somewhere in the US. */
-        if (q->mail_date < pv_date_add_days(today, -1) ||
-            q->mail_date > pv_date_add_days(today, MAIL_DATE_AHEAD)) {
-            pv_reply_error(rp, rc = PV_EMAILDATE, "mail_date",
-                           "mail_date must be today or within the next 30 days");
-            goto out;
-        }
-    } else {
-        q->mail_date = today;
-    }
+    if ((rc = parse_mail_date(date, q, rp)) != PV_OK)
+        goto out;
     if ((rc = pv_api_get_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr,
                                 rp)) != PV_OK ||
         (faddr && (rc = parse_address(faddr, q->from_address)) != PV_OK)) {
@@ -387,22 +423,54 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
         }
         q->commit_medium = json_is_true(w);
     }
-    rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &q->postage, NULL);
-    if (rc == PV_EWEIGHT) {
-        snprintf(msg, sizeof msg, "weight_oz must be more than 0 and at most %u.%u oz for %s",
-                 pv_rate_max_weight(q->mail_class) / 10, pv_rate_max_weight(q->mail_class) % 10,
-                 cls);
-        pv_reply_error(rp, rc, "weight_oz", msg);
-        goto out;
-    }
-    if (rc != PV_OK) {
-        pv_reply_error(rp, rc, rc == PV_ENORATE ? "mail_date" : NULL, NULL);
-        goto out;
-    }
-
-    rc = PV_OK;
+    rc = price(q, cls, rp);
 out:
     return rc;
+}
+
+/*
+ * GET /v1/rates/quote?mail_class=&weight_oz=&mail_date=: what a purchase
+ * would cost, validated exactly like one (the same checks, codes and
+ * messages), so the web UI can show the price before anyone pays. Public:
+ * prices are no secret, and nothing is written.
+ */
+static void get_quote(const struct pv_request *rq, struct pv_reply *rp)
+{
+    const char *cls = pv_api_arg(rq, "mail_class"), *w = pv_api_arg(rq, "weight_oz");
+    const char *date = pv_api_arg(rq, "mail_date");
+    struct pv_purchase_req q;
+    char day[16], money[32];
+    json_t *root = json_object();
+
+    memset(&q, 0, sizeof q);
+    if (!root) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    /* The query as the purchase body it stands for: weight_oz is a JSON
+     * number there, so "1.5" is read as one and "abc" is the wrong type. */
+    if (cls)
+        json_object_set_new(root, "mail_class", json_string(cls));
+    if (w) {
+        json_t *v = strlen(w) <= 16 ? json_loads(w, JSON_DECODE_ANY, NULL) : NULL;
+        json_object_set_new(root, "weight_oz", v ? v : json_string(w));
+    }
+    if (date)
+        json_object_set_new(root, "mail_date", json_string(date));
+    if (pv_api_get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
+        pv_api_get_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
+        parse_class_weight(root, cls, &q, rp) != PV_OK || parse_mail_date(date, &q, rp) != PV_OK ||
+        price(&q, cls, rp) != PV_OK)
+        goto out;
+    pv_api_reply_json(rp, 200,
+                      json_pack("{s:s, s:s, s:f, s:s, s:I, s:s}", "object", "quote", "mail_class",
+                                pv_mail_class_name(q.mail_class), "weight_oz",
+                                q.weight_tenth_oz / 10.0, "mail_date",
+                                pv_date_format(q.mail_date, day, sizeof day), "postage_mills",
+                                (json_int_t) q.postage, "postage",
+                                pv_money_format(q.postage, money, sizeof money)));
+out:
+    json_decref(root);
 }
 
 /* ---- handlers ---- */
@@ -613,10 +681,89 @@ static void get_indicium(struct pv_store *st, const struct pv_principal *who, co
         pv_api_reply_json(rp, 200, pv_api_indicium_json(&rec));
 }
 
+/* A history filter's date: YYYY-MM-DD into *out; rp set (field name) on error. */
+static int filter_date(const char *text, const char *name, uint32_t *out, struct pv_reply *rp)
+{
+    char msg[64];
+
+    if (pv_date_parse(text, out) == PV_OK)
+        return PV_OK;
+    snprintf(msg, sizeof msg, "%s must be a date YYYY-MM-DD", name);
+    pv_reply_error(rp, PV_EINVAL, name, msg);
+    return PV_EINVAL;
+}
+
+/*
+ * The history filter from the query arguments (each borrowed; NULL =
+ * absent) into f; rp set on error. Dates are UTC purchase days, to
+ * inclusive; q is an indicium id or a ZIP (ZIP+4 with or without hyphen).
+ */
+static int parse_filter(const char *from, const char *to, const char *cls, const char *mode,
+                        const char *refunded, const char *q, struct pv_indicium_filter *f,
+                        struct pv_reply *rp)
+{
+    uint32_t day;
+    size_t i, n;
+
+    memset(f, 0, sizeof *f);
+    f->test = f->refunded = -1;
+    if (from) {
+        if (filter_date(from, "from", &day, rp) != PV_OK)
+            return PV_EINVAL;
+        f->created_from = pv_date_to_unix(day);
+    }
+    if (to) {
+        if (filter_date(to, "to", &day, rp) != PV_OK)
+            return PV_EINVAL;
+        f->created_to = pv_date_to_unix(day) + 86400;
+        if (f->created_to <= f->created_from) {
+            pv_reply_error(rp, PV_EINVAL, "to", "to must not be before from");
+            return PV_EINVAL;
+        }
+    }
+    if (cls && pv_mail_class_parse(cls, &f->mail_class) != PV_OK) {
+        pv_reply_error(rp, PV_EMAILCLASS, "mail_class",
+                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+        return PV_EMAILCLASS;
+    }
+    if (mode) {
+        if (strcmp(mode, "live") != 0 && strcmp(mode, "test") != 0) {
+            pv_reply_error(rp, PV_EINVAL, "mode", "mode must be \"live\" or \"test\"");
+            return PV_EINVAL;
+        }
+        f->test = strcmp(mode, "test") == 0;
+    }
+    if (refunded) {
+        if (strcmp(refunded, "true") != 0 && strcmp(refunded, "false") != 0) {
+            pv_reply_error(rp, PV_EINVAL, "refunded", "refunded must be true or false");
+            return PV_EINVAL;
+        }
+        f->refunded = strcmp(refunded, "true") == 0;
+    }
+    if (q && *q) {
+        n = strlen(q);
+        if (n >= sizeof f->q) {
+            pv_reply_error(rp, PV_EINVAL, "q", "q is an indicium id or a ZIP code");
+            return PV_EINVAL;
+        }
+        for (i = 0; i < n; i++)
+            if (!((q[i] >= 'a' && q[i] <= 'z') || (q[i] >= 'A' && q[i] <= 'Z') ||
+                  (q[i] >= '0' && q[i] <= '9') || q[i] == '_' || q[i] == '-')) {
+                pv_reply_error(rp, PV_EINVAL, "q", "q is an indicium id or a ZIP code");
+                return PV_EINVAL;
+            }
+        /* ZIP+4 is stored as nine digits. */
+        if (parse_zip(q, 1, f->q) != PV_OK)
+            memcpy(f->q, q, n + 1);
+    }
+    return PV_OK;
+}
+
 static void list_indicia(struct pv_store *st, const struct pv_principal *who,
                          const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_indicium_rec *recs = NULL;
+    struct pv_indicium_filter f;
     uint64_t limit = LIST_DEFAULT;
     size_t n = 0, i;
     json_t *arr, *j;
@@ -635,9 +782,13 @@ static void list_indicia(struct pv_store *st, const struct pv_principal *who,
         pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
         return;
     }
+    if (parse_filter(pv_api_arg(rq, "from"), pv_api_arg(rq, "to"), pv_api_arg(rq, "mail_class"),
+                     pv_api_arg(rq, "mode"), pv_api_arg(rq, "refunded"), pv_api_arg(rq, "q"), &f,
+                     rp) != PV_OK)
+        return;
     /* One extra row tells whether there is a next page. */
-    rc = st->ops->indicium_list(st, who->owner_id, pv_api_arg(rq, "cursor"), (size_t) limit + 1,
-                                &recs, &n);
+    rc = st->ops->indicium_search(st, who->owner_id, &f, pv_api_arg(rq, "cursor"),
+                                  (size_t) limit + 1, &recs, &n);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
         return;
@@ -927,6 +1078,119 @@ out:
     free(psds);
 }
 
+#define STATS_DAYS_DEFAULT 30
+#define STATS_DAYS_MAX     366
+
+/*
+ * GET /v1/admin/stats?days=N: the history operators' charts draw - live
+ * postage sold per UTC day, and for every PSD what it dispensed and was
+ * refilled each day and its descending register at each day's end (worked
+ * back from today's register: dispensing lowers it, refills raise it).
+ */
+static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
+{
+    struct pv_sales_day *sales = NULL;
+    struct pv_psd_rec *psds = NULL;
+    struct pv_refill_rec *refills = NULL;
+    size_t nsales = 0, npsds = 0, nrefills = 0, i, k;
+    uint64_t days = STATS_DAYS_DEFAULT;
+    int64_t today = pv_now() / 86400, first, *disp = NULL, *fill = NULL, *count = NULL;
+    json_t *sold = NULL, *series = NULL, *out = NULL;
+    char day[16];
+    int rc;
+
+    if (pv_api_arg(rq, "days") &&
+        pv_parse_u64(pv_api_arg(rq, "days"), 1, STATS_DAYS_MAX, &days) != PV_OK) {
+        pv_reply_error(rp, PV_ELIMIT, "days", "days must be an integer from 1 to 366");
+        return;
+    }
+    first = today - (int64_t) days + 1;
+    if ((rc = st->ops->sales_daily(st, first * 86400, &sales, &nsales)) != PV_OK ||
+        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    /* Per PSD and day: [p * days + d]; plus live sales per day after them. */
+    disp = calloc((npsds + 1) * days, sizeof *disp);
+    fill = calloc((npsds + 1) * days, sizeof *fill);
+    count = calloc(days, sizeof *count);
+    if (!disp || !fill || !count) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    for (i = 0; i < nsales; i++) {
+        int64_t d = sales[i].day - first;
+        if (d < 0 || d >= (int64_t) days)
+            continue;
+        for (k = 0; k < npsds && psds[k].id != sales[i].psd_id; k++)
+            ;
+        if (k == npsds)
+            continue;
+        disp[k * days + (size_t) d] += sales[i].postage;
+        if (!psds[k].test) {
+            disp[npsds * days + (size_t) d] += sales[i].postage;
+            count[d] += sales[i].count;
+        }
+    }
+    for (k = 0; k < npsds; k++) {
+        if ((rc = st->ops->refill_list(st, psds[k].id, &refills, &nrefills)) != PV_OK) {
+            pv_reply_error(rp, rc, NULL, NULL);
+            goto out;
+        }
+        for (i = 0; i < nrefills; i++) {
+            int64_t d = refills[i].at / 86400 - first;
+            if (d >= 0 && d < (int64_t) days)
+                fill[k * days + (size_t) d] += refills[i].amount;
+        }
+        free(refills);
+        refills = NULL;
+    }
+    sold = json_array();
+    series = json_array();
+    for (i = 0; sold && i < days; i++)
+        json_array_append_new(
+            sold, json_pack("{s:s, s:I, s:I}", "date",
+                            pv_date_format(pv_date_from_unix((first + (int64_t) i) * 86400), day,
+                                           sizeof day),
+                            "count", (json_int_t) count[i], "postage_mills",
+                            (json_int_t) disp[npsds * days + i]));
+    for (k = 0; series && k < npsds; k++) {
+        json_t *pts = json_array();
+        pv_mills desc = psds[k].descending;
+        /* Backwards from today: the register at a day's end, then its start. */
+        for (i = days; pts && i-- > 0;) {
+            json_array_insert_new(
+                pts, 0,
+                json_pack("{s:s, s:I, s:I, s:I}", "date",
+                          pv_date_format(pv_date_from_unix((first + (int64_t) i) * 86400), day,
+                                         sizeof day),
+                          "dispensed_mills", (json_int_t) disp[k * days + i], "refilled_mills",
+                          (json_int_t) fill[k * days + i], "descending_mills", (json_int_t) desc));
+            desc = desc + disp[k * days + i] - fill[k * days + i];
+        }
+        json_array_append_new(series,
+                              pts ? json_pack("{s:I, s:b, s:o}", "psd_id", (json_int_t) psds[k].id,
+                                              "test", psds[k].test, "days", pts)
+                                  : NULL);
+    }
+    if (sold && series)
+        out = json_pack("{s:I, s:s, s:o, s:o}", "days", (json_int_t) days, "from",
+                        pv_date_format(pv_date_from_unix(first * 86400), day, sizeof day), "sales",
+                        sold, "psds", series);
+    else {
+        json_decref(sold);
+        json_decref(series);
+    }
+    pv_api_reply_json(rp, 200, out);
+out:
+    free(sales);
+    free(psds);
+    free(refills);
+    free(disp);
+    free(fill);
+    free(count);
+}
+
 /* GET /v1/admin/psds/{id}/leases: who held the PSD's lease, when (an audit trail). */
 static void admin_leases(struct pv_store *st, const char *idtext, struct pv_reply *rp)
 {
@@ -1199,6 +1463,18 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
         return;
     }
+    if (strcmp(p, "/v1/rates/quote") == 0) {
+        if (get)
+            get_quote(rq, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+        return;
+    }
+    if (strncmp(p, "/v1/", 4) != 0 && strcmp(p, "/metrics") != 0) {
+        /* Everything else is the web UI's files (web.c), or nothing. */
+        pv_web_handle(rq, rp);
+        return;
+    }
     if ((rc = pv_pool_get(app->pool, &st)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
@@ -1276,6 +1552,11 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     } else if (strcmp(p, "/v1/admin/ledger") == 0) {
         if (get)
             admin_ledger(st, rp);
+        else
+            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
+    } else if (strcmp(p, "/v1/admin/stats") == 0) {
+        if (get)
+            admin_stats(st, rq, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else if (strcmp(p, "/v1/admin/servers") == 0) {

@@ -14,12 +14,19 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The web UI has no inline script or style and talks only to this server. */
+#define PV_CSP                                                                                     \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "        \
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "            \
+    "manifest-src 'self'"
 
 struct pv_http {
     struct MHD_Daemon *d;
@@ -74,7 +81,14 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
     char *text = NULL, disposition[192];
     size_t len = 0;
 
-    if (rp->raw) {
+    if (rp->asset) {
+        /* A file of the web UI: static bytes, nothing to free. */
+        resp = MHD_create_response_from_buffer(rp->asset_len, (void *) (uintptr_t) rp->asset,
+                                               MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        type = rp->content_type;
+    } else if (rp->raw) {
         /* A document: the response takes the bytes. */
         resp = MHD_create_response_from_buffer(rp->raw_len, rp->raw, MHD_RESPMEM_MUST_FREE);
         if (!resp)
@@ -99,8 +113,19 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
             return MHD_NO;
         }
     }
-    MHD_add_response_header(resp, "Content-Type", type);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (rp->status != 304 || rp->content_type)
+        MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control",
+                            rp->cache_control ? rp->cache_control : "no-store");
+    if (rp->etag)
+        MHD_add_response_header(resp, "ETag", rp->etag);
+    /* Every answer, the web UI's pages and the API's JSON alike, may only run
+     * our own scripts and styles, never be framed, and leak no referrer. */
+    MHD_add_response_header(resp, "Content-Security-Policy", PV_CSP);
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    MHD_add_response_header(resp, "Permissions-Policy", "camera=(), microphone=(), geolocation=()");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rp->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");

@@ -123,8 +123,13 @@ struct pv_reply {
     size_t raw_len;
     const char *content_type;
     char filename[128];
-    char set_cookie[256]; /* a Set-Cookie header, or "" */
-    int retry_after;      /* seconds for a Retry-After header (429), or 0 */
+    /* A static file of the web UI instead (web.c): never freed, cacheable. */
+    const unsigned char *asset;
+    size_t asset_len;
+    const char *cache_control; /* NULL = "no-store" */
+    const char *etag;          /* an ETag header, or NULL */
+    char set_cookie[256];      /* a Set-Cookie header, or "" */
+    int retry_after;           /* seconds for a Retry-After header (429), or 0 */
 };
 
 struct pv_request {
@@ -161,6 +166,14 @@ int pv_api_purchase_retry(struct pv_job *job);
 /* pv_api_purchase_finish - the answer for a finished job (or for err when
  * it could not be submitted); takes the job and frees it. */
 void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp);
+
+/*
+ * pv_web_handle - answer rq from the web UI's files compiled into stampd
+ * (web/ via cmake/embed_web.cmake): GET or HEAD of "/" (index.html) or a
+ * file's path, 304 when If-None-Match names its ETag; 404 for any other
+ * path, 405 for other methods. rp borrows the file's bytes.
+ */
+void pv_web_handle(const struct pv_request *rq, struct pv_reply *rp);
 
 /* pv_reply_error - set rp to the standard error body for err. field may be NULL. */
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message);

@@ -536,8 +536,6 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(IND_GET, "SELECT " IND_COLS " FROM indicia WHERE id = $1")                                   \
     X(IND_FIND, "SELECT " IND_COLS " FROM indicia WHERE psd_id = $1 AND serial = $2")              \
     X(IND_CURSOR, "SELECT seq FROM indicia WHERE id = $1 AND customer_id = $2")                    \
-    X(IND_LIST, "SELECT " IND_COLS " FROM indicia WHERE customer_id = $1 AND seq < $2 "            \
-                "ORDER BY seq DESC LIMIT $3")                                                      \
     /* The row lock of the UPDATE orders racing presentations: 0 then 1, never 0 and 0. */         \
     X(IND_PRESENT, "UPDATE indicia SET presentations = presentations + 1, "                        \
                    "last_presented_at = $1 WHERE id = $2 RETURNING presentations - 1")             \
@@ -680,7 +678,15 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(RESUPPLY_GET, "SELECT " RSO_COLS " FROM resupply_orders WHERE id = $1")                      \
     X(RESUPPLY_LIST, "SELECT " RSO_COLS " FROM resupply_orders ORDER BY created DESC, id DESC")    \
     X(RESUPPLY_SHIP, "UPDATE resupply_orders SET status = 1, batch = $1, shipped_at = $2 "         \
-                     "WHERE id = $3 AND status = 0")
+                     "WHERE id = $3 AND status = 0")                                               \
+    X(IND_SEARCH, "SELECT " IND_COLS " FROM indicia WHERE customer_id = $1 AND seq < $2 "          \
+                  "AND created >= $3 AND created < $4 AND ($5 = 0 OR mail_class = $5) "            \
+                  "AND ($6 < 0 OR (flags & 1) = $6) "                                              \
+                  "AND ($7 < 0 OR (CASE WHEN refunded_at <> 0 THEN 1 ELSE 0 END) = $7) "           \
+                  "AND ($8 = '' OR id = $8 OR from_zip = $8 OR to_zip = $8 "                       \
+                  "OR substr(to_zip, 1, 5) = $8) ORDER BY seq DESC LIMIT $9")                      \
+    X(SALES_DAILY, "SELECT created / 86400, psd_id, COUNT(*), SUM(postage_mills)::bigint "         \
+                   "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -2020,47 +2026,15 @@ static int pg_indicium_find(struct pv_store *st, uint32_t device_id, uint32_t se
     return get_one_indicium(&b, rec);
 }
 
+static int pg_indicium_search(struct pv_store *st, const char *customer_id,
+                              const struct pv_indicium_filter *f, const char *before_id,
+                              size_t limit, struct pv_indicium_rec **out, size_t *n);
+
+/* The unfiltered list is the search without a filter: one query, one set of cursor rules. */
 static int pg_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
                             size_t limit, struct pv_indicium_rec **out, size_t *n)
 {
-    struct pg_store *s = handle(st);
-    int64_t before = INT64_MAX;
-    struct row r;
-    struct q b;
-    void *arr = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if (!customer_id)
-        return PV_EINVAL;
-    if (before_id && *before_id) {
-        /* A cursor is another indicium of the same customer; anything else is
-         * invalid (and must not reveal whether that id exists elsewhere). */
-        q_start(&b, s, Q_IND_CURSOR);
-        b_text(&b, before_id);
-        b_text(&b, customer_id);
-        rc = q_row(&b);
-        if (rc == PV_OK) {
-            r = row_of(&b);
-            before = r_int(&r);
-            rc = r.rc;
-        }
-        done(&b);
-        if (rc == PV_ENOTFOUND)
-            return PV_ECURSOR;
-        if (rc != PV_OK)
-            return rc;
-    }
-    if (limit == 0)
-        return PV_OK;
-    q_start(&b, s, Q_IND_LIST);
-    b_text(&b, customer_id);
-    b_int(&b, before);
-    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
-    rc = collect(&b, sizeof **out, read_indicium, &arr, n);
-    *out = arr;
-    return rc;
+    return pg_indicium_search(st, customer_id, NULL, before_id, limit, out, n);
 }
 
 static int pg_indicium_present(struct pv_store *st, const char *id, int64_t at,
@@ -3049,6 +3023,91 @@ static int pg_account_lines(struct pv_store *st, const char *account, int64_t be
     return rc;
 }
 
+/* ---- the web UI's history and charts ----------------------------------------------------- */
+
+/* The seq of the customer's indicium before_id into *before (INT64_MAX for
+ * none); PV_ECURSOR when it is not theirs. */
+static int cursor_seq(struct pg_store *s, const char *customer_id, const char *before_id,
+                      int64_t *before)
+{
+    struct row r;
+    struct q b;
+    int rc;
+
+    *before = INT64_MAX;
+    if (!before_id || !*before_id)
+        return PV_OK;
+    q_start(&b, s, Q_IND_CURSOR);
+    b_text(&b, before_id);
+    b_text(&b, customer_id);
+    rc = q_row(&b);
+    if (rc == PV_OK) {
+        r = row_of(&b);
+        *before = r_int(&r);
+        rc = r.rc;
+    }
+    done(&b);
+    return rc == PV_ENOTFOUND ? PV_ECURSOR : rc;
+}
+
+static int pg_indicium_search(struct pv_store *st, const char *customer_id,
+                              const struct pv_indicium_filter *f, const char *before_id,
+                              size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    static const struct pv_indicium_filter any = {0, 0, 0, -1, -1, ""};
+    struct pg_store *s = handle(st);
+    int64_t before;
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!f)
+        f = &any;
+    if (!customer_id || !memchr(f->q, '\0', sizeof f->q))
+        return PV_EINVAL;
+    if ((rc = cursor_seq(s, customer_id, before_id, &before)) != PV_OK || limit == 0)
+        return rc;
+    q_start(&b, s, Q_IND_SEARCH);
+    b_text(&b, customer_id);
+    b_int(&b, before);
+    b_int(&b, f->created_from);
+    b_int(&b, f->created_to > 0 ? f->created_to : INT64_MAX);
+    b_int(&b, f->mail_class);
+    b_int(&b, f->test < 0 ? -1 : f->test != 0);
+    b_int(&b, f->refunded < 0 ? -1 : f->refunded != 0);
+    b_text(&b, f->q);
+    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
+    rc = collect(&b, sizeof **out, read_indicium, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int read_sales_day(struct row *r, void *p)
+{
+    struct pv_sales_day *rec = p;
+
+    rec->day = r_int(r);
+    rec->psd_id = (uint32_t) r_int(r);
+    rec->count = r_int(r);
+    rec->postage = r_int(r);
+    return r->rc;
+}
+
+static int pg_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_SALES_DAILY);
+    b_int(&b, since);
+    rc = collect(&b, sizeof **out, read_sales_day, &arr, n);
+    *out = arr;
+    return rc;
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void pg_close(struct pv_store *st)
@@ -3551,6 +3610,8 @@ static const struct pv_store_ops postgres_ops = {
     .refund_latest = pg_refund_latest,
     .indicium_mark_refunded = pg_indicium_mark_refunded,
     .account_lines = pg_account_lines,
+    .indicium_search = pg_indicium_search,
+    .sales_daily = pg_sales_daily,
 };
 
 int pv_postgres_open(const char *dsn, struct pv_store **out)

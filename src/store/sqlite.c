@@ -488,8 +488,6 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(IND_GET, "SELECT " IND_COLS " FROM indicia WHERE id = ?")                                    \
     X(IND_FIND, "SELECT " IND_COLS " FROM indicia WHERE psd_id = ? AND serial = ?")                \
     X(IND_CURSOR, "SELECT seq FROM indicia WHERE id = ? AND customer_id = ?")                      \
-    X(IND_LIST, "SELECT " IND_COLS " FROM indicia WHERE customer_id = ? AND seq < ? "              \
-                "ORDER BY seq DESC LIMIT ?")                                                       \
     X(IND_PRESENTATIONS, "SELECT presentations FROM indicia WHERE id = ?")                         \
     X(IND_PRESENT, "UPDATE indicia SET presentations = presentations + 1, "                        \
                    "last_presented_at = ? WHERE id = ?")                                           \
@@ -619,7 +617,16 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
     X(RESUPPLY_GET, "SELECT " RSO_COLS " FROM resupply_orders WHERE id = ?")                       \
     X(RESUPPLY_LIST, "SELECT " RSO_COLS " FROM resupply_orders ORDER BY created DESC, id DESC")    \
     X(RESUPPLY_SHIP, "UPDATE resupply_orders SET status = 1, batch = ?, shipped_at = ? "           \
-                     "WHERE id = ? AND status = 0")
+                     "WHERE id = ? AND status = 0")                                                \
+    /* Numbered parameters: each filter value is bound once and used twice. */                     \
+    X(IND_SEARCH, "SELECT " IND_COLS " FROM indicia WHERE customer_id = ?1 AND seq < ?2 "          \
+                  "AND created >= ?3 AND created < ?4 AND (?5 = 0 OR mail_class = ?5) "            \
+                  "AND (?6 < 0 OR (flags & 1) = ?6) "                                              \
+                  "AND (?7 < 0 OR (CASE WHEN refunded_at <> 0 THEN 1 ELSE 0 END) = ?7) "           \
+                  "AND (?8 = '' OR id = ?8 OR from_zip = ?8 OR to_zip = ?8 "                       \
+                  "OR substr(to_zip, 1, 5) = ?8) ORDER BY seq DESC LIMIT ?9")                      \
+    X(SALES_DAILY, "SELECT created / 86400, psd_id, COUNT(*), SUM(postage_mills) FROM indicia "    \
+                   "WHERE created >= ? GROUP BY 1, 2 ORDER BY 1, 2")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) Q_##name,
@@ -1896,43 +1903,15 @@ static int sq_indicium_find(struct pv_store *st, uint32_t device_id, uint32_t se
     return get_one_indicium(&b, rec);
 }
 
+static int sq_indicium_search(struct pv_store *st, const char *customer_id,
+                              const struct pv_indicium_filter *f, const char *before_id,
+                              size_t limit, struct pv_indicium_rec **out, size_t *n);
+
+/* The unfiltered list is the search without a filter: one query, one set of cursor rules. */
 static int sq_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
                             size_t limit, struct pv_indicium_rec **out, size_t *n)
 {
-    struct sqlite_store *s = handle(st);
-    int64_t before = INT64_MAX;
-    struct q b;
-    void *arr = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if (!customer_id)
-        return PV_EINVAL;
-    if (before_id && *before_id) {
-        /* A cursor is another indicium of the same customer; anything else is
-         * invalid (and must not reveal whether that id exists elsewhere). */
-        q_start(&b, s, Q_IND_CURSOR);
-        b_text(&b, before_id);
-        b_text(&b, customer_id);
-        rc = q_row(&b);
-        if (rc == PV_OK)
-            before = sqlite3_column_int64(b.st, 0);
-        done(b.st);
-        if (rc == PV_ENOTFOUND)
-            return PV_ECURSOR;
-        if (rc != PV_OK)
-            return rc;
-    }
-    if (limit == 0)
-        return PV_OK;
-    q_start(&b, s, Q_IND_LIST);
-    b_text(&b, customer_id);
-    b_int(&b, before);
-    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
-    rc = collect(&b, sizeof **out, read_indicium, &arr, n);
-    *out = arr;
-    return rc;
+    return sq_indicium_search(st, customer_id, NULL, before_id, limit, out, n);
 }
 
 static int sq_indicium_present(struct pv_store *st, const char *id, int64_t at,
@@ -3429,6 +3408,88 @@ static int sq_resupply_ship(struct pv_store *st, const char *id, uint32_t batch,
     return write_leave(s, own, q_exec_found(&b));
 }
 
+/* ---- the web UI's history and charts ----------------------------------------------------- */
+
+/* The seq of the customer's indicium before_id into *before (INT64_MAX for
+ * none); PV_ECURSOR when it is not theirs. */
+static int cursor_seq(struct sqlite_store *s, const char *customer_id, const char *before_id,
+                      int64_t *before)
+{
+    struct q b;
+    int rc;
+
+    *before = INT64_MAX;
+    if (!before_id || !*before_id)
+        return PV_OK;
+    q_start(&b, s, Q_IND_CURSOR);
+    b_text(&b, before_id);
+    b_text(&b, customer_id);
+    rc = q_row(&b);
+    if (rc == PV_OK)
+        *before = sqlite3_column_int64(b.st, 0);
+    done(b.st);
+    return rc == PV_ENOTFOUND ? PV_ECURSOR : rc;
+}
+
+static int sq_indicium_search(struct pv_store *st, const char *customer_id,
+                              const struct pv_indicium_filter *f, const char *before_id,
+                              size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    static const struct pv_indicium_filter any = {0, 0, 0, -1, -1, ""};
+    struct sqlite_store *s = handle(st);
+    int64_t before;
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!f)
+        f = &any;
+    if (!customer_id || !memchr(f->q, '\0', sizeof f->q))
+        return PV_EINVAL;
+    if ((rc = cursor_seq(s, customer_id, before_id, &before)) != PV_OK || limit == 0)
+        return rc;
+    q_start(&b, s, Q_IND_SEARCH);
+    b_text(&b, customer_id);
+    b_int(&b, before);
+    b_int(&b, f->created_from);
+    b_int(&b, f->created_to > 0 ? f->created_to : INT64_MAX);
+    b_int(&b, f->mail_class);
+    b_int(&b, f->test < 0 ? -1 : f->test != 0);
+    b_int(&b, f->refunded < 0 ? -1 : f->refunded != 0);
+    b_text(&b, f->q);
+    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
+    rc = collect(&b, sizeof **out, read_indicium, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static int read_sales_day(sqlite3_stmt *st, void *p)
+{
+    struct pv_sales_day *rec = p;
+    struct row r = {st, 0, PV_OK};
+
+    rec->day = r_int(&r);
+    rec->psd_id = (uint32_t) r_int(&r);
+    rec->count = r_int(&r);
+    rec->postage = r_int(&r);
+    return r.rc;
+}
+
+static int sq_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n)
+{
+    struct q b;
+    void *arr = NULL;
+    int rc;
+
+    q_start(&b, handle(st), Q_SALES_DAILY);
+    b_int(&b, since);
+    rc = collect(&b, sizeof **out, read_sales_day, &arr, n);
+    *out = arr;
+    return rc;
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void sq_close(struct pv_store *st)
@@ -3537,6 +3598,8 @@ static const struct pv_store_ops sqlite_ops = {
     .refund_latest = sq_refund_latest,
     .indicium_mark_refunded = sq_indicium_mark_refunded,
     .account_lines = sq_account_lines,
+    .indicium_search = sq_indicium_search,
+    .sales_daily = sq_sales_daily,
 };
 
 static int pragmas(struct sqlite_store *s)

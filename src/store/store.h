@@ -346,6 +346,27 @@ struct pv_resupply_rec {
     uint32_t batch;     /* the batch shipped, 0 while open */
 };
 
+/* What indicium_search keeps (schema v4 columns; no migration). Every
+ * criterion is optional: the zero value of each field means "any". */
+struct pv_indicium_filter {
+    int64_t created_from; /* unix s, inclusive; 0 = any */
+    int64_t created_to;   /* unix s, exclusive; 0 = any */
+    int mail_class;       /* enum pv_mail_class; 0 = any */
+    int test;             /* -1 any, 0 live pieces only, 1 test pieces only */
+    int refunded;         /* -1 any, 0 not refunded, 1 refunded */
+    /* "" = any; else the indicium id, or a ZIP: the origin, the whole
+     * destination, or the destination's first five digits. */
+    char q[PV_ID_MAX];
+};
+
+/* Postage one PSD dispensed on one UTC day (for operators' charts). */
+struct pv_sales_day {
+    int64_t day; /* days since 1970-01-01 UTC: created / 86400 */
+    uint32_t psd_id;
+    int64_t count;
+    pv_mills postage;
+};
+
 struct pv_store;
 
 struct pv_store_ops {
@@ -583,6 +604,19 @@ struct pv_store_ops {
     int (*resupply_get)(struct pv_store *st, const char *id, struct pv_resupply_rec *rec);
     int (*resupply_list)(struct pv_store *st, struct pv_resupply_rec **out, size_t *n);
     int (*resupply_ship)(struct pv_store *st, const char *id, uint32_t batch, int64_t at);
+
+    /* ---- the web UI's history and charts (no schema change) ---- */
+
+    /* indicium_search: indicium_list narrowed by f (borrowed; NULL = no
+     * filter), with the same cursor rules: newest first, strictly older than
+     * before_id, PV_ECURSOR unless before_id is the customer's. A cursor need
+     * not match the filter itself, so pages stay correct when it changes. */
+    int (*indicium_search)(struct pv_store *st, const char *customer_id,
+                           const struct pv_indicium_filter *f, const char *before_id, size_t limit,
+                           struct pv_indicium_rec **out, size_t *n);
+    /* sales_daily: indicia created at or after since (unix s), counted and
+     * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
+    int (*sales_daily)(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
 };
 
 struct pv_store {

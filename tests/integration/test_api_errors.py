@@ -517,8 +517,12 @@ class ApiErrors(unittest.TestCase):
         self.assertEqual((s, j), (200, {"status": "ok"}))
         self.refused(srv.request("POST", "/healthz", raw="{}"), 405, "method_not_allowed",
                      what="POST /healthz")
-        for path in ("/nope", "/v1", "/v2/indicia", "/"):
+        for path in ("/nope", "/v1", "/v2/indicia", "/index.html/", "/../index.html"):
             self.refused(srv.request("GET", path, key=self.x), 404, "not_found", what=path)
+        # "/" is the web UI (docs/web.md); it is only ever read.
+        s, h, _ = srv.request("GET", "/")
+        self.assertEqual((s, h.get("content-type")), (200, "text/html; charset=utf-8"))
+        self.refused(srv.request("POST", "/", raw="{}"), 405, "method_not_allowed", what="POST /")
         for path in ("/v1/nope", "/v1/indicia/a/b", "/v1/account/x"):
             self.refused(srv.request("GET", path, key=self.x), 404, "not_found", what=path)
         for method, path, key in (("DELETE", "/v1/indicia", self.x), ("PUT", "/v1/indicia", self.x),

@@ -1164,6 +1164,8 @@ class CodeAndSchemas(unittest.TestCase):
         "get_medium": ["MediumRecord"],
         "ship_order": ["ResupplyShipped"],
         "pv_api_media_purchase": ["MediumPurchase"],
+        "get_quote": ["Quote"],
+        "admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
@@ -1196,6 +1198,8 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_api_get_label": ("/v1/indicia/{id}/label", "get"),
         "transactions": ("/v1/account/transactions", "get"),
         "post_batch": ("/v1/admin/media/batches", "post"),
+        "get_quote": ("/v1/rates/quote", "get"),
+        "admin_stats": ("/v1/admin/stats", "get"),
     }
     # Functions reading the Idempotency-Key header -> the operation requiring it.
     IDEMPOTENT = {

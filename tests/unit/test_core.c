@@ -111,6 +111,9 @@ static void test_dates(void **state)
 
     assert_int_equal(pv_date_from_unix(0), 19700101);
     assert_int_equal(pv_date_from_unix(1795305600), 20261122); /* 2026-11-22T00:00:00Z */
+    assert_int_equal(pv_date_to_unix(19700101), 0);
+    assert_int_equal(pv_date_to_unix(20261122), 1795305600);
+    assert_int_equal(pv_date_to_unix(20240301) - pv_date_to_unix(20240228), 2 * 86400);
     assert_int_equal(pv_date_add_days(20261231, 1), 20270101);
     assert_int_equal(pv_date_add_days(20240228, 1), 20240229);
     assert_int_equal(pv_date_add_days(20240301, -1), 20240229);

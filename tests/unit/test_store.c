@@ -1617,6 +1617,195 @@ static void test_indicium_refunded(void **state)
     assert_int_equal(st->ops->indicium_mark_refunded(st, "ind_0001", 0), PV_EINVAL);
 }
 
+/* Filters narrow the list; a cursor keeps paging correct under a filter. */
+static void test_indicium_search(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_filter f = {0, 0, 0, -1, -1, ""};
+    struct pv_indicium_rec r, *page = NULL;
+    char id[PV_ID_MAX];
+    size_t n = 99;
+    uint32_t serial;
+
+    seed_for_indicia(st);
+    /* ind_S01..ind_S12: created 1700001001.., odd serials are test pieces,
+     * serial % 3 == 0 goes to 60601 (else 94501-1234), every fourth is a
+     * large envelope; cus_B has one look-alike of each. */
+    for (serial = 1; serial <= 12; serial++) {
+        snprintf(id, sizeof id, "ind_S%02u", (unsigned) serial);
+        make_indicium(&r, id, "cus_A", 1, serial, "");
+        if (serial % 4 == 0)
+            r.ind.mail_class = 3;
+        OK(st->ops->indicium_insert(st, &r));
+        snprintf(id, sizeof id, "ind_T%02u", (unsigned) serial);
+        make_indicium(&r, id, "cus_B", 2, serial, "");
+        OK(st->ops->indicium_insert(st, &r));
+    }
+    OK(st->ops->indicium_mark_refunded(st, "ind_S04", 1700002000));
+    OK(st->ops->indicium_mark_refunded(st, "ind_S07", 1700002000));
+
+    /* No filter is the plain list. */
+    OK(st->ops->indicium_search(st, "cus_A", NULL, NULL, 100, &page, &n));
+    assert_int_equal(n, 12);
+    assert_string_equal(page[0].id, "ind_S12");
+    free(page);
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 12);
+    free(page);
+
+    /* Live pieces (even serials), newest first, two per page. */
+    f.test = 0;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 2, &page, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(page[0].id, "ind_S12");
+    assert_string_equal(page[1].id, "ind_S10");
+    free(page);
+    OK(st->ops->indicium_search(st, "cus_A", &f, "ind_S10", 2, &page, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(page[0].id, "ind_S08");
+    assert_string_equal(page[1].id, "ind_S06");
+    free(page);
+    /* A cursor that does not match the filter still places the page. */
+    OK(st->ops->indicium_search(st, "cus_A", &f, "ind_S05", 10, &page, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(page[0].id, "ind_S04");
+    assert_string_equal(page[1].id, "ind_S02");
+    free(page);
+    f.test = 1;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 6);
+    assert_string_equal(page[5].id, "ind_S01");
+    free(page);
+    f.test = -1;
+
+    /* Mail class, refunded, both ways. */
+    f.mail_class = 3;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(page[0].id, "ind_S12");
+    assert_string_equal(page[2].id, "ind_S04");
+    free(page);
+    f.refunded = 1;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].id, "ind_S04");
+    assert_int_equal(page[0].refunded_at, 1700002000);
+    free(page);
+    f.mail_class = 0;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 2);
+    free(page);
+    f.refunded = 0;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 10);
+    free(page);
+    f.refunded = -1;
+
+    /* Created in [from, to). */
+    f.created_from = 1700001003;
+    f.created_to = 1700001006;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(page[0].id, "ind_S05");
+    assert_string_equal(page[2].id, "ind_S03");
+    free(page);
+    f.created_from = f.created_to = 0;
+
+    /* Search: an id (only the customer's own), a ZIP, the first five digits. */
+    COPY(f.q, "ind_S07");
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].id, "ind_S07");
+    free(page);
+    COPY(f.q, "ind_T07");
+    page = &r;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_null(page);
+    assert_int_equal(n, 0);
+    COPY(f.q, "60601");
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 4);
+    free(page);
+    COPY(f.q, "94501");
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 8);
+    free(page);
+    COPY(f.q, "945011234");
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 8);
+    free(page);
+    COPY(f.q, "10001");
+    f.test = 0;
+    f.mail_class = 1;
+    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    assert_int_equal(n, 3); /* 2, 6, 10 */
+    free(page);
+
+    /* Cursors: another customer's, unknown. */
+    page = &r;
+    assert_int_equal(st->ops->indicium_search(st, "cus_A", &f, "ind_T03", 3, &page, &n),
+                     PV_ECURSOR);
+    assert_null(page);
+    assert_int_equal(st->ops->indicium_search(st, "cus_A", NULL, "ind_nope", 3, &page, &n),
+                     PV_ECURSOR);
+}
+
+/* Postage per UTC day and PSD. */
+static void test_sales_daily(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_sales_day *d = NULL, dummy;
+    struct pv_indicium_rec r;
+    const int64_t day0 = 19700; /* 2023-12-09 */
+    size_t n = 99;
+
+    seed_for_indicia(st);
+    d = &dummy;
+    OK(st->ops->sales_daily(st, 0, &d, &n));
+    assert_null(d);
+    assert_int_equal(n, 0);
+
+    make_indicium(&r, "ind_D1", "cus_A", 1, 1, "");
+    r.created = day0 * 86400 + 10;
+    OK(st->ops->indicium_insert(st, &r));
+    make_indicium(&r, "ind_D2", "cus_B", 1, 2, "");
+    r.created = day0 * 86400 + 86399;
+    r.ind.postage_mills = 1500;
+    OK(st->ops->indicium_insert(st, &r));
+    make_indicium(&r, "ind_D3", "cus_A", 2, 3, "");
+    r.created = day0 * 86400 + 5000;
+    OK(st->ops->indicium_insert(st, &r));
+    make_indicium(&r, "ind_D4", "cus_A", 1, 4, "");
+    r.created = (day0 + 2) * 86400;
+    OK(st->ops->indicium_insert(st, &r));
+
+    OK(st->ops->sales_daily(st, 0, &d, &n));
+    assert_int_equal(n, 3);
+    assert_int_equal(d[0].day, day0);
+    assert_int_equal(d[0].psd_id, 1);
+    assert_int_equal(d[0].count, 2);
+    assert_int_equal(d[0].postage, 730 + 1500);
+    assert_int_equal(d[1].day, day0);
+    assert_int_equal(d[1].psd_id, 2);
+    assert_int_equal(d[1].count, 1);
+    assert_int_equal(d[1].postage, 730);
+    assert_int_equal(d[2].day, day0 + 2);
+    assert_int_equal(d[2].psd_id, 1);
+    assert_int_equal(d[2].count, 1);
+    free(d);
+
+    /* since is inclusive, to the second. */
+    OK(st->ops->sales_daily(st, (day0 + 2) * 86400, &d, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].day, day0 + 2);
+    free(d);
+    OK(st->ops->sales_daily(st, day0 * 86400 + 11, &d, &n));
+    assert_int_equal(n, 3);
+    assert_int_equal(d[0].count, 1);
+    assert_int_equal(d[0].postage, 1500);
+    free(d);
+}
+
 static void test_passwords(void **state)
 {
     struct pv_store *st = *state;
@@ -2548,6 +2737,8 @@ int main(void)
         STORE(test_media_labels_and_usage),
         STORE(test_resupply_one_open),
         STORE(test_resupply_race),
+        STORE(test_indicium_search),
+        STORE(test_sales_daily),
     };
     /* clang-format on */
     char name[64];

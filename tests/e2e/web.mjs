@@ -1,0 +1,392 @@
+// web.mjs - the stampd web UI in a real browser (Debian's chromium driven
+// by playwright-core). Run by tests/integration/test_web.py:
+//
+//   node tests/e2e/web.mjs BASE_URL OUTDIR
+//
+// A new customer signs up, logs out and in again (by keyboard), saves a
+// sandbox card, sees a bad card number and a declined card refused next to
+// the right field, adds funds, sets auto-refill, makes and revokes an API
+// key, sees the live price, buys stamps, downloads label PDFs in two layouts
+// (start position and offsets), browses and filters the history and gets a
+// refund. An operator watches the PSD registers move, sees the charts, the
+// servers and the ledger check. Along the way: the security headers, the
+// cookie flags, a POST without the CSRF token, labels on every input, no CSP
+// violations, a phone-sized screen. Screenshots and the PDFs go to OUTDIR;
+// OUTDIR/result.json tells test_web.py what to decode and verify.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const [base, outdir] = process.argv.slice(2);
+if (!base || !outdir) {
+  console.error('usage: node web.mjs BASE_URL OUTDIR');
+  process.exit(2);
+}
+fs.mkdirSync(outdir, { recursive: true });
+const result = { screenshots: [], labels: [], checks: [] };
+const problems = [];
+const step = (what) => { console.log('- ' + what); result.checks.push(what); };
+
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+
+// Every page: console errors, uncaught exceptions and CSP reports are failures.
+function watch(page, who) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`${who} console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${who} page error: ${e.message}`));
+  page.on('dialog', (d) => d.accept());
+}
+
+async function shot(page, name, opts = {}) {
+  const file = path.join(outdir, name + '.png');
+  await page.screenshot({ path: file, fullPage: opts.fullPage !== false });
+  result.screenshots.push(file);
+}
+
+// Every input, select and textarea on the page has an accessible name from a <label>.
+async function assertLabelled(page, where) {
+  const bad = await page.evaluate(() => Array.from(document.querySelectorAll('input, select, textarea'))
+    .filter((el) => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
+    .map((el) => el.name || el.id || el.outerHTML.slice(0, 60)));
+  assert.deepEqual(bad, [], `${where}: inputs without a label`);
+}
+
+const sumPieces = (page) => page.$$eval('#registers td.pieces', (tds) => tds.reduce((a, td) => a + Number(td.textContent), 0));
+const descOf = (page, psd) => page.textContent(`#registers tr[data-psd="${psd}"] td.desc`);
+
+try {
+  // ---- the page itself: headers ----
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await ctx.newPage();
+  watch(page, 'customer');
+  const resp = await page.goto(base + '/');
+  const hd = resp.headers();
+  assert.equal(resp.status(), 200);
+  assert.equal(hd['content-security-policy'].startsWith(CSP), true, 'CSP: ' + hd['content-security-policy']);
+  assert.equal(hd['x-frame-options'], 'DENY');
+  assert.equal(hd['referrer-policy'], 'no-referrer');
+  assert.equal(hd['x-content-type-options'], 'nosniff');
+  assert.match(hd['content-type'], /^text\/html/);
+  step('security headers on / (CSP, X-Frame-Options, Referrer-Policy, nosniff)');
+  const js = await ctx.request.get(base + '/app.js');
+  assert.match(js.headers()['content-type'], /^text\/javascript/);
+  assert.ok(js.headers()['etag']);
+  const again = await ctx.request.get(base + '/app.js', { headers: { 'If-None-Match': js.headers()['etag'] } });
+  assert.equal(again.status(), 304);
+  assert.equal((await ctx.request.get(base + '/nope.js')).status(), 404);
+  step('static files: types, ETag revalidation (304), unknown path 404');
+
+  // ---- operator: the registers before the customer buys ----
+  const octx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const op = await octx.newPage();
+  watch(op, 'operator');
+  await op.goto(base + '/#/operator');
+  await op.getByLabel('Email').fill('operator@stampd.test');
+  await op.getByLabel('Password').fill('stampd-demo-password');
+  await op.getByRole('button', { name: 'Log in' }).click();
+  await op.waitForSelector('#registers tr[data-psd]');
+  await assertLabelled(op, 'operator registers');
+  const piecesBefore = await sumPieces(op);
+  const desc1Before = await descOf(op, 1);
+  step(`operator logged in; PSD registers shown (${piecesBefore} pieces)`);
+
+  // ---- customer: sign up ----
+  await page.waitForSelector('form[aria-label="Log in"]');
+  await assertLabelled(page, 'login');
+  await page.getByRole('link', { name: 'Create an account' }).click();
+  const email = `web-${Date.now()}@example.test`;
+  const password = 'correct horse battery';
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('short');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const pwErr = page.locator('[name="password"] ~ .field-error');
+  await pwErr.waitFor();
+  assert.match(await pwErr.textContent(), /10 to 128/);
+  assert.equal(await page.getAttribute('[name="password"]', 'aria-invalid'), 'true');
+  step('weak password: the server\'s error next to the password field');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(/#\/buy/);
+  await page.waitForSelector('#price');
+  step('signed up: ' + email);
+
+  const cookies = await ctx.cookies();
+  const sess = cookies.find((c) => c.name === 'stampd_session');
+  assert.ok(sess, 'session cookie');
+  assert.equal(sess.httpOnly, true);
+  assert.equal(sess.sameSite, 'Strict');
+  assert.equal(sess.secure, false, 'plain HTTP: not Secure (Secure behind X-Forwarded-Proto: https)');
+  assert.equal(await page.evaluate(() => document.cookie.includes('stampd_session')), false, 'scripts cannot read the session');
+  step('session cookie: HttpOnly, SameSite=Strict, not readable by scripts');
+
+  // A forged state change: the cookie rides along, the CSRF token does not.
+  const forged = await ctx.request.post(base + '/v1/payment-methods', {
+    headers: { Origin: 'https://evil.example', 'Content-Type': 'application/json' },
+    data: { card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } },
+  });
+  assert.equal(forged.status(), 403);
+  assert.equal((await forged.json()).error.code, 'csrf_failed');
+  const forged2 = await page.evaluate(async () => {
+    const r = await fetch('/v1/logout', { method: 'POST', credentials: 'include' });
+    return [r.status, (await r.json()).error.code];
+  });
+  assert.deepEqual(forged2, [403, 'csrf_failed']);
+  step('POST with the session cookie but no X-CSRF-Token: 403 csrf_failed');
+
+  // ---- log out, log in again by keyboard ----
+  await page.click('#logout');
+  await page.waitForSelector('form[aria-label="Log in"]');
+  assert.equal((await ctx.cookies()).some((c) => c.name === 'stampd_session' && c.value), false, 'cookie cleared');
+  await page.waitForFunction(() => document.activeElement && document.activeElement.name === 'email');
+  await page.keyboard.type(email);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'password');
+  await page.keyboard.type(password);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/#\/buy/);
+  step('logged out (cookie cleared) and in again with the keyboard only');
+
+  // ---- account: cards, funds, auto-refill, API keys ----
+  await page.goto(base + '/#/account');
+  await page.waitForSelector('#balance');
+  await assertLabelled(page, 'account');
+  assert.equal(await page.textContent('#balance'), '$0.00');
+  const cardForm = page.locator('form[aria-labelledby="card-h"]');
+  await cardForm.getByLabel('Card number').fill('4242 4242 4242 4241');
+  await cardForm.getByLabel('CVC').fill('123');
+  await cardForm.getByLabel('Billing ZIP').fill('94107');
+  await cardForm.getByRole('button', { name: 'Save card' }).click();
+  const numErr = cardForm.locator('[name="card.number"] ~ .field-error');
+  await numErr.waitFor();
+  assert.ok((await numErr.textContent()).length > 0);
+  assert.equal(await cardForm.locator('[name="card.number"]').getAttribute('aria-invalid'), 'true');
+  step('invalid card number: card_invalid shown next to the card number');
+  await cardForm.getByLabel('Card number').fill('4242 4242 4242 4242');
+  await cardForm.getByRole('button', { name: 'Save card' }).click();
+  await page.waitForSelector('td:text-is("•••• 4242")');
+  step('sandbox card saved');
+
+  const funds = page.locator('form[aria-labelledby="funds-h"]');
+  await funds.getByLabel('Pay with').selectOption('new');
+  await funds.getByLabel('Card number').fill('4000000000000002');
+  await funds.getByLabel('CVC').fill('123');
+  await funds.getByLabel('Billing ZIP').fill('94107');
+  await funds.getByLabel('Amount ($)').fill('25.00');
+  await funds.getByRole('button', { name: 'Add funds' }).click();
+  const payErr = funds.locator('[data-error-for="payment"]');
+  await payErr.waitFor({ state: 'visible' });
+  assert.match(await payErr.textContent(), /declined/i);
+  await shot(page, 'customer-declined-card');
+  assert.equal(await page.textContent('#balance'), '$0.00');
+  step('declined card: card_declined shown at the payment, balance unchanged');
+
+  const cardId = await funds.getByLabel('Pay with').evaluate((s) => s.options[0].value);
+  await funds.getByLabel('Pay with').selectOption(cardId);
+  await funds.getByRole('button', { name: 'Add funds' }).click();
+  await page.waitForURL(/funded=/);
+  await page.waitForFunction(() => document.querySelector('#balance')?.textContent === '$25.00');
+  step('added $25.00 with the saved card');
+
+  const refill = page.locator('form[aria-labelledby="refill-h"]');
+  await refill.getByLabel('Refill automatically').check();
+  await refill.getByLabel('When the balance falls below ($)').fill('5.00');
+  await refill.getByLabel('Add ($)').fill('20.00');
+  await refill.getByRole('button', { name: 'Save auto-refill' }).click();
+  await page.waitForFunction(() => document.querySelector('#refill-status')?.textContent === 'On: add 20.00 below 5.00');
+  step('auto-refill on: add $20.00 below $5.00');
+
+  const keys = page.locator('form[aria-labelledby="keys-h"]');
+  await keys.getByLabel('Name').fill('e2e laptop');
+  await keys.getByRole('button', { name: 'Create key' }).click();
+  const secret = await page.waitForSelector('#new-key-secret');
+  assert.match(await secret.textContent(), /^sk_live_/);
+  await shot(page, 'customer-account');
+  await page.getByRole('button', { name: 'Revoke key e2e laptop' }).click();
+  await page.waitForSelector('text=/revoked /');
+  assert.equal(await page.$('#new-key-secret'), null, 'the secret is shown once');
+  step('API key created (shown once) and revoked');
+
+  // ---- buy: live price, errors, two stamps ----
+  await page.goto(base + '/#/buy');
+  await page.waitForSelector('#price');
+  await assertLabelled(page, 'buy');
+  const buy = page.locator('form.buy-form');
+  await buy.getByLabel('Mail class').selectOption('postcard');
+  await buy.getByLabel('Weight (oz)').fill('5');
+  const wErr = buy.locator('[name="weight_oz"] ~ .field-error');
+  await page.waitForFunction(() => /at most 1\.0 oz/.test(document.querySelector('[name="weight_oz"] ~ .field-error')?.textContent || ''));
+  step('live price: an overweight postcard is refused next to the weight: ' + (await wErr.textContent()));
+  await buy.getByLabel('Weight (oz)').fill('1');
+  const quote = await (await ctx.request.get(base + '/v1/rates/quote?mail_class=postcard&weight_oz=1')).json();
+  const price = '$' + quote.postage;
+  await page.waitForFunction((p) => document.querySelector('#price').textContent.startsWith(p), price);
+  assert.equal(await page.textContent('#buy-button'), 'Buy postage for ' + price);
+  step('live price shown before paying: ' + (await page.textContent('#price')));
+  await buy.getByLabel('From ZIP').fill('94107');
+  await buy.getByLabel('To ZIP').fill('1000');
+  await buy.getByLabel('Pay with').selectOption('balance');
+  await page.click('#buy-button');
+  await buy.locator('[name="to_zip"] ~ .field-error').waitFor();
+  assert.equal(await buy.locator('[name="to_zip"]').getAttribute('aria-invalid'), 'true');
+  step('bad ZIP: invalid_zip next to To ZIP');
+  await buy.getByLabel('To ZIP').fill('10001-1234');
+  await page.click('#buy-button');
+  await page.waitForSelector('#result .ind-id');
+  const keepId = (await page.textContent('#result .ind-id')).trim();
+  await page.waitForFunction(() => document.querySelector('img.preview')?.naturalWidth > 0);
+  await shot(page, 'customer-bought');
+  step('bought a postcard stamp: ' + keepId);
+
+  // Download the label: 4x6 first, then a partly used Avery sheet with offsets.
+  const downloads = [
+    { layout: 'label-4x6', file: 'label-4x6.pdf' },
+    { layout: 'avery-5160', start: ['3', '2'], offset: ['0.5', '-0.25'], file: 'label-avery-5160.pdf' },
+  ];
+  for (const d of downloads) {
+    const pf = page.locator('form.print-form');
+    await pf.getByLabel('Layout').selectOption(d.layout);
+    if (d.start) {
+      await pf.getByLabel('Start row').fill(d.start[0]);
+      await pf.getByLabel('Start column').fill(d.start[1]);
+    }
+    await pf.getByLabel('Offset right (mm)').fill(d.offset ? d.offset[0] : '0');
+    await pf.getByLabel('Offset down (mm)').fill(d.offset ? d.offset[1] : '0');
+    const [dl] = await Promise.all([page.waitForEvent('download'), pf.getByRole('button', { name: 'Download PDF' }).click()]);
+    const file = path.join(outdir, d.file);
+    await dl.saveAs(file);
+    assert.equal(dl.suggestedFilename(), `${keepId}-${d.layout}.pdf`);
+    assert.equal(fs.readFileSync(file).subarray(0, 5).toString(), '%PDF-');
+    result.labels.push({ file, indicium_id: keepId, layout: d.layout, start: d.start || null, offset: d.offset || null });
+  }
+  step('label PDFs downloaded: label-4x6, avery-5160 from row 3 column 2 with offsets 0.5,-0.25 mm');
+  const pf = page.locator('form.print-form');
+  await pf.getByLabel('Start row').fill('11');
+  await pf.getByRole('button', { name: 'Download PDF' }).click();
+  await pf.locator('[data-error-for="start"]').waitFor({ state: 'visible' });
+  step('start row 11 on a 10-row sheet: ' + (await pf.locator('[data-error-for="start"]').textContent()));
+
+  // The operator sees the registers move.
+  await op.click('#refresh');
+  await op.waitForFunction((n) => Array.from(document.querySelectorAll('#registers td.pieces')).reduce((a, td) => a + Number(td.textContent), 0) > n, piecesBefore);
+  const movedPsd = await op.evaluate((before) => before, desc1Before);
+  void movedPsd;
+  step(`operator: registers moved after the purchase (${piecesBefore} -> ${await sumPieces(op)} pieces)`);
+
+  // A second stamp, to refund: the Buy link starts the form afresh.
+  await page.getByRole('link', { name: 'Buy', exact: true }).click();
+  await page.waitForSelector('#result:empty', { state: 'attached' });
+  await page.waitForSelector('#price');
+  await buy.getByLabel('Mail class').selectOption('first_class_letter');
+  await buy.getByLabel('Weight (oz)').fill('2');
+  await buy.getByLabel('From ZIP').fill('94107');
+  await buy.getByLabel('To ZIP').fill('60601');
+  await buy.getByLabel('Pay with').selectOption('balance');
+  await page.waitForFunction(() => /^Buy postage for/.test(document.querySelector('#buy-button').textContent));
+  await page.click('#buy-button');
+  await page.waitForSelector('#result .ind-id');
+  const refundId = (await page.textContent('#result .ind-id')).trim();
+  step('bought a letter stamp to refund: ' + refundId);
+
+  // ---- history: filters, search, pagination, refund ----
+  await page.goto(base + '/#/history');
+  await page.waitForSelector('#history-list tbody tr[data-id]');
+  await assertLabelled(page, 'history');
+  assert.equal(await page.locator('#history-list tbody tr[data-id]').count(), 2);
+  await page.getByLabel('Mode').selectOption('test');
+  await page.click('#apply-filters');
+  await page.waitForSelector('td.empty');
+  await page.getByLabel('Mode').selectOption('live');
+  await page.getByRole('searchbox', { name: 'Search' }).fill('10001');
+  await page.click('#apply-filters');
+  await page.waitForFunction(() => location.hash.includes('q=10001'));
+  await page.waitForSelector(`#history-list tr[data-id="${keepId}"]`);
+  assert.equal(await page.locator('#history-list tbody tr[data-id]').count(), 1);
+  await shot(page, 'customer-history-filtered');
+  step('history: mode=test shows nothing, live + search 10001 shows only the postcard');
+  await page.goto(base + '/#/history');
+  await page.waitForSelector(`#history-list tr[data-id="${refundId}"]`);
+  await page.getByRole('button', { name: `Request a refund for ${refundId}` }).click();
+  await page.waitForFunction((id) => /Refund approved/.test(document.getElementById('status-' + id).textContent), refundId);
+  await page.getByRole('button', { name: `Refund status of ${refundId}` }).click();
+  await page.waitForFunction((id) => /Refund approved: \$[0-9.]+ to your balance/.test(document.getElementById('status-' + id).textContent), refundId);
+  step('refund requested and approved: ' + (await page.textContent('#status-' + refundId)));
+  await page.goto(base + '/#/history?refunded=true');
+  await page.waitForSelector(`#history-list tr[data-id="${refundId}"]`);
+  assert.equal(await page.locator('#history-list tbody tr[data-id]').count(), 1);
+  await page.getByRole('button', { name: `Reprint ${keepId}` }).count().then((n) => assert.equal(n, 0));
+  await page.goto(base + '/#/history?refunded=false');
+  await page.waitForSelector(`#history-list tr[data-id="${keepId}"]`);
+  await page.getByRole('button', { name: `Reprint ${keepId}` }).click();
+  await page.waitForFunction(() => document.querySelector('#history-detail img.preview')?.naturalWidth > 0);
+  await shot(page, 'customer-history-reprint');
+  step('history filter refunded=true/false; reprint preview');
+
+  // ---- a phone ----
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await phone.addCookies((await ctx.cookies()).filter((c) => c.name === 'stampd_session'));
+  const pp = await phone.newPage();
+  watch(pp, 'phone');
+  await pp.goto(base + '/#/buy');
+  await pp.waitForSelector('#price');
+  const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px)`);
+  await shot(pp, 'phone-buy');
+  await pp.goto(base + '/#/history');
+  await pp.waitForSelector('#history-list tbody tr[data-id]');
+  await shot(pp, 'phone-history');
+  step('phone (390x844): buy and history pages fit the width');
+
+  // ---- operator: charts, servers, ledger ----
+  await op.click('#refresh');
+  await op.waitForSelector('#chart-sales svg rect.bar', { state: 'attached' });
+  const bars = await op.$$eval('#chart-sales svg rect.bar', (rs) => rs.map((r) => Number(r.dataset.value)));
+  assert.equal(bars.length, 30);
+  assert.ok(bars.at(-1) > 0, 'today has sales in the chart');
+  const lines = await op.$$eval('#chart-registers svg path.line', (ps) => ps.map((p) => p.getAttribute('d')));
+  assert.ok(lines.length >= 1 && lines.every((d) => d.split('L').length === 30), 'one 30-point line per live PSD');
+  assert.ok(await op.$('#chart-sales svg title'), 'the chart has a title');
+  await shot(op, 'operator-registers');
+  step(`operator charts: ${bars.length} bars (today ${bars.at(-1)} mills), ${lines.length} register lines`);
+  await op.getByRole('link', { name: 'Servers' }).click();
+  await op.waitForSelector('#servers tr[data-server]');
+  assert.match(await op.textContent('#servers tr[data-server]'), /healthy/);
+  await shot(op, 'operator-servers');
+  step('operator: servers with health and share of traffic');
+  await op.getByRole('link', { name: 'Ledger' }).click();
+  await op.waitForSelector('#ledger-verdict');
+  assert.match(await op.textContent('#ledger-verdict'), /The books balance/);
+  await shot(op, 'operator-ledger');
+  step('operator: the ledger check passes');
+
+  const ophone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true });
+  await ophone.addCookies((await octx.cookies()).filter((c) => c.name === 'stampd_session'));
+  const opp = await ophone.newPage();
+  watch(opp, 'operator phone');
+  await opp.goto(base + '/#/ops');
+  await opp.waitForSelector('#chart-registers svg');
+  await shot(opp, 'phone-operator-registers');
+  step('phone: operator registers and charts');
+
+  result.indicium_ids = { keep: keepId, refunded: refundId };
+  result.customer_email = email;
+} catch (err) {
+  problems.push(err.stack || String(err));
+} finally {
+  fs.writeFileSync(path.join(outdir, 'result.json'), JSON.stringify(result, null, 2));
+  await browser.close();
+}
+for (const s of result.screenshots) console.log('screenshot: ' + s);
+if (problems.length) {
+  console.error('FAILED:\n' + problems.join('\n'));
+  process.exit(1);
+}
+console.log('web UI end-to-end: ok');

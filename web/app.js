@@ -1,0 +1,86 @@
+// app.js - the web UI's entry point: who is logged in (GET /v1/session),
+// the hash routes, the navigation for customers and operators.
+// Everything runs from these files served by stampd itself; no CDN.
+
+import { get, post, setCsrf } from './api.js';
+import { h, clear, toast } from './ui.js';
+import { authPage, buyPage, historyPage, accountPage } from './customer.js';
+import { registersPage, serversPage, ledgerPage, stopRefresh } from './operator.js';
+
+let session = null;
+
+const customerRoutes = { '/buy': buyPage, '/history': historyPage, '/account': accountPage };
+const operatorRoutes = { '/ops': registersPage, '/ops/servers': serversPage, '/ops/ledger': ledgerPage };
+
+function nav() {
+  const el = document.getElementById('nav');
+  // A link to the page shown starts it afresh (no hashchange fires for it).
+  const link = (href, text) => h('a', {
+    href,
+    'aria-current': location.hash.split('?')[0] === href ? 'page' : undefined,
+    onclick: (ev) => { if (location.hash === href) { ev.preventDefault(); route(); } },
+  }, text);
+  if (!session) {
+    clear(el, link('#/login', 'Log in'), link('#/signup', 'Sign up'));
+    return;
+  }
+  const out = h('button', { type: 'button', class: 'link', id: 'logout' }, 'Log out');
+  out.addEventListener('click', async () => {
+    try { await post('/v1/logout', {}); } catch (e) { /* the session may be gone already */ }
+    session = null;
+    setCsrf(null);
+    location.hash = '#/login';
+    toast('Logged out');
+  });
+  const links = session.role === 'operator'
+    ? [link('#/ops', 'Registers'), link('#/ops/servers', 'Servers'), link('#/ops/ledger', 'Ledger')]
+    : [link('#/buy', 'Buy'), link('#/history', 'History'), link('#/account', 'Account')];
+  clear(el, links, h('span', { class: 'who' }, session.email), out);
+}
+
+async function loadSession() {
+  try {
+    session = await get('/v1/session');
+    setCsrf(session.csrf_token);
+  } catch (err) {
+    if (err.status !== 401) throw err;
+    session = null;
+    setCsrf(null);
+  }
+}
+
+async function route() {
+  stopRefresh();
+  const main = document.getElementById('main');
+  const [path, query] = (location.hash.slice(1) || '/').split('?');
+  const params = new URLSearchParams(query || '');
+  const home = session ? (session.role === 'operator' ? '#/ops' : '#/buy') : '#/login';
+  nav();
+  try {
+    if (path === '/login' || path === '/signup' || path === '/operator') {
+      if (session) { location.hash = home; return; }
+      authPage(main, path.slice(1), async (s) => {
+        setCsrf(s.csrf_token);
+        await loadSession();
+        location.hash = s.role === 'operator' ? '#/ops' : '#/buy';
+      });
+      return;
+    }
+    const table = session && (session.role === 'operator' ? operatorRoutes : customerRoutes);
+    const page = table && table[path];
+    if (!page) { location.hash = home; return; }
+    await page(main, params);
+    const t = main.querySelector('.page-title');
+    if (t && document.activeElement === document.body) t.focus();
+  } catch (err) {
+    if (err.status === 401) {
+      session = null;
+      location.hash = '#/login';
+      return;
+    }
+    clear(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'field-error', role: 'alert' }, err.message || String(err)));
+  }
+}
+
+window.addEventListener('hashchange', route);
+loadSession().then(route, (err) => clear(document.getElementById('main'), h('p', { role: 'alert' }, err.message)));

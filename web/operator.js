@@ -1,0 +1,109 @@
+// operator.js - the operators' pages: PSD registers and refills, charts
+// of postage sold and of the descending registers, the servers with their
+// health and share of traffic, and the ledger check.
+
+import { get, post } from './api.js';
+import { h, clear, money, when, title, table, toast } from './ui.js';
+import { barChart, lineChart, legend } from './charts.js';
+
+let refreshTimer = null;
+
+export function stopRefresh() {
+  clearInterval(refreshTimer);
+  refreshTimer = null;
+}
+
+export async function registersPage(main) {
+  const regs = h('section', { id: 'registers', 'aria-live': 'polite' });
+  const charts = h('section', { id: 'charts' });
+  const days = h('select', { id: 'chart-days' }, [7, 30, 90, 365].map((d) => h('option', { value: d, selected: d === 30 || undefined }, `${d} days`)));
+  const refresh = h('button', { type: 'button', id: 'refresh' }, 'Refresh');
+  const updated = h('span', { class: 'hint', id: 'updated' });
+  clear(main, title('PSD registers'),
+    h('div', { class: 'toolbar' }, refresh, h('label', { for: 'chart-days' }, 'Charts over '), days, updated),
+    regs, charts);
+  const load = async () => {
+    const [p, stats] = await Promise.all([get('/v1/psds'), get('/v1/admin/stats', { days: days.value })]);
+    renderRegisters(regs, p, stats);
+    renderCharts(charts, stats, p);
+    updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  };
+  refresh.addEventListener('click', () => load().catch((e) => toast(e.message)));
+  days.addEventListener('change', () => load().catch((e) => toast(e.message)));
+  await load();
+  stopRefresh();
+  refreshTimer = setInterval(() => { if (document.visibilityState === 'visible') load().catch(() => {}); }, 10000);
+}
+
+function renderRegisters(box, p, stats) {
+  const rows = p.psds.map((d) => h('tr', { dataset: { psd: d.id } },
+    h('th', { scope: 'row' }, `PSD ${d.id}`, d.test ? ' (test)' : ''), h('td', {}, d.status),
+    h('td', { class: 'num asc' }, money(d.ascending_mills)), h('td', { class: 'num desc' }, money(d.descending_mills)),
+    h('td', { class: 'num' }, money(d.control_total_mills)), h('td', { class: 'num pieces' }, d.piece_count),
+    h('td', {}, when(d.last_refill_at)), h('td', { class: d.balanced ? 'ok' : 'bad' }, d.balanced ? '✓ balanced' : '✗ out of balance'),
+    h('td', {}, d.lease_holder || '—')));
+  const refills = [];
+  for (const ps of stats.psds) for (const day of ps.days) if (day.refilled_mills > 0) refills.push(h('tr', {}, h('td', {}, day.date), h('td', {}, `PSD ${ps.psd_id}`), h('td', { class: 'num' }, money(day.refilled_mills))));
+  clear(box,
+    h('p', { class: 'balance' }, 'Postal deposit left for refills: ', h('strong', { id: 'deposit' }, money(p.deposit_mills))),
+    table('PSD registers', ['PSD', 'Status', 'Ascending', 'Descending', 'Control total', 'Pieces', 'Last refill', 'Check', 'Lease'], rows, { showCaption: true }),
+    table(`Refills in the last ${stats.days} days`, ['Day', 'PSD', 'Amount'], refills.reverse(), { showCaption: true, empty: 'No refills in this period.' }));
+}
+
+function renderCharts(box, stats, p) {
+  const sold = stats.sales.map((d) => ({ date: d.date, value: d.postage_mills }));
+  const live = stats.psds.filter((x) => !x.test);
+  const series = live.map((x) => ({ name: `PSD ${x.psd_id}`, points: x.days.map((d) => ({ date: d.date, value: d.descending_mills })) }));
+  const total = sold.reduce((a, d) => a + d.value, 0);
+  const pieces = stats.sales.reduce((a, d) => a + d.count, 0);
+  clear(box,
+    h('figure', { class: 'card chart-box', id: 'chart-sales' },
+      h('figcaption', {}, h('h2', {}, 'Postage sold per day'), h('p', {}, `${money(total)} in ${pieces} live pieces over ${stats.days} days`)),
+      barChart('Postage sold per day', sold, money)),
+    h('figure', { class: 'card chart-box', id: 'chart-registers' },
+      h('figcaption', {}, h('h2', {}, 'Descending registers'), h('p', {}, 'Each live PSD\'s descending register at the end of each day: purchases lower it, refills raise it.')),
+      lineChart('Descending registers over time', series, money), legend(series.map((x) => x.name))));
+  void p;
+}
+
+export async function serversPage(main) {
+  const box = h('section', { id: 'servers', 'aria-live': 'polite' });
+  clear(main, title('Servers'), box);
+  const load = async () => {
+    const s = await get('/v1/admin/servers');
+    const rows = s.servers.map((v) => {
+      const act = (status, label) => {
+        const b = h('button', { type: 'button', class: 'small', disabled: v.status === status || undefined, 'aria-label': `${label} ${v.id}` }, label);
+        b.addEventListener('click', async () => { await post(`/v1/admin/servers/${encodeURIComponent(v.id)}`, { status }); toast(`${v.id}: ${status}`); load(); });
+        return b;
+      };
+      const share = Math.round((v.share_total || 0) * 100);
+      return h('tr', { dataset: { server: v.id } },
+        h('th', { scope: 'row' }, v.id), h('td', {}, v.address), h('td', {}, v.status),
+        h('td', { class: v.healthy ? 'ok' : 'bad' }, v.healthy ? '● healthy' : '○ unhealthy'),
+        h('td', { class: 'num' }, `${(v.heartbeat_age_ms / 1000).toFixed(1)} s`),
+        h('td', {}, v.psd_leases.join(', ') || '—'),
+        h('td', { class: 'num' }, v.indicia_last_hour), h('td', { class: 'num' }, v.indicia_total),
+        h('td', { class: 'share' }, h('meter', { min: 0, max: 100, value: share, 'aria-label': `${v.id} share of traffic` }), ` ${share}%`),
+        h('td', { class: 'actions' }, act('active', 'Activate'), act('draining', 'Drain'), act('disabled', 'Disable')));
+    });
+    clear(box, table('Processing servers', ['Server', 'Address', 'Status', 'Health', 'Heartbeat', 'PSD leases', 'Last hour', 'Total', 'Share of traffic', ''], rows, { showCaption: true }));
+  };
+  await load();
+}
+
+export async function ledgerPage(main) {
+  const box = h('section', { id: 'ledger', 'aria-live': 'polite' });
+  const run = h('button', { type: 'button', class: 'primary', id: 'run-ledger' }, 'Check the ledger');
+  clear(main, title('Ledger check'), h('p', {}, 'Proves the double-entry books: every journal sums to zero, every account matches its lines, every PSD account matches its descending register.'), run, box);
+  const load = async () => {
+    const r = await get('/v1/admin/ledger');
+    const issues = r.issues.map((x) => h('tr', {}, h('td', {}, x.kind.replaceAll('_', ' ')), h('td', {}, x.name), h('td', { class: 'num' }, money(x.recorded_mills)), h('td', { class: 'num' }, money(x.computed_mills))));
+    clear(box,
+      h('p', { class: r.ok ? 'verdict ok' : 'verdict bad', id: 'ledger-verdict' }, r.ok ? `✓ The books balance: ${r.journals} journals, ${r.accounts} accounts.` : `✗ ${r.issues.length} issue(s) in ${r.journals} journals.`),
+      r.issues.length ? table('Ledger issues', ['Kind', 'Name', 'Recorded', 'Computed'], issues, { showCaption: true }) : null,
+      h('p', { class: 'hint' }, `Checked ${new Date().toLocaleTimeString()}`));
+  };
+  run.addEventListener('click', () => load().catch((e) => toast(e.message)));
+  await load();
+}
