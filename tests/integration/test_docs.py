@@ -1158,6 +1158,7 @@ class CodeAndSchemas(unittest.TestCase):
         "resupply_json": ["ResupplyNotice"],
         "payment_error": ["MediumPaymentRequired"],
         "affiliate_json": ["Affiliate"],
+        "list_affiliates": ["Affiliates"],
         "batch_json": ["MediaBatch"],
         "order_json": ["ResupplyOrder"],
         "batch_answer": ["MediaBatchCreated"],

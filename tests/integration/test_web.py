@@ -199,6 +199,29 @@ class Web(unittest.TestCase):
         s, _, e = self.get("/v1/admin/stats", key=key)
         self.assertEqual((s, e["error"]["code"]), (403, "forbidden"))
 
+    def test_affiliate_supply(self):
+        """GET /v1/admin/affiliates counts each affiliate's labels as its
+        resupply rule does: the chart of labels remaining reads it."""
+        srv = self.srv
+        aff, batch = srv.media(sheets=2, payment="free", name="Supply count")
+        per = batch["labels_per_sheet"]
+
+        def supply():
+            j = srv.get_ok("/v1/admin/affiliates", srv.operator_key)
+            a = [x for x in j["affiliates"] if x["id"] == aff]
+            self.assertEqual(len(a), 1, j)
+            return a[0]["labels_total"], a[0]["labels_used"], a[0]["labels_remaining"]
+
+        self.assertEqual(supply(), (2 * per, 0, 2 * per))
+        label = batch["serials"][1]["serial"]
+        s, _, ind = srv.buy(srv.customer_key, "supply-1",
+                            {"mail_class": "first_class_letter", "weight_oz": 1,
+                             "from_zip": "94107", "to_zip": "10001", "medium_serial": label})
+        self.assertEqual(s, 201, ind)
+        self.assertEqual(supply(), (2 * per, 1, 2 * per - 1))
+        s, _, e = self.get("/v1/admin/affiliates", key=srv.customer_key)
+        self.assertEqual((s, e["error"]["code"]), (403, "forbidden"))
+
     # ---- in a real browser ----
 
     def test_browser(self):
