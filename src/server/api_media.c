@@ -194,9 +194,10 @@ static int parse_batch(json_t *root, struct pv_media_batch_rec *b, struct pv_rep
     return PV_OK;
 }
 
-/* Answer a batch's serials as JSON, CSV or a PDF of the blank media. */
+/* Answer a batch's serials as JSON, CSV or a PDF of the blank media, with
+ * HTTP status (201 when just made, 200 when read again). */
 static void batch_answer(struct pv_store *st, const struct pv_media_batch_rec *b,
-                         const char *format, struct pv_reply *rp)
+                         const char *format, int status, struct pv_reply *rp)
 {
     char(*serials)[PV_SERIAL_TEXT_SIZE] = NULL;
     size_t n = 0, i, per = (size_t) b->labels_per_sheet + 1;
@@ -218,7 +219,7 @@ static void batch_answer(struct pv_store *st, const struct pv_media_batch_rec *b
         if (rc != PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
         } else {
-            rp->status = 201;
+            rp->status = status;
             rp->content_type = "application/pdf";
             snprintf(rp->filename, sizeof rp->filename, "media-batch-%u.pdf", (unsigned) b->batch);
         }
@@ -234,7 +235,7 @@ static void batch_answer(struct pv_store *st, const struct pv_media_batch_rec *b
             len +=
                 (size_t) snprintf(csv + len, line, "%s,%u,%u,%u\n", serials[i], (unsigned) b->batch,
                                   (unsigned) (i / per + 1), (unsigned) (i % per));
-        rp->status = 201;
+        rp->status = status;
         rp->raw = (uint8_t *) csv;
         rp->raw_len = len;
         rp->content_type = "text/csv";
@@ -253,7 +254,7 @@ static void batch_answer(struct pv_store *st, const struct pv_media_batch_rec *b
         j = arr ? batch_json(b) : NULL;
         if (j && json_object_set_new(j, "serials", arr) == 0)
             arr = NULL;
-        pv_api_reply_json(rp, 201, j);
+        pv_api_reply_json(rp, status, j);
         json_decref(arr);
     }
 out:
@@ -303,7 +304,7 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
         else if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, NULL);
         else
-            batch_answer(st, &b, format, rp);
+            batch_answer(st, &b, format, 201, rp);
         /* A rotation may have made a key this server has not seen. */
         pv_media_keyring_stale(&app->media);
     }
@@ -312,9 +313,13 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
 
 /* ---- the CRM record of one serial ---------------------------------------------------------- */
 
+/* GET /v1/admin/media/{serial}: the CRM record; with ?format=csv or pdf, the
+ * serials or the blank media of the serial's whole batch, so a batch made
+ * earlier (in the web UI, or a print that jammed) can be downloaded again. */
 static void get_medium(struct pv_app *app, struct pv_store *st, const char *text,
-                       struct pv_reply *rp)
+                       const struct pv_request *rq, struct pv_reply *rp)
 {
+    const char *format = pv_api_arg(rq, "format");
     struct pv_media_label_rec *labels = NULL;
     struct pv_media_batch_rec b;
     struct pv_media_sheet_rec sh;
@@ -325,6 +330,11 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
     size_t n = 0, i, k;
     int rc;
 
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0 &&
+        strcmp(format, "pdf") != 0) {
+        pv_reply_error(rp, PV_EINVAL, "format", "format must be json, csv or pdf");
+        return;
+    }
     if ((rc = authentic(app, st, text, &f)) != PV_OK) {
         pv_reply_error(rp, rc, "serial", NULL);
         return;
@@ -333,6 +343,10 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
     if (rc == PV_OK && (b.product != f.product || b.group_no != f.group || b.key_id != f.key_id ||
                         f.sheet > b.sheets || f.position > b.labels_per_sheet))
         rc = PV_ENOTFOUND;
+    if (rc == PV_OK && format && strcmp(format, "json") != 0) {
+        batch_answer(st, &b, format, 200, rp);
+        return;
+    }
     if (rc == PV_OK)
         rc = st->ops->media_sheet_get(st, f.batch, f.sheet, &sh);
     if (rc == PV_OK)
@@ -583,7 +597,7 @@ void pv_api_media_show(struct pv_app *app, struct pv_store *st, const char *seri
                        const struct pv_request *rq, struct pv_reply *rp)
 {
     if (strcmp(rq->method, "GET") == 0)
-        get_medium(app, st, serial, rp);
+        get_medium(app, st, serial, rq, rp);
     else
         pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
 }

@@ -1199,6 +1199,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_api_get_label": ("/v1/indicia/{id}/label", "get"),
         "transactions": ("/v1/account/transactions", "get"),
         "post_batch": ("/v1/admin/media/batches", "post"),
+        "get_medium": ("/v1/admin/media/{serial}", "get"),
         "get_quote": ("/v1/rates/quote", "get"),
         "admin_stats": ("/v1/admin/stats", "get"),
     }

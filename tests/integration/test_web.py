@@ -20,6 +20,7 @@ test installs them); without them the browser part fails, it is not skipped.
 """
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -72,6 +73,16 @@ class Web(unittest.TestCase):
 
     def get(self, path, key=None, headers=None):
         return self.srv.request("GET", path, key=key, headers=headers)
+
+    def get_raw(self, path, key):
+        """(status, headers with lower-case names, body bytes) of a GET."""
+        conn = http.client.HTTPConnection(self.srv.host, self.srv.port, timeout=60)
+        try:
+            conn.request("GET", path, headers={"Authorization": "Bearer " + key})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
 
     # ---- over plain HTTP ----
 
@@ -221,6 +232,27 @@ class Web(unittest.TestCase):
         self.assertEqual(supply(), (2 * per, 1, 2 * per - 1))
         s, _, e = self.get("/v1/admin/affiliates", key=srv.customer_key)
         self.assertEqual((s, e["error"]["code"]), (403, "forbidden"))
+
+    def test_batch_again(self):
+        """GET /v1/admin/media/{serial}?format=csv|pdf: the serial's whole
+        batch again, as its creation answered it (the batch page's downloads)."""
+        srv = self.srv
+        _, batch = srv.media(sheets=2, payment="unpaid", price="0.75", name="Downloads")
+        label = batch["serials"][5]["serial"]
+        s, h, csv = self.get_raw("/v1/admin/media/%s?format=csv" % label, srv.operator_key)
+        self.assertEqual((s, h["content-type"].split(";")[0]), (200, "text/csv"))
+        lines = csv.decode().strip().split("\n")
+        self.assertEqual(lines[0], "serial,batch,sheet,position")
+        self.assertEqual([x.split(",")[0] for x in lines[1:]],
+                         [x["serial"] for x in batch["serials"]])
+        self.assertIn("media-batch-%d.csv" % batch["batch"], h["content-disposition"])
+        s, h, pdf = self.get_raw("/v1/admin/media/%s?format=pdf" % label, srv.operator_key)
+        self.assertEqual((s, h["content-type"]), (200, "application/pdf"))
+        self.assertTrue(pdf.startswith(b"%PDF-"))
+        s, _, rec = self.get("/v1/admin/media/%s?format=json" % label, key=srv.operator_key)
+        self.assertEqual((s, rec["batch"]["batch"], rec["payment"]), (200, batch["batch"], "unpaid"))
+        s, _, e = self.get("/v1/admin/media/%s?format=xml" % label, key=srv.operator_key)
+        self.assertEqual((s, e["error"]["code"], e["error"]["field"]), (400, "invalid_request", "format"))
 
     # ---- in a real browser ----
 
