@@ -12,6 +12,7 @@ export class ApiError extends Error {
     this.code = e.code || 'http_error';
     this.field = e.field || null;
     this.declineCode = e.decline_code || null;
+    this.details = e; // the whole error: e.g. price_mills of medium_payment_required
   }
 }
 

@@ -6,18 +6,24 @@ import { get, post, setCsrf } from './api.js';
 import { h, clear, toast } from './ui.js';
 import { authPage, buyPage, historyPage, accountPage } from './customer.js';
 import { registersPage, serversPage, ledgerPage, stopRefresh } from './operator.js';
+import { affiliatesPage, batchesPage, lookupPage, resupplyPage } from './media.js';
 
 let session = null;
 
 const customerRoutes = { '/buy': buyPage, '/history': historyPage, '/account': accountPage };
-const operatorRoutes = { '/ops': registersPage, '/ops/servers': serversPage, '/ops/ledger': ledgerPage };
+const operatorRoutes = {
+  '/ops': registersPage, '/ops/servers': serversPage, '/ops/ledger': ledgerPage,
+  '/ops/media': affiliatesPage, '/ops/media/batches': batchesPage, '/ops/media/lookup': lookupPage, '/ops/media/resupply': resupplyPage,
+};
 
 function nav() {
   const el = document.getElementById('nav');
   // A link to the page shown starts it afresh (no hashchange fires for it).
-  const link = (href, text) => h('a', {
+  // A section link (Media) is current on its section's pages too.
+  const here = location.hash.split('?')[0];
+  const link = (href, text, section) => h('a', {
     href,
-    'aria-current': location.hash.split('?')[0] === href ? 'page' : undefined,
+    'aria-current': here === href ? 'page' : section && here.startsWith(href + '/') ? 'true' : undefined,
     onclick: (ev) => { if (location.hash === href) { ev.preventDefault(); route(); } },
   }, text);
   if (!session) {
@@ -33,7 +39,7 @@ function nav() {
     toast('Logged out');
   });
   const links = session.role === 'operator'
-    ? [link('#/ops', 'Registers'), link('#/ops/servers', 'Servers'), link('#/ops/ledger', 'Ledger')]
+    ? [link('#/ops', 'Registers'), link('#/ops/servers', 'Servers'), link('#/ops/ledger', 'Ledger'), link('#/ops/media', 'Media', true)]
     : [link('#/buy', 'Buy'), link('#/history', 'History'), link('#/account', 'Account')];
   clear(el, links, h('span', { class: 'who' }, session.email), out);
 }

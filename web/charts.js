@@ -98,3 +98,39 @@ export function legend(names) {
   });
   return ul;
 }
+
+// hBarChart('Labels remaining per affiliate', [{name, value, mark, low}], fmt)
+// -> SVGElement: one horizontal bar per item, so long names fit; mark
+// draws a tick (a threshold) on the item's row, low colours the bar red.
+export function hBarChart(label, items, fmt) {
+  const rowH = 30;
+  const padL = 170;
+  const height = PAD.t + rowH * Math.max(1, items.length) + PAD.b;
+  const max = Math.max(0, ...items.map((i) => Math.max(i.value, i.mark || 0)));
+  const step = niceStep(max, 4);
+  const top = Math.max(step, Math.ceil(max / step) * step);
+  const x = (v) => padL + (W - padL - PAD.r) * (v / top);
+  const id = 'c' + Math.random().toString(36).slice(2, 8);
+  const low = items.filter((i) => i.low).length;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${height}`, class: 'chart', role: 'img', 'aria-labelledby': `${id}-t ${id}-d` },
+    s('title', { id: `${id}-t` }, label),
+    s('desc', { id: `${id}-d` }, `${items.length} bars; ${low} below their threshold. ` + items.map((i) => `${i.name}: ${fmt(i.value)}`).join('; ')));
+  for (let v = 0; v <= top + step / 2; v += step) {
+    svg.append(s('line', { x1: x(v), x2: x(v), y1: PAD.t, y2: height - PAD.b, class: 'grid' }),
+      s('text', { x: x(v), y: height - PAD.b + 18, 'text-anchor': 'middle', class: 'tick' }, fmt(v)));
+  }
+  items.forEach((it, k) => {
+    const y = PAD.t + rowH * k;
+    const name = it.name.length > 24 ? it.name.slice(0, 23) + '…' : it.name;
+    svg.append(s('text', { x: padL - 8, y: y + rowH / 2 + 4, 'text-anchor': 'end', class: 'tick name' }, name));
+    const r = s('rect', { x: x(0), y: y + 5, width: Math.max(0, x(it.value) - x(0)), height: rowH - 10, class: it.low ? 'bar low' : 'bar', fill: it.low ? COLORS[1] : COLORS[0] },
+      s('title', {}, `${it.name}: ${fmt(it.value)}${it.low ? ' (below its threshold)' : ''}`));
+    r.dataset.name = it.name;
+    r.dataset.value = it.value;
+    svg.append(r, s('text', { x: x(it.value) + 4, y: y + rowH / 2 + 4, class: 'tick value' }, fmt(it.value)));
+    if (it.mark > 0) {
+      svg.append(s('line', { x1: x(it.mark), x2: x(it.mark), y1: y + 2, y2: y + rowH - 2, class: 'mark' }, s('title', {}, `${it.name}: threshold ${fmt(it.mark)}`)));
+    }
+  });
+  return svg;
+}

@@ -66,6 +66,7 @@ export async function buyPage(main) {
     h('div', { class: 'row' },
       field('Mail date', { name: 'mail_date', type: 'date', value: today(), required: true }),
       field('Medium serial (optional)', { name: 'medium_serial', maxlength: 32, autocomplete: 'off' }, 'The serial printed on a pre-printed label sheet, if you use one.')),
+    h('div', { class: 'notice medium-pay', id: 'medium-pay', tabindex: '-1', role: 'group', 'aria-label': 'Pay for the medium', hidden: true }),
     h('p', { class: 'price-line' }, 'Postage: ', price),
     paymentChoice(cards, true, acct.balance_mills),
     formError(),
@@ -104,14 +105,68 @@ export async function buyPage(main) {
   // One key per purchase attempt: a retry after a lost answer returns the same stamp.
   let attemptKey = null;
   let attemptBody = null;
+  // The serial whose unpaid sheet the customer chose to buy with the purchase.
+  let commitSerial = null;
+  const serialInput = form.querySelector('[name="medium_serial"]');
+  const mediumPay = form.querySelector('#medium-pay');
+  serialInput.addEventListener('input', () => { commitSerial = null; mediumPay.hidden = true; });
+
+  // 402 medium_payment_required: the sheet is unpaid. Offer to buy it now
+  // from the balance (then buy the stamp again), or with this purchase.
+  const offerMedium = (serial, err) => {
+    const cost = money(err.details.price_mills);
+    const buySheet = h('button', { type: 'button', id: 'buy-sheet' }, `Buy this sheet now for ${cost}`);
+    const addSheet = h('button', { type: 'button', class: 'primary', id: 'add-sheet' }, `Add it to this purchase (+${cost})`);
+    serialInput.closest('.field').querySelector('.field-error').textContent = `${err.message}: ${cost}`;
+    serialInput.setAttribute('aria-invalid', 'true');
+    clear(mediumPay,
+      h('p', {}, h('strong', {}, `This sheet costs ${cost} and is not paid for yet.`), ' Buy it once and print on all its labels: now, from your balance, or together with this stamp.'),
+      h('div', { class: 'buttons' }, addSheet, buySheet));
+    // A definite refusal recorded nothing, so the next attempt takes a new key.
+    attemptKey = attemptBody = null;
+    buySheet.addEventListener('click', async () => {
+      buySheet.disabled = addSheet.disabled = true;
+      try {
+        const r = await post(`/v1/media/${encodeURIComponent(serial)}/purchase`, {});
+        toast(`Sheet bought for ${money(r.price_mills)}`);
+      } catch (e) {
+        // already_exists: paid meanwhile (another tab, a lost answer): go on.
+        if (e.code !== 'already_exists') {
+          if (e.field === 'serial') e.field = 'medium_serial';
+          buySheet.disabled = addSheet.disabled = false;
+          showError(form, e);
+          return;
+        }
+      }
+      mediumPay.hidden = true;
+      form.requestSubmit(form.querySelector('#buy-button'));
+    });
+    addSheet.addEventListener('click', () => {
+      commitSerial = serial;
+      mediumPay.hidden = true;
+      form.requestSubmit(form.querySelector('#buy-button'));
+    });
+    mediumPay.hidden = false;
+    mediumPay.focus();
+  };
+
   onSubmit(form, async (v) => {
     const body = { mail_class: v.mail_class, weight_oz: Number(v.weight_oz), from_zip: v.from_zip, to_zip: v.to_zip, mail_date: v.mail_date };
     if (v.medium_serial) body.medium_serial = v.medium_serial;
+    if (v.medium_serial && v.medium_serial === commitSerial) body.commit_to_purchase_medium = true;
     body.payment = paymentFromValues(v);
     const fingerprint = JSON.stringify(body);
     if (fingerprint !== attemptBody) { attemptKey = newKey(); attemptBody = fingerprint; }
-    const ind = await post('/v1/indicia', body, { idempotencyKey: attemptKey });
+    mediumPay.hidden = true;
+    let ind;
+    try {
+      ind = await post('/v1/indicia', body, { idempotencyKey: attemptKey });
+    } catch (err) {
+      if (err.code === 'medium_payment_required' && v.medium_serial) { offerMedium(v.medium_serial, err); return; }
+      throw err;
+    }
     attemptKey = attemptBody = null;
+    commitSerial = null;
     localStorage.setItem('stampd.from_zip', v.from_zip);
     toast(`Bought ${money(ind.postage_mills)} of postage`);
     showResult(result, ind, layouts.layouts);
@@ -127,13 +182,17 @@ function showResult(box, ind, layouts) {
       h('dt', {}, 'From → to'), h('dd', {}, `${ind.from_zip} → ${ind.to_zip}`),
       h('dt', {}, 'Mail date'), h('dd', {}, ind.mail_date),
       h('dt', {}, 'Indicium'), h('dd', {}, h('code', { class: 'ind-id' }, ind.id)),
+      ind.medium ? [h('dt', {}, 'Medium'), h('dd', { class: 'medium' }, h('code', {}, ind.medium.serial), ` — label ${ind.medium.position} of sheet ${ind.medium.sheet}`,
+        ind.medium.price_mills > 0 ? `; the sheet was bought with this stamp for ${money(ind.medium.price_mills)}` : '')] : null,
       ind.balance_mills !== undefined ? [h('dt', {}, 'Balance now'), h('dd', {}, money(ind.balance_mills))] : null),
-    printPanel(ind, layouts));
+    ind.resupply ? h('p', { class: 'notice resupply', role: 'status' }, `Your label supply runs low: ${ind.resupply.labels_remaining} unused labels left. Resupply order `, h('code', {}, ind.resupply.order_id), ' is open; new sheets will be shipped to you.') : null,
+    printPanel(ind, layouts, ind.medium ? ind.medium.position : 0));
   box.querySelector('h2').focus();
 }
 
-// Preview, print and download one indicium's label in a layout.
-export function printPanel(ind, layouts) {
+// Preview, print and download one indicium's label in a layout; position
+// (1-based, from a medium) preselects that label on a sheet layout.
+export function printPanel(ind, layouts, position = 0) {
   const img = h('img', { class: 'preview', alt: `Label preview for indicium ${ind.id}`, width: 288 });
   const links = h('p', { class: 'downloads' });
   const opts = layouts.map((l) => ({ value: l.name, label: `${l.name} — ${l.description}` }));
@@ -154,7 +213,14 @@ export function printPanel(ind, layouts) {
     links);
   const layoutSel = form.querySelector('[name="layout"]');
   const sheetRow = form.querySelector('.sheet-only');
-  const syncLayout = () => { const l = layouts.find((x) => x.name === layoutSel.value); sheetRow.hidden = !(l && l.kind === 'sheet'); };
+  const syncLayout = () => {
+    const l = layouts.find((x) => x.name === layoutSel.value);
+    sheetRow.hidden = !(l && l.kind === 'sheet');
+    if (position > 0 && l && l.kind === 'sheet' && l.cols > 0 && position <= l.rows * l.cols) {
+      form.querySelector('[name="start_row"]').value = String(Math.floor((position - 1) / l.cols) + 1);
+      form.querySelector('[name="start_col"]').value = String(((position - 1) % l.cols) + 1);
+    }
+  };
   layoutSel.addEventListener('change', syncLayout);
   syncLayout();
 
