@@ -9,7 +9,13 @@
 // key, sees the live price, buys stamps, downloads label PDFs in two layouts
 // (start position and offsets), browses and filters the history and gets a
 // refund. An operator watches the PSD registers move, sees the charts, the
-// servers and the ledger check. Along the way: the security headers, the
+// servers and the ledger check. Then media: the operator adds an affiliate
+// (the customer's own, with a high threshold) and an unpaid batch, downloads
+// its CSV and blank-media PDF and looks a serial up; the customer buys on a
+// label, meets medium_payment_required and adds the sheet to the purchase,
+// is refused the same label again, buys sheet 2 first and then prints on it;
+// the operator sees the label used, the chart of labels remaining and ships
+// the resupply order the purchase opened. Along the way: the security headers, the
 // cookie flags, a POST without the CSRF token, labels on every input, no CSP
 // violations, a phone-sized screen. Screenshots and the PDFs go to OUTDIR;
 // OUTDIR/result.json tells test_web.py what to decode and verify.
@@ -367,6 +373,152 @@ try {
   await shot(op, 'operator-ledger');
   step('operator: the ledger check passes');
 
+  // ---- media: affiliates, batches, lookup, the customer's pay step, resupply ----
+  const cusId = await page.evaluate(async () => (await (await fetch('/v1/account')).json()).id);
+  const affName = 'E2E Print Shop';
+  await op.getByRole('link', { name: 'Media', exact: true }).click();
+  await op.waitForSelector('form[aria-labelledby="aff-h"]');
+  await assertLabelled(op, 'media affiliates');
+  const affForm = op.locator('form[aria-labelledby="aff-h"]');
+  await affForm.getByLabel('Name').fill(affName);
+  await affForm.getByLabel('Own customer id (optional)').fill('cus_nobody');
+  await affForm.getByRole('button', { name: 'Add affiliate' }).click();
+  await affForm.locator('[name="customer_id"] ~ .field-error').waitFor();
+  assert.equal(await affForm.locator('[name="customer_id"]').getAttribute('aria-invalid'), 'true');
+  step('affiliate with an unknown own customer: refused next to the customer id');
+  await affForm.getByLabel('Own customer id (optional)').fill(cusId);
+  // A threshold above the batch's labels: the first use opens a resupply order.
+  await affForm.getByLabel('Threshold (labels)').fill('1000');
+  await affForm.getByLabel('Resupply sheets').fill('2');
+  await affForm.getByRole('button', { name: 'Add affiliate' }).click();
+  const affRow = op.locator('tr[data-affiliate]', { hasText: affName });
+  await affRow.waitFor();
+  const affId = await affRow.getAttribute('data-affiliate');
+  step(`operator added affiliate ${affName} (${affId}), the customer's own, threshold 1000 labels`);
+
+  await op.getByRole('link', { name: 'Batches' }).click();
+  await op.waitForSelector('form.batch-form');
+  await assertLabelled(op, 'media batches');
+  const bf = op.locator('form.batch-form');
+  await bf.getByLabel('Product').selectOption('avery-5160');
+  await bf.getByLabel('Sheets').fill('2');
+  await bf.getByLabel('Affiliate').selectOption(affId);
+  await bf.getByLabel('Payment').selectOption('unpaid');
+  await bf.getByLabel('Price per sheet ($)').fill('0.75');
+  await bf.getByRole('button', { name: 'Make batch' }).click();
+  await op.waitForSelector('#batch-result tbody tr');
+  const serialRows = op.locator('#batch-result tbody tr');
+  assert.equal(await serialRows.count(), 62, 'two sheets of 30 labels: 62 serials');
+  const label5 = (await serialRows.nth(5).locator('code').textContent()).trim();
+  const sheet2 = (await serialRows.nth(31).locator('code').textContent()).trim();
+  const batchNo = Number((await op.textContent('#batch-result h2')).replace(/\D/g, ''));
+  assert.match(await op.textContent('#batch-facts .payment'), /unpaid, \$0\.75 a sheet/);
+  await shot(op, 'operator-media-batch');
+  const [csvDl] = await Promise.all([op.waitForEvent('download'), op.click('#download-csv')]);
+  const csvFile = path.join(outdir, `media-batch-${batchNo}.csv`);
+  await csvDl.saveAs(csvFile);
+  const csv = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
+  assert.equal(csv[0], 'serial,batch,sheet,position');
+  assert.equal(csv.length, 63);
+  assert.equal(csv[6], `${label5},${batchNo},1,5`);
+  assert.equal(csv[32], `${sheet2},${batchNo},2,0`);
+  const [pdfDl] = await Promise.all([op.waitForEvent('download'), op.click('#download-pdf')]);
+  const pdfFile = path.join(outdir, `media-batch-${batchNo}.pdf`);
+  await pdfDl.saveAs(pdfFile);
+  assert.equal(fs.readFileSync(pdfFile).subarray(0, 5).toString(), '%PDF-');
+  step(`operator made unpaid batch ${batchNo} (2 sheets at $0.75): serials on the page, the CSV agrees, blank-media PDF downloaded`);
+
+  await op.locator('#batch-result a.serial').nth(5).click();
+  await op.waitForSelector('#record-facts');
+  await assertLabelled(op, 'media lookup');
+  assert.match(await op.textContent('#record-facts .payment'), /unpaid \(\$0\.75/);
+  assert.match(await op.textContent('#record-facts .labels-used'), /^0 of 30/);
+  assert.equal(await op.textContent('#record-facts .this-label'), 'not used yet');
+  assert.match(await op.textContent('#record-facts .affiliate'), new RegExp(affName));
+  step('operator looked up label 5: unpaid, 0 of 30 used, not used yet');
+
+  // The customer prints on label 5: the sheet is unpaid, so the page offers to pay.
+  await page.goto(base + '/#/buy');
+  await page.waitForSelector('#price');
+  await buy.getByLabel('Mail class').selectOption('first_class_letter');
+  await buy.getByLabel('Weight (oz)').fill('1');
+  await buy.getByLabel('From ZIP').fill('94107');
+  await buy.getByLabel('To ZIP').fill('10001');
+  await buy.getByLabel('Medium serial (optional)').fill(label5);
+  await buy.getByLabel('Pay with').selectOption('balance');
+  await page.waitForFunction(() => /^Buy postage for/.test(document.querySelector('#buy-button').textContent));
+  await page.click('#buy-button');
+  await page.waitForSelector('#medium-pay:not([hidden])');
+  assert.match(await page.textContent('#medium-pay'), /costs \$0\.75/);
+  assert.match(await buy.locator('[name="medium_serial"] ~ .field-error').textContent(), /\$0\.75/);
+  assert.equal(await page.$('#result .ind-id'), null, 'nothing bought yet');
+  await assertLabelled(page, 'buy with a medium');
+  await shot(page, 'customer-medium-payment-required');
+  step('customer: medium_payment_required on an unpaid sheet, with its price and two ways to pay');
+  await page.click('#add-sheet');
+  await page.waitForSelector('#result .ind-id');
+  const mediumInd = (await page.textContent('#result .ind-id')).trim();
+  const med = await page.textContent('#result dd.medium');
+  assert.ok(med.includes(label5), med);
+  assert.match(med, /label 5 of sheet 1; the sheet was bought with this stamp for \$0\.75/);
+  assert.match(await page.textContent('#result .resupply'), /order rso_\w+ is open/i);
+  const pf2 = page.locator('form.print-form');
+  await pf2.getByLabel('Layout').selectOption('avery-5160');
+  assert.deepEqual([await pf2.getByLabel('Start row').inputValue(), await pf2.getByLabel('Start column').inputValue()], ['2', '2'], 'label 5 is row 2, column 2');
+  await shot(page, 'customer-medium-bought');
+  step(`customer committed to buy the sheet with the stamp: ${mediumInd} on label 5, resupply notice shown, print start row 2 column 2`);
+
+  await page.getByRole('link', { name: 'Buy', exact: true }).click();
+  await page.waitForSelector('#result:empty', { state: 'attached' });
+  await buy.getByLabel('From ZIP').fill('94107');
+  await buy.getByLabel('To ZIP').fill('10001');
+  await buy.getByLabel('Medium serial (optional)').fill(label5);
+  await buy.getByLabel('Pay with').selectOption('balance');
+  await page.click('#buy-button');
+  const usedErr = buy.locator('[name="medium_serial"] ~ .field-error');
+  await page.waitForFunction(() => /already printed/.test(document.querySelector('[name="medium_serial"] ~ .field-error')?.textContent || ''));
+  assert.equal(await buy.locator('[name="medium_serial"]').getAttribute('aria-invalid'), 'true');
+  step('same label again: medium_label_used next to the serial: ' + (await usedErr.textContent()));
+
+  // Sheet 2's serial: its next free label; buy the sheet first, then the stamp.
+  await buy.getByLabel('Medium serial (optional)').fill(sheet2);
+  await page.click('#buy-button');
+  await page.waitForSelector('#medium-pay:not([hidden])');
+  await page.click('#buy-sheet');
+  await page.waitForSelector('#result .ind-id');
+  assert.match(await page.textContent('#result dd.medium'), /label 1 of sheet 2$/);
+  step('sheet 2: bought the sheet from the balance, then the stamp went on its label 1');
+
+  // The operator sees the label used, the chart, and ships the resupply order.
+  await op.getByRole('link', { name: 'Serial lookup' }).click();
+  await op.waitForSelector('form[aria-label="Look up a serial"]');
+  await op.getByRole('searchbox', { name: 'Serial' }).fill(label5.toLowerCase().replaceAll('-', ''));
+  await op.getByRole('button', { name: 'Look up' }).click();
+  await op.waitForFunction(() => /^1 of 30/.test(document.querySelector('#record-facts .labels-used')?.textContent || ''));
+  assert.match(await op.textContent('#record-facts .this-label'), new RegExp(`by ${cusId} for ${mediumInd}`));
+  assert.match(await op.textContent('#record-facts .payment'), new RegExp(`paid by ${cusId}`));
+  assert.match(await op.textContent('#record-facts .customers'), new RegExp(cusId));
+  await shot(op, 'operator-media-lookup');
+  step('operator: label 5 used by the customer for ' + mediumInd + ', sheet paid by them');
+  await op.getByRole('link', { name: 'Affiliates' }).click();
+  const bar = op.locator(`#chart-affiliates svg rect.bar[data-name="${affName}"]`);
+  await bar.waitFor({ state: 'attached' });
+  assert.equal(await bar.getAttribute('data-value'), '58', '60 labels, 2 used');
+  assert.match(await bar.getAttribute('class'), /low/);
+  assert.equal(await affRow.locator('td.remaining').textContent(), '58');
+  await shot(op, 'operator-media-affiliates');
+  step('chart of labels remaining per affiliate: ' + affName + ' at 58, below its threshold');
+  await op.getByRole('link', { name: 'Resupply orders' }).click();
+  const orderRow = op.locator('tr[data-order]', { hasText: affName });
+  await orderRow.waitFor();
+  assert.equal(await orderRow.locator('td.status').textContent(), 'open');
+  const orderId = await orderRow.getAttribute('data-order');
+  await op.getByRole('button', { name: `Mark ${orderId} shipped` }).click();
+  await op.waitForFunction((id) => document.querySelector(`tr[data-order="${id}"] td.status`)?.textContent === 'shipped', orderId);
+  assert.match(await op.textContent(`tr[data-order="${orderId}"]`), /batch \d+/);
+  await shot(op, 'operator-media-resupply');
+  step(`resupply order ${orderId} opened by the purchase and marked shipped`);
+
   const ophone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true });
   await ophone.addCookies((await octx.cookies()).filter((c) => c.name === 'stampd_session'));
   const opp = await ophone.newPage();
@@ -374,7 +526,12 @@ try {
   await opp.goto(base + '/#/ops');
   await opp.waitForSelector('#chart-registers svg');
   await shot(opp, 'phone-operator-registers');
-  step('phone: operator registers and charts');
+  await opp.goto(base + '/#/ops/media');
+  await opp.waitForSelector('#chart-affiliates svg');
+  const opOverflow = await opp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(opOverflow <= 1, `media page: no sideways scrolling on a phone (overflow ${opOverflow}px)`);
+  await shot(opp, 'phone-operator-media');
+  step('phone: operator registers, charts and the media page');
 
   result.indicium_ids = { keep: keepId, refunded: refundId };
   result.customer_email = email;

@@ -7,7 +7,9 @@ Starts a real stampd (harness.py), then:
   history filters of GET /v1/indicia with cursor pages, GET /v1/admin/stats;
 * runs tests/e2e/web.mjs (playwright-core driving /usr/bin/chromium
   headless): sign-up, cards, funds, auto-refill, keys, buying, printing,
-  history, refunds, the operator's registers, charts, servers and ledger;
+  history, refunds, the operator's registers, charts, servers and ledger,
+  and media: affiliates, a batch, a serial's record, the customer paying
+  for an unpaid sheet, the chart of labels remaining, a resupply shipped;
 * decodes the label PDFs the browser downloaded (pdftoppm, then dmtxread on
   the page, and ZXingReader on the symbol's region) and checks the bytes are
   the indicium stampd issued and that POST /v1/verify calls it valid.
