@@ -642,7 +642,9 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
         j = pv_api_indicium_json(&job->res.rec);
         if (j) {
             json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
-            json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
+            /* A replay's payment was the first request's: not this one's to tell. */
+            if (!job->res.replayed)
+                json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
         }
         pv_api_medium_result(&job->res, j, rp);
         pv_api_reply_json(rp, 201, j);

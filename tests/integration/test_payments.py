@@ -196,9 +196,16 @@ class Cards(PaymentTest):
         # A live card is not a test key's, and the other way round.
         self.refused(self.buy(test, {"method": "card", "payment_method_id": pm}), 404,
                      "not_found", "payment.payment_method_id")
-        st, _, j = self.buy(live, {"method": "card", "payment_method_id": pm})
+        body = dict(LETTER, payment={"method": "card", "payment_method_id": pm})
+        key = idem()
+        st, _, j = SRV.buy(live, key, body)
         self.assertEqual(st, 201, j)
         self.assertEqual(j["payment"]["payment_method_id"], pm)
+        # A retry answers the same stamp, charges nothing, and tells no payment of its own.
+        st, h, again = SRV.buy(live, key, body)
+        self.assertEqual((st, h.get("idempotent-replayed"), again["id"]), (201, "true", j["id"]))
+        self.assertNotIn("payment", again)
+        self.assertEqual(len(self.txns(live, "card_charge")), 1)
         # Another customer cannot use or delete it.
         other, _ = self.signup()
         self.refused(self.buy(other, {"method": "card", "payment_method_id": pm}), 404,
