@@ -202,7 +202,7 @@ static int card_pay(struct pv_store *st, struct pv_processor_ctx *ctx,
  * concurrent purchases exactly the first one below the trigger refills.
  */
 static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
-                       const struct pv_purchase_req *q, struct pv_purchase_res *r,
+                       const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
                        pv_mills *balance, int64_t now)
 {
     struct pv_autorefill_rec ar;
@@ -217,7 +217,7 @@ static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
         return PV_OK;
     if (rc != PV_OK)
         return rc;
-    if (!ar.enabled || ar.amount <= 0 || pv_money_sub(*balance, q->postage, &after) != PV_OK ||
+    if (!ar.enabled || ar.amount <= 0 || pv_money_sub(*balance, due, &after) != PV_OK ||
         after >= ar.trigger)
         return PV_OK;
     rc = st->ops->pm_get(st, q->customer_id, ar.payment_method_id, &pm);
@@ -235,7 +235,7 @@ static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     rc = card_pay(st, ctx, q, r, "auto_refill", ref, ar.amount, &pay, r->refill_id, now);
     if (rc == PV_ECARDDECLINED || rc == PV_EGATEWAY || rc == PV_ECARDINVALID || rc == PV_ENOGATEWAY)
-        return *balance >= q->postage ? PV_OK : rc;
+        return *balance >= due ? PV_OK : rc;
     if (rc != PV_OK)
         return rc;
     r->refilled = ar.amount;
@@ -251,7 +251,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     struct pv_psd_regs regs;
     const struct pv_psd_key *key = NULL;
     struct pv_indicium *ind = &r->rec.ind;
-    pv_mills balance;
+    pv_mills balance, due;
     size_t body_len, len;
     int rc;
 
@@ -267,17 +267,18 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if (q->postage < 0 || q->postage > UINT32_MAX)
         return PV_EOVERFLOW;
+    /* Media (media.c): checked before anything moves, recorded after the
+     * indicium. The money is checked here, once the medium's price is known:
+     * the postage and a medium bought with it, after any auto-refill. */
+    if (q->medium_serial[0] && (rc = pv_media_check(st, q, PV_MILLS_MAX, &r->medium)) != PV_OK)
+        return rc;
+    if ((rc = pv_money_add(q->postage, r->medium.price, &due)) != PV_OK)
+        return rc;
     if (q->pay.method == PV_PAY_BALANCE &&
-        (rc = auto_refill(st, ctx, q, r, &balance, now)) != PV_OK)
+        (rc = auto_refill(st, ctx, q, r, due, &balance, now)) != PV_OK)
         return rc;
-    if (q->pay.method == PV_PAY_BALANCE && balance < q->postage)
+    if (q->pay.method == PV_PAY_BALANCE && balance < due)
         return PV_EFUNDS;
-    /* Media (media.c): checked before anything moves, recorded after the indicium. */
-    /* A card pays the medium's price too, so only the balance is checked here. */
-    if (q->medium_serial[0] &&
-        (rc = pv_media_check(st, q, q->pay.method == PV_PAY_CARD ? PV_MILLS_MAX : balance,
-                             &r->medium)) != PV_OK)
-        return rc;
 
     if ((rc = select_psd(st, ctx, q->test, q->postage, now, &p, &key)) != PV_OK)
         return rc;
@@ -292,9 +293,6 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (q->pay.method == PV_PAY_CARD) {
         /* The card pays this piece (and a medium bought with it): into the
          * balance, and out again below as the sales. */
-        pv_mills due;
-        if ((rc = pv_money_add(q->postage, r->medium.price, &due)) != PV_OK)
-            return rc;
         if (due > 0 && (rc = card_pay(st, ctx, q, r, "purchase", r->rec.id, due, &q->pay,
                                       r->charge_id, now)) != PV_OK)
             return rc;

@@ -480,6 +480,30 @@ class MediaAndPayments(unittest.TestCase):
             self.assertIn("medium_sale", [t["kind"] for t in tx])
             rec = srv.get_ok("/v1/admin/media/" + labels[0], srv.operator_key)
             self.assertEqual(rec["payment"], "paid", rec)
+            # Auto-refill counts the medium's price: $1.00 covers the postage, not with the
+            # $1.50 sheet, so the refill fires although postage alone would leave $0.26.
+            st, _, me2 = srv.request("POST", "/v1/signup", body={
+                "email": "mp2@example.com", "password": "correct horse battery",
+                "api_key": {"mode": "live"}})
+            key2 = me2["api_key"]["key"]
+            st, _, pm = srv.request("POST", "/v1/payment-methods", key=key2, body={"card": card})
+            self.assertEqual(st, 201, pm)
+            st, _, j = srv.request("POST", "/v1/account/funds", key=key2,
+                                   headers={"Idempotency-Key": "f2"},
+                                   body={"amount": "1.00", "payment": {
+                                       "method": "card", "payment_method_id": pm["id"]}})
+            self.assertEqual(st, 201, j)
+            st, _, j = srv.request("PUT", "/v1/account/auto-refill", key=key2, body={
+                "enabled": True, "trigger": "0.10", "amount": "10.00",
+                "payment_method_id": pm["id"]})
+            self.assertEqual(st, 200, j)
+            _, batch2 = srv.media(sheets=1, payment="unpaid", price="1.50", name="Other")
+            label2 = [x["serial"] for x in batch2["serials"] if x["position"]][0]
+            s, _, j = srv.buy(key2, "ar-1", with_(medium_serial=label2,
+                                                  commit_to_purchase_medium=True))
+            self.assertEqual(s, 201, j)
+            self.assertEqual(j["payment"]["auto_refill"]["amount_mills"], 10000, j)
+            self.assertEqual(srv.balance(key2), 1000 + 10000 - LETTER_MILLS - 1500)
             st, _, led = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
             self.assertTrue(led["ok"], led)
             srv.stop()
