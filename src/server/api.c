@@ -129,7 +129,12 @@ json_t *pv_api_parse_object(const struct pv_request *rq, const char *const *allo
 
     root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
-        pv_reply_error(rp, PV_EJSON, NULL, jerr.text);
+        /* Not jerr.text: it quotes the token near the error, which may be a
+         * card number or CVC. Where is enough to find the mistake. */
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body is not valid JSON (line %d, column %d)", jerr.line,
+                 jerr.column);
+        pv_reply_error(rp, PV_EJSON, NULL, msg);
         return NULL;
     }
     if (!json_is_object(root)) {

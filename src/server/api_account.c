@@ -511,7 +511,7 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
         pv_reply_error(rp, PV_ELOGIN, NULL, NULL);
         goto out;
     }
-    pv_ratelimit_ok(app->limits, rq->remote);
+    /* No reset on success: one's own account must not launder guesses at others'. */
     start_session(st, role, cred.owner_id, email, 200, rq, rp);
     if (want_key)
         add_api_key(st, role, cred.owner_id, key_name, key_test, rp);
@@ -778,7 +778,12 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
         return;
     }
     if (id && strcmp(rq->method, "DELETE") == 0) {
-        rc = st->ops->pm_delete(st, who->owner_id, id, pv_now());
+        /* A card of the other mode does not exist for this key. */
+        rc = st->ops->pm_get(st, who->owner_id, id, &pm);
+        if (rc == PV_OK && pm.test != who->test)
+            rc = PV_ENOTFOUND;
+        if (rc == PV_OK)
+            rc = st->ops->pm_delete(st, who->owner_id, id, pv_now());
         if (rc == PV_OK && st->ops->autorefill_get(st, who->owner_id, who->test, &ar) == PV_OK &&
             strcmp(ar.payment_method_id, id) == 0 && ar.enabled) {
             /* Auto-refill cannot go on without its card. */
@@ -898,13 +903,38 @@ void pv_api_reply_declined(struct pv_reply *rp, const char *decline)
                             json_string(decline && decline[0] ? decline : "card_declined"));
 }
 
+/*
+ * An earlier top-up under this key: answer it again (same body) or refuse
+ * (another body). Returns 1 when rp is answered, 0 when the key is new.
+ */
+static int funds_replay(struct pv_store *st, const struct pv_principal *who, const char *owner,
+                        const char *key, const char *hash, struct pv_reply *rp)
+{
+    char stored[PV_HASH_HEX], ref[PV_ID_MAX];
+    struct pv_charge_rec c;
+    int rc = st->ops->idem_get(st, owner, key, stored, ref);
+
+    if (rc == PV_ENOTFOUND)
+        return 0;
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+    } else if (strcmp(stored, hash) != 0) {
+        pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
+    } else if ((rc = st->ops->charge_find(st, "funds", ref, &c)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+    } else {
+        funds_answer(st, who, &c, 201, rp);
+        rp->replayed = 1;
+    }
+    return 1;
+}
+
 static const char *const funds_fields[] = {"amount", "payment", NULL};
 
 static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
                        const struct pv_request *rq, struct pv_reply *rp)
 {
-    char hash[PV_HASH_HEX], stored[PV_HASH_HEX], ref[PV_ID_MAX], owner[PV_ID_MAX],
-        key[PV_IDEM_KEY_MAX + 8], decline[24];
+    char hash[PV_HASH_HEX], owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8], decline[24];
     struct pv_charge_rec c;
     struct pv_payment pay;
     pv_mills amount;
@@ -930,22 +960,8 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
-    rc = st->ops->idem_get(st, owner, key, stored, ref);
-    if (rc == PV_OK) {
-        if (strcmp(stored, hash) != 0) {
-            pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
-        } else if ((rc = st->ops->charge_find(st, "funds", ref, &c)) != PV_OK) {
-            pv_reply_error(rp, rc, NULL, NULL);
-        } else {
-            funds_answer(st, who, &c, 201, rp);
-            rp->replayed = 1;
-        }
+    if (funds_replay(st, who, owner, key, hash, rp))
         goto out;
-    }
-    if (rc != PV_ENOTFOUND) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        goto out;
-    }
     if (get_money(root, "amount", 1, FUNDS_MIN, FUNDS_MAX, &amount, rp) != PV_OK ||
         pv_api_parse_payment(app, st, who, json_object_get(root, "payment"), 0, &pay, rp) != PV_OK)
         goto out;
@@ -960,6 +976,20 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
     c.amount = amount;
     if ((rc = pv_new_id("top", c.ref)) != PV_OK || (rc = st->ops->begin(st)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    /*
+     * Like a purchase batch: the writer lock first (the same lock order as
+     * the processors, so no deadlock on PostgreSQL), then the key again, so
+     * two retries sent at once charge once and the second is a replay.
+     */
+    if ((st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK)) {
+        st->ops->rollback(st);
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    if (funds_replay(st, who, owner, key, hash, rp)) {
+        st->ops->rollback(st);
         goto out;
     }
     {
@@ -1240,6 +1270,11 @@ static void refund(struct pv_app *app, struct pv_store *st, const struct pv_prin
         memset(&r, 0, sizeof r);
         if ((rc = pv_new_id("rfd", r.id)) != PV_OK || (rc = st->ops->begin(st)) != PV_OK)
             break;
+        /* The processors' lock order: no deadlock with purchases on PostgreSQL. */
+        if (st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK) {
+            st->ops->rollback(st);
+            break;
+        }
         /* Read again inside the transaction: a scan or refund may have come since. */
         if ((rc = st->ops->indicium_get(st, id, rec)) != PV_OK) {
             st->ops->rollback(st);

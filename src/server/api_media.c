@@ -660,6 +660,14 @@ void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy media");
         return;
     }
+    /* Real sheets are paid with real money: a test key tries the flow with
+     * commit_to_purchase_medium, which leaves the sheet alone (media.c). */
+    if (who->test) {
+        pv_reply_error(rp, PV_EFORBIDDEN, NULL,
+                       "test keys cannot buy real media; send a test purchase with "
+                       "commit_to_purchase_medium instead");
+        return;
+    }
     if (len > PV_SERIAL_INPUT_MAX) {
         pv_reply_error(rp, PV_EMEDIUMINVALID, "serial", NULL);
         return;

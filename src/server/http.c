@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,10 +164,24 @@ static const char *client_address(struct MHD_Connection *c, char *buf, size_t n)
     if (sa->sa_family == AF_INET)
         return inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, buf,
                          (socklen_t) n);
-    if (sa->sa_family == AF_INET6)
-        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
-                         buf, (socklen_t) n);
+    if (sa->sa_family == AF_INET6) {
+        /* One host gets a /64: count the /64, or every address of it guesses anew. */
+        struct in6_addr a = ((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr;
+        if (!IN6_IS_ADDR_V4MAPPED(&a))
+            memset(&a.s6_addr[8], 0, 8);
+        return inet_ntop(AF_INET6, &a, buf, (socklen_t) n);
+    }
     return NULL;
+}
+
+static enum MHD_Result count_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void) kind;
+    (void) value;
+    if (key && strcasecmp(key, "X-Forwarded-For") == 0)
+        (*(int *) cls)++;
+    return MHD_YES;
 }
 
 /*
@@ -179,8 +194,12 @@ static const char *source_address(const struct pv_app *app, struct MHD_Connectio
 {
     const char *peer = client_address(c, buf, n), *xff, *last;
     size_t len;
+    int lines = 0;
 
     if (!peer || !app->trusted_proxy[0] || strcmp(peer, app->trusted_proxy) != 0)
+        return peer;
+    /* Two header lines mean the client sent one of them: believe neither. */
+    if (MHD_get_connection_values(c, MHD_HEADER_KIND, count_xff, &lines) < 0 || lines != 1)
         return peer;
     xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
     if (!xff)

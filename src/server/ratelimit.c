@@ -120,16 +120,3 @@ void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_
     s->last_ms = now_ms;
     pthread_mutex_unlock(&rl->mu);
 }
-
-void pv_ratelimit_ok(struct pv_ratelimit *rl, const char *source)
-{
-    struct slot *s;
-
-    if (!rl || !source)
-        return;
-    pthread_mutex_lock(&rl->mu);
-    s = find(rl, source, 0, 0);
-    if (s)
-        memset(s, 0, sizeof *s);
-    pthread_mutex_unlock(&rl->mu);
-}

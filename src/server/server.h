@@ -198,9 +198,9 @@ void pv_ratelimit_free(struct pv_ratelimit *rl);
  * try now, else PV_ERATELIMIT with *retry_after (s). */
 int pv_ratelimit_check(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
                        int *retry_after);
-/* pv_ratelimit_fail / _ok - count a failure; forget the source's failures. */
+/* pv_ratelimit_fail - count a failure. Nothing resets a source but time:
+ * a good login of one's own must not launder guesses at other accounts. */
 void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_ms);
-void pv_ratelimit_ok(struct pv_ratelimit *rl, const char *source);
 
 /* ---- HTTP (http.c) ---- */
 

@@ -456,6 +456,9 @@ class MediaAndPayments(unittest.TestCase):
                                    body={"amount": "5.00",
                                          "payment": {"method": "card", "card": card}})
             self.assertEqual(st, 201, j)
+            # Test keys cannot buy real sheets with play money.
+            s, _, j = srv.request("POST", "/v1/media/%s/purchase" % labels[0], key=test_key)
+            self.assertEqual((s, j["error"]["code"]), (403, "forbidden"), j)
             # Test key: every check runs (unpaid -> 402 with the price) ...
             s, _, j = srv.buy(test_key, "mt-1", with_(medium_serial=labels[0]))
             self.assertEqual((s, j["error"]["code"]), (402, "medium_payment_required"), j)

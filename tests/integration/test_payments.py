@@ -7,6 +7,8 @@ searched for in every byte of the database files and the server's log.
 """
 
 import concurrent.futures
+import http.client
+import json
 import os
 import shutil
 import sqlite3
@@ -212,6 +214,9 @@ class Cards(PaymentTest):
                      "not_found")
         self.refused(SRV.request("DELETE", "/v1/payment-methods/" + pm, key=other), 404,
                      "not_found")
+        # The test key of the same customer cannot see or delete a live card either.
+        self.refused(SRV.request("DELETE", "/v1/payment-methods/" + pm, key=test), 404,
+                     "not_found")
         st, _, j = SRV.request("DELETE", "/v1/payment-methods/" + pm, key=live)
         self.assertEqual(st, 200, j)
         self.assertEqual(SRV.get_ok("/v1/payment-methods", live)["data"], [])
@@ -246,9 +251,21 @@ class Funds(PaymentTest):
         self.assertEqual(again["id"], first["id"])
         self.assertEqual(SRV.balance(live), 25000, "a replay charged twice")
         self.refused(self.funds(live, "30.00", pay, key), 409, "idempotency_key_reused")
-        self.assertEqual([t["amount_mills"] for t in self.txns(live)], [25000])
+        # Retries sent at once charge once; the others are replays.
+        key2 = idem()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+            res = list(ex.map(lambda _: self.funds(live, "5.00", pay, key2), range(8)))
+        self.assertEqual([r[0] for r in res], [201] * 8, [r[2] for r in res])
+        self.assertEqual(len({r[2]["id"] for r in res}), 1)
+        self.assertEqual(SRV.balance(live), 30000)
+        # A malformed body never quotes what was typed into it (a card number, say).
+        st, _, j = SRV.request("POST", "/v1/indicia", key=live, headers={"Idempotency-Key": idem()},
+                               raw='{"payment":{"card":{"number":"4242424242424242\t"}}}')
+        self.assertEqual((st, j["error"]["code"]), (400, "invalid_json"), j)
+        self.assertNotIn("4242", json.dumps(j))
+        self.assertEqual(sorted(t["amount_mills"] for t in self.txns(live)), [5000, 25000])
         st, _, j = self.buy(live)
-        self.assertEqual((st, j["balance_mills"]), (201, 25000 - j["postage_mills"]), j)
+        self.assertEqual((st, j["balance_mills"]), (201, 30000 - j["postage_mills"]), j)
 
 
 class AutoRefill(PaymentTest):
@@ -502,6 +519,21 @@ class Accounts(PaymentTest):
             st, _, j = srv.request("POST", "/v1/login", body=good,
                                    headers={"X-Forwarded-For": "10.0.0.2"})
             self.assertEqual(st, 200, j)
+            # Two X-Forwarded-For lines (one the client's own): counted on the peer.
+            for i in range(10):
+                conn = http.client.HTTPConnection(srv.host, srv.port, timeout=30)
+                conn.putrequest("POST", "/v1/login")
+                conn.putheader("X-Forwarded-For", "10.9.9.%d" % i)
+                conn.putheader("X-Forwarded-For", "10.0.0.3")
+                conn.putheader("Content-Type", "application/json")
+                data = json.dumps(body).encode()
+                conn.putheader("Content-Length", str(len(data)))
+                conn.endheaders(data)
+                self.assertEqual(conn.getresponse().status, 401)
+                conn.close()
+            self.assertEqual(srv.request("POST", "/v1/login", body=good)[0], 429)
+            self.assertEqual(srv.request("POST", "/v1/login", body=good,
+                                         headers={"X-Forwarded-For": "10.0.0.4"})[0], 200)
             srv.stop()
         finally:
             srv.abandon()
