@@ -973,7 +973,11 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
             if (who->role != PV_ROLE_OPERATOR)
                 rc = PV_OK;
             else if ((rc = st->ops->begin(st)) == PV_OK) {
-                rc = st->ops->indicium_present(st, rec.id, pv_now(), &before);
+                /* Under the writer lock, like refunds: a piece is scanned or
+                 * refunded, never both at once. */
+                rc = st->ops->lock_writer ? st->ops->lock_writer(st) : PV_OK;
+                if (rc == PV_OK)
+                    rc = st->ops->indicium_present(st, rec.id, pv_now(), &before);
                 rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
             }
             if (rc != PV_OK) {
