@@ -500,18 +500,27 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
     }
     if (api_key_request(root, role, &want_key, &key_name, &key_test, rp) != PV_OK)
         goto out;
+    /* The attempt counts from here, before the slow verify, so parallel
+     * guesses cannot all slip through one check. */
+    if (pv_ratelimit_reserve(app->limits, rq->remote, now_ms, &wait) != PV_OK) {
+        pv_reply_error(rp, PV_ERATELIMIT, NULL, NULL);
+        rp->retry_after = wait;
+        goto out;
+    }
     rc = st->ops->credential_get(st, role, email, &cred);
     if (rc != PV_OK && rc != PV_ENOTFOUND) {
+        pv_ratelimit_release(app->limits, rq->remote, now_ms); /* our fault, not theirs */
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
     /* Unknown email and wrong password look and take the same. */
     if (pv_password_verify(password, rc == PV_OK ? cred.password_hash : NULL) != PV_OK) {
-        pv_ratelimit_fail(app->limits, rq->remote, now_ms);
         pv_reply_error(rp, PV_ELOGIN, NULL, NULL);
         goto out;
     }
-    /* No reset on success: one's own account must not launder guesses at others'. */
+    /* The reserved attempt was not a failure. Earlier failures stay: a login
+     * to one's own account must not launder guesses at others'. */
+    pv_ratelimit_release(app->limits, rq->remote, now_ms);
     start_session(st, role, cred.owner_id, email, 200, rq, rp);
     if (want_key)
         add_api_key(st, role, cred.owner_id, key_name, key_test, rp);

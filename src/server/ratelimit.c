@@ -120,3 +120,44 @@ void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_
     s->last_ms = now_ms;
     pthread_mutex_unlock(&rl->mu);
 }
+
+int pv_ratelimit_reserve(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
+                         int *retry_after)
+{
+    struct slot *s;
+    int64_t until = 0;
+
+    *retry_after = 0;
+    if (!rl || !source)
+        return PV_OK;
+    pthread_mutex_lock(&rl->mu);
+    s = find(rl, source, 1, now_ms);
+    if (s->failures >= PV_RL_LOCK)
+        until = s->last_ms + rl->lockout_ms;
+    else if (s->failures >= PV_RL_FREE)
+        until = s->last_ms + (1000LL << (s->failures - PV_RL_FREE));
+    if (until <= now_ms) {
+        /* Counted as failed until it is known not to be. */
+        if (s->failures < PV_RL_LOCK)
+            s->failures++;
+        s->last_ms = now_ms;
+    }
+    pthread_mutex_unlock(&rl->mu);
+    if (until <= now_ms)
+        return PV_OK;
+    *retry_after = (int) ((until - now_ms + 999) / 1000);
+    return PV_ERATELIMIT;
+}
+
+void pv_ratelimit_release(struct pv_ratelimit *rl, const char *source, int64_t now_ms)
+{
+    struct slot *s;
+
+    if (!rl || !source)
+        return;
+    pthread_mutex_lock(&rl->mu);
+    s = find(rl, source, 0, now_ms);
+    if (s && s->failures > 0)
+        s->failures--;
+    pthread_mutex_unlock(&rl->mu);
+}

@@ -201,6 +201,15 @@ int pv_ratelimit_check(struct pv_ratelimit *rl, const char *source, int64_t now_
 /* pv_ratelimit_fail - count a failure. Nothing resets a source but time:
  * a good login of one's own must not launder guesses at other accounts. */
 void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_ms);
+/*
+ * pv_ratelimit_reserve - check and, when allowed, count an attempt as failed
+ * at once, so that parallel attempts (logins, which take a while to verify)
+ * see each other: PV_OK, or PV_ERATELIMIT with *retry_after.
+ * pv_ratelimit_release takes the count back when the attempt succeeded.
+ */
+int pv_ratelimit_reserve(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
+                         int *retry_after);
+void pv_ratelimit_release(struct pv_ratelimit *rl, const char *source, int64_t now_ms);
 
 /* ---- HTTP (http.c) ---- */
 

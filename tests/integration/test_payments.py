@@ -485,6 +485,22 @@ class Accounts(PaymentTest):
                                "nobody@example.test", check=False)
         self.assertNotEqual(code, 0, err)
 
+    def test_parallel_guesses_do_not_slip_through(self):
+        srv = harness.Stampd("ratelimit-burst")
+        try:
+            srv.init(psds=1)
+            srv.start(processors=1, extra=["--lockout", "3"])
+            body = {"email": "demo@stampd.test", "password": "wrong password!"}
+            with concurrent.futures.ThreadPoolExecutor(max_workers=30) as ex:
+                codes = list(ex.map(lambda _: srv.request("POST", "/v1/login", body=body)[0],
+                                    range(30)))
+            # Each attempt counts before its (slow) password check: 10 are tried, the rest wait.
+            self.assertLessEqual(codes.count(401), 11, codes)
+            self.assertEqual(codes.count(401) + codes.count(429), 30, codes)
+            srv.stop()
+        finally:
+            srv.abandon()
+
     def test_failed_logins_are_slowed_then_refused(self):
         # Its own server, so the lockout does not reach the other tests.
         srv = harness.Stampd("ratelimit")
