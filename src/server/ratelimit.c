@@ -85,8 +85,19 @@ static struct slot *find(struct pv_ratelimit *rl, const char *source, int create
     return victim;
 }
 
-int pv_ratelimit_check(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
-                       int *retry_after)
+/* Until when the slot's source must wait (ms); 0 or past: it may try now. */
+static int64_t wait_until(const struct pv_ratelimit *rl, const struct slot *s)
+{
+    if (s->failures >= PV_RL_LOCK)
+        return s->last_ms + rl->lockout_ms;
+    if (s->failures >= PV_RL_FREE)
+        return s->last_ms + (1000LL << (s->failures - PV_RL_FREE));
+    return 0;
+}
+
+/* Check source; when it may try and count is set, count the try as failed. */
+static int attempt(struct pv_ratelimit *rl, const char *source, int64_t now_ms, int count,
+                   int *retry_after)
 {
     struct slot *s;
     int64_t until = 0;
@@ -95,16 +106,25 @@ int pv_ratelimit_check(struct pv_ratelimit *rl, const char *source, int64_t now_
     if (!rl || !source)
         return PV_OK;
     pthread_mutex_lock(&rl->mu);
-    s = find(rl, source, 0, now_ms);
-    if (s && s->failures >= PV_RL_LOCK)
-        until = s->last_ms + rl->lockout_ms;
-    else if (s && s->failures >= PV_RL_FREE)
-        until = s->last_ms + (1000LL << (s->failures - PV_RL_FREE));
+    s = find(rl, source, count, now_ms);
+    if (s)
+        until = wait_until(rl, s);
+    if (s && count && until <= now_ms) {
+        if (s->failures < PV_RL_LOCK)
+            s->failures++;
+        s->last_ms = now_ms;
+    }
     pthread_mutex_unlock(&rl->mu);
     if (until <= now_ms)
         return PV_OK;
     *retry_after = (int) ((until - now_ms + 999) / 1000);
     return PV_ERATELIMIT;
+}
+
+int pv_ratelimit_check(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
+                       int *retry_after)
+{
+    return attempt(rl, source, now_ms, 0, retry_after);
 }
 
 void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_ms)
@@ -124,29 +144,8 @@ void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_
 int pv_ratelimit_reserve(struct pv_ratelimit *rl, const char *source, int64_t now_ms,
                          int *retry_after)
 {
-    struct slot *s;
-    int64_t until = 0;
-
-    *retry_after = 0;
-    if (!rl || !source)
-        return PV_OK;
-    pthread_mutex_lock(&rl->mu);
-    s = find(rl, source, 1, now_ms);
-    if (s->failures >= PV_RL_LOCK)
-        until = s->last_ms + rl->lockout_ms;
-    else if (s->failures >= PV_RL_FREE)
-        until = s->last_ms + (1000LL << (s->failures - PV_RL_FREE));
-    if (until <= now_ms) {
-        /* Counted as failed until it is known not to be. */
-        if (s->failures < PV_RL_LOCK)
-            s->failures++;
-        s->last_ms = now_ms;
-    }
-    pthread_mutex_unlock(&rl->mu);
-    if (until <= now_ms)
-        return PV_OK;
-    *retry_after = (int) ((until - now_ms + 999) / 1000);
-    return PV_ERATELIMIT;
+    /* Counted as failed until it is known not to be (pv_ratelimit_release). */
+    return attempt(rl, source, now_ms, 1, retry_after);
 }
 
 void pv_ratelimit_release(struct pv_ratelimit *rl, const char *source, int64_t now_ms)
