@@ -261,19 +261,24 @@ int pv_api_parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
     return PV_OK;
 }
 
-int pv_api_idem_key_ok(const char *k)
+int pv_api_idem_key_check(const char *k, struct pv_reply *rp)
 {
     size_t i, n;
 
-    if (!k)
-        return 0;
+    if (!k) {
+        pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
+        return PV_EIDEMREQUIRED;
+    }
     n = strlen(k);
-    if (n == 0 || n >= PV_IDEM_KEY_MAX)
-        return 0;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n && n < PV_IDEM_KEY_MAX; i++)
         if (k[i] < 0x20 || k[i] > 0x7e)
-            return 0;
-    return 1;
+            break;
+    if (n == 0 || n >= PV_IDEM_KEY_MAX || i < n) {
+        pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
+                       "Idempotency-Key must be 1-255 printable ASCII characters");
+        return PV_EINVAL;
+    }
+    return PV_OK;
 }
 
 static const char *const purchase_fields[] = {"mail_class", "weight_oz",
@@ -529,15 +534,8 @@ static void post_indicia(struct pv_app *app, struct pv_store *st, const struct p
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy postage");
         return;
     }
-    if (!rq->idempotency_key) {
-        pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
+    if (pv_api_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
-    }
-    if (!pv_api_idem_key_ok(rq->idempotency_key)) {
-        pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
-                       "Idempotency-Key must be 1-255 printable ASCII characters");
-        return;
-    }
     if (!(root = pv_api_parse_object(rq, purchase_fields, rp)))
         return;
     /* A forged or mistyped medium serial costs no database work. */

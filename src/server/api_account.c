@@ -952,15 +952,8 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
 
     if (only_customers(who, rp) != PV_OK)
         return;
-    if (!rq->idempotency_key) {
-        pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
+    if (pv_api_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
-    }
-    if (!pv_api_idem_key_ok(rq->idempotency_key)) {
-        pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
-                       "Idempotency-Key must be 1-255 printable ASCII characters");
-        return;
-    }
     if (!(root = pv_api_parse_object(rq, funds_fields, rp)))
         return;
     pv_idem_owner(who->owner_id, who->test, owner);

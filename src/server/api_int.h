@@ -105,9 +105,10 @@ struct pv_apikey_rec;
 int pv_api_new_key(struct pv_store *st, int role, const char *owner, int test, const char *name,
                    char key[64], struct pv_apikey_rec *rec);
 
-/* pv_api_idem_key_ok - 1 when k (borrowed) is a usable Idempotency-Key:
- * 1..PV_IDEM_KEY_MAX-1 printable ASCII characters. */
-int pv_api_idem_key_ok(const char *k);
+/* pv_api_idem_key_check - PV_OK when k (borrowed; the request's
+ * Idempotency-Key) is 1..PV_IDEM_KEY_MAX-1 printable ASCII characters;
+ * else rp is set: idempotency_key_required (absent) or invalid_request. */
+int pv_api_idem_key_check(const char *k, struct pv_reply *rp);
 
 /* pv_api_email_ok - 1 when e looks like a deliverable address. */
 int pv_api_email_ok(const char *e);
