@@ -3205,20 +3205,6 @@ static int pg_affiliate_insert(struct pv_store *st, const struct pv_affiliate_re
     return q_exec(&b);
 }
 
-/* One row of a statement bound by the caller, read into rec (not zeroed: see get_one). */
-static int get_row(struct q *b, row_reader reader, void *rec)
-{
-    struct row r;
-    int rc = q_row(b);
-
-    if (rc == PV_OK) {
-        r = row_of(b);
-        rc = reader(&r, rec);
-    }
-    done(b);
-    return rc;
-}
-
 /* One row by a text key into rec (zeroed first): PV_ENOTFOUND without it. */
 static int get_by_text(struct pv_store *st, enum stmt_id id, const char *key, row_reader reader,
                        void *rec, size_t size)
@@ -3230,7 +3216,7 @@ static int get_by_text(struct pv_store *st, enum stmt_id id, const char *key, ro
         return PV_EINVAL;
     q_start(&b, handle(st), id);
     b_text(&b, key);
-    return get_row(&b, reader, rec);
+    return get_one(&b, reader, rec, size);
 }
 
 static int pg_affiliate_get(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec)
@@ -3283,7 +3269,7 @@ static int pg_media_batch_insert(struct pv_store *st, struct pv_media_batch_rec 
     if (rc != PV_OK)
         return rc;
     q_start(&b, s, Q_BATCH_NEXT);
-    rc = get_row(&b, read_one_int, &next);
+    rc = get_one(&b, read_one_int, &next, sizeof next);
     if (rc == PV_OK && next > 262143)
         rc = PV_EOVERFLOW;
     if (rc != PV_OK)
@@ -3319,7 +3305,7 @@ static int pg_media_batch_get(struct pv_store *st, uint32_t batch, struct pv_med
     memset(rec, 0, sizeof *rec);
     q_start(&b, handle(st), Q_BATCH_GET);
     b_int(&b, batch);
-    return get_row(&b, read_batch, rec);
+    return get_one(&b, read_batch, rec, sizeof *rec);
 }
 
 static int read_sheet(struct row *r, void *p)
@@ -3348,7 +3334,7 @@ static int pg_media_sheet_get(struct pv_store *st, uint32_t batch, uint32_t shee
     q_start(&b, s, s->in_tx ? Q_SHEET_GET_LOCK : Q_SHEET_GET);
     b_int(&b, batch);
     b_int(&b, sheet);
-    return get_row(&b, read_sheet, rec);
+    return get_one(&b, read_sheet, rec, sizeof *rec);
 }
 
 static int pg_media_sheet_update(struct pv_store *st, const struct pv_media_sheet_rec *rec)
@@ -3436,7 +3422,7 @@ static int pg_media_usage(struct pv_store *st, const char *affiliate_id, int64_t
     q_start(&b, handle(st), Q_MEDIA_USAGE);
     b_text(&b, affiliate_id);
     b_int(&b, since);
-    rc = get_row(&b, read_usage, v);
+    rc = get_one(&b, read_usage, v, sizeof *v);
     if (rc == PV_OK) {
         *total = v[0];
         *used = v[1];

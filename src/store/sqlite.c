@@ -1356,6 +1356,19 @@ typedef int (*row_reader)(sqlite3_stmt *st, void *rec);
  * records (zeroed before reading). On success *out is owned (free()) or
  * NULL when there were no rows, and *n is the count. Leaves b reset.
  */
+/* Reads one row with reader into out (zeroed again on failure). */
+static int get_one(struct q *b, row_reader reader, void *out, size_t size)
+{
+    int rc = q_row(b);
+
+    if (rc == PV_OK)
+        rc = reader(b->st, out);
+    done(b->st);
+    if (rc != PV_OK)
+        memset(out, 0, size);
+    return rc;
+}
+
 static int collect(struct q *b, size_t size, row_reader reader, void **out, size_t *n)
 {
     unsigned char *arr = NULL, *grown;
@@ -1455,16 +1468,11 @@ static int sq_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec)
 static int sq_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
 {
     struct q b;
-    int rc;
 
     memset(rec, 0, sizeof *rec);
     q_start(&b, handle(st), Q_PSD_GET);
     b_int(&b, id);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_psd(b.st, rec);
-    done(b.st);
-    return rc;
+    return get_one(&b, read_psd, rec, sizeof *rec);
 }
 
 static int sq_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
@@ -2016,7 +2024,6 @@ static int sq_printer_get(struct pv_store *st, const char *customer_id, const ch
                           struct pv_printer_rec *rec)
 {
     struct q b;
-    int rc;
 
     memset(rec, 0, sizeof *rec);
     if (!customer_id || !name)
@@ -2024,11 +2031,7 @@ static int sq_printer_get(struct pv_store *st, const char *customer_id, const ch
     q_start(&b, handle(st), Q_PRINTER_GET);
     b_text(&b, customer_id);
     b_text(&b, name);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_printer(b.st, rec);
-    done(b.st);
-    return rc;
+    return get_one(&b, read_printer, rec, sizeof *rec);
 }
 
 static int sq_printer_list(struct pv_store *st, const char *customer_id,
@@ -2486,7 +2489,6 @@ static int sq_session_get(struct pv_store *st, const char *hash_hex, int64_t now
                           struct pv_session_rec *out)
 {
     struct q b;
-    int rc;
 
     memset(out, 0, sizeof *out);
     if (!hash_hex)
@@ -2494,13 +2496,7 @@ static int sq_session_get(struct pv_store *st, const char *hash_hex, int64_t now
     q_start(&b, handle(st), Q_SESSION_GET);
     b_text(&b, hash_hex);
     b_int(&b, now);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_session(b.st, out);
-    done(b.st);
-    if (rc != PV_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
+    return get_one(&b, read_session, out, sizeof *out);
 }
 
 /* Deleting a session that is not there is fine: logging out twice is not an error. */
@@ -2647,7 +2643,6 @@ static int sq_pm_get(struct pv_store *st, const char *customer_id, const char *i
                      struct pv_payment_method_rec *out)
 {
     struct q b;
-    int rc;
 
     memset(out, 0, sizeof *out);
     if (!customer_id || !id)
@@ -2655,13 +2650,7 @@ static int sq_pm_get(struct pv_store *st, const char *customer_id, const char *i
     q_start(&b, handle(st), Q_PM_GET);
     b_text(&b, customer_id);
     b_text(&b, id);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_pm(b.st, out);
-    done(b.st);
-    if (rc != PV_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
+    return get_one(&b, read_pm, out, sizeof *out);
 }
 
 static int sq_pm_list(struct pv_store *st, const char *customer_id, int test,
@@ -2757,7 +2746,6 @@ static int sq_charge_find(struct pv_store *st, const char *purpose, const char *
                           struct pv_charge_rec *out)
 {
     struct q b;
-    int rc;
 
     memset(out, 0, sizeof *out);
     if (!purpose || !ref)
@@ -2765,13 +2753,7 @@ static int sq_charge_find(struct pv_store *st, const char *purpose, const char *
     q_start(&b, handle(st), Q_CHARGE_FIND);
     b_text(&b, purpose);
     b_text(&b, ref);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_charge(b.st, out);
-    done(b.st);
-    if (rc != PV_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
+    return get_one(&b, read_charge, out, sizeof *out);
 }
 
 /* One guarded UPDATE: two refunds racing on one charge can never both fit. */
@@ -2859,7 +2841,6 @@ static int sq_autorefill_get(struct pv_store *st, const char *customer_id, int t
                              struct pv_autorefill_rec *out)
 {
     struct q b;
-    int rc;
 
     memset(out, 0, sizeof *out);
     if (!customer_id)
@@ -2867,13 +2848,7 @@ static int sq_autorefill_get(struct pv_store *st, const char *customer_id, int t
     q_start(&b, handle(st), Q_AUTOREFILL_GET);
     b_text(&b, customer_id);
     b_int(&b, test != 0);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_autorefill(b.st, out);
-    done(b.st);
-    if (rc != PV_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
+    return get_one(&b, read_autorefill, out, sizeof *out);
 }
 
 static int read_refund(sqlite3_stmt *st, void *p)
@@ -2924,20 +2899,13 @@ static int sq_refund_insert(struct pv_store *st, const struct pv_refund_rec *rec
 static int sq_refund_latest(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out)
 {
     struct q b;
-    int rc;
 
     memset(out, 0, sizeof *out);
     if (!indicium_id)
         return PV_EINVAL;
     q_start(&b, handle(st), Q_REFUND_LATEST);
     b_text(&b, indicium_id);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_refund(b.st, out);
-    done(b.st);
-    if (rc != PV_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
+    return get_one(&b, read_refund, out, sizeof *out);
 }
 
 static int sq_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t at)
@@ -3094,18 +3062,13 @@ static int get_by_text(struct pv_store *st, enum stmt_id id, const char *key, ro
                        void *rec, size_t size)
 {
     struct q b;
-    int rc;
 
     memset(rec, 0, size);
     if (!key)
         return PV_EINVAL;
     q_start(&b, handle(st), id);
     b_text(&b, key);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = reader(b.st, rec);
-    done(b.st);
-    return rc;
+    return get_one(&b, reader, rec, size);
 }
 
 static int sq_affiliate_get(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec)
@@ -3188,16 +3151,11 @@ static int sq_media_batch_insert(struct pv_store *st, struct pv_media_batch_rec 
 static int sq_media_batch_get(struct pv_store *st, uint32_t batch, struct pv_media_batch_rec *rec)
 {
     struct q b;
-    int rc;
 
     memset(rec, 0, sizeof *rec);
     q_start(&b, handle(st), Q_BATCH_GET);
     b_int(&b, batch);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_batch(b.st, rec);
-    done(b.st);
-    return rc;
+    return get_one(&b, read_batch, rec, sizeof *rec);
 }
 
 static int read_sheet(sqlite3_stmt *st, void *p)
@@ -3221,17 +3179,12 @@ static int sq_media_sheet_get(struct pv_store *st, uint32_t batch, uint32_t shee
                               struct pv_media_sheet_rec *rec)
 {
     struct q b;
-    int rc;
 
     memset(rec, 0, sizeof *rec);
     q_start(&b, handle(st), Q_SHEET_GET);
     b_int(&b, batch);
     b_int(&b, sheet);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        rc = read_sheet(b.st, rec);
-    done(b.st);
-    return rc;
+    return get_one(&b, read_sheet, rec, sizeof *rec);
 }
 
 static int sq_media_sheet_update(struct pv_store *st, const struct pv_media_sheet_rec *rec)
