@@ -258,36 +258,75 @@ static void set_cookie(const struct pv_request *rq, struct pv_reply *rp, const c
              secure_request(rq) ? "; Secure" : "");
 }
 
-/* Start a session for (role, owner) and answer status with who it is. */
-static void start_session(struct pv_store *st, int role, const char *owner, const char *email,
-                          int status, const struct pv_request *rq, struct pv_reply *rp)
+/* A new session for (role, owner): stored, its token into token. */
+static int new_session(struct pv_store *st, int role, const char *owner, struct pv_session_rec *s,
+                       char token[PV_ID_MAX])
 {
-    struct pv_session_rec s;
-    char token[PV_ID_MAX], expires[32];
     uint8_t rnd[16];
     int rc;
 
-    memset(&s, 0, sizeof s);
-    if ((rc = pv_new_id("sess", token)) != PV_OK || (rc = pv_random(rnd, sizeof rnd)) != PV_OK) {
-        pv_reply_error(rp, rc == PV_OK ? PV_ECRYPTO : rc, NULL, NULL);
-        return;
-    }
-    token_hash(token, s.hash);
-    pv_hex_encode(rnd, sizeof rnd, s.csrf);
-    s.role = role;
-    snprintf(s.owner_id, sizeof s.owner_id, "%s", owner);
-    s.created = pv_now();
-    s.expires = s.created + SESSION_TTL_S;
-    if ((rc = st->ops->session_insert(st, &s)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        return;
-    }
+    memset(s, 0, sizeof *s);
+    if ((rc = pv_new_id("sess", token)) != PV_OK)
+        return rc;
+    if (pv_random(rnd, sizeof rnd) != PV_OK)
+        return PV_ECRYPTO;
+    token_hash(token, s->hash);
+    pv_hex_encode(rnd, sizeof rnd, s->csrf);
+    s->role = role;
+    snprintf(s->owner_id, sizeof s->owner_id, "%s", owner);
+    s->created = pv_now();
+    s->expires = s->created + SESSION_TTL_S;
+    return st->ops->session_insert(st, s);
+}
+
+/* Answer status with who the session is, its cookie, and api_key (taken; may be NULL). */
+static void answer_session(const struct pv_session_rec *s, const char *token, const char *email,
+                           json_t *api_key, int status, const struct pv_request *rq,
+                           struct pv_reply *rp)
+{
+    char expires[32];
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", s->owner_id, "role",
+                          s->role == PV_ROLE_OPERATOR ? "operator" : "customer", "email", email,
+                          "csrf_token", s->csrf, "expires",
+                          pv_time_format(s->expires, expires, sizeof expires));
+
+    if (j && api_key)
+        json_object_set_new(j, "api_key", api_key);
+    else
+        json_decref(api_key);
     set_cookie(rq, rp, token, SESSION_TTL_S);
-    pv_api_reply_json(rp, status,
-                      json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", owner, "role",
-                                role == PV_ROLE_OPERATOR ? "operator" : "customer", "email", email,
-                                "csrf_token", s.csrf, "expires",
-                                pv_time_format(s.expires, expires, sizeof expires)));
+    pv_api_reply_json(rp, status, j);
+}
+
+/*
+ * Inside the caller's transaction: the session of a sign-up or login and,
+ * when want_key, the API key asked for with it (*key_json owned, shown
+ * once), so that both exist or neither does.
+ */
+static int session_and_key(struct pv_store *st, int role, const char *owner, int want_key,
+                           const char *key_name, int key_test, struct pv_session_rec *s,
+                           char token[PV_ID_MAX], json_t **key_json_out)
+{
+    struct pv_apikey_rec rec;
+    char key[64];
+    int rc;
+
+    *key_json_out = NULL;
+    if (want_key) {
+        if ((rc = pv_api_new_key(st, role, owner, key_test, key_name, key, &rec)) != PV_OK)
+            return rc;
+        *key_json_out = key_json(&rec);
+        if (*key_json_out)
+            json_object_set_new(*key_json_out, "key", json_string(key));
+        pv_card_wipe(key, sizeof key);
+        if (!*key_json_out)
+            return PV_ENOMEM;
+    }
+    if ((rc = new_session(st, role, owner, s, token)) != PV_OK) {
+        json_decref(*key_json_out);
+        *key_json_out = NULL;
+    }
+    return rc;
 }
 
 int pv_api_authenticate(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
@@ -402,34 +441,13 @@ static int api_key_request(json_t *root, int role, int *want, const char **name,
     return PV_OK;
 }
 
-/* Add the minted key (shown once) to a successful sign-up or login answer. */
-static void add_api_key(struct pv_store *st, int role, const char *owner, const char *name,
-                        int test, struct pv_reply *rp)
-{
-    struct pv_apikey_rec rec;
-    char key[64];
-    json_t *j;
-    int rc;
-
-    if (rp->status >= 300 || !rp->body)
-        return;
-    if ((rc = pv_api_new_key(st, role, owner, test, name, key, &rec)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        return;
-    }
-    j = key_json(&rec);
-    if (j)
-        json_object_set_new(j, "key", json_string(key));
-    json_object_set_new(rp->body, "api_key", j ? j : json_null());
-    pv_card_wipe(key, sizeof key);
-}
-
 static void post_signup(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_customer_rec c;
-    char hash[PV_PWHASH_MAX];
+    struct pv_session_rec sess;
+    char hash[PV_PWHASH_MAX], token[PV_ID_MAX];
     const char *email, *password, *key_name;
-    json_t *root;
+    json_t *root, *kj = NULL;
     int rc, want_key, key_test;
 
     if (!(root = pv_api_parse_object(rq, signup_fields, rp)))
@@ -455,17 +473,19 @@ static void post_signup(struct pv_store *st, const struct pv_request *rq, struct
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
+    /* The account, its session and the key asked for: all or nothing. */
     if ((rc = st->ops->customer_insert(st, &c)) != PV_OK ||
         (rc = st->ops->password_set(st, PV_ROLE_CUSTOMER, c.id, hash)) != PV_OK ||
+        (rc = session_and_key(st, PV_ROLE_CUSTOMER, c.id, want_key, key_name, key_test, &sess,
+                              token, &kj)) != PV_OK ||
         (rc = st->ops->commit(st)) != PV_OK) {
         st->ops->rollback(st);
+        json_decref(kj);
         pv_reply_error(rp, rc, rc == PV_EEXIST ? "email" : NULL,
                        rc == PV_EEXIST ? "an account with this email exists; log in" : NULL);
         goto out;
     }
-    start_session(st, PV_ROLE_CUSTOMER, c.id, c.email, 201, rq, rp);
-    if (want_key)
-        add_api_key(st, PV_ROLE_CUSTOMER, c.id, key_name, key_test, rp);
+    answer_session(&sess, token, c.email, kj, 201, rq, rp);
 out:
     pv_card_wipe(hash, sizeof hash);
     json_decref(root);
@@ -475,9 +495,11 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
                        struct pv_reply *rp)
 {
     struct pv_credential cred;
+    struct pv_session_rec sess;
     const char *email, *password, *role_name = NULL, *key_name;
+    char token[PV_ID_MAX];
     int64_t now_ms = pv_now_ms();
-    json_t *root;
+    json_t *root, *kj = NULL;
     int rc, role = PV_ROLE_CUSTOMER, wait, want_key, key_test;
 
     if (pv_ratelimit_check(app->limits, rq->remote, now_ms, &wait) != PV_OK) {
@@ -521,9 +543,17 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
     /* The reserved attempt was not a failure. Earlier failures stay: a login
      * to one's own account must not launder guesses at others'. */
     pv_ratelimit_release(app->limits, rq->remote, now_ms);
-    start_session(st, role, cred.owner_id, email, 200, rq, rp);
-    if (want_key)
-        add_api_key(st, role, cred.owner_id, key_name, key_test, rp);
+    if ((rc = st->ops->begin(st)) == PV_OK) {
+        rc = session_and_key(st, role, cred.owner_id, want_key, key_name, key_test, &sess, token,
+                             &kj);
+        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+    }
+    if (rc != PV_OK) {
+        json_decref(kj);
+        pv_reply_error(rp, rc, NULL, NULL);
+    } else {
+        answer_session(&sess, token, email, kj, 200, rq, rp);
+    }
 out:
     json_decref(root);
 }
@@ -787,6 +817,11 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
         return;
     }
     if (id && strcmp(rq->method, "DELETE") == 0) {
+        /* The card goes and the auto-refill that used it stops, or neither. */
+        if ((rc = st->ops->begin(st)) != PV_OK) {
+            pv_reply_error(rp, rc, NULL, NULL);
+            return;
+        }
         /* A card of the other mode does not exist for this key. */
         rc = st->ops->pm_get(st, who->owner_id, id, &pm);
         if (rc == PV_OK && pm.test != who->test)
@@ -800,6 +835,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
             ar.updated = pv_now();
             rc = st->ops->autorefill_put(st, &ar);
         }
+        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
         if (rc != PV_OK)
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such saved card" : NULL);
