@@ -20,9 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define KEY_MAX         128
-#define LIST_DEFAULT    20
-#define LIST_MAX        100
 #define MAIL_DATE_AHEAD 30 /* days a mail date may lie in the future */
 
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
@@ -844,25 +841,30 @@ static void get_account(struct pv_store *st, const struct pv_principal *who, str
 static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *rp)
 {
     struct pv_key_rec *keys = NULL;
-    struct pv_psd_rec psd;
-    size_t n = 0, i;
+    struct pv_psd_rec *psds = NULL;
+    size_t n = 0, npsds = 0, i, k;
     json_t *arr;
     int rc;
 
-    if ((rc = st->ops->key_list(st, &keys, &n)) != PV_OK) {
+    if ((rc = st->ops->key_list(st, &keys, &n)) != PV_OK ||
+        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK) {
+        free(keys);
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
     arr = json_array();
     for (i = 0; arr && i < n; i++) {
         /* Verifiers offline learn which key signs only test pieces. */
-        int test = st->ops->psd_get(st, keys[i].psd_id, &psd) == PV_OK && psd.test;
+        for (k = 0; k < npsds && psds[k].id != keys[i].psd_id; k++)
+            ;
         json_array_append_new(
-            arr, json_pack("{s:I, s:I, s:s, s:s, s:b}", "key_id", (json_int_t) keys[i].key_id,
-                           "psd_id", (json_int_t) keys[i].psd_id, "algorithm", keys[i].algorithm,
-                           "public_key_pem", keys[i].public_pem, "test", test));
+            arr,
+            json_pack("{s:I, s:I, s:s, s:s, s:b}", "key_id", (json_int_t) keys[i].key_id, "psd_id",
+                      (json_int_t) keys[i].psd_id, "algorithm", keys[i].algorithm, "public_key_pem",
+                      keys[i].public_pem, "test", k < npsds && psds[k].test));
     }
     free(keys);
+    free(psds);
     pv_api_reply_json(rp, 200,
                       arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
 }
@@ -1103,7 +1105,8 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
     struct pv_refill_rec *refills = NULL;
     size_t nsales = 0, npsds = 0, nrefills = 0, i, k;
     uint64_t days = STATS_DAYS_DEFAULT;
-    int64_t today = pv_now() / 86400, first, *disp = NULL, *fill = NULL, *count = NULL;
+    int64_t today = pv_now() / 86400, first, *count = NULL;
+    pv_mills *disp = NULL, *fill = NULL;
     json_t *sold = NULL, *series = NULL, *out = NULL;
     char day[16];
     int rc;
@@ -1135,10 +1138,16 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
             ;
         if (k == npsds)
             continue;
-        disp[k * days + (size_t) d] += sales[i].postage;
-        if (!psds[k].test) {
-            disp[npsds * days + (size_t) d] += sales[i].postage;
+        rc = pv_money_add(disp[k * days + (size_t) d], sales[i].postage,
+                          &disp[k * days + (size_t) d]);
+        if (rc == PV_OK && !psds[k].test) {
+            rc = pv_money_add(disp[npsds * days + (size_t) d], sales[i].postage,
+                              &disp[npsds * days + (size_t) d]);
             count[d] += sales[i].count;
+        }
+        if (rc != PV_OK) {
+            pv_reply_error(rp, rc, NULL, NULL);
+            goto out;
         }
     }
     for (k = 0; k < npsds; k++) {
@@ -1148,8 +1157,12 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
         }
         for (i = 0; i < nrefills; i++) {
             int64_t d = refills[i].at / 86400 - first;
-            if (d >= 0 && d < (int64_t) days)
-                fill[k * days + (size_t) d] += refills[i].amount;
+            if (d >= 0 && d < (int64_t) days &&
+                (rc = pv_money_add(fill[k * days + (size_t) d], refills[i].amount,
+                                   &fill[k * days + (size_t) d])) != PV_OK) {
+                pv_reply_error(rp, rc, NULL, NULL);
+                goto out;
+            }
         }
         free(refills);
         refills = NULL;
@@ -1175,7 +1188,14 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
                                          sizeof day),
                           "dispensed_mills", (json_int_t) disp[k * days + i], "refilled_mills",
                           (json_int_t) fill[k * days + i], "descending_mills", (json_int_t) desc));
-            desc = desc + disp[k * days + i] - fill[k * days + i];
+            if ((rc = pv_money_add(desc, disp[k * days + i], &desc)) != PV_OK ||
+                (rc = pv_money_sub(desc, fill[k * days + i], &desc)) != PV_OK) {
+                json_decref(pts);
+                json_decref(sold);
+                json_decref(series);
+                pv_reply_error(rp, rc, NULL, NULL);
+                goto out;
+            }
         }
         json_array_append_new(series,
                               pts ? json_pack("{s:I, s:b, s:o}", "psd_id", (json_int_t) psds[k].id,
@@ -1500,10 +1520,6 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             pv_api_get_layouts(rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-        goto out;
-    }
-    if (strncmp(p, "/v1/", 4) != 0 && strcmp(p, "/metrics") != 0) {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
         goto out;
     }
     if (pv_api_public(app, st, rq, rp))

@@ -26,8 +26,6 @@
 #define KEY_MAX        128
 #define SESSION_COOKIE "stampd_session"
 #define SESSION_TTL_S  (12 * 3600)
-#define LIST_DEFAULT   20
-#define LIST_MAX       100
 #define FUNDS_MIN      1000     /* $1.00 */
 #define FUNDS_MAX      10000000 /* $10,000.00 */
 #define REFILL_MIN     5000     /* auto-refill amount of at least $5.00 */

@@ -7,6 +7,10 @@
 
 #include "server/server.h"
 
+/* Pages of lists: ?limit= defaults to LIST_DEFAULT and takes 1..LIST_MAX. */
+#define LIST_DEFAULT 20
+#define LIST_MAX     100
+
 /* pv_api_reply_json - answer status with body (taken; NULL means out of memory). */
 void pv_api_reply_json(struct pv_reply *rp, int status, json_t *body);
 

@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_SHEETS_MAX 1000 /* sheets per batch made through the API */
+#define BATCH_SHEETS_MAX 1000    /* sheets per batch made through the API */
+#define MEDIA_PRICE_MAX  1000000 /* mills: $1,000.00 per sheet */
 
 _Static_assert(PV_MEDIA_SERIAL_SIZE == PV_SERIAL_TEXT_SIZE, "render.h and serial.h disagree");
 
@@ -186,8 +187,11 @@ static int parse_batch(json_t *root, struct pv_media_batch_rec *b, struct pv_rep
         return PV_EINVAL;
     }
     b->price = p->price;
-    if (price && pv_money_parse(price, &b->price) != PV_OK) {
-        pv_reply_error(rp, PV_EINVAL, "price", "price must be a dollar amount");
+    /* Charged to customers: whole cents, and a sane ceiling for a sheet. */
+    if (price && (pv_money_parse(price, &b->price) != PV_OK || b->price % 10 != 0 ||
+                  b->price > MEDIA_PRICE_MAX)) {
+        pv_reply_error(rp, PV_EINVAL, "price",
+                       "price must be a dollar amount in whole cents, at most 1000.00");
         return PV_EINVAL;
     }
     b->distributed = pv_now();
@@ -489,7 +493,7 @@ static void list_affiliates(struct pv_store *st, struct pv_reply *rp)
 {
     struct pv_affiliate_rec *all = NULL;
     json_t *arr = NULL, *j;
-    int64_t total, used, recent;
+    int64_t total, used, recent, now = pv_now();
     size_t n = 0, i;
     int rc;
 
@@ -500,7 +504,7 @@ static void list_affiliates(struct pv_store *st, struct pv_reply *rp)
         goto out;
     }
     for (i = 0; i < n; i++) {
-        if ((rc = st->ops->media_usage(st, all[i].id, pv_now(), &total, &used, &recent)) != PV_OK)
+        if ((rc = st->ops->media_usage(st, all[i].id, now, &total, &used, &recent)) != PV_OK)
             goto out;
         j = affiliate_json(&all[i]);
         if (!j || json_object_set_new(j, "labels_total", json_integer(total)) != 0 ||

@@ -1135,7 +1135,7 @@ class CodeAndSchemas(unittest.TestCase):
         "post_verify": ["Verify"],
         "key_json": ["ApiKey"],
         "api_keys": ["ApiKeys", "RevokedApiKey", "NewApiKey"],
-        ("start_session", "add_api_key"): ["LoginSession", "NewApiKey"],
+        ("answer_session", "session_and_key"): ["LoginSession", "NewApiKey"],
         "get_session": ["Session"],
         "post_logout": ["LoggedOut"],
         "pm_json": ["PaymentMethod"],
