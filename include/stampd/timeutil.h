@@ -7,8 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* pv_now - current unix time in seconds. */
+/* pv_now - current unix time in seconds; pv_now_ms - in milliseconds. */
 int64_t pv_now(void);
+int64_t pv_now_ms(void);
 
 /* pv_date_from_unix - UTC calendar date of unix time t as YYYYMMDD. */
 uint32_t pv_date_from_unix(int64_t t);

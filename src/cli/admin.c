@@ -12,6 +12,8 @@
  */
 #include "cli.h"
 
+#include "stampd/timeutil.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -36,14 +38,6 @@ static const struct change {
 #define NCHANGES (sizeof changes / sizeof changes[0])
 
 /* now_ms - this machine's clock, in unix milliseconds. */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-        return 0;
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* age_str - milliseconds as seconds: "0.6s", "42.0s", "3600s". */
 static char *age_str(json_int_t ms, char *buf, size_t n)
@@ -265,7 +259,7 @@ static int admin_psds(const struct cli *c)
     const json_t *list, *p;
     json_t *doc = NULL;
     char desc[48], asc[48], ctl[48], deposit[48], lease[128];
-    int64_t now = now_ms();
+    int64_t now = pv_now_ms();
     size_t i;
     int rc;
 

@@ -19,6 +19,14 @@ int64_t pv_now(void)
     return (int64_t) ts.tv_sec;
 }
 
+int64_t pv_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     int64_t era;

@@ -13,6 +13,7 @@
 #include "crypto/crypto.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
+#include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/rates.h"
@@ -27,15 +28,6 @@
 #define RATE_WINDOW  30 /* days: the usage rate that days of supply are measured at */
 #define MAX_KEYS     (PV_SERIAL_MAX_KEY_ID + 1)
 #define MAX_GROUP_NO PV_SERIAL_MAX_GROUP
-
-/* Secrets do not outlive their use on the stack. */
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-
-    while (n--)
-        *v++ = 0;
-}
 
 /* Codes are forever: they are printed on media in circulation. */
 static const struct pv_media_product products[] = {
@@ -132,7 +124,7 @@ int pv_media_keyring_init(struct pv_media_keyring *kr, struct pv_store *st, int6
 
 void pv_media_keyring_clear(struct pv_media_keyring *kr)
 {
-    wipe(kr->keys, sizeof kr->keys);
+    pv_card_wipe(kr->keys, sizeof kr->keys);
     kr->n = 0;
     pthread_mutex_destroy(&kr->mu);
 }
@@ -231,7 +223,7 @@ int pv_media_secret_create(struct pv_store *st, int64_t now, uint32_t *key_id)
     rc = st->ops->media_key_insert(st, &rec);
     if (rc == PV_OK && key_id)
         *key_id = rec.key_id;
-    wipe(rec.secret, sizeof rec.secret);
+    pv_card_wipe(rec.secret, sizeof rec.secret);
     return rc;
 }
 
@@ -240,7 +232,7 @@ int pv_media_secret_ensure(struct pv_store *st, int64_t now, int *created)
     struct pv_media_key_rec cur;
     int rc = current_key(st, &cur);
 
-    wipe(cur.secret, sizeof cur.secret);
+    pv_card_wipe(cur.secret, sizeof cur.secret);
     if (created)
         *created = 0;
     if (rc != PV_ECONFIG)
@@ -295,7 +287,7 @@ int pv_media_batch_create(struct pv_store *st, struct pv_media_batch_rec *rec)
         return rc;
     if ((rc = current_key(st, &key)) != PV_OK)
         return rc;
-    wipe(key.secret, sizeof key.secret);
+    pv_card_wipe(key.secret, sizeof key.secret);
     rec->group_no = aff.group_no;
     rec->key_id = key.key_id;
     rec->labels_per_sheet = p->labels;
@@ -340,7 +332,7 @@ int pv_media_batch_serials(struct pv_store *st, const struct pv_media_batch_rec 
     *n = i;
     arr = NULL;
 out:
-    wipe(key.secret, sizeof key.secret);
+    pv_card_wipe(key.secret, sizeof key.secret);
     free(arr);
     return rc;
 }
@@ -392,12 +384,11 @@ static int label_serial(struct pv_store *st, const struct pv_serial *f, uint32_t
         return rc;
     lf.position = position;
     rc = pv_serial_encode(&lf, key.secret, sizeof key.secret, out, PV_SERIAL_TEXT_SIZE);
-    wipe(key.secret, sizeof key.secret);
+    pv_card_wipe(key.secret, sizeof key.secret);
     return rc;
 }
 
-int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, pv_mills balance,
-                   struct pv_media_use *use)
+int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, struct pv_media_use *use)
 {
     const struct pv_media_product *p;
     struct pv_media_label_rec *labels = NULL;
@@ -407,7 +398,6 @@ int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, pv_mill
     struct pv_serial f;
     size_t n = 0, i;
     uint32_t pos;
-    pv_mills total;
     int rc;
 
     memset(use, 0, sizeof *use);
@@ -447,11 +437,6 @@ int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, pv_mill
     p = pv_media_product_find(b.product);
     if (!p || q->mail_class < 0 || q->mail_class > 31 || !(p->classes & (1u << q->mail_class)))
         return PV_EMEDIUMGROUP;
-
-    if ((rc = pv_money_add(q->postage, use->price, &total)) != PV_OK)
-        return rc;
-    if (balance < total)
-        return PV_EFUNDS;
 
     use->batch = f.batch;
     use->sheet = f.sheet;

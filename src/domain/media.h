@@ -150,12 +150,12 @@ struct pv_media_use {
  * documented order, before anything is written: unknown (PV_EMEDIUMUNKNOWN),
  * label printed already (PV_EMEDIUMUSED), sheet not paid for and no
  * commitment (PV_EMEDIUMPAYMENT, use->price_due set), affiliate or mail class
- * not allowed (PV_EMEDIUMGROUP), then balance below postage + price
- * (PV_EFUNDS). Locks the sheet's row. A sheet serial (position 0) takes the
- * lowest free label of the sheet. The serial was authenticated by the API.
+ * not allowed (PV_EMEDIUMGROUP). use->price is what a committed unpaid
+ * sheet adds to the purchase; the caller checks the money. Locks the
+ * sheet's row. A sheet serial (position 0) takes the lowest free label of
+ * the sheet. The serial was authenticated by the API.
  */
-int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, pv_mills balance,
-                   struct pv_media_use *use);
+int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, struct pv_media_use *use);
 
 /*
  * pv_media_record - after the indicium res->rec is written: mark the label

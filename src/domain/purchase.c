@@ -252,7 +252,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     const struct pv_psd_key *key = NULL;
     struct pv_indicium *ind = &r->rec.ind;
     pv_mills balance, due;
-    size_t body_len, len;
+    size_t body_len;
     int rc;
 
     pv_idem_owner(q->customer_id, q->test, owner);
@@ -270,7 +270,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* Media (media.c): checked before anything moves, recorded after the
      * indicium. The money is checked here, once the medium's price is known:
      * the postage and a medium bought with it, after any auto-refill. */
-    if (q->medium_serial[0] && (rc = pv_media_check(st, q, PV_MILLS_MAX, &r->medium)) != PV_OK)
+    if (q->medium_serial[0] && (rc = pv_media_check(st, q, &r->medium)) != PV_OK)
         return rc;
     if ((rc = pv_money_add(q->postage, r->medium.price, &due)) != PV_OK)
         return rc;
@@ -331,9 +331,11 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
                 (unsigned) p.id, (unsigned) key->key_id, pv_strerror(rc));
         return PV_ECRYPTO;
     }
-    if ((rc = pv_indicium_encode(ind, r->rec.data, sizeof r->rec.data, &len)) != PV_OK)
-        return rc;
-    r->rec.data_len = len;
+    /* The body is encoded already: the signature follows it (docs/indicium.md). */
+    if (sizeof r->rec.data - body_len < PV_SIG_LEN)
+        return PV_EINVAL;
+    memcpy(r->rec.data + body_len, ind->signature, PV_SIG_LEN);
+    r->rec.data_len = body_len + PV_SIG_LEN;
 
     if ((rc = st->ops->psd_update(st, &p)) != PV_OK)
         return rc;
@@ -486,14 +488,6 @@ out:
     free(psds);
     free(keys);
     return rc;
-}
-
-int64_t pv_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int cmp_server(const void *a, const void *b)

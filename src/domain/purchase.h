@@ -14,6 +14,7 @@
 
 #include "crypto/crypto.h"
 #include "domain/payment.h"
+#include "stampd/timeutil.h" /* pv_now_ms, which callers of this header use */
 #include "domain/media.h"
 #include "store/store.h"
 
@@ -122,9 +123,6 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
 /* pv_idem_owner - the idempotency namespace of a customer's live or test
  * keys ("cus_..." or "test:cus_..."), into out. */
 void pv_idem_owner(const char *customer_id, int test, char out[PV_ID_MAX]);
-
-/* pv_now_ms - unix time in milliseconds. */
-int64_t pv_now_ms(void);
 
 /* pv_processor_ctx_clear - free what pv_processor_load allocated. */
 void pv_processor_ctx_clear(struct pv_processor_ctx *ctx);

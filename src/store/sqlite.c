@@ -1434,10 +1434,8 @@ static int read_psd(sqlite3_stmt *st, void *p)
     rec->piece_count = (uint32_t) r_int(&r);
     rec->last_refill_at = r_int(&r);
     rec->test = (int) r_int(&r);
-    if (sqlite3_column_count(st) > r.i) {
-        r_text(&r, rec->lease_holder, sizeof rec->lease_holder);
-        rec->lease_expires_ms = r_int(&r);
-    }
+    r_text(&r, rec->lease_holder, sizeof rec->lease_holder);
+    rec->lease_expires_ms = r_int(&r);
     return r.rc;
 }
 
