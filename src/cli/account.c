@@ -10,7 +10,6 @@
  */
 #include "cli.h"
 
-#include "crypto/crypto.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
 
@@ -52,16 +51,6 @@ static int read_secret(const char *prompt, int echo, char *buf, size_t cap)
     }
     buf[n] = '\0';
     return n ? 0 : -1;
-}
-
-/* A fresh Idempotency-Key (32 hex digits) into buf (33 bytes). */
-static const char *new_idem(char buf[33])
-{
-    uint8_t raw[16];
-
-    if (pv_random(raw, sizeof raw) != 0)
-        return NULL;
-    return pv_hex_encode(raw, sizeof raw, buf);
 }
 
 /* ---- signup / login ---- */
@@ -339,10 +328,10 @@ int cmd_funds(const struct cli *c, int argc, char **argv)
             return rc;
         card = pm;
     }
-    if (!idem && !(idem = new_idem(keybuf))) {
-        fprintf(stderr, "error: cannot generate an idempotency key\n");
+    if (idem && cli_check_idem_key(idem) != 0)
+        return cli_usage_error("funds", CLI_IDEM_KEY_USAGE, CLI_IDEM_KEY_MAX);
+    if (!idem && !(idem = cli_new_idem_key(keybuf)))
         return RC_FAIL;
-    }
     body = json_pack("{s:s, s:{s:s, s:s}}", "amount", pos[0], "payment", "method", "card",
                      "payment_method_id", card);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;

@@ -81,6 +81,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 #endif
     ;
 
+/*
+ * Idempotency keys of the commands that move money (buy, funds).
+ * cli_check_idem_key - 0 when k (borrowed) is 1..CLI_IDEM_KEY_MAX printable
+ * ASCII characters without leading or trailing space, else -1 (print
+ * CLI_IDEM_KEY_USAGE with cli_usage_error). cli_new_idem_key - 32 random
+ * hex digits into buf, returned; NULL (error printed) without randomness.
+ */
+#define CLI_IDEM_KEY_MAX 255
+#define CLI_IDEM_KEY_USAGE                                                                         \
+    "--idempotency-key must be 1 to %d printable ASCII characters without leading or "             \
+    "trailing spaces"
+int cli_check_idem_key(const char *k);
+const char *cli_new_idem_key(char buf[33]);
+
 /* cli_need_key - RC_OK when an API key is set, else prints why and returns RC_USAGE. */
 int cli_need_key(const struct cli *c, const char *cmd);
 

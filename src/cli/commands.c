@@ -14,12 +14,10 @@
 #include "cli.h"
 
 #include "stampd/codec.h"
-#include "crypto/crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define IDEM_KEY_MAX   255
 #define LIST_LIMIT_MAX 10000
 /* --json --all holds every item in memory; stop (with has_more) beyond this. */
 #define LIST_MERGE_MAX 100000
@@ -106,19 +104,6 @@ void cli_print_indicium(const json_t *ind, int with_balance)
         printf("%-12s%s\n", "TEST", "test piece: not valid as postage");
     if (with_balance && cli_jint(ind, "balance_mills", &n))
         printf("%-12s%s left\n", "balance", cli_money(n, money, sizeof money));
-}
-
-/* check_idem_key - 1..255 printable ASCII, no leading or trailing space. */
-static int check_idem_key(const char *k)
-{
-    size_t i, len = strlen(k);
-
-    if (len == 0 || len > IDEM_KEY_MAX || k[0] == ' ' || k[len - 1] == ' ')
-        return -1;
-    for (i = 0; i < len; i++)
-        if ((unsigned char) k[i] < 0x20 || (unsigned char) k[i] > 0x7e)
-            return -1;
-    return 0;
 }
 
 /* set_str - obj[key] = s; returns 0 or -1 on allocation failure. */
@@ -335,11 +320,8 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
                                "--weight '%s': expected ounces above 0 with at most one "
                                "decimal, such as 1 or 2.5",
                                cli_safe(weight));
-    if (idem && check_idem_key(idem) != 0)
-        return cli_usage_error("buy",
-                               "--idempotency-key must be 1 to %d printable ASCII "
-                               "characters without leading or trailing spaces",
-                               IDEM_KEY_MAX);
+    if (idem && cli_check_idem_key(idem) != 0)
+        return cli_usage_error("buy", CLI_IDEM_KEY_USAGE, CLI_IDEM_KEY_MAX);
     if ((rc = check_print_opts(print, layout, printer, &fmt)) != RC_OK)
         return rc;
     if ((rc = address_opt("--from-address", from_addr_opt, &from_addr)) != RC_OK ||
@@ -349,14 +331,9 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         goto out;
     if (print && (rc = print_preflight(c, layout, printer)) != RC_OK)
         goto out;
-    if (!idem) {
-        uint8_t raw[16];
-        if (pv_random(raw, sizeof raw) != 0) {
-            fprintf(stderr, "error: cannot generate an idempotency key\n");
-            rc = RC_FAIL;
-            goto out;
-        }
-        idem = pv_hex_encode(raw, sizeof raw, keybuf);
+    if (!idem && !(idem = cli_new_idem_key(keybuf))) {
+        rc = RC_FAIL;
+        goto out;
     }
     if (!(body = buy_body(cls, tenths, from, to, date, medium, buy_medium, from_addr, to_addr,
                           card))) {

@@ -10,6 +10,8 @@
  */
 #include "cli.h"
 
+#include "stampd/codec.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,17 +35,15 @@ static int post_json(const struct cli *c, const char *path, json_t *body, json_t
 /* A positive integer option, or -1 with the usage error printed. */
 static long long count_opt(const char *cmd, const char *name, const char *v, long long max)
 {
-    char *end;
-    long long n;
+    uint64_t n;
 
     if (!v)
         return 0;
-    n = strtoll(v, &end, 10);
-    if (!*v || *end || n < 0 || n > max) {
+    if (pv_parse_u64(v, 0, (uint64_t) max, &n) != 0) {
         cli_usage_error(cmd, "%s must be a whole number 0..%lld", name, max);
         return -1;
     }
-    return n;
+    return (long long) n;
 }
 
 static void print_batch(const json_t *b)

@@ -793,18 +793,8 @@ int cmd_layouts(const struct cli *c, int argc, char **argv)
     if ((rc = cli_parse_opts("layouts", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
         return rc;
     /* Layouts are not secret: the key is sent when there is one, not required. */
-    if ((rc = cli_call(c, "GET", "/v1/layouts", NULL, NULL, CLI_RETRY, &doc, NULL)) != RC_OK)
-        return rc;
-    list = json_object_get(doc, "layouts");
-    if (!json_is_array(list)) {
-        fprintf(stderr, "error: the server's answer has no layouts array\n");
-        rc = RC_FAIL;
+    if ((rc = cli_get_list(c, "/v1/layouts", "layouts", &doc, &list)) != RC_OK || !list)
         goto out;
-    }
-    if (c->json) {
-        rc = cli_print_json(doc);
-        goto out;
-    }
     json_array_foreach(list, i, l)
     {
         const char *name = cli_jstr(l, "name");

@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 
+#include "crypto/crypto.h"
 #include "stampd/codec.h"
 #include "stampd/money.h"
 
@@ -390,4 +391,27 @@ int cli_get_list(const struct cli *c, const char *path, const char *member, json
         return cli_print_json(*doc);
     }
     return RC_OK;
+}
+
+int cli_check_idem_key(const char *k)
+{
+    size_t i, len = strlen(k);
+
+    if (len == 0 || len > CLI_IDEM_KEY_MAX || k[0] == ' ' || k[len - 1] == ' ')
+        return -1;
+    for (i = 0; i < len; i++)
+        if ((unsigned char) k[i] < 0x20 || (unsigned char) k[i] > 0x7e)
+            return -1;
+    return 0;
+}
+
+const char *cli_new_idem_key(char buf[33])
+{
+    uint8_t raw[16];
+
+    if (pv_random(raw, sizeof raw) != 0) {
+        fprintf(stderr, "error: cannot generate an idempotency key\n");
+        return NULL;
+    }
+    return pv_hex_encode(raw, sizeof raw, buf);
 }
