@@ -43,7 +43,8 @@ static const char usage_text[] =
     "  transactions  your balance's history\n"
     "  refund    ask for a refund of an unused indicium, or see its status\n"
     "  admin     operators: processors' health and PSD leases, drain, disable or\n"
-    "            enable one; PSD registers and the postal deposit (operator key)\n"
+    "            enable one; PSD registers and the postal deposit; the ledger check;\n"
+    "            media batches, affiliates and resupply orders (operator key)\n"
     "  help      show help for a command (also: stamp <command> --help)\n"
     "\n"
     "global options (before or after the command):\n"
@@ -180,6 +181,7 @@ static const char help_admin[] =
     "usage: stamp admin servers [list]\n"
     "       stamp admin servers (drain | disable | enable) ID\n"
     "       stamp admin psds\n"
+    "       stamp admin ledger [check]\n"
     "       stamp admin media create-batch --product P --sheets N --affiliate A\n"
     "                         [--paid | --free] [--price DOLLARS] [--csv | --pdf FILE]\n"
     "       stamp admin media show SERIAL\n"
@@ -202,6 +204,8 @@ static const char help_admin[] =
     "  servers enable ID    back into service\n"
     "  psds                 the postal deposit, and every PSD's registers in dollars,\n"
     "                       whether they balance and which processor holds its lease\n"
+    "  ledger [check]       the server proves the books: every journal balances and\n"
+    "                       the registers and deposit add up (exit 4 when not)\n"
     "\n"
     "ID is 1 to 39 letters, digits, '.', '_' or '-' (unknown: not_found, exit 1).\n";
 

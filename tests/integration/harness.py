@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -358,6 +359,15 @@ class Stampd:
             raise AssertionError("create batch: %d %r" % (status, batch))
         return aff["id"], batch
 
+    def signup(self, email, mode="live", password="correct horse battery"):
+        """A new customer through POST /v1/signup, with an API key of mode
+        (live or test) minted with it; returns the key."""
+        status, _, me = self.request("POST", "/v1/signup", body={
+            "email": email, "password": password, "api_key": {"mode": mode}})
+        if status != 201:
+            raise AssertionError("sign-up %s: %d %r" % (email, status, me))
+        return me["api_key"]["key"]
+
     def get_ok(self, path, key=None):
         status, _, j = self.request("GET", path, key=key)
         if status != 200:
@@ -395,6 +405,28 @@ class Stampd:
             cursor = page["next_cursor"]
             if not cursor or pages > 10000:
                 raise AssertionError("has_more without a usable next_cursor: %r" % page)
+
+
+# The sandbox's always-approved Visa, as a card object of the API.
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123",
+        "zip": "94107"}
+
+
+def strip_volatile(ind):
+    """An indicium as lists and replays show it: without what only the first
+    answer carries ("balance_mills", how it was paid, the medium used) or what
+    changes with every look ("presentations")."""
+    return {k: v for k, v in ind.items()
+            if k not in ("balance_mills", "presentations", "medium", "resupply", "payment")}
+
+
+def closed_port_url():
+    """A loopback URL nobody listens on: bind a port, then let it go."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return "http://127.0.0.1:%d" % port
 
 
 def assert_no_sanitizer(text, what):

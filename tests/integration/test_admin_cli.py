@@ -20,7 +20,6 @@ Standard library only; run as `python3 test_admin_cli.py`.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -174,13 +173,7 @@ def stamp(*args, key="operator", server=None):
     return r
 
 
-def closed_port_url():
-    """A loopback URL nobody listens on: a request sent there would be exit 3."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return "http://127.0.0.1:%d" % port
+closed_port_url = harness.closed_port_url
 
 
 SERVER_ROW = re.compile(r"^(\S+)\s+(\S+)\s+(active|draining|disabled)\s+(ok|STALE \S+)\s+(\S+)"

@@ -14,7 +14,6 @@ import http.server
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,13 +66,7 @@ def server_url():
     return "http://%s:%d" % (SRV.host, SRV.port)
 
 
-def closed_port_url():
-    """A loopback URL nobody listens on: bind a port, then let it go."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return "http://127.0.0.1:%d" % port
+closed_port_url = harness.closed_port_url
 
 
 class FakeServer:

@@ -444,13 +444,8 @@ class MediaAndPayments(unittest.TestCase):
             srv.start(processors=1)
             _, batch = srv.media(sheets=1, payment="unpaid", price="1.50")
             labels = [x["serial"] for x in batch["serials"] if x["position"]]
-            st, _, me = srv.request("POST", "/v1/signup", body={
-                "email": "mp@example.com", "password": "correct horse battery",
-                "api_key": {"mode": "test"}})
-            self.assertEqual(st, 201, me)
-            test_key = me["api_key"]["key"]
-            card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031,
-                    "cvc": "123", "zip": "94107"}
+            test_key = srv.signup("mp@example.com", "test")
+            card = harness.CARD
             st, _, j = srv.request("POST", "/v1/account/funds", key=test_key,
                                    headers={"Idempotency-Key": "t1"},
                                    body={"amount": "5.00",
@@ -485,10 +480,7 @@ class MediaAndPayments(unittest.TestCase):
             self.assertEqual(rec["payment"], "paid", rec)
             # Auto-refill counts the medium's price: $1.00 covers the postage, not with the
             # $1.50 sheet, so the refill fires although postage alone would leave $0.26.
-            st, _, me2 = srv.request("POST", "/v1/signup", body={
-                "email": "mp2@example.com", "password": "correct horse battery",
-                "api_key": {"mode": "live"}})
-            key2 = me2["api_key"]["key"]
+            key2 = srv.signup("mp2@example.com")
             st, _, pm = srv.request("POST", "/v1/payment-methods", key=key2, body={"card": card})
             self.assertEqual(st, 201, pm)
             st, _, j = srv.request("POST", "/v1/account/funds", key=key2,

@@ -94,7 +94,8 @@ _seq = [0]
 
 def setUpModule():
     global SRV, OTHER_KEY, REPRINT_KEY, CLI_KEY, WORK, MEDIUM
-    for tool in ("dmtxread", "ZXingReader", "pdftoppm", "rsvg-convert", "openssl"):
+    # pdftotext too: without it the PDF text checks would pass by not running.
+    for tool in ("dmtxread", "ZXingReader", "pdftoppm", "pdftotext", "rsvg-convert", "openssl"):
         if shutil.which(tool) is None:
             raise unittest.SkipTest("%s is not installed" % tool)
     srv = harness.Stampd("printing")

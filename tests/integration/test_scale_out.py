@@ -191,13 +191,8 @@ class ScaleOut(unittest.TestCase):
         c = Cluster("pay", processors=3)
         try:
             srv = c.srv
-            st, _, me = srv.request("POST", "/v1/signup", body={
-                "email": "pay@example.com", "password": "correct horse battery",
-                "api_key": {"mode": "test"}})
-            self.assertEqual(st, 201, me)
-            key = me["api_key"]["key"]
-            card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031,
-                    "cvc": "123", "zip": "94107"}
+            key = srv.signup("pay@example.com", "test")
+            card = harness.CARD
             st, _, pm = srv.request("POST", "/v1/payment-methods", key=key, body={"card": card})
             self.assertEqual(st, 201, pm)
             st, _, j = srv.request("POST", "/v1/account/funds", key=key,
