@@ -443,6 +443,9 @@ int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, struct 
     use->position = pos;
     use->own_affiliate = aff.customer_id[0] != '\0';
     snprintf(use->affiliate_id, sizeof use->affiliate_id, "%s", aff.id);
+    use->sheet_rec = sh;
+    use->affiliate = aff;
+    use->product = b.product;
     return label_serial(st, &f, pos, q->medium_serial, use->serial);
 }
 
@@ -500,9 +503,7 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
 {
     struct pv_media_use *use = &res->medium;
     struct pv_media_label_rec label;
-    struct pv_media_sheet_rec sh;
-    struct pv_media_batch_rec b;
-    struct pv_affiliate_rec aff;
+    struct pv_media_sheet_rec sh = use->sheet_rec;
     struct pv_resupply_rec order;
     int open, rc;
 
@@ -531,8 +532,6 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
     if (rc != PV_OK)
         return rc;
 
-    if ((rc = st->ops->media_sheet_get(st, use->batch, use->sheet, &sh)) != PV_OK)
-        return rc;
     sh.labels_used++;
     if (!sh.first_use)
         sh.first_use = now;
@@ -549,9 +548,7 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
     if ((rc = st->ops->media_sheet_update(st, &sh)) != PV_OK)
         return rc;
 
-    if ((rc = st->ops->media_batch_get(st, use->batch, &b)) != PV_OK ||
-        (rc = st->ops->affiliate_get(st, use->affiliate_id, &aff)) != PV_OK ||
-        (rc = maybe_resupply(st, &aff, b.product, now, &order, &open)) != PV_OK)
+    if ((rc = maybe_resupply(st, &use->affiliate, use->product, now, &order, &open)) != PV_OK)
         return rc;
     if (open && use->own_affiliate) {
         snprintf(use->order_id, sizeof use->order_id, "%s", order.id);

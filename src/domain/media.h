@@ -143,6 +143,11 @@ struct pv_media_use {
     pv_mills price_due;       /* on PV_EMEDIUMPAYMENT: what the sheet costs */
     char order_id[PV_ID_MAX]; /* an open resupply order (own affiliate only), else "" */
     int64_t labels_remaining;
+    /* What pv_media_check read (the sheet's row locked), for pv_media_record
+     * in the same savepoint, so it does not read them again. Not sent to fronts. */
+    struct pv_media_sheet_rec sheet_rec;
+    struct pv_affiliate_rec affiliate;
+    uint32_t product;
 };
 
 /*
