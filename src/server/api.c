@@ -1471,6 +1471,24 @@ static void internal_handle(struct pv_app *app, const struct pv_request *rq, str
     json_decref(root);
 }
 
+int pv_api_path_id(const char *path, const char *prefix, const char *suffix, char id[PV_ID_MAX])
+{
+    size_t n = strlen(prefix), len;
+    const char *end;
+
+    if (strncmp(path, prefix, n) != 0 || !path[n])
+        return 0;
+    end = suffix ? strchr(path + n, '/') : path + n + strlen(path + n);
+    if (!end || (suffix && strcmp(end, suffix) != 0) || (!suffix && strchr(path + n, '/')))
+        return 0;
+    len = (size_t) (end - (path + n));
+    if (len == 0 || len >= PV_ID_MAX)
+        return 0;
+    memcpy(id, path + n, len);
+    id[len] = '\0';
+    return 1;
+}
+
 void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp)
 {
     const char *m = rq->method, *p = rq->path;
@@ -1540,11 +1558,7 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             get_indicium(st, &who, p + 12, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else if (strncmp(p, "/v1/indicia/", 12) == 0 && (slash = strchr(p + 12, '/')) &&
-               slash > p + 12 && strcmp(slash, "/label") == 0 &&
-               (size_t) (slash - (p + 12)) < sizeof id) {
-        memcpy(id, p + 12, (size_t) (slash - (p + 12)));
-        id[slash - (p + 12)] = '\0';
+    } else if (pv_api_path_id(p, "/v1/indicia/", "/label", id)) {
         if (get)
             pv_api_get_label(st, &who, id, rq, rp);
         else
@@ -1560,11 +1574,7 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
         pv_api_affiliates(st, rq, rp);
     } else if (strcmp(p, "/v1/admin/resupply-orders") == 0) {
         pv_api_resupply_orders(st, rq, rp);
-    } else if (strncmp(p, "/v1/admin/resupply-orders/", 26) == 0 && (slash = strchr(p + 26, '/')) &&
-               slash > p + 26 && strcmp(slash, "/ship") == 0 &&
-               (size_t) (slash - (p + 26)) < sizeof id) {
-        memcpy(id, p + 26, (size_t) (slash - (p + 26)));
-        id[slash - (p + 26)] = '\0';
+    } else if (pv_api_path_id(p, "/v1/admin/resupply-orders/", "/ship", id)) {
         pv_api_resupply_ship(st, id, rq, rp);
     } else if (strncmp(p, "/v1/media/", 10) == 0 && (slash = strchr(p + 10, '/')) &&
                slash > p + 10 && strcmp(slash, "/purchase") == 0) {
@@ -1589,10 +1599,7 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
             admin_servers(st, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else if (strncmp(p, "/v1/admin/psds/", 15) == 0 && (slash = strchr(p + 15, '/')) &&
-               strcmp(slash, "/leases") == 0 && (size_t) (slash - (p + 15)) < sizeof id) {
-        memcpy(id, p + 15, (size_t) (slash - (p + 15)));
-        id[slash - (p + 15)] = '\0';
+    } else if (pv_api_path_id(p, "/v1/admin/psds/", "/leases", id)) {
         if (get)
             admin_leases(st, id, rp);
         else

@@ -1372,25 +1372,6 @@ int pv_api_public(struct pv_app *app, struct pv_store *st, const struct pv_reque
     return 0;
 }
 
-/* The {id} after prefix in path when nothing follows it, into id. */
-static int path_id(const char *path, const char *prefix, const char *suffix, char id[PV_ID_MAX])
-{
-    size_t n = strlen(prefix), len;
-    const char *end;
-
-    if (strncmp(path, prefix, n) != 0 || !path[n])
-        return 0;
-    end = suffix ? strchr(path + n, '/') : path + n + strlen(path + n);
-    if (!end || (suffix && strcmp(end, suffix) != 0) || (!suffix && strchr(path + n, '/')))
-        return 0;
-    len = (size_t) (end - (path + n));
-    if (len == 0 || len >= PV_ID_MAX)
-        return 0;
-    memcpy(id, path + n, len);
-    id[len] = '\0';
-    return 1;
-}
-
 int pv_api_account_route(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
                          const struct pv_request *rq, struct pv_reply *rp)
 {
@@ -1409,11 +1390,11 @@ int pv_api_account_route(struct pv_app *app, struct pv_store *st, const struct p
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     } else if (strcmp(p, "/v1/account/api-keys") == 0) {
         api_keys(st, who, NULL, rq, rp);
-    } else if (path_id(p, "/v1/account/api-keys/", NULL, id)) {
+    } else if (pv_api_path_id(p, "/v1/account/api-keys/", NULL, id)) {
         api_keys(st, who, id, rq, rp);
     } else if (strcmp(p, "/v1/payment-methods") == 0) {
         payment_methods(app, st, who, NULL, rq, rp);
-    } else if (path_id(p, "/v1/payment-methods/", NULL, id)) {
+    } else if (pv_api_path_id(p, "/v1/payment-methods/", NULL, id)) {
         payment_methods(app, st, who, id, rq, rp);
     } else if (strcmp(p, "/v1/account/funds") == 0) {
         if (strcmp(m, "POST") == 0)
@@ -1427,7 +1408,7 @@ int pv_api_account_route(struct pv_app *app, struct pv_store *st, const struct p
             transactions(st, who, rq, rp);
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-    } else if (path_id(p, "/v1/indicia/", "/refund", id)) {
+    } else if (pv_api_path_id(p, "/v1/indicia/", "/refund", id)) {
         refund(app, st, who, id, rq, rp);
     } else {
         return 0;

@@ -566,7 +566,7 @@ class Routes:
                 callee = c.group(1)
                 if callee in self.funcs and callee != "pv_api_handle" and \
                         re.search(r"rq->path", self.funcs[callee][2]) and \
-                        re.search(r"\b(strcmp|path_id)\s*\(", self.funcs[callee][2]):
+                        re.search(r"\b(strcmp|(?:pv_api_)?path_id)\s*\(", self.funcs[callee][2]):
                     self.routers[callee] = 0 <= hauth and o < hauth
         for name, (rel, start, body) in self.funcs.items():
             self._scan(name, body)
@@ -601,7 +601,7 @@ class Routes:
                     suffixes.append(lit)
                     self.literals.add(lit)
             # path_id(p, "/v1/x/", NULL | "/suffix", id): "/v1/x/{}" [+ suffix]
-            for lit, suffix in re.findall(r'\bpath_id\(\s*(?:%s)\s*,\s*"([^"]*)"\s*,'
+            for lit, suffix in re.findall(r'\b(?:pv_api_)?path_id\(\s*(?:%s)\s*,\s*"([^"]*)"\s*,'
                                           r'\s*(NULL|"[^"]*")\s*,' % pv, cond):
                 if not lit.endswith("/"):
                     raise AssertionError('%s: path_id prefix "%s" does not end in /'
