@@ -1471,6 +1471,14 @@ static void internal_handle(struct pv_app *app, const struct pv_request *rq, str
     json_decref(root);
 }
 
+int pv_api_customer_only(const struct pv_principal *who, const char *why, struct pv_reply *rp)
+{
+    if (who->role == PV_ROLE_CUSTOMER)
+        return PV_OK;
+    pv_reply_error(rp, PV_EFORBIDDEN, NULL, why);
+    return PV_EFORBIDDEN;
+}
+
 int pv_api_path_id(const char *path, const char *prefix, const char *suffix, char id[PV_ID_MAX])
 {
     size_t n = strlen(prefix), len;

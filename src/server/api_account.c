@@ -64,19 +64,7 @@ static const char *money(pv_mills m, char buf[32])
     return pv_money_format(m, buf, 32);
 }
 
-/* The customer's balance account for the caller's mode. */
-static void balance_account(const struct pv_principal *who, char acct[PV_ACCOUNT_MAX])
-{
-    pv_account_customer_mode(who->owner_id, who->test, acct);
-}
-
-static int only_customers(const struct pv_principal *who, struct pv_reply *rp)
-{
-    if (who->role == PV_ROLE_CUSTOMER)
-        return PV_OK;
-    pv_reply_error(rp, PV_EFORBIDDEN, NULL, "this needs a customer key or session");
-    return PV_EFORBIDDEN;
-}
+#define CUSTOMER_WHY "this needs a customer key or session"
 
 int pv_api_email_ok(const char *e)
 {
@@ -796,7 +784,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
     json_t *arr, *root;
     int rc;
 
-    if (only_customers(who, rp) != PV_OK)
+    if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
     if (strcmp(rq->method, "GET") == 0 && !id) {
         if ((rc = st->ops->pm_list(st, who->owner_id, who->test, &list, &n)) != PV_OK) {
@@ -919,7 +907,7 @@ static void funds_answer(struct pv_store *st, const struct pv_principal *who,
     pv_mills bal;
     int rc;
 
-    balance_account(who, acct);
+    pv_account_customer_mode(who->owner_id, who->test, acct);
     if ((rc = pv_balance(st, acct, &bal)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
@@ -984,7 +972,7 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
     json_t *root;
     int rc;
 
-    if (only_customers(who, rp) != PV_OK)
+    if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
     if (pv_api_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
@@ -1078,7 +1066,7 @@ static void auto_refill(struct pv_store *st, const struct pv_principal *who,
     json_t *root, *en;
     int rc;
 
-    if (only_customers(who, rp) != PV_OK)
+    if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
     rc = st->ops->autorefill_get(st, who->owner_id, who->test, &ar);
     if (rc == PV_ENOTFOUND) {
@@ -1148,7 +1136,7 @@ static void transactions(struct pv_store *st, const struct pv_principal *who,
     json_t *arr, *j;
     int rc;
 
-    if (only_customers(who, rp) != PV_OK)
+    if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
     if (pv_api_arg(rq, "limit") &&
         pv_parse_u64(pv_api_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
@@ -1160,7 +1148,7 @@ static void transactions(struct pv_store *st, const struct pv_principal *who,
         pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
         return;
     }
-    balance_account(who, acct);
+    pv_account_customer_mode(who->owner_id, who->test, acct);
     if ((rc = st->ops->account_lines(st, acct, (int64_t) before, (size_t) limit + 1, &rows, &n)) !=
         PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
@@ -1282,7 +1270,7 @@ static void refund(struct pv_app *app, struct pv_store *st, const struct pv_prin
     int rc, attempt;
 
     if (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "POST") == 0) {
-        if (only_customers(who, rp) != PV_OK)
+        if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
             return;
     } else {
         pv_reply_error(rp, PV_EMETHOD, NULL, NULL);

@@ -109,6 +109,10 @@ struct pv_apikey_rec;
 int pv_api_new_key(struct pv_store *st, int role, const char *owner, int test, const char *name,
                    char key[64], struct pv_apikey_rec *rec);
 
+/* pv_api_customer_only - PV_OK for a customer's key or session; else
+ * 403 forbidden with the borrowed message why. */
+int pv_api_customer_only(const struct pv_principal *who, const char *why, struct pv_reply *rp);
+
 /* pv_api_path_id - 1 when path (borrowed) is prefix, an id of 1..PV_ID_MAX-1
  * characters without '/', then exactly suffix (NULL: nothing); the id into id. */
 int pv_api_path_id(const char *path, const char *prefix, const char *suffix, char id[PV_ID_MAX]);

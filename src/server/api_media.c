@@ -23,12 +23,6 @@
 
 _Static_assert(PV_MEDIA_SERIAL_SIZE == PV_SERIAL_TEXT_SIZE, "render.h and serial.h disagree");
 
-/* Authenticate text: PV_OK (fields into *f) or PV_EMEDIUMINVALID. */
-static int authentic(struct pv_app *app, struct pv_store *st, const char *text, struct pv_serial *f)
-{
-    return pv_media_authenticate(&app->media, st, text, f);
-}
-
 int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp)
 {
     json_t *v = json_object_get(root, "medium_serial");
@@ -38,7 +32,7 @@ int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, s
     if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
         pv_api_parse_medium(json_string_value(v), text) != PV_OK)
         return PV_OK;
-    if ((rc = authentic(app, st, text, NULL)) != PV_OK)
+    if ((rc = pv_media_authenticate(&app->media, st, text, NULL)) != PV_OK)
         pv_reply_error(rp, rc, "medium_serial", NULL);
     return rc;
 }
@@ -339,7 +333,7 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
         pv_reply_error(rp, PV_EINVAL, "format", "format must be json, csv or pdf");
         return;
     }
-    if ((rc = authentic(app, st, text, &f)) != PV_OK) {
+    if ((rc = pv_media_authenticate(&app->media, st, text, &f)) != PV_OK) {
         pv_reply_error(rp, rc, "serial", NULL);
         return;
     }
@@ -679,7 +673,7 @@ void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct
     memset(&pay, 0, sizeof pay);
     memcpy(text, serial, len);
     text[len] = '\0';
-    if ((rc = authentic(app, st, text, &pay.f)) != PV_OK) {
+    if ((rc = pv_media_authenticate(&app->media, st, text, &pay.f)) != PV_OK) {
         pv_reply_error(rp, rc, "serial", NULL);
         return;
     }

@@ -250,13 +250,7 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
 /* ---- endpoints ---- */
 
 /* Labels are printed by the customer who bought them (and counted in their prints). */
-static int customer_only(const struct pv_principal *who, struct pv_reply *rp)
-{
-    if (who->role == PV_ROLE_CUSTOMER)
-        return PV_OK;
-    pv_reply_error(rp, PV_EFORBIDDEN, NULL, "labels are printed with the buyer's customer key");
-    return PV_EFORBIDDEN;
-}
+#define PRINT_WHY "labels are printed with the buyer's customer key"
 
 void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const char *id,
                       const struct pv_request *rq, struct pv_reply *rp)
@@ -271,7 +265,7 @@ void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return;
     }
-    if (customer_only(who, rp) != PV_OK ||
+    if (pv_api_customer_only(who, PRINT_WHY, rp) != PV_OK ||
         job_defaults(&j, pv_api_arg(rq, "layout"), pv_api_arg(rq, "format"), rp) != PV_OK)
         goto out;
     if (dpi) {
@@ -314,7 +308,8 @@ void pv_api_post_sheets(struct pv_store *st, const struct pv_principal *who,
     struct job_opts j;
     size_t n, i;
 
-    if (customer_only(who, rp) != PV_OK || !(root = pv_api_parse_object(rq, sheet_fields, rp)))
+    if (pv_api_customer_only(who, PRINT_WHY, rp) != PV_OK ||
+        !(root = pv_api_parse_object(rq, sheet_fields, rp)))
         return;
     if (pv_api_get_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp) != PV_OK ||
         pv_api_get_string(root, "format", 0, 16, PV_EFORMAT, &format, rp) != PV_OK ||
