@@ -57,7 +57,12 @@ async function loadSession() {
 
 async function route() {
   stopRefresh();
-  const main = document.getElementById('main');
+  // Every navigation renders into an element of its own. A page still
+  // loading from an earlier navigation then finishes into a detached
+  // element, never over the page shown now.
+  const old = document.getElementById('main');
+  const main = old.cloneNode(false);
+  old.replaceWith(main);
   const [path, query] = (location.hash.slice(1) || '/').split('?');
   const params = new URLSearchParams(query || '');
   const home = session ? (session.role === 'operator' ? '#/ops' : '#/buy') : '#/login';
