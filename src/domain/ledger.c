@@ -24,7 +24,7 @@ int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
             return rc;
     if (sum != 0)
         return PV_EINVAL;
-    return st->ops->journal_post(st, kind, ref, lines, n, at);
+    return pv_store_journal_post(st, kind, ref, lines, n, at);
 }
 
 void pv_account_customer(const char *customer_id, char buf[PV_ACCOUNT_MAX])
@@ -49,7 +49,7 @@ void pv_account_psd(uint32_t psd_id, char buf[PV_ACCOUNT_MAX])
 
 int pv_balance(struct pv_store *st, const char *account, pv_mills *out)
 {
-    int rc = st->ops->account_balance(st, account, out);
+    int rc = pv_store_account_balance(st, account, out);
 
     if (rc == PV_ENOTFOUND) {
         *out = 0;
@@ -140,9 +140,9 @@ int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep)
     int rc;
 
     memset(rep, 0, sizeof *rep);
-    if ((rc = st->ops->ledger_audit(st, &rep->journals, &rep->accounts, &rep->issues, &rep->n)) !=
+    if ((rc = pv_store_ledger_audit(st, &rep->journals, &rep->accounts, &rep->issues, &rep->n)) !=
             PV_OK ||
-        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK)
+        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
         goto out;
     if ((rc = check_totals(st, psds, npsds, 0, rep)) != PV_OK ||
         (rc = check_totals(st, psds, npsds, 1, rep)) != PV_OK)

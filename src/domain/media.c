@@ -160,7 +160,7 @@ int pv_media_keys_load(struct pv_store *st, struct pv_media_key_rec *keys, size_
     int rc;
 
     *n = 0;
-    if ((rc = st->ops->media_key_list(st, &all, &total)) != PV_OK)
+    if ((rc = pv_store_media_key_list(st, &all, &total)) != PV_OK)
         return rc;
     *n = total < cap ? total : cap;
     if (*n)
@@ -220,7 +220,7 @@ int pv_media_secret_create(struct pv_store *st, int64_t now, uint32_t *key_id)
     if ((rc = pv_random(rec.secret, sizeof rec.secret)) != PV_OK)
         return rc;
     rec.created = now;
-    rc = st->ops->media_key_insert(st, &rec);
+    rc = pv_store_media_key_insert(st, &rec);
     if (rc == PV_OK && key_id)
         *key_id = rec.key_id;
     pv_card_wipe(rec.secret, sizeof rec.secret);
@@ -255,9 +255,9 @@ int pv_affiliate_create(struct pv_store *st, struct pv_affiliate_rec *rec)
     if (rec->threshold_labels < 0 || rec->target_days < 0 || rec->resupply_sheets < 1 ||
         rec->resupply_sheets > PV_SERIAL_MAX_SHEET || !rec->name[0])
         return PV_EINVAL;
-    if (rec->customer_id[0] && (rc = st->ops->customer_get(st, rec->customer_id, &c)) != PV_OK)
+    if (rec->customer_id[0] && (rc = pv_store_customer_get(st, rec->customer_id, &c)) != PV_OK)
         return rc;
-    if ((rc = st->ops->affiliate_list(st, &all, &n)) != PV_OK)
+    if ((rc = pv_store_affiliate_list(st, &all, &n)) != PV_OK)
         return rc;
     for (i = 0; i < n; i++)
         if (all[i].group_no > group)
@@ -268,7 +268,7 @@ int pv_affiliate_create(struct pv_store *st, struct pv_affiliate_rec *rec)
     rec->group_no = group + 1;
     if ((rc = pv_new_id("aff", rec->id)) != PV_OK)
         return rc;
-    return st->ops->affiliate_insert(st, rec);
+    return pv_store_affiliate_insert(st, rec);
 }
 
 int pv_media_batch_create(struct pv_store *st, struct pv_media_batch_rec *rec)
@@ -283,7 +283,7 @@ int pv_media_batch_create(struct pv_store *st, struct pv_media_batch_rec *rec)
          rec->payment != PV_MEDIA_FREE) ||
         rec->price < 0 || rec->price > PV_MILLS_MAX)
         return PV_EINVAL;
-    if ((rc = st->ops->affiliate_get(st, rec->affiliate_id, &aff)) != PV_OK)
+    if ((rc = pv_store_affiliate_get(st, rec->affiliate_id, &aff)) != PV_OK)
         return rc;
     if ((rc = current_key(st, &key)) != PV_OK)
         return rc;
@@ -291,7 +291,7 @@ int pv_media_batch_create(struct pv_store *st, struct pv_media_batch_rec *rec)
     rec->group_no = aff.group_no;
     rec->key_id = key.key_id;
     rec->labels_per_sheet = p->labels;
-    return st->ops->media_batch_insert(st, rec);
+    return pv_store_media_batch_insert(st, rec);
 }
 
 int pv_media_batch_serials(struct pv_store *st, const struct pv_media_batch_rec *b,
@@ -344,7 +344,7 @@ out:
 static int find_sheet(struct pv_store *st, const struct pv_serial *f, struct pv_media_batch_rec *b,
                       struct pv_media_sheet_rec *sh)
 {
-    int rc = st->ops->media_batch_get(st, f->batch, b);
+    int rc = pv_store_media_batch_get(st, f->batch, b);
 
     if (rc == PV_ENOTFOUND)
         return PV_EMEDIUMUNKNOWN;
@@ -353,7 +353,7 @@ static int find_sheet(struct pv_store *st, const struct pv_serial *f, struct pv_
     if (b->product != f->product || b->group_no != f->group || b->key_id != f->key_id ||
         f->sheet < 1 || f->sheet > b->sheets || f->position > b->labels_per_sheet)
         return PV_EMEDIUMUNKNOWN;
-    rc = st->ops->media_sheet_get(st, f->batch, f->sheet, sh);
+    rc = pv_store_media_sheet_get(st, f->batch, f->sheet, sh);
     return rc == PV_ENOTFOUND ? PV_EMEDIUMUNKNOWN : rc;
 }
 
@@ -361,7 +361,7 @@ static int find_sheet(struct pv_store *st, const struct pv_serial *f, struct pv_
 static int group_allows(struct pv_store *st, const struct pv_media_batch_rec *b,
                         const char *customer_id, struct pv_affiliate_rec *aff)
 {
-    int rc = st->ops->affiliate_get(st, b->affiliate_id, aff);
+    int rc = pv_store_affiliate_get(st, b->affiliate_id, aff);
 
     if (rc != PV_OK)
         return rc;
@@ -407,7 +407,7 @@ int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, struct 
         return rc;
 
     /* Which label: the one named, or the sheet's lowest free one. */
-    if ((rc = st->ops->media_label_list(st, f.batch, f.sheet, &labels, &n)) != PV_OK)
+    if ((rc = pv_store_media_label_list(st, f.batch, f.sheet, &labels, &n)) != PV_OK)
         return rc;
     pos = f.position;
     if (pos == 0) {
@@ -475,7 +475,7 @@ static int maybe_resupply(struct pv_store *st, const struct pv_affiliate_rec *af
     int opened, rc;
 
     *open = 0;
-    if ((rc = st->ops->media_usage(st, aff->id, now - (int64_t) RATE_WINDOW * DAY, &total, &used,
+    if ((rc = pv_store_media_usage(st, aff->id, now - (int64_t) RATE_WINDOW * DAY, &total, &used,
                                    &recent)) != PV_OK)
         return rc;
     remaining = total > used ? total - used : 0;
@@ -490,7 +490,7 @@ static int maybe_resupply(struct pv_store *st, const struct pv_affiliate_rec *af
     order->product = product;
     order->labels_remaining = remaining;
     order->created = now;
-    if ((rc = st->ops->resupply_open(st, order, &opened)) != PV_OK)
+    if ((rc = pv_store_resupply_open(st, order, &opened)) != PV_OK)
         return rc;
     /* An order already open keeps its own count; tell the customer today's. */
     order->labels_remaining = remaining;
@@ -526,7 +526,7 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
     snprintf(label.indicium_id, sizeof label.indicium_id, "%s", res->rec.id);
     snprintf(label.customer_id, sizeof label.customer_id, "%s", q->customer_id);
     label.used_at = now;
-    rc = st->ops->media_label_insert(st, &label);
+    rc = pv_store_media_label_insert(st, &label);
     if (rc == PV_EEXIST)
         return PV_EMEDIUMUSED;
     if (rc != PV_OK)
@@ -545,7 +545,7 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
              (rc = pv_money_sub(res->balance_after, use->price, &res->balance_after)) != PV_OK))
             return rc;
     }
-    if ((rc = st->ops->media_sheet_update(st, &sh)) != PV_OK)
+    if ((rc = pv_store_media_sheet_update(st, &sh)) != PV_OK)
         return rc;
 
     if ((rc = maybe_resupply(st, &use->affiliate, use->product, now, &order, &open)) != PV_OK)
@@ -586,7 +586,7 @@ int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_s
     sh.payment = PV_MEDIA_PAID;
     snprintf(sh.paid_by, sizeof sh.paid_by, "%s", customer_id);
     sh.paid_at = now;
-    if ((rc = st->ops->media_sheet_update(st, &sh)) != PV_OK)
+    if ((rc = pv_store_media_sheet_update(st, &sh)) != PV_OK)
         return rc;
     *price = b.price;
     return pv_money_sub(balance, b.price, balance_after);
@@ -599,11 +599,11 @@ int pv_resupply_ship(struct pv_store *st, const char *id, uint32_t sheets, int64
     int rc;
 
     memset(batch, 0, sizeof *batch);
-    if ((rc = st->ops->resupply_get(st, id, order)) != PV_OK)
+    if ((rc = pv_store_resupply_get(st, id, order)) != PV_OK)
         return rc;
     if (order->status != PV_RESUPPLY_OPEN)
         return PV_EEXIST;
-    if ((rc = st->ops->affiliate_get(st, order->affiliate_id, &aff)) != PV_OK)
+    if ((rc = pv_store_affiliate_get(st, order->affiliate_id, &aff)) != PV_OK)
         return rc;
     batch->product = order->product;
     batch->sheets = sheets ? sheets : aff.resupply_sheets;
@@ -612,7 +612,7 @@ int pv_resupply_ship(struct pv_store *st, const char *id, uint32_t sheets, int64
     snprintf(batch->affiliate_id, sizeof batch->affiliate_id, "%s", aff.id);
     snprintf(batch->order_id, sizeof batch->order_id, "%s", order->id);
     if ((rc = pv_media_batch_create(st, batch)) != PV_OK ||
-        (rc = st->ops->resupply_ship(st, id, batch->batch, now)) != PV_OK)
+        (rc = pv_store_resupply_ship(st, id, batch->batch, now)) != PV_OK)
         return rc;
-    return st->ops->resupply_get(st, id, order);
+    return pv_store_resupply_get(st, id, order);
 }

@@ -63,7 +63,7 @@ int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_r
     lines[0].amount = -c->amount;
     pv_account_customer_mode(c->customer_id, c->test, lines[1].account);
     lines[1].amount = c->amount;
-    if ((rc = st->ops->charge_insert(st, c)) != PV_OK ||
+    if ((rc = pv_store_charge_insert(st, c)) != PV_OK ||
         (rc = pv_ledger_post(st, kind, c->ref, lines, 2, now)) != PV_OK) {
         pv_pay_void(gw, c->id, c->amount);
         c->id[0] = '\0';

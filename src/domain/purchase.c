@@ -88,9 +88,9 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
 
     regs_to(&r, p);
     p->last_refill_at = now;
-    if ((rc = st->ops->refill_insert(st, &rf)) != PV_OK)
+    if ((rc = pv_store_refill_insert(st, &rf)) != PV_OK)
         return rc;
-    if ((rc = st->ops->psd_update(st, p)) != PV_OK)
+    if ((rc = pv_store_psd_update(st, p)) != PV_OK)
         return rc;
 
     memset(lines, 0, sizeof lines);
@@ -112,7 +112,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     if (test) {
         if (!ctx->test_psd.held)
             return PV_ENOPSD;
-        if ((rc = st->ops->psd_get(st, ctx->test_psd.psd_id, out)) != PV_OK)
+        if ((rc = pv_store_psd_get(st, ctx->test_psd.psd_id, out)) != PV_OK)
             return rc;
         if (out->status != PV_PSD_ACTIVE || !out->test)
             return PV_ENOPSD;
@@ -124,7 +124,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         idx = (ctx->current + i) % ctx->npsds;
         if (!ctx->psds[idx].held)
             continue;
-        if ((rc = st->ops->psd_get(st, ctx->psds[idx].psd_id, out)) != PV_OK)
+        if ((rc = pv_store_psd_get(st, ctx->psds[idx].psd_id, out)) != PV_OK)
             return rc;
         /* The row is the authority: only the lease holder moves registers. */
         if (out->status != PV_PSD_ACTIVE || strcmp(out->lease_holder, ctx->server_id) != 0 ||
@@ -143,7 +143,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     }
     if (refill_idx == SIZE_MAX)
         return PV_ENOPSD;
-    if ((rc = st->ops->psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK ||
+    if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK ||
         (rc = refill(st, ctx, out, v, now)) != PV_OK)
         return rc;
     ctx->current = refill_idx;
@@ -159,7 +159,7 @@ static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct p
 
     if (strcmp(stored_hash, q->req_hash) != 0)
         return PV_EIDEMREUSED;
-    if ((rc = st->ops->indicium_get(st, indicium_id, &r->rec)) != PV_OK)
+    if ((rc = pv_store_indicium_get(st, indicium_id, &r->rec)) != PV_OK)
         return rc;
     pv_account_customer_mode(q->customer_id, q->test, acct);
     r->replayed = 1;
@@ -212,7 +212,7 @@ static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_mills after;
     int rc;
 
-    rc = st->ops->autorefill_get(st, q->customer_id, q->test, &ar);
+    rc = pv_store_autorefill_get(st, q->customer_id, q->test, &ar);
     if (rc == PV_ENOTFOUND)
         return PV_OK;
     if (rc != PV_OK)
@@ -220,7 +220,7 @@ static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (!ar.enabled || ar.amount <= 0 || pv_money_sub(*balance, due, &after) != PV_OK ||
         after >= ar.trigger)
         return PV_OK;
-    rc = st->ops->pm_get(st, q->customer_id, ar.payment_method_id, &pm);
+    rc = pv_store_pm_get(st, q->customer_id, ar.payment_method_id, &pm);
     if (rc == PV_ENOTFOUND)
         return PV_OK; /* the card was removed: no refill; the balance decides */
     if (rc != PV_OK)
@@ -256,7 +256,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     int rc;
 
     pv_idem_owner(q->customer_id, q->test, owner);
-    rc = st->ops->idem_get(st, owner, q->idem_key, stored_hash, stored_id);
+    rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
     if (rc != PV_ENOTFOUND)
@@ -337,9 +337,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     memcpy(r->rec.data + body_len, ind->signature, PV_SIG_LEN);
     r->rec.data_len = body_len + PV_SIG_LEN;
 
-    if ((rc = st->ops->psd_update(st, &p)) != PV_OK)
+    if ((rc = pv_store_psd_update(st, &p)) != PV_OK)
         return rc;
-    if ((rc = st->ops->indicium_insert(st, &r->rec)) != PV_OK)
+    if ((rc = pv_store_indicium_insert(st, &r->rec)) != PV_OK)
         return rc;
 
     memset(lines, 0, sizeof lines);
@@ -353,7 +353,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     lines[3].amount = q->postage;
     if ((rc = pv_ledger_post(st, "postage_sale", r->rec.id, lines, 4, now)) != PV_OK)
         return rc;
-    if ((rc = st->ops->idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) != PV_OK)
+    if ((rc = pv_store_idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) != PV_OK)
         return rc;
     if ((rc = pv_money_sub(balance, q->postage, &r->balance_after)) != PV_OK)
         return rc;
@@ -381,36 +381,36 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     for (i = 0; i < n; i++)
         memset(&res[i], 0, sizeof res[i]);
-    if ((rc = st->ops->begin(st)) != PV_OK)
+    if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
-    if (st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK)
+    if ((rc = pv_store_lock_writer(st)) != PV_OK)
         goto fail_rollback;
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
     for (i = 0; i < n; i++) {
-        if ((rc = st->ops->savepoint(st)) != PV_OK)
+        if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
         res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
-            rc = st->ops->rollback_to(st);
+            rc = pv_store_rollback_to(st);
             void_charges(ctx, &reqs[i], &res[i]);
             memset(&res[i].rec, 0, sizeof res[i].rec);
             if (res[i].err != PV_EMEDIUMPAYMENT)
                 memset(&res[i].medium, 0, sizeof res[i].medium);
             res[i].replayed = 0;
         } else {
-            rc = st->ops->release(st);
+            rc = pv_store_release(st);
         }
         if (rc != PV_OK)
             goto fail_rollback;
     }
-    if ((rc = st->ops->commit(st)) != PV_OK)
+    if ((rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
     return PV_OK;
 
 fail_rollback:
-    st->ops->rollback(st);
+    pv_store_rollback(st);
 fail:
     ctx->current = saved_current;
     for (i = 0; i < n; i++) {
@@ -439,12 +439,12 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
     pv_processor_ctx_clear(ctx);
     ctx->lease_ms = PV_LEASE_MS_DEFAULT;
     ctx->live_ms = PV_LIVE_MS_DEFAULT;
-    if ((rc = st->ops->config_get(st, PV_CFG_LICENSE, &val)) != PV_OK)
+    if ((rc = pv_store_config_get(st, PV_CFG_LICENSE, &val)) != PV_OK)
         goto out;
     snprintf(ctx->license, sizeof ctx->license, "%s", val);
     free(val);
     val = NULL;
-    if ((rc = st->ops->config_get(st, PV_CFG_REFILL, &val)) != PV_OK)
+    if ((rc = pv_store_config_get(st, PV_CFG_REFILL, &val)) != PV_OK)
         goto out;
     if (pv_parse_u64(val, 0, (uint64_t) PV_MILLS_MAX, &policy) != PV_OK) {
         rc = PV_ECONFIG;
@@ -452,9 +452,9 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
     }
     ctx->refill_policy = (pv_mills) policy;
 
-    if ((rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK)
+    if ((rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
         goto out;
-    if ((rc = st->ops->key_list(st, &keys, &nkeys)) != PV_OK)
+    if ((rc = pv_store_key_list(st, &keys, &nkeys)) != PV_OK)
         goto out;
     qsort(psds, npsds, sizeof *psds, cmp_psd);
     ctx->psds = calloc(npsds ? npsds : 1, sizeof *ctx->psds);
@@ -523,10 +523,10 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
     size_t nservers = 0, nrows = 0, i, j, idx, share, held = 0;
     int rc, my_status = PV_SERVER_ACTIVE;
 
-    if ((rc = st->ops->server_heartbeat(st, ctx->server_id, ctx->key_ids, now_ms, &my_status)) !=
+    if ((rc = pv_store_server_heartbeat(st, ctx->server_id, ctx->key_ids, now_ms, &my_status)) !=
             PV_OK ||
-        (rc = st->ops->server_list(st, &servers, &nservers)) != PV_OK ||
-        (rc = st->ops->psd_list(st, &rows, &nrows)) != PV_OK)
+        (rc = pv_store_server_list(st, &servers, &nservers)) != PV_OK ||
+        (rc = pv_store_psd_list(st, &rows, &nrows)) != PV_OK)
         goto out;
     share = my_status == PV_SERVER_ACTIVE ? fair_share(ctx, servers, nservers, now_ms) : 0;
 
@@ -539,19 +539,19 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
         if (j == nrows || strcmp(rows[j].lease_holder, ctx->server_id) != 0 ||
             rows[j].lease_expires_ms <= now_ms)
             continue;
-        if (held < share && st->ops->lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id,
+        if (held < share && pv_store_lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id,
                                                    now_ms, now_ms + ctx->lease_ms) == PV_OK) {
             ctx->psds[idx].held = 1;
             held++;
         } else {
-            st->ops->lease_release(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms);
+            pv_store_lease_release(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms);
         }
     }
     /* Take free or expired PSDs up to the share. */
     for (idx = 0; idx < ctx->npsds && held < share; idx++) {
         if (ctx->psds[idx].held)
             continue;
-        rc = st->ops->lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms,
+        rc = pv_store_lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms,
                                     now_ms + ctx->lease_ms);
         if (rc == PV_OK) {
             ctx->psds[idx].held = 1;

@@ -497,7 +497,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     int rc;
 
     pv_idem_owner(who->owner_id, who->test, owner);
-    rc = st->ops->idem_get(st, owner, key, stored, id);
+    rc = pv_store_idem_get(st, owner, key, stored, id);
     if (rc != PV_OK)
         return rc;
     if (strcmp(stored, req_hash) != 0) {
@@ -508,7 +508,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     if (!rec)
         return PV_ENOMEM;
     pv_account_customer_mode(who->owner_id, who->test, acct);
-    if ((rc = st->ops->indicium_get(st, id, rec)) == PV_OK &&
+    if ((rc = pv_store_indicium_get(st, id, rec)) == PV_OK &&
         (rc = pv_balance(st, acct, &bal)) == PV_OK) {
         j = pv_api_indicium_json(rec);
         if (j)
@@ -658,7 +658,7 @@ int pv_api_own_indicium(struct pv_store *st, const struct pv_principal *who, con
 {
     int rc;
 
-    if (strlen(id) >= PV_ID_MAX || (rc = st->ops->indicium_get(st, id, rec)) == PV_ENOTFOUND) {
+    if (strlen(id) >= PV_ID_MAX || (rc = pv_store_indicium_get(st, id, rec)) == PV_ENOTFOUND) {
         pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
         return PV_ENOTFOUND;
     }
@@ -789,7 +789,7 @@ static void list_indicia(struct pv_store *st, const struct pv_principal *who,
                      rp) != PV_OK)
         return;
     /* One extra row tells whether there is a next page. */
-    rc = st->ops->indicium_search(st, who->owner_id, &f, pv_api_arg(rq, "cursor"),
+    rc = pv_store_indicium_search(st, who->owner_id, &f, pv_api_arg(rq, "cursor"),
                                   (size_t) limit + 1, &recs, &n);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
@@ -822,7 +822,7 @@ static void get_account(struct pv_store *st, const struct pv_principal *who, str
                           json_pack("{s:s, s:s}", "id", who->owner_id, "role", "operator"));
         return;
     }
-    if ((rc = st->ops->customer_get(st, who->owner_id, &c)) != PV_OK) {
+    if ((rc = pv_store_customer_get(st, who->owner_id, &c)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
@@ -846,8 +846,8 @@ static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *r
     json_t *arr;
     int rc;
 
-    if ((rc = st->ops->key_list(st, &keys, &n)) != PV_OK ||
-        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK) {
+    if ((rc = pv_store_key_list(st, &keys, &n)) != PV_OK ||
+        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK) {
         free(keys);
         pv_reply_error(rp, rc, NULL, NULL);
         return;
@@ -883,7 +883,7 @@ static void get_psds(struct pv_store *st, const struct pv_principal *who, struct
         return;
     }
     if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
-        (rc = st->ops->psd_list(st, &psds, &n)) != PV_OK) {
+        (rc = pv_store_psd_list(st, &psds, &n)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
@@ -945,7 +945,7 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
         pv_reply_error(rp, rc, "data", NULL);
         goto out;
     }
-    if ((rc = st->ops->key_list(st, &keys, &nkeys)) != PV_OK) {
+    if ((rc = pv_store_key_list(st, &keys, &nkeys)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
@@ -961,7 +961,7 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
         reason = "license_mismatch";
     } else {
         sig_ok = 1;
-        rc = st->ops->indicium_find(st, ind.device_id, ind.serial, &rec);
+        rc = pv_store_indicium_find(st, ind.device_id, ind.serial, &rec);
         /* The same piece is the same signed body: the signature may come in
          * its other valid form (r, n - s), see docs/indicium.md. */
         if (rc == PV_OK && rec.data_len == len && memcmp(rec.data, data, len - PV_SIG_LEN) == 0) {
@@ -972,13 +972,13 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
             before = rec.presentations;
             if (who->role != PV_ROLE_OPERATOR)
                 rc = PV_OK;
-            else if ((rc = st->ops->begin(st)) == PV_OK) {
+            else if ((rc = pv_store_begin(st)) == PV_OK) {
                 /* Under the writer lock, like refunds: a piece is scanned or
                  * refunded, never both at once. */
-                rc = st->ops->lock_writer ? st->ops->lock_writer(st) : PV_OK;
+                rc = pv_store_lock_writer(st);
                 if (rc == PV_OK)
-                    rc = st->ops->indicium_present(st, rec.id, pv_now(), &before);
-                rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+                    rc = pv_store_indicium_present(st, rec.id, pv_now(), &before);
+                rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
             }
             if (rc != PV_OK) {
                 pv_reply_error(rp, rc, NULL, NULL);
@@ -1044,10 +1044,10 @@ static void admin_servers(struct pv_store *st, struct pv_reply *rp)
     char at[32];
     int rc;
 
-    if ((rc = st->ops->server_list(st, &sv, &nsv)) != PV_OK ||
-        (rc = st->ops->server_traffic(st, pv_now() - 3600, &hour, &nhour)) != PV_OK ||
-        (rc = st->ops->server_traffic(st, 0, &all, &nall)) != PV_OK ||
-        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK) {
+    if ((rc = pv_store_server_list(st, &sv, &nsv)) != PV_OK ||
+        (rc = pv_store_server_traffic(st, pv_now() - 3600, &hour, &nhour)) != PV_OK ||
+        (rc = pv_store_server_traffic(st, 0, &all, &nall)) != PV_OK ||
+        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
@@ -1117,8 +1117,8 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
         return;
     }
     first = today - (int64_t) days + 1;
-    if ((rc = st->ops->sales_daily(st, first * 86400, &sales, &nsales)) != PV_OK ||
-        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK) {
+    if ((rc = pv_store_sales_daily(st, first * 86400, &sales, &nsales)) != PV_OK ||
+        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
@@ -1151,7 +1151,7 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
         }
     }
     for (k = 0; k < npsds; k++) {
-        if ((rc = st->ops->refill_list(st, psds[k].id, &refills, &nrefills)) != PV_OK) {
+        if ((rc = pv_store_refill_list(st, psds[k].id, &refills, &nrefills)) != PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
             goto out;
         }
@@ -1233,7 +1233,7 @@ static void admin_leases(struct pv_store *st, const char *idtext, struct pv_repl
         pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such PSD");
         return;
     }
-    if ((rc = st->ops->lease_history(st, (uint32_t) id, &h, &n)) != PV_OK) {
+    if ((rc = pv_store_lease_history(st, (uint32_t) id, &h, &n)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
@@ -1303,7 +1303,7 @@ static void admin_server_status(struct pv_store *st, const char *id, const struc
         pv_reply_error(rp, PV_EINVAL, "status", "status must be active, draining or disabled");
         goto out;
     }
-    if (strlen(id) >= PV_ID_MAX || (rc = st->ops->server_set_status(st, id, status)) != PV_OK) {
+    if (strlen(id) >= PV_ID_MAX || (rc = pv_store_server_set_status(st, id, status)) != PV_OK) {
         pv_reply_error(rp, strlen(id) >= PV_ID_MAX ? PV_ENOTFOUND : rc, NULL, "no such server");
         goto out;
     }
@@ -1364,9 +1364,9 @@ static void get_metrics(struct pv_app *app, struct pv_store *st, struct pv_reply
     int rc;
 
     if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
-        (rc = st->ops->psd_list(st, &psds, &npsds)) != PV_OK ||
-        (rc = st->ops->server_list(st, &sv, &nsv)) != PV_OK ||
-        (rc = st->ops->server_traffic(st, 0, &all, &nall)) != PV_OK) {
+        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK ||
+        (rc = pv_store_server_list(st, &sv, &nsv)) != PV_OK ||
+        (rc = pv_store_server_traffic(st, 0, &all, &nall)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }

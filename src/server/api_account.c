@@ -108,7 +108,7 @@ int pv_api_new_key(struct pv_store *st, int role, const char *owner, int test, c
     rec->test = test;
     snprintf(rec->name, sizeof rec->name, "%s", name ? name : "");
     rec->created = pv_now();
-    return st->ops->apikey_create(st, rec);
+    return pv_store_apikey_create(st, rec);
 }
 
 static json_t *key_json(const struct pv_apikey_rec *k)
@@ -136,7 +136,7 @@ static void api_keys(struct pv_store *st, const struct pv_principal *who, const 
     int rc, test = 0;
 
     if (strcmp(rq->method, "GET") == 0 && !id) {
-        if ((rc = st->ops->apikey_list(st, who->owner_id, &keys, &n)) != PV_OK) {
+        if ((rc = pv_store_apikey_list(st, who->owner_id, &keys, &n)) != PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
             return;
         }
@@ -161,7 +161,7 @@ static void api_keys(struct pv_store *st, const struct pv_principal *who, const 
         return;
     }
     if (id) {
-        rc = st->ops->apikey_revoke(st, who->owner_id, id, pv_now());
+        rc = pv_store_apikey_revoke(st, who->owner_id, id, pv_now());
         if (rc != PV_OK)
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such active API key" : NULL);
@@ -262,7 +262,7 @@ static int new_session(struct pv_store *st, int role, const char *owner, struct 
     snprintf(s->owner_id, sizeof s->owner_id, "%s", owner);
     s->created = pv_now();
     s->expires = s->created + SESSION_TTL_S;
-    return st->ops->session_insert(st, s);
+    return pv_store_session_insert(st, s);
 }
 
 /* Answer status with who the session is, its cookie, and api_key (taken; may be NULL). */
@@ -340,7 +340,7 @@ int pv_api_authenticate(struct pv_app *app, struct pv_store *st, const struct pv
                 len = 0;
         if (len >= 8 && len <= KEY_MAX) {
             token_hash(key, hex);
-            rc = st->ops->apikey_lookup(st, hex, who);
+            rc = pv_store_apikey_lookup(st, hex, who);
         }
         if (rc == PV_ENOTFOUND || rc == PV_EUNAUTH) {
             /* A well-formed key that is not ours is a guess; a malformed header is a bug. */
@@ -358,7 +358,7 @@ int pv_api_authenticate(struct pv_app *app, struct pv_store *st, const struct pv
         return PV_EUNAUTH;
     }
     token_hash(token, hex);
-    rc = st->ops->session_get(st, hex, pv_now(), &s);
+    rc = pv_store_session_get(st, hex, pv_now(), &s);
     if (rc == PV_ENOTFOUND) {
         pv_ratelimit_fail(app->limits, rq->remote, now_ms);
         pv_reply_error(rp, PV_EUNAUTH, "Cookie", "the session has expired; log in again");
@@ -455,17 +455,17 @@ static void post_signup(struct pv_store *st, const struct pv_request *rq, struct
     memset(&c, 0, sizeof c);
     snprintf(c.email, sizeof c.email, "%s", email);
     c.created = pv_now();
-    if ((rc = pv_new_id("cus", c.id)) != PV_OK || (rc = st->ops->begin(st)) != PV_OK) {
+    if ((rc = pv_new_id("cus", c.id)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
     /* The account, its session and the key asked for: all or nothing. */
-    if ((rc = st->ops->customer_insert(st, &c)) != PV_OK ||
-        (rc = st->ops->password_set(st, PV_ROLE_CUSTOMER, c.id, hash)) != PV_OK ||
+    if ((rc = pv_store_customer_insert(st, &c)) != PV_OK ||
+        (rc = pv_store_password_set(st, PV_ROLE_CUSTOMER, c.id, hash)) != PV_OK ||
         (rc = session_and_key(st, PV_ROLE_CUSTOMER, c.id, want_key, key_name, key_test, &sess,
                               token, &kj)) != PV_OK ||
-        (rc = st->ops->commit(st)) != PV_OK) {
-        st->ops->rollback(st);
+        (rc = pv_store_commit(st)) != PV_OK) {
+        pv_store_rollback(st);
         json_decref(kj);
         pv_reply_error(rp, rc, rc == PV_EEXIST ? "email" : NULL,
                        rc == PV_EEXIST ? "an account with this email exists; log in" : NULL);
@@ -515,7 +515,7 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
         rp->retry_after = wait;
         goto out;
     }
-    rc = st->ops->credential_get(st, role, email, &cred);
+    rc = pv_store_credential_get(st, role, email, &cred);
     if (rc != PV_OK && rc != PV_ENOTFOUND) {
         pv_ratelimit_release(app->limits, rq->remote, now_ms); /* our fault, not theirs */
         pv_reply_error(rp, rc, NULL, NULL);
@@ -529,10 +529,10 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
     /* The reserved attempt was not a failure. Earlier failures stay: a login
      * to one's own account must not launder guesses at others'. */
     pv_ratelimit_release(app->limits, rq->remote, now_ms);
-    if ((rc = st->ops->begin(st)) == PV_OK) {
+    if ((rc = pv_store_begin(st)) == PV_OK) {
         rc = session_and_key(st, role, cred.owner_id, want_key, key_name, key_test, &sess, token,
                              &kj);
-        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
     }
     if (rc != PV_OK) {
         json_decref(kj);
@@ -555,7 +555,7 @@ static void post_logout(struct pv_store *st, const struct pv_principal *who,
         return;
     }
     token_hash(token, hex);
-    if ((rc = st->ops->session_delete(st, hex)) != PV_OK && rc != PV_ENOTFOUND) {
+    if ((rc = pv_store_session_delete(st, hex)) != PV_OK && rc != PV_ENOTFOUND) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
@@ -573,10 +573,10 @@ static void get_session(struct pv_store *st, const struct pv_principal *who,
     int rc;
 
     if (who->role == PV_ROLE_CUSTOMER) {
-        rc = st->ops->customer_get(st, who->owner_id, &c);
+        rc = pv_store_customer_get(st, who->owner_id, &c);
         snprintf(email, sizeof email, "%s", rc == PV_OK ? c.email : "");
     } else {
-        rc = st->ops->operator_get(st, who->owner_id, email);
+        rc = pv_store_operator_get(st, who->owner_id, email);
     }
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
@@ -585,7 +585,7 @@ static void get_session(struct pv_store *st, const struct pv_principal *who,
     s.csrf[0] = '\0';
     if (who->session && session_cookie(rq, token)) {
         token_hash(token, hex);
-        if (st->ops->session_get(st, hex, pv_now(), &s) != PV_OK)
+        if (pv_store_session_get(st, hex, pv_now(), &s) != PV_OK)
             s.csrf[0] = '\0';
     }
     pv_api_reply_json(rp, 200,
@@ -720,7 +720,7 @@ int pv_api_parse_payment(struct pv_app *app, struct pv_store *st, const struct p
         pv_reply_error(rp, PV_ETYPE, "payment.payment_method_id", NULL);
         return PV_ETYPE;
     }
-    rc = st->ops->pm_get(st, who->owner_id, json_string_value(pmid), &pm);
+    rc = pv_store_pm_get(st, who->owner_id, json_string_value(pmid), &pm);
     if (rc == PV_OK && pm.test != who->test)
         rc = PV_ENOTFOUND; /* test cards are for test keys only, and live for live */
     if (rc != PV_OK) {
@@ -787,7 +787,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
     if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
     if (strcmp(rq->method, "GET") == 0 && !id) {
-        if ((rc = st->ops->pm_list(st, who->owner_id, who->test, &list, &n)) != PV_OK) {
+        if ((rc = pv_store_pm_list(st, who->owner_id, who->test, &list, &n)) != PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
             return;
         }
@@ -804,24 +804,24 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
     }
     if (id && strcmp(rq->method, "DELETE") == 0) {
         /* The card goes and the auto-refill that used it stops, or neither. */
-        if ((rc = st->ops->begin(st)) != PV_OK) {
+        if ((rc = pv_store_begin(st)) != PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
             return;
         }
         /* A card of the other mode does not exist for this key. */
-        rc = st->ops->pm_get(st, who->owner_id, id, &pm);
+        rc = pv_store_pm_get(st, who->owner_id, id, &pm);
         if (rc == PV_OK && pm.test != who->test)
             rc = PV_ENOTFOUND;
         if (rc == PV_OK)
-            rc = st->ops->pm_delete(st, who->owner_id, id, pv_now());
-        if (rc == PV_OK && st->ops->autorefill_get(st, who->owner_id, who->test, &ar) == PV_OK &&
+            rc = pv_store_pm_delete(st, who->owner_id, id, pv_now());
+        if (rc == PV_OK && pv_store_autorefill_get(st, who->owner_id, who->test, &ar) == PV_OK &&
             strcmp(ar.payment_method_id, id) == 0 && ar.enabled) {
             /* Auto-refill cannot go on without its card. */
             ar.enabled = 0;
             ar.updated = pv_now();
-            rc = st->ops->autorefill_put(st, &ar);
+            rc = pv_store_autorefill_put(st, &ar);
         }
-        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
         if (rc != PV_OK)
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such saved card" : NULL);
@@ -858,7 +858,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
     pm.exp_month = info.exp_month;
     pm.exp_year = info.exp_year;
     pm.created = pv_now();
-    if ((rc = st->ops->pm_insert(st, &pm)) != PV_OK) {
+    if ((rc = pv_store_pm_insert(st, &pm)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
@@ -943,7 +943,7 @@ static int funds_replay(struct pv_store *st, const struct pv_principal *who, con
 {
     char stored[PV_HASH_HEX], ref[PV_ID_MAX];
     struct pv_charge_rec c;
-    int rc = st->ops->idem_get(st, owner, key, stored, ref);
+    int rc = pv_store_idem_get(st, owner, key, stored, ref);
 
     if (rc == PV_ENOTFOUND)
         return 0;
@@ -951,7 +951,7 @@ static int funds_replay(struct pv_store *st, const struct pv_principal *who, con
         pv_reply_error(rp, rc, NULL, NULL);
     } else if (strcmp(stored, hash) != 0) {
         pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
-    } else if ((rc = st->ops->charge_find(st, "funds", ref, &c)) != PV_OK) {
+    } else if ((rc = pv_store_charge_find(st, "funds", ref, &c)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
     } else {
         funds_answer(st, who, &c, 201, rp);
@@ -998,7 +998,7 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
     snprintf(c.brand, sizeof c.brand, "%s", pay.brand);
     snprintf(c.last4, sizeof c.last4, "%s", pay.last4);
     c.amount = amount;
-    if ((rc = pv_new_id("top", c.ref)) != PV_OK || (rc = st->ops->begin(st)) != PV_OK) {
+    if ((rc = pv_new_id("top", c.ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
@@ -1007,13 +1007,13 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
      * the processors, so no deadlock on PostgreSQL), then the key again, so
      * two retries sent at once charge once and the second is a replay.
      */
-    if ((st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK)) {
-        st->ops->rollback(st);
+    if ((rc = pv_store_lock_writer(st)) != PV_OK) {
+        pv_store_rollback(st);
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
     if (funds_replay(st, who, owner, key, hash, rp)) {
-        st->ops->rollback(st);
+        pv_store_rollback(st);
         goto out;
     }
     {
@@ -1023,11 +1023,11 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
                            "funds_added", decline, pv_now());
     }
     if (rc == PV_OK)
-        rc = st->ops->idem_put(st, owner, key, hash, c.ref, pv_now());
+        rc = pv_store_idem_put(st, owner, key, hash, c.ref, pv_now());
     if (rc == PV_OK)
-        rc = st->ops->commit(st);
+        rc = pv_store_commit(st);
     if (rc != PV_OK) {
-        st->ops->rollback(st);
+        pv_store_rollback(st);
         if (c.id[0])
             pv_pay_void(pv_pay_gateway(&app->gws, who->test), c.id, c.amount);
         if (rc == PV_ECARDDECLINED)
@@ -1068,7 +1068,7 @@ static void auto_refill(struct pv_store *st, const struct pv_principal *who,
 
     if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
-    rc = st->ops->autorefill_get(st, who->owner_id, who->test, &ar);
+    rc = pv_store_autorefill_get(st, who->owner_id, who->test, &ar);
     if (rc == PV_ENOTFOUND) {
         memset(&ar, 0, sizeof ar);
         snprintf(ar.customer_id, sizeof ar.customer_id, "%s", who->owner_id);
@@ -1103,7 +1103,7 @@ static void auto_refill(struct pv_store *st, const struct pv_principal *who,
                           rp) != PV_OK)
         goto out;
     if (pmid) {
-        rc = st->ops->pm_get(st, who->owner_id, pmid, &pm);
+        rc = pv_store_pm_get(st, who->owner_id, pmid, &pm);
         if (rc == PV_OK && pm.test != who->test)
             rc = PV_ENOTFOUND;
         if (rc != PV_OK) {
@@ -1114,7 +1114,7 @@ static void auto_refill(struct pv_store *st, const struct pv_principal *who,
         snprintf(ar.payment_method_id, sizeof ar.payment_method_id, "%s", pmid);
     }
     ar.updated = pv_now();
-    if ((rc = st->ops->autorefill_put(st, &ar)) != PV_OK) {
+    if ((rc = pv_store_autorefill_put(st, &ar)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
@@ -1149,7 +1149,7 @@ static void transactions(struct pv_store *st, const struct pv_principal *who,
         return;
     }
     pv_account_customer_mode(who->owner_id, who->test, acct);
-    if ((rc = st->ops->account_lines(st, acct, (int64_t) before, (size_t) limit + 1, &rows, &n)) !=
+    if ((rc = pv_store_account_lines(st, acct, (int64_t) before, (size_t) limit + 1, &rows, &n)) !=
         PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
@@ -1226,7 +1226,7 @@ static int refund_money(struct pv_app *app, struct pv_store *st, const struct pv
     if ((rc = pv_ledger_post(st, "refund", r->id, lines, 2, now)) != PV_OK)
         return rc;
     snprintf(r->destination, sizeof r->destination, "balance");
-    rc = st->ops->charge_find(st, "purchase", rec->id, &c);
+    rc = pv_store_charge_find(st, "purchase", rec->id, &c);
     if (rc == PV_ENOTFOUND)
         return PV_OK;
     if (rc != PV_OK)
@@ -1248,7 +1248,7 @@ static int refund_money(struct pv_app *app, struct pv_store *st, const struct pv
         return PV_OK;
     if (rc != PV_OK)
         return PV_EGATEWAY;
-    if ((rc = st->ops->charge_add_refund(st, c.id, r->amount)) != PV_OK)
+    if ((rc = pv_store_charge_add_refund(st, c.id, r->amount)) != PV_OK)
         return rc;
     lines[0].amount = -r->amount;
     snprintf(lines[0].account, sizeof lines[0].account, "%s", lines[1].account);
@@ -1283,7 +1283,7 @@ static void refund(struct pv_app *app, struct pv_store *st, const struct pv_prin
     if (pv_api_own_indicium(st, who, id, rec, rp) != PV_OK)
         goto out;
     if (strcmp(rq->method, "GET") == 0) {
-        rc = st->ops->refund_latest(st, id, &r);
+        rc = pv_store_refund_latest(st, id, &r);
         if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no refund was requested" : NULL);
         else
@@ -1292,16 +1292,16 @@ static void refund(struct pv_app *app, struct pv_store *st, const struct pv_prin
     }
     for (attempt = 0; attempt < 2; attempt++) {
         memset(&r, 0, sizeof r);
-        if ((rc = pv_new_id("rfd", r.id)) != PV_OK || (rc = st->ops->begin(st)) != PV_OK)
+        if ((rc = pv_new_id("rfd", r.id)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
             break;
         /* The processors' lock order: no deadlock with purchases on PostgreSQL. */
-        if (st->ops->lock_writer && (rc = st->ops->lock_writer(st)) != PV_OK) {
-            st->ops->rollback(st);
+        if ((rc = pv_store_lock_writer(st)) != PV_OK) {
+            pv_store_rollback(st);
             break;
         }
         /* Read again inside the transaction: a scan or refund may have come since. */
-        if ((rc = st->ops->indicium_get(st, id, rec)) != PV_OK) {
-            st->ops->rollback(st);
+        if ((rc = pv_store_indicium_get(st, id, rec)) != PV_OK) {
+            pv_store_rollback(st);
             break;
         }
         snprintf(r.indicium_id, sizeof r.indicium_id, "%s", rec->id);
@@ -1313,18 +1313,18 @@ static void refund(struct pv_app *app, struct pv_store *st, const struct pv_prin
             r.status = PV_REFUND_DENIED;
             snprintf(r.reason, sizeof r.reason, "%s", why);
             /* The approved refund stays the indicium's latest word on it. */
-            rc = strcmp(why, "already_refunded") == 0 ? PV_OK : st->ops->refund_insert(st, &r);
+            rc = strcmp(why, "already_refunded") == 0 ? PV_OK : pv_store_refund_insert(st, &r);
         } else {
             r.status = PV_REFUND_APPROVED;
-            if ((rc = st->ops->indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
+            if ((rc = pv_store_indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
                 (rc = refund_money(app, st, rec, &r, now)) == PV_OK)
-                rc = st->ops->refund_insert(st, &r);
+                rc = pv_store_refund_insert(st, &r);
         }
         if (rc == PV_OK)
-            rc = st->ops->commit(st);
+            rc = pv_store_commit(st);
         if (rc == PV_OK)
             break;
-        st->ops->rollback(st);
+        pv_store_rollback(st);
         if (rc != PV_EEXIST) /* a concurrent refund won: decide again, it is denied */
             break;
     }

@@ -266,12 +266,11 @@ static int in_tx(struct pv_store *st, int (*fn)(struct pv_store *, void *), void
 {
     int rc;
 
-    if ((rc = st->ops->begin(st)) != PV_OK)
+    if ((rc = pv_store_begin(st)) != PV_OK)
         return rc;
-    if ((!st->ops->lock_writer || (rc = st->ops->lock_writer(st)) == PV_OK) &&
-        (rc = fn(st, arg)) == PV_OK)
-        return st->ops->commit(st);
-    st->ops->rollback(st);
+    if ((rc = pv_store_lock_writer(st)) == PV_OK && (rc = fn(st, arg)) == PV_OK)
+        return pv_store_commit(st);
+    pv_store_rollback(st);
     return rc;
 }
 
@@ -337,7 +336,7 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
         pv_reply_error(rp, rc, "serial", NULL);
         return;
     }
-    rc = st->ops->media_batch_get(st, f.batch, &b);
+    rc = pv_store_media_batch_get(st, f.batch, &b);
     if (rc == PV_OK && (b.product != f.product || b.group_no != f.group || b.key_id != f.key_id ||
                         f.sheet > b.sheets || f.position > b.labels_per_sheet))
         rc = PV_ENOTFOUND;
@@ -346,11 +345,11 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
         return;
     }
     if (rc == PV_OK)
-        rc = st->ops->media_sheet_get(st, f.batch, f.sheet, &sh);
+        rc = pv_store_media_sheet_get(st, f.batch, f.sheet, &sh);
     if (rc == PV_OK)
-        rc = st->ops->affiliate_get(st, b.affiliate_id, &aff);
+        rc = pv_store_affiliate_get(st, b.affiliate_id, &aff);
     if (rc == PV_OK)
-        rc = st->ops->media_label_list(st, f.batch, f.sheet, &labels, &n);
+        rc = pv_store_media_label_list(st, f.batch, f.sheet, &labels, &n);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc == PV_ENOTFOUND ? PV_EMEDIUMUNKNOWN : rc, "serial", NULL);
         goto out;
@@ -491,14 +490,14 @@ static void list_affiliates(struct pv_store *st, struct pv_reply *rp)
     size_t n = 0, i;
     int rc;
 
-    if ((rc = st->ops->affiliate_list(st, &all, &n)) != PV_OK)
+    if ((rc = pv_store_affiliate_list(st, &all, &n)) != PV_OK)
         goto out;
     if (!(arr = json_array())) {
         rc = PV_ENOMEM;
         goto out;
     }
     for (i = 0; i < n; i++) {
-        if ((rc = st->ops->media_usage(st, all[i].id, now, &total, &used, &recent)) != PV_OK)
+        if ((rc = pv_store_media_usage(st, all[i].id, now, &total, &used, &recent)) != PV_OK)
             goto out;
         j = affiliate_json(&all[i]);
         if (!j || json_object_set_new(j, "labels_total", json_integer(total)) != 0 ||
@@ -530,7 +529,7 @@ static void list_orders(struct pv_store *st, struct pv_reply *rp)
 {
     struct pv_resupply_rec *all = NULL;
     size_t n = 0;
-    int rc = st->ops->resupply_list(st, &all, &n);
+    int rc = pv_store_resupply_list(st, &all, &n);
 
     answer_list(rp, rc, "orders", all, n, sizeof *all, order_json);
 }

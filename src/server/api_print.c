@@ -160,7 +160,7 @@ static int apply_printer(struct pv_store *st, const struct pv_principal *who, st
         pv_reply_error(rp, PV_EINVAL, "printer", "printer names are 1-63 of A-Z a-z 0-9 . _ -");
         return PV_EINVAL;
     }
-    rc = st->ops->printer_get(st, who->owner_id, j->printer, &p);
+    rc = pv_store_printer_get(st, who->owner_id, j->printer, &p);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, "printer", rc == PV_ENOTFOUND ? "no such printer" : NULL);
         return rc;
@@ -227,10 +227,10 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
         return;
     }
     /* A render that cannot be recorded is not handed out. */
-    if ((rc = st->ops->begin(st)) == PV_OK) {
+    if ((rc = pv_store_begin(st)) == PV_OK) {
         for (i = 0; i < n && rc == PV_OK; i++)
-            rc = st->ops->render_record(st, recs[i].id, who->owner_id, ext, j->layout->name, now);
-        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+            rc = pv_store_render_record(st, recs[i].id, who->owner_id, ext, j->layout->name, now);
+        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
     }
     if (rc != PV_OK) {
         free(doc);
@@ -424,7 +424,7 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
             return;
         }
-        if ((rc = st->ops->printer_list(st, who->owner_id, &list, &n)) != PV_OK) {
+        if ((rc = pv_store_printer_list(st, who->owner_id, &list, &n)) != PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
             return;
         }
@@ -440,12 +440,12 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
         return;
     }
     if (strcmp(rq->method, "GET") == 0) {
-        if ((rc = st->ops->printer_get(st, who->owner_id, name, &p)) != PV_OK)
+        if ((rc = pv_store_printer_get(st, who->owner_id, name, &p)) != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such printer" : NULL);
         else
             pv_api_reply_json(rp, 200, printer_json(&p));
     } else if (strcmp(rq->method, "DELETE") == 0) {
-        if ((rc = st->ops->printer_delete(st, who->owner_id, name)) != PV_OK)
+        if ((rc = pv_store_printer_delete(st, who->owner_id, name)) != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such printer" : NULL);
         else
             pv_api_reply_json(rp, 200, json_pack("{s:b}", "deleted", 1));
@@ -464,7 +464,7 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
             pv_reply_error(rp, PV_EOFFSET, "offset_y_mm", NULL);
         } else {
             p.updated = pv_now();
-            if ((rc = st->ops->printer_put(st, who->owner_id, &p)) != PV_OK)
+            if ((rc = pv_store_printer_put(st, who->owner_id, &p)) != PV_OK)
                 pv_reply_error(rp, rc, NULL, NULL);
             else
                 pv_api_reply_json(rp, 200, printer_json(&p));

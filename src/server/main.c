@@ -150,7 +150,7 @@ static int set_password_env(struct pv_store *st, int role, const char *id, const
         return PV_OK;
     if ((rc = pv_password_hash(pw, hash)) != PV_OK)
         return rc;
-    return st->ops->password_set(st, role, id, hash);
+    return pv_store_password_set(st, role, id, hash);
 }
 
 static int grant_balance(struct pv_store *st, const char *customer_id, pv_mills amount)
@@ -179,7 +179,7 @@ static int create_customer(struct pv_store *st, const char *email, pv_mills bala
         return rc;
     snprintf(c.email, sizeof c.email, "%s", email);
     c.created = pv_now();
-    if ((rc = st->ops->customer_insert(st, &c)) != PV_OK ||
+    if ((rc = pv_store_customer_insert(st, &c)) != PV_OK ||
         (rc = grant_balance(st, c.id, balance)) != PV_OK ||
         (rc = set_password_env(st, PV_ROLE_CUSTOMER, c.id, password)) != PV_OK ||
         (rc = new_api_key(st, PV_ROLE_CUSTOMER, c.id, key)) != PV_OK)
@@ -194,7 +194,7 @@ static int create_operator(struct pv_store *st, const char *email, const char *p
     int rc;
 
     if ((rc = pv_new_id("op", id)) != PV_OK ||
-        (rc = st->ops->operator_insert(st, id, email, pv_now())) != PV_OK ||
+        (rc = pv_store_operator_insert(st, id, email, pv_now())) != PV_OK ||
         (rc = set_password_env(st, PV_ROLE_OPERATOR, id, password)) != PV_OK)
         return rc;
     return new_api_key(st, PV_ROLE_OPERATOR, id, key);
@@ -257,7 +257,7 @@ static int ensure_secret(struct pv_store *st)
 {
     uint8_t rnd[32];
     char hex[2 * sizeof rnd + 1], *v = NULL;
-    int rc = st->ops->config_get(st, PV_CFG_INTERNAL_SECRET, &v);
+    int rc = pv_store_config_get(st, PV_CFG_INTERNAL_SECRET, &v);
 
     free(v);
     if (rc != PV_ENOTFOUND)
@@ -265,7 +265,7 @@ static int ensure_secret(struct pv_store *st)
     if ((rc = pv_random(rnd, sizeof rnd)) != PV_OK)
         return rc;
     pv_hex_encode(rnd, sizeof rnd, hex);
-    return st->ops->config_set(st, PV_CFG_INTERNAL_SECRET, hex);
+    return pv_store_config_set(st, PV_CFG_INTERNAL_SECRET, hex);
 }
 
 /* stampd ledger check: prove the books; exit 1 when something does not add up. */
@@ -312,9 +312,9 @@ static int cmd_rotate_secret(const struct opts *o)
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database", rc);
-    if ((rc = st->ops->begin(st)) == PV_OK) {
+    if ((rc = pv_store_begin(st)) == PV_OK) {
         rc = pv_media_secret_create(st, pv_now(), &key_id);
-        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
     }
     pv_store_close(st);
     if (rc == PV_EOVERFLOW) {
@@ -341,13 +341,13 @@ static int cmd_migrate(const struct opts *o)
         return 1;
     if ((rc = pv_store_open(o->db, &st)) != PV_OK)
         return fail("open database", rc);
-    if ((rc = st->ops->migrate(st, &from, &to)) == PV_OK && (rc = st->ops->begin(st)) == PV_OK) {
+    if ((rc = pv_store_migrate(st, &from, &to)) == PV_OK && (rc = pv_store_begin(st)) == PV_OK) {
         rc = ensure_secret(st);
         if (rc == PV_OK)
             rc = ensure_test_psd(st);
         if (rc == PV_OK)
             rc = pv_media_secret_ensure(st, pv_now(), NULL);
-        rc = rc == PV_OK ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
     }
     pv_store_close(st);
     if (rc != PV_OK)
@@ -394,8 +394,8 @@ static int ensure_test_psd(struct pv_store *st)
     char *spec = NULL;
     int rc;
 
-    if ((rc = st->ops->psd_list(st, &psds, &n)) != PV_OK ||
-        (rc = st->ops->key_list(st, &keys, &nk)) != PV_OK)
+    if ((rc = pv_store_psd_list(st, &psds, &n)) != PV_OK ||
+        (rc = pv_store_key_list(st, &keys, &nk)) != PV_OK)
         goto out;
     for (i = 0; i < n; i++) {
         if (psds[i].test)
@@ -406,7 +406,7 @@ static int ensure_test_psd(struct pv_store *st)
     for (i = 0; i < nk; i++)
         if (keys[i].key_id >= next)
             next = keys[i].key_id + 1;
-    if ((rc = st->ops->config_get(st, "crypto_module", &spec)) != PV_OK) {
+    if ((rc = pv_store_config_get(st, "crypto_module", &spec)) != PV_OK) {
         rc = rc == PV_ENOTFOUND ? PV_OK : rc; /* not initialised: init makes it */
         goto out;
     }
@@ -417,7 +417,7 @@ static int ensure_test_psd(struct pv_store *st)
     p.key_id = next;
     p.status = PV_PSD_ACTIVE;
     p.test = 1;
-    if ((rc = st->ops->key_insert(st, &k)) == PV_OK && (rc = st->ops->psd_insert(st, &p)) == PV_OK)
+    if ((rc = pv_store_key_insert(st, &k)) == PV_OK && (rc = pv_store_psd_insert(st, &p)) == PV_OK)
         fprintf(stderr, "stampd: added test PSD %u for test keys\n", (unsigned) next);
 out:
     pv_crypto_close(cm);
@@ -452,11 +452,11 @@ static int cmd_init(const struct opts *o)
     }
     if ((rc = pv_store_open(o->db, &st)) != PV_OK)
         return fail("open database", rc);
-    if ((rc = st->ops->migrate(st, &from, &to)) != PV_OK) {
+    if ((rc = pv_store_migrate(st, &from, &to)) != PV_OK) {
         fail("migrate", rc);
         goto out;
     }
-    if (st->ops->config_get(st, PV_CFG_LICENSE, &existing) == PV_OK) {
+    if (pv_store_config_get(st, PV_CFG_LICENSE, &existing) == PV_OK) {
         fprintf(stderr, "stampd: %s is already initialised (license %s)\n", db_name(o->db),
                 existing);
         rc = PV_EEXIST;
@@ -478,13 +478,13 @@ static int cmd_init(const struct opts *o)
         if ((rc = make_key(cm, (uint32_t) (i + 1), i == npsds, &keys[i])) != PV_OK)
             goto out;
 
-    if ((rc = st->ops->begin(st)) != PV_OK)
+    if ((rc = pv_store_begin(st)) != PV_OK)
         goto out;
     in_txn = 1;
     snprintf(num, sizeof num, "%lld", (long long) refill);
-    if ((rc = st->ops->config_set(st, PV_CFG_LICENSE, o->license)) != PV_OK ||
-        (rc = st->ops->config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
-        (rc = st->ops->config_set(st, "crypto_module", spec)) != PV_OK ||
+    if ((rc = pv_store_config_set(st, PV_CFG_LICENSE, o->license)) != PV_OK ||
+        (rc = pv_store_config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
+        (rc = pv_store_config_set(st, "crypto_module", spec)) != PV_OK ||
         (rc = ensure_secret(st)) != PV_OK ||
         (rc = pv_media_secret_ensure(st, pv_now(), NULL)) != PV_OK)
         goto out;
@@ -495,8 +495,8 @@ static int cmd_init(const struct opts *o)
         p.key_id = keys[i].key_id;
         p.status = PV_PSD_ACTIVE;
         p.test = i == npsds;
-        if ((rc = st->ops->key_insert(st, &keys[i])) != PV_OK ||
-            (rc = st->ops->psd_insert(st, &p)) != PV_OK)
+        if ((rc = pv_store_key_insert(st, &keys[i])) != PV_OK ||
+            (rc = pv_store_psd_insert(st, &p)) != PV_OK)
             goto out;
     }
     if (deposit > 0) {
@@ -513,11 +513,11 @@ static int cmd_init(const struct opts *o)
         ((rc = create_customer(st, "demo@stampd.test", 100 * 1000, DEMO_PASSWORD, cid, ckey)) !=
              PV_OK ||
          (rc = create_operator(st, "operator@stampd.test", DEMO_PASSWORD, oid, okey)) != PV_OK ||
-         (rc = st->ops->config_set(st, PV_CFG_GATEWAY, "sandbox")) != PV_OK))
+         (rc = pv_store_config_set(st, PV_CFG_GATEWAY, "sandbox")) != PV_OK))
         goto out;
-    if (o->gateway && (rc = st->ops->config_set(st, PV_CFG_GATEWAY, o->gateway)) != PV_OK)
+    if (o->gateway && (rc = pv_store_config_set(st, PV_CFG_GATEWAY, o->gateway)) != PV_OK)
         goto out;
-    if ((rc = st->ops->commit(st)) != PV_OK)
+    if ((rc = pv_store_commit(st)) != PV_OK)
         goto out;
     in_txn = 0;
 
@@ -531,7 +531,7 @@ static int cmd_init(const struct opts *o)
     }
 out:
     if (in_txn) {
-        st->ops->rollback(st);
+        pv_store_rollback(st);
         fail("init", rc);
     }
     free(existing);
@@ -571,13 +571,13 @@ static int cmd_create(const struct opts *o, int customer)
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database", rc);
-    if ((rc = st->ops->begin(st)) == PV_OK) {
+    if ((rc = pv_store_begin(st)) == PV_OK) {
         rc = customer ? create_customer(st, o->email, balance, NULL, id, key)
                       : create_operator(st, o->email, NULL, id, key);
         if (rc == PV_OK)
-            rc = st->ops->commit(st);
+            rc = pv_store_commit(st);
         else
-            st->ops->rollback(st);
+            pv_store_rollback(st);
     }
     pv_store_close(st);
     if (rc != PV_OK)
@@ -640,8 +640,8 @@ static int cmd_set_password(const struct opts *o, int customer)
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database", rc);
-    if ((rc = st->ops->credential_get(st, role, o->email, &cred)) == PV_OK)
-        rc = st->ops->password_set(st, role, cred.owner_id, hash);
+    if ((rc = pv_store_credential_get(st, role, o->email, &cred)) == PV_OK)
+        rc = pv_store_password_set(st, role, cred.owner_id, hash);
     pv_store_close(st);
     if (rc != PV_OK)
         return fail(rc == PV_ENOTFOUND ? "no such account" : "set password", rc);
@@ -678,7 +678,7 @@ static int load_secret(const char *db, char *out, size_t n)
 
     if ((rc = pv_store_open_checked(db, &st)) != PV_OK)
         return rc;
-    rc = st->ops->config_get(st, PV_CFG_INTERNAL_SECRET, &v);
+    rc = pv_store_config_get(st, PV_CFG_INTERNAL_SECRET, &v);
     pv_store_close(st);
     if (rc == PV_ENOTFOUND)
         fprintf(stderr, "stampd: no internal secret in the database (run stampd migrate)\n");
@@ -738,8 +738,8 @@ static int cmd_run(const struct opts *o, enum run_mode mode)
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return fail("open database (run stampd init, or stampd migrate after an upgrade)", rc);
-    rc = st->ops->config_get(st, PV_CFG_LICENSE, &license);
-    if (rc == PV_OK && st->ops->config_get(st, PV_CFG_GATEWAY, &gateway) != PV_OK)
+    rc = pv_store_config_get(st, PV_CFG_LICENSE, &license);
+    if (rc == PV_OK && pv_store_config_get(st, PV_CFG_GATEWAY, &gateway) != PV_OK)
         gateway = NULL; /* no live card payments */
     if (rc == PV_OK && (rc = pv_media_keyring_init(&app.media, st, PV_MEDIA_RELOAD_MS)) != PV_OK) {
         pv_store_close(st);

@@ -116,7 +116,7 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         return PV_ENOMEM;
     if ((rc = pv_store_open_checked(dsn, &p->st)) != PV_OK)
         return rc;
-    if ((rc = p->st->ops->config_get(p->st, "crypto_module", &spec)) != PV_OK)
+    if ((rc = pv_store_config_get(p->st, "crypto_module", &spec)) != PV_OK)
         return rc == PV_ENOTFOUND ? PV_ECONFIG : rc;
     rc = pv_crypto_open(spec, &p->cm);
     free(spec);
@@ -145,7 +145,7 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     snprintf(reg.address, sizeof reg.address, "%s", o->address ? o->address : "inproc");
     snprintf(reg.crypto_module, sizeof reg.crypto_module, "%s", p->cm->ops->name);
     reg.started_ms = reg.heartbeat_ms = pv_now_ms();
-    return p->st->ops->server_register(p->st, &reg);
+    return pv_store_server_register(p->st, &reg);
 }
 
 static int start_one(struct pv_processor *p)

@@ -82,7 +82,7 @@ static void refresh(struct pv_router *r)
     if (now - r->refreshed_ms < REFRESH_MS)
         goto out;
     r->refreshed_ms = now;
-    if (r->st->ops->server_list(r->st, &servers, &n) != PV_OK)
+    if (pv_store_server_list(r->st, &servers, &n) != PV_OK)
         goto out; /* keep the last good list */
     r->ntargets = 0;
     for (i = 0; i < n && r->ntargets < MAX_TARGETS; i++) {

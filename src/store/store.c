@@ -19,6 +19,19 @@ static int has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* A backend built against another interface version is refused, not trusted. */
+static int checked_version(int rc, struct pv_store **out)
+{
+    if (rc == PV_OK && (*out)->ops->version != PV_STORE_OPS_VERSION) {
+        fprintf(stderr, "store: backend %s has interface version %d, this binary needs %d\n",
+                (*out)->ops->name, (*out)->ops->version, PV_STORE_OPS_VERSION);
+        pv_store_close(*out);
+        *out = NULL;
+        rc = PV_ECONFIG;
+    }
+    return rc;
+}
+
 int pv_store_open(const char *dsn, struct pv_store **out)
 {
     const char *path;
@@ -42,7 +55,7 @@ int pv_store_open(const char *dsn, struct pv_store **out)
             path += 2;
         }
     } else if (has_prefix(dsn, "postgres://") || has_prefix(dsn, "postgresql://")) {
-        return pv_postgres_open(dsn, out);
+        return checked_version(pv_postgres_open(dsn, out), out);
     } else if (strstr(dsn, "://")) {
         fprintf(stderr, "store: unknown DSN scheme (expected sqlite: or postgres://)\n");
         return PV_ECONFIG;
@@ -54,7 +67,7 @@ int pv_store_open(const char *dsn, struct pv_store **out)
         fprintf(stderr, "store: sqlite DSN without a path\n");
         return PV_ECONFIG;
     }
-    return pv_sqlite_open(path, out);
+    return checked_version(pv_sqlite_open(path, out), out);
 }
 
 void pv_store_close(struct pv_store *st)
@@ -74,7 +87,7 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out)
     rc = pv_store_open(dsn, &st);
     if (rc != PV_OK)
         goto out;
-    rc = st->ops->schema_version(st, &version);
+    rc = pv_store_schema_version(st, &version);
     if (rc != PV_OK)
         goto out;
     if (version != PV_SCHEMA_VERSION) {

@@ -367,261 +367,235 @@ struct pv_sales_day {
     pv_mills postage;
 };
 
+/* A store handle: opaque; one connection (see the file comment). */
 struct pv_store;
 
-struct pv_store_ops {
-    int version;      /* 1 */
-    const char *name; /* "sqlite" */
+/*
+ * The operations. Each borrows st and every pointer argument; record structs
+ * are filled in place; list functions return an owned array in *out (free()).
+ * A NULL st is PV_EINVAL.
+ */
 
-    void (*close)(struct pv_store *st);
-
-    /* Schema. migrate applies every pending migration in one transaction
-     * and sets *from and *to; schema_version reads the current version (0 for
-     * an empty database). */
-    int (*migrate)(struct pv_store *st, int *from, int *to);
-    int (*schema_version)(struct pv_store *st, int *version);
-
-    /* Transactions (see the file comment). */
-    int (*begin)(struct pv_store *st);
-    int (*commit)(struct pv_store *st);
-    int (*rollback)(struct pv_store *st);
-    int (*savepoint)(struct pv_store *st);
-    int (*release)(struct pv_store *st);
-    int (*rollback_to)(struct pv_store *st);
-
-    /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
-     * unset; *value is owned (free()). */
-    int (*config_set)(struct pv_store *st, const char *key, const char *value);
-    int (*config_get)(struct pv_store *st, const char *key, char **value);
-
-    /* Ledger. journal_post writes one entry of n lines and adds each line to
-     * its account's balance (creating the account at 0 when new). It does
-     * not check the sum: pv_ledger_post() in src/domain does. */
-    int (*journal_post)(struct pv_store *st, const char *kind, const char *ref,
-                        const struct pv_ledger_line *lines, size_t n, int64_t at);
-    int (*account_balance)(struct pv_store *st, const char *account, pv_mills *balance);
-
-    /* PSDs and their keys. psd_get: PV_ENOTFOUND. psd_update writes the
-     * registers, status and last_refill_at of rec->id. */
-    int (*psd_insert)(struct pv_store *st, const struct pv_psd_rec *rec);
-    int (*psd_get)(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec);
-    int (*psd_update)(struct pv_store *st, const struct pv_psd_rec *rec);
-    int (*psd_list)(struct pv_store *st, struct pv_psd_rec **out, size_t *n);
-    int (*refill_insert)(struct pv_store *st, const struct pv_refill_rec *rec);
-    int (*refill_list)(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out, size_t *n);
-    int (*key_insert)(struct pv_store *st, const struct pv_key_rec *rec);
-    int (*key_list)(struct pv_store *st, struct pv_key_rec **out, size_t *n);
-
-    /* Customers, operators and API keys (stored as SHA-256 hex only). */
-    int (*customer_insert)(struct pv_store *st, const struct pv_customer_rec *rec);
-    int (*customer_get)(struct pv_store *st, const char *id, struct pv_customer_rec *rec);
-    int (*operator_insert)(struct pv_store *st, const char *id, const char *email, int64_t at);
-    int (*apikey_insert)(struct pv_store *st, const char *key_id, const char *hash_hex,
-                         const char *prefix, int role, const char *owner_id, int64_t at);
-    /* apikey_lookup: PV_ENOTFOUND for an unknown or revoked key. */
-    int (*apikey_lookup)(struct pv_store *st, const char *hash_hex, struct pv_principal *out);
-
-    /* Idempotency. get: PV_ENOTFOUND, or the request hash and indicium id
-     * stored for (owner, key). put: PV_EEXIST when (owner, key) exists. */
-    int (*idem_get)(struct pv_store *st, const char *owner_id, const char *key,
-                    char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX]);
-    int (*idem_put)(struct pv_store *st, const char *owner_id, const char *key,
-                    const char *req_hash, const char *indicium_id, int64_t at);
-
-    /* Indicia. get: PV_ENOTFOUND. list: the customer's indicia newest
-     * first, strictly older than the indicium whose id is before_id (NULL
-     * or "" = from the newest), at most limit; PV_ECURSOR for an unknown
-     * before_id. find: by (device id, serial). present: count one more
-     * presentation and return how many there were before it. */
-    int (*indicium_insert)(struct pv_store *st, const struct pv_indicium_rec *rec);
-    int (*indicium_get)(struct pv_store *st, const char *id, struct pv_indicium_rec *rec);
-    int (*indicium_list)(struct pv_store *st, const char *customer_id, const char *before_id,
-                         size_t limit, struct pv_indicium_rec **out, size_t *n);
-    int (*indicium_find)(struct pv_store *st, uint32_t device_id, uint32_t serial,
-                         struct pv_indicium_rec *rec);
-    int (*indicium_present)(struct pv_store *st, const char *id, int64_t at,
-                            int64_t *presented_before);
-
-    /* Printing (schema v2). render_record notes one render of an indicium
-     * (who, when, format, layout) and counts it in the indicium's prints:
-     * PV_ENOTFOUND for an unknown indicium. printer_put creates or replaces
-     * the customer's printer rec->name; get/delete: PV_ENOTFOUND. */
-    int (*render_record)(struct pv_store *st, const char *indicium_id, const char *actor_id,
-                         const char *format, const char *layout, int64_t at);
-    int (*printer_put)(struct pv_store *st, const char *customer_id,
-                       const struct pv_printer_rec *rec);
-    int (*printer_get)(struct pv_store *st, const char *customer_id, const char *name,
-                       struct pv_printer_rec *rec);
-    int (*printer_list)(struct pv_store *st, const char *customer_id, struct pv_printer_rec **out,
-                        size_t *n);
-    int (*printer_delete)(struct pv_store *st, const char *customer_id, const char *name);
-
-    /* Scale-out (schema v3). server_register inserts the server or updates
-     * its address, module, keys, start and heartbeat - an existing row keeps
-     * the status an operator gave it. server_heartbeat stamps now_ms and the
-     * key ids and answers the status; PV_ENOTFOUND. server_set_status:
-     * PV_ENOTFOUND. server_traffic counts indicia per server created at or
-     * after since (unix seconds); *out owned. */
-    int (*server_register)(struct pv_store *st, const struct pv_server_rec *rec);
-    int (*server_heartbeat)(struct pv_store *st, const char *id, const char *key_ids,
-                            int64_t now_ms, int *status);
-    int (*server_list)(struct pv_store *st, struct pv_server_rec **out, size_t *n);
-    int (*server_set_status)(struct pv_store *st, const char *id, int status);
-    int (*server_traffic)(struct pv_store *st, int64_t since, struct pv_server_count **out,
-                          size_t *n);
-
-    /* PSD leases. lease_acquire gives holder the PSD until expires_ms when it
-     * is free, expired (lease_expires_ms < now_ms) or already the holder's
-     * (a renewal): PV_OK. PV_EBUSY when another holder's lease runs; PV_ENOTFOUND.
-     * Atomic: two processors can never both succeed for one PSD at once.
-     * lease_release ends the holder's lease now (nothing when not the holder).
-     * lease_history lists tenures of one PSD, oldest first; *out owned. */
-    int (*lease_acquire)(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms,
-                         int64_t expires_ms);
-    int (*lease_release)(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms);
-    int (*lease_history)(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
+/* Schema. migrate applies every pending migration in one transaction
+ * and sets *from and *to; schema_version reads the current version (0 for
+ * an empty database). */
+int pv_store_migrate(struct pv_store *st, int *from, int *to);
+int pv_store_schema_version(struct pv_store *st, int *version);
+/* Transactions (see the file comment). */
+int pv_store_begin(struct pv_store *st);
+int pv_store_commit(struct pv_store *st);
+int pv_store_rollback(struct pv_store *st);
+int pv_store_savepoint(struct pv_store *st);
+int pv_store_release(struct pv_store *st);
+int pv_store_rollback_to(struct pv_store *st);
+/* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
+ * unset; *value is owned (free()). */
+int pv_store_config_set(struct pv_store *st, const char *key, const char *value);
+int pv_store_config_get(struct pv_store *st, const char *key, char **value);
+/* Ledger. journal_post writes one entry of n lines and adds each line to
+ * its account's balance (creating the account at 0 when new). It does
+ * not check the sum: pv_ledger_post() in src/domain does. */
+int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
+                          const struct pv_ledger_line *lines, size_t n, int64_t at);
+int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance);
+/* PSDs and their keys. psd_get: PV_ENOTFOUND. psd_update writes the
+ * registers, status and last_refill_at of rec->id. */
+int pv_store_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec);
+int pv_store_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec);
+int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec);
+int pv_store_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n);
+int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec);
+int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out,
                          size_t *n);
+int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec);
+int pv_store_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n);
+/* Customers, operators and API keys (stored as SHA-256 hex only). */
+int pv_store_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec);
+int pv_store_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec);
+int pv_store_operator_insert(struct pv_store *st, const char *id, const char *email, int64_t at);
+int pv_store_apikey_insert(struct pv_store *st, const char *key_id, const char *hash_hex,
+                           const char *prefix, int role, const char *owner_id, int64_t at);
+/* apikey_lookup: PV_ENOTFOUND for an unknown or revoked key. */
+int pv_store_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv_principal *out);
+/* Idempotency. get: PV_ENOTFOUND, or the request hash and indicium id
+ * stored for (owner, key). put: PV_EEXIST when (owner, key) exists. */
+int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key,
+                      char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX]);
+int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key,
+                      const char *req_hash, const char *indicium_id, int64_t at);
+/* Indicia. get: PV_ENOTFOUND. list: the customer's indicia newest
+ * first, strictly older than the indicium whose id is before_id (NULL
+ * or "" = from the newest), at most limit; PV_ECURSOR for an unknown
+ * before_id. find: by (device id, serial). present: count one more
+ * presentation and return how many there were before it. */
+int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec);
+int pv_store_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec);
+int pv_store_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
+                           size_t limit, struct pv_indicium_rec **out, size_t *n);
+int pv_store_indicium_find(struct pv_store *st, uint32_t device_id, uint32_t serial,
+                           struct pv_indicium_rec *rec);
+int pv_store_indicium_present(struct pv_store *st, const char *id, int64_t at,
+                              int64_t *presented_before);
+/* Printing (schema v2). render_record notes one render of an indicium
+ * (who, when, format, layout) and counts it in the indicium's prints:
+ * PV_ENOTFOUND for an unknown indicium. printer_put creates or replaces
+ * the customer's printer rec->name; get/delete: PV_ENOTFOUND. */
+int pv_store_render_record(struct pv_store *st, const char *indicium_id, const char *actor_id,
+                           const char *format, const char *layout, int64_t at);
+int pv_store_printer_put(struct pv_store *st, const char *customer_id,
+                         const struct pv_printer_rec *rec);
+int pv_store_printer_get(struct pv_store *st, const char *customer_id, const char *name,
+                         struct pv_printer_rec *rec);
+int pv_store_printer_list(struct pv_store *st, const char *customer_id, struct pv_printer_rec **out,
+                          size_t *n);
+int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const char *name);
+/* Scale-out (schema v3). server_register inserts the server or updates
+ * its address, module, keys, start and heartbeat - an existing row keeps
+ * the status an operator gave it. server_heartbeat stamps now_ms and the
+ * key ids and answers the status; PV_ENOTFOUND. server_set_status:
+ * PV_ENOTFOUND. server_traffic counts indicia per server created at or
+ * after since (unix seconds); *out owned. */
+int pv_store_server_register(struct pv_store *st, const struct pv_server_rec *rec);
+int pv_store_server_heartbeat(struct pv_store *st, const char *id, const char *key_ids,
+                              int64_t now_ms, int *status);
+int pv_store_server_list(struct pv_store *st, struct pv_server_rec **out, size_t *n);
+int pv_store_server_set_status(struct pv_store *st, const char *id, int status);
+int pv_store_server_traffic(struct pv_store *st, int64_t since, struct pv_server_count **out,
+                            size_t *n);
+/* PSD leases. lease_acquire gives holder the PSD until expires_ms when it
+ * is free, expired (lease_expires_ms < now_ms) or already the holder's
+ * (a renewal): PV_OK. PV_EBUSY when another holder's lease runs; PV_ENOTFOUND.
+ * Atomic: two processors can never both succeed for one PSD at once.
+ * lease_release ends the holder's lease now (nothing when not the holder).
+ * lease_history lists tenures of one PSD, oldest first; *out owned. */
+int pv_store_lease_acquire(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms,
+                           int64_t expires_ms);
+int pv_store_lease_release(struct pv_store *st, uint32_t psd_id, const char *holder,
+                           int64_t now_ms);
+int pv_store_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
+                           size_t *n);
+/* lock_writer - inside begin(): wait until no other purchase batch of any
+ * process writes (PostgreSQL: an advisory transaction lock; SQLite: the
+ * write lock already does it). Every batch touches the shared ledger rows,
+ * so batches serialise at commit anyway; taking this first keeps them from
+ * deadlocking on each other's customer and account rows. */
+int pv_store_lock_writer(struct pv_store *st);
+/* ledger_audit - count journals and accounts, and list every journal whose
+ * lines do not sum to zero and every account whose balance is not the sum
+ * of its lines (*out owned, NULL when none). */
+int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
+                          struct pv_ledger_issue **out, size_t *n);
+/* ---- schema v4: accounts, payments, refunds ---- */
+/* password_set stores an encoded argon2id hash for a customer
+ * (PV_ROLE_CUSTOMER) or operator: PV_ENOTFOUND. credential_get finds a
+ * customer or operator (role) by email, case-insensitively: PV_ENOTFOUND. */
+int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash);
+int pv_store_credential_get(struct pv_store *st, int role, const char *email,
+                            struct pv_credential *out);
+/* operator_get: the operator's email; PV_ENOTFOUND. */
+int pv_store_operator_get(struct pv_store *st, const char *id, char email[256]);
+/* Sessions. get: PV_ENOTFOUND when unknown or expired before now.
+ * insert also deletes the sessions that expired before rec->created. */
+int pv_store_session_insert(struct pv_store *st, const struct pv_session_rec *rec);
+int pv_store_session_get(struct pv_store *st, const char *hash_hex, int64_t now,
+                         struct pv_session_rec *out);
+int pv_store_session_delete(struct pv_store *st, const char *hash_hex);
+/* API keys with mode and name. apikey_create: PV_EEXIST on a duplicate
+ * id or hash. apikey_list: the owner's keys, newest first, revoked ones
+ * included (*out owned). apikey_revoke: PV_ENOTFOUND unless owner_id
+ * has an active key key_id. apikey_lookup (above) fills principal.test. */
+int pv_store_apikey_create(struct pv_store *st, const struct pv_apikey_rec *rec);
+int pv_store_apikey_list(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
+                         size_t *n);
+int pv_store_apikey_revoke(struct pv_store *st, const char *owner_id, const char *key_id,
+                           int64_t at);
+/* Saved cards. get: PV_ENOTFOUND unless the customer's and not deleted.
+ * list: the customer's live (test 0) or test cards, oldest first.
+ * delete: PV_ENOTFOUND; deleted cards are kept for the charges that name them. */
+int pv_store_pm_insert(struct pv_store *st, const struct pv_payment_method_rec *rec);
+int pv_store_pm_get(struct pv_store *st, const char *customer_id, const char *id,
+                    struct pv_payment_method_rec *out);
+int pv_store_pm_list(struct pv_store *st, const char *customer_id, int test,
+                     struct pv_payment_method_rec **out, size_t *n);
+int pv_store_pm_delete(struct pv_store *st, const char *customer_id, const char *id, int64_t at);
+/* Charges. charge_find: the charge with purpose and ref (PV_ENOTFOUND).
+ * charge_add_refund adds amount to refunded: PV_EOVERFLOW when that would
+ * exceed the charge, PV_ENOTFOUND. charge_count: how many charges a
+ * customer has with purpose ("" = any). */
+int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec);
+int pv_store_charge_find(struct pv_store *st, const char *purpose, const char *ref,
+                         struct pv_charge_rec *out);
+int pv_store_charge_add_refund(struct pv_store *st, const char *id, pv_mills amount);
+int pv_store_charge_count(struct pv_store *st, const char *customer_id, const char *purpose,
+                          int64_t *n);
+/* Auto-refill: put creates or replaces (customer_id, test); get: PV_ENOTFOUND. */
+int pv_store_autorefill_put(struct pv_store *st, const struct pv_autorefill_rec *rec);
+int pv_store_autorefill_get(struct pv_store *st, const char *customer_id, int test,
+                            struct pv_autorefill_rec *out);
+/* Refunds. refund_insert: PV_EEXIST for a second approved refund of one
+ * indicium. refund_latest: the indicium's newest request (PV_ENOTFOUND).
+ * indicium_mark_refunded sets refunded_at: PV_EEXIST when already set,
+ * PV_ENOTFOUND. */
+int pv_store_refund_insert(struct pv_store *st, const struct pv_refund_rec *rec);
+int pv_store_refund_latest(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out);
+int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t at);
+/* account_lines: the account's journal lines newest first, with
+ * journal_id < before (0 = from the newest), at most limit; *out owned. */
+int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                           struct pv_txn_rec **out, size_t *n);
+/* Media (schema v5). Secrets: media_key_list oldest first (*out owned).
+ * affiliate_get: PV_ENOTFOUND; insert: PV_EEXIST on a taken id or group;
+ * list in creation order (*out owned). */
+int pv_store_media_key_insert(struct pv_store *st, const struct pv_media_key_rec *rec);
+int pv_store_media_key_list(struct pv_store *st, struct pv_media_key_rec **out, size_t *n);
+int pv_store_affiliate_insert(struct pv_store *st, const struct pv_affiliate_rec *rec);
+int pv_store_affiliate_get(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec);
+int pv_store_affiliate_list(struct pv_store *st, struct pv_affiliate_rec **out, size_t *n);
+/* media_batch_insert gives rec->batch the next batch number (highest + 1)
+ * and writes the batch and one sheet row per sheet (rec->payment, no
+ * use); PV_EOVERFLOW past PV_SERIAL_MAX_BATCH. batch_get: PV_ENOTFOUND. */
+int pv_store_media_batch_insert(struct pv_store *st, struct pv_media_batch_rec *rec);
+int pv_store_media_batch_get(struct pv_store *st, uint32_t batch, struct pv_media_batch_rec *rec);
+/* media_sheet_get: PV_ENOTFOUND; inside a transaction it locks the sheet
+ * row until commit, which serialises every use of the sheet's labels.
+ * media_sheet_update writes payment, paid_by/at, labels_used, first and
+ * last use of (rec->batch, rec->sheet): PV_ENOTFOUND. */
+int pv_store_media_sheet_get(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                             struct pv_media_sheet_rec *rec);
+int pv_store_media_sheet_update(struct pv_store *st, const struct pv_media_sheet_rec *rec);
+/* media_label_insert: PV_EEXIST when that label was printed already.
+ * media_label_list: the sheet's printed labels by position (*out owned). */
+int pv_store_media_label_insert(struct pv_store *st, const struct pv_media_label_rec *rec);
+int pv_store_media_label_list(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                              struct pv_media_label_rec **out, size_t *n);
+/* media_usage - the affiliate's labels: *total in its batches, *used of
+ * them, *used_since of them printed at or after since. */
+int pv_store_media_usage(struct pv_store *st, const char *affiliate_id, int64_t since,
+                         int64_t *total, int64_t *used, int64_t *used_since);
+/* Resupply orders. resupply_open inserts rec unless the affiliate has an
+ * open order already (a partial unique index: at most one open order per
+ * affiliate, whatever the concurrency); either way rec is then that open
+ * order and *opened says whether it is new. get: PV_ENOTFOUND. list:
+ * newest first (*out owned). resupply_ship marks an open order shipped
+ * with its batch: PV_ENOTFOUND when no open order has that id. */
+int pv_store_resupply_open(struct pv_store *st, struct pv_resupply_rec *rec, int *opened);
+int pv_store_resupply_get(struct pv_store *st, const char *id, struct pv_resupply_rec *rec);
+int pv_store_resupply_list(struct pv_store *st, struct pv_resupply_rec **out, size_t *n);
+int pv_store_resupply_ship(struct pv_store *st, const char *id, uint32_t batch, int64_t at);
+/* ---- the web UI's history and charts (no schema change) ---- */
+/* indicium_search: indicium_list narrowed by f (borrowed; NULL = no
+ * filter), with the same cursor rules: newest first, strictly older than
+ * before_id, PV_ECURSOR unless before_id is the customer's. A cursor need
+ * not match the filter itself, so pages stay correct when it changes. */
+int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
+                             const struct pv_indicium_filter *f, const char *before_id,
+                             size_t limit, struct pv_indicium_rec **out, size_t *n);
+/* sales_daily: indicia created at or after since (unix s), counted and
+ * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
+int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
 
-    /* lock_writer - inside begin(): wait until no other purchase batch of any
-     * process writes (PostgreSQL: an advisory transaction lock; SQLite: the
-     * write lock already does it). Every batch touches the shared ledger rows,
-     * so batches serialise at commit anyway; taking this first keeps them from
-     * deadlocking on each other's customer and account rows. */
-    int (*lock_writer)(struct pv_store *st);
-
-    /* ledger_audit - count journals and accounts, and list every journal whose
-     * lines do not sum to zero and every account whose balance is not the sum
-     * of its lines (*out owned, NULL when none). */
-    int (*ledger_audit)(struct pv_store *st, int64_t *journals, int64_t *accounts,
-                        struct pv_ledger_issue **out, size_t *n);
-
-    /* ---- schema v4: accounts, payments, refunds ---- */
-
-    /* password_set stores an encoded argon2id hash for a customer
-     * (PV_ROLE_CUSTOMER) or operator: PV_ENOTFOUND. credential_get finds a
-     * customer or operator (role) by email, case-insensitively: PV_ENOTFOUND. */
-    int (*password_set)(struct pv_store *st, int role, const char *owner_id, const char *hash);
-    int (*credential_get)(struct pv_store *st, int role, const char *email,
-                          struct pv_credential *out);
-    /* operator_get: the operator's email; PV_ENOTFOUND. */
-    int (*operator_get)(struct pv_store *st, const char *id, char email[256]);
-
-    /* Sessions. get: PV_ENOTFOUND when unknown or expired before now.
-     * insert also deletes the sessions that expired before rec->created. */
-    int (*session_insert)(struct pv_store *st, const struct pv_session_rec *rec);
-    int (*session_get)(struct pv_store *st, const char *hash_hex, int64_t now,
-                       struct pv_session_rec *out);
-    int (*session_delete)(struct pv_store *st, const char *hash_hex);
-
-    /* API keys with mode and name. apikey_create: PV_EEXIST on a duplicate
-     * id or hash. apikey_list: the owner's keys, newest first, revoked ones
-     * included (*out owned). apikey_revoke: PV_ENOTFOUND unless owner_id
-     * has an active key key_id. apikey_lookup (above) fills principal.test. */
-    int (*apikey_create)(struct pv_store *st, const struct pv_apikey_rec *rec);
-    int (*apikey_list)(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
-                       size_t *n);
-    int (*apikey_revoke)(struct pv_store *st, const char *owner_id, const char *key_id, int64_t at);
-
-    /* Saved cards. get: PV_ENOTFOUND unless the customer's and not deleted.
-     * list: the customer's live (test 0) or test cards, oldest first.
-     * delete: PV_ENOTFOUND; deleted cards are kept for the charges that name them. */
-    int (*pm_insert)(struct pv_store *st, const struct pv_payment_method_rec *rec);
-    int (*pm_get)(struct pv_store *st, const char *customer_id, const char *id,
-                  struct pv_payment_method_rec *out);
-    int (*pm_list)(struct pv_store *st, const char *customer_id, int test,
-                   struct pv_payment_method_rec **out, size_t *n);
-    int (*pm_delete)(struct pv_store *st, const char *customer_id, const char *id, int64_t at);
-
-    /* Charges. charge_find: the charge with purpose and ref (PV_ENOTFOUND).
-     * charge_add_refund adds amount to refunded: PV_EOVERFLOW when that would
-     * exceed the charge, PV_ENOTFOUND. charge_count: how many charges a
-     * customer has with purpose ("" = any). */
-    int (*charge_insert)(struct pv_store *st, const struct pv_charge_rec *rec);
-    int (*charge_find)(struct pv_store *st, const char *purpose, const char *ref,
-                       struct pv_charge_rec *out);
-    int (*charge_add_refund)(struct pv_store *st, const char *id, pv_mills amount);
-    int (*charge_count)(struct pv_store *st, const char *customer_id, const char *purpose,
-                        int64_t *n);
-
-    /* Auto-refill: put creates or replaces (customer_id, test); get: PV_ENOTFOUND. */
-    int (*autorefill_put)(struct pv_store *st, const struct pv_autorefill_rec *rec);
-    int (*autorefill_get)(struct pv_store *st, const char *customer_id, int test,
-                          struct pv_autorefill_rec *out);
-
-    /* Refunds. refund_insert: PV_EEXIST for a second approved refund of one
-     * indicium. refund_latest: the indicium's newest request (PV_ENOTFOUND).
-     * indicium_mark_refunded sets refunded_at: PV_EEXIST when already set,
-     * PV_ENOTFOUND. */
-    int (*refund_insert)(struct pv_store *st, const struct pv_refund_rec *rec);
-    int (*refund_latest)(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out);
-    int (*indicium_mark_refunded)(struct pv_store *st, const char *id, int64_t at);
-
-    /* account_lines: the account's journal lines newest first, with
-     * journal_id < before (0 = from the newest), at most limit; *out owned. */
-    int (*account_lines)(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                         struct pv_txn_rec **out, size_t *n);
-    /* Media (schema v5). Secrets: media_key_list oldest first (*out owned).
-     * affiliate_get: PV_ENOTFOUND; insert: PV_EEXIST on a taken id or group;
-     * list in creation order (*out owned). */
-    int (*media_key_insert)(struct pv_store *st, const struct pv_media_key_rec *rec);
-    int (*media_key_list)(struct pv_store *st, struct pv_media_key_rec **out, size_t *n);
-    int (*affiliate_insert)(struct pv_store *st, const struct pv_affiliate_rec *rec);
-    int (*affiliate_get)(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec);
-    int (*affiliate_list)(struct pv_store *st, struct pv_affiliate_rec **out, size_t *n);
-
-    /* media_batch_insert gives rec->batch the next batch number (highest + 1)
-     * and writes the batch and one sheet row per sheet (rec->payment, no
-     * use); PV_EOVERFLOW past PV_SERIAL_MAX_BATCH. batch_get: PV_ENOTFOUND. */
-    int (*media_batch_insert)(struct pv_store *st, struct pv_media_batch_rec *rec);
-    int (*media_batch_get)(struct pv_store *st, uint32_t batch, struct pv_media_batch_rec *rec);
-
-    /* media_sheet_get: PV_ENOTFOUND; inside a transaction it locks the sheet
-     * row until commit, which serialises every use of the sheet's labels.
-     * media_sheet_update writes payment, paid_by/at, labels_used, first and
-     * last use of (rec->batch, rec->sheet): PV_ENOTFOUND. */
-    int (*media_sheet_get)(struct pv_store *st, uint32_t batch, uint32_t sheet,
-                           struct pv_media_sheet_rec *rec);
-    int (*media_sheet_update)(struct pv_store *st, const struct pv_media_sheet_rec *rec);
-
-    /* media_label_insert: PV_EEXIST when that label was printed already.
-     * media_label_list: the sheet's printed labels by position (*out owned). */
-    int (*media_label_insert)(struct pv_store *st, const struct pv_media_label_rec *rec);
-    int (*media_label_list)(struct pv_store *st, uint32_t batch, uint32_t sheet,
-                            struct pv_media_label_rec **out, size_t *n);
-
-    /* media_usage - the affiliate's labels: *total in its batches, *used of
-     * them, *used_since of them printed at or after since. */
-    int (*media_usage)(struct pv_store *st, const char *affiliate_id, int64_t since, int64_t *total,
-                       int64_t *used, int64_t *used_since);
-
-    /* Resupply orders. resupply_open inserts rec unless the affiliate has an
-     * open order already (a partial unique index: at most one open order per
-     * affiliate, whatever the concurrency); either way rec is then that open
-     * order and *opened says whether it is new. get: PV_ENOTFOUND. list:
-     * newest first (*out owned). resupply_ship marks an open order shipped
-     * with its batch: PV_ENOTFOUND when no open order has that id. */
-    int (*resupply_open)(struct pv_store *st, struct pv_resupply_rec *rec, int *opened);
-    int (*resupply_get)(struct pv_store *st, const char *id, struct pv_resupply_rec *rec);
-    int (*resupply_list)(struct pv_store *st, struct pv_resupply_rec **out, size_t *n);
-    int (*resupply_ship)(struct pv_store *st, const char *id, uint32_t batch, int64_t at);
-
-    /* ---- the web UI's history and charts (no schema change) ---- */
-
-    /* indicium_search: indicium_list narrowed by f (borrowed; NULL = no
-     * filter), with the same cursor rules: newest first, strictly older than
-     * before_id, PV_ECURSOR unless before_id is the customer's. A cursor need
-     * not match the filter itself, so pages stay correct when it changes. */
-    int (*indicium_search)(struct pv_store *st, const char *customer_id,
-                           const struct pv_indicium_filter *f, const char *before_id, size_t limit,
-                           struct pv_indicium_rec **out, size_t *n);
-    /* sales_daily: indicia created at or after since (unix s), counted and
-     * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
-    int (*sales_daily)(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
-};
-
-struct pv_store {
-    const struct pv_store_ops *ops;
-};
+/* pv_store_backend_name - "sqlite" or "postgres"; a static string. */
+const char *pv_store_backend_name(const struct pv_store *st);
 
 /*
  * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path), or

@@ -20,6 +20,7 @@
 #include "stampd/error.h"
 #include "stampd/rates.h"
 #include "stampd/serial.h"
+#include "store/store_backends.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -222,7 +223,7 @@ static int setup_db(void **state)
             return -1;
     }
     snprintf(dsn, sizeof dsn, "sqlite:%s/m%u.db", dbdir, ++count);
-    if (pv_store_open(dsn, &st) != PV_OK || st->ops->migrate(st, &from, &to) != PV_OK) {
+    if (pv_store_open(dsn, &st) != PV_OK || pv_store_migrate(st, &from, &to) != PV_OK) {
         pv_store_close(st);
         return -1;
     }
@@ -273,7 +274,7 @@ static void test_batches_survive_rotation(void **state)
     size_t n, i;
 
     OK(pv_media_secret_ensure(st, 1700000000, NULL));
-    OK(st->ops->customer_insert(st, &c));
+    OK(pv_store_customer_insert(st, &c));
     memset(&a, 0, sizeof a);
     snprintf(a.name, sizeof a.name, "Reseller");
     a.resupply_sheets = 5;

@@ -51,7 +51,7 @@ static void register_and_tick(struct pv_store *st, struct pv_processor_ctx *ctx)
     snprintf(r.address, sizeof r.address, "inproc");
     snprintf(r.crypto_module, sizeof r.crypto_module, "openssl");
     r.started_ms = r.heartbeat_ms = pv_now_ms();
-    assert_int_equal(st->ops->server_register(st, &r), PV_OK);
+    assert_int_equal(pv_store_server_register(st, &r), PV_OK);
     assert_int_equal(pv_processor_tick(st, ctx, pv_now_ms(), &status), PV_OK);
     assert_int_equal(status, PV_SERVER_ACTIVE);
 }
@@ -72,12 +72,12 @@ static struct env *setup_env(pv_mills deposit)
     snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
     snprintf(spec, sizeof spec, "openssl:%s/keys", e->dir);
     assert_int_equal(pv_store_open(dsn, &e->st), PV_OK);
-    assert_int_equal(e->st->ops->migrate(e->st, &from, &to), PV_OK);
+    assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
     assert_int_equal(pv_crypto_open(spec, &e->cm), PV_OK);
 
-    assert_int_equal(e->st->ops->begin(e->st), PV_OK);
-    assert_int_equal(e->st->ops->config_set(e->st, PV_CFG_LICENSE, "PV-TEST-1"), PV_OK);
-    assert_int_equal(e->st->ops->config_set(e->st, PV_CFG_REFILL, "5000"), PV_OK);
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    assert_int_equal(pv_store_config_set(e->st, PV_CFG_LICENSE, "PV-TEST-1"), PV_OK);
+    assert_int_equal(pv_store_config_set(e->st, PV_CFG_REFILL, "5000"), PV_OK);
     for (i = 1; i <= 2; i++) {
         struct pv_key_rec k;
         struct pv_psd_rec p;
@@ -97,8 +97,8 @@ static struct env *setup_env(pv_mills deposit)
         p.id = i;
         p.key_id = k.key_id;
         p.status = PV_PSD_ACTIVE;
-        assert_int_equal(e->st->ops->key_insert(e->st, &k), PV_OK);
-        assert_int_equal(e->st->ops->psd_insert(e->st, &p), PV_OK);
+        assert_int_equal(pv_store_key_insert(e->st, &k), PV_OK);
+        assert_int_equal(pv_store_psd_insert(e->st, &p), PV_OK);
     }
     if (deposit)
         post2(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, deposit);
@@ -107,14 +107,14 @@ static struct env *setup_env(pv_mills deposit)
         memset(&c, 0, sizeof c);
         snprintf(c.id, sizeof c.id, "cus_a");
         snprintf(c.email, sizeof c.email, "a@example.com");
-        assert_int_equal(e->st->ops->customer_insert(e->st, &c), PV_OK);
+        assert_int_equal(pv_store_customer_insert(e->st, &c), PV_OK);
         snprintf(c.id, sizeof c.id, "cus_b");
         snprintf(c.email, sizeof c.email, "b@example.com");
-        assert_int_equal(e->st->ops->customer_insert(e->st, &c), PV_OK);
+        assert_int_equal(pv_store_customer_insert(e->st, &c), PV_OK);
     }
     post2(e->st, PV_ACCT_FUNDING, "customer:cus_a", 10000);
     post2(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
-    assert_int_equal(e->st->ops->commit(e->st), PV_OK);
+    assert_int_equal(pv_store_commit(e->st), PV_OK);
 
     e->ctx.cm = e->cm;
     snprintf(e->ctx.server_id, sizeof e->ctx.server_id, "proc-1");
@@ -179,7 +179,7 @@ static pv_mills bal(struct pv_store *st, const char *acct)
 static struct pv_psd_rec psd(struct pv_store *st, uint32_t id)
 {
     struct pv_psd_rec p;
-    assert_int_equal(st->ops->psd_get(st, id, &p), PV_OK);
+    assert_int_equal(pv_store_psd_get(st, id, &p), PV_OK);
     return p;
 }
 
@@ -225,7 +225,7 @@ static void test_purchase_signs_and_books(void **state)
     assert_int_equal(p.descending, 5000 - 740);
     assert_int_equal(p.piece_count, 1);
     assert_int_equal(p.last_refill_at, NOW);
-    assert_int_equal(e->st->ops->refill_list(e->st, 1, &refills, &nrefills), PV_OK);
+    assert_int_equal(pv_store_refill_list(e->st, 1, &refills, &nrefills), PV_OK);
     assert_int_equal(nrefills, 1);
     assert_int_equal(refills[0].amount, 5000);
     assert_int_equal(refills[0].desc_before, 0);
@@ -238,11 +238,11 @@ static void test_purchase_signs_and_books(void **state)
     assert_int_equal(r.rec.ind.ascending_mills, 740);
     assert_string_equal(r.rec.ind.license, "PV-TEST-1");
     assert_string_equal(r.rec.server_id, "proc-1");
-    assert_int_equal(e->st->ops->indicium_get(e->st, r.rec.id, &got), PV_OK);
+    assert_int_equal(pv_store_indicium_get(e->st, r.rec.id, &got), PV_OK);
     assert_int_equal(got.data_len, r.rec.data_len);
     assert_memory_equal(got.data, r.rec.data, got.data_len);
 
-    assert_int_equal(e->st->ops->key_list(e->st, &keys, &nkeys), PV_OK);
+    assert_int_equal(pv_store_key_list(e->st, &keys, &nkeys), PV_OK);
     for (i = 0; i < nkeys; i++)
         if (keys[i].key_id == 101)
             assert_int_equal(pv_indicium_verify(got.data, got.data_len, keys[i].public_pem, NULL),
@@ -298,12 +298,12 @@ static void test_insufficient_funds_changes_nothing(void **state)
     assert_int_equal(psd(e->st, 1).piece_count, 0);
     assert_int_equal(psd(e->st, 1).control_total, 0); /* no refill happened either */
     assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000);
-    assert_int_equal(e->st->ops->indicium_list(e->st, "cus_b", NULL, 10, &list, &n), PV_OK);
+    assert_int_equal(pv_store_indicium_list(e->st, "cus_b", NULL, 10, &list, &n), PV_OK);
     assert_int_equal(n, 0);
     free(list);
     /* The key was not burnt by the failure: a funded retry can use it. */
     assert_int_equal(
-        e->st->ops->idem_get(e->st, "cus_b", "k", (char[PV_HASH_HEX]){0}, (char[PV_ID_MAX]){0}),
+        pv_store_idem_get(e->st, "cus_b", "k", (char[PV_HASH_HEX]){0}, (char[PV_ID_MAX]){0}),
         PV_ENOTFOUND);
 }
 
@@ -431,7 +431,7 @@ static void test_two_processors_share_psds(void **state)
     assert_string_equal(r1.rec.server_id, "proc-1");
 
     /* proc-2 is drained: it gives its lease up, proc-1 takes the PSD over. */
-    assert_int_equal(e->st->ops->server_set_status(e->st, "proc-2", PV_SERVER_DRAINING), PV_OK);
+    assert_int_equal(pv_store_server_set_status(e->st, "proc-2", PV_SERVER_DRAINING), PV_OK);
     assert_int_equal(pv_processor_tick(e->st, &p2, pv_now_ms(), &status), PV_OK);
     assert_int_equal(status, PV_SERVER_DRAINING);
     q = req("cus_a", "k4", "h", 740);
@@ -452,10 +452,10 @@ static void test_expired_lease_is_not_used(void **state)
     int64_t t = pv_now_ms();
 
     /* Another processor took both PSDs after our leases ran out. */
-    assert_int_equal(e->st->ops->lease_release(e->st, 1, "proc-1", t), PV_OK);
-    assert_int_equal(e->st->ops->lease_release(e->st, 2, "proc-1", t), PV_OK);
-    assert_int_equal(e->st->ops->lease_acquire(e->st, 1, "proc-9", t, t + 60000), PV_OK);
-    assert_int_equal(e->st->ops->lease_acquire(e->st, 2, "proc-9", t, t + 60000), PV_OK);
+    assert_int_equal(pv_store_lease_release(e->st, 1, "proc-1", t), PV_OK);
+    assert_int_equal(pv_store_lease_release(e->st, 2, "proc-1", t), PV_OK);
+    assert_int_equal(pv_store_lease_acquire(e->st, 1, "proc-9", t, t + 60000), PV_OK);
+    assert_int_equal(pv_store_lease_acquire(e->st, 2, "proc-9", t, t + 60000), PV_OK);
     /* proc-1 still believes it holds them: the row decides. */
     assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_ENOPSD);
@@ -493,7 +493,7 @@ static void test_ledger_check(void **state)
     snprintf(l[1].account, sizeof l[1].account, "%s", PV_ACCT_REVENUE);
     l[1].amount = -4;
     assert_int_equal(pv_ledger_post(e->st, "bad", "x", l, 2, NOW), PV_EINVAL); /* refused */
-    assert_int_equal(e->st->ops->journal_post(e->st, "bad", "x", l, 2, NOW), PV_OK);
+    assert_int_equal(pv_store_journal_post(e->st, "bad", "x", l, 2, NOW), PV_OK);
     assert_int_equal(pv_ledger_check(e->st, &rep), PV_OK);
     assert_int_equal(rep.n, 2);
     assert_int_equal(rep.issues[0].kind, PV_LEDGER_UNBALANCED_JOURNAL);

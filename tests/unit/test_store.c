@@ -179,7 +179,7 @@ static int setup_store(void **state)
 
     if (setup_empty(state) != 0 || pv_store_open(dsn, &st) != PV_OK)
         return -1;
-    if (st->ops->migrate(st, &from, &to) != PV_OK) {
+    if (pv_store_migrate(st, &from, &to) != PV_OK) {
         pv_store_close(st);
         return -1;
     }
@@ -355,12 +355,12 @@ static void seed_for_indicia(struct pv_store *st)
     struct pv_customer_rec a = make_customer("cus_A", "a@example.com");
     struct pv_customer_rec b = make_customer("cus_B", "b@example.com");
 
-    OK(st->ops->key_insert(st, &k1));
-    OK(st->ops->key_insert(st, &k2));
-    OK(st->ops->psd_insert(st, &p1));
-    OK(st->ops->psd_insert(st, &p2));
-    OK(st->ops->customer_insert(st, &a));
-    OK(st->ops->customer_insert(st, &b));
+    OK(pv_store_key_insert(st, &k1));
+    OK(pv_store_key_insert(st, &k2));
+    OK(pv_store_psd_insert(st, &p1));
+    OK(pv_store_psd_insert(st, &p2));
+    OK(pv_store_customer_insert(st, &a));
+    OK(pv_store_customer_insert(st, &b));
 }
 
 /* ---- schema and opening ------------------------------------------------------------------- */
@@ -373,19 +373,20 @@ static void test_migrate(void **state)
     (void) state;
     OK(pv_store_open(dsn, &st));
     assert_non_null(st);
-    assert_non_null(st->ops->name);
-    assert_int_equal(st->ops->version, 1);
-    OK(st->ops->schema_version(st, &v));
+    /* pv_store_open refuses a backend of another interface version. */
+    assert_true(strcmp(pv_store_backend_name(st), "sqlite") == 0 ||
+                strcmp(pv_store_backend_name(st), "postgres") == 0);
+    OK(pv_store_schema_version(st, &v));
     assert_int_equal(v, 0);
 
-    OK(st->ops->migrate(st, &from, &to));
+    OK(pv_store_migrate(st, &from, &to));
     assert_int_equal(from, 0);
     assert_int_equal(to, PV_SCHEMA_VERSION);
-    OK(st->ops->schema_version(st, &v));
+    OK(pv_store_schema_version(st, &v));
     assert_int_equal(v, PV_SCHEMA_VERSION);
 
     /* Again: nothing pending. */
-    OK(st->ops->migrate(st, &from, &to));
+    OK(pv_store_migrate(st, &from, &to));
     assert_int_equal(from, PV_SCHEMA_VERSION);
     assert_int_equal(to, PV_SCHEMA_VERSION);
     pv_store_close(st);
@@ -394,7 +395,7 @@ static void test_migrate(void **state)
     st = NULL;
     OK(pv_store_open_checked(dsn, &st));
     assert_non_null(st);
-    OK(st->ops->schema_version(st, &v));
+    OK(pv_store_schema_version(st, &v));
     assert_int_equal(v, PV_SCHEMA_VERSION);
     pv_store_close(st);
 }
@@ -432,18 +433,18 @@ static void test_config(void **state)
     struct pv_store *st = *state;
     char *v = (char *) "stale";
 
-    assert_int_equal(st->ops->config_get(st, "license", &v), PV_ENOTFOUND);
+    assert_int_equal(pv_store_config_get(st, "license", &v), PV_ENOTFOUND);
     assert_null(v);
-    OK(st->ops->config_set(st, "license", "PV-LIC-000123"));
-    OK(st->ops->config_get(st, "license", &v));
+    OK(pv_store_config_set(st, "license", "PV-LIC-000123"));
+    OK(pv_store_config_get(st, "license", &v));
     assert_string_equal(v, "PV-LIC-000123");
     free(v);
-    OK(st->ops->config_set(st, "license", "PV-LIC-999"));
-    OK(st->ops->config_get(st, "license", &v));
+    OK(pv_store_config_set(st, "license", "PV-LIC-999"));
+    OK(pv_store_config_get(st, "license", &v));
     assert_string_equal(v, "PV-LIC-999");
     free(v);
-    OK(st->ops->config_set(st, "refill_policy_mills", ""));
-    OK(st->ops->config_get(st, "refill_policy_mills", &v));
+    OK(pv_store_config_set(st, "refill_policy_mills", ""));
+    OK(pv_store_config_get(st, "refill_policy_mills", &v));
     assert_string_equal(v, "");
     free(v);
 }
@@ -463,33 +464,33 @@ static void test_ledger(void **state)
     struct pv_ledger_line l[3];
     pv_mills bal = 42;
 
-    assert_int_equal(st->ops->account_balance(st, "customer:cus_A", &bal), PV_ENOTFOUND);
+    assert_int_equal(pv_store_account_balance(st, "customer:cus_A", &bal), PV_ENOTFOUND);
 
     line(&l[0], "card:clearing", -50000);
     line(&l[1], "customer:cus_A", 50000);
-    OK(st->ops->journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
 
     line(&l[0], "customer:cus_A", -730);
     line(&l[1], "postage:sold", 700);
     line(&l[2], "revenue:fees", 30);
-    OK(st->ops->journal_post(st, "purchase", "ind_1", l, 3, 1700000001));
+    OK(pv_store_journal_post(st, "purchase", "ind_1", l, 3, 1700000001));
 
-    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
     assert_int_equal(bal, 49270);
-    OK(st->ops->account_balance(st, "card:clearing", &bal));
+    OK(pv_store_account_balance(st, "card:clearing", &bal));
     assert_int_equal(bal, -50000);
-    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    OK(pv_store_account_balance(st, "postage:sold", &bal));
     assert_int_equal(bal, 700);
-    OK(st->ops->account_balance(st, "revenue:fees", &bal));
+    OK(pv_store_account_balance(st, "revenue:fees", &bal));
     assert_int_equal(bal, 30);
 
     /* A balance pushed past the money bound is refused and nothing moves. */
     line(&l[0], "customer:cus_A", PV_MILLS_MAX);
     line(&l[1], "card:clearing", -PV_MILLS_MAX);
-    assert_true(st->ops->journal_post(st, "card_charge", "ch_2", l, 2, 1700000002) < 0);
-    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    assert_true(pv_store_journal_post(st, "card_charge", "ch_2", l, 2, 1700000002) < 0);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
     assert_int_equal(bal, 49270);
-    OK(st->ops->account_balance(st, "card:clearing", &bal));
+    OK(pv_store_account_balance(st, "card:clearing", &bal));
     assert_int_equal(bal, -50000);
 }
 
@@ -501,16 +502,16 @@ static void test_psd(void **state)
     struct pv_psd_rec a = make_psd(1, 100000, 0), b = make_psd(2, 5000, 20000), got, *list = NULL;
     size_t n = 99;
 
-    OK(st->ops->psd_list(st, &list, &n));
+    OK(pv_store_psd_list(st, &list, &n));
     assert_null(list);
     assert_int_equal(n, 0);
-    assert_int_equal(st->ops->psd_get(st, 1, &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_psd_get(st, 1, &got), PV_ENOTFOUND);
 
-    OK(st->ops->psd_insert(st, &b));
-    OK(st->ops->psd_insert(st, &a));
-    assert_int_equal(st->ops->psd_insert(st, &a), PV_EEXIST);
+    OK(pv_store_psd_insert(st, &b));
+    OK(pv_store_psd_insert(st, &a));
+    assert_int_equal(pv_store_psd_insert(st, &a), PV_EEXIST);
 
-    OK(st->ops->psd_get(st, 1, &got));
+    OK(pv_store_psd_get(st, 1, &got));
     assert_psd_equal(&got, &a);
 
     /* A purchase of 730 after a refill of 50000. */
@@ -520,11 +521,11 @@ static void test_psd(void **state)
     a.piece_count += 1;
     a.last_refill_at = 1700000500;
     a.status = PV_PSD_SUSPENDED;
-    OK(st->ops->psd_update(st, &a));
-    OK(st->ops->psd_get(st, 1, &got));
+    OK(pv_store_psd_update(st, &a));
+    OK(pv_store_psd_get(st, 1, &got));
     assert_psd_equal(&got, &a);
 
-    OK(st->ops->psd_list(st, &list, &n));
+    OK(pv_store_psd_list(st, &list, &n));
     assert_int_equal(n, 2);
     assert_psd_equal(&list[0], &a);
     assert_psd_equal(&list[1], &b);
@@ -536,41 +537,41 @@ static void test_psd_invariant(void **state)
     struct pv_store *st = *state;
     struct pv_psd_rec a = make_psd(1, 100000, 2000), bad, got;
 
-    OK(st->ops->psd_insert(st, &a));
+    OK(pv_store_psd_insert(st, &a));
 
     /* ascending + descending != control_total */
     bad = a;
     bad.descending -= 730;
-    assert_true(st->ops->psd_update(st, &bad) < 0);
-    OK(st->ops->psd_get(st, 1, &got));
+    assert_true(pv_store_psd_update(st, &bad) < 0);
+    OK(pv_store_psd_get(st, 1, &got));
     assert_psd_equal(&got, &a);
 
     /* a negative register, even with the sum right */
     bad = a;
     bad.descending = -1;
     bad.ascending = a.control_total + 1;
-    assert_true(st->ops->psd_update(st, &bad) < 0);
+    assert_true(pv_store_psd_update(st, &bad) < 0);
 
     /* registers never move back */
     bad = a;
     bad.ascending -= 100;
     bad.descending += 100;
-    assert_true(st->ops->psd_update(st, &bad) < 0);
+    assert_true(pv_store_psd_update(st, &bad) < 0);
     bad = a;
     bad.piece_count -= 1;
-    assert_true(st->ops->psd_update(st, &bad) < 0);
-    OK(st->ops->psd_get(st, 1, &got));
+    assert_true(pv_store_psd_update(st, &bad) < 0);
+    OK(pv_store_psd_get(st, 1, &got));
     assert_psd_equal(&got, &a);
 
     /* and a broken PSD cannot be inserted either */
     bad = make_psd(2, 100, 100);
     bad.control_total = 300;
-    assert_true(st->ops->psd_insert(st, &bad) < 0);
-    assert_int_equal(st->ops->psd_get(st, 2, &got), PV_ENOTFOUND);
+    assert_true(pv_store_psd_insert(st, &bad) < 0);
+    assert_int_equal(pv_store_psd_get(st, 2, &got), PV_ENOTFOUND);
 
     /* updating a PSD that does not exist */
     bad = make_psd(9, 1, 1);
-    assert_int_equal(st->ops->psd_update(st, &bad), PV_ENOTFOUND);
+    assert_int_equal(pv_store_psd_update(st, &bad), PV_ENOTFOUND);
 }
 
 static struct pv_refill_rec make_refill(uint32_t psd, pv_mills desc, pv_mills asc, pv_mills amount,
@@ -602,22 +603,22 @@ static void test_refill(void **state)
     struct pv_refill_rec *list = NULL;
     size_t n = 99;
 
-    OK(st->ops->psd_insert(st, &p1));
-    OK(st->ops->psd_insert(st, &p2));
-    OK(st->ops->refill_list(st, 1, &list, &n));
+    OK(pv_store_psd_insert(st, &p1));
+    OK(pv_store_psd_insert(st, &p2));
+    OK(pv_store_refill_list(st, 1, &list, &n));
     assert_null(list);
     assert_int_equal(n, 0);
 
-    OK(st->ops->refill_insert(st, &r2));
-    OK(st->ops->refill_insert(st, &r1));
-    OK(st->ops->refill_insert(st, &r3));
+    OK(pv_store_refill_insert(st, &r2));
+    OK(pv_store_refill_insert(st, &r1));
+    OK(pv_store_refill_insert(st, &r3));
 
-    OK(st->ops->refill_list(st, 1, &list, &n));
+    OK(pv_store_refill_list(st, 1, &list, &n));
     assert_int_equal(n, 2);
     assert_refill_equal(&list[0], &r1); /* oldest first */
     assert_refill_equal(&list[1], &r2);
     free(list);
-    OK(st->ops->refill_list(st, 2, &list, &n));
+    OK(pv_store_refill_list(st, 2, &list, &n));
     assert_int_equal(n, 1);
     assert_refill_equal(&list[0], &r3);
     free(list);
@@ -629,13 +630,13 @@ static void test_keys(void **state)
     struct pv_key_rec k1 = make_key(101, 1), k2 = make_key(102, 2), *list = NULL;
     size_t n = 99;
 
-    OK(st->ops->key_list(st, &list, &n));
+    OK(pv_store_key_list(st, &list, &n));
     assert_null(list);
     assert_int_equal(n, 0);
-    OK(st->ops->key_insert(st, &k2));
-    OK(st->ops->key_insert(st, &k1));
-    assert_int_equal(st->ops->key_insert(st, &k1), PV_EEXIST);
-    OK(st->ops->key_list(st, &list, &n));
+    OK(pv_store_key_insert(st, &k2));
+    OK(pv_store_key_insert(st, &k1));
+    assert_int_equal(pv_store_key_insert(st, &k1), PV_EEXIST);
+    OK(pv_store_key_list(st, &list, &n));
     assert_int_equal(n, 2);
     assert_key_equal(&list[0], &k1);
     assert_key_equal(&list[1], &k2);
@@ -655,36 +656,36 @@ static void test_principals(void **state)
     struct pv_customer_rec dup = make_customer("cus_other", "alice@example.com");
     struct pv_principal p;
 
-    assert_int_equal(st->ops->customer_get(st, "cus_01HZX", &got), PV_ENOTFOUND);
-    OK(st->ops->customer_insert(st, &c));
-    OK(st->ops->customer_get(st, "cus_01HZX", &got));
+    assert_int_equal(pv_store_customer_get(st, "cus_01HZX", &got), PV_ENOTFOUND);
+    OK(pv_store_customer_insert(st, &c));
+    OK(pv_store_customer_get(st, "cus_01HZX", &got));
     assert_string_equal(got.id, c.id);
     assert_string_equal(got.email, c.email);
     assert_int_equal(got.created, c.created);
-    assert_int_equal(st->ops->customer_insert(st, &c), PV_EEXIST);
-    assert_int_equal(st->ops->customer_insert(st, &dup), PV_EEXIST);
+    assert_int_equal(pv_store_customer_insert(st, &c), PV_EEXIST);
+    assert_int_equal(pv_store_customer_insert(st, &dup), PV_EEXIST);
 
-    OK(st->ops->operator_insert(st, "op_root", "ops@example.com", 1700000000));
-    assert_int_equal(st->ops->operator_insert(st, "op_root", "ops2@example.com", 1700000000),
+    OK(pv_store_operator_insert(st, "op_root", "ops@example.com", 1700000000));
+    assert_int_equal(pv_store_operator_insert(st, "op_root", "ops2@example.com", 1700000000),
                      PV_EEXIST);
 
-    OK(st->ops->apikey_insert(st, "key_c1", HASH_A, "sk_test_a1b2", PV_ROLE_CUSTOMER, "cus_01HZX",
+    OK(pv_store_apikey_insert(st, "key_c1", HASH_A, "sk_test_a1b2", PV_ROLE_CUSTOMER, "cus_01HZX",
                               1700000001));
-    OK(st->ops->apikey_insert(st, "key_o1", HASH_B, "sk_live_0000", PV_ROLE_OPERATOR, "op_root",
+    OK(pv_store_apikey_insert(st, "key_o1", HASH_B, "sk_live_0000", PV_ROLE_OPERATOR, "op_root",
                               1700000002));
-    assert_int_equal(st->ops->apikey_insert(st, "key_c2", HASH_A, "sk_test_a1b2", PV_ROLE_CUSTOMER,
+    assert_int_equal(pv_store_apikey_insert(st, "key_c2", HASH_A, "sk_test_a1b2", PV_ROLE_CUSTOMER,
                                             "cus_01HZX", 1700000003),
                      PV_EEXIST);
 
-    OK(st->ops->apikey_lookup(st, HASH_A, &p));
+    OK(pv_store_apikey_lookup(st, HASH_A, &p));
     assert_int_equal(p.role, PV_ROLE_CUSTOMER);
     assert_string_equal(p.owner_id, "cus_01HZX");
     assert_string_equal(p.key_id, "key_c1");
-    OK(st->ops->apikey_lookup(st, HASH_B, &p));
+    OK(pv_store_apikey_lookup(st, HASH_B, &p));
     assert_int_equal(p.role, PV_ROLE_OPERATOR);
     assert_string_equal(p.owner_id, "op_root");
     assert_string_equal(p.key_id, "key_o1");
-    assert_int_equal(st->ops->apikey_lookup(st, HASH_X, &p), PV_ENOTFOUND);
+    assert_int_equal(pv_store_apikey_lookup(st, HASH_X, &p), PV_ENOTFOUND);
 }
 
 static void test_idempotency(void **state)
@@ -692,21 +693,21 @@ static void test_idempotency(void **state)
     struct pv_store *st = *state;
     char hash[PV_HASH_HEX], ind[PV_ID_MAX];
 
-    assert_int_equal(st->ops->idem_get(st, "cus_A", "order-17", hash, ind), PV_ENOTFOUND);
-    OK(st->ops->idem_put(st, "cus_A", "order-17", HASH_A, "ind_0001", 1700000000));
-    OK(st->ops->idem_get(st, "cus_A", "order-17", hash, ind));
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "order-17", hash, ind), PV_ENOTFOUND);
+    OK(pv_store_idem_put(st, "cus_A", "order-17", HASH_A, "ind_0001", 1700000000));
+    OK(pv_store_idem_get(st, "cus_A", "order-17", hash, ind));
     assert_string_equal(hash, HASH_A);
     assert_string_equal(ind, "ind_0001");
 
-    assert_int_equal(st->ops->idem_put(st, "cus_A", "order-17", HASH_B, "ind_0002", 1700000001),
+    assert_int_equal(pv_store_idem_put(st, "cus_A", "order-17", HASH_B, "ind_0002", 1700000001),
                      PV_EEXIST);
-    OK(st->ops->idem_get(st, "cus_A", "order-17", hash, ind));
+    OK(pv_store_idem_get(st, "cus_A", "order-17", hash, ind));
     assert_string_equal(hash, HASH_A);
     assert_string_equal(ind, "ind_0001");
 
     /* The same key under another owner is another record. */
-    OK(st->ops->idem_put(st, "cus_B", "order-17", HASH_B, "ind_0002", 1700000001));
-    OK(st->ops->idem_get(st, "cus_B", "order-17", hash, ind));
+    OK(pv_store_idem_put(st, "cus_B", "order-17", HASH_B, "ind_0002", 1700000001));
+    OK(pv_store_idem_get(st, "cus_B", "order-17", hash, ind));
     assert_string_equal(ind, "ind_0002");
 }
 
@@ -721,29 +722,29 @@ static void test_indicium(void **state)
     make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
     make_indicium(&b, "ind_0002", "cus_A", 1, 9, "SH-000123-0042-K7Q");
 
-    assert_int_equal(st->ops->indicium_get(st, "ind_0001", &got), PV_ENOTFOUND);
-    assert_int_equal(st->ops->indicium_find(st, 1, 8, &got), PV_ENOTFOUND);
-    OK(st->ops->indicium_insert(st, &a));
-    OK(st->ops->indicium_insert(st, &b));
+    assert_int_equal(pv_store_indicium_get(st, "ind_0001", &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_indicium_find(st, 1, 8, &got), PV_ENOTFOUND);
+    OK(pv_store_indicium_insert(st, &a));
+    OK(pv_store_indicium_insert(st, &b));
 
-    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_indicium_equal(&got, &a);
     assert_int_equal(got.presentations, 0);
-    OK(st->ops->indicium_get(st, "ind_0002", &got));
+    OK(pv_store_indicium_get(st, "ind_0002", &got));
     assert_indicium_equal(&got, &b);
-    OK(st->ops->indicium_find(st, 1, 9, &got));
+    OK(pv_store_indicium_find(st, 1, 9, &got));
     assert_indicium_equal(&got, &b);
-    assert_int_equal(st->ops->indicium_find(st, 2, 9, &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_indicium_find(st, 2, 9, &got), PV_ENOTFOUND);
 
     /* (device, serial) is unique: a PSD never issues one serial twice. */
     make_indicium(&got, "ind_0003", "cus_B", 1, 9, "");
-    assert_int_equal(st->ops->indicium_insert(st, &got), PV_EEXIST);
+    assert_int_equal(pv_store_indicium_insert(st, &got), PV_EEXIST);
     /* and so is the id */
     make_indicium(&got, "ind_0001", "cus_B", 2, 9, "");
-    assert_int_equal(st->ops->indicium_insert(st, &got), PV_EEXIST);
+    assert_int_equal(pv_store_indicium_insert(st, &got), PV_EEXIST);
     /* the same serial on another PSD is fine */
     make_indicium(&got, "ind_0004", "cus_B", 2, 9, "");
-    OK(st->ops->indicium_insert(st, &got));
+    OK(pv_store_indicium_insert(st, &got));
 }
 
 static void test_indicium_list(void **state)
@@ -756,7 +757,7 @@ static void test_indicium_list(void **state)
     int i;
 
     seed_for_indicia(st);
-    OK(st->ops->indicium_list(st, "cus_A", NULL, 3, &page, &n));
+    OK(pv_store_indicium_list(st, "cus_A", NULL, 3, &page, &n));
     assert_null(page);
     assert_int_equal(n, 0);
 
@@ -764,14 +765,14 @@ static void test_indicium_list(void **state)
     for (i = 0; i < 7; i++) {
         snprintf(id, sizeof id, "ind_A%02d", i);
         make_indicium(&r, id, "cus_A", 1 + (uint32_t) i % 2, serial++, "");
-        OK(st->ops->indicium_insert(st, &r));
+        OK(pv_store_indicium_insert(st, &r));
         snprintf(id, sizeof id, "ind_B%02d", i);
         make_indicium(&r, id, "cus_B", 1, serial++, "");
-        OK(st->ops->indicium_insert(st, &r));
+        OK(pv_store_indicium_insert(st, &r));
     }
 
     /* Page 1: newest first. */
-    OK(st->ops->indicium_list(st, "cus_A", "", 3, &page, &n));
+    OK(pv_store_indicium_list(st, "cus_A", "", 3, &page, &n));
     assert_int_equal(n, 3);
     assert_string_equal(page[0].id, "ind_A06");
     assert_string_equal(page[1].id, "ind_A05");
@@ -782,7 +783,7 @@ static void test_indicium_list(void **state)
     free(page);
 
     /* Page 2. */
-    OK(st->ops->indicium_list(st, "cus_A", cursor, 3, &page, &n));
+    OK(pv_store_indicium_list(st, "cus_A", cursor, 3, &page, &n));
     assert_int_equal(n, 3);
     assert_string_equal(page[0].id, "ind_A03");
     assert_string_equal(page[1].id, "ind_A02");
@@ -791,7 +792,7 @@ static void test_indicium_list(void **state)
     free(page);
 
     /* Page 3: the last one, short. */
-    OK(st->ops->indicium_list(st, "cus_A", cursor, 3, &page, &n));
+    OK(pv_store_indicium_list(st, "cus_A", cursor, 3, &page, &n));
     assert_int_equal(n, 1);
     assert_string_equal(page[0].id, "ind_A00");
     COPY(cursor, page[0].id);
@@ -799,12 +800,12 @@ static void test_indicium_list(void **state)
 
     /* Past the end: empty. */
     page = &r;
-    OK(st->ops->indicium_list(st, "cus_A", cursor, 3, &page, &n));
+    OK(pv_store_indicium_list(st, "cus_A", cursor, 3, &page, &n));
     assert_null(page);
     assert_int_equal(n, 0);
 
     /* A bigger limit than there are rows. */
-    OK(st->ops->indicium_list(st, "cus_B", NULL, 100, &page, &n));
+    OK(pv_store_indicium_list(st, "cus_B", NULL, 100, &page, &n));
     assert_int_equal(n, 7);
     assert_string_equal(page[0].id, "ind_B06");
     assert_string_equal(page[6].id, "ind_B00");
@@ -812,10 +813,10 @@ static void test_indicium_list(void **state)
 
     /* Invalid cursors: unknown, and another customer's indicium. */
     page = &r;
-    assert_int_equal(st->ops->indicium_list(st, "cus_A", "ind_nope", 3, &page, &n), PV_ECURSOR);
+    assert_int_equal(pv_store_indicium_list(st, "cus_A", "ind_nope", 3, &page, &n), PV_ECURSOR);
     assert_null(page);
     assert_int_equal(n, 0);
-    assert_int_equal(st->ops->indicium_list(st, "cus_A", "ind_B03", 3, &page, &n), PV_ECURSOR);
+    assert_int_equal(pv_store_indicium_list(st, "cus_A", "ind_B03", 3, &page, &n), PV_ECURSOR);
     assert_null(page);
 }
 
@@ -827,16 +828,16 @@ static void test_indicium_present(void **state)
 
     seed_for_indicia(st);
     make_indicium(&r, "ind_0001", "cus_A", 1, 1, "");
-    OK(st->ops->indicium_insert(st, &r));
-    OK(st->ops->indicium_present(st, "ind_0001", 1700002000, &before));
+    OK(pv_store_indicium_insert(st, &r));
+    OK(pv_store_indicium_present(st, "ind_0001", 1700002000, &before));
     assert_int_equal(before, 0);
-    OK(st->ops->indicium_present(st, "ind_0001", 1700002001, &before));
+    OK(pv_store_indicium_present(st, "ind_0001", 1700002001, &before));
     assert_int_equal(before, 1);
-    OK(st->ops->indicium_present(st, "ind_0001", 1700002002, &before));
+    OK(pv_store_indicium_present(st, "ind_0001", 1700002002, &before));
     assert_int_equal(before, 2);
-    OK(st->ops->indicium_get(st, "ind_0001", &r));
+    OK(pv_store_indicium_get(st, "ind_0001", &r));
     assert_int_equal(r.presentations, 3);
-    assert_int_equal(st->ops->indicium_present(st, "ind_nope", 1700002003, &before), PV_ENOTFOUND);
+    assert_int_equal(pv_store_indicium_present(st, "ind_nope", 1700002003, &before), PV_ENOTFOUND);
 }
 
 /* ---- transactions ------------------------------------------------------------------------- */
@@ -844,7 +845,7 @@ static void test_indicium_present(void **state)
 static void assert_config(struct pv_store *st, const char *key, const char *want)
 {
     char *v = NULL;
-    int rc = st->ops->config_get(st, key, &v);
+    int rc = pv_store_config_get(st, key, &v);
 
     if (want) {
         assert_int_equal(rc, PV_OK);
@@ -861,32 +862,32 @@ static void test_savepoint(void **state)
     struct pv_ledger_line l[2];
     pv_mills bal;
 
-    OK(st->ops->begin(st));
-    OK(st->ops->config_set(st, "outer", "1"));
+    OK(pv_store_begin(st));
+    OK(pv_store_config_set(st, "outer", "1"));
 
     /* A purchase that fails: its writes go. */
-    OK(st->ops->savepoint(st));
-    OK(st->ops->config_set(st, "failed", "1"));
+    OK(pv_store_savepoint(st));
+    OK(pv_store_config_set(st, "failed", "1"));
     line(&l[0], "customer:cus_A", -730);
     line(&l[1], "postage:sold", 730);
-    OK(st->ops->journal_post(st, "purchase", "ind_failed", l, 2, 1700000000));
-    OK(st->ops->rollback_to(st));
+    OK(pv_store_journal_post(st, "purchase", "ind_failed", l, 2, 1700000000));
+    OK(pv_store_rollback_to(st));
 
     /* The next one succeeds: its writes stay. */
-    OK(st->ops->savepoint(st));
-    OK(st->ops->config_set(st, "kept", "1"));
+    OK(pv_store_savepoint(st));
+    OK(pv_store_config_set(st, "kept", "1"));
     line(&l[0], "customer:cus_A", -500);
     line(&l[1], "postage:sold", 500);
-    OK(st->ops->journal_post(st, "purchase", "ind_kept", l, 2, 1700000001));
-    OK(st->ops->release(st));
-    OK(st->ops->commit(st));
+    OK(pv_store_journal_post(st, "purchase", "ind_kept", l, 2, 1700000001));
+    OK(pv_store_release(st));
+    OK(pv_store_commit(st));
 
     assert_config(st, "outer", "1");
     assert_config(st, "kept", "1");
     assert_config(st, "failed", NULL);
-    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
     assert_int_equal(bal, -500);
-    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    OK(pv_store_account_balance(st, "postage:sold", &bal));
     assert_int_equal(bal, 500);
 }
 
@@ -897,39 +898,39 @@ static void test_rollback(void **state)
     struct pv_ledger_line l[2];
     pv_mills bal;
 
-    OK(st->ops->psd_insert(st, &p));
+    OK(pv_store_psd_insert(st, &p));
     OK(pv_store_open(dsn, &other));
 
-    OK(st->ops->begin(st));
-    OK(st->ops->config_set(st, "gone", "1"));
+    OK(pv_store_begin(st));
+    OK(pv_store_config_set(st, "gone", "1"));
     line(&l[0], "customer:cus_A", -730);
     line(&l[1], "postage:sold", 730);
-    OK(st->ops->journal_post(st, "purchase", "ind_gone", l, 2, 1700000000));
+    OK(pv_store_journal_post(st, "purchase", "ind_gone", l, 2, 1700000000));
     p.descending -= 730;
     p.ascending += 730;
     p.piece_count++;
-    OK(st->ops->psd_update(st, &p));
+    OK(pv_store_psd_update(st, &p));
 
     /* Inside the transaction the handle sees its writes, */
     assert_config(st, "gone", "1");
-    OK(st->ops->psd_get(st, 1, &got));
+    OK(pv_store_psd_get(st, 1, &got));
     assert_int_equal(got.descending, 1000 - 730);
     /* another handle sees only the last committed state. */
     assert_config(other, "gone", NULL);
-    OK(other->ops->psd_get(other, 1, &got));
+    OK(pv_store_psd_get(other, 1, &got));
     assert_int_equal(got.descending, 1000);
 
-    OK(st->ops->rollback(st));
+    OK(pv_store_rollback(st));
     assert_config(st, "gone", NULL);
-    assert_int_equal(st->ops->account_balance(st, "customer:cus_A", &bal), PV_ENOTFOUND);
-    assert_int_equal(st->ops->account_balance(st, "postage:sold", &bal), PV_ENOTFOUND);
-    OK(st->ops->psd_get(st, 1, &got));
+    assert_int_equal(pv_store_account_balance(st, "customer:cus_A", &bal), PV_ENOTFOUND);
+    assert_int_equal(pv_store_account_balance(st, "postage:sold", &bal), PV_ENOTFOUND);
+    OK(pv_store_psd_get(st, 1, &got));
     assert_int_equal(got.descending, 1000);
     assert_int_equal(got.ascending, 0);
     assert_int_equal(got.piece_count, 7);
 
     /* The handle is usable afterwards, and the other handle can write too. */
-    OK(other->ops->config_set(other, "after", "1"));
+    OK(pv_store_config_set(other, "after", "1"));
     assert_config(st, "after", "1");
     pv_store_close(other);
 }
@@ -958,13 +959,13 @@ static void *write_loop(void *arg)
     l[1].amount = 10;
     for (i = 0; i < CYCLES; i++) {
         snprintf(ref, sizeof ref, "ind_%d_%d", w->n, i);
-        rc = st->ops->begin(st);
+        rc = pv_store_begin(st);
         if (rc == PV_OK)
-            rc = st->ops->journal_post(st, "purchase", ref, l, 2, 1700000000 + i);
+            rc = pv_store_journal_post(st, "purchase", ref, l, 2, 1700000000 + i);
         if (rc == PV_OK) {
-            rc = st->ops->commit(st);
+            rc = pv_store_commit(st);
         } else {
-            st->ops->rollback(st);
+            pv_store_rollback(st);
         }
         if (rc != PV_OK && w->errors++ == 0)
             w->first_error = rc;
@@ -995,11 +996,11 @@ static void test_two_writers(void **state)
             fail_msg("writer %d: %d errors, first %d (%s)", i, w[i].errors, w[i].first_error,
                      pv_strerror(w[i].first_error));
     }
-    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    OK(pv_store_account_balance(st, "postage:sold", &bal));
     assert_int_equal(bal, 2 * CYCLES * 10);
-    OK(st->ops->account_balance(st, "customer:cus_0", &bal));
+    OK(pv_store_account_balance(st, "customer:cus_0", &bal));
     assert_int_equal(bal, -CYCLES * 10);
-    OK(st->ops->account_balance(st, "customer:cus_1", &bal));
+    OK(pv_store_account_balance(st, "customer:cus_1", &bal));
     assert_int_equal(bal, -CYCLES * 10);
 }
 
@@ -1034,18 +1035,18 @@ static void *spend_loop(void *arg)
     line(&l[0], "customer:cus_A", -SPEND);
     line(&l[1], "postage:sold", SPEND);
     for (;;) {
-        if ((rc = st->ops->begin(st)) != PV_OK)
+        if ((rc = pv_store_begin(st)) != PV_OK)
             goto error;
-        if ((rc = st->ops->account_balance(st, "customer:cus_A", &bal)) != PV_OK)
+        if ((rc = pv_store_account_balance(st, "customer:cus_A", &bal)) != PV_OK)
             goto error;
         if (bal < SPEND) {
-            st->ops->rollback(st);
+            pv_store_rollback(st);
             return NULL;
         }
         nanosleep(&pause, NULL); /* give the other spender every chance to read it too */
-        if ((rc = st->ops->journal_post(st, "purchase", "ind_x", l, 2, 1700000000)) != PV_OK)
+        if ((rc = pv_store_journal_post(st, "purchase", "ind_x", l, 2, 1700000000)) != PV_OK)
             goto error;
-        if ((rc = st->ops->commit(st)) != PV_OK)
+        if ((rc = pv_store_commit(st)) != PV_OK)
             goto error;
         if (w->spent == (int) (sizeof w->seen / sizeof w->seen[0])) {
             rc = PV_EOVERFLOW; /* far more spends than the balance covers */
@@ -1054,7 +1055,7 @@ static void *spend_loop(void *arg)
         w->seen[w->spent++] = bal;
     }
 error:
-    st->ops->rollback(st);
+    pv_store_rollback(st);
     if (w->errors++ == 0)
         w->first_error = rc;
     return NULL;
@@ -1071,7 +1072,7 @@ static void test_balance_locked_in_transaction(void **state)
 
     line(&l[0], "card:clearing", -SPEND * SPENDS);
     line(&l[1], "customer:cus_A", SPEND * SPENDS);
-    OK(st->ops->journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
 
     memset(w, 0, sizeof w);
     for (i = 0; i < SPENDERS; i++)
@@ -1099,9 +1100,9 @@ static void test_balance_locked_in_transaction(void **state)
         }
     }
     assert_int_equal(spent, SPENDS);
-    OK(st->ops->account_balance(st, "customer:cus_A", &bal));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
     assert_int_equal(bal, 0);
-    OK(st->ops->account_balance(st, "postage:sold", &bal));
+    OK(pv_store_account_balance(st, "postage:sold", &bal));
     assert_int_equal(bal, SPEND * SPENDS);
 }
 
@@ -1119,26 +1120,26 @@ static void *debit_loop(void *arg)
     int rc;
 
     for (;;) {
-        if ((rc = st->ops->begin(st)) != PV_OK)
+        if ((rc = pv_store_begin(st)) != PV_OK)
             goto error;
-        if ((rc = st->ops->psd_get(st, 1, &p)) != PV_OK)
+        if ((rc = pv_store_psd_get(st, 1, &p)) != PV_OK)
             goto error;
         if (p.descending < SPEND) {
-            st->ops->rollback(st);
+            pv_store_rollback(st);
             return NULL;
         }
         nanosleep(&pause, NULL);
         p.descending -= SPEND;
         p.ascending += SPEND;
         p.piece_count++;
-        if ((rc = st->ops->psd_update(st, &p)) != PV_OK)
+        if ((rc = pv_store_psd_update(st, &p)) != PV_OK)
             goto error;
-        if ((rc = st->ops->commit(st)) != PV_OK)
+        if ((rc = pv_store_commit(st)) != PV_OK)
             goto error;
         w->spent++;
     }
 error:
-    st->ops->rollback(st);
+    pv_store_rollback(st);
     if (w->errors++ == 0)
         w->first_error = rc;
     return NULL;
@@ -1152,7 +1153,7 @@ static void test_psd_locked_in_transaction(void **state)
     pthread_t t[SPENDERS];
     int i, spent = 0;
 
-    OK(st->ops->psd_insert(st, &p));
+    OK(pv_store_psd_insert(st, &p));
     memset(w, 0, sizeof w);
     for (i = 0; i < SPENDERS; i++)
         OK(pv_store_open(dsn, &w[i].st));
@@ -1169,7 +1170,7 @@ static void test_psd_locked_in_transaction(void **state)
         spent += w[i].spent;
     }
     assert_int_equal(spent, SPENDS);
-    OK(st->ops->psd_get(st, 1, &got));
+    OK(pv_store_psd_get(st, 1, &got));
     assert_int_equal(got.descending, 0);
     assert_int_equal(got.ascending, SPEND * SPENDS);
     assert_int_equal(got.piece_count, p.piece_count + SPENDS);
@@ -1186,13 +1187,13 @@ static void *idem_race(void *arg)
     struct idem_racer *r = arg;
     struct pv_store *st = r->st;
 
-    r->rc = st->ops->begin(st);
+    r->rc = pv_store_begin(st);
     if (r->rc == PV_OK)
-        r->rc = st->ops->idem_put(st, "cus_A", "order-17", HASH_B, "ind_0002", 1700000001);
+        r->rc = pv_store_idem_put(st, "cus_A", "order-17", HASH_B, "ind_0002", 1700000001);
     if (r->rc == PV_OK)
-        r->rc = st->ops->commit(st);
+        r->rc = pv_store_commit(st);
     else
-        st->ops->rollback(st);
+        pv_store_rollback(st);
     return NULL;
 }
 
@@ -1205,15 +1206,15 @@ static void test_idempotency_race(void **state)
     pthread_t t;
 
     OK(pv_store_open(dsn, &r.st));
-    OK(st->ops->begin(st));
-    OK(st->ops->idem_put(st, "cus_A", "order-17", HASH_A, "ind_0001", 1700000000));
+    OK(pv_store_begin(st));
+    OK(pv_store_idem_put(st, "cus_A", "order-17", HASH_A, "ind_0001", 1700000000));
     assert_int_equal(pthread_create(&t, NULL, idem_race, &r), 0);
     nanosleep(&pause, NULL); /* the other transaction is now waiting on ours */
-    OK(st->ops->commit(st));
+    OK(pv_store_commit(st));
     pthread_join(t, NULL);
     pv_store_close(r.st);
     assert_int_equal(r.rc, PV_EEXIST);
-    OK(st->ops->idem_get(st, "cus_A", "order-17", hash, ind));
+    OK(pv_store_idem_get(st, "cus_A", "order-17", hash, ind));
     assert_string_equal(hash, HASH_A);
     assert_string_equal(ind, "ind_0001");
 }
@@ -1224,27 +1225,27 @@ static void test_savepoint_after_error(void **state)
     struct pv_store *st = *state;
     struct pv_customer_rec c = make_customer("cus_A", "a@example.com");
 
-    OK(st->ops->customer_insert(st, &c));
-    OK(st->ops->begin(st));
-    OK(st->ops->config_set(st, "outer", "1"));
-    OK(st->ops->savepoint(st));
-    OK(st->ops->config_set(st, "failed", "1"));
-    assert_int_equal(st->ops->customer_insert(st, &c), PV_EEXIST);
-    OK(st->ops->rollback_to(st));
-    OK(st->ops->savepoint(st));
-    OK(st->ops->config_set(st, "kept", "1"));
-    OK(st->ops->release(st));
-    OK(st->ops->savepoint(st));
-    assert_int_equal(st->ops->savepoint(st), PV_EINVAL); /* one level only */
-    OK(st->ops->release(st));
-    assert_int_equal(st->ops->release(st), PV_EINVAL);
-    assert_int_equal(st->ops->begin(st), PV_EINVAL);
-    OK(st->ops->commit(st));
+    OK(pv_store_customer_insert(st, &c));
+    OK(pv_store_begin(st));
+    OK(pv_store_config_set(st, "outer", "1"));
+    OK(pv_store_savepoint(st));
+    OK(pv_store_config_set(st, "failed", "1"));
+    assert_int_equal(pv_store_customer_insert(st, &c), PV_EEXIST);
+    OK(pv_store_rollback_to(st));
+    OK(pv_store_savepoint(st));
+    OK(pv_store_config_set(st, "kept", "1"));
+    OK(pv_store_release(st));
+    OK(pv_store_savepoint(st));
+    assert_int_equal(pv_store_savepoint(st), PV_EINVAL); /* one level only */
+    OK(pv_store_release(st));
+    assert_int_equal(pv_store_release(st), PV_EINVAL);
+    assert_int_equal(pv_store_begin(st), PV_EINVAL);
+    OK(pv_store_commit(st));
     assert_config(st, "outer", "1");
     assert_config(st, "kept", "1");
     assert_config(st, "failed", NULL);
-    assert_int_equal(st->ops->commit(st), PV_EINVAL);
-    OK(st->ops->rollback(st)); /* no transaction: nothing to do */
+    assert_int_equal(pv_store_commit(st), PV_EINVAL);
+    OK(pv_store_rollback(st)); /* no transaction: nothing to do */
 }
 
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
@@ -1259,7 +1260,7 @@ static void *migrate_one(void *arg)
     struct migrator *m = arg;
 
     pthread_barrier_wait(m->go);
-    m->rc = m->st->ops->migrate(m->st, &m->from, &m->to);
+    m->rc = pv_store_migrate(m->st, &m->from, &m->to);
     return NULL;
 }
 
@@ -1293,7 +1294,7 @@ static void test_migrate_concurrent(void **state)
     assert_true((m[0].from == 0) != (m[1].from == 0));
     assert_int_equal(m[0].from + m[1].from, PV_SCHEMA_VERSION);
     OK(pv_store_open_checked(dsn, &st));
-    OK(st->ops->schema_version(st, &v));
+    OK(pv_store_schema_version(st, &v));
     assert_int_equal(v, PV_SCHEMA_VERSION);
     pv_store_close(st);
 }
@@ -1309,18 +1310,18 @@ static void test_printing(void **state)
     make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
     COPY(a.from_address, "Ada Lovelace\n1 Main St\nSan Francisco CA 94107");
     COPY(a.to_address, "Charles Babbage\n2 Broad St\nNew York NY 10001-1234");
-    OK(st->ops->indicium_insert(st, &a));
-    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    OK(pv_store_indicium_insert(st, &a));
+    OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_string_equal(got.from_address, a.from_address);
     assert_string_equal(got.to_address, a.to_address);
     assert_int_equal(got.prints, 0);
 
     /* Every render is recorded and counted; an unknown indicium is not. */
-    OK(st->ops->render_record(st, "ind_0001", "cus_A", "pdf", "label-4x6", 1700002000));
-    OK(st->ops->render_record(st, "ind_0001", "op_X", "zpl", "label-4x6", 1700002001));
-    assert_int_equal(st->ops->render_record(st, "ind_nope", "cus_A", "pdf", "label-4x6", 1),
+    OK(pv_store_render_record(st, "ind_0001", "cus_A", "pdf", "label-4x6", 1700002000));
+    OK(pv_store_render_record(st, "ind_0001", "op_X", "zpl", "label-4x6", 1700002001));
+    assert_int_equal(pv_store_render_record(st, "ind_nope", "cus_A", "pdf", "label-4x6", 1),
                      PV_ENOTFOUND);
-    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_int_equal(got.prints, 2);
 
     /* Printers: put, replace, get, list, delete; scoped to the customer. */
@@ -1329,16 +1330,16 @@ static void test_printing(void **state)
     p.offset_x = 150;
     p.offset_y = -75;
     p.updated = 1700003000;
-    OK(st->ops->printer_put(st, "cus_A", &p));
+    OK(pv_store_printer_put(st, "cus_A", &p));
     p.offset_y = -80;
-    OK(st->ops->printer_put(st, "cus_A", &p));
+    OK(pv_store_printer_put(st, "cus_A", &p));
     COPY(p.name, "laser");
-    OK(st->ops->printer_put(st, "cus_A", &p));
-    OK(st->ops->printer_get(st, "cus_A", "zebra", &p));
+    OK(pv_store_printer_put(st, "cus_A", &p));
+    OK(pv_store_printer_get(st, "cus_A", "zebra", &p));
     assert_int_equal(p.offset_x, 150);
     assert_int_equal(p.offset_y, -80);
-    assert_int_equal(st->ops->printer_get(st, "cus_B", "zebra", &p), PV_ENOTFOUND);
-    OK(st->ops->printer_list(st, "cus_A", &list, &n));
+    assert_int_equal(pv_store_printer_get(st, "cus_B", "zebra", &p), PV_ENOTFOUND);
+    OK(pv_store_printer_list(st, "cus_A", &list, &n));
     assert_int_equal(n, 2);
     assert_string_equal(list[0].name, "laser");
     assert_string_equal(list[1].name, "zebra");
@@ -1346,12 +1347,12 @@ static void test_printing(void **state)
     /* Offsets beyond 10 mm are refused by the schema, and nothing changes. */
     COPY(p.name, "zebra");
     p.offset_x = 1001;
-    assert_int_not_equal(st->ops->printer_put(st, "cus_A", &p), PV_OK);
-    OK(st->ops->printer_get(st, "cus_A", "zebra", &p));
+    assert_int_not_equal(pv_store_printer_put(st, "cus_A", &p), PV_OK);
+    OK(pv_store_printer_get(st, "cus_A", "zebra", &p));
     assert_int_equal(p.offset_x, 150);
-    assert_int_equal(st->ops->printer_delete(st, "cus_B", "zebra"), PV_ENOTFOUND);
-    OK(st->ops->printer_delete(st, "cus_A", "zebra"));
-    assert_int_equal(st->ops->printer_delete(st, "cus_A", "zebra"), PV_ENOTFOUND);
+    assert_int_equal(pv_store_printer_delete(st, "cus_B", "zebra"), PV_ENOTFOUND);
+    OK(pv_store_printer_delete(st, "cus_A", "zebra"));
+    assert_int_equal(pv_store_printer_delete(st, "cus_A", "zebra"), PV_ENOTFOUND);
 }
 
 static void test_servers(void **state)
@@ -1369,25 +1370,25 @@ static void test_servers(void **state)
     COPY(r.crypto_module, "openssl");
     COPY(r.key_ids, "1,3");
     r.started_ms = r.heartbeat_ms = 1700000000000;
-    OK(st->ops->server_register(st, &r));
+    OK(pv_store_server_register(st, &r));
     COPY(r.id, "proc-b");
-    OK(st->ops->server_register(st, &r));
-    OK(st->ops->server_heartbeat(st, "proc-a", "1", 1700000001000, &status));
+    OK(pv_store_server_register(st, &r));
+    OK(pv_store_server_heartbeat(st, "proc-a", "1", 1700000001000, &status));
     assert_int_equal(status, PV_SERVER_ACTIVE);
-    assert_int_equal(st->ops->server_heartbeat(st, "proc-x", "", 1, &status), PV_ENOTFOUND);
+    assert_int_equal(pv_store_server_heartbeat(st, "proc-x", "", 1, &status), PV_ENOTFOUND);
 
     /* An operator's drain survives the server registering again (a restart). */
-    OK(st->ops->server_set_status(st, "proc-a", PV_SERVER_DRAINING));
+    OK(pv_store_server_set_status(st, "proc-a", PV_SERVER_DRAINING));
     COPY(r.id, "proc-a");
     COPY(r.address, "http://127.0.0.1:9002");
     r.heartbeat_ms = 1700000005000;
-    OK(st->ops->server_register(st, &r));
-    OK(st->ops->server_heartbeat(st, "proc-a", "1,3", 1700000006000, &status));
+    OK(pv_store_server_register(st, &r));
+    OK(pv_store_server_heartbeat(st, "proc-a", "1,3", 1700000006000, &status));
     assert_int_equal(status, PV_SERVER_DRAINING);
-    assert_int_equal(st->ops->server_set_status(st, "proc-x", PV_SERVER_ACTIVE), PV_ENOTFOUND);
-    assert_int_equal(st->ops->server_set_status(st, "proc-a", 7), PV_EINVAL);
+    assert_int_equal(pv_store_server_set_status(st, "proc-x", PV_SERVER_ACTIVE), PV_ENOTFOUND);
+    assert_int_equal(pv_store_server_set_status(st, "proc-a", 7), PV_EINVAL);
 
-    OK(st->ops->server_list(st, &list, &n));
+    OK(pv_store_server_list(st, &list, &n));
     assert_int_equal(n, 2);
     assert_string_equal(list[0].id, "proc-a");
     assert_string_equal(list[0].address, "http://127.0.0.1:9002");
@@ -1401,20 +1402,20 @@ static void test_servers(void **state)
     seed_for_indicia(st);
     make_indicium(&ind, "ind_1", "cus_A", 1, 1, "");
     COPY(ind.server_id, "proc-a");
-    OK(st->ops->indicium_insert(st, &ind));
+    OK(pv_store_indicium_insert(st, &ind));
     make_indicium(&ind, "ind_2", "cus_A", 1, 2, "");
     COPY(ind.server_id, "proc-b");
-    OK(st->ops->indicium_insert(st, &ind));
+    OK(pv_store_indicium_insert(st, &ind));
     make_indicium(&ind, "ind_3", "cus_A", 2, 3, "");
     COPY(ind.server_id, "proc-b");
-    OK(st->ops->indicium_insert(st, &ind));
-    OK(st->ops->server_traffic(st, 0, &counts, &n));
+    OK(pv_store_indicium_insert(st, &ind));
+    OK(pv_store_server_traffic(st, 0, &counts, &n));
     assert_int_equal(n, 2);
     assert_string_equal(counts[0].server_id, "proc-a");
     assert_int_equal(counts[0].count, 1);
     assert_int_equal(counts[1].count, 2);
     free(counts);
-    OK(st->ops->server_traffic(st, INT64_MAX, &counts, &n));
+    OK(pv_store_server_traffic(st, INT64_MAX, &counts, &n));
     assert_int_equal(n, 0);
     free(counts);
 }
@@ -1427,34 +1428,34 @@ static void test_leases(void **state)
     size_t n;
 
     seed_for_indicia(st);
-    OK(st->ops->psd_get(st, 1, &p));
+    OK(pv_store_psd_get(st, 1, &p));
     assert_string_equal(p.lease_holder, "");
-    OK(st->ops->lease_acquire(st, 1, "proc-a", 1000, 3000));
-    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-b", 2000, 4000), PV_EBUSY);
-    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-b", 3000, 5000), PV_EBUSY); /* at expiry */
-    OK(st->ops->lease_acquire(st, 1, "proc-a", 2500, 4500));                         /* renewal */
-    OK(st->ops->psd_get(st, 1, &p));
+    OK(pv_store_lease_acquire(st, 1, "proc-a", 1000, 3000));
+    assert_int_equal(pv_store_lease_acquire(st, 1, "proc-b", 2000, 4000), PV_EBUSY);
+    assert_int_equal(pv_store_lease_acquire(st, 1, "proc-b", 3000, 5000), PV_EBUSY); /* at expiry */
+    OK(pv_store_lease_acquire(st, 1, "proc-a", 2500, 4500));                         /* renewal */
+    OK(pv_store_psd_get(st, 1, &p));
     assert_string_equal(p.lease_holder, "proc-a");
     assert_int_equal(p.lease_expires_ms, 4500);
     /* Moving registers does not touch the lease. */
     p.descending -= 10;
     p.ascending += 10;
     p.piece_count++;
-    OK(st->ops->psd_update(st, &p));
-    OK(st->ops->psd_get(st, 1, &p));
+    OK(pv_store_psd_update(st, &p));
+    OK(pv_store_psd_get(st, 1, &p));
     assert_string_equal(p.lease_holder, "proc-a");
     /* Expired: another processor takes over. */
-    OK(st->ops->lease_acquire(st, 1, "proc-b", 4501, 6000));
-    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-a", 4600, 7000), PV_EBUSY);
+    OK(pv_store_lease_acquire(st, 1, "proc-b", 4501, 6000));
+    assert_int_equal(pv_store_lease_acquire(st, 1, "proc-a", 4600, 7000), PV_EBUSY);
     /* Release by a non-holder does nothing; by the holder frees it. */
-    OK(st->ops->lease_release(st, 1, "proc-a", 4700));
-    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-c", 4800, 7000), PV_EBUSY);
-    OK(st->ops->lease_release(st, 1, "proc-b", 5000));
-    OK(st->ops->lease_acquire(st, 1, "proc-c", 5001, 7000));
-    assert_int_equal(st->ops->lease_acquire(st, 9, "proc-c", 5001, 7000), PV_ENOTFOUND);
-    assert_int_equal(st->ops->lease_acquire(st, 1, "proc-c", 5001, 5001), PV_EINVAL);
+    OK(pv_store_lease_release(st, 1, "proc-a", 4700));
+    assert_int_equal(pv_store_lease_acquire(st, 1, "proc-c", 4800, 7000), PV_EBUSY);
+    OK(pv_store_lease_release(st, 1, "proc-b", 5000));
+    OK(pv_store_lease_acquire(st, 1, "proc-c", 5001, 7000));
+    assert_int_equal(pv_store_lease_acquire(st, 9, "proc-c", 5001, 7000), PV_ENOTFOUND);
+    assert_int_equal(pv_store_lease_acquire(st, 1, "proc-c", 5001, 5001), PV_EINVAL);
 
-    OK(st->ops->lease_history(st, 1, &h, &n));
+    OK(pv_store_lease_history(st, 1, &h, &n));
     assert_int_equal(n, 3);
     assert_string_equal(h[0].holder, "proc-a");
     assert_int_equal(h[0].acquired_ms, 1000);
@@ -1487,13 +1488,13 @@ static void *lease_loop(void *arg)
 
     for (i = 0; i < 300; i++) {
         int64_t t = now_ms();
-        rc = l->st->ops->lease_acquire(l->st, 1, l->name, t, t + 3);
+        rc = pv_store_lease_acquire(l->st, 1, l->name, t, t + 3);
         if (rc == PV_OK)
             l->wins++;
         else if (rc != PV_EBUSY)
             l->errors++;
         if (i % 7 == 0)
-            l->st->ops->lease_release(l->st, 1, l->name, now_ms());
+            pv_store_lease_release(l->st, 1, l->name, now_ms());
     }
     return NULL;
 }
@@ -1517,7 +1518,7 @@ static void test_lease_race(void **state)
         pv_store_close(l[i].st);
     assert_int_equal(l[0].errors + l[1].errors, 0);
     assert_true(l[0].wins + l[1].wins > 0);
-    OK(st->ops->lease_history(st, 1, &h, &n));
+    OK(pv_store_lease_history(st, 1, &h, &n));
     assert_true(n >= 2); /* releases hand it over at least once */
     for (i = 1; i < n; i++) {
         /* The next tenure starts only after the previous one ended. */
@@ -1534,7 +1535,7 @@ static void test_ledger_audit(void **state)
     int64_t journals = -1, accounts = -1;
     size_t n;
 
-    OK(st->ops->ledger_audit(st, &journals, &accounts, &issues, &n));
+    OK(pv_store_ledger_audit(st, &journals, &accounts, &issues, &n));
     assert_int_equal(journals, 0);
     assert_int_equal(accounts, 0);
     assert_int_equal(n, 0);
@@ -1543,10 +1544,10 @@ static void test_ledger_audit(void **state)
     l[0].amount = -700;
     COPY(l[1].account, "b");
     l[1].amount = 700;
-    OK(st->ops->journal_post(st, "ok", "1", l, 2, 1));
+    OK(pv_store_journal_post(st, "ok", "1", l, 2, 1));
     l[1].amount = 650; /* the store does not check sums: the audit does */
-    OK(st->ops->journal_post(st, "bad", "2", l, 2, 2));
-    OK(st->ops->ledger_audit(st, &journals, &accounts, &issues, &n));
+    OK(pv_store_journal_post(st, "bad", "2", l, 2, 2));
+    OK(pv_store_ledger_audit(st, &journals, &accounts, &issues, &n));
     assert_int_equal(journals, 2);
     assert_int_equal(accounts, 2);
     assert_int_equal(n, 1);
@@ -1564,11 +1565,11 @@ static void test_psd_test_flag(void **state)
     size_t n;
 
     test.test = 1;
-    OK(st->ops->psd_insert(st, &live));
-    OK(st->ops->psd_insert(st, &test));
-    OK(st->ops->psd_get(st, 1, &got));
+    OK(pv_store_psd_insert(st, &live));
+    OK(pv_store_psd_insert(st, &test));
+    OK(pv_store_psd_get(st, 1, &got));
     assert_int_equal(got.test, 0);
-    OK(st->ops->psd_get(st, 2, &got));
+    OK(pv_store_psd_get(st, 2, &got));
     assert_int_equal(got.test, 1);
     assert_psd_equal(&got, &test);
 
@@ -1576,8 +1577,8 @@ static void test_psd_test_flag(void **state)
     test.descending -= 100;
     test.ascending += 100;
     test.test = 0;
-    OK(st->ops->psd_update(st, &test));
-    OK(st->ops->psd_list(st, &list, &n));
+    OK(pv_store_psd_update(st, &test));
+    OK(pv_store_psd_list(st, &list, &n));
     assert_int_equal(n, 2);
     assert_int_equal(list[0].test, 0);
     assert_int_equal(list[1].test, 1);
@@ -1594,27 +1595,27 @@ static void test_indicium_refunded(void **state)
     seed_for_indicia(st);
     make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
     a.refunded_at = 123; /* ignored: a new indicium is not refunded */
-    OK(st->ops->indicium_insert(st, &a));
-    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    OK(pv_store_indicium_insert(st, &a));
+    OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_int_equal(got.refunded_at, 0);
 
-    OK(st->ops->indicium_mark_refunded(st, "ind_0001", 1700005000));
-    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    OK(pv_store_indicium_mark_refunded(st, "ind_0001", 1700005000));
+    OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_int_equal(got.refunded_at, 1700005000);
     assert_indicium_equal(&got, &a);
-    OK(st->ops->indicium_find(st, 1, 8, &got));
+    OK(pv_store_indicium_find(st, 1, 8, &got));
     assert_int_equal(got.refunded_at, 1700005000);
-    OK(st->ops->indicium_list(st, "cus_A", NULL, 10, &list, &n));
+    OK(pv_store_indicium_list(st, "cus_A", NULL, 10, &list, &n));
     assert_int_equal(n, 1);
     assert_int_equal(list[0].refunded_at, 1700005000);
     free(list);
 
     /* Only once: the second mark changes nothing. */
-    assert_int_equal(st->ops->indicium_mark_refunded(st, "ind_0001", 1700006000), PV_EEXIST);
-    OK(st->ops->indicium_get(st, "ind_0001", &got));
+    assert_int_equal(pv_store_indicium_mark_refunded(st, "ind_0001", 1700006000), PV_EEXIST);
+    OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_int_equal(got.refunded_at, 1700005000);
-    assert_int_equal(st->ops->indicium_mark_refunded(st, "ind_nope", 1700006000), PV_ENOTFOUND);
-    assert_int_equal(st->ops->indicium_mark_refunded(st, "ind_0001", 0), PV_EINVAL);
+    assert_int_equal(pv_store_indicium_mark_refunded(st, "ind_nope", 1700006000), PV_ENOTFOUND);
+    assert_int_equal(pv_store_indicium_mark_refunded(st, "ind_0001", 0), PV_EINVAL);
 }
 
 /* Filters narrow the list; a cursor keeps paging correct under a filter. */
@@ -1636,43 +1637,43 @@ static void test_indicium_search(void **state)
         make_indicium(&r, id, "cus_A", 1, serial, "");
         if (serial % 4 == 0)
             r.ind.mail_class = 3;
-        OK(st->ops->indicium_insert(st, &r));
+        OK(pv_store_indicium_insert(st, &r));
         snprintf(id, sizeof id, "ind_T%02u", (unsigned) serial);
         make_indicium(&r, id, "cus_B", 2, serial, "");
-        OK(st->ops->indicium_insert(st, &r));
+        OK(pv_store_indicium_insert(st, &r));
     }
-    OK(st->ops->indicium_mark_refunded(st, "ind_S04", 1700002000));
-    OK(st->ops->indicium_mark_refunded(st, "ind_S07", 1700002000));
+    OK(pv_store_indicium_mark_refunded(st, "ind_S04", 1700002000));
+    OK(pv_store_indicium_mark_refunded(st, "ind_S07", 1700002000));
 
     /* No filter is the plain list. */
-    OK(st->ops->indicium_search(st, "cus_A", NULL, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", NULL, NULL, 100, &page, &n));
     assert_int_equal(n, 12);
     assert_string_equal(page[0].id, "ind_S12");
     free(page);
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 12);
     free(page);
 
     /* Live pieces (even serials), newest first, two per page. */
     f.test = 0;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 2, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 2, &page, &n));
     assert_int_equal(n, 2);
     assert_string_equal(page[0].id, "ind_S12");
     assert_string_equal(page[1].id, "ind_S10");
     free(page);
-    OK(st->ops->indicium_search(st, "cus_A", &f, "ind_S10", 2, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, "ind_S10", 2, &page, &n));
     assert_int_equal(n, 2);
     assert_string_equal(page[0].id, "ind_S08");
     assert_string_equal(page[1].id, "ind_S06");
     free(page);
     /* A cursor that does not match the filter still places the page. */
-    OK(st->ops->indicium_search(st, "cus_A", &f, "ind_S05", 10, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, "ind_S05", 10, &page, &n));
     assert_int_equal(n, 2);
     assert_string_equal(page[0].id, "ind_S04");
     assert_string_equal(page[1].id, "ind_S02");
     free(page);
     f.test = 1;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 6);
     assert_string_equal(page[5].id, "ind_S01");
     free(page);
@@ -1680,23 +1681,23 @@ static void test_indicium_search(void **state)
 
     /* Mail class, refunded, both ways. */
     f.mail_class = 3;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 3);
     assert_string_equal(page[0].id, "ind_S12");
     assert_string_equal(page[2].id, "ind_S04");
     free(page);
     f.refunded = 1;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 1);
     assert_string_equal(page[0].id, "ind_S04");
     assert_int_equal(page[0].refunded_at, 1700002000);
     free(page);
     f.mail_class = 0;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 2);
     free(page);
     f.refunded = 0;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 10);
     free(page);
     f.refunded = -1;
@@ -1704,7 +1705,7 @@ static void test_indicium_search(void **state)
     /* Created in [from, to). */
     f.created_from = 1700001003;
     f.created_to = 1700001006;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 3);
     assert_string_equal(page[0].id, "ind_S05");
     assert_string_equal(page[2].id, "ind_S03");
@@ -1713,40 +1714,40 @@ static void test_indicium_search(void **state)
 
     /* Search: an id (only the customer's own), a ZIP, the first five digits. */
     COPY(f.q, "ind_S07");
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 1);
     assert_string_equal(page[0].id, "ind_S07");
     free(page);
     COPY(f.q, "ind_T07");
     page = &r;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_null(page);
     assert_int_equal(n, 0);
     COPY(f.q, "60601");
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 4);
     free(page);
     COPY(f.q, "94501");
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 8);
     free(page);
     COPY(f.q, "945011234");
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 8);
     free(page);
     COPY(f.q, "10001");
     f.test = 0;
     f.mail_class = 1;
-    OK(st->ops->indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
+    OK(pv_store_indicium_search(st, "cus_A", &f, NULL, 100, &page, &n));
     assert_int_equal(n, 3); /* 2, 6, 10 */
     free(page);
 
     /* Cursors: another customer's, unknown. */
     page = &r;
-    assert_int_equal(st->ops->indicium_search(st, "cus_A", &f, "ind_T03", 3, &page, &n),
+    assert_int_equal(pv_store_indicium_search(st, "cus_A", &f, "ind_T03", 3, &page, &n),
                      PV_ECURSOR);
     assert_null(page);
-    assert_int_equal(st->ops->indicium_search(st, "cus_A", NULL, "ind_nope", 3, &page, &n),
+    assert_int_equal(pv_store_indicium_search(st, "cus_A", NULL, "ind_nope", 3, &page, &n),
                      PV_ECURSOR);
 }
 
@@ -1761,25 +1762,25 @@ static void test_sales_daily(void **state)
 
     seed_for_indicia(st);
     d = &dummy;
-    OK(st->ops->sales_daily(st, 0, &d, &n));
+    OK(pv_store_sales_daily(st, 0, &d, &n));
     assert_null(d);
     assert_int_equal(n, 0);
 
     make_indicium(&r, "ind_D1", "cus_A", 1, 1, "");
     r.created = day0 * 86400 + 10;
-    OK(st->ops->indicium_insert(st, &r));
+    OK(pv_store_indicium_insert(st, &r));
     make_indicium(&r, "ind_D2", "cus_B", 1, 2, "");
     r.created = day0 * 86400 + 86399;
     r.ind.postage_mills = 1500;
-    OK(st->ops->indicium_insert(st, &r));
+    OK(pv_store_indicium_insert(st, &r));
     make_indicium(&r, "ind_D3", "cus_A", 2, 3, "");
     r.created = day0 * 86400 + 5000;
-    OK(st->ops->indicium_insert(st, &r));
+    OK(pv_store_indicium_insert(st, &r));
     make_indicium(&r, "ind_D4", "cus_A", 1, 4, "");
     r.created = (day0 + 2) * 86400;
-    OK(st->ops->indicium_insert(st, &r));
+    OK(pv_store_indicium_insert(st, &r));
 
-    OK(st->ops->sales_daily(st, 0, &d, &n));
+    OK(pv_store_sales_daily(st, 0, &d, &n));
     assert_int_equal(n, 3);
     assert_int_equal(d[0].day, day0);
     assert_int_equal(d[0].psd_id, 1);
@@ -1795,11 +1796,11 @@ static void test_sales_daily(void **state)
     free(d);
 
     /* since is inclusive, to the second. */
-    OK(st->ops->sales_daily(st, (day0 + 2) * 86400, &d, &n));
+    OK(pv_store_sales_daily(st, (day0 + 2) * 86400, &d, &n));
     assert_int_equal(n, 1);
     assert_int_equal(d[0].day, day0 + 2);
     free(d);
-    OK(st->ops->sales_daily(st, day0 * 86400 + 11, &d, &n));
+    OK(pv_store_sales_daily(st, day0 * 86400 + 11, &d, &n));
     assert_int_equal(n, 3);
     assert_int_equal(d[0].count, 1);
     assert_int_equal(d[0].postage, 1500);
@@ -1813,48 +1814,48 @@ static void test_passwords(void **state)
     struct pv_credential cr;
     char email[256], long_hash[PV_PWHASH_MAX + 1];
 
-    OK(st->ops->customer_insert(st, &c));
-    OK(st->ops->operator_insert(st, "op_root", "Ops@Example.com", 1700000000));
+    OK(pv_store_customer_insert(st, &c));
+    OK(pv_store_operator_insert(st, "op_root", "Ops@Example.com", 1700000000));
 
     /* No password yet: found, with an empty hash (cannot log in). */
-    OK(st->ops->credential_get(st, PV_ROLE_CUSTOMER, "alice@example.com", &cr));
+    OK(pv_store_credential_get(st, PV_ROLE_CUSTOMER, "alice@example.com", &cr));
     assert_int_equal(cr.role, PV_ROLE_CUSTOMER);
     assert_string_equal(cr.owner_id, "cus_A");
     assert_string_equal(cr.password_hash, "");
 
-    OK(st->ops->password_set(st, PV_ROLE_CUSTOMER, "cus_A",
+    OK(pv_store_password_set(st, PV_ROLE_CUSTOMER, "cus_A",
                              "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"));
-    OK(st->ops->credential_get(st, PV_ROLE_CUSTOMER, "ALICE@example.COM", &cr));
+    OK(pv_store_credential_get(st, PV_ROLE_CUSTOMER, "ALICE@example.COM", &cr));
     assert_string_equal(cr.owner_id, "cus_A");
     assert_string_equal(cr.password_hash, "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA");
     /* A customer's email is not an operator's login, and vice versa. */
-    assert_int_equal(st->ops->credential_get(st, PV_ROLE_OPERATOR, "alice@example.com", &cr),
+    assert_int_equal(pv_store_credential_get(st, PV_ROLE_OPERATOR, "alice@example.com", &cr),
                      PV_ENOTFOUND);
     assert_string_equal(cr.owner_id, "");
-    assert_int_equal(st->ops->credential_get(st, PV_ROLE_CUSTOMER, "ops@example.com", &cr),
+    assert_int_equal(pv_store_credential_get(st, PV_ROLE_CUSTOMER, "ops@example.com", &cr),
                      PV_ENOTFOUND);
 
-    OK(st->ops->password_set(st, PV_ROLE_OPERATOR, "op_root", "$argon2id$op"));
-    OK(st->ops->credential_get(st, PV_ROLE_OPERATOR, "OPS@EXAMPLE.COM", &cr));
+    OK(pv_store_password_set(st, PV_ROLE_OPERATOR, "op_root", "$argon2id$op"));
+    OK(pv_store_credential_get(st, PV_ROLE_OPERATOR, "OPS@EXAMPLE.COM", &cr));
     assert_int_equal(cr.role, PV_ROLE_OPERATOR);
     assert_string_equal(cr.owner_id, "op_root");
     assert_string_equal(cr.password_hash, "$argon2id$op");
     /* Setting it again replaces it. */
-    OK(st->ops->password_set(st, PV_ROLE_OPERATOR, "op_root", "$argon2id$op2"));
-    OK(st->ops->credential_get(st, PV_ROLE_OPERATOR, "ops@example.com", &cr));
+    OK(pv_store_password_set(st, PV_ROLE_OPERATOR, "op_root", "$argon2id$op2"));
+    OK(pv_store_credential_get(st, PV_ROLE_OPERATOR, "ops@example.com", &cr));
     assert_string_equal(cr.password_hash, "$argon2id$op2");
 
-    assert_int_equal(st->ops->password_set(st, PV_ROLE_CUSTOMER, "cus_nope", "$x"), PV_ENOTFOUND);
-    assert_int_equal(st->ops->password_set(st, PV_ROLE_OPERATOR, "cus_A", "$x"), PV_ENOTFOUND);
-    assert_int_equal(st->ops->password_set(st, 7, "cus_A", "$x"), PV_EINVAL);
-    assert_int_equal(st->ops->credential_get(st, 0, "alice@example.com", &cr), PV_EINVAL);
+    assert_int_equal(pv_store_password_set(st, PV_ROLE_CUSTOMER, "cus_nope", "$x"), PV_ENOTFOUND);
+    assert_int_equal(pv_store_password_set(st, PV_ROLE_OPERATOR, "cus_A", "$x"), PV_ENOTFOUND);
+    assert_int_equal(pv_store_password_set(st, 7, "cus_A", "$x"), PV_EINVAL);
+    assert_int_equal(pv_store_credential_get(st, 0, "alice@example.com", &cr), PV_EINVAL);
     memset(long_hash, 'h', sizeof long_hash - 1);
     long_hash[sizeof long_hash - 1] = '\0';
-    assert_int_equal(st->ops->password_set(st, PV_ROLE_CUSTOMER, "cus_A", long_hash), PV_EINVAL);
+    assert_int_equal(pv_store_password_set(st, PV_ROLE_CUSTOMER, "cus_A", long_hash), PV_EINVAL);
 
-    OK(st->ops->operator_get(st, "op_root", email));
+    OK(pv_store_operator_get(st, "op_root", email));
     assert_string_equal(email, "Ops@Example.com");
-    assert_int_equal(st->ops->operator_get(st, "op_nope", email), PV_ENOTFOUND);
+    assert_int_equal(pv_store_operator_get(st, "op_nope", email), PV_ENOTFOUND);
     assert_string_equal(email, "");
 }
 
@@ -1877,11 +1878,11 @@ static void test_sessions(void **state)
     struct pv_store *st = *state;
     struct pv_session_rec s = make_session(HASH_A, "cus_A", 1700003600), got;
 
-    assert_int_equal(st->ops->session_get(st, HASH_A, 1700000000, &got), PV_ENOTFOUND);
-    OK(st->ops->session_insert(st, &s));
-    assert_int_equal(st->ops->session_insert(st, &s), PV_EEXIST);
+    assert_int_equal(pv_store_session_get(st, HASH_A, 1700000000, &got), PV_ENOTFOUND);
+    OK(pv_store_session_insert(st, &s));
+    assert_int_equal(pv_store_session_insert(st, &s), PV_EEXIST);
 
-    OK(st->ops->session_get(st, HASH_A, 1700000001, &got));
+    OK(pv_store_session_get(st, HASH_A, 1700000001, &got));
     assert_string_equal(got.hash, HASH_A);
     assert_int_equal(got.role, PV_ROLE_CUSTOMER);
     assert_string_equal(got.owner_id, "cus_A");
@@ -1889,28 +1890,28 @@ static void test_sessions(void **state)
     assert_int_equal(got.created, 1700000000);
     assert_int_equal(got.expires, 1700003600);
     /* Valid up to its expiry, not after. */
-    OK(st->ops->session_get(st, HASH_A, 1700003600, &got));
-    assert_int_equal(st->ops->session_get(st, HASH_A, 1700003601, &got), PV_ENOTFOUND);
+    OK(pv_store_session_get(st, HASH_A, 1700003600, &got));
+    assert_int_equal(pv_store_session_get(st, HASH_A, 1700003601, &got), PV_ENOTFOUND);
     assert_string_equal(got.owner_id, "");
-    assert_int_equal(st->ops->session_get(st, HASH_X, 1700000001, &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_session_get(st, HASH_X, 1700000001, &got), PV_ENOTFOUND);
 
-    OK(st->ops->session_delete(st, HASH_A));
-    assert_int_equal(st->ops->session_get(st, HASH_A, 1700000001, &got), PV_ENOTFOUND);
-    OK(st->ops->session_delete(st, HASH_A)); /* logging out twice is fine */
+    OK(pv_store_session_delete(st, HASH_A));
+    assert_int_equal(pv_store_session_get(st, HASH_A, 1700000001, &got), PV_ENOTFOUND);
+    OK(pv_store_session_delete(st, HASH_A)); /* logging out twice is fine */
 
     /* A new session sweeps out the ones that expired before it began. */
-    OK(st->ops->session_insert(st, &s));
+    OK(pv_store_session_insert(st, &s));
     {
         struct pv_session_rec later = make_session(HASH_X, "cus_B", 1700090000);
         later.created = 1700003601;
-        OK(st->ops->session_insert(st, &later));
+        OK(pv_store_session_insert(st, &later));
         /* Gone from the table, not merely refused for being old. */
-        assert_int_equal(st->ops->session_get(st, HASH_A, 0, &got), PV_ENOTFOUND);
-        OK(st->ops->session_get(st, HASH_X, 1700003601, &got));
+        assert_int_equal(pv_store_session_get(st, HASH_A, 0, &got), PV_ENOTFOUND);
+        OK(pv_store_session_get(st, HASH_X, 1700003601, &got));
     }
 
     s.role = 3;
-    assert_int_equal(st->ops->session_insert(st, &s), PV_EINVAL);
+    assert_int_equal(pv_store_session_insert(st, &s), PV_EINVAL);
 }
 
 static struct pv_apikey_rec make_apikey(const char *id, const char *hash, const char *owner,
@@ -1938,40 +1939,40 @@ static void test_apikeys(void **state)
     struct pv_principal p;
     size_t n;
 
-    OK(st->ops->apikey_list(st, "cus_A", &list, &n));
+    OK(pv_store_apikey_list(st, "cus_A", &list, &n));
     assert_null(list);
     assert_int_equal(n, 0);
-    OK(st->ops->apikey_create(st, &k1));
-    OK(st->ops->apikey_create(st, &k2));
+    OK(pv_store_apikey_create(st, &k1));
+    OK(pv_store_apikey_create(st, &k2));
     /* The old insert still works: a live key without a name. */
-    OK(st->ops->apikey_insert(st, "key_3", HASH_X, "sk_live_ffff", PV_ROLE_CUSTOMER, "cus_B",
+    OK(pv_store_apikey_insert(st, "key_3", HASH_X, "sk_live_ffff", PV_ROLE_CUSTOMER, "cus_B",
                               1700000003));
 
     dup = make_apikey("key_1", "1111111111111111111111111111111111111111111111111111111111111111",
                       "cus_A", 0, 1);
-    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EEXIST); /* same id */
+    assert_int_equal(pv_store_apikey_create(st, &dup), PV_EEXIST); /* same id */
     dup = make_apikey("key_9", HASH_A, "cus_A", 0, 1);
-    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EEXIST); /* same hash */
+    assert_int_equal(pv_store_apikey_create(st, &dup), PV_EEXIST); /* same hash */
     dup = make_apikey("key_9", "abc", "cus_A", 0, 1);
-    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EINVAL); /* not a sha-256 hex */
+    assert_int_equal(pv_store_apikey_create(st, &dup), PV_EINVAL); /* not a sha-256 hex */
     dup = make_apikey("key_9", HASH_A, "cus_A", 0, 1);
     dup.role = 0;
-    assert_int_equal(st->ops->apikey_create(st, &dup), PV_EINVAL);
+    assert_int_equal(pv_store_apikey_create(st, &dup), PV_EINVAL);
 
-    OK(st->ops->apikey_lookup(st, HASH_A, &p));
+    OK(pv_store_apikey_lookup(st, HASH_A, &p));
     assert_int_equal(p.role, PV_ROLE_CUSTOMER);
     assert_string_equal(p.owner_id, "cus_A");
     assert_string_equal(p.key_id, "key_1");
     assert_int_equal(p.test, 1);
     assert_int_equal(p.session, 0);
-    OK(st->ops->apikey_lookup(st, HASH_B, &p));
+    OK(pv_store_apikey_lookup(st, HASH_B, &p));
     assert_int_equal(p.test, 0);
-    OK(st->ops->apikey_lookup(st, HASH_X, &p));
+    OK(pv_store_apikey_lookup(st, HASH_X, &p));
     assert_string_equal(p.key_id, "key_3");
     assert_int_equal(p.test, 0);
 
     /* Newest first. */
-    OK(st->ops->apikey_list(st, "cus_A", &list, &n));
+    OK(pv_store_apikey_list(st, "cus_A", &list, &n));
     assert_int_equal(n, 2);
     assert_string_equal(list[0].id, "key_2");
     assert_string_equal(list[1].id, "key_1");
@@ -1984,21 +1985,21 @@ static void test_apikeys(void **state)
     assert_int_equal(list[1].created, 1700000001);
     assert_int_equal(list[1].revoked_at, 0);
     free(list);
-    OK(st->ops->apikey_list(st, "cus_B", &list, &n));
+    OK(pv_store_apikey_list(st, "cus_B", &list, &n));
     assert_int_equal(n, 1);
     assert_string_equal(list[0].name, "");
     assert_int_equal(list[0].test, 0);
     free(list);
 
     /* Revoking: only the owner's active key; a revoked key no longer authenticates. */
-    assert_int_equal(st->ops->apikey_revoke(st, "cus_B", "key_1", 1700000100), PV_ENOTFOUND);
-    assert_int_equal(st->ops->apikey_revoke(st, "cus_A", "key_nope", 1700000100), PV_ENOTFOUND);
-    OK(st->ops->apikey_revoke(st, "cus_A", "key_1", 1700000100));
-    assert_int_equal(st->ops->apikey_revoke(st, "cus_A", "key_1", 1700000200), PV_ENOTFOUND);
-    assert_int_equal(st->ops->apikey_lookup(st, HASH_A, &p), PV_ENOTFOUND);
+    assert_int_equal(pv_store_apikey_revoke(st, "cus_B", "key_1", 1700000100), PV_ENOTFOUND);
+    assert_int_equal(pv_store_apikey_revoke(st, "cus_A", "key_nope", 1700000100), PV_ENOTFOUND);
+    OK(pv_store_apikey_revoke(st, "cus_A", "key_1", 1700000100));
+    assert_int_equal(pv_store_apikey_revoke(st, "cus_A", "key_1", 1700000200), PV_ENOTFOUND);
+    assert_int_equal(pv_store_apikey_lookup(st, HASH_A, &p), PV_ENOTFOUND);
     assert_string_equal(p.owner_id, "");
-    OK(st->ops->apikey_lookup(st, HASH_B, &p));
-    OK(st->ops->apikey_list(st, "cus_A", &list, &n));
+    OK(pv_store_apikey_lookup(st, HASH_B, &p));
+    OK(pv_store_apikey_list(st, "cus_A", &list, &n));
     assert_int_equal(n, 2); /* revoked keys stay listed */
     assert_string_equal(list[1].id, "key_1");
     assert_int_equal(list[1].revoked_at, 1700000100);
@@ -2034,16 +2035,16 @@ static void test_payment_methods(void **state)
     size_t n;
 
     seed_for_indicia(st);
-    OK(st->ops->pm_insert(st, &a));
-    OK(st->ops->pm_insert(st, &b));
-    OK(st->ops->pm_insert(st, &t));
-    OK(st->ops->pm_insert(st, &o));
-    assert_int_equal(st->ops->pm_insert(st, &a), PV_EEXIST);
+    OK(pv_store_pm_insert(st, &a));
+    OK(pv_store_pm_insert(st, &b));
+    OK(pv_store_pm_insert(st, &t));
+    OK(pv_store_pm_insert(st, &o));
+    assert_int_equal(pv_store_pm_insert(st, &a), PV_EEXIST);
     memset(a.last4, '4', sizeof a.last4); /* no room for the NUL: does not fit */
-    assert_int_equal(st->ops->pm_insert(st, &a), PV_EINVAL);
+    assert_int_equal(pv_store_pm_insert(st, &a), PV_EINVAL);
     COPY(a.last4, "4242");
 
-    OK(st->ops->pm_get(st, "cus_A", "pm_1", &got));
+    OK(pv_store_pm_get(st, "cus_A", "pm_1", &got));
     assert_string_equal(got.id, "pm_1");
     assert_string_equal(got.customer_id, "cus_A");
     assert_int_equal(got.test, 0);
@@ -2054,37 +2055,37 @@ static void test_payment_methods(void **state)
     assert_int_equal(got.exp_year, 2031);
     assert_int_equal(got.created, 1700000002);
     /* Another customer's card is not found. */
-    assert_int_equal(st->ops->pm_get(st, "cus_B", "pm_1", &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_pm_get(st, "cus_B", "pm_1", &got), PV_ENOTFOUND);
     assert_string_equal(got.id, "");
 
     /* Live cards oldest first; test cards apart. */
-    OK(st->ops->pm_list(st, "cus_A", 0, &list, &n));
+    OK(pv_store_pm_list(st, "cus_A", 0, &list, &n));
     assert_int_equal(n, 2);
     assert_string_equal(list[0].id, "pm_2");
     assert_string_equal(list[1].id, "pm_1");
     free(list);
-    OK(st->ops->pm_list(st, "cus_A", 1, &list, &n));
+    OK(pv_store_pm_list(st, "cus_A", 1, &list, &n));
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, "pm_3");
     assert_int_equal(list[0].test, 1);
     free(list);
 
     /* Deleting: only the customer's own live card, once; then neither got nor listed. */
-    assert_int_equal(st->ops->pm_delete(st, "cus_B", "pm_1", 1700000100), PV_ENOTFOUND);
-    OK(st->ops->pm_delete(st, "cus_A", "pm_1", 1700000100));
-    assert_int_equal(st->ops->pm_delete(st, "cus_A", "pm_1", 1700000200), PV_ENOTFOUND);
-    assert_int_equal(st->ops->pm_delete(st, "cus_A", "pm_nope", 1700000200), PV_ENOTFOUND);
-    assert_int_equal(st->ops->pm_get(st, "cus_A", "pm_1", &got), PV_ENOTFOUND);
-    OK(st->ops->pm_list(st, "cus_A", 0, &list, &n));
+    assert_int_equal(pv_store_pm_delete(st, "cus_B", "pm_1", 1700000100), PV_ENOTFOUND);
+    OK(pv_store_pm_delete(st, "cus_A", "pm_1", 1700000100));
+    assert_int_equal(pv_store_pm_delete(st, "cus_A", "pm_1", 1700000200), PV_ENOTFOUND);
+    assert_int_equal(pv_store_pm_delete(st, "cus_A", "pm_nope", 1700000200), PV_ENOTFOUND);
+    assert_int_equal(pv_store_pm_get(st, "cus_A", "pm_1", &got), PV_ENOTFOUND);
+    OK(pv_store_pm_list(st, "cus_A", 0, &list, &n));
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, "pm_2");
     free(list);
     /* Its id stays taken: charges name it. */
-    assert_int_equal(st->ops->pm_insert(st, &a), PV_EEXIST);
+    assert_int_equal(pv_store_pm_insert(st, &a), PV_EEXIST);
 
     /* A card for a customer that does not exist is refused by the schema. */
     o = make_pm("pm_5", "cus_nope", 0, 1);
-    assert_true(st->ops->pm_insert(st, &o) < 0);
+    assert_true(pv_store_pm_insert(st, &o) < 0);
 }
 
 static struct pv_charge_rec make_charge(const char *id, const char *customer, const char *purpose,
@@ -2116,16 +2117,16 @@ static void test_charges(void **state)
 
     b.test = 1;
     COPY(b.payment_method_id, "");
-    OK(st->ops->charge_insert(st, &a));
-    OK(st->ops->charge_insert(st, &b));
-    OK(st->ops->charge_insert(st, &c));
-    assert_int_equal(st->ops->charge_insert(st, &a), PV_EEXIST);
+    OK(pv_store_charge_insert(st, &a));
+    OK(pv_store_charge_insert(st, &b));
+    OK(pv_store_charge_insert(st, &c));
+    assert_int_equal(pv_store_charge_insert(st, &a), PV_EEXIST);
     bad = make_charge("ch_9", "cus_A", "purchase", "ind_9", 0, 1);
-    assert_int_equal(st->ops->charge_insert(st, &bad), PV_EINVAL);
+    assert_int_equal(pv_store_charge_insert(st, &bad), PV_EINVAL);
     bad.amount = PV_MILLS_MAX + 1;
-    assert_int_equal(st->ops->charge_insert(st, &bad), PV_EOVERFLOW);
+    assert_int_equal(pv_store_charge_insert(st, &bad), PV_EOVERFLOW);
 
-    OK(st->ops->charge_find(st, "purchase", "ind_1", &got));
+    OK(pv_store_charge_find(st, "purchase", "ind_1", &got));
     assert_string_equal(got.id, "ch_1");
     assert_string_equal(got.customer_id, "cus_A");
     assert_int_equal(got.test, 0);
@@ -2137,40 +2138,40 @@ static void test_charges(void **state)
     assert_int_equal(got.amount, 1000);
     assert_int_equal(got.refunded, 0);
     assert_int_equal(got.created, 1700000001);
-    OK(st->ops->charge_find(st, "funds", "top_1", &got));
+    OK(pv_store_charge_find(st, "funds", "top_1", &got));
     assert_int_equal(got.test, 1);
     assert_string_equal(got.payment_method_id, "");
-    assert_int_equal(st->ops->charge_find(st, "funds", "ind_1", &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_charge_find(st, "funds", "ind_1", &got), PV_ENOTFOUND);
     assert_string_equal(got.id, "");
 
     /* Refunds add up to the charge, never past it. */
-    OK(st->ops->charge_add_refund(st, "ch_1", 300));
-    assert_int_equal(st->ops->charge_add_refund(st, "ch_1", 701), PV_EOVERFLOW);
-    OK(st->ops->charge_find(st, "purchase", "ind_1", &got));
+    OK(pv_store_charge_add_refund(st, "ch_1", 300));
+    assert_int_equal(pv_store_charge_add_refund(st, "ch_1", 701), PV_EOVERFLOW);
+    OK(pv_store_charge_find(st, "purchase", "ind_1", &got));
     assert_int_equal(got.refunded, 300);
-    OK(st->ops->charge_add_refund(st, "ch_1", 700));
-    assert_int_equal(st->ops->charge_add_refund(st, "ch_1", 1), PV_EOVERFLOW);
-    OK(st->ops->charge_find(st, "purchase", "ind_1", &got));
+    OK(pv_store_charge_add_refund(st, "ch_1", 700));
+    assert_int_equal(pv_store_charge_add_refund(st, "ch_1", 1), PV_EOVERFLOW);
+    OK(pv_store_charge_find(st, "purchase", "ind_1", &got));
     assert_int_equal(got.refunded, 1000);
-    assert_int_equal(st->ops->charge_add_refund(st, "ch_nope", 1), PV_ENOTFOUND);
-    assert_int_equal(st->ops->charge_add_refund(st, "ch_2", -1), PV_EINVAL);
+    assert_int_equal(pv_store_charge_add_refund(st, "ch_nope", 1), PV_ENOTFOUND);
+    assert_int_equal(pv_store_charge_add_refund(st, "ch_2", -1), PV_EINVAL);
 
     /* Inside a transaction a refused refund leaves the transaction usable. */
-    OK(st->ops->begin(st));
-    assert_int_equal(st->ops->charge_add_refund(st, "ch_3", 731), PV_EOVERFLOW);
-    assert_int_equal(st->ops->charge_add_refund(st, "ch_nope", 1), PV_ENOTFOUND);
-    OK(st->ops->charge_add_refund(st, "ch_3", 730));
-    OK(st->ops->commit(st));
-    OK(st->ops->charge_find(st, "purchase", "ind_2", &got));
+    OK(pv_store_begin(st));
+    assert_int_equal(pv_store_charge_add_refund(st, "ch_3", 731), PV_EOVERFLOW);
+    assert_int_equal(pv_store_charge_add_refund(st, "ch_nope", 1), PV_ENOTFOUND);
+    OK(pv_store_charge_add_refund(st, "ch_3", 730));
+    OK(pv_store_commit(st));
+    OK(pv_store_charge_find(st, "purchase", "ind_2", &got));
     assert_int_equal(got.refunded, 730);
 
-    OK(st->ops->charge_count(st, "cus_A", "", &n));
+    OK(pv_store_charge_count(st, "cus_A", "", &n));
     assert_int_equal(n, 2);
-    OK(st->ops->charge_count(st, "cus_A", "purchase", &n));
+    OK(pv_store_charge_count(st, "cus_A", "purchase", &n));
     assert_int_equal(n, 1);
-    OK(st->ops->charge_count(st, "cus_A", "auto_refill", &n));
+    OK(pv_store_charge_count(st, "cus_A", "auto_refill", &n));
     assert_int_equal(n, 0);
-    OK(st->ops->charge_count(st, "cus_nope", "", &n));
+    OK(pv_store_charge_count(st, "cus_nope", "", &n));
     assert_int_equal(n, 0);
 }
 
@@ -2179,7 +2180,7 @@ static void test_autorefill(void **state)
     struct pv_store *st = *state;
     struct pv_autorefill_rec r, got;
 
-    assert_int_equal(st->ops->autorefill_get(st, "cus_A", 0, &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_autorefill_get(st, "cus_A", 0, &got), PV_ENOTFOUND);
     memset(&r, 0, sizeof r);
     COPY(r.customer_id, "cus_A");
     r.enabled = 1;
@@ -2187,15 +2188,15 @@ static void test_autorefill(void **state)
     r.amount = 20000;
     COPY(r.payment_method_id, "pm_1");
     r.updated = 1700000001;
-    OK(st->ops->autorefill_put(st, &r));
+    OK(pv_store_autorefill_put(st, &r));
     r.test = 1;
     r.enabled = 0;
     r.trigger = 1;
     r.amount = 2;
     COPY(r.payment_method_id, "pm_t");
-    OK(st->ops->autorefill_put(st, &r));
+    OK(pv_store_autorefill_put(st, &r));
 
-    OK(st->ops->autorefill_get(st, "cus_A", 0, &got));
+    OK(pv_store_autorefill_get(st, "cus_A", 0, &got));
     assert_string_equal(got.customer_id, "cus_A");
     assert_int_equal(got.test, 0);
     assert_int_equal(got.enabled, 1);
@@ -2203,7 +2204,7 @@ static void test_autorefill(void **state)
     assert_int_equal(got.amount, 20000);
     assert_string_equal(got.payment_method_id, "pm_1");
     assert_int_equal(got.updated, 1700000001);
-    OK(st->ops->autorefill_get(st, "cus_A", 1, &got));
+    OK(pv_store_autorefill_get(st, "cus_A", 1, &got));
     assert_int_equal(got.test, 1);
     assert_int_equal(got.enabled, 0);
     assert_string_equal(got.payment_method_id, "pm_t");
@@ -2215,17 +2216,17 @@ static void test_autorefill(void **state)
     r.amount = 10000;
     COPY(r.payment_method_id, "pm_2");
     r.updated = 1700000009;
-    OK(st->ops->autorefill_put(st, &r));
-    OK(st->ops->autorefill_get(st, "cus_A", 0, &got));
+    OK(pv_store_autorefill_put(st, &r));
+    OK(pv_store_autorefill_get(st, "cus_A", 0, &got));
     assert_int_equal(got.enabled, 0);
     assert_int_equal(got.trigger, 100);
     assert_int_equal(got.amount, 10000);
     assert_string_equal(got.payment_method_id, "pm_2");
     assert_int_equal(got.updated, 1700000009);
-    assert_int_equal(st->ops->autorefill_get(st, "cus_B", 0, &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_autorefill_get(st, "cus_B", 0, &got), PV_ENOTFOUND);
 
     r.amount = -1;
-    assert_int_equal(st->ops->autorefill_put(st, &r), PV_EINVAL);
+    assert_int_equal(pv_store_autorefill_put(st, &r), PV_EINVAL);
 }
 
 static struct pv_refund_rec make_refund(const char *id, const char *indicium, int status,
@@ -2254,15 +2255,15 @@ static void test_refunds(void **state)
 
     seed_for_indicia(st);
     make_indicium(&ind, "ind_0001", "cus_A", 1, 1, "");
-    OK(st->ops->indicium_insert(st, &ind));
+    OK(pv_store_indicium_insert(st, &ind));
     make_indicium(&ind, "ind_0002", "cus_A", 1, 2, "");
-    OK(st->ops->indicium_insert(st, &ind));
+    OK(pv_store_indicium_insert(st, &ind));
 
-    assert_int_equal(st->ops->refund_latest(st, "ind_0001", &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_refund_latest(st, "ind_0001", &got), PV_ENOTFOUND);
     r = make_refund("rfd_1", "ind_0001", PV_REFUND_DENIED, 1700000001);
-    OK(st->ops->refund_insert(st, &r));
-    assert_int_equal(st->ops->refund_insert(st, &r), PV_EEXIST);
-    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    OK(pv_store_refund_insert(st, &r));
+    assert_int_equal(pv_store_refund_insert(st, &r), PV_EEXIST);
+    OK(pv_store_refund_latest(st, "ind_0001", &got));
     assert_string_equal(got.id, "rfd_1");
     assert_string_equal(got.indicium_id, "ind_0001");
     assert_string_equal(got.customer_id, "cus_A");
@@ -2275,43 +2276,43 @@ static void test_refunds(void **state)
 
     /* One approved refund per indicium (the partial unique index); others any number. */
     r = make_refund("rfd_2", "ind_0001", PV_REFUND_APPROVED, 1700000010);
-    OK(st->ops->refund_insert(st, &r));
-    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    OK(pv_store_refund_insert(st, &r));
+    OK(pv_store_refund_latest(st, "ind_0001", &got));
     assert_string_equal(got.id, "rfd_2");
     assert_int_equal(got.status, PV_REFUND_APPROVED);
     assert_string_equal(got.destination, "balance");
     r = make_refund("rfd_3", "ind_0001", PV_REFUND_APPROVED, 1700000020);
-    assert_int_equal(st->ops->refund_insert(st, &r), PV_EEXIST);
-    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    assert_int_equal(pv_store_refund_insert(st, &r), PV_EEXIST);
+    OK(pv_store_refund_latest(st, "ind_0001", &got));
     assert_string_equal(got.id, "rfd_2");
     r = make_refund("rfd_4", "ind_0001", PV_REFUND_DENIED, 1700000030);
-    OK(st->ops->refund_insert(st, &r));
-    OK(st->ops->refund_latest(st, "ind_0001", &got));
+    OK(pv_store_refund_insert(st, &r));
+    OK(pv_store_refund_latest(st, "ind_0001", &got));
     assert_string_equal(got.id, "rfd_4");
     /* Another indicium has its own. */
     r = make_refund("rfd_5", "ind_0002", PV_REFUND_APPROVED, 1700000040);
-    OK(st->ops->refund_insert(st, &r));
-    assert_int_equal(st->ops->refund_latest(st, "ind_nope", &got), PV_ENOTFOUND);
+    OK(pv_store_refund_insert(st, &r));
+    assert_int_equal(pv_store_refund_latest(st, "ind_nope", &got), PV_ENOTFOUND);
 
     /* Inside a transaction the duplicate can be rolled back to a savepoint. */
-    OK(st->ops->begin(st));
-    OK(st->ops->savepoint(st));
+    OK(pv_store_begin(st));
+    OK(pv_store_savepoint(st));
     r = make_refund("rfd_6", "ind_0002", PV_REFUND_APPROVED, 1700000050);
-    assert_int_equal(st->ops->refund_insert(st, &r), PV_EEXIST);
-    OK(st->ops->rollback_to(st));
+    assert_int_equal(pv_store_refund_insert(st, &r), PV_EEXIST);
+    OK(pv_store_rollback_to(st));
     r = make_refund("rfd_6", "ind_0002", PV_REFUND_REQUESTED, 1700000050);
-    OK(st->ops->refund_insert(st, &r));
-    OK(st->ops->commit(st));
-    OK(st->ops->refund_latest(st, "ind_0002", &got));
+    OK(pv_store_refund_insert(st, &r));
+    OK(pv_store_commit(st));
+    OK(pv_store_refund_latest(st, "ind_0002", &got));
     assert_string_equal(got.id, "rfd_6");
     assert_int_equal(got.status, PV_REFUND_REQUESTED);
     assert_int_equal(got.decided_at, 0);
 
     r = make_refund("rfd_7", "ind_0001", 3, 1700000060);
-    assert_int_equal(st->ops->refund_insert(st, &r), PV_EINVAL);
+    assert_int_equal(pv_store_refund_insert(st, &r), PV_EINVAL);
     /* A refund of an indicium that does not exist is refused by the schema. */
     r = make_refund("rfd_8", "ind_nope", PV_REFUND_REQUESTED, 1700000070);
-    assert_true(st->ops->refund_insert(st, &r) < 0);
+    assert_true(pv_store_refund_insert(st, &r) < 0);
 }
 
 static void test_account_lines(void **state)
@@ -2322,27 +2323,27 @@ static void test_account_lines(void **state)
     int64_t cursor;
     size_t n = 99;
 
-    OK(st->ops->account_lines(st, "customer:cus_A", 0, 10, &page, &n));
+    OK(pv_store_account_lines(st, "customer:cus_A", 0, 10, &page, &n));
     assert_null(page);
     assert_int_equal(n, 0);
 
     line(&l[0], "card:clearing", -50000);
     line(&l[1], "customer:cus_A", 50000);
-    OK(st->ops->journal_post(st, "card_charge", "ch_1", l, 2, 1700000001));
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000001));
     /* Two lines of cus_A in one entry come back as one row. */
     line(&l[0], "customer:cus_A", -700);
     line(&l[1], "customer:cus_A", -30);
     line(&l[2], "postage:sold", 700);
     line(&l[3], "revenue:fees", 30);
-    OK(st->ops->journal_post(st, "postage_sale", "ind_1", l, 4, 1700000002));
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 4, 1700000002));
     line(&l[0], "card:clearing", -10);
     line(&l[1], "customer:cus_B", 10);
-    OK(st->ops->journal_post(st, "card_charge", "ch_2", l, 2, 1700000003));
+    OK(pv_store_journal_post(st, "card_charge", "ch_2", l, 2, 1700000003));
     line(&l[0], "customer:cus_A", 730);
     line(&l[1], "postage:sold", -730);
-    OK(st->ops->journal_post(st, "refund", "rfd_1", l, 2, 1700000004));
+    OK(pv_store_journal_post(st, "refund", "rfd_1", l, 2, 1700000004));
 
-    OK(st->ops->account_lines(st, "customer:cus_A", 0, 2, &page, &n));
+    OK(pv_store_account_lines(st, "customer:cus_A", 0, 2, &page, &n));
     assert_int_equal(n, 2);
     assert_string_equal(page[0].kind, "refund");
     assert_string_equal(page[0].ref, "rfd_1");
@@ -2356,7 +2357,7 @@ static void test_account_lines(void **state)
     cursor = page[1].journal_id;
     free(page);
 
-    OK(st->ops->account_lines(st, "customer:cus_A", cursor, 2, &page, &n));
+    OK(pv_store_account_lines(st, "customer:cus_A", cursor, 2, &page, &n));
     assert_int_equal(n, 1);
     assert_string_equal(page[0].kind, "card_charge");
     assert_string_equal(page[0].ref, "ch_1");
@@ -2366,17 +2367,17 @@ static void test_account_lines(void **state)
     free(page);
 
     page = (struct pv_txn_rec *) &n;
-    OK(st->ops->account_lines(st, "customer:cus_A", cursor, 2, &page, &n));
+    OK(pv_store_account_lines(st, "customer:cus_A", cursor, 2, &page, &n));
     assert_null(page);
     assert_int_equal(n, 0);
-    OK(st->ops->account_lines(st, "customer:cus_A", 0, 0, &page, &n));
+    OK(pv_store_account_lines(st, "customer:cus_A", 0, 0, &page, &n));
     assert_int_equal(n, 0);
 
-    OK(st->ops->account_lines(st, "customer:cus_B", 0, 10, &page, &n));
+    OK(pv_store_account_lines(st, "customer:cus_B", 0, 10, &page, &n));
     assert_int_equal(n, 1);
     assert_int_equal(page[0].amount, 10);
     free(page);
-    OK(st->ops->account_lines(st, "customer:cus_nope", 0, 10, &page, &n));
+    OK(pv_store_account_lines(st, "customer:cus_nope", 0, 10, &page, &n));
     assert_int_equal(n, 0);
 }
 
@@ -2397,7 +2398,7 @@ static void seed_media(struct pv_store *st)
     for (i = 0; i < sizeof k.secret; i++)
         k.secret[i] = (uint8_t) i;
     k.created = 1700000000;
-    OK(st->ops->media_key_insert(st, &k));
+    OK(pv_store_media_key_insert(st, &k));
     memset(&a, 0, sizeof a);
     COPY(a.id, "aff_R");
     COPY(a.name, "Reseller");
@@ -2405,17 +2406,17 @@ static void seed_media(struct pv_store *st)
     a.threshold_labels = 10;
     a.resupply_sheets = 5;
     a.created = 1700000001;
-    OK(st->ops->affiliate_insert(st, &a));
+    OK(pv_store_affiliate_insert(st, &a));
     COPY(a.id, "aff_S");
     COPY(a.name, "Own");
     COPY(a.customer_id, "cus_A");
     a.group_no = 2;
     a.created = 1700000002;
-    OK(st->ops->affiliate_insert(st, &a));
+    OK(pv_store_affiliate_insert(st, &a));
     make_indicium(r, "ind_0001", "cus_A", 1, 1, "");
-    OK(st->ops->indicium_insert(st, r));
+    OK(pv_store_indicium_insert(st, r));
     make_indicium(r, "ind_0002", "cus_B", 1, 2, "");
-    OK(st->ops->indicium_insert(st, r));
+    OK(pv_store_indicium_insert(st, r));
     free(r);
 }
 
@@ -2449,13 +2450,13 @@ static void test_media_records(void **state)
     /* Secrets: 32 bytes each, key ids 0..15, listed in order. */
     memset(&k, 0, sizeof k);
     k.key_id = 16;
-    assert_int_equal(st->ops->media_key_insert(st, &k), PV_EINVAL);
+    assert_int_equal(pv_store_media_key_insert(st, &k), PV_EINVAL);
     k.key_id = 1;
-    assert_int_equal(st->ops->media_key_insert(st, &k), PV_EEXIST);
+    assert_int_equal(pv_store_media_key_insert(st, &k), PV_EEXIST);
     k.key_id = 0;
     memset(k.secret, 0xa5, sizeof k.secret);
-    OK(st->ops->media_key_insert(st, &k));
-    OK(st->ops->media_key_list(st, &keys, &n));
+    OK(pv_store_media_key_insert(st, &k));
+    OK(pv_store_media_key_list(st, &keys, &n));
     assert_int_equal(n, 2);
     assert_int_equal(keys[0].key_id, 0);
     assert_int_equal(keys[0].secret[31], 0xa5);
@@ -2465,62 +2466,62 @@ static void test_media_records(void **state)
     free(keys);
 
     /* Affiliates: a group is one affiliate's; a customer's own has its id. */
-    OK(st->ops->affiliate_get(st, "aff_S", &a));
+    OK(pv_store_affiliate_get(st, "aff_S", &a));
     assert_string_equal(a.customer_id, "cus_A");
     assert_int_equal(a.group_no, 2);
-    OK(st->ops->affiliate_get(st, "aff_R", &a));
+    OK(pv_store_affiliate_get(st, "aff_R", &a));
     assert_string_equal(a.customer_id, "");
     assert_int_equal(a.threshold_labels, 10);
-    assert_int_equal(st->ops->affiliate_get(st, "aff_X", &a), PV_ENOTFOUND);
-    OK(st->ops->affiliate_get(st, "aff_R", &a));
+    assert_int_equal(pv_store_affiliate_get(st, "aff_X", &a), PV_ENOTFOUND);
+    OK(pv_store_affiliate_get(st, "aff_R", &a));
     COPY(a.id, "aff_T");
-    assert_int_equal(st->ops->affiliate_insert(st, &a), PV_EEXIST); /* group 1 is taken */
-    OK(st->ops->affiliate_list(st, &affs, &n));
+    assert_int_equal(pv_store_affiliate_insert(st, &a), PV_EEXIST); /* group 1 is taken */
+    OK(pv_store_affiliate_list(st, &affs, &n));
     assert_int_equal(n, 2);
     assert_string_equal(affs[0].id, "aff_R");
     assert_string_equal(affs[1].name, "Own");
     free(affs);
 
     /* Batches are numbered 1, 2, ... and come with one sheet row per sheet. */
-    OK(st->ops->media_batch_insert(st, &b));
+    OK(pv_store_media_batch_insert(st, &b));
     assert_int_equal(b.batch, 1);
     b2 = make_batch("aff_S", 1, PV_MEDIA_FREE);
     COPY(b2.order_id, "rso_1");
-    OK(st->ops->media_batch_insert(st, &b2));
+    OK(pv_store_media_batch_insert(st, &b2));
     assert_int_equal(b2.batch, 2);
-    OK(st->ops->media_batch_get(st, 2, &got));
+    OK(pv_store_media_batch_get(st, 2, &got));
     assert_string_equal(got.affiliate_id, "aff_S");
     assert_string_equal(got.order_id, "rso_1");
     assert_int_equal(got.payment, PV_MEDIA_FREE);
     assert_int_equal(got.price, 1500);
-    assert_int_equal(st->ops->media_batch_get(st, 3, &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_media_batch_get(st, 3, &got), PV_ENOTFOUND);
     b2 = make_batch("aff_X", 1, PV_MEDIA_FREE);
-    assert_int_not_equal(st->ops->media_batch_insert(st, &b2), PV_OK); /* no such affiliate */
-    OK(st->ops->media_sheet_get(st, 1, 3, &sh));
+    assert_int_not_equal(pv_store_media_batch_insert(st, &b2), PV_OK); /* no such affiliate */
+    OK(pv_store_media_sheet_get(st, 1, 3, &sh));
     assert_int_equal(sh.payment, PV_MEDIA_UNPAID);
     assert_int_equal(sh.labels_used, 0);
-    assert_int_equal(st->ops->media_sheet_get(st, 1, 4, &sh), PV_ENOTFOUND);
-    assert_int_equal(st->ops->media_sheet_get(st, 1, 0, &sh), PV_ENOTFOUND);
-    OK(st->ops->media_sheet_get(st, 2, 1, &sh));
+    assert_int_equal(pv_store_media_sheet_get(st, 1, 4, &sh), PV_ENOTFOUND);
+    assert_int_equal(pv_store_media_sheet_get(st, 1, 0, &sh), PV_ENOTFOUND);
+    OK(pv_store_media_sheet_get(st, 2, 1, &sh));
     assert_int_equal(sh.payment, PV_MEDIA_FREE);
 
     /* Sheet updates: payment and counters. */
-    OK(st->ops->media_sheet_get(st, 1, 2, &sh));
+    OK(pv_store_media_sheet_get(st, 1, 2, &sh));
     sh.payment = PV_MEDIA_PAID;
     COPY(sh.paid_by, "cus_B");
     sh.paid_at = 1700000200;
     sh.labels_used = 2;
     sh.first_use = 1700000201;
     sh.last_use = 1700000202;
-    OK(st->ops->media_sheet_update(st, &sh));
+    OK(pv_store_media_sheet_update(st, &sh));
     memset(&sh, 0, sizeof sh);
-    OK(st->ops->media_sheet_get(st, 1, 2, &sh));
+    OK(pv_store_media_sheet_get(st, 1, 2, &sh));
     assert_int_equal(sh.payment, PV_MEDIA_PAID);
     assert_string_equal(sh.paid_by, "cus_B");
     assert_int_equal(sh.labels_used, 2);
     assert_int_equal(sh.last_use, 1700000202);
     sh.sheet = 9;
-    assert_int_equal(st->ops->media_sheet_update(st, &sh), PV_ENOTFOUND);
+    assert_int_equal(pv_store_media_sheet_update(st, &sh), PV_ENOTFOUND);
 }
 
 static void test_media_labels_and_usage(void **state)
@@ -2532,7 +2533,7 @@ static void test_media_labels_and_usage(void **state)
     size_t n;
 
     seed_media(st);
-    OK(st->ops->media_batch_insert(st, &b));
+    OK(pv_store_media_batch_insert(st, &b));
     memset(&l, 0, sizeof l);
     l.batch = 1;
     l.sheet = 1;
@@ -2540,33 +2541,33 @@ static void test_media_labels_and_usage(void **state)
     COPY(l.indicium_id, "ind_0001");
     COPY(l.customer_id, "cus_A");
     l.used_at = 1700000300;
-    OK(st->ops->media_label_insert(st, &l));
+    OK(pv_store_media_label_insert(st, &l));
     /* A label prints once, whoever asks. */
     COPY(l.indicium_id, "ind_0002");
     COPY(l.customer_id, "cus_B");
-    assert_int_equal(st->ops->media_label_insert(st, &l), PV_EEXIST);
+    assert_int_equal(pv_store_media_label_insert(st, &l), PV_EEXIST);
     l.position = 3;
     l.used_at = 1700000400;
-    OK(st->ops->media_label_insert(st, &l));
+    OK(pv_store_media_label_insert(st, &l));
     l.position = 100;
-    assert_int_not_equal(st->ops->media_label_insert(st, &l), PV_OK);
-    OK(st->ops->media_label_list(st, 1, 1, &list, &n));
+    assert_int_not_equal(pv_store_media_label_insert(st, &l), PV_OK);
+    OK(pv_store_media_label_list(st, 1, 1, &list, &n));
     assert_int_equal(n, 2);
     assert_int_equal(list[0].position, 3);
     assert_string_equal(list[0].customer_id, "cus_B");
     assert_int_equal(list[1].position, 7);
     assert_string_equal(list[1].indicium_id, "ind_0001");
     free(list);
-    OK(st->ops->media_label_list(st, 1, 2, &list, &n));
+    OK(pv_store_media_label_list(st, 1, 2, &list, &n));
     assert_int_equal(n, 0);
     free(list);
 
     /* Usage counts the sheets' counters and the labels printed since a time. */
-    OK(st->ops->media_usage(st, "aff_R", 1700000350, &total, &used, &recent));
+    OK(pv_store_media_usage(st, "aff_R", 1700000350, &total, &used, &recent));
     assert_int_equal(total, 60);
     assert_int_equal(used, 0); /* counters are the caller's to keep (media.c) */
     assert_int_equal(recent, 1);
-    OK(st->ops->media_usage(st, "aff_S", 0, &total, &used, &recent));
+    OK(pv_store_media_usage(st, "aff_S", 0, &total, &used, &recent));
     assert_int_equal(total + used + recent, 0);
 }
 
@@ -2584,25 +2585,25 @@ static void test_resupply_one_open(void **state)
     o.product = 1;
     o.labels_remaining = 9;
     o.created = 1700000500;
-    OK(st->ops->resupply_open(st, &o, &opened));
+    OK(pv_store_resupply_open(st, &o, &opened));
     assert_int_equal(opened, 1);
     /* A second open order for the affiliate is the first one. */
     COPY(o.id, "rso_2");
     o.labels_remaining = 8;
-    OK(st->ops->begin(st));
-    OK(st->ops->savepoint(st));
-    OK(st->ops->resupply_open(st, &o, &opened));
-    OK(st->ops->release(st));
-    OK(st->ops->commit(st));
+    OK(pv_store_begin(st));
+    OK(pv_store_savepoint(st));
+    OK(pv_store_resupply_open(st, &o, &opened));
+    OK(pv_store_release(st));
+    OK(pv_store_commit(st));
     assert_int_equal(opened, 0);
     assert_string_equal(o.id, "rso_1");
     assert_int_equal(o.labels_remaining, 9);
     assert_int_equal(o.status, PV_RESUPPLY_OPEN);
     /* Shipped, the next one may open. */
-    OK(st->ops->resupply_ship(st, "rso_1", 7, 1700000600));
-    assert_int_equal(st->ops->resupply_ship(st, "rso_1", 8, 1700000601), PV_ENOTFOUND);
-    assert_int_equal(st->ops->resupply_ship(st, "rso_X", 8, 1700000601), PV_ENOTFOUND);
-    OK(st->ops->resupply_get(st, "rso_1", &o));
+    OK(pv_store_resupply_ship(st, "rso_1", 7, 1700000600));
+    assert_int_equal(pv_store_resupply_ship(st, "rso_1", 8, 1700000601), PV_ENOTFOUND);
+    assert_int_equal(pv_store_resupply_ship(st, "rso_X", 8, 1700000601), PV_ENOTFOUND);
+    OK(pv_store_resupply_get(st, "rso_1", &o));
     assert_int_equal(o.status, PV_RESUPPLY_SHIPPED);
     assert_int_equal(o.batch, 7);
     assert_int_equal(o.shipped_at, 1700000600);
@@ -2610,14 +2611,14 @@ static void test_resupply_one_open(void **state)
     COPY(o.id, "rso_2");
     COPY(o.affiliate_id, "aff_R");
     o.created = 1700000700;
-    OK(st->ops->resupply_open(st, &o, &opened));
+    OK(pv_store_resupply_open(st, &o, &opened));
     assert_int_equal(opened, 1);
-    OK(st->ops->resupply_list(st, &list, &n));
+    OK(pv_store_resupply_list(st, &list, &n));
     assert_int_equal(n, 2);
     assert_string_equal(list[0].id, "rso_2"); /* newest first */
     assert_string_equal(list[1].id, "rso_1");
     free(list);
-    assert_int_equal(st->ops->resupply_get(st, "rso_X", &o), PV_ENOTFOUND);
+    assert_int_equal(pv_store_resupply_get(st, "rso_X", &o), PV_ENOTFOUND);
 }
 
 /* Many transactions racing to open an affiliate's order: exactly one opens. */
@@ -2639,13 +2640,13 @@ static void *resupply_loop(void *arg)
     snprintf(o.id, sizeof o.id, "rso_w%d", w->n);
     COPY(o.affiliate_id, "aff_R");
     o.created = 1700000800;
-    rc = st->ops->begin(st);
+    rc = pv_store_begin(st);
     if (rc == PV_OK)
-        rc = st->ops->resupply_open(st, &o, &opened);
+        rc = pv_store_resupply_open(st, &o, &opened);
     if (rc == PV_OK)
-        rc = st->ops->commit(st);
+        rc = pv_store_commit(st);
     else
-        st->ops->rollback(st);
+        pv_store_rollback(st);
     if (rc != PV_OK) {
         w->errors++;
         w->first_error = rc;
@@ -2682,7 +2683,7 @@ static void test_resupply_race(void **state)
         opened += w[i].opened;
     }
     assert_int_equal(opened, 1);
-    OK(st->ops->resupply_list(st, &list, &n));
+    OK(pv_store_resupply_list(st, &list, &n));
     assert_int_equal(n, 1);
     free(list);
 }

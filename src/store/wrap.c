@@ -1,0 +1,661 @@
+/*
+ * wrap.c - the pv_store_* entry points: argument checks in one place, then
+ * the backend's operation. The only way callers outside src/store reach a
+ * backend.
+ */
+#include "stampd/error.h"
+#include "store/store.h"
+#include "store/store_backends.h"
+
+int pv_store_migrate(struct pv_store *st, int *from, int *to)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->migrate(st, from, to);
+}
+
+int pv_store_schema_version(struct pv_store *st, int *version)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->schema_version(st, version);
+}
+
+int pv_store_begin(struct pv_store *st)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->begin(st);
+}
+
+int pv_store_commit(struct pv_store *st)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->commit(st);
+}
+
+int pv_store_rollback(struct pv_store *st)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->rollback(st);
+}
+
+int pv_store_savepoint(struct pv_store *st)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->savepoint(st);
+}
+
+int pv_store_release(struct pv_store *st)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->release(st);
+}
+
+int pv_store_rollback_to(struct pv_store *st)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->rollback_to(st);
+}
+
+int pv_store_config_set(struct pv_store *st, const char *key, const char *value)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->config_set(st, key, value);
+}
+
+int pv_store_config_get(struct pv_store *st, const char *key, char **value)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->config_get(st, key, value);
+}
+
+int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
+                          const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->journal_post(st, kind, ref, lines, n, at);
+}
+
+int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->account_balance(st, account, balance);
+}
+
+int pv_store_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->psd_insert(st, rec);
+}
+
+int pv_store_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->psd_get(st, id, rec);
+}
+
+int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->psd_update(st, rec);
+}
+
+int pv_store_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->psd_list(st, out, n);
+}
+
+int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->refill_insert(st, rec);
+}
+
+int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out,
+                         size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->refill_list(st, psd_id, out, n);
+}
+
+int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->key_insert(st, rec);
+}
+
+int pv_store_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->key_list(st, out, n);
+}
+
+int pv_store_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->customer_insert(st, rec);
+}
+
+int pv_store_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->customer_get(st, id, rec);
+}
+
+int pv_store_operator_insert(struct pv_store *st, const char *id, const char *email, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->operator_insert(st, id, email, at);
+}
+
+int pv_store_apikey_insert(struct pv_store *st, const char *key_id, const char *hash_hex,
+                           const char *prefix, int role, const char *owner_id, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->apikey_insert(st, key_id, hash_hex, prefix, role, owner_id, at);
+}
+
+int pv_store_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv_principal *out)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->apikey_lookup(st, hash_hex, out);
+}
+
+int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key,
+                      char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->idem_get(st, owner_id, key, req_hash, indicium_id);
+}
+
+int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key,
+                      const char *req_hash, const char *indicium_id, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->idem_put(st, owner_id, key, req_hash, indicium_id, at);
+}
+
+int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->indicium_insert(st, rec);
+}
+
+int pv_store_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->indicium_get(st, id, rec);
+}
+
+int pv_store_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
+                           size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->indicium_list(st, customer_id, before_id, limit, out, n);
+}
+
+int pv_store_indicium_find(struct pv_store *st, uint32_t device_id, uint32_t serial,
+                           struct pv_indicium_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->indicium_find(st, device_id, serial, rec);
+}
+
+int pv_store_indicium_present(struct pv_store *st, const char *id, int64_t at,
+                              int64_t *presented_before)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->indicium_present(st, id, at, presented_before);
+}
+
+int pv_store_render_record(struct pv_store *st, const char *indicium_id, const char *actor_id,
+                           const char *format, const char *layout, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->render_record(st, indicium_id, actor_id, format, layout, at);
+}
+
+int pv_store_printer_put(struct pv_store *st, const char *customer_id,
+                         const struct pv_printer_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->printer_put(st, customer_id, rec);
+}
+
+int pv_store_printer_get(struct pv_store *st, const char *customer_id, const char *name,
+                         struct pv_printer_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->printer_get(st, customer_id, name, rec);
+}
+
+int pv_store_printer_list(struct pv_store *st, const char *customer_id, struct pv_printer_rec **out,
+                          size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->printer_list(st, customer_id, out, n);
+}
+
+int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const char *name)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->printer_delete(st, customer_id, name);
+}
+
+int pv_store_server_register(struct pv_store *st, const struct pv_server_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->server_register(st, rec);
+}
+
+int pv_store_server_heartbeat(struct pv_store *st, const char *id, const char *key_ids,
+                              int64_t now_ms, int *status)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->server_heartbeat(st, id, key_ids, now_ms, status);
+}
+
+int pv_store_server_list(struct pv_store *st, struct pv_server_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->server_list(st, out, n);
+}
+
+int pv_store_server_set_status(struct pv_store *st, const char *id, int status)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->server_set_status(st, id, status);
+}
+
+int pv_store_server_traffic(struct pv_store *st, int64_t since, struct pv_server_count **out,
+                            size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->server_traffic(st, since, out, n);
+}
+
+int pv_store_lease_acquire(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms,
+                           int64_t expires_ms)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->lease_acquire(st, psd_id, holder, now_ms, expires_ms);
+}
+
+int pv_store_lease_release(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->lease_release(st, psd_id, holder, now_ms);
+}
+
+int pv_store_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
+                           size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->lease_history(st, psd_id, out, n);
+}
+
+int pv_store_lock_writer(struct pv_store *st)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->lock_writer ? st->ops->lock_writer(st) : PV_OK;
+}
+
+int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
+                          struct pv_ledger_issue **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->ledger_audit(st, journals, accounts, out, n);
+}
+
+int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->password_set(st, role, owner_id, hash);
+}
+
+int pv_store_credential_get(struct pv_store *st, int role, const char *email,
+                            struct pv_credential *out)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->credential_get(st, role, email, out);
+}
+
+int pv_store_operator_get(struct pv_store *st, const char *id, char email[256])
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->operator_get(st, id, email);
+}
+
+int pv_store_session_insert(struct pv_store *st, const struct pv_session_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->session_insert(st, rec);
+}
+
+int pv_store_session_get(struct pv_store *st, const char *hash_hex, int64_t now,
+                         struct pv_session_rec *out)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->session_get(st, hash_hex, now, out);
+}
+
+int pv_store_session_delete(struct pv_store *st, const char *hash_hex)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->session_delete(st, hash_hex);
+}
+
+int pv_store_apikey_create(struct pv_store *st, const struct pv_apikey_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->apikey_create(st, rec);
+}
+
+int pv_store_apikey_list(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
+                         size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->apikey_list(st, owner_id, out, n);
+}
+
+int pv_store_apikey_revoke(struct pv_store *st, const char *owner_id, const char *key_id,
+                           int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->apikey_revoke(st, owner_id, key_id, at);
+}
+
+int pv_store_pm_insert(struct pv_store *st, const struct pv_payment_method_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->pm_insert(st, rec);
+}
+
+int pv_store_pm_get(struct pv_store *st, const char *customer_id, const char *id,
+                    struct pv_payment_method_rec *out)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->pm_get(st, customer_id, id, out);
+}
+
+int pv_store_pm_list(struct pv_store *st, const char *customer_id, int test,
+                     struct pv_payment_method_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->pm_list(st, customer_id, test, out, n);
+}
+
+int pv_store_pm_delete(struct pv_store *st, const char *customer_id, const char *id, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->pm_delete(st, customer_id, id, at);
+}
+
+int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->charge_insert(st, rec);
+}
+
+int pv_store_charge_find(struct pv_store *st, const char *purpose, const char *ref,
+                         struct pv_charge_rec *out)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->charge_find(st, purpose, ref, out);
+}
+
+int pv_store_charge_add_refund(struct pv_store *st, const char *id, pv_mills amount)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->charge_add_refund(st, id, amount);
+}
+
+int pv_store_charge_count(struct pv_store *st, const char *customer_id, const char *purpose,
+                          int64_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->charge_count(st, customer_id, purpose, n);
+}
+
+int pv_store_autorefill_put(struct pv_store *st, const struct pv_autorefill_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->autorefill_put(st, rec);
+}
+
+int pv_store_autorefill_get(struct pv_store *st, const char *customer_id, int test,
+                            struct pv_autorefill_rec *out)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->autorefill_get(st, customer_id, test, out);
+}
+
+int pv_store_refund_insert(struct pv_store *st, const struct pv_refund_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->refund_insert(st, rec);
+}
+
+int pv_store_refund_latest(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->refund_latest(st, indicium_id, out);
+}
+
+int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->indicium_mark_refunded(st, id, at);
+}
+
+int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                           struct pv_txn_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->account_lines(st, account, before, limit, out, n);
+}
+
+int pv_store_media_key_insert(struct pv_store *st, const struct pv_media_key_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_key_insert(st, rec);
+}
+
+int pv_store_media_key_list(struct pv_store *st, struct pv_media_key_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_key_list(st, out, n);
+}
+
+int pv_store_affiliate_insert(struct pv_store *st, const struct pv_affiliate_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->affiliate_insert(st, rec);
+}
+
+int pv_store_affiliate_get(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->affiliate_get(st, id, rec);
+}
+
+int pv_store_affiliate_list(struct pv_store *st, struct pv_affiliate_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->affiliate_list(st, out, n);
+}
+
+int pv_store_media_batch_insert(struct pv_store *st, struct pv_media_batch_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_batch_insert(st, rec);
+}
+
+int pv_store_media_batch_get(struct pv_store *st, uint32_t batch, struct pv_media_batch_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_batch_get(st, batch, rec);
+}
+
+int pv_store_media_sheet_get(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                             struct pv_media_sheet_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_sheet_get(st, batch, sheet, rec);
+}
+
+int pv_store_media_sheet_update(struct pv_store *st, const struct pv_media_sheet_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_sheet_update(st, rec);
+}
+
+int pv_store_media_label_insert(struct pv_store *st, const struct pv_media_label_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_label_insert(st, rec);
+}
+
+int pv_store_media_label_list(struct pv_store *st, uint32_t batch, uint32_t sheet,
+                              struct pv_media_label_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_label_list(st, batch, sheet, out, n);
+}
+
+int pv_store_media_usage(struct pv_store *st, const char *affiliate_id, int64_t since,
+                         int64_t *total, int64_t *used, int64_t *used_since)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->media_usage(st, affiliate_id, since, total, used, used_since);
+}
+
+int pv_store_resupply_open(struct pv_store *st, struct pv_resupply_rec *rec, int *opened)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->resupply_open(st, rec, opened);
+}
+
+int pv_store_resupply_get(struct pv_store *st, const char *id, struct pv_resupply_rec *rec)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->resupply_get(st, id, rec);
+}
+
+int pv_store_resupply_list(struct pv_store *st, struct pv_resupply_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->resupply_list(st, out, n);
+}
+
+int pv_store_resupply_ship(struct pv_store *st, const char *id, uint32_t batch, int64_t at)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->resupply_ship(st, id, batch, at);
+}
+
+int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
+                             const struct pv_indicium_filter *f, const char *before_id,
+                             size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->indicium_search(st, customer_id, f, before_id, limit, out, n);
+}
+
+int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n)
+{
+    if (!st)
+        return PV_EINVAL;
+    return st->ops->sales_daily(st, since, out, n);
+}
+
+const char *pv_store_backend_name(const struct pv_store *st)
+{
+    return st && st->ops ? st->ops->name : "";
+}
