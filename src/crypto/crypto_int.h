@@ -1,0 +1,39 @@
+/*
+ * crypto_int.h - OpenSSL helpers shared by the files of src/crypto: the
+ * primitives (primitives.c) and the key modules (openssl.c, and the PKCS#11
+ * module of issue 14). Private to src/crypto: it includes OpenSSL headers,
+ * which nothing outside src/crypto may see (STYLE.md).
+ */
+#ifndef STAMPD_CRYPTO_INT_H
+#define STAMPD_CRYPTO_INT_H
+
+#include <openssl/evp.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PV_SIG_RAW_LEN 64 /* raw r||s of a P-256 signature */
+#define PV_SIG_DER_MAX 72 /* SEQUENCE { INTEGER(33), INTEGER(33) } for P-256 */
+
+/*
+ * pv_ossl_no_password - an OpenSSL pem_password_cb that refuses, so that an
+ * encrypted key file never makes OpenSSL prompt on the server's terminal.
+ */
+int pv_ossl_no_password(char *buf, int size, int rwflag, void *u);
+
+/* pv_ossl_is_p256 - 1 when the borrowed pkey is an EC key on P-256. */
+int pv_ossl_is_p256(const EVP_PKEY *pkey);
+
+/*
+ * pv_sig_der_to_raw - DER ECDSA-Sig-Value (borrowed, at most 72 bytes) to
+ * raw r||s in raw. PV_OK or PV_ECRYPTO.
+ */
+int pv_sig_der_to_raw(const uint8_t *der, size_t der_len, uint8_t raw[PV_SIG_RAW_LEN]);
+
+/*
+ * pv_sig_low_s - bring a raw r||s P-256 signature to its low-S form in
+ * place, so that every signature a module makes has exactly one form.
+ */
+void pv_sig_low_s(uint8_t raw[PV_SIG_RAW_LEN]);
+
+#endif
