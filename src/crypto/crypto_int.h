@@ -16,13 +16,12 @@
 #define PV_SIG_DER_MAX 72 /* SEQUENCE { INTEGER(33), INTEGER(33) } for P-256 */
 
 /*
- * pv_ossl_no_password - an OpenSSL pem_password_cb that refuses, so that an
- * encrypted key file never makes OpenSSL prompt on the server's terminal.
+ * pv_ossl_pem_key - a P-256 key from n borrowed bytes of PEM: a "PUBLIC
+ * KEY" when is_private is 0, else an unencrypted private key (an encrypted
+ * one is refused, never prompted for). *out gets an owned key. PV_OK,
+ * PV_ECRYPTO (not such a PEM, or not P-256), PV_ENOMEM.
  */
-int pv_ossl_no_password(char *buf, int size, int rwflag, void *u);
-
-/* pv_ossl_is_p256 - 1 when the borrowed pkey is an EC key on P-256. */
-int pv_ossl_is_p256(const EVP_PKEY *pkey);
+int pv_ossl_pem_key(const void *pem, size_t n, int is_private, EVP_PKEY **out);
 
 /*
  * pv_sig_der_to_raw - DER ECDSA-Sig-Value (borrowed, at most 72 bytes) to

@@ -172,8 +172,6 @@ static int load_private(const char *path, EVP_PKEY **out)
 {
     uint8_t *buf = NULL;
     size_t n = 0;
-    EVP_PKEY *pkey = NULL;
-    BIO *bio = NULL;
     struct stat st;
     int fd, rc;
 
@@ -207,26 +205,12 @@ static int load_private(const char *path, EVP_PKEY **out)
         rc = PV_ECRYPTO;
         goto out;
     }
-    bio = BIO_new_mem_buf(buf, (int) n);
-    if (!bio) {
-        rc = PV_ENOMEM;
-        goto out;
-    }
-    pkey = PEM_read_bio_PrivateKey(bio, NULL, pv_ossl_no_password, NULL);
-    if (!pkey || !pv_ossl_is_p256(pkey)) {
-        rc = PV_ECRYPTO;
-        goto out;
-    }
-    *out = pkey;
-    pkey = NULL;
-    rc = PV_OK;
+    rc = pv_ossl_pem_key(buf, n, 1, out);
 out:
     if (buf) {
         OPENSSL_cleanse(buf, KEY_FILE_MAX + 1);
         free(buf);
     }
-    BIO_free(bio);
-    EVP_PKEY_free(pkey);
     close(fd);
     if (rc != PV_OK)
         ERR_clear_error();

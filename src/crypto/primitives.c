@@ -1,7 +1,7 @@
 /*
  * primitives.c - the primitives of primitives.h over OpenSSL 3, and the
- * OpenSSL helpers the key modules share (crypto_int.h): P-256 key checks,
- * DER<->raw signatures and the low-S rule.
+ * OpenSSL helpers the key modules share (crypto_int.h): reading a P-256
+ * key from PEM, DER<->raw signatures and the low-S rule.
  *
  * Every failure path clears OpenSSL's per-thread error queue so that a
  * stale error never shows up in a later, unrelated call (libpq, for one,
@@ -31,8 +31,9 @@
 
 /* ---- helpers shared with the key modules (crypto_int.h) --------------- */
 
-/* pv_ossl_no_password - see crypto_int.h. */
-int pv_ossl_no_password(char *buf, int size, int rwflag, void *u)
+/* A password callback that refuses: an encrypted key file must never make
+ * OpenSSL prompt on the server's terminal. */
+static int no_password(char *buf, int size, int rwflag, void *u)
 {
     (void) buf;
     (void) size;
@@ -41,8 +42,8 @@ int pv_ossl_no_password(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* pv_ossl_is_p256 - see crypto_int.h. Named curve P-256 (prime256v1). */
-int pv_ossl_is_p256(const EVP_PKEY *pkey)
+/* 1 when pkey is an EC key on the named curve P-256 (prime256v1). */
+static int is_p256(const EVP_PKEY *pkey)
 {
     char name[80];
     size_t nlen = 0;
@@ -56,6 +57,36 @@ int pv_ossl_is_p256(const EVP_PKEY *pkey)
     if (nid == NID_undef)
         nid = EC_curve_nist2nid(name);
     return nid == NID_X9_62_prime256v1;
+}
+
+/* pv_ossl_pem_key - see crypto_int.h. The PEM is read in place, not copied. */
+int pv_ossl_pem_key(const void *pem, size_t n, int is_private, EVP_PKEY **out)
+{
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = NULL;
+    int rc = PV_ECRYPTO;
+
+    *out = NULL;
+    if (!pem || n == 0 || n > INT_MAX)
+        goto out;
+    bio = BIO_new_mem_buf(pem, (int) n);
+    if (!bio) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    pkey = is_private ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL)
+                      : PEM_read_bio_PUBKEY(bio, NULL, no_password, NULL);
+    if (!pkey || !is_p256(pkey))
+        goto out;
+    *out = pkey;
+    pkey = NULL;
+    rc = PV_OK;
+out:
+    EVP_PKEY_free(pkey);
+    BIO_free(bio);
+    if (rc != PV_OK)
+        ERR_clear_error();
+    return rc;
 }
 
 /* pv_sig_der_to_raw - see crypto_int.h. Borrows der; fills raw. */
@@ -118,30 +149,11 @@ void pv_sig_low_s(uint8_t raw[PV_SIG_RAW_LEN])
 static int load_public(const char *pem, EVP_PKEY **out)
 {
     size_t n = strnlen(pem, PEM_TEXT_MAX + 1);
-    EVP_PKEY *pkey = NULL;
-    BIO *bio = NULL;
-    int rc = PV_ECRYPTO;
 
     *out = NULL;
     if (n == 0 || n > PEM_TEXT_MAX)
-        goto out;
-    bio = BIO_new_mem_buf(pem, (int) n);
-    if (!bio) {
-        rc = PV_ENOMEM;
-        goto out;
-    }
-    pkey = PEM_read_bio_PUBKEY(bio, NULL, pv_ossl_no_password, NULL);
-    if (!pkey || !pv_ossl_is_p256(pkey))
-        goto out;
-    *out = pkey;
-    pkey = NULL;
-    rc = PV_OK;
-out:
-    EVP_PKEY_free(pkey);
-    BIO_free(bio);
-    if (rc != PV_OK)
-        ERR_clear_error();
-    return rc;
+        return PV_ECRYPTO;
+    return pv_ossl_pem_key(pem, n, 0, out);
 }
 
 /*
