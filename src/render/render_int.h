@@ -228,6 +228,7 @@ struct render_out {
  * order, slot = the item's position counted from (1,1) of the first page),
  * and end once, also after an error (err != PV_OK: release only). Each
  * returns PV_OK or a PV_E* code; end returns err when it is not PV_OK.
+ * begin and end may be NULL for a format with no document around its labels.
  */
 struct render_format_ops {
     const char *name;  /* "cairo", "zpl" */
