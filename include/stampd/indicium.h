@@ -99,4 +99,10 @@ int pv_indicium_verify(const uint8_t *buf, size_t len, const char *public_pem,
  */
 int pv_date_valid(uint32_t yyyymmdd);
 
+/*
+ * pv_date_parse - a mail date "YYYY-MM-DD" (exactly, borrowed) into *out
+ * as YYYYMMDD if pv_date_valid. Returns PV_OK or PV_EMAILDATE.
+ */
+int pv_date_parse(const char *s, uint32_t *out);
+
 #endif

@@ -1,5 +1,6 @@
 /*
  * timeutil.h - calendar dates as YYYYMMDD integers, without timegm().
+ * Parsing a mail date (pv_date_parse) is the domain's: stampd/indicium.h.
  */
 #ifndef STAMPD_TIMEUTIL_H
 #define STAMPD_TIMEUTIL_H
@@ -22,12 +23,6 @@ int64_t pv_date_to_unix(uint32_t yyyymmdd);
  * be a valid date (pv_date_valid).
  */
 uint32_t pv_date_add_days(uint32_t yyyymmdd, int days);
-
-/*
- * pv_date_parse - "YYYY-MM-DD" (exactly, borrowed) into *out if it is a
- * real date. Returns PV_OK or PV_EMAILDATE.
- */
-int pv_date_parse(const char *s, uint32_t *out);
 
 /* pv_date_format - "YYYY-MM-DD" into buf (borrowed, >= 11 bytes). */
 char *pv_date_format(uint32_t yyyymmdd, char *buf, size_t n);

@@ -1,16 +1,14 @@
 /*
  * timeutil.c - civil-date arithmetic (days from 1970-01-01, proleptic
- * Gregorian), used for mail dates and timestamps.
+ * Gregorian), used for mail dates and timestamps. Core: it knows calendars,
+ * not what a valid mail date is (that is the domain's, maildate.c).
  */
 #include "stampd/timeutil.h"
 
-#include "stampd/error.h"
-#include "stampd/indicium.h"
-
 #include <stdio.h>
-#include <string.h>
 #include <time.h>
 
+/* pv_now - see timeutil.h. */
 int64_t pv_now(void)
 {
     struct timespec ts;
@@ -19,6 +17,7 @@ int64_t pv_now(void)
     return (int64_t) ts.tv_sec;
 }
 
+/* pv_now_ms - see timeutil.h. */
 int64_t pv_now_ms(void)
 {
     struct timespec ts;
@@ -58,43 +57,27 @@ static uint32_t civil_from_days(int64_t z)
     return (uint32_t) (y * 10000 + m * 100 + d);
 }
 
+/* pv_date_from_unix - see timeutil.h. */
 uint32_t pv_date_from_unix(int64_t t)
 {
     int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     return civil_from_days(days);
 }
 
+/* pv_date_to_unix - see timeutil.h. */
 int64_t pv_date_to_unix(uint32_t ymd)
 {
     return days_from_civil(ymd / 10000, (ymd / 100) % 100, ymd % 100) * 86400;
 }
 
+/* pv_date_add_days - see timeutil.h. */
 uint32_t pv_date_add_days(uint32_t ymd, int days)
 {
     int64_t z = days_from_civil(ymd / 10000, (ymd / 100) % 100, ymd % 100);
     return civil_from_days(z + days);
 }
 
-int pv_date_parse(const char *s, uint32_t *out)
-{
-    uint32_t v = 0;
-    int i;
-
-    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return PV_EMAILDATE;
-    for (i = 0; i < 10; i++) {
-        if (i == 4 || i == 7)
-            continue;
-        if (s[i] < '0' || s[i] > '9')
-            return PV_EMAILDATE;
-        v = v * 10 + (uint32_t) (s[i] - '0');
-    }
-    if (!pv_date_valid(v))
-        return PV_EMAILDATE;
-    *out = v;
-    return PV_OK;
-}
-
+/* pv_date_format - see timeutil.h. */
 char *pv_date_format(uint32_t ymd, char *buf, size_t n)
 {
     snprintf(buf, n, "%04u-%02u-%02u", (unsigned) (ymd / 10000), (unsigned) ((ymd / 100) % 100),
@@ -102,6 +85,7 @@ char *pv_date_format(uint32_t ymd, char *buf, size_t n)
     return buf;
 }
 
+/* pv_time_format - see timeutil.h. */
 char *pv_time_format(int64_t t, char *buf, size_t n)
 {
     int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);

@@ -1,18 +1,24 @@
 /*
- * crypto.h - the cryptographic module interface, and the few primitives
- * (hash, HMAC, random, public-key verification) the core needs.
+ * crypto.h - the cryptographic module interface: the holder of private keys.
  *
  * A module holds private keys and signs with them; callers never see a
  * private key. Backends embed struct pv_crypto first and provide a const
  * struct pv_crypto_ops. The OpenSSL backend keeps one PEM file per key
  * (mode 0600) in a directory; a PKCS#11 backend will implement the same ops.
  * Only backend files include openssl/ or pkcs11 headers.
+ *
+ * The primitives that need no private key (verify, hashes, random) are in
+ * primitives.h. crypto.h includes it too, so that code which reached them
+ * through this header keeps building; code that needs only the primitives
+ * includes crypto/primitives.h alone.
  */
 #ifndef STAMPD_CRYPTO_H
 #define STAMPD_CRYPTO_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "crypto/primitives.h"
 
 struct pv_crypto;
 
@@ -60,33 +66,5 @@ int pv_crypto_generate_key(struct pv_crypto *cm, const char *label, char **key_r
                            char **public_pem);
 int pv_crypto_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *msg, size_t len,
                    uint8_t sig[64]);
-
-/*
- * pv_crypto_verify - check a raw r||s P-256/SHA-256 signature over msg
- * with a borrowed PEM public key. Returns PV_OK, PV_ESIGNATURE (does not
- * verify), or PV_ECRYPTO (the PEM is not a P-256 public key).
- */
-int pv_crypto_verify(const char *public_pem, const uint8_t *msg, size_t len, const uint8_t sig[64]);
-
-/*
- * pv_sig_raw_to_der - DER ECDSA-Sig-Value of a raw r||s signature, for
- * tools such as `openssl dgst -verify`. der (borrowed, >= 72 bytes).
- * Returns PV_OK or PV_ECRYPTO.
- */
-int pv_sig_raw_to_der(const uint8_t sig[64], uint8_t *der, size_t cap, size_t *der_len);
-
-/* pv_sha256 - SHA-256 of len borrowed bytes into out. */
-void pv_sha256(const void *data, size_t len, uint8_t out[32]);
-
-/* pv_hmac_sha256 - HMAC-SHA256(key, data) into out. */
-int pv_hmac_sha256(const void *key, size_t klen, const void *data, size_t len, uint8_t out[32]);
-
-/* pv_random - n cryptographically strong random bytes. PV_OK or PV_ECRYPTO. */
-int pv_random(uint8_t *buf, size_t n);
-
-/*
- * pv_memeq_ct - constant-time comparison of n bytes; 1 when equal.
- */
-int pv_memeq_ct(const void *a, const void *b, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
+#include "stampd/indicium.h" /* pv_date_parse: mail dates are the domain's */
 #include "stampd/money.h"
 #include "stampd/timeutil.h"
 
