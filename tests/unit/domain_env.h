@@ -152,7 +152,8 @@ static inline void denv_close(struct denv *e)
 }
 
 /* A first-class letter ($0.74) bought by customer from its balance (test: with a test key). */
-static inline void denv_buy(struct denv *e, const char *customer, int test, struct pv_indicium_rec *out)
+static inline void denv_buy(struct denv *e, const char *customer, int test,
+                            struct pv_indicium_rec *out)
 {
     struct pv_purchase_req q;
     struct pv_purchase_res *r = calloc(1, sizeof *r);
