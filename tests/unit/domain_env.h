@@ -151,9 +151,30 @@ static inline void denv_close(struct denv *e)
     free(e);
 }
 
-/* A first-class letter ($0.74) bought by customer from its balance (test: with a test key). */
-static inline void denv_buy(struct denv *e, const char *customer, int test,
-                            struct pv_indicium_rec *out)
+/* A card token from the sandbox (live or test) for a test card number ("4242424242424242"). */
+static inline void denv_card(struct denv *e, int test, const char *number, struct pv_payment *pay)
+{
+    struct pv_card_input in = {number, 12, 2040, "123", "94107"};
+    struct pv_card_info info;
+    char *token = NULL;
+
+    memset(pay, 0, sizeof *pay);
+    assert_int_equal(
+        pv_gateway_tokenize(test ? e->gws.test : e->gws.live, &in, 202611, &token, &info, NULL),
+        PV_OK);
+    pay->method = PV_PAY_CARD;
+    snprintf(pay->source, sizeof pay->source, "%s", token);
+    snprintf(pay->brand, sizeof pay->brand, "%s", info.brand);
+    snprintf(pay->last4, sizeof pay->last4, "%s", info.last4);
+    free(token);
+}
+
+/*
+ * A first-class letter ($0.74) bought by customer (test: with a test key),
+ * from its balance, or with pay (may be NULL) when given.
+ */
+static inline void denv_buy_with(struct denv *e, const char *customer, int test,
+                                 const struct pv_payment *pay, struct pv_indicium_rec *out)
 {
     struct pv_purchase_req q;
     struct pv_purchase_res *r = calloc(1, sizeof *r);
@@ -171,10 +192,28 @@ static inline void denv_buy(struct denv *e, const char *customer, int test,
     q.postage = 740;
     q.test = test;
     q.flags = test ? PV_IND_FLAG_TEST : 0;
+    if (pay)
+        q.pay = *pay;
     assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, r, 1, PV_NOW_AT_LOCK), PV_OK);
     assert_int_equal(r->err, PV_OK);
     *out = r->rec;
     free(r);
+}
+
+static inline void denv_buy(struct denv *e, const char *customer, int test,
+                            struct pv_indicium_rec *out)
+{
+    denv_buy_with(e, customer, test, NULL, out);
+}
+
+/* The books balance (pv_ledger_check finds nothing). */
+static inline void denv_books(struct denv *e)
+{
+    struct pv_ledger_report rep;
+
+    assert_int_equal(pv_ledger_check(e->st, &rep), PV_OK);
+    assert_int_equal(rep.n, 0);
+    pv_ledger_report_clear(&rep);
 }
 
 static inline pv_mills denv_balance(struct denv *e, const char *account)
