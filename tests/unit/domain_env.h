@@ -82,7 +82,7 @@ static inline void denv_customer(struct pv_store *st, const char *id, const char
 }
 
 /* An empty, migrated store and a crypto module in a fresh directory. */
-static struct denv *denv_empty(const char *name)
+static inline struct denv *denv_empty(const char *name)
 {
     struct denv *e = calloc(1, sizeof *e);
     const char *tmp = getenv("STAMPD_TEST_TMP");
@@ -103,7 +103,7 @@ static struct denv *denv_empty(const char *name)
     return e;
 }
 
-static struct denv *denv_open(const char *name)
+static inline struct denv *denv_open(const char *name)
 {
     struct denv *e = denv_empty(name);
     struct pv_server_rec r;
