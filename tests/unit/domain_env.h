@@ -45,16 +45,18 @@ static inline void denv_post(struct pv_store *st, const char *from, const char *
     assert_int_equal(pv_ledger_post(st, "test", "setup", l, 2, pv_now()), PV_OK);
 }
 
-static inline void denv_psd(struct denv *e, uint32_t id, int test)
+/* Inside a transaction: PSD id (a test PSD when test) with a new key key_id in cm. */
+static inline void denv_psd(struct pv_store *st, struct pv_crypto *cm, uint32_t id, uint32_t key_id,
+                            int test)
 {
     struct pv_key_rec k;
     struct pv_psd_rec p;
     char *ref, *pem, label[16];
 
     snprintf(label, sizeof label, "psd-%u", (unsigned) id);
-    assert_int_equal(pv_crypto_generate_key(e->cm, label, &ref, &pem), PV_OK);
+    assert_int_equal(pv_crypto_generate_key(cm, label, &ref, &pem), PV_OK);
     memset(&k, 0, sizeof k);
-    k.key_id = id;
+    k.key_id = key_id;
     k.psd_id = id;
     snprintf(k.algorithm, sizeof k.algorithm, "ecdsa-p256-sha256");
     snprintf(k.module, sizeof k.module, "openssl");
@@ -64,11 +66,27 @@ static inline void denv_psd(struct denv *e, uint32_t id, int test)
     free(pem);
     memset(&p, 0, sizeof p);
     p.id = id;
-    p.key_id = id;
+    p.key_id = key_id;
     p.status = PV_PSD_ACTIVE;
     p.test = test;
-    assert_int_equal(pv_store_key_insert(e->st, &k), PV_OK);
-    assert_int_equal(pv_store_psd_insert(e->st, &p), PV_OK);
+    assert_int_equal(pv_store_key_insert(st, &k), PV_OK);
+    assert_int_equal(pv_store_psd_insert(st, &p), PV_OK);
+}
+
+/* Register ctx as a processor and take its share of the PSD leases. */
+static inline void denv_register_and_tick(struct pv_store *st, struct pv_processor_ctx *ctx)
+{
+    struct pv_server_rec r;
+    int status = -1;
+
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", ctx->server_id);
+    snprintf(r.address, sizeof r.address, "inproc");
+    snprintf(r.crypto_module, sizeof r.crypto_module, "openssl");
+    r.started_ms = r.heartbeat_ms = pv_now_ms();
+    assert_int_equal(pv_store_server_register(st, &r), PV_OK);
+    assert_int_equal(pv_processor_tick(st, ctx, pv_now_ms(), &status), PV_OK);
+    assert_int_equal(status, PV_SERVER_ACTIVE);
 }
 
 static inline void denv_customer(struct pv_store *st, const char *id, const char *email)
@@ -106,15 +124,13 @@ static inline struct denv *denv_empty(const char *name)
 static inline struct denv *denv_open(const char *name)
 {
     struct denv *e = denv_empty(name);
-    struct pv_server_rec r;
-    int status = -1;
 
     assert_int_equal(pv_store_begin(e->st), PV_OK);
     assert_int_equal(pv_store_config_set(e->st, PV_CFG_LICENSE, DENV_LICENSE), PV_OK);
     assert_int_equal(pv_store_config_set(e->st, PV_CFG_REFILL, "5000"), PV_OK);
-    denv_psd(e, 1, 0);
-    denv_psd(e, 2, 0);
-    denv_psd(e, 3, 1);
+    denv_psd(e->st, e->cm, 1, 1, 0);
+    denv_psd(e->st, e->cm, 2, 2, 0);
+    denv_psd(e->st, e->cm, 3, 3, 1);
     denv_post(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, 1000000);
     denv_customer(e->st, "cus_a", "a@example.com");
     denv_customer(e->st, "cus_b", "b@example.com");
@@ -126,14 +142,7 @@ static inline struct denv *denv_open(const char *name)
     e->ctx.gws = e->gws;
     snprintf(e->ctx.server_id, sizeof e->ctx.server_id, "proc-1");
     assert_int_equal(pv_processor_load(e->st, &e->ctx), PV_OK);
-    memset(&r, 0, sizeof r);
-    snprintf(r.id, sizeof r.id, "proc-1");
-    snprintf(r.address, sizeof r.address, "inproc");
-    snprintf(r.crypto_module, sizeof r.crypto_module, "openssl");
-    r.started_ms = r.heartbeat_ms = pv_now_ms();
-    assert_int_equal(pv_store_server_register(e->st, &r), PV_OK);
-    assert_int_equal(pv_processor_tick(e->st, &e->ctx, pv_now_ms(), &status), PV_OK);
-    assert_int_equal(status, PV_SERVER_ACTIVE);
+    denv_register_and_tick(e->st, &e->ctx);
     return e;
 }
 

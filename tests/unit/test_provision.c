@@ -184,8 +184,8 @@ static void test_upgrade(void **state)
     snprintf(spec, sizeof spec, "openssl:%s/keys", e->dir);
     assert_int_equal(pv_store_begin(e->st), PV_OK);
     assert_int_equal(pv_store_config_set(e->st, PV_CFG_CRYPTO, spec), PV_OK);
-    denv_psd(e, 1, 0);
-    denv_psd(e, 7, 0);
+    denv_psd(e->st, e->cm, 1, 1, 0);
+    denv_psd(e->st, e->cm, 7, 7, 0);
     assert_int_equal(pv_store_commit(e->st), PV_OK);
     assert_int_equal(pv_provision_upgrade(e->st, 2, &added), PV_OK);
     assert_int_equal(added, 8);

@@ -9,10 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "domain/ledger.h"
-#include "domain/purchase.h"
-#include "stampd/error.h"
-#include "stampd/rates.h"
+#include "domain_env.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,34 +24,6 @@ struct env {
     struct pv_crypto *cm;
     struct pv_processor_ctx ctx;
 };
-
-static void post2(struct pv_store *st, const char *from, const char *to, pv_mills v)
-{
-    struct pv_ledger_line l[2];
-
-    memset(l, 0, sizeof l);
-    snprintf(l[0].account, sizeof l[0].account, "%s", from);
-    l[0].amount = -v;
-    snprintf(l[1].account, sizeof l[1].account, "%s", to);
-    l[1].amount = v;
-    assert_int_equal(pv_ledger_post(st, "test", "setup", l, 2, NOW), PV_OK);
-}
-
-/* Register ctx as a processor and take its share of the PSD leases. */
-static void register_and_tick(struct pv_store *st, struct pv_processor_ctx *ctx)
-{
-    struct pv_server_rec r;
-    int status = -1;
-
-    memset(&r, 0, sizeof r);
-    snprintf(r.id, sizeof r.id, "%s", ctx->server_id);
-    snprintf(r.address, sizeof r.address, "inproc");
-    snprintf(r.crypto_module, sizeof r.crypto_module, "openssl");
-    r.started_ms = r.heartbeat_ms = pv_now_ms();
-    assert_int_equal(pv_store_server_register(st, &r), PV_OK);
-    assert_int_equal(pv_processor_tick(st, ctx, pv_now_ms(), &status), PV_OK);
-    assert_int_equal(status, PV_SERVER_ACTIVE);
-}
 
 /* Two PSDs, a deposit of `deposit`, refills of 5.000, customers A ($10) and B ($0.50). */
 static struct env *setup_env(pv_mills deposit)
@@ -78,42 +47,14 @@ static struct env *setup_env(pv_mills deposit)
     assert_int_equal(pv_store_begin(e->st), PV_OK);
     assert_int_equal(pv_store_config_set(e->st, PV_CFG_LICENSE, "PV-TEST-1"), PV_OK);
     assert_int_equal(pv_store_config_set(e->st, PV_CFG_REFILL, "5000"), PV_OK);
-    for (i = 1; i <= 2; i++) {
-        struct pv_key_rec k;
-        struct pv_psd_rec p;
-        char *ref, *pem, label[16];
-        snprintf(label, sizeof label, "psd-%u", (unsigned) i);
-        assert_int_equal(pv_crypto_generate_key(e->cm, label, &ref, &pem), PV_OK);
-        memset(&k, 0, sizeof k);
-        k.key_id = 100 + i;
-        k.psd_id = i;
-        snprintf(k.algorithm, sizeof k.algorithm, "ecdsa-p256-sha256");
-        snprintf(k.module, sizeof k.module, "openssl");
-        snprintf(k.key_ref, sizeof k.key_ref, "%s", ref);
-        snprintf(k.public_pem, sizeof k.public_pem, "%s", pem);
-        free(ref);
-        free(pem);
-        memset(&p, 0, sizeof p);
-        p.id = i;
-        p.key_id = k.key_id;
-        p.status = PV_PSD_ACTIVE;
-        assert_int_equal(pv_store_key_insert(e->st, &k), PV_OK);
-        assert_int_equal(pv_store_psd_insert(e->st, &p), PV_OK);
-    }
+    for (i = 1; i <= 2; i++)
+        denv_psd(e->st, e->cm, i, 100 + i, 0);
     if (deposit)
-        post2(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, deposit);
-    {
-        struct pv_customer_rec c;
-        memset(&c, 0, sizeof c);
-        snprintf(c.id, sizeof c.id, "cus_a");
-        snprintf(c.email, sizeof c.email, "a@example.com");
-        assert_int_equal(pv_store_customer_insert(e->st, &c), PV_OK);
-        snprintf(c.id, sizeof c.id, "cus_b");
-        snprintf(c.email, sizeof c.email, "b@example.com");
-        assert_int_equal(pv_store_customer_insert(e->st, &c), PV_OK);
-    }
-    post2(e->st, PV_ACCT_FUNDING, "customer:cus_a", 10000);
-    post2(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
+        denv_post(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, deposit);
+    denv_customer(e->st, "cus_a", "a@example.com");
+    denv_customer(e->st, "cus_b", "b@example.com");
+    denv_post(e->st, PV_ACCT_FUNDING, "customer:cus_a", 10000);
+    denv_post(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
     assert_int_equal(pv_store_commit(e->st), PV_OK);
 
     e->ctx.cm = e->cm;
@@ -121,7 +62,7 @@ static struct env *setup_env(pv_mills deposit)
     assert_int_equal(pv_processor_load(e->st, &e->ctx), PV_OK);
     assert_int_equal(e->ctx.npsds, 2);
     assert_int_equal(e->ctx.refill_policy, 5000);
-    register_and_tick(e->st, &e->ctx);
+    denv_register_and_tick(e->st, &e->ctx);
     return e;
 }
 
@@ -404,7 +345,7 @@ static void test_two_processors_share_psds(void **state)
     p2.cm = e->cm;
     snprintf(p2.server_id, sizeof p2.server_id, "proc-2");
     assert_int_equal(pv_processor_load(e->st, &p2), PV_OK);
-    register_and_tick(e->st, &p2);
+    denv_register_and_tick(e->st, &p2);
     /* proc-1 took both while alone; now both are live: 1 each after proc-1's tick. */
     assert_int_equal(pv_processor_tick(e->st, &e->ctx, pv_now_ms(), &status), PV_OK);
     assert_int_equal(pv_processor_tick(e->st, &p2, pv_now_ms(), &status), PV_OK);
