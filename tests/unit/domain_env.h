@@ -121,17 +121,25 @@ static inline struct denv *denv_empty(const char *name)
     return e;
 }
 
-static inline struct denv *denv_open(const char *name)
+/*
+ * A vendor: license DENV_LICENSE, refills of $5, two live PSDs with keys
+ * key_base + 1 and key_base + 2, a test PSD 3 (key key_base + 3) when
+ * test_psd, the deposit, customers cus_a ($10.00) and cus_b ($0.50), and
+ * processor "proc-1" registered and holding its leases.
+ */
+static inline struct denv *denv_vendor(const char *name, pv_mills deposit, uint32_t key_base,
+                                       int test_psd)
 {
     struct denv *e = denv_empty(name);
+    uint32_t i;
 
     assert_int_equal(pv_store_begin(e->st), PV_OK);
     assert_int_equal(pv_store_config_set(e->st, PV_CFG_LICENSE, DENV_LICENSE), PV_OK);
     assert_int_equal(pv_store_config_set(e->st, PV_CFG_REFILL, "5000"), PV_OK);
-    denv_psd(e->st, e->cm, 1, 1, 0);
-    denv_psd(e->st, e->cm, 2, 2, 0);
-    denv_psd(e->st, e->cm, 3, 3, 1);
-    denv_post(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, 1000000);
+    for (i = 1; i <= (test_psd ? 3u : 2u); i++)
+        denv_psd(e->st, e->cm, i, key_base + i, i == 3);
+    if (deposit)
+        denv_post(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, deposit);
     denv_customer(e->st, "cus_a", "a@example.com");
     denv_customer(e->st, "cus_b", "b@example.com");
     denv_post(e->st, PV_ACCT_FUNDING, "customer:cus_a", 10000);
@@ -144,6 +152,12 @@ static inline struct denv *denv_open(const char *name)
     assert_int_equal(pv_processor_load(e->st, &e->ctx), PV_OK);
     denv_register_and_tick(e->st, &e->ctx);
     return e;
+}
+
+/* The usual vendor: a deposit of $1000, keys 1 and 2, and the test PSD 3. */
+static inline struct denv *denv_open(const char *name)
+{
+    return denv_vendor(name, 1000000, 0, 1);
 }
 
 static inline void denv_close(struct denv *e)
