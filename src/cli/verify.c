@@ -4,11 +4,12 @@
  * Online (the default) the indicium goes to POST /v1/verify, which checks
  * the signature, whether this vendor issued it and how often it was
  * presented. Offline (--offline --keys FILE) nothing leaves the machine:
- * the bytes are decoded and the signature checked with pv_indicium_verify()
- * against the published key whose key_id the indicium names; duplicates
- * cannot be detected that way. --export-dir writes the signed bytes, the
- * DER signature and the public key so that a third party can repeat the
- * check with nothing but `openssl dgst`.
+ * pv_verify_offline() (src/domain/verify.c) decodes the bytes and checks the
+ * signature against the published key whose key_id the indicium names;
+ * duplicates cannot be detected that way. The fields are shown through the
+ * API's own view (pv_indicium_fields_json), so online and offline agree. --export-dir writes the
+ * signed bytes, the DER signature and the public key so that a third party can repeat the check
+ * with nothing but `openssl dgst`.
  *
  * Exit codes: RC_OK valid, RC_INVALID invalid (malformed, bad signature,
  * unknown key, not issued here), RC_DUPLICATE valid but presented before.
@@ -17,10 +18,12 @@
  */
 #include "cli.h"
 
+#include "crypto/crypto.h"
+#include "domain/indicium_view.h"
+#include "domain/verify.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/indicium.h"
-#include "crypto/crypto.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -30,14 +33,15 @@
 
 #define KEYS_FILE_MAX     ((size_t) 1 << 20)
 #define INDICIUM_FILE_MAX ((size_t) 64 << 10)
-#define ALGORITHM         "ecdsa-p256-sha256"
 #define DER_SIG_MAX       80
 
 /* The published keys: a /v1/keys document, or one PEM key of unknown key_id. */
 struct keyring {
     json_t *doc;
-    char *text;      /* owned file text of a PEM key */
-    const char *pem; /* its "-----BEGIN" line onwards, inside text */
+    char *text;             /* owned file text of a PEM key */
+    const char *pem;        /* its "-----BEGIN" line onwards, inside text */
+    struct pv_pubkey *keys; /* owned array; strings borrowed from doc or text */
+    struct pv_keyset set;   /* what src/domain/verify.c looks keys up in */
 };
 
 /* The indicium being checked, in the forms at hand. */
@@ -51,9 +55,8 @@ static void keyring_free(struct keyring *kr)
 {
     json_decref(kr->doc);
     free(kr->text);
-    kr->doc = NULL;
-    kr->text = NULL;
-    kr->pem = NULL;
+    free(kr->keys);
+    memset(kr, 0, sizeof *kr);
 }
 
 static void input_free(struct input *in)
@@ -65,13 +68,32 @@ static void input_free(struct input *in)
 /* keyring_from_doc - take doc (owned) if it has the shape of GET /v1/keys. */
 static int keyring_from_doc(struct keyring *kr, json_t *doc)
 {
-    const json_t *keys = json_object_get(doc, "keys");
+    const json_t *keys = json_object_get(doc, "keys"), *k;
+    json_int_t id, psd;
+    size_t i;
 
     if (!cli_jstr(doc, "license") || !json_is_array(keys)) {
         json_decref(doc);
         return -1;
     }
     kr->doc = doc;
+    kr->keys = calloc(json_array_size(keys) + 1, sizeof *kr->keys);
+    if (!kr->keys)
+        return -1;
+    json_array_foreach(keys, i, k)
+    {
+        struct pv_pubkey *p = &kr->keys[kr->set.n];
+        /* An id no indicium can carry never matches one. */
+        if (!cli_jint(k, "key_id", &id) || id < 0 || id > (json_int_t) UINT32_MAX)
+            continue;
+        p->key_id = (uint32_t) id;
+        p->psd_id = cli_jint(k, "psd_id", &psd) ? (int64_t) psd : -1;
+        p->algorithm = cli_jstr(k, "algorithm");
+        p->public_pem = cli_jstr(k, "public_key_pem");
+        kr->set.n++;
+    }
+    kr->set.license = cli_jstr(doc, "license");
+    kr->set.keys = kr->keys;
     return 0;
 }
 
@@ -92,6 +114,14 @@ static int keyring_load(const char *path, struct keyring *kr)
     if (*p != '{' && (p = strstr(text, "-----BEGIN ")) != NULL) {
         kr->text = text;
         kr->pem = p;
+        if (!(kr->keys = calloc(1, sizeof *kr->keys))) {
+            fprintf(stderr, "error: out of memory\n");
+            return RC_FAIL;
+        }
+        kr->keys[0].psd_id = -1;
+        kr->keys[0].public_pem = p;
+        kr->set.keys = kr->keys;
+        kr->set.n = 1;
         return RC_OK;
     }
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -107,77 +137,43 @@ static int keyring_load(const char *path, struct keyring *kr)
 }
 
 /*
+ * key_message - why no key was found (miss, from pv_keyset_find) into why,
+ * or, for a key found (k), a warning when it belongs to another PSD.
+ */
+static void key_message(const struct keyring *kr, const struct pv_indicium *ind, int miss,
+                        const struct pv_pubkey *k, char *why, size_t n)
+{
+    switch (miss) {
+    case PV_KEY_FOUND:
+        if (kr->set.license && k->psd_id >= 0 && k->psd_id != (int64_t) ind->device_id)
+            fprintf(stderr, "warning: key %u belongs to PSD %lld, the indicium names PSD %u\n",
+                    ind->key_id, (long long) k->psd_id, ind->device_id);
+        break;
+    case PV_KEY_LICENSE:
+        snprintf(why, n, "the keys are for license %s, the indicium names license %s",
+                 cli_safe(kr->set.license), cli_safe(ind->license));
+        break;
+    case PV_KEY_ALGORITHM:
+        snprintf(why, n, "key %u uses algorithm %s, not " PV_VERIFY_ALGORITHM, ind->key_id,
+                 cli_safe(k->algorithm));
+        break;
+    default:
+        snprintf(why, n, "no published key has key_id %u", ind->key_id);
+    }
+}
+
+/*
  * keyring_find - the PEM (borrowed from kr) for the indicium's key, or NULL
  * with the reason in why.
  */
 static const char *keyring_find(const struct keyring *kr, const struct pv_indicium *ind, char *why,
                                 size_t n)
 {
-    const json_t *keys, *k;
-    const char *license, *alg;
-    json_int_t id, psd;
-    size_t i;
+    const struct pv_pubkey *k;
+    int miss = pv_keyset_find(&kr->set, ind, &k);
 
-    if (kr->pem)
-        return kr->pem;
-    license = cli_jstr(kr->doc, "license");
-    if (!license || strcmp(license, ind->license) != 0) {
-        snprintf(why, n, "the keys are for license %s, the indicium names license %s",
-                 cli_safe(license), cli_safe(ind->license));
-        return NULL;
-    }
-    keys = json_object_get(kr->doc, "keys");
-    json_array_foreach(keys, i, k)
-    {
-        if (!cli_jint(k, "key_id", &id) || id != (json_int_t) ind->key_id)
-            continue;
-        alg = cli_jstr(k, "algorithm");
-        if (alg && strcmp(alg, ALGORITHM) != 0) {
-            snprintf(why, n, "key %u uses algorithm %s, not " ALGORITHM, ind->key_id,
-                     cli_safe(alg));
-            return NULL;
-        }
-        if (cli_jint(k, "psd_id", &psd) && psd != (json_int_t) ind->device_id)
-            fprintf(stderr,
-                    "warning: key %u belongs to PSD %" JSON_INTEGER_FORMAT
-                    ", the indicium names PSD %u\n",
-                    ind->key_id, psd, ind->device_id);
-        if (!cli_jstr(k, "public_key_pem"))
-            break;
-        return cli_jstr(k, "public_key_pem");
-    }
-    snprintf(why, n, "no published key has key_id %u", ind->key_id);
-    return NULL;
-}
-
-static const char *class_name(unsigned mc)
-{
-    /* enum pv_mail_class, as the API spells the classes. */
-    static const char *const names[] = {NULL, "first_class_letter", "postcard", "large_envelope"};
-    return mc < sizeof names / sizeof names[0] ? names[mc] : NULL;
-}
-
-/* fields_json - the decoded fields under the names POST /v1/verify uses (owned). */
-static json_t *fields_json(const struct pv_indicium *ind)
-{
-    char date[16], to[16];
-    const char *cls = class_name(ind->mail_class);
-    json_t *mc = cls ? json_string(cls) : json_integer(ind->mail_class);
-
-    snprintf(date, sizeof date, "%04u-%02u-%02u", (unsigned) (ind->mail_date / 10000),
-             (unsigned) (ind->mail_date / 100 % 100), (unsigned) (ind->mail_date % 100));
-    if (strlen(ind->to_zip) == 9)
-        snprintf(to, sizeof to, "%.5s-%.4s", ind->to_zip, ind->to_zip + 5);
-    else
-        snprintf(to, sizeof to, "%s", ind->to_zip);
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:f, s:s, s:s, s:s?, s:b, s:s}",
-                     "license", ind->license, "psd_id", (json_int_t) ind->device_id, "key_id",
-                     (json_int_t) ind->key_id, "serial", (json_int_t) ind->serial, "postage_mills",
-                     (json_int_t) ind->postage_mills, "ascending_mills",
-                     (json_int_t) ind->ascending_mills, "mail_date", date, "mail_class", mc,
-                     "weight_oz", ind->weight_tenth_oz / 10.0, "from_zip", ind->from_zip, "to_zip",
-                     to, "medium_serial", ind->medium_serial[0] ? ind->medium_serial : NULL, "test",
-                     (ind->flags & PV_IND_FLAG_TEST) != 0, "software_id", ind->software_id);
+    key_message(kr, ind, miss, k, why, n);
+    return miss == PV_KEY_FOUND ? k->public_pem : NULL;
 }
 
 static void line(const char *label, const char *value)
@@ -308,27 +304,22 @@ static int load_input(const struct cli *c, const char *data, const char *id, con
  */
 static int verify_offline(const struct cli *c, const struct input *in, const struct keyring *kr)
 {
-    struct pv_indicium ind;
-    const char *pem = NULL;
+    struct pv_verdict v;
     const char *code = NULL;
     char msg[320] = "";
     json_t *fields = NULL, *res = NULL;
     int err = PV_EBASE64, rc;
 
+    memset(&v, 0, sizeof v);
     if (in->bytes)
-        err = pv_indicium_decode(in->bytes, in->len, &ind, NULL);
-    if (err == PV_OK) {
-        if (!(fields = fields_json(&ind)))
+        err = pv_verify_offline(in->bytes, in->len, &kr->set, &v);
+    if (v.decoded) {
+        if (!(fields = pv_indicium_fields_json(&v.ind)))
             goto oom;
-        pem = keyring_find(kr, &ind, msg, sizeof msg);
-        if (!pem) {
-            err = PV_EUNKNOWNKEY;
-        } else {
-            err = pv_indicium_verify(in->bytes, in->len, pem, NULL);
-            if (err == PV_ECRYPTO)
-                snprintf(msg, sizeof msg, "the public key for key_id %u is not a P-256 key",
-                         ind.key_id);
-        }
+        key_message(kr, &v.ind, v.miss, v.key, msg, sizeof msg);
+        if (err == PV_ECRYPTO)
+            snprintf(msg, sizeof msg, "the public key for key_id %u is not a P-256 key",
+                     v.ind.key_id);
     }
     if (err != PV_OK) {
         code = err == PV_ECRYPTO ? pv_error_code(PV_EUNKNOWNKEY) : pv_error_code(err);
@@ -579,10 +570,11 @@ int cmd_verify(const struct cli *c, int argc, char **argv)
         {"--keys", &keys, NULL}, {"--offline", NULL, &offline}, {"--export-dir", &export_dir, NULL},
         {NULL, NULL, NULL},
     };
-    struct keyring kr = {NULL, NULL, NULL};
+    struct keyring kr;
     struct input in = {NULL, 0, NULL};
     int npos, rc, erc;
 
+    memset(&kr, 0, sizeof kr);
     if ((rc = cli_parse_opts("verify", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
         return rc;
     if (!!data + !!id + !!file != 1)

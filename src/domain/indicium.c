@@ -157,9 +157,10 @@ int pv_date_valid(uint32_t yyyymmdd)
     return d <= dim;
 }
 
+/* A class the one mail-class table (rates.c) names. */
 static int class_ok(uint8_t c)
 {
-    return c >= PV_MC_FIRST_CLASS_LETTER && c <= PV_MC_LARGE_ENVELOPE;
+    return pv_mail_class_name(c) != NULL;
 }
 
 /* Every field of *ind in its domain; the lengths of the text fields. */

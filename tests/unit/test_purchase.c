@@ -9,10 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "domain/ledger.h"
-#include "domain/purchase.h"
-#include "stampd/error.h"
-#include "stampd/rates.h"
+#include "domain_env.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,107 +18,14 @@
 
 #define NOW 1795305600 /* 2026-11-22 */
 
-struct env {
-    char dir[256];
-    struct pv_store *st;
-    struct pv_crypto *cm;
-    struct pv_processor_ctx ctx;
-};
-
-static void post2(struct pv_store *st, const char *from, const char *to, pv_mills v)
+/* Two PSDs (keys 101 and 102), a deposit of `deposit`, refills of 5.000, customers A ($10)
+ * and B ($0.50). */
+static struct denv *setup_env(pv_mills deposit)
 {
-    struct pv_ledger_line l[2];
+    struct denv *e = denv_vendor("purchase", deposit, 100, 0);
 
-    memset(l, 0, sizeof l);
-    snprintf(l[0].account, sizeof l[0].account, "%s", from);
-    l[0].amount = -v;
-    snprintf(l[1].account, sizeof l[1].account, "%s", to);
-    l[1].amount = v;
-    assert_int_equal(pv_ledger_post(st, "test", "setup", l, 2, NOW), PV_OK);
-}
-
-/* Register ctx as a processor and take its share of the PSD leases. */
-static void register_and_tick(struct pv_store *st, struct pv_processor_ctx *ctx)
-{
-    struct pv_server_rec r;
-    int status = -1;
-
-    memset(&r, 0, sizeof r);
-    snprintf(r.id, sizeof r.id, "%s", ctx->server_id);
-    snprintf(r.address, sizeof r.address, "inproc");
-    snprintf(r.crypto_module, sizeof r.crypto_module, "openssl");
-    r.started_ms = r.heartbeat_ms = pv_now_ms();
-    assert_int_equal(pv_store_server_register(st, &r), PV_OK);
-    assert_int_equal(pv_processor_tick(st, ctx, pv_now_ms(), &status), PV_OK);
-    assert_int_equal(status, PV_SERVER_ACTIVE);
-}
-
-/* Two PSDs, a deposit of `deposit`, refills of 5.000, customers A ($10) and B ($0.50). */
-static struct env *setup_env(pv_mills deposit)
-{
-    struct env *e = calloc(1, sizeof *e);
-    const char *tmp = getenv("STAMPD_TEST_TMP");
-    char dsn[320], spec[320];
-    int from, to;
-    uint32_t i;
-
-    assert_non_null(e);
-    mkdir(tmp ? tmp : "/tmp", 0700);
-    snprintf(e->dir, sizeof e->dir, "%s/purchase-XXXXXX", tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
-    snprintf(spec, sizeof spec, "openssl:%s/keys", e->dir);
-    assert_int_equal(pv_store_open(dsn, &e->st), PV_OK);
-    assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
-    assert_int_equal(pv_crypto_open(spec, &e->cm), PV_OK);
-
-    assert_int_equal(pv_store_begin(e->st), PV_OK);
-    assert_int_equal(pv_store_config_set(e->st, PV_CFG_LICENSE, "PV-TEST-1"), PV_OK);
-    assert_int_equal(pv_store_config_set(e->st, PV_CFG_REFILL, "5000"), PV_OK);
-    for (i = 1; i <= 2; i++) {
-        struct pv_key_rec k;
-        struct pv_psd_rec p;
-        char *ref, *pem, label[16];
-        snprintf(label, sizeof label, "psd-%u", (unsigned) i);
-        assert_int_equal(pv_crypto_generate_key(e->cm, label, &ref, &pem), PV_OK);
-        memset(&k, 0, sizeof k);
-        k.key_id = 100 + i;
-        k.psd_id = i;
-        snprintf(k.algorithm, sizeof k.algorithm, "ecdsa-p256-sha256");
-        snprintf(k.module, sizeof k.module, "openssl");
-        snprintf(k.key_ref, sizeof k.key_ref, "%s", ref);
-        snprintf(k.public_pem, sizeof k.public_pem, "%s", pem);
-        free(ref);
-        free(pem);
-        memset(&p, 0, sizeof p);
-        p.id = i;
-        p.key_id = k.key_id;
-        p.status = PV_PSD_ACTIVE;
-        assert_int_equal(pv_store_key_insert(e->st, &k), PV_OK);
-        assert_int_equal(pv_store_psd_insert(e->st, &p), PV_OK);
-    }
-    if (deposit)
-        post2(e->st, PV_ACCT_AUTHORITY, PV_ACCT_DEPOSIT, deposit);
-    {
-        struct pv_customer_rec c;
-        memset(&c, 0, sizeof c);
-        snprintf(c.id, sizeof c.id, "cus_a");
-        snprintf(c.email, sizeof c.email, "a@example.com");
-        assert_int_equal(pv_store_customer_insert(e->st, &c), PV_OK);
-        snprintf(c.id, sizeof c.id, "cus_b");
-        snprintf(c.email, sizeof c.email, "b@example.com");
-        assert_int_equal(pv_store_customer_insert(e->st, &c), PV_OK);
-    }
-    post2(e->st, PV_ACCT_FUNDING, "customer:cus_a", 10000);
-    post2(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
-    assert_int_equal(pv_store_commit(e->st), PV_OK);
-
-    e->ctx.cm = e->cm;
-    snprintf(e->ctx.server_id, sizeof e->ctx.server_id, "proc-1");
-    assert_int_equal(pv_processor_load(e->st, &e->ctx), PV_OK);
     assert_int_equal(e->ctx.npsds, 2);
     assert_int_equal(e->ctx.refill_policy, 5000);
-    register_and_tick(e->st, &e->ctx);
     return e;
 }
 
@@ -139,15 +43,7 @@ static int setup_small_deposit(void **state)
 
 static int teardown(void **state)
 {
-    struct env *e = *state;
-    char cmd[300];
-
-    pv_processor_ctx_clear(&e->ctx);
-    pv_crypto_close(e->cm);
-    pv_store_close(e->st);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
-    assert_int_equal(system(cmd), 0);
-    free(e);
+    denv_close(*state);
     return 0;
 }
 
@@ -203,7 +99,7 @@ static void assert_books(struct pv_store *st)
 
 static void test_purchase_signs_and_books(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_purchase_req q = req("cus_a", "k1", "h1", 740);
     struct pv_purchase_res r;
     struct pv_key_rec *keys;
@@ -256,7 +152,7 @@ static void test_purchase_signs_and_books(void **state)
 
 static void test_idempotency_rules(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_purchase_req q = req("cus_a", "same-key", "hash-1", 740);
     struct pv_purchase_res r1, r2, r3, r4;
 
@@ -286,7 +182,7 @@ static void test_idempotency_rules(void **state)
 
 static void test_insufficient_funds_changes_nothing(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_purchase_req q = req("cus_b", "k", "h", 740); /* B has 0.50 */
     struct pv_purchase_res r;
     struct pv_indicium_rec *list;
@@ -309,7 +205,7 @@ static void test_insufficient_funds_changes_nothing(void **state)
 
 static void test_batch_mixed_outcomes(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_purchase_req q[5];
     struct pv_purchase_res r[5];
 
@@ -336,7 +232,7 @@ static void test_batch_mixed_outcomes(void **state)
 
 static void test_selection_and_refill_policy(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_purchase_res r;
     char key[16];
     int i;
@@ -360,7 +256,7 @@ static void test_selection_and_refill_policy(void **state)
 
 static void test_deposit_exhausted(void **state)
 {
-    struct env *e = *state; /* deposit $1.000 */
+    struct denv *e = *state; /* deposit $1.000 */
     struct pv_purchase_req q = req("cus_a", "k1", "h", 740);
     struct pv_purchase_res r;
 
@@ -380,7 +276,7 @@ static void test_deposit_exhausted(void **state)
 
 static void test_refuse_overflowing_postage(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_purchase_req q = req("cus_a", "big", "h", (pv_mills) UINT32_MAX + 1);
     struct pv_purchase_res r;
 
@@ -393,7 +289,7 @@ static void test_refuse_overflowing_postage(void **state)
  * one processor's stamps come from its PSD, another's from another PSD. */
 static void test_two_processors_share_psds(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_processor_ctx p2;
     struct pv_purchase_req q;
     struct pv_purchase_res r1, r2, r3, r4;
@@ -404,7 +300,7 @@ static void test_two_processors_share_psds(void **state)
     p2.cm = e->cm;
     snprintf(p2.server_id, sizeof p2.server_id, "proc-2");
     assert_int_equal(pv_processor_load(e->st, &p2), PV_OK);
-    register_and_tick(e->st, &p2);
+    denv_register_and_tick(e->st, &p2);
     /* proc-1 took both while alone; now both are live: 1 each after proc-1's tick. */
     assert_int_equal(pv_processor_tick(e->st, &e->ctx, pv_now_ms(), &status), PV_OK);
     assert_int_equal(pv_processor_tick(e->st, &p2, pv_now_ms(), &status), PV_OK);
@@ -446,7 +342,7 @@ static void test_two_processors_share_psds(void **state)
 /* A lease another processor holds is never used, even by a stale processor. */
 static void test_expired_lease_is_not_used(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_purchase_req q = req("cus_a", "k1", "h", 740);
     struct pv_purchase_res r;
     int64_t t = pv_now_ms();
@@ -466,7 +362,7 @@ static void test_expired_lease_is_not_used(void **state)
 /* The books prove themselves after purchases and refills, and catch tampering. */
 static void test_ledger_check(void **state)
 {
-    struct env *e = *state;
+    struct denv *e = *state;
     struct pv_ledger_report rep;
     struct pv_ledger_line l[2];
     struct pv_purchase_res r;

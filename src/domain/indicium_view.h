@@ -1,0 +1,47 @@
+/*
+ * indicium_view.h - the one JSON view of an indicium's fields, of a stored
+ * indicium, and of a verification verdict, shared by the API (POST
+ * /v1/verify, GET /v1/indicia/{id}) and `stamp verify --offline`, so that
+ * what the server answers and what the CLI prints offline cannot drift.
+ *
+ * Mail classes are named by the one table in rates.c (pv_mail_class_name).
+ * Every function returns an owned jansson object (json_decref) or NULL when
+ * memory runs out; the arguments are borrowed.
+ */
+#ifndef STAMPD_INDICIUM_VIEW_H
+#define STAMPD_INDICIUM_VIEW_H
+
+#include "stampd/indicium.h"
+#include "store/store.h"
+
+#include <jansson.h>
+
+struct pv_verdict;
+
+/*
+ * pv_indicium_fields_json - the decoded, signed fields: version, license,
+ * psd_id, key_id, serial, ascending_mills, postage_mills, mail_date
+ * ("YYYY-MM-DD"), mail_class (name, "unknown" for a class the table lacks),
+ * weight_oz, from_zip, to_zip ("10001-1234" with a +4), medium_serial (null
+ * when none), software_id, test.
+ */
+json_t *pv_indicium_fields_json(const struct pv_indicium *ind);
+
+/*
+ * pv_indicium_json - the public view of a stored indicium (object
+ * "indicium"): its id, fields, server, creation, presentations, prints,
+ * addresses, refunded flag and the signed bytes in base64 ("data").
+ */
+json_t *pv_indicium_json(const struct pv_indicium_rec *r);
+
+/*
+ * pv_verdict_json - the answer of POST /v1/verify for a verdict of
+ * pv_verify_online (verify.h): valid, signature_valid, known, duplicate,
+ * presented_before, status, reason, test, refunded and fields.
+ */
+json_t *pv_verdict_json(const struct pv_verdict *v);
+
+/* pv_zip_display - "10001" or "10001-1234" from a stored ZIP (borrowed) into out. */
+void pv_zip_display(const char *zip, char out[11]);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * lease.c - a processor's PSD pool: load it, and keep its leases and fair
+ * share up to date on every tick (lease.h).
+ *
+ * The PSD row is the authority: lease_acquire succeeds for a free or expired
+ * lease or the holder's own (a renewal), atomically, so two processors never
+ * both hold one PSD. A tick renews what this processor holds (the PSD in
+ * use first) up to its share, releases the rest, then takes free or expired
+ * PSDs up to the share; the purchase path checks the row's holder and
+ * expiry again before it moves registers.
+ */
+#include "domain/lease.h"
+
+#include "domain/purchase.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_psd(const void *a, const void *b)
+{
+    const struct pv_psd_rec *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
+{
+    struct pv_psd_rec *psds = NULL;
+    struct pv_key_rec *keys = NULL;
+    size_t npsds = 0, nkeys = 0, i, j;
+    char *val = NULL;
+    uint64_t policy;
+    int rc;
+
+    pv_processor_ctx_clear(ctx);
+    ctx->lease_ms = PV_LEASE_MS_DEFAULT;
+    ctx->live_ms = PV_LIVE_MS_DEFAULT;
+    if ((rc = pv_store_config_get(st, PV_CFG_LICENSE, &val)) != PV_OK)
+        goto out;
+    snprintf(ctx->license, sizeof ctx->license, "%s", val);
+    free(val);
+    val = NULL;
+    if ((rc = pv_store_config_get(st, PV_CFG_REFILL, &val)) != PV_OK)
+        goto out;
+    if (pv_parse_u64(val, 0, (uint64_t) PV_MILLS_MAX, &policy) != PV_OK) {
+        rc = PV_ECONFIG;
+        goto out;
+    }
+    ctx->refill_policy = (pv_mills) policy;
+
+    if ((rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
+        goto out;
+    if ((rc = pv_store_key_list(st, &keys, &nkeys)) != PV_OK)
+        goto out;
+    qsort(psds, npsds, sizeof *psds, cmp_psd);
+    ctx->psds = calloc(npsds ? npsds : 1, sizeof *ctx->psds);
+    if (!ctx->psds) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < npsds; i++) {
+        struct pv_psd_key *k;
+
+        if (psds[i].status != PV_PSD_ACTIVE || (psds[i].test && ctx->test_psd.held))
+            continue;
+        for (j = 0; j < nkeys; j++)
+            if (keys[j].key_id == psds[i].key_id)
+                break;
+        if (j == nkeys) {
+            rc = PV_ECONFIG;
+            goto out;
+        }
+        k = psds[i].test ? &ctx->test_psd : &ctx->psds[ctx->npsds++];
+        k->psd_id = psds[i].id;
+        k->key_id = keys[j].key_id;
+        snprintf(k->key_ref, sizeof k->key_ref, "%s", keys[j].key_ref);
+        k->held = psds[i].test; /* a test PSD needs no lease */
+    }
+    /* "Current" starts at the last device so the first refill lands on the first. */
+    ctx->current = ctx->npsds ? ctx->npsds - 1 : 0;
+    rc = ctx->npsds ? PV_OK : PV_ENOPSD;
+out:
+    free(val);
+    free(psds);
+    free(keys);
+    return rc;
+}
+
+static int cmp_server(const void *a, const void *b)
+{
+    return strcmp(((const struct pv_server_rec *) a)->id, ((const struct pv_server_rec *) b)->id);
+}
+
+/* This processor's fair share of the PSDs among the live, active servers. */
+static size_t fair_share(const struct pv_processor_ctx *ctx, struct pv_server_rec *servers,
+                         size_t n, int64_t now_ms)
+{
+    size_t i, live = 0, rank = SIZE_MAX;
+
+    qsort(servers, n, sizeof *servers, cmp_server);
+    for (i = 0; i < n; i++) {
+        if (servers[i].status != PV_SERVER_ACTIVE ||
+            servers[i].heartbeat_ms < now_ms - ctx->live_ms)
+            continue;
+        if (strcmp(servers[i].id, ctx->server_id) == 0)
+            rank = live;
+        live++;
+    }
+    if (rank == SIZE_MAX || live == 0)
+        return 0;
+    return ctx->npsds / live + (rank < ctx->npsds % live ? 1 : 0);
+}
+
+int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t now_ms,
+                      int *status)
+{
+    struct pv_server_rec *servers = NULL;
+    struct pv_psd_rec *rows = NULL;
+    size_t nservers = 0, nrows = 0, i, j, idx, share, held = 0;
+    int rc, my_status = PV_SERVER_ACTIVE;
+
+    if ((rc = pv_store_server_heartbeat(st, ctx->server_id, ctx->key_ids, now_ms, &my_status)) !=
+            PV_OK ||
+        (rc = pv_store_server_list(st, &servers, &nservers)) != PV_OK ||
+        (rc = pv_store_psd_list(st, &rows, &nrows)) != PV_OK)
+        goto out;
+    share = my_status == PV_SERVER_ACTIVE ? fair_share(ctx, servers, nservers, now_ms) : 0;
+
+    /* Renew what we hold, the PSD in use first, up to the share; release the rest. */
+    for (i = 0; i < ctx->npsds; i++) {
+        idx = (ctx->current + i) % ctx->npsds;
+        for (j = 0; j < nrows && rows[j].id != ctx->psds[idx].psd_id; j++)
+            ;
+        ctx->psds[idx].held = 0;
+        if (j == nrows || strcmp(rows[j].lease_holder, ctx->server_id) != 0 ||
+            rows[j].lease_expires_ms <= now_ms)
+            continue;
+        if (held < share && pv_store_lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id,
+                                                   now_ms, now_ms + ctx->lease_ms) == PV_OK) {
+            ctx->psds[idx].held = 1;
+            held++;
+        } else {
+            pv_store_lease_release(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms);
+        }
+    }
+    /* Take free or expired PSDs up to the share. */
+    for (idx = 0; idx < ctx->npsds && held < share; idx++) {
+        if (ctx->psds[idx].held)
+            continue;
+        rc = pv_store_lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms,
+                                    now_ms + ctx->lease_ms);
+        if (rc == PV_OK) {
+            ctx->psds[idx].held = 1;
+            held++;
+        } else if (rc != PV_EBUSY) {
+            goto out;
+        }
+    }
+    rc = PV_OK;
+out:
+    /* The key ids of what we hold, for operators (servers table). */
+    ctx->key_ids[0] = '\0';
+    for (idx = 0; idx < ctx->npsds; idx++) {
+        if (ctx->psds[idx].held) {
+            size_t len = strlen(ctx->key_ids);
+            snprintf(ctx->key_ids + len, sizeof ctx->key_ids - len, "%s%u", len ? "," : "",
+                     (unsigned) ctx->psds[idx].key_id);
+        }
+    }
+    if (status)
+        *status = my_status;
+    free(servers);
+    free(rows);
+    return rc;
+}
+
+void pv_processor_ctx_clear(struct pv_processor_ctx *ctx)
+{
+    free(ctx->psds);
+    ctx->psds = NULL;
+    ctx->npsds = 0;
+    ctx->current = 0;
+    memset(&ctx->test_psd, 0, sizeof ctx->test_psd);
+}

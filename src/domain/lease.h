@@ -1,0 +1,77 @@
+/*
+ * lease.h - a processor's pool of PSDs: which PSDs and keys it may use,
+ * and the leases that let exactly one processor at a time move a PSD's
+ * registers (docs/internals/leases.md).
+ *
+ * Every live processor heartbeats into the servers table and holds a fair
+ * share of the active live PSDs: floor(P/E), plus one for the first P mod E
+ * of the E live, active servers in id order. A lease runs for lease_ms and
+ * is renewed on every tick; a processor that stops ticking loses its PSDs
+ * when their leases expire, and the others take them up (failover). The
+ * test PSD is never leased: its row lock orders its writers. Which held
+ * PSD a purchase uses, and when one is refilled, is the purchase path's
+ * choice (purchase.c).
+ */
+#ifndef STAMPD_LEASE_H
+#define STAMPD_LEASE_H
+
+#include "crypto/crypto.h"
+#include "domain/payment.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A PSD the processor may use and the key that signs for it. */
+struct pv_psd_key {
+    uint32_t psd_id;
+    uint32_t key_id;
+    char key_ref[512];
+    int held; /* this processor holds the PSD's lease (see pv_processor_tick) */
+};
+
+/* A processor's state for the write path; owned by the processor. */
+struct pv_processor_ctx {
+    char server_id[PV_ID_MAX];
+    char license[PV_LICENSE_LEN + 1];
+    pv_mills refill_policy;  /* amount moved from the deposit on a refill */
+    struct pv_crypto *cm;    /* borrowed */
+    struct pv_gateways gws;  /* borrowed gateways for card payments */
+    struct pv_psd_key *psds; /* owned array of npsds: every active live PSD and its key */
+    size_t npsds;
+    struct pv_psd_key test_psd; /* the test device (never leased); held = 0 when none */
+    size_t current;             /* index of the PSD in use (selection policy state) */
+    int64_t lease_ms;           /* lease length; renewed on every tick */
+    int64_t live_ms;            /* a server is live when its heartbeat is this recent */
+    char key_ids[128];          /* "1,3": the keys of the held PSDs, for the servers table */
+};
+
+#define PV_LEASE_MS_DEFAULT 5000
+#define PV_LIVE_MS_DEFAULT  3000
+
+/*
+ * pv_processor_load - fill ctx->psds from the store: every active live PSD
+ * with its key, none held yet, and ctx->test_psd with the first active test
+ * PSD (held = 1 when there is one; test PSDs need no lease). Also reads the license and refill
+ * policy and sets the lease defaults. Returns PV_OK, PV_ENOPSD when there is no active PSD,
+ * PV_ECONFIG (a PSD without its key), or a store error.
+ */
+int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx);
+
+/*
+ * pv_processor_tick - heartbeat and lease upkeep; call about every second
+ * outside a batch, on the thread that runs the batches. The processor must
+ * be registered (server_register). Its fair share of the active PSDs is
+ * floor(P/E), plus one for the first P mod E of the E live, active servers in
+ * id order; it renews that many of its leases (preferring the one in use),
+ * releases the rest, and takes free or expired PSDs up to its share. A
+ * draining or disabled server holds none. *status (may be NULL) gets the
+ * operator's status. Returns PV_OK or a store error.
+ */
+int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t now_ms,
+                      int *status);
+
+/* pv_processor_ctx_clear - free what pv_processor_load allocated. */
+void pv_processor_ctx_clear(struct pv_processor_ctx *ctx);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * provision.c - a new vendor in one transaction, and the vendor data a
+ * migration adds (provision.h).
+ */
+#include "domain/provision.h"
+
+#include "crypto/crypto.h"
+#include "domain/account.h"
+#include "domain/ledger.h"
+#include "domain/media.h"
+#include "domain/purchase.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pv_license_valid(const char *l)
+{
+    size_t i, n = l ? strlen(l) : 0;
+
+    if (n == 0 || n > PV_LICENSE_LEN)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((l[i] >= 'A' && l[i] <= 'Z') || (l[i] >= '0' && l[i] <= '9') || l[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int pv_provision_initialised(struct pv_store *st, char **license)
+{
+    char *v = NULL;
+    int rc = pv_store_config_get(st, PV_CFG_LICENSE, &v);
+
+    if (license)
+        *license = rc == PV_OK ? v : NULL;
+    else
+        free(v);
+    return rc;
+}
+
+/* Inside a transaction: the internal-protocol secret, unless there is one. */
+static int ensure_secret(struct pv_store *st)
+{
+    uint8_t rnd[32];
+    char hex[2 * sizeof rnd + 1], *v = NULL;
+    int rc = pv_store_config_get(st, PV_CFG_INTERNAL_SECRET, &v);
+
+    free(v);
+    if (rc != PV_ENOTFOUND)
+        return rc;
+    if ((rc = pv_random(rnd, sizeof rnd)) != PV_OK)
+        return rc;
+    pv_hex_encode(rnd, sizeof rnd, hex);
+    return pv_store_config_set(st, PV_CFG_INTERNAL_SECRET, hex);
+}
+
+/* A new signing key in cm for PSD id (its key id is the same) into *k. */
+static int make_key(struct pv_crypto *cm, uint32_t id, int test, int64_t now, struct pv_key_rec *k)
+{
+    char label[32], *ref = NULL, *pem = NULL;
+    int rc;
+
+    snprintf(label, sizeof label, test ? "psd-%u-test" : "psd-%u", (unsigned) id);
+    if ((rc = pv_crypto_generate_key(cm, label, &ref, &pem)) != PV_OK)
+        return rc;
+    memset(k, 0, sizeof *k);
+    k->key_id = id;
+    k->psd_id = id;
+    snprintf(k->algorithm, sizeof k->algorithm, "ecdsa-p256-sha256");
+    snprintf(k->module, sizeof k->module, "%s", cm->ops->name);
+    if (strlen(ref) >= sizeof k->key_ref || strlen(pem) >= sizeof k->public_pem) {
+        rc = PV_ECONFIG;
+    } else {
+        snprintf(k->key_ref, sizeof k->key_ref, "%s", ref);
+        snprintf(k->public_pem, sizeof k->public_pem, "%s", pem);
+        k->created = now;
+    }
+    free(ref);
+    free(pem);
+    return rc;
+}
+
+/* Inside a transaction: the key k and its PSD (active, test or live). */
+static int insert_psd(struct pv_store *st, const struct pv_key_rec *k, int test)
+{
+    struct pv_psd_rec p;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    p.id = k->psd_id;
+    p.key_id = k->key_id;
+    p.status = PV_PSD_ACTIVE;
+    p.test = test;
+    if ((rc = pv_store_key_insert(st, k)) != PV_OK)
+        return rc;
+    return pv_store_psd_insert(st, &p);
+}
+
+/* Inside a transaction: the deposit the postal authority paid in. */
+static int post_deposit(struct pv_store *st, const char *license, pv_mills deposit, int64_t now)
+{
+    struct pv_ledger_line lines[2];
+
+    if (deposit == 0)
+        return PV_OK;
+    memset(lines, 0, sizeof lines);
+    snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_AUTHORITY);
+    lines[0].amount = -deposit;
+    snprintf(lines[1].account, sizeof lines[1].account, "%s", PV_ACCT_DEPOSIT);
+    lines[1].amount = deposit;
+    return pv_ledger_post(st, "postal_deposit", license, lines, 2, now);
+}
+
+/* Inside a transaction: the demo accounts, and card payments through the sandbox. */
+static int demo(struct pv_store *st, const char *password, int64_t now,
+                struct pv_provision_out *out)
+{
+    int rc;
+
+    if ((rc = pv_account_create_customer(st, PV_DEMO_CUSTOMER_EMAIL, PV_DEMO_BALANCE, password, now,
+                                         out->customer_id, out->customer_key)) != PV_OK ||
+        (rc = pv_account_create_operator(st, PV_DEMO_OPERATOR_EMAIL, password, now,
+                                         out->operator_id, out->operator_key)) != PV_OK)
+        return rc;
+    return pv_store_config_set(st, PV_CFG_GATEWAY, "sandbox");
+}
+
+/* The one transaction of an init: keys[0..n) are the live PSDs' then the test PSD's. */
+static int write_vendor(struct pv_store *st, const struct pv_provision *p,
+                        const struct pv_key_rec *keys, size_t n, int64_t now,
+                        struct pv_provision_out *out)
+{
+    char num[32];
+    size_t i;
+    int rc;
+
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        return rc;
+    snprintf(num, sizeof num, "%lld", (long long) p->refill);
+    if ((rc = pv_store_config_set(st, PV_CFG_LICENSE, p->license)) != PV_OK ||
+        (rc = pv_store_config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
+        (rc = pv_store_config_set(st, PV_CFG_CRYPTO, p->crypto_spec)) != PV_OK ||
+        (rc = ensure_secret(st)) != PV_OK || (rc = pv_media_secret_ensure(st, now, NULL)) != PV_OK)
+        goto out;
+    for (i = 0; i < n; i++)
+        if ((rc = insert_psd(st, &keys[i], i == n - 1)) != PV_OK)
+            goto out;
+    if ((rc = post_deposit(st, p->license, p->deposit, now)) != PV_OK)
+        goto out;
+    if (p->demo_password && (rc = demo(st, p->demo_password, now, out)) != PV_OK)
+        goto out;
+    if (p->gateway && (rc = pv_store_config_set(st, PV_CFG_GATEWAY, p->gateway)) != PV_OK)
+        goto out;
+    rc = pv_store_commit(st);
+out:
+    if (rc != PV_OK)
+        pv_store_rollback(st);
+    return rc;
+}
+
+int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t now,
+                      struct pv_provision_out *out)
+{
+    struct pv_provision_out scratch;
+    struct pv_crypto *cm = NULL;
+    struct pv_key_rec *keys = NULL;
+    uint32_t i;
+    int rc;
+
+    if (!out)
+        out = &scratch;
+    memset(out, 0, sizeof *out);
+    if (!pv_license_valid(p->license) || p->psds < 1 || p->psds > PV_PROVISION_MAX_PSDS ||
+        p->deposit < 0 || p->deposit > PV_MILLS_MAX || p->refill <= 0 || p->refill > PV_MILLS_MAX ||
+        !p->crypto_spec)
+        return PV_EINVAL;
+    if ((rc = pv_provision_initialised(st, NULL)) != PV_ENOTFOUND)
+        return rc == PV_OK ? PV_EEXIST : rc;
+    if (p->gateway && strcmp(p->gateway, "sandbox") != 0)
+        return PV_ECONFIG;
+    if ((rc = pv_crypto_open(p->crypto_spec, &cm)) != PV_OK)
+        return rc;
+    if (!(keys = calloc((size_t) p->psds + 1, sizeof *keys))) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    /* The live PSDs and one test PSD after them, each with its own key. */
+    for (i = 0; i <= p->psds; i++)
+        if ((rc = make_key(cm, i + 1, i == p->psds, now, &keys[i])) != PV_OK)
+            goto out;
+    rc = write_vendor(st, p, keys, (size_t) p->psds + 1, now, out);
+out:
+    if (rc != PV_OK)
+        pv_card_wipe(out, sizeof *out);
+    if (out == &scratch)
+        pv_card_wipe(&scratch, sizeof scratch);
+    free(keys);
+    pv_crypto_close(cm);
+    return rc;
+}
+
+/* Inside a transaction: a test PSD for a database from before test keys. */
+static int ensure_test_psd(struct pv_store *st, int64_t now, uint32_t *added)
+{
+    struct pv_psd_rec *psds = NULL;
+    struct pv_key_rec *keys = NULL, k;
+    struct pv_crypto *cm = NULL;
+    size_t n = 0, nk = 0, i;
+    uint32_t next = 1;
+    char *spec = NULL;
+    int rc;
+
+    if ((rc = pv_store_psd_list(st, &psds, &n)) != PV_OK ||
+        (rc = pv_store_key_list(st, &keys, &nk)) != PV_OK)
+        goto out;
+    for (i = 0; i < n; i++) {
+        if (psds[i].test)
+            goto out; /* there is one */
+        if (psds[i].id >= next)
+            next = psds[i].id + 1;
+    }
+    for (i = 0; i < nk; i++)
+        if (keys[i].key_id >= next)
+            next = keys[i].key_id + 1;
+    if ((rc = pv_store_config_get(st, PV_CFG_CRYPTO, &spec)) != PV_OK) {
+        rc = rc == PV_ENOTFOUND ? PV_OK : rc; /* not initialised: init makes it */
+        goto out;
+    }
+    if ((rc = pv_crypto_open(spec, &cm)) != PV_OK || (rc = make_key(cm, next, 1, now, &k)) != PV_OK)
+        goto out;
+    if ((rc = insert_psd(st, &k, 1)) == PV_OK)
+        *added = next;
+out:
+    pv_crypto_close(cm);
+    free(spec);
+    free(psds);
+    free(keys);
+    return rc;
+}
+
+int pv_provision_upgrade(struct pv_store *st, int64_t now, uint32_t *test_psd)
+{
+    uint32_t added = 0;
+    int rc;
+
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        return rc;
+    rc = ensure_secret(st);
+    if (rc == PV_OK)
+        rc = ensure_test_psd(st, now, &added);
+    if (rc == PV_OK)
+        rc = pv_media_secret_ensure(st, now, NULL);
+    rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+    if (test_psd)
+        *test_psd = rc == PV_OK ? added : 0;
+    return rc;
+}

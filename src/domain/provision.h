@@ -1,0 +1,81 @@
+/*
+ * provision.h - setting a vendor up (`stampd init`) and bringing an older
+ * database's vendor data up to date after a migration (`stampd migrate`).
+ *
+ * A vendor is: its postal license number, the refill policy, the crypto
+ * module that holds its PSD keys, one signing key per PSD (N live PSDs and
+ * a test PSD after them, each key id equal to its PSD id), the postal
+ * deposit the authority paid in, the internal-protocol secret, the first
+ * media serial secret, and optionally live card payments through a gateway
+ * and demo accounts. Keys are generated in the module first (they cannot be
+ * taken back into a transaction); everything the store keeps is then written
+ * in one transaction, so a failed init leaves no half-made vendor.
+ */
+#ifndef STAMPD_PROVISION_H
+#define STAMPD_PROVISION_H
+
+#include "store/store.h"
+
+#include <stdint.h>
+
+#define PV_PROVISION_MAX_PSDS 64
+/* Config keys (the store's config table); PV_CFG_LICENSE and friends are in purchase.h. */
+#define PV_CFG_CRYPTO          "crypto_module"   /* the module spec, "openssl:/abs/dir" */
+#define PV_CFG_INTERNAL_SECRET "internal_secret" /* front <-> processor protocol secret */
+/* The demo accounts of `stampd init --demo`. */
+#define PV_DEMO_CUSTOMER_EMAIL "demo@stampd.test"
+#define PV_DEMO_OPERATOR_EMAIL "operator@stampd.test"
+#define PV_DEMO_BALANCE        ((pv_mills) 100 * 1000)
+
+/* What to set up; strings borrowed. */
+struct pv_provision {
+    const char *license;       /* 1-16 characters A-Z, 0-9, '-' */
+    uint32_t psds;             /* live PSDs, 1..PV_PROVISION_MAX_PSDS */
+    pv_mills deposit;          /* the postal deposit paid in, >= 0 */
+    pv_mills refill;           /* the refill policy, > 0 */
+    const char *crypto_spec;   /* the module for the PSD keys ("openssl:/abs/dir") */
+    const char *gateway;       /* live card payments: NULL (none) or "sandbox" */
+    const char *demo_password; /* not NULL: demo customer and operator with this password,
+                                  and the sandbox for live card payments */
+};
+
+/* The demo accounts made; "" without demo_password. Wipe the keys when shown. */
+struct pv_provision_out {
+    char customer_id[PV_ID_MAX];
+    char customer_key[64];
+    char operator_id[PV_ID_MAX];
+    char operator_key[64];
+};
+
+/* pv_license_valid - 1 when l (borrowed, may be NULL) is a license number. */
+int pv_license_valid(const char *l);
+
+/*
+ * pv_provision_initialised - PV_OK when st has a vendor already, with its
+ * license into *license (owned, free(); may be NULL), PV_ENOTFOUND when not,
+ * or a store error.
+ */
+int pv_provision_initialised(struct pv_store *st, char **license);
+
+/*
+ * pv_provision_init - set the vendor p (borrowed) up in the migrated,
+ * uninitialised store st at now (see the file comment); *out (may be NULL)
+ * gets the demo accounts. Returns PV_OK; PV_EINVAL (license, PSD count,
+ * deposit or refill out of range); PV_EEXIST (initialised already);
+ * PV_ECONFIG (unknown gateway, or a key reference too long to store);
+ * the crypto module's errors; store errors.
+ */
+int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t now,
+                      struct pv_provision_out *out);
+
+/*
+ * pv_provision_upgrade - after a migration, in one transaction: the
+ * internal secret, the first media serial secret, and a test PSD with its
+ * key for a database from before test keys (id: one past every PSD and
+ * key id; nothing when the store has no crypto module yet: init makes it).
+ * *test_psd (may be NULL) gets the id of a test PSD added now, else 0.
+ * Returns PV_OK, the crypto module's errors, or store errors.
+ */
+int pv_provision_upgrade(struct pv_store *st, int64_t now, uint32_t *test_psd);
+
+#endif

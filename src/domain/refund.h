@@ -1,0 +1,53 @@
+/*
+ * refund.h - refunds of unused postage (docs/payments.md, "Refunds").
+ *
+ * A customer asks for the postage of one of their indicia back. The
+ * decision, the money and the record are one transaction under the writer
+ * lock (the lock order of the purchase batches, so no deadlock with them on
+ * PostgreSQL, and a piece is scanned or refunded, never both at once):
+ *
+ *   denied  test_piece        bought with a test key: play money
+ *           already_refunded  (no new record: the approval stays the latest word)
+ *           already_scanned   the postal authority has seen it
+ *           window_expired    older than the refund window
+ *   approved                  the postage goes back to the balance; when a card
+ *                             paid for the piece it goes on to that card through
+ *                             the gateway (destination "card"), else it stays
+ *                             on the balance (destination "balance")
+ *
+ * Registers never move back: a refund is a credit in the ledger.
+ */
+#ifndef STAMPD_REFUND_H
+#define STAMPD_REFUND_H
+
+#include "domain/payment.h"
+#include "store/store.h"
+
+/*
+ * pv_indicium_owned - the indicium id (borrowed) into *rec when owner_id
+ * (borrowed; NULL for an operator, who sees every indicium) owns it.
+ * PV_ENOTFOUND for an id too long, unknown, or another customer's (which
+ * does not exist as far as the caller knows); store errors.
+ */
+int pv_indicium_owned(struct pv_store *st, const char *owner_id, const char *id,
+                      struct pv_indicium_rec *rec);
+
+/*
+ * pv_refund_request - decide customer_id's refund request for indicium_id
+ * (both borrowed) at now, with refunds allowed window_s seconds after the
+ * purchase, and carry it out (see the file comment). gws (borrowed) pays
+ * card refunds; a gateway that does not know the charge leaves the money on
+ * the balance. *out gets the request's record: status PV_REFUND_APPROVED or
+ * PV_REFUND_DENIED with its reason. Returns PV_OK; PV_ENOTFOUND (not the
+ * customer's indicium); PV_EGATEWAY (the card refund failed: nothing was
+ * written, ask again); store errors. A concurrent approval makes this one
+ * decide again, and be denied.
+ */
+int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
+                      const char *indicium_id, int64_t window_s, int64_t now,
+                      struct pv_refund_rec *out);
+
+/* pv_refund_status_name - "requested", "approved", "denied" (static), or "unknown". */
+const char *pv_refund_status_name(int status);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * test_account.c - accounts, passwords, API keys and sessions
+ * (src/domain/account.c) on a fresh SQLite store: sign-up and login with a
+ * key, refusals that leave nothing behind, the CLI's customer and operator
+ * creation, password reset.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "domain_env.h"
+
+#include "domain/account.h"
+
+#define PASSWORD "correct horse battery"
+
+static int setup(void **state)
+{
+    *state = denv_empty("account");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    denv_close(*state);
+    return 0;
+}
+
+static void test_email(void **state)
+{
+    (void) state;
+    assert_true(pv_email_valid("a@example.com"));
+    assert_false(pv_email_valid(NULL));
+    assert_false(pv_email_valid("example.com"));
+    assert_false(pv_email_valid("@example.com"));
+    assert_false(pv_email_valid("a@.example.com"));
+    assert_false(pv_email_valid("a@example.com."));
+    assert_false(pv_email_valid("a@b@example.com"));
+    assert_false(pv_email_valid("a b@example.com"));
+    assert_false(pv_email_valid("<a>@example.com"));
+}
+
+static void test_api_keys(void **state)
+{
+    struct denv *e = *state;
+    struct pv_apikey_rec rec;
+    struct pv_principal who;
+    char key[64];
+
+    denv_customer(e->st, "cus_a", "a@example.com");
+    assert_int_equal(pv_apikey_mint(e->st, PV_ROLE_CUSTOMER, "cus_a", 1, "ci", 5, key, &rec),
+                     PV_OK);
+    assert_int_equal(strlen(key), PV_APIKEY_LEN);
+    assert_memory_equal(key, "sk_test_", 8);
+    assert_memory_equal(rec.prefix, key, 12);
+    assert_string_equal(rec.name, "ci");
+    assert_int_equal(rec.created, 5);
+    assert_int_equal(pv_apikey_lookup(e->st, key, &who), PV_OK);
+    assert_int_equal(who.role, PV_ROLE_CUSTOMER);
+    assert_string_equal(who.owner_id, "cus_a");
+    assert_true(who.test);
+    assert_int_equal(pv_store_apikey_revoke(e->st, "cus_a", rec.id, 6), PV_OK);
+    assert_int_equal(pv_apikey_lookup(e->st, key, &who), PV_ENOTFOUND);
+    assert_int_equal(pv_apikey_lookup(e->st, "sk_live_nothing_of_ours", &who), PV_ENOTFOUND);
+    assert_int_equal(pv_apikey_lookup(e->st, "short", &who), PV_EUNAUTH);
+    assert_int_equal(pv_apikey_lookup(e->st, "sk_live_has space", &who), PV_EUNAUTH);
+    /* Operators have live keys only. */
+    assert_int_equal(pv_apikey_mint(e->st, PV_ROLE_OPERATOR, "op_x", 1, NULL, 5, key, &rec),
+                     PV_EINVAL);
+}
+
+static void test_signup_login_sessions(void **state)
+{
+    struct denv *e = *state;
+    struct pv_key_wish kw = {1, "laptop", 1};
+    struct pv_session_rec s;
+    struct pv_principal who;
+    struct pv_login *in = calloc(1, sizeof *in), *again = calloc(1, sizeof *again);
+    char id[PV_ID_MAX], owner[PV_ID_MAX];
+    int64_t now = pv_now();
+
+    assert_int_equal(pv_account_signup(e->st, "Jo@Example.com", PASSWORD, &kw, now, id, in), PV_OK);
+    assert_memory_equal(id, "cus_", 4);
+    assert_true(in->has_key);
+    assert_int_equal(pv_apikey_lookup(e->st, in->key, &who), PV_OK);
+    assert_string_equal(who.owner_id, id);
+    assert_int_equal(pv_session_lookup(e->st, in->token, now, &s), PV_OK);
+    assert_string_equal(s.owner_id, id);
+    assert_int_equal(s.expires, now + PV_SESSION_TTL_S);
+    assert_int_equal(pv_session_csrf(&s, in->session.csrf), PV_OK);
+    assert_int_equal(pv_session_csrf(&s, NULL), PV_ECSRF);
+    assert_int_equal(pv_session_csrf(&s, "0123"), PV_ECSRF);
+    assert_int_equal(pv_session_lookup(e->st, in->token, now + PV_SESSION_TTL_S + 1, &s),
+                     PV_ENOTFOUND);
+    /* The same email again (in any case), a bad email, a weak password: nothing written. */
+    assert_int_equal(pv_account_signup(e->st, "jo@example.com", PASSWORD, NULL, now, owner, again),
+                     PV_EEXIST);
+    assert_false(again->has_key);
+    assert_string_equal(again->token, "");
+    assert_int_equal(pv_account_signup(e->st, "jo", PASSWORD, NULL, now, owner, again), PV_EEMAIL);
+    assert_int_equal(pv_account_signup(e->st, "k@example.com", "short", NULL, now, owner, again),
+                     PV_EPASSWORD);
+    assert_int_equal(
+        pv_account_check_password(e->st, PV_ROLE_CUSTOMER, "k@example.com", PASSWORD, owner),
+        PV_ELOGIN);
+    /* Login. */
+    assert_int_equal(
+        pv_account_check_password(e->st, PV_ROLE_CUSTOMER, "jo@example.com", PASSWORD, owner),
+        PV_OK);
+    assert_string_equal(owner, id);
+    assert_int_equal(pv_account_check_password(e->st, PV_ROLE_CUSTOMER, "jo@example.com",
+                                               "wrong password", owner),
+                     PV_ELOGIN);
+    assert_string_equal(owner, "");
+    assert_int_equal(pv_account_open_session(e->st, PV_ROLE_CUSTOMER, id, NULL, now, again), PV_OK);
+    assert_false(again->has_key);
+    assert_string_not_equal(again->token, in->token);
+    assert_int_equal(pv_session_delete(e->st, again->token), PV_OK);
+    assert_int_equal(pv_session_lookup(e->st, again->token, now, &s), PV_ENOTFOUND);
+    assert_int_equal(pv_session_lookup(e->st, in->token, now, &s), PV_OK);
+    /* A test key for an operator: no session either. */
+    assert_int_equal(pv_account_open_session(e->st, PV_ROLE_OPERATOR, "op_x", &kw, now, again),
+                     PV_EINVAL);
+    assert_string_equal(again->token, "");
+    free(in);
+    free(again);
+}
+
+static void test_create_and_set_password(void **state)
+{
+    struct denv *e = *state;
+    struct pv_principal who;
+    char id[PV_ID_MAX], oid[PV_ID_MAX], owner[PV_ID_MAX], key[64], okey[64], acct[PV_ACCOUNT_MAX];
+
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    assert_int_equal(
+        pv_account_create_customer(e->st, "c@example.com", 25000, NULL, pv_now(), id, key), PV_OK);
+    assert_int_equal(
+        pv_account_create_operator(e->st, "o@example.com", PASSWORD, pv_now(), oid, okey), PV_OK);
+    assert_int_equal(pv_store_commit(e->st), PV_OK);
+    pv_account_customer(id, acct);
+    assert_int_equal(denv_balance(e, acct), 25000);
+    assert_int_equal(pv_apikey_lookup(e->st, key, &who), PV_OK);
+    assert_string_equal(who.owner_id, id);
+    assert_false(who.test);
+    assert_int_equal(pv_apikey_lookup(e->st, okey, &who), PV_OK);
+    assert_int_equal(who.role, PV_ROLE_OPERATOR);
+    assert_int_equal(
+        pv_account_check_password(e->st, PV_ROLE_OPERATOR, "o@example.com", PASSWORD, owner),
+        PV_OK);
+    assert_string_equal(owner, oid);
+    /* No password yet: cannot log in until one is set. */
+    assert_int_equal(
+        pv_account_check_password(e->st, PV_ROLE_CUSTOMER, "c@example.com", PASSWORD, owner),
+        PV_ELOGIN);
+    assert_int_equal(
+        pv_account_set_password(e->st, PV_ROLE_CUSTOMER, "c@example.com", PASSWORD, owner), PV_OK);
+    assert_string_equal(owner, id);
+    assert_int_equal(
+        pv_account_check_password(e->st, PV_ROLE_CUSTOMER, "c@example.com", PASSWORD, owner),
+        PV_OK);
+    assert_int_equal(
+        pv_account_set_password(e->st, PV_ROLE_CUSTOMER, "x@example.com", PASSWORD, owner),
+        PV_ENOTFOUND);
+    assert_int_equal(
+        pv_account_set_password(e->st, PV_ROLE_CUSTOMER, "c@example.com", "short", owner),
+        PV_EPASSWORD);
+    /* Refusals inside the caller's transaction. */
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    assert_int_equal(pv_account_create_customer(e->st, "bad", 0, NULL, 1, id, key), PV_EEMAIL);
+    assert_int_equal(pv_account_create_customer(e->st, "n@example.com", -1, NULL, 1, id, key),
+                     PV_EAMOUNT);
+    assert_int_equal(pv_account_create_customer(e->st, "c@example.com", 0, NULL, 1, id, key),
+                     PV_EEXIST);
+    assert_int_equal(pv_store_rollback(e->st), PV_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_email),
+        cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signup_login_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_and_set_password, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,152 @@
+/*
+ * test_refund.c - refund requests (src/domain/refund.c): approval to the
+ * balance and to the paying card, every denial, ownership, and the books.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "domain_env.h"
+
+#include "domain/refund.h"
+
+#define WINDOW (30 * 86400)
+
+static int setup(void **state)
+{
+    *state = denv_open("refund");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    denv_close(*state);
+    return 0;
+}
+
+static void test_approved_to_balance(void **state)
+{
+    struct denv *e = *state;
+    static struct pv_indicium_rec rec, again;
+    struct pv_refund_rec r, latest;
+    char id[PV_ID_MAX];
+
+    denv_buy(e, "cus_a", 0, &rec);
+    snprintf(id, sizeof id, "%s", rec.id);
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - 740);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", id, WINDOW, pv_now(), &r), PV_OK);
+    assert_int_equal(r.status, PV_REFUND_APPROVED);
+    assert_string_equal(r.reason, "");
+    assert_string_equal(r.destination, "balance");
+    assert_int_equal(r.amount, 740);
+    assert_string_equal(r.indicium_id, id);
+    assert_string_equal(pv_refund_status_name(r.status), "approved");
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_a", id, &again), PV_OK);
+    assert_true(again.refunded_at != 0);
+    /* Asked again: denied, and the approval stays the latest record. */
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", id, WINDOW, pv_now(), &latest),
+                     PV_OK);
+    assert_int_equal(latest.status, PV_REFUND_DENIED);
+    assert_string_equal(latest.reason, "already_refunded");
+    assert_int_equal(pv_store_refund_latest(e->st, id, &latest), PV_OK);
+    assert_string_equal(latest.id, r.id);
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000);
+    denv_books(e);
+}
+
+static void test_approved_to_card(void **state)
+{
+    struct denv *e = *state;
+    static struct pv_indicium_rec rec;
+    struct pv_charge_rec c;
+    struct pv_payment pay;
+    struct pv_refund_rec r;
+
+    denv_card(e, 0, "4242424242424242", &pay);
+    denv_buy_with(e, "cus_b", 0, &pay, &rec);
+    assert_int_equal(denv_balance(e, "customer:cus_b"), 500);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_b", rec.id, WINDOW, pv_now(), &r),
+                     PV_OK);
+    assert_int_equal(r.status, PV_REFUND_APPROVED);
+    assert_string_equal(r.destination, "card");
+    assert_int_equal(denv_balance(e, "customer:cus_b"), 500);
+    assert_int_equal(pv_store_charge_find(e->st, "purchase", rec.id, &c), PV_OK);
+    assert_int_equal(c.refunded, 740);
+    /* Without the gateway that took the charge the money stays on the balance. */
+    denv_buy_with(e, "cus_b", 0, &pay, &rec);
+    {
+        struct pv_gateways none = {NULL, NULL};
+        assert_int_equal(pv_refund_request(e->st, &none, "cus_b", rec.id, WINDOW, pv_now(), &r),
+                         PV_OK);
+    }
+    assert_string_equal(r.destination, "balance");
+    assert_int_equal(denv_balance(e, "customer:cus_b"), 500 + 740);
+    denv_books(e);
+}
+
+static void test_denials(void **state)
+{
+    struct denv *e = *state;
+    static struct pv_indicium_rec rec;
+    struct pv_refund_rec r;
+    int64_t before;
+
+    denv_buy(e, "cus_a", 0, &rec);
+    assert_int_equal(pv_store_indicium_present(e->st, rec.id, pv_now(), &before), PV_OK);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", rec.id, WINDOW, pv_now(), &r),
+                     PV_OK);
+    assert_int_equal(r.status, PV_REFUND_DENIED);
+    assert_string_equal(r.reason, "already_scanned");
+    assert_string_equal(r.destination, "");
+    assert_int_equal(pv_store_refund_latest(e->st, rec.id, &r), PV_OK);
+    assert_string_equal(r.reason, "already_scanned");
+
+    denv_buy(e, "cus_a", 0, &rec);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", rec.id, 60, rec.created + 61, &r),
+                     PV_OK);
+    assert_string_equal(r.reason, "window_expired");
+
+    denv_post(e->st, "test:" PV_ACCT_FUNDING, "test:customer:cus_a", 5000);
+    denv_buy(e, "cus_a", 1, &rec);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", rec.id, WINDOW, pv_now(), &r),
+                     PV_OK);
+    assert_string_equal(r.reason, "test_piece");
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - 2 * 740);
+    denv_books(e);
+}
+
+static void test_ownership(void **state)
+{
+    struct denv *e = *state;
+    static struct pv_indicium_rec rec, other;
+    struct pv_refund_rec r;
+    char longid[PV_ID_MAX + 8];
+
+    denv_buy(e, "cus_a", 0, &rec);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_b", rec.id, WINDOW, pv_now(), &r),
+                     PV_ENOTFOUND);
+    assert_int_equal(pv_store_refund_latest(e->st, rec.id, &r), PV_ENOTFOUND);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", "ind_nope", WINDOW, pv_now(), &r),
+                     PV_ENOTFOUND);
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    assert_int_equal(pv_indicium_owned(e->st, NULL, longid, &other), PV_ENOTFOUND);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_b", rec.id, &other), PV_ENOTFOUND);
+    assert_int_equal(pv_indicium_owned(e->st, NULL, rec.id, &other), PV_OK);
+    assert_string_equal(pv_refund_status_name(PV_REFUND_DENIED), "denied");
+    assert_string_equal(pv_refund_status_name(7), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_approved_to_balance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_approved_to_card, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_denials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ownership, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
