@@ -11,7 +11,7 @@
  */
 #include "domain/lease.h"
 
-#include "domain/purchase.h"
+#include "domain/config.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 

@@ -12,11 +12,12 @@
 
 #include "crypto/crypto.h"
 #include "domain/ledger.h"
-#include "domain/purchase.h"
+#include "domain/purchase_types.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/rates.h"
+#include "stampd/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>

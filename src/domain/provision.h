@@ -14,14 +14,12 @@
 #ifndef STAMPD_PROVISION_H
 #define STAMPD_PROVISION_H
 
+#include "domain/config.h"
 #include "store/store.h"
 
 #include <stdint.h>
 
 #define PV_PROVISION_MAX_PSDS 64
-/* Config keys (the store's config table); PV_CFG_LICENSE and friends are in purchase.h. */
-#define PV_CFG_CRYPTO          "crypto_module"   /* the module spec, "openssl:/abs/dir" */
-#define PV_CFG_INTERNAL_SECRET "internal_secret" /* front <-> processor protocol secret */
 /* The demo accounts of `stampd init --demo`. */
 #define PV_DEMO_CUSTOMER_EMAIL "demo@stampd.test"
 #define PV_DEMO_OPERATOR_EMAIL "operator@stampd.test"
