@@ -6,6 +6,11 @@
  * table, and leaves money movements to the processors' write path.
  */
 #include "server/api_int.h"
+#include "server/pool.h"
+#include "server/processor.h"
+#include "server/router.h"
+#include "server/ratelimit.h"
+#include "server/web.h"
 #include "server/internal.h"
 
 #include "domain/ledger.h"
@@ -21,29 +26,6 @@
 #include <strings.h>
 
 #define MAIL_DATE_AHEAD 30 /* days a mail date may lie in the future */
-
-void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
-{
-    json_t *e = json_pack("{s:s, s:s}", "code", pv_error_code(err), "message",
-                          message ? message : pv_strerror(err));
-
-    if (e && field)
-        json_object_set_new(e, "field", json_string(field));
-    json_decref(rp->body);
-    rp->status = pv_error_http(err);
-    rp->body = e ? json_pack("{s:o}", "error", e) : NULL;
-}
-
-void pv_api_reply_json(struct pv_reply *rp, int status, json_t *body)
-{
-    if (!body) {
-        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
-        return;
-    }
-    json_decref(rp->body);
-    rp->status = status;
-    rp->body = body;
-}
 
 /* ---- views ---- */
 
@@ -113,74 +95,6 @@ static json_t *fields_json(const struct pv_indicium *ind)
 }
 
 /* ---- body parsing ---- */
-
-/* Parse a JSON object body; on error rp is set and NULL returned. Checks
- * that every key is one of the NULL-terminated allowed names. */
-json_t *pv_api_parse_object(const struct pv_request *rq, const char *const *allowed,
-                            struct pv_reply *rp)
-{
-    json_error_t jerr;
-    json_t *root, *v;
-    const char *k;
-    size_t i;
-
-    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if (!root) {
-        /* Not jerr.text: it quotes the token near the error, which may be a
-         * card number or CVC. Where is enough to find the mistake. */
-        char msg[96];
-        snprintf(msg, sizeof msg, "request body is not valid JSON (line %d, column %d)", jerr.line,
-                 jerr.column);
-        pv_reply_error(rp, PV_EJSON, NULL, msg);
-        return NULL;
-    }
-    if (!json_is_object(root)) {
-        json_decref(root);
-        pv_reply_error(rp, PV_ETYPE, NULL, "request body must be a JSON object");
-        return NULL;
-    }
-    json_object_foreach(root, k, v)
-    {
-        for (i = 0; allowed[i]; i++)
-            if (strcmp(k, allowed[i]) == 0)
-                break;
-        if (!allowed[i]) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "unknown field \"%.100s\"", k);
-            pv_reply_error(rp, PV_EUNKNOWNFIELD, k, msg);
-            json_decref(root);
-            return NULL;
-        }
-    }
-    return root;
-}
-
-/* A string field: NULL when absent (and not required). A string longer than
- * maxlen is refused with the field's own error code, toolong. */
-int pv_api_get_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
-                      const char **out, struct pv_reply *rp)
-{
-    json_t *v = json_object_get(root, name);
-
-    *out = NULL;
-    if (!v || json_is_null(v)) {
-        if (required) {
-            pv_reply_error(rp, PV_EMISSING, name, NULL);
-            return PV_EMISSING;
-        }
-        return PV_OK;
-    }
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-        pv_reply_error(rp, PV_ETYPE, name, NULL);
-        return PV_ETYPE;
-    }
-    if (json_string_length(v) > maxlen) {
-        pv_reply_error(rp, toolong, name, "value is too long");
-        return toolong;
-    }
-    *out = json_string_value(v);
-    return PV_OK;
-}
 
 static int digits(const char *s, size_t n)
 {
@@ -255,26 +169,6 @@ int pv_api_parse_medium(const char *s, char out[PV_MEDIUM_MAX + 1])
         out[i] = c;
     }
     out[n] = '\0';
-    return PV_OK;
-}
-
-int pv_api_idem_key_check(const char *k, struct pv_reply *rp)
-{
-    size_t i, n;
-
-    if (!k) {
-        pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
-        return PV_EIDEMREQUIRED;
-    }
-    n = strlen(k);
-    for (i = 0; i < n && n < PV_IDEM_KEY_MAX; i++)
-        if (k[i] < 0x20 || k[i] > 0x7e)
-            break;
-    if (n == 0 || n >= PV_IDEM_KEY_MAX || i < n) {
-        pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
-                       "Idempotency-Key must be 1-255 printable ASCII characters");
-        return PV_EINVAL;
-    }
     return PV_OK;
 }
 
@@ -384,11 +278,11 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
     json_t *w;
     int rc;
 
-    if ((rc = pv_api_get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
+    if ((rc = pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
         goto out;
     if ((rc = parse_class_weight(root, cls, q, rp)) != PV_OK)
         goto out;
@@ -402,16 +296,16 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
     }
     if ((rc = parse_mail_date(date, q, rp)) != PV_OK)
         goto out;
-    if ((rc = pv_api_get_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr,
-                                rp)) != PV_OK ||
+    if ((rc = pv_body_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr, rp)) !=
+            PV_OK ||
         (faddr && (rc = parse_address(faddr, q->from_address)) != PV_OK)) {
         if (faddr)
             pv_reply_error(rp, rc, "from_address",
                            "an address is 1-6 lines of 1-60 characters, joined by \\n");
         goto out;
     }
-    if ((rc = pv_api_get_string(root, "to_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &taddr,
-                                rp)) != PV_OK ||
+    if ((rc = pv_body_string(root, "to_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &taddr, rp)) !=
+            PV_OK ||
         (taddr && (rc = parse_address(taddr, q->to_address)) != PV_OK)) {
         if (taddr)
             pv_reply_error(rp, rc, "to_address",
@@ -443,8 +337,8 @@ out:
  */
 static void get_quote(const struct pv_request *rq, struct pv_reply *rp)
 {
-    const char *cls = pv_api_arg(rq, "mail_class"), *w = pv_api_arg(rq, "weight_oz");
-    const char *date = pv_api_arg(rq, "mail_date");
+    const char *cls = pv_query_arg(rq, "mail_class"), *w = pv_query_arg(rq, "weight_oz");
+    const char *date = pv_query_arg(rq, "mail_date");
     struct pv_purchase_req q;
     char day[16], money[32];
     json_t *root = json_object();
@@ -464,18 +358,17 @@ static void get_quote(const struct pv_request *rq, struct pv_reply *rp)
     }
     if (date)
         json_object_set_new(root, "mail_date", json_string(date));
-    if (pv_api_get_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
-        pv_api_get_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
+    if (pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
+        pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
         parse_class_weight(root, cls, &q, rp) != PV_OK || parse_mail_date(date, &q, rp) != PV_OK ||
         price(&q, cls, rp) != PV_OK)
         goto out;
-    pv_api_reply_json(rp, 200,
-                      json_pack("{s:s, s:s, s:f, s:s, s:I, s:s}", "object", "quote", "mail_class",
-                                pv_mail_class_name(q.mail_class), "weight_oz",
-                                q.weight_tenth_oz / 10.0, "mail_date",
-                                pv_date_format(q.mail_date, day, sizeof day), "postage_mills",
-                                (json_int_t) q.postage, "postage",
-                                pv_money_format(q.postage, money, sizeof money)));
+    pv_reply_json(rp, 200,
+                  json_pack("{s:s, s:s, s:f, s:s, s:I, s:s}", "object", "quote", "mail_class",
+                            pv_mail_class_name(q.mail_class), "weight_oz", q.weight_tenth_oz / 10.0,
+                            "mail_date", pv_date_format(q.mail_date, day, sizeof day),
+                            "postage_mills", (json_int_t) q.postage, "postage",
+                            pv_money_format(q.postage, money, sizeof money)));
 out:
     json_decref(root);
 }
@@ -513,7 +406,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
         j = pv_api_indicium_json(rec);
         if (j)
             json_object_set_new(j, "balance_mills", json_integer(bal));
-        pv_api_reply_json(rp, 201, j);
+        pv_reply_json(rp, 201, j);
         rp->replayed = 1;
     }
     free(rec);
@@ -531,9 +424,9 @@ static void post_indicia(struct pv_app *app, struct pv_store *st, const struct p
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy postage");
         return;
     }
-    if (pv_api_idem_key_check(rq->idempotency_key, rp) != PV_OK)
+    if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
-    if (!(root = pv_api_parse_object(rq, purchase_fields, rp)))
+    if (!(root = pv_body_object(rq, purchase_fields, rp)))
         return;
     /* A forged or mistyped medium serial costs no database work. */
     if (pv_api_medium_check(app, st, root, rp) != PV_OK) {
@@ -623,15 +516,15 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
             job->res.err = err;
         }
         err = job->res.err;
-        pv_api_reply_json(rp, err == PV_ENOPSD || err == PV_EBUSY ? 503 : 200,
-                          pv_res_to_json(&job->res));
+        pv_reply_json(rp, err == PV_ENOPSD || err == PV_EBUSY ? 503 : 200,
+                      pv_res_to_json(&job->res));
         free(job);
         return;
     }
     if (err == PV_OK)
         err = job->res.err;
     if (err == PV_ECARDDECLINED) {
-        pv_api_reply_declined(rp, job->res.decline);
+        pv_reply_declined(rp, job->res.decline);
     } else if (err != PV_OK) {
         pv_reply_error(
             rp, err,
@@ -647,7 +540,7 @@ void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp)
                 json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
         }
         pv_api_medium_result(&job->res, j, rp);
-        pv_api_reply_json(rp, 201, j);
+        pv_reply_json(rp, 201, j);
         rp->replayed = job->res.replayed;
     }
     free(job);
@@ -680,7 +573,7 @@ static void get_indicium(struct pv_store *st, const struct pv_principal *who, co
     struct pv_indicium_rec rec;
 
     if (pv_api_own_indicium(st, who, id, &rec, rp) == PV_OK)
-        pv_api_reply_json(rp, 200, pv_api_indicium_json(&rec));
+        pv_reply_json(rp, 200, pv_api_indicium_json(&rec));
 }
 
 /* A history filter's date: YYYY-MM-DD into *out; rp set (field name) on error. */
@@ -775,21 +668,21 @@ static void list_indicia(struct pv_store *st, const struct pv_principal *who,
         pv_reply_error(rp, PV_EFORBIDDEN, NULL, "list indicia with a customer key");
         return;
     }
-    if (pv_api_arg(rq, "limit") &&
-        pv_parse_u64(pv_api_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
+    if (pv_query_arg(rq, "limit") &&
+        pv_parse_u64(pv_query_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
         pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
         return;
     }
-    if (pv_api_arg(rq, "cursor") && strlen(pv_api_arg(rq, "cursor")) >= PV_ID_MAX) {
+    if (pv_query_arg(rq, "cursor") && strlen(pv_query_arg(rq, "cursor")) >= PV_ID_MAX) {
         pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
         return;
     }
-    if (parse_filter(pv_api_arg(rq, "from"), pv_api_arg(rq, "to"), pv_api_arg(rq, "mail_class"),
-                     pv_api_arg(rq, "mode"), pv_api_arg(rq, "refunded"), pv_api_arg(rq, "q"), &f,
-                     rp) != PV_OK)
+    if (parse_filter(pv_query_arg(rq, "from"), pv_query_arg(rq, "to"),
+                     pv_query_arg(rq, "mail_class"), pv_query_arg(rq, "mode"),
+                     pv_query_arg(rq, "refunded"), pv_query_arg(rq, "q"), &f, rp) != PV_OK)
         return;
     /* One extra row tells whether there is a next page. */
-    rc = pv_store_indicium_search(st, who->owner_id, &f, pv_api_arg(rq, "cursor"),
+    rc = pv_store_indicium_search(st, who->owner_id, &f, pv_query_arg(rq, "cursor"),
                                   (size_t) limit + 1, &recs, &n);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
@@ -802,11 +695,11 @@ static void list_indicia(struct pv_store *st, const struct pv_principal *who,
             arr = NULL;
         }
     }
-    pv_api_reply_json(rp, 200,
-                      arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr,
-                                      "has_more", n > limit, "next_cursor",
-                                      n > limit ? json_string(recs[limit - 1].id) : json_null())
-                          : NULL);
+    pv_reply_json(rp, 200,
+                  arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
+                                  n > limit, "next_cursor",
+                                  n > limit ? json_string(recs[limit - 1].id) : json_null())
+                      : NULL);
     free(recs);
 }
 
@@ -818,8 +711,7 @@ static void get_account(struct pv_store *st, const struct pv_principal *who, str
     int rc;
 
     if (who->role == PV_ROLE_OPERATOR) {
-        pv_api_reply_json(rp, 200,
-                          json_pack("{s:s, s:s}", "id", who->owner_id, "role", "operator"));
+        pv_reply_json(rp, 200, json_pack("{s:s, s:s}", "id", who->owner_id, "role", "operator"));
         return;
     }
     if ((rc = pv_store_customer_get(st, who->owner_id, &c)) != PV_OK) {
@@ -831,11 +723,11 @@ static void get_account(struct pv_store *st, const struct pv_principal *who, str
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
-    pv_api_reply_json(rp, 200,
-                      json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id", c.id, "role", "customer",
-                                "email", c.email, "balance_mills", (json_int_t) bal, "balance",
-                                pv_money_format(bal, money, sizeof money), "mode",
-                                who->test ? "test" : "live"));
+    pv_reply_json(rp, 200,
+                  json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id", c.id, "role", "customer",
+                            "email", c.email, "balance_mills", (json_int_t) bal, "balance",
+                            pv_money_format(bal, money, sizeof money), "mode",
+                            who->test ? "test" : "live"));
 }
 
 static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *rp)
@@ -865,8 +757,8 @@ static void get_keys(struct pv_app *app, struct pv_store *st, struct pv_reply *r
     }
     free(keys);
     free(psds);
-    pv_api_reply_json(rp, 200,
-                      arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
+    pv_reply_json(rp, 200,
+                  arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
 }
 
 static void get_psds(struct pv_store *st, const struct pv_principal *who, struct pv_reply *rp)
@@ -913,9 +805,9 @@ static void get_psds(struct pv_store *st, const struct pv_principal *who, struct
         }
     }
     free(psds);
-    pv_api_reply_json(
-        rp, 200,
-        arr ? json_pack("{s:I, s:o}", "deposit_mills", (json_int_t) deposit, "psds", arr) : NULL);
+    pv_reply_json(rp, 200,
+                  arr ? json_pack("{s:I, s:o}", "deposit_mills", (json_int_t) deposit, "psds", arr)
+                      : NULL);
 }
 
 static const char *const verify_fields[] = {"data", NULL};
@@ -933,9 +825,9 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
     int sig_ok = 0, known = 0, test, refunded, rc;
     json_t *root;
 
-    if (!(root = pv_api_parse_object(rq, verify_fields, rp)))
+    if (!(root = pv_body_object(rq, verify_fields, rp)))
         return;
-    if (pv_api_get_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK)
+    if (pv_body_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK)
         goto out;
     if ((rc = pv_base64_decode(text, strlen(text), &data, &len)) != PV_OK) {
         pv_reply_error(rp, rc, "data", NULL);
@@ -998,18 +890,18 @@ static void post_verify(struct pv_app *app, struct pv_store *st, const struct pv
         reason = "test_piece";
     else if (refunded)
         reason = "refunded";
-    pv_api_reply_json(rp, 200,
-                      json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:b, s:b, s:o}", "valid",
-                                sig_ok && known && !test && !refunded, "signature_valid", sig_ok,
-                                "known", known, "duplicate", before > 0, "presented_before",
-                                (json_int_t) before, "status",
-                                !(sig_ok && known) ? "invalid"
-                                : test             ? "test"
-                                : refunded         ? "refunded"
-                                : before > 0       ? "duplicate"
-                                                   : "valid",
-                                "reason", reason ? json_string(reason) : json_null(), "test", test,
-                                "refunded", refunded, "fields", fields_json(&ind)));
+    pv_reply_json(rp, 200,
+                  json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:b, s:b, s:o}", "valid",
+                            sig_ok && known && !test && !refunded, "signature_valid", sig_ok,
+                            "known", known, "duplicate", before > 0, "presented_before",
+                            (json_int_t) before, "status",
+                            !(sig_ok && known) ? "invalid"
+                            : test             ? "test"
+                            : refunded         ? "refunded"
+                            : before > 0       ? "duplicate"
+                                               : "valid",
+                            "reason", reason ? json_string(reason) : json_null(), "test", test,
+                            "refunded", refunded, "fields", fields_json(&ind)));
 out:
     free(keys);
     free(data);
@@ -1081,7 +973,7 @@ static void admin_servers(struct pv_store *st, struct pv_reply *rp)
             json_object_set_new(o, "live",
                                 json_boolean(v->heartbeat_ms >= now_ms - PV_LIVE_MS_DEFAULT));
     }
-    pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", "servers", arr) : NULL);
+    pv_reply_json(rp, 200, arr ? json_pack("{s:o}", "servers", arr) : NULL);
 out:
     free(sv);
     free(hour);
@@ -1111,8 +1003,8 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
     char day[16];
     int rc;
 
-    if (pv_api_arg(rq, "days") &&
-        pv_parse_u64(pv_api_arg(rq, "days"), 1, STATS_DAYS_MAX, &days) != PV_OK) {
+    if (pv_query_arg(rq, "days") &&
+        pv_parse_u64(pv_query_arg(rq, "days"), 1, STATS_DAYS_MAX, &days) != PV_OK) {
         pv_reply_error(rp, PV_ELIMIT, "days", "days must be an integer from 1 to 366");
         return;
     }
@@ -1210,7 +1102,7 @@ static void admin_stats(struct pv_store *st, const struct pv_request *rq, struct
         json_decref(sold);
         json_decref(series);
     }
-    pv_api_reply_json(rp, 200, out);
+    pv_reply_json(rp, 200, out);
 out:
     free(sales);
     free(psds);
@@ -1243,8 +1135,8 @@ static void admin_leases(struct pv_store *st, const char *idtext, struct pv_repl
                                              "acquired_ms", (json_int_t) h[i].acquired_ms,
                                              "expires_ms", (json_int_t) h[i].expires_ms));
     free(h);
-    pv_api_reply_json(
-        rp, 200, arr ? json_pack("{s:I, s:o}", "psd_id", (json_int_t) id, "leases", arr) : NULL);
+    pv_reply_json(rp, 200,
+                  arr ? json_pack("{s:I, s:o}", "psd_id", (json_int_t) id, "leases", arr) : NULL);
 }
 
 /* The report of pv_ledger_check as JSON; used by the API. */
@@ -1279,7 +1171,7 @@ static void admin_ledger(struct pv_store *st, struct pv_reply *rp)
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
-    pv_api_reply_json(rp, 200, pv_api_ledger_json(&rep));
+    pv_reply_json(rp, 200, pv_api_ledger_json(&rep));
     pv_ledger_report_clear(&rep);
 }
 
@@ -1293,9 +1185,9 @@ static void admin_server_status(struct pv_store *st, const char *id, const struc
     json_t *root;
     int status, rc;
 
-    if (!(root = pv_api_parse_object(rq, status_fields, rp)))
+    if (!(root = pv_body_object(rq, status_fields, rp)))
         return;
-    if (pv_api_get_string(root, "status", 1, 16, PV_EINVAL, &want, rp) != PV_OK)
+    if (pv_body_string(root, "status", 1, 16, PV_EINVAL, &want, rp) != PV_OK)
         goto out;
     for (status = 0; status < 3 && strcmp(want, server_status[status]) != 0; status++)
         ;
@@ -1307,7 +1199,7 @@ static void admin_server_status(struct pv_store *st, const char *id, const struc
         pv_reply_error(rp, strlen(id) >= PV_ID_MAX ? PV_ENOTFOUND : rc, NULL, "no such server");
         goto out;
     }
-    pv_api_reply_json(rp, 200, json_pack("{s:s, s:s}", "id", id, "status", want));
+    pv_reply_json(rp, 200, json_pack("{s:s, s:s}", "id", id, "status", want));
 out:
     json_decref(root);
 }
@@ -1440,7 +1332,7 @@ static void internal_handle(struct pv_app *app, const struct pv_request *rq, str
     int rc;
 
     if (strcmp(rq->path, "/healthz") == 0) {
-        pv_api_reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
+        pv_reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
         return;
     }
     if (strcmp(rq->path, PV_INTERNAL_PATH) != 0) {
@@ -1513,7 +1405,7 @@ void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_re
     }
     if (strcmp(p, "/healthz") == 0) {
         if (get)
-            pv_api_reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
+            pv_reply_json(rp, 200, json_pack("{s:s}", "status", "ok"));
         else
             pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
         return;

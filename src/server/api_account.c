@@ -9,6 +9,7 @@
  * request fingerprint used for idempotency (scrubbed first).
  */
 #include "server/api_int.h"
+#include "server/ratelimit.h"
 
 #include "crypto/crypto.h"
 #include "domain/ledger.h"
@@ -46,7 +47,7 @@ static int get_money(json_t *root, const char *name, int required, pv_mills min,
     char msg[160], a[32], b[32];
     int rc;
 
-    if ((rc = pv_api_get_string(root, name, required, 32, PV_EAMOUNT, &text, rp)) != PV_OK)
+    if ((rc = pv_body_string(root, name, required, 32, PV_EAMOUNT, &text, rp)) != PV_OK)
         return rc;
     if (!text)
         return PV_ENOTFOUND;
@@ -147,8 +148,7 @@ static void api_keys(struct pv_store *st, const struct pv_principal *who, const 
                 arr = NULL;
             }
         free(keys);
-        pv_api_reply_json(rp, 200,
-                          arr ? json_pack("{s:s, s:o}", "object", "list", "data", arr) : NULL);
+        pv_reply_json(rp, 200, arr ? json_pack("{s:s, s:o}", "object", "list", "data", arr) : NULL);
         return;
     }
     if (strcmp(rq->method, id ? "DELETE" : "POST") != 0) {
@@ -166,14 +166,14 @@ static void api_keys(struct pv_store *st, const struct pv_principal *who, const 
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such active API key" : NULL);
         else
-            pv_api_reply_json(
+            pv_reply_json(
                 rp, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "api_key", "revoked", 1));
         return;
     }
-    if (!(root = pv_api_parse_object(rq, key_fields, rp)))
+    if (!(root = pv_body_object(rq, key_fields, rp)))
         return;
-    if (pv_api_get_string(root, "name", 0, PV_KEYNAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
-        pv_api_get_string(root, "mode", 0, 8, PV_EINVAL, &mode, rp) != PV_OK)
+    if (pv_body_string(root, "name", 0, PV_KEYNAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
+        pv_body_string(root, "mode", 0, 8, PV_EINVAL, &mode, rp) != PV_OK)
         goto out;
     if (mode && strcmp(mode, "live") != 0 && strcmp(mode, "test") != 0) {
         pv_reply_error(rp, PV_EINVAL, "mode", "mode must be \"live\" or \"test\"");
@@ -193,7 +193,7 @@ static void api_keys(struct pv_store *st, const struct pv_principal *who, const 
     if (j)
         json_object_set_new(j, "key", json_string(key));
     pv_card_wipe(key, sizeof key);
-    pv_api_reply_json(rp, 201, j);
+    pv_reply_json(rp, 201, j);
 out:
     json_decref(root);
 }
@@ -281,7 +281,7 @@ static void answer_session(const struct pv_session_rec *s, const char *token, co
     else
         json_decref(api_key);
     set_cookie(rq, rp, token, SESSION_TTL_S);
-    pv_api_reply_json(rp, status, j);
+    pv_reply_json(rp, status, j);
 }
 
 /*
@@ -413,8 +413,8 @@ static int api_key_request(json_t *root, int role, int *want, const char **name,
             return PV_EUNKNOWNFIELD;
         }
     }
-    if (pv_api_get_string(o, "name", 0, PV_KEYNAME_MAX - 1, PV_EINVAL, name, rp) != PV_OK ||
-        pv_api_get_string(o, "mode", 0, 8, PV_EINVAL, &mode, rp) != PV_OK)
+    if (pv_body_string(o, "name", 0, PV_KEYNAME_MAX - 1, PV_EINVAL, name, rp) != PV_OK ||
+        pv_body_string(o, "mode", 0, 8, PV_EINVAL, &mode, rp) != PV_OK)
         return PV_EINVAL;
     if (mode && strcmp(mode, "live") != 0 &&
         (strcmp(mode, "test") != 0 || role != PV_ROLE_CUSTOMER)) {
@@ -436,12 +436,12 @@ static void post_signup(struct pv_store *st, const struct pv_request *rq, struct
     json_t *root, *kj = NULL;
     int rc, want_key, key_test;
 
-    if (!(root = pv_api_parse_object(rq, signup_fields, rp)))
+    if (!(root = pv_body_object(rq, signup_fields, rp)))
         return;
     if (api_key_request(root, PV_ROLE_CUSTOMER, &want_key, &key_name, &key_test, rp) != PV_OK)
         goto out;
-    if (pv_api_get_string(root, "email", 1, 254, PV_EEMAIL, &email, rp) != PV_OK ||
-        pv_api_get_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_EPASSWORD, &password, rp) !=
+    if (pv_body_string(root, "email", 1, 254, PV_EEMAIL, &email, rp) != PV_OK ||
+        pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_EPASSWORD, &password, rp) !=
             PV_OK)
         goto out;
     if (!pv_api_email_ok(email)) {
@@ -493,12 +493,12 @@ static void post_login(struct pv_app *app, struct pv_store *st, const struct pv_
         rp->retry_after = wait;
         return;
     }
-    if (!(root = pv_api_parse_object(rq, login_fields, rp)))
+    if (!(root = pv_body_object(rq, login_fields, rp)))
         return;
-    if (pv_api_get_string(root, "email", 1, 254, PV_EEMAIL, &email, rp) != PV_OK ||
-        pv_api_get_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp) !=
+    if (pv_body_string(root, "email", 1, 254, PV_EEMAIL, &email, rp) != PV_OK ||
+        pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp) !=
             PV_OK ||
-        pv_api_get_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp) != PV_OK)
+        pv_body_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp) != PV_OK)
         goto out;
     if (role_name && strcmp(role_name, "operator") == 0)
         role = PV_ROLE_OPERATOR;
@@ -560,7 +560,7 @@ static void post_logout(struct pv_store *st, const struct pv_principal *who,
         return;
     }
     set_cookie(rq, rp, "", 0);
-    pv_api_reply_json(rp, 200, json_pack("{s:b}", "logged_out", 1));
+    pv_reply_json(rp, 200, json_pack("{s:b}", "logged_out", 1));
 }
 
 /* GET /v1/session: who the caller is (the web UI asks on every page). */
@@ -588,11 +588,11 @@ static void get_session(struct pv_store *st, const struct pv_principal *who,
         if (pv_store_session_get(st, hex, pv_now(), &s) != PV_OK)
             s.csrf[0] = '\0';
     }
-    pv_api_reply_json(rp, 200,
-                      json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", who->owner_id, "role",
-                                who->role == PV_ROLE_OPERATOR ? "operator" : "customer", "email",
-                                email, "mode", who->test ? "test" : "live", "csrf_token",
-                                s.csrf[0] ? json_string(s.csrf) : json_null()));
+    pv_reply_json(rp, 200,
+                  json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", who->owner_id, "role",
+                            who->role == PV_ROLE_OPERATOR ? "operator" : "customer", "email", email,
+                            "mode", who->test ? "test" : "live", "csrf_token",
+                            s.csrf[0] ? json_string(s.csrf) : json_null()));
 }
 
 /* ---- cards ---- */
@@ -798,8 +798,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
                 arr = NULL;
             }
         free(list);
-        pv_api_reply_json(rp, 200,
-                          arr ? json_pack("{s:s, s:o}", "object", "list", "data", arr) : NULL);
+        pv_reply_json(rp, 200, arr ? json_pack("{s:s, s:o}", "object", "list", "data", arr) : NULL);
         return;
     }
     if (id && strcmp(rq->method, "DELETE") == 0) {
@@ -826,7 +825,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such saved card" : NULL);
         else
-            pv_api_reply_json(
+            pv_reply_json(
                 rp, 200,
                 json_pack("{s:s, s:s, s:b}", "id", id, "object", "payment_method", "deleted", 1));
         return;
@@ -835,7 +834,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
         pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
         return;
     }
-    if (!(root = pv_api_parse_object(rq, pm_fields, rp)))
+    if (!(root = pv_body_object(rq, pm_fields, rp)))
         return;
     memset(&pay, 0, sizeof pay);
     if (!json_object_get(root, "card")) {
@@ -862,7 +861,7 @@ static void payment_methods(struct pv_app *app, struct pv_store *st, const struc
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
-    pv_api_reply_json(rp, 201, pm_json(&pm));
+    pv_reply_json(rp, 201, pm_json(&pm));
 out:
     json_decref(root);
 }
@@ -912,7 +911,7 @@ static void funds_answer(struct pv_store *st, const struct pv_principal *who,
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
-    pv_api_reply_json(
+    pv_reply_json(
         rp, status,
         json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:{s:s, s:s, s:s, s:o}}", "id", c->ref,
                   "object", "funds", "amount", money(c->amount, a), "amount_mills",
@@ -920,18 +919,6 @@ static void funds_answer(struct pv_store *st, const struct pv_principal *who,
                   (json_int_t) bal, "created", pv_time_format(c->created, created, sizeof created),
                   "charge", "id", c->id, "brand", c->brand, "last4", c->last4, "payment_method_id",
                   c->payment_method_id[0] ? json_string(c->payment_method_id) : json_null()));
-}
-
-/* A declined card: 402 with the gateway's reason. */
-void pv_api_reply_declined(struct pv_reply *rp, const char *decline)
-{
-    json_t *e;
-
-    pv_reply_error(rp, PV_ECARDDECLINED, "payment", NULL);
-    e = rp->body ? json_object_get(rp->body, "error") : NULL;
-    if (e)
-        json_object_set_new(e, "decline_code",
-                            json_string(decline && decline[0] ? decline : "card_declined"));
 }
 
 /*
@@ -974,9 +961,9 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
 
     if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
-    if (pv_api_idem_key_check(rq->idempotency_key, rp) != PV_OK)
+    if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
-    if (!(root = pv_api_parse_object(rq, funds_fields, rp)))
+    if (!(root = pv_body_object(rq, funds_fields, rp)))
         return;
     pv_idem_owner(who->owner_id, who->test, owner);
     snprintf(key, sizeof key, "funds:%s", rq->idempotency_key);
@@ -1031,7 +1018,7 @@ static void post_funds(struct pv_app *app, struct pv_store *st, const struct pv_
         if (c.id[0])
             pv_pay_void(pv_pay_gateway(&app->gws, who->test), c.id, c.amount);
         if (rc == PV_ECARDDECLINED)
-            pv_api_reply_declined(rp, decline);
+            pv_reply_declined(rp, decline);
         else
             pv_reply_error(rp, rc, rc == PV_ECARDINVALID ? "payment" : NULL, NULL);
         goto out;
@@ -1078,14 +1065,14 @@ static void auto_refill(struct pv_store *st, const struct pv_principal *who,
         return;
     }
     if (strcmp(rq->method, "GET") == 0) {
-        pv_api_reply_json(rp, 200, autorefill_json(&ar));
+        pv_reply_json(rp, 200, autorefill_json(&ar));
         return;
     }
     if (strcmp(rq->method, "PUT") != 0 && strcmp(rq->method, "POST") != 0) {
         pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
         return;
     }
-    if (!(root = pv_api_parse_object(rq, refill_fields, rp)))
+    if (!(root = pv_body_object(rq, refill_fields, rp)))
         return;
     en = json_object_get(root, "enabled");
     if (!json_is_boolean(en)) {
@@ -1099,8 +1086,8 @@ static void auto_refill(struct pv_store *st, const struct pv_principal *who,
     rc = get_money(root, "amount", ar.enabled, REFILL_MIN, FUNDS_MAX, &ar.amount, rp);
     if (rc != PV_OK && rc != PV_ENOTFOUND)
         goto out;
-    if (pv_api_get_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid,
-                          rp) != PV_OK)
+    if (pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid,
+                       rp) != PV_OK)
         goto out;
     if (pmid) {
         rc = pv_store_pm_get(st, who->owner_id, pmid, &pm);
@@ -1118,7 +1105,7 @@ static void auto_refill(struct pv_store *st, const struct pv_principal *who,
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
-    pv_api_reply_json(rp, 200, autorefill_json(&ar));
+    pv_reply_json(rp, 200, autorefill_json(&ar));
 out:
     json_decref(root);
 }
@@ -1131,15 +1118,15 @@ static void transactions(struct pv_store *st, const struct pv_principal *who,
     struct pv_txn_rec *rows = NULL;
     char acct[PV_ACCOUNT_MAX], id[32], at[32], a[32];
     uint64_t limit = LIST_DEFAULT, before = 0;
-    const char *cursor = pv_api_arg(rq, "cursor");
+    const char *cursor = pv_query_arg(rq, "cursor");
     size_t n = 0, i;
     json_t *arr, *j;
     int rc;
 
     if (pv_api_customer_only(who, CUSTOMER_WHY, rp) != PV_OK)
         return;
-    if (pv_api_arg(rq, "limit") &&
-        pv_parse_u64(pv_api_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
+    if (pv_query_arg(rq, "limit") &&
+        pv_parse_u64(pv_query_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
         pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
         return;
     }
@@ -1168,11 +1155,11 @@ static void transactions(struct pv_store *st, const struct pv_principal *who,
     }
     if (n > limit)
         snprintf(id, sizeof id, "txn_%lld", (long long) rows[limit - 1].journal_id);
-    pv_api_reply_json(rp, 200,
-                      arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr,
-                                      "has_more", n > limit, "next_cursor",
-                                      n > limit ? json_string(id) : json_null())
-                          : NULL);
+    pv_reply_json(rp, 200,
+                  arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
+                                  n > limit, "next_cursor",
+                                  n > limit ? json_string(id) : json_null())
+                      : NULL);
     free(rows);
 }
 
@@ -1287,7 +1274,7 @@ static void refund(struct pv_app *app, struct pv_store *st, const struct pv_prin
         if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no refund was requested" : NULL);
         else
-            pv_api_reply_json(rp, 200, refund_json(&r));
+            pv_reply_json(rp, 200, refund_json(&r));
         goto out;
     }
     for (attempt = 0; attempt < 2; attempt++) {
@@ -1331,7 +1318,7 @@ static void refund(struct pv_app *app, struct pv_store *st, const struct pv_prin
     if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else
-        pv_api_reply_json(rp, r.status == PV_REFUND_APPROVED ? 201 : 200, refund_json(&r));
+        pv_reply_json(rp, r.status == PV_REFUND_APPROVED ? 201 : 200, refund_json(&r));
 out:
     free(rec);
 }

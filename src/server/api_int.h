@@ -5,36 +5,31 @@
 #ifndef STAMPD_API_INT_H
 #define STAMPD_API_INT_H
 
-#include "server/server.h"
-
-/* Pages of lists: ?limit= defaults to LIST_DEFAULT and takes 1..LIST_MAX. */
-#define LIST_DEFAULT 20
-#define LIST_MAX     100
-
-/* pv_api_reply_json - answer status with body (taken; NULL means out of memory). */
-void pv_api_reply_json(struct pv_reply *rp, int status, json_t *body);
-
-/* pv_api_arg - the query argument name (borrowed from the request), or NULL. */
-static inline const char *pv_api_arg(const struct pv_request *rq, const char *name)
-{
-    return rq->arg ? rq->arg(rq->arg_ctx, name) : NULL;
-}
+#include "server/app.h"
+#include "server/job.h"
+#include "server/reply.h"
+#include "store/store.h"
 
 /*
- * pv_api_parse_object - the request body as a JSON object whose keys are all
- * in the NULL-terminated allowed list. Returns it owned (json_decref), or
- * NULL with rp set to the error.
+ * pv_api_handle - route and answer one request (all borrowed). A valid
+ * purchase is not answered here: rp->job is set instead, and the caller
+ * hands it to pv_api_purchase_submit() and, once its on_done ran, to
+ * pv_api_purchase_finish() - so no thread waits for the durable commit.
  */
-json_t *pv_api_parse_object(const struct pv_request *rq, const char *const *allowed,
-                            struct pv_reply *rp);
+void pv_api_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp);
 
-/*
- * pv_api_get_string - string field name of root into *out (borrowed from
- * root; NULL when absent and not required). Errors set rp: missing_field,
- * invalid_type, or toolong when longer than maxlen.
- */
-int pv_api_get_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
-                      const char **out, struct pv_reply *rp);
+/* pv_api_purchase_submit - queue job on the next processor (round-robin).
+ * PV_OK, or PV_EBUSY when the server is stopping (on_done will not run). */
+int pv_api_purchase_submit(struct pv_app *app, struct pv_job *job);
+
+/* pv_api_purchase_retry - from on_done: when the job failed for a reason
+ * another processor may not have (no PSD lease, busy), queue it on the next
+ * one and answer PV_OK (on_done will run again); otherwise PV_EBUSY. */
+int pv_api_purchase_retry(struct pv_job *job);
+
+/* pv_api_purchase_finish - the answer for a finished job (or for err when
+ * it could not be submitted); takes the job and frees it. */
+void pv_api_purchase_finish(struct pv_job *job, int err, struct pv_reply *rp);
 
 /* pv_api_indicium_json - the public view of an indicium; owned, NULL on OOM. */
 json_t *pv_api_indicium_json(const struct pv_indicium_rec *r);
@@ -100,9 +95,6 @@ void pv_api_scrub_card(json_t *root);
  * scrubbed), into out: the idempotency fingerprint. */
 int pv_api_request_hash(const char *prefix, json_t *root, char out[PV_HASH_HEX]);
 
-/* pv_api_reply_declined - 402 card_declined with decline_code (borrowed). */
-void pv_api_reply_declined(struct pv_reply *rp, const char *decline);
-
 /* pv_api_new_key - mint an API key "sk_live_..." / "sk_test_..." into key
  * (shown once) and store its hash; *rec filled. PV_OK or a store error. */
 struct pv_apikey_rec;
@@ -116,11 +108,6 @@ int pv_api_customer_only(const struct pv_principal *who, const char *why, struct
 /* pv_api_path_id - 1 when path (borrowed) is prefix, an id of 1..PV_ID_MAX-1
  * characters without '/', then exactly suffix (NULL: nothing); the id into id. */
 int pv_api_path_id(const char *path, const char *prefix, const char *suffix, char id[PV_ID_MAX]);
-
-/* pv_api_idem_key_check - PV_OK when k (borrowed; the request's
- * Idempotency-Key) is 1..PV_IDEM_KEY_MAX-1 printable ASCII characters;
- * else rp is set: idempotency_key_required (absent) or invalid_request. */
-int pv_api_idem_key_check(const char *k, struct pv_reply *rp);
 
 /* pv_api_email_ok - 1 when e looks like a deliverable address. */
 int pv_api_email_ok(const char *e);

@@ -61,12 +61,11 @@ static json_t *resupply_json(const struct pv_media_use *u)
 /* 402 medium_payment_required: the standard error, plus what the sheet costs. */
 static void payment_error(const struct pv_media_use *u, struct pv_reply *rp)
 {
-    pv_api_reply_json(rp, pv_error_http(PV_EMEDIUMPAYMENT),
-                      json_pack("{s:{s:s, s:s, s:s, s:o, s:I}}", "error", "code",
-                                pv_error_code(PV_EMEDIUMPAYMENT), "message",
-                                pv_strerror(PV_EMEDIUMPAYMENT), "field", "medium_serial", "price",
-                                money_json(u->price_due), "price_mills",
-                                (json_int_t) u->price_due));
+    pv_reply_json(rp, pv_error_http(PV_EMEDIUMPAYMENT),
+                  json_pack("{s:{s:s, s:s, s:s, s:o, s:I}}", "error", "code",
+                            pv_error_code(PV_EMEDIUMPAYMENT), "message",
+                            pv_strerror(PV_EMEDIUMPAYMENT), "field", "medium_serial", "price",
+                            money_json(u->price_due), "price_mills", (json_int_t) u->price_due));
 }
 
 void pv_api_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp)
@@ -147,11 +146,11 @@ static int parse_batch(json_t *root, struct pv_media_batch_rec *b, struct pv_rep
     json_t *sheets = json_object_get(root, "sheets");
     int rc;
 
-    if ((rc = pv_api_get_string(root, "product", 1, 32, PV_EINVAL, &product, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp)) !=
+    if ((rc = pv_body_string(root, "product", 1, 32, PV_EINVAL, &product, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp)) !=
             PV_OK ||
-        (rc = pv_api_get_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "price", 0, 32, PV_EINVAL, &price, rp)) != PV_OK)
+        (rc = pv_body_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "price", 0, 32, PV_EINVAL, &price, rp)) != PV_OK)
         return rc;
     if (!(p = pv_media_product_by_name(product))) {
         pv_reply_error(rp, PV_EINVAL, "product",
@@ -252,7 +251,7 @@ static void batch_answer(struct pv_store *st, const struct pv_media_batch_rec *b
         j = arr ? batch_json(b) : NULL;
         if (j && json_object_set_new(j, "serials", arr) == 0)
             arr = NULL;
-        pv_api_reply_json(rp, status, j);
+        pv_reply_json(rp, status, j);
         json_decref(arr);
     }
 out:
@@ -282,7 +281,7 @@ static int create_batch_tx(struct pv_store *st, void *arg)
 static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
                        struct pv_reply *rp)
 {
-    const char *format = pv_api_arg(rq, "format");
+    const char *format = pv_query_arg(rq, "format");
     struct pv_media_batch_rec b;
     json_t *root;
     int rc;
@@ -292,7 +291,7 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
         pv_reply_error(rp, PV_EINVAL, "format", "format must be json, csv or pdf");
         return;
     }
-    if (!(root = pv_api_parse_object(rq, batch_fields, rp)))
+    if (!(root = pv_body_object(rq, batch_fields, rp)))
         return;
     if (parse_batch(root, &b, rp) == PV_OK) {
         rc = in_tx(st, create_batch_tx, &b);
@@ -316,7 +315,7 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
 static void get_medium(struct pv_app *app, struct pv_store *st, const char *text,
                        const struct pv_request *rq, struct pv_reply *rp)
 {
-    const char *format = pv_api_arg(rq, "format");
+    const char *format = pv_query_arg(rq, "format");
     struct pv_media_label_rec *labels = NULL;
     struct pv_media_batch_rec b;
     struct pv_media_sheet_rec sh;
@@ -384,7 +383,7 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
     if (!f.position)
         json_decref(label);
     label = NULL;
-    pv_api_reply_json(rp, 200, j);
+    pv_reply_json(rp, 200, j);
 out:
     json_decref(customers);
     json_decref(used);
@@ -429,11 +428,11 @@ static void post_affiliate(struct pv_store *st, const struct pv_request *rq, str
     json_t *root;
     int rc;
 
-    if (!(root = pv_api_parse_object(rq, affiliate_fields, rp)))
+    if (!(root = pv_body_object(rq, affiliate_fields, rp)))
         return;
     memset(&a, 0, sizeof a);
-    if (pv_api_get_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
-        pv_api_get_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp) != PV_OK ||
+    if (pv_body_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
+        pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp) != PV_OK ||
         int_field(root, "threshold_labels", 0, 1000000000, &a.threshold_labels, rp) != PV_OK ||
         int_field(root, "target_days", 0, 3650, &a.target_days, rp) != PV_OK ||
         int_field(root, "resupply_sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
@@ -452,7 +451,7 @@ static void post_affiliate(struct pv_store *st, const struct pv_request *rq, str
     else if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else
-        pv_api_reply_json(rp, 201, affiliate_json(&a));
+        pv_reply_json(rp, 201, affiliate_json(&a));
 out:
     json_decref(root);
 }
@@ -476,7 +475,7 @@ static void answer_list(struct pv_reply *rp, int rc, const char *name, void *rec
             arr = NULL;
         }
     free(recs);
-    pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", name, arr) : NULL);
+    pv_reply_json(rp, 200, arr ? json_pack("{s:o}", name, arr) : NULL);
 }
 
 /* GET /v1/admin/affiliates: each affiliate with its supply as the resupply
@@ -514,7 +513,7 @@ static void list_affiliates(struct pv_store *st, struct pv_reply *rp)
             goto out;
         }
     }
-    pv_api_reply_json(rp, 200, json_pack("{s:o}", "affiliates", arr));
+    pv_reply_json(rp, 200, json_pack("{s:o}", "affiliates", arr));
     arr = NULL;
 out:
     if (rc != PV_OK)
@@ -560,7 +559,7 @@ static void ship_order(struct pv_store *st, const char *id, const struct pv_requ
 
     memset(&s, 0, sizeof s);
     if (rq->body_len) {
-        if (!(root = pv_api_parse_object(rq, ship_fields, rp)) ||
+        if (!(root = pv_body_object(rq, ship_fields, rp)) ||
             int_field(root, "sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
             goto out;
     }
@@ -572,7 +571,7 @@ static void ship_order(struct pv_store *st, const char *id, const struct pv_requ
     else if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such resupply order" : NULL);
     else
-        pv_api_reply_json(
+        pv_reply_json(
             rp, 200,
             json_pack("{s:o, s:o}", "order", order_json(&s.order), "batch", batch_json(&s.batch)));
 out:
@@ -685,9 +684,9 @@ void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct
         pv_reply_error(rp, rc, "serial", NULL);
     } else {
         pv_serial_normalize(text, canon, sizeof canon);
-        pv_api_reply_json(rp, 201,
-                          json_pack("{s:s, s:o, s:I, s:I}", "serial", canon, "price",
-                                    money_json(pay.price), "price_mills", (json_int_t) pay.price,
-                                    "balance_mills", (json_int_t) pay.balance));
+        pv_reply_json(rp, 201,
+                      json_pack("{s:s, s:o, s:I, s:I}", "serial", canon, "price",
+                                money_json(pay.price), "price_mills", (json_int_t) pay.price,
+                                "balance_mills", (json_int_t) pay.balance));
     }
 }

@@ -256,8 +256,8 @@ void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const
                       const struct pv_request *rq, struct pv_reply *rp)
 {
     struct pv_indicium_rec *rec = malloc(sizeof *rec);
-    const char *dpi = pv_api_arg(rq, "dpi"), *start = pv_api_arg(rq, "start");
-    const char *offset = pv_api_arg(rq, "offset");
+    const char *dpi = pv_query_arg(rq, "dpi"), *start = pv_query_arg(rq, "start");
+    const char *offset = pv_query_arg(rq, "offset");
     struct job_opts j;
     uint64_t d;
 
@@ -266,7 +266,7 @@ void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const
         return;
     }
     if (pv_api_customer_only(who, PRINT_WHY, rp) != PV_OK ||
-        job_defaults(&j, pv_api_arg(rq, "layout"), pv_api_arg(rq, "format"), rp) != PV_OK)
+        job_defaults(&j, pv_query_arg(rq, "layout"), pv_query_arg(rq, "format"), rp) != PV_OK)
         goto out;
     if (dpi) {
         if (pv_parse_u64(dpi, 1, 2400, &d) != PV_OK) {
@@ -287,7 +287,7 @@ void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const
         }
         j.have_offset = 1;
     }
-    j.printer = pv_api_arg(rq, "printer");
+    j.printer = pv_query_arg(rq, "printer");
     if (pv_api_own_indicium(st, who, id, rec, rp) != PV_OK ||
         apply_printer(st, who, &j, rp) != PV_OK)
         goto out;
@@ -309,11 +309,11 @@ void pv_api_post_sheets(struct pv_store *st, const struct pv_principal *who,
     size_t n, i;
 
     if (pv_api_customer_only(who, PRINT_WHY, rp) != PV_OK ||
-        !(root = pv_api_parse_object(rq, sheet_fields, rp)))
+        !(root = pv_body_object(rq, sheet_fields, rp)))
         return;
-    if (pv_api_get_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp) != PV_OK ||
-        pv_api_get_string(root, "format", 0, 16, PV_EFORMAT, &format, rp) != PV_OK ||
-        pv_api_get_string(root, "printer", 0, PV_PRINTER_MAX, PV_EINVAL, &printer, rp) != PV_OK ||
+    if (pv_body_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp) != PV_OK ||
+        pv_body_string(root, "format", 0, 16, PV_EFORMAT, &format, rp) != PV_OK ||
+        pv_body_string(root, "printer", 0, PV_PRINTER_MAX, PV_EINVAL, &printer, rp) != PV_OK ||
         job_defaults(&j, layout, format, rp) != PV_OK)
         goto out;
     j.printer = printer;
@@ -393,7 +393,7 @@ void pv_api_get_layouts(struct pv_reply *rp)
                            l->page_w, "page_height_pt", l->page_h, "rows", (int) l->rows, "cols",
                            (int) l->cols, "labels_per_page", (int) (l->rows * l->cols)));
     }
-    pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", "layouts", arr) : NULL);
+    pv_reply_json(rp, 200, arr ? json_pack("{s:o}", "layouts", arr) : NULL);
 }
 
 static json_t *printer_json(const struct pv_printer_rec *p)
@@ -432,7 +432,7 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
         for (i = 0; arr && i < n; i++)
             json_array_append_new(arr, printer_json(&list[i]));
         free(list);
-        pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", "printers", arr) : NULL);
+        pv_reply_json(rp, 200, arr ? json_pack("{s:o}", "printers", arr) : NULL);
         return;
     }
     if (!printer_name_ok(name)) {
@@ -443,14 +443,14 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
         if ((rc = pv_store_printer_get(st, who->owner_id, name, &p)) != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such printer" : NULL);
         else
-            pv_api_reply_json(rp, 200, printer_json(&p));
+            pv_reply_json(rp, 200, printer_json(&p));
     } else if (strcmp(rq->method, "DELETE") == 0) {
         if ((rc = pv_store_printer_delete(st, who->owner_id, name)) != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such printer" : NULL);
         else
-            pv_api_reply_json(rp, 200, json_pack("{s:b}", "deleted", 1));
+            pv_reply_json(rp, 200, json_pack("{s:b}", "deleted", 1));
     } else if (strcmp(rq->method, "PUT") == 0) {
-        if (!(root = pv_api_parse_object(rq, printer_fields, rp)))
+        if (!(root = pv_body_object(rq, printer_fields, rp)))
             return;
         memset(&p, 0, sizeof p);
         snprintf(p.name, sizeof p.name, "%s", name);
@@ -467,7 +467,7 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
             if ((rc = pv_store_printer_put(st, who->owner_id, &p)) != PV_OK)
                 pv_reply_error(rp, rc, NULL, NULL);
             else
-                pv_api_reply_json(rp, 200, printer_json(&p));
+                pv_reply_json(rp, 200, printer_json(&p));
         }
         json_decref(root);
     } else {

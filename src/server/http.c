@@ -5,7 +5,9 @@
  * answered 413 without being read into memory), hands a pv_request to the
  * API, and turns the pv_reply into a JSON response with security headers.
  */
-#include "server/server.h"
+#include "server/http.h"
+
+#include "server/api_int.h"
 
 #include "stampd/card.h"
 #include "stampd/error.h"

@@ -8,7 +8,11 @@
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
  *   stampd media rotate-secret --db DSN
  */
-#include "server/server.h"
+#include "server/http.h"
+#include "server/pool.h"
+#include "server/processor.h"
+#include "server/ratelimit.h"
+#include "server/router.h"
 
 #include "domain/ledger.h"
 #include "domain/password.h"

@@ -8,10 +8,12 @@
  * durable commit, then calls each job's on_done. Nobody blocks waiting: the
  * HTTP front suspends the connection and resumes it from on_done.
  */
-#include "server/server.h"
+#include "server/processor.h"
 
 #include "stampd/error.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

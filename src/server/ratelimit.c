@@ -4,7 +4,7 @@
  * one mutex: a flood of new addresses recycles the stalest slots instead of
  * growing memory.
  */
-#include "server/server.h"
+#include "server/ratelimit.h"
 
 #include "stampd/error.h"
 

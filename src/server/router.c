@@ -11,11 +11,13 @@
  * PATIENCE_MS. Only libcurl and this file know about HTTP
  * clients.
  */
-#include "server/server.h"
+#include "server/router.h"
 
 #include "server/internal.h"
 #include "stampd/error.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>

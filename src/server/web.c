@@ -8,7 +8,7 @@
  * path arithmetic, nothing to traverse. The security headers every answer
  * carries (a strict Content-Security-Policy among them) are set in http.c.
  */
-#include "server/server.h"
+#include "server/web.h"
 
 #include "stampd/error.h"
 
