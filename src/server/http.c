@@ -7,7 +7,9 @@
  */
 #include "server/http.h"
 
-#include "server/api_int.h"
+#include "server/dispatch.h"
+#include "server/h_indicia.h"
+#include "server/routes.h"
 
 #include "stampd/card.h"
 #include "stampd/error.h"
@@ -223,7 +225,7 @@ static void job_done(struct pv_job *job)
 {
     struct conn_state *s = job->ctx;
 
-    if (pv_api_purchase_retry(job) == PV_OK)
+    if (pv_dispatch_retry(job) == PV_OK)
         return;
     MHD_resume_connection(s->conn);
 }
@@ -256,7 +258,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     memset(&rp, 0, sizeof rp);
     if (s->job) {
         /* Called again after job_done() resumed us: answer the purchase. */
-        pv_api_purchase_finish(s->job, PV_OK, &rp);
+        pv_indicia_finish(s->job, PV_OK, &rp);
         s->job = NULL;
     } else if (s->too_big) {
         pv_reply_error(&rp, PV_ETOOBIG, NULL, NULL);
@@ -272,7 +274,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.body = s->body ? s->body : "";
         rq.body_len = s->len;
         rq.remote = source_address(h->app, c, remote, sizeof remote);
-        pv_api_handle(h->app, &rq, &rp);
+        pv_routes_handle(h->app, &rq, &rp);
         if (rp.job) {
             int rc;
             /* Suspend before queueing, so the resume cannot come first. */
@@ -284,13 +286,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             s->purchase = 1;
             atomic_fetch_add(&h->in_flight, 1);
             MHD_suspend_connection(c);
-            if ((rc = pv_api_purchase_submit(h->app, rp.job)) == PV_OK)
+            if ((rc = pv_dispatch_submit(h->app, rp.job)) == PV_OK)
                 return MHD_YES;
             s->purchase = 0;
             atomic_fetch_sub(&h->in_flight, 1);
             MHD_resume_connection(c);
             s->job = NULL;
-            pv_api_purchase_finish(rp.job, rc, &rp);
+            pv_indicia_finish(rp.job, rc, &rp);
         }
     }
     ret = send_reply(c, &rp);

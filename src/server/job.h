@@ -15,7 +15,7 @@ struct pv_job {
     void (*on_done)(struct pv_job *job);
     void *ctx;
     struct pv_job *next;
-    struct pv_app *app; /* set by pv_api_purchase_submit */
+    struct pv_app *app; /* set by pv_dispatch_submit */
     unsigned attempts;  /* processors tried */
     int internal;       /* came over the internal protocol: answer in its format */
 };

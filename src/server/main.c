@@ -19,7 +19,7 @@
 #include "domain/media.h"
 #include "render/render.h"
 #include "stampd/card.h"
-#include "server/api_int.h"
+#include "server/h_auth.h"
 #include "server/internal.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -133,12 +133,12 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
     return 0;
 }
 
-/* A new live API key; only its hash is stored (pv_api_new_key). */
+/* A new live API key; only its hash is stored (pv_auth_new_key). */
 static int new_api_key(struct pv_store *st, int role, const char *owner, char key[64])
 {
     struct pv_apikey_rec rec;
 
-    return pv_api_new_key(st, role, owner, 0, "created by stampd", key, &rec);
+    return pv_auth_new_key(st, role, owner, 0, "created by stampd", key, &rec);
 }
 
 /* The password in STAMPD_PASSWORD, if set, for a new account (hashed). */
@@ -563,7 +563,7 @@ static int cmd_create(const struct opts *o, int customer)
     pv_mills balance = 0;
     int rc;
 
-    if (!pv_api_email_ok(o->email)) {
+    if (!pv_auth_email_ok(o->email)) {
         fprintf(stderr, "stampd: --email must be an email address\n");
         return 2;
     }

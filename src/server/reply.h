@@ -2,7 +2,8 @@
  * reply.h - what a request handler reads and writes: the request, the
  * reply, and the small helpers every handler shares (error and JSON
  * replies, query arguments, JSON bodies with an allowed set of keys, string
- * fields, the Idempotency-Key check). A leaf of src/server: it includes
+ * fields, the Idempotency-Key check) and the call a route's handler gets.
+ * A leaf of src/server: it includes
  * nothing else from it, so any handler file may use it.
  */
 #ifndef STAMPD_REPLY_H
@@ -16,7 +17,10 @@
 #define LIST_DEFAULT 20
 #define LIST_MAX     100
 
+struct pv_app;
 struct pv_job;
+struct pv_principal;
+struct pv_store;
 
 /* What a handler answers: a status, a JSON body (owned) and headers, or a
  * purchase job still to run (owned; see dispatch.h). */
@@ -51,6 +55,19 @@ struct pv_request {
     const char *body;
     size_t body_len;
     const char *remote; /* the client's address ("127.0.0.1"), for rate limits; may be NULL */
+};
+
+/*
+ * One call of a route's handler (routes.c): everything it may use, all
+ * borrowed for the call. A handler answers by filling rp.
+ */
+struct pv_call {
+    struct pv_app *app;
+    struct pv_store *st;            /* a pooled handle; NULL on routes that need no store */
+    const struct pv_principal *who; /* the caller; NULL on routes that need no key */
+    const struct pv_request *rq;
+    struct pv_reply *rp;
+    const char *id; /* the path's {id} or {any} segment (NUL-terminated), or NULL */
 };
 
 /* pv_reply_error - set rp to the standard error body for err. field and

@@ -1,10 +1,11 @@
 /*
- * api_media.c - the API of media with identifier codes (docs/media.md):
+ * h_media.c - the API of media with identifier codes (docs/media.md):
  * authenticating a purchase's medium serial before any database work,
  * batches and their serials (JSON, CSV, printable PDF), the CRM record of a
  * serial, affiliates, resupply orders, and customers buying a medium.
  */
-#include "server/api_int.h"
+#include "server/h_media.h"
+#include "server/views.h"
 
 #include "domain/ledger.h"
 #include "domain/media.h"
@@ -23,14 +24,14 @@
 
 _Static_assert(PV_MEDIA_SERIAL_SIZE == PV_SERIAL_TEXT_SIZE, "render.h and serial.h disagree");
 
-int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp)
+int pv_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp)
 {
     json_t *v = json_object_get(root, "medium_serial");
     char text[PV_MEDIUM_MAX + 1];
     int rc;
 
     if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-        pv_api_parse_medium(json_string_value(v), text) != PV_OK)
+        pv_medium_parse(json_string_value(v), text) != PV_OK)
         return PV_OK;
     if ((rc = pv_media_authenticate(&app->media, st, text, NULL)) != PV_OK)
         pv_reply_error(rp, rc, "medium_serial", NULL);
@@ -68,7 +69,7 @@ static void payment_error(const struct pv_media_use *u, struct pv_reply *rp)
                             money_json(u->price_due), "price_mills", (json_int_t) u->price_due));
 }
 
-void pv_api_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp)
+void pv_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp)
 {
     const struct pv_media_use *u = &res->medium;
 
@@ -278,9 +279,12 @@ static int create_batch_tx(struct pv_store *st, void *arg)
     return pv_media_batch_create(st, arg);
 }
 
-static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
-                       struct pv_reply *rp)
+void pv_h_media_batch_post(struct pv_call *c)
 {
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     const char *format = pv_query_arg(rq, "format");
     struct pv_media_batch_rec b;
     json_t *root;
@@ -312,9 +316,13 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
 /* GET /v1/admin/media/{serial}: the CRM record; with ?format=csv or pdf, the
  * serials or the blank media of the serial's whole batch, so a batch made
  * earlier (in the web UI, or a print that jammed) can be downloaded again. */
-static void get_medium(struct pv_app *app, struct pv_store *st, const char *text,
-                       const struct pv_request *rq, struct pv_reply *rp)
+void pv_h_medium_get(struct pv_call *c)
 {
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const char *text = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     const char *format = pv_query_arg(rq, "format");
     struct pv_media_label_rec *labels = NULL;
     struct pv_media_batch_rec b;
@@ -420,8 +428,11 @@ static int create_affiliate_tx(struct pv_store *st, void *arg)
     return pv_affiliate_create(st, arg);
 }
 
-static void post_affiliate(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
+void pv_h_affiliate_post(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     struct pv_affiliate_rec a;
     const char *name, *cus;
     int64_t sheets = 10;
@@ -481,8 +492,10 @@ static void answer_list(struct pv_reply *rp, int rc, const char *name, void *rec
 /* GET /v1/admin/affiliates: each affiliate with its supply as the resupply
  * rule sees it (media_usage: labels in all its batches, those used), so
  * the web UI can chart the labels remaining without a call per affiliate. */
-static void list_affiliates(struct pv_store *st, struct pv_reply *rp)
+void pv_h_affiliates_list(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    struct pv_reply *rp = c->rp;
     struct pv_affiliate_rec *all = NULL;
     json_t *arr = NULL, *j;
     int64_t total, used, recent, now = pv_now();
@@ -524,8 +537,10 @@ out:
 
 /* ---- resupply orders --------------------------------------------------------------------- */
 
-static void list_orders(struct pv_store *st, struct pv_reply *rp)
+void pv_h_resupply_list(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    struct pv_reply *rp = c->rp;
     struct pv_resupply_rec *all = NULL;
     size_t n = 0;
     int rc = pv_store_resupply_list(st, &all, &n);
@@ -549,9 +564,12 @@ static int ship_tx(struct pv_store *st, void *arg)
 
 static const char *const ship_fields[] = {"sheets", NULL};
 
-static void ship_order(struct pv_store *st, const char *id, const struct pv_request *rq,
-                       struct pv_reply *rp)
+void pv_h_resupply_ship(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    const char *id = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     struct ship s;
     int64_t sheets = 0;
     json_t *root = NULL;
@@ -578,53 +596,6 @@ out:
     json_decref(root);
 }
 
-/* ---- routes ------------------------------------------------------------------------------ */
-
-void pv_api_media_batches(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
-                          struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "POST") == 0)
-        post_batch(app, st, rq, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_media_show(struct pv_app *app, struct pv_store *st, const char *serial,
-                       const struct pv_request *rq, struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "GET") == 0)
-        get_medium(app, st, serial, rq, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_affiliates(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "POST") == 0)
-        post_affiliate(st, rq, rp);
-    else if (strcmp(rq->method, "GET") == 0)
-        list_affiliates(st, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_resupply_orders(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "GET") == 0)
-        list_orders(st, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_resupply_ship(struct pv_store *st, const char *id, const struct pv_request *rq,
-                          struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "POST") == 0)
-        ship_order(st, id, rq, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
 struct pay {
     const char *customer_id;
     const char *text;
@@ -640,22 +611,18 @@ static int pay_tx(struct pv_store *st, void *arg)
 }
 
 /* POST /v1/media/{serial}/purchase: a customer buys the sheet from its balance. */
-void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
-                           const char *serial, size_t len, const struct pv_request *rq,
-                           struct pv_reply *rp)
+void pv_h_medium_purchase(struct pv_call *c)
 {
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const char *serial = c->id;
+    size_t len = strlen(c->id);
+    struct pv_reply *rp = c->rp;
     char text[PV_SERIAL_INPUT_MAX + 1], canon[PV_SERIAL_TEXT_SIZE];
     struct pay pay;
     int rc;
 
-    if (strcmp(rq->method, "POST") != 0) {
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-        return;
-    }
-    if (who->role != PV_ROLE_CUSTOMER) {
-        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy media");
-        return;
-    }
     /* Real sheets are paid with real money: a test key tries the flow with
      * commit_to_purchase_medium, which leaves the sheet alone (media.c). */
     if (who->test) {
@@ -689,4 +656,22 @@ void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct
                                 money_json(pay.price), "price_mills", (json_int_t) pay.price,
                                 "balance_mills", (json_int_t) pay.balance));
     }
+}
+
+int pv_medium_parse(const char *s, char out[PV_MEDIUM_MAX + 1])
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > PV_MEDIUM_MAX)
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char) (c - 'a' + 'A');
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+            return PV_EINVAL;
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return PV_OK;
 }
