@@ -9,14 +9,15 @@
 #include "server/app.h"
 #include "server/job.h"
 
-/* pv_dispatch_submit - queue job (borrowed until its on_done ran) on the
- * next processor (round-robin). PV_OK, or PV_EBUSY when the server is
- * stopping (on_done will not run). */
+/*
+ * pv_dispatch_submit - send job (borrowed until its on_done ran; on_done
+ * and ctx set by the caller) to the next processor, round-robin: over HTTP
+ * when app has a router (stampd front), else in this process. A processor
+ * that could not take it (no PSD lease, busy, unreachable) passes it on to
+ * the next; job->on_done runs once, when res is final. Returns PV_OK, or
+ * PV_EBUSY when nothing can take it now (stopping, no processor) - then
+ * on_done will not run.
+ */
 int pv_dispatch_submit(struct pv_app *app, struct pv_job *job);
-
-/* pv_dispatch_retry - from on_done: when the job failed for a reason
- * another processor may not have (no PSD lease, busy), queue it on the next
- * one and answer PV_OK (on_done will run again); otherwise PV_EBUSY. */
-int pv_dispatch_retry(struct pv_job *job);
 
 #endif

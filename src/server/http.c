@@ -220,13 +220,12 @@ static const char *source_address(const struct pv_app *app, struct MHD_Connectio
     return buf;
 }
 
-/* On the processor's thread: the purchase is final, wake its connection. */
+/* On a processor's or the router's thread: the purchase is final (the
+ * dispatcher retried what it could), wake its connection. */
 static void job_done(struct pv_job *job)
 {
     struct conn_state *s = job->ctx;
 
-    if (pv_dispatch_retry(job) == PV_OK)
-        return;
     MHD_resume_connection(s->conn);
 }
 

@@ -37,8 +37,9 @@ void pv_processors_stop(struct pv_processor *procs, size_t n);
 
 /*
  * pv_processor_enqueue - queue a borrowed job on processor i (round-robin
- * is the caller's business) without waiting; job->on_done runs when it is
- * done. Returns PV_OK, or PV_EBUSY when stopping (on_done will not run).
+ * is the caller's business: dispatch.c) without waiting; job->on_reply runs
+ * when it is done. Returns PV_OK, or PV_EBUSY when stopping (on_reply will
+ * not run).
  */
 int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *job);
 const char *pv_processor_id(struct pv_processor *procs, size_t i);

@@ -16,8 +16,9 @@ struct pv_router;
  */
 int pv_router_start(const char *dsn, const char *secret, unsigned threads, struct pv_router **out);
 void pv_router_stop(struct pv_router *r);
-/* pv_router_submit - queue a borrowed job; on_done runs when it is final.
- * PV_EBUSY when stopping. */
+/* pv_router_submit - queue a borrowed job for the next processor of its
+ * round (pv_job_target); job->on_reply runs once it was posted, or could not
+ * be. PV_EBUSY when stopping (unless it is a retry: job->tries > 0). */
 int pv_router_submit(struct pv_router *r, struct pv_job *job);
 
 #endif
