@@ -34,7 +34,7 @@ struct pv_app {
      * from it are rate-limited by the client address it reports. */
     char trusted_proxy[64];
     /* Media serial secrets, so a purchase's serial is authenticated before
-     * any database work (media.h); main.c loads them. */
+     * any database work (media.h); cmd_run.c loads them. */
     struct pv_media_keyring media;
 };
 

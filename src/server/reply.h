@@ -1,10 +1,9 @@
 /*
  * reply.h - what a request handler reads and writes: the request, the
- * reply, and the small helpers every handler shares (error and JSON
- * replies, query arguments, JSON bodies with an allowed set of keys, string
- * fields, the Idempotency-Key check) and the call a route's handler gets.
- * A leaf of src/server: it includes
- * nothing else from it, so any handler file may use it.
+ * reply, the call a route's handler gets, and the small helpers every
+ * handler shares (error and JSON replies, query arguments, JSON bodies with
+ * an allowed set of keys, string fields, the Idempotency-Key check). A leaf
+ * of src/server: it includes nothing else from it, so any file may use it.
  */
 #ifndef STAMPD_REPLY_H
 #define STAMPD_REPLY_H
