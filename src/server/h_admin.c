@@ -1,6 +1,6 @@
 /*
- * h_admin.c - the operator views (docs/operations.md): servers and their\n * status, traffic
- * statistics, PSD registers and leases, the ledger check.
+ * h_admin.c - the operator views (docs/operations.md): servers and their
+ * status, traffic statistics, PSD registers and leases, the ledger check.
  */
 #include "server/h_admin.h"
 
@@ -13,7 +13,6 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,10 @@
 /*
- * h_indicia.c - buying postage and reading it back (docs/api.md): the\n * price quote, purchase
- * validation into a job for the processors and the\n * answer once it is done, one indicium, and
- * the filtered history.
+ * h_indicia.c - buying postage and reading it back (docs/api.md): the
+ * price quote, purchase validation into a job for the processors and the
+ * answer once it is done, one indicium, and the filtered history.
+ *
+ * Every handler validates its input completely before anything is written,
+ * and leaves money movements to the processors' write path.
  */
 #include "server/h_indicia.h"
 

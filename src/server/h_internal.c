@@ -1,6 +1,6 @@
 /*
- * h_internal.c - the processor side of the front -> processor protocol\n * (internal.c): a signed
- * purchase from a front becomes a job.
+ * h_internal.c - the processor side of the front -> processor protocol
+ * (internal.c): a signed purchase from a front becomes a job.
  */
 #include "server/h_internal.h"
 
@@ -8,13 +8,10 @@
 #include "server/internal.h"
 #include "server/job.h"
 
-#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* stampd processor: only signed purchases from a front (internal.c). */
 void pv_h_internal_purchase(struct pv_call *c)

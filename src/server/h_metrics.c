@@ -8,14 +8,12 @@
 #include "server/processor.h"
 #include "domain/ledger.h"
 
-#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct text {
     char *buf;

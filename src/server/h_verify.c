@@ -1,20 +1,17 @@
 /*
- * h_verify.c - checking a printed indicium (POST /v1/verify) and the\n * published verification
- * keys (GET /v1/keys).
+ * h_verify.c - checking a printed indicium (POST /v1/verify) and the
+ * published verification keys (GET /v1/keys).
  */
 #include "server/h_verify.h"
 
 #include "server/app.h"
 #include "server/views.h"
 #include "crypto/crypto.h"
-#include "domain/ledger.h"
-#include "stampd/rates.h"
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

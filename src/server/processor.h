@@ -33,6 +33,8 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
 /* pv_processors_drain - finish every queued job and stop the writers; later
  * enqueues answer PV_EBUSY. The array stays valid until pv_processors_stop. */
 void pv_processors_drain(struct pv_processor *procs, size_t n);
+/* pv_processors_stop - drain (if not yet), close each processor and free
+ * the array (NULL: nothing). */
 void pv_processors_stop(struct pv_processor *procs, size_t n);
 
 /*
@@ -42,6 +44,8 @@ void pv_processors_stop(struct pv_processor *procs, size_t n);
  * not run).
  */
 int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *job);
+/* pv_processor_id - processor i's server id (borrowed from procs);
+ * pv_processor_served - how many purchases it committed (replays not counted). */
 const char *pv_processor_id(struct pv_processor *procs, size_t i);
 uint64_t pv_processor_served(struct pv_processor *procs, size_t i);
 

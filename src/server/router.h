@@ -15,6 +15,7 @@ struct pv_router;
  * *out owned; pv_router_stop() finishes every queued job first.
  */
 int pv_router_start(const char *dsn, const char *secret, unsigned threads, struct pv_router **out);
+/* pv_router_stop - answer every queued job, stop the threads and free r (NULL: nothing). */
 void pv_router_stop(struct pv_router *r);
 /* pv_router_submit - queue a borrowed job for the next processor of its
  * round (pv_job_target); job->on_reply runs once it was posted, or could not
