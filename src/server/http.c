@@ -5,7 +5,11 @@
  * answered 413 without being read into memory), hands a pv_request to the
  * API, and turns the pv_reply into a JSON response with security headers.
  */
-#include "server/server.h"
+#include "server/http.h"
+
+#include "server/dispatch.h"
+#include "server/h_indicia.h"
+#include "server/routes.h"
 
 #include "stampd/card.h"
 #include "stampd/error.h"
@@ -216,13 +220,12 @@ static const char *source_address(const struct pv_app *app, struct MHD_Connectio
     return buf;
 }
 
-/* On the processor's thread: the purchase is final, wake its connection. */
+/* On a processor's or the router's thread: the purchase is final (the
+ * dispatcher retried what it could), wake its connection. */
 static void job_done(struct pv_job *job)
 {
     struct conn_state *s = job->ctx;
 
-    if (pv_api_purchase_retry(job) == PV_OK)
-        return;
     MHD_resume_connection(s->conn);
 }
 
@@ -254,7 +257,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     memset(&rp, 0, sizeof rp);
     if (s->job) {
         /* Called again after job_done() resumed us: answer the purchase. */
-        pv_api_purchase_finish(s->job, PV_OK, &rp);
+        pv_indicia_finish(s->job, PV_OK, &rp);
         s->job = NULL;
     } else if (s->too_big) {
         pv_reply_error(&rp, PV_ETOOBIG, NULL, NULL);
@@ -270,7 +273,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.body = s->body ? s->body : "";
         rq.body_len = s->len;
         rq.remote = source_address(h->app, c, remote, sizeof remote);
-        pv_api_handle(h->app, &rq, &rp);
+        pv_routes_handle(h->app, &rq, &rp);
         if (rp.job) {
             int rc;
             /* Suspend before queueing, so the resume cannot come first. */
@@ -282,13 +285,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             s->purchase = 1;
             atomic_fetch_add(&h->in_flight, 1);
             MHD_suspend_connection(c);
-            if ((rc = pv_api_purchase_submit(h->app, rp.job)) == PV_OK)
+            if ((rc = pv_dispatch_submit(h->app, rp.job)) == PV_OK)
                 return MHD_YES;
             s->purchase = 0;
             atomic_fetch_sub(&h->in_flight, 1);
             MHD_resume_connection(c);
             s->job = NULL;
-            pv_api_purchase_finish(rp.job, rc, &rp);
+            pv_indicia_finish(rp.job, rc, &rp);
         }
     }
     ret = send_reply(c, &rp);

@@ -6,10 +6,11 @@
  * up to max; a worker that finds the pool empty and the limit reached
  * waits for a handle to come back.
  */
-#include "server/server.h"
+#include "server/pool.h"
 
 #include "stampd/error.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 

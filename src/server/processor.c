@@ -5,13 +5,15 @@
  * PSDs, and one writer thread. Requests queue jobs; the writer takes every
  * queued job (up to BATCH_MAX) and runs them as one batch in one
  * transaction (pv_purchase_batch), so concurrent purchases share a single
- * durable commit, then calls each job's on_done. Nobody blocks waiting: the
+ * durable commit, then calls each job's on_reply. Nobody blocks waiting: the
  * HTTP front suspends the connection and resumes it from on_done.
  */
-#include "server/server.h"
+#include "server/processor.h"
 
 #include "stampd/error.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +94,7 @@ static void *writer(void *arg)
             batch[i]->res = p->res[i];
             if (p->res[i].err == PV_OK && !p->res[i].replayed)
                 atomic_fetch_add(&p->served, 1);
-            batch[i]->on_done(batch[i]);
+            batch[i]->on_reply(batch[i]);
         }
     }
     return NULL;

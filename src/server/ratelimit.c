@@ -1,10 +1,10 @@
 /*
  * ratelimit.c - slow down, then refuse, sources that keep failing to
- * authenticate (server.h). A fixed open-addressing table of sources under
+ * authenticate (ratelimit.h). A fixed open-addressing table of sources under
  * one mutex: a flood of new addresses recycles the stalest slots instead of
  * growing memory.
  */
-#include "server/server.h"
+#include "server/ratelimit.h"
 
 #include "stampd/error.h"
 

@@ -3,19 +3,21 @@
  *
  * The list of processors comes from the servers table (refreshed at most
  * every REFRESH_MS): active, with a heartbeat younger than LIVE_MS, and an
- * http address. Purchases queue here; dispatcher threads post each one to
- * the next processor round-robin, signed with the internal secret, and on a
- * connection error, a timeout or a 5xx post the same request - same
- * idempotency key, so never a second stamp - to the next one; when every
- * processor declined, it tries again after a short pause, for up to
- * PATIENCE_MS. Only libcurl and this file know about HTTP
- * clients.
+ * http address. This is the HTTP transport of the front dispatcher
+ * (dispatch.c): purchases queue here, and dispatcher threads post each one,
+ * signed with the internal secret, to the processor the dispatcher's round
+ * names; a connection error, a timeout or a 5xx comes back as PV_EBUSY, and
+ * the dispatcher decides whether the same request - same idempotency key,
+ * so never a second stamp - goes to the next one. Only libcurl and this file
+ * know about HTTP clients.
  */
-#include "server/server.h"
+#include "server/router.h"
 
 #include "server/internal.h"
 #include "stampd/error.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,6 @@
 #define LIVE_MS     3000
 #define ANSWER_MAX  (64 * 1024)
 #define MAX_TARGETS 64
-#define PATIENCE_MS 8000 /* how long a purchase may wait for some processor to take it */
 
 struct target {
     char id[PV_ID_MAX];
@@ -151,45 +152,41 @@ out:
     return rc;
 }
 
-static void dispatch(struct pv_router *r, CURL *curl, struct pv_job *job)
+/* One attempt: post job to the next processor of the list (the front
+ * dispatcher's round, pv_job_target) and tell the dispatcher how it went. */
+static void post_next(struct pv_router *r, CURL *curl, struct pv_job *job)
 {
-    struct target targets[MAX_TARGETS];
-    size_t n, start, i;
+    struct target t;
+    size_t n;
     json_t *jq = pv_req_to_json(&job->req);
     char *body = jq ? json_dumps(jq, JSON_COMPACT) : NULL;
-    int64_t deadline = pv_now_ms() + PATIENCE_MS, pause_ms = 25;
+    int64_t wait = job->not_before_ms - pv_now_ms();
     int rc = body ? PV_EBUSY : PV_ENOMEM;
 
     json_decref(jq);
-    memset(&job->res, 0, sizeof job->res);
-    /* Round after round until one processor takes it: while leases move (a
-     * processor drained, restarted or dead) every processor may be without a
-     * PSD for a moment. */
-    while (rc == PV_EBUSY) {
-        refresh(r);
-        pthread_mutex_lock(&r->list_mu);
-        n = r->ntargets;
-        memcpy(targets, r->targets, n * sizeof targets[0]);
-        pthread_mutex_unlock(&r->list_mu);
-        if (n > 0) {
-            start = atomic_fetch_add(&r->next, 1) % n;
-            for (i = 0; i < n && rc == PV_EBUSY; i++)
-                rc = post_one(r, curl, targets[(start + i) % n].url, body, &job->res);
-        }
-        if (rc != PV_EBUSY || pv_now_ms() + pause_ms > deadline)
-            break;
-        {
-            struct timespec ts = {0, (long) pause_ms * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        pause_ms = pause_ms * 2 > 400 ? 400 : pause_ms * 2;
+    if (wait > 0) {
+        /* Between rounds: nobody took it a moment ago. */
+        struct timespec ts = {(time_t) (wait / 1000), (long) (wait % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
     }
+    memset(&job->res, 0, sizeof job->res);
+    refresh(r);
+    pthread_mutex_lock(&r->list_mu);
+    n = r->ntargets;
+    if (n > 0)
+        t = r->targets[pv_job_target(job, n)];
+    pthread_mutex_unlock(&r->list_mu);
+    if (n == 0)
+        job->round_n = 0; /* nobody to ask this round */
+    else if (body)
+        rc = post_one(r, curl, t.url, body, &job->res);
     free(body);
     if (rc != PV_OK) {
+        /* Not reached (or no answer to read): nothing was written there. */
         memset(&job->res, 0, sizeof job->res);
         job->res.err = rc == PV_EBUSY ? PV_EBUSY : PV_EINTERNAL;
     }
-    job->on_done(job);
+    job->on_reply(job);
 }
 
 static void *dispatcher(void *arg)
@@ -214,10 +211,10 @@ static void *dispatcher(void *arg)
         if (!curl) {
             memset(&job->res, 0, sizeof job->res);
             job->res.err = PV_ENOMEM;
-            job->on_done(job);
+            job->on_reply(job);
             continue;
         }
-        dispatch(r, curl, job);
+        post_next(r, curl, job);
     }
     curl_easy_cleanup(curl);
     return NULL;
@@ -281,7 +278,9 @@ int pv_router_submit(struct pv_router *r, struct pv_job *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&r->mu);
-    if (r->stopping) {
+    /* A retry comes from a dispatcher thread, which will take it before it
+     * stops: only new purchases are refused once stopping. */
+    if (r->stopping && job->tries == 0) {
         pthread_mutex_unlock(&r->mu);
         return PV_EBUSY;
     }

@@ -8,9 +8,7 @@
  * path arithmetic, nothing to traverse. The security headers every answer
  * carries (a strict Content-Security-Policy among them) are set in http.c.
  */
-#include "server/server.h"
-
-#include "stampd/error.h"
+#include "server/web.h"
 
 #include <string.h>
 
@@ -45,23 +43,22 @@ static const char *content_type(const char *path)
     return "application/octet-stream";
 }
 
-void pv_web_handle(const struct pv_request *rq, struct pv_reply *rp)
+const struct pv_web_file *pv_web_find(const char *path)
 {
-    const char *path = strcmp(rq->path, "/") == 0 ? "/index.html" : rq->path;
-    const char *inm = rq->header ? rq->header(rq->arg_ctx, "If-None-Match") : NULL;
     const struct pv_web_file *f;
 
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
     for (f = pv_web_files; f->path; f++)
         if (strcmp(f->path, path) == 0)
-            break;
-    if (!f->path) {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
-        return;
-    }
-    if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-        return;
-    }
+            return f;
+    return NULL;
+}
+
+void pv_web_answer(const struct pv_web_file *f, const struct pv_request *rq, struct pv_reply *rp)
+{
+    const char *inm = rq->header ? rq->header(rq->arg_ctx, "If-None-Match") : NULL;
+
     /* Revalidate every time (a new build changes the ETag), send only when changed. */
     rp->cache_control = "no-cache";
     rp->etag = f->etag;

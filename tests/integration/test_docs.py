@@ -7,9 +7,7 @@ No server is started: this reads the sources. It checks that
   is), that "NNN code" / "`code` (NNN)" mentions in docs/*.md agree with the
   table, and that the ErrorCode enum of docs/openapi.yaml is exactly the set
   of API codes;
-* every route pv_api_handle() answers (src/server/api.c, api_print.c), itself
-  or through the routers it asks first (pv_api_public() before
-  authentication, pv_api_account_route() after it, in api_account.c), is
+* every route of the route table (src/server/routes.c) is
   described in docs/api.md and in docs/openapi.yaml with the same methods,
   and neither document describes a route or method the code lacks; the
   routes answered before authentication are exactly the ones documented as
@@ -41,9 +39,12 @@ SOURCE_DIR = os.environ.get("STAMPD_SOURCE_DIR") or os.path.dirname(os.path.dirn
 ERROR_H = "include/stampd/error.h"
 API_MD = "docs/api.md"
 OPENAPI = "docs/openapi.yaml"
-ROUTE_FILES = ("src/server/api.c", "src/server/api_print.c", "src/server/api_account.c",
-               "src/server/api_media.c")
-ACCOUNT_C = "src/server/api_account.c"
+ROUTES_C = "src/server/routes.c"
+ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server/h_admin.c",
+               "src/server/h_auth.c", "src/server/h_indicia.c", "src/server/h_internal.c",
+               "src/server/h_media.c", "src/server/h_metrics.c", "src/server/h_payments.c",
+               "src/server/h_print.c", "src/server/h_verify.c")
+ACCOUNT_C = "src/server/h_auth.c"
 HTTP_C = "src/server/http.c"
 LAYOUTS_C = "src/render/layouts.c"
 
@@ -529,22 +530,22 @@ def api_codes():
 
 
 class Routes:
-    """The routes of the ROUTE_FILES, read from the path comparisons.
+    """The routes of the API, read from the route table of ROUTES_C.
 
-    pv_api_handle() is the router; a function it calls in an if condition
-    (pv_api_public, pv_api_account_route) is a router too, answering the
-    routes it compares when it returns true: before authentication when the
-    call comes before authenticate(). Paths are compared with strcmp,
-    strncmp (with a parameter after the prefix) or path_id(p, "prefix/",
-    NULL | "/suffix", id)."""
+    Every row is {method or NULL, "pattern", access, order, why, handler}:
+    rows with the same pattern are one path answering several methods, a
+    pattern's {id} / {any} segments are its parameters, and a final "*" is a
+    guard (a role for a whole area of paths), not a route. OPEN and PUBLIC
+    rows are answered before authentication. The handler files are read too
+    (funcs, sources) for what the handlers write and read."""
 
     def __init__(self):
         self.paths = {}        # normalised path -> path as written ({} for parameters)
         self.methods = {}      # normalised path -> set of METHODS (exact)
         self.methods_max = {}  # normalised path -> set of methods a delegate may answer
         self.public = set()    # normalised paths answered before authentication
-        self.literals = set()  # every "/v1..." or "/healthz" literal seen in a comparison
-        self.guards = set()    # prefixes compared without a route of their own
+        self.literals = set()  # every "/v1..." or "/healthz" literal of the route tables
+        self.guards = set()    # prefixes guarded by a "*" row without a route of their own
         self.funcs = {}
         self.sources = {}
         for rel in ROUTE_FILES:
@@ -555,112 +556,46 @@ class Routes:
         self.all_literals = set()
         for src in self.sources.values():
             self.all_literals |= set(re.findall(r'"(/v1[^"]*|/healthz[^"]*)"', src))
-        # The routers: pv_api_handle, and what it asks in an if condition
-        # (name -> True when asked before authentication).
-        self.routers = {"pv_api_handle": None}
-        hbody = self.funcs["pv_api_handle"][2]
-        hauth = hbody.find("authenticate(")
-        for m in re.finditer(r"\bif\s*\(", hbody):
-            o = m.end() - 1
-            for c in re.finditer(r"\b(\w+)\s*\(", hbody[o + 1:match_close(hbody, o)]):
-                callee = c.group(1)
-                if callee in self.funcs and callee != "pv_api_handle" and \
-                        re.search(r"rq->path", self.funcs[callee][2]) and \
-                        re.search(r"\b(strcmp|(?:pv_api_)?path_id)\s*\(", self.funcs[callee][2]):
-                    self.routers[callee] = 0 <= hauth and o < hauth
-        for name, (rel, start, body) in self.funcs.items():
-            self._scan(name, body)
-
-    @staticmethod
-    def aliases(body, what):
-        return {what} | set(re.findall(r"\b(\w+)\s*=\s*%s\b" % re.escape(what), body))
-
-    def _scan(self, fname, body):
-        pvars = self.aliases(body, "rq->path")
-        mvars = self.aliases(body, "rq->method")
-        flags = {}   # "get" -> "GET" for get = strcmp(m, "GET") == 0
-        for v, var, meth in re.findall(
-                r'\b(\w+)\s*=\s*strcmp\(\s*(\w+(?:->\w+)?)\s*,\s*"([A-Z]+)"\s*\)\s*==\s*0', body):
-            if var in mvars:
-                flags[v] = meth
-        auth_at = body.find("authenticate(")
-        pv = "|".join(re.escape(v) for v in pvars)
-        for m in re.finditer(r"\bif\s*\(", body):
-            o = m.end() - 1
-            c = match_close(body, o)
-            cond = body[o + 1:c]
-            routes = []
-            # strcmp(p, "...") != 0 is a guard, not a route.
-            for lit in re.findall(r'\bstrcmp\(\s*(?:%s)\s*,\s*"([^"]*)"\s*\)(?!\s*!=)' % pv,
-                                  cond):
-                self.literals.add(lit)
-                routes.append(lit)
-            suffixes = []
-            for var, lit in re.findall(r'\bstrcmp\(\s*(\w+)\s*,\s*"(/[^"]*)"\s*\)\s*==\s*0', cond):
-                if var not in pvars:
-                    suffixes.append(lit)
-                    self.literals.add(lit)
-            # path_id(p, "/v1/x/", NULL | "/suffix", id): "/v1/x/{}" [+ suffix]
-            for lit, suffix in re.findall(r'\b(?:pv_api_)?path_id\(\s*(?:%s)\s*,\s*"([^"]*)"\s*,'
-                                          r'\s*(NULL|"[^"]*")\s*,' % pv, cond):
-                if not lit.endswith("/"):
-                    raise AssertionError('%s: path_id prefix "%s" does not end in /'
-                                         % (fname, lit))
-                self.literals.add(lit)
-                suffix = "" if suffix == "NULL" else suffix.strip('"')
-                if suffix:
-                    self.literals.add(suffix)
-                routes.append(lit + "{}" + suffix)
-            strncmp = r'\bstrncmp\(\s*(%s)\s*,\s*"([^"]*)"\s*,\s*(\d+)\s*\)\s*(==|!=)\s*0' % pv
-            for var, lit, n, op in re.findall(strncmp, cond):
-                self.literals.add(lit)
-                if int(n) != len(lit):
-                    raise AssertionError('%s: strncmp(%s, "%s", %s): the length is not %d'
-                                         % (fname, var, lit, n, len(lit)))
-                param = re.search(r"\b%s\s*\[\s*%s\s*\]|strchr\(\s*%s\s*\+\s*%s\b"
-                                  % (re.escape(var), n, re.escape(var), n), cond)
-                if op == "==" and (param or suffixes):
-                    if not lit.endswith("/") or len(suffixes) > 1:
-                        raise AssertionError("%s: cannot read the route in: %s" % (fname, cond))
-                    routes.append(lit + "{}" + (suffixes[0] if suffixes else ""))
-                else:
-                    self.guards.add(lit)
-            for r in routes:
-                if r.startswith("/internal/"):
+        src = self.sources[ROUTES_C]
+        row = re.compile(r'\{\s*(NULL|"[A-Z]+")\s*,\s*("[^"]*"|\w+)\s*,\s*([A-Z]+)\s*,'
+                         r'\s*([A-Z_]+)\s*,\s*(NULL|\w+|"[^"]*")\s*,\s*(NULL|\w+)\s*\}')
+        tables = re.findall(r"static\s+const\s+struct\s+route\s+(\w+)\s*\[\s*\]\s*=\s*"
+                            r"\{(.*?)\n\};", src, re.S)
+        if "api_routes" not in dict(tables):
+            raise AssertionError("no api_routes table in " + ROUTES_C)
+        # The dispatcher's prefix tests (the API against the web UI's files) are guards.
+        for lit, n in re.findall(r'\bstrncmp\(\s*rq->path\s*,\s*"([^"]*)"\s*,\s*(\d+)\s*\)', src):
+            if int(n) != len(lit):
+                raise AssertionError('%s: strncmp(rq->path, "%s", %s): the length is not %d'
+                                     % (ROUTES_C, lit, n, len(lit)))
+            self.literals.add(lit)
+            self.guards.add(lit)
+        for table, text in tables:
+            for method, pattern, access, order, why, handler in row.findall(text):
+                if not pattern.startswith('"'):
+                    continue  # PV_INTERNAL_PATH, or the table's end
+                pattern = pattern.strip('"')
+                self.literals.add(pattern)
+                if table != "api_routes":
                     continue
-                key = norm_path(r)
-                self.paths.setdefault(key, r)
-                if fname not in self.routers:
+                if access not in ("OPEN", "PUBLIC", "ANY", "CUSTOMER", "OPERATOR"):
+                    raise AssertionError("%s: %s: unknown access %s" % (ROUTES_C, pattern, access))
+                if access in ("CUSTOMER", "OPERATOR") and why == "NULL":
+                    raise AssertionError("%s: %s: no 403 message" % (ROUTES_C, pattern))
+                if pattern.endswith("*"):
+                    if handler != "NULL":
+                        raise AssertionError("%s: %s answers: a guard is no route"
+                                             % (ROUTES_C, pattern))
+                    self.guards.add(pattern[:-1])
                     continue
-                if self.routers[fname] if fname != "pv_api_handle" else \
-                        (0 <= auth_at and o < auth_at):
+                if method == "NULL" or handler == "NULL" or handler not in self.funcs:
+                    raise AssertionError("%s: cannot read the route %s %s %s"
+                                         % (ROUTES_C, method, pattern, handler))
+                key = norm_path(pattern)
+                self.paths.setdefault(key, pattern)
+                self.methods.setdefault(key, set()).add(method.strip('"'))
+                if access in ("OPEN", "PUBLIC"):
                     self.public.add(key)
-                # The branch: a block or one statement after the condition.
-                k = c + 1
-                while body[k].isspace():
-                    k += 1
-                branch = body[k:match_close(body, k) + 1] if body[k] == "{" else \
-                    body[k:body.index(";", k) + 1]
-                got = {flags[v] for v in re.findall(r"\bif\s*\(\s*(\w+)\s*\)", branch)
-                       if v in flags}
-                got |= {meth for var, meth in re.findall(
-                    r'\bif\s*\(\s*strcmp\(\s*(\w+(?:->\w+)?)\s*,\s*"([A-Z]+)"\s*\)\s*==\s*0\s*\)',
-                    branch) if var in mvars}
-                if got:
-                    self.methods.setdefault(key, set()).update(got)
-                else:
-                    upper = set()
-                    for callee in re.findall(r"\b(\w+)\s*\(", branch):
-                        if callee in self.funcs and callee != fname:
-                            cb = self.funcs[callee][2]
-                            cm = self.aliases(cb, "rq->method")
-                            # strcmp(m, "GET"), strcmp(m, id ? "DELETE" : "POST")
-                            for var, arg in re.findall(
-                                    r'\bstrcmp\(\s*(\w+(?:->\w+)?)\s*,\s*((?:[^(),"?]*\?\s*)?'
-                                    r'"[A-Z]+"(?:\s*:\s*"[A-Z]+")?)\s*\)', cb):
-                                if var in cm:
-                                    upper |= set(re.findall(r'"([A-Z]+)"', arg))
-                    self.methods_max.setdefault(key, set()).update(upper)
 
 
 _ROUTES = None
@@ -881,7 +816,7 @@ class RoutesTest(unittest.TestCase):
         self.assertIn("/v1/indicia/{}/label", r.paths)
         self.assertGreaterEqual(len(r.paths), 15)
         unread = sorted(r.all_literals - r.literals)
-        self.assertEqual(unread, [], "path literals in %s outside an if-comparison this test "
+        self.assertEqual(unread, [], "path literals in %s outside the route table this test "
                          "reads: add them to the reader" % ", ".join(ROUTE_FILES))
         for g in r.guards:
             self.assertTrue(any(p.startswith(g) for p in r.paths), "guard %s guards nothing" % g)
@@ -982,7 +917,7 @@ class RoutesTest(unittest.TestCase):
             public = op.get("security") == []
             if "security" in op and op["security"] not in ([], either):
                 problems.append("%s %s: unexpected security %r" % (m, path, op["security"]))
-            # A session's state changes echo its CSRF token (pv_api_authenticate).
+            # A session's state changes echo its CSRF token (pv_auth_authenticate).
             csrf = ("header", "X-CSRF-Token") in parameters(item, op)
             if csrf != (not public and m not in ("get", "head")):
                 problems.append("%s %s: %s the X-CSRF-Token header parameter"
@@ -1122,55 +1057,54 @@ class CodeAndSchemas(unittest.TestCase):
     # A tuple of functions writes one object together (one builds it, the
     # others add to it): the keys they write together are those properties.
     OUTPUT = {
-        ("pv_reply_error", "pv_api_reply_declined"): ["Error"],
-        "pv_api_indicium_json": ["Indicium"],
-        "fields_json": ["IndiciumFields"],
+        ("pv_reply_error", "pv_reply_declined"): ["Error"],
+        "pv_view_indicium": ["Indicium"],
+        "pv_view_fields": ["IndiciumFields"],
         "replay_early": ["IndiciumWithBalance"],
-        "pv_api_purchase_finish": ["IndiciumWithBalance", "PurchasedIndicium"],
+        "pv_indicia_finish": ["IndiciumWithBalance", "PurchasedIndicium"],
         "payment_json": ["PurchasePayment"],
-        "list_indicia": ["List"],
-        "get_account": ["Account"],
-        "get_keys": ["Keys", "PublicKey"],
-        "get_psds": ["Psds", "Psd"],
-        "post_verify": ["Verify"],
+        "pv_h_indicia_list": ["List"],
+        "pv_h_account": ["Account"],
+        "pv_h_keys": ["Keys", "PublicKey"],
+        "pv_h_psds": ["Psds", "Psd"],
+        "pv_h_verify": ["Verify"],
         "key_json": ["ApiKey"],
-        "api_keys": ["ApiKeys", "RevokedApiKey", "NewApiKey"],
+        "pv_h_api_keys": ["ApiKeys", "RevokedApiKey", "NewApiKey"],
         ("answer_session", "session_and_key"): ["LoginSession", "NewApiKey"],
-        "get_session": ["Session"],
-        "post_logout": ["LoggedOut"],
+        "pv_h_session": ["Session"],
+        "pv_h_logout": ["LoggedOut"],
         "pm_json": ["PaymentMethod"],
-        "payment_methods": ["PaymentMethods", "DeletedPaymentMethod"],
+        "pv_h_payment_methods": ["PaymentMethods", "DeletedPaymentMethod"],
         "funds_answer": ["Funds"],
         "autorefill_json": ["AutoRefill"],
-        "transactions": ["Transactions", "Transaction"],
+        "pv_h_transactions": ["Transactions", "Transaction"],
         "refund_json": ["Refund"],
-        "admin_servers": ["Servers", "Server"],
-        "admin_leases": ["Leases", "Lease"],
-        "pv_api_ledger_json": ["Ledger", "LedgerIssue"],
-        "admin_server_status": ["ServerStatus"],
-        "internal_handle": ["Health"],
-        "pv_api_handle": ["Health"],
-        "pv_api_get_layouts": ["Layouts", "Layout"],
+        "pv_h_admin_servers": ["Servers", "Server"],
+        "pv_h_admin_leases": ["Leases", "Lease"],
+        "pv_view_ledger": ["Ledger", "LedgerIssue"],
+        "pv_h_admin_server_status": ["ServerStatus"],
+        "pv_h_health": ["Health"],
+        "pv_h_layouts": ["Layouts", "Layout"],
         "printer_json": ["Printer"],
-        "pv_api_printers": ["Printers", "Deleted"],
-        "pv_api_medium_result": ["PurchaseMedium"],
+        "pv_h_printers": ["Printers", "Deleted"],
+        "pv_medium_result": ["PurchaseMedium"],
         "medium_use_json": ["MediumUse"],
         "resupply_json": ["ResupplyNotice"],
         "payment_error": ["MediumPaymentRequired"],
         "affiliate_json": ["Affiliate"],
-        "list_affiliates": ["Affiliates"],
+        "pv_h_affiliates_list": ["Affiliates"],
         "batch_json": ["MediaBatch"],
         "order_json": ["ResupplyOrder"],
         "batch_answer": ["MediaBatchCreated"],
-        "get_medium": ["MediumRecord"],
-        "ship_order": ["ResupplyShipped"],
-        "pv_api_media_purchase": ["MediumPurchase"],
-        "get_quote": ["Quote"],
-        "admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
+        "pv_h_medium_get": ["MediumRecord"],
+        "pv_h_resupply_ship": ["ResupplyShipped"],
+        "pv_h_medium_purchase": ["MediumPurchase"],
+        "pv_h_quote": ["Quote"],
+        "pv_h_admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
-        "pv_api_scrub_card": "blanks the card in a copy of the request before fingerprinting",
+        "pv_payments_scrub_card": "blanks the card in a copy of the request before fingerprinting",
     }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {
@@ -1195,18 +1129,18 @@ class CodeAndSchemas(unittest.TestCase):
     NESTED = {"Card"}
     # Functions reading query arguments -> the operation documenting them.
     QUERIES = {
-        "list_indicia": ("/v1/indicia", "get"),
-        "pv_api_get_label": ("/v1/indicia/{id}/label", "get"),
-        "transactions": ("/v1/account/transactions", "get"),
-        "post_batch": ("/v1/admin/media/batches", "post"),
-        "get_medium": ("/v1/admin/media/{serial}", "get"),
-        "get_quote": ("/v1/rates/quote", "get"),
-        "admin_stats": ("/v1/admin/stats", "get"),
+        "pv_h_indicia_list": ("/v1/indicia", "get"),
+        "pv_h_label": ("/v1/indicia/{id}/label", "get"),
+        "pv_h_transactions": ("/v1/account/transactions", "get"),
+        "pv_h_media_batch_post": ("/v1/admin/media/batches", "post"),
+        "pv_h_medium_get": ("/v1/admin/media/{serial}", "get"),
+        "pv_h_quote": ("/v1/rates/quote", "get"),
+        "pv_h_admin_stats": ("/v1/admin/stats", "get"),
     }
     # Functions reading the Idempotency-Key header -> the operation requiring it.
     IDEMPOTENT = {
-        "post_indicia": ("/v1/indicia", "post"),
-        "post_funds": ("/v1/account/funds", "post"),
+        "pv_h_indicia_post": ("/v1/indicia", "post"),
+        "pv_h_funds": ("/v1/account/funds", "post"),
     }
 
     def test_json_keys(self):
@@ -1307,9 +1241,9 @@ class CodeAndSchemas(unittest.TestCase):
         r = routes()
         problems, seen = [], set()
         for fname, (rel, start, body) in sorted(r.funcs.items()):
-            args = {c_string(a[1]) for a in calls(body, "pv_api_arg") if len(a) == 2}
+            args = {c_string(a[1]) for a in calls(body, "pv_query_arg") if len(a) == 2}
             args.discard(None)
-            if fname == "pv_api_arg" or not args:
+            if fname == "pv_query_arg" or not args:
                 continue
             seen.add(fname)
             if fname not in self.QUERIES:

@@ -1,10 +1,11 @@
 /*
- * api_media.c - the API of media with identifier codes (docs/media.md):
+ * h_media.c - the API of media with identifier codes (docs/media.md):
  * authenticating a purchase's medium serial before any database work,
  * batches and their serials (JSON, CSV, printable PDF), the CRM record of a
  * serial, affiliates, resupply orders, and customers buying a medium.
  */
-#include "server/api_int.h"
+#include "server/h_media.h"
+#include "server/views.h"
 
 #include "domain/ledger.h"
 #include "domain/media.h"
@@ -23,14 +24,14 @@
 
 _Static_assert(PV_MEDIA_SERIAL_SIZE == PV_SERIAL_TEXT_SIZE, "render.h and serial.h disagree");
 
-int pv_api_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp)
+int pv_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struct pv_reply *rp)
 {
     json_t *v = json_object_get(root, "medium_serial");
     char text[PV_MEDIUM_MAX + 1];
     int rc;
 
     if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-        pv_api_parse_medium(json_string_value(v), text) != PV_OK)
+        pv_medium_parse(json_string_value(v), text) != PV_OK)
         return PV_OK;
     if ((rc = pv_media_authenticate(&app->media, st, text, NULL)) != PV_OK)
         pv_reply_error(rp, rc, "medium_serial", NULL);
@@ -61,15 +62,14 @@ static json_t *resupply_json(const struct pv_media_use *u)
 /* 402 medium_payment_required: the standard error, plus what the sheet costs. */
 static void payment_error(const struct pv_media_use *u, struct pv_reply *rp)
 {
-    pv_api_reply_json(rp, pv_error_http(PV_EMEDIUMPAYMENT),
-                      json_pack("{s:{s:s, s:s, s:s, s:o, s:I}}", "error", "code",
-                                pv_error_code(PV_EMEDIUMPAYMENT), "message",
-                                pv_strerror(PV_EMEDIUMPAYMENT), "field", "medium_serial", "price",
-                                money_json(u->price_due), "price_mills",
-                                (json_int_t) u->price_due));
+    pv_reply_json(rp, pv_error_http(PV_EMEDIUMPAYMENT),
+                  json_pack("{s:{s:s, s:s, s:s, s:o, s:I}}", "error", "code",
+                            pv_error_code(PV_EMEDIUMPAYMENT), "message",
+                            pv_strerror(PV_EMEDIUMPAYMENT), "field", "medium_serial", "price",
+                            money_json(u->price_due), "price_mills", (json_int_t) u->price_due));
 }
 
-void pv_api_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp)
+void pv_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp)
 {
     const struct pv_media_use *u = &res->medium;
 
@@ -147,11 +147,11 @@ static int parse_batch(json_t *root, struct pv_media_batch_rec *b, struct pv_rep
     json_t *sheets = json_object_get(root, "sheets");
     int rc;
 
-    if ((rc = pv_api_get_string(root, "product", 1, 32, PV_EINVAL, &product, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp)) !=
+    if ((rc = pv_body_string(root, "product", 1, 32, PV_EINVAL, &product, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp)) !=
             PV_OK ||
-        (rc = pv_api_get_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp)) != PV_OK ||
-        (rc = pv_api_get_string(root, "price", 0, 32, PV_EINVAL, &price, rp)) != PV_OK)
+        (rc = pv_body_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "price", 0, 32, PV_EINVAL, &price, rp)) != PV_OK)
         return rc;
     if (!(p = pv_media_product_by_name(product))) {
         pv_reply_error(rp, PV_EINVAL, "product",
@@ -252,7 +252,7 @@ static void batch_answer(struct pv_store *st, const struct pv_media_batch_rec *b
         j = arr ? batch_json(b) : NULL;
         if (j && json_object_set_new(j, "serials", arr) == 0)
             arr = NULL;
-        pv_api_reply_json(rp, status, j);
+        pv_reply_json(rp, status, j);
         json_decref(arr);
     }
 out:
@@ -279,10 +279,13 @@ static int create_batch_tx(struct pv_store *st, void *arg)
     return pv_media_batch_create(st, arg);
 }
 
-static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
-                       struct pv_reply *rp)
+void pv_h_media_batch_post(struct pv_call *c)
 {
-    const char *format = pv_api_arg(rq, "format");
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    const char *format = pv_query_arg(rq, "format");
     struct pv_media_batch_rec b;
     json_t *root;
     int rc;
@@ -292,7 +295,7 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
         pv_reply_error(rp, PV_EINVAL, "format", "format must be json, csv or pdf");
         return;
     }
-    if (!(root = pv_api_parse_object(rq, batch_fields, rp)))
+    if (!(root = pv_body_object(rq, batch_fields, rp)))
         return;
     if (parse_batch(root, &b, rp) == PV_OK) {
         rc = in_tx(st, create_batch_tx, &b);
@@ -313,10 +316,14 @@ static void post_batch(struct pv_app *app, struct pv_store *st, const struct pv_
 /* GET /v1/admin/media/{serial}: the CRM record; with ?format=csv or pdf, the
  * serials or the blank media of the serial's whole batch, so a batch made
  * earlier (in the web UI, or a print that jammed) can be downloaded again. */
-static void get_medium(struct pv_app *app, struct pv_store *st, const char *text,
-                       const struct pv_request *rq, struct pv_reply *rp)
+void pv_h_medium_get(struct pv_call *c)
 {
-    const char *format = pv_api_arg(rq, "format");
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const char *text = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    const char *format = pv_query_arg(rq, "format");
     struct pv_media_label_rec *labels = NULL;
     struct pv_media_batch_rec b;
     struct pv_media_sheet_rec sh;
@@ -384,7 +391,7 @@ static void get_medium(struct pv_app *app, struct pv_store *st, const char *text
     if (!f.position)
         json_decref(label);
     label = NULL;
-    pv_api_reply_json(rp, 200, j);
+    pv_reply_json(rp, 200, j);
 out:
     json_decref(customers);
     json_decref(used);
@@ -421,19 +428,22 @@ static int create_affiliate_tx(struct pv_store *st, void *arg)
     return pv_affiliate_create(st, arg);
 }
 
-static void post_affiliate(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
+void pv_h_affiliate_post(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     struct pv_affiliate_rec a;
     const char *name, *cus;
     int64_t sheets = 10;
     json_t *root;
     int rc;
 
-    if (!(root = pv_api_parse_object(rq, affiliate_fields, rp)))
+    if (!(root = pv_body_object(rq, affiliate_fields, rp)))
         return;
     memset(&a, 0, sizeof a);
-    if (pv_api_get_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
-        pv_api_get_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp) != PV_OK ||
+    if (pv_body_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
+        pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp) != PV_OK ||
         int_field(root, "threshold_labels", 0, 1000000000, &a.threshold_labels, rp) != PV_OK ||
         int_field(root, "target_days", 0, 3650, &a.target_days, rp) != PV_OK ||
         int_field(root, "resupply_sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
@@ -452,7 +462,7 @@ static void post_affiliate(struct pv_store *st, const struct pv_request *rq, str
     else if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else
-        pv_api_reply_json(rp, 201, affiliate_json(&a));
+        pv_reply_json(rp, 201, affiliate_json(&a));
 out:
     json_decref(root);
 }
@@ -476,14 +486,16 @@ static void answer_list(struct pv_reply *rp, int rc, const char *name, void *rec
             arr = NULL;
         }
     free(recs);
-    pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", name, arr) : NULL);
+    pv_reply_json(rp, 200, arr ? json_pack("{s:o}", name, arr) : NULL);
 }
 
 /* GET /v1/admin/affiliates: each affiliate with its supply as the resupply
  * rule sees it (media_usage: labels in all its batches, those used), so
  * the web UI can chart the labels remaining without a call per affiliate. */
-static void list_affiliates(struct pv_store *st, struct pv_reply *rp)
+void pv_h_affiliates_list(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    struct pv_reply *rp = c->rp;
     struct pv_affiliate_rec *all = NULL;
     json_t *arr = NULL, *j;
     int64_t total, used, recent, now = pv_now();
@@ -514,7 +526,7 @@ static void list_affiliates(struct pv_store *st, struct pv_reply *rp)
             goto out;
         }
     }
-    pv_api_reply_json(rp, 200, json_pack("{s:o}", "affiliates", arr));
+    pv_reply_json(rp, 200, json_pack("{s:o}", "affiliates", arr));
     arr = NULL;
 out:
     if (rc != PV_OK)
@@ -525,8 +537,10 @@ out:
 
 /* ---- resupply orders --------------------------------------------------------------------- */
 
-static void list_orders(struct pv_store *st, struct pv_reply *rp)
+void pv_h_resupply_list(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    struct pv_reply *rp = c->rp;
     struct pv_resupply_rec *all = NULL;
     size_t n = 0;
     int rc = pv_store_resupply_list(st, &all, &n);
@@ -550,9 +564,12 @@ static int ship_tx(struct pv_store *st, void *arg)
 
 static const char *const ship_fields[] = {"sheets", NULL};
 
-static void ship_order(struct pv_store *st, const char *id, const struct pv_request *rq,
-                       struct pv_reply *rp)
+void pv_h_resupply_ship(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    const char *id = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     struct ship s;
     int64_t sheets = 0;
     json_t *root = NULL;
@@ -560,7 +577,7 @@ static void ship_order(struct pv_store *st, const char *id, const struct pv_requ
 
     memset(&s, 0, sizeof s);
     if (rq->body_len) {
-        if (!(root = pv_api_parse_object(rq, ship_fields, rp)) ||
+        if (!(root = pv_body_object(rq, ship_fields, rp)) ||
             int_field(root, "sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
             goto out;
     }
@@ -572,58 +589,11 @@ static void ship_order(struct pv_store *st, const char *id, const struct pv_requ
     else if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such resupply order" : NULL);
     else
-        pv_api_reply_json(
+        pv_reply_json(
             rp, 200,
             json_pack("{s:o, s:o}", "order", order_json(&s.order), "batch", batch_json(&s.batch)));
 out:
     json_decref(root);
-}
-
-/* ---- routes ------------------------------------------------------------------------------ */
-
-void pv_api_media_batches(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
-                          struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "POST") == 0)
-        post_batch(app, st, rq, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_media_show(struct pv_app *app, struct pv_store *st, const char *serial,
-                       const struct pv_request *rq, struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "GET") == 0)
-        get_medium(app, st, serial, rq, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_affiliates(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "POST") == 0)
-        post_affiliate(st, rq, rp);
-    else if (strcmp(rq->method, "GET") == 0)
-        list_affiliates(st, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_resupply_orders(struct pv_store *st, const struct pv_request *rq, struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "GET") == 0)
-        list_orders(st, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-}
-
-void pv_api_resupply_ship(struct pv_store *st, const char *id, const struct pv_request *rq,
-                          struct pv_reply *rp)
-{
-    if (strcmp(rq->method, "POST") == 0)
-        ship_order(st, id, rq, rp);
-    else
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
 }
 
 struct pay {
@@ -641,22 +611,18 @@ static int pay_tx(struct pv_store *st, void *arg)
 }
 
 /* POST /v1/media/{serial}/purchase: a customer buys the sheet from its balance. */
-void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
-                           const char *serial, size_t len, const struct pv_request *rq,
-                           struct pv_reply *rp)
+void pv_h_medium_purchase(struct pv_call *c)
 {
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const char *serial = c->id;
+    size_t len = strlen(c->id);
+    struct pv_reply *rp = c->rp;
     char text[PV_SERIAL_INPUT_MAX + 1], canon[PV_SERIAL_TEXT_SIZE];
     struct pay pay;
     int rc;
 
-    if (strcmp(rq->method, "POST") != 0) {
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-        return;
-    }
-    if (who->role != PV_ROLE_CUSTOMER) {
-        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "only customer keys buy media");
-        return;
-    }
     /* Real sheets are paid with real money: a test key tries the flow with
      * commit_to_purchase_medium, which leaves the sheet alone (media.c). */
     if (who->test) {
@@ -685,9 +651,27 @@ void pv_api_media_purchase(struct pv_app *app, struct pv_store *st, const struct
         pv_reply_error(rp, rc, "serial", NULL);
     } else {
         pv_serial_normalize(text, canon, sizeof canon);
-        pv_api_reply_json(rp, 201,
-                          json_pack("{s:s, s:o, s:I, s:I}", "serial", canon, "price",
-                                    money_json(pay.price), "price_mills", (json_int_t) pay.price,
-                                    "balance_mills", (json_int_t) pay.balance));
+        pv_reply_json(rp, 201,
+                      json_pack("{s:s, s:o, s:I, s:I}", "serial", canon, "price",
+                                money_json(pay.price), "price_mills", (json_int_t) pay.price,
+                                "balance_mills", (json_int_t) pay.balance));
     }
+}
+
+int pv_medium_parse(const char *s, char out[PV_MEDIUM_MAX + 1])
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > PV_MEDIUM_MAX)
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char) (c - 'a' + 'A');
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+            return PV_EINVAL;
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return PV_OK;
 }

@@ -1,12 +1,13 @@
 /*
- * api_print.c - printing endpoints: one label, a sheet of labels, the
+ * h_print.c - printing endpoints: one label, a sheet of labels, the
  * layouts, and the customer's printers with their calibration offsets.
  *
  * Rendering is free and repeatable: a reprint never charges. Every render
  * is recorded (who, when, format, layout) and counted on the indicium.
  * Offsets are carried as 1/100 mm integers from parsing to rendering.
  */
-#include "server/api_int.h"
+#include "server/h_print.h"
+#include "server/views.h"
 
 #include "render/render.h"
 #include "stampd/codec.h"
@@ -249,15 +250,16 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
 
 /* ---- endpoints ---- */
 
-/* Labels are printed by the customer who bought them (and counted in their prints). */
-#define PRINT_WHY "labels are printed with the buyer's customer key"
-
-void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const char *id,
-                      const struct pv_request *rq, struct pv_reply *rp)
+void pv_h_label(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const char *id = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     struct pv_indicium_rec *rec = malloc(sizeof *rec);
-    const char *dpi = pv_api_arg(rq, "dpi"), *start = pv_api_arg(rq, "start");
-    const char *offset = pv_api_arg(rq, "offset");
+    const char *dpi = pv_query_arg(rq, "dpi"), *start = pv_query_arg(rq, "start");
+    const char *offset = pv_query_arg(rq, "offset");
     struct job_opts j;
     uint64_t d;
 
@@ -265,8 +267,7 @@ void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return;
     }
-    if (pv_api_customer_only(who, PRINT_WHY, rp) != PV_OK ||
-        job_defaults(&j, pv_api_arg(rq, "layout"), pv_api_arg(rq, "format"), rp) != PV_OK)
+    if (job_defaults(&j, pv_query_arg(rq, "layout"), pv_query_arg(rq, "format"), rp) != PV_OK)
         goto out;
     if (dpi) {
         if (pv_parse_u64(dpi, 1, 2400, &d) != PV_OK) {
@@ -287,8 +288,8 @@ void pv_api_get_label(struct pv_store *st, const struct pv_principal *who, const
         }
         j.have_offset = 1;
     }
-    j.printer = pv_api_arg(rq, "printer");
-    if (pv_api_own_indicium(st, who, id, rec, rp) != PV_OK ||
+    j.printer = pv_query_arg(rq, "printer");
+    if (pv_view_own_indicium(st, who, id, rec, rp) != PV_OK ||
         apply_printer(st, who, &j, rp) != PV_OK)
         goto out;
     render_reply(st, who, &j, rec, 1, rp);
@@ -299,21 +300,23 @@ out:
 static const char *const sheet_fields[] = {"indicia", "layout",    "format",  "dpi",
                                            "start",   "offset_mm", "printer", NULL};
 
-void pv_api_post_sheets(struct pv_store *st, const struct pv_principal *who,
-                        const struct pv_request *rq, struct pv_reply *rp)
+void pv_h_sheets(struct pv_call *call)
 {
+    struct pv_store *st = call->st;
+    const struct pv_principal *who = call->who;
+    const struct pv_request *rq = call->rq;
+    struct pv_reply *rp = call->rp;
     struct pv_indicium_rec *recs = NULL;
     const char *layout, *format, *printer;
     json_t *root, *ids, *v;
     struct job_opts j;
     size_t n, i;
 
-    if (pv_api_customer_only(who, PRINT_WHY, rp) != PV_OK ||
-        !(root = pv_api_parse_object(rq, sheet_fields, rp)))
+    if (!(root = pv_body_object(rq, sheet_fields, rp)))
         return;
-    if (pv_api_get_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp) != PV_OK ||
-        pv_api_get_string(root, "format", 0, 16, PV_EFORMAT, &format, rp) != PV_OK ||
-        pv_api_get_string(root, "printer", 0, PV_PRINTER_MAX, PV_EINVAL, &printer, rp) != PV_OK ||
+    if (pv_body_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp) != PV_OK ||
+        pv_body_string(root, "format", 0, 16, PV_EFORMAT, &format, rp) != PV_OK ||
+        pv_body_string(root, "printer", 0, PV_PRINTER_MAX, PV_EINVAL, &printer, rp) != PV_OK ||
         job_defaults(&j, layout, format, rp) != PV_OK)
         goto out;
     j.printer = printer;
@@ -367,7 +370,7 @@ void pv_api_post_sheets(struct pv_store *st, const struct pv_principal *who,
             pv_reply_error(rp, PV_ETYPE, "indicia", "indicia must hold indicium id strings");
             goto out;
         }
-        if (pv_api_own_indicium(st, who, json_string_value(v), &recs[i], rp) != PV_OK)
+        if (pv_view_own_indicium(st, who, json_string_value(v), &recs[i], rp) != PV_OK)
             goto out;
     }
     if (apply_printer(st, who, &j, rp) != PV_OK)
@@ -378,8 +381,9 @@ out:
     json_decref(root);
 }
 
-void pv_api_get_layouts(struct pv_reply *rp)
+void pv_h_layouts(struct pv_call *c)
 {
+    struct pv_reply *rp = c->rp;
     static const char *const kinds[] = {"", "label", "envelope", "sheet"};
     json_t *arr = json_array();
     size_t i;
@@ -393,7 +397,7 @@ void pv_api_get_layouts(struct pv_reply *rp)
                            l->page_w, "page_height_pt", l->page_h, "rows", (int) l->rows, "cols",
                            (int) l->cols, "labels_per_page", (int) (l->rows * l->cols)));
     }
-    pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", "layouts", arr) : NULL);
+    pv_reply_json(rp, 200, arr ? json_pack("{s:o}", "layouts", arr) : NULL);
 }
 
 static json_t *printer_json(const struct pv_printer_rec *p)
@@ -407,23 +411,19 @@ static json_t *printer_json(const struct pv_printer_rec *p)
 
 static const char *const printer_fields[] = {"offset_x_mm", "offset_y_mm", NULL};
 
-void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const char *name,
-                     const struct pv_request *rq, struct pv_reply *rp)
+void pv_h_printers(struct pv_call *c)
 {
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const char *name = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
     struct pv_printer_rec p, *list = NULL;
     size_t n = 0, i;
     json_t *root, *arr, *x, *y;
     int rc;
 
-    if (who->role != PV_ROLE_CUSTOMER) {
-        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "printers belong to customer accounts");
-        return;
-    }
-    if (!name) {
-        if (strcmp(rq->method, "GET") != 0) {
-            pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
-            return;
-        }
+    if (!name) { /* GET of the list */
         if ((rc = pv_store_printer_list(st, who->owner_id, &list, &n)) != PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
             return;
@@ -432,7 +432,7 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
         for (i = 0; arr && i < n; i++)
             json_array_append_new(arr, printer_json(&list[i]));
         free(list);
-        pv_api_reply_json(rp, 200, arr ? json_pack("{s:o}", "printers", arr) : NULL);
+        pv_reply_json(rp, 200, arr ? json_pack("{s:o}", "printers", arr) : NULL);
         return;
     }
     if (!printer_name_ok(name)) {
@@ -443,14 +443,14 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
         if ((rc = pv_store_printer_get(st, who->owner_id, name, &p)) != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such printer" : NULL);
         else
-            pv_api_reply_json(rp, 200, printer_json(&p));
+            pv_reply_json(rp, 200, printer_json(&p));
     } else if (strcmp(rq->method, "DELETE") == 0) {
         if ((rc = pv_store_printer_delete(st, who->owner_id, name)) != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such printer" : NULL);
         else
-            pv_api_reply_json(rp, 200, json_pack("{s:b}", "deleted", 1));
-    } else if (strcmp(rq->method, "PUT") == 0) {
-        if (!(root = pv_api_parse_object(rq, printer_fields, rp)))
+            pv_reply_json(rp, 200, json_pack("{s:b}", "deleted", 1));
+    } else { /* PUT: the route table lets no other method on */
+        if (!(root = pv_body_object(rq, printer_fields, rp)))
             return;
         memset(&p, 0, sizeof p);
         snprintf(p.name, sizeof p.name, "%s", name);
@@ -467,10 +467,8 @@ void pv_api_printers(struct pv_store *st, const struct pv_principal *who, const 
             if ((rc = pv_store_printer_put(st, who->owner_id, &p)) != PV_OK)
                 pv_reply_error(rp, rc, NULL, NULL);
             else
-                pv_api_reply_json(rp, 200, printer_json(&p));
+                pv_reply_json(rp, 200, printer_json(&p));
         }
         json_decref(root);
-    } else {
-        pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
     }
 }

@@ -1,0 +1,41 @@
+/*
+ * app.h - what one running server shares between its request threads:
+ * the store pool, where purchases go, secrets, gateways and limits.
+ */
+#ifndef STAMPD_APP_H
+#define STAMPD_APP_H
+
+#include "domain/media.h"
+#include "domain/payment.h"
+#include "domain/purchase.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pv_pool;
+struct pv_processor;
+struct pv_router;
+struct pv_ratelimit;
+
+struct pv_app {
+    struct pv_pool *pool;
+    struct pv_processor *procs; /* in-process processors (stampd serve / processor) */
+    size_t nprocs;
+    atomic_size_t next_proc;
+    struct pv_router *router; /* stampd front: processors in other processes */
+    int internal;             /* stampd processor: answer only the internal protocol */
+    char secret[128];         /* internal protocol secret (front and processor) */
+    char license[PV_LICENSE_LEN + 1];
+    struct pv_gateways gws;      /* card payments (owned by main; shared with the processors) */
+    struct pv_ratelimit *limits; /* failed logins and key attempts per source (owned by main) */
+    int64_t refund_window_s;     /* refunds of unused pieces within this many seconds */
+    /* A reverse proxy whose X-Forwarded-For is believed ("" = none): requests
+     * from it are rate-limited by the client address it reports. */
+    char trusted_proxy[64];
+    /* Media serial secrets, so a purchase's serial is authenticated before
+     * any database work (media.h); cmd_run.c loads them. */
+    struct pv_media_keyring media;
+};
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * cmd_run.c - running a server: stampd serve (the API and its processors
+ * in one process), stampd front (the API; purchases go to processor
+ * processes) and stampd processor (one processor answering signed internal
+ * requests): their options, start-up and orderly shutdown.
+ */
+#include "server/cmd_run.h"
+
+#include "domain/media.h"
+#include "render/render.h"
+#include "server/cmd.h"
+#include "server/http.h"
+#include "server/internal.h"
+#include "server/pool.h"
+#include "server/processor.h"
+#include "server/ratelimit.h"
+#include "server/router.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/timeutil.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PROCESSORS 16
+
+static int parse_listen(const char *s, char host[64], uint16_t *port)
+{
+    const char *colon = strrchr(s, ':');
+    uint64_t p;
+
+    if (!colon || (size_t) (colon - s) >= 64 || colon == s)
+        return PV_EINVAL;
+    memcpy(host, s, (size_t) (colon - s));
+    host[colon - s] = '\0';
+    if (pv_parse_u64(colon + 1, 0, 65535, &p) != PV_OK)
+        return PV_EINVAL;
+    *port = (uint16_t) p;
+    return PV_OK;
+}
+
+static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, const char *address,
+                       uint64_t lease_ms)
+{
+    struct pv_processor_opts popts;
+    int rc;
+
+    memset(&popts, 0, sizeof popts);
+    popts.dsn = o->db;
+    popts.n = (size_t) n;
+    popts.id = o->id;
+    popts.address = address;
+    popts.lease_ms = (int64_t) lease_ms;
+    popts.gws = &app->gws;
+    if ((rc = pv_processors_start(&popts, &app->procs)) != PV_OK)
+        return pv_cmd_fail("start processors", rc);
+    app->nprocs = (size_t) n;
+    return PV_OK;
+}
+
+/* The vendor's internal-protocol secret, made by init or migrate. */
+static int load_secret(const char *db, char *out, size_t n)
+{
+    struct pv_store *st = NULL;
+    char *v = NULL;
+    int rc;
+
+    if ((rc = pv_store_open_checked(db, &st)) != PV_OK)
+        return rc;
+    rc = pv_store_config_get(st, PV_CFG_INTERNAL_SECRET, &v);
+    pv_store_close(st);
+    if (rc == PV_ENOTFOUND)
+        fprintf(stderr, "stampd: no internal secret in the database (run stampd migrate)\n");
+    if (rc == PV_OK)
+        snprintf(out, n, "%s", v);
+    free(v);
+    return rc;
+}
+
+/*
+ * stampd serve: the API and N processors in one process.
+ * stampd front: the API; purchases go to processor processes (router.c).
+ * stampd processor: one processor answering signed internal requests.
+ */
+int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
+{
+    struct pv_app app;
+    struct pv_processor_opts popts;
+    struct pv_store *st = NULL;
+    struct pv_http *http = NULL;
+    char host[64], address[128], *license = NULL;
+    uint64_t nproc = mode == PV_RUN_PROCESSOR ? 1 : 2, threads = 4, lease_ms = 0;
+    uint64_t lockout = 900, refund_days = 30;
+    char *gateway = NULL;
+    uint16_t port = 8080, bound = 0;
+    sigset_t set;
+    int sig, rc;
+
+    if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
+        (o->processors && (mode != PV_RUN_SERVE ||
+                           pv_parse_u64(o->processors, 1, MAX_PROCESSORS, &nproc) != PV_OK)) ||
+        (o->threads && pv_parse_u64(o->threads, 1, 256, &threads) != PV_OK) ||
+        (o->lease_ms && pv_parse_u64(o->lease_ms, 200, 600000, &lease_ms) != PV_OK) ||
+        (o->lockout && pv_parse_u64(o->lockout, 1, 86400, &lockout) != PV_OK) ||
+        (o->refund_days && pv_parse_u64(o->refund_days, 0, 365, &refund_days) != PV_OK) ||
+        (o->id && (mode != PV_RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
+        (o->advertise && (mode != PV_RUN_PROCESSOR || strncmp(o->advertise, "http://", 7) != 0 ||
+                          strlen(o->advertise) >= 200))) {
+        fprintf(stderr,
+                "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
+                "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
+                "--refund-window-days 0-365, --id NAME and --advertise http://HOST:PORT "
+                "(processor)\n",
+                MAX_PROCESSORS);
+        return 2;
+    }
+    /* Signals are taken by sigwait() below; every thread inherits the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&app, 0, sizeof app);
+    memset(&popts, 0, sizeof popts);
+    if (!pv_cmd_db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return pv_cmd_fail("open database (run stampd init, or stampd migrate after an upgrade)",
+                           rc);
+    rc = pv_store_config_get(st, PV_CFG_LICENSE, &license);
+    if (rc == PV_OK && pv_store_config_get(st, PV_CFG_GATEWAY, &gateway) != PV_OK)
+        gateway = NULL; /* no live card payments */
+    if (rc == PV_OK && (rc = pv_media_keyring_init(&app.media, st, PV_MEDIA_RELOAD_MS)) != PV_OK) {
+        pv_store_close(st);
+        free(license);
+        free(gateway);
+        return pv_cmd_fail("media serial secrets", rc);
+    }
+    pv_store_close(st);
+    if (rc != PV_OK)
+        return pv_cmd_fail("read license (run stampd init first?)", rc);
+    snprintf(app.license, sizeof app.license, "%s", license);
+    free(license);
+    if (mode != PV_RUN_SERVE && (rc = load_secret(o->db, app.secret, sizeof app.secret)) != PV_OK)
+        return pv_cmd_fail("internal secret", rc);
+    app.internal = mode == PV_RUN_PROCESSOR;
+    app.refund_window_s = (int64_t) refund_days * 86400;
+    if (o->trusted_proxy) {
+        if (!o->trusted_proxy[0] || strlen(o->trusted_proxy) >= sizeof app.trusted_proxy) {
+            fprintf(stderr, "stampd: --trusted-proxy takes the proxy's IP address\n");
+            return 2;
+        }
+        snprintf(app.trusted_proxy, sizeof app.trusted_proxy, "%s", o->trusted_proxy);
+    }
+    /* Test keys always pay through the sandbox; live keys through the
+     * configured gateway, or not by card at all. */
+    rc = pv_gateway_open("sandbox", &app.gws.test);
+    if (rc == PV_OK && gateway)
+        rc = pv_gateway_open(gateway, &app.gws.live);
+    free(gateway);
+    if (rc == PV_OK)
+        rc = pv_ratelimit_new((int64_t) lockout, &app.limits);
+    if (rc != PV_OK) {
+        pv_cmd_fail("payment gateway", rc);
+        goto out;
+    }
+
+    if ((rc = pv_pool_new(o->db, (size_t) threads + 2, &app.pool)) != PV_OK) {
+        pv_cmd_fail("store pool", rc);
+        goto out;
+    }
+    if (mode == PV_RUN_FRONT &&
+        (rc = pv_router_start(o->db, app.secret, 16, &app.router)) != PV_OK) {
+        pv_cmd_fail("router", rc);
+        goto out;
+    }
+    if (mode == PV_RUN_SERVE && (rc = start_procs(o, &app, nproc, "inproc", lease_ms)) != PV_OK)
+        goto out;
+    if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &http, &bound)) != PV_OK) {
+        char what[96];
+        snprintf(what, sizeof what, "listen on %s:%u (in use?)", host, (unsigned) port);
+        pv_cmd_fail(what, rc);
+        goto out;
+    }
+    /* A processor registers the address it really listens on. */
+    snprintf(address, sizeof address, "http://%s:%u", host, (unsigned) bound);
+    if (mode == PV_RUN_PROCESSOR &&
+        (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms)) != PV_OK)
+        goto out;
+    if (mode == PV_RUN_SERVE)
+        fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);
+    else if (mode == PV_RUN_FRONT)
+        fprintf(stderr, "stampd: front, license %s, processors from the servers table\n",
+                app.license);
+    else
+        fprintf(stderr, "stampd: processor %s, license %s\n", pv_processor_id(app.procs, 0),
+                app.license);
+    fprintf(stderr, "listening on %s\n", address);
+    fflush(stderr);
+
+    while (sigwait(&set, &sig) != 0)
+        ;
+    fprintf(stderr, "stampd: signal %d, shutting down\n", sig);
+out:
+    /* Stop taking connections, let the processors (or the router) finish and
+     * answer every queued purchase, then close the rest. */
+    pv_http_quiesce(http);
+    pv_processors_drain(app.procs, app.nprocs);
+    pv_router_stop(app.router);
+    app.router = NULL;
+    pv_http_stop(http);
+    pv_processors_stop(app.procs, app.nprocs);
+    pv_render_shutdown();
+    pv_pool_free(app.pool);
+    pv_gateway_close(app.gws.live);
+    pv_gateway_close(app.gws.test);
+    pv_ratelimit_free(app.limits);
+    pv_media_keyring_clear(&app.media);
+    return rc == PV_OK ? 0 : 1;
+}

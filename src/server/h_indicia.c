@@ -1,0 +1,571 @@
+/*
+ * h_indicia.c - buying postage and reading it back (docs/api.md): the
+ * price quote, purchase validation into a job for the processors and the
+ * answer once it is done, one indicium, and the filtered history.
+ *
+ * Every handler validates its input completely before anything is written,
+ * and leaves money movements to the processors' write path.
+ */
+#include "server/h_indicia.h"
+
+#include "server/app.h"
+#include "server/h_media.h"
+#include "server/h_payments.h"
+#include "server/internal.h"
+#include "server/views.h"
+#include "domain/ledger.h"
+#include "stampd/rates.h"
+
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAIL_DATE_AHEAD 30 /* days a mail date may lie in the future */
+
+static int digits(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* out holds 10 bytes when allow_plus4, else 6. */
+static int parse_zip(const char *s, int allow_plus4, char *out)
+{
+    size_t n = strlen(s);
+
+    if (n == 5 && digits(s, 5)) {
+        memcpy(out, s, 6);
+        return PV_OK;
+    }
+    if (allow_plus4 && n == 10 && s[5] == '-' && digits(s, 5) && digits(s + 6, 4)) {
+        memcpy(out, s, 5);
+        memcpy(out + 5, s + 6, 5);
+        return PV_OK;
+    }
+    if (allow_plus4 && n == 9 && digits(s, 9)) {
+        memcpy(out, s, 10);
+        return PV_OK;
+    }
+    return PV_EZIP;
+}
+
+static int parse_weight(json_t *v, uint16_t *tenths)
+{
+    if (json_is_integer(v)) {
+        json_int_t w = json_integer_value(v);
+        if (w <= 0 || w > 1000)
+            return PV_EWEIGHT;
+        *tenths = (uint16_t) (w * 10);
+        return PV_OK;
+    }
+    if (json_is_real(v)) {
+        /* Weights are not money: a double is fine, but only tenths count. */
+        double d = json_real_value(v), diff;
+        long t;
+        if (!(d > 0.0 && d <= 1000.0))
+            return PV_EWEIGHT;
+        t = (long) (d * 10.0 + 0.5);
+        diff = d * 10.0 - (double) t;
+        if (diff > 1e-6 || diff < -1e-6)
+            return PV_ETYPE;
+        if (t <= 0)
+            return PV_EWEIGHT;
+        *tenths = (uint16_t) t;
+        return PV_OK;
+    }
+    return PV_ETYPE;
+}
+
+static const char *const purchase_fields[] = {"mail_class", "weight_oz",
+                                              "from_zip",   "to_zip",
+                                              "mail_date",  "medium_serial",
+                                              "payment",    "from_address",
+                                              "to_address", "commit_to_purchase_medium",
+                                              NULL};
+
+/* An address block: 1-6 lines of 1-60 printable characters, joined by '\n'. */
+static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
+{
+    size_t i, n = strlen(s), lines = 1, col = 0;
+
+    if (n == 0 || n >= PV_ADDRESS_MAX)
+        return PV_EINVAL;
+    /* jansson hands us valid UTF-8: count characters (lead bytes), not bytes. */
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c == '\n') {
+            if (col == 0 || ++lines > 6)
+                return PV_EINVAL;
+            col = 0;
+        } else if (c < 0x20 || c == 0x7f) {
+            return PV_EINVAL;
+        } else if ((c & 0xc0) != 0x80 && ++col > 60) {
+            return PV_EINVAL;
+        }
+    }
+    if (col == 0)
+        return PV_EINVAL;
+    memcpy(out, s, n + 1);
+    return PV_OK;
+}
+
+/* The mail class name cls and root's weight_oz into q; rp set on error. */
+static int parse_class_weight(json_t *root, const char *cls, struct pv_purchase_req *q,
+                              struct pv_reply *rp)
+{
+    json_t *w;
+    int rc;
+
+    if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
+        pv_reply_error(rp, rc, "mail_class",
+                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+        return rc;
+    }
+    if (!(w = json_object_get(root, "weight_oz"))) {
+        pv_reply_error(rp, PV_EMISSING, "weight_oz", NULL);
+        return PV_EMISSING;
+    }
+    if ((rc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
+        pv_reply_error(rp, rc, "weight_oz",
+                       rc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
+                                      : NULL);
+        return rc;
+    }
+    return PV_OK;
+}
+
+/* The mail date text (NULL = today) into q; rp set on error. */
+static int parse_mail_date(const char *date, struct pv_purchase_req *q, struct pv_reply *rp)
+{
+    uint32_t today = pv_date_from_unix(pv_now());
+    int rc;
+
+    if (!date) {
+        q->mail_date = today;
+        return PV_OK;
+    }
+    if ((rc = pv_date_parse(date, &q->mail_date)) != PV_OK) {
+        pv_reply_error(rp, rc, "mail_date", "mail_date must be a date YYYY-MM-DD");
+        return rc;
+    }
+    /* Yesterday is allowed: it is still today somewhere in the US. */
+    if (q->mail_date < pv_date_add_days(today, -1) ||
+        q->mail_date > pv_date_add_days(today, MAIL_DATE_AHEAD)) {
+        pv_reply_error(rp, PV_EMAILDATE, "mail_date",
+                       "mail_date must be today or within the next 30 days");
+        return PV_EMAILDATE;
+    }
+    return PV_OK;
+}
+
+/* Price q (class, weight and date parsed) into q->postage; rp set on error. */
+static int price(struct pv_purchase_req *q, const char *cls, struct pv_reply *rp)
+{
+    char msg[160];
+    int rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &q->postage, NULL);
+
+    if (rc == PV_EWEIGHT) {
+        snprintf(msg, sizeof msg, "weight_oz must be more than 0 and at most %u.%u oz for %s",
+                 pv_rate_max_weight(q->mail_class) / 10, pv_rate_max_weight(q->mail_class) % 10,
+                 cls);
+        pv_reply_error(rp, rc, "weight_oz", msg);
+    } else if (rc != PV_OK) {
+        pv_reply_error(rp, rc, rc == PV_ENORATE ? "mail_date" : NULL, NULL);
+    }
+    return rc;
+}
+
+/* Validate and price the purchase body root (borrowed) into q; rp set on error. */
+static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
+{
+    const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
+    json_t *w;
+    int rc;
+
+    if ((rc = pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
+        goto out;
+    if ((rc = parse_class_weight(root, cls, q, rp)) != PV_OK)
+        goto out;
+    if ((rc = parse_zip(from, 0, q->from_zip)) != PV_OK) {
+        pv_reply_error(rp, rc, "from_zip", "from_zip must be 5 digits");
+        goto out;
+    }
+    if ((rc = parse_zip(to, 1, q->to_zip)) != PV_OK) {
+        pv_reply_error(rp, rc, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
+        goto out;
+    }
+    if ((rc = parse_mail_date(date, q, rp)) != PV_OK)
+        goto out;
+    if ((rc = pv_body_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr, rp)) !=
+            PV_OK ||
+        (faddr && (rc = parse_address(faddr, q->from_address)) != PV_OK)) {
+        if (faddr)
+            pv_reply_error(rp, rc, "from_address",
+                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
+        goto out;
+    }
+    if ((rc = pv_body_string(root, "to_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &taddr, rp)) !=
+            PV_OK ||
+        (taddr && (rc = parse_address(taddr, q->to_address)) != PV_OK)) {
+        if (taddr)
+            pv_reply_error(rp, rc, "to_address",
+                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
+        goto out;
+    }
+    if (medium && (rc = pv_medium_parse(medium, q->medium_serial)) != PV_OK) {
+        pv_reply_error(rp, rc, "medium_serial",
+                       "medium_serial must be 1-32 letters, digits or hyphens");
+        goto out;
+    }
+    if ((w = json_object_get(root, "commit_to_purchase_medium")) != NULL) {
+        if (!json_is_boolean(w)) {
+            pv_reply_error(rp, rc = PV_ETYPE, "commit_to_purchase_medium", NULL);
+            goto out;
+        }
+        q->commit_medium = json_is_true(w);
+    }
+    rc = price(q, cls, rp);
+out:
+    return rc;
+}
+
+/*
+ * GET /v1/rates/quote?mail_class=&weight_oz=&mail_date=: what a purchase
+ * would cost, validated exactly like one (the same checks, codes and
+ * messages), so the web UI can show the price before anyone pays. Public:
+ * prices are no secret, and nothing is written.
+ */
+void pv_h_quote(struct pv_call *c)
+{
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    const char *cls = pv_query_arg(rq, "mail_class"), *w = pv_query_arg(rq, "weight_oz");
+    const char *date = pv_query_arg(rq, "mail_date");
+    struct pv_purchase_req q;
+    char day[16], money[32];
+    json_t *root = json_object();
+
+    memset(&q, 0, sizeof q);
+    if (!root) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    /* The query as the purchase body it stands for: weight_oz is a JSON
+     * number there, so "1.5" is read as one and "abc" is the wrong type. */
+    if (cls)
+        json_object_set_new(root, "mail_class", json_string(cls));
+    if (w) {
+        json_t *v = strlen(w) <= 16 ? json_loads(w, JSON_DECODE_ANY, NULL) : NULL;
+        json_object_set_new(root, "weight_oz", v ? v : json_string(w));
+    }
+    if (date)
+        json_object_set_new(root, "mail_date", json_string(date));
+    if (pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
+        pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
+        parse_class_weight(root, cls, &q, rp) != PV_OK || parse_mail_date(date, &q, rp) != PV_OK ||
+        price(&q, cls, rp) != PV_OK)
+        goto out;
+    pv_reply_json(rp, 200,
+                  json_pack("{s:s, s:s, s:f, s:s, s:I, s:s}", "object", "quote", "mail_class",
+                            pv_mail_class_name(q.mail_class), "weight_oz", q.weight_tenth_oz / 10.0,
+                            "mail_date", pv_date_format(q.mail_date, day, sizeof day),
+                            "postage_mills", (json_int_t) q.postage, "postage",
+                            pv_money_format(q.postage, money, sizeof money)));
+out:
+    json_decref(root);
+}
+
+/* An earlier purchase with this key: answer it again (same body) or refuse
+ * (other body) before any validation that depends on the day, so a retry
+ * days later still gets its stamp. PV_ENOTFOUND when the key is new. The
+ * processor checks again inside its transaction, which settles races. */
+static int replay_early(struct pv_store *st, const struct pv_principal *who, const char *key,
+                        const char *req_hash, struct pv_reply *rp)
+{
+    char stored[PV_HASH_HEX], id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
+    struct pv_indicium_rec *rec;
+    pv_mills bal;
+    json_t *j;
+    int rc;
+
+    pv_idem_owner(who->owner_id, who->test, owner);
+    rc = pv_store_idem_get(st, owner, key, stored, id);
+    if (rc != PV_OK)
+        return rc;
+    if (strcmp(stored, req_hash) != 0) {
+        pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
+        return PV_OK;
+    }
+    rec = malloc(sizeof *rec);
+    if (!rec)
+        return PV_ENOMEM;
+    pv_account_customer_mode(who->owner_id, who->test, acct);
+    if ((rc = pv_store_indicium_get(st, id, rec)) == PV_OK &&
+        (rc = pv_balance(st, acct, &bal)) == PV_OK) {
+        j = pv_view_indicium(rec);
+        if (j)
+            json_object_set_new(j, "balance_mills", json_integer(bal));
+        pv_reply_json(rp, 201, j);
+        rp->replayed = 1;
+    }
+    free(rec);
+    return rc;
+}
+
+void pv_h_indicia_post(struct pv_call *c)
+{
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    struct pv_job *job;
+    json_t *root;
+    int rc;
+
+    if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
+        return;
+    if (!(root = pv_body_object(rq, purchase_fields, rp)))
+        return;
+    /* A forged or mistyped medium serial costs no database work. */
+    if (pv_medium_check(app, st, root, rp) != PV_OK) {
+        json_decref(root);
+        return;
+    }
+    job = calloc(1, sizeof *job);
+    if (!job) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    if ((rc = pv_payments_request_hash("POST /v1/indicia\n", root, job->req.req_hash)) != PV_OK ||
+        (rc = replay_early(st, who, rq->idempotency_key, job->req.req_hash, rp)) != PV_ENOTFOUND) {
+        if (rc != PV_OK)
+            pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    if (parse_purchase(root, &job->req, rp) != PV_OK ||
+        pv_payments_parse(app, st, who, json_object_get(root, "payment"), 1, &job->req.pay, rp) !=
+            PV_OK)
+        goto out;
+    job->req.test = who->test;
+    job->req.flags = who->test ? PV_IND_FLAG_TEST : 0;
+    snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
+    snprintf(job->req.idem_key, sizeof job->req.idem_key, "%s", rq->idempotency_key);
+    rp->job = job;
+    job = NULL;
+out:
+    free(job);
+    json_decref(root);
+}
+
+/* How a purchase was paid, for its answer. */
+static json_t *payment_json(const struct pv_purchase_req *q, const struct pv_purchase_res *r)
+{
+    char a[32];
+    json_t *j;
+
+    if (q->pay.method == PV_PAY_CARD)
+        j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "method", "card", "charge_id", r->charge_id,
+                      "brand", q->pay.brand, "last4", q->pay.last4, "payment_method_id",
+                      q->pay.payment_method_id[0] ? json_string(q->pay.payment_method_id)
+                                                  : json_null());
+    else
+        j = json_pack("{s:s}", "method", "balance");
+    if (j && r->refill_id[0])
+        json_object_set_new(j, "auto_refill",
+                            json_pack("{s:s, s:s, s:I}", "charge_id", r->refill_id, "amount",
+                                      pv_money_format(r->refilled, a, sizeof a), "amount_mills",
+                                      (json_int_t) r->refilled));
+    return j;
+}
+
+void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
+{
+    json_t *j;
+
+    if (job->internal) {
+        /* To a front: the outcome; 503 for what another processor may not share. */
+        if (err != PV_OK) {
+            memset(&job->res, 0, sizeof job->res);
+            job->res.err = err;
+        }
+        err = job->res.err;
+        pv_reply_json(rp, err == PV_ENOPSD || err == PV_EBUSY ? 503 : 200,
+                      pv_res_to_json(&job->res));
+        free(job);
+        return;
+    }
+    if (err == PV_OK)
+        err = job->res.err;
+    if (err == PV_ECARDDECLINED) {
+        pv_reply_declined(rp, job->res.decline);
+    } else if (err != PV_OK) {
+        pv_reply_error(
+            rp, err,
+            err == PV_ECARDINVALID || err == PV_EGATEWAY || err == PV_ENOGATEWAY ? "payment" : NULL,
+            NULL);
+        pv_medium_result(&job->res, NULL, rp);
+    } else {
+        j = pv_view_indicium(&job->res.rec);
+        if (j) {
+            json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
+            /* A replay's payment was the first request's: not this one's to tell. */
+            if (!job->res.replayed)
+                json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
+        }
+        pv_medium_result(&job->res, j, rp);
+        pv_reply_json(rp, 201, j);
+        rp->replayed = job->res.replayed;
+    }
+    free(job);
+}
+
+void pv_h_indicium_get(struct pv_call *c)
+{
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const char *id = c->id;
+    struct pv_reply *rp = c->rp;
+    struct pv_indicium_rec rec;
+
+    if (pv_view_own_indicium(st, who, id, &rec, rp) == PV_OK)
+        pv_reply_json(rp, 200, pv_view_indicium(&rec));
+}
+
+/* A history filter's date: YYYY-MM-DD into *out; rp set (field name) on error. */
+static int filter_date(const char *text, const char *name, uint32_t *out, struct pv_reply *rp)
+{
+    char msg[64];
+
+    if (pv_date_parse(text, out) == PV_OK)
+        return PV_OK;
+    snprintf(msg, sizeof msg, "%s must be a date YYYY-MM-DD", name);
+    pv_reply_error(rp, PV_EINVAL, name, msg);
+    return PV_EINVAL;
+}
+
+/*
+ * The history filter from the query arguments (each borrowed; NULL =
+ * absent) into f; rp set on error. Dates are UTC purchase days, to
+ * inclusive; q is an indicium id or a ZIP (ZIP+4 with or without hyphen).
+ */
+static int parse_filter(const char *from, const char *to, const char *cls, const char *mode,
+                        const char *refunded, const char *q, struct pv_indicium_filter *f,
+                        struct pv_reply *rp)
+{
+    uint32_t day;
+    size_t i, n;
+
+    memset(f, 0, sizeof *f);
+    f->test = f->refunded = -1;
+    if (from) {
+        if (filter_date(from, "from", &day, rp) != PV_OK)
+            return PV_EINVAL;
+        f->created_from = pv_date_to_unix(day);
+    }
+    if (to) {
+        if (filter_date(to, "to", &day, rp) != PV_OK)
+            return PV_EINVAL;
+        f->created_to = pv_date_to_unix(day) + 86400;
+        if (f->created_to <= f->created_from) {
+            pv_reply_error(rp, PV_EINVAL, "to", "to must not be before from");
+            return PV_EINVAL;
+        }
+    }
+    if (cls && pv_mail_class_parse(cls, &f->mail_class) != PV_OK) {
+        pv_reply_error(rp, PV_EMAILCLASS, "mail_class",
+                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+        return PV_EMAILCLASS;
+    }
+    if (mode) {
+        if (strcmp(mode, "live") != 0 && strcmp(mode, "test") != 0) {
+            pv_reply_error(rp, PV_EINVAL, "mode", "mode must be \"live\" or \"test\"");
+            return PV_EINVAL;
+        }
+        f->test = strcmp(mode, "test") == 0;
+    }
+    if (refunded) {
+        if (strcmp(refunded, "true") != 0 && strcmp(refunded, "false") != 0) {
+            pv_reply_error(rp, PV_EINVAL, "refunded", "refunded must be true or false");
+            return PV_EINVAL;
+        }
+        f->refunded = strcmp(refunded, "true") == 0;
+    }
+    if (q && *q) {
+        n = strlen(q);
+        if (n >= sizeof f->q) {
+            pv_reply_error(rp, PV_EINVAL, "q", "q is an indicium id or a ZIP code");
+            return PV_EINVAL;
+        }
+        for (i = 0; i < n; i++)
+            if (!((q[i] >= 'a' && q[i] <= 'z') || (q[i] >= 'A' && q[i] <= 'Z') ||
+                  (q[i] >= '0' && q[i] <= '9') || q[i] == '_' || q[i] == '-')) {
+                pv_reply_error(rp, PV_EINVAL, "q", "q is an indicium id or a ZIP code");
+                return PV_EINVAL;
+            }
+        /* ZIP+4 is stored as nine digits. */
+        if (parse_zip(q, 1, f->q) != PV_OK)
+            memcpy(f->q, q, n + 1);
+    }
+    return PV_OK;
+}
+
+void pv_h_indicia_list(struct pv_call *c)
+{
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    struct pv_indicium_rec *recs = NULL;
+    struct pv_indicium_filter f;
+    uint64_t limit = LIST_DEFAULT;
+    size_t n = 0, i;
+    json_t *arr, *j;
+    int rc;
+
+    if (pv_query_arg(rq, "limit") &&
+        pv_parse_u64(pv_query_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
+        pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
+        return;
+    }
+    if (pv_query_arg(rq, "cursor") && strlen(pv_query_arg(rq, "cursor")) >= PV_ID_MAX) {
+        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+        return;
+    }
+    if (parse_filter(pv_query_arg(rq, "from"), pv_query_arg(rq, "to"),
+                     pv_query_arg(rq, "mail_class"), pv_query_arg(rq, "mode"),
+                     pv_query_arg(rq, "refunded"), pv_query_arg(rq, "q"), &f, rp) != PV_OK)
+        return;
+    /* One extra row tells whether there is a next page. */
+    rc = pv_store_indicium_search(st, who->owner_id, &f, pv_query_arg(rq, "cursor"),
+                                  (size_t) limit + 1, &recs, &n);
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr && i < n && i < limit; i++) {
+        if (!(j = pv_view_indicium(&recs[i])) || json_array_append_new(arr, j) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    pv_reply_json(rp, 200,
+                  arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
+                                  n > limit, "next_cursor",
+                                  n > limit ? json_string(recs[limit - 1].id) : json_null())
+                      : NULL);
+    free(recs);
+}

@@ -1,0 +1,44 @@
+/*
+ * h_internal.c - the processor side of the front -> processor protocol
+ * (internal.c): a signed purchase from a front becomes a job.
+ */
+#include "server/h_internal.h"
+
+#include "server/app.h"
+#include "server/internal.h"
+#include "server/job.h"
+
+#include "stampd/error.h"
+#include "stampd/timeutil.h"
+
+#include <stdlib.h>
+
+/* stampd processor: only signed purchases from a front (internal.c). */
+void pv_h_internal_purchase(struct pv_call *c)
+{
+    struct pv_app *app = c->app;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    struct pv_job *job;
+    json_t *root;
+    int rc;
+
+    rc = pv_internal_verify(app->secret, "POST", PV_INTERNAL_PATH,
+                            rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Time") : NULL,
+                            rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Signature") : NULL,
+                            rq->body, rq->body_len, pv_now_ms());
+    if (rc != PV_OK) {
+        pv_reply_error(rp, PV_EUNAUTH, "X-Stampd-Signature", "not a signed internal request");
+        return;
+    }
+    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL);
+    job = calloc(1, sizeof *job);
+    if (!root || !job || pv_req_from_json(root, &job->req) != PV_OK) {
+        pv_reply_error(rp, job ? PV_EINVAL : PV_ENOMEM, NULL, "bad internal purchase");
+        free(job);
+    } else {
+        job->internal = 1;
+        rp->job = job;
+    }
+    json_decref(root);
+}

@@ -1,0 +1,773 @@
+/*
+ * h_payments.c - how customers pay (docs/payments.md): saved cards,
+ * prepaid funds, auto-refill, the transaction history and refunds.
+ *
+ * Card numbers and CVCs are read from the request body into a
+ * pv_card_input, handed to the gateway's tokenize, and never copied
+ * anywhere else: not into the store, a log line, an error message, or the
+ * request fingerprint used for idempotency (scrubbed first).
+ */
+#include "server/h_payments.h"
+
+#include "crypto/crypto.h"
+#include "domain/ledger.h"
+#include "server/views.h"
+#include "stampd/card.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUNDS_MIN  1000     /* $1.00 */
+#define FUNDS_MAX  10000000 /* $10,000.00 */
+#define REFILL_MIN 5000     /* auto-refill amount of at least $5.00 */
+
+static int whole_cents(pv_mills m)
+{
+    return m % 10 == 0;
+}
+
+/* A money field given as a "12.34" string: into *out, or rp set. */
+static int get_money(json_t *root, const char *name, int required, pv_mills min, pv_mills max,
+                     pv_mills *out, struct pv_reply *rp)
+{
+    const char *text;
+    char msg[160], a[32], b[32];
+    int rc;
+
+    if ((rc = pv_body_string(root, name, required, 32, PV_EAMOUNT, &text, rp)) != PV_OK)
+        return rc;
+    if (!text)
+        return PV_ENOTFOUND;
+    if (pv_money_parse(text, out) != PV_OK || !whole_cents(*out) || *out < min || *out > max) {
+        snprintf(msg, sizeof msg, "%s must be whole cents from %s to %s (\"25.00\")", name,
+                 pv_money_format(min, a, sizeof a), pv_money_format(max, b, sizeof b));
+        pv_reply_error(rp, PV_EAMOUNT, name, msg);
+        return PV_EAMOUNT;
+    }
+    return PV_OK;
+}
+
+static const char *money(pv_mills m, char buf[32])
+{
+    return pv_money_format(m, buf, 32);
+}
+
+static const char *const card_fields[] = {"number", "exp_month", "exp_year", "cvc", "zip", NULL};
+
+/* Names of card fields as the API reports them. */
+static const char *card_field(const char *f)
+{
+    static const char *const names[][2] = {{"number", "card.number"},
+                                           {"exp_month", "card.exp_month"},
+                                           {"exp_year", "card.exp_year"},
+                                           {"cvc", "card.cvc"},
+                                           {"zip", "card.zip"}};
+    size_t i;
+
+    for (i = 0; f && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(f, names[i][0]) == 0)
+            return names[i][1];
+    return "card";
+}
+
+/* Read card (borrowed JSON) and exchange it for a gateway token into pay. */
+static int tokenize_card(struct pv_gateway *gw, json_t *card, struct pv_payment *pay,
+                         struct pv_card_info *info, struct pv_reply *rp)
+{
+    struct pv_card_input in;
+    const char *k, *field = NULL;
+    char *token = NULL;
+    json_t *v;
+    int rc;
+
+    if (!json_is_object(card)) {
+        pv_reply_error(rp, PV_ECARDINVALID, "card", "card must be an object");
+        return PV_ECARDINVALID;
+    }
+    json_object_foreach(card, k, v)
+    {
+        size_t i;
+        for (i = 0; card_fields[i] && strcmp(k, card_fields[i]) != 0; i++)
+            ;
+        if (!card_fields[i]) {
+            pv_reply_error(rp, PV_EUNKNOWNFIELD, "card", "unknown field in card");
+            return PV_EUNKNOWNFIELD;
+        }
+    }
+    memset(&in, 0, sizeof in);
+    v = json_object_get(card, "number");
+    in.number = json_is_string(v) ? json_string_value(v) : NULL;
+    v = json_object_get(card, "exp_month");
+    in.exp_month = json_is_integer(v) ? (int) json_integer_value(v) : 0;
+    v = json_object_get(card, "exp_year");
+    in.exp_year = json_is_integer(v) ? (int) json_integer_value(v) : 0;
+    v = json_object_get(card, "cvc");
+    in.cvc = json_is_string(v) ? json_string_value(v) : NULL;
+    v = json_object_get(card, "zip");
+    in.zip = json_is_string(v) ? json_string_value(v) : NULL;
+    if (!gw) {
+        pv_reply_error(rp, PV_ENOGATEWAY, "payment", NULL);
+        return PV_ENOGATEWAY;
+    }
+    rc = pv_gateway_tokenize(gw, &in, (int) (pv_date_from_unix(pv_now()) / 100), &token, info,
+                             &field);
+    if (rc != PV_OK) {
+        /* The message names the field, never its value. */
+        pv_reply_error(rp, rc == PV_EINVAL ? PV_ECARDINVALID : rc,
+                       rc == PV_EINVAL ? card_field(field) : NULL, NULL);
+        return rc == PV_EINVAL ? PV_ECARDINVALID : rc;
+    }
+    snprintf(pay->source, sizeof pay->source, "%s", token);
+    snprintf(pay->brand, sizeof pay->brand, "%s", info->brand);
+    snprintf(pay->last4, sizeof pay->last4, "%s", info->last4);
+    free(token);
+    return PV_OK;
+}
+
+int pv_payments_parse(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
+                      json_t *pay, int allow_balance, struct pv_payment *out, struct pv_reply *rp)
+{
+    struct pv_payment_method_rec pm;
+    struct pv_card_info info;
+    json_t *m, *card, *pmid;
+    const char *k;
+    json_t *v;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (!pay && allow_balance)
+        return PV_OK;
+    if (!pay) {
+        pv_reply_error(rp, PV_EMISSING, "payment", NULL);
+        return PV_EMISSING;
+    }
+    m = json_is_object(pay) ? json_object_get(pay, "method") : NULL;
+    if (!json_is_string(m)) {
+        pv_reply_error(rp, PV_ETYPE, "payment",
+                       "payment must be {\"method\": \"balance\"} or {\"method\": \"card\", ...}");
+        return PV_ETYPE;
+    }
+    json_object_foreach(pay, k, v)
+    {
+        if (strcmp(k, "method") != 0 && strcmp(k, "card") != 0 &&
+            strcmp(k, "payment_method_id") != 0) {
+            pv_reply_error(rp, PV_EUNKNOWNFIELD, "payment", "unknown field in payment");
+            return PV_EUNKNOWNFIELD;
+        }
+    }
+    card = json_object_get(pay, "card");
+    pmid = json_object_get(pay, "payment_method_id");
+    if (strcmp(json_string_value(m), "balance") == 0 && allow_balance && !card && !pmid)
+        return PV_OK;
+    if (strcmp(json_string_value(m), "card") != 0 || (!card == !pmid)) {
+        pv_reply_error(rp, PV_EINVAL, "payment.method",
+                       allow_balance ? "payment is {\"method\":\"balance\"}, or \"card\" with "
+                                       "one of card or payment_method_id"
+                                     : "payment is {\"method\":\"card\"} with one of card or "
+                                       "payment_method_id");
+        return PV_EINVAL;
+    }
+    out->method = PV_PAY_CARD;
+    if (card)
+        return tokenize_card(pv_pay_gateway(&app->gws, who->test), card, out, &info, rp);
+    if (!json_is_string(pmid) || json_string_length(pmid) >= PV_ID_MAX) {
+        pv_reply_error(rp, PV_ETYPE, "payment.payment_method_id", NULL);
+        return PV_ETYPE;
+    }
+    rc = pv_store_pm_get(st, who->owner_id, json_string_value(pmid), &pm);
+    if (rc == PV_OK && pm.test != who->test)
+        rc = PV_ENOTFOUND; /* test cards are for test keys only, and live for live */
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, "payment.payment_method_id",
+                       rc == PV_ENOTFOUND ? "no such saved card" : NULL);
+        return rc;
+    }
+    if (!pv_pay_gateway(&app->gws, who->test)) {
+        pv_reply_error(rp, PV_ENOGATEWAY, "payment", NULL);
+        return PV_ENOGATEWAY;
+    }
+    snprintf(out->source, sizeof out->source, "%s", pm.gateway_ref);
+    snprintf(out->payment_method_id, sizeof out->payment_method_id, "%s", pm.id);
+    snprintf(out->brand, sizeof out->brand, "%s", pm.brand);
+    snprintf(out->last4, sizeof out->last4, "%s", pm.last4);
+    return PV_OK;
+}
+
+void pv_payments_scrub_card(json_t *root)
+{
+    json_t *pay = json_object_get(root, "payment");
+    json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
+    json_t *num = json_is_object(card) ? json_object_get(card, "number") : NULL;
+    char last4[5] = "";
+    size_t n, i, k = 4;
+
+    if (!json_is_object(card))
+        return;
+    if (json_is_string(num)) {
+        const char *s = json_string_value(num);
+        /* Keep the last four digits: enough to tell two cards apart in a retry. */
+        for (n = strlen(s), i = n; i > 0 && k > 0; i--)
+            if (s[i - 1] >= '0' && s[i - 1] <= '9')
+                last4[--k] = s[i - 1];
+        memmove(last4, last4 + k, 5 - k);
+        json_object_set_new(card, "number", json_string(last4));
+    }
+    json_object_del(card, "cvc");
+}
+
+static json_t *pm_json(const struct pv_payment_method_rec *pm)
+{
+    char created[32];
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s}", "id", pm->id, "object",
+                     "payment_method", "brand", pm->brand, "last4", pm->last4, "exp_month",
+                     pm->exp_month, "exp_year", pm->exp_year, "mode", pm->test ? "test" : "live",
+                     "created", pv_time_format(pm->created, created, sizeof created));
+}
+
+static const char *const pm_fields[] = {"card", NULL};
+
+void pv_h_payment_methods(struct pv_call *c)
+{
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const char *id = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    struct pv_payment_method_rec *list = NULL, pm;
+    struct pv_autorefill_rec ar;
+    struct pv_card_info info;
+    struct pv_payment pay;
+    size_t n = 0, i;
+    json_t *arr, *root;
+    int rc;
+
+    if (strcmp(rq->method, "GET") == 0 && !id) {
+        if ((rc = pv_store_pm_list(st, who->owner_id, who->test, &list, &n)) != PV_OK) {
+            pv_reply_error(rp, rc, NULL, NULL);
+            return;
+        }
+        arr = json_array();
+        for (i = 0; arr && i < n; i++)
+            if (json_array_append_new(arr, pm_json(&list[i])) != 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        free(list);
+        pv_reply_json(rp, 200, arr ? json_pack("{s:s, s:o}", "object", "list", "data", arr) : NULL);
+        return;
+    }
+    if (id && strcmp(rq->method, "DELETE") == 0) {
+        /* The card goes and the auto-refill that used it stops, or neither. */
+        if ((rc = pv_store_begin(st)) != PV_OK) {
+            pv_reply_error(rp, rc, NULL, NULL);
+            return;
+        }
+        /* A card of the other mode does not exist for this key. */
+        rc = pv_store_pm_get(st, who->owner_id, id, &pm);
+        if (rc == PV_OK && pm.test != who->test)
+            rc = PV_ENOTFOUND;
+        if (rc == PV_OK)
+            rc = pv_store_pm_delete(st, who->owner_id, id, pv_now());
+        if (rc == PV_OK && pv_store_autorefill_get(st, who->owner_id, who->test, &ar) == PV_OK &&
+            strcmp(ar.payment_method_id, id) == 0 && ar.enabled) {
+            /* Auto-refill cannot go on without its card. */
+            ar.enabled = 0;
+            ar.updated = pv_now();
+            rc = pv_store_autorefill_put(st, &ar);
+        }
+        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+        if (rc != PV_OK)
+            pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
+                           rc == PV_ENOTFOUND ? "no such saved card" : NULL);
+        else
+            pv_reply_json(
+                rp, 200,
+                json_pack("{s:s, s:s, s:b}", "id", id, "object", "payment_method", "deleted", 1));
+        return;
+    }
+    /* The route table lets only POST of the list on (and DELETE of one card, above). */
+    if (!(root = pv_body_object(rq, pm_fields, rp)))
+        return;
+    memset(&pay, 0, sizeof pay);
+    if (!json_object_get(root, "card")) {
+        pv_reply_error(rp, PV_EMISSING, "card", NULL);
+        goto out;
+    }
+    if (tokenize_card(pv_pay_gateway(&app->gws, who->test), json_object_get(root, "card"), &pay,
+                      &info, rp) != PV_OK)
+        goto out;
+    memset(&pm, 0, sizeof pm);
+    if ((rc = pv_new_id("pm", pm.id)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    snprintf(pm.customer_id, sizeof pm.customer_id, "%s", who->owner_id);
+    pm.test = who->test;
+    snprintf(pm.gateway_ref, sizeof pm.gateway_ref, "%s", pay.source);
+    snprintf(pm.brand, sizeof pm.brand, "%s", info.brand);
+    snprintf(pm.last4, sizeof pm.last4, "%s", info.last4);
+    pm.exp_month = info.exp_month;
+    pm.exp_year = info.exp_year;
+    pm.created = pv_now();
+    if ((rc = pv_store_pm_insert(st, &pm)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    pv_reply_json(rp, 201, pm_json(&pm));
+out:
+    json_decref(root);
+}
+
+/* The fingerprint of a request body for idempotency, card number and CVC scrubbed. */
+int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_HEX])
+{
+    json_t *copy = json_deep_copy(root);
+    char *canon;
+    uint8_t digest[32];
+    size_t plen = strlen(prefix), clen;
+    char *buf;
+
+    if (!copy)
+        return PV_ENOMEM;
+    pv_payments_scrub_card(copy);
+    canon = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(copy);
+    if (!canon)
+        return PV_ENOMEM;
+    clen = strlen(canon);
+    buf = malloc(plen + clen + 1);
+    if (!buf) {
+        free(canon);
+        return PV_ENOMEM;
+    }
+    memcpy(buf, prefix, plen);
+    memcpy(buf + plen, canon, clen);
+    pv_sha256(buf, plen + clen, digest);
+    free(buf);
+    free(canon);
+    pv_hex_encode(digest, sizeof digest, out);
+    return PV_OK;
+}
+
+static void funds_answer(struct pv_store *st, const struct pv_principal *who,
+                         const struct pv_charge_rec *c, int status, struct pv_reply *rp)
+{
+    char acct[PV_ACCOUNT_MAX], a[32], b[32], created[32];
+    pv_mills bal;
+    int rc;
+
+    pv_account_customer_mode(who->owner_id, who->test, acct);
+    if ((rc = pv_balance(st, acct, &bal)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    pv_reply_json(
+        rp, status,
+        json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:{s:s, s:s, s:s, s:o}}", "id", c->ref,
+                  "object", "funds", "amount", money(c->amount, a), "amount_mills",
+                  (json_int_t) c->amount, "balance", money(bal, b), "balance_mills",
+                  (json_int_t) bal, "created", pv_time_format(c->created, created, sizeof created),
+                  "charge", "id", c->id, "brand", c->brand, "last4", c->last4, "payment_method_id",
+                  c->payment_method_id[0] ? json_string(c->payment_method_id) : json_null()));
+}
+
+/*
+ * An earlier top-up under this key: answer it again (same body) or refuse
+ * (another body). Returns 1 when rp is answered, 0 when the key is new.
+ */
+static int funds_replay(struct pv_store *st, const struct pv_principal *who, const char *owner,
+                        const char *key, const char *hash, struct pv_reply *rp)
+{
+    char stored[PV_HASH_HEX], ref[PV_ID_MAX];
+    struct pv_charge_rec c;
+    int rc = pv_store_idem_get(st, owner, key, stored, ref);
+
+    if (rc == PV_ENOTFOUND)
+        return 0;
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+    } else if (strcmp(stored, hash) != 0) {
+        pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
+    } else if ((rc = pv_store_charge_find(st, "funds", ref, &c)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+    } else {
+        funds_answer(st, who, &c, 201, rp);
+        rp->replayed = 1;
+    }
+    return 1;
+}
+
+static const char *const funds_fields[] = {"amount", "payment", NULL};
+
+void pv_h_funds(struct pv_call *call)
+{
+    struct pv_app *app = call->app;
+    struct pv_store *st = call->st;
+    const struct pv_principal *who = call->who;
+    const struct pv_request *rq = call->rq;
+    struct pv_reply *rp = call->rp;
+    char hash[PV_HASH_HEX], owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8], decline[24];
+    struct pv_charge_rec c;
+    struct pv_payment pay;
+    pv_mills amount;
+    json_t *root;
+    int rc;
+
+    if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
+        return;
+    if (!(root = pv_body_object(rq, funds_fields, rp)))
+        return;
+    pv_idem_owner(who->owner_id, who->test, owner);
+    snprintf(key, sizeof key, "funds:%s", rq->idempotency_key);
+    if ((rc = pv_payments_request_hash("POST /v1/account/funds\n", root, hash)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    if (funds_replay(st, who, owner, key, hash, rp))
+        goto out;
+    if (get_money(root, "amount", 1, FUNDS_MIN, FUNDS_MAX, &amount, rp) != PV_OK ||
+        pv_payments_parse(app, st, who, json_object_get(root, "payment"), 0, &pay, rp) != PV_OK)
+        goto out;
+
+    memset(&c, 0, sizeof c);
+    snprintf(c.customer_id, sizeof c.customer_id, "%s", who->owner_id);
+    c.test = who->test;
+    snprintf(c.purpose, sizeof c.purpose, "funds");
+    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", pay.payment_method_id);
+    snprintf(c.brand, sizeof c.brand, "%s", pay.brand);
+    snprintf(c.last4, sizeof c.last4, "%s", pay.last4);
+    c.amount = amount;
+    if ((rc = pv_new_id("top", c.ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    /*
+     * Like a purchase batch: the writer lock first (the same lock order as
+     * the processors, so no deadlock on PostgreSQL), then the key again, so
+     * two retries sent at once charge once and the second is a replay.
+     */
+    if ((rc = pv_store_lock_writer(st)) != PV_OK) {
+        pv_store_rollback(st);
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    if (funds_replay(st, who, owner, key, hash, rp)) {
+        pv_store_rollback(st);
+        goto out;
+    }
+    {
+        char gw_key[PV_ID_MAX + 8];
+        snprintf(gw_key, sizeof gw_key, "funds:%s", c.ref);
+        rc = pv_pay_charge(st, pv_pay_gateway(&app->gws, who->test), &c, pay.source, gw_key,
+                           "funds_added", decline, pv_now());
+    }
+    if (rc == PV_OK)
+        rc = pv_store_idem_put(st, owner, key, hash, c.ref, pv_now());
+    if (rc == PV_OK)
+        rc = pv_store_commit(st);
+    if (rc != PV_OK) {
+        pv_store_rollback(st);
+        if (c.id[0])
+            pv_pay_void(pv_pay_gateway(&app->gws, who->test), c.id, c.amount);
+        if (rc == PV_ECARDDECLINED)
+            pv_reply_declined(rp, decline);
+        else
+            pv_reply_error(rp, rc, rc == PV_ECARDINVALID ? "payment" : NULL, NULL);
+        goto out;
+    }
+    funds_answer(st, who, &c, 201, rp);
+out:
+    json_decref(root);
+}
+
+static json_t *autorefill_json(const struct pv_autorefill_rec *ar)
+{
+    char t[32], a[32];
+
+    return json_pack("{s:s, s:b, s:s, s:I, s:s, s:I, s:o}", "object", "auto_refill", "enabled",
+                     ar->enabled, "trigger", money(ar->trigger, t), "trigger_mills",
+                     (json_int_t) ar->trigger, "amount", money(ar->amount, a), "amount_mills",
+                     (json_int_t) ar->amount, "payment_method_id",
+                     ar->payment_method_id[0] ? json_string(ar->payment_method_id) : json_null());
+}
+
+static const char *const refill_fields[] = {"enabled", "trigger", "amount", "payment_method_id",
+                                            NULL};
+
+void pv_h_auto_refill(struct pv_call *c)
+{
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    struct pv_autorefill_rec ar;
+    struct pv_payment_method_rec pm;
+    const char *pmid;
+    json_t *root, *en;
+    int rc;
+
+    rc = pv_store_autorefill_get(st, who->owner_id, who->test, &ar);
+    if (rc == PV_ENOTFOUND) {
+        memset(&ar, 0, sizeof ar);
+        snprintf(ar.customer_id, sizeof ar.customer_id, "%s", who->owner_id);
+        ar.test = who->test;
+    } else if (rc != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    if (strcmp(rq->method, "GET") == 0) {
+        pv_reply_json(rp, 200, autorefill_json(&ar));
+        return;
+    }
+    /* PUT or POST: the route table lets no other method on. */
+    if (!(root = pv_body_object(rq, refill_fields, rp)))
+        return;
+    en = json_object_get(root, "enabled");
+    if (!json_is_boolean(en)) {
+        pv_reply_error(rp, en ? PV_ETYPE : PV_EMISSING, "enabled", "enabled must be true or false");
+        goto out;
+    }
+    ar.enabled = json_is_true(en);
+    rc = get_money(root, "trigger", ar.enabled, 0, FUNDS_MAX, &ar.trigger, rp);
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        goto out;
+    rc = get_money(root, "amount", ar.enabled, REFILL_MIN, FUNDS_MAX, &ar.amount, rp);
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        goto out;
+    if (pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid,
+                       rp) != PV_OK)
+        goto out;
+    if (pmid) {
+        rc = pv_store_pm_get(st, who->owner_id, pmid, &pm);
+        if (rc == PV_OK && pm.test != who->test)
+            rc = PV_ENOTFOUND;
+        if (rc != PV_OK) {
+            pv_reply_error(rp, rc, "payment_method_id",
+                           rc == PV_ENOTFOUND ? "no such saved card" : NULL);
+            goto out;
+        }
+        snprintf(ar.payment_method_id, sizeof ar.payment_method_id, "%s", pmid);
+    }
+    ar.updated = pv_now();
+    if ((rc = pv_store_autorefill_put(st, &ar)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    pv_reply_json(rp, 200, autorefill_json(&ar));
+out:
+    json_decref(root);
+}
+
+void pv_h_transactions(struct pv_call *c)
+{
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    struct pv_txn_rec *rows = NULL;
+    char acct[PV_ACCOUNT_MAX], id[32], at[32], a[32];
+    uint64_t limit = LIST_DEFAULT, before = 0;
+    const char *cursor = pv_query_arg(rq, "cursor");
+    size_t n = 0, i;
+    json_t *arr, *j;
+    int rc;
+
+    if (pv_query_arg(rq, "limit") &&
+        pv_parse_u64(pv_query_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
+        pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
+        return;
+    }
+    if (cursor && (strncmp(cursor, "txn_", 4) != 0 ||
+                   pv_parse_u64(cursor + 4, 1, (uint64_t) INT64_MAX, &before) != PV_OK)) {
+        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+        return;
+    }
+    pv_account_customer_mode(who->owner_id, who->test, acct);
+    if ((rc = pv_store_account_lines(st, acct, (int64_t) before, (size_t) limit + 1, &rows, &n)) !=
+        PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr && i < n && i < limit; i++) {
+        snprintf(id, sizeof id, "txn_%lld", (long long) rows[i].journal_id);
+        j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id", id, "object", "transaction",
+                      "kind", rows[i].kind, "ref", rows[i].ref, "amount", money(rows[i].amount, a),
+                      "amount_mills", (json_int_t) rows[i].amount, "created",
+                      pv_time_format(rows[i].at, at, sizeof at));
+        if (json_array_append_new(arr, j) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (n > limit)
+        snprintf(id, sizeof id, "txn_%lld", (long long) rows[limit - 1].journal_id);
+    pv_reply_json(rp, 200,
+                  arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
+                                  n > limit, "next_cursor",
+                                  n > limit ? json_string(id) : json_null())
+                      : NULL);
+    free(rows);
+}
+
+static const char *const refund_status[] = {"requested", "approved", "denied"};
+
+static json_t *refund_json(const struct pv_refund_rec *r)
+{
+    char a[32], req[32], dec[32];
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:s, s:o}", "id", r->id, "object",
+                     "refund", "indicium_id", r->indicium_id, "status", refund_status[r->status],
+                     "reason", r->reason[0] ? json_string(r->reason) : json_null(), "amount",
+                     money(r->amount, a), "amount_mills", (json_int_t) r->amount, "destination",
+                     r->destination[0] ? json_string(r->destination) : json_null(), "requested_at",
+                     pv_time_format(r->requested_at, req, sizeof req), "decided_at",
+                     r->decided_at ? json_string(pv_time_format(r->decided_at, dec, sizeof dec))
+                                   : json_null());
+}
+
+/* Why rec cannot be refunded now, or NULL. */
+static const char *refund_denial(const struct pv_indicium_rec *rec, int64_t now, int64_t window)
+{
+    if (rec->ind.flags & PV_IND_FLAG_TEST)
+        return "test_piece";
+    if (rec->refunded_at)
+        return "already_refunded";
+    if (rec->presentations > 0)
+        return "already_scanned";
+    if (now - rec->created > window)
+        return "window_expired";
+    return NULL;
+}
+
+/* Approve: credit the balance, then send it on to the card when a card paid. */
+static int refund_money(struct pv_app *app, struct pv_store *st, const struct pv_indicium_rec *rec,
+                        struct pv_refund_rec *r, int64_t now)
+{
+    struct pv_ledger_line lines[2];
+    struct pv_charge_rec c;
+    struct pv_gateway *gw;
+    char key[PV_ID_MAX + 8];
+    int rc;
+
+    memset(lines, 0, sizeof lines);
+    pv_account_mode(PV_ACCT_REVENUE, 0, lines[0].account);
+    lines[0].amount = -r->amount;
+    pv_account_customer_mode(rec->customer_id, 0, lines[1].account);
+    lines[1].amount = r->amount;
+    if ((rc = pv_ledger_post(st, "refund", r->id, lines, 2, now)) != PV_OK)
+        return rc;
+    snprintf(r->destination, sizeof r->destination, "balance");
+    rc = pv_store_charge_find(st, "purchase", rec->id, &c);
+    if (rc == PV_ENOTFOUND)
+        return PV_OK;
+    if (rc != PV_OK)
+        return rc;
+    gw = pv_pay_gateway(&app->gws, c.test);
+    /*
+     * One key per indicium, not per request: if this transaction fails to
+     * commit after the gateway paid, the retry's refund is the same one
+     * again at the gateway, never a second. A gateway that does not know the
+     * charge (the sandbox of another process, say) leaves the money on the
+     * balance, where the customer can spend it; any other failure refuses
+     * the refund for now (nothing is written) so that it is retried.
+     */
+    snprintf(key, sizeof key, "refund:%s", rec->id);
+    if (!gw)
+        return PV_OK;
+    rc = pv_gateway_refund(gw, c.id, r->amount, key, NULL);
+    if (rc == PV_ENOTFOUND)
+        return PV_OK;
+    if (rc != PV_OK)
+        return PV_EGATEWAY;
+    if ((rc = pv_store_charge_add_refund(st, c.id, r->amount)) != PV_OK)
+        return rc;
+    lines[0].amount = -r->amount;
+    snprintf(lines[0].account, sizeof lines[0].account, "%s", lines[1].account);
+    pv_account_mode(PV_ACCT_CLEARING, 0, lines[1].account);
+    lines[1].amount = r->amount;
+    if ((rc = pv_ledger_post(st, "card_refund", r->id, lines, 2, now)) != PV_OK)
+        return rc;
+    snprintf(r->destination, sizeof r->destination, "card");
+    return PV_OK;
+}
+
+void pv_h_refund(struct pv_call *c)
+{
+    struct pv_app *app = c->app;
+    struct pv_store *st = c->st;
+    const struct pv_principal *who = c->who;
+    const char *id = c->id;
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    struct pv_indicium_rec *rec;
+    struct pv_refund_rec r;
+    const char *why;
+    int64_t now = pv_now();
+    int rc, attempt;
+
+    if (!(rec = malloc(sizeof *rec))) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    if (pv_view_own_indicium(st, who, id, rec, rp) != PV_OK)
+        goto out;
+    if (strcmp(rq->method, "GET") == 0) {
+        rc = pv_store_refund_latest(st, id, &r);
+        if (rc != PV_OK)
+            pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no refund was requested" : NULL);
+        else
+            pv_reply_json(rp, 200, refund_json(&r));
+        goto out;
+    }
+    for (attempt = 0; attempt < 2; attempt++) {
+        memset(&r, 0, sizeof r);
+        if ((rc = pv_new_id("rfd", r.id)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
+            break;
+        /* The processors' lock order: no deadlock with purchases on PostgreSQL. */
+        if ((rc = pv_store_lock_writer(st)) != PV_OK) {
+            pv_store_rollback(st);
+            break;
+        }
+        /* Read again inside the transaction: a scan or refund may have come since. */
+        if ((rc = pv_store_indicium_get(st, id, rec)) != PV_OK) {
+            pv_store_rollback(st);
+            break;
+        }
+        snprintf(r.indicium_id, sizeof r.indicium_id, "%s", rec->id);
+        snprintf(r.customer_id, sizeof r.customer_id, "%s", rec->customer_id);
+        r.amount = rec->ind.postage_mills;
+        r.requested_at = r.decided_at = now;
+        why = refund_denial(rec, now, app->refund_window_s);
+        if (why) {
+            r.status = PV_REFUND_DENIED;
+            snprintf(r.reason, sizeof r.reason, "%s", why);
+            /* The approved refund stays the indicium's latest word on it. */
+            rc = strcmp(why, "already_refunded") == 0 ? PV_OK : pv_store_refund_insert(st, &r);
+        } else {
+            r.status = PV_REFUND_APPROVED;
+            if ((rc = pv_store_indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
+                (rc = refund_money(app, st, rec, &r, now)) == PV_OK)
+                rc = pv_store_refund_insert(st, &r);
+        }
+        if (rc == PV_OK)
+            rc = pv_store_commit(st);
+        if (rc == PV_OK)
+            break;
+        pv_store_rollback(st);
+        if (rc != PV_EEXIST) /* a concurrent refund won: decide again, it is denied */
+            break;
+    }
+    if (rc != PV_OK)
+        pv_reply_error(rp, rc, NULL, NULL);
+    else
+        pv_reply_json(rp, r.status == PV_REFUND_APPROVED ? 201 : 200, refund_json(&r));
+out:
+    free(rec);
+}

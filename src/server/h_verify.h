@@ -1,0 +1,13 @@
+/*
+ * h_verify.h - verification routes (h_verify.c).
+ */
+#ifndef STAMPD_H_VERIFY_H
+#define STAMPD_H_VERIFY_H
+
+#include "server/reply.h"
+
+/* Route handlers (routes.c): GET /v1/keys, POST /v1/verify. */
+void pv_h_keys(struct pv_call *c);
+void pv_h_verify(struct pv_call *c);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * http.h - the HTTP front on libmicrohttpd (http.c).
+ */
+#ifndef STAMPD_HTTP_H
+#define STAMPD_HTTP_H
+
+#include "server/app.h"
+
+#include <stdint.h>
+
+#define PV_BODY_MAX (64 * 1024)
+
+struct pv_http;
+
+/*
+ * pv_http_start - serve app on host:port (port 0 = any free port) with
+ * threads worker threads. *bound_port gets the port actually bound.
+ */
+int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
+                  struct pv_http **out, uint16_t *bound_port);
+/* pv_http_quiesce - stop accepting connections; open ones go on. */
+void pv_http_quiesce(struct pv_http *h);
+/* pv_http_stop - close everything; call after the processors stopped, so no
+ * connection is still suspended waiting for a purchase. */
+void pv_http_stop(struct pv_http *h);
+
+#endif

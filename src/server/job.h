@@ -1,0 +1,51 @@
+/*
+ * job.h - a purchase on its way from the front to a processor and back:
+ * what the handler parsed, what the processor answered, who is told, and
+ * the front dispatcher's failover state (dispatch.c). Transports - the
+ * in-process processors (processor.c) and the HTTP router (router.c) - see
+ * only this header, never the dispatcher.
+ */
+#ifndef STAMPD_JOB_H
+#define STAMPD_JOB_H
+
+#include "domain/purchase.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pv_app;
+
+struct pv_job {
+    struct pv_purchase_req req;
+    struct pv_purchase_res res;
+    /* The caller's: called once res is final (committed or refused), on a
+     * processor's or the router's thread; must not block. ctx is the caller's. */
+    void (*on_done)(struct pv_job *job);
+    void *ctx;
+    /* The dispatcher's: a transport calls on_reply once one processor
+     * answered into res, or could not be reached (res.err PV_EBUSY). */
+    void (*on_reply)(struct pv_job *job);
+    struct pv_job *next; /* a transport's queue */
+    struct pv_app *app;  /* set by pv_dispatch_submit */
+    int internal;        /* came over the internal protocol: answer in its format */
+    /* Failover (dispatch.c): this round's first processor (a round-robin
+     * ticket), the processors tried in it and how many there were, and
+     * when to give up or try the next round. */
+    size_t start;
+    size_t attempts;
+    size_t round_n;
+    unsigned tries; /* attempts in all rounds */
+    int64_t deadline_ms, pause_ms;
+    int64_t not_before_ms; /* a transport posts no earlier than this (0: now) */
+};
+
+/* pv_job_target - for a transport about to send job to one of its n > 0
+ * processors: which one (the next of this round) - counting the attempt. */
+static inline size_t pv_job_target(struct pv_job *job, size_t n)
+{
+    job->round_n = n;
+    job->tries++;
+    return (job->start + job->attempts++) % n;
+}
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * reply.c - the request/reply helpers every handler shares (reply.h):
+ * error and JSON replies from the one error table, JSON bodies checked
+ * against their allowed keys, string fields, the Idempotency-Key check.
+ */
+#include "server/reply.h"
+
+#include "stampd/error.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
+{
+    json_t *e = json_pack("{s:s, s:s}", "code", pv_error_code(err), "message",
+                          message ? message : pv_strerror(err));
+
+    if (e && field)
+        json_object_set_new(e, "field", json_string(field));
+    json_decref(rp->body);
+    rp->status = pv_error_http(err);
+    rp->body = e ? json_pack("{s:o}", "error", e) : NULL;
+}
+
+void pv_reply_json(struct pv_reply *rp, int status, json_t *body)
+{
+    if (!body) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    json_decref(rp->body);
+    rp->status = status;
+    rp->body = body;
+}
+
+/* Parse a JSON object body; on error rp is set and NULL returned. Checks
+ * that every key is one of the NULL-terminated allowed names. */
+json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed, struct pv_reply *rp)
+{
+    json_error_t jerr;
+    json_t *root, *v;
+    const char *k;
+    size_t i;
+
+    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!root) {
+        /* Not jerr.text: it quotes the token near the error, which may be a
+         * card number or CVC. Where is enough to find the mistake. */
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body is not valid JSON (line %d, column %d)", jerr.line,
+                 jerr.column);
+        pv_reply_error(rp, PV_EJSON, NULL, msg);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        pv_reply_error(rp, PV_ETYPE, NULL, "request body must be a JSON object");
+        return NULL;
+    }
+    json_object_foreach(root, k, v)
+    {
+        for (i = 0; allowed[i]; i++)
+            if (strcmp(k, allowed[i]) == 0)
+                break;
+        if (!allowed[i]) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "unknown field \"%.100s\"", k);
+            pv_reply_error(rp, PV_EUNKNOWNFIELD, k, msg);
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+/* A string field: NULL when absent (and not required). A string longer than
+ * maxlen is refused with the field's own error code, toolong. */
+int pv_body_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
+                   const char **out, struct pv_reply *rp)
+{
+    json_t *v = json_object_get(root, name);
+
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required) {
+            pv_reply_error(rp, PV_EMISSING, name, NULL);
+            return PV_EMISSING;
+        }
+        return PV_OK;
+    }
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+        pv_reply_error(rp, PV_ETYPE, name, NULL);
+        return PV_ETYPE;
+    }
+    if (json_string_length(v) > maxlen) {
+        pv_reply_error(rp, toolong, name, "value is too long");
+        return toolong;
+    }
+    *out = json_string_value(v);
+    return PV_OK;
+}
+
+int pv_idem_key_check(const char *k, struct pv_reply *rp)
+{
+    size_t i, n;
+
+    if (!k) {
+        pv_reply_error(rp, PV_EIDEMREQUIRED, "Idempotency-Key", NULL);
+        return PV_EIDEMREQUIRED;
+    }
+    n = strlen(k);
+    for (i = 0; i < n && n < PV_IDEM_KEY_MAX; i++)
+        if (k[i] < 0x20 || k[i] > 0x7e)
+            break;
+    if (n == 0 || n >= PV_IDEM_KEY_MAX || i < n) {
+        pv_reply_error(rp, PV_EINVAL, "Idempotency-Key",
+                       "Idempotency-Key must be 1-255 printable ASCII characters");
+        return PV_EINVAL;
+    }
+    return PV_OK;
+}
+
+/* A declined card: 402 with the gateway's reason. */
+void pv_reply_declined(struct pv_reply *rp, const char *decline)
+{
+    json_t *e;
+
+    pv_reply_error(rp, PV_ECARDDECLINED, "payment", NULL);
+    e = rp->body ? json_object_get(rp->body, "error") : NULL;
+    if (e)
+        json_object_set_new(e, "decline_code",
+                            json_string(decline && decline[0] ? decline : "card_declined"));
+}

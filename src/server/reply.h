@@ -1,0 +1,109 @@
+/*
+ * reply.h - what a request handler reads and writes: the request, the
+ * reply, the call a route's handler gets, and the small helpers every
+ * handler shares (error and JSON replies, query arguments, JSON bodies with
+ * an allowed set of keys, string fields, the Idempotency-Key check). A leaf
+ * of src/server: it includes nothing else from it, so any file may use it.
+ */
+#ifndef STAMPD_REPLY_H
+#define STAMPD_REPLY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Pages of lists: ?limit= defaults to LIST_DEFAULT and takes 1..LIST_MAX. */
+#define LIST_DEFAULT 20
+#define LIST_MAX     100
+
+struct pv_app;
+struct pv_job;
+struct pv_principal;
+struct pv_store;
+
+/* What a handler answers: a status, a JSON body (owned) and headers, or a
+ * purchase job still to run (owned; see dispatch.h). */
+struct pv_reply {
+    int status;
+    json_t *body;
+    int replayed; /* adds Idempotent-Replayed: true */
+    struct pv_job *job;
+    /* A document instead of JSON (labels): owned bytes, static type, file name. */
+    uint8_t *raw;
+    size_t raw_len;
+    const char *content_type;
+    char filename[128];
+    /* A static file of the web UI instead (web.c): never freed, cacheable. */
+    const unsigned char *asset;
+    size_t asset_len;
+    const char *cache_control; /* NULL = "no-store" */
+    const char *etag;          /* an ETag header, or NULL */
+    char set_cookie[256];      /* a Set-Cookie header, or "" */
+    int retry_after;           /* seconds for a Retry-After header (429), or 0 */
+};
+
+struct pv_request {
+    const char *method;
+    const char *path;
+    /* Query-string argument / request header by name, or NULL: arg(arg_ctx, "limit"). */
+    const char *(*arg)(void *arg_ctx, const char *name);
+    const char *(*header)(void *arg_ctx, const char *name);
+    void *arg_ctx;
+    const char *authorization;
+    const char *idempotency_key;
+    const char *body;
+    size_t body_len;
+    const char *remote; /* the client's address ("127.0.0.1"), for rate limits; may be NULL */
+};
+
+/*
+ * One call of a route's handler (routes.c): everything it may use, all
+ * borrowed for the call. A handler answers by filling rp.
+ */
+struct pv_call {
+    struct pv_app *app;
+    struct pv_store *st;            /* a pooled handle; NULL on routes that need no store */
+    const struct pv_principal *who; /* the caller; NULL on routes that need no key */
+    const struct pv_request *rq;
+    struct pv_reply *rp;
+    const char *id; /* the path's {id} or {any} segment (NUL-terminated), or NULL */
+};
+
+/* pv_reply_error - set rp to the standard error body for err. field and
+ * message (borrowed) may be NULL: no field, the error's own message. */
+void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message);
+
+/* pv_reply_json - answer status with body (taken; NULL means out of memory). */
+void pv_reply_json(struct pv_reply *rp, int status, json_t *body);
+
+/* pv_reply_declined - 402 card_declined with decline_code (borrowed). */
+void pv_reply_declined(struct pv_reply *rp, const char *decline);
+
+/* pv_query_arg - the query argument name (borrowed from the request), or NULL. */
+static inline const char *pv_query_arg(const struct pv_request *rq, const char *name)
+{
+    return rq->arg ? rq->arg(rq->arg_ctx, name) : NULL;
+}
+
+/*
+ * pv_body_object - the request body as a JSON object whose keys are all in
+ * the NULL-terminated allowed list. Returns it owned (json_decref), or NULL
+ * with rp set to the error.
+ */
+json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed,
+                       struct pv_reply *rp);
+
+/*
+ * pv_body_string - string field name of root into *out (borrowed from
+ * root; NULL when absent and not required). Errors set rp: missing_field,
+ * invalid_type, or toolong when longer than maxlen.
+ */
+int pv_body_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
+                   const char **out, struct pv_reply *rp);
+
+/* pv_idem_key_check - PV_OK when k (borrowed; the request's
+ * Idempotency-Key) is 1..PV_IDEM_KEY_MAX-1 printable ASCII characters;
+ * else rp is set: idempotency_key_required (absent) or invalid_request. */
+int pv_idem_key_check(const char *k, struct pv_reply *rp);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * views.h - JSON views shared by several handlers, and the one check of
+ * whether a caller may see an indicium (views.c).
+ */
+#ifndef STAMPD_VIEWS_H
+#define STAMPD_VIEWS_H
+
+#include "server/reply.h"
+#include "store/store.h"
+
+struct pv_indicium;
+struct pv_ledger_report;
+
+/* The names of enum pv_server_status, by value. */
+extern const char *const pv_view_server_status[3];
+
+/* pv_view_indicium - the public view of an indicium; owned, NULL on OOM. */
+json_t *pv_view_indicium(const struct pv_indicium_rec *r);
+
+/* pv_view_fields - the signed fields of a decoded indicium (borrowed); owned, NULL on OOM. */
+json_t *pv_view_fields(const struct pv_indicium *ind);
+
+/*
+ * pv_view_own_indicium - load indicium id into *rec if the caller may see it
+ * (its customer, or an operator). Otherwise PV_ENOTFOUND - another
+ * customer's indicium does not exist for this key - with rp set.
+ */
+int pv_view_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
+                         struct pv_indicium_rec *rec, struct pv_reply *rp);
+
+/* pv_view_ledger - a ledger report (borrowed) as JSON (owned; NULL on OOM). */
+json_t *pv_view_ledger(const struct pv_ledger_report *rep);
+
+#endif
