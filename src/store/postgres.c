@@ -74,6 +74,7 @@
 #include "stampd/error.h"
 #include "store/store.h"
 #include "store/store_backends.h"
+#include "store/store_int.h"
 
 #include <libpq-fe.h>
 
@@ -82,362 +83,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- schema ------------------------------------------------------------------------------- */
-
-/* The money bound of money.h, spelled out for the SQL below. */
-#define MILLS_MAX_SQL "1000000000000000"
-_Static_assert(PV_MILLS_MAX == 1000000000000000LL, "MILLS_MAX_SQL is out of step with money.h");
-#define U32_MAX_SQL "4294967295"
-
-/* Serialises migrate() across processes (pg_advisory_xact_lock is per database): "stampd". */
-#define MIGRATE_LOCK_KEY "126879297577060"
-/* Serialises purchase batches across processes (lock_writer): "stampdPB" as a big-endian int8. */
-#define WRITER_LOCK_KEY "8319381534325100610"
-
-/*
- * Migration scripts, one statement per string (PQexecParams runs one at a
- * time), mirroring sqlite.c's migrations[] version for version. Never edit a
- * released script; add the next one, in step with sqlite.c.
- */
-static const char *const migration_v1[] = {
-    "CREATE TABLE schema_version (\n"
-    "    version    BIGINT PRIMARY KEY,\n"
-    "    applied_at BIGINT NOT NULL\n"
-    ")",
-    "CREATE TABLE config (\n"
-    "    key   TEXT PRIMARY KEY,\n"
-    "    value TEXT NOT NULL\n"
-    ")",
-    "CREATE TABLE accounts (\n"
-    "    name          TEXT PRIMARY KEY,\n"
-    "    balance_mills BIGINT NOT NULL CONSTRAINT balance_range\n"
-    "        CHECK (balance_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL ")\n"
-    ")",
-    "CREATE TABLE journals (\n"
-    "    id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-    "    kind TEXT NOT NULL,\n"
-    "    ref  TEXT,\n"
-    "    at   BIGINT NOT NULL\n"
-    ")",
-    "CREATE INDEX journals_ref ON journals(ref)",
-    "CREATE TABLE journal_lines (\n"
-    "    journal_id   BIGINT NOT NULL REFERENCES journals(id),\n"
-    "    line         INTEGER NOT NULL,\n"
-    "    account      TEXT NOT NULL REFERENCES accounts(name),\n"
-    "    amount_mills BIGINT NOT NULL\n"
-    "        CHECK (amount_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL "),\n"
-    "    PRIMARY KEY (journal_id, line)\n"
-    ")",
-    "CREATE INDEX journal_lines_account ON journal_lines(account, journal_id)",
-    "CREATE TABLE psds (\n"
-    "    id             BIGINT PRIMARY KEY CHECK (id BETWEEN 1 AND " U32_MAX_SQL "),\n"
-    "    status         INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
-    "    key_id         BIGINT NOT NULL CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    descending     BIGINT NOT NULL CHECK (descending >= 0),\n"
-    "    ascending      BIGINT NOT NULL CHECK (ascending >= 0),\n"
-    "    control_total  BIGINT NOT NULL CHECK (control_total BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    piece_count    BIGINT NOT NULL CHECK (piece_count BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    last_refill_at BIGINT NOT NULL DEFAULT 0,\n"
-    "    CONSTRAINT registers CHECK (ascending + descending = control_total)\n"
-    ")",
-    /* Nothing ever moves a register back (DESIGN.md section 3). */
-    "CREATE FUNCTION psds_refuse_move_back() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-    "BEGIN\n"
-    "    RAISE EXCEPTION 'psd registers may not move back';\n"
-    "END\n"
-    "$$",
-    "CREATE TRIGGER psds_monotonic BEFORE UPDATE ON psds FOR EACH ROW\n"
-    "WHEN (NEW.ascending < OLD.ascending OR NEW.control_total < OLD.control_total\n"
-    "      OR NEW.piece_count < OLD.piece_count)\n"
-    "EXECUTE FUNCTION psds_refuse_move_back()",
-    "CREATE TABLE refills (\n"
-    "    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-    "    psd_id            BIGINT NOT NULL REFERENCES psds(id),\n"
-    "    amount_mills      BIGINT NOT NULL CHECK (amount_mills > 0),\n"
-    "    desc_before       BIGINT NOT NULL,\n"
-    "    asc_before        BIGINT NOT NULL,\n"
-    "    ctl_before        BIGINT NOT NULL,\n"
-    "    desc_after        BIGINT NOT NULL,\n"
-    "    asc_after         BIGINT NOT NULL,\n"
-    "    ctl_after         BIGINT NOT NULL,\n"
-    "    authorization_ref TEXT NOT NULL,\n"
-    "    at                BIGINT NOT NULL,\n"
-    "    CHECK (asc_before + desc_before = ctl_before),\n"
-    "    CHECK (asc_after + desc_after = ctl_after),\n"
-    "    CHECK (ctl_after = ctl_before + amount_mills)\n"
-    ")",
-    "CREATE INDEX refills_psd ON refills(psd_id, at)",
-    "CREATE TABLE keys (\n"
-    "    key_id     BIGINT PRIMARY KEY CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    psd_id     BIGINT NOT NULL,\n"
-    "    algorithm  TEXT NOT NULL,\n"
-    "    module     TEXT NOT NULL,\n"
-    "    key_ref    TEXT NOT NULL,\n"
-    "    public_pem TEXT NOT NULL,\n"
-    "    created    BIGINT NOT NULL\n"
-    ")",
-    /* SQLite's "UNIQUE COLLATE NOCASE" on email: a unique index on lower(email). */
-    "CREATE TABLE customers (\n"
-    "    id      TEXT PRIMARY KEY,\n"
-    "    email   TEXT NOT NULL,\n"
-    "    created BIGINT NOT NULL\n"
-    ")",
-    "CREATE UNIQUE INDEX customers_email ON customers(lower(email))",
-    "CREATE TABLE operators (\n"
-    "    id      TEXT PRIMARY KEY,\n"
-    "    email   TEXT NOT NULL,\n"
-    "    created BIGINT NOT NULL\n"
-    ")",
-    "CREATE UNIQUE INDEX operators_email ON operators(lower(email))",
-    "CREATE TABLE api_keys (\n"
-    "    id         TEXT PRIMARY KEY,\n"
-    "    hash       TEXT NOT NULL UNIQUE,\n"
-    "    prefix     TEXT NOT NULL,\n"
-    "    role       INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
-    "    owner_id   TEXT NOT NULL,\n"
-    "    created    BIGINT NOT NULL,\n"
-    "    revoked_at BIGINT\n"
-    ")",
-    "CREATE INDEX api_keys_owner ON api_keys(owner_id)",
-    "CREATE TABLE idempotency (\n"
-    "    owner_id    TEXT NOT NULL,\n"
-    "    key         TEXT NOT NULL,\n"
-    "    req_hash    TEXT NOT NULL,\n"
-    "    indicium_id TEXT NOT NULL,\n"
-    "    created     BIGINT NOT NULL,\n"
-    "    PRIMARY KEY (owner_id, key)\n"
-    ")",
-    "CREATE TABLE indicia (\n"
-    "    seq               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-    "    id                TEXT NOT NULL UNIQUE,\n"
-    "    customer_id       TEXT NOT NULL REFERENCES customers(id),\n"
-    "    server_id         TEXT NOT NULL,\n"
-    "    psd_id            BIGINT NOT NULL REFERENCES psds(id),\n"
-    "    key_id            BIGINT NOT NULL REFERENCES keys(key_id),\n"
-    "    serial            BIGINT NOT NULL CHECK (serial BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    version           INTEGER NOT NULL,\n"
-    "    sig_alg           INTEGER NOT NULL,\n"
-    "    flags             INTEGER NOT NULL,\n"
-    "    license           TEXT NOT NULL,\n"
-    "    ascending_mills   BIGINT NOT NULL CHECK (ascending_mills >= 0),\n"
-    "    postage_mills     BIGINT NOT NULL CHECK (postage_mills BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    mail_date         BIGINT NOT NULL,\n"
-    "    mail_class        INTEGER NOT NULL,\n"
-    "    weight_tenth_oz   INTEGER NOT NULL,\n"
-    "    from_zip          TEXT NOT NULL,\n"
-    "    to_zip            TEXT NOT NULL,\n"
-    "    software_id       TEXT NOT NULL,\n"
-    "    medium_serial     TEXT NOT NULL,\n"
-    "    data              BYTEA NOT NULL,\n"
-    "    created           BIGINT NOT NULL,\n"
-    "    presentations     BIGINT NOT NULL DEFAULT 0,\n"
-    "    last_presented_at BIGINT,\n"
-    "    UNIQUE (psd_id, serial)\n"
-    ")",
-    "CREATE INDEX indicia_customer ON indicia(customer_id, seq)",
-    NULL,
-};
-
-static const char *const migration_v2[] = {
-    "ALTER TABLE indicia ADD COLUMN prints BIGINT NOT NULL DEFAULT 0 CHECK (prints >= 0)",
-    "ALTER TABLE indicia ADD COLUMN from_address TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE indicia ADD COLUMN to_address TEXT NOT NULL DEFAULT ''",
-    "CREATE TABLE renders (\n"
-    "    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-    "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
-    "    actor_id    TEXT NOT NULL,\n"
-    "    format      TEXT NOT NULL,\n"
-    "    layout      TEXT NOT NULL,\n"
-    "    at          BIGINT NOT NULL\n"
-    ")",
-    "CREATE INDEX renders_indicium ON renders(indicium_id, at)",
-    "CREATE TABLE printers (\n"
-    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
-    "    name        TEXT NOT NULL,\n"
-    "    offset_x    INTEGER NOT NULL CHECK (offset_x BETWEEN -1000 AND 1000),\n"
-    "    offset_y    INTEGER NOT NULL CHECK (offset_y BETWEEN -1000 AND 1000),\n"
-    "    updated     BIGINT NOT NULL,\n"
-    "    PRIMARY KEY (customer_id, name)\n"
-    ")",
-    NULL,
-};
-
-/* A lease-only UPDATE of psds leaves the registers alone, so psds_monotonic stays quiet. */
-static const char *const migration_v3[] = {
-    "ALTER TABLE psds ADD COLUMN lease_holder TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE psds ADD COLUMN lease_expires BIGINT NOT NULL DEFAULT 0",
-    "CREATE TABLE servers (\n"
-    "    id            TEXT PRIMARY KEY,\n"
-    "    address       TEXT NOT NULL,\n"
-    "    crypto_module TEXT NOT NULL,\n"
-    "    key_ids       TEXT NOT NULL,\n"
-    "    status        INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),\n"
-    "    started_ms    BIGINT NOT NULL,\n"
-    "    heartbeat_ms  BIGINT NOT NULL\n"
-    ")",
-    "CREATE TABLE lease_log (\n"
-    "    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-    "    psd_id      BIGINT NOT NULL REFERENCES psds(id),\n"
-    "    holder      TEXT NOT NULL,\n"
-    "    acquired_ms BIGINT NOT NULL,\n"
-    "    expires_ms  BIGINT NOT NULL\n"
-    ")",
-    "CREATE INDEX lease_log_psd ON lease_log(psd_id, id)",
-    "CREATE INDEX indicia_server ON indicia(created, server_id)",
-    NULL,
-};
-
-/* Accounts, payments, refunds: mirrors sqlite.c's migration_v4. */
-static const char *const migration_v4[] = {
-    "ALTER TABLE psds ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))",
-    "ALTER TABLE customers ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE operators ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE api_keys ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))",
-    "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE indicia ADD COLUMN refunded_at BIGINT NOT NULL DEFAULT 0",
-    "CREATE TABLE sessions (\n"
-    "    hash     TEXT PRIMARY KEY,\n"
-    "    role     INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
-    "    owner_id TEXT NOT NULL,\n"
-    "    csrf     TEXT NOT NULL,\n"
-    "    created  BIGINT NOT NULL,\n"
-    "    expires  BIGINT NOT NULL\n"
-    ")",
-    "CREATE TABLE payment_methods (\n"
-    "    id          TEXT PRIMARY KEY,\n"
-    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
-    "    test        INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
-    "    gateway_ref TEXT NOT NULL,\n"
-    "    brand       TEXT NOT NULL,\n"
-    "    last4       TEXT NOT NULL,\n"
-    "    exp_month   INTEGER NOT NULL,\n"
-    "    exp_year    INTEGER NOT NULL,\n"
-    "    created     BIGINT NOT NULL,\n"
-    "    deleted_at  BIGINT\n"
-    ")",
-    "CREATE INDEX payment_methods_customer ON payment_methods(customer_id)",
-    "CREATE TABLE charges (\n"
-    "    id                TEXT PRIMARY KEY,\n"
-    "    customer_id       TEXT NOT NULL,\n"
-    "    test              INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
-    "    purpose           TEXT NOT NULL,\n"
-    "    ref               TEXT NOT NULL,\n"
-    "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
-    "    brand             TEXT NOT NULL,\n"
-    "    last4             TEXT NOT NULL,\n"
-    "    amount_mills      BIGINT NOT NULL\n"
-    "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"
-    "    refunded_mills    BIGINT NOT NULL DEFAULT 0\n"
-    "        CHECK (refunded_mills BETWEEN 0 AND amount_mills),\n"
-    "    created           BIGINT NOT NULL\n"
-    ")",
-    "CREATE INDEX charges_purpose_ref ON charges(purpose, ref)",
-    "CREATE INDEX charges_customer ON charges(customer_id, purpose)",
-    "CREATE TABLE auto_refill (\n"
-    "    customer_id       TEXT NOT NULL,\n"
-    "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
-    "    enabled           INTEGER NOT NULL CHECK (enabled IN (0, 1)),\n"
-    "    trigger_mills     BIGINT NOT NULL CHECK (trigger_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    amount_mills      BIGINT NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
-    "    updated           BIGINT NOT NULL,\n"
-    "    PRIMARY KEY (customer_id, test)\n"
-    ")",
-    "CREATE TABLE refunds (\n"
-    "    id           TEXT PRIMARY KEY,\n"
-    "    indicium_id  TEXT NOT NULL REFERENCES indicia(id),\n"
-    "    customer_id  TEXT NOT NULL,\n"
-    "    status       INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
-    "    reason       TEXT NOT NULL DEFAULT '',\n"
-    "    amount_mills BIGINT NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    destination  TEXT NOT NULL DEFAULT '',\n"
-    "    requested_at BIGINT NOT NULL,\n"
-    "    decided_at   BIGINT NOT NULL DEFAULT 0\n"
-    ")",
-    "CREATE INDEX refunds_indicium ON refunds(indicium_id, requested_at)",
-    /* At most one approved refund per indicium. */
-    "CREATE UNIQUE INDEX refunds_one_approved ON refunds(indicium_id) WHERE status = 1",
-    NULL,
-};
-
-static const char *const migration_v5[] = {
-    "CREATE TABLE media_keys (\n"
-    "    key_id  BIGINT PRIMARY KEY CHECK (key_id BETWEEN 0 AND 15),\n"
-    "    secret  BYTEA NOT NULL CHECK (length(secret) = 32),\n"
-    "    created BIGINT NOT NULL\n"
-    ")",
-    "CREATE TABLE affiliates (\n"
-    "    id               TEXT PRIMARY KEY,\n"
-    "    name             TEXT NOT NULL,\n"
-    "    customer_id      TEXT REFERENCES customers(id),\n"
-    "    group_no         BIGINT NOT NULL UNIQUE CHECK (group_no BETWEEN 1 AND 4095),\n"
-    "    threshold_labels BIGINT NOT NULL CHECK (threshold_labels >= 0),\n"
-    "    target_days      BIGINT NOT NULL CHECK (target_days >= 0),\n"
-    "    resupply_sheets  BIGINT NOT NULL CHECK (resupply_sheets BETWEEN 1 AND 65535),\n"
-    "    created          BIGINT NOT NULL\n"
-    ")",
-    "CREATE TABLE media_batches (\n"
-    "    batch            BIGINT PRIMARY KEY CHECK (batch BETWEEN 1 AND 262143),\n"
-    "    product          BIGINT NOT NULL CHECK (product BETWEEN 0 AND 255),\n"
-    "    group_no         BIGINT NOT NULL CHECK (group_no BETWEEN 0 AND 4095),\n"
-    "    key_id           BIGINT NOT NULL REFERENCES media_keys(key_id),\n"
-    "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
-    "    sheets           BIGINT NOT NULL CHECK (sheets BETWEEN 1 AND 65535),\n"
-    "    labels_per_sheet BIGINT NOT NULL CHECK (labels_per_sheet BETWEEN 1 AND 99),\n"
-    "    payment          BIGINT NOT NULL CHECK (payment IN (0, 1, 2)),\n"
-    "    price_mills      BIGINT NOT NULL CHECK (price_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    distributed      BIGINT NOT NULL,\n"
-    "    order_id         TEXT NOT NULL DEFAULT ''\n"
-    ")",
-    "CREATE INDEX media_batches_affiliate ON media_batches(affiliate_id)",
-    "CREATE TABLE media_sheets (\n"
-    "    batch       BIGINT NOT NULL REFERENCES media_batches(batch),\n"
-    "    sheet       BIGINT NOT NULL CHECK (sheet BETWEEN 1 AND 65535),\n"
-    "    payment     BIGINT NOT NULL CHECK (payment IN (0, 1, 2)),\n"
-    "    paid_by     TEXT NOT NULL DEFAULT '',\n"
-    "    paid_at     BIGINT NOT NULL DEFAULT 0,\n"
-    "    labels_used BIGINT NOT NULL DEFAULT 0 CHECK (labels_used BETWEEN 0 AND 99),\n"
-    "    first_use   BIGINT NOT NULL DEFAULT 0,\n"
-    "    last_use    BIGINT NOT NULL DEFAULT 0,\n"
-    "    PRIMARY KEY (batch, sheet)\n"
-    ")",
-    "CREATE TABLE media_labels (\n"
-    "    batch       BIGINT NOT NULL,\n"
-    "    sheet       BIGINT NOT NULL,\n"
-    "    position    BIGINT NOT NULL CHECK (position BETWEEN 1 AND 99),\n"
-    "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
-    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
-    "    used_at     BIGINT NOT NULL,\n"
-    "    PRIMARY KEY (batch, sheet, position),\n"
-    "    FOREIGN KEY (batch, sheet) REFERENCES media_sheets(batch, sheet)\n"
-    ")",
-    "CREATE INDEX media_labels_used ON media_labels(used_at)",
-    "CREATE TABLE resupply_orders (\n"
-    "    id               TEXT PRIMARY KEY,\n"
-    "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
-    "    status           BIGINT NOT NULL CHECK (status IN (0, 1)),\n"
-    "    product          BIGINT NOT NULL,\n"
-    "    labels_remaining BIGINT NOT NULL,\n"
-    "    created          BIGINT NOT NULL,\n"
-    "    shipped_at       BIGINT NOT NULL DEFAULT 0,\n"
-    "    batch            BIGINT NOT NULL DEFAULT 0\n"
-    ")",
-    "CREATE UNIQUE INDEX resupply_one_open ON resupply_orders(affiliate_id) WHERE status = 0",
-    NULL,
-};
-
-static const char *const *const migrations[] = {
-    migration_v1, /* 1: everything store.h v1 needs */
-    migration_v2, /* 2: printing: render records, print counts, addresses, printers */
-    migration_v3, /* 3: scale-out: servers, PSD leases and their log */
-    migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
-    migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
-};
-
-#define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
-_Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
-               "one migration script per schema version");
 
 /* ---- statements --------------------------------------------------------------------------- */
 
@@ -704,28 +349,46 @@ static const char *const stmt_sql[Q_COUNT] = {
 };
 
 static const char *const stmt_name[Q_COUNT] = {
-#define STMT_NAME(name, sql) #name,
+#define STMT_NAME(name, sql) "o" #name,
     STATEMENTS(STMT_NAME)
 #undef STMT_NAME
 };
-
-/* Type OIDs (pg_type.h, stable since forever) for the binary arrays of journal_post. */
-#define INT8OID 20
-#define TEXTOID 25
 
 #define MAX_PARAMS 24 /* IND_INSERT has 23 */
 
 /* ---- the handle --------------------------------------------------------------------------- */
 
+/* Statements of the driver itself: transaction control (enum pv_tx order), then the
+ * advisory lock. Prepared as soon as the connection is up: they need no tables, and
+ * ROLLBACK / ROLLBACK TO are the only statements an aborted transaction accepts. */
+static const char *const own_sql[] = {
+    [PV_TX_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    [PV_TX_COMMIT] = "COMMIT",
+    [PV_TX_ROLLBACK] = "ROLLBACK",
+    [PV_TX_SAVEPOINT] = "SAVEPOINT p",
+    [PV_TX_RELEASE] = "RELEASE p",
+    [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
+    [PV_TX_CHECK] = "SELECT pg_advisory_xact_lock($1)",
+};
+
+#define NOWN    ((int) (sizeof own_sql / sizeof own_sql[0]))
+#define Q_LOCK  PV_TX_CHECK /* own_sql[PV_TX_CHECK]: transactions need no statement to check */
+#define OWN_PFX "tx"        /* own statements are prepared as tx0, tx1, ... */
+
+/* Type OIDs (pg_type.h, stable since forever) for the binary arrays of journal_post. */
+#define INT8OID 20
+#define TEXTOID 25
+
 struct pg_store {
     struct pv_store base; /* first: a struct pv_store * is a struct pg_store * */
     PGconn *conn;
-    int in_tx;              /* begin() succeeded and neither commit() nor rollback() followed */
-    int in_sp;              /* savepoint "p" is open */
-    int aborted;            /* a statement failed in the transaction: only rollback(_to) helps */
-    char sqlstate[6];       /* of the last failed statement, "" if none */
-    char constraint[64];    /* constraint it broke, "" if none */
-    char prepared[Q_COUNT]; /* prepared on this connection */
+    int aborted;              /* a statement failed in the transaction: only rollback(_to) helps */
+    char sqlstate[6];         /* of the last failed statement, "" if none */
+    char constraint[64];      /* constraint it broke, "" if none */
+    PGresult *res;            /* of the statement running (run .. reset) */
+    int row;                  /* its current row */
+    char ready[PV_SQL_COUNT]; /* prepared on this connection */
+    char prepared[Q_COUNT];   /* transitional */
 };
 
 static struct pg_store *handle(struct pv_store *st)
@@ -772,20 +435,19 @@ static int state_is(const struct pg_store *s, const char *state)
 
 /*
  * Map a failed command (res may be NULL) to a PV_E* code, logging real
- * failures. Remembers the SQLSTATE and constraint name for callers that
- * tell them apart, and marks an open transaction aborted.
+ * failures (PostgreSQL's primary message only: the DETAIL echoes row
+ * values). Marks an open transaction aborted.
  */
 static int fail(struct pg_store *s, const PGresult *res, const char *what)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char line[512];
-    int rc;
 
     copy_field(s->sqlstate, sizeof s->sqlstate, state);
     copy_field(s->constraint, sizeof s->constraint,
                res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL);
-    if (s->in_tx)
+    if (s->base.in_tx)
         s->aborted = 1;
 
     if (PQstatus(s->conn) != CONNECTION_OK || strncmp(s->sqlstate, "08", 2) == 0 ||
@@ -804,16 +466,16 @@ static int fail(struct pg_store *s, const PGresult *res, const char *what)
         return PV_EEXIST; /* unique_violation */
     fprintf(stderr, "store: %s: %s\n", what,
             one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
+    if (state_is(s, "23514") || state_is(s, "22003"))
+        s->base.fault = PV_FAULT_CHECK; /* check_violation, numeric_value_out_of_range */
     if (state_is(s, "40001") || state_is(s, "40P01") || state_is(s, "55P03") ||
         state_is(s, "57014"))
-        rc = PV_EBUSY; /* serialization, deadlock, lock_timeout, statement_timeout */
-    else if (state_is(s, "53200"))
-        rc = PV_ENOMEM;
-    else if (state_is(s, "22021") || state_is(s, "22P05"))
-        rc = PV_EINVAL; /* text the database encoding cannot hold */
-    else
-        rc = PV_ESTORE;
-    return rc;
+        return PV_EBUSY; /* serialization, deadlock, lock_timeout, statement_timeout */
+    if (state_is(s, "53200"))
+        return PV_ENOMEM;
+    if (state_is(s, "22021") || state_is(s, "22P05"))
+        return PV_EINVAL; /* text the database encoding cannot hold */
+    return PV_ESTORE;
 }
 
 /* PV_OK when res holds a successful command's result, else the mapped error. */
@@ -828,24 +490,23 @@ static int check(struct pg_store *s, const PGresult *res, const char *what)
     return fail(s, res, what);
 }
 
-static int prepare(struct pg_store *s, enum stmt_id id)
+static int prepare(struct pg_store *s, const char *name, const char *sql)
 {
-    PGresult *res;
-    int rc;
+    PGresult *res = PQprepare(s->conn, name, sql, 0, NULL);
+    int rc = check(s, res, name);
 
-    if (s->prepared[id])
-        return PV_OK;
-    res = PQprepare(s->conn, stmt_name[id], stmt_sql[id], 0, NULL);
-    rc = check(s, res, stmt_name[id]);
     PQclear(res);
-    if (rc == PV_OK)
-        s->prepared[id] = 1;
     return rc;
+}
+
+static void own_name(char *buf, size_t cap, int i)
+{
+    snprintf(buf, cap, OWN_PFX "%d", i);
 }
 
 /*
  * What every new (or reset) connection needs: UTF-8, a lock timeout like
- * SQLite's busy timeout unless the DSN chose one, and the transaction-control
+ * SQLite's busy timeout unless the DSN chose one, and the driver's own
  * statements prepared. Runs outside any transaction.
  */
 static int session_setup(struct pg_store *s)
@@ -853,8 +514,10 @@ static int session_setup(struct pg_store *s)
     static const char set_timeout[] = "SELECT set_config('lock_timeout', '10s', false) "
                                       "WHERE current_setting('lock_timeout') = '0'";
     PGresult *res;
+    char name[16];
     int rc, i;
 
+    memset(s->ready, 0, sizeof s->ready);
     memset(s->prepared, 0, sizeof s->prepared);
     if (PQserverVersion(s->conn) < 110000) {
         fprintf(stderr, "store: PostgreSQL %d is too old (11 or newer needed)\n",
@@ -868,47 +531,361 @@ static int session_setup(struct pg_store *s)
     res = PQexecParams(s->conn, set_timeout, 0, NULL, NULL, NULL, NULL, 0);
     rc = check(s, res, "lock_timeout");
     PQclear(res);
-    for (i = 0; rc == PV_OK && i <= Q_TX_LAST; i++)
-        rc = prepare(s, (enum stmt_id) i);
+    for (i = 0; rc == PV_OK && i < NOWN; i++) {
+        own_name(name, sizeof name, i);
+        rc = prepare(s, name, own_sql[i]);
+    }
     return rc;
 }
 
-/* After a lost connection, outside a transaction: connect again. */
-static int reconnect(struct pg_store *s)
+/* Can a statement run now? Outside a transaction a lost connection is reset
+ * (PQreset) and set up again; in an aborted one only rollback(_to) may run. */
+static int usable(struct pg_store *s, const char *what, int rolls_back)
 {
     char line[512];
 
-    PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK) {
-        fprintf(stderr, "store: cannot reconnect to PostgreSQL: %s\n",
-                one_line(PQerrorMessage(s->conn), line, sizeof line));
-        return PV_ESTORE;
-    }
-    fprintf(stderr, "store: reconnected to PostgreSQL\n");
-    return session_setup(s);
-}
-
-/* Can statement id run now? Reconnects outside a transaction, prepares on first use. */
-static int ready(struct pg_store *s, enum stmt_id id)
-{
-    int rc;
-
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        if (s->in_tx) {
+        if (s->base.in_tx) {
             s->aborted = 1;
             fprintf(stderr, "store: %s: the connection to PostgreSQL was lost in a transaction\n",
-                    stmt_name[id]);
+                    what);
             return PV_ESTORE;
         }
-        if ((rc = reconnect(s)) != PV_OK)
-            return rc;
+        PQreset(s->conn);
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+            fprintf(stderr, "store: cannot reconnect to PostgreSQL: %s\n",
+                    one_line(PQerrorMessage(s->conn), line, sizeof line));
+            return PV_ESTORE;
+        }
+        fprintf(stderr, "store: reconnected to PostgreSQL\n");
+        return session_setup(s);
     }
-    if (s->aborted && id != Q_ROLLBACK && id != Q_ROLLBACK_TO) {
+    if (s->aborted && !rolls_back) {
         fprintf(stderr, "store: %s: an earlier statement failed; roll the transaction back\n",
-                stmt_name[id]);
+                what);
         return PV_ESTORE;
     }
-    return prepare(s, id);
+    return PV_OK;
+}
+
+/* Run own statement i (with at most one text parameter) to completion; res kept if wanted. */
+static int own_run(struct pg_store *s, int i, const char *param, PGresult **keep)
+{
+    char name[16];
+    PGresult *res;
+    int rc = usable(s, own_sql[i], i == PV_TX_ROLLBACK || i == PV_TX_ROLLBACK_TO);
+
+    if (rc != PV_OK)
+        return rc;
+    own_name(name, sizeof name, i);
+    res = PQexecPrepared(s->conn, name, param ? 1 : 0, &param, NULL, NULL, 0);
+    rc = check(s, res, own_sql[i]);
+    if (keep && rc == PV_OK)
+        *keep = res;
+    else
+        PQclear(res);
+    return rc;
+}
+
+/* ROLLBACK unless the server is already outside a transaction (or gone). */
+static int abort_tx(struct pg_store *s)
+{
+    int rc = PV_OK;
+
+    s->aborted = 0;
+    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        rc = own_run(s, PV_TX_ROLLBACK, NULL, NULL);
+    s->aborted = 0;
+    return rc;
+}
+
+static int pg_tx(struct pv_store *st, int op)
+{
+    struct pg_store *s = handle(st);
+    PGresult *res = NULL;
+    int rc;
+
+    switch (op) {
+    case PV_TX_BEGIN:
+        s->aborted = 0;
+        return own_run(s, op, NULL, NULL);
+    case PV_TX_COMMIT:
+        if (s->aborted) {
+            fprintf(stderr, "store: commit: an earlier statement failed; rolled back\n");
+            abort_tx(s);
+            return PV_ESTORE;
+        }
+        rc = own_run(s, op, NULL, &res);
+        /* COMMIT of a transaction the server had aborted answers "ROLLBACK", not an error. */
+        if (rc == PV_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+            fprintf(stderr, "store: commit: the server rolled the transaction back\n");
+            rc = PV_ESTORE;
+        }
+        PQclear(res);
+        /* A lost connection leaves the outcome unknown to us; the server rolls back
+         * unless the COMMIT got through. Either way this handle's transaction is over. */
+        if (rc != PV_OK)
+            abort_tx(s);
+        return rc;
+    case PV_TX_ROLLBACK:
+        return abort_tx(s);
+    case PV_TX_ROLLBACK_TO:
+        /* ROLLBACK TO keeps the savepoint open (and clears an abort); release it so
+         * the next savepoint() does not nest one level deeper per failed purchase. */
+        rc = own_run(s, op, NULL, NULL);
+        if (rc == PV_OK) {
+            s->aborted = 0;
+            rc = own_run(s, PV_TX_RELEASE, NULL, NULL);
+        }
+        return rc;
+    case PV_TX_CHECK:
+        return PV_OK; /* an aborted transaction refuses the statement itself (usable) */
+    default:
+        return own_run(s, op, NULL, NULL);
+    }
+}
+
+/* Serialises migrate() across processes (pg_advisory_xact_lock is per database): "stampd". */
+#define MIGRATE_LOCK_KEY "126879297577060"
+/* Serialises purchase batches across processes (lock_writer): "stampdPB" as a big-endian int8. */
+#define WRITER_LOCK_KEY "8319381534325100610"
+
+/* An advisory lock held to the end of the transaction (see the file comment). */
+static int pg_lock(struct pv_store *st, int which)
+{
+    return own_run(handle(st), Q_LOCK,
+                   which == PV_LOCK_MIGRATE ? MIGRATE_LOCK_KEY : WRITER_LOCK_KEY, NULL);
+}
+
+/* One DDL statement of a migration: fixed text, no values. */
+static int pg_ddl(struct pv_store *st, const char *sql, const char *what)
+{
+    struct pg_store *s = handle(st);
+    PGresult *res;
+    int rc;
+
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return fail(s, NULL, what);
+    res = PQexecParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    rc = check(s, res, what);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- parameters ---------------------------------------------------------------------------- */
+
+static unsigned char *put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v >> 24);
+    p[1] = (unsigned char) (v >> 16);
+    p[2] = (unsigned char) (v >> 8);
+    p[3] = (unsigned char) v;
+    return p + 4;
+}
+
+#define ARRAY_HEADER 20
+
+/*
+ * A one-dimensional array parameter in PostgreSQL's binary format: int8
+ * elements, or text elements from char[] fields (NUL-terminated). Owned
+ * (free()) in *out; NULL when out of memory or too big.
+ */
+static unsigned char *array(const struct pv_param *p, int *len)
+{
+    const unsigned char *e = p->p;
+    size_t i, n, total = ARRAY_HEADER;
+    unsigned char *buf, *w;
+    int64_t v;
+
+    for (i = 0; i < p->len; i++) {
+        n = p->kind == PV_P_INT_ARRAY ? 8 : strlen((const char *) (e + i * p->stride));
+        if (n > INT_MAX / 2 || total > (size_t) INT_MAX / 2 - n)
+            return NULL;
+        total += 4 + n;
+    }
+    if (!(buf = malloc(total)))
+        return NULL;
+    w = put32(buf, 1); /* dimensions */
+    w = put32(w, 0);   /* no NULLs */
+    w = put32(w, p->kind == PV_P_INT_ARRAY ? INT8OID : TEXTOID);
+    w = put32(w, (uint32_t) p->len); /* length of the dimension */
+    w = put32(w, 1);                 /* its lower bound */
+    for (i = 0; i < p->len; i++, e += p->stride) {
+        if (p->kind == PV_P_INT_ARRAY) {
+            memcpy(&v, e, sizeof v);
+            w = put32(w, 8);
+            w = put32(w, (uint32_t) ((uint64_t) v >> 32));
+            w = put32(w, (uint32_t) (uint64_t) v);
+        } else {
+            n = strlen((const char *) e);
+            w = put32(w, (uint32_t) n);
+            memcpy(w, e, n);
+            w += n;
+        }
+    }
+    *len = (int) total;
+    return buf;
+}
+
+/*
+ * Run statement id: prepared once per connection under its name, values
+ * only ever as parameters. Integers go as decimal text, blobs and arrays in
+ * binary; results come back in binary.
+ */
+static int pg_run(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n)
+{
+    struct pg_store *s = handle(st);
+    const char *val[PV_MAX_PARAMS];
+    int len[PV_MAX_PARAMS], fmt[PV_MAX_PARAMS], i, rc;
+    char num[PV_MAX_PARAMS][24];
+    unsigned char *owned[PV_MAX_PARAMS] = {NULL};
+
+    s->base.fault = PV_FAULT_NONE;
+    s->res = NULL;
+    s->row = -1;
+    if ((rc = usable(s, pv_sql[id].name, 0)) != PV_OK)
+        return rc;
+    if (!s->ready[id]) {
+        if ((rc = prepare(s, pv_sql[id].name, sql)) != PV_OK)
+            return rc;
+        s->ready[id] = 1;
+    }
+    for (i = 0; i < n && rc == PV_OK; i++) {
+        val[i] = p[i].p;
+        len[i] = 0;
+        fmt[i] = 0;
+        if (p[i].kind == PV_P_INT) {
+            snprintf(num[i], sizeof num[i], "%lld", (long long) p[i].i);
+            val[i] = num[i];
+        } else if (p[i].kind == PV_P_BLOB) {
+            fmt[i] = 1;
+            len[i] = (int) p[i].len;
+            if (p[i].len > INT_MAX)
+                rc = PV_EINVAL;
+        } else if (p[i].kind == PV_P_TEXT_ARRAY || p[i].kind == PV_P_INT_ARRAY) {
+            fmt[i] = 1;
+            val[i] = (const char *) (owned[i] = array(&p[i], &len[i]));
+            if (!owned[i])
+                rc = PV_ENOMEM;
+        }
+    }
+    if (rc == PV_OK) {
+        s->res = PQexecPrepared(s->conn, pv_sql[id].name, n, val, len, fmt, 1);
+        rc = check(s, s->res, pv_sql[id].name);
+        if (rc != PV_OK) {
+            PQclear(s->res);
+            s->res = NULL;
+        }
+    }
+    for (i = 0; i < n; i++)
+        free(owned[i]);
+    return rc;
+}
+
+static int pg_step(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+
+    if (s->row + 1 >= PQntuples(s->res))
+        return PV_ENOTFOUND;
+    s->row++;
+    return PV_OK;
+}
+
+/* A binary int2, int4 or int8 (network byte order); NULL reads as 0. */
+static int pg_col_int(struct pv_store *st, int col, int64_t *v)
+{
+    struct pg_store *s = handle(st);
+    const unsigned char *p;
+    uint64_t u = 0;
+    int len, k;
+
+    *v = 0;
+    if (PQgetisnull(s->res, s->row, col))
+        return PV_OK;
+    len = PQgetlength(s->res, s->row, col);
+    if (len != 2 && len != 4 && len != 8) {
+        fprintf(stderr, "store: column %s is not an integer (%d bytes)\n", PQfname(s->res, col),
+                len);
+        return PV_ESTORE;
+    }
+    p = (const unsigned char *) PQgetvalue(s->res, s->row, col);
+    for (k = 0; k < len; k++)
+        u = u << 8 | p[k];
+    if (len < 8 && (p[0] & 0x80))
+        u |= ~(uint64_t) 0 << (8 * len); /* sign-extend */
+    *v = (int64_t) u;
+    return PV_OK;
+}
+
+static int pg_col_bytes(struct pv_store *st, int col, int blob, const void **p, size_t *len)
+{
+    struct pg_store *s = handle(st);
+
+    (void) blob; /* binary results: text and bytea both arrive as their bytes */
+    *p = NULL;
+    *len = 0;
+    if (!PQgetisnull(s->res, s->row, col)) {
+        *p = PQgetvalue(s->res, s->row, col);
+        *len = (size_t) PQgetlength(s->res, s->row, col);
+    }
+    return PV_OK;
+}
+
+static int64_t pg_changes(struct pv_store *st)
+{
+    const char *t = PQcmdTuples(handle(st)->res);
+
+    return t && *t ? strtoll(t, NULL, 10) : 0;
+}
+
+static void pg_reset(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+
+    PQclear(s->res);
+    s->res = NULL;
+}
+
+static void pg_close(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+
+    if (!s)
+        return;
+    pv_store_rollback(st);
+    PQclear(s->res);
+    PQfinish(s->conn);
+    free(s);
+}
+
+static const struct pv_store_driver postgres_driver = {
+    .version = PV_STORE_DRIVER_VERSION,
+    .name = "postgres",
+    .dialect = PV_DIALECT_POSTGRES,
+    .caps = PV_CAP_AUTOCOMMIT,
+    .close = pg_close,
+    .tx = pg_tx,
+    .lock = pg_lock,
+    .ddl = pg_ddl,
+    .run = pg_run,
+    .step = pg_step,
+    .col_int = pg_col_int,
+    .col_bytes = pg_col_bytes,
+    .changes = pg_changes,
+    .reset = pg_reset,
+};
+
+/* transitional */
+static int ready(struct pg_store *s, enum stmt_id id)
+{
+    int rc = usable(s, stmt_name[id], 0);
+
+    if (rc == PV_OK && !s->prepared[id]) {
+        rc = prepare(s, stmt_name[id], stmt_sql[id]);
+        s->prepared[id] = rc == PV_OK;
+    }
+    return rc;
 }
 
 /*
@@ -1050,13 +1027,6 @@ static int q_row(struct q *b)
 }
 
 /* A statement without parameters (transaction control). */
-static int run(struct pg_store *s, enum stmt_id id)
-{
-    struct q b;
-
-    q_start(&b, s, id);
-    return q_exec(&b);
-}
 
 /*
  * Reading a row column by column, in SELECT order, from a binary result.
@@ -1166,404 +1136,8 @@ out:
     return rc;
 }
 
-/* ---- transactions ------------------------------------------------------------------------- */
-
-static void end_tx(struct pg_store *s)
-{
-    s->in_tx = 0;
-    s->in_sp = 0;
-    s->aborted = 0;
-}
-
-static int pg_begin(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-    int rc;
-
-    if (s->in_tx) {
-        fprintf(stderr, "store: begin() inside a transaction\n");
-        return PV_EINVAL;
-    }
-    rc = run(s, Q_BEGIN);
-    if (rc != PV_OK)
-        return rc;
-    s->in_tx = 1;
-    s->in_sp = 0;
-    s->aborted = 0;
-    return PV_OK;
-}
-
-/* ROLLBACK unless the server is already outside a transaction (or gone). */
-static int abort_tx(struct pg_store *s)
-{
-    int rc = PV_OK;
-
-    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
-        rc = run(s, Q_ROLLBACK);
-    end_tx(s);
-    return rc;
-}
-
-static int pg_commit(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-    struct q b;
-    int rc;
-
-    if (!s->in_tx)
-        return PV_EINVAL;
-    if (s->aborted) {
-        fprintf(stderr, "store: commit: an earlier statement failed; rolled back\n");
-        abort_tx(s);
-        return PV_ESTORE;
-    }
-    q_start(&b, s, Q_COMMIT);
-    rc = q_run(&b);
-    /* COMMIT of a transaction the server had aborted answers "ROLLBACK", not an error. */
-    if (rc == PV_OK && strcmp(PQcmdStatus(b.res), "COMMIT") != 0) {
-        fprintf(stderr, "store: commit: the server rolled the transaction back\n");
-        rc = PV_ESTORE;
-    }
-    done(&b);
-    if (rc != PV_OK) {
-        /* A lost connection leaves the outcome unknown to us; the server rolls back
-         * unless the COMMIT got through. Either way this handle's transaction is over. */
-        s->aborted = 0;
-        abort_tx(s);
-        return rc;
-    }
-    end_tx(s);
-    return PV_OK;
-}
-
-static int pg_rollback(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-
-    if (!s->in_tx)
-        return PV_OK;
-    s->aborted = 0;
-    return abort_tx(s);
-}
-
-static int pg_savepoint(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-    int rc;
-
-    if (!s->in_tx || s->in_sp)
-        return PV_EINVAL;
-    rc = run(s, Q_SAVEPOINT);
-    if (rc == PV_OK)
-        s->in_sp = 1;
-    return rc;
-}
-
-static int pg_release(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-    int rc;
-
-    if (!s->in_sp)
-        return PV_EINVAL;
-    rc = run(s, Q_RELEASE);
-    if (rc == PV_OK)
-        s->in_sp = 0;
-    return rc;
-}
-
-static int pg_rollback_to(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-    int rc;
-
-    if (!s->in_sp)
-        return PV_EINVAL;
-    /* ROLLBACK TO keeps the savepoint open (and clears an abort); release it so
-     * the next savepoint() does not nest one level deeper per failed purchase. */
-    rc = run(s, Q_ROLLBACK_TO);
-    if (rc == PV_OK) {
-        s->aborted = 0;
-        rc = run(s, Q_RELEASE);
-    }
-    if (rc == PV_OK)
-        s->in_sp = 0;
-    return rc;
-}
-
-/*
- * A write of several statements: outside begin() it runs in its own
- * transaction (write_leave commits it, or rolls it back on failure); inside
- * one it is part of the caller's, which ends it.
- */
-static int write_enter(struct pg_store *s, int *own_tx)
-{
-    *own_tx = !s->in_tx;
-    return *own_tx ? pg_begin(&s->base) : PV_OK;
-}
-
-static int write_leave(struct pg_store *s, int own_tx, int rc)
-{
-    if (!own_tx)
-        return rc;
-    if (rc == PV_OK)
-        return pg_commit(&s->base);
-    pg_rollback(&s->base);
-    return rc;
-}
-
-/* ---- schema ------------------------------------------------------------------------------- */
-
-static int read_version(struct pg_store *s, int *version)
-{
-    struct row r;
-    struct q b;
-    int64_t have = 0, v = 0;
-    int rc;
-
-    *version = 0;
-    q_start(&b, s, Q_HAVE_SCHEMA);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        have = r_int(&r);
-        rc = r.rc;
-    }
-    done(&b);
-    if (rc != PV_OK || !have)
-        return rc;
-    q_start(&b, s, Q_SCHEMA_MAX);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        v = r_int(&r);
-        rc = r.rc;
-    }
-    done(&b);
-    if (rc == PV_OK && (v < 0 || v > INT_MAX)) {
-        fprintf(stderr, "store: schema_version holds %lld\n", (long long) v);
-        rc = PV_ESCHEMA;
-    }
-    if (rc == PV_OK)
-        *version = (int) v;
-    return rc;
-}
-
-static int pg_schema_version(struct pv_store *st, int *version)
-{
-    return read_version(handle(st), version);
-}
-
-/* One DDL statement of a migration script: fixed text, no values. */
-static int run_ddl(struct pg_store *s, const char *sql, int version)
-{
-    char what[32];
-    PGresult *res;
-    int rc;
-
-    snprintf(what, sizeof what, "migration %d", version);
-    if (PQstatus(s->conn) != CONNECTION_OK)
-        return fail(s, NULL, what);
-    res = PQexecParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
-    rc = check(s, res, what);
-    PQclear(res);
-    return rc;
-}
-
-static int pg_migrate(struct pv_store *st, int *from, int *to)
-{
-    struct pg_store *s = handle(st);
-    const char *const *chunk;
-    struct q b;
-    int rc, v = 0, i;
-
-    *from = *to = 0;
-    if (s->in_tx)
-        return PV_EINVAL;
-    rc = pg_begin(st);
-    if (rc != PV_OK)
-        return rc;
-    /* Two processes migrating at once serialise here; the second one then
-     * reads the first one's committed version and finds nothing to do. */
-    q_start(&b, s, Q_MIGRATE_LOCK);
-    b_text(&b, MIGRATE_LOCK_KEY);
-    if ((rc = q_exec(&b)) != PV_OK)
-        goto out;
-    if ((rc = read_version(s, &v)) != PV_OK)
-        goto out;
-    if (v > NMIGRATIONS) {
-        fprintf(stderr, "store: database schema version %d is newer than this binary (%d)\n", v,
-                NMIGRATIONS);
-        rc = PV_ESCHEMA;
-        goto out;
-    }
-    for (i = v; i < NMIGRATIONS; i++) {
-        for (chunk = migrations[i]; rc == PV_OK && *chunk; chunk++)
-            rc = run_ddl(s, *chunk, i + 1);
-        if (rc != PV_OK)
-            goto out;
-        q_start(&b, s, Q_SCHEMA_INSERT);
-        b_int(&b, i + 1);
-        b_int(&b, (int64_t) time(NULL));
-        if ((rc = q_exec(&b)) != PV_OK)
-            goto out;
-    }
-out:
-    if (rc == PV_OK) {
-        rc = pg_commit(st);
-    } else {
-        pg_rollback(st);
-    }
-    if (rc == PV_OK) {
-        *from = v;
-        *to = NMIGRATIONS;
-    }
-    return rc;
-}
-
-/* ---- config ------------------------------------------------------------------------------- */
-
-static int pg_config_set(struct pv_store *st, const char *key, const char *value)
-{
-    struct q b;
-
-    if (!key || !value)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_CONFIG_SET);
-    b_text(&b, key);
-    b_text(&b, value);
-    return q_exec(&b);
-}
-
-static int pg_config_get(struct pv_store *st, const char *key, char **value)
-{
-    struct q b;
-    size_t len;
-    int rc;
-
-    *value = NULL;
-    if (!key)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_CONFIG_GET);
-    b_text(&b, key);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        len = (size_t) PQgetlength(b.res, 0, 0);
-        *value = malloc(len + 1);
-        if (*value) {
-            memcpy(*value, PQgetvalue(b.res, 0, 0), len);
-            (*value)[len] = '\0';
-        } else {
-            rc = PV_ENOMEM;
-        }
-    }
-    done(&b);
-    return rc;
-}
-
-/* ---- ledger ------------------------------------------------------------------------------- */
-
-static unsigned char *put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char) (v >> 24);
-    p[1] = (unsigned char) (v >> 16);
-    p[2] = (unsigned char) (v >> 8);
-    p[3] = (unsigned char) v;
-    return p + 4;
-}
-
-/* The header of a one-dimensional array of n elements in PostgreSQL's binary format. */
-static unsigned char *array_header(unsigned char *p, uint32_t elem_type, size_t n)
-{
-    p = put32(p, 1);            /* dimensions */
-    p = put32(p, 0);            /* no NULLs */
-    p = put32(p, elem_type);    /* element type */
-    p = put32(p, (uint32_t) n); /* length of the dimension */
-    return put32(p, 1);         /* its lower bound */
-}
-
-#define ARRAY_HEADER 20
-
-static int pg_journal_post(struct pv_store *st, const char *kind, const char *ref,
-                           const struct pv_ledger_line *lines, size_t n, int64_t at)
-{
-    struct pg_store *s = handle(st);
-    unsigned char *names = NULL, *amounts = NULL, *p;
-    size_t i, len, names_len = ARRAY_HEADER, amounts_len;
-    struct q b;
-    int rc;
-
-    if (!kind || (!lines && n) || n == 0)
-        return PV_EINVAL;
-    if (n > (INT_MAX - ARRAY_HEADER) / (4 + PV_ACCOUNT_MAX))
-        return PV_EINVAL;
-    for (i = 0; i < n; i++) {
-        if (!FITS(lines[i].account) || !lines[i].account[0])
-            return PV_EINVAL;
-        if (lines[i].amount < -PV_MILLS_MAX || lines[i].amount > PV_MILLS_MAX)
-            return PV_EOVERFLOW;
-        names_len += 4 + strlen(lines[i].account);
-    }
-    amounts_len = ARRAY_HEADER + n * (4 + 8);
-    names = malloc(names_len);
-    amounts = malloc(amounts_len);
-    if (!names || !amounts) {
-        rc = PV_ENOMEM;
-        goto out;
-    }
-    p = array_header(names, TEXTOID, n);
-    for (i = 0; i < n; i++) {
-        len = strlen(lines[i].account);
-        p = put32(p, (uint32_t) len);
-        memcpy(p, lines[i].account, len);
-        p += len;
-    }
-    p = array_header(amounts, INT8OID, n);
-    for (i = 0; i < n; i++) {
-        p = put32(p, 8);
-        p = put32(p, (uint32_t) ((uint64_t) lines[i].amount >> 32));
-        p = put32(p, (uint32_t) (uint64_t) lines[i].amount);
-    }
-
-    q_start(&b, s, Q_JOURNAL_POST);
-    b_text(&b, kind);
-    b_text(&b, ref);
-    b_int(&b, at);
-    b_bin(&b, names, names_len);
-    b_bin(&b, amounts, amounts_len);
-    rc = q_exec(&b);
-    /* The only CHECK on accounts is the balance range. */
-    if (rc == PV_ESTORE && ((state_is(s, "23514") && strcmp(s->constraint, "balance_range") == 0) ||
-                            state_is(s, "22003")))
-        rc = PV_EOVERFLOW;
-out:
-    free(names);
-    free(amounts);
-    return rc;
-}
-
-static int pg_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
-{
-    struct pg_store *s = handle(st);
-    struct row r;
-    struct q b;
-    int rc;
-
-    *balance = 0;
-    if (!account)
-        return PV_EINVAL;
-    /* In a write transaction: lock the row until commit (see the file comment). */
-    q_start(&b, s, s->in_tx ? Q_ACCOUNT_GET_LOCK : Q_ACCOUNT_GET);
-    b_text(&b, account);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        *balance = r_int(&r);
-        rc = r.rc;
-    }
-    done(&b);
-    return rc;
-}
+#define write_enter(s, own)     pv_write_enter(&(s)->base, 1, (own))
+#define write_leave(s, own, rc) pv_write_leave(&(s)->base, (own), (rc))
 
 /* ---- PSDs, refills, keys ------------------------------------------------------------------ */
 
@@ -1619,7 +1193,7 @@ static int pg_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
 
     memset(rec, 0, sizeof *rec);
     /* In a write transaction: lock the row until commit (see the file comment). */
-    q_start(&b, s, s->in_tx ? Q_PSD_GET_LOCK : Q_PSD_GET);
+    q_start(&b, s, s->base.in_tx ? Q_PSD_GET_LOCK : Q_PSD_GET);
     b_int(&b, id);
     rc = q_row(&b);
     if (rc == PV_OK) {
@@ -2385,57 +1959,6 @@ static int pg_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_leas
     return rc;
 }
 
-static int read_issue(struct row *r, void *p)
-{
-    struct pv_ledger_issue *rec = p;
-
-    rec->kind = (int) r_int(r);
-    r_text(r, rec->name, sizeof rec->name);
-    rec->recorded = r_int(r);
-    rec->computed = r_int(r);
-    return r->rc;
-}
-
-static int pg_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
-                           struct pv_ledger_issue **out, size_t *n)
-{
-    struct row r;
-    struct q b;
-    void *arr = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    q_start(&b, handle(st), Q_LEDGER_COUNTS);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        *journals = r_int(&r);
-        *accounts = r_int(&r);
-        rc = r.rc;
-    }
-    done(&b);
-    if (rc != PV_OK)
-        return rc;
-    q_start(&b, handle(st), Q_LEDGER_ISSUES);
-    rc = collect(&b, sizeof **out, read_issue, &arr, n);
-    *out = arr;
-    return rc;
-}
-
-/* An advisory lock held to the end of the transaction (see the file comment). */
-static int pg_lock_writer(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-    struct q b;
-
-    if (!s->in_tx)
-        return PV_EINVAL;
-    q_start(&b, s, Q_WRITER_LOCK);
-    b_text(&b, WRITER_LOCK_KEY);
-    return q_exec(&b);
-}
-
 /* ---- accounts, payments, refunds (schema v4) ---------------------------------------------- */
 
 /*
@@ -2989,40 +2512,6 @@ static int pg_indicium_mark_refunded(struct pv_store *st, const char *id, int64_
     return rc;
 }
 
-static int read_txn(struct row *r, void *p)
-{
-    struct pv_txn_rec *rec = p;
-
-    rec->journal_id = r_int(r);
-    r_text(r, rec->kind, sizeof rec->kind);
-    r_text(r, rec->ref, sizeof rec->ref);
-    rec->amount = r_int(r);
-    rec->at = r_int(r);
-    return r->rc;
-}
-
-static int pg_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                            struct pv_txn_rec **out, size_t *n)
-{
-    struct q b;
-    void *arr = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if (!account || before < 0)
-        return PV_EINVAL;
-    if (limit == 0)
-        return PV_OK;
-    q_start(&b, handle(st), Q_ACCOUNT_LINES);
-    b_text(&b, account);
-    b_int(&b, before > 0 ? before : INT64_MAX);
-    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
-    rc = collect(&b, sizeof **out, read_txn, &arr, n);
-    *out = arr;
-    return rc;
-}
-
 /* ---- the web UI's history and charts ----------------------------------------------------- */
 
 /* The seq of the customer's indicium before_id into *before (INT64_MAX for
@@ -3109,18 +2598,6 @@ static int pg_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_da
 }
 
 /* ---- open and close ----------------------------------------------------------------------- */
-
-static void pg_close(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-
-    if (!s)
-        return;
-    if (s->in_tx)
-        pg_rollback(st);
-    PQfinish(s->conn);
-    free(s);
-}
 
 /* ---- media (schema v4) -------------------------------------------------------------------- */
 
@@ -3331,7 +2808,7 @@ static int pg_media_sheet_get(struct pv_store *st, uint32_t batch, uint32_t shee
 
     memset(rec, 0, sizeof *rec);
     /* In a write transaction: lock the row until commit (see store.h). */
-    q_start(&b, s, s->in_tx ? Q_SHEET_GET_LOCK : Q_SHEET_GET);
+    q_start(&b, s, s->base.in_tx ? Q_SHEET_GET_LOCK : Q_SHEET_GET);
     b_int(&b, batch);
     b_int(&b, sheet);
     return get_one(&b, read_sheet, rec, sizeof *rec);
@@ -3507,21 +2984,6 @@ static int pg_resupply_ship(struct pv_store *st, const char *id, uint32_t batch,
 }
 
 static const struct pv_store_ops postgres_ops = {
-    .version = 1,
-    .name = "postgres",
-    .close = pg_close,
-    .migrate = pg_migrate,
-    .schema_version = pg_schema_version,
-    .begin = pg_begin,
-    .commit = pg_commit,
-    .rollback = pg_rollback,
-    .savepoint = pg_savepoint,
-    .release = pg_release,
-    .rollback_to = pg_rollback_to,
-    .config_set = pg_config_set,
-    .config_get = pg_config_get,
-    .journal_post = pg_journal_post,
-    .account_balance = pg_account_balance,
     .psd_insert = pg_psd_insert,
     .psd_get = pg_psd_get,
     .psd_update = pg_psd_update,
@@ -3555,7 +3017,6 @@ static const struct pv_store_ops postgres_ops = {
     .lease_acquire = pg_lease_acquire,
     .lease_release = pg_lease_release,
     .lease_history = pg_lease_history,
-    .ledger_audit = pg_ledger_audit,
     .media_key_insert = pg_media_key_insert,
     .media_key_list = pg_media_key_list,
     .affiliate_insert = pg_affiliate_insert,
@@ -3572,7 +3033,6 @@ static const struct pv_store_ops postgres_ops = {
     .resupply_get = pg_resupply_get,
     .resupply_list = pg_resupply_list,
     .resupply_ship = pg_resupply_ship,
-    .lock_writer = pg_lock_writer,
     .password_set = pg_password_set,
     .credential_get = pg_credential_get,
     .operator_get = pg_operator_get,
@@ -3595,7 +3055,6 @@ static const struct pv_store_ops postgres_ops = {
     .refund_insert = pg_refund_insert,
     .refund_latest = pg_refund_latest,
     .indicium_mark_refunded = pg_indicium_mark_refunded,
-    .account_lines = pg_account_lines,
     .indicium_search = pg_indicium_search,
     .sales_daily = pg_sales_daily,
 };
@@ -3618,6 +3077,7 @@ int pv_postgres_open(const char *dsn, struct pv_store **out)
     if (!s)
         return PV_ENOMEM;
     s->base.ops = &postgres_ops;
+    s->base.drv = &postgres_driver;
     s->conn = PQconnectdbParams(keys, values, 1);
     if (!s->conn) {
         rc = PV_ENOMEM;

@@ -49,6 +49,7 @@
 #include "stampd/error.h"
 #include "store/store.h"
 #include "store/store_backends.h"
+#include "store/store_int.h"
 
 #include <sqlite3.h>
 
@@ -60,352 +61,6 @@
 #include <time.h>
 
 #define BUSY_TIMEOUT_MS 10000
-
-/* ---- schema ------------------------------------------------------------------------------- */
-
-/* The money bound of money.h, spelled out for the SQL below. */
-#define MILLS_MAX_SQL "1000000000000000"
-_Static_assert(PV_MILLS_MAX == 1000000000000000LL, "MILLS_MAX_SQL is out of step with money.h");
-#define U32_MAX_SQL "4294967295"
-
-/*
- * Migration scripts: migrations[i] takes the schema from version i to i + 1.
- * Each is a NULL-terminated list of SQL chunks (ISO C caps string literals
- * at 4095 bytes), run in order inside the migration transaction. Never edit
- * a released script; add the next one. Column names avoid words PostgreSQL
- * reserves (authorization), so the postgres backend can mirror this schema.
- */
-static const char *const migration_v1[] = {
-    "CREATE TABLE schema_version (\n"
-    "    version    INTEGER PRIMARY KEY,\n"
-    "    applied_at INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE config (\n"
-    "    key   TEXT PRIMARY KEY,\n"
-    "    value TEXT NOT NULL\n"
-    ");\n",
-    "CREATE TABLE accounts (\n"
-    "    name          TEXT PRIMARY KEY,\n"
-    "    balance_mills INTEGER NOT NULL CONSTRAINT balance_range\n"
-    "        CHECK (balance_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL ")\n"
-    ");\n",
-    "CREATE TABLE journals (\n"
-    "    id   INTEGER PRIMARY KEY,\n"
-    "    kind TEXT NOT NULL,\n"
-    "    ref  TEXT,\n"
-    "    at   INTEGER NOT NULL\n"
-    ");\n"
-    "CREATE INDEX journals_ref ON journals(ref);\n",
-    "CREATE TABLE journal_lines (\n"
-    "    journal_id   INTEGER NOT NULL REFERENCES journals(id),\n"
-    "    line         INTEGER NOT NULL,\n"
-    "    account      TEXT NOT NULL REFERENCES accounts(name),\n"
-    "    amount_mills INTEGER NOT NULL\n"
-    "        CHECK (amount_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL "),\n"
-    "    PRIMARY KEY (journal_id, line)\n"
-    ");\n"
-    "CREATE INDEX journal_lines_account ON journal_lines(account, journal_id);\n",
-    "CREATE TABLE psds (\n"
-    "    id             INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND " U32_MAX_SQL "),\n"
-    "    status         INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
-    "    key_id         INTEGER NOT NULL CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    descending     INTEGER NOT NULL CHECK (descending >= 0),\n"
-    "    ascending      INTEGER NOT NULL CHECK (ascending >= 0),\n"
-    "    control_total  INTEGER NOT NULL CHECK (control_total BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    piece_count    INTEGER NOT NULL CHECK (piece_count BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    last_refill_at INTEGER NOT NULL DEFAULT 0,\n"
-    "    CONSTRAINT registers CHECK (ascending + descending = control_total)\n"
-    ");\n"
-    /* Nothing ever moves a register back (DESIGN.md section 3). */
-    "CREATE TRIGGER psds_monotonic BEFORE UPDATE ON psds\n"
-    "WHEN NEW.ascending < OLD.ascending OR NEW.control_total < OLD.control_total\n"
-    "     OR NEW.piece_count < OLD.piece_count\n"
-    "BEGIN SELECT RAISE(ABORT, 'psd registers may not move back'); END;\n",
-    "CREATE TABLE refills (\n"
-    "    id                INTEGER PRIMARY KEY,\n"
-    "    psd_id            INTEGER NOT NULL REFERENCES psds(id),\n"
-    "    amount_mills      INTEGER NOT NULL CHECK (amount_mills > 0),\n"
-    "    desc_before       INTEGER NOT NULL,\n"
-    "    asc_before        INTEGER NOT NULL,\n"
-    "    ctl_before        INTEGER NOT NULL,\n"
-    "    desc_after        INTEGER NOT NULL,\n"
-    "    asc_after         INTEGER NOT NULL,\n"
-    "    ctl_after         INTEGER NOT NULL,\n"
-    "    authorization_ref TEXT NOT NULL,\n"
-    "    at                INTEGER NOT NULL,\n"
-    "    CHECK (asc_before + desc_before = ctl_before),\n"
-    "    CHECK (asc_after + desc_after = ctl_after),\n"
-    "    CHECK (ctl_after = ctl_before + amount_mills)\n"
-    ");\n"
-    "CREATE INDEX refills_psd ON refills(psd_id, at);\n",
-    "CREATE TABLE keys (\n"
-    "    key_id     INTEGER PRIMARY KEY CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    psd_id     INTEGER NOT NULL,\n"
-    "    algorithm  TEXT NOT NULL,\n"
-    "    module     TEXT NOT NULL,\n"
-    "    key_ref    TEXT NOT NULL,\n"
-    "    public_pem TEXT NOT NULL,\n"
-    "    created    INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE customers (\n"
-    "    id      TEXT PRIMARY KEY,\n"
-    "    email   TEXT NOT NULL UNIQUE COLLATE NOCASE,\n"
-    "    created INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE operators (\n"
-    "    id      TEXT PRIMARY KEY,\n"
-    "    email   TEXT NOT NULL UNIQUE COLLATE NOCASE,\n"
-    "    created INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE api_keys (\n"
-    "    id         TEXT PRIMARY KEY,\n"
-    "    hash       TEXT NOT NULL UNIQUE,\n"
-    "    prefix     TEXT NOT NULL,\n"
-    "    role       INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
-    "    owner_id   TEXT NOT NULL,\n"
-    "    created    INTEGER NOT NULL,\n"
-    "    revoked_at INTEGER\n"
-    ");\n"
-    "CREATE INDEX api_keys_owner ON api_keys(owner_id);\n",
-    "CREATE TABLE idempotency (\n"
-    "    owner_id    TEXT NOT NULL,\n"
-    "    key         TEXT NOT NULL,\n"
-    "    req_hash    TEXT NOT NULL,\n"
-    "    indicium_id TEXT NOT NULL,\n"
-    "    created     INTEGER NOT NULL,\n"
-    "    PRIMARY KEY (owner_id, key)\n"
-    ") WITHOUT ROWID;\n",
-    "CREATE TABLE indicia (\n"
-    "    seq               INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-    "    id                TEXT NOT NULL UNIQUE,\n"
-    "    customer_id       TEXT NOT NULL REFERENCES customers(id),\n"
-    "    server_id         TEXT NOT NULL,\n"
-    "    psd_id            INTEGER NOT NULL REFERENCES psds(id),\n"
-    "    key_id            INTEGER NOT NULL REFERENCES keys(key_id),\n"
-    "    serial            INTEGER NOT NULL CHECK (serial BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    version           INTEGER NOT NULL,\n"
-    "    sig_alg           INTEGER NOT NULL,\n"
-    "    flags             INTEGER NOT NULL,\n"
-    "    license           TEXT NOT NULL,\n"
-    "    ascending_mills   INTEGER NOT NULL CHECK (ascending_mills >= 0),\n"
-    "    postage_mills     INTEGER NOT NULL CHECK (postage_mills BETWEEN 0 AND " U32_MAX_SQL "),\n"
-    "    mail_date         INTEGER NOT NULL,\n"
-    "    mail_class        INTEGER NOT NULL,\n"
-    "    weight_tenth_oz   INTEGER NOT NULL,\n"
-    "    from_zip          TEXT NOT NULL,\n"
-    "    to_zip            TEXT NOT NULL,\n"
-    "    software_id       TEXT NOT NULL,\n"
-    "    medium_serial     TEXT NOT NULL,\n"
-    "    data              BLOB NOT NULL,\n"
-    "    created           INTEGER NOT NULL,\n"
-    "    presentations     INTEGER NOT NULL DEFAULT 0,\n"
-    "    last_presented_at INTEGER,\n"
-    "    UNIQUE (psd_id, serial)\n"
-    ");\n"
-    "CREATE INDEX indicia_customer ON indicia(customer_id, seq);\n",
-    NULL,
-};
-
-static const char *const migration_v2[] = {
-    "ALTER TABLE indicia ADD COLUMN prints INTEGER NOT NULL DEFAULT 0 CHECK (prints >= 0);\n"
-    "ALTER TABLE indicia ADD COLUMN from_address TEXT NOT NULL DEFAULT '';\n"
-    "ALTER TABLE indicia ADD COLUMN to_address TEXT NOT NULL DEFAULT '';\n",
-    "CREATE TABLE renders (\n"
-    "    id          INTEGER PRIMARY KEY,\n"
-    "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
-    "    actor_id    TEXT NOT NULL,\n"
-    "    format      TEXT NOT NULL,\n"
-    "    layout      TEXT NOT NULL,\n"
-    "    at          INTEGER NOT NULL\n"
-    ");\n"
-    "CREATE INDEX renders_indicium ON renders(indicium_id, at);\n",
-    "CREATE TABLE printers (\n"
-    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
-    "    name        TEXT NOT NULL,\n"
-    "    offset_x    INTEGER NOT NULL CHECK (offset_x BETWEEN -1000 AND 1000),\n"
-    "    offset_y    INTEGER NOT NULL CHECK (offset_y BETWEEN -1000 AND 1000),\n"
-    "    updated     INTEGER NOT NULL,\n"
-    "    PRIMARY KEY (customer_id, name)\n"
-    ") WITHOUT ROWID;\n",
-    NULL,
-};
-
-static const char *const migration_v3[] = {
-    "ALTER TABLE psds ADD COLUMN lease_holder TEXT NOT NULL DEFAULT '';\n"
-    "ALTER TABLE psds ADD COLUMN lease_expires INTEGER NOT NULL DEFAULT 0;\n",
-    "CREATE TABLE servers (\n"
-    "    id            TEXT PRIMARY KEY,\n"
-    "    address       TEXT NOT NULL,\n"
-    "    crypto_module TEXT NOT NULL,\n"
-    "    key_ids       TEXT NOT NULL,\n"
-    "    status        INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),\n"
-    "    started_ms    INTEGER NOT NULL,\n"
-    "    heartbeat_ms  INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE lease_log (\n"
-    "    id          INTEGER PRIMARY KEY,\n"
-    "    psd_id      INTEGER NOT NULL REFERENCES psds(id),\n"
-    "    holder      TEXT NOT NULL,\n"
-    "    acquired_ms INTEGER NOT NULL,\n"
-    "    expires_ms  INTEGER NOT NULL\n"
-    ");\n"
-    "CREATE INDEX lease_log_psd ON lease_log(psd_id, id);\n"
-    "CREATE INDEX indicia_server ON indicia(created, server_id);\n",
-    NULL,
-};
-
-/* Accounts, payments, refunds. A test flag is 0 or 1; money columns keep the
- * bounds of money.h; at most one approved refund per indicium (a partial
- * unique index). */
-static const char *const migration_v4[] = {
-    "ALTER TABLE psds ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1));\n"
-    "ALTER TABLE customers ADD COLUMN password_hash TEXT NOT NULL DEFAULT '';\n"
-    "ALTER TABLE operators ADD COLUMN password_hash TEXT NOT NULL DEFAULT '';\n"
-    "ALTER TABLE api_keys ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1));\n"
-    "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';\n"
-    "ALTER TABLE indicia ADD COLUMN refunded_at INTEGER NOT NULL DEFAULT 0;\n",
-    "CREATE TABLE sessions (\n"
-    "    hash     TEXT PRIMARY KEY,\n"
-    "    role     INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
-    "    owner_id TEXT NOT NULL,\n"
-    "    csrf     TEXT NOT NULL,\n"
-    "    created  INTEGER NOT NULL,\n"
-    "    expires  INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE payment_methods (\n"
-    "    id          TEXT PRIMARY KEY,\n"
-    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
-    "    test        INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
-    "    gateway_ref TEXT NOT NULL,\n"
-    "    brand       TEXT NOT NULL,\n"
-    "    last4       TEXT NOT NULL,\n"
-    "    exp_month   INTEGER NOT NULL,\n"
-    "    exp_year    INTEGER NOT NULL,\n"
-    "    created     INTEGER NOT NULL,\n"
-    "    deleted_at  INTEGER\n"
-    ");\n"
-    "CREATE INDEX payment_methods_customer ON payment_methods(customer_id);\n",
-    "CREATE TABLE charges (\n"
-    "    id                TEXT PRIMARY KEY,\n"
-    "    customer_id       TEXT NOT NULL,\n"
-    "    test              INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
-    "    purpose           TEXT NOT NULL,\n"
-    "    ref               TEXT NOT NULL,\n"
-    "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
-    "    brand             TEXT NOT NULL,\n"
-    "    last4             TEXT NOT NULL,\n"
-    "    amount_mills      INTEGER NOT NULL\n"
-    "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"
-    "    refunded_mills    INTEGER NOT NULL DEFAULT 0\n"
-    "        CHECK (refunded_mills BETWEEN 0 AND amount_mills),\n"
-    "    created           INTEGER NOT NULL\n"
-    ");\n"
-    "CREATE INDEX charges_purpose_ref ON charges(purpose, ref);\n"
-    "CREATE INDEX charges_customer ON charges(customer_id, purpose);\n",
-    "CREATE TABLE auto_refill (\n"
-    "    customer_id       TEXT NOT NULL,\n"
-    "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
-    "    enabled           INTEGER NOT NULL CHECK (enabled IN (0, 1)),\n"
-    "    trigger_mills     INTEGER NOT NULL CHECK (trigger_mills BETWEEN 0 AND " MILLS_MAX_SQL
-    "),\n"
-    "    amount_mills      INTEGER NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
-    "    updated           INTEGER NOT NULL,\n"
-    "    PRIMARY KEY (customer_id, test)\n"
-    ") WITHOUT ROWID;\n",
-    "CREATE TABLE refunds (\n"
-    "    id           TEXT PRIMARY KEY,\n"
-    "    indicium_id  TEXT NOT NULL REFERENCES indicia(id),\n"
-    "    customer_id  TEXT NOT NULL,\n"
-    "    status       INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
-    "    reason       TEXT NOT NULL DEFAULT '',\n"
-    "    amount_mills INTEGER NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    destination  TEXT NOT NULL DEFAULT '',\n"
-    "    requested_at INTEGER NOT NULL,\n"
-    "    decided_at   INTEGER NOT NULL DEFAULT 0\n"
-    ");\n"
-    "CREATE INDEX refunds_indicium ON refunds(indicium_id, requested_at);\n"
-    "CREATE UNIQUE INDEX refunds_one_approved ON refunds(indicium_id) WHERE status = 1;\n",
-    NULL,
-};
-
-static const char *const migration_v5[] = {
-    "CREATE TABLE media_keys (\n"
-    "    key_id  INTEGER PRIMARY KEY CHECK (key_id BETWEEN 0 AND 15),\n"
-    "    secret  BLOB NOT NULL CHECK (length(secret) = 32),\n"
-    "    created INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE affiliates (\n"
-    "    id               TEXT PRIMARY KEY,\n"
-    "    name             TEXT NOT NULL,\n"
-    "    customer_id      TEXT REFERENCES customers(id),\n"
-    "    group_no         INTEGER NOT NULL UNIQUE CHECK (group_no BETWEEN 1 AND 4095),\n"
-    "    threshold_labels INTEGER NOT NULL CHECK (threshold_labels >= 0),\n"
-    "    target_days      INTEGER NOT NULL CHECK (target_days >= 0),\n"
-    "    resupply_sheets  INTEGER NOT NULL CHECK (resupply_sheets BETWEEN 1 AND 65535),\n"
-    "    created          INTEGER NOT NULL\n"
-    ");\n",
-    "CREATE TABLE media_batches (\n"
-    "    batch            INTEGER PRIMARY KEY CHECK (batch BETWEEN 1 AND 262143),\n"
-    "    product          INTEGER NOT NULL CHECK (product BETWEEN 0 AND 255),\n"
-    "    group_no         INTEGER NOT NULL CHECK (group_no BETWEEN 0 AND 4095),\n"
-    "    key_id           INTEGER NOT NULL REFERENCES media_keys(key_id),\n"
-    "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
-    "    sheets           INTEGER NOT NULL CHECK (sheets BETWEEN 1 AND 65535),\n"
-    "    labels_per_sheet INTEGER NOT NULL CHECK (labels_per_sheet BETWEEN 1 AND 99),\n"
-    "    payment          INTEGER NOT NULL CHECK (payment IN (0, 1, 2)),\n"
-    "    price_mills      INTEGER NOT NULL CHECK (price_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
-    "    distributed      INTEGER NOT NULL,\n"
-    "    order_id         TEXT NOT NULL DEFAULT ''\n"
-    ");\n"
-    "CREATE INDEX media_batches_affiliate ON media_batches(affiliate_id);\n",
-    "CREATE TABLE media_sheets (\n"
-    "    batch       INTEGER NOT NULL REFERENCES media_batches(batch),\n"
-    "    sheet       INTEGER NOT NULL CHECK (sheet BETWEEN 1 AND 65535),\n"
-    "    payment     INTEGER NOT NULL CHECK (payment IN (0, 1, 2)),\n"
-    "    paid_by     TEXT NOT NULL DEFAULT '',\n"
-    "    paid_at     INTEGER NOT NULL DEFAULT 0,\n"
-    "    labels_used INTEGER NOT NULL DEFAULT 0 CHECK (labels_used BETWEEN 0 AND 99),\n"
-    "    first_use   INTEGER NOT NULL DEFAULT 0,\n"
-    "    last_use    INTEGER NOT NULL DEFAULT 0,\n"
-    "    PRIMARY KEY (batch, sheet)\n"
-    ") WITHOUT ROWID;\n",
-    "CREATE TABLE media_labels (\n"
-    "    batch       INTEGER NOT NULL,\n"
-    "    sheet       INTEGER NOT NULL,\n"
-    "    position    INTEGER NOT NULL CHECK (position BETWEEN 1 AND 99),\n"
-    "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
-    "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
-    "    used_at     INTEGER NOT NULL,\n"
-    "    PRIMARY KEY (batch, sheet, position),\n"
-    "    FOREIGN KEY (batch, sheet) REFERENCES media_sheets(batch, sheet)\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE INDEX media_labels_used ON media_labels(used_at);\n",
-    "CREATE TABLE resupply_orders (\n"
-    "    id               TEXT PRIMARY KEY,\n"
-    "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
-    "    status           INTEGER NOT NULL CHECK (status IN (0, 1)),\n"
-    "    product          INTEGER NOT NULL,\n"
-    "    labels_remaining INTEGER NOT NULL,\n"
-    "    created          INTEGER NOT NULL,\n"
-    "    shipped_at       INTEGER NOT NULL DEFAULT 0,\n"
-    "    batch            INTEGER NOT NULL DEFAULT 0\n"
-    ");\n"
-    "CREATE UNIQUE INDEX resupply_one_open ON resupply_orders(affiliate_id) WHERE status = 0;\n",
-    NULL,
-};
-
-static const char *const *const migrations[] = {
-    migration_v1, /* 1: everything store.h v1 needs */
-    migration_v2, /* 2: printing: render records, print counts, addresses, printers */
-    migration_v3, /* 3: scale-out: servers, PSD leases and their log */
-    migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
-    migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
-};
-
-#define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
-_Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
-               "one migration script per schema version");
 
 /* ---- statements --------------------------------------------------------------------------- */
 
@@ -775,13 +430,24 @@ static void gate_leave(struct file_gate *g)
 
 /* ---- the handle --------------------------------------------------------------------------- */
 
+/* Transaction control, by enum pv_tx (PV_TX_CHECK runs nothing). */
+static const char *const tx_sql[] = {
+    [PV_TX_BEGIN] = "BEGIN IMMEDIATE", [PV_TX_COMMIT] = "COMMIT",
+    [PV_TX_ROLLBACK] = "ROLLBACK",     [PV_TX_SAVEPOINT] = "SAVEPOINT p",
+    [PV_TX_RELEASE] = "RELEASE p",     [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
+};
+
+#define NTX ((int) (sizeof tx_sql / sizeof tx_sql[0]))
+
 struct sqlite_store {
     struct pv_store base; /* first: a struct pv_store * is a struct sqlite_store * */
     sqlite3 *db;
     struct file_gate *gate;
-    int in_tx;                /* begin() succeeded and neither commit() nor rollback() followed */
-    int in_sp;                /* savepoint "p" is open */
-    sqlite3_stmt *q[Q_COUNT]; /* prepared on first use, finalized by close() */
+    sqlite3_stmt *cur;              /* the statement running (run .. reset), else NULL */
+    int cur_id;                     /* its enum pv_sql */
+    sqlite3_stmt *txq[NTX];         /* transaction control, prepared on first use */
+    sqlite3_stmt *ps[PV_SQL_COUNT]; /* prepared on first use, finalized by close() */
+    sqlite3_stmt *q[Q_COUNT];       /* transitional */
 };
 
 static struct sqlite_store *handle(struct pv_store *st)
@@ -796,6 +462,9 @@ static int fail(struct sqlite_store *s, int src, const char *what)
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:
         return PV_EEXIST;
+    case SQLITE_CONSTRAINT_CHECK:
+        s->base.fault = PV_FAULT_CHECK;
+        break;
     default:
         break;
     }
@@ -810,6 +479,238 @@ static int fail(struct sqlite_store *s, int src, const char *what)
         return PV_ESTORE;
     }
 }
+
+/* Prepare sql into *q unless cached: persistent, since each runs for the handle's life. */
+static int prepare(struct sqlite_store *s, sqlite3_stmt **q, const char *sql, const char *name)
+{
+    int src;
+
+    if (*q)
+        return PV_OK;
+    src = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL);
+    if (src != SQLITE_OK) {
+        *q = NULL;
+        return fail(s, src, name);
+    }
+    return PV_OK;
+}
+
+/* Run one transaction-control statement to completion. */
+static int tx_run(struct sqlite_store *s, int op)
+{
+    int rc = prepare(s, &s->txq[op], tx_sql[op], tx_sql[op]), src;
+
+    if (rc != PV_OK)
+        return rc;
+    src = sqlite3_step(s->txq[op]);
+    sqlite3_reset(s->txq[op]);
+    return src == SQLITE_DONE ? PV_OK : fail(s, src, tx_sql[op]);
+}
+
+/*
+ * Every write transaction passes the file's gate first (see the file
+ * comment). SQLite may roll a transaction back on its own (an I/O error, a
+ * full disk): commit then has nothing to commit, and a write joining such a
+ * transaction would run as autocommitted fragments, so both refuse.
+ */
+static int lite_tx(struct pv_store *st, int op)
+{
+    struct sqlite_store *s = handle(st);
+    int rc = PV_OK, gone = sqlite3_get_autocommit(s->db);
+
+    switch (op) {
+    case PV_TX_BEGIN:
+        if ((rc = gate_enter(s->gate)) != PV_OK)
+            return rc;
+        if ((rc = tx_run(s, op)) != PV_OK)
+            gate_leave(s->gate);
+        return rc;
+    case PV_TX_COMMIT:
+        if (gone) {
+            fprintf(stderr, "store: commit: the transaction was rolled back by an earlier error\n");
+            rc = PV_ESTORE;
+        } else if ((rc = tx_run(s, op)) != PV_OK && !sqlite3_get_autocommit(s->db)) {
+            tx_run(s, PV_TX_ROLLBACK);
+        }
+        gate_leave(s->gate);
+        return rc;
+    case PV_TX_ROLLBACK:
+        if (!gone)
+            rc = tx_run(s, op);
+        gate_leave(s->gate);
+        return rc;
+    case PV_TX_ROLLBACK_TO:
+        /* ROLLBACK TO keeps the savepoint open; release it so the next savepoint()
+         * does not nest one level deeper per failed purchase. */
+        rc = tx_run(s, op);
+        return rc == PV_OK ? tx_run(s, PV_TX_RELEASE) : rc;
+    case PV_TX_CHECK:
+        if (gone) {
+            fprintf(stderr, "store: the transaction was rolled back by an earlier error\n");
+            return PV_ESTORE;
+        }
+        return PV_OK;
+    default:
+        return tx_run(s, op);
+    }
+}
+
+/* BEGIN IMMEDIATE already holds the database's write lock, across processes too. */
+static int lite_lock(struct pv_store *st, int which)
+{
+    (void) st;
+    (void) which;
+    return PV_OK;
+}
+
+static int lite_ddl(struct pv_store *st, const char *sql, const char *what)
+{
+    struct sqlite_store *s = handle(st);
+    char *err = NULL;
+    int src = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+
+    if (src != SQLITE_OK)
+        fprintf(stderr, "store: %s: %s\n", what, err ? err : sqlite3_errstr(src));
+    sqlite3_free(err);
+    if (src == SQLITE_OK)
+        return PV_OK;
+    return (src & 0xff) == SQLITE_NOMEM ? PV_ENOMEM : PV_ESTORE;
+}
+
+/* The common layer writes $N; SQLite's own spelling of a numbered parameter is ?N. */
+static char *question_marks(const char *sql)
+{
+    char *t = strdup(sql), *p;
+
+    for (p = t; p && *p; p++) {
+        if (p[0] == '$' && p[1] >= '0' && p[1] <= '9')
+            *p = '?';
+    }
+    return t;
+}
+
+/* Bind p (borrowed, SQLITE_STATIC: the caller's buffers outlive the statement). */
+static int bind(sqlite3_stmt *q, const struct pv_param *p, int i)
+{
+    switch (p->kind) {
+    case PV_P_NULL:
+        return sqlite3_bind_null(q, i);
+    case PV_P_INT:
+        return sqlite3_bind_int64(q, i, p->i);
+    case PV_P_TEXT:
+        return sqlite3_bind_text(q, i, p->p, -1, SQLITE_STATIC);
+    case PV_P_BLOB:
+        return sqlite3_bind_blob64(q, i, p->p, p->len, SQLITE_STATIC);
+    default:
+        return SQLITE_MISUSE; /* no arrays in SQLite: sql.h composes those operations */
+    }
+}
+
+static int lite_run(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n)
+{
+    struct sqlite_store *s = handle(st);
+    char *text;
+    int rc, i, src = SQLITE_OK;
+
+    s->base.fault = PV_FAULT_NONE;
+    if (!s->ps[id]) {
+        if (!(text = question_marks(sql)))
+            return PV_ENOMEM;
+        rc = prepare(s, &s->ps[id], text, pv_sql[id].name);
+        free(text);
+        if (rc != PV_OK)
+            return rc;
+    }
+    for (i = 0; i < n && src == SQLITE_OK; i++)
+        src = bind(s->ps[id], &p[i], i + 1);
+    if (src != SQLITE_OK) {
+        sqlite3_clear_bindings(s->ps[id]);
+        return fail(s, src, pv_sql[id].name);
+    }
+    s->cur = s->ps[id];
+    s->cur_id = id;
+    return PV_OK;
+}
+
+static int lite_step(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int src = sqlite3_step(s->cur);
+
+    if (src == SQLITE_ROW)
+        return PV_OK;
+    if (src == SQLITE_DONE)
+        return PV_ENOTFOUND;
+    return fail(s, src, pv_sql[s->cur_id].name);
+}
+
+static int lite_col_int(struct pv_store *st, int col, int64_t *v)
+{
+    *v = sqlite3_column_int64(handle(st)->cur, col);
+    return PV_OK;
+}
+
+static int lite_col_bytes(struct pv_store *st, int col, int blob, const void **p, size_t *len)
+{
+    sqlite3_stmt *q = handle(st)->cur;
+
+    *p = blob ? sqlite3_column_blob(q, col) : (const void *) sqlite3_column_text(q, col);
+    *len = (size_t) sqlite3_column_bytes(q, col);
+    /* NULL for a value that is not NULL: SQLite ran out of memory converting it. */
+    return !*p && sqlite3_column_type(q, col) != SQLITE_NULL && (!blob || *len) ? PV_ENOMEM : PV_OK;
+}
+
+static int64_t lite_changes(struct pv_store *st)
+{
+    return sqlite3_changes64(handle(st)->db);
+}
+
+static void lite_reset(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+
+    if (s->cur) {
+        sqlite3_reset(s->cur);
+        sqlite3_clear_bindings(s->cur);
+    }
+    s->cur = NULL;
+}
+
+static void lite_close(struct pv_store *st)
+{
+    struct sqlite_store *s = handle(st);
+    int i;
+
+    if (!s)
+        return;
+    pv_store_rollback(st);
+    for (i = 0; i < NTX; i++)
+        sqlite3_finalize(s->txq[i]);
+    for (i = 0; i < PV_SQL_COUNT; i++)
+        sqlite3_finalize(s->ps[i]);
+    for (i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(s->q[i]); /* transitional */
+    sqlite3_close_v2(s->db);
+    gate_put(s->gate);
+    free(s);
+}
+
+static const struct pv_store_driver sqlite_driver = {
+    .version = PV_STORE_DRIVER_VERSION,
+    .name = "sqlite",
+    .dialect = PV_DIALECT_SQLITE,
+    .caps = 0, /* every write passes the gate, so even one statement opens a transaction */
+    .close = lite_close,
+    .tx = lite_tx,
+    .lock = lite_lock,
+    .ddl = lite_ddl,
+    .run = lite_run,
+    .step = lite_step,
+    .col_int = lite_col_int,
+    .col_bytes = lite_col_bytes,
+    .changes = lite_changes,
+    .reset = lite_reset,
+};
 
 static sqlite3_stmt *prep(struct sqlite_store *s, enum stmt_id id, int *rc)
 {
@@ -926,15 +827,6 @@ static int q_row(struct q *b)
     return b->rc;
 }
 
-/* Run a statement without parameters (transaction control). */
-static int run(struct sqlite_store *s, enum stmt_id id)
-{
-    struct q b;
-
-    q_start(&b, s, id);
-    return q_exec(&b);
-}
-
 /*
  * Reading a row column by column, in SELECT order. Like struct q, the first
  * failure sticks. Text that would not fit its field is an error, not a
@@ -982,370 +874,10 @@ static int fits(const char *v, size_t cap)
 
 #define FITS(field) fits((field), sizeof(field))
 
-/* ---- transactions ------------------------------------------------------------------------- */
-
-static void end_tx(struct sqlite_store *s)
-{
-    s->in_tx = 0;
-    s->in_sp = 0;
-    gate_leave(s->gate);
-}
-
-static int sq_begin(struct pv_store *st)
-{
-    struct sqlite_store *s = handle(st);
-    int rc;
-
-    if (s->in_tx) {
-        fprintf(stderr, "store: begin() inside a transaction\n");
-        return PV_EINVAL;
-    }
-    rc = gate_enter(s->gate);
-    if (rc != PV_OK)
-        return rc;
-    rc = run(s, Q_BEGIN);
-    if (rc != PV_OK) {
-        gate_leave(s->gate);
-        return rc;
-    }
-    s->in_tx = 1;
-    s->in_sp = 0;
-    return PV_OK;
-}
-
-static int sq_commit(struct pv_store *st)
-{
-    struct sqlite_store *s = handle(st);
-    int rc;
-
-    if (!s->in_tx)
-        return PV_EINVAL;
-    if (sqlite3_get_autocommit(s->db)) {
-        /* SQLite already rolled back (an I/O error, a full disk): nothing to commit. */
-        fprintf(stderr, "store: commit: the transaction was rolled back by an earlier error\n");
-        rc = PV_ESTORE;
-    } else {
-        rc = run(s, Q_COMMIT);
-        if (rc != PV_OK && !sqlite3_get_autocommit(s->db))
-            run(s, Q_ROLLBACK);
-    }
-    end_tx(s);
-    return rc;
-}
-
-static int sq_rollback(struct pv_store *st)
-{
-    struct sqlite_store *s = handle(st);
-    int rc = PV_OK;
-
-    if (!s->in_tx)
-        return PV_OK;
-    if (!sqlite3_get_autocommit(s->db))
-        rc = run(s, Q_ROLLBACK);
-    end_tx(s);
-    return rc;
-}
-
-static int sq_savepoint(struct pv_store *st)
-{
-    struct sqlite_store *s = handle(st);
-    int rc;
-
-    if (!s->in_tx || s->in_sp)
-        return PV_EINVAL;
-    rc = run(s, Q_SAVEPOINT);
-    if (rc == PV_OK)
-        s->in_sp = 1;
-    return rc;
-}
-
-static int sq_release(struct pv_store *st)
-{
-    struct sqlite_store *s = handle(st);
-    int rc;
-
-    if (!s->in_sp)
-        return PV_EINVAL;
-    rc = run(s, Q_RELEASE);
-    if (rc == PV_OK)
-        s->in_sp = 0;
-    return rc;
-}
-
-static int sq_rollback_to(struct pv_store *st)
-{
-    struct sqlite_store *s = handle(st);
-    int rc;
-
-    if (!s->in_sp)
-        return PV_EINVAL;
-    /* ROLLBACK TO keeps the savepoint open; release it so the next savepoint()
-     * does not nest one level deeper per failed purchase. */
-    rc = run(s, Q_ROLLBACK_TO);
-    if (rc == PV_OK)
-        rc = run(s, Q_RELEASE);
-    if (rc == PV_OK)
-        s->in_sp = 0;
-    return rc;
-}
-
-/*
- * Every write goes through write_enter/write_leave: outside a transaction
- * they wrap it in its own (through the gate); inside one they only check
- * that SQLite has not silently rolled it back, which would turn the rest
- * of the caller's transaction into autocommitted fragments.
- */
-static int write_enter(struct sqlite_store *s, int *own_tx)
-{
-    *own_tx = 0;
-    if (s->in_tx) {
-        if (sqlite3_get_autocommit(s->db)) {
-            fprintf(stderr, "store: the transaction was rolled back by an earlier error\n");
-            return PV_ESTORE;
-        }
-        return PV_OK;
-    }
-    *own_tx = 1;
-    return sq_begin(&s->base);
-}
-
-static int write_leave(struct sqlite_store *s, int own_tx, int rc)
-{
-    if (!own_tx)
-        return rc;
-    if (rc == PV_OK)
-        return sq_commit(&s->base);
-    sq_rollback(&s->base);
-    return rc;
-}
-
-/* ---- schema ------------------------------------------------------------------------------- */
-
-/* One-off query (not hot): the highest applied migration, 0 for an empty database. */
-static int read_version(struct sqlite_store *s, int *version)
-{
-    static const char sql[] = "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                              "AND name = 'schema_version')";
-    static const char sql_max[] = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
-    sqlite3_stmt *q = NULL;
-    int src, rc, have;
-
-    *version = 0;
-    src = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(q);
-    if (src != SQLITE_ROW) {
-        rc = fail(s, src, "schema_version");
-        goto out;
-    }
-    have = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    q = NULL;
-    if (!have) {
-        rc = PV_OK;
-        goto out;
-    }
-    src = sqlite3_prepare_v2(s->db, sql_max, -1, &q, NULL);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(q);
-    if (src != SQLITE_ROW) {
-        rc = fail(s, src, "schema_version");
-        goto out;
-    }
-    *version = sqlite3_column_int(q, 0);
-    rc = PV_OK;
-out:
-    sqlite3_finalize(q);
-    return rc;
-}
-
-static int sq_schema_version(struct pv_store *st, int *version)
-{
-    return read_version(handle(st), version);
-}
-
-static int sq_migrate(struct pv_store *st, int *from, int *to)
-{
-    struct sqlite_store *s = handle(st);
-    const char *const *chunk;
-    char *err = NULL, sql[96];
-    int rc, v = 0, i, src;
-
-    *from = *to = 0;
-    if (s->in_tx)
-        return PV_EINVAL;
-    /* BEGIN IMMEDIATE first: two processes migrating at once serialise here
-     * and the second one finds nothing left to do. */
-    rc = sq_begin(st);
-    if (rc != PV_OK)
-        return rc;
-    rc = read_version(s, &v);
-    if (rc != PV_OK)
-        goto out;
-    if (v > NMIGRATIONS) {
-        fprintf(stderr, "store: database schema version %d is newer than this binary (%d)\n", v,
-                NMIGRATIONS);
-        rc = PV_ESCHEMA;
-        goto out;
-    }
-    for (i = v; i < NMIGRATIONS; i++) {
-        src = SQLITE_OK;
-        for (chunk = migrations[i]; src == SQLITE_OK && *chunk; chunk++)
-            src = sqlite3_exec(s->db, *chunk, NULL, NULL, &err);
-        if (src == SQLITE_OK) {
-            snprintf(sql, sizeof sql,
-                     "INSERT INTO schema_version(version, applied_at) VALUES (%d, %lld)", i + 1,
-                     (long long) time(NULL));
-            src = sqlite3_exec(s->db, sql, NULL, NULL, &err);
-        }
-        if (src != SQLITE_OK) {
-            fprintf(stderr, "store: migration %d: %s\n", i + 1, err ? err : sqlite3_errstr(src));
-            rc = (src & 0xff) == SQLITE_NOMEM ? PV_ENOMEM : PV_ESTORE;
-            goto out;
-        }
-    }
-out:
-    sqlite3_free(err);
-    if (rc == PV_OK) {
-        rc = sq_commit(st);
-    } else {
-        sq_rollback(st);
-    }
-    if (rc == PV_OK) {
-        *from = v;
-        *to = NMIGRATIONS;
-    }
-    return rc;
-}
-
-/* ---- config ------------------------------------------------------------------------------- */
-
-static int sq_config_set(struct pv_store *st, const char *key, const char *value)
-{
-    struct sqlite_store *s = handle(st);
-    struct q b;
-    int rc, own;
-
-    if (!key || !value)
-        return PV_EINVAL;
-    rc = write_enter(s, &own);
-    if (rc != PV_OK)
-        return rc;
-    q_start(&b, s, Q_CONFIG_SET);
-    b_text(&b, key);
-    b_text(&b, value);
-    return write_leave(s, own, q_exec(&b));
-}
-
-static int sq_config_get(struct pv_store *st, const char *key, char **value)
-{
-    struct sqlite_store *s = handle(st);
-    const unsigned char *t;
-    struct q b;
-    int rc;
-
-    *value = NULL;
-    if (!key)
-        return PV_EINVAL;
-    q_start(&b, s, Q_CONFIG_GET);
-    b_text(&b, key);
-    rc = q_row(&b);
-    if (rc != PV_OK)
-        goto out;
-    t = sqlite3_column_text(b.st, 0);
-    *value = t ? strdup((const char *) t) : NULL;
-    if (!*value)
-        rc = PV_ENOMEM;
-out:
-    done(b.st);
-    return rc;
-}
+#define write_enter(s, own)     pv_write_enter(&(s)->base, 1, (own))
+#define write_leave(s, own, rc) pv_write_leave(&(s)->base, (own), (rc))
 
 /* ---- ledger ------------------------------------------------------------------------------- */
-
-static int sq_journal_post(struct pv_store *st, const char *kind, const char *ref,
-                           const struct pv_ledger_line *lines, size_t n, int64_t at)
-{
-    struct sqlite_store *s = handle(st);
-    struct q b;
-    int64_t journal;
-    int rc, own, inner = 0;
-    size_t i;
-
-    if (!kind || (!lines && n) || n == 0)
-        return PV_EINVAL;
-    for (i = 0; i < n; i++) {
-        if (!FITS(lines[i].account) || !lines[i].account[0])
-            return PV_EINVAL;
-        if (lines[i].amount < -PV_MILLS_MAX || lines[i].amount > PV_MILLS_MAX)
-            return PV_EOVERFLOW;
-    }
-    rc = write_enter(s, &own);
-    if (rc != PV_OK)
-        return rc;
-    if (!own) {
-        rc = run(s, Q_INNER_SAVEPOINT);
-        if (rc != PV_OK)
-            goto out;
-        inner = 1;
-    }
-
-    q_start(&b, s, Q_JOURNAL_INSERT);
-    b_text(&b, kind);
-    b_text(&b, ref);
-    b_int(&b, at);
-    rc = q_exec(&b);
-    if (rc != PV_OK)
-        goto out;
-    journal = sqlite3_last_insert_rowid(s->db);
-
-    for (i = 0; i < n; i++) {
-        /* The account first: the line references it. */
-        q_start(&b, s, Q_ACCOUNT_ADD);
-        b_text(&b, lines[i].account);
-        b_int(&b, lines[i].amount);
-        rc = q_exec(&b);
-        if (rc != PV_OK) {
-            /* The only CHECK on accounts is the balance range. */
-            if (b.src == SQLITE_CONSTRAINT_CHECK)
-                rc = PV_EOVERFLOW;
-            goto out;
-        }
-        q_start(&b, s, Q_LINE_INSERT);
-        b_int(&b, journal);
-        b_int(&b, (int64_t) i);
-        b_text(&b, lines[i].account);
-        b_int(&b, lines[i].amount);
-        rc = q_exec(&b);
-        if (rc != PV_OK)
-            goto out;
-    }
-out:
-    if (inner) {
-        if (rc != PV_OK)
-            run(s, Q_INNER_ROLLBACK_TO);
-        if (run(s, Q_INNER_RELEASE) != PV_OK && rc == PV_OK)
-            rc = PV_ESTORE;
-    }
-    return write_leave(s, own, rc);
-}
-
-static int sq_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
-{
-    struct q b;
-    int rc;
-
-    *balance = 0;
-    if (!account)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_ACCOUNT_GET);
-    b_text(&b, account);
-    rc = q_row(&b);
-    if (rc == PV_OK)
-        *balance = sqlite3_column_int64(b.st, 0);
-    done(b.st);
-    return rc;
-}
 
 /* ---- lists -------------------------------------------------------------------------------- */
 
@@ -2300,48 +1832,6 @@ static int sq_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_leas
     return rc;
 }
 
-static int read_issue(sqlite3_stmt *st, void *p)
-{
-    struct pv_ledger_issue *rec = p;
-    struct row r = {st, 0, PV_OK};
-
-    rec->kind = (int) r_int(&r);
-    r_text(&r, rec->name, sizeof rec->name);
-    rec->recorded = r_int(&r);
-    rec->computed = r_int(&r);
-    return r.rc;
-}
-
-static int sq_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
-                           struct pv_ledger_issue **out, size_t *n)
-{
-    struct q b;
-    void *arr = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    q_start(&b, handle(st), Q_LEDGER_COUNTS);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        *journals = sqlite3_column_int64(b.st, 0);
-        *accounts = sqlite3_column_int64(b.st, 1);
-    }
-    done(b.st);
-    if (rc != PV_OK)
-        return rc;
-    q_start(&b, handle(st), Q_LEDGER_ISSUES);
-    rc = collect(&b, sizeof **out, read_issue, &arr, n);
-    *out = arr;
-    return rc;
-}
-
-/* begin() already holds the database's write lock, across processes too. */
-static int sq_lock_writer(struct pv_store *st)
-{
-    return handle(st)->in_tx ? PV_OK : PV_EINVAL;
-}
-
 /* ---- accounts, payments, refunds (schema v4) ---------------------------------------------- */
 
 #define EMAIL_MAX sizeof((struct pv_customer_rec *) 0)->email
@@ -2927,41 +2417,6 @@ static int sq_indicium_mark_refunded(struct pv_store *st, const char *id, int64_
     return write_leave(s, own, rc);
 }
 
-static int read_txn(sqlite3_stmt *st, void *p)
-{
-    struct pv_txn_rec *rec = p;
-    struct row r = {st, 0, PV_OK};
-
-    rec->journal_id = r_int(&r);
-    r_text(&r, rec->kind, sizeof rec->kind);
-    r_text(&r, rec->ref, sizeof rec->ref);
-    rec->amount = r_int(&r);
-    rec->at = r_int(&r);
-    return r.rc;
-}
-
-static int sq_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                            struct pv_txn_rec **out, size_t *n)
-{
-    struct q b;
-    void *arr = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if (!account || before < 0)
-        return PV_EINVAL;
-    if (limit == 0)
-        return PV_OK;
-    q_start(&b, handle(st), Q_ACCOUNT_LINES);
-    b_text(&b, account);
-    b_int(&b, before > 0 ? before : INT64_MAX);
-    b_int(&b, limit > (size_t) INT64_MAX ? INT64_MAX : (int64_t) limit);
-    rc = collect(&b, sizeof **out, read_txn, &arr, n);
-    *out = arr;
-    return rc;
-}
-
 /* ---- media (schema v4) -------------------------------------------------------------------- */
 
 /* Every row of a statement without parameters, as an owned array (collect). */
@@ -3443,26 +2898,7 @@ static int sq_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_da
 
 /* ---- open and close ----------------------------------------------------------------------- */
 
-static void sq_close(struct pv_store *st)
-{
-    struct sqlite_store *s = handle(st);
-    int i;
-
-    if (!s)
-        return;
-    if (s->in_tx)
-        sq_rollback(st);
-    for (i = 0; i < Q_COUNT; i++)
-        sqlite3_finalize(s->q[i]);
-    sqlite3_close_v2(s->db);
-    gate_put(s->gate);
-    free(s);
-}
-
 static const struct pv_store_ops sqlite_ops = {
-    .version = 1,
-    .name = "sqlite",
-    .close = sq_close,
     .render_record = sq_render_record,
     .printer_put = sq_printer_put,
     .printer_get = sq_printer_get,
@@ -3476,8 +2912,6 @@ static const struct pv_store_ops sqlite_ops = {
     .lease_acquire = sq_lease_acquire,
     .lease_release = sq_lease_release,
     .lease_history = sq_lease_history,
-    .lock_writer = sq_lock_writer,
-    .ledger_audit = sq_ledger_audit,
     .media_key_insert = sq_media_key_insert,
     .media_key_list = sq_media_key_list,
     .affiliate_insert = sq_affiliate_insert,
@@ -3494,18 +2928,6 @@ static const struct pv_store_ops sqlite_ops = {
     .resupply_get = sq_resupply_get,
     .resupply_list = sq_resupply_list,
     .resupply_ship = sq_resupply_ship,
-    .migrate = sq_migrate,
-    .schema_version = sq_schema_version,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .savepoint = sq_savepoint,
-    .release = sq_release,
-    .rollback_to = sq_rollback_to,
-    .config_set = sq_config_set,
-    .config_get = sq_config_get,
-    .journal_post = sq_journal_post,
-    .account_balance = sq_account_balance,
     .psd_insert = sq_psd_insert,
     .psd_get = sq_psd_get,
     .psd_update = sq_psd_update,
@@ -3548,7 +2970,6 @@ static const struct pv_store_ops sqlite_ops = {
     .refund_insert = sq_refund_insert,
     .refund_latest = sq_refund_latest,
     .indicium_mark_refunded = sq_indicium_mark_refunded,
-    .account_lines = sq_account_lines,
     .indicium_search = sq_indicium_search,
     .sales_daily = sq_sales_daily,
 };
@@ -3607,6 +3028,7 @@ int pv_sqlite_open(const char *path, struct pv_store **out)
     if (!s)
         return PV_ENOMEM;
     s->base.ops = &sqlite_ops;
+    s->base.drv = &sqlite_driver;
 
     src = sqlite3_open_v2(path, &s->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -3635,6 +3057,6 @@ int pv_sqlite_open(const char *path, struct pv_store **out)
 out:
     free(canon);
     if (s)
-        sq_close(&s->base);
+        lite_close(&s->base);
     return rc;
 }

@@ -9,42 +9,12 @@
 #ifndef STAMPD_STORE_BACKENDS_H
 #define STAMPD_STORE_BACKENDS_H
 
-#include "store/store.h"
-
-/* The interface version backends are written against; pv_store_open refuses others. */
-#define PV_STORE_OPS_VERSION 1
+#include "store/store_int.h"
 
 struct pv_store_ops {
-    int version;      /* 1 */
-    const char *name; /* "sqlite" */
-
-    void (*close)(struct pv_store *st);
-
-    /* Schema. migrate applies every pending migration in one transaction
-     * and sets *from and *to; schema_version reads the current version (0 for
-     * an empty database). */
-    int (*migrate)(struct pv_store *st, int *from, int *to);
-    int (*schema_version)(struct pv_store *st, int *version);
-
-    /* Transactions (see the file comment). */
-    int (*begin)(struct pv_store *st);
-    int (*commit)(struct pv_store *st);
-    int (*rollback)(struct pv_store *st);
-    int (*savepoint)(struct pv_store *st);
-    int (*release)(struct pv_store *st);
-    int (*rollback_to)(struct pv_store *st);
-
-    /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
-     * unset; *value is owned (free()). */
-    int (*config_set)(struct pv_store *st, const char *key, const char *value);
-    int (*config_get)(struct pv_store *st, const char *key, char **value);
-
     /* Ledger. journal_post writes one entry of n lines and adds each line to
      * its account's balance (creating the account at 0 when new). It does
      * not check the sum: pv_ledger_post() in src/domain does. */
-    int (*journal_post)(struct pv_store *st, const char *kind, const char *ref,
-                        const struct pv_ledger_line *lines, size_t n, int64_t at);
-    int (*account_balance)(struct pv_store *st, const char *account, pv_mills *balance);
 
     /* PSDs and their keys. psd_get: PV_ENOTFOUND. psd_update writes the
      * registers, status and last_refill_at of rec->id. */
@@ -127,18 +97,9 @@ struct pv_store_ops {
     int (*lease_history)(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
                          size_t *n);
 
-    /* lock_writer - inside begin(): wait until no other purchase batch of any
-     * process writes (PostgreSQL: an advisory transaction lock; SQLite: the
-     * write lock already does it). Every batch touches the shared ledger rows,
-     * so batches serialise at commit anyway; taking this first keeps them from
-     * deadlocking on each other's customer and account rows. */
-    int (*lock_writer)(struct pv_store *st);
-
     /* ledger_audit - count journals and accounts, and list every journal whose
      * lines do not sum to zero and every account whose balance is not the sum
      * of its lines (*out owned, NULL when none). */
-    int (*ledger_audit)(struct pv_store *st, int64_t *journals, int64_t *accounts,
-                        struct pv_ledger_issue **out, size_t *n);
 
     /* ---- schema v4: accounts, payments, refunds ---- */
 
@@ -203,8 +164,6 @@ struct pv_store_ops {
 
     /* account_lines: the account's journal lines newest first, with
      * journal_id < before (0 = from the newest), at most limit; *out owned. */
-    int (*account_lines)(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                         struct pv_txn_rec **out, size_t *n);
     /* Media (schema v5). Secrets: media_key_list oldest first (*out owned).
      * affiliate_get: PV_ENOTFOUND; insert: PV_EEXIST on a taken id or group;
      * list in creation order (*out owned). */
@@ -263,23 +222,5 @@ struct pv_store_ops {
      * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
     int (*sales_daily)(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
 };
-
-struct pv_store {
-    const struct pv_store_ops *ops;
-};
-
-/*
- * pv_sqlite_open - open (creating it when missing) the SQLite database file
- * at the borrowed path. Does not migrate. Errors: PV_ESTORE, PV_ENOMEM.
- */
-int pv_sqlite_open(const char *path, struct pv_store **out);
-
-/*
- * pv_postgres_open - connect to the PostgreSQL database named by the
- * borrowed DSN ("postgres://..." or "postgresql://...", libpq's URI syntax;
- * never logged). One connection per handle. Does not migrate. Errors:
- * PV_ESTORE (cannot connect, server too old), PV_ENOMEM.
- */
-int pv_postgres_open(const char *dsn, struct pv_store **out);
 
 #endif

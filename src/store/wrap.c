@@ -7,91 +7,6 @@
 #include "store/store.h"
 #include "store/store_backends.h"
 
-int pv_store_migrate(struct pv_store *st, int *from, int *to)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->migrate(st, from, to);
-}
-
-int pv_store_schema_version(struct pv_store *st, int *version)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->schema_version(st, version);
-}
-
-int pv_store_begin(struct pv_store *st)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->begin(st);
-}
-
-int pv_store_commit(struct pv_store *st)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->commit(st);
-}
-
-int pv_store_rollback(struct pv_store *st)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->rollback(st);
-}
-
-int pv_store_savepoint(struct pv_store *st)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->savepoint(st);
-}
-
-int pv_store_release(struct pv_store *st)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->release(st);
-}
-
-int pv_store_rollback_to(struct pv_store *st)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->rollback_to(st);
-}
-
-int pv_store_config_set(struct pv_store *st, const char *key, const char *value)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->config_set(st, key, value);
-}
-
-int pv_store_config_get(struct pv_store *st, const char *key, char **value)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->config_get(st, key, value);
-}
-
-int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
-                          const struct pv_ledger_line *lines, size_t n, int64_t at)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->journal_post(st, kind, ref, lines, n, at);
-}
-
-int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->account_balance(st, account, balance);
-}
-
 int pv_store_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec)
 {
     if (!st)
@@ -338,21 +253,6 @@ int pv_store_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_lease
     return st->ops->lease_history(st, psd_id, out, n);
 }
 
-int pv_store_lock_writer(struct pv_store *st)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->lock_writer ? st->ops->lock_writer(st) : PV_OK;
-}
-
-int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
-                          struct pv_ledger_issue **out, size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->ledger_audit(st, journals, accounts, out, n);
-}
-
 int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)
 {
     if (!st)
@@ -516,14 +416,6 @@ int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t
     return st->ops->indicium_mark_refunded(st, id, at);
 }
 
-int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                           struct pv_txn_rec **out, size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->account_lines(st, account, before, limit, out, n);
-}
-
 int pv_store_media_key_insert(struct pv_store *st, const struct pv_media_key_rec *rec)
 {
     if (!st)
@@ -653,9 +545,4 @@ int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day
     if (!st)
         return PV_EINVAL;
     return st->ops->sales_daily(st, since, out, n);
-}
-
-const char *pv_store_backend_name(const struct pv_store *st)
-{
-    return st && st->ops ? st->ops->name : "";
 }
