@@ -27,8 +27,8 @@ void pv_q_start(struct pv_q *q, struct pv_store *st, int id)
     q->id = id;
     q->n = 0;
     q->started = 0;
-    q->rc = PV_OK;
-    if (!pv_sql_has(st, id)) {
+    q->rc = st ? PV_OK : PV_EINVAL; /* store.h: a NULL st is PV_EINVAL */
+    if (st && !pv_sql_has(st, id)) {
         fprintf(stderr, "store: %s: no such statement in %s\n", pv_sql[id].name, st->drv->name);
         q->rc = PV_EINTERNAL;
     }
@@ -144,6 +144,28 @@ int pv_q_found(struct pv_q *q)
     int rc = pv_q_changed(q, &changed);
 
     return rc == PV_OK && changed == 0 ? PV_ENOTFOUND : rc;
+}
+
+/* A write of one statement, in the bracket of pv_write_enter/leave. */
+static int write1(struct pv_q *q, int (*exec)(struct pv_q *q))
+{
+    int rc, own;
+
+    if (q->rc != PV_OK)
+        return q->rc;
+    if ((rc = pv_write_enter(q->st, 0, &own)) != PV_OK)
+        return rc;
+    return pv_write_leave(q->st, own, exec(q));
+}
+
+int pv_q_write(struct pv_q *q)
+{
+    return write1(q, pv_q_exec);
+}
+
+int pv_q_write_found(struct pv_q *q)
+{
+    return write1(q, pv_q_found);
 }
 
 struct pv_row pv_row_of(struct pv_q *q)

@@ -167,36 +167,21 @@ struct pv_store_ops {
     /* Media (schema v5). Secrets: media_key_list oldest first (*out owned).
      * affiliate_get: PV_ENOTFOUND; insert: PV_EEXIST on a taken id or group;
      * list in creation order (*out owned). */
-    int (*media_key_insert)(struct pv_store *st, const struct pv_media_key_rec *rec);
-    int (*media_key_list)(struct pv_store *st, struct pv_media_key_rec **out, size_t *n);
-    int (*affiliate_insert)(struct pv_store *st, const struct pv_affiliate_rec *rec);
-    int (*affiliate_get)(struct pv_store *st, const char *id, struct pv_affiliate_rec *rec);
-    int (*affiliate_list)(struct pv_store *st, struct pv_affiliate_rec **out, size_t *n);
 
     /* media_batch_insert gives rec->batch the next batch number (highest + 1)
      * and writes the batch and one sheet row per sheet (rec->payment, no
      * use); PV_EOVERFLOW past PV_SERIAL_MAX_BATCH. batch_get: PV_ENOTFOUND. */
-    int (*media_batch_insert)(struct pv_store *st, struct pv_media_batch_rec *rec);
-    int (*media_batch_get)(struct pv_store *st, uint32_t batch, struct pv_media_batch_rec *rec);
 
     /* media_sheet_get: PV_ENOTFOUND; inside a transaction it locks the sheet
      * row until commit, which serialises every use of the sheet's labels.
      * media_sheet_update writes payment, paid_by/at, labels_used, first and
      * last use of (rec->batch, rec->sheet): PV_ENOTFOUND. */
-    int (*media_sheet_get)(struct pv_store *st, uint32_t batch, uint32_t sheet,
-                           struct pv_media_sheet_rec *rec);
-    int (*media_sheet_update)(struct pv_store *st, const struct pv_media_sheet_rec *rec);
 
     /* media_label_insert: PV_EEXIST when that label was printed already.
      * media_label_list: the sheet's printed labels by position (*out owned). */
-    int (*media_label_insert)(struct pv_store *st, const struct pv_media_label_rec *rec);
-    int (*media_label_list)(struct pv_store *st, uint32_t batch, uint32_t sheet,
-                            struct pv_media_label_rec **out, size_t *n);
 
     /* media_usage - the affiliate's labels: *total in its batches, *used of
      * them, *used_since of them printed at or after since. */
-    int (*media_usage)(struct pv_store *st, const char *affiliate_id, int64_t since, int64_t *total,
-                       int64_t *used, int64_t *used_since);
 
     /* Resupply orders. resupply_open inserts rec unless the affiliate has an
      * open order already (a partial unique index: at most one open order per
@@ -204,10 +189,6 @@ struct pv_store_ops {
      * order and *opened says whether it is new. get: PV_ENOTFOUND. list:
      * newest first (*out owned). resupply_ship marks an open order shipped
      * with its batch: PV_ENOTFOUND when no open order has that id. */
-    int (*resupply_open)(struct pv_store *st, struct pv_resupply_rec *rec, int *opened);
-    int (*resupply_get)(struct pv_store *st, const char *id, struct pv_resupply_rec *rec);
-    int (*resupply_list)(struct pv_store *st, struct pv_resupply_rec **out, size_t *n);
-    int (*resupply_ship)(struct pv_store *st, const char *id, uint32_t batch, int64_t at);
 
     /* ---- the web UI's history and charts (no schema change) ---- */
 

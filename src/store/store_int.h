@@ -121,8 +121,8 @@ int pv_postgres_open(const char *dsn, struct pv_store **out);
 /* ---- running statements (query.c) ---------------------------------------------------------- */
 
 /*
- * One use of a statement: pv_q_start, bind its parameters in order
- * (pv_q_int/text/blob), then pv_q_exec (no rows wanted), pv_q_found (an
+ * One use of a statement: pv_q_start (a NULL st makes it PV_EINVAL), bind
+ * its parameters in order (pv_q_int/text/blob), then pv_q_exec (no rows wanted), pv_q_found (an
  * UPDATE/DELETE of one keyed row: PV_ENOTFOUND when none matched), pv_q_get
  * (one row into a record), pv_q_list (every row into an owned array) or
  * pv_q_row + pv_r_* + pv_q_done. The first failure sticks in rc and turns
@@ -155,6 +155,10 @@ void pv_q_array(struct pv_q *q, int kind, const void *first, size_t n, size_t st
 int pv_q_exec(struct pv_q *q);
 int pv_q_changed(struct pv_q *q, int64_t *changed);
 int pv_q_found(struct pv_q *q);
+/* pv_q_exec and pv_q_found for a write of one statement: in a transaction of its
+ * own outside begin() where the driver needs one (pv_write_enter). */
+int pv_q_write(struct pv_q *q);
+int pv_q_write_found(struct pv_q *q);
 int pv_q_row(struct pv_q *q); /* PV_OK: a row to read with pv_row_of; then pv_q_done */
 void pv_q_done(struct pv_q *q);
 struct pv_row pv_row_of(struct pv_q *q);
