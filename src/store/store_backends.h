@@ -18,14 +18,6 @@ struct pv_store_ops {
 
     /* PSDs and their keys. psd_get: PV_ENOTFOUND. psd_update writes the
      * registers, status and last_refill_at of rec->id. */
-    int (*psd_insert)(struct pv_store *st, const struct pv_psd_rec *rec);
-    int (*psd_get)(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec);
-    int (*psd_update)(struct pv_store *st, const struct pv_psd_rec *rec);
-    int (*psd_list)(struct pv_store *st, struct pv_psd_rec **out, size_t *n);
-    int (*refill_insert)(struct pv_store *st, const struct pv_refill_rec *rec);
-    int (*refill_list)(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out, size_t *n);
-    int (*key_insert)(struct pv_store *st, const struct pv_key_rec *rec);
-    int (*key_list)(struct pv_store *st, struct pv_key_rec **out, size_t *n);
 
     /* Customers, operators and API keys (stored as SHA-256 hex only). */
     int (*customer_insert)(struct pv_store *st, const struct pv_customer_rec *rec);
@@ -77,13 +69,6 @@ struct pv_store_ops {
      * key ids and answers the status; PV_ENOTFOUND. server_set_status:
      * PV_ENOTFOUND. server_traffic counts indicia per server created at or
      * after since (unix seconds); *out owned. */
-    int (*server_register)(struct pv_store *st, const struct pv_server_rec *rec);
-    int (*server_heartbeat)(struct pv_store *st, const char *id, const char *key_ids,
-                            int64_t now_ms, int *status);
-    int (*server_list)(struct pv_store *st, struct pv_server_rec **out, size_t *n);
-    int (*server_set_status)(struct pv_store *st, const char *id, int status);
-    int (*server_traffic)(struct pv_store *st, int64_t since, struct pv_server_count **out,
-                          size_t *n);
 
     /* PSD leases. lease_acquire gives holder the PSD until expires_ms when it
      * is free, expired (lease_expires_ms < now_ms) or already the holder's
@@ -91,11 +76,6 @@ struct pv_store_ops {
      * Atomic: two processors can never both succeed for one PSD at once.
      * lease_release ends the holder's lease now (nothing when not the holder).
      * lease_history lists tenures of one PSD, oldest first; *out owned. */
-    int (*lease_acquire)(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms,
-                         int64_t expires_ms);
-    int (*lease_release)(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms);
-    int (*lease_history)(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
-                         size_t *n);
 
     /* ledger_audit - count journals and accounts, and list every journal whose
      * lines do not sum to zero and every account whose balance is not the sum

@@ -7,63 +7,6 @@
 #include "store/store.h"
 #include "store/store_backends.h"
 
-int pv_store_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->psd_insert(st, rec);
-}
-
-int pv_store_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->psd_get(st, id, rec);
-}
-
-int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->psd_update(st, rec);
-}
-
-int pv_store_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->psd_list(st, out, n);
-}
-
-int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->refill_insert(st, rec);
-}
-
-int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out,
-                         size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->refill_list(st, psd_id, out, n);
-}
-
-int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->key_insert(st, rec);
-}
-
-int pv_store_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->key_list(st, out, n);
-}
-
 int pv_store_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec)
 {
     if (!st)
@@ -191,66 +134,6 @@ int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const 
     if (!st)
         return PV_EINVAL;
     return st->ops->printer_delete(st, customer_id, name);
-}
-
-int pv_store_server_register(struct pv_store *st, const struct pv_server_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->server_register(st, rec);
-}
-
-int pv_store_server_heartbeat(struct pv_store *st, const char *id, const char *key_ids,
-                              int64_t now_ms, int *status)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->server_heartbeat(st, id, key_ids, now_ms, status);
-}
-
-int pv_store_server_list(struct pv_store *st, struct pv_server_rec **out, size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->server_list(st, out, n);
-}
-
-int pv_store_server_set_status(struct pv_store *st, const char *id, int status)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->server_set_status(st, id, status);
-}
-
-int pv_store_server_traffic(struct pv_store *st, int64_t since, struct pv_server_count **out,
-                            size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->server_traffic(st, since, out, n);
-}
-
-int pv_store_lease_acquire(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms,
-                           int64_t expires_ms)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->lease_acquire(st, psd_id, holder, now_ms, expires_ms);
-}
-
-int pv_store_lease_release(struct pv_store *st, uint32_t psd_id, const char *holder, int64_t now_ms)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->lease_release(st, psd_id, holder, now_ms);
-}
-
-int pv_store_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
-                           size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->lease_history(st, psd_id, out, n);
 }
 
 int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)
