@@ -1143,146 +1143,6 @@ out:
 
 /* ---- customers, operators, API keys, idempotency ------------------------------------------ */
 
-static int pg_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec)
-{
-    struct q b;
-
-    if (!FITS(rec->id) || !FITS(rec->email) || !rec->id[0] || !rec->email[0])
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_CUSTOMER_INSERT);
-    b_text(&b, rec->id);
-    b_text(&b, rec->email);
-    b_int(&b, rec->created);
-    return q_exec(&b);
-}
-
-static int pg_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec)
-{
-    struct row r;
-    struct q b;
-    int rc;
-
-    memset(rec, 0, sizeof *rec);
-    if (!id)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_CUSTOMER_GET);
-    b_text(&b, id);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        r_text(&r, rec->id, sizeof rec->id);
-        r_text(&r, rec->email, sizeof rec->email);
-        rec->created = r_int(&r);
-        rc = r.rc;
-    }
-    done(&b);
-    return rc;
-}
-
-static int pg_operator_insert(struct pv_store *st, const char *id, const char *email, int64_t at)
-{
-    struct q b;
-
-    /* Same bounds as customers: operator ids come back in pv_principal.owner_id. */
-    if (!fits(id, PV_ID_MAX) || !fits(email, sizeof((struct pv_customer_rec *) 0)->email) ||
-        !id[0] || !email[0])
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_OPERATOR_INSERT);
-    b_text(&b, id);
-    b_text(&b, email);
-    b_int(&b, at);
-    return q_exec(&b);
-}
-
-static int pg_apikey_insert(struct pv_store *st, const char *key_id, const char *hash_hex,
-                            const char *prefix, int role, const char *owner_id, int64_t at)
-{
-    struct q b;
-
-    /* The prefix comes back in pv_apikey_rec.prefix (apikey_list). */
-    if (!fits(key_id, PV_ID_MAX) || !fits(owner_id, PV_ID_MAX) || !fits(hash_hex, PV_HASH_HEX) ||
-        !fits(prefix, sizeof((struct pv_apikey_rec *) 0)->prefix) || !key_id[0] || !owner_id[0] ||
-        strlen(hash_hex) != PV_HASH_HEX - 1 ||
-        (role != PV_ROLE_CUSTOMER && role != PV_ROLE_OPERATOR))
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_APIKEY_INSERT);
-    b_text(&b, key_id);
-    b_text(&b, hash_hex);
-    b_text(&b, prefix);
-    b_int(&b, role);
-    b_text(&b, owner_id);
-    b_int(&b, at);
-    return q_exec(&b);
-}
-
-static int pg_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv_principal *out)
-{
-    struct row r;
-    struct q b;
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    if (!hash_hex)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_APIKEY_LOOKUP);
-    b_text(&b, hash_hex);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        out->role = (int) r_int(&r);
-        r_text(&r, out->owner_id, sizeof out->owner_id);
-        r_text(&r, out->key_id, sizeof out->key_id);
-        out->test = (int) r_int(&r);
-        rc = r.rc;
-    }
-    done(&b);
-    if (rc != PV_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
-}
-
-static int pg_idem_get(struct pv_store *st, const char *owner_id, const char *key,
-                       char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
-{
-    struct row r;
-    struct q b;
-    int rc;
-
-    req_hash[0] = '\0';
-    indicium_id[0] = '\0';
-    if (!owner_id || !key)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_IDEM_GET);
-    b_text(&b, owner_id);
-    b_text(&b, key);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        r_text(&r, req_hash, PV_HASH_HEX);
-        r_text(&r, indicium_id, PV_ID_MAX);
-        rc = r.rc;
-    }
-    done(&b);
-    return rc;
-}
-
-static int pg_idem_put(struct pv_store *st, const char *owner_id, const char *key,
-                       const char *req_hash, const char *indicium_id, int64_t at)
-{
-    struct q b;
-
-    if (!fits(owner_id, PV_ID_MAX) || !fits(key, PV_IDEM_KEY_MAX) || !fits(req_hash, PV_HASH_HEX) ||
-        !fits(indicium_id, PV_ID_MAX))
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_IDEM_PUT);
-    b_text(&b, owner_id);
-    b_text(&b, key);
-    b_text(&b, req_hash);
-    b_text(&b, indicium_id);
-    b_int(&b, at);
-    return q_exec(&b);
-}
-
 /* ---- indicia ------------------------------------------------------------------------------ */
 
 static int read_indicium(struct row *r, void *p)
@@ -1560,11 +1420,6 @@ static int pg_printer_delete(struct pv_store *st, const char *customer_id, const
 
 #define EMAIL_MAX sizeof((struct pv_customer_rec *) 0)->email
 
-static int valid_role(int role)
-{
-    return role == PV_ROLE_CUSTOMER || role == PV_ROLE_OPERATOR;
-}
-
 /* A money amount a caller hands in: PV_EINVAL below min, PV_EOVERFLOW past the bound. */
 static int check_mills(pv_mills v, pv_mills min)
 {
@@ -1590,102 +1445,6 @@ static int not_updated(struct pg_store *s, enum stmt_id exists, const char *id, 
     return rc == PV_OK ? refused : rc;
 }
 
-static int pg_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)
-{
-    struct q b;
-
-    if (!valid_role(role) || !fits(owner_id, PV_ID_MAX) || !fits(hash, PV_PWHASH_MAX))
-        return PV_EINVAL;
-    q_start(&b, handle(st), role == PV_ROLE_CUSTOMER ? Q_CUSTOMER_PASSWORD : Q_OPERATOR_PASSWORD);
-    b_text(&b, hash);
-    b_text(&b, owner_id);
-    return q_exec_found(&b);
-}
-
-static int pg_credential_get(struct pv_store *st, int role, const char *email,
-                             struct pv_credential *out)
-{
-    struct row r;
-    struct q b;
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    if (!valid_role(role) || !email)
-        return PV_EINVAL;
-    q_start(&b, handle(st),
-            role == PV_ROLE_CUSTOMER ? Q_CUSTOMER_CREDENTIAL : Q_OPERATOR_CREDENTIAL);
-    b_text(&b, email);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        out->role = role;
-        r_text(&r, out->owner_id, sizeof out->owner_id);
-        r_text(&r, out->password_hash, sizeof out->password_hash);
-        rc = r.rc;
-    }
-    done(&b);
-    if (rc != PV_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
-}
-
-static int pg_operator_get(struct pv_store *st, const char *id, char email[256])
-{
-    struct row r;
-    struct q b;
-    int rc;
-
-    email[0] = '\0';
-    if (!id)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_OPERATOR_GET);
-    b_text(&b, id);
-    rc = q_row(&b);
-    if (rc == PV_OK) {
-        r = row_of(&b);
-        r_text(&r, email, EMAIL_MAX);
-        rc = r.rc;
-    }
-    done(&b);
-    return rc;
-}
-
-static int read_session(struct row *r, void *p)
-{
-    struct pv_session_rec *rec = p;
-
-    r_text(r, rec->hash, sizeof rec->hash);
-    rec->role = (int) r_int(r);
-    r_text(r, rec->owner_id, sizeof rec->owner_id);
-    r_text(r, rec->csrf, sizeof rec->csrf);
-    rec->created = r_int(r);
-    rec->expires = r_int(r);
-    return r->rc;
-}
-
-static int pg_session_insert(struct pv_store *st, const struct pv_session_rec *rec)
-{
-    struct q b;
-    int rc;
-
-    if (!FITS(rec->hash) || !rec->hash[0] || !valid_role(rec->role) || !FITS(rec->owner_id) ||
-        !rec->owner_id[0] || !FITS(rec->csrf))
-        return PV_EINVAL;
-    /* Sessions that ran out go as new ones come, so the table stays small. */
-    q_start(&b, handle(st), Q_SESSION_PURGE);
-    b_int(&b, rec->created);
-    if ((rc = q_exec(&b)) != PV_OK)
-        return rc;
-    q_start(&b, handle(st), Q_SESSION_INSERT);
-    b_text(&b, rec->hash);
-    b_int(&b, rec->role);
-    b_text(&b, rec->owner_id);
-    b_text(&b, rec->csrf);
-    b_int(&b, rec->created);
-    b_int(&b, rec->expires);
-    return q_exec(&b);
-}
-
 /* Reads one row with reader into out (zeroed first, and again on failure). */
 static int get_one(struct q *b, row_reader reader, void *out, size_t size)
 {
@@ -1700,101 +1459,6 @@ static int get_one(struct q *b, row_reader reader, void *out, size_t size)
     if (rc != PV_OK)
         memset(out, 0, size);
     return rc;
-}
-
-static int pg_session_get(struct pv_store *st, const char *hash_hex, int64_t now,
-                          struct pv_session_rec *out)
-{
-    struct q b;
-
-    memset(out, 0, sizeof *out);
-    if (!hash_hex)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_SESSION_GET);
-    b_text(&b, hash_hex);
-    b_int(&b, now);
-    return get_one(&b, read_session, out, sizeof *out);
-}
-
-/* Deleting a session that is not there is fine: logging out twice is not an error. */
-static int pg_session_delete(struct pv_store *st, const char *hash_hex)
-{
-    struct q b;
-
-    if (!hash_hex)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_SESSION_DELETE);
-    b_text(&b, hash_hex);
-    return q_exec(&b);
-}
-
-static int read_apikey(struct row *r, void *p)
-{
-    struct pv_apikey_rec *rec = p;
-
-    r_text(r, rec->id, sizeof rec->id);
-    r_text(r, rec->hash, sizeof rec->hash);
-    r_text(r, rec->prefix, sizeof rec->prefix);
-    rec->role = (int) r_int(r);
-    r_text(r, rec->owner_id, sizeof rec->owner_id);
-    rec->test = (int) r_int(r);
-    r_text(r, rec->name, sizeof rec->name);
-    rec->created = r_int(r);
-    rec->revoked_at = r_int(r);
-    return r->rc;
-}
-
-static int pg_apikey_create(struct pv_store *st, const struct pv_apikey_rec *rec)
-{
-    struct q b;
-
-    if (!FITS(rec->id) || !rec->id[0] || !FITS(rec->hash) || strlen(rec->hash) != PV_HASH_HEX - 1 ||
-        !FITS(rec->prefix) || !valid_role(rec->role) || !FITS(rec->owner_id) || !rec->owner_id[0] ||
-        !FITS(rec->name))
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_APIKEY_CREATE);
-    b_text(&b, rec->id);
-    b_text(&b, rec->hash);
-    b_text(&b, rec->prefix);
-    b_int(&b, rec->role);
-    b_text(&b, rec->owner_id);
-    b_int(&b, rec->test != 0);
-    b_text(&b, rec->name);
-    b_int(&b, rec->created);
-    b_int(&b, rec->revoked_at);
-    return q_exec(&b);
-}
-
-static int pg_apikey_list(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
-                          size_t *n)
-{
-    struct q b;
-    void *arr = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if (!owner_id)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_APIKEY_LIST);
-    b_text(&b, owner_id);
-    rc = collect(&b, sizeof **out, read_apikey, &arr, n);
-    *out = arr;
-    return rc;
-}
-
-static int pg_apikey_revoke(struct pv_store *st, const char *owner_id, const char *key_id,
-                            int64_t at)
-{
-    struct q b;
-
-    if (!owner_id || !key_id)
-        return PV_EINVAL;
-    q_start(&b, handle(st), Q_APIKEY_REVOKE);
-    b_int(&b, at);
-    b_text(&b, owner_id);
-    b_text(&b, key_id);
-    return q_exec_found(&b);
 }
 
 static int read_pm(struct row *r, void *p)
@@ -2192,13 +1856,6 @@ static int pg_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_da
 /* ---- media (schema v4) -------------------------------------------------------------------- */
 
 static const struct pv_store_ops postgres_ops = {
-    .customer_insert = pg_customer_insert,
-    .customer_get = pg_customer_get,
-    .operator_insert = pg_operator_insert,
-    .apikey_insert = pg_apikey_insert,
-    .apikey_lookup = pg_apikey_lookup,
-    .idem_get = pg_idem_get,
-    .idem_put = pg_idem_put,
     .indicium_insert = pg_indicium_insert,
     .indicium_get = pg_indicium_get,
     .indicium_list = pg_indicium_list,
@@ -2209,15 +1866,6 @@ static const struct pv_store_ops postgres_ops = {
     .printer_get = pg_printer_get,
     .printer_list = pg_printer_list,
     .printer_delete = pg_printer_delete,
-    .password_set = pg_password_set,
-    .credential_get = pg_credential_get,
-    .operator_get = pg_operator_get,
-    .session_insert = pg_session_insert,
-    .session_get = pg_session_get,
-    .session_delete = pg_session_delete,
-    .apikey_create = pg_apikey_create,
-    .apikey_list = pg_apikey_list,
-    .apikey_revoke = pg_apikey_revoke,
     .pm_insert = pg_pm_insert,
     .pm_get = pg_pm_get,
     .pm_list = pg_pm_list,

@@ -20,20 +20,10 @@ struct pv_store_ops {
      * registers, status and last_refill_at of rec->id. */
 
     /* Customers, operators and API keys (stored as SHA-256 hex only). */
-    int (*customer_insert)(struct pv_store *st, const struct pv_customer_rec *rec);
-    int (*customer_get)(struct pv_store *st, const char *id, struct pv_customer_rec *rec);
-    int (*operator_insert)(struct pv_store *st, const char *id, const char *email, int64_t at);
-    int (*apikey_insert)(struct pv_store *st, const char *key_id, const char *hash_hex,
-                         const char *prefix, int role, const char *owner_id, int64_t at);
     /* apikey_lookup: PV_ENOTFOUND for an unknown or revoked key. */
-    int (*apikey_lookup)(struct pv_store *st, const char *hash_hex, struct pv_principal *out);
 
     /* Idempotency. get: PV_ENOTFOUND, or the request hash and indicium id
      * stored for (owner, key). put: PV_EEXIST when (owner, key) exists. */
-    int (*idem_get)(struct pv_store *st, const char *owner_id, const char *key,
-                    char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX]);
-    int (*idem_put)(struct pv_store *st, const char *owner_id, const char *key,
-                    const char *req_hash, const char *indicium_id, int64_t at);
 
     /* Indicia. get: PV_ENOTFOUND. list: the customer's indicia newest
      * first, strictly older than the indicium whose id is before_id (NULL
@@ -86,27 +76,15 @@ struct pv_store_ops {
     /* password_set stores an encoded argon2id hash for a customer
      * (PV_ROLE_CUSTOMER) or operator: PV_ENOTFOUND. credential_get finds a
      * customer or operator (role) by email, case-insensitively: PV_ENOTFOUND. */
-    int (*password_set)(struct pv_store *st, int role, const char *owner_id, const char *hash);
-    int (*credential_get)(struct pv_store *st, int role, const char *email,
-                          struct pv_credential *out);
     /* operator_get: the operator's email; PV_ENOTFOUND. */
-    int (*operator_get)(struct pv_store *st, const char *id, char email[256]);
 
     /* Sessions. get: PV_ENOTFOUND when unknown or expired before now.
      * insert also deletes the sessions that expired before rec->created. */
-    int (*session_insert)(struct pv_store *st, const struct pv_session_rec *rec);
-    int (*session_get)(struct pv_store *st, const char *hash_hex, int64_t now,
-                       struct pv_session_rec *out);
-    int (*session_delete)(struct pv_store *st, const char *hash_hex);
 
     /* API keys with mode and name. apikey_create: PV_EEXIST on a duplicate
      * id or hash. apikey_list: the owner's keys, newest first, revoked ones
      * included (*out owned). apikey_revoke: PV_ENOTFOUND unless owner_id
      * has an active key key_id. apikey_lookup (above) fills principal.test. */
-    int (*apikey_create)(struct pv_store *st, const struct pv_apikey_rec *rec);
-    int (*apikey_list)(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
-                       size_t *n);
-    int (*apikey_revoke)(struct pv_store *st, const char *owner_id, const char *key_id, int64_t at);
 
     /* Saved cards. get: PV_ENOTFOUND unless the customer's and not deleted.
      * list: the customer's live (test 0) or test cards, oldest first.

@@ -7,58 +7,6 @@
 #include "store/store.h"
 #include "store/store_backends.h"
 
-int pv_store_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->customer_insert(st, rec);
-}
-
-int pv_store_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->customer_get(st, id, rec);
-}
-
-int pv_store_operator_insert(struct pv_store *st, const char *id, const char *email, int64_t at)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->operator_insert(st, id, email, at);
-}
-
-int pv_store_apikey_insert(struct pv_store *st, const char *key_id, const char *hash_hex,
-                           const char *prefix, int role, const char *owner_id, int64_t at)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->apikey_insert(st, key_id, hash_hex, prefix, role, owner_id, at);
-}
-
-int pv_store_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv_principal *out)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->apikey_lookup(st, hash_hex, out);
-}
-
-int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key,
-                      char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->idem_get(st, owner_id, key, req_hash, indicium_id);
-}
-
-int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key,
-                      const char *req_hash, const char *indicium_id, int64_t at)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->idem_put(st, owner_id, key, req_hash, indicium_id, at);
-}
-
 int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
 {
     if (!st)
@@ -134,73 +82,6 @@ int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const 
     if (!st)
         return PV_EINVAL;
     return st->ops->printer_delete(st, customer_id, name);
-}
-
-int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->password_set(st, role, owner_id, hash);
-}
-
-int pv_store_credential_get(struct pv_store *st, int role, const char *email,
-                            struct pv_credential *out)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->credential_get(st, role, email, out);
-}
-
-int pv_store_operator_get(struct pv_store *st, const char *id, char email[256])
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->operator_get(st, id, email);
-}
-
-int pv_store_session_insert(struct pv_store *st, const struct pv_session_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->session_insert(st, rec);
-}
-
-int pv_store_session_get(struct pv_store *st, const char *hash_hex, int64_t now,
-                         struct pv_session_rec *out)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->session_get(st, hash_hex, now, out);
-}
-
-int pv_store_session_delete(struct pv_store *st, const char *hash_hex)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->session_delete(st, hash_hex);
-}
-
-int pv_store_apikey_create(struct pv_store *st, const struct pv_apikey_rec *rec)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->apikey_create(st, rec);
-}
-
-int pv_store_apikey_list(struct pv_store *st, const char *owner_id, struct pv_apikey_rec **out,
-                         size_t *n)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->apikey_list(st, owner_id, out, n);
-}
-
-int pv_store_apikey_revoke(struct pv_store *st, const char *owner_id, const char *key_id,
-                           int64_t at)
-{
-    if (!st)
-        return PV_EINVAL;
-    return st->ops->apikey_revoke(st, owner_id, key_id, at);
 }
 
 int pv_store_pm_insert(struct pv_store *st, const struct pv_payment_method_rec *rec)
