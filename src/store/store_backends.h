@@ -89,36 +89,18 @@ struct pv_store_ops {
     /* Saved cards. get: PV_ENOTFOUND unless the customer's and not deleted.
      * list: the customer's live (test 0) or test cards, oldest first.
      * delete: PV_ENOTFOUND; deleted cards are kept for the charges that name them. */
-    int (*pm_insert)(struct pv_store *st, const struct pv_payment_method_rec *rec);
-    int (*pm_get)(struct pv_store *st, const char *customer_id, const char *id,
-                  struct pv_payment_method_rec *out);
-    int (*pm_list)(struct pv_store *st, const char *customer_id, int test,
-                   struct pv_payment_method_rec **out, size_t *n);
-    int (*pm_delete)(struct pv_store *st, const char *customer_id, const char *id, int64_t at);
 
     /* Charges. charge_find: the charge with purpose and ref (PV_ENOTFOUND).
      * charge_add_refund adds amount to refunded: PV_EOVERFLOW when that would
      * exceed the charge, PV_ENOTFOUND. charge_count: how many charges a
      * customer has with purpose ("" = any). */
-    int (*charge_insert)(struct pv_store *st, const struct pv_charge_rec *rec);
-    int (*charge_find)(struct pv_store *st, const char *purpose, const char *ref,
-                       struct pv_charge_rec *out);
-    int (*charge_add_refund)(struct pv_store *st, const char *id, pv_mills amount);
-    int (*charge_count)(struct pv_store *st, const char *customer_id, const char *purpose,
-                        int64_t *n);
 
     /* Auto-refill: put creates or replaces (customer_id, test); get: PV_ENOTFOUND. */
-    int (*autorefill_put)(struct pv_store *st, const struct pv_autorefill_rec *rec);
-    int (*autorefill_get)(struct pv_store *st, const char *customer_id, int test,
-                          struct pv_autorefill_rec *out);
 
     /* Refunds. refund_insert: PV_EEXIST for a second approved refund of one
      * indicium. refund_latest: the indicium's newest request (PV_ENOTFOUND).
      * indicium_mark_refunded sets refunded_at: PV_EEXIST when already set,
      * PV_ENOTFOUND. */
-    int (*refund_insert)(struct pv_store *st, const struct pv_refund_rec *rec);
-    int (*refund_latest)(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out);
-    int (*indicium_mark_refunded)(struct pv_store *st, const char *id, int64_t at);
 
     /* account_lines: the account's journal lines newest first, with
      * journal_id < before (0 = from the newest), at most limit; *out owned. */
