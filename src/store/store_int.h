@@ -101,7 +101,6 @@ struct pv_store_driver {
 /* The base of every driver's handle, embedded first. */
 struct pv_store {
     const struct pv_store_driver *drv;
-    const struct pv_store_ops *ops; /* transitional */
     int in_tx;           /* begin() succeeded and neither commit() nor rollback() followed */
     int in_sp;           /* the savepoint is open */
     int fault;           /* enum pv_fault of the last failure, set by the driver */
