@@ -1,75 +1,42 @@
 /*
- * postgres.c - the PostgreSQL store backend (struct pv_store_ops "postgres"), through libpq.
+ * postgres.c - the PostgreSQL store driver (struct pv_store_driver
+ * "postgres"), through libpq.
  *
- * One PGconn per handle, opened from a "postgres://" or "postgresql://" DSN
- * (libpq's URI syntax; the DSN is never printed: it may hold a password).
- * Every data statement is prepared once per handle (PQprepare, on first use,
- * so a handle on an empty database can still migrate it) and run with
- * PQexecPrepared: values only ever travel as parameters. Integers go as
- * decimal text; bytea and the arrays of journal_post go in binary (format 1,
- * explicit length). Results come back in binary. The schema mirrors
- * sqlite.c: same tables, columns (BIGINT for mills, ids, times and counts),
- * CHECK constraints and migrations; "registers never move back" is a
- * plpgsql trigger; schema_version holds one row per applied migration.
- * migrate() takes pg_advisory_xact_lock first, so two processes migrating
- * one database at once serialise and the second finds nothing to do.
+ * Driver code only: the operations are written once over store_int.h's
+ * driver interface. One PGconn per handle, opened from a "postgres://" or
+ * "postgresql://" DSN (libpq's URI syntax; the DSN is never printed: it may
+ * hold a password). Every statement is prepared once per connection
+ * (PQprepare under its sql.h name, on first use, so a handle on an empty
+ * database can still migrate it) and run with PQexecPrepared: values only
+ * ever travel as parameters. Integers go as decimal text; bytea and arrays
+ * (journal_post's) go in binary. Results come back in binary.
  *
- * Transactions: begin() is BEGIN ISOLATION LEVEL READ COMMITTED; writes
- * outside begin() are single statements, so autocommit makes each its own
- * transaction (journal_post, render_record, indicium_present and
- * server_heartbeat are one statement each for that reason) - except
- * lease_acquire and lease_release, which decide between statements and so
- * open a transaction of their own when called outside one. Savepoints, as
- * in sqlite.c: one level, named "p"; rollback_to() rolls back to it and ends
- * it; a failed commit() rolls back; begin() inside a transaction and
- * savepoint() outside one or inside another are PV_EINVAL; rollback()
- * without a transaction is a no-op.
- * One difference PostgreSQL imposes: a statement that fails inside a
- * transaction aborts it back to the open savepoint (or entirely). The
- * handle remembers that: until rollback_to() or rollback(), every other call
- * answers PV_ESTORE, and commit() rolls back and answers PV_ESTORE. Callers
- * already end a transaction or savepoint on the first error (purchase.c).
+ * Transactions: begin() is BEGIN ISOLATION LEVEL READ COMMITTED. Outside
+ * begin() autocommit makes each statement its own transaction
+ * (PV_CAP_AUTOCOMMIT): the operations keep their writes one statement
+ * where they can and open a transaction of their own only where they decide
+ * between statements. Savepoint "p", one level. One difference PostgreSQL
+ * imposes: a statement that fails inside a transaction aborts it back to
+ * the open savepoint (or entirely). The handle remembers that: until
+ * rollback_to() or rollback(), every other statement answers PV_ESTORE, and
+ * commit() rolls back and answers PV_ESTORE. Callers already end a
+ * transaction or savepoint on the first error (purchase.c).
  *
- * Several processors on one database (issue 6). Inside a write transaction
- * (between begin() and commit()):
- *   - account_balance() and psd_get() lock the row they read (SELECT ... FOR
- *     UPDATE) until the transaction ends. Two processors cannot both read a
- *     customer balance, the postal deposit or a PSD's registers and both
- *     spend them: the second waits for the first to commit and then reads
- *     the committed value. The caller updates that row (journal_post,
- *     psd_update) in the same transaction. Outside a transaction they are
- *     plain reads of the last committed state. (SQLite's single writer gives
- *     the same guarantee.)
- *   - lease_acquire() locks the PSD's row (FOR UPDATE) before it reads the
- *     lease, so two processors can never both take one PSD: the second waits
- *     and then sees the first one's lease. A new tenure in lease_log starts
- *     no earlier than the PSD's previous tenure ended.
- *   - lock_writer() takes an advisory transaction lock (WRITER_LOCK_KEY):
- *     purchase batches of all processes run one at a time, so they never
- *     deadlock on each other's customer, account and PSD rows.
- *   - journal_post() updates its accounts in name order, so two entries
- *     touching the same accounts take their row locks in the same order.
- *   - idem_put() racing another transaction's insert of the same (owner,
- *     key) waits for it; if it commits, the answer is PV_EEXIST (the primary
- *     key does it), if it rolls back, the insert goes through.
- *   - charge_add_refund() is one guarded UPDATE (refunded + amount <= the
- *     charge): a second refund of one charge waits on the first one's row
- *     lock and then re-checks the guard against the committed sum, so refunds
- *     never exceed the charge. indicium_mark_refunded() and the partial
- *     unique index on approved refunds likewise let one refund win, the other
- *     getting PV_EEXIST.
- *   - A lock wait longer than 10 s (lock_timeout, unless the DSN sets one),
- *     a deadlock or a serialisation failure is PV_EBUSY; the transaction is
- *     then aborted (see above) and the caller may retry it.
+ * Several processors on one database (docs/internals/store-driver.md has
+ * the whole list): rows read to be spent are locked with the FOR UPDATE
+ * statements of sql.h; lock() takes advisory transaction locks, one key for
+ * migrations and one for purchase batches (lock_writer); a lock wait longer
+ * than 10 s (lock_timeout, unless the DSN sets one), a deadlock or a
+ * serialisation failure is PV_EBUSY, and the caller may retry.
  *
- * Errors: unique violations are PV_EEXIST; a ledger balance pushed past
- * PV_MILLS_MAX is PV_EOVERFLOW; text the database encoding cannot hold is
- * PV_EINVAL; out of memory PV_ENOMEM; everything else, including the
- * schema's guards (CHECK constraints, the trigger, foreign keys), PV_ESTORE
- * with PostgreSQL's primary message on stderr (never the DETAIL, which
- * echoes row values). A lost connection is PV_ESTORE with "store: ...
- * connection to PostgreSQL lost"; the next call outside a transaction
- * reconnects (PQreset) and prepares its statements again.
+ * Errors: unique violations are PV_EEXIST; text the database encoding
+ * cannot hold is PV_EINVAL; out of memory PV_ENOMEM; everything else,
+ * including the schema's guards (CHECK constraints - which also set
+ * PV_FAULT_CHECK -, the trigger, foreign keys), PV_ESTORE with
+ * PostgreSQL's primary message on stderr (never the DETAIL, which echoes
+ * row values). A lost connection is PV_ESTORE with "store: ... connection
+ * to PostgreSQL lost"; the next statement outside a transaction reconnects
+ * (PQreset) and prepares its statements again.
  */
 #include "stampd/error.h"
 #include "store/store_int.h"
@@ -80,13 +47,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- the handle --------------------------------------------------------------------------- */
 
 /* Statements of the driver itself: transaction control (enum pv_tx order), then the
  * advisory lock. Prepared as soon as the connection is up: they need no tables, and
  * ROLLBACK / ROLLBACK TO are the only statements an aborted transaction accepts. */
+#define OWN_LOCK (PV_TX_ROLLBACK_TO + 1) /* the advisory lock, after transaction control */
+
 static const char *const own_sql[] = {
     [PV_TX_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
     [PV_TX_COMMIT] = "COMMIT",
@@ -94,12 +62,11 @@ static const char *const own_sql[] = {
     [PV_TX_SAVEPOINT] = "SAVEPOINT p",
     [PV_TX_RELEASE] = "RELEASE p",
     [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
-    [PV_TX_CHECK] = "SELECT pg_advisory_xact_lock($1)",
+    [OWN_LOCK] = "SELECT pg_advisory_xact_lock($1)",
 };
 
 #define NOWN    ((int) (sizeof own_sql / sizeof own_sql[0]))
-#define Q_LOCK  PV_TX_CHECK /* own_sql[PV_TX_CHECK]: transactions need no statement to check */
-#define OWN_PFX "tx"        /* own statements are prepared as tx0, tx1, ... */
+#define OWN_PFX "tx" /* own statements are prepared as tx0, tx1, ... */
 
 /* Type OIDs (pg_type.h, stable since forever) for the binary arrays of journal_post. */
 #define INT8OID 20
@@ -377,7 +344,7 @@ static int pg_tx(struct pv_store *st, int op)
 /* An advisory lock held to the end of the transaction (see the file comment). */
 static int pg_lock(struct pv_store *st, int which)
 {
-    return own_run(handle(st), Q_LOCK,
+    return own_run(handle(st), OWN_LOCK,
                    which == PV_LOCK_MIGRATE ? MIGRATE_LOCK_KEY : WRITER_LOCK_KEY, NULL);
 }
 
@@ -394,6 +361,18 @@ static int pg_ddl(struct pv_store *st, const char *sql, const char *what)
     rc = check(s, res, what);
     PQclear(res);
     return rc;
+}
+
+static void pg_close(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+
+    if (!s)
+        return;
+    pv_store_rollback(st);
+    PQclear(s->res);
+    PQfinish(s->conn);
+    free(s);
 }
 
 /* ---- parameters ---------------------------------------------------------------------------- */
@@ -571,33 +550,24 @@ static void pg_reset(struct pv_store *st)
     s->res = NULL;
 }
 
-static void pg_close(struct pv_store *st)
-{
-    struct pg_store *s = handle(st);
-
-    if (!s)
-        return;
-    pv_store_rollback(st);
-    PQclear(s->res);
-    PQfinish(s->conn);
-    free(s);
-}
-
 static const struct pv_store_driver postgres_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "postgres",
     .dialect = PV_DIALECT_POSTGRES,
+    /* A single statement outside a transaction is one under autocommit. */
     .caps = PV_CAP_AUTOCOMMIT,
-    .close = pg_close,
-    .tx = pg_tx,
-    .lock = pg_lock,
-    .ddl = pg_ddl,
+    /* Statements: prepared once per connection, results read in binary. */
     .run = pg_run,
     .step = pg_step,
     .col_int = pg_col_int,
     .col_bytes = pg_col_bytes,
     .changes = pg_changes,
     .reset = pg_reset,
+    /* Transactions, advisory locks, migrations, the connection. */
+    .tx = pg_tx,
+    .lock = pg_lock,
+    .ddl = pg_ddl,
+    .close = pg_close,
 };
 
 /* ---- open and close ----------------------------------------------------------------------- */
@@ -611,11 +581,7 @@ int pv_postgres_open(const char *dsn, struct pv_store **out)
     char line[512];
     int rc;
 
-    if (!out)
-        return PV_EINVAL;
-    *out = NULL;
-    if (!dsn)
-        return PV_EINVAL;
+    /* store.c hands over a valid dsn and out, *out already NULL. */
     s = calloc(1, sizeof *s);
     if (!s)
         return PV_ENOMEM;

@@ -1,11 +1,13 @@
 /*
- * sqlite.c - the SQLite store backend (struct pv_store_ops "sqlite").
+ * sqlite.c - the SQLite store driver (struct pv_store_driver "sqlite").
  *
- * One struct sqlite_store per connection, opened read-write in WAL mode with
- * synchronous=FULL, foreign keys on and a 10 s busy timeout. Every statement
- * is prepared once per handle, on first use (so a handle on an empty file can
- * still migrate it), with SQLITE_PREPARE_PERSISTENT, and reset and unbound
- * after each use: the purchase path runs thousands of times per second.
+ * Driver code only: the operations are written once over store_int.h's
+ * driver interface. One struct sqlite_store per connection, opened
+ * read-write in WAL mode with synchronous=FULL, foreign keys on and a 10 s
+ * busy timeout. Every statement is prepared once per handle, on first use
+ * (so a handle on an empty file can still migrate it), with $N rewritten to
+ * ?N and SQLITE_PREPARE_PERSISTENT, and reset and unbound after each use:
+ * the purchase path runs thousands of times per second.
  *
  * Write transactions. Servers open several handles on one file, one per
  * thread. SQLite lets only one of them write at a time and makes the others
@@ -19,28 +21,21 @@
  * (the handle is used by one thread at a time, not necessarily the same
  * one). Waiting longer than the busy timeout gives PV_EBUSY.
  *
- * A write made outside begin()/commit() runs in its own short transaction
- * through the same gate, so it is atomic and queues like every other writer.
- * Inside a transaction, journal_post (the one multi-statement write) runs
- * under an inner savepoint so that a failure leaves none of its rows behind.
+ * Because of the gate, the driver does not claim PV_CAP_AUTOCOMMIT: a write
+ * made outside begin()/commit() runs in its own short transaction through
+ * the gate, so it is atomic and queues like every other writer. The write
+ * lock also does what row locks and advisory locks do on PostgreSQL, so
+ * lock() is a no-op and the FOR UPDATE statements have no SQLite text.
  *
- * Savepoints: one level, named "p". rollback_to() rolls back to it and ends
- * it, like release(), so a batch can go on with the next savepoint().
- * rollback() with no transaction open is a no-op (handy in cleanup paths);
- * a failed commit() rolls the transaction back. begin() inside a
- * transaction, and savepoint() outside one or inside another, are PV_EINVAL.
+ * Savepoints: one level, named "p"; rollback_to rolls back to it and then
+ * releases it. SQLite may roll a transaction back on its own (an I/O error,
+ * a full disk): commit then fails and writes refuse to join it.
  *
- * Errors: unique and primary-key violations are PV_EEXIST, out of memory
- * PV_ENOMEM, a database locked by another process past the busy timeout
- * PV_EBUSY, a ledger balance pushed past PV_MILLS_MAX PV_EOVERFLOW,
- * everything else PV_ESTORE with sqlite3_errmsg() on stderr. That includes
- * the schema's guards: a PSD whose registers break ascending + descending ==
- * control_total, go negative, or move back (a trigger) is refused.
- * Strings longer than the record fields they come back in are PV_EINVAL on
- * the way in, so nothing read back is ever truncated.
- *
- * Schema: migrations[] below, applied in order by migrate(); the table
- * schema_version holds one row per applied migration.
+ * Errors: unique and primary-key violations are PV_EEXIST (unlogged), out
+ * of memory PV_ENOMEM, a database locked by another process past the busy
+ * timeout PV_EBUSY, everything else PV_ESTORE with sqlite3_errmsg() on
+ * stderr - including the schema's guards; a CHECK failure also sets
+ * PV_FAULT_CHECK (journal_post turns the balance range into PV_EOVERFLOW).
  */
 #ifndef _XOPEN_SOURCE
 #define _XOPEN_SOURCE 700 /* realpath() */
@@ -514,11 +509,7 @@ int pv_sqlite_open(const char *path, struct pv_store **out)
     char *canon = NULL;
     int rc, src;
 
-    if (!out)
-        return PV_EINVAL;
-    *out = NULL;
-    if (!path)
-        return PV_EINVAL;
+    /* store.c hands over a valid path and out, *out already NULL. */
     s = calloc(1, sizeof *s);
     if (!s)
         return PV_ENOMEM;

@@ -20,16 +20,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The interface version drivers are written against; pv_store_open refuses others. */
+/* The interface version drivers are written against; pv_store_open refuses others.
+ * Version 1 was the 88-operation pv_store_ops table each backend filled. */
 #define PV_STORE_DRIVER_VERSION 2
 
 /* Which text of a statement or DDL chunk a driver takes (sql.h, schema.c). */
 enum pv_dialect { PV_DIALECT_SQLITE = 0, PV_DIALECT_POSTGRES = 1, PV_DIALECTS = 2 };
 
-/* Driver capabilities. */
-#define PV_CAP_AUTOCOMMIT                                                                          \
-    1u /* one statement outside begin() is atomic on its own: writes of                            \
-        * one statement need no transaction of their own */
+/* Driver capabilities. PV_CAP_AUTOCOMMIT: one statement outside begin() is
+ * atomic on its own, so a write of one statement needs no transaction of its own. */
+#define PV_CAP_AUTOCOMMIT 1u
 
 /* Transaction control, for pv_store_driver.tx. The common layer keeps the
  * state (in_tx, in_sp) and calls only what is legal in it. */
@@ -121,11 +121,13 @@ int pv_postgres_open(const char *dsn, struct pv_store **out);
 
 /*
  * One use of a statement: pv_q_start (a NULL st makes it PV_EINVAL), bind
- * its parameters in order (pv_q_int/text/blob), then pv_q_exec (no rows wanted), pv_q_found (an
- * UPDATE/DELETE of one keyed row: PV_ENOTFOUND when none matched), pv_q_get
- * (one row into a record), pv_q_list (every row into an owned array) or
- * pv_q_row + pv_r_* + pv_q_done. The first failure sticks in rc and turns
- * the rest into no-ops. Bound text and blobs are borrowed.
+ * its parameters in order (pv_q_int/text/blob/array), then pv_q_exec (no
+ * rows wanted), pv_q_found (an UPDATE/DELETE of one keyed row: PV_ENOTFOUND
+ * when none matched), pv_q_get (one row into a record), pv_q_list (every
+ * row into an owned array) or pv_q_row + pv_row_of + pv_r_* + pv_q_done.
+ * The first failure sticks in rc and turns the rest into no-ops. Bound text
+ * and blobs are borrowed. Every pv_q_* that runs the statement counts it in
+ * st->statements.
  */
 struct pv_q {
     struct pv_store *st;
@@ -174,7 +176,7 @@ int pv_list_all(struct pv_store *st, int id, size_t size, pv_reader reader, void
 
 int64_t pv_r_int(struct pv_row *r);
 void pv_r_text(struct pv_row *r, char *dst, size_t cap);
-/* The text as an owned string (free()); NULL on failure (r->rc says why) or for SQL NULL. */
+/* The text as an owned string (free(); "" for SQL NULL); NULL on failure (r->rc says why). */
 char *pv_r_dup(struct pv_row *r);
 /* A blob of between min and cap bytes into dst; *len its length. */
 void pv_r_blob(struct pv_row *r, void *dst, size_t min, size_t cap, size_t *len);
@@ -203,7 +205,5 @@ int pv_check_mills(pv_mills v, pv_mills min);
 
 /* A size_t limit as a SQL LIMIT. */
 #define PV_LIMIT(limit) ((limit) > (size_t) INT64_MAX ? INT64_MAX : (int64_t) (limit))
-
-/* schema.c: the migrations and the schema version (store.h). */
 
 #endif

@@ -50,6 +50,19 @@ static void make_key(struct pv_media_key_rec *k, uint32_t key_id, uint8_t first)
     k->created = 1700000000;
 }
 
+/* A keyring over st holding key (key id 1, secret A); loading it is one statement. */
+static void keyring_with_key_a(struct pv_store *st, struct pv_media_keyring *kr,
+                               struct pv_media_key_rec *key)
+{
+    uint64_t ran;
+
+    make_key(key, 1, 0);
+    OK(pv_store_media_key_insert(st, key));
+    ran = pv_store_statements(st);
+    OK(pv_media_keyring_init(kr, st, 3600 * 1000));
+    assert_int_equal(pv_store_statements(st), ran + 1);
+}
+
 /* xorshift: reproducible, no libc rand() state. */
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -71,12 +84,7 @@ static void test_authenticate_rejects_without_the_store(void **state)
     int i, k, rejected = 0;
     uint64_t ran;
 
-    make_key(&key, 1, 0);
-    OK(pv_store_media_key_insert(st, &key));
-    ran = pv_store_statements(st);
-    OK(pv_media_keyring_init(&kr, st, 3600 * 1000));
-    /* One statement: the list of secrets. */
-    assert_int_equal(pv_store_statements(st), ran + 1);
+    keyring_with_key_a(st, &kr, &key);
     ran = pv_store_statements(st);
 
     /* The vector of docs/serials.md: label 5 of sheet 17, batch 1234. */
@@ -133,11 +141,7 @@ static void test_unknown_key_reloads_at_most_once(void **state)
     uint64_t ran;
     int n;
 
-    make_key(&key, 1, 0);
-    OK(pv_store_media_key_insert(st, &key));
-    ran = pv_store_statements(st);
-    OK(pv_media_keyring_init(&kr, st, 3600 * 1000));
-    assert_int_equal(pv_store_statements(st), ran + 1);
+    keyring_with_key_a(st, &kr, &key);
     /* Key 2 appears after the server started (a rotation elsewhere). */
     make_key(&key, 2, 0x20);
     OK(pv_store_media_key_insert(st, &key));
