@@ -1,15 +1,24 @@
 /*
- * store.c - choose a store backend from a DSN and open it.
+ * store.c - choose a store driver from a DSN and open it; the transaction
+ * calls, whose state (one transaction, one savepoint in it) is kept here
+ * for every driver.
  *
  * A DSN is "sqlite:PATH", "sqlite:///ABSOLUTE/PATH", or a bare path with no
- * "://" in it (all SQLite), or "postgres://..." / "postgresql://..." for the
- * PostgreSQL backend, which is not written yet. The DSN itself is never
- * logged: PostgreSQL DSNs carry passwords.
+ * "://" in it (all SQLite), or "postgres://..." / "postgresql://..." for
+ * PostgreSQL. The DSN itself is never logged: PostgreSQL DSNs carry
+ * passwords.
+ *
+ * Transactions (store.h): begin() inside a transaction, and savepoint()
+ * outside one or inside another, are PV_EINVAL; rollback() without one is a
+ * no-op (handy in cleanup paths); commit() ends the transaction whether it
+ * succeeds or not (a failed commit rolls back); rollback_to() undoes the
+ * savepoint and ends it, like release(), so a batch can go on with the next
+ * savepoint().
  */
 #include "store/store.h"
 
 #include "stampd/error.h"
-#include "store/store_backends.h"
+#include "store/store_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,12 +28,12 @@ static int has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* A backend built against another interface version is refused, not trusted. */
+/* A driver built against another interface version is refused, not trusted. */
 static int checked_version(int rc, struct pv_store **out)
 {
-    if (rc == PV_OK && (*out)->ops->version != PV_STORE_OPS_VERSION) {
-        fprintf(stderr, "store: backend %s has interface version %d, this binary needs %d\n",
-                (*out)->ops->name, (*out)->ops->version, PV_STORE_OPS_VERSION);
+    if (rc == PV_OK && (*out)->drv->version != PV_STORE_DRIVER_VERSION) {
+        fprintf(stderr, "store: driver %s has interface version %d, this binary needs %d\n",
+                (*out)->drv->name, (*out)->drv->version, PV_STORE_DRIVER_VERSION);
         pv_store_close(*out);
         *out = NULL;
         rc = PV_ECONFIG;
@@ -73,7 +82,107 @@ int pv_store_open(const char *dsn, struct pv_store **out)
 void pv_store_close(struct pv_store *st)
 {
     if (st)
-        st->ops->close(st);
+        st->drv->close(st);
+}
+
+const char *pv_store_backend_name(const struct pv_store *st)
+{
+    return st && st->drv ? st->drv->name : "";
+}
+
+uint64_t pv_store_statements(const struct pv_store *st)
+{
+    return st ? st->statements : 0;
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+static int tx(struct pv_store *st, int op)
+{
+    st->statements++;
+    return st->drv->tx(st, op);
+}
+
+int pv_store_begin(struct pv_store *st)
+{
+    int rc;
+
+    if (!st)
+        return PV_EINVAL;
+    if (st->in_tx) {
+        fprintf(stderr, "store: begin() inside a transaction\n");
+        return PV_EINVAL;
+    }
+    rc = tx(st, PV_TX_BEGIN);
+    st->in_tx = rc == PV_OK;
+    st->in_sp = 0;
+    return rc;
+}
+
+int pv_store_commit(struct pv_store *st)
+{
+    int rc;
+
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    rc = tx(st, PV_TX_COMMIT);
+    st->in_tx = st->in_sp = 0;
+    return rc;
+}
+
+int pv_store_rollback(struct pv_store *st)
+{
+    int rc;
+
+    if (!st)
+        return PV_EINVAL;
+    if (!st->in_tx)
+        return PV_OK;
+    rc = tx(st, PV_TX_ROLLBACK);
+    st->in_tx = st->in_sp = 0;
+    return rc;
+}
+
+int pv_store_savepoint(struct pv_store *st)
+{
+    int rc;
+
+    if (!st || !st->in_tx || st->in_sp)
+        return PV_EINVAL;
+    rc = tx(st, PV_TX_SAVEPOINT);
+    st->in_sp = rc == PV_OK;
+    return rc;
+}
+
+/* release() and rollback_to() end the savepoint; on failure it stays open (the
+ * caller then rolls the whole transaction back). */
+static int end_savepoint(struct pv_store *st, int op)
+{
+    int rc;
+
+    if (!st || !st->in_sp)
+        return PV_EINVAL;
+    rc = tx(st, op);
+    if (rc == PV_OK)
+        st->in_sp = 0;
+    return rc;
+}
+
+int pv_store_release(struct pv_store *st)
+{
+    return end_savepoint(st, PV_TX_RELEASE);
+}
+
+int pv_store_rollback_to(struct pv_store *st)
+{
+    return end_savepoint(st, PV_TX_ROLLBACK_TO);
+}
+
+int pv_store_lock_writer(struct pv_store *st)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    return st->drv->lock(st, PV_LOCK_WRITER);
 }
 
 int pv_store_open_checked(const char *dsn, struct pv_store **out)

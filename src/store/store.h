@@ -1,10 +1,11 @@
 /*
- * store.h - the store interface: a versioned table of function pointers.
+ * store.h - the store interface: every operation on the database.
  *
- * Callers (src/domain, src/server, the CLIs) use only this header; backends
- * (sqlite.c, postgres.c) implement struct pv_store_ops and embed
- * struct pv_store first in their handle. A handle is one connection: use it
- * from one thread at a time. Open several handles for several threads.
+ * Callers (src/domain, src/server, the CLIs) use only this header. The
+ * operations are written once over a small driver per database (sqlite.c,
+ * postgres.c; see store_int.h and docs/internals/store-driver.md). A handle
+ * is one connection: use it from one thread at a time. Open several handles
+ * for several threads.
  *
  * Transactions: begin() opens a write transaction; savepoint() opens one
  * savepoint inside it, which release() keeps and rollback_to() undoes - both
@@ -596,6 +597,13 @@ int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day
 
 /* pv_store_backend_name - "sqlite" or "postgres"; a static string. */
 const char *pv_store_backend_name(const struct pv_store *st);
+
+/*
+ * pv_store_statements - how many statements st has run since it was opened:
+ * every data statement and every transaction-control call (0 for NULL).
+ * Lets tests prove that a path never reaches the database.
+ */
+uint64_t pv_store_statements(const struct pv_store *st);
 
 /*
  * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path), or

@@ -4,10 +4,11 @@
  * affiliates and batches (docs/media.md).
  *
  * The authentication tests run pv_media_authenticate - the function the API
- * calls before any database work for a purchase - against a stub store that
- * counts its calls: 100,000 random and 100,000 one-character-altered serials
- * are all medium_invalid and cost no store call beyond the initial load.
- * The rest runs on a fresh SQLite database under $STAMPD_TEST_TMP.
+ * calls before any database work for a purchase - against a real store
+ * whose statements are counted (pv_store_statements): 100,000 random and
+ * 100,000 one-character-altered serials are all medium_invalid and run no
+ * statement beyond the initial load of the secrets. Everything runs on a
+ * fresh SQLite database under $STAMPD_TEST_TMP.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +21,7 @@
 #include "stampd/error.h"
 #include "stampd/rates.h"
 #include "stampd/serial.h"
-#include "store/store_backends.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,41 +35,32 @@
 
 static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/* ---- a store that only lists secrets, and counts how often ---- */
+static int setup_db(void **state);
+static int teardown_db(void **state);
 
-struct stub {
-    struct pv_store base; /* first */
-    struct pv_media_key_rec keys[2];
-    size_t n;
-    int calls;
-};
-
-static int stub_key_list(struct pv_store *st, struct pv_media_key_rec **out, size_t *n)
-{
-    struct stub *s = (struct stub *) st;
-
-    s->calls++;
-    *out = calloc(s->n ? s->n : 1, sizeof **out);
-    if (!*out)
-        return PV_ENOMEM;
-    memcpy(*out, s->keys, s->n * sizeof **out);
-    *n = s->n;
-    return PV_OK;
-}
-
-static const struct pv_store_ops stub_ops = {
-    .version = 1, .name = "stub", .media_key_list = stub_key_list};
-
-static void stub_init(struct stub *s)
+/* Secret A of docs/serials.md under key id 1 (and a second one under key id 2). */
+static void make_key(struct pv_media_key_rec *k, uint32_t key_id, uint8_t first)
 {
     size_t i;
 
-    memset(s, 0, sizeof *s);
-    s->base.ops = &stub_ops;
-    s->keys[0].key_id = 1;
-    for (i = 0; i < sizeof s->keys[0].secret; i++)
-        s->keys[0].secret[i] = (uint8_t) i; /* secret A of docs/serials.md */
-    s->n = 1;
+    memset(k, 0, sizeof *k);
+    k->key_id = key_id;
+    for (i = 0; i < sizeof k->secret; i++)
+        k->secret[i] = (uint8_t) (first + i);
+    k->created = 1700000000;
+}
+
+/* A keyring over st holding key (key id 1, secret A); loading it is one statement. */
+static void keyring_with_key_a(struct pv_store *st, struct pv_media_keyring *kr,
+                               struct pv_media_key_rec *key)
+{
+    uint64_t ran;
+
+    make_key(key, 1, 0);
+    OK(pv_store_media_key_insert(st, key));
+    ran = pv_store_statements(st);
+    OK(pv_media_keyring_init(kr, st, 3600 * 1000));
+    assert_int_equal(pv_store_statements(st), ran + 1);
 }
 
 /* xorshift: reproducible, no libc rand() state. */
@@ -84,19 +76,19 @@ static uint32_t next_rand(void)
 
 static void test_authenticate_rejects_without_the_store(void **state)
 {
+    struct pv_store *st = *state;
     struct pv_media_keyring kr;
+    struct pv_media_key_rec key;
     struct pv_serial f;
-    struct stub s;
     char text[PV_SERIAL_TEXT_SIZE], bad[PV_SERIAL_TEXT_SIZE];
     int i, k, rejected = 0;
+    uint64_t ran;
 
-    (void) state;
-    stub_init(&s);
-    OK(pv_media_keyring_init(&kr, &s.base, 3600 * 1000));
-    assert_int_equal(s.calls, 1);
+    keyring_with_key_a(st, &kr, &key);
+    ran = pv_store_statements(st);
 
     /* The vector of docs/serials.md: label 5 of sheet 17, batch 1234. */
-    OK(pv_media_authenticate(&kr, &s.base, "1209-MG70-AG02-45JA-RBYF-K6H", &f));
+    OK(pv_media_authenticate(&kr, st, "1209-MG70-AG02-45JA-RBYF-K6H", &f));
     assert_int_equal(f.batch, 1234);
     assert_int_equal(f.position, 5);
 
@@ -105,7 +97,7 @@ static void test_authenticate_rejects_without_the_store(void **state)
         for (k = 0; k < PV_SERIAL_SYMBOLS; k++)
             bad[k] = alphabet[next_rand() % 32];
         bad[PV_SERIAL_SYMBOLS] = '\0';
-        rejected += pv_media_authenticate(&kr, &s.base, bad, NULL) == PV_EMEDIUMINVALID;
+        rejected += pv_media_authenticate(&kr, st, bad, NULL) == PV_EMEDIUMINVALID;
     }
     assert_int_equal(rejected, TRIES);
 
@@ -122,7 +114,7 @@ static void test_authenticate_rejects_without_the_store(void **state)
         size_t pos;
         char c;
 
-        OK(pv_serial_encode(&g, s.keys[0].secret, sizeof s.keys[0].secret, text, sizeof text));
+        OK(pv_serial_encode(&g, key.secret, sizeof key.secret, text, sizeof text));
         memcpy(bad, text, sizeof bad);
         do
             pos = next_rand() % PV_SERIAL_TEXT_LEN;
@@ -131,42 +123,40 @@ static void test_authenticate_rejects_without_the_store(void **state)
             c = alphabet[next_rand() % 32];
         while (c == bad[pos]);
         bad[pos] = c;
-        rejected += pv_media_authenticate(&kr, &s.base, bad, NULL) == PV_EMEDIUMINVALID;
+        rejected += pv_media_authenticate(&kr, st, bad, NULL) == PV_EMEDIUMINVALID;
     }
     assert_int_equal(rejected, TRIES);
-    /* Not one store call for all of that: the keys were read once, at start. */
-    assert_int_equal(s.calls, 1);
+    /* Not one statement for all of that: the keys were read once, at start. */
+    assert_int_equal(pv_store_statements(st), ran);
     pv_media_keyring_clear(&kr);
 }
 
 static void test_unknown_key_reloads_at_most_once(void **state)
 {
+    struct pv_store *st = *state;
     struct pv_media_keyring kr;
     struct pv_serial g = {PV_SERIAL_VERSION, 2, 1234, 7, 42, 17, 5};
-    struct stub s;
+    struct pv_media_key_rec key;
     char text[PV_SERIAL_TEXT_SIZE];
-    size_t i;
+    uint64_t ran;
     int n;
 
-    (void) state;
-    stub_init(&s);
-    OK(pv_media_keyring_init(&kr, &s.base, 3600 * 1000));
+    keyring_with_key_a(st, &kr, &key);
     /* Key 2 appears after the server started (a rotation elsewhere). */
-    s.keys[1].key_id = 2;
-    for (i = 0; i < sizeof s.keys[1].secret; i++)
-        s.keys[1].secret[i] = (uint8_t) (0x20 + i);
-    s.n = 2;
-    OK(pv_serial_encode(&g, s.keys[1].secret, 32, text, sizeof text));
+    make_key(&key, 2, 0x20);
+    OK(pv_store_media_key_insert(st, &key));
+    ran = pv_store_statements(st);
+    OK(pv_serial_encode(&g, key.secret, 32, text, sizeof text));
     assert_string_equal(text, "1409-MG70-AG02-452H-M2AD-KKD");
     /* Within the reload interval an unknown key id does not reach the store. */
     for (n = 0; n < 1000; n++)
-        assert_int_equal(pv_media_authenticate(&kr, &s.base, text, NULL), PV_EMEDIUMINVALID);
-    assert_int_equal(s.calls, 1);
+        assert_int_equal(pv_media_authenticate(&kr, st, text, NULL), PV_EMEDIUMINVALID);
+    assert_int_equal(pv_store_statements(st), ran);
     /* Marked stale (this server made a batch): the next miss reloads once. */
     pv_media_keyring_stale(&kr);
-    OK(pv_media_authenticate(&kr, &s.base, text, NULL));
-    OK(pv_media_authenticate(&kr, &s.base, text, NULL));
-    assert_int_equal(s.calls, 2);
+    OK(pv_media_authenticate(&kr, st, text, NULL));
+    OK(pv_media_authenticate(&kr, st, text, NULL));
+    assert_int_equal(pv_store_statements(st), ran + 1);
     /* No store at all: never a reload. */
     text[1] = '6'; /* key id 3 (the check symbol now fails anyway) */
     assert_int_equal(pv_media_authenticate(&kr, NULL, text, NULL), PV_EMEDIUMINVALID);
@@ -326,8 +316,10 @@ static void test_batches_survive_rotation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_authenticate_rejects_without_the_store),
-        cmocka_unit_test(test_unknown_key_reloads_at_most_once),
+        cmocka_unit_test_setup_teardown(test_authenticate_rejects_without_the_store, setup_db,
+                                        teardown_db),
+        cmocka_unit_test_setup_teardown(test_unknown_key_reloads_at_most_once, setup_db,
+                                        teardown_db),
         cmocka_unit_test(test_products),
         cmocka_unit_test_setup_teardown(test_secrets_rotate, setup_db, teardown_db),
         cmocka_unit_test_setup_teardown(test_batches_survive_rotation, setup_db, teardown_db),

@@ -1,0 +1,303 @@
+/*
+ * indicia.c - the pieces of postage sold: indicia, their presentations and
+ * renders, the customers' printers, the web UI's history search and the
+ * operators' daily sales (store.h).
+ *
+ * indicium_present is one UPDATE ... RETURNING: its row lock orders racing
+ * verifications, so two of them get 0 and 1, never 0 and 0. render_record
+ * counts the print and notes the render in one data-modifying statement
+ * where the dialect has one (PostgreSQL), else in two under one write.
+ * indicium_list is indicium_search without a filter: one query, one set of
+ * cursor rules.
+ */
+#include "stampd/error.h"
+#include "store/store_int.h"
+
+#include <string.h>
+
+static int read_indicium(struct pv_row *r, void *p)
+{
+    struct pv_indicium_rec *rec = p;
+    struct pv_indicium *ind = &rec->ind;
+    size_t len;
+
+    pv_r_text(r, rec->id, sizeof rec->id);
+    pv_r_text(r, rec->customer_id, sizeof rec->customer_id);
+    pv_r_text(r, rec->server_id, sizeof rec->server_id);
+    rec->created = pv_r_int(r);
+    rec->presentations = pv_r_int(r);
+    rec->prints = pv_r_int(r);
+    rec->refunded_at = pv_r_int(r);
+    ind->device_id = (uint32_t) pv_r_int(r);
+    ind->key_id = (uint32_t) pv_r_int(r);
+    ind->serial = (uint32_t) pv_r_int(r);
+    ind->version = (uint8_t) pv_r_int(r);
+    ind->sig_alg = (uint8_t) pv_r_int(r);
+    ind->flags = (uint8_t) pv_r_int(r);
+    pv_r_text(r, ind->license, sizeof ind->license);
+    ind->ascending_mills = pv_r_int(r);
+    ind->postage_mills = pv_r_int(r);
+    ind->mail_date = (uint32_t) pv_r_int(r);
+    ind->mail_class = (uint8_t) pv_r_int(r);
+    ind->weight_tenth_oz = (uint16_t) pv_r_int(r);
+    pv_r_text(r, ind->from_zip, sizeof ind->from_zip);
+    pv_r_text(r, ind->to_zip, sizeof ind->to_zip);
+    pv_r_text(r, ind->software_id, sizeof ind->software_id);
+    pv_r_text(r, ind->medium_serial, sizeof ind->medium_serial);
+    pv_r_blob(r, rec->data, PV_SIG_LEN, sizeof rec->data, &len);
+    rec->data_len = len;
+    pv_r_text(r, rec->from_address, sizeof rec->from_address);
+    pv_r_text(r, rec->to_address, sizeof rec->to_address);
+    if (r->rc != PV_OK)
+        return r->rc;
+    /* The signature is not a column: it is the tail of the signed bytes. */
+    memcpy(ind->signature, rec->data + len - PV_SIG_LEN, PV_SIG_LEN);
+    return PV_OK;
+}
+
+int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
+{
+    const struct pv_indicium *ind = &rec->ind;
+    struct pv_q q;
+
+    if (!PV_FITS(rec->id) || !PV_FITS(rec->customer_id) || !PV_FITS(rec->server_id) ||
+        !rec->id[0] || !PV_FITS(ind->license) || !PV_FITS(ind->from_zip) || !PV_FITS(ind->to_zip) ||
+        !PV_FITS(ind->software_id) || !PV_FITS(ind->medium_serial) || !PV_FITS(rec->from_address) ||
+        !PV_FITS(rec->to_address) || rec->data_len < PV_INDICIUM_MIN ||
+        rec->data_len > sizeof rec->data)
+        return PV_EINVAL;
+    /* rec->presentations is ignored: a new indicium has not been presented. */
+    pv_q_start(&q, st, S_IND_INSERT);
+    pv_q_text(&q, rec->id);
+    pv_q_text(&q, rec->customer_id);
+    pv_q_text(&q, rec->server_id);
+    pv_q_int(&q, rec->created);
+    pv_q_int(&q, ind->device_id);
+    pv_q_int(&q, ind->key_id);
+    pv_q_int(&q, ind->serial);
+    pv_q_int(&q, ind->version);
+    pv_q_int(&q, ind->sig_alg);
+    pv_q_int(&q, ind->flags);
+    pv_q_text(&q, ind->license);
+    pv_q_int(&q, ind->ascending_mills);
+    pv_q_int(&q, ind->postage_mills);
+    pv_q_int(&q, ind->mail_date);
+    pv_q_int(&q, ind->mail_class);
+    pv_q_int(&q, ind->weight_tenth_oz);
+    pv_q_text(&q, ind->from_zip);
+    pv_q_text(&q, ind->to_zip);
+    pv_q_text(&q, ind->software_id);
+    pv_q_text(&q, ind->medium_serial);
+    pv_q_blob(&q, rec->data, rec->data_len);
+    pv_q_text(&q, rec->from_address);
+    pv_q_text(&q, rec->to_address);
+    return pv_q_write(&q);
+}
+
+int pv_store_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec)
+{
+    return pv_get_by_text(st, S_IND_GET, id, read_indicium, rec, sizeof *rec);
+}
+
+int pv_store_indicium_find(struct pv_store *st, uint32_t device_id, uint32_t serial,
+                           struct pv_indicium_rec *rec)
+{
+    struct pv_q q;
+
+    pv_q_start(&q, st, S_IND_FIND);
+    pv_q_int(&q, device_id);
+    pv_q_int(&q, serial);
+    return pv_q_get(&q, read_indicium, rec, sizeof *rec);
+}
+
+/* The unfiltered list is the search without a filter: one query, one set of cursor rules. */
+int pv_store_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
+                           size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    return pv_store_indicium_search(st, customer_id, NULL, before_id, limit, out, n);
+}
+
+int pv_store_indicium_present(struct pv_store *st, const char *id, int64_t at,
+                              int64_t *presented_before)
+{
+    int64_t before = 0;
+    struct pv_q q;
+    int rc, own;
+
+    *presented_before = 0;
+    if (!st || !id)
+        return PV_EINVAL;
+    if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_IND_PRESENT);
+    pv_q_int(&q, at);
+    pv_q_text(&q, id);
+    rc = pv_write_leave(st, own, pv_q_int64(&q, &before));
+    if (rc == PV_OK)
+        *presented_before = before;
+    return rc;
+}
+
+int pv_store_render_record(struct pv_store *st, const char *indicium_id, const char *actor_id,
+                           const char *format, const char *layout, int64_t at)
+{
+    struct pv_q q;
+    int rc, own, one;
+
+    if (!st || !pv_fits(indicium_id, PV_ID_MAX) || !pv_fits(actor_id, PV_ID_MAX) ||
+        !pv_fits(format, 16) || !pv_fits(layout, 64))
+        return PV_EINVAL;
+    one = pv_sql_has(st, S_RENDER_RECORD);
+    if ((rc = pv_write_enter(st, !one, &own)) != PV_OK)
+        return rc;
+    if (!one) {
+        pv_q_start(&q, st, S_IND_PRINTED);
+        pv_q_text(&q, indicium_id);
+        if ((rc = pv_q_found(&q)) != PV_OK)
+            return pv_write_leave(st, own, rc);
+    }
+    pv_q_start(&q, st, one ? S_RENDER_RECORD : S_RENDER_INSERT);
+    pv_q_text(&q, indicium_id);
+    pv_q_text(&q, actor_id);
+    pv_q_text(&q, format);
+    pv_q_text(&q, layout);
+    pv_q_int(&q, at);
+    return pv_write_leave(st, own, one ? pv_q_found(&q) : pv_q_exec(&q));
+}
+
+static int read_printer(struct pv_row *r, void *p)
+{
+    struct pv_printer_rec *rec = p;
+
+    pv_r_text(r, rec->name, sizeof rec->name);
+    rec->offset_x = (int32_t) pv_r_int(r);
+    rec->offset_y = (int32_t) pv_r_int(r);
+    rec->updated = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_printer_put(struct pv_store *st, const char *customer_id,
+                         const struct pv_printer_rec *rec)
+{
+    struct pv_q q;
+
+    if (!pv_fits(customer_id, PV_ID_MAX) || !PV_FITS(rec->name) || !rec->name[0])
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PRINTER_PUT);
+    pv_q_text(&q, customer_id);
+    pv_q_text(&q, rec->name);
+    pv_q_int(&q, rec->offset_x);
+    pv_q_int(&q, rec->offset_y);
+    pv_q_int(&q, rec->updated);
+    return pv_q_write(&q);
+}
+
+int pv_store_printer_get(struct pv_store *st, const char *customer_id, const char *name,
+                         struct pv_printer_rec *rec)
+{
+    struct pv_q q;
+
+    memset(rec, 0, sizeof *rec);
+    if (!customer_id || !name)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PRINTER_GET);
+    pv_q_text(&q, customer_id);
+    pv_q_text(&q, name);
+    return pv_q_get(&q, read_printer, rec, sizeof *rec);
+}
+
+int pv_store_printer_list(struct pv_store *st, const char *customer_id, struct pv_printer_rec **out,
+                          size_t *n)
+{
+    struct pv_q q;
+
+    *out = NULL;
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PRINTER_LIST);
+    pv_q_text(&q, customer_id);
+    return pv_q_list(&q, sizeof **out, read_printer, (void **) out, n);
+}
+
+int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const char *name)
+{
+    struct pv_q q;
+
+    if (!customer_id || !name)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PRINTER_DELETE);
+    pv_q_text(&q, customer_id);
+    pv_q_text(&q, name);
+    return pv_q_write_found(&q);
+}
+
+/* The seq of the customer's indicium before_id into *before (INT64_MAX for
+ * none); PV_ECURSOR when it is not theirs. */
+static int cursor_seq(struct pv_store *st, const char *customer_id, const char *before_id,
+                      int64_t *before)
+{
+    struct pv_q q;
+    int rc;
+
+    *before = INT64_MAX;
+    if (!before_id || !*before_id)
+        return PV_OK;
+    pv_q_start(&q, st, S_IND_CURSOR);
+    pv_q_text(&q, before_id);
+    pv_q_text(&q, customer_id);
+    rc = pv_q_int64(&q, before);
+    if (rc != PV_OK)
+        *before = INT64_MAX;
+    return rc == PV_ENOTFOUND ? PV_ECURSOR : rc;
+}
+
+int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
+                             const struct pv_indicium_filter *f, const char *before_id,
+                             size_t limit, struct pv_indicium_rec **out, size_t *n)
+{
+    static const struct pv_indicium_filter any = {0, 0, 0, -1, -1, ""};
+    int64_t before;
+    struct pv_q q;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!f)
+        f = &any;
+    if (!customer_id || !memchr(f->q, '\0', sizeof f->q))
+        return PV_EINVAL;
+    if ((rc = cursor_seq(st, customer_id, before_id, &before)) != PV_OK || limit == 0)
+        return rc;
+    pv_q_start(&q, st, S_IND_SEARCH);
+    pv_q_text(&q, customer_id);
+    pv_q_int(&q, before);
+    pv_q_int(&q, f->created_from);
+    pv_q_int(&q, f->created_to > 0 ? f->created_to : INT64_MAX);
+    pv_q_int(&q, f->mail_class);
+    pv_q_int(&q, f->test < 0 ? -1 : f->test != 0);
+    pv_q_int(&q, f->refunded < 0 ? -1 : f->refunded != 0);
+    pv_q_text(&q, f->q);
+    pv_q_int(&q, PV_LIMIT(limit));
+    return pv_q_list(&q, sizeof **out, read_indicium, (void **) out, n);
+}
+
+static int read_sales_day(struct pv_row *r, void *p)
+{
+    struct pv_sales_day *rec = p;
+
+    rec->day = pv_r_int(r);
+    rec->psd_id = (uint32_t) pv_r_int(r);
+    rec->count = pv_r_int(r);
+    rec->postage = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n)
+{
+    struct pv_q q;
+
+    pv_q_start(&q, st, S_SALES_DAILY);
+    pv_q_int(&q, since);
+    return pv_q_list(&q, sizeof **out, read_sales_day, (void **) out, n);
+}

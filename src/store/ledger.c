@@ -1,0 +1,220 @@
+/*
+ * ledger.c - the store's vendor settings and double-entry ledger: config,
+ * journal_post, account_balance, account_lines, ledger_audit (store.h).
+ *
+ * journal_post is on the purchase path. Where the dialect has arrays
+ * (PostgreSQL) it is one statement (sql.h JOURNAL_POST): atomic on its own
+ * under autocommit, one round trip, and it adds to the accounts in name
+ * order, so two entries touching the same accounts take their row locks in
+ * the same order. Elsewhere (SQLite) it is an insert of the journal, then per
+ * line an upsert of the account (the line references it) and the line, in
+ * a transaction of its own outside begin(), or under an inner savepoint
+ * inside one so that a failure leaves none of its rows behind.
+ *
+ * account_balance inside a transaction locks the account's row until commit
+ * (FOR UPDATE where the dialect has it; SQLite's single writer gives the
+ * same guarantee): two processors cannot both read a customer balance or
+ * the postal deposit and both spend it.
+ */
+#include "stampd/error.h"
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int pv_store_config_set(struct pv_store *st, const char *key, const char *value)
+{
+    struct pv_q q;
+    int rc, own;
+
+    if (!st || !key || !value)
+        return PV_EINVAL;
+    if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_CONFIG_SET);
+    pv_q_text(&q, key);
+    pv_q_text(&q, value);
+    return pv_write_leave(st, own, pv_q_exec(&q));
+}
+
+static int read_strdup(struct pv_row *r, void *p)
+{
+    *(char **) p = pv_r_dup(r);
+    return r->rc;
+}
+
+int pv_store_config_get(struct pv_store *st, const char *key, char **value)
+{
+    if (!st || !value)
+        return PV_EINVAL;
+    *value = NULL;
+    return pv_get_by_text(st, S_CONFIG_GET, key, read_strdup, value, sizeof *value);
+}
+
+/* journal_post without arrays: several statements, all or nothing. */
+static int post_lines(struct pv_store *st, const char *kind, const char *ref,
+                      const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    int64_t journal = 0;
+    struct pv_q q;
+    int rc, own, inner = 0;
+    size_t i;
+
+    if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
+        return rc;
+    if (!own) {
+        pv_q_start(&q, st, S_INNER_SAVEPOINT);
+        if ((rc = pv_q_exec(&q)) != PV_OK)
+            goto out;
+        inner = 1;
+    }
+    pv_q_start(&q, st, S_JOURNAL_INSERT);
+    pv_q_text(&q, kind);
+    pv_q_text(&q, ref);
+    pv_q_int(&q, at);
+    if ((rc = pv_q_int64(&q, &journal)) != PV_OK)
+        goto out;
+    for (i = 0; i < n && rc == PV_OK; i++) {
+        pv_q_start(&q, st, S_ACCOUNT_ADD);
+        pv_q_text(&q, lines[i].account);
+        pv_q_int(&q, lines[i].amount);
+        if ((rc = pv_q_exec(&q)) != PV_OK)
+            break;
+        pv_q_start(&q, st, S_LINE_INSERT);
+        pv_q_int(&q, journal);
+        pv_q_int(&q, (int64_t) i);
+        pv_q_text(&q, lines[i].account);
+        pv_q_int(&q, lines[i].amount);
+        rc = pv_q_exec(&q);
+    }
+out:
+    /* The only CHECK the lines can break is the accounts' balance range. */
+    if (rc == PV_ESTORE && st->fault == PV_FAULT_CHECK)
+        rc = PV_EOVERFLOW;
+    if (inner) {
+        if (rc != PV_OK) {
+            pv_q_start(&q, st, S_INNER_ROLLBACK_TO);
+            pv_q_exec(&q);
+        }
+        pv_q_start(&q, st, S_INNER_RELEASE);
+        if (pv_q_exec(&q) != PV_OK && rc == PV_OK)
+            rc = PV_ESTORE;
+    }
+    return pv_write_leave(st, own, rc);
+}
+
+int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
+                          const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    struct pv_q q;
+    int rc, own;
+    size_t i;
+
+    if (!st || !kind || !lines || n == 0)
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) {
+        if (!PV_FITS(lines[i].account) || !lines[i].account[0])
+            return PV_EINVAL;
+        if (lines[i].amount < -PV_MILLS_MAX || lines[i].amount > PV_MILLS_MAX)
+            return PV_EOVERFLOW;
+    }
+    if (!pv_sql_has(st, S_JOURNAL_POST))
+        return post_lines(st, kind, ref, lines, n, at);
+    if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_JOURNAL_POST);
+    pv_q_text(&q, kind);
+    pv_q_text(&q, ref);
+    pv_q_int(&q, at);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, lines[0].account, n, sizeof lines[0]);
+    pv_q_array(&q, PV_P_INT_ARRAY, &lines[0].amount, n, sizeof lines[0]);
+    rc = pv_q_exec(&q);
+    if (rc == PV_ESTORE && st->fault == PV_FAULT_CHECK)
+        rc = PV_EOVERFLOW;
+    return pv_write_leave(st, own, rc);
+}
+
+int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
+{
+    struct pv_q q;
+
+    if (!st || !balance)
+        return PV_EINVAL;
+    *balance = 0;
+    if (!account)
+        return PV_EINVAL;
+    pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
+    pv_q_text(&q, account);
+    return pv_q_int64(&q, balance);
+}
+
+static int read_txn(struct pv_row *r, void *p)
+{
+    struct pv_txn_rec *rec = p;
+
+    rec->journal_id = pv_r_int(r);
+    pv_r_text(r, rec->kind, sizeof rec->kind);
+    pv_r_text(r, rec->ref, sizeof rec->ref);
+    rec->amount = pv_r_int(r);
+    rec->at = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                           struct pv_txn_rec **out, size_t *n)
+{
+    struct pv_q q;
+
+    if (!st || !out || !n)
+        return PV_EINVAL;
+    *out = NULL;
+    *n = 0;
+    if (!account || before < 0)
+        return PV_EINVAL;
+    if (limit == 0)
+        return PV_OK;
+    pv_q_start(&q, st, S_ACCOUNT_LINES);
+    pv_q_text(&q, account);
+    pv_q_int(&q, before > 0 ? before : INT64_MAX);
+    pv_q_int(&q, PV_LIMIT(limit));
+    return pv_q_list(&q, sizeof **out, read_txn, (void **) out, n);
+}
+
+static int read_issue(struct pv_row *r, void *p)
+{
+    struct pv_ledger_issue *rec = p;
+
+    rec->kind = (int) pv_r_int(r);
+    pv_r_text(r, rec->name, sizeof rec->name);
+    rec->recorded = pv_r_int(r);
+    rec->computed = pv_r_int(r);
+    return r->rc;
+}
+
+static int read_counts(struct pv_row *r, void *p)
+{
+    int64_t *v = p;
+
+    v[0] = pv_r_int(r);
+    v[1] = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
+                          struct pv_ledger_issue **out, size_t *n)
+{
+    int64_t counts[2];
+    struct pv_q q;
+    int rc;
+
+    if (!st || !journals || !accounts || !out || !n)
+        return PV_EINVAL;
+    *out = NULL;
+    *n = 0;
+    pv_q_start(&q, st, S_LEDGER_COUNTS);
+    if ((rc = pv_q_get(&q, read_counts, counts, sizeof counts)) != PV_OK)
+        return rc;
+    *journals = counts[0];
+    *accounts = counts[1];
+    return pv_list_all(st, S_LEDGER_ISSUES, sizeof **out, read_issue, (void **) out, n);
+}

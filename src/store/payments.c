@@ -1,0 +1,328 @@
+/*
+ * payments.c - money in and out by card (schema v4): saved payment
+ * methods, approved charges, auto-refill rules and refunds (store.h).
+ *
+ * Each is one statement, atomic on its own, except charge_add_refund and
+ * indicium_mark_refunded: a guarded UPDATE, then - only when it matched
+ * nothing - a read that tells "no such row" from "the guard refused". That
+ * read decides nothing that is written, so it needs no lock. The guard does
+ * the concurrency: a second refund of one charge waits on the first one's
+ * row lock and then re-checks refunded + amount <= the charge against the
+ * committed sum, so refunds never exceed the charge; mark_refunded and the
+ * partial unique index on approved refunds likewise let one refund win, the
+ * other getting PV_EEXIST.
+ */
+#include "stampd/error.h"
+#include "store/store_int.h"
+
+#include <string.h>
+
+/*
+ * Run q, a guarded UPDATE of the row keyed by id (borrowed). When it matched
+ * nothing: PV_ENOTFOUND if there is no such row (the statement exists reads
+ * it), else refused - the row is there but the guard said no.
+ */
+static int guarded(struct pv_q *q, int exists, const char *id, int refused)
+{
+    struct pv_store *st = q->st;
+    struct pv_q e;
+    int rc, own;
+
+    if (q->rc != PV_OK)
+        return q->rc;
+    if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
+        return rc;
+    if ((rc = pv_q_found(q)) == PV_ENOTFOUND) {
+        pv_q_start(&e, st, exists);
+        pv_q_text(&e, id);
+        rc = pv_q_row(&e);
+        pv_q_done(&e);
+        rc = rc == PV_OK ? refused : rc;
+    }
+    /* The refusal broke no statement: an own transaction just rolls back. */
+    return pv_write_leave(st, own, rc);
+}
+
+static int read_pm(struct pv_row *r, void *p)
+{
+    struct pv_payment_method_rec *rec = p;
+
+    pv_r_text(r, rec->id, sizeof rec->id);
+    pv_r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->test = (int) pv_r_int(r);
+    pv_r_text(r, rec->gateway_ref, sizeof rec->gateway_ref);
+    pv_r_text(r, rec->brand, sizeof rec->brand);
+    pv_r_text(r, rec->last4, sizeof rec->last4);
+    rec->exp_month = (int) pv_r_int(r);
+    rec->exp_year = (int) pv_r_int(r);
+    rec->created = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_pm_insert(struct pv_store *st, const struct pv_payment_method_rec *rec)
+{
+    struct pv_q q;
+
+    if (!PV_FITS(rec->id) || !rec->id[0] || !PV_FITS(rec->customer_id) || !rec->customer_id[0] ||
+        !PV_FITS(rec->gateway_ref) || !PV_FITS(rec->brand) || !PV_FITS(rec->last4))
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PM_INSERT);
+    pv_q_text(&q, rec->id);
+    pv_q_text(&q, rec->customer_id);
+    pv_q_int(&q, rec->test != 0);
+    pv_q_text(&q, rec->gateway_ref);
+    pv_q_text(&q, rec->brand);
+    pv_q_text(&q, rec->last4);
+    pv_q_int(&q, rec->exp_month);
+    pv_q_int(&q, rec->exp_year);
+    pv_q_int(&q, rec->created);
+    return pv_q_write(&q);
+}
+
+int pv_store_pm_get(struct pv_store *st, const char *customer_id, const char *id,
+                    struct pv_payment_method_rec *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!customer_id || !id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PM_GET);
+    pv_q_text(&q, customer_id);
+    pv_q_text(&q, id);
+    return pv_q_get(&q, read_pm, out, sizeof *out);
+}
+
+int pv_store_pm_list(struct pv_store *st, const char *customer_id, int test,
+                     struct pv_payment_method_rec **out, size_t *n)
+{
+    struct pv_q q;
+
+    *out = NULL;
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PM_LIST);
+    pv_q_text(&q, customer_id);
+    pv_q_int(&q, test != 0);
+    return pv_q_list(&q, sizeof **out, read_pm, (void **) out, n);
+}
+
+int pv_store_pm_delete(struct pv_store *st, const char *customer_id, const char *id, int64_t at)
+{
+    struct pv_q q;
+
+    if (!customer_id || !id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_PM_DELETE);
+    pv_q_int(&q, at);
+    pv_q_text(&q, customer_id);
+    pv_q_text(&q, id);
+    return pv_q_write_found(&q);
+}
+
+static int read_charge(struct pv_row *r, void *p)
+{
+    struct pv_charge_rec *rec = p;
+
+    pv_r_text(r, rec->id, sizeof rec->id);
+    pv_r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->test = (int) pv_r_int(r);
+    pv_r_text(r, rec->purpose, sizeof rec->purpose);
+    pv_r_text(r, rec->ref, sizeof rec->ref);
+    pv_r_text(r, rec->payment_method_id, sizeof rec->payment_method_id);
+    pv_r_text(r, rec->brand, sizeof rec->brand);
+    pv_r_text(r, rec->last4, sizeof rec->last4);
+    rec->amount = pv_r_int(r);
+    rec->refunded = pv_r_int(r);
+    rec->created = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
+{
+    struct pv_q q;
+    int rc;
+
+    if (!PV_FITS(rec->id) || !rec->id[0] || !PV_FITS(rec->customer_id) || !rec->customer_id[0] ||
+        !PV_FITS(rec->purpose) || !PV_FITS(rec->ref) || !PV_FITS(rec->payment_method_id) ||
+        !PV_FITS(rec->brand) || !PV_FITS(rec->last4))
+        return PV_EINVAL;
+    if ((rc = pv_check_mills(rec->amount, 1)) != PV_OK)
+        return rc;
+    if (rec->refunded < 0 || rec->refunded > rec->amount)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_CHARGE_INSERT);
+    pv_q_text(&q, rec->id);
+    pv_q_text(&q, rec->customer_id);
+    pv_q_int(&q, rec->test != 0);
+    pv_q_text(&q, rec->purpose);
+    pv_q_text(&q, rec->ref);
+    pv_q_text(&q, rec->payment_method_id);
+    pv_q_text(&q, rec->brand);
+    pv_q_text(&q, rec->last4);
+    pv_q_int(&q, rec->amount);
+    pv_q_int(&q, rec->refunded);
+    pv_q_int(&q, rec->created);
+    return pv_q_write(&q);
+}
+
+int pv_store_charge_find(struct pv_store *st, const char *purpose, const char *ref,
+                         struct pv_charge_rec *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!purpose || !ref)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_CHARGE_FIND);
+    pv_q_text(&q, purpose);
+    pv_q_text(&q, ref);
+    return pv_q_get(&q, read_charge, out, sizeof *out);
+}
+
+/* One guarded UPDATE: two refunds racing on one charge can never both fit. */
+int pv_store_charge_add_refund(struct pv_store *st, const char *id, pv_mills amount)
+{
+    struct pv_q q;
+    int rc;
+
+    if (!id)
+        return PV_EINVAL;
+    if ((rc = pv_check_mills(amount, 0)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_CHARGE_ADD_REFUND);
+    pv_q_int(&q, amount);
+    pv_q_text(&q, id);
+    return guarded(&q, S_CHARGE_EXISTS, id, PV_EOVERFLOW);
+}
+
+int pv_store_charge_count(struct pv_store *st, const char *customer_id, const char *purpose,
+                          int64_t *n)
+{
+    struct pv_q q;
+
+    *n = 0;
+    if (!customer_id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_CHARGE_COUNT);
+    pv_q_text(&q, customer_id);
+    pv_q_text(&q, purpose ? purpose : "");
+    return pv_q_int64(&q, n);
+}
+
+static int read_autorefill(struct pv_row *r, void *p)
+{
+    struct pv_autorefill_rec *rec = p;
+
+    pv_r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->test = (int) pv_r_int(r);
+    rec->enabled = (int) pv_r_int(r);
+    rec->trigger = pv_r_int(r);
+    rec->amount = pv_r_int(r);
+    pv_r_text(r, rec->payment_method_id, sizeof rec->payment_method_id);
+    rec->updated = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_autorefill_put(struct pv_store *st, const struct pv_autorefill_rec *rec)
+{
+    struct pv_q q;
+    int rc;
+
+    if (!PV_FITS(rec->customer_id) || !rec->customer_id[0] || !PV_FITS(rec->payment_method_id))
+        return PV_EINVAL;
+    if ((rc = pv_check_mills(rec->trigger, 0)) != PV_OK ||
+        (rc = pv_check_mills(rec->amount, 0)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_AUTOREFILL_PUT);
+    pv_q_text(&q, rec->customer_id);
+    pv_q_int(&q, rec->test != 0);
+    pv_q_int(&q, rec->enabled != 0);
+    pv_q_int(&q, rec->trigger);
+    pv_q_int(&q, rec->amount);
+    pv_q_text(&q, rec->payment_method_id);
+    pv_q_int(&q, rec->updated);
+    return pv_q_write(&q);
+}
+
+/* A plain read even inside a transaction: the rule decides whether to charge, and the
+ * balance it compares against is what account_balance() locks. */
+int pv_store_autorefill_get(struct pv_store *st, const char *customer_id, int test,
+                            struct pv_autorefill_rec *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!customer_id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_AUTOREFILL_GET);
+    pv_q_text(&q, customer_id);
+    pv_q_int(&q, test != 0);
+    return pv_q_get(&q, read_autorefill, out, sizeof *out);
+}
+
+static int read_refund(struct pv_row *r, void *p)
+{
+    struct pv_refund_rec *rec = p;
+
+    pv_r_text(r, rec->id, sizeof rec->id);
+    pv_r_text(r, rec->indicium_id, sizeof rec->indicium_id);
+    pv_r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->status = (int) pv_r_int(r);
+    pv_r_text(r, rec->reason, sizeof rec->reason);
+    rec->amount = pv_r_int(r);
+    pv_r_text(r, rec->destination, sizeof rec->destination);
+    rec->requested_at = pv_r_int(r);
+    rec->decided_at = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_refund_insert(struct pv_store *st, const struct pv_refund_rec *rec)
+{
+    struct pv_q q;
+    int rc;
+
+    if (!PV_FITS(rec->id) || !rec->id[0] || !PV_FITS(rec->indicium_id) || !rec->indicium_id[0] ||
+        !PV_FITS(rec->customer_id) || !PV_FITS(rec->reason) || !PV_FITS(rec->destination) ||
+        rec->status < PV_REFUND_REQUESTED || rec->status > PV_REFUND_DENIED)
+        return PV_EINVAL;
+    if ((rc = pv_check_mills(rec->amount, 0)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_REFUND_INSERT);
+    pv_q_text(&q, rec->id);
+    pv_q_text(&q, rec->indicium_id);
+    pv_q_text(&q, rec->customer_id);
+    pv_q_int(&q, rec->status);
+    pv_q_text(&q, rec->reason);
+    pv_q_int(&q, rec->amount);
+    pv_q_text(&q, rec->destination);
+    pv_q_int(&q, rec->requested_at);
+    pv_q_int(&q, rec->decided_at);
+    return pv_q_write(&q);
+}
+
+int pv_store_refund_latest(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!indicium_id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_REFUND_LATEST);
+    pv_q_text(&q, indicium_id);
+    return pv_q_get(&q, read_refund, out, sizeof *out);
+}
+
+int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t at)
+{
+    struct pv_q q;
+
+    /* 0 means "not refunded": it cannot be the time of a refund. */
+    if (!id || at <= 0)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_IND_MARK_REFUNDED);
+    pv_q_int(&q, at);
+    pv_q_text(&q, id);
+    return guarded(&q, S_IND_EXISTS, id, PV_EEXIST);
+}

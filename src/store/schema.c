@@ -1,0 +1,525 @@
+/*
+ * schema.c - the schema, written once: migrations applied in order by
+ * pv_store_migrate(), and the version they reached.
+ *
+ * migrations[i] takes the schema from version i to i + 1: a list of DDL
+ * statements, each for every dialect (ALL) or for one. The few type words
+ * that differ are tokens the dialect fills in (tokens[] below): {BIG} is
+ * SQLite's INTEGER and PostgreSQL's BIGINT (mills, ids, times, counts),
+ * {SERIAL} an id the database assigns (SQLite's rowid alias, PostgreSQL's
+ * identity column), {BLOB} BLOB or BYTEA; {AUTOINC}, {NOCASE} and {NOROWID}
+ * are SQLite's AUTOINCREMENT, UNIQUE COLLATE NOCASE and WITHOUT ROWID, which
+ * PostgreSQL spells otherwise (identity columns never reuse values; a unique
+ * index on lower(email), PG-only below) or lacks. "Registers never move back"
+ * is a trigger in both, written per dialect. SQLite keeps the text of each
+ * CREATE: expanded, it is byte for byte what earlier releases wrote, so old
+ * and new databases are the same schema.
+ *
+ * Never edit a released migration; add the next one. Column names avoid
+ * words PostgreSQL reserves (authorization). schema_version holds one row
+ * per applied migration. The whole run is one transaction, under the
+ * driver's migration lock, so two processes migrating at once serialise
+ * and the second finds nothing left to do.
+ */
+#include "stampd/error.h"
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The money bound of money.h, spelled out for the SQL below. */
+#define MILLS_MAX_SQL "1000000000000000"
+_Static_assert(PV_MILLS_MAX == 1000000000000000LL, "MILLS_MAX_SQL is out of step with money.h");
+#define U32_MAX_SQL "4294967295"
+
+enum { ALL = 3, SQLITE = 1 << PV_DIALECT_SQLITE, PG = 1 << PV_DIALECT_POSTGRES };
+
+struct ddl {
+    int dialects; /* ALL, SQLITE or PG */
+    const char *sql;
+};
+
+static const struct ddl migration_v1[] = {
+    {ALL, "CREATE TABLE schema_version (\n"
+          "    version    {BIG} PRIMARY KEY,\n"
+          "    applied_at {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE TABLE config (\n"
+          "    key   TEXT PRIMARY KEY,\n"
+          "    value TEXT NOT NULL\n"
+          ")"},
+    {ALL, "CREATE TABLE accounts (\n"
+          "    name          TEXT PRIMARY KEY,\n"
+          "    balance_mills {BIG} NOT NULL CONSTRAINT balance_range\n"
+          "        CHECK (balance_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL ")\n"
+          ")"},
+    {ALL, "CREATE TABLE journals (\n"
+          "    id   {SERIAL} PRIMARY KEY,\n"
+          "    kind TEXT NOT NULL,\n"
+          "    ref  TEXT,\n"
+          "    at   {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX journals_ref ON journals(ref)"},
+    {ALL, "CREATE TABLE journal_lines (\n"
+          "    journal_id   {BIG} NOT NULL REFERENCES journals(id),\n"
+          "    line         INTEGER NOT NULL,\n"
+          "    account      TEXT NOT NULL REFERENCES accounts(name),\n"
+          "    amount_mills {BIG} NOT NULL\n"
+          "        CHECK (amount_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL "),\n"
+          "    PRIMARY KEY (journal_id, line)\n"
+          ")"},
+    {ALL, "CREATE INDEX journal_lines_account ON journal_lines(account, journal_id)"},
+    {ALL,
+     "CREATE TABLE psds (\n"
+     "    id             {BIG} PRIMARY KEY CHECK (id BETWEEN 1 AND " U32_MAX_SQL "),\n"
+     "    status         INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+     "    key_id         {BIG} NOT NULL CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
+     "    descending     {BIG} NOT NULL CHECK (descending >= 0),\n"
+     "    ascending      {BIG} NOT NULL CHECK (ascending >= 0),\n"
+     "    control_total  {BIG} NOT NULL CHECK (control_total BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+     "    piece_count    {BIG} NOT NULL CHECK (piece_count BETWEEN 0 AND " U32_MAX_SQL "),\n"
+     "    last_refill_at {BIG} NOT NULL DEFAULT 0,\n"
+     "    CONSTRAINT registers CHECK (ascending + descending = control_total)\n"
+     ")"},
+    {PG, "CREATE FUNCTION psds_refuse_move_back() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+         "BEGIN\n"
+         "    RAISE EXCEPTION 'psd registers may not move back';\n"
+         "END\n"
+         "$$"},
+    {SQLITE, "CREATE TRIGGER psds_monotonic BEFORE UPDATE ON psds\n"
+             "WHEN NEW.ascending < OLD.ascending OR NEW.control_total < OLD.control_total\n"
+             "     OR NEW.piece_count < OLD.piece_count\n"
+             "BEGIN SELECT RAISE(ABORT, 'psd registers may not move back'); END"},
+    {PG, "CREATE TRIGGER psds_monotonic BEFORE UPDATE ON psds FOR EACH ROW\n"
+         "WHEN (NEW.ascending < OLD.ascending OR NEW.control_total < OLD.control_total\n"
+         "      OR NEW.piece_count < OLD.piece_count)\n"
+         "EXECUTE FUNCTION psds_refuse_move_back()"},
+    {ALL, "CREATE TABLE refills (\n"
+          "    id                {SERIAL} PRIMARY KEY,\n"
+          "    psd_id            {BIG} NOT NULL REFERENCES psds(id),\n"
+          "    amount_mills      {BIG} NOT NULL CHECK (amount_mills > 0),\n"
+          "    desc_before       {BIG} NOT NULL,\n"
+          "    asc_before        {BIG} NOT NULL,\n"
+          "    ctl_before        {BIG} NOT NULL,\n"
+          "    desc_after        {BIG} NOT NULL,\n"
+          "    asc_after         {BIG} NOT NULL,\n"
+          "    ctl_after         {BIG} NOT NULL,\n"
+          "    authorization_ref TEXT NOT NULL,\n"
+          "    at                {BIG} NOT NULL,\n"
+          "    CHECK (asc_before + desc_before = ctl_before),\n"
+          "    CHECK (asc_after + desc_after = ctl_after),\n"
+          "    CHECK (ctl_after = ctl_before + amount_mills)\n"
+          ")"},
+    {ALL, "CREATE INDEX refills_psd ON refills(psd_id, at)"},
+    {ALL, "CREATE TABLE keys (\n"
+          "    key_id     {BIG} PRIMARY KEY CHECK (key_id BETWEEN 0 AND " U32_MAX_SQL "),\n"
+          "    psd_id     {BIG} NOT NULL,\n"
+          "    algorithm  TEXT NOT NULL,\n"
+          "    module     TEXT NOT NULL,\n"
+          "    key_ref    TEXT NOT NULL,\n"
+          "    public_pem TEXT NOT NULL,\n"
+          "    created    {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE TABLE customers (\n"
+          "    id      TEXT PRIMARY KEY,\n"
+          "    email   TEXT NOT NULL{NOCASE},\n"
+          "    created {BIG} NOT NULL\n"
+          ")"},
+    {PG, "CREATE UNIQUE INDEX customers_email ON customers(lower(email))"},
+    {ALL, "CREATE TABLE operators (\n"
+          "    id      TEXT PRIMARY KEY,\n"
+          "    email   TEXT NOT NULL{NOCASE},\n"
+          "    created {BIG} NOT NULL\n"
+          ")"},
+    {PG, "CREATE UNIQUE INDEX operators_email ON operators(lower(email))"},
+    {ALL, "CREATE TABLE api_keys (\n"
+          "    id         TEXT PRIMARY KEY,\n"
+          "    hash       TEXT NOT NULL UNIQUE,\n"
+          "    prefix     TEXT NOT NULL,\n"
+          "    role       INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
+          "    owner_id   TEXT NOT NULL,\n"
+          "    created    {BIG} NOT NULL,\n"
+          "    revoked_at {BIG}\n"
+          ")"},
+    {ALL, "CREATE INDEX api_keys_owner ON api_keys(owner_id)"},
+    {ALL, "CREATE TABLE idempotency (\n"
+          "    owner_id    TEXT NOT NULL,\n"
+          "    key         TEXT NOT NULL,\n"
+          "    req_hash    TEXT NOT NULL,\n"
+          "    indicium_id TEXT NOT NULL,\n"
+          "    created     {BIG} NOT NULL,\n"
+          "    PRIMARY KEY (owner_id, key)\n"
+          "){NOROWID}"},
+    {ALL,
+     "CREATE TABLE indicia (\n"
+     "    seq               {SERIAL} PRIMARY KEY{AUTOINC},\n"
+     "    id                TEXT NOT NULL UNIQUE,\n"
+     "    customer_id       TEXT NOT NULL REFERENCES customers(id),\n"
+     "    server_id         TEXT NOT NULL,\n"
+     "    psd_id            {BIG} NOT NULL REFERENCES psds(id),\n"
+     "    key_id            {BIG} NOT NULL REFERENCES keys(key_id),\n"
+     "    serial            {BIG} NOT NULL CHECK (serial BETWEEN 0 AND " U32_MAX_SQL "),\n"
+     "    version           INTEGER NOT NULL,\n"
+     "    sig_alg           INTEGER NOT NULL,\n"
+     "    flags             INTEGER NOT NULL,\n"
+     "    license           TEXT NOT NULL,\n"
+     "    ascending_mills   {BIG} NOT NULL CHECK (ascending_mills >= 0),\n"
+     "    postage_mills     {BIG} NOT NULL CHECK (postage_mills BETWEEN 0 AND " U32_MAX_SQL "),\n"
+     "    mail_date         {BIG} NOT NULL,\n"
+     "    mail_class        INTEGER NOT NULL,\n"
+     "    weight_tenth_oz   INTEGER NOT NULL,\n"
+     "    from_zip          TEXT NOT NULL,\n"
+     "    to_zip            TEXT NOT NULL,\n"
+     "    software_id       TEXT NOT NULL,\n"
+     "    medium_serial     TEXT NOT NULL,\n"
+     "    data              {BLOB} NOT NULL,\n"
+     "    created           {BIG} NOT NULL,\n"
+     "    presentations     {BIG} NOT NULL DEFAULT 0,\n"
+     "    last_presented_at {BIG},\n"
+     "    UNIQUE (psd_id, serial)\n"
+     ")"},
+    {ALL, "CREATE INDEX indicia_customer ON indicia(customer_id, seq)"},
+    {0, NULL},
+};
+
+static const struct ddl migration_v2[] = {
+    {ALL, "ALTER TABLE indicia ADD COLUMN prints {BIG} NOT NULL DEFAULT 0 CHECK (prints >= 0)"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN from_address TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN to_address TEXT NOT NULL DEFAULT ''"},
+    {ALL, "CREATE TABLE renders (\n"
+          "    id          {SERIAL} PRIMARY KEY,\n"
+          "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
+          "    actor_id    TEXT NOT NULL,\n"
+          "    format      TEXT NOT NULL,\n"
+          "    layout      TEXT NOT NULL,\n"
+          "    at          {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX renders_indicium ON renders(indicium_id, at)"},
+    {ALL, "CREATE TABLE printers (\n"
+          "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+          "    name        TEXT NOT NULL,\n"
+          "    offset_x    INTEGER NOT NULL CHECK (offset_x BETWEEN -1000 AND 1000),\n"
+          "    offset_y    INTEGER NOT NULL CHECK (offset_y BETWEEN -1000 AND 1000),\n"
+          "    updated     {BIG} NOT NULL,\n"
+          "    PRIMARY KEY (customer_id, name)\n"
+          "){NOROWID}"},
+    {0, NULL},
+};
+
+static const struct ddl migration_v3[] = {
+    {ALL, "ALTER TABLE psds ADD COLUMN lease_holder TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE psds ADD COLUMN lease_expires {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "CREATE TABLE servers (\n"
+          "    id            TEXT PRIMARY KEY,\n"
+          "    address       TEXT NOT NULL,\n"
+          "    crypto_module TEXT NOT NULL,\n"
+          "    key_ids       TEXT NOT NULL,\n"
+          "    status        INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),\n"
+          "    started_ms    {BIG} NOT NULL,\n"
+          "    heartbeat_ms  {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE TABLE lease_log (\n"
+          "    id          {SERIAL} PRIMARY KEY,\n"
+          "    psd_id      {BIG} NOT NULL REFERENCES psds(id),\n"
+          "    holder      TEXT NOT NULL,\n"
+          "    acquired_ms {BIG} NOT NULL,\n"
+          "    expires_ms  {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX lease_log_psd ON lease_log(psd_id, id)"},
+    {ALL, "CREATE INDEX indicia_server ON indicia(created, server_id)"},
+    {0, NULL},
+};
+
+static const struct ddl migration_v4[] = {
+    {ALL, "ALTER TABLE psds ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))"},
+    {ALL, "ALTER TABLE customers ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE operators ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE api_keys ADD COLUMN test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))"},
+    {ALL, "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN refunded_at {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "CREATE TABLE sessions (\n"
+          "    hash     TEXT PRIMARY KEY,\n"
+          "    role     INTEGER NOT NULL CHECK (role IN (1, 2)),\n"
+          "    owner_id TEXT NOT NULL,\n"
+          "    csrf     TEXT NOT NULL,\n"
+          "    created  {BIG} NOT NULL,\n"
+          "    expires  {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE TABLE payment_methods (\n"
+          "    id          TEXT PRIMARY KEY,\n"
+          "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+          "    test        INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
+          "    gateway_ref TEXT NOT NULL,\n"
+          "    brand       TEXT NOT NULL,\n"
+          "    last4       TEXT NOT NULL,\n"
+          "    exp_month   INTEGER NOT NULL,\n"
+          "    exp_year    INTEGER NOT NULL,\n"
+          "    created     {BIG} NOT NULL,\n"
+          "    deleted_at  {BIG}\n"
+          ")"},
+    {ALL, "CREATE INDEX payment_methods_customer ON payment_methods(customer_id)"},
+    {ALL, "CREATE TABLE charges (\n"
+          "    id                TEXT PRIMARY KEY,\n"
+          "    customer_id       TEXT NOT NULL,\n"
+          "    test              INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
+          "    purpose           TEXT NOT NULL,\n"
+          "    ref               TEXT NOT NULL,\n"
+          "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
+          "    brand             TEXT NOT NULL,\n"
+          "    last4             TEXT NOT NULL,\n"
+          "    amount_mills      {BIG} NOT NULL\n"
+          "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"
+          "    refunded_mills    {BIG} NOT NULL DEFAULT 0\n"
+          "        CHECK (refunded_mills BETWEEN 0 AND amount_mills),\n"
+          "    created           {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX charges_purpose_ref ON charges(purpose, ref)"},
+    {ALL, "CREATE INDEX charges_customer ON charges(customer_id, purpose)"},
+    {ALL,
+     "CREATE TABLE auto_refill (\n"
+     "    customer_id       TEXT NOT NULL,\n"
+     "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
+     "    enabled           INTEGER NOT NULL CHECK (enabled IN (0, 1)),\n"
+     "    trigger_mills     {BIG} NOT NULL CHECK (trigger_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+     "    amount_mills      {BIG} NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+     "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
+     "    updated           {BIG} NOT NULL,\n"
+     "    PRIMARY KEY (customer_id, test)\n"
+     "){NOROWID}"},
+    {ALL, "CREATE TABLE refunds (\n"
+          "    id           TEXT PRIMARY KEY,\n"
+          "    indicium_id  TEXT NOT NULL REFERENCES indicia(id),\n"
+          "    customer_id  TEXT NOT NULL,\n"
+          "    status       INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+          "    reason       TEXT NOT NULL DEFAULT '',\n"
+          "    amount_mills {BIG} NOT NULL CHECK (amount_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+          "    destination  TEXT NOT NULL DEFAULT '',\n"
+          "    requested_at {BIG} NOT NULL,\n"
+          "    decided_at   {BIG} NOT NULL DEFAULT 0\n"
+          ")"},
+    {ALL, "CREATE INDEX refunds_indicium ON refunds(indicium_id, requested_at)"},
+    {ALL, "CREATE UNIQUE INDEX refunds_one_approved ON refunds(indicium_id) WHERE status = 1"},
+    {0, NULL},
+};
+
+static const struct ddl migration_v5[] = {
+    {ALL, "CREATE TABLE media_keys (\n"
+          "    key_id  {BIG} PRIMARY KEY CHECK (key_id BETWEEN 0 AND 15),\n"
+          "    secret  {BLOB} NOT NULL CHECK (length(secret) = 32),\n"
+          "    created {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE TABLE affiliates (\n"
+          "    id               TEXT PRIMARY KEY,\n"
+          "    name             TEXT NOT NULL,\n"
+          "    customer_id      TEXT REFERENCES customers(id),\n"
+          "    group_no         {BIG} NOT NULL UNIQUE CHECK (group_no BETWEEN 1 AND 4095),\n"
+          "    threshold_labels {BIG} NOT NULL CHECK (threshold_labels >= 0),\n"
+          "    target_days      {BIG} NOT NULL CHECK (target_days >= 0),\n"
+          "    resupply_sheets  {BIG} NOT NULL CHECK (resupply_sheets BETWEEN 1 AND 65535),\n"
+          "    created          {BIG} NOT NULL\n"
+          ")"},
+    {ALL,
+     "CREATE TABLE media_batches (\n"
+     "    batch            {BIG} PRIMARY KEY CHECK (batch BETWEEN 1 AND 262143),\n"
+     "    product          {BIG} NOT NULL CHECK (product BETWEEN 0 AND 255),\n"
+     "    group_no         {BIG} NOT NULL CHECK (group_no BETWEEN 0 AND 4095),\n"
+     "    key_id           {BIG} NOT NULL REFERENCES media_keys(key_id),\n"
+     "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
+     "    sheets           {BIG} NOT NULL CHECK (sheets BETWEEN 1 AND 65535),\n"
+     "    labels_per_sheet {BIG} NOT NULL CHECK (labels_per_sheet BETWEEN 1 AND 99),\n"
+     "    payment          {BIG} NOT NULL CHECK (payment IN (0, 1, 2)),\n"
+     "    price_mills      {BIG} NOT NULL CHECK (price_mills BETWEEN 0 AND " MILLS_MAX_SQL "),\n"
+     "    distributed      {BIG} NOT NULL,\n"
+     "    order_id         TEXT NOT NULL DEFAULT ''\n"
+     ")"},
+    {ALL, "CREATE INDEX media_batches_affiliate ON media_batches(affiliate_id)"},
+    {ALL, "CREATE TABLE media_sheets (\n"
+          "    batch       {BIG} NOT NULL REFERENCES media_batches(batch),\n"
+          "    sheet       {BIG} NOT NULL CHECK (sheet BETWEEN 1 AND 65535),\n"
+          "    payment     {BIG} NOT NULL CHECK (payment IN (0, 1, 2)),\n"
+          "    paid_by     TEXT NOT NULL DEFAULT '',\n"
+          "    paid_at     {BIG} NOT NULL DEFAULT 0,\n"
+          "    labels_used {BIG} NOT NULL DEFAULT 0 CHECK (labels_used BETWEEN 0 AND 99),\n"
+          "    first_use   {BIG} NOT NULL DEFAULT 0,\n"
+          "    last_use    {BIG} NOT NULL DEFAULT 0,\n"
+          "    PRIMARY KEY (batch, sheet)\n"
+          "){NOROWID}"},
+    {ALL, "CREATE TABLE media_labels (\n"
+          "    batch       {BIG} NOT NULL,\n"
+          "    sheet       {BIG} NOT NULL,\n"
+          "    position    {BIG} NOT NULL CHECK (position BETWEEN 1 AND 99),\n"
+          "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
+          "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+          "    used_at     {BIG} NOT NULL,\n"
+          "    PRIMARY KEY (batch, sheet, position),\n"
+          "    FOREIGN KEY (batch, sheet) REFERENCES media_sheets(batch, sheet)\n"
+          "){NOROWID}"},
+    {ALL, "CREATE INDEX media_labels_used ON media_labels(used_at)"},
+    {ALL, "CREATE TABLE resupply_orders (\n"
+          "    id               TEXT PRIMARY KEY,\n"
+          "    affiliate_id     TEXT NOT NULL REFERENCES affiliates(id),\n"
+          "    status           {BIG} NOT NULL CHECK (status IN (0, 1)),\n"
+          "    product          {BIG} NOT NULL,\n"
+          "    labels_remaining {BIG} NOT NULL,\n"
+          "    created          {BIG} NOT NULL,\n"
+          "    shipped_at       {BIG} NOT NULL DEFAULT 0,\n"
+          "    batch            {BIG} NOT NULL DEFAULT 0\n"
+          ")"},
+    {ALL,
+     "CREATE UNIQUE INDEX resupply_one_open ON resupply_orders(affiliate_id) WHERE status = 0"},
+    {0, NULL},
+};
+
+static const struct ddl *const migrations[] = {
+    migration_v1, /* 1: everything store.h v1 needs */
+    migration_v2, /* 2: printing: render records, print counts, addresses, printers */
+    migration_v3, /* 3: scale-out: servers, PSD leases and their log */
+    migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
+    migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
+};
+
+#define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == PV_SCHEMA_VERSION,
+               "one migration per schema version");
+
+/* {TOKEN} -> its text in each dialect (enum pv_dialect order). */
+static const struct {
+    const char *token;
+    const char *text[PV_DIALECTS];
+} tokens[] = {
+    {"{BIG}", {"INTEGER", "BIGINT"}},
+    {"{SERIAL}", {"INTEGER", "BIGINT GENERATED ALWAYS AS IDENTITY"}},
+    {"{BLOB}", {"BLOB", "BYTEA"}},
+    {"{AUTOINC}", {" AUTOINCREMENT", ""}},
+    {"{NOCASE}", {" UNIQUE COLLATE NOCASE", ""}},
+    {"{NOROWID}", {" WITHOUT ROWID", ""}},
+};
+
+/* sql with its tokens filled in for dialect: owned (free()), NULL when out of memory. */
+static char *expand(const char *sql, int dialect)
+{
+    size_t cap = strlen(sql) * 2 + 64, len = 0, k, n;
+    char *out = malloc(cap);
+    const char *word;
+
+    if (!out)
+        return NULL;
+    while (*sql) {
+        word = NULL;
+        n = 1;
+        if (*sql == '{') {
+            for (k = 0; k < sizeof tokens / sizeof tokens[0]; k++) {
+                n = strlen(tokens[k].token);
+                if (strncmp(sql, tokens[k].token, n) == 0) {
+                    word = tokens[k].text[dialect];
+                    break;
+                }
+            }
+            if (!word)
+                n = 1;
+        }
+        k = word ? strlen(word) : 1;
+        if (len + k + 1 > cap) {
+            /* Every token's longest text is shorter than twice its own length plus 64. */
+            free(out);
+            return NULL;
+        }
+        memcpy(out + len, word ? word : sql, k);
+        len += k;
+        sql += n;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* The highest applied migration, 0 for an empty database. */
+static int read_version(struct pv_store *st, int *version)
+{
+    int64_t have = 0, v = 0;
+    struct pv_q q;
+    int rc;
+
+    *version = 0;
+    pv_q_start(&q, st, S_HAVE_SCHEMA);
+    rc = pv_q_int64(&q, &have);
+    if (rc != PV_OK || !have)
+        return rc;
+    pv_q_start(&q, st, S_SCHEMA_MAX);
+    rc = pv_q_int64(&q, &v);
+    if (rc == PV_OK && (v < 0 || v > 1000000)) {
+        fprintf(stderr, "store: schema_version holds %lld\n", (long long) v);
+        rc = PV_ESCHEMA;
+    }
+    if (rc == PV_OK)
+        *version = (int) v;
+    return rc;
+}
+
+int pv_store_schema_version(struct pv_store *st, int *version)
+{
+    if (!st || !version)
+        return PV_EINVAL;
+    return read_version(st, version);
+}
+
+/* Apply migration i (to version i + 1) inside the open transaction. */
+static int apply(struct pv_store *st, int i)
+{
+    const struct ddl *d;
+    char what[32], *sql;
+    struct pv_q q;
+    int rc = PV_OK;
+
+    snprintf(what, sizeof what, "migration %d", i + 1);
+    for (d = migrations[i]; rc == PV_OK && d->sql; d++) {
+        if (!(d->dialects & (1 << st->drv->dialect)))
+            continue;
+        sql = expand(d->sql, st->drv->dialect);
+        rc = sql ? st->drv->ddl(st, sql, what) : PV_ENOMEM;
+        free(sql);
+    }
+    if (rc != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_SCHEMA_INSERT);
+    pv_q_int(&q, i + 1);
+    pv_q_int(&q, (int64_t) time(NULL));
+    return pv_q_exec(&q);
+}
+
+int pv_store_migrate(struct pv_store *st, int *from, int *to)
+{
+    int rc, v = 0, i;
+
+    if (!st || !from || !to)
+        return PV_EINVAL;
+    *from = *to = 0;
+    if (st->in_tx)
+        return PV_EINVAL;
+    rc = pv_store_begin(st);
+    if (rc != PV_OK)
+        return rc;
+    if ((rc = st->drv->lock(st, PV_LOCK_MIGRATE)) != PV_OK)
+        goto out;
+    if ((rc = read_version(st, &v)) != PV_OK)
+        goto out;
+    if (v > NMIGRATIONS) {
+        fprintf(stderr, "store: database schema version %d is newer than this binary (%d)\n", v,
+                NMIGRATIONS);
+        rc = PV_ESCHEMA;
+        goto out;
+    }
+    for (i = v; rc == PV_OK && i < NMIGRATIONS; i++)
+        rc = apply(st, i);
+out:
+    if (rc == PV_OK)
+        rc = pv_store_commit(st);
+    else
+        pv_store_rollback(st);
+    if (rc == PV_OK) {
+        *from = v;
+        *to = NMIGRATIONS;
+    }
+    return rc;
+}

@@ -1,0 +1,320 @@
+/*
+ * sql.h - every statement the store runs, written once with $N placeholders,
+ * and the column lists they share. Private to src/store.
+ *
+ * X(NAME, TEXTS) where TEXTS is BOTH("sql") or DIALECT("sqlite sql",
+ * "postgres sql"). A NULL text means the dialect lacks the statement and the
+ * operation composes it from others (journal_post, render_record) or does
+ * without (the FOR UPDATE row locks, which SQLite's single writer makes
+ * needless). The SQLite driver rewrites $N to ?N when it prepares. Integers
+ * a statement returns are BIGINT (CAST where PostgreSQL would say numeric):
+ * the PostgreSQL driver reads results in binary.
+ */
+#ifndef STAMPD_STORE_SQL_H
+#define STAMPD_STORE_SQL_H
+
+#define PSD_COLS                                                                                   \
+    "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
+    "last_refill_at, test"
+#define REFILL_COLS                                                                                \
+    "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
+    "asc_after, ctl_after, authorization_ref, at"
+#define KEY_COLS "key_id, psd_id, algorithm, module, key_ref, public_pem, created"
+#define IND_FIELDS                                                                                 \
+    "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
+    "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
+    "software_id, medium_serial, data, from_address, to_address"
+#define IND_COLS                                                                                   \
+    "id, customer_id, server_id, created, presentations, prints, refunded_at, " IND_FIELDS
+#define AFF_COLS                                                                                   \
+    "id, name, customer_id, group_no, threshold_labels, target_days, resupply_sheets, created"
+#define BATCH_COLS                                                                                 \
+    "batch, product, group_no, key_id, affiliate_id, sheets, labels_per_sheet, payment, "          \
+    "price_mills, distributed, order_id"
+#define SHEET_COLS   "batch, sheet, payment, paid_by, paid_at, labels_used, first_use, last_use"
+#define LABEL_COLS   "batch, sheet, position, indicium_id, customer_id, used_at"
+#define RSO_COLS     "id, affiliate_id, status, product, labels_remaining, created, shipped_at, batch"
+#define APIKEY_COLS  "id, hash, prefix, role, owner_id, test, name, created, COALESCE(revoked_at, 0)"
+#define SESSION_COLS "hash, role, owner_id, csrf, created, expires"
+#define PM_COLS      "id, customer_id, test, gateway_ref, brand, last4, exp_month, exp_year, created"
+#define CHARGE_COLS                                                                                \
+    "id, customer_id, test, purpose, ref, payment_method_id, brand, last4, amount_mills, "         \
+    "refunded_mills, created"
+#define AUTOREFILL_COLS                                                                            \
+    "customer_id, test, enabled, trigger_mills, amount_mills, payment_method_id, updated"
+#define REFUND_COLS                                                                                \
+    "id, indicium_id, customer_id, status, reason, amount_mills, destination, requested_at, "      \
+    "decided_at"
+
+#define PV_STATEMENTS(X)                                                                           \
+    X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
+                           "AND name = 'schema_version')",                                         \
+                           "SELECT (to_regclass('schema_version') IS NOT NULL)::integer"))         \
+    X(SCHEMA_MAX, BOTH("SELECT COALESCE(MAX(version), 0) FROM schema_version"))                    \
+    X(SCHEMA_INSERT, BOTH("INSERT INTO schema_version(version, applied_at) VALUES ($1, $2)"))      \
+    X(CONFIG_SET, BOTH("INSERT INTO config(key, value) VALUES ($1, $2) "                           \
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value"))                  \
+    X(CONFIG_GET, BOTH("SELECT value FROM config WHERE key = $1"))                                 \
+    /* One statement: atomic on its own, and the accounts are locked in name order. */             \
+    X(JOURNAL_POST,                                                                                \
+      DIALECT(NULL,                                                                                \
+              "WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ($1, $2, $3) RETURNING id), " \
+              "l AS (SELECT t.account, t.amount, t.ord "                                           \
+              "      FROM unnest($4::text[], $5::bigint[]) WITH ORDINALITY AS t(account, amount, " \
+              "ord)), "                                                                            \
+              "a AS (INSERT INTO accounts(name, balance_mills) "                                   \
+              "      SELECT account, sum(amount) FROM l GROUP BY account ORDER BY account "        \
+              "      ON CONFLICT (name) DO UPDATE "                                                \
+              "      SET balance_mills = accounts.balance_mills + excluded.balance_mills) "        \
+              "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
+              "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l"))                            \
+    X(ACCOUNT_GET, BOTH("SELECT balance_mills FROM accounts WHERE name = $1"))                     \
+    X(ACCOUNT_GET_LOCK,                                                                            \
+      DIALECT(NULL, "SELECT balance_mills FROM accounts WHERE name = $1 FOR UPDATE"))              \
+    /* Without arrays (SQLite): journal_post in three statements per line, under an inner          \
+     * savepoint. */                                                                               \
+    X(INNER_SAVEPOINT, DIALECT("SAVEPOINT jp", NULL))                                              \
+    X(INNER_RELEASE, DIALECT("RELEASE jp", NULL))                                                  \
+    X(INNER_ROLLBACK_TO, DIALECT("ROLLBACK TO jp", NULL))                                          \
+    X(JOURNAL_INSERT,                                                                              \
+      DIALECT("INSERT INTO journals(kind, ref, at) VALUES ($1, $2, $3) RETURNING id", NULL))       \
+    X(ACCOUNT_ADD, DIALECT("INSERT INTO accounts(name, balance_mills) VALUES ($1, $2) "            \
+                           "ON CONFLICT(name) DO UPDATE "                                          \
+                           "SET balance_mills = balance_mills + excluded.balance_mills",           \
+                           NULL))                                                                  \
+    X(LINE_INSERT, DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "   \
+                           "VALUES ($1, $2, $3, $4)",                                              \
+                           NULL))                                                                  \
+    X(PSD_INSERT,                                                                                  \
+      BOTH("INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))          \
+    X(PSD_GET, BOTH("SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1"))   \
+    X(PSD_GET_LOCK,                                                                                \
+      DIALECT(NULL, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1 "    \
+                    "FOR UPDATE"))                                                                 \
+    X(PSD_UPDATE, BOTH("UPDATE psds SET status = $1, descending = $2, ascending = $3, "            \
+                       "control_total = $4, piece_count = $5, last_refill_at = $6 WHERE id = $7")) \
+    X(PSD_LIST, BOTH("SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds ORDER BY id"))    \
+    X(REFILL_INSERT, BOTH("INSERT INTO refills(" REFILL_COLS ") "                                  \
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))                     \
+    X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id"))  \
+    X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))      \
+    X(KEY_LIST, BOTH("SELECT " KEY_COLS " FROM keys ORDER BY key_id"))                             \
+    X(CUSTOMER_INSERT, BOTH("INSERT INTO customers(id, email, created) VALUES ($1, $2, $3)"))      \
+    X(CUSTOMER_GET, BOTH("SELECT id, email, created FROM customers WHERE id = $1"))                \
+    X(OPERATOR_INSERT, BOTH("INSERT INTO operators(id, email, created) VALUES ($1, $2, $3)"))      \
+    X(APIKEY_INSERT, BOTH("INSERT INTO api_keys(id, hash, prefix, role, owner_id, created) "       \
+                          "VALUES ($1, $2, $3, $4, $5, $6)"))                                      \
+    X(APIKEY_LOOKUP, BOTH("SELECT role, owner_id, id, test FROM api_keys "                         \
+                          "WHERE hash = $1 AND revoked_at IS NULL"))                               \
+    X(IDEM_GET, BOTH("SELECT req_hash, indicium_id FROM idempotency "                              \
+                     "WHERE owner_id = $1 AND key = $2"))                                          \
+    X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
+                     "VALUES ($1, $2, $3, $4, $5)"))                                               \
+    X(IND_INSERT,                                                                                  \
+      BOTH("INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "             \
+           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \
+           "$16, $17, $18, $19, $20, $21, $22, $23)"))                                             \
+    X(IND_GET, BOTH("SELECT " IND_COLS " FROM indicia WHERE id = $1"))                             \
+    X(IND_FIND, BOTH("SELECT " IND_COLS " FROM indicia WHERE psd_id = $1 AND serial = $2"))        \
+    X(IND_CURSOR, BOTH("SELECT seq FROM indicia WHERE id = $1 AND customer_id = $2"))              \
+    /* The row lock of the UPDATE orders racing presentations: 0 then 1, never 0 and 0. */         \
+    X(IND_PRESENT, BOTH("UPDATE indicia SET presentations = presentations + 1, "                   \
+                        "last_presented_at = $1 WHERE id = $2 RETURNING presentations - 1"))       \
+    X(RENDER_RECORD,                                                                               \
+      DIALECT(NULL, "WITH u AS (UPDATE indicia SET prints = prints + 1 WHERE id = $1 "             \
+                    "RETURNING id) "                                                               \
+                    "INSERT INTO renders(indicium_id, actor_id, format, layout, at) "              \
+                    "SELECT u.id, $2, $3, $4, $5 FROM u"))                                         \
+    /* Without data-modifying WITH (SQLite): render_record in two statements. */                   \
+    X(IND_PRINTED, DIALECT("UPDATE indicia SET prints = prints + 1 WHERE id = $1", NULL))          \
+    X(RENDER_INSERT, DIALECT("INSERT INTO renders(indicium_id, actor_id, format, layout, at) "     \
+                             "VALUES ($1, $2, $3, $4, $5)",                                        \
+                             NULL))                                                                \
+    X(PRINTER_PUT,                                                                                 \
+      BOTH("INSERT INTO printers(customer_id, name, offset_x, offset_y, updated) "                 \
+           "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, name) DO UPDATE SET "            \
+           "offset_x = excluded.offset_x, offset_y = excluded.offset_y, "                          \
+           "updated = excluded.updated"))                                                          \
+    X(PRINTER_GET, BOTH("SELECT name, offset_x, offset_y, updated FROM printers "                  \
+                        "WHERE customer_id = $1 AND name = $2"))                                   \
+    X(PRINTER_LIST, BOTH("SELECT name, offset_x, offset_y, updated FROM printers "                 \
+                         "WHERE customer_id = $1 ORDER BY name"))                                  \
+    X(PRINTER_DELETE, BOTH("DELETE FROM printers WHERE customer_id = $1 AND name = $2"))           \
+    /* An existing server keeps the status an operator gave it. */                                 \
+    X(SERVER_REGISTER,                                                                             \
+      BOTH("INSERT INTO servers(id, address, crypto_module, key_ids, status, "                     \
+           "started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) "                        \
+           "ON CONFLICT (id) DO UPDATE SET address = excluded.address, "                           \
+           "crypto_module = excluded.crypto_module, key_ids = excluded.key_ids, "                  \
+           "started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms"))              \
+    X(SERVER_HEARTBEAT, BOTH("UPDATE servers SET heartbeat_ms = $1, key_ids = $2 WHERE id = $3 "   \
+                             "RETURNING status"))                                                  \
+    X(SERVER_LIST, BOTH("SELECT id, address, crypto_module, key_ids, status, started_ms, "         \
+                        "heartbeat_ms FROM servers ORDER BY id"))                                  \
+    X(SERVER_SET_STATUS, BOTH("UPDATE servers SET status = $1 WHERE id = $2"))                     \
+    X(SERVER_TRAFFIC, BOTH("SELECT server_id, count(*) FROM indicia WHERE created >= $1 "          \
+                           "GROUP BY server_id ORDER BY server_id"))                               \
+    /* Locks the PSD's row: lease_acquire decides and writes under it. */                          \
+    X(LEASE_GET_LOCK,                                                                              \
+      DIALECT(NULL, "SELECT lease_holder, lease_expires FROM psds WHERE id = $1 FOR UPDATE"))      \
+    X(LEASE_GET, BOTH("SELECT lease_holder, lease_expires FROM psds WHERE id = $1"))               \
+    X(LEASE_SET, BOTH("UPDATE psds SET lease_holder = $1, lease_expires = $2 WHERE id = $3"))      \
+    X(LEASE_RELEASE, BOTH("UPDATE psds SET lease_holder = '', lease_expires = 0 "                  \
+                          "WHERE id = $1 AND lease_holder = $2"))                                  \
+    X(LEASE_LOG_INSERT,                                                                            \
+      DIALECT("INSERT INTO lease_log(psd_id, holder, acquired_ms, expires_ms) "                    \
+              "VALUES ($1, $2, max($3, coalesce((SELECT max(expires_ms) FROM lease_log "           \
+              "WHERE psd_id = $1), 0)), $4)",                                                      \
+              "INSERT INTO lease_log(psd_id, holder, acquired_ms, expires_ms) "                    \
+              "VALUES ($1, $2, GREATEST($3::bigint, COALESCE((SELECT max(expires_ms) "             \
+              "FROM lease_log WHERE psd_id = $1), 0)), $4)"))                                      \
+    X(LEASE_LOG_EXTEND, BOTH("UPDATE lease_log SET expires_ms = $1 WHERE id = (SELECT max(id) "    \
+                             "FROM lease_log WHERE psd_id = $2 AND holder = $3)"))                 \
+    X(LEASE_HISTORY, BOTH("SELECT psd_id, holder, acquired_ms, expires_ms FROM lease_log "         \
+                          "WHERE psd_id = $1 ORDER BY id"))                                        \
+    X(LEDGER_COUNTS,                                                                               \
+      BOTH("SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)"))             \
+    X(LEDGER_ISSUES,                                                                               \
+      BOTH("SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), CAST(SUM(amount_mills) AS "     \
+           "BIGINT) "                                                                              \
+           "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "                 \
+           "UNION ALL SELECT 2, a.name, a.balance_mills, CAST(COALESCE((SELECT "                   \
+           "SUM(l.amount_mills) FROM journal_lines l WHERE l.account = a.name), 0) AS BIGINT) "    \
+           "FROM accounts a WHERE a.balance_mills <> COALESCE((SELECT SUM(l.amount_mills) "        \
+           "FROM journal_lines l WHERE l.account = a.name), 0)"))                                  \
+    X(CUSTOMER_PASSWORD, BOTH("UPDATE customers SET password_hash = $1 WHERE id = $2"))            \
+    X(OPERATOR_PASSWORD, BOTH("UPDATE operators SET password_hash = $1 WHERE id = $2"))            \
+    /* The unique indexes on lower(email) serve these. */                                          \
+    X(CUSTOMER_CREDENTIAL, DIALECT("SELECT id, password_hash FROM customers WHERE email = $1",     \
+                                   "SELECT id, password_hash FROM customers "                      \
+                                   "WHERE lower(email) = lower($1)"))                              \
+    X(OPERATOR_CREDENTIAL, DIALECT("SELECT id, password_hash FROM operators WHERE email = $1",     \
+                                   "SELECT id, password_hash FROM operators "                      \
+                                   "WHERE lower(email) = lower($1)"))                              \
+    X(OPERATOR_GET, BOTH("SELECT email FROM operators WHERE id = $1"))                             \
+    X(SESSION_INSERT,                                                                              \
+      BOTH("INSERT INTO sessions(" SESSION_COLS ") VALUES ($1, $2, $3, $4, $5, $6)"))              \
+    X(SESSION_GET,                                                                                 \
+      BOTH("SELECT " SESSION_COLS " FROM sessions WHERE hash = $1 AND expires >= $2"))             \
+    X(SESSION_DELETE, BOTH("DELETE FROM sessions WHERE hash = $1"))                                \
+    X(SESSION_PURGE, BOTH("DELETE FROM sessions WHERE expires < $1"))                              \
+    X(APIKEY_CREATE,                                                                               \
+      BOTH("INSERT INTO api_keys(id, hash, prefix, role, owner_id, test, name, created, "          \
+           "revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF(CAST($9 AS BIGINT), 0))"))  \
+    X(APIKEY_LIST, BOTH("SELECT " APIKEY_COLS " FROM api_keys WHERE owner_id = $1 "                \
+                        "ORDER BY created DESC, id"))                                              \
+    X(APIKEY_REVOKE, BOTH("UPDATE api_keys SET revoked_at = $1 "                                   \
+                          "WHERE owner_id = $2 AND id = $3 AND revoked_at IS NULL"))               \
+    X(PM_INSERT, BOTH("INSERT INTO payment_methods(" PM_COLS ") "                                  \
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))                              \
+    X(PM_GET, BOTH("SELECT " PM_COLS " FROM payment_methods "                                      \
+                   "WHERE customer_id = $1 AND id = $2 AND deleted_at IS NULL"))                   \
+    X(PM_LIST,                                                                                     \
+      BOTH("SELECT " PM_COLS " FROM payment_methods "                                              \
+           "WHERE customer_id = $1 AND test = $2 AND deleted_at IS NULL ORDER BY created, id"))    \
+    X(PM_DELETE, BOTH("UPDATE payment_methods SET deleted_at = $1 "                                \
+                      "WHERE customer_id = $2 AND id = $3 AND deleted_at IS NULL"))                \
+    X(CHARGE_INSERT, BOTH("INSERT INTO charges(" CHARGE_COLS ") "                                  \
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                \
+    X(CHARGE_FIND, BOTH("SELECT " CHARGE_COLS " FROM charges WHERE purpose = $1 AND ref = $2 "     \
+                        "ORDER BY created DESC, id DESC LIMIT 1"))                                 \
+    /* The row lock of the UPDATE orders racing refunds; each re-checks the guard. */              \
+    X(CHARGE_ADD_REFUND, BOTH("UPDATE charges SET refunded_mills = refunded_mills + $1 "           \
+                              "WHERE id = $2 AND refunded_mills + $1 <= amount_mills"))            \
+    X(CHARGE_EXISTS, BOTH("SELECT 1 FROM charges WHERE id = $1"))                                  \
+    X(CHARGE_COUNT, BOTH("SELECT count(*) FROM charges "                                           \
+                         "WHERE customer_id = $1 AND ($2 = '' OR purpose = $2)"))                  \
+    X(AUTOREFILL_PUT,                                                                              \
+      BOTH("INSERT INTO auto_refill(" AUTOREFILL_COLS ") "                                         \
+           "VALUES ($1, $2, $3, $4, $5, $6, $7) "                                                  \
+           "ON CONFLICT (customer_id, test) DO UPDATE SET enabled = excluded.enabled, "            \
+           "trigger_mills = excluded.trigger_mills, "                                              \
+           "amount_mills = excluded.amount_mills, "                                                \
+           "payment_method_id = excluded.payment_method_id, updated = excluded.updated"))          \
+    X(AUTOREFILL_GET, BOTH("SELECT " AUTOREFILL_COLS " FROM auto_refill "                          \
+                           "WHERE customer_id = $1 AND test = $2"))                                \
+    X(REFUND_INSERT, BOTH("INSERT INTO refunds(" REFUND_COLS ") "                                  \
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))                          \
+    X(REFUND_LATEST, BOTH("SELECT " REFUND_COLS " FROM refunds WHERE indicium_id = $1 "            \
+                          "ORDER BY requested_at DESC, id DESC LIMIT 1"))                          \
+    X(IND_MARK_REFUNDED,                                                                           \
+      BOTH("UPDATE indicia SET refunded_at = $1 WHERE id = $2 AND refunded_at = 0"))               \
+    X(IND_EXISTS, BOTH("SELECT 1 FROM indicia WHERE id = $1"))                                     \
+    /* One row per journal: an account may have several lines in one entry. */                     \
+    X(ACCOUNT_LINES,                                                                               \
+      BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "       \
+           "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                     \
+           "WHERE l.account = $1 AND l.journal_id < $2 "                                           \
+           "GROUP BY j.id ORDER BY j.id DESC LIMIT $3"))                                           \
+    X(MKEY_INSERT, BOTH("INSERT INTO media_keys(key_id, secret, created) VALUES ($1, $2, $3)"))    \
+    X(MKEY_LIST, BOTH("SELECT key_id, secret, created FROM media_keys ORDER BY key_id"))           \
+    X(AFF_INSERT,                                                                                  \
+      BOTH("INSERT INTO affiliates(" AFF_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))        \
+    X(AFF_GET, BOTH("SELECT " AFF_COLS " FROM affiliates WHERE id = $1"))                          \
+    X(AFF_LIST, BOTH("SELECT " AFF_COLS " FROM affiliates ORDER BY created, id"))                  \
+    X(BATCH_NEXT, BOTH("SELECT coalesce(max(batch), 0) + 1 FROM media_batches"))                   \
+    X(BATCH_INSERT, BOTH("INSERT INTO media_batches(" BATCH_COLS ") "                              \
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                 \
+    X(SHEETS_INSERT,                                                                               \
+      DIALECT("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "                    \
+              "WHERE i < $3) INSERT INTO media_sheets(batch, sheet, payment) "                     \
+              "SELECT $1, i, $2 FROM n",                                                           \
+              "INSERT INTO media_sheets(batch, sheet, payment) "                                   \
+              "SELECT $1::bigint, i, $2::bigint FROM generate_series(1, $3::bigint) i"))           \
+    X(BATCH_GET, BOTH("SELECT " BATCH_COLS " FROM media_batches WHERE batch = $1"))                \
+    X(SHEET_GET, BOTH("SELECT " SHEET_COLS " FROM media_sheets WHERE batch = $1 AND sheet = $2"))  \
+    /* Locks the sheet's row: every use of its labels decides and writes under it. */              \
+    X(SHEET_GET_LOCK,                                                                              \
+      DIALECT(NULL, "SELECT " SHEET_COLS " FROM media_sheets WHERE batch = $1 AND sheet = $2 "     \
+                    "FOR UPDATE"))                                                                 \
+    X(SHEET_UPDATE, BOTH("UPDATE media_sheets SET payment = $1, paid_by = $2, paid_at = $3, "      \
+                         "labels_used = $4, first_use = $5, last_use = $6 "                        \
+                         "WHERE batch = $7 AND sheet = $8"))                                       \
+    X(LABEL_INSERT,                                                                                \
+      BOTH("INSERT INTO media_labels(" LABEL_COLS ") VALUES ($1, $2, $3, $4, $5, $6)"))            \
+    X(LABEL_LIST, BOTH("SELECT " LABEL_COLS " FROM media_labels WHERE batch = $1 AND sheet = $2 "  \
+                       "ORDER BY position"))                                                       \
+    X(MEDIA_USAGE,                                                                                 \
+      BOTH("SELECT CAST(coalesce((SELECT sum(sheets * labels_per_sheet) FROM media_batches "       \
+           "WHERE affiliate_id = $1), 0) AS BIGINT), CAST(coalesce((SELECT sum(s.labels_used) "    \
+           "FROM media_sheets s JOIN media_batches b ON b.batch = s.batch "                        \
+           "WHERE b.affiliate_id = $1), 0) AS BIGINT), (SELECT count(*) FROM media_labels l "      \
+           "JOIN media_batches b ON b.batch = l.batch "                                            \
+           "WHERE b.affiliate_id = $1 AND l.used_at >= $2)"))                                      \
+    X(RESUPPLY_INSERT, BOTH("INSERT INTO resupply_orders(" RSO_COLS ") "                           \
+                            "VALUES ($1, $2, 0, $3, $4, $5, 0, 0) "                                \
+                            "ON CONFLICT (affiliate_id) WHERE status = 0 DO NOTHING"))             \
+    X(RESUPPLY_OPEN_GET, BOTH("SELECT " RSO_COLS " FROM resupply_orders "                          \
+                              "WHERE affiliate_id = $1 AND status = 0"))                           \
+    X(RESUPPLY_GET, BOTH("SELECT " RSO_COLS " FROM resupply_orders WHERE id = $1"))                \
+    X(RESUPPLY_LIST,                                                                               \
+      BOTH("SELECT " RSO_COLS " FROM resupply_orders ORDER BY created DESC, id DESC"))             \
+    X(RESUPPLY_SHIP, BOTH("UPDATE resupply_orders SET status = 1, batch = $1, shipped_at = $2 "    \
+                          "WHERE id = $3 AND status = 0"))                                         \
+    X(IND_SEARCH, BOTH("SELECT " IND_COLS " FROM indicia WHERE customer_id = $1 AND seq < $2 "     \
+                       "AND created >= $3 AND created < $4 AND ($5 = 0 OR mail_class = $5) "       \
+                       "AND ($6 < 0 OR (flags & 1) = $6) "                                         \
+                       "AND ($7 < 0 OR (CASE WHEN refunded_at <> 0 THEN 1 ELSE 0 END) = $7) "      \
+                       "AND ($8 = '' OR id = $8 OR from_zip = $8 OR to_zip = $8 "                  \
+                       "OR substr(to_zip, 1, 5) = $8) ORDER BY seq DESC LIMIT $9"))                \
+    X(SALES_DAILY,                                                                                 \
+      BOTH("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS BIGINT) "         \
+           "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2"))
+
+enum pv_sql {
+#define PV_SQL_ENUM(name, texts) S_##name,
+    PV_STATEMENTS(PV_SQL_ENUM)
+#undef PV_SQL_ENUM
+        PV_SQL_COUNT
+};
+
+/* One statement: its name (PostgreSQL's prepared-statement name, and for
+ * messages) and its text per dialect (enum pv_dialect order). */
+struct pv_sql_text {
+    const char *name;
+    const char *text[2];
+};
+
+extern const struct pv_sql_text pv_sql[PV_SQL_COUNT];
+
+#endif

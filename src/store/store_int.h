@@ -1,0 +1,209 @@
+/*
+ * store_int.h - the inside of the store, private to src/store: the driver
+ * interface each database implements, the base handle every driver embeds
+ * first, and the helpers the operations (ledger.c, psd.c, accounts.c,
+ * payments.c, indicia.c, media.c) use to run statements through a driver.
+ *
+ * The operations are written once, over any driver. A driver
+ * (sqlite.c, postgres.c) knows its database and nothing of the tables:
+ * it prepares and caches the statements the common layer hands it by id,
+ * binds, steps, reads columns, runs transaction control and maps its
+ * errors to PV_E* codes. docs/internals/store-driver.md has the contract.
+ * Nothing outside src/store includes this header.
+ */
+#ifndef STAMPD_STORE_INT_H
+#define STAMPD_STORE_INT_H
+
+#include "store/sql.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The interface version drivers are written against; pv_store_open refuses others.
+ * Version 1 was the 88-operation pv_store_ops table each backend filled. */
+#define PV_STORE_DRIVER_VERSION 2
+
+/* Which text of a statement or DDL chunk a driver takes (sql.h, schema.c). */
+enum pv_dialect { PV_DIALECT_SQLITE = 0, PV_DIALECT_POSTGRES = 1, PV_DIALECTS = 2 };
+
+/* Driver capabilities. PV_CAP_AUTOCOMMIT: one statement outside begin() is
+ * atomic on its own, so a write of one statement needs no transaction of its own. */
+#define PV_CAP_AUTOCOMMIT 1u
+
+/* Transaction control, for pv_store_driver.tx. The common layer keeps the
+ * state (in_tx, in_sp) and calls only what is legal in it. */
+enum pv_tx {
+    PV_TX_BEGIN,       /* open a write transaction */
+    PV_TX_COMMIT,      /* commit it; on failure roll it back; either way it is over */
+    PV_TX_ROLLBACK,    /* roll it back (nothing when the database already did) */
+    PV_TX_SAVEPOINT,   /* open the one savepoint */
+    PV_TX_RELEASE,     /* keep and end it */
+    PV_TX_ROLLBACK_TO, /* undo and end it; the transaction goes on */
+    PV_TX_CHECK        /* a write is about to join the open transaction: still alive? */
+};
+
+/* Advisory locks, for pv_store_driver.lock, taken inside a transaction. */
+enum pv_lock {
+    PV_LOCK_MIGRATE, /* migrations of all processes, one at a time */
+    PV_LOCK_WRITER   /* purchase batches of all processes, one at a time (lock_writer) */
+};
+
+/* What a driver noticed about its last failure, for the few callers that care. */
+enum pv_fault {
+    PV_FAULT_NONE = 0,
+    PV_FAULT_CHECK = 1 /* a CHECK constraint (or a numeric range) refused a value */
+};
+
+/* One statement parameter. Text and blobs are borrowed until the statement is reset. */
+enum pv_param_kind { PV_P_NULL, PV_P_INT, PV_P_TEXT, PV_P_BLOB, PV_P_TEXT_ARRAY, PV_P_INT_ARRAY };
+
+struct pv_param {
+    int kind;      /* enum pv_param_kind */
+    int64_t i;     /* PV_P_INT */
+    const void *p; /* text (NUL-terminated), blob, or the first element of an array */
+    size_t len;    /* blob bytes, or array elements */
+    size_t stride; /* arrays: bytes from one element to the next (char[] text, int64_t) */
+};
+
+#define PV_MAX_PARAMS 24 /* IND_INSERT has 23 */
+
+/*
+ * The driver table: a versioned set of function pointers with designated
+ * initialisers, modelled on sqlite3_io_methods. Every function borrows st.
+ * A handle runs one statement at a time: run, then step/col_* as often as
+ * needed, then reset.
+ */
+struct pv_store_driver {
+    int version;      /* PV_STORE_DRIVER_VERSION */
+    const char *name; /* "sqlite" */
+    int dialect;      /* enum pv_dialect */
+    unsigned caps;    /* PV_CAP_* */
+
+    void (*close)(struct pv_store *st); /* rolls back an open transaction, frees st */
+    int (*tx)(struct pv_store *st, int op);
+    int (*lock)(struct pv_store *st, int which);
+    /* One fixed DDL statement (no parameters), not cached; what names it in errors. */
+    int (*ddl)(struct pv_store *st, const char *sql, const char *what);
+    /* Prepare statement id (cached per handle, text sql, name for messages) on
+     * first use, bind p[0..n-1] to $1..$n and start it. Errors PV_E*. */
+    int (*run)(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n);
+    /* The next row: PV_OK (readable with col_*), PV_ENOTFOUND past the last, or an error. */
+    int (*step)(struct pv_store *st);
+    /* Column col of the current row: an integer (NULL reads 0), or the bytes of a
+     * text or blob (*p NULL for SQL NULL), valid until the next step or reset. */
+    int (*col_int)(struct pv_store *st, int col, int64_t *v);
+    int (*col_bytes)(struct pv_store *st, int col, int blob, const void **p, size_t *len);
+    int64_t (*changes)(struct pv_store *st); /* rows the statement wrote */
+    void (*reset)(struct pv_store *st);      /* end the statement, drop its bindings */
+};
+
+/* The base of every driver's handle, embedded first. */
+struct pv_store {
+    const struct pv_store_driver *drv;
+    int in_tx;           /* begin() succeeded and neither commit() nor rollback() followed */
+    int in_sp;           /* the savepoint is open */
+    int fault;           /* enum pv_fault of the last failure, set by the driver */
+    uint64_t statements; /* statements run (pv_store_statements) */
+};
+
+/*
+ * Driver constructors, called by store.c. Each returns an owned handle in
+ * *out (pv_store_close() releases it) and sets *out to NULL on failure.
+ * pv_sqlite_open: the database file at the borrowed path, created when
+ * missing. pv_postgres_open: the database of the borrowed libpq DSN (never
+ * logged), one connection. Neither migrates. Errors: PV_ESTORE, PV_ENOMEM.
+ */
+int pv_sqlite_open(const char *path, struct pv_store **out);
+int pv_postgres_open(const char *dsn, struct pv_store **out);
+
+/* ---- running statements (query.c) ---------------------------------------------------------- */
+
+/*
+ * One use of a statement: pv_q_start (a NULL st makes it PV_EINVAL), bind
+ * its parameters in order (pv_q_int/text/blob/array), then pv_q_exec (no
+ * rows wanted), pv_q_found (an UPDATE/DELETE of one keyed row: PV_ENOTFOUND
+ * when none matched), pv_q_get (one row into a record), pv_q_list (every
+ * row into an owned array) or pv_q_row + pv_row_of + pv_r_* + pv_q_done.
+ * The first failure sticks in rc and turns the rest into no-ops. Bound text
+ * and blobs are borrowed. Every pv_q_* that runs the statement counts it in
+ * st->statements.
+ */
+struct pv_q {
+    struct pv_store *st;
+    int id;      /* enum pv_sql */
+    int n;       /* parameters bound so far */
+    int rc;      /* PV_E* */
+    int started; /* run() succeeded: reset() is owed */
+    struct pv_param p[PV_MAX_PARAMS];
+};
+
+/* Reading the current row column by column, in SELECT order; the first failure sticks. */
+struct pv_row {
+    struct pv_store *st;
+    int id; /* the statement, for messages */
+    int i;  /* next column */
+    int rc;
+};
+
+typedef int (*pv_reader)(struct pv_row *r, void *rec);
+
+void pv_q_start(struct pv_q *q, struct pv_store *st, int id);
+void pv_q_int(struct pv_q *q, int64_t v);
+void pv_q_text(struct pv_q *q, const char *v); /* NULL binds SQL NULL */
+void pv_q_blob(struct pv_q *q, const void *v, size_t len);
+void pv_q_array(struct pv_q *q, int kind, const void *first, size_t n, size_t stride);
+int pv_q_exec(struct pv_q *q);
+int pv_q_changed(struct pv_q *q, int64_t *changed);
+int pv_q_found(struct pv_q *q);
+/* pv_q_exec and pv_q_found for a write of one statement: in a transaction of its
+ * own outside begin() where the driver needs one (pv_write_enter). */
+int pv_q_write(struct pv_q *q);
+int pv_q_write_found(struct pv_q *q);
+int pv_q_row(struct pv_q *q); /* PV_OK: a row to read with pv_row_of; then pv_q_done */
+void pv_q_done(struct pv_q *q);
+struct pv_row pv_row_of(struct pv_q *q);
+/* One row into rec (size bytes, zeroed first and again on failure): PV_ENOTFOUND without. */
+int pv_q_get(struct pv_q *q, pv_reader reader, void *rec, size_t size);
+/* One integer column of one row. */
+int pv_q_int64(struct pv_q *q, int64_t *v);
+/* Every row into an owned array of size-byte records (*out NULL when none). */
+int pv_q_list(struct pv_q *q, size_t size, pv_reader reader, void **out, size_t *n);
+/* pv_q_get / pv_q_list of a statement keyed by one text (NULL key: PV_EINVAL) or by nothing. */
+int pv_get_by_text(struct pv_store *st, int id, const char *key, pv_reader reader, void *rec,
+                   size_t size);
+int pv_list_all(struct pv_store *st, int id, size_t size, pv_reader reader, void **out, size_t *n);
+
+int64_t pv_r_int(struct pv_row *r);
+void pv_r_text(struct pv_row *r, char *dst, size_t cap);
+/* The text as an owned string (free(); "" for SQL NULL); NULL on failure (r->rc says why). */
+char *pv_r_dup(struct pv_row *r);
+/* A blob of between min and cap bytes into dst; *len its length. */
+void pv_r_blob(struct pv_row *r, void *dst, size_t min, size_t cap, size_t *len);
+
+/* Does the driver's dialect have statement id (a NULL text means "compose it")? */
+int pv_sql_has(const struct pv_store *st, int id);
+/* The statement that reads a row: locked, inside a transaction where the dialect can
+ * lock rows (FOR UPDATE; SQLite's single writer needs none), else plain. */
+int pv_locking(const struct pv_store *st, int plain, int locked);
+
+/*
+ * Writes. pv_write_enter before, pv_write_leave after (it passes rc
+ * through). Inside begin() they only check the transaction is alive;
+ * outside, they wrap the write in its own transaction - unless it is one
+ * statement (multi 0) and the driver makes single statements atomic.
+ */
+int pv_write_enter(struct pv_store *st, int multi, int *own);
+int pv_write_leave(struct pv_store *st, int own, int rc);
+
+/* NUL-terminated within cap bytes (a borrowed string that fits a record field). */
+int pv_fits(const char *v, size_t cap);
+#define PV_FITS(field) pv_fits((field), sizeof(field))
+
+/* A money amount handed in: PV_EINVAL below min, PV_EOVERFLOW past PV_MILLS_MAX. */
+int pv_check_mills(pv_mills v, pv_mills min);
+
+/* A size_t limit as a SQL LIMIT. */
+#define PV_LIMIT(limit) ((limit) > (size_t) INT64_MAX ? INT64_MAX : (int64_t) (limit))
+
+#endif
