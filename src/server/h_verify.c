@@ -7,6 +7,7 @@
 #include "server/app.h"
 #include "server/views.h"
 #include "crypto/crypto.h"
+#include "domain/indicium_view.h"
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -144,7 +145,7 @@ void pv_h_verify(struct pv_call *c)
                             : before > 0       ? "duplicate"
                                                : "valid",
                             "reason", reason ? json_string(reason) : json_null(), "test", test,
-                            "refunded", refunded, "fields", pv_view_fields(&ind)));
+                            "refunded", refunded, "fields", pv_indicium_fields_json(&ind)));
 out:
     free(keys);
     free(data);
