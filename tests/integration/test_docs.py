@@ -1069,7 +1069,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_account": ["Account"],
         "pv_h_keys": ["Keys", "PublicKey"],
         "pv_h_psds": ["Psds", "Psd"],
-        ("pv_h_verify", "pv_verdict_json"): ["Verify"],
+        "pv_verdict_json": ["Verify"],
         "key_json": ["ApiKey"],
         "pv_h_api_keys": ["ApiKeys", "RevokedApiKey", "NewApiKey"],
         ("answer_session", "session_and_key"): ["LoginSession", "NewApiKey"],
