@@ -7,33 +7,19 @@
 #include "server/views.h"
 
 #include "domain/ledger.h"
+#include "domain/refund.h"
 #include "stampd/error.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 const char *const pv_view_server_status[3] = {"active", "draining", "disabled"};
 
 int pv_view_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
                          struct pv_indicium_rec *rec, struct pv_reply *rp)
 {
-    int rc;
+    int rc = pv_indicium_owned(st, who->role == PV_ROLE_OPERATOR ? NULL : who->owner_id, id, rec);
 
-    if (strlen(id) >= PV_ID_MAX || (rc = pv_store_indicium_get(st, id, rec)) == PV_ENOTFOUND) {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
-        return PV_ENOTFOUND;
-    }
-    if (rc != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        return rc;
-    }
-    /* Another customer's indicium does not exist, as far as this key knows. */
-    if (who->role != PV_ROLE_OPERATOR && strcmp(rec->customer_id, who->owner_id) != 0) {
-        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such indicium");
-        return PV_ENOTFOUND;
-    }
-    return PV_OK;
+    if (rc != PV_OK)
+        pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such indicium" : NULL);
+    return rc;
 }
 
 /* The report of pv_ledger_check as JSON; used by the API. */
