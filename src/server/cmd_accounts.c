@@ -5,6 +5,7 @@
  */
 #include "server/cmd_accounts.h"
 
+#include "domain/account.h"
 #include "domain/ledger.h"
 #include "domain/password.h"
 #include "server/cmd.h"
@@ -18,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A new live API key; only its hash is stored (pv_auth_new_key). */
+/* A new live API key; only its hash is stored (pv_apikey_mint). */
 static int new_api_key(struct pv_store *st, int role, const char *owner, char key[64])
 {
     struct pv_apikey_rec rec;
 
-    return pv_auth_new_key(st, role, owner, 0, "created by stampd", key, &rec);
+    return pv_apikey_mint(st, role, owner, 0, PV_APIKEY_CLI_NAME, pv_now(), key, &rec);
 }
 
 /* The password in STAMPD_PASSWORD, if set, for a new account (hashed). */
@@ -96,7 +97,7 @@ int pv_cmd_create(const struct opts *o, int customer)
     pv_mills balance = 0;
     int rc;
 
-    if (!pv_auth_email_ok(o->email)) {
+    if (!pv_email_valid(o->email)) {
         fprintf(stderr, "stampd: --email must be an email address\n");
         return 2;
     }

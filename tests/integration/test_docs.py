@@ -1072,7 +1072,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_verdict_json": ["Verify"],
         "key_json": ["ApiKey"],
         "pv_h_api_keys": ["ApiKeys", "RevokedApiKey", "NewApiKey"],
-        ("answer_session", "session_and_key"): ["LoginSession", "NewApiKey"],
+        "answer_session": ["LoginSession", "NewApiKey"],
         "pv_h_session": ["Session"],
         "pv_h_logout": ["LoggedOut"],
         "pm_json": ["PaymentMethod"],
