@@ -10,6 +10,7 @@
 #include "server/h_payments.h"
 
 #include "crypto/crypto.h"
+#include "domain/funds.h"
 #include "domain/ledger.h"
 #include "server/views.h"
 #include "stampd/card.h"
@@ -21,9 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FUNDS_MIN  1000     /* $1.00 */
-#define FUNDS_MAX  10000000 /* $10,000.00 */
-#define REFILL_MIN 5000     /* auto-refill amount of at least $5.00 */
+#define REFILL_MIN 5000 /* auto-refill amount of at least $5.00 */
 
 static int whole_cents(pv_mills m)
 {
@@ -355,52 +354,22 @@ int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_
     return PV_OK;
 }
 
-static void funds_answer(struct pv_store *st, const struct pv_principal *who,
-                         const struct pv_charge_rec *c, int status, struct pv_reply *rp)
+/* Answer status with the top-up of *res (borrowed): its charge and the balance now. */
+static void funds_answer(const struct pv_funds_res *res, int status, struct pv_reply *rp)
 {
-    char acct[PV_ACCOUNT_MAX], a[32], b[32], created[32];
-    pv_mills bal;
-    int rc;
+    const struct pv_charge_rec *c = &res->charge;
+    char a[32], b[32], created[32];
 
-    pv_account_customer_mode(who->owner_id, who->test, acct);
-    if ((rc = pv_balance(st, acct, &bal)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        return;
-    }
     pv_reply_json(
         rp, status,
         json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:{s:s, s:s, s:s, s:o}}", "id", c->ref,
                   "object", "funds", "amount", money(c->amount, a), "amount_mills",
-                  (json_int_t) c->amount, "balance", money(bal, b), "balance_mills",
-                  (json_int_t) bal, "created", pv_time_format(c->created, created, sizeof created),
-                  "charge", "id", c->id, "brand", c->brand, "last4", c->last4, "payment_method_id",
+                  (json_int_t) c->amount, "balance", money(res->balance, b), "balance_mills",
+                  (json_int_t) res->balance, "created",
+                  pv_time_format(c->created, created, sizeof created), "charge", "id", c->id,
+                  "brand", c->brand, "last4", c->last4, "payment_method_id",
                   c->payment_method_id[0] ? json_string(c->payment_method_id) : json_null()));
-}
-
-/*
- * An earlier top-up under this key: answer it again (same body) or refuse
- * (another body). Returns 1 when rp is answered, 0 when the key is new.
- */
-static int funds_replay(struct pv_store *st, const struct pv_principal *who, const char *owner,
-                        const char *key, const char *hash, struct pv_reply *rp)
-{
-    char stored[PV_HASH_HEX], ref[PV_ID_MAX];
-    struct pv_charge_rec c;
-    int rc = pv_store_idem_get(st, owner, key, stored, ref);
-
-    if (rc == PV_ENOTFOUND)
-        return 0;
-    if (rc != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-    } else if (strcmp(stored, hash) != 0) {
-        pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
-    } else if ((rc = pv_store_charge_find(st, "funds", ref, &c)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-    } else {
-        funds_answer(st, who, &c, 201, rp);
-        rp->replayed = 1;
-    }
-    return 1;
+    rp->replayed = res->replayed;
 }
 
 static const char *const funds_fields[] = {"amount", "payment", NULL};
@@ -412,8 +381,8 @@ void pv_h_funds(struct pv_call *call)
     const struct pv_principal *who = call->who;
     const struct pv_request *rq = call->rq;
     struct pv_reply *rp = call->rp;
-    char hash[PV_HASH_HEX], owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8], decline[24];
-    struct pv_charge_rec c;
+    char hash[PV_HASH_HEX];
+    struct pv_funds_res res;
     struct pv_payment pay;
     pv_mills amount;
     json_t *root;
@@ -423,65 +392,34 @@ void pv_h_funds(struct pv_call *call)
         return;
     if (!(root = pv_body_object(rq, funds_fields, rp)))
         return;
-    pv_idem_owner(who->owner_id, who->test, owner);
-    snprintf(key, sizeof key, "funds:%s", rq->idempotency_key);
     if ((rc = pv_payments_request_hash("POST /v1/account/funds\n", root, hash)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
-    if (funds_replay(st, who, owner, key, hash, rp))
+    /* A retry is answered before its card is read again. */
+    rc = pv_funds_replay(st, who->owner_id, who->test, rq->idempotency_key, hash, &res);
+    if (rc != PV_ENOTFOUND) {
+        if (rc == PV_OK)
+            funds_answer(&res, 201, rp);
+        else
+            pv_reply_error(rp, rc, rc == PV_EIDEMREUSED ? "Idempotency-Key" : NULL, NULL);
         goto out;
-    if (get_money(root, "amount", 1, FUNDS_MIN, FUNDS_MAX, &amount, rp) != PV_OK ||
+    }
+    if (get_money(root, "amount", 1, PV_FUNDS_MIN, PV_FUNDS_MAX, &amount, rp) != PV_OK ||
         pv_payments_parse(app, st, who, json_object_get(root, "payment"), 0, &pay, rp) != PV_OK)
         goto out;
-
-    memset(&c, 0, sizeof c);
-    snprintf(c.customer_id, sizeof c.customer_id, "%s", who->owner_id);
-    c.test = who->test;
-    snprintf(c.purpose, sizeof c.purpose, "funds");
-    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", pay.payment_method_id);
-    snprintf(c.brand, sizeof c.brand, "%s", pay.brand);
-    snprintf(c.last4, sizeof c.last4, "%s", pay.last4);
-    c.amount = amount;
-    if ((rc = pv_new_id("top", c.ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        goto out;
-    }
-    /*
-     * Like a purchase batch: the writer lock first (the same lock order as
-     * the processors, so no deadlock on PostgreSQL), then the key again, so
-     * two retries sent at once charge once and the second is a replay.
-     */
-    if ((rc = pv_store_lock_writer(st)) != PV_OK) {
-        pv_store_rollback(st);
-        pv_reply_error(rp, rc, NULL, NULL);
-        goto out;
-    }
-    if (funds_replay(st, who, owner, key, hash, rp)) {
-        pv_store_rollback(st);
-        goto out;
-    }
-    {
-        char gw_key[PV_ID_MAX + 8];
-        snprintf(gw_key, sizeof gw_key, "funds:%s", c.ref);
-        rc = pv_pay_charge(st, pv_pay_gateway(&app->gws, who->test), &c, pay.source, gw_key,
-                           "funds_added", decline, pv_now());
-    }
+    rc = pv_funds_add(st, &app->gws, who->owner_id, who->test, rq->idempotency_key, hash, amount,
+                      &pay, pv_now(), &res);
     if (rc == PV_OK)
-        rc = pv_store_idem_put(st, owner, key, hash, c.ref, pv_now());
-    if (rc == PV_OK)
-        rc = pv_store_commit(st);
-    if (rc != PV_OK) {
-        pv_store_rollback(st);
-        if (c.id[0])
-            pv_pay_void(pv_pay_gateway(&app->gws, who->test), c.id, c.amount);
-        if (rc == PV_ECARDDECLINED)
-            pv_reply_declined(rp, decline);
-        else
-            pv_reply_error(rp, rc, rc == PV_ECARDINVALID ? "payment" : NULL, NULL);
-        goto out;
-    }
-    funds_answer(st, who, &c, 201, rp);
+        funds_answer(&res, 201, rp);
+    else if (rc == PV_ECARDDECLINED)
+        pv_reply_declined(rp, res.decline);
+    else
+        pv_reply_error(rp, rc,
+                       rc == PV_EIDEMREUSED    ? "Idempotency-Key"
+                       : rc == PV_ECARDINVALID ? "payment"
+                                               : NULL,
+                       NULL);
 out:
     json_decref(root);
 }
@@ -534,10 +472,10 @@ void pv_h_auto_refill(struct pv_call *c)
         goto out;
     }
     ar.enabled = json_is_true(en);
-    rc = get_money(root, "trigger", ar.enabled, 0, FUNDS_MAX, &ar.trigger, rp);
+    rc = get_money(root, "trigger", ar.enabled, 0, PV_FUNDS_MAX, &ar.trigger, rp);
     if (rc != PV_OK && rc != PV_ENOTFOUND)
         goto out;
-    rc = get_money(root, "amount", ar.enabled, REFILL_MIN, FUNDS_MAX, &ar.amount, rp);
+    rc = get_money(root, "amount", ar.enabled, REFILL_MIN, PV_FUNDS_MAX, &ar.amount, rp);
     if (rc != PV_OK && rc != PV_ENOTFOUND)
         goto out;
     if (pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid,
