@@ -12,6 +12,7 @@
 #include "crypto/crypto.h"
 #include "domain/funds.h"
 #include "domain/ledger.h"
+#include "domain/refund.h"
 #include "server/views.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
@@ -554,86 +555,18 @@ void pv_h_transactions(struct pv_call *c)
     free(rows);
 }
 
-static const char *const refund_status[] = {"requested", "approved", "denied"};
-
 static json_t *refund_json(const struct pv_refund_rec *r)
 {
     char a[32], req[32], dec[32];
 
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:s, s:o}", "id", r->id, "object",
-                     "refund", "indicium_id", r->indicium_id, "status", refund_status[r->status],
-                     "reason", r->reason[0] ? json_string(r->reason) : json_null(), "amount",
-                     money(r->amount, a), "amount_mills", (json_int_t) r->amount, "destination",
-                     r->destination[0] ? json_string(r->destination) : json_null(), "requested_at",
-                     pv_time_format(r->requested_at, req, sizeof req), "decided_at",
-                     r->decided_at ? json_string(pv_time_format(r->decided_at, dec, sizeof dec))
-                                   : json_null());
-}
-
-/* Why rec cannot be refunded now, or NULL. */
-static const char *refund_denial(const struct pv_indicium_rec *rec, int64_t now, int64_t window)
-{
-    if (rec->ind.flags & PV_IND_FLAG_TEST)
-        return "test_piece";
-    if (rec->refunded_at)
-        return "already_refunded";
-    if (rec->presentations > 0)
-        return "already_scanned";
-    if (now - rec->created > window)
-        return "window_expired";
-    return NULL;
-}
-
-/* Approve: credit the balance, then send it on to the card when a card paid. */
-static int refund_money(struct pv_app *app, struct pv_store *st, const struct pv_indicium_rec *rec,
-                        struct pv_refund_rec *r, int64_t now)
-{
-    struct pv_ledger_line lines[2];
-    struct pv_charge_rec c;
-    struct pv_gateway *gw;
-    char key[PV_ID_MAX + 8];
-    int rc;
-
-    memset(lines, 0, sizeof lines);
-    pv_account_mode(PV_ACCT_REVENUE, 0, lines[0].account);
-    lines[0].amount = -r->amount;
-    pv_account_customer_mode(rec->customer_id, 0, lines[1].account);
-    lines[1].amount = r->amount;
-    if ((rc = pv_ledger_post(st, "refund", r->id, lines, 2, now)) != PV_OK)
-        return rc;
-    snprintf(r->destination, sizeof r->destination, "balance");
-    rc = pv_store_charge_find(st, "purchase", rec->id, &c);
-    if (rc == PV_ENOTFOUND)
-        return PV_OK;
-    if (rc != PV_OK)
-        return rc;
-    gw = pv_pay_gateway(&app->gws, c.test);
-    /*
-     * One key per indicium, not per request: if this transaction fails to
-     * commit after the gateway paid, the retry's refund is the same one
-     * again at the gateway, never a second. A gateway that does not know the
-     * charge (the sandbox of another process, say) leaves the money on the
-     * balance, where the customer can spend it; any other failure refuses
-     * the refund for now (nothing is written) so that it is retried.
-     */
-    snprintf(key, sizeof key, "refund:%s", rec->id);
-    if (!gw)
-        return PV_OK;
-    rc = pv_gateway_refund(gw, c.id, r->amount, key, NULL);
-    if (rc == PV_ENOTFOUND)
-        return PV_OK;
-    if (rc != PV_OK)
-        return PV_EGATEWAY;
-    if ((rc = pv_store_charge_add_refund(st, c.id, r->amount)) != PV_OK)
-        return rc;
-    lines[0].amount = -r->amount;
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", lines[1].account);
-    pv_account_mode(PV_ACCT_CLEARING, 0, lines[1].account);
-    lines[1].amount = r->amount;
-    if ((rc = pv_ledger_post(st, "card_refund", r->id, lines, 2, now)) != PV_OK)
-        return rc;
-    snprintf(r->destination, sizeof r->destination, "card");
-    return PV_OK;
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:s, s:o}", "id", r->id, "object", "refund",
+        "indicium_id", r->indicium_id, "status", pv_refund_status_name(r->status), "reason",
+        r->reason[0] ? json_string(r->reason) : json_null(), "amount", money(r->amount, a),
+        "amount_mills", (json_int_t) r->amount, "destination",
+        r->destination[0] ? json_string(r->destination) : json_null(), "requested_at",
+        pv_time_format(r->requested_at, req, sizeof req), "decided_at",
+        r->decided_at ? json_string(pv_time_format(r->decided_at, dec, sizeof dec)) : json_null());
 }
 
 void pv_h_refund(struct pv_call *c)
@@ -642,13 +575,10 @@ void pv_h_refund(struct pv_call *c)
     struct pv_store *st = c->st;
     const struct pv_principal *who = c->who;
     const char *id = c->id;
-    const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_indicium_rec *rec;
     struct pv_refund_rec r;
-    const char *why;
-    int64_t now = pv_now();
-    int rc, attempt;
+    int rc;
 
     if (!(rec = malloc(sizeof *rec))) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
@@ -656,7 +586,7 @@ void pv_h_refund(struct pv_call *c)
     }
     if (pv_view_own_indicium(st, who, id, rec, rp) != PV_OK)
         goto out;
-    if (strcmp(rq->method, "GET") == 0) {
+    if (strcmp(c->rq->method, "GET") == 0) {
         rc = pv_store_refund_latest(st, id, &r);
         if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no refund was requested" : NULL);
@@ -664,44 +594,7 @@ void pv_h_refund(struct pv_call *c)
             pv_reply_json(rp, 200, refund_json(&r));
         goto out;
     }
-    for (attempt = 0; attempt < 2; attempt++) {
-        memset(&r, 0, sizeof r);
-        if ((rc = pv_new_id("rfd", r.id)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
-            break;
-        /* The processors' lock order: no deadlock with purchases on PostgreSQL. */
-        if ((rc = pv_store_lock_writer(st)) != PV_OK) {
-            pv_store_rollback(st);
-            break;
-        }
-        /* Read again inside the transaction: a scan or refund may have come since. */
-        if ((rc = pv_store_indicium_get(st, id, rec)) != PV_OK) {
-            pv_store_rollback(st);
-            break;
-        }
-        snprintf(r.indicium_id, sizeof r.indicium_id, "%s", rec->id);
-        snprintf(r.customer_id, sizeof r.customer_id, "%s", rec->customer_id);
-        r.amount = rec->ind.postage_mills;
-        r.requested_at = r.decided_at = now;
-        why = refund_denial(rec, now, app->refund_window_s);
-        if (why) {
-            r.status = PV_REFUND_DENIED;
-            snprintf(r.reason, sizeof r.reason, "%s", why);
-            /* The approved refund stays the indicium's latest word on it. */
-            rc = strcmp(why, "already_refunded") == 0 ? PV_OK : pv_store_refund_insert(st, &r);
-        } else {
-            r.status = PV_REFUND_APPROVED;
-            if ((rc = pv_store_indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
-                (rc = refund_money(app, st, rec, &r, now)) == PV_OK)
-                rc = pv_store_refund_insert(st, &r);
-        }
-        if (rc == PV_OK)
-            rc = pv_store_commit(st);
-        if (rc == PV_OK)
-            break;
-        pv_store_rollback(st);
-        if (rc != PV_EEXIST) /* a concurrent refund won: decide again, it is denied */
-            break;
-    }
+    rc = pv_refund_request(st, &app->gws, who->owner_id, id, app->refund_window_s, pv_now(), &r);
     if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else
