@@ -240,7 +240,6 @@ void pv_h_payment_methods(struct pv_call *c)
     const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_payment_method_rec *list = NULL, pm;
-    struct pv_autorefill_rec ar;
     struct pv_card_info info;
     struct pv_payment pay;
     size_t n = 0, i;
@@ -264,24 +263,7 @@ void pv_h_payment_methods(struct pv_call *c)
     }
     if (id && strcmp(rq->method, "DELETE") == 0) {
         /* The card goes and the auto-refill that used it stops, or neither. */
-        if ((rc = pv_store_begin(st)) != PV_OK) {
-            pv_reply_error(rp, rc, NULL, NULL);
-            return;
-        }
-        /* A card of the other mode does not exist for this key. */
-        rc = pv_store_pm_get(st, who->owner_id, id, &pm);
-        if (rc == PV_OK && pm.test != who->test)
-            rc = PV_ENOTFOUND;
-        if (rc == PV_OK)
-            rc = pv_store_pm_delete(st, who->owner_id, id, pv_now());
-        if (rc == PV_OK && pv_store_autorefill_get(st, who->owner_id, who->test, &ar) == PV_OK &&
-            strcmp(ar.payment_method_id, id) == 0 && ar.enabled) {
-            /* Auto-refill cannot go on without its card. */
-            ar.enabled = 0;
-            ar.updated = pv_now();
-            rc = pv_store_autorefill_put(st, &ar);
-        }
-        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+        rc = pv_pay_method_delete(st, who->owner_id, who->test, id, pv_now());
         if (rc != PV_OK)
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such saved card" : NULL);
