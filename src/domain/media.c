@@ -245,8 +245,26 @@ int pv_media_secret_ensure(struct pv_store *st, int64_t now, int *created)
 
 /* ---- affiliates and batches --------------------------------------------------------------- */
 
-int pv_affiliate_create(struct pv_store *st, struct pv_affiliate_rec *rec)
+/*
+ * Run fn(st, arg) in one transaction of its own under the writer lock every
+ * ledger writer takes (the purchase batches' lock order, so no deadlock with
+ * them on PostgreSQL); commit on PV_OK, else roll back.
+ */
+static int in_writer_tx(struct pv_store *st, int (*fn)(struct pv_store *, void *), void *arg)
 {
+    int rc;
+
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        return rc;
+    if ((rc = pv_store_lock_writer(st)) == PV_OK && (rc = fn(st, arg)) == PV_OK)
+        return pv_store_commit(st);
+    pv_store_rollback(st);
+    return rc;
+}
+
+static int affiliate_create(struct pv_store *st, void *arg)
+{
+    struct pv_affiliate_rec *rec = arg;
     struct pv_affiliate_rec *all = NULL;
     struct pv_customer_rec c;
     size_t n = 0, i;
@@ -272,8 +290,15 @@ int pv_affiliate_create(struct pv_store *st, struct pv_affiliate_rec *rec)
     return pv_store_affiliate_insert(st, rec);
 }
 
-int pv_media_batch_create(struct pv_store *st, struct pv_media_batch_rec *rec)
+int pv_affiliate_create(struct pv_store *st, struct pv_affiliate_rec *rec)
 {
+    return in_writer_tx(st, affiliate_create, rec);
+}
+
+/* Inside the caller's transaction: pv_media_batch_create. */
+static int batch_create(struct pv_store *st, void *arg)
+{
+    struct pv_media_batch_rec *rec = arg;
     const struct pv_media_product *p = pv_media_product_find(rec->product);
     struct pv_affiliate_rec aff;
     struct pv_media_key_rec key;
@@ -293,6 +318,11 @@ int pv_media_batch_create(struct pv_store *st, struct pv_media_batch_rec *rec)
     rec->key_id = key.key_id;
     rec->labels_per_sheet = p->labels;
     return pv_store_media_batch_insert(st, rec);
+}
+
+int pv_media_batch_create(struct pv_store *st, struct pv_media_batch_rec *rec)
+{
+    return in_writer_tx(st, batch_create, rec);
 }
 
 int pv_media_batch_serials(struct pv_store *st, const struct pv_media_batch_rec *b,
@@ -558,9 +588,19 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
     return PV_OK;
 }
 
-int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_serial *s,
-                 const char *serial_text, int64_t now, pv_mills *price, pv_mills *balance_after)
+struct pay {
+    const char *customer_id;
+    const struct pv_serial *s;
+    const char *serial_text;
+    int64_t now;
+    pv_mills *price, *balance_after;
+};
+
+static int pay(struct pv_store *st, void *arg)
 {
+    const struct pay *a = arg;
+    const char *customer_id = a->customer_id;
+    int64_t now = a->now;
     struct pv_media_batch_rec b;
     struct pv_media_sheet_rec sh;
     struct pv_affiliate_rec aff;
@@ -568,9 +608,7 @@ int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_s
     pv_mills balance;
     int rc;
 
-    *price = 0;
-    *balance_after = 0;
-    if ((rc = find_sheet(st, s, &b, &sh)) != PV_OK)
+    if ((rc = find_sheet(st, a->s, &b, &sh)) != PV_OK)
         return rc;
     if (sh.payment != PV_MEDIA_UNPAID)
         return PV_EEXIST;
@@ -581,7 +619,7 @@ int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_s
         return rc;
     if (balance < b.price)
         return PV_EFUNDS;
-    if ((rc = pv_serial_normalize(serial_text, ref, sizeof ref)) != PV_OK ||
+    if ((rc = pv_serial_normalize(a->serial_text, ref, sizeof ref)) != PV_OK ||
         (b.price > 0 && (rc = post_sale(st, customer_id, 0, b.price, ref, now)) != PV_OK))
         return rc;
     sh.payment = PV_MEDIA_PAID;
@@ -589,13 +627,35 @@ int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_s
     sh.paid_at = now;
     if ((rc = pv_store_media_sheet_update(st, &sh)) != PV_OK)
         return rc;
-    *price = b.price;
-    return pv_money_sub(balance, b.price, balance_after);
+    *a->price = b.price;
+    return pv_money_sub(balance, b.price, a->balance_after);
 }
 
-int pv_resupply_ship(struct pv_store *st, const char *id, uint32_t sheets, int64_t now,
-                     struct pv_resupply_rec *order, struct pv_media_batch_rec *batch)
+int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_serial *s,
+                 const char *serial_text, int64_t now, pv_mills *price, pv_mills *balance_after)
 {
+    struct pay a = {customer_id, s, serial_text, now, price, balance_after};
+    int rc = in_writer_tx(st, pay, &a);
+
+    if (rc != PV_OK)
+        *price = *balance_after = 0;
+    return rc;
+}
+
+struct ship {
+    const char *id;
+    uint32_t sheets;
+    int64_t now;
+    struct pv_resupply_rec *order;
+    struct pv_media_batch_rec *batch;
+};
+
+static int ship(struct pv_store *st, void *arg)
+{
+    const struct ship *a = arg;
+    const char *id = a->id;
+    struct pv_resupply_rec *order = a->order;
+    struct pv_media_batch_rec *batch = a->batch;
     struct pv_affiliate_rec aff;
     int rc;
 
@@ -607,13 +667,21 @@ int pv_resupply_ship(struct pv_store *st, const char *id, uint32_t sheets, int64
     if ((rc = pv_store_affiliate_get(st, order->affiliate_id, &aff)) != PV_OK)
         return rc;
     batch->product = order->product;
-    batch->sheets = sheets ? sheets : aff.resupply_sheets;
+    batch->sheets = a->sheets ? a->sheets : aff.resupply_sheets;
     batch->payment = PV_MEDIA_PAID;
-    batch->distributed = now;
+    batch->distributed = a->now;
     snprintf(batch->affiliate_id, sizeof batch->affiliate_id, "%s", aff.id);
     snprintf(batch->order_id, sizeof batch->order_id, "%s", order->id);
-    if ((rc = pv_media_batch_create(st, batch)) != PV_OK ||
-        (rc = pv_store_resupply_ship(st, id, batch->batch, now)) != PV_OK)
+    if ((rc = batch_create(st, batch)) != PV_OK ||
+        (rc = pv_store_resupply_ship(st, id, batch->batch, a->now)) != PV_OK)
         return rc;
     return pv_store_resupply_get(st, id, order);
+}
+
+int pv_resupply_ship(struct pv_store *st, const char *id, uint32_t sheets, int64_t now,
+                     struct pv_resupply_rec *order, struct pv_media_batch_rec *batch)
+{
+    struct ship a = {id, sheets, now, order, batch};
+
+    return in_writer_tx(st, ship, &a);
 }

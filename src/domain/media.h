@@ -5,7 +5,10 @@
  * description; include/stampd/serial.h the serial format.
  *
  * Everything that reads or writes the store runs inside the caller's
- * transaction unless it says otherwise; nothing here commits.
+ * transaction unless it says otherwise. The four workflows an operator or
+ * customer starts on their own (pv_affiliate_create, pv_media_batch_create,
+ * pv_media_pay, pv_resupply_ship) say so: each is one transaction of its
+ * own under the writer lock, committed when it succeeds.
  */
 #ifndef STAMPD_MEDIA_H
 #define STAMPD_MEDIA_H
@@ -109,14 +112,16 @@ int pv_media_secret_ensure(struct pv_store *st, int64_t now, int *created);
 
 /*
  * pv_affiliate_create - insert rec (borrowed; id and group_no are assigned
- * here: the next free group, 1..4095). rec->customer_id, when set, must be a
- * customer (PV_ENOTFOUND otherwise). PV_EOVERFLOW when every group is taken.
+ * here: the next free group, 1..4095), in a transaction of its own.
+ * rec->customer_id, when set, must be a customer (PV_ENOTFOUND otherwise).
+ * PV_EOVERFLOW when every group is taken.
  */
 int pv_affiliate_create(struct pv_store *st, struct pv_affiliate_rec *rec);
 
 /*
  * pv_media_batch_create - a batch of rec->sheets sheets of rec->product
- * for rec->affiliate_id, made with the current serial secret: fills
+ * for rec->affiliate_id, made with the current serial secret, in a
+ * transaction of its own: fills
  * rec->batch, group_no, key_id and labels_per_sheet. PV_ENOTFOUND (no such
  * affiliate), PV_EINVAL (unknown product, sheets out of 1..65535, payment or
  * price out of range), PV_ECONFIG (no serial secret), PV_EOVERFLOW (batch
@@ -174,7 +179,7 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
 
 /*
  * pv_media_pay - customer_id buys the sheet of the (authenticated) serial s
- * from its prepaid balance, inside the caller's transaction. *price and
+ * from its prepaid balance, in a transaction of its own. *price and
  * *balance_after are set on PV_OK. PV_EMEDIUMUNKNOWN, PV_EEXIST (paid or free
  * already), PV_EMEDIUMGROUP (another customer's own media), PV_EFUNDS.
  */
@@ -184,8 +189,9 @@ int pv_media_pay(struct pv_store *st, const char *customer_id, const struct pv_s
 /*
  * pv_resupply_ship - mark open order id shipped with a new batch of
  * sheets (0 = the affiliate's resupply_sheets) of its product, paid, for
- * its affiliate. *order and *batch get the results. PV_ENOTFOUND, PV_EEXIST
- * (shipped already), and pv_media_batch_create's errors.
+ * its affiliate, in a transaction of its own. *order and *batch get the
+ * results. PV_ENOTFOUND, PV_EEXIST (shipped already), and
+ * pv_media_batch_create's errors.
  */
 int pv_resupply_ship(struct pv_store *st, const char *id, uint32_t sheets, int64_t now,
                      struct pv_resupply_rec *order, struct pv_media_batch_rec *batch);

@@ -71,3 +71,27 @@ int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_r
     }
     return PV_OK;
 }
+
+int pv_pay_method_delete(struct pv_store *st, const char *customer_id, int test, const char *id,
+                         int64_t now)
+{
+    struct pv_payment_method_rec pm;
+    struct pv_autorefill_rec ar;
+    int rc;
+
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        return rc;
+    rc = pv_store_pm_get(st, customer_id, id, &pm);
+    if (rc == PV_OK && pm.test != test)
+        rc = PV_ENOTFOUND;
+    if (rc == PV_OK)
+        rc = pv_store_pm_delete(st, customer_id, id, now);
+    if (rc == PV_OK && pv_store_autorefill_get(st, customer_id, test, &ar) == PV_OK &&
+        strcmp(ar.payment_method_id, id) == 0 && ar.enabled) {
+        /* Auto-refill cannot go on without its card. */
+        ar.enabled = 0;
+        ar.updated = now;
+        rc = pv_store_autorefill_put(st, &ar);
+    }
+    return rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+}

@@ -8,6 +8,8 @@
  * and its journal in the open transaction, and if that transaction is rolled
  * back - the purchase failed later, or the commit failed - refund the charge
  * at once (pv_pay_void). A declined card writes nothing.
+ *
+ * Also here: deleting a saved card, which stops the auto-refill that used it.
  */
 #ifndef STAMPD_PAYMENT_H
 #define STAMPD_PAYMENT_H
@@ -61,5 +63,15 @@ int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_r
  * the charge id (never card data) for the operator to reconcile.
  */
 void pv_pay_void(struct pv_gateway *gw, const char *charge_id, pv_mills amount);
+
+/*
+ * pv_pay_method_delete - delete customer_id's saved card id (both borrowed)
+ * of test or live mode at now and, when the customer's enabled auto-refill
+ * of that mode uses it, disable the auto-refill, in one transaction: both or
+ * neither. PV_ENOTFOUND (no such card of that mode: a card of the other
+ * mode does not exist for this key), or a store error.
+ */
+int pv_pay_method_delete(struct pv_store *st, const char *customer_id, int test, const char *id,
+                         int64_t now);
 
 #endif

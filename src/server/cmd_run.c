@@ -6,6 +6,7 @@
  */
 #include "server/cmd_run.h"
 
+#include "domain/config.h"
 #include "domain/media.h"
 #include "render/render.h"
 #include "server/cmd.h"

@@ -18,14 +18,6 @@
 int pv_auth_authenticate(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
                          struct pv_principal *who, struct pv_reply *rp);
 
-/* pv_auth_new_key - mint an API key "sk_live_..." / "sk_test_..." into key
- * (shown once) and store its hash; *rec filled. PV_OK or a store error. */
-int pv_auth_new_key(struct pv_store *st, int role, const char *owner, int test, const char *name,
-                    char key[64], struct pv_apikey_rec *rec);
-
-/* pv_auth_email_ok - 1 when e (borrowed) looks like a deliverable address. */
-int pv_auth_email_ok(const char *e);
-
 /* Route handlers (routes.c): sign-up, login, logout, session, account, API keys. */
 void pv_h_signup(struct pv_call *c);
 void pv_h_login(struct pv_call *c);

@@ -13,6 +13,7 @@
 #include "server/h_payments.h"
 #include "server/internal.h"
 #include "server/views.h"
+#include "domain/indicium_view.h"
 #include "domain/ledger.h"
 #include "stampd/rates.h"
 
@@ -314,7 +315,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     pv_account_customer_mode(who->owner_id, who->test, acct);
     if ((rc = pv_store_indicium_get(st, id, rec)) == PV_OK &&
         (rc = pv_balance(st, acct, &bal)) == PV_OK) {
-        j = pv_view_indicium(rec);
+        j = pv_indicium_json(rec);
         if (j)
             json_object_set_new(j, "balance_mills", json_integer(bal));
         pv_reply_json(rp, 201, j);
@@ -418,7 +419,7 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
             NULL);
         pv_medium_result(&job->res, NULL, rp);
     } else {
-        j = pv_view_indicium(&job->res.rec);
+        j = pv_indicium_json(&job->res.rec);
         if (j) {
             json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
             /* A replay's payment was the first request's: not this one's to tell. */
@@ -441,7 +442,7 @@ void pv_h_indicium_get(struct pv_call *c)
     struct pv_indicium_rec rec;
 
     if (pv_view_own_indicium(st, who, id, &rec, rp) == PV_OK)
-        pv_reply_json(rp, 200, pv_view_indicium(&rec));
+        pv_reply_json(rp, 200, pv_indicium_json(&rec));
 }
 
 /* A history filter's date: YYYY-MM-DD into *out; rp set (field name) on error. */
@@ -557,7 +558,7 @@ void pv_h_indicia_list(struct pv_call *c)
     }
     arr = json_array();
     for (i = 0; arr && i < n && i < limit; i++) {
-        if (!(j = pv_view_indicium(&recs[i])) || json_array_append_new(arr, j) != 0) {
+        if (!(j = pv_indicium_json(&recs[i])) || json_array_append_new(arr, j) != 0) {
             json_decref(arr);
             arr = NULL;
         }

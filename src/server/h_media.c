@@ -260,25 +260,6 @@ out:
     free(serials);
 }
 
-/* Run fn inside one write transaction (with the writer lock every ledger
- * writer takes); commit on PV_OK, else roll back. */
-static int in_tx(struct pv_store *st, int (*fn)(struct pv_store *, void *), void *arg)
-{
-    int rc;
-
-    if ((rc = pv_store_begin(st)) != PV_OK)
-        return rc;
-    if ((rc = pv_store_lock_writer(st)) == PV_OK && (rc = fn(st, arg)) == PV_OK)
-        return pv_store_commit(st);
-    pv_store_rollback(st);
-    return rc;
-}
-
-static int create_batch_tx(struct pv_store *st, void *arg)
-{
-    return pv_media_batch_create(st, arg);
-}
-
 void pv_h_media_batch_post(struct pv_call *c)
 {
     struct pv_app *app = c->app;
@@ -298,7 +279,7 @@ void pv_h_media_batch_post(struct pv_call *c)
     if (!(root = pv_body_object(rq, batch_fields, rp)))
         return;
     if (parse_batch(root, &b, rp) == PV_OK) {
-        rc = in_tx(st, create_batch_tx, &b);
+        rc = pv_media_batch_create(st, &b);
         if (rc == PV_ENOTFOUND)
             pv_reply_error(rp, rc, "affiliate_id", "no such affiliate");
         else if (rc != PV_OK)
@@ -423,11 +404,6 @@ static int int_field(json_t *root, const char *name, int64_t min, int64_t max, i
     return PV_OK;
 }
 
-static int create_affiliate_tx(struct pv_store *st, void *arg)
-{
-    return pv_affiliate_create(st, arg);
-}
-
 void pv_h_affiliate_post(struct pv_call *c)
 {
     struct pv_store *st = c->st;
@@ -456,7 +432,7 @@ void pv_h_affiliate_post(struct pv_call *c)
     snprintf(a.customer_id, sizeof a.customer_id, "%s", cus ? cus : "");
     a.resupply_sheets = (uint32_t) sheets;
     a.created = pv_now();
-    rc = in_tx(st, create_affiliate_tx, &a);
+    rc = pv_affiliate_create(st, &a);
     if (rc == PV_ENOTFOUND)
         pv_reply_error(rp, rc, "customer_id", "no such customer");
     else if (rc != PV_OK)
@@ -548,20 +524,6 @@ void pv_h_resupply_list(struct pv_call *c)
     answer_list(rp, rc, "orders", all, n, sizeof *all, order_json);
 }
 
-struct ship {
-    const char *id;
-    uint32_t sheets;
-    struct pv_resupply_rec order;
-    struct pv_media_batch_rec batch;
-};
-
-static int ship_tx(struct pv_store *st, void *arg)
-{
-    struct ship *s = arg;
-
-    return pv_resupply_ship(st, s->id, s->sheets, pv_now(), &s->order, &s->batch);
-}
-
 static const char *const ship_fields[] = {"sheets", NULL};
 
 void pv_h_resupply_ship(struct pv_call *c)
@@ -570,20 +532,18 @@ void pv_h_resupply_ship(struct pv_call *c)
     const char *id = c->id;
     const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
-    struct ship s;
+    struct pv_resupply_rec order;
+    struct pv_media_batch_rec batch;
     int64_t sheets = 0;
     json_t *root = NULL;
     int rc;
 
-    memset(&s, 0, sizeof s);
     if (rq->body_len) {
         if (!(root = pv_body_object(rq, ship_fields, rp)) ||
             int_field(root, "sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
             goto out;
     }
-    s.id = id;
-    s.sheets = (uint32_t) sheets;
-    rc = in_tx(st, ship_tx, &s);
+    rc = pv_resupply_ship(st, id, (uint32_t) sheets, pv_now(), &order, &batch);
     if (rc == PV_EEXIST)
         pv_reply_error(rp, rc, NULL, "this order was shipped already");
     else if (rc != PV_OK)
@@ -591,23 +551,9 @@ void pv_h_resupply_ship(struct pv_call *c)
     else
         pv_reply_json(
             rp, 200,
-            json_pack("{s:o, s:o}", "order", order_json(&s.order), "batch", batch_json(&s.batch)));
+            json_pack("{s:o, s:o}", "order", order_json(&order), "batch", batch_json(&batch)));
 out:
     json_decref(root);
-}
-
-struct pay {
-    const char *customer_id;
-    const char *text;
-    struct pv_serial f;
-    pv_mills price, balance;
-};
-
-static int pay_tx(struct pv_store *st, void *arg)
-{
-    struct pay *p = arg;
-
-    return pv_media_pay(st, p->customer_id, &p->f, p->text, pv_now(), &p->price, &p->balance);
 }
 
 /* POST /v1/media/{serial}/purchase: a customer buys the sheet from its balance. */
@@ -620,7 +566,8 @@ void pv_h_medium_purchase(struct pv_call *c)
     size_t len = strlen(c->id);
     struct pv_reply *rp = c->rp;
     char text[PV_SERIAL_INPUT_MAX + 1], canon[PV_SERIAL_TEXT_SIZE];
-    struct pay pay;
+    struct pv_serial f;
+    pv_mills price, balance;
     int rc;
 
     /* Real sheets are paid with real money: a test key tries the flow with
@@ -635,16 +582,13 @@ void pv_h_medium_purchase(struct pv_call *c)
         pv_reply_error(rp, PV_EMEDIUMINVALID, "serial", NULL);
         return;
     }
-    memset(&pay, 0, sizeof pay);
     memcpy(text, serial, len);
     text[len] = '\0';
-    if ((rc = pv_media_authenticate(&app->media, st, text, &pay.f)) != PV_OK) {
+    if ((rc = pv_media_authenticate(&app->media, st, text, &f)) != PV_OK) {
         pv_reply_error(rp, rc, "serial", NULL);
         return;
     }
-    pay.customer_id = who->owner_id;
-    pay.text = text;
-    rc = in_tx(st, pay_tx, &pay);
+    rc = pv_media_pay(st, who->owner_id, &f, text, pv_now(), &price, &balance);
     if (rc == PV_EEXIST) {
         pv_reply_error(rp, rc, "serial", "this medium is paid for (or free) already");
     } else if (rc != PV_OK) {
@@ -652,9 +596,9 @@ void pv_h_medium_purchase(struct pv_call *c)
     } else {
         pv_serial_normalize(text, canon, sizeof canon);
         pv_reply_json(rp, 201,
-                      json_pack("{s:s, s:o, s:I, s:I}", "serial", canon, "price",
-                                money_json(pay.price), "price_mills", (json_int_t) pay.price,
-                                "balance_mills", (json_int_t) pay.balance));
+                      json_pack("{s:s, s:o, s:I, s:I}", "serial", canon, "price", money_json(price),
+                                "price_mills", (json_int_t) price, "balance_mills",
+                                (json_int_t) balance));
     }
 }
 

@@ -10,7 +10,9 @@
 #include "server/h_payments.h"
 
 #include "crypto/crypto.h"
+#include "domain/funds.h"
 #include "domain/ledger.h"
+#include "domain/refund.h"
 #include "server/views.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
@@ -21,9 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FUNDS_MIN  1000     /* $1.00 */
-#define FUNDS_MAX  10000000 /* $10,000.00 */
-#define REFILL_MIN 5000     /* auto-refill amount of at least $5.00 */
+#define REFILL_MIN 5000 /* auto-refill amount of at least $5.00 */
 
 static int whole_cents(pv_mills m)
 {
@@ -240,7 +240,6 @@ void pv_h_payment_methods(struct pv_call *c)
     const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_payment_method_rec *list = NULL, pm;
-    struct pv_autorefill_rec ar;
     struct pv_card_info info;
     struct pv_payment pay;
     size_t n = 0, i;
@@ -264,24 +263,7 @@ void pv_h_payment_methods(struct pv_call *c)
     }
     if (id && strcmp(rq->method, "DELETE") == 0) {
         /* The card goes and the auto-refill that used it stops, or neither. */
-        if ((rc = pv_store_begin(st)) != PV_OK) {
-            pv_reply_error(rp, rc, NULL, NULL);
-            return;
-        }
-        /* A card of the other mode does not exist for this key. */
-        rc = pv_store_pm_get(st, who->owner_id, id, &pm);
-        if (rc == PV_OK && pm.test != who->test)
-            rc = PV_ENOTFOUND;
-        if (rc == PV_OK)
-            rc = pv_store_pm_delete(st, who->owner_id, id, pv_now());
-        if (rc == PV_OK && pv_store_autorefill_get(st, who->owner_id, who->test, &ar) == PV_OK &&
-            strcmp(ar.payment_method_id, id) == 0 && ar.enabled) {
-            /* Auto-refill cannot go on without its card. */
-            ar.enabled = 0;
-            ar.updated = pv_now();
-            rc = pv_store_autorefill_put(st, &ar);
-        }
-        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+        rc = pv_pay_method_delete(st, who->owner_id, who->test, id, pv_now());
         if (rc != PV_OK)
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such saved card" : NULL);
@@ -355,52 +337,22 @@ int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_
     return PV_OK;
 }
 
-static void funds_answer(struct pv_store *st, const struct pv_principal *who,
-                         const struct pv_charge_rec *c, int status, struct pv_reply *rp)
+/* Answer status with the top-up of *res (borrowed): its charge and the balance now. */
+static void funds_answer(const struct pv_funds_res *res, int status, struct pv_reply *rp)
 {
-    char acct[PV_ACCOUNT_MAX], a[32], b[32], created[32];
-    pv_mills bal;
-    int rc;
+    const struct pv_charge_rec *c = &res->charge;
+    char a[32], b[32], created[32];
 
-    pv_account_customer_mode(who->owner_id, who->test, acct);
-    if ((rc = pv_balance(st, acct, &bal)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        return;
-    }
     pv_reply_json(
         rp, status,
         json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:{s:s, s:s, s:s, s:o}}", "id", c->ref,
                   "object", "funds", "amount", money(c->amount, a), "amount_mills",
-                  (json_int_t) c->amount, "balance", money(bal, b), "balance_mills",
-                  (json_int_t) bal, "created", pv_time_format(c->created, created, sizeof created),
-                  "charge", "id", c->id, "brand", c->brand, "last4", c->last4, "payment_method_id",
+                  (json_int_t) c->amount, "balance", money(res->balance, b), "balance_mills",
+                  (json_int_t) res->balance, "created",
+                  pv_time_format(c->created, created, sizeof created), "charge", "id", c->id,
+                  "brand", c->brand, "last4", c->last4, "payment_method_id",
                   c->payment_method_id[0] ? json_string(c->payment_method_id) : json_null()));
-}
-
-/*
- * An earlier top-up under this key: answer it again (same body) or refuse
- * (another body). Returns 1 when rp is answered, 0 when the key is new.
- */
-static int funds_replay(struct pv_store *st, const struct pv_principal *who, const char *owner,
-                        const char *key, const char *hash, struct pv_reply *rp)
-{
-    char stored[PV_HASH_HEX], ref[PV_ID_MAX];
-    struct pv_charge_rec c;
-    int rc = pv_store_idem_get(st, owner, key, stored, ref);
-
-    if (rc == PV_ENOTFOUND)
-        return 0;
-    if (rc != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-    } else if (strcmp(stored, hash) != 0) {
-        pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
-    } else if ((rc = pv_store_charge_find(st, "funds", ref, &c)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-    } else {
-        funds_answer(st, who, &c, 201, rp);
-        rp->replayed = 1;
-    }
-    return 1;
+    rp->replayed = res->replayed;
 }
 
 static const char *const funds_fields[] = {"amount", "payment", NULL};
@@ -412,8 +364,8 @@ void pv_h_funds(struct pv_call *call)
     const struct pv_principal *who = call->who;
     const struct pv_request *rq = call->rq;
     struct pv_reply *rp = call->rp;
-    char hash[PV_HASH_HEX], owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8], decline[24];
-    struct pv_charge_rec c;
+    char hash[PV_HASH_HEX];
+    struct pv_funds_res res;
     struct pv_payment pay;
     pv_mills amount;
     json_t *root;
@@ -423,65 +375,34 @@ void pv_h_funds(struct pv_call *call)
         return;
     if (!(root = pv_body_object(rq, funds_fields, rp)))
         return;
-    pv_idem_owner(who->owner_id, who->test, owner);
-    snprintf(key, sizeof key, "funds:%s", rq->idempotency_key);
     if ((rc = pv_payments_request_hash("POST /v1/account/funds\n", root, hash)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
-    if (funds_replay(st, who, owner, key, hash, rp))
+    /* A retry is answered before its card is read again. */
+    rc = pv_funds_replay(st, who->owner_id, who->test, rq->idempotency_key, hash, &res);
+    if (rc != PV_ENOTFOUND) {
+        if (rc == PV_OK)
+            funds_answer(&res, 201, rp);
+        else
+            pv_reply_error(rp, rc, rc == PV_EIDEMREUSED ? "Idempotency-Key" : NULL, NULL);
         goto out;
-    if (get_money(root, "amount", 1, FUNDS_MIN, FUNDS_MAX, &amount, rp) != PV_OK ||
+    }
+    if (get_money(root, "amount", 1, PV_FUNDS_MIN, PV_FUNDS_MAX, &amount, rp) != PV_OK ||
         pv_payments_parse(app, st, who, json_object_get(root, "payment"), 0, &pay, rp) != PV_OK)
         goto out;
-
-    memset(&c, 0, sizeof c);
-    snprintf(c.customer_id, sizeof c.customer_id, "%s", who->owner_id);
-    c.test = who->test;
-    snprintf(c.purpose, sizeof c.purpose, "funds");
-    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", pay.payment_method_id);
-    snprintf(c.brand, sizeof c.brand, "%s", pay.brand);
-    snprintf(c.last4, sizeof c.last4, "%s", pay.last4);
-    c.amount = amount;
-    if ((rc = pv_new_id("top", c.ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK) {
-        pv_reply_error(rp, rc, NULL, NULL);
-        goto out;
-    }
-    /*
-     * Like a purchase batch: the writer lock first (the same lock order as
-     * the processors, so no deadlock on PostgreSQL), then the key again, so
-     * two retries sent at once charge once and the second is a replay.
-     */
-    if ((rc = pv_store_lock_writer(st)) != PV_OK) {
-        pv_store_rollback(st);
-        pv_reply_error(rp, rc, NULL, NULL);
-        goto out;
-    }
-    if (funds_replay(st, who, owner, key, hash, rp)) {
-        pv_store_rollback(st);
-        goto out;
-    }
-    {
-        char gw_key[PV_ID_MAX + 8];
-        snprintf(gw_key, sizeof gw_key, "funds:%s", c.ref);
-        rc = pv_pay_charge(st, pv_pay_gateway(&app->gws, who->test), &c, pay.source, gw_key,
-                           "funds_added", decline, pv_now());
-    }
+    rc = pv_funds_add(st, &app->gws, who->owner_id, who->test, rq->idempotency_key, hash, amount,
+                      &pay, pv_now(), &res);
     if (rc == PV_OK)
-        rc = pv_store_idem_put(st, owner, key, hash, c.ref, pv_now());
-    if (rc == PV_OK)
-        rc = pv_store_commit(st);
-    if (rc != PV_OK) {
-        pv_store_rollback(st);
-        if (c.id[0])
-            pv_pay_void(pv_pay_gateway(&app->gws, who->test), c.id, c.amount);
-        if (rc == PV_ECARDDECLINED)
-            pv_reply_declined(rp, decline);
-        else
-            pv_reply_error(rp, rc, rc == PV_ECARDINVALID ? "payment" : NULL, NULL);
-        goto out;
-    }
-    funds_answer(st, who, &c, 201, rp);
+        funds_answer(&res, 201, rp);
+    else if (rc == PV_ECARDDECLINED)
+        pv_reply_declined(rp, res.decline);
+    else
+        pv_reply_error(rp, rc,
+                       rc == PV_EIDEMREUSED    ? "Idempotency-Key"
+                       : rc == PV_ECARDINVALID ? "payment"
+                                               : NULL,
+                       NULL);
 out:
     json_decref(root);
 }
@@ -534,10 +455,10 @@ void pv_h_auto_refill(struct pv_call *c)
         goto out;
     }
     ar.enabled = json_is_true(en);
-    rc = get_money(root, "trigger", ar.enabled, 0, FUNDS_MAX, &ar.trigger, rp);
+    rc = get_money(root, "trigger", ar.enabled, 0, PV_FUNDS_MAX, &ar.trigger, rp);
     if (rc != PV_OK && rc != PV_ENOTFOUND)
         goto out;
-    rc = get_money(root, "amount", ar.enabled, REFILL_MIN, FUNDS_MAX, &ar.amount, rp);
+    rc = get_money(root, "amount", ar.enabled, REFILL_MIN, PV_FUNDS_MAX, &ar.amount, rp);
     if (rc != PV_OK && rc != PV_ENOTFOUND)
         goto out;
     if (pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid,
@@ -616,86 +537,18 @@ void pv_h_transactions(struct pv_call *c)
     free(rows);
 }
 
-static const char *const refund_status[] = {"requested", "approved", "denied"};
-
 static json_t *refund_json(const struct pv_refund_rec *r)
 {
     char a[32], req[32], dec[32];
 
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:s, s:o}", "id", r->id, "object",
-                     "refund", "indicium_id", r->indicium_id, "status", refund_status[r->status],
-                     "reason", r->reason[0] ? json_string(r->reason) : json_null(), "amount",
-                     money(r->amount, a), "amount_mills", (json_int_t) r->amount, "destination",
-                     r->destination[0] ? json_string(r->destination) : json_null(), "requested_at",
-                     pv_time_format(r->requested_at, req, sizeof req), "decided_at",
-                     r->decided_at ? json_string(pv_time_format(r->decided_at, dec, sizeof dec))
-                                   : json_null());
-}
-
-/* Why rec cannot be refunded now, or NULL. */
-static const char *refund_denial(const struct pv_indicium_rec *rec, int64_t now, int64_t window)
-{
-    if (rec->ind.flags & PV_IND_FLAG_TEST)
-        return "test_piece";
-    if (rec->refunded_at)
-        return "already_refunded";
-    if (rec->presentations > 0)
-        return "already_scanned";
-    if (now - rec->created > window)
-        return "window_expired";
-    return NULL;
-}
-
-/* Approve: credit the balance, then send it on to the card when a card paid. */
-static int refund_money(struct pv_app *app, struct pv_store *st, const struct pv_indicium_rec *rec,
-                        struct pv_refund_rec *r, int64_t now)
-{
-    struct pv_ledger_line lines[2];
-    struct pv_charge_rec c;
-    struct pv_gateway *gw;
-    char key[PV_ID_MAX + 8];
-    int rc;
-
-    memset(lines, 0, sizeof lines);
-    pv_account_mode(PV_ACCT_REVENUE, 0, lines[0].account);
-    lines[0].amount = -r->amount;
-    pv_account_customer_mode(rec->customer_id, 0, lines[1].account);
-    lines[1].amount = r->amount;
-    if ((rc = pv_ledger_post(st, "refund", r->id, lines, 2, now)) != PV_OK)
-        return rc;
-    snprintf(r->destination, sizeof r->destination, "balance");
-    rc = pv_store_charge_find(st, "purchase", rec->id, &c);
-    if (rc == PV_ENOTFOUND)
-        return PV_OK;
-    if (rc != PV_OK)
-        return rc;
-    gw = pv_pay_gateway(&app->gws, c.test);
-    /*
-     * One key per indicium, not per request: if this transaction fails to
-     * commit after the gateway paid, the retry's refund is the same one
-     * again at the gateway, never a second. A gateway that does not know the
-     * charge (the sandbox of another process, say) leaves the money on the
-     * balance, where the customer can spend it; any other failure refuses
-     * the refund for now (nothing is written) so that it is retried.
-     */
-    snprintf(key, sizeof key, "refund:%s", rec->id);
-    if (!gw)
-        return PV_OK;
-    rc = pv_gateway_refund(gw, c.id, r->amount, key, NULL);
-    if (rc == PV_ENOTFOUND)
-        return PV_OK;
-    if (rc != PV_OK)
-        return PV_EGATEWAY;
-    if ((rc = pv_store_charge_add_refund(st, c.id, r->amount)) != PV_OK)
-        return rc;
-    lines[0].amount = -r->amount;
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", lines[1].account);
-    pv_account_mode(PV_ACCT_CLEARING, 0, lines[1].account);
-    lines[1].amount = r->amount;
-    if ((rc = pv_ledger_post(st, "card_refund", r->id, lines, 2, now)) != PV_OK)
-        return rc;
-    snprintf(r->destination, sizeof r->destination, "card");
-    return PV_OK;
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:s, s:o}", "id", r->id, "object", "refund",
+        "indicium_id", r->indicium_id, "status", pv_refund_status_name(r->status), "reason",
+        r->reason[0] ? json_string(r->reason) : json_null(), "amount", money(r->amount, a),
+        "amount_mills", (json_int_t) r->amount, "destination",
+        r->destination[0] ? json_string(r->destination) : json_null(), "requested_at",
+        pv_time_format(r->requested_at, req, sizeof req), "decided_at",
+        r->decided_at ? json_string(pv_time_format(r->decided_at, dec, sizeof dec)) : json_null());
 }
 
 void pv_h_refund(struct pv_call *c)
@@ -704,13 +557,10 @@ void pv_h_refund(struct pv_call *c)
     struct pv_store *st = c->st;
     const struct pv_principal *who = c->who;
     const char *id = c->id;
-    const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_indicium_rec *rec;
     struct pv_refund_rec r;
-    const char *why;
-    int64_t now = pv_now();
-    int rc, attempt;
+    int rc;
 
     if (!(rec = malloc(sizeof *rec))) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
@@ -718,7 +568,7 @@ void pv_h_refund(struct pv_call *c)
     }
     if (pv_view_own_indicium(st, who, id, rec, rp) != PV_OK)
         goto out;
-    if (strcmp(rq->method, "GET") == 0) {
+    if (strcmp(c->rq->method, "GET") == 0) {
         rc = pv_store_refund_latest(st, id, &r);
         if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no refund was requested" : NULL);
@@ -726,44 +576,7 @@ void pv_h_refund(struct pv_call *c)
             pv_reply_json(rp, 200, refund_json(&r));
         goto out;
     }
-    for (attempt = 0; attempt < 2; attempt++) {
-        memset(&r, 0, sizeof r);
-        if ((rc = pv_new_id("rfd", r.id)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
-            break;
-        /* The processors' lock order: no deadlock with purchases on PostgreSQL. */
-        if ((rc = pv_store_lock_writer(st)) != PV_OK) {
-            pv_store_rollback(st);
-            break;
-        }
-        /* Read again inside the transaction: a scan or refund may have come since. */
-        if ((rc = pv_store_indicium_get(st, id, rec)) != PV_OK) {
-            pv_store_rollback(st);
-            break;
-        }
-        snprintf(r.indicium_id, sizeof r.indicium_id, "%s", rec->id);
-        snprintf(r.customer_id, sizeof r.customer_id, "%s", rec->customer_id);
-        r.amount = rec->ind.postage_mills;
-        r.requested_at = r.decided_at = now;
-        why = refund_denial(rec, now, app->refund_window_s);
-        if (why) {
-            r.status = PV_REFUND_DENIED;
-            snprintf(r.reason, sizeof r.reason, "%s", why);
-            /* The approved refund stays the indicium's latest word on it. */
-            rc = strcmp(why, "already_refunded") == 0 ? PV_OK : pv_store_refund_insert(st, &r);
-        } else {
-            r.status = PV_REFUND_APPROVED;
-            if ((rc = pv_store_indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
-                (rc = refund_money(app, st, rec, &r, now)) == PV_OK)
-                rc = pv_store_refund_insert(st, &r);
-        }
-        if (rc == PV_OK)
-            rc = pv_store_commit(st);
-        if (rc == PV_OK)
-            break;
-        pv_store_rollback(st);
-        if (rc != PV_EEXIST) /* a concurrent refund won: decide again, it is denied */
-            break;
-    }
+    rc = pv_refund_request(st, &app->gws, who->owner_id, id, app->refund_window_s, pv_now(), &r);
     if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else

@@ -9,6 +9,7 @@
 #include "server/h_print.h"
 #include "server/views.h"
 
+#include "domain/prints.h"
 #include "render/render.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -228,12 +229,7 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
         return;
     }
     /* A render that cannot be recorded is not handed out. */
-    if ((rc = pv_store_begin(st)) == PV_OK) {
-        for (i = 0; i < n && rc == PV_OK; i++)
-            rc = pv_store_render_record(st, recs[i].id, who->owner_id, ext, j->layout->name, now);
-        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
-    }
-    if (rc != PV_OK) {
+    if ((rc = pv_prints_record(st, recs, n, who->owner_id, ext, j->layout->name, now)) != PV_OK) {
         free(doc);
         pv_reply_error(rp, rc, NULL, NULL);
         return;

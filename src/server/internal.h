@@ -4,13 +4,13 @@
 #ifndef STAMPD_INTERNAL_H
 #define STAMPD_INTERNAL_H
 
+#include "domain/config.h" /* PV_CFG_INTERNAL_SECRET: the protocol secret's config key */
 #include "domain/purchase.h"
 
 #include <jansson.h>
 
-#define PV_INTERNAL_PATH       "/internal/v1/purchase"
-#define PV_INTERNAL_SKEW_MS    30000
-#define PV_CFG_INTERNAL_SECRET "internal_secret"
+#define PV_INTERNAL_PATH    "/internal/v1/purchase"
+#define PV_INTERNAL_SKEW_MS 30000
 
 /* pv_internal_sign - hex HMAC-SHA256 of "METHOD\nPATH\nTIME\nBODY" under secret into out. */
 int pv_internal_sign(const char *secret, const char *method, const char *path, int64_t time_ms,

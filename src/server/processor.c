@@ -10,6 +10,7 @@
  */
 #include "server/processor.h"
 
+#include "domain/config.h"
 #include "stampd/error.h"
 
 #include <pthread.h>
@@ -118,7 +119,7 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         return PV_ENOMEM;
     if ((rc = pv_store_open_checked(dsn, &p->st)) != PV_OK)
         return rc;
-    if ((rc = pv_store_config_get(p->st, "crypto_module", &spec)) != PV_OK)
+    if ((rc = pv_store_config_get(p->st, PV_CFG_CRYPTO, &spec)) != PV_OK)
         return rc == PV_ENOTFOUND ? PV_ECONFIG : rc;
     rc = pv_crypto_open(spec, &p->cm);
     free(spec);

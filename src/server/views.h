@@ -1,6 +1,8 @@
 /*
- * views.h - JSON views shared by several handlers, and the one check of
- * whether a caller may see an indicium (views.c).
+ * views.h - a ledger report's JSON and the server status names shared by
+ * several handlers, and the one check of whether a caller may see an
+ * indicium (views.c). The indicium's own views are the domain's
+ * (domain/indicium_view.h).
  */
 #ifndef STAMPD_VIEWS_H
 #define STAMPD_VIEWS_H
@@ -8,17 +10,10 @@
 #include "server/reply.h"
 #include "store/store.h"
 
-struct pv_indicium;
 struct pv_ledger_report;
 
 /* The names of enum pv_server_status, by value. */
 extern const char *const pv_view_server_status[3];
-
-/* pv_view_indicium - the public view of an indicium; owned, NULL on OOM. */
-json_t *pv_view_indicium(const struct pv_indicium_rec *r);
-
-/* pv_view_fields - the signed fields of a decoded indicium (borrowed); owned, NULL on OOM. */
-json_t *pv_view_fields(const struct pv_indicium *ind);
 
 /*
  * pv_view_own_indicium - load indicium id into *rec if the caller may see it
