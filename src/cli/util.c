@@ -7,7 +7,7 @@
  */
 #include "cli.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/codec.h"
 #include "stampd/money.h"
 

@@ -18,7 +18,7 @@
  */
 #include "cli.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "domain/indicium_view.h"
 #include "domain/verify.h"
 #include "stampd/codec.h"

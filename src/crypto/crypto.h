@@ -7,18 +7,14 @@
  * (mode 0600) in a directory; a PKCS#11 backend will implement the same ops.
  * Only backend files include openssl/ or pkcs11 headers.
  *
- * The primitives that need no private key (verify, hashes, random) are in
- * primitives.h. crypto.h includes it too, so that code which reached them
- * through this header keeps building; code that needs only the primitives
- * includes crypto/primitives.h alone.
+ * The primitives that need no private key (verify, hashes, HMAC, random)
+ * are apart, in primitives.h: code that signs nothing includes only that.
  */
 #ifndef STAMPD_CRYPTO_H
 #define STAMPD_CRYPTO_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "crypto/primitives.h"
 
 struct pv_crypto;
 

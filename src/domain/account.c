@@ -5,7 +5,7 @@
  */
 #include "domain/account.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "domain/ledger.h"
 #include "domain/password.h"
 #include "stampd/card.h"

@@ -12,7 +12,7 @@
  */
 #include "stampd/indicium.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/error.h"
 #include "stampd/rates.h"
 

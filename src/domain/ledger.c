@@ -3,7 +3,7 @@
  */
 #include "domain/ledger.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/error.h"
 
 #include <stdio.h>

@@ -10,7 +10,7 @@
  */
 #include "domain/media.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "domain/ledger.h"
 #include "domain/purchase_types.h"
 #include "stampd/card.h"

@@ -4,7 +4,7 @@
  */
 #include "domain/password.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/error.h"
 
 #include <argon2.h>

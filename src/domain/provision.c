@@ -5,6 +5,7 @@
 #include "domain/provision.h"
 
 #include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "domain/account.h"
 #include "domain/ledger.h"
 #include "domain/media.h"

@@ -12,7 +12,7 @@
 #ifndef STAMPD_PURCHASE_H
 #define STAMPD_PURCHASE_H
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "domain/config.h"
 #include "domain/lease.h"
 #include "domain/purchase_types.h"

@@ -7,7 +7,7 @@
  */
 #include "stampd/serial.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/error.h"
 
 #include <string.h>

@@ -12,7 +12,7 @@
  */
 #include "payment/gateway.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/error.h"
 
 #include <pthread.h>

@@ -9,7 +9,7 @@
  */
 #include "server/h_payments.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "domain/funds.h"
 #include "domain/ledger.h"
 #include "domain/refund.h"

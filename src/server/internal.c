@@ -13,7 +13,7 @@
  */
 #include "server/internal.h"
 
-#include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/rates.h"

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
+#include "crypto/primitives.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/indicium.h"
