@@ -10,10 +10,11 @@
  * statement beyond the initial load of the secrets. Everything runs on a
  * fresh SQLite database under $STAMPD_TEST_TMP.
  *
- * The four workflows that own their transaction (pv_affiliate_create,
- * pv_media_batch_create, pv_media_pay, pv_resupply_ship) run on a vendor of
- * domain_env.h, with customers and money: what each commits, and that each
- * refusal leaves nothing behind, is read through a second connection.
+ * The workflows that own their transaction (pv_media_secret_rotate,
+ * pv_affiliate_create, pv_media_batch_create, pv_media_pay,
+ * pv_resupply_ship) run on a vendor of domain_env.h, with customers and
+ * money: what each commits, and that each refusal leaves nothing behind,
+ * is read through a second connection.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -396,6 +397,38 @@ static pv_mills committed_balance(struct pv_store *r, const char *account)
     return v;
 }
 
+static void test_rotate_owns_its_transaction(void **state)
+{
+    struct denv *e = *state;
+    struct pv_store *r = denv_reader(e);
+    struct pv_media_key_rec keys[16];
+    uint32_t id = 99;
+    size_t n = 99;
+    int i;
+
+    OK(pv_media_secret_rotate(e->st, 100, &id));
+    denv_no_tx(e->st);
+    assert_int_equal(id, 0);
+    OK(pv_media_keys_load(r, keys, 16, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(keys[0].key_id, 0);
+    assert_int_equal(keys[0].created, 100);
+    for (i = 1; i <= 15; i++) {
+        OK(pv_media_secret_rotate(e->st, 100 + i, &id));
+        assert_int_equal(id, i);
+    }
+    /* Every key id taken: refused, nothing written, no transaction left open. */
+    id = 99;
+    assert_int_equal(pv_media_secret_rotate(e->st, 200, &id), PV_EOVERFLOW);
+    denv_no_tx(e->st);
+    assert_int_equal(id, 99);
+    OK(pv_media_keys_load(r, keys, 16, &n));
+    assert_int_equal(n, 16);
+    assert_int_equal(keys[15].key_id, 15);
+    assert_int_equal(keys[15].created, 115);
+    pv_store_close(r);
+}
+
 static void test_workflows_commit(void **state)
 {
     struct denv *e = *state;
@@ -559,6 +592,8 @@ int main(void)
         cmocka_unit_test(test_products),
         cmocka_unit_test_setup_teardown(test_secrets_rotate, setup_db, teardown_db),
         cmocka_unit_test_setup_teardown(test_batches_survive_rotation, setup_db, teardown_db),
+        cmocka_unit_test_setup_teardown(test_rotate_owns_its_transaction, setup_vendor,
+                                        teardown_vendor),
         cmocka_unit_test_setup_teardown(test_workflows_commit, setup_vendor, teardown_vendor),
         cmocka_unit_test_setup_teardown(test_refusals_leave_nothing, setup_vendor, teardown_vendor),
     };
