@@ -63,6 +63,18 @@ static void refill_with(struct denv *e, const char *customer, int test, const ch
     assert_int_equal(pv_store_autorefill_put(e->st, &ar), PV_OK);
 }
 
+/* The committed auto-refill of customer (mode test), read through r, is enabled or not and
+ * was last changed at updated. */
+static void refill_is(struct pv_store *r, const char *customer, int test, int enabled,
+                      int64_t updated)
+{
+    struct pv_autorefill_rec ar;
+
+    assert_int_equal(pv_store_autorefill_get(r, customer, test, &ar), PV_OK);
+    assert_int_equal(ar.enabled, enabled);
+    assert_int_equal(ar.updated, updated);
+}
+
 static void test_delete_stops_its_refill(void **state)
 {
     struct denv *e = *state;
@@ -77,9 +89,8 @@ static void test_delete_stops_its_refill(void **state)
     denv_no_tx(e->st);
     /* Both committed: the card is gone and the auto-refill off, stamped now. */
     assert_int_equal(pv_store_pm_get(r, "cus_a", "pm_one", &pm), PV_ENOTFOUND);
+    refill_is(r, "cus_a", 0, 0, 500);
     assert_int_equal(pv_store_autorefill_get(r, "cus_a", 0, &ar), PV_OK);
-    assert_int_equal(ar.enabled, 0);
-    assert_int_equal(ar.updated, 500);
     assert_string_equal(ar.payment_method_id, "pm_one");
     assert_int_equal(ar.trigger, 2000);
     assert_int_equal(ar.amount, 10000);
@@ -95,7 +106,6 @@ static void test_delete_leaves_other_refills(void **state)
     struct denv *e = *state;
     struct pv_store *r = denv_reader(e);
     struct pv_payment_method_rec pm;
-    struct pv_autorefill_rec ar;
 
     /* The auto-refill runs on another card: it stays on. */
     save_card(e, "cus_a", 0, "pm_one");
@@ -107,18 +117,12 @@ static void test_delete_leaves_other_refills(void **state)
     assert_int_equal(pv_pay_method_delete(e->st, "cus_a", 0, "pm_one", 500), PV_OK);
     denv_no_tx(e->st);
     assert_int_equal(pv_store_pm_get(r, "cus_a", "pm_one", &pm), PV_ENOTFOUND);
-    assert_int_equal(pv_store_autorefill_get(r, "cus_a", 0, &ar), PV_OK);
-    assert_int_equal(ar.enabled, 1);
-    assert_int_equal(ar.updated, 100);
-    assert_int_equal(pv_store_autorefill_get(r, "cus_a", 1, &ar), PV_OK);
-    assert_int_equal(ar.enabled, 1);
+    refill_is(r, "cus_a", 0, 1, 100);
+    refill_is(r, "cus_a", 1, 1, 100);
     /* The test card goes with its own mode's rule, and the live rule stays. */
     assert_int_equal(pv_pay_method_delete(e->st, "cus_a", 1, "pm_test", 700), PV_OK);
-    assert_int_equal(pv_store_autorefill_get(r, "cus_a", 1, &ar), PV_OK);
-    assert_int_equal(ar.enabled, 0);
-    assert_int_equal(ar.updated, 700);
-    assert_int_equal(pv_store_autorefill_get(r, "cus_a", 0, &ar), PV_OK);
-    assert_int_equal(ar.enabled, 1);
+    refill_is(r, "cus_a", 1, 0, 700);
+    refill_is(r, "cus_a", 0, 1, 100);
     pv_store_close(r);
 }
 
@@ -127,7 +131,6 @@ static void test_refusals_write_nothing(void **state)
     struct denv *e = *state;
     struct pv_store *r = denv_reader(e);
     struct pv_payment_method_rec pm;
-    struct pv_autorefill_rec ar;
 
     save_card(e, "cus_a", 0, "pm_one");
     refill_with(e, "cus_a", 0, "pm_one");
@@ -143,9 +146,7 @@ static void test_refusals_write_nothing(void **state)
     /* The card and its auto-refill are as they were. */
     assert_int_equal(pv_store_pm_get(r, "cus_a", "pm_one", &pm), PV_OK);
     assert_int_equal(pm.test, 0);
-    assert_int_equal(pv_store_autorefill_get(r, "cus_a", 0, &ar), PV_OK);
-    assert_int_equal(ar.enabled, 1);
-    assert_int_equal(ar.updated, 100);
+    refill_is(r, "cus_a", 0, 1, 100);
     pv_store_close(r);
 }
 
