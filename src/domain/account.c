@@ -291,6 +291,28 @@ int pv_account_create_operator(struct pv_store *st, const char *email, const cha
     return rc;
 }
 
+int pv_account_create(struct pv_store *st, int role, const char *email, pv_mills balance,
+                      const char *password, int64_t now, char id[PV_ID_MAX], char key[64])
+{
+    int rc;
+
+    id[0] = key[0] = '\0';
+    if (role != PV_ROLE_CUSTOMER && (role != PV_ROLE_OPERATOR || balance != 0))
+        return PV_EINVAL;
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        return rc;
+    rc = role == PV_ROLE_CUSTOMER
+             ? pv_account_create_customer(st, email, balance, password, now, id, key)
+             : pv_account_create_operator(st, email, password, now, id, key);
+    if (rc == PV_OK && (rc = pv_store_commit(st)) == PV_OK)
+        return PV_OK;
+    pv_store_rollback(st);
+    /* The key of an account that was not kept is no key. */
+    pv_card_wipe(key, 64);
+    id[0] = '\0';
+    return rc;
+}
+
 int pv_account_set_password(struct pv_store *st, int role, const char *email, const char *password,
                             char owner[PV_ID_MAX])
 {

@@ -124,6 +124,17 @@ int pv_account_create_operator(struct pv_store *st, const char *email, const cha
                                int64_t now, char id[PV_ID_MAX], char key[64]);
 
 /*
+ * pv_account_create - stampd customer|operator create: the customer
+ * (role PV_ROLE_CUSTOMER) or operator (PV_ROLE_OPERATOR, balance 0) of
+ * pv_account_create_customer / _operator, in one transaction of its own,
+ * committed when it succeeds (all borrowed; id and key as there, both
+ * empty unless it committed). Their errors; PV_EINVAL for another role or
+ * an operator's balance.
+ */
+int pv_account_create(struct pv_store *st, int role, const char *email, pv_mills balance,
+                      const char *password, int64_t now, char id[PV_ID_MAX], char key[64]);
+
+/*
  * pv_account_set_password - set (or reset) the password of the customer or
  * operator (role) with email. Its id into owner. PV_EPASSWORD (policy,
  * checked first), PV_ENOTFOUND (no such account), store errors.

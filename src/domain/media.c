@@ -243,7 +243,7 @@ int pv_media_secret_ensure(struct pv_store *st, int64_t now, int *created)
     return pv_media_secret_create(st, now, NULL);
 }
 
-/* ---- affiliates and batches --------------------------------------------------------------- */
+/* ---- rotation, affiliates and batches ------------------------------------------------------ */
 
 /*
  * Run fn(st, arg) in one transaction of its own under the writer lock every
@@ -260,6 +260,25 @@ static int in_writer_tx(struct pv_store *st, int (*fn)(struct pv_store *, void *
         return pv_store_commit(st);
     pv_store_rollback(st);
     return rc;
+}
+
+struct rotate {
+    int64_t now;
+    uint32_t *key_id;
+};
+
+static int rotate(struct pv_store *st, void *arg)
+{
+    const struct rotate *a = arg;
+
+    return pv_media_secret_create(st, a->now, a->key_id);
+}
+
+int pv_media_secret_rotate(struct pv_store *st, int64_t now, uint32_t *key_id)
+{
+    struct rotate a = {now, key_id};
+
+    return in_writer_tx(st, rotate, &a);
 }
 
 static int affiliate_create(struct pv_store *st, void *arg)

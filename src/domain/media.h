@@ -5,10 +5,10 @@
  * description; include/stampd/serial.h the serial format.
  *
  * Everything that reads or writes the store runs inside the caller's
- * transaction unless it says otherwise. The four workflows an operator or
- * customer starts on their own (pv_affiliate_create, pv_media_batch_create,
- * pv_media_pay, pv_resupply_ship) say so: each is one transaction of its
- * own under the writer lock, committed when it succeeds.
+ * transaction unless it says otherwise. The workflows an operator or
+ * customer starts on their own (pv_media_secret_rotate, pv_affiliate_create,
+ * pv_media_batch_create, pv_media_pay, pv_resupply_ship) say so: each is one
+ * transaction of its own under the writer lock, committed when it succeeds.
  */
 #ifndef STAMPD_MEDIA_H
 #define STAMPD_MEDIA_H
@@ -103,6 +103,13 @@ int pv_media_keys_load(struct pv_store *st, struct pv_media_key_rec *keys, size_
  * transaction. PV_EOVERFLOW when key id 15 is taken, PV_ECRYPTO, store errors.
  */
 int pv_media_secret_create(struct pv_store *st, int64_t now, uint32_t *key_id);
+
+/*
+ * pv_media_secret_rotate - stampd media rotate-secret: pv_media_secret_create
+ * in one transaction of its own under the writer lock, committed when it
+ * succeeds. Its errors.
+ */
+int pv_media_secret_rotate(struct pv_store *st, int64_t now, uint32_t *key_id);
 
 /*
  * pv_media_secret_ensure - pv_media_secret_create unless a secret exists

@@ -43,15 +43,8 @@ int pv_cmd_create(const struct opts *o, int customer)
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return pv_cmd_fail("open database", rc);
-    if ((rc = pv_store_begin(st)) == PV_OK) {
-        rc = customer ? pv_account_create_customer(st, o->email, balance, env_password(), pv_now(),
-                                                   id, key)
-                      : pv_account_create_operator(st, o->email, env_password(), pv_now(), id, key);
-        if (rc == PV_OK)
-            rc = pv_store_commit(st);
-        else
-            pv_store_rollback(st);
-    }
+    rc = pv_account_create(st, customer ? PV_ROLE_CUSTOMER : PV_ROLE_OPERATOR, o->email, balance,
+                           env_password(), pv_now(), id, key);
     pv_store_close(st);
     if (rc != PV_OK)
         return pv_cmd_fail(rc == PV_EEXIST ? "email already registered" : "create", rc);

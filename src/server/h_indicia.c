@@ -531,42 +531,27 @@ void pv_h_indicia_list(struct pv_call *c)
     struct pv_reply *rp = c->rp;
     struct pv_indicium_rec *recs = NULL;
     struct pv_indicium_filter f;
-    uint64_t limit = LIST_DEFAULT;
+    struct pv_list_page pg;
     size_t n = 0, i;
-    json_t *arr, *j;
+    json_t *arr;
     int rc;
 
-    if (pv_query_arg(rq, "limit") &&
-        pv_parse_u64(pv_query_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
-        pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
+    if (pv_list_args(rq, &pg, rp) != PV_OK)
         return;
-    }
-    if (pv_query_arg(rq, "cursor") && strlen(pv_query_arg(rq, "cursor")) >= PV_ID_MAX) {
-        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
-        return;
-    }
     if (parse_filter(pv_query_arg(rq, "from"), pv_query_arg(rq, "to"),
                      pv_query_arg(rq, "mail_class"), pv_query_arg(rq, "mode"),
                      pv_query_arg(rq, "refunded"), pv_query_arg(rq, "q"), &f, rp) != PV_OK)
         return;
     /* One extra row tells whether there is a next page. */
-    rc = pv_store_indicium_search(st, who->owner_id, &f, pv_query_arg(rq, "cursor"),
-                                  (size_t) limit + 1, &recs, &n);
+    rc = pv_store_indicium_search(st, who->owner_id, &f, pg.cursor, (size_t) pg.limit + 1, &recs,
+                                  &n);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
         return;
     }
     arr = json_array();
-    for (i = 0; arr && i < n && i < limit; i++) {
-        if (!(j = pv_indicium_json(&recs[i])) || json_array_append_new(arr, j) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    pv_reply_json(rp, 200,
-                  arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
-                                  n > limit, "next_cursor",
-                                  n > limit ? json_string(recs[limit - 1].id) : json_null())
-                      : NULL);
+    for (i = 0; arr && i < n && i < pg.limit; i++)
+        pv_list_push(&arr, pv_indicium_json(&recs[i]));
+    pv_reply_list(rp, arr, n > pg.limit ? recs[pg.limit - 1].id : NULL);
     free(recs);
 }

@@ -492,48 +492,38 @@ void pv_h_transactions(struct pv_call *c)
     const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_txn_rec *rows = NULL;
+    struct pv_list_page pg;
     char acct[PV_ACCOUNT_MAX], id[32], at[32], a[32];
-    uint64_t limit = LIST_DEFAULT, before = 0;
-    const char *cursor = pv_query_arg(rq, "cursor");
+    uint64_t before = 0;
     size_t n = 0, i;
-    json_t *arr, *j;
+    json_t *arr;
     int rc;
 
-    if (pv_query_arg(rq, "limit") &&
-        pv_parse_u64(pv_query_arg(rq, "limit"), 1, LIST_MAX, &limit) != PV_OK) {
-        pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
+    if (pv_list_args(rq, &pg, rp) != PV_OK)
         return;
-    }
-    if (cursor && (strncmp(cursor, "txn_", 4) != 0 ||
-                   pv_parse_u64(cursor + 4, 1, (uint64_t) INT64_MAX, &before) != PV_OK)) {
+    if (pg.cursor && (strncmp(pg.cursor, "txn_", 4) != 0 ||
+                      pv_parse_u64(pg.cursor + 4, 1, (uint64_t) INT64_MAX, &before) != PV_OK)) {
         pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
         return;
     }
     pv_account_customer_mode(who->owner_id, who->test, acct);
-    if ((rc = pv_store_account_lines(st, acct, (int64_t) before, (size_t) limit + 1, &rows, &n)) !=
-        PV_OK) {
+    if ((rc = pv_store_account_lines(st, acct, (int64_t) before, (size_t) pg.limit + 1, &rows,
+                                     &n)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
     arr = json_array();
-    for (i = 0; arr && i < n && i < limit; i++) {
+    for (i = 0; arr && i < n && i < pg.limit; i++) {
         snprintf(id, sizeof id, "txn_%lld", (long long) rows[i].journal_id);
-        j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id", id, "object", "transaction",
-                      "kind", rows[i].kind, "ref", rows[i].ref, "amount", money(rows[i].amount, a),
-                      "amount_mills", (json_int_t) rows[i].amount, "created",
-                      pv_time_format(rows[i].at, at, sizeof at));
-        if (json_array_append_new(arr, j) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+        pv_list_push(&arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "id", id, "object",
+                                     "transaction", "kind", rows[i].kind, "ref", rows[i].ref,
+                                     "amount", money(rows[i].amount, a), "amount_mills",
+                                     (json_int_t) rows[i].amount, "created",
+                                     pv_time_format(rows[i].at, at, sizeof at)));
     }
-    if (n > limit)
-        snprintf(id, sizeof id, "txn_%lld", (long long) rows[limit - 1].journal_id);
-    pv_reply_json(rp, 200,
-                  arr ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr, "has_more",
-                                  n > limit, "next_cursor",
-                                  n > limit ? json_string(id) : json_null())
-                      : NULL);
+    if (n > pg.limit)
+        snprintf(id, sizeof id, "txn_%lld", (long long) rows[pg.limit - 1].journal_id);
+    pv_reply_list(rp, arr, n > pg.limit ? id : NULL);
     free(rows);
 }
 

@@ -149,10 +149,7 @@ static int cmd_rotate_secret(const struct opts *o)
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return pv_cmd_fail("open database", rc);
-    if ((rc = pv_store_begin(st)) == PV_OK) {
-        rc = pv_media_secret_create(st, pv_now(), &key_id);
-        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
-    }
+    rc = pv_media_secret_rotate(st, pv_now(), &key_id);
     pv_store_close(st);
     if (rc == PV_EOVERFLOW) {
         fprintf(stderr, "stampd: all 16 media key ids are taken\n");

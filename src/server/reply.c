@@ -1,10 +1,12 @@
 /*
  * reply.c - the request/reply helpers every handler shares (reply.h):
- * error and JSON replies from the one error table, JSON bodies checked
- * against their allowed keys, string fields, the Idempotency-Key check.
+ * error and JSON replies from the one error table, the ?limit= and ?cursor=
+ * of lists and their answer, JSON bodies checked against their allowed
+ * keys, string fields, the Idempotency-Key check.
  */
 #include "server/reply.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "store/store.h"
 
@@ -32,6 +34,45 @@ void pv_reply_json(struct pv_reply *rp, int status, json_t *body)
     json_decref(rp->body);
     rp->status = status;
     rp->body = body;
+}
+
+int pv_list_args(const struct pv_request *rq, struct pv_list_page *pg, struct pv_reply *rp)
+{
+    const char *limit = pv_query_arg(rq, "limit");
+
+    pg->limit = LIST_DEFAULT;
+    pg->cursor = pv_query_arg(rq, "cursor");
+    if (limit && pv_parse_u64(limit, 1, LIST_MAX, &pg->limit) != PV_OK) {
+        pv_reply_error(rp, PV_ELIMIT, "limit", "limit must be an integer from 1 to 100");
+        return PV_ELIMIT;
+    }
+    if (pg->cursor && strlen(pg->cursor) >= PV_ID_MAX) {
+        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+        return PV_ECURSOR;
+    }
+    return PV_OK;
+}
+
+void pv_list_push(json_t **data, json_t *item)
+{
+    if (!*data) {
+        json_decref(item);
+        return;
+    }
+    /* json_array_append_new takes item even when it fails. */
+    if (json_array_append_new(*data, item) != 0) {
+        json_decref(*data);
+        *data = NULL;
+    }
+}
+
+void pv_reply_list(struct pv_reply *rp, json_t *data, const char *next_cursor)
+{
+    pv_reply_json(rp, 200,
+                  data ? json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", data,
+                                   "has_more", next_cursor != NULL, "next_cursor",
+                                   next_cursor ? json_string(next_cursor) : json_null())
+                       : NULL);
 }
 
 /* Parse a JSON object body; on error rp is set and NULL returned. Checks

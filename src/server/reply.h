@@ -1,8 +1,9 @@
 /*
  * reply.h - what a request handler reads and writes: the request, the
  * reply, the call a route's handler gets, and the small helpers every
- * handler shares (error and JSON replies, query arguments, JSON bodies with
- * an allowed set of keys, string fields, the Idempotency-Key check). A leaf
+ * handler shares (error and JSON replies, query arguments, pages of lists,
+ * JSON bodies with an allowed set of keys, string fields, the
+ * Idempotency-Key check). A leaf
  * of src/server: it includes nothing else from it, so any file may use it.
  */
 #ifndef STAMPD_REPLY_H
@@ -100,6 +101,33 @@ json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed,
  */
 int pv_body_string(json_t *root, const char *name, int required, size_t maxlen, int toolong,
                    const char **out, struct pv_reply *rp);
+
+/* A page of a list, as asked for by ?limit= and ?cursor=. */
+struct pv_list_page {
+    uint64_t limit;     /* rows on the page: 1..LIST_MAX, LIST_DEFAULT when not given */
+    const char *cursor; /* ?cursor= (borrowed from the request; shorter than any id), or NULL */
+};
+
+/*
+ * pv_list_args - ?limit= and ?cursor= of a list request into pg. PV_OK, or
+ * with rp set: PV_ELIMIT (limit not an integer 1..LIST_MAX), PV_ECURSOR (a
+ * cursor as long as no id is). The handler checks the cursor's form further.
+ */
+int pv_list_args(const struct pv_request *rq, struct pv_list_page *pg, struct pv_reply *rp);
+
+/*
+ * pv_list_push - append item (taken; NULL means out of memory) to the list
+ * *data; if that fails, *data is released and becomes NULL (pv_reply_list
+ * then answers out of memory). Nothing is appended to a NULL *data.
+ */
+void pv_list_push(json_t **data, json_t *item);
+
+/*
+ * pv_reply_list - answer 200 with a page of a list: data (taken; NULL
+ * means out of memory), has_more exactly when next_cursor (borrowed) is not
+ * NULL, and next_cursor.
+ */
+void pv_reply_list(struct pv_reply *rp, json_t *data, const char *next_cursor);
 
 /* pv_idem_key_check - PV_OK when k (borrowed; the request's
  * Idempotency-Key) is 1..PV_IDEM_KEY_MAX-1 printable ASCII characters;

@@ -1065,7 +1065,7 @@ class CodeAndSchemas(unittest.TestCase):
         "replay_early": ["IndiciumWithBalance"],
         "pv_indicia_finish": ["IndiciumWithBalance", "PurchasedIndicium"],
         "payment_json": ["PurchasePayment"],
-        "pv_h_indicia_list": ["List"],
+        "pv_reply_list": ["List", "Transactions"],
         "pv_h_account": ["Account"],
         "pv_h_keys": ["Keys", "PublicKey"],
         "pv_h_psds": ["Psds", "Psd"],
@@ -1079,7 +1079,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_payment_methods": ["PaymentMethods", "DeletedPaymentMethod"],
         "funds_answer": ["Funds"],
         "autorefill_json": ["AutoRefill"],
-        "pv_h_transactions": ["Transactions", "Transaction"],
+        "pv_h_transactions": ["Transaction"],
         "refund_json": ["Refund"],
         "pv_h_admin_servers": ["Servers", "Server"],
         "pv_h_admin_leases": ["Leases", "Lease"],
@@ -1103,6 +1103,13 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_medium_purchase": ["MediumPurchase"],
         "pv_h_quote": ["Quote"],
         "pv_h_admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
+    }
+    # The handlers that answer a page of a list with pv_reply_list (which
+    # writes the list's own keys; the handler writes its items) -> the schema
+    # of that answer, whose properties are exactly the keys pv_reply_list writes.
+    LISTS = {
+        "pv_h_indicia_list": "List",
+        "pv_h_transactions": "Transactions",
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
@@ -1129,7 +1136,10 @@ class CodeAndSchemas(unittest.TestCase):
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.
     NESTED = {"Card"}
-    # Functions reading query arguments -> the operation documenting them.
+    # Functions reading query arguments -> the operation documenting them. A
+    # function reads the arguments it names itself and those of the helpers of
+    # the ROUTE_FILES it calls (functions that read arguments and are not
+    # mapped here, such as pv_list_args: ?limit= and ?cursor= of lists).
     QUERIES = {
         "pv_h_indicia_list": ("/v1/indicia", "get"),
         "pv_h_label": ("/v1/indicia/{id}/label", "get"),
@@ -1155,13 +1165,7 @@ class CodeAndSchemas(unittest.TestCase):
                 group_of[fname] = entry
         written = {}
         for fname, (rel, start, body) in sorted(r.funcs.items()):
-            keys = set()
-            for args in calls(body, "json_pack"):
-                keys |= set(json_pack_keys(c_string(args[0]), args[1:]))
-            for args in calls(body, "json_object_set_new"):
-                k = c_string(args[1])
-                if k is not None:
-                    keys.add(k)
+            keys = self.written_keys(body)
             if not keys or fname in self.NOT_OUTPUT:
                 continue
             if fname not in group_of:
@@ -1239,18 +1243,69 @@ class CodeAndSchemas(unittest.TestCase):
         self.assertEqual(sorted(self.NESTED - reached), [], "nested request schemas no body uses")
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
+    @staticmethod
+    def written_keys(body):
+        """The literal JSON keys a function body writes."""
+        keys = set()
+        for args in calls(body, "json_pack"):
+            keys |= set(json_pack_keys(c_string(args[0]), args[1:]))
+        for args in calls(body, "json_object_set_new"):
+            k = c_string(args[1])
+            if k is not None:
+                keys.add(k)
+        return keys
+
+    def test_list_answers(self):
+        r = routes()
+        problems = []
+        self.assertIn("pv_reply_list", r.funcs, "pv_reply_list() is gone: update this test")
+        keys = self.written_keys(r.funcs["pv_reply_list"][2])
+        self.assertTrue(keys, "pv_reply_list() writes no JSON keys this test can read")
+        callers = {f for f, (rel, start, body) in r.funcs.items()
+                   if calls(body, "pv_reply_list")}
+        for fname in sorted(callers - set(self.LISTS)):
+            problems.append("%s() answers a list: map it in LISTS" % fname)
+        for fname, schema in sorted(self.LISTS.items()):
+            if fname not in callers:
+                problems.append("%s() is mapped in LISTS but does not answer with "
+                                "pv_reply_list()" % fname)
+            doc = schema_props(schema)
+            if keys != doc:
+                problems.append("%s(): pv_reply_list() writes %s, %s %s has %s"
+                                % (fname, sorted(keys), OPENAPI, schema, sorted(doc)))
+        self.assertEqual(problems, [], "\n" + "\n".join(problems))
+
     def test_query_parameters(self):
         r = routes()
-        problems, seen = [], set()
+        problems = []
+        own = {}
         for fname, (rel, start, body) in sorted(r.funcs.items()):
             args = {c_string(a[1]) for a in calls(body, "pv_query_arg") if len(a) == 2}
             args.discard(None)
-            if fname == "pv_query_arg" or not args:
+            if fname != "pv_query_arg" and args:
+                own[fname] = args
+        helpers = set(own) - set(self.QUERIES)
+        used = set()
+
+        def reads(fname, seen):
+            """What fname reads itself and through the helpers it calls."""
+            out = set(own.get(fname, ()))
+            body = r.funcs[fname][2]
+            for h in sorted(helpers - seen):
+                if calls(body, h):
+                    used.add(h)
+                    out |= reads(h, seen | {h})
+            return out
+
+        for fname in sorted(self.QUERIES):
+            if fname not in r.funcs:
+                problems.append("%s() is mapped in QUERIES but is gone" % fname)
                 continue
-            seen.add(fname)
-            if fname not in self.QUERIES:
-                problems.append("%s() reads query arguments %s: map it in this test"
-                                % (fname, sorted(args)))
+            args = reads(fname, {fname})
+            # A mapped function that stopped reading arguments (or was renamed) is
+            # no longer checked: say so instead of passing quietly.
+            if not args:
+                problems.append("%s() is mapped in QUERIES but reads no query argument" % fname)
                 continue
             path, m = self.QUERIES[fname]
             item = spec()["paths"][path]
@@ -1258,10 +1313,9 @@ class CodeAndSchemas(unittest.TestCase):
             if doc != args:
                 problems.append("%s %s: the code reads %s, %s documents %s"
                                 % (m.upper(), path, sorted(args), OPENAPI, sorted(doc)))
-        # A mapped function that stopped reading arguments (or was renamed) is
-        # no longer checked: say so instead of passing quietly.
-        for fname in sorted(set(self.QUERIES) - seen):
-            problems.append("%s() is mapped in QUERIES but reads no query argument" % fname)
+        for fname in sorted(helpers - used):
+            problems.append("%s() reads query arguments %s: map it in this test"
+                            % (fname, sorted(own[fname])))
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
     def test_headers(self):

@@ -1,7 +1,8 @@
 /*
  * domain_env.h - a fresh vendor for the domain workflow suites
- * (test_verify, test_refund, test_funds, test_account, test_lease): a
- * SQLite store under $STAMPD_TEST_TMP, an OpenSSL crypto module, license
+ * (test_verify, test_refund, test_funds, test_account, test_lease,
+ * test_payment, test_prints, test_media): a SQLite store under
+ * $STAMPD_TEST_TMP, an OpenSSL crypto module, license
  * PV-TEST-1, two live PSDs (keys 1 and 2) and a test PSD (key 3), a postal
  * deposit of $1000, customers cus_a ($10.00) and cus_b ($0.50), sandbox
  * gateways for live and test money, and a registered processor "proc-1"
@@ -227,6 +228,27 @@ static inline void denv_buy(struct denv *e, const char *customer, int test,
                             struct pv_indicium_rec *out)
 {
     denv_buy_with(e, customer, test, NULL, out);
+}
+
+/*
+ * A second connection to e's database (owned: pv_store_close()). It sees
+ * only what was committed: a workflow that owns its transaction is checked
+ * through it, not through the handle that wrote.
+ */
+static inline struct pv_store *denv_reader(struct denv *e)
+{
+    struct pv_store *r = NULL;
+    char dsn[320];
+
+    snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
+    assert_int_equal(pv_store_open(dsn, &r), PV_OK);
+    return r;
+}
+
+/* st has no transaction open: the workflow just called committed or rolled back its own. */
+static inline void denv_no_tx(struct pv_store *st)
+{
+    assert_int_equal(pv_store_commit(st), PV_EINVAL);
 }
 
 /* The books balance (pv_ledger_check finds nothing). */

@@ -2,7 +2,8 @@
  * test_account.c - accounts, passwords, API keys and sessions
  * (src/domain/account.c) on a fresh SQLite store: sign-up and login with a
  * key, refusals that leave nothing behind, the CLI's customer and operator
- * creation, password reset.
+ * creation (inside the caller's transaction, and in one of its own),
+ * password reset.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,6 +178,72 @@ static void test_create_and_set_password(void **state)
     assert_int_equal(pv_store_rollback(e->st), PV_OK);
 }
 
+static void test_create_owns_its_transaction(void **state)
+{
+    struct denv *e = *state;
+    struct pv_store *r = denv_reader(e);
+    struct pv_principal who;
+    struct pv_credential cred;
+    char id[PV_ID_MAX], oid[PV_ID_MAX], key[64], okey[64], acct[PV_ACCOUNT_MAX];
+    pv_mills v = -1;
+
+    assert_int_equal(pv_account_create(e->st, PV_ROLE_CUSTOMER, "c@example.com", 25000, PASSWORD,
+                                       pv_now(), id, key),
+                     PV_OK);
+    denv_no_tx(e->st);
+    assert_int_equal(
+        pv_account_create(e->st, PV_ROLE_OPERATOR, "o@example.com", 0, NULL, pv_now(), oid, okey),
+        PV_OK);
+    denv_no_tx(e->st);
+    /* Committed: another connection finds the accounts, their keys and the opening balance. */
+    pv_account_customer(id, acct);
+    assert_int_equal(pv_balance(r, acct, &v), PV_OK);
+    assert_int_equal(v, 25000);
+    assert_int_equal(pv_apikey_lookup(r, key, &who), PV_OK);
+    assert_string_equal(who.owner_id, id);
+    assert_int_equal(who.role, PV_ROLE_CUSTOMER);
+    assert_int_equal(pv_apikey_lookup(r, okey, &who), PV_OK);
+    assert_string_equal(who.owner_id, oid);
+    assert_int_equal(who.role, PV_ROLE_OPERATOR);
+    assert_int_equal(pv_account_check_password(r, PV_ROLE_CUSTOMER, "c@example.com", PASSWORD, id),
+                     PV_OK);
+
+    /* A password refused after the customer and its balance were written: none of it is kept. */
+    assert_int_equal(pv_account_create(e->st, PV_ROLE_CUSTOMER, "n@example.com", 5000, "short",
+                                       pv_now(), id, key),
+                     PV_EPASSWORD);
+    denv_no_tx(e->st);
+    assert_string_equal(id, "");
+    assert_string_equal(key, "");
+    assert_int_equal(pv_store_credential_get(r, PV_ROLE_CUSTOMER, "n@example.com", &cred),
+                     PV_ENOTFOUND);
+    assert_int_equal(pv_balance(r, PV_ACCT_FUNDING, &v), PV_OK);
+    assert_int_equal(v, -25000);
+    /* The email is still free. */
+    assert_int_equal(
+        pv_account_create(e->st, PV_ROLE_CUSTOMER, "n@example.com", 0, NULL, pv_now(), id, key),
+        PV_OK);
+    /* Taken emails, an operator's balance, no such role. */
+    assert_int_equal(
+        pv_account_create(e->st, PV_ROLE_CUSTOMER, "c@example.com", 0, NULL, pv_now(), id, key),
+        PV_EEXIST);
+    denv_no_tx(e->st);
+    assert_string_equal(key, "");
+    assert_int_equal(
+        pv_account_create(e->st, PV_ROLE_OPERATOR, "o@example.com", 0, NULL, pv_now(), oid, okey),
+        PV_EEXIST);
+    denv_no_tx(e->st);
+    assert_int_equal(
+        pv_account_create(e->st, PV_ROLE_OPERATOR, "p@example.com", 100, NULL, pv_now(), oid, okey),
+        PV_EINVAL);
+    assert_int_equal(pv_account_create(e->st, 7, "p@example.com", 0, NULL, pv_now(), oid, okey),
+                     PV_EINVAL);
+    denv_no_tx(e->st);
+    assert_int_equal(pv_store_credential_get(r, PV_ROLE_OPERATOR, "p@example.com", &cred),
+                     PV_ENOTFOUND);
+    pv_store_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signup_login_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_set_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_owns_its_transaction, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

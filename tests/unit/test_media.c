@@ -9,12 +9,20 @@
  * 100,000 one-character-altered serials are all medium_invalid and run no
  * statement beyond the initial load of the secrets. Everything runs on a
  * fresh SQLite database under $STAMPD_TEST_TMP.
+ *
+ * The workflows that own their transaction (pv_media_secret_rotate,
+ * pv_affiliate_create, pv_media_batch_create, pv_media_pay,
+ * pv_resupply_ship) run on a vendor of domain_env.h, with customers and
+ * money: what each commits, and that each refusal leaves nothing behind,
+ * is read through a second connection.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "domain_env.h"
 
 #include "domain/media.h"
 #include "render/render.h"
@@ -313,6 +321,267 @@ static void test_batches_survive_rotation(void **state)
     pv_media_keyring_clear(&kr);
 }
 
+/* ---- the workflows that own their transaction ---- */
+
+static int setup_vendor(void **state)
+{
+    *state = denv_open("media");
+    return 0;
+}
+
+static int teardown_vendor(void **state)
+{
+    denv_close(*state);
+    return 0;
+}
+
+/* A reseller (customer "") or a customer's own affiliate, created and committed. */
+static void affiliate(struct denv *e, const char *customer, struct pv_affiliate_rec *a)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(a->name, sizeof a->name, "Reseller %s", customer);
+    snprintf(a->customer_id, sizeof a->customer_id, "%s", customer);
+    a->resupply_sheets = 3;
+    OK(pv_affiliate_create(e->st, a));
+    denv_no_tx(e->st);
+}
+
+/* A batch of one sheet of product 1 for affiliate a, in payment state payment at price. */
+static void batch(struct denv *e, const struct pv_affiliate_rec *a, int payment, pv_mills price,
+                  struct pv_media_batch_rec *b)
+{
+    memset(b, 0, sizeof *b);
+    b->product = 1;
+    b->sheets = 1;
+    b->payment = payment;
+    b->price = price;
+    snprintf(b->affiliate_id, sizeof b->affiliate_id, "%s", a->id);
+    OK(pv_media_batch_create(e->st, b));
+    denv_no_tx(e->st);
+}
+
+/* The sheet serial of b's first sheet, as text and parsed. */
+static void sheet_serial(struct denv *e, const struct pv_media_batch_rec *b,
+                         char text[PV_SERIAL_TEXT_SIZE], struct pv_serial *f)
+{
+    char(*serials)[PV_SERIAL_TEXT_SIZE] = NULL;
+    size_t n;
+
+    OK(pv_media_batch_serials(e->st, b, &serials, &n));
+    memcpy(text, serials[0], PV_SERIAL_TEXT_SIZE);
+    free(serials);
+    OK(pv_serial_parse(text, f));
+}
+
+/* An open resupply order for a (written directly: a purchase opens it). */
+static void open_order(struct denv *e, const struct pv_affiliate_rec *a, const char *id,
+                       struct pv_resupply_rec *o)
+{
+    int opened = 0;
+
+    memset(o, 0, sizeof *o);
+    snprintf(o->id, sizeof o->id, "%s", id);
+    snprintf(o->affiliate_id, sizeof o->affiliate_id, "%s", a->id);
+    o->product = 1;
+    o->labels_remaining = 2;
+    o->created = 100;
+    OK(pv_store_resupply_open(e->st, o, &opened));
+    assert_int_equal(opened, 1);
+}
+
+static pv_mills committed_balance(struct pv_store *r, const char *account)
+{
+    pv_mills v = -1;
+
+    OK(pv_balance(r, account, &v));
+    return v;
+}
+
+static void test_rotate_owns_its_transaction(void **state)
+{
+    struct denv *e = *state;
+    struct pv_store *r = denv_reader(e);
+    struct pv_media_key_rec keys[16];
+    uint32_t id = 99;
+    size_t n = 99;
+    int i;
+
+    OK(pv_media_secret_rotate(e->st, 100, &id));
+    denv_no_tx(e->st);
+    assert_int_equal(id, 0);
+    OK(pv_media_keys_load(r, keys, 16, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(keys[0].key_id, 0);
+    assert_int_equal(keys[0].created, 100);
+    for (i = 1; i <= 15; i++) {
+        OK(pv_media_secret_rotate(e->st, 100 + i, &id));
+        assert_int_equal(id, i);
+    }
+    /* Every key id taken: refused, nothing written, no transaction left open. */
+    id = 99;
+    assert_int_equal(pv_media_secret_rotate(e->st, 200, &id), PV_EOVERFLOW);
+    denv_no_tx(e->st);
+    assert_int_equal(id, 99);
+    OK(pv_media_keys_load(r, keys, 16, &n));
+    assert_int_equal(n, 16);
+    assert_int_equal(keys[15].key_id, 15);
+    assert_int_equal(keys[15].created, 115);
+    pv_store_close(r);
+}
+
+static void test_workflows_commit(void **state)
+{
+    struct denv *e = *state;
+    struct pv_store *r = denv_reader(e);
+    struct pv_affiliate_rec a, got;
+    struct pv_media_batch_rec b, shipped, bgot;
+    struct pv_media_sheet_rec sh;
+    struct pv_resupply_rec o;
+    struct pv_serial f;
+    char text[PV_SERIAL_TEXT_SIZE];
+    pv_mills price = -1, balance = -1;
+
+    OK(pv_media_secret_ensure(e->st, 100, NULL));
+    affiliate(e, "", &a);
+    OK(pv_store_affiliate_get(r, a.id, &got));
+    assert_int_equal(got.group_no, 1);
+    assert_int_equal(got.resupply_sheets, 3);
+
+    batch(e, &a, PV_MEDIA_UNPAID, 1500, &b);
+    OK(pv_store_media_batch_get(r, b.batch, &bgot));
+    assert_string_equal(bgot.affiliate_id, a.id);
+    assert_int_equal(bgot.labels_per_sheet, 30);
+    OK(pv_store_media_sheet_get(r, b.batch, 1, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_UNPAID);
+
+    /* cus_a buys the sheet from its balance: the sheet paid and the sale booked, committed. */
+    sheet_serial(e, &b, text, &f);
+    OK(pv_media_pay(e->st, "cus_a", &f, text, 200, &price, &balance));
+    denv_no_tx(e->st);
+    assert_int_equal(price, 1500);
+    assert_int_equal(balance, 10000 - 1500);
+    OK(pv_store_media_sheet_get(r, b.batch, 1, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_PAID);
+    assert_string_equal(sh.paid_by, "cus_a");
+    assert_int_equal(sh.paid_at, 200);
+    assert_int_equal(committed_balance(r, "customer:cus_a"), 10000 - 1500);
+    assert_int_equal(committed_balance(r, PV_ACCT_MEDIA), 1500);
+
+    /* The affiliate runs low: its order ships as a new paid batch of its resupply size. */
+    open_order(e, &a, "rso_one", &o);
+    OK(pv_resupply_ship(e->st, "rso_one", 0, 300, &o, &shipped));
+    denv_no_tx(e->st);
+    assert_int_equal(o.status, PV_RESUPPLY_SHIPPED);
+    assert_int_equal(o.batch, shipped.batch);
+    assert_int_equal(shipped.batch, b.batch + 1);
+    OK(pv_store_resupply_get(r, "rso_one", &o));
+    assert_int_equal(o.status, PV_RESUPPLY_SHIPPED);
+    assert_int_equal(o.shipped_at, 300);
+    assert_int_equal(o.batch, shipped.batch);
+    OK(pv_store_media_batch_get(r, shipped.batch, &bgot));
+    assert_int_equal(bgot.sheets, 3);
+    assert_int_equal(bgot.payment, PV_MEDIA_PAID);
+    assert_string_equal(bgot.order_id, "rso_one");
+    assert_int_equal(bgot.distributed, 300);
+    OK(pv_store_media_sheet_get(r, shipped.batch, 3, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_PAID);
+    pv_store_close(r);
+    denv_books(e);
+}
+
+static void test_refusals_leave_nothing(void **state)
+{
+    struct denv *e = *state;
+    struct pv_store *r = denv_reader(e);
+    struct pv_affiliate_rec a, own, bad, *all = NULL;
+    struct pv_media_batch_rec b, paid, mine, next;
+    struct pv_media_sheet_rec sh;
+    struct pv_resupply_rec o;
+    struct pv_serial f;
+    char text[PV_SERIAL_TEXT_SIZE];
+    pv_mills price = -1, balance = -1;
+    size_t n = 9;
+
+    /* Affiliates: an unknown customer, no name. */
+    memset(&bad, 0, sizeof bad);
+    snprintf(bad.name, sizeof bad.name, "Nobody");
+    snprintf(bad.customer_id, sizeof bad.customer_id, "cus_X");
+    bad.resupply_sheets = 3;
+    assert_int_equal(pv_affiliate_create(e->st, &bad), PV_ENOTFOUND);
+    denv_no_tx(e->st);
+    bad.customer_id[0] = bad.name[0] = '\0';
+    assert_int_equal(pv_affiliate_create(e->st, &bad), PV_EINVAL);
+    denv_no_tx(e->st);
+    OK(pv_store_affiliate_list(r, &all, &n));
+    assert_int_equal(n, 0);
+    free(all);
+
+    /* Batches: no serial secret yet, an unknown affiliate, an unknown product. */
+    affiliate(e, "", &a);
+    memset(&b, 0, sizeof b);
+    b.product = 1;
+    b.sheets = 1;
+    snprintf(b.affiliate_id, sizeof b.affiliate_id, "%s", a.id);
+    assert_int_equal(pv_media_batch_create(e->st, &b), PV_ECONFIG);
+    denv_no_tx(e->st);
+    OK(pv_media_secret_ensure(e->st, 100, NULL));
+    snprintf(b.affiliate_id, sizeof b.affiliate_id, "aff_nope");
+    assert_int_equal(pv_media_batch_create(e->st, &b), PV_ENOTFOUND);
+    snprintf(b.affiliate_id, sizeof b.affiliate_id, "%s", a.id);
+    b.product = 77;
+    assert_int_equal(pv_media_batch_create(e->st, &b), PV_EINVAL);
+    denv_no_tx(e->st);
+    assert_int_equal(pv_store_media_batch_get(r, 1, &next), PV_ENOTFOUND);
+
+    /* Paying: a paid sheet, too little money, another customer's own media. */
+    batch(e, &a, PV_MEDIA_PAID, 1500, &paid);
+    assert_int_equal(paid.batch, 1);
+    sheet_serial(e, &paid, text, &f);
+    assert_int_equal(pv_media_pay(e->st, "cus_a", &f, text, 200, &price, &balance), PV_EEXIST);
+    denv_no_tx(e->st);
+    assert_int_equal(price, 0);
+    assert_int_equal(balance, 0);
+    batch(e, &a, PV_MEDIA_UNPAID, 1500, &b);
+    sheet_serial(e, &b, text, &f);
+    assert_int_equal(pv_media_pay(e->st, "cus_b", &f, text, 200, &price, &balance), PV_EFUNDS);
+    denv_no_tx(e->st);
+    affiliate(e, "cus_a", &own);
+    batch(e, &own, PV_MEDIA_UNPAID, 100, &mine);
+    sheet_serial(e, &mine, text, &f);
+    assert_int_equal(pv_media_pay(e->st, "cus_b", &f, text, 200, &price, &balance),
+                     PV_EMEDIUMGROUP);
+    denv_no_tx(e->st);
+    f.batch = 999;
+    assert_int_equal(pv_media_pay(e->st, "cus_b", &f, text, 200, &price, &balance),
+                     PV_EMEDIUMUNKNOWN);
+    denv_no_tx(e->st);
+    OK(pv_store_media_sheet_get(r, b.batch, 1, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_UNPAID);
+    OK(pv_store_media_sheet_get(r, mine.batch, 1, &sh));
+    assert_int_equal(sh.payment, PV_MEDIA_UNPAID);
+    assert_int_equal(committed_balance(r, "customer:cus_b"), 500);
+
+    /* Shipping: an unknown order, too many sheets, an order shipped already. */
+    assert_int_equal(pv_resupply_ship(e->st, "rso_nope", 0, 300, &o, &next), PV_ENOTFOUND);
+    denv_no_tx(e->st);
+    open_order(e, &a, "rso_one", &o);
+    assert_int_equal(pv_resupply_ship(e->st, "rso_one", PV_SERIAL_MAX_SHEET + 1, 300, &o, &next),
+                     PV_EINVAL);
+    denv_no_tx(e->st);
+    OK(pv_store_resupply_get(r, "rso_one", &o));
+    assert_int_equal(o.status, PV_RESUPPLY_OPEN);
+    assert_int_equal(pv_store_media_batch_get(r, mine.batch + 1, &next), PV_ENOTFOUND);
+    OK(pv_resupply_ship(e->st, "rso_one", 2, 300, &o, &next));
+    assert_int_equal(next.batch, mine.batch + 1);
+    assert_int_equal(pv_resupply_ship(e->st, "rso_one", 2, 400, &o, &next), PV_EEXIST);
+    denv_no_tx(e->st);
+    assert_int_equal(pv_store_media_batch_get(r, mine.batch + 2, &next), PV_ENOTFOUND);
+    OK(pv_store_resupply_get(r, "rso_one", &o));
+    assert_int_equal(o.shipped_at, 300);
+    pv_store_close(r);
+    denv_books(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +592,10 @@ int main(void)
         cmocka_unit_test(test_products),
         cmocka_unit_test_setup_teardown(test_secrets_rotate, setup_db, teardown_db),
         cmocka_unit_test_setup_teardown(test_batches_survive_rotation, setup_db, teardown_db),
+        cmocka_unit_test_setup_teardown(test_rotate_owns_its_transaction, setup_vendor,
+                                        teardown_vendor),
+        cmocka_unit_test_setup_teardown(test_workflows_commit, setup_vendor, teardown_vendor),
+        cmocka_unit_test_setup_teardown(test_refusals_leave_nothing, setup_vendor, teardown_vendor),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
