@@ -21,8 +21,8 @@
     X(EUNKNOWNFIELD, -6, 400, "unknown_field", "unknown field")                               \
     X(EMISSING, -7, 400, "missing_field", "a required field is missing")                      \
     X(ETOOBIG, -8, 413, "body_too_large", "request body is too large")                        \
-    X(EMAILCLASS, -9, 400, "unknown_mail_class", "unknown mail class")                        \
-    X(EWEIGHT, -10, 400, "weight_out_of_range", "weight is out of range for the mail class")  \
+    X(EMAILCLASS, -9, 400, "unknown_mail_class", "unknown mail class")                  \
+    X(EWEIGHT, -10, 400, "weight_out_of_range", "weight is out of range for the mail class")\
     X(EZIP, -11, 400, "invalid_zip", "ZIP code is not valid")                                 \
     X(EMAILDATE, -12, 400, "invalid_mail_date", "mail date is not valid")                     \
     X(ENORATE, -13, 400, "rate_not_effective", "no rate table is in effect for the mail date") \
@@ -82,7 +82,9 @@
     X(EMEDIUMPAYMENT, -60, 402, "medium_payment_required",                                  \
       "this medium must be paid for before use")                                            \
     X(EMEDIUMGROUP, -61, 403, "medium_group_not_allowed",                                   \
-      "this medium may not be used by this customer or for this mail class")
+      "this medium may not be used by this customer or for this mail class")            \
+    X(EPOSTAGE, -62, 422, "postage_mismatch",                                           \
+      "postage does not match the rate for the piece")
 /* clang-format on */
 
 enum pv_error {

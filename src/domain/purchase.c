@@ -18,12 +18,21 @@
  * Payment (docs/payments.md): a card is charged after the PSD is chosen and
  * before signing; a balance payment may first run the customer's
  * auto-refill. Charges of a job that does not commit are voided.
+ *
+ * Price: the processor does not take the front's word for it. Every piece
+ * is priced again here from its class, weight and mail date with the rate
+ * tables the front uses (rates.c), and a postage that differs is refused
+ * (PV_EPOSTAGE) before anything is read for update or written, so a holder
+ * of the internal secret cannot have a 13 oz flat signed for 0.001. The
+ * medium's price is never the front's: pv_media_check reads it from the
+ * store. The piece carries no priced options.
  */
 #include "domain/purchase.h"
 
 #include "domain/ledger.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
+#include "stampd/rates.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -151,6 +160,29 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     return PV_OK;
 }
 
+/* The mail dates a processor signs: the front's window (yesterday .. 30 days
+ * ahead, h_indicia.c) with a day more on each side for clocks that differ
+ * and requests that wait around midnight. An older table could be cheaper. */
+#define MAIL_DATE_BEHIND 2
+#define MAIL_DATE_AHEAD  31
+
+/* PV_OK when q's postage is the rate of its piece on its mail date at the
+ * time now (unix seconds): PV_EMAILDATE outside the window, the quote's error
+ * for a class or weight without a rate, PV_EPOSTAGE for any other price. */
+static int check_price(const struct pv_purchase_req *q, int64_t now)
+{
+    uint32_t today = pv_date_from_unix(now);
+    pv_mills want;
+    int rc;
+
+    if (q->mail_date < pv_date_add_days(today, -MAIL_DATE_BEHIND) ||
+        q->mail_date > pv_date_add_days(today, MAIL_DATE_AHEAD))
+        return PV_EMAILDATE;
+    if ((rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &want, NULL)) != PV_OK)
+        return rc;
+    return want == q->postage ? PV_OK : PV_EPOSTAGE;
+}
+
 static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct pv_purchase_res *r,
                   const char *stored_hash, const char *indicium_id)
 {
@@ -261,12 +293,14 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return replay(st, q, r, stored_hash, stored_id);
     if (rc != PV_ENOTFOUND)
         return rc;
+    if (q->postage < 0 || q->postage > UINT32_MAX)
+        return PV_EOVERFLOW;
+    if ((rc = check_price(q, now)) != PV_OK)
+        return rc;
 
     pv_account_customer_mode(q->customer_id, q->test, acct);
     if ((rc = pv_balance(st, acct, &balance)) != PV_OK)
         return rc;
-    if (q->postage < 0 || q->postage > UINT32_MAX)
-        return PV_EOVERFLOW;
     /* Media (media.c): checked before anything moves, recorded after the
      * indicium. The money is checked here, once the medium's price is known:
      * the postage and a medium bought with it, after any auto-refill. */

@@ -47,10 +47,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A first-class letter on NOW's date whose weight step costs postage (740: 1 oz,
+ * 1030: 2 oz, ...); a postage no step costs is a 1 oz letter that price does not
+ * match, which the processor refuses. */
 static struct pv_purchase_req req(const char *customer, const char *key, const char *hash,
                                   pv_mills postage)
 {
     struct pv_purchase_req q;
+    uint16_t w;
+    pv_mills p;
 
     memset(&q, 0, sizeof q);
     snprintf(q.customer_id, sizeof q.customer_id, "%s", customer);
@@ -59,6 +64,11 @@ static struct pv_purchase_req req(const char *customer, const char *key, const c
     q.mail_class = PV_MC_FIRST_CLASS_LETTER;
     q.weight_tenth_oz = 10;
     q.mail_date = 20261122;
+    for (w = 10; w <= pv_rate_max_weight(q.mail_class); w += 10)
+        if (pv_rate_quote(q.mail_class, w, q.mail_date, &p, NULL) == PV_OK && p == postage) {
+            q.weight_tenth_oz = w;
+            break;
+        }
     memcpy(q.from_zip, "94107", 6);
     memcpy(q.to_zip, "100011234", 10);
     q.postage = postage;
@@ -172,7 +182,8 @@ static void test_idempotency_rules(void **state)
     assert_int_equal(r3.err, PV_EIDEMREUSED);
     assert_int_equal(psd(e->st, 1).piece_count, 1);
     /* Keys are per customer: B may use the same key string. */
-    q = req("cus_b", "same-key", "hash-1", 400);
+    denv_post(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
+    q = req("cus_b", "same-key", "hash-1", 740);
     assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r4, 1, NOW), PV_OK);
     assert_int_equal(r4.err, PV_OK);
     assert_false(r4.replayed);
@@ -283,6 +294,54 @@ static void test_refuse_overflowing_postage(void **state)
     assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_EOVERFLOW);
     assert_int_equal(psd(e->st, 1).piece_count, 0);
+}
+
+/* The processor prices every piece itself (finding 1 of issue 12): a signed
+ * request for a 13 oz large envelope at 0.001 is refused before anything is
+ * written, and so is one whose mail date lies outside the window the front
+ * allows (an older rate table could be cheaper). Nothing moves: no balance,
+ * no register, no refill, no indicium, no idempotency record. */
+static void test_wrong_postage_refused_writes_nothing(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q[4];
+    struct pv_purchase_res r[4];
+    struct pv_indicium_rec *list;
+    size_t n;
+
+    q[0] = req("cus_a", "cheap", "h", 1);
+    q[0].mail_class = PV_MC_LARGE_ENVELOPE;
+    q[0].weight_tenth_oz = 130;
+    q[1] = req("cus_a", "cheap-letter", "h", 740);
+    q[1].weight_tenth_oz = 35; /* a 3.5 oz letter costs 1.610 */
+    q[2] = req("cus_a", "dear", "h", 740);
+    q[2].postage = 741; /* too much is as wrong as too little */
+    q[3] = req("cus_a", "old-date", "h", 740);
+    q[3].mail_date = 20250801; /* priced right for that date, but the window is NOW-1..NOW+30 */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 4, NOW), PV_OK);
+    assert_int_equal(r[0].err, PV_EPOSTAGE);
+    assert_int_equal(r[1].err, PV_EPOSTAGE);
+    assert_int_equal(r[2].err, PV_EPOSTAGE);
+    assert_int_equal(r[3].err, PV_EMAILDATE);
+    assert_string_equal(pv_error_code(PV_EPOSTAGE), "postage_mismatch");
+
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000);
+    assert_int_equal(psd(e->st, 1).piece_count, 0);
+    assert_int_equal(psd(e->st, 1).control_total, 0);
+    assert_int_equal(psd(e->st, 2).control_total, 0);
+    assert_int_equal(pv_store_indicium_list(e->st, "cus_a", NULL, 10, &list, &n), PV_OK);
+    assert_int_equal(n, 0);
+    free(list);
+    assert_int_equal(
+        pv_store_idem_get(e->st, "cus_a", "cheap", (char[PV_HASH_HEX]){0}, (char[PV_ID_MAX]){0}),
+        PV_ENOTFOUND);
+    /* Priced right, the same piece is sold. */
+    q[0].postage = 4870;
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 1, NOW), PV_OK);
+    assert_int_equal(r[0].err, PV_OK);
+    assert_int_equal(r[0].rec.ind.postage_mills, 4870);
+    assert_books(e->st);
 }
 
 /* Selection policy across processors: each holds its share of the leases;
@@ -409,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deposit_exhausted, setup_small_deposit, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_overflowing_postage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_postage_refused_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processors_share_psds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_lease_is_not_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_check, setup, teardown),
