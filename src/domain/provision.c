@@ -41,22 +41,6 @@ int pv_provision_initialised(struct pv_store *st, char **license)
     return rc;
 }
 
-/* Inside a transaction: the internal-protocol secret, unless there is one. */
-static int ensure_secret(struct pv_store *st)
-{
-    uint8_t rnd[32];
-    char hex[2 * sizeof rnd + 1], *v = NULL;
-    int rc = pv_store_config_get(st, PV_CFG_INTERNAL_SECRET, &v);
-
-    free(v);
-    if (rc != PV_ENOTFOUND)
-        return rc;
-    if ((rc = pv_random(rnd, sizeof rnd)) != PV_OK)
-        return rc;
-    pv_hex_encode(rnd, sizeof rnd, hex);
-    return pv_store_config_set(st, PV_CFG_INTERNAL_SECRET, hex);
-}
-
 /* A new signing key in cm for PSD id (its key id is the same) into *k. */
 static int make_key(struct pv_crypto *cm, uint32_t id, int test, int64_t now, struct pv_key_rec *k)
 {
@@ -143,7 +127,7 @@ static int write_vendor(struct pv_store *st, const struct pv_provision *p,
     if ((rc = pv_store_config_set(st, PV_CFG_LICENSE, p->license)) != PV_OK ||
         (rc = pv_store_config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
         (rc = pv_store_config_set(st, PV_CFG_CRYPTO, p->crypto_spec)) != PV_OK ||
-        (rc = ensure_secret(st)) != PV_OK || (rc = pv_media_secret_ensure(st, now, NULL)) != PV_OK)
+        (rc = pv_media_secret_ensure(st, now, NULL)) != PV_OK)
         goto out;
     for (i = 0; i < n; i++)
         if ((rc = insert_psd(st, &keys[i], i == n - 1)) != PV_OK)
@@ -241,14 +225,19 @@ out:
     return rc;
 }
 
-int pv_provision_upgrade(struct pv_store *st, int64_t now, uint32_t *test_psd)
+int pv_provision_upgrade(struct pv_store *st, int64_t now, uint32_t *test_psd, int *secret_removed)
 {
     uint32_t added = 0;
-    int rc;
+    int removed = 0, rc;
 
     if ((rc = pv_store_begin(st)) != PV_OK)
         return rc;
-    rc = ensure_secret(st);
+    /* The front-processor secret is no longer the database's to keep. */
+    rc = pv_store_config_delete(st, PV_CFG_OLD_INTERNAL_SECRET);
+    if (rc == PV_OK)
+        removed = 1;
+    if (rc == PV_ENOTFOUND)
+        rc = PV_OK;
     if (rc == PV_OK)
         rc = ensure_test_psd(st, now, &added);
     if (rc == PV_OK)
@@ -256,5 +245,7 @@ int pv_provision_upgrade(struct pv_store *st, int64_t now, uint32_t *test_psd)
     rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
     if (test_psd)
         *test_psd = rc == PV_OK ? added : 0;
+    if (secret_removed)
+        *secret_removed = rc == PV_OK ? removed : 0;
     return rc;
 }

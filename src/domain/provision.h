@@ -5,11 +5,10 @@
  * A vendor is: its postal license number, the refill policy, the crypto
  * module that holds its PSD keys, one signing key per PSD (N live PSDs and
  * a test PSD after them, each key id equal to its PSD id), the postal
- * deposit the authority paid in, the internal-protocol secret, the first
- * media serial secret, and optionally live card payments through a gateway
- * and demo accounts. Keys are generated in the module first (they cannot be
- * taken back into a transaction); everything the store keeps is then written
- * in one transaction, so a failed init leaves no half-made vendor.
+ * deposit the authority paid in, the first media serial secret, and optionally live card payments
+ * through a gateway and demo accounts. Keys are generated in the module first (they cannot be taken
+ * back into a transaction); everything the store keeps is then written in one transaction, so a
+ * failed init leaves no half-made vendor.
  */
 #ifndef STAMPD_PROVISION_H
 #define STAMPD_PROVISION_H
@@ -67,13 +66,15 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
                       struct pv_provision_out *out);
 
 /*
- * pv_provision_upgrade - after a migration, in one transaction: the
- * internal secret, the first media serial secret, and a test PSD with its
+ * pv_provision_upgrade - after a migration, in one transaction: delete the
+ * front-processor secret an older stampd kept in the config table (it lives
+ * on each host now), the first media serial secret, and a test PSD with its
  * key for a database from before test keys (id: one past every PSD and
  * key id; nothing when the store has no crypto module yet: init makes it).
- * *test_psd (may be NULL) gets the id of a test PSD added now, else 0.
+ * *test_psd (may be NULL) gets the id of a test PSD added now, else 0;
+ * *secret_removed (may be NULL) 1 when an old secret was deleted, else 0.
  * Returns PV_OK, the crypto module's errors, or store errors.
  */
-int pv_provision_upgrade(struct pv_store *st, int64_t now, uint32_t *test_psd);
+int pv_provision_upgrade(struct pv_store *st, int64_t now, uint32_t *test_psd, int *secret_removed);
 
 #endif

@@ -134,17 +134,22 @@ int pv_cmd_migrate(const struct opts *o)
 {
     struct pv_store *st = NULL;
     uint32_t added = 0;
-    int from = 0, to = 0, rc;
+    int from = 0, to = 0, removed = 0, rc;
 
     if (!pv_cmd_db_exists(o->db))
         return 1;
     if ((rc = pv_store_open(o->db, &st)) != PV_OK)
         return pv_cmd_fail("open database", rc);
     if ((rc = pv_store_migrate(st, &from, &to)) == PV_OK)
-        rc = pv_provision_upgrade(st, pv_now(), &added);
+        rc = pv_provision_upgrade(st, pv_now(), &added, &removed);
     pv_store_close(st);
     if (added)
         fprintf(stderr, "stampd: added test PSD %u for test keys\n", (unsigned) added);
+    if (removed)
+        fprintf(stderr,
+                "stampd: deleted the internal secret from the database: fronts and processors "
+                "now take it from --internal-secret-file or STAMPD_INTERNAL_SECRET; make a new "
+                "one with stampd secret generate (the old one is in every backup)\n");
     if (rc != PV_OK)
         return pv_cmd_fail("migrate", rc);
     fprintf(stderr, "stampd: schema v%d -> v%d\n", from, to);

@@ -10,12 +10,14 @@
 #include "domain/media.h"
 #include "render/render.h"
 #include "server/cmd.h"
+#include "server/cmd_secret.h"
 #include "server/http.h"
 #include "server/internal.h"
 #include "server/pool.h"
 #include "server/processor.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
+#include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -62,25 +64,6 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
     return PV_OK;
 }
 
-/* The vendor's internal-protocol secret, made by init or migrate. */
-static int load_secret(const char *db, char *out, size_t n)
-{
-    struct pv_store *st = NULL;
-    char *v = NULL;
-    int rc;
-
-    if ((rc = pv_store_open_checked(db, &st)) != PV_OK)
-        return rc;
-    rc = pv_store_config_get(st, PV_CFG_INTERNAL_SECRET, &v);
-    pv_store_close(st);
-    if (rc == PV_ENOTFOUND)
-        fprintf(stderr, "stampd: no internal secret in the database (run stampd migrate)\n");
-    if (rc == PV_OK)
-        snprintf(out, n, "%s", v);
-    free(v);
-    return rc;
-}
-
 /*
  * stampd serve: the API and N processors in one process.
  * stampd front: the API; purchases go to processor processes (router.c).
@@ -109,12 +92,13 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->refund_days && pv_parse_u64(o->refund_days, 0, 365, &refund_days) != PV_OK) ||
         (o->id && (mode != PV_RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
         (o->advertise && (mode != PV_RUN_PROCESSOR || strncmp(o->advertise, "http://", 7) != 0 ||
-                          strlen(o->advertise) >= 200))) {
+                          strlen(o->advertise) >= 200)) ||
+        (o->internal_secret_file && mode == PV_RUN_SERVE)) {
         fprintf(stderr,
                 "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
                 "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
                 "--refund-window-days 0-365, --id NAME and --advertise http://HOST:PORT "
-                "(processor)\n",
+                "(processor), --internal-secret-file PATH (front and processor)\n",
                 MAX_PROCESSORS);
         return 2;
     }
@@ -127,6 +111,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
 
     memset(&app, 0, sizeof app);
     memset(&popts, 0, sizeof popts);
+    /* The front-processor secret is the host's (cmd_secret.c); serve needs none. */
+    if (mode != PV_RUN_SERVE && pv_cmd_secret_load(o, mode == PV_RUN_FRONT ? "front" : "processor",
+                                                   app.secret, sizeof app.secret) != PV_OK)
+        return 1;
     if (!pv_cmd_db_exists(o->db))
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
@@ -146,8 +134,6 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         return pv_cmd_fail("read license (run stampd init first?)", rc);
     snprintf(app.license, sizeof app.license, "%s", license);
     free(license);
-    if (mode != PV_RUN_SERVE && (rc = load_secret(o->db, app.secret, sizeof app.secret)) != PV_OK)
-        return pv_cmd_fail("internal secret", rc);
     app.internal = mode == PV_RUN_PROCESSOR;
     app.refund_window_s = (int64_t) refund_days * 86400;
     if (o->trusted_proxy) {
@@ -221,5 +207,6 @@ out:
     pv_gateway_close(app.gws.test);
     pv_ratelimit_free(app.limits);
     pv_media_keyring_clear(&app.media);
+    pv_card_wipe(app.secret, sizeof app.secret);
     return rc == PV_OK ? 0 : 1;
 }

@@ -4,12 +4,14 @@
  * The front validates, prices and fingerprints a purchase, then posts it to
  * a processor as JSON at POST /internal/v1/purchase. Every request carries
  * X-Stampd-Time (unix ms) and X-Stampd-Signature: hex HMAC-SHA256 under the
- * vendor's internal secret (config "internal_secret", made by stampd init or
- * stampd migrate) over "METHOD\nPATH\nTIME\nBODY". A processor refuses
- * anything unsigned, wrongly signed or more than PV_INTERNAL_SKEW_MS old
- * (401), so only fronts holding the secret can spend customers' money. The
- * answer carries the job's outcome; a processor answers 503 for outcomes
- * another processor may not share (no PSD lease), so the front retries.
+ * vendor's internal secret (each host's, never the database's: made by
+ * stampd secret generate, read by cmd_secret.c) over
+ * "METHOD\nPATH\nTIME\nBODY". A processor refuses anything unsigned, wrongly
+ * signed or more than PV_INTERNAL_SKEW_MS old (401), so only fronts holding
+ * the secret can spend customers' money; and even they cannot set a price:
+ * the processor prices every piece itself (purchase.c). The answer carries
+ * the job's outcome; a processor answers 503 for outcomes another processor
+ * may not share (no PSD lease), so the front retries.
  */
 #include "server/internal.h"
 
@@ -138,7 +140,8 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
         return PV_EINVAL;
     q->test = json_is_true(json_object_get(o, "test"));
     q->pay.method = (int) method;
-    /* The front priced it; the processor trusts only a sane, known class. */
+    /* A sane, known class; the price is checked against the rates in the
+     * purchase itself (purchase.c), not trusted. */
     if (!pv_mail_class_name((int) cls) || !q->customer_id[0] || !q->idem_key[0])
         return PV_EINVAL;
     q->mail_class = (int) cls;

@@ -4,7 +4,6 @@
 #ifndef STAMPD_INTERNAL_H
 #define STAMPD_INTERNAL_H
 
-#include "domain/config.h" /* PV_CFG_INTERNAL_SECRET: the protocol secret's config key */
 #include "domain/purchase.h"
 
 #include <jansson.h>

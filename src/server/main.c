@@ -9,11 +9,13 @@
  *   stampd operator create --db DSN --email EMAIL
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
  *   stampd media rotate-secret --db DSN
+ *   stampd secret generate --internal-secret-file PATH
  */
 #include "server/cmd.h"
 #include "server/cmd_accounts.h"
 #include "server/cmd_init.h"
 #include "server/cmd_run.h"
+#include "server/cmd_secret.h"
 
 #include "domain/ledger.h"
 #include "domain/media.h"
@@ -36,9 +38,11 @@ static void usage(FILE *f)
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
-          "  stampd front --db DSN [--listen HOST:PORT] [--threads N]\n"
-          "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
-          "                   [--lease-ms N]\n"
+          "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
+          "               [--threads N]\n"
+          "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
+          "                   [--id NAME] [--advertise URL] [--lease-ms N]\n"
+          "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
           "  stampd ledger check --db DSN\n"
@@ -46,11 +50,14 @@ static void usage(FILE *f)
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
           "--lockout 900, --refund-window-days 30. customer/operator create take the\n"
-          "account's web password from STAMPD_PASSWORD when it is set.\n",
+          "account's web password from STAMPD_PASSWORD when it is set. front and\n"
+          "processor take the secret they share from --internal-secret-file (mode 0600)\n"
+          "or STAMPD_INTERNAL_SECRET.\n",
           f);
 }
 
-static int parse_opts(int argc, char **argv, int start, struct opts *o)
+/* The options argv[start..argc) into o; need_db: --db is required. */
+static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int need_db)
 {
     static const struct {
         const char *name;
@@ -74,6 +81,7 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
         {"--lockout", offsetof(struct opts, lockout)},
         {"--refund-window-days", offsetof(struct opts, refund_days)},
         {"--trusted-proxy", offsetof(struct opts, trusted_proxy)},
+        {"--internal-secret-file", offsetof(struct opts, internal_secret_file)},
     };
     int i;
     size_t k;
@@ -99,11 +107,16 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
         }
         *(const char **) ((char *) o + table[k].off) = eq ? eq + 1 : argv[++i];
     }
-    if (!o->db) {
+    if (need_db && !o->db) {
         fprintf(stderr, "stampd: --db DSN is required\n");
         return -1;
     }
     return 0;
+}
+
+static int parse_opts(int argc, char **argv, int start, struct opts *o)
+{
+    return parse_opts_db(argc, argv, start, o, 1);
 }
 
 /* stampd ledger check: prove the books; exit 1 when something does not add up. */
@@ -199,6 +212,11 @@ int main(int argc, char **argv)
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         return cmd_rotate_secret(&o);
+    }
+    if (strcmp(argv[1], "secret") == 0 && argc > 2 && strcmp(argv[2], "generate") == 0) {
+        if (parse_opts_db(argc, argv, 3, &o, 0) < 0)
+            return 2;
+        return pv_cmd_secret_generate(&o);
     }
     if (strcmp(argv[1], "migrate") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)

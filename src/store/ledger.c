@@ -51,6 +51,17 @@ int pv_store_config_get(struct pv_store *st, const char *key, char **value)
     return pv_get_by_text(st, S_CONFIG_GET, key, read_strdup, value, sizeof *value);
 }
 
+int pv_store_config_delete(struct pv_store *st, const char *key)
+{
+    struct pv_q q;
+
+    if (!st || !key)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_CONFIG_DELETE);
+    pv_q_text(&q, key);
+    return pv_q_write_found(&q);
+}
+
 /* journal_post without arrays: several statements, all or nothing. */
 static int post_lines(struct pv_store *st, const char *kind, const char *ref,
                       const struct pv_ledger_line *lines, size_t n, int64_t at)

@@ -55,6 +55,7 @@
     X(CONFIG_SET, BOTH("INSERT INTO config(key, value) VALUES ($1, $2) "                           \
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"))                  \
     X(CONFIG_GET, BOTH("SELECT value FROM config WHERE key = $1"))                                 \
+    X(CONFIG_DELETE, BOTH("DELETE FROM config WHERE key = $1"))                                    \
     /* One statement: atomic on its own, and the accounts are locked in name order. */             \
     X(JOURNAL_POST,                                                                                \
       DIALECT(NULL,                                                                                \

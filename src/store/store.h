@@ -390,9 +390,10 @@ int pv_store_savepoint(struct pv_store *st);
 int pv_store_release(struct pv_store *st);
 int pv_store_rollback_to(struct pv_store *st);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
- * unset; *value is owned (free()). */
+ * unset; *value is owned (free()). delete: PV_ENOTFOUND when there was none. */
 int pv_store_config_set(struct pv_store *st, const char *key, const char *value);
 int pv_store_config_get(struct pv_store *st, const char *key, char **value);
+int pv_store_config_delete(struct pv_store *st, const char *key);
 /* Ledger. journal_post writes one entry of n lines and adds each line to
  * its account's balance (creating the account at 0 when new). It does
  * not check the sum: pv_ledger_post() in src/domain does. */

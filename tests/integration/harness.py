@@ -206,6 +206,15 @@ class Stampd:
         self.operator_key = keys["STAMP_OPERATOR_KEY"]
         return self
 
+    def internal_secret(self):
+        """`stampd secret generate` into this directory (once): returns (path, secret),
+        the file `stampd front` and `stampd processor` take with --internal-secret-file."""
+        path = os.path.join(self.dir, "internal.secret")
+        if not os.path.exists(path):
+            self.run("secret", "generate", "--internal-secret-file", path)
+        with open(path) as f:
+            return path, f.read().strip()
+
     def customer(self, email, balance):
         """Create a customer with a balance in dollars; returns its API key."""
         _, out, _ = self.run("customer", "create", "--db", self.db, "--email", email,

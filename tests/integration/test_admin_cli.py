@@ -40,11 +40,15 @@ PROCS = {}     # name -> (Popen, stderr path, URL it listens on)
 
 
 def spawn(name, args):
-    """Start `stampd ARGS`; wait for its "listening on URL" line. Returns (proc, path, url)."""
+    """Start `stampd ARGS`; wait for its "listening on URL" line. Returns (proc, path, url).
+    The front-processor secret comes from the environment here (test_scale_out
+    gives it as a file)."""
     path = os.path.join(SRV.dir, name + ".stderr")
+    env = harness.stampd_env()
+    env["STAMPD_INTERNAL_SECRET"] = SRV.internal_secret()[1]
     with open(path, "ab") as errf:
         proc = subprocess.Popen([harness.STAMPD_BIN] + args, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=errf, env=harness.stampd_env())
+                                stdout=subprocess.DEVNULL, stderr=errf, env=env)
     PROCS[name] = (proc, path, None)
     pat = re.compile(r"^listening on (http://[0-9.]+:[0-9]+)\s*$", re.M)
     deadline = time.monotonic() + harness.START_TIMEOUT

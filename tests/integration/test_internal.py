@@ -1,5 +1,12 @@
 """test_internal.py - the front -> processor channel as an insider attacks it.
 
+The secret: it is not in the database after `stampd init` or `stampd
+migrate` (an older database's row is deleted, and migrate says so); `stampd
+secret generate` writes it with mode 0600; `stampd front` and `stampd
+processor` refuse to start without it, with a file group or others may read,
+or with both a file and STAMPD_INTERNAL_SECRET.
+
+The price:
 Issue 12, finding 1: a holder of the internal secret could post a signed
 POST /internal/v1/purchase with postage_mills 1 for a 13 oz large envelope
 straight to a `stampd processor`, and it was signed. Here a real processor
@@ -15,6 +22,9 @@ import hmac
 import http.client
 import json
 import os
+import sqlite3
+import stat
+import subprocess
 import sys
 import time
 import unittest
@@ -24,17 +34,6 @@ import harness  # noqa: E402
 from test_scale_out import Cluster  # noqa: E402
 
 INTERNAL_PATH = "/internal/v1/purchase"
-
-
-def internal_secret(c):
-    """The secret the cluster's front and processors share: today in the
-    config table, where every database reader finds it."""
-    import sqlite3
-    db = sqlite3.connect(c.srv.db[len("sqlite:"):])
-    try:
-        return db.execute("SELECT value FROM config WHERE key = 'internal_secret'").fetchone()[0]
-    finally:
-        db.close()
 
 
 def forged(customer_id, idem, mail_class, weight_tenth_oz, postage_mills, mail_date=None):
@@ -68,6 +67,95 @@ def post_signed(host, port, secret, body):
         conn.close()
 
 
+def config_keys(srv):
+    """The keys of the config table of srv's SQLite database."""
+    db = sqlite3.connect(srv.db[len("sqlite:"):])
+    try:
+        return {k for (k,) in db.execute("SELECT key FROM config")}
+    finally:
+        db.close()
+
+
+def run_server(srv, mode, extra=(), env_secret=None, timeout=20):
+    """`stampd MODE` that must refuse to start: (exit status, stderr). A server
+    that starts anyway is killed and reported as None."""
+    env = harness.stampd_env()
+    env.pop("STAMPD_INTERNAL_SECRET", None)
+    if env_secret is not None:
+        env["STAMPD_INTERNAL_SECRET"] = env_secret
+    p = subprocess.Popen([harness.STAMPD_BIN, mode, "--db", srv.db, "--listen", "127.0.0.1:0"]
+                         + list(extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        _, err = p.communicate(timeout=timeout)
+        return p.returncode, err.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        _, err = p.communicate()
+        return None, err.decode("utf-8", "replace")
+
+
+class Secret(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Stampd("secret")
+        cls.srv.init(psds=1)
+
+    def test_not_in_database_after_init_and_migrate(self):
+        srv = self.srv
+        self.assertNotIn("internal_secret", config_keys(srv))
+        # A database of an older stampd kept it in plain text: migrate deletes it.
+        db = sqlite3.connect(srv.db[len("sqlite:"):])
+        db.execute("INSERT INTO config(key, value) VALUES ('internal_secret', 'ab' || hex(randomblob(31)))")
+        db.commit()
+        db.close()
+        _, _, err = srv.run("migrate", "--db", srv.db)
+        self.assertIn("deleted the internal secret", err)
+        self.assertNotIn("internal_secret", config_keys(srv))
+        _, _, err = srv.run("migrate", "--db", srv.db)
+        self.assertNotIn("internal secret", err)
+
+    def test_generate_writes_0600_and_never_overwrites(self):
+        path, secret = self.srv.internal_secret()
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertRegex(secret, r"^[0-9a-f]{64}$")
+        rc, _, err = self.srv.run("secret", "generate", "--internal-secret-file", path,
+                                  check=False)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("exists", err)
+        with open(path) as f:
+            self.assertEqual(f.read().strip(), secret)
+
+    def test_front_and_processor_refuse_to_start_without_it(self):
+        for mode in ("processor", "front"):
+            rc, err = run_server(self.srv, mode)
+            self.assertIsNotNone(rc, "%s started without an internal secret:\n%s" % (mode, err))
+            self.assertNotEqual(rc, 0)
+            self.assertIn("--internal-secret-file", err)
+            self.assertIn("STAMPD_INTERNAL_SECRET", err)
+
+    def test_loose_file_short_secret_and_two_sources_refused(self):
+        path, secret = self.srv.internal_secret()
+        loose = os.path.join(self.srv.dir, "loose.secret")
+        with open(loose, "w") as f:
+            f.write(secret + "\n")
+        os.chmod(loose, 0o640)
+        rc, err = run_server(self.srv, "processor", ["--internal-secret-file", loose])
+        self.assertIsNotNone(rc, err)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("group or others", err)
+        rc, err = run_server(self.srv, "processor", env_secret="short")
+        self.assertIsNotNone(rc, err)
+        self.assertIn("32", err)
+        rc, err = run_server(self.srv, "front", ["--internal-secret-file", path],
+                             env_secret=secret)
+        self.assertIsNotNone(rc, err)
+        self.assertIn("not both", err)
+        # serve runs front and processors in one process: it takes no secret.
+        rc, err = run_server(self.srv, "serve", ["--internal-secret-file", path])
+        self.assertEqual(rc, 2, err)
+
+
 class InternalChannel(unittest.TestCase):
     def test_processor_prices_forged_purchase(self):
         c = Cluster("forge", processors=1, psds=2)
@@ -76,7 +164,7 @@ class InternalChannel(unittest.TestCase):
             key = srv.customer("victim@example.com", 100)
             cid = srv.get_ok("/v1/account", key)["id"]
             _, _, host, port = c.procs["p1"]
-            secret = internal_secret(c)
+            secret = c.secret
             before = srv.balance(key)
             psds_before = srv.psds()["psds"]
 

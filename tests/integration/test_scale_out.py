@@ -57,6 +57,8 @@ class Cluster:
         keys = harness.Stampd._keys(out)
         self.srv.customer_key = keys["STAMP_KEY"]
         self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]
+        # The front-processor secret is each host's, never the database's.
+        self.secret_file, self.secret = self.srv.internal_secret()
         for i in range(1, processors + 1):
             self.start_processor("p%d" % i)
         self.start_front()
@@ -82,14 +84,17 @@ class Cluster:
         raise AssertionError("%s did not start:\n%s" % (name, self.srv.stderr_text(path)))
 
     def start_processor(self, pid):
-        args = ["processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid]
+        args = ["processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid,
+                "--internal-secret-file", self.secret_file]
         if self.lease_ms:
             args += ["--lease-ms", str(self.lease_ms)]
         self.procs[pid] = self._spawn(pid, args)
 
     def start_front(self):
         proc, path, host, port = self._spawn("front", ["front", "--db", self.srv.db, "--listen",
-                                                       "127.0.0.1:0", "--threads", "8"])
+                                                       "127.0.0.1:0", "--threads", "8",
+                                                       "--internal-secret-file",
+                                                       self.secret_file])
         self.front = (proc, path)
         self.srv.host, self.srv.port = host, port
 

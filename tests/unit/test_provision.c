@@ -68,9 +68,9 @@ static void test_init(void **state)
     free(v);
     assert_string_equal(v = config(e, PV_CFG_CRYPTO), spec);
     free(v);
-    assert_non_null(v = config(e, PV_CFG_INTERNAL_SECRET));
-    assert_int_equal(strlen(v), 64);
-    free(v);
+    /* The front-processor secret is not the database's (issue 12): every
+     * reader and every backup of it would hold it. */
+    assert_null(config(e, PV_CFG_OLD_INTERNAL_SECRET));
     assert_null(config(e, PV_CFG_GATEWAY));
     assert_int_equal(pv_store_psd_list(e->st, &psds, &n), PV_OK);
     assert_int_equal(pv_store_key_list(e->st, &keys, &nk), PV_OK);
@@ -172,14 +172,20 @@ static void test_upgrade(void **state)
 {
     struct denv *e = *state;
     struct pv_psd_rec p;
-    char spec[320], *v;
+    char spec[320];
     uint32_t added = 99;
+    int removed = 99;
 
-    /* Not initialised: secrets only. */
-    assert_int_equal(pv_provision_upgrade(e->st, 1, &added), PV_OK);
+    /* Not initialised: the media secret only; no internal secret is made. */
+    assert_int_equal(pv_provision_upgrade(e->st, 1, &added, &removed), PV_OK);
     assert_int_equal(added, 0);
-    assert_non_null(v = config(e, PV_CFG_INTERNAL_SECRET));
-    free(v);
+    assert_int_equal(removed, 0);
+    assert_null(config(e, PV_CFG_OLD_INTERNAL_SECRET));
+    /* The internal secret an older stampd kept in the config table is deleted. */
+    assert_int_equal(pv_store_config_set(e->st, PV_CFG_OLD_INTERNAL_SECRET, "0123abcd"), PV_OK);
+    assert_int_equal(pv_provision_upgrade(e->st, 1, &added, &removed), PV_OK);
+    assert_int_equal(removed, 1);
+    assert_null(config(e, PV_CFG_OLD_INTERNAL_SECRET));
     /* A vendor from before test keys: live PSDs 1 and 2 (key 7), a module. */
     snprintf(spec, sizeof spec, "openssl:%s/keys", e->dir);
     assert_int_equal(pv_store_begin(e->st), PV_OK);
@@ -187,12 +193,13 @@ static void test_upgrade(void **state)
     denv_psd(e->st, e->cm, 1, 1, 0);
     denv_psd(e->st, e->cm, 7, 7, 0);
     assert_int_equal(pv_store_commit(e->st), PV_OK);
-    assert_int_equal(pv_provision_upgrade(e->st, 2, &added), PV_OK);
+    assert_int_equal(pv_provision_upgrade(e->st, 2, &added, &removed), PV_OK);
+    assert_int_equal(removed, 0);
     assert_int_equal(added, 8);
     assert_int_equal(pv_store_psd_get(e->st, 8, &p), PV_OK);
     assert_true(p.test);
     assert_int_equal(p.key_id, 8);
-    assert_int_equal(pv_provision_upgrade(e->st, 3, &added), PV_OK);
+    assert_int_equal(pv_provision_upgrade(e->st, 3, &added, NULL), PV_OK);
     assert_int_equal(added, 0);
 }
 

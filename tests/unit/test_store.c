@@ -447,6 +447,11 @@ static void test_config(void **state)
     OK(pv_store_config_get(st, "refill_policy_mills", &v));
     assert_string_equal(v, "");
     free(v);
+    OK(pv_store_config_delete(st, "refill_policy_mills"));
+    assert_int_equal(pv_store_config_get(st, "refill_policy_mills", &v), PV_ENOTFOUND);
+    assert_int_equal(pv_store_config_delete(st, "refill_policy_mills"), PV_ENOTFOUND);
+    OK(pv_store_config_get(st, "license", &v)); /* only that key */
+    free(v);
 }
 
 /* ---- ledger ------------------------------------------------------------------------------- */
