@@ -176,6 +176,12 @@ int pv_account_signup(struct pv_store *st, const char *email, const char *passwo
     customer_id[0] = '\0';
     if (!pv_email_valid(email))
         return PV_EEMAIL;
+    /* A refused password costs what a taken email costs (the hash below),
+     * so the time of the answer does not tell the two apart. */
+    if (pv_password_policy(password) != PV_OK) {
+        (void) pv_password_verify(password, NULL);
+        return PV_EPASSWORD;
+    }
     /* The slow hash before the transaction, so it holds no lock meanwhile. */
     if ((rc = pv_password_hash(password, hash)) != PV_OK)
         return rc;

@@ -87,7 +87,9 @@ int pv_session_delete(struct pv_store *st, const char *token);
  * transaction. The customer's id into customer_id, the tokens into *out.
  * PV_EEMAIL, PV_EPASSWORD (policy), PV_EINVAL (a test key for no
  * customer), PV_EEXIST (the email has an account), PV_ECRYPTO, store
- * errors.
+ * errors. PV_EPASSWORD and PV_EEXIST come after the same argon2id work,
+ * so that a caller answering both alike (docs/api.md, sign-up) does not
+ * tell by the time which one it was.
  */
 int pv_account_signup(struct pv_store *st, const char *email, const char *password,
                       const struct pv_key_wish *kw, int64_t now, char customer_id[PV_ID_MAX],

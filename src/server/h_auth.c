@@ -315,7 +315,7 @@ void pv_h_signup(struct pv_call *call)
     char id[PV_ID_MAX];
     const char *email, *password;
     json_t *root;
-    int rc;
+    int rc, wait;
 
     if (!(root = pv_body_object(rq, signup_fields, rp)))
         return;
@@ -325,13 +325,20 @@ void pv_h_signup(struct pv_call *call)
         pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_EPASSWORD, &password, rp) !=
             PV_OK)
         goto out;
+    /* Every sign-up costs an argon2id hash (and maybe an account): a budget
+     * per source, spent before the work. */
+    if (pv_ratelimit_reserve(call->app->signups, rq->remote, pv_now_ms(), &wait) != PV_OK) {
+        pv_reply_error(rp, PV_ERATELIMIT, NULL, "too many sign-ups from this address; try later");
+        rp->retry_after = wait;
+        goto out;
+    }
     rc = pv_account_signup(call->st, email, password, &kw, pv_now(), id, &login);
     if (rc == PV_EEMAIL)
         pv_reply_error(rp, rc, "email", NULL);
-    else if (rc == PV_EPASSWORD)
-        pv_reply_error(rp, rc, "password", NULL);
-    else if (rc == PV_EEXIST)
-        pv_reply_error(rp, rc, "email", "an account with this email exists; log in");
+    else if (rc == PV_EPASSWORD || rc == PV_EEXIST)
+        /* One answer, after the same work: sign-up must not tell who has an
+         * account (docs/api.md, "Sign-up and existing accounts"). */
+        pv_reply_error(rp, PV_ESIGNUP, "password", NULL);
     else if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else
