@@ -13,6 +13,7 @@
 #include "stampd/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int pv_email_valid(const char *e)
@@ -126,6 +127,74 @@ int pv_session_delete(struct pv_store *st, const char *token)
 
     pv_token_hash(token, hex);
     return pv_store_session_delete(st, hex);
+}
+
+/* The handle of a stored session (account.h): never the hash itself. */
+static void session_handle(const char *hash, char id[PV_SESSION_HANDLE])
+{
+    char hex[PV_HASH_HEX];
+
+    pv_token_hash(hash, hex);
+    snprintf(id, PV_SESSION_HANDLE, "ses_%.20s", hex);
+}
+
+int pv_session_list(struct pv_store *st, int role, const char *owner, const char *current_token,
+                    int64_t now, struct pv_session_view **out, size_t *n)
+{
+    struct pv_session_rec *recs = NULL;
+    struct pv_session_view *v = NULL;
+    char cur[PV_HASH_HEX] = "";
+    size_t i, count = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (current_token)
+        pv_token_hash(current_token, cur);
+    if ((rc = pv_store_session_list(st, role, owner, now, &recs, &count)) != PV_OK)
+        return rc;
+    if (count && !(v = calloc(count, sizeof *v))) {
+        free(recs);
+        return PV_ENOMEM;
+    }
+    for (i = 0; i < count; i++) {
+        session_handle(recs[i].hash, v[i].id);
+        v[i].created = recs[i].created;
+        v[i].expires = recs[i].expires;
+        v[i].current = cur[0] && strcmp(cur, recs[i].hash) == 0;
+    }
+    free(recs);
+    *out = v;
+    *n = count;
+    return PV_OK;
+}
+
+int pv_session_end(struct pv_store *st, int role, const char *owner, const char *id,
+                   const char *current_token, int64_t now, int *was_current)
+{
+    struct pv_session_rec *recs = NULL;
+    char cur[PV_HASH_HEX] = "", h[PV_SESSION_HANDLE];
+    size_t i, count = 0;
+    int rc;
+
+    *was_current = 0;
+    if (current_token)
+        pv_token_hash(current_token, cur);
+    /* Only the owner's own sessions are searched: a handle of someone
+     * else's is not found, whatever it is. */
+    if ((rc = pv_store_session_list(st, role, owner, now, &recs, &count)) != PV_OK)
+        return rc;
+    rc = PV_ENOTFOUND;
+    for (i = 0; i < count; i++) {
+        session_handle(recs[i].hash, h);
+        if (strcmp(h, id) != 0)
+            continue;
+        *was_current = cur[0] && strcmp(cur, recs[i].hash) == 0;
+        rc = pv_store_session_delete(st, recs[i].hash);
+        break;
+    }
+    free(recs);
+    return rc;
 }
 
 /* Inside the caller's transaction: the wished key, then the session. */

@@ -88,5 +88,95 @@ class SignupEnumeration(unittest.TestCase):
             srv.abandon()
 
 
+
+class Sessions(unittest.TestCase):
+    def test_list_and_end_sessions(self):
+        srv = harness.Stampd("sessions")
+        srv.init(psds=1)
+        srv.start(processors=1)
+        try:
+            addr = email("ses")
+            st, h, j = srv.request("POST", "/v1/signup", body={
+                "email": addr, "password": PASSWORD, "api_key": {"mode": "live"}})
+            self.assertEqual(st, 201, j)
+            live_key = j["api_key"]["key"]
+            sessions = [(h["set-cookie"].split(";")[0], j["csrf_token"])]
+            for _ in range(2):
+                st, h, j = srv.request("POST", "/v1/login",
+                                       body={"email": addr, "password": PASSWORD})
+                self.assertEqual(st, 200, j)
+                sessions.append((h["set-cookie"].split(";")[0], j["csrf_token"]))
+            (a, _), (b, b_csrf), (c, c_csrf) = sessions
+
+            def hdr(cookie, csrf=None):
+                d = {"Cookie": cookie}
+                if csrf:
+                    d["X-CSRF-Token"] = csrf
+                return d
+
+            st, _, lst = srv.request("GET", "/v1/account/sessions", headers=hdr(c))
+            self.assertEqual(st, 200, lst)
+            self.assertEqual(lst["object"], "list")
+            data = lst["data"]
+            self.assertEqual(len(data), 3, data)
+            self.assertEqual([d["current"] for d in data].count(True), 1, data)
+            for d in data:
+                self.assertEqual(set(d), {"id", "object", "created", "expires", "current"}, d)
+                self.assertRegex(d["id"], r"^ses_[0-9a-f]{20}$")
+                self.assertEqual(d["object"], "session")
+            text = repr(lst)
+            for cookie, csrf in sessions:  # no secret of any session in the list
+                self.assertNotIn(cookie.split("=", 1)[1], text)
+                self.assertNotIn(csrf, text)
+            current = [d["id"] for d in data if d["current"]][0]
+
+            # The other sessions, seen from b: end a's.
+            st, _, lst_b = srv.request("GET", "/v1/account/sessions", headers=hdr(b))
+            b_id = [d["id"] for d in lst_b["data"] if d["current"]][0]
+            a_id = [d["id"] for d in data if d["id"] not in (current, b_id)][0]
+            st, _, j = srv.request("DELETE", "/v1/account/sessions/" + a_id, headers=hdr(c))
+            self.assertEqual((st, j["error"]["code"]), (403, "csrf_failed"), j)
+            # Another customer cannot end (or find) them.
+            other = srv.signup(email("other"))
+            st, _, j = srv.request("DELETE", "/v1/account/sessions/" + a_id, key=other)
+            self.assertEqual((st, j["error"]["code"]), (404, "not_found"), j)
+            others = [d["id"] for d in srv.get_ok("/v1/account/sessions", other)["data"]]
+            self.assertEqual(len(others), 1)  # its own sign-up's, none of ours
+            self.assertFalse(set(others) & {d["id"] for d in data})
+            st, h, j = srv.request("DELETE", "/v1/account/sessions/" + a_id,
+                                   headers=hdr(c, c_csrf))
+            self.assertEqual((st, j), (200, {"id": a_id, "object": "session", "ended": True}))
+            self.assertNotIn("set-cookie", h)
+            self.assertEqual(srv.request("GET", "/v1/session", headers=hdr(a))[0], 401)
+            self.assertEqual(srv.request("GET", "/v1/session", headers=hdr(c))[0], 200)
+            st, _, j = srv.request("DELETE", "/v1/account/sessions/" + a_id,
+                                   headers=hdr(c, c_csrf))
+            self.assertEqual((st, j["error"]["code"]), (404, "not_found"), j)
+
+            # Ending the current one is logging out: the cookie is cleared.
+            st, h, j = srv.request("DELETE", "/v1/account/sessions/" + current,
+                                   headers=hdr(c, c_csrf))
+            self.assertEqual(st, 200, j)
+            self.assertIn("Max-Age=0", h["set-cookie"])
+            self.assertEqual(srv.request("GET", "/v1/session", headers=hdr(c))[0], 401)
+
+            # With an API key: the sessions left, none current; a key may end them too.
+            left = srv.get_ok("/v1/account/sessions", live_key)["data"]
+            self.assertEqual([(d["id"], d["current"]) for d in left], [(b_id, False)])
+            st, _, test_key = srv.request("POST", "/v1/account/api-keys", key=live_key,
+                                          body={"mode": "test"})
+            self.assertEqual(st, 201, test_key)
+            st, _, j = srv.request("DELETE", "/v1/account/sessions/" + b_id,
+                                   key=test_key["key"])
+            self.assertEqual((st, j["error"]["code"]), (403, "forbidden"), j)
+            st, _, j = srv.request("DELETE", "/v1/account/sessions/" + b_id, key=live_key)
+            self.assertEqual(st, 200, j)
+            self.assertEqual(srv.request("GET", "/v1/session", headers=hdr(b, b_csrf))[0], 401)
+            self.assertEqual(srv.get_ok("/v1/account/sessions", live_key)["data"], [])
+            srv.stop()
+        finally:
+            srv.abandon()
+
+
 if __name__ == "__main__":
     harness.main()
