@@ -138,62 +138,69 @@ static void session_handle(const char *hash, char id[PV_SESSION_HANDLE])
     snprintf(id, PV_SESSION_HANDLE, "ses_%.20s", hex);
 }
 
+/* The unexpired sessions of (role, owner): the stored records into *recs
+ * and their owner's view of them into *views (both owned, free()). */
+static int owner_sessions(struct pv_store *st, int role, const char *owner,
+                          const char *current_token, int64_t now, struct pv_session_rec **recs,
+                          struct pv_session_view **views, size_t *n)
+{
+    char cur[PV_HASH_HEX] = "";
+    size_t i;
+    int rc;
+
+    *views = NULL;
+    if (current_token)
+        pv_token_hash(current_token, cur);
+    if ((rc = pv_store_session_list(st, role, owner, now, recs, n)) != PV_OK)
+        return rc;
+    if (*n && !(*views = calloc(*n, sizeof **views))) {
+        free(*recs);
+        *recs = NULL;
+        *n = 0;
+        return PV_ENOMEM;
+    }
+    for (i = 0; i < *n; i++) {
+        session_handle((*recs)[i].hash, (*views)[i].id);
+        (*views)[i].created = (*recs)[i].created;
+        (*views)[i].expires = (*recs)[i].expires;
+        (*views)[i].current = cur[0] && strcmp(cur, (*recs)[i].hash) == 0;
+    }
+    return PV_OK;
+}
+
 int pv_session_list(struct pv_store *st, int role, const char *owner, const char *current_token,
                     int64_t now, struct pv_session_view **out, size_t *n)
 {
     struct pv_session_rec *recs = NULL;
-    struct pv_session_view *v = NULL;
-    char cur[PV_HASH_HEX] = "";
-    size_t i, count = 0;
-    int rc;
+    int rc = owner_sessions(st, role, owner, current_token, now, &recs, out, n);
 
-    *out = NULL;
-    *n = 0;
-    if (current_token)
-        pv_token_hash(current_token, cur);
-    if ((rc = pv_store_session_list(st, role, owner, now, &recs, &count)) != PV_OK)
-        return rc;
-    if (count && !(v = calloc(count, sizeof *v))) {
-        free(recs);
-        return PV_ENOMEM;
-    }
-    for (i = 0; i < count; i++) {
-        session_handle(recs[i].hash, v[i].id);
-        v[i].created = recs[i].created;
-        v[i].expires = recs[i].expires;
-        v[i].current = cur[0] && strcmp(cur, recs[i].hash) == 0;
-    }
     free(recs);
-    *out = v;
-    *n = count;
-    return PV_OK;
+    return rc;
 }
 
 int pv_session_end(struct pv_store *st, int role, const char *owner, const char *id,
                    const char *current_token, int64_t now, int *was_current)
 {
     struct pv_session_rec *recs = NULL;
-    char cur[PV_HASH_HEX] = "", h[PV_SESSION_HANDLE];
-    size_t i, count = 0;
+    struct pv_session_view *views = NULL;
+    size_t i, n = 0;
     int rc;
 
     *was_current = 0;
-    if (current_token)
-        pv_token_hash(current_token, cur);
     /* Only the owner's own sessions are searched: a handle of someone
      * else's is not found, whatever it is. */
-    if ((rc = pv_store_session_list(st, role, owner, now, &recs, &count)) != PV_OK)
+    if ((rc = owner_sessions(st, role, owner, current_token, now, &recs, &views, &n)) != PV_OK)
         return rc;
     rc = PV_ENOTFOUND;
-    for (i = 0; i < count; i++) {
-        session_handle(recs[i].hash, h);
-        if (strcmp(h, id) != 0)
+    for (i = 0; i < n; i++) {
+        if (strcmp(views[i].id, id) != 0)
             continue;
-        *was_current = cur[0] && strcmp(cur, recs[i].hash) == 0;
+        *was_current = views[i].current;
         rc = pv_store_session_delete(st, recs[i].hash);
         break;
     }
     free(recs);
+    free(views);
     return rc;
 }
 

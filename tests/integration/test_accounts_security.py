@@ -7,6 +7,7 @@ existing accounts"). Sessions: a customer lists its web sessions and ends
 any of them (GET/DELETE /v1/account/sessions).
 """
 
+import contextlib
 import os
 import statistics
 import sys
@@ -23,12 +24,22 @@ def email(tag):
     return "%s-%d-%d@example.test" % (tag, os.getpid(), time.monotonic_ns())
 
 
+@contextlib.contextmanager
+def server(name):
+    """A fresh stampd serve with default limits, stopped cleanly after the block."""
+    srv = harness.Stampd(name)
+    srv.init(psds=1)
+    srv.start(processors=1)
+    try:
+        yield srv
+        srv.stop()
+    finally:
+        srv.abandon()
+
+
 class SignupLimit(unittest.TestCase):
     def test_sixth_signup_a_minute_from_one_address_is_rate_limited(self):
-        srv = harness.Stampd("signup-limit")
-        srv.init(psds=1)
-        srv.start(processors=1)
-        try:
+        with server("signup-limit") as srv:
             for i in range(5):
                 st, _, j = srv.request("POST", "/v1/signup",
                                        body={"email": email("s%d" % i), "password": PASSWORD})
@@ -43,17 +54,11 @@ class SignupLimit(unittest.TestCase):
             st, _, j = srv.request("POST", "/v1/login",
                                    body={"email": "demo@example.com", "password": "x" * 12})
             self.assertEqual((st, j["error"]["code"]), (401, "invalid_credentials"), j)
-            srv.stop()
-        finally:
-            srv.abandon()
 
 
 class SignupEnumeration(unittest.TestCase):
     def test_existing_email_answers_like_a_refused_password(self):
-        srv = harness.Stampd("signup-enum")
-        srv.init(psds=1)
-        srv.start(processors=1)
-        try:
+        with server("signup-enum") as srv:
             taken = email("taken")
             st, _, j = srv.request("POST", "/v1/signup", body={"email": taken, "password": PASSWORD})
             self.assertEqual(st, 201, j)
@@ -83,18 +88,12 @@ class SignupEnumeration(unittest.TestCase):
             te = statistics.median(t for t, *_ in existing)
             self.assertGreater(tw, 0.5 * te, (tw, te))
             self.assertGreater(te, 0.5 * tw, (tw, te))
-            srv.stop()
-        finally:
-            srv.abandon()
 
 
 
 class Sessions(unittest.TestCase):
     def test_list_and_end_sessions(self):
-        srv = harness.Stampd("sessions")
-        srv.init(psds=1)
-        srv.start(processors=1)
-        try:
+        with server("sessions") as srv:
             addr = email("ses")
             st, h, j = srv.request("POST", "/v1/signup", body={
                 "email": addr, "password": PASSWORD, "api_key": {"mode": "live"}})
@@ -173,9 +172,6 @@ class Sessions(unittest.TestCase):
             self.assertEqual(st, 200, j)
             self.assertEqual(srv.request("GET", "/v1/session", headers=hdr(b, b_csrf))[0], 401)
             self.assertEqual(srv.get_ok("/v1/account/sessions", live_key)["data"], [])
-            srv.stop()
-        finally:
-            srv.abandon()
 
 
 if __name__ == "__main__":
