@@ -82,7 +82,9 @@
     X(EMEDIUMPAYMENT, -60, 402, "medium_payment_required",                                  \
       "this medium must be paid for before use")                                            \
     X(EMEDIUMGROUP, -61, 403, "medium_group_not_allowed",                                   \
-      "this medium may not be used by this customer or for this mail class")
+      "this medium may not be used by this customer or for this mail class")                  \
+    X(ESIGNUP, -62, 400, "signup_refused",                                                    \
+      "use a password of 10 to 128 characters, or log in if the email has an account")
 /* clang-format on */
 
 enum pv_error {

@@ -36,6 +36,7 @@ static void usage(FILE *f)
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
+          "               [--signup-limit N]\n"
           "  stampd front --db DSN [--listen HOST:PORT] [--threads N]\n"
           "  stampd processor --db DSN [--listen HOST:PORT] [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N]\n"
@@ -45,7 +46,8 @@ static void usage(FILE *f)
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
-          "--lockout 900, --refund-window-days 30. customer/operator create take the\n"
+          "--lockout 900, --refund-window-days 30, --signup-limit 5 (per minute and\n"
+          "source address). customer/operator create take the\n"
           "account's web password from STAMPD_PASSWORD when it is set.\n",
           f);
 }
@@ -74,6 +76,7 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
         {"--lockout", offsetof(struct opts, lockout)},
         {"--refund-window-days", offsetof(struct opts, refund_days)},
         {"--trusted-proxy", offsetof(struct opts, trusted_proxy)},
+        {"--signup-limit", offsetof(struct opts, signup_limit)},
     };
     int i;
     size_t k;

@@ -200,6 +200,8 @@
       BOTH("SELECT " SESSION_COLS " FROM sessions WHERE hash = $1 AND expires >= $2"))             \
     X(SESSION_DELETE, BOTH("DELETE FROM sessions WHERE hash = $1"))                                \
     X(SESSION_PURGE, BOTH("DELETE FROM sessions WHERE expires < $1"))                              \
+    X(SESSION_LIST, BOTH("SELECT " SESSION_COLS " FROM sessions WHERE role = $1 AND "              \
+                         "owner_id = $2 AND expires >= $3 ORDER BY created DESC, hash LIMIT 100")) \
     X(APIKEY_CREATE,                                                                               \
       BOTH("INSERT INTO api_keys(id, hash, prefix, role, owner_id, test, name, created, "          \
            "revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF(CAST($9 AS BIGINT), 0))"))  \

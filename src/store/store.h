@@ -501,6 +501,10 @@ int pv_store_session_insert(struct pv_store *st, const struct pv_session_rec *re
 int pv_store_session_get(struct pv_store *st, const char *hash_hex, int64_t now,
                          struct pv_session_rec *out);
 int pv_store_session_delete(struct pv_store *st, const char *hash_hex);
+/* session_list: the unexpired sessions of (role, owner_id) at now, newest
+ * first, at most 100 (*out owned, free(); *n of them). PV_EINVAL. */
+int pv_store_session_list(struct pv_store *st, int role, const char *owner_id, int64_t now,
+                          struct pv_session_rec **out, size_t *n);
 /* API keys with mode and name. apikey_create: PV_EEXIST on a duplicate
  * id or hash. apikey_list: the owner's keys, newest first, revoked ones
  * included (*out owned). apikey_revoke: PV_ENOTFOUND unless owner_id

@@ -1918,6 +1918,31 @@ static void test_sessions(void **state)
 
     s.role = 3;
     assert_int_equal(pv_store_session_insert(st, &s), PV_EINVAL);
+
+    /* The owner's unexpired sessions, newest first; not another role's or owner's. */
+    {
+        struct pv_session_rec a = make_session(HASH_A, "cus_B", 1700090000),
+                              op = make_session(HASH_B, "cus_B", 1700090000), *list = NULL;
+        size_t n = 9;
+
+        a.created = 1700003700;
+        op.role = PV_ROLE_OPERATOR;
+        op.created = 1700003800;
+        OK(pv_store_session_insert(st, &a));
+        OK(pv_store_session_insert(st, &op));
+        OK(pv_store_session_list(st, PV_ROLE_CUSTOMER, "cus_B", 1700004000, &list, &n));
+        assert_int_equal(n, 2);
+        assert_string_equal(list[0].hash, HASH_A);
+        assert_string_equal(list[1].hash, HASH_X);
+        assert_int_equal(list[1].created, 1700003601);
+        free(list);
+        OK(pv_store_session_list(st, PV_ROLE_CUSTOMER, "cus_B", 1700090001, &list, &n));
+        assert_int_equal(n, 0);
+        assert_null(list);
+        OK(pv_store_session_list(st, PV_ROLE_CUSTOMER, "cus_A", 1700004000, &list, &n));
+        assert_int_equal(n, 0);
+        assert_int_equal(pv_store_session_list(st, 3, "cus_B", 0, &list, &n), PV_EINVAL);
+    }
 }
 
 static struct pv_apikey_rec make_apikey(const char *id, const char *hash, const char *owner,
