@@ -13,51 +13,51 @@
 /* clang-format off */
 #define PV_ERRORS(X)                                                                          \
     X(OK, 0, 200, "ok", "success")                                                            \
-    X(ENOMEM, -1, 500, "internal_error", "out of memory")                                     \
-    X(EINTERNAL, -2, 500, "internal_error", "internal error")                                 \
-    X(EINVAL, -3, 400, "invalid_request", "invalid request")                                  \
-    X(EJSON, -4, 400, "invalid_json", "request body is not valid JSON")                       \
-    X(ETYPE, -5, 400, "invalid_type", "a field has the wrong type")                           \
-    X(EUNKNOWNFIELD, -6, 400, "unknown_field", "unknown field")                               \
-    X(EMISSING, -7, 400, "missing_field", "a required field is missing")                      \
-    X(ETOOBIG, -8, 413, "body_too_large", "request body is too large")                        \
-    X(EMAILCLASS, -9, 400, "unknown_mail_class", "unknown mail class")                  \
-    X(EWEIGHT, -10, 400, "weight_out_of_range", "weight is out of range for the mail class")\
-    X(EZIP, -11, 400, "invalid_zip", "ZIP code is not valid")                                 \
-    X(EMAILDATE, -12, 400, "invalid_mail_date", "mail date is not valid")                     \
+    X(ENOMEM, -1, 500, "internal_error", "out of memory")                                   \
+    X(EINTERNAL, -2, 500, "internal_error", "internal error")                               \
+    X(EINVAL, -3, 400, "invalid_request", "invalid request")                                \
+    X(EJSON, -4, 400, "invalid_json", "request body is not valid JSON")                     \
+    X(ETYPE, -5, 400, "invalid_type", "a field has the wrong type")                         \
+    X(EUNKNOWNFIELD, -6, 400, "unknown_field", "unknown field")                             \
+    X(EMISSING, -7, 400, "missing_field", "a required field is missing")                    \
+    X(ETOOBIG, -8, 413, "body_too_large", "request body is too large")                      \
+    X(EMAILCLASS, -9, 400, "unknown_mail_class", "unknown mail class")                      \
+    X(EWEIGHT, -10, 400, "weight_out_of_range", "weight is out of range for the mail class") \
+    X(EZIP, -11, 400, "invalid_zip", "ZIP code is not valid")                               \
+    X(EMAILDATE, -12, 400, "invalid_mail_date", "mail date is not valid")                   \
     X(ENORATE, -13, 400, "rate_not_effective", "no rate table is in effect for the mail date") \
-    X(EFUNDS, -14, 402, "insufficient_funds", "balance is too low for this purchase")         \
-    X(EDEPOSIT, -15, 503, "postal_deposit_insufficient",                                      \
-      "the postal deposit cannot cover the PSD refill")                                       \
-    X(ENOPSD, -16, 503, "no_psd_available", "no postal security device is available")        \
-    X(EOVERFLOW, -17, 422, "amount_overflow", "amount out of range")                          \
-    X(EUNAUTH, -18, 401, "unauthorized", "missing or invalid API key")                        \
-    X(EFORBIDDEN, -19, 403, "forbidden", "this key may not do that")                          \
-    X(ENOTFOUND, -20, 404, "not_found", "not found")                                          \
-    X(EMETHOD, -21, 405, "method_not_allowed", "method not allowed")                          \
-    X(EIDEMREQUIRED, -22, 400, "idempotency_key_required",                                    \
-      "an Idempotency-Key header is required")                                                \
-    X(EIDEMREUSED, -23, 409, "idempotency_key_reused",                                        \
-      "this Idempotency-Key was used with a different request")                              \
-    X(ECURSOR, -24, 400, "invalid_cursor", "pagination cursor is not valid")                  \
-    X(EBASE64, -25, 400, "invalid_base64", "data is not valid base64")                        \
-    X(ETRUNCATED, -26, 400, "indicium_truncated", "indicium is truncated")                    \
-    X(ETRAILING, -27, 400, "indicium_too_long", "indicium has bytes after the signature")     \
-    X(EVERSION, -28, 400, "indicium_version_unsupported", "unknown indicium format version")  \
-    X(EALGORITHM, -29, 400, "indicium_algorithm_unsupported",                                 \
-      "unknown indicium signature algorithm")                                                 \
-    X(EMALFORMED, -30, 400, "indicium_malformed", "indicium field is malformed")              \
+    X(EFUNDS, -14, 402, "insufficient_funds", "balance is too low for this purchase")       \
+    X(EDEPOSIT, -15, 503, "postal_deposit_insufficient",                                    \
+      "the postal deposit cannot cover the PSD refill")                                     \
+    X(ENOPSD, -16, 503, "no_psd_available", "no postal security device is available")       \
+    X(EOVERFLOW, -17, 422, "amount_overflow", "amount out of range")                        \
+    X(EUNAUTH, -18, 401, "unauthorized", "missing or invalid API key")                      \
+    X(EFORBIDDEN, -19, 403, "forbidden", "this key may not do that")                        \
+    X(ENOTFOUND, -20, 404, "not_found", "not found")                                        \
+    X(EMETHOD, -21, 405, "method_not_allowed", "method not allowed")                        \
+    X(EIDEMREQUIRED, -22, 400, "idempotency_key_required",                                  \
+      "an Idempotency-Key header is required")                                              \
+    X(EIDEMREUSED, -23, 409, "idempotency_key_reused",                                      \
+      "this Idempotency-Key was used with a different request")                             \
+    X(ECURSOR, -24, 400, "invalid_cursor", "pagination cursor is not valid")                \
+    X(EBASE64, -25, 400, "invalid_base64", "data is not valid base64")                      \
+    X(ETRUNCATED, -26, 400, "indicium_truncated", "indicium is truncated")                  \
+    X(ETRAILING, -27, 400, "indicium_too_long", "indicium has bytes after the signature")   \
+    X(EVERSION, -28, 400, "indicium_version_unsupported", "unknown indicium format version") \
+    X(EALGORITHM, -29, 400, "indicium_algorithm_unsupported",                               \
+      "unknown indicium signature algorithm")                                               \
+    X(EMALFORMED, -30, 400, "indicium_malformed", "indicium field is malformed")            \
     X(ESIGNATURE, -31, 400, "indicium_signature_invalid", "indicium signature does not verify") \
-    X(EUNKNOWNKEY, -32, 400, "indicium_key_unknown", "indicium names an unknown key")         \
-    X(ESTORE, -33, 500, "store_error", "database error")                                      \
-    X(ESCHEMA, -34, 500, "schema_mismatch",                                                   \
-      "database schema is not at the version this binary expects")                           \
-    X(ECRYPTO, -35, 500, "crypto_error", "cryptographic module error")                        \
-    X(EIO, -36, 500, "io_error", "input/output error")                                        \
-    X(EBUSY, -37, 503, "unavailable", "server is busy or shutting down")                      \
-    X(EEXIST, -38, 409, "already_exists", "already exists")                                   \
-    X(ECONFIG, -39, 500, "config_error", "configuration error")                               \
-    X(ELIMIT, -40, 400, "invalid_limit", "limit is out of range")                          \
+    X(EUNKNOWNKEY, -32, 400, "indicium_key_unknown", "indicium names an unknown key")       \
+    X(ESTORE, -33, 500, "store_error", "database error")                                    \
+    X(ESCHEMA, -34, 500, "schema_mismatch",                                                 \
+      "database schema is not at the version this binary expects")                          \
+    X(ECRYPTO, -35, 500, "crypto_error", "cryptographic module error")                      \
+    X(EIO, -36, 500, "io_error", "input/output error")                                      \
+    X(EBUSY, -37, 503, "unavailable", "server is busy or shutting down")                    \
+    X(EEXIST, -38, 409, "already_exists", "already exists")                                 \
+    X(ECONFIG, -39, 500, "config_error", "configuration error")                             \
+    X(ELIMIT, -40, 400, "invalid_limit", "limit is out of range")                           \
     X(ELAYOUT, -41, 400, "unknown_layout", "unknown label layout")                          \
     X(EFORMAT, -42, 400, "unknown_format", "format must be pdf, png, svg or zpl")           \
     X(EPOSITION, -43, 400, "invalid_start_position", "start position is outside the sheet") \
@@ -82,8 +82,10 @@
     X(EMEDIUMPAYMENT, -60, 402, "medium_payment_required",                                  \
       "this medium must be paid for before use")                                            \
     X(EMEDIUMGROUP, -61, 403, "medium_group_not_allowed",                                   \
-      "this medium may not be used by this customer or for this mail class")            \
-    X(EPOSTAGE, -62, 422, "postage_mismatch",                                           \
+      "this medium may not be used by this customer or for this mail class")                \
+    X(ESIGNUP, -62, 400, "signup_refused",                                                  \
+      "use a password of 10 to 128 characters, or log in if the email has an account")      \
+    X(EPOSTAGE, -63, 422, "postage_mismatch",                                               \
       "postage does not match the rate for the piece")
 /* clang-format on */
 

@@ -125,6 +125,30 @@ static int make_dirs(const char *path)
     return PV_OK;
 }
 
+/*
+ * The keys directory must be the owner's alone: one that other users may
+ * enter or list (made by hand, or by an older stampd) is set to 0700. When
+ * that fails (another user owns it) it is refused, and said on stderr:
+ * PV_EIO.
+ */
+static int tighten_dir(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return PV_EIO;
+    if ((st.st_mode & 077) == 0)
+        return PV_OK;
+    if (chmod(path, 0700) != 0) {
+        fprintf(stderr,
+                "stampd: keys directory %s has mode %04o (other users may read it) and "
+                "cannot be set to 0700: %s\n",
+                path, (unsigned) (st.st_mode & 07777), strerror(errno));
+        return PV_EIO;
+    }
+    return PV_OK;
+}
+
 /* A label becomes part of a file name: 1..LABEL_MAX of [A-Za-z0-9_-]. */
 static int label_ok(const char *label)
 {
@@ -480,9 +504,11 @@ static const struct pv_crypto_ops ossl_ops = {
 /*
  * pv_crypto_openssl_open - the "openssl:DIR" module (called by
  * pv_crypto_open). Borrows dir; creates it and any missing parent with
- * mode 0700 (existing directories keep their mode). *out is owned, released
- * by pv_crypto_close(). Errors: PV_ECONFIG (empty, over-long or "/" DIR),
- * PV_EIO (cannot create or resolve DIR), PV_ENOMEM.
+ * mode 0700 (existing parents keep their mode; an existing DIR that group
+ * or others may use is set to 0700). *out is owned, released by
+ * pv_crypto_close(). Errors: PV_ECONFIG (empty, over-long or "/" DIR),
+ * PV_EIO (cannot create or resolve DIR, or a loose DIR that cannot be set
+ * to 0700), PV_ENOMEM.
  */
 int pv_crypto_openssl_open(const char *dir, struct pv_crypto **out)
 {
@@ -507,6 +533,10 @@ int pv_crypto_openssl_open(const char *dir, struct pv_crypto **out)
         /* Keys straight in the root directory: surely a slip in the config. */
         free(real);
         return PV_ECONFIG;
+    }
+    if ((rc = tighten_dir(real)) != PV_OK) {
+        free(real);
+        return rc;
     }
     oc = calloc(1, sizeof *oc);
     if (!oc) {

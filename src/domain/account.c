@@ -13,6 +13,7 @@
 #include "stampd/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int pv_email_valid(const char *e)
@@ -128,6 +129,81 @@ int pv_session_delete(struct pv_store *st, const char *token)
     return pv_store_session_delete(st, hex);
 }
 
+/* The handle of a stored session (account.h): never the hash itself. */
+static void session_handle(const char *hash, char id[PV_SESSION_HANDLE])
+{
+    char hex[PV_HASH_HEX];
+
+    pv_token_hash(hash, hex);
+    snprintf(id, PV_SESSION_HANDLE, "ses_%.20s", hex);
+}
+
+/* The unexpired sessions of (role, owner): the stored records into *recs
+ * and their owner's view of them into *views (both owned, free()). */
+static int owner_sessions(struct pv_store *st, int role, const char *owner,
+                          const char *current_token, int64_t now, struct pv_session_rec **recs,
+                          struct pv_session_view **views, size_t *n)
+{
+    char cur[PV_HASH_HEX] = "";
+    size_t i;
+    int rc;
+
+    *views = NULL;
+    if (current_token)
+        pv_token_hash(current_token, cur);
+    if ((rc = pv_store_session_list(st, role, owner, now, recs, n)) != PV_OK)
+        return rc;
+    if (*n && !(*views = calloc(*n, sizeof **views))) {
+        free(*recs);
+        *recs = NULL;
+        *n = 0;
+        return PV_ENOMEM;
+    }
+    for (i = 0; i < *n; i++) {
+        session_handle((*recs)[i].hash, (*views)[i].id);
+        (*views)[i].created = (*recs)[i].created;
+        (*views)[i].expires = (*recs)[i].expires;
+        (*views)[i].current = cur[0] && strcmp(cur, (*recs)[i].hash) == 0;
+    }
+    return PV_OK;
+}
+
+int pv_session_list(struct pv_store *st, int role, const char *owner, const char *current_token,
+                    int64_t now, struct pv_session_view **out, size_t *n)
+{
+    struct pv_session_rec *recs = NULL;
+    int rc = owner_sessions(st, role, owner, current_token, now, &recs, out, n);
+
+    free(recs);
+    return rc;
+}
+
+int pv_session_end(struct pv_store *st, int role, const char *owner, const char *id,
+                   const char *current_token, int64_t now, int *was_current)
+{
+    struct pv_session_rec *recs = NULL;
+    struct pv_session_view *views = NULL;
+    size_t i, n = 0;
+    int rc;
+
+    *was_current = 0;
+    /* Only the owner's own sessions are searched: a handle of someone
+     * else's is not found, whatever it is. */
+    if ((rc = owner_sessions(st, role, owner, current_token, now, &recs, &views, &n)) != PV_OK)
+        return rc;
+    rc = PV_ENOTFOUND;
+    for (i = 0; i < n; i++) {
+        if (strcmp(views[i].id, id) != 0)
+            continue;
+        *was_current = views[i].current;
+        rc = pv_store_session_delete(st, recs[i].hash);
+        break;
+    }
+    free(recs);
+    free(views);
+    return rc;
+}
+
 /* Inside the caller's transaction: the wished key, then the session. */
 static int session_and_key(struct pv_store *st, int role, const char *owner,
                            const struct pv_key_wish *kw, int64_t now, struct pv_login *out)
@@ -176,6 +252,12 @@ int pv_account_signup(struct pv_store *st, const char *email, const char *passwo
     customer_id[0] = '\0';
     if (!pv_email_valid(email))
         return PV_EEMAIL;
+    /* A refused password costs what a taken email costs (the hash below),
+     * so the time of the answer does not tell the two apart. */
+    if (pv_password_policy(password) != PV_OK) {
+        (void) pv_password_verify(password, NULL);
+        return PV_EPASSWORD;
+    }
     /* The slow hash before the transaction, so it holds no lock meanwhile. */
     if ((rc = pv_password_hash(password, hash)) != PV_OK)
         return rc;

@@ -82,12 +82,43 @@ int pv_session_csrf(const struct pv_session_rec *s, const char *csrf);
 int pv_session_delete(struct pv_store *st, const char *token);
 
 /*
+ * A session as its owner sees it (GET /v1/account/sessions): a handle that
+ * names it without being a secret - "ses_" and 20 hex digits of the SHA-256
+ * of the stored hash, so neither the token nor its stored hash is shown.
+ */
+#define PV_SESSION_HANDLE 25 /* "ses_" + 20 hex + NUL */
+struct pv_session_view {
+    char id[PV_SESSION_HANDLE];
+    int64_t created, expires;
+    int current; /* the session of current_token */
+};
+
+/*
+ * pv_session_list - the unexpired sessions of (role, owner) at now, newest
+ * first (at most 100); current_token (borrowed; NULL = none) marks the
+ * caller's own. *out owned (free()), *n of them. Store errors.
+ */
+int pv_session_list(struct pv_store *st, int role, const char *owner, const char *current_token,
+                    int64_t now, struct pv_session_view **out, size_t *n);
+
+/*
+ * pv_session_end - end the session of (role, owner) whose handle is id
+ * (borrowed); *was_current set when it is the session of current_token
+ * (borrowed; NULL = none). PV_ENOTFOUND (no such unexpired session of
+ * theirs), store errors.
+ */
+int pv_session_end(struct pv_store *st, int role, const char *owner, const char *id,
+                   const char *current_token, int64_t now, int *was_current);
+
+/*
  * pv_account_signup - a new customer with email and password (borrowed),
  * its session and the key of *kw (borrowed; may be NULL), in one
  * transaction. The customer's id into customer_id, the tokens into *out.
  * PV_EEMAIL, PV_EPASSWORD (policy), PV_EINVAL (a test key for no
  * customer), PV_EEXIST (the email has an account), PV_ECRYPTO, store
- * errors.
+ * errors. PV_EPASSWORD and PV_EEXIST come after the same argon2id work,
+ * so that a caller answering both alike (docs/api.md, sign-up) does not
+ * tell by the time which one it was.
  */
 int pv_account_signup(struct pv_store *st, const char *email, const char *password,
                       const struct pv_key_wish *kw, int64_t now, char customer_id[PV_ID_MAX],

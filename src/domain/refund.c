@@ -4,6 +4,7 @@
 #include "domain/refund.h"
 
 #include "domain/ledger.h"
+#include "domain/mode.h"
 #include "stampd/error.h"
 
 #include <stdio.h>
@@ -17,7 +18,7 @@ const char *pv_refund_status_name(int status)
     return status >= 0 && status <= PV_REFUND_DENIED ? names[status] : "unknown";
 }
 
-int pv_indicium_owned(struct pv_store *st, const char *owner_id, const char *id,
+int pv_indicium_owned(struct pv_store *st, const char *owner_id, int test, const char *id,
                       struct pv_indicium_rec *rec)
 {
     int rc;
@@ -26,7 +27,9 @@ int pv_indicium_owned(struct pv_store *st, const char *owner_id, const char *id,
         return PV_ENOTFOUND;
     if ((rc = pv_store_indicium_get(st, id, rec)) != PV_OK)
         return rc;
-    if (owner_id && strcmp(rec->customer_id, owner_id) != 0)
+    /* Another customer's piece, or one of the other mode, does not exist. */
+    if (owner_id &&
+        (strcmp(rec->customer_id, owner_id) != 0 || !pv_mode_sees(test, pv_indicium_mode(rec))))
         return PV_ENOTFOUND;
     return PV_OK;
 }
@@ -99,8 +102,8 @@ static int refund_money(struct pv_store *st, const struct pv_gateways *gws,
 
 /* One attempt, in one transaction: decide and, when approved, pay. */
 static int decide(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
-                  const char *id, int64_t window_s, int64_t now, struct pv_indicium_rec *rec,
-                  struct pv_refund_rec *r)
+                  int test, const char *id, int64_t window_s, int64_t now,
+                  struct pv_indicium_rec *rec, struct pv_refund_rec *r)
 {
     const char *why;
     int rc;
@@ -110,7 +113,7 @@ static int decide(struct pv_store *st, const struct pv_gateways *gws, const char
         return rc;
     /* Read again inside the transaction: a scan or refund may have come since. */
     if ((rc = pv_store_lock_writer(st)) != PV_OK ||
-        (rc = pv_indicium_owned(st, customer_id, id, rec)) != PV_OK)
+        (rc = pv_indicium_owned(st, customer_id, test, id, rec)) != PV_OK)
         goto out;
     snprintf(r->indicium_id, sizeof r->indicium_id, "%s", rec->id);
     snprintf(r->customer_id, sizeof r->customer_id, "%s", rec->customer_id);
@@ -137,7 +140,7 @@ out:
 }
 
 int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
-                      const char *indicium_id, int64_t window_s, int64_t now,
+                      int test, const char *indicium_id, int64_t window_s, int64_t now,
                       struct pv_refund_rec *out)
 {
     struct pv_indicium_rec *rec = malloc(sizeof *rec);
@@ -145,7 +148,7 @@ int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const 
 
     memset(out, 0, sizeof *out);
     for (attempt = 0; rec && attempt < 2; attempt++) {
-        rc = decide(st, gws, customer_id, indicium_id, window_s, now, rec, out);
+        rc = decide(st, gws, customer_id, test, indicium_id, window_s, now, rec, out);
         if (rc != PV_EEXIST) /* a concurrent refund won: decide again, it is denied */
             break;
     }

@@ -25,26 +25,28 @@
 
 /*
  * pv_indicium_owned - the indicium id (borrowed) into *rec when owner_id
- * (borrowed; NULL for an operator, who sees every indicium) owns it.
- * PV_ENOTFOUND for an id too long, unknown, or another customer's (which
- * does not exist as far as the caller knows); store errors.
+ * (borrowed; NULL for an operator, who sees every indicium of both modes)
+ * owns it and it is of the caller's mode test (0 live key or session, 1
+ * test key; ignored for an operator; mode.h). PV_ENOTFOUND for an id too
+ * long, unknown, another customer's, or of the other mode (none of which
+ * exists as far as the caller knows); store errors.
  */
-int pv_indicium_owned(struct pv_store *st, const char *owner_id, const char *id,
+int pv_indicium_owned(struct pv_store *st, const char *owner_id, int test, const char *id,
                       struct pv_indicium_rec *rec);
 
 /*
- * pv_refund_request - decide customer_id's refund request for indicium_id
- * (both borrowed) at now, with refunds allowed window_s seconds after the
- * purchase, and carry it out (see the file comment). gws (borrowed) pays
- * card refunds; a gateway that does not know the charge leaves the money on
- * the balance. *out gets the request's record: status PV_REFUND_APPROVED or
- * PV_REFUND_DENIED with its reason. Returns PV_OK; PV_ENOTFOUND (not the
- * customer's indicium); PV_EGATEWAY (the card refund failed: nothing was
+ * pv_refund_request - decide the refund request of customer_id, calling
+ * in mode test (mode.h), for indicium_id (both borrowed) at now, with refunds allowed window_s
+ * seconds after the purchase, and carry it out (see the file comment). gws (borrowed) pays card
+ * refunds; a gateway that does not know the charge leaves the money on the balance. *out gets the
+ * request's record: status PV_REFUND_APPROVED or PV_REFUND_DENIED with its reason. Returns PV_OK;
+ * PV_ENOTFOUND (not the customer's indicium, or of the other mode: a test key never refunds a live
+ * piece, nor a live key a test one); PV_EGATEWAY (the card refund failed: nothing was
  * written, ask again); store errors. A concurrent approval makes this one
  * decide again, and be denied.
  */
 int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
-                      const char *indicium_id, int64_t window_s, int64_t now,
+                      int test, const char *indicium_id, int64_t window_s, int64_t now,
                       struct pv_refund_rec *out);
 
 /* pv_refund_status_name - "requested", "approved", "denied" (static), or "unknown". */

@@ -8,6 +8,7 @@
  */
 #include "domain/verify.h"
 
+#include "domain/mode.h"
 #include "stampd/error.h"
 
 #include <stdlib.h>
@@ -77,9 +78,10 @@ int pv_verify_offline(const uint8_t *data, size_t len, const struct pv_keyset *k
     return PV_OK;
 }
 
-/* The stored record of exactly these bytes, and its presentations counted when asked. */
-static int lookup(struct pv_store *st, const uint8_t *data, size_t len, int count, int64_t now,
-                  struct pv_indicium_rec *rec, struct pv_verdict *v)
+/* The stored record of exactly these bytes, and its presentations counted
+ * when asked by a scanner of the piece's mode test. */
+static int lookup(struct pv_store *st, const uint8_t *data, size_t len, int count, int test,
+                  int64_t now, struct pv_indicium_rec *rec, struct pv_verdict *v)
 {
     int rc = pv_store_indicium_find(st, v->ind.device_id, v->ind.serial, rec);
 
@@ -88,7 +90,7 @@ static int lookup(struct pv_store *st, const uint8_t *data, size_t len, int coun
     if (rc == PV_OK && rec->data_len == len && memcmp(rec->data, data, len - PV_SIG_LEN) == 0) {
         v->known = 1;
         v->presented_before = rec->presentations;
-        if (!count)
+        if (!count || !pv_mode_sees(test, pv_indicium_mode(rec)))
             return PV_OK;
         if ((rc = pv_store_begin(st)) != PV_OK)
             return rc;
@@ -105,7 +107,7 @@ static int lookup(struct pv_store *st, const uint8_t *data, size_t len, int coun
 }
 
 int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *data, size_t len,
-                     int count, int64_t now, struct pv_verdict *v)
+                     int count, int test, int64_t now, struct pv_verdict *v)
 {
     struct pv_key_rec *keys = NULL;
     struct pv_indicium_rec *rec = NULL;
@@ -134,7 +136,7 @@ int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *da
         v->reason = "license_mismatch";
     } else {
         v->sig_ok = 1;
-        if ((rc = lookup(st, data, len, count, now, rec, v)) != PV_OK)
+        if ((rc = lookup(st, data, len, count, test, now, rec, v)) != PV_OK)
             goto out;
     }
     /* A test piece or a refunded one is never valid postage, whatever its signature. */

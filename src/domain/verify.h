@@ -90,13 +90,15 @@ int pv_verify_offline(const uint8_t *data, size_t len, const struct pv_keyset *k
  * pv_verify_online - the vendor's verdict on len borrowed bytes: the key in
  * st the indicium names, the signature, license (borrowed: the vendor's),
  * the stored record of this very piece and, when count is set (the postal
- * authority scans it), one more presentation at now, in a transaction of its
+ * authority scans it) and the piece is of the scanner's mode test (0 live,
+ * 1 test; mode.h), one more presentation at now, in a transaction of its
  * own under the writer lock (a piece is scanned or refunded, never both at
- * once). Anyone else only reads the count. Returns PV_OK with *v filled, a
- * decode error (pv_verify_input_error), or a store error.
+ * once). Anyone else, and a scan of the other mode's piece, only reads the
+ * count. Returns PV_OK with *v filled, a decode error
+ * (pv_verify_input_error), or a store error.
  */
 int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *data, size_t len,
-                     int count, int64_t now, struct pv_verdict *v);
+                     int count, int test, int64_t now, struct pv_verdict *v);
 
 /* pv_verify_input_error - 1 when rc says the indicium bytes are malformed. */
 int pv_verify_input_error(int rc);

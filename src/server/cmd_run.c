@@ -77,7 +77,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     struct pv_http *http = NULL;
     char host[64], address[128], *license = NULL;
     uint64_t nproc = mode == PV_RUN_PROCESSOR ? 1 : 2, threads = 4, lease_ms = 0;
-    uint64_t lockout = 900, refund_days = 30;
+    uint64_t lockout = 900, refund_days = 30, signup_limit = 5;
     char *gateway = NULL;
     uint16_t port = 8080, bound = 0;
     sigset_t set;
@@ -90,6 +90,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->lease_ms && pv_parse_u64(o->lease_ms, 200, 600000, &lease_ms) != PV_OK) ||
         (o->lockout && pv_parse_u64(o->lockout, 1, 86400, &lockout) != PV_OK) ||
         (o->refund_days && pv_parse_u64(o->refund_days, 0, 365, &refund_days) != PV_OK) ||
+        (o->signup_limit && pv_parse_u64(o->signup_limit, 1, 100000, &signup_limit) != PV_OK) ||
         (o->id && (mode != PV_RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
         (o->advertise && (mode != PV_RUN_PROCESSOR || strncmp(o->advertise, "http://", 7) != 0 ||
                           strlen(o->advertise) >= 200)) ||
@@ -97,8 +98,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         fprintf(stderr,
                 "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
                 "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
-                "--refund-window-days 0-365, --id NAME and --advertise http://HOST:PORT "
-                "(processor), --internal-secret-file PATH (front and processor)\n",
+                "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
+                "--advertise http://HOST:PORT (processor), --internal-secret-file PATH (front "
+                "and processor)\n",
                 MAX_PROCESSORS);
         return 2;
     }
@@ -151,6 +153,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     free(gateway);
     if (rc == PV_OK)
         rc = pv_ratelimit_new((int64_t) lockout, &app.limits);
+    if (rc == PV_OK)
+        rc = pv_ratelimit_new_budget((int) signup_limit, 60, &app.signups);
     if (rc != PV_OK) {
         pv_cmd_fail("payment gateway", rc);
         goto out;
@@ -206,6 +210,7 @@ out:
     pv_gateway_close(app.gws.live);
     pv_gateway_close(app.gws.test);
     pv_ratelimit_free(app.limits);
+    pv_ratelimit_free(app.signups);
     pv_media_keyring_clear(&app.media);
     pv_card_wipe(app.secret, sizeof app.secret);
     return rc == PV_OK ? 0 : 1;

@@ -315,7 +315,7 @@ void pv_h_signup(struct pv_call *call)
     char id[PV_ID_MAX];
     const char *email, *password;
     json_t *root;
-    int rc;
+    int rc, wait;
 
     if (!(root = pv_body_object(rq, signup_fields, rp)))
         return;
@@ -325,13 +325,20 @@ void pv_h_signup(struct pv_call *call)
         pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_EPASSWORD, &password, rp) !=
             PV_OK)
         goto out;
+    /* Every sign-up costs an argon2id hash (and maybe an account): a budget
+     * per source, spent before the work. */
+    if (pv_ratelimit_reserve(call->app->signups, rq->remote, pv_now_ms(), &wait) != PV_OK) {
+        pv_reply_error(rp, PV_ERATELIMIT, NULL, "too many sign-ups from this address; try later");
+        rp->retry_after = wait;
+        goto out;
+    }
     rc = pv_account_signup(call->st, email, password, &kw, pv_now(), id, &login);
     if (rc == PV_EEMAIL)
         pv_reply_error(rp, rc, "email", NULL);
-    else if (rc == PV_EPASSWORD)
-        pv_reply_error(rp, rc, "password", NULL);
-    else if (rc == PV_EEXIST)
-        pv_reply_error(rp, rc, "email", "an account with this email exists; log in");
+    else if (rc == PV_EPASSWORD || rc == PV_EEXIST)
+        /* One answer, after the same work: sign-up must not tell who has an
+         * account (docs/api.md, "Sign-up and existing accounts"). */
+        pv_reply_error(rp, PV_ESIGNUP, "password", NULL);
     else if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else
@@ -419,6 +426,62 @@ void pv_h_logout(struct pv_call *c)
     }
     set_cookie(rq, rp, "", 0);
     pv_reply_json(rp, 200, json_pack("{s:b}", "logged_out", 1));
+}
+
+/*
+ * GET /v1/account/sessions: the caller's web sessions; DELETE
+ * /v1/account/sessions/{id}: end one (the caller's own = log out).
+ */
+void pv_h_sessions(struct pv_call *call)
+{
+    const struct pv_principal *who = call->who;
+    const struct pv_request *rq = call->rq;
+    struct pv_reply *rp = call->rp;
+    struct pv_session_view *v = NULL;
+    char token[SESSION_ID_MAX], created[32], expires[32];
+    const char *cur = who->session && session_cookie(rq, token) ? token : NULL;
+    json_t *arr;
+    size_t n = 0, i;
+    int rc, was_current;
+
+    if (!call->id) {
+        if ((rc = pv_session_list(call->st, who->role, who->owner_id, cur, pv_now(), &v, &n)) !=
+            PV_OK) {
+            pv_reply_error(rp, rc, NULL, NULL);
+            return;
+        }
+        arr = json_array();
+        for (i = 0; arr && i < n; i++)
+            if (json_array_append_new(
+                    arr, json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", v[i].id, "object", "session",
+                                   "created", pv_time_format(v[i].created, created, sizeof created),
+                                   "expires", pv_time_format(v[i].expires, expires, sizeof expires),
+                                   "current", v[i].current)) != 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        free(v);
+        pv_reply_json(rp, 200, arr ? json_pack("{s:s, s:o}", "object", "list", "data", arr) : NULL);
+        return;
+    }
+    /* Like API keys: a test key is for trying things, not for the account. */
+    if (who->test) {
+        pv_reply_error(rp, PV_EFORBIDDEN, NULL, "test keys cannot end sessions");
+        return;
+    }
+    rc = pv_session_end(call->st, who->role, who->owner_id, call->id, cur, pv_now(), &was_current);
+    if (rc == PV_ENOTFOUND) {
+        pv_reply_error(rp, rc, "id", "no such session");
+        return;
+    }
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    if (was_current)
+        set_cookie(rq, rp, "", 0);
+    pv_reply_json(rp, 200,
+                  json_pack("{s:s, s:s, s:b}", "id", call->id, "object", "session", "ended", 1));
 }
 
 /* GET /v1/session: who the caller is (the web UI asks on every page). */

@@ -18,12 +18,14 @@
 int pv_auth_authenticate(struct pv_app *app, struct pv_store *st, const struct pv_request *rq,
                          struct pv_principal *who, struct pv_reply *rp);
 
-/* Route handlers (routes.c): sign-up, login, logout, session, account, API keys. */
+/* Route handlers (routes.c): sign-up, login, logout, session, account, API keys,
+ * the caller's sessions. */
 void pv_h_signup(struct pv_call *c);
 void pv_h_login(struct pv_call *c);
 void pv_h_logout(struct pv_call *c);
 void pv_h_session(struct pv_call *c);
 void pv_h_account(struct pv_call *c);
 void pv_h_api_keys(struct pv_call *c);
+void pv_h_sessions(struct pv_call *c);
 
 #endif

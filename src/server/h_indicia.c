@@ -15,6 +15,7 @@
 #include "server/views.h"
 #include "domain/indicium_view.h"
 #include "domain/ledger.h"
+#include "domain/mode.h"
 #include "stampd/rates.h"
 
 #include "stampd/codec.h"
@@ -534,7 +535,7 @@ void pv_h_indicia_list(struct pv_call *c)
     struct pv_list_page pg;
     size_t n = 0, i;
     json_t *arr;
-    int rc;
+    int rc, any;
 
     if (pv_list_args(rq, &pg, rp) != PV_OK)
         return;
@@ -542,6 +543,9 @@ void pv_h_indicia_list(struct pv_call *c)
                      pv_query_arg(rq, "mail_class"), pv_query_arg(rq, "mode"),
                      pv_query_arg(rq, "refunded"), pv_query_arg(rq, "q"), &f, rp) != PV_OK)
         return;
+    /* Only the caller's mode: asking for the other one is an empty list (but
+     * the cursor is checked all the same, against the caller's mode). */
+    any = pv_mode_filter(who->test, f.test, &f.test);
     /* One extra row tells whether there is a next page. */
     rc = pv_store_indicium_search(st, who->owner_id, &f, pg.cursor, (size_t) pg.limit + 1, &recs,
                                   &n);
@@ -549,6 +553,8 @@ void pv_h_indicia_list(struct pv_call *c)
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
         return;
     }
+    if (!any)
+        n = 0;
     arr = json_array();
     for (i = 0; arr && i < n && i < pg.limit; i++)
         pv_list_push(&arr, pv_indicium_json(&recs[i]));

@@ -566,7 +566,8 @@ void pv_h_refund(struct pv_call *c)
             pv_reply_json(rp, 200, refund_json(&r));
         goto out;
     }
-    rc = pv_refund_request(st, &app->gws, who->owner_id, id, app->refund_window_s, pv_now(), &r);
+    rc = pv_refund_request(st, &app->gws, who->owner_id, who->test, id, app->refund_window_s,
+                           pv_now(), &r);
     if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else

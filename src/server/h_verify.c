@@ -72,9 +72,10 @@ void pv_h_verify(struct pv_call *c)
         pv_reply_error(rp, rc, "data", NULL);
         goto out;
     }
-    /* Only the postal authority's scan counts as a presentation. */
+    /* Only the postal authority's scan counts as a presentation, and only
+     * of a piece of its own mode (live: a test piece is never counted). */
     rc = pv_verify_online(c->st, app->license, data, len, c->who->role == PV_ROLE_OPERATOR,
-                          pv_now(), &v);
+                          c->who->test, pv_now(), &v);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, pv_verify_input_error(rc) ? "data" : NULL, NULL);
         goto out;

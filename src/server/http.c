@@ -4,6 +4,8 @@
  * Collects the request body (capped at PV_BODY_MAX: anything larger is
  * answered 413 without being read into memory), hands a pv_request to the
  * API, and turns the pv_reply into a JSON response with security headers.
+ * libmicrohttpd's own messages go through a logger that keeps any client
+ * from growing the log.
  */
 #include "server/http.h"
 
@@ -13,10 +15,13 @@
 
 #include "stampd/card.h"
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -319,6 +324,56 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
 }
 
+/*
+ * libmicrohttpd writes a message for every connection a client drops
+ * mid-request, so anyone could fill the disk with them: at most
+ * MHD_LOG_BURST lines a minute (for all daemons of the process), then one
+ * line saying how many were left out. A message may quote the client's
+ * bytes: control characters become '?', so a line stays one line.
+ */
+#define MHD_LOG_BURST     10
+#define MHD_LOG_WINDOW_MS 60000
+
+static struct {
+    pthread_mutex_t mu;
+    int64_t window_ms; /* start of the current minute */
+    unsigned lines;    /* written in it */
+    unsigned long dropped;
+} mhd_log = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char line[256];
+    int64_t now = pv_now_ms();
+    size_t i, n;
+
+    (void) cls;
+    pthread_mutex_lock(&mhd_log.mu);
+    if (now - mhd_log.window_ms >= MHD_LOG_WINDOW_MS) {
+        if (mhd_log.dropped)
+            fprintf(stderr, "stampd: http: %lu more libmicrohttpd messages not logged\n",
+                    mhd_log.dropped);
+        mhd_log.window_ms = now;
+        mhd_log.lines = 0;
+        mhd_log.dropped = 0;
+    }
+    if (mhd_log.lines >= MHD_LOG_BURST) {
+        mhd_log.dropped++;
+        goto out;
+    }
+    mhd_log.lines++;
+    vsnprintf(line, sizeof line, fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    for (i = 0; i < n; i++)
+        if ((unsigned char) line[i] < 0x20 || (unsigned char) line[i] == 0x7f)
+            line[i] = '?';
+    fprintf(stderr, "stampd: http: %s\n", line);
+out:
+    pthread_mutex_unlock(&mhd_log.mu);
+}
+
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
                   struct pv_http **out, uint16_t *bound_port)
 {
@@ -343,7 +398,8 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
                             (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return PV_EIO;

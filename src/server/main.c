@@ -38,6 +38,7 @@ static void usage(FILE *f)
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
+          "               [--signup-limit N]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               [--threads N]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
@@ -49,10 +50,10 @@ static void usage(FILE *f)
           "\n"
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
-          "--lockout 900, --refund-window-days 30. customer/operator create take the\n"
-          "account's web password from STAMPD_PASSWORD when it is set. front and\n"
-          "processor take the secret they share from --internal-secret-file (mode 0600)\n"
-          "or STAMPD_INTERNAL_SECRET.\n",
+          "--lockout 900, --refund-window-days 30, --signup-limit 5 (per minute and\n"
+          "source address). customer/operator create take the account's web password\n"
+          "from STAMPD_PASSWORD when it is set. front and processor take the secret they\n"
+          "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET.\n",
           f);
 }
 
@@ -82,6 +83,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--refund-window-days", offsetof(struct opts, refund_days)},
         {"--trusted-proxy", offsetof(struct opts, trusted_proxy)},
         {"--internal-secret-file", offsetof(struct opts, internal_secret_file)},
+        {"--signup-limit", offsetof(struct opts, signup_limit)},
     };
     int i;
     size_t k;

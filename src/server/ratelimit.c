@@ -1,6 +1,7 @@
 /*
  * ratelimit.c - slow down, then refuse, sources that keep failing to
- * authenticate (ratelimit.h). A fixed open-addressing table of sources under
+ * authenticate, or that spend a budget of costly attempts (sign-ups)
+ * (ratelimit.h). A fixed open-addressing table of sources under
  * one mutex: a flood of new addresses recycles the stalest slots instead of
  * growing memory.
  */
@@ -24,11 +25,13 @@ struct slot {
 
 struct pv_ratelimit {
     pthread_mutex_t mu;
-    int64_t lockout_ms;
+    int free_n, lock_n; /* failures before waiting, and before lockout */
+    int64_t window_ms, lockout_ms;
     struct slot slots[SLOTS];
 };
 
-int pv_ratelimit_new(int64_t lockout_s, struct pv_ratelimit **out)
+static int make(int free_n, int lock_n, int64_t window_s, int64_t lockout_s,
+                struct pv_ratelimit **out)
 {
     struct pv_ratelimit *rl = calloc(1, sizeof *rl);
 
@@ -36,9 +39,27 @@ int pv_ratelimit_new(int64_t lockout_s, struct pv_ratelimit **out)
     if (!rl)
         return PV_ENOMEM;
     pthread_mutex_init(&rl->mu, NULL);
+    rl->free_n = free_n;
+    rl->lock_n = lock_n;
+    rl->window_ms = window_s * 1000;
     rl->lockout_ms = lockout_s * 1000;
     *out = rl;
     return PV_OK;
+}
+
+int pv_ratelimit_new(int64_t lockout_s, struct pv_ratelimit **out)
+{
+    return make(PV_RL_FREE, PV_RL_LOCK, PV_RL_WINDOW_S, lockout_s, out);
+}
+
+int pv_ratelimit_new_budget(int budget, int64_t window_s, struct pv_ratelimit **out)
+{
+    if (budget < 1 || window_s < 1) {
+        *out = NULL;
+        return PV_EINVAL;
+    }
+    /* No slowing down: budget attempts, then refused for a window. */
+    return make(budget, budget, window_s, window_s, out);
 }
 
 void pv_ratelimit_free(struct pv_ratelimit *rl)
@@ -67,8 +88,7 @@ static struct slot *find(struct pv_ratelimit *rl, const char *source, int create
     for (i = 0; i < PROBE; i++) {
         s = &rl->slots[(h + i) % SLOTS];
         if (strcmp(s->source, source) == 0) {
-            if (now_ms - s->first_ms > PV_RL_WINDOW_S * 1000 &&
-                now_ms - s->last_ms > rl->lockout_ms) {
+            if (now_ms - s->first_ms > rl->window_ms && now_ms - s->last_ms > rl->lockout_ms) {
                 s->failures = 0; /* the window passed: start again */
                 s->first_ms = now_ms;
             }
@@ -88,10 +108,10 @@ static struct slot *find(struct pv_ratelimit *rl, const char *source, int create
 /* Until when the slot's source must wait (ms); 0 or past: it may try now. */
 static int64_t wait_until(const struct pv_ratelimit *rl, const struct slot *s)
 {
-    if (s->failures >= PV_RL_LOCK)
+    if (s->failures >= rl->lock_n)
         return s->last_ms + rl->lockout_ms;
-    if (s->failures >= PV_RL_FREE)
-        return s->last_ms + (1000LL << (s->failures - PV_RL_FREE));
+    if (s->failures >= rl->free_n)
+        return s->last_ms + (1000LL << (s->failures - rl->free_n));
     return 0;
 }
 
@@ -110,7 +130,7 @@ static int attempt(struct pv_ratelimit *rl, const char *source, int64_t now_ms, 
     if (s)
         until = wait_until(rl, s);
     if (s && count && until <= now_ms) {
-        if (s->failures < PV_RL_LOCK)
+        if (s->failures < rl->lock_n)
             s->failures++;
         s->last_ms = now_ms;
     }
@@ -135,7 +155,7 @@ void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_
         return;
     pthread_mutex_lock(&rl->mu);
     s = find(rl, source, 1, now_ms);
-    if (s->failures < PV_RL_LOCK)
+    if (s->failures < rl->lock_n)
         s->failures++;
     s->last_ms = now_ms;
     pthread_mutex_unlock(&rl->mu);

@@ -1,5 +1,6 @@
 /*
- * ratelimit.h - per-source limits on failed authentication (ratelimit.c).
+ * ratelimit.h - per-source limits on failed authentication and on sign-ups
+ * (ratelimit.c).
  */
 #ifndef STAMPD_RATELIMIT_H
 #define STAMPD_RATELIMIT_H
@@ -19,6 +20,15 @@ struct pv_ratelimit;
 #define PV_RL_LOCK     20
 #define PV_RL_WINDOW_S 900
 int pv_ratelimit_new(int64_t lockout_s, struct pv_ratelimit **out);
+/*
+ * pv_ratelimit_new_budget - the same table for attempts that cost us even
+ * when they succeed (sign-ups: an argon2id hash and an account each): every
+ * attempt is counted (pv_ratelimit_reserve, never released); after budget
+ * attempts a source is refused until window_s has passed since its last
+ * one and its first is window_s old. *out owned (pv_ratelimit_free).
+ * PV_EINVAL (budget or window_s < 1), PV_ENOMEM.
+ */
+int pv_ratelimit_new_budget(int budget, int64_t window_s, struct pv_ratelimit **out);
 void pv_ratelimit_free(struct pv_ratelimit *rl);
 /* pv_ratelimit_check - PV_OK when source (borrowed; NULL = no limit) may
  * try now, else PV_ERATELIMIT with *retry_after (s). */

@@ -71,6 +71,8 @@ static const struct route api_routes[] = {
     {"GET", "/v1/account/api-keys", ANY, METHOD_FIRST, NULL, pv_h_api_keys},
     {"POST", "/v1/account/api-keys", ANY, METHOD_FIRST, NULL, pv_h_api_keys},
     {"DELETE", "/v1/account/api-keys/{id}", ANY, METHOD_FIRST, NULL, pv_h_api_keys},
+    {"GET", "/v1/account/sessions", ANY, METHOD_FIRST, NULL, pv_h_sessions},
+    {"DELETE", "/v1/account/sessions/{id}", ANY, METHOD_FIRST, NULL, pv_h_sessions},
 
     {"GET", "/v1/payment-methods", CUSTOMER, ROLE_FIRST, CUSTOMER_WHY, pv_h_payment_methods},
     {"POST", "/v1/payment-methods", CUSTOMER, ROLE_FIRST, CUSTOMER_WHY, pv_h_payment_methods},

@@ -2,7 +2,7 @@
  * views.c - what several handlers share beyond the domain's indicium view
  * (domain/indicium_view.h): the JSON of a ledger report, the server status
  * names, and the one ownership check that decides whether a caller may see
- * an indicium at all.
+ * an indicium at all (its customer's and its mode's: domain/mode.h).
  */
 #include "server/views.h"
 
@@ -15,7 +15,8 @@ const char *const pv_view_server_status[3] = {"active", "draining", "disabled"};
 int pv_view_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
                          struct pv_indicium_rec *rec, struct pv_reply *rp)
 {
-    int rc = pv_indicium_owned(st, who->role == PV_ROLE_OPERATOR ? NULL : who->owner_id, id, rec);
+    int rc = pv_indicium_owned(st, who->role == PV_ROLE_OPERATOR ? NULL : who->owner_id, who->test,
+                               id, rec);
 
     if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such indicium" : NULL);

@@ -17,8 +17,9 @@ extern const char *const pv_view_server_status[3];
 
 /*
  * pv_view_own_indicium - load indicium id into *rec if the caller may see it
- * (its customer, or an operator). Otherwise PV_ENOTFOUND - another
- * customer's indicium does not exist for this key - with rp set.
+ * (its customer in the piece's mode, or an operator). Otherwise PV_ENOTFOUND
+ * - another customer's indicium, or one of the other mode, does not exist
+ * for this key - with rp set ("no such indicium").
  */
 int pv_view_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
                          struct pv_indicium_rec *rec, struct pv_reply *rp);

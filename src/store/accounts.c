@@ -270,6 +270,22 @@ int pv_store_session_delete(struct pv_store *st, const char *hash_hex)
     return pv_q_write(&q);
 }
 
+int pv_store_session_list(struct pv_store *st, int role, const char *owner_id, int64_t now,
+                          struct pv_session_rec **out, size_t *n)
+{
+    struct pv_q q;
+
+    *out = NULL;
+    *n = 0;
+    if (!owner_id || !valid_role(role))
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_SESSION_LIST);
+    pv_q_int(&q, role);
+    pv_q_text(&q, owner_id);
+    pv_q_int(&q, now);
+    return pv_q_list(&q, sizeof **out, read_session, (void **) out, n);
+}
+
 static int read_apikey(struct pv_row *r, void *p)
 {
     struct pv_apikey_rec *rec = p;

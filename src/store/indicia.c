@@ -233,8 +233,8 @@ int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const 
 }
 
 /* The seq of the customer's indicium before_id into *before (INT64_MAX for
- * none); PV_ECURSOR when it is not theirs. */
-static int cursor_seq(struct pv_store *st, const char *customer_id, const char *before_id,
+ * none); PV_ECURSOR when it is not theirs, or not of mode test (-1: any). */
+static int cursor_seq(struct pv_store *st, const char *customer_id, int test, const char *before_id,
                       int64_t *before)
 {
     struct pv_q q;
@@ -246,6 +246,7 @@ static int cursor_seq(struct pv_store *st, const char *customer_id, const char *
     pv_q_start(&q, st, S_IND_CURSOR);
     pv_q_text(&q, before_id);
     pv_q_text(&q, customer_id);
+    pv_q_int(&q, test < 0 ? -1 : test != 0);
     rc = pv_q_int64(&q, before);
     if (rc != PV_OK)
         *before = INT64_MAX;
@@ -267,7 +268,7 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
         f = &any;
     if (!customer_id || !memchr(f->q, '\0', sizeof f->q))
         return PV_EINVAL;
-    if ((rc = cursor_seq(st, customer_id, before_id, &before)) != PV_OK || limit == 0)
+    if ((rc = cursor_seq(st, customer_id, f->test, before_id, &before)) != PV_OK || limit == 0)
         return rc;
     pv_q_start(&q, st, S_IND_SEARCH);
     pv_q_text(&q, customer_id);

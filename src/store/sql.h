@@ -117,7 +117,9 @@
            "$16, $17, $18, $19, $20, $21, $22, $23)"))                                             \
     X(IND_GET, BOTH("SELECT " IND_COLS " FROM indicia WHERE id = $1"))                             \
     X(IND_FIND, BOTH("SELECT " IND_COLS " FROM indicia WHERE psd_id = $1 AND serial = $2"))        \
-    X(IND_CURSOR, BOTH("SELECT seq FROM indicia WHERE id = $1 AND customer_id = $2"))              \
+    /* A cursor of the other mode is as unknown as any (domain/mode.h). */                         \
+    X(IND_CURSOR, BOTH("SELECT seq FROM indicia WHERE id = $1 AND customer_id = $2 "               \
+                       "AND ($3 < 0 OR (flags & 1) = $3)"))                                        \
     /* The row lock of the UPDATE orders racing presentations: 0 then 1, never 0 and 0. */         \
     X(IND_PRESENT, BOTH("UPDATE indicia SET presentations = presentations + 1, "                   \
                         "last_presented_at = $1 WHERE id = $2 RETURNING presentations - 1"))       \
@@ -199,6 +201,8 @@
       BOTH("SELECT " SESSION_COLS " FROM sessions WHERE hash = $1 AND expires >= $2"))             \
     X(SESSION_DELETE, BOTH("DELETE FROM sessions WHERE hash = $1"))                                \
     X(SESSION_PURGE, BOTH("DELETE FROM sessions WHERE expires < $1"))                              \
+    X(SESSION_LIST, BOTH("SELECT " SESSION_COLS " FROM sessions WHERE role = $1 AND "              \
+                         "owner_id = $2 AND expires >= $3 ORDER BY created DESC, hash LIMIT 100")) \
     X(APIKEY_CREATE,                                                                               \
       BOTH("INSERT INTO api_keys(id, hash, prefix, role, owner_id, test, name, created, "          \
            "revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF(CAST($9 AS BIGINT), 0))"))  \

@@ -502,6 +502,10 @@ int pv_store_session_insert(struct pv_store *st, const struct pv_session_rec *re
 int pv_store_session_get(struct pv_store *st, const char *hash_hex, int64_t now,
                          struct pv_session_rec *out);
 int pv_store_session_delete(struct pv_store *st, const char *hash_hex);
+/* session_list: the unexpired sessions of (role, owner_id) at now, newest
+ * first, at most 100 (*out owned, free(); *n of them). PV_EINVAL. */
+int pv_store_session_list(struct pv_store *st, int role, const char *owner_id, int64_t now,
+                          struct pv_session_rec **out, size_t *n);
 /* API keys with mode and name. apikey_create: PV_EEXIST on a duplicate
  * id or hash. apikey_list: the owner's keys, newest first, revoked ones
  * included (*out owned). apikey_revoke: PV_ENOTFOUND unless owner_id
@@ -587,8 +591,10 @@ int pv_store_resupply_ship(struct pv_store *st, const char *id, uint32_t batch, 
 /* ---- the web UI's history and charts (no schema change) ---- */
 /* indicium_search: indicium_list narrowed by f (borrowed; NULL = no
  * filter), with the same cursor rules: newest first, strictly older than
- * before_id, PV_ECURSOR unless before_id is the customer's. A cursor need
- * not match the filter itself, so pages stay correct when it changes. */
+ * before_id, PV_ECURSOR unless before_id is the customer's - and of mode
+ * f->test when that is set (the other mode's pieces are unknown to its
+ * caller, domain/mode.h). A cursor need not match the other filters, so
+ * pages stay correct when they change. */
 int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
                              const struct pv_indicium_filter *f, const char *before_id,
                              size_t limit, struct pv_indicium_rec **out, size_t *n);

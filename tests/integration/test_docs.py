@@ -1075,6 +1075,7 @@ class CodeAndSchemas(unittest.TestCase):
         "answer_session": ["LoginSession", "NewApiKey"],
         "pv_h_session": ["Session"],
         "pv_h_logout": ["LoggedOut"],
+        "pv_h_sessions": ["Sessions", "SessionItem", "EndedSession"],
         "pm_json": ["PaymentMethod"],
         "pv_h_payment_methods": ["PaymentMethods", "DeletedPaymentMethod"],
         "funds_answer": ["Funds"],

@@ -172,6 +172,18 @@ static void test_open_creates_dir_0700(void **state)
     assert_int_equal(pv_crypto_open(spec, &cm), PV_OK);
     pv_crypto_close(cm);
 
+    /* An existing directory others may read is made the owner's alone. */
+    assert_int_equal(chmod(keys, 0755), 0);
+    assert_int_equal(pv_crypto_open(spec, &cm), PV_OK);
+    pv_crypto_close(cm);
+    assert_int_equal(stat(keys, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    assert_int_equal(chmod(keys, 0777), 0);
+    assert_int_equal(pv_crypto_open(spec, &cm), PV_OK);
+    pv_crypto_close(cm);
+    assert_int_equal(stat(keys, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+
     /* A regular file in the way is an I/O error, not a crash. */
     snprintf(file, sizeof file, "%s/plain", tmp);
     f = fopen(file, "w");

@@ -36,7 +36,8 @@ static void test_approved_to_balance(void **state)
     denv_buy(e, "cus_a", 0, &rec);
     snprintf(id, sizeof id, "%s", rec.id);
     assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - 740);
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", id, WINDOW, pv_now(), &r), PV_OK);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 0, id, WINDOW, pv_now(), &r),
+                     PV_OK);
     assert_int_equal(r.status, PV_REFUND_APPROVED);
     assert_string_equal(r.reason, "");
     assert_string_equal(r.destination, "balance");
@@ -44,10 +45,10 @@ static void test_approved_to_balance(void **state)
     assert_string_equal(r.indicium_id, id);
     assert_string_equal(pv_refund_status_name(r.status), "approved");
     assert_int_equal(denv_balance(e, "customer:cus_a"), 10000);
-    assert_int_equal(pv_indicium_owned(e->st, "cus_a", id, &again), PV_OK);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_a", 0, id, &again), PV_OK);
     assert_true(again.refunded_at != 0);
     /* Asked again: denied, and the approval stays the latest record. */
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", id, WINDOW, pv_now(), &latest),
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 0, id, WINDOW, pv_now(), &latest),
                      PV_OK);
     assert_int_equal(latest.status, PV_REFUND_DENIED);
     assert_string_equal(latest.reason, "already_refunded");
@@ -68,7 +69,7 @@ static void test_approved_to_card(void **state)
     denv_card(e, 0, "4242424242424242", &pay);
     denv_buy_with(e, "cus_b", 0, &pay, &rec);
     assert_int_equal(denv_balance(e, "customer:cus_b"), 500);
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_b", rec.id, WINDOW, pv_now(), &r),
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_b", 0, rec.id, WINDOW, pv_now(), &r),
                      PV_OK);
     assert_int_equal(r.status, PV_REFUND_APPROVED);
     assert_string_equal(r.destination, "card");
@@ -79,7 +80,7 @@ static void test_approved_to_card(void **state)
     denv_buy_with(e, "cus_b", 0, &pay, &rec);
     {
         struct pv_gateways none = {NULL, NULL};
-        assert_int_equal(pv_refund_request(e->st, &none, "cus_b", rec.id, WINDOW, pv_now(), &r),
+        assert_int_equal(pv_refund_request(e->st, &none, "cus_b", 0, rec.id, WINDOW, pv_now(), &r),
                          PV_OK);
     }
     assert_string_equal(r.destination, "balance");
@@ -96,7 +97,7 @@ static void test_denials(void **state)
 
     denv_buy(e, "cus_a", 0, &rec);
     assert_int_equal(pv_store_indicium_present(e->st, rec.id, pv_now(), &before), PV_OK);
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", rec.id, WINDOW, pv_now(), &r),
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 0, rec.id, WINDOW, pv_now(), &r),
                      PV_OK);
     assert_int_equal(r.status, PV_REFUND_DENIED);
     assert_string_equal(r.reason, "already_scanned");
@@ -105,13 +106,13 @@ static void test_denials(void **state)
     assert_string_equal(r.reason, "already_scanned");
 
     denv_buy(e, "cus_a", 0, &rec);
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", rec.id, 60, rec.created + 61, &r),
-                     PV_OK);
+    assert_int_equal(
+        pv_refund_request(e->st, &e->gws, "cus_a", 0, rec.id, 60, rec.created + 61, &r), PV_OK);
     assert_string_equal(r.reason, "window_expired");
 
     denv_post(e->st, "test:" PV_ACCT_FUNDING, "test:customer:cus_a", 5000);
     denv_buy(e, "cus_a", 1, &rec);
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", rec.id, WINDOW, pv_now(), &r),
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 1, rec.id, WINDOW, pv_now(), &r),
                      PV_OK);
     assert_string_equal(r.reason, "test_piece");
     assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - 2 * 740);
@@ -126,18 +127,53 @@ static void test_ownership(void **state)
     char longid[PV_ID_MAX + 8];
 
     denv_buy(e, "cus_a", 0, &rec);
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_b", rec.id, WINDOW, pv_now(), &r),
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_b", 0, rec.id, WINDOW, pv_now(), &r),
                      PV_ENOTFOUND);
     assert_int_equal(pv_store_refund_latest(e->st, rec.id, &r), PV_ENOTFOUND);
-    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", "ind_nope", WINDOW, pv_now(), &r),
-                     PV_ENOTFOUND);
+    assert_int_equal(
+        pv_refund_request(e->st, &e->gws, "cus_a", 0, "ind_nope", WINDOW, pv_now(), &r),
+        PV_ENOTFOUND);
     memset(longid, 'x', sizeof longid - 1);
     longid[sizeof longid - 1] = '\0';
-    assert_int_equal(pv_indicium_owned(e->st, NULL, longid, &other), PV_ENOTFOUND);
-    assert_int_equal(pv_indicium_owned(e->st, "cus_b", rec.id, &other), PV_ENOTFOUND);
-    assert_int_equal(pv_indicium_owned(e->st, NULL, rec.id, &other), PV_OK);
+    assert_int_equal(pv_indicium_owned(e->st, NULL, 0, longid, &other), PV_ENOTFOUND);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_b", 0, rec.id, &other), PV_ENOTFOUND);
+    assert_int_equal(pv_indicium_owned(e->st, NULL, 0, rec.id, &other), PV_OK);
     assert_string_equal(pv_refund_status_name(PV_REFUND_DENIED), "denied");
     assert_string_equal(pv_refund_status_name(7), "unknown");
+}
+
+/* A test key never refunds a live piece, nor a live key a test one: each
+ * is unknown to the other mode, and nothing moves (domain/mode.h). */
+static void test_modes(void **state)
+{
+    struct denv *e = *state;
+    static struct pv_indicium_rec live, test, other;
+    struct pv_refund_rec r;
+
+    denv_post(e->st, "test:" PV_ACCT_FUNDING, "test:customer:cus_a", 5000);
+    denv_buy(e, "cus_a", 0, &live);
+    denv_buy(e, "cus_a", 1, &test);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 1, live.id, WINDOW, pv_now(), &r),
+                     PV_ENOTFOUND);
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 0, test.id, WINDOW, pv_now(), &r),
+                     PV_ENOTFOUND);
+    assert_int_equal(pv_store_refund_latest(e->st, live.id, &r), PV_ENOTFOUND);
+    assert_int_equal(pv_store_refund_latest(e->st, test.id, &r), PV_ENOTFOUND);
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - 740);
+    assert_int_equal(denv_balance(e, "test:customer:cus_a"), 5000 - 740);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_a", 1, live.id, &other), PV_ENOTFOUND);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_a", 0, test.id, &other), PV_ENOTFOUND);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_a", 0, live.id, &other), PV_OK);
+    assert_int_equal(pv_indicium_owned(e->st, "cus_a", 1, test.id, &other), PV_OK);
+    /* An operator reads both; its mode argument is not asked. */
+    assert_int_equal(pv_indicium_owned(e->st, NULL, 0, test.id, &other), PV_OK);
+    assert_int_equal(pv_indicium_owned(e->st, NULL, 1, live.id, &other), PV_OK);
+    /* The live key's own live piece is refunded as ever. */
+    assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 0, live.id, WINDOW, pv_now(), &r),
+                     PV_OK);
+    assert_int_equal(r.status, PV_REFUND_APPROVED);
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000);
+    denv_books(e);
 }
 
 int main(void)
@@ -147,6 +183,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_approved_to_card, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ownership, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,18 +42,18 @@ static void test_online_valid_and_presentations(void **state)
 
     denv_buy(e, "cus_a", 0, &rec);
     /* Anyone but the authority reads the count without raising it. */
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 0, 1, &v),
                      PV_OK);
     assert_true(v.valid && v.sig_ok && v.known);
     assert_int_equal(v.presented_before, 0);
     assert_string_equal(v.status, "valid");
     assert_null(v.reason);
     assert_int_equal(v.ind.serial, rec.ind.serial);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 1, 2, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 1, 0, 2, &v),
                      PV_OK);
     assert_int_equal(v.presented_before, 0);
     assert_string_equal(v.status, "valid");
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 1, 3, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 1, 0, 3, &v),
                      PV_OK);
     assert_int_equal(v.presented_before, 1);
     assert_string_equal(v.status, "duplicate");
@@ -74,7 +74,7 @@ static void test_online_invalid(void **state)
     /* A flipped signature bit. */
     memcpy(buf, rec.data, rec.data_len);
     buf[rec.data_len - 1] ^= 1;
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, rec.data_len, 1, 1, &v), PV_OK);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, rec.data_len, 1, 0, 1, &v), PV_OK);
     assert_false(v.sig_ok || v.known || v.valid);
     assert_string_equal(v.reason, "indicium_signature_invalid");
     assert_string_equal(v.status, "invalid");
@@ -82,11 +82,11 @@ static void test_online_invalid(void **state)
     ind = rec.ind;
     ind.key_id = 99;
     assert_int_equal(pv_indicium_encode(&ind, buf, sizeof buf, &len), PV_OK);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len, 1, 1, &v), PV_OK);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len, 1, 0, 1, &v), PV_OK);
     assert_string_equal(v.reason, "indicium_key_unknown");
     assert_false(v.sig_ok);
     /* Another vendor's license. */
-    assert_int_equal(pv_verify_online(e->st, "OTHER", rec.data, rec.data_len, 1, 1, &v), PV_OK);
+    assert_int_equal(pv_verify_online(e->st, "OTHER", rec.data, rec.data_len, 1, 0, 1, &v), PV_OK);
     assert_true(v.sig_ok);
     assert_false(v.known || v.valid);
     assert_string_equal(v.reason, "license_mismatch");
@@ -98,12 +98,14 @@ static void test_online_invalid(void **state)
         pv_crypto_sign(e->cm, e->ctx.psds[ind.device_id - 1].key_ref, buf, len, ind.signature),
         PV_OK);
     memcpy(buf + len, ind.signature, PV_SIG_LEN);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len + PV_SIG_LEN, 1, 1, &v), PV_OK);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len + PV_SIG_LEN, 1, 0, 1, &v),
+                     PV_OK);
     assert_true(v.sig_ok);
     assert_false(v.known);
     assert_string_equal(v.reason, "not_issued");
     /* Malformed bytes are an error of their own; nothing was counted. */
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, 10, 1, 1, &v), PV_ETRUNCATED);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, 10, 1, 0, 1, &v),
+                     PV_ETRUNCATED);
     assert_true(pv_verify_input_error(PV_ETRUNCATED));
     assert_false(pv_verify_input_error(PV_ESTORE));
     assert_int_equal(presentations(e, rec.id), 0);
@@ -117,7 +119,7 @@ static void test_online_test_and_refunded(void **state)
 
     denv_post(e->st, "test:" PV_ACCT_FUNDING, "test:customer:cus_a", 5000);
     denv_buy(e, "cus_a", 1, &rec);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 0, 1, &v),
                      PV_OK);
     assert_true(v.sig_ok && v.known && v.test);
     assert_false(v.valid);
@@ -126,12 +128,44 @@ static void test_online_test_and_refunded(void **state)
 
     denv_buy(e, "cus_a", 0, &rec);
     assert_int_equal(pv_store_indicium_mark_refunded(e->st, rec.id, 5), PV_OK);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 0, 1, &v),
                      PV_OK);
     assert_true(v.refunded);
     assert_false(v.valid);
     assert_string_equal(v.status, "refunded");
     assert_string_equal(v.reason, "refunded");
+}
+
+/* A scan counts only a piece of the scanner's mode (domain/mode.h). */
+static void test_online_counts_only_the_scanners_mode(void **state)
+{
+    struct denv *e = *state;
+    struct pv_indicium_rec live, test;
+    struct pv_verdict v;
+
+    denv_post(e->st, "test:" PV_ACCT_FUNDING, "test:customer:cus_a", 5000);
+    denv_buy(e, "cus_a", 1, &test);
+    denv_buy(e, "cus_a", 0, &live);
+    /* The live authority scans a test piece, twice: no count moves. */
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, 1, 0, 1, &v),
+                     PV_OK);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, 1, 0, 2, &v),
+                     PV_OK);
+    assert_int_equal(v.presented_before, 0);
+    assert_string_equal(v.status, "test");
+    assert_int_equal(presentations(e, test.id), 0);
+    /* A test scanner and a live piece: the same. */
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, live.data, live.data_len, 1, 1, 3, &v),
+                     PV_OK);
+    assert_string_equal(v.status, "valid");
+    assert_int_equal(presentations(e, live.id), 0);
+    /* Each mode counts its own. */
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, 1, 1, 4, &v),
+                     PV_OK);
+    assert_int_equal(presentations(e, test.id), 1);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, live.data, live.data_len, 1, 0, 5, &v),
+                     PV_OK);
+    assert_int_equal(presentations(e, live.id), 1);
 }
 
 static void test_offline(void **state)
@@ -199,6 +233,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_online_valid_and_presentations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_online_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_online_test_and_refunded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_online_counts_only_the_scanners_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
