@@ -19,7 +19,9 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 "$bin" init --db "sqlite:$dir/b.db" --license PV1000001 --psds 4 --deposit 100000000 >/dev/null
 key=$("$bin" customer create --db "sqlite:$dir/b.db" --email bench@example.com --balance 10000000 | sed -n 's/^STAMP_KEY=//p')
 op=$("$bin" operator create --db "sqlite:$dir/b.db" --email ops@example.com | sed -n 's/^STAMP_OPERATOR_KEY=//p')
-"$bin" serve --db "sqlite:$dir/b.db" --listen 127.0.0.1:0 --processors "$procs" --threads ${THREADS:-16} 2>"$dir/log" &
+# wrk opens all its connections from one address: lift the per-address limit.
+"$bin" serve --db "sqlite:$dir/b.db" --listen 127.0.0.1:0 --processors "$procs" --threads ${THREADS:-16} \
+    --per-address-limit 0 2>"$dir/log" &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$dir/log" && break; sleep 0.1; done
 url=$(sed -n 's/^listening on //p' "$dir/log")

@@ -10,7 +10,8 @@ struct opts {
     const char *db, *license, *psds, *deposit, *refill, *keys_dir, *email, *balance, *listen;
     const char *processors, *threads, *id, *advertise, *lease_ms;
     const char *gateway, *lockout, *refund_days, *trusted_proxy, *signup_limit;
-    const char *internal_secret_file; /* front, processor, secret generate */
+    const char *internal_secret_file;                 /* front, processor, secret generate */
+    const char *per_address_limit, *request_deadline; /* serve, front, processor */
     int demo;
 };
 

@@ -78,6 +78,11 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     char host[64], address[128], *license = NULL;
     uint64_t nproc = mode == PV_RUN_PROCESSOR ? 1 : 2, threads = 4, lease_ms = 0;
     uint64_t lockout = 900, refund_days = 30, signup_limit = 5;
+    /* Behind a trusted proxy every client shares the proxy's address: the
+     * proxy limits per client, so by default stampd does not. */
+    uint64_t per_address = o->trusted_proxy ? 0 : PV_HTTP_PER_ADDRESS;
+    uint64_t deadline = PV_HTTP_DEADLINE_S;
+    struct pv_http_limits limits;
     char *gateway = NULL;
     uint16_t port = 8080, bound = 0;
     sigset_t set;
@@ -91,6 +96,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->lockout && pv_parse_u64(o->lockout, 1, 86400, &lockout) != PV_OK) ||
         (o->refund_days && pv_parse_u64(o->refund_days, 0, 365, &refund_days) != PV_OK) ||
         (o->signup_limit && pv_parse_u64(o->signup_limit, 1, 100000, &signup_limit) != PV_OK) ||
+        (o->per_address_limit &&
+         pv_parse_u64(o->per_address_limit, 0, 1000, &per_address) != PV_OK) ||
+        (o->request_deadline && pv_parse_u64(o->request_deadline, 1, 300, &deadline) != PV_OK) ||
         (o->id && (mode != PV_RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
         (o->advertise && (mode != PV_RUN_PROCESSOR || strncmp(o->advertise, "http://", 7) != 0 ||
                           strlen(o->advertise) >= 200)) ||
@@ -100,7 +108,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                 "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
                 "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
                 "--advertise http://HOST:PORT (processor), --internal-secret-file PATH (front "
-                "and processor)\n",
+                "and processor), --per-address-limit 0-1000 (0: none), --request-deadline "
+                "1-300 (seconds)\n",
                 MAX_PROCESSORS);
         return 2;
     }
@@ -171,7 +180,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     }
     if (mode == PV_RUN_SERVE && (rc = start_procs(o, &app, nproc, "inproc", lease_ms)) != PV_OK)
         goto out;
-    if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &http, &bound)) != PV_OK) {
+    limits.per_address = (unsigned) per_address;
+    limits.deadline_s = (unsigned) deadline;
+    if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &limits, &http, &bound)) !=
+        PV_OK) {
         char what[96];
         snprintf(what, sizeof what, "listen on %s:%u (in use?)", host, (unsigned) port);
         pv_cmd_fail(what, rc);

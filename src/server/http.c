@@ -6,6 +6,16 @@
  * API, and turns the pv_reply into a JSON response with security headers.
  * libmicrohttpd's own messages go through a logger that keeps any client
  * from growing the log.
+ *
+ * Slow clients: one address may hold at most limits->per_address
+ * connections (libmicrohttpd's per-IP limit), and a request has a deadline
+ * that trickling bytes cannot extend (libmicrohttpd's idle timeout restarts
+ * on every byte). Every connection is tracked from libmicrohttpd's
+ * connection-started to its connection-closed notice; a sweep thread shuts
+ * down the socket of any connection that has waited more than
+ * limits->deadline_s for its request's headers (since it opened, or since
+ * its previous answer) or, once they came, for the body. A request being
+ * handled or answered, or a purchase waiting for its batch, has no deadline.
  */
 #include "server/http.h"
 
@@ -38,11 +48,30 @@
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "            \
     "manifest-src 'self'"
 
+/* tracked.wait_ms of a connection the sweep has cut. */
+#define WAIT_CUT (-1)
+
+/* One open connection, from libmicrohttpd's STARTED notice to its CLOSED
+ * notice (its socket_context); linked in pv_http.tracked under pv_http.mu. */
+struct tracked {
+    struct tracked *prev, *next;
+    MHD_socket fd;           /* valid until the CLOSED notice: MHD closes it after */
+    _Atomic int64_t wait_ms; /* when it began waiting for bytes; 0 = being handled,
+                                WAIT_CUT = shut down by the sweep */
+};
+
 struct pv_http {
     struct MHD_Daemon *d;
     struct pv_app *app;
     MHD_socket quiesced_fd; /* closed only after MHD_stop_daemon */
     atomic_int in_flight;   /* purchases accepted and not yet answered */
+    int64_t deadline_ms;    /* for a request's headers, and again for its body */
+    pthread_mutex_t mu;     /* guards tracked, stopping */
+    pthread_cond_t wake;    /* ends the sweep early at stop */
+    struct tracked *tracked;
+    int stopping;
+    pthread_t sweeper;
+    int sweeping; /* the sweeper thread was started */
 };
 
 struct conn_state {
@@ -225,6 +254,38 @@ static const char *source_address(const struct pv_app *app, struct MHD_Connectio
     return buf;
 }
 
+/* Milliseconds on the monotonic clock, >= 1: deadlines ignore clock steps. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
+/*
+ * Start (mono_ms()) or stop (0) the deadline of c's wait for bytes. -1 when the
+ * sweep has already cut c: then its request must not be handled (nobody
+ * would get the answer). The compare-and-swap here and in sweep() makes
+ * "handled" and "cut" exclusive.
+ */
+static int set_wait(struct MHD_Connection *c, int64_t since_ms)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct tracked *t = ci ? ci->socket_context : NULL;
+    int64_t cur;
+
+    if (!t)
+        return 0;
+    cur = atomic_load(&t->wait_ms);
+    do {
+        if (cur == WAIT_CUT)
+            return -1;
+    } while (!atomic_compare_exchange_weak(&t->wait_ms, &cur, since_ms));
+    return 0;
+}
+
 /* On a processor's or the router's thread: the purchase is final (the
  * dispatcher retried what it could), wake its connection. */
 static void job_done(struct pv_job *job)
@@ -250,7 +311,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!s)
             return MHD_NO;
         *req_cls = s;
-        return MHD_YES;
+        /* The headers are in: the body gets a deadline of its own. */
+        return set_wait(c, mono_ms()) == 0 ? MHD_YES : MHD_NO;
     }
     if (*upload_data_size) {
         if (append(s, upload_data, *upload_data_size) < 0)
@@ -259,6 +321,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
+    /* The whole request is in: no deadline while it is handled and answered. */
+    if (set_wait(c, 0) != 0)
+        return MHD_NO;
     memset(&rp, 0, sizeof rp);
     if (s->job) {
         /* Called again after job_done() resumed us: answer the purchase. */
@@ -311,6 +376,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     struct pv_http *h = cls;
     struct conn_state *s = *req_cls;
 
+    /* Answered: a kept-alive connection waits for its next request's headers. */
+    set_wait(c, mono_ms());
     if (s) {
         if (s->purchase)
             atomic_fetch_sub(&h->in_flight, 1);
@@ -374,8 +441,99 @@ out:
     pthread_mutex_unlock(&mhd_log.mu);
 }
 
+/* libmicrohttpd's connection notices: track each connection while it is open. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct pv_http *h = cls;
+    struct tracked *t = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(t = calloc(1, sizeof *t)))
+            return; /* untracked: only MHD's idle timeout closes it */
+        t->fd = ci->connect_fd;
+        atomic_store(&t->wait_ms, mono_ms());
+        pthread_mutex_lock(&h->mu);
+        t->next = h->tracked;
+        if (h->tracked)
+            h->tracked->prev = t;
+        h->tracked = t;
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+        /* Under mu: the sweep never touches a socket MHD is about to close. */
+        pthread_mutex_lock(&h->mu);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            h->tracked = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&h->mu);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+#define SWEEP_MS 500
+
+/*
+ * The sweep thread: every SWEEP_MS, shut down the socket of each connection
+ * waiting for bytes longer than the deadline. shutdown(), not close(): the
+ * descriptor stays libmicrohttpd's, which sees the end of the stream and
+ * closes the connection on its own thread.
+ */
+static void *sweep(void *arg)
+{
+    struct pv_http *h = arg;
+
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        struct timespec ts;
+        int64_t now = mono_ms();
+        struct tracked *t;
+
+        for (t = h->tracked; t; t = t->next) {
+            int64_t since = atomic_load(&t->wait_ms);
+            if (since > 0 && now - since > h->deadline_ms &&
+                atomic_compare_exchange_strong(&t->wait_ms, &since, WAIT_CUT))
+                shutdown(t->fd, SHUT_RDWR);
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += SWEEP_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->wake, &h->mu, &ts);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static void stop_sweep(struct pv_http *h)
+{
+    if (h->sweeping) {
+        pthread_mutex_lock(&h->mu);
+        h->stopping = 1;
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->sweeper, NULL);
+        h->sweeping = 0;
+    }
+}
+
+static void http_free(struct pv_http *h)
+{
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->wake);
+    free(h);
+}
+
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
-                  struct pv_http **out, uint16_t *bound_port)
+                  const struct pv_http_limits *limits, struct pv_http **out, uint16_t *bound_port)
 {
     struct pv_http *h = calloc(1, sizeof *h);
     struct sockaddr_in sa;
@@ -383,27 +541,41 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
 
     if (!h)
         return PV_ENOMEM;
+    if (limits->deadline_s == 0) {
+        free(h);
+        return PV_ECONFIG;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->wake, NULL);
+    h->deadline_ms = (int64_t) limits->deadline_s * 1000;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        free(h);
+        http_free(h);
         return PV_ECONFIG;
     }
     h->app = app;
     h->quiesced_fd = MHD_INVALID_SOCKET;
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                                MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-                            0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                            (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
-                            (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+        0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int) limits->per_address, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
     if (!h->d) {
-        free(h);
+        http_free(h);
         return PV_EIO;
     }
+    if (pthread_create(&h->sweeper, NULL, sweep, h) != 0) {
+        MHD_stop_daemon(h->d);
+        http_free(h);
+        return PV_EIO;
+    }
+    h->sweeping = 1;
     info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     *bound_port = info ? info->port : port;
     *out = h;
@@ -429,8 +601,9 @@ void pv_http_stop(struct pv_http *h)
         nanosleep(&ts, NULL);
         waited_ms += 10;
     }
+    stop_sweep(h);
     MHD_stop_daemon(h->d);
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
-    free(h);
+    http_free(h);
 }

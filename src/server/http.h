@@ -12,12 +12,22 @@
 
 struct pv_http;
 
+/* What one slow or greedy client may hold (docs/operations.md). */
+struct pv_http_limits {
+    unsigned per_address; /* open connections per client address; 0 = no limit */
+    unsigned deadline_s;  /* for a request's headers, and again for its body (>= 1) */
+};
+
+#define PV_HTTP_PER_ADDRESS 64
+#define PV_HTTP_DEADLINE_S  10
+
 /*
  * pv_http_start - serve app on host:port (port 0 = any free port) with
- * threads worker threads. *bound_port gets the port actually bound.
+ * threads worker threads, within limits (borrowed for the call). *bound_port
+ * gets the port actually bound.
  */
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
-                  struct pv_http **out, uint16_t *bound_port);
+                  const struct pv_http_limits *limits, struct pv_http **out, uint16_t *bound_port);
 /* pv_http_quiesce - stop accepting connections; open ones go on. */
 void pv_http_quiesce(struct pv_http *h);
 /* pv_http_stop - close everything; call after the processors stopped, so no

@@ -38,11 +38,12 @@ static void usage(FILE *f)
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
-          "               [--signup-limit N]\n"
+          "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
-          "               [--threads N]\n"
+          "               [--threads N] [--per-address-limit N] [--request-deadline S]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "                   [--id NAME] [--advertise URL] [--lease-ms N]\n"
+          "                   [--per-address-limit N] [--request-deadline S]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
@@ -51,7 +52,9 @@ static void usage(FILE *f)
           "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
           "--lockout 900, --refund-window-days 30, --signup-limit 5 (per minute and\n"
-          "source address). customer/operator create take the account's web password\n"
+          "source address), --per-address-limit 64 connections (none with\n"
+          "--trusted-proxy), --request-deadline 10 (seconds). customer/operator create take the "
+          "account's web password\n"
           "from STAMPD_PASSWORD when it is set. front and processor take the secret they\n"
           "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET.\n",
           f);
@@ -84,6 +87,8 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--trusted-proxy", offsetof(struct opts, trusted_proxy)},
         {"--internal-secret-file", offsetof(struct opts, internal_secret_file)},
         {"--signup-limit", offsetof(struct opts, signup_limit)},
+        {"--per-address-limit", offsetof(struct opts, per_address_limit)},
+        {"--request-deadline", offsetof(struct opts, request_deadline)},
     };
     int i;
     size_t k;
