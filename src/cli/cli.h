@@ -42,7 +42,7 @@ enum {
 #define CLI_DOC_MAX ((size_t) 256 << 20)
 
 /* Printing limits, checked locally before the server checks them again. */
-#define CLI_PRINT_IDS_MAX    500  /* indicia in one print job (POST /v1/sheets) */
+#define CLI_PRINT_IDS_MAX    100  /* indicia in one print job (POST /v1/sheets) */
 #define CLI_GRID_MAX         999  /* --start row or column */
 #define CLI_OFFSET_MAX       1000 /* --offset, either way, in 1/100 mm (10 mm) */
 #define CLI_NAME_MAX         63   /* printer and layout names */

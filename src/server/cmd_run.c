@@ -3,6 +3,11 @@
  * in one process), stampd front (the API; purchases go to processor
  * processes) and stampd processor (one processor answering signed internal
  * requests): their options, start-up and orderly shutdown.
+ *
+ * A live gateway that is the sandbox moves no real money: every mode says
+ * so in a warning line at start (and GET /metrics in
+ * stampd_live_gateway_sandbox), so a demo configuration is not taken
+ * into production unnoticed.
  */
 #include "server/cmd_run.h"
 
@@ -86,7 +91,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     char *gateway = NULL;
     uint16_t port = 8080, bound = 0;
     sigset_t set;
-    int sig, rc;
+    int sig, rc, live_sandbox;
 
     if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
         (o->processors && (mode != PV_RUN_SERVE ||
@@ -159,6 +164,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     rc = pv_gateway_open("sandbox", &app.gws.test);
     if (rc == PV_OK && gateway)
         rc = pv_gateway_open(gateway, &app.gws.live);
+    live_sandbox = gateway && strcmp(gateway, "sandbox") == 0;
     free(gateway);
     if (rc == PV_OK)
         rc = pv_ratelimit_new((int64_t) lockout, &app.limits);
@@ -202,6 +208,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     else
         fprintf(stderr, "stampd: processor %s, license %s\n", pv_processor_id(app.procs, 0),
                 app.license);
+    if (live_sandbox)
+        fprintf(stderr, "stampd: WARNING: live card payments go to the sandbox gateway and move "
+                        "no real money (the database's gateway setting is sandbox: for demos "
+                        "and staging only)\n");
     fprintf(stderr, "listening on %s\n", address);
     fflush(stderr);
 

@@ -7,6 +7,7 @@
 #include "server/app.h"
 #include "server/processor.h"
 #include "domain/ledger.h"
+#include "payment/gateway.h"
 
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -14,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct text {
     char *buf;
@@ -115,6 +117,11 @@ void pv_h_metrics(struct pv_call *c)
     for (i = 0; i < nall; i++)
         put(&t, "stampd_indicia_total{server=\"%s\"} %lld\n", all[i].server_id,
             (long long) all[i].count);
+    put(&t,
+        "# HELP stampd_live_gateway_sandbox 1 when live card payments go to the sandbox "
+        "gateway (no real money).\n# TYPE stampd_live_gateway_sandbox gauge\n"
+        "stampd_live_gateway_sandbox %d\n",
+        app->gws.live && strcmp(app->gws.live->ops->name, "sandbox") == 0);
     put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
             "since it started.\n# TYPE stampd_process_purchases_total counter\n");
     for (i = 0; i < app->nprocs; i++)

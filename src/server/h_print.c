@@ -5,6 +5,13 @@
  * Rendering is free and repeatable: a reprint never charges. Every render
  * is recorded (who, when, format, layout) and counted on the indicium.
  * Offsets are carried as 1/100 mm integers from parsing to rendering.
+ *
+ * A sheet's render runs on the request's HTTP worker thread and costs CPU
+ * in proportion to its labels (a PDF label is a few milliseconds), so the
+ * work is bounded twice: at most SHEET_MAX labels in one request, and at
+ * most RENDER_SLOTS sheet renders at once in a process; a sheet that finds
+ * every slot taken is answered 503 unavailable with Retry-After at once,
+ * so the other workers stay free for everything else (docs/printing.md).
  */
 #include "server/h_print.h"
 #include "server/views.h"
@@ -15,12 +22,34 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SHEET_MAX  500
-#define OFFSET_MAX 1000 /* 10 mm in 1/100 mm */
+#define SHEET_MAX    100  /* labels in one POST /v1/sheets (docs/api.md) */
+#define RENDER_SLOTS 2    /* sheet renders running at once in one process */
+#define RENDER_RETRY 1    /* Retry-After (s) when every slot is taken */
+#define OFFSET_MAX   1000 /* 10 mm in 1/100 mm */
+
+/* Sheet renders running now, in this process. */
+static atomic_int renders_running;
+
+/* Take a render slot: 1, or 0 when RENDER_SLOTS renders run already. */
+static int render_slot_take(void)
+{
+    int n = atomic_load(&renders_running);
+
+    while (n < RENDER_SLOTS)
+        if (atomic_compare_exchange_weak(&renders_running, &n, n + 1))
+            return 1;
+    return 0;
+}
+
+static void render_slot_give(void)
+{
+    atomic_fetch_sub(&renders_running, 1);
+}
 
 /* ---- parsing ---- */
 
@@ -324,7 +353,8 @@ void pv_h_sheets(struct pv_call *call)
     n = json_is_array(ids) ? json_array_size(ids) : 0;
     if (!json_is_array(ids) || n == 0 || n > SHEET_MAX) {
         pv_reply_error(rp, json_is_array(ids) ? PV_EINVAL : PV_ETYPE, "indicia",
-                       "indicia must be an array of 1 to 500 indicium ids");
+                       "indicia must be an array of 1 to 100 indicium ids; "
+                       "print more in several sheets");
         goto out;
     }
     if ((v = json_object_get(root, "dpi"))) {
@@ -371,7 +401,14 @@ void pv_h_sheets(struct pv_call *call)
     }
     if (apply_printer(st, who, &j, rp) != PV_OK)
         goto out;
+    /* Refused quickly rather than queued: a queued render would hold a worker. */
+    if (!render_slot_take()) {
+        pv_reply_error(rp, PV_EBUSY, NULL, "the server is rendering other sheets; try again");
+        rp->retry_after = RENDER_RETRY;
+        goto out;
+    }
     render_reply(st, who, &j, recs, n, rp);
+    render_slot_give();
 out:
     free(recs);
     json_decref(root);

@@ -67,6 +67,14 @@ def post_signed(host, port, secret, body):
         conn.close()
 
 
+def customer_and_processor(c, email):
+    """A new customer with $100 on Cluster c, and where c's processor p1 listens:
+    (key, customer id, host, port)."""
+    key = c.srv.customer(email, 100)
+    _, _, host, port = c.procs["p1"]
+    return key, c.srv.get_ok("/v1/account", key)["id"], host, port
+
+
 def config_keys(srv):
     """The keys of the config table of srv's SQLite database."""
     db = sqlite3.connect(srv.db[len("sqlite:"):])
@@ -161,9 +169,7 @@ class InternalChannel(unittest.TestCase):
         c = Cluster("forge", processors=1, psds=2)
         try:
             srv = c.srv
-            key = srv.customer("victim@example.com", 100)
-            cid = srv.get_ok("/v1/account", key)["id"]
-            _, _, host, port = c.procs["p1"]
+            key, cid, host, port = customer_and_processor(c, "victim@example.com")
             secret = c.secret
             before = srv.balance(key)
             psds_before = srv.psds()["psds"]
