@@ -560,12 +560,13 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-        0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int) limits->per_address, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+        /* The logger first: libmicrohttpd sends messages about the options after it to it. */
+        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int) 1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) limits->per_address,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->d) {
         http_free(h);
         return PV_EIO;
