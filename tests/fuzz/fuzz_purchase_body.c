@@ -6,8 +6,8 @@
  * compiles that file in (#include) and links the rest of the server
  * (stampd_fuzz_server: src/server but main.c). The input is the body. It
  * runs, in the handler's order and with the handler's own functions:
- * pv_body_object with the purchase's allowed keys, pv_medium_check (a
- * keyring with no key: every serial is refused before database work),
+ * pv_body_object with the purchase's allowed keys, pv_medium_check (the
+ * keyring holds the test secrets of docs/serials.md, so its vectors pass),
  * pv_payments_request_hash, parse_purchase, and pv_payments_parse with a
  * test key's principal (cards are tokenized by the sandbox gateway; a saved
  * card is looked up in an empty, migrated in-memory SQLite store). Not run:
@@ -28,13 +28,26 @@ static struct pv_app app;
 static struct pv_store *store;
 static struct pv_principal who;
 
+/* The store, with the serial secrets of docs/serials.md (secret A under key
+ * ids 0 and 1, B under 2) so its vectors pass the medium check, and the app. */
 static void setup(void)
 {
+    struct pv_media_key_rec key;
     int from, to;
+    unsigned i, k;
 
     if (pv_store_open("sqlite::memory:", &store) != PV_OK ||
-        pv_store_migrate(store, &from, &to) != PV_OK ||
-        pv_media_keyring_init(&app.media, store, PV_MEDIA_RELOAD_MS) != PV_OK ||
+        pv_store_migrate(store, &from, &to) != PV_OK)
+        abort();
+    for (k = 0; k <= 2; k++) {
+        memset(&key, 0, sizeof key);
+        key.key_id = k;
+        for (i = 0; i < PV_MEDIA_SECRET_LEN; i++)
+            key.secret[i] = (uint8_t) ((k == 2 ? 0x20 : 0) + i);
+        if (pv_store_media_key_insert(store, &key) != PV_OK)
+            abort();
+    }
+    if (pv_media_keyring_init(&app.media, store, PV_MEDIA_RELOAD_MS) != PV_OK ||
         pv_gateway_open("sandbox", &app.gws.live) != PV_OK ||
         pv_gateway_open("sandbox", &app.gws.test) != PV_OK)
         abort();
