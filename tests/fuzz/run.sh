@@ -4,7 +4,7 @@
 # on its corpus tests/fuzz/corpus/<target>. New inputs that reach new code
 # are added to that directory (commit the ones worth keeping); a corpus
 # that grows past FUZZ_CORPUS_MAX files (default 200) is minimised with
-# -merge=1. Crashes are written to BUILD_DIR/crashes/<target>-crash-...,
+# -merge=1 (hand-made seeds, any name but a SHA-1, are always kept). Crashes are written to BUILD_DIR/crashes/<target>-crash-...,
 # logs to BUILD_DIR/logs/<target>.log.
 #   tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]
 # Prints executions and new corpus files per target; exits 1 if any target
@@ -25,6 +25,26 @@ if [ $# -eq 0 ]; then
 fi
 [ $# -gt 0 ] || { echo "run.sh: no fuzz targets in $build" >&2; exit 1; }
 
+# minimise TARGET CORPUS LOG - keep the inputs -merge=1 picks out of the ones
+# libFuzzer added (named by their SHA-1), and every hand-made seed (any other
+# name) as it is.
+minimise() {
+    tmp=$(mktemp -d)
+    "$build/fuzz_$1" -merge=1 "$tmp" "$2" >>"$3" 2>&1
+    for f in "$2"/*; do
+        n=$(basename "$f")
+        if printf '%s' "$n" | grep -Eq '^[0-9a-f]{40}$'; then
+            rm -f "$f"
+        else
+            rm -f "$tmp/$(sha1sum <"$f" | cut -c1-40)"
+        fi
+    done
+    for f in "$tmp"/*; do
+        [ -e "$f" ] && mv "$f" "$2"/
+    done
+    rmdir "$tmp"
+}
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=""
@@ -43,14 +63,10 @@ for t in "$@"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     after=$(ls "$corpus" | wc -l)
     if [ "$after" -gt "$max" ]; then
-        tmp=$(mktemp -d)
-        "$build/fuzz_$t" -merge=1 "$tmp" "$corpus" >>"$log" 2>&1
-        rm -f "$corpus"/*
-        mv "$tmp"/* "$corpus"/
-        rmdir "$tmp"
+        minimise "$t" "$corpus" "$log"
         after=$(ls "$corpus" | wc -l)
     fi
-    printf '%-15s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "$after" "+$((after - before))" "$result"
+    printf '%-15s %12s %8s %+8d  %s\n' "$t" "${execs:-?}" "$after" "$((after - before))" "$result"
 done
 if [ -n "$failed" ]; then
     echo "run.sh: findings in:$failed" >&2
