@@ -2,13 +2,16 @@
 #   make run    install missing packages, build, start stampd with demo data
 #   make test   install what the tests need, build with -Werror and with
 #               ASan+UBSan, run every test under CTest
-# Other targets: build, clean, format.
+# Other targets: build, clean, format, fuzz (FUZZ_SECONDS=60 per target:
+# the libFuzzer targets of tests/fuzz with clang, in build/fuzz).
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE := build/release
 CHECK := build/check
+FUZZ := build/fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all run test build deps deps-test clean format
+.PHONY: all run test build deps deps-test deps-fuzz fuzz clean format
 
 all: build
 
@@ -33,6 +36,16 @@ test: deps-test
 	cd $(CHECK) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
+
+deps-fuzz:
+	@scripts/deps.sh fuzz
+
+# Runs every target for FUZZ_SECONDS, adding new inputs to tests/fuzz/corpus.
+fuzz: deps-fuzz
+	cmake -S . -B $(FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSTAMPD_FUZZ=ON -DSTAMPD_TESTS=OFF >/dev/null
+	cmake --build $(FUZZ) -j $(JOBS) --target fuzz_targets
+	tests/fuzz/run.sh $(FUZZ) $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -2,6 +2,7 @@
 # Installs the Debian packages stampd needs, only those that are missing.
 #   scripts/deps.sh run    build + run dependencies (make run)
 #   scripts/deps.sh test   also what the test suite needs (make test)
+#   scripts/deps.sh fuzz   also clang and libFuzzer (make fuzz only)
 # As root it uses apt-get; otherwise it prints the exact apt-get line to run.
 set -eu
 
@@ -17,6 +18,11 @@ if [ "$mode" = test ]; then
     command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi
+# deps-fuzz: clang and its libFuzzer runtime, for make fuzz only (make test
+# replays the fuzz corpora with gcc and needs neither).
+deps_fuzz="clang libclang-rt-14-dev"
+[ "$mode" = fuzz ] && pkgs="$pkgs $deps_fuzz"
+
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 # playwright-core, pinned by tests/e2e/package-lock.json; it drives
