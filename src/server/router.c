@@ -50,6 +50,10 @@ struct pv_router {
     int64_t refreshed_ms;
     struct pv_store *st; /* for refreshes, under list_mu */
     atomic_size_t next;
+    /* The last X-Stampd-Time this front signed: each post gets a later one,
+     * so no two posts of the same body share a signature (a processor
+     * serves each signature once, internal.c). */
+    _Atomic int64_t last_ms;
 };
 
 struct answer {
@@ -107,13 +111,17 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     struct curl_slist *hdrs = NULL;
     struct answer *a = calloc(1, sizeof *a);
     char h_time[64], h_sig[96], sig[PV_HASH_HEX];
-    int64_t now = pv_now_ms();
+    int64_t now = pv_now_ms(), last = atomic_load(&r->last_ms);
     long status = 0;
     json_t *j = NULL;
     int rc = PV_EBUSY;
 
     if (!a)
         return PV_ENOMEM;
+    do {
+        if (now <= last)
+            now = last + 1;
+    } while (!atomic_compare_exchange_weak(&r->last_ms, &last, now));
     if (pv_internal_sign(r->secret, "POST", PV_INTERNAL_PATH, now, body, strlen(body), sig) !=
         PV_OK)
         goto out;

@@ -48,13 +48,20 @@ def forged(customer_id, idem, mail_class, weight_tenth_oz, postage_mills, mail_d
                     "last4": ""}}
 
 
-def post_signed(host, port, secret, body):
-    """POST body to a processor, signed as a front signs (HMAC-SHA256 over
-    METHOD\\nPATH\\nTIME\\nBODY). Returns (status, parsed JSON)."""
-    data = json.dumps(body).encode()
-    now = str(int(time.time() * 1000))
+def sign(secret, data, now):
+    """The front's signature (HMAC-SHA256 over METHOD\\nPATH\\nTIME\\nBODY)."""
     msg = ("POST\n%s\n%s\n" % (INTERNAL_PATH, now)).encode() + data
-    sig = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def post_signed(host, port, secret, body, signed=None):
+    """POST body to a processor, signed as a front signs (or with signed, a
+    (time, signature) pair to send again). Returns (status, parsed JSON)."""
+    data = json.dumps(body).encode()
+    now, sig = signed or (None, None)
+    if not signed:
+        now = str(int(time.time() * 1000))
+        sig = sign(secret, data, now)
     conn = http.client.HTTPConnection(host, port, timeout=harness.HTTP_TIMEOUT)
     try:
         conn.request("POST", INTERNAL_PATH, body=data, headers={
@@ -194,6 +201,37 @@ class InternalChannel(unittest.TestCase):
                                   key=srv.operator_key)
             self.assertTrue(s == 200 and v["valid"], v)
             self.assertEqual(v["fields"]["postage_mills"], 4870, v)
+        finally:
+            c.stop()
+
+    def test_replayed_request_refused(self):
+        """Issue 12, finding 6: a signed request copied off the wire could be
+        sent again within its 30 s window. The processor serves it once; the
+        copy is refused 401 and writes nothing."""
+        c = Cluster("replay", processors=1, psds=2)
+        try:
+            srv = c.srv
+            key, cid, host, port = customer_and_processor(c, "replayed@example.com")
+            body = forged(cid, "replay-1", 1, 10, 740)
+            now = str(int(time.time() * 1000))
+            signed = (now, sign(c.secret, json.dumps(body).encode(), now))
+            before = srv.balance(key)
+            st, j = post_signed(host, port, c.secret, body, signed)
+            self.assertEqual((st, j["code"]), (200, "ok"), j)
+            self.assertEqual(srv.balance(key), before - 740)
+            psds_after = srv.psds()["psds"]
+            for _ in range(2):
+                st, j = post_signed(host, port, c.secret, body, signed)
+                code = (j or {}).get("error", {}).get("code")
+                self.assertEqual((st, code), (401, "unauthorized"), j)
+            self.assertEqual(srv.balance(key), before - 740)
+            self.assertEqual(len(srv.list_all(key)), 1)
+            self.assertEqual(srv.psds()["psds"], psds_after)
+            # A new signature over the same body is served: the same key
+            # replays the same piece (idempotency), not a second one.
+            st, j2 = post_signed(host, port, c.secret, body)
+            self.assertEqual((st, j2["code"], j2["replayed"]), (200, "ok", True), j2)
+            self.assertEqual(srv.balance(key), before - 740)
         finally:
             c.stop()
 
