@@ -11,6 +11,7 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* stampd processor: only signed purchases from a front (internal.c). */
@@ -46,6 +47,8 @@ void pv_h_internal_purchase(struct pv_call *c)
         free(job);
     } else {
         job->internal = 1;
+        job->app = app; /* its secret signs the answer, even if never dispatched */
+        snprintf(job->req_sig, sizeof job->req_sig, "%s", s_hdr);
         rp->job = job;
     }
     json_decref(root);

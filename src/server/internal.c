@@ -8,12 +8,19 @@
  * stampd secret generate, read by cmd_secret.c) over
  * "METHOD\nPATH\nTIME\nBODY". A processor refuses anything unsigned, wrongly
  * signed or more than PV_INTERNAL_SKEW_MS old (401), and any signature it
- * already accepted (401: the replay guard, pv_replay_claim, remembers each one
- * until it is too old anyway), so only fronts holding the secret can spend
- * customers' money, and a copy of a request they sent is served once; and even they cannot set a
- * price: the processor prices every piece itself (purchase.c). The answer carries the job's
- * outcome; a processor answers 503 for outcomes another processor may not share (no PSD lease), so
- * the front retries.
+ * already accepted (401: the replay guard, pv_replay_claim, remembers each
+ * one until it is too old anyway), so only fronts holding the secret can
+ * spend customers' money, and a copy of a request is served once. Even they
+ * cannot set a price: the processor prices every piece itself (purchase.c).
+ *
+ * The answer carries the job's outcome; a processor answers 503 for
+ * outcomes another processor may not share (no PSD lease), so the front
+ * retries. The processor signs its answer (X-Stampd-Signature on the
+ * response: HMAC over the status, the request's signature and the body,
+ * pv_internal_sign_answer), and the front takes no 200 it cannot verify: it
+ * treats it like an unreachable processor (PV_EBUSY). That is safe although
+ * the processor may have written: the retry carries the same idempotency
+ * key, so it replays what was written, never a second piece.
  */
 #include "server/internal.h"
 
@@ -65,6 +72,25 @@ int pv_internal_verify(const char *secret, const char *method, const char *path,
     if ((int64_t) t < now_ms - PV_INTERNAL_SKEW_MS || (int64_t) t > now_ms + PV_INTERNAL_SKEW_MS)
         return PV_EUNAUTH;
     if (pv_internal_sign(secret, method, path, (int64_t) t, body, len, want) != PV_OK)
+        return PV_EUNAUTH;
+    return pv_memeq_ct(want, sig_hdr, PV_HASH_HEX - 1) ? PV_OK : PV_EUNAUTH;
+}
+
+int pv_internal_sign_answer(const char *secret, const char *req_sig, long status, const char *body,
+                            size_t len, char out[PV_HASH_HEX])
+{
+    if (!req_sig || strlen(req_sig) != PV_HASH_HEX - 1)
+        return PV_EINVAL;
+    return pv_internal_sign(secret, "ANSWER", req_sig, (int64_t) status, body, len, out);
+}
+
+int pv_internal_verify_answer(const char *secret, const char *req_sig, long status,
+                              const char *sig_hdr, const char *body, size_t len)
+{
+    char want[PV_HASH_HEX];
+
+    if (!secret || !*secret || !sig_hdr || strlen(sig_hdr) != PV_HASH_HEX - 1 ||
+        pv_internal_sign_answer(secret, req_sig, status, body, len, want) != PV_OK)
         return PV_EUNAUTH;
     return pv_memeq_ct(want, sig_hdr, PV_HASH_HEX - 1) ? PV_OK : PV_EUNAUTH;
 }

@@ -25,6 +25,20 @@ int pv_internal_verify(const char *secret, const char *method, const char *path,
                        int64_t now_ms);
 
 /*
+ * pv_internal_sign_answer - a processor's answer: hex HMAC-SHA256 under secret
+ * of "ANSWER\nREQ_SIG\nSTATUS\nBODY" (pv_internal_sign with ANSWER for the
+ * method, so never a request's), where req_sig is the X-Stampd-Signature of
+ * the request answered: an answer is good for that one request only.
+ */
+int pv_internal_sign_answer(const char *secret, const char *req_sig, long status, const char *body,
+                            size_t len, char out[PV_HASH_HEX]);
+
+/* pv_internal_verify_answer - PV_OK when sig_hdr is that signature (constant
+ * time); else PV_EUNAUTH. All borrowed. */
+int pv_internal_verify_answer(const char *secret, const char *req_sig, long status,
+                              const char *sig_hdr, const char *body, size_t len);
+
+/*
  * The replay guard: the signatures a processor accepted, each kept until its
  * request's time is PV_INTERNAL_SKEW_MS old (after that pv_internal_verify
  * refuses it anyway), so each signed request is served once. Bounded: at most
