@@ -16,6 +16,7 @@
 struct pv_pool;
 struct pv_processor;
 struct pv_router;
+struct pv_replay;
 struct pv_ratelimit;
 
 struct pv_app {
@@ -26,6 +27,7 @@ struct pv_app {
     struct pv_router *router; /* stampd front: processors in other processes */
     int internal;             /* stampd processor: answer only the internal protocol */
     char secret[128];         /* internal protocol secret (front and processor) */
+    struct pv_replay *replay; /* stampd processor: signatures served (internal.h; owned) */
     char license[PV_LICENSE_LEN + 1];
     struct pv_gateways gws;       /* card payments (owned by main; shared with the processors) */
     struct pv_ratelimit *limits;  /* failed logins and key attempts per source (owned by main) */

@@ -179,6 +179,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_cmd_fail("store pool", rc);
         goto out;
     }
+    if (mode == PV_RUN_PROCESSOR && (rc = pv_replay_new(&app.replay)) != PV_OK) {
+        pv_cmd_fail("replay guard", rc);
+        goto out;
+    }
     if (mode == PV_RUN_FRONT &&
         (rc = pv_router_start(o->db, app.secret, 16, &app.router)) != PV_OK) {
         pv_cmd_fail("router", rc);
@@ -233,6 +237,7 @@ out:
     pv_gateway_close(app.gws.test);
     pv_ratelimit_free(app.limits);
     pv_ratelimit_free(app.signups);
+    pv_replay_free(app.replay);
     pv_media_keyring_clear(&app.media);
     pv_card_wipe(app.secret, sizeof app.secret);
     return rc == PV_OK ? 0 : 1;

@@ -398,14 +398,31 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
     json_t *j;
 
     if (job->internal) {
-        /* To a front: the outcome; 503 for what another processor may not share. */
+        /* To a front: the outcome, signed for the request it answers
+         * (internal.c); 503 for what another processor may not share. */
+        char *text;
+        int status;
+
         if (err != PV_OK) {
             memset(&job->res, 0, sizeof job->res);
             job->res.err = err;
         }
         err = job->res.err;
-        pv_reply_json(rp, err == PV_ENOPSD || err == PV_EBUSY ? 503 : 200,
-                      pv_res_to_json(&job->res));
+        status = err == PV_ENOPSD || err == PV_EBUSY ? 503 : 200;
+        j = pv_res_to_json(&job->res);
+        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (text && pv_internal_sign_answer(job->app->secret, job->req_sig, status, text,
+                                            strlen(text), rp->signature) == PV_OK) {
+            rp->status = status;
+            rp->raw = (uint8_t *) text;
+            rp->raw_len = strlen(text);
+            rp->content_type = "application/json";
+        } else {
+            free(text);
+            rp->signature[0] = '\0';
+            pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        }
         free(job);
         return;
     }

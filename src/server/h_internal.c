@@ -11,6 +11,7 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* stampd processor: only signed purchases from a front (internal.c). */
@@ -20,13 +21,21 @@ void pv_h_internal_purchase(struct pv_call *c)
     const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_job *job;
+    const char *t_hdr = rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Time") : NULL;
+    const char *s_hdr = rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Signature") : NULL;
+    int64_t now = pv_now_ms();
     json_t *root;
     int rc;
 
-    rc = pv_internal_verify(app->secret, "POST", PV_INTERNAL_PATH,
-                            rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Time") : NULL,
-                            rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Signature") : NULL,
-                            rq->body, rq->body_len, pv_now_ms());
+    rc = pv_internal_verify(app->secret, "POST", PV_INTERNAL_PATH, t_hdr, s_hdr, rq->body,
+                            rq->body_len, now);
+    /* Each signed request is served once: a copy is refused like a forgery. */
+    if (rc == PV_OK)
+        rc = app->replay ? pv_replay_claim(app->replay, t_hdr, s_hdr, now) : PV_EUNAUTH;
+    if (rc == PV_EBUSY) {
+        pv_reply_error(rp, PV_EBUSY, NULL, "too many signed requests in the window");
+        return;
+    }
     if (rc != PV_OK) {
         pv_reply_error(rp, PV_EUNAUTH, "X-Stampd-Signature", "not a signed internal request");
         return;
@@ -38,6 +47,8 @@ void pv_h_internal_purchase(struct pv_call *c)
         free(job);
     } else {
         job->internal = 1;
+        job->app = app; /* its secret signs the answer, even if never dispatched */
+        snprintf(job->req_sig, sizeof job->req_sig, "%s", s_hdr);
         rp->job = job;
     }
     json_decref(root);

@@ -168,6 +168,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rp->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    if (rp->signature[0])
+        MHD_add_response_header(resp, "X-Stampd-Signature", rp->signature);
     if (rp->set_cookie[0])
         MHD_add_response_header(resp, "Set-Cookie", rp->set_cookie);
     if (rp->retry_after > 0) {

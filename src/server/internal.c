@@ -7,11 +7,20 @@
  * vendor's internal secret (each host's, never the database's: made by
  * stampd secret generate, read by cmd_secret.c) over
  * "METHOD\nPATH\nTIME\nBODY". A processor refuses anything unsigned, wrongly
- * signed or more than PV_INTERNAL_SKEW_MS old (401), so only fronts holding
- * the secret can spend customers' money; and even they cannot set a price:
- * the processor prices every piece itself (purchase.c). The answer carries
- * the job's outcome; a processor answers 503 for outcomes another processor
- * may not share (no PSD lease), so the front retries.
+ * signed or more than PV_INTERNAL_SKEW_MS old (401), and any signature it
+ * already accepted (401: the replay guard, pv_replay_claim, remembers each
+ * one until it is too old anyway), so only fronts holding the secret can
+ * spend customers' money, and a copy of a request is served once. Even they
+ * cannot set a price: the processor prices every piece itself (purchase.c).
+ *
+ * The answer carries the job's outcome; a processor answers 503 for
+ * outcomes another processor may not share (no PSD lease), so the front
+ * retries. The processor signs its answer (X-Stampd-Signature on the
+ * response: HMAC over the status, the request's signature and the body,
+ * pv_internal_sign_answer), and the front takes no 200 it cannot verify: it
+ * treats it like an unreachable processor (PV_EBUSY). That is safe although
+ * the processor may have written: the retry carries the same idempotency
+ * key, so it replays what was written, never a second piece.
  */
 #include "server/internal.h"
 
@@ -20,6 +29,7 @@
 #include "stampd/error.h"
 #include "stampd/rates.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +74,127 @@ int pv_internal_verify(const char *secret, const char *method, const char *path,
     if (pv_internal_sign(secret, method, path, (int64_t) t, body, len, want) != PV_OK)
         return PV_EUNAUTH;
     return pv_memeq_ct(want, sig_hdr, PV_HASH_HEX - 1) ? PV_OK : PV_EUNAUTH;
+}
+
+int pv_internal_sign_answer(const char *secret, const char *req_sig, long status, const char *body,
+                            size_t len, char out[PV_HASH_HEX])
+{
+    if (!req_sig || strlen(req_sig) != PV_HASH_HEX - 1)
+        return PV_EINVAL;
+    return pv_internal_sign(secret, "ANSWER", req_sig, (int64_t) status, body, len, out);
+}
+
+int pv_internal_verify_answer(const char *secret, const char *req_sig, long status,
+                              const char *sig_hdr, const char *body, size_t len)
+{
+    char want[PV_HASH_HEX];
+
+    if (!secret || !*secret || !sig_hdr || strlen(sig_hdr) != PV_HASH_HEX - 1 ||
+        pv_internal_sign_answer(secret, req_sig, status, body, len, want) != PV_OK)
+        return PV_EUNAUTH;
+    return pv_memeq_ct(want, sig_hdr, PV_HASH_HEX - 1) ? PV_OK : PV_EUNAUTH;
+}
+
+/* The guard: chained hash buckets over a fixed pool of entries. */
+#define REPLAY_BUCKETS (PV_REPLAY_MAX / 2)
+
+struct replay_ent {
+    uint8_t sig[32];
+    int64_t expires_ms;
+    uint32_t next; /* in its bucket's chain or the free list; UINT32_MAX ends */
+};
+
+struct pv_replay {
+    pthread_mutex_t mu;
+    uint32_t free_head;
+    uint32_t bucket[REPLAY_BUCKETS];
+    struct replay_ent ent[PV_REPLAY_MAX];
+};
+
+int pv_replay_new(struct pv_replay **out)
+{
+    struct pv_replay *g = malloc(sizeof *g);
+    uint32_t i;
+
+    if (!g)
+        return PV_ENOMEM;
+    pthread_mutex_init(&g->mu, NULL);
+    for (i = 0; i < REPLAY_BUCKETS; i++)
+        g->bucket[i] = UINT32_MAX;
+    for (i = 0; i < PV_REPLAY_MAX; i++)
+        g->ent[i].next = i + 1 < PV_REPLAY_MAX ? i + 1 : UINT32_MAX;
+    g->free_head = 0;
+    *out = g;
+    return PV_OK;
+}
+
+void pv_replay_free(struct pv_replay *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+/* Walk bucket b, returning expired entries to the free list; 1 if sig is in it. */
+static int replay_scan(struct pv_replay *g, uint32_t b, const uint8_t *sig, int64_t now_ms)
+{
+    uint32_t *link = &g->bucket[b], i;
+    int found = 0;
+
+    while ((i = *link) != UINT32_MAX) {
+        if (g->ent[i].expires_ms < now_ms) {
+            *link = g->ent[i].next;
+            g->ent[i].next = g->free_head;
+            g->free_head = i;
+            continue;
+        }
+        if (memcmp(g->ent[i].sig, sig, sizeof g->ent[i].sig) == 0)
+            found = 1;
+        link = &g->ent[i].next;
+    }
+    return found;
+}
+
+int pv_replay_claim(struct pv_replay *g, const char *time_hdr, const char *sig_hdr, int64_t now_ms)
+{
+    uint8_t sig[32];
+    uint64_t t;
+    uint32_t b, i;
+    int rc = PV_OK;
+
+    if (!time_hdr || !sig_hdr || strlen(sig_hdr) != 2 * sizeof sig ||
+        pv_hex_decode(sig_hdr, sig, sizeof sig) != PV_OK ||
+        pv_parse_u64(time_hdr, 0, (uint64_t) INT64_MAX - PV_INTERNAL_SKEW_MS, &t) != PV_OK)
+        return PV_EUNAUTH;
+    /* An HMAC is uniform: its first bytes are a good hash. */
+    b = (uint32_t) (((uint32_t) sig[0] << 24 | (uint32_t) sig[1] << 16 | (uint32_t) sig[2] << 8 |
+                     sig[3]) %
+                    REPLAY_BUCKETS);
+    pthread_mutex_lock(&g->mu);
+    if (replay_scan(g, b, sig, now_ms)) {
+        rc = PV_EUNAUTH;
+        goto out;
+    }
+    if (g->free_head == UINT32_MAX) {
+        /* Full: sweep every bucket once for expired signatures. */
+        uint32_t k;
+        for (k = 0; k < REPLAY_BUCKETS; k++)
+            replay_scan(g, k, sig, now_ms);
+        if (g->free_head == UINT32_MAX) {
+            rc = PV_EBUSY;
+            goto out;
+        }
+    }
+    i = g->free_head;
+    g->free_head = g->ent[i].next;
+    memcpy(g->ent[i].sig, sig, sizeof sig);
+    g->ent[i].expires_ms = (int64_t) t + PV_INTERNAL_SKEW_MS;
+    g->ent[i].next = g->bucket[b];
+    g->bucket[b] = i;
+out:
+    pthread_mutex_unlock(&g->mu);
+    return rc;
 }
 
 json_t *pv_req_to_json(const struct pv_purchase_req *q)

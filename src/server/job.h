@@ -28,6 +28,7 @@ struct pv_job {
     struct pv_job *next; /* a transport's queue */
     struct pv_app *app;  /* set by pv_dispatch_submit */
     int internal;        /* came over the internal protocol: answer in its format */
+    char req_sig[65];    /* internal: the request's X-Stampd-Signature, to sign the answer */
     /* Failover (dispatch.c): this round's first processor (a round-robin
      * ticket), the processors tried in it and how many there were, and
      * when to give up or try the next round. */

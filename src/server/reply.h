@@ -41,6 +41,7 @@ struct pv_reply {
     const char *etag;          /* an ETag header, or NULL */
     char set_cookie[256];      /* a Set-Cookie header, or "" */
     int retry_after;           /* seconds for a Retry-After header (429), or 0 */
+    char signature[65];        /* an X-Stampd-Signature header (internal.h), or "" */
 };
 
 struct pv_request {

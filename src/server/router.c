@@ -8,7 +8,8 @@
  * signed with the internal secret, to the processor the dispatcher's round
  * names; a connection error, a timeout or a 5xx comes back as PV_EBUSY, and
  * the dispatcher decides whether the same request - same idempotency key,
- * so never a second stamp - goes to the next one. Only libcurl and this file
+ * so never a second stamp - goes to the next one. So does a 200 that the
+ * processor did not sign for this request (pv_internal_verify_answer). Only libcurl and this file
  * know about HTTP clients.
  */
 #include "server/router.h"
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define REFRESH_MS  1000
@@ -50,13 +52,38 @@ struct pv_router {
     int64_t refreshed_ms;
     struct pv_store *st; /* for refreshes, under list_mu */
     atomic_size_t next;
+    /* The last X-Stampd-Time this front signed: each post gets a later one,
+     * so no two posts of the same body share a signature (a processor
+     * serves each signature once, internal.c). */
+    _Atomic int64_t last_ms;
 };
 
 struct answer {
     char buf[ANSWER_MAX];
     size_t len;
     int overflow;
+    char sig[PV_HASH_HEX]; /* its X-Stampd-Signature, or "" */
 };
+
+/* Keep the answer's X-Stampd-Signature header (a well-formed one only). */
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    static const char name[] = "X-Stampd-Signature:";
+    struct answer *a = ud;
+    size_t len = size * n, i = sizeof name - 1;
+
+    if (len > i && strncasecmp(p, name, i) == 0) {
+        while (i < len && (p[i] == ' ' || p[i] == '\t'))
+            i++;
+        if (len - i >= PV_HASH_HEX - 1 &&
+            (len - i == PV_HASH_HEX - 1 || p[i + PV_HASH_HEX - 1] == '\r' ||
+             p[i + PV_HASH_HEX - 1] == '\n')) {
+            memcpy(a->sig, p + i, PV_HASH_HEX - 1);
+            a->sig[PV_HASH_HEX - 1] = '\0';
+        }
+    }
+    return len;
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
@@ -107,13 +134,17 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     struct curl_slist *hdrs = NULL;
     struct answer *a = calloc(1, sizeof *a);
     char h_time[64], h_sig[96], sig[PV_HASH_HEX];
-    int64_t now = pv_now_ms();
+    int64_t now = pv_now_ms(), last = atomic_load(&r->last_ms);
     long status = 0;
     json_t *j = NULL;
     int rc = PV_EBUSY;
 
     if (!a)
         return PV_ENOMEM;
+    do {
+        if (now <= last)
+            now = last + 1;
+    } while (!atomic_compare_exchange_weak(&r->last_ms, &last, now));
     if (pv_internal_sign(r->secret, "POST", PV_INTERNAL_PATH, now, body, strlen(body), sig) !=
         PV_OK)
         goto out;
@@ -128,6 +159,8 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -141,6 +174,13 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
         /* 401/400: a bug or a wrong secret - the same everywhere, so say so. */
         fprintf(stderr, "stampd: front: %s answered %ld\n", url, status);
         rc = PV_EINTERNAL;
+        goto out;
+    }
+    /* An answer the processor did not sign for this request is no answer:
+     * try the next one (PV_EBUSY). Safe although this one may have written:
+     * the retry has the same idempotency key, so it replays that piece. */
+    if (pv_internal_verify_answer(r->secret, sig, status, a->sig, a->buf, a->len) != PV_OK) {
+        fprintf(stderr, "stampd: front: %s answered without a valid signature\n", url);
         goto out;
     }
     j = json_loadb(a->buf, a->len, 0, NULL);

@@ -7,7 +7,8 @@
  * line is a missing header, an empty body then). Three parsers read it:
  *   - pv_internal_verify, as h_internal.c calls it: anything but the
  *     genuine signature of the body (made here under a test secret) is
- *     PV_EUNAUTH, and the genuine one at the current time is PV_OK;
+ *     PV_EUNAUTH, and the genuine one at the current time is PV_OK; and
+ *     pv_internal_verify_answer, as router.c calls it, the same way;
  *   - pv_req_from_json on the body as h_internal.c loads it, as if it had
  *     been signed (a front's bug or a stolen secret): what it accepts goes
  *     through pv_req_to_json and back unchanged;
@@ -39,7 +40,7 @@ static char *header(char **p)
 
 static void check_verify(const char *time_hdr, const char *sig_hdr, const char *body, size_t len)
 {
-    char good[PV_HASH_HEX], stamp[24];
+    char good[PV_HASH_HEX], ans[PV_HASH_HEX], stamp[24];
     int64_t now = pv_now_ms();
     int rc =
         pv_internal_verify(secret, "POST", PV_INTERNAL_PATH, time_hdr, sig_hdr, body, len, now);
@@ -58,6 +59,15 @@ static void check_verify(const char *time_hdr, const char *sig_hdr, const char *
                PV_OK);
     FUZZ_CHECK(pv_internal_verify(secret, "POST", "/internal/v1/other", stamp, good, body, len,
                                   now) == PV_EUNAUTH);
+    /* The body as a processor's answer to that request (router.c): only its
+     * genuine signature passes, for that status; a request's never does. */
+    rc = pv_internal_verify_answer(secret, good, 200, sig_hdr, body, len);
+    FUZZ_CHECK(rc == PV_OK || rc == PV_EUNAUTH);
+    FUZZ_CHECK(pv_internal_sign_answer(secret, good, 200, body, len, ans) == PV_OK);
+    FUZZ_CHECK(rc == PV_EUNAUTH || strcmp(ans, sig_hdr) == 0);
+    FUZZ_CHECK(pv_internal_verify_answer(secret, good, 200, ans, body, len) == PV_OK);
+    FUZZ_CHECK(pv_internal_verify_answer(secret, good, 503, ans, body, len) == PV_EUNAUTH);
+    FUZZ_CHECK(pv_internal_verify_answer(secret, good, 200, good, body, len) == PV_EUNAUTH);
 }
 
 static void check_req(const char *body, size_t len)

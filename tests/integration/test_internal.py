@@ -20,12 +20,14 @@ import datetime
 import hashlib
 import hmac
 import http.client
+import http.server
 import json
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -48,13 +50,20 @@ def forged(customer_id, idem, mail_class, weight_tenth_oz, postage_mills, mail_d
                     "last4": ""}}
 
 
-def post_signed(host, port, secret, body):
-    """POST body to a processor, signed as a front signs (HMAC-SHA256 over
-    METHOD\\nPATH\\nTIME\\nBODY). Returns (status, parsed JSON)."""
-    data = json.dumps(body).encode()
-    now = str(int(time.time() * 1000))
+def sign(secret, data, now):
+    """The front's signature (HMAC-SHA256 over METHOD\\nPATH\\nTIME\\nBODY)."""
     msg = ("POST\n%s\n%s\n" % (INTERNAL_PATH, now)).encode() + data
-    sig = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def post_signed(host, port, secret, body, signed=None):
+    """POST body to a processor, signed as a front signs (or with signed, a
+    (time, signature) pair to send again). Returns (status, parsed JSON)."""
+    data = json.dumps(body).encode()
+    now, sig = signed or (None, None)
+    if not signed:
+        now = str(int(time.time() * 1000))
+        sig = sign(secret, data, now)
     conn = http.client.HTTPConnection(host, port, timeout=harness.HTTP_TIMEOUT)
     try:
         conn.request("POST", INTERNAL_PATH, body=data, headers={
@@ -101,6 +110,72 @@ def run_server(srv, mode, extra=(), env_secret=None, timeout=20):
         p.terminate()
         _, err = p.communicate()
         return None, err.decode("utf-8", "replace")
+
+
+class TamperProxy:
+    """Between a front and a processor (the processor advertises the proxy's
+    address): forwards each post, then answers per mode - "pass": the
+    processor's answer as is; "forge": its body with balance_mills changed,
+    its signature kept; "strip": that forged body with no signature."""
+
+    def __init__(self):
+        self.mode = "pass"
+        self.target = None
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                hdrs = {k: self.headers[k] for k in ("Content-Type", "X-Stampd-Time",
+                                                     "X-Stampd-Signature") if k in self.headers}
+                conn = http.client.HTTPConnection(*proxy.target, timeout=harness.HTTP_TIMEOUT)
+                try:
+                    conn.request("POST", self.path, body=data, headers=hdrs)
+                    resp = conn.getresponse()
+                    status, body = resp.status, resp.read()
+                    sig = resp.getheader("X-Stampd-Signature")
+                finally:
+                    conn.close()
+                if proxy.mode != "pass" and status == 200:
+                    j = json.loads(body)
+                    j["balance_mills"] = 987654321
+                    body = json.dumps(j).encode()
+                    if proxy.mode == "strip":
+                        sig = None
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if sig:
+                    self.send_header("X-Stampd-Signature", sig)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ProxiedCluster(Cluster):
+    """A Cluster whose processors are reached through one TamperProxy."""
+
+    def __init__(self, name, proxy, **kw):
+        self.proxy = proxy
+        super().__init__(name, **kw)
+
+    def start_processor(self, pid):
+        args = ["processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid,
+                "--internal-secret-file", self.secret_file,
+                "--advertise", "http://127.0.0.1:%d" % self.proxy.port]
+        self.procs[pid] = self._spawn(pid, args)
+        self.proxy.target = self.procs[pid][2:4]
 
 
 class Secret(unittest.TestCase):
@@ -196,6 +271,70 @@ class InternalChannel(unittest.TestCase):
             self.assertEqual(v["fields"]["postage_mills"], 4870, v)
         finally:
             c.stop()
+
+    def test_replayed_request_refused(self):
+        """Issue 12, finding 6: a signed request copied off the wire could be
+        sent again within its 30 s window. The processor serves it once; the
+        copy is refused 401 and writes nothing."""
+        c = Cluster("replay", processors=1, psds=2)
+        try:
+            srv = c.srv
+            key, cid, host, port = customer_and_processor(c, "replayed@example.com")
+            body = forged(cid, "replay-1", 1, 10, 740)
+            now = str(int(time.time() * 1000))
+            signed = (now, sign(c.secret, json.dumps(body).encode(), now))
+            before = srv.balance(key)
+            st, j = post_signed(host, port, c.secret, body, signed)
+            self.assertEqual((st, j["code"]), (200, "ok"), j)
+            self.assertEqual(srv.balance(key), before - 740)
+            psds_after = srv.psds()["psds"]
+            for _ in range(2):
+                st, j = post_signed(host, port, c.secret, body, signed)
+                code = (j or {}).get("error", {}).get("code")
+                self.assertEqual((st, code), (401, "unauthorized"), j)
+            self.assertEqual(srv.balance(key), before - 740)
+            self.assertEqual(len(srv.list_all(key)), 1)
+            self.assertEqual(srv.psds()["psds"], psds_after)
+            # A new signature over the same body is served: the same key
+            # replays the same piece (idempotency), not a second one.
+            st, j2 = post_signed(host, port, c.secret, body)
+            self.assertEqual((st, j2["code"], j2["replayed"]), (200, "ok", True), j2)
+            self.assertEqual(srv.balance(key), before - 740)
+        finally:
+            c.stop()
+
+    def test_forged_answer_refused(self):
+        """Issue 12, finding 6: the front believed whatever came back from a
+        processor's address. A proxy in between changes the answer: kept
+        signature or none, the front refuses it (503, not the forged body);
+        the customer's retry with the same key, once the answers are genuine,
+        gets the one piece the processor wrote, charged once."""
+        proxy = TamperProxy()
+        c = None
+        try:
+            c = ProxiedCluster("forged-answer", proxy, processors=1, psds=1)
+            srv = c.srv
+            key = srv.customer("answered@example.com", 100)
+            before = srv.balance(key)
+            for i, mode in enumerate(("forge", "strip")):
+                with self.subTest(mode=mode):
+                    proxy.mode = mode
+                    st, _, b = c.buy(key, "answer-%d" % i)
+                    self.assertEqual(st, 503, b)
+                    self.assertNotIn("987654321", json.dumps(b))
+                    proxy.mode = "pass"
+                    st, _, b = c.buy(key, "answer-%d" % i)
+                    self.assertEqual(st, 201, b)
+                    self.assertEqual(b.get("balance_mills"), srv.balance(key), b)
+            # One piece each, charged once: each retry replayed what the refused attempt wrote.
+            self.assertEqual(len(srv.list_all(key)), 2)
+            self.assertEqual((before - srv.balance(key)) % 2, 0)
+            price = (before - srv.balance(key)) // 2
+            self.assertGreater(price, 0)
+        finally:
+            if c:
+                c.stop()
+            proxy.close()
 
 
 if __name__ == "__main__":

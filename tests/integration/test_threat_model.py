@@ -9,7 +9,8 @@ processor does with a request that is not signed right.
   secret, and finds each one's hash (so the search looked in the right place).
 * A `stampd processor` refuses a purchase that is unsigned, signed under
   another secret, signed over another body, or timed outside its 30 s window,
-  with 401 and nothing written (docs/operations.md "Internal protocol").
+  with 401 and nothing written (docs/operations.md "Internal protocol"); a
+  copy of a request it served is refused too (test_internal.py).
 
 Environment: STAMPD_BIN, STAMPD_TEST_TMP. Standard library only.
 """
