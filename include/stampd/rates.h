@@ -38,4 +38,10 @@ int pv_rate_quote(int mail_class, uint32_t weight_tenth_oz, uint32_t mail_date, 
  */
 uint32_t pv_rate_max_weight(int mail_class);
 
+/* The mail dates a piece may be bought for (YYYYMMDD around today, UTC): from
+ * yesterday - still today somewhere in the US - to 30 days ahead. The front
+ * refuses others; a processor allows one more day each side for clocks. */
+#define PV_MAIL_DATE_BEHIND 1
+#define PV_MAIL_DATE_AHEAD  30
+
 #endif

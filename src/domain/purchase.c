@@ -160,11 +160,10 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     return PV_OK;
 }
 
-/* The mail dates a processor signs: the front's window (yesterday .. 30 days
- * ahead, h_indicia.c) with a day more on each side for clocks that differ
- * and requests that wait around midnight. An older table could be cheaper. */
-#define MAIL_DATE_BEHIND 2
-#define MAIL_DATE_AHEAD  31
+/* The mail dates a processor signs: the front's window (rates.h) with a day
+ * more on each side for clocks that differ and requests that wait around
+ * midnight. An older rate table could be cheaper. */
+#define CLOCK_SLACK_DAYS 1
 
 /* PV_OK when q's postage is the rate of its piece on its mail date at the
  * time now (unix seconds): PV_EMAILDATE outside the window, the quote's error
@@ -175,8 +174,8 @@ static int check_price(const struct pv_purchase_req *q, int64_t now)
     pv_mills want;
     int rc;
 
-    if (q->mail_date < pv_date_add_days(today, -MAIL_DATE_BEHIND) ||
-        q->mail_date > pv_date_add_days(today, MAIL_DATE_AHEAD))
+    if (q->mail_date < pv_date_add_days(today, -(PV_MAIL_DATE_BEHIND + CLOCK_SLACK_DAYS)) ||
+        q->mail_date > pv_date_add_days(today, PV_MAIL_DATE_AHEAD + CLOCK_SLACK_DAYS))
         return PV_EMAILDATE;
     if ((rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &want, NULL)) != PV_OK)
         return rc;

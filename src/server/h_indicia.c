@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAIL_DATE_AHEAD 30 /* days a mail date may lie in the future */
-
 static int digits(const char *s, size_t n)
 {
     size_t i;
@@ -158,9 +156,8 @@ static int parse_mail_date(const char *date, struct pv_purchase_req *q, struct p
         pv_reply_error(rp, rc, "mail_date", "mail_date must be a date YYYY-MM-DD");
         return rc;
     }
-    /* Yesterday is allowed: it is still today somewhere in the US. */
-    if (q->mail_date < pv_date_add_days(today, -1) ||
-        q->mail_date > pv_date_add_days(today, MAIL_DATE_AHEAD)) {
+    if (q->mail_date < pv_date_add_days(today, -PV_MAIL_DATE_BEHIND) ||
+        q->mail_date > pv_date_add_days(today, PV_MAIL_DATE_AHEAD)) {
         pv_reply_error(rp, PV_EMAILDATE, "mail_date",
                        "mail_date must be today or within the next 30 days");
         return PV_EMAILDATE;
