@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OFFSET_MAX 1000 /* 1/100 mm: 10 mm */
-
 /* ---- a growing memory buffer, also a cairo write callback ----------------- */
 
 /* Room for more bytes, doubling; sets b->oom on failure. */
@@ -193,8 +191,8 @@ int pv_render(const struct pv_layout *l, const struct pv_label_item *items, size
     if (row > l->rows || col > l->cols)
         return PV_EPOSITION;
     j.first = (size_t) (row - 1) * l->cols + (col - 1);
-    if (opts->offset_x > OFFSET_MAX || opts->offset_x < -OFFSET_MAX ||
-        opts->offset_y > OFFSET_MAX || opts->offset_y < -OFFSET_MAX)
+    if (opts->offset_x > PV_RENDER_OFFSET_MAX || opts->offset_x < -PV_RENDER_OFFSET_MAX ||
+        opts->offset_y > PV_RENDER_OFFSET_MAX || opts->offset_y < -PV_RENDER_OFFSET_MAX)
         return PV_EOFFSET;
     j.off_x_raw = opts->offset_x;
     j.off_y_raw = opts->offset_y;

@@ -48,6 +48,9 @@ struct pv_label_item {
     const char *to_address;        /* delivery address (envelope, 4x6); or NULL */
 };
 
+/* The largest calibration offset either way: 10 mm, in 1/100 mm. */
+#define PV_RENDER_OFFSET_MAX 1000
+
 struct pv_render_opts {
     int format;         /* enum pv_format */
     unsigned dpi;       /* PNG: 300 or 600; ZPL: 203 or 300; else ignored (0 = default) */

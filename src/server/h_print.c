@@ -27,10 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHEET_MAX    100  /* labels in one POST /v1/sheets (docs/api.md) */
-#define RENDER_SLOTS 2    /* sheet renders running at once in one process */
-#define RENDER_RETRY 1    /* Retry-After (s) when every slot is taken */
-#define OFFSET_MAX   1000 /* 10 mm in 1/100 mm */
+#define SHEET_MAX    100 /* labels in one POST /v1/sheets (docs/api.md) */
+#define RENDER_SLOTS 2   /* sheet renders running at once in one process */
+#define RENDER_RETRY 1   /* Retry-After (s) when every slot is taken */
 
 /* Sheet renders running now, in this process. */
 static atomic_int renders_running;
@@ -78,7 +77,7 @@ static int parse_mm(const char *s, size_t n, int32_t *out)
     if (nf == 1)
         frac *= 10;
     whole = whole * 100 + frac;
-    if (whole > OFFSET_MAX)
+    if (whole > PV_RENDER_OFFSET_MAX)
         return PV_EOFFSET;
     *out = neg ? -whole : whole;
     return PV_OK;
