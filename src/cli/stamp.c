@@ -125,7 +125,7 @@ static const char help_keys[] =
     "  --out FILE    save the keys as JSON for `stamp verify --keys FILE --offline`\n";
 
 static const char help_verify[] =
-    "usage: stamp verify (--data BASE64 | --id ID | --file FILE)\n"
+    "usage: stamp verify (--data BASE64 | --id ID | --file FILE | --image FILE)\n"
     "                    [--keys FILE] [--offline] [--export-dir DIR]\n"
     "\n"
     "Check an indicium: decode its fields, verify its signature and (online) ask\n"
@@ -134,6 +134,8 @@ static const char help_verify[] =
     "  --data BASE64     the indicium as base64 (the \"data\" of an indicium object)\n"
     "  --id ID           fetch your indicium ID from the server first\n"
     "  --file FILE       raw indicium bytes (\"-\" reads standard input)\n"
+    "  --image FILE      a scan or photo of the label (PNG, JPEG) or its PDF:\n"
+    "                    the indicium is read from its DataMatrix\n"
     "  --keys FILE       public keys: a file saved by `stamp keys --out`, or one PEM\n"
     "                    public key\n"
     "  --offline         verify locally with --keys; never contact the server\n"

@@ -17,6 +17,7 @@
  * server, because the server counts presentations.
  */
 #include "cli.h"
+#include "image.h"
 
 #include "crypto/primitives.h"
 #include "domain/indicium_view.h"
@@ -251,8 +252,78 @@ static int input_from_b64(struct input *in, char *b64)
     return RC_OK;
 }
 
+/* While searching an image: the first symbol seen, kept in case none is an indicium. */
+struct first_symbol {
+    uint8_t *bytes;
+    size_t len;
+};
+
+static int is_indicium(const uint8_t *bytes, size_t len, void *arg)
+{
+    struct first_symbol *first = arg;
+    struct pv_indicium ind;
+
+    if (!first->bytes && (first->bytes = malloc(len)) != NULL) {
+        memcpy(first->bytes, bytes, len);
+        first->len = len;
+    }
+    return pv_indicium_decode(bytes, len, &ind, NULL) == PV_OK;
+}
+
+/*
+ * input_from_image - the indicium in the DataMatrix of a label picture
+ * (PNG, JPEG or PDF at path, borrowed): the first symbol that decodes as an
+ * indicium, else the first symbol at all (verified as what it is, so a
+ * damaged or forged symbol is reported invalid rather than missing).
+ */
+static int input_from_image(const char *path, struct input *in)
+{
+    struct first_symbol first = {NULL, 0};
+    enum cli_image_status st;
+    const char *why = NULL;
+    uint8_t *sym = NULL;
+    size_t len, sym_len;
+    char *s;
+    int rc;
+
+    if ((rc = cli_read_file(path, CLI_IMAGE_FILE_MAX, &s, &len)) != RC_OK)
+        return rc;
+    st = cli_image_find((const uint8_t *) s, len, is_indicium, &first, &sym, &sym_len, &why);
+    free(s);
+    if (st == CLI_IMAGE_NONE && first.bytes) {
+        sym = first.bytes;
+        sym_len = first.len;
+        first.bytes = NULL;
+        st = CLI_IMAGE_FOUND;
+    }
+    free(first.bytes);
+    switch (st) {
+    case CLI_IMAGE_FOUND:
+        break;
+    case CLI_IMAGE_NONE:
+        fprintf(stderr, "error: no DataMatrix symbol found in %s\n", cli_safe(path));
+        return RC_USAGE;
+    case CLI_IMAGE_UNSUPPORTED:
+        fprintf(stderr, "error: %s is not a PNG, JPEG or PDF file\n", cli_safe(path));
+        return RC_USAGE;
+    case CLI_IMAGE_BAD:
+        fprintf(stderr, "error: %s: %s\n", cli_safe(path), why && why[0] ? why : "unreadable");
+        return RC_USAGE;
+    default:
+        fprintf(stderr, "error: out of memory\n");
+        return RC_FAIL;
+    }
+    in->bytes = sym;
+    in->len = sym_len;
+    if (!(in->b64 = pv_base64_encode(in->bytes, in->len))) {
+        fprintf(stderr, "error: out of memory\n");
+        return RC_FAIL;
+    }
+    return RC_OK;
+}
+
 static int load_input(const struct cli *c, const char *data, const char *id, const char *file,
-                      struct input *in)
+                      const char *image, struct input *in)
 {
     char path[512], esc[400], *s;
     json_t *ind = NULL;
@@ -266,6 +337,8 @@ static int load_input(const struct cli *c, const char *data, const char *id, con
         }
         return input_from_b64(in, s);
     }
+    if (image)
+        return input_from_image(image, in);
     if (file) {
         if ((rc = cli_read_file(file, INDICIUM_FILE_MAX, &s, &len)) != RC_OK)
             return rc;
@@ -563,11 +636,17 @@ static int export_files(const struct cli *c, const struct input *in, struct keyr
 
 int cmd_verify(const struct cli *c, int argc, char **argv)
 {
-    const char *data = NULL, *id = NULL, *file = NULL, *keys = NULL, *export_dir = NULL;
+    const char *data = NULL, *id = NULL, *file = NULL, *image = NULL, *keys = NULL,
+               *export_dir = NULL;
     int offline = 0;
     const struct cli_opt opts[] = {
-        {"--data", &data, NULL}, {"--id", &id, NULL},           {"--file", &file, NULL},
-        {"--keys", &keys, NULL}, {"--offline", NULL, &offline}, {"--export-dir", &export_dir, NULL},
+        {"--data", &data, NULL},
+        {"--id", &id, NULL},
+        {"--file", &file, NULL},
+        {"--image", &image, NULL},
+        {"--keys", &keys, NULL},
+        {"--offline", NULL, &offline},
+        {"--export-dir", &export_dir, NULL},
         {NULL, NULL, NULL},
     };
     struct keyring kr;
@@ -577,8 +656,8 @@ int cmd_verify(const struct cli *c, int argc, char **argv)
     memset(&kr, 0, sizeof kr);
     if ((rc = cli_parse_opts("verify", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
         return rc;
-    if (!!data + !!id + !!file != 1)
-        return cli_usage_error("verify", "give exactly one of --data, --id or --file");
+    if (!!data + !!id + !!file + !!image != 1)
+        return cli_usage_error("verify", "give exactly one of --data, --id, --file or --image");
     if (offline && !keys)
         return cli_usage_error("verify", "--offline needs --keys FILE (from `stamp keys --out`)");
     if (offline && id)
@@ -586,7 +665,7 @@ int cmd_verify(const struct cli *c, int argc, char **argv)
 
     if (keys && (rc = keyring_load(keys, &kr)) != RC_OK)
         goto out;
-    if ((rc = load_input(c, data, id, file, &in)) != RC_OK)
+    if ((rc = load_input(c, data, id, file, image, &in)) != RC_OK)
         goto out;
     rc = offline ? verify_offline(c, &in, &kr) : verify_online(c, &in);
     if (export_dir && (rc == RC_OK || rc == RC_INVALID || rc == RC_DUPLICATE)) {

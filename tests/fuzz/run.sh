@@ -15,6 +15,8 @@ build=${1:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}
 secs=${2:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# fontconfig's lifelong caches are not leaks (tests/fuzz/lsan.supp).
+export LSAN_OPTIONS="suppressions=$top/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 max=${FUZZ_CORPUS_MAX:-200}
 mkdir -p "$build/logs" "$build/crashes"
 
