@@ -273,17 +273,43 @@ out:
     return rc;
 }
 
+/* Every certificate of the PEM text ca_pem into store (a bundle: old and
+ * new CA while one replaces the other). The number added, 0 on error. */
+static int add_cas(X509_STORE *store, const char *ca_pem)
+{
+    BIO *b = BIO_new_mem_buf(ca_pem, -1);
+    X509 *x;
+    int added = 0;
+
+    while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (X509_STORE_add_cert(store, x) != 1) {
+            X509_free(x);
+            added = 0;
+            break;
+        }
+        X509_free(x);
+        added++;
+    }
+    BIO_free(b);
+    ERR_clear_error(); /* the end of the text reads as an error */
+    return added;
+}
+
 int pv_x509_check(const char *cert_pem, const char *key_pem, const char *ca_pem, unsigned usage,
                   int64_t now, char *why, size_t n)
 {
-    X509 *cert = read_cert(cert_pem), *ca = read_cert(ca_pem);
+    X509 *cert = read_cert(cert_pem);
     EVP_PKEY *key = key_pem ? read_private(key_pem) : NULL;
-    X509_STORE *store = NULL;
+    X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = NULL;
     int rc = PV_ECONFIG, err;
 
     snprintf(why, n, "unknown");
-    if (!cert || !ca) {
+    if (!store) {
+        snprintf(why, n, "out of memory");
+        goto out;
+    }
+    if (!cert || !ca_pem || add_cas(store, ca_pem) == 0) {
         snprintf(why, n, "not a PEM certificate");
         goto out;
     }
@@ -291,8 +317,7 @@ int pv_x509_check(const char *cert_pem, const char *key_pem, const char *ca_pem,
         snprintf(why, n, "the key does not belong to the certificate");
         goto out;
     }
-    if (!(store = X509_STORE_new()) || X509_STORE_add_cert(store, ca) != 1 ||
-        !(ctx = X509_STORE_CTX_new()) || X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
+    if (!(ctx = X509_STORE_CTX_new()) || X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
         snprintf(why, n, "out of memory");
         goto out;
     }
@@ -311,7 +336,6 @@ out:
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
     EVP_PKEY_free(key);
-    X509_free(ca);
     X509_free(cert);
     ERR_clear_error();
     return rc;

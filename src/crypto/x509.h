@@ -59,7 +59,8 @@ int pv_x509_issue(const struct pv_x509_spec *spec, const char *public_pem,
                   const char *issuer_cert_pem, const char *issuer_key_pem, char **cert_pem);
 
 /*
- * pv_x509_check - PV_OK when cert_pem chains to ca_pem (one level), is valid
+ * pv_x509_check - PV_OK when cert_pem chains to a CA of ca_pem (one level;
+ * ca_pem may hold several certificates, e.g. an old and a new CA), is valid
  * at now (unix seconds), allows usage (PV_X509_SERVER or PV_X509_CLIENT; 0:
  * any) and, when key_pem is not NULL, belongs to that private key. All
  * borrowed. Otherwise PV_ECONFIG with the reason in why (n bytes).

@@ -60,21 +60,29 @@ def anonymous_tls():
     return ctx
 
 
+def bundle_dir(label, certs_from, also_trust):
+    """A copy of the directory certs_from (its certificates and keys) whose
+    ca.pem holds its CA and also_trust's: a host while one CA replaces the
+    other. Made once per label."""
+    d = os.path.join(os.path.dirname(certs_from), "bundle-" + label)
+    if not os.path.isdir(d):
+        os.makedirs(d, mode=0o700)
+        for f in os.listdir(certs_from):
+            if f.endswith((".pem", ".key")) and not f.startswith("ca."):
+                shutil.copy(os.path.join(certs_from, f), os.path.join(d, f))
+                if f.endswith(".key"):
+                    os.chmod(os.path.join(d, f), 0o600)
+        with open(os.path.join(d, "ca.pem"), "w") as out:
+            for ca in (certs_from, also_trust):
+                with open(os.path.join(ca, "ca.pem")) as f:
+                    out.write(f.read())
+    return d
+
+
 def foreign_front_dir():
     """A front's directory whose certificate comes from another CA, while it
     trusts both CAs (so the front itself would talk to the real processors)."""
-    other = harness.internal_tls("other")
-    d = os.path.join(os.path.dirname(other), "foreign-front")
-    if not os.path.isdir(d):
-        os.makedirs(d, mode=0o700)
-        with open(os.path.join(d, "ca.pem"), "w") as out:
-            for ca in (other, harness.internal_tls()):
-                with open(os.path.join(ca, "ca.pem")) as f:
-                    out.write(f.read())
-        for f in ("front.pem", "front.key"):
-            shutil.copy(os.path.join(other, f), os.path.join(d, f))
-        os.chmod(os.path.join(d, "front.key"), 0o600)
-    return d
+    return bundle_dir("foreign", harness.internal_tls("other"), harness.internal_tls())
 
 
 class Certificates(unittest.TestCase):
@@ -201,6 +209,28 @@ class FrontTLS(unittest.TestCase):
             self.assertEqual(c.srv.list_all(key), [])
             err = c.srv.stderr_text(c.procs["p1"][1])
             self.assertIn("no client certificate of the internal CA", err)
+        finally:
+            c.stop()
+
+    def test_ca_replaced_host_by_host_with_a_bundle(self):
+        """Replacing the internal CA without stopping everything at once: while
+        every host trusts both CAs (ca.pem holds both), processors with
+        certificates of the new CA serve a front that still has the old one's."""
+        new_ca, old_ca = harness.internal_tls("other"), harness.internal_tls()
+
+        class Rollover(Cluster):
+            def processor_tls(self, pid):
+                return ["--internal-tls-dir", bundle_dir("new", new_ca, old_ca),
+                        "--internal-tls-name", pid]
+
+            def front_tls(self):
+                return ["--internal-tls-dir", bundle_dir("old", old_ca, new_ca)]
+
+        c = Rollover("tls-rollover", processors=1, psds=1)
+        try:
+            key = c.srv.customer("rollover@example.com", 100)
+            st, _, b = c.buy(key, "rollover-1")
+            self.assertEqual(st, 201, b)
         finally:
             c.stop()
 

@@ -156,6 +156,17 @@ static void test_other_ca_refused(void **state)
                      PV_OK);
     assert_int_equal(pv_x509_check(cert, key, ca.cert, PV_X509_SERVER, now, why, sizeof why),
                      PV_ECONFIG);
+    /* A bundle of both CAs (while one replaces the other) accepts it. */
+    {
+        size_t a = strlen(ca.cert), b = strlen(other.cert);
+        char *bundle = malloc(a + b + 1);
+        assert_non_null(bundle);
+        memcpy(bundle, ca.cert, a);
+        memcpy(bundle + a, other.cert, b + 1);
+        assert_int_equal(pv_x509_check(cert, key, bundle, PV_X509_SERVER, now, why, sizeof why),
+                         PV_OK);
+        free(bundle);
+    }
     /* The issuer key must be the issuer certificate's. */
     {
         struct pv_x509_spec spec;
