@@ -300,6 +300,18 @@ static int set_wait(struct MHD_Connection *c, int64_t since_ms)
     return 0;
 }
 
+static void mhd_logger(void *cls, const char *fmt, va_list ap);
+
+/* A line of this file's own about a client: at most MHD_LOG_BURST a minute. */
+static void log_bounded(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    mhd_logger(NULL, fmt, ap);
+    va_end(ap);
+}
+
 /*
  * TLS: 1 when c's client presented a certificate that chains to the internal
  * CA (libmicrohttpd's trust list) and allows clientAuth - a front's, not a
@@ -357,8 +369,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (h->tls && !peer_verified(c)) {
             char addr[INET6_ADDRSTRLEN];
             const char *who = client_address(c, addr, sizeof addr);
-            fprintf(stderr, "stampd: http: %s: no client certificate of the internal CA\n",
-                    who ? who : "?");
+            /* Anyone can knock: through the logger that bounds the log. */
+            log_bounded("%s: no client certificate of the internal CA", who ? who : "?");
             return MHD_NO;
         }
         s = calloc(1, sizeof *s);
