@@ -12,7 +12,9 @@ struct opts {
     const char *gateway, *lockout, *refund_days, *trusted_proxy, *signup_limit;
     const char *internal_secret_file;                 /* front, processor, secret generate */
     const char *per_address_limit, *request_deadline; /* serve, front, processor */
+    const char *internal_tls_dir, *internal_tls_name; /* front, processor (cmd_tls.c) */
     int demo;
+    int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };
 
 /* pv_cmd_fail - print "stampd: what: message (code)" for rc; returns 1, the exit status. */

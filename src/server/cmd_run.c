@@ -16,6 +16,7 @@
 #include "render/render.h"
 #include "server/cmd.h"
 #include "server/cmd_secret.h"
+#include "server/cmd_tls.h"
 #include "server/http.h"
 #include "server/internal.h"
 #include "server/pool.h"
@@ -80,6 +81,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     struct pv_processor_opts popts;
     struct pv_store *st = NULL;
     struct pv_http *http = NULL;
+    struct pv_tls tls = {NULL, NULL, NULL};
     char host[64], address[128], *license = NULL;
     uint64_t nproc = mode == PV_RUN_PROCESSOR ? 1 : 2, threads = 4, lease_ms = 0;
     uint64_t lockout = 900, refund_days = 30, signup_limit = 5;
@@ -105,16 +107,22 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
          pv_parse_u64(o->per_address_limit, 0, 1000, &per_address) != PV_OK) ||
         (o->request_deadline && pv_parse_u64(o->request_deadline, 1, 300, &deadline) != PV_OK) ||
         (o->id && (mode != PV_RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
-        (o->advertise && (mode != PV_RUN_PROCESSOR || strncmp(o->advertise, "http://", 7) != 0 ||
+        (o->advertise && (mode != PV_RUN_PROCESSOR ||
+                          strncmp(o->advertise, o->internal_plaintext ? "http://" : "https://",
+                                  o->internal_plaintext ? 7 : 8) != 0 ||
                           strlen(o->advertise) >= 200)) ||
-        (o->internal_secret_file && mode == PV_RUN_SERVE)) {
+        ((o->internal_secret_file || o->internal_tls_dir || o->internal_tls_name ||
+          o->internal_plaintext) &&
+         mode == PV_RUN_SERVE) ||
+        (o->internal_plaintext && (o->internal_tls_dir || o->internal_tls_name))) {
         fprintf(stderr,
                 "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
                 "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
                 "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
-                "--advertise http://HOST:PORT (processor), --internal-secret-file PATH (front "
-                "and processor), --per-address-limit 0-1000 (0: none), --request-deadline "
-                "1-300 (seconds)\n",
+                "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
+                "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
+                "NAME] or else --internal-plaintext (front and processor), --per-address-limit "
+                "0-1000 (0: none), --request-deadline 1-300 (seconds)\n",
                 MAX_PROCESSORS);
         return 2;
     }
@@ -131,11 +139,38 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     if (mode != PV_RUN_SERVE && pv_cmd_secret_load(o, mode == PV_RUN_FRONT ? "front" : "processor",
                                                    app.secret, sizeof app.secret) != PV_OK)
         return 1;
-    if (!pv_cmd_db_exists(o->db))
-        return 1;
-    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
-        return pv_cmd_fail("open database (run stampd init, or stampd migrate after an upgrade)",
-                           rc);
+    /* The channel is mutual TLS unless a developer says otherwise (cmd_tls.c). */
+    if (mode != PV_RUN_SERVE && !o->internal_plaintext) {
+        if (!o->internal_tls_dir) {
+            fprintf(stderr,
+                    "stampd: %s needs the internal TLS certificates: --internal-tls-dir DIR "
+                    "(ca.pem, NAME.pem, NAME.key, made by stampd tls init). For development "
+                    "only, --internal-plaintext runs the channel without TLS.\n",
+                    mode == PV_RUN_FRONT ? "front" : "processor");
+            pv_card_wipe(app.secret, sizeof app.secret);
+            return 1;
+        }
+        if (pv_cmd_tls_load(o, mode == PV_RUN_FRONT ? "front" : "processor",
+                            mode == PV_RUN_FRONT ? "front"
+                            : o->id              ? o->id
+                                                 : "processor",
+                            mode == PV_RUN_FRONT, &tls) != PV_OK) {
+            pv_card_wipe(app.secret, sizeof app.secret);
+            return 1;
+        }
+    }
+    if (mode != PV_RUN_SERVE && o->internal_plaintext)
+        fprintf(stderr, "stampd: WARNING: --internal-plaintext: the front-processor channel is "
+                        "plain HTTP, neither encrypted nor authenticated by certificates (for "
+                        "development only; docs/operations.md, Internal TLS)\n");
+    if (!pv_cmd_db_exists(o->db)) {
+        rc = PV_ECONFIG;
+        goto early;
+    }
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK) {
+        pv_cmd_fail("open database (run stampd init, or stampd migrate after an upgrade)", rc);
+        goto early;
+    }
     rc = pv_store_config_get(st, PV_CFG_LICENSE, &license);
     if (rc == PV_OK && pv_store_config_get(st, PV_CFG_GATEWAY, &gateway) != PV_OK)
         gateway = NULL; /* no live card payments */
@@ -143,11 +178,14 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_store_close(st);
         free(license);
         free(gateway);
-        return pv_cmd_fail("media serial secrets", rc);
+        pv_cmd_fail("media serial secrets", rc);
+        goto early;
     }
     pv_store_close(st);
-    if (rc != PV_OK)
-        return pv_cmd_fail("read license (run stampd init first?)", rc);
+    if (rc != PV_OK) {
+        pv_cmd_fail("read license (run stampd init first?)", rc);
+        goto early;
+    }
     snprintf(app.license, sizeof app.license, "%s", license);
     free(license);
     app.internal = mode == PV_RUN_PROCESSOR;
@@ -155,6 +193,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     if (o->trusted_proxy) {
         if (!o->trusted_proxy[0] || strlen(o->trusted_proxy) >= sizeof app.trusted_proxy) {
             fprintf(stderr, "stampd: --trusted-proxy takes the proxy's IP address\n");
+            pv_media_keyring_clear(&app.media);
+            pv_tls_clear(&tls);
+            pv_card_wipe(app.secret, sizeof app.secret);
             return 2;
         }
         snprintf(app.trusted_proxy, sizeof app.trusted_proxy, "%s", o->trusted_proxy);
@@ -183,8 +224,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_cmd_fail("replay guard", rc);
         goto out;
     }
-    if (mode == PV_RUN_FRONT &&
-        (rc = pv_router_start(o->db, app.secret, 16, &app.router)) != PV_OK) {
+    if (mode == PV_RUN_FRONT && (rc = pv_router_start(o->db, app.secret, tls.ca_pem ? &tls : NULL,
+                                                      16, &app.router)) != PV_OK) {
         pv_cmd_fail("router", rc);
         goto out;
     }
@@ -192,7 +233,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         goto out;
     limits.per_address = (unsigned) per_address;
     limits.deadline_s = (unsigned) deadline;
-    if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &limits, &http, &bound)) !=
+    /* Only a processor's port is the internal channel; the public side's TLS
+     * is a reverse proxy's (docs/operations.md). */
+    if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &limits,
+                            mode == PV_RUN_PROCESSOR && tls.ca_pem ? &tls : NULL, &http, &bound)) !=
         PV_OK) {
         char what[96];
         snprintf(what, sizeof what, "listen on %s:%u (in use?)", host, (unsigned) port);
@@ -200,7 +244,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         goto out;
     }
     /* A processor registers the address it really listens on. */
-    snprintf(address, sizeof address, "http://%s:%u", host, (unsigned) bound);
+    snprintf(address, sizeof address, "%s://%s:%u",
+             mode == PV_RUN_PROCESSOR && tls.ca_pem ? "https" : "http", host, (unsigned) bound);
     if (mode == PV_RUN_PROCESSOR &&
         (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms)) != PV_OK)
         goto out;
@@ -240,5 +285,10 @@ out:
     pv_replay_free(app.replay);
     pv_media_keyring_clear(&app.media);
     pv_card_wipe(app.secret, sizeof app.secret);
+    pv_tls_clear(&tls);
     return rc == PV_OK ? 0 : 1;
+early:
+    pv_tls_clear(&tls);
+    pv_card_wipe(app.secret, sizeof app.secret);
+    return 1;
 }

@@ -1,6 +1,8 @@
 /*
  * h_internal.c - the processor side of the front -> processor protocol
- * (internal.c): a signed purchase from a front becomes a job.
+ * (internal.c): a signed purchase from a front becomes a job, and every
+ * answer a processor gives - the job's outcome (h_indicia.c) or an error
+ * here or in http.c - is signed for the request it answers.
  */
 #include "server/h_internal.h"
 
@@ -13,6 +15,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* stampd processor: only signed purchases from a front (internal.c). */
 void pv_h_internal_purchase(struct pv_call *c)
@@ -52,4 +55,34 @@ void pv_h_internal_purchase(struct pv_call *c)
         rp->job = job;
     }
     json_decref(root);
+}
+
+void pv_h_internal_seal(const struct pv_app *app, const char *req_sig, struct pv_reply *rp)
+{
+    static const char unbound[PV_HASH_HEX] =
+        "0000000000000000000000000000000000000000000000000000000000000000";
+    char *text;
+    size_t i;
+
+    if (rp->signature[0] || rp->raw || rp->asset || rp->job)
+        return; /* signed already, or not an answer of the internal API */
+    if (!req_sig || strlen(req_sig) != PV_HASH_HEX - 1)
+        req_sig = unbound;
+    for (i = 0; req_sig != unbound && i < PV_HASH_HEX - 1; i++)
+        if (!strchr("0123456789abcdefABCDEF", req_sig[i]))
+            req_sig = unbound;
+    text = rp->body ? json_dumps(rp->body, JSON_COMPACT | JSON_ENSURE_ASCII) : strdup("");
+    if (!text)
+        return;
+    if (pv_internal_sign_answer(app->secret, req_sig, rp->status, text, strlen(text),
+                                rp->signature) != PV_OK) {
+        rp->signature[0] = '\0';
+        free(text);
+        return;
+    }
+    json_decref(rp->body);
+    rp->body = NULL;
+    rp->raw = (uint8_t *) text;
+    rp->raw_len = strlen(text);
+    rp->content_type = "application/json";
 }

@@ -16,11 +16,19 @@
  * limits->deadline_s for its request's headers (since it opened, or since
  * its previous answer) or, once they came, for the body. A request being
  * handled or answered, or a purchase waiting for its batch, has no deadline.
+ *
+ * A processor (pv_http_start with TLS material) serves HTTPS through
+ * libmicrohttpd's GnuTLS and asks for a client certificate; libmicrohttpd
+ * only asks, so before the first request of a connection is handled this
+ * file has GnuTLS verify the front's certificate against the internal CA,
+ * for clientAuth, and closes the connection unless it verifies. Every answer
+ * of a processor is signed for the request it answers (pv_h_internal_seal).
  */
 #include "server/http.h"
 
 #include "server/dispatch.h"
 #include "server/h_indicia.h"
+#include "server/h_internal.h"
 #include "server/routes.h"
 
 #include "stampd/card.h"
@@ -28,6 +36,8 @@
 #include "stampd/timeutil.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -58,6 +68,7 @@ struct tracked {
     MHD_socket fd;           /* valid until the CLOSED notice: MHD closes it after */
     _Atomic int64_t wait_ms; /* when it began waiting for bytes; 0 = being handled,
                                 WAIT_CUT = shut down by the sweep */
+    int peer_ok;             /* TLS: the client's certificate verified (once per connection) */
 };
 
 struct pv_http {
@@ -72,6 +83,7 @@ struct pv_http {
     int stopping;
     pthread_t sweeper;
     int sweeping; /* the sweeper thread was started */
+    int tls;      /* HTTPS with client certificates (a processor) */
 };
 
 struct conn_state {
@@ -288,6 +300,50 @@ static int set_wait(struct MHD_Connection *c, int64_t since_ms)
     return 0;
 }
 
+static void mhd_logger(void *cls, const char *fmt, va_list ap);
+
+/* A line of this file's own about a client: at most MHD_LOG_BURST a minute. */
+static void log_bounded(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    mhd_logger(NULL, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * TLS: 1 when c's client presented a certificate that chains to the internal
+ * CA (libmicrohttpd's trust list) and allows clientAuth - a front's, not a
+ * processor's. Verified once per connection.
+ */
+static int peer_verified(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    struct tracked *t = sc ? sc->socket_context : NULL;
+    gnutls_typed_vdata_st purpose;
+    gnutls_session_t session;
+    unsigned status = 1;
+
+    if (t && t->peer_ok)
+        return 1;
+    if (!ci || !ci->tls_session)
+        return 0;
+    session = (gnutls_session_t) ci->tls_session;
+    memset(&purpose, 0, sizeof purpose);
+    purpose.type = GNUTLS_DT_KEY_PURPOSE_OID;
+    purpose.data = (unsigned char *) (uintptr_t) GNUTLS_KP_TLS_WWW_CLIENT;
+    if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_X509 ||
+        gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 || status != 0)
+        return 0;
+    if (t)
+        t->peer_ok = 1;
+    return 1;
+}
+
 /* On a processor's or the router's thread: the purchase is final (the
  * dispatcher retried what it could), wake its connection. */
 static void job_done(struct pv_job *job)
@@ -309,6 +365,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     char remote[INET6_ADDRSTRLEN];
 
     if (!s) {
+        /* A processor serves fronts only: no verified certificate, no answer. */
+        if (h->tls && !peer_verified(c)) {
+            char addr[INET6_ADDRSTRLEN];
+            const char *who = client_address(c, addr, sizeof addr);
+            /* Anyone can knock: through the logger that bounds the log. */
+            log_bounded("%s: no client certificate of the internal CA", who ? who : "?");
+            return MHD_NO;
+        }
         s = calloc(1, sizeof *s);
         if (!s)
             return MHD_NO;
@@ -366,6 +430,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             pv_indicia_finish(rp.job, rc, &rp);
         }
     }
+    if (h->app->internal)
+        pv_h_internal_seal(h->app, header_value(c, "X-Stampd-Signature"), &rp);
     ret = send_reply(c, &rp);
     json_decref(rp.body);
     free(rp.raw);
@@ -535,11 +601,21 @@ static void http_free(struct pv_http *h)
 }
 
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
-                  const struct pv_http_limits *limits, struct pv_http **out, uint16_t *bound_port)
+                  const struct pv_http_limits *limits, const struct pv_tls *tls,
+                  struct pv_http **out, uint16_t *bound_port)
 {
     struct pv_http *h = calloc(1, sizeof *h);
     struct sockaddr_in sa;
     const union MHD_DaemonInfo *info;
+    /* TLS 1.2 and 1.3 only; the client's certificate is checked per connection. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, tls ? tls->key_pem : NULL},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, tls ? tls->cert_pem : NULL},
+        {MHD_OPTION_HTTPS_MEM_TRUST, 0, tls ? tls->ca_pem : NULL},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *) (uintptr_t) "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {MHD_OPTION_END, 0, NULL},
+    };
 
     if (!h)
         return PV_ENOMEM;
@@ -559,16 +635,24 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
     }
     h->app = app;
     h->quiesced_fd = MHD_INVALID_SOCKET;
+    h->tls = tls != NULL;
+    if (!tls)
+        tls_opts[0].option = MHD_OPTION_END;
+    else if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        fprintf(stderr, "stampd: http: this libmicrohttpd has no TLS\n");
+        http_free(h);
+        return PV_ECONFIG;
+    }
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | (tls ? MHD_USE_TLS : 0),
         /* The logger first: libmicrohttpd sends messages about the options after it to it. */
         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int) 1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) limits->per_address,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!h->d) {
         http_free(h);
         return PV_EIO;

@@ -5,6 +5,7 @@
 #define STAMPD_HTTP_H
 
 #include "server/app.h"
+#include "server/tls.h"
 
 #include <stdint.h>
 
@@ -23,11 +24,16 @@ struct pv_http_limits {
 
 /*
  * pv_http_start - serve app on host:port (port 0 = any free port) with
- * threads worker threads, within limits (borrowed for the call). *bound_port
- * gets the port actually bound.
+ * threads worker threads, within limits (borrowed for the call). tls
+ * (borrowed: it must outlive the server; NULL = plain HTTP): serve HTTPS
+ * (TLS 1.2 or 1.3) with tls->cert_pem and serve only clients whose
+ * certificate chains to tls->ca_pem and allows clientAuth (a front's): a
+ * connection without one is closed before its request is handled.
+ * *bound_port gets the port actually bound.
  */
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
-                  const struct pv_http_limits *limits, struct pv_http **out, uint16_t *bound_port);
+                  const struct pv_http_limits *limits, const struct pv_tls *tls,
+                  struct pv_http **out, uint16_t *bound_port);
 /* pv_http_quiesce - stop accepting connections; open ones go on. */
 void pv_http_quiesce(struct pv_http *h);
 /* pv_http_stop - close everything; call after the processors stopped, so no

@@ -15,12 +15,14 @@
  *
  * The answer carries the job's outcome; a processor answers 503 for
  * outcomes another processor may not share (no PSD lease), so the front
- * retries. The processor signs its answer (X-Stampd-Signature on the
- * response: HMAC over the status, the request's signature and the body,
- * pv_internal_sign_answer), and the front takes no 200 it cannot verify: it
- * treats it like an unreachable processor (PV_EBUSY). That is safe although
- * the processor may have written: the retry carries the same idempotency
- * key, so it replays what was written, never a second piece.
+ * retries. The processor signs every answer, errors included
+ * (X-Stampd-Signature on the response: HMAC over the status, the request's
+ * signature and the body, pv_internal_sign_answer), and the front takes no
+ * answer of any status it cannot verify: it treats it like an unreachable
+ * processor (PV_EBUSY). That is safe although the processor may have
+ * written: the retry carries the same idempotency key, so it replays what
+ * was written, never a second piece. Under all this the channel is mutual
+ * TLS (router.c, http.c).
  */
 #include "server/internal.h"
 

@@ -10,12 +10,14 @@
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
+ *   stampd tls (init | issue) --dir DIR ... (cmd_tls.c)
  */
 #include "server/cmd.h"
 #include "server/cmd_accounts.h"
 #include "server/cmd_init.h"
 #include "server/cmd_run.h"
 #include "server/cmd_secret.h"
+#include "server/cmd_tls.h"
 
 #include "domain/ledger.h"
 #include "domain/media.h"
@@ -40,11 +42,18 @@ static void usage(FILE *f)
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
-          "               [--threads N] [--per-address-limit N] [--request-deadline S]\n"
+          "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
+          "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
+          "               [--request-deadline S]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
-          "                   [--id NAME] [--advertise URL] [--lease-ms N]\n"
-          "                   [--per-address-limit N] [--request-deadline S]\n"
+          "                   (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
+          "                    --internal-plaintext) [--id NAME] [--advertise URL]\n"
+          "                   [--lease-ms N] [--per-address-limit N] [--request-deadline S]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
+          "  stampd tls init --dir DIR [--front NAME] --processor NAME=HOST[,HOST...]...\n"
+          "                  [--days N]\n"
+          "  stampd tls issue --dir DIR (--front NAME | --processor NAME=HOST[,HOST...])\n"
+          "                   [--days N]\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
           "  stampd ledger check --db DSN\n"
@@ -56,7 +65,9 @@ static void usage(FILE *f)
           "--trusted-proxy), --request-deadline 10 (seconds). customer/operator create take the "
           "account's web password\n"
           "from STAMPD_PASSWORD when it is set. front and processor take the secret they\n"
-          "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET.\n",
+          "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET, and\n"
+          "speak mutual TLS with the certificates of stampd tls init in --internal-tls-dir\n"
+          "(ca.pem, NAME.pem, NAME.key; NAME: front, or the processor's --id).\n",
           f);
 }
 
@@ -89,6 +100,8 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--signup-limit", offsetof(struct opts, signup_limit)},
         {"--per-address-limit", offsetof(struct opts, per_address_limit)},
         {"--request-deadline", offsetof(struct opts, request_deadline)},
+        {"--internal-tls-dir", offsetof(struct opts, internal_tls_dir)},
+        {"--internal-tls-name", offsetof(struct opts, internal_tls_name)},
     };
     int i;
     size_t k;
@@ -99,6 +112,10 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         size_t nlen = eq ? (size_t) (eq - a) : strlen(a);
         if (strcmp(a, "--demo") == 0) {
             o->demo = 1;
+            continue;
+        }
+        if (strcmp(a, "--internal-plaintext") == 0) {
+            o->internal_plaintext = 1;
             continue;
         }
         for (k = 0; k < sizeof table / sizeof table[0]; k++)
@@ -225,6 +242,8 @@ int main(int argc, char **argv)
             return 2;
         return pv_cmd_secret_generate(&o);
     }
+    if (strcmp(argv[1], "tls") == 0)
+        return pv_cmd_tls(argc, argv);
     if (strcmp(argv[1], "migrate") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)
             return 2;

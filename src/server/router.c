@@ -8,9 +8,18 @@
  * signed with the internal secret, to the processor the dispatcher's round
  * names; a connection error, a timeout or a 5xx comes back as PV_EBUSY, and
  * the dispatcher decides whether the same request - same idempotency key,
- * so never a second stamp - goes to the next one. So does a 200 that the
- * processor did not sign for this request (pv_internal_verify_answer). Only libcurl and this file
- * know about HTTP clients.
+ * so never a second stamp - goes to the next one. So does any answer, of
+ * any status, that the processor did not sign for this request
+ * (pv_internal_verify_answer): whoever sits on the wire can neither forge
+ * a result nor turn a purchase into an error the customer is told.
+ *
+ * The channel is mutual TLS (TLS 1.2 at least): the front trusts only the
+ * internal CA (never the system's CAs), checks that the processor's
+ * certificate names the host it dials and is a server certificate, and
+ * presents its own client certificate; processors (http.c) demand it. With
+ * --internal-plaintext (development) it is plain HTTP to http:// processors;
+ * a TLS front never posts to an http:// address. Only libcurl and this
+ * file know about HTTP clients.
  */
 #include "server/router.h"
 
@@ -39,6 +48,7 @@ struct target {
 struct pv_router {
     char *dsn;
     char secret[128];
+    const struct pv_tls *tls; /* borrowed; NULL: plain HTTP */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct pv_job *head, *tail;
@@ -114,8 +124,9 @@ static void refresh(struct pv_router *r)
         goto out; /* keep the last good list */
     r->ntargets = 0;
     for (i = 0; i < n && r->ntargets < MAX_TARGETS; i++) {
+        /* Only the scheme this front speaks: a TLS front never goes plain. */
         if (servers[i].status != PV_SERVER_ACTIVE || servers[i].heartbeat_ms < now - LIVE_MS ||
-            strncmp(servers[i].address, "http://", 7) != 0)
+            strncmp(servers[i].address, r->tls ? "https://" : "http://", r->tls ? 8 : 7) != 0)
             continue;
         snprintf(r->targets[r->ntargets].id, sizeof r->targets[0].id, "%s", servers[i].id);
         snprintf(r->targets[r->ntargets].url, sizeof r->targets[0].url, "%s%s", servers[i].address,
@@ -125,6 +136,29 @@ static void refresh(struct pv_router *r)
 out:
     pthread_mutex_unlock(&r->list_mu);
     free(servers);
+}
+
+/* Mutual TLS on curl (after curl_easy_reset): the internal CA alone. */
+static CURLcode set_tls(CURL *curl, const struct pv_tls *t)
+{
+    struct curl_blob ca = {t->ca_pem, strlen(t->ca_pem), CURL_BLOB_NOCOPY};
+    struct curl_blob cert = {t->cert_pem, strlen(t->cert_pem), CURL_BLOB_NOCOPY};
+    struct curl_blob key = {t->key_pem, strlen(t->key_pem), CURL_BLOB_NOCOPY};
+    CURLcode c;
+
+    /* No system CA file or directory: a public CA's certificate for a
+     * processor's name must not do. */
+    if ((c = curl_easy_setopt(curl, CURLOPT_CAINFO, NULL)) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_CAPATH, NULL)) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca)) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert)) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM")) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key)) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM")) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L)) != CURLE_OK ||
+        (c = curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L)) != CURLE_OK)
+        return c;
+    return curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
 }
 
 /* Post body to one processor. PV_OK with res filled; PV_EBUSY to try the next. */
@@ -137,6 +171,7 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     int64_t now = pv_now_ms(), last = atomic_load(&r->last_ms);
     long status = 0;
     json_t *j = NULL;
+    CURLcode cc;
     int rc = PV_EBUSY;
 
     if (!a)
@@ -164,23 +199,33 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (curl_easy_perform(curl) != CURLE_OK)
-        goto out; /* connection refused, reset, timeout: the next one */
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 500 || a->overflow)
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, r->tls ? "https" : "http");
+    if (r->tls && set_tls(curl, r->tls) != CURLE_OK)
         goto out;
-    if (status != 200) {
-        /* 401/400: a bug or a wrong secret - the same everywhere, so say so. */
-        fprintf(stderr, "stampd: front: %s answered %ld\n", url, status);
-        rc = PV_EINTERNAL;
+    if ((cc = curl_easy_perform(curl)) != CURLE_OK) {
+        /* Connection refused, reset, timeout, a certificate refused: the next one. */
+        if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
+            cc == CURLE_SSL_CERTPROBLEM)
+            fprintf(stderr, "stampd: front: %s: TLS refused: %s\n", url, curl_easy_strerror(cc));
         goto out;
     }
-    /* An answer the processor did not sign for this request is no answer:
-     * try the next one (PV_EBUSY). Safe although this one may have written:
-     * the retry has the same idempotency key, so it replays that piece. */
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (a->overflow)
+        goto out;
+    /* An answer the processor did not sign for this request - of any
+     * status - is no answer: try the next one (PV_EBUSY). Safe although
+     * this one may have written: the retry has the same idempotency key,
+     * so it replays that piece. */
     if (pv_internal_verify_answer(r->secret, sig, status, a->sig, a->buf, a->len) != PV_OK) {
-        fprintf(stderr, "stampd: front: %s answered without a valid signature\n", url);
+        fprintf(stderr, "stampd: front: %s answered %ld without a valid signature\n", url, status);
+        goto out;
+    }
+    if (status >= 500)
+        goto out; /* signed "not here" (no PSD lease, busy): the next one */
+    if (status != 200) {
+        /* A signed 400: a bug - the same everywhere, so say so. */
+        fprintf(stderr, "stampd: front: %s answered %ld\n", url, status);
+        rc = PV_EINTERNAL;
         goto out;
     }
     j = json_loadb(a->buf, a->len, 0, NULL);
@@ -260,7 +305,8 @@ static void *dispatcher(void *arg)
     return NULL;
 }
 
-int pv_router_start(const char *dsn, const char *secret, unsigned threads, struct pv_router **out)
+int pv_router_start(const char *dsn, const char *secret, const struct pv_tls *tls, unsigned threads,
+                    struct pv_router **out)
 {
     struct pv_router *r = calloc(1, sizeof *r);
     unsigned i;
@@ -272,6 +318,7 @@ int pv_router_start(const char *dsn, const char *secret, unsigned threads, struc
     pthread_cond_init(&r->cv, NULL);
     pthread_mutex_init(&r->list_mu, NULL);
     snprintf(r->secret, sizeof r->secret, "%s", secret);
+    r->tls = tls;
     if (!(r->dsn = strdup(dsn)) || !(r->threads = calloc(threads, sizeof *r->threads))) {
         rc = PV_ENOMEM;
         goto fail;

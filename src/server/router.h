@@ -6,15 +6,21 @@
 #define STAMPD_ROUTER_H
 
 #include "server/job.h"
+#include "server/tls.h"
 
 struct pv_router;
 
 /*
  * pv_router_start - a router reading processors from dsn's servers table,
  * signing with secret (both borrowed, copied), with threads dispatchers.
- * *out owned; pv_router_stop() finishes every queued job first.
+ * tls (borrowed: it must outlive the router): post over mutual TLS, only to
+ * https:// processors whose certificate chains to tls->ca_pem alone and
+ * names the host dialled, presenting tls->cert_pem; NULL: plain HTTP to
+ * http:// processors (--internal-plaintext). *out owned; pv_router_stop()
+ * finishes every queued job first.
  */
-int pv_router_start(const char *dsn, const char *secret, unsigned threads, struct pv_router **out);
+int pv_router_start(const char *dsn, const char *secret, const struct pv_tls *tls, unsigned threads,
+                    struct pv_router **out);
 /* pv_router_stop - answer every queued job, stop the threads and free r (NULL: nothing). */
 void pv_router_stop(struct pv_router *r);
 /* pv_router_submit - queue a borrowed job for the next processor of its

@@ -8,6 +8,13 @@ waits for its "listening on http://HOST:PORT" line, stop() sends SIGTERM and
 checks that the server exited 0 with no sanitizer report on stderr, and
 request() sends one HTTP request and returns (status, headers, json).
 
+The front <-> processor channel is mutual TLS: internal_tls() makes the
+certificates once per test process with `stampd tls init` (a front
+certificate "front", processor certificates "processor" and p1..p8 for
+127.0.0.1 and localhost), internal_tls_args(NAME) are the options a `stampd
+front` or `stampd processor` takes for them, and internal_ssl(NAME) is a
+Python client context holding NAME's certificate (an insider's).
+
 Environment: STAMPD_BIN (the stampd binary; default build/stampd under
 STAMPD_SOURCE_DIR or the repository root), STAMPD_TEST_TMP (scratch dir,
 created when missing), STAMPD_KEEP_TMP=1 (keep the scratch directories of a
@@ -23,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -153,6 +161,59 @@ def openssl_verify(workdir, public_pem, body, raw_sig):
                 os.unlink(path)
             except OSError:
                 pass
+
+
+# ---- the internal channel's certificates ----
+
+TLS_NAMES = ["processor"] + ["p%d" % i for i in range(1, 9)]
+_tls_dirs = {}
+
+
+def make_tls_dir(label, names=TLS_NAMES, hosts="127.0.0.1,localhost"):
+    """A new directory with `stampd tls init`: ca.pem/.key, front.pem/.key and a
+    server certificate for each of names. Returns its path."""
+    os.makedirs(TEST_TMP, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="tls-" + label + "-", dir=TEST_TMP)
+    _dirs.append(d)
+    certs = os.path.join(d, "certs")
+    args = [STAMPD_BIN, "tls", "init", "--dir", certs]
+    for n in names:
+        args += ["--processor", "%s=%s" % (n, hosts)]
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=CMD_TIMEOUT, env=stampd_env())
+    err = p.stderr.decode("utf-8", "replace")
+    assert_no_sanitizer(err, "stampd tls init")
+    if p.returncode != 0:
+        raise AssertionError("stampd tls init exited %d:\n%s" % (p.returncode, err))
+    return certs
+
+
+def internal_tls(label="run"):
+    """The internal CA and certificates of this test process (made once per label)."""
+    if label not in _tls_dirs:
+        _tls_dirs[label] = make_tls_dir(label)
+    return _tls_dirs[label]
+
+
+def internal_tls_args(name, tls_dir=None):
+    """The options that give `stampd front` (name "front") or `stampd processor`
+    (name p1..p8 or "processor") its certificate."""
+    return ["--internal-tls-dir", tls_dir or internal_tls(), "--internal-tls-name", name]
+
+
+def internal_ssl(name="front", tls_dir=None, server=False):
+    """An ssl.SSLContext with name's certificate and only the internal CA:
+    a client (a front, checking the processor's name) or, server=True, a
+    server that demands a client certificate of the CA."""
+    d = tls_dir or internal_tls()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(os.path.join(d, "ca.pem"))
+    if name:
+        ctx.load_cert_chain(os.path.join(d, name + ".pem"), os.path.join(d, name + ".key"))
+    if server:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
 
 
 # ---- the server ----
@@ -310,10 +371,11 @@ class Stampd:
     # -- HTTP --
 
     def request(self, method, path, body=None, key=None, headers=None, raw=None,
-                timeout=HTTP_TIMEOUT):
+                timeout=HTTP_TIMEOUT, tls=None):
         """One request on a fresh connection. body is JSON-encoded unless raw
-        (bytes/str) is given. Returns (status, headers with lower-case names,
-        parsed JSON or None when the body is empty or not JSON)."""
+        (bytes/str) is given; tls: an ssl.SSLContext to speak HTTPS with (a
+        processor: internal_ssl()). Returns (status, headers with lower-case
+        names, parsed JSON or None when the body is empty or not JSON)."""
         h = {}
         if key is not None:
             h["Authorization"] = "Bearer " + key
@@ -326,7 +388,11 @@ class Stampd:
             data = json.dumps(body).encode()
         if data is not None:
             h.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        if tls is not None:
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                               context=tls)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=data, headers=h)
             resp = conn.getresponse()

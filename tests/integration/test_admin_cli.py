@@ -50,7 +50,7 @@ def spawn(name, args):
         proc = subprocess.Popen([harness.STAMPD_BIN] + args, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=errf, env=env)
     PROCS[name] = (proc, path, None)
-    pat = re.compile(r"^listening on (http://[0-9.]+:[0-9]+)\s*$", re.M)
+    pat = re.compile(r"^listening on (https?://[0-9.]+:[0-9]+)\s*$", re.M)
     deadline = time.monotonic() + harness.START_TIMEOUT
     while time.monotonic() < deadline:
         m = pat.search(SRV.stderr_text(path))
@@ -126,8 +126,10 @@ def setUpModule():
     try:
         SRV.init(psds=PSDS)
         for name in ("p1", "p2"):
-            spawn(name, ["processor", "--db", SRV.db, "--listen", "127.0.0.1:0", "--id", name])
-        url = spawn("front", ["front", "--db", SRV.db, "--listen", "127.0.0.1:0"])
+            spawn(name, ["processor", "--db", SRV.db, "--listen", "127.0.0.1:0", "--id", name]
+                  + harness.internal_tls_args(name))
+        url = spawn("front", ["front", "--db", SRV.db, "--listen", "127.0.0.1:0"]
+                    + harness.internal_tls_args("front"))
         m = re.match(r"http://([0-9.]+):([0-9]+)$", url)
         SRV.host, SRV.port = m.group(1), int(m.group(2))
         wait_until("both processors lease 2 PSDs", leases_settled({"p1": 2, "p2": 2}))

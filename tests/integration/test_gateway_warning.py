@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 WARNING = re.compile(r"^stampd: WARNING: live card payments go to the sandbox gateway", re.M)
-LISTENING = re.compile(r"^listening on http://([0-9.]+):([0-9]+)\s*$", re.M)
+LISTENING = re.compile(r"^listening on https?://([0-9.]+):([0-9]+)\s*$", re.M)
 
 
 def run_mode(srv, mode, secret_path):
@@ -33,6 +33,7 @@ def run_mode(srv, mode, secret_path):
     args = [harness.STAMPD_BIN, mode, "--db", srv.db, "--listen", "127.0.0.1:0"]
     if mode != "serve":
         args += ["--internal-secret-file", secret_path]
+        args += harness.internal_tls_args("front" if mode == "front" else "processor")
     errpath = os.path.join(srv.dir, "%s-%d.stderr" % (mode, time.monotonic_ns()))
     env = harness.stampd_env()
     env.pop("STAMPD_INTERNAL_SECRET", None)
@@ -49,7 +50,9 @@ def run_mode(srv, mode, secret_path):
         if m is None:
             raise AssertionError("stampd %s did not listen:\n%s" % (mode, text))
         srv.host, srv.port = m.group(1), int(m.group(2))
-        st, _, _ = srv.request("GET", "/healthz")
+        # A processor speaks only mutual TLS, to a front's certificate.
+        st, _, _ = srv.request("GET", "/healthz",
+                               tls=harness.internal_ssl() if mode == "processor" else None)
         metrics = ""
         if mode != "processor":   # a processor answers only the internal channel
             conn_st, metrics = get_text(srv, "/metrics", srv.operator_key)

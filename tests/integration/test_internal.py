@@ -56,24 +56,33 @@ def sign(secret, data, now):
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
+def post_raw(host, port, path, data, now, sig):
+    """POST data with X-Stampd-Time now and X-Stampd-Signature sig over TLS
+    with the front's certificate. Returns (status, body bytes, answer's
+    X-Stampd-Signature)."""
+    conn = http.client.HTTPSConnection(host, port, timeout=harness.HTTP_TIMEOUT,
+                                       context=harness.internal_ssl("front"))
+    try:
+        conn.request("POST", path, body=data, headers={
+            "Content-Type": "application/json", "X-Stampd-Time": now,
+            "X-Stampd-Signature": sig})
+        resp = conn.getresponse()
+        return resp.status, resp.read(), resp.getheader("X-Stampd-Signature")
+    finally:
+        conn.close()
+
+
 def post_signed(host, port, secret, body, signed=None):
     """POST body to a processor, signed as a front signs (or with signed, a
-    (time, signature) pair to send again). Returns (status, parsed JSON)."""
+    (time, signature) pair to send again), over TLS with the front's
+    certificate: an insider holding both. Returns (status, parsed JSON)."""
     data = json.dumps(body).encode()
     now, sig = signed or (None, None)
     if not signed:
         now = str(int(time.time() * 1000))
         sig = sign(secret, data, now)
-    conn = http.client.HTTPConnection(host, port, timeout=harness.HTTP_TIMEOUT)
-    try:
-        conn.request("POST", INTERNAL_PATH, body=data, headers={
-            "Content-Type": "application/json", "X-Stampd-Time": now,
-            "X-Stampd-Signature": sig})
-        resp = conn.getresponse()
-        payload = resp.read()
-        return resp.status, (json.loads(payload) if payload else None)
-    finally:
-        conn.close()
+    status, payload, _ = post_raw(host, port, INTERNAL_PATH, data, now, sig)
+    return status, (json.loads(payload) if payload else None)
 
 
 def customer_and_processor(c, email):
@@ -116,11 +125,18 @@ class TamperProxy:
     """Between a front and a processor (the processor advertises the proxy's
     address): forwards each post, then answers per mode - "pass": the
     processor's answer as is; "forge": its body with balance_mills changed,
-    its signature kept; "strip": that forged body with no signature."""
+    its signature kept; "strip": that forged body with no signature;
+    "error": a made-up 402 insufficient_funds error, unsigned; "restatus":
+    the processor's body and signature under status 400.
 
-    def __init__(self):
+    It speaks TLS on both sides with certificates of the internal CA (an
+    insider on the network who stole a processor's and a front's keys, but
+    not the internal secret); server_ssl lets it present another one."""
+
+    def __init__(self, server_ssl=None):
         self.mode = "pass"
         self.target = None
+        self.posts = 0
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -128,10 +144,12 @@ class TamperProxy:
                 pass
 
             def do_POST(self):
+                proxy.posts += 1
                 data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 hdrs = {k: self.headers[k] for k in ("Content-Type", "X-Stampd-Time",
                                                      "X-Stampd-Signature") if k in self.headers}
-                conn = http.client.HTTPConnection(*proxy.target, timeout=harness.HTTP_TIMEOUT)
+                conn = http.client.HTTPSConnection(*proxy.target, timeout=harness.HTTP_TIMEOUT,
+                                                   context=harness.internal_ssl("front"))
                 try:
                     conn.request("POST", self.path, body=data, headers=hdrs)
                     resp = conn.getresponse()
@@ -139,12 +157,19 @@ class TamperProxy:
                     sig = resp.getheader("X-Stampd-Signature")
                 finally:
                     conn.close()
-                if proxy.mode != "pass" and status == 200:
+                if proxy.mode in ("forge", "strip") and status == 200:
                     j = json.loads(body)
                     j["balance_mills"] = 987654321
                     body = json.dumps(j).encode()
                     if proxy.mode == "strip":
                         sig = None
+                elif proxy.mode == "error":
+                    status, sig = 402, None
+                    body = json.dumps({"error": {"code": "insufficient_funds",
+                                                 "message": "forged by the proxy 987654321"}}
+                                      ).encode()
+                elif proxy.mode == "restatus":
+                    status = 400
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -154,6 +179,8 @@ class TamperProxy:
                 self.wfile.write(body)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = server_ssl or harness.internal_ssl("processor", server=True)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -173,7 +200,7 @@ class ProxiedCluster(Cluster):
     def start_processor(self, pid):
         args = ["processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid,
                 "--internal-secret-file", self.secret_file,
-                "--advertise", "http://127.0.0.1:%d" % self.proxy.port]
+                "--advertise", "https://127.0.0.1:%d" % self.proxy.port] + self.processor_tls(pid)
         self.procs[pid] = self._spawn(pid, args)
         self.proxy.target = self.procs[pid][2:4]
 
@@ -303,38 +330,80 @@ class InternalChannel(unittest.TestCase):
         finally:
             c.stop()
 
+    def tampered_then_genuine(self, name, modes, refused):
+        """Through a TamperProxy: for each mode, a purchase the proxy tampers
+        with (refused(status, body) checks what the customer got), then the
+        same key with genuine answers: 201, the piece the first attempt wrote.
+        Returns (cluster's Stampd, customer key, balance before); stops all."""
+        proxy = TamperProxy()
+        c = None
+        try:
+            c = ProxiedCluster(name, proxy, processors=1, psds=1)
+            srv = c.srv
+            key = srv.customer(name + "@example.com", 100)
+            before = srv.balance(key)
+            for i, mode in enumerate(modes):
+                with self.subTest(mode=mode):
+                    proxy.mode = mode
+                    st, _, b = c.buy(key, "%s-%d" % (name, i))
+                    refused(st, b)
+                    self.assertNotIn("987654321", json.dumps(b))
+                    proxy.mode = "pass"
+                    st, _, b = c.buy(key, "%s-%d" % (name, i))
+                    self.assertEqual(st, 201, b)
+                    self.assertEqual(b.get("balance_mills"), srv.balance(key), b)
+            # One piece each, charged once: each retry replayed what the refused attempt wrote.
+            self.assertEqual(len(srv.list_all(key)), len(modes))
+            spent = before - srv.balance(key)
+            self.assertEqual(spent % len(modes), 0)
+            self.assertGreater(spent, 0)
+            return srv, c.front[1]
+        finally:
+            if c:
+                c.stop()
+            proxy.close()
+
     def test_forged_answer_refused(self):
         """Issue 12, finding 6: the front believed whatever came back from a
         processor's address. A proxy in between changes the answer: kept
         signature or none, the front refuses it (503, not the forged body);
         the customer's retry with the same key, once the answers are genuine,
         gets the one piece the processor wrote, charged once."""
-        proxy = TamperProxy()
-        c = None
+        self.tampered_then_genuine("forged-answer", ("forge", "strip"),
+                                   lambda st, b: self.assertEqual(st, 503, b))
+
+    def test_forged_error_answer_refused(self):
+        """Issue 12, finding 6 (b): the front checked the processor's signature
+        on 200 answers only, so whoever sat on the wire could turn any purchase
+        into an error (an unsigned 402, or the processor's own answer under
+        another status): the customer got a final 500. Now every answer is
+        signed and checked: such an answer counts as no answer - the purchase
+        gets 503 unavailable after the front's patience, never the forged
+        error - and the customer's retry gets the piece the processor wrote."""
+        def refused(st, b):
+            self.assertEqual((st, (b or {}).get("error", {}).get("code")),
+                             (503, "unavailable"), b)
+
+        srv, front_log = self.tampered_then_genuine("forged-error", ("error", "restatus"),
+                                                    refused)
+        self.assertIn("without a valid signature", srv.stderr_text(front_log))
+
+    def test_processor_errors_are_signed(self):
+        """A processor signs its error answers too (401 for a bad signature,
+        404 for another path), for the request they answer."""
+        c = Cluster("signed-errors", processors=1, psds=1)
         try:
-            c = ProxiedCluster("forged-answer", proxy, processors=1, psds=1)
-            srv = c.srv
-            key = srv.customer("answered@example.com", 100)
-            before = srv.balance(key)
-            for i, mode in enumerate(("forge", "strip")):
-                with self.subTest(mode=mode):
-                    proxy.mode = mode
-                    st, _, b = c.buy(key, "answer-%d" % i)
-                    self.assertEqual(st, 503, b)
-                    self.assertNotIn("987654321", json.dumps(b))
-                    proxy.mode = "pass"
-                    st, _, b = c.buy(key, "answer-%d" % i)
-                    self.assertEqual(st, 201, b)
-                    self.assertEqual(b.get("balance_mills"), srv.balance(key), b)
-            # One piece each, charged once: each retry replayed what the refused attempt wrote.
-            self.assertEqual(len(srv.list_all(key)), 2)
-            self.assertEqual((before - srv.balance(key)) % 2, 0)
-            price = (before - srv.balance(key)) // 2
-            self.assertGreater(price, 0)
+            _, _, host, port = c.procs["p1"]
+            data = json.dumps({"x": 1}).encode()
+            now = str(int(time.time() * 1000))
+            bad_sig = "ab" * 32
+            for path, want in ((INTERNAL_PATH, 401), ("/nowhere", 404)):
+                status, body, sig = post_raw(host, port, path, data, now, bad_sig)
+                self.assertEqual(status, want, body)
+                msg = ("ANSWER\n%s\n%d\n" % (bad_sig, want)).encode() + body
+                self.assertEqual(sig, hmac.new(c.secret.encode(), msg, hashlib.sha256).hexdigest())
         finally:
-            if c:
-                c.stop()
-            proxy.close()
+            c.stop()
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class Cluster:
             proc = subprocess.Popen([harness.STAMPD_BIN] + args, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=errf,
                                     env=harness.stampd_env())
-        pat = re.compile(r"^listening on http://([0-9.]+):([0-9]+)\s*$", re.M)
+        pat = re.compile(r"^listening on https?://([0-9.]+):([0-9]+)\s*$", re.M)
         deadline = time.monotonic() + harness.START_TIMEOUT
         while time.monotonic() < deadline:
             m = pat.search(self.srv.stderr_text(path))
@@ -83,9 +83,16 @@ class Cluster:
         proc.kill()
         raise AssertionError("%s did not start:\n%s" % (name, self.srv.stderr_text(path)))
 
+    # The channel is mutual TLS (harness.internal_tls); subclasses change the certificates.
+    def processor_tls(self, pid):
+        return harness.internal_tls_args(pid)
+
+    def front_tls(self):
+        return harness.internal_tls_args("front")
+
     def start_processor(self, pid):
         args = ["processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid,
-                "--internal-secret-file", self.secret_file]
+                "--internal-secret-file", self.secret_file] + self.processor_tls(pid)
         if self.lease_ms:
             args += ["--lease-ms", str(self.lease_ms)]
         self.procs[pid] = self._spawn(pid, args)
@@ -94,7 +101,8 @@ class Cluster:
         proc, path, host, port = self._spawn("front", ["front", "--db", self.srv.db, "--listen",
                                                        "127.0.0.1:0", "--threads", "8",
                                                        "--internal-secret-file",
-                                                       self.secret_file])
+                                                       self.secret_file]
+                                             + self.front_tls())
         self.front = (proc, path)
         self.srv.host, self.srv.port = host, port
 
