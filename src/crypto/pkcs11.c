@@ -376,6 +376,23 @@ static int find_key(struct p11_crypto *pc, CK_SESSION_HANDLE s, const char *key_
     return PV_OK;
 }
 
+/* Forget the cached handle of key_ref (the token no longer knows it). */
+static void forget_key(struct p11_crypto *pc, const char *key_ref)
+{
+    struct cached_handle **pp, *c;
+
+    pthread_mutex_lock(&pc->lock);
+    for (pp = &pc->keys; (c = *pp) != NULL; pp = &c->next) {
+        if (strcmp(c->ref, key_ref) == 0) {
+            *pp = c->next;
+            free(c->ref);
+            free(c);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pc->lock);
+}
+
 /* ops->generate_key (crypto.h): the pair is made in the token. The label
  * is 1..64 bytes. A failed call destroys whatever half it made. */
 static int p11_generate_key(struct pv_crypto *cm, const char *label, char **key_ref,
@@ -474,6 +491,8 @@ static int p11_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *ms
          * started one. Either way a fresh session is the safe next step. */
         rc = rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID ? PV_ENOTFOUND
                                                                              : PV_ECRYPTO;
+        if (rc == PV_ENOTFOUND)
+            forget_key(pc, key_ref); /* looked up afresh next time */
         broken = 1;
         memset(sig, 0, PV_SIG_RAW_LEN);
         goto out;

@@ -211,6 +211,55 @@ static void test_private_value_unreadable(void **state)
     pv_crypto_close(cm);
 }
 
+/* A key destroyed in the token after stampd used it: not found, cleanly, every time. */
+static void test_key_gone_from_token(void **state)
+{
+    struct pv_crypto *cm = open_token("beta");
+    char *ref = NULL, *pem = NULL;
+    CK_C_GetFunctionList get;
+    CK_FUNCTION_LIST_PTR f = NULL;
+    CK_SLOT_ID slots[8];
+    CK_ULONG nslots = 8, i, n = 0;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    const char label[] = "psd-gone";
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
+                           {CKA_LABEL, (void *) label, sizeof label - 1}};
+    CK_OBJECT_HANDLE h;
+    uint8_t sig[64];
+    void *dl;
+
+    (void) state;
+    assert_int_equal(pv_crypto_generate_key(cm, label, &ref, &pem), PV_OK);
+    assert_int_equal(pv_crypto_sign(cm, ref, (const uint8_t *) "x", 1, sig), PV_OK);
+    assert_non_null(dl = dlopen(SOFTHSM, RTLD_NOW));
+    *(void **) (&get) = dlsym(dl, "C_GetFunctionList");
+    assert_non_null(get);
+    assert_int_equal(get(&f), CKR_OK);
+    assert_int_equal(f->C_GetSlotList(CK_TRUE, slots, &nslots), CKR_OK);
+    for (i = 0; i < nslots && n == 0; i++) {
+        CK_TOKEN_INFO ti;
+        assert_int_equal(f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
+        if (memcmp(ti.label, "beta ", 5) != 0)
+            continue;
+        assert_int_equal(
+            f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+            CKR_OK);
+        assert_int_equal(f->C_FindObjectsInit(s, tmpl, 2), CKR_OK);
+        assert_int_equal(f->C_FindObjects(s, &h, 1, &n), CKR_OK);
+        f->C_FindObjectsFinal(s);
+    }
+    assert_int_equal(n, 1);
+    assert_int_equal(f->C_DestroyObject(s, h), CKR_OK);
+    f->C_CloseSession(s);
+    dlclose(dl);
+    assert_int_equal(pv_crypto_sign(cm, ref, (const uint8_t *) "x", 1, sig), PV_ENOTFOUND);
+    assert_int_equal(pv_crypto_sign(cm, ref, (const uint8_t *) "x", 1, sig), PV_ENOTFOUND);
+    free(ref);
+    free(pem);
+    pv_crypto_close(cm);
+}
+
 struct worker {
     struct pv_crypto *cm;
     const char *ref;
@@ -312,8 +361,11 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sign_verify), cmocka_unit_test(test_private_value_unreadable),
-        cmocka_unit_test(test_threads),     cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_sign_verify),
+        cmocka_unit_test(test_private_value_unreadable),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_key_gone_from_token),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
