@@ -10,13 +10,9 @@
 #include "stampd/card.h"
 #include "stampd/error.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* The PIN s (len bytes, a trailing newline dropped) into pin. */
 static int take(const char *s, size_t len, const char *from, char *pin, size_t n)
@@ -36,43 +32,11 @@ static int take(const char *s, size_t len, const char *from, char *pin, size_t n
 static int read_pin_file(const char *path, char *pin, size_t n)
 {
     char buf[PV_PIN_MAX + 3];
-    struct stat sb;
     size_t len = 0;
-    ssize_t got;
-    int fd, rc;
+    int rc = pv_cmd_read_private("--crypto-pin-file", path, buf, sizeof buf, &len);
 
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        fprintf(stderr, "stampd: --crypto-pin-file %s: %s\n", path, strerror(errno));
-        return PV_EIO;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "stampd: --crypto-pin-file %s is not a regular file\n", path);
-        close(fd);
-        return PV_ECONFIG;
-    }
-    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
-        fprintf(stderr,
-                "stampd: --crypto-pin-file %s has mode %04o: group or others may read it "
-                "(chmod 600 %s)\n",
-                path, (unsigned) (sb.st_mode & 07777), path);
-        close(fd);
-        return PV_ECONFIG;
-    }
-    while (len < sizeof buf && (got = read(fd, buf + len, sizeof buf - len)) != 0) {
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            fprintf(stderr, "stampd: --crypto-pin-file %s: %s\n", path, strerror(errno));
-            close(fd);
-            pv_card_wipe(buf, sizeof buf);
-            return PV_EIO;
-        }
-        len += (size_t) got;
-    }
-    close(fd);
-    rc = len == sizeof buf
-             ? (fprintf(stderr, "stampd: --crypto-pin-file %s is too long\n", path), PV_ECONFIG)
-             : take(buf, len, path, pin, n);
+    if (rc == PV_OK)
+        rc = take(buf, len, path, pin, n);
     pv_card_wipe(buf, sizeof buf);
     return rc;
 }

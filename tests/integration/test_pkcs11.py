@@ -18,7 +18,6 @@ under the test's scratch directory; the PIN is in a 0600 file, never argv.
 import concurrent.futures
 import glob
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_scale_out  # noqa: E402
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "4321"
@@ -185,11 +185,13 @@ class TestServe(unittest.TestCase):
         return rows
 
 
-class Cluster:
-    """A front and one `stampd processor` per token, over one SQLite database."""
+class Cluster(test_scale_out.Cluster):
+    """A front and one `stampd processor` per token, over one SQLite database
+    (start-up, stop and the processes' stderr as in test_scale_out)."""
 
-    def __init__(self, tc):
+    def __init__(self, tc):  # pylint: disable=super-init-not-called
         self.srv = harness.Stampd("pkcs11-cluster")
+        self.lease_ms = 1500
         self.tokens = Tokens(self.srv, "tok-a", "tok-b")
         _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
                                  "--psds", "2", "--deposit", "100000", "--refill", "50", "--demo",
@@ -206,30 +208,11 @@ class Cluster:
         self.procs = {}
         self.front = None
 
-    def _spawn(self, name, args):
-        path = os.path.join(self.srv.dir, name + ".stderr")
-        with open(path, "ab") as errf:
-            proc = subprocess.Popen([harness.STAMPD_BIN] + args, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=errf,
-                                    env=harness.stampd_env())
-        pat = re.compile(r"^listening on http://([0-9.]+):([0-9]+)\s*$", re.M)
-        deadline = time.monotonic() + harness.START_TIMEOUT
-        while time.monotonic() < deadline:
-            m = pat.search(self.srv.stderr_text(path))
-            if m:
-                return proc, path, m.group(1), int(m.group(2))
-            if proc.poll() is not None:
-                raise AssertionError("%s exited %d:\n%s" % (name, proc.returncode,
-                                                             self.srv.stderr_text(path)))
-            time.sleep(0.05)
-        proc.kill()
-        raise AssertionError("%s did not start:\n%s" % (name, self.srv.stderr_text(path)))
-
     def start(self):
         for pid, token in (("pa", "tok-a"), ("pb", "tok-b")):
             self.procs[pid] = self._spawn(pid, [
                 "processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid,
-                "--internal-secret-file", self.secret_file, "--lease-ms", "1500",
+                "--internal-secret-file", self.secret_file, "--lease-ms", str(self.lease_ms),
                 "--crypto", spec(token), "--crypto-pin-file", self.tokens.pin_file])
         proc, path, host, port = self._spawn("front", [
             "front", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--threads", "8",
@@ -254,24 +237,6 @@ class Cluster:
                 pass
             time.sleep(0.1)
         raise AssertionError("leases %r, want %r" % (got, want))
-
-    def stop(self):
-        bad = []
-        for name, (proc, path) in [("front", self.front)] + \
-                [(k, (v[0], v[1])) for k, v in self.procs.items()]:
-            proc.terminate()
-            try:
-                rc = proc.wait(timeout=harness.STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = "timeout"
-            text = self.srv.stderr_text(path)
-            if rc != 0 or any(p in text for p in harness.SANITIZER_PATTERNS):
-                bad.append((name, rc, text[-2000:]))
-        self.procs = {}
-        self.front = None
-        if bad:
-            raise AssertionError("processes did not stop cleanly: %r" % bad)
 
     def abandon(self):
         for proc, _ in [self.front] if self.front else []:
@@ -337,6 +302,7 @@ class TestTwoTokens(unittest.TestCase):
         harness.check_registers(self, c.srv.psds()["psds"], everything)
         check_pieces(self, c.srv, [j for _, j in first[:4] + results[-4:] + after[:2]])
         c.stop()
+        c.procs, c.front = {}, None
 
 
 if __name__ == "__main__":

@@ -152,6 +152,45 @@ static void test_sign_verify(void **state)
     pv_crypto_close(cm);
 }
 
+/*
+ * The PKCS#11 library as a third party sees it (stampd's module initialised
+ * it in this process already): *f, and in *s an R/W session on the token
+ * whose label starts with token (e.g. "alpha ") with in *h the private key
+ * labelled label. Close *s and dlclose the returned handle when done.
+ */
+static void *raw_find(const char *token, const char *label, CK_FUNCTION_LIST_PTR *f,
+                      CK_SESSION_HANDLE *s, CK_OBJECT_HANDLE *h)
+{
+    CK_C_GetFunctionList get;
+    CK_SLOT_ID slots[8];
+    CK_ULONG nslots = 8, i, n = 0;
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
+                           {CKA_LABEL, (void *) label, (CK_ULONG) strlen(label)}};
+    void *dl = dlopen(SOFTHSM, RTLD_NOW);
+
+    assert_non_null(dl);
+    *(void **) (&get) = dlsym(dl, "C_GetFunctionList");
+    assert_non_null(get);
+    assert_int_equal(get(f), CKR_OK);
+    assert_int_equal((*f)->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    assert_int_equal((*f)->C_GetSlotList(CK_TRUE, slots, &nslots), CKR_OK);
+    for (i = 0; i < nslots && n == 0; i++) {
+        CK_TOKEN_INFO ti;
+        assert_int_equal((*f)->C_GetTokenInfo(slots[i], &ti), CKR_OK);
+        if (memcmp(ti.label, token, strlen(token)) != 0)
+            continue;
+        assert_int_equal(
+            (*f)->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s),
+            CKR_OK);
+        assert_int_equal((*f)->C_FindObjectsInit(*s, tmpl, 2), CKR_OK);
+        assert_int_equal((*f)->C_FindObjects(*s, h, 1, &n), CKR_OK);
+        (*f)->C_FindObjectsFinal(*s);
+    }
+    assert_int_equal(n, 1);
+    return dl;
+}
+
 /* The private key stays in the token: CKA_VALUE cannot be read, and the
  * attributes say why. Talks PKCS#11 directly, as an attacker with the PIN
  * and the library would. */
@@ -159,15 +198,8 @@ static void test_private_value_unreadable(void **state)
 {
     struct pv_crypto *cm = open_token("alpha");
     char *ref = NULL, *pem = NULL;
-    CK_C_GetFunctionList get;
     CK_FUNCTION_LIST_PTR f = NULL;
-    CK_SLOT_ID slots[8];
-    CK_ULONG nslots = 8, i, n = 0;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    const char label[] = "psd-secret";
-    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
-                           {CKA_LABEL, (void *) label, sizeof label - 1}};
     CK_OBJECT_HANDLE h;
     uint8_t value[256];
     CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE, token = CK_FALSE;
@@ -178,25 +210,8 @@ static void test_private_value_unreadable(void **state)
     void *dl;
 
     (void) state;
-    assert_int_equal(pv_crypto_generate_key(cm, label, &ref, &pem), PV_OK);
-    assert_non_null(dl = dlopen(SOFTHSM, RTLD_NOW));
-    *(void **) (&get) = dlsym(dl, "C_GetFunctionList");
-    assert_non_null(get);
-    assert_int_equal(get(&f), CKR_OK);
-    /* stampd's module initialised the library in this process already. */
-    assert_int_equal(f->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
-    assert_int_equal(f->C_GetSlotList(CK_TRUE, slots, &nslots), CKR_OK);
-    for (i = 0; i < nslots && n == 0; i++) {
-        CK_TOKEN_INFO ti;
-        assert_int_equal(f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
-        if (memcmp(ti.label, "alpha ", 6) != 0)
-            continue;
-        assert_int_equal(f->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
-        assert_int_equal(f->C_FindObjectsInit(s, tmpl, 2), CKR_OK);
-        assert_int_equal(f->C_FindObjects(s, &h, 1, &n), CKR_OK);
-        f->C_FindObjectsFinal(s);
-    }
-    assert_int_equal(n, 1);
+    assert_int_equal(pv_crypto_generate_key(cm, "psd-secret", &ref, &pem), PV_OK);
+    dl = raw_find("alpha ", "psd-secret", &f, &s, &h);
     assert_int_equal(f->C_GetAttributeValue(s, h, &val, 1), CKR_ATTRIBUTE_SENSITIVE);
     assert_int_equal(val.ulValueLen, (CK_ULONG) -1);
     assert_int_equal(f->C_GetAttributeValue(s, h, flags, 3), CKR_OK);
@@ -216,40 +231,16 @@ static void test_key_gone_from_token(void **state)
 {
     struct pv_crypto *cm = open_token("beta");
     char *ref = NULL, *pem = NULL;
-    CK_C_GetFunctionList get;
     CK_FUNCTION_LIST_PTR f = NULL;
-    CK_SLOT_ID slots[8];
-    CK_ULONG nslots = 8, i, n = 0;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    const char label[] = "psd-gone";
-    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
-                           {CKA_LABEL, (void *) label, sizeof label - 1}};
     CK_OBJECT_HANDLE h;
     uint8_t sig[64];
     void *dl;
 
     (void) state;
-    assert_int_equal(pv_crypto_generate_key(cm, label, &ref, &pem), PV_OK);
+    assert_int_equal(pv_crypto_generate_key(cm, "psd-gone", &ref, &pem), PV_OK);
     assert_int_equal(pv_crypto_sign(cm, ref, (const uint8_t *) "x", 1, sig), PV_OK);
-    assert_non_null(dl = dlopen(SOFTHSM, RTLD_NOW));
-    *(void **) (&get) = dlsym(dl, "C_GetFunctionList");
-    assert_non_null(get);
-    assert_int_equal(get(&f), CKR_OK);
-    assert_int_equal(f->C_GetSlotList(CK_TRUE, slots, &nslots), CKR_OK);
-    for (i = 0; i < nslots && n == 0; i++) {
-        CK_TOKEN_INFO ti;
-        assert_int_equal(f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
-        if (memcmp(ti.label, "beta ", 5) != 0)
-            continue;
-        assert_int_equal(
-            f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
-            CKR_OK);
-        assert_int_equal(f->C_FindObjectsInit(s, tmpl, 2), CKR_OK);
-        assert_int_equal(f->C_FindObjects(s, &h, 1, &n), CKR_OK);
-        f->C_FindObjectsFinal(s);
-    }
-    assert_int_equal(n, 1);
+    dl = raw_find("beta ", "psd-gone", &f, &s, &h);
     assert_int_equal(f->C_DestroyObject(s, h), CKR_OK);
     f->C_CloseSession(s);
     dlclose(dl);
