@@ -186,11 +186,13 @@ class TestServe(unittest.TestCase):
 
 
 class Cluster(test_scale_out.Cluster):
-    """A front and one `stampd processor` per token, over one SQLite database
+    """A front and one `stampd processor` per token, over one database (PostgreSQL
+    when STAMPD_TEST_PG_DSN_FILE names one, as for test_scale_out, else SQLite)
     (start-up, stop and the processes' stderr as in test_scale_out)."""
 
     def __init__(self, tc):  # pylint: disable=super-init-not-called
         self.srv = harness.Stampd("pkcs11-cluster")
+        self.srv.db = test_scale_out.fresh_dsn(self.srv)  # PostgreSQL when the suite has one
         self.lease_ms = 1500
         self.tokens = Tokens(self.srv, "tok-a", "tok-b")
         _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
@@ -263,6 +265,10 @@ class TestTwoTokens(unittest.TestCase):
         c = self.c
         c.start()
         c.wait_for({"pa": [1, 2], "pb": [4, 5]})
+        sv = {s["id"]: s for s in c.servers()}
+        self.assertEqual(sv["pa"]["crypto_module"], "pkcs11")
+        self.assertTrue(sv["pa"]["module_id"].startswith("pkcs11:SoftHSM project/SoftHSM v2/"))
+        self.assertNotEqual(sv["pa"]["module_id"], sv["pb"]["module_id"])
         first = self.buy_many("run1", 24)
         for s, j in first:
             self.assertEqual(s, 201, j)
