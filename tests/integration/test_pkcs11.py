@@ -156,8 +156,11 @@ class TestServe(unittest.TestCase):
         os.close(fd)
         t = self.refused(["--crypto-pin-file", bad], "crypto_pin_incorrect")
         self.assertIn("wrong PIN", t)
-        # No PIN at all; a PIN file others may read.
-        self.refused([], "config_error")
+        # No PIN at all; two sources of it; a PIN file others may read.
+        t = self.refused([], "config_error")
+        self.assertIn("needs its user PIN", t)
+        t = self.refused(pin, "config_error", env={"STAMPD_CRYPTO_PIN": PIN})
+        self.assertIn("not both", t)
         os.chmod(bad, 0o644)
         t = self.refused(["--crypto-pin-file", bad], "config_error")
         self.assertIn("group or others may read it", t)
