@@ -69,8 +69,9 @@ struct pv_crypto {
 int pv_crypto_open(const char *spec, struct pv_crypto **out);
 
 /*
- * pv_crypto_open_pin - pv_crypto_open with the token's user PIN (borrowed,
- * not kept; may be NULL; the file module ignores it). PKCS#11 errors, each
+ * pv_crypto_open_pin - pv_crypto_open with the token's user PIN (borrowed;
+ * may be NULL; the file module ignores it, the PKCS#11 module keeps a copy
+ * to log in again when the token loses the login, wiped at close). PKCS#11 errors, each
  * also said on stderr: PV_EMODULE (library missing or not PKCS#11),
  * PV_ETOKEN (no initialised token with that label), PV_EPIN (wrong or
  * locked PIN), PV_ECRYPTO.

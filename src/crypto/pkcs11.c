@@ -18,6 +18,9 @@
  * label and a random 16-byte CKA_ID; the key_ref is "p11:id=" and that ID in
  * hex. The token does raw CKM_ECDSA over a SHA-256 digest made here, which
  * gives raw r||s; signatures are brought to low-S like the file module's.
+ * When the token loses the login or the sessions (an HSM restart, a network
+ * HSM's failover), a signature that fails so logs in again with the PIN the
+ * module keeps, and is tried once more.
  *
  * The module's identity ("pkcs11:" manufacturer "/" model "/" serial of the
  * token) binds PSDs to it (docs/internals/crypto.md). This file includes no
@@ -27,6 +30,7 @@
 
 #include "crypto/crypto_int.h"
 #include "crypto/primitives.h"
+#include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 
@@ -44,6 +48,7 @@
 #define P11_LABEL_MAX  64
 #define P11_POOL_MAX   16 /* idle sessions kept; more are opened and closed as needed */
 #define P11_SPEC_MAX   1024
+#define P11_PIN_MAX    128
 
 int pv_crypto_pkcs11_open(const char *args, const char *pin, struct pv_crypto **out);
 
@@ -158,8 +163,13 @@ struct p11_crypto {
     struct p11_lib *lib;
     CK_FUNCTION_LIST_PTR f;
     CK_SLOT_ID slot;
-    CK_SESSION_HANDLE login; /* the session that logged in; open until close */
-    pthread_mutex_t lock;    /* guards idle, nidle and keys */
+    CK_SESSION_HANDLE login;    /* the session that logged in; open until close */
+    pthread_mutex_t lock;       /* guards login, idle, nidle and keys */
+    pthread_mutex_t login_lock; /* one relogin() at a time */
+    /* The user PIN, kept to log in again when the token loses the login
+     * (relogin); whoever reads this process's memory can sign anyway. */
+    char pin[P11_PIN_MAX + 1];
+    char token[40];
     CK_SESSION_HANDLE idle[P11_POOL_MAX];
     size_t nidle;
     struct cached_handle *keys;
@@ -462,11 +472,86 @@ out:
     return rc;
 }
 
-/* ops->sign (crypto.h): SHA-256 here, raw ECDSA in the token. */
-static int p11_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *msg, size_t len,
-                    uint8_t sig[64])
+/* Log in on pc->login with pin. */
+static int login(struct p11_crypto *pc, const char *pin, const char *token)
 {
-    struct p11_crypto *pc = (struct p11_crypto *) cm;
+    CK_RV rv = pc->f->C_Login(pc->login, CKU_USER, (CK_UTF8CHAR_PTR) pin, (CK_ULONG) strlen(pin));
+
+    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+        return PV_OK;
+    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID) {
+        fprintf(stderr, "stampd: pkcs11: token %s: wrong PIN\n", token);
+        return PV_EPIN;
+    }
+    if (rv == CKR_PIN_LOCKED) {
+        fprintf(stderr, "stampd: pkcs11: token %s: the PIN is locked (too many wrong PINs)\n",
+                token);
+        return PV_EPIN;
+    }
+    fprintf(stderr, "stampd: pkcs11: token %s: login failed (0x%lx)\n", token, (unsigned long) rv);
+    return PV_ECRYPTO;
+}
+
+/* 1 when session s is no longer usable or no longer logged in. */
+static int session_lost(struct p11_crypto *pc, CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO si;
+
+    if (pc->f->C_GetSessionInfo(s, &si) != CKR_OK)
+        return 1;
+    return si.state != CKS_RW_USER_FUNCTIONS && si.state != CKS_RO_USER_FUNCTIONS;
+}
+
+/*
+ * The token lost our login or our sessions (an HSM restarted, a network
+ * HSM failed over): drop every idle session and cached handle, open a new
+ * login session and log in again with the PIN kept for this. Serialised;
+ * a second thread that comes here finds the login done (ALREADY_LOGGED_IN).
+ */
+static int relogin(struct p11_crypto *pc)
+{
+    CK_SESSION_HANDLE old, idle[P11_POOL_MAX];
+    struct cached_handle *c, *next;
+    size_t i, nidle;
+    int rc;
+
+    pthread_mutex_lock(&pc->login_lock);
+    pthread_mutex_lock(&pc->lock);
+    nidle = pc->nidle;
+    memcpy(idle, pc->idle, nidle * sizeof idle[0]);
+    pc->nidle = 0;
+    c = pc->keys;
+    pc->keys = NULL;
+    old = pc->login;
+    pc->login = CK_INVALID_HANDLE;
+    pthread_mutex_unlock(&pc->lock);
+    for (; c; c = next) {
+        next = c->next;
+        free(c->ref);
+        free(c);
+    }
+    for (i = 0; i < nidle; i++)
+        pc->f->C_CloseSession(idle[i]);
+    if (old != CK_INVALID_HANDLE)
+        pc->f->C_CloseSession(old);
+    if (pc->f->C_OpenSession(pc->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &old) !=
+        CKR_OK) {
+        rc = PV_ECRYPTO;
+    } else {
+        pc->login = old;
+        rc = login(pc, pc->pin, pc->token);
+    }
+    pthread_mutex_unlock(&pc->login_lock);
+    if (rc == PV_OK)
+        fprintf(stderr, "stampd: pkcs11: token %s: logged in again\n", pc->token);
+    return rc;
+}
+
+/* One attempt of ops->sign; *lost = 1 when it failed because the session
+ * or the login is gone (relogin() may help). */
+static int sign_once(struct p11_crypto *pc, const char *key_ref, const uint8_t *msg, size_t len,
+                     uint8_t sig[64], int *lost)
+{
     CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
     CK_OBJECT_HANDLE h;
     CK_SESSION_HANDLE s;
@@ -475,13 +560,15 @@ static int p11_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *ms
     CK_RV rv;
     int rc, broken = 0;
 
+    *lost = 0;
     memset(sig, 0, PV_SIG_RAW_LEN);
-    if (ref_id(key_ref, digest) != PV_OK) /* cheap check before taking a session */
-        return PV_ENOTFOUND;
     if ((rc = session_get(pc, &s)) != PV_OK)
         return rc;
-    if ((rc = find_key(pc, s, key_ref, &h)) != PV_OK)
+    if ((rc = find_key(pc, s, key_ref, &h)) != PV_OK) {
+        /* Not found may mean logged out: private objects are invisible then. */
+        broken = *lost = session_lost(pc, s);
         goto out;
+    }
     pv_sha256(msg ? msg : (const uint8_t *) "", len, digest);
     rv = pc->f->C_SignInit(s, &mech, h);
     if (rv == CKR_OK)
@@ -493,6 +580,7 @@ static int p11_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *ms
                                                                              : PV_ECRYPTO;
         if (rc == PV_ENOTFOUND)
             forget_key(pc, key_ref); /* looked up afresh next time */
+        *lost = session_lost(pc, s);
         broken = 1;
         memset(sig, 0, PV_SIG_RAW_LEN);
         goto out;
@@ -500,6 +588,24 @@ static int p11_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *ms
     pv_sig_low_s(sig);
 out:
     session_put(pc, s, broken);
+    return rc;
+}
+
+/* ops->sign (crypto.h): SHA-256 here, raw ECDSA in the token. When the token
+ * lost the login or the sessions, logs in again and tries once more. */
+static int p11_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *msg, size_t len,
+                    uint8_t sig[64])
+{
+    struct p11_crypto *pc = (struct p11_crypto *) cm;
+    uint8_t id[P11_ID_LEN];
+    int rc, lost = 0;
+
+    memset(sig, 0, PV_SIG_RAW_LEN);
+    if (ref_id(key_ref, id) != PV_OK) /* cheap check before taking a session */
+        return PV_ENOTFOUND;
+    rc = sign_once(pc, key_ref, msg, len, sig, &lost);
+    if (rc != PV_OK && lost && relogin(pc) == PV_OK)
+        rc = sign_once(pc, key_ref, msg, len, sig, &lost);
     return rc;
 }
 
@@ -526,6 +632,8 @@ static void p11_close(struct pv_crypto *cm)
     }
     lib_put(pc->lib);
     pthread_mutex_destroy(&pc->lock);
+    pthread_mutex_destroy(&pc->login_lock);
+    pv_card_wipe(pc->pin, sizeof pc->pin);
     free(pc);
 }
 
@@ -537,30 +645,11 @@ static const struct pv_crypto_ops p11_ops = {
     .close = p11_close,
 };
 
-/* Log in on pc->login with pin. */
-static int login(struct p11_crypto *pc, const char *pin, const char *token)
-{
-    CK_RV rv = pc->f->C_Login(pc->login, CKU_USER, (CK_UTF8CHAR_PTR) pin, (CK_ULONG) strlen(pin));
-
-    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
-        return PV_OK;
-    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID) {
-        fprintf(stderr, "stampd: pkcs11: token %s: wrong PIN\n", token);
-        return PV_EPIN;
-    }
-    if (rv == CKR_PIN_LOCKED) {
-        fprintf(stderr, "stampd: pkcs11: token %s: the PIN is locked (too many wrong PINs)\n",
-                token);
-        return PV_EPIN;
-    }
-    fprintf(stderr, "stampd: pkcs11: token %s: login failed (0x%lx)\n", token, (unsigned long) rv);
-    return PV_ECRYPTO;
-}
-
 /*
  * pv_crypto_pkcs11_open - the "pkcs11:module=LIB;token=LABEL" module
  * (called by pv_crypto_open_pin with what follows "pkcs11:"). Borrows args
- * and pin (the token's user PIN; not kept). *out is owned, released by
+ * and pin (the token's user PIN, 1-128 bytes; copied, to log in again when
+ * the token loses the login, and wiped at close). *out is owned, released by
  * pv_crypto_close(). Errors: PV_ECONFIG (malformed spec, no PIN), PV_EMODULE
  * (library missing or not PKCS#11), PV_ETOKEN (no initialised token with
  * that label), PV_EPIN (wrong or locked PIN), PV_ECRYPTO, PV_ENOMEM. Each
@@ -580,7 +669,7 @@ int pv_crypto_pkcs11_open(const char *args, const char *pin, struct pv_crypto **
                         "(a label of 1-32 characters)\n");
         return PV_ECONFIG;
     }
-    if (!pin || !pin[0]) {
+    if (!pin || !pin[0] || strlen(pin) > P11_PIN_MAX) {
         fprintf(stderr,
                 "stampd: pkcs11: token %s needs its user PIN: --crypto-pin-file PATH or "
                 "the environment variable STAMPD_CRYPTO_PIN\n",
@@ -593,6 +682,13 @@ int pv_crypto_pkcs11_open(const char *args, const char *pin, struct pv_crypto **
         free(pc);
         return PV_ENOMEM;
     }
+    if (pthread_mutex_init(&pc->login_lock, NULL) != 0) {
+        pthread_mutex_destroy(&pc->lock);
+        free(pc);
+        return PV_ENOMEM;
+    }
+    memcpy(pc->pin, pin, strlen(pin) + 1);
+    memcpy(pc->token, token, strlen(token) + 1);
     pc->base.ops = &p11_ops;
     pc->login = CK_INVALID_HANDLE;
     if ((rc = lib_get(path, &pc->lib)) != PV_OK)
@@ -619,6 +715,8 @@ fail:
         pc->f->C_CloseSession(pc->login);
     lib_put(pc->lib);
     pthread_mutex_destroy(&pc->lock);
+    pthread_mutex_destroy(&pc->login_lock);
+    pv_card_wipe(pc->pin, sizeof pc->pin);
     free(pc);
     return rc;
 }

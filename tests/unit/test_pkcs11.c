@@ -251,6 +251,42 @@ static void test_key_gone_from_token(void **state)
     pv_crypto_close(cm);
 }
 
+/* The token loses the login, then every session (an HSM restart): the next
+ * signature logs in again and succeeds, with no error in between. */
+static void test_login_lost(void **state)
+{
+    struct pv_crypto *cm = open_token("alpha");
+    char *ref = NULL, *pem = NULL;
+    CK_FUNCTION_LIST_PTR f = NULL;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_SESSION_INFO si;
+    CK_OBJECT_HANDLE h;
+    uint8_t sig[64];
+    void *dl;
+
+    (void) state;
+    assert_int_equal(pv_crypto_generate_key(cm, "psd-relogin", &ref, &pem), PV_OK);
+    assert_int_equal(pv_crypto_sign(cm, ref, (const uint8_t *) "a", 1, sig), PV_OK);
+    dl = raw_find("alpha ", "psd-relogin", &f, &s, &h);
+    assert_int_equal(f->C_GetSessionInfo(s, &si), CKR_OK);
+    /* A login belongs to the application: this logs stampd's module out too. */
+    assert_int_equal(f->C_Logout(s), CKR_OK);
+    assert_int_equal(pv_crypto_sign(cm, ref, (const uint8_t *) "b", 1, sig), PV_OK);
+    assert_int_equal(pv_crypto_verify(pem, (const uint8_t *) "b", 1, sig), PV_OK);
+    /* And every session of the application on the token closed. */
+    assert_int_equal(f->C_CloseAllSessions(si.slotID), CKR_OK);
+    assert_int_equal(pv_crypto_sign(cm, ref, (const uint8_t *) "c", 1, sig), PV_OK);
+    assert_int_equal(pv_crypto_verify(pem, (const uint8_t *) "c", 1, sig), PV_OK);
+    /* A key that is not there stays not found, logged in or not. */
+    assert_int_equal(pv_crypto_sign(cm, "p11:id=00000000000000000000000000000000",
+                                    (const uint8_t *) "d", 1, sig),
+                     PV_ENOTFOUND);
+    dlclose(dl);
+    free(ref);
+    free(pem);
+    pv_crypto_close(cm);
+}
+
 struct worker {
     struct pv_crypto *cm;
     const char *ref;
@@ -357,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_key_gone_from_token),
+        cmocka_unit_test(test_login_lost),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
