@@ -20,13 +20,15 @@
  * because crypto.h is the public face and need not name the backends.
  */
 int pv_crypto_openssl_open(const char *dir, struct pv_crypto **out);
+int pv_crypto_pkcs11_open(const char *args, const char *pin, struct pv_crypto **out);
 
 #define OPENSSL_PREFIX "openssl:"
+#define PKCS11_PREFIX  "pkcs11:"
 
 /*
- * pv_crypto_open - see crypto.h. *out is NULL on every error path.
+ * pv_crypto_open_pin - see crypto.h. *out is NULL on every error path.
  */
-int pv_crypto_open(const char *spec, struct pv_crypto **out)
+int pv_crypto_open_pin(const char *spec, const char *pin, struct pv_crypto **out)
 {
     size_t plen = sizeof OPENSSL_PREFIX - 1;
 
@@ -37,7 +39,25 @@ int pv_crypto_open(const char *spec, struct pv_crypto **out)
         return PV_ECONFIG;
     if (strncmp(spec, OPENSSL_PREFIX, plen) == 0 && spec[plen] != '\0')
         return pv_crypto_openssl_open(spec + plen, out);
+    if (pv_crypto_is_pkcs11(spec))
+        return pv_crypto_pkcs11_open(spec + sizeof PKCS11_PREFIX - 1, pin, out);
     return PV_ECONFIG;
+}
+
+/*
+ * pv_crypto_open - see crypto.h: pv_crypto_open_pin without a PIN.
+ */
+int pv_crypto_open(const char *spec, struct pv_crypto **out)
+{
+    return pv_crypto_open_pin(spec, NULL, out);
+}
+
+/*
+ * pv_crypto_is_pkcs11 - see crypto.h. Borrows spec.
+ */
+int pv_crypto_is_pkcs11(const char *spec)
+{
+    return spec && strncmp(spec, PKCS11_PREFIX, sizeof PKCS11_PREFIX - 1) == 0;
 }
 
 /*

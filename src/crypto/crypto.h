@@ -4,8 +4,14 @@
  * A module holds private keys and signs with them; callers never see a
  * private key. Backends embed struct pv_crypto first and provide a const
  * struct pv_crypto_ops. The OpenSSL backend keeps one PEM file per key
- * (mode 0600) in a directory; a PKCS#11 backend will implement the same ops.
+ * (mode 0600) in a directory (development-grade); the PKCS#11 backend keeps
+ * them in a token (an HSM) they never leave (docs/internals/crypto.md).
  * Only backend files include openssl/ or pkcs11 headers.
+ *
+ * Each open module has an identity (cm->id): the PSDs whose keys it made are
+ * bound to it, and a processor leases only PSDs bound to its module's
+ * identity. Two modules opened on one token (or one keys directory) have
+ * the same identity, and may share PSDs.
  *
  * The primitives that need no private key (verify, hashes, HMAC, random)
  * are apart, in primitives.h: code that signs nothing includes only that.
@@ -43,16 +49,37 @@ struct pv_crypto_ops {
     void (*close)(struct pv_crypto *cm);
 };
 
+#define PV_CRYPTO_ID_MAX 512
+
 struct pv_crypto {
     const struct pv_crypto_ops *ops;
+    /* The module's identity, set by the backend at open: "openssl:DIR", or
+     * "pkcs11:MANUFACTURER/MODEL/SERIAL" of the token. */
+    char id[PV_CRYPTO_ID_MAX];
 };
 
 /*
  * pv_crypto_open - open a module from a borrowed spec: "openssl:DIR" (keys
- * are files in DIR, created 0700 if missing). *out is owned; release with
- * pv_crypto_close(). Errors: PV_ECONFIG (unknown spec), PV_EIO, PV_ENOMEM.
+ * are files in DIR, created 0700 if missing) or
+ * "pkcs11:module=LIB;token=LABEL" (which needs a PIN: pv_crypto_open_pin).
+ * *out is owned; release with pv_crypto_close(). Errors: PV_ECONFIG
+ * (unknown spec, a DIR too long for an identity, a PKCS#11 module without
+ * PIN), PV_EIO, PV_ENOMEM, and the PKCS#11 errors of pv_crypto_open_pin.
  */
 int pv_crypto_open(const char *spec, struct pv_crypto **out);
+
+/*
+ * pv_crypto_open_pin - pv_crypto_open with the token's user PIN (borrowed;
+ * may be NULL; the file module ignores it, the PKCS#11 module keeps a copy
+ * to log in again when the token loses the login, wiped at close). PKCS#11 errors, each
+ * also said on stderr: PV_EMODULE (library missing or not PKCS#11),
+ * PV_ETOKEN (no initialised token with that label), PV_EPIN (wrong or
+ * locked PIN), PV_ECRYPTO.
+ */
+int pv_crypto_open_pin(const char *spec, const char *pin, struct pv_crypto **out);
+
+/* pv_crypto_is_pkcs11 - 1 when spec (borrowed, may be NULL) names a PKCS#11 module. */
+int pv_crypto_is_pkcs11(const char *spec);
 
 /* pv_crypto_close - close a module; NULL is fine. */
 void pv_crypto_close(struct pv_crypto *cm);

@@ -534,6 +534,11 @@ int pv_crypto_openssl_open(const char *dir, struct pv_crypto **out)
         free(real);
         return PV_ECONFIG;
     }
+    if (strlen(real) + sizeof "openssl:" > PV_CRYPTO_ID_MAX) {
+        /* The identity PSDs are bound to (crypto.h) must hold the whole path. */
+        free(real);
+        return PV_ECONFIG;
+    }
     if ((rc = tighten_dir(real)) != PV_OK) {
         free(real);
         return rc;
@@ -551,6 +556,7 @@ int pv_crypto_openssl_open(const char *dir, struct pv_crypto **out)
     oc->base.ops = &ossl_ops;
     oc->dir = real;
     oc->dir_len = strlen(real);
+    snprintf(oc->base.id, sizeof oc->base.id, "openssl:%s", real);
     *out = &oc->base;
     return PV_OK;
 }

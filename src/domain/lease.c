@@ -8,6 +8,12 @@
  * use first) up to its share, releases the rest, then takes free or expired
  * PSDs up to the share; the purchase path checks the row's holder and
  * expiry again before it moves registers.
+ *
+ * Binding (issue 14): a PSD is bound to the crypto module that holds its key
+ * (keys.module_id, the module's identity). A processor's pool holds only the
+ * PSDs bound to its own module, and its fair share is counted among the live
+ * servers of that module: processors on one token share its PSDs, and a
+ * processor never leases a PSD it cannot sign for.
  */
 #include "domain/lease.h"
 
@@ -19,6 +25,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The identity of the module that holds k into out: its module_id, or for a
+ * key from before schema v6 (only file modules made those) "openssl:" and
+ * the directory of its key_ref, which is what that module's identity is.
+ */
+static void key_module(const struct pv_key_rec *k, char *out, size_t n)
+{
+    const char *slash = strrchr(k->key_ref, '/');
+
+    if (k->module_id[0] || strcmp(k->module, "openssl") != 0 || !slash) {
+        snprintf(out, n, "%s", k->module_id);
+        return;
+    }
+    snprintf(out, n, "openssl:%.*s", (int) (slash - k->key_ref), k->key_ref);
+}
+
+int pv_key_bound(const struct pv_key_rec *k, const struct pv_crypto *cm)
+{
+    char id[PV_MODULE_ID_MAX + 16];
+
+    key_module(k, id, sizeof id);
+    return strcmp(id, cm->id) == 0;
+}
+
+/* 1 when key k is bound to the processor's module (any, without a module). */
+static int bound_here(const struct pv_processor_ctx *ctx, const struct pv_key_rec *k)
+{
+    return !ctx->cm || pv_key_bound(k, ctx->cm);
+}
 
 static int cmp_psd(const void *a, const void *b)
 {
@@ -73,6 +109,8 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
             rc = PV_ECONFIG;
             goto out;
         }
+        if (!bound_here(ctx, &keys[j]))
+            continue; /* another module's PSD: this processor cannot sign for it */
         k = psds[i].test ? &ctx->test_psd : &ctx->psds[ctx->npsds++];
         k->psd_id = psds[i].id;
         k->key_id = keys[j].key_id;
@@ -94,7 +132,7 @@ static int cmp_server(const void *a, const void *b)
     return strcmp(((const struct pv_server_rec *) a)->id, ((const struct pv_server_rec *) b)->id);
 }
 
-/* This processor's fair share of the PSDs among the live, active servers. */
+/* This processor's fair share of its PSDs among the live, active servers of its module. */
 static size_t fair_share(const struct pv_processor_ctx *ctx, struct pv_server_rec *servers,
                          size_t n, int64_t now_ms)
 {
@@ -104,6 +142,10 @@ static size_t fair_share(const struct pv_processor_ctx *ctx, struct pv_server_re
     for (i = 0; i < n; i++) {
         if (servers[i].status != PV_SERVER_ACTIVE ||
             servers[i].heartbeat_ms < now_ms - ctx->live_ms)
+            continue;
+        /* Only the servers of this processor's module share its PSDs ("" is a
+         * server registered without one, which could use any). */
+        if (ctx->cm && servers[i].module_id[0] && strcmp(servers[i].module_id, ctx->cm->id) != 0)
             continue;
         if (strcmp(servers[i].id, ctx->server_id) == 0)
             rank = live;

@@ -8,7 +8,9 @@
  * of the E live, active servers in id order. A lease runs for lease_ms and
  * is renewed on every tick; a processor that stops ticking loses its PSDs
  * when their leases expire, and the others take them up (failover). The
- * test PSD is never leased: its row lock orders its writers. Which held
+ * test PSD is never leased: its row lock orders its writers. A PSD is bound
+ * to the crypto module that holds its key: a processor's pool and its share
+ * count only the PSDs and the servers of its own module (cm->id). Which held
  * PSD a purchase uses, and when one is refilled, is the purchase path's
  * choice (purchase.c).
  */
@@ -51,25 +53,34 @@ struct pv_processor_ctx {
 
 /*
  * pv_processor_load - fill ctx->psds from the store: every active live PSD
- * with its key, none held yet, and ctx->test_psd with the first active test
- * PSD (held = 1 when there is one; test PSDs need no lease). Also reads the license and refill
+ * bound to ctx->cm's module (every one when ctx->cm is NULL) with its key,
+ * none held yet, and ctx->test_psd with the first active test PSD bound to
+ * it (held = 1 when there is one; test PSDs need no lease). Also reads the license and refill
  * policy and sets the lease defaults. Returns PV_OK, PV_ENOPSD when there is no active PSD,
- * PV_ECONFIG (a PSD without its key), or a store error.
+ * PV_ECONFIG (a PSD without its key), or a store error. PV_ENOPSD also when
+ * PSDs exist but none is bound to this module.
  */
 int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx);
 
 /*
  * pv_processor_tick - heartbeat and lease upkeep; call about every second
  * outside a batch, on the thread that runs the batches. The processor must
- * be registered (server_register). Its fair share of the active PSDs is
- * floor(P/E), plus one for the first P mod E of the E live, active servers in
- * id order; it renews that many of its leases (preferring the one in use),
- * releases the rest, and takes free or expired PSDs up to its share. A
- * draining or disabled server holds none. *status (may be NULL) gets the
- * operator's status. Returns PV_OK or a store error.
+ * be registered (server_register) with its module's identity. Its fair
+ * share of the P active PSDs of its pool is floor(P/E), plus one for the
+ * first P mod E of the E live, active servers of its module in id order; it renews that many of its
+ * leases (preferring the one in use), releases the rest, and takes free or expired PSDs up to its
+ * share. A draining or disabled server holds none. *status (may be NULL) gets the operator's
+ * status. Returns PV_OK or a store error.
  */
 int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t now_ms,
                       int *status);
+
+/*
+ * pv_key_bound - 1 when the key k (borrowed) is bound to module cm
+ * (borrowed): its module_id is cm->id, or it is a key from before schema v6
+ * in cm's keys directory. 0 otherwise.
+ */
+int pv_key_bound(const struct pv_key_rec *k, const struct pv_crypto *cm);
 
 /* pv_processor_ctx_clear - free what pv_processor_load allocated. */
 void pv_processor_ctx_clear(struct pv_processor_ctx *ctx);

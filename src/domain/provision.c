@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 #include "crypto/primitives.h"
 #include "domain/account.h"
+#include "domain/lease.h"
 #include "domain/ledger.h"
 #include "domain/media.h"
 #include "domain/purchase.h"
@@ -55,6 +56,7 @@ static int make_key(struct pv_crypto *cm, uint32_t id, int test, int64_t now, st
     k->psd_id = id;
     snprintf(k->algorithm, sizeof k->algorithm, "ecdsa-p256-sha256");
     snprintf(k->module, sizeof k->module, "%s", cm->ops->name);
+    snprintf(k->module_id, sizeof k->module_id, "%s", cm->id); /* the PSD's binding */
     if (strlen(ref) >= sizeof k->key_ref || strlen(pem) >= sizeof k->public_pem) {
         rc = PV_ECONFIG;
     } else {
@@ -165,7 +167,7 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
         return rc == PV_OK ? PV_EEXIST : rc;
     if (p->gateway && strcmp(p->gateway, "sandbox") != 0)
         return PV_ECONFIG;
-    if ((rc = pv_crypto_open(p->crypto_spec, &cm)) != PV_OK)
+    if ((rc = pv_crypto_open_pin(p->crypto_spec, p->crypto_pin, &cm)) != PV_OK)
         return rc;
     if (!(keys = calloc((size_t) p->psds + 1, sizeof *keys))) {
         rc = PV_ENOMEM;
@@ -183,6 +185,64 @@ out:
         pv_card_wipe(&scratch, sizeof scratch);
     free(keys);
     pv_crypto_close(cm);
+    return rc;
+}
+
+int pv_provision_add_psds(struct pv_store *st, struct pv_crypto *cm, uint32_t n, int64_t now,
+                          uint32_t *first, uint32_t *test_id)
+{
+    struct pv_psd_rec *psds = NULL;
+    struct pv_key_rec *keys = NULL, *made = NULL;
+    size_t np = 0, nk = 0, i, j, nmade;
+    uint32_t next = 1;
+    int rc, need_test = 1;
+
+    if (first)
+        *first = 0;
+    if (test_id)
+        *test_id = 0;
+    if (!st || !cm || n < 1 || n > PV_PROVISION_MAX_PSDS)
+        return PV_EINVAL;
+    if ((rc = pv_provision_initialised(st, NULL)) != PV_OK)
+        return rc;
+    if ((rc = pv_store_psd_list(st, &psds, &np)) != PV_OK ||
+        (rc = pv_store_key_list(st, &keys, &nk)) != PV_OK)
+        goto out;
+    for (i = 0; i < np; i++) {
+        if (psds[i].id >= next)
+            next = psds[i].id + 1;
+        for (j = 0; psds[i].test && psds[i].status == PV_PSD_ACTIVE && j < nk; j++)
+            if (keys[j].key_id == psds[i].key_id && pv_key_bound(&keys[j], cm))
+                need_test = 0;
+    }
+    for (i = 0; i < nk; i++)
+        if (keys[i].key_id >= next)
+            next = keys[i].key_id + 1;
+    if (next > UINT32_MAX - n - 1) {
+        rc = PV_EINVAL;
+        goto out;
+    }
+    nmade = (size_t) n + (size_t) need_test;
+    if (!(made = calloc(nmade, sizeof *made))) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < nmade; i++)
+        if ((rc = make_key(cm, next + (uint32_t) i, i == n, now, &made[i])) != PV_OK)
+            goto out;
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        goto out;
+    for (i = 0; i < nmade && rc == PV_OK; i++)
+        rc = insert_psd(st, &made[i], i == n);
+    rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+    if (rc == PV_OK && first)
+        *first = next;
+    if (rc == PV_OK && test_id && need_test)
+        *test_id = next + n;
+out:
+    free(made);
+    free(psds);
+    free(keys);
     return rc;
 }
 

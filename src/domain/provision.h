@@ -13,6 +13,7 @@
 #ifndef STAMPD_PROVISION_H
 #define STAMPD_PROVISION_H
 
+#include "crypto/crypto.h"
 #include "domain/config.h"
 #include "store/store.h"
 
@@ -31,6 +32,7 @@ struct pv_provision {
     pv_mills deposit;          /* the postal deposit paid in, >= 0 */
     pv_mills refill;           /* the refill policy, > 0 */
     const char *crypto_spec;   /* the module for the PSD keys ("openssl:/abs/dir") */
+    const char *crypto_pin;    /* a PKCS#11 token's PIN, or NULL */
     const char *gateway;       /* live card payments: NULL (none) or "sandbox" */
     const char *demo_password; /* not NULL: demo customer and operator with this password,
                                   and the sandbox for live card payments */
@@ -64,6 +66,19 @@ int pv_provision_initialised(struct pv_store *st, char **license);
  */
 int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t now,
                       struct pv_provision_out *out);
+
+/*
+ * pv_provision_add_psds - n more live PSDs (1..PV_PROVISION_MAX_PSDS) for an
+ * initialised vendor, their keys made in cm (borrowed, open) and so bound to
+ * it, and a test PSD when none is bound to cm yet (test purchases need one
+ * on each module). Ids follow every PSD and key id. The keys are made first,
+ * then everything is written in one transaction. *first (may be NULL) gets
+ * the first new id, *test_id (may be NULL) the test PSD's or 0. Returns
+ * PV_OK; PV_EINVAL (n); PV_ENOTFOUND (not initialised); PV_ECONFIG (a key
+ * reference too long to store); the module's errors; store errors.
+ */
+int pv_provision_add_psds(struct pv_store *st, struct pv_crypto *cm, uint32_t n, int64_t now,
+                          uint32_t *first, uint32_t *test_id);
 
 /*
  * pv_provision_upgrade - after a migration, in one transaction: delete the

@@ -4,10 +4,14 @@
  */
 #include "server/cmd.h"
 
+#include "stampd/card.h"
 #include "stampd/error.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int pv_cmd_fail(const char *what, int rc)
@@ -39,4 +43,46 @@ int pv_cmd_db_exists(const char *dsn)
         return 0;
     }
     return 1;
+}
+
+int pv_cmd_read_private(const char *option, const char *path, char *buf, size_t cap, size_t *len)
+{
+    struct stat sb;
+    ssize_t got;
+    int fd;
+
+    *len = 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "stampd: %s %s: %s\n", option, path, strerror(errno));
+        return PV_EIO;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "stampd: %s %s is not a regular file\n", option, path);
+        close(fd);
+        return PV_ECONFIG;
+    }
+    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+        fprintf(stderr, "stampd: %s %s has mode %04o: group or others may read it (chmod 600 %s)\n",
+                option, path, (unsigned) (sb.st_mode & 07777), path);
+        close(fd);
+        return PV_ECONFIG;
+    }
+    while (*len < cap && (got = read(fd, buf + *len, cap - *len)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            fprintf(stderr, "stampd: %s %s: %s\n", option, path, strerror(errno));
+            close(fd);
+            pv_card_wipe(buf, cap);
+            return PV_EIO;
+        }
+        *len += (size_t) got;
+    }
+    close(fd);
+    if (*len == cap) {
+        fprintf(stderr, "stampd: %s %s is too long (%zu bytes at most)\n", option, path, cap - 1);
+        pv_card_wipe(buf, cap);
+        return PV_ECONFIG;
+    }
+    return PV_OK;
 }

@@ -5,6 +5,8 @@
 #ifndef STAMPD_CMD_H
 #define STAMPD_CMD_H
 
+#include <stddef.h>
+
 /* The options of every subcommand (main.c parses them; all borrowed from argv). */
 struct opts {
     const char *db, *license, *psds, *deposit, *refill, *keys_dir, *email, *balance, *listen;
@@ -13,6 +15,7 @@ struct opts {
     const char *internal_secret_file;                 /* front, processor, secret generate */
     const char *per_address_limit, *request_deadline; /* serve, front, processor */
     const char *internal_tls_dir, *internal_tls_name; /* front, processor (cmd_tls.c) */
+    const char *crypto, *crypto_pin_file;             /* init, psd add, serve, processor */
     int demo;
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };
@@ -30,5 +33,15 @@ const char *pv_cmd_db_name(const char *dsn);
 /* pv_cmd_db_exists - 1 when dsn's database exists (only init creates one:
  * elsewhere a mistyped path is an error, not a new file); else 0, said on stderr. */
 int pv_cmd_db_exists(const char *dsn);
+
+/*
+ * pv_cmd_read_private - the whole file at path (borrowed; option names it in
+ * messages) into buf (cap bytes; not NUL-terminated), its length into *len:
+ * a regular file (symbolic links are followed: mounted secrets are links)
+ * that no group or other may access, shorter than cap. Says what is wrong
+ * on stderr; buf is wiped on error. PV_OK; PV_ECONFIG (not a regular file, a
+ * loose mode, too long); PV_EIO.
+ */
+int pv_cmd_read_private(const char *option, const char *path, char *buf, size_t cap, size_t *len);
 
 #endif

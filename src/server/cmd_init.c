@@ -1,14 +1,21 @@
 /*
  * cmd_init.c - provisioning a vendor's database: stampd init (license,
  * PSDs with their signing keys, the postal deposit, secrets, and with
- * --demo two demo accounts) and stampd migrate (an existing database to
- * this binary's schema, with what newer schemas need). The options and
+ * --demo two demo accounts), stampd psd add (more PSDs whose keys another
+ * crypto module makes: each processor leases only the PSDs bound to its own
+ * module) and stampd migrate (an existing database to this binary's schema,
+ * with what newer schemas need). --crypto SPEC chooses the module (the file
+ * module in --keys-dir by default); a PKCS#11 token's PIN comes from
+ * --crypto-pin-file or $STAMPD_CRYPTO_PIN (cmd_crypto.c). The options and
  * the words are here; what a vendor is, domain/provision.c sets up.
  */
 #include "server/cmd_init.h"
 
+#include "crypto/crypto.h"
+#include "domain/config.h"
 #include "domain/provision.h"
 #include "server/cmd.h"
+#include "server/cmd_crypto.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -65,7 +72,7 @@ int pv_cmd_init(const struct opts *o)
     struct pv_store *st = NULL;
     struct pv_provision p;
     struct pv_provision_out made;
-    char spec[PATH_MAX + 16], num[32], *existing = NULL;
+    char spec[PATH_MAX + 16], num[32], *existing = NULL, pin[PV_PIN_MAX + 1] = "";
     uint64_t npsds = 4;
     int from, to, rc;
 
@@ -96,8 +103,25 @@ int pv_cmd_init(const struct opts *o)
         rc = PV_EEXIST;
         goto out;
     }
-    if ((rc = keys_spec(o, spec, sizeof spec)) != PV_OK) {
+    if (o->crypto && o->keys_dir) {
+        fprintf(stderr,
+                "stampd: --crypto and --keys-dir are two ways to say one thing: give one\n");
+        rc = PV_ECONFIG;
+        goto out;
+    }
+    if (o->crypto && strlen(o->crypto) >= sizeof spec) {
+        rc = PV_ECONFIG;
         pv_cmd_fail("crypto module", rc);
+        goto out;
+    }
+    if (o->crypto)
+        snprintf(spec, sizeof spec, "%s", o->crypto);
+    else if ((rc = keys_spec(o, spec, sizeof spec)) != PV_OK) {
+        pv_cmd_fail("crypto module", rc);
+        goto out;
+    }
+    if ((rc = pv_cmd_crypto_pin(o, spec, pin, sizeof pin)) != PV_OK) {
+        pv_cmd_fail("crypto module PIN", rc);
         goto out;
     }
     if (o->gateway && strcmp(o->gateway, "sandbox") != 0) {
@@ -108,6 +132,7 @@ int pv_cmd_init(const struct opts *o)
     p.license = o->license;
     p.psds = (uint32_t) npsds;
     p.crypto_spec = spec;
+    p.crypto_pin = pin[0] ? pin : NULL;
     p.gateway = o->gateway;
     p.demo_password = o->demo ? demo_password() : NULL;
     if ((rc = pv_provision_init(st, &p, pv_now(), &made)) != PV_OK) {
@@ -123,6 +148,7 @@ int pv_cmd_init(const struct opts *o)
         printf("STAMP_DEMO_PASSWORD=%s\n", DEMO_PASSWORD);
     }
 out:
+    pv_card_wipe(pin, sizeof pin);
     pv_card_wipe(&made, sizeof made);
     free(existing);
     pv_store_close(st);
@@ -154,4 +180,53 @@ int pv_cmd_migrate(const struct opts *o)
         return pv_cmd_fail("migrate", rc);
     fprintf(stderr, "stampd: schema v%d -> v%d\n", from, to);
     return 0;
+}
+
+int pv_cmd_psd_add(const struct opts *o)
+{
+    struct pv_store *st = NULL;
+    struct pv_crypto *cm = NULL;
+    char pin[PV_PIN_MAX + 1] = "", *spec = NULL;
+    uint64_t n = 1;
+    uint32_t first = 0, test_id = 0;
+    int rc;
+
+    if (o->psds && pv_parse_u64(o->psds, 1, PV_PROVISION_MAX_PSDS, &n) != PV_OK) {
+        fprintf(stderr, "stampd: --psds must be 1-%d\n", PV_PROVISION_MAX_PSDS);
+        return 2;
+    }
+    if (!pv_cmd_db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return pv_cmd_fail("open database (run stampd migrate after an upgrade)", rc);
+    if (o->crypto)
+        spec = strdup(o->crypto);
+    else if ((rc = pv_store_config_get(st, PV_CFG_CRYPTO, &spec)) != PV_OK) {
+        pv_cmd_fail("read crypto module (run stampd init first?)", rc);
+        goto out;
+    }
+    if (!spec) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    if ((rc = pv_cmd_crypto_pin(o, spec, pin, sizeof pin)) != PV_OK ||
+        (rc = pv_crypto_open_pin(spec, pin[0] ? pin : NULL, &cm)) != PV_OK) {
+        pv_cmd_fail("crypto module", rc);
+        goto out;
+    }
+    pv_card_wipe(pin, sizeof pin);
+    if ((rc = pv_provision_add_psds(st, cm, (uint32_t) n, pv_now(), &first, &test_id)) != PV_OK) {
+        pv_cmd_fail("psd add", rc);
+        goto out;
+    }
+    fprintf(stderr, "stampd: PSDs %u-%u bound to crypto module %s\n", (unsigned) first,
+            (unsigned) (first + n - 1), cm->id);
+    if (test_id)
+        fprintf(stderr, "stampd: test PSD %u bound to it too\n", (unsigned) test_id);
+out:
+    pv_card_wipe(pin, sizeof pin);
+    pv_crypto_close(cm);
+    free(spec);
+    pv_store_close(st);
+    return rc == PV_OK ? 0 : 1;
 }

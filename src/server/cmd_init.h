@@ -9,5 +9,7 @@
 /* stampd init and stampd migrate with options o (borrowed): the exit status. */
 int pv_cmd_init(const struct opts *o);
 int pv_cmd_migrate(const struct opts *o);
+/* stampd psd add --crypto SPEC [--psds N]: N more PSDs whose keys SPEC's module makes. */
+int pv_cmd_psd_add(const struct opts *o);
 
 #endif

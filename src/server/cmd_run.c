@@ -15,6 +15,7 @@
 #include "domain/media.h"
 #include "render/render.h"
 #include "server/cmd.h"
+#include "server/cmd_crypto.h"
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
 #include "server/http.h"
@@ -55,6 +56,7 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
                        uint64_t lease_ms)
 {
     struct pv_processor_opts popts;
+    char pin[PV_PIN_MAX + 1];
     int rc;
 
     memset(&popts, 0, sizeof popts);
@@ -64,7 +66,14 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
     popts.address = address;
     popts.lease_ms = (int64_t) lease_ms;
     popts.gws = &app->gws;
-    if ((rc = pv_processors_start(&popts, &app->procs)) != PV_OK)
+    popts.crypto_spec = o->crypto;
+    /* The PIN is needed only until the modules have logged in. */
+    if ((rc = pv_cmd_crypto_pin(o, o->crypto, pin, sizeof pin)) != PV_OK)
+        return pv_cmd_fail("crypto module PIN", rc);
+    popts.crypto_pin = pin[0] ? pin : NULL;
+    rc = pv_processors_start(&popts, &app->procs);
+    pv_card_wipe(pin, sizeof pin);
+    if (rc != PV_OK)
         return pv_cmd_fail("start processors", rc);
     app->nprocs = (size_t) n;
     return PV_OK;
@@ -114,15 +123,17 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         ((o->internal_secret_file || o->internal_tls_dir || o->internal_tls_name ||
           o->internal_plaintext) &&
          mode == PV_RUN_SERVE) ||
-        (o->internal_plaintext && (o->internal_tls_dir || o->internal_tls_name))) {
+        (o->internal_plaintext && (o->internal_tls_dir || o->internal_tls_name)) ||
+        ((o->crypto || o->crypto_pin_file) && mode == PV_RUN_FRONT)) {
         fprintf(stderr,
                 "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
                 "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
                 "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
                 "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
                 "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
-                "NAME] or else --internal-plaintext (front and processor), --per-address-limit "
-                "0-1000 (0: none), --request-deadline 1-300 (seconds)\n",
+                "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
+                "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
+                "none), --request-deadline 1-300 (seconds)\n",
                 MAX_PROCESSORS);
         return 2;
     }

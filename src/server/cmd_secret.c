@@ -58,49 +58,11 @@ static int take(const char *s, size_t len, const char *from, char *out, size_t n
 static int read_file(const char *path, char *out, size_t n)
 {
     char buf[PV_SECRET_MAX + 3];
-    struct stat sb;
-    ssize_t got;
     size_t len = 0;
-    int fd, rc;
+    int rc = pv_cmd_read_private("--internal-secret-file", path, buf, sizeof buf, &len);
 
-    /* Symbolic links are followed (mounted secrets are links); the file
-     * they lead to is what is checked. */
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        fprintf(stderr, "stampd: --internal-secret-file %s: %s\n", path, strerror(errno));
-        return PV_EIO;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "stampd: --internal-secret-file %s is not a regular file\n", path);
-        close(fd);
-        return PV_ECONFIG;
-    }
-    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
-        fprintf(stderr,
-                "stampd: --internal-secret-file %s has mode %04o: group or others may read it "
-                "(chmod 600 %s)\n",
-                path, (unsigned) (sb.st_mode & 07777), path);
-        close(fd);
-        return PV_ECONFIG;
-    }
-    while (len < sizeof buf && (got = read(fd, buf + len, sizeof buf - len)) != 0) {
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            fprintf(stderr, "stampd: --internal-secret-file %s: %s\n", path, strerror(errno));
-            close(fd);
-            pv_card_wipe(buf, sizeof buf);
-            return PV_EIO;
-        }
-        len += (size_t) got;
-    }
-    close(fd);
-    if (len == sizeof buf) {
-        fprintf(stderr, "stampd: --internal-secret-file %s is longer than a secret (%d at most)\n",
-                path, PV_SECRET_MAX);
-        rc = PV_ECONFIG;
-    } else {
+    if (rc == PV_OK)
         rc = take(buf, len, path, out, n);
-    }
     pv_card_wipe(buf, sizeof buf);
     return rc;
 }

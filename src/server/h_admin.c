@@ -124,9 +124,13 @@ void pv_h_admin_servers(struct pv_call *c)
                 "indicia_total", (json_int_t) a, "share_last_hour",
                 hour_total ? (double) h / (double) hour_total : 0.0, "share_total",
                 all_total ? (double) a / (double) all_total : 0.0));
-        if (o)
+        if (o) {
             json_object_set_new(o, "live",
                                 json_boolean(v->heartbeat_ms >= now_ms - PV_LIVE_MS_DEFAULT));
+            /* Which crypto module it signs with: it leases only PSDs bound to that one. */
+            json_object_set_new(o, "crypto_module", json_string(v->crypto_module));
+            json_object_set_new(o, "module_id", json_string(v->module_id));
+        }
     }
     pv_reply_json(rp, 200, arr ? json_pack("{s:o}", "servers", arr) : NULL);
 out:

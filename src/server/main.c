@@ -4,7 +4,9 @@
  * in cmd_run.c; the ledger check and media secret rotation here).
  *
  *   stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]
- *               [--refill DOLLARS] [--keys-dir DIR] [--gateway sandbox] [--demo]
+ *               [--refill DOLLARS] [--keys-dir DIR | --crypto SPEC] [--gateway sandbox]
+ *               [--demo]
+ *   stampd psd add --db DSN [--psds N] [--crypto SPEC]
  *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
  *   stampd operator create --db DSN --email EMAIL
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
@@ -34,13 +36,16 @@ static void usage(FILE *f)
 {
     fputs("usage:\n"
           "  stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]\n"
-          "              [--refill DOLLARS] [--keys-dir DIR] [--gateway sandbox] [--demo]\n"
+          "              [--refill DOLLARS] [--keys-dir DIR | --crypto SPEC] [--gateway sandbox]\n"
+          "              [--demo] [--crypto-pin-file PATH]\n"
+          "  stampd psd add --db DSN [--psds N] [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+          "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
@@ -49,6 +54,7 @@ static void usage(FILE *f)
           "                   (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                    --internal-plaintext) [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N] [--per-address-limit N] [--request-deadline S]\n"
+          "                   [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd tls init --dir DIR [--front NAME] --processor NAME=HOST[,HOST...]...\n"
           "                  [--days N]\n"
@@ -67,7 +73,10 @@ static void usage(FILE *f)
           "from STAMPD_PASSWORD when it is set. front and processor take the secret they\n"
           "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET, and\n"
           "speak mutual TLS with the certificates of stampd tls init in --internal-tls-dir\n"
-          "(ca.pem, NAME.pem, NAME.key; NAME: front, or the processor's --id).\n",
+          "(ca.pem, NAME.pem, NAME.key; NAME: front, or the processor's --id).\n"
+          "SPEC is openssl:DIR (the default, development-grade: keys are files) or\n"
+          "'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL'; a token's PIN\n"
+          "comes from --crypto-pin-file (mode 0600) or STAMPD_CRYPTO_PIN, never argv.\n",
           f);
 }
 
@@ -102,6 +111,8 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--request-deadline", offsetof(struct opts, request_deadline)},
         {"--internal-tls-dir", offsetof(struct opts, internal_tls_dir)},
         {"--internal-tls-name", offsetof(struct opts, internal_tls_name)},
+        {"--crypto", offsetof(struct opts, crypto)},
+        {"--crypto-pin-file", offsetof(struct opts, crypto_pin_file)},
     };
     int i;
     size_t k;
@@ -244,6 +255,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "tls") == 0)
         return pv_cmd_tls(argc, argv);
+    if (strcmp(argv[1], "psd") == 0 && argc > 2 && strcmp(argv[2], "add") == 0) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return pv_cmd_psd_add(&o);
+    }
     if (strcmp(argv[1], "migrate") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)
             return 2;

@@ -119,15 +119,25 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         return PV_ENOMEM;
     if ((rc = pv_store_open_checked(dsn, &p->st)) != PV_OK)
         return rc;
-    if ((rc = pv_store_config_get(p->st, PV_CFG_CRYPTO, &spec)) != PV_OK)
+    if (o->crypto_spec)
+        spec = strdup(o->crypto_spec);
+    else if ((rc = pv_store_config_get(p->st, PV_CFG_CRYPTO, &spec)) != PV_OK)
         return rc == PV_ENOTFOUND ? PV_ECONFIG : rc;
-    rc = pv_crypto_open(spec, &p->cm);
+    if (!spec)
+        return PV_ENOMEM;
+    rc = pv_crypto_open_pin(spec, o->crypto_pin, &p->cm);
     free(spec);
     if (rc != PV_OK)
         return rc;
     p->ctx.cm = p->cm;
-    if ((rc = pv_processor_load(p->st, &p->ctx)) != PV_OK)
+    if ((rc = pv_processor_load(p->st, &p->ctx)) != PV_OK) {
+        if (rc == PV_ENOPSD)
+            fprintf(stderr,
+                    "stampd: %s: no active PSD is bound to crypto module %s "
+                    "(stampd psd add --crypto SPEC makes some)\n",
+                    p->ctx.server_id, p->cm->id);
         return rc;
+    }
     if (o->lease_ms > 0)
         p->ctx.lease_ms = o->lease_ms;
     if (o->gws)
@@ -139,14 +149,16 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         if ((rc = pv_crypto_sign(p->cm, p->ctx.psds[i].key_ref, (const uint8_t *) "probe", 5,
                                  sig)) != PV_OK) {
             fprintf(stderr, "stampd: %s: PSD %u: key %s: %s\n", p->ctx.server_id,
-                    (unsigned) p->ctx.psds[i].psd_id, p->ctx.psds[i].key_ref, pv_strerror(rc));
-            return PV_ECRYPTO;
+                    (unsigned) p->ctx.psds[i].psd_id, p->ctx.psds[i].key_ref,
+                    rc == PV_ENOTFOUND ? "not in this crypto module" : pv_strerror(rc));
+            return rc == PV_ENOTFOUND ? PV_EKEYMODULE : PV_ECRYPTO;
         }
     }
     memset(&reg, 0, sizeof reg);
     snprintf(reg.id, sizeof reg.id, "%s", p->ctx.server_id);
     snprintf(reg.address, sizeof reg.address, "%s", o->address ? o->address : "inproc");
     snprintf(reg.crypto_module, sizeof reg.crypto_module, "%s", p->cm->ops->name);
+    snprintf(reg.module_id, sizeof reg.module_id, "%s", p->cm->id);
     reg.started_ms = reg.heartbeat_ms = pv_now_ms();
     return pv_store_server_register(p->st, &reg);
 }

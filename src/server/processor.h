@@ -15,10 +15,13 @@ struct pv_processor;
 
 /*
  * pv_processors_start - open o->n processors on o->dsn, each with its own
- * store handle and crypto module (spec from the store's config), register
- * them in the servers table, take their share of the PSD leases and start
- * their writer threads (which also heartbeat and renew leases every second). *out is an owned array
- * released with pv_processors_stop(), which finishes every queued job first.
+ * store handle and crypto module (o->crypto_spec, else the store's config),
+ * register them in the servers table with the module's identity, take their share of the PSD leases
+ * and start their writer threads (which also heartbeat and renew leases every second). *out is an
+ * owned array released with pv_processors_stop(), which finishes every queued job first. Besides
+ * store and crypto errors (PV_EMODULE, PV_ETOKEN, PV_EPIN): PV_ENOPSD when no active PSD is bound
+ * to the module, PV_EKEYMODULE when one is whose key the module does not hold (each said on
+ * stderr).
  */
 struct pv_processor_opts {
     const char *dsn;               /* borrowed */
@@ -27,6 +30,8 @@ struct pv_processor_opts {
     const char *address;           /* registered address: "inproc", or "http://host:port" */
     int64_t lease_ms;              /* 0: PV_LEASE_MS_DEFAULT */
     const struct pv_gateways *gws; /* borrowed card gateways, or NULL (no card payments) */
+    const char *crypto_spec;       /* NULL: the store's; else this module (--crypto) */
+    const char *crypto_pin;        /* the PKCS#11 token's PIN, or NULL */
 };
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out);

@@ -158,6 +158,7 @@ static int read_key(struct pv_row *r, void *p)
     pv_r_text(r, rec->key_ref, sizeof rec->key_ref);
     pv_r_text(r, rec->public_pem, sizeof rec->public_pem);
     rec->created = pv_r_int(r);
+    pv_r_text(r, rec->module_id, sizeof rec->module_id);
     return r->rc;
 }
 
@@ -166,7 +167,7 @@ int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
     struct pv_q q;
 
     if (!PV_FITS(rec->algorithm) || !PV_FITS(rec->module) || !PV_FITS(rec->key_ref) ||
-        !PV_FITS(rec->public_pem))
+        !PV_FITS(rec->public_pem) || !PV_FITS(rec->module_id))
         return PV_EINVAL;
     pv_q_start(&q, st, S_KEY_INSERT);
     pv_q_int(&q, rec->key_id);
@@ -176,6 +177,7 @@ int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
     pv_q_text(&q, rec->key_ref);
     pv_q_text(&q, rec->public_pem);
     pv_q_int(&q, rec->created);
+    pv_q_text(&q, rec->module_id);
     return pv_q_write(&q);
 }
 
@@ -198,6 +200,7 @@ static int read_server(struct pv_row *r, void *p)
     rec->status = (int) pv_r_int(r);
     rec->started_ms = pv_r_int(r);
     rec->heartbeat_ms = pv_r_int(r);
+    pv_r_text(r, rec->module_id, sizeof rec->module_id);
     return r->rc;
 }
 
@@ -206,7 +209,7 @@ int pv_store_server_register(struct pv_store *st, const struct pv_server_rec *re
     struct pv_q q;
 
     if (!PV_FITS(rec->id) || !rec->id[0] || !PV_FITS(rec->address) ||
-        !PV_FITS(rec->crypto_module) || !PV_FITS(rec->key_ids))
+        !PV_FITS(rec->crypto_module) || !PV_FITS(rec->key_ids) || !PV_FITS(rec->module_id))
         return PV_EINVAL;
     pv_q_start(&q, st, S_SERVER_REGISTER);
     pv_q_text(&q, rec->id);
@@ -216,6 +219,7 @@ int pv_store_server_register(struct pv_store *st, const struct pv_server_rec *re
     pv_q_int(&q, rec->status);
     pv_q_int(&q, rec->started_ms);
     pv_q_int(&q, rec->heartbeat_ms);
+    pv_q_text(&q, rec->module_id);
     return pv_q_write(&q);
 }
 

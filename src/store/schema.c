@@ -372,12 +372,25 @@ static const struct ddl migration_v5[] = {
     {0, NULL},
 };
 
+/*
+ * Issue 14: a PSD is bound to the crypto module that holds its key (the
+ * module's identity, crypto.h), and a server says which module it signs
+ * with, so that leases follow the binding (domain/lease.c). '' in keys is a
+ * key from before the binding (a file module's: lease.c derives it).
+ */
+static const struct ddl migration_v6[] = {
+    {ALL, "ALTER TABLE keys ADD COLUMN module_id TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE servers ADD COLUMN module_id TEXT NOT NULL DEFAULT ''"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
     migration_v3, /* 3: scale-out: servers, PSD leases and their log */
     migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
     migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
+    migration_v6, /* 6 (7 once payments' v6 is merged): PSD keys bound to crypto modules */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

@@ -19,7 +19,7 @@
 #define REFILL_COLS                                                                                \
     "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
     "asc_after, ctl_after, authorization_ref, at"
-#define KEY_COLS "key_id, psd_id, algorithm, module, key_ref, public_pem, created"
+#define KEY_COLS "key_id, psd_id, algorithm, module, key_ref, public_pem, created, module_id"
 #define IND_FIELDS                                                                                 \
     "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
     "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
@@ -98,7 +98,7 @@
     X(REFILL_INSERT, BOTH("INSERT INTO refills(" REFILL_COLS ") "                                  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))                     \
     X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id"))  \
-    X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))      \
+    X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))  \
     X(KEY_LIST, BOTH("SELECT " KEY_COLS " FROM keys ORDER BY key_id"))                             \
     X(CUSTOMER_INSERT, BOTH("INSERT INTO customers(id, email, created) VALUES ($1, $2, $3)"))      \
     X(CUSTOMER_GET, BOTH("SELECT id, email, created FROM customers WHERE id = $1"))                \
@@ -146,14 +146,15 @@
     /* An existing server keeps the status an operator gave it. */                                 \
     X(SERVER_REGISTER,                                                                             \
       BOTH("INSERT INTO servers(id, address, crypto_module, key_ids, status, "                     \
-           "started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) "                        \
+           "started_ms, heartbeat_ms, module_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "         \
            "ON CONFLICT (id) DO UPDATE SET address = excluded.address, "                           \
            "crypto_module = excluded.crypto_module, key_ids = excluded.key_ids, "                  \
+           "module_id = excluded.module_id, "                                                      \
            "started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms"))              \
     X(SERVER_HEARTBEAT, BOTH("UPDATE servers SET heartbeat_ms = $1, key_ids = $2 WHERE id = $3 "   \
                              "RETURNING status"))                                                  \
     X(SERVER_LIST, BOTH("SELECT id, address, crypto_module, key_ids, status, started_ms, "         \
-                        "heartbeat_ms FROM servers ORDER BY id"))                                  \
+                        "heartbeat_ms, module_id FROM servers ORDER BY id"))                       \
     X(SERVER_SET_STATUS, BOTH("UPDATE servers SET status = $1 WHERE id = $2"))                     \
     X(SERVER_TRAFFIC, BOTH("SELECT server_id, count(*) FROM indicia WHERE created >= $1 "          \
                            "GROUP BY server_id ORDER BY server_id"))                               \

@@ -39,18 +39,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PV_ID_MAX       40   /* "cus_" + 26 chars, "ind_...", with room */
-#define PV_ACCOUNT_MAX  64   /* ledger account names: "customer:cus_...", "psd:1" */
-#define PV_HASH_HEX     65   /* sha-256 hex + NUL */
-#define PV_IDEM_KEY_MAX 256  /* Idempotency-Key header cap */
-#define PV_ADDRESS_MAX  1024 /* a postal address block in UTF-8, lines joined by newlines */
-#define PV_PRINTER_MAX  64   /* a printer's name in the customer's settings */
-#define PV_PWHASH_MAX   160  /* an encoded argon2id hash ("$argon2id$v=19$...") + NUL */
-#define PV_REF_MAX      128  /* a gateway token or charge id + NUL */
-#define PV_KEYNAME_MAX  64   /* a customer's name for an API key */
+#define PV_ID_MAX        40   /* "cus_" + 26 chars, "ind_...", with room */
+#define PV_ACCOUNT_MAX   64   /* ledger account names: "customer:cus_...", "psd:1" */
+#define PV_HASH_HEX      65   /* sha-256 hex + NUL */
+#define PV_IDEM_KEY_MAX  256  /* Idempotency-Key header cap */
+#define PV_ADDRESS_MAX   1024 /* a postal address block in UTF-8, lines joined by newlines */
+#define PV_PRINTER_MAX   64   /* a printer's name in the customer's settings */
+#define PV_PWHASH_MAX    160  /* an encoded argon2id hash ("$argon2id$v=19$...") + NUL */
+#define PV_REF_MAX       128  /* a gateway token or charge id + NUL */
+#define PV_KEYNAME_MAX   64   /* a customer's name for an API key */
+#define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 5
+#define PV_SCHEMA_VERSION 6
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -76,11 +77,12 @@ enum pv_server_status { PV_SERVER_ACTIVE = 0, PV_SERVER_DRAINING = 1, PV_SERVER_
 
 /* A processing server as registered in the servers table (schema v3). */
 struct pv_server_rec {
-    char id[PV_ID_MAX];     /* "proc-1", or --id NAME */
-    char address[256];      /* "http://10.0.0.5:9001", or "inproc" inside stampd serve */
-    char crypto_module[32]; /* "openssl" */
-    char key_ids[128];      /* the PSD key ids it signs with now, "1,3" */
-    int status;             /* enum pv_server_status, set by operators */
+    char id[PV_ID_MAX];               /* "proc-1", or --id NAME */
+    char address[256];                /* "http://10.0.0.5:9001", or "inproc" inside stampd serve */
+    char crypto_module[32];           /* "openssl" */
+    char module_id[PV_MODULE_ID_MAX]; /* schema v6: the identity of its crypto module */
+    char key_ids[128];                /* the PSD key ids it signs with now, "1,3" */
+    int status;                       /* enum pv_server_status, set by operators */
     int64_t started_ms;
     int64_t heartbeat_ms;
 };
@@ -117,6 +119,9 @@ struct pv_key_rec {
     char key_ref[512];  /* module-specific reference (file path, PKCS#11 label) */
     char public_pem[512];
     int64_t created;
+    /* Schema v6: the identity of the module that holds the key (crypto.h's
+     * cm->id); "" for a key made before (lease.c derives a file module's). */
+    char module_id[PV_MODULE_ID_MAX];
 };
 
 enum pv_role { PV_ROLE_CUSTOMER = 1, PV_ROLE_OPERATOR = 2 };
