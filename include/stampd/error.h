@@ -86,7 +86,9 @@
     X(ESIGNUP, -62, 400, "signup_refused",                                                  \
       "use a password of 10 to 128 characters, or log in if the email has an account")      \
     X(EPOSTAGE, -63, 422, "postage_mismatch",                                               \
-      "postage does not match the rate for the piece")
+      "postage does not match the rate for the piece")                          \
+    X(EPAYSTATE, -64, 409, "payment_state_conflict",                                        \
+      "the card payment is not in a state that allows this")
 /* clang-format on */
 
 enum pv_error {
