@@ -29,11 +29,25 @@ void pv_pay_void(struct pv_gateway *gw, const char *charge_id, pv_mills amount)
                 charge_id, (long long) amount, pv_strerror(rc));
 }
 
+int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *kind, int64_t now)
+{
+    struct pv_ledger_line lines[2];
+    int rc;
+
+    memset(lines, 0, sizeof lines);
+    pv_account_mode(PV_ACCT_CLEARING, c->test, lines[0].account);
+    lines[0].amount = -c->amount;
+    pv_account_customer_mode(c->customer_id, c->test, lines[1].account);
+    lines[1].amount = c->amount;
+    if ((rc = pv_store_charge_insert(st, c)) != PV_OK)
+        return rc;
+    return pv_ledger_post(st, kind, c->ref, lines, 2, now);
+}
+
 int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_rec *c,
                   const char *source, const char *idem, const char *kind, char decline[24],
                   int64_t now)
 {
-    struct pv_ledger_line lines[2];
     enum pv_pay_result result;
     char *charge_id = NULL;
     int rc;
@@ -57,14 +71,7 @@ int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_r
     free(charge_id);
     c->refunded = 0;
     c->created = now;
-
-    memset(lines, 0, sizeof lines);
-    pv_account_mode(PV_ACCT_CLEARING, c->test, lines[0].account);
-    lines[0].amount = -c->amount;
-    pv_account_customer_mode(c->customer_id, c->test, lines[1].account);
-    lines[1].amount = c->amount;
-    if ((rc = pv_store_charge_insert(st, c)) != PV_OK ||
-        (rc = pv_ledger_post(st, kind, c->ref, lines, 2, now)) != PV_OK) {
+    if ((rc = pv_pay_book(st, c, kind, now)) != PV_OK) {
         pv_pay_void(gw, c->id, c->amount);
         c->id[0] = '\0';
         return rc;

@@ -1,13 +1,15 @@
 /*
- * payment.h - money coming in from cards: charge through a payment gateway
- * and book it, inside the caller's store transaction, and take it back when
- * that transaction does not commit.
+ * payment.h - money coming in from cards: book a card payment inside the
+ * caller's store transaction (pv_pay_book; the hold was taken before, under
+ * a payment intent: intent.h), or - the auto-refill's way still - charge and
+ * book it there and take it back when that transaction does not commit.
  *
- * The gateway call cannot join the database transaction, so the order is:
- * charge (idempotency key unique to this attempt), write the charge record
- * and its journal in the open transaction, and if that transaction is rolled
- * back - the purchase failed later, or the commit failed - refund the charge
- * at once (pv_pay_void). A declined card writes nothing.
+ * The gateway call cannot join the database transaction. pv_pay_charge's
+ * order is: charge, write the charge record and its journal in the open
+ * transaction, and if that transaction is rolled back refund the charge at
+ * once (pv_pay_void); a crash in between is not covered, which is why the
+ * purchase, top-up and refund paths use intents. A declined card writes
+ * nothing.
  *
  * Also here: deleting a saved card, which stops the auto-refill that used it.
  */
@@ -56,6 +58,15 @@ struct pv_gateway *pv_pay_gateway(const struct pv_gateways *g, int test);
 int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_rec *c,
                   const char *source, const char *idem, const char *kind, char decline[24],
                   int64_t now);
+
+/*
+ * pv_pay_book - inside the caller's transaction: record the approved card
+ * charge c (borrowed; every field set, c->id the gateway's charge id) and
+ * its journal entry of kind (borrowed) from card_clearing to the customer's
+ * balance. The gateway is not called: the caller holds the money already
+ * (a payment intent, intent.h). Returns PV_OK or a store error.
+ */
+int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *kind, int64_t now);
 
 /*
  * pv_pay_void - give back a charge (id borrowed) whose transaction did not

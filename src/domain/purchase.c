@@ -15,9 +15,13 @@
  * is never leased (its row lock orders writers) and is refilled from
  * "test:postal_authority"; their money moves in "test:" accounts.
  *
- * Payment (docs/payments.md): a card is charged after the PSD is chosen and
- * before signing; a balance payment may first run the customer's
- * auto-refill. Charges of a job that does not commit are voided.
+ * Payment (docs/payments.md): a card is held before the batch
+ * (pv_purchase_authorize, purchase_pay.c, with its payment intent
+ * committed first); in the batch the hold is booked as the piece's charge
+ * and its intent moves to "settling" in the job's savepoint; after the
+ * commit pv_purchase_settle captures it, or voids the hold of a job that
+ * did not commit. A balance payment may first run the customer's
+ * auto-refill, charged in the batch and voided with a job that fails.
  *
  * Price: the processor does not take the front's word for it. Every piece
  * is priced again here from its class, weight and mail date with the rate
@@ -29,6 +33,7 @@
  */
 #include "domain/purchase.h"
 
+#include "domain/intent.h"
 #include "domain/ledger.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
@@ -168,7 +173,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
 /* PV_OK when q's postage is the rate of its piece on its mail date at the
  * time now (unix seconds): PV_EMAILDATE outside the window, the quote's error
  * for a class or weight without a rate, PV_EPOSTAGE for any other price. */
-static int check_price(const struct pv_purchase_req *q, int64_t now)
+int pv_purchase_check_price(const struct pv_purchase_req *q, int64_t now)
 {
     uint32_t today = pv_date_from_unix(now);
     pv_mills want;
@@ -273,6 +278,42 @@ static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
     return pv_money_add(*balance, ar.amount, balance);
 }
 
+/*
+ * A card purchase: the hold pv_purchase_authorize took becomes a recorded
+ * charge of the indicium, and its intent "settling", in the job's
+ * savepoint - both commit with the indicium or neither does.
+ */
+static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
+                     const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
+                     int64_t now)
+{
+    struct pv_charge_rec c;
+    int rc;
+
+    if (!r->held)
+        return PV_EINTERNAL; /* pv_purchase_authorize sets pre_err when it holds nothing */
+    /* The price moved since the hold (a medium's sheet paid meanwhile): the
+     * hold is voided and a retry holds the new amount. */
+    if (due != r->charged)
+        return PV_EPAYSTATE;
+    memset(&c, 0, sizeof c);
+    snprintf(c.id, sizeof c.id, "%s", r->charge_id);
+    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
+    c.test = q->test;
+    snprintf(c.purpose, sizeof c.purpose, "purchase");
+    snprintf(c.ref, sizeof c.ref, "%s", r->rec.id);
+    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", q->pay.payment_method_id);
+    snprintf(c.brand, sizeof c.brand, "%s", q->pay.brand);
+    snprintf(c.last4, sizeof c.last4, "%s", q->pay.last4);
+    c.amount = due;
+    c.created = now;
+    if ((rc = pv_pay_book(st, &c, "card_charge", now)) != PV_OK)
+        return rc;
+    /* Guarded: the recovery may have given the hold up meanwhile. */
+    return pv_store_intent_move(st, r->intent_id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL,
+                                r->rec.id, ctx->server_id, 0, pv_now_ms());
+}
+
 static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
 {
@@ -294,7 +335,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if (q->postage < 0 || q->postage > UINT32_MAX)
         return PV_EOVERFLOW;
-    if ((rc = check_price(q, now)) != PV_OK)
+    if ((rc = pv_purchase_check_price(q, now)) != PV_OK)
         return rc;
 
     pv_account_customer_mode(q->customer_id, q->test, acct);
@@ -324,12 +365,10 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_CARD) {
-        /* The card pays this piece (and a medium bought with it): into the
-         * balance, and out again below as the sales. */
-        if (due > 0 && (rc = card_pay(st, ctx, q, r, "purchase", r->rec.id, due, &q->pay,
-                                      r->charge_id, now)) != PV_OK)
+        /* The card's hold pays this piece (and a medium bought with it): into
+         * the balance, and out again below as the sales. */
+        if ((rc = book_hold(st, ctx, q, r, due, now)) != PV_OK)
             return rc;
-        r->charged = due;
         if ((rc = pv_money_add(balance, due, &balance)) != PV_OK)
             return rc;
     }
@@ -393,16 +432,35 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     return q->medium_serial[0] ? pv_media_record(st, q, r, now) : PV_OK;
 }
 
-/* Give back the card charges of a job whose writes were undone. */
+/* Give back the auto-refill of a job whose writes were undone (its card
+ * payment's hold is the intent's: pv_purchase_settle voids it). */
 static void void_charges(struct pv_processor_ctx *ctx, const struct pv_purchase_req *q,
                          struct pv_purchase_res *r)
 {
     struct pv_gateway *gw = pv_pay_gateway(&ctx->gws, q->test);
 
-    pv_pay_void(gw, r->charge_id, r->charged);
     pv_pay_void(gw, r->refill_id, r->refilled);
-    r->charge_id[0] = r->refill_id[0] = '\0';
-    r->charged = r->refilled = 0;
+    r->refill_id[0] = '\0';
+    r->refilled = 0;
+}
+
+/*
+ * Clear what a batch fills in r, keeping what pv_purchase_authorize put
+ * there: the hold, and unless the batch failed the card's answer too.
+ */
+static void reset(struct pv_purchase_res *r, int failed)
+{
+    struct pv_purchase_res kept = *r;
+
+    memset(r, 0, sizeof *r);
+    r->pre_err = kept.pre_err;
+    r->held = kept.held;
+    memcpy(r->intent_id, kept.intent_id, sizeof r->intent_id);
+    if (!failed) {
+        memcpy(r->charge_id, kept.charge_id, sizeof r->charge_id);
+        r->charged = kept.charged;
+        memcpy(r->decline, kept.decline, sizeof r->decline);
+    }
 }
 
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
@@ -413,7 +471,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     int rc;
 
     for (i = 0; i < n; i++)
-        memset(&res[i], 0, sizeof res[i]);
+        reset(&res[i], 0);
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
     if ((rc = pv_store_lock_writer(st)) != PV_OK)
@@ -421,6 +479,10 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
     for (i = 0; i < n; i++) {
+        if (res[i].pre_err != PV_OK) {
+            res[i].err = res[i].pre_err;
+            continue;
+        }
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
         res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
@@ -428,6 +490,13 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
             void_charges(ctx, &reqs[i], &res[i]);
+            /* Its hold is given up with the batch's commit (voided after it). */
+            if (rc == PV_OK && res[i].held) {
+                int mv = pv_store_intent_move(st, res[i].intent_id, PV_INTENT_AUTHORIZED,
+                                              PV_INTENT_VOIDING, NULL, NULL, ctx->server_id, 0,
+                                              pv_now_ms());
+                rc = mv == PV_EPAYSTATE ? PV_OK : mv;
+            }
             memset(&res[i].rec, 0, sizeof res[i].rec);
             if (res[i].err != PV_EMEDIUMPAYMENT)
                 memset(&res[i].medium, 0, sizeof res[i].medium);
@@ -448,7 +517,7 @@ fail:
     ctx->current = saved_current;
     for (i = 0; i < n; i++) {
         void_charges(ctx, &reqs[i], &res[i]);
-        memset(&res[i], 0, sizeof res[i]);
+        reset(&res[i], 1);
         res[i].err = rc;
     }
     return rc;

@@ -35,11 +35,17 @@ struct pv_purchase_req {
 };
 
 struct pv_purchase_res {
-    int err;      /* PV_OK or the job's error */
-    int replayed; /* 1 when an earlier purchase with this key was returned */
+    /* Set by pv_purchase_authorize before the batch, kept by it: */
+    int pre_err;               /* the job was refused before the batch (card declined, ...) */
+    int held;                  /* 1: this job holds the card payment of intent_id */
+    char intent_id[PV_ID_MAX]; /* the card payment's intent (intent.h), or "" */
+    int err;                   /* PV_OK or the job's error */
+    int replayed;              /* 1 when an earlier purchase with this key was returned */
     pv_mills balance_after;
     char decline[24]; /* PV_ECARDDECLINED: "card_declined", "insufficient_funds", ... */
-    /* Card charges this job made: voided when the job or the batch does not commit. */
+    /* The card's hold (by pv_purchase_authorize: captured after the commit,
+     * voided when the job or the batch does not commit), and the charges this
+     * job made in the batch (voided likewise). */
     char charge_id[PV_REF_MAX]; /* paid by card */
     pv_mills charged;
     char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */

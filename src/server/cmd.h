@@ -12,6 +12,8 @@ struct opts {
     const char *gateway, *lockout, *refund_days, *trusted_proxy, *signup_limit;
     const char *internal_secret_file;                 /* front, processor, secret generate */
     const char *per_address_limit, *request_deadline; /* serve, front, processor */
+    const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
+    const char *payment_recovery;                     /* serve, processor */
     int demo;
 };
 

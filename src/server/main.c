@@ -39,11 +39,16 @@ static void usage(FILE *f)
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+          "               [--gateway-journal FILE] [--gateway-latency MS]\n"
+          "               [--payment-recovery-after S]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               [--threads N] [--per-address-limit N] [--request-deadline S]\n"
+          "               [--gateway-journal FILE] [--gateway-latency MS]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "                   [--id NAME] [--advertise URL] [--lease-ms N]\n"
           "                   [--per-address-limit N] [--request-deadline S]\n"
+          "                   [--gateway-journal FILE] [--gateway-latency MS]\n"
+          "                   [--payment-recovery-after S]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
@@ -53,7 +58,9 @@ static void usage(FILE *f)
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
           "--lockout 900, --refund-window-days 30, --signup-limit 5 (per minute and\n"
           "source address), --per-address-limit 64 connections (none with\n"
-          "--trusted-proxy), --request-deadline 10 (seconds). customer/operator create take the "
+          "--trusted-proxy), --request-deadline 10 (seconds), --gateway-journal DB.gateway.jsonl\n"
+          "(SQLite; PostgreSQL: in memory), --payment-recovery-after 600 (seconds).\n"
+          "customer/operator create take the "
           "account's web password\n"
           "from STAMPD_PASSWORD when it is set. front and processor take the secret they\n"
           "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET.\n",
@@ -89,6 +96,9 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--signup-limit", offsetof(struct opts, signup_limit)},
         {"--per-address-limit", offsetof(struct opts, per_address_limit)},
         {"--request-deadline", offsetof(struct opts, request_deadline)},
+        {"--gateway-journal", offsetof(struct opts, gateway_journal)},
+        {"--gateway-latency", offsetof(struct opts, gateway_latency)},
+        {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
     };
     int i;
     size_t k;

@@ -27,6 +27,7 @@ struct pv_processor_opts {
     const char *address;           /* registered address: "inproc", or "http://host:port" */
     int64_t lease_ms;              /* 0: PV_LEASE_MS_DEFAULT */
     const struct pv_gateways *gws; /* borrowed card gateways, or NULL (no card payments) */
+    int64_t recovery_ms;           /* payment intents left this long are voided; 0: default */
 };
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out);

@@ -1,0 +1,118 @@
+/*
+ * purchase_pay.c - the card stages of a purchase around its batch
+ * (purchase.h): the hold before, the capture or void after.
+ *
+ * The batch runs on the processor's writer thread inside one transaction,
+ * and no gateway call may happen in there: a crash between an approved
+ * charge and the commit would leave the card charged with nothing to show
+ * for it, and a retry would charge again (issue 12, finding 2). So the hold
+ * is taken before, under an intent committed before the gateway is called
+ * and a gateway key derived from the client's Idempotency-Key
+ * ("purchase:<owner>:<key>:<attempt>"): a retry finds the intent and the
+ * gateway answers the same hold; recovery finds what no one finished.
+ */
+#include "domain/intent.h"
+#include "domain/purchase.h"
+#include "stampd/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
+                           const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+{
+    char owner[PV_ID_MAX], stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX];
+    struct pv_media_use use;
+    struct pv_intent_rec it;
+    pv_mills due;
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    if (q->pay.method != PV_PAY_CARD)
+        return;
+    /* Refused anyway: hold nothing, let the batch answer it. */
+    if ((rc = pv_purchase_check_price(q, now)) != PV_OK) {
+        r->pre_err = rc;
+        return;
+    }
+    pv_idem_owner(q->customer_id, q->test, owner);
+    rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
+    if (rc == PV_OK)
+        return; /* a replay: the batch answers it, nothing is charged */
+    if (rc != PV_ENOTFOUND) {
+        r->pre_err = rc;
+        return;
+    }
+    memset(&use, 0, sizeof use);
+    if (q->medium_serial[0] && (rc = pv_media_check(st, q, &use)) != PV_OK) {
+        r->pre_err = rc;
+        return;
+    }
+    if ((rc = pv_money_add(q->postage, use.price, &due)) != PV_OK) {
+        r->pre_err = rc;
+        return;
+    }
+
+    memset(&it, 0, sizeof it);
+    snprintf(it.kind, sizeof it.kind, "purchase");
+    snprintf(it.owner, sizeof it.owner, "%s", owner);
+    snprintf(it.customer_id, sizeof it.customer_id, "%s", q->customer_id);
+    it.test = q->test;
+    snprintf(it.client_key, sizeof it.client_key, "%s", q->idem_key);
+    snprintf(it.req_hash, sizeof it.req_hash, "%s", q->req_hash);
+    snprintf(it.source, sizeof it.source, "%s", q->pay.source);
+    snprintf(it.payment_method_id, sizeof it.payment_method_id, "%s", q->pay.payment_method_id);
+    snprintf(it.brand, sizeof it.brand, "%s", q->pay.brand);
+    snprintf(it.last4, sizeof it.last4, "%s", q->pay.last4);
+    snprintf(it.server_id, sizeof it.server_id, "%s", ctx->server_id);
+    it.amount = due;
+    if (!pv_pay_gateway(&ctx->gws, q->test)) {
+        r->pre_err = PV_ENOGATEWAY;
+        return;
+    }
+    rc = pv_intent_open(st, &it, pv_now_ms());
+    if (rc == PV_EEXIST)
+        return; /* paid and committed: the batch replays it */
+    if (rc == PV_OK)
+        rc = pv_intent_authorize(st, pv_pay_gateway(&ctx->gws, q->test), &it, r->decline,
+                                 pv_now_ms());
+    if (rc == PV_EEXIST)
+        return; /* a twin committed it meanwhile: the batch replays it */
+    if (rc != PV_OK) {
+        /* Not known whether the gateway holds anything: the intent stays
+         * pending for a retry or the recovery; the client may try again. */
+        r->pre_err = (rc == PV_ECARDDECLINED || rc == PV_ECARDINVALID || rc == PV_ENOGATEWAY ||
+                      rc == PV_EIDEMREUSED)
+                         ? rc
+                         : PV_EGATEWAY;
+        return;
+    }
+    r->held = 1;
+    snprintf(r->intent_id, sizeof r->intent_id, "%s", it.id);
+    snprintf(r->charge_id, sizeof r->charge_id, "%s", it.charge_id);
+    r->charged = due;
+}
+
+void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_res *res, size_t n)
+{
+    size_t i;
+    int rc, any = 0;
+
+    for (i = 0; i < n; i++)
+        any |= res[i].held;
+    if (!any)
+        return;
+    pv_crash_point("after_commit");
+    for (i = 0; i < n; i++) {
+        const struct pv_purchase_res *r = &res[i];
+
+        if (!r->held || r->replayed)
+            continue; /* a replay's intent is the committed twin's */
+        rc = r->err == PV_OK ? pv_intent_settle(st, &ctx->gws, r->intent_id, 1, pv_now_ms())
+                             : pv_intent_abandon(st, &ctx->gws, r->intent_id, pv_now_ms());
+        if (rc != PV_OK)
+            fprintf(stderr, "stampd: %s: intent %s: %s (the recovery finishes it)\n",
+                    ctx->server_id, r->intent_id, pv_strerror(rc));
+    }
+}
