@@ -125,7 +125,9 @@ int pv_intent_recover(struct pv_store *st, const struct pv_gateways *gws, const 
  * pv_crash_point - a test hook (docs/internals/purchase-path.md): when the
  * environment variable STAMPD_CRASH_POINT, read once, names this point
  * (borrowed), the process ends at once with _exit(137), as SIGKILL would
- * leave it. Points: "after_authorize", "after_commit".
+ * leave it. Points: "after_authorize" (any hold, purchases' auto-refills
+ * included), "after_commit" (a purchase batch or a top-up committed, not
+ * captured), "refund_after_commit" (a refund decided, the card not paid).
  */
 void pv_crash_point(const char *name);
 

@@ -61,6 +61,25 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_res *res, size_t n);
 
 /*
+ * pv_purchase_refill - after the batch (and pv_purchase_settle), for the
+ * same n jobs: each job the batch deferred for its own auto-refill
+ * (res[i].refill) gets the refill's card held under its intent, credited
+ * in a transaction of its own (charge, journal "auto_refill", intent
+ * "settling") and captured; the outcome is kept in res[i].refill (done,
+ * err, decline) and refill_id / refilled. Every deferred job
+ * (res[i].refill.deferred) must then be run again, with its res kept, in a
+ * later batch.
+ *
+ * pv_purchase_refill_record - the batch's own step (purchase.c): after a
+ * deferred job's savepoint is rolled back, write its refill's intent in the
+ * batch's transaction. PV_OK, or a store error that ends the batch.
+ */
+void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n);
+int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
+                              const struct pv_purchase_req *q, struct pv_purchase_res *r);
+
+/*
  * pv_purchase_check_price - PV_OK when q's postage is the rate of its piece
  * on its mail date at unix time now: PV_EMAILDATE outside the window, the
  * quote's error for a class or weight without a rate, PV_EPOSTAGE for any

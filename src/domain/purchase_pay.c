@@ -1,6 +1,7 @@
 /*
  * purchase_pay.c - the card stages of a purchase around its batch
- * (purchase.h): the hold before, the capture or void after.
+ * (purchase.h): the hold before, the capture or void after, and the
+ * auto-refill of a deferred job between two batches.
  *
  * The batch runs on the processor's writer thread inside one transaction,
  * and no gateway call may happen in there: a crash between an approved
@@ -12,6 +13,7 @@
  * gateway answers the same hold; recovery finds what no one finished.
  */
 #include "domain/intent.h"
+#include "domain/ledger.h"
 #include "domain/purchase.h"
 #include "stampd/error.h"
 
@@ -27,7 +29,18 @@ void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_mills due;
     int rc;
 
-    memset(r, 0, sizeof *r);
+    {
+        /* A job run again after its refill keeps what the refill did. */
+        struct pv_refill_carry carry = r->refill;
+        char refill_id[PV_REF_MAX];
+        pv_mills refilled = r->refilled;
+
+        memcpy(refill_id, r->refill_id, sizeof refill_id);
+        memset(r, 0, sizeof *r);
+        r->refill = carry;
+        memcpy(r->refill_id, refill_id, sizeof refill_id);
+        r->refilled = refilled;
+    }
     if (q->pay.method != PV_PAY_CARD)
         return;
     /* Refused anyway: hold nothing, let the batch answer it. */
@@ -114,5 +127,110 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (rc != PV_OK)
             fprintf(stderr, "stampd: %s: intent %s: %s (the recovery finishes it)\n",
                     ctx->server_id, r->intent_id, pv_strerror(rc));
+    }
+}
+
+int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
+                              const struct pv_purchase_req *q, struct pv_purchase_res *r)
+{
+    struct pv_autorefill_rec ar;
+    struct pv_payment_method_rec pm;
+    struct pv_intent_rec it;
+    int rc;
+
+    r->refill.want = 0;
+    if ((rc = pv_store_autorefill_get(st, q->customer_id, q->test, &ar)) != PV_OK ||
+        (rc = pv_store_pm_get(st, q->customer_id, ar.payment_method_id, &pm)) != PV_OK)
+        goto refused;
+    memset(&it, 0, sizeof it);
+    snprintf(it.kind, sizeof it.kind, "auto_refill");
+    pv_idem_owner(q->customer_id, q->test, it.owner);
+    snprintf(it.customer_id, sizeof it.customer_id, "%s", q->customer_id);
+    it.test = q->test;
+    /* The purchase's key: its retry after a crash adopts this refill. */
+    snprintf(it.client_key, sizeof it.client_key, "%s", q->idem_key);
+    snprintf(it.req_hash, sizeof it.req_hash, "%s", q->req_hash);
+    snprintf(it.source, sizeof it.source, "%s", pm.gateway_ref);
+    snprintf(it.payment_method_id, sizeof it.payment_method_id, "%s", pm.id);
+    snprintf(it.brand, sizeof it.brand, "%s", pm.brand);
+    snprintf(it.last4, sizeof it.last4, "%s", pm.last4);
+    snprintf(it.server_id, sizeof it.server_id, "%s", ctx->server_id);
+    it.amount = ar.amount;
+    rc = pv_intent_open(st, &it, pv_now_ms());
+    if (rc == PV_EEXIST) {
+        /* Credited before a crash: the balance holds it already. */
+        r->refill.done = 1;
+        r->refill.err = PV_OK;
+        return PV_OK;
+    }
+    if (rc != PV_OK)
+        goto refused;
+    snprintf(r->refill.intent_id, sizeof r->refill.intent_id, "%s", it.id);
+    return PV_OK;
+refused:
+    if (rc == PV_ESTORE || rc == PV_ENOMEM)
+        return rc; /* the batch's transaction cannot go on */
+    /* No refill after all (the rule or card went away): the balance decides. */
+    r->refill.done = 1;
+    r->refill.err = rc == PV_ENOTFOUND ? PV_EFUNDS : rc;
+    return PV_OK;
+}
+
+/* Hold, credit and capture one deferred job's refill; its outcome into r->refill. */
+static int refill_one(struct pv_store *st, struct pv_processor_ctx *ctx,
+                      const struct pv_purchase_req *q, struct pv_purchase_res *r)
+{
+    struct pv_gateway *gw = pv_pay_gateway(&ctx->gws, q->test);
+    struct pv_intent_rec it;
+    struct pv_charge_rec c;
+    int64_t now = pv_now_ms() / 1000;
+    int rc;
+
+    if ((rc = pv_store_intent_get(st, r->refill.intent_id, &it)) != PV_OK)
+        return rc;
+    if ((rc = pv_intent_authorize(st, gw, &it, r->refill.decline, pv_now_ms())) != PV_OK)
+        return rc == PV_EIO ? PV_EGATEWAY : rc;
+    memset(&c, 0, sizeof c);
+    snprintf(c.id, sizeof c.id, "%s", it.charge_id);
+    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
+    c.test = q->test;
+    snprintf(c.purpose, sizeof c.purpose, "auto_refill");
+    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", it.payment_method_id);
+    snprintf(c.brand, sizeof c.brand, "%s", it.brand);
+    snprintf(c.last4, sizeof c.last4, "%s", it.last4);
+    c.amount = it.amount;
+    c.created = now;
+    if ((rc = pv_new_id("arf", c.ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
+        goto abandon;
+    /* Under the writer lock, like every writer of a customer's money. */
+    if ((rc = pv_store_lock_writer(st)) != PV_OK ||
+        (rc = pv_pay_book(st, &c, "auto_refill", now)) != PV_OK ||
+        (rc = pv_store_intent_move(st, it.id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL, c.ref,
+                                   ctx->server_id, 0, pv_now_ms())) != PV_OK ||
+        (rc = pv_store_commit(st)) != PV_OK) {
+        pv_store_rollback(st);
+        goto abandon;
+    }
+    pv_intent_settle(st, &ctx->gws, it.id, 1, pv_now_ms());
+    snprintf(r->refill_id, sizeof r->refill_id, "%s", c.id);
+    r->refilled = c.amount;
+    return PV_OK;
+abandon:
+    pv_intent_abandon(st, &ctx->gws, it.id, pv_now_ms());
+    return rc;
+}
+
+void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pv_purchase_res *r = &res[i];
+
+        if (!r->refill.deferred || !r->refill.intent_id[0] || r->refill.done)
+            continue;
+        r->refill.err = refill_one(st, ctx, &reqs[i], r);
+        r->refill.done = 1;
+        if (r->refill.err != PV_OK && r->refill.err != PV_ECARDDECLINED)
+            r->refill.decline[0] = '\0';
     }
 }

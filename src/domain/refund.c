@@ -190,7 +190,7 @@ int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const 
     free(rec);
     if (rc == PV_OK && intent_id[0]) {
         /* Decided and committed: now the card. Left pending, the recovery pays it. */
-        pv_crash_point("after_commit");
+        pv_crash_point("refund_after_commit");
         pv_intent_refund(st, gws, intent_id, pv_now_ms());
     }
     return rc;

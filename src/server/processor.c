@@ -89,8 +89,9 @@ static void *writer(void *arg)
 {
     struct pv_processor *p = arg;
     struct pv_job *batch[BATCH_MAX];
+    struct pv_job *deferred = NULL, *deferred_tail = NULL;
     struct timespec until;
-    size_t n, i;
+    size_t n, i, waiting;
 
     for (;;) {
         tick(p);
@@ -120,15 +121,41 @@ static void *writer(void *arg)
 
         for (i = 0; i < n; i++) {
             p->reqs[i] = batch[i]->req;
+            p->res[i] = batch[i]->res; /* zero, or what a deferred job carries */
             pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
         }
         pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
         pv_purchase_settle(p->st, &p->ctx, p->res, n);
+        pv_purchase_refill(p->st, &p->ctx, p->reqs, p->res, n);
+        waiting = 0;
         for (i = 0; i < n; i++) {
             batch[i]->res = p->res[i];
+            if (p->res[i].refill.deferred) {
+                /* Run again after its (or another job's) auto-refill. */
+                batch[i]->next = NULL;
+                if (deferred_tail)
+                    deferred_tail->next = batch[i];
+                else
+                    deferred = batch[i];
+                deferred_tail = batch[i];
+                waiting += !p->res[i].refill.intent_id[0];
+                continue;
+            }
             if (p->res[i].err == PV_OK && !p->res[i].replayed)
                 atomic_fetch_add(&p->served, 1);
             batch[i]->on_reply(batch[i]);
+        }
+        if (deferred) {
+            pthread_mutex_lock(&p->mu);
+            deferred_tail->next = p->head;
+            p->head = deferred;
+            if (!p->tail)
+                p->tail = deferred_tail;
+            pthread_mutex_unlock(&p->mu);
+            deferred = deferred_tail = NULL;
+            /* Only jobs waiting for another processor's refill: do not spin. */
+            if (waiting == n)
+                nanosleep(&(struct timespec){0, 5000000L}, NULL);
         }
     }
     return NULL;

@@ -17,6 +17,10 @@ card path, as SIGKILL would:
    at start captures it; a retry replays the indicium.
 4. A top-up crashed after its authorization, then retried: one hold,
    captured once, the balance credited once.
+5. An auto-refill crashed after its authorization, the purchase retried:
+   the refill's hold is found again and credited once.
+6. A refund to a card crashed after its decision committed: the recovery
+   pays it at the gateway, once.
 Every run ends with the journal's invariant: each approved authorization
 is captured or voided exactly once, each captured one is a charge stampd
 recorded, and no client key was captured twice.
@@ -184,6 +188,54 @@ class PaymentIntents(unittest.TestCase):
         self.assertEqual(j["charge"]["id"], self.auths(key)[0]["id"])
         self.assertEqual(len(self.auths(key)), 1)
         self.assertEqual(self.srv.balance(self.srv.customer_key), before + 25000)
+        self.srv.stop()
+        self.check_invariant()
+
+    def test_auto_refill_crash_after_authorize_then_retry(self):
+        key = "refill-crash"
+        cust = self.srv.customer("refill@example.com", "1.00")
+        self.start()
+        st, _, pm = self.srv.request("POST", "/v1/payment-methods", key=cust, body={"card": CARD})
+        self.assertEqual(st, 201, pm)
+        st, _, j = self.srv.request("PUT", "/v1/account/auto-refill", key=cust,
+                                    body={"enabled": True, "trigger": "5.00", "amount": "20.00",
+                                          "payment_method_id": pm["id"]})
+        self.assertEqual(st, 200, j)
+        self.srv.stop()
+        self.start(crash="after_authorize")
+        self.crashed(lambda: self.srv.buy(cust, key, LETTER))
+        first = self.auths(key)
+        self.assertEqual([a["key"].split(":")[0] for a in first], ["auto_refill"], first)
+        self.start()
+        st, _, j = self.srv.buy(cust, key, LETTER)
+        self.assertEqual(st, 201, j)
+        self.assertEqual(j["payment"]["auto_refill"]["charge_id"], first[0]["id"])
+        self.assertEqual(len(self.auths(key)), 1)
+        self.assertEqual(self.srv.balance(cust), 1000 + 20000 - j["postage_mills"])
+        self.srv.stop()
+        self.check_invariant()
+
+    def test_refund_crash_after_commit(self):
+        key = "refund-crash"
+        self.start()
+        st, _, ind = self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY))
+        self.assertEqual(st, 201, ind)
+        self.srv.stop()
+        self.start(crash="refund_after_commit")
+        self.crashed(lambda: self.srv.request("POST", "/v1/indicia/%s/refund" % ind["id"],
+                                              key=self.srv.customer_key))
+        self.assertFalse([e for e in self.events() if e["op"] == "refund"])
+        self.start(extra=["--payment-recovery-after", "1"])
+        self.wait_for(lambda: [e for e in self.events() if e["op"] == "refund"], "the refund")
+        refunds = [e for e in self.events() if e["op"] == "refund"]
+        self.assertEqual([(e["id"], e["amount"]) for e in refunds],
+                         [(ind["payment"]["charge_id"], ind["postage_mills"])])
+        st, _, again = self.srv.request("POST", "/v1/indicia/%s/refund" % ind["id"],
+                                        key=self.srv.customer_key)
+        self.assertEqual((st, again["status"], again["reason"]), (200, "denied",
+                                                                   "already_refunded"), again)
+        time.sleep(1.5)  # a recovery round more pays nothing again
+        self.assertEqual(len([e for e in self.events() if e["op"] == "refund"]), 1)
         self.srv.stop()
         self.check_invariant()
 

@@ -207,11 +207,31 @@ static inline int denv_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                              size_t n, int64_t now)
 {
     int rc;
+    size_t i, k;
 
-    for (size_t i = 0; i < n; i++)
+    for (i = 0; i < n; i++)
+        memset(&res[i], 0, sizeof res[i]);
+    for (i = 0; i < n; i++)
         pv_purchase_authorize(st, ctx, &reqs[i], &res[i], now == PV_NOW_AT_LOCK ? pv_now() : now);
     rc = pv_purchase_batch(st, ctx, reqs, res, n, now);
     pv_purchase_settle(st, ctx, res, n);
+    pv_purchase_refill(st, ctx, reqs, res, n);
+    /* The writer runs deferred jobs again after their refills, one by one here. */
+    for (k = 0; k < 300; k++) {
+        int again = 0;
+        for (i = 0; i < n; i++) {
+            if (!res[i].refill.deferred)
+                continue;
+            again = 1;
+            pv_purchase_authorize(st, ctx, &reqs[i], &res[i],
+                                  now == PV_NOW_AT_LOCK ? pv_now() : now);
+            pv_purchase_batch(st, ctx, &reqs[i], &res[i], 1, now);
+            pv_purchase_settle(st, ctx, &res[i], 1);
+            pv_purchase_refill(st, ctx, &reqs[i], &res[i], 1);
+        }
+        if (!again)
+            break;
+    }
     return rc;
 }
 
