@@ -252,11 +252,11 @@
     X(INTENT_INSERT,                                                                               \
       BOTH("INSERT INTO pay_intents(" INTENT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
            "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"))                              \
-    X(INTENT_GET, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE id = $1"))                  \
+    X(INTENT_GET, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE id = $1"))                   \
     X(INTENT_EXISTS, BOTH("SELECT 1 FROM pay_intents WHERE id = $1"))                              \
     X(INTENT_LATEST, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
                           "owner = $2 AND client_key = $3 ORDER BY attempt DESC LIMIT 1"))         \
-    /* The guard (state, and how old) is the concurrency: one mover wins. */                      \
+    /* The guard (state, and how old) is the concurrency: one mover wins. */                       \
     X(INTENT_MOVE,                                                                                 \
       BOTH("UPDATE pay_intents SET state = $1, charge_id = COALESCE($2, charge_id), "              \
            "ref = COALESCE($3, ref), server_id = COALESCE($4, server_id), updated = $5 "           \
@@ -265,7 +265,7 @@
                        "updated < $2 ORDER BY updated, id LIMIT $3"))                              \
     X(INTENT_ACTIVE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
                           "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
-                          "ORDER BY created DESC, id DESC LIMIT 1"))                                \
+                          "ORDER BY created DESC, id DESC LIMIT 1"))                               \
     /* One row per journal: an account may have several lines in one entry. */                     \
     X(ACCOUNT_LINES,                                                                               \
       BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "       \
