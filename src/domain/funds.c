@@ -67,26 +67,6 @@ int pv_funds_replay(struct pv_store *st, const char *customer_id, int test, cons
     return replay(st, customer_id, test, owner, key, req_hash, res);
 }
 
-/* The top-up's intent: what pv_intent_open needs, from the request. */
-static void intent_of(struct pv_intent_rec *it, const char *owner, const char *customer_id,
-                      int test, const char *idem_key, const char *req_hash, pv_mills amount,
-                      const struct pv_payment *pay)
-{
-    memset(it, 0, sizeof *it);
-    snprintf(it->kind, sizeof it->kind, "funds");
-    snprintf(it->owner, sizeof it->owner, "%s", owner);
-    snprintf(it->customer_id, sizeof it->customer_id, "%s", customer_id);
-    it->test = test;
-    snprintf(it->client_key, sizeof it->client_key, "%s", idem_key);
-    snprintf(it->req_hash, sizeof it->req_hash, "%s", req_hash);
-    snprintf(it->source, sizeof it->source, "%s", pay->source);
-    snprintf(it->payment_method_id, sizeof it->payment_method_id, "%s", pay->payment_method_id);
-    snprintf(it->brand, sizeof it->brand, "%s", pay->brand);
-    snprintf(it->last4, sizeof it->last4, "%s", pay->last4);
-    snprintf(it->server_id, sizeof it->server_id, "front");
-    it->amount = amount;
-}
-
 /* In one transaction: the charge, its journal, the idempotency record, the intent settling. */
 static int credit(struct pv_store *st, const struct pv_intent_rec *it, const char *owner,
                   const char *key, const char *req_hash, int64_t now, struct pv_funds_res *res)
@@ -155,7 +135,8 @@ int pv_funds_add(struct pv_store *st, const struct pv_gateways *gws, const char 
         return rc;
 
     /* The intent is committed before the card is touched (intent.h). */
-    intent_of(&it, owner, customer_id, test, idem_key, req_hash, amount, pay);
+    pv_intent_draft(&it, "funds", owner, customer_id, test, idem_key, req_hash, amount, pay,
+                    "front");
     rc = pv_intent_open(st, &it, pv_now_ms());
     if (rc == PV_EEXIST) /* a twin's top-up committed since the replay check above */
         return replay(st, customer_id, test, owner, key, req_hash, res);

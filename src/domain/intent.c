@@ -53,6 +53,29 @@ static int is(const struct pv_intent_rec *it, const char *state)
     return strcmp(it->state, state) == 0;
 }
 
+void pv_intent_draft(struct pv_intent_rec *it, const char *kind, const char *owner,
+                     const char *customer_id, int test, const char *client_key,
+                     const char *req_hash, pv_mills amount, const struct pv_payment *card,
+                     const char *server_id)
+{
+    memset(it, 0, sizeof *it);
+    snprintf(it->kind, sizeof it->kind, "%s", kind);
+    snprintf(it->owner, sizeof it->owner, "%s", owner);
+    snprintf(it->customer_id, sizeof it->customer_id, "%s", customer_id);
+    it->test = test;
+    snprintf(it->client_key, sizeof it->client_key, "%s", client_key);
+    snprintf(it->req_hash, sizeof it->req_hash, "%s", req_hash ? req_hash : "");
+    it->amount = amount;
+    if (card) {
+        snprintf(it->source, sizeof it->source, "%s", card->source);
+        snprintf(it->payment_method_id, sizeof it->payment_method_id, "%s",
+                 card->payment_method_id);
+        snprintf(it->brand, sizeof it->brand, "%s", card->brand);
+        snprintf(it->last4, sizeof it->last4, "%s", card->last4);
+    }
+    snprintf(it->server_id, sizeof it->server_id, "%s", server_id);
+}
+
 int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms)
 {
     struct pv_intent_rec old;

@@ -52,6 +52,18 @@ void pv_intent_key(const char *kind, const char *owner, const char *client_key, 
                    char out[PV_IDEM_KEY_MAX]);
 
 /*
+ * pv_intent_draft - clear *it (the caller's) and fill what every intent
+ * needs: kind, owner (pv_idem_owner of customer_id and test), customer_id,
+ * test, client_key,
+ * req_hash (NULL: ""), amount, the card (source, saved card id, brand,
+ * last4 of card; NULL: none) and server_id. Strings borrowed and copied.
+ */
+void pv_intent_draft(struct pv_intent_rec *it, const char *kind, const char *owner,
+                     const char *customer_id, int test, const char *client_key,
+                     const char *req_hash, pv_mills amount, const struct pv_payment *card,
+                     const char *server_id);
+
+/*
  * pv_intent_open - find or record, outside any transaction, the intent for
  * it->kind, it->owner and it->client_key (it is the caller's: kind, owner,
  * customer_id, test, client_key, req_hash, source, payment_method_id,

@@ -66,19 +66,8 @@ void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
         return;
     }
 
-    memset(&it, 0, sizeof it);
-    snprintf(it.kind, sizeof it.kind, "purchase");
-    snprintf(it.owner, sizeof it.owner, "%s", owner);
-    snprintf(it.customer_id, sizeof it.customer_id, "%s", q->customer_id);
-    it.test = q->test;
-    snprintf(it.client_key, sizeof it.client_key, "%s", q->idem_key);
-    snprintf(it.req_hash, sizeof it.req_hash, "%s", q->req_hash);
-    snprintf(it.source, sizeof it.source, "%s", q->pay.source);
-    snprintf(it.payment_method_id, sizeof it.payment_method_id, "%s", q->pay.payment_method_id);
-    snprintf(it.brand, sizeof it.brand, "%s", q->pay.brand);
-    snprintf(it.last4, sizeof it.last4, "%s", q->pay.last4);
-    snprintf(it.server_id, sizeof it.server_id, "%s", ctx->server_id);
-    it.amount = due;
+    pv_intent_draft(&it, "purchase", owner, q->customer_id, q->test, q->idem_key, q->req_hash, due,
+                    &q->pay, ctx->server_id);
     if (!pv_pay_gateway(&ctx->gws, q->test)) {
         r->pre_err = PV_ENOGATEWAY;
         return;
@@ -135,27 +124,25 @@ int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
 {
     struct pv_autorefill_rec ar;
     struct pv_payment_method_rec pm;
+    struct pv_payment card;
     struct pv_intent_rec it;
+    char owner[PV_ID_MAX];
     int rc;
 
     r->refill.want = 0;
     if ((rc = pv_store_autorefill_get(st, q->customer_id, q->test, &ar)) != PV_OK ||
         (rc = pv_store_pm_get(st, q->customer_id, ar.payment_method_id, &pm)) != PV_OK)
         goto refused;
-    memset(&it, 0, sizeof it);
-    snprintf(it.kind, sizeof it.kind, "auto_refill");
-    pv_idem_owner(q->customer_id, q->test, it.owner);
-    snprintf(it.customer_id, sizeof it.customer_id, "%s", q->customer_id);
-    it.test = q->test;
+    memset(&card, 0, sizeof card);
+    card.method = PV_PAY_CARD;
+    snprintf(card.source, sizeof card.source, "%s", pm.gateway_ref);
+    snprintf(card.payment_method_id, sizeof card.payment_method_id, "%s", pm.id);
+    snprintf(card.brand, sizeof card.brand, "%s", pm.brand);
+    snprintf(card.last4, sizeof card.last4, "%s", pm.last4);
     /* The purchase's key: its retry after a crash adopts this refill. */
-    snprintf(it.client_key, sizeof it.client_key, "%s", q->idem_key);
-    snprintf(it.req_hash, sizeof it.req_hash, "%s", q->req_hash);
-    snprintf(it.source, sizeof it.source, "%s", pm.gateway_ref);
-    snprintf(it.payment_method_id, sizeof it.payment_method_id, "%s", pm.id);
-    snprintf(it.brand, sizeof it.brand, "%s", pm.brand);
-    snprintf(it.last4, sizeof it.last4, "%s", pm.last4);
-    snprintf(it.server_id, sizeof it.server_id, "%s", ctx->server_id);
-    it.amount = ar.amount;
+    pv_idem_owner(q->customer_id, q->test, owner);
+    pv_intent_draft(&it, "auto_refill", owner, q->customer_id, q->test, q->idem_key, q->req_hash,
+                    ar.amount, &card, ctx->server_id);
     rc = pv_intent_open(st, &it, pv_now_ms());
     if (rc == PV_EEXIST) {
         /* Credited before a crash: the balance holds it already. */

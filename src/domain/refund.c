@@ -64,24 +64,22 @@ static int refund_intent(struct pv_store *st, const struct pv_charge_rec *c,
                          const struct pv_refund_rec *r, char intent_id[PV_ID_MAX])
 {
     struct pv_intent_rec it;
+    struct pv_payment card;
+    char owner[PV_ID_MAX];
     int rc;
 
-    memset(&it, 0, sizeof it);
-    snprintf(it.kind, sizeof it.kind, "refund");
-    pv_idem_owner(c->customer_id, c->test, it.owner);
-    snprintf(it.customer_id, sizeof it.customer_id, "%s", c->customer_id);
-    it.test = c->test;
-    snprintf(it.client_key, sizeof it.client_key, "%s", r->id);
+    memset(&card, 0, sizeof card);
+    snprintf(card.payment_method_id, sizeof card.payment_method_id, "%s", c->payment_method_id);
+    snprintf(card.brand, sizeof card.brand, "%s", c->brand);
+    snprintf(card.last4, sizeof card.last4, "%s", c->last4);
+    pv_idem_owner(c->customer_id, c->test, owner);
+    pv_intent_draft(&it, "refund", owner, c->customer_id, c->test, r->id, NULL, r->amount, &card,
+                    "front");
     it.attempt = 1;
     pv_intent_key(it.kind, it.owner, it.client_key, 1, it.gateway_key);
-    snprintf(it.payment_method_id, sizeof it.payment_method_id, "%s", c->payment_method_id);
-    snprintf(it.brand, sizeof it.brand, "%s", c->brand);
-    snprintf(it.last4, sizeof it.last4, "%s", c->last4);
-    it.amount = r->amount;
     snprintf(it.state, sizeof it.state, "%s", PV_INTENT_PENDING);
     snprintf(it.charge_id, sizeof it.charge_id, "%s", c->id);
     snprintf(it.ref, sizeof it.ref, "%s", r->id);
-    snprintf(it.server_id, sizeof it.server_id, "front");
     it.created = it.updated = pv_now_ms();
     if ((rc = pv_new_id("pi", it.id)) != PV_OK || (rc = pv_store_intent_insert(st, &it)) != PV_OK)
         return rc;

@@ -543,7 +543,12 @@ static int record(struct sandbox *sb, int op, const char *key, struct sb_charge 
     return add_event(sb, op, key, c, amount);
 }
 
-static int sb_capture(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key)
+/*
+ * capture, void and refund: the key's earlier answer, or the call made and
+ * recorded under both locks. amount is the refund's (0 otherwise).
+ */
+static int finish_call(struct pv_gateway *gw, int op, const char *charge_id, pv_mills amount,
+                       const char *idempotency_key, pv_mills *refunded_total)
 {
     struct sandbox *sb = (struct sandbox *) gw;
     struct sb_charge *c;
@@ -555,71 +560,51 @@ static int sb_capture(struct pv_gateway *gw, const char *charge_id, const char *
     pthread_mutex_lock(&sb->mu);
     if ((rc = journal_begin(sb)) != PV_OK)
         goto unlock;
-    rc = lookup(sb, OP_CAPTURE, charge_id, idempotency_key, 0, &c, &fresh);
+    rc = lookup(sb, op, charge_id, idempotency_key, amount, &c, &fresh);
     if (rc == PV_OK && fresh) {
-        if (c->state == ST_VOIDED)
-            rc = PV_EPAYSTATE;
-        else if (c->state == ST_AUTHORIZED)
-            rc = record(sb, OP_CAPTURE, idempotency_key, c, c->amount);
+        if (op == OP_CAPTURE)
+            /* Captured already: the same answer. Released: too late. */
+            rc = c->state == ST_VOIDED       ? PV_EPAYSTATE
+                 : c->state == ST_AUTHORIZED ? record(sb, OP_CAPTURE, idempotency_key, c, c->amount)
+                                             : PV_OK;
+        else if (op == OP_VOID)
+            /* A hold is released whole; a captured charge gives back what is left of it. */
+            rc = c->state == ST_VOIDED
+                     ? PV_OK
+                     : record(sb, OP_VOID, idempotency_key, c,
+                              c->state == ST_AUTHORIZED ? c->amount : c->amount - c->refunded);
+        else
+            rc = c->state != ST_CAPTURED ? PV_EPAYSTATE
+                                         : record(sb, OP_REFUND, idempotency_key, c, amount);
     }
-    journal_end(sb);
-unlock:
-    pthread_mutex_unlock(&sb->mu);
-    return rc;
-}
-
-static int sb_void(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key)
-{
-    struct sandbox *sb = (struct sandbox *) gw;
-    struct sb_charge *c;
-    int rc, fresh;
-
-    if (!key_ok(idempotency_key))
-        return PV_EIDEMREQUIRED;
-    latency(sb);
-    pthread_mutex_lock(&sb->mu);
-    if ((rc = journal_begin(sb)) != PV_OK)
-        goto unlock;
-    rc = lookup(sb, OP_VOID, charge_id, idempotency_key, 0, &c, &fresh);
-    /* A hold is released whole; a captured charge gives back what is left of it. */
-    if (rc == PV_OK && fresh && c->state != ST_VOIDED)
-        rc = record(sb, OP_VOID, idempotency_key, c,
-                    c->state == ST_AUTHORIZED ? c->amount : c->amount - c->refunded);
-    journal_end(sb);
-unlock:
-    pthread_mutex_unlock(&sb->mu);
-    return rc;
-}
-
-static int sb_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
-                     const char *idempotency_key, pv_mills *refunded_total)
-{
-    struct sandbox *sb = (struct sandbox *) gw;
-    struct sb_charge *c;
-    int rc, fresh;
-
-    if (refunded_total)
-        *refunded_total = 0;
-    if (amount <= 0)
-        return PV_EINVAL;
-    if (amount > PV_MILLS_MAX)
-        return PV_EOVERFLOW;
-    if (!key_ok(idempotency_key))
-        return PV_EIDEMREQUIRED;
-    latency(sb);
-    pthread_mutex_lock(&sb->mu);
-    if ((rc = journal_begin(sb)) != PV_OK)
-        goto unlock;
-    rc = lookup(sb, OP_REFUND, charge_id, idempotency_key, amount, &c, &fresh);
-    if (rc == PV_OK && fresh)
-        rc = c->state != ST_CAPTURED ? PV_EPAYSTATE
-                                     : record(sb, OP_REFUND, idempotency_key, c, amount);
     if (rc == PV_OK && refunded_total && c)
         *refunded_total = c->refunded;
     journal_end(sb);
 unlock:
     pthread_mutex_unlock(&sb->mu);
     return rc;
+}
+
+static int sb_capture(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key)
+{
+    return finish_call(gw, OP_CAPTURE, charge_id, 0, idempotency_key, NULL);
+}
+
+static int sb_void(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key)
+{
+    return finish_call(gw, OP_VOID, charge_id, 0, idempotency_key, NULL);
+}
+
+static int sb_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
+                     const char *idempotency_key, pv_mills *refunded_total)
+{
+    if (refunded_total)
+        *refunded_total = 0;
+    if (amount <= 0)
+        return PV_EINVAL;
+    if (amount > PV_MILLS_MAX)
+        return PV_EOVERFLOW;
+    return finish_call(gw, OP_REFUND, charge_id, amount, idempotency_key, refunded_total);
 }
 
 static void sb_close(struct pv_gateway *gw)
