@@ -168,31 +168,95 @@ int pv_intent_authorize(struct pv_store *st, struct pv_gateway *gw, struct pv_in
     return out;
 }
 
-/* Capture or void it at its gateway and record the end state; it is in `from`. */
-static int finish(struct pv_store *st, const struct pv_gateways *gws,
-                  const struct pv_intent_rec *it, int capture, int64_t now_ms)
+/* Capture or void it at its gateway (nothing held: nothing to do). */
+static int gateway_finish(const struct pv_gateways *gws, const struct pv_intent_rec *it,
+                          int capture)
 {
     struct pv_gateway *gw = pv_pay_gateway(gws, it->test);
     char key[PV_IDEM_KEY_MAX + 16];
     int rc;
 
-    if (!it->charge_id[0]) /* nothing was ever held */
-        return pv_store_intent_move(st, it->id, it->state, PV_INTENT_VOIDED, NULL, NULL, NULL, 0,
-                                    now_ms);
+    if (!it->charge_id[0])
+        return PV_OK;
     if (!gw)
         return PV_ENOGATEWAY;
     sub_key(it->gateway_key, capture ? ":capture" : ":void", key);
     rc = capture ? pv_gateway_capture(gw, it->charge_id, key)
                  : pv_gateway_void(gw, it->charge_id, key);
-    if (rc != PV_OK) {
+    if (rc != PV_OK)
         fprintf(stderr, "stampd: intent %s: cannot %s %s: %s (retried by the recovery)\n", it->id,
                 capture ? "capture" : "void", it->charge_id, pv_strerror(rc));
-        return rc;
-    }
-    rc =
+    return rc;
+}
+
+/* The end state of it, which is in it->state; someone else recording it is fine. */
+static int record_end(struct pv_store *st, const struct pv_intent_rec *it, int capture,
+                      int64_t now_ms)
+{
+    int rc =
         pv_store_intent_move(st, it->id, it->state, capture ? PV_INTENT_CAPTURED : PV_INTENT_VOIDED,
                              NULL, NULL, NULL, 0, now_ms);
-    return rc == PV_EPAYSTATE ? PV_OK : rc; /* someone else recorded it */
+
+    return rc == PV_EPAYSTATE ? PV_OK : rc;
+}
+
+/* Capture or void it at its gateway and record the end state. */
+static int finish(struct pv_store *st, const struct pv_gateways *gws,
+                  const struct pv_intent_rec *it, int capture, int64_t now_ms)
+{
+    int rc = gateway_finish(gws, it, capture);
+
+    return rc == PV_OK ? record_end(st, it, capture, now_ms) : rc;
+}
+
+int pv_intent_settle_batch(struct pv_store *st, const struct pv_gateways *gws,
+                           const char *const *ids, const int *capture, size_t n, int64_t now_ms)
+{
+    struct pv_intent_rec *its;
+    int *ok, rc = PV_OK, give_up = 0;
+    size_t i;
+
+    if (n == 0)
+        return PV_OK;
+    its = calloc(n, sizeof *its);
+    ok = calloc(n, sizeof *ok);
+    if (!its || !ok) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < n && rc == PV_OK; i++) {
+        rc = pv_store_intent_get(st, ids[i], &its[i]);
+        give_up |= !capture[i] && is(&its[i], PV_INTENT_AUTHORIZED);
+    }
+    /* Holds of a batch that did not commit: given up first, in one transaction. */
+    if (rc == PV_OK && give_up && (rc = pv_store_begin(st)) == PV_OK) {
+        for (i = 0; i < n && rc == PV_OK; i++) {
+            if (capture[i] || !is(&its[i], PV_INTENT_AUTHORIZED))
+                continue;
+            rc = pv_store_intent_move(st, its[i].id, PV_INTENT_AUTHORIZED, PV_INTENT_VOIDING, NULL,
+                                      NULL, NULL, 0, now_ms);
+            if (rc == PV_OK)
+                snprintf(its[i].state, sizeof its[i].state, "%s", PV_INTENT_VOIDING);
+            rc = rc == PV_EPAYSTATE ? PV_OK : rc;
+        }
+        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+    }
+    if (rc != PV_OK)
+        goto out;
+    for (i = 0; i < n; i++)
+        ok[i] = is(&its[i], capture[i] ? PV_INTENT_SETTLING : PV_INTENT_VOIDING) &&
+                gateway_finish(gws, &its[i], capture[i]) == PV_OK;
+    /* The end states of the batch: one commit. */
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        goto out;
+    for (i = 0; i < n && rc == PV_OK; i++)
+        if (ok[i])
+            rc = record_end(st, &its[i], capture[i], now_ms);
+    rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+out:
+    free(its);
+    free(ok);
+    return rc;
 }
 
 int pv_intent_settle(struct pv_store *st, const struct pv_gateways *gws, const char *id,

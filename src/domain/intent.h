@@ -102,6 +102,17 @@ int pv_intent_settle(struct pv_store *st, const struct pv_gateways *gws, const c
                      int capture, int64_t now_ms);
 
 /*
+ * pv_intent_settle_batch - pv_intent_settle and pv_intent_abandon for the n
+ * intents ids[i] (borrowed) of a batch: capture[i] != 0 captures a
+ * "settling" one, 0 voids a "voiding" one (an "authorized" one is moved to
+ * "voiding" first). The gateway calls come first, then the end states in
+ * one transaction. A gateway failure leaves its intent for the recovery.
+ * Returns PV_OK or a store error.
+ */
+int pv_intent_settle_batch(struct pv_store *st, const struct pv_gateways *gws,
+                           const char *const *ids, const int *capture, size_t n, int64_t now_ms);
+
+/*
  * pv_intent_abandon - the caller's transaction did not commit: move an
  * authorized intent (id borrowed) to "voiding" and void it. A lost race
  * (someone settled or voided it already) is not an error.

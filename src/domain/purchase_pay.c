@@ -18,6 +18,7 @@
 #include "stampd/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
@@ -98,25 +99,34 @@ void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
 void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_res *res, size_t n)
 {
-    size_t i;
-    int rc, any = 0;
+    const char **ids = NULL;
+    int *capture = NULL, rc;
+    size_t i, k = 0;
 
     for (i = 0; i < n; i++)
-        any |= res[i].held;
-    if (!any)
+        k += res[i].held && !res[i].replayed; /* a replay's intent is the committed twin's */
+    if (k == 0)
         return;
     pv_crash_point("after_commit");
-    for (i = 0; i < n; i++) {
-        const struct pv_purchase_res *r = &res[i];
-
-        if (!r->held || r->replayed)
-            continue; /* a replay's intent is the committed twin's */
-        rc = r->err == PV_OK ? pv_intent_settle(st, &ctx->gws, r->intent_id, 1, pv_now_ms())
-                             : pv_intent_abandon(st, &ctx->gws, r->intent_id, pv_now_ms());
-        if (rc != PV_OK)
-            fprintf(stderr, "stampd: %s: intent %s: %s (the recovery finishes it)\n",
-                    ctx->server_id, r->intent_id, pv_strerror(rc));
+    ids = calloc(k, sizeof *ids);
+    capture = calloc(k, sizeof *capture);
+    if (!ids || !capture) {
+        rc = PV_ENOMEM;
+        goto out;
     }
+    for (i = 0, k = 0; i < n; i++) {
+        if (!res[i].held || res[i].replayed)
+            continue;
+        ids[k] = res[i].intent_id;
+        capture[k++] = res[i].err == PV_OK;
+    }
+    rc = pv_intent_settle_batch(st, &ctx->gws, ids, capture, k, pv_now_ms());
+out:
+    if (rc != PV_OK)
+        fprintf(stderr, "stampd: %s: settling card payments: %s (the recovery finishes them)\n",
+                ctx->server_id, pv_strerror(rc));
+    free(ids);
+    free(capture);
 }
 
 int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,

@@ -2,7 +2,8 @@
  * test_intent.c - payment intents (src/domain/intent.c, the pay_intents
  * store operations): gateway keys from client keys, adoption by a retry
  * and new attempts only after a void or decline, guarded state moves, the
- * settle and abandon steps, and the recovery of what a crash left.
+ * settle and abandon steps (one by one and for a batch), and the recovery
+ * of what a crash left.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +211,45 @@ static void test_recover(void **state)
     free(ch);
 }
 
+static void test_settle_batch(void **state)
+{
+    struct denv *e = *state;
+    struct pv_intent_rec a, b, c;
+    const char *ids[3];
+    int capture[3] = {1, 0, 0};
+    char decline[24];
+
+    draft(e, "sa", "h", &a);
+    draft(e, "sb", "h", &b);
+    draft(e, "sc", "h", &c);
+    assert_int_equal(pv_intent_open(e->st, &a, T0), PV_OK);
+    assert_int_equal(pv_intent_open(e->st, &b, T0), PV_OK);
+    assert_int_equal(pv_intent_open(e->st, &c, T0), PV_OK);
+    assert_int_equal(pv_intent_authorize(e->st, e->gws.live, &a, decline, T0), PV_OK);
+    assert_int_equal(pv_intent_authorize(e->st, e->gws.live, &b, decline, T0), PV_OK);
+    assert_int_equal(pv_intent_authorize(e->st, e->gws.live, &c, decline, T0), PV_OK);
+    /* a committed, b's job failed in a committed batch, c's batch did not commit. */
+    assert_int_equal(pv_store_intent_move(e->st, a.id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING,
+                                          NULL, "ind_a", NULL, 0, T0),
+                     PV_OK);
+    assert_int_equal(pv_store_intent_move(e->st, b.id, PV_INTENT_AUTHORIZED, PV_INTENT_VOIDING,
+                                          NULL, NULL, NULL, 0, T0),
+                     PV_OK);
+    ids[0] = a.id;
+    ids[1] = b.id;
+    ids[2] = c.id;
+    assert_int_equal(pv_intent_settle_batch(e->st, &e->gws, ids, capture, 3, T0 + 1), PV_OK);
+    state_is(e, a.id, PV_INTENT_CAPTURED);
+    state_is(e, b.id, PV_INTENT_VOIDED);
+    state_is(e, c.id, PV_INTENT_VOIDED);
+    assert_int_equal(pv_gateway_refund(e->gws.live, a.charge_id, 740, "ra", NULL), PV_OK);
+    assert_int_equal(pv_gateway_capture(e->gws.live, b.charge_id, "cb"), PV_EPAYSTATE);
+    assert_int_equal(pv_gateway_capture(e->gws.live, c.charge_id, "cc"), PV_EPAYSTATE);
+    /* Again: finished already, nothing moves. */
+    assert_int_equal(pv_intent_settle_batch(e->st, &e->gws, ids, capture, 3, T0 + 2), PV_OK);
+    state_is(e, a.id, PV_INTENT_CAPTURED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +257,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_adopt_then_new_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declines_and_guards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_batch, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
