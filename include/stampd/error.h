@@ -87,19 +87,14 @@
       "use a password of 10 to 128 characters, or log in if the email has an account")      \
     X(EPOSTAGE, -63, 422, "postage_mismatch",                                               \
       "postage does not match the rate for the piece")                                     \
-    /* -64..-69 belong to other branches of session 4; placeholders until the merge. */       \
-    X(ERESERVED64, -64, 500, "internal_error", "reserved")                                 \
-    X(ERESERVED65, -65, 500, "internal_error", "reserved")                                 \
-    X(ERESERVED66, -66, 500, "internal_error", "reserved")                                 \
-    X(ERESERVED67, -67, 500, "internal_error", "reserved")                                 \
-    X(ERESERVED68, -68, 500, "internal_error", "reserved")                                 \
-    X(ERESERVED69, -69, 500, "internal_error", "reserved")                                 \
-    X(EMODULE, -70, 503, "crypto_module_unavailable",                                      \
+    X(EPAYSTATE, -64, 409, "payment_state_conflict",                                        \
+      "the card payment is not in a state that allows this")                              \
+    X(EMODULE, -65, 503, "crypto_module_unavailable",                                      \
       "the PKCS#11 module cannot be loaded")                                                \
-    X(ETOKEN, -71, 503, "crypto_token_not_found",                                          \
+    X(ETOKEN, -66, 503, "crypto_token_not_found",                                          \
       "the crypto module has no token with that label")                                     \
-    X(EPIN, -72, 503, "crypto_pin_incorrect", "the crypto token refused the PIN")          \
-    X(EKEYMODULE, -73, 503, "psd_key_not_in_module",                                       \
+    X(EPIN, -67, 503, "crypto_pin_incorrect", "the crypto token refused the PIN")          \
+    X(EKEYMODULE, -68, 503, "psd_key_not_in_module",                                       \
       "a PSD bound to this crypto module has no key in it")
 /* clang-format on */
 

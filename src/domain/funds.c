@@ -1,8 +1,15 @@
 /*
  * funds.c - prepaid funds by card, once per Idempotency-Key (funds.h).
+ *
+ * The card pattern of intent.h: the intent (gateway key
+ * "funds:<owner>:<Idempotency-Key>:<attempt>") committed, the hold, one
+ * transaction crediting the balance with the idempotency record and the
+ * intent "settling", then the capture. A retry with the same key adopts
+ * the intent and the gateway answers the same hold.
  */
 #include "domain/funds.h"
 
+#include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
 #include "stampd/error.h"
@@ -60,13 +67,48 @@ int pv_funds_replay(struct pv_store *st, const char *customer_id, int test, cons
     return replay(st, customer_id, test, owner, key, req_hash, res);
 }
 
+/* In one transaction: the charge, its journal, the idempotency record, the intent settling. */
+static int credit(struct pv_store *st, const struct pv_intent_rec *it, const char *owner,
+                  const char *key, const char *req_hash, int64_t now, struct pv_funds_res *res)
+{
+    struct pv_charge_rec *c = &res->charge;
+    int rc;
+
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        return rc;
+    /*
+     * Like a purchase batch: the writer lock first (the same lock order as
+     * the processors, so no deadlock on PostgreSQL), then the key again: a
+     * twin sent at once holds the same intent, and the second to get here
+     * finds the first one's top-up.
+     */
+    if ((rc = pv_store_lock_writer(st)) != PV_OK)
+        goto out;
+    rc = replay(st, it->customer_id, it->test, owner, key, req_hash, res);
+    if (rc != PV_ENOTFOUND)
+        goto out;
+    snprintf(c->id, sizeof c->id, "%s", it->charge_id);
+    c->refunded = 0;
+    c->created = now;
+    if ((rc = pv_pay_book(st, c, "funds_added", now)) == PV_OK &&
+        (rc = pv_store_idem_put(st, owner, key, req_hash, c->ref, now)) == PV_OK &&
+        (rc = pv_store_intent_move(st, it->id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL,
+                                   c->ref, NULL, 0, pv_now_ms())) == PV_OK)
+        rc = pv_store_commit(st);
+out:
+    if (rc != PV_OK || res->replayed)
+        pv_store_rollback(st);
+    return rc;
+}
+
 int pv_funds_add(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
                  int test, const char *idem_key, const char *req_hash, pv_mills amount,
                  const struct pv_payment *pay, int64_t now, struct pv_funds_res *res)
 {
-    char owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8], gw_key[PV_ID_MAX + 8];
+    char owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8];
     struct pv_charge_rec *c = &res->charge;
     struct pv_gateway *gw = pv_pay_gateway(gws, test);
+    struct pv_intent_rec it;
     int rc;
 
     memset(res, 0, sizeof *res);
@@ -76,6 +118,12 @@ int pv_funds_add(struct pv_store *st, const struct pv_gateways *gws, const char 
         return PV_EAMOUNT;
     if (!pay || pay->method != PV_PAY_CARD)
         return PV_EINVAL;
+    /* Done already: answer it without touching the card. */
+    rc = replay(st, customer_id, test, owner, key, req_hash, res);
+    if (rc != PV_ENOTFOUND)
+        return rc;
+    if (!gw)
+        return PV_ENOGATEWAY;
     snprintf(c->customer_id, sizeof c->customer_id, "%s", customer_id);
     c->test = test;
     snprintf(c->purpose, sizeof c->purpose, "funds");
@@ -83,33 +131,31 @@ int pv_funds_add(struct pv_store *st, const struct pv_gateways *gws, const char 
     snprintf(c->brand, sizeof c->brand, "%s", pay->brand);
     snprintf(c->last4, sizeof c->last4, "%s", pay->last4);
     c->amount = amount;
-    if ((rc = pv_new_id("top", c->ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
+    if ((rc = pv_new_id("top", c->ref)) != PV_OK)
         return rc;
-    /*
-     * Like a purchase batch: the writer lock first (the same lock order as
-     * the processors, so no deadlock on PostgreSQL), then the key again, so
-     * two retries sent at once charge once and the second is a replay.
-     */
-    if ((rc = pv_store_lock_writer(st)) != PV_OK) {
-        pv_store_rollback(st);
-        return rc;
-    }
-    rc = replay(st, customer_id, test, owner, key, req_hash, res);
-    if (rc != PV_ENOTFOUND) {
-        pv_store_rollback(st);
-        return rc;
-    }
-    snprintf(gw_key, sizeof gw_key, "funds:%s", c->ref);
-    rc = pv_pay_charge(st, gw, c, pay->source, gw_key, "funds_added", res->decline, now);
+
+    /* The intent is committed before the card is touched (intent.h). */
+    pv_intent_draft(&it, "funds", owner, customer_id, test, idem_key, req_hash, amount, pay,
+                    "front");
+    rc = pv_intent_open(st, &it, pv_now_ms());
+    if (rc == PV_EEXIST) /* a twin's top-up committed since the replay check above */
+        return replay(st, customer_id, test, owner, key, req_hash, res);
     if (rc == PV_OK)
-        rc = pv_store_idem_put(st, owner, key, req_hash, c->ref, now);
-    if (rc == PV_OK)
-        rc = pv_store_commit(st);
-    if (rc != PV_OK) {
-        pv_store_rollback(st);
-        if (c->id[0])
-            pv_pay_void(gw, c->id, c->amount);
-        return rc;
+        rc = pv_intent_authorize(st, gw, &it, res->decline, pv_now_ms());
+    if (rc == PV_EEXIST)
+        return replay(st, customer_id, test, owner, key, req_hash, res);
+    if (rc != PV_OK)
+        return rc == PV_EIO ? PV_EGATEWAY : rc;
+    rc = credit(st, &it, owner, key, req_hash, now, res);
+    if (rc != PV_OK || res->replayed) {
+        /* Nothing of ours committed: give the hold up (a twin's replay owns none). */
+        if (!res->replayed)
+            pv_intent_abandon(st, gws, it.id, pv_now_ms());
+        if (rc != PV_OK)
+            return rc;
+    } else {
+        pv_crash_point("after_commit");
+        pv_intent_settle(st, gws, it.id, 1, pv_now_ms());
     }
     return balance_of(st, customer_id, test, &res->balance);
 }

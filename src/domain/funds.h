@@ -5,10 +5,12 @@
  * A top-up is idempotent under the customer's Idempotency-Key: the same key
  * with the same request (its fingerprint, req_hash) answers the first
  * top-up again and charges nothing; with another request it is refused.
- * The card charge, its ledger entry (card_clearing -> the customer's
- * balance, journal "funds_added") and the idempotency record are one
- * transaction taken under the writer lock, so two retries sent at once
- * charge once; a charge whose transaction does not commit is voided at once.
+ * The card is held under a payment intent committed first (intent.h); the
+ * charge, its ledger entry (card_clearing -> the customer's balance,
+ * journal "funds_added"), the idempotency record and the intent's move to
+ * "settling" are one transaction taken under the writer lock, then the hold
+ * is captured. Two retries sent at once share the intent and its hold and
+ * credit once; a hold whose transaction does not commit is voided.
  * Test keys top up the "test:" balance through the sandbox.
  */
 #ifndef STAMPD_FUNDS_H

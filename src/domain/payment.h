@@ -1,13 +1,9 @@
 /*
- * payment.h - money coming in from cards: charge through a payment gateway
- * and book it, inside the caller's store transaction, and take it back when
- * that transaction does not commit.
- *
- * The gateway call cannot join the database transaction, so the order is:
- * charge (idempotency key unique to this attempt), write the charge record
- * and its journal in the open transaction, and if that transaction is rolled
- * back - the purchase failed later, or the commit failed - refund the charge
- * at once (pv_pay_void). A declined card writes nothing.
+ * payment.h - money coming in from cards: the gateways a process uses, how
+ * something is paid, and booking a card payment inside the caller's store
+ * transaction (pv_pay_book). The gateway is never called inside a
+ * transaction: the hold is taken before, under a payment intent committed
+ * first, and captured or voided after the commit (intent.h).
  *
  * Also here: deleting a saved card, which stops the auto-refill that used it.
  */
@@ -41,28 +37,13 @@ struct pv_payment {
 struct pv_gateway *pv_pay_gateway(const struct pv_gateways *g, int test);
 
 /*
- * pv_pay_charge - inside the caller's transaction: charge c->amount to
- * source (borrowed) through gw (borrowed), under idem (borrowed, unique to
- * this attempt). When approved, c->id is set, the charge is recorded and a
- * journal entry of kind (borrowed: "card_charge", "funds_added",
- * "auto_refill") moves the amount from card_clearing to the customer's
- * balance (test: the "test:" accounts). c is the caller's: customer_id,
- * test, purpose, ref, payment_method_id, brand, last4 and amount must be
- * set. Returns PV_OK; PV_ECARDDECLINED with decline (24 bytes) set to
- * "card_declined", "insufficient_funds" or "incorrect_cvc"; PV_EGATEWAY
- * (processing error; nothing charged); PV_ENOGATEWAY when gw is NULL; or a
- * store error (the charge is then voided before returning).
+ * pv_pay_book - inside the caller's transaction: record the approved card
+ * charge c (borrowed; every field set, c->id the gateway's charge id) and
+ * its journal entry of kind (borrowed) from card_clearing to the customer's
+ * balance. The gateway is not called: the caller holds the money already
+ * (a payment intent, intent.h). Returns PV_OK or a store error.
  */
-int pv_pay_charge(struct pv_store *st, struct pv_gateway *gw, struct pv_charge_rec *c,
-                  const char *source, const char *idem, const char *kind, char decline[24],
-                  int64_t now);
-
-/*
- * pv_pay_void - give back a charge (id borrowed) whose transaction did not
- * commit. Idempotent: voiding twice refunds once. Failures are logged with
- * the charge id (never card data) for the operator to reconcile.
- */
-void pv_pay_void(struct pv_gateway *gw, const char *charge_id, pv_mills amount);
+int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *kind, int64_t now);
 
 /*
  * pv_pay_method_delete - delete customer_id's saved card id (both borrowed)

@@ -15,9 +15,14 @@
  * is never leased (its row lock orders writers) and is refilled from
  * "test:postal_authority"; their money moves in "test:" accounts.
  *
- * Payment (docs/payments.md): a card is charged after the PSD is chosen and
- * before signing; a balance payment may first run the customer's
- * auto-refill. Charges of a job that does not commit are voided.
+ * Payment (docs/payments.md): a card is held before the batch
+ * (pv_purchase_authorize, purchase_pay.c, with its payment intent
+ * committed first); in the batch the hold is booked as the piece's charge
+ * and its intent moves to "settling" in the job's savepoint; after the
+ * commit pv_purchase_settle captures it, or voids the hold of a job that
+ * did not commit. A balance payment that crosses the customer's
+ * auto-refill trigger is deferred: its refill is charged and credited after
+ * the commit (purchase_pay.c) and the job run again.
  *
  * Price: the processor does not take the front's word for it. Every piece
  * is priced again here from its class, weight and mail date with the rate
@@ -29,6 +34,7 @@
  */
 #include "domain/purchase.h"
 
+#include "domain/intent.h"
 #include "domain/ledger.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
@@ -168,7 +174,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
 /* PV_OK when q's postage is the rate of its piece on its mail date at the
  * time now (unix seconds): PV_EMAILDATE outside the window, the quote's error
  * for a class or weight without a rate, PV_EPOSTAGE for any other price. */
-static int check_price(const struct pv_purchase_req *q, int64_t now)
+int pv_purchase_check_price(const struct pv_purchase_req *q, int64_t now)
 {
     uint32_t today = pv_date_from_unix(now);
     pv_mills want;
@@ -197,58 +203,46 @@ static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct p
     return pv_balance(st, acct, &r->balance_after);
 }
 
-/* Charge amount to pay's card for q and book it; the charge id into charge_id. */
-static int card_pay(struct pv_store *st, struct pv_processor_ctx *ctx,
-                    const struct pv_purchase_req *q, struct pv_purchase_res *r, const char *purpose,
-                    const char *ref, pv_mills amount, const struct pv_payment *pay,
-                    char charge_id[PV_REF_MAX], int64_t now)
-{
-    struct pv_charge_rec c;
-    char idem[PV_ID_MAX + 16];
-    int rc;
-
-    memset(&c, 0, sizeof c);
-    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
-    c.test = q->test;
-    snprintf(c.purpose, sizeof c.purpose, "%s", purpose);
-    snprintf(c.ref, sizeof c.ref, "%s", ref);
-    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", pay->payment_method_id);
-    snprintf(c.brand, sizeof c.brand, "%s", pay->brand);
-    snprintf(c.last4, sizeof c.last4, "%s", pay->last4);
-    c.amount = amount;
-    /* ref is fresh for every attempt, so a retry after a void charges anew. */
-    snprintf(idem, sizeof idem, "%s:%s", purpose, ref);
-    rc = pv_pay_charge(st, pv_pay_gateway(&ctx->gws, q->test), &c, pay->source, idem,
-                       strcmp(purpose, "purchase") == 0 ? "card_charge" : purpose, r->decline, now);
-    if (rc == PV_OK)
-        snprintf(charge_id, PV_REF_MAX, "%s", c.id);
-    return rc;
-}
+/* Batches a purchase waits for another job's refill before the balance decides. */
+#define REFILL_WAIT_ROUNDS 200
 
 /*
  * Before a balance payment: when the customer has auto-refill on and this
- * purchase would leave the balance under the trigger, charge the saved card
- * the refill amount first. A declined refill only refuses the purchase when
- * the balance cannot cover it anyway. The balance row is locked, so of many
- * concurrent purchases exactly the first one below the trigger refills.
+ * purchase would leave the balance under the trigger, the saved card is to
+ * be charged the refill amount first. The card is not charged here, inside
+ * the batch (intent.h): the job is deferred (PV_EBUSY with
+ * r->refill.deferred) and its refill recorded after its savepoint is rolled
+ * back (pv_purchase_refill_record), charged and credited after the commit,
+ * and the job run again. The balance row is locked and the refill's intent
+ * is written under the writer lock, so of many concurrent purchases exactly
+ * the first one below the trigger refills: later ones see its intent and
+ * go on while the balance covers them, or wait for it. A refill that failed
+ * (declined, gateway error, no usable card) refuses the purchase only when
+ * the balance cannot cover it anyway.
  */
-static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
-                       const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
-                       pv_mills *balance, int64_t now)
+static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
+                       struct pv_purchase_res *r, pv_mills due, pv_mills balance)
 {
     struct pv_autorefill_rec ar;
     struct pv_payment_method_rec pm;
-    struct pv_payment pay;
-    char ref[PV_ID_MAX];
+    struct pv_intent_rec active;
+    char owner[PV_ID_MAX];
     pv_mills after;
     int rc;
 
+    if (r->refill.done) {
+        /* Tried for this job: credited (in the balance now) or failed. */
+        if (r->refill.err == PV_OK || balance >= due)
+            return PV_OK;
+        snprintf(r->decline, sizeof r->decline, "%s", r->refill.decline);
+        return r->refill.err;
+    }
     rc = pv_store_autorefill_get(st, q->customer_id, q->test, &ar);
     if (rc == PV_ENOTFOUND)
         return PV_OK;
     if (rc != PV_OK)
         return rc;
-    if (!ar.enabled || ar.amount <= 0 || pv_money_sub(*balance, due, &after) != PV_OK ||
+    if (!ar.enabled || ar.amount <= 0 || pv_money_sub(balance, due, &after) != PV_OK ||
         after >= ar.trigger)
         return PV_OK;
     rc = pv_store_pm_get(st, q->customer_id, ar.payment_method_id, &pm);
@@ -256,21 +250,59 @@ static int auto_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
         return PV_OK; /* the card was removed: no refill; the balance decides */
     if (rc != PV_OK)
         return rc;
-    memset(&pay, 0, sizeof pay);
-    pay.method = PV_PAY_CARD;
-    snprintf(pay.source, sizeof pay.source, "%s", pm.gateway_ref);
-    snprintf(pay.payment_method_id, sizeof pay.payment_method_id, "%s", pm.id);
-    snprintf(pay.brand, sizeof pay.brand, "%s", pm.brand);
-    snprintf(pay.last4, sizeof pay.last4, "%s", pm.last4);
-    if ((rc = pv_new_id("arf", ref)) != PV_OK)
+    pv_idem_owner(q->customer_id, q->test, owner);
+    rc = pv_store_intent_active(st, "auto_refill", owner, &active);
+    if (rc == PV_OK && strcmp(active.client_key, q->idem_key) == 0)
+        rc = PV_ENOTFOUND; /* this job's own, from before a crash: adopt it below */
+    if (rc == PV_OK) {
+        /* Another job's refill is on its way. */
+        if (balance >= due || r->refill.rounds >= REFILL_WAIT_ROUNDS)
+            return PV_OK;
+        r->refill.rounds++;
+        r->refill.deferred = 1;
+        return PV_EBUSY;
+    }
+    if (rc != PV_ENOTFOUND)
         return rc;
-    rc = card_pay(st, ctx, q, r, "auto_refill", ref, ar.amount, &pay, r->refill_id, now);
-    if (rc == PV_ECARDDECLINED || rc == PV_EGATEWAY || rc == PV_ECARDINVALID || rc == PV_ENOGATEWAY)
-        return *balance >= due ? PV_OK : rc;
-    if (rc != PV_OK)
+    r->refill.want = 1;
+    r->refill.deferred = 1;
+    return PV_EBUSY;
+}
+
+/*
+ * A card purchase: the hold pv_purchase_authorize took becomes a recorded
+ * charge of the indicium, and its intent "settling", in the job's
+ * savepoint - both commit with the indicium or neither does.
+ */
+static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
+                     const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
+                     int64_t now)
+{
+    struct pv_charge_rec c;
+    int rc;
+
+    if (!r->held)
+        return PV_EINTERNAL; /* pv_purchase_authorize sets pre_err when it holds nothing */
+    /* The price moved since the hold (a medium's sheet paid meanwhile): the
+     * hold is voided and a retry holds the new amount. */
+    if (due != r->charged)
+        return PV_EPAYSTATE;
+    memset(&c, 0, sizeof c);
+    snprintf(c.id, sizeof c.id, "%s", r->charge_id);
+    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
+    c.test = q->test;
+    snprintf(c.purpose, sizeof c.purpose, "purchase");
+    snprintf(c.ref, sizeof c.ref, "%s", r->rec.id);
+    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", q->pay.payment_method_id);
+    snprintf(c.brand, sizeof c.brand, "%s", q->pay.brand);
+    snprintf(c.last4, sizeof c.last4, "%s", q->pay.last4);
+    c.amount = due;
+    c.created = now;
+    if ((rc = pv_pay_book(st, &c, "card_charge", now)) != PV_OK)
         return rc;
-    r->refilled = ar.amount;
-    return pv_money_add(*balance, ar.amount, balance);
+    /* Guarded: the recovery may have given the hold up meanwhile. */
+    return pv_store_intent_move(st, r->intent_id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL,
+                                r->rec.id, ctx->server_id, 0, pv_now_ms());
 }
 
 static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
@@ -294,7 +326,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if (q->postage < 0 || q->postage > UINT32_MAX)
         return PV_EOVERFLOW;
-    if ((rc = check_price(q, now)) != PV_OK)
+    if ((rc = pv_purchase_check_price(q, now)) != PV_OK)
         return rc;
 
     pv_account_customer_mode(q->customer_id, q->test, acct);
@@ -307,8 +339,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if ((rc = pv_money_add(q->postage, r->medium.price, &due)) != PV_OK)
         return rc;
-    if (q->pay.method == PV_PAY_BALANCE &&
-        (rc = auto_refill(st, ctx, q, r, due, &balance, now)) != PV_OK)
+    if (q->pay.method == PV_PAY_BALANCE && (rc = auto_refill(st, q, r, due, balance)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_BALANCE && balance < due)
         return PV_EFUNDS;
@@ -324,12 +355,10 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_CARD) {
-        /* The card pays this piece (and a medium bought with it): into the
-         * balance, and out again below as the sales. */
-        if (due > 0 && (rc = card_pay(st, ctx, q, r, "purchase", r->rec.id, due, &q->pay,
-                                      r->charge_id, now)) != PV_OK)
+        /* The card's hold pays this piece (and a medium bought with it): into
+         * the balance, and out again below as the sales. */
+        if ((rc = book_hold(st, ctx, q, r, due, now)) != PV_OK)
             return rc;
-        r->charged = due;
         if ((rc = pv_money_add(balance, due, &balance)) != PV_OK)
             return rc;
     }
@@ -393,16 +422,27 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     return q->medium_serial[0] ? pv_media_record(st, q, r, now) : PV_OK;
 }
 
-/* Give back the card charges of a job whose writes were undone. */
-static void void_charges(struct pv_processor_ctx *ctx, const struct pv_purchase_req *q,
-                         struct pv_purchase_res *r)
+/*
+ * Clear what a batch fills in r, keeping what pv_purchase_authorize put
+ * there: the hold, and unless the batch failed the card's answer too.
+ */
+static void reset(struct pv_purchase_res *r, int failed)
 {
-    struct pv_gateway *gw = pv_pay_gateway(&ctx->gws, q->test);
+    struct pv_purchase_res kept = *r;
 
-    pv_pay_void(gw, r->charge_id, r->charged);
-    pv_pay_void(gw, r->refill_id, r->refilled);
-    r->charge_id[0] = r->refill_id[0] = '\0';
-    r->charged = r->refilled = 0;
+    memset(r, 0, sizeof *r);
+    r->pre_err = kept.pre_err;
+    r->held = kept.held;
+    memcpy(r->intent_id, kept.intent_id, sizeof r->intent_id);
+    r->refill = kept.refill;
+    r->refill.deferred = r->refill.want = 0; /* the batch decides again */
+    if (!failed) {
+        memcpy(r->charge_id, kept.charge_id, sizeof r->charge_id);
+        r->charged = kept.charged;
+        memcpy(r->decline, kept.decline, sizeof r->decline);
+        memcpy(r->refill_id, kept.refill_id, sizeof r->refill_id);
+        r->refilled = kept.refilled;
+    }
 }
 
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
@@ -413,7 +453,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     int rc;
 
     for (i = 0; i < n; i++)
-        memset(&res[i], 0, sizeof res[i]);
+        reset(&res[i], 0);
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
     if ((rc = pv_store_lock_writer(st)) != PV_OK)
@@ -421,13 +461,27 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
     for (i = 0; i < n; i++) {
+        if (res[i].pre_err != PV_OK) {
+            res[i].err = res[i].pre_err;
+            continue;
+        }
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
         res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
-            void_charges(ctx, &reqs[i], &res[i]);
+            /* A deferred job's refill is written outside its savepoint, so that
+             * it commits with the batch and later jobs see it. */
+            if (rc == PV_OK && res[i].refill.want)
+                rc = pv_purchase_refill_record(st, ctx, &reqs[i], &res[i]);
+            /* Its hold is given up with the batch's commit (voided after it). */
+            if (rc == PV_OK && res[i].held) {
+                int mv = pv_store_intent_move(st, res[i].intent_id, PV_INTENT_AUTHORIZED,
+                                              PV_INTENT_VOIDING, NULL, NULL, ctx->server_id, 0,
+                                              pv_now_ms());
+                rc = mv == PV_EPAYSTATE ? PV_OK : mv;
+            }
             memset(&res[i].rec, 0, sizeof res[i].rec);
             if (res[i].err != PV_EMEDIUMPAYMENT)
                 memset(&res[i].medium, 0, sizeof res[i].medium);
@@ -447,8 +501,7 @@ fail_rollback:
 fail:
     ctx->current = saved_current;
     for (i = 0; i < n; i++) {
-        void_charges(ctx, &reqs[i], &res[i]);
-        memset(&res[i], 0, sizeof res[i]);
+        reset(&res[i], 1);
         res[i].err = rc;
     }
     return rc;

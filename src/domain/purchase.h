@@ -38,6 +38,55 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
                       int64_t now);
 
+/*
+ * The card stages around a batch (purchase_pay.c), separable so that they
+ * may run off the writer thread:
+ *
+ * pv_purchase_authorize - before the batch, for one job q (borrowed): when
+ * it pays by card, the cheap checks (price, a replay, the medium's price),
+ * then its payment intent written and committed (or a retry's adopted),
+ * then the hold at the gateway. Fills r (cleared first): held, intent_id,
+ * charge_id, charged, or pre_err (and decline) when the job is refused now
+ * - pv_purchase_batch then answers it without running it. now: unix
+ * seconds. Jobs that pay from the balance get a cleared r.
+ *
+ * pv_purchase_settle - after pv_purchase_batch returned, for the same n
+ * jobs: capture the holds of jobs that committed, void those of jobs that
+ * did not (their intents say which). Gateway failures are left to the
+ * recovery (pv_intent_recover).
+ */
+void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
+                           const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now);
+void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_res *res, size_t n);
+
+/*
+ * pv_purchase_refill - after the batch (and pv_purchase_settle), for the
+ * same n jobs: each job the batch deferred for its own auto-refill
+ * (res[i].refill) gets the refill's card held under its intent, credited
+ * in a transaction of its own (charge, journal "auto_refill", intent
+ * "settling") and captured; the outcome is kept in res[i].refill (done,
+ * err, decline) and refill_id / refilled. Every deferred job
+ * (res[i].refill.deferred) must then be run again, with its res kept, in a
+ * later batch.
+ *
+ * pv_purchase_refill_record - the batch's own step (purchase.c): after a
+ * deferred job's savepoint is rolled back, write its refill's intent in the
+ * batch's transaction. PV_OK, or a store error that ends the batch.
+ */
+void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n);
+int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
+                              const struct pv_purchase_req *q, struct pv_purchase_res *r);
+
+/*
+ * pv_purchase_check_price - PV_OK when q's postage is the rate of its piece
+ * on its mail date at unix time now: PV_EMAILDATE outside the window, the
+ * quote's error for a class or weight without a rate, PV_EPOSTAGE for any
+ * other price.
+ */
+int pv_purchase_check_price(const struct pv_purchase_req *q, int64_t now);
+
 /* pv_idem_owner - the idempotency namespace of a customer's live or test
  * keys ("cus_..." or "test:cus_..."), into out. */
 void pv_idem_owner(const char *customer_id, int test, char out[PV_ID_MAX]);

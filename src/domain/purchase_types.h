@@ -34,16 +34,39 @@ struct pv_purchase_req {
     int commit_medium; /* "commit_to_purchase_medium": buy an unpaid medium with this purchase */
 };
 
+/*
+ * An auto-refill across batches: a balance purchase that crosses its
+ * customer's trigger is deferred - its savepoint rolled back, the refill's
+ * intent recorded in the batch - and, once the refill was tried after the
+ * commit (pv_purchase_refill), run again. Kept by every stage.
+ */
+struct pv_refill_carry {
+    int deferred;              /* run this job again (after the refills) */
+    int want;                  /* this job's refill is to be recorded (the batch's business) */
+    int done;                  /* this job's refill was tried: never again for this job */
+    int rounds;                /* batches it waited for another job's refill */
+    int err;                   /* the refill's error, PV_OK when credited */
+    char decline[24];          /* its decline code */
+    char intent_id[PV_ID_MAX]; /* the refill's intent */
+};
+
 struct pv_purchase_res {
-    int err;      /* PV_OK or the job's error */
-    int replayed; /* 1 when an earlier purchase with this key was returned */
+    /* Set by pv_purchase_authorize before the batch, kept by it: */
+    int pre_err;               /* the job was refused before the batch (card declined, ...) */
+    int held;                  /* 1: this job holds the card payment of intent_id */
+    char intent_id[PV_ID_MAX]; /* the card payment's intent (intent.h), or "" */
+    int err;                   /* PV_OK or the job's error */
+    int replayed;              /* 1 when an earlier purchase with this key was returned */
     pv_mills balance_after;
     char decline[24]; /* PV_ECARDDECLINED: "card_declined", "insufficient_funds", ... */
-    /* Card charges this job made: voided when the job or the batch does not commit. */
+    /* The card's hold (by pv_purchase_authorize: captured after the commit,
+     * voided when the job or the batch does not commit), and the refill
+     * credited for this job before its last run (pv_purchase_refill). */
     char charge_id[PV_REF_MAX]; /* paid by card */
     pv_mills charged;
     char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */
     pv_mills refilled;
+    struct pv_refill_carry refill;
     struct pv_indicium_rec rec;
     struct pv_media_use medium; /* with a medium_serial (media.h) */
 };

@@ -1,9 +1,16 @@
 /*
  * refund.c - decide a refund request and move its money (refund.h).
+ *
+ * A refund to a card follows the intent pattern (intent.h): decision,
+ * books and the refund's intent commit together; the gateway refunds after
+ * the commit under a key derived from the refund, and the processors'
+ * recovery repeats it until the gateway has paid.
  */
 #include "domain/refund.h"
 
+#include "domain/intent.h"
 #include "domain/ledger.h"
+#include "domain/purchase.h"
 #include "domain/mode.h"
 #include "stampd/error.h"
 
@@ -48,14 +55,51 @@ static const char *denial(const struct pv_indicium_rec *rec, int64_t now, int64_
     return NULL;
 }
 
-/* Approve: credit the balance, then send it on to the card when a card paid. */
+/*
+ * The refund's card payment, decided now and paid after the commit: its
+ * intent (kind "refund", gateway key "refund:<owner>:<refund id>:1")
+ * written in the refund's transaction, "pending" until the gateway pays.
+ */
+static int refund_intent(struct pv_store *st, const struct pv_charge_rec *c,
+                         const struct pv_refund_rec *r, char intent_id[PV_ID_MAX])
+{
+    struct pv_intent_rec it;
+    struct pv_payment card;
+    char owner[PV_ID_MAX];
+    int rc;
+
+    memset(&card, 0, sizeof card);
+    snprintf(card.payment_method_id, sizeof card.payment_method_id, "%s", c->payment_method_id);
+    snprintf(card.brand, sizeof card.brand, "%s", c->brand);
+    snprintf(card.last4, sizeof card.last4, "%s", c->last4);
+    pv_idem_owner(c->customer_id, c->test, owner);
+    pv_intent_draft(&it, "refund", owner, c->customer_id, c->test, r->id, NULL, r->amount, &card,
+                    "front");
+    it.attempt = 1;
+    pv_intent_key(it.kind, it.owner, it.client_key, 1, it.gateway_key);
+    snprintf(it.state, sizeof it.state, "%s", PV_INTENT_PENDING);
+    snprintf(it.charge_id, sizeof it.charge_id, "%s", c->id);
+    snprintf(it.ref, sizeof it.ref, "%s", r->id);
+    it.created = it.updated = pv_now_ms();
+    if ((rc = pv_new_id("pi", it.id)) != PV_OK || (rc = pv_store_intent_insert(st, &it)) != PV_OK)
+        return rc;
+    snprintf(intent_id, PV_ID_MAX, "%s", it.id);
+    return PV_OK;
+}
+
+/*
+ * Approve: credit the balance, then, when a card paid and its gateway is
+ * configured, send it on to the card: the card refund is booked here and
+ * its intent committed with the decision; the gateway pays it after the
+ * commit (pv_intent_refund), and the recovery retries it until it does -
+ * the gateway is never called inside this transaction.
+ */
 static int refund_money(struct pv_store *st, const struct pv_gateways *gws,
-                        const struct pv_indicium_rec *rec, struct pv_refund_rec *r, int64_t now)
+                        const struct pv_indicium_rec *rec, struct pv_refund_rec *r,
+                        char intent_id[PV_ID_MAX], int64_t now)
 {
     struct pv_ledger_line lines[2];
     struct pv_charge_rec c;
-    struct pv_gateway *gw;
-    char key[PV_ID_MAX + 8];
     int rc;
 
     memset(lines, 0, sizeof lines);
@@ -71,24 +115,11 @@ static int refund_money(struct pv_store *st, const struct pv_gateways *gws,
         return PV_OK;
     if (rc != PV_OK)
         return rc;
-    gw = pv_pay_gateway(gws, c.test);
-    /*
-     * One key per indicium, not per request: if this transaction fails to
-     * commit after the gateway paid, the retry's refund is the same one
-     * again at the gateway, never a second. A gateway that does not know the
-     * charge (the sandbox of another process, say) leaves the money on the
-     * balance, where the customer can spend it; any other failure refuses
-     * the refund for now (nothing is written) so that it is retried.
-     */
-    snprintf(key, sizeof key, "refund:%s", rec->id);
-    if (!gw)
+    /* No gateway for the charge's mode: the money stays on the balance. */
+    if (!pv_pay_gateway(gws, c.test))
         return PV_OK;
-    rc = pv_gateway_refund(gw, c.id, r->amount, key, NULL);
-    if (rc == PV_ENOTFOUND)
-        return PV_OK;
-    if (rc != PV_OK)
-        return PV_EGATEWAY;
-    if ((rc = pv_store_charge_add_refund(st, c.id, r->amount)) != PV_OK)
+    if ((rc = refund_intent(st, &c, r, intent_id)) != PV_OK ||
+        (rc = pv_store_charge_add_refund(st, c.id, r->amount)) != PV_OK)
         return rc;
     lines[0].amount = -r->amount;
     snprintf(lines[0].account, sizeof lines[0].account, "%s", lines[1].account);
@@ -103,7 +134,7 @@ static int refund_money(struct pv_store *st, const struct pv_gateways *gws,
 /* One attempt, in one transaction: decide and, when approved, pay. */
 static int decide(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
                   int test, const char *id, int64_t window_s, int64_t now,
-                  struct pv_indicium_rec *rec, struct pv_refund_rec *r)
+                  struct pv_indicium_rec *rec, struct pv_refund_rec *r, char intent_id[PV_ID_MAX])
 {
     const char *why;
     int rc;
@@ -128,7 +159,7 @@ static int decide(struct pv_store *st, const struct pv_gateways *gws, const char
     } else {
         r->status = PV_REFUND_APPROVED;
         if ((rc = pv_store_indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
-            (rc = refund_money(st, gws, rec, r, now)) == PV_OK)
+            (rc = refund_money(st, gws, rec, r, intent_id, now)) == PV_OK)
             rc = pv_store_refund_insert(st, r);
     }
     if (rc == PV_OK)
@@ -144,14 +175,21 @@ int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const 
                       struct pv_refund_rec *out)
 {
     struct pv_indicium_rec *rec = malloc(sizeof *rec);
+    char intent_id[PV_ID_MAX];
     int rc = PV_ENOMEM, attempt;
 
     memset(out, 0, sizeof *out);
     for (attempt = 0; rec && attempt < 2; attempt++) {
-        rc = decide(st, gws, customer_id, test, indicium_id, window_s, now, rec, out);
+        intent_id[0] = '\0';
+        rc = decide(st, gws, customer_id, test, indicium_id, window_s, now, rec, out, intent_id);
         if (rc != PV_EEXIST) /* a concurrent refund won: decide again, it is denied */
             break;
     }
     free(rec);
+    if (rc == PV_OK && intent_id[0]) {
+        /* Decided and committed: now the card. Left pending, the recovery pays it. */
+        pv_crash_point("refund_after_commit");
+        pv_intent_refund(st, gws, intent_id, pv_now_ms());
+    }
     return rc;
 }

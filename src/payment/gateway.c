@@ -1,6 +1,7 @@
 /*
  * gateway.c - choosing a payment gateway by name, and the thin wrappers the
- * rest of stampd calls instead of reaching into gw->ops.
+ * rest of stampd calls instead of reaching into gw->ops (plus the one-step
+ * charge, authorize then capture).
  *
  * This file knows the backends only by their open functions, so adding a
  * real gateway is one more line in pv_gateway_open and one more file.
@@ -10,22 +11,36 @@
 #include "stampd/error.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
  * Backend constructors: *out gets an owned gateway released through
- * ops->close. Defined in the backend's own file (sandbox.c).
+ * ops->close. Defined in the backend's own file (sandbox.c); o is borrowed
+ * and never NULL.
  */
-int pv_gateway_sandbox_open(struct pv_gateway **out);
+int pv_gateway_sandbox_open(const struct pv_gateway_opts *o, struct pv_gateway **out);
 
-int pv_gateway_open(const char *name, struct pv_gateway **out)
+int pv_gateway_open_with(const char *name, const struct pv_gateway_opts *o, struct pv_gateway **out)
 {
+    static const struct pv_gateway_opts none = {NULL, 0};
+
     if (!out)
         return PV_EINVAL;
     *out = NULL;
+    if (!o)
+        o = &none;
+    if (o->latency_ms < 0 || o->latency_ms > 60000)
+        return PV_ECONFIG;
     if (name && strcmp(name, "sandbox") == 0)
-        return pv_gateway_sandbox_open(out);
+        return pv_gateway_sandbox_open(o, out);
     return PV_ECONFIG;
+}
+
+int pv_gateway_open(const char *name, struct pv_gateway **out)
+{
+    return pv_gateway_open_with(name, NULL, out);
 }
 
 void pv_gateway_close(struct pv_gateway *gw)
@@ -48,16 +63,30 @@ int pv_gateway_tokenize(struct pv_gateway *gw, const struct pv_card_input *card,
     return gw->ops->tokenize(gw, card, today_yyyymm, token, info, field);
 }
 
-int pv_gateway_charge(struct pv_gateway *gw, const char *source, pv_mills amount,
-                      const char *idempotency_key, enum pv_pay_result *result, char **charge_id)
+int pv_gateway_authorize(struct pv_gateway *gw, const char *source, pv_mills amount,
+                         const char *idempotency_key, enum pv_pay_result *result, char **charge_id)
 {
     if (charge_id)
         *charge_id = NULL;
     if (result)
         *result = PV_PAY_PROCESSING_ERROR;
-    if (!gw || !gw->ops || !gw->ops->charge || !source || !result)
+    if (!gw || !gw->ops || !gw->ops->authorize || !source || !result)
         return PV_EINVAL;
-    return gw->ops->charge(gw, source, amount, idempotency_key, result, charge_id);
+    return gw->ops->authorize(gw, source, amount, idempotency_key, result, charge_id);
+}
+
+int pv_gateway_capture(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key)
+{
+    if (!gw || !gw->ops || !gw->ops->capture || !charge_id)
+        return PV_EINVAL;
+    return gw->ops->capture(gw, charge_id, idempotency_key);
+}
+
+int pv_gateway_void(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key)
+{
+    if (!gw || !gw->ops || !gw->ops->void_charge || !charge_id)
+        return PV_EINVAL;
+    return gw->ops->void_charge(gw, charge_id, idempotency_key);
 }
 
 int pv_gateway_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
@@ -68,6 +97,42 @@ int pv_gateway_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amo
     if (!gw || !gw->ops || !gw->ops->refund || !charge_id)
         return PV_EINVAL;
     return gw->ops->refund(gw, charge_id, amount, idempotency_key, refunded_total);
+}
+
+int pv_gateway_charge(struct pv_gateway *gw, const char *source, pv_mills amount,
+                      const char *idempotency_key, enum pv_pay_result *result, char **charge_id)
+{
+    char key[PV_GATEWAY_MAX_KEY + 1], *id = NULL;
+    int rc;
+
+    if (charge_id)
+        *charge_id = NULL;
+    if (idempotency_key && strlen(idempotency_key) > PV_GATEWAY_MAX_KEY - 8)
+        return PV_EIDEMREQUIRED;
+    rc = pv_gateway_authorize(gw, source, amount, idempotency_key, result, &id);
+    if (rc != PV_OK || *result != PV_PAY_APPROVED)
+        return rc;
+    snprintf(key, sizeof key, "%s:capture", idempotency_key);
+    rc = pv_gateway_capture(gw, id, key);
+    if (rc == PV_OK && charge_id)
+        *charge_id = id;
+    else
+        free(id);
+    return rc;
+}
+
+int pv_pay_result_parse(const char *code, enum pv_pay_result *out)
+{
+    static const enum pv_pay_result all[] = {PV_PAY_APPROVED, PV_PAY_DECLINED,
+                                             PV_PAY_INSUFFICIENT_FUNDS, PV_PAY_INCORRECT_CVC,
+                                             PV_PAY_PROCESSING_ERROR};
+
+    for (size_t i = 0; code && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(code, pv_pay_result_code(all[i])) == 0) {
+            *out = all[i];
+            return PV_OK;
+        }
+    return PV_EINVAL;
 }
 
 const char *pv_pay_result_code(enum pv_pay_result r)

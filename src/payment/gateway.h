@@ -1,6 +1,7 @@
 /*
- * gateway.h - the payment-gateway interface: turn a card into a token, charge
- * a token, refund a charge.
+ * gateway.h - the payment-gateway interface: turn a card into a token, hold
+ * money on it (authorize), take the hold (capture) or release it (void),
+ * refund a captured charge.
  *
  * Backends embed struct pv_gateway first and provide a const struct
  * pv_gateway_ops (like the store and the crypto module). The only backend
@@ -10,9 +11,10 @@
  *
  * Two kinds of outcome are kept apart. The int return is about the call:
  * PV_OK, or a PV_E* code for bad arguments, unknown ids, idempotency misuse,
- * overflow, memory. The gateway's decision on a charge (approved or one of
- * the declines) comes back in enum pv_pay_result with PV_OK: a decline is a
- * normal answer, not a failure of the call.
+ * overflow, memory, a charge in the wrong state. The gateway's decision on
+ * an authorization (approved or one of the declines) comes back in enum
+ * pv_pay_result with PV_OK: a decline is a normal answer, not a failure of
+ * the call.
  *
  * Card numbers and CVCs are read by tokenize only. Tokens, charge ids and
  * everything else the interface returns never contain them, and no backend
@@ -39,7 +41,7 @@ enum pv_pay_result {
 struct pv_gateway;
 
 struct pv_gateway_ops {
-    int version;      /* 1 */
+    int version;      /* 2: two-phase card payments (authorize, capture, void) */
     const char *name; /* "sandbox" */
 
     /*
@@ -54,28 +56,49 @@ struct pv_gateway_ops {
                     char **token, struct pv_card_info *info, const char **field);
 
     /*
-     * charge - charge amount mills (1..PV_MILLS_MAX) to source (borrowed: a
-     * token from tokenize, or a saved payment method's gateway reference).
-     * idempotency_key (borrowed, 1..PV_GATEWAY_MAX_KEY bytes) names the
-     * charge: the same key with the same source and amount returns the
-     * first answer again and never charges twice; the same key with another
-     * source or amount is PV_EIDEMREUSED. On PV_OK *result is the decision;
-     * *charge_id (may be NULL) gets an owned "ch_..." (free()) when approved
-     * and NULL otherwise. Errors: PV_EINVAL (bad source or amount <= 0),
-     * PV_EOVERFLOW (amount > PV_MILLS_MAX), PV_ENOTFOUND (unknown source),
-     * PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_ENOMEM.
+     * authorize - put a hold of amount mills (1..PV_MILLS_MAX) on source
+     * (borrowed: a token from tokenize, or a saved payment method's gateway
+     * reference); no money moves until capture. idempotency_key (borrowed,
+     * 1..PV_GATEWAY_MAX_KEY bytes) names the authorization: the same key
+     * with the same source and amount returns the first answer again (the
+     * same hold, or the same decline) and never holds twice; the same key
+     * with another source or amount is PV_EIDEMREUSED. On PV_OK *result is
+     * the decision; *charge_id (may be NULL) gets an owned "ch_..." (free())
+     * when approved and NULL otherwise. Errors: PV_EINVAL (bad source or
+     * amount <= 0), PV_EOVERFLOW (amount > PV_MILLS_MAX), PV_ENOTFOUND
+     * (unknown source), PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_EIO (the
+     * gateway could not record it: nothing held), PV_ENOMEM.
      */
-    int (*charge)(struct pv_gateway *gw, const char *source, pv_mills amount,
-                  const char *idempotency_key, enum pv_pay_result *result, char **charge_id);
+    int (*authorize)(struct pv_gateway *gw, const char *source, pv_mills amount,
+                     const char *idempotency_key, enum pv_pay_result *result, char **charge_id);
 
     /*
-     * refund - give back amount mills (> 0) of an approved charge
-     * (charge_id borrowed). The refunds of one charge never add up to more
-     * than it. idempotency_key as for charge: a retried refund is not paid
-     * twice. *refunded_total (may be NULL) gets the charge's refunded total
-     * after this call. Errors: PV_ENOTFOUND (no such approved charge),
-     * PV_EINVAL (amount <= 0), PV_EOVERFLOW (more than is left to refund),
-     * PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_ENOMEM.
+     * capture - take the money of an approved hold (charge_id borrowed).
+     * Capturing a captured charge again answers PV_OK. idempotency_key as
+     * for authorize (one namespace for capture, void and refund: a key used
+     * by another call or charge is PV_EIDEMREUSED). Errors: PV_ENOTFOUND (no
+     * such approved authorization), PV_EPAYSTATE (it was voided),
+     * PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_EIO, PV_ENOMEM.
+     */
+    int (*capture)(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key);
+
+    /*
+     * void_charge - release a hold, or give back in full what is left of a
+     * captured charge (charge_id borrowed). Voiding a voided charge answers
+     * PV_OK. Errors: PV_ENOTFOUND, PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_EIO,
+     * PV_ENOMEM.
+     */
+    int (*void_charge)(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key);
+
+    /*
+     * refund - give back amount mills (> 0) of a captured charge (charge_id
+     * borrowed). The refunds of one charge never add up to more than it.
+     * idempotency_key: a retried refund is not paid twice. *refunded_total
+     * (may be NULL) gets the charge's refunded total after this call.
+     * Errors: PV_ENOTFOUND (no such approved charge), PV_EPAYSTATE (not
+     * captured, or voided), PV_EINVAL (amount <= 0), PV_EOVERFLOW (more than
+     * is left to refund), PV_EIDEMREQUIRED, PV_EIDEMREUSED, PV_EIO,
+     * PV_ENOMEM.
      */
     int (*refund)(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
                   const char *idempotency_key, pv_mills *refunded_total);
@@ -90,12 +113,27 @@ struct pv_gateway {
 };
 
 /*
- * pv_gateway_open - open a gateway by borrowed name: "sandbox". *out is
- * owned; release with pv_gateway_close(). Errors: PV_ECONFIG (unknown
- * name), PV_ENOMEM, PV_ECRYPTO (no randomness for ids). *out is NULL on
- * every error.
+ * Options of pv_gateway_open_with. journal: the sandbox's journal file
+ * (borrowed path; NULL or "": in memory only); latency_ms: the sandbox
+ * sleeps this long in every card call, as a network would (0..60000).
+ * Backends ignore what does not apply to them.
+ */
+struct pv_gateway_opts {
+    const char *journal;
+    int latency_ms;
+};
+
+/*
+ * pv_gateway_open - open a gateway by borrowed name: "sandbox", in memory.
+ * pv_gateway_open_with - the same with options (o borrowed, may be NULL).
+ * *out is owned; release with pv_gateway_close(). Errors: PV_ECONFIG
+ * (unknown name, or a latency out of range), PV_EIO (the journal cannot be
+ * opened, locked or read, or holds a malformed record), PV_ENOMEM,
+ * PV_ECRYPTO (no randomness for ids). *out is NULL on every error.
  */
 int pv_gateway_open(const char *name, struct pv_gateway **out);
+int pv_gateway_open_with(const char *name, const struct pv_gateway_opts *o,
+                         struct pv_gateway **out);
 
 /* pv_gateway_close - takes gw; NULL is fine. */
 void pv_gateway_close(struct pv_gateway *gw);
@@ -106,10 +144,29 @@ void pv_gateway_close(struct pv_gateway *gw);
  */
 int pv_gateway_tokenize(struct pv_gateway *gw, const struct pv_card_input *card, int today_yyyymm,
                         char **token, struct pv_card_info *info, const char **field);
-int pv_gateway_charge(struct pv_gateway *gw, const char *source, pv_mills amount,
-                      const char *idempotency_key, enum pv_pay_result *result, char **charge_id);
+int pv_gateway_authorize(struct pv_gateway *gw, const char *source, pv_mills amount,
+                         const char *idempotency_key, enum pv_pay_result *result, char **charge_id);
+int pv_gateway_capture(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key);
+int pv_gateway_void(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key);
 int pv_gateway_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
                       const char *idempotency_key, pv_mills *refunded_total);
+
+/*
+ * pv_gateway_charge - authorize and, when approved, capture at once: the
+ * one-step charge of gateway v1, for callers that hold nothing between the
+ * two. The hold is under idempotency_key, the capture under the same key
+ * with ":capture" appended (so the key may be at most
+ * PV_GATEWAY_MAX_KEY - 8 bytes). Same arguments and errors as authorize,
+ * plus capture's.
+ */
+int pv_gateway_charge(struct pv_gateway *gw, const char *source, pv_mills amount,
+                      const char *idempotency_key, enum pv_pay_result *result, char **charge_id);
+
+/*
+ * pv_pay_result_parse - the result named code (borrowed; as
+ * pv_pay_result_code names them) into *out: PV_OK or PV_EINVAL.
+ */
+int pv_pay_result_parse(const char *code, enum pv_pay_result *out);
 
 /*
  * pv_pay_result_code - stable machine-readable name of a result: "approved",

@@ -16,6 +16,8 @@ struct opts {
     const char *per_address_limit, *request_deadline; /* serve, front, processor */
     const char *internal_tls_dir, *internal_tls_name; /* front, processor (cmd_tls.c) */
     const char *crypto, *crypto_pin_file;             /* init, psd add, serve, processor */
+    const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
+    const char *payment_recovery;                     /* serve, processor */
     int demo;
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };

@@ -53,7 +53,7 @@ static int parse_listen(const char *s, char host[64], uint16_t *port)
 }
 
 static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, const char *address,
-                       uint64_t lease_ms)
+                       uint64_t lease_ms, uint64_t recovery_s)
 {
     struct pv_processor_opts popts;
     char pin[PV_PIN_MAX + 1];
@@ -71,6 +71,7 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
     if ((rc = pv_cmd_crypto_pin(o, o->crypto, pin, sizeof pin)) != PV_OK)
         return pv_cmd_fail("crypto module PIN", rc);
     popts.crypto_pin = pin[0] ? pin : NULL;
+    popts.recovery_ms = (int64_t) recovery_s * 1000;
     rc = pv_processors_start(&popts, &app->procs);
     pv_card_wipe(pin, sizeof pin);
     if (rc != PV_OK)
@@ -98,6 +99,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
      * proxy limits per client, so by default stampd does not. */
     uint64_t per_address = o->trusted_proxy ? 0 : PV_HTTP_PER_ADDRESS;
     uint64_t deadline = PV_HTTP_DEADLINE_S;
+    uint64_t gw_latency = 0, recovery_s = 0;
+    struct pv_gateway_opts gwo;
+    char journal[1024];
     struct pv_http_limits limits;
     char *gateway = NULL;
     uint16_t port = 8080, bound = 0;
@@ -124,7 +128,12 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
           o->internal_plaintext) &&
          mode == PV_RUN_SERVE) ||
         (o->internal_plaintext && (o->internal_tls_dir || o->internal_tls_name)) ||
-        ((o->crypto || o->crypto_pin_file) && mode == PV_RUN_FRONT)) {
+        ((o->crypto || o->crypto_pin_file) && mode == PV_RUN_FRONT) ||
+        (o->gateway_latency && pv_parse_u64(o->gateway_latency, 0, 60000, &gw_latency) != PV_OK) ||
+        (o->gateway_journal && (!o->gateway_journal[0] || strlen(o->gateway_journal) >= 1000)) ||
+        (o->payment_recovery && (mode == PV_RUN_FRONT || pv_parse_u64(o->payment_recovery, 1, 86400,
+                                                                      &recovery_s) != PV_OK))) {
+
         fprintf(stderr,
                 "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
                 "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
@@ -133,7 +142,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                 "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
                 "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
                 "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
-                "none), --request-deadline 1-300 (seconds)\n",
+                "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
+                "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
+                "(seconds; serve and processor)\n",
                 MAX_PROCESSORS);
         return 2;
     }
@@ -213,9 +224,22 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     }
     /* Test keys always pay through the sandbox; live keys through the
      * configured gateway, or not by card at all. */
-    rc = pv_gateway_open("sandbox", &app.gws.test);
+    /* The sandbox's journal: beside a SQLite database unless named; with
+     * PostgreSQL, memory only unless named (docs/operations.md). */
+    memset(&gwo, 0, sizeof gwo);
+    gwo.latency_ms = (int) gw_latency;
+    if (o->gateway_journal)
+        gwo.journal = o->gateway_journal;
+    else if (pv_cmd_sqlite_path(o->db) &&
+             (size_t) snprintf(journal, sizeof journal, "%s.gateway.jsonl",
+                               pv_cmd_sqlite_path(o->db)) < sizeof journal)
+        gwo.journal = journal;
+    else
+        fprintf(stderr, "stampd: the sandbox gateway keeps its charges in memory (no "
+                        "--gateway-journal FILE): a restart forgets them\n");
+    rc = pv_gateway_open_with("sandbox", &gwo, &app.gws.test);
     if (rc == PV_OK && gateway)
-        rc = pv_gateway_open(gateway, &app.gws.live);
+        rc = pv_gateway_open_with(gateway, &gwo, &app.gws.live);
     live_sandbox = gateway && strcmp(gateway, "sandbox") == 0;
     free(gateway);
     if (rc == PV_OK)
@@ -240,7 +264,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_cmd_fail("router", rc);
         goto out;
     }
-    if (mode == PV_RUN_SERVE && (rc = start_procs(o, &app, nproc, "inproc", lease_ms)) != PV_OK)
+    if (mode == PV_RUN_SERVE &&
+        (rc = start_procs(o, &app, nproc, "inproc", lease_ms, recovery_s)) != PV_OK)
         goto out;
     limits.per_address = (unsigned) per_address;
     limits.deadline_s = (unsigned) deadline;
@@ -258,7 +283,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     snprintf(address, sizeof address, "%s://%s:%u",
              mode == PV_RUN_PROCESSOR && tls.ca_pem ? "https" : "http", host, (unsigned) bound);
     if (mode == PV_RUN_PROCESSOR &&
-        (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms)) != PV_OK)
+        (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms,
+                          recovery_s)) != PV_OK)
         goto out;
     if (mode == PV_RUN_SERVE)
         fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);

@@ -46,15 +46,19 @@ static void usage(FILE *f)
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
           "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "               [--gateway-journal FILE] [--gateway-latency MS]\n"
+          "               [--payment-recovery-after S]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
-          "               [--request-deadline S]\n"
+          "               [--request-deadline S] [--gateway-journal FILE] [--gateway-latency MS]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "                   (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                    --internal-plaintext) [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N] [--per-address-limit N] [--request-deadline S]\n"
           "                   [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "                   [--gateway-journal FILE] [--gateway-latency MS]\n"
+          "                   [--payment-recovery-after S]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd tls init --dir DIR [--front NAME] --processor NAME=HOST[,HOST...]...\n"
           "                  [--days N]\n"
@@ -68,7 +72,9 @@ static void usage(FILE *f)
           "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
           "--lockout 900, --refund-window-days 30, --signup-limit 5 (per minute and\n"
           "source address), --per-address-limit 64 connections (none with\n"
-          "--trusted-proxy), --request-deadline 10 (seconds). customer/operator create take the "
+          "--trusted-proxy), --request-deadline 10 (seconds), --gateway-journal DB.gateway.jsonl\n"
+          "(SQLite; PostgreSQL: in memory), --payment-recovery-after 600 (seconds).\n"
+          "customer/operator create take the "
           "account's web password\n"
           "from STAMPD_PASSWORD when it is set. front and processor take the secret they\n"
           "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET, and\n"
@@ -113,6 +119,9 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--internal-tls-name", offsetof(struct opts, internal_tls_name)},
         {"--crypto", offsetof(struct opts, crypto)},
         {"--crypto-pin-file", offsetof(struct opts, crypto_pin_file)},
+        {"--gateway-journal", offsetof(struct opts, gateway_journal)},
+        {"--gateway-latency", offsetof(struct opts, gateway_latency)},
+        {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
     };
     int i;
     size_t k;

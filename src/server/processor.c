@@ -7,10 +7,18 @@
  * transaction (pv_purchase_batch), so concurrent purchases share a single
  * durable commit, then calls each job's on_reply. Nobody blocks waiting: the
  * HTTP front suspends the connection and resumes it from on_done.
+ *
+ * Card payments (docs/internals/purchase-path.md): the writer holds the
+ * cards of the batch's card jobs first (pv_purchase_authorize, each under
+ * a payment intent committed before the gateway is called), runs the batch,
+ * and captures or voids the holds after the commit (pv_purchase_settle).
+ * The recovery of payment intents (pv_intent_recover) runs at start and
+ * every RECOVER_MS between batches.
  */
 #include "server/processor.h"
 
 #include "domain/config.h"
+#include "domain/intent.h"
 #include "stampd/error.h"
 
 #include <pthread.h>
@@ -21,8 +29,10 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH_MAX 256
-#define TICK_MS   1000
+#define BATCH_MAX     256
+#define TICK_MS       1000
+#define RECOVER_MS    5000
+#define RECOVER_LIMIT 100
 
 struct pv_processor {
     struct pv_processor_ctx ctx;
@@ -36,11 +46,29 @@ struct pv_processor {
     int stopping;
     atomic_uint_fast64_t served;
     int64_t next_tick_ms;
+    int64_t next_recover_ms;
+    int64_t recovery_ms;          /* stale bound for payment intents */
     struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
     struct pv_purchase_res *res;
 };
 
-/* Heartbeat and lease upkeep, on the writer thread between batches. */
+/* Finish the card payments crashes and lost answers left (intent.h). */
+static void recover(struct pv_processor *p, int64_t now)
+{
+    size_t acted = 0;
+    int rc;
+
+    p->next_recover_ms = now + RECOVER_MS;
+    rc = pv_intent_recover(p->st, &p->ctx.gws, p->ctx.server_id, p->recovery_ms, now, RECOVER_LIMIT,
+                           &acted);
+    if (rc != PV_OK)
+        fprintf(stderr, "stampd: %s: payment recovery: %s\n", p->ctx.server_id, pv_strerror(rc));
+    else if (acted > 0)
+        fprintf(stderr, "stampd: %s: payment recovery finished %zu card payment(s)\n",
+                p->ctx.server_id, acted);
+}
+
+/* Heartbeat, lease upkeep and payment recovery, on the writer thread between batches. */
 static void tick(struct pv_processor *p)
 {
     int64_t now = pv_now_ms();
@@ -53,14 +81,17 @@ static void tick(struct pv_processor *p)
     rc = pv_processor_tick(p->st, &p->ctx, now, &status);
     if (rc != PV_OK)
         fprintf(stderr, "stampd: %s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
+    if (now >= p->next_recover_ms)
+        recover(p, now);
 }
 
 static void *writer(void *arg)
 {
     struct pv_processor *p = arg;
     struct pv_job *batch[BATCH_MAX];
+    struct pv_job *deferred = NULL, *deferred_tail = NULL;
     struct timespec until;
-    size_t n, i;
+    size_t n, i, waiting;
 
     for (;;) {
         tick(p);
@@ -88,14 +119,43 @@ static void *writer(void *arg)
             p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
 
-        for (i = 0; i < n; i++)
+        for (i = 0; i < n; i++) {
             p->reqs[i] = batch[i]->req;
+            p->res[i] = batch[i]->res; /* zero, or what a deferred job carries */
+            pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
+        }
         pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
+        pv_purchase_settle(p->st, &p->ctx, p->res, n);
+        pv_purchase_refill(p->st, &p->ctx, p->reqs, p->res, n);
+        waiting = 0;
         for (i = 0; i < n; i++) {
             batch[i]->res = p->res[i];
+            if (p->res[i].refill.deferred) {
+                /* Run again after its (or another job's) auto-refill. */
+                batch[i]->next = NULL;
+                if (deferred_tail)
+                    deferred_tail->next = batch[i];
+                else
+                    deferred = batch[i];
+                deferred_tail = batch[i];
+                waiting += !p->res[i].refill.intent_id[0];
+                continue;
+            }
             if (p->res[i].err == PV_OK && !p->res[i].replayed)
                 atomic_fetch_add(&p->served, 1);
             batch[i]->on_reply(batch[i]);
+        }
+        if (deferred) {
+            pthread_mutex_lock(&p->mu);
+            deferred_tail->next = p->head;
+            p->head = deferred;
+            if (!p->tail)
+                p->tail = deferred_tail;
+            pthread_mutex_unlock(&p->mu);
+            deferred = deferred_tail = NULL;
+            /* Only jobs waiting for another processor's refill: do not spin. */
+            if (waiting == n)
+                nanosleep(&(struct timespec){0, 5000000L}, NULL);
         }
     }
     return NULL;
@@ -142,6 +202,7 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         p->ctx.lease_ms = o->lease_ms;
     if (o->gws)
         p->ctx.gws = *o->gws;
+    p->recovery_ms = o->recovery_ms > 0 ? o->recovery_ms : PV_INTENT_STALE_MS;
 
     /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
     for (i = 0; i < p->ctx.npsds; i++) {

@@ -32,6 +32,7 @@ struct pv_processor_opts {
     const struct pv_gateways *gws; /* borrowed card gateways, or NULL (no card payments) */
     const char *crypto_spec;       /* NULL: the store's; else this module (--crypto) */
     const char *crypto_pin;        /* the PKCS#11 token's PIN, or NULL */
+    int64_t recovery_ms;           /* payment intents left this long are voided; 0: default */
 };
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out);

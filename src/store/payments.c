@@ -1,6 +1,8 @@
 /*
  * payments.c - money in and out by card (schema v4): saved payment
- * methods, approved charges, auto-refill rules and refunds (store.h).
+ * methods, approved charges, auto-refill rules and refunds (store.h); and
+ * the payment intents of schema v7, whose state moves only by the guarded
+ * intent_move (the same `guarded` pattern: PV_EPAYSTATE when refused).
  *
  * Each is one statement, atomic on its own, except charge_add_refund and
  * indicium_mark_refunded: a guarded UPDATE, then - only when it matched
@@ -325,4 +327,142 @@ int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t
     pv_q_int(&q, at);
     pv_q_text(&q, id);
     return guarded(&q, S_IND_EXISTS, id, PV_EEXIST);
+}
+
+static int read_intent(struct pv_row *r, void *p)
+{
+    struct pv_intent_rec *rec = p;
+
+    pv_r_text(r, rec->id, sizeof rec->id);
+    pv_r_text(r, rec->kind, sizeof rec->kind);
+    pv_r_text(r, rec->owner, sizeof rec->owner);
+    pv_r_text(r, rec->customer_id, sizeof rec->customer_id);
+    rec->test = (int) pv_r_int(r);
+    pv_r_text(r, rec->client_key, sizeof rec->client_key);
+    rec->attempt = (int) pv_r_int(r);
+    pv_r_text(r, rec->req_hash, sizeof rec->req_hash);
+    pv_r_text(r, rec->gateway_key, sizeof rec->gateway_key);
+    pv_r_text(r, rec->source, sizeof rec->source);
+    pv_r_text(r, rec->payment_method_id, sizeof rec->payment_method_id);
+    pv_r_text(r, rec->brand, sizeof rec->brand);
+    pv_r_text(r, rec->last4, sizeof rec->last4);
+    rec->amount = pv_r_int(r);
+    pv_r_text(r, rec->state, sizeof rec->state);
+    pv_r_text(r, rec->charge_id, sizeof rec->charge_id);
+    pv_r_text(r, rec->ref, sizeof rec->ref);
+    pv_r_text(r, rec->server_id, sizeof rec->server_id);
+    rec->created = pv_r_int(r);
+    rec->updated = pv_r_int(r);
+    return r->rc;
+}
+
+int pv_store_intent_insert(struct pv_store *st, const struct pv_intent_rec *rec)
+{
+    struct pv_q q;
+    int rc;
+
+    if (!PV_FITS(rec->id) || !rec->id[0] || !PV_FITS(rec->kind) || !PV_FITS(rec->owner) ||
+        !rec->owner[0] || !PV_FITS(rec->customer_id) || !PV_FITS(rec->client_key) ||
+        !rec->client_key[0] || rec->attempt < 1 || !PV_FITS(rec->req_hash) ||
+        !PV_FITS(rec->gateway_key) || !rec->gateway_key[0] || !PV_FITS(rec->source) ||
+        !PV_FITS(rec->payment_method_id) || !PV_FITS(rec->brand) || !PV_FITS(rec->last4) ||
+        !PV_FITS(rec->state) || !PV_FITS(rec->charge_id) || !PV_FITS(rec->ref) ||
+        !PV_FITS(rec->server_id))
+        return PV_EINVAL;
+    if ((rc = pv_check_mills(rec->amount, 1)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_INTENT_INSERT);
+    pv_q_text(&q, rec->id);
+    pv_q_text(&q, rec->kind);
+    pv_q_text(&q, rec->owner);
+    pv_q_text(&q, rec->customer_id);
+    pv_q_int(&q, rec->test != 0);
+    pv_q_text(&q, rec->client_key);
+    pv_q_int(&q, rec->attempt);
+    pv_q_text(&q, rec->req_hash);
+    pv_q_text(&q, rec->gateway_key);
+    pv_q_text(&q, rec->source);
+    pv_q_text(&q, rec->payment_method_id);
+    pv_q_text(&q, rec->brand);
+    pv_q_text(&q, rec->last4);
+    pv_q_int(&q, rec->amount);
+    pv_q_text(&q, rec->state);
+    pv_q_text(&q, rec->charge_id);
+    pv_q_text(&q, rec->ref);
+    pv_q_text(&q, rec->server_id);
+    pv_q_int(&q, rec->created);
+    pv_q_int(&q, rec->updated);
+    return pv_q_write(&q);
+}
+
+int pv_store_intent_get(struct pv_store *st, const char *id, struct pv_intent_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    return pv_get_by_text(st, S_INTENT_GET, id, read_intent, out, sizeof *out);
+}
+
+int pv_store_intent_latest(struct pv_store *st, const char *kind, const char *owner,
+                           const char *client_key, struct pv_intent_rec *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!kind || !owner || !client_key)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_INTENT_LATEST);
+    pv_q_text(&q, kind);
+    pv_q_text(&q, owner);
+    pv_q_text(&q, client_key);
+    return pv_q_get(&q, read_intent, out, sizeof *out);
+}
+
+int pv_store_intent_move(struct pv_store *st, const char *id, const char *from, const char *to,
+                         const char *charge_id, const char *ref, const char *server_id,
+                         int64_t before, int64_t now)
+{
+    struct pv_q q;
+
+    if (!id || !from || !to || (charge_id && strlen(charge_id) >= PV_REF_MAX) ||
+        (ref && strlen(ref) >= PV_ID_MAX) || (server_id && strlen(server_id) >= PV_ID_MAX))
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_INTENT_MOVE);
+    pv_q_text(&q, to);
+    pv_q_text(&q, charge_id);
+    pv_q_text(&q, ref);
+    pv_q_text(&q, server_id);
+    pv_q_int(&q, now);
+    pv_q_text(&q, id);
+    pv_q_text(&q, from);
+    pv_q_int(&q, before);
+    return guarded(&q, S_INTENT_EXISTS, id, PV_EPAYSTATE);
+}
+
+int pv_store_intent_due(struct pv_store *st, const char *state, int64_t before, size_t limit,
+                        struct pv_intent_rec **out, size_t *n)
+{
+    struct pv_q q;
+
+    *out = NULL;
+    *n = 0;
+    if (!state || limit == 0 || limit > 10000)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_INTENT_DUE);
+    pv_q_text(&q, state);
+    pv_q_int(&q, before);
+    pv_q_int(&q, (int64_t) limit);
+    return pv_q_list(&q, sizeof **out, read_intent, (void **) out, n);
+}
+
+int pv_store_intent_active(struct pv_store *st, const char *kind, const char *owner,
+                           struct pv_intent_rec *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!kind || !owner)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_INTENT_ACTIVE);
+    pv_q_text(&q, kind);
+    pv_q_text(&q, owner);
+    return pv_q_get(&q, read_intent, out, sizeof *out);
 }

@@ -384,13 +384,52 @@ static const struct ddl migration_v6[] = {
     {0, NULL},
 };
 
+/*
+ * Issue 12: every card payment is an intent recorded (and committed) before
+ * the gateway is called, so that recovery can capture or void it
+ * (domain/intent.c, docs/payments.md).
+ */
+static const struct ddl migration_v7[] = {
+    {ALL,
+     "CREATE TABLE pay_intents (\n"
+     "    id                TEXT PRIMARY KEY,\n"
+     "    kind              TEXT NOT NULL\n"
+     "        CHECK (kind IN ('purchase', 'auto_refill', 'funds', 'refund')),\n"
+     "    owner             TEXT NOT NULL,\n"
+     "    customer_id       TEXT NOT NULL,\n"
+     "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
+     "    client_key        TEXT NOT NULL,\n"
+     "    attempt           {BIG} NOT NULL CHECK (attempt >= 1),\n"
+     "    req_hash          TEXT NOT NULL DEFAULT '',\n"
+     "    gateway_key       TEXT NOT NULL UNIQUE,\n"
+     "    source            TEXT NOT NULL DEFAULT '',\n"
+     "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
+     "    brand             TEXT NOT NULL DEFAULT '',\n"
+     "    last4             TEXT NOT NULL DEFAULT '',\n"
+     "    amount_mills      {BIG} NOT NULL\n"
+     "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"
+     "    state             TEXT NOT NULL CHECK (state IN ('pending', 'authorized', 'settling',\n"
+     "        'captured', 'voiding', 'voided', 'declined', 'paid')),\n"
+     "    charge_id         TEXT NOT NULL DEFAULT '',\n"
+     "    ref               TEXT NOT NULL DEFAULT '',\n"
+     "    server_id         TEXT NOT NULL DEFAULT '',\n"
+     "    created           {BIG} NOT NULL,\n"
+     "    updated           {BIG} NOT NULL,\n"
+     "    UNIQUE (kind, owner, client_key, attempt)\n"
+     ")"},
+    {ALL, "CREATE INDEX pay_intents_state ON pay_intents(state, updated)"},
+    {ALL, "CREATE INDEX pay_intents_owner ON pay_intents(owner, kind)"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
     migration_v3, /* 3: scale-out: servers, PSD leases and their log */
     migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
     migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
-    migration_v6, /* 6 (7 once payments' v6 is merged): PSD keys bound to crypto modules */
+    migration_v6, /* 6: PSD keys bound to crypto modules */
+    migration_v7, /* 7: payment intents: card payments recorded before the gateway is called */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

@@ -46,6 +46,10 @@
     "id, indicium_id, customer_id, status, reason, amount_mills, destination, requested_at, "      \
     "decided_at"
 
+#define INTENT_COLS                                                                                \
+    "id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, source, "     \
+    "payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, created, "   \
+    "updated"
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -246,6 +250,23 @@
     X(IND_MARK_REFUNDED,                                                                           \
       BOTH("UPDATE indicia SET refunded_at = $1 WHERE id = $2 AND refunded_at = 0"))               \
     X(IND_EXISTS, BOTH("SELECT 1 FROM indicia WHERE id = $1"))                                     \
+    X(INTENT_INSERT,                                                                               \
+      BOTH("INSERT INTO pay_intents(" INTENT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
+           "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"))                              \
+    X(INTENT_GET, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE id = $1"))                   \
+    X(INTENT_EXISTS, BOTH("SELECT 1 FROM pay_intents WHERE id = $1"))                              \
+    X(INTENT_LATEST, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
+                          "owner = $2 AND client_key = $3 ORDER BY attempt DESC LIMIT 1"))         \
+    /* The guard (state, and how old) is the concurrency: one mover wins. */                       \
+    X(INTENT_MOVE,                                                                                 \
+      BOTH("UPDATE pay_intents SET state = $1, charge_id = COALESCE($2, charge_id), "              \
+           "ref = COALESCE($3, ref), server_id = COALESCE($4, server_id), updated = $5 "           \
+           "WHERE id = $6 AND state = $7 AND ($8 <= 0 OR updated < $8)"))                          \
+    X(INTENT_DUE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE state = $1 AND "             \
+                       "updated < $2 ORDER BY updated, id LIMIT $3"))                              \
+    X(INTENT_ACTIVE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
+                          "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
+                          "ORDER BY created DESC, id DESC LIMIT 1"))                               \
     /* One row per journal: an account may have several lines in one entry. */                     \
     X(ACCOUNT_LINES,                                                                               \
       BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "       \

@@ -51,7 +51,7 @@
 #define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 6
+#define PV_SCHEMA_VERSION 7
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -201,6 +201,39 @@ struct pv_autorefill_rec {
     pv_mills amount;  /* by this much */
     char payment_method_id[PV_ID_MAX];
     int64_t updated;
+};
+
+/*
+ * A card payment stampd means to make (schema v7, docs/payments.md,
+ * "Payment intents"): written and committed before the gateway is called,
+ * moved from state to state by guarded updates, so that a retry or the
+ * recovery finds it and finishes it - capture, void or refund - once.
+ * States: "pending" (written, the gateway not yet answered), "authorized"
+ * (a hold), "settling" (committed with what it paid for: capture it),
+ * "captured", "voiding" (what it paid for did not commit: void it),
+ * "voided", "declined" (nothing held); refunds "pending" -> "paid".
+ */
+struct pv_intent_rec {
+    char id[PV_ID_MAX];    /* "pi_..." */
+    char kind[16];         /* "purchase", "auto_refill", "funds", "refund" */
+    char owner[PV_ID_MAX]; /* idempotency namespace: "cus_..." or "test:cus_..." */
+    char customer_id[PV_ID_MAX];
+    int test;
+    char client_key[PV_IDEM_KEY_MAX];  /* the client's Idempotency-Key (refund: its id) */
+    int attempt;                       /* 1, 2, ...: a new one only after a void or decline */
+    char req_hash[PV_HASH_HEX];        /* the request it pays for; "" when none */
+    char gateway_key[PV_IDEM_KEY_MAX]; /* the gateway's idempotency key */
+    char source[PV_REF_MAX];           /* token or saved card reference */
+    char payment_method_id[PV_ID_MAX];
+    char brand[12];
+    char last4[5];
+    pv_mills amount;
+    char state[12];
+    char charge_id[PV_REF_MAX]; /* the gateway's hold / charge id, once known */
+    char ref[PV_ID_MAX];        /* what it paid for: "ind_...", "top_...", "arf_...", "rfd_..." */
+    char server_id[PV_ID_MAX];  /* who last acted on it */
+    int64_t created;            /* unix ms */
+    int64_t updated;            /* unix ms */
 };
 
 enum pv_refund_status { PV_REFUND_REQUESTED = 0, PV_REFUND_APPROVED = 1, PV_REFUND_DENIED = 2 };
@@ -550,6 +583,30 @@ int pv_store_autorefill_get(struct pv_store *st, const char *customer_id, int te
 int pv_store_refund_insert(struct pv_store *st, const struct pv_refund_rec *rec);
 int pv_store_refund_latest(struct pv_store *st, const char *indicium_id, struct pv_refund_rec *out);
 int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t at);
+/*
+ * Payment intents (schema v7). intent_insert: PV_EEXIST when (kind, owner,
+ * client_key, attempt) or the gateway key is taken. intent_get by id,
+ * intent_latest the highest attempt of (kind, owner, client_key):
+ * PV_ENOTFOUND. intent_move: from state `from` to `to` at `now`, setting
+ * charge_id, ref and server_id where not NULL, only while the row is in
+ * `from` and - when before > 0 - was last updated before `before`:
+ * PV_EPAYSTATE when the guard refuses, PV_ENOTFOUND. intent_due: the
+ * intents in state last updated before `before`, oldest first, at most
+ * limit (*out owned).
+ * intent_active: the newest intent of (kind, owner) in pending, authorized
+ * or settling (PV_ENOTFOUND). All strings borrowed.
+ */
+int pv_store_intent_insert(struct pv_store *st, const struct pv_intent_rec *rec);
+int pv_store_intent_get(struct pv_store *st, const char *id, struct pv_intent_rec *out);
+int pv_store_intent_latest(struct pv_store *st, const char *kind, const char *owner,
+                           const char *client_key, struct pv_intent_rec *out);
+int pv_store_intent_move(struct pv_store *st, const char *id, const char *from, const char *to,
+                         const char *charge_id, const char *ref, const char *server_id,
+                         int64_t before, int64_t now);
+int pv_store_intent_due(struct pv_store *st, const char *state, int64_t before, size_t limit,
+                        struct pv_intent_rec **out, size_t *n);
+int pv_store_intent_active(struct pv_store *st, const char *kind, const char *owner,
+                           struct pv_intent_rec *out);
 /* account_lines: the account's journal lines newest first, with
  * journal_id < before (0 = from the newest), at most limit; *out owned. */
 int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,

@@ -396,9 +396,9 @@ class MediaSecrets(unittest.TestCase):
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
-                          "affiliates", "media_keys"):
+                          "affiliates", "media_keys", "pay_intents"):
                     db.execute("DROP TABLE %s" % t)
-                # And what later migrations added (PSD keys bound to crypto modules).
+                # And what later migrations added (PSD keys bound to crypto modules, v6; payment intents, v7, dropped above).
                 for t in ("keys", "servers"):
                     db.execute("ALTER TABLE %s DROP COLUMN module_id" % t)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")

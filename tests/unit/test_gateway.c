@@ -1,7 +1,9 @@
 /*
  * test_gateway.c - the payment-gateway interface through the sandbox
  * backend: every test card's outcome, tokens free of card data, idempotent
- * charges (also under concurrency), refund limits, amount bounds.
+ * charges (also under concurrency), refund limits, amount bounds; the
+ * two-phase calls (authorize, capture, void) and their states; the journal:
+ * replayed at open, shared by two instances, a torn last line dropped.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,8 @@
 #include "stampd/error.h"
 
 #include <pthread.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +69,7 @@ static void test_open(void **state)
     struct pv_gateway *gw = *state;
     struct pv_gateway *other = (struct pv_gateway *) 1;
 
-    assert_int_equal(gw->ops->version, 1);
+    assert_int_equal(gw->ops->version, 2);
     assert_string_equal(gw->ops->name, "sandbox");
     assert_int_equal(pv_gateway_open("stripe", &other), PV_ECONFIG);
     assert_null(other);
@@ -191,8 +195,13 @@ static void test_idempotent_charge(void **state)
 
         memset(big, 'k', sizeof big - 1);
         big[sizeof big - 1] = '\0';
-        assert_int_equal(pv_gateway_charge(gw, tok, 1000, big, &r, &ch3), PV_EIDEMREQUIRED);
+        assert_int_equal(pv_gateway_authorize(gw, tok, 1000, big, &r, &ch3), PV_EIDEMREQUIRED);
         big[PV_GATEWAY_MAX_KEY] = '\0';
+        assert_int_equal(pv_gateway_authorize(gw, tok, 1000, big, &r, &ch3), PV_OK);
+        free(ch3);
+        /* The one-step charge keeps room for its capture key's suffix. */
+        assert_int_equal(pv_gateway_charge(gw, tok, 1000, big, &r, &ch3), PV_EIDEMREQUIRED);
+        big[PV_GATEWAY_MAX_KEY - 8] = '\0';
         assert_int_equal(pv_gateway_charge(gw, tok, 1000, big, &r, &ch3), PV_OK);
         free(ch3);
     }
@@ -359,6 +368,194 @@ static void test_concurrent_charges(void **state)
     free(tok);
 }
 
+static void test_two_phase(void **state)
+{
+    struct pv_gateway *gw = *state;
+    char *tok = tokenize(gw, "4242424242424242", NULL);
+    enum pv_pay_result r;
+    char *h1 = NULL, *h2 = NULL, *again = NULL;
+    pv_mills total = -1;
+
+    assert_int_equal(pv_gateway_authorize(gw, tok, 5000, "a1", &r, &h1), PV_OK);
+    assert_int_equal(r, PV_PAY_APPROVED);
+    /* The same key answers the same hold; another amount under it is refused. */
+    assert_int_equal(pv_gateway_authorize(gw, tok, 5000, "a1", &r, &again), PV_OK);
+    assert_string_equal(again, h1);
+    assert_int_equal(pv_gateway_authorize(gw, tok, 5001, "a1", &r, NULL), PV_EIDEMREUSED);
+    /* A hold is not refundable: nothing was taken yet. */
+    assert_int_equal(pv_gateway_refund(gw, h1, 100, "a1-r", &total), PV_EPAYSTATE);
+    assert_int_equal(pv_gateway_capture(gw, h1, "a1-cap"), PV_OK);
+    assert_int_equal(pv_gateway_capture(gw, h1, "a1-cap"), PV_OK);
+    assert_int_equal(pv_gateway_capture(gw, h1, "a1-cap2"), PV_OK); /* captured already */
+    assert_int_equal(pv_gateway_refund(gw, h1, 1000, "a1-r", &total), PV_OK);
+    assert_int_equal(total, 1000);
+    /* A key of one call is not another call's. */
+    assert_int_equal(pv_gateway_void(gw, h1, "a1-cap"), PV_EIDEMREUSED);
+    /* Void of a captured charge gives back the rest, once. */
+    assert_int_equal(pv_gateway_void(gw, h1, "a1-void"), PV_OK);
+    assert_int_equal(pv_gateway_void(gw, h1, "a1-void"), PV_OK);
+    assert_int_equal(pv_gateway_refund(gw, h1, 1, "a1-r2", &total), PV_EPAYSTATE);
+
+    /* A released hold cannot be captured. */
+    assert_int_equal(pv_gateway_authorize(gw, tok, 700, "a2", &r, &h2), PV_OK);
+    assert_int_equal(pv_gateway_void(gw, h2, "a2-void"), PV_OK);
+    assert_int_equal(pv_gateway_capture(gw, h2, "a2-cap"), PV_EPAYSTATE);
+    assert_int_equal(pv_gateway_capture(gw, "ch_nope", "a3-cap"), PV_ENOTFOUND);
+    assert_int_equal(pv_gateway_void(gw, "ch_nope", "a3-void"), PV_ENOTFOUND);
+    assert_int_equal(pv_gateway_capture(gw, h2, NULL), PV_EIDEMREQUIRED);
+    assert_int_equal(pv_gateway_void(gw, NULL, "x"), PV_EINVAL);
+    free(h1);
+    free(h2);
+    free(again);
+    free(tok);
+}
+
+/* A fresh journal path in the build directory, removed first. */
+static void journal_path(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "test_gateway_%s_%d.jsonl", name, (int) getpid());
+    unlink(buf);
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+
+    assert_non_null(f);
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void test_journal_replay(void **state)
+{
+    struct pv_gateway_opts o = {NULL, 0};
+    struct pv_gateway *gw = NULL;
+    enum pv_pay_result r;
+    char path[128], line[512], *ch = NULL, *again = NULL, *tok;
+    FILE *f;
+
+    (void) state;
+    journal_path(path, sizeof path, "replay");
+    o.journal = path;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    tok = tokenize(gw, "4242424242424242", NULL);
+    assert_int_equal(pv_gateway_authorize(gw, tok, 7300, "purchase:k:1", &r, &ch), PV_OK);
+    assert_int_equal(pv_gateway_capture(gw, ch, "purchase:k:1:capture"), PV_OK);
+    assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_declined_x_1", 100, "d:1", &r, NULL),
+                     PV_OK);
+    assert_int_equal(r, PV_PAY_DECLINED);
+    pv_gateway_close(gw);
+    assert_int_equal(count_lines(path), 3);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    /* The names the crash-loop test reads. */
+    assert_non_null(strstr(line, "\"op\":\"authorize\""));
+    assert_non_null(strstr(line, "\"key\":\"purchase:k:1\""));
+    assert_non_null(strstr(line, "\"amount\":7300"));
+    assert_non_null(strstr(line, "\"result\":\"approved\""));
+    assert_non_null(strstr(line, "\"source\":\"tok_sandbox_approved_"));
+    assert_null(strstr(line, "4242424242424242"));
+
+    /* Another instance (a restart) knows the hold and its capture. */
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    assert_int_equal(pv_gateway_authorize(gw, tok, 7300, "purchase:k:1", &r, &again), PV_OK);
+    assert_string_equal(again, ch);
+    assert_int_equal(pv_gateway_refund(gw, ch, 7300, "rf", NULL), PV_OK);
+    assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_declined_x_1", 100, "d:1", &r, NULL),
+                     PV_OK);
+    assert_int_equal(r, PV_PAY_DECLINED);
+    pv_gateway_close(gw);
+    assert_int_equal(count_lines(path), 4); /* answers again write nothing */
+
+    /* A torn last line (a crash inside write) is dropped; garbage is refused. */
+    f = fopen(path, "a");
+    fputs("{\"t\":1,\"op\":\"capt", f);
+    fclose(f);
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    assert_int_equal(pv_gateway_void(gw, ch, "v"), PV_OK);
+    pv_gateway_close(gw);
+    assert_int_equal(count_lines(path), 5);
+    f = fopen(path, "a");
+    fputs("not json\n", f);
+    fclose(f);
+    gw = (struct pv_gateway *) 1;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_EIO);
+    assert_null(gw);
+    o.journal = "/nonexistent-dir/j.jsonl";
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_EIO);
+    o.journal = NULL;
+    o.latency_ms = -1;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_ECONFIG);
+    unlink(path);
+    free(ch);
+    free(again);
+    free(tok);
+}
+
+struct sharer {
+    struct pv_gateway *gw;
+    const char *tok;
+    char *ch;
+    int rc;
+};
+
+static void *share_one(void *arg)
+{
+    struct sharer *s = arg;
+    enum pv_pay_result r;
+
+    s->rc = pv_gateway_authorize(s->gw, s->tok, 2500, "shared-key", &r, &s->ch);
+    if (s->rc == PV_OK)
+        s->rc = pv_gateway_capture(s->gw, s->ch, "shared-key:capture");
+    return NULL;
+}
+
+static void test_journal_shared(void **state)
+{
+    struct pv_gateway_opts o = {NULL, 0};
+    struct pv_gateway *a = NULL, *b = NULL;
+    struct sharer s[8];
+    pthread_t t[8];
+    enum pv_pay_result r;
+    char path[128], *tok, *ch = NULL;
+
+    (void) state;
+    journal_path(path, sizeof path, "shared");
+    o.journal = path;
+    /* Two instances on one file: two processes, or the test and live sandboxes. */
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &a), PV_OK);
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &b), PV_OK);
+    tok = tokenize(a, "5555555555554444", NULL);
+    for (int i = 0; i < 8; i++) {
+        s[i] = (struct sharer){i % 2 ? a : b, tok, NULL, -1};
+        assert_int_equal(pthread_create(&t[i], NULL, share_one, &s[i]), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(s[i].rc, PV_OK);
+        assert_string_equal(s[i].ch, s[0].ch);
+    }
+    /* One hold and one capture in all, whichever instance answered. */
+    assert_int_equal(count_lines(path), 2);
+    /* What a wrote, b knows without reopening. */
+    assert_int_equal(pv_gateway_authorize(a, tok, 900, "only-a", &r, &ch), PV_OK);
+    assert_int_equal(pv_gateway_void(b, ch, "only-a:void"), PV_OK);
+    assert_int_equal(pv_gateway_capture(a, ch, "only-a:capture"), PV_EPAYSTATE);
+    pv_gateway_close(a);
+    pv_gateway_close(b);
+    for (int i = 0; i < 8; i++)
+        free(s[i].ch);
+    free(ch);
+    free(tok);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +568,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sources_and_amounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_charges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_phase, setup, teardown),
+        cmocka_unit_test(test_journal_replay),
+        cmocka_unit_test(test_journal_shared),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

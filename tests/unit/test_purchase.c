@@ -118,7 +118,7 @@ static void test_purchase_signs_and_books(void **state)
     size_t nkeys, nrefills, i;
     struct pv_psd_rec p;
 
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_OK);
     assert_false(r.replayed);
     assert_int_equal(r.balance_after, 10000 - 740);
@@ -166,10 +166,10 @@ static void test_idempotency_rules(void **state)
     struct pv_purchase_req q = req("cus_a", "same-key", "hash-1", 740);
     struct pv_purchase_res r1, r2, r3, r4;
 
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r1, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r1, 1, NOW), PV_OK);
     assert_int_equal(r1.err, PV_OK);
     /* Same key, same request: the same indicium, nothing charged again. */
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r2, 1, NOW + 5), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r2, 1, NOW + 5), PV_OK);
     assert_int_equal(r2.err, PV_OK);
     assert_true(r2.replayed);
     assert_string_equal(r2.rec.id, r1.rec.id);
@@ -178,13 +178,13 @@ static void test_idempotency_rules(void **state)
     assert_int_equal(psd(e->st, 1).piece_count, 1);
     /* Same key, different request: refused, nothing written. */
     q = req("cus_a", "same-key", "hash-2", 740);
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r3, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r3, 1, NOW), PV_OK);
     assert_int_equal(r3.err, PV_EIDEMREUSED);
     assert_int_equal(psd(e->st, 1).piece_count, 1);
     /* Keys are per customer: B may use the same key string. */
     denv_post(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
     q = req("cus_b", "same-key", "hash-1", 740);
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r4, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r4, 1, NOW), PV_OK);
     assert_int_equal(r4.err, PV_OK);
     assert_false(r4.replayed);
     assert_string_not_equal(r4.rec.id, r1.rec.id);
@@ -199,7 +199,7 @@ static void test_insufficient_funds_changes_nothing(void **state)
     struct pv_indicium_rec *list;
     size_t n;
 
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_EFUNDS);
     assert_int_equal(bal(e->st, "customer:cus_b"), 500);
     assert_int_equal(psd(e->st, 1).piece_count, 0);
@@ -225,7 +225,7 @@ static void test_batch_mixed_outcomes(void **state)
     q[2] = req("cus_a", "a2", "h", 1030);
     q[3] = req("cus_a", "a1", "h", 740); /* replay of q[0] inside the same batch */
     q[4] = req("cus_a", "a1", "x", 740); /* reuse with another body */
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 5, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 5, NOW), PV_OK);
     assert_int_equal(r[0].err, PV_OK);
     assert_int_equal(r[1].err, PV_EFUNDS);
     assert_int_equal(r[2].err, PV_OK);
@@ -253,7 +253,7 @@ static void test_selection_and_refill_policy(void **state)
         struct pv_purchase_req q;
         snprintf(key, sizeof key, "k%d", i);
         q = req("cus_a", key, "h", 1030);
-        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+        assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
         assert_int_equal(r.err, PV_OK);
     }
     /* Sticky policy: PSD 1 until short, then PSD 2 (refilled), then PSD 1 again. */
@@ -272,12 +272,12 @@ static void test_deposit_exhausted(void **state)
     struct pv_purchase_res r;
 
     /* The policy wants 5.000 but 1.000 covers 0.740: take what is left. */
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_OK);
     assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 0);
     assert_int_equal(psd(e->st, 1).control_total, 1000);
     q = req("cus_a", "k2", "h", 740);
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_EDEPOSIT);
     assert_int_equal(psd(e->st, 1).piece_count, 1);
     assert_int_equal(psd(e->st, 2).control_total, 0);
@@ -291,7 +291,7 @@ static void test_refuse_overflowing_postage(void **state)
     struct pv_purchase_req q = req("cus_a", "big", "h", (pv_mills) UINT32_MAX + 1);
     struct pv_purchase_res r;
 
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_EOVERFLOW);
     assert_int_equal(psd(e->st, 1).piece_count, 0);
 }
@@ -318,7 +318,7 @@ static void test_wrong_postage_refused_writes_nothing(void **state)
     q[2].postage = 741; /* too much is as wrong as too little */
     q[3] = req("cus_a", "old-date", "h", 740);
     q[3].mail_date = 20250801; /* priced right for that date, but the window is NOW-1..NOW+30 */
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 4, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 4, NOW), PV_OK);
     assert_int_equal(r[0].err, PV_EPOSTAGE);
     assert_int_equal(r[1].err, PV_EPOSTAGE);
     assert_int_equal(r[2].err, PV_EPOSTAGE);
@@ -338,7 +338,7 @@ static void test_wrong_postage_refused_writes_nothing(void **state)
         PV_ENOTFOUND);
     /* Priced right, the same piece is sold. */
     q[0].postage = 4870;
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 1, NOW), PV_OK);
     assert_int_equal(r[0].err, PV_OK);
     assert_int_equal(r[0].rec.ind.postage_mills, 4870);
     assert_books(e->st);
@@ -370,11 +370,11 @@ static void test_two_processors_share_psds(void **state)
     assert_string_equal(b.lease_holder, "proc-1");
 
     q = req("cus_a", "k1", "h", 740);
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r1, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r1, 1, NOW), PV_OK);
     q = req("cus_a", "k2", "h", 740);
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r2, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r2, 1, NOW), PV_OK);
     q = req("cus_a", "k3", "h", 740);
-    assert_int_equal(pv_purchase_batch(e->st, &p2, &q, &r3, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &p2, &q, &r3, 1, NOW), PV_OK);
     assert_int_equal(r1.err + r2.err + r3.err, PV_OK);
     /* Two stamps from one processor: the same PSD, consecutive serials. */
     assert_int_equal(r1.rec.ind.device_id, 2);
@@ -390,7 +390,7 @@ static void test_two_processors_share_psds(void **state)
     assert_int_equal(pv_processor_tick(e->st, &p2, pv_now_ms(), &status), PV_OK);
     assert_int_equal(status, PV_SERVER_DRAINING);
     q = req("cus_a", "k4", "h", 740);
-    assert_int_equal(pv_purchase_batch(e->st, &p2, &q, &r4, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &p2, &q, &r4, 1, NOW), PV_OK);
     assert_int_equal(r4.err, PV_ENOPSD); /* nothing charged, the front retries elsewhere */
     assert_int_equal(pv_processor_tick(e->st, &e->ctx, pv_now_ms(), &status), PV_OK);
     assert_string_equal(psd(e->st, 1).lease_holder, "proc-1");
@@ -412,7 +412,7 @@ static void test_expired_lease_is_not_used(void **state)
     assert_int_equal(pv_store_lease_acquire(e->st, 1, "proc-9", t, t + 60000), PV_OK);
     assert_int_equal(pv_store_lease_acquire(e->st, 2, "proc-9", t, t + 60000), PV_OK);
     /* proc-1 still believes it holds them: the row decides. */
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_ENOPSD);
     assert_int_equal(psd(e->st, 1).piece_count, 0);
     assert_int_equal(bal(e->st, "customer:cus_a"), 10000);
@@ -432,7 +432,7 @@ static void test_ledger_check(void **state)
         struct pv_purchase_req q;
         snprintf(key, sizeof key, "k%d", i);
         q = req("cus_a", key, "h", 740);
-        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+        assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
         assert_int_equal(r.err, PV_OK);
     }
     assert_int_equal(pv_ledger_check(e->st, &rep), PV_OK);

@@ -2607,6 +2607,74 @@ static void test_media_labels_and_usage(void **state)
     assert_int_equal(total + used + recent, 0);
 }
 
+/* Payment intents (schema v7): insert, latest, guarded moves, due, active. */
+static void test_intents(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_intent_rec it, got, *list;
+    size_t n;
+
+    memset(&it, 0, sizeof it);
+    COPY(it.id, "pi_1");
+    COPY(it.kind, "purchase");
+    COPY(it.owner, "test:cus_A");
+    COPY(it.customer_id, "cus_A");
+    it.test = 1;
+    COPY(it.client_key, "k1");
+    it.attempt = 1;
+    COPY(it.gateway_key, "purchase:test:cus_A:k1:1");
+    COPY(it.source, "tok_sandbox_approved_x_1");
+    it.amount = 740;
+    COPY(it.state, "pending");
+    COPY(it.server_id, "proc-1");
+    it.created = it.updated = 1000;
+    OK(pv_store_intent_insert(st, &it));
+    assert_int_equal(pv_store_intent_insert(st, &it), PV_EEXIST);
+    COPY(it.id, "pi_2"); /* another id, the same (kind, owner, key, attempt) */
+    assert_int_equal(pv_store_intent_insert(st, &it), PV_EEXIST);
+    it.attempt = 2;
+    COPY(it.gateway_key, "purchase:test:cus_A:k1:2");
+    COPY(it.state, "voided");
+    it.created = it.updated = 900;
+    OK(pv_store_intent_insert(st, &it));
+    OK(pv_store_intent_latest(st, "purchase", "test:cus_A", "k1", &got));
+    assert_string_equal(got.id, "pi_2");
+    assert_int_equal(got.amount, 740);
+    assert_int_equal(got.test, 1);
+    assert_int_equal(pv_store_intent_latest(st, "funds", "test:cus_A", "k1", &got), PV_ENOTFOUND);
+    /* Guarded moves: state and age. */
+    assert_int_equal(
+        pv_store_intent_move(st, "pi_1", "authorized", "settling", NULL, NULL, NULL, 0, 1100),
+        PV_EPAYSTATE);
+    assert_int_equal(
+        pv_store_intent_move(st, "pi_1", "pending", "voiding", NULL, NULL, NULL, 1000, 1100),
+        PV_EPAYSTATE);
+    assert_int_equal(
+        pv_store_intent_move(st, "pi_X", "pending", "voiding", NULL, NULL, NULL, 0, 1100),
+        PV_ENOTFOUND);
+    OK(pv_store_begin(st));
+    OK(pv_store_intent_move(st, "pi_1", "pending", "authorized", "ch_1", NULL, "proc-2", 0, 1100));
+    OK(pv_store_commit(st));
+    OK(pv_store_intent_active(st, "purchase", "test:cus_A", &got));
+    assert_string_equal(got.id, "pi_1");
+    OK(pv_store_intent_move(st, "pi_1", "authorized", "settling", NULL, "ind_1", NULL, 1101, 1200));
+    OK(pv_store_intent_get(st, "pi_1", &got));
+    assert_string_equal(got.state, "settling");
+    assert_string_equal(got.charge_id, "ch_1"); /* kept where NULL */
+    assert_string_equal(got.ref, "ind_1");
+    assert_string_equal(got.server_id, "proc-2");
+    assert_int_equal(got.updated, 1200);
+    OK(pv_store_intent_due(st, "settling", 1201, 10, &list, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, "pi_1");
+    free(list);
+    OK(pv_store_intent_due(st, "settling", 1200, 10, &list, &n));
+    assert_int_equal(n, 0);
+    free(list);
+    assert_int_equal(pv_store_intent_active(st, "funds", "test:cus_A", &got), PV_ENOTFOUND);
+    assert_int_equal(pv_store_intent_get(st, "pi_X", &got), PV_ENOTFOUND);
+}
+
 static void test_resupply_one_open(void **state)
 {
     struct pv_store *st = *state;
@@ -2773,6 +2841,7 @@ int main(void)
         STORE(test_media_records),
         STORE(test_media_labels_and_usage),
         STORE(test_resupply_one_open),
+        STORE(test_intents),
         STORE(test_resupply_race),
         STORE(test_indicium_search),
         STORE(test_sales_daily),

@@ -1,0 +1,157 @@
+/*
+ * intent.h - payment intents: a card payment recorded, and committed,
+ * before the gateway is called, so that no crash can leave money held or
+ * taken without stampd knowing (issue 12, finding 2; docs/payments.md,
+ * "Payment intents").
+ *
+ * The pattern, for every card payment (purchase, auto-refill, top-up,
+ * refund): pv_intent_open writes the intent "pending" (or finds the one a
+ * retry with the same client key made: it is adopted, and the gateway,
+ * asked again under the same key, answers the same hold); then the gateway
+ * is called; the caller's transaction books what the payment was for and
+ * moves the intent to "settling" (or, when it fails, to "voiding"); after
+ * commit the hold is captured (or voided) and the intent ends "captured"
+ * ("voided"). Every move is a guarded update from one state to the next,
+ * so a retry, the settle step and the recovery (pv_intent_recover, on the
+ * processors' writer threads) never both act on one intent; every gateway
+ * call is idempotent by a key derived from the intent's.
+ */
+#ifndef STAMPD_INTENT_H
+#define STAMPD_INTENT_H
+
+#include "domain/payment.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PV_INTENT_PENDING    "pending"
+#define PV_INTENT_AUTHORIZED "authorized"
+#define PV_INTENT_SETTLING   "settling"
+#define PV_INTENT_CAPTURED   "captured"
+#define PV_INTENT_VOIDING    "voiding"
+#define PV_INTENT_VOIDED     "voided"
+#define PV_INTENT_DECLINED   "declined"
+#define PV_INTENT_PAID       "paid" /* a refund the gateway paid */
+
+/* Longest gateway key before it is hashed: room for ":capture" / ":void". */
+#define PV_INTENT_KEY_MAX 200
+
+/* Default age (ms) after which a pending or authorized intent nobody
+ * adopted is taken for abandoned and voided: well beyond any request's
+ * deadline (stampd serve --payment-recovery-after). */
+#define PV_INTENT_STALE_MS ((int64_t) 600000)
+
+/*
+ * pv_intent_key - the gateway key of attempt of (kind, owner, client_key),
+ * all borrowed: "kind:owner:client_key:attempt", with client_key replaced
+ * by "sha256:" and its hex digest when the whole would pass
+ * PV_INTENT_KEY_MAX. Into out (PV_IDEM_KEY_MAX bytes).
+ */
+void pv_intent_key(const char *kind, const char *owner, const char *client_key, int attempt,
+                   char out[PV_IDEM_KEY_MAX]);
+
+/*
+ * pv_intent_draft - clear *it (the caller's) and fill what every intent
+ * needs: kind, owner (pv_idem_owner of customer_id and test), customer_id,
+ * test, client_key,
+ * req_hash (NULL: ""), amount, the card (source, saved card id, brand,
+ * last4 of card; NULL: none) and server_id. Strings borrowed and copied.
+ */
+void pv_intent_draft(struct pv_intent_rec *it, const char *kind, const char *owner,
+                     const char *customer_id, int test, const char *client_key,
+                     const char *req_hash, pv_mills amount, const struct pv_payment *card,
+                     const char *server_id);
+
+/*
+ * pv_intent_open - find or record, outside any transaction, the intent for
+ * it->kind, it->owner and it->client_key (it is the caller's: kind, owner,
+ * customer_id, test, client_key, req_hash, source, payment_method_id,
+ * brand, last4, amount and server_id set). An intent of that key still
+ * pending or authorized is adopted (read into *it; PV_EIDEMREUSED when it
+ * was made for another request or amount; its source stands); when there is none, or the
+ * latest was declined or voided, attempt + 1 is written "pending" and
+ * committed, with its gateway key. Returns PV_OK, PV_EEXIST (the latest is
+ * settling or captured: what it paid for committed; *it is that intent),
+ * PV_EIDEMREUSED, or a store error.
+ */
+int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms);
+
+/*
+ * pv_intent_authorize - ask gw (borrowed; NULL: PV_ENOGATEWAY) for the hold
+ * of a pending or authorized intent (it, the caller's) under its gateway
+ * key and record the answer: "authorized" with it->charge_id, or
+ * "declined". Returns PV_OK (held), PV_ECARDDECLINED (decline set, 24
+ * bytes), PV_EGATEWAY (processing error: nothing held), PV_ECARDINVALID
+ * (the gateway does not know the source), PV_ENOGATEWAY, PV_EEXIST (a twin
+ * request holding the same intent committed meanwhile: replay it),
+ * PV_EPAYSTATE (the recovery took the intent meanwhile), or a store or
+ * gateway error (the
+ * intent stays pending for the recovery).
+ */
+int pv_intent_authorize(struct pv_store *st, struct pv_gateway *gw, struct pv_intent_rec *it,
+                        char decline[24], int64_t now_ms);
+
+/*
+ * pv_intent_settle - after the caller's transaction: capture a "settling"
+ * intent (capture != 0) or void a "voiding" one, then record "captured" /
+ * "voided". id borrowed. A gateway failure leaves the state for the
+ * recovery and is logged. Returns PV_OK or the error.
+ */
+int pv_intent_settle(struct pv_store *st, const struct pv_gateways *gws, const char *id,
+                     int capture, int64_t now_ms);
+
+/*
+ * pv_intent_settle_batch - pv_intent_settle and pv_intent_abandon for the n
+ * intents ids[i] (borrowed) of a batch: capture[i] != 0 captures a
+ * "settling" one, 0 voids a "voiding" one (an "authorized" one is moved to
+ * "voiding" first). The gateway calls come first, then the end states in
+ * one transaction. A gateway failure leaves its intent for the recovery.
+ * Returns PV_OK or a store error.
+ */
+int pv_intent_settle_batch(struct pv_store *st, const struct pv_gateways *gws,
+                           const char *const *ids, const int *capture, size_t n, int64_t now_ms);
+
+/*
+ * pv_intent_abandon - the caller's transaction did not commit: move an
+ * authorized intent (id borrowed) to "voiding" and void it. A lost race
+ * (someone settled or voided it already) is not an error.
+ */
+int pv_intent_abandon(struct pv_store *st, const struct pv_gateways *gws, const char *id,
+                      int64_t now_ms);
+
+/*
+ * pv_intent_refund - after the refund decision committed with its intent
+ * (id borrowed; kind "refund", state "pending"): refund the card at the
+ * gateway under the intent's key and record "paid". A gateway that cannot
+ * answer now leaves it pending for the recovery; one that will never pay it
+ * (unknown charge, nothing left) ends it "declined", logged for the
+ * operator. Returns PV_OK or the error.
+ */
+int pv_intent_refund(struct pv_store *st, const struct pv_gateways *gws, const char *id,
+                     int64_t now_ms);
+
+/*
+ * pv_intent_recover - finish what crashes and lost answers left: capture
+ * "settling" intents, void "voiding" ones, void "pending" or "authorized"
+ * ones last touched stale_ms or more before now_ms (asking the gateway
+ * again under their key first, so a hold nobody saw is found), and pay
+ * "pending" refunds. server_id (borrowed) is written on what it moves. At
+ * most limit intents per state per call; *acted (may be NULL) gets how
+ * many it finished. Safe to run on several processors at once. Outside any
+ * transaction. Returns PV_OK or the first store error.
+ */
+int pv_intent_recover(struct pv_store *st, const struct pv_gateways *gws, const char *server_id,
+                      int64_t stale_ms, int64_t now_ms, size_t limit, size_t *acted);
+
+/*
+ * pv_crash_point - a test hook (docs/internals/purchase-path.md): when the
+ * environment variable STAMPD_CRASH_POINT, read once, names this point
+ * (borrowed), the process ends at once with _exit(137), as SIGKILL would
+ * leave it. Points: "after_authorize" (any hold, purchases' auto-refills
+ * included), "after_commit" (a purchase batch or a top-up committed, not
+ * captured), "refund_after_commit" (a refund decided, the card not paid).
+ */
+void pv_crash_point(const char *name);
+
+#endif

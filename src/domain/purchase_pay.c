@@ -1,0 +1,233 @@
+/*
+ * purchase_pay.c - the card stages of a purchase around its batch
+ * (purchase.h): the hold before, the capture or void after, and the
+ * auto-refill of a deferred job between two batches.
+ *
+ * The batch runs on the processor's writer thread inside one transaction,
+ * and no gateway call may happen in there: a crash between an approved
+ * charge and the commit would leave the card charged with nothing to show
+ * for it, and a retry would charge again (issue 12, finding 2). So the hold
+ * is taken before, under an intent committed before the gateway is called
+ * and a gateway key derived from the client's Idempotency-Key
+ * ("purchase:<owner>:<key>:<attempt>"): a retry finds the intent and the
+ * gateway answers the same hold; recovery finds what no one finished.
+ */
+#include "domain/intent.h"
+#include "domain/ledger.h"
+#include "domain/purchase.h"
+#include "stampd/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
+                           const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+{
+    char owner[PV_ID_MAX], stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX];
+    struct pv_media_use use;
+    struct pv_intent_rec it;
+    pv_mills due;
+    int rc;
+
+    {
+        /* A job run again after its refill keeps what the refill did. */
+        struct pv_refill_carry carry = r->refill;
+        char refill_id[PV_REF_MAX];
+        pv_mills refilled = r->refilled;
+
+        memcpy(refill_id, r->refill_id, sizeof refill_id);
+        memset(r, 0, sizeof *r);
+        r->refill = carry;
+        memcpy(r->refill_id, refill_id, sizeof refill_id);
+        r->refilled = refilled;
+    }
+    if (q->pay.method != PV_PAY_CARD)
+        return;
+    /* Refused anyway: hold nothing, let the batch answer it. */
+    if ((rc = pv_purchase_check_price(q, now)) != PV_OK) {
+        r->pre_err = rc;
+        return;
+    }
+    pv_idem_owner(q->customer_id, q->test, owner);
+    rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
+    if (rc == PV_OK)
+        return; /* a replay: the batch answers it, nothing is charged */
+    if (rc != PV_ENOTFOUND) {
+        r->pre_err = rc;
+        return;
+    }
+    memset(&use, 0, sizeof use);
+    if (q->medium_serial[0] && (rc = pv_media_check(st, q, &use)) != PV_OK) {
+        r->pre_err = rc;
+        return;
+    }
+    if ((rc = pv_money_add(q->postage, use.price, &due)) != PV_OK) {
+        r->pre_err = rc;
+        return;
+    }
+
+    pv_intent_draft(&it, "purchase", owner, q->customer_id, q->test, q->idem_key, q->req_hash, due,
+                    &q->pay, ctx->server_id);
+    if (!pv_pay_gateway(&ctx->gws, q->test)) {
+        r->pre_err = PV_ENOGATEWAY;
+        return;
+    }
+    rc = pv_intent_open(st, &it, pv_now_ms());
+    if (rc == PV_EEXIST)
+        return; /* paid and committed: the batch replays it */
+    if (rc == PV_OK)
+        rc = pv_intent_authorize(st, pv_pay_gateway(&ctx->gws, q->test), &it, r->decline,
+                                 pv_now_ms());
+    if (rc == PV_EEXIST)
+        return; /* a twin committed it meanwhile: the batch replays it */
+    if (rc != PV_OK) {
+        /* Not known whether the gateway holds anything: the intent stays
+         * pending for a retry or the recovery; the client may try again. */
+        r->pre_err = (rc == PV_ECARDDECLINED || rc == PV_ECARDINVALID || rc == PV_ENOGATEWAY ||
+                      rc == PV_EIDEMREUSED)
+                         ? rc
+                         : PV_EGATEWAY;
+        return;
+    }
+    r->held = 1;
+    snprintf(r->intent_id, sizeof r->intent_id, "%s", it.id);
+    snprintf(r->charge_id, sizeof r->charge_id, "%s", it.charge_id);
+    r->charged = due;
+}
+
+void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_res *res, size_t n)
+{
+    const char **ids = NULL;
+    int *capture = NULL, rc;
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++)
+        k += res[i].held && !res[i].replayed; /* a replay's intent is the committed twin's */
+    if (k == 0)
+        return;
+    pv_crash_point("after_commit");
+    ids = calloc(k, sizeof *ids);
+    capture = calloc(k, sizeof *capture);
+    if (!ids || !capture) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    for (i = 0, k = 0; i < n; i++) {
+        if (!res[i].held || res[i].replayed)
+            continue;
+        ids[k] = res[i].intent_id;
+        capture[k++] = res[i].err == PV_OK;
+    }
+    rc = pv_intent_settle_batch(st, &ctx->gws, ids, capture, k, pv_now_ms());
+out:
+    if (rc != PV_OK)
+        fprintf(stderr, "stampd: %s: settling card payments: %s (the recovery finishes them)\n",
+                ctx->server_id, pv_strerror(rc));
+    free(ids);
+    free(capture);
+}
+
+int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
+                              const struct pv_purchase_req *q, struct pv_purchase_res *r)
+{
+    struct pv_autorefill_rec ar;
+    struct pv_payment_method_rec pm;
+    struct pv_payment card;
+    struct pv_intent_rec it;
+    char owner[PV_ID_MAX];
+    int rc;
+
+    r->refill.want = 0;
+    if ((rc = pv_store_autorefill_get(st, q->customer_id, q->test, &ar)) != PV_OK ||
+        (rc = pv_store_pm_get(st, q->customer_id, ar.payment_method_id, &pm)) != PV_OK)
+        goto refused;
+    memset(&card, 0, sizeof card);
+    card.method = PV_PAY_CARD;
+    snprintf(card.source, sizeof card.source, "%s", pm.gateway_ref);
+    snprintf(card.payment_method_id, sizeof card.payment_method_id, "%s", pm.id);
+    snprintf(card.brand, sizeof card.brand, "%s", pm.brand);
+    snprintf(card.last4, sizeof card.last4, "%s", pm.last4);
+    /* The purchase's key: its retry after a crash adopts this refill. */
+    pv_idem_owner(q->customer_id, q->test, owner);
+    pv_intent_draft(&it, "auto_refill", owner, q->customer_id, q->test, q->idem_key, q->req_hash,
+                    ar.amount, &card, ctx->server_id);
+    rc = pv_intent_open(st, &it, pv_now_ms());
+    if (rc == PV_EEXIST) {
+        /* Credited before a crash: the balance holds it already. */
+        r->refill.done = 1;
+        r->refill.err = PV_OK;
+        return PV_OK;
+    }
+    if (rc != PV_OK)
+        goto refused;
+    snprintf(r->refill.intent_id, sizeof r->refill.intent_id, "%s", it.id);
+    return PV_OK;
+refused:
+    if (rc == PV_ESTORE || rc == PV_ENOMEM)
+        return rc; /* the batch's transaction cannot go on */
+    /* No refill after all (the rule or card went away): the balance decides. */
+    r->refill.done = 1;
+    r->refill.err = rc == PV_ENOTFOUND ? PV_EFUNDS : rc;
+    return PV_OK;
+}
+
+/* Hold, credit and capture one deferred job's refill; its outcome into r->refill. */
+static int refill_one(struct pv_store *st, struct pv_processor_ctx *ctx,
+                      const struct pv_purchase_req *q, struct pv_purchase_res *r)
+{
+    struct pv_gateway *gw = pv_pay_gateway(&ctx->gws, q->test);
+    struct pv_intent_rec it;
+    struct pv_charge_rec c;
+    int64_t now = pv_now_ms() / 1000;
+    int rc;
+
+    if ((rc = pv_store_intent_get(st, r->refill.intent_id, &it)) != PV_OK)
+        return rc;
+    if ((rc = pv_intent_authorize(st, gw, &it, r->refill.decline, pv_now_ms())) != PV_OK)
+        return rc == PV_EIO ? PV_EGATEWAY : rc;
+    memset(&c, 0, sizeof c);
+    snprintf(c.id, sizeof c.id, "%s", it.charge_id);
+    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
+    c.test = q->test;
+    snprintf(c.purpose, sizeof c.purpose, "auto_refill");
+    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", it.payment_method_id);
+    snprintf(c.brand, sizeof c.brand, "%s", it.brand);
+    snprintf(c.last4, sizeof c.last4, "%s", it.last4);
+    c.amount = it.amount;
+    c.created = now;
+    if ((rc = pv_new_id("arf", c.ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
+        goto abandon;
+    /* Under the writer lock, like every writer of a customer's money. */
+    if ((rc = pv_store_lock_writer(st)) != PV_OK ||
+        (rc = pv_pay_book(st, &c, "auto_refill", now)) != PV_OK ||
+        (rc = pv_store_intent_move(st, it.id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL, c.ref,
+                                   ctx->server_id, 0, pv_now_ms())) != PV_OK ||
+        (rc = pv_store_commit(st)) != PV_OK) {
+        pv_store_rollback(st);
+        goto abandon;
+    }
+    pv_intent_settle(st, &ctx->gws, it.id, 1, pv_now_ms());
+    snprintf(r->refill_id, sizeof r->refill_id, "%s", c.id);
+    r->refilled = c.amount;
+    return PV_OK;
+abandon:
+    pv_intent_abandon(st, &ctx->gws, it.id, pv_now_ms());
+    return rc;
+}
+
+void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pv_purchase_res *r = &res[i];
+
+        if (!r->refill.deferred || !r->refill.intent_id[0] || r->refill.done)
+            continue;
+        r->refill.err = refill_one(st, ctx, &reqs[i], r);
+        r->refill.done = 1;
+        if (r->refill.err != PV_OK && r->refill.err != PV_ECARDDECLINED)
+            r->refill.decline[0] = '\0';
+    }
+}

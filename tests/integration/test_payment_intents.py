@@ -1,0 +1,244 @@
+"""test_payment_intents.py - a crash between the card's approval and the
+commit charges no card twice and leaves no approved charge behind
+(issue 12, finding 2; docs/payments.md, "Payment intents").
+
+The sandbox gateway keeps its own journal beside the database
+(stampd.db.gateway.jsonl, one JSON object per event); these tests read it
+as the card network's record. STAMPD_CRASH_POINT (a test hook,
+docs/internals/purchase-path.md) makes stampd _exit(137) at a point of the
+card path, as SIGKILL would:
+
+1. after_authorize, then a retry with the same Idempotency-Key: the retry
+   gets the hold the crashed attempt made (one authorization), it is
+   captured once and belongs to the indicium.
+2. after_authorize and the client never retries: the recovery voids the
+   hold; a later retry with the key opens a second attempt.
+3. after_commit (the purchase committed, not yet captured): the recovery
+   at start captures it; a retry replays the indicium.
+4. A top-up crashed after its authorization, then retried: one hold,
+   captured once, the balance credited once.
+5. An auto-refill crashed after its authorization, the purchase retried:
+   the refill's hold is found again and credited once.
+6. A refund to a card crashed after its decision committed: the recovery
+   pays it at the gateway, once.
+Every run ends with the journal's invariant: each approved authorization
+is captured or voided exactly once, each captured one is a charge stampd
+recorded, and no client key was captured twice.
+"""
+
+import collections
+import json
+import os
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
+          "to_zip": "10001"}
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123",
+        "zip": "94107"}
+PAY = {"method": "card", "card": CARD}
+
+
+class PaymentIntents(unittest.TestCase):
+    def setUp(self):
+        self.srv = harness.Stampd("intents")
+        self.srv.init(psds=2)
+        self.journal = os.path.join(self.srv.dir, "stampd.db.gateway.jsonl")
+
+    def tearDown(self):
+        self.srv.abandon()
+
+    # -- helpers --
+
+    def start(self, crash=None, extra=()):
+        if crash:
+            os.environ["STAMPD_CRASH_POINT"] = crash
+        try:
+            self.srv.start(processors=1, extra=list(extra))
+        finally:
+            os.environ.pop("STAMPD_CRASH_POINT", None)
+
+    def crashed(self, send):
+        """send() a request the server dies in; asserts the exit was the crash point's."""
+        try:
+            st, _, j = send()
+        except OSError:
+            st, j = None, None
+        self.assertIsNone(st, "answered %s %s instead of crashing" % (st, j))
+        p, self.srv.proc = self.srv.proc, None
+        self.assertEqual(p.wait(timeout=30), 137, self.srv.stderr_text())
+
+    def events(self):
+        with open(self.journal) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def auths(self, client_key):
+        return [e for e in self.events() if e["op"] == "authorize" and client_key in e["key"]]
+
+    def wait_for(self, pred, what, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.2)
+        self.fail("not within %ds: %s\njournal:\n%s" % (timeout, what, self.events()))
+
+    def check_invariant(self):
+        """Each approved hold captured or voided exactly once; each capture a recorded
+        charge; each client key captured at most once."""
+        ev = self.events()
+        approved = {e["id"]: e for e in ev if e["op"] == "authorize" and e["result"] == "approved"}
+        ends = collections.Counter((e["op"], e["id"]) for e in ev if e["op"] in ("capture", "void"))
+        db = sqlite3.connect(self.srv.db[len("sqlite:"):])
+        try:
+            charges = dict(db.execute("SELECT id, ref FROM charges").fetchall())
+            indicia = {r[0] for r in db.execute("SELECT id FROM indicia")}
+        finally:
+            db.close()
+        captured_per_key = collections.Counter()
+        for cid, a in approved.items():
+            cap, void = ends[("capture", cid)], ends[("void", cid)]
+            self.assertEqual((cap, void) in ((1, 0), (0, 1)), True,
+                             "hold %s: %d captures, %d voids" % (cid, cap, void))
+            if cap:
+                self.assertIn(cid, charges, "captured %s without its charge" % cid)
+                if a["key"].startswith("purchase:"):
+                    self.assertIn(charges[cid], indicia, "charge %s without its indicium" % cid)
+                client = a["key"].rsplit(":", 1)[0]  # kind:owner:client key, no attempt
+                captured_per_key[client] += 1
+        for client, n in captured_per_key.items():
+            self.assertEqual(n, 1, "%s captured %d times" % (client, n))
+        for cid in charges:
+            self.assertIn(cid, approved, "charge %s the gateway never approved" % cid)
+
+    # -- the cases --
+
+    def test_crash_after_authorize_then_retry(self):
+        key = "retry-after-crash"
+        self.start(crash="after_authorize")
+        self.crashed(lambda: self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY)))
+        first = self.auths(key)
+        self.assertEqual([a["result"] for a in first], ["approved"], first)
+
+        self.start()
+        st, _, j = self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY))
+        self.assertEqual(st, 201, j)
+        self.assertEqual(j["payment"]["charge_id"], first[0]["id"],
+                         "the retry was charged anew instead of taking the first hold")
+        self.assertEqual(len(self.auths(key)), 1)
+        # And again: a replay, nothing at the gateway.
+        st, h, again = self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY))
+        self.assertEqual((st, h.get("idempotent-replayed")), (201, "true"), again)
+        self.assertEqual(again["id"], j["id"])
+        self.wait_for(lambda: any(e["op"] == "capture" for e in self.events()), "the capture")
+        self.srv.stop()
+        self.check_invariant()
+
+    def test_crash_after_authorize_never_retried(self):
+        key = "never-retried"
+        self.start(crash="after_authorize")
+        self.crashed(lambda: self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY)))
+        hold = self.auths(key)[0]["id"]
+        self.start(extra=["--payment-recovery-after", "1"])
+        self.wait_for(lambda: any(e["op"] == "void" and e["id"] == hold for e in self.events()),
+                      "the abandoned hold voided")
+        self.check_invariant()
+        # The key is free again: a second attempt, a new hold, captured.
+        st, _, j = self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY))
+        self.assertEqual(st, 201, j)
+        self.assertNotEqual(j["payment"]["charge_id"], hold)
+        self.assertEqual([a["key"].rsplit(":", 1)[1] for a in self.auths(key)], ["1", "2"])
+        self.wait_for(lambda: any(e["op"] == "capture" for e in self.events()), "the capture")
+        self.srv.stop()
+        self.check_invariant()
+
+    def test_crash_after_commit(self):
+        key = "after-commit"
+        self.start(crash="after_commit")
+        self.crashed(lambda: self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY)))
+        hold = self.auths(key)[0]["id"]
+        self.assertFalse([e for e in self.events() if e["op"] != "authorize"])
+        self.start()
+        self.wait_for(lambda: any(e["op"] == "capture" and e["id"] == hold
+                                  for e in self.events()), "the recovery's capture")
+        st, h, j = self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY))
+        self.assertEqual((st, h.get("idempotent-replayed")), (201, "true"), j)
+        self.assertEqual(len(self.auths(key)), 1)
+        self.srv.stop()
+        self.check_invariant()
+
+    def test_top_up_crash_after_authorize_then_retry(self):
+        key = "top-up-crash"
+        body = {"amount": "25.00", "payment": PAY}
+        hdr = {"Idempotency-Key": key}
+        self.start(crash="after_authorize")
+        before = self.srv.balance(self.srv.customer_key)
+        self.crashed(lambda: self.srv.request("POST", "/v1/account/funds",
+                                              key=self.srv.customer_key, body=body, headers=hdr))
+        self.start()
+        st, _, j = self.srv.request("POST", "/v1/account/funds", key=self.srv.customer_key,
+                                    body=body, headers=hdr)
+        self.assertEqual(st, 201, j)
+        self.assertEqual(j["charge"]["id"], self.auths(key)[0]["id"])
+        self.assertEqual(len(self.auths(key)), 1)
+        self.assertEqual(self.srv.balance(self.srv.customer_key), before + 25000)
+        self.srv.stop()
+        self.check_invariant()
+
+    def test_auto_refill_crash_after_authorize_then_retry(self):
+        key = "refill-crash"
+        cust = self.srv.customer("refill@example.com", "1.00")
+        self.start()
+        st, _, pm = self.srv.request("POST", "/v1/payment-methods", key=cust, body={"card": CARD})
+        self.assertEqual(st, 201, pm)
+        st, _, j = self.srv.request("PUT", "/v1/account/auto-refill", key=cust,
+                                    body={"enabled": True, "trigger": "5.00", "amount": "20.00",
+                                          "payment_method_id": pm["id"]})
+        self.assertEqual(st, 200, j)
+        self.srv.stop()
+        self.start(crash="after_authorize")
+        self.crashed(lambda: self.srv.buy(cust, key, LETTER))
+        first = self.auths(key)
+        self.assertEqual([a["key"].split(":")[0] for a in first], ["auto_refill"], first)
+        self.start()
+        st, _, j = self.srv.buy(cust, key, LETTER)
+        self.assertEqual(st, 201, j)
+        self.assertEqual(j["payment"]["auto_refill"]["charge_id"], first[0]["id"])
+        self.assertEqual(len(self.auths(key)), 1)
+        self.assertEqual(self.srv.balance(cust), 1000 + 20000 - j["postage_mills"])
+        self.srv.stop()
+        self.check_invariant()
+
+    def test_refund_crash_after_commit(self):
+        key = "refund-crash"
+        self.start()
+        st, _, ind = self.srv.buy(self.srv.customer_key, key, dict(LETTER, payment=PAY))
+        self.assertEqual(st, 201, ind)
+        self.srv.stop()
+        self.start(crash="refund_after_commit")
+        self.crashed(lambda: self.srv.request("POST", "/v1/indicia/%s/refund" % ind["id"],
+                                              key=self.srv.customer_key))
+        self.assertFalse([e for e in self.events() if e["op"] == "refund"])
+        self.start(extra=["--payment-recovery-after", "1"])
+        self.wait_for(lambda: [e for e in self.events() if e["op"] == "refund"], "the refund")
+        refunds = [e for e in self.events() if e["op"] == "refund"]
+        self.assertEqual([(e["id"], e["amount"]) for e in refunds],
+                         [(ind["payment"]["charge_id"], ind["postage_mills"])])
+        st, _, again = self.srv.request("POST", "/v1/indicia/%s/refund" % ind["id"],
+                                        key=self.srv.customer_key)
+        self.assertEqual((st, again["status"], again["reason"]), (200, "denied",
+                                                                   "already_refunded"), again)
+        time.sleep(1.5)  # a recovery round more pays nothing again
+        self.assertEqual(len([e for e in self.events() if e["op"] == "refund"]), 1)
+        self.srv.stop()
+        self.check_invariant()
+
+
+if __name__ == "__main__":
+    harness.main()
