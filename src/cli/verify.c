@@ -455,7 +455,7 @@ static int is_indicium_error(const json_t *body)
 static int verify_online(const struct cli *c, const struct input *in)
 {
     json_t *req = NULL, *res = NULL;
-    const json_t *fields;
+    const json_t *fields, *first;
     char *body = NULL, buf[96];
     struct cli_reply meta;
     json_int_t presented = -1;
@@ -524,6 +524,14 @@ static int verify_online(const struct cli *c, const struct input *in)
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT " time%s before", presented,
                  presented == 1 ? "" : "s");
         line("presented", buf);
+    }
+    /* The postal authority's own scan names where the piece was first seen. */
+    first = json_object_get(res, "first_presentation");
+    if (dup > 0 && json_is_object(first)) {
+        const char *where = cli_jstr(first, "location");
+        snprintf(buf, sizeof buf, "%.32s at %.40s", cli_safe(cli_jstr(first, "presented_at")),
+                 where ? cli_safe(where) : "(place not given)");
+        line("first seen", buf);
     }
     if (rc == RC_OK)
         line("verdict",

@@ -12,6 +12,7 @@ struct opts {
     const char *gateway, *lockout, *refund_days, *trusted_proxy, *signup_limit;
     const char *internal_secret_file;                 /* front, processor, secret generate */
     const char *per_address_limit, *request_deadline; /* serve, front, processor */
+    const char *name, *amount, *reference;            /* authority create, deposit */
     int demo;
 };
 
