@@ -199,22 +199,28 @@ class Presentations(unittest.TestCase):
         s, _, ind = srv.buy(srv.customer_key, "pres-3", letter())
         self.assertEqual(s, 201, ind)
 
-        def stamp(key):
+        def stamp(key, *extra):
             env = harness.stampd_env()
             env["STAMP_KEY"] = key
             env["STAMP_SERVER"] = "http://%s:%d" % (srv.host, srv.port)
-            p = subprocess.run([STAMP_BIN, "verify", "--data", ind["data"]],
+            p = subprocess.run([STAMP_BIN, "verify", "--data", ind["data"]] + list(extra),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                timeout=120)
             harness.assert_no_sanitizer(p.stderr.decode(), "stamp verify")
-            return p.returncode
+            return p.returncode, p.stdout.decode()
 
         # The operator's check is no presentation: valid (0) every time.
-        self.assertEqual(stamp(srv.operator_key), 0)
-        self.assertEqual(stamp(srv.operator_key), 0)
-        # The authority's first scan is valid, its second a duplicate (exit 5).
-        self.assertEqual(stamp(srv.postal_key), 0)
-        self.assertEqual(stamp(srv.postal_key), 5)
+        self.assertEqual(stamp(srv.operator_key)[0], 0)
+        self.assertEqual(stamp(srv.operator_key)[0], 0)
+        # Nor may it say where (the server refuses: exit 1).
+        self.assertEqual(stamp(srv.operator_key, "--location", "NDC-1")[0], 1)
+        # The authority's first scan is valid, its second a duplicate (exit 5)
+        # that names when and where the first was.
+        self.assertEqual(stamp(srv.postal_key, "--location", "NDC-DENVER",
+                               "--presented-at", "2026-03-04T05:06:07Z")[0], 0)
+        rc, out = stamp(srv.postal_key, "--location", "P&DC-94105")
+        self.assertEqual(rc, 5, out)
+        self.assertRegex(out, r"first seen +2026-03-04T05:06:07Z at NDC-DENVER")
 
 
 def fresh_dsn(srv):
