@@ -129,19 +129,6 @@ static int read_entry(struct pv_row *r, void *p)
 int pv_store_deposit_history(struct pv_store *st, const char *account, int64_t before, size_t limit,
                              struct pv_deposit_entry **out, size_t *n)
 {
-    struct pv_q q;
-
-    if (!st || !out || !n)
-        return PV_EINVAL;
-    *out = NULL;
-    *n = 0;
-    if (!account || before < 0)
-        return PV_EINVAL;
-    if (limit == 0)
-        return PV_OK;
-    pv_q_start(&q, st, S_DEPOSIT_HISTORY);
-    pv_q_text(&q, account);
-    pv_q_int(&q, before > 0 ? before : INT64_MAX);
-    pv_q_int(&q, PV_LIMIT(limit));
-    return pv_q_list(&q, sizeof **out, read_entry, (void **) out, n);
+    return pv_account_page(st, S_DEPOSIT_HISTORY, account, before, limit, sizeof **out, read_entry,
+                           (void **) out, n);
 }
