@@ -11,8 +11,8 @@
   and through `stamp verify`.
 * The postal deposit is the authority's to credit: a tiny deposit runs out
   (postal_deposit_insufficient, nothing moves), the authority credits it over
-  the API (once per Idempotency-Key) and with `stampd authority deposit`, sales
-  resume, the deposit's history lists every credit and draw with a running
+  the API (once per Idempotency-Key, eight concurrent retries included) and with
+  `stampd authority deposit`, sales resume, the deposit's history lists every credit and draw with a running
   balance to both the authority and the operator, and the books balance - on
   SQLite and, when STAMPD_TEST_PG_DSN_FILE names a cluster, on PostgreSQL.
 """
@@ -342,6 +342,20 @@ class DepositBase:
         self.assertEqual(srv.psds()["deposit_mills"], bal_p)
         # The history holds nothing of the customers'.
         self.assertNotIn("@", repr(hist_p))
+        self.books_balance()
+
+    def test_concurrent_retries_credit_once(self):
+        import concurrent.futures
+        srv = self.srv
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: self.credit("same", "7.00", "WIRE-RACE"),
+                                    range(8)))
+        self.assertEqual({(s, j["id"]) for s, _, j in answers},
+                         {(201, answers[0][2]["id"])}, answers)
+        bal, hist = self.history(srv.postal_key)
+        self.assertEqual([e["reference"] for e in hist if e["type"] == "credit"],
+                         ["WIRE-RACE", None], hist)
+        self.assertEqual(bal, 1000 + 7000)
         self.books_balance()
 
     def test_authority_create(self):
