@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define IDEM_PREFIX "deposit:"
+#define IDEM_PREFIX "dep:" /* the idempotency namespace of a postal account's credits */
 
 /* 1..cap-1 printable ASCII characters, no space at either end. */
 static int printable(const char *s, size_t cap)
@@ -106,12 +106,14 @@ int pv_time_parse_utc(const char *t, int64_t *out)
     return PV_OK;
 }
 
-/* The idempotency key of a credit: "deposit:" + the client's key. */
-static int idem_name(const char *idem_key, char key[PV_IDEM_KEY_MAX + 8])
+/* The idempotency namespace of credited_by's credits ("dep:" + it), into
+ * owner; the client's key is stored as it is (1..PV_IDEM_KEY_MAX-1 bytes). */
+static int idem_owner(const char *credited_by, const char *idem_key, char owner[PV_ID_MAX])
 {
-    if (!idem_key[0] || strlen(idem_key) > PV_IDEM_KEY_MAX)
+    if (!idem_key[0] || strlen(idem_key) >= PV_IDEM_KEY_MAX ||
+        strlen(credited_by) + strlen(IDEM_PREFIX) >= PV_ID_MAX)
         return PV_EINVAL;
-    snprintf(key, PV_IDEM_KEY_MAX + 8, IDEM_PREFIX "%s", idem_key);
+    snprintf(owner, PV_ID_MAX, IDEM_PREFIX "%s", credited_by);
     return PV_OK;
 }
 
@@ -167,17 +169,17 @@ int pv_deposit_credit(struct pv_store *st, const char *credited_by, const char *
                       const char *req_hash, pv_mills amount, const char *reference, int64_t now,
                       struct pv_deposit_res *res)
 {
-    char key[PV_IDEM_KEY_MAX + 8];
+    char owner[PV_ID_MAX] = "";
     struct pv_deposit_credit_rec *c = &res->credit;
     int rc;
 
     memset(res, 0, sizeof *res);
-    if (idem_key && (!req_hash || (rc = idem_name(idem_key, key)) != PV_OK))
-        return PV_EINVAL;
     if (amount < PV_DEPOSIT_CREDIT_MIN || amount > PV_MILLS_MAX || amount % 10 != 0)
         return PV_EAMOUNT;
     if (!printable(reference, PV_DEPOSIT_REF_MAX) || !credited_by || !credited_by[0] ||
         strlen(credited_by) >= PV_ID_MAX)
+        return PV_EINVAL;
+    if (idem_key && (!req_hash || idem_owner(credited_by, idem_key, owner) != PV_OK))
         return PV_EINVAL;
     if ((rc = pv_new_id("dep", c->id)) != PV_OK)
         return rc;
@@ -191,7 +193,7 @@ int pv_deposit_credit(struct pv_store *st, const char *credited_by, const char *
      * (no deadlock on PostgreSQL), then the key again: two retries at once
      * credit once and the second is a replay. */
     if ((rc = pv_store_lock_writer(st)) == PV_OK && idem_key) {
-        rc = replay(st, credited_by, key, req_hash, res);
+        rc = replay(st, owner, idem_key, req_hash, res);
         if (rc == PV_OK) {
             pv_store_rollback(st);
             return PV_OK;
@@ -201,7 +203,7 @@ int pv_deposit_credit(struct pv_store *st, const char *credited_by, const char *
             rc = PV_OK;
     }
     if (rc == PV_OK)
-        rc = credit(st, credited_by, idem_key ? key : NULL, req_hash, res);
+        rc = credit(st, owner, idem_key, req_hash, res);
     if (rc == PV_OK && (rc = pv_store_commit(st)) == PV_OK)
         return PV_OK;
     pv_store_rollback(st);

@@ -88,18 +88,33 @@ static void test_credit_once_per_key(void **state)
         pv_deposit_credit(e->st, "pa_2", "k1", "hash-b", 7000, "WIRE 2", 1700000003, &again),
         PV_OK);
     assert_int_equal(denv_balance(e, PV_ACCT_DEPOSIT), 13000);
+    /* The longest Idempotency-Key the API takes (255 bytes) is a key here too. */
+    {
+        char longkey[PV_IDEM_KEY_MAX];
+
+        memset(longkey, 'k', sizeof longkey - 1);
+        longkey[sizeof longkey - 1] = '\0';
+        assert_int_equal(
+            pv_deposit_credit(e->st, "pa_1", longkey, "hash-c", 10, "LONG", 1700000003, &again),
+            PV_OK);
+        assert_int_equal(
+            pv_deposit_credit(e->st, "pa_1", longkey, "hash-c", 10, "LONG", 1700000003, &again),
+            PV_OK);
+        assert_true(again.replayed);
+        assert_int_equal(denv_balance(e, PV_ACCT_DEPOSIT), 13010);
+    }
     /* Without a key (the command line) every call is a credit. */
     assert_int_equal(
         pv_deposit_credit(e->st, PV_CLI_CREDITOR, NULL, NULL, 10, "CHEQUE", 1700000004, &again),
         PV_OK);
-    assert_int_equal(again.balance, 13010);
+    assert_int_equal(again.balance, 13020);
     denv_books(e);
 
     assert_int_equal(pv_deposit_history(e->st, 0, 10, &page, &n), PV_OK);
-    assert_int_equal(n, 4); /* three credits and the opening deposit */
+    assert_int_equal(n, 5); /* four credits and the opening deposit */
     assert_string_equal(page[0].reference, "CHEQUE");
-    assert_int_equal(page[0].balance, 13010);
-    assert_int_equal(page[3].balance, 1000);
+    assert_int_equal(page[0].balance, 13020);
+    assert_int_equal(page[4].balance, 1000);
     free(page);
 }
 
