@@ -29,6 +29,7 @@ stampd demo — $url   (database: var/stampd.db; delete var/ to start over)
 
   demo customer key:  STAMP_KEY=$STAMP_KEY   (balance \$100)
   demo operator key:  STAMP_OPERATOR_KEY=$STAMP_OPERATOR_KEY
+  postal authority:   STAMP_POSTAL_KEY=${STAMP_POSTAL_KEY:-"(none: this var/ predates it; stampd authority create)"}
 
 Buy a stamp with curl:
   curl -s -X POST $url/v1/indicia -H "Authorization: Bearer $STAMP_KEY" -H "Idempotency-Key: \$(date +%s%N)" -H 'Content-Type: application/json' -d '{"mail_class":"first_class_letter","weight_oz":1,"from_zip":"94107","to_zip":"10001"}'

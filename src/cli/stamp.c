@@ -127,6 +127,7 @@ static const char help_keys[] =
 static const char help_verify[] =
     "usage: stamp verify (--data BASE64 | --id ID | --file FILE | --image FILE)\n"
     "                    [--keys FILE] [--offline] [--export-dir DIR]\n"
+    "                    [--location PLACE] [--presented-at TIME]\n"
     "\n"
     "Check an indicium: decode its fields, verify its signature and (online) ask\n"
     "the server whether it was issued by this vendor and presented before.\n"
@@ -142,6 +143,9 @@ static const char help_verify[] =
     "                    (duplicates cannot be detected offline)\n"
     "  --export-dir DIR  write body.bin, sig.der and pub.pem so anyone can check:\n"
     "                    openssl dgst -sha256 -verify pub.pem -signature sig.der body.bin\n"
+    "  --location PLACE  (postal authority keys) where the piece was presented,\n"
+    "                    e.g. a facility id; recorded with the presentation\n"
+    "  --presented-at T  (postal authority keys) when, UTC 2026-11-22T09:30:00Z\n"
     "\n"
     "Exit 0 valid, 4 invalid, 5 valid signature but presented before.\n";
 

@@ -452,16 +452,26 @@ static int is_indicium_error(const json_t *body)
     return code && (strncmp(code, "indicium_", 9) == 0 || strcmp(code, "invalid_base64") == 0);
 }
 
-static int verify_online(const struct cli *c, const struct input *in)
+/* Online: where and when (both may be NULL) go with the indicium; only the
+ * postal authority's key may send them (the server says so otherwise). */
+static int verify_online(const struct cli *c, const struct input *in, const char *location,
+                         const char *presented_at)
 {
     json_t *req = NULL, *res = NULL;
-    const json_t *fields;
+    const json_t *fields, *first;
     char *body = NULL, buf[96];
     struct cli_reply meta;
     json_int_t presented = -1;
     int valid = 0, sig, known = -1, dup = -1, rc;
 
     req = json_pack("{s:s}", "data", in->b64);
+    if (req && ((location && json_object_set_new(req, "location", json_string(location)) != 0) ||
+                (presented_at &&
+                 json_object_set_new(req, "presented_at", json_string(presented_at)) != 0))) {
+        fprintf(stderr, "error: --location and --presented-at must be text\n");
+        rc = RC_USAGE;
+        goto out;
+    }
     if (!req || !(body = json_dumps(req, JSON_COMPACT))) {
         /* json_pack refuses only non-UTF-8 text, or runs out of memory. */
         rc = req ? RC_FAIL : RC_INVALID;
@@ -524,6 +534,14 @@ static int verify_online(const struct cli *c, const struct input *in)
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT " time%s before", presented,
                  presented == 1 ? "" : "s");
         line("presented", buf);
+    }
+    /* The postal authority's own scan names where the piece was first seen. */
+    first = json_object_get(res, "first_presentation");
+    if (dup > 0 && json_is_object(first)) {
+        const char *where = cli_jstr(first, "location");
+        snprintf(buf, sizeof buf, "%.32s at %.40s", cli_safe(cli_jstr(first, "presented_at")),
+                 where ? cli_safe(where) : "(place not given)");
+        line("first seen", buf);
     }
     if (rc == RC_OK)
         line("verdict",
@@ -637,7 +655,7 @@ static int export_files(const struct cli *c, const struct input *in, struct keyr
 int cmd_verify(const struct cli *c, int argc, char **argv)
 {
     const char *data = NULL, *id = NULL, *file = NULL, *image = NULL, *keys = NULL,
-               *export_dir = NULL;
+               *export_dir = NULL, *location = NULL, *presented_at = NULL;
     int offline = 0;
     const struct cli_opt opts[] = {
         {"--data", &data, NULL},
@@ -647,6 +665,8 @@ int cmd_verify(const struct cli *c, int argc, char **argv)
         {"--keys", &keys, NULL},
         {"--offline", NULL, &offline},
         {"--export-dir", &export_dir, NULL},
+        {"--location", &location, NULL},
+        {"--presented-at", &presented_at, NULL},
         {NULL, NULL, NULL},
     };
     struct keyring kr;
@@ -662,12 +682,15 @@ int cmd_verify(const struct cli *c, int argc, char **argv)
         return cli_usage_error("verify", "--offline needs --keys FILE (from `stamp keys --out`)");
     if (offline && id)
         return cli_usage_error("verify", "--id needs the server; use --data or --file offline");
+    if (offline && (location || presented_at))
+        return cli_usage_error("verify", "--location and --presented-at go to the server: "
+                                         "not with --offline");
 
     if (keys && (rc = keyring_load(keys, &kr)) != RC_OK)
         goto out;
     if ((rc = load_input(c, data, id, file, image, &in)) != RC_OK)
         goto out;
-    rc = offline ? verify_offline(c, &in, &kr) : verify_online(c, &in);
+    rc = offline ? verify_offline(c, &in, &kr) : verify_online(c, &in, location, presented_at);
     if (export_dir && (rc == RC_OK || rc == RC_INVALID || rc == RC_DUPLICATE)) {
         erc = export_files(c, &in, &kr, offline, export_dir);
         /* The verdict wins; an export failure matters only when all else went well. */

@@ -43,6 +43,10 @@ int pv_apikey_mint(struct pv_store *st, int role, const char *owner, int test, c
                    int64_t now, char key[64], struct pv_apikey_rec *rec)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    /* The authority's keys say whose they are, so one pasted in the wrong
+     * place is recognised (and refused) at a glance. */
+    const char *head = role == PV_ROLE_POSTAL ? PV_APIKEY_POSTAL : test ? "sk_test_" : "sk_live_";
+    size_t h = strlen(head);
     uint8_t rnd[32];
     int rc, i;
 
@@ -52,15 +56,15 @@ int pv_apikey_mint(struct pv_store *st, int role, const char *owner, int test, c
         return PV_EINVAL;
     if (pv_random(rnd, sizeof rnd) != PV_OK)
         return PV_ECRYPTO;
-    memcpy(key, test ? "sk_test_" : "sk_live_", 8);
+    memcpy(key, head, h);
     for (i = 0; i < 32; i++)
-        key[8 + i] = alphabet[rnd[i] & 31];
-    key[PV_APIKEY_LEN] = '\0';
+        key[h + (size_t) i] = alphabet[rnd[i] & 31];
+    key[h + 32] = '\0';
     pv_card_wipe(rnd, sizeof rnd);
     if ((rc = pv_new_id("key", rec->id)) != PV_OK)
         return rc;
     pv_token_hash(key, rec->hash);
-    snprintf(rec->prefix, sizeof rec->prefix, "%.12s", key);
+    snprintf(rec->prefix, sizeof rec->prefix, "%.*s", (int) h + 4, key);
     rec->role = role;
     snprintf(rec->owner_id, sizeof rec->owner_id, "%s", owner);
     rec->test = test;
@@ -149,6 +153,12 @@ static int owner_sessions(struct pv_store *st, int role, const char *owner,
     int rc;
 
     *views = NULL;
+    /* A postal account has no web login, so no sessions: an empty list. */
+    if (role == PV_ROLE_POSTAL) {
+        *recs = NULL;
+        *n = 0;
+        return PV_OK;
+    }
     if (current_token)
         pv_token_hash(current_token, cur);
     if ((rc = pv_store_session_list(st, role, owner, now, recs, n)) != PV_OK)

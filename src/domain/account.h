@@ -2,7 +2,8 @@
  * account.h - who may act: customers and operators, their passwords, API
  * keys and web sessions (docs/api.md, "Authentication").
  *
- * API keys are "sk_live_" or "sk_test_" and 32 random base32 characters;
+ * API keys are "sk_live_" or "sk_test_" (the postal authority's:
+ * "sk_postal_") and 32 random base32 characters;
  * only their SHA-256 hex is stored. A web session is a random token in a
  * cookie (stored as its SHA-256 hex) with a CSRF token that every state
  * change must echo. Sign-up, login and account creation write the account,
@@ -16,9 +17,10 @@
 
 #include "store/store.h"
 
-#define PV_SESSION_TTL_S   (12 * 3600) /* a web session lasts this long */
-#define PV_APIKEY_LEN      40          /* "sk_live_" + 32 characters */
-#define PV_APIKEY_MAX      128         /* longest bearer token looked up */
+#define PV_SESSION_TTL_S   (12 * 3600)  /* a web session lasts this long */
+#define PV_APIKEY_LEN      40           /* "sk_live_" + 32 characters */
+#define PV_APIKEY_POSTAL   "sk_postal_" /* the postal authority's keys: 42 characters */
+#define PV_APIKEY_MAX      128          /* longest bearer token looked up */
 #define PV_APIKEY_CLI_NAME "created by stampd"
 
 /* An API key asked for with a sign-up or login ("api_key": {name, mode}). */

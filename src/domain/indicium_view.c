@@ -86,12 +86,26 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
     return j;
 }
 
+/* Where and when a piece was first presented: only the authority that counts sees it. */
+static json_t *first_json(const struct pv_verdict *v)
+{
+    char at[32], rec[32];
+
+    if (!v->first_known)
+        return json_null();
+    return json_pack("{s:s, s:o, s:s}", "presented_at",
+                     pv_time_format(v->first.presented_at, at, sizeof at), "location",
+                     v->first.location[0] ? json_string(v->first.location) : json_null(),
+                     "recorded_at", pv_time_format(v->first.recorded_at, rec, sizeof rec));
+}
+
 json_t *pv_verdict_json(const struct pv_verdict *v)
 {
-    return json_pack("{s:b, s:b, s:b, s:b, s:I, s:s, s:o, s:b, s:b, s:o}", "valid", v->valid,
-                     "signature_valid", v->sig_ok, "known", v->known, "duplicate",
+    return json_pack("{s:b, s:b, s:b, s:b, s:I, s:I, s:b, s:o, s:s, s:o, s:b, s:b, s:o}", "valid",
+                     v->valid, "signature_valid", v->sig_ok, "known", v->known, "duplicate",
                      v->presented_before > 0, "presented_before", (json_int_t) v->presented_before,
-                     "status", v->status, "reason",
+                     "presentations", (json_int_t) v->presentations, "counted", v->counted,
+                     "first_presentation", first_json(v), "status", v->status, "reason",
                      v->reason ? json_string(v->reason) : json_null(), "test", v->test, "refunded",
                      v->refunded, "fields", pv_indicium_fields_json(&v->ind));
 }

@@ -37,7 +37,9 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r);
 /*
  * pv_verdict_json - the answer of POST /v1/verify for a verdict of
  * pv_verify_online (verify.h): valid, signature_valid, known, duplicate,
- * presented_before, status, reason, test, refunded and fields.
+ * presented_before, presentations, counted, first_presentation (when the
+ * postal authority counted: when and where the piece was first presented,
+ * else null), status, reason, test, refunded and fields.
  */
 json_t *pv_verdict_json(const struct pv_verdict *v);
 

@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 #include "crypto/primitives.h"
 #include "domain/account.h"
+#include "domain/authority.h"
 #include "domain/lease.h"
 #include "domain/ledger.h"
 #include "domain/media.h"
@@ -109,7 +110,9 @@ static int demo(struct pv_store *st, const char *password, int64_t now,
     if ((rc = pv_account_create_customer(st, PV_DEMO_CUSTOMER_EMAIL, PV_DEMO_BALANCE, password, now,
                                          out->customer_id, out->customer_key)) != PV_OK ||
         (rc = pv_account_create_operator(st, PV_DEMO_OPERATOR_EMAIL, password, now,
-                                         out->operator_id, out->operator_key)) != PV_OK)
+                                         out->operator_id, out->operator_key)) != PV_OK ||
+        (rc = pv_authority_create_in(st, PV_DEMO_POSTAL_NAME, now, out->postal_id,
+                                     out->postal_key)) != PV_OK)
         return rc;
     return pv_store_config_set(st, PV_CFG_GATEWAY, "sandbox");
 }

@@ -24,6 +24,7 @@
 #define PV_DEMO_CUSTOMER_EMAIL "demo@stampd.test"
 #define PV_DEMO_OPERATOR_EMAIL "operator@stampd.test"
 #define PV_DEMO_BALANCE        ((pv_mills) 100 * 1000)
+#define PV_DEMO_POSTAL_NAME    "Demo postal authority"
 
 /* What to set up; strings borrowed. */
 struct pv_provision {
@@ -44,6 +45,8 @@ struct pv_provision_out {
     char customer_key[64];
     char operator_id[PV_ID_MAX];
     char operator_key[64];
+    char postal_id[PV_ID_MAX]; /* the demo postal authority (API key only) */
+    char postal_key[64];
 };
 
 /* pv_license_valid - 1 when l (borrowed, may be NULL) is a license number. */

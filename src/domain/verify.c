@@ -11,6 +11,7 @@
 #include "domain/mode.h"
 #include "stampd/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,10 +79,40 @@ int pv_verify_offline(const uint8_t *data, size_t len, const struct pv_keyset *k
     return PV_OK;
 }
 
+/* Inside the caller's transaction: one more presentation of rec by *by,
+ * recorded with when and where, and the first one read back. */
+static int present(struct pv_store *st, const struct pv_presenter *by, int64_t now,
+                   const struct pv_indicium_rec *rec, struct pv_verdict *v)
+{
+    struct pv_presentation_rec p;
+    int rc;
+
+    if ((rc = pv_store_lock_writer(st)) != PV_OK ||
+        (rc = pv_store_indicium_present(st, rec->id, now, &v->presented_before)) != PV_OK)
+        return rc;
+    memset(&p, 0, sizeof p);
+    snprintf(p.indicium_id, sizeof p.indicium_id, "%s", rec->id);
+    p.seq = v->presented_before + 1;
+    snprintf(p.postal_id, sizeof p.postal_id, "%s", by->postal_id);
+    p.presented_at = by->presented_at ? by->presented_at : now;
+    snprintf(p.location, sizeof p.location, "%s", by->location ? by->location : "");
+    p.recorded_at = now;
+    if ((rc = pv_store_presentation_insert(st, &p)) != PV_OK)
+        return rc;
+    v->counted = 1;
+    v->presentations = p.seq;
+    /* Pieces counted before presentations were recorded (schema v8) have no first. */
+    rc = pv_store_presentation_first(st, rec->id, &v->first);
+    if (rc == PV_OK)
+        v->first_known = 1;
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
+}
+
 /* The stored record of exactly these bytes, and its presentations counted
- * when asked by a scanner of the piece's mode test. */
-static int lookup(struct pv_store *st, const uint8_t *data, size_t len, int count, int test,
-                  int64_t now, struct pv_indicium_rec *rec, struct pv_verdict *v)
+ * when asked by the postal authority (by) scanning a piece of its mode test. */
+static int lookup(struct pv_store *st, const uint8_t *data, size_t len,
+                  const struct pv_presenter *by, int test, int64_t now, struct pv_indicium_rec *rec,
+                  struct pv_verdict *v)
 {
     int rc = pv_store_indicium_find(st, v->ind.device_id, v->ind.serial, rec);
 
@@ -89,15 +120,17 @@ static int lookup(struct pv_store *st, const uint8_t *data, size_t len, int coun
      * its other valid form (r, n - s), see docs/indicium.md. */
     if (rc == PV_OK && rec->data_len == len && memcmp(rec->data, data, len - PV_SIG_LEN) == 0) {
         v->known = 1;
-        v->presented_before = rec->presentations;
-        if (!count || !pv_mode_sees(test, pv_indicium_mode(rec)))
+        v->presented_before = v->presentations = rec->presentations;
+        if (!by || !pv_mode_sees(test, pv_indicium_mode(rec)))
             return PV_OK;
         if ((rc = pv_store_begin(st)) != PV_OK)
             return rc;
-        rc = pv_store_lock_writer(st);
-        if (rc == PV_OK)
-            rc = pv_store_indicium_present(st, rec->id, now, &v->presented_before);
-        return rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+        rc = present(st, by, now, rec, v);
+        if (rc == PV_OK && (rc = pv_store_commit(st)) == PV_OK)
+            return PV_OK;
+        pv_store_rollback(st);
+        v->counted = v->first_known = 0;
+        return rc;
     }
     if (rc == PV_OK || rc == PV_ENOTFOUND) {
         v->reason = "not_issued";
@@ -107,7 +140,7 @@ static int lookup(struct pv_store *st, const uint8_t *data, size_t len, int coun
 }
 
 int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *data, size_t len,
-                     int count, int test, int64_t now, struct pv_verdict *v)
+                     const struct pv_presenter *by, int test, int64_t now, struct pv_verdict *v)
 {
     struct pv_key_rec *keys = NULL;
     struct pv_indicium_rec *rec = NULL;
@@ -136,7 +169,7 @@ int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *da
         v->reason = "license_mismatch";
     } else {
         v->sig_ok = 1;
-        if ((rc = lookup(st, data, len, count, test, now, rec, v)) != PV_OK)
+        if ((rc = lookup(st, data, len, by, test, now, rec, v)) != PV_OK)
             goto out;
     }
     /* A test piece or a refunded one is never valid postage, whatever its signature. */

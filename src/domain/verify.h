@@ -48,6 +48,14 @@ enum pv_key_miss {
     PV_KEY_ALGORITHM = 3, /* the key is for another algorithm */
 };
 
+/* The postal authority presenting a piece: who, and when and where it says
+ * the piece was presented (strings borrowed). */
+struct pv_presenter {
+    const char *postal_id; /* the postal account */
+    int64_t presented_at;  /* unix s; 0 = now */
+    const char *location;  /* a facility id, or NULL / "" when not said */
+};
+
 /* A verdict. Strings are static. */
 struct pv_verdict {
     struct pv_indicium ind; /* the decoded fields, when decoded */
@@ -58,9 +66,13 @@ struct pv_verdict {
     int refunded;             /* online: a known piece whose postage was refunded */
     int valid;                /* online: valid postage; offline: the signature verifies */
     int64_t presented_before; /* online: presentations before this one */
-    const char *reason;       /* NULL, or why not valid: an API error code, "license_mismatch",
-                                 "not_issued", "test_piece", "refunded" */
-    const char *status;       /* "valid", "duplicate", "test", "refunded", "invalid" */
+    int64_t presentations;    /* online: presentations now (this one included when counted) */
+    int counted;              /* online: this call counted a presentation */
+    int first_known;          /* counted: first holds the piece's first presentation */
+    struct pv_presentation_rec first;
+    const char *reason; /* NULL, or why not valid: an API error code, "license_mismatch",
+                           "not_issued", "test_piece", "refunded" */
+    const char *status; /* "valid", "duplicate", "test", "refunded", "invalid" */
     /* Offline only. */
     const struct pv_pubkey *key; /* the key used (borrowed from the keyset), or NULL */
     int miss;                    /* enum pv_key_miss */
@@ -89,16 +101,17 @@ int pv_verify_offline(const uint8_t *data, size_t len, const struct pv_keyset *k
 /*
  * pv_verify_online - the vendor's verdict on len borrowed bytes: the key in
  * st the indicium names, the signature, license (borrowed: the vendor's),
- * the stored record of this very piece and, when count is set (the postal
- * authority scans it) and the piece is of the scanner's mode test (0 live,
- * 1 test; mode.h), one more presentation at now, in a transaction of its
- * own under the writer lock (a piece is scanned or refunded, never both at
- * once). Anyone else, and a scan of the other mode's piece, only reads the
- * count. Returns PV_OK with *v filled, a decode error
- * (pv_verify_input_error), or a store error.
+ * the stored record of this very piece and, when by (borrowed) is set (the
+ * postal authority scans it) and the piece is of the scanner's mode test (0
+ * live, 1 test; mode.h), one more presentation at now, recorded with by's
+ * when and where, in a transaction of its own under the writer lock (a
+ * piece is scanned or refunded, never both at once); v->first is then the
+ * piece's first presentation. Anyone else (by NULL), and a scan of the
+ * other mode's piece, only reads the count. Returns PV_OK with *v filled, a
+ * decode error (pv_verify_input_error), or a store error.
  */
 int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *data, size_t len,
-                     int count, int test, int64_t now, struct pv_verdict *v);
+                     const struct pv_presenter *by, int test, int64_t now, struct pv_verdict *v);
 
 /* pv_verify_input_error - 1 when rc says the indicium bytes are malformed. */
 int pv_verify_input_error(int rc);

@@ -18,6 +18,7 @@ struct opts {
     const char *crypto, *crypto_pin_file;             /* init, psd add, serve, processor */
     const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
     const char *payment_recovery;                     /* serve, processor */
+    const char *name, *amount, *reference;            /* authority create, deposit */
     int demo;
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };

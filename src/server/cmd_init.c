@@ -145,6 +145,7 @@ int pv_cmd_init(const struct opts *o)
     if (o->demo) {
         printf("STAMP_KEY=%s\n", made.customer_key);
         printf("STAMP_OPERATOR_KEY=%s\n", made.operator_key);
+        printf("STAMP_POSTAL_KEY=%s\n", made.postal_key);
         printf("STAMP_DEMO_PASSWORD=%s\n", DEMO_PASSWORD);
     }
 out:

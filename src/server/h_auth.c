@@ -36,6 +36,17 @@ void pv_h_account(struct pv_call *call)
         pv_reply_json(rp, 200, json_pack("{s:s, s:s}", "id", who->owner_id, "role", "operator"));
         return;
     }
+    if (who->role == PV_ROLE_POSTAL) {
+        char name[PV_POSTAL_NAME_MAX];
+
+        if ((rc = pv_store_postal_get(st, who->owner_id, name)) != PV_OK)
+            pv_reply_error(rp, rc, NULL, NULL);
+        else
+            pv_reply_json(
+                rp, 200,
+                json_pack("{s:s, s:s, s:s}", "id", who->owner_id, "role", "postal", "name", name));
+        return;
+    }
     if ((rc = pv_store_customer_get(st, who->owner_id, &c)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
@@ -50,6 +61,12 @@ void pv_h_account(struct pv_call *call)
                             "email", c.email, "balance_mills", (json_int_t) bal, "balance",
                             pv_money_format(bal, money, sizeof money), "mode",
                             who->test ? "test" : "live"));
+}
+
+/* The role's name in answers: "customer", "operator" or "postal". */
+static const char *role_name(int role)
+{
+    return role == PV_ROLE_OPERATOR ? "operator" : role == PV_ROLE_POSTAL ? "postal" : "customer";
 }
 
 static json_t *key_json(const struct pv_apikey_rec *k)
@@ -122,7 +139,7 @@ void pv_h_api_keys(struct pv_call *c)
     }
     test = mode && strcmp(mode, "test") == 0;
     if (test && who->role != PV_ROLE_CUSTOMER) {
-        pv_reply_error(rp, PV_EINVAL, "mode", "operator keys are live keys");
+        pv_reply_error(rp, PV_EINVAL, "mode", "operator and postal keys are live keys");
         goto out;
     }
     rc = pv_apikey_mint(st, who->role, who->owner_id, test, name, pv_now(), key, &rec);
@@ -494,11 +511,15 @@ void pv_h_session(struct pv_call *call)
     struct pv_session_rec s;
     struct pv_customer_rec c;
     char token[SESSION_ID_MAX], email[256] = "";
+    json_t *j;
     int rc;
 
     if (who->role == PV_ROLE_CUSTOMER) {
         rc = pv_store_customer_get(st, who->owner_id, &c);
         snprintf(email, sizeof email, "%s", rc == PV_OK ? c.email : "");
+    } else if (who->role == PV_ROLE_POSTAL) {
+        /* A postal account has a name, no email; its key is its only way in. */
+        rc = pv_store_postal_get(st, who->owner_id, email);
     } else {
         rc = pv_store_operator_get(st, who->owner_id, email);
     }
@@ -510,9 +531,17 @@ void pv_h_session(struct pv_call *call)
     if (who->session && session_cookie(rq, token) &&
         pv_session_lookup(st, token, pv_now(), &s) != PV_OK)
         s.csrf[0] = '\0';
-    pv_reply_json(rp, 200,
-                  json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", who->owner_id, "role",
-                            who->role == PV_ROLE_OPERATOR ? "operator" : "customer", "email", email,
-                            "mode", who->test ? "test" : "live", "csrf_token",
-                            s.csrf[0] ? json_string(s.csrf) : json_null()));
+    j = json_pack("{s:s, s:s, s:s, s:o}", "id", who->owner_id, "role", role_name(who->role), "mode",
+                  who->test ? "test" : "live", "csrf_token",
+                  s.csrf[0] ? json_string(s.csrf) : json_null());
+    /* A postal account has a name where the others have an email. */
+    if (j && who->role == PV_ROLE_POSTAL)
+        rc = json_object_set_new(j, "name", json_string(email));
+    else if (j)
+        rc = json_object_set_new(j, "email", json_string(email));
+    if (j && rc != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    pv_reply_json(rp, 200, j);
 }

@@ -6,6 +6,7 @@
 
 #include "server/app.h"
 #include "server/views.h"
+#include "domain/authority.h"
 #include "domain/indicium_view.h"
 #include "domain/verify.h"
 
@@ -50,7 +51,58 @@ void pv_h_keys(struct pv_call *c)
                   arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
 }
 
-static const char *const verify_fields[] = {"data", NULL};
+static const char *const verify_fields[] = {"data", "presented_at", "location", NULL};
+
+/* A facility id or place name: 1..64 printable ASCII characters. */
+static int location_ok(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n >= PV_LOCATION_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/*
+ * The presentation the postal authority records with its scan: when
+ * ("presented_at", RFC 3339 UTC, not in the future; default now) and where
+ * ("location"). Only its keys count a presentation, so only they may say
+ * when and where. PV_OK with *by filled, or the error answered.
+ */
+static int presenter(json_t *root, const struct pv_principal *who, int64_t now,
+                     struct pv_presenter *by, struct pv_reply *rp)
+{
+    const char *at = NULL, *where = NULL;
+
+    memset(by, 0, sizeof *by);
+    if (pv_body_string(root, "presented_at", 0, 32, PV_EINVAL, &at, rp) != PV_OK ||
+        pv_body_string(root, "location", 0, 256, PV_EINVAL, &where, rp) != PV_OK)
+        return PV_EINVAL;
+    if ((at || where) && who->role != PV_ROLE_POSTAL) {
+        pv_reply_error(rp, PV_EINVAL, at ? "presented_at" : "location",
+                       "only the postal authority's key records a presentation with when and "
+                       "where");
+        return PV_EINVAL;
+    }
+    /* A scanner's clock may run a little ahead; an hour is no scanner's. */
+    if (at && (pv_time_parse_utc(at, &by->presented_at) != PV_OK || by->presented_at > now + 300)) {
+        pv_reply_error(rp, PV_EINVAL, "presented_at",
+                       "presented_at must be a UTC time \"2026-11-22T09:30:00Z\", not in the "
+                       "future");
+        return PV_EINVAL;
+    }
+    if (where && !location_ok(where)) {
+        pv_reply_error(rp, PV_EINVAL, "location",
+                       "location must be 1 to 64 printable ASCII characters (a facility id)");
+        return PV_EINVAL;
+    }
+    by->postal_id = who->owner_id;
+    by->location = where;
+    return PV_OK;
+}
 
 void pv_h_verify(struct pv_call *c)
 {
@@ -58,6 +110,8 @@ void pv_h_verify(struct pv_call *c)
     const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_verdict v;
+    struct pv_presenter by;
+    int64_t now = pv_now();
     const char *text;
     uint8_t *data = NULL;
     size_t len = 0;
@@ -66,7 +120,8 @@ void pv_h_verify(struct pv_call *c)
 
     if (!(root = pv_body_object(rq, verify_fields, rp)))
         return;
-    if (pv_body_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK)
+    if (pv_body_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK ||
+        presenter(root, c->who, now, &by, rp) != PV_OK)
         goto out;
     if ((rc = pv_base64_decode(text, strlen(text), &data, &len)) != PV_OK) {
         pv_reply_error(rp, rc, "data", NULL);
@@ -74,8 +129,8 @@ void pv_h_verify(struct pv_call *c)
     }
     /* Only the postal authority's scan counts as a presentation, and only
      * of a piece of its own mode (live: a test piece is never counted). */
-    rc = pv_verify_online(c->st, app->license, data, len, c->who->role == PV_ROLE_OPERATOR,
-                          c->who->test, pv_now(), &v);
+    rc = pv_verify_online(c->st, app->license, data, len,
+                          c->who->role == PV_ROLE_POSTAL ? &by : NULL, c->who->test, now, &v);
     if (rc != PV_OK) {
         pv_reply_error(rp, rc, pv_verify_input_error(rc) ? "data" : NULL, NULL);
         goto out;

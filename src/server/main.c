@@ -9,6 +9,8 @@
  *   stampd psd add --db DSN [--psds N] [--crypto SPEC]
  *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
  *   stampd operator create --db DSN --email EMAIL
+ *   stampd authority create --db DSN --name NAME
+ *   stampd authority deposit --db DSN --amount DOLLARS --reference REF
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
@@ -16,6 +18,7 @@
  */
 #include "server/cmd.h"
 #include "server/cmd_accounts.h"
+#include "server/cmd_authority.h"
 #include "server/cmd_init.h"
 #include "server/cmd_run.h"
 #include "server/cmd_secret.h"
@@ -42,6 +45,8 @@ static void usage(FILE *f)
           "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
+          "  stampd authority create --db DSN --name NAME\n"
+          "  stampd authority deposit --db DSN --amount DOLLARS --reference REF\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
@@ -122,6 +127,9 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-journal", offsetof(struct opts, gateway_journal)},
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
+        {"--name", offsetof(struct opts, name)},
+        {"--amount", offsetof(struct opts, amount)},
+        {"--reference", offsetof(struct opts, reference)},
     };
     int i;
     size_t k;
@@ -285,6 +293,12 @@ int main(int argc, char **argv)
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         return pv_cmd_set_password(&o, argv[1][0] == 'c');
+    }
+    if (strcmp(argv[1], "authority") == 0 && argc > 2 &&
+        (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "deposit") == 0)) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return argv[2][0] == 'c' ? pv_cmd_authority_create(&o) : pv_cmd_authority_deposit(&o);
     }
     fprintf(stderr, "stampd: unknown command %s\n", argv[1]);
     usage(stderr);

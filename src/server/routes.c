@@ -13,6 +13,7 @@
 
 #include "server/h_admin.h"
 #include "server/h_auth.h"
+#include "server/h_authority.h"
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
 #include "server/h_media.h"
@@ -35,6 +36,8 @@ enum access {
     ANY,      /* any authenticated key or session */
     CUSTOMER, /* a customer's key or session; others get 403 with the route's why */
     OPERATOR, /* an operator's key or session; others get 403 with the route's why */
+    VENDOR,   /* a customer's or operator's key or session: not the postal authority's */
+    POSTAL,   /* the postal authority's key; others get 403 with the route's why */
 };
 
 /* When the role is checked: after the method (405 first), or - for whole
@@ -47,7 +50,7 @@ struct route {
                             "{any}" (any length: the handler checks it), or a final "*" */
     enum access access;
     enum order order;
-    const char *why;                    /* the 403 message for CUSTOMER and OPERATOR */
+    const char *why;                    /* the 403 message for CUSTOMER, OPERATOR and POSTAL */
     void (*handler)(struct pv_call *c); /* NULL: "no such endpoint" once the role passed */
 };
 
@@ -55,6 +58,11 @@ struct route {
 #define CUSTOMER_WHY "this needs a customer key or session"
 #define PRINT_WHY    "labels are printed with the buyer's customer key"
 #define PRINTER_WHY  "printers belong to customer accounts"
+#define POSTAL_WHY   "this needs the postal authority's key (sk_postal_...)"
+/* What a postal key hears on the vendor's routes, whatever the route's own why. */
+#define NOT_POSTAL_WHY                                                                             \
+    "the postal authority's key is for /v1/authority/... and /v1/verify, not for customers' "      \
+    "or the vendor's routes"
 
 /* First match wins; rows with the same pattern are one path with several methods. */
 static const struct route api_routes[] = {
@@ -88,7 +96,7 @@ static const struct route api_routes[] = {
      pv_h_indicia_post},
     {"GET", "/v1/indicia", CUSTOMER, METHOD_FIRST, "list indicia with a customer key",
      pv_h_indicia_list},
-    {"GET", "/v1/indicia/{any}", ANY, METHOD_FIRST, NULL, pv_h_indicium_get},
+    {"GET", "/v1/indicia/{any}", VENDOR, METHOD_FIRST, NULL, pv_h_indicium_get},
     {"GET", "/v1/indicia/{id}/label", CUSTOMER, METHOD_FIRST, PRINT_WHY, pv_h_label},
     {"GET", "/v1/indicia/{id}/refund", CUSTOMER, METHOD_FIRST, CUSTOMER_WHY, pv_h_refund},
     {"POST", "/v1/indicia/{id}/refund", CUSTOMER, METHOD_FIRST, CUSTOMER_WHY, pv_h_refund},
@@ -101,6 +109,11 @@ static const struct route api_routes[] = {
      pv_h_medium_purchase},
     {"GET", "/v1/psds", OPERATOR, METHOD_FIRST, "PSD registers need an operator key", pv_h_psds},
     {"POST", "/v1/verify", ANY, METHOD_FIRST, NULL, pv_h_verify},
+
+    {"GET", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
+    {"POST", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
+    /* Every other path of the authority: 403 for others, 404 for the authority. */
+    {NULL, "/v1/authority/*", POSTAL, ROLE_FIRST, POSTAL_WHY, NULL},
 
     {"GET", "/metrics", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_metrics},
     {"POST", "/v1/admin/media/batches", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_media_batch_post},
@@ -115,6 +128,7 @@ static const struct route api_routes[] = {
     {"GET", "/v1/admin/servers", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_servers},
     {"POST", "/v1/admin/servers/{any}", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_server_status},
     {"GET", "/v1/admin/psds/{id}/leases", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_leases},
+    {"GET", "/v1/admin/deposit", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_deposit},
     /* Every other administration path: 403 for non-operators, 404 for operators. */
     {NULL, "/v1/admin/*", OPERATOR, ROLE_FIRST, ADMIN_WHY, NULL},
     {NULL, NULL, OPEN, METHOD_FIRST, NULL, NULL},
@@ -164,12 +178,19 @@ static void method_not_allowed(struct pv_reply *rp)
     pv_reply_error(rp, PV_EMETHOD, NULL, NULL);
 }
 
-/* The one role check: PV_OK, or 403 with the route's message. */
+/* The one role check: PV_OK, or 403 with the route's message. The postal
+ * authority and the vendor's side are kept apart both ways. */
 static int role_ok(const struct route *r, const struct pv_principal *who, struct pv_reply *rp)
 {
+    int postal = who->role == PV_ROLE_POSTAL;
+
     if ((r->access == CUSTOMER && who->role != PV_ROLE_CUSTOMER) ||
-        (r->access == OPERATOR && who->role != PV_ROLE_OPERATOR)) {
-        pv_reply_error(rp, PV_EFORBIDDEN, NULL, r->why);
+        (r->access == OPERATOR && who->role != PV_ROLE_OPERATOR) ||
+        (r->access == VENDOR && postal) || (r->access == POSTAL && !postal)) {
+        pv_reply_error(rp, PV_EFORBIDDEN, NULL,
+                       postal   ? NOT_POSTAL_WHY
+                       : r->why ? r->why
+                                : "this key may not do that");
         return PV_EFORBIDDEN;
     }
     return PV_OK;

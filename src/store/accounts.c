@@ -18,7 +18,14 @@
 
 #define EMAIL_MAX sizeof((struct pv_customer_rec *) 0)->email
 
+/* Who may hold an API key: customers, operators and the postal authority. */
 static int valid_role(int role)
+{
+    return role == PV_ROLE_CUSTOMER || role == PV_ROLE_OPERATOR || role == PV_ROLE_POSTAL;
+}
+
+/* Who may log in on the web: customers and operators (postal accounts use keys). */
+static int login_role(int role)
 {
     return role == PV_ROLE_CUSTOMER || role == PV_ROLE_OPERATOR;
 }
@@ -170,7 +177,7 @@ int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, c
 {
     struct pv_q q;
 
-    if (!valid_role(role) || !pv_fits(owner_id, PV_ID_MAX) || !pv_fits(hash, PV_PWHASH_MAX))
+    if (!login_role(role) || !pv_fits(owner_id, PV_ID_MAX) || !pv_fits(hash, PV_PWHASH_MAX))
         return PV_EINVAL;
     pv_q_start(&q, st, role == PV_ROLE_CUSTOMER ? S_CUSTOMER_PASSWORD : S_OPERATOR_PASSWORD);
     pv_q_text(&q, hash);
@@ -193,7 +200,7 @@ int pv_store_credential_get(struct pv_store *st, int role, const char *email,
     int rc;
 
     memset(out, 0, sizeof *out);
-    if (!valid_role(role))
+    if (!login_role(role))
         return PV_EINVAL;
     rc =
         pv_get_by_text(st, role == PV_ROLE_CUSTOMER ? S_CUSTOMER_CREDENTIAL : S_OPERATOR_CREDENTIAL,
@@ -223,7 +230,7 @@ int pv_store_session_insert(struct pv_store *st, const struct pv_session_rec *re
     struct pv_q q;
     int rc, own;
 
-    if (!st || !PV_FITS(rec->hash) || !rec->hash[0] || !valid_role(rec->role) ||
+    if (!st || !PV_FITS(rec->hash) || !rec->hash[0] || !login_role(rec->role) ||
         !PV_FITS(rec->owner_id) || !rec->owner_id[0] || !PV_FITS(rec->csrf))
         return PV_EINVAL;
     if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
@@ -277,7 +284,7 @@ int pv_store_session_list(struct pv_store *st, int role, const char *owner_id, i
 
     *out = NULL;
     *n = 0;
-    if (!owner_id || !valid_role(role))
+    if (!owner_id || !login_role(role))
         return PV_EINVAL;
     pv_q_start(&q, st, S_SESSION_LIST);
     pv_q_int(&q, role);

@@ -171,8 +171,8 @@ static int read_txn(struct pv_row *r, void *p)
     return r->rc;
 }
 
-int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                           struct pv_txn_rec **out, size_t *n)
+int pv_account_page(struct pv_store *st, int id, const char *account, int64_t before, size_t limit,
+                    size_t size, pv_reader reader, void **out, size_t *n)
 {
     struct pv_q q;
 
@@ -184,11 +184,18 @@ int pv_store_account_lines(struct pv_store *st, const char *account, int64_t bef
         return PV_EINVAL;
     if (limit == 0)
         return PV_OK;
-    pv_q_start(&q, st, S_ACCOUNT_LINES);
+    pv_q_start(&q, st, id);
     pv_q_text(&q, account);
     pv_q_int(&q, before > 0 ? before : INT64_MAX);
     pv_q_int(&q, PV_LIMIT(limit));
-    return pv_q_list(&q, sizeof **out, read_txn, (void **) out, n);
+    return pv_q_list(&q, size, reader, out, n);
+}
+
+int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                           struct pv_txn_rec **out, size_t *n)
+{
+    return pv_account_page(st, S_ACCOUNT_LINES, account, before, limit, sizeof **out, read_txn,
+                           (void **) out, n);
 }
 
 static int read_issue(struct pv_row *r, void *p)

@@ -422,6 +422,58 @@ static const struct ddl migration_v7[] = {
     {0, NULL},
 };
 
+/*
+ * 8: the postal authority as a party (issue 13). Its
+ * accounts; API keys of role 3 - a CHECK cannot be changed in SQLite, so
+ * api_keys is rebuilt there with the same columns; every counted
+ * presentation with when and where the authority says it was; the deposit
+ * credits it made; refills found by their authorization (deposit history).
+ */
+static const struct ddl migration_v8[] = {
+    {ALL, "CREATE TABLE postal_accounts (\n"
+          "    id      TEXT PRIMARY KEY,\n"
+          "    name    TEXT NOT NULL UNIQUE,\n"
+          "    created {BIG} NOT NULL\n"
+          ")"},
+    {PG, "ALTER TABLE api_keys DROP CONSTRAINT api_keys_role_check"},
+    {PG, "ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN (1, 2, 3))"},
+    {SQLITE, "CREATE TABLE api_keys_v8 (\n"
+             "    id         TEXT PRIMARY KEY,\n"
+             "    hash       TEXT NOT NULL UNIQUE,\n"
+             "    prefix     TEXT NOT NULL,\n"
+             "    role       INTEGER NOT NULL CHECK (role IN (1, 2, 3)),\n"
+             "    owner_id   TEXT NOT NULL,\n"
+             "    created    INTEGER NOT NULL,\n"
+             "    revoked_at INTEGER,\n"
+             "    test       INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),\n"
+             "    name       TEXT NOT NULL DEFAULT ''\n"
+             ")"},
+    {SQLITE, "INSERT INTO api_keys_v8(id, hash, prefix, role, owner_id, created, revoked_at, "
+             "test, name) SELECT id, hash, prefix, role, owner_id, created, revoked_at, test, "
+             "name FROM api_keys"},
+    {SQLITE, "DROP TABLE api_keys"},
+    {SQLITE, "ALTER TABLE api_keys_v8 RENAME TO api_keys"},
+    {SQLITE, "CREATE INDEX api_keys_owner ON api_keys(owner_id)"},
+    {ALL, "CREATE TABLE presentations (\n"
+          "    indicium_id  TEXT NOT NULL REFERENCES indicia(id),\n"
+          "    seq          {BIG} NOT NULL CHECK (seq >= 1),\n"
+          "    postal_id    TEXT NOT NULL,\n"
+          "    presented_at {BIG} NOT NULL,\n"
+          "    location     TEXT NOT NULL,\n"
+          "    recorded_at  {BIG} NOT NULL,\n"
+          "    PRIMARY KEY (indicium_id, seq)\n"
+          ")"},
+    {ALL, "CREATE TABLE deposit_credits (\n"
+          "    id           TEXT PRIMARY KEY,\n"
+          "    amount_mills {BIG} NOT NULL CHECK (amount_mills BETWEEN 1 AND " MILLS_MAX_SQL "),\n"
+          "    reference    TEXT NOT NULL,\n"
+          "    credited_by  TEXT NOT NULL,\n"
+          "    at           {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX refills_authorization ON refills(authorization_ref)"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
@@ -430,6 +482,7 @@ static const struct ddl *const migrations[] = {
     migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
     migration_v6, /* 6: PSD keys bound to crypto modules */
     migration_v7, /* 7: payment intents: card payments recorded before the gateway is called */
+    migration_v8, /* 8: the postal authority: its accounts and keys, presentations, deposits */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

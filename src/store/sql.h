@@ -273,6 +273,31 @@
            "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                     \
            "WHERE l.account = $1 AND l.journal_id < $2 "                                           \
            "GROUP BY j.id ORDER BY j.id DESC LIMIT $3"))                                           \
+    /* The postal authority (schema v8). */                                                        \
+    X(POSTAL_INSERT, BOTH("INSERT INTO postal_accounts(id, name, created) VALUES ($1, $2, $3)"))   \
+    X(POSTAL_GET, BOTH("SELECT name FROM postal_accounts WHERE id = $1"))                          \
+    X(PRESENTATION_INSERT,                                                                         \
+      BOTH("INSERT INTO presentations(indicium_id, seq, postal_id, presented_at, location, "       \
+           "recorded_at) VALUES ($1, $2, $3, $4, $5, $6)"))                                        \
+    X(PRESENTATION_FIRST,                                                                          \
+      BOTH("SELECT indicium_id, seq, postal_id, presented_at, location, recorded_at "              \
+           "FROM presentations WHERE indicium_id = $1 ORDER BY seq LIMIT 1"))                      \
+    X(DEPOSIT_CREDIT_INSERT,                                                                       \
+      BOTH("INSERT INTO deposit_credits(id, amount_mills, reference, credited_by, at) "            \
+           "VALUES ($1, $2, $3, $4, $5)"))                                                         \
+    X(DEPOSIT_CREDIT_GET, BOTH("SELECT id, amount_mills, reference, credited_by, at "              \
+                               "FROM deposit_credits WHERE id = $1"))                              \
+    /* Each journal with the account's balance right after it (one index range per row). */        \
+    X(DEPOSIT_HISTORY,                                                                             \
+      BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), "                                            \
+           "CAST((SELECT SUM(a.amount_mills) FROM journal_lines a "                                \
+           "WHERE a.account = $1 AND a.journal_id = j.id) AS BIGINT), "                            \
+           "CAST((SELECT SUM(b.amount_mills) FROM journal_lines b "                                \
+           "WHERE b.account = $1 AND b.journal_id <= j.id) AS BIGINT), j.at, "                     \
+           "COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), ''), "        \
+           "COALESCE((SELECT MIN(r.psd_id) FROM refills r WHERE r.authorization_ref = j.ref), 0) " \
+           "FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "              \
+           "WHERE l.account = $1 AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"))             \
     X(MKEY_INSERT, BOTH("INSERT INTO media_keys(key_id, secret, created) VALUES ($1, $2, $3)"))    \
     X(MKEY_LIST, BOTH("SELECT key_id, secret, created FROM media_keys ORDER BY key_id"))           \
     X(AFF_INSERT,                                                                                  \

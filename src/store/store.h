@@ -51,7 +51,7 @@
 #define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 7
+#define PV_SCHEMA_VERSION 8
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -124,11 +124,12 @@ struct pv_key_rec {
     char module_id[PV_MODULE_ID_MAX];
 };
 
-enum pv_role { PV_ROLE_CUSTOMER = 1, PV_ROLE_OPERATOR = 2 };
+/* Postal: the postal authority or its inspector (API keys only; schema v8). */
+enum pv_role { PV_ROLE_CUSTOMER = 1, PV_ROLE_OPERATOR = 2, PV_ROLE_POSTAL = 3 };
 
 struct pv_principal {
     int role;                 /* enum pv_role */
-    char owner_id[PV_ID_MAX]; /* "cus_..." or "op_..." */
+    char owner_id[PV_ID_MAX]; /* "cus_...", "op_..." or "pa_..." */
     char key_id[PV_ID_MAX];   /* "key_..." of the API key used; "" for a session */
     int test;                 /* 1: an sk_test_ key (sandbox gateway, test pieces) */
     int session;              /* 1: a web session (cookie), not an API key */
@@ -663,6 +664,61 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
 /* sales_daily: indicia created at or after since (unix s), counted and
  * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
 int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
+
+/* ---- the postal authority as a party (schema v8, issue 13) ---- */
+#define PV_POSTAL_NAME_MAX 128 /* a postal account's name + NUL */
+#define PV_LOCATION_MAX    65  /* where a piece was presented (a facility id) + NUL */
+#define PV_DEPOSIT_REF_MAX 129 /* the authority's reference of a deposit credit + NUL */
+
+/* One presentation of a piece to the postal authority (POST /v1/verify). */
+struct pv_presentation_rec {
+    char indicium_id[PV_ID_MAX];
+    int64_t seq;                    /* 1 for the first presentation, 2 for the next... */
+    char postal_id[PV_ID_MAX];      /* the postal account whose key presented it */
+    int64_t presented_at;           /* when the authority says (unix s) */
+    char location[PV_LOCATION_MAX]; /* where the authority says ("" = not said) */
+    int64_t recorded_at;            /* when the vendor recorded it */
+};
+
+/* A credit of the postal deposit by the authority. */
+struct pv_deposit_credit_rec {
+    char id[PV_ID_MAX]; /* "dep_...": also the journal's ref */
+    pv_mills amount;
+    char reference[PV_DEPOSIT_REF_MAX];
+    char credited_by[PV_ID_MAX]; /* the postal account, or "cli" (stampd authority deposit) */
+    int64_t at;
+};
+
+/* One entry of the deposit's history: a credit or a draw (a PSD refill). */
+struct pv_deposit_entry {
+    int64_t journal_id; /* the cursor: increasing with time */
+    char kind[24];      /* "postal_deposit" (a credit) or "psd_refill" (a draw) */
+    char ref[PV_ID_MAX];
+    pv_mills amount;  /* + credit, - draw */
+    pv_mills balance; /* the deposit right after this entry */
+    int64_t at;
+    char reference[PV_DEPOSIT_REF_MAX]; /* a credit's reference ("" otherwise) */
+    int64_t psd_id;                     /* a draw's PSD (0 otherwise) */
+};
+
+/* postal_insert: PV_EEXIST on a taken id or name. postal_get: the name of
+ * a postal account into name (PV_POSTAL_NAME_MAX); PV_ENOTFOUND. */
+int pv_store_postal_insert(struct pv_store *st, const char *id, const char *name, int64_t at);
+int pv_store_postal_get(struct pv_store *st, const char *id, char name[PV_POSTAL_NAME_MAX]);
+/* presentation_insert: PV_EEXIST when (indicium_id, seq) is taken.
+ * presentation_first: the piece's first presentation; PV_ENOTFOUND. */
+int pv_store_presentation_insert(struct pv_store *st, const struct pv_presentation_rec *rec);
+int pv_store_presentation_first(struct pv_store *st, const char *indicium_id,
+                                struct pv_presentation_rec *out);
+/* deposit_credit_insert: PV_EEXIST on a taken id. deposit_credit_get: PV_ENOTFOUND. */
+int pv_store_deposit_credit_insert(struct pv_store *st, const struct pv_deposit_credit_rec *rec);
+int pv_store_deposit_credit_get(struct pv_store *st, const char *id,
+                                struct pv_deposit_credit_rec *out);
+/* deposit_history: the journals that moved account (the deposit), newest
+ * first, with journal id < before (0 = from the newest), at most limit,
+ * each with the account's balance right after it; *out owned (free()). */
+int pv_store_deposit_history(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                             struct pv_deposit_entry **out, size_t *n);
 
 /* pv_store_backend_name - "sqlite" or "postgres"; a static string. */
 const char *pv_store_backend_name(const struct pv_store *st);

@@ -203,6 +203,12 @@ int pv_fits(const char *v, size_t cap);
 /* A money amount handed in: PV_EINVAL below min, PV_EOVERFLOW past PV_MILLS_MAX. */
 int pv_check_mills(pv_mills v, pv_mills min);
 
+/* A page of an account's journals (statement id binds account, the journal id
+ * before - 0: from the newest - and the limit): newest first into an owned
+ * array of size-byte records (account_lines, deposit_history). */
+int pv_account_page(struct pv_store *st, int id, const char *account, int64_t before, size_t limit,
+                    size_t size, pv_reader reader, void **out, size_t *n);
+
 /* A size_t limit as a SQL LIMIT. */
 #define PV_LIMIT(limit) ((limit) > (size_t) INT64_MAX ? INT64_MAX : (int64_t) (limit))
 

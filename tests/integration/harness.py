@@ -228,7 +228,7 @@ class Stampd:
         self.db = "sqlite:" + os.path.join(self.dir, "stampd.db")
         self.proc = None
         self.host = self.port = None
-        self.customer_key = self.operator_key = None
+        self.customer_key = self.operator_key = self.postal_key = None
         self.runs = 0
         self.stderr_path = None
         self.stderr_paths = []
@@ -250,7 +250,7 @@ class Stampd:
         keys = {}
         for line in out.splitlines():
             k, sep, v = line.partition("=")
-            if sep and k in ("STAMP_KEY", "STAMP_OPERATOR_KEY"):
+            if sep and k in ("STAMP_KEY", "STAMP_OPERATOR_KEY", "STAMP_POSTAL_KEY"):
                 keys[k] = v.strip()
         return keys
 
@@ -265,6 +265,7 @@ class Stampd:
             raise AssertionError("stampd init printed no keys:\n" + out)
         self.customer_key = keys["STAMP_KEY"]
         self.operator_key = keys["STAMP_OPERATOR_KEY"]
+        self.postal_key = keys.get("STAMP_POSTAL_KEY")
         return self
 
     def internal_secret(self):

@@ -489,10 +489,12 @@ class ApiErrors(unittest.TestCase):
         other_key = raw[:23] + (99).to_bytes(4, "big") + raw[27:]
         invalid(other_key, "indicium_key_unknown", "key id 99")
 
-        # The real one: customers (owner or not) read the count, only the postal
-        # authority's check (operator key) raises it (docs/api.md).
-        for key, before in ((self.y, 0), (self.x, 0), (srv.operator_key, 0), (self.y, 1),
-                            (self.x, 1), (srv.operator_key, 1), (self.x, 2)):
+        # The real one: customers (owner or not) and the vendor's operators read
+        # the count, only the postal authority's check (postal key) raises it
+        # (docs/api.md).
+        for key, before in ((self.y, 0), (self.x, 0), (srv.operator_key, 0),
+                            (srv.postal_key, 0), (self.y, 1), (self.x, 1),
+                            (srv.operator_key, 1), (srv.postal_key, 1), (self.x, 2)):
             s, _, j = verify(self.x_ind["data"], key=key)
             self.assertEqual((s, j["valid"], j["presented_before"], j["duplicate"], j["status"]),
                              (200, True, before, before > 0, "valid" if before == 0 else
@@ -504,7 +506,7 @@ class ApiErrors(unittest.TestCase):
         s_val = int.from_bytes(raw[-32:], "big")
         self.assertLessEqual(s_val, n // 2, "stampd signs with low S")
         twin = raw[:-32] + (n - s_val).to_bytes(32, "big")
-        s, _, j = verify(harness.b64(twin), key=srv.operator_key)
+        s, _, j = verify(harness.b64(twin), key=srv.postal_key)
         self.assertEqual((s, j["valid"], j["known"], j["presented_before"]), (200, True, True, 2), j)
         s, _, j = verify(self.x_ind["data"], key=self.x)
         self.assertEqual(j["presented_before"], 3, j)

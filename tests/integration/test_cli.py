@@ -400,11 +400,14 @@ class TestVerify(CliTest):
             r = self.expect(stamp("verify", "--data", ind["data"], key=SECOND_KEY), 0)
             self.assertEqual(field(r.out, "verdict"), "VALID", r)
             self.assertEqual(field(r.out, "presented"), "0 times before", r)
-        # The postal authority (operator key): first valid, then a duplicate; JSON output.
+        # Nor does the vendor's operator: the count is the postal authority's.
         r = self.expect(stamp("verify", "--data", ind["data"], key=SRV.operator_key), 0)
+        self.assertEqual(field(r.out, "presented"), "0 times before", r)
+        # The postal authority (postal key): first valid, then a duplicate; JSON output.
+        r = self.expect(stamp("verify", "--data", ind["data"], key=SRV.postal_key), 0)
         self.assertEqual(field(r.out, "verdict"), "VALID", r)
         j = self.expect(stamp("verify", "--json", "--data", ind["data"],
-                              key=SRV.operator_key), 5).json()
+                              key=SRV.postal_key), 5).json()
         self.assertIs(j["duplicate"], True, j)
         self.assertIs(j["signature_valid"], True, j)
         self.assertEqual(j["presented_before"], 1)

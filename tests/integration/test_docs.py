@@ -43,7 +43,7 @@ ROUTES_C = "src/server/routes.c"
 ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server/h_admin.c",
                "src/server/h_auth.c", "src/server/h_indicia.c", "src/server/h_internal.c",
                "src/server/h_media.c", "src/server/h_metrics.c", "src/server/h_payments.c",
-               "src/server/h_print.c", "src/server/h_verify.c",
+               "src/server/h_print.c", "src/server/h_verify.c", "src/server/h_authority.c",
                # The domain's views the handlers answer with.
                "src/domain/indicium_view.c")
 ACCOUNT_C = "src/server/h_auth.c"
@@ -580,9 +580,10 @@ class Routes:
                 self.literals.add(pattern)
                 if table != "api_routes":
                     continue
-                if access not in ("OPEN", "PUBLIC", "ANY", "CUSTOMER", "OPERATOR"):
+                if access not in ("OPEN", "PUBLIC", "ANY", "CUSTOMER", "OPERATOR", "VENDOR",
+                                  "POSTAL"):
                     raise AssertionError("%s: %s: unknown access %s" % (ROUTES_C, pattern, access))
-                if access in ("CUSTOMER", "OPERATOR") and why == "NULL":
+                if access in ("CUSTOMER", "OPERATOR", "POSTAL") and why == "NULL":
                     raise AssertionError("%s: %s: no 403 message" % (ROUTES_C, pattern))
                 if pattern.endswith("*"):
                     if handler != "NULL":
@@ -1104,6 +1105,10 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_medium_purchase": ["MediumPurchase"],
         "pv_h_quote": ["Quote"],
         "pv_h_admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
+        "first_json": ["Presentation"],
+        "entry_json": ["DepositEntry"],
+        "deposit_history_answer": ["DepositHistory"],
+        "deposit_credit_post": ["DepositCredit"],
     }
     # The handlers that answer a page of a list with pv_reply_list (which
     # writes the list's own keys; the handler writes its items) -> the schema
@@ -1133,6 +1138,7 @@ class CodeAndSchemas(unittest.TestCase):
         "batch_fields": "MediaBatchRequest",
         "affiliate_fields": "AffiliateRequest",
         "ship_fields": "ResupplyShipRequest",
+        "credit_fields": "DepositCreditRequest",
     }
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.
@@ -1154,6 +1160,7 @@ class CodeAndSchemas(unittest.TestCase):
     IDEMPOTENT = {
         "pv_h_indicia_post": ("/v1/indicia", "post"),
         "pv_h_funds": ("/v1/account/funds", "post"),
+        "deposit_credit_post": ("/v1/authority/deposits", "post"),
     }
 
     def test_json_keys(self):

@@ -392,13 +392,16 @@ class MediaSecrets(unittest.TestCase):
         try:
             srv.init()
             path = srv.db[len("sqlite:"):]
-            # Back to schema v4 (payments, before media): no media tables, no secret.
+            # Back to schema v4 (payments, before media): no media tables, no secret,
+            # and nothing of the later migrations (v6-v8: PSD key binding, payment intents, the postal authority).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
-                          "affiliates", "media_keys", "pay_intents"):
+                          "affiliates", "media_keys", "pay_intents", "postal_accounts",
+                          "presentations", "deposit_credits"):
                     db.execute("DROP TABLE %s" % t)
-                # And what later migrations added (PSD keys bound to crypto modules, v6; payment intents, v7, dropped above).
+                db.execute("DROP INDEX refills_authorization")
+                # And the columns later migrations added (PSD keys bound to crypto modules, v6).
                 for t in ("keys", "servers"):
                     db.execute("ALTER TABLE %s DROP COLUMN module_id" % t)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")

@@ -190,11 +190,11 @@ class Modes(unittest.TestCase):
             for _ in range(2):
                 st, _, v = self.req("POST", "/v1/verify", "test", {"data": p["data"]})
                 self.assertEqual((st, v["known"], v["test"]), (200, True, p["test"]), v)
-        # The postal authority (an operator, live) counts live pieces only:
+        # The postal authority (its keys are live) counts live pieces only:
         # scanning a test piece never moves its count.
         counts = []
         for _ in range(2):
-            st, _, v = SRV.request("POST", "/v1/verify", key=SRV.operator_key,
+            st, _, v = SRV.request("POST", "/v1/verify", key=SRV.postal_key,
                                    body={"data": self.tp["data"]})
             self.assertEqual((st, v["status"], v["valid"]), (200, "test", False), v)
             counts.append(v["presented_before"])

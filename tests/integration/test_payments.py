@@ -129,7 +129,7 @@ class PaymentTest(unittest.TestCase):
         return out, err
 
     def verify(self, data):
-        st, _, j = SRV.request("POST", "/v1/verify", key=SRV.operator_key, body={"data": data})
+        st, _, j = SRV.request("POST", "/v1/verify", key=SRV.postal_key, body={"data": data})
         self.assertEqual(st, 200, j)
         return j
 

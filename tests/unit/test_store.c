@@ -2797,6 +2797,112 @@ static void test_resupply_race(void **state)
 #define EMPTY(f) cmocka_unit_test_setup_teardown(f, setup_empty, teardown_store)
 #define STORE(f) cmocka_unit_test_setup_teardown(f, setup_store, teardown_store)
 
+/* ---- the postal authority (schema v8) ---------------------------------------------------- */
+
+static void test_authority_records(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_refill_rec r1 = make_refill(1, 0, 0, 1000, "rfl_0001", 1700000100);
+    struct pv_presentation_rec pr, got;
+    struct pv_deposit_credit_rec c, cg;
+    struct pv_deposit_entry *page = NULL;
+    struct pv_indicium_rec a;
+    struct pv_principal who;
+    struct pv_ledger_line l[2];
+    char name[PV_POSTAL_NAME_MAX];
+    size_t n = 99;
+
+    /* Accounts: unique names; postal API keys (role 3) resolve to their principal. */
+    OK(pv_store_postal_insert(st, "pa_1", "Inspector A", 1700000000));
+    assert_int_equal(pv_store_postal_insert(st, "pa_2", "Inspector A", 1700000000), PV_EEXIST);
+    assert_int_equal(pv_store_postal_insert(st, "pa_3", "", 1700000000), PV_EINVAL);
+    OK(pv_store_postal_get(st, "pa_1", name));
+    assert_string_equal(name, "Inspector A");
+    assert_int_equal(pv_store_postal_get(st, "pa_9", name), PV_ENOTFOUND);
+    OK(pv_store_apikey_insert(st, "key_p", HASH_A, "sk_postal_ab", PV_ROLE_POSTAL, "pa_1",
+                              1700000000));
+    OK(pv_store_apikey_lookup(st, HASH_A, &who));
+    assert_int_equal(who.role, PV_ROLE_POSTAL);
+    assert_string_equal(who.owner_id, "pa_1");
+    /* Postal accounts have no password and no sessions. */
+    assert_int_equal(pv_store_password_set(st, PV_ROLE_POSTAL, "pa_1", "$argon2id$x"), PV_EINVAL);
+
+    /* Presentations: one row per (piece, seq); the first comes back. */
+    seed_for_indicia(st);
+    make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
+    OK(pv_store_indicium_insert(st, &a));
+    assert_int_equal(pv_store_presentation_first(st, "ind_0001", &got), PV_ENOTFOUND);
+    memset(&pr, 0, sizeof pr);
+    COPY(pr.indicium_id, "ind_0001");
+    COPY(pr.postal_id, "pa_1");
+    COPY(pr.location, "NDC-1");
+    pr.seq = 2;
+    pr.presented_at = 1700000500;
+    pr.recorded_at = 1700000600;
+    OK(pv_store_presentation_insert(st, &pr));
+    pr.seq = 1;
+    pr.presented_at = 1700000400;
+    OK(pv_store_presentation_insert(st, &pr));
+    assert_int_equal(pv_store_presentation_insert(st, &pr), PV_EEXIST);
+    OK(pv_store_presentation_first(st, "ind_0001", &got));
+    assert_int_equal(got.seq, 1);
+    assert_int_equal(got.presented_at, 1700000400);
+    assert_string_equal(got.location, "NDC-1");
+    assert_string_equal(got.postal_id, "pa_1");
+    pr.seq = 0;
+    assert_int_equal(pv_store_presentation_insert(st, &pr), PV_EINVAL);
+
+    /* Credits and the deposit's history with its running balance. */
+    memset(&c, 0, sizeof c);
+    COPY(c.id, "dep_1");
+    COPY(c.reference, "WIRE 1");
+    COPY(c.credited_by, "pa_1");
+    c.amount = 5000;
+    c.at = 1700000050;
+    OK(pv_store_deposit_credit_insert(st, &c));
+    assert_int_equal(pv_store_deposit_credit_insert(st, &c), PV_EEXIST);
+    OK(pv_store_deposit_credit_get(st, "dep_1", &cg));
+    assert_string_equal(cg.reference, "WIRE 1");
+    assert_int_equal(cg.amount, 5000);
+    c.amount = 0;
+    COPY(c.id, "dep_2");
+    assert_int_equal(pv_store_deposit_credit_insert(st, &c), PV_EINVAL);
+    line(&l[0], "postal_authority", -5000);
+    line(&l[1], "postal_deposit", 5000);
+    OK(pv_store_journal_post(st, "postal_deposit", "dep_1", l, 2, 1700000050));
+    /* PSD 1 is seed_for_indicia's. */
+    OK(pv_store_refill_insert(st, &r1));
+    line(&l[0], "postal_deposit", -1000);
+    line(&l[1], "psd:1", 1000);
+    OK(pv_store_journal_post(st, "psd_refill", "rfl_0001", l, 2, 1700000100));
+    line(&l[0], "customer:cus_A", -10);
+    line(&l[1], "revenue:postage", 10);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_0001", l, 2, 1700000101));
+
+    OK(pv_store_deposit_history(st, "postal_deposit", 0, 10, &page, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(page[0].kind, "psd_refill");
+    assert_int_equal(page[0].amount, -1000);
+    assert_int_equal(page[0].balance, 4000);
+    assert_int_equal(page[0].psd_id, 1);
+    assert_string_equal(page[0].reference, "");
+    assert_string_equal(page[1].kind, "postal_deposit");
+    assert_int_equal(page[1].amount, 5000);
+    assert_int_equal(page[1].balance, 5000);
+    assert_string_equal(page[1].reference, "WIRE 1");
+    assert_int_equal(page[1].psd_id, 0);
+    /* The cursor: strictly older than the journal id given. */
+    {
+        int64_t older = page[0].journal_id;
+
+        free(page);
+        OK(pv_store_deposit_history(st, "postal_deposit", older, 10, &page, &n));
+    }
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].ref, "dep_1");
+    free(page);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -2838,6 +2944,7 @@ int main(void)
         STORE(test_autorefill),
         STORE(test_refunds),
         STORE(test_account_lines),
+        STORE(test_authority_records),
         STORE(test_media_records),
         STORE(test_media_labels_and_usage),
         STORE(test_resupply_one_open),

@@ -14,6 +14,9 @@
 
 #include "domain/verify.h"
 
+/* The postal authority scanning, at the time of the scan, nowhere said. */
+static const struct pv_presenter BY = {"pa_test", 0, NULL};
+
 static int setup(void **state)
 {
     *state = denv_open("verify");
@@ -42,23 +45,68 @@ static void test_online_valid_and_presentations(void **state)
 
     denv_buy(e, "cus_a", 0, &rec);
     /* Anyone but the authority reads the count without raising it. */
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, NULL, 0, 1, &v),
                      PV_OK);
     assert_true(v.valid && v.sig_ok && v.known);
     assert_int_equal(v.presented_before, 0);
     assert_string_equal(v.status, "valid");
     assert_null(v.reason);
     assert_int_equal(v.ind.serial, rec.ind.serial);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 1, 0, 2, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, &BY, 0, 2, &v),
                      PV_OK);
     assert_int_equal(v.presented_before, 0);
     assert_string_equal(v.status, "valid");
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 1, 0, 3, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, &BY, 0, 3, &v),
                      PV_OK);
     assert_int_equal(v.presented_before, 1);
     assert_string_equal(v.status, "duplicate");
     assert_true(v.valid);
     assert_int_equal(presentations(e, rec.id), 2);
+}
+
+/* Issue 13: each counted presentation is recorded with when and where the
+ * authority says it was, and from the second on the first is named. */
+static void test_presentations_recorded(void **state)
+{
+    struct denv *e = *state;
+    struct pv_indicium_rec rec;
+    struct pv_verdict v;
+    struct pv_presenter first = {"pa_one", 1700000000, "NDC-Denver"};
+    struct pv_presenter second = {"pa_two", 1700000600, "P&DC 100"};
+
+    denv_buy(e, "cus_a", 0, &rec);
+    assert_int_equal(
+        pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, &first, 0, 1700000100, &v),
+        PV_OK);
+    assert_true(v.counted && v.first_known && v.valid);
+    assert_int_equal(v.presentations, 1);
+    assert_int_equal(v.presented_before, 0);
+    assert_string_equal(v.first.location, "NDC-Denver");
+    assert_int_equal(v.first.presented_at, 1700000000);
+    assert_int_equal(v.first.recorded_at, 1700000100);
+    /* A reader (not the authority) neither counts nor learns where. */
+    assert_int_equal(
+        pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, NULL, 0, 1700000200, &v),
+        PV_OK);
+    assert_false(v.counted || v.first_known);
+    assert_int_equal(v.presentations, 1);
+    assert_string_equal(v.status, "duplicate");
+    assert_int_equal(
+        pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, &second, 0, 1700000700, &v),
+        PV_OK);
+    assert_true(v.counted && v.first_known);
+    assert_int_equal(v.presentations, 2);
+    assert_int_equal(v.presented_before, 1);
+    assert_string_equal(v.status, "duplicate");
+    assert_string_equal(v.first.location, "NDC-Denver");
+    assert_string_equal(v.first.postal_id, "pa_one");
+    assert_int_equal(v.first.presented_at, 1700000000);
+    /* Without a time the scan's own time is recorded. */
+    assert_int_equal(
+        pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, &BY, 0, 1700000800, &v),
+        PV_OK);
+    assert_int_equal(v.presentations, 3);
+    assert_int_equal(presentations(e, rec.id), 3);
 }
 
 static void test_online_invalid(void **state)
@@ -74,7 +122,8 @@ static void test_online_invalid(void **state)
     /* A flipped signature bit. */
     memcpy(buf, rec.data, rec.data_len);
     buf[rec.data_len - 1] ^= 1;
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, rec.data_len, 1, 0, 1, &v), PV_OK);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, rec.data_len, &BY, 0, 1, &v),
+                     PV_OK);
     assert_false(v.sig_ok || v.known || v.valid);
     assert_string_equal(v.reason, "indicium_signature_invalid");
     assert_string_equal(v.status, "invalid");
@@ -82,11 +131,12 @@ static void test_online_invalid(void **state)
     ind = rec.ind;
     ind.key_id = 99;
     assert_int_equal(pv_indicium_encode(&ind, buf, sizeof buf, &len), PV_OK);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len, 1, 0, 1, &v), PV_OK);
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len, &BY, 0, 1, &v), PV_OK);
     assert_string_equal(v.reason, "indicium_key_unknown");
     assert_false(v.sig_ok);
     /* Another vendor's license. */
-    assert_int_equal(pv_verify_online(e->st, "OTHER", rec.data, rec.data_len, 1, 0, 1, &v), PV_OK);
+    assert_int_equal(pv_verify_online(e->st, "OTHER", rec.data, rec.data_len, &BY, 0, 1, &v),
+                     PV_OK);
     assert_true(v.sig_ok);
     assert_false(v.known || v.valid);
     assert_string_equal(v.reason, "license_mismatch");
@@ -98,13 +148,13 @@ static void test_online_invalid(void **state)
         pv_crypto_sign(e->cm, e->ctx.psds[ind.device_id - 1].key_ref, buf, len, ind.signature),
         PV_OK);
     memcpy(buf + len, ind.signature, PV_SIG_LEN);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len + PV_SIG_LEN, 1, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, buf, len + PV_SIG_LEN, &BY, 0, 1, &v),
                      PV_OK);
     assert_true(v.sig_ok);
     assert_false(v.known);
     assert_string_equal(v.reason, "not_issued");
     /* Malformed bytes are an error of their own; nothing was counted. */
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, 10, 1, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, 10, &BY, 0, 1, &v),
                      PV_ETRUNCATED);
     assert_true(pv_verify_input_error(PV_ETRUNCATED));
     assert_false(pv_verify_input_error(PV_ESTORE));
@@ -119,7 +169,7 @@ static void test_online_test_and_refunded(void **state)
 
     denv_post(e->st, "test:" PV_ACCT_FUNDING, "test:customer:cus_a", 5000);
     denv_buy(e, "cus_a", 1, &rec);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, NULL, 0, 1, &v),
                      PV_OK);
     assert_true(v.sig_ok && v.known && v.test);
     assert_false(v.valid);
@@ -128,7 +178,7 @@ static void test_online_test_and_refunded(void **state)
 
     denv_buy(e, "cus_a", 0, &rec);
     assert_int_equal(pv_store_indicium_mark_refunded(e->st, rec.id, 5), PV_OK);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, 0, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, rec.data, rec.data_len, NULL, 0, 1, &v),
                      PV_OK);
     assert_true(v.refunded);
     assert_false(v.valid);
@@ -147,23 +197,23 @@ static void test_online_counts_only_the_scanners_mode(void **state)
     denv_buy(e, "cus_a", 1, &test);
     denv_buy(e, "cus_a", 0, &live);
     /* The live authority scans a test piece, twice: no count moves. */
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, 1, 0, 1, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, &BY, 0, 1, &v),
                      PV_OK);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, 1, 0, 2, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, &BY, 0, 2, &v),
                      PV_OK);
     assert_int_equal(v.presented_before, 0);
     assert_string_equal(v.status, "test");
     assert_int_equal(presentations(e, test.id), 0);
     /* A test scanner and a live piece: the same. */
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, live.data, live.data_len, 1, 1, 3, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, live.data, live.data_len, &BY, 1, 3, &v),
                      PV_OK);
     assert_string_equal(v.status, "valid");
     assert_int_equal(presentations(e, live.id), 0);
     /* Each mode counts its own. */
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, 1, 1, 4, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, test.data, test.data_len, &BY, 1, 4, &v),
                      PV_OK);
     assert_int_equal(presentations(e, test.id), 1);
-    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, live.data, live.data_len, 1, 0, 5, &v),
+    assert_int_equal(pv_verify_online(e->st, DENV_LICENSE, live.data, live.data_len, &BY, 0, 5, &v),
                      PV_OK);
     assert_int_equal(presentations(e, live.id), 1);
 }
@@ -231,6 +281,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_online_valid_and_presentations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_presentations_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_online_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_online_test_and_refunded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_online_counts_only_the_scanners_mode, setup, teardown),

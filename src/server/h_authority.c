@@ -1,0 +1,159 @@
+/*
+ * h_authority.c - the postal authority's side of the API (docs/api.md,
+ * "The postal authority"): crediting the postal deposit and reading its
+ * history, and the operator's view of the same history.
+ *
+ * The route table lets only postal keys into /v1/authority/... and only
+ * operator keys into /v1/admin/...; nothing here shows a customer's data.
+ */
+#include "server/h_authority.h"
+
+#include "domain/authority.h"
+#include "domain/ledger.h"
+#include "server/h_payments.h"
+#include "stampd/codec.h"
+#include "stampd/error.h"
+#include "stampd/money.h"
+#include "stampd/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CURSOR_PREFIX "dj_"
+
+static const char *money(pv_mills m, char buf[32])
+{
+    return pv_money_format(m, buf, 32);
+}
+
+/* One entry of the deposit's history. */
+static json_t *entry_json(const struct pv_deposit_entry *e)
+{
+    char id[32], a[32], b[32], at[32];
+    int credit = strcmp(e->kind, "postal_deposit") == 0;
+
+    snprintf(id, sizeof id, CURSOR_PREFIX "%lld", (long long) e->journal_id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:s}", "id", id, "object",
+                     "deposit_entry", "type",
+                     credit                               ? "credit"
+                     : strcmp(e->kind, "psd_refill") == 0 ? "draw"
+                                                          : "other",
+                     "ref", e->ref, "amount", money(e->amount, a), "amount_mills",
+                     (json_int_t) e->amount, "balance", money(e->balance, b), "balance_mills",
+                     (json_int_t) e->balance, "reference",
+                     e->reference[0] ? json_string(e->reference) : json_null(), "psd_id",
+                     e->psd_id ? json_integer((json_int_t) e->psd_id) : json_null(), "created",
+                     pv_time_format(e->at, at, sizeof at));
+}
+
+/* GET: a page of the deposit's history, newest first, and the balance now. */
+static void deposit_history_answer(struct pv_call *c)
+{
+    struct pv_reply *rp = c->rp;
+    struct pv_deposit_entry *rows = NULL;
+    struct pv_list_page pg;
+    char next[32], b[32];
+    uint64_t before = 0;
+    pv_mills balance;
+    size_t n = 0, i;
+    json_t *arr, *j;
+    int rc;
+
+    if (pv_list_args(c->rq, &pg, rp) != PV_OK)
+        return;
+    if (pg.cursor && (strncmp(pg.cursor, CURSOR_PREFIX, 3) != 0 ||
+                      pv_parse_u64(pg.cursor + 3, 1, (uint64_t) INT64_MAX, &before) != PV_OK)) {
+        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+        return;
+    }
+    if ((rc = pv_balance(c->st, PV_ACCT_DEPOSIT, &balance)) != PV_OK ||
+        (rc = pv_deposit_history(c->st, (int64_t) before, (size_t) pg.limit + 1, &rows, &n)) !=
+            PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr && i < n && i < pg.limit; i++)
+        pv_list_push(&arr, entry_json(&rows[i]));
+    if (n > pg.limit)
+        snprintf(next, sizeof next, CURSOR_PREFIX "%lld",
+                 (long long) rows[pg.limit - 1].journal_id);
+    free(rows);
+    j = arr ? json_pack("{s:s, s:o, s:b, s:o, s:s, s:I}", "object", "list", "data", arr, "has_more",
+                        n > pg.limit, "next_cursor", n > pg.limit ? json_string(next) : json_null(),
+                        "balance", money(balance, b), "balance_mills", (json_int_t) balance)
+            : NULL;
+    pv_reply_json(rp, 200, j);
+}
+
+static const char *const credit_fields[] = {"amount", "reference", NULL};
+
+/* POST: one credit of the deposit, once per Idempotency-Key. */
+static void deposit_credit_post(struct pv_call *c)
+{
+    const struct pv_request *rq = c->rq;
+    struct pv_reply *rp = c->rp;
+    const char *amount_text, *reference;
+    char hash[PV_HASH_HEX], a[32], b[32], at[32], msg[160];
+    struct pv_deposit_res res;
+    pv_mills amount;
+    json_t *root;
+    int rc;
+
+    if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
+        return;
+    if (!(root = pv_body_object(rq, credit_fields, rp)))
+        return;
+    if (pv_body_string(root, "amount", 1, 32, PV_EAMOUNT, &amount_text, rp) != PV_OK ||
+        pv_body_string(root, "reference", 1, PV_DEPOSIT_REF_MAX - 1, PV_EINVAL, &reference, rp) !=
+            PV_OK)
+        goto out;
+    if (pv_money_parse(amount_text, &amount) != PV_OK || amount < PV_DEPOSIT_CREDIT_MIN ||
+        amount % 10 != 0) {
+        snprintf(msg, sizeof msg, "amount must be whole cents from 0.01 to %s (\"2500.00\")",
+                 money(PV_MILLS_MAX, a));
+        pv_reply_error(rp, PV_EAMOUNT, "amount", msg);
+        goto out;
+    }
+    if ((rc = pv_payments_request_hash("POST /v1/authority/deposits\n", root, hash)) != PV_OK) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        goto out;
+    }
+    rc = pv_deposit_credit(c->st, c->who->owner_id, rq->idempotency_key, hash, amount, reference,
+                           pv_now(), &res);
+    if (rc != PV_OK) {
+        pv_reply_error(rp, rc,
+                       rc == PV_EIDEMREUSED                     ? "Idempotency-Key"
+                       : rc == PV_EINVAL                        ? "reference"
+                       : rc == PV_EAMOUNT || rc == PV_EOVERFLOW ? "amount"
+                                                                : NULL,
+                       rc == PV_EINVAL ? "reference must be 1 to 128 printable characters, no "
+                                         "space at either end"
+                                       : NULL);
+        goto out;
+    }
+    pv_reply_json(rp, 201,
+                  json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "id", res.credit.id,
+                            "object", "deposit_credit", "amount", money(res.credit.amount, a),
+                            "amount_mills", (json_int_t) res.credit.amount, "reference",
+                            res.credit.reference, "credited_by", res.credit.credited_by, "balance",
+                            money(res.balance, b), "balance_mills", (json_int_t) res.balance,
+                            "created", pv_time_format(res.credit.at, at, sizeof at)));
+    rp->replayed = res.replayed;
+out:
+    json_decref(root);
+}
+
+void pv_h_authority_deposits(struct pv_call *c)
+{
+    if (strcmp(c->rq->method, "POST") == 0)
+        deposit_credit_post(c);
+    else
+        deposit_history_answer(c);
+}
+
+void pv_h_admin_deposit(struct pv_call *c)
+{
+    deposit_history_answer(c);
+}

@@ -1,0 +1,15 @@
+/*
+ * h_authority.h - the postal authority's routes (h_authority.c) and the
+ * operator's view of the deposit.
+ */
+#ifndef STAMPD_H_AUTHORITY_H
+#define STAMPD_H_AUTHORITY_H
+
+#include "server/reply.h"
+
+/* Route handlers (routes.c): GET and POST /v1/authority/deposits (postal
+ * keys), GET /v1/admin/deposit (operator keys). */
+void pv_h_authority_deposits(struct pv_call *c);
+void pv_h_admin_deposit(struct pv_call *c);
+
+#endif
