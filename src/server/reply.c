@@ -11,6 +11,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
@@ -75,6 +76,31 @@ void pv_reply_list(struct pv_reply *rp, json_t *data, const char *next_cursor)
                        : NULL);
 }
 
+/* Allocation failures of jansson in this thread, counted by the allocator
+ * pv_body_alloc_init installs, so a parse that lost memory half-way is told
+ * from one of bad JSON. */
+static _Thread_local unsigned json_oom;
+
+static void *json_alloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (!p)
+        json_oom++;
+    return p;
+}
+
+static void json_release(void *p)
+{
+    free(p);
+}
+
+/* pv_body_alloc_init - see reply.h. */
+void pv_body_alloc_init(void)
+{
+    json_set_alloc_funcs(json_alloc, json_release);
+}
+
 /* Parse a JSON object body; on error rp is set and NULL returned. Checks
  * that every key is one of the NULL-terminated allowed names. */
 json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed, struct pv_reply *rp)
@@ -83,8 +109,18 @@ json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed, 
     json_t *root, *v;
     const char *k;
     size_t i;
+    unsigned oom_before = json_oom;
 
     root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    /* Out of memory is the server's failure, not the client's bad JSON;
+     * and jansson 2.14's lexer, when it cannot grow a token, drops the
+     * character and goes on, so a body parsed then may differ from what
+     * was sent. Any allocation that failed during the parse refuses it. */
+    if (json_oom != oom_before) {
+        json_decref(root);
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return NULL;
+    }
     if (!root) {
         /* Not jerr.text: it quotes the token near the error, which may be a
          * card number or CVC. Where is enough to find the mistake. */

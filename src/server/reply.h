@@ -88,9 +88,19 @@ static inline const char *pv_query_arg(const struct pv_request *rq, const char *
 }
 
 /*
+ * pv_body_alloc_init - make jansson allocate through a counter of failed
+ * allocations, so that pv_body_object answers a parse that ran out of
+ * memory 500 internal_error rather than 400 invalid_json (or a body with a
+ * character lost: jansson 2.14 drops one it cannot store). Call once at
+ * start-up, before any thread uses jansson (main does).
+ */
+void pv_body_alloc_init(void);
+
+/*
  * pv_body_object - the request body as a JSON object whose keys are all in
  * the NULL-terminated allowed list. Returns it owned (json_decref), or NULL
- * with rp set to the error.
+ * with rp set to the error: 500 internal_error when an allocation failed
+ * while parsing (after pv_body_alloc_init).
  */
 json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed,
                        struct pv_reply *rp);
