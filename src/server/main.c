@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 
     /* The database holds customers' emails and key hashes; keys are 0600 anyway. */
     umask(077);
-    pv_body_alloc_init();
+    pv_json_alloc_init();
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -77,7 +77,7 @@ void pv_reply_list(struct pv_reply *rp, json_t *data, const char *next_cursor)
 }
 
 /* Allocation failures of jansson in this thread, counted by the allocator
- * pv_body_alloc_init installs, so a parse that lost memory half-way is told
+ * pv_json_alloc_init installs, so a parse that lost memory half-way is told
  * from one of bad JSON. */
 static _Thread_local unsigned json_oom;
 
@@ -95,10 +95,24 @@ static void json_release(void *p)
     free(p);
 }
 
-/* pv_body_alloc_init - see reply.h. */
-void pv_body_alloc_init(void)
+/* pv_json_alloc_init - see reply.h. */
+void pv_json_alloc_init(void)
 {
     json_set_alloc_funcs(json_alloc, json_release);
+}
+
+/* pv_json_loadb - see reply.h. */
+json_t *pv_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err, int *oom)
+{
+    unsigned before = json_oom;
+    json_t *j = json_loadb(buf, len, flags, err);
+
+    *oom = json_oom != before;
+    if (*oom) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
 }
 
 /* Parse a JSON object body; on error rp is set and NULL returned. Checks
@@ -109,15 +123,11 @@ json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed, 
     json_t *root, *v;
     const char *k;
     size_t i;
-    unsigned oom_before = json_oom;
+    int oom;
 
-    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    /* Out of memory is the server's failure, not the client's bad JSON;
-     * and jansson 2.14's lexer, when it cannot grow a token, drops the
-     * character and goes on, so a body parsed then may differ from what
-     * was sent. Any allocation that failed during the parse refuses it. */
-    if (json_oom != oom_before) {
-        json_decref(root);
+    root = pv_json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr,
+                         &oom);
+    if (oom) { /* the server's failure, not the client's bad JSON */
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return NULL;
     }

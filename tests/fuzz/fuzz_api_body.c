@@ -80,7 +80,7 @@ static void setup(void)
     char dir[256], spec[300];
     int from, to;
 
-    pv_body_alloc_init(); /* as main does */
+    pv_json_alloc_init(); /* as main does */
     snprintf(dir, sizeof dir, "%s/fuzz_api_body-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         abort();

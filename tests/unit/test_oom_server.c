@@ -10,11 +10,13 @@
  * body gets when nothing fails, or 500 internal_error (out of memory): never
  * another 4xx, which would blame the client for the server's memory; and
  * every block allocated must be freed. jansson allocates through
- * pv_body_alloc_init's counter, as in stampd (whose malloc calls the
+ * pv_json_alloc_init's counter, as in stampd (whose malloc calls the
  * wrappers of oom.c count in turn), so a parse that lost memory is told
  * from bad JSON: jansson alone reports some of those as syntax errors, and
  * its lexer drops a character it cannot store. Each run is a new request (a new
  * Idempotency-Key), so no run is answered as a replay of the last.
+ * The front-processor messages of src/server/internal.c are failed the same
+ * way.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,8 @@
 #include <cmocka.h>
 
 #include "../fuzz/fuzz_api_body.c"
+#include "server/internal.h"
+#include "stampd/rates.h"
 #include "oom.h"
 
 #include <dirent.h>
@@ -112,13 +116,76 @@ static void test_bodies(void **state)
     }
 }
 
+/* The front-processor messages (src/server/internal.c): a purchase request
+ * and its result to JSON text and back, parsed with pv_json_loadb as the
+ * processor (h_internal.c) and the front (router.c) parse them, and the
+ * replay guard. Parsed with plain jansson, a run that failed an allocation
+ * in its lexer read a field name short of a character (PV_EINVAL). */
+static int op_internal(void *arg)
+{
+    struct pv_purchase_req q, q2;
+    struct pv_purchase_res *r = calloc(1, sizeof *r), *r2 = calloc(1, sizeof *r2);
+    struct pv_replay *g = NULL;
+    json_t *j = NULL, *back = NULL;
+    char *text = NULL;
+    int rc = PV_ENOMEM, oom = 0;
+
+    (void) arg;
+    memset(&q, 0, sizeof q);
+    snprintf(q.customer_id, sizeof q.customer_id, "cus_a");
+    snprintf(q.idem_key, sizeof q.idem_key, "k1");
+    q.mail_class = PV_MC_FIRST_CLASS_LETTER;
+    q.weight_tenth_oz = 10;
+    q.mail_date = 20261204;
+    memcpy(q.from_zip, "94107", 6);
+    memcpy(q.to_zip, "10001", 6);
+    q.postage = 740;
+    q.pay.method = PV_PAY_BALANCE;
+    if (!r || !r2 || !(j = pv_req_to_json(&q)) || !(text = json_dumps(j, 0)) ||
+        !(back = pv_json_loadb(text, strlen(text), 0, NULL, &oom)))
+        goto out;
+    if ((rc = pv_req_from_json(back, &q2)) != PV_OK)
+        goto out;
+    json_decref(j);
+    json_decref(back);
+    free(text);
+    back = NULL;
+    text = NULL;
+    rc = PV_ENOMEM;
+    r->err = PV_EFUNDS; /* a refused job: the result without an indicium */
+    r->balance_after = 9260;
+    if (!(j = pv_res_to_json(r)) || !(text = json_dumps(j, 0)) ||
+        !(back = pv_json_loadb(text, strlen(text), 0, NULL, &oom)))
+        goto out;
+    if ((rc = pv_res_from_json(back, r2)) != PV_OK)
+        goto out;
+    if ((rc = pv_replay_new(&g)) == PV_OK)
+        rc = pv_replay_claim(
+            g, "1000", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1000);
+out:
+    pv_replay_free(g);
+    json_decref(j);
+    json_decref(back);
+    free(text);
+    free(r);
+    free(r2);
+    return rc;
+}
+
+static void test_internal(void **state)
+{
+    (void) state;
+    oom_loop("internal request and result", op_internal, NULL, NULL, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_internal),
     };
 
     oom_init(1);
-    pv_body_alloc_init();
+    pv_json_alloc_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
