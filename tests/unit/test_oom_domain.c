@@ -136,6 +136,52 @@ static int buy(struct run *r, const char *medium, struct pv_indicium_rec *out)
     return rc;
 }
 
+/*
+ * Three purchases in one batch (one transaction, a savepoint each): SQLite
+ * may roll the whole transaction back on its own when out of memory, and
+ * then the batch must fail as a whole, not go on in autocommitted pieces.
+ * Whatever the results say, the balance moved by exactly the purchases
+ * reported done.
+ */
+static int op_batch3(void *arg)
+{
+    struct run *r = arg;
+    struct pv_purchase_req q[3];
+    struct pv_purchase_res *res;
+    pv_mills before, after;
+    int rc, i, done = 0;
+
+    oom_pause(1);
+    before = denv_balance(r->e, "customer:cus_a");
+    oom_pause(0);
+    memset(q, 0, sizeof q);
+    for (i = 0; i < 3; i++) {
+        snprintf(q[i].customer_id, sizeof q[i].customer_id, "cus_a");
+        snprintf(q[i].idem_key, sizeof q[i].idem_key, "oom-%d", r->n++);
+        snprintf(q[i].req_hash, sizeof q[i].req_hash, "hash");
+        q[i].mail_class = PV_MC_FIRST_CLASS_LETTER;
+        q[i].weight_tenth_oz = 10;
+        q[i].mail_date = pv_date_from_unix(pv_now());
+        memcpy(q[i].from_zip, "94107", 6);
+        memcpy(q[i].to_zip, "100011234", 10);
+        q[i].postage = 740;
+    }
+    if (!(res = calloc(3, sizeof *res)))
+        return PV_ENOMEM;
+    rc = pv_purchase_batch(r->e->st, &r->e->ctx, q, res, 3, PV_NOW_AT_LOCK);
+    for (i = 0; i < 3; i++) {
+        done += res[i].err == PV_OK;
+        if (rc == PV_OK && res[i].err != PV_OK)
+            rc = res[i].err;
+    }
+    free(res);
+    oom_pause(1);
+    after = denv_balance(r->e, "customer:cus_a");
+    oom_pause(0);
+    assert_int_equal(before - after, 740 * done);
+    return rc;
+}
+
 static int op_purchase(void *arg)
 {
     gw_fresh(arg);
@@ -327,6 +373,7 @@ static void test_purchase(void **state)
     (void) state;
     oom_loop("purchase from the balance", op_purchase, consistent, &r, store_too, 0);
     oom_loop("purchase from the balance, sticky", op_purchase, consistent, &r, store_too, 1);
+    oom_loop("a batch of three purchases", op_batch3, consistent, &r, store_too, 0);
     r.card = 1;
     oom_loop("purchase by card", op_purchase, consistent, &r, store_too, 0);
     r.test = 1;
