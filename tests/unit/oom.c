@@ -301,24 +301,12 @@ long oom_stop(void)
     return n;
 }
 
-int oom_failed(void)
+void oom_result(int *failed_one, long *live_blocks)
 {
-    int f;
-
     pthread_mutex_lock(&mu);
-    f = failed;
+    *failed_one = failed;
+    *live_blocks = live;
     pthread_mutex_unlock(&mu);
-    return f;
-}
-
-long oom_live(void)
-{
-    long n;
-
-    pthread_mutex_lock(&mu);
-    n = live;
-    pthread_mutex_unlock(&mu);
-    return n;
 }
 
 void oom_dump_live(void)
@@ -370,8 +358,7 @@ long oom_loop(const char *what, int (*op)(void *), void (*check)(void *), void *
         oom_start(n, sticky);
         rc = op(arg);
         seen_now = oom_stop();
-        f = oom_failed();
-        left = oom_live();
+        oom_result(&f, &left);
         if (left != 0) {
             fprintf(stderr, "oom: %s: allocation %ld of %ld failed%s: %ld block(s) leaked\n", what,
                     n, seen_now, sticky ? " (and all after it)" : "", left);

@@ -17,7 +17,7 @@
  * time, so LeakSanitizer checks the process at exit as usual.
  *
  * While counting, oom.c keeps the set of blocks it handed out and not yet
- * freed, so a run can show it freed everything it allocated (oom_live).
+ * freed, so a run can show it freed everything it allocated (oom_result).
  */
 #ifndef STAMPD_TEST_OOM_H
 #define STAMPD_TEST_OOM_H
@@ -40,11 +40,9 @@ long oom_stop(void);
  * of an operation that only sets it up (a fresh store to provision). */
 void oom_pause(int on);
 
-/* Whether an allocation was failed since the last oom_start. */
-int oom_failed(void);
-
-/* Blocks allocated since the last oom_start and not freed yet. */
-long oom_live(void);
+/* Whether an allocation was failed since the last oom_start, and how many
+ * blocks allocated since then are not freed yet. */
+void oom_result(int *failed_one, long *live_blocks);
 
 /* Print (stderr) the sizes of up to 10 blocks still live: a leak's clue. */
 void oom_dump_live(void);
