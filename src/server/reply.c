@@ -2,7 +2,8 @@
  * reply.c - the request/reply helpers every handler shares (reply.h):
  * error and JSON replies from the one error table, the ?limit= and ?cursor=
  * of lists and their answer, JSON bodies checked against their allowed
- * keys, string fields, the Idempotency-Key check.
+ * keys, string fields, the Idempotency-Key check, and jansson's allocator,
+ * which lets a parse that ran out of memory be told from bad JSON.
  */
 #include "server/reply.h"
 
