@@ -263,14 +263,17 @@ void pv_h_quote(struct pv_call *c)
     }
     /* The query as the purchase body it stands for: weight_oz is a JSON
      * number there, so "1.5" is read as one and "abc" is the wrong type. */
-    if (cls)
-        json_object_set_new(root, "mail_class", json_string(cls));
+    if (cls && json_object_set_new(root, "mail_class", json_string(cls)) != 0)
+        goto oom;
     if (w) {
-        json_t *v = strlen(w) <= 16 ? json_loads(w, JSON_DECODE_ANY, NULL) : NULL;
-        json_object_set_new(root, "weight_oz", v ? v : json_string(w));
+        int lost = 0;
+        json_t *v =
+            strlen(w) <= 16 ? pv_json_loadb(w, strlen(w), JSON_DECODE_ANY, NULL, &lost) : NULL;
+        if (lost || json_object_set_new(root, "weight_oz", v ? v : json_string(w)) != 0)
+            goto oom;
     }
-    if (date)
-        json_object_set_new(root, "mail_date", json_string(date));
+    if (date && json_object_set_new(root, "mail_date", json_string(date)) != 0)
+        goto oom;
     if (pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
         pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
         parse_class_weight(root, cls, &q, rp) != PV_OK || parse_mail_date(date, &q, rp) != PV_OK ||
@@ -282,6 +285,9 @@ void pv_h_quote(struct pv_call *c)
                             "mail_date", pv_date_format(q.mail_date, day, sizeof day),
                             "postage_mills", (json_int_t) q.postage, "postage",
                             pv_money_format(q.postage, money, sizeof money)));
+    goto out;
+oom: /* a query short of a field would be answered as the client's mistake */
+    pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
 out:
     json_decref(root);
 }

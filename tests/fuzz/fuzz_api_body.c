@@ -1,14 +1,18 @@
 /*
- * fuzz_api_body.c - every other JSON request body of the public API, read
- * by its real handler on a real vendor: the handlers are called as the
- * route table calls them (struct pv_call), on an in-memory SQLite store
- * provisioned with pv_provision_init (demo customer and operator, sandbox
- * gateways, a media secret), so validation and the work after it both run.
+ * fuzz_api_body.c - every other JSON request body (and the query arguments)
+ * of the public API, read by its real handler on a real vendor: the
+ * handlers are called as the route table calls them (struct pv_call), on
+ * an in-memory SQLite store provisioned with pv_provision_init (demo
+ * customer and operator, sandbox gateways, a media secret), so validation
+ * and the work after it both run.
  *
  * The first byte of the input picks the route (modulo their number, table
- * below); the rest is the body. Covered here: funds, payment methods,
- * auto-refill, sheets, printers, verify, API keys, and the operator's media
- * batches, affiliates, resupply shipping and server status. The purchase,
+ * below); the rest is the body, or for a GET the query string. Covered
+ * here: the bodies of funds, payment methods, auto-refill, sheets,
+ * printers, verify, API keys, and the operator's media batches,
+ * affiliates, resupply shipping and server status; the query arguments of
+ * the quote, the indicia list and one indicium, the label, transactions,
+ * and the operator's stats, ledger and medium look-up. The purchase,
  * sign-up and login bodies have targets of their own (purchase_body,
  * auth_body). The vendor also has what a body may name (fixtures below):
  * the indicium "ind_fuzz", the affiliate "aff_fuzz", the processor
@@ -27,6 +31,7 @@
 #include "server/app.h"
 #include "server/h_admin.h"
 #include "server/h_auth.h"
+#include "server/h_indicia.h"
 #include "server/h_media.h"
 #include "server/h_payments.h"
 #include "server/h_print.h"
@@ -48,7 +53,7 @@ const char *__lsan_default_suppressions(void)
 
 struct route {
     const char *method, *path, *id;
-    int operator;
+    int staff; /* called with the operator's key, not the customer's */
     void (*handler)(struct pv_call *);
 };
 
@@ -64,17 +69,67 @@ static const struct route routes[] = {
     {"POST", "/v1/admin/affiliates", NULL, 1, pv_h_affiliate_post},
     {"POST", "/v1/admin/resupply-orders/{id}/ship", NULL, 1, pv_h_resupply_ship},
     {"POST", "/v1/admin/servers/proc-1", "proc-1", 1, pv_h_admin_server_status},
+    /* GET: the rest of the input is the query string; "?" takes the path's
+     * {id} from its argument "id". */
+    {"GET", "/v1/rates/quote", NULL, 0, pv_h_quote},
+    {"GET", "/v1/indicia", NULL, 0, pv_h_indicia_list},
+    {"GET", "/v1/indicia/ind_fuzz/label", "ind_fuzz", 0, pv_h_label},
+    {"GET", "/v1/account/transactions", NULL, 0, pv_h_transactions},
+    {"GET", "/v1/admin/stats", NULL, 1, pv_h_admin_stats},
+    {"GET", "/v1/admin/ledger", NULL, 1, pv_h_admin_ledger},
+    {"GET", "/v1/admin/media/{serial}", "?", 1, pv_h_medium_get},
+    {"GET", "/v1/indicia/{id}", "?", 0, pv_h_indicium_get},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
 static struct pv_app app;
 static struct pv_store *store;
-static struct pv_principal customer, operator;
+static struct pv_principal customer, staff;
 
 static const char *no_arg(void *ctx, const char *name)
 {
     (void) ctx;
     (void) name;
+    return NULL;
+}
+
+/* A query string split in place into up to 32 arguments, as the HTTP layer
+ * hands them over (already unescaped): "a=1&b" is a = "1", b = "". */
+struct query {
+    char text[4096];
+    const char *key[32], *val[32];
+    size_t n;
+};
+
+static void query_parse(struct query *q, const uint8_t *data, size_t size)
+{
+    char *p, *amp, *eq;
+
+    if (size >= sizeof q->text)
+        size = sizeof q->text - 1;
+    memcpy(q->text, data, size);
+    q->text[size] = '\0';
+    q->n = 0;
+    for (p = q->text; *p && q->n < 32; p = amp + 1) {
+        if ((amp = strchr(p, '&')) != NULL)
+            *amp = '\0';
+        if ((eq = strchr(p, '=')) != NULL)
+            *eq = '\0';
+        q->key[q->n] = p;
+        q->val[q->n++] = eq ? eq + 1 : "";
+        if (!amp)
+            break;
+    }
+}
+
+static const char *query_arg(void *ctx, const char *name)
+{
+    const struct query *q = ctx;
+    size_t i;
+
+    for (i = 0; i < q->n; i++)
+        if (strcmp(q->key[i], name) == 0)
+            return q->val[i];
     return NULL;
 }
 
@@ -181,8 +236,8 @@ static void setup(void)
     app.refund_window_s = 30 * 86400;
     customer.role = PV_ROLE_CUSTOMER;
     snprintf(customer.owner_id, sizeof customer.owner_id, "%s", out.customer_id);
-    operator.role = PV_ROLE_OPERATOR;
-    snprintf(operator.owner_id, sizeof operator.owner_id, "%s", out.operator_id);
+    staff.role = PV_ROLE_OPERATOR;
+    snprintf(staff.owner_id, sizeof staff.owner_id, "%s", out.operator_id);
     fixtures();
 }
 
@@ -198,6 +253,7 @@ static unsigned idem_salt;
 static void api_call(const uint8_t *data, size_t size, struct pv_reply *rp)
 {
     const struct route *r = &routes[data[0] % NROUTES];
+    static struct query query;
     struct pv_request rq;
     struct pv_call call;
     char idem[32], order[PV_ID_MAX];
@@ -215,17 +271,26 @@ static void api_call(const uint8_t *data, size_t size, struct pv_reply *rp)
     rq.arg = no_arg;
     rq.header = no_arg;
     rq.idempotency_key = idem;
-    rq.body = (const char *) data + 1;
-    rq.body_len = size - 1;
+    if (strcmp(r->method, "GET") == 0) {
+        query_parse(&query, data + 1, size - 1);
+        rq.arg = query_arg;
+        rq.arg_ctx = &query;
+    } else {
+        rq.body = (const char *) data + 1;
+        rq.body_len = size - 1;
+    }
     rq.remote = "127.0.0.1";
     memset(rp, 0, sizeof *rp);
     memset(&call, 0, sizeof call);
     call.app = &app;
     call.st = store;
-    call.who = r->operator? &operator: & customer;
+    call.who = r->staff ? &staff : &customer;
     call.rq = &rq;
     call.rp = rp;
     call.id = r->id;
+    /* The route table always gives a {id} route its segment, "" at least. */
+    if (r->id && strcmp(r->id, "?") == 0)
+        call.id = query_arg(&query, "id") ? query_arg(&query, "id") : "";
     if (r->handler == pv_h_resupply_ship) {
         if (setup_pause)
             setup_pause(1);
