@@ -102,6 +102,12 @@ void pv_json_alloc_init(void)
     json_set_alloc_funcs(json_alloc, json_release);
 }
 
+/* pv_json_failures - see reply.h. */
+unsigned pv_json_failures(void)
+{
+    return json_oom;
+}
+
 /* pv_json_loadb - see reply.h. */
 json_t *pv_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err, int *oom)
 {

@@ -96,6 +96,11 @@ static inline const char *pv_query_arg(const struct pv_request *rq, const char *
  */
 void pv_json_alloc_init(void);
 
+/* pv_json_failures - how many of jansson's allocations failed in this
+ * thread so far (after pv_json_alloc_init): compare before and after a
+ * call whose NULL may mean either bad input or no memory. */
+unsigned pv_json_failures(void);
+
 /*
  * pv_json_loadb - json_loadb(buf, len, flags, err) (buf borrowed; the value
  * returned owned), except that when an allocation failed while parsing it

@@ -21,8 +21,8 @@
  *
  * Properties: every body gets an answer; no body makes the server answer
  * 5xx (bad input is a 4xx with {"error": {"code": ...}}, good input a 2xx),
- * and nothing leaks (LeakSanitizer). FUZZ_DEBUG=1 in the environment
- * prints each answer (route, status, body) to stderr.
+ * a quote is for the mail date asked, and nothing leaks (LeakSanitizer). FUZZ_DEBUG=1 in the
+ * environment prints each answer (route, status, body) to stderr.
  */
 #include "fuzz.h"
 
@@ -121,6 +121,9 @@ static void query_parse(struct query *q, const uint8_t *data, size_t size)
             break;
     }
 }
+
+/* The query of the last GET call. */
+static struct query query;
 
 static const char *query_arg(void *ctx, const char *name)
 {
@@ -253,7 +256,6 @@ static unsigned idem_salt;
 static void api_call(const uint8_t *data, size_t size, struct pv_reply *rp)
 {
     const struct route *r = &routes[data[0] % NROUTES];
-    static struct query query;
     struct pv_request rq;
     struct pv_call call;
     char idem[32], order[PV_ID_MAX];
@@ -318,6 +320,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rp.status >= 200 && rp.status < 500);
     if (rp.status >= 400)
         FUZZ_CHECK(json_is_string(json_object_get(json_object_get(rp.body, "error"), "code")));
+    /* A quote is for the day asked, or not at all. */
+    if (routes[data[0] % NROUTES].handler == pv_h_quote && rp.status == 200 &&
+        query_arg(&query, "mail_date"))
+        FUZZ_CHECK(strcmp(json_string_value(json_object_get(rp.body, "mail_date")),
+                          query_arg(&query, "mail_date")) == 0);
     json_decref(rp.body);
     free(rp.raw);
     return 0;
