@@ -240,6 +240,23 @@ out:
     return rc;
 }
 
+/* Query argument name = s into root as a JSON string (v, when not NULL, is
+ * the value to set instead, taken). PV_OK; PV_EINVAL with rp set when s is
+ * not UTF-8, which jansson refuses; PV_ENOMEM. */
+static int query_field(json_t *root, const char *name, const char *s, json_t *v,
+                       struct pv_reply *rp)
+{
+    unsigned failures = pv_json_failures();
+
+    if (!v && !(v = json_string(s))) {
+        if (pv_json_failures() != failures)
+            return PV_ENOMEM;
+        pv_reply_error(rp, PV_EINVAL, name, "not valid UTF-8");
+        return PV_EINVAL;
+    }
+    return json_object_set_new(root, name, v) == 0 ? PV_OK : PV_ENOMEM;
+}
+
 /*
  * GET /v1/rates/quote?mail_class=&weight_oz=&mail_date=: what a purchase
  * would cost, validated exactly like one (the same checks, codes and
@@ -254,7 +271,8 @@ void pv_h_quote(struct pv_call *c)
     const char *date = pv_query_arg(rq, "mail_date");
     struct pv_purchase_req q;
     char day[16], money[32];
-    json_t *root = json_object();
+    json_t *root = json_object(), *v = NULL;
+    int rc = PV_OK, lost = 0;
 
     memset(&q, 0, sizeof q);
     if (!root) {
@@ -262,15 +280,17 @@ void pv_h_quote(struct pv_call *c)
         return;
     }
     /* The query as the purchase body it stands for: weight_oz is a JSON
-     * number there, so "1.5" is read as one and "abc" is the wrong type. */
-    if (cls)
-        json_object_set_new(root, "mail_class", json_string(cls));
-    if (w) {
-        json_t *v = strlen(w) <= 16 ? json_loads(w, JSON_DECODE_ANY, NULL) : NULL;
-        json_object_set_new(root, "weight_oz", v ? v : json_string(w));
+     * number there, so "1.5" is read as one and "abc" is the wrong type. A
+     * field lost to the allocator must not read as one the client left out. */
+    if (w && strlen(w) <= 16)
+        v = pv_json_loadb(w, strlen(w), JSON_DECODE_ANY, NULL, &lost);
+    if (lost || (w && (rc = query_field(root, "weight_oz", w, v, rp)) != PV_OK) || /* takes v */
+        (cls && (rc = query_field(root, "mail_class", cls, NULL, rp)) != PV_OK) ||
+        (date && (rc = query_field(root, "mail_date", date, NULL, rp)) != PV_OK)) {
+        if (lost || rc == PV_ENOMEM)
+            pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        goto out;
     }
-    if (date)
-        json_object_set_new(root, "mail_date", json_string(date));
     if (pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
         pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
         parse_class_weight(root, cls, &q, rp) != PV_OK || parse_mail_date(date, &q, rp) != PV_OK ||

@@ -28,7 +28,7 @@ void pv_h_internal_purchase(struct pv_call *c)
     const char *s_hdr = rq->header ? rq->header(rq->arg_ctx, "X-Stampd-Signature") : NULL;
     int64_t now = pv_now_ms();
     json_t *root;
-    int rc;
+    int rc, oom;
 
     rc = pv_internal_verify(app->secret, "POST", PV_INTERNAL_PATH, t_hdr, s_hdr, rq->body,
                             rq->body_len, now);
@@ -43,10 +43,12 @@ void pv_h_internal_purchase(struct pv_call *c)
         pv_reply_error(rp, PV_EUNAUTH, "X-Stampd-Signature", "not a signed internal request");
         return;
     }
-    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL);
+    /* Short of memory jansson may parse another request than was signed. */
+    root = pv_json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL, &oom);
     job = calloc(1, sizeof *job);
     if (!root || !job || pv_req_from_json(root, &job->req) != PV_OK) {
-        pv_reply_error(rp, job ? PV_EINVAL : PV_ENOMEM, NULL, "bad internal purchase");
+        pv_reply_error(rp, job && !oom ? PV_EINVAL : PV_ENOMEM, NULL,
+                       job && !oom ? "bad internal purchase" : NULL);
         free(job);
     } else {
         job->internal = 1;

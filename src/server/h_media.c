@@ -250,8 +250,15 @@ static void batch_answer(struct pv_store *st, const struct pv_media_batch_rec *b
             }
         }
         j = arr ? batch_json(b) : NULL;
-        if (j && json_object_set_new(j, "serials", arr) == 0)
+        /* json_object_set_new takes arr even when it fails: then it is
+         * already freed, and a batch without its serials is no answer. */
+        if (j) {
+            if (json_object_set_new(j, "serials", arr) != 0) {
+                json_decref(j);
+                j = NULL;
+            }
             arr = NULL;
+        }
         pv_reply_json(rp, status, j);
         json_decref(arr);
     }

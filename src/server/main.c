@@ -23,6 +23,7 @@
 #include "server/cmd_run.h"
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
+#include "server/reply.h"
 
 #include "domain/ledger.h"
 #include "domain/media.h"
@@ -236,6 +237,7 @@ int main(int argc, char **argv)
 
     /* The database holds customers' emails and key hashes; keys are 0600 anyway. */
     umask(077);
+    pv_json_alloc_init();
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

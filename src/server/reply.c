@@ -2,7 +2,8 @@
  * reply.c - the request/reply helpers every handler shares (reply.h):
  * error and JSON replies from the one error table, the ?limit= and ?cursor=
  * of lists and their answer, JSON bodies checked against their allowed
- * keys, string fields, the Idempotency-Key check.
+ * keys, string fields, the Idempotency-Key check, and jansson's allocator,
+ * which lets a parse that ran out of memory be told from bad JSON.
  */
 #include "server/reply.h"
 
@@ -11,6 +12,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
@@ -75,6 +77,51 @@ void pv_reply_list(struct pv_reply *rp, json_t *data, const char *next_cursor)
                        : NULL);
 }
 
+/* Allocation failures of jansson in this thread, counted by the allocator
+ * pv_json_alloc_init installs, so a parse that lost memory half-way is told
+ * from one of bad JSON. */
+static _Thread_local unsigned json_oom;
+
+static void *json_alloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (!p)
+        json_oom++;
+    return p;
+}
+
+static void json_release(void *p)
+{
+    free(p);
+}
+
+/* pv_json_alloc_init - see reply.h. */
+void pv_json_alloc_init(void)
+{
+    json_set_alloc_funcs(json_alloc, json_release);
+}
+
+/* pv_json_failures - see reply.h. */
+unsigned pv_json_failures(void)
+{
+    return json_oom;
+}
+
+/* pv_json_loadb - see reply.h. */
+json_t *pv_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err, int *oom)
+{
+    unsigned before = json_oom;
+    json_t *j = json_loadb(buf, len, flags, err);
+
+    *oom = json_oom != before;
+    if (*oom) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
 /* Parse a JSON object body; on error rp is set and NULL returned. Checks
  * that every key is one of the NULL-terminated allowed names. */
 json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed, struct pv_reply *rp)
@@ -83,8 +130,14 @@ json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed, 
     json_t *root, *v;
     const char *k;
     size_t i;
+    int oom;
 
-    root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    root = pv_json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr,
+                         &oom);
+    if (oom) { /* the server's failure, not the client's bad JSON */
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return NULL;
+    }
     if (!root) {
         /* Not jerr.text: it quotes the token near the error, which may be a
          * card number or CVC. Where is enough to find the mistake. */

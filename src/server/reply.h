@@ -88,9 +88,34 @@ static inline const char *pv_query_arg(const struct pv_request *rq, const char *
 }
 
 /*
+ * pv_json_alloc_init - make jansson allocate through a counter of failed
+ * allocations, so that pv_body_object answers a parse that ran out of
+ * memory 500 internal_error rather than 400 invalid_json (or a body with a
+ * character lost: jansson 2.14 drops one it cannot store). Call once at
+ * start-up, before any thread uses jansson (main does).
+ */
+void pv_json_alloc_init(void);
+
+/* pv_json_failures - how many of jansson's allocations failed in this
+ * thread so far (after pv_json_alloc_init): compare before and after a
+ * call whose NULL may mean either bad input or no memory. */
+unsigned pv_json_failures(void);
+
+/*
+ * pv_json_loadb - json_loadb(buf, len, flags, err) (buf borrowed; the value
+ * returned owned), except that when an allocation failed while parsing it
+ * returns NULL with *oom set to 1 (else 0): jansson reports some of those
+ * as syntax errors, and its lexer (2.14) drops a character it cannot store
+ * and goes on, so what it returns then may differ from the text. Knows of
+ * failures only after pv_json_alloc_init.
+ */
+json_t *pv_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err, int *oom);
+
+/*
  * pv_body_object - the request body as a JSON object whose keys are all in
  * the NULL-terminated allowed list. Returns it owned (json_decref), or NULL
- * with rp set to the error.
+ * with rp set to the error: 500 internal_error when an allocation failed
+ * while parsing (pv_json_loadb).
  */
 json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed,
                        struct pv_reply *rp);

@@ -24,6 +24,7 @@
 #include "server/router.h"
 
 #include "server/internal.h"
+#include "server/reply.h"
 #include "stampd/error.h"
 
 #include <pthread.h>
@@ -172,7 +173,7 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     long status = 0;
     json_t *j = NULL;
     CURLcode cc;
-    int rc = PV_EBUSY;
+    int rc = PV_EBUSY, oom;
 
     if (!a)
         return PV_ENOMEM;
@@ -228,8 +229,9 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
         rc = PV_EINTERNAL;
         goto out;
     }
-    j = json_loadb(a->buf, a->len, 0, NULL);
-    rc = j && pv_res_from_json(j, res) == PV_OK ? PV_OK : PV_EINTERNAL;
+    /* Short of memory jansson may parse another answer than was signed. */
+    j = pv_json_loadb(a->buf, a->len, 0, NULL, &oom);
+    rc = j && pv_res_from_json(j, res) == PV_OK ? PV_OK : oom ? PV_ENOMEM : PV_EINTERNAL;
 out:
     json_decref(j);
     curl_slist_free_all(hdrs);

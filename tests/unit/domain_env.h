@@ -193,6 +193,25 @@ static inline void denv_card(struct denv *e, int test, const char *number, struc
     free(token);
 }
 
+/* q: a first-class letter ($0.74) of customer mailed today, from its
+ * balance, under idempotency key "prefix-n" (test: with a test key). */
+static inline void denv_letter(struct pv_purchase_req *q, const char *customer, const char *prefix,
+                               int n, int test)
+{
+    memset(q, 0, sizeof *q);
+    snprintf(q->customer_id, sizeof q->customer_id, "%s", customer);
+    snprintf(q->idem_key, sizeof q->idem_key, "%s-%d", prefix, n);
+    snprintf(q->req_hash, sizeof q->req_hash, "hash");
+    q->mail_class = PV_MC_FIRST_CLASS_LETTER;
+    q->weight_tenth_oz = 10;
+    q->mail_date = pv_date_from_unix(pv_now());
+    memcpy(q->from_zip, "94107", 6);
+    memcpy(q->to_zip, "100011234", 10);
+    q->postage = 740;
+    q->test = test;
+    q->flags = test ? PV_IND_FLAG_TEST : 0;
+}
+
 /*
  * A first-class letter ($0.74) bought by customer (test: with a test key),
  * from its balance, or with pay (may be NULL) when given.
@@ -242,18 +261,7 @@ static inline void denv_buy_with(struct denv *e, const char *customer, int test,
     struct pv_purchase_res *r = calloc(1, sizeof *r);
 
     assert_non_null(r);
-    memset(&q, 0, sizeof q);
-    snprintf(q.customer_id, sizeof q.customer_id, "%s", customer);
-    snprintf(q.idem_key, sizeof q.idem_key, "buy-%d", e->nbought++);
-    snprintf(q.req_hash, sizeof q.req_hash, "hash");
-    q.mail_class = PV_MC_FIRST_CLASS_LETTER;
-    q.weight_tenth_oz = 10;
-    q.mail_date = pv_date_from_unix(pv_now());
-    memcpy(q.from_zip, "94107", 6);
-    memcpy(q.to_zip, "100011234", 10);
-    q.postage = 740;
-    q.test = test;
-    q.flags = test ? PV_IND_FLAG_TEST : 0;
+    denv_letter(&q, customer, "buy", e->nbought++, test);
     if (pay)
         q.pay = *pay;
     assert_int_equal(denv_batch(e->st, &e->ctx, &q, r, 1, PV_NOW_AT_LOCK), PV_OK);
