@@ -46,6 +46,8 @@ struct pv_processor_ctx {
     int64_t lease_ms;           /* lease length; renewed on every tick */
     int64_t live_ms;            /* a server is live when its heartbeat is this recent */
     char key_ids[128];          /* "1,3": the keys of the held PSDs, for the servers table */
+    size_t sharing; /* live, active processors of every module (this one too): they share the
+                     * postal deposit, so one reset takes at most 1/sharing of it; >= 1 */
 };
 
 #define PV_LEASE_MS_DEFAULT 5000
