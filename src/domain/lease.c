@@ -18,6 +18,7 @@
 #include "domain/lease.h"
 
 #include "domain/config.h"
+#include "domain/reset_auth.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 
@@ -87,6 +88,10 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
         goto out;
     }
     ctx->refill_policy = (pv_mills) policy;
+    /* The authority's reset signer: without one a reset is refused, nothing else. */
+    rc = pv_reset_signer_open(st, &ctx->signer);
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        goto out;
 
     if ((rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
         goto out;
@@ -240,4 +245,6 @@ void pv_processor_ctx_clear(struct pv_processor_ctx *ctx)
     ctx->npsds = 0;
     ctx->current = 0;
     memset(&ctx->test_psd, 0, sizeof ctx->test_psd);
+    pv_reset_signer_close(ctx->signer);
+    ctx->signer = NULL;
 }

@@ -36,6 +36,7 @@
 
 #include "domain/intent.h"
 #include "domain/ledger.h"
+#include "domain/reset_auth.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
 #include "stampd/rates.h"
@@ -122,6 +123,9 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     rf.ctl_after = r.control_total;
     rf.at = now;
     if ((rc = pv_new_id("rfl", rf.authorization)) != PV_OK)
+        return rc;
+    /* The authority signs the reset (its nonce is the rfl_ id) before anything is written. */
+    if ((rc = pv_reset_authorise(ctx->signer, ctx->license, &rf)) != PV_OK)
         return rc;
 
     regs_to(&r, p);

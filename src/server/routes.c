@@ -110,6 +110,8 @@ static const struct route api_routes[] = {
     {"GET", "/v1/psds", OPERATOR, METHOD_FIRST, "PSD registers need an operator key", pv_h_psds},
     {"POST", "/v1/verify", ANY, METHOD_FIRST, NULL, pv_h_verify},
 
+    {"GET", "/v1/authority/key", PUBLIC, METHOD_FIRST, NULL, pv_h_authority_key},
+    {"GET", "/v1/authority/resets", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_resets},
     {"GET", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
     {"POST", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
     /* Every other path of the authority: 403 for others, 404 for the authority. */

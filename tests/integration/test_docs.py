@@ -1109,6 +1109,9 @@ class CodeAndSchemas(unittest.TestCase):
         "entry_json": ["DepositEntry"],
         "deposit_history_answer": ["DepositHistory"],
         "deposit_credit_post": ["DepositCredit"],
+        "pv_h_authority_key": ["AuthorityKey"],
+        "pv_h_authority_resets": ["Resets"],
+        "reset_json": ["Reset", "Registers"],
     }
     # The handlers that answer a page of a list with pv_reply_list (which
     # writes the list's own keys; the handler writes its items) -> the schema

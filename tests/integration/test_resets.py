@@ -10,9 +10,15 @@ docs/internals/leases.md "Reset sizing"):
 * A deposit exhausted mid-run refuses cleanly: every book balances (the
   registers, `stampd ledger check`, deposit = credits - resets) and a refused
   letter moves nothing.
+* Every reset carries the postal authority's signature (ECDSA P-256 over its
+  canonical record), which verifies with the published authority key - also
+  with the `openssl` command line; an altered or forged reset is flagged by
+  `stampd ledger check` and `GET /v1/authority/resets`.
 """
 import concurrent.futures
 import os
+import sqlite3
+import subprocess
 import sys
 import unittest
 
@@ -112,6 +118,132 @@ class ResetSizing(unittest.TestCase):
         s, _, j = srv.buy(self.key, "after", letter())
         self.assertEqual((s, j["error"]["code"]), (503, "postal_deposit_insufficient"), j)
         self.books_balance(5 * 1000)
+
+
+class SignedResets(unittest.TestCase):
+    def setUp(self):
+        srv = self.srv = harness.Stampd("resets-signed").init(psds=2, deposit=100, refill=1)
+        srv.start(processors=1)
+        for i in range(3):  # $1 resets: 0.74 letters need a reset every piece or so
+            s, _, j = srv.buy(srv.customer_key, "s-%d" % i, letter())
+            self.assertEqual(s, 201, j)
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def resets(self):
+        return self.srv.get_ok("/v1/authority/resets", self.srv.postal_key)["data"]
+
+    def test_resets_verify_with_the_authority_key(self):
+        srv = self.srv
+        # The key is public; the resets are the authority's alone.
+        s, _, key = srv.request("GET", "/v1/authority/key")
+        self.assertEqual(s, 200, key)
+        self.assertEqual(key["algorithm"], "ecdsa-p256-sha256")
+        pem = key["public_key_pem"]
+        s, _, _ = srv.request("GET", "/v1/authority/resets", key=srv.operator_key)
+        self.assertEqual(s, 403)
+        s, _, _ = srv.request("GET", "/v1/authority/resets", key=srv.customer_key)
+        self.assertEqual(s, 403)
+        # The PSD keys are not the authority's key.
+        self.assertNotIn(pem, [k["public_key_pem"] for k in srv.keys().values()])
+        resets = self.resets()
+        self.assertGreaterEqual(len(resets), 2, resets)
+        for r in resets:
+            a = r["authorisation"]
+            self.assertTrue(a["verified"], r)
+            rec = a["record"]
+            self.assertTrue(rec.startswith("stampd-reset/1\nlicense=%s\npsd=%d\n"
+                                           % (harness.LICENSE, r["psd_id"])), rec)
+            self.assertIn("\namount=%d\n" % r["amount_mills"], rec)
+            self.assertIn("\ndesc_before=%d\n" % r["before"]["descending_mills"], rec)
+            self.assertIn("\nnonce=%s\n" % r["id"], rec)
+            ok, out = harness.openssl_verify(srv.dir, pem, rec.encode(),
+                                             bytes.fromhex(a["signature"]))
+            self.assertTrue(ok, out)
+            # Another record under the same signature does not verify.
+            bad = rec.replace("amount=%d" % r["amount_mills"],
+                              "amount=%d" % (r["amount_mills"] + 1000))
+            ok, _ = harness.openssl_verify(srv.dir, pem, bad.encode(),
+                                           bytes.fromhex(a["signature"]))
+            self.assertFalse(ok)
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("%d resets: every one signed by the postal authority" % len(resets), out)
+
+    def tamper(self, sql, *args):
+        self.srv.stop()
+        con = sqlite3.connect(self.srv.db[len("sqlite:"):])
+        with con:
+            con.execute(sql, args)
+        con.close()
+
+    def test_altered_reset_is_flagged(self):
+        srv = self.srv
+        first = self.resets()[0]
+        # The vendor raises a reset's amount (and the registers after with it).
+        self.tamper("UPDATE refills SET amount_mills = amount_mills + 1000, "
+                    "desc_after = desc_after + 1000, ctl_after = ctl_after + 1000 "
+                    "WHERE authorization_ref = ?", first["id"])
+        code, out, _ = srv.run("ledger", "check", "--db", srv.db, check=False)
+        self.assertEqual(code, 1, out)
+        self.assertIn("reset %s of PSD %d: NOT AUTHORISED" % (first["id"], first["psd_id"]), out)
+        srv.start(processors=1)
+        flagged = [r for r in self.resets() if not r["authorisation"]["verified"]]
+        self.assertEqual([r["id"] for r in flagged], [first["id"]])
+
+    def test_forged_reset_is_refused(self):
+        srv = self.srv
+        first = self.resets()[0]
+        # A signature the vendor made itself, with a key of its own, over the true record.
+        d = os.path.join(srv.dir, "forger")
+        os.makedirs(d)
+        keyf = os.path.join(d, "k.pem")
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout",
+                        "-out", keyf], check=True)
+        rec = os.path.join(d, "rec")
+        with open(rec, "w") as f:
+            f.write(first["authorisation"]["record"])
+        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", keyf, rec],
+                             stdout=subprocess.PIPE, check=True).stdout
+        raw = der_to_raw(der)
+        self.tamper("UPDATE refills SET authority_sig = ? WHERE authorization_ref = ?",
+                    raw.hex(), first["id"])
+        code, out, _ = srv.run("ledger", "check", "--db", srv.db, check=False)
+        self.assertEqual(code, 1, out)
+        self.assertIn("NOT AUTHORISED: the authority's signature does not verify", out)
+        # And a reset with no signature at all.
+        self.tamper("UPDATE refills SET authority_sig = '' WHERE authorization_ref = ?",
+                    first["id"])
+        code, out, _ = srv.run("ledger", "check", "--db", srv.db, check=False)
+        self.assertEqual(code, 1, out)
+        self.assertIn("NOT AUTHORISED: no authorisation from the authority", out)
+
+    def test_no_signer_no_reset(self):
+        srv = self.srv
+        # Without the authority's signer a reset is refused, and nothing moves.
+        self.tamper("DELETE FROM config WHERE key LIKE 'authority_%'")
+        srv.start(processors=1)
+        psds = srv.psds()["psds"]
+        results = [srv.buy(srv.customer_key, "n-%d" % i, letter()) for i in range(4)]
+        refused = [j for s, _, j in results if s != 201]
+        self.assertTrue(refused, results)
+        self.assertEqual(refused[0]["error"]["code"], "reset_not_authorised", refused[0])
+        self.assertEqual(sum(p["control_total_mills"] for p in srv.psds()["psds"]),
+                         sum(p["control_total_mills"] for p in psds))
+
+
+def der_to_raw(der):
+    """DER ECDSA-Sig-Value to raw r||s (64 bytes)."""
+    assert der[0] == 0x30
+    i = 2 if der[1] < 0x80 else 3
+    out = b""
+    for _ in range(2):
+        assert der[i] == 0x02
+        n = der[i + 1]
+        v = der[i + 2:i + 2 + n].lstrip(b"\x00")
+        out += v.rjust(32, b"\x00")
+        i += 2 + n
+    return out
 
 
 if __name__ == "__main__":
