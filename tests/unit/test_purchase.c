@@ -338,6 +338,70 @@ static void test_reset_shares_the_deposit(void **state)
     assert_books(e->st);
 }
 
+/* Every reset carries the authority's signature over its record (issue 13):
+ * it verifies with the published key; an altered record, another key's
+ * signature or none at all does not. */
+static void test_reset_signed_by_the_authority(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q = req("cus_a", "sig", "h", 740);
+    struct pv_purchase_res r;
+    struct pv_refill_rec *rfs = NULL, bad;
+    struct pv_reset_report rep;
+    struct pv_reset_signer *other = NULL;
+    char *pem = NULL, spec[320];
+    size_t n = 0;
+
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(pv_store_refill_list(e->st, 1, &rfs, &n), PV_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(strlen(rfs[0].authority_sig), 128);
+    assert_int_equal(pv_authority_public_key(e->st, &pem), PV_OK);
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &rfs[0]), PV_OK);
+    assert_int_equal(pv_reset_check_all(e->st, &rep), PV_OK);
+    assert_int_equal(rep.checked, 1);
+    assert_int_equal(rep.n, 0);
+    pv_reset_report_clear(&rep);
+
+    bad = rfs[0]; /* more money than was authorised */
+    bad.amount += 1000;
+    bad.desc_after += 1000;
+    bad.ctl_after += 1000;
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+    bad = rfs[0]; /* another license's reset */
+    assert_int_equal(pv_reset_verify(pem, "OTHER-1", &bad), PV_ESIGNATURE);
+    bad = rfs[0]; /* registers after that do not follow */
+    bad.desc_after++;
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+    bad = rfs[0];
+    bad.authority_sig[0] = '\0';
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+
+    /* A signer of the vendor's own making signs the same record: refused. */
+    snprintf(spec, sizeof spec, "openssl:%s/forger", e->dir);
+    {
+        struct pv_store *st2 = NULL;
+        char dsn[320];
+        int from, to;
+        snprintf(dsn, sizeof dsn, "sqlite:%s/forger.sqlite", e->dir);
+        assert_int_equal(pv_store_open(dsn, &st2), PV_OK);
+        assert_int_equal(pv_store_migrate(st2, &from, &to), PV_OK);
+        assert_int_equal(pv_authority_key_create(st2, spec, 1, NULL), PV_OK);
+        assert_int_equal(pv_authority_key_create(st2, spec, 1, NULL), PV_EEXIST);
+        assert_int_equal(pv_reset_signer_open(st2, &other), PV_OK);
+        pv_store_close(st2);
+    }
+    bad = rfs[0];
+    assert_int_equal(pv_reset_authorise(other, DENV_LICENSE, &bad), PV_OK);
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+    pv_reset_signer_close(other);
+    /* And no signer: no reset. */
+    assert_int_equal(pv_reset_authorise(NULL, DENV_LICENSE, &bad), PV_ERESETAUTH);
+    free(pem);
+    free(rfs);
+}
+
 static void test_refuse_overflowing_postage(void **state)
 {
     struct denv *e = *state;
@@ -521,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_shares_the_deposit, setup_shared_deposit,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_reset_signed_by_the_authority, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deposit_exhausted, setup_small_deposit, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_overflowing_postage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_postage_refused_writes_nothing, setup, teardown),
