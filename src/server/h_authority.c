@@ -11,6 +11,7 @@
 #include "server/h_authority.h"
 
 #include "domain/authority.h"
+#include "domain/deposit_low.h"
 #include "domain/ledger.h"
 #include "domain/reset_auth.h"
 #include "server/h_payments.h"
@@ -237,4 +238,53 @@ out:
                   arr ? json_pack("{s:s, s:o, s:b, s:n}", "object", "list", "data", arr, "has_more",
                                   0, "next_cursor")
                       : NULL);
+}
+
+/* The deposit's low threshold and where the deposit stands against it. */
+static void threshold_answer(struct pv_call *c)
+{
+    struct pv_deposit_status ds;
+    char a[32], b[32];
+    int rc;
+
+    if ((rc = pv_deposit_status(c->st, &ds)) != PV_OK) {
+        pv_reply_error(c->rp, rc, NULL, NULL);
+        return;
+    }
+    pv_reply_json(c->rp, 200,
+                  json_pack("{s:s, s:s, s:I, s:s, s:I, s:b}", "object", "deposit_threshold",
+                            "threshold", money(ds.threshold, a), "threshold_mills",
+                            (json_int_t) ds.threshold, "balance", money(ds.balance, b),
+                            "balance_mills", (json_int_t) ds.balance, "low", ds.low));
+}
+
+static const char *const threshold_fields[] = {"threshold", NULL};
+
+void pv_h_admin_deposit_threshold(struct pv_call *c)
+{
+    const char *text;
+    pv_mills t;
+    json_t *root;
+    int rc;
+
+    if (strcmp(c->rq->method, "PUT") == 0) {
+        if (!(root = pv_body_object(c->rq, threshold_fields, c->rp)))
+            return;
+        if (pv_body_string(root, "threshold", 1, 32, PV_EAMOUNT, &text, c->rp) != PV_OK) {
+            json_decref(root);
+            return;
+        }
+        rc = pv_money_parse(text, &t);
+        json_decref(root);
+        if (rc != PV_OK || t < 0) {
+            pv_reply_error(c->rp, PV_EAMOUNT, "threshold",
+                           "threshold must be a dollar amount, \"0.00\" for none");
+            return;
+        }
+        if ((rc = pv_deposit_threshold_set(c->st, t)) != PV_OK) {
+            pv_reply_error(c->rp, rc, "threshold", NULL);
+            return;
+        }
+    }
+    threshold_answer(c);
 }

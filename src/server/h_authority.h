@@ -18,4 +18,9 @@ void pv_h_admin_deposit(struct pv_call *c);
 void pv_h_authority_key(struct pv_call *c);
 void pv_h_authority_resets(struct pv_call *c);
 
+/* GET and PUT /v1/admin/deposit/threshold (operator keys): the low-deposit
+ * threshold ({"threshold": "250.00"}; "0.00" turns it off) and whether the
+ * deposit is below it. */
+void pv_h_admin_deposit_threshold(struct pv_call *c);
+
 #endif

@@ -131,6 +131,10 @@ static const struct route api_routes[] = {
     {"POST", "/v1/admin/servers/{any}", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_server_status},
     {"GET", "/v1/admin/psds/{id}/leases", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_leases},
     {"GET", "/v1/admin/deposit", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_deposit},
+    {"GET", "/v1/admin/deposit/threshold", OPERATOR, ROLE_FIRST, ADMIN_WHY,
+     pv_h_admin_deposit_threshold},
+    {"PUT", "/v1/admin/deposit/threshold", OPERATOR, ROLE_FIRST, ADMIN_WHY,
+     pv_h_admin_deposit_threshold},
     /* Every other administration path: 403 for non-operators, 404 for operators. */
     {NULL, "/v1/admin/*", OPERATOR, ROLE_FIRST, ADMIN_WHY, NULL},
     {NULL, NULL, OPEN, METHOD_FIRST, NULL, NULL},

@@ -14,6 +14,8 @@ docs/internals/leases.md "Reset sizing"):
   canonical record), which verifies with the published authority key - also
   with the `openssl` command line; an altered or forged reset is flagged by
   `stampd ledger check` and `GET /v1/authority/resets`.
+* The operator's low-deposit threshold (PUT /v1/admin/deposit/threshold):
+  crossing it shows in /metrics (a gauge and a flag) and in GET /v1/psds.
 """
 import concurrent.futures
 import os
@@ -230,6 +232,67 @@ class SignedResets(unittest.TestCase):
         self.assertEqual(refused[0]["error"]["code"], "reset_not_authorised", refused[0])
         self.assertEqual(sum(p["control_total_mills"] for p in srv.psds()["psds"]),
                          sum(p["control_total_mills"] for p in psds))
+
+
+class DepositThreshold(unittest.TestCase):
+    def setUp(self):
+        srv = self.srv = harness.Stampd("resets-low").init(psds=2, deposit=10, refill=1)
+        srv.start(processors=1)
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def metric(self, name):
+        import urllib.request
+        req = urllib.request.Request("http://%s:%d/metrics" % (self.srv.host, self.srv.port),
+                                     headers={"Authorization": "Bearer " + self.srv.operator_key})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return int(line.split()[1])
+        raise AssertionError("no metric " + name)
+
+    def put(self, body, key=None):
+        return self.srv.request("PUT", "/v1/admin/deposit/threshold", body,
+                                key=key or self.srv.operator_key)
+
+    def test_threshold_crossed(self):
+        srv = self.srv
+        j = srv.get_ok("/v1/admin/deposit/threshold", srv.operator_key)
+        self.assertEqual((j["threshold_mills"], j["low"]), (0, False), j)
+        self.assertEqual(self.metric("stampd_postal_deposit_low"), 0)
+        for key in (srv.customer_key, srv.postal_key):
+            s, _, _ = self.put({"threshold": "5.00"}, key=key)
+            self.assertEqual(s, 403)
+        for bad in ("-1.00", "ten", ""):
+            s, _, e = self.put({"threshold": bad})
+            self.assertEqual((s, e["error"]["code"]), (400, "invalid_amount"), (bad, e))
+        s, _, e = self.put({"limit": "5.00"})
+        self.assertEqual(s, 400, e)
+        s, _, j = self.put({"threshold": "5.00"})
+        self.assertEqual(s, 200, j)
+        self.assertEqual((j["threshold_mills"], j["balance_mills"], j["low"]), (5000, 10000, False))
+        self.assertEqual(self.metric("stampd_postal_deposit_low_threshold_mills"), 5000)
+        self.assertEqual(self.metric("stampd_postal_deposit_low"), 0)
+        # Sell until the deposit falls below $5: the flag goes up.
+        i = 0
+        while srv.psds()["deposit_mills"] >= 5000:
+            s, _, ind = srv.buy(srv.customer_key, "low-%d" % i, letter())
+            self.assertEqual(s, 201, ind)
+            i += 1
+        self.assertEqual(self.metric("stampd_postal_deposit_low"), 1)
+        p = srv.psds()
+        self.assertEqual((p["deposit_low"], p["deposit_low_threshold_mills"]), (True, 5000))
+        self.assertTrue(srv.get_ok("/v1/admin/deposit/threshold", srv.operator_key)["low"])
+        # The authority credits the deposit: above the threshold again.
+        s, _, j = srv.request("POST", "/v1/authority/deposits",
+                              {"amount": "20.00", "reference": "WIRE-LOW-1"},
+                              key=srv.postal_key, headers={"Idempotency-Key": "low-credit"})
+        self.assertEqual(s, 201, j)
+        self.assertEqual(self.metric("stampd_postal_deposit_low"), 0)
+        # 0.00 turns the threshold off.
+        s, _, j = self.put({"threshold": "0.00"})
+        self.assertEqual((s, j["threshold_mills"], j["low"]), (200, 0, False))
 
 
 def der_to_raw(der):
