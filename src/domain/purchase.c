@@ -7,6 +7,10 @@
  * after the current one is refilled from the postal deposit and becomes
  * current. Pieces come from one device in runs, devices take turns, and a
  * refill happens only when no device of the processor can cover the piece.
+ * A refill (reset) takes at most this processor's share of the deposit
+ * (reset_size; docs/internals/leases.md, "Reset sizing") and carries the
+ * postal authority's signature of its record (reset_auth.h), obtained
+ * before anything is written.
  * Only PSDs whose lease this processor holds are candidates; the leases and
  * the fair share are lease.c's (docs/internals/leases.md), the path from
  * request to commit docs/internals/purchase-path.md.

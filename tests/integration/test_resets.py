@@ -220,18 +220,48 @@ class SignedResets(unittest.TestCase):
         self.assertEqual(code, 1, out)
         self.assertIn("NOT AUTHORISED: no authorisation from the authority", out)
 
+
+class NoSigner(unittest.TestCase):
+    """A database without the authority's reset signer (from before schema v9, or lost)."""
+
+    def setUp(self):
+        srv = self.srv = harness.Stampd("resets-nosigner").init(psds=2, deposit=100, refill=1)
+        con = sqlite3.connect(srv.db[len("sqlite:"):])
+        with con:
+            con.execute("DELETE FROM config WHERE key LIKE 'authority_%'")
+        con.close()
+        srv.start(processors=1)
+
+    def tearDown(self):
+        self.srv.stop()
+
     def test_no_signer_no_reset(self):
         srv = self.srv
         # Without the authority's signer a reset is refused, and nothing moves.
-        self.tamper("DELETE FROM config WHERE key LIKE 'authority_%'")
+        s, _, j = srv.request("GET", "/v1/authority/key")
+        self.assertEqual((s, j["error"]["code"]), (404, "not_found"), j)
+        before = srv.balance(srv.customer_key)
+        s, _, j = srv.buy(srv.customer_key, "n-1", letter())
+        self.assertEqual((s, j["error"]["code"]), (503, "reset_not_authorised"), j)
+        self.assertEqual(srv.balance(srv.customer_key), before)
+        self.assertEqual(sum(p["control_total_mills"] for p in srv.psds()["psds"]), 0)
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("no reset signer", out)
+        # `stampd authority key` makes one (once), and resets resume, signed.
+        srv.stop()
+        adir = os.path.join(srv.dir, "authority2")
+        _, pem, err = srv.run("authority", "key", "--db", srv.db, "--authority-dir", adir)
+        self.assertIn("BEGIN PUBLIC KEY", pem)
+        self.assertIn("reset signer is in", err)
+        _, again, err = srv.run("authority", "key", "--db", srv.db)
+        self.assertEqual(again, pem)
+        self.assertIn("has the authority's reset signer already", err)
         srv.start(processors=1)
-        psds = srv.psds()["psds"]
-        results = [srv.buy(srv.customer_key, "n-%d" % i, letter()) for i in range(4)]
-        refused = [j for s, _, j in results if s != 201]
-        self.assertTrue(refused, results)
-        self.assertEqual(refused[0]["error"]["code"], "reset_not_authorised", refused[0])
-        self.assertEqual(sum(p["control_total_mills"] for p in srv.psds()["psds"]),
-                         sum(p["control_total_mills"] for p in psds))
+        self.assertEqual(srv.get_ok("/v1/authority/key")["public_key_pem"], pem)
+        s, _, j = srv.buy(srv.customer_key, "n-1", letter())
+        self.assertEqual(s, 201, j)
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("1 resets: every one signed by the postal authority", out)
 
 
 class DepositThreshold(unittest.TestCase):
