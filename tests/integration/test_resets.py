@@ -26,6 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_scale_out  # noqa: E402
 
 
 def letter():
@@ -120,6 +121,109 @@ class ResetSizing(unittest.TestCase):
         s, _, j = srv.buy(self.key, "after", letter())
         self.assertEqual((s, j["error"]["code"]), (503, "postal_deposit_insufficient"), j)
         self.books_balance(5 * 1000)
+
+
+class HandOver(unittest.TestCase):
+    """A processor whose PSDs and the deposit cannot cover a piece hands it to
+    the processor whose PSD can (the dispatcher's round), instead of refusing
+    it postal_deposit_insufficient."""
+
+    def setUp(self):
+        # $12 shared by serve's two processors, $100 refills: resets of $6, then $3.
+        srv = self.srv = harness.Stampd("resets-handover").init(psds=4, deposit=12, refill=100)
+        self.key = srv.customer("handover@example.com", 100)
+        srv.start(processors=2)
+        s, _, k = srv.request("POST", "/v1/account/api-keys", {"mode": "test"}, key=self.key)
+        self.assertEqual(s, 201, k)
+        self.test_key = k["key"]
+        self.n = 0
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def buy(self, body):
+        self.n += 1
+        return self.srv.buy(self.key, "ho-%d" % self.n, body)
+
+    def burn(self):
+        """A test-mode purchase: it takes its turn in the round and moves no live PSD."""
+        self.n += 1
+        self.srv.buy(self.test_key, "burn-%d" % self.n, letter())
+
+    def test_piece_goes_to_the_processor_that_can_cover_it(self):
+        srv = self.srv
+        # Round-robin: the 1st, 3rd, 5th purchase to one processor (A), the others to B.
+        s, _, a = self.buy(letter())          # A: reset $6, holds 5.26
+        self.assertEqual(s, 201, a)
+        s, _, b = self.buy(letter())          # B: reset $3, holds 2.26
+        self.assertEqual(s, 201, b)
+        self.burn()                           # A
+        s, _, b2 = self.buy(letter())         # B: holds 1.52
+        self.assertEqual(s, 201, b2)
+        self.burn()                           # A
+        psds = {p["id"]: p for p in srv.psds()["psds"]}
+        self.assertEqual(srv.psds()["deposit_mills"], 3000, psds)
+        self.assertEqual(psds[a["psd_id"]]["descending_mills"], 5260, psds)
+        self.assertEqual(psds[b["psd_id"]]["descending_mills"], 1520, psds)
+        self.assertNotEqual(psds[a["psd_id"]]["lease_holder"], psds[b["psd_id"]]["lease_holder"])
+        # B's turn: a $4.87 flat. B's PSD and the deposit hold 4.52, A's PSD 5.26.
+        flat = {"mail_class": "large_envelope", "weight_oz": 13, "from_zip": "10001",
+                "to_zip": "94105", "mail_date": harness.today_utc().isoformat()}
+        s, _, f = self.buy(flat)
+        self.assertEqual(s, 201, f)
+        self.assertEqual(f["psd_id"], a["psd_id"], f)
+        self.assertEqual(srv.psds()["deposit_mills"], 3000)
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("every journal balances", out)
+
+
+class OverHttp(unittest.TestCase):
+    """The same over `stampd front` and two `stampd processor` processes: a
+    processor short of money hands the piece to the other over HTTP."""
+
+    def test_forty_letters_on_a_thousand_dollars_across_processes(self):
+        c = test_scale_out.Cluster("resets-http40", processors=2, psds=4, deposit="1000",
+                                   refill="1000")
+        try:
+            srv = c.srv
+            key = srv.customer("http40@example.com", 200)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=40) as ex:
+                res = list(ex.map(lambda i: srv.buy(key, "h40-%d" % i, letter()), range(40)))
+            self.assertEqual([s for s, _, _ in res].count(201), 40,
+                             [j for s, _, j in res if s != 201][:3])
+            live = [p for p in srv.psds()["psds"] if not p["test"]]
+            self.assertEqual(srv.psds()["deposit_mills"] +
+                             sum(p["control_total_mills"] for p in live), 1000 * 1000)
+            _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+            self.assertIn("every journal balances", out)
+        finally:
+            c.stop()
+
+    def test_deposit_exhausted_across_processes(self):
+        c = test_scale_out.Cluster("resets-http", processors=2, psds=4, deposit="5")
+        try:
+            srv = c.srv
+            price = harness.price_mills("postcard", 1)
+            before = srv.balance(srv.customer_key)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=20) as ex:
+                res = list(ex.map(lambda i: c.buy(srv.customer_key, "h-%d" % i), range(20)))
+            sold = [j for s, _, j in res if s == 201]
+            refused = [j for s, _, j in res if s != 201]
+            self.assertTrue(sold and refused, res[:2])
+            for j in refused:
+                self.assertEqual(j["error"]["code"], "postal_deposit_insufficient", j)
+            self.assertEqual(srv.balance(srv.customer_key), before - len(sold) * price)
+            live = [p for p in srv.psds()["psds"] if not p["test"]]
+            bal = srv.psds()["deposit_mills"]
+            # Refused only when no PSD of any processor and not the deposit could cover it.
+            self.assertLess(bal + max(p["descending_mills"] for p in live), price, live)
+            self.assertEqual(bal + sum(p["control_total_mills"] for p in live), 5000)
+            self.assertEqual(sum(p["ascending_mills"] for p in live), len(sold) * price)
+            _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+            self.assertIn("every journal balances", out)
+            self.assertIn("every one signed by the postal authority", out)
+        finally:
+            c.stop()
 
 
 class SignedResets(unittest.TestCase):
