@@ -1,8 +1,9 @@
 // operator.js - the operators' pages: PSD registers and refills, charts
 // of postage sold and of the descending registers, the servers with their
-// health and share of traffic, and the ledger check.
+// health and share of traffic, and the ledger check; the low-deposit
+// threshold and its banner.
 
-import { get, post } from './api.js';
+import { get, post, put } from './api.js';
 import { h, clear, money, when, title, table, toast } from './ui.js';
 import { barChart, lineChart, legend } from './charts.js';
 
@@ -19,20 +20,43 @@ export async function registersPage(main) {
   const days = h('select', { id: 'chart-days' }, [7, 30, 90, 365].map((d) => h('option', { value: d, selected: d === 30 || undefined }, `${d} days`)));
   const refresh = h('button', { type: 'button', id: 'refresh' }, 'Refresh');
   const updated = h('span', { class: 'hint', id: 'updated' });
+  const thr = h('input', { id: 'deposit-threshold', name: 'threshold', inputmode: 'decimal', size: 12, placeholder: '0.00' });
+  const thrForm = h('form', { id: 'threshold-form', class: 'toolbar' },
+    h('label', { for: 'deposit-threshold' }, 'Warn when the postal deposit is below $'), thr,
+    h('button', { type: 'submit' }, 'Save threshold'));
   clear(main, title('PSD registers'),
     h('div', { class: 'toolbar' }, refresh, h('label', { for: 'chart-days' }, 'Charts over '), days, updated),
-    regs, charts);
+    thrForm, regs, charts);
+  let thrShown = false;
   const load = async () => {
     const [p, stats] = await Promise.all([get('/v1/psds'), get('/v1/admin/stats', { days: days.value })]);
+    if (!thrShown && document.activeElement !== thr) {
+      thr.value = dollars(p.deposit_low_threshold_mills);
+      thrShown = true;
+    }
     renderRegisters(regs, p, stats);
     renderCharts(charts, stats, p);
     updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   };
   refresh.addEventListener('click', () => load().catch((e) => toast(e.message)));
+  thrForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await put('/v1/admin/deposit/threshold', { threshold: thr.value.trim() || '0.00' });
+      toast('Low-deposit threshold saved');
+      await load();
+    } catch (e) { toast(e.message); }
+  });
   days.addEventListener('change', () => load().catch((e) => toast(e.message)));
   await load();
   stopRefresh();
   refreshTimer = setInterval(() => { if (document.visibilityState === 'visible') load().catch(() => {}); }, 10000);
+}
+
+// Mills as a plain dollar amount for an input ("250.00"), in integers.
+function dollars(m) {
+  const c = Math.floor((m || 0) / 10);
+  return `${Math.floor(c / 100)}.${String(c % 100).padStart(2, '0')}`;
 }
 
 function renderRegisters(box, p, stats) {
@@ -44,7 +68,11 @@ function renderRegisters(box, p, stats) {
     h('td', {}, d.lease_holder || '—')));
   const refills = [];
   for (const ps of stats.psds) for (const day of ps.days) if (day.refilled_mills > 0) refills.push(h('tr', {}, h('td', {}, day.date), h('td', {}, `PSD ${ps.psd_id}`), h('td', { class: 'num' }, money(day.refilled_mills))));
-  clear(box,
+  const banner = p.deposit_low
+    ? h('div', { class: 'banner-warn', id: 'deposit-low', role: 'alert' },
+      `The postal deposit (${money(p.deposit_mills)}) is below the threshold of ${money(p.deposit_low_threshold_mills)}: ask the postal authority for a credit before refills stop.`)
+    : null;
+  clear(box, banner,
     h('p', { class: 'balance' }, 'Postal deposit left for refills: ', h('strong', { id: 'deposit' }, money(p.deposit_mills))),
     table('PSD registers', ['PSD', 'Status', 'Ascending', 'Descending', 'Control total', 'Pieces', 'Last refill', 'Check', 'Lease'], rows, { showCaption: true }),
     table(`Refills in the last ${stats.days} days`, ['Day', 'PSD', 'Amount'], refills.reverse(), { showCaption: true, empty: 'No refills in this period.' }));

@@ -95,7 +95,9 @@
       "the crypto module has no token with that label")                                     \
     X(EPIN, -67, 503, "crypto_pin_incorrect", "the crypto token refused the PIN")          \
     X(EKEYMODULE, -68, 503, "psd_key_not_in_module",                                       \
-      "a PSD bound to this crypto module has no key in it")
+      "a PSD bound to this crypto module has no key in it")                                 \
+    X(ERESETAUTH, -69, 503, "reset_not_authorised",                                        \
+      "the postal authority did not authorise the PSD reset")
 /* clang-format on */
 
 enum pv_error {

@@ -18,6 +18,7 @@
 #include "domain/lease.h"
 
 #include "domain/config.h"
+#include "domain/reset_auth.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 
@@ -74,6 +75,7 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
     pv_processor_ctx_clear(ctx);
     ctx->lease_ms = PV_LEASE_MS_DEFAULT;
     ctx->live_ms = PV_LIVE_MS_DEFAULT;
+    ctx->sharing = 1;
     if ((rc = pv_store_config_get(st, PV_CFG_LICENSE, &val)) != PV_OK)
         goto out;
     snprintf(ctx->license, sizeof ctx->license, "%s", val);
@@ -86,6 +88,10 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
         goto out;
     }
     ctx->refill_policy = (pv_mills) policy;
+    /* The authority's reset signer: without one a reset is refused, nothing else. */
+    rc = pv_reset_signer_open(st, &ctx->signer);
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        goto out;
 
     if ((rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
         goto out;
@@ -156,6 +162,18 @@ static size_t fair_share(const struct pv_processor_ctx *ctx, struct pv_server_re
     return ctx->npsds / live + (rank < ctx->npsds % live ? 1 : 0);
 }
 
+/* The live, active servers of every module (at least 1): all of them draw on one deposit. */
+static size_t deposit_sharers(const struct pv_processor_ctx *ctx,
+                              const struct pv_server_rec *servers, size_t n, int64_t now_ms)
+{
+    size_t i, live = 0;
+
+    for (i = 0; i < n; i++)
+        live += servers[i].status == PV_SERVER_ACTIVE &&
+                servers[i].heartbeat_ms >= now_ms - ctx->live_ms;
+    return live ? live : 1;
+}
+
 int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t now_ms,
                       int *status)
 {
@@ -170,6 +188,7 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
         (rc = pv_store_psd_list(st, &rows, &nrows)) != PV_OK)
         goto out;
     share = my_status == PV_SERVER_ACTIVE ? fair_share(ctx, servers, nservers, now_ms) : 0;
+    ctx->sharing = deposit_sharers(ctx, servers, nservers, now_ms);
 
     /* Renew what we hold, the PSD in use first, up to the share; release the rest. */
     for (i = 0; i < ctx->npsds; i++) {
@@ -226,4 +245,6 @@ void pv_processor_ctx_clear(struct pv_processor_ctx *ctx)
     ctx->npsds = 0;
     ctx->current = 0;
     memset(&ctx->test_psd, 0, sizeof ctx->test_psd);
+    pv_reset_signer_close(ctx->signer);
+    ctx->signer = NULL;
 }

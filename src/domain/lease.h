@@ -33,6 +33,8 @@ struct pv_psd_key {
 };
 
 /* A processor's state for the write path; owned by the processor. */
+struct pv_reset_signer;
+
 struct pv_processor_ctx {
     char server_id[PV_ID_MAX];
     char license[PV_LICENSE_LEN + 1];
@@ -41,11 +43,14 @@ struct pv_processor_ctx {
     struct pv_gateways gws;  /* borrowed gateways for card payments */
     struct pv_psd_key *psds; /* owned array of npsds: every active live PSD and its key */
     size_t npsds;
-    struct pv_psd_key test_psd; /* the test device (never leased); held = 0 when none */
-    size_t current;             /* index of the PSD in use (selection policy state) */
-    int64_t lease_ms;           /* lease length; renewed on every tick */
-    int64_t live_ms;            /* a server is live when its heartbeat is this recent */
-    char key_ids[128];          /* "1,3": the keys of the held PSDs, for the servers table */
+    struct pv_psd_key test_psd;     /* the test device (never leased); held = 0 when none */
+    size_t current;                 /* index of the PSD in use (selection policy state) */
+    int64_t lease_ms;               /* lease length; renewed on every tick */
+    int64_t live_ms;                /* a server is live when its heartbeat is this recent */
+    char key_ids[128];              /* "1,3": the keys of the held PSDs, for the servers table */
+    struct pv_reset_signer *signer; /* owned: the authority's reset signer; NULL when none */
+    size_t sharing; /* live, active processors of every module (this one too): they share the
+                     * postal deposit, so one reset takes at most 1/sharing of it; >= 1 */
 };
 
 #define PV_LEASE_MS_DEFAULT 5000

@@ -7,6 +7,10 @@
  * after the current one is refilled from the postal deposit and becomes
  * current. Pieces come from one device in runs, devices take turns, and a
  * refill happens only when no device of the processor can cover the piece.
+ * A refill (reset) takes at most this processor's share of the deposit
+ * (reset_size; docs/internals/leases.md, "Reset sizing") and carries the
+ * postal authority's signature of its record (reset_auth.h), obtained
+ * before anything is written.
  * Only PSDs whose lease this processor holds are candidates; the leases and
  * the fair share are lease.c's (docs/internals/leases.md), the path from
  * request to commit docs/internals/purchase-path.md.
@@ -36,6 +40,7 @@
 
 #include "domain/intent.h"
 #include "domain/ledger.h"
+#include "domain/reset_auth.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
 #include "stampd/rates.h"
@@ -60,30 +65,53 @@ static void regs_to(const struct pv_psd_regs *r, struct pv_psd_rec *p)
     p->piece_count = r->piece_count;
 }
 
-/* Refill p (whose key entry is k) so that it can dispense v. */
+/*
+ * How much a reset of a PSD with registers r takes from a deposit holding
+ * deposit so that it can dispense v (reset sizing, docs/internals/leases.md):
+ * the refill policy, raised to the shortfall when the policy would not cover
+ * the piece, but never more than the processor's share of the deposit
+ * (deposit / sharing, the live processors drawing on it) unless the piece
+ * needs more, and never more than the deposit holds. PV_EDEPOSIT when the
+ * deposit cannot cover the shortfall.
+ */
+static int reset_size(const struct pv_psd_regs *r, pv_mills v, pv_mills policy, pv_mills deposit,
+                      size_t sharing, pv_mills *amount)
+{
+    pv_mills want, shortfall, fair;
+    int rc;
+
+    if ((rc = pv_psd_refill_needed(r, v, policy, &want)) != PV_OK)
+        return rc;
+    if ((rc = pv_money_sub(v, r->descending, &shortfall)) != PV_OK)
+        return rc;
+    if (deposit <= 0 || deposit < shortfall)
+        return PV_EDEPOSIT;
+    fair = deposit / (pv_mills) (sharing ? sharing : 1);
+    if (want > fair)
+        want = fair > shortfall ? fair : shortfall;
+    *amount = want;
+    return PV_OK;
+}
+
+/* Refill p so that it can dispense v, from the deposit (see reset_size). */
 static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_psd_rec *p,
                   pv_mills v, int64_t now)
 {
     struct pv_psd_regs r;
     struct pv_refill_rec rf;
     struct pv_ledger_line lines[2];
-    pv_mills amount, deposit, shortfall;
+    pv_mills amount, deposit;
     int rc;
 
     regs_from(p, &r);
-    if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
-        return rc;
-    if (p->test)
-        deposit = amount; /* play money: the test authority always pays */
-    else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK)
-        return rc;
-    if (deposit < amount) {
-        /* Take what is left when it still covers this piece. */
-        if ((rc = pv_money_sub(v, r.descending, &shortfall)) != PV_OK)
+    if (p->test) {
+        /* Play money: the test authority always pays the whole policy. */
+        if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
             return rc;
-        if (deposit < shortfall || deposit <= 0)
-            return PV_EDEPOSIT;
-        amount = deposit;
+    } else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
+               (rc = reset_size(&r, v, ctx->refill_policy, deposit, ctx->sharing, &amount)) !=
+                   PV_OK) {
+        return rc;
     }
 
     memset(&rf, 0, sizeof rf);
@@ -99,6 +127,9 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     rf.ctl_after = r.control_total;
     rf.at = now;
     if ((rc = pv_new_id("rfl", rf.authorization)) != PV_OK)
+        return rc;
+    /* The authority signs the reset (its nonce is the rfl_ id) before anything is written. */
+    if ((rc = pv_reset_authorise(ctx->signer, ctx->license, &rf)) != PV_OK)
         return rc;
 
     regs_to(&r, p);
@@ -120,7 +151,8 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
 static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int test, pv_mills v,
                       int64_t now, struct pv_psd_rec *out, const struct pv_psd_key **key)
 {
-    size_t i, idx, refill_idx = SIZE_MAX;
+    size_t i, idx, refill_idx = SIZE_MAX, fullest = SIZE_MAX;
+    pv_mills most = -1;
     int64_t now_ms = pv_now_ms();
     int rc;
 
@@ -155,11 +187,26 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         /* Refill the next device after the current one, so devices take turns. */
         if (refill_idx == SIZE_MAX || (i > 0 && refill_idx == ctx->current))
             refill_idx = idx;
+        if (out->descending > most) {
+            most = out->descending;
+            fullest = idx;
+        }
     }
     if (refill_idx == SIZE_MAX)
         return PV_ENOPSD;
-    if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK ||
-        (rc = refill(st, ctx, out, v, now)) != PV_OK)
+    if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
+        return rc;
+    rc = refill(st, ctx, out, v, now);
+    if (rc == PV_EDEPOSIT && fullest != refill_idx) {
+        /* The deposit is short for that one: the device that needs least
+         * may still be reset by what the deposit can cover (reset_size wrote
+         * nothing). */
+        refill_idx = fullest;
+        if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
+            return rc;
+        rc = refill(st, ctx, out, v, now);
+    }
+    if (rc != PV_OK)
         return rc;
     ctx->current = refill_idx;
     *key = &ctx->psds[refill_idx];

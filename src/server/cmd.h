@@ -19,6 +19,7 @@ struct opts {
     const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
     const char *payment_recovery;                     /* serve, processor */
     const char *name, *amount, *reference;            /* authority create, deposit */
+    const char *authority_dir;                        /* init, authority key */
     int demo;
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };

@@ -3,18 +3,81 @@
  * account with its API key (stampd authority create), and a credit of the
  * postal deposit for an authority that reaches the database but not the
  * API (stampd authority deposit). Both are what the API does, in one
- * transaction each (domain/authority.c).
+ * transaction each (domain/authority.c). And the authority's reset signer
+ * (stampd authority key; stampd init makes it too): its own P-256 key in a
+ * directory of its own, apart from the vendor's PSD keys (reset_auth.h).
  */
 #include "server/cmd_authority.h"
 
 #include "domain/authority.h"
+#include "domain/reset_auth.h"
 #include "stampd/card.h"
 #include "stampd/error.h"
 #include "stampd/money.h"
 #include "stampd/timeutil.h"
 
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+int pv_cmd_authority_signer(const struct opts *o, struct pv_store *st, int *made)
+{
+    char dir[PATH_MAX], abs[PATH_MAX], tmp[PATH_MAX], spec[PATH_MAX + 16], *pem = NULL;
+    const char *path = pv_cmd_sqlite_path(o->db);
+    int rc;
+
+    *made = 0;
+    if (pv_authority_public_key(st, &pem) == PV_OK) {
+        free(pem);
+        return PV_OK;
+    }
+    if (o->authority_dir) {
+        snprintf(dir, sizeof dir, "%s", o->authority_dir);
+    } else if (path || o->keys_dir) {
+        snprintf(tmp, sizeof tmp, "%s", path ? path : o->keys_dir);
+        snprintf(dir, sizeof dir, "%s/authority", dirname(tmp));
+    } else {
+        fprintf(stderr, "stampd: --authority-dir is required for this database (the postal "
+                        "authority's reset signer)\n");
+        return PV_ECONFIG;
+    }
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || !realpath(dir, abs)) {
+        fprintf(stderr, "stampd: authority directory %s: %s\n", dir, strerror(errno));
+        return PV_EIO;
+    }
+    snprintf(spec, sizeof spec, "openssl:%s", abs);
+    if ((rc = pv_authority_key_create(st, spec, pv_now(), NULL)) == PV_OK) {
+        *made = 1;
+        fprintf(stderr, "stampd: the postal authority's reset signer is in %s\n", abs);
+    }
+    return rc;
+}
+
+int pv_cmd_authority_key(const struct opts *o)
+{
+    struct pv_store *st = NULL;
+    char *pem = NULL;
+    int rc, made = 0;
+
+    if (!pv_cmd_db_exists(o->db))
+        return 1;
+    if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
+        return pv_cmd_fail("open database", rc);
+    if ((rc = pv_cmd_authority_signer(o, st, &made)) == PV_OK)
+        rc = pv_authority_public_key(st, &pem);
+    pv_store_close(st);
+    if (rc != PV_OK)
+        return pv_cmd_fail("authority key", rc);
+    if (!made)
+        fprintf(stderr, "stampd: the database has the authority's reset signer already\n");
+    fputs(pem, stdout);
+    free(pem);
+    return 0;
+}
 
 int pv_cmd_authority_create(const struct opts *o)
 {

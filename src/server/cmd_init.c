@@ -15,6 +15,7 @@
 #include "domain/config.h"
 #include "domain/provision.h"
 #include "server/cmd.h"
+#include "server/cmd_authority.h"
 #include "server/cmd_crypto.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
@@ -138,6 +139,19 @@ int pv_cmd_init(const struct opts *o)
     if ((rc = pv_provision_init(st, &p, pv_now(), &made)) != PV_OK) {
         pv_cmd_fail("init", rc);
         goto out;
+    }
+    {
+        int signer_made;
+        /* The postal authority's reset signer, apart from the PSD keys. */
+        rc = pv_cmd_authority_signer(o, st, &signer_made);
+        if (rc == PV_ECONFIG) {
+            fprintf(stderr, "stampd: resets are refused until stampd authority key makes the "
+                            "signer\n");
+        } else if (rc != PV_OK) {
+            pv_cmd_fail("authority reset signer", rc);
+            goto out;
+        }
+        rc = PV_OK;
     }
     fprintf(stderr, "stampd: initialised %s: license %s, %u PSDs, deposit $%s, schema v%d\n",
             pv_cmd_db_name(o->db), o->license, (unsigned) npsds,

@@ -11,6 +11,11 @@
  *   processor holds no PSD lease) and PV_EBUSY (stopping, or - over HTTP -
  *   unreachable, timed out or 5xx before it took the job). The same
  *   request keeps its idempotency key, so a retry can never stamp twice.
+ * - PV_EDEPOSIT (postal_deposit_insufficient) also wrote nothing: neither
+ *   that processor's PSDs nor the deposit could cover the piece, but another
+ *   processor's PSDs may (docs/internals/leases.md, "Reset sizing"). It goes
+ *   to the others of the round and is the answer only when none of them
+ *   sold it; no further round waits for a deposit nobody can credit.
  * - The next processor is the next of the round, round-robin from a ticket
  *   drawn when the round starts; a round tries each processor once.
  * - After a round in which nobody took the job, the HTTP transport waits a
@@ -63,7 +68,7 @@ static const struct transport *transport_of(const struct pv_app *app)
 /* Nothing was written for these: the same request may go elsewhere. */
 static int retryable(int err)
 {
-    return err == PV_ENOPSD || err == PV_EBUSY;
+    return err == PV_ENOPSD || err == PV_EBUSY || err == PV_EDEPOSIT;
 }
 
 static void new_round(struct pv_app *app, struct pv_job *job)
@@ -79,9 +84,16 @@ static void on_reply(struct pv_job *job)
     const struct transport *t = transport_of(app);
     int64_t now;
 
+    if (job->res.err == PV_EDEPOSIT)
+        job->deposit_short = 1;
     if (!retryable(job->res.err))
         goto done;
     if (job->attempts >= job->round_n) {
+        if (job->deposit_short) {
+            /* Every processor was asked: the deposit and all PSDs fall short. */
+            job->res.err = PV_EDEPOSIT;
+            goto done;
+        }
         /* Everybody was asked this round: another one, if patience allows. */
         now = pv_now_ms();
         if (now + job->pause_ms > job->deadline_ms)
@@ -107,6 +119,7 @@ int pv_dispatch_submit(struct pv_app *app, struct pv_job *job)
     job->round_n = 0;
     job->not_before_ms = 0;
     job->pause_ms = PAUSE_MS;
+    job->deposit_short = 0;
     job->deadline_ms = pv_now_ms() + t->patience_ms;
     new_round(app, job);
     return t->send(app, job);

@@ -7,6 +7,7 @@
 #include "server/app.h"
 #include "server/processor.h"
 #include "server/views.h"
+#include "domain/deposit_low.h"
 #include "domain/ledger.h"
 
 #include "stampd/codec.h"
@@ -26,11 +27,11 @@ void pv_h_psds(struct pv_call *c)
     static const char *const status[] = {"active", "suspended", "retired"};
     struct pv_psd_rec *psds = NULL;
     size_t n = 0, i;
-    pv_mills deposit;
+    struct pv_deposit_status ds;
     json_t *arr;
     int rc;
 
-    if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
+    if ((rc = pv_deposit_status(st, &ds)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &n)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
@@ -62,7 +63,9 @@ void pv_h_psds(struct pv_call *c)
     }
     free(psds);
     pv_reply_json(rp, 200,
-                  arr ? json_pack("{s:I, s:o}", "deposit_mills", (json_int_t) deposit, "psds", arr)
+                  arr ? json_pack("{s:I, s:I, s:b, s:o}", "deposit_mills", (json_int_t) ds.balance,
+                                  "deposit_low_threshold_mills", (json_int_t) ds.threshold,
+                                  "deposit_low", ds.low, "psds", arr)
                       : NULL);
 }
 

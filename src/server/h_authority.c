@@ -1,7 +1,9 @@
 /*
  * h_authority.c - the postal authority's side of the API (docs/api.md,
  * "The postal authority"): crediting the postal deposit and reading its
- * history, and the operator's view of the same history.
+ * history, and the operator's view of the same history; the authority's
+ * public key that signs resets (anyone) and every reset with its signed
+ * authorisation (the authority; domain/reset_auth.h).
  *
  * The route table lets only postal keys into /v1/authority/... and only
  * operator keys into /v1/admin/...; nothing here shows a customer's data.
@@ -9,7 +11,9 @@
 #include "server/h_authority.h"
 
 #include "domain/authority.h"
+#include "domain/deposit_low.h"
 #include "domain/ledger.h"
+#include "domain/reset_auth.h"
 #include "server/h_payments.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -156,4 +160,131 @@ void pv_h_authority_deposits(struct pv_call *c)
 void pv_h_admin_deposit(struct pv_call *c)
 {
     deposit_history_answer(c);
+}
+
+void pv_h_authority_key(struct pv_call *c)
+{
+    char *pem = NULL;
+    int rc = pv_authority_public_key(c->st, &pem);
+
+    if (rc != PV_OK) {
+        pv_reply_error(c->rp, rc, NULL,
+                       rc == PV_ENOTFOUND ? "the postal authority has no reset signer yet "
+                                            "(stampd authority key)"
+                                          : NULL);
+        return;
+    }
+    pv_reply_json(c->rp, 200,
+                  json_pack("{s:s, s:s, s:s, s:s}", "object", "authority_key", "algorithm",
+                            "ecdsa-p256-sha256", "format", "stampd-reset/1", "public_key_pem",
+                            pem));
+    free(pem);
+}
+
+/* One reset: its registers, its canonical record, the signature, and whether it verifies. */
+static json_t *reset_json(const struct pv_refill_rec *rf, const char *license, const char *pem)
+{
+    char body[PV_RESET_BODY_MAX], at[32];
+
+    if (!pv_reset_body(license, rf, body, sizeof body))
+        body[0] = '\0';
+    return json_pack(
+        "{s:s, s:s, s:I, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:s, s:{s:s, s:o, s:b}}",
+        "object", "reset", "id", rf->authorization, "psd_id", (json_int_t) rf->psd_id,
+        "amount_mills", (json_int_t) rf->amount, "before", "descending_mills",
+        (json_int_t) rf->desc_before, "ascending_mills", (json_int_t) rf->asc_before,
+        "control_total_mills", (json_int_t) rf->ctl_before, "after", "descending_mills",
+        (json_int_t) rf->desc_after, "ascending_mills", (json_int_t) rf->asc_after,
+        "control_total_mills", (json_int_t) rf->ctl_after, "created",
+        pv_time_format(rf->at, at, sizeof at), "authorisation", "record", body, "signature",
+        rf->authority_sig[0] ? json_string(rf->authority_sig) : json_null(), "verified",
+        pv_reset_verify(pem, license, rf) == PV_OK);
+}
+
+void pv_h_authority_resets(struct pv_call *c)
+{
+    struct pv_psd_rec *psds = NULL;
+    struct pv_refill_rec *rfs = NULL;
+    char *pem = NULL, *license = NULL;
+    size_t npsds = 0, nrfs = 0, i, j;
+    json_t *arr = NULL;
+    int rc;
+
+    if ((rc = pv_authority_public_key(c->st, &pem)) != PV_OK ||
+        (rc = pv_store_config_get(c->st, "license", &license)) != PV_OK ||
+        (rc = pv_store_psd_list(c->st, &psds, &npsds)) != PV_OK)
+        goto out;
+    arr = json_array();
+    for (i = 0; arr && i < npsds; i++) {
+        if (psds[i].test)
+            continue; /* play money: not the authority's */
+        if ((rc = pv_store_refill_list(c->st, psds[i].id, &rfs, &nrfs)) != PV_OK)
+            goto out;
+        for (j = 0; j < nrfs; j++)
+            json_array_append_new(arr, reset_json(&rfs[j], license, pem));
+        free(rfs);
+        rfs = NULL;
+    }
+out:
+    free(pem);
+    free(license);
+    free(psds);
+    if (rc != PV_OK) {
+        json_decref(arr);
+        pv_reply_error(c->rp, rc, NULL, NULL);
+        return;
+    }
+    pv_reply_json(c->rp, 200,
+                  arr ? json_pack("{s:s, s:o, s:b, s:n}", "object", "list", "data", arr, "has_more",
+                                  0, "next_cursor")
+                      : NULL);
+}
+
+/* The deposit's low threshold and where the deposit stands against it. */
+static void threshold_answer(struct pv_call *c)
+{
+    struct pv_deposit_status ds;
+    char a[32], b[32];
+    int rc;
+
+    if ((rc = pv_deposit_status(c->st, &ds)) != PV_OK) {
+        pv_reply_error(c->rp, rc, NULL, NULL);
+        return;
+    }
+    pv_reply_json(c->rp, 200,
+                  json_pack("{s:s, s:s, s:I, s:s, s:I, s:b}", "object", "deposit_threshold",
+                            "threshold", money(ds.threshold, a), "threshold_mills",
+                            (json_int_t) ds.threshold, "balance", money(ds.balance, b),
+                            "balance_mills", (json_int_t) ds.balance, "low", ds.low));
+}
+
+static const char *const threshold_fields[] = {"threshold", NULL};
+
+void pv_h_admin_deposit_threshold(struct pv_call *c)
+{
+    const char *text;
+    pv_mills t;
+    json_t *root;
+    int rc;
+
+    if (strcmp(c->rq->method, "PUT") == 0) {
+        if (!(root = pv_body_object(c->rq, threshold_fields, c->rp)))
+            return;
+        if (pv_body_string(root, "threshold", 1, 32, PV_EAMOUNT, &text, c->rp) != PV_OK) {
+            json_decref(root);
+            return;
+        }
+        rc = pv_money_parse(text, &t);
+        json_decref(root);
+        if (rc != PV_OK || t < 0) {
+            pv_reply_error(c->rp, PV_EAMOUNT, "threshold",
+                           "threshold must be a dollar amount, \"0.00\" for none");
+            return;
+        }
+        if ((rc = pv_deposit_threshold_set(c->st, t)) != PV_OK) {
+            pv_reply_error(c->rp, rc, "threshold", NULL);
+            return;
+        }
+    }
+    threshold_answer(c);
 }

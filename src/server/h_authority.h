@@ -12,4 +12,15 @@
 void pv_h_authority_deposits(struct pv_call *c);
 void pv_h_admin_deposit(struct pv_call *c);
 
+/* Route handlers (routes.c): GET /v1/authority/key (anyone: the authority's
+ * public key that signs resets), GET /v1/authority/resets (postal keys:
+ * every reset of a live PSD with its authorisation and whether it verifies). */
+void pv_h_authority_key(struct pv_call *c);
+void pv_h_authority_resets(struct pv_call *c);
+
+/* GET and PUT /v1/admin/deposit/threshold (operator keys): the low-deposit
+ * threshold ({"threshold": "250.00"}; "0.00" turns it off) and whether the
+ * deposit is below it. */
+void pv_h_admin_deposit_threshold(struct pv_call *c);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "server/app.h"
 #include "server/processor.h"
+#include "domain/deposit_low.h"
 #include "domain/ledger.h"
 #include "payment/gateway.h"
 
@@ -66,10 +67,10 @@ void pv_h_metrics(struct pv_call *c)
     size_t npsds = 0, nsv = 0, nall = 0, i;
     struct text t = {NULL, 0, 0, 0};
     int64_t now_ms = pv_now_ms();
-    pv_mills deposit;
+    struct pv_deposit_status ds;
     int rc;
 
-    if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
+    if ((rc = pv_deposit_status(st, &ds)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK ||
         (rc = pv_store_server_list(st, &sv, &nsv)) != PV_OK ||
         (rc = pv_store_server_traffic(st, 0, &all, &nall)) != PV_OK) {
@@ -79,7 +80,15 @@ void pv_h_metrics(struct pv_call *c)
     put(&t,
         "# HELP stampd_postal_deposit_mills The vendor's postal deposit left for refills.\n"
         "# TYPE stampd_postal_deposit_mills gauge\nstampd_postal_deposit_mills %lld\n",
-        (long long) deposit);
+        (long long) ds.balance);
+    put(&t,
+        "# HELP stampd_postal_deposit_low_threshold_mills The operator's low-deposit threshold "
+        "(0: none).\n"
+        "# TYPE stampd_postal_deposit_low_threshold_mills gauge\n"
+        "stampd_postal_deposit_low_threshold_mills %lld\n"
+        "# HELP stampd_postal_deposit_low 1 when the deposit is below the threshold.\n"
+        "# TYPE stampd_postal_deposit_low gauge\nstampd_postal_deposit_low %d\n",
+        (long long) ds.threshold, ds.low);
     put(&t, "# HELP stampd_psd_register_mills PSD registers.\n"
             "# TYPE stampd_psd_register_mills gauge\n");
     for (i = 0; i < npsds; i++)

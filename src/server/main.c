@@ -11,6 +11,7 @@
  *   stampd operator create --db DSN --email EMAIL
  *   stampd authority create --db DSN --name NAME
  *   stampd authority deposit --db DSN --amount DOLLARS --reference REF
+ *   stampd authority key --db DSN [--authority-dir DIR]
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
@@ -26,6 +27,7 @@
 #include "server/reply.h"
 
 #include "domain/ledger.h"
+#include "domain/reset_auth.h"
 #include "domain/media.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -48,6 +50,7 @@ static void usage(FILE *f)
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd authority create --db DSN --name NAME\n"
           "  stampd authority deposit --db DSN --amount DOLLARS --reference REF\n"
+          "  stampd authority key --db DSN [--authority-dir DIR]\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
@@ -129,6 +132,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
         {"--name", offsetof(struct opts, name)},
+        {"--authority-dir", offsetof(struct opts, authority_dir)},
         {"--amount", offsetof(struct opts, amount)},
         {"--reference", offsetof(struct opts, reference)},
     };
@@ -172,7 +176,37 @@ static int parse_opts(int argc, char **argv, int start, struct opts *o)
     return parse_opts_db(argc, argv, start, o, 1);
 }
 
-/* stampd ledger check: prove the books; exit 1 when something does not add up. */
+/*
+ * Every reset's authorisation against the authority's public key
+ * (reset_auth.h): one line per reset that does not verify, *bad their count.
+ */
+static int check_resets(struct pv_store *st, size_t *bad)
+{
+    struct pv_reset_report rr;
+    size_t i;
+    int rc = pv_reset_check_all(st, &rr);
+
+    if (rc == PV_ENOTFOUND) {
+        printf("resets: the postal authority has no reset signer (stampd authority key)\n");
+        return PV_OK;
+    }
+    if (rc != PV_OK)
+        return rc;
+    for (i = 0; i < rr.n; i++)
+        printf("reset %s of PSD %u: NOT AUTHORISED: %s\n", rr.issues[i].authorization,
+               (unsigned) rr.issues[i].psd_id, rr.issues[i].why);
+    printf("%zu resets: %s", rr.checked,
+           rr.n ? "SOME RESETS ARE NOT AUTHORISED" : "every one signed by the postal authority");
+    if (rr.unsigned_before)
+        printf(" (%zu unsigned from before the authority's signer)", rr.unsigned_before);
+    printf("\n");
+    *bad = rr.n;
+    pv_reset_report_clear(&rr);
+    return PV_OK;
+}
+
+/* stampd ledger check: prove the books and every reset's authorisation; exit 1 when
+ * something does not add up. */
 static int cmd_ledger_check(const struct opts *o)
 {
     static const char *const kinds[] = {"", "journal does not balance", "account != its lines",
@@ -181,7 +215,7 @@ static int cmd_ledger_check(const struct opts *o)
     struct pv_ledger_report rep;
     struct pv_store *st = NULL;
     char a[32], b[32];
-    size_t i;
+    size_t i, bad = 0;
     int rc;
 
     if (!pv_cmd_db_exists(o->db))
@@ -189,6 +223,8 @@ static int cmd_ledger_check(const struct opts *o)
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return pv_cmd_fail("open database", rc);
     rc = pv_ledger_check(st, &rep);
+    if (rc == PV_OK)
+        rc = check_resets(st, &bad);
     pv_store_close(st);
     if (rc != PV_OK)
         return pv_cmd_fail("ledger check", rc);
@@ -198,7 +234,7 @@ static int cmd_ledger_check(const struct opts *o)
                pv_money_format(rep.issues[i].computed, b, sizeof b));
     printf("%lld journals, %lld accounts: %s\n", (long long) rep.journals, (long long) rep.accounts,
            rep.n ? "THE BOOKS DO NOT BALANCE" : "every journal balances");
-    rc = rep.n ? 1 : 0;
+    rc = rep.n || bad ? 1 : 0;
     pv_ledger_report_clear(&rep);
     return rc;
 }
@@ -297,9 +333,12 @@ int main(int argc, char **argv)
         return pv_cmd_set_password(&o, argv[1][0] == 'c');
     }
     if (strcmp(argv[1], "authority") == 0 && argc > 2 &&
-        (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "deposit") == 0)) {
+        (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "deposit") == 0 ||
+         strcmp(argv[2], "key") == 0)) {
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
+        if (argv[2][0] == 'k')
+            return pv_cmd_authority_key(&o);
         return argv[2][0] == 'c' ? pv_cmd_authority_create(&o) : pv_cmd_authority_deposit(&o);
     }
     fprintf(stderr, "stampd: unknown command %s\n", argv[1]);

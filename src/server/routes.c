@@ -110,6 +110,8 @@ static const struct route api_routes[] = {
     {"GET", "/v1/psds", OPERATOR, METHOD_FIRST, "PSD registers need an operator key", pv_h_psds},
     {"POST", "/v1/verify", ANY, METHOD_FIRST, NULL, pv_h_verify},
 
+    {"GET", "/v1/authority/key", PUBLIC, METHOD_FIRST, NULL, pv_h_authority_key},
+    {"GET", "/v1/authority/resets", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_resets},
     {"GET", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
     {"POST", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
     /* Every other path of the authority: 403 for others, 404 for the authority. */
@@ -129,6 +131,10 @@ static const struct route api_routes[] = {
     {"POST", "/v1/admin/servers/{any}", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_server_status},
     {"GET", "/v1/admin/psds/{id}/leases", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_leases},
     {"GET", "/v1/admin/deposit", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_deposit},
+    {"GET", "/v1/admin/deposit/threshold", OPERATOR, ROLE_FIRST, ADMIN_WHY,
+     pv_h_admin_deposit_threshold},
+    {"PUT", "/v1/admin/deposit/threshold", OPERATOR, ROLE_FIRST, ADMIN_WHY,
+     pv_h_admin_deposit_threshold},
     /* Every other administration path: 403 for non-operators, 404 for operators. */
     {NULL, "/v1/admin/*", OPERATOR, ROLE_FIRST, ADMIN_WHY, NULL},
     {NULL, NULL, OPEN, METHOD_FIRST, NULL, NULL},

@@ -114,6 +114,7 @@ static int read_refill(struct pv_row *r, void *p)
     rec->ctl_after = pv_r_int(r);
     pv_r_text(r, rec->authorization, sizeof rec->authorization);
     rec->at = pv_r_int(r);
+    pv_r_text(r, rec->authority_sig, sizeof rec->authority_sig);
     return r->rc;
 }
 
@@ -121,7 +122,7 @@ int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
 {
     struct pv_q q;
 
-    if (!PV_FITS(rec->authorization))
+    if (!PV_FITS(rec->authorization) || !PV_FITS(rec->authority_sig))
         return PV_EINVAL;
     pv_q_start(&q, st, S_REFILL_INSERT);
     pv_q_int(&q, rec->psd_id);
@@ -134,6 +135,7 @@ int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
     pv_q_int(&q, rec->ctl_after);
     pv_q_text(&q, rec->authorization);
     pv_q_int(&q, rec->at);
+    pv_q_text(&q, rec->authority_sig);
     return pv_q_write(&q);
 }
 

@@ -474,6 +474,15 @@ static const struct ddl migration_v8[] = {
     {0, NULL},
 };
 
+/*
+ * v9 (issue 13, part 2): each reset carries the postal authority's signature
+ * of its canonical record (domain/reset_auth.h); resets from before have ''.
+ */
+static const struct ddl migration_v9[] = {
+    {ALL, "ALTER TABLE refills ADD COLUMN authority_sig TEXT NOT NULL DEFAULT ''"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
@@ -483,6 +492,7 @@ static const struct ddl *const migrations[] = {
     migration_v6, /* 6: PSD keys bound to crypto modules */
     migration_v7, /* 7: payment intents: card payments recorded before the gateway is called */
     migration_v8, /* 8: the postal authority: its accounts and keys, presentations, deposits */
+    migration_v9, /* 9: resets signed by the postal authority */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

@@ -18,7 +18,7 @@
     "last_refill_at, test"
 #define REFILL_COLS                                                                                \
     "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
-    "asc_after, ctl_after, authorization_ref, at"
+    "asc_after, ctl_after, authorization_ref, at, authority_sig"
 #define KEY_COLS "key_id, psd_id, algorithm, module, key_ref, public_pem, created, module_id"
 #define IND_FIELDS                                                                                 \
     "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
@@ -100,7 +100,7 @@
                        "control_total = $4, piece_count = $5, last_refill_at = $6 WHERE id = $7")) \
     X(PSD_LIST, BOTH("SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds ORDER BY id"))    \
     X(REFILL_INSERT, BOTH("INSERT INTO refills(" REFILL_COLS ") "                                  \
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))                     \
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                \
     X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id"))  \
     X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))  \
     X(KEY_LIST, BOTH("SELECT " KEY_COLS " FROM keys ORDER BY key_id"))                             \

@@ -51,7 +51,7 @@
 #define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 8
+#define PV_SCHEMA_VERSION 9
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -109,6 +109,7 @@ struct pv_refill_rec {
     pv_mills desc_after, asc_after, ctl_after;
     char authorization[PV_ID_MAX]; /* reference of the authorisation: "rfl_..." */
     int64_t at;
+    char authority_sig[129]; /* schema v9: hex r||s of the authority's signature; "" before */
 };
 
 struct pv_key_rec {

@@ -105,6 +105,18 @@ try {
   const desc1Before = await descOf(op, 1);
   step(`operator logged in; PSD registers shown (${piecesBefore} pieces)`);
 
+  // The low-deposit threshold: above the deposit a banner says so; 0.00 takes it away.
+  assert.equal(await op.$('#deposit-low'), null, 'no low-deposit banner without a threshold');
+  await op.getByLabel('Warn when the postal deposit is below $').fill('1000000.00');
+  await op.getByRole('button', { name: 'Save threshold' }).click();
+  await op.waitForSelector('#deposit-low[role="alert"]');
+  assert.match(await op.textContent('#deposit-low'), /below the threshold of \$1,?000,000\.00/);
+  await shot(op, 'operator-deposit-low');
+  await op.getByLabel('Warn when the postal deposit is below $').fill('0.00');
+  await op.getByRole('button', { name: 'Save threshold' }).click();
+  await op.waitForSelector('#deposit-low', { state: 'detached' });
+  step('operator: a low-deposit threshold above the deposit shows the banner; 0.00 removes it');
+
   // ---- customer: sign up ----
   await page.waitForSelector('form[aria-label="Log in"]');
   await assertLabelled(page, 'login');

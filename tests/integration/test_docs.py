@@ -1109,6 +1109,10 @@ class CodeAndSchemas(unittest.TestCase):
         "entry_json": ["DepositEntry"],
         "deposit_history_answer": ["DepositHistory"],
         "deposit_credit_post": ["DepositCredit"],
+        "pv_h_authority_key": ["AuthorityKey"],
+        "pv_h_authority_resets": ["Resets"],
+        "reset_json": ["Reset", "Registers"],
+        "threshold_answer": ["DepositThreshold"],
     }
     # The handlers that answer a page of a list with pv_reply_list (which
     # writes the list's own keys; the handler writes its items) -> the schema
@@ -1139,6 +1143,7 @@ class CodeAndSchemas(unittest.TestCase):
         "affiliate_fields": "AffiliateRequest",
         "ship_fields": "ResupplyShipRequest",
         "credit_fields": "DepositCreditRequest",
+        "threshold_fields": "DepositThresholdRequest",
     }
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.

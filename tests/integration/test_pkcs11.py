@@ -110,8 +110,11 @@ class TestServe(unittest.TestCase):
         # No key file: nothing under the database's directory is a private key.
         self.assertFalse(os.path.exists(os.path.join(self.srv.dir, "keys")))
         for path in glob.glob(os.path.join(self.srv.dir, "**"), recursive=True):
+            # authority/: the postal authority's reset signer, not the vendor's (it would
+            # be the authority's own system in a real deployment: docs/authority.md).
             if os.path.isfile(path) and not path.startswith(os.path.join(self.srv.dir,
-                                                                         "tokens")):
+                                                                         "tokens")) \
+                    and not path.startswith(os.path.join(self.srv.dir, "authority")):
                 with open(path, "rb") as f:
                     self.assertNotIn(b"PRIVATE KEY", f.read(), path)
         # The PIN from the environment this time (then unset by stampd).
@@ -201,7 +204,8 @@ class Cluster(test_scale_out.Cluster):
         _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
                                  "--psds", "2", "--deposit", "100000", "--refill", "50", "--demo",
                                  "--crypto", spec("tok-a"), "--crypto-pin-file",
-                                 self.tokens.pin_file)
+                                 self.tokens.pin_file, "--authority-dir",
+                                 os.path.join(self.srv.dir, "authority"))
         keys = harness.Stampd._keys(out)
         self.srv.customer_key = keys["STAMP_KEY"]
         self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]

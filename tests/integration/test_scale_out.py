@@ -45,14 +45,14 @@ def fresh_dsn(srv):
 class Cluster:
     """A database, N `stampd processor` processes and one `stampd front`."""
 
-    def __init__(self, name, processors=3, psds=4, lease_ms=None, deposit="100000"):
+    def __init__(self, name, processors=3, psds=4, lease_ms=None, deposit="100000", refill="50"):
         self.srv = harness.Stampd(name)
         self.srv.db = fresh_dsn(self.srv)
         self.lease_ms = lease_ms
         self.procs = {}
         self.front = None
         _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
-                                 "--psds", str(psds), "--deposit", deposit, "--refill", "50",
+                                 "--psds", str(psds), "--deposit", deposit, "--refill", refill,
                                  "--keys-dir", os.path.join(self.srv.dir, "keys"), "--demo")
         keys = harness.Stampd._keys(out)
         self.srv.customer_key = keys["STAMP_KEY"]

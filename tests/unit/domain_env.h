@@ -15,6 +15,7 @@
 
 #include "domain/ledger.h"
 #include "domain/purchase.h"
+#include "domain/reset_auth.h"
 #include "stampd/error.h"
 #include "stampd/rates.h"
 
@@ -147,6 +148,12 @@ static inline struct denv *denv_vendor(const char *name, pv_mills deposit, uint3
     denv_post(e->st, PV_ACCT_FUNDING, "customer:cus_b", 500);
     assert_int_equal(pv_store_commit(e->st), PV_OK);
 
+    {
+        /* The postal authority's reset signer, in a directory of its own. */
+        char aspec[320];
+        snprintf(aspec, sizeof aspec, "openssl:%s/authority", e->dir);
+        assert_int_equal(pv_authority_key_create(e->st, aspec, 1, NULL), PV_OK);
+    }
     e->ctx.cm = e->cm;
     e->ctx.gws = e->gws;
     snprintf(e->ctx.server_id, sizeof e->ctx.server_id, "proc-1");

@@ -41,6 +41,12 @@ static int setup_small_deposit(void **state)
     return 0;
 }
 
+static int setup_shared_deposit(void **state)
+{
+    *state = setup_env(8000); /* $8, shared by two processors */
+    return 0;
+}
+
 static int teardown(void **state)
 {
     denv_close(*state);
@@ -285,6 +291,117 @@ static void test_deposit_exhausted(void **state)
     assert_books(e->st);
 }
 
+/* Reset sizing (issue 13): with two processors drawing on one deposit, a
+ * reset takes at most half of what the deposit holds, unless the piece needs
+ * more; never more than it holds. On main the first reset took the policy's
+ * 5.000 of 8.000 and left the other processor 3.000. */
+static void test_reset_shares_the_deposit(void **state)
+{
+    struct denv *e = *state; /* deposit $8.000 */
+    struct pv_purchase_req q;
+    struct pv_purchase_res r;
+
+    e->ctx.sharing = 2;
+    q = req("cus_a", "s1", "h", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(psd(e->st, 1).control_total, 4000);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 4000);
+    /* Spend PSD 1 down to 0.300 (5 x 0.740 = 3.700), then the next piece
+     * resets PSD 2 by half of the 4.000 left. */
+    for (int i = 0; i < 4; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "t%d", i);
+        q = req("cus_a", key, "h", 740);
+        assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+        assert_int_equal(r.err, PV_OK);
+    }
+    assert_int_equal(psd(e->st, 1).descending, 300);
+    q = req("cus_a", "s2", "h", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(psd(e->st, 2).control_total, 2000);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 2000);
+    /* PSD 2 covers a 1.030 piece without a reset (0.230 left after it). */
+    q = req("cus_a", "s3", "h", 1030);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(psd(e->st, 2).control_total, 2000);
+    assert_int_equal(psd(e->st, 2).descending, 230);
+    /* A share (0.020) smaller than the shortfall: the reset is the shortfall. */
+    e->ctx.sharing = 100;
+    q = req("cus_a", "s4", "h", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(psd(e->st, 1).control_total, 4000 + 440);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 2000 - 440);
+    assert_books(e->st);
+}
+
+/* Every reset carries the authority's signature over its record (issue 13):
+ * it verifies with the published key; an altered record, another key's
+ * signature or none at all does not. */
+static void test_reset_signed_by_the_authority(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q = req("cus_a", "sig", "h", 740);
+    struct pv_purchase_res r;
+    struct pv_refill_rec *rfs = NULL, bad;
+    struct pv_reset_report rep;
+    struct pv_reset_signer *other = NULL;
+    char *pem = NULL, spec[320];
+    size_t n = 0;
+
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(pv_store_refill_list(e->st, 1, &rfs, &n), PV_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(strlen(rfs[0].authority_sig), 128);
+    assert_int_equal(pv_authority_public_key(e->st, &pem), PV_OK);
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &rfs[0]), PV_OK);
+    assert_int_equal(pv_reset_check_all(e->st, &rep), PV_OK);
+    assert_int_equal(rep.checked, 1);
+    assert_int_equal(rep.n, 0);
+    pv_reset_report_clear(&rep);
+
+    bad = rfs[0]; /* more money than was authorised */
+    bad.amount += 1000;
+    bad.desc_after += 1000;
+    bad.ctl_after += 1000;
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+    bad = rfs[0]; /* another license's reset */
+    assert_int_equal(pv_reset_verify(pem, "OTHER-1", &bad), PV_ESIGNATURE);
+    bad = rfs[0]; /* registers after that do not follow */
+    bad.desc_after++;
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+    bad = rfs[0];
+    bad.authority_sig[0] = '\0';
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+
+    /* A signer of the vendor's own making signs the same record: refused. */
+    snprintf(spec, sizeof spec, "openssl:%s/forger", e->dir);
+    {
+        struct pv_store *st2 = NULL;
+        char dsn[320];
+        int from, to;
+        snprintf(dsn, sizeof dsn, "sqlite:%s/forger.sqlite", e->dir);
+        assert_int_equal(pv_store_open(dsn, &st2), PV_OK);
+        assert_int_equal(pv_store_migrate(st2, &from, &to), PV_OK);
+        assert_int_equal(pv_authority_key_create(st2, spec, 1, NULL), PV_OK);
+        assert_int_equal(pv_authority_key_create(st2, spec, 1, NULL), PV_EEXIST);
+        assert_int_equal(pv_reset_signer_open(st2, &other), PV_OK);
+        pv_store_close(st2);
+    }
+    bad = rfs[0];
+    assert_int_equal(pv_reset_authorise(other, DENV_LICENSE, &bad), PV_OK);
+    assert_int_equal(pv_reset_verify(pem, DENV_LICENSE, &bad), PV_ESIGNATURE);
+    pv_reset_signer_close(other);
+    /* And no signer: no reset. */
+    assert_int_equal(pv_reset_authorise(NULL, DENV_LICENSE, &bad), PV_ERESETAUTH);
+    free(pem);
+    free(rfs);
+}
+
 static void test_refuse_overflowing_postage(void **state)
 {
     struct denv *e = *state;
@@ -466,6 +583,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_insufficient_funds_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_mixed_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_shares_the_deposit, setup_shared_deposit,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reset_signed_by_the_authority, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deposit_exhausted, setup_small_deposit, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_overflowing_postage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_postage_refused_writes_nothing, setup, teardown),
