@@ -95,7 +95,13 @@
       "the crypto module has no token with that label")                                     \
     X(EPIN, -67, 503, "crypto_pin_incorrect", "the crypto token refused the PIN")          \
     X(EKEYMODULE, -68, 503, "psd_key_not_in_module",                                       \
-      "a PSD bound to this crypto module has no key in it")
+      "a PSD bound to this crypto module has no key in it")                                \
+    X(ECERT, -69, 422, "certificate_invalid",                                              \
+      "the PSD key's certificate does not chain to the vendor CA")                          \
+    X(ECERTDATE, -70, 422, "certificate_not_valid_on_mail_date",                           \
+      "the mail date is outside the PSD key certificate's validity period")                 \
+    X(EREVOKED, -71, 422, "key_revoked",                                                   \
+      "the PSD key was revoked before the piece's mail date")
 /* clang-format on */
 
 enum pv_error {

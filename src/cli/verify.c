@@ -5,7 +5,9 @@
  * the signature, whether this vendor issued it and how often it was
  * presented. Offline (--offline --keys FILE) nothing leaves the machine:
  * pv_verify_offline() (src/domain/verify.c) decodes the bytes and checks the
- * signature against the published key whose key_id the indicium names;
+ * signature against the published key whose key_id the indicium names and,
+ * when the key list carries the vendor CA, the key's certificate (chain,
+ * validity on the mail date, CRL: exit RC_INVALID with its code);
  * duplicates cannot be detected that way. The fields are shown through the
  * API's own view (pv_indicium_fields_json), so online and offline agree. --export-dir writes the
  * signed bytes, the DER signature and the public key so that a third party can repeat the check
@@ -91,9 +93,14 @@ static int keyring_from_doc(struct keyring *kr, json_t *doc)
         p->psd_id = cli_jint(k, "psd_id", &psd) ? (int64_t) psd : -1;
         p->algorithm = cli_jstr(k, "algorithm");
         p->public_pem = cli_jstr(k, "public_key_pem");
+        p->cert_pem = cli_jstr(k, "certificate_pem");
         kr->set.n++;
     }
     kr->set.license = cli_jstr(doc, "license");
+    /* A list saved since issue 14 carries the vendor CA: then every key's
+     * certificate is checked too; an older list is checked by signature. */
+    kr->set.ca_pem = cli_jstr(doc, "ca_certificate_pem");
+    kr->set.crl_pem = cli_jstr(doc, "crl_pem");
     kr->set.keys = kr->keys;
     return 0;
 }
@@ -393,6 +400,8 @@ static int verify_offline(const struct cli *c, const struct input *in, const str
         if (err == PV_ECRYPTO)
             snprintf(msg, sizeof msg, "the public key for key_id %u is not a P-256 key",
                      v.ind.key_id);
+        if (v.cert_why[0])
+            snprintf(msg, sizeof msg, "%s", v.cert_why);
     }
     if (err != PV_OK) {
         code = err == PV_ECRYPTO ? pv_error_code(PV_EUNKNOWNKEY) : pv_error_code(err);
@@ -404,7 +413,7 @@ static int verify_offline(const struct cli *c, const struct input *in, const str
     if (c->json) {
         /* null: not checked. Offline nothing knows what was issued or presented. */
         res = json_pack("{s:b, s:o, s:n, s:n, s:n, s:b}", "valid", err == PV_OK, "signature_valid",
-                        err == PV_OK           ? json_true()
+                        v.sig_ok               ? json_true()
                         : err == PV_ESIGNATURE ? json_false()
                                                : json_null(),
                         "known", "duplicate", "presented_before", "offline", 1);
@@ -422,9 +431,13 @@ static int verify_offline(const struct cli *c, const struct input *in, const str
     if (fields) {
         print_fields(fields);
         putchar('\n');
-        line("signature", err == PV_OK           ? "valid (checked offline)"
+        line("signature", v.sig_ok               ? "valid (checked offline)"
                           : err == PV_ESIGNATURE ? "INVALID"
                                                  : "not checked");
+        line("certificate", !kr->set.ca_pem ? "not checked (the key list has no CA)"
+                            : err == PV_OK  ? "valid: chains to the vendor CA, not revoked"
+                            : v.cert_why[0] ? "REFUSED"
+                                            : "not checked");
         line("issued here", "not checked (offline)");
         line("presented", "not checked (offline)");
     }

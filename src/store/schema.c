@@ -474,6 +474,20 @@ static const struct ddl migration_v8[] = {
     {0, NULL},
 };
 
+/*
+ * 9: certificates for PSD keys (issue 14; domain/certs.c): each key's
+ * certificate from the vendor CA, and its retirement by a rotation and its
+ * revocation. The CA's own certificate, key reference and CRL are config
+ * rows.
+ */
+static const struct ddl migration_v9[] = {
+    {ALL, "ALTER TABLE keys ADD COLUMN cert_pem TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE keys ADD COLUMN retired_at {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE keys ADD COLUMN revoked_at {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE keys ADD COLUMN revoke_reason TEXT NOT NULL DEFAULT ''"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1, /* 1: everything store.h v1 needs */
     migration_v2, /* 2: printing: render records, print counts, addresses, printers */
@@ -483,6 +497,7 @@ static const struct ddl *const migrations[] = {
     migration_v6, /* 6: PSD keys bound to crypto modules */
     migration_v7, /* 7: payment intents: card payments recorded before the gateway is called */
     migration_v8, /* 8: the postal authority: its accounts and keys, presentations, deposits */
+    migration_v9, /* 9: PSD key certificates, retirement and revocation */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
