@@ -15,6 +15,7 @@ stops signing until its key is rotated).
 Environment: STAMPD_BIN, STAMP_BIN, STAMPD_TEST_TMP (see harness.py).
 """
 
+import glob
 import json
 import os
 import sqlite3
@@ -252,6 +253,71 @@ class ExistingDatabase(unittest.TestCase):
                 f.write(key["certificate_pem"])
             rc, out = openssl("verify", "-CAfile", ca, cert)
             self.assertEqual(rc, 0, out)
+
+
+class Pkcs11Ca(unittest.TestCase):
+    """The CA key in a SoftHSM2 token: certificates and CRLs signed by the token."""
+
+    def test_ca_in_the_token(self):
+        import test_pkcs11  # noqa: E402 (SoftHSM2 tokens and the PKCS#11 spec)
+        srv = harness.Stampd("certs-p11")
+        tokens = test_pkcs11.Tokens(srv, "vendor")
+        spec = test_pkcs11.spec("vendor")
+        _, out, _ = srv.run("init", "--db", srv.db, "--license", harness.LICENSE, "--psds", "1",
+                            "--demo", "--crypto", spec, "--crypto-pin-file", tokens.pin_file)
+        srv.customer_key = harness.Stampd._keys(out)["STAMP_KEY"]
+        srv.operator_key = harness.Stampd._keys(out)["STAMP_OPERATOR_KEY"]
+        # No private key outside the token, the CA's included.
+        for path in glob.glob(os.path.join(srv.dir, "**"), recursive=True):
+            if os.path.isfile(path) and "/tokens/" not in path:
+                with open(path, "rb") as f:
+                    self.assertNotIn(b"PRIVATE KEY", f.read(), path)
+        con = sqlite3.connect(srv.db[len("sqlite:"):])
+        ca_ref, = con.execute("SELECT value FROM config WHERE key = 'ca_key_ref'").fetchone()
+        con.close()
+        self.assertTrue(ca_ref.startswith("p11:id="), ca_ref)
+        # Rotation and revocation sign through the token too; a wrong PIN changes nothing.
+        bad = os.path.join(srv.dir, "bad.pin")
+        fd = os.open(bad, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"0000\n")
+        os.close(fd)
+        rc, _, err = srv.run("key", "revoke", "--db", srv.db, "--key-id", "1",
+                             "--crypto-pin-file", bad, check=False)
+        self.assertEqual(rc, 1)
+        self.assertIn("crypto_pin_incorrect", err)
+        rc, out, err = srv.run("psd", "rotate-key", "--db", srv.db, "--psd", "1",
+                               "--crypto-pin-file", tokens.pin_file)
+        new_id = int(out.strip().split("=")[1])
+        srv.run("key", "revoke", "--db", srv.db, "--key-id", "1", "--reason", "superseded",
+                "--crypto-pin-file", tokens.pin_file)
+        srv.start(processors=1, extra=("--crypto-pin-file", tokens.pin_file))
+        try:
+            s, _, piece = srv.buy(srv.customer_key, "p11-ca", PIECE)
+            self.assertEqual(s, 201, piece)
+            self.assertEqual(piece["key_id"], new_id)
+            doc = srv.get_ok("/v1/keys")
+        finally:
+            srv.stop()
+        ca = os.path.join(srv.dir, "ca.pem")
+        crl = os.path.join(srv.dir, "crl.pem")
+        with open(ca, "w") as f:
+            f.write(doc["ca_certificate_pem"])
+        with open(crl, "w") as f:
+            f.write(doc["crl_pem"])
+        by_id = {k["key_id"]: k for k in doc["keys"]}
+        for key_id, good in ((1, False), (new_id, True)):
+            cert = os.path.join(srv.dir, "k%d.pem" % key_id)
+            with open(cert, "w") as f:
+                f.write(by_id[key_id]["certificate_pem"])
+            rc, out = openssl("verify", "-CAfile", ca, cert)
+            self.assertEqual(rc, 0, out)
+            rc, out = openssl("verify", "-crl_check", "-CRLfile", crl, "-CAfile", ca, cert)
+            self.assertEqual(rc == 0, good, out)
+        # The piece verifies with the openssl command line against its certificate's key.
+        d = harness.decode_indicium(harness.unb64(piece["data"]))
+        ok, out = harness.openssl_verify(srv.dir, by_id[new_id]["public_key_pem"], d["body"],
+                                         d["signature"])
+        self.assertTrue(ok, out)
 
 
 if __name__ == "__main__":
