@@ -21,6 +21,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True
@@ -210,6 +211,26 @@ class Certs(unittest.TestCase):
         self.assertNotEqual(s, 201, j)
         psd = [p for p in self.srv.psds()["psds"] if p["id"] == new_piece["psd_id"]][0]
         self.assertEqual(psd["status"], "suspended")
+        # A new key gives it back to the running server.
+        rc, out, err = self.srv.run("psd", "rotate-key", "--db", self.srv.db, "--psd",
+                                    str(new_piece["psd_id"]))
+        third_id = int(out.strip().split("=")[1])
+        deadline = time.time() + 30
+        while True:
+            s, _, j = self.srv.buy(self.srv.customer_key, "certs-rotated-%d" % self.n, PIECE)
+            self.n += 1
+            if s == 201 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(s, 201, j)
+        self.assertEqual(j["key_id"], third_id)
+        s, _, v = self.srv.request("POST", "/v1/verify", {"data": j["data"]},
+                                   key=self.srv.customer_key)
+        self.assertTrue(v["valid"], v)
+        rc, out, err = stamp(self.srv, "keys")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"\s%d\s+%d\s+revoked\s" % (new_id, new_piece["psd_id"]))
+        self.assertRegex(out, r"\s%d\s+%d\s+retired\s" % (old_id, old_piece["psd_id"]))
 
 
 class ExistingDatabase(unittest.TestCase):
