@@ -1,6 +1,7 @@
 /*
  * h_verify.c - checking a printed indicium (POST /v1/verify) and the
- * published verification keys (GET /v1/keys).
+ * published verification keys (GET /v1/keys: public keys, their
+ * certificates, the vendor CA and its CRL; GET /v1/keys/crl: the CRL alone).
  */
 #include "server/h_verify.h"
 
@@ -15,6 +16,7 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +84,23 @@ void pv_h_keys(struct pv_call *c)
     free(ca);
     free(crl);
     pv_reply_json(rp, 200, body);
+}
+
+void pv_h_keys_crl(struct pv_call *c)
+{
+    char *crl = NULL;
+    int rc = pv_store_config_get(c->st, PV_CFG_CA_CRL, &crl);
+
+    if (rc != PV_OK) {
+        pv_reply_error(c->rp, rc, NULL, rc == PV_ENOTFOUND ? "this vendor has no CA yet" : NULL);
+        return;
+    }
+    /* What openssl verify -CRLfile reads as it is. */
+    c->rp->status = 200;
+    c->rp->raw = (uint8_t *) crl;
+    c->rp->raw_len = strlen(crl);
+    c->rp->content_type = "application/x-pem-file";
+    snprintf(c->rp->filename, sizeof c->rp->filename, "crl.pem");
 }
 
 static const char *const verify_fields[] = {"data", "presented_at", "location", NULL};

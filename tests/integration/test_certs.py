@@ -16,6 +16,7 @@ Environment: STAMPD_BIN, STAMP_BIN, STAMPD_TEST_TMP (see harness.py).
 """
 
 import glob
+import http.client
 import json
 import os
 import sqlite3
@@ -184,6 +185,18 @@ class Certs(unittest.TestCase):
         self.assertEqual(by_id[new_id]["revocation_reason"], "key_compromise")
         self.assertIn("revoked_at", by_id[new_id])
         crl = self.write("crl.pem", doc["crl_pem"])
+        # GET /v1/keys/crl: the same CRL as a PEM file.
+        conn = http.client.HTTPConnection(self.srv.host, self.srv.port,
+                                          timeout=harness.HTTP_TIMEOUT)
+        try:
+            conn.request("GET", "/v1/keys/crl")
+            resp = conn.getresponse()
+            body = resp.read().decode()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.getheader("Content-Type"), "application/x-pem-file")
+        finally:
+            conn.close()
+        self.assertEqual(body, doc["crl_pem"])
         rc, out = openssl("crl", "-in", crl, "-CAfile", ca, "-noout", "-text")
         self.assertEqual(rc, 0, out)
         self.assertIn("Key Compromise", out)
