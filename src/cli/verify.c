@@ -595,6 +595,41 @@ static int write_in(const char *dir, const char *name, const void *data, size_t 
 }
 
 /*
+ * export_certs - the key's certificate, the vendor CA and its CRL as
+ * cert.pem, ca.pem and crl.pem in dir, when the key list has them (stale
+ * ones from another export are removed), so that openssl can check them.
+ */
+static int export_certs(FILE *msg, const char *dir, const struct keyring *kr,
+                        const struct pv_indicium *ind)
+{
+    static const char *const names[] = {"cert.pem", "ca.pem", "crl.pem"};
+    const struct pv_pubkey *k = NULL;
+    const char *text[3] = {NULL, NULL, NULL};
+    char old[4096];
+    size_t i;
+    int rc;
+
+    if (kr->set.ca_pem && pv_keyset_find(&kr->set, ind, &k) == PV_KEY_FOUND && k->cert_pem) {
+        text[0] = k->cert_pem;
+        text[1] = kr->set.ca_pem;
+        text[2] = kr->set.crl_pem;
+    }
+    for (i = 0; i < 3; i++) {
+        if (text[i] && (rc = write_in(dir, names[i], text[i], strlen(text[i]))) != RC_OK)
+            return rc;
+        if (!text[i] && (size_t) snprintf(old, sizeof old, "%s/%s", dir, names[i]) < sizeof old)
+            remove(old);
+    }
+    if (text[0])
+        fprintf(msg,
+                "wrote cert.pem, ca.pem%s; check the key's certificate with: openssl verify "
+                "-CAfile %s/ca.pem%s%s%s %s/cert.pem\n",
+                text[2] ? ", crl.pem" : "", cli_safe(dir), text[2] ? " -crl_check -CRLfile " : "",
+                text[2] ? cli_safe(dir) : "", text[2] ? "/crl.pem" : "", cli_safe(dir));
+    return RC_OK;
+}
+
+/*
  * export_files - body.bin, sig.der and (when the key is known) pub.pem in
  * dir. kr may be empty: then the key list is fetched unless offline.
  */
@@ -662,7 +697,7 @@ static int export_files(const struct cli *c, const struct input *in, struct keyr
                 cli_safe(dir), cli_safe(dir), cli_safe(dir));
     else
         fprintf(stderr, "warning: no pub.pem: %s\n", why);
-    return RC_OK;
+    return pem ? export_certs(msg, dir, kr, &ind) : RC_OK;
 }
 
 int cmd_verify(const struct cli *c, int argc, char **argv)

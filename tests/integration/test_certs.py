@@ -124,6 +124,22 @@ class Certs(unittest.TestCase):
         rc, out, err = self.offline(piece, keys_file)
         self.assertEqual(rc, 0, out + err)
         self.assertIn("chains to the vendor CA", out)
+        # --export-dir: everything a third party needs for openssl alone.
+        exp = os.path.join(self.srv.dir, "export")
+        rc, out, err = stamp(self.srv, "verify", "--offline", "--keys", keys_file, "--data",
+                             piece["data"], "--export-dir", exp)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("openssl verify -CAfile %s/ca.pem -crl_check" % exp, out)
+        rc, out = openssl("verify", "-crl_check", "-CRLfile", os.path.join(exp, "crl.pem"),
+                          "-CAfile", os.path.join(exp, "ca.pem"), os.path.join(exp, "cert.pem"))
+        self.assertEqual(rc, 0, out)
+        rc, out = openssl("x509", "-in", os.path.join(exp, "cert.pem"), "-noout", "-pubkey")
+        self.write("export/cert-pub.pem", out)
+        rc, out = openssl("dgst", "-sha256", "-verify", os.path.join(exp, "cert-pub.pem"),
+                          "-signature", os.path.join(exp, "sig.der"),
+                          os.path.join(exp, "body.bin"))
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Verified OK", out)
         # A key list whose CA is another vendor's: the chain fails, exit 4.
         other = harness.Stampd("certs-other")
         other.init(psds=1)
