@@ -136,6 +136,8 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
         }
         if (!bound_here(ctx, &keys[j]))
             continue; /* another module's PSD: this processor cannot sign for it */
+        if (keys[j].revoked_at)
+            continue; /* a revoked key never signs again (certs.h), whatever the PSD's status */
         k = psds[i].test ? &ctx->test_psd : &ctx->psds[ctx->npsds++];
         k->psd_id = psds[i].id;
         k->key_id = keys[j].key_id;

@@ -272,6 +272,20 @@ static void test_revoke(void **state)
     assert_string_equal(v.reason, "key_revoked");
     assert_string_equal(v.status, "invalid");
 
+    /* Even made active by hand, a PSD whose key is revoked is not loaded to sign. */
+    {
+        struct pv_processor_ctx ctx;
+        size_t j;
+
+        assert_int_equal(pv_store_psd_set_key(e->st, rec.ind.device_id, key, PV_PSD_ACTIVE), PV_OK);
+        memset(&ctx, 0, sizeof ctx);
+        ctx.cm = e->cm;
+        snprintf(ctx.server_id, sizeof ctx.server_id, "proc-2");
+        assert_int_equal(pv_processor_load(e->st, &ctx), PV_OK);
+        for (j = 0; j < ctx.npsds; j++)
+            assert_int_not_equal(ctx.psds[j].key_id, key);
+        pv_processor_ctx_clear(&ctx);
+    }
     /* A rotation gives the PSD a new key and it signs again. */
     assert_int_equal(pv_key_rotate(e->st, e->cm, &ca, rec.ind.device_id, pv_now(), NULL), PV_OK);
     assert_int_equal(pv_store_psd_get(e->st, rec.ind.device_id, &p), PV_OK);
