@@ -205,8 +205,10 @@ int pv_ca_issue(const struct pv_ca *ca, struct pv_key_rec *k, int64_t now)
     xs.common_name = cn;
     xs.organization = org;
     xs.serial = k->key_id; /* the indicium's key_id */
-    xs.not_before = day_start(now);
-    xs.not_after = xs.not_before + (int64_t) PV_PSD_CERT_DAYS * PV_DAY;
+    /* From the day the key was made: a key certified after it signed pieces
+     * (stampd ca init on an older database) must still vouch for them. */
+    xs.not_before = day_start(k->created > 0 && k->created < now ? k->created : now);
+    xs.not_after = day_start(now) + (int64_t) PV_PSD_CERT_DAYS * PV_DAY;
     xs.usage = PV_X509_SIGNING;
     if ((rc = pv_x509_issue_by(&xs, k->public_pem, ca->cert_pem, &sg, &pem)) != PV_OK)
         return rc;

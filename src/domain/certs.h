@@ -11,7 +11,9 @@
  *
  * A PSD key's certificate: subject O "Postage vendor LICENSE", CN "PSD N"
  * (N the device id), serial = the key id (the indicium's key_id), valid
- * from the start of the UTC day it was issued for PV_PSD_CERT_DAYS days,
+ * from the start of the UTC day the key was made (for a key certified
+ * later, e.g. by `stampd ca init` on an older database, that day still) to
+ * PV_PSD_CERT_DAYS days after the day it was issued,
  * keyUsage digitalSignature only, CA:FALSE. The rule verifiers apply
  * (docs/security.md): the mail date's UTC day must lie within the validity
  * period, and a key revoked at time T refuses every piece whose mail date is

@@ -366,6 +366,34 @@ static void test_offline_chain_refused(void **state)
     free(keys);
 }
 
+/* A key certified after it signed pieces (stampd ca init on an older
+ * database) vouches for them: its certificate starts the day the key was made. */
+static void test_late_certificate_covers_older_pieces(void **state)
+{
+    struct denv *e = *state;
+    struct pv_key_rec *keys = NULL, k;
+    struct pv_x509_info info;
+    struct pv_ca ca;
+    int64_t now = pv_now(), made = now - 40 * PV_DAY;
+    size_t n = 0;
+
+    ca_init(e);
+    assert_int_equal(pv_ca_load(e->st, NULL, NULL, NULL, &ca), PV_OK);
+    assert_int_equal(pv_store_key_list(e->st, &keys, &n), PV_OK);
+    k = keys[0];
+    k.created = made;
+    k.cert_pem[0] = '\0';
+    assert_int_equal(pv_ca_issue(&ca, &k, now), PV_OK);
+    assert_int_equal(pv_x509_info_of(k.cert_pem, &info), PV_OK);
+    assert_int_equal(info.not_before, made - made % PV_DAY);
+    assert_int_equal(info.not_after, now - now % PV_DAY + (int64_t) PV_PSD_CERT_DAYS * PV_DAY);
+    assert_int_equal(
+        pv_mail_date_check(pv_date_from_unix(made + 86400), info.not_before, info.not_after, 0),
+        PV_OK);
+    pv_ca_clear(&ca);
+    free(keys);
+}
+
 static void test_mail_date_rule(void **state)
 {
     int64_t nb = pv_date_to_unix(20261204), na = pv_date_to_unix(20311204);
@@ -392,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_chain_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_certificate_covers_older_pieces, setup, teardown),
         cmocka_unit_test(test_mail_date_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
