@@ -366,6 +366,44 @@ static void test_offline_chain_refused(void **state)
     free(keys);
 }
 
+/* A module that signs with another key than the CA's issues nothing. */
+static void test_wrong_signer_issues_nothing(void **state)
+{
+    struct denv *e = *state;
+    struct pv_ca a, b;
+    struct pv_key_rec *keys = NULL;
+    struct pv_x509_signer sg;
+    struct pv_x509_spec xs;
+    char *pem = (char *) "x";
+    size_t n = 0;
+
+    assert_int_equal(pv_ca_make(e->cm, e->cm->id, DENV_LICENSE, pv_now(), &a), PV_OK);
+    assert_int_equal(pv_ca_make(e->cm, e->cm->id, DENV_LICENSE, pv_now(), &b), PV_OK);
+    assert_int_equal(pv_store_key_list(e->st, &keys, &n), PV_OK);
+    /* b's key signs, a's public key and certificate are claimed. */
+    sg.sign = other_sign;
+    sg.ctx = &b;
+    sg.public_pem = a.public_pem;
+    memset(&xs, 0, sizeof xs);
+    xs.common_name = "PSD 1";
+    xs.serial = 1;
+    xs.not_before = 0;
+    xs.not_after = 86400;
+    xs.usage = PV_X509_SIGNING;
+    assert_int_equal(pv_x509_issue_by(&xs, keys[0].public_pem, a.cert_pem, &sg, &pem), PV_ECRYPTO);
+    assert_null(pem);
+    pem = (char *) "x";
+    assert_int_equal(pv_x509_crl(a.cert_pem, NULL, 0, 1, 2, 1, &sg, &pem), PV_ECRYPTO);
+    assert_null(pem);
+    /* The signer's key is not the issuer certificate's. */
+    sg.ctx = &b;
+    sg.public_pem = b.public_pem;
+    assert_int_equal(pv_x509_issue_by(&xs, keys[0].public_pem, a.cert_pem, &sg, &pem), PV_ECRYPTO);
+    pv_ca_clear(&a);
+    pv_ca_clear(&b);
+    free(keys);
+}
+
 /* A key certified after it signed pieces (stampd ca init on an older
  * database) vouches for them: its certificate starts the day the key was made. */
 static void test_late_certificate_covers_older_pieces(void **state)
@@ -421,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_chain_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_certificate_covers_older_pieces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_signer_issues_nothing, setup, teardown),
         cmocka_unit_test(test_mail_date_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
