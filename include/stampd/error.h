@@ -97,7 +97,13 @@
     X(EKEYMODULE, -68, 503, "psd_key_not_in_module",                                       \
       "a PSD bound to this crypto module has no key in it")                                 \
     X(ERESETAUTH, -69, 503, "reset_not_authorised",                                        \
-      "the postal authority did not authorise the PSD reset")
+      "the postal authority did not authorise the PSD reset")                              \
+    X(ECERT, -70, 422, "certificate_invalid",                                              \
+      "the PSD key's certificate does not chain to the vendor CA")                          \
+    X(ECERTDATE, -71, 422, "certificate_not_valid_on_mail_date",                           \
+      "the mail date is outside the PSD key certificate's validity period")                 \
+    X(EREVOKED, -72, 422, "key_revoked",                                                   \
+      "the PSD key was revoked before the piece's mail date")
 /* clang-format on */
 
 enum pv_error {

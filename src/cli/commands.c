@@ -675,11 +675,14 @@ int cmd_keys(const struct cli *c, int argc, char **argv)
         if (json_array_size(keys) == 0)
             printf("no keys published\n");
         else
-            printf("%6s  %4s  %s\n", "KEY_ID", "PSD", "ALGORITHM");
+            printf("%6s  %4s  %-8s  %s\n", "KEY_ID", "PSD", "STATUS", "ALGORITHM");
         json_array_foreach(keys, i, k)
         {
-            printf("%6s  %4s  %s\n", cli_scalar(json_object_get(k, "key_id")),
-                   cli_scalar(json_object_get(k, "psd_id")), cli_safe(cli_jstr(k, "algorithm")));
+            /* A server from before issue 14 says no status: its keys are all current. */
+            const char *status = cli_jstr(k, "status");
+            printf("%6s  %4s  %-8s  %s\n", cli_scalar(json_object_get(k, "key_id")),
+                   cli_scalar(json_object_get(k, "psd_id")), cli_safe(status ? status : "current"),
+                   cli_safe(cli_jstr(k, "algorithm")));
         }
     }
     if (out)

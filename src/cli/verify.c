@@ -5,7 +5,9 @@
  * the signature, whether this vendor issued it and how often it was
  * presented. Offline (--offline --keys FILE) nothing leaves the machine:
  * pv_verify_offline() (src/domain/verify.c) decodes the bytes and checks the
- * signature against the published key whose key_id the indicium names;
+ * signature against the published key whose key_id the indicium names and,
+ * when the key list carries the vendor CA, the key's certificate (chain,
+ * validity on the mail date, CRL: exit RC_INVALID with its code);
  * duplicates cannot be detected that way. The fields are shown through the
  * API's own view (pv_indicium_fields_json), so online and offline agree. --export-dir writes the
  * signed bytes, the DER signature and the public key so that a third party can repeat the check
@@ -91,9 +93,14 @@ static int keyring_from_doc(struct keyring *kr, json_t *doc)
         p->psd_id = cli_jint(k, "psd_id", &psd) ? (int64_t) psd : -1;
         p->algorithm = cli_jstr(k, "algorithm");
         p->public_pem = cli_jstr(k, "public_key_pem");
+        p->cert_pem = cli_jstr(k, "certificate_pem");
         kr->set.n++;
     }
     kr->set.license = cli_jstr(doc, "license");
+    /* A list saved since issue 14 carries the vendor CA: then every key's
+     * certificate is checked too; an older list is checked by signature. */
+    kr->set.ca_pem = cli_jstr(doc, "ca_certificate_pem");
+    kr->set.crl_pem = cli_jstr(doc, "crl_pem");
     kr->set.keys = kr->keys;
     return 0;
 }
@@ -393,6 +400,8 @@ static int verify_offline(const struct cli *c, const struct input *in, const str
         if (err == PV_ECRYPTO)
             snprintf(msg, sizeof msg, "the public key for key_id %u is not a P-256 key",
                      v.ind.key_id);
+        if (v.cert_why[0])
+            snprintf(msg, sizeof msg, "%s", v.cert_why);
     }
     if (err != PV_OK) {
         code = err == PV_ECRYPTO ? pv_error_code(PV_EUNKNOWNKEY) : pv_error_code(err);
@@ -404,7 +413,7 @@ static int verify_offline(const struct cli *c, const struct input *in, const str
     if (c->json) {
         /* null: not checked. Offline nothing knows what was issued or presented. */
         res = json_pack("{s:b, s:o, s:n, s:n, s:n, s:b}", "valid", err == PV_OK, "signature_valid",
-                        err == PV_OK           ? json_true()
+                        v.sig_ok               ? json_true()
                         : err == PV_ESIGNATURE ? json_false()
                                                : json_null(),
                         "known", "duplicate", "presented_before", "offline", 1);
@@ -422,9 +431,13 @@ static int verify_offline(const struct cli *c, const struct input *in, const str
     if (fields) {
         print_fields(fields);
         putchar('\n');
-        line("signature", err == PV_OK           ? "valid (checked offline)"
+        line("signature", v.sig_ok               ? "valid (checked offline)"
                           : err == PV_ESIGNATURE ? "INVALID"
                                                  : "not checked");
+        line("certificate", !kr->set.ca_pem ? "not checked (the key list has no CA)"
+                            : err == PV_OK  ? "valid: chains to the vendor CA, not revoked"
+                            : v.cert_why[0] ? "REFUSED"
+                                            : "not checked");
         line("issued here", "not checked (offline)");
         line("presented", "not checked (offline)");
     }
@@ -582,6 +595,41 @@ static int write_in(const char *dir, const char *name, const void *data, size_t 
 }
 
 /*
+ * export_certs - the key's certificate, the vendor CA and its CRL as
+ * cert.pem, ca.pem and crl.pem in dir, when the key list has them (stale
+ * ones from another export are removed), so that openssl can check them.
+ */
+static int export_certs(FILE *msg, const char *dir, const struct keyring *kr,
+                        const struct pv_indicium *ind)
+{
+    static const char *const names[] = {"cert.pem", "ca.pem", "crl.pem"};
+    const struct pv_pubkey *k = NULL;
+    const char *text[3] = {NULL, NULL, NULL};
+    char old[4096];
+    size_t i;
+    int rc;
+
+    if (kr->set.ca_pem && pv_keyset_find(&kr->set, ind, &k) == PV_KEY_FOUND && k->cert_pem) {
+        text[0] = k->cert_pem;
+        text[1] = kr->set.ca_pem;
+        text[2] = kr->set.crl_pem;
+    }
+    for (i = 0; i < 3; i++) {
+        if (text[i] && (rc = write_in(dir, names[i], text[i], strlen(text[i]))) != RC_OK)
+            return rc;
+        if (!text[i] && (size_t) snprintf(old, sizeof old, "%s/%s", dir, names[i]) < sizeof old)
+            remove(old);
+    }
+    if (text[0])
+        fprintf(msg,
+                "wrote cert.pem, ca.pem%s; check the key's certificate with: openssl verify "
+                "-CAfile %s/ca.pem%s%s%s %s/cert.pem\n",
+                text[2] ? ", crl.pem" : "", cli_safe(dir), text[2] ? " -crl_check -CRLfile " : "",
+                text[2] ? cli_safe(dir) : "", text[2] ? "/crl.pem" : "", cli_safe(dir));
+    return RC_OK;
+}
+
+/*
  * export_files - body.bin, sig.der and (when the key is known) pub.pem in
  * dir. kr may be empty: then the key list is fetched unless offline.
  */
@@ -649,7 +697,7 @@ static int export_files(const struct cli *c, const struct input *in, struct keyr
                 cli_safe(dir), cli_safe(dir), cli_safe(dir));
     else
         fprintf(stderr, "warning: no pub.pem: %s\n", why);
-    return RC_OK;
+    return pem ? export_certs(msg, dir, kr, &ind) : RC_OK;
 }
 
 int cmd_verify(const struct cli *c, int argc, char **argv)

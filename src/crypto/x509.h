@@ -68,4 +68,77 @@ int pv_x509_issue(const struct pv_x509_spec *spec, const char *public_pem,
 int pv_x509_check(const char *cert_pem, const char *key_pem, const char *ca_pem, unsigned usage,
                   int64_t now, char *why, size_t n);
 
+/*
+ * A signer whose private key the caller never sees (issue 14: the vendor CA
+ * key in a crypto module). sign makes an ECDSA P-256 signature over
+ * SHA-256(msg), raw r||s (crypto.h's sign contract); ctx is the caller's.
+ * public_pem is the signer's PEM "PUBLIC KEY" (borrowed): every signature is
+ * checked with it before a certificate or CRL leaves x509.c.
+ */
+struct pv_x509_signer {
+    int (*sign)(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64]);
+    void *ctx;
+    const char *public_pem;
+};
+
+/*
+ * pv_x509_issue_by - pv_x509_issue with the issuer's key behind signer
+ * (borrowed): the TBSCertificate is built here, signed by signer->sign and
+ * the certificate assembled around that signature. issuer_cert_pem NULL:
+ * self-signed (public_pem NULL: signer->public_pem). Errors as
+ * pv_x509_issue, and signer's error as it returned it.
+ */
+int pv_x509_issue_by(const struct pv_x509_spec *spec, const char *public_pem,
+                     const char *issuer_cert_pem, const struct pv_x509_signer *signer,
+                     char **cert_pem);
+
+/* One revoked certificate of a CRL. reason: an RFC 5280 CRLReason code
+ * (0 unspecified, 1 keyCompromise, 4 superseded, 5 cessationOfOperation). */
+struct pv_x509_revoked {
+    uint64_t serial;
+    int64_t revoked_at; /* unix seconds */
+    int reason;
+};
+
+/*
+ * pv_x509_crl - a v2 CRL of ca_cert_pem (borrowed) listing the n revoked
+ * certificates of list (borrowed; n may be 0), thisUpdate this_update,
+ * nextUpdate next_update, with a CRL number (crl_number > 0), signed by
+ * signer (borrowed, the CA's key). *crl_pem owned (free()). PV_EINVAL,
+ * PV_ECRYPTO, PV_ENOMEM, or signer's error.
+ */
+int pv_x509_crl(const char *ca_cert_pem, const struct pv_x509_revoked *list, size_t n,
+                int64_t this_update, int64_t next_update, uint64_t crl_number,
+                const struct pv_x509_signer *signer, char **crl_pem);
+
+/* What a certificate says that verification needs. */
+struct pv_x509_info {
+    uint64_t serial;    /* 0 when it does not fit 64 bits */
+    int64_t not_before; /* unix seconds */
+    int64_t not_after;
+    char common_name[PV_X509_NAME_MAX + 1];
+    char organization[PV_X509_NAME_MAX + 1];
+};
+
+/*
+ * pv_x509_psd_check - the checks of a PSD certificate that do not depend on
+ * time: cert_pem is signed by the CA certificate ca_pem (one level; CA
+ * constraints, keyUsage digitalSignature), and when public_pem is not NULL
+ * its public key is that key. When crl_pem is not NULL, the CRL must be
+ * signed by the same CA and *revoked_at (may be NULL) gets the revocation
+ * time of cert_pem's serial in it, 0 when it is not listed. *info (may be
+ * NULL) gets the certificate's fields. All borrowed. PV_OK, or PV_ECERT
+ * with the reason in why (n bytes).
+ */
+int pv_x509_psd_check(const char *cert_pem, const char *ca_pem, const char *crl_pem,
+                      const char *public_pem, struct pv_x509_info *info, int64_t *revoked_at,
+                      char *why, size_t n);
+
+/* pv_x509_cert_public - the PEM "PUBLIC KEY" of cert_pem (borrowed) into
+ * *public_pem (owned, free()). PV_ECRYPTO, PV_ENOMEM. */
+int pv_x509_cert_public(const char *cert_pem, char **public_pem);
+
+/* pv_x509_info_of - the fields of cert_pem (borrowed) into *info. PV_ECRYPTO. */
+int pv_x509_info_of(const char *cert_pem, struct pv_x509_info *info);
+
 #endif

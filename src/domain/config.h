@@ -9,6 +9,14 @@
 #define PV_CFG_REFILL  "refill_mills"
 #define PV_CFG_GATEWAY "gateway"       /* live card payments: "sandbox" or unset */
 #define PV_CFG_CRYPTO  "crypto_module" /* the module spec, "openssl:/abs/dir" */
+/* The vendor CA (issue 14, certs.h): the spec of the module that holds its
+ * key, the key's reference in it, its certificate, the current CRL and the
+ * CRL's number. */
+#define PV_CFG_CA_MODULE     "ca_module"
+#define PV_CFG_CA_KEY_REF    "ca_key_ref"
+#define PV_CFG_CA_CERT       "ca_cert"
+#define PV_CFG_CA_CRL        "ca_crl"
+#define PV_CFG_CA_CRL_NUMBER "ca_crl_number"
 /* Where stampd before issue 12 kept the front <-> processor secret, readable
  * by every database role and backup. Nothing writes it any more; stampd
  * migrate deletes it. The secret is now each host's (docs/operations.md). */

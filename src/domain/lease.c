@@ -57,6 +57,31 @@ static int bound_here(const struct pv_processor_ctx *ctx, const struct pv_key_re
     return !ctx->cm || pv_key_bound(k, ctx->cm);
 }
 
+int pv_psd_key_follow(struct pv_store *st, const struct pv_processor_ctx *ctx, struct pv_psd_key *k,
+                      uint32_t key_id)
+{
+    struct pv_key_rec *keys = NULL;
+    size_t n = 0, i;
+    int rc;
+
+    if ((rc = pv_store_key_list(st, &keys, &n)) != PV_OK)
+        return rc;
+    for (i = 0; i < n && keys[i].key_id != key_id; i++)
+        ;
+    if (i == n)
+        rc = PV_ECONFIG;
+    else if (keys[i].revoked_at)
+        rc = PV_ENOPSD; /* a revoked key never signs again */
+    else if (!bound_here(ctx, &keys[i]))
+        rc = PV_EKEYMODULE;
+    else {
+        k->key_id = key_id;
+        snprintf(k->key_ref, sizeof k->key_ref, "%s", keys[i].key_ref);
+    }
+    free(keys);
+    return rc;
+}
+
 static int cmp_psd(const void *a, const void *b)
 {
     const struct pv_psd_rec *x = a, *y = b;
@@ -117,6 +142,8 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
         }
         if (!bound_here(ctx, &keys[j]))
             continue; /* another module's PSD: this processor cannot sign for it */
+        if (keys[j].revoked_at)
+            continue; /* a revoked key never signs again (certs.h), whatever the PSD's status */
         k = psds[i].test ? &ctx->test_psd : &ctx->psds[ctx->npsds++];
         k->psd_id = psds[i].id;
         k->key_id = keys[j].key_id;

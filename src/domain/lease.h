@@ -57,6 +57,16 @@ struct pv_processor_ctx {
 #define PV_LIVE_MS_DEFAULT  3000
 
 /*
+ * pv_psd_key_follow - the PSD of k (owned by ctx, borrowed) signs with key
+ * key_id now (stampd psd rotate-key changed the PSD row): k takes that
+ * key's id and reference from st. PV_OK; PV_ENOPSD (the key is revoked);
+ * PV_EKEYMODULE (bound to another module than ctx->cm); PV_ECONFIG (no
+ * such key); store errors.
+ */
+int pv_psd_key_follow(struct pv_store *st, const struct pv_processor_ctx *ctx, struct pv_psd_key *k,
+                      uint32_t key_id);
+
+/*
  * pv_processor_load - fill ctx->psds from the store: every active live PSD
  * bound to ctx->cm's module (every one when ctx->cm is NULL) with its key,
  * none held yet, and ctx->test_psd with the first active test PSD bound to

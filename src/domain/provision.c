@@ -8,6 +8,7 @@
 #include "crypto/primitives.h"
 #include "domain/account.h"
 #include "domain/authority.h"
+#include "domain/certs.h"
 #include "domain/lease.h"
 #include "domain/ledger.h"
 #include "domain/media.h"
@@ -118,7 +119,7 @@ static int demo(struct pv_store *st, const char *password, int64_t now,
 }
 
 /* The one transaction of an init: keys[0..n) are the live PSDs' then the test PSD's. */
-static int write_vendor(struct pv_store *st, const struct pv_provision *p,
+static int write_vendor(struct pv_store *st, const struct pv_provision *p, const struct pv_ca *ca,
                         const struct pv_key_rec *keys, size_t n, int64_t now,
                         struct pv_provision_out *out)
 {
@@ -132,7 +133,8 @@ static int write_vendor(struct pv_store *st, const struct pv_provision *p,
     if ((rc = pv_store_config_set(st, PV_CFG_LICENSE, p->license)) != PV_OK ||
         (rc = pv_store_config_set(st, PV_CFG_REFILL, num)) != PV_OK ||
         (rc = pv_store_config_set(st, PV_CFG_CRYPTO, p->crypto_spec)) != PV_OK ||
-        (rc = pv_media_secret_ensure(st, now, NULL)) != PV_OK)
+        (rc = pv_media_secret_ensure(st, now, NULL)) != PV_OK ||
+        (rc = pv_ca_save(st, ca, now)) != PV_OK)
         goto out;
     for (i = 0; i < n; i++)
         if ((rc = insert_psd(st, &keys[i], i == n - 1)) != PV_OK)
@@ -156,9 +158,11 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
     struct pv_provision_out scratch;
     struct pv_crypto *cm = NULL;
     struct pv_key_rec *keys = NULL;
+    struct pv_ca ca;
     uint32_t i;
     int rc;
 
+    memset(&ca, 0, sizeof ca);
     if (!out)
         out = &scratch;
     memset(out, 0, sizeof *out);
@@ -180,8 +184,15 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
     for (i = 0; i <= p->psds; i++)
         if ((rc = make_key(cm, i + 1, i == p->psds, now, &keys[i])) != PV_OK)
             goto out;
-    rc = write_vendor(st, p, keys, (size_t) p->psds + 1, now, out);
+    /* The vendor CA in the same module, and a certificate for every key. */
+    if ((rc = pv_ca_make(cm, p->crypto_spec, p->license, now, &ca)) != PV_OK)
+        goto out;
+    for (i = 0; i <= p->psds; i++)
+        if ((rc = pv_ca_issue(&ca, &keys[i], now)) != PV_OK)
+            goto out;
+    rc = write_vendor(st, p, &ca, keys, (size_t) p->psds + 1, now, out);
 out:
+    pv_ca_clear(&ca);
     if (rc != PV_OK)
         pv_card_wipe(out, sizeof *out);
     if (out == &scratch)
@@ -191,8 +202,8 @@ out:
     return rc;
 }
 
-int pv_provision_add_psds(struct pv_store *st, struct pv_crypto *cm, uint32_t n, int64_t now,
-                          uint32_t *first, uint32_t *test_id)
+int pv_provision_add_psds(struct pv_store *st, struct pv_crypto *cm, const struct pv_ca *ca,
+                          uint32_t n, int64_t now, uint32_t *first, uint32_t *test_id)
 {
     struct pv_psd_rec *psds = NULL;
     struct pv_key_rec *keys = NULL, *made = NULL;
@@ -231,7 +242,8 @@ int pv_provision_add_psds(struct pv_store *st, struct pv_crypto *cm, uint32_t n,
         goto out;
     }
     for (i = 0; i < nmade; i++)
-        if ((rc = make_key(cm, next + (uint32_t) i, i == n, now, &made[i])) != PV_OK)
+        if ((rc = make_key(cm, next + (uint32_t) i, i == n, now, &made[i])) != PV_OK ||
+            (ca && (rc = pv_ca_issue(ca, &made[i], now)) != PV_OK))
             goto out;
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto out;

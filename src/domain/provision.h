@@ -5,15 +5,17 @@
  * A vendor is: its postal license number, the refill policy, the crypto
  * module that holds its PSD keys, one signing key per PSD (N live PSDs and
  * a test PSD after them, each key id equal to its PSD id), the postal
- * deposit the authority paid in, the first media serial secret, and optionally live card payments
- * through a gateway and demo accounts. Keys are generated in the module first (they cannot be taken
- * back into a transaction); everything the store keeps is then written in one transaction, so a
- * failed init leaves no half-made vendor.
+ * deposit the authority paid in, the first media serial secret, the vendor CA
+ * in the same crypto module with a certificate for every PSD key (certs.h), and optionally live
+ * card payments through a gateway and demo accounts. Keys are generated in the module first (they
+ * cannot be taken back into a transaction); everything the store keeps is then written in one
+ * transaction, so a failed init leaves no half-made vendor.
  */
 #ifndef STAMPD_PROVISION_H
 #define STAMPD_PROVISION_H
 
 #include "crypto/crypto.h"
+#include "domain/certs.h"
 #include "domain/config.h"
 #include "store/store.h"
 
@@ -74,14 +76,14 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
  * pv_provision_add_psds - n more live PSDs (1..PV_PROVISION_MAX_PSDS) for an
  * initialised vendor, their keys made in cm (borrowed, open) and so bound to
  * it, and a test PSD when none is bound to cm yet (test purchases need one
- * on each module). Ids follow every PSD and key id. The keys are made first,
- * then everything is written in one transaction. *first (may be NULL) gets
- * the first new id, *test_id (may be NULL) the test PSD's or 0. Returns
- * PV_OK; PV_EINVAL (n); PV_ENOTFOUND (not initialised); PV_ECONFIG (a key
- * reference too long to store); the module's errors; store errors.
+ * on each module). Each key gets its certificate from ca (borrowed; NULL:
+ * none yet, `stampd ca issue` gives it later). Ids follow every PSD and key id. The keys are made
+ * first, then everything is written in one transaction. *first (may be NULL) gets the first new id,
+ * *test_id (may be NULL) the test PSD's or 0. Returns PV_OK; PV_EINVAL (n); PV_ENOTFOUND (not
+ * initialised); PV_ECONFIG (a key reference too long to store); the module's errors; store errors.
  */
-int pv_provision_add_psds(struct pv_store *st, struct pv_crypto *cm, uint32_t n, int64_t now,
-                          uint32_t *first, uint32_t *test_id);
+int pv_provision_add_psds(struct pv_store *st, struct pv_crypto *cm, const struct pv_ca *ca,
+                          uint32_t n, int64_t now, uint32_t *first, uint32_t *test_id);
 
 /*
  * pv_provision_upgrade - after a migration, in one transaction: delete the

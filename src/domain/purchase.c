@@ -163,6 +163,10 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
             return rc;
         if (out->status != PV_PSD_ACTIVE || !out->test)
             return PV_ENOPSD;
+        /* A rotated key (certs.c): sign with the PSD's key of now. */
+        if (out->key_id != ctx->test_psd.key_id &&
+            (rc = pv_psd_key_follow(st, ctx, &ctx->test_psd, out->key_id)) != PV_OK)
+            return rc == PV_EKEYMODULE ? PV_ENOPSD : rc;
         *key = &ctx->test_psd;
         return out->descending >= v ? PV_OK : refill(st, ctx, out, v, now);
     }
@@ -176,6 +180,13 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         /* The row is the authority: only the lease holder moves registers. */
         if (out->status != PV_PSD_ACTIVE || strcmp(out->lease_holder, ctx->server_id) != 0 ||
             out->lease_expires_ms <= now_ms) {
+            ctx->psds[idx].held = 0;
+            continue;
+        }
+        if (out->key_id != ctx->psds[idx].key_id &&
+            (rc = pv_psd_key_follow(st, ctx, &ctx->psds[idx], out->key_id)) != PV_OK) {
+            if (rc != PV_ENOPSD && rc != PV_EKEYMODULE)
+                return rc;
             ctx->psds[idx].held = 0;
             continue;
         }

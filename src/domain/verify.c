@@ -8,8 +8,11 @@
  */
 #include "domain/verify.h"
 
+#include "crypto/x509.h"
+#include "domain/certs.h"
 #include "domain/mode.h"
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +58,67 @@ static void verdict_init(struct pv_verdict *v)
     v->status = "invalid";
 }
 
+/* The mail-date rule (certs.h) for v's piece, in words into v->cert_why. */
+static int date_rule(struct pv_verdict *v, int64_t not_before, int64_t not_after,
+                     int64_t revoked_at)
+{
+    char a[16], b[16], m[16];
+    int rc = pv_mail_date_check(v->ind.mail_date, not_before, not_after, revoked_at);
+
+    pv_date_format(v->ind.mail_date, m, sizeof m);
+    if (rc == PV_ECERTDATE)
+        snprintf(v->cert_why, sizeof v->cert_why,
+                 "the mail date %s is outside key %u's certificate (valid %s to %s)", m,
+                 (unsigned) v->ind.key_id,
+                 pv_date_format(pv_date_from_unix(not_before), a, sizeof a),
+                 pv_date_format(pv_date_from_unix(not_after), b, sizeof b));
+    else if (rc == PV_EREVOKED)
+        snprintf(v->cert_why, sizeof v->cert_why,
+                 "key %u was revoked on %s, on or before the mail date %s",
+                 (unsigned) v->ind.key_id,
+                 pv_date_format(pv_date_from_unix(revoked_at), a, sizeof a), m);
+    return rc;
+}
+
+/* Offline: the certificate of the key that signed v's piece, against the CA. */
+static int cert_offline(const struct pv_keyset *ks, struct pv_verdict *v)
+{
+    struct pv_x509_info info;
+    int64_t revoked_at = 0;
+    char why[128];
+
+    if (!v->key->cert_pem) {
+        snprintf(v->cert_why, sizeof v->cert_why,
+                 "key %u is published without a certificate from the vendor CA",
+                 (unsigned) v->ind.key_id);
+        return PV_ECERT;
+    }
+    if (pv_x509_psd_check(v->key->cert_pem, ks->ca_pem, ks->crl_pem, v->key->public_pem, &info,
+                          &revoked_at, why, sizeof why) != PV_OK) {
+        snprintf(v->cert_why, sizeof v->cert_why, "key %u's certificate: %s",
+                 (unsigned) v->ind.key_id, why);
+        return PV_ECERT;
+    }
+    if (info.serial != v->ind.key_id) {
+        snprintf(v->cert_why, sizeof v->cert_why,
+                 "key %u's certificate has serial %llu, not the key id", (unsigned) v->ind.key_id,
+                 (unsigned long long) info.serial);
+        return PV_ECERT;
+    }
+    return date_rule(v, info.not_before, info.not_after, revoked_at);
+}
+
+/* Online: the stored key's certificate dates and revocation (certs.h's rule). */
+static int cert_online(const struct pv_key_rec *k, struct pv_verdict *v)
+{
+    struct pv_x509_info info;
+
+    memset(&info, 0, sizeof info);
+    if (k->cert_pem[0] && pv_x509_info_of(k->cert_pem, &info) != PV_OK)
+        memset(&info, 0, sizeof info);
+    return date_rule(v, info.not_before, info.not_after, k->revoked_at);
+}
+
 int pv_verify_offline(const uint8_t *data, size_t len, const struct pv_keyset *ks,
                       struct pv_verdict *v)
 {
@@ -73,8 +137,13 @@ int pv_verify_offline(const uint8_t *data, size_t len, const struct pv_keyset *k
         v->reason = pv_error_code(rc);
         return rc;
     }
-    v->sig_ok = v->valid = 1;
+    v->sig_ok = 1;
     v->test = (v->ind.flags & PV_IND_FLAG_TEST) != 0;
+    if (ks->ca_pem && (rc = cert_offline(ks, v)) != PV_OK) {
+        v->reason = pv_error_code(rc);
+        return rc;
+    }
+    v->valid = 1;
     v->status = v->test ? "test" : "valid";
     return PV_OK;
 }
@@ -144,8 +213,8 @@ int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *da
 {
     struct pv_key_rec *keys = NULL;
     struct pv_indicium_rec *rec = NULL;
-    size_t nkeys = 0, i;
-    int rc;
+    size_t nkeys = 0, i = 0;
+    int rc, crc;
 
     verdict_init(v);
     if ((rc = pv_indicium_decode(data, len, &v->ind, NULL)) != PV_OK)
@@ -185,6 +254,12 @@ int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *da
                 : v->refunded             ? "refunded"
                 : v->presented_before > 0 ? "duplicate"
                                           : "valid";
+    /* A piece its key's certificate refuses (revoked, out of its dates) is invalid. */
+    if (v->sig_ok && i < nkeys && (crc = cert_online(&keys[i], v)) != PV_OK) {
+        v->reason = pv_error_code(crc);
+        v->valid = 0;
+        v->status = "invalid";
+    }
 out:
     free(rec);
     free(keys);

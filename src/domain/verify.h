@@ -8,8 +8,11 @@
  * lock), and whether it is a test piece or was refunded.
  *
  * Offline (pv_verify_offline) needs nothing but published public keys (GET
- * /v1/keys, or one PEM key): decode, find the key, check the signature.
- * Nothing can be known offline about issue or duplicates.
+ * /v1/keys, or one PEM key): decode, find the key, check the signature and,
+ * when the key list carries the vendor CA (issue 14), the key's certificate:
+ * its chain to the CA, its serial (= key_id), its validity period against
+ * the mail date, and the CRL (certs.h has the rule). Nothing can be known
+ * offline about issue or duplicates.
  *
  * Neither path knows anything of HTTP; the JSON answer is pv_verdict_json
  * (indicium_view.h).
@@ -31,6 +34,7 @@ struct pv_pubkey {
     int64_t psd_id;         /* the PSD it signs for; -1 when not published */
     const char *algorithm;  /* NULL when not published (then PV_VERIFY_ALGORITHM) */
     const char *public_pem; /* NULL: listed without its key */
+    const char *cert_pem;   /* its certificate from the vendor CA, or NULL */
 };
 
 /* The keys a verifier holds: a vendor's key list, or one key of unknown id. */
@@ -38,6 +42,10 @@ struct pv_keyset {
     const char *license; /* the list's license; NULL: keys[0] is one key for any key id */
     const struct pv_pubkey *keys;
     size_t n;
+    /* The vendor CA certificate and its CRL (GET /v1/keys since issue 14), or
+     * NULL: a key list or PEM key from before, checked by signature only. */
+    const char *ca_pem;
+    const char *crl_pem;
 };
 
 /* Why pv_keyset_find found no usable key. */
@@ -76,6 +84,10 @@ struct pv_verdict {
     /* Offline only. */
     const struct pv_pubkey *key; /* the key used (borrowed from the keyset), or NULL */
     int miss;                    /* enum pv_key_miss */
+    /* Online and offline: why the key's certificate refuses the piece
+     * (certificate_invalid, certificate_not_valid_on_mail_date,
+     * key_revoked), in words; "" when it does not. */
+    char cert_why[160];
 };
 
 /*
@@ -90,10 +102,14 @@ int pv_keyset_find(const struct pv_keyset *ks, const struct pv_indicium *ind,
 /*
  * pv_verify_offline - decode len borrowed bytes and check their signature
  * with the key of ks (borrowed) the indicium names. Fills *v (ind and
- * decoded, key and miss, sig_ok, test, valid = sig_ok). Returns PV_OK (the
- * signature verifies), a decode error (PV_ETRUNCATED, PV_ETRAILING,
- * PV_EVERSION, PV_EALGORITHM, PV_EMALFORMED), PV_EUNKNOWNKEY (v->miss says
- * why), PV_ESIGNATURE, or PV_ECRYPTO (the published key is not a P-256 key).
+ * decoded, key and miss, sig_ok, test, valid = sig_ok and the certificate
+ * checks). Returns PV_OK (the signature verifies and, with ks->ca_pem, the
+ * certificate allows the piece), a decode error (PV_ETRUNCATED,
+ * PV_ETRAILING, PV_EVERSION, PV_EALGORITHM, PV_EMALFORMED), PV_EUNKNOWNKEY
+ * (v->miss says why), PV_ESIGNATURE, PV_ECRYPTO (the published key is not a
+ * P-256 key), or with ks->ca_pem PV_ECERT (no certificate, or one that does
+ * not chain to the CA, is for another key or serial, or a CRL not signed by
+ * the CA), PV_ECERTDATE or PV_EREVOKED (v->cert_why says why).
  */
 int pv_verify_offline(const uint8_t *data, size_t len, const struct pv_keyset *ks,
                       struct pv_verdict *v);

@@ -20,6 +20,7 @@ struct opts {
     const char *payment_recovery;                     /* serve, processor */
     const char *name, *amount, *reference;            /* authority create, deposit */
     const char *authority_dir;                        /* init, authority key */
+    const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */
     int demo;
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };

@@ -12,6 +12,7 @@
 #include "server/cmd_init.h"
 
 #include "crypto/crypto.h"
+#include "domain/certs.h"
 #include "domain/config.h"
 #include "domain/provision.h"
 #include "server/cmd.h"
@@ -204,8 +205,10 @@ int pv_cmd_psd_add(const struct opts *o)
     char pin[PV_PIN_MAX + 1] = "", *spec = NULL;
     uint64_t n = 1;
     uint32_t first = 0, test_id = 0;
-    int rc;
+    struct pv_ca ca;
+    int rc, have_ca = 0;
 
+    memset(&ca, 0, sizeof ca);
     if (o->psds && pv_parse_u64(o->psds, 1, PV_PROVISION_MAX_PSDS, &n) != PV_OK) {
         fprintf(stderr, "stampd: --psds must be 1-%d\n", PV_PROVISION_MAX_PSDS);
         return 2;
@@ -229,8 +232,21 @@ int pv_cmd_psd_add(const struct opts *o)
         pv_cmd_fail("crypto module", rc);
         goto out;
     }
+    /* The vendor CA certifies the new keys; a database from before it has
+     * none yet (stampd ca init makes it and certifies every key). */
+    rc = pv_ca_load(st, spec, cm, pin[0] ? pin : NULL, &ca);
     pv_card_wipe(pin, sizeof pin);
-    if ((rc = pv_provision_add_psds(st, cm, (uint32_t) n, pv_now(), &first, &test_id)) != PV_OK) {
+    if (rc == PV_ENOTFOUND) {
+        fprintf(stderr, "stampd: no vendor CA yet: the new keys get no certificate "
+                        "(stampd ca init makes the CA and certifies them)\n");
+    } else if (rc != PV_OK) {
+        pv_cmd_fail("vendor CA module", rc);
+        goto out;
+    } else {
+        have_ca = 1;
+    }
+    if ((rc = pv_provision_add_psds(st, cm, have_ca ? &ca : NULL, (uint32_t) n, pv_now(), &first,
+                                    &test_id)) != PV_OK) {
         pv_cmd_fail("psd add", rc);
         goto out;
     }
@@ -240,6 +256,7 @@ int pv_cmd_psd_add(const struct opts *o)
         fprintf(stderr, "stampd: test PSD %u bound to it too\n", (unsigned) test_id);
 out:
     pv_card_wipe(pin, sizeof pin);
+    pv_ca_clear(&ca);
     pv_crypto_close(cm);
     free(spec);
     pv_store_close(st);

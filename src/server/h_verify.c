@@ -1,12 +1,14 @@
 /*
  * h_verify.c - checking a printed indicium (POST /v1/verify) and the
- * published verification keys (GET /v1/keys).
+ * published verification keys (GET /v1/keys: public keys, their
+ * certificates, the vendor CA and its CRL; GET /v1/keys/crl: the CRL alone).
  */
 #include "server/h_verify.h"
 
 #include "server/app.h"
 #include "server/views.h"
 #include "domain/authority.h"
+#include "domain/config.h"
 #include "domain/indicium_view.h"
 #include "domain/verify.h"
 
@@ -14,8 +16,31 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One published key: its public key, and (schema v10) its certificate, whether
+ * a rotation retired it and whether it was revoked. */
+static json_t *psd_key_json(const struct pv_key_rec *k, int test)
+{
+    char at[32];
+    json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:b, s:s}", "key_id", (json_int_t) k->key_id,
+                          "psd_id", (json_int_t) k->psd_id, "algorithm", k->algorithm,
+                          "public_key_pem", k->public_pem, "test", test, "status",
+                          k->revoked_at   ? "revoked"
+                          : k->retired_at ? "retired"
+                                          : "current");
+
+    if (j && k->cert_pem[0])
+        json_object_set_new(j, "certificate_pem", json_string(k->cert_pem));
+    if (j && k->revoked_at) {
+        json_object_set_new(j, "revoked_at",
+                            json_string(pv_time_format(k->revoked_at, at, sizeof at)));
+        json_object_set_new(j, "revocation_reason", json_string(k->revoke_reason));
+    }
+    return j;
+}
 
 void pv_h_keys(struct pv_call *c)
 {
@@ -25,12 +50,17 @@ void pv_h_keys(struct pv_call *c)
     struct pv_key_rec *keys = NULL;
     struct pv_psd_rec *psds = NULL;
     size_t n = 0, npsds = 0, i, k;
-    json_t *arr;
+    char *ca = NULL, *crl = NULL;
+    json_t *arr, *body = NULL;
     int rc;
 
     if ((rc = pv_store_key_list(st, &keys, &n)) != PV_OK ||
-        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK) {
+        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK ||
+        ((rc = pv_store_config_get(st, PV_CFG_CA_CERT, &ca)) != PV_OK && rc != PV_ENOTFOUND) ||
+        ((rc = pv_store_config_get(st, PV_CFG_CA_CRL, &crl)) != PV_OK && rc != PV_ENOTFOUND)) {
         free(keys);
+        free(psds);
+        free(ca);
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
@@ -39,16 +69,38 @@ void pv_h_keys(struct pv_call *c)
         /* Verifiers offline learn which key signs only test pieces. */
         for (k = 0; k < npsds && psds[k].id != keys[i].psd_id; k++)
             ;
-        json_array_append_new(
-            arr,
-            json_pack("{s:I, s:I, s:s, s:s, s:b}", "key_id", (json_int_t) keys[i].key_id, "psd_id",
-                      (json_int_t) keys[i].psd_id, "algorithm", keys[i].algorithm, "public_key_pem",
-                      keys[i].public_pem, "test", k < npsds && psds[k].test));
+        json_array_append_new(arr, psd_key_json(&keys[i], k < npsds && psds[k].test));
     }
     free(keys);
     free(psds);
-    pv_reply_json(rp, 200,
-                  arr ? json_pack("{s:s, s:o}", "license", app->license, "keys", arr) : NULL);
+    if (arr && (body = json_pack("{s:s, s:o}", "license", app->license, "keys", arr)) != NULL) {
+        /* The vendor CA and its CRL: what `openssl verify` and stamp verify
+         * --offline check a key's certificate with. */
+        if (ca)
+            json_object_set_new(body, "ca_certificate_pem", json_string(ca));
+        if (crl)
+            json_object_set_new(body, "crl_pem", json_string(crl));
+    }
+    free(ca);
+    free(crl);
+    pv_reply_json(rp, 200, body);
+}
+
+void pv_h_keys_crl(struct pv_call *c)
+{
+    char *crl = NULL;
+    int rc = pv_store_config_get(c->st, PV_CFG_CA_CRL, &crl);
+
+    if (rc != PV_OK) {
+        pv_reply_error(c->rp, rc, NULL, rc == PV_ENOTFOUND ? "this vendor has no CA yet" : NULL);
+        return;
+    }
+    /* What openssl verify -CRLfile reads as it is. */
+    c->rp->status = 200;
+    c->rp->raw = (uint8_t *) crl;
+    c->rp->raw_len = strlen(crl);
+    c->rp->content_type = "application/x-pem-file";
+    snprintf(c->rp->filename, sizeof c->rp->filename, "crl.pem");
 }
 
 static const char *const verify_fields[] = {"data", "presented_at", "location", NULL};

@@ -16,10 +16,12 @@
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
  *   stampd tls (init | issue) --dir DIR ... (cmd_tls.c)
+ *   stampd ca (init | issue), psd rotate-key, key revoke (cmd_ca.c)
  */
 #include "server/cmd.h"
 #include "server/cmd_accounts.h"
 #include "server/cmd_authority.h"
+#include "server/cmd_ca.h"
 #include "server/cmd_init.h"
 #include "server/cmd_run.h"
 #include "server/cmd_secret.h"
@@ -73,6 +75,10 @@ static void usage(FILE *f)
           "                  [--days N]\n"
           "  stampd tls issue --dir DIR (--front NAME | --processor NAME=HOST[,HOST...])\n"
           "                   [--days N]\n"
+          "  stampd ca (init | issue) --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "  stampd psd rotate-key --db DSN --psd ID [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "  stampd key revoke --db DSN --key-id N [--reason REASON] [--since TIME]\n"
+          "                    [--crypto-pin-file PATH]\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
           "  stampd ledger check --db DSN\n"
@@ -135,6 +141,10 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--authority-dir", offsetof(struct opts, authority_dir)},
         {"--amount", offsetof(struct opts, amount)},
         {"--reference", offsetof(struct opts, reference)},
+        {"--psd", offsetof(struct opts, psd)},
+        {"--key-id", offsetof(struct opts, key_id)},
+        {"--reason", offsetof(struct opts, reason)},
+        {"--since", offsetof(struct opts, since)},
     };
     int i;
     size_t k;
@@ -314,6 +324,14 @@ int main(int argc, char **argv)
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         return pv_cmd_psd_add(&o);
+    }
+    if ((strcmp(argv[1], "ca") == 0 && argc > 2 &&
+         (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0)) ||
+        (strcmp(argv[1], "psd") == 0 && argc > 2 && strcmp(argv[2], "rotate-key") == 0) ||
+        (strcmp(argv[1], "key") == 0 && argc > 2 && strcmp(argv[2], "revoke") == 0)) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return pv_cmd_ca(&o, argv[1], argv[2]);
     }
     if (strcmp(argv[1], "migrate") == 0) {
         if (parse_opts(argc, argv, 2, &o) < 0)

@@ -69,6 +69,7 @@ static const struct route api_routes[] = {
     {"GET", "/healthz", OPEN, METHOD_FIRST, NULL, pv_h_health},
     {"GET", "/v1/rates/quote", OPEN, METHOD_FIRST, NULL, pv_h_quote},
     {"GET", "/v1/keys", PUBLIC, METHOD_FIRST, NULL, pv_h_keys},
+    {"GET", "/v1/keys/crl", PUBLIC, METHOD_FIRST, NULL, pv_h_keys_crl},
     {"GET", "/v1/layouts", PUBLIC, METHOD_FIRST, NULL, pv_h_layouts},
     {"POST", "/v1/signup", PUBLIC, METHOD_FIRST, NULL, pv_h_signup},
     {"POST", "/v1/login", PUBLIC, METHOD_FIRST, NULL, pv_h_login},

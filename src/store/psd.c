@@ -161,6 +161,10 @@ static int read_key(struct pv_row *r, void *p)
     pv_r_text(r, rec->public_pem, sizeof rec->public_pem);
     rec->created = pv_r_int(r);
     pv_r_text(r, rec->module_id, sizeof rec->module_id);
+    pv_r_text(r, rec->cert_pem, sizeof rec->cert_pem);
+    rec->retired_at = pv_r_int(r);
+    rec->revoked_at = pv_r_int(r);
+    pv_r_text(r, rec->revoke_reason, sizeof rec->revoke_reason);
     return r->rc;
 }
 
@@ -169,7 +173,8 @@ int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
     struct pv_q q;
 
     if (!PV_FITS(rec->algorithm) || !PV_FITS(rec->module) || !PV_FITS(rec->key_ref) ||
-        !PV_FITS(rec->public_pem) || !PV_FITS(rec->module_id))
+        !PV_FITS(rec->public_pem) || !PV_FITS(rec->module_id) || !PV_FITS(rec->cert_pem) ||
+        !PV_FITS(rec->revoke_reason))
         return PV_EINVAL;
     pv_q_start(&q, st, S_KEY_INSERT);
     pv_q_int(&q, rec->key_id);
@@ -180,7 +185,57 @@ int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec)
     pv_q_text(&q, rec->public_pem);
     pv_q_int(&q, rec->created);
     pv_q_text(&q, rec->module_id);
+    pv_q_text(&q, rec->cert_pem);
+    pv_q_int(&q, rec->retired_at);
+    pv_q_int(&q, rec->revoked_at);
+    pv_q_text(&q, rec->revoke_reason);
     return pv_q_write(&q);
+}
+
+int pv_store_key_set_cert(struct pv_store *st, uint32_t key_id, const char *cert_pem)
+{
+    struct pv_q q;
+
+    if (!cert_pem || !pv_fits(cert_pem, sizeof((struct pv_key_rec *) 0)->cert_pem))
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_KEY_SET_CERT);
+    pv_q_text(&q, cert_pem);
+    pv_q_int(&q, key_id);
+    return pv_q_write_found(&q);
+}
+
+int pv_store_key_retire(struct pv_store *st, uint32_t key_id, int64_t at)
+{
+    struct pv_q q;
+
+    pv_q_start(&q, st, S_KEY_RETIRE);
+    pv_q_int(&q, at);
+    pv_q_int(&q, key_id);
+    return pv_q_write_found(&q);
+}
+
+int pv_store_key_revoke(struct pv_store *st, uint32_t key_id, int64_t at, const char *reason)
+{
+    struct pv_q q;
+
+    if (!reason || !pv_fits(reason, sizeof((struct pv_key_rec *) 0)->revoke_reason) || at <= 0)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_KEY_REVOKE);
+    pv_q_int(&q, at);
+    pv_q_text(&q, reason);
+    pv_q_int(&q, key_id);
+    return pv_q_write_found(&q);
+}
+
+int pv_store_psd_set_key(struct pv_store *st, uint32_t psd_id, uint32_t key_id, int status)
+{
+    struct pv_q q;
+
+    pv_q_start(&q, st, S_PSD_SET_KEY);
+    pv_q_int(&q, key_id);
+    pv_q_int(&q, status);
+    pv_q_int(&q, psd_id);
+    return pv_q_write_found(&q);
 }
 
 int pv_store_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n)

@@ -483,16 +483,31 @@ static const struct ddl migration_v9[] = {
     {0, NULL},
 };
 
+/*
+ * v10: certificates for PSD keys (issue 14; domain/certs.c): each key's
+ * certificate from the vendor CA, and its retirement by a rotation and its
+ * revocation. The CA's own certificate, key reference and CRL are config
+ * rows.
+ */
+static const struct ddl migration_v10[] = {
+    {ALL, "ALTER TABLE keys ADD COLUMN cert_pem TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE keys ADD COLUMN retired_at {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE keys ADD COLUMN revoked_at {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE keys ADD COLUMN revoke_reason TEXT NOT NULL DEFAULT ''"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
-    migration_v1, /* 1: everything store.h v1 needs */
-    migration_v2, /* 2: printing: render records, print counts, addresses, printers */
-    migration_v3, /* 3: scale-out: servers, PSD leases and their log */
-    migration_v4, /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
-    migration_v5, /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
-    migration_v6, /* 6: PSD keys bound to crypto modules */
-    migration_v7, /* 7: payment intents: card payments recorded before the gateway is called */
-    migration_v8, /* 8: the postal authority: its accounts and keys, presentations, deposits */
-    migration_v9, /* 9: resets signed by the postal authority */
+    migration_v1,  /* 1: everything store.h v1 needs */
+    migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
+    migration_v3,  /* 3: scale-out: servers, PSD leases and their log */
+    migration_v4,  /* 4: accounts, payments, refunds: sessions, cards, charges, refunds */
+    migration_v5,  /* 5: media: serial secrets, affiliates, batches, sheets, labels, resupply */
+    migration_v6,  /* 6: PSD keys bound to crypto modules */
+    migration_v7,  /* 7: payment intents: card payments recorded before the gateway is called */
+    migration_v8,  /* 8: the postal authority: its accounts and keys, presentations, deposits */
+    migration_v9,  /* 9: resets signed by the postal authority */
+    migration_v10, /* 10: PSD key certificates, retirement and revocation */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

@@ -19,7 +19,9 @@
 #define REFILL_COLS                                                                                \
     "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
     "asc_after, ctl_after, authorization_ref, at, authority_sig"
-#define KEY_COLS "key_id, psd_id, algorithm, module, key_ref, public_pem, created, module_id"
+#define KEY_COLS                                                                                   \
+    "key_id, psd_id, algorithm, module, key_ref, public_pem, created, module_id, cert_pem, "       \
+    "retired_at, revoked_at, revoke_reason"
 #define IND_FIELDS                                                                                 \
     "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
     "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
@@ -102,7 +104,13 @@
     X(REFILL_INSERT, BOTH("INSERT INTO refills(" REFILL_COLS ") "                                  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                \
     X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id"))  \
-    X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))  \
+    X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "   \
+                       "$9, $10, $11, $12)"))                                                      \
+    X(KEY_SET_CERT, BOTH("UPDATE keys SET cert_pem = $1 WHERE key_id = $2"))                       \
+    X(KEY_RETIRE, BOTH("UPDATE keys SET retired_at = $1 WHERE key_id = $2 AND retired_at = 0"))    \
+    X(KEY_REVOKE, BOTH("UPDATE keys SET revoked_at = $1, revoke_reason = $2 "                      \
+                       "WHERE key_id = $3 AND revoked_at = 0"))                                    \
+    X(PSD_SET_KEY, BOTH("UPDATE psds SET key_id = $1, status = $2 WHERE id = $3"))                 \
     X(KEY_LIST, BOTH("SELECT " KEY_COLS " FROM keys ORDER BY key_id"))                             \
     X(CUSTOMER_INSERT, BOTH("INSERT INTO customers(id, email, created) VALUES ($1, $2, $3)"))      \
     X(CUSTOMER_GET, BOTH("SELECT id, email, created FROM customers WHERE id = $1"))                \

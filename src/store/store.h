@@ -51,7 +51,7 @@
 #define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 9
+#define PV_SCHEMA_VERSION 10
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -123,6 +123,13 @@ struct pv_key_rec {
     /* Schema v6: the identity of the module that holds the key (crypto.h's
      * cm->id); "" for a key made before (lease.c derives a file module's). */
     char module_id[PV_MODULE_ID_MAX];
+    /* Schema v10 (certs.h): the key's certificate from the vendor CA (PEM;
+     * "" until issued), when a rotation retired it (0: current or never
+     * retired) and when it was revoked, with why (0 and "": not revoked). */
+    char cert_pem[2048];
+    int64_t retired_at;
+    int64_t revoked_at;
+    char revoke_reason[32];
 };
 
 /* Postal: the postal authority or its inspector (API keys only; schema v8). */
@@ -451,6 +458,15 @@ int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_
                          size_t *n);
 int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec);
 int pv_store_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n);
+/* Schema v10. key_set_cert: the key's certificate (borrowed PEM).
+ * key_retire: retired_at of a key not retired yet. key_revoke: revoked_at
+ * (> 0) and reason (borrowed) of a key not revoked yet. psd_set_key: the
+ * PSD's signing key and status. Each PV_ENOTFOUND when no row changed,
+ * PV_EINVAL for a value too long. */
+int pv_store_key_set_cert(struct pv_store *st, uint32_t key_id, const char *cert_pem);
+int pv_store_key_retire(struct pv_store *st, uint32_t key_id, int64_t at);
+int pv_store_key_revoke(struct pv_store *st, uint32_t key_id, int64_t at, const char *reason);
+int pv_store_psd_set_key(struct pv_store *st, uint32_t psd_id, uint32_t key_id, int status);
 /* Customers, operators and API keys (stored as SHA-256 hex only). */
 int pv_store_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec);
 int pv_store_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec);

@@ -393,8 +393,8 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v9: PSD key binding, payment intents, the postal
-            # authority, signed resets).
+            # and nothing of the later migrations (v6-v10: PSD key binding, payment
+            # intents, the postal authority, signed resets, PSD key certificates).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
@@ -407,6 +407,9 @@ class MediaSecrets(unittest.TestCase):
                     db.execute("ALTER TABLE %s DROP COLUMN module_id" % t)
                 # The resets' authority signatures (v9).
                 db.execute("ALTER TABLE refills DROP COLUMN authority_sig")
+                # And the key certificates, retirement and revocation (v10).
+                for c in ("cert_pem", "retired_at", "revoked_at", "revoke_reason"):
+                    db.execute("ALTER TABLE keys DROP COLUMN %s" % c)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:

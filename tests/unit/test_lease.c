@@ -165,7 +165,7 @@ static void test_binding(void **state)
     snprintf(spec, sizeof spec, "openssl:%s/keys-b", e->dir);
     assert_int_equal(pv_crypto_open(spec, &b), PV_OK);
     assert_string_not_equal(b->id, e->cm->id);
-    assert_int_equal(pv_provision_add_psds(e->st, b, 2, pv_now(), &first, &test_id), PV_OK);
+    assert_int_equal(pv_provision_add_psds(e->st, b, NULL, 2, pv_now(), &first, &test_id), PV_OK);
     assert_int_equal(first, 4);
     assert_int_equal(test_id, 6);
     assert_int_equal(pv_store_key_list(e->st, &keys, &nk), PV_OK);
@@ -175,7 +175,8 @@ static void test_binding(void **state)
     }
     free(keys);
     /* At most PV_PROVISION_MAX_PSDS at once. */
-    assert_int_equal(pv_provision_add_psds(e->st, b, 65, pv_now(), &first, &test_id), PV_EINVAL);
+    assert_int_equal(pv_provision_add_psds(e->st, b, NULL, 65, pv_now(), &first, &test_id),
+                     PV_EINVAL);
 
     memset(&pb, 0, sizeof pb);
     pb.cm = b;

@@ -648,6 +648,47 @@ static void test_keys(void **state)
     free(list);
 }
 
+/* Schema v10: a key's certificate, its retirement and revocation, and the PSD's key. */
+static void test_key_lifecycle(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_key_rec k1 = make_key(101, 1), *list = NULL;
+    struct pv_psd_rec p = make_psd(1, 100000, 0), got;
+    char big[sizeof k1.cert_pem + 8];
+    size_t n = 0;
+
+    OK(pv_store_key_insert(st, &k1));
+    OK(pv_store_psd_insert(st, &p));
+    OK(pv_store_key_list(st, &list, &n));
+    assert_string_equal(list[0].cert_pem, "");
+    assert_int_equal(list[0].retired_at, 0);
+    assert_int_equal(list[0].revoked_at, 0);
+    free(list);
+    OK(pv_store_key_set_cert(st, 101, "-----BEGIN CERTIFICATE-----\nx\n"));
+    assert_int_equal(pv_store_key_set_cert(st, 999, "c"), PV_ENOTFOUND);
+    memset(big, 'c', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(pv_store_key_set_cert(st, 101, big), PV_EINVAL);
+    OK(pv_store_key_retire(st, 101, 5000));
+    assert_int_equal(pv_store_key_retire(st, 101, 6000), PV_ENOTFOUND); /* once */
+    assert_int_equal(pv_store_key_revoke(st, 101, 0, "superseded"), PV_EINVAL);
+    OK(pv_store_key_revoke(st, 101, 7000, "key_compromise"));
+    assert_int_equal(pv_store_key_revoke(st, 101, 8000, "superseded"), PV_ENOTFOUND);
+    assert_int_equal(pv_store_key_revoke(st, 999, 8000, "superseded"), PV_ENOTFOUND);
+    OK(pv_store_key_list(st, &list, &n));
+    assert_string_equal(list[0].cert_pem, "-----BEGIN CERTIFICATE-----\nx\n");
+    assert_int_equal(list[0].retired_at, 5000);
+    assert_int_equal(list[0].revoked_at, 7000);
+    assert_string_equal(list[0].revoke_reason, "key_compromise");
+    free(list);
+    OK(pv_store_psd_set_key(st, 1, 102, PV_PSD_SUSPENDED));
+    assert_int_equal(pv_store_psd_set_key(st, 9, 102, PV_PSD_ACTIVE), PV_ENOTFOUND);
+    OK(pv_store_psd_get(st, 1, &got));
+    assert_int_equal(got.key_id, 102);
+    assert_int_equal(got.status, PV_PSD_SUSPENDED);
+    assert_int_equal(got.descending, p.descending); /* the registers are untouched */
+}
+
 /* ---- principals and idempotency ----------------------------------------------------------- */
 
 #define HASH_A "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -2917,6 +2958,7 @@ int main(void)
         STORE(test_psd_invariant),
         STORE(test_refill),
         STORE(test_keys),
+        STORE(test_key_lifecycle),
         STORE(test_principals),
         STORE(test_idempotency),
         STORE(test_indicium),

@@ -224,7 +224,7 @@ static void test_offline(void **state)
     struct pv_indicium_rec rec;
     struct pv_key_rec *keys = NULL;
     struct pv_pubkey pub[3], one;
-    struct pv_keyset ks = {DENV_LICENSE, pub, 0};
+    struct pv_keyset ks = {DENV_LICENSE, pub, 0, NULL, NULL};
     struct pv_verdict v;
     uint8_t buf[PV_INDICIUM_MAX];
     size_t n = 0, i;
