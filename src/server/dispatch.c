@@ -11,6 +11,11 @@
  *   processor holds no PSD lease) and PV_EBUSY (stopping, or - over HTTP -
  *   unreachable, timed out or 5xx before it took the job). The same
  *   request keeps its idempotency key, so a retry can never stamp twice.
+ * - PV_ECRYPTO (a processor's crypto module failed to sign: a token gone or
+ *   broken) wrote nothing either (the job's savepoint is rolled back, its
+ *   card hold voided): another processor, with another module, may sign.
+ *   Like PV_EDEPOSIT below it goes to the others of the round and is the
+ *   answer only when none of them sold the piece.
  * - PV_EDEPOSIT (postal_deposit_insufficient) also wrote nothing: neither
  *   that processor's PSDs nor the deposit could cover the piece, but another
  *   processor's PSDs may (docs/internals/leases.md, "Reset sizing"). It goes
@@ -68,7 +73,7 @@ static const struct transport *transport_of(const struct pv_app *app)
 /* Nothing was written for these: the same request may go elsewhere. */
 static int retryable(int err)
 {
-    return err == PV_ENOPSD || err == PV_EBUSY || err == PV_EDEPOSIT;
+    return err == PV_ENOPSD || err == PV_EBUSY || err == PV_EDEPOSIT || err == PV_ECRYPTO;
 }
 
 static void new_round(struct pv_app *app, struct pv_job *job)
@@ -86,12 +91,19 @@ static void on_reply(struct pv_job *job)
 
     if (job->res.err == PV_EDEPOSIT)
         job->deposit_short = 1;
+    else if (job->res.err == PV_ECRYPTO)
+        job->crypto_failed = 1;
     if (!retryable(job->res.err))
         goto done;
     if (job->attempts >= job->round_n) {
         if (job->deposit_short) {
             /* Every processor was asked: the deposit and all PSDs fall short. */
             job->res.err = PV_EDEPOSIT;
+            goto done;
+        }
+        if (job->crypto_failed) {
+            /* Every processor was asked and none could sign: say so now. */
+            job->res.err = PV_ECRYPTO;
             goto done;
         }
         /* Everybody was asked this round: another one, if patience allows. */
@@ -120,6 +132,7 @@ int pv_dispatch_submit(struct pv_app *app, struct pv_job *job)
     job->not_before_ms = 0;
     job->pause_ms = PAUSE_MS;
     job->deposit_short = 0;
+    job->crypto_failed = 0;
     job->deadline_ms = pv_now_ms() + t->patience_ms;
     new_round(app, job);
     return t->send(app, job);

@@ -320,6 +320,34 @@ class TestTwoTokens(unittest.TestCase):
         c.stop()
         c.procs, c.front = {}, None
 
+    def test_a_broken_token_hands_its_pieces_over(self):
+        """pb's token loses its keys while pb runs (an HSM wiped or failed): pb
+        cannot sign, writes nothing, and the front sells each piece on pa."""
+        c = self.c
+        c.start()
+        c.wait_for({"pa": [1, 2], "pb": [4, 5]})
+        tokdir = os.path.join(c.srv.dir, "tokens")
+        broken = None
+        for d in os.listdir(tokdir):
+            with open(os.path.join(tokdir, d, "token.object"), "rb") as f:
+                if b"tok-b" in f.read():
+                    broken = os.path.join(tokdir, d)
+        self.assertIsNotNone(broken, "no SoftHSM2 directory for tok-b")
+        for name in os.listdir(broken):
+            if name.endswith(".object") and name != "token.object":
+                os.remove(os.path.join(broken, name))
+        results = self.buy_many("broken", 20)
+        for s, j in results:
+            self.assertEqual(s, 201, j)
+            self.assertIn(j["psd_id"], (1, 2), j)
+        self.assertIn("cannot sign", c.srv.stderr_text(c.procs["pb"][1]))
+        everything = c.srv.list_all(c.srv.customer_key)
+        self.assertEqual(len(everything), 20)
+        harness.check_registers(self, c.srv.psds()["psds"], everything)
+        check_pieces(self, c.srv, [j for _, j in results[:3]])
+        c.stop()
+        c.procs, c.front = {}, None
+
 
 if __name__ == "__main__":
     harness.main()
