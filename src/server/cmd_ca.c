@@ -9,6 +9,7 @@
  *                                                fresh CRL
  *   stampd psd rotate-key --db DSN --psd ID      a new key and certificate for the PSD
  *   stampd key revoke --db DSN --key-id N [--reason R] [--since TIME]
+ *   stampd psd revoke-key --db DSN --psd ID [--reason R] [--since TIME] (its current key)
  *
  * A PKCS#11 token's PIN comes from --crypto-pin-file or $STAMPD_CRYPTO_PIN
  * (cmd_crypto.c). What the CA does is domain/certs.c's; the words are here.
@@ -167,16 +168,22 @@ static int key_revoke(const struct opts *o)
 {
     struct ca_env e;
     struct pv_ca ca;
-    uint64_t key_id = 0;
+    uint64_t key_id = 0, psd = 0;
     int64_t since = 0, now = pv_now();
     const char *reason = o->reason ? o->reason : "unspecified";
+    struct pv_psd_rec rec;
     int rc;
 
     memset(&ca, 0, sizeof ca);
-    if (!o->key_id || pv_parse_u64(o->key_id, 0, UINT32_MAX, &key_id) != PV_OK) {
-        fprintf(stderr, "stampd: key revoke needs --key-id N (the indicium's key_id)\n");
+    /* stampd key revoke --key-id N, or stampd psd revoke-key --psd ID (its current key). */
+    if (o->psd ? (o->key_id || pv_parse_u64(o->psd, 1, UINT32_MAX, &psd) != PV_OK)
+               : (!o->key_id || pv_parse_u64(o->key_id, 0, UINT32_MAX, &key_id) != PV_OK)) {
+        fprintf(stderr, "stampd: key revoke needs --key-id N (the indicium's key_id); "
+                        "psd revoke-key needs --psd ID (its current key)\n");
         return 2;
     }
+    if (strcmp(reason, "compromised") == 0)
+        reason = "key_compromise";
     if (o->since && (pv_time_parse_utc(o->since, &since) != PV_OK || since > now || since <= 0)) {
         fprintf(stderr, "stampd: --since must be a past UTC time \"2026-11-22T09:30:00Z\"\n");
         return 2;
@@ -189,6 +196,13 @@ static int key_revoke(const struct opts *o)
     }
     if ((rc = env_open(o, PV_CFG_CA_MODULE, 0, &e)) != PV_OK)
         goto out;
+    if (psd) {
+        if ((rc = pv_store_psd_get(e.st, (uint32_t) psd, &rec)) != PV_OK) {
+            pv_cmd_fail(rc == PV_ENOTFOUND ? "no such PSD" : "PSD", rc);
+            goto out;
+        }
+        key_id = rec.key_id;
+    }
     if ((rc = pv_ca_load(e.st, NULL, NULL, e.pin[0] ? e.pin : NULL, &ca)) != PV_OK) {
         pv_cmd_fail(rc == PV_ENOTFOUND ? "vendor CA (stampd ca init first)" : "vendor CA", rc);
         goto out;
@@ -214,6 +228,6 @@ int pv_cmd_ca(const struct opts *o, const char *group, const char *verb)
     if (strcmp(group, "ca") == 0)
         return strcmp(verb, "init") == 0 ? ca_init(o) : ca_issue(o);
     if (strcmp(group, "psd") == 0)
-        return rotate_key(o);
+        return strcmp(verb, "rotate-key") == 0 ? rotate_key(o) : key_revoke(o);
     return key_revoke(o);
 }

@@ -78,6 +78,7 @@ static void usage(FILE *f)
           "  stampd ca (init | issue) --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "  stampd psd rotate-key --db DSN --psd ID [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "  stampd key revoke --db DSN --key-id N [--reason REASON] [--since TIME]\n"
+          "  stampd psd revoke-key --db DSN --psd ID [--reason REASON] [--since TIME]\n"
           "                    [--crypto-pin-file PATH]\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
@@ -327,7 +328,8 @@ int main(int argc, char **argv)
     }
     if ((strcmp(argv[1], "ca") == 0 && argc > 2 &&
          (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0)) ||
-        (strcmp(argv[1], "psd") == 0 && argc > 2 && strcmp(argv[2], "rotate-key") == 0) ||
+        (strcmp(argv[1], "psd") == 0 && argc > 2 &&
+         (strcmp(argv[2], "rotate-key") == 0 || strcmp(argv[2], "revoke-key") == 0)) ||
         (strcmp(argv[1], "key") == 0 && argc > 2 && strcmp(argv[2], "revoke") == 0)) {
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;

@@ -261,6 +261,17 @@ class Certs(unittest.TestCase):
         self.assertRegex(out, r"\s%d\s+%d\s+revoked\s" % (new_id, new_piece["psd_id"]))
         self.assertRegex(out, r"\s%d\s+%d\s+retired\s" % (old_id, old_piece["psd_id"]))
 
+        # The issue's spelling: revoke a PSD's current key by the PSD.
+        rc, _, err = self.srv.run("psd", "revoke-key", "--db", self.srv.db, check=False)
+        self.assertEqual(rc, 2, err)
+        rc, _, err = self.srv.run("psd", "revoke-key", "--db", self.srv.db, "--psd",
+                                  str(new_piece["psd_id"]), "--reason", "compromised")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("key %d revoked (key_compromise)" % third_id, err)
+        _, by_id = self.keys()
+        self.assertEqual(by_id[third_id]["status"], "revoked")
+        self.assertEqual(by_id[third_id]["revocation_reason"], "key_compromise")
+
 
 class ExistingDatabase(unittest.TestCase):
     """A database from before the CA (its keys without certificates): stampd
