@@ -11,13 +11,13 @@
  */
 #include "crypto/x509.h"
 
+#include "crypto/primitives.h"
 #include "stampd/error.h"
 
 #include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
-#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -339,28 +339,16 @@ static int signed_der(const uint8_t *tbs, size_t tbs_len, const struct pv_x509_s
                       uint8_t **der, size_t *der_len_out)
 {
     uint8_t raw[64], sigder[80], *p, *out, hdr[8], bhdr[8];
-    ECDSA_SIG *es = NULL;
-    BIGNUM *r = NULL, *s = NULL;
-    size_t body, nh, nb, total;
-    int sl, rc;
+    size_t body, nh, nb, total, sl;
+    int rc;
 
     *der = NULL;
     if ((rc = signer->sign(signer->ctx, tbs, tbs_len, raw)) != PV_OK)
         return rc;
-    if (!(es = ECDSA_SIG_new()) || !(r = BN_bin2bn(raw, 32, NULL)) ||
-        !(s = BN_bin2bn(raw + 32, 32, NULL)) || ECDSA_SIG_set0(es, r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
-        ECDSA_SIG_free(es);
+    if (pv_sig_raw_to_der(raw, sigder, sizeof sigder, &sl) != PV_OK)
         return PV_ECRYPTO;
-    }
-    p = sigder;
-    sl = i2d_ECDSA_SIG(es, &p);
-    ECDSA_SIG_free(es);
-    if (sl <= 0 || (size_t) sl > sizeof sigder)
-        return PV_ECRYPTO;
-    nb = der_len((size_t) sl + 1, bhdr);
-    body = tbs_len + sizeof ALG_ECDSA_SHA256 + 1 + nb + 1 + (size_t) sl;
+    nb = der_len(sl + 1, bhdr);
+    body = tbs_len + sizeof ALG_ECDSA_SHA256 + 1 + nb + 1 + sl;
     nh = der_len(body, hdr);
     total = 1 + nh + body;
     if (!(out = malloc(total)))
@@ -373,7 +361,7 @@ static int signed_der(const uint8_t *tbs, size_t tbs_len, const struct pv_x509_s
     *p++ = 0x03;
     memcpy(p, bhdr, nb), p += nb;
     *p++ = 0x00; /* no unused bits */
-    memcpy(p, sigder, (size_t) sl);
+    memcpy(p, sigder, sl);
     *der = out;
     *der_len_out = total;
     return PV_OK;

@@ -165,6 +165,11 @@ static int credit(struct pv_store *st, const char *owner, const char *key, const
     return rc;
 }
 
+int pv_deposit_amount_valid(pv_mills amount)
+{
+    return amount >= PV_DEPOSIT_CREDIT_MIN && amount <= PV_MILLS_MAX && amount % 10 == 0;
+}
+
 int pv_deposit_credit(struct pv_store *st, const char *credited_by, const char *idem_key,
                       const char *req_hash, pv_mills amount, const char *reference, int64_t now,
                       struct pv_deposit_res *res)
@@ -174,7 +179,7 @@ int pv_deposit_credit(struct pv_store *st, const char *credited_by, const char *
     int rc;
 
     memset(res, 0, sizeof *res);
-    if (amount < PV_DEPOSIT_CREDIT_MIN || amount > PV_MILLS_MAX || amount % 10 != 0)
+    if (!pv_deposit_amount_valid(amount))
         return PV_EAMOUNT;
     if (!printable(reference, PV_DEPOSIT_REF_MAX) || !credited_by || !credited_by[0] ||
         strlen(credited_by) >= PV_ID_MAX)

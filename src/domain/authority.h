@@ -55,6 +55,10 @@ struct pv_deposit_res {
     int replayed;     /* 1: an earlier credit under the same Idempotency-Key */
 };
 
+/* pv_deposit_amount_valid - 1 when amount is a creditable sum: whole cents,
+ * PV_DEPOSIT_CREDIT_MIN..PV_MILLS_MAX (what pv_deposit_credit accepts). */
+int pv_deposit_amount_valid(pv_mills amount);
+
 /*
  * pv_deposit_credit - credit the postal deposit with amount (whole cents,
  * PV_DEPOSIT_CREDIT_MIN..PV_MILLS_MAX) under the authority's reference

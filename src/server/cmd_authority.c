@@ -112,7 +112,7 @@ int pv_cmd_authority_deposit(const struct opts *o)
     int rc;
 
     if (!o->amount || pv_money_parse(o->amount, &amount) != PV_OK ||
-        amount < PV_DEPOSIT_CREDIT_MIN || amount % 10 != 0) {
+        !pv_deposit_amount_valid(amount)) {
         fprintf(stderr, "stampd: --amount must be a dollar amount in whole cents (2500.00)\n");
         return 2;
     }

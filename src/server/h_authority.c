@@ -113,8 +113,7 @@ static void deposit_credit_post(struct pv_call *c)
         pv_body_string(root, "reference", 1, PV_DEPOSIT_REF_MAX - 1, PV_EINVAL, &reference, rp) !=
             PV_OK)
         goto out;
-    if (pv_money_parse(amount_text, &amount) != PV_OK || amount < PV_DEPOSIT_CREDIT_MIN ||
-        amount % 10 != 0) {
+    if (pv_money_parse(amount_text, &amount) != PV_OK || !pv_deposit_amount_valid(amount)) {
         snprintf(msg, sizeof msg, "amount must be whole cents from 0.01 to %s (\"2500.00\")",
                  money(PV_MILLS_MAX, a));
         pv_reply_error(rp, PV_EAMOUNT, "amount", msg);
