@@ -320,6 +320,25 @@ static void test_reset_lock(void **state)
     assert_string_equal(ev[2].event, "resets_locked");
     free(ev);
     assert_int_equal(count(e, 3), 0); /* the test PSD: play money, never locked */
+    /* One reset event per refill, none for the refused pieces. */
+    {
+        struct pv_refill_rec *rf = NULL;
+        size_t nrf = 0, resets = 0, k;
+
+        assert_int_equal(pv_store_refill_list(e->st, dev, &rf, &nrf), PV_OK);
+        ev = history(e, dev, &n);
+        for (k = 0; k < n; k++)
+            if (strcmp(ev[k].event, "reset") == 0) {
+                assert_true(resets < nrf);
+                assert_string_equal(ev[k].ref, rf[resets].authorization);
+                assert_int_equal(ev[k].control_total, rf[resets].ctl_after);
+                resets++;
+            }
+        assert_int_equal(resets, nrf);
+        assert_int_equal(nrf, 1);
+        free(rf);
+        free(ev);
+    }
 }
 
 static void test_key_revoke_and_rotate(void **state)
