@@ -114,8 +114,40 @@ static int change(struct pv_store *st, struct pv_psd_rec *p, int status, const c
     return rc;
 }
 
-int pv_psd_suspend(struct pv_store *st, uint32_t psd_id, const char *actor, const char *actor_id,
-                   const char *reason, int64_t now, struct pv_psd_change *out)
+/* May actor suspend p? *changed 0: suspended already, by actor or by the
+ * authority (which outranks). */
+static int may_suspend(const struct pv_psd_rec *p, const char *actor, int *changed)
+{
+    if (p->status == PV_PSD_RETIRED)
+        return PV_EPSDSTATE;
+    *changed =
+        !(p->status == PV_PSD_SUSPENDED && (strcmp(p->suspended_by, actor) == 0 ||
+                                            strcmp(p->suspended_by, PV_ACTOR_AUTHORITY) == 0));
+    return PV_OK;
+}
+
+/* May actor resume p (inside the transaction: its key is read)? */
+static int may_resume(struct pv_store *st, const struct pv_psd_rec *p, const char *actor,
+                      int *changed)
+{
+    int rc;
+
+    if (p->status != PV_PSD_SUSPENDED)
+        return PV_EPSDSTATE;
+    if (strcmp(p->suspended_by, PV_ACTOR_AUTHORITY) == 0 && strcmp(actor, PV_ACTOR_AUTHORITY) != 0)
+        return PV_EAUTHSUSPENDED;
+    if (strcmp(p->suspended_by, PV_ACTOR_OPERATOR) == 0 && strcmp(actor, PV_ACTOR_OPERATOR) != 0)
+        return PV_EPSDSTATE; /* the vendor's own suspension is the vendor's to lift */
+    if ((rc = key_revoked(st, p->key_id)) != 0)
+        return rc > 0 ? PV_EPSDSTATE : rc; /* a revoked key never signs again: rotate it */
+    *changed = 1;
+    return PV_OK;
+}
+
+/* Suspend (suspend 1) or resume PSD psd_id in one transaction (lifecycle.h). */
+static int suspend_or_resume(struct pv_store *st, int suspend, uint32_t psd_id, const char *actor,
+                             const char *actor_id, const char *reason, int64_t now,
+                             struct pv_psd_change *out)
 {
     struct pv_psd_change ch;
     int rc;
@@ -127,57 +159,31 @@ int pv_psd_suspend(struct pv_store *st, uint32_t psd_id, const char *actor, cons
         return PV_EINVAL;
     if ((rc = open_psd(st, psd_id, &ch.psd)) != PV_OK)
         return rc;
-    if (ch.psd.status == PV_PSD_RETIRED) {
+    rc = suspend ? may_suspend(&ch.psd, actor, &ch.changed)
+                 : may_resume(st, &ch.psd, actor, &ch.changed);
+    if (rc != PV_OK || !ch.changed) {
         pv_store_rollback(st);
-        return PV_EPSDSTATE;
-    }
-    if (ch.psd.status == PV_PSD_SUSPENDED &&
-        (strcmp(ch.psd.suspended_by, actor) == 0 ||
-         strcmp(ch.psd.suspended_by, PV_ACTOR_AUTHORITY) == 0)) {
-        /* Suspended already, by this actor or by the authority (which outranks). */
-        rc = pv_store_rollback(st);
-    } else {
-        ch.changed = 1;
+    } else if (suspend) {
         rc = change(st, &ch.psd, PV_PSD_SUSPENDED, actor, "suspended", actor, actor_id, reason,
                     NULL, now);
+    } else {
+        rc = change(st, &ch.psd, PV_PSD_ACTIVE, "", "resumed", actor, actor_id, reason, NULL, now);
     }
     if (rc == PV_OK && out)
         *out = ch;
     return rc;
 }
 
+int pv_psd_suspend(struct pv_store *st, uint32_t psd_id, const char *actor, const char *actor_id,
+                   const char *reason, int64_t now, struct pv_psd_change *out)
+{
+    return suspend_or_resume(st, 1, psd_id, actor, actor_id, reason, now, out);
+}
+
 int pv_psd_resume(struct pv_store *st, uint32_t psd_id, const char *actor, const char *actor_id,
                   const char *reason, int64_t now, struct pv_psd_change *out)
 {
-    struct pv_psd_change ch;
-    int rc;
-
-    memset(&ch, 0, sizeof ch);
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (!st || !actor_ok(actor) || !reason_ok(reason))
-        return PV_EINVAL;
-    if ((rc = open_psd(st, psd_id, &ch.psd)) != PV_OK)
-        return rc;
-    if (ch.psd.status != PV_PSD_SUSPENDED)
-        rc = PV_EPSDSTATE;
-    else if (strcmp(ch.psd.suspended_by, PV_ACTOR_AUTHORITY) == 0 &&
-             strcmp(actor, PV_ACTOR_AUTHORITY) != 0)
-        rc = PV_EAUTHSUSPENDED;
-    else if (strcmp(ch.psd.suspended_by, PV_ACTOR_OPERATOR) == 0 &&
-             strcmp(actor, PV_ACTOR_OPERATOR) != 0)
-        rc = PV_EPSDSTATE; /* the vendor's own suspension is the vendor's to lift */
-    else if ((rc = key_revoked(st, ch.psd.key_id)) > 0)
-        rc = PV_EPSDSTATE; /* a revoked key never signs again: rotate it (certs.h) */
-    if (rc != PV_OK) {
-        pv_store_rollback(st);
-        return rc;
-    }
-    ch.changed = 1;
-    rc = change(st, &ch.psd, PV_PSD_ACTIVE, "", "resumed", actor, actor_id, reason, NULL, now);
-    if (rc == PV_OK && out)
-        *out = ch;
-    return rc;
+    return suspend_or_resume(st, 0, psd_id, actor, actor_id, reason, now, out);
 }
 
 /* How many PSDs of kind test other than psd_id are usable: active, key not revoked. */

@@ -22,32 +22,20 @@
 """
 import concurrent.futures
 import os
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from test_certs import stamp  # noqa: E402
 
-STAMP_BIN = os.environ.get("STAMP_BIN") or os.path.join(harness.SOURCE_DIR, "build", "stamp")
 PRICE = harness.price_mills("first_class_letter", 1.0)
 
 
 def letter():
     return {"mail_class": "first_class_letter", "weight_oz": 1.0, "from_zip": "10001",
             "to_zip": "94105", "mail_date": harness.today_utc().isoformat()}
-
-
-def stamp(srv, *args):
-    env = harness.stampd_env()
-    env.pop("STAMP_KEY", None)
-    env["STAMP_SERVER"] = "http://%s:%d" % (srv.host, srv.port)
-    p = subprocess.run([STAMP_BIN] + [str(a) for a in args], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, env=env, timeout=120)
-    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-    harness.assert_no_sanitizer(err, "stamp " + " ".join(map(str, args)))
-    return p.returncode, out, err
 
 
 class Base(unittest.TestCase):
