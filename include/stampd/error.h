@@ -103,7 +103,9 @@
     X(ECERTDATE, -71, 422, "certificate_not_valid_on_mail_date",                           \
       "the mail date is outside the PSD key certificate's validity period")                 \
     X(EREVOKED, -72, 422, "key_revoked",                                                   \
-      "the PSD key was revoked before the piece's mail date")
+      "the PSD key was revoked before the piece's mail date")                               \
+    X(EOVERDUE, -73, 503, "psd_contact_overdue",                                           \
+      "every PSD that could take the piece is locked: it has not reported within its deadline")
 /* clang-format on */
 
 enum pv_error {
