@@ -40,6 +40,7 @@ struct pv_job {
     int64_t not_before_ms; /* a transport posts no earlier than this (0: now) */
     int deposit_short;     /* a processor of this round answered PV_EDEPOSIT */
     int crypto_failed;     /* a processor of this round could not sign (PV_ECRYPTO) */
+    int overdue;           /* a processor of this round had only overdue PSDs (PV_EOVERDUE) */
 };
 
 /* pv_job_target - for a transport about to send job to one of its n > 0
