@@ -384,6 +384,7 @@ int pv_report_make(struct pv_store *st, const struct pv_report_signer *sg, const
     struct pv_report_rec r;
     struct pv_psd_rec psd;
     struct day_data d;
+    uint32_t first;
     size_t nrf = 0;
     int rc;
 
@@ -404,6 +405,12 @@ int pv_report_make(struct pv_store *st, const struct pv_report_signer *sg, const
         return rc;
     if (psd.test)
         return PV_EINVAL; /* play money: not the authority's */
+    /* Reports follow each other day by day: none for a day before the next one due. */
+    rc = pv_report_first_day(st, psd_id, &first);
+    if (rc == PV_OK && day < first)
+        return PV_EEXIST;
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        return rc;
     if ((rc = gather(st, &psd, &d, &pieces, &rf, &nrf)) != PV_OK)
         goto out;
     if ((rc = pv_deposit_status(st, &d.deposit)) != PV_OK ||
@@ -452,7 +459,7 @@ out:
     return rc;
 }
 
-int pv_report_next_day(struct pv_store *st, uint32_t psd_id, int64_t now, uint32_t *day)
+int pv_report_first_day(struct pv_store *st, uint32_t psd_id, uint32_t *day)
 {
     struct pv_report_rec last;
     struct pv_contact_rec c;
@@ -471,7 +478,20 @@ int pv_report_next_day(struct pv_store *st, uint32_t psd_id, int64_t now, uint32
     } else {
         return rc;
     }
-    if (!pv_date_valid(d) || now < pv_date_to_unix(d) + DAY_S + PV_REPORT_GRACE_S)
+    if (!pv_date_valid(d))
+        return PV_ENOTFOUND;
+    *day = d;
+    return PV_OK;
+}
+
+int pv_report_next_day(struct pv_store *st, uint32_t psd_id, int64_t now, uint32_t *day)
+{
+    uint32_t d;
+    int rc;
+
+    if ((rc = pv_report_first_day(st, psd_id, &d)) != PV_OK)
+        return rc;
+    if (now < pv_date_to_unix(d) + DAY_S + PV_REPORT_GRACE_S)
         return PV_ENOTFOUND;
     *day = d;
     return PV_OK;

@@ -63,19 +63,22 @@ int pv_report_clock_check(void);
  * by made_by (borrowed, "proc-1" or "cli") at now, and renew the PSD's last
  * contact to now - in one transaction. rec (may be NULL) gets the stored
  * record. PV_EINVAL (the day has not ended PV_REPORT_GRACE_S before now, or
- * a test PSD), PV_EEXIST (reported already), PV_ENOTFOUND (no such PSD),
- * crypto and store errors.
+ * a test PSD), PV_EEXIST (reported already, or a day before
+ * pv_report_first_day: reports follow each other day by day), PV_ENOTFOUND
+ * (no such PSD), crypto and store errors.
  */
 int pv_report_make(struct pv_store *st, const struct pv_report_signer *sg, const char *license,
                    uint32_t psd_id, uint32_t day, const char *made_by, int64_t now,
                    struct pv_report_rec *rec);
 
 /*
- * pv_report_next_day - the first day PSD psd_id still owes a report for at
- * now: the day after its last report, or, before its first, the day of its
- * last contact (when its watchdog started). PV_OK and *day; PV_ENOTFOUND
- * when nothing is due (no contact yet, or every completed day is reported).
+ * pv_report_first_day - the first day PSD psd_id has no report for: the day
+ * after its last report, or, before its first, the day its watchdog started
+ * (a processor first held it). PV_OK and *day; PV_ENOTFOUND when neither.
+ * pv_report_next_day - the same day when it is over at now (reportable);
+ * PV_ENOTFOUND when nothing is due.
  */
+int pv_report_first_day(struct pv_store *st, uint32_t psd_id, uint32_t *day);
 int pv_report_next_day(struct pv_store *st, uint32_t psd_id, int64_t now, uint32_t *day);
 
 /*

@@ -1,17 +1,20 @@
 /*
  * cmd_report.c - stampd authority report --db DSN --date YYYY-MM-DD --out
  * DIR [--psd ID] [--crypto SPEC] [--crypto-pin-file PATH]: every live PSD's
- * (or PSD ID's) signed report of that day written to DIR with what `openssl` needs to check it
- * (domain/report.h, docs/authority.md "Daily reports").
+ * (or PSD ID's) signed report of that day written to DIR with what
+ * `openssl` needs to check it (domain/report.h, docs/authority.md "Daily
+ * reports").
  *
  * A day a device has not reported yet (its processor was down, or runs
  * with --reports off) is made here when the crypto module holding the PSD's
  * key is at hand - the one of --crypto, or the store's - and the day is
- * over; that is a contact too, so it lifts the watchdog's lock. Files per
- * device N: report-D-psd-N.jsonl and .csv (the signed bytes), each with a
- * .sig (DER ECDSA signature), psd-N-key.pem (the public key) and
- * psd-N-cert.pem (its certificate); ca.pem, the vendor CA. Exit 0 when every
- * live PSD's report was written, 1 otherwise.
+ * over, with every missing day before it (reports follow each other day by
+ * day); that is a contact too, so it lifts the watchdog's lock. A day before
+ * a device's reports begin (when its watchdog started) is skipped, said on
+ * stderr. Files per device N: report-D-psd-N.jsonl and .csv (the signed
+ * bytes), each with a .sig (DER ECDSA signature), psd-N-key.pem (the public
+ * key) and psd-N-cert.pem (its certificate); ca.pem, the vendor CA. Exit 0
+ * when every report due was written, 1 otherwise.
  */
 #include "server/cmd_authority.h"
 
@@ -24,6 +27,7 @@
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/indicium.h"
+#include "stampd/timeutil.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -86,15 +90,36 @@ static struct pv_crypto *open_module(const struct opts *o, struct pv_store *st)
     return rc == PV_OK ? cm : NULL;
 }
 
-/* Make the missing report of psd for day with cm; PV_OK or the reason (said). */
+/*
+ * Make the missing report of psd for day with cm, and those of the days
+ * before it that are missing too (reports follow each other day by day);
+ * PV_OK or the reason (said). PV_ENOTFOUND (said): nothing to report, the
+ * day is before the PSD's reports begin.
+ */
 static int make_missing(struct pv_store *st, struct pv_crypto *cm, const struct pv_psd_rec *psd,
                         const struct pv_key_rec *keys, size_t nk, uint32_t day)
 {
     struct pv_report_signer sg;
     char *license = NULL;
+    uint32_t d = day;
     size_t k;
     int rc;
 
+    rc = pv_report_first_day(st, psd->id, &d);
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        return rc;
+    if (rc == PV_ENOTFOUND || d > day) {
+        fprintf(stderr, "stampd: PSD %u: no report for that day: its reports begin later\n",
+                (unsigned) psd->id);
+        return PV_ENOTFOUND;
+    }
+    if (pv_date_to_unix(day) - pv_date_to_unix(d) > 366LL * 86400) {
+        fprintf(stderr,
+                "stampd: PSD %u: more than a year of reports is missing: make them "
+                "a year at a time\n",
+                (unsigned) psd->id);
+        return PV_ELIMIT;
+    }
     for (k = 0; k < nk && keys[k].key_id != psd->key_id; k++)
         ;
     if (!cm || k == nk || keys[k].revoked_at || !pv_key_bound(&keys[k], cm)) {
@@ -107,7 +132,8 @@ static int make_missing(struct pv_store *st, struct pv_crypto *cm, const struct 
     sg.cm = cm;
     sg.key_ref = keys[k].key_ref;
     sg.key_id = keys[k].key_id;
-    rc = pv_report_make(st, &sg, license, psd->id, day, "cli", pv_report_clock(), NULL);
+    for (rc = PV_OK; rc == PV_OK && d <= day; d = pv_date_add_days(d, 1))
+        rc = pv_report_make(st, &sg, license, psd->id, d, "cli", pv_report_clock(), NULL);
     free(license);
     if (rc == PV_EINVAL)
         fprintf(stderr,
@@ -117,6 +143,20 @@ static int make_missing(struct pv_store *st, struct pv_crypto *cm, const struct 
     else if (rc == PV_OK)
         fprintf(stderr, "stampd: PSD %u: report made and signed now\n", (unsigned) psd->id);
     return rc == PV_EEXIST ? PV_OK : rc;
+}
+
+/* One form of a report: report-D-psd-N.EXT and its signature report-D-psd-N.EXT.sig. */
+static int write_form(const char *dir, const char *date, uint32_t psd, const char *ext,
+                      const char *body, const char *sig_hex)
+{
+    char name[96];
+    int rc;
+
+    snprintf(name, sizeof name, "report-%s-psd-%u.%s", date, (unsigned) psd, ext);
+    if ((rc = write_file(dir, name, body, strlen(body))) != PV_OK)
+        return rc;
+    strcat(name, ".sig");
+    return write_sig(dir, name, sig_hex);
 }
 
 /* The report of one PSD into dir. */
@@ -130,17 +170,8 @@ static int write_one(struct pv_store *st, const char *dir, const struct pv_psd_r
 
     if ((rc = pv_store_report_get(st, psd->id, date, &r, &jl, &cv)) != PV_OK)
         return rc;
-    snprintf(name, sizeof name, "report-%s-psd-%u.jsonl", date, (unsigned) psd->id);
-    if ((rc = write_file(dir, name, jl, strlen(jl))) != PV_OK)
-        goto out;
-    strcat(name, ".sig");
-    if ((rc = write_sig(dir, name, r.jsonl_sig)) != PV_OK)
-        goto out;
-    snprintf(name, sizeof name, "report-%s-psd-%u.csv", date, (unsigned) psd->id);
-    if ((rc = write_file(dir, name, cv, strlen(cv))) != PV_OK)
-        goto out;
-    strcat(name, ".sig");
-    if ((rc = write_sig(dir, name, r.csv_sig)) != PV_OK)
+    if ((rc = write_form(dir, date, psd->id, "jsonl", jl, r.jsonl_sig)) != PV_OK ||
+        (rc = write_form(dir, date, psd->id, "csv", cv, r.csv_sig)) != PV_OK)
         goto out;
     for (k = 0; k < nk && keys[k].key_id != r.key_id; k++)
         ;
@@ -202,7 +233,10 @@ int pv_cmd_authority_report(const struct opts *o)
         if (rc == PV_ENOTFOUND) {
             if (!cm)
                 cm = open_module(o, st);
-            if ((rc = make_missing(st, cm, &psds[i], keys, nk, day)) == PV_OK)
+            rc = make_missing(st, cm, &psds[i], keys, nk, day);
+            if (rc == PV_ENOTFOUND)
+                continue; /* said: nothing to report for it that day */
+            if (rc == PV_OK)
                 rc = write_one(st, o->out, &psds[i], o->date, keys, nk);
         }
         if (rc != PV_OK) {

@@ -43,11 +43,15 @@ static int day_arg(struct pv_call *c)
     return PV_OK;
 }
 
-static void no_report(struct pv_call *c)
+/* The answer for a failed read: no report that day, or the store's error. */
+static void fail(struct pv_call *c, int rc)
 {
-    pv_reply_error(c->rp, PV_ENOTFOUND, "date",
-                   "no report for this day (a day is reported by the processors after it ends, "
-                   "or with stampd authority report)");
+    if (rc == PV_ENOTFOUND)
+        pv_reply_error(c->rp, PV_ENOTFOUND, "date",
+                       "no report for this day (a day is reported by the processors after it "
+                       "ends, or with stampd authority report)");
+    else
+        pv_reply_error(c->rp, rc, NULL, NULL);
 }
 
 void pv_h_authority_reports(struct pv_call *c)
@@ -161,10 +165,7 @@ void pv_h_authority_report_day(struct pv_call *c)
     free(recs);
     if (rc != PV_OK) {
         free(out);
-        if (rc == PV_ENOTFOUND)
-            no_report(c);
-        else
-            pv_reply_error(c->rp, rc, NULL, NULL);
+        fail(c, rc);
         return;
     }
     c->rp->status = 200;
@@ -253,10 +254,7 @@ out:
     if (rc != PV_OK) {
         free(ca);
         json_decref(arr);
-        if (rc == PV_ENOTFOUND)
-            no_report(c);
-        else
-            pv_reply_error(c->rp, rc, NULL, NULL);
+        fail(c, rc);
         return;
     }
     j = arr ? json_pack("{s:s, s:s, s:s, s:o, s:o}", "object", "report_signatures", "date", c->id,

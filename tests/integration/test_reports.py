@@ -137,6 +137,10 @@ class ReportsBase(Base):
         day = days[0]
         out = os.path.join(srv.dir, "out")
 
+        # A day before the devices' reports began: nothing to report.
+        rc, _, err = self.report_cli("2001-01-01", out)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("its reports begin later", err)
         # The day is not over: refused, nothing made.
         rc, _, err = self.report_cli(day, out)
         self.assertEqual(rc, 1, err)

@@ -173,6 +173,12 @@ static void test_next_day_starts_where_the_last_ended(void **state)
     assert_int_equal(day, 20261123);
     assert_int_equal(pv_report_make(e->st, &sg, DENV_LICENSE, 1, day, "test", LATER + DAY, &b),
                      PV_OK);
+    /* Reports follow each other: no second one of a day, none before they began. */
+    assert_int_equal(pv_report_make(e->st, &sg, DENV_LICENSE, 1, D1, "test", LATER + DAY, NULL),
+                     PV_EEXIST);
+    assert_int_equal(
+        pv_report_make(e->st, &sg, DENV_LICENSE, 1, 20261121, "test", LATER + DAY, NULL),
+        PV_EEXIST);
     assert_int_equal(b.asc_start, a.asc_end);
     assert_int_equal(b.ctl_start, a.ctl_end);
     assert_int_equal(b.count_start, a.count_end);
