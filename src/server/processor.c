@@ -44,6 +44,7 @@
 #define RECOVER_LIMIT 100
 #define REPORT_MS     5000
 #define REPORT_LIMIT  16
+#define REPORT_RETRY  60000 /* after a report failed: try again this much later (ms) */
 
 struct pv_processor {
     struct pv_processor_ctx ctx;
@@ -59,6 +60,7 @@ struct pv_processor {
     int64_t next_tick_ms;
     int64_t next_recover_ms;
     int64_t next_report_ms;
+    int64_t reports_after_ms; /* no report before (a failure waits REPORT_RETRY) */
     int no_reports;
     int64_t recovery_ms;          /* stale bound for payment intents */
     struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
@@ -88,7 +90,7 @@ static void report_and_watch(struct pv_processor *p, int64_t now_ms)
     int64_t now = pv_report_clock(), days;
     size_t i, made = 0;
     uint32_t day;
-    int rc, overdue;
+    int rc, overdue, failed = 0;
 
     p->next_report_ms = now_ms + REPORT_MS;
     if ((rc = pv_contact_deadline_days(p->st, &days)) != PV_OK) {
@@ -104,7 +106,7 @@ static void report_and_watch(struct pv_processor *p, int64_t now_ms)
                 k->overdue = v.overdue;
             continue;
         }
-        while (!p->no_reports && made < REPORT_LIMIT &&
+        while (!p->no_reports && !failed && now_ms >= p->reports_after_ms && made < REPORT_LIMIT &&
                pv_report_next_day(p->st, k->psd_id, now, &day) == PV_OK) {
             sg.cm = p->cm;
             sg.key_ref = k->key_ref;
@@ -112,8 +114,11 @@ static void report_and_watch(struct pv_processor *p, int64_t now_ms)
             rc = pv_report_make(p->st, &sg, p->ctx.license, k->psd_id, day, p->ctx.server_id, now,
                                 NULL);
             if (rc != PV_OK && rc != PV_EEXIST) {
-                fprintf(stderr, "stampd: %s: report of PSD %u for %u: %s\n", p->ctx.server_id,
-                        (unsigned) k->psd_id, (unsigned) day, pv_strerror(rc));
+                fprintf(stderr, "stampd: %s: report of PSD %u for %u: %s (again in %d s)\n",
+                        p->ctx.server_id, (unsigned) k->psd_id, (unsigned) day, pv_strerror(rc),
+                        REPORT_RETRY / 1000);
+                failed = 1;
+                p->reports_after_ms = now_ms + REPORT_RETRY;
                 break;
             }
             made++;

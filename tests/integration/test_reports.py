@@ -81,6 +81,20 @@ def offset_after(day):
 class Base:
     postgres = False
 
+    def raw_as(self, key, path):
+        """The body of a 200 answer to GET path, as bytes."""
+        import http.client
+        srv = self.srv
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=60)
+        try:
+            conn.request("GET", path, headers={"Authorization": "Bearer " + key})
+            resp = conn.getresponse()
+            body = resp.read()
+            self.assertEqual(resp.status, 200, body)
+            return body
+        finally:
+            conn.close()
+
     def setUp(self):
         srv = self.srv = harness.Stampd("reports")
         if self.postgres:
@@ -312,17 +326,7 @@ class ReportsBase(Base):
         self.assertNotIn("report of PSD", err)
 
     def raw(self, path):
-        srv = self.srv
-        import http.client
-        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=60)
-        try:
-            conn.request("GET", path, headers={"Authorization": "Bearer " + srv.postal_key})
-            resp = conn.getresponse()
-            body = resp.read()
-            self.assertEqual(resp.status, 200, body)
-            return body
-        finally:
-            conn.close()
+        return self.raw_as(self.srv.postal_key, path)
 
 
 class WatchdogBase(Base):
@@ -348,6 +352,9 @@ class WatchdogBase(Base):
             for i in psds:
                 self.assertTrue(view[i]["overdue"], view[i])
                 self.assertEqual(view[i]["last_contact_at"], started[i])
+            metrics = self.raw_as(srv.operator_key, "/metrics").decode()
+            for i in psds:
+                self.assertIn('stampd_psd_overdue{psd="%d"} 1' % i, metrics)
             wd = srv.get_ok("/v1/admin/watchdog", srv.operator_key)
             self.assertEqual(wd["deadline_days"], 90)
             self.assertTrue(all(d["overdue"] for d in wd["devices"]), wd)
@@ -375,6 +382,9 @@ class WatchdogBase(Base):
             view = {p["id"]: p for p in srv.psds()["psds"]}
             self.assertFalse(view[one]["overdue"])
             self.assertTrue(view[other]["overdue"])
+            metrics = self.raw_as(srv.operator_key, "/metrics").decode()
+            self.assertIn('stampd_psd_overdue{psd="%d"} 0' % one, metrics)
+            self.assertIn('stampd_psd_overdue{psd="%d"} 1' % other, metrics)
             self.assertNotEqual(view[one]["last_contact_at"], started[one])
             srv.stop()
         # The refused sale wrote nothing; the books balance.
