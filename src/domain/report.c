@@ -358,8 +358,10 @@ static int gather(struct pv_store *st, const struct pv_psd_rec *psd, struct day_
     if ((rc = regs_at(st, psd, *rf, *nrf, d->to, &d->end)) != PV_OK)
         return rc;
     rc = pv_store_report_last(st, psd->id, &prev);
-    if (rc == PV_OK && strcmp(prev.day, "") != 0) {
-        char want[16];
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        return rc;
+    if (rc == PV_OK) {
+        char want[PV_DAY_LEN];
         pv_date_format(pv_date_add_days(d->day, -1), want, sizeof want);
         if (strcmp(prev.day, want) == 0) {
             /* The start is where the previous report ended. */
@@ -368,9 +370,8 @@ static int gather(struct pv_store *st, const struct pv_psd_rec *psd, struct day_
             d->start.count = prev.count_end;
             return pv_money_sub(prev.ctl_end, prev.asc_end, &d->start.desc);
         }
-    } else if (rc != PV_ENOTFOUND) {
-        return rc;
     }
+    /* The device's first report: its registers before the day's first movement. */
     return regs_at(st, psd, *rf, *nrf, d->from, &d->start);
 }
 

@@ -18,7 +18,9 @@ when STAMPD_TEST_PG_DSN_FILE names a cluster, on PostgreSQL:
   ahead and the processors' reports off: every PSD locks (a log line), a
   sale is refused psd_contact_overdue; a report of one device unlocks it and
   sales go to it while the other stays locked; GET /v1/psds shows
-  last_contact_at, contact_deadline_at and overdue.
+  last_contact_at, contact_deadline_at and overdue, /metrics
+  stampd_psd_overdue. With reports on again, the processor catches up on the
+  missing days itself, which unlocks the other.
 """
 import base64
 import datetime
@@ -386,6 +388,19 @@ class WatchdogBase(Base):
             self.assertIn('stampd_psd_overdue{psd="%d"} 0' % one, metrics)
             self.assertIn('stampd_psd_overdue{psd="%d"} 1' % other, metrics)
             self.assertNotEqual(view[one]["last_contact_at"], started[one])
+            srv.stop()
+            # With its reports on, the processor catches up on the other's 91 days by
+            # itself (16 a run) and that unlocks it too.
+            srv.start(processors=1)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if "PSD %d unlocked" % other in srv.stderr_text():
+                    break
+                time.sleep(0.5)
+            self.assertIn("watchdog: PSD %d unlocked" % other, srv.stderr_text())
+            lst = srv.get_ok("/v1/authority/reports?limit=100", srv.postal_key)
+            self.assertGreaterEqual(len(lst["data"]), 90)
+            self.assertFalse(any(p["overdue"] for p in srv.psds()["psds"]))
             srv.stop()
         # The refused sale wrote nothing; the books balance.
         rc, out, _ = srv.run("ledger", "check", "--db", srv.db)
