@@ -159,7 +159,7 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
 static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int test, pv_mills v,
                       int64_t now, struct pv_psd_rec *out, const struct pv_psd_key **key)
 {
-    size_t i, idx, refill_idx = SIZE_MAX, fullest = SIZE_MAX;
+    size_t i, idx, refill_idx = SIZE_MAX, fullest = SIZE_MAX, overdue = 0;
     pv_mills most = -1;
     int64_t now_ms = pv_now_ms();
     int rc;
@@ -183,6 +183,10 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         idx = (ctx->current + i) % ctx->npsds;
         if (!ctx->psds[idx].held)
             continue;
+        if (ctx->psds[idx].overdue) {
+            overdue++; /* the watchdog locked it until it reports (report.h) */
+            continue;
+        }
         if ((rc = pv_store_psd_get(st, ctx->psds[idx].psd_id, out)) != PV_OK)
             return rc;
         /* The row is the authority: only the lease holder moves registers. */
@@ -212,7 +216,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         }
     }
     if (refill_idx == SIZE_MAX)
-        return PV_ENOPSD;
+        return overdue ? PV_EOVERDUE : PV_ENOPSD;
     if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
         return rc;
     rc = refill(st, ctx, out, v, now);

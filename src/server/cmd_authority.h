@@ -30,4 +30,10 @@ int pv_cmd_authority_key(const struct opts *o);
 struct pv_store;
 int pv_cmd_authority_signer(const struct opts *o, struct pv_store *st, int *made);
 
+/* stampd authority report --db DSN --date D --out DIR [--psd ID] [--crypto
+ * SPEC] [--crypto-pin-file PATH] (cmd_report.c): every live PSD's (or PSD
+ * ID's) signed report of day D into DIR, made now where missing and
+ * possible; the exit status. */
+int pv_cmd_authority_report(const struct opts *o);
+
 #endif

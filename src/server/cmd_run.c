@@ -13,6 +13,7 @@
 
 #include "domain/config.h"
 #include "domain/media.h"
+#include "domain/report.h"
 #include "render/render.h"
 #include "server/cmd.h"
 #include "server/cmd_crypto.h"
@@ -72,6 +73,9 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
         return pv_cmd_fail("crypto module PIN", rc);
     popts.crypto_pin = pin[0] ? pin : NULL;
     popts.recovery_ms = (int64_t) recovery_s * 1000;
+    popts.no_reports = o->reports && strcmp(o->reports, "off") == 0;
+    if (pv_report_clock_check() != PV_OK)
+        return 2;
     rc = pv_processors_start(&popts, &app->procs);
     pv_card_wipe(pin, sizeof pin);
     if (rc != PV_OK)
@@ -132,7 +136,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->gateway_latency && pv_parse_u64(o->gateway_latency, 0, 60000, &gw_latency) != PV_OK) ||
         (o->gateway_journal && (!o->gateway_journal[0] || strlen(o->gateway_journal) >= 1000)) ||
         (o->payment_recovery && (mode == PV_RUN_FRONT || pv_parse_u64(o->payment_recovery, 1, 86400,
-                                                                      &recovery_s) != PV_OK))) {
+                                                                      &recovery_s) != PV_OK)) ||
+        (o->reports && (mode == PV_RUN_FRONT ||
+                        (strcmp(o->reports, "on") != 0 && strcmp(o->reports, "off") != 0)))) {
 
         fprintf(stderr,
                 "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
@@ -144,7 +150,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                 "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
                 "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
                 "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
-                "(seconds; serve and processor)\n",
+                "(seconds; serve and processor), --reports on|off (serve and processor)\n",
                 MAX_PROCESSORS);
         return 2;
     }

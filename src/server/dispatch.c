@@ -24,6 +24,9 @@
  * - PV_ERESETLOCK (resets_locked: the postal authority locked resets and
  *   that processor's PSDs cannot cover the piece) likewise wrote nothing and
  *   goes to the others of the round, whose PSDs may still hold enough.
+ * - PV_EOVERDUE (psd_contact_overdue: the processor's PSDs that could sell
+ *   are locked by the watchdog, domain/report.h) wrote nothing: like
+ *   PV_ECRYPTO, it is the answer only when no processor of the round sold it.
  * - The next processor is the next of the round, round-robin from a ticket
  *   drawn when the round starts; a round tries each processor once.
  * - After a round in which nobody took the job, the HTTP transport waits a
@@ -77,7 +80,7 @@ static const struct transport *transport_of(const struct pv_app *app)
 static int retryable(int err)
 {
     return err == PV_ENOPSD || err == PV_EBUSY || err == PV_EDEPOSIT || err == PV_ECRYPTO ||
-           err == PV_ERESETLOCK;
+           err == PV_ERESETLOCK || err == PV_EOVERDUE;
 }
 
 static void new_round(struct pv_app *app, struct pv_job *job)
@@ -99,6 +102,8 @@ static void on_reply(struct pv_job *job)
         job->crypto_failed = 1;
     else if (job->res.err == PV_ERESETLOCK)
         job->resets_locked = 1;
+    else if (job->res.err == PV_EOVERDUE)
+        job->overdue = 1;
     if (!retryable(job->res.err))
         goto done;
     if (job->attempts >= job->round_n) {
@@ -115,6 +120,11 @@ static void on_reply(struct pv_job *job)
         if (job->crypto_failed) {
             /* Every processor was asked and none could sign: say so now. */
             job->res.err = PV_ECRYPTO;
+            goto done;
+        }
+        if (job->overdue) {
+            /* Every processor was asked: the PSDs left are locked by the watchdog. */
+            job->res.err = PV_EOVERDUE;
             goto done;
         }
         /* Everybody was asked this round: another one, if patience allows. */
@@ -145,6 +155,7 @@ int pv_dispatch_submit(struct pv_app *app, struct pv_job *job)
     job->deposit_short = 0;
     job->crypto_failed = 0;
     job->resets_locked = 0;
+    job->overdue = 0;
     job->deadline_ms = pv_now_ms() + t->patience_ms;
     new_round(app, job);
     return t->send(app, job);

@@ -10,6 +10,8 @@
 #include "domain/deposit_low.h"
 #include "domain/ledger.h"
 #include "domain/lifecycle.h"
+#include "domain/report.h"
+#include "server/h_reports.h"
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -28,10 +30,12 @@ void pv_h_psds(struct pv_call *c)
     struct pv_psd_rec *psds = NULL;
     size_t n = 0, i;
     struct pv_deposit_status ds;
+    int64_t days, now = pv_report_clock();
     json_t *arr;
     int rc;
 
     if ((rc = pv_deposit_status(st, &ds)) != PV_OK ||
+        (rc = pv_contact_deadline_days(st, &days)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &n)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         return;
@@ -65,6 +69,7 @@ void pv_h_psds(struct pv_call *c)
                                     : json_null());
             json_object_set_new(j, "reason",
                                 p->status_reason[0] ? json_string(p->status_reason) : json_null());
+            pv_contact_fields(st, j, p->id, days, now); /* the watchdog (report.h) */
         }
     }
     free(psds);

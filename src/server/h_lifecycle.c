@@ -10,6 +10,8 @@
 #include "server/h_lifecycle.h"
 
 #include "domain/lifecycle.h"
+#include "domain/report.h"
+#include "server/h_reports.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/money.h"
@@ -32,8 +34,8 @@ static json_t *text_or_null(const char *s)
     return s && s[0] ? json_string(s) : json_null();
 }
 
-/* One device as the authority (and the operator) sees it. */
-static json_t *device_json(const struct pv_psd_rec *p, int resets_locked)
+/* One device as the authority (and the operator) sees it, without its contact. */
+static json_t *device_fields(const struct pv_psd_rec *p, int resets_locked)
 {
     char at[32], d[32], a[32], t[32];
 
@@ -49,6 +51,20 @@ static json_t *device_json(const struct pv_psd_rec *p, int resets_locked)
         p->last_refill_at ? json_string(pv_time_format(p->last_refill_at, at, sizeof at))
                           : json_null(),
         "resets_locked", resets_locked, "test", p->test);
+}
+
+/* The same with the watchdog's last contact, deadline and overdue (h_reports.h). */
+static json_t *device_json(struct pv_store *st, const struct pv_psd_rec *p, int resets_locked)
+{
+    json_t *j = device_fields(p, resets_locked);
+    int64_t days, now = pv_report_clock();
+
+    if (j && (pv_contact_deadline_days(st, &days) != PV_OK ||
+              pv_contact_fields(st, j, p->id, days, now) != PV_OK)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
 }
 
 static json_t *event_json(const struct pv_psd_event_rec *e)
@@ -126,7 +142,7 @@ void pv_h_authority_devices(struct pv_call *c)
             snprintf(next, sizeof next, DEVICE_CURSOR "%u", (unsigned) psds[i - 1].id);
             break;
         }
-        pv_list_push(&arr, device_json(&psds[i], locked));
+        pv_list_push(&arr, device_json(c->st, &psds[i], locked));
         shown++;
     }
     free(psds);
@@ -144,7 +160,7 @@ static void device_answer(struct pv_call *c, int authority)
         pv_reply_error(c->rp, locked, NULL, NULL);
         return;
     }
-    pv_reply_json(c->rp, 200, device_json(&p, locked));
+    pv_reply_json(c->rp, 200, device_json(c->st, &p, locked));
 }
 
 void pv_h_authority_device(struct pv_call *c)
@@ -262,7 +278,7 @@ static void change_answer(struct pv_call *c, int authority, enum change_kind kin
         pv_reply_error(c->rp, locked, NULL, NULL);
         return;
     }
-    o = device_json(&ch.psd, locked);
+    o = device_json(c->st, &ch.psd, locked);
     if (o) {
         json_object_set_new(o, "changed", json_boolean(ch.changed));
         if (kind == WITHDRAW) {

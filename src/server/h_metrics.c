@@ -7,6 +7,7 @@
 #include "server/app.h"
 #include "server/processor.h"
 #include "domain/deposit_low.h"
+#include "domain/report.h"
 #include "domain/ledger.h"
 #include "payment/gateway.h"
 
@@ -68,9 +69,11 @@ void pv_h_metrics(struct pv_call *c)
     struct text t = {NULL, 0, 0, 0};
     int64_t now_ms = pv_now_ms();
     struct pv_deposit_status ds;
+    int64_t days;
     int rc;
 
     if ((rc = pv_deposit_status(st, &ds)) != PV_OK ||
+        (rc = pv_contact_deadline_days(st, &days)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK ||
         (rc = pv_store_server_list(st, &sv, &nsv)) != PV_OK ||
         (rc = pv_store_server_traffic(st, 0, &all, &nall)) != PV_OK) {
@@ -114,6 +117,14 @@ void pv_h_metrics(struct pv_call *c)
     for (i = 0; i < npsds; i++)
         put(&t, "stampd_psd_leased{psd=\"%u\"} %d\n", (unsigned) psds[i].id,
             psds[i].lease_holder[0] && psds[i].lease_expires_ms > now_ms);
+    /* The watchdog (domain/report.h): alert on an overdue device before it stops a sale. */
+    put(&t, "# HELP stampd_psd_overdue 1 when the PSD is past its reporting deadline "
+            "(locked for sales).\n# TYPE stampd_psd_overdue gauge\n");
+    for (i = 0; i < npsds; i++) {
+        struct pv_contact_view v;
+        if (!psds[i].test && pv_contact_view(st, psds[i].id, days, pv_report_clock(), &v) == PV_OK)
+            put(&t, "stampd_psd_overdue{psd=\"%u\"} %d\n", (unsigned) psds[i].id, v.overdue);
+    }
     put(&t, "# HELP stampd_server_live 1 when the server heartbeat in the last 3 s.\n"
             "# TYPE stampd_server_live gauge\n");
     for (i = 0; i < nsv; i++)

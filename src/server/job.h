@@ -41,6 +41,7 @@ struct pv_job {
     int deposit_short;     /* a processor of this round answered PV_EDEPOSIT */
     int crypto_failed;     /* a processor of this round could not sign (PV_ECRYPTO) */
     int resets_locked;     /* a processor of this round needed a reset the authority locked */
+    int overdue;           /* a processor of this round had only overdue PSDs (PV_EOVERDUE) */
 };
 
 /* pv_job_target - for a transport about to send job to one of its n > 0

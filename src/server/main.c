@@ -12,6 +12,7 @@
  *   stampd authority create --db DSN --name NAME
  *   stampd authority deposit --db DSN --amount DOLLARS --reference REF
  *   stampd authority key --db DSN [--authority-dir DIR]
+ *   stampd authority report --db DSN --date YYYY-MM-DD --out DIR
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
@@ -55,12 +56,14 @@ static void usage(FILE *f)
           "  stampd authority create --db DSN --name NAME\n"
           "  stampd authority deposit --db DSN --amount DOLLARS --reference REF\n"
           "  stampd authority key --db DSN [--authority-dir DIR]\n"
+          "  stampd authority report --db DSN --date YYYY-MM-DD --out DIR [--psd ID]\n"
+          "                          [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
           "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "               [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "               [--payment-recovery-after S]\n"
+          "               [--payment-recovery-after S] [--reports on|off]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
@@ -71,7 +74,7 @@ static void usage(FILE *f)
           "                   [--lease-ms N] [--per-address-limit N] [--request-deadline S]\n"
           "                   [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "                   [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "                   [--payment-recovery-after S]\n"
+          "                   [--payment-recovery-after S] [--reports on|off]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd tls init --dir DIR [--front NAME] --processor NAME=HOST[,HOST...]...\n"
           "                  [--days N]\n"
@@ -150,6 +153,9 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--key-id", offsetof(struct opts, key_id)},
         {"--reason", offsetof(struct opts, reason)},
         {"--since", offsetof(struct opts, since)},
+        {"--reports", offsetof(struct opts, reports)},
+        {"--date", offsetof(struct opts, date)},
+        {"--out", offsetof(struct opts, out)},
     };
     int i;
     size_t k;
@@ -369,11 +375,13 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "authority") == 0 && argc > 2 &&
         (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "deposit") == 0 ||
-         strcmp(argv[2], "key") == 0)) {
+         strcmp(argv[2], "key") == 0 || strcmp(argv[2], "report") == 0)) {
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         if (argv[2][0] == 'k')
             return pv_cmd_authority_key(&o);
+        if (argv[2][0] == 'r')
+            return pv_cmd_authority_report(&o);
         return argv[2][0] == 'c' ? pv_cmd_authority_create(&o) : pv_cmd_authority_deposit(&o);
     }
     fprintf(stderr, "stampd: unknown command %s\n", argv[1]);

@@ -14,11 +14,20 @@
  * and captures or voids the holds after the commit (pv_purchase_settle).
  * The recovery of payment intents (pv_intent_recover) runs at start and
  * every RECOVER_MS between batches.
+ *
+ * Daily reports and the watchdog (domain/report.h) run there too, every
+ * REPORT_MS: for each PSD it holds, the processor signs the report of every
+ * completed day not yet reported (at most REPORT_LIMIT per run), which
+ * renews the PSD's last contact, then checks the PSD against its deadline:
+ * an overdue PSD is not selected for sales until it reports again. The
+ * PSDs of the pool it does not hold get their state too, so one taken up
+ * on a later tick (failover) is never sold from before its check.
  */
 #include "server/processor.h"
 
 #include "domain/config.h"
 #include "domain/intent.h"
+#include "domain/report.h"
 #include "stampd/error.h"
 
 #include <pthread.h>
@@ -33,6 +42,9 @@
 #define TICK_MS       1000
 #define RECOVER_MS    5000
 #define RECOVER_LIMIT 100
+#define REPORT_MS     5000
+#define REPORT_LIMIT  16
+#define REPORT_RETRY  60000 /* after a report failed: try again this much later (ms) */
 
 struct pv_processor {
     struct pv_processor_ctx ctx;
@@ -47,6 +59,9 @@ struct pv_processor {
     atomic_uint_fast64_t served;
     int64_t next_tick_ms;
     int64_t next_recover_ms;
+    int64_t next_report_ms;
+    int64_t reports_after_ms; /* no report before (a failure waits REPORT_RETRY) */
+    int no_reports;
     int64_t recovery_ms;          /* stale bound for payment intents */
     struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
     struct pv_purchase_res *res;
@@ -68,6 +83,56 @@ static void recover(struct pv_processor *p, int64_t now)
                 p->ctx.server_id, acted);
 }
 
+/* Reports for the held PSDs' completed days, then the watchdog (report.h). */
+static void report_and_watch(struct pv_processor *p, int64_t now_ms)
+{
+    struct pv_report_signer sg;
+    int64_t now = pv_report_clock(), days;
+    size_t i, made = 0;
+    uint32_t day;
+    int rc, overdue, failed = 0;
+
+    p->next_report_ms = now_ms + REPORT_MS;
+    if ((rc = pv_contact_deadline_days(p->st, &days)) != PV_OK) {
+        fprintf(stderr, "stampd: %s: watchdog deadline: %s\n", p->ctx.server_id, pv_strerror(rc));
+        days = PV_CONTACT_DAYS_DEFAULT;
+    }
+    for (i = 0; i < p->ctx.npsds; i++) {
+        struct pv_psd_key *k = &p->ctx.psds[i];
+        struct pv_contact_view v;
+        if (!k->held) {
+            /* Not ours now, but it may be on the next tick: know its state already. */
+            if (pv_contact_view(p->st, k->psd_id, days, now, &v) == PV_OK)
+                k->overdue = v.overdue;
+            continue;
+        }
+        while (!p->no_reports && !failed && now_ms >= p->reports_after_ms && made < REPORT_LIMIT &&
+               pv_report_next_day(p->st, k->psd_id, now, &day) == PV_OK) {
+            sg.cm = p->cm;
+            sg.key_ref = k->key_ref;
+            sg.key_id = k->key_id;
+            rc = pv_report_make(p->st, &sg, p->ctx.license, k->psd_id, day, p->ctx.server_id, now,
+                                NULL);
+            if (rc != PV_OK && rc != PV_EEXIST) {
+                fprintf(stderr, "stampd: %s: report of PSD %u for %u: %s (again in %d s)\n",
+                        p->ctx.server_id, (unsigned) k->psd_id, (unsigned) day, pv_strerror(rc),
+                        REPORT_RETRY / 1000);
+                failed = 1;
+                p->reports_after_ms = now_ms + REPORT_RETRY;
+                break;
+            }
+            made++;
+        }
+        if ((rc = pv_watchdog_check(p->st, k->psd_id, days, now, p->ctx.server_id, &overdue)) !=
+            PV_OK)
+            fprintf(stderr, "stampd: %s: watchdog: %s\n", p->ctx.server_id, pv_strerror(rc));
+        else
+            k->overdue = overdue;
+    }
+    if (made == REPORT_LIMIT)
+        p->next_report_ms = now_ms; /* more to catch up: on the next tick */
+}
+
 /* Heartbeat, lease upkeep and payment recovery, on the writer thread between batches. */
 static void tick(struct pv_processor *p)
 {
@@ -83,6 +148,8 @@ static void tick(struct pv_processor *p)
         fprintf(stderr, "stampd: %s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
     if (now >= p->next_recover_ms)
         recover(p, now);
+    if (now >= p->next_report_ms)
+        report_and_watch(p, now);
 }
 
 static void *writer(void *arg)
@@ -203,6 +270,7 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     if (o->gws)
         p->ctx.gws = *o->gws;
     p->recovery_ms = o->recovery_ms > 0 ? o->recovery_ms : PV_INTENT_STALE_MS;
+    p->no_reports = o->no_reports;
 
     /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
     for (i = 0; i < p->ctx.npsds; i++) {

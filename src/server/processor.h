@@ -33,6 +33,7 @@ struct pv_processor_opts {
     const char *crypto_spec;       /* NULL: the store's; else this module (--crypto) */
     const char *crypto_pin;        /* the PKCS#11 token's PIN, or NULL */
     int64_t recovery_ms;           /* payment intents left this long are voided; 0: default */
+    int no_reports; /* 1: make no daily reports (--reports off); the watchdog still runs */
 };
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out);

@@ -14,6 +14,7 @@
 #include "server/h_admin.h"
 #include "server/h_auth.h"
 #include "server/h_authority.h"
+#include "server/h_reports.h"
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
 #include "server/h_lifecycle.h"
@@ -114,6 +115,11 @@ static const struct route api_routes[] = {
 
     {"GET", "/v1/authority/key", PUBLIC, METHOD_FIRST, NULL, pv_h_authority_key},
     {"GET", "/v1/authority/resets", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_resets},
+    {"GET", "/v1/authority/reports", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_reports},
+    {"GET", "/v1/authority/reports/{any}", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_report_day},
+    {"GET", "/v1/authority/reports/{any}/signatures", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_report_signatures},
     {"GET", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
     {"POST", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
     {"GET", "/v1/authority/devices", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_devices},
@@ -155,6 +161,8 @@ static const struct route api_routes[] = {
      pv_h_admin_deposit_threshold},
     {"PUT", "/v1/admin/deposit/threshold", OPERATOR, ROLE_FIRST, ADMIN_WHY,
      pv_h_admin_deposit_threshold},
+    {"GET", "/v1/admin/watchdog", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_watchdog},
+    {"PUT", "/v1/admin/watchdog", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_watchdog},
     /* Every other administration path: 403 for non-operators, 404 for operators. */
     {NULL, "/v1/admin/*", OPERATOR, ROLE_FIRST, ADMIN_WHY, NULL},
     {NULL, NULL, OPEN, METHOD_FIRST, NULL, NULL},

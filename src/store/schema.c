@@ -532,6 +532,43 @@ static const struct ddl migration_v11[] = {
     {0, NULL},
 };
 
+/*
+ * v12 (issue 13, part 4): the daily per-device reports each processor signs
+ * with the PSD's key (domain/report.h) - the exact bytes of each form, the
+ * signature, the totals and the registers at the start and end of the day -
+ * and the last contact of each PSD, which the watchdog reads.
+ */
+static const struct ddl migration_v12[] = {
+    {ALL, "CREATE TABLE device_reports (\n"
+          "    psd_id        {BIG} NOT NULL REFERENCES psds(id),\n"
+          "    day           TEXT NOT NULL,\n"
+          "    key_id        {BIG} NOT NULL,\n"
+          "    pieces        {BIG} NOT NULL CHECK (pieces >= 0),\n"
+          "    postage_mills {BIG} NOT NULL CHECK (postage_mills >= 0),\n"
+          "    asc_start     {BIG} NOT NULL,\n"
+          "    asc_end       {BIG} NOT NULL,\n"
+          "    ctl_start     {BIG} NOT NULL,\n"
+          "    ctl_end       {BIG} NOT NULL,\n"
+          "    count_start   {BIG} NOT NULL,\n"
+          "    count_end     {BIG} NOT NULL,\n"
+          "    jsonl         TEXT NOT NULL,\n"
+          "    jsonl_sig     TEXT NOT NULL,\n"
+          "    csv           TEXT NOT NULL,\n"
+          "    csv_sig       TEXT NOT NULL,\n"
+          "    made_by       TEXT NOT NULL,\n"
+          "    created       {BIG} NOT NULL,\n"
+          "    PRIMARY KEY (psd_id, day)\n"
+          ")"},
+    {ALL, "CREATE INDEX device_reports_day ON device_reports(day, psd_id)"},
+    {ALL, "CREATE TABLE psd_contact (\n"
+          "    psd_id          {BIG} PRIMARY KEY REFERENCES psds(id),\n"
+          "    last_contact_at {BIG} NOT NULL,\n"
+          "    locked          INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1))\n"
+          ")"},
+    {ALL, "CREATE INDEX indicia_psd_created ON indicia(psd_id, created)"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -544,6 +581,7 @@ static const struct ddl *const migrations[] = {
     migration_v9,  /* 9: resets signed by the postal authority */
     migration_v10, /* 10: PSD key certificates, retirement and revocation */
     migration_v11, /* 11: PSD status history, who suspended a PSD */
+    migration_v12, /* 12: signed daily device reports and the watchdog's last contact */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

@@ -56,6 +56,9 @@
     "id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, source, "     \
     "payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, created, "   \
     "updated"
+#define REPORT_COLS                                                                                \
+    "key_id, pieces, postage_mills, asc_start, asc_end, ctl_start, ctl_end, count_start, "         \
+    "count_end, jsonl_sig, csv_sig, made_by, created"
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -314,6 +317,41 @@
            "COALESCE((SELECT MIN(r.psd_id) FROM refills r WHERE r.authorization_ref = j.ref), 0) " \
            "FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "              \
            "WHERE l.account = $1 AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"))             \
+    /* Daily device reports and the watchdog (schema v12). */                                      \
+    X(REPORT_PIECES,                                                                               \
+      BOTH("SELECT id, serial, postage_mills, ascending_mills, mail_date, mail_class, "            \
+           "weight_tenth_oz, flags, from_zip, to_zip, medium_serial, created, refunded_at "        \
+           "FROM indicia WHERE psd_id = $1 AND created >= $2 AND created < $3 ORDER BY serial"))   \
+    X(PSD_READING_BEFORE,                                                                          \
+      BOTH("SELECT serial, ascending_mills FROM indicia WHERE psd_id = $1 AND created < $2 "       \
+           "ORDER BY serial DESC LIMIT 1"))                                                        \
+    X(ACCOUNT_BALANCE_BEFORE,                                                                      \
+      BOTH("SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "         \
+           "JOIN journals j ON j.id = l.journal_id WHERE l.account = $1 AND j.at < $2"))           \
+    X(REPORT_INSERT, BOTH("INSERT INTO device_reports(psd_id, day, " REPORT_COLS ", jsonl, csv) "  \
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "       \
+                          "$14, $15, $16, $17)"))                                                  \
+    X(REPORT_GET, BOTH("SELECT psd_id, day, " REPORT_COLS ", jsonl, csv FROM device_reports "      \
+                       "WHERE psd_id = $1 AND day = $2"))                                          \
+    X(REPORT_LAST, BOTH("SELECT psd_id, day, " REPORT_COLS " FROM device_reports "                 \
+                        "WHERE psd_id = $1 ORDER BY day DESC LIMIT 1"))                            \
+    X(REPORT_LIST, BOTH("SELECT psd_id, day, " REPORT_COLS " FROM device_reports "                 \
+                        "WHERE day = $1 ORDER BY psd_id"))                                         \
+    X(REPORT_DAYS,                                                                                 \
+      BOTH(                                                                                        \
+          "SELECT day, COUNT(*), CAST(SUM(pieces) AS BIGINT), CAST(SUM(postage_mills) AS BIGINT) " \
+          "FROM device_reports WHERE ($1 = '' OR day < $1) GROUP BY day ORDER BY day DESC "        \
+          "LIMIT $2"))                                                                             \
+    X(CONTACT_TOUCH, BOTH("INSERT INTO psd_contact(psd_id, last_contact_at, locked) "              \
+                          "VALUES ($1, $2, 0) ON CONFLICT (psd_id) DO UPDATE SET "                 \
+                          "last_contact_at = excluded.last_contact_at"))                           \
+    X(CONTACT_START, BOTH("INSERT INTO psd_contact(psd_id, last_contact_at, locked) "              \
+                          "VALUES ($1, $2, 0) ON CONFLICT (psd_id) DO NOTHING"))                   \
+    X(CONTACT_GET, BOTH("SELECT psd_id, last_contact_at, locked FROM psd_contact "                 \
+                        "WHERE psd_id = $1"))                                                      \
+    X(CONTACT_SET_LOCKED, BOTH("UPDATE psd_contact SET locked = $1 WHERE psd_id = $2"))            \
+    X(CONTACT_LIST,                                                                                \
+      BOTH("SELECT psd_id, last_contact_at, locked FROM psd_contact ORDER BY psd_id"))             \
     X(MKEY_INSERT, BOTH("INSERT INTO media_keys(key_id, secret, created) VALUES ($1, $2, $3)"))    \
     X(MKEY_LIST, BOTH("SELECT key_id, secret, created FROM media_keys ORDER BY key_id"))           \
     X(AFF_INSERT,                                                                                  \

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 11
+#define PV_SCHEMA_VERSION 12
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -795,5 +795,8 @@ void pv_store_close(struct pv_store *st);
  * is exactly PV_SCHEMA_VERSION (what servers do at start).
  */
 int pv_store_open_checked(const char *dsn, struct pv_store **out);
+
+/* Daily device reports and the watchdog (schema v12): a part of this header. */
+#include "store/store_reports.h"
 
 #endif

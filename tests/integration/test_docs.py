@@ -45,6 +45,7 @@ ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server
                "src/server/h_media.c", "src/server/h_metrics.c", "src/server/h_payments.c",
                "src/server/h_print.c", "src/server/h_verify.c", "src/server/h_authority.c",
                "src/server/h_lifecycle.c",
+               "src/server/h_reports.c",
                # The domain's views the handlers answer with.
                "src/domain/indicium_view.c")
 ACCOUNT_C = "src/server/h_auth.c"
@@ -1070,7 +1071,11 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_reply_list": ["List", "Transactions"],
         "pv_h_account": ["Account"],
         ("pv_h_keys", "psd_key_json"): ["Keys", "PublicKey"],
-        "pv_h_psds": ["Psds", "Psd"],
+        ("pv_h_psds", "pv_contact_fields", "pv_h_admin_watchdog"):
+            ["Psds", "Psd", "Watchdog", "DeviceContact"],
+        "pv_h_authority_reports": ["Report"],
+        "form_json": ["ReportForm"],
+        "pv_h_authority_report_signatures": ["ReportSignatures", "ReportSignature"],
         "pv_verdict_json": ["Verify"],
         "key_json": ["ApiKey"],
         "pv_h_api_keys": ["ApiKeys", "RevokedApiKey", "NewApiKey"],
@@ -1127,6 +1132,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_transactions": "Transactions",
         "pv_h_authority_devices": "Devices",
         "history_answer": "DeviceHistory",
+        "pv_h_authority_reports": "Reports",
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
@@ -1153,6 +1159,7 @@ class CodeAndSchemas(unittest.TestCase):
         "threshold_fields": "DepositThresholdRequest",
         "reason_fields": "LifecycleRequest",
         "withdraw_fields": "WithdrawRequest",
+        "watchdog_fields": "WatchdogRequest",
     }
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.
@@ -1169,6 +1176,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_medium_get": ("/v1/admin/media/{serial}", "get"),
         "pv_h_quote": ("/v1/rates/quote", "get"),
         "pv_h_admin_stats": ("/v1/admin/stats", "get"),
+        "pv_h_authority_report_day": ("/v1/authority/reports/{date}", "get"),
     }
     # Functions reading the Idempotency-Key header -> the operation requiring it.
     IDEMPOTENT = {

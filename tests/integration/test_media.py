@@ -393,15 +393,18 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v10: PSD key binding, payment
-            # intents, the postal authority, signed resets, PSD key certificates).
+            # and nothing of the later migrations (v6-v12: PSD key binding, payment
+            # intents, the postal authority, signed resets, PSD key certificates, the PSD
+            # status history,
+            # daily device reports and the watchdog's contacts).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
                           "affiliates", "media_keys", "pay_intents", "postal_accounts",
-                          "presentations", "deposit_credits"):
+                          "presentations", "deposit_credits", "device_reports", "psd_contact"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DROP INDEX refills_authorization")
+                db.execute("DROP INDEX indicia_psd_created")  # v12
                 # And the columns later migrations added (PSD keys bound to crypto modules, v6).
                 for t in ("keys", "servers"):
                     db.execute("ALTER TABLE %s DROP COLUMN module_id" % t)
