@@ -35,7 +35,7 @@ static json_t *text_or_null(const char *s)
 }
 
 /* One device as the authority (and the operator) sees it, without its contact. */
-static json_t *device_fields(const struct pv_psd_rec *p, int resets_locked)
+static json_t *device_json(const struct pv_psd_rec *p, int resets_locked)
 {
     char at[32], d[32], a[32], t[32];
 
@@ -54,9 +54,9 @@ static json_t *device_fields(const struct pv_psd_rec *p, int resets_locked)
 }
 
 /* The same with the watchdog's last contact, deadline and overdue (h_reports.h). */
-static json_t *device_json(struct pv_store *st, const struct pv_psd_rec *p, int resets_locked)
+static json_t *device_view(struct pv_store *st, const struct pv_psd_rec *p, int resets_locked)
 {
-    json_t *j = device_fields(p, resets_locked);
+    json_t *j = device_json(p, resets_locked);
     int64_t days, now = pv_report_clock();
 
     if (j && (pv_contact_deadline_days(st, &days) != PV_OK ||
@@ -142,7 +142,7 @@ void pv_h_authority_devices(struct pv_call *c)
             snprintf(next, sizeof next, DEVICE_CURSOR "%u", (unsigned) psds[i - 1].id);
             break;
         }
-        pv_list_push(&arr, device_json(c->st, &psds[i], locked));
+        pv_list_push(&arr, device_view(c->st, &psds[i], locked));
         shown++;
     }
     free(psds);
@@ -160,7 +160,7 @@ static void device_answer(struct pv_call *c, int authority)
         pv_reply_error(c->rp, locked, NULL, NULL);
         return;
     }
-    pv_reply_json(c->rp, 200, device_json(c->st, &p, locked));
+    pv_reply_json(c->rp, 200, device_view(c->st, &p, locked));
 }
 
 void pv_h_authority_device(struct pv_call *c)
@@ -278,7 +278,7 @@ static void change_answer(struct pv_call *c, int authority, enum change_kind kin
         pv_reply_error(c->rp, locked, NULL, NULL);
         return;
     }
-    o = device_json(c->st, &ch.psd, locked);
+    o = device_view(c->st, &ch.psd, locked);
     if (o) {
         json_object_set_new(o, "changed", json_boolean(ch.changed));
         if (kind == WITHDRAW) {

@@ -1071,8 +1071,10 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_reply_list": ["List", "Transactions"],
         "pv_h_account": ["Account"],
         ("pv_h_keys", "psd_key_json"): ["Keys", "PublicKey"],
-        ("pv_h_psds", "pv_contact_fields", "pv_h_admin_watchdog"):
-            ["Psds", "Psd", "Watchdog", "DeviceContact"],
+        # The watchdog's contact fields go into every view of a PSD: the
+        # operator's (Psd) and the authority's (Device).
+        ("pv_h_psds", "pv_contact_fields", "pv_h_admin_watchdog", "device_json"):
+            ["Psds", "Psd", "Watchdog", "DeviceContact", "Device"],
         "pv_h_authority_reports": ["Report"],
         "form_json": ["ReportForm"],
         "pv_h_authority_report_signatures": ["ReportSignatures", "ReportSignature"],
@@ -1119,7 +1121,6 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_authority_resets": ["Resets"],
         "reset_json": ["Reset", "Registers"],
         "threshold_answer": ["DepositThreshold"],
-        "device_json": ["Device"],
         "event_json": ["DeviceEvent"],
         "change_answer": ["DeviceChange"],
         "lock_json": ["ResetLock"],
