@@ -103,7 +103,9 @@
     X(ECERTDATE, -71, 422, "certificate_not_valid_on_mail_date",                           \
       "the mail date is outside the PSD key certificate's validity period")                 \
     X(EREVOKED, -72, 422, "key_revoked",                                                   \
-      "the PSD key was revoked before the piece's mail date")
+      "the PSD key was revoked before the piece's mail date")                               \
+    X(EONHOLD, -73, 403, "customer_on_hold",                                               \
+      "the postal authority ordered a hold on this customer's purchases")
 /* clang-format on */
 
 enum pv_error {

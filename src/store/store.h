@@ -51,7 +51,7 @@
 #define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 10
+#define PV_SCHEMA_VERSION 11
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -763,5 +763,8 @@ void pv_store_close(struct pv_store *st);
  * is exactly PV_SCHEMA_VERSION (what servers do at start).
  */
 int pv_store_open_checked(const char *dsn, struct pv_store **out);
+
+/* The postal authority's orders: refund claims, holds, pieces seen (schema v11). */
+#include "store/store_authority.h"
 
 #endif

@@ -393,8 +393,9 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v10: PSD key binding, payment
-            # intents, the postal authority, signed resets, PSD key certificates).
+            # and nothing of the later migrations (v6-v11: PSD key binding, payment
+            # intents, the postal authority, signed resets, PSD key certificates,
+            # refund claims and holds).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
@@ -410,6 +411,10 @@ class MediaSecrets(unittest.TestCase):
                 # And the key certificates, retirement and revocation (v10).
                 for c in ("cert_pem", "retired_at", "revoked_at", "revoke_reason"):
                     db.execute("ALTER TABLE keys DROP COLUMN %s" % c)
+                # Refund claims, the authority's holds, the index of pieces seen (v11).
+                for t in ("refund_claims", "authority_holds"):
+                    db.execute("DROP TABLE %s" % t)
+                db.execute("DROP INDEX indicia_presented")
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
