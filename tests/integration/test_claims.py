@@ -6,7 +6,8 @@
   deposit, rejecting writes it off as the vendor's loss; the operator sees
   the same claims and what is owed (and /metrics); `stampd ledger check`
   stays green at every step. Refunds from before schema v11 get their
-  claims from `stampd migrate`.
+  claims from `stampd migrate` (SQLite, and PostgreSQL when
+  STAMPD_TEST_PG_DSN_FILE names a cluster).
 * Holds: the authority stops a customer (by id, or by a piece's serial):
   balance, card, test-key and web purchases are refused customer_on_hold,
   the card is never authorised (the sandbox gateway's journal has no new
@@ -18,6 +19,7 @@
 
 import os
 import sqlite3
+import subprocess
 import sys
 import unittest
 
@@ -303,14 +305,58 @@ class Claims(unittest.TestCase):
         self.assertEqual(s, 400, e)
 
 
-class MigratedRefunds(unittest.TestCase):
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+
+# Back to schema v10: no claims, no holds, no books of them.
+REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
+          "(SELECT id FROM journals WHERE kind = 'refund_claim')",
+          "DELETE FROM journals WHERE kind = 'refund_claim'",
+          "DELETE FROM accounts WHERE name IN ('refund_claims', 'authority_receivable')",
+          "DROP TABLE refund_claims", "DROP TABLE authority_holds",
+          "DROP INDEX indicia_presented",
+          "DELETE FROM schema_version WHERE version >= 11")
+
+
+def psql():
+    """The cluster's psql (scripts/pg-test.sh finds the same)."""
+    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
+        path = os.path.join("/usr/lib/postgresql", d, "bin", "psql")
+        if os.access(path, os.X_OK):
+            return path
+    return "psql"
+
+
+class MigratedRefundsBase:
     """A database from before schema v11 with an approved refund: `stampd
     migrate` opens its claim, pending, with its journal entry."""
+
+    postgres = False
+
+    def rewind(self, srv):
+        if self.postgres:
+            subprocess.run([psql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", srv.db,
+                            "-c", "; ".join(REWIND)], check=True, timeout=60)
+            return
+        db = sqlite3.connect(srv.db[len("sqlite:"):])
+        try:
+            for sql in REWIND:
+                db.execute(sql)
+            db.commit()
+        finally:
+            db.close()
 
     def test_migrate_opens_claims(self):
         srv = harness.Stampd("claims-migrate")
         try:
-            srv.init(psds=1)
+            if self.postgres:
+                srv.db = subprocess.run(
+                    ["sh", os.path.join(harness.SOURCE_DIR, "scripts", "pg-test.sh"),
+                     "createdb", PG_DSN_FILE], stdout=subprocess.PIPE, check=True,
+                    timeout=60).stdout.decode().strip()
+            _, out, _ = srv.run("init", "--db", srv.db, "--license", harness.LICENSE, "--psds",
+                                "1", "--keys-dir", os.path.join(srv.dir, "keys"), "--demo")
+            keys = harness.Stampd._keys(out)
+            srv.customer_key, srv.postal_key = keys["STAMP_KEY"], keys["STAMP_POSTAL_KEY"]
             srv.start(processors=1)
             s, _, ind = srv.buy(srv.customer_key, "m-1", LETTER)
             self.assertEqual(s, 201, ind)
@@ -318,21 +364,7 @@ class MigratedRefunds(unittest.TestCase):
                                   key=srv.customer_key)
             self.assertEqual(r["status"], "approved", r)
             srv.stop()
-            # Back to schema v10: no claims, no holds, no books of them.
-            db = sqlite3.connect(srv.db[len("sqlite:"):])
-            try:
-                db.execute("DELETE FROM journal_lines WHERE journal_id IN "
-                           "(SELECT id FROM journals WHERE kind = 'refund_claim')")
-                db.execute("DELETE FROM journals WHERE kind = 'refund_claim'")
-                db.execute("DELETE FROM accounts WHERE name IN "
-                           "('refund_claims', 'authority_receivable')")
-                for t in ("refund_claims", "authority_holds"):
-                    db.execute("DROP TABLE %s" % t)
-                db.execute("DROP INDEX indicia_presented")
-                db.execute("DELETE FROM schema_version WHERE version >= 11")
-                db.commit()
-            finally:
-                db.close()
+            self.rewind(srv)
             _, _, err = srv.run("migrate", "--db", srv.db)
             self.assertRegex(err, r"v10 -> v1[1-9]")
             _, out, _ = srv.run("ledger", "check", "--db", srv.db)
@@ -351,6 +383,15 @@ class MigratedRefunds(unittest.TestCase):
             srv.run("ledger", "check", "--db", srv.db)
         finally:
             srv.abandon()
+
+
+class MigratedRefunds(MigratedRefundsBase, unittest.TestCase):
+    pass
+
+
+@unittest.skipUnless(PG_DSN_FILE, "no PostgreSQL cluster (STAMPD_TEST_PG_DSN_FILE)")
+class MigratedRefundsPostgres(MigratedRefundsBase, unittest.TestCase):
+    postgres = True
 
 
 if __name__ == "__main__":
