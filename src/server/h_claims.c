@@ -40,6 +40,35 @@ static json_t *text_or_null(const char *s)
     return s[0] ? json_string(s) : json_null();
 }
 
+/*
+ * The optional field "reason" of root into *out (borrowed from root; ""
+ * when absent): PV_OK, or rp set - 400 missing_field when required and
+ * absent, invalid_request when not 1..256 characters with no control
+ * character and no space at either end (pv_reason_valid).
+ */
+static int body_reason(json_t *root, int required, const char **out, struct pv_reply *rp)
+{
+    int rc = pv_body_string(root, "reason", 0, PV_CLAIM_REASON_MAX - 1, PV_EINVAL, out, rp);
+
+    if (rc != PV_OK)
+        return rc;
+    if (!*out) {
+        *out = "";
+        if (required) {
+            pv_reply_error(rp, PV_EMISSING, "reason", NULL);
+            return PV_EMISSING;
+        }
+        return PV_OK;
+    }
+    if (!pv_reason_valid(*out)) {
+        pv_reply_error(rp, PV_EINVAL, "reason",
+                       "reason must be 1 to 256 characters, no control character and no space "
+                       "at either end");
+        return PV_EINVAL;
+    }
+    return PV_OK;
+}
+
 static json_t *claim_json(const struct pv_claim_rec *cl)
 {
     char a[32];
@@ -122,24 +151,16 @@ void pv_h_authority_claim(struct pv_call *c)
     }
     if (!(root = pv_body_object(c->rq, decision_fields, c->rp)))
         return;
-    if (pv_body_string(root, "decision", 1, 16, PV_EINVAL, &decision, c->rp) != PV_OK ||
-        pv_body_string(root, "reason", 0, PV_CLAIM_REASON_MAX - 1, PV_EINVAL, &reason, c->rp) !=
-            PV_OK)
+    if (pv_body_string(root, "decision", 1, 16, PV_EINVAL, &decision, c->rp) != PV_OK)
         goto out;
     if (strcmp(decision, "accept") != 0 && strcmp(decision, "reject") != 0) {
         pv_reply_error(c->rp, PV_EINVAL, "decision", "decision must be accept or reject");
         goto out;
     }
     accept = decision[0] == 'a';
-    if (!reason)
-        reason = "";
-    if ((reason[0] && !pv_reason_valid(reason)) || (!accept && !reason[0])) {
-        pv_reply_error(c->rp, reason[0] ? PV_EINVAL : PV_EMISSING, "reason",
-                       reason[0] ? "reason must be 1 to 256 characters, no control character "
-                                   "and no space at either end"
-                                 : "a rejection needs a reason");
+    /* A rejection says why. */
+    if (body_reason(root, !accept, &reason, c->rp) != PV_OK)
         goto out;
-    }
     rc = pv_claim_decide(c->st, c->who->owner_id, c->id, accept, reason, pv_now(), &cl, &replayed);
     if (rc != PV_OK) {
         pv_reply_error(c->rp, rc, NULL, NULL);
@@ -236,15 +257,8 @@ static void hold_post(struct pv_call *c)
             PV_OK ||
         body_uint(root, "serial", UINT32_MAX, &serial, c->rp) != PV_OK ||
         body_uint(root, "psd_id", UINT32_MAX, &psd, c->rp) != PV_OK ||
-        pv_body_string(root, "reason", 1, PV_CLAIM_REASON_MAX - 1, PV_EINVAL, &reason, c->rp) !=
-            PV_OK)
+        body_reason(root, 1, &reason, c->rp) != PV_OK)
         goto out;
-    if (!pv_reason_valid(reason)) {
-        pv_reply_error(c->rp, PV_EINVAL, "reason",
-                       "reason must be 1 to 256 characters, no control character and no space "
-                       "at either end");
-        goto out;
-    }
     if ((customer_id != NULL) == (serial >= 0) || (psd >= 0 && serial < 0)) {
         pv_reply_error(c->rp, customer_id || serial >= 0 || psd >= 0 ? PV_EINVAL : PV_EMISSING,
                        customer_id && serial >= 0 ? "serial"
@@ -301,15 +315,8 @@ void pv_h_authority_hold_lift(struct pv_call *c)
     if (c->rq->body_len > 0) {
         if (!(root = pv_body_object(c->rq, lift_fields, c->rp)))
             return;
-        if (pv_body_string(root, "reason", 0, PV_CLAIM_REASON_MAX - 1, PV_EINVAL, &reason, c->rp) !=
-            PV_OK)
+        if (body_reason(root, 0, &reason, c->rp) != PV_OK)
             goto out;
-    }
-    if (reason && !pv_reason_valid(reason)) {
-        pv_reply_error(c->rp, PV_EINVAL, "reason",
-                       "reason must be 1 to 256 characters, no control character and no space "
-                       "at either end");
-        goto out;
     }
     rc =
         pv_hold_lift(c->st, c->who->owner_id, c->id, reason ? reason : "", pv_now(), &h, &replayed);
