@@ -73,13 +73,14 @@ static json_t *claim_json(const struct pv_claim_rec *cl)
 {
     char a[32];
 
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:o, s:o, s:o, s:o}", "id", cl->id, "object",
-        "refund_claim", "refund_id", cl->refund_id, "indicium_id", cl->indicium_id, "psd_id",
-        (json_int_t) cl->psd_id, "serial", (json_int_t) cl->serial, "amount", money(cl->amount, a),
-        "amount_mills", (json_int_t) cl->amount, "status", pv_claim_status_name(cl->status),
-        "reason", text_or_null(cl->reason), "decided_by", text_or_null(cl->decided_by), "created",
-        time_or_null(cl->created), "decided_at", time_or_null(cl->decided_at));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:I}", "id",
+                     cl->id, "object", "refund_claim", "refund_id", cl->refund_id, "indicium_id",
+                     cl->indicium_id, "psd_id", (json_int_t) cl->psd_id, "serial",
+                     (json_int_t) cl->serial, "amount", money(cl->amount, a), "amount_mills",
+                     (json_int_t) cl->amount, "status", pv_claim_status_name(cl->status), "reason",
+                     text_or_null(cl->reason), "decided_by", text_or_null(cl->decided_by),
+                     "created", time_or_null(cl->created), "decided_at",
+                     time_or_null(cl->decided_at), "presentations", (json_int_t) cl->presentations);
 }
 
 /* A page of the claims, newest first, with what the authority owes now. */

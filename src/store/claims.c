@@ -54,6 +54,7 @@ static int read_claim(struct pv_row *r, void *p)
     pv_r_text(r, rec->decided_by, sizeof rec->decided_by);
     rec->created = pv_r_int(r);
     rec->decided_at = pv_r_int(r);
+    rec->presentations = pv_r_int(r);
     return r->rc;
 }
 

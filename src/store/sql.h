@@ -51,6 +51,8 @@
 #define CLAIM_COLS                                                                                 \
     "id, refund_id, indicium_id, psd_id, serial, amount_mills, status, reason, decided_by, "       \
     "created, decided_at"
+/* How often the authority was shown a claim's piece (read with the claim). */
+#define CLAIM_SEEN "(SELECT i.presentations FROM indicia i WHERE i.id = refund_claims.indicium_id)"
 #define HOLD_COLS                                                                                  \
     "id, customer_id, reason, placed_by, placed_at, psd_id, serial, lifted_by, lifted_at, "        \
     "lift_reason"
@@ -314,11 +316,12 @@
            "WHERE l.account = $1 AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"))             \
     X(CLAIM_INSERT, BOTH("INSERT INTO refund_claims(" CLAIM_COLS ") "                              \
                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                 \
-    X(CLAIM_GET, BOTH("SELECT " CLAIM_COLS " FROM refund_claims WHERE id = $1"))                   \
+    X(CLAIM_GET, BOTH("SELECT " CLAIM_COLS ", " CLAIM_SEEN " FROM refund_claims WHERE id = $1"))   \
     X(CLAIM_DECIDE, BOTH("UPDATE refund_claims SET status = $1, reason = $2, decided_by = $3, "    \
                          "decided_at = $4 WHERE id = $5 AND status = 0"))                          \
     X(CLAIM_LIST,                                                                                  \
-      BOTH("SELECT " CLAIM_COLS " FROM refund_claims WHERE ($1 < 0 OR status = $1) "               \
+      BOTH("SELECT " CLAIM_COLS ", " CLAIM_SEEN " FROM refund_claims "                             \
+           "WHERE ($1 < 0 OR status = $1) "                                                        \
            "AND ($2 = '' OR seq < (SELECT c.seq FROM refund_claims c WHERE c.id = $2)) "           \
            "ORDER BY seq DESC LIMIT $3"))                                                          \
     X(CLAIM_TOTALS, BOTH("SELECT status, COUNT(*), CAST(SUM(amount_mills) AS BIGINT) "             \

@@ -29,6 +29,7 @@ struct pv_claim_rec {
     char decided_by[PV_ID_MAX]; /* the postal account ("" while pending) */
     int64_t created;            /* unix s */
     int64_t decided_at;         /* 0 while pending */
+    int64_t presentations;      /* read only: times the authority was shown the piece */
 };
 
 /* What the claims add up to, per status (count and mills). */

@@ -88,6 +88,8 @@ class Claims(unittest.TestCase):
                           ind["id"], None), c)
         # The authority sees pieces, not people.
         self.assertNotIn("customer_id", c)
+        self.assertEqual(c["presentations"], 0, c)
+        self.piece = ind
         return c
 
     def gateway_events(self):
@@ -151,6 +153,13 @@ class Claims(unittest.TestCase):
 
     def test_claim_rejected_is_the_vendors_loss(self):
         c = self.refunded()
+        # The refunded piece turns up in the mail stream: the claim shows it.
+        s, _, v = self.srv.request("POST", "/v1/verify",
+                                   {"data": self.piece["data"], "location": "NDC-DENVER"},
+                                   key=self.srv.postal_key)
+        self.assertEqual((s, v["status"], v["counted"]), (200, "refunded", True), v)
+        self.assertEqual(self.req("GET", "/v1/authority/refund-claims/" + c["id"])[2]
+                         ["presentations"], 1)
         before = self.deposit()["balance_mills"]
         owed = self.srv.get_ok("/v1/admin/refund-claims", self.srv.operator_key)["owed_mills"]
         s, _, e = self.req("POST", "/v1/authority/refund-claims/" + c["id"], {"decision": "reject"})
