@@ -21,6 +21,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.dont_write_bytecode = True
@@ -185,6 +186,33 @@ class Claims(unittest.TestCase):
         self.assertEqual((s, e["error"]["code"]), (400, "invalid_cursor"), e)
         s, _, m = self.srv.request("GET", "/metrics", key=self.srv.operator_key)
         self.assertEqual(s, 200)
+        self.books()
+
+    def test_concurrent_decisions_one_wins(self):
+        """Eight decisions of one claim at once, accepts and rejects: one is
+        made, every answer is that one, and the deposit moves once or not."""
+        c = self.refunded()
+        before = self.deposit()["balance_mills"]
+        answers = [None] * 8
+
+        def decide(i):
+            body = ({"decision": "accept"} if i % 2 else
+                    {"decision": "reject", "reason": "race %d" % i})
+            answers[i] = self.req("POST", "/v1/authority/refund-claims/" + c["id"], body)
+
+        threads = [threading.Thread(target=decide, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual({a[0] for a in answers}, {200}, answers)
+        decided = {(a[2]["status"], a[2]["reason"]) for a in answers}
+        self.assertEqual(len(decided), 1, answers)
+        self.assertEqual(sum(1 for a in answers if a[1].get("idempotent-replayed") is None), 1,
+                         [a[1] for a in answers])
+        status = decided.pop()[0]
+        self.assertEqual(self.deposit()["balance_mills"],
+                         before + (740 if status == "accepted" else 0))
         self.books()
 
     def test_hold_stops_every_purchase_then_lift(self):
