@@ -113,7 +113,9 @@
     X(ERESETLOCK, -76, 503, "resets_locked",                                               \
       "the postal authority has locked PSD resets and no usable PSD can cover the piece")   \
     X(EOVERDUE, -77, 503, "psd_contact_overdue",                                           \
-      "every PSD that could take the piece is locked: it has not reported within its deadline")
+      "every PSD that could take the piece is locked: it has not reported within its deadline") \
+    X(EONHOLD, -78, 403, "customer_on_hold",                                               \
+      "the postal authority ordered a hold on this customer's purchases")
 /* clang-format on */
 
 enum pv_error {

@@ -91,13 +91,61 @@ static int add_issue(struct pv_ledger_report *rep, int kind, const char *name, p
     return PV_OK;
 }
 
+/* What the accepted refund claims paid into the deposit, by the claim
+ * accounts: -refund_claims - authority_receivable - refund_claims_rejected. */
+static int claims_accepted(struct pv_store *st, int test, pv_mills *out)
+{
+    static const char *const names[] = {PV_ACCT_CLAIMED, PV_ACCT_RECEIVABLE, PV_ACCT_CLAIM_LOSS};
+    char acct[PV_ACCOUNT_MAX];
+    pv_mills bal, sum = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < 3; i++) {
+        pv_account_mode(names[i], test, acct);
+        if ((rc = pv_balance(st, acct, &bal)) != PV_OK || (rc = pv_money_sub(sum, bal, &sum)))
+            return rc;
+    }
+    *out = sum;
+    return PV_OK;
+}
+
+/* The claim accounts against the claims (claims.h): what the authority
+ * owes is the pending claims, the loss the rejected ones, and
+ * -refund_claims every claim. */
+static int check_claims(struct pv_store *st, struct pv_ledger_report *rep)
+{
+    struct pv_claim_totals t;
+    pv_mills bal, all = 0, want[3];
+    const char *names[3] = {PV_ACCT_RECEIVABLE, PV_ACCT_CLAIM_LOSS, PV_ACCT_CLAIMED};
+    size_t i;
+    int rc;
+
+    if ((rc = pv_store_claim_totals(st, &t)) != PV_OK)
+        return rc;
+    for (i = 0; i < 3; i++)
+        if ((rc = pv_money_add(all, t.amount[i], &all)) != PV_OK)
+            return rc;
+    want[0] = t.amount[PV_CLAIM_PENDING];
+    want[1] = t.amount[PV_CLAIM_REJECTED];
+    want[2] = -all;
+    for (i = 0; i < 3; i++) {
+        if ((rc = pv_balance(st, names[i], &bal)) != PV_OK)
+            return rc;
+        if (bal != want[i] &&
+            (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, names[i], bal, want[i])) != PV_OK)
+            return rc;
+    }
+    return PV_OK;
+}
+
 /* The totals of one side of the books: live PSDs or test PSDs (test 0/1). */
 static int check_totals(struct pv_store *st, const struct pv_psd_rec *psds, size_t npsds, int test,
                         struct pv_ledger_report *rep)
 {
     char acct[PV_ACCOUNT_MAX], dispensed[PV_ACCOUNT_MAX], authority_acct[PV_ACCOUNT_MAX],
         deposit_acct[PV_ACCOUNT_MAX];
-    pv_mills bal, asc = 0, ctl = 0, want, authority, deposit, holds;
+    pv_mills bal, asc = 0, ctl = 0, want, authority, deposit, holds, accepted;
     size_t i;
     int rc, withdrawn;
 
@@ -129,10 +177,15 @@ static int check_totals(struct pv_store *st, const struct pv_psd_rec *psds, size
     if (bal != asc &&
         (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, dispensed, bal, asc)) != PV_OK)
         return rc;
-    /* What the authority paid in sits in the deposit or has been moved into PSDs. */
+    /* What the authority paid in, and paid back on accepted refund claims
+     * (claims.h: every claim less those pending and those rejected), sits
+     * in the deposit or has been moved into PSDs. */
     if ((rc = pv_balance(st, authority_acct, &authority)) != PV_OK ||
         (rc = pv_balance(st, deposit_acct, &deposit)) != PV_OK ||
-        (rc = pv_money_sub(0, authority, &want)) != PV_OK || (rc = pv_money_sub(want, ctl, &want)))
+        (rc = claims_accepted(st, test, &accepted)) != PV_OK ||
+        (rc = pv_money_sub(0, authority, &want)) != PV_OK ||
+        (rc = pv_money_add(want, accepted, &want)) != PV_OK ||
+        (rc = pv_money_sub(want, ctl, &want)))
         return rc;
     if (deposit != want &&
         (rc = add_issue(rep, PV_LEDGER_TOTALS_MISMATCH, deposit_acct, deposit, want)) != PV_OK)
@@ -152,7 +205,8 @@ int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep)
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
         goto out;
     if ((rc = check_totals(st, psds, npsds, 0, rep)) != PV_OK ||
-        (rc = check_totals(st, psds, npsds, 1, rep)) != PV_OK)
+        (rc = check_totals(st, psds, npsds, 1, rep)) != PV_OK ||
+        (rc = check_claims(st, rep)) != PV_OK)
         goto out;
     rc = PV_OK;
 out:

@@ -14,6 +14,10 @@
  *   postage_dispensed  value that left the PSDs as indicia (+, == sum of ascending)
  *   card_clearing      what card gateways owe the vendor for approved charges
  *                      less refunds (-: the counter-account of card money)
+ *   authority_receivable  refunds of unused postage the postal authority owes
+ *                      back (+, the pending claims; claims.h)
+ *   refund_claims      counter-account of every refund claim (-)
+ *   refund_claims_rejected  claims the authority rejected: the vendor's loss (+)
  *
  * Test mode (sk_test_ keys) keeps its play money apart: the same names with
  * the prefix "test:" ("test:customer:<id>", "test:revenue:postage", ...).
@@ -32,6 +36,9 @@
 #define PV_ACCT_DISPENSED   "postage_dispensed"
 #define PV_ACCT_CLEARING    "card_clearing"
 #define PV_ACCT_TEST_PREFIX "test:"
+#define PV_ACCT_RECEIVABLE  "authority_receivable" /* refund claims (claims.h) */
+#define PV_ACCT_CLAIMED     "refund_claims"
+#define PV_ACCT_CLAIM_LOSS  "refund_claims_rejected"
 
 /*
  * pv_ledger_post - post one journal entry after checking that its n
@@ -68,7 +75,8 @@ struct pv_ledger_report {
  * account balance is the sum of its lines, every PSD's account equals its
  * descending register, postage_dispensed equals the sum of ascending
  * registers, and postal_deposit + the sum of control totals equals what the
- * postal authority paid in - for live PSDs and, with "test:" accounts, for
+ * postal authority paid in and paid back on accepted refund claims (and the
+ * claim accounts match the claims, claims.h) - for live PSDs and, with "test:" accounts, for
  * test PSDs. Returns PV_OK (check rep->n) or a store error.
  */
 int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep);

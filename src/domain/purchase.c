@@ -38,6 +38,7 @@
  */
 #include "domain/purchase.h"
 
+#include "domain/claims.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/lifecycle.h"
@@ -397,6 +398,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (q->postage < 0 || q->postage > UINT32_MAX)
         return PV_EOVERFLOW;
     if ((rc = pv_purchase_check_price(q, now)) != PV_OK)
+        return rc;
+    /* Read under the writer lock: a hold placed while this job was on its way wins. */
+    if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
         return rc;
 
     pv_account_customer_mode(q->customer_id, q->test, acct);

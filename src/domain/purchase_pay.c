@@ -12,6 +12,7 @@
  * ("purchase:<owner>:<key>:<attempt>"): a retry finds the intent and the
  * gateway answers the same hold; recovery finds what no one finished.
  */
+#include "domain/claims.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
@@ -54,6 +55,11 @@ void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (rc == PV_OK)
         return; /* a replay: the batch answers it, nothing is charged */
     if (rc != PV_ENOTFOUND) {
+        r->pre_err = rc;
+        return;
+    }
+    /* A customer the postal authority stopped: no card is held (claims.h). */
+    if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK) {
         r->pre_err = rc;
         return;
     }

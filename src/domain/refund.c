@@ -8,6 +8,7 @@
  */
 #include "domain/refund.h"
 
+#include "domain/claims.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
@@ -159,8 +160,9 @@ static int decide(struct pv_store *st, const struct pv_gateways *gws, const char
     } else {
         r->status = PV_REFUND_APPROVED;
         if ((rc = pv_store_indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
-            (rc = refund_money(st, gws, rec, r, intent_id, now)) == PV_OK)
-            rc = pv_store_refund_insert(st, r);
+            (rc = refund_money(st, gws, rec, r, intent_id, now)) == PV_OK &&
+            (rc = pv_store_refund_insert(st, r)) == PV_OK)
+            rc = pv_claim_open_in(st, r, rec, now); /* the authority owes it back */
     }
     if (rc == PV_OK)
         rc = pv_store_commit(st);

@@ -15,7 +15,9 @@
  *                             the gateway (destination "card"), else it stays
  *                             on the balance (destination "balance")
  *
- * Registers never move back: a refund is a credit in the ledger.
+ * Registers never move back: a refund is a credit in the ledger. An approved
+ * refund is also a claim on the postal authority, opened in the same
+ * transaction (claims.h): it owes the unused postage back.
  */
 #ifndef STAMPD_REFUND_H
 #define STAMPD_REFUND_H

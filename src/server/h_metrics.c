@@ -6,6 +6,7 @@
 
 #include "server/app.h"
 #include "server/processor.h"
+#include "domain/claims.h"
 #include "domain/deposit_low.h"
 #include "domain/report.h"
 #include "domain/ledger.h"
@@ -69,11 +70,13 @@ void pv_h_metrics(struct pv_call *c)
     struct text t = {NULL, 0, 0, 0};
     int64_t now_ms = pv_now_ms();
     struct pv_deposit_status ds;
+    struct pv_claim_totals claims;
     int64_t days;
     int rc;
 
     if ((rc = pv_deposit_status(st, &ds)) != PV_OK ||
         (rc = pv_contact_deadline_days(st, &days)) != PV_OK ||
+        (rc = pv_store_claim_totals(st, &claims)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK ||
         (rc = pv_store_server_list(st, &sv, &nsv)) != PV_OK ||
         (rc = pv_store_server_traffic(st, 0, &all, &nall)) != PV_OK) {
@@ -92,6 +95,13 @@ void pv_h_metrics(struct pv_call *c)
         "# HELP stampd_postal_deposit_low 1 when the deposit is below the threshold.\n"
         "# TYPE stampd_postal_deposit_low gauge\nstampd_postal_deposit_low %d\n",
         (long long) ds.threshold, ds.low);
+    put(&t,
+        "# HELP stampd_refund_claims_owed_mills What the postal authority owes back for "
+        "refunded unused postage (its pending refund claims).\n"
+        "# TYPE stampd_refund_claims_owed_mills gauge\nstampd_refund_claims_owed_mills %lld\n"
+        "# HELP stampd_refund_claims_pending Refund claims the authority has not decided.\n"
+        "# TYPE stampd_refund_claims_pending gauge\nstampd_refund_claims_pending %lld\n",
+        (long long) claims.amount[PV_CLAIM_PENDING], (long long) claims.count[PV_CLAIM_PENDING]);
     put(&t, "# HELP stampd_psd_register_mills PSD registers.\n"
             "# TYPE stampd_psd_register_mills gauge\n");
     for (i = 0; i < npsds; i++)

@@ -15,6 +15,7 @@
 #include "server/h_auth.h"
 #include "server/h_authority.h"
 #include "server/h_reports.h"
+#include "server/h_claims.h"
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
 #include "server/h_lifecycle.h"
@@ -134,6 +135,17 @@ static const struct route api_routes[] = {
      pv_h_authority_resets_lock},
     {"POST", "/v1/authority/resets/unlock", POSTAL, ROLE_FIRST, POSTAL_WHY,
      pv_h_authority_resets_unlock},
+    {"GET", "/v1/authority/refund-claims", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_claims},
+    {"GET", "/v1/authority/refund-claims/{id}", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_claim},
+    {"POST", "/v1/authority/refund-claims/{id}", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_claim},
+    {"GET", "/v1/authority/holds", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_holds},
+    {"POST", "/v1/authority/holds", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_holds},
+    {"POST", "/v1/authority/holds/{id}/lift", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_hold_lift},
+    {"GET", "/v1/authority/presentations", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_presentations},
     /* Every other path of the authority: 403 for others, 404 for the authority. */
     {NULL, "/v1/authority/*", POSTAL, ROLE_FIRST, POSTAL_WHY, NULL},
 
@@ -163,6 +175,7 @@ static const struct route api_routes[] = {
      pv_h_admin_deposit_threshold},
     {"GET", "/v1/admin/watchdog", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_watchdog},
     {"PUT", "/v1/admin/watchdog", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_watchdog},
+    {"GET", "/v1/admin/refund-claims", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_claims},
     /* Every other administration path: 403 for non-operators, 404 for operators. */
     {NULL, "/v1/admin/*", OPERATOR, ROLE_FIRST, ADMIN_WHY, NULL},
     {NULL, NULL, OPEN, METHOD_FIRST, NULL, NULL},

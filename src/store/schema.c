@@ -569,6 +569,69 @@ static const struct ddl migration_v12[] = {
     {0, NULL},
 };
 
+/*
+ * v13 (issue 13): refunds of unused postage as claims on the postal
+ * authority (domain/claims.h), the authority's holds on a customer, and an
+ * index of the pieces it has seen. Every approved refund from before gets
+ * its claim ("rcl_" + the refund id's tail), pending, with its journal
+ * entry (refund_claim: refund_claims -> authority_receivable), so that the
+ * books say from the start what the authority owes back.
+ */
+static const struct ddl migration_v13[] = {
+    {ALL, "CREATE TABLE refund_claims (\n"
+          "    seq          {SERIAL} PRIMARY KEY{AUTOINC},\n"
+          "    id           TEXT NOT NULL UNIQUE,\n"
+          "    refund_id    TEXT NOT NULL UNIQUE REFERENCES refunds(id),\n"
+          "    indicium_id  TEXT NOT NULL REFERENCES indicia(id),\n"
+          "    psd_id       {BIG} NOT NULL,\n"
+          "    serial       {BIG} NOT NULL,\n"
+          "    amount_mills {BIG} NOT NULL CHECK (amount_mills BETWEEN 1 AND " MILLS_MAX_SQL "),\n"
+          "    status       INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+          "    reason       TEXT NOT NULL DEFAULT '',\n"
+          "    decided_by   TEXT NOT NULL DEFAULT '',\n"
+          "    created      {BIG} NOT NULL,\n"
+          "    decided_at   {BIG} NOT NULL DEFAULT 0\n"
+          ")"},
+    {ALL, "CREATE INDEX refund_claims_status ON refund_claims(status, seq)"},
+    {ALL, "INSERT INTO refund_claims(id, refund_id, indicium_id, psd_id, serial, amount_mills, "
+          "status, created) SELECT 'rcl_' || substr(r.id, 5), r.id, r.indicium_id, i.psd_id, "
+          "i.serial, r.amount_mills, 0, r.decided_at FROM refunds r "
+          "JOIN indicia i ON i.id = r.indicium_id "
+          "WHERE r.status = 1 AND r.amount_mills > 0 AND (i.flags & 1) = 0 "
+          "ORDER BY r.decided_at, r.id"},
+    {ALL, "INSERT INTO accounts(name, balance_mills) "
+          "SELECT 'refund_claims', -(SELECT SUM(amount_mills) FROM refund_claims) "
+          "WHERE EXISTS (SELECT 1 FROM refund_claims)"},
+    {ALL, "INSERT INTO accounts(name, balance_mills) "
+          "SELECT 'authority_receivable', (SELECT SUM(amount_mills) FROM refund_claims) "
+          "WHERE EXISTS (SELECT 1 FROM refund_claims)"},
+    {ALL, "INSERT INTO journals(kind, ref, at) "
+          "SELECT 'refund_claim', id, created FROM refund_claims ORDER BY seq"},
+    {ALL, "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "
+          "SELECT j.id, 0, 'refund_claims', -c.amount_mills FROM journals j "
+          "JOIN refund_claims c ON c.id = j.ref WHERE j.kind = 'refund_claim'"},
+    {ALL, "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "
+          "SELECT j.id, 1, 'authority_receivable', c.amount_mills FROM journals j "
+          "JOIN refund_claims c ON c.id = j.ref WHERE j.kind = 'refund_claim'"},
+    {ALL, "CREATE TABLE authority_holds (\n"
+          "    seq         {SERIAL} PRIMARY KEY{AUTOINC},\n"
+          "    id          TEXT NOT NULL UNIQUE,\n"
+          "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+          "    reason      TEXT NOT NULL,\n"
+          "    placed_by   TEXT NOT NULL,\n"
+          "    placed_at   {BIG} NOT NULL,\n"
+          "    psd_id      {BIG} NOT NULL DEFAULT 0,\n"
+          "    serial      {BIG} NOT NULL DEFAULT -1,\n"
+          "    lifted_by   TEXT NOT NULL DEFAULT '',\n"
+          "    lifted_at   {BIG} NOT NULL DEFAULT 0,\n"
+          "    lift_reason TEXT NOT NULL DEFAULT ''\n"
+          ")"},
+    {ALL, "CREATE INDEX authority_holds_standing ON authority_holds(customer_id) "
+          "WHERE lifted_at = 0"},
+    {ALL, "CREATE INDEX indicia_presented ON indicia(seq) WHERE presentations > 0"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -582,6 +645,7 @@ static const struct ddl *const migrations[] = {
     migration_v10, /* 10: PSD key certificates, retirement and revocation */
     migration_v11, /* 11: PSD status history, who suspended a PSD */
     migration_v12, /* 12: signed daily device reports and the watchdog's last contact */
+    migration_v13, /* 13: refund claims, authority holds, presented pieces */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

@@ -52,6 +52,14 @@
     "id, indicium_id, customer_id, status, reason, amount_mills, destination, requested_at, "      \
     "decided_at"
 
+#define CLAIM_COLS                                                                                 \
+    "id, refund_id, indicium_id, psd_id, serial, amount_mills, status, reason, decided_by, "       \
+    "created, decided_at"
+/* How often the authority was shown a claim's piece (read with the claim). */
+#define CLAIM_SEEN "(SELECT i.presentations FROM indicia i WHERE i.id = refund_claims.indicium_id)"
+#define HOLD_COLS                                                                                  \
+    "id, customer_id, reason, placed_by, placed_at, psd_id, serial, lifted_by, lifted_at, "        \
+    "lift_reason"
 #define INTENT_COLS                                                                                \
     "id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, source, "     \
     "payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, created, "   \
@@ -352,6 +360,38 @@
     X(CONTACT_SET_LOCKED, BOTH("UPDATE psd_contact SET locked = $1 WHERE psd_id = $2"))            \
     X(CONTACT_LIST,                                                                                \
       BOTH("SELECT psd_id, last_contact_at, locked FROM psd_contact ORDER BY psd_id"))             \
+    X(CLAIM_INSERT, BOTH("INSERT INTO refund_claims(" CLAIM_COLS ") "                              \
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                 \
+    X(CLAIM_GET, BOTH("SELECT " CLAIM_COLS ", " CLAIM_SEEN " FROM refund_claims WHERE id = $1"))   \
+    X(CLAIM_DECIDE, BOTH("UPDATE refund_claims SET status = $1, reason = $2, decided_by = $3, "    \
+                         "decided_at = $4 WHERE id = $5 AND status = 0"))                          \
+    X(CLAIM_LIST,                                                                                  \
+      BOTH("SELECT " CLAIM_COLS ", " CLAIM_SEEN " FROM refund_claims "                             \
+           "WHERE ($1 < 0 OR status = $1) "                                                        \
+           "AND ($2 = '' OR seq < (SELECT c.seq FROM refund_claims c WHERE c.id = $2)) "           \
+           "ORDER BY seq DESC LIMIT $3"))                                                          \
+    X(CLAIM_TOTALS, BOTH("SELECT status, COUNT(*), CAST(SUM(amount_mills) AS BIGINT) "             \
+                         "FROM refund_claims GROUP BY status ORDER BY status"))                    \
+    X(HOLD_INSERT, BOTH("INSERT INTO authority_holds(" HOLD_COLS ") "                              \
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))                       \
+    X(HOLD_GET, BOTH("SELECT " HOLD_COLS " FROM authority_holds WHERE id = $1"))                   \
+    X(HOLD_LIFT, BOTH("UPDATE authority_holds SET lifted_by = $1, lifted_at = $2, "                \
+                      "lift_reason = $3 WHERE id = $4 AND lifted_at = 0"))                         \
+    X(HOLD_STANDING, BOTH("SELECT " HOLD_COLS " FROM authority_holds "                             \
+                          "WHERE customer_id = $1 AND lifted_at = 0 ORDER BY seq LIMIT 1"))        \
+    X(HOLD_LIST,                                                                                   \
+      BOTH("SELECT " HOLD_COLS " FROM authority_holds WHERE ($1 = 0 OR lifted_at = 0) "            \
+           "AND ($2 = '' OR seq < (SELECT h.seq FROM authority_holds h WHERE h.id = $2)) "         \
+           "ORDER BY seq DESC LIMIT $3"))                                                          \
+    X(PRESENTED_LIST,                                                                              \
+      BOTH("SELECT i.seq, i.psd_id, i.serial, i.presentations, "                                   \
+           "CASE WHEN f.indicium_id IS NULL THEN 0 ELSE 1 END, f.presented_at, "                   \
+           "COALESCE(f.location, ''), CASE WHEN l.indicium_id IS NULL THEN 0 ELSE 1 END, "         \
+           "l.presented_at, COALESCE(l.location, '') FROM indicia i "                              \
+           "LEFT JOIN presentations f ON f.indicium_id = i.id AND f.seq = 1 "                      \
+           "LEFT JOIN presentations l ON l.indicium_id = i.id AND l.seq = i.presentations "        \
+           "WHERE i.presentations > 0 AND i.presentations >= $1 AND i.seq < $2 "                   \
+           "ORDER BY i.seq DESC LIMIT $3"))                                                        \
     X(MKEY_INSERT, BOTH("INSERT INTO media_keys(key_id, secret, created) VALUES ($1, $2, $3)"))    \
     X(MKEY_LIST, BOTH("SELECT key_id, secret, created FROM media_keys ORDER BY key_id"))           \
     X(AFF_INSERT,                                                                                  \

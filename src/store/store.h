@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 12
+#define PV_SCHEMA_VERSION 13
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -474,31 +474,6 @@ int pv_store_key_retire(struct pv_store *st, uint32_t key_id, int64_t at);
 int pv_store_key_revoke(struct pv_store *st, uint32_t key_id, int64_t at, const char *reason);
 int pv_store_psd_set_key(struct pv_store *st, uint32_t psd_id, uint32_t key_id, int status);
 
-/* One entry of a PSD's status history (schema v11, psd_events): a status
- * change or movement with the registers at that moment. */
-struct pv_psd_event_rec {
-    int64_t id; /* assigned by psd_event_insert; increasing with time */
-    uint32_t psd_id;
-    int64_t at;
-    char event[24];           /* "added", "suspended", "resumed", "withdrawn", "key_rotated", ... */
-    char actor[16];           /* "operator", "authority" or "system" */
-    char actor_id[PV_ID_MAX]; /* the operator or postal account, "cli", or "" */
-    char reason[PV_REASON_MAX];
-    int status_before, status_after; /* enum pv_psd_status */
-    pv_mills descending, ascending, control_total;
-    uint32_t piece_count;
-    char ref[PV_ID_MAX]; /* what it refers to: a reset's rfl_ id, "key:N", or "" */
-};
-
-/* psd_set_status: status, suspended_by and status_reason (borrowed) of
- * PSD id: PV_ENOTFOUND, PV_EINVAL. psd_event_insert: one event (rec->id is
- * ignored). psd_event_list: the events of psd_id with id > after (0 = from
- * the oldest), oldest first, at most limit; *out owned (free()). */
-int pv_store_psd_set_status(struct pv_store *st, uint32_t id, int status, const char *suspended_by,
-                            const char *reason);
-int pv_store_psd_event_insert(struct pv_store *st, const struct pv_psd_event_rec *rec);
-int pv_store_psd_event_list(struct pv_store *st, uint32_t psd_id, int64_t after, size_t limit,
-                            struct pv_psd_event_rec **out, size_t *n);
 /* Customers, operators and API keys (stored as SHA-256 hex only). */
 int pv_store_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec);
 int pv_store_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec);
@@ -796,7 +771,11 @@ void pv_store_close(struct pv_store *st);
  */
 int pv_store_open_checked(const char *dsn, struct pv_store **out);
 
+/* Each PSD's status history (schema v11): a part of this header. */
+#include "store/store_lifecycle.h"
 /* Daily device reports and the watchdog (schema v12): a part of this header. */
 #include "store/store_reports.h"
+/* The postal authority's orders: refund claims, holds, pieces seen (schema v13). */
+#include "store/store_authority.h"
 
 #endif

@@ -46,6 +46,7 @@ ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server
                "src/server/h_print.c", "src/server/h_verify.c", "src/server/h_authority.c",
                "src/server/h_lifecycle.c",
                "src/server/h_reports.c",
+               "src/server/h_claims.c",
                # The domain's views the handlers answer with.
                "src/domain/indicium_view.c")
 ACCOUNT_C = "src/server/h_auth.c"
@@ -1124,6 +1125,10 @@ class CodeAndSchemas(unittest.TestCase):
         "event_json": ["DeviceEvent"],
         "change_answer": ["DeviceChange"],
         "lock_json": ["ResetLock"],
+        "claim_json": ["RefundClaim"],
+        "claims_answer": ["RefundClaims"],
+        "hold_json": ["Hold"],
+        "presented_json": ["PresentedPiece"],
     }
     # The handlers that answer a page of a list with pv_reply_list (which
     # writes the list's own keys; the handler writes its items) -> the schema
@@ -1134,6 +1139,8 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_authority_devices": "Devices",
         "history_answer": "DeviceHistory",
         "pv_h_authority_reports": "Reports",
+        "holds_answer": "Holds",
+        "pv_h_authority_presentations": "PresentedPieces",
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
@@ -1161,6 +1168,9 @@ class CodeAndSchemas(unittest.TestCase):
         "reason_fields": "LifecycleRequest",
         "withdraw_fields": "WithdrawRequest",
         "watchdog_fields": "WatchdogRequest",
+        "decision_fields": "RefundClaimDecision",
+        "hold_fields": "HoldRequest",
+        "lift_fields": "HoldLiftRequest",
     }
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.
@@ -1170,6 +1180,10 @@ class CodeAndSchemas(unittest.TestCase):
     # the ROUTE_FILES it calls (functions that read arguments and are not
     # mapped here, such as pv_list_args: ?limit= and ?cursor= of lists).
     QUERIES = {
+        "pv_h_authority_claims": ("/v1/authority/refund-claims", "get"),
+        "pv_h_admin_claims": ("/v1/admin/refund-claims", "get"),
+        "pv_h_authority_holds": ("/v1/authority/holds", "get"),
+        "pv_h_authority_presentations": ("/v1/authority/presentations", "get"),
         "pv_h_indicia_list": ("/v1/indicia", "get"),
         "pv_h_label": ("/v1/indicia/{id}/label", "get"),
         "pv_h_transactions": ("/v1/account/transactions", "get"),

@@ -393,10 +393,10 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v12: PSD key binding, payment
+            # and nothing of the later migrations (v6-v13: PSD key binding, payment
             # intents, the postal authority, signed resets, PSD key certificates, the PSD
-            # status history,
-            # daily device reports and the watchdog's contacts).
+            # status history, daily device reports and the watchdog's contacts, refund
+            # claims and holds).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
@@ -417,6 +417,10 @@ class MediaSecrets(unittest.TestCase):
                 db.execute("DROP TABLE psd_events")
                 for c in ("suspended_by", "status_reason"):
                     db.execute("ALTER TABLE psds DROP COLUMN %s" % c)
+                # Refund claims, the authority's holds, the index of pieces seen (v13).
+                for t in ("refund_claims", "authority_holds"):
+                    db.execute("DROP TABLE %s" % t)
+                db.execute("DROP INDEX indicia_presented")
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:

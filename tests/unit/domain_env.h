@@ -1,8 +1,8 @@
 /*
  * domain_env.h - a fresh vendor for the domain workflow suites
  * (test_verify, test_refund, test_funds, test_account, test_lease,
- * test_payment, test_prints, test_media): a SQLite store under
- * $STAMPD_TEST_TMP, an OpenSSL crypto module, license
+ * test_payment, test_prints, test_media, test_claims): a SQLite store under
+ * $STAMPD_TEST_TMP (or the database $STAMPD_DENV_DSN names), an OpenSSL crypto module, license
  * PV-TEST-1, two live PSDs (keys 1 and 2) and a test PSD (key 3), a postal
  * deposit of $1000, customers cus_a ($10.00) and cus_b ($0.50), sandbox
  * gateways for live and test money, and a registered processor "proc-1"
@@ -117,9 +117,13 @@ static inline struct denv *denv_empty(const char *name)
     mkdir(tmp ? tmp : "/tmp", 0700);
     snprintf(e->dir, sizeof e->dir, "%s/%s-XXXXXX", tmp ? tmp : "/tmp", name);
     assert_non_null(mkdtemp(e->dir));
-    snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
+    /* Another database than the SQLite file: denv_dsn (test_lifecycle) or
+     * STAMPD_DENV_DSN (test_claims runs on PostgreSQL too). */
+    snprintf(dsn, sizeof dsn, "%s", getenv("STAMPD_DENV_DSN") ? getenv("STAMPD_DENV_DSN") : "");
     if (denv_dsn[0])
         snprintf(dsn, sizeof dsn, "%s", denv_dsn);
+    if (!dsn[0])
+        snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
     snprintf(spec, sizeof spec, "openssl:%s/keys", e->dir);
     assert_int_equal(pv_store_open(dsn, &e->st), PV_OK);
     assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
@@ -299,9 +303,13 @@ static inline struct pv_store *denv_reader(struct denv *e)
     struct pv_store *r = NULL;
     char dsn[1024];
 
-    snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
+    /* Another database than the SQLite file: denv_dsn (test_lifecycle) or
+     * STAMPD_DENV_DSN (test_claims runs on PostgreSQL too). */
+    snprintf(dsn, sizeof dsn, "%s", getenv("STAMPD_DENV_DSN") ? getenv("STAMPD_DENV_DSN") : "");
     if (denv_dsn[0])
         snprintf(dsn, sizeof dsn, "%s", denv_dsn);
+    if (!dsn[0])
+        snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
     assert_int_equal(pv_store_open(dsn, &r), PV_OK);
     return r;
 }
