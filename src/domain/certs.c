@@ -55,6 +55,15 @@ static int64_t day_start(int64_t now)
     return now - now % PV_DAY;
 }
 
+/* A certificate's notBefore for a key made at t: PV_CERT_BACKDATE_DAYS before
+ * t's day (never before 1970). */
+static int64_t backdated(int64_t t)
+{
+    int64_t d = day_start(t) - (int64_t) PV_CERT_BACKDATE_DAYS * PV_DAY;
+
+    return d > 0 ? d : 0;
+}
+
 int pv_ca_make(struct pv_crypto *cm, const char *spec, const char *license, int64_t now,
                struct pv_ca *ca)
 {
@@ -80,8 +89,8 @@ int pv_ca_make(struct pv_crypto *cm, const char *spec, const char *license, int6
     xs.common_name = cn;
     xs.organization = org;
     xs.serial = 0; /* random */
-    xs.not_before = day_start(now);
-    xs.not_after = xs.not_before + (int64_t) PV_CA_CERT_DAYS * PV_DAY;
+    xs.not_before = backdated(now);
+    xs.not_after = day_start(now) + (int64_t) PV_CA_CERT_DAYS * PV_DAY;
     xs.usage = PV_X509_CA;
     sg = signer_of(ca);
     if ((rc = pv_x509_issue_by(&xs, NULL, NULL, &sg, &ca->cert_pem)) != PV_OK)
@@ -207,7 +216,7 @@ int pv_ca_issue(const struct pv_ca *ca, struct pv_key_rec *k, int64_t now)
     xs.serial = k->key_id; /* the indicium's key_id */
     /* From the day the key was made: a key certified after it signed pieces
      * (stampd ca init on an older database) must still vouch for them. */
-    xs.not_before = day_start(k->created > 0 && k->created < now ? k->created : now);
+    xs.not_before = backdated(k->created > 0 && k->created < now ? k->created : now);
     xs.not_after = day_start(now) + (int64_t) PV_PSD_CERT_DAYS * PV_DAY;
     xs.usage = PV_X509_SIGNING;
     if ((rc = pv_x509_issue_by(&xs, k->public_pem, ca->cert_pem, &sg, &pem)) != PV_OK)

@@ -11,8 +11,10 @@
  *
  * A PSD key's certificate: subject O "Postage vendor LICENSE", CN "PSD N"
  * (N the device id), serial = the key id (the indicium's key_id), valid
- * from the start of the UTC day the key was made (for a key certified
- * later, e.g. by `stampd ca init` on an older database, that day still) to
+ * from the start of the UTC day two days before the key was made (the
+ * oldest mail date a processor signs: PV_MAIL_DATE_BEHIND and a day for
+ * clocks; for a key certified later, e.g. by `stampd ca init` on an older
+ * database, still counted from the day it was made) to
  * PV_PSD_CERT_DAYS days after the day it was issued,
  * keyUsage digitalSignature only, CA:FALSE. The rule verifiers apply
  * (docs/security.md): the mail date's UTC day must lie within the validity
@@ -23,6 +25,7 @@
 #define STAMPD_CERTS_H
 
 #include "crypto/crypto.h"
+#include "stampd/rates.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -31,6 +34,11 @@
 #define PV_PSD_CERT_DAYS (5 * 365 + 1)  /* a PSD key's certificate */
 #define PV_CRL_DAYS      366            /* a CRL's nextUpdate after its thisUpdate */
 #define PV_DAY           86400
+/* A key signs pieces mail-dated up to PV_MAIL_DATE_BEHIND days before the day
+ * it signs them, and a processor allows a day more for clocks that differ
+ * (purchase.c): a certificate's validity begins this many days before the day
+ * the key was made, or the first pieces it signs would not verify. */
+#define PV_CERT_BACKDATE_DAYS (PV_MAIL_DATE_BEHIND + 1)
 
 /* The vendor CA opened for signing. Fields owned by the struct. */
 struct pv_ca {

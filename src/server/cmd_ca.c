@@ -7,9 +7,10 @@
  *                                                certificate for every key without one
  *   stampd ca issue --db DSN                     certificates for keys without one, a
  *                                                fresh CRL
- *   stampd psd rotate-key --db DSN --psd ID      a new key and certificate for the PSD
+ *   stampd psd rotate-key ID --db DSN           a new key and certificate for the PSD
+ *                                                (ID or --psd ID)
  *   stampd key revoke --db DSN --key-id N [--reason R] [--since TIME]
- *   stampd psd revoke-key --db DSN --psd ID [--reason R] [--since TIME] (its current key)
+ *   stampd psd revoke-key ID --db DSN [--reason R] [--since TIME] (its current key)
  *
  * A PKCS#11 token's PIN comes from --crypto-pin-file or $STAMPD_CRYPTO_PIN
  * (cmd_crypto.c). What the CA does is domain/certs.c's; the words are here.
@@ -135,7 +136,7 @@ static int rotate_key(const struct opts *o)
 
     memset(&ca, 0, sizeof ca);
     if (!o->psd || pv_parse_u64(o->psd, 1, UINT32_MAX, &psd) != PV_OK) {
-        fprintf(stderr, "stampd: psd rotate-key needs --psd ID (a PSD id)\n");
+        fprintf(stderr, "stampd: psd rotate-key needs a PSD id: stampd psd rotate-key ID\n");
         return 2;
     }
     if ((rc = env_open(o, PV_CFG_CRYPTO, 1, &e)) != PV_OK)
@@ -178,8 +179,9 @@ static int key_revoke(const struct opts *o)
     /* stampd key revoke --key-id N, or stampd psd revoke-key --psd ID (its current key). */
     if (o->psd ? (o->key_id || pv_parse_u64(o->psd, 1, UINT32_MAX, &psd) != PV_OK)
                : (!o->key_id || pv_parse_u64(o->key_id, 0, UINT32_MAX, &key_id) != PV_OK)) {
-        fprintf(stderr, "stampd: key revoke needs --key-id N (the indicium's key_id); "
-                        "psd revoke-key needs --psd ID (its current key)\n");
+        fprintf(stderr,
+                "stampd: key revoke needs --key-id N (the indicium's key_id); "
+                "psd revoke-key needs a PSD id: stampd psd revoke-key ID (its current key)\n");
         return 2;
     }
     if (strcmp(reason, "compromised") == 0)

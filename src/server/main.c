@@ -76,9 +76,10 @@ static void usage(FILE *f)
           "  stampd tls issue --dir DIR (--front NAME | --processor NAME=HOST[,HOST...])\n"
           "                   [--days N]\n"
           "  stampd ca (init | issue) --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "  stampd psd rotate-key --db DSN --psd ID [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "  stampd psd rotate-key (ID | --psd ID) --db DSN [--crypto SPEC]\n"
+          "                    [--crypto-pin-file PATH]\n"
           "  stampd key revoke --db DSN --key-id N [--reason REASON] [--since TIME]\n"
-          "  stampd psd revoke-key --db DSN --psd ID [--reason REASON] [--since TIME]\n"
+          "  stampd psd revoke-key (ID | --psd ID) --db DSN [--reason REASON] [--since TIME]\n"
           "                    [--crypto-pin-file PATH]\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
@@ -102,8 +103,10 @@ static void usage(FILE *f)
           f);
 }
 
-/* The options argv[start..argc) into o; need_db: --db is required. */
-static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int need_db)
+/* The options argv[start..argc) into o; need_db: --db is required; positional
+ * (NULL: none allowed) gets the one argument that is not an option. */
+static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int need_db,
+                           const char **positional)
 {
     static const struct {
         const char *name;
@@ -162,6 +165,10 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
             o->internal_plaintext = 1;
             continue;
         }
+        if (positional && !*positional && a[0] && a[0] != '-') {
+            *positional = a;
+            continue;
+        }
         for (k = 0; k < sizeof table / sizeof table[0]; k++)
             if (strlen(table[k].name) == nlen && strncmp(a, table[k].name, nlen) == 0)
                 break;
@@ -180,6 +187,11 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         return -1;
     }
     return 0;
+}
+
+static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int need_db)
+{
+    return parse_opts_args(argc, argv, start, o, need_db, NULL);
 }
 
 static int parse_opts(int argc, char **argv, int start, struct opts *o)
@@ -331,8 +343,18 @@ int main(int argc, char **argv)
         (strcmp(argv[1], "psd") == 0 && argc > 2 &&
          (strcmp(argv[2], "rotate-key") == 0 || strcmp(argv[2], "revoke-key") == 0)) ||
         (strcmp(argv[1], "key") == 0 && argc > 2 && strcmp(argv[2], "revoke") == 0)) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
+        /* The issue's spelling: stampd psd rotate-key ID, as well as --psd ID. */
+        const char *id = NULL;
+        if (parse_opts_args(argc, argv, 3, &o, 1, argv[1][0] == 'p' ? &id : NULL) < 0)
             return 2;
+        if (id) {
+            if (o.psd) {
+                fprintf(stderr, "stampd: psd %s names PSD %s and --psd %s: give one\n", argv[2], id,
+                        o.psd);
+                return 2;
+            }
+            o.psd = id;
+        }
         return pv_cmd_ca(&o, argv[1], argv[2]);
     }
     if (strcmp(argv[1], "migrate") == 0) {

@@ -15,6 +15,7 @@ stops signing until its key is rotated).
 Environment: STAMPD_BIN, STAMP_BIN, STAMPD_TEST_TMP (see harness.py).
 """
 
+import datetime
 import glob
 import http.client
 import json
@@ -271,6 +272,103 @@ class Certs(unittest.TestCase):
         _, by_id = self.keys()
         self.assertEqual(by_id[third_id]["status"], "revoked")
         self.assertEqual(by_id[third_id]["revocation_reason"], "key_compromise")
+
+    def test_issue_forms_and_revocation_since(self):
+        """The issue's spellings: `stampd psd rotate-key ID` and `stampd psd
+        revoke-key ID --reason compromised --since TIME`. Pieces mail-dated
+        before the day of TIME still verify, online and offline; pieces on or
+        after it are refused with key_revoked and a reason that names the day."""
+        first = self.buy()
+        psd = str(first["psd_id"])
+        # The positional PSD id; both it and --psd is one too many; no id at all.
+        rc, out, err = self.srv.run("psd", "rotate-key", psd, "--db", self.srv.db)
+        self.assertEqual(rc, 0, err)
+        key = int(out.strip().split("=")[1])
+        self.assertIn("PSD %s signs with key %d now" % (psd, key), err)
+        rc, out, err = self.srv.run("psd", "rotate-key", "--db", self.srv.db, psd)
+        self.assertEqual(rc, 0, err)
+        key = int(out.strip().split("=")[1])
+        rc, _, err = self.srv.run("psd", "rotate-key", psd, "--db", self.srv.db, "--psd", psd,
+                                  check=False)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("give one", err)
+        rc, _, err = self.srv.run("psd", "rotate-key", psd, "7", "--db", self.srv.db,
+                                  check=False)
+        self.assertEqual(rc, 2, err)
+        rc, _, err = self.srv.run("psd", "rotate-key", "--db", self.srv.db, check=False)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("stampd psd rotate-key ID", err)
+        rc, _, err = self.srv.run("psd", "rotate-key", "x1", "--db", self.srv.db, check=False)
+        self.assertEqual(rc, 2, err)
+        # Two pieces with the new key: mailed yesterday (accepted for US time zones)
+        # and today.
+        today = harness.today_utc()
+        yesterday = today - datetime.timedelta(days=1)
+        pieces = {}
+        for name, day in (("before", yesterday), ("after", today)):
+            self.n += 1
+            s, _, j = self.srv.buy(self.srv.customer_key, "since-%d" % self.n,
+                                   dict(PIECE, mail_date=day.isoformat()))
+            self.assertEqual(s, 201, j)
+            self.assertEqual(j["key_id"], key)
+            pieces[name] = j
+        # --since must be a past UTC time.
+        future = (datetime.datetime.now(datetime.timezone.utc) +
+                  datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for bad in (future, "yesterday", "2026-13-01T00:00:00Z"):
+            rc, _, err = self.srv.run("psd", "revoke-key", psd, "--db", self.srv.db,
+                                      "--reason", "compromised", "--since", bad, check=False)
+            self.assertEqual(rc, 2, bad + ": " + err)
+            self.assertIn("--since must be a past UTC time", err)
+        since = today.isoformat() + "T00:00:00Z"
+        rc, _, err = self.srv.run("psd", "revoke-key", psd, "--db", self.srv.db, "--reason",
+                                  "compromised", "--since", since)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("key %d revoked (key_compromise)" % key, err)
+        self.assertIn(since, err)
+        doc, by_id = self.keys()
+        self.assertEqual(by_id[key]["status"], "revoked")
+        self.assertTrue(by_id[key]["revoked_at"].startswith(today.isoformat()), by_id[key])
+        # openssl: the CRL (from the CA) lists the key from the time given.
+        ca, crl = self.write("ca.pem", doc["ca_certificate_pem"]), self.write("crl.pem",
+                                                                              doc["crl_pem"])
+        rc, out = openssl("crl", "-in", crl, "-CAfile", ca, "-noout", "-text")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Key Compromise", out)
+        self.assertIn(today.strftime("%b %e").replace("  ", " "),
+                      out.replace("  ", " "))
+        keys_file = os.path.join(self.srv.dir, "keys-since.json")
+        self.assertEqual(stamp(self.srv, "keys", "--out", keys_file)[0], 0)
+        # Before the day of --since: valid, online and offline.
+        s, _, v = self.srv.request("POST", "/v1/verify", {"data": pieces["before"]["data"]},
+                                   key=self.srv.customer_key)
+        self.assertEqual(s, 200, v)
+        self.assertTrue(v["valid"], v)
+        rc, out, err = self.offline(pieces["before"], keys_file)
+        self.assertEqual(rc, 0, out + err)
+        # On or after it: invalid, key_revoked, and the reason says why.
+        s, _, v = self.srv.request("POST", "/v1/verify", {"data": pieces["after"]["data"]},
+                                   key=self.srv.customer_key)
+        self.assertEqual(s, 200, v)
+        self.assertFalse(v["valid"], v)
+        self.assertEqual((v["status"], v["reason"]), ("invalid", "key_revoked"), v)
+        rc, out, err = self.offline(pieces["after"], keys_file)
+        self.assertEqual(rc, 4, out + err)
+        self.assertIn("key_revoked", out)
+        self.assertIn("key %d was revoked on %s, on or before the mail date %s"
+                      % (key, today.isoformat(), today.isoformat()), out)
+        # The online answer of stamp verify says the same.
+        env = dict(harness.stampd_env(), STAMP_SERVER="http://%s:%d" % (self.srv.host,
+                                                                       self.srv.port),
+                   STAMP_KEY=self.srv.customer_key)
+        for name, want in (("before", 0), ("after", 4)):
+            p = subprocess.run([STAMP_BIN, "verify", "--data", pieces[name]["data"]], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            out = p.stdout.decode() + p.stderr.decode()
+            harness.assert_no_sanitizer(out, "stamp verify")
+            self.assertEqual(p.returncode, want, out)
+            if want:
+                self.assertIn("key_revoked", out)
 
 
 class ExistingDatabase(unittest.TestCase):

@@ -124,11 +124,12 @@ static void test_ca_and_key_certificates(void **state)
         assert_int_equal(X509_check_ca(x), 0);
         assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
         assert_int_equal(X509_get_extension_flags(x) & EXFLAG_XKUSAGE, 0);
-        /* From the start of today's UTC day, for PV_PSD_CERT_DAYS days. */
-        ASN1_TIME_set(t, (time_t) day);
+        /* From the start of the oldest mail date a key made today signs (two
+         * days back) to PV_PSD_CERT_DAYS days after today. */
+        ASN1_TIME_set(t, (time_t) (day - PV_CERT_BACKDATE_DAYS * PV_DAY));
         assert_int_equal(ASN1_TIME_compare(X509_get0_notBefore(x), t), 0);
         assert_int_equal(ASN1_TIME_diff(&d, &s, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
-        assert_int_equal(d, PV_PSD_CERT_DAYS);
+        assert_int_equal(d, PV_PSD_CERT_DAYS + PV_CERT_BACKDATE_DAYS);
         assert_int_equal(s, 0);
         /* What offline verification checks. */
         assert_int_equal(pv_x509_psd_check(keys[i].cert_pem, ca_pem, crl_pem, keys[i].public_pem,
@@ -423,11 +424,23 @@ static void test_late_certificate_covers_older_pieces(void **state)
     k.cert_pem[0] = '\0';
     assert_int_equal(pv_ca_issue(&ca, &k, now), PV_OK);
     assert_int_equal(pv_x509_info_of(k.cert_pem, &info), PV_OK);
-    assert_int_equal(info.not_before, made - made % PV_DAY);
+    assert_int_equal(info.not_before, made - made % PV_DAY - PV_CERT_BACKDATE_DAYS * PV_DAY);
     assert_int_equal(info.not_after, now - now % PV_DAY + (int64_t) PV_PSD_CERT_DAYS * PV_DAY);
     assert_int_equal(
         pv_mail_date_check(pv_date_from_unix(made + 86400), info.not_before, info.not_after, 0),
         PV_OK);
+    /* A key made today signs pieces mail-dated yesterday (and a day more for
+     * clocks): its certificate covers them. */
+    k.created = now;
+    k.cert_pem[0] = '\0';
+    assert_int_equal(pv_ca_issue(&ca, &k, now), PV_OK);
+    assert_int_equal(pv_x509_info_of(k.cert_pem, &info), PV_OK);
+    assert_int_equal(
+        pv_mail_date_check(pv_date_from_unix(now - 2 * PV_DAY), info.not_before, info.not_after, 0),
+        PV_OK);
+    assert_int_equal(
+        pv_mail_date_check(pv_date_from_unix(now - 3 * PV_DAY), info.not_before, info.not_after, 0),
+        PV_ECERTDATE);
     pv_ca_clear(&ca);
     free(keys);
 }
