@@ -99,6 +99,23 @@ int pv_ca_init(struct pv_store *st, struct pv_crypto *cm, const char *spec, int6
 int pv_ca_issue_missing(struct pv_store *st, const struct pv_ca *ca, int64_t now, uint32_t *issued);
 
 /*
+ * pv_ca_rotate - a new vendor CA: its key made in cm (borrowed; opened from
+ * spec, borrowed: the current CA's module or another token), its
+ * self-signed certificate, and a certificate from it for every key of st -
+ * current, retired and revoked alike (the same serial, the key's days) - so
+ * that the pieces of every generation verify against the new CA. In one
+ * transaction: old (borrowed, the current CA, opened) signs its last CRL;
+ * its certificate and that CRL are kept in PV_CFG_CA_PREVIOUS (published in
+ * GET /v1/keys for certificates issued before); the new CA's rows, the
+ * certificates, and the new CA's first CRL (every revocation so far) are
+ * stored. The old CA key is never used again. *reissued (may be NULL) gets
+ * how many certificates. PV_EBUSY when a key was added meanwhile (run it
+ * again), PV_EINVAL, the module's and store errors.
+ */
+int pv_ca_rotate(struct pv_store *st, const struct pv_ca *old, struct pv_crypto *cm,
+                 const char *spec, int64_t now, uint32_t *reissued);
+
+/*
  * pv_key_rotate - a new key for PSD psd_id made in cm (borrowed; the module
  * the PSD is bound to) with its certificate from ca (borrowed, may be NULL:
  * then PV_ENOTFOUND - a rotated key without certificate is not made); in

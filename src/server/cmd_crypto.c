@@ -1,5 +1,6 @@
 /*
- * cmd_crypto.c - the token PIN of a PKCS#11 crypto module (cmd_crypto.h).
+ * cmd_crypto.c - the token PIN of a PKCS#11 crypto module, and of the vendor
+ * CA's token when it has its own (cmd_crypto.h).
  * A PIN on the command line would be readable by every local user (ps), so
  * it comes from a file of mode 0600 or from the environment, which is then
  * cleared. The PIN is wiped by its callers once the module has logged in.
@@ -29,11 +30,11 @@ static int take(const char *s, size_t len, const char *from, char *pin, size_t n
     return PV_OK;
 }
 
-static int read_pin_file(const char *path, char *pin, size_t n)
+static int read_pin_file(const char *option, const char *path, char *pin, size_t n)
 {
     char buf[PV_PIN_MAX + 3];
     size_t len = 0;
-    int rc = pv_cmd_read_private("--crypto-pin-file", path, buf, sizeof buf, &len);
+    int rc = pv_cmd_read_private(option, path, buf, sizeof buf, &len);
 
     if (rc == PV_OK)
         rc = take(buf, len, path, pin, n);
@@ -55,7 +56,7 @@ int pv_cmd_crypto_pin(const struct opts *o, const char *spec, char *pin, size_t 
         return PV_ECONFIG;
     }
     if (o->crypto_pin_file)
-        return read_pin_file(o->crypto_pin_file, pin, n);
+        return read_pin_file("--crypto-pin-file", o->crypto_pin_file, pin, n);
     /* Without a spec (the store's is used) a PIN is taken when there is one. */
     if ((spec && !pv_crypto_is_pkcs11(spec)) || (!spec && !env))
         return PV_OK;
@@ -68,5 +69,27 @@ int pv_cmd_crypto_pin(const struct opts *o, const char *spec, char *pin, size_t 
     }
     rc = take(env, strlen(env), PV_PIN_ENV, pin, n);
     unsetenv(PV_PIN_ENV);
+    return rc;
+}
+
+int pv_cmd_ca_pin(const struct opts *o, char *pin, size_t n)
+{
+    const char *env = getenv(PV_CA_PIN_ENV);
+    int rc;
+
+    pin[0] = '\0';
+    if (env && !*env)
+        env = NULL;
+    if (o->ca_pin_file && env) {
+        fprintf(stderr, "stampd: the CA's token PIN comes from --ca-pin-file or %s, not both\n",
+                PV_CA_PIN_ENV);
+        return PV_ECONFIG;
+    }
+    if (o->ca_pin_file)
+        return read_pin_file("--ca-pin-file", o->ca_pin_file, pin, n);
+    if (!env)
+        return PV_OK;
+    rc = take(env, strlen(env), PV_CA_PIN_ENV, pin, n);
+    unsetenv(PV_CA_PIN_ENV);
     return rc;
 }

@@ -16,7 +16,7 @@
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
  *   stampd tls (init | issue) --dir DIR ... (cmd_tls.c)
- *   stampd ca (init | issue), psd rotate-key, key revoke (cmd_ca.c)
+ *   stampd ca (init | issue | rotate), psd rotate-key, key revoke (cmd_ca.c)
  */
 #include "server/cmd.h"
 #include "server/cmd_accounts.h"
@@ -46,7 +46,9 @@ static void usage(FILE *f)
           "  stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]\n"
           "              [--refill DOLLARS] [--keys-dir DIR | --crypto SPEC] [--gateway sandbox]\n"
           "              [--demo] [--crypto-pin-file PATH]\n"
+          "              [--ca-crypto SPEC [--ca-pin-file PATH]]\n"
           "  stampd psd add --db DSN [--psds N] [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "                 [--ca-pin-file PATH]\n"
           "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
@@ -76,8 +78,10 @@ static void usage(FILE *f)
           "  stampd tls issue --dir DIR (--front NAME | --processor NAME=HOST[,HOST...])\n"
           "                   [--days N]\n"
           "  stampd ca (init | issue) --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "  stampd ca rotate --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "                   [--ca-pin-file PATH]\n"
           "  stampd psd rotate-key (ID | --psd ID) --db DSN [--crypto SPEC]\n"
-          "                    [--crypto-pin-file PATH]\n"
+          "                    [--crypto-pin-file PATH] [--ca-pin-file PATH]\n"
           "  stampd key revoke --db DSN --key-id N [--reason REASON] [--since TIME]\n"
           "  stampd psd revoke-key (ID | --psd ID) --db DSN [--reason REASON] [--since TIME]\n"
           "                    [--crypto-pin-file PATH]\n"
@@ -99,7 +103,8 @@ static void usage(FILE *f)
           "(ca.pem, NAME.pem, NAME.key; NAME: front, or the processor's --id).\n"
           "SPEC is openssl:DIR (the default, development-grade: keys are files) or\n"
           "'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL'; a token's PIN\n"
-          "comes from --crypto-pin-file (mode 0600) or STAMPD_CRYPTO_PIN, never argv.\n",
+          "comes from --crypto-pin-file (mode 0600) or STAMPD_CRYPTO_PIN, never argv; the\n"
+          "vendor CA's token PIN, when it differs, from --ca-pin-file or STAMPD_CA_PIN.\n",
           f);
 }
 
@@ -138,6 +143,8 @@ static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int
         {"--internal-tls-name", offsetof(struct opts, internal_tls_name)},
         {"--crypto", offsetof(struct opts, crypto)},
         {"--crypto-pin-file", offsetof(struct opts, crypto_pin_file)},
+        {"--ca-pin-file", offsetof(struct opts, ca_pin_file)},
+        {"--ca-crypto", offsetof(struct opts, ca_crypto)},
         {"--gateway-journal", offsetof(struct opts, gateway_journal)},
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
@@ -339,7 +346,8 @@ int main(int argc, char **argv)
         return pv_cmd_psd_add(&o);
     }
     if ((strcmp(argv[1], "ca") == 0 && argc > 2 &&
-         (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0)) ||
+         (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0 ||
+          strcmp(argv[2], "rotate") == 0)) ||
         (strcmp(argv[1], "psd") == 0 && argc > 2 &&
          (strcmp(argv[2], "rotate-key") == 0 || strcmp(argv[2], "revoke-key") == 0)) ||
         (strcmp(argv[1], "key") == 0 && argc > 2 && strcmp(argv[2], "revoke") == 0)) {

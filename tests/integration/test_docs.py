@@ -1068,7 +1068,7 @@ class CodeAndSchemas(unittest.TestCase):
         "payment_json": ["PurchasePayment"],
         "pv_reply_list": ["List", "Transactions"],
         "pv_h_account": ["Account"],
-        ("pv_h_keys", "psd_key_json"): ["Keys", "PublicKey"],
+        ("pv_h_keys", "psd_key_json", "previous_cas"): ["Keys", "PublicKey", "PreviousCa"],
         "pv_h_psds": ["Psds", "Psd"],
         "pv_verdict_json": ["Verify"],
         "key_json": ["ApiKey"],

@@ -445,6 +445,82 @@ static void test_late_certificate_covers_older_pieces(void **state)
     free(keys);
 }
 
+/* stampd ca rotate: a new CA certifies every key (revoked ones too, listed in
+ * its CRL); the old CA's certificate and last CRL are kept. */
+static void test_ca_rotate(void **state)
+{
+    struct denv *e = *state;
+    struct pv_indicium_rec rec;
+    struct pv_key_rec *keys = NULL;
+    struct pv_pubkey pub[8];
+    struct pv_keyset ks;
+    struct pv_verdict v;
+    struct pv_ca ca;
+    size_t n = 0, i;
+    int64_t revoked_at = 0;
+    uint32_t reissued = 0, key;
+    char *old_ca, *old_crl, *ca_pem, *crl_pem, *prev, *num, why[128];
+
+    ca_init(e);
+    denv_buy(e, "cus_a", 0, &rec);
+    key = rec.ind.key_id;
+    assert_int_equal(pv_ca_load(e->st, NULL, NULL, NULL, &ca), PV_OK);
+    assert_int_equal(pv_key_revoke(e->st, &ca, 3, "superseded", 0, pv_now()), PV_OK);
+    old_ca = config(e->st, PV_CFG_CA_CERT);
+    assert_int_equal(pv_store_config_get(e->st, PV_CFG_CA_PREVIOUS, &prev), PV_ENOTFOUND);
+    assert_int_equal(pv_ca_rotate(e->st, NULL, e->cm, e->cm->id, pv_now(), NULL), PV_EINVAL);
+    assert_int_equal(pv_ca_rotate(e->st, &ca, e->cm, e->cm->id, pv_now(), &reissued), PV_OK);
+    assert_int_equal(reissued, 3);
+    pv_ca_clear(&ca);
+
+    ca_pem = config(e->st, PV_CFG_CA_CERT);
+    crl_pem = config(e->st, PV_CFG_CA_CRL);
+    prev = config(e->st, PV_CFG_CA_PREVIOUS);
+    num = config(e->st, PV_CFG_CA_CRL_NUMBER);
+    assert_string_not_equal(ca_pem, old_ca);
+    assert_string_equal(num, "1"); /* the new CA's first CRL */
+    /* The old CA's certificate, then its last CRL: it lists key 3 too. */
+    assert_true(strncmp(prev, old_ca, strlen(old_ca)) == 0);
+    old_crl = strstr(prev, "-----BEGIN X509 CRL-----");
+    assert_non_null(old_crl);
+    assert_int_equal(pv_store_key_list(e->st, &keys, &n), PV_OK);
+    assert_int_equal(n, 3);
+    for (i = 0; i < n; i++) {
+        revoked_at = 0;
+        /* Every key's certificate is the new CA's, and the new CRL lists the revoked one. */
+        assert_int_equal(pv_x509_psd_check(keys[i].cert_pem, ca_pem, crl_pem, keys[i].public_pem,
+                                           NULL, &revoked_at, why, sizeof why),
+                         PV_OK);
+        assert_int_equal(revoked_at != 0, keys[i].key_id == 3);
+        assert_int_not_equal(
+            pv_x509_psd_check(keys[i].cert_pem, old_ca, NULL, NULL, NULL, NULL, why, sizeof why),
+            PV_OK);
+    }
+    /* The old CA's CRL is its own (refused under the new CA). */
+    assert_int_not_equal(
+        pv_x509_psd_check(keys[0].cert_pem, ca_pem, old_crl, NULL, NULL, NULL, why, sizeof why),
+        PV_OK);
+    /* A piece from before the rotation verifies offline with the new chain. */
+    keyset(keys, n, pub, ca_pem, crl_pem, &ks);
+    assert_int_equal(key_of(keys, n, key)->revoked_at, 0);
+    assert_int_equal(pv_verify_offline(rec.data, rec.data_len, &ks, &v), PV_OK);
+    assert_true(v.valid);
+    /* A second rotation appends: two previous CAs. */
+    assert_int_equal(pv_ca_load(e->st, NULL, NULL, NULL, &ca), PV_OK);
+    assert_int_equal(pv_ca_rotate(e->st, &ca, e->cm, e->cm->id, pv_now(), NULL), PV_OK);
+    pv_ca_clear(&ca);
+    free(prev);
+    prev = config(e->st, PV_CFG_CA_PREVIOUS);
+    assert_non_null(strstr(prev, ca_pem));
+    assert_non_null(strstr(strstr(prev, ca_pem), "-----BEGIN X509 CRL-----"));
+    free(num);
+    free(prev);
+    free(crl_pem);
+    free(ca_pem);
+    free(old_ca);
+    free(keys);
+}
+
 static void test_mail_date_rule(void **state)
 {
     int64_t nb = pv_date_to_unix(20261204), na = pv_date_to_unix(20311204);
@@ -473,6 +549,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offline_chain_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_certificate_covers_older_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_signer_issues_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_rotate, setup, teardown),
         cmocka_unit_test(test_mail_date_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
