@@ -56,6 +56,15 @@ static int64_t day_start(int64_t now)
     return now - now % PV_DAY;
 }
 
+/* A certificate's notBefore for a key made at t: PV_CERT_BACKDATE_DAYS before
+ * t's day (never before 1970). */
+static int64_t backdated(int64_t t)
+{
+    int64_t d = day_start(t) - (int64_t) PV_CERT_BACKDATE_DAYS * PV_DAY;
+
+    return d > 0 ? d : 0;
+}
+
 int pv_ca_make(struct pv_crypto *cm, const char *spec, const char *license, int64_t now,
                struct pv_ca *ca)
 {
@@ -81,8 +90,8 @@ int pv_ca_make(struct pv_crypto *cm, const char *spec, const char *license, int6
     xs.common_name = cn;
     xs.organization = org;
     xs.serial = 0; /* random */
-    xs.not_before = day_start(now);
-    xs.not_after = xs.not_before + (int64_t) PV_CA_CERT_DAYS * PV_DAY;
+    xs.not_before = backdated(now);
+    xs.not_after = day_start(now) + (int64_t) PV_CA_CERT_DAYS * PV_DAY;
     xs.usage = PV_X509_CA;
     sg = signer_of(ca);
     if ((rc = pv_x509_issue_by(&xs, NULL, NULL, &sg, &ca->cert_pem)) != PV_OK)
@@ -208,7 +217,7 @@ int pv_ca_issue(const struct pv_ca *ca, struct pv_key_rec *k, int64_t now)
     xs.serial = k->key_id; /* the indicium's key_id */
     /* From the day the key was made: a key certified after it signed pieces
      * (stampd ca init on an older database) must still vouch for them. */
-    xs.not_before = day_start(k->created > 0 && k->created < now ? k->created : now);
+    xs.not_before = backdated(k->created > 0 && k->created < now ? k->created : now);
     xs.not_after = day_start(now) + (int64_t) PV_PSD_CERT_DAYS * PV_DAY;
     xs.usage = PV_X509_SIGNING;
     if ((rc = pv_x509_issue_by(&xs, k->public_pem, ca->cert_pem, &sg, &pem)) != PV_OK)
@@ -289,6 +298,88 @@ int pv_ca_init(struct pv_store *st, struct pv_crypto *cm, const char *spec, int6
     if (rc == PV_OK)
         rc = pv_ca_issue_missing(st, &ca, now, issued);
     pv_ca_clear(&ca);
+    return rc;
+}
+
+/* Inside a transaction: ca's certificate and the CRL now in st appended to the
+ * previous CAs (config PV_CFG_CA_PREVIOUS, PEM blocks in pairs). */
+static int keep_previous(struct pv_store *st, const struct pv_ca *ca)
+{
+    char *prev = NULL, *crl = NULL, *all = NULL;
+    size_t len;
+    int rc = pv_store_config_get(st, PV_CFG_CA_PREVIOUS, &prev);
+
+    if (rc != PV_OK && rc != PV_ENOTFOUND)
+        return rc;
+    if ((rc = pv_store_config_get(st, PV_CFG_CA_CRL, &crl)) != PV_OK)
+        goto out;
+    len = (prev ? strlen(prev) : 0) + strlen(ca->cert_pem) + strlen(crl) + 3;
+    if (!(all = malloc(len))) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    snprintf(all, len, "%s%s%s%s%s", prev ? prev : "", ca->cert_pem,
+             ca->cert_pem[0] && ca->cert_pem[strlen(ca->cert_pem) - 1] == '\n' ? "" : "\n", crl,
+             crl[0] && crl[strlen(crl) - 1] == '\n' ? "" : "\n");
+    rc = pv_store_config_set(st, PV_CFG_CA_PREVIOUS, all);
+out:
+    free(all);
+    free(crl);
+    free(prev);
+    return rc;
+}
+
+int pv_ca_rotate(struct pv_store *st, const struct pv_ca *old, struct pv_crypto *cm,
+                 const char *spec, int64_t now, uint32_t *reissued)
+{
+    struct pv_key_rec *keys = NULL, *again = NULL;
+    struct pv_ca nca;
+    size_t n = 0, m = 0, i;
+    int rc;
+
+    if (reissued)
+        *reissued = 0;
+    if (!st || !old || !cm || !spec || now <= 0)
+        return PV_EINVAL;
+    if ((rc = pv_ca_make(cm, spec, old->license, now, &nca)) != PV_OK)
+        return rc;
+    if (strcmp(nca.key_ref, old->key_ref) == 0 && strcmp(nca.spec, old->spec) == 0) {
+        rc = PV_EINVAL; /* a module that hands out the same key twice */
+        goto out;
+    }
+    if ((rc = pv_store_key_list(st, &keys, &n)) != PV_OK)
+        goto out;
+    /* Signed before the transaction (a token may be slow): every key, revoked ones
+     * too - the new CA's CRL lists those from the moment their certificate exists. */
+    for (i = 0; i < n; i++) {
+        keys[i].cert_pem[0] = '\0';
+        if ((rc = pv_ca_issue(&nca, &keys[i], now)) != PV_OK)
+            goto out;
+    }
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        goto out;
+    /* A key made meanwhile (psd add) would keep the old CA's certificate: refuse. */
+    if ((rc = pv_store_key_list(st, &again, &m)) == PV_OK && m != n)
+        rc = PV_EBUSY;
+    /* The old CA's last CRL (every revocation so far), kept with its certificate. */
+    if (rc == PV_OK && (rc = write_crl(st, old, now)) == PV_OK)
+        rc = keep_previous(st, old);
+    if (rc == PV_OK && (rc = pv_store_config_set(st, PV_CFG_CA_MODULE, nca.spec)) == PV_OK &&
+        (rc = pv_store_config_set(st, PV_CFG_CA_KEY_REF, nca.key_ref)) == PV_OK &&
+        (rc = pv_store_config_set(st, PV_CFG_CA_CERT, nca.cert_pem)) == PV_OK)
+        rc = pv_store_config_set(st, PV_CFG_CA_CRL_NUMBER, "0");
+    for (i = 0; i < n && rc == PV_OK; i++)
+        rc = pv_store_key_set_cert(st, keys[i].key_id, keys[i].cert_pem);
+    if (rc == PV_OK)
+        rc = write_crl(st, &nca, now);
+    rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+    if (rc == PV_OK && reissued)
+        *reissued = (uint32_t) n;
+out:
+    free(again);
+    free(keys);
+    nca.cm = NULL; /* borrowed */
+    pv_ca_clear(&nca);
     return rc;
 }
 

@@ -11,8 +11,10 @@
  *
  * A PSD key's certificate: subject O "Postage vendor LICENSE", CN "PSD N"
  * (N the device id), serial = the key id (the indicium's key_id), valid
- * from the start of the UTC day the key was made (for a key certified
- * later, e.g. by `stampd ca init` on an older database, that day still) to
+ * from the start of the UTC day two days before the key was made (the
+ * oldest mail date a processor signs: PV_MAIL_DATE_BEHIND and a day for
+ * clocks; for a key certified later, e.g. by `stampd ca init` on an older
+ * database, still counted from the day it was made) to
  * PV_PSD_CERT_DAYS days after the day it was issued,
  * keyUsage digitalSignature only, CA:FALSE. The rule verifiers apply
  * (docs/security.md): the mail date's UTC day must lie within the validity
@@ -23,6 +25,7 @@
 #define STAMPD_CERTS_H
 
 #include "crypto/crypto.h"
+#include "stampd/rates.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -31,6 +34,11 @@
 #define PV_PSD_CERT_DAYS (5 * 365 + 1)  /* a PSD key's certificate */
 #define PV_CRL_DAYS      366            /* a CRL's nextUpdate after its thisUpdate */
 #define PV_DAY           86400
+/* A key signs pieces mail-dated up to PV_MAIL_DATE_BEHIND days before the day
+ * it signs them, and a processor allows a day more for clocks that differ
+ * (purchase.c): a certificate's validity begins this many days before the day
+ * the key was made, or the first pieces it signs would not verify. */
+#define PV_CERT_BACKDATE_DAYS (PV_MAIL_DATE_BEHIND + 1)
 
 /* The vendor CA opened for signing. Fields owned by the struct. */
 struct pv_ca {
@@ -89,6 +97,23 @@ int pv_ca_init(struct pv_store *st, struct pv_crypto *cm, const char *spec, int6
  * st without one, and a fresh CRL. *issued (may be NULL) gets how many.
  */
 int pv_ca_issue_missing(struct pv_store *st, const struct pv_ca *ca, int64_t now, uint32_t *issued);
+
+/*
+ * pv_ca_rotate - a new vendor CA: its key made in cm (borrowed; opened from
+ * spec, borrowed: the current CA's module or another token), its
+ * self-signed certificate, and a certificate from it for every key of st -
+ * current, retired and revoked alike (the same serial, the key's days) - so
+ * that the pieces of every generation verify against the new CA. In one
+ * transaction: old (borrowed, the current CA, opened) signs its last CRL;
+ * its certificate and that CRL are kept in PV_CFG_CA_PREVIOUS (published in
+ * GET /v1/keys for certificates issued before); the new CA's rows, the
+ * certificates, and the new CA's first CRL (every revocation so far) are
+ * stored. The old CA key is never used again. *reissued (may be NULL) gets
+ * how many certificates. PV_EBUSY when a key was added meanwhile (run it
+ * again), PV_EINVAL, the module's and store errors.
+ */
+int pv_ca_rotate(struct pv_store *st, const struct pv_ca *old, struct pv_crypto *cm,
+                 const char *spec, int64_t now, uint32_t *reissued);
 
 /*
  * pv_key_rotate - a new key for PSD psd_id made in cm (borrowed; the module

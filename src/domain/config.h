@@ -17,6 +17,9 @@
 #define PV_CFG_CA_CERT       "ca_cert"
 #define PV_CFG_CA_CRL        "ca_crl"
 #define PV_CFG_CA_CRL_NUMBER "ca_crl_number"
+/* The vendor CAs before the current one (stampd ca rotate): each one's
+ * certificate followed by its last CRL, PEM blocks in pairs, oldest first. */
+#define PV_CFG_CA_PREVIOUS "ca_previous"
 /* Where stampd before issue 12 kept the front <-> processor secret, readable
  * by every database role and backup. Nothing writes it any more; stampd
  * migrate deletes it. The secret is now each host's (docs/operations.md). */

@@ -159,7 +159,7 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
                       struct pv_provision_out *out)
 {
     struct pv_provision_out scratch;
-    struct pv_crypto *cm = NULL;
+    struct pv_crypto *cm = NULL, *cacm = NULL;
     struct pv_key_rec *keys = NULL;
     struct pv_ca ca;
     uint32_t i;
@@ -187,8 +187,16 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
     for (i = 0; i <= p->psds; i++)
         if ((rc = make_key(cm, i + 1, i == p->psds, now, &keys[i])) != PV_OK)
             goto out;
-    /* The vendor CA in the same module, and a certificate for every key. */
-    if ((rc = pv_ca_make(cm, p->crypto_spec, p->license, now, &ca)) != PV_OK)
+    /* The vendor CA in the same module or a module of its own (a token no
+     * processor uses), and a certificate for every key. */
+    if (p->ca_spec && strcmp(p->ca_spec, p->crypto_spec) != 0) {
+        if ((rc = pv_crypto_open_pin(p->ca_spec, p->ca_pin, &cacm)) != PV_OK)
+            goto out;
+        rc = pv_ca_make(cacm, p->ca_spec, p->license, now, &ca);
+    } else {
+        rc = pv_ca_make(cm, p->crypto_spec, p->license, now, &ca);
+    }
+    if (rc != PV_OK)
         goto out;
     for (i = 0; i <= p->psds; i++)
         if ((rc = pv_ca_issue(&ca, &keys[i], now)) != PV_OK)
@@ -196,6 +204,7 @@ int pv_provision_init(struct pv_store *st, const struct pv_provision *p, int64_t
     rc = write_vendor(st, p, &ca, keys, (size_t) p->psds + 1, now, out);
 out:
     pv_ca_clear(&ca);
+    pv_crypto_close(cacm);
     if (rc != PV_OK)
         pv_card_wipe(out, sizeof *out);
     if (out == &scratch)

@@ -36,6 +36,8 @@ struct pv_provision {
     pv_mills refill;           /* the refill policy, > 0 */
     const char *crypto_spec;   /* the module for the PSD keys ("openssl:/abs/dir") */
     const char *crypto_pin;    /* a PKCS#11 token's PIN, or NULL */
+    const char *ca_spec;       /* the module for the vendor CA key; NULL: crypto_spec's */
+    const char *ca_pin;        /* its token's PIN when it has its own, or NULL */
     const char *gateway;       /* live card payments: NULL (none) or "sandbox" */
     const char *demo_password; /* not NULL: demo customer and operator with this password,
                                   and the sandbox for live card payments */

@@ -16,6 +16,7 @@ struct opts {
     const char *per_address_limit, *request_deadline; /* serve, front, processor */
     const char *internal_tls_dir, *internal_tls_name; /* front, processor (cmd_tls.c) */
     const char *crypto, *crypto_pin_file;             /* init, psd add, serve, processor */
+    const char *ca_crypto, *ca_pin_file;              /* the vendor CA's token: init, psd, ca */
     const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
     const char *payment_recovery;                     /* serve, processor */
     const char *name, *amount, *reference;            /* authority create, deposit */

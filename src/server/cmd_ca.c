@@ -7,12 +7,18 @@
  *                                                certificate for every key without one
  *   stampd ca issue --db DSN                     certificates for keys without one, a
  *                                                fresh CRL
- *   stampd psd rotate-key --db DSN --psd ID      a new key and certificate for the PSD
+ *   stampd ca rotate --db DSN [--crypto SPEC]    a new CA key (in SPEC's module, default
+ *                                                the CA's), every key certified by it;
+ *                                                the old CA's last CRL kept and published
+ *   stampd psd rotate-key ID --db DSN           a new key and certificate for the PSD
+ *                                                (ID or --psd ID)
  *   stampd key revoke --db DSN --key-id N [--reason R] [--since TIME]
- *   stampd psd revoke-key --db DSN --psd ID [--reason R] [--since TIME] (its current key)
+ *   stampd psd revoke-key ID --db DSN [--reason R] [--since TIME] (its current key)
  *
- * A PKCS#11 token's PIN comes from --crypto-pin-file or $STAMPD_CRYPTO_PIN
- * (cmd_crypto.c). What the CA does is domain/certs.c's; the words are here.
+ * A PKCS#11 token's PIN comes from --crypto-pin-file or $STAMPD_CRYPTO_PIN,
+ * the vendor CA's token's (when the CA has a token and PIN of its own) from
+ * --ca-pin-file or $STAMPD_CA_PIN (cmd_crypto.c). What the CA does is domain/certs.c's; the words
+ * are here.
  */
 #include "server/cmd_ca.h"
 
@@ -37,11 +43,19 @@ struct ca_env {
     struct pv_crypto *cm;
     char *spec;
     char pin[PV_PIN_MAX + 1];
+    char capin[PV_PIN_MAX + 1]; /* the CA's token PIN when it has its own, else "" */
 };
+
+/* The PIN that opens the vendor CA's module: its own, else the module's. */
+static const char *ca_pin(const struct ca_env *e)
+{
+    return e->capin[0] ? e->capin : e->pin[0] ? e->pin : NULL;
+}
 
 static void env_close(struct ca_env *e)
 {
     pv_card_wipe(e->pin, sizeof e->pin);
+    pv_card_wipe(e->capin, sizeof e->capin);
     pv_crypto_close(e->cm);
     free(e->spec);
     pv_store_close(e->st);
@@ -66,6 +80,11 @@ static int env_open(const struct opts *o, const char *cfg, int open_module, stru
                rc;
     if (!e->spec)
         return pv_cmd_fail("crypto module", PV_ENOMEM), PV_ENOMEM;
+    if ((rc = pv_cmd_ca_pin(o, e->capin, sizeof e->capin)) != PV_OK)
+        return pv_cmd_fail("vendor CA PIN", rc), rc;
+    /* Only the CA's module to open, and its PIN given: no other PIN needed. */
+    if (!open_module && e->capin[0] && !o->crypto_pin_file)
+        return PV_OK;
     if ((rc = pv_cmd_crypto_pin(o, e->spec, e->pin, sizeof e->pin)) != PV_OK ||
         (open_module &&
          (rc = pv_crypto_open_pin(e->spec, e->pin[0] ? e->pin : NULL, &e->cm)) != PV_OK))
@@ -109,7 +128,7 @@ static int ca_issue(const struct opts *o)
     memset(&ca, 0, sizeof ca);
     if ((rc = env_open(o, PV_CFG_CA_MODULE, 0, &e)) != PV_OK)
         goto out;
-    if ((rc = pv_ca_load(e.st, NULL, NULL, e.pin[0] ? e.pin : NULL, &ca)) != PV_OK) {
+    if ((rc = pv_ca_load(e.st, NULL, NULL, ca_pin(&e), &ca)) != PV_OK) {
         pv_cmd_fail("vendor CA", rc);
         goto out;
     }
@@ -125,6 +144,45 @@ out:
     return rc == PV_OK ? 0 : 1;
 }
 
+/* stampd ca rotate: a new CA in --crypto's module (default: the current CA's);
+ * its PIN from --crypto-pin-file, the current CA's from --ca-pin-file (default:
+ * the same PIN). */
+static int ca_rotate(const struct opts *o)
+{
+    struct ca_env e;
+    struct pv_ca ca;
+    uint32_t reissued = 0;
+    char *cert = NULL;
+    int rc;
+
+    memset(&ca, 0, sizeof ca);
+    if ((rc = env_open(o, PV_CFG_CA_MODULE, 1, &e)) != PV_OK)
+        goto out;
+    if ((rc = pv_ca_load(e.st, e.spec, e.cm, ca_pin(&e), &ca)) != PV_OK) {
+        pv_cmd_fail(rc == PV_ENOTFOUND ? "vendor CA (stampd ca init first)" : "vendor CA", rc);
+        goto out;
+    }
+    if ((rc = pv_ca_rotate(e.st, &ca, e.cm, e.spec, pv_now(), &reissued)) != PV_OK) {
+        if (rc == PV_EBUSY)
+            fprintf(stderr, "stampd: a key was added meanwhile; run stampd ca rotate again\n");
+        pv_cmd_fail("ca rotate", rc);
+        goto out;
+    }
+    if ((rc = pv_store_config_get(e.st, PV_CFG_CA_CERT, &cert)) != PV_OK)
+        goto out;
+    fprintf(stderr,
+            "stampd: new vendor CA made in crypto module %s; %u key certificates issued by it; "
+            "the old CA signed its last CRL and stays published in GET /v1/keys "
+            "(previous_cas) for certificates it issued\n",
+            e.cm->id, (unsigned) reissued);
+    fputs(cert, stdout);
+out:
+    free(cert);
+    pv_ca_clear(&ca);
+    env_close(&e);
+    return rc == PV_OK ? 0 : 1;
+}
+
 static int rotate_key(const struct opts *o)
 {
     struct ca_env e;
@@ -135,12 +193,12 @@ static int rotate_key(const struct opts *o)
 
     memset(&ca, 0, sizeof ca);
     if (!o->psd || pv_parse_u64(o->psd, 1, UINT32_MAX, &psd) != PV_OK) {
-        fprintf(stderr, "stampd: psd rotate-key needs --psd ID (a PSD id)\n");
+        fprintf(stderr, "stampd: psd rotate-key needs a PSD id: stampd psd rotate-key ID\n");
         return 2;
     }
     if ((rc = env_open(o, PV_CFG_CRYPTO, 1, &e)) != PV_OK)
         goto out;
-    if ((rc = pv_ca_load(e.st, e.spec, e.cm, e.pin[0] ? e.pin : NULL, &ca)) != PV_OK) {
+    if ((rc = pv_ca_load(e.st, e.spec, e.cm, ca_pin(&e), &ca)) != PV_OK) {
         pv_cmd_fail(rc == PV_ENOTFOUND ? "vendor CA (stampd ca init first)" : "vendor CA", rc);
         goto out;
     }
@@ -178,8 +236,9 @@ static int key_revoke(const struct opts *o)
     /* stampd key revoke --key-id N, or stampd psd revoke-key --psd ID (its current key). */
     if (o->psd ? (o->key_id || pv_parse_u64(o->psd, 1, UINT32_MAX, &psd) != PV_OK)
                : (!o->key_id || pv_parse_u64(o->key_id, 0, UINT32_MAX, &key_id) != PV_OK)) {
-        fprintf(stderr, "stampd: key revoke needs --key-id N (the indicium's key_id); "
-                        "psd revoke-key needs --psd ID (its current key)\n");
+        fprintf(stderr,
+                "stampd: key revoke needs --key-id N (the indicium's key_id); "
+                "psd revoke-key needs a PSD id: stampd psd revoke-key ID (its current key)\n");
         return 2;
     }
     if (strcmp(reason, "compromised") == 0)
@@ -203,7 +262,7 @@ static int key_revoke(const struct opts *o)
         }
         key_id = rec.key_id;
     }
-    if ((rc = pv_ca_load(e.st, NULL, NULL, e.pin[0] ? e.pin : NULL, &ca)) != PV_OK) {
+    if ((rc = pv_ca_load(e.st, NULL, NULL, ca_pin(&e), &ca)) != PV_OK) {
         pv_cmd_fail(rc == PV_ENOTFOUND ? "vendor CA (stampd ca init first)" : "vendor CA", rc);
         goto out;
     }
@@ -226,7 +285,9 @@ out:
 int pv_cmd_ca(const struct opts *o, const char *group, const char *verb)
 {
     if (strcmp(group, "ca") == 0)
-        return strcmp(verb, "init") == 0 ? ca_init(o) : ca_issue(o);
+        return strcmp(verb, "init") == 0     ? ca_init(o)
+               : strcmp(verb, "rotate") == 0 ? ca_rotate(o)
+                                             : ca_issue(o);
     if (strcmp(group, "psd") == 0)
         return strcmp(verb, "rotate-key") == 0 ? rotate_key(o) : key_revoke(o);
     return key_revoke(o);

@@ -6,7 +6,9 @@
  * module) and stampd migrate (an existing database to this binary's schema,
  * with what newer schemas need). --crypto SPEC chooses the module (the file
  * module in --keys-dir by default); a PKCS#11 token's PIN comes from
- * --crypto-pin-file or $STAMPD_CRYPTO_PIN (cmd_crypto.c). The options and
+ * --crypto-pin-file or $STAMPD_CRYPTO_PIN (cmd_crypto.c); --ca-crypto SPEC
+ * puts the vendor CA key in a module of its own, whose PIN comes from
+ * --ca-pin-file or $STAMPD_CA_PIN (else the same PIN). The options and
  * the words are here; what a vendor is, domain/provision.c sets up.
  */
 #include "server/cmd_init.h"
@@ -75,6 +77,7 @@ int pv_cmd_init(const struct opts *o)
     struct pv_provision p;
     struct pv_provision_out made;
     char spec[PATH_MAX + 16], num[32], *existing = NULL, pin[PV_PIN_MAX + 1] = "";
+    char capin[PV_PIN_MAX + 1] = "";
     uint64_t npsds = 4;
     int from, to, rc;
 
@@ -135,6 +138,13 @@ int pv_cmd_init(const struct opts *o)
     p.psds = (uint32_t) npsds;
     p.crypto_spec = spec;
     p.crypto_pin = pin[0] ? pin : NULL;
+    /* The vendor CA in a module of its own (--ca-crypto), with its own PIN. */
+    if ((rc = pv_cmd_ca_pin(o, capin, sizeof capin)) != PV_OK) {
+        pv_cmd_fail("vendor CA PIN", rc);
+        goto out;
+    }
+    p.ca_spec = o->ca_crypto;
+    p.ca_pin = capin[0] ? capin : p.crypto_pin;
     p.gateway = o->gateway;
     p.demo_password = o->demo ? demo_password() : NULL;
     if ((rc = pv_provision_init(st, &p, pv_now(), &made)) != PV_OK) {
@@ -165,6 +175,7 @@ int pv_cmd_init(const struct opts *o)
     }
 out:
     pv_card_wipe(pin, sizeof pin);
+    pv_card_wipe(capin, sizeof capin);
     pv_card_wipe(&made, sizeof made);
     free(existing);
     pv_store_close(st);
@@ -202,7 +213,7 @@ int pv_cmd_psd_add(const struct opts *o)
 {
     struct pv_store *st = NULL;
     struct pv_crypto *cm = NULL;
-    char pin[PV_PIN_MAX + 1] = "", *spec = NULL;
+    char pin[PV_PIN_MAX + 1] = "", capin[PV_PIN_MAX + 1] = "", *spec = NULL;
     uint64_t n = 1;
     uint32_t first = 0, test_id = 0;
     struct pv_ca ca;
@@ -227,15 +238,18 @@ int pv_cmd_psd_add(const struct opts *o)
         rc = PV_ENOMEM;
         goto out;
     }
-    if ((rc = pv_cmd_crypto_pin(o, spec, pin, sizeof pin)) != PV_OK ||
+    if ((rc = pv_cmd_ca_pin(o, capin, sizeof capin)) != PV_OK ||
+        (rc = pv_cmd_crypto_pin(o, spec, pin, sizeof pin)) != PV_OK ||
         (rc = pv_crypto_open_pin(spec, pin[0] ? pin : NULL, &cm)) != PV_OK) {
         pv_cmd_fail("crypto module", rc);
         goto out;
     }
-    /* The vendor CA certifies the new keys; a database from before it has
-     * none yet (stampd ca init makes it and certifies every key). */
-    rc = pv_ca_load(st, spec, cm, pin[0] ? pin : NULL, &ca);
+    /* The vendor CA certifies the new keys (its token's own PIN, else the
+     * module's); a database from before it has none yet (stampd ca init
+     * makes it and certifies every key). */
+    rc = pv_ca_load(st, spec, cm, capin[0] ? capin : pin[0] ? pin : NULL, &ca);
     pv_card_wipe(pin, sizeof pin);
+    pv_card_wipe(capin, sizeof capin);
     if (rc == PV_ENOTFOUND) {
         fprintf(stderr, "stampd: no vendor CA yet: the new keys get no certificate "
                         "(stampd ca init makes the CA and certifies them)\n");
@@ -256,6 +270,7 @@ int pv_cmd_psd_add(const struct opts *o)
         fprintf(stderr, "stampd: test PSD %u bound to it too\n", (unsigned) test_id);
 out:
     pv_card_wipe(pin, sizeof pin);
+    pv_card_wipe(capin, sizeof capin);
     pv_ca_clear(&ca);
     pv_crypto_close(cm);
     free(spec);

@@ -42,6 +42,39 @@ static json_t *psd_key_json(const struct pv_key_rec *k, int test)
     return j;
 }
 
+/* The PEM block of kind ("CERTIFICATE", "X509 CRL") starting at or after *p, as a
+ * JSON string (NULL when there is none); *p moves past it. */
+static json_t *pem_block(const char **p, const char *kind)
+{
+    char begin[48], end[48];
+    const char *a, *b;
+
+    snprintf(begin, sizeof begin, "-----BEGIN %s-----", kind);
+    snprintf(end, sizeof end, "-----END %s-----", kind);
+    if (!(a = strstr(*p, begin)) || !(b = strstr(a, end)))
+        return NULL;
+    b += strlen(end);
+    if (*b == '\n')
+        b++;
+    *p = b;
+    return json_stringn(a, (size_t) (b - a));
+}
+
+/* The vendor CAs before the current one (stampd ca rotate; config.h's
+ * PV_CFG_CA_PREVIOUS): [{certificate_pem, crl_pem}], oldest first. */
+static json_t *previous_cas(const char *text)
+{
+    json_t *arr = json_array(), *cert, *crl;
+    const char *p = text;
+
+    while (arr && (cert = pem_block(&p, "CERTIFICATE")) != NULL) {
+        crl = pem_block(&p, "X509 CRL");
+        json_array_append_new(arr, json_pack("{s:o, s:o}", "certificate_pem", cert, "crl_pem",
+                                             crl ? crl : json_null()));
+    }
+    return arr;
+}
+
 void pv_h_keys(struct pv_call *c)
 {
     struct pv_app *app = c->app;
@@ -50,10 +83,14 @@ void pv_h_keys(struct pv_call *c)
     struct pv_key_rec *keys = NULL;
     struct pv_psd_rec *psds = NULL;
     size_t n = 0, npsds = 0, i, k;
-    char *ca = NULL, *crl = NULL;
+    char *ca = NULL, *crl = NULL, *prev = NULL;
     json_t *arr, *body = NULL;
     int rc;
 
+    if ((rc = pv_store_config_get(st, PV_CFG_CA_PREVIOUS, &prev)) != PV_OK && rc != PV_ENOTFOUND) {
+        pv_reply_error(rp, rc, NULL, NULL);
+        return;
+    }
     if ((rc = pv_store_key_list(st, &keys, &n)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK ||
         ((rc = pv_store_config_get(st, PV_CFG_CA_CERT, &ca)) != PV_OK && rc != PV_ENOTFOUND) ||
@@ -61,6 +98,7 @@ void pv_h_keys(struct pv_call *c)
         free(keys);
         free(psds);
         free(ca);
+        free(prev);
         pv_reply_error(rp, rc, NULL, NULL);
         return;
     }
@@ -80,9 +118,14 @@ void pv_h_keys(struct pv_call *c)
             json_object_set_new(body, "ca_certificate_pem", json_string(ca));
         if (crl)
             json_object_set_new(body, "crl_pem", json_string(crl));
+        /* After stampd ca rotate: the CAs before, each with its last CRL, for
+         * certificates they issued (every key has one from the current CA too). */
+        if (prev)
+            json_object_set_new(body, "previous_cas", previous_cas(prev));
     }
     free(ca);
     free(crl);
+    free(prev);
     pv_reply_json(rp, 200, body);
 }
 

@@ -17,7 +17,7 @@
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
  *   stampd tls (init | issue) --dir DIR ... (cmd_tls.c)
- *   stampd ca (init | issue), psd rotate-key, key revoke (cmd_ca.c)
+ *   stampd ca (init | issue | rotate), psd rotate-key, key revoke (cmd_ca.c)
  *   stampd psd suspend | resume | withdraw (cmd_lifecycle.c)
  */
 #include "server/cmd.h"
@@ -49,7 +49,9 @@ static void usage(FILE *f)
           "  stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]\n"
           "              [--refill DOLLARS] [--keys-dir DIR | --crypto SPEC] [--gateway sandbox]\n"
           "              [--demo] [--crypto-pin-file PATH]\n"
+          "              [--ca-crypto SPEC [--ca-pin-file PATH]]\n"
           "  stampd psd add --db DSN [--psds N] [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "                 [--ca-pin-file PATH]\n"
           "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
@@ -81,9 +83,12 @@ static void usage(FILE *f)
           "  stampd tls issue --dir DIR (--front NAME | --processor NAME=HOST[,HOST...])\n"
           "                   [--days N]\n"
           "  stampd ca (init | issue) --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "  stampd psd rotate-key --db DSN --psd ID [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "  stampd ca rotate --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
+          "                   [--ca-pin-file PATH]\n"
+          "  stampd psd rotate-key (ID | --psd ID) --db DSN [--crypto SPEC]\n"
+          "                    [--crypto-pin-file PATH] [--ca-pin-file PATH]\n"
           "  stampd key revoke --db DSN --key-id N [--reason REASON] [--since TIME]\n"
-          "  stampd psd revoke-key --db DSN --psd ID [--reason REASON] [--since TIME]\n"
+          "  stampd psd revoke-key (ID | --psd ID) --db DSN [--reason REASON] [--since TIME]\n"
           "                    [--crypto-pin-file PATH]\n"
           "  stampd psd suspend|resume --db DSN --psd ID [--reason TEXT]\n"
           "  stampd psd withdraw --db DSN --psd ID [--reason TEXT] [--force]\n"
@@ -105,12 +110,15 @@ static void usage(FILE *f)
           "(ca.pem, NAME.pem, NAME.key; NAME: front, or the processor's --id).\n"
           "SPEC is openssl:DIR (the default, development-grade: keys are files) or\n"
           "'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL'; a token's PIN\n"
-          "comes from --crypto-pin-file (mode 0600) or STAMPD_CRYPTO_PIN, never argv.\n",
+          "comes from --crypto-pin-file (mode 0600) or STAMPD_CRYPTO_PIN, never argv; the\n"
+          "vendor CA's token PIN, when it differs, from --ca-pin-file or STAMPD_CA_PIN.\n",
           f);
 }
 
-/* The options argv[start..argc) into o; need_db: --db is required. */
-static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int need_db)
+/* The options argv[start..argc) into o; need_db: --db is required; positional
+ * (NULL: none allowed) gets the one argument that is not an option. */
+static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int need_db,
+                           const char **positional)
 {
     static const struct {
         const char *name;
@@ -142,6 +150,8 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--internal-tls-name", offsetof(struct opts, internal_tls_name)},
         {"--crypto", offsetof(struct opts, crypto)},
         {"--crypto-pin-file", offsetof(struct opts, crypto_pin_file)},
+        {"--ca-pin-file", offsetof(struct opts, ca_pin_file)},
+        {"--ca-crypto", offsetof(struct opts, ca_crypto)},
         {"--gateway-journal", offsetof(struct opts, gateway_journal)},
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
@@ -176,6 +186,10 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
             o->internal_plaintext = 1;
             continue;
         }
+        if (positional && !*positional && a[0] && a[0] != '-') {
+            *positional = a;
+            continue;
+        }
         for (k = 0; k < sizeof table / sizeof table[0]; k++)
             if (strlen(table[k].name) == nlen && strncmp(a, table[k].name, nlen) == 0)
                 break;
@@ -194,6 +208,11 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         return -1;
     }
     return 0;
+}
+
+static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int need_db)
+{
+    return parse_opts_args(argc, argv, start, o, need_db, NULL);
 }
 
 static int parse_opts(int argc, char **argv, int start, struct opts *o)
@@ -348,12 +367,23 @@ int main(int argc, char **argv)
         return pv_cmd_psd_lifecycle(&o, argv[2]);
     }
     if ((strcmp(argv[1], "ca") == 0 && argc > 2 &&
-         (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0)) ||
+         (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0 ||
+          strcmp(argv[2], "rotate") == 0)) ||
         (strcmp(argv[1], "psd") == 0 && argc > 2 &&
          (strcmp(argv[2], "rotate-key") == 0 || strcmp(argv[2], "revoke-key") == 0)) ||
         (strcmp(argv[1], "key") == 0 && argc > 2 && strcmp(argv[2], "revoke") == 0)) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
+        /* The issue's spelling: stampd psd rotate-key ID, as well as --psd ID. */
+        const char *id = NULL;
+        if (parse_opts_args(argc, argv, 3, &o, 1, argv[1][0] == 'p' ? &id : NULL) < 0)
             return 2;
+        if (id) {
+            if (o.psd) {
+                fprintf(stderr, "stampd: psd %s names PSD %s and --psd %s: give one\n", argv[2], id,
+                        o.psd);
+                return 2;
+            }
+            o.psd = id;
+        }
         return pv_cmd_ca(&o, argv[1], argv[2]);
     }
     if (strcmp(argv[1], "migrate") == 0) {

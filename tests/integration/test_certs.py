@@ -15,6 +15,7 @@ stops signing until its key is rotated).
 Environment: STAMPD_BIN, STAMP_BIN, STAMPD_TEST_TMP (see harness.py).
 """
 
+import datetime
 import glob
 import http.client
 import json
@@ -28,6 +29,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import hsm  # noqa: E402
 
 STAMP_BIN = os.environ.get("STAMP_BIN") or os.path.join(harness.SOURCE_DIR, "build", "stamp")
 PIECE = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
@@ -272,6 +274,103 @@ class Certs(unittest.TestCase):
         self.assertEqual(by_id[third_id]["status"], "revoked")
         self.assertEqual(by_id[third_id]["revocation_reason"], "key_compromise")
 
+    def test_issue_forms_and_revocation_since(self):
+        """The issue's spellings: `stampd psd rotate-key ID` and `stampd psd
+        revoke-key ID --reason compromised --since TIME`. Pieces mail-dated
+        before the day of TIME still verify, online and offline; pieces on or
+        after it are refused with key_revoked and a reason that names the day."""
+        first = self.buy()
+        psd = str(first["psd_id"])
+        # The positional PSD id; both it and --psd is one too many; no id at all.
+        rc, out, err = self.srv.run("psd", "rotate-key", psd, "--db", self.srv.db)
+        self.assertEqual(rc, 0, err)
+        key = int(out.strip().split("=")[1])
+        self.assertIn("PSD %s signs with key %d now" % (psd, key), err)
+        rc, out, err = self.srv.run("psd", "rotate-key", "--db", self.srv.db, psd)
+        self.assertEqual(rc, 0, err)
+        key = int(out.strip().split("=")[1])
+        rc, _, err = self.srv.run("psd", "rotate-key", psd, "--db", self.srv.db, "--psd", psd,
+                                  check=False)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("give one", err)
+        rc, _, err = self.srv.run("psd", "rotate-key", psd, "7", "--db", self.srv.db,
+                                  check=False)
+        self.assertEqual(rc, 2, err)
+        rc, _, err = self.srv.run("psd", "rotate-key", "--db", self.srv.db, check=False)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("stampd psd rotate-key ID", err)
+        rc, _, err = self.srv.run("psd", "rotate-key", "x1", "--db", self.srv.db, check=False)
+        self.assertEqual(rc, 2, err)
+        # Two pieces with the new key: mailed yesterday (accepted for US time zones)
+        # and today.
+        today = harness.today_utc()
+        yesterday = today - datetime.timedelta(days=1)
+        pieces = {}
+        for name, day in (("before", yesterday), ("after", today)):
+            self.n += 1
+            s, _, j = self.srv.buy(self.srv.customer_key, "since-%d" % self.n,
+                                   dict(PIECE, mail_date=day.isoformat()))
+            self.assertEqual(s, 201, j)
+            self.assertEqual(j["key_id"], key)
+            pieces[name] = j
+        # --since must be a past UTC time.
+        future = (datetime.datetime.now(datetime.timezone.utc) +
+                  datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for bad in (future, "yesterday", "2026-13-01T00:00:00Z"):
+            rc, _, err = self.srv.run("psd", "revoke-key", psd, "--db", self.srv.db,
+                                      "--reason", "compromised", "--since", bad, check=False)
+            self.assertEqual(rc, 2, bad + ": " + err)
+            self.assertIn("--since must be a past UTC time", err)
+        since = today.isoformat() + "T00:00:00Z"
+        rc, _, err = self.srv.run("psd", "revoke-key", psd, "--db", self.srv.db, "--reason",
+                                  "compromised", "--since", since)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("key %d revoked (key_compromise)" % key, err)
+        self.assertIn(since, err)
+        doc, by_id = self.keys()
+        self.assertEqual(by_id[key]["status"], "revoked")
+        self.assertTrue(by_id[key]["revoked_at"].startswith(today.isoformat()), by_id[key])
+        # openssl: the CRL (from the CA) lists the key from the time given.
+        ca, crl = self.write("ca.pem", doc["ca_certificate_pem"]), self.write("crl.pem",
+                                                                              doc["crl_pem"])
+        rc, out = openssl("crl", "-in", crl, "-CAfile", ca, "-noout", "-text")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Key Compromise", out)
+        self.assertIn(today.strftime("%b %e").replace("  ", " "),
+                      out.replace("  ", " "))
+        keys_file = os.path.join(self.srv.dir, "keys-since.json")
+        self.assertEqual(stamp(self.srv, "keys", "--out", keys_file)[0], 0)
+        # Before the day of --since: valid, online and offline.
+        s, _, v = self.srv.request("POST", "/v1/verify", {"data": pieces["before"]["data"]},
+                                   key=self.srv.customer_key)
+        self.assertEqual(s, 200, v)
+        self.assertTrue(v["valid"], v)
+        rc, out, err = self.offline(pieces["before"], keys_file)
+        self.assertEqual(rc, 0, out + err)
+        # On or after it: invalid, key_revoked, and the reason says why.
+        s, _, v = self.srv.request("POST", "/v1/verify", {"data": pieces["after"]["data"]},
+                                   key=self.srv.customer_key)
+        self.assertEqual(s, 200, v)
+        self.assertFalse(v["valid"], v)
+        self.assertEqual((v["status"], v["reason"]), ("invalid", "key_revoked"), v)
+        rc, out, err = self.offline(pieces["after"], keys_file)
+        self.assertEqual(rc, 4, out + err)
+        self.assertIn("key_revoked", out)
+        self.assertIn("key %d was revoked on %s, on or before the mail date %s"
+                      % (key, today.isoformat(), today.isoformat()), out)
+        # The online answer of stamp verify says the same.
+        env = dict(harness.stampd_env(), STAMP_SERVER="http://%s:%d" % (self.srv.host,
+                                                                       self.srv.port),
+                   STAMP_KEY=self.srv.customer_key)
+        for name, want in (("before", 0), ("after", 4)):
+            p = subprocess.run([STAMP_BIN, "verify", "--data", pieces[name]["data"]], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            out = p.stdout.decode() + p.stderr.decode()
+            harness.assert_no_sanitizer(out, "stamp verify")
+            self.assertEqual(p.returncode, want, out)
+            if want:
+                self.assertIn("key_revoked", out)
+
 
 class ExistingDatabase(unittest.TestCase):
     """A database from before the CA (its keys without certificates): stampd
@@ -382,6 +481,242 @@ class Pkcs11Ca(unittest.TestCase):
         ok, out = harness.openssl_verify(srv.dir, by_id[new_id]["public_key_pem"], d["body"],
                                          d["signature"])
         self.assertTrue(ok, out)
+
+
+def write(srv, name, text):
+    path = os.path.join(srv.dir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class CaRotation(unittest.TestCase):
+    """`stampd ca rotate`: a new CA key and certificate, every key certified by
+    it; the old CA and its last CRL stay published (previous_cas) so that the
+    certificates it issued still verify; pieces of both generations verify
+    online, with `stamp verify --offline` and with openssl; each CRL comes from
+    its own CA."""
+
+    def setUp(self):
+        self.srv = harness.Stampd("ca-rotate")
+        self.srv.init(psds=1)
+        self.srv.start(processors=1)
+        self.n = 0
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def buy(self, day=None):
+        self.n += 1
+        body = dict(PIECE, mail_date=day.isoformat()) if day else PIECE
+        s, _, j = self.srv.buy(self.srv.customer_key, "car-%d" % self.n, body)
+        self.assertEqual(s, 201, j)
+        return j
+
+    def verify_online(self, piece):
+        s, _, v = self.srv.request("POST", "/v1/verify", {"data": piece["data"]},
+                                   key=self.srv.customer_key)
+        self.assertEqual(s, 200, v)
+        return v
+
+    def offline(self, piece, keys_file):
+        return stamp(self.srv, "verify", "--offline", "--keys", keys_file, "--data",
+                     piece["data"])
+
+    def test_rotate_ca(self):
+        srv = self.srv
+        today = harness.today_utc()
+        yesterday = today - datetime.timedelta(days=1)
+        # Generation 1: key 1 signs a piece mailed yesterday and one today, then is
+        # rotated out and revoked from today on; key k2 signs a piece.
+        old_y, old_t = self.buy(yesterday), self.buy()
+        k1 = old_t["key_id"]
+        rc, out, err = srv.run("psd", "rotate-key", str(old_t["psd_id"]), "--db", srv.db)
+        k2 = int(out.strip().split("=")[1])
+        gen1 = self.buy()
+        self.assertEqual(gen1["key_id"], k2)
+        srv.run("key", "revoke", "--db", srv.db, "--key-id", str(k1), "--reason", "superseded",
+                "--since", today.isoformat() + "T00:00:00Z")
+        before = srv.get_ok("/v1/keys")
+        self.assertNotIn("previous_cas", before)
+        keys_before = os.path.join(srv.dir, "keys-before.json")
+        self.assertEqual(stamp(srv, "keys", "--out", keys_before)[0], 0)
+
+        rc, new_ca_pem, err = srv.run("ca", "rotate", "--db", srv.db)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("key certificates issued by it", err)
+        self.assertTrue(new_ca_pem.startswith("-----BEGIN CERTIFICATE-----"), new_ca_pem)
+        self.assertNotEqual(new_ca_pem, before["ca_certificate_pem"])
+
+        # Generation 2: the running server signs on; a key rotated now is certified
+        # by the new CA.
+        gen2 = self.buy()
+        self.assertEqual(gen2["key_id"], k2)
+        rc, out, err = srv.run("psd", "rotate-key", str(gen2["psd_id"]), "--db", srv.db)
+        k3 = int(out.strip().split("=")[1])
+        gen3 = self.buy()
+        self.assertEqual(gen3["key_id"], k3)
+
+        doc = srv.get_ok("/v1/keys")
+        self.assertEqual(doc["ca_certificate_pem"], new_ca_pem)
+        self.assertEqual([p["certificate_pem"] for p in doc["previous_cas"]],
+                         [before["ca_certificate_pem"]])
+        new_ca = write(srv, "new-ca.pem", doc["ca_certificate_pem"])
+        new_crl = write(srv, "new-crl.pem", doc["crl_pem"])
+        old_ca = write(srv, "old-ca.pem", doc["previous_cas"][0]["certificate_pem"])
+        old_crl = write(srv, "old-crl.pem", doc["previous_cas"][0]["crl_pem"])
+        # Each CRL comes from its own CA, and both list the revoked key.
+        for crl, ca, other in ((new_crl, new_ca, old_ca), (old_crl, old_ca, new_ca)):
+            rc, out = openssl("crl", "-in", crl, "-CAfile", ca, "-noout", "-text")
+            self.assertEqual(rc, 0, out)
+            self.assertIn("verify OK", out)
+            self.assertIn("Serial Number: %02X" % k1, out)
+            rc, out = openssl("crl", "-in", crl, "-CAfile", other, "-noout")
+            self.assertIn("verify failure", out)   # (openssl crl exits 0 all the same)
+            self.assertNotIn("verify OK", out)
+        # GET /v1/keys/crl is the new CA's.
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=harness.HTTP_TIMEOUT)
+        try:
+            conn.request("GET", "/v1/keys/crl")
+            self.assertEqual(conn.getresponse().read().decode(), doc["crl_pem"])
+        finally:
+            conn.close()
+        by_id = {k["key_id"]: k for k in doc["keys"]}
+        old_by_id = {k["key_id"]: k for k in before["keys"]}
+        for key_id, key in by_id.items():
+            cert = write(srv, "new-%d.pem" % key_id, key["certificate_pem"])
+            rc, out = openssl("verify", "-CAfile", new_ca, cert)
+            self.assertEqual(rc, 0, out)
+            rc, out = openssl("verify", "-crl_check", "-CRLfile", new_crl, "-CAfile", new_ca,
+                              cert)
+            self.assertEqual(rc == 0, key_id != k1, out)
+            # Not the old CA's any more...
+            rc, out = openssl("verify", "-CAfile", old_ca, cert)
+            self.assertNotEqual(rc, 0, out)
+            # ...but the certificates the old CA issued still verify against it, as
+            # published in previous_cas, with its last CRL.
+            if key_id in old_by_id:
+                self.assertNotEqual(old_by_id[key_id]["certificate_pem"], key["certificate_pem"])
+                old = write(srv, "old-%d.pem" % key_id, old_by_id[key_id]["certificate_pem"])
+                rc, out = openssl("verify", "-crl_check", "-CRLfile", old_crl, "-CAfile",
+                                  old_ca, old)
+                self.assertEqual(rc == 0, key_id != k1, out)
+        # Every piece of both generations: online, offline with the new key list,
+        # offline with the list saved before the rotation (old CA), openssl.
+        keys_after = os.path.join(srv.dir, "keys-after.json")
+        self.assertEqual(stamp(srv, "keys", "--out", keys_after)[0], 0)
+        cases = [(old_y, True), (old_t, False), (gen1, True), (gen2, True), (gen3, True)]
+        for piece, good in cases:
+            v = self.verify_online(piece)
+            self.assertEqual(v["valid"], good, v)
+            if not good:
+                self.assertEqual(v["reason"], "key_revoked", v)
+            rc, out, err = self.offline(piece, keys_after)
+            self.assertEqual(rc, 0 if good else 4, out + err)
+            if good:
+                self.assertIn("chains to the vendor CA", out)
+            else:
+                self.assertIn("key_revoked", out)
+            if piece is not gen3:   # k3 came after that list was saved
+                rc, out, err = self.offline(piece, keys_before)
+                self.assertEqual(rc, 0 if good else 4, out + err)
+        hsm.check_openssl(self, srv, [gen1, gen2, gen3])
+        # A later revocation goes into the new CA's CRL.
+        srv.run("key", "revoke", "--db", srv.db, "--key-id", str(k2), "--reason",
+                "key_compromise")
+        doc2 = srv.get_ok("/v1/keys")
+        crl2 = write(srv, "new-crl2.pem", doc2["crl_pem"])
+        rc, out = openssl("crl", "-in", crl2, "-CAfile", new_ca, "-noout", "-text")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Serial Number: %02X" % k2, out)
+        self.assertEqual(doc2["previous_cas"], doc["previous_cas"])
+
+
+class CaToken(unittest.TestCase):
+    """The vendor CA in a SoftHSM2 token of its own, with its own PIN, apart from
+    the PSD token: init, psd add, psd rotate-key, key revoke and ca rotate take
+    the CA's PIN from --ca-pin-file (or STAMPD_CA_PIN); the PSD token's PIN
+    does not open it, and a processor never needs it."""
+
+    def test_ca_in_its_own_token(self):
+        srv = harness.Stampd("ca-token")
+        tokens = hsm.Tokens(srv, "psd")
+        tokens.add("ca", pin="24680")
+        tokens.add("ca-2", pin="13579")
+        ca_pin = hsm.Tokens.write_pin(srv, "ca.pin", "24680")
+        ca2_pin = hsm.Tokens.write_pin(srv, "ca2.pin", "13579")
+        psd = ["--crypto", hsm.spec("psd"), "--crypto-pin-file", tokens.pin_file]
+        # The CA's token refuses the PSD token's PIN: init says so and makes nothing.
+        rc, _, err = srv.run("init", "--db", srv.db, "--license", harness.LICENSE, "--psds", "1",
+                             "--demo", "--ca-crypto", hsm.spec("ca"), *psd, check=False)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("crypto_pin_incorrect", err)
+        self.assertFalse(os.path.exists(srv.db[len("sqlite:"):]) and
+                         sqlite3.connect(srv.db[len("sqlite:"):]).execute(
+                             "SELECT count(*) FROM sqlite_master WHERE name = 'psds'").fetchone()[0]
+                         and sqlite3.connect(srv.db[len("sqlite:"):]).execute(
+                             "SELECT count(*) FROM psds").fetchone()[0])
+        _, out, err = srv.run("init", "--db", srv.db, "--license", harness.LICENSE, "--psds", "1",
+                              "--demo", "--ca-crypto", hsm.spec("ca"), "--ca-pin-file", ca_pin,
+                              *psd)
+        keys = harness.Stampd._keys(out)
+        srv.customer_key, srv.operator_key = keys["STAMP_KEY"], keys["STAMP_OPERATOR_KEY"]
+        con = sqlite3.connect(srv.db[len("sqlite:"):])
+        ca_module, = con.execute("SELECT value FROM config WHERE key = 'ca_module'").fetchone()
+        con.close()
+        self.assertEqual(ca_module, hsm.spec("ca"))
+        # psd add and rotate-key: the PSD token's PIN alone does not open the CA.
+        rc, _, err = srv.run("psd", "add", "--db", srv.db, *psd, check=False)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("crypto_pin_incorrect", err)
+        _, _, err = srv.run("psd", "add", "--db", srv.db, "--ca-pin-file", ca_pin, *psd)
+        self.assertIn("PSDs 3-3 bound to crypto module", err)
+        rc, _, err = srv.run("psd", "rotate-key", "1", "--db", srv.db, *psd, check=False)
+        self.assertEqual(rc, 1, err)
+        os.environ["STAMPD_CA_PIN"] = "24680"   # the environment works too (then unset)
+        try:
+            _, out, _ = srv.run("psd", "rotate-key", "1", "--db", srv.db, *psd)
+        finally:
+            del os.environ["STAMPD_CA_PIN"]
+        k_new = int(out.strip().split("=")[1])
+        # Revocation opens only the CA's token.
+        srv.run("key", "revoke", "--db", srv.db, "--key-id", "1", "--reason", "superseded",
+                "--ca-pin-file", ca_pin)
+        # A processor signs with the PSD token alone; it never opens the CA's.
+        srv.start(processors=1, extra=psd)
+        try:
+            s, _, piece = srv.buy(srv.customer_key, "ca-token-1", PIECE)
+            self.assertEqual(s, 201, piece)
+            self.assertEqual(piece["key_id"], k_new)
+            # The CA moves to another token of its own (new PIN for the new token,
+            # the current CA's PIN to sign its last CRL).
+            rc, new_ca, err = srv.run("ca", "rotate", "--db", srv.db, "--crypto",
+                                      hsm.spec("ca-2"), "--crypto-pin-file", ca2_pin,
+                                      "--ca-pin-file", ca_pin)
+            self.assertEqual(rc, 0, err)
+            s, _, piece2 = srv.buy(srv.customer_key, "ca-token-2", PIECE)
+            self.assertEqual(s, 201, piece2)
+            doc = srv.get_ok("/v1/keys")
+            self.assertEqual(doc["ca_certificate_pem"], new_ca)
+            hsm.check_openssl(self, srv, [piece, piece2])
+            keys_file = os.path.join(srv.dir, "keys.json")
+            self.assertEqual(stamp(srv, "keys", "--out", keys_file)[0], 0)
+            for p in (piece, piece2):
+                rc, out, err = stamp(srv, "verify", "--offline", "--keys", keys_file, "--data",
+                                     p["data"])
+                self.assertEqual(rc, 0, out + err)
+        finally:
+            srv.stop()
+        con = sqlite3.connect(srv.db[len("sqlite:"):])
+        ca_module, = con.execute("SELECT value FROM config WHERE key = 'ca_module'").fetchone()
+        con.close()
+        self.assertEqual(ca_module, hsm.spec("ca-2"))
+        # No private key of the vendor outside the tokens.
+        for path in glob.glob(os.path.join(srv.dir, "**"), recursive=True):
+            if os.path.isfile(path) and "/tokens/" not in path \
+                    and not path.startswith(os.path.join(srv.dir, "authority") + os.sep):
+                with open(path, "rb") as f:
+                    self.assertNotIn(b"PRIVATE KEY", f.read(), path)
 
 
 if __name__ == "__main__":

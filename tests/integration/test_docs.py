@@ -1071,7 +1071,7 @@ class CodeAndSchemas(unittest.TestCase):
         "payment_json": ["PurchasePayment"],
         "pv_reply_list": ["List", "Transactions"],
         "pv_h_account": ["Account"],
-        ("pv_h_keys", "psd_key_json"): ["Keys", "PublicKey"],
+        ("pv_h_keys", "psd_key_json", "previous_cas"): ["Keys", "PublicKey", "PreviousCa"],
         # The watchdog's contact fields go into every view of a PSD: the
         # operator's (Psd) and the authority's (Device).
         ("pv_h_psds", "pv_contact_fields", "pv_h_admin_watchdog", "device_json"):

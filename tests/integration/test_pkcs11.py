@@ -26,41 +26,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import hsm  # noqa: E402
 import test_scale_out  # noqa: E402
 
-SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
-PIN = "4321"
+SOFTHSM, PIN, Tokens, spec = hsm.SOFTHSM, hsm.PIN, hsm.Tokens, hsm.spec
 STAMP_BIN = os.environ.get("STAMP_BIN") or os.path.join(harness.SOURCE_DIR, "build", "stamp")
 BODY = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
         "to_zip": "10001"}
-
-
-def spec(token, module=SOFTHSM):
-    return "pkcs11:module=%s;token=%s" % (module, token)
-
-
-class Tokens:
-    """A SoftHSM2 token directory in srv.dir, with SOFTHSM2_CONF pointing at it."""
-
-    def __init__(self, srv, *labels):
-        tokdir = os.path.join(srv.dir, "tokens")
-        os.makedirs(tokdir)
-        self.conf = os.path.join(srv.dir, "softhsm2.conf")
-        with open(self.conf, "w") as f:
-            f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-                    % tokdir)
-        os.environ["SOFTHSM2_CONF"] = self.conf
-        for label in labels:
-            self.add(label)
-        self.pin_file = os.path.join(srv.dir, "token.pin")
-        fd = os.open(self.pin_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, (PIN + "\n").encode())
-        os.close(fd)
-
-    def add(self, label):
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN,
-                        "--so-pin", "87654321"], check=True, stdout=subprocess.DEVNULL,
-                       timeout=60)
 
 
 def stamp_verify(srv, data):

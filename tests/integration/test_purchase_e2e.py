@@ -10,6 +10,13 @@ openssl command line), the PSD registers, the balances and the deposit.
 
 The PSDs are initialised with a small refill amount ($25) so that refills
 from the postal deposit happen during the concurrent load.
+
+With STAMPD_TEST_CRYPTO=pkcs11 (CTest's integration/test_purchase_e2e_pkcs11)
+the same suite runs against a front and two `stampd processor` processes, each
+signing with the two PSDs of its own SoftHSM2 token (hsm.py, test_scale_out's
+Cluster; PostgreSQL under CTest). In both modes every piece is also checked
+with the openssl command line against its key's certificate and the
+certificate against the vendor CA (hsm.check_openssl).
 """
 
 import concurrent.futures
@@ -21,6 +28,8 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import hsm  # noqa: E402
+import test_scale_out  # noqa: E402
 from harness import price_mills  # noqa: E402
 
 ITEMS = [("first_class_letter", 1), ("first_class_letter", 2), ("first_class_letter", 3.5),
@@ -126,19 +135,38 @@ def run_jobs(srv, jobs):
 
 
 class PurchaseE2E(unittest.TestCase):
+    cluster = None   # pkcs11 mode: the front and the processors on their tokens
+    servers = ["proc-1", "proc-2"]
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = harness.Stampd("e2e")
+        if hsm.MODE:
+            cls.cluster = test_scale_out.Cluster("e2e-p11", processors=2, psds=4,
+                                                 deposit=str(DEPOSIT_DOLLARS),
+                                                 refill=str(REFILL_DOLLARS))
+            cls.srv = cls.cluster.srv
+            cls.servers = ["p1", "p2"]
+        else:
+            cls.srv = harness.Stampd("e2e")
         try:
             cls._setup()
         except BaseException:
-            cls.srv.abandon()
+            cls.abandon()
             raise
+
+    @classmethod
+    def abandon(cls):
+        if cls.cluster:
+            for proc, _ in [cls.cluster.front] + [v[:2] for v in cls.cluster.procs.values()]:
+                proc.kill()
+        else:
+            cls.srv.abandon()
 
     @classmethod
     def _setup(cls):
         srv = cls.srv
-        srv.init(psds=4, deposit=DEPOSIT_DOLLARS, refill=REFILL_DOLLARS)
+        if not cls.cluster:
+            srv.init(psds=4, deposit=DEPOSIT_DOLLARS, refill=REFILL_DOLLARS)
         cls.keys = {}
         cls.initial = {}
         for name, (bal, _, _) in CUSTOMERS.items():
@@ -146,7 +174,8 @@ class PurchaseE2E(unittest.TestCase):
             cls.initial[name] = int(round(float(bal) * 1000))
         cls.keys["carol"] = srv.customer("carol@example.test", CAROL_BALANCE)
         cls.initial["carol"] = int(round(float(CAROL_BALANCE) * 1000))
-        srv.start(processors=2)
+        if not cls.cluster:
+            srv.start(processors=2)
         for name, (_, count, _) in CUSTOMERS.items():
             _, batch = srv.media(sheets=1, name=name)
             MEDIA[name] = [x["serial"] for x in batch["serials"] if x["position"]]
@@ -202,7 +231,10 @@ class PurchaseE2E(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()   # asserts exit 0 and no sanitizer report
+        if cls.cluster:
+            cls.cluster.stop()   # every process exits 0 with no sanitizer report
+        else:
+            cls.srv.stop()   # asserts exit 0 and no sanitizer report
 
     # ---- helpers ----
 
@@ -374,11 +406,11 @@ class PurchaseE2E(unittest.TestCase):
         listed = self.all_listed()
         everything = [i for lst in listed.values() for i in lst]
         psds = self.srv.psds()
-        # Four live PSDs; the test PSD (test keys only) has sold nothing.
+        # Four live PSDs; the test PSD (test keys only; one per token) has sold nothing.
         live = [p for p in psds["psds"] if not p["test"]]
         test = [p for p in psds["psds"] if p["test"]]
-        self.assertEqual((len(live), len(test)), (4, 1))
-        self.assertEqual(test[0]["piece_count"], 0)
+        self.assertEqual((len(live), len(test)), (4, 2 if self.cluster else 1))
+        self.assertEqual([p["piece_count"] for p in test], [0] * len(test))
         psds["psds"] = live
         harness.check_registers(self, psds["psds"], everything)
         self.assertEqual(psds["deposit_mills"],
@@ -395,14 +427,16 @@ class PurchaseE2E(unittest.TestCase):
         listed = self.all_listed()
         everything = [i for lst in listed.values() for i in lst]
         servers = {i["server_id"] for i in everything}
-        self.assertEqual(servers, {"proc-1", "proc-2"})
+        self.assertEqual(servers, set(self.servers))
         # --processors 2: each holds the leases of 2 of the 4 PSDs, and only the
         # holder of a PSD's lease moves its registers (docs/operations.md).
         holders = {p["id"]: p["lease_holder"] for p in self.srv.psds()["psds"] if not p["test"]}
-        self.assertEqual(sorted(holders.values()), ["proc-1", "proc-1", "proc-2", "proc-2"])
+        self.assertEqual(sorted(holders.values()), sorted(self.servers * 2))
         for i in everything:
             self.assertEqual(i["server_id"], holders[i["psd_id"]],
                              "PSD %d served by %s" % (i["psd_id"], i["server_id"]))
+        if self.cluster:   # and each signed only with the PSDs of its own token
+            self.cluster.check_tokens(self, everything)
 
     def test_09_bytes_match_the_json(self):
         listed = self.all_listed()
@@ -447,6 +481,9 @@ class PurchaseE2E(unittest.TestCase):
         bad = [(i, out) for i, ok, out in results if not ok]
         self.assertEqual(bad, [], "openssl does not verify these")
         self.assertEqual(len(results), len(everything))
+        # Every piece against its key's certificate, the certificate against the CA,
+        # with nothing but the openssl command line.
+        self.assertEqual(hsm.check_openssl(self, self.srv, everything), 4)
         # And a tampered body does not verify.
         ind = everything[0]
         d = harness.decode_indicium(harness.unb64(ind["data"]))

@@ -10,6 +10,15 @@ every indicium was signed by the holder of its PSD's lease at the time).
 
 The database is PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a file holding
 a DSN of a running cluster (make test starts a throwaway one), else SQLite.
+
+With STAMPD_TEST_CRYPTO=pkcs11 (CTest's integration/test_scale_out_pkcs11)
+every processor signs with its own SoftHSM2 token holding its own PSDs (hsm.py;
+the lease test's two processors share one token, as two processors on one
+network HSM would). A PSD cannot move to another token, so after a kill -9 the
+dead processor's PSDs stay unleased and the front's retries land on the
+processors that own usable PSDs. In both modes every piece sold is checked with
+the openssl command line against its certificate, and the certificate against
+the CA (hsm.check_openssl).
 """
 
 import concurrent.futures
@@ -23,6 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import hsm  # noqa: E402
 
 PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 
@@ -45,18 +55,31 @@ def fresh_dsn(srv):
 class Cluster:
     """A database, N `stampd processor` processes and one `stampd front`."""
 
-    def __init__(self, name, processors=3, psds=4, lease_ms=None, deposit="100000", refill="50"):
+    def __init__(self, name, processors=3, psds=4, lease_ms=None, deposit="100000", refill="50",
+                 shared_token=False):
         self.srv = harness.Stampd(name)
         self.srv.db = fresh_dsn(self.srv)
         self.lease_ms = lease_ms
         self.procs = {}
         self.front = None
-        _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
-                                 "--psds", str(psds), "--deposit", deposit, "--refill", refill,
-                                 "--keys-dir", os.path.join(self.srv.dir, "keys"), "--demo")
-        keys = harness.Stampd._keys(out)
-        self.srv.customer_key = keys["STAMP_KEY"]
-        self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]
+        self.token_of = {}   # pkcs11 mode: processor id -> its token's label
+        self.owned = {}      # pkcs11 mode: token label -> the live PSDs in it
+        if hsm.MODE:
+            # Each processor its own token with psds/processors PSDs (at least one),
+            # or all of them on one token (shared_token).
+            pids = ["p%d" % i for i in range(1, processors + 1)]
+            labels = ["tok-shared"] if shared_token else ["tok-" + p for p in pids]
+            per = psds if shared_token else max(1, -(-psds // processors))
+            self.tokens, self.owned = hsm.provision(self.srv, labels, per, deposit, refill)
+            self.token_of = {p: labels[0 if shared_token else n] for n, p in enumerate(pids)}
+        else:
+            _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
+                                     "--psds", str(psds), "--deposit", deposit, "--refill",
+                                     refill, "--keys-dir", os.path.join(self.srv.dir, "keys"),
+                                     "--demo")
+            keys = harness.Stampd._keys(out)
+            self.srv.customer_key = keys["STAMP_KEY"]
+            self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]
         # The front-processor secret is each host's, never the database's.
         self.secret_file, self.secret = self.srv.internal_secret()
         for i in range(1, processors + 1):
@@ -93,6 +116,8 @@ class Cluster:
     def start_processor(self, pid):
         args = ["processor", "--db", self.srv.db, "--listen", "127.0.0.1:0", "--id", pid,
                 "--internal-secret-file", self.secret_file] + self.processor_tls(pid)
+        if pid in self.token_of:
+            args += hsm.crypto_args(self.tokens, self.token_of[pid])
         if self.lease_ms:
             args += ["--lease-ms", str(self.lease_ms)]
         self.procs[pid] = self._spawn(pid, args)
@@ -123,6 +148,21 @@ class Cluster:
                 pass
             time.sleep(0.1)
         raise AssertionError("leases never settled: %r" % self.servers())
+
+    def leases(self):
+        """{healthy processor id: the PSDs it holds}."""
+        return {s["id"]: s["psd_leases"] for s in self.servers() if s["healthy"]}
+
+    def check_tokens(self, tc, pieces):
+        """pkcs11 mode: each piece was signed by a PSD of its processor's token."""
+        if not self.token_of:
+            return
+        test = {p["id"] for p in self.srv.psds()["psds"] if p["test"]}
+        for p in pieces:
+            owned = self.owned[self.token_of[p["server_id"]]]
+            tc.assertTrue(p["psd_id"] in owned or p["psd_id"] in test,
+                          "%s signed by PSD %d, not of its token %s (%r)"
+                          % (p["server_id"], p["psd_id"], self.token_of[p["server_id"]], owned))
 
     def kill9(self, pid):
         proc = self.procs.pop(pid)[0]
@@ -194,6 +234,8 @@ class ScaleOut(unittest.TestCase):
             # The admin view agrees.
             shares = {s["id"]: s["indicia_total"] for s in c.servers()}
             self.assertEqual(shares, served)
+            c.check_tokens(self, inds)
+            hsm.check_openssl(self, c.srv, inds)
         finally:
             c.stop()
 
@@ -242,6 +284,9 @@ class ScaleOut(unittest.TestCase):
             self.assertEqual(srv.balance(live), before)
             st, _, j = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
             self.assertEqual((st, j["ok"]), (200, True), j)
+            pieces = [b for _, _, b in res]
+            c.check_tokens(self, pieces)
+            hsm.check_openssl(self, srv, pieces + srv.list_all(live))
         finally:
             c.stop()
 
@@ -252,6 +297,7 @@ class ScaleOut(unittest.TestCase):
                                            for i in range(2)]
             victim_psds = [s["psd_leases"] for s in c.servers() if s["id"] == "p2"][0]
             self.assertTrue(victim_psds)
+            before = {k: c.srv.balance(k) for k in keys}
             done = []
             lock = threading.Lock()
 
@@ -280,26 +326,47 @@ class ScaleOut(unittest.TestCase):
             pairs = [(i["psd_id"], i["serial"]) for i in inds]
             self.assertEqual(len(pairs), len(set(pairs)), "an indicium serial appears twice")
             harness.check_registers(self, c.srv.psds()["psds"], inds)
+            # Each customer paid for exactly the pieces it has, and the books balance.
+            for k in keys:
+                spent = sum(i["postage_mills"] for i in c.srv.list_all(k))
+                self.assertEqual(c.srv.balance(k), before[k] - spent)
+            self.assertTrue(c.srv.get_ok("/v1/admin/ledger", c.srv.operator_key)["ok"])
             # Retrying every key gives the same indicium, never a second one.
             for idem, key, _, body in done[::10]:
                 s, h, again = c.buy(key, idem)
                 self.assertEqual((s, again["id"]), (201, body["id"]))
-            # The dead processor's PSDs are taken over once its leases expire.
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
+            if hsm.MODE:
+                # Bound to p2's token, its PSDs cannot move: once their leases expire
+                # nobody holds them, and p1 and p3 keep their own.
+                time.sleep(c.lease_ms / 1000.0 * 2)
                 holders = {p["id"]: p["lease_holder"] for p in c.srv.psds()["psds"]}
-                if all(holders[p] in ("p1", "p3") for p in victim_psds):
-                    break
-                time.sleep(0.2)
-            self.assertTrue(all(holders[p] in ("p1", "p3") for p in victim_psds), holders)
-            s, _, body = c.buy(keys[0], "after-takeover")
-            self.assertEqual(s, 201, body)
-            self.assertIn(body["server_id"], ("p1", "p3"))
+                for p in victim_psds:
+                    self.assertIn(holders[p], (None, "p2"), holders)
+                for pid in ("p1", "p3"):
+                    self.assertEqual(sorted(c.leases()[pid]), c.owned[c.token_of[pid]])
+            else:
+                # The dead processor's PSDs are taken over once its leases expire.
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    holders = {p["id"]: p["lease_holder"] for p in c.srv.psds()["psds"]}
+                    if all(holders[p] in ("p1", "p3") for p in victim_psds):
+                        break
+                    time.sleep(0.2)
+                self.assertTrue(all(holders[p] in ("p1", "p3") for p in victim_psds), holders)
+            after = []
+            for n in range(6):
+                s, _, body = c.buy(keys[0], "after-takeover-%d" % n)
+                self.assertEqual(s, 201, body)
+                self.assertIn(body["server_id"], ("p1", "p3"))
+                after.append(body)
+            c.check_tokens(self, inds + after)
+            hsm.check_openssl(self, c.srv, inds + after)
         finally:
             c.stop()
 
     def test_short_leases_never_overlap(self):
-        c = Cluster("lease", processors=2, psds=2, lease_ms=300)
+        # pkcs11 mode: both processors on one token (a network HSM's), so leases move.
+        c = Cluster("lease", processors=2, psds=2, lease_ms=300, shared_token=True)
         try:
             key = c.srv.customer("lease@example.com", 2000)
             stop = threading.Event()
@@ -360,6 +427,7 @@ class ScaleOut(unittest.TestCase):
                              for tn in tenures)
                     self.assertTrue(ok, "PSD %d serial %d by %s outside its lease" %
                                     (psd, ind["serial"], ind["server_id"]))
+            hsm.check_openssl(self, c.srv, inds)
         finally:
             c.stop()
 
@@ -400,6 +468,10 @@ class ScaleOut(unittest.TestCase):
             orders = srv.get_ok("/v1/admin/resupply-orders", srv.operator_key)["orders"]
             self.assertEqual(len(orders), 1)
             self.assertTrue(srv.get_ok("/v1/admin/ledger", srv.operator_key)["ok"])
+            pieces = srv.list_all(srv.customer_key)
+            self.assertEqual(len(pieces), 3)
+            c.check_tokens(self, pieces)
+            hsm.check_openssl(self, srv, pieces)
         finally:
             c.stop()
 

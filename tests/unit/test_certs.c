@@ -124,11 +124,12 @@ static void test_ca_and_key_certificates(void **state)
         assert_int_equal(X509_check_ca(x), 0);
         assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
         assert_int_equal(X509_get_extension_flags(x) & EXFLAG_XKUSAGE, 0);
-        /* From the start of today's UTC day, for PV_PSD_CERT_DAYS days. */
-        ASN1_TIME_set(t, (time_t) day);
+        /* From the start of the oldest mail date a key made today signs (two
+         * days back) to PV_PSD_CERT_DAYS days after today. */
+        ASN1_TIME_set(t, (time_t) (day - PV_CERT_BACKDATE_DAYS * PV_DAY));
         assert_int_equal(ASN1_TIME_compare(X509_get0_notBefore(x), t), 0);
         assert_int_equal(ASN1_TIME_diff(&d, &s, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
-        assert_int_equal(d, PV_PSD_CERT_DAYS);
+        assert_int_equal(d, PV_PSD_CERT_DAYS + PV_CERT_BACKDATE_DAYS);
         assert_int_equal(s, 0);
         /* What offline verification checks. */
         assert_int_equal(pv_x509_psd_check(keys[i].cert_pem, ca_pem, crl_pem, keys[i].public_pem,
@@ -423,12 +424,100 @@ static void test_late_certificate_covers_older_pieces(void **state)
     k.cert_pem[0] = '\0';
     assert_int_equal(pv_ca_issue(&ca, &k, now), PV_OK);
     assert_int_equal(pv_x509_info_of(k.cert_pem, &info), PV_OK);
-    assert_int_equal(info.not_before, made - made % PV_DAY);
+    assert_int_equal(info.not_before, made - made % PV_DAY - PV_CERT_BACKDATE_DAYS * PV_DAY);
     assert_int_equal(info.not_after, now - now % PV_DAY + (int64_t) PV_PSD_CERT_DAYS * PV_DAY);
     assert_int_equal(
         pv_mail_date_check(pv_date_from_unix(made + 86400), info.not_before, info.not_after, 0),
         PV_OK);
+    /* A key made today signs pieces mail-dated yesterday (and a day more for
+     * clocks): its certificate covers them. */
+    k.created = now;
+    k.cert_pem[0] = '\0';
+    assert_int_equal(pv_ca_issue(&ca, &k, now), PV_OK);
+    assert_int_equal(pv_x509_info_of(k.cert_pem, &info), PV_OK);
+    assert_int_equal(
+        pv_mail_date_check(pv_date_from_unix(now - 2 * PV_DAY), info.not_before, info.not_after, 0),
+        PV_OK);
+    assert_int_equal(
+        pv_mail_date_check(pv_date_from_unix(now - 3 * PV_DAY), info.not_before, info.not_after, 0),
+        PV_ECERTDATE);
     pv_ca_clear(&ca);
+    free(keys);
+}
+
+/* stampd ca rotate: a new CA certifies every key (revoked ones too, listed in
+ * its CRL); the old CA's certificate and last CRL are kept. */
+static void test_ca_rotate(void **state)
+{
+    struct denv *e = *state;
+    struct pv_indicium_rec rec;
+    struct pv_key_rec *keys = NULL;
+    struct pv_pubkey pub[8];
+    struct pv_keyset ks;
+    struct pv_verdict v;
+    struct pv_ca ca;
+    size_t n = 0, i;
+    int64_t revoked_at = 0;
+    uint32_t reissued = 0, key;
+    char *old_ca, *old_crl, *ca_pem, *crl_pem, *prev, *num, why[128];
+
+    ca_init(e);
+    denv_buy(e, "cus_a", 0, &rec);
+    key = rec.ind.key_id;
+    assert_int_equal(pv_ca_load(e->st, NULL, NULL, NULL, &ca), PV_OK);
+    assert_int_equal(pv_key_revoke(e->st, &ca, 3, "superseded", 0, pv_now()), PV_OK);
+    old_ca = config(e->st, PV_CFG_CA_CERT);
+    assert_int_equal(pv_store_config_get(e->st, PV_CFG_CA_PREVIOUS, &prev), PV_ENOTFOUND);
+    assert_int_equal(pv_ca_rotate(e->st, NULL, e->cm, e->cm->id, pv_now(), NULL), PV_EINVAL);
+    assert_int_equal(pv_ca_rotate(e->st, &ca, e->cm, e->cm->id, pv_now(), &reissued), PV_OK);
+    assert_int_equal(reissued, 3);
+    pv_ca_clear(&ca);
+
+    ca_pem = config(e->st, PV_CFG_CA_CERT);
+    crl_pem = config(e->st, PV_CFG_CA_CRL);
+    prev = config(e->st, PV_CFG_CA_PREVIOUS);
+    num = config(e->st, PV_CFG_CA_CRL_NUMBER);
+    assert_string_not_equal(ca_pem, old_ca);
+    assert_string_equal(num, "1"); /* the new CA's first CRL */
+    /* The old CA's certificate, then its last CRL: it lists key 3 too. */
+    assert_true(strncmp(prev, old_ca, strlen(old_ca)) == 0);
+    old_crl = strstr(prev, "-----BEGIN X509 CRL-----");
+    assert_non_null(old_crl);
+    assert_int_equal(pv_store_key_list(e->st, &keys, &n), PV_OK);
+    assert_int_equal(n, 3);
+    for (i = 0; i < n; i++) {
+        revoked_at = 0;
+        /* Every key's certificate is the new CA's, and the new CRL lists the revoked one. */
+        assert_int_equal(pv_x509_psd_check(keys[i].cert_pem, ca_pem, crl_pem, keys[i].public_pem,
+                                           NULL, &revoked_at, why, sizeof why),
+                         PV_OK);
+        assert_int_equal(revoked_at != 0, keys[i].key_id == 3);
+        assert_int_not_equal(
+            pv_x509_psd_check(keys[i].cert_pem, old_ca, NULL, NULL, NULL, NULL, why, sizeof why),
+            PV_OK);
+    }
+    /* The old CA's CRL is its own (refused under the new CA). */
+    assert_int_not_equal(
+        pv_x509_psd_check(keys[0].cert_pem, ca_pem, old_crl, NULL, NULL, NULL, why, sizeof why),
+        PV_OK);
+    /* A piece from before the rotation verifies offline with the new chain. */
+    keyset(keys, n, pub, ca_pem, crl_pem, &ks);
+    assert_int_equal(key_of(keys, n, key)->revoked_at, 0);
+    assert_int_equal(pv_verify_offline(rec.data, rec.data_len, &ks, &v), PV_OK);
+    assert_true(v.valid);
+    /* A second rotation appends: two previous CAs. */
+    assert_int_equal(pv_ca_load(e->st, NULL, NULL, NULL, &ca), PV_OK);
+    assert_int_equal(pv_ca_rotate(e->st, &ca, e->cm, e->cm->id, pv_now(), NULL), PV_OK);
+    pv_ca_clear(&ca);
+    free(prev);
+    prev = config(e->st, PV_CFG_CA_PREVIOUS);
+    assert_non_null(strstr(prev, ca_pem));
+    assert_non_null(strstr(strstr(prev, ca_pem), "-----BEGIN X509 CRL-----"));
+    free(num);
+    free(prev);
+    free(crl_pem);
+    free(ca_pem);
+    free(old_ca);
     free(keys);
 }
 
@@ -460,6 +549,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offline_chain_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_certificate_covers_older_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_signer_issues_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_rotate, setup, teardown),
         cmocka_unit_test(test_mail_date_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
