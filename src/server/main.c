@@ -59,8 +59,10 @@ static void usage(FILE *f)
           "  stampd authority deposit --db DSN --amount DOLLARS --reference REF\n"
           "  stampd authority key --db DSN [--authority-dir DIR]\n"
           "  stampd authority report --db DSN --date YYYY-MM-DD --out DIR [--psd ID]\n"
-          "                          [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
+          "                          [--crypto SPEC] [--crypto-pin-file PATH]\n",
+          f);
+    /* Two strings: C11 compilers need only take 4095 characters in one. */
+    fputs("  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
           "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
           "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
