@@ -393,8 +393,9 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v10: PSD key binding, payment
-            # intents, the postal authority, signed resets, PSD key certificates).
+            # and nothing of the later migrations (v6-v11: PSD key binding, payment
+            # intents, the postal authority, signed resets, PSD key certificates, the postal
+            # web login: postal_accounts goes whole).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
