@@ -59,8 +59,8 @@ int pv_authority_create(struct pv_store *st, const char *name, int64_t now, char
     return pv_authority_create_pw(st, name, NULL, now, id, key);
 }
 
-int pv_authority_create_pw(struct pv_store *st, const char *name, const char *password,
-                           int64_t now, char id[PV_ID_MAX], char key[64])
+int pv_authority_create_pw(struct pv_store *st, const char *name, const char *password, int64_t now,
+                           char id[PV_ID_MAX], char key[64])
 {
     int rc;
 

@@ -203,10 +203,10 @@ static void answer_session(struct pv_login *in, const char *email, int status,
 {
     const struct pv_session_rec *s = &in->session;
     char expires[32];
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", s->owner_id, "role",
-                          role_name(s->role), s->role == PV_ROLE_POSTAL ? "name" : "email", email,
-                          "csrf_token", s->csrf, "expires",
-                          pv_time_format(s->expires, expires, sizeof expires));
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", s->owner_id, "role", role_name(s->role),
+                  s->role == PV_ROLE_POSTAL ? "name" : "email", email, "csrf_token", s->csrf,
+                  "expires", pv_time_format(s->expires, expires, sizeof expires));
     json_t *kj = NULL;
 
     if (j && in->has_key) {
@@ -431,8 +431,7 @@ void pv_h_login(struct pv_call *c)
     }
     rc = pv_account_check_password(st, role, email, password, owner);
     if (rc == PV_ELOGIN) {
-        pv_reply_error(rp, rc, NULL,
-                       role == PV_ROLE_POSTAL ? "name or password is wrong" : NULL);
+        pv_reply_error(rp, rc, NULL, role == PV_ROLE_POSTAL ? "name or password is wrong" : NULL);
         goto out;
     }
     /* A store error is our fault, not theirs; and a good password was no
