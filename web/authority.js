@@ -128,7 +128,7 @@ export async function reportsPage(main) {
     h('p', {}, 'Each device reports every mail day: every piece and its registers at the start and end of the day, signed in its cryptographic module. Download a day as JSON Lines or CSV.'), box);
   const j = await get('/v1/authority/reports', { limit: 100 });
   const link = (date, fmt, label) => h('a', {
-    href: `/v1/authority/reports/${encodeURIComponent(date)}${fmt === 'csv' ? '?format=csv' : ''}`,
+    href: `/v1/authority/reports/${encodeURIComponent(date)}?format=${fmt}`,
     download: `stampd-report-${date}.${fmt === 'csv' ? 'csv' : 'jsonl'}`, class: 'button small',
   }, label);
   const rows = j.data.map((r) => h('tr', { dataset: { date: r.date } },
@@ -162,7 +162,7 @@ export async function claimsPage(main) {
         },
       }, label);
       return h('tr', { dataset: { claim: c.id } },
-        h('td', {}, when(c.created)), h('td', {}, c.serial || '—'), h('td', {}, c.psd_id ? `PSD ${c.psd_id}` : '—'),
+        h('td', {}, when(c.created)), h('td', {}, c.serial ?? '—'), h('td', {}, c.psd_id ? `PSD ${c.psd_id}` : '—'),
         h('td', { class: 'num' }, money(c.amount_mills)), h('td', { class: 'status' }, c.status), h('td', {}, c.reason || ''),
         h('td', { class: 'actions' }, act('accept', 'Accept'), act('reject', 'Reject')));
     });
@@ -176,8 +176,10 @@ export async function holdsPage(main) {
   const box = h('section', { id: 'holds', 'aria-live': 'polite' });
   const form = h('form', { class: 'card', id: 'hold-form', novalidate: true, 'aria-label': 'Order a hold' },
     h('h2', {}, 'Stop a customer'),
-    field('Serial of one of their pieces', { name: 'serial', maxlength: 64 }, 'Or give the customer id below'),
-    field('Customer id', { name: 'customer_id', maxlength: 39 }),
+    h('div', { class: 'row' },
+      field('Serial of one of their pieces', { name: 'serial', inputmode: 'numeric', maxlength: 10 }, 'As printed in the indicium'),
+      field('Device (PSD)', { name: 'psd_id', inputmode: 'numeric', maxlength: 10 }, 'The PSD that signed it, when several have that serial')),
+    field('Or the customer id', { name: 'customer_id', maxlength: 39 }),
     field('Reason', { name: 'reason', required: true, maxlength: 500 }),
     formError(),
     h('button', { type: 'submit', class: 'primary' }, 'Order the hold'));
@@ -187,19 +189,21 @@ export async function holdsPage(main) {
   const load = async () => {
     const j = await get('/v1/authority/holds', { limit: 100 });
     const rows = j.data.map((x) => h('tr', { dataset: { hold: x.id } },
-      h('td', {}, x.customer_id), h('td', {}, when(x.placed_at)), h('td', { class: 'status' }, x.lifted_at ? `lifted ${when(x.lifted_at)}` : 'in force'),
+      h('td', {}, x.customer_id), h('td', {}, x.serial ? `PSD ${x.psd_id} · ${x.serial}` : '—'), h('td', {}, when(x.placed_at)),
+      h('td', { class: 'status' }, x.standing ? 'in force' : `lifted ${when(x.lifted_at)}`),
       h('td', {}, x.reason || ''),
       h('td', { class: 'actions' }, h('button', {
-        type: 'button', class: 'small', disabled: x.lifted_at || undefined, 'aria-label': `Lift hold ${x.id}`,
+        type: 'button', class: 'small', disabled: !x.standing || undefined, 'aria-label': `Lift hold ${x.id}`,
         onclick: async () => {
           try { await post(`/v1/authority/holds/${encodeURIComponent(x.id)}/lift`, {}); toast('Hold lifted'); await load(); } catch (e) { toast(e.message); }
         },
       }, 'Lift'))));
-    clear(box, table('Holds', ['Customer', 'Placed', 'Status', 'Reason', ''], rows, { showCaption: true, empty: 'No holds.' }));
+    clear(box, table('Holds', ['Customer', 'Piece', 'Placed', 'Status', 'Reason', ''], rows, { showCaption: true, empty: 'No holds.' }));
   };
   onSubmit(form, async (v) => {
     const body = { reason: v.reason };
-    if (v.serial) body.serial = v.serial;
+    if (v.serial) body.serial = Number(v.serial);
+    if (v.psd_id) body.psd_id = Number(v.psd_id);
     if (v.customer_id) body.customer_id = v.customer_id;
     await post('/v1/authority/holds', body);
     form.reset();
@@ -213,9 +217,9 @@ export async function duplicatesPage(main) {
   const box = h('section', { id: 'duplicates', 'aria-live': 'polite' });
   clear(main, title('Duplicates'), h('p', {}, 'Pieces your keys presented more than once, with when and where they were first seen.'), box);
   const j = await get('/v1/authority/presentations', { duplicates: 'true', limit: 100 });
-  const rows = j.data.map((p) => h('tr', { dataset: { serial: p.serial } },
-    h('th', { scope: 'row' }, p.serial), h('td', { class: 'num' }, p.presentations),
+  const rows = j.data.map((p) => h('tr', { dataset: { piece: `${p.psd_id}-${p.serial}` } },
+    h('th', { scope: 'row' }, `PSD ${p.psd_id} · ${p.serial}`), h('td', { class: 'num' }, p.presentations),
     h('td', {}, when(p.first_presented_at)), h('td', {}, p.first_location || '—'),
     h('td', {}, when(p.last_presented_at)), h('td', {}, p.last_location || '—')));
-  clear(box, table('Pieces presented more than once', ['Serial', 'Times', 'First seen', 'Where', 'Last seen', 'Where'], rows, { showCaption: true, empty: 'No duplicates seen.' }));
+  clear(box, table('Pieces presented more than once', ['Piece', 'Times', 'First seen', 'Where', 'Last seen', 'Where'], rows, { showCaption: true, empty: 'No duplicates seen.' }));
 }

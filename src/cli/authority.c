@@ -222,7 +222,9 @@ static const struct col event_cols[] = {
 };
 
 static const struct col lock_cols[] = {
-    {"resets locked", "resets_locked", BOOL},
+    {"resets locked", "locked", BOOL},
+    {"by", "by", STR},
+    {"at", "at", STR},
     {"reason", "reason", STR},
 };
 
@@ -263,21 +265,19 @@ static const struct col report_cols[] = {
 
 static const struct col claim_cols[] = {
     {"CLAIM", "id", STR},           {"STATUS", "status", STR}, {"AMOUNT", "amount_mills", MONEY},
-    {"DEVICE", "psd_id", INT},      {"SERIAL", "serial", STR}, {"CREATED", "created", STR},
+    {"DEVICE", "psd_id", INT},      {"SERIAL", "serial", INT}, {"CREATED", "created", STR},
     {"DECIDED", "decided_at", STR}, {"REASON", "reason", STR},
 };
 
 static const struct col hold_cols[] = {
-    {"HOLD", "id", STR},          {"CUSTOMER", "customer_id", STR}, {"PLACED", "placed_at", STR},
-    {"LIFTED", "lifted_at", STR}, {"REASON", "reason", STR},
+    {"HOLD", "id", STR},          {"CUSTOMER", "customer_id", STR}, {"STANDING", "standing", BOOL},
+    {"PLACED", "placed_at", STR}, {"LIFTED", "lifted_at", STR},     {"REASON", "reason", STR},
 };
 
 static const struct col dup_cols[] = {
-    {"SERIAL", "serial", STR},
-    {"TIMES", "presentations", INT},
-    {"FIRST", "first_presented_at", STR},
-    {"WHERE", "first_location", STR},
-    {"LAST", "last_presented_at", STR},
+    {"DEVICE", "psd_id", INT},        {"SERIAL", "serial", INT},
+    {"TIMES", "presentations", INT},  {"FIRST", "first_presented_at", STR},
+    {"WHERE", "first_location", STR}, {"LAST", "last_presented_at", STR},
     {"WHERE", "last_location", STR},
 };
 
@@ -309,8 +309,8 @@ static int post_reason(const struct cli *c, const char *path, const char *reason
     return rc;
 }
 
-/* stamp authority report DATE [--csv] [--out FILE]: the day's signed report. */
-static int report(const struct cli *c, const char *date, int csv, const char *out)
+/* stamp authority report DATE [--csv] [--psd N] [--out FILE]: the day's signed reports. */
+static int report(const struct cli *c, const char *date, int csv, const char *psd, const char *out)
 {
     struct cli_doc doc;
     char path[PATH_MAX_];
@@ -320,8 +320,11 @@ static int report(const struct cli *c, const char *date, int csv, const char *ou
         return cli_usage_error("authority", "DATE is YYYY-MM-DD");
     if ((rc = cli_need_key(c, "authority")) != RC_OK)
         return rc;
-    snprintf(path, sizeof path, "/v1/authority/reports/%s%s", date, csv ? "?format=csv" : "");
-    rc = cli_fetch(c, "GET", path, NULL, csv ? "text/csv" : "application/x-ndjson", CLI_RETRY, NULL,
+    if (psd && (!*psd || strlen(psd) > 10 || strspn(psd, "0123456789") != strlen(psd)))
+        return cli_usage_error("authority", "--psd is a device id (a number)");
+    snprintf(path, sizeof path, "/v1/authority/reports/%s?format=%s%s%s", date,
+             csv ? "csv" : "jsonl", psd ? "&psd=" : "", psd ? psd : "");
+    rc = cli_fetch(c, "GET", path, NULL, csv ? "text/csv" : "application/jsonl", CLI_RETRY, NULL,
                    &doc);
     if (rc == RC_OK)
         rc = out ? cli_write_file(out, doc.data, doc.len)
@@ -335,7 +338,7 @@ static int report(const struct cli *c, const char *date, int csv, const char *ou
 int cmd_authority(const struct cli *c, int argc, char **argv)
 {
     const char *reason = NULL, *reference = NULL, *idem = NULL, *status = NULL, *customer = NULL,
-               *serial = NULL, *out = NULL, *limit = NULL, *cursor = NULL;
+               *serial = NULL, *out = NULL, *limit = NULL, *cursor = NULL, *psd = NULL;
     int csv = 0;
     const struct cli_opt opts[] = {
         {"--reason", &reason, NULL},
@@ -346,6 +349,7 @@ int cmd_authority(const struct cli *c, int argc, char **argv)
         {"--serial", &serial, NULL},
         {"--out", &out, NULL},
         {"--csv", NULL, &csv},
+        {"--psd", &psd, NULL},
         {"--limit", &limit, NULL},
         {"--cursor", &cursor, NULL},
         {NULL, NULL, NULL},
@@ -443,7 +447,7 @@ int cmd_authority(const struct cli *c, int argc, char **argv)
     }
     if (strcmp(verb, "report") == 0) {
         ARGS(1);
-        return report(c, pos[1], csv, out);
+        return report(c, pos[1], csv, psd, out);
     }
     if (strcmp(verb, "claims") == 0) {
         ARGS(0);
@@ -474,7 +478,9 @@ int cmd_authority(const struct cli *c, int argc, char **argv)
     }
     if (strcmp(verb, "holds") == 0) {
         ARGS(0);
-        if ((rc = paged("/v1/authority/holds", NULL, limit, cursor, path, sizeof path)) != RC_OK)
+        if ((rc = paged("/v1/authority/holds",
+                        status && strcmp(status, "standing") == 0 ? "standing=true" : NULL, limit,
+                        cursor, path, sizeof path)) != RC_OK)
             return rc;
         return list(c, path, hold_cols, N(hold_cols), "No holds.");
     }
@@ -487,8 +493,23 @@ int cmd_authority(const struct cli *c, int argc, char **argv)
                                                 "SERIAL (one of the customer's pieces)");
         if ((rc = check_reason(reason, 1)) != RC_OK)
             return rc;
-        body = json_pack("{s:s, s:s}", customer ? "customer_id" : "serial",
-                         customer ? customer : serial, "reason", reason);
+        if (customer) {
+            body = json_pack("{s:s, s:s}", "customer_id", customer, "reason", reason);
+        } else {
+            json_int_t n, d = 0;
+            char *end;
+
+            n = (json_int_t) strtoll(serial, &end, 10);
+            if (!*serial || *end || n < 1 || n > 4294967295LL)
+                return cli_usage_error("authority", "--serial is a piece's serial number");
+            if (psd) {
+                d = (json_int_t) strtoll(psd, &end, 10);
+                if (!*psd || *end || d < 1 || d > 4294967295LL)
+                    return cli_usage_error("authority", "--psd is a device id (a number)");
+            }
+            body = d ? json_pack("{s:I, s:I, s:s}", "serial", n, "psd_id", d, "reason", reason)
+                     : json_pack("{s:I, s:s}", "serial", n, "reason", reason);
+        }
         rc = call_show(c, "POST", "/v1/authority/holds", body, NULL, hold_cols, N(hold_cols));
         json_decref(body);
         return rc;

@@ -4,8 +4,8 @@
 //
 //   node tests/e2e/authority.mjs BASE_URL OUTDIR SETUP_JSON
 //
-// SETUP_JSON: {"name", "password", "devices", "duplicate_serial",
-// "hold_serial", "claims": N, "report_date" (or null)}.
+// SETUP_JSON: {"name", "password", "devices", "duplicate": "PSD-SERIAL",
+// "hold_serial", "hold_psd", "claims": N, "report_date" (or null)}.
 //
 // The authority logs in by name; sees every device with its registers,
 // suspends one with a reason and reads it in the device's history, resumes
@@ -168,7 +168,8 @@ try {
   await page.getByRole('link', { name: 'Holds' }).click();
   await page.waitForSelector('#holds table');
   await assertLabelled(page, 'holds');
-  await page.getByLabel('Serial of one of their pieces').fill(setup.hold_serial);
+  await page.getByLabel('Serial of one of their pieces').fill(String(setup.hold_serial));
+  await page.getByLabel('Device (PSD)').fill(String(setup.hold_psd));
   await page.getByLabel('Reason', { exact: true }).fill('suspected fraud, case 77');
   await page.getByRole('button', { name: 'Order the hold' }).click();
   await page.waitForSelector('#holds td.status:text-is("in force")');
@@ -186,10 +187,10 @@ try {
 
   // ---- duplicates ----
   await page.getByRole('link', { name: 'Duplicates' }).click();
-  await page.waitForSelector(`#duplicates tr[data-serial="${setup.duplicate_serial}"]`);
-  assert.equal(await page.textContent(`#duplicates tr[data-serial="${setup.duplicate_serial}"] td.num`), '2');
+  await page.waitForSelector(`#duplicates tr[data-piece="${setup.duplicate}"]`);
+  assert.equal(await page.textContent(`#duplicates tr[data-piece="${setup.duplicate}"] td.num`), '2');
   await shot(page, 'authority-duplicates');
-  step('duplicate ' + setup.duplicate_serial + ' listed, presented twice');
+  step('duplicate ' + setup.duplicate + ' listed, presented twice');
 
   // ---- the vendor's side stays closed ----
   await page.goto(base + '/#/ops');
