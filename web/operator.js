@@ -1,7 +1,7 @@
 // operator.js - the operators' pages: PSD registers and refills, charts
 // of postage sold and of the descending registers, the servers with their
 // health and share of traffic, and the ledger check; the low-deposit
-// threshold and its banner.
+// threshold and its banner; suspending and resuming a PSD (who suspended it).
 
 import { get, post, put } from './api.js';
 import { h, clear, money, when, title, table, toast } from './ui.js';
@@ -34,7 +34,7 @@ export async function registersPage(main) {
       thr.value = dollars(p.deposit_low_threshold_mills);
       thrShown = true;
     }
-    renderRegisters(regs, p, stats);
+    renderRegisters(regs, p, stats, load);
     renderCharts(charts, stats, p);
     updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   };
@@ -59,13 +59,32 @@ function dollars(m) {
   return `${Math.floor(c / 100)}.${String(c % 100).padStart(2, '0')}`;
 }
 
-function renderRegisters(box, p, stats) {
+// Suspend an active PSD, or resume one the operator suspended (the authority's
+// suspension is the authority's to lift; a withdrawn PSD changes no more).
+function lifecycleButton(d, reload) {
+  const verb = d.status === 'active' ? 'suspend' : d.status === 'suspended' && d.suspended_by === 'operator' ? 'resume' : null;
+  if (!verb) return '—';
+  const b = h('button', { type: 'button', class: 'small', 'aria-label': `${verb === 'suspend' ? 'Suspend' : 'Resume'} PSD ${d.id}` }, verb === 'suspend' ? 'Suspend' : 'Resume');
+  b.addEventListener('click', async () => {
+    const reason = prompt(`Why ${verb} PSD ${d.id}? (kept in its history)`);
+    if (reason === null) return;
+    try {
+      await post(`/v1/admin/psds/${d.id}/${verb}`, reason.trim() ? { reason: reason.trim() } : {});
+      toast(`PSD ${d.id} ${verb === 'suspend' ? 'suspended' : 'resumed'}`);
+      await reload();
+    } catch (e) { toast(e.message); }
+  });
+  return b;
+}
+
+function renderRegisters(box, p, stats, reload) {
   const rows = p.psds.map((d) => h('tr', { dataset: { psd: d.id } },
-    h('th', { scope: 'row' }, `PSD ${d.id}`, d.test ? ' (test)' : ''), h('td', {}, d.status),
+    h('th', { scope: 'row' }, `PSD ${d.id}`, d.test ? ' (test)' : ''),
+    h('td', { class: 'status', title: d.reason || '' }, d.status, d.suspended_by ? ` (${d.suspended_by})` : ''),
     h('td', { class: 'num asc' }, money(d.ascending_mills)), h('td', { class: 'num desc' }, money(d.descending_mills)),
     h('td', { class: 'num' }, money(d.control_total_mills)), h('td', { class: 'num pieces' }, d.piece_count),
     h('td', {}, when(d.last_refill_at)), h('td', { class: d.balanced ? 'ok' : 'bad' }, d.balanced ? '✓ balanced' : '✗ out of balance'),
-    h('td', {}, d.lease_holder || '—')));
+    h('td', {}, d.lease_holder || '—'), h('td', {}, lifecycleButton(d, reload))));
   const refills = [];
   for (const ps of stats.psds) for (const day of ps.days) if (day.refilled_mills > 0) refills.push(h('tr', {}, h('td', {}, day.date), h('td', {}, `PSD ${ps.psd_id}`), h('td', { class: 'num' }, money(day.refilled_mills))));
   const banner = p.deposit_low
@@ -74,7 +93,7 @@ function renderRegisters(box, p, stats) {
     : null;
   clear(box, banner,
     h('p', { class: 'balance' }, 'Postal deposit left for refills: ', h('strong', { id: 'deposit' }, money(p.deposit_mills))),
-    table('PSD registers', ['PSD', 'Status', 'Ascending', 'Descending', 'Control total', 'Pieces', 'Last refill', 'Check', 'Lease'], rows, { showCaption: true }),
+    table('PSD registers', ['PSD', 'Status', 'Ascending', 'Descending', 'Control total', 'Pieces', 'Last refill', 'Check', 'Lease', 'Action'], rows, { showCaption: true }),
     table(`Refills in the last ${stats.days} days`, ['Day', 'PSD', 'Amount'], refills.reverse(), { showCaption: true, empty: 'No refills in this period.' }));
 }
 

@@ -103,7 +103,15 @@
     X(ECERTDATE, -71, 422, "certificate_not_valid_on_mail_date",                           \
       "the mail date is outside the PSD key certificate's validity period")                 \
     X(EREVOKED, -72, 422, "key_revoked",                                                   \
-      "the PSD key was revoked before the piece's mail date")
+      "the PSD key was revoked before the piece's mail date")                               \
+    X(EPSDSTATE, -73, 409, "psd_status_conflict",                                          \
+      "the PSD's status does not allow this")                                               \
+    X(EAUTHSUSPENDED, -74, 409, "psd_suspended_by_authority",                              \
+      "the postal authority suspended this PSD: only the authority can resume it")          \
+    X(ELASTPSD, -75, 409, "last_usable_psd",                                               \
+      "this is the last usable PSD: withdrawing it stops all sales (confirm to go on)")     \
+    X(ERESETLOCK, -76, 503, "resets_locked",                                               \
+      "the postal authority has locked PSD resets and no usable PSD can cover the piece")
 /* clang-format on */
 
 enum pv_error {

@@ -12,6 +12,7 @@
 #include "crypto/x509.h"
 #include "domain/config.h"
 #include "domain/lease.h"
+#include "domain/lifecycle.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -307,6 +308,20 @@ static int next_id(const struct pv_psd_rec *psds, size_t np, const struct pv_key
     return *next == 0 || *next == UINT32_MAX ? PV_EOVERFLOW : PV_OK;
 }
 
+/* Inside the transaction: PSD psd_id's history event for a key change (lifecycle.h). */
+static int history(struct pv_store *st, uint32_t psd_id, const char *event, int status_before,
+                   uint32_t key_id, int64_t now)
+{
+    struct pv_psd_rec p;
+    char ref[PV_ID_MAX];
+    int rc;
+
+    if ((rc = pv_store_psd_get(st, psd_id, &p)) != PV_OK)
+        return rc;
+    snprintf(ref, sizeof ref, "key:%u", (unsigned) key_id);
+    return pv_psd_event_write(st, &p, event, PV_ACTOR_OPERATOR, "cli", "", status_before, ref, now);
+}
+
 int pv_key_rotate(struct pv_store *st, struct pv_crypto *cm, const struct pv_ca *ca,
                   uint32_t psd_id, int64_t now, uint32_t *key_id)
 {
@@ -334,6 +349,10 @@ int pv_key_rotate(struct pv_store *st, struct pv_crypto *cm, const struct pv_ca 
             old = &keys[i];
     if (!p || !old) {
         rc = PV_ENOTFOUND;
+        goto out;
+    }
+    if (p->status == PV_PSD_RETIRED) {
+        rc = PV_EPSDSTATE; /* withdrawn: it signs nothing again (lifecycle.h) */
         goto out;
     }
     if (!pv_key_bound(old, cm)) {
@@ -364,8 +383,12 @@ int pv_key_rotate(struct pv_store *st, struct pv_crypto *cm, const struct pv_ca 
     k->created = now;
     if ((rc = pv_ca_issue(ca, k, now)) != PV_OK)
         goto out;
-    /* A PSD stopped by its key's revocation signs again with the new key. */
-    status = old->revoked_at && p->status == PV_PSD_SUSPENDED ? PV_PSD_ACTIVE : p->status;
+    /* A PSD stopped by its key's revocation (and by nobody else: an operator's
+     * or the authority's suspension stays) signs again with the new key. */
+    status = old->revoked_at && p->status == PV_PSD_SUSPENDED &&
+                     strcmp(p->suspended_by, PV_ACTOR_SYSTEM) == 0
+                 ? PV_PSD_ACTIVE
+                 : p->status;
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto out;
     if ((rc = pv_store_key_insert(st, k)) == PV_OK &&
@@ -374,6 +397,10 @@ int pv_key_rotate(struct pv_store *st, struct pv_crypto *cm, const struct pv_ca 
         if (rc == PV_ENOTFOUND)
             rc = PV_OK; /* retired already (a PSD given back an old key cannot be) */
     }
+    if (rc == PV_OK && status != p->status)
+        rc = pv_store_psd_set_status(st, psd_id, status, "", "");
+    if (rc == PV_OK)
+        rc = history(st, psd_id, "key_rotated", p->status, id, now);
     rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
     if (rc == PV_OK && key_id)
         *key_id = id;
@@ -429,9 +456,16 @@ int pv_key_revoke(struct pv_store *st, const struct pv_ca *ca, uint32_t key_id, 
     if ((rc = pv_store_key_revoke(st, key_id, since, reason)) != PV_OK)
         goto out;
     /* The key never signs again: a PSD that signs with it stops. */
-    for (i = 0; i < np && rc == PV_OK; i++)
-        if (psds[i].key_id == key_id && psds[i].status == PV_PSD_ACTIVE)
-            rc = pv_store_psd_set_key(st, psds[i].id, key_id, PV_PSD_SUSPENDED);
+    for (i = 0; i < np && rc == PV_OK; i++) {
+        if (psds[i].key_id != key_id)
+            continue;
+        if (psds[i].status == PV_PSD_ACTIVE &&
+            (rc = pv_store_psd_set_key(st, psds[i].id, key_id, PV_PSD_SUSPENDED)) == PV_OK)
+            rc = pv_store_psd_set_status(st, psds[i].id, PV_PSD_SUSPENDED, PV_ACTOR_SYSTEM,
+                                         "key revoked");
+        if (rc == PV_OK)
+            rc = history(st, psds[i].id, "key_revoked", psds[i].status, key_id, now);
+    }
     if (rc == PV_OK)
         rc = write_crl(st, ca, now);
 out:

@@ -131,7 +131,10 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
     for (i = 0; i < npsds; i++) {
         struct pv_psd_key *k;
 
-        if (psds[i].status != PV_PSD_ACTIVE || (psds[i].test && ctx->test_psd.held))
+        /* A suspended PSD stays in the pool (it may be resumed; the tick does
+         * not lease it and the purchase path reads its status); a withdrawn
+         * one never signs again. */
+        if (psds[i].status == PV_PSD_RETIRED || (psds[i].test && ctx->test_psd.held))
             continue;
         for (j = 0; j < nkeys; j++)
             if (keys[j].key_id == psds[i].key_id)
@@ -165,9 +168,10 @@ static int cmp_server(const void *a, const void *b)
     return strcmp(((const struct pv_server_rec *) a)->id, ((const struct pv_server_rec *) b)->id);
 }
 
-/* This processor's fair share of its PSDs among the live, active servers of its module. */
+/* This processor's fair share of its pool's npool active PSDs among the live, active servers
+ * of its module. */
 static size_t fair_share(const struct pv_processor_ctx *ctx, struct pv_server_rec *servers,
-                         size_t n, int64_t now_ms)
+                         size_t n, size_t npool, int64_t now_ms)
 {
     size_t i, live = 0, rank = SIZE_MAX;
 
@@ -186,7 +190,7 @@ static size_t fair_share(const struct pv_processor_ctx *ctx, struct pv_server_re
     }
     if (rank == SIZE_MAX || live == 0)
         return 0;
-    return ctx->npsds / live + (rank < ctx->npsds % live ? 1 : 0);
+    return npool / live + (rank < npool % live ? 1 : 0);
 }
 
 /* The live, active servers of every module (at least 1): all of them draw on one deposit. */
@@ -206,7 +210,7 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
 {
     struct pv_server_rec *servers = NULL;
     struct pv_psd_rec *rows = NULL;
-    size_t nservers = 0, nrows = 0, i, j, idx, share, held = 0;
+    size_t nservers = 0, nrows = 0, i, j, idx, share, held = 0, active = 0;
     int rc, my_status = PV_SERVER_ACTIVE;
 
     if ((rc = pv_store_server_heartbeat(st, ctx->server_id, ctx->key_ids, now_ms, &my_status)) !=
@@ -214,7 +218,15 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
         (rc = pv_store_server_list(st, &servers, &nservers)) != PV_OK ||
         (rc = pv_store_psd_list(st, &rows, &nrows)) != PV_OK)
         goto out;
-    share = my_status == PV_SERVER_ACTIVE ? fair_share(ctx, servers, nservers, now_ms) : 0;
+    /* Only active PSDs are leased: a suspended one waits in the pool. */
+    for (idx = 0; idx < ctx->npsds; idx++) {
+        ctx->psds[idx].usable = 0;
+        for (j = 0; j < nrows; j++)
+            if (rows[j].id == ctx->psds[idx].psd_id)
+                ctx->psds[idx].usable = rows[j].status == PV_PSD_ACTIVE;
+        active += ctx->psds[idx].usable;
+    }
+    share = my_status == PV_SERVER_ACTIVE ? fair_share(ctx, servers, nservers, active, now_ms) : 0;
     ctx->sharing = deposit_sharers(ctx, servers, nservers, now_ms);
 
     /* Renew what we hold, the PSD in use first, up to the share; release the rest. */
@@ -226,8 +238,9 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
         if (j == nrows || strcmp(rows[j].lease_holder, ctx->server_id) != 0 ||
             rows[j].lease_expires_ms <= now_ms)
             continue;
-        if (held < share && pv_store_lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id,
-                                                   now_ms, now_ms + ctx->lease_ms) == PV_OK) {
+        if (held < share && ctx->psds[idx].usable &&
+            pv_store_lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms,
+                                   now_ms + ctx->lease_ms) == PV_OK) {
             ctx->psds[idx].held = 1;
             held++;
         } else {
@@ -236,7 +249,7 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
     }
     /* Take free or expired PSDs up to the share. */
     for (idx = 0; idx < ctx->npsds && held < share; idx++) {
-        if (ctx->psds[idx].held)
+        if (ctx->psds[idx].held || !ctx->psds[idx].usable)
             continue;
         rc = pv_store_lease_acquire(st, ctx->psds[idx].psd_id, ctx->server_id, now_ms,
                                     now_ms + ctx->lease_ms);

@@ -29,7 +29,8 @@ struct pv_psd_key {
     uint32_t psd_id;
     uint32_t key_id;
     char key_ref[512];
-    int held; /* this processor holds the PSD's lease (see pv_processor_tick) */
+    int held;   /* this processor holds the PSD's lease (see pv_processor_tick) */
+    int usable; /* its row was active at the last tick (a suspended PSD is not leased) */
 };
 
 /* A processor's state for the write path; owned by the processor. */

@@ -97,21 +97,28 @@ static int check_totals(struct pv_store *st, const struct pv_psd_rec *psds, size
 {
     char acct[PV_ACCOUNT_MAX], dispensed[PV_ACCOUNT_MAX], authority_acct[PV_ACCOUNT_MAX],
         deposit_acct[PV_ACCOUNT_MAX];
-    pv_mills bal, asc = 0, ctl = 0, want, authority, deposit;
+    pv_mills bal, asc = 0, ctl = 0, want, authority, deposit, holds;
     size_t i;
-    int rc;
+    int rc, withdrawn;
 
     for (i = 0; i < npsds; i++) {
         if (psds[i].test != test)
             continue;
+        /* A withdrawn PSD's registers are frozen as read, but what its
+         * descending register held went back to the deposit (psd_withdrawal,
+         * lifecycle.h): its account holds nothing and only what it dispensed
+         * left the deposit for good. */
+        withdrawn = psds[i].status == PV_PSD_RETIRED;
         pv_account_psd(psds[i].id, acct);
         if ((rc = pv_balance(st, acct, &bal)) != PV_OK)
             return rc;
-        if (bal != psds[i].descending &&
-            (rc = add_issue(rep, PV_LEDGER_PSD_MISMATCH, acct, bal, psds[i].descending)) != PV_OK)
+        holds = withdrawn ? 0 : psds[i].descending;
+        if (bal != holds &&
+            (rc = add_issue(rep, PV_LEDGER_PSD_MISMATCH, acct, bal, holds)) != PV_OK)
             return rc;
         if ((rc = pv_money_add(asc, psds[i].ascending, &asc)) != PV_OK ||
-            (rc = pv_money_add(ctl, psds[i].control_total, &ctl)) != PV_OK)
+            (rc = pv_money_add(ctl, withdrawn ? psds[i].ascending : psds[i].control_total, &ctl)) !=
+                PV_OK)
             return rc;
     }
     pv_account_mode(PV_ACCT_DISPENSED, test, dispensed);

@@ -11,6 +11,7 @@
 #include "domain/certs.h"
 #include "domain/lease.h"
 #include "domain/ledger.h"
+#include "domain/lifecycle.h"
 #include "domain/media.h"
 #include "domain/purchase.h"
 #include "stampd/codec.h"
@@ -82,9 +83,11 @@ static int insert_psd(struct pv_store *st, const struct pv_key_rec *k, int test)
     p.key_id = k->key_id;
     p.status = PV_PSD_ACTIVE;
     p.test = test;
-    if ((rc = pv_store_key_insert(st, k)) != PV_OK)
+    if ((rc = pv_store_key_insert(st, k)) != PV_OK || (rc = pv_store_psd_insert(st, &p)) != PV_OK)
         return rc;
-    return pv_store_psd_insert(st, &p);
+    /* The first entry of its history (lifecycle.h): added, registers at zero. */
+    return pv_psd_event_write(st, &p, "added", PV_ACTOR_OPERATOR, "cli", "", p.status, NULL,
+                              k->created);
 }
 
 /* Inside a transaction: the deposit the postal authority paid in. */

@@ -40,6 +40,7 @@
 
 #include "domain/intent.h"
 #include "domain/ledger.h"
+#include "domain/lifecycle.h"
 #include "domain/reset_auth.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
@@ -108,6 +109,9 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
         /* Play money: the test authority always pays the whole policy. */
         if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
             return rc;
+    } else if ((rc = pv_resets_locked(st)) != 0) {
+        /* The authority's reset lock (lifecycle.h), read inside the batch. */
+        return rc > 0 ? PV_ERESETLOCK : rc;
     } else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
                (rc = reset_size(&r, v, ctx->refill_policy, deposit, ctx->sharing, &amount)) !=
                    PV_OK) {
@@ -144,7 +148,11 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     lines[0].amount = -amount;
     pv_account_psd(p->id, lines[1].account);
     lines[1].amount = amount;
-    return pv_ledger_post(st, "psd_refill", rf.authorization, lines, 2, now);
+    if ((rc = pv_ledger_post(st, "psd_refill", rf.authorization, lines, 2, now)) != PV_OK)
+        return rc;
+    /* The device's history (lifecycle.h): the reset with the registers after it. */
+    return pv_psd_event_write(st, p, "reset", PV_ACTOR_SYSTEM, ctx->server_id, "", p->status,
+                              rf.authorization, now);
 }
 
 /* Choose a PSD for a piece of value v, refilling when needed (see top). */

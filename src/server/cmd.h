@@ -22,6 +22,7 @@ struct opts {
     const char *authority_dir;                        /* init, authority key */
     const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */
     int demo;
+    int force;              /* psd withdraw: the last usable PSD too (cmd_lifecycle.c) */
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };
 

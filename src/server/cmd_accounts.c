@@ -56,7 +56,7 @@ int pv_cmd_create(const struct opts *o, int customer)
 }
 
 /* stampd customer|operator|authority set-password: a web password for an
- * account made without one (before schema v4 or v11, or without
+ * account made without one (before schema v4 or the postal web login, or without
  * STAMPD_PASSWORD), or a reset. A postal account is named by --name. */
 int pv_cmd_set_password(const struct opts *o, int role)
 {

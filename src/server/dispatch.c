@@ -21,6 +21,9 @@
  *   processor's PSDs may (docs/internals/leases.md, "Reset sizing"). It goes
  *   to the others of the round and is the answer only when none of them
  *   sold it; no further round waits for a deposit nobody can credit.
+ * - PV_ERESETLOCK (resets_locked: the postal authority locked resets and
+ *   that processor's PSDs cannot cover the piece) likewise wrote nothing and
+ *   goes to the others of the round, whose PSDs may still hold enough.
  * - The next processor is the next of the round, round-robin from a ticket
  *   drawn when the round starts; a round tries each processor once.
  * - After a round in which nobody took the job, the HTTP transport waits a
@@ -73,7 +76,8 @@ static const struct transport *transport_of(const struct pv_app *app)
 /* Nothing was written for these: the same request may go elsewhere. */
 static int retryable(int err)
 {
-    return err == PV_ENOPSD || err == PV_EBUSY || err == PV_EDEPOSIT || err == PV_ECRYPTO;
+    return err == PV_ENOPSD || err == PV_EBUSY || err == PV_EDEPOSIT || err == PV_ECRYPTO ||
+           err == PV_ERESETLOCK;
 }
 
 static void new_round(struct pv_app *app, struct pv_job *job)
@@ -93,9 +97,16 @@ static void on_reply(struct pv_job *job)
         job->deposit_short = 1;
     else if (job->res.err == PV_ECRYPTO)
         job->crypto_failed = 1;
+    else if (job->res.err == PV_ERESETLOCK)
+        job->resets_locked = 1;
     if (!retryable(job->res.err))
         goto done;
     if (job->attempts >= job->round_n) {
+        if (job->resets_locked) {
+            /* Every processor was asked: no PSD holds enough and none may be reset. */
+            job->res.err = PV_ERESETLOCK;
+            goto done;
+        }
         if (job->deposit_short) {
             /* Every processor was asked: the deposit and all PSDs fall short. */
             job->res.err = PV_EDEPOSIT;
@@ -133,6 +144,7 @@ int pv_dispatch_submit(struct pv_app *app, struct pv_job *job)
     job->pause_ms = PAUSE_MS;
     job->deposit_short = 0;
     job->crypto_failed = 0;
+    job->resets_locked = 0;
     job->deadline_ms = pv_now_ms() + t->patience_ms;
     new_round(app, job);
     return t->send(app, job);

@@ -9,6 +9,7 @@
 #include "server/views.h"
 #include "domain/deposit_low.h"
 #include "domain/ledger.h"
+#include "domain/lifecycle.h"
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -24,7 +25,6 @@ void pv_h_psds(struct pv_call *c)
 {
     struct pv_store *st = c->st;
     struct pv_reply *rp = c->rp;
-    static const char *const status[] = {"active", "suspended", "retired"};
     struct pv_psd_rec *psds = NULL;
     size_t n = 0, i;
     struct pv_deposit_status ds;
@@ -45,11 +45,10 @@ void pv_h_psds(struct pv_call *c)
             arr,
             j = json_pack(
                 "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:b}", "id", (json_int_t) p->id, "status",
-                p->status >= 0 && p->status <= 2 ? status[p->status] : "unknown", "key_id",
-                (json_int_t) p->key_id, "descending_mills", (json_int_t) p->descending,
-                "ascending_mills", (json_int_t) p->ascending, "control_total_mills",
-                (json_int_t) p->control_total, "piece_count", (json_int_t) p->piece_count,
-                "last_refill_at",
+                pv_psd_status_name(p->status), "key_id", (json_int_t) p->key_id, "descending_mills",
+                (json_int_t) p->descending, "ascending_mills", (json_int_t) p->ascending,
+                "control_total_mills", (json_int_t) p->control_total, "piece_count",
+                (json_int_t) p->piece_count, "last_refill_at",
                 p->last_refill_at ? json_string(pv_time_format(p->last_refill_at, at, sizeof at))
                                   : json_null(),
                 "balanced", p->ascending + p->descending == p->control_total));
@@ -59,6 +58,13 @@ void pv_h_psds(struct pv_call *c)
                                 p->lease_holder[0] ? json_string(p->lease_holder) : json_null());
             json_object_set_new(j, "lease_expires_ms", json_integer(p->lease_expires_ms));
             json_object_set_new(j, "test", json_boolean(p->test));
+            /* The lifecycle (domain/lifecycle.h): who suspended it, and why. */
+            json_object_set_new(j, "suspended_by",
+                                p->status == PV_PSD_SUSPENDED && p->suspended_by[0]
+                                    ? json_string(p->suspended_by)
+                                    : json_null());
+            json_object_set_new(j, "reason",
+                                p->status_reason[0] ? json_string(p->status_reason) : json_null());
         }
     }
     free(psds);

@@ -40,9 +40,10 @@ static json_t *entry_json(const struct pv_deposit_entry *e)
     snprintf(id, sizeof id, CURSOR_PREFIX "%lld", (long long) e->journal_id);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:s}", "id", id, "object",
                      "deposit_entry", "type",
-                     credit                               ? "credit"
-                     : strcmp(e->kind, "psd_refill") == 0 ? "draw"
-                                                          : "other",
+                     credit                                   ? "credit"
+                     : strcmp(e->kind, "psd_refill") == 0     ? "draw"
+                     : strcmp(e->kind, "psd_withdrawal") == 0 ? "return"
+                                                              : "other",
                      "ref", e->ref, "amount", money(e->amount, a), "amount_mills",
                      (json_int_t) e->amount, "balance", money(e->balance, b), "balance_mills",
                      (json_int_t) e->balance, "reference",

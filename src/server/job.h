@@ -40,6 +40,7 @@ struct pv_job {
     int64_t not_before_ms; /* a transport posts no earlier than this (0: now) */
     int deposit_short;     /* a processor of this round answered PV_EDEPOSIT */
     int crypto_failed;     /* a processor of this round could not sign (PV_ECRYPTO) */
+    int resets_locked;     /* a processor of this round needed a reset the authority locked */
 };
 
 /* pv_job_target - for a transport about to send job to one of its n > 0

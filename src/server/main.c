@@ -18,12 +18,14 @@
  *   stampd secret generate --internal-secret-file PATH
  *   stampd tls (init | issue) --dir DIR ... (cmd_tls.c)
  *   stampd ca (init | issue), psd rotate-key, key revoke (cmd_ca.c)
+ *   stampd psd suspend | resume | withdraw (cmd_lifecycle.c)
  */
 #include "server/cmd.h"
 #include "server/cmd_accounts.h"
 #include "server/cmd_authority.h"
 #include "server/cmd_ca.h"
 #include "server/cmd_init.h"
+#include "server/cmd_lifecycle.h"
 #include "server/cmd_run.h"
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
@@ -82,6 +84,8 @@ static void usage(FILE *f)
           "  stampd key revoke --db DSN --key-id N [--reason REASON] [--since TIME]\n"
           "  stampd psd revoke-key --db DSN --psd ID [--reason REASON] [--since TIME]\n"
           "                    [--crypto-pin-file PATH]\n"
+          "  stampd psd suspend|resume --db DSN --psd ID [--reason TEXT]\n"
+          "  stampd psd withdraw --db DSN --psd ID [--reason TEXT] [--force]\n"
           "  stampd migrate --db DSN\n"
           "  stampd media rotate-secret --db DSN\n"
           "  stampd ledger check --db DSN\n"
@@ -158,6 +162,10 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         size_t nlen = eq ? (size_t) (eq - a) : strlen(a);
         if (strcmp(a, "--demo") == 0) {
             o->demo = 1;
+            continue;
+        }
+        if (strcmp(a, "--force") == 0) {
+            o->force = 1;
             continue;
         }
         if (strcmp(a, "--internal-plaintext") == 0) {
@@ -327,6 +335,13 @@ int main(int argc, char **argv)
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
         return pv_cmd_psd_add(&o);
+    }
+    if (strcmp(argv[1], "psd") == 0 && argc > 2 &&
+        (strcmp(argv[2], "suspend") == 0 || strcmp(argv[2], "resume") == 0 ||
+         strcmp(argv[2], "withdraw") == 0)) {
+        if (parse_opts(argc, argv, 3, &o) < 0)
+            return 2;
+        return pv_cmd_psd_lifecycle(&o, argv[2]);
     }
     if ((strcmp(argv[1], "ca") == 0 && argc > 2 &&
          (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0)) ||

@@ -16,6 +16,7 @@
 #include "server/h_authority.h"
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
+#include "server/h_lifecycle.h"
 #include "server/h_media.h"
 #include "server/h_metrics.h"
 #include "server/h_payments.h"
@@ -115,6 +116,18 @@ static const struct route api_routes[] = {
     {"GET", "/v1/authority/resets", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_resets},
     {"GET", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
     {"POST", "/v1/authority/deposits", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_deposits},
+    {"GET", "/v1/authority/devices", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_devices},
+    {"GET", "/v1/authority/devices/{id}", POSTAL, ROLE_FIRST, POSTAL_WHY, pv_h_authority_device},
+    {"GET", "/v1/authority/devices/{id}/history", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_device_history},
+    {"POST", "/v1/authority/devices/{id}/suspend", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_device_suspend},
+    {"POST", "/v1/authority/devices/{id}/resume", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_device_resume},
+    {"POST", "/v1/authority/resets/lock", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_resets_lock},
+    {"POST", "/v1/authority/resets/unlock", POSTAL, ROLE_FIRST, POSTAL_WHY,
+     pv_h_authority_resets_unlock},
     /* Every other path of the authority: 403 for others, 404 for the authority. */
     {NULL, "/v1/authority/*", POSTAL, ROLE_FIRST, POSTAL_WHY, NULL},
 
@@ -131,6 +144,12 @@ static const struct route api_routes[] = {
     {"GET", "/v1/admin/servers", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_servers},
     {"POST", "/v1/admin/servers/{any}", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_server_status},
     {"GET", "/v1/admin/psds/{id}/leases", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_leases},
+    {"GET", "/v1/admin/psds/{id}/history", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_psd_history},
+    {"POST", "/v1/admin/psds/{id}/suspend", OPERATOR, ROLE_FIRST, ADMIN_WHY,
+     pv_h_admin_psd_suspend},
+    {"POST", "/v1/admin/psds/{id}/resume", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_psd_resume},
+    {"POST", "/v1/admin/psds/{id}/withdraw", OPERATOR, ROLE_FIRST, ADMIN_WHY,
+     pv_h_admin_psd_withdraw},
     {"GET", "/v1/admin/deposit", OPERATOR, ROLE_FIRST, ADMIN_WHY, pv_h_admin_deposit},
     {"GET", "/v1/admin/deposit/threshold", OPERATOR, ROLE_FIRST, ADMIN_WHY,
      pv_h_admin_deposit_threshold},

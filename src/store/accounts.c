@@ -24,7 +24,7 @@ static int valid_role(int role)
     return role == PV_ROLE_CUSTOMER || role == PV_ROLE_OPERATOR || role == PV_ROLE_POSTAL;
 }
 
-/* Who may log in on the web: customers, operators and (schema v11) the postal authority. */
+/* Who may log in on the web: customers, operators and the postal authority. */
 static int login_role(int role)
 {
     return valid_role(role);

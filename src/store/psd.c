@@ -41,6 +41,8 @@ static int read_psd(struct pv_row *r, void *p)
     rec->test = (int) pv_r_int(r);
     pv_r_text(r, rec->lease_holder, sizeof rec->lease_holder);
     rec->lease_expires_ms = pv_r_int(r);
+    pv_r_text(r, rec->suspended_by, sizeof rec->suspended_by);
+    pv_r_text(r, rec->status_reason, sizeof rec->status_reason);
     return r->rc;
 }
 

@@ -10,10 +10,9 @@
  * identity column), {BLOB} BLOB or BYTEA; {AUTOINC}, {NOCASE} and {NOROWID}
  * are SQLite's AUTOINCREMENT, UNIQUE COLLATE NOCASE and WITHOUT ROWID, which
  * PostgreSQL spells otherwise (identity columns never reuse values; a unique
- * index on lower(email), PG-only below) or lacks. "Registers never move back"
- * is a trigger in both, written per dialect. SQLite keeps the text of each
- * CREATE: expanded, it is byte for byte what earlier releases wrote, so old
- * and new databases are the same schema.
+ * index on lower(email), PG-only below) or lacks; {NOW} is the unix time now. "Registers never move
+ * back" is a trigger in both, written per dialect. SQLite keeps the text of each CREATE: expanded,
+ * it is byte for byte what earlier releases wrote, so old and new databases are the same schema.
  *
  * Never edit a released migration; add the next one. Column names avoid
  * words PostgreSQL reserves (authorization). schema_version holds one row
@@ -498,15 +497,51 @@ static const struct ddl migration_v10[] = {
 };
 
 /*
- * v11: a web login for the postal authority (issue 13): a password for a
+ * v11 (issue 13, device lifecycle): who suspended a PSD and why, and every
+ * status change and movement of a PSD with its registers at that moment
+ * (39 CFR 501.14). A PSD suspended before v11 was suspended by its key's
+ * revocation (certs.c). Existing PSDs get an "added" event with their
+ * registers as they are.
+ */
+static const struct ddl migration_v11[] = {
+    {ALL, "ALTER TABLE psds ADD COLUMN suspended_by TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE psds ADD COLUMN status_reason TEXT NOT NULL DEFAULT ''"},
+    {ALL, "UPDATE psds SET suspended_by = 'system', status_reason = 'key revoked' "
+          "WHERE status = 1"},
+    {ALL, "CREATE TABLE psd_events (\n"
+          "    id            {SERIAL} PRIMARY KEY,\n"
+          "    psd_id        {BIG} NOT NULL REFERENCES psds(id),\n"
+          "    at            {BIG} NOT NULL,\n"
+          "    event         TEXT NOT NULL,\n"
+          "    actor         TEXT NOT NULL CHECK (actor IN ('operator', 'authority', 'system')),\n"
+          "    actor_id      TEXT NOT NULL,\n"
+          "    reason        TEXT NOT NULL,\n"
+          "    status_before {BIG} NOT NULL CHECK (status_before BETWEEN 0 AND 2),\n"
+          "    status_after  {BIG} NOT NULL CHECK (status_after BETWEEN 0 AND 2),\n"
+          "    descending    {BIG} NOT NULL CHECK (descending >= 0),\n"
+          "    ascending     {BIG} NOT NULL CHECK (ascending >= 0),\n"
+          "    control_total {BIG} NOT NULL CHECK (control_total >= 0),\n"
+          "    piece_count   {BIG} NOT NULL CHECK (piece_count >= 0),\n"
+          "    ref           TEXT NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX psd_events_psd ON psd_events(psd_id, id)"},
+    {ALL, "INSERT INTO psd_events(psd_id, at, event, actor, actor_id, reason, status_before, "
+          "status_after, descending, ascending, control_total, piece_count, ref) "
+          "SELECT id, {NOW}, 'added', 'system', '', 'in service at schema v11', status, status, "
+          "descending, ascending, control_total, piece_count, '' FROM psds ORDER BY id"},
+    {0, NULL},
+};
+
+/*
+ * v12: a web login for the postal authority (issue 13): a password for a
  * postal account, and sessions of role 3. A CHECK cannot be changed in
  * SQLite, so sessions is rebuilt there with the same columns and rows.
  */
-static const struct ddl migration_v11[] = {
+static const struct ddl migration_v12[] = {
     {ALL, "ALTER TABLE postal_accounts ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''"},
     {PG, "ALTER TABLE sessions DROP CONSTRAINT sessions_role_check"},
     {PG, "ALTER TABLE sessions ADD CONSTRAINT sessions_role_check CHECK (role IN (1, 2, 3))"},
-    {SQLITE, "CREATE TABLE sessions_v11 (\n"
+    {SQLITE, "CREATE TABLE sessions_new (\n"
              "    hash     TEXT PRIMARY KEY,\n"
              "    role     INTEGER NOT NULL CHECK (role IN (1, 2, 3)),\n"
              "    owner_id TEXT NOT NULL,\n"
@@ -514,10 +549,10 @@ static const struct ddl migration_v11[] = {
              "    created  INTEGER NOT NULL,\n"
              "    expires  INTEGER NOT NULL\n"
              ")"},
-    {SQLITE, "INSERT INTO sessions_v11(hash, role, owner_id, csrf, created, expires) "
+    {SQLITE, "INSERT INTO sessions_new(hash, role, owner_id, csrf, created, expires) "
              "SELECT hash, role, owner_id, csrf, created, expires FROM sessions"},
     {SQLITE, "DROP TABLE sessions"},
-    {SQLITE, "ALTER TABLE sessions_v11 RENAME TO sessions"},
+    {SQLITE, "ALTER TABLE sessions_new RENAME TO sessions"},
     {0, NULL},
 };
 
@@ -532,7 +567,8 @@ static const struct ddl *const migrations[] = {
     migration_v8,  /* 8: the postal authority: its accounts and keys, presentations, deposits */
     migration_v9,  /* 9: resets signed by the postal authority */
     migration_v10, /* 10: PSD key certificates, retirement and revocation */
-    migration_v11, /* 11: a web login for the postal authority */
+    migration_v11, /* 11: PSD status history, who suspended a PSD */
+    migration_v12, /* 12: a web login for the postal authority */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))
@@ -550,6 +586,8 @@ static const struct {
     {"{AUTOINC}", {" AUTOINCREMENT", ""}},
     {"{NOCASE}", {" UNIQUE COLLATE NOCASE", ""}},
     {"{NOROWID}", {" WITHOUT ROWID", ""}},
+    {"{NOW}",
+     {"CAST(strftime('%s', 'now') AS INTEGER)", "CAST(extract(epoch FROM now()) AS BIGINT)"}},
 };
 
 /* sql with its tokens filled in for dialect: owned (free()), NULL when out of memory. */

@@ -16,6 +16,10 @@
 #define PSD_COLS                                                                                   \
     "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
     "last_refill_at, test"
+#define PSD_READ_COLS PSD_COLS ", lease_holder, lease_expires, suspended_by, status_reason"
+#define PSD_EVENT_FIELDS                                                                           \
+    "psd_id, at, event, actor, actor_id, reason, status_before, status_after, descending, "        \
+    "ascending, control_total, piece_count, ref"
 #define REFILL_COLS                                                                                \
     "psd_id, amount_mills, desc_before, asc_before, ctl_before, desc_after, "                      \
     "asc_after, ctl_after, authorization_ref, at, authority_sig"
@@ -94,13 +98,17 @@
                            NULL))                                                                  \
     X(PSD_INSERT,                                                                                  \
       BOTH("INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))          \
-    X(PSD_GET, BOTH("SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1"))   \
-    X(PSD_GET_LOCK,                                                                                \
-      DIALECT(NULL, "SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds WHERE id = $1 "    \
-                    "FOR UPDATE"))                                                                 \
+    X(PSD_GET, BOTH("SELECT " PSD_READ_COLS " FROM psds WHERE id = $1"))                           \
+    X(PSD_GET_LOCK, DIALECT(NULL, "SELECT " PSD_READ_COLS " FROM psds WHERE id = $1 FOR UPDATE"))  \
     X(PSD_UPDATE, BOTH("UPDATE psds SET status = $1, descending = $2, ascending = $3, "            \
                        "control_total = $4, piece_count = $5, last_refill_at = $6 WHERE id = $7")) \
-    X(PSD_LIST, BOTH("SELECT " PSD_COLS ", lease_holder, lease_expires FROM psds ORDER BY id"))    \
+    X(PSD_LIST, BOTH("SELECT " PSD_READ_COLS " FROM psds ORDER BY id"))                            \
+    X(PSD_SET_STATUS, BOTH("UPDATE psds SET status = $1, suspended_by = $2, status_reason = $3 "   \
+                           "WHERE id = $4"))                                                       \
+    X(PSD_EVENT_INSERT, BOTH("INSERT INTO psd_events(" PSD_EVENT_FIELDS ") "                       \
+                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))   \
+    X(PSD_EVENT_LIST, BOTH("SELECT id, " PSD_EVENT_FIELDS " FROM psd_events "                      \
+                           "WHERE psd_id = $1 AND id > $2 ORDER BY id LIMIT $3"))                  \
     X(REFILL_INSERT, BOTH("INSERT INTO refills(" REFILL_COLS ") "                                  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                \
     X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id"))  \

@@ -49,9 +49,10 @@
 #define PV_REF_MAX       128  /* a gateway token or charge id + NUL */
 #define PV_KEYNAME_MAX   64   /* a customer's name for an API key */
 #define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
+#define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 11
+#define PV_SCHEMA_VERSION 12
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -71,6 +72,11 @@ struct pv_psd_rec {
      * ms). Written only by lease_acquire/lease_release, never by psd_update. */
     char lease_holder[PV_ID_MAX]; /* "" = nobody */
     int64_t lease_expires_ms;
+    /* Schema v11 (issue 13, device lifecycle): who suspended it ("operator",
+     * "authority", "system" for a revoked key; "" when not suspended) and the
+     * reason of its last status change. Written only by psd_set_status. */
+    char suspended_by[16];
+    char status_reason[PV_REASON_MAX];
 };
 
 enum pv_server_status { PV_SERVER_ACTIVE = 0, PV_SERVER_DRAINING = 1, PV_SERVER_DISABLED = 2 };
@@ -467,6 +473,32 @@ int pv_store_key_set_cert(struct pv_store *st, uint32_t key_id, const char *cert
 int pv_store_key_retire(struct pv_store *st, uint32_t key_id, int64_t at);
 int pv_store_key_revoke(struct pv_store *st, uint32_t key_id, int64_t at, const char *reason);
 int pv_store_psd_set_key(struct pv_store *st, uint32_t psd_id, uint32_t key_id, int status);
+
+/* One entry of a PSD's status history (schema v11, psd_events): a status
+ * change or movement with the registers at that moment. */
+struct pv_psd_event_rec {
+    int64_t id; /* assigned by psd_event_insert; increasing with time */
+    uint32_t psd_id;
+    int64_t at;
+    char event[24];           /* "added", "suspended", "resumed", "withdrawn", "key_rotated", ... */
+    char actor[16];           /* "operator", "authority" or "system" */
+    char actor_id[PV_ID_MAX]; /* the operator or postal account, "cli", or "" */
+    char reason[PV_REASON_MAX];
+    int status_before, status_after; /* enum pv_psd_status */
+    pv_mills descending, ascending, control_total;
+    uint32_t piece_count;
+    char ref[PV_ID_MAX]; /* what it refers to: a reset's rfl_ id, "key:N", or "" */
+};
+
+/* psd_set_status: status, suspended_by and status_reason (borrowed) of
+ * PSD id: PV_ENOTFOUND, PV_EINVAL. psd_event_insert: one event (rec->id is
+ * ignored). psd_event_list: the events of psd_id with id > after (0 = from
+ * the oldest), oldest first, at most limit; *out owned (free()). */
+int pv_store_psd_set_status(struct pv_store *st, uint32_t id, int status, const char *suspended_by,
+                            const char *reason);
+int pv_store_psd_event_insert(struct pv_store *st, const struct pv_psd_event_rec *rec);
+int pv_store_psd_event_list(struct pv_store *st, uint32_t psd_id, int64_t after, size_t limit,
+                            struct pv_psd_event_rec **out, size_t *n);
 /* Customers, operators and API keys (stored as SHA-256 hex only). */
 int pv_store_customer_insert(struct pv_store *st, const struct pv_customer_rec *rec);
 int pv_store_customer_get(struct pv_store *st, const char *id, struct pv_customer_rec *rec);
@@ -547,7 +579,7 @@ int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accou
 /* password_set stores an encoded argon2id hash for a customer
  * (PV_ROLE_CUSTOMER), operator or postal account: PV_ENOTFOUND. credential_get
  * finds a customer or operator (role) by email, case-insensitively, and a
- * postal account (schema v11) by its exact name: PV_ENOTFOUND. */
+ * postal account by its exact name: PV_ENOTFOUND. */
 int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash);
 int pv_store_credential_get(struct pv_store *st, int role, const char *email,
                             struct pv_credential *out);

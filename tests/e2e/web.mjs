@@ -105,6 +105,15 @@ try {
   const desc1Before = await descOf(op, 1);
   step(`operator logged in; PSD registers shown (${piecesBefore} pieces)`);
 
+  // Suspend and resume a PSD from its row (the test PSD: the live sales below are untouched).
+  const testPsd = await op.locator('#registers tr[data-psd]', { hasText: '(test)' }).getAttribute('data-psd');
+  const statusIs = (id, text) => op.waitForFunction(([i, t]) => document.querySelector(`#registers tr[data-psd="${i}"] td.status`)?.textContent === t, [id, text]);
+  await op.getByRole('button', { name: `Suspend PSD ${testPsd}` }).click();
+  await statusIs(testPsd, 'suspended (operator)');
+  await op.getByRole('button', { name: `Resume PSD ${testPsd}` }).click();
+  await statusIs(testPsd, 'active');
+  step(`operator: PSD ${testPsd} suspended and resumed from the registers table`);
+
   // The low-deposit threshold: above the deposit a banner says so; 0.00 takes it away.
   assert.equal(await op.$('#deposit-low'), null, 'no low-deposit banner without a threshold');
   await op.getByLabel('Warn when the postal deposit is below $').fill('1000000.00');

@@ -15,7 +15,7 @@
   `stampd authority deposit`, sales resume, the deposit's history lists every credit and draw with a running
   balance to both the authority and the operator, and the books balance - on
   SQLite and, when STAMPD_TEST_PG_DSN_FILE names a cluster, on PostgreSQL.
-* The authority logs in on the web by its account's name (schema v11): the
+* The authority logs in on the web by its account's name: the
   demo account with the demo password, an account made with STAMPD_PASSWORD,
   one given a password later (stampd authority set-password). Its session
   reaches /v1/authority/... with the CSRF token and nothing of the vendor's;

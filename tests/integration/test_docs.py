@@ -44,6 +44,7 @@ ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server
                "src/server/h_auth.c", "src/server/h_indicia.c", "src/server/h_internal.c",
                "src/server/h_media.c", "src/server/h_metrics.c", "src/server/h_payments.c",
                "src/server/h_print.c", "src/server/h_verify.c", "src/server/h_authority.c",
+               "src/server/h_lifecycle.c",
                # The domain's views the handlers answer with.
                "src/domain/indicium_view.c")
 ACCOUNT_C = "src/server/h_auth.c"
@@ -1113,6 +1114,10 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_authority_resets": ["Resets"],
         "reset_json": ["Reset", "Registers"],
         "threshold_answer": ["DepositThreshold"],
+        "device_json": ["Device"],
+        "event_json": ["DeviceEvent"],
+        "change_answer": ["DeviceChange"],
+        "lock_json": ["ResetLock"],
     }
     # The handlers that answer a page of a list with pv_reply_list (which
     # writes the list's own keys; the handler writes its items) -> the schema
@@ -1120,6 +1125,8 @@ class CodeAndSchemas(unittest.TestCase):
     LISTS = {
         "pv_h_indicia_list": "List",
         "pv_h_transactions": "Transactions",
+        "pv_h_authority_devices": "Devices",
+        "history_answer": "DeviceHistory",
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
@@ -1144,6 +1151,8 @@ class CodeAndSchemas(unittest.TestCase):
         "ship_fields": "ResupplyShipRequest",
         "credit_fields": "DepositCreditRequest",
         "threshold_fields": "DepositThresholdRequest",
+        "reason_fields": "LifecycleRequest",
+        "withdraw_fields": "WithdrawRequest",
     }
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.

@@ -393,9 +393,9 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v11: PSD key binding, payment
-            # intents, the postal authority, signed resets, PSD key certificates, the postal
-            # web login: postal_accounts goes whole).
+            # and nothing of the later migrations (v6 on: PSD key binding, payment
+            # intents, the postal authority, signed resets, PSD key certificates, the PSD
+            # status history; the postal web login goes with postal_accounts).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",
@@ -411,6 +411,10 @@ class MediaSecrets(unittest.TestCase):
                 # And the key certificates, retirement and revocation (v10).
                 for c in ("cert_pem", "retired_at", "revoked_at", "revoke_reason"):
                     db.execute("ALTER TABLE keys DROP COLUMN %s" % c)
+                # And the PSD status history and who suspended a PSD (v11).
+                db.execute("DROP TABLE psd_events")
+                for c in ("suspended_by", "status_reason"):
+                    db.execute("ALTER TABLE psds DROP COLUMN %s" % c)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
@@ -421,6 +425,15 @@ class MediaSecrets(unittest.TestCase):
             self.assertIn("schema", err)
             _, _, err = srv.run("migrate", "--db", srv.db)
             self.assertRegex(err, r"v4 -> v[0-9]+")
+            # v11 gives every PSD in service an "added" event with its registers.
+            db = sqlite3.connect(path)
+            try:
+                added = db.execute("SELECT psd_id, event, actor, status_after FROM psd_events "
+                                   "ORDER BY id").fetchall()
+                psds = [r[0] for r in db.execute("SELECT id FROM psds ORDER BY id")]
+            finally:
+                db.close()
+            self.assertEqual(added, [(p, "added", "system", 0) for p in psds])
             srv.start()
             _, old = srv.media(sheets=1)
             self.assertEqual(old["key_id"], 0)

@@ -26,6 +26,10 @@
 
 #define DENV_LICENSE "PV-TEST-1"
 
+/* A suite that runs on PostgreSQL too sets this to a fresh database's DSN
+ * before denv_open (""; SQLite under the suite's directory). */
+static char denv_dsn[1024];
+
 struct denv {
     char dir[256];
     struct pv_store *st;
@@ -106,7 +110,7 @@ static inline struct denv *denv_empty(const char *name)
 {
     struct denv *e = calloc(1, sizeof *e);
     const char *tmp = getenv("STAMPD_TEST_TMP");
-    char dsn[320], spec[320];
+    char dsn[1024], spec[320];
     int from, to;
 
     assert_non_null(e);
@@ -114,6 +118,8 @@ static inline struct denv *denv_empty(const char *name)
     snprintf(e->dir, sizeof e->dir, "%s/%s-XXXXXX", tmp ? tmp : "/tmp", name);
     assert_non_null(mkdtemp(e->dir));
     snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
+    if (denv_dsn[0])
+        snprintf(dsn, sizeof dsn, "%s", denv_dsn);
     snprintf(spec, sizeof spec, "openssl:%s/keys", e->dir);
     assert_int_equal(pv_store_open(dsn, &e->st), PV_OK);
     assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
@@ -291,9 +297,11 @@ static inline void denv_buy(struct denv *e, const char *customer, int test,
 static inline struct pv_store *denv_reader(struct denv *e)
 {
     struct pv_store *r = NULL;
-    char dsn[320];
+    char dsn[1024];
 
     snprintf(dsn, sizeof dsn, "sqlite:%s/db.sqlite", e->dir);
+    if (denv_dsn[0])
+        snprintf(dsn, sizeof dsn, "%s", denv_dsn);
     assert_int_equal(pv_store_open(dsn, &r), PV_OK);
     return r;
 }

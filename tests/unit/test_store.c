@@ -1897,7 +1897,7 @@ static void test_passwords(void **state)
     OK(pv_store_credential_get(st, PV_ROLE_OPERATOR, "ops@example.com", &cr));
     assert_string_equal(cr.password_hash, "$argon2id$op2");
 
-    /* A postal account (schema v11) logs in by its exact name. */
+    /* A postal account logs in by its exact name. */
     OK(pv_store_postal_insert(st, "pa_A", "Inspection Service", 1700000000));
     OK(pv_store_credential_get(st, PV_ROLE_POSTAL, "Inspection Service", &cr));
     assert_string_equal(cr.password_hash, ""); /* none yet: cannot log in */
@@ -1977,7 +1977,7 @@ static void test_sessions(void **state)
         OK(pv_store_session_get(st, HASH_X, 1700003601, &got));
     }
 
-    s.role = 4; /* customers, operators and (schema v11) the postal authority only */
+    s.role = 4; /* customers, operators and the postal authority only */
     assert_int_equal(pv_store_session_insert(st, &s), PV_EINVAL);
 
     /* The owner's unexpired sessions, newest first; not another role's or owner's. */
@@ -2880,7 +2880,7 @@ static void test_authority_records(void **state)
     OK(pv_store_apikey_lookup(st, HASH_A, &who));
     assert_int_equal(who.role, PV_ROLE_POSTAL);
     assert_string_equal(who.owner_id, "pa_1");
-    /* A password for a postal account (schema v11): its web login. */
+    /* A password for a postal account: its web login. */
     OK(pv_store_password_set(st, PV_ROLE_POSTAL, "pa_1", "$argon2id$x"));
 
     /* Presentations: one row per (piece, seq); the first comes back. */
