@@ -1,5 +1,6 @@
 // app.js - the web UI's entry point: who is logged in (GET /v1/session),
-// the hash routes, the navigation for customers and operators.
+// the hash routes, the navigation for customers, operators and the postal
+// authority.
 // Everything runs from these files served by stampd itself; no CDN.
 
 import { get, post, setCsrf } from './api.js';
@@ -7,6 +8,7 @@ import { h, clear, toast } from './ui.js';
 import { authPage, buyPage, historyPage, accountPage } from './customer.js';
 import { registersPage, serversPage, ledgerPage, stopRefresh } from './operator.js';
 import { affiliatesPage, batchesPage, lookupPage, resupplyPage } from './media.js';
+import { devicesPage, depositPage, reportsPage, claimsPage, holdsPage, duplicatesPage } from './authority.js';
 
 let session = null;
 
@@ -15,6 +17,12 @@ const operatorRoutes = {
   '/ops': registersPage, '/ops/servers': serversPage, '/ops/ledger': ledgerPage,
   '/ops/media': affiliatesPage, '/ops/media/batches': batchesPage, '/ops/media/lookup': lookupPage, '/ops/media/resupply': resupplyPage,
 };
+const postalRoutes = {
+  '/authority': devicesPage, '/authority/deposit': depositPage, '/authority/reports': reportsPage,
+  '/authority/claims': claimsPage, '/authority/holds': holdsPage, '/authority/duplicates': duplicatesPage,
+};
+const routesOf = { customer: customerRoutes, operator: operatorRoutes, postal: postalRoutes };
+const homeOf = { customer: '#/buy', operator: '#/ops', postal: '#/authority' };
 
 function nav() {
   const el = document.getElementById('nav');
@@ -40,8 +48,11 @@ function nav() {
   });
   const links = session.role === 'operator'
     ? [link('#/ops', 'Registers'), link('#/ops/servers', 'Servers'), link('#/ops/ledger', 'Ledger'), link('#/ops/media', 'Media', true)]
-    : [link('#/buy', 'Buy'), link('#/history', 'History'), link('#/account', 'Account')];
-  clear(el, links, h('span', { class: 'who' }, session.email), out);
+    : session.role === 'postal'
+      ? [link('#/authority', 'Devices'), link('#/authority/deposit', 'Deposit'), link('#/authority/reports', 'Reports'),
+        link('#/authority/claims', 'Claims'), link('#/authority/holds', 'Holds'), link('#/authority/duplicates', 'Duplicates')]
+      : [link('#/buy', 'Buy'), link('#/history', 'History'), link('#/account', 'Account')];
+  clear(el, links, h('span', { class: 'who' }, session.email || session.name), out);
 }
 
 async function loadSession() {
@@ -65,19 +76,19 @@ async function route() {
   old.replaceWith(main);
   const [path, query] = (location.hash.slice(1) || '/').split('?');
   const params = new URLSearchParams(query || '');
-  const home = session ? (session.role === 'operator' ? '#/ops' : '#/buy') : '#/login';
+  const home = session ? homeOf[session.role] || '#/buy' : '#/login';
   nav();
   try {
-    if (path === '/login' || path === '/signup' || path === '/operator') {
+    if (path === '/login' || path === '/signup' || path === '/operator' || path === '/postal') {
       if (session) { location.hash = home; return; }
       authPage(main, path.slice(1), async (s) => {
         setCsrf(s.csrf_token);
         await loadSession();
-        location.hash = s.role === 'operator' ? '#/ops' : '#/buy';
+        location.hash = homeOf[s.role] || '#/buy';
       });
       return;
     }
-    const table = session && (session.role === 'operator' ? operatorRoutes : customerRoutes);
+    const table = session && routesOf[session.role];
     const page = table && table[path];
     if (!page) { location.hash = home; return; }
     await page(main, params);

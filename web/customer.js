@@ -422,20 +422,25 @@ export async function accountPage(main) {
 export function authPage(main, mode, onIn) {
   const signup = mode === 'signup';
   const operator = mode === 'operator';
+  const postal = mode === 'postal'; // the postal authority: an account name, not an email
   const form = h('form', { class: 'card auth', novalidate: true, 'aria-label': signup ? 'Create an account' : 'Log in' },
-    field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true }),
+    postal
+      ? field('Account name', { name: 'name', autocomplete: 'username', required: true }, 'As the vendor created it (stampd authority create)')
+      : field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true }),
     field('Password', { name: 'password', type: 'password', autocomplete: signup ? 'new-password' : 'current-password', required: true }, signup ? '10 to 128 characters' : undefined),
     formError(),
     h('button', { type: 'submit', class: 'primary', id: 'auth-submit' }, signup ? 'Create account' : 'Log in'));
   onSubmit(form, async (v) => {
-    const body = { email: v.email, password: v.password };
-    if (!signup) body.role = operator ? 'operator' : 'customer';
+    const body = postal ? { name: v.name, password: v.password } : { email: v.email, password: v.password };
+    if (!signup) body.role = postal ? 'postal' : operator ? 'operator' : 'customer';
     const s = await post(signup ? '/v1/signup' : '/v1/login', body);
     await onIn(s);
   });
   const other = signup
     ? h('p', {}, 'Have an account? ', h('a', { href: '#/login' }, 'Log in'))
-    : h('p', {}, operator ? h('a', { href: '#/login' }, 'Customer login') : ['New here? ', h('a', { href: '#/signup' }, 'Create an account'), ' · ', h('a', { href: '#/operator' }, 'Operator login')]);
-  clear(main, title(signup ? 'Create an account' : operator ? 'Operator login' : 'Log in'), form, other);
+    : h('p', {}, operator || postal
+      ? h('a', { href: '#/login' }, 'Customer login')
+      : ['New here? ', h('a', { href: '#/signup' }, 'Create an account'), ' · ', h('a', { href: '#/operator' }, 'Operator login'), ' · ', h('a', { href: '#/postal' }, 'Postal authority')]);
+  clear(main, title(signup ? 'Create an account' : operator ? 'Operator login' : postal ? 'Postal authority login' : 'Log in'), form, other);
   form.querySelector('input').focus();
 }

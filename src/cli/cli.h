@@ -257,6 +257,11 @@ char *cli_unescape_text(const char *s);
  */
 int cli_check_address(const char *text, const char **why);
 
+/* ---- authority.c ----------------------------------------------------- */
+
+/* cmd_authority - stamp authority ...: the postal authority's commands (a postal key). */
+int cmd_authority(const struct cli *c, int argc, char **argv);
+
 /* ---- print.c ---------------------------------------------------------- */
 
 /* A print job: which indicia, how to render them, where the document goes. */

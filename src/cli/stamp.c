@@ -45,6 +45,8 @@ static const char usage_text[] =
     "  admin     operators: processors' health and PSD leases, drain, disable or\n"
     "            enable one; PSD registers and the postal deposit; the ledger check;\n"
     "            media batches, affiliates and resupply orders (operator key)\n"
+    "  authority the postal authority: devices, the deposit, resets, daily reports,\n"
+    "            refund claims, holds and duplicates (postal key)\n"
     "  help      show help for a command (also: stamp <command> --help)\n"
     "\n"
     "global options (before or after the command):\n"
@@ -215,6 +217,38 @@ static const char help_admin[] =
     "\n"
     "ID is 1 to 39 letters, digits, '.', '_' or '-' (unknown: not_found, exit 1).\n";
 
+static const char help_authority[] =
+    "usage: stamp authority devices | device ID | history ID\n"
+    "       stamp authority suspend ID --reason TEXT | resume ID [--reason TEXT]\n"
+    "       stamp authority resets [list] | resets lock --reason TEXT | resets unlock\n"
+    "       stamp authority deposits | deposit DOLLARS --reference REF [--idempotency-key K]\n"
+    "       stamp authority reports | report YYYY-MM-DD [--csv] [--psd N] [--out FILE]\n"
+    "       stamp authority claims [--status pending|accepted|rejected]\n"
+    "       stamp authority claim ID accept|reject [--reason TEXT]\n"
+    "       stamp authority holds [--status standing]\n"
+    "       stamp authority hold (--customer ID | --serial N [--psd N]) --reason TEXT\n"
+    "       stamp authority lift ID [--reason TEXT]\n"
+    "       stamp authority duplicates\n"
+    "\n"
+    "The postal authority's commands; STAMP_KEY or --key must hold a postal key\n"
+    "(sk_postal_...; any other key is refused: forbidden, exit 1). Lists take\n"
+    "--limit N and --cursor C (the next page, printed when there is one).\n"
+    "\n"
+    "  devices, device ID   the vendor's PSDs: status, registers, key, last contact\n"
+    "  history ID           every status change and reset of a device, with its\n"
+    "                       registers at that moment\n"
+    "  suspend, resume      stop a device selling (only the authority lifts its own\n"
+    "                       suspension)\n"
+    "  resets               every reset with the authority's signature; lock stops\n"
+    "                       every reset of the vendor until unlocked\n"
+    "  deposits, deposit    the postal deposit's history; credit it (safe to retry\n"
+    "                       with the same --idempotency-key)\n"
+    "  reports, report      the signed daily per-device reports (JSON Lines, or CSV;\n"
+    "                       --psd N: one device's, exactly the bytes it signed)\n"
+    "  claims, claim        refunds of unused postage the vendor claims back\n"
+    "  holds, hold, lift    stop a customer's purchases, and lift the hold\n"
+    "  duplicates           pieces presented more than once\n";
+
 static const char help_layouts[] =
     "usage: stamp layouts\n"
     "\n"
@@ -304,6 +338,7 @@ static const struct command commands[] = {
     {"printers", cmd_printers, help_printers},
     {"layouts", cmd_layouts, help_layouts},
     {"admin", cmd_admin, help_admin},
+    {"authority", cmd_authority, help_authority},
     {"signup", cmd_signup, help_signup},
     {"login", cmd_login, help_login},
     {"api-keys", cmd_api_keys, help_api_keys},

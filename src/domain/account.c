@@ -153,12 +153,6 @@ static int owner_sessions(struct pv_store *st, int role, const char *owner,
     int rc;
 
     *views = NULL;
-    /* A postal account has no web login, so no sessions: an empty list. */
-    if (role == PV_ROLE_POSTAL) {
-        *recs = NULL;
-        *n = 0;
-        return PV_OK;
-    }
     if (current_token)
         pv_token_hash(current_token, cur);
     if ((rc = pv_store_session_list(st, role, owner, now, recs, n)) != PV_OK)
@@ -316,8 +310,7 @@ int pv_account_open_session(struct pv_store *st, int role, const char *owner,
     return rc == PV_OK ? PV_OK : forget(out, rc);
 }
 
-/* Inside a transaction: the password of a new account, when one is given. */
-static int initial_password(struct pv_store *st, int role, const char *id, const char *password)
+int pv_account_password_in(struct pv_store *st, int role, const char *id, const char *password)
 {
     char hash[PV_PWHASH_MAX];
     int rc;
@@ -360,7 +353,7 @@ int pv_account_create_customer(struct pv_store *st, const char *email, pv_mills 
         if ((rc = pv_ledger_post(st, "balance_grant", c.id, lines, 2, now)) != PV_OK)
             return rc;
     }
-    if ((rc = initial_password(st, PV_ROLE_CUSTOMER, c.id, password)) != PV_OK ||
+    if ((rc = pv_account_password_in(st, PV_ROLE_CUSTOMER, c.id, password)) != PV_OK ||
         (rc = cli_key(st, PV_ROLE_CUSTOMER, c.id, now, key)) != PV_OK)
         return rc;
     memcpy(id, c.id, PV_ID_MAX);
@@ -377,7 +370,7 @@ int pv_account_create_operator(struct pv_store *st, const char *email, const cha
         return PV_EEMAIL;
     if ((rc = pv_new_id("op", id)) != PV_OK ||
         (rc = pv_store_operator_insert(st, id, email, now)) != PV_OK ||
-        (rc = initial_password(st, PV_ROLE_OPERATOR, id, password)) != PV_OK ||
+        (rc = pv_account_password_in(st, PV_ROLE_OPERATOR, id, password)) != PV_OK ||
         (rc = cli_key(st, PV_ROLE_OPERATOR, id, now, key)) != PV_OK)
         id[0] = '\0';
     return rc;

@@ -143,6 +143,14 @@ int pv_account_open_session(struct pv_store *st, int role, const char *owner,
                             const struct pv_key_wish *kw, int64_t now, struct pv_login *out);
 
 /*
+ * pv_account_password_in - inside the caller's transaction: the web password
+ * (borrowed; NULL = none, nothing happens) of the new account id of role,
+ * hashed with argon2id. PV_ENOTFOUND (no such account), PV_ENOMEM, store errors.
+ * The caller checked pv_password_policy.
+ */
+int pv_account_password_in(struct pv_store *st, int role, const char *id, const char *password);
+
+/*
  * pv_account_create_customer - inside the caller's transaction: a customer
  * with email, an opening balance (>= 0; journal "balance_grant" from
  * funding:manual when > 0), the password when not NULL, and a live key

@@ -6,6 +6,7 @@
 
 #include "domain/account.h"
 #include "domain/ledger.h"
+#include "domain/password.h"
 #include "stampd/card.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -55,14 +56,23 @@ int pv_authority_create_in(struct pv_store *st, const char *name, int64_t now, c
 int pv_authority_create(struct pv_store *st, const char *name, int64_t now, char id[PV_ID_MAX],
                         char key[64])
 {
+    return pv_authority_create_pw(st, name, NULL, now, id, key);
+}
+
+int pv_authority_create_pw(struct pv_store *st, const char *name, const char *password, int64_t now,
+                           char id[PV_ID_MAX], char key[64])
+{
     int rc;
 
     id[0] = key[0] = '\0';
     if (!pv_postal_name_valid(name))
         return PV_EINVAL;
+    if (password && pv_password_policy(password) != PV_OK)
+        return PV_EPASSWORD;
     if ((rc = pv_store_begin(st)) != PV_OK)
         return rc;
     if ((rc = pv_authority_create_in(st, name, now, id, key)) == PV_OK &&
+        (rc = pv_account_password_in(st, PV_ROLE_POSTAL, id, password)) == PV_OK &&
         (rc = pv_store_commit(st)) == PV_OK)
         return PV_OK;
     pv_store_rollback(st);

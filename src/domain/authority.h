@@ -42,6 +42,11 @@ int pv_authority_create_in(struct pv_store *st, const char *name, int64_t now, c
 int pv_authority_create(struct pv_store *st, const char *name, int64_t now, char id[PV_ID_MAX],
                         char key[64]);
 
+/* pv_authority_create_pw - the same with a web password (borrowed; NULL =
+ * none, API keys only): PV_EPASSWORD when it breaks the password policy. */
+int pv_authority_create_pw(struct pv_store *st, const char *name, const char *password, int64_t now,
+                           char id[PV_ID_MAX], char key[64]);
+
 /*
  * pv_time_parse_utc - "YYYY-MM-DDTHH:MM:SSZ" (borrowed) into *out (unix s).
  * PV_EINVAL for anything else, or a date before 2000 or after 9999.

@@ -116,7 +116,8 @@ static int demo(struct pv_store *st, const char *password, int64_t now,
         (rc = pv_account_create_operator(st, PV_DEMO_OPERATOR_EMAIL, password, now,
                                          out->operator_id, out->operator_key)) != PV_OK ||
         (rc = pv_authority_create_in(st, PV_DEMO_POSTAL_NAME, now, out->postal_id,
-                                     out->postal_key)) != PV_OK)
+                                     out->postal_key)) != PV_OK ||
+        (rc = pv_account_password_in(st, PV_ROLE_POSTAL, out->postal_id, password)) != PV_OK)
         return rc;
     return pv_store_config_set(st, PV_CFG_GATEWAY, "sandbox");
 }

@@ -1,7 +1,7 @@
 /*
  * cmd_accounts.c - accounts from the command line: stampd customer|operator
  * create (with an opening balance, an API key and, from STAMPD_PASSWORD, a
- * web password) and stampd customer|operator set-password.
+ * web password) and stampd customer|operator|authority set-password.
  */
 #include "server/cmd_accounts.h"
 
@@ -55,17 +55,22 @@ int pv_cmd_create(const struct opts *o, int customer)
     return 0;
 }
 
-/* stampd customer|operator set-password: a web password for an account made
- * without one (before schema v4, or without STAMPD_PASSWORD), or a reset. */
-int pv_cmd_set_password(const struct opts *o, int customer)
+/* stampd customer|operator|authority set-password: a web password for an
+ * account made without one (before schema v4 or the postal web login, or without
+ * STAMPD_PASSWORD), or a reset. A postal account is named by --name. */
+int pv_cmd_set_password(const struct opts *o, int role)
 {
     struct pv_store *st = NULL;
     const char *pw = getenv("STAMPD_PASSWORD");
+    const char *who = role == PV_ROLE_POSTAL ? o->name : o->email;
+    const char *kind = role == PV_ROLE_CUSTOMER   ? "customer"
+                       : role == PV_ROLE_OPERATOR ? "operator"
+                                                  : "postal account";
     char line[512], owner[PV_ID_MAX];
-    int role = customer ? PV_ROLE_CUSTOMER : PV_ROLE_OPERATOR, rc;
+    int rc;
 
-    if (!o->email) {
-        fprintf(stderr, "stampd: --email is required\n");
+    if (!who) {
+        fprintf(stderr, "stampd: %s is required\n", role == PV_ROLE_POSTAL ? "--name" : "--email");
         return 2;
     }
     line[0] = '\0';
@@ -89,7 +94,7 @@ int pv_cmd_set_password(const struct opts *o, int customer)
     } else if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK) {
         pv_cmd_fail("open database", rc);
     } else {
-        rc = pv_account_set_password(st, role, o->email, pw, owner);
+        rc = pv_account_set_password(st, role, who, pw, owner);
         pv_store_close(st);
         if (rc != PV_OK)
             pv_cmd_fail(rc == PV_ENOTFOUND ? "no such account" : "set password", rc);
@@ -97,7 +102,6 @@ int pv_cmd_set_password(const struct opts *o, int customer)
     pv_card_wipe(line, sizeof line);
     if (rc != PV_OK)
         return 1;
-    fprintf(stderr, "stampd: password set for %s %s (%s)\n", customer ? "customer" : "operator",
-            owner, o->email);
+    fprintf(stderr, "stampd: password set for %s %s (%s)\n", kind, owner, who);
     return 0;
 }

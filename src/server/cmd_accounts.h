@@ -10,6 +10,6 @@
 /* stampd customer|operator create and set-password (customer: 1 for
  * customers, 0 for operators): the process's exit status. */
 int pv_cmd_create(const struct opts *o, int customer);
-int pv_cmd_set_password(const struct opts *o, int customer);
+int pv_cmd_set_password(const struct opts *o, int role);
 
 #endif

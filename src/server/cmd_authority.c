@@ -82,6 +82,7 @@ int pv_cmd_authority_key(const struct opts *o)
 int pv_cmd_authority_create(const struct opts *o)
 {
     struct pv_store *st = NULL;
+    const char *pw;
     char id[PV_ID_MAX], key[64];
     int rc;
 
@@ -93,10 +94,15 @@ int pv_cmd_authority_create(const struct opts *o)
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
         return pv_cmd_fail("open database", rc);
-    rc = pv_authority_create(st, o->name, pv_now(), id, key);
+    /* A web password from STAMPD_PASSWORD, as for the vendor's accounts. */
+    pw = getenv("STAMPD_PASSWORD");
+    rc = pv_authority_create_pw(st, o->name, pw && *pw ? pw : NULL, pv_now(), id, key);
     pv_store_close(st);
     if (rc != PV_OK)
-        return pv_cmd_fail(rc == PV_EEXIST ? "a postal account has that name" : "create", rc);
+        return pv_cmd_fail(rc == PV_EEXIST      ? "a postal account has that name"
+                           : rc == PV_EPASSWORD ? "STAMPD_PASSWORD breaks the password policy"
+                                                : "create",
+                           rc);
     fprintf(stderr, "stampd: created postal account %s (%s)\n", id, o->name);
     printf("STAMP_POSTAL_KEY=%s\n", key);
     pv_card_wipe(key, sizeof key);

@@ -203,10 +203,10 @@ static void answer_session(struct pv_login *in, const char *email, int status,
 {
     const struct pv_session_rec *s = &in->session;
     char expires[32];
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", s->owner_id, "role",
-                          s->role == PV_ROLE_OPERATOR ? "operator" : "customer", "email", email,
-                          "csrf_token", s->csrf, "expires",
-                          pv_time_format(s->expires, expires, sizeof expires));
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", s->owner_id, "role", role_name(s->role),
+                  s->role == PV_ROLE_POSTAL ? "name" : "email", email, "csrf_token", s->csrf,
+                  "expires", pv_time_format(s->expires, expires, sizeof expires));
     json_t *kj = NULL;
 
     if (j && in->has_key) {
@@ -283,7 +283,7 @@ int pv_auth_authenticate(struct pv_app *app, struct pv_store *st, const struct p
 
 static const char *const signup_fields[] = {"email", "password", "api_key", NULL};
 
-static const char *const login_fields[] = {"email", "password", "role", "api_key", NULL};
+static const char *const login_fields[] = {"email", "name", "password", "role", "api_key", NULL};
 
 /*
  * The optional "api_key": {"name": ..., "mode": "live"|"test"} of sign-up and
@@ -364,6 +364,27 @@ out:
     json_decref(root);
 }
 
+/*
+ * Who logs in: customers and operators by email, the postal authority's
+ * accounts by name (they have a name where the others have an email); the
+ * other field is refused rather than ignored. *id borrows from root.
+ */
+static int login_id(json_t *root, int role, const char **id, struct pv_reply *rp)
+{
+    const char *mine = role == PV_ROLE_POSTAL ? "name" : "email";
+    const char *other = role == PV_ROLE_POSTAL ? "email" : "name";
+
+    if (json_object_get(root, other)) {
+        pv_reply_error(rp, PV_EINVAL, other,
+                       role == PV_ROLE_POSTAL ? "a postal account logs in by name, not email"
+                                              : "customers and operators log in by email");
+        return PV_EINVAL;
+    }
+    return role == PV_ROLE_POSTAL
+               ? pv_body_string(root, mine, 1, PV_POSTAL_NAME_MAX - 1, PV_ELOGIN, id, rp)
+               : pv_body_string(root, mine, 1, 254, PV_EEMAIL, id, rp);
+}
+
 void pv_h_login(struct pv_call *c)
 {
     struct pv_app *app = c->app;
@@ -385,17 +406,20 @@ void pv_h_login(struct pv_call *c)
     }
     if (!(root = pv_body_object(rq, login_fields, rp)))
         return;
-    if (pv_body_string(root, "email", 1, 254, PV_EEMAIL, &email, rp) != PV_OK ||
-        pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp) !=
-            PV_OK ||
-        pv_body_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp) != PV_OK)
+    if (pv_body_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp) != PV_OK)
         goto out;
     if (role_name && strcmp(role_name, "operator") == 0)
         role = PV_ROLE_OPERATOR;
+    else if (role_name && strcmp(role_name, "postal") == 0)
+        role = PV_ROLE_POSTAL;
     else if (role_name && strcmp(role_name, "customer") != 0) {
-        pv_reply_error(rp, PV_EINVAL, "role", "role must be \"customer\" or \"operator\"");
+        pv_reply_error(rp, PV_EINVAL, "role",
+                       "role must be \"customer\", \"operator\" or \"postal\"");
         goto out;
     }
+    if (login_id(root, role, &email, rp) != PV_OK ||
+        pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp) != PV_OK)
+        goto out;
     if (api_key_request(root, role, &kw, rp) != PV_OK)
         goto out;
     /* The attempt counts from here, before the slow verify, so parallel
@@ -407,7 +431,7 @@ void pv_h_login(struct pv_call *c)
     }
     rc = pv_account_check_password(st, role, email, password, owner);
     if (rc == PV_ELOGIN) {
-        pv_reply_error(rp, rc, NULL, NULL);
+        pv_reply_error(rp, rc, NULL, role == PV_ROLE_POSTAL ? "name or password is wrong" : NULL);
         goto out;
     }
     /* A store error is our fault, not theirs; and a good password was no
@@ -518,7 +542,7 @@ void pv_h_session(struct pv_call *call)
         rc = pv_store_customer_get(st, who->owner_id, &c);
         snprintf(email, sizeof email, "%s", rc == PV_OK ? c.email : "");
     } else if (who->role == PV_ROLE_POSTAL) {
-        /* A postal account has a name, no email; its key is its only way in. */
+        /* A postal account has a name, no email. */
         rc = pv_store_postal_get(st, who->owner_id, email);
     } else {
         rc = pv_store_operator_get(st, who->owner_id, email);

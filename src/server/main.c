@@ -10,6 +10,7 @@
  *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
  *   stampd operator create --db DSN --email EMAIL
  *   stampd authority create --db DSN --name NAME
+ *   stampd authority set-password --db DSN --name NAME
  *   stampd authority deposit --db DSN --amount DOLLARS --reference REF
  *   stampd authority key --db DSN [--authority-dir DIR]
  *   stampd authority report --db DSN --date YYYY-MM-DD --out DIR
@@ -56,6 +57,7 @@ static void usage(FILE *f)
           "  stampd operator create --db DSN --email EMAIL\n"
           "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
           "  stampd authority create --db DSN --name NAME\n"
+          "  stampd authority set-password --db DSN --name NAME\n"
           "  stampd authority deposit --db DSN --amount DOLLARS --reference REF\n"
           "  stampd authority key --db DSN [--authority-dir DIR]\n"
           "  stampd authority report --db DSN --date YYYY-MM-DD --out DIR [--psd ID]\n"
@@ -403,13 +405,16 @@ int main(int argc, char **argv)
         strcmp(argv[2], "set-password") == 0) {
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
-        return pv_cmd_set_password(&o, argv[1][0] == 'c');
+        return pv_cmd_set_password(&o, argv[1][0] == 'c' ? PV_ROLE_CUSTOMER : PV_ROLE_OPERATOR);
     }
     if (strcmp(argv[1], "authority") == 0 && argc > 2 &&
         (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "deposit") == 0 ||
-         strcmp(argv[2], "key") == 0 || strcmp(argv[2], "report") == 0)) {
+         strcmp(argv[2], "key") == 0 || strcmp(argv[2], "report") == 0 ||
+         strcmp(argv[2], "set-password") == 0)) {
         if (parse_opts(argc, argv, 3, &o) < 0)
             return 2;
+        if (argv[2][0] == 's')
+            return pv_cmd_set_password(&o, PV_ROLE_POSTAL);
         if (argv[2][0] == 'k')
             return pv_cmd_authority_key(&o);
         if (argv[2][0] == 'r')

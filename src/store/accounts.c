@@ -24,10 +24,25 @@ static int valid_role(int role)
     return role == PV_ROLE_CUSTOMER || role == PV_ROLE_OPERATOR || role == PV_ROLE_POSTAL;
 }
 
-/* Who may log in on the web: customers and operators (postal accounts use keys). */
+/* Who may log in on the web: customers, operators and the postal authority. */
 static int login_role(int role)
 {
-    return role == PV_ROLE_CUSTOMER || role == PV_ROLE_OPERATOR;
+    return valid_role(role);
+}
+
+/* Each role's password and credential statements. */
+static enum pv_sql password_stmt(int role)
+{
+    return role == PV_ROLE_CUSTOMER   ? S_CUSTOMER_PASSWORD
+           : role == PV_ROLE_OPERATOR ? S_OPERATOR_PASSWORD
+                                      : S_POSTAL_PASSWORD;
+}
+
+static enum pv_sql credential_stmt(int role)
+{
+    return role == PV_ROLE_CUSTOMER   ? S_CUSTOMER_CREDENTIAL
+           : role == PV_ROLE_OPERATOR ? S_OPERATOR_CREDENTIAL
+                                      : S_POSTAL_CREDENTIAL;
 }
 
 static int read_customer(struct pv_row *r, void *p)
@@ -179,7 +194,7 @@ int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, c
 
     if (!login_role(role) || !pv_fits(owner_id, PV_ID_MAX) || !pv_fits(hash, PV_PWHASH_MAX))
         return PV_EINVAL;
-    pv_q_start(&q, st, role == PV_ROLE_CUSTOMER ? S_CUSTOMER_PASSWORD : S_OPERATOR_PASSWORD);
+    pv_q_start(&q, st, password_stmt(role));
     pv_q_text(&q, hash);
     pv_q_text(&q, owner_id);
     return pv_q_write_found(&q);
@@ -202,9 +217,7 @@ int pv_store_credential_get(struct pv_store *st, int role, const char *email,
     memset(out, 0, sizeof *out);
     if (!login_role(role))
         return PV_EINVAL;
-    rc =
-        pv_get_by_text(st, role == PV_ROLE_CUSTOMER ? S_CUSTOMER_CREDENTIAL : S_OPERATOR_CREDENTIAL,
-                       email, read_credential, out, sizeof *out);
+    rc = pv_get_by_text(st, credential_stmt(role), email, read_credential, out, sizeof *out);
     if (rc == PV_OK)
         out->role = role;
     return rc;

@@ -632,6 +632,30 @@ static const struct ddl migration_v13[] = {
     {0, NULL},
 };
 
+/*
+ * v14: a web login for the postal authority (issue 13): a password for a
+ * postal account, and sessions of role 3. A CHECK cannot be changed in
+ * SQLite, so sessions is rebuilt there with the same columns and rows.
+ */
+static const struct ddl migration_v14[] = {
+    {ALL, "ALTER TABLE postal_accounts ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''"},
+    {PG, "ALTER TABLE sessions DROP CONSTRAINT sessions_role_check"},
+    {PG, "ALTER TABLE sessions ADD CONSTRAINT sessions_role_check CHECK (role IN (1, 2, 3))"},
+    {SQLITE, "CREATE TABLE sessions_new (\n"
+             "    hash     TEXT PRIMARY KEY,\n"
+             "    role     INTEGER NOT NULL CHECK (role IN (1, 2, 3)),\n"
+             "    owner_id TEXT NOT NULL,\n"
+             "    csrf     TEXT NOT NULL,\n"
+             "    created  INTEGER NOT NULL,\n"
+             "    expires  INTEGER NOT NULL\n"
+             ")"},
+    {SQLITE, "INSERT INTO sessions_new(hash, role, owner_id, csrf, created, expires) "
+             "SELECT hash, role, owner_id, csrf, created, expires FROM sessions"},
+    {SQLITE, "DROP TABLE sessions"},
+    {SQLITE, "ALTER TABLE sessions_new RENAME TO sessions"},
+    {0, NULL},
+};
+
 static const struct ddl *const migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -646,6 +670,7 @@ static const struct ddl *const migrations[] = {
     migration_v11, /* 11: PSD status history, who suspended a PSD */
     migration_v12, /* 12: signed daily device reports and the watchdog's last contact */
     migration_v13, /* 13: refund claims, authority holds, presented pieces */
+    migration_v14, /* 14: a web login for the postal authority */
 };
 
 #define NMIGRATIONS ((int) (sizeof migrations / sizeof migrations[0]))

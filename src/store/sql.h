@@ -226,6 +226,9 @@
     X(OPERATOR_CREDENTIAL, DIALECT("SELECT id, password_hash FROM operators WHERE email = $1",     \
                                    "SELECT id, password_hash FROM operators "                      \
                                    "WHERE lower(email) = lower($1)"))                              \
+    X(POSTAL_PASSWORD, BOTH("UPDATE postal_accounts SET password_hash = $1 WHERE id = $2"))        \
+    /* The unique name is a postal account's login. */                                             \
+    X(POSTAL_CREDENTIAL, BOTH("SELECT id, password_hash FROM postal_accounts WHERE name = $1"))    \
     X(OPERATOR_GET, BOTH("SELECT email FROM operators WHERE id = $1"))                             \
     X(SESSION_INSERT,                                                                              \
       BOTH("INSERT INTO sessions(" SESSION_COLS ") VALUES ($1, $2, $3, $4, $5, $6)"))              \

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 13
+#define PV_SCHEMA_VERSION 14
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -552,8 +552,9 @@ int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accou
                           struct pv_ledger_issue **out, size_t *n);
 /* ---- schema v4: accounts, payments, refunds ---- */
 /* password_set stores an encoded argon2id hash for a customer
- * (PV_ROLE_CUSTOMER) or operator: PV_ENOTFOUND. credential_get finds a
- * customer or operator (role) by email, case-insensitively: PV_ENOTFOUND. */
+ * (PV_ROLE_CUSTOMER), operator or postal account: PV_ENOTFOUND. credential_get
+ * finds a customer or operator (role) by email, case-insensitively, and a
+ * postal account by its exact name: PV_ENOTFOUND. */
 int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash);
 int pv_store_credential_get(struct pv_store *st, int role, const char *email,
                             struct pv_credential *out);

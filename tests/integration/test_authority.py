@@ -15,6 +15,12 @@
   `stampd authority deposit`, sales resume, the deposit's history lists every credit and draw with a running
   balance to both the authority and the operator, and the books balance - on
   SQLite and, when STAMPD_TEST_PG_DSN_FILE names a cluster, on PostgreSQL.
+* The authority logs in on the web by its account's name: the
+  demo account with the demo password, an account made with STAMPD_PASSWORD,
+  one given a password later (stampd authority set-password). Its session
+  reaches /v1/authority/... with the CSRF token and nothing of the vendor's;
+  an email instead of the name, a wrong password and a customer's email as
+  the name are all refused the same way as any failed login.
 """
 
 import os
@@ -371,6 +377,113 @@ class DepositBase:
         code, _, err = self.srv.run("authority", "create", "--db", self.srv.db, "--name", "",
                                     check=False)
         self.assertEqual(code, 2, err)
+
+
+class WebLogin(unittest.TestCase):
+    """The postal authority's web login: by name and password, a session like
+    the vendor's (cookie + CSRF token), limited to the authority's routes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Stampd("authority-login").init(psds=1)
+        cls.srv.start(processors=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def login(self, body):
+        return self.srv.request("POST", "/v1/login", body)
+
+    def session(self, name, password):
+        s, h, j = self.login({"role": "postal", "name": name, "password": password})
+        self.assertEqual(s, 200, j)
+        self.assertEqual((j["role"], j["name"]), ("postal", name), j)
+        self.assertNotIn("email", j)
+        cookie = h["set-cookie"].split(";")[0]
+        return cookie, j["csrf_token"]
+
+    def test_demo_account_logs_in_and_reaches_only_the_authority(self):
+        cookie, csrf = self.session("Demo postal authority", "stampd-demo-password")
+        hdr = {"Cookie": cookie}
+        s, _, j = self.srv.request("GET", "/v1/session", headers=hdr)
+        self.assertEqual((s, j["role"], j["name"], j["csrf_token"]),
+                         (200, "postal", "Demo postal authority", csrf), j)
+        s, _, j = self.srv.request("GET", "/v1/authority/deposits", headers=hdr)
+        self.assertEqual(s, 200, j)
+        # The vendor's routes stay closed to the authority's session.
+        for method, path in (("GET", "/v1/psds"), ("GET", "/v1/admin/ledger"),
+                             ("GET", "/v1/indicia"), ("GET", "/v1/account/transactions")):
+            s, _, j = self.srv.request(method, path, headers=hdr)
+            self.assertEqual(s, 403, (path, j))
+        # A state change needs the session's CSRF token.
+        credit = {"amount": "5.00", "reference": "WEB-1"}
+        s, _, j = self.srv.request("POST", "/v1/authority/deposits", credit,
+                                   headers=dict(hdr, **{"Idempotency-Key": "web-1"}))
+        self.assertEqual((s, j["error"]["code"]), (403, "csrf_failed"), j)
+        s, _, j = self.srv.request("POST", "/v1/authority/deposits", credit,
+                                   headers=dict(hdr, **{"Idempotency-Key": "web-1",
+                                                        "X-CSRF-Token": csrf}))
+        self.assertEqual(s, 201, j)
+        # Its sessions are listed and ended like anyone's.
+        s, _, j = self.srv.request("GET", "/v1/account/sessions", headers=hdr)
+        self.assertEqual((s, len(j["data"])), (200, 1), j)
+        s, _, j = self.srv.request("POST", "/v1/logout", {},
+                                   headers=dict(hdr, **{"X-CSRF-Token": csrf}))
+        self.assertEqual(s, 200, j)
+        s, _, j = self.srv.request("GET", "/v1/authority/deposits", headers=hdr)
+        self.assertEqual(s, 401, j)
+
+    def test_refused_logins(self):
+        bad = [
+            # By email: a postal account has a name.
+            ({"role": "postal", "email": "inspector@example.com", "password": "x" * 12},
+             400, "invalid_request"),
+            # A customer's or an operator's login by name.
+            ({"role": "operator", "name": "Demo postal authority", "password": "x" * 12},
+             400, "invalid_request"),
+            # Wrong password; unknown name: the same answer.
+            ({"role": "postal", "name": "Demo postal authority", "password": "wrong-password"},
+             401, "invalid_credentials"),
+            ({"role": "postal", "name": "Nobody at all", "password": "wrong-password"},
+             401, "invalid_credentials"),
+            # The demo customer's email and password as a postal name.
+            ({"role": "postal", "name": "demo@example.com", "password": "stampd-demo-password"},
+             401, "invalid_credentials"),
+            ({"role": "inspector", "name": "Demo postal authority", "password": "x" * 12},
+             400, "invalid_request"),
+        ]
+        for body, status, code in bad:
+            with self.subTest(body=body):
+                s, _, j = self.login(body)
+                self.assertEqual((s, j["error"]["code"]), (status, code), j)
+
+    def test_passwords_from_the_command_line(self):
+        env = dict(os.environ, STAMPD_PASSWORD="denver-inspection-2026")
+        p = subprocess.run([harness.STAMPD_BIN, "authority", "create", "--db", self.srv.db,
+                            "--name", "Inspection Service, Denver"], env=env,
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.session("Inspection Service, Denver", "denver-inspection-2026")
+        # Made without a password: API keys only, until one is set.
+        self.srv.run("authority", "create", "--db", self.srv.db, "--name", "Keys only")
+        s, _, j = self.login({"role": "postal", "name": "Keys only",
+                              "password": "keys-only-password"})
+        self.assertEqual(s, 401, j)
+        p = subprocess.run([harness.STAMPD_BIN, "authority", "set-password", "--db", self.srv.db,
+                            "--name", "Keys only"], input=b"keys-only-password\n",
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.session("Keys only", "keys-only-password")
+        # A password that breaks the policy changes nothing.
+        env["STAMPD_PASSWORD"] = "short"
+        p = subprocess.run([harness.STAMPD_BIN, "authority", "create", "--db", self.srv.db,
+                            "--name", "Too short"], env=env, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        p = subprocess.run([harness.STAMPD_BIN, "authority", "set-password", "--db", self.srv.db,
+                            "--name", "Nobody"], input=b"a-good-long-password\n",
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
 
 
 class DepositSQLite(DepositBase, unittest.TestCase):

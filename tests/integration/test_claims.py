@@ -351,6 +351,8 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "DELETE FROM accounts WHERE name IN ('refund_claims', 'authority_receivable')",
           "DROP TABLE refund_claims", "DROP TABLE authority_holds",
           "DROP INDEX indicia_presented",
+          # And the postal web login after it (v14).
+          "ALTER TABLE postal_accounts DROP COLUMN password_hash",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

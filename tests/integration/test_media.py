@@ -393,10 +393,10 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v13: PSD key binding, payment
+            # and nothing of the later migrations (v6-v14: PSD key binding, payment
             # intents, the postal authority, signed resets, PSD key certificates, the PSD
             # status history, daily device reports and the watchdog's contacts, refund
-            # claims and holds).
+            # claims and holds; the postal web login goes with postal_accounts).
             db = sqlite3.connect(path)
             try:
                 for t in ("resupply_orders", "media_labels", "media_sheets", "media_batches",

@@ -1897,6 +1897,21 @@ static void test_passwords(void **state)
     OK(pv_store_credential_get(st, PV_ROLE_OPERATOR, "ops@example.com", &cr));
     assert_string_equal(cr.password_hash, "$argon2id$op2");
 
+    /* A postal account logs in by its exact name. */
+    OK(pv_store_postal_insert(st, "pa_A", "Inspection Service", 1700000000));
+    OK(pv_store_credential_get(st, PV_ROLE_POSTAL, "Inspection Service", &cr));
+    assert_string_equal(cr.password_hash, ""); /* none yet: cannot log in */
+    OK(pv_store_password_set(st, PV_ROLE_POSTAL, "pa_A", "$argon2id$pa"));
+    OK(pv_store_credential_get(st, PV_ROLE_POSTAL, "Inspection Service", &cr));
+    assert_int_equal(cr.role, PV_ROLE_POSTAL);
+    assert_string_equal(cr.owner_id, "pa_A");
+    assert_string_equal(cr.password_hash, "$argon2id$pa");
+    assert_int_equal(pv_store_credential_get(st, PV_ROLE_POSTAL, "inspection service", &cr),
+                     PV_ENOTFOUND);
+    assert_int_equal(pv_store_credential_get(st, PV_ROLE_POSTAL, "ops@example.com", &cr),
+                     PV_ENOTFOUND);
+    assert_int_equal(pv_store_password_set(st, PV_ROLE_POSTAL, "op_root", "$x"), PV_ENOTFOUND);
+
     assert_int_equal(pv_store_password_set(st, PV_ROLE_CUSTOMER, "cus_nope", "$x"), PV_ENOTFOUND);
     assert_int_equal(pv_store_password_set(st, PV_ROLE_OPERATOR, "cus_A", "$x"), PV_ENOTFOUND);
     assert_int_equal(pv_store_password_set(st, 7, "cus_A", "$x"), PV_EINVAL);
@@ -1962,7 +1977,7 @@ static void test_sessions(void **state)
         OK(pv_store_session_get(st, HASH_X, 1700003601, &got));
     }
 
-    s.role = 3;
+    s.role = 4; /* customers, operators and the postal authority only */
     assert_int_equal(pv_store_session_insert(st, &s), PV_EINVAL);
 
     /* The owner's unexpired sessions, newest first; not another role's or owner's. */
@@ -1987,7 +2002,7 @@ static void test_sessions(void **state)
         assert_null(list);
         OK(pv_store_session_list(st, PV_ROLE_CUSTOMER, "cus_A", 1700004000, &list, &n));
         assert_int_equal(n, 0);
-        assert_int_equal(pv_store_session_list(st, 3, "cus_B", 0, &list, &n), PV_EINVAL);
+        assert_int_equal(pv_store_session_list(st, 4, "cus_B", 0, &list, &n), PV_EINVAL);
     }
 }
 
@@ -2865,8 +2880,8 @@ static void test_authority_records(void **state)
     OK(pv_store_apikey_lookup(st, HASH_A, &who));
     assert_int_equal(who.role, PV_ROLE_POSTAL);
     assert_string_equal(who.owner_id, "pa_1");
-    /* Postal accounts have no password and no sessions. */
-    assert_int_equal(pv_store_password_set(st, PV_ROLE_POSTAL, "pa_1", "$argon2id$x"), PV_EINVAL);
+    /* A password for a postal account: its web login. */
+    OK(pv_store_password_set(st, PV_ROLE_POSTAL, "pa_1", "$argon2id$x"));
 
     /* Presentations: one row per (piece, seq); the first comes back. */
     seed_for_indicia(st);
