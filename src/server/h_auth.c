@@ -203,11 +203,18 @@ static void answer_session(struct pv_login *in, const char *email, int status,
 {
     const struct pv_session_rec *s = &in->session;
     char expires[32];
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", s->owner_id, "role", role_name(s->role),
-                  s->role == PV_ROLE_POSTAL ? "name" : "email", email, "csrf_token", s->csrf,
-                  "expires", pv_time_format(s->expires, expires, sizeof expires));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "id", s->owner_id, "role", role_name(s->role),
+                          "csrf_token", s->csrf, "expires",
+                          pv_time_format(s->expires, expires, sizeof expires));
     json_t *kj = NULL;
+
+    /* The postal authority's accounts have a name where the others have an email. */
+    if (j &&
+        (s->role == PV_ROLE_POSTAL ? json_object_set_new(j, "name", json_string(email))
+                                   : json_object_set_new(j, "email", json_string(email))) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
 
     if (j && in->has_key) {
         kj = key_json(&in->key_rec);
