@@ -111,7 +111,9 @@
     X(ELASTPSD, -75, 409, "last_usable_psd",                                               \
       "this is the last usable PSD: withdrawing it stops all sales (confirm to go on)")     \
     X(ERESETLOCK, -76, 503, "resets_locked",                                               \
-      "the postal authority has locked PSD resets and no usable PSD can cover the piece")
+      "the postal authority has locked PSD resets and no usable PSD can cover the piece")   \
+    X(ENOTREADY, -77, 503, "not_ready",                                                    \
+      "the vendor cannot sell now (see reasons)")
 /* clang-format on */
 
 enum pv_error {

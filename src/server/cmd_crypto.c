@@ -20,8 +20,8 @@ static int take(const char *s, size_t len, const char *from, char *pin, size_t n
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
         len--;
     if (len == 0 || len > PV_PIN_MAX || len >= n || memchr(s, '\n', len) || memchr(s, '\0', len)) {
-        fprintf(stderr, "stampd: the token PIN in %s must be one line of 1 to %d characters\n",
-                from, PV_PIN_MAX);
+        pv_cmd_err("the token PIN in %s must be one line of 1 to %d characters\n", from,
+                   PV_PIN_MAX);
         return PV_ECONFIG;
     }
     memcpy(pin, s, len);
@@ -50,8 +50,7 @@ int pv_cmd_crypto_pin(const struct opts *o, const char *spec, char *pin, size_t 
     if (env && !*env)
         env = NULL;
     if (o->crypto_pin_file && env) {
-        fprintf(stderr, "stampd: the token PIN comes from --crypto-pin-file or %s, not both\n",
-                PV_PIN_ENV);
+        pv_cmd_err("the token PIN comes from --crypto-pin-file or %s, not both\n", PV_PIN_ENV);
         return PV_ECONFIG;
     }
     if (o->crypto_pin_file)
@@ -60,10 +59,9 @@ int pv_cmd_crypto_pin(const struct opts *o, const char *spec, char *pin, size_t 
     if ((spec && !pv_crypto_is_pkcs11(spec)) || (!spec && !env))
         return PV_OK;
     if (!env) {
-        fprintf(stderr,
-                "stampd: the PKCS#11 token needs its user PIN: --crypto-pin-file PATH (mode "
-                "0600) or the environment variable %s\n",
-                PV_PIN_ENV);
+        pv_cmd_err("the PKCS#11 token needs its user PIN: --crypto-pin-file PATH (mode "
+                   "0600) or the environment variable %s\n",
+                   PV_PIN_ENV);
         return PV_ECONFIG;
     }
     rc = take(env, strlen(env), PV_PIN_ENV, pin, n);

@@ -28,6 +28,7 @@
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
+#include "stampd/log.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -108,6 +109,12 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     sigset_t set;
     int sig, rc, live_sandbox;
 
+    /* Every line from here on goes through the log (stampd/log.h). */
+    if (pv_log_setup(o->log_format) != PV_OK) {
+        fprintf(stderr, "stampd: --log-format takes text or json\n");
+        return 2;
+    }
+    pv_cmd_server_log();
     if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
         (o->processors && (mode != PV_RUN_SERVE ||
                            pv_parse_u64(o->processors, 1, MAX_PROCESSORS, &nproc) != PV_OK)) ||
@@ -134,18 +141,18 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->payment_recovery && (mode == PV_RUN_FRONT || pv_parse_u64(o->payment_recovery, 1, 86400,
                                                                       &recovery_s) != PV_OK))) {
 
-        fprintf(stderr,
-                "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
-                "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
-                "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
-                "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
-                "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
-                "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
-                "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
-                "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
-                "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
-                "(seconds; serve and processor)\n",
-                MAX_PROCESSORS);
+        pv_log(PV_LOG_ERROR,
+               "--listen HOST:PORT, --processors 1-%d (serve), --threads "
+               "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
+               "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
+               "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
+               "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
+               "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
+               "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
+               "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
+               "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
+               "(seconds; serve and processor)\n",
+               MAX_PROCESSORS);
         return 2;
     }
     /* Signals are taken by sigwait() below; every thread inherits the mask. */
@@ -164,11 +171,11 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     /* The channel is mutual TLS unless a developer says otherwise (cmd_tls.c). */
     if (mode != PV_RUN_SERVE && !o->internal_plaintext) {
         if (!o->internal_tls_dir) {
-            fprintf(stderr,
-                    "stampd: %s needs the internal TLS certificates: --internal-tls-dir DIR "
-                    "(ca.pem, NAME.pem, NAME.key, made by stampd tls init). For development "
-                    "only, --internal-plaintext runs the channel without TLS.\n",
-                    mode == PV_RUN_FRONT ? "front" : "processor");
+            pv_log(PV_LOG_ERROR,
+                   "%s needs the internal TLS certificates: --internal-tls-dir DIR "
+                   "(ca.pem, NAME.pem, NAME.key, made by stampd tls init). For development "
+                   "only, --internal-plaintext runs the channel without TLS.\n",
+                   mode == PV_RUN_FRONT ? "front" : "processor");
             pv_card_wipe(app.secret, sizeof app.secret);
             return 1;
         }
@@ -182,9 +189,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         }
     }
     if (mode != PV_RUN_SERVE && o->internal_plaintext)
-        fprintf(stderr, "stampd: WARNING: --internal-plaintext: the front-processor channel is "
-                        "plain HTTP, neither encrypted nor authenticated by certificates (for "
-                        "development only; docs/operations.md, Internal TLS)\n");
+        pv_log(PV_LOG_WARNING,
+               "--internal-plaintext: the front-processor channel is "
+               "plain HTTP, neither encrypted nor authenticated by certificates (for "
+               "development only; docs/operations.md, Internal TLS)\n");
     if (!pv_cmd_db_exists(o->db)) {
         rc = PV_ECONFIG;
         goto early;
@@ -214,7 +222,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     app.refund_window_s = (int64_t) refund_days * 86400;
     if (o->trusted_proxy) {
         if (!o->trusted_proxy[0] || strlen(o->trusted_proxy) >= sizeof app.trusted_proxy) {
-            fprintf(stderr, "stampd: --trusted-proxy takes the proxy's IP address\n");
+            pv_log(PV_LOG_ERROR, "--trusted-proxy takes the proxy's IP address\n");
             pv_media_keyring_clear(&app.media);
             pv_tls_clear(&tls);
             pv_card_wipe(app.secret, sizeof app.secret);
@@ -235,8 +243,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                                pv_cmd_sqlite_path(o->db)) < sizeof journal)
         gwo.journal = journal;
     else
-        fprintf(stderr, "stampd: the sandbox gateway keeps its charges in memory (no "
-                        "--gateway-journal FILE): a restart forgets them\n");
+        pv_log(PV_LOG_WARNING, "the sandbox gateway keeps its charges in memory (no "
+                               "--gateway-journal FILE): a restart forgets them\n");
     rc = pv_gateway_open_with("sandbox", &gwo, &app.gws.test);
     if (rc == PV_OK && gateway)
         rc = pv_gateway_open_with(gateway, &gwo, &app.gws.live);
@@ -287,23 +295,23 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                           recovery_s)) != PV_OK)
         goto out;
     if (mode == PV_RUN_SERVE)
-        fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);
+        pv_log(PV_LOG_INFO, "license %s, %u processors\n", app.license, (unsigned) nproc);
     else if (mode == PV_RUN_FRONT)
-        fprintf(stderr, "stampd: front, license %s, processors from the servers table\n",
-                app.license);
+        pv_log(PV_LOG_INFO, "front, license %s, processors from the servers table\n", app.license);
     else
-        fprintf(stderr, "stampd: processor %s, license %s\n", pv_processor_id(app.procs, 0),
-                app.license);
+        pv_log(PV_LOG_INFO, "processor %s, license %s\n", pv_processor_id(app.procs, 0),
+               app.license);
     if (live_sandbox)
-        fprintf(stderr, "stampd: WARNING: live card payments go to the sandbox gateway and move "
-                        "no real money (the database's gateway setting is sandbox: for demos "
-                        "and staging only)\n");
-    fprintf(stderr, "listening on %s\n", address);
+        pv_log(PV_LOG_WARNING,
+               "live card payments go to the sandbox gateway and move "
+               "no real money (the database's gateway setting is sandbox: for demos "
+               "and staging only)\n");
+    pv_log(PV_LOG_INFO, "listening on %s\n", address);
     fflush(stderr);
 
     while (sigwait(&set, &sig) != 0)
         ;
-    fprintf(stderr, "stampd: signal %d, shutting down\n", sig);
+    pv_log(PV_LOG_INFO, "signal %d, shutting down\n", sig);
 out:
     /* Stop taking connections, let the processors (or the router) finish and
      * answer every queued purchase, then close the rest. */

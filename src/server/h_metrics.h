@@ -8,6 +8,15 @@
 
 /* Route handlers (routes.c): GET /healthz (no store, no key), GET /metrics. */
 void pv_h_health(struct pv_call *c);
+
+/*
+ * GET /readyz (no key): 200 {"status": "ready"} when the store answers,
+ * some live active processor holds a lease on an active PSD, and one of
+ * those PSDs can sell the cheapest piece or the deposit can refill it; else
+ * 503 not_ready with error.reasons [{code, message}] (docs/operations.md,
+ * "Readiness").
+ */
+void pv_h_ready(struct pv_call *c);
 void pv_h_metrics(struct pv_call *c);
 
 #endif

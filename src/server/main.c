@@ -60,18 +60,19 @@ static void usage(FILE *f)
           "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
           "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "               [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "               [--payment-recovery-after S]\n"
+          "               [--payment-recovery-after S] [--log-format text|json]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
           "               [--request-deadline S] [--gateway-journal FILE] [--gateway-latency MS]\n"
+          "               [--log-format text|json]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "                   (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                    --internal-plaintext) [--id NAME] [--advertise URL]\n"
           "                   [--lease-ms N] [--per-address-limit N] [--request-deadline S]\n"
           "                   [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "                   [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "                   [--payment-recovery-after S]\n"
+          "                   [--payment-recovery-after S] [--log-format text|json]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd tls init --dir DIR [--front NAME] --processor NAME=HOST[,HOST...]...\n"
           "                  [--days N]\n"
@@ -142,6 +143,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-journal", offsetof(struct opts, gateway_journal)},
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
+        {"--log-format", offsetof(struct opts, log_format)},
         {"--name", offsetof(struct opts, name)},
         {"--authority-dir", offsetof(struct opts, authority_dir)},
         {"--amount", offsetof(struct opts, amount)},

@@ -20,6 +20,7 @@
 #include "domain/config.h"
 #include "domain/intent.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -62,10 +63,10 @@ static void recover(struct pv_processor *p, int64_t now)
     rc = pv_intent_recover(p->st, &p->ctx.gws, p->ctx.server_id, p->recovery_ms, now, RECOVER_LIMIT,
                            &acted);
     if (rc != PV_OK)
-        fprintf(stderr, "stampd: %s: payment recovery: %s\n", p->ctx.server_id, pv_strerror(rc));
+        pv_log(PV_LOG_ERROR, "%s: payment recovery: %s\n", p->ctx.server_id, pv_strerror(rc));
     else if (acted > 0)
-        fprintf(stderr, "stampd: %s: payment recovery finished %zu card payment(s)\n",
-                p->ctx.server_id, acted);
+        pv_log(PV_LOG_INFO, "%s: payment recovery finished %zu card payment(s)\n", p->ctx.server_id,
+               acted);
 }
 
 /* Heartbeat, lease upkeep and payment recovery, on the writer thread between batches. */
@@ -80,7 +81,7 @@ static void tick(struct pv_processor *p)
     p->next_tick_ms = now + (p->ctx.lease_ms / 3 < TICK_MS ? p->ctx.lease_ms / 3 : TICK_MS);
     rc = pv_processor_tick(p->st, &p->ctx, now, &status);
     if (rc != PV_OK)
-        fprintf(stderr, "stampd: %s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
+        pv_log(PV_LOG_ERROR, "%s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
     if (now >= p->next_recover_ms)
         recover(p, now);
 }
@@ -192,10 +193,10 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     p->ctx.cm = p->cm;
     if ((rc = pv_processor_load(p->st, &p->ctx)) != PV_OK) {
         if (rc == PV_ENOPSD)
-            fprintf(stderr,
-                    "stampd: %s: no active PSD is bound to crypto module %s "
-                    "(stampd psd add --crypto SPEC makes some)\n",
-                    p->ctx.server_id, p->cm->id);
+            pv_log(PV_LOG_ERROR,
+                   "%s: no active PSD is bound to crypto module %s "
+                   "(stampd psd add --crypto SPEC makes some)\n",
+                   p->ctx.server_id, p->cm->id);
         return rc;
     }
     if (o->lease_ms > 0)
@@ -209,9 +210,9 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         uint8_t sig[64];
         if ((rc = pv_crypto_sign(p->cm, p->ctx.psds[i].key_ref, (const uint8_t *) "probe", 5,
                                  sig)) != PV_OK) {
-            fprintf(stderr, "stampd: %s: PSD %u: key %s: %s\n", p->ctx.server_id,
-                    (unsigned) p->ctx.psds[i].psd_id, p->ctx.psds[i].key_ref,
-                    rc == PV_ENOTFOUND ? "not in this crypto module" : pv_strerror(rc));
+            pv_log(PV_LOG_ERROR, "%s: PSD %u: key %s: %s\n", p->ctx.server_id,
+                   (unsigned) p->ctx.psds[i].psd_id, p->ctx.psds[i].key_ref,
+                   rc == PV_ENOTFOUND ? "not in this crypto module" : pv_strerror(rc));
             return rc == PV_ENOTFOUND ? PV_EKEYMODULE : PV_ECRYPTO;
         }
     }
@@ -254,7 +255,7 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
     for (i = 0; i < n && rc == PV_OK; i++)
         rc = start_one(&procs[i]);
     if (rc != PV_OK) {
-        fprintf(stderr, "stampd: processors: %s\n", pv_strerror(rc));
+        pv_log(PV_LOG_ERROR, "processors: %s\n", pv_strerror(rc));
         pv_processors_stop(procs, n);
         return rc;
     }
