@@ -71,16 +71,19 @@ static const char *level_name(int level)
     }
 }
 
-/* "2026-12-04T19:40:00.123Z" into buf (>= 25 bytes). */
+/* "2026-12-04T19:40:00.123Z" into buf (>= 48 bytes). */
 static void now_text(char *buf, size_t n)
 {
     struct timespec ts;
     struct tm tm;
+    char date[32];
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    /* strftime, not one snprintf: the compiler cannot bound tm's fields. */
+    if (strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        date[0] = '\0';
+    snprintf(buf, n, "%.24s.%03dZ", date, (int) (ts.tv_nsec / 1000000) % 1000);
 }
 
 static void emit(const char *line, size_t len)
@@ -108,7 +111,7 @@ static void flatten(char *s)
 /* The line's head: "<N>" under journald, else "TIME LEVEL " (text). */
 static size_t text_head(int level, char *out, size_t n)
 {
-    char t[32];
+    char t[48];
 
     if (cfg.journal)
         return (size_t) snprintf(out, n, "<%d>", level);
@@ -119,7 +122,7 @@ static size_t text_head(int level, char *out, size_t n)
 /* A JSON line's object, owned, with its time and level first; NULL = no memory. */
 static json_t *line_object(int level)
 {
-    char t[32];
+    char t[48];
 
     now_text(t, sizeof t);
     return json_pack("{s:s, s:s}", "time", t, "level", level_name(level));

@@ -82,6 +82,41 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
 }
 
 /*
+ * --metrics-token-file PATH (serve, front): the token GET /metrics takes
+ * besides an operator's key, into out (n bytes): one line of 16 or more
+ * printable characters without spaces, in a file only its owner may read.
+ */
+static int metrics_token(const struct opts *o, enum pv_run_mode mode, char *out, size_t n)
+{
+    size_t len = 0, i;
+    int rc;
+
+    if (mode == PV_RUN_PROCESSOR) {
+        pv_log(PV_LOG_ERROR, "--metrics-token-file is for serve and front (a processor serves "
+                             "no /metrics)");
+        return PV_EINVAL;
+    }
+    if ((rc = pv_cmd_read_private("--metrics-token-file", o->metrics_token_file, out, n - 1,
+                                  &len)) != PV_OK)
+        return rc;
+    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+        len--;
+    out[len] = '\0';
+    for (i = 0; i < len; i++)
+        if (out[i] <= 0x20 || out[i] >= 0x7f)
+            break;
+    if (len < 16 || i < len) {
+        pv_card_wipe(out, n);
+        pv_log(PV_LOG_ERROR,
+               "--metrics-token-file: the token must be one line of 16 to %zu "
+               "printable characters without spaces",
+               n - 1);
+        return PV_EINVAL;
+    }
+    return PV_OK;
+}
+
+/*
  * stampd serve: the API and N processors in one process.
  * stampd front: the API; purchases go to processor processes (router.c).
  * stampd processor: one processor answering signed internal requests.
@@ -229,6 +264,13 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
             return 2;
         }
         snprintf(app.trusted_proxy, sizeof app.trusted_proxy, "%s", o->trusted_proxy);
+    }
+    if (o->metrics_token_file &&
+        metrics_token(o, mode, app.metrics_token, sizeof app.metrics_token) != PV_OK) {
+        pv_media_keyring_clear(&app.media);
+        pv_tls_clear(&tls);
+        pv_card_wipe(app.secret, sizeof app.secret);
+        return 2;
     }
     /* Test keys always pay through the sandbox; live keys through the
      * configured gateway, or not by card at all. */

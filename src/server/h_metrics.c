@@ -6,7 +6,9 @@
 #include "server/views.h"
 
 #include "server/app.h"
+#include "server/metrics.h"
 #include "server/pool.h"
+#include "server/ratelimit.h"
 #include "server/processor.h"
 #include "domain/deposit_low.h"
 #include "domain/ledger.h"
@@ -27,14 +29,18 @@ struct text {
     int oom;
 };
 
-static void put(struct text *t, const char *fmt, ...)
+#ifndef STAMPD_VERSION
+#define STAMPD_VERSION "unknown"
+#endif
+
+static void vput(struct text *t, const char *fmt, va_list ap0)
 {
     va_list ap;
     int n;
 
     for (;;) {
         size_t room = t->cap - t->len;
-        va_start(ap, fmt);
+        va_copy(ap, ap0);
         n = t->buf ? vsnprintf(t->buf + t->len, room, fmt, ap) : -1;
         va_end(ap);
         if (n >= 0 && (size_t) n < room) {
@@ -56,6 +62,38 @@ static void put(struct text *t, const char *fmt, ...)
             t->cap = cap;
         }
     }
+}
+
+static void put(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vput(t, fmt, ap);
+    va_end(ap);
+}
+
+/* put for pv_metrics_write. */
+static void put_any(void *ctx, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vput(ctx, fmt, ap);
+    va_end(ap);
+}
+
+int pv_h_metrics_token_ok(const struct pv_app *app, const struct pv_request *rq)
+{
+    const char *a = rq->authorization;
+    size_t n = strlen(app->metrics_token), i;
+    unsigned char d = 0;
+
+    if (!n || !a || strncmp(a, "Bearer ", 7) != 0 || strlen(a + 7) != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        d |= (unsigned char) (a[7 + i] ^ app->metrics_token[i]);
+    return d == 0;
 }
 
 /* GET /metrics (operator key): registers, deposit, servers, traffic. */
@@ -134,6 +172,17 @@ void pv_h_metrics(struct pv_call *c)
         "gateway (no real money).\n# TYPE stampd_live_gateway_sandbox gauge\n"
         "stampd_live_gateway_sandbox %d\n",
         app->gws.live && strcmp(app->gws.live->ops->name, "sandbox") == 0);
+    put(&t,
+        "# HELP stampd_build_info The running stampd's version.\n"
+        "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
+        STAMPD_VERSION);
+    put(&t,
+        "# HELP stampd_ratelimit_lockouts_total Sources locked out after too many failed "
+        "logins or key attempts (this process, since it started).\n"
+        "# TYPE stampd_ratelimit_lockouts_total counter\n"
+        "stampd_ratelimit_lockouts_total %llu\n",
+        (unsigned long long) pv_ratelimit_lockouts(app->limits));
+    pv_metrics_write(put_any, &t);
     put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
             "since it started.\n# TYPE stampd_process_purchases_total counter\n");
     for (i = 0; i < app->nprocs; i++)

@@ -6,7 +6,8 @@
 
 #include "server/reply.h"
 
-/* Route handlers (routes.c): GET /healthz (no store, no key), GET /metrics. */
+/* Route handlers (routes.c): GET /healthz (no store, no key), GET /metrics
+ * (an operator's key, or the metrics token: pv_h_metrics_token_ok). */
 void pv_h_health(struct pv_call *c);
 
 /*
@@ -18,5 +19,9 @@ void pv_h_health(struct pv_call *c);
  */
 void pv_h_ready(struct pv_call *c);
 void pv_h_metrics(struct pv_call *c);
+
+/* pv_h_metrics_token_ok - 1 when rq (borrowed) carries app's metrics token
+ * as its bearer (compared in constant time), else 0. */
+int pv_h_metrics_token_ok(const struct pv_app *app, const struct pv_request *rq);
 
 #endif

@@ -29,6 +29,7 @@
 #include "server/dispatch.h"
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
+#include "server/metrics.h"
 #include "server/routes.h"
 
 #include "domain/ledger.h"
@@ -325,6 +326,11 @@ static void log_access(struct MHD_Connection *c, const struct pv_http *h,
     a.remote = source_address(h->app, c, remote, sizeof remote);
     a.error = e ? json_string_value(json_object_get(e, "code")) : NULL;
     pv_log_access(&a);
+    pv_metrics_http(rp->route, method, rp->status, a.duration_us);
+    if (a.error)
+        pv_metrics_error(a.error, json_string_value(json_object_get(e, "decline_code")));
+    if (rp->route && strcmp(rp->route, "/v1/indicia") == 0 && strcmp(method, "POST") == 0)
+        pv_metrics_purchase(a.duration_us);
 }
 
 /* Milliseconds on the monotonic clock, >= 1: deadlines ignore clock steps. */

@@ -61,11 +61,12 @@ static void usage(FILE *f)
           "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "               [--gateway-journal FILE] [--gateway-latency MS]\n"
           "               [--payment-recovery-after S] [--log-format text|json]\n"
+          "               [--metrics-token-file PATH]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
           "               [--request-deadline S] [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "               [--log-format text|json]\n"
+          "               [--log-format text|json] [--metrics-token-file PATH]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "                   (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                    --internal-plaintext) [--id NAME] [--advertise URL]\n"
@@ -144,6 +145,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
         {"--log-format", offsetof(struct opts, log_format)},
+        {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
         {"--name", offsetof(struct opts, name)},
         {"--authority-dir", offsetof(struct opts, authority_dir)},
         {"--amount", offsetof(struct opts, amount)},

@@ -17,6 +17,8 @@
  */
 #include "server/processor.h"
 
+#include "server/metrics.h"
+
 #include "domain/config.h"
 #include "domain/intent.h"
 #include "stampd/error.h"
@@ -126,6 +128,7 @@ static void *writer(void *arg)
             pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
         }
         pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
+        pv_metrics_batch(n);
         pv_purchase_settle(p->st, &p->ctx, p->res, n);
         pv_purchase_refill(p->st, &p->ctx, p->reqs, p->res, n);
         waiting = 0;

@@ -315,6 +315,12 @@ void pv_routes_handle(struct pv_app *app, const struct pv_request *rq, struct pv
             r->handler(&c);
         goto out;
     }
+    /* Prometheus's own credential reaches /metrics and nothing else. */
+    if (r && r->handler == pv_h_metrics && pv_h_metrics_token_ok(app, rq)) {
+        snprintf(rp->auth, sizeof rp->auth, "metrics-token");
+        r->handler(&c);
+        goto out;
+    }
     if (pv_auth_authenticate(app, c.st, rq, &who, rp) != PV_OK)
         goto out;
     c.who = &who;

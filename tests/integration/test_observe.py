@@ -266,3 +266,95 @@ class FrontToProcessor(unittest.TestCase):
 
 if __name__ == "__main__":
     harness.main()
+
+
+class Metrics(unittest.TestCase):
+    """GET /metrics: the process's own counters, and Prometheus's own token."""
+
+    TOKEN = "prom-" + "t0k3n" * 6
+
+    def start(self, name, token=TOKEN, mode=0o600):
+        srv = harness.Stampd(name).init(psds=2)
+        path = os.path.join(srv.dir, "metrics.token")
+        with open(path, "w") as f:
+            f.write(token + "\n")
+        os.chmod(path, mode)
+        return srv, path
+
+    def test_counters_by_route_pattern_and_the_metrics_token(self):
+        srv, path = self.start("obs-metrics")
+        srv.start(processors=1, extra=["--metrics-token-file", path])
+        try:
+            ck = srv.customer_key
+            st, _, j = srv.buy(ck, "m-1", LETTER)
+            self.assertEqual(st, 201, j)
+            st, _, _ = srv.request("GET", "/v1/indicia/" + j["id"], key=ck)
+            self.assertEqual(st, 200)
+            srv.request("GET", "/v1/no-such-thing", key=ck)
+            st, _, j = srv.request("POST", "/v1/signup", body={
+                "email": "m@example.com", "password": PASSWORD, "api_key": {"mode": "test"}})
+            test_key = j["api_key"]["key"]
+            st, _, j = srv.buy(test_key, "m-declined", dict(LETTER, payment={
+                "method": "card", "card": card("4000000000000002")}))
+            self.assertEqual((st, j["error"]["code"]), (402, "card_declined"), j)
+            # The token reaches /metrics and nothing else; keys work as before.
+            st, _, j = srv.request("GET", "/v1/account", key=self.TOKEN)
+            self.assertEqual(st, 401, j)
+            st, _, j = srv.request("GET", "/v1/admin/servers", key=self.TOKEN)
+            self.assertEqual(st, 401, j)
+            st, _, j = srv.request("GET", "/metrics", key=self.TOKEN[:-1] + "x")
+            self.assertEqual(st, 401, j)
+            st, _, j = srv.request("GET", "/metrics", key=ck)
+            self.assertEqual(st, 403, j)
+            st, text = self.scrape(srv, srv.operator_key)
+            self.assertEqual(st, 200, text)
+            st, text = self.scrape(srv, self.TOKEN)
+            self.assertEqual(st, 200, text)
+            log = srv.stop()
+        finally:
+            srv.abandon()
+        self.assertNotIn(self.TOKEN, log)
+        self.assertIn(" auth=metrics-token ", log)
+        self.assertRegex(text, r'(?m)^stampd_build_info\{version="[^"]+"\} 1$')
+        self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia",'
+                               r'method="POST",status="2xx"\} 1$')
+        self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia/\{id\}",'
+                               r'method="GET",status="2xx"\} 1$')
+        self.assertNotRegex(text, r"ind_[a-z0-9]{10}")   # patterns, never raw paths
+        self.assertRegex(text, r'(?m)^stampd_http_request_duration_seconds_bucket\{route='
+                               r'"/v1/indicia",method="POST",status="2xx",le="\+Inf"\} 1$')
+        self.assertRegex(text, r'(?m)^stampd_purchase_duration_seconds_count 2$')
+        self.assertRegex(text, r'(?m)^stampd_batch_size_count [1-9]')
+        self.assertRegex(text, r'(?m)^stampd_errors_total\{code="not_found"\} 1$')
+        self.assertRegex(text, r'(?m)^stampd_errors_total\{code="card_declined"\} 1$')
+        self.assertRegex(text, r'(?m)^stampd_card_declines_total\{decline_code="[a-z_]+"\} 1$')
+        self.assertRegex(text, r'(?m)^stampd_ratelimit_lockouts_total 0$')
+        # Every sample line is name{labels} value.
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? '
+                                       r'-?[0-9.e+-]+$')
+
+    def scrape(self, srv, key):
+        import http.client
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=harness.HTTP_TIMEOUT)
+        try:
+            conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + key})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
+
+    def test_a_loose_or_short_token_file_is_refused(self):
+        for name, token, mode in (("obs-mt-loose", self.TOKEN, 0o644),
+                                  ("obs-mt-short", "short", 0o600)):
+            with self.subTest(name=name):
+                srv, path = self.start(name, token, mode)
+                p = subprocess.run([harness.STAMPD_BIN, "serve", "--db", srv.db, "--listen",
+                                    "127.0.0.1:0", "--metrics-token-file", path],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, env=harness.stampd_env(),
+                                   timeout=60)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn("--metrics-token-file", p.stderr.decode())
+                self.assertNotIn(token, p.stderr.decode())
