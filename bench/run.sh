@@ -36,7 +36,7 @@ STAMPD_CRYPTO_PIN=1234 "$bin" serve --db "sqlite:$dir/b.db" --listen 127.0.0.1:0
     --per-address-limit 0 2>"$dir/log" &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$dir/log" && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$dir/log")
+url=$(sed -n 's/.*listening on //p' "$dir/log")
 
 echo "bench: $secs s, $conns connections, $procs processors, $(nproc) cores, SQLite synchronous=FULL, keys: ${crypto:-files}"
 STAMP_KEY=$key wrk -t2 -c"$conns" -d"${secs}s" -s "$top/bench/purchase.lua" "$url"

@@ -1,7 +1,9 @@
 // operator.js - the operators' pages: PSD registers and refills, charts
 // of postage sold and of the descending registers, the servers with their
 // health and share of traffic, and the ledger check; the low-deposit
-// threshold and its banner; suspending and resuming a PSD (who suspended it).
+// threshold and its banner; suspending and resuming a PSD (who suspended it);
+// the readiness banner (GET /readyz: why nothing can be sold) and the
+// confirmation before draining or disabling the last active processor.
 
 import { get, post, put } from './api.js';
 import { h, clear, money, when, title, table, toast } from './ui.js';
@@ -29,7 +31,8 @@ export async function registersPage(main) {
     thrForm, regs, charts);
   let thrShown = false;
   const load = async () => {
-    const [p, stats] = await Promise.all([get('/v1/psds'), get('/v1/admin/stats', { days: days.value })]);
+    const [p, stats, notReady] = await Promise.all([get('/v1/psds'), get('/v1/admin/stats', { days: days.value }), readiness()]);
+    p.not_ready = notReady;
     if (!thrShown && document.activeElement !== thr) {
       thr.value = dollars(p.deposit_low_threshold_mills);
       thrShown = true;
@@ -51,6 +54,17 @@ export async function registersPage(main) {
   await load();
   stopRefresh();
   refreshTimer = setInterval(() => { if (document.visibilityState === 'visible') load().catch(() => {}); }, 10000);
+}
+
+// The reasons GET /readyz gives for selling nothing now ([] when ready).
+async function readiness() {
+  try {
+    await get('/readyz');
+    return [];
+  } catch (e) {
+    if (e.code === 'not_ready' && Array.isArray(e.details.reasons)) return e.details.reasons;
+    return [{ code: e.code, message: e.message }];
+  }
 }
 
 // Mills as a plain dollar amount for an input ("250.00"), in integers.
@@ -91,7 +105,12 @@ function renderRegisters(box, p, stats, reload) {
     ? h('div', { class: 'banner-warn', id: 'deposit-low', role: 'alert' },
       `The postal deposit (${money(p.deposit_mills)}) is below the threshold of ${money(p.deposit_low_threshold_mills)}: ask the postal authority for a credit before refills stop.`)
     : null;
-  clear(box, banner,
+  const notReady = p.not_ready && p.not_ready.length
+    ? h('div', { class: 'banner-error', id: 'not-ready', role: 'alert' },
+      h('strong', {}, 'Nothing can be sold now:'),
+      h('ul', {}, p.not_ready.map((r) => h('li', { dataset: { code: r.code } }, `${r.message} (${r.code})`))))
+    : null;
+  clear(box, notReady, banner,
     h('p', { class: 'balance' }, 'Postal deposit left for refills: ', h('strong', { id: 'deposit' }, money(p.deposit_mills))),
     table('PSD registers', ['PSD', 'Status', 'Ascending', 'Descending', 'Control total', 'Pieces', 'Last refill', 'Check', 'Lease', 'Action'], rows, { showCaption: true }),
     table(`Refills in the last ${stats.days} days`, ['Day', 'PSD', 'Amount'], refills.reverse(), { showCaption: true, empty: 'No refills in this period.' }));
@@ -121,7 +140,17 @@ export async function serversPage(main) {
     const rows = s.servers.map((v) => {
       const act = (status, label) => {
         const b = h('button', { type: 'button', class: 'small', disabled: v.status === status || undefined, 'aria-label': `${label} ${v.id}` }, label);
-        b.addEventListener('click', async () => { await post(`/v1/admin/servers/${encodeURIComponent(v.id)}`, { status }); toast(`${v.id}: ${status}`); load(); });
+        b.addEventListener('click', async () => {
+          // The last active processor: draining or disabling it stops every sale.
+          const others = s.servers.filter((x) => x.id !== v.id && x.status === 'active' && x.healthy);
+          if (status !== 'active' && v.status === 'active' && others.length === 0 &&
+              !confirm(`${v.id} is the last active processor: ${status === 'draining' ? 'draining' : 'disabling'} it stops all sales. Go on?`)) return;
+          try {
+            await post(`/v1/admin/servers/${encodeURIComponent(v.id)}`, { status });
+            toast(`${v.id}: ${status}`);
+          } catch (e) { toast(e.message); }
+          load();
+        });
         return b;
       };
       const share = Math.round((v.share_total || 0) * 100);

@@ -115,7 +115,9 @@
     X(EOVERDUE, -77, 503, "psd_contact_overdue",                                           \
       "every PSD that could take the piece is locked: it has not reported within its deadline") \
     X(EONHOLD, -78, 403, "customer_on_hold",                                               \
-      "the postal authority ordered a hold on this customer's purchases")
+      "the postal authority ordered a hold on this customer's purchases") \
+    X(ENOTREADY, -79, 503, "not_ready",                                                    \
+      "the vendor cannot sell now (see reasons)")
 /* clang-format on */
 
 enum pv_error {

@@ -6,6 +6,7 @@
 
 #include "domain/ledger.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 #include "stampd/indicium.h"
 
 #include <stdio.h>
@@ -112,9 +113,9 @@ int pv_claim_decide(struct pv_store *st, const char *postal_id, const char *id, 
                 : post(st, "refund_claim_rejected", id, PV_ACCT_RECEIVABLE, PV_ACCT_CLAIM_LOSS,
                        out->amount, now);
     if (rc == PV_OK && (rc = pv_store_commit(st)) == PV_OK) {
-        fprintf(stderr, "stampd: postal authority %s %s refund claim %s (%lld mills)%s%s\n",
-                postal_id, accept ? "accepted" : "rejected", id, (long long) out->amount,
-                reason[0] ? ": " : "", reason);
+        pv_log(PV_LOG_INFO, "postal authority %s %s refund claim %s (%lld mills)%s%s\n", postal_id,
+               accept ? "accepted" : "rejected", id, (long long) out->amount, reason[0] ? ": " : "",
+               reason);
         return pv_store_claim_get(st, id, out);
     }
 out:
@@ -195,8 +196,8 @@ int pv_hold_place(struct pv_store *st, const char *postal_id, const char *custom
         memset(out, 0, sizeof *out);
         return rc;
     }
-    fprintf(stderr, "stampd: postal authority %s placed hold %s on customer %s: %s\n", postal_id,
-            out->id, customer_id, reason);
+    pv_log(PV_LOG_INFO, "postal authority %s placed hold %s on customer %s: %s\n", postal_id,
+           out->id, customer_id, reason);
     return PV_OK;
 }
 
@@ -223,8 +224,8 @@ int pv_hold_lift(struct pv_store *st, const char *postal_id, const char *id, con
     if ((rc = pv_store_hold_lift(st, id, postal_id, reason, now)) != PV_OK ||
         (rc = pv_store_commit(st)) != PV_OK)
         goto out;
-    fprintf(stderr, "stampd: postal authority %s lifted hold %s on customer %s%s%s\n", postal_id,
-            id, out->customer_id, reason[0] ? ": " : "", reason);
+    pv_log(PV_LOG_INFO, "postal authority %s lifted hold %s on customer %s%s%s\n", postal_id, id,
+           out->customer_id, reason[0] ? ": " : "", reason);
     return pv_store_hold_get(st, id, out);
 out:
     pv_store_rollback(st);

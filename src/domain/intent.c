@@ -14,6 +14,7 @@
 #include "crypto/primitives.h"
 #include "domain/ledger.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -184,8 +185,8 @@ static int gateway_finish(const struct pv_gateways *gws, const struct pv_intent_
     rc = capture ? pv_gateway_capture(gw, it->charge_id, key)
                  : pv_gateway_void(gw, it->charge_id, key);
     if (rc != PV_OK)
-        fprintf(stderr, "stampd: intent %s: cannot %s %s: %s (retried by the recovery)\n", it->id,
-                capture ? "capture" : "void", it->charge_id, pv_strerror(rc));
+        pv_log(PV_LOG_WARNING, "intent %s: cannot %s %s: %s (retried by the recovery)\n", it->id,
+               capture ? "capture" : "void", it->charge_id, pv_strerror(rc));
     return rc;
 }
 
@@ -331,10 +332,10 @@ static int recover_refund(struct pv_store *st, const struct pv_gateways *gws,
     rc = pv_gateway_refund(gw, it->charge_id, it->amount, it->gateway_key, NULL);
     if (rc == PV_ENOTFOUND || rc == PV_EPAYSTATE || rc == PV_EOVERFLOW || rc == PV_EIDEMREUSED) {
         /* The gateway will never pay it: say so once, for the operator. */
-        fprintf(stderr,
-                "stampd: refund intent %s (%s, %lld mills to %s) refused by the gateway: %s; "
-                "reconcile by hand\n",
-                it->id, it->ref, (long long) it->amount, it->charge_id, pv_strerror(rc));
+        pv_log(PV_LOG_ERROR,
+               "refund intent %s (%s, %lld mills to %s) refused by the gateway: %s; "
+               "reconcile by hand\n",
+               it->id, it->ref, (long long) it->amount, it->charge_id, pv_strerror(rc));
         rc = pv_store_intent_move(st, it->id, PV_INTENT_PENDING, PV_INTENT_DECLINED, NULL, NULL,
                                   NULL, 0, now_ms);
     } else if (rc == PV_OK) {
@@ -407,7 +408,7 @@ void pv_crash_point(const char *name)
 {
     pthread_once(&crash_once, crash_read);
     if (crash_at && strcmp(crash_at, name) == 0) {
-        fprintf(stderr, "stampd: STAMPD_CRASH_POINT=%s: exiting\n", name);
+        pv_log(PV_LOG_ERROR, "STAMPD_CRASH_POINT=%s: exiting\n", name);
         _exit(137);
     }
 }

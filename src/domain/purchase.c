@@ -46,6 +46,7 @@
 #include "stampd/error.h"
 #include "stampd/psd.h"
 #include "stampd/rates.h"
+#include "stampd/log.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -463,8 +464,8 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_crypto_sign(ctx->cm, key->key_ref, r->rec.data, body_len, ind->signature)) !=
         PV_OK) {
         /* The customer sees a server error; the operator needs to know which key. */
-        fprintf(stderr, "stampd: %s: PSD %u cannot sign with key %u: %s\n", ctx->server_id,
-                (unsigned) p.id, (unsigned) key->key_id, pv_strerror(rc));
+        pv_log(PV_LOG_ERROR, "%s: PSD %u cannot sign with key %u: %s\n", ctx->server_id,
+               (unsigned) p.id, (unsigned) key->key_id, pv_strerror(rc));
         return PV_ECRYPTO;
     }
     /* The body is encoded already: the signature follows it (docs/indicium.md). */

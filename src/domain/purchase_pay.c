@@ -17,6 +17,7 @@
 #include "domain/ledger.h"
 #include "domain/purchase.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,8 +130,8 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
     rc = pv_intent_settle_batch(st, &ctx->gws, ids, capture, k, pv_now_ms());
 out:
     if (rc != PV_OK)
-        fprintf(stderr, "stampd: %s: settling card payments: %s (the recovery finishes them)\n",
-                ctx->server_id, pv_strerror(rc));
+        pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",
+               ctx->server_id, pv_strerror(rc));
     free(ids);
     free(capture);
 }

@@ -21,6 +21,7 @@
 #include "domain/ledger.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 #include "stampd/money.h"
 #include "stampd/rates.h"
 #include "stampd/timeutil.h"
@@ -568,12 +569,12 @@ int pv_watchdog_check(struct pv_store *st, uint32_t psd_id, int64_t deadline_day
         return rc;
     pv_time_format(v.last_contact_at, at, sizeof at);
     if (v.overdue)
-        fprintf(stderr,
-                "stampd: watchdog: PSD %u locked for sales: no report since %s (deadline %lld "
-                "days) [%s]\n",
-                (unsigned) psd_id, at, (long long) deadline_days, who ? who : "-");
+        pv_log(PV_LOG_WARNING,
+               "watchdog: PSD %u locked for sales: no report since %s (deadline %lld "
+               "days) [%s]\n",
+               (unsigned) psd_id, at, (long long) deadline_days, who ? who : "-");
     else
-        fprintf(stderr, "stampd: watchdog: PSD %u unlocked: it reported at %s [%s]\n",
-                (unsigned) psd_id, at, who ? who : "-");
+        pv_log(PV_LOG_INFO, "watchdog: PSD %u unlocked: it reported at %s [%s]\n",
+               (unsigned) psd_id, at, who ? who : "-");
     return PV_OK;
 }

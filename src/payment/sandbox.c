@@ -27,6 +27,7 @@
 #include "crypto/primitives.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
+#include "stampd/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -354,8 +355,8 @@ static int journal_catch_up(struct sandbox *sb)
         rc = PV_EIO;
     sb->applied += (off_t) start;
     if (rc == PV_EIO)
-        fprintf(stderr, "stampd: sandbox journal: a record at byte %lld is not readable\n",
-                (long long) sb->applied);
+        pv_log(PV_LOG_ERROR, "sandbox journal: a record at byte %lld is not readable\n",
+               (long long) sb->applied);
     return rc;
 }
 
@@ -419,7 +420,7 @@ static int journal_append(struct sandbox *sb, int op, const char *key, const cha
     if (rc == PV_OK)
         sb->applied += (off_t) len;
     else if (ftruncate(sb->fd, sb->applied) != 0)
-        fprintf(stderr, "stampd: sandbox journal: cannot cut a failed write back\n");
+        pv_log(PV_LOG_ERROR, "sandbox journal: cannot cut a failed write back\n");
 out:
     free(text);
     json_decref(o);
@@ -671,7 +672,7 @@ int pv_gateway_sandbox_open(const struct pv_gateway_opts *o, struct pv_gateway *
     if (o->journal && o->journal[0]) {
         sb->fd = open(o->journal, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (sb->fd < 0) {
-            fprintf(stderr, "stampd: sandbox journal %s: %s\n", o->journal, strerror(errno));
+            pv_log(PV_LOG_ERROR, "sandbox journal %s: %s\n", o->journal, strerror(errno));
             sb_close(&sb->base);
             return PV_EIO;
         }

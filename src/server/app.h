@@ -39,6 +39,9 @@ struct pv_app {
     /* Media serial secrets, so a purchase's serial is authenticated before
      * any database work (media.h); cmd_run.c loads them. */
     struct pv_media_keyring media;
+    /* GET /metrics also takes "Authorization: Bearer <this>" ("" = only an
+     * operator's key): Prometheus need not hold an operator key (h_metrics.c). */
+    char metrics_token[128];
 };
 
 #endif

@@ -6,17 +6,41 @@
 
 #include "stampd/card.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Set by pv_cmd_server_log: the lines go through the server's log. */
+static int server_log;
+
+void pv_cmd_server_log(void)
+{
+    server_log = 1;
+}
+
+void pv_cmd_err(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (server_log)
+        pv_log(PV_LOG_ERROR, "%s", msg);
+    else
+        fprintf(stderr, "stampd: %s", msg);
+}
+
 int pv_cmd_fail(const char *what, int rc)
 {
-    fprintf(stderr, "stampd: %s: %s (%s)\n", what, pv_strerror(rc), pv_error_code(rc));
+    pv_cmd_err("%s: %s (%s)\n", what, pv_strerror(rc), pv_error_code(rc));
     return 1;
 }
 
@@ -39,7 +63,7 @@ int pv_cmd_db_exists(const char *dsn)
     const char *path = pv_cmd_sqlite_path(dsn);
 
     if (path && access(path, F_OK) != 0) {
-        fprintf(stderr, "stampd: no database at %s (run stampd init first)\n", path);
+        pv_cmd_err("no database at %s (run stampd init first)\n", path);
         return 0;
     }
     return 1;
@@ -53,17 +77,17 @@ int pv_cmd_read_private(const char *option, const char *path, char *buf, size_t 
 
     *len = 0;
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        fprintf(stderr, "stampd: %s %s: %s\n", option, path, strerror(errno));
+        pv_cmd_err("%s %s: %s\n", option, path, strerror(errno));
         return PV_EIO;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "stampd: %s %s is not a regular file\n", option, path);
+        pv_cmd_err("%s %s is not a regular file\n", option, path);
         close(fd);
         return PV_ECONFIG;
     }
     if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
-        fprintf(stderr, "stampd: %s %s has mode %04o: group or others may read it (chmod 600 %s)\n",
-                option, path, (unsigned) (sb.st_mode & 07777), path);
+        pv_cmd_err("%s %s has mode %04o: group or others may read it (chmod 600 %s)\n", option,
+                   path, (unsigned) (sb.st_mode & 07777), path);
         close(fd);
         return PV_ECONFIG;
     }
@@ -71,7 +95,7 @@ int pv_cmd_read_private(const char *option, const char *path, char *buf, size_t 
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            fprintf(stderr, "stampd: %s %s: %s\n", option, path, strerror(errno));
+            pv_cmd_err("%s %s: %s\n", option, path, strerror(errno));
             close(fd);
             pv_card_wipe(buf, cap);
             return PV_EIO;
@@ -80,7 +104,7 @@ int pv_cmd_read_private(const char *option, const char *path, char *buf, size_t 
     }
     close(fd);
     if (*len == cap) {
-        fprintf(stderr, "stampd: %s %s is too long (%zu bytes at most)\n", option, path, cap - 1);
+        pv_cmd_err("%s %s is too long (%zu bytes at most)\n", option, path, cap - 1);
         pv_card_wipe(buf, cap);
         return PV_ECONFIG;
     }

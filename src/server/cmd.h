@@ -19,6 +19,8 @@ struct opts {
     const char *ca_crypto, *ca_pin_file;              /* the vendor CA's token: init, psd, ca */
     const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
     const char *payment_recovery;                     /* serve, processor */
+    const char *log_format;                           /* serve, front, processor: text | json */
+    const char *metrics_token_file;                   /* serve, front (h_metrics.c) */
     const char *name, *amount, *reference;            /* authority create, deposit */
     const char *authority_dir;                        /* init, authority key */
     const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */
@@ -28,6 +30,20 @@ struct opts {
     int force;              /* psd withdraw: the last usable PSD too (cmd_lifecycle.c) */
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
 };
+
+/*
+ * pv_cmd_err - an error line of a subcommand: "stampd: " and the
+ * printf-style message on stderr, or - once pv_cmd_server_log was called
+ * (a server starting) - an error line of the server's log (stampd/log.h).
+ */
+void pv_cmd_err(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* pv_cmd_server_log - from now on pv_cmd_err writes to the server's log. */
+void pv_cmd_server_log(void);
 
 /* pv_cmd_fail - print "stampd: what: message (code)" for rc; returns 1, the exit status. */
 int pv_cmd_fail(const char *what, int rc);

@@ -21,8 +21,8 @@ static int take(const char *s, size_t len, const char *from, char *pin, size_t n
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
         len--;
     if (len == 0 || len > PV_PIN_MAX || len >= n || memchr(s, '\n', len) || memchr(s, '\0', len)) {
-        fprintf(stderr, "stampd: the token PIN in %s must be one line of 1 to %d characters\n",
-                from, PV_PIN_MAX);
+        pv_cmd_err("the token PIN in %s must be one line of 1 to %d characters\n", from,
+                   PV_PIN_MAX);
         return PV_ECONFIG;
     }
     memcpy(pin, s, len);
@@ -53,7 +53,7 @@ static int pin_source(const char *option, const char *file, const char *var, cha
     if (env && !*env)
         env = NULL;
     if (file && env) {
-        fprintf(stderr, "stampd: the token PIN comes from %s or %s, not both\n", option, var);
+        pv_cmd_err("the token PIN comes from %s or %s, not both\n", option, var);
         return PV_ECONFIG;
     }
     if (file)
@@ -76,10 +76,9 @@ int pv_cmd_crypto_pin(const struct opts *o, const char *spec, char *pin, size_t 
         return PV_OK;
     rc = pin_source("--crypto-pin-file", o->crypto_pin_file, PV_PIN_ENV, pin, n);
     if (rc == PV_OK && !pin[0]) {
-        fprintf(stderr,
-                "stampd: the PKCS#11 token needs its user PIN: --crypto-pin-file PATH (mode "
-                "0600) or the environment variable %s\n",
-                PV_PIN_ENV);
+        pv_cmd_err("the PKCS#11 token needs its user PIN: --crypto-pin-file PATH (mode "
+                   "0600) or the environment variable %s\n",
+                   PV_PIN_ENV);
         return PV_ECONFIG;
     }
     return rc;

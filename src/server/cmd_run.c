@@ -29,6 +29,7 @@
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
+#include "stampd/log.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -85,6 +86,41 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
 }
 
 /*
+ * --metrics-token-file PATH (serve, front): the token GET /metrics takes
+ * besides an operator's key, into out (n bytes): one line of 16 or more
+ * printable characters without spaces, in a file only its owner may read.
+ */
+static int metrics_token(const struct opts *o, enum pv_run_mode mode, char *out, size_t n)
+{
+    size_t len = 0, i;
+    int rc;
+
+    if (mode == PV_RUN_PROCESSOR) {
+        pv_log(PV_LOG_ERROR, "--metrics-token-file is for serve and front (a processor serves "
+                             "no /metrics)");
+        return PV_EINVAL;
+    }
+    if ((rc = pv_cmd_read_private("--metrics-token-file", o->metrics_token_file, out, n - 1,
+                                  &len)) != PV_OK)
+        return rc;
+    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+        len--;
+    out[len] = '\0';
+    for (i = 0; i < len; i++)
+        if (out[i] <= 0x20 || out[i] >= 0x7f)
+            break;
+    if (len < 16 || i < len) {
+        pv_card_wipe(out, n);
+        pv_log(PV_LOG_ERROR,
+               "--metrics-token-file: the token must be one line of 16 to %zu "
+               "printable characters without spaces",
+               n - 1);
+        return PV_EINVAL;
+    }
+    return PV_OK;
+}
+
+/*
  * stampd serve: the API and N processors in one process.
  * stampd front: the API; purchases go to processor processes (router.c).
  * stampd processor: one processor answering signed internal requests.
@@ -112,6 +148,12 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     sigset_t set;
     int sig, rc, live_sandbox;
 
+    /* Every line from here on goes through the log (stampd/log.h). */
+    if (pv_log_setup(o->log_format) != PV_OK) {
+        fprintf(stderr, "stampd: --log-format takes text or json\n");
+        return 2;
+    }
+    pv_cmd_server_log();
     if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
         (o->processors && (mode != PV_RUN_SERVE ||
                            pv_parse_u64(o->processors, 1, MAX_PROCESSORS, &nproc) != PV_OK)) ||
@@ -140,18 +182,20 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->reports && (mode == PV_RUN_FRONT ||
                         (strcmp(o->reports, "on") != 0 && strcmp(o->reports, "off") != 0)))) {
 
-        fprintf(stderr,
-                "stampd: --listen HOST:PORT, --processors 1-%d (serve), --threads "
-                "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
-                "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
-                "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
-                "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
-                "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
-                "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
-                "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
-                "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
-                "(seconds; serve and processor), --reports on|off (serve and processor)\n",
-                MAX_PROCESSORS);
+        pv_log(
+            PV_LOG_ERROR,
+            "--listen HOST:PORT, --processors 1-%d (serve), --threads "
+            "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
+            "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
+            "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
+            "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
+            "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
+            "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
+            "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
+            "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
+            "(seconds; serve and processor), --reports on|off (serve and processor), --log-format "
+            "text|json, --metrics-token-file PATH (serve and front)\n",
+            MAX_PROCESSORS);
         return 2;
     }
     /* Signals are taken by sigwait() below; every thread inherits the mask. */
@@ -170,11 +214,11 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     /* The channel is mutual TLS unless a developer says otherwise (cmd_tls.c). */
     if (mode != PV_RUN_SERVE && !o->internal_plaintext) {
         if (!o->internal_tls_dir) {
-            fprintf(stderr,
-                    "stampd: %s needs the internal TLS certificates: --internal-tls-dir DIR "
-                    "(ca.pem, NAME.pem, NAME.key, made by stampd tls init). For development "
-                    "only, --internal-plaintext runs the channel without TLS.\n",
-                    mode == PV_RUN_FRONT ? "front" : "processor");
+            pv_log(PV_LOG_ERROR,
+                   "%s needs the internal TLS certificates: --internal-tls-dir DIR "
+                   "(ca.pem, NAME.pem, NAME.key, made by stampd tls init). For development "
+                   "only, --internal-plaintext runs the channel without TLS.\n",
+                   mode == PV_RUN_FRONT ? "front" : "processor");
             pv_card_wipe(app.secret, sizeof app.secret);
             return 1;
         }
@@ -188,9 +232,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         }
     }
     if (mode != PV_RUN_SERVE && o->internal_plaintext)
-        fprintf(stderr, "stampd: WARNING: --internal-plaintext: the front-processor channel is "
-                        "plain HTTP, neither encrypted nor authenticated by certificates (for "
-                        "development only; docs/operations.md, Internal TLS)\n");
+        pv_log(PV_LOG_WARNING,
+               "--internal-plaintext: the front-processor channel is "
+               "plain HTTP, neither encrypted nor authenticated by certificates (for "
+               "development only; docs/operations.md, Internal TLS)\n");
     if (!pv_cmd_db_exists(o->db)) {
         rc = PV_ECONFIG;
         goto early;
@@ -220,13 +265,20 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     app.refund_window_s = (int64_t) refund_days * 86400;
     if (o->trusted_proxy) {
         if (!o->trusted_proxy[0] || strlen(o->trusted_proxy) >= sizeof app.trusted_proxy) {
-            fprintf(stderr, "stampd: --trusted-proxy takes the proxy's IP address\n");
+            pv_log(PV_LOG_ERROR, "--trusted-proxy takes the proxy's IP address\n");
             pv_media_keyring_clear(&app.media);
             pv_tls_clear(&tls);
             pv_card_wipe(app.secret, sizeof app.secret);
             return 2;
         }
         snprintf(app.trusted_proxy, sizeof app.trusted_proxy, "%s", o->trusted_proxy);
+    }
+    if (o->metrics_token_file &&
+        metrics_token(o, mode, app.metrics_token, sizeof app.metrics_token) != PV_OK) {
+        pv_media_keyring_clear(&app.media);
+        pv_tls_clear(&tls);
+        pv_card_wipe(app.secret, sizeof app.secret);
+        return 2;
     }
     /* Test keys always pay through the sandbox; live keys through the
      * configured gateway, or not by card at all. */
@@ -241,8 +293,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                                pv_cmd_sqlite_path(o->db)) < sizeof journal)
         gwo.journal = journal;
     else
-        fprintf(stderr, "stampd: the sandbox gateway keeps its charges in memory (no "
-                        "--gateway-journal FILE): a restart forgets them\n");
+        pv_log(PV_LOG_WARNING, "the sandbox gateway keeps its charges in memory (no "
+                               "--gateway-journal FILE): a restart forgets them\n");
     rc = pv_gateway_open_with("sandbox", &gwo, &app.gws.test);
     if (rc == PV_OK && gateway)
         rc = pv_gateway_open_with(gateway, &gwo, &app.gws.live);
@@ -293,23 +345,23 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                           recovery_s)) != PV_OK)
         goto out;
     if (mode == PV_RUN_SERVE)
-        fprintf(stderr, "stampd: license %s, %u processors\n", app.license, (unsigned) nproc);
+        pv_log(PV_LOG_INFO, "license %s, %u processors\n", app.license, (unsigned) nproc);
     else if (mode == PV_RUN_FRONT)
-        fprintf(stderr, "stampd: front, license %s, processors from the servers table\n",
-                app.license);
+        pv_log(PV_LOG_INFO, "front, license %s, processors from the servers table\n", app.license);
     else
-        fprintf(stderr, "stampd: processor %s, license %s\n", pv_processor_id(app.procs, 0),
-                app.license);
+        pv_log(PV_LOG_INFO, "processor %s, license %s\n", pv_processor_id(app.procs, 0),
+               app.license);
     if (live_sandbox)
-        fprintf(stderr, "stampd: WARNING: live card payments go to the sandbox gateway and move "
-                        "no real money (the database's gateway setting is sandbox: for demos "
-                        "and staging only)\n");
-    fprintf(stderr, "listening on %s\n", address);
+        pv_log(PV_LOG_WARNING,
+               "live card payments go to the sandbox gateway and move "
+               "no real money (the database's gateway setting is sandbox: for demos "
+               "and staging only)\n");
+    pv_log(PV_LOG_INFO, "listening on %s\n", address);
     fflush(stderr);
 
     while (sigwait(&set, &sig) != 0)
         ;
-    fprintf(stderr, "stampd: signal %d, shutting down\n", sig);
+    pv_log(PV_LOG_INFO, "signal %d, shutting down\n", sig);
 out:
     /* Stop taking connections, let the processors (or the router) finish and
      * answer every queued purchase, then close the rest. */

@@ -35,18 +35,16 @@ static int take(const char *s, size_t len, const char *from, char *out, size_t n
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
         len--;
     if (len < PV_SECRET_MIN || len > PV_SECRET_MAX || len >= n) {
-        fprintf(stderr,
-                "stampd: the internal secret in %s must be %d to %d characters "
-                "(stampd secret generate makes one)\n",
-                from, PV_SECRET_MIN, PV_SECRET_MAX);
+        pv_cmd_err("the internal secret in %s must be %d to %d characters "
+                   "(stampd secret generate makes one)\n",
+                   from, PV_SECRET_MIN, PV_SECRET_MAX);
         return PV_ECONFIG;
     }
     for (i = 0; i < len; i++) {
         if (s[i] <= ' ' || s[i] > '~') {
-            fprintf(stderr,
-                    "stampd: the internal secret in %s holds a blank or non-ASCII "
-                    "character\n",
-                    from);
+            pv_cmd_err("the internal secret in %s holds a blank or non-ASCII "
+                       "character\n",
+                       from);
             return PV_ECONFIG;
         }
     }
@@ -75,20 +73,18 @@ int pv_cmd_secret_load(const struct opts *o, const char *mode, char *out, size_t
     if (env && !*env)
         env = NULL;
     if (o->internal_secret_file && env) {
-        fprintf(stderr,
-                "stampd: the internal secret comes from --internal-secret-file or %s, "
-                "not both\n",
-                PV_SECRET_ENV);
+        pv_cmd_err("the internal secret comes from --internal-secret-file or %s, "
+                   "not both\n",
+                   PV_SECRET_ENV);
         return PV_ECONFIG;
     }
     if (o->internal_secret_file)
         return read_file(o->internal_secret_file, out, n);
     if (!env) {
-        fprintf(stderr,
-                "stampd: %s needs the front-processor secret: --internal-secret-file PATH "
-                "(made by stampd secret generate, mode 0600) or the environment variable %s. "
-                "It is no longer kept in the database.\n",
-                mode, PV_SECRET_ENV);
+        pv_cmd_err("%s needs the front-processor secret: --internal-secret-file PATH "
+                   "(made by stampd secret generate, mode 0600) or the environment variable %s. "
+                   "It is no longer kept in the database.\n",
+                   mode, PV_SECRET_ENV);
         return PV_ECONFIG;
     }
     rc = take(env, strlen(env), PV_SECRET_ENV, out, n);
@@ -104,7 +100,7 @@ int pv_cmd_secret_generate(const struct opts *o)
     int fd, rc, ok;
 
     if (!o->internal_secret_file || !o->internal_secret_file[0]) {
-        fprintf(stderr, "stampd: secret generate --internal-secret-file PATH\n");
+        pv_cmd_err("secret generate --internal-secret-file PATH\n");
         return 2;
     }
     if ((rc = pv_random(rnd, sizeof rnd)) != PV_OK)
@@ -117,8 +113,8 @@ int pv_cmd_secret_generate(const struct opts *o)
     fd = open(o->internal_secret_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
               S_IRUSR | S_IWUSR);
     if (fd < 0) {
-        fprintf(stderr, "stampd: %s: %s%s\n", o->internal_secret_file, strerror(errno),
-                errno == EEXIST ? " (it exists: remove it first to replace the secret)" : "");
+        pv_cmd_err("%s: %s%s\n", o->internal_secret_file, strerror(errno),
+                   errno == EEXIST ? " (it exists: remove it first to replace the secret)" : "");
         pv_card_wipe(hex, sizeof hex);
         return 1;
     }
@@ -128,13 +124,12 @@ int pv_cmd_secret_generate(const struct opts *o)
     if (close(fd) != 0)
         ok = 0;
     if (!ok) {
-        fprintf(stderr, "stampd: %s: %s\n", o->internal_secret_file, strerror(errno));
+        pv_cmd_err("%s: %s\n", o->internal_secret_file, strerror(errno));
         unlink(o->internal_secret_file);
         return 1;
     }
-    fprintf(stderr,
-            "stampd: wrote a new internal secret to %s (mode 0600); give every front and "
-            "processor the same one (--internal-secret-file or %s)\n",
-            o->internal_secret_file, PV_SECRET_ENV);
+    pv_cmd_err("wrote a new internal secret to %s (mode 0600); give every front and "
+               "processor the same one (--internal-secret-file or %s)\n",
+               o->internal_secret_file, PV_SECRET_ENV);
     return 0;
 }

@@ -101,15 +101,15 @@ static int write_new(struct written *w, const char *dir, const char *name, const
     int fd, ok;
 
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int) sizeof path || w->n == FILES_MAX) {
-        fprintf(stderr, "stampd: tls: %s/%s: path too long\n", dir, name);
+        pv_cmd_err("tls: %s/%s: path too long\n", dir, name);
         return PV_ECONFIG;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
-        fprintf(stderr, "stampd: tls: %s: %s%s\n", path, strerror(errno),
-                errno == EEXIST ? " (it exists: stampd never overwrites a key or certificate; "
-                                  "remove it first, or use stampd tls issue with a new name)"
-                                : "");
+        pv_cmd_err("tls: %s: %s%s\n", path, strerror(errno),
+                   errno == EEXIST ? " (it exists: stampd never overwrites a key or certificate; "
+                                     "remove it first, or use stampd tls issue with a new name)"
+                                   : "");
         return PV_EIO;
     }
     snprintf(w->paths[w->n++], sizeof w->paths[0], "%s", path);
@@ -117,7 +117,7 @@ static int write_new(struct written *w, const char *dir, const char *name, const
     if (close(fd) != 0)
         ok = 0;
     if (!ok) {
-        fprintf(stderr, "stampd: tls: %s: %s\n", path, strerror(errno));
+        pv_cmd_err("tls: %s: %s\n", path, strerror(errno));
         return PV_EIO;
     }
     return PV_OK;
@@ -145,7 +145,7 @@ static int issue_one(struct written *w, const char *dir, const char *name, const
         goto out;
     if ((rc = pv_x509_issue(&spec, pub, ca_pem, ca_key, &cert)) != PV_OK) {
         if (rc == PV_EINVAL)
-            fprintf(stderr, "stampd: tls: %s: a host name or address is not valid\n", name);
+            pv_cmd_err("tls: %s: a host name or address is not valid\n", name);
         goto out;
     }
     snprintf(file, sizeof file, "%s.key", name);
@@ -174,19 +174,18 @@ static int read_pem(const char *path, int secret, char **out)
 
     *out = NULL;
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        fprintf(stderr, "stampd: %s: %s\n", path, strerror(errno));
+        pv_cmd_err("%s: %s\n", path, strerror(errno));
         return PV_EIO;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "stampd: %s is not a regular file\n", path);
+        pv_cmd_err("%s is not a regular file\n", path);
         rc = PV_ECONFIG;
         goto out;
     }
     if (secret && (sb.st_mode & (S_IRWXG | S_IRWXO))) {
-        fprintf(stderr,
-                "stampd: private key %s has mode %04o: group or others may read it "
-                "(chmod 600 %s)\n",
-                path, (unsigned) (sb.st_mode & 07777), path);
+        pv_cmd_err("private key %s has mode %04o: group or others may read it "
+                   "(chmod 600 %s)\n",
+                   path, (unsigned) (sb.st_mode & 07777), path);
         rc = PV_ECONFIG;
         goto out;
     }
@@ -198,13 +197,13 @@ static int read_pem(const char *path, int secret, char **out)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            fprintf(stderr, "stampd: %s: %s\n", path, strerror(errno));
+            pv_cmd_err("%s: %s\n", path, strerror(errno));
             goto out;
         }
         len += (size_t) got;
     }
     if (len > PEM_MAX || len == 0 || memchr(buf, '\0', len)) {
-        fprintf(stderr, "stampd: %s is not a PEM file of at most %d bytes\n", path, PEM_MAX);
+        pv_cmd_err("%s is not a PEM file of at most %d bytes\n", path, PEM_MAX);
         rc = PV_ECONFIG;
         goto out;
     }
@@ -249,15 +248,13 @@ int pv_cmd_tls_load(const struct opts *o, const char *mode, const char *dflt, in
 
     memset(out, 0, sizeof *out);
     if (!good_name(name, strlen(name))) {
-        fprintf(stderr,
-                "stampd: %s: --internal-tls-name takes a certificate name: 1-31 of a-z 0-9 - _\n",
-                mode);
+        pv_cmd_err("%s: --internal-tls-name takes a certificate name: 1-31 of a-z 0-9 - _\n", mode);
         return PV_ECONFIG;
     }
     if (!o->internal_tls_dir[0] || path_in(ca, sizeof ca, o->internal_tls_dir, "ca", ".pem") ||
         path_in(crt, sizeof crt, o->internal_tls_dir, name, ".pem") ||
         path_in(key, sizeof key, o->internal_tls_dir, name, ".key")) {
-        fprintf(stderr, "stampd: %s: --internal-tls-dir is empty or too long\n", mode);
+        pv_cmd_err("%s: --internal-tls-dir is empty or too long\n", mode);
         return PV_ECONFIG;
     }
     if ((rc = read_pem(ca, 0, &out->ca_pem)) != PV_OK ||
@@ -267,10 +264,9 @@ int pv_cmd_tls_load(const struct opts *o, const char *mode, const char *dflt, in
     if (pv_x509_check(out->cert_pem, out->key_pem, out->ca_pem,
                       client ? PV_X509_CLIENT : PV_X509_SERVER, (int64_t) time(NULL), why,
                       sizeof why) != PV_OK) {
-        fprintf(stderr,
-                "stampd: %s: %s is not a usable %s certificate of %s with %s: %s (stampd tls "
-                "issue makes one)\n",
-                mode, crt, client ? "client (front)" : "server (processor)", ca, key, why);
+        pv_cmd_err("%s: %s is not a usable %s certificate of %s with %s: %s (stampd tls "
+                   "issue makes one)\n",
+                   mode, crt, client ? "client (front)" : "server (processor)", ca, key, why);
         rc = PV_ECONFIG;
         goto fail;
     }
@@ -298,16 +294,15 @@ static int prepare_dir(const char *dir)
     struct stat sb;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "stampd: tls: %s: %s\n", dir, strerror(errno));
+        pv_cmd_err("tls: %s: %s\n", dir, strerror(errno));
         return PV_EIO;
     }
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "stampd: tls: %s is not a directory\n", dir);
+        pv_cmd_err("tls: %s is not a directory\n", dir);
         return PV_ECONFIG;
     }
     if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-        fprintf(stderr, "stampd: tls: %s is writable by group or others (chmod 700 %s)\n", dir,
-                dir);
+        pv_cmd_err("tls: %s is writable by group or others (chmod 700 %s)\n", dir, dir);
         return PV_ECONFIG;
     }
     return PV_OK;
@@ -339,10 +334,9 @@ int pv_cmd_tls(int argc, char **argv)
             days_s = v;
         } else if (strcmp(argv[a], "--processor") == 0) {
             if (nprocs == MAX_PROCS || parse_proc(v, &procs[nprocs]) != 0) {
-                fprintf(stderr,
-                        "stampd: tls: --processor NAME=HOST[,HOST...] (up to %d "
-                        "processors, %d hosts each)\n",
-                        MAX_PROCS, PV_X509_SAN_MAX);
+                pv_cmd_err("tls: --processor NAME=HOST[,HOST...] (up to %d "
+                           "processors, %d hosts each)\n",
+                           MAX_PROCS, PV_X509_SAN_MAX);
                 return 2;
             }
             nprocs++;
@@ -362,7 +356,7 @@ int pv_cmd_tls(int argc, char **argv)
         for (j = 0; j < i; j++)
             dup |= strcmp(procs[i].name, procs[j].name) == 0;
         if (dup) {
-            fprintf(stderr, "stampd: tls: two certificates named %s\n", procs[i].name);
+            pv_cmd_err("tls: two certificates named %s\n", procs[i].name);
             return 2;
         }
     }
@@ -389,10 +383,9 @@ int pv_cmd_tls(int argc, char **argv)
     } else {
         if (path_in(path, sizeof path, dir, "ca", ".pem") || read_pem(path, 0, &ca_pem) != PV_OK ||
             path_in(path, sizeof path, dir, "ca", ".key") || read_pem(path, 1, &ca_key) != PV_OK) {
-            fprintf(stderr,
-                    "stampd: tls issue needs the CA of stampd tls init in %s (ca.pem, "
-                    "ca.key)\n",
-                    dir);
+            pv_cmd_err("tls issue needs the CA of stampd tls init in %s (ca.pem, "
+                       "ca.key)\n",
+                       dir);
             rc = PV_ECONFIG;
             goto out;
         }
@@ -417,9 +410,8 @@ out:
     }
     for (i = 0; i < w.n; i++)
         printf("%s\n", w.paths[i]);
-    fprintf(stderr,
-            "stampd: tls: wrote %zu files to %s. Give each host ca.pem and its own NAME.pem "
-            "and NAME.key (stampd front/processor --internal-tls-dir); keep ca.key offline.\n",
-            w.n, dir);
+    pv_cmd_err("tls: wrote %zu files to %s. Give each host ca.pem and its own NAME.pem "
+               "and NAME.key (stampd front/processor --internal-tls-dir); keep ca.key offline.\n",
+               w.n, dir);
     return 0;
 }

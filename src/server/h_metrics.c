@@ -1,18 +1,24 @@
 /*
- * h_metrics.c - the health check and the Prometheus metrics.
+ * h_metrics.c - the health check (liveness), the readiness check and the
+ * Prometheus metrics.
  */
 #include "server/h_metrics.h"
 #include "server/views.h"
 
 #include "server/app.h"
+#include "server/metrics.h"
+#include "server/pool.h"
+#include "server/ratelimit.h"
 #include "server/processor.h"
 #include "domain/claims.h"
 #include "domain/deposit_low.h"
+#include "domain/lifecycle.h"
 #include "domain/report.h"
 #include "domain/ledger.h"
 #include "payment/gateway.h"
 
 #include "stampd/error.h"
+#include "stampd/rates.h"
 #include "stampd/timeutil.h"
 
 #include <stdarg.h>
@@ -26,14 +32,18 @@ struct text {
     int oom;
 };
 
-static void put(struct text *t, const char *fmt, ...)
+#ifndef STAMPD_VERSION
+#define STAMPD_VERSION "unknown"
+#endif
+
+static void vput(struct text *t, const char *fmt, va_list ap0)
 {
     va_list ap;
     int n;
 
     for (;;) {
         size_t room = t->cap - t->len;
-        va_start(ap, fmt);
+        va_copy(ap, ap0);
         n = t->buf ? vsnprintf(t->buf + t->len, room, fmt, ap) : -1;
         va_end(ap);
         if (n >= 0 && (size_t) n < room) {
@@ -55,6 +65,38 @@ static void put(struct text *t, const char *fmt, ...)
             t->cap = cap;
         }
     }
+}
+
+static void put(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vput(t, fmt, ap);
+    va_end(ap);
+}
+
+/* put for pv_metrics_write. */
+static void put_any(void *ctx, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vput(ctx, fmt, ap);
+    va_end(ap);
+}
+
+int pv_h_metrics_token_ok(const struct pv_app *app, const struct pv_request *rq)
+{
+    const char *a = rq->authorization;
+    size_t n = strlen(app->metrics_token), i;
+    unsigned char d = 0;
+
+    if (!n || !a || strncmp(a, "Bearer ", 7) != 0 || strlen(a + 7) != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        d |= (unsigned char) (a[7 + i] ^ app->metrics_token[i]);
+    return d == 0;
 }
 
 /* GET /metrics (operator key): registers, deposit, servers, traffic. */
@@ -152,6 +194,17 @@ void pv_h_metrics(struct pv_call *c)
         "gateway (no real money).\n# TYPE stampd_live_gateway_sandbox gauge\n"
         "stampd_live_gateway_sandbox %d\n",
         app->gws.live && strcmp(app->gws.live->ops->name, "sandbox") == 0);
+    put(&t,
+        "# HELP stampd_build_info The running stampd's version.\n"
+        "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
+        STAMPD_VERSION);
+    put(&t,
+        "# HELP stampd_ratelimit_lockouts_total Sources locked out after too many failed "
+        "logins or key attempts (this process, since it started).\n"
+        "# TYPE stampd_ratelimit_lockouts_total counter\n"
+        "stampd_ratelimit_lockouts_total %llu\n",
+        (unsigned long long) pv_ratelimit_lockouts(app->limits));
+    pv_metrics_write(put_any, &t);
     put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
             "since it started.\n# TYPE stampd_process_purchases_total counter\n");
     for (i = 0; i < app->nprocs; i++)
@@ -177,4 +230,137 @@ out:
 void pv_h_health(struct pv_call *c)
 {
     pv_reply_json(c->rp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* The postage of the cheapest piece one can buy today (1/10 oz of the
+ * cheapest class), or 1 when no table prices any. */
+static pv_mills cheapest_piece(void)
+{
+    static const int classes[] = {PV_MC_FIRST_CLASS_LETTER, PV_MC_POSTCARD, PV_MC_LARGE_ENVELOPE};
+    uint32_t today = pv_date_from_unix(pv_now());
+    pv_mills best = 0, p;
+    size_t i;
+
+    for (i = 0; i < sizeof classes / sizeof classes[0]; i++)
+        if (pv_rate_quote(classes[i], 10, today, &p, NULL) == PV_OK && p > 0 &&
+            (best == 0 || p < best))
+            best = p;
+    return best > 0 ? best : 1;
+}
+
+/* PV_OK, or PV_ENOMEM: a reason lost must not read as ready. */
+static int add_reason(json_t *reasons, const char *code, const char *message)
+{
+    /* json_array_append_new takes the value even when it fails (or is NULL). */
+    return json_array_append_new(reasons,
+                                 json_pack("{s:s, s:s}", "code", code, "message", message)) == 0
+               ? PV_OK
+               : PV_ENOMEM;
+}
+
+/* Is the lease holder of a PSD a live processor that takes purchases? */
+static int holder_serves(const struct pv_psd_rec *p, const struct pv_server_rec *sv, size_t nsv,
+                         int64_t now_ms)
+{
+    size_t i;
+
+    if (!p->lease_holder[0] || p->lease_expires_ms <= now_ms)
+        return 0;
+    for (i = 0; i < nsv; i++)
+        if (strcmp(sv[i].id, p->lease_holder) == 0)
+            return sv[i].status == PV_SERVER_ACTIVE &&
+                   sv[i].heartbeat_ms >= now_ms - PV_LIVE_MS_DEFAULT;
+    return 0;
+}
+
+/* The reasons a purchase cannot be sold now into reasons (see h_metrics.h). */
+static int ready_reasons(struct pv_app *app, json_t *reasons)
+{
+    struct pv_store *st = NULL;
+    struct pv_psd_rec *psds = NULL;
+    struct pv_server_rec *sv = NULL;
+    struct pv_deposit_status ds;
+    struct pv_contact_view cv;
+    size_t npsds = 0, nsv = 0, i, usable = 0, overdue = 0;
+    int64_t now_ms = pv_now_ms(), days;
+    pv_mills cheapest = cheapest_piece(), shortfall = -1;
+    int rc, can_sell = 0, locked = 0;
+
+    if ((rc = pv_pool_get(app->pool, &st)) != PV_OK || (rc = pv_deposit_status(st, &ds)) != PV_OK ||
+        (rc = pv_contact_deadline_days(st, &days)) != PV_OK ||
+        (locked = pv_resets_locked(st)) < 0 ||
+        (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK ||
+        (rc = pv_store_server_list(st, &sv, &nsv)) != PV_OK) {
+        pv_pool_put(app->pool, st);
+        free(psds);
+        free(sv);
+        if (rc == PV_ENOMEM)
+            return rc;
+        return add_reason(reasons, "store_unreachable", "the database does not answer");
+    }
+    for (i = 0; i < npsds; i++) {
+        const struct pv_psd_rec *p = &psds[i];
+        if (p->test || p->status != PV_PSD_ACTIVE || !holder_serves(p, sv, nsv, now_ms))
+            continue;
+        /* The watchdog's lock (domain/report.h): it sells nothing until it reports. */
+        if (pv_contact_view(st, p->id, days, pv_report_clock(), &cv) == PV_OK && cv.overdue) {
+            overdue++;
+            continue;
+        }
+        usable++;
+        if (p->descending >= cheapest)
+            can_sell = 1;
+        else if (shortfall < 0 || cheapest - p->descending < shortfall)
+            shortfall = cheapest - p->descending;
+    }
+    pv_pool_put(app->pool, st);
+    free(psds);
+    free(sv);
+    if (usable == 0 && overdue)
+        return add_reason(reasons, "psd_contact_overdue",
+                          "every PSD a live processor holds is locked by the watchdog: it has "
+                          "not reported to the postal authority within its deadline");
+    if (usable == 0)
+        return add_reason(
+            reasons, "no_usable_psd",
+            "no live processor that takes purchases holds an active PSD (every processor "
+            "down, draining or disabled, or every PSD suspended or withdrawn)");
+    if (!can_sell && locked)
+        return add_reason(reasons, "resets_locked",
+                          "no PSD can sell the cheapest piece and the postal authority has locked "
+                          "resets");
+    if (!can_sell && ds.balance < shortfall)
+        return add_reason(
+            reasons, "postal_deposit_insufficient",
+            "no PSD can sell the cheapest piece and the postal deposit cannot refill one");
+    return PV_OK;
+}
+
+/* 503 not_ready with reasons (taken) in the error. */
+static void set_reasons(struct pv_reply *rp, json_t *reasons)
+{
+    json_t *e;
+
+    pv_reply_error(rp, PV_ENOTREADY, NULL, NULL);
+    e = rp->body ? json_object_get(rp->body, "error") : NULL;
+    if (!e || json_object_set_new(e, "reasons", reasons) != 0) {
+        if (!e)
+            json_decref(reasons);
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+    }
+}
+
+void pv_h_ready(struct pv_call *c)
+{
+    json_t *reasons = json_array();
+
+    if (!reasons || ready_reasons(c->app, reasons) != PV_OK) {
+        json_decref(reasons);
+        pv_reply_error(c->rp, PV_ENOMEM, NULL, NULL);
+    } else if (json_array_size(reasons) > 0)
+        set_reasons(c->rp, reasons);
+    else {
+        json_decref(reasons);
+        pv_reply_json(c->rp, 200, json_pack("{s:s}", "status", "ready"));
+    }
 }

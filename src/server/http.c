@@ -29,11 +29,16 @@
 #include "server/dispatch.h"
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
+#include "server/metrics.h"
 #include "server/routes.h"
+
+#include "domain/ledger.h"
 
 #include "stampd/card.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 #include "stampd/timeutil.h"
+#include "stampd/log.h"
 
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
@@ -93,6 +98,14 @@ struct conn_state {
     struct MHD_Connection *conn;
     struct pv_job *job; /* a purchase waiting for its batch; conn is suspended */
     int purchase;       /* counted in pv_http.in_flight until completed */
+    /* For the X-Request-Id and the access line: the request's id (the
+     * proxy's, or a new one), when its headers were in, and - while a
+     * purchase waits - what routes.c said about it. */
+    char request_id[PV_REQUEST_ID_MAX];
+    int64_t start_us;
+    const char *route;
+    char auth[24];
+    char owner[48];
 };
 
 static int append(struct conn_state *s, const char *data, size_t n)
@@ -124,7 +137,8 @@ static int append(struct conn_state *s, const char *data, size_t n)
     return 0;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
+                                  const char *request_id)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
@@ -178,6 +192,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp)
     MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
     MHD_add_response_header(resp, "Permissions-Policy", "camera=(), microphone=(), geolocation=()");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (request_id[0])
+        MHD_add_response_header(resp, "X-Request-Id", request_id);
     if (rp->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
     if (rp->signature[0])
@@ -266,6 +282,55 @@ static const char *source_address(const struct pv_app *app, struct MHD_Connectio
     memcpy(buf, last, len);
     buf[len] = '\0';
     return buf;
+}
+
+/* Microseconds on the monotonic clock: how long a request took. */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* s's request id: the one a proxy set (X-Request-Id), if it is sane, else a new one. */
+static void take_request_id(struct MHD_Connection *c, struct conn_state *s)
+{
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    char id[PV_ID_MAX];
+
+    if (pv_request_id_ok(given))
+        snprintf(s->request_id, sizeof s->request_id, "%s", given);
+    else if (pv_new_id("req", id) == PV_OK)
+        snprintf(s->request_id, sizeof s->request_id, "%s", id);
+}
+
+/* The access line of the request s answered with rp (docs/operations.md, "Logs"). */
+static void log_access(struct MHD_Connection *c, const struct pv_http *h,
+                       const struct conn_state *s, const char *method, const char *url,
+                       const struct pv_reply *rp)
+{
+    struct pv_log_access a;
+    json_t *e = rp->body ? json_object_get(rp->body, "error") : NULL;
+    char remote[INET6_ADDRSTRLEN];
+
+    memset(&a, 0, sizeof a);
+    a.request_id = s->request_id;
+    a.method = method;
+    a.path = url;
+    a.route = rp->route;
+    a.status = rp->status;
+    a.duration_us = mono_us() - s->start_us;
+    a.auth = rp->auth;
+    a.owner = rp->owner;
+    a.remote = source_address(h->app, c, remote, sizeof remote);
+    a.error = e ? json_string_value(json_object_get(e, "code")) : NULL;
+    pv_log_access(&a);
+    pv_metrics_http(rp->route, method, rp->status, a.duration_us);
+    if (a.error)
+        pv_metrics_error(a.error, json_string_value(json_object_get(e, "decline_code")));
+    if (rp->route && strcmp(rp->route, "/v1/indicia") == 0 && strcmp(method, "POST") == 0)
+        pv_metrics_purchase(a.duration_us);
 }
 
 /* Milliseconds on the monotonic clock, >= 1: deadlines ignore clock steps. */
@@ -376,6 +441,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         s = calloc(1, sizeof *s);
         if (!s)
             return MHD_NO;
+        s->start_us = mono_us();
+        take_request_id(c, s);
         *req_cls = s;
         /* The headers are in: the body gets a deadline of its own. */
         return set_wait(c, mono_ms()) == 0 ? MHD_YES : MHD_NO;
@@ -395,6 +462,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* Called again after job_done() resumed us: answer the purchase. */
         pv_indicia_finish(s->job, PV_OK, &rp);
         s->job = NULL;
+        rp.route = s->route;
+        memcpy(rp.auth, s->auth, sizeof rp.auth);
+        memcpy(rp.owner, s->owner, sizeof rp.owner);
     } else if (s->too_big) {
         pv_reply_error(&rp, PV_ETOOBIG, NULL, NULL);
     } else {
@@ -409,9 +479,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.body = s->body ? s->body : "";
         rq.body_len = s->len;
         rq.remote = source_address(h->app, c, remote, sizeof remote);
+        rq.request_id = s->request_id;
         pv_routes_handle(h->app, &rq, &rp);
         if (rp.job) {
             int rc;
+            /* The processor logs the same id; the answer's line needs the caller. */
+            snprintf(rp.job->request_id, sizeof rp.job->request_id, "%s", s->request_id);
+            s->route = rp.route;
+            memcpy(s->auth, rp.auth, sizeof s->auth);
+            memcpy(s->owner, rp.owner, sizeof s->owner);
             /* Suspend before queueing, so the resume cannot come first. */
             s->job = rp.job;
             s->conn = c;
@@ -430,9 +506,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             pv_indicia_finish(rp.job, rc, &rp);
         }
     }
+    /* A processor's answers are the front's to read: their bodies stay as signed. */
     if (h->app->internal)
         pv_h_internal_seal(h->app, header_value(c, "X-Stampd-Signature"), &rp);
-    ret = send_reply(c, &rp);
+    else
+        pv_reply_request_id(&rp, s->request_id);
+    ret = send_reply(c, &rp, s->request_id);
+    log_access(c, h, s, method, url, &rp);
     json_decref(rp.body);
     free(rp.raw);
     return ret;
@@ -486,8 +566,8 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     pthread_mutex_lock(&mhd_log.mu);
     if (now - mhd_log.window_ms >= MHD_LOG_WINDOW_MS) {
         if (mhd_log.dropped)
-            fprintf(stderr, "stampd: http: %lu more libmicrohttpd messages not logged\n",
-                    mhd_log.dropped);
+            pv_log(PV_LOG_WARNING, "http: %lu more libmicrohttpd messages not logged\n",
+                   mhd_log.dropped);
         mhd_log.window_ms = now;
         mhd_log.lines = 0;
         mhd_log.dropped = 0;
@@ -504,7 +584,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     for (i = 0; i < n; i++)
         if ((unsigned char) line[i] < 0x20 || (unsigned char) line[i] == 0x7f)
             line[i] = '?';
-    fprintf(stderr, "stampd: http: %s\n", line);
+    pv_log(PV_LOG_WARNING, "http: %s", line);
 out:
     pthread_mutex_unlock(&mhd_log.mu);
 }
@@ -639,7 +719,7 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
     if (!tls)
         tls_opts[0].option = MHD_OPTION_END;
     else if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-        fprintf(stderr, "stampd: http: this libmicrohttpd has no TLS\n");
+        pv_log(PV_LOG_ERROR, "http: this libmicrohttpd has no TLS\n");
         http_free(h);
         return PV_ECONFIG;
     }

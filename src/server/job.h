@@ -9,6 +9,7 @@
 #define STAMPD_JOB_H
 
 #include "domain/purchase.h"
+#include "server/reply.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ struct pv_job {
     struct pv_app *app;  /* set by pv_dispatch_submit */
     int internal;        /* came over the internal protocol: answer in its format */
     char req_sig[65];    /* internal: the request's X-Stampd-Signature, to sign the answer */
+    char request_id[PV_REQUEST_ID_MAX]; /* the front's X-Request-Id, sent on to the processor */
     /* Failover (dispatch.c): this round's first processor (a round-robin
      * ticket), the processors tried in it and how many there were, and
      * when to give up or try the next round. */

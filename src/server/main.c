@@ -70,10 +70,12 @@ static void usage(FILE *f)
           "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "               [--gateway-journal FILE] [--gateway-latency MS]\n"
           "               [--payment-recovery-after S] [--reports on|off]\n"
+          "               [--log-format text|json] [--metrics-token-file PATH]\n"
           "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
           "               [--request-deadline S] [--gateway-journal FILE] [--gateway-latency MS]\n"
+          "               [--log-format text|json] [--metrics-token-file PATH]\n"
           "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
           "                   (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
           "                    --internal-plaintext) [--id NAME] [--advertise URL]\n"
@@ -81,6 +83,7 @@ static void usage(FILE *f)
           "                   [--crypto SPEC] [--crypto-pin-file PATH]\n"
           "                   [--gateway-journal FILE] [--gateway-latency MS]\n"
           "                   [--payment-recovery-after S] [--reports on|off]\n"
+          "                   [--log-format text|json]\n"
           "  stampd secret generate --internal-secret-file PATH\n"
           "  stampd tls init --dir DIR [--front NAME] --processor NAME=HOST[,HOST...]...\n"
           "                  [--days N]\n"
@@ -159,6 +162,8 @@ static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int
         {"--gateway-journal", offsetof(struct opts, gateway_journal)},
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
+        {"--log-format", offsetof(struct opts, log_format)},
+        {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
         {"--name", offsetof(struct opts, name)},
         {"--authority-dir", offsetof(struct opts, authority_dir)},
         {"--amount", offsetof(struct opts, amount)},

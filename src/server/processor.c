@@ -25,10 +25,13 @@
  */
 #include "server/processor.h"
 
+#include "server/metrics.h"
+
 #include "domain/config.h"
 #include "domain/intent.h"
 #include "domain/report.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,10 +80,10 @@ static void recover(struct pv_processor *p, int64_t now)
     rc = pv_intent_recover(p->st, &p->ctx.gws, p->ctx.server_id, p->recovery_ms, now, RECOVER_LIMIT,
                            &acted);
     if (rc != PV_OK)
-        fprintf(stderr, "stampd: %s: payment recovery: %s\n", p->ctx.server_id, pv_strerror(rc));
+        pv_log(PV_LOG_ERROR, "%s: payment recovery: %s\n", p->ctx.server_id, pv_strerror(rc));
     else if (acted > 0)
-        fprintf(stderr, "stampd: %s: payment recovery finished %zu card payment(s)\n",
-                p->ctx.server_id, acted);
+        pv_log(PV_LOG_INFO, "%s: payment recovery finished %zu card payment(s)\n", p->ctx.server_id,
+               acted);
 }
 
 /* Reports for the held PSDs' completed days, then the watchdog (report.h). */
@@ -94,7 +97,7 @@ static void report_and_watch(struct pv_processor *p, int64_t now_ms)
 
     p->next_report_ms = now_ms + REPORT_MS;
     if ((rc = pv_contact_deadline_days(p->st, &days)) != PV_OK) {
-        fprintf(stderr, "stampd: %s: watchdog deadline: %s\n", p->ctx.server_id, pv_strerror(rc));
+        pv_log(PV_LOG_WARNING, "%s: watchdog deadline: %s\n", p->ctx.server_id, pv_strerror(rc));
         days = PV_CONTACT_DAYS_DEFAULT;
     }
     for (i = 0; i < p->ctx.npsds; i++) {
@@ -114,9 +117,9 @@ static void report_and_watch(struct pv_processor *p, int64_t now_ms)
             rc = pv_report_make(p->st, &sg, p->ctx.license, k->psd_id, day, p->ctx.server_id, now,
                                 NULL);
             if (rc != PV_OK && rc != PV_EEXIST) {
-                fprintf(stderr, "stampd: %s: report of PSD %u for %u: %s (again in %d s)\n",
-                        p->ctx.server_id, (unsigned) k->psd_id, (unsigned) day, pv_strerror(rc),
-                        REPORT_RETRY / 1000);
+                pv_log(PV_LOG_WARNING, "%s: report of PSD %u for %u: %s (again in %d s)\n",
+                       p->ctx.server_id, (unsigned) k->psd_id, (unsigned) day, pv_strerror(rc),
+                       REPORT_RETRY / 1000);
                 failed = 1;
                 p->reports_after_ms = now_ms + REPORT_RETRY;
                 break;
@@ -125,7 +128,7 @@ static void report_and_watch(struct pv_processor *p, int64_t now_ms)
         }
         if ((rc = pv_watchdog_check(p->st, k->psd_id, days, now, p->ctx.server_id, &overdue)) !=
             PV_OK)
-            fprintf(stderr, "stampd: %s: watchdog: %s\n", p->ctx.server_id, pv_strerror(rc));
+            pv_log(PV_LOG_WARNING, "%s: watchdog: %s\n", p->ctx.server_id, pv_strerror(rc));
         else
             k->overdue = overdue;
     }
@@ -145,7 +148,7 @@ static void tick(struct pv_processor *p)
     p->next_tick_ms = now + (p->ctx.lease_ms / 3 < TICK_MS ? p->ctx.lease_ms / 3 : TICK_MS);
     rc = pv_processor_tick(p->st, &p->ctx, now, &status);
     if (rc != PV_OK)
-        fprintf(stderr, "stampd: %s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
+        pv_log(PV_LOG_ERROR, "%s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
     if (now >= p->next_recover_ms)
         recover(p, now);
     if (now >= p->next_report_ms)
@@ -192,6 +195,7 @@ static void *writer(void *arg)
             pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
         }
         pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
+        pv_metrics_batch(n);
         pv_purchase_settle(p->st, &p->ctx, p->res, n);
         pv_purchase_refill(p->st, &p->ctx, p->reqs, p->res, n);
         waiting = 0;
@@ -259,10 +263,10 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     p->ctx.cm = p->cm;
     if ((rc = pv_processor_load(p->st, &p->ctx)) != PV_OK) {
         if (rc == PV_ENOPSD)
-            fprintf(stderr,
-                    "stampd: %s: no active PSD is bound to crypto module %s "
-                    "(stampd psd add --crypto SPEC makes some)\n",
-                    p->ctx.server_id, p->cm->id);
+            pv_log(PV_LOG_ERROR,
+                   "%s: no active PSD is bound to crypto module %s "
+                   "(stampd psd add --crypto SPEC makes some)\n",
+                   p->ctx.server_id, p->cm->id);
         return rc;
     }
     if (o->lease_ms > 0)
@@ -277,9 +281,9 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         uint8_t sig[64];
         if ((rc = pv_crypto_sign(p->cm, p->ctx.psds[i].key_ref, (const uint8_t *) "probe", 5,
                                  sig)) != PV_OK) {
-            fprintf(stderr, "stampd: %s: PSD %u: key %s: %s\n", p->ctx.server_id,
-                    (unsigned) p->ctx.psds[i].psd_id, p->ctx.psds[i].key_ref,
-                    rc == PV_ENOTFOUND ? "not in this crypto module" : pv_strerror(rc));
+            pv_log(PV_LOG_ERROR, "%s: PSD %u: key %s: %s\n", p->ctx.server_id,
+                   (unsigned) p->ctx.psds[i].psd_id, p->ctx.psds[i].key_ref,
+                   rc == PV_ENOTFOUND ? "not in this crypto module" : pv_strerror(rc));
             return rc == PV_ENOTFOUND ? PV_EKEYMODULE : PV_ECRYPTO;
         }
     }
@@ -322,7 +326,7 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
     for (i = 0; i < n && rc == PV_OK; i++)
         rc = start_one(&procs[i]);
     if (rc != PV_OK) {
-        fprintf(stderr, "stampd: processors: %s\n", pv_strerror(rc));
+        pv_log(PV_LOG_ERROR, "processors: %s\n", pv_strerror(rc));
         pv_processors_stop(procs, n);
         return rc;
     }

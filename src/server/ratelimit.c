@@ -28,6 +28,7 @@ struct pv_ratelimit {
     int free_n, lock_n; /* failures before waiting, and before lockout */
     int64_t window_ms, lockout_ms;
     struct slot slots[SLOTS];
+    uint64_t lockouts; /* sources that reached lock_n (GET /metrics) */
 };
 
 static int make(int free_n, int lock_n, int64_t window_s, int64_t lockout_s,
@@ -130,8 +131,8 @@ static int attempt(struct pv_ratelimit *rl, const char *source, int64_t now_ms, 
     if (s)
         until = wait_until(rl, s);
     if (s && count && until <= now_ms) {
-        if (s->failures < rl->lock_n)
-            s->failures++;
+        if (s->failures < rl->lock_n && ++s->failures == rl->lock_n)
+            rl->lockouts++;
         s->last_ms = now_ms;
     }
     pthread_mutex_unlock(&rl->mu);
@@ -155,8 +156,8 @@ void pv_ratelimit_fail(struct pv_ratelimit *rl, const char *source, int64_t now_
         return;
     pthread_mutex_lock(&rl->mu);
     s = find(rl, source, 1, now_ms);
-    if (s->failures < rl->lock_n)
-        s->failures++;
+    if (s->failures < rl->lock_n && ++s->failures == rl->lock_n)
+        rl->lockouts++;
     s->last_ms = now_ms;
     pthread_mutex_unlock(&rl->mu);
 }
@@ -176,7 +177,22 @@ void pv_ratelimit_release(struct pv_ratelimit *rl, const char *source, int64_t n
         return;
     pthread_mutex_lock(&rl->mu);
     s = find(rl, source, 0, now_ms);
-    if (s && s->failures > 0)
+    if (s && s->failures > 0) {
+        if (s->failures == rl->lock_n && rl->lockouts > 0)
+            rl->lockouts--; /* the attempt that locked it out succeeded after all */
         s->failures--;
+    }
     pthread_mutex_unlock(&rl->mu);
+}
+
+uint64_t pv_ratelimit_lockouts(struct pv_ratelimit *rl)
+{
+    uint64_t n;
+
+    if (!rl)
+        return 0;
+    pthread_mutex_lock(&rl->mu);
+    n = rl->lockouts;
+    pthread_mutex_unlock(&rl->mu);
+    return n;
 }

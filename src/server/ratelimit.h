@@ -47,4 +47,8 @@ int pv_ratelimit_reserve(struct pv_ratelimit *rl, const char *source, int64_t no
                          int *retry_after);
 void pv_ratelimit_release(struct pv_ratelimit *rl, const char *source, int64_t now_ms);
 
+/* pv_ratelimit_lockouts - how many times a source reached the lockout since
+ * rl was made (GET /metrics); 0 for NULL. */
+uint64_t pv_ratelimit_lockouts(struct pv_ratelimit *rl);
+
 #endif

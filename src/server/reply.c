@@ -215,6 +215,27 @@ int pv_idem_key_check(const char *k, struct pv_reply *rp)
     return PV_OK;
 }
 
+int pv_request_id_ok(const char *id)
+{
+    size_t i;
+
+    if (!id)
+        return 0;
+    for (i = 0; id[i]; i++)
+        if (i + 1 >= PV_REQUEST_ID_MAX || id[i] <= 0x20 || id[i] >= 0x7f || id[i] == '"' ||
+            id[i] == '\\')
+            return 0;
+    return i > 0;
+}
+
+void pv_reply_request_id(struct pv_reply *rp, const char *request_id)
+{
+    json_t *e = rp->body ? json_object_get(rp->body, "error") : NULL;
+
+    if (e && json_is_object(e) && request_id && request_id[0])
+        json_object_set_new(e, "request_id", json_string(request_id));
+}
+
 /* A declined card: 402 with the gateway's reason. */
 void pv_reply_declined(struct pv_reply *rp, const char *decline)
 {

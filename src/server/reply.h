@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* An X-Request-Id: at most PV_REQUEST_ID_MAX - 1 characters (reply.c). */
+#define PV_REQUEST_ID_MAX 65
+
 /* Pages of lists: ?limit= defaults to LIST_DEFAULT and takes 1..LIST_MAX. */
 #define LIST_DEFAULT 20
 #define LIST_MAX     100
@@ -42,6 +45,12 @@ struct pv_reply {
     char set_cookie[256];      /* a Set-Cookie header, or "" */
     int retry_after;           /* seconds for a Retry-After header (429), or 0 */
     char signature[65];        /* an X-Stampd-Signature header (internal.h), or "" */
+    /* For the access line and the metrics (routes.c fills them): the route
+     * table's pattern of the path (static; NULL = none matched), and who
+     * called - an API key's public prefix or "session", and the account. */
+    const char *route;
+    char auth[24];
+    char owner[48];
 };
 
 struct pv_request {
@@ -55,7 +64,8 @@ struct pv_request {
     const char *idempotency_key;
     const char *body;
     size_t body_len;
-    const char *remote; /* the client's address ("127.0.0.1"), for rate limits; may be NULL */
+    const char *remote;     /* the client's address ("127.0.0.1"), for rate limits; may be NULL */
+    const char *request_id; /* this request's X-Request-Id (http.c); may be NULL */
 };
 
 /*
@@ -154,6 +164,15 @@ void pv_list_push(json_t **data, json_t *item);
  * NULL, and next_cursor.
  */
 void pv_reply_list(struct pv_reply *rp, json_t *data, const char *next_cursor);
+
+/* pv_request_id_ok - 1 when id (borrowed; a proxy's X-Request-Id) may be
+ * taken as this request's id: 1..PV_REQUEST_ID_MAX-1 characters of
+ * printable ASCII other than space, '"' and '\\'. */
+int pv_request_id_ok(const char *id);
+
+/* pv_reply_request_id - add request_id (borrowed) to rp's error body, if it
+ * is one ({"error": {...}}): error.request_id. */
+void pv_reply_request_id(struct pv_reply *rp, const char *request_id);
 
 /* pv_idem_key_check - PV_OK when k (borrowed; the request's
  * Idempotency-Key) is 1..PV_IDEM_KEY_MAX-1 printable ASCII characters;

@@ -26,6 +26,7 @@
 #include "server/internal.h"
 #include "server/reply.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -164,11 +165,11 @@ static CURLcode set_tls(CURL *curl, const struct pv_tls *t)
 
 /* Post body to one processor. PV_OK with res filled; PV_EBUSY to try the next. */
 static int post_one(struct pv_router *r, CURL *curl, const char *url, const char *body,
-                    struct pv_purchase_res *res)
+                    const char *request_id, struct pv_purchase_res *res)
 {
     struct curl_slist *hdrs = NULL;
     struct answer *a = calloc(1, sizeof *a);
-    char h_time[64], h_sig[96], sig[PV_HASH_HEX];
+    char h_time[64], h_sig[96], h_rid[32 + PV_REQUEST_ID_MAX], sig[PV_HASH_HEX];
     int64_t now = pv_now_ms(), last = atomic_load(&r->last_ms);
     long status = 0;
     json_t *j = NULL;
@@ -189,6 +190,11 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     hdrs = curl_slist_append(hdrs, h_time);
     hdrs = curl_slist_append(hdrs, h_sig);
+    /* The same request id in the processor's log as in the front's. */
+    if (request_id[0]) {
+        snprintf(h_rid, sizeof h_rid, "X-Request-Id: %s", request_id);
+        hdrs = curl_slist_append(hdrs, h_rid);
+    }
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
@@ -207,7 +213,7 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
         /* Connection refused, reset, timeout, a certificate refused: the next one. */
         if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
             cc == CURLE_SSL_CERTPROBLEM)
-            fprintf(stderr, "stampd: front: %s: TLS refused: %s\n", url, curl_easy_strerror(cc));
+            pv_log(PV_LOG_ERROR, "front: %s: TLS refused: %s\n", url, curl_easy_strerror(cc));
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -218,14 +224,14 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
      * this one may have written: the retry has the same idempotency key,
      * so it replays that piece. */
     if (pv_internal_verify_answer(r->secret, sig, status, a->sig, a->buf, a->len) != PV_OK) {
-        fprintf(stderr, "stampd: front: %s answered %ld without a valid signature\n", url, status);
+        pv_log(PV_LOG_ERROR, "front: %s answered %ld without a valid signature\n", url, status);
         goto out;
     }
     if (status >= 500)
         goto out; /* signed "not here" (no PSD lease, busy): the next one */
     if (status != 200) {
         /* A signed 400: a bug - the same everywhere, so say so. */
-        fprintf(stderr, "stampd: front: %s answered %ld\n", url, status);
+        pv_log(PV_LOG_ERROR, "front: %s answered %ld\n", url, status);
         rc = PV_EINTERNAL;
         goto out;
     }
@@ -266,7 +272,7 @@ static void post_next(struct pv_router *r, CURL *curl, struct pv_job *job)
     if (n == 0)
         job->round_n = 0; /* nobody to ask this round */
     else if (body)
-        rc = post_one(r, curl, t.url, body, &job->res);
+        rc = post_one(r, curl, t.url, body, job->request_id, &job->res);
     free(body);
     if (rc != PV_OK) {
         /* Not reached (or no answer to read): nothing was written there. */

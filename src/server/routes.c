@@ -29,6 +29,7 @@
 #include "server/web.h"
 #include "stampd/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,7 @@ struct route {
 /* First match wins; rows with the same pattern are one path with several methods. */
 static const struct route api_routes[] = {
     {"GET", "/healthz", OPEN, METHOD_FIRST, NULL, pv_h_health},
+    {"GET", "/readyz", OPEN, METHOD_FIRST, NULL, pv_h_ready},
     {"GET", "/v1/rates/quote", OPEN, METHOD_FIRST, NULL, pv_h_quote},
     {"GET", "/v1/keys", PUBLIC, METHOD_FIRST, NULL, pv_h_keys},
     {"GET", "/v1/keys/crl", PUBLIC, METHOD_FIRST, NULL, pv_h_keys_crl},
@@ -256,6 +258,24 @@ static void web(const struct pv_request *rq, struct pv_reply *rp)
         pv_web_answer(f, rq, rp);
 }
 
+/* Who called, for the access line: an API key's public prefix (its head
+ * "sk_live_" and four characters, as the key list shows it) or "session",
+ * and the account. Never more of the key. */
+static void caller(const struct pv_request *rq, const struct pv_principal *who, struct pv_reply *rp)
+{
+    const char *k = rq->authorization, *u;
+
+    snprintf(rp->owner, sizeof rp->owner, "%s", who->owner_id);
+    if (who->session || !k || strncmp(k, "Bearer ", 7) != 0) {
+        snprintf(rp->auth, sizeof rp->auth, "session");
+        return;
+    }
+    k += 7;
+    u = strrchr(k, '_');
+    if (u && (size_t) (u - k) < 12 && strlen(u + 1) > 8)
+        snprintf(rp->auth, sizeof rp->auth, "%.*s", (int) (u - k) + 5, k);
+}
+
 void pv_routes_handle(struct pv_app *app, const struct pv_request *rq, struct pv_reply *rp)
 {
     const struct route *table = app->internal ? internal_routes : api_routes;
@@ -279,6 +299,8 @@ void pv_routes_handle(struct pv_app *app, const struct pv_request *rq, struct pv
         if (strcmp(t->pattern, path->pattern) == 0 &&
             (!t->method || strcmp(t->method, rq->method) == 0))
             r = t;
+    if (path)
+        rp->route = path->pattern;
     if (path && seg) {
         if (!(id = malloc(seg_len + 1))) {
             pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
@@ -314,9 +336,16 @@ void pv_routes_handle(struct pv_app *app, const struct pv_request *rq, struct pv
             r->handler(&c);
         goto out;
     }
+    /* Prometheus's own credential reaches /metrics and nothing else. */
+    if (r && r->handler == pv_h_metrics && pv_h_metrics_token_ok(app, rq)) {
+        snprintf(rp->auth, sizeof rp->auth, "metrics-token");
+        r->handler(&c);
+        goto out;
+    }
     if (pv_auth_authenticate(app, c.st, rq, &who, rp) != PV_OK)
         goto out;
     c.who = &who;
+    caller(rq, &who, rp);
     if (!path) {
         pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
         goto out;

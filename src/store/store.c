@@ -18,6 +18,7 @@
 #include "store/store.h"
 
 #include "stampd/error.h"
+#include "stampd/log.h"
 #include "store/store_int.h"
 
 #include <stdio.h>
@@ -32,8 +33,8 @@ static int has_prefix(const char *s, const char *prefix)
 static int checked_version(int rc, struct pv_store **out)
 {
     if (rc == PV_OK && (*out)->drv->version != PV_STORE_DRIVER_VERSION) {
-        fprintf(stderr, "store: driver %s has interface version %d, this binary needs %d\n",
-                (*out)->drv->name, (*out)->drv->version, PV_STORE_DRIVER_VERSION);
+        pv_log(PV_LOG_ERROR, "store: driver %s has interface version %d, this binary needs %d\n",
+               (*out)->drv->name, (*out)->drv->version, PV_STORE_DRIVER_VERSION);
         pv_store_close(*out);
         *out = NULL;
         rc = PV_ECONFIG;
@@ -49,7 +50,7 @@ int pv_store_open(const char *dsn, struct pv_store **out)
         return PV_EINVAL;
     *out = NULL;
     if (!dsn || !*dsn) {
-        fprintf(stderr, "store: empty DSN\n");
+        pv_log(PV_LOG_ERROR, "store: empty DSN\n");
         return PV_ECONFIG;
     }
 
@@ -58,7 +59,7 @@ int pv_store_open(const char *dsn, struct pv_store **out)
         /* URL form: only an empty host is meaningful ("sqlite:///var/x.db"). */
         if (has_prefix(path, "//")) {
             if (path[2] != '/') {
-                fprintf(stderr, "store: sqlite DSN with a host; use sqlite:PATH\n");
+                pv_log(PV_LOG_ERROR, "store: sqlite DSN with a host; use sqlite:PATH\n");
                 return PV_ECONFIG;
             }
             path += 2;
@@ -66,14 +67,14 @@ int pv_store_open(const char *dsn, struct pv_store **out)
     } else if (has_prefix(dsn, "postgres://") || has_prefix(dsn, "postgresql://")) {
         return checked_version(pv_postgres_open(dsn, out), out);
     } else if (strstr(dsn, "://")) {
-        fprintf(stderr, "store: unknown DSN scheme (expected sqlite: or postgres://)\n");
+        pv_log(PV_LOG_ERROR, "store: unknown DSN scheme (expected sqlite: or postgres://)\n");
         return PV_ECONFIG;
     } else {
         path = dsn;
     }
 
     if (!*path) {
-        fprintf(stderr, "store: sqlite DSN without a path\n");
+        pv_log(PV_LOG_ERROR, "store: sqlite DSN without a path\n");
         return PV_ECONFIG;
     }
     return checked_version(pv_sqlite_open(path, out), out);
@@ -110,7 +111,7 @@ int pv_store_begin(struct pv_store *st)
     if (!st)
         return PV_EINVAL;
     if (st->in_tx) {
-        fprintf(stderr, "store: begin() inside a transaction\n");
+        pv_log(PV_LOG_ERROR, "store: begin() inside a transaction\n");
         return PV_EINVAL;
     }
     rc = tx(st, PV_TX_BEGIN);
@@ -200,8 +201,9 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out)
     if (rc != PV_OK)
         goto out;
     if (version != PV_SCHEMA_VERSION) {
-        fprintf(stderr, "store: database schema is version %d, this binary needs %d%s\n", version,
-                PV_SCHEMA_VERSION, version < PV_SCHEMA_VERSION ? " (run the migration)" : "");
+        pv_log(PV_LOG_ERROR, "store: database schema is version %d, this binary needs %d%s\n",
+               version, PV_SCHEMA_VERSION,
+               version < PV_SCHEMA_VERSION ? " (run the migration)" : "");
         rc = PV_ESCHEMA;
         goto out;
     }

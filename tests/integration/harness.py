@@ -47,6 +47,8 @@ KEEP_TMP = os.environ.get("STAMPD_KEEP_TMP", "") not in ("", "0")
 _dirs = []   # every Stampd directory of this process, removed by main() after a clean run
 
 LICENSE = "PV1000001"
+# The listening line, in text ("TIME info listening on URL") or JSON lines.
+LISTENING = re.compile(r"listening on (https?)://([0-9.]+):([0-9]+)(?![0-9])")
 START_TIMEOUT = 60.0    # seconds for `stampd serve` to print its listening line
 STOP_TIMEOUT = 60.0     # seconds for a SIGTERM'd server to exit
 HTTP_TIMEOUT = 60.0     # seconds per HTTP request (ASan builds are slow)
@@ -303,12 +305,12 @@ class Stampd:
                                          stdout=subprocess.DEVNULL, stderr=errf,
                                          env=stampd_env())
         deadline = time.monotonic() + START_TIMEOUT
-        pat = re.compile(r"^listening on http://([0-9.]+):([0-9]+)\s*$", re.M)
+        pat = LISTENING
         while time.monotonic() < deadline:
             text = self.stderr_text()
             m = pat.search(text)
             if m:
-                self.host, self.port = m.group(1), int(m.group(2))
+                self.host, self.port = m.group(2), int(m.group(3))
                 return self
             if self.proc.poll() is not None:
                 code = self.proc.returncode
@@ -486,6 +488,14 @@ class Stampd:
 # The sandbox's always-approved Visa, as a card object of the API.
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123",
         "zip": "94107"}
+
+
+def without_request_id(j):
+    """An error body without its error.request_id (each answer has its own), for
+    comparing two answers."""
+    if isinstance(j, dict) and isinstance(j.get("error"), dict):
+        j = dict(j, error={k: v for k, v in j["error"].items() if k != "request_id"})
+    return j
 
 
 def strip_volatile(ind):

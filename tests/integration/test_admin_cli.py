@@ -50,7 +50,7 @@ def spawn(name, args):
         proc = subprocess.Popen([harness.STAMPD_BIN] + args, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=errf, env=env)
     PROCS[name] = (proc, path, None)
-    pat = re.compile(r"^listening on (https?://[0-9.]+:[0-9]+)\s*$", re.M)
+    pat = re.compile(r"listening on (https?://[0-9.]+:[0-9]+)(?![0-9])")
     deadline = time.monotonic() + harness.START_TIMEOUT
     while time.monotonic() < deadline:
         m = pat.search(SRV.stderr_text(path))

@@ -792,7 +792,8 @@ class ErrorCodes(unittest.TestCase):
         err = deref(schemas["Error"])
         inner = err["properties"]["error"]
         self.assertEqual(set(err["required"]), {"error"})
-        self.assertEqual(set(inner["properties"]), {"code", "message", "field", "decline_code"})
+        self.assertEqual(set(inner["properties"]), {"code", "message", "field", "decline_code",
+                                                       "request_id", "reasons"})
         self.assertEqual(set(inner["required"]), {"code", "message"})
         self.assertEqual(inner["properties"]["code"], {"$ref": "#/components/schemas/ErrorCode"})
 
@@ -832,7 +833,7 @@ class RoutesTest(unittest.TestCase):
     def test_code_routes_in_api_md(self):
         text = read(API_MD)
         mentioned = {norm_path(p) for p in re.findall(
-            r"(/v1/[A-Za-z0-9_./{}-]*[A-Za-z0-9_}]|/healthz|/metrics)", text)}
+            r"(/v1/[A-Za-z0-9_./{}-]*[A-Za-z0-9_}]|/healthz|/readyz|/metrics)", text)}
         missing = sorted(set(routes().paths) - mentioned)
         self.assertEqual(missing, [], "routes of the code not in docs/api.md")
 
@@ -1063,7 +1064,8 @@ class CodeAndSchemas(unittest.TestCase):
     # A tuple of functions writes one object together (one builds it, the
     # others add to it): the keys they write together are those properties.
     OUTPUT = {
-        ("pv_reply_error", "pv_reply_declined"): ["Error"],
+        ("pv_reply_error", "pv_reply_declined", "pv_reply_request_id", "add_reason",
+         "set_reasons"): ["Error"],
         "pv_indicium_json": ["Indicium"],
         "pv_indicium_fields_json": ["IndiciumFields"],
         "replay_early": ["IndiciumWithBalance"],
@@ -1097,6 +1099,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_view_ledger": ["Ledger", "LedgerIssue"],
         "pv_h_admin_server_status": ["ServerStatus"],
         "pv_h_health": ["Health"],
+        "pv_h_ready": ["Readiness"],
         "pv_h_layouts": ["Layouts", "Layout"],
         "printer_json": ["Printer"],
         "pv_h_printers": ["Printers", "Deleted"],

@@ -22,8 +22,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-WARNING = re.compile(r"^stampd: WARNING: live card payments go to the sandbox gateway", re.M)
-LISTENING = re.compile(r"^listening on https?://([0-9.]+):([0-9]+)\s*$", re.M)
+WARNING = re.compile(r"^\S+ warning live card payments go to the sandbox gateway", re.M)
+LISTENING = re.compile(r"listening on https?://([0-9.]+):([0-9]+)(?![0-9])")
 
 
 def run_mode(srv, mode, secret_path):

@@ -310,7 +310,7 @@ class StartUp(unittest.TestCase):
             st, _, b = c.buy(key, "plain-1")
             self.assertEqual(st, 201, b)
             for path in (c.front[1], c.procs["p1"][1]):
-                self.assertIn("WARNING: --internal-plaintext", c.srv.stderr_text(path))
+                self.assertIn("warning --internal-plaintext", c.srv.stderr_text(path))
             self.assertRegex(c.srv.stderr_text(c.procs["p1"][1]), r"listening on http://")
         finally:
             c.stop()

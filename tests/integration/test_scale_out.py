@@ -93,7 +93,7 @@ class Cluster:
             proc = subprocess.Popen([harness.STAMPD_BIN] + args, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=errf,
                                     env=harness.stampd_env())
-        pat = re.compile(r"^listening on https?://([0-9.]+):([0-9]+)\s*$", re.M)
+        pat = re.compile(r"listening on https?://([0-9.]+):([0-9]+)(?![0-9])")
         deadline = time.monotonic() + harness.START_TIMEOUT
         while time.monotonic() < deadline:
             m = pat.search(self.srv.stderr_text(path))
