@@ -26,6 +26,7 @@
 #include "server/cmd_accounts.h"
 #include "server/cmd_authority.h"
 #include "server/cmd_ca.h"
+#include "server/cmd_config.h"
 #include "server/cmd_init.h"
 #include "server/cmd_lifecycle.h"
 #include "server/cmd_run.h"
@@ -36,6 +37,7 @@
 #include "domain/ledger.h"
 #include "domain/reset_auth.h"
 #include "domain/media.h"
+#include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -43,6 +45,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -90,6 +93,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--key-id", offsetof(struct opts, key_id)},
         {"--reason", offsetof(struct opts, reason)},
         {"--since", offsetof(struct opts, since)},
+        {"--config", offsetof(struct opts, config)},
     };
     int i;
     size_t k;
@@ -244,11 +248,27 @@ static int run_authority(int argc, char **argv, const struct opts *o)
         return pv_cmd_authority_key(o);
     return argv[2][0] == 'c' ? pv_cmd_authority_create(o) : pv_cmd_authority_deposit(o);
 }
-static int run_server(int argc, char **argv, const struct opts *o)
+/* serve, front, processor: the configuration file fills what the flags did not. */
+static int run_server(int argc, char **argv, const struct opts *flags)
 {
-    return pv_cmd_run(o, argv[1][0] == 's'   ? PV_RUN_SERVE
-                         : argv[1][0] == 'f' ? PV_RUN_FRONT
-                                             : PV_RUN_PROCESSOR);
+    struct opts o = *flags;
+    char *text = NULL;
+    int rc;
+
+    if ((rc = pv_cmd_config_load(&o, argv[1], &text)) != 0)
+        return rc;
+    if (!o.db) {
+        fprintf(stderr, "stampd: --db DSN is required (or db = DSN in the configuration file)\n");
+        rc = 2;
+    } else {
+        rc = pv_cmd_run(&o, argv[1][0] == 's'   ? PV_RUN_SERVE
+                            : argv[1][0] == 'f' ? PV_RUN_FRONT
+                                                : PV_RUN_PROCESSOR);
+    }
+    if (text)
+        pv_card_wipe(text, strlen(text));
+    free(text);
+    return rc;
 }
 static int run_secret(int argc, char **argv, const struct opts *o)
 {
@@ -302,7 +322,10 @@ enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command p
     "  --gateway-journal FILE  the card gateway sandbox's journal (default\n"                      \
     "                          DB.gateway.jsonl for SQLite; PostgreSQL: in memory)\n"              \
     "  --gateway-latency MS    the sandbox gateway's simulated latency\n"
-#define SERVER_HELP "  --listen HOST:PORT      where to listen (default 127.0.0.1:8080)\n"
+#define SERVER_HELP                                                                                \
+    "  --config FILE           options from FILE (default /etc/stampd/stampd.conf when\n"          \
+    "                          it exists); flags override it (docs/operations.md)\n"               \
+    "  --listen HOST:PORT      where to listen (default 127.0.0.1:8080)\n"
 
 /*
  * Every subcommand: name (one or two words), how its options are read, what
@@ -345,8 +368,8 @@ static const struct subcommand {
      "Records a deposit credit from the postal authority.\n" DB_HELP},
     {"authority key", OPTS_DB, run_authority, "--db DSN [--authority-dir DIR]",
      "Makes the postal authority's reset signer (its key in --authority-dir).\n" DB_HELP},
-    {"serve", OPTS_DB, run_server,
-     "--db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
+    {"serve", OPTS_NODB, run_server,
+     "--db DSN [--config FILE] [--listen HOST:PORT] [--processors N] [--threads N]\n"
      "       [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
@@ -360,15 +383,15 @@ static const struct subcommand {
      "  --signup-limit N        signups per minute and source address (default 5)\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n" LIMITS_HELP
          CRYPTO_HELP},
-    {"front", OPTS_DB, run_server,
-     "--db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
+    {"front", OPTS_NODB, run_server,
+     "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--threads N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS]",
      "Runs a front: the API and the web UI; purchases go to the processors.\n" DB_HELP SERVER_HELP
      "  --threads N             HTTP worker threads (default 4)\n" INTERNAL_HELP LIMITS_HELP},
-    {"processor", OPTS_DB, run_server,
-     "--db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
+    {"processor", OPTS_NODB, run_server,
+     "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
@@ -463,8 +486,9 @@ static void usage(FILE *f, const char *group)
           "  stampd COMMAND --help   that command's options\n"
           "\n"
           "DSN is sqlite:PATH (or a plain path) or a PostgreSQL URI. serve, front and\n"
-          "processor take their secrets (the internal secret, a token's PIN) from files\n"
-          "of mode 0600 or the environment, never from argv. See docs/operations.md.\n",
+          "processor read /etc/stampd/stampd.conf (or --config FILE; flags override it)\n"
+          "and take their secrets (the internal secret, a token's PIN) from files of mode\n"
+          "0600, the environment or that file, never from argv. See docs/operations.md.\n",
           f);
 }
 
@@ -519,5 +543,9 @@ int main(int argc, char **argv)
         return c->run(argc, argv, NULL);
     if (parse_opts_db(argc, argv, start, &o, c->parse == OPTS_DB) < 0)
         return 2;
+    if (o.config && c->run != run_server) {
+        fprintf(stderr, "stampd: --config is an option of serve, front and processor\n");
+        return 2;
+    }
     return c->run(argc, argv, &o);
 }
