@@ -21,7 +21,8 @@ struct opts {
     const char *name, *amount, *reference;            /* authority create, deposit */
     const char *authority_dir;                        /* init, authority key */
     const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */
-    const char *config; /* serve, front, processor: the configuration file (cmd_config.c) */
+    const char *config;       /* serve, front, processor: the configuration file (cmd_config.c) */
+    const struct opts *flags; /* serve, front, processor: the command line's own (for SIGHUP) */
     int demo;
     int force;              /* psd withdraw: the last usable PSD too (cmd_lifecycle.c) */
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */

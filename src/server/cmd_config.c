@@ -18,6 +18,7 @@
 
 #include "server/cmd_crypto.h"
 #include "server/cmd_secret.h"
+#include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 
@@ -329,4 +330,59 @@ int pv_cmd_config_load(struct opts *o, const char *mode, char **text)
         *text = NULL;
     }
     return rc;
+}
+
+/* The value of key k in o, for comparing (T_BOOL: "yes" or NULL; T_SECRET: NULL). */
+static const char *value_of(const struct opts *o, const struct key *k)
+{
+    if (k->type == T_SECRET)
+        return NULL;
+    if (k->type == T_BOOL)
+        return *(const int *) ((const char *) o + k->off) ? "yes" : NULL;
+    return *(const char *const *) ((const char *) o + k->off);
+}
+
+int pv_cmd_config_reload(const struct opts *running, const char *mode, uint64_t *refund_days)
+{
+    struct opts fresh;
+    char *text = NULL;
+    size_t i, changed = 0;
+    int rc;
+
+    if (!running->flags)
+        return 0;
+    fresh = *running->flags;
+    fresh.flags = running->flags;
+    rc = pv_cmd_config_load(&fresh, mode, &text);
+    /* A secret value read again is not needed: it was taken at start. */
+    unsetenv(PV_SECRET_ENV);
+    unsetenv(PV_PIN_ENV);
+    if (rc != 0) {
+        fprintf(stderr, "stampd: SIGHUP: the configuration file is not valid (above); still "
+                        "running as before\n");
+        return 2;
+    }
+    for (i = 0; i < NKEYS; i++) {
+        const char *was = value_of(running, &keys[i]), *now = value_of(&fresh, &keys[i]);
+        if ((!was && !now) || (was && now && strcmp(was, now) == 0))
+            continue;
+        changed++;
+        if (strcmp(keys[i].name, "refund-window-days") == 0) {
+            uint64_t days = 30;
+            if (now)
+                (void) pv_parse_u64(now, 0, 365, &days); /* checked by the load */
+            *refund_days = days;
+            fprintf(stderr, "stampd: SIGHUP: refund-window-days is now %llu\n",
+                    (unsigned long long) days);
+        } else {
+            fprintf(stderr, "stampd: SIGHUP: %s changed: takes effect at the next restart\n",
+                    keys[i].name);
+        }
+    }
+    fprintf(stderr, "stampd: SIGHUP: configuration file read again, %zu change%s\n", changed,
+            changed == 1 ? "" : "s");
+    if (text)
+        pv_card_wipe(text, strlen(text));
+    free(text);
+    return 0;
 }

@@ -8,6 +8,8 @@
 
 #include "server/cmd.h"
 
+#include <stdint.h>
+
 /* Where serve, front and processor look when no --config is given. */
 #define PV_CONFIG_DEFAULT "/etc/stampd/stampd.conf"
 
@@ -27,5 +29,15 @@
  * take, a file others may write, a secret in a file others may read.
  */
 int pv_cmd_config_load(struct opts *o, const char *mode, char **text);
+
+/*
+ * pv_cmd_config_reload - SIGHUP: read the configuration file again over the
+ * command line's options (running->flags; running borrowed) and compare it
+ * with running: a new refund-window-days goes to *refund_days (its default
+ * when the key is gone), every other changed key is reported on stderr as
+ * needing a restart. Returns 0, or 2 when the file is not valid now (the
+ * reason on stderr; the server keeps running as it was).
+ */
+int pv_cmd_config_reload(const struct opts *running, const char *mode, uint64_t *refund_days);
 
 #endif

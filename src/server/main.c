@@ -255,6 +255,7 @@ static int run_server(int argc, char **argv, const struct opts *flags)
     char *text = NULL;
     int rc;
 
+    o.flags = flags;
     if ((rc = pv_cmd_config_load(&o, argv[1], &text)) != 0)
         return rc;
     if (!o.db) {
