@@ -83,8 +83,17 @@ def setUpModule():
     p = subprocess.run(["dpkg-checkbuilddeps"], cwd=SRC, capture_output=True, text=True)
     if p.returncode != 0:
         raise unittest.SkipTest("build dependencies missing: " + p.stderr.strip())
-    for old in glob.glob(os.path.join(WORK, "stampd_*")):
+    for old in glob.glob(os.path.join(WORK, "stampd*_*")):
         os.unlink(old)
+    # dh's record of what it did (it would skip the build): gone, the obj-* directory stays.
+    for state in ("debhelper-build-stamp", "files", ".debhelper", "stampd", "stampd-dbgsym",
+                  "stampd.substvars", "stampd.debhelper.log", "stampd.postinst.debhelper",
+                  "stampd.postrm.debhelper", "stampd.prerm.debhelper"):
+        path = os.path.join(SRC, "debian", state)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.unlink(path)
     args = ["dpkg-buildpackage", "-us", "-uc", "-b"] + ([] if first else ["-nc"])
     env = dict(os.environ, DEB_BUILD_OPTIONS="parallel=2 nocheck")
     p = subprocess.run(args, cwd=SRC, capture_output=True, text=True, env=env, timeout=3000)
