@@ -38,6 +38,10 @@ const char *pv_cmd_sqlite_path(const char *dsn);
  * PostgreSQL DSN may hold a password. */
 const char *pv_cmd_db_name(const char *dsn);
 
+/* pv_cmd_dsn_has_password - 1 when the PostgreSQL URI dsn (borrowed) holds a password
+ * (user:password@ or a password= parameter): a secret, never taken from argv; else 0. */
+int pv_cmd_dsn_has_password(const char *dsn);
+
 /* pv_cmd_db_exists - 1 when dsn's database exists (only init creates one:
  * elsewhere a mistyped path is an error, not a new file); else 0, said on stderr. */
 int pv_cmd_db_exists(const char *dsn);

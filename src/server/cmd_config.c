@@ -260,6 +260,11 @@ static int parse(const char *path, char *text, mode_t fmode, struct setting (*se
                         : section == M_PROC  ? "processor"
                                              : "every server: put it under [serve], [front] or "
                                                "[processor]");
+        if (strcmp(key->name, "db") == 0 && pv_cmd_dsn_has_password(v) && (fmode & S_IROTH))
+            return fail(path, line,
+                        "db holds a password and others can read this file (mode %03o): "
+                        "chmod o-r, or use ~/.pgpass or PGPASSWORD",
+                        (unsigned) (fmode & 0777));
         if (key->type == T_SECRET && (fmode & S_IROTH))
             return fail(path, line,
                         "%s: a secret value in a file others can read (mode %03o): chmod o-r, "

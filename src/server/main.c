@@ -544,6 +544,12 @@ int main(int argc, char **argv)
         return c->run(argc, argv, NULL);
     if (parse_opts_db(argc, argv, start, &o, c->parse == OPTS_DB) < 0)
         return 2;
+    if (o.db && pv_cmd_dsn_has_password(o.db)) {
+        fprintf(stderr, "stampd: --db holds a password, and any local user can read a command "
+                        "line: use ~/.pgpass or PGPASSWORD, or db = DSN in a configuration file "
+                        "others cannot read\n");
+        return 2;
+    }
     if (o.config && c->run != run_server) {
         fprintf(stderr, "stampd: --config is an option of serve, front and processor\n");
         return 2;

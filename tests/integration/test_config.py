@@ -8,7 +8,8 @@ only. Every mistake is one "FILE:LINE: ..." line and exit 2: an unknown key,
 a bad value, a duplicate key, an unknown section, a line without '=', a key
 the mode does not take; a file group or others may write is refused, and so
 is a secret value (internal-secret, crypto-pin) in a file others may read,
-while a 0600 file may hold one (a front starts with it). packaging/stampd.conf
+while a 0600 file may hold one (a front starts with it); a PostgreSQL
+password in db is refused the same way, and on the command line always. packaging/stampd.conf
 documents every option of the three servers (compared with their --help).
 
 Environment: STAMPD_BIN, STAMPD_SOURCE_DIR, STAMPD_TEST_TMP.
@@ -109,6 +110,25 @@ class Errors(unittest.TestCase):
         p = stampd("front", "--config", path)
         self.assertEqual(p.returncode, 2)
         self.assertIn("%s:2: internal-secret: a secret value" % path, p.stderr)
+
+    def test_password_in_db(self):
+        dsn = "postgres://stampd:hunter2@127.0.0.1:5432/stampd"
+        path = write("pgpass.conf", "db = %s\n" % dsn, 0o644)
+        p = stampd("serve", "--config", path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("%s:1: db holds a password and others can read this file" % path,
+                      p.stderr)
+        self.assertNotIn("hunter2", p.stderr)
+        # Never in argv, for any command.
+        for args in (["serve", "--db", dsn], ["migrate", "--db", dsn],
+                     ["ledger", "check", "--db", "postgresql://h/db?sslmode=require&password=x"]):
+            p = stampd(*args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn("--db holds a password", p.stderr)
+        # A user without a password is fine as far as this check goes.
+        p = stampd("serve", "--config", write("nopass.conf", "db = %s\n" % SRV.db, 0o644),
+                   "--listen", "bad")
+        self.assertNotIn("password", p.stderr)
 
     def test_writable_file_refused(self):
         path = write("loose.conf", "threads = 2\n", 0o620)
