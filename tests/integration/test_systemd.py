@@ -8,17 +8,21 @@ refund-window-days takes effect (a refund the old window allowed is then
 refused: window_expired), another changed key is reported as needing a
 restart, and an invalid file changes nothing and keeps the server running;
 SIGTERM sends STOPPING=1 and exits 0. A purchase in flight at SIGTERM is
-answered or never charged: test_restart_durability.py's SIGTERM case.
+answered or never charged: card purchases here (the sandbox gateway's
+journal holds a captured charge exactly for each purchase answered 201),
+balance purchases in test_restart_durability.py's SIGTERM case.
 
 Environment: STAMPD_BIN, STAMPD_TEST_TMP. Standard library only.
 """
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -103,6 +107,49 @@ class Notify(unittest.TestCase):
 
         self.srv.stop()  # SIGTERM; asserts exit 0
         self.assertIn("STOPPING=1", self.message())
+
+    def test_sigterm_card_purchases_answered_or_not_charged(self):
+        """Card purchases in flight at SIGTERM: each is answered 201 with its
+        captured charge, or it holds no captured charge (the sandbox
+        gateway's journal is its own record of what was charged)."""
+        journal = os.path.join(self.srv.dir, "gw.jsonl")
+        self.srv.start(processors=2, extra=["--gateway-latency", "150",
+                                            "--gateway-journal", journal])
+        body = dict(BODY, payment={"method": "card", "card": harness.CARD})
+        status, _, first = self.srv.buy(self.srv.customer_key, "card-0", body)
+        self.assertEqual(status, 201, first)
+        answers = {}
+
+        def buy(i):
+            try:
+                answers[i] = self.srv.buy(self.srv.customer_key, "card-%d" % i, body)[::2]
+            except OSError as e:  # no answer: the server went away
+                answers[i] = (None, str(e))
+
+        threads = [threading.Thread(target=buy, args=(i,)) for i in range(1, 25)]
+        for t in threads:
+            t.start()
+        time.sleep(0.4)
+        self.srv.stop()  # SIGTERM; asserts exit 0
+        for t in threads:
+            t.join(timeout=harness.HTTP_TIMEOUT)
+        answered = {j["payment"]["charge_id"] for s, j in answers.values() if s == 201}
+        answered.add(first["payment"]["charge_id"])
+        for s, j in answers.values():
+            self.assertIn(s, (201, 503, None), j)
+        captured = set()
+        with open(journal) as f:
+            for line in f:
+                ev = json.loads(line)
+                if ev["op"] == "capture" and ev["result"] == "approved":
+                    captured.add(ev["id"])
+                elif ev["op"] in ("void", "refund"):
+                    captured.discard(ev["id"])
+        self.assertEqual(captured - answered, set(), "charged but not answered")
+        self.assertEqual(answered - captured, set(), "answered but not charged")
+        self.assertGreater(len(answered), 1, answers)
+        print("SIGTERM with 24 card purchases in flight: %d answered 201, %d refused or "
+              "unanswered" % (len(answered) - 1, 25 - len(answered)), file=sys.stderr)
 
     def test_no_notify_socket(self):
         env = harness.stampd_env()
