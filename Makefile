@@ -2,6 +2,9 @@
 #   make run    install missing packages, build, start stampd with demo data
 #   make test   install what the tests need, build with -Werror and with
 #               ASan+UBSan, run every test under CTest
+#   make install    build (PREFIX=/usr/local) and install: stampd, stamp, their
+#               man pages, /etc/stampd/stampd.conf (kept if present), the
+#               systemd unit (docs/operations.md, "Installing")
 # Other targets: build, clean, format, fuzz (FUZZ_SECONDS=60 per target:
 # the libFuzzer targets of tests/fuzz with clang, in build/fuzz).
 
@@ -10,8 +13,9 @@ RELEASE := build/release
 CHECK := build/check
 FUZZ := build/fuzz
 FUZZ_SECONDS ?= 60
+PREFIX ?= /usr/local
 
-.PHONY: all run test build deps deps-test deps-fuzz fuzz clean format
+.PHONY: all run test build install deps deps-test deps-fuzz fuzz clean format
 
 all: build
 
@@ -22,8 +26,13 @@ deps-test:
 	@scripts/deps.sh test
 
 build: deps
-	@cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTAMPD_TESTS=OFF >/dev/null
+	@cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTAMPD_TESTS=OFF \
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@cmake --build $(RELEASE) -j $(JOBS)
+
+# DESTDIR=/some/root make install stages it instead.
+install: build
+	cmake --install $(RELEASE)
 
 run: build
 	@scripts/run-demo.sh $(RELEASE)

@@ -9,9 +9,11 @@ set -eu
 mode=${1:-run}
 pkgs="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev \
 libssl-dev libcurl4-openssl-dev openssl ca-certificates libzint-dev libcairo2-dev libfontconfig-dev fonts-dejavu-core \
-libpq-dev libargon2-dev libgnutls28-dev libp11-kit-dev libdmtx-dev libjpeg-dev libpoppler-glib-dev"
+libpq-dev libargon2-dev libgnutls28-dev libp11-kit-dev libdmtx-dev libjpeg-dev libpoppler-glib-dev libsystemd-dev scdoc"
 if [ "$mode" = test ]; then
     pkgs="$pkgs libcmocka-dev python3 clang-format zxing-cpp-tools dmtx-utils poppler-utils librsvg2-bin postgresql softhsm2"
+    # test_deb.py builds the .deb; test_install.py checks the unit with systemd-analyze.
+    pkgs="$pkgs dpkg-dev debhelper systemd"
     # The web UI's browser tests: Debian's chromium driven by npm's playwright-core.
     # A node and npm installed otherwise (NodeSource, nvm) are used as they are.
     pkgs="$pkgs chromium"

@@ -17,13 +17,14 @@
 #ifndef STAMP_CLI_H
 #define STAMP_CLI_H
 
+#include "stampd/version.h"
+
 #include <jansson.h>
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define STAMP_VERSION        "0.1.0"
 #define STAMP_DEFAULT_SERVER "http://127.0.0.1:8080"
 
 /* Exit codes: a stable contract for scripts. */

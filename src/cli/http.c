@@ -351,7 +351,7 @@ static int exchange(const struct cli *c, const struct request *rq, struct body *
 {
     CURL *curl = NULL;
     struct curl_slist *hdrs = NULL;
-    char url[2048], errbuf[CURL_ERROR_SIZE];
+    char url[2048], errbuf[CURL_ERROR_SIZE], agent[128];
     CURLcode cres = CURLE_OK;
     int attempt, rc = RC_FAIL;
 
@@ -378,7 +378,8 @@ static int exchange(const struct cli *c, const struct request *rq, struct body *
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) rq->max);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "stamp/" STAMP_VERSION);
+    snprintf(agent, sizeof agent, "stamp/%s", pv_version);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, agent);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);

@@ -594,8 +594,7 @@ int main(int argc, char **argv)
     }
 
     if (version) {
-        printf("stamp %s (libcurl %s)\n", STAMP_VERSION,
-               curl_version_info(CURLVERSION_NOW)->version);
+        printf("stamp %s (libcurl %s)\n", pv_version, curl_version_info(CURLVERSION_NOW)->version);
         rc = finish(RC_OK);
         goto out;
     }

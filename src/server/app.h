@@ -32,7 +32,8 @@ struct pv_app {
     struct pv_gateways gws;       /* card payments (owned by main; shared with the processors) */
     struct pv_ratelimit *limits;  /* failed logins and key attempts per source (owned by main) */
     struct pv_ratelimit *signups; /* sign-ups per source (owned by main) */
-    int64_t refund_window_s;      /* refunds of unused pieces within this many seconds */
+    _Atomic int64_t
+        refund_window_s; /* refunds of unused pieces within this many seconds (SIGHUP) */
     /* A reverse proxy whose X-Forwarded-For is believed ("" = none): requests
      * from it are rate-limited by the client address it reports. */
     char trusted_proxy[64];

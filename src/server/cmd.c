@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +56,25 @@ const char *pv_cmd_sqlite_path(const char *dsn)
 const char *pv_cmd_db_name(const char *dsn)
 {
     return pv_cmd_sqlite_path(dsn) ? dsn : "the PostgreSQL database";
+}
+
+int pv_cmd_dsn_has_password(const char *dsn)
+{
+    const char *auth = strstr(dsn, "://"), *end, *at = NULL, *p;
+
+    if (pv_cmd_sqlite_path(dsn) || !auth)
+        return 0;
+    auth += 3;
+    end = auth + strcspn(auth, "/?#");
+    for (p = auth; p < end; p++) /* the last '@' ends the user information */
+        if (*p == '@')
+            at = p;
+    if (at && memchr(auth, ':', (size_t) (at - auth)))
+        return 1;
+    for (p = end; *p; p++) /* ?password=... or &password=... */
+        if ((*p == '?' || *p == '&') && strncasecmp(p + 1, "password=", 9) == 0)
+            return 1;
+    return 0;
 }
 
 /* Only init creates a database: elsewhere a mistyped path is an error, not a new file. */

@@ -26,6 +26,8 @@ struct opts {
     const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */
     const char *reports;                              /* serve, processor: "on" or "off" */
     const char *date, *out;                           /* authority report */
+    const char *config;       /* serve, front, processor: the configuration file (cmd_config.c) */
+    const struct opts *flags; /* serve, front, processor: the command line's own (for SIGHUP) */
     int demo;
     int force;              /* psd withdraw: the last usable PSD too (cmd_lifecycle.c) */
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
@@ -54,6 +56,10 @@ const char *pv_cmd_sqlite_path(const char *dsn);
 /* pv_cmd_db_name - dsn fit for a log line (static or borrowed): a
  * PostgreSQL DSN may hold a password. */
 const char *pv_cmd_db_name(const char *dsn);
+
+/* pv_cmd_dsn_has_password - 1 when the PostgreSQL URI dsn (borrowed) holds a password
+ * (user:password@ or a password= parameter): a secret, never taken from argv; else 0. */
+int pv_cmd_dsn_has_password(const char *dsn);
 
 /* pv_cmd_db_exists - 1 when dsn's database exists (only init creates one:
  * elsewhere a mistyped path is an error, not a new file); else 0, said on stderr. */

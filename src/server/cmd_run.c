@@ -4,6 +4,10 @@
  * processes) and stampd processor (one processor answering signed internal
  * requests): their options, start-up and orderly shutdown.
  *
+ * Under systemd (Type=notify) it says READY=1 once it listens, STOPPING=1 on
+ * SIGTERM or SIGINT, and RELOADING=1 around a SIGHUP, which re-reads the
+ * configuration file (cmd_config.c: what takes effect, what needs a restart).
+ *
  * A live gateway that is the sandbox moves no real money: every mode says
  * so in a warning line at start (and GET /metrics in
  * stampd_live_gateway_sandbox), so a demo configuration is not taken
@@ -16,11 +20,13 @@
 #include "domain/report.h"
 #include "render/render.h"
 #include "server/cmd.h"
+#include "server/cmd_config.h"
 #include "server/cmd_crypto.h"
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
 #include "server/http.h"
 #include "server/internal.h"
+#include "server/notify.h"
 #include "server/pool.h"
 #include "server/processor.h"
 #include "server/ratelimit.h"
@@ -52,6 +58,11 @@ static int parse_listen(const char *s, char host[64], uint16_t *port)
         return PV_EINVAL;
     *port = (uint16_t) p;
     return PV_OK;
+}
+
+static const char *mode_name(enum pv_run_mode mode)
+{
+    return mode == PV_RUN_SERVE ? "serve" : mode == PV_RUN_FRONT ? "front" : "processor";
 }
 
 static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, const char *address,
@@ -202,6 +213,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* reload (below) */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -358,9 +370,25 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                "and staging only)\n");
     pv_log(PV_LOG_INFO, "listening on %s\n", address);
     fflush(stderr);
+    pv_notify("READY=1");
 
-    while (sigwait(&set, &sig) != 0)
-        ;
+    /* SIGHUP re-reads the configuration file: refund-window-days takes effect,
+     * other changes are reported as needing a restart (cmd_config.c). */
+    for (;;) {
+        uint64_t days = refund_days;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        pv_notify("RELOADING=1");
+        if (pv_cmd_config_reload(o, mode_name(mode), &days) == 0 && days != refund_days) {
+            refund_days = days;
+            app.refund_window_s = (int64_t) days * 86400;
+        }
+        fflush(stderr);
+        pv_notify("READY=1");
+    }
+    pv_notify("STOPPING=1");
     pv_log(PV_LOG_INFO, "signal %d, shutting down\n", sig);
 out:
     /* Stop taking connections, let the processors (or the router) finish and

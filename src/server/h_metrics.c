@@ -20,6 +20,7 @@
 #include "stampd/error.h"
 #include "stampd/rates.h"
 #include "stampd/timeutil.h"
+#include "stampd/version.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,10 +32,6 @@ struct text {
     size_t len, cap;
     int oom;
 };
-
-#ifndef STAMPD_VERSION
-#define STAMPD_VERSION "unknown"
-#endif
 
 static void vput(struct text *t, const char *fmt, va_list ap0)
 {
@@ -197,7 +194,7 @@ void pv_h_metrics(struct pv_call *c)
     put(&t,
         "# HELP stampd_build_info The running stampd's version.\n"
         "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
-        STAMPD_VERSION);
+        pv_version);
     put(&t,
         "# HELP stampd_ratelimit_lockouts_total Sources locked out after too many failed "
         "logins or key attempts (this process, since it started).\n"

@@ -1,7 +1,10 @@
 /*
- * main.c - the `stampd` command: reads the subcommand and its options and
- * runs it (provisioning in cmd_init.c, accounts in cmd_accounts.c, servers
+ * main.c - the `stampd` command: finds the subcommand in the table of
+ * subcommands (each with its synopsis and its --help text), reads its options
+ * and runs it (provisioning in cmd_init.c, accounts in cmd_accounts.c, servers
  * in cmd_run.c; the ledger check and media secret rotation here).
+ * `stampd --help` lists every subcommand, `stampd NAME --help` explains one,
+ * `stampd --version` prints the build's version (include/stampd/version.h).
  *
  *   stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]
  *               [--refill DOLLARS] [--keys-dir DIR | --crypto SPEC] [--gateway sandbox]
@@ -9,11 +12,8 @@
  *   stampd psd add --db DSN [--psds N] [--crypto SPEC]
  *   stampd customer create --db DSN --email EMAIL [--balance DOLLARS]
  *   stampd operator create --db DSN --email EMAIL
- *   stampd authority create --db DSN --name NAME
- *   stampd authority set-password --db DSN --name NAME
- *   stampd authority deposit --db DSN --amount DOLLARS --reference REF
- *   stampd authority key --db DSN [--authority-dir DIR]
- *   stampd authority report --db DSN --date YYYY-MM-DD --out DIR
+ *   stampd authority create | set-password | deposit | key | report (cmd_authority.c,
+ *   cmd_report.c)
  *   stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]
  *   stampd media rotate-secret --db DSN
  *   stampd secret generate --internal-secret-file PATH
@@ -25,6 +25,7 @@
 #include "server/cmd_accounts.h"
 #include "server/cmd_authority.h"
 #include "server/cmd_ca.h"
+#include "server/cmd_config.h"
 #include "server/cmd_init.h"
 #include "server/cmd_lifecycle.h"
 #include "server/cmd_run.h"
@@ -35,97 +36,22 @@
 #include "domain/ledger.h"
 #include "domain/reset_auth.h"
 #include "domain/media.h"
+#include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
+#include "stampd/version.h"
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static void usage(FILE *f)
-{
-    fputs("usage:\n"
-          "  stampd init --db DSN --license NUMBER [--psds N] [--deposit DOLLARS]\n"
-          "              [--refill DOLLARS] [--keys-dir DIR | --crypto SPEC] [--gateway sandbox]\n"
-          "              [--demo] [--crypto-pin-file PATH]\n"
-          "              [--ca-crypto SPEC [--ca-pin-file PATH]]\n"
-          "  stampd psd add --db DSN [--psds N] [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "                 [--ca-pin-file PATH]\n"
-          "  stampd customer create --db DSN --email EMAIL [--balance DOLLARS]\n"
-          "  stampd operator create --db DSN --email EMAIL\n"
-          "  stampd (customer | operator) set-password --db DSN --email EMAIL\n"
-          "  stampd authority create --db DSN --name NAME\n"
-          "  stampd authority set-password --db DSN --name NAME\n"
-          "  stampd authority deposit --db DSN --amount DOLLARS --reference REF\n"
-          "  stampd authority key --db DSN [--authority-dir DIR]\n"
-          "  stampd authority report --db DSN --date YYYY-MM-DD --out DIR [--psd ID]\n"
-          "                          [--crypto SPEC] [--crypto-pin-file PATH]\n",
-          f);
-    /* Two strings: C11 compilers need only take 4095 characters in one. */
-    fputs("  stampd serve --db DSN [--listen HOST:PORT] [--processors N] [--threads N]\n"
-          "               [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
-          "               [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
-          "               [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "               [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "               [--payment-recovery-after S] [--reports on|off]\n"
-          "               [--log-format text|json] [--metrics-token-file PATH]\n"
-          "  stampd front --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
-          "               (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
-          "                --internal-plaintext) [--threads N] [--per-address-limit N]\n"
-          "               [--request-deadline S] [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "               [--log-format text|json] [--metrics-token-file PATH]\n"
-          "  stampd processor --db DSN [--internal-secret-file PATH] [--listen HOST:PORT]\n"
-          "                   (--internal-tls-dir DIR [--internal-tls-name NAME] |\n"
-          "                    --internal-plaintext) [--id NAME] [--advertise URL]\n"
-          "                   [--lease-ms N] [--per-address-limit N] [--request-deadline S]\n"
-          "                   [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "                   [--gateway-journal FILE] [--gateway-latency MS]\n"
-          "                   [--payment-recovery-after S] [--reports on|off]\n"
-          "                   [--log-format text|json]\n"
-          "  stampd secret generate --internal-secret-file PATH\n"
-          "  stampd tls init --dir DIR [--front NAME] --processor NAME=HOST[,HOST...]...\n"
-          "                  [--days N]\n"
-          "  stampd tls issue --dir DIR (--front NAME | --processor NAME=HOST[,HOST...])\n"
-          "                   [--days N]\n"
-          "  stampd ca (init | issue) --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "  stampd ca rotate --db DSN [--crypto SPEC] [--crypto-pin-file PATH]\n"
-          "                   [--ca-pin-file PATH]\n"
-          "  stampd psd rotate-key (ID | --psd ID) --db DSN [--crypto SPEC]\n"
-          "                    [--crypto-pin-file PATH] [--ca-pin-file PATH]\n"
-          "  stampd key revoke --db DSN --key-id N [--reason REASON] [--since TIME]\n"
-          "  stampd psd revoke-key (ID | --psd ID) --db DSN [--reason REASON] [--since TIME]\n"
-          "                    [--crypto-pin-file PATH]\n"
-          "  stampd psd suspend|resume --db DSN --psd ID [--reason TEXT]\n"
-          "  stampd psd withdraw --db DSN --psd ID [--reason TEXT] [--force]\n"
-          "  stampd migrate --db DSN\n"
-          "  stampd media rotate-secret --db DSN\n"
-          "  stampd ledger check --db DSN\n"
-          "\n"
-          "DSN is sqlite:PATH (or a plain path). Defaults: --psds 4, --deposit 10000,\n"
-          "--refill 1000, --listen 127.0.0.1:8080, --processors 2, --threads 4,\n"
-          "--lockout 900, --refund-window-days 30, --signup-limit 5 (per minute and\n"
-          "source address), --per-address-limit 64 connections (none with\n"
-          "--trusted-proxy), --request-deadline 10 (seconds), --gateway-journal DB.gateway.jsonl\n"
-          "(SQLite; PostgreSQL: in memory), --payment-recovery-after 600 (seconds).\n"
-          "customer/operator create take the "
-          "account's web password\n"
-          "from STAMPD_PASSWORD when it is set. front and processor take the secret they\n"
-          "share from --internal-secret-file (mode 0600) or STAMPD_INTERNAL_SECRET, and\n"
-          "speak mutual TLS with the certificates of stampd tls init in --internal-tls-dir\n"
-          "(ca.pem, NAME.pem, NAME.key; NAME: front, or the processor's --id).\n"
-          "SPEC is openssl:DIR (the default, development-grade: keys are files) or\n"
-          "'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL'; a token's PIN\n"
-          "comes from --crypto-pin-file (mode 0600) or STAMPD_CRYPTO_PIN, never argv; the\n"
-          "vendor CA's token PIN, when it differs, from --ca-pin-file or STAMPD_CA_PIN.\n",
-          f);
-}
-
 /* The options argv[start..argc) into o; need_db: --db is required; positional
  * (NULL: none allowed) gets the one argument that is not an option. */
-static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int need_db,
-                           const char **positional)
+static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int need_db,
+                         const char **positional)
 {
     static const struct {
         const char *name;
@@ -164,6 +90,9 @@ static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
         {"--log-format", offsetof(struct opts, log_format)},
         {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
+        {"--reports", offsetof(struct opts, reports)},
+        {"--date", offsetof(struct opts, date)},
+        {"--out", offsetof(struct opts, out)},
         {"--name", offsetof(struct opts, name)},
         {"--authority-dir", offsetof(struct opts, authority_dir)},
         {"--amount", offsetof(struct opts, amount)},
@@ -172,9 +101,7 @@ static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int
         {"--key-id", offsetof(struct opts, key_id)},
         {"--reason", offsetof(struct opts, reason)},
         {"--since", offsetof(struct opts, since)},
-        {"--reports", offsetof(struct opts, reports)},
-        {"--date", offsetof(struct opts, date)},
-        {"--out", offsetof(struct opts, out)},
+        {"--config", offsetof(struct opts, config)},
     };
     int i;
     size_t k;
@@ -217,16 +144,6 @@ static int parse_opts_args(int argc, char **argv, int start, struct opts *o, int
         return -1;
     }
     return 0;
-}
-
-static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int need_db)
-{
-    return parse_opts_args(argc, argv, start, o, need_db, NULL);
-}
-
-static int parse_opts(int argc, char **argv, int start, struct opts *o)
-{
-    return parse_opts_db(argc, argv, start, o, 1);
 }
 
 /*
@@ -320,9 +237,323 @@ static int cmd_rotate_secret(const struct opts *o)
     return 0;
 }
 
+/* Runners of the table below: o holds the parsed options (NULL for OPTS_RAW). */
+static int run_init(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_init(o);
+}
+static int run_psd_add(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_psd_add(o);
+}
+static int run_create(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_create(o, argv[1][0] == 'c');
+}
+static int run_set_password(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_set_password(o, argv[1][0] == 'c'   ? PV_ROLE_CUSTOMER
+                                  : argv[1][0] == 'o' ? PV_ROLE_OPERATOR
+                                                      : PV_ROLE_POSTAL);
+}
+static int run_authority(int argc, char **argv, const struct opts *o)
+{
+    if (argv[2][0] == 'k')
+        return pv_cmd_authority_key(o);
+    if (argv[2][0] == 'r')
+        return pv_cmd_authority_report(o);
+    return argv[2][0] == 'c' ? pv_cmd_authority_create(o) : pv_cmd_authority_deposit(o);
+}
+/* serve, front, processor: the configuration file fills what the flags did not. */
+static int run_server(int argc, char **argv, const struct opts *flags)
+{
+    struct opts o = *flags;
+    char *text = NULL;
+    int rc;
+
+    o.flags = flags;
+    if ((rc = pv_cmd_config_load(&o, argv[1], &text)) != 0)
+        return rc;
+    if (!o.db) {
+        fprintf(stderr, "stampd: --db DSN is required (or db = DSN in the configuration file)\n");
+        rc = 2;
+    } else {
+        rc = pv_cmd_run(&o, argv[1][0] == 's'   ? PV_RUN_SERVE
+                            : argv[1][0] == 'f' ? PV_RUN_FRONT
+                                                : PV_RUN_PROCESSOR);
+    }
+    if (text)
+        pv_card_wipe(text, strlen(text));
+    free(text);
+    return rc;
+}
+static int run_secret(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_secret_generate(o);
+}
+static int run_tls(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_tls(argc, argv);
+}
+static int run_ca(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_ca(o, argv[1], argv[2]);
+}
+static int run_lifecycle(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_psd_lifecycle(o, argv[2]);
+}
+static int run_migrate(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_migrate(o);
+}
+static int run_media(int argc, char **argv, const struct opts *o)
+{
+    return cmd_rotate_secret(o);
+}
+static int run_ledger(int argc, char **argv, const struct opts *o)
+{
+    return cmd_ledger_check(o);
+}
+
+enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command parses argv */
+
+#define CRYPTO_HELP                                                                                \
+    "  --crypto SPEC           openssl:DIR (the default, development-grade: keys are\n"            \
+    "                          files) or 'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;\n"        \
+    "                          token=LABEL'\n"                                                     \
+    "  --crypto-pin-file PATH  the token's PIN (mode 0600; or STAMPD_CRYPTO_PIN, never\n"          \
+    "                          argv)\n"
+#define CA_HELP                                                                                    \
+    "  --ca-crypto SPEC        the vendor CA in a token of its own (init)\n"                       \
+    "  --ca-pin-file PATH      that token's PIN (mode 0600; or STAMPD_CA_PIN)\n"
+#define LOG_HELP                                                                                   \
+    "  --log-format text|json  the log's lines (default text; journald's under systemd)\n"
+#define METRICS_HELP                                                                               \
+    "  --metrics-token-file PATH  the token GET /metrics takes (mode 0600), so Prometheus\n"       \
+    "                          holds no operator key\n"
+#define DB_HELP "  --db DSN                sqlite:PATH (or a plain path) or a PostgreSQL URI\n"
+#define INTERNAL_HELP                                                                              \
+    "  --internal-secret-file PATH  the HMAC secret front and processors share (mode\n"            \
+    "                          0600; or STAMPD_INTERNAL_SECRET; stampd secret generate)\n"         \
+    "  --internal-tls-dir DIR  mutual TLS with the certificates of stampd tls init\n"              \
+    "                          (ca.pem, NAME.pem, NAME.key)\n"                                     \
+    "  --internal-tls-name NAME  this end's certificate (front, or the processor's --id)\n"        \
+    "  --internal-plaintext    no TLS on the internal channel (development only)\n"
+#define LIMITS_HELP                                                                                \
+    "  --per-address-limit N   connections per source address (default 64; none with\n"            \
+    "                          --trusted-proxy)\n"                                                 \
+    "  --request-deadline S    seconds a client has to send its request (default 10)\n"            \
+    "  --gateway-journal FILE  the card gateway sandbox's journal (default\n"                      \
+    "                          DB.gateway.jsonl for SQLite; PostgreSQL: in memory)\n"              \
+    "  --gateway-latency MS    the sandbox gateway's simulated latency\n"
+#define SERVER_HELP                                                                                \
+    "  --config FILE           options from FILE (default /etc/stampd/stampd.conf when\n"          \
+    "                          it exists); flags override it (docs/operations.md)\n"               \
+    "  --listen HOST:PORT      where to listen (default 127.0.0.1:8080)\n"
+
+/*
+ * Every subcommand: name (one or two words), how its options are read, what
+ * runs it, its synopsis (after "stampd NAME") and its help (`stampd NAME
+ * --help`). A new subcommand is one entry here (test_install.py walks them all).
+ */
+static const struct subcommand {
+    const char *name;
+    int parse;
+    int (*run)(int argc, char **argv, const struct opts *o);
+    const char *synopsis, *help;
+} subcommands[] = {
+    {"init", OPTS_DB, run_init,
+     "--db DSN --license NUMBER [--psds N] [--deposit DOLLARS] [--refill DOLLARS]\n"
+     "       [--keys-dir DIR | --crypto SPEC] [--crypto-pin-file PATH] [--gateway sandbox]\n"
+     "       [--demo] [--authority-dir DIR] [--ca-crypto SPEC [--ca-pin-file PATH]]",
+     "Creates the database and provisions the vendor: the postal deposit, N PSDs\n"
+     "(default 4) with their keys, the vendor CA, the sandbox card gateway.\n" DB_HELP
+     "  --license NUMBER        the vendor's postal licence number\n"
+     "  --deposit DOLLARS       the postal deposit (default 10000)\n"
+     "  --refill DOLLARS        each PSD's refill (default 1000)\n"
+     "  --keys-dir DIR          where openssl: keys go (the same as --crypto openssl:DIR)\n"
+     "  --demo                  demo accounts and keys, printed\n" CRYPTO_HELP CA_HELP},
+    {"psd add", OPTS_DB, run_psd_add,
+     "--db DSN [--psds N] [--crypto SPEC] [--crypto-pin-file PATH] [--ca-pin-file PATH]",
+     "Adds N (default 1) PSDs with new keys.\n" DB_HELP CRYPTO_HELP CA_HELP},
+    {"customer create", OPTS_DB, run_create, "--db DSN --email EMAIL [--balance DOLLARS]",
+     "Creates a customer and prints its API key; the web password comes from\n"
+     "STAMPD_PASSWORD when it is set.\n" DB_HELP},
+    {"operator create", OPTS_DB, run_create, "--db DSN --email EMAIL",
+     "Creates an operator and prints its API key; the web password comes from\n"
+     "STAMPD_PASSWORD when it is set.\n" DB_HELP},
+    {"customer set-password", OPTS_DB, run_set_password, "--db DSN --email EMAIL",
+     "Sets a customer's web password from STAMPD_PASSWORD (or asks for it).\n" DB_HELP},
+    {"operator set-password", OPTS_DB, run_set_password, "--db DSN --email EMAIL",
+     "Sets an operator's web password from STAMPD_PASSWORD (or asks for it).\n" DB_HELP},
+    {"authority create", OPTS_DB, run_authority, "--db DSN --name NAME",
+     "Creates the postal authority's account and prints its key (sk_postal_...); its\n"
+     "web password (a login by NAME) comes from STAMPD_PASSWORD when it is set.\n" DB_HELP},
+    {"authority set-password", OPTS_DB, run_set_password, "--db DSN --name NAME",
+     "Sets a postal account's web password from STAMPD_PASSWORD (or asks for it).\n" DB_HELP},
+    {"authority deposit", OPTS_DB, run_authority, "--db DSN --amount DOLLARS --reference REF",
+     "Records a deposit credit from the postal authority.\n" DB_HELP},
+    {"authority key", OPTS_DB, run_authority, "--db DSN [--authority-dir DIR]",
+     "Makes the postal authority's reset signer (its key in --authority-dir).\n" DB_HELP},
+    {"authority report", OPTS_DB, run_authority,
+     "--db DSN --date YYYY-MM-DD --out DIR [--psd ID] [--crypto SPEC]\n"
+     "       [--crypto-pin-file PATH]",
+     "Writes the day's signed per-device reports (JSON Lines, CSV, signatures,\n"
+     "certificates) into DIR, making a missing one with the crypto module.\n" DB_HELP
+     "  --date YYYY-MM-DD       the UTC day\n"
+     "  --out DIR               where the files go\n"
+     "  --psd ID                one device only\n" CRYPTO_HELP},
+    {"serve", OPTS_NODB, run_server,
+     "--db DSN [--config FILE] [--listen HOST:PORT] [--processors N] [--threads N]\n"
+     "       [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
+     "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+     "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
+     "       [--gateway-latency MS] [--payment-recovery-after S] [--reports on|off]\n"
+     "       [--log-format text|json] [--metrics-token-file PATH]",
+     "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
+         SERVER_HELP "  --processors N          processors (writer threads; default 2)\n"
+     "  --threads N             HTTP worker threads (default 4)\n"
+     "  --lockout SECONDS       login lockout after failed attempts (default 900)\n"
+     "  --refund-window-days N  refunds within N days (default 30)\n"
+     "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
+     "  --signup-limit N        signups per minute and source address (default 5)\n"
+     "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
+     "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
+         CRYPTO_HELP LOG_HELP METRICS_HELP},
+    {"front", OPTS_NODB, run_server,
+     "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
+     "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
+     "       [--threads N] [--per-address-limit N] [--request-deadline S]\n"
+     "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
+     "       [--metrics-token-file PATH]",
+     "Runs a front: the API and the web UI; purchases go to the processors.\n" DB_HELP SERVER_HELP
+     "  --threads N             HTTP worker threads (default 4)\n" INTERNAL_HELP LIMITS_HELP
+         LOG_HELP METRICS_HELP},
+    {"processor", OPTS_NODB, run_server,
+     "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
+     "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
+     "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
+     "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
+     "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
+     "       [--reports on|off] [--log-format text|json]",
+     "Runs a processor: leases PSDs and signs the purchases fronts send it.\n" DB_HELP SERVER_HELP
+     "  --id NAME               this processor's name (its certificate's too)\n"
+     "  --advertise URL         where fronts reach it\n"
+     "  --lease-ms N            PSD lease length in milliseconds\n"
+     "  --payment-recovery-after S  settle stuck card payments after S seconds "
+     "(600)\n"
+     "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
+         CRYPTO_HELP LOG_HELP},
+    {"secret generate", OPTS_NODB, run_secret, "--internal-secret-file PATH",
+     "Writes a new random internal secret (mode 0600) for fronts and processors.\n"},
+    {"tls init", OPTS_RAW, run_tls,
+     "--dir DIR [--front NAME] --processor NAME=HOST[,HOST...]... [--days N]",
+     "Makes the internal CA and the front's and processors' certificates in DIR.\n"},
+    {"tls issue", OPTS_RAW, run_tls,
+     "--dir DIR (--front NAME | --processor NAME=HOST[,HOST...]) [--days N]",
+     "Issues one more front or processor certificate from DIR's internal CA.\n"},
+    {"ca init", OPTS_DB, run_ca, "--db DSN [--crypto SPEC] [--crypto-pin-file PATH]",
+     "Makes the vendor CA that certifies every PSD key.\n" DB_HELP CRYPTO_HELP},
+    {"ca issue", OPTS_DB, run_ca, "--db DSN [--crypto SPEC] [--crypto-pin-file PATH]",
+     "Issues the certificates of PSD keys that have none.\n" DB_HELP CRYPTO_HELP},
+    {"ca rotate", OPTS_DB, run_ca,
+     "--db DSN [--crypto SPEC] [--crypto-pin-file PATH] [--ca-pin-file PATH]",
+     "Makes a new vendor CA (in --crypto's token, or the current CA's module) and\n"
+     "re-certifies every key under it; the old CA stays published with its last CRL.\n" DB_HELP
+         CRYPTO_HELP CA_HELP},
+    {"psd rotate-key", OPTS_DB, run_ca,
+     "(ID | --psd ID) --db DSN [--crypto SPEC] [--crypto-pin-file PATH] [--ca-pin-file PATH]",
+     "Gives a PSD a new key; indicia signed with the old one keep verifying.\n" DB_HELP CRYPTO_HELP
+         CA_HELP},
+    {"psd revoke-key", OPTS_DB, run_ca,
+     "(ID | --psd ID) --db DSN [--reason REASON] [--since TIME] [--crypto-pin-file PATH]\n"
+     "       [--ca-pin-file PATH]",
+     "Revokes a PSD's current key (from --since, RFC 3339) and gives it a new one.\n" DB_HELP
+         CA_HELP},
+    {"key revoke", OPTS_DB, run_ca, "--db DSN --key-id N [--reason REASON] [--since TIME]",
+     "Revokes key N (from --since, RFC 3339); it goes on the CRL.\n" DB_HELP},
+    {"psd suspend", OPTS_DB, run_lifecycle, "--db DSN --psd ID [--reason TEXT]",
+     "Suspends a PSD: it signs nothing until resumed.\n" DB_HELP},
+    {"psd resume", OPTS_DB, run_lifecycle, "--db DSN --psd ID [--reason TEXT]",
+     "Resumes a PSD the operator suspended.\n" DB_HELP},
+    {"psd withdraw", OPTS_DB, run_lifecycle, "--db DSN --psd ID [--reason TEXT] [--force]",
+     "Withdraws a PSD for good; the last usable one needs --force.\n" DB_HELP},
+    {"migrate", OPTS_DB, run_migrate, "--db DSN",
+     "Brings the database's schema to this version's.\n" DB_HELP},
+    {"media rotate-secret", OPTS_DB, run_media, "--db DSN",
+     "A new media serial secret becomes current; older media keep verifying.\n" DB_HELP},
+    {"ledger check", OPTS_DB, run_ledger, "--db DSN",
+     "Proves the books and every reset's authorisation; exit 1 when something does\n"
+     "not add up.\n" DB_HELP},
+};
+
+#define NSUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
+
+/* 1 when argv[1] (and argv[2] for a two-word name) spell name. */
+static int matches(const char *name, int argc, char **argv)
+{
+    const char *sp = strchr(name, ' ');
+
+    if (!sp)
+        return strcmp(argv[1], name) == 0;
+    return strlen(argv[1]) == (size_t) (sp - name) && strncmp(argv[1], name, sp - name) == 0 &&
+           argc > 2 && strcmp(argv[2], sp + 1) == 0;
+}
+
+/* 1 when argv[1] is the first word of a two-word subcommand (psd, tls, ...). */
+static int is_group(const char *word)
+{
+    size_t i, n = strlen(word);
+
+    for (i = 0; i < NSUBCOMMANDS; i++)
+        if (strncmp(subcommands[i].name, word, n) == 0 && subcommands[i].name[n] == ' ')
+            return 1;
+    return 0;
+}
+
+static void usage(FILE *f, const char *group)
+{
+    size_t i, n = group ? strlen(group) : 0;
+
+    fputs("usage:\n", f);
+    for (i = 0; i < NSUBCOMMANDS; i++) {
+        const char *s;
+        if (group && (strncmp(subcommands[i].name, group, n) != 0 || subcommands[i].name[n] != ' '))
+            continue;
+        fprintf(f, "  stampd %s ", subcommands[i].name);
+        for (s = subcommands[i].synopsis; *s; s++) { /* continuation lines indent two more */
+            if (*s == '\n')
+                fputs("\n  ", f);
+            else
+                fputc(*s, f);
+        }
+        fputc('\n', f);
+    }
+    if (group)
+        return;
+    fputs("  stampd --version\n"
+          "  stampd COMMAND --help   that command's options\n"
+          "\n"
+          "DSN is sqlite:PATH (or a plain path) or a PostgreSQL URI. serve, front and\n"
+          "processor read /etc/stampd/stampd.conf (or --config FILE; flags override it)\n"
+          "and take their secrets (the internal secret, a token's PIN) from files of mode\n"
+          "0600, the environment or that file, never from argv. See docs/operations.md.\n",
+          f);
+}
+
+static int help(const struct subcommand *c)
+{
+    printf("usage: stampd %s %s\n\n%s", c->name, c->synopsis, c->help);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    const struct subcommand *c = NULL;
     struct opts o;
+    size_t i;
+    int a, start;
 
     /* The database holds customers' emails and key hashes; keys are 0600 anyway. */
     umask(077);
@@ -330,103 +561,60 @@ int main(int argc, char **argv)
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "init") == 0) {
-        if (parse_opts(argc, argv, 2, &o) < 0)
-            return 2;
-        return pv_cmd_init(&o);
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("stampd %s\n", pv_version);
+        return 0;
     }
-    if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "front") == 0 ||
-        strcmp(argv[1], "processor") == 0) {
-        if (parse_opts(argc, argv, 2, &o) < 0)
-            return 2;
-        return pv_cmd_run(&o, argv[1][0] == 's'   ? PV_RUN_SERVE
-                              : argv[1][0] == 'f' ? PV_RUN_FRONT
-                                                  : PV_RUN_PROCESSOR);
-    }
-    if (strcmp(argv[1], "ledger") == 0 && argc > 2 && strcmp(argv[2], "check") == 0) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
-            return 2;
-        return cmd_ledger_check(&o);
-    }
-    if (strcmp(argv[1], "media") == 0 && argc > 2 && strcmp(argv[2], "rotate-secret") == 0) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
-            return 2;
-        return cmd_rotate_secret(&o);
-    }
-    if (strcmp(argv[1], "secret") == 0 && argc > 2 && strcmp(argv[2], "generate") == 0) {
-        if (parse_opts_db(argc, argv, 3, &o, 0) < 0)
-            return 2;
-        return pv_cmd_secret_generate(&o);
-    }
-    if (strcmp(argv[1], "tls") == 0)
-        return pv_cmd_tls(argc, argv);
-    if (strcmp(argv[1], "psd") == 0 && argc > 2 && strcmp(argv[2], "add") == 0) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
-            return 2;
-        return pv_cmd_psd_add(&o);
-    }
-    if (strcmp(argv[1], "psd") == 0 && argc > 2 &&
-        (strcmp(argv[2], "suspend") == 0 || strcmp(argv[2], "resume") == 0 ||
-         strcmp(argv[2], "withdraw") == 0)) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
-            return 2;
-        return pv_cmd_psd_lifecycle(&o, argv[2]);
-    }
-    if ((strcmp(argv[1], "ca") == 0 && argc > 2 &&
-         (strcmp(argv[2], "init") == 0 || strcmp(argv[2], "issue") == 0 ||
-          strcmp(argv[2], "rotate") == 0)) ||
-        (strcmp(argv[1], "psd") == 0 && argc > 2 &&
-         (strcmp(argv[2], "rotate-key") == 0 || strcmp(argv[2], "revoke-key") == 0)) ||
-        (strcmp(argv[1], "key") == 0 && argc > 2 && strcmp(argv[2], "revoke") == 0)) {
-        /* The issue's spelling: stampd psd rotate-key ID, as well as --psd ID. */
-        const char *id = NULL;
-        if (parse_opts_args(argc, argv, 3, &o, 1, argv[1][0] == 'p' ? &id : NULL) < 0)
-            return 2;
-        if (id) {
-            if (o.psd) {
-                fprintf(stderr, "stampd: psd %s names PSD %s and --psd %s: give one\n", argv[2], id,
-                        o.psd);
-                return 2;
-            }
-            o.psd = id;
+    for (i = 0; i < NSUBCOMMANDS && !c; i++)
+        if (matches(subcommands[i].name, argc, argv))
+            c = &subcommands[i];
+    if (!c) {
+        if (is_group(argv[1])) { /* "stampd psd --help": the group's commands */
+            int asked = argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+            if (!asked && argc > 2)
+                fprintf(stderr, "stampd: unknown command %s %s\n", argv[1], argv[2]);
+            else if (!asked)
+                fprintf(stderr, "stampd: %s needs a command\n", argv[1]);
+            usage(asked ? stdout : stderr, argv[1]);
+            return asked ? 0 : 2;
         }
-        return pv_cmd_ca(&o, argv[1], argv[2]);
+        fprintf(stderr, "stampd: unknown command %s\n", argv[1]);
+        usage(stderr, NULL);
+        return 2;
     }
-    if (strcmp(argv[1], "migrate") == 0) {
-        if (parse_opts(argc, argv, 2, &o) < 0)
+    start = strchr(c->name, ' ') ? 3 : 2;
+    for (a = start; a < argc; a++)
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0)
+            return help(c);
+    if (c->parse == OPTS_RAW)
+        return c->run(argc, argv, NULL);
+    {
+        /* The issue's spelling: stampd psd rotate-key ID, as well as --psd ID. */
+        int takes_id = c->run == run_ca && argv[1][0] == 'p';
+        const char *id = NULL;
+
+        if (parse_opts_db(argc, argv, start, &o, c->parse == OPTS_DB, takes_id ? &id : NULL) < 0)
             return 2;
-        return pv_cmd_migrate(&o);
-    }
-    if ((strcmp(argv[1], "customer") == 0 || strcmp(argv[1], "operator") == 0) && argc > 2 &&
-        strcmp(argv[2], "create") == 0) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
+        if (id && o.psd) {
+            fprintf(stderr, "stampd: psd %s names PSD %s and --psd %s: give one\n", argv[2], id,
+                    o.psd);
             return 2;
-        return pv_cmd_create(&o, argv[1][0] == 'c');
+        }
+        if (id)
+            o.psd = id;
     }
-    if ((strcmp(argv[1], "customer") == 0 || strcmp(argv[1], "operator") == 0) && argc > 2 &&
-        strcmp(argv[2], "set-password") == 0) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
-            return 2;
-        return pv_cmd_set_password(&o, argv[1][0] == 'c' ? PV_ROLE_CUSTOMER : PV_ROLE_OPERATOR);
+    if (o.db && pv_cmd_dsn_has_password(o.db)) {
+        fprintf(stderr, "stampd: --db holds a password, and any local user can read a command "
+                        "line: use ~/.pgpass or PGPASSWORD, or db = DSN in a configuration file "
+                        "others cannot read\n");
+        return 2;
     }
-    if (strcmp(argv[1], "authority") == 0 && argc > 2 &&
-        (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "deposit") == 0 ||
-         strcmp(argv[2], "key") == 0 || strcmp(argv[2], "report") == 0 ||
-         strcmp(argv[2], "set-password") == 0)) {
-        if (parse_opts(argc, argv, 3, &o) < 0)
-            return 2;
-        if (argv[2][0] == 's')
-            return pv_cmd_set_password(&o, PV_ROLE_POSTAL);
-        if (argv[2][0] == 'k')
-            return pv_cmd_authority_key(&o);
-        if (argv[2][0] == 'r')
-            return pv_cmd_authority_report(&o);
-        return argv[2][0] == 'c' ? pv_cmd_authority_create(&o) : pv_cmd_authority_deposit(&o);
+    if (o.config && c->run != run_server) {
+        fprintf(stderr, "stampd: --config is an option of serve, front and processor\n");
+        return 2;
     }
-    fprintf(stderr, "stampd: unknown command %s\n", argv[1]);
-    usage(stderr);
-    return 2;
+    return c->run(argc, argv, &o);
 }
