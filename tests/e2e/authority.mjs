@@ -17,7 +17,7 @@
 // on every input, no console errors or CSP violations, a phone-sized screen.
 // Screenshots and downloads go to OUTDIR; OUTDIR/result.json says what ran.
 
-import { chromium } from 'playwright-core';
+import { startRun } from './run.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -28,39 +28,12 @@ if (!base || !outdir || !setupText) {
   process.exit(2);
 }
 const setup = JSON.parse(setupText);
-fs.mkdirSync(outdir, { recursive: true });
 const result = { screenshots: [], downloads: [], checks: [] };
-const problems = [];
-const step = (what) => { console.log('- ' + what); result.checks.push(what); };
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
-
-function watch(page, who) {
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`${who} console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${who} page error: ${e.message}`));
-}
-
-async function shot(page, name) {
-  const file = path.join(outdir, name + '.png');
-  await page.screenshot({ path: file, fullPage: true });
-  result.screenshots.push(file);
-}
-
-async function assertLabelled(page, where) {
-  const bad = await page.evaluate(() => Array.from(document.querySelectorAll('input, select, textarea'))
-    .filter((el) => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
-    .map((el) => el.name || el.id || el.outerHTML.slice(0, 60)));
-  assert.deepEqual(bad, [], `${where}: inputs without a label`);
-}
+const { browser, step, watch, shot, assertLabelled, finish } = await startRun(outdir, result);
 
 const money = (s) => Number(s.replace(/[^0-9.]/g, ''));
 
+let failure = null;
 try {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const page = await ctx.newPage();
@@ -217,14 +190,6 @@ try {
   await page.waitForFunction(() => location.hash === '#/login');
   step('logged out');
 } catch (err) {
-  problems.push(err.stack || String(err));
-} finally {
-  fs.writeFileSync(path.join(outdir, 'result.json'), JSON.stringify(result, null, 2));
-  await browser.close();
+  failure = err;
 }
-for (const s of result.screenshots) console.log('screenshot: ' + s);
-if (problems.length) {
-  console.error('FAILED:\n' + problems.join('\n'));
-  process.exit(1);
-}
-console.log('authority web pages end-to-end: ok');
+await finish(failure, 'authority web pages end-to-end: ok');

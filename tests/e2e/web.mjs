@@ -20,7 +20,7 @@
 // violations, a phone-sized screen. Screenshots and the PDFs go to OUTDIR;
 // OUTDIR/result.json tells test_web.py what to decode and verify.
 
-import { chromium } from 'playwright-core';
+import { startRun } from './run.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -30,48 +30,15 @@ if (!base || !outdir) {
   console.error('usage: node web.mjs BASE_URL OUTDIR');
   process.exit(2);
 }
-fs.mkdirSync(outdir, { recursive: true });
 const result = { screenshots: [], labels: [], checks: [] };
-const problems = [];
-const dialogs = []; // the messages of confirm()/prompt() dialogs, all accepted
-const step = (what) => { console.log('- ' + what); result.checks.push(what); };
+const { browser, dialogs, step, watch, shot, assertLabelled, finish } = await startRun(outdir, result);
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
-
-// Every page: console errors, uncaught exceptions and CSP reports are failures.
-function watch(page, who) {
-  page.on('console', (m) => {
-    // A 503 of GET /readyz is the answer the registers page asks for, not a failure.
-    const notReady = /status of 503/.test(m.text()) && /\/readyz$/.test(m.location().url || '');
-    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text()) && !notReady) problems.push(`${who} console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${who} page error: ${e.message}`));
-  page.on('dialog', (d) => { dialogs.push(d.message()); d.accept(); });
-}
-
-async function shot(page, name, opts = {}) {
-  const file = path.join(outdir, name + '.png');
-  await page.screenshot({ path: file, fullPage: opts.fullPage !== false });
-  result.screenshots.push(file);
-}
-
-// Every input, select and textarea on the page has an accessible name from a <label>.
-async function assertLabelled(page, where) {
-  const bad = await page.evaluate(() => Array.from(document.querySelectorAll('input, select, textarea'))
-    .filter((el) => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
-    .map((el) => el.name || el.id || el.outerHTML.slice(0, 60)));
-  assert.deepEqual(bad, [], `${where}: inputs without a label`);
-}
 
 const sumPieces = (page) => page.$$eval('#registers td.pieces', (tds) => tds.reduce((a, td) => a + Number(td.textContent), 0));
 const descOf = (page, psd) => page.textContent(`#registers tr[data-psd="${psd}"] td.desc`);
 
+let failure = null;
 try {
   // ---- the page itself: headers ----
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
@@ -587,14 +554,6 @@ try {
   result.indicium_ids = { keep: keepId, refunded: refundId };
   result.customer_email = email;
 } catch (err) {
-  problems.push(err.stack || String(err));
-} finally {
-  fs.writeFileSync(path.join(outdir, 'result.json'), JSON.stringify(result, null, 2));
-  await browser.close();
+  failure = err;
 }
-for (const s of result.screenshots) console.log('screenshot: ' + s);
-if (problems.length) {
-  console.error('FAILED:\n' + problems.join('\n'));
-  process.exit(1);
-}
-console.log('web UI end-to-end: ok');
+await finish(failure, 'web UI end-to-end: ok');
