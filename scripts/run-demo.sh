@@ -25,7 +25,8 @@ cat <<MSG
 stampd demo — $url   (database: var/stampd.db; delete var/ to start over)
 
   web UI:  open $url/ and log in as demo@stampd.test / stampd-demo-password
-           (operators: "Operator login", operator@stampd.test, same password)
+           (operators: "Operator login", operator@stampd.test, same password;
+           the postal authority: "Postal authority", Demo postal authority, same password)
 
   demo customer key:  STAMP_KEY=$STAMP_KEY   (balance \$100)
   demo operator key:  STAMP_OPERATOR_KEY=$STAMP_OPERATOR_KEY
