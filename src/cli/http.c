@@ -228,7 +228,7 @@ void cli_print_api_error(const json_t *body, long status)
 {
     const json_t *err = json_is_object(body) ? json_object_get(body, "error") : NULL;
     const char *code = cli_jstr(err, "code"), *msg = cli_jstr(err, "message");
-    const char *field = cli_jstr(err, "field");
+    const char *field = cli_jstr(err, "field"), *request = cli_jstr(err, "request_id");
 
     if (!code) {
         fprintf(stderr, "error: HTTP %ld from the server, without an error description\n", status);
@@ -237,6 +237,9 @@ void cli_print_api_error(const json_t *body, long status)
     fprintf(stderr, "error: %s: %s", cli_safe(code), msg ? cli_safe(msg) : "(no message)");
     if (field)
         fprintf(stderr, " (field: %s)", cli_safe(field));
+    /* The id the server logged this answer under: what a complaint quotes. */
+    if (request)
+        fprintf(stderr, " [request %s]", cli_safe(request));
     fputc('\n', stderr);
 }
 

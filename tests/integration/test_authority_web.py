@@ -197,6 +197,7 @@ class AuthorityWeb(unittest.TestCase):
         rc, _, err = self.stamp("authority", "device", "999")
         self.assertEqual(rc, 1, err)
         self.assertIn("not_found", err)
+        self.assertRegex(err, r"\[request [!-~]+\]")   # what a complaint quotes
         # The reset lock, and the resets with their signatures.
         rc, out, err = self.stamp("authority", "resets", "lock", "--reason", "cli audit")
         self.assertEqual(rc, 0, err)

@@ -620,7 +620,7 @@ class TestErrors(CliTest):
         # Bad ZIP names the field.
         r = self.expect(stamp("buy", "--class", "postcard", "--weight", "1",
                               "--from", "94107", "--to", "1234"), 1)
-        self.assertRegex(r.err, r"(?m)^error: invalid_zip: .*\(field: to_zip\)$", r)
+        self.assertRegex(r.err, r"(?m)^error: invalid_zip: .*\(field: to_zip\) \[request req_\w+\]$", r)
         self.assertEqual(self.balance_mills(), before, "a refused purchase was charged")
         # $0.50 does not buy a $0.74 letter.
         r = self.expect(stamp("buy", "--class", "first_class_letter", "--weight", "1",
