@@ -454,7 +454,7 @@ static const char *check_manifest(struct members *ms, int *version)
     free(text);
     if (!why && listed != ms->n - 1)
         why = "it holds a member the manifest does not list";
-    if (!why && (strcmp(ms->m[1].name, DB_MEMBER) != 0 || ms->n < 2))
+    if (!why && (ms->n < 2 || strcmp(ms->m[1].name, DB_MEMBER) != 0))
         why = "it holds no database";
     return why;
 }

@@ -11,6 +11,7 @@ restore over an existing database, are refused and write nothing.
 PostgreSQL (pg_dump) is not built yet: the command refuses it.
 """
 
+import io
 import os
 import shutil
 import stat
@@ -150,8 +151,15 @@ class BackupTest(unittest.TestCase):
         # One flipped bit inside the database member, a truncation, garbage.
         flipped = bytearray(data)
         flipped[4096] ^= 0x01
+        # A well-formed tar that holds only a manifest (listing nothing) has no database.
+        only = io.BytesIO()
+        with tarfile.open(fileobj=only, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+            text = b"stampd-backup 1\nschema 14\n"
+            info = tarfile.TarInfo("MANIFEST")
+            info.size = len(text)
+            tf.addfile(info, io.BytesIO(text))
         cases = {"flipped": bytes(flipped), "truncated": data[:len(data) // 2],
-                 "garbage": b"not a backup" * 100}
+                 "garbage": b"not a backup" * 100, "manifest-only": only.getvalue()}
         for what, blob in cases.items():
             bad = os.path.join(src.dir, what + ".backup")
             with open(bad, "wb") as f:
