@@ -7,7 +7,9 @@
  * time, then one line per member with its size, its sha256 and, for a key
  * file, the absolute path it came from), then database.sqlite - a copy made
  * with SQLite's online backup API (pv_store_backup) while servers go on
- * selling, so one moment of the database - then files/N: every file of the
+ * selling, so one moment of the database - or database.pgdump (pg_dump
+ * --format=custom, one snapshot, run as a subprocess with the DSN, which holds
+ * no password: libpq takes it from the environment), then files/N: every file of the
  * openssl: key directories the database names (its PSDs' module, the vendor
  * CA's, the postal authority's reset signer beside the DB) and of --keys-dir.
  * PKCS#11 keys stay in their token: the archive cannot hold them, and says so.
@@ -16,7 +18,7 @@
  * restore checks every member against the manifest before it writes
  * anything, never overwrites a database (or a different key file), puts the
  * key files back where they were, and opens the restored database with the
- * schema check. PostgreSQL (pg_dump) is not built yet: both refuse it.
+ * schema check. PostgreSQL: into an empty database, pg_restore in one transaction.
  */
 #include "server/cmd_backup.h"
 
@@ -39,10 +41,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MANIFEST_NAME "MANIFEST"
 #define DB_MEMBER     "database.sqlite"
+#define PG_MEMBER     "database.pgdump" /* pg_dump --format=custom */
 #define MAX_MEMBERS   1024
 #define MAX_ARCHIVE   ((size_t) 1 << 34) /* 16 GiB: the archive is read whole */
 
@@ -149,6 +153,31 @@ static void sync_dir_of(const char *path)
         (void) fsync(fd);
         close(fd);
     }
+}
+
+/* Run a PostgreSQL tool (argv[0], found on PATH) and wait: PV_OK when it exits 0.
+ * The DSN in argv holds no password (main refuses one): libpq takes it from
+ * PGPASSWORD or ~/.pgpass, inherited through the environment. */
+static int run_tool(char *const argv[])
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid < 0)
+        return PV_EIO;
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "stampd: %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return PV_EIO;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return PV_OK;
+    pv_cmd_err("%s failed (exit status %d)\n", argv[0],
+               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return PV_ESTORE;
 }
 
 /* ---- tar (ustar) ------------------------------------------------------------------------- */
@@ -298,8 +327,9 @@ static char *manifest_text(const struct members *ms, int version, int64_t now)
     if (!t)
         return NULL;
     pv_time_format(now, when, sizeof when);
-    used = (size_t) snprintf(t, cap, "stampd-backup 1\nschema %d\ncreated %s\nbackend sqlite\n",
-                             version, when);
+    used =
+        (size_t) snprintf(t, cap, "stampd-backup 1\nschema %d\ncreated %s\nbackend %s\n", version,
+                          when, strcmp(ms->m[0].name, DB_MEMBER) ? "postgresql" : "sqlite");
     for (i = 0; i < ms->n; i++)
         used +=
             (size_t) snprintf(t + used, cap - used, "member %s %zu %s %s\n", ms->m[i].name,
@@ -358,11 +388,6 @@ int pv_cmd_backup(const struct opts *o)
         pv_cmd_err("--out FILE is required\n");
         return 2;
     }
-    if (!path) {
-        pv_cmd_err("backup of a PostgreSQL database (pg_dump) is not built yet: use "
-                   "pg_dump --format=custom and copy the key directories\n");
-        return 2;
-    }
     if (!pv_cmd_db_exists(o->db))
         return 1;
     if ((rc = pv_store_open_checked(o->db, &st)) != PV_OK)
@@ -371,10 +396,18 @@ int pv_cmd_backup(const struct opts *o)
     if (rc == PV_OK && !(db = members_add(&ms)))
         rc = PV_ENOMEM;
     if (rc == PV_OK) {
-        snprintf(db->name, sizeof db->name, DB_MEMBER);
+        snprintf(db->name, sizeof db->name, path ? DB_MEMBER : PG_MEMBER);
         if (snprintf(tmp, sizeof tmp, "%s.db-tmp%ld", o->out, (long) getpid()) >= (int) sizeof tmp)
             rc = PV_EINVAL;
-        else if ((rc = pv_store_backup(st, tmp)) == PV_OK)
+        else if (path)
+            rc = pv_store_backup(st, tmp);
+        else {
+            /* One snapshot (pg_dump's serializable transaction), while servers write. */
+            char *argv[] = {"pg_dump", "--format=custom", "--no-owner",   "--file",
+                            tmp,       "--dbname",        (char *) o->db, NULL};
+            rc = run_tool(argv);
+        }
+        if (rc == PV_OK)
             rc = slurp(tmp, &db->data, &db->len);
         unlink(tmp);
     }
@@ -396,8 +429,8 @@ int pv_cmd_backup(const struct opts *o)
     if (rc == PV_OK)
         rc = write_archive(o->out, &ms, manifest, now);
     if (rc == PV_OK)
-        fprintf(stderr, "stampd: backed up %s (schema v%d, %zu key files) to %s\n", path, version,
-                ms.n - 1, o->out);
+        fprintf(stderr, "stampd: backed up %s (schema v%d, %zu key files) to %s\n",
+                pv_cmd_db_name(o->db), version, ms.n - 1, o->out);
     free(manifest);
     members_free(&ms, 1);
     return rc == PV_OK ? 0 : pv_cmd_fail("backup", rc);
@@ -454,7 +487,8 @@ static const char *check_manifest(struct members *ms, int *version)
     free(text);
     if (!why && listed != ms->n - 1)
         why = "it holds a member the manifest does not list";
-    if (!why && (ms->n < 2 || strcmp(ms->m[1].name, DB_MEMBER) != 0))
+    if (!why && (ms->n < 2 ||
+                 (strcmp(ms->m[1].name, DB_MEMBER) != 0 && strcmp(ms->m[1].name, PG_MEMBER) != 0)))
         why = "it holds no database";
     return why;
 }
@@ -517,6 +551,62 @@ static int existing(const struct member *m)
     return same ? 1 : -1;
 }
 
+/* 1 when the target database exists (a SQLite file, or a PostgreSQL database
+ * with a schema in it), said on stderr; 0 when restore may fill it. */
+static int target_taken(const struct opts *o, const char *path)
+{
+    char side[PATH_MAX + 8];
+    struct pv_store *st = NULL;
+    struct stat sb;
+    int version = -1, rc;
+
+    if (path) {
+        snprintf(side, sizeof side, "%s-wal", path);
+        if (stat(path, &sb) != 0 && stat(side, &sb) != 0)
+            return 0;
+        pv_cmd_err("%s already exists: restore never overwrites a database\n", path);
+        return 1;
+    }
+    if ((rc = pv_store_open(o->db, &st)) == PV_OK)
+        rc = pv_store_schema_version(st, &version);
+    pv_store_close(st);
+    if (rc == PV_OK && version == 0)
+        return 0;
+    if (rc != PV_OK)
+        pv_cmd_fail("open the target database (create it empty first)", rc);
+    else
+        pv_cmd_err("%s already holds a stampd database (schema v%d): restore never overwrites "
+                   "a database\n",
+                   pv_cmd_db_name(o->db), version);
+    return 1;
+}
+
+/* The database member m into the target: a SQLite file (put_file), or pg_restore
+ * of the dump into the empty PostgreSQL database in one transaction. */
+static int put_db(const struct opts *o, const char *path, const struct member *m)
+{
+    char tmp[PATH_MAX];
+    int rc;
+
+    if (path)
+        return put_file(path, m->data, m->len);
+    if (snprintf(tmp, sizeof tmp, "%s.pg-tmp%ld", o->in, (long) getpid()) >= (int) sizeof tmp)
+        return PV_EINVAL;
+    if ((rc = put_file(tmp, m->data, m->len)) == PV_OK) {
+        char *argv[] = {"pg_restore",
+                        "--no-owner",
+                        "--exit-on-error",
+                        "--single-transaction",
+                        "--dbname",
+                        (char *) o->db,
+                        tmp,
+                        NULL};
+        rc = run_tool(argv);
+    }
+    unlink(tmp);
+    return rc;
+}
+
 int pv_cmd_restore(const struct opts *o)
 {
     const char *path = pv_cmd_sqlite_path(o->db), *why;
@@ -524,29 +614,23 @@ int pv_cmd_restore(const struct opts *o)
     struct pv_store *st = NULL;
     uint8_t *a = NULL;
     size_t n = 0, i, put = 0;
-    char side[PATH_MAX + 8];
-    struct stat sb;
     int rc, version = 0;
 
     if (!o->in) {
         pv_cmd_err("--in FILE is required\n");
         return 2;
     }
-    if (!path) {
-        pv_cmd_err("restore into PostgreSQL (pg_restore) is not built yet\n");
-        return 2;
-    }
-    snprintf(side, sizeof side, "%s-wal", path);
-    if (stat(path, &sb) == 0 || stat(side, &sb) == 0) {
-        pv_cmd_err("%s already exists: restore never overwrites a database\n", path);
+    if (target_taken(o, path))
         return 1;
-    }
     if ((rc = slurp(o->in, &a, &n)) != PV_OK) {
         pv_cmd_err("%s: cannot read it: %s\n", o->in, strerror(errno));
         return 1;
     }
     if (!(why = tar_read(a, n, &ms)))
         why = check_manifest(&ms, &version);
+    if (!why && strcmp(ms.m[1].name, path ? DB_MEMBER : PG_MEMBER) != 0)
+        why = path ? "it holds a PostgreSQL dump, and --db names SQLite"
+                   : "it holds a SQLite database, and --db names PostgreSQL";
     for (i = 2; !why && i < ms.n; i++)
         if (!ms.m[i].path[0] || ms.m[i].path[0] != '/' || strstr(ms.m[i].path, "/../"))
             why = "a key file's path is not absolute";
@@ -565,7 +649,7 @@ int pv_cmd_restore(const struct opts *o)
         free(a);
         return 1;
     }
-    rc = put_file(path, ms.m[1].data, ms.m[1].len);
+    rc = put_db(o, path, &ms.m[1]);
     for (i = 2; rc == PV_OK && i < ms.n; i++)
         if (existing(&ms.m[i]) == 0 &&
             (rc = put_file(ms.m[i].path, ms.m[i].data, ms.m[i].len)) == PV_OK)
@@ -580,6 +664,6 @@ int pv_cmd_restore(const struct opts *o)
     fprintf(stderr,
             "stampd: restored %s (schema v%d) and %zu key files from %s; the schema "
             "checks\n",
-            path, version, put, o->in);
+            pv_cmd_db_name(o->db), version, put, o->in);
     return 0;
 }

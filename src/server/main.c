@@ -497,13 +497,15 @@ static const struct subcommand {
      "Writes one archive (mode 0600) with a consistent online copy of the database\n"
      "(SQLite's backup API, while stampd serves), the openssl: key files it names\n"
      "(PKCS#11 keys stay in their token), the postal authority's reset signer and a\n"
-     "manifest of every member's sha256. PostgreSQL: not built yet (pg_dump).\n" DB_HELP
+     "manifest of every member's sha256. PostgreSQL: pg_dump --format=custom (the\n"
+     "password from PGPASSWORD or ~/.pgpass).\n" DB_HELP
      "  --out FILE              the archive (written to a temporary file, renamed)\n"
      "  --keys-dir DIR          one more key directory to take\n"},
     {"restore", OPTS_DB, run_backup, "--in FILE --db DSN",
      "Restores an archive of stampd backup into a new database: checks every\n"
      "member's sha256 first, never overwrites a database or a different key file,\n"
-     "puts the key files back where they were, then runs the schema check.\n" DB_HELP
+     "puts the key files back where they were, then runs the schema check.\n"
+     "PostgreSQL: into an empty database, with pg_restore in one transaction.\n" DB_HELP
      "  --in FILE               the archive\n"},
 };
 
