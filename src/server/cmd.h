@@ -25,7 +25,8 @@ struct opts {
     const char *authority_dir;                        /* init, authority key */
     const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */
     const char *reports;                              /* serve, processor: "on" or "off" */
-    const char *date, *out;                           /* authority report */
+    const char *date, *out;                           /* authority report; backup */
+    const char *in;                                   /* restore: the archive */
     const char *config;       /* serve, front, processor: the configuration file (cmd_config.c) */
     const struct opts *flags; /* serve, front, processor: the command line's own (for SIGHUP) */
     int demo;

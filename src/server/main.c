@@ -20,10 +20,12 @@
  *   stampd tls (init | issue) --dir DIR ... (cmd_tls.c)
  *   stampd ca (init | issue | rotate), psd rotate-key, key revoke (cmd_ca.c)
  *   stampd psd suspend | resume | withdraw (cmd_lifecycle.c)
+ *   stampd backup --db DSN --out FILE, stampd restore --in FILE --db DSN (cmd_backup.c)
  */
 #include "server/cmd.h"
 #include "server/cmd_accounts.h"
 #include "server/cmd_authority.h"
+#include "server/cmd_backup.h"
 #include "server/cmd_ca.h"
 #include "server/cmd_config.h"
 #include "server/cmd_init.h"
@@ -93,6 +95,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--reports", offsetof(struct opts, reports)},
         {"--date", offsetof(struct opts, date)},
         {"--out", offsetof(struct opts, out)},
+        {"--in", offsetof(struct opts, in)},
         {"--name", offsetof(struct opts, name)},
         {"--authority-dir", offsetof(struct opts, authority_dir)},
         {"--amount", offsetof(struct opts, amount)},
@@ -315,6 +318,10 @@ static int run_ledger(int argc, char **argv, const struct opts *o)
 {
     return cmd_ledger_check(o);
 }
+static int run_backup(int argc, char **argv, const struct opts *o)
+{
+    return argv[1][0] == 'b' ? pv_cmd_backup(o) : pv_cmd_restore(o);
+}
 
 enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command parses argv */
 
@@ -486,6 +493,20 @@ static const struct subcommand {
     {"ledger check", OPTS_DB, run_ledger, "--db DSN",
      "Proves the books and every reset's authorisation; exit 1 when something does\n"
      "not add up.\n" DB_HELP},
+    {"backup", OPTS_DB, run_backup, "--db DSN --out FILE [--keys-dir DIR]",
+     "Writes one archive (mode 0600) with a consistent online copy of the database\n"
+     "(SQLite's backup API, while stampd serves), the openssl: key files it names\n"
+     "(PKCS#11 keys stay in their token), the postal authority's reset signer and a\n"
+     "manifest of every member's sha256. PostgreSQL: pg_dump --format=custom (the\n"
+     "password from PGPASSWORD or ~/.pgpass).\n" DB_HELP
+     "  --out FILE              the archive (written to a temporary file, renamed)\n"
+     "  --keys-dir DIR          one more key directory to take\n"},
+    {"restore", OPTS_DB, run_backup, "--in FILE --db DSN",
+     "Restores an archive of stampd backup into a new database: checks every\n"
+     "member's sha256 first, never overwrites a database or a different key file,\n"
+     "puts the key files back where they were, then runs the schema check.\n"
+     "PostgreSQL: into an empty database, with pg_restore in one transaction.\n" DB_HELP
+     "  --in FILE               the archive\n"},
 };
 
 #define NSUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])

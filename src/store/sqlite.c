@@ -445,6 +445,41 @@ static void lite_close(struct pv_store *st)
     free(s);
 }
 
+/* The online backup API: the whole source in one step, so one read
+ * transaction - one moment - covers every page (WAL: writers go on). */
+static int lite_backup(struct pv_store *st, const char *path)
+{
+    struct sqlite_store *s = handle(st);
+    sqlite3 *dst = NULL;
+    sqlite3_backup *b;
+    int src, tries = 0;
+
+    src = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (src != SQLITE_OK) {
+        fprintf(stderr, "store: backup to %s: %s\n", path,
+                dst ? sqlite3_errmsg(dst) : sqlite3_errstr(src));
+        sqlite3_close(dst);
+        return PV_ESTORE;
+    }
+    if (!(b = sqlite3_backup_init(dst, "main", s->db, "main"))) {
+        fprintf(stderr, "store: backup: %s\n", sqlite3_errmsg(dst));
+        sqlite3_close(dst);
+        return PV_ESTORE;
+    }
+    do {
+        src = sqlite3_backup_step(b, -1);
+        if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
+            sqlite3_sleep(20);
+    } while ((src == SQLITE_BUSY || src == SQLITE_LOCKED || src == SQLITE_OK) && ++tries < 500);
+    sqlite3_backup_finish(b);
+    if (src != SQLITE_DONE) {
+        fprintf(stderr, "store: backup: %s\n", sqlite3_errstr(src));
+        sqlite3_close(dst);
+        return PV_ESTORE;
+    }
+    return sqlite3_close(dst) == SQLITE_OK ? PV_OK : PV_ESTORE;
+}
+
 static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
@@ -460,6 +495,7 @@ static const struct pv_store_driver sqlite_driver = {
     .col_bytes = lite_col_bytes,
     .changes = lite_changes,
     .reset = lite_reset,
+    .backup = lite_backup,
 };
 
 /* ---- open and close ----------------------------------------------------------------------- */

@@ -86,6 +86,15 @@ void pv_store_close(struct pv_store *st)
         st->drv->close(st);
 }
 
+int pv_store_backup(struct pv_store *st, const char *path)
+{
+    if (!st || !path || st->in_tx)
+        return PV_EINVAL;
+    if (!st->drv->backup)
+        return PV_ECONFIG;
+    return st->drv->backup(st, path);
+}
+
 const char *pv_store_backend_name(const struct pv_store *st)
 {
     return st && st->drv ? st->drv->name : "";

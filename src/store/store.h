@@ -763,6 +763,15 @@ uint64_t pv_store_statements(const struct pv_store *st);
  */
 int pv_store_open(const char *dsn, struct pv_store **out);
 
+/*
+ * pv_store_backup - a consistent copy of st's database (borrowed) as it was at
+ * one moment, written to the file at path (borrowed; created, or truncated)
+ * while other handles and processes go on writing: SQLite's online backup
+ * API. The caller fsyncs and renames it. PV_ECONFIG for a backend that has
+ * none (PostgreSQL: pg_dump); PV_ESTORE, PV_EINVAL.
+ */
+int pv_store_backup(struct pv_store *st, const char *path);
+
 /* pv_store_close - close a handle; NULL is fine. */
 void pv_store_close(struct pv_store *st);
 

@@ -96,6 +96,9 @@ struct pv_store_driver {
     int (*col_bytes)(struct pv_store *st, int col, int blob, const void **p, size_t *len);
     int64_t (*changes)(struct pv_store *st); /* rows the statement wrote */
     void (*reset)(struct pv_store *st);      /* end the statement, drop its bindings */
+    /* Optional (NULL: PV_ECONFIG): a consistent copy of the whole database into
+     * the new file at path (borrowed) while other handles write: stampd backup. */
+    int (*backup)(struct pv_store *st, const char *path);
 };
 
 /* The base of every driver's handle, embedded first. */
