@@ -21,6 +21,7 @@ struct opts {
     const char *payment_recovery;                     /* serve, processor */
     const char *log_format;                           /* serve, front, processor: text | json */
     const char *metrics_token_file;                   /* serve, front (h_metrics.c) */
+    const char *tls_cert, *tls_key;                   /* serve, front: public HTTPS (pubtls.c) */
     const char *name, *amount, *reference;            /* authority create, deposit */
     const char *authority_dir;                        /* init, authority key */
     const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */

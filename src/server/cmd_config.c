@@ -78,6 +78,8 @@ static const struct key {
     {"log-format", offsetof(struct opts, log_format), M_ALL, T_STR, 0, 0, NULL},
     {"metrics-token-file", offsetof(struct opts, metrics_token_file), M_SERVE | M_FRONT, T_STR, 0,
      0, NULL},
+    {"tls-cert", offsetof(struct opts, tls_cert), M_SERVE | M_FRONT, T_STR, 0, 0, NULL},
+    {"tls-key", offsetof(struct opts, tls_key), M_SERVE | M_FRONT, T_STR, 0, 0, NULL},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

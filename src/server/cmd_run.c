@@ -29,6 +29,7 @@
 #include "server/notify.h"
 #include "server/pool.h"
 #include "server/processor.h"
+#include "server/pubtls.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
 #include "stampd/card.h"
@@ -132,6 +133,42 @@ static int metrics_token(const struct opts *o, enum pv_run_mode mode, char *out,
 }
 
 /*
+ * --tls-cert FILE --tls-key FILE (serve, front): read the public listener's
+ * pair into *out (owned; pv_tls_clear). The key file must be mode 0600 or
+ * stricter. Says what is wrong. PV_OK or the error.
+ */
+static int pub_tls_read(const struct opts *o, struct pv_tls *out)
+{
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = pv_cmd_tls_read_pem(o->tls_cert, 0, &out->cert_pem)) != PV_OK ||
+        (rc = pv_cmd_tls_read_pem(o->tls_key, 1, &out->key_pem)) != PV_OK)
+        pv_tls_clear(out);
+    return rc;
+}
+
+/* SIGHUP: the files of --tls-cert/--tls-key again, for new connections; a
+ * pair that does not load keeps the one in use. */
+static void pub_tls_reload(const struct opts *o)
+{
+    struct pv_tls t;
+    char why[160];
+
+    if (pub_tls_read(o, &t) != PV_OK) {
+        pv_log(PV_LOG_ERROR, "tls: %s / %s not reloaded: keeping the certificate in use\n",
+               o->tls_cert, o->tls_key);
+        return;
+    }
+    if (pv_pubtls_set(t.cert_pem, t.key_pem, why, sizeof why) != PV_OK)
+        pv_log(PV_LOG_ERROR, "tls: %s / %s not reloaded (%s): keeping the certificate in use\n",
+               o->tls_cert, o->tls_key, why);
+    else
+        pv_log(PV_LOG_INFO, "tls: reloaded %s for new connections\n", o->tls_cert);
+    pv_tls_clear(&t);
+}
+
+/*
  * stampd serve: the API and N processors in one process.
  * stampd front: the API; purchases go to processor processes (router.c).
  * stampd processor: one processor answering signed internal requests.
@@ -142,7 +179,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     struct pv_processor_opts popts;
     struct pv_store *st = NULL;
     struct pv_http *http = NULL;
-    struct pv_tls tls = {NULL, NULL, NULL};
+    struct pv_tls tls = {NULL, NULL, NULL}, pub = {NULL, NULL, NULL};
     char host[64], address[128], *license = NULL;
     uint64_t nproc = mode == PV_RUN_PROCESSOR ? 1 : 2, threads = 4, lease_ms = 0;
     uint64_t lockout = 900, refund_days = 30, signup_limit = 5;
@@ -191,7 +228,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->payment_recovery && (mode == PV_RUN_FRONT || pv_parse_u64(o->payment_recovery, 1, 86400,
                                                                       &recovery_s) != PV_OK)) ||
         (o->reports && (mode == PV_RUN_FRONT ||
-                        (strcmp(o->reports, "on") != 0 && strcmp(o->reports, "off") != 0)))) {
+                        (strcmp(o->reports, "on") != 0 && strcmp(o->reports, "off") != 0))) ||
+        ((o->tls_cert || o->tls_key) &&
+         (mode == PV_RUN_PROCESSOR || !o->tls_cert || !o->tls_key))) {
 
         pv_log(
             PV_LOG_ERROR,
@@ -205,7 +244,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
             "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
             "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
             "(seconds; serve and processor), --reports on|off (serve and processor), --log-format "
-            "text|json, --metrics-token-file PATH (serve and front)\n",
+            "text|json, --metrics-token-file PATH (serve and front), --tls-cert FILE with "
+            "--tls-key FILE (serve and front)\n",
             MAX_PROCESSORS);
         return 2;
     }
@@ -339,11 +379,17 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         goto out;
     limits.per_address = (unsigned) per_address;
     limits.deadline_s = (unsigned) deadline;
-    /* Only a processor's port is the internal channel; the public side's TLS
-     * is a reverse proxy's (docs/operations.md). */
-    if ((rc = pv_http_start(&app, host, port, (unsigned) threads, &limits,
-                            mode == PV_RUN_PROCESSOR && tls.ca_pem ? &tls : NULL, &http, &bound)) !=
-        PV_OK) {
+    /* A processor's port is the internal channel (mutual TLS); the public
+     * side's HTTPS is --tls-cert's, or a reverse proxy's (docs/operations.md). */
+    if (o->tls_cert && (rc = pub_tls_read(o, &pub)) != PV_OK)
+        goto out;
+    rc = pv_http_start(&app, host, port, (unsigned) threads, &limits,
+                       mode == PV_RUN_PROCESSOR ? (tls.ca_pem ? &tls : NULL)
+                       : pub.cert_pem           ? &pub
+                                                : NULL,
+                       &http, &bound);
+    pv_tls_clear(&pub); /* pubtls.c holds its own copy */
+    if (rc != PV_OK) {
         char what[96];
         snprintf(what, sizeof what, "listen on %s:%u (in use?)", host, (unsigned) port);
         pv_cmd_fail(what, rc);
@@ -351,7 +397,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     }
     /* A processor registers the address it really listens on. */
     snprintf(address, sizeof address, "%s://%s:%u",
-             mode == PV_RUN_PROCESSOR && tls.ca_pem ? "https" : "http", host, (unsigned) bound);
+             (mode == PV_RUN_PROCESSOR && tls.ca_pem) || o->tls_cert ? "https" : "http", host,
+             (unsigned) bound);
     if (mode == PV_RUN_PROCESSOR &&
         (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms,
                           recovery_s)) != PV_OK)
@@ -385,6 +432,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
             refund_days = days;
             app.refund_window_s = (int64_t) days * 86400;
         }
+        if (o->tls_cert)
+            pub_tls_reload(o);
         fflush(stderr);
         pv_notify("READY=1");
     }

@@ -162,9 +162,7 @@ out:
     return rc;
 }
 
-/* The whole file path as an owned string, at most PEM_MAX bytes. secret:
- * refuse a file group or others may access. */
-static int read_pem(const char *path, int secret, char **out)
+int pv_cmd_tls_read_pem(const char *path, int secret, char **out)
 {
     struct stat sb;
     char *buf = NULL;
@@ -257,9 +255,9 @@ int pv_cmd_tls_load(const struct opts *o, const char *mode, const char *dflt, in
         pv_cmd_err("%s: --internal-tls-dir is empty or too long\n", mode);
         return PV_ECONFIG;
     }
-    if ((rc = read_pem(ca, 0, &out->ca_pem)) != PV_OK ||
-        (rc = read_pem(crt, 0, &out->cert_pem)) != PV_OK ||
-        (rc = read_pem(key, 1, &out->key_pem)) != PV_OK)
+    if ((rc = pv_cmd_tls_read_pem(ca, 0, &out->ca_pem)) != PV_OK ||
+        (rc = pv_cmd_tls_read_pem(crt, 0, &out->cert_pem)) != PV_OK ||
+        (rc = pv_cmd_tls_read_pem(key, 1, &out->key_pem)) != PV_OK)
         goto fail;
     if (pv_x509_check(out->cert_pem, out->key_pem, out->ca_pem,
                       client ? PV_X509_CLIENT : PV_X509_SERVER, (int64_t) time(NULL), why,
@@ -381,8 +379,10 @@ int pv_cmd_tls(int argc, char **argv)
         if (!front)
             front = "front";
     } else {
-        if (path_in(path, sizeof path, dir, "ca", ".pem") || read_pem(path, 0, &ca_pem) != PV_OK ||
-            path_in(path, sizeof path, dir, "ca", ".key") || read_pem(path, 1, &ca_key) != PV_OK) {
+        if (path_in(path, sizeof path, dir, "ca", ".pem") ||
+            pv_cmd_tls_read_pem(path, 0, &ca_pem) != PV_OK ||
+            path_in(path, sizeof path, dir, "ca", ".key") ||
+            pv_cmd_tls_read_pem(path, 1, &ca_key) != PV_OK) {
             pv_cmd_err("tls issue needs the CA of stampd tls init in %s (ca.pem, "
                        "ca.key)\n",
                        dir);

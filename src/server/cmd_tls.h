@@ -25,6 +25,11 @@ int pv_cmd_tls(int argc, char **argv);
 int pv_cmd_tls_load(const struct opts *o, const char *mode, const char *dflt, int client,
                     struct pv_tls *out);
 
+/* pv_cmd_tls_read_pem - the whole file path (borrowed) as an owned string in
+ * *out, at most 64 KiB of PEM. secret: refuse a file group or others may
+ * access. Says what is wrong on stderr. PV_OK, PV_ECONFIG, PV_EIO, PV_ENOMEM. */
+int pv_cmd_tls_read_pem(const char *path, int secret, char **out);
+
 /* pv_tls_clear - free what t holds (wiping the key) and zero it; NULL is fine. */
 void pv_tls_clear(struct pv_tls *t);
 

@@ -182,7 +182,7 @@ static int secure_request(const struct pv_request *rq)
 {
     const char *proto = rq->header ? rq->header(rq->arg_ctx, "X-Forwarded-Proto") : NULL;
 
-    return proto && strcasecmp(proto, "https") == 0;
+    return rq->tls || (proto && strcasecmp(proto, "https") == 0);
 }
 
 static void set_cookie(const struct pv_request *rq, struct pv_reply *rp, const char *token,

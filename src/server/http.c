@@ -23,6 +23,7 @@
  * file has GnuTLS verify the front's certificate against the internal CA,
  * for clientAuth, and closes the connection unless it verifies. Every answer
  * of a processor is signed for the request it answers (pv_h_internal_seal).
+ * The public listener's HTTPS (--tls-cert) takes its pair from pubtls.c.
  */
 #include "server/http.h"
 
@@ -30,6 +31,7 @@
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
 #include "server/metrics.h"
+#include "server/pubtls.h"
 #include "server/routes.h"
 
 #include "domain/ledger.h"
@@ -38,7 +40,6 @@
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/timeutil.h"
-#include "stampd/log.h"
 
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
@@ -89,6 +90,7 @@ struct pv_http {
     pthread_t sweeper;
     int sweeping; /* the sweeper thread was started */
     int tls;      /* HTTPS with client certificates (a processor) */
+    int https;    /* HTTPS of any kind: HSTS on answers, Secure cookies */
 };
 
 struct conn_state {
@@ -138,7 +140,7 @@ static int append(struct conn_state *s, const char *data, size_t n)
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
-                                  const char *request_id)
+                                  const char *request_id, int https)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
@@ -192,6 +194,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
     MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
     MHD_add_response_header(resp, "Permissions-Policy", "camera=(), microphone=(), geolocation=()");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (https)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
     if (request_id[0])
         MHD_add_response_header(resp, "X-Request-Id", request_id);
     if (rp->replayed)
@@ -480,6 +484,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.body_len = s->len;
         rq.remote = source_address(h->app, c, remote, sizeof remote);
         rq.request_id = s->request_id;
+        rq.tls = h->https;
         pv_routes_handle(h->app, &rq, &rp);
         if (rp.job) {
             int rc;
@@ -511,7 +516,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pv_h_internal_seal(h->app, header_value(c, "X-Stampd-Signature"), &rp);
     else
         pv_reply_request_id(&rp, s->request_id);
-    ret = send_reply(c, &rp, s->request_id);
+    ret = send_reply(c, &rp, s->request_id, h->https);
     log_access(c, h, s, method, url, &rp);
     json_decref(rp.body);
     free(rp.raw);
@@ -675,6 +680,8 @@ static void stop_sweep(struct pv_http *h)
 
 static void http_free(struct pv_http *h)
 {
+    if (h->https && !h->tls)
+        pv_pubtls_clear();
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->wake);
     free(h);
@@ -715,13 +722,25 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
     }
     h->app = app;
     h->quiesced_fd = MHD_INVALID_SOCKET;
-    h->tls = tls != NULL;
+    h->tls = tls && tls->ca_pem;
+    h->https = tls != NULL;
     if (!tls)
         tls_opts[0].option = MHD_OPTION_END;
-    else if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-        pv_log(PV_LOG_ERROR, "http: this libmicrohttpd has no TLS\n");
+    else if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+             (!h->tls && MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES)) {
+        pv_log(PV_LOG_ERROR, "http: this libmicrohttpd has no TLS (or no certificate callback)\n");
         http_free(h);
         return PV_ECONFIG;
+    } else if (!h->tls) {
+        /* Public HTTPS: the pair comes from pubtls.c per handshake (reloadable). */
+        char why[160];
+        if (pv_pubtls_set(tls->cert_pem, tls->key_pem, why, sizeof why) != PV_OK) {
+            pv_log(PV_LOG_ERROR, "http: --tls-cert/--tls-key: %s\n", why);
+            http_free(h);
+            return PV_ECONFIG;
+        }
+        tls_opts[0] = tls_opts[3];
+        tls_opts[1].option = MHD_OPTION_END;
     }
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
@@ -732,7 +751,9 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
         (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int) 1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) limits->per_address,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls_opts,
+        h->https && !h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, pv_pubtls_retrieve,
+        MHD_OPTION_END);
     if (!h->d) {
         http_free(h);
         return PV_EIO;

@@ -28,7 +28,10 @@ struct pv_http_limits {
  * (borrowed: it must outlive the server; NULL = plain HTTP): serve HTTPS
  * (TLS 1.2 or 1.3) with tls->cert_pem and serve only clients whose
  * certificate chains to tls->ca_pem and allows clientAuth (a front's): a
- * connection without one is closed before its request is handled.
+ * connection without one is closed before its request is handled. tls
+ * without ca_pem: public HTTPS (TLS 1.2 or 1.3, no client certificates) with
+ * that pair, replaceable while running with pv_pubtls_set (pubtls.h); answers
+ * carry Strict-Transport-Security.
  * *bound_port gets the port actually bound.
  */
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,

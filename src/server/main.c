@@ -92,6 +92,8 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
         {"--log-format", offsetof(struct opts, log_format)},
         {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
+        {"--tls-cert", offsetof(struct opts, tls_cert)},
+        {"--tls-key", offsetof(struct opts, tls_key)},
         {"--reports", offsetof(struct opts, reports)},
         {"--date", offsetof(struct opts, date)},
         {"--out", offsetof(struct opts, out)},
@@ -339,6 +341,10 @@ enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command p
 #define METRICS_HELP                                                                               \
     "  --metrics-token-file PATH  the token GET /metrics takes (mode 0600), so Prometheus\n"       \
     "                          holds no operator key\n"
+#define PUBTLS_HELP                                                                                \
+    "  --tls-cert FILE         serve HTTPS (TLS 1.2+) with this certificate chain (PEM;\n"         \
+    "                          SIGHUP reloads it and the key)\n"                                   \
+    "  --tls-key FILE          its private key (PEM, mode 0600)\n"
 #define DB_HELP "  --db DSN                sqlite:PATH (or a plain path) or a PostgreSQL URI\n"
 #define INTERNAL_HELP                                                                              \
     "  --internal-secret-file PATH  the HMAC secret front and processors share (mode\n"            \
@@ -417,7 +423,8 @@ static const struct subcommand {
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
      "       [--gateway-latency MS] [--payment-recovery-after S] [--reports on|off]\n"
-     "       [--log-format text|json] [--metrics-token-file PATH]",
+     "       [--log-format text|json] [--metrics-token-file PATH]\n"
+     "       [--tls-cert FILE --tls-key FILE]",
      "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
          SERVER_HELP "  --processors N          processors (writer threads; default 2)\n"
      "  --threads N             HTTP worker threads (default 4)\n"
@@ -427,16 +434,16 @@ static const struct subcommand {
      "  --signup-limit N        signups per minute and source address (default 5)\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
      "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
-         CRYPTO_HELP LOG_HELP METRICS_HELP},
+         CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP},
     {"front", OPTS_NODB, run_server,
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--threads N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
-     "       [--metrics-token-file PATH]",
+     "       [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]",
      "Runs a front: the API and the web UI; purchases go to the processors.\n" DB_HELP SERVER_HELP
      "  --threads N             HTTP worker threads (default 4)\n" INTERNAL_HELP LIMITS_HELP
-         LOG_HELP METRICS_HELP},
+         LOG_HELP METRICS_HELP PUBTLS_HELP},
     {"processor", OPTS_NODB, run_server,
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"

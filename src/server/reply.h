@@ -66,6 +66,7 @@ struct pv_request {
     size_t body_len;
     const char *remote;     /* the client's address ("127.0.0.1"), for rate limits; may be NULL */
     const char *request_id; /* this request's X-Request-Id (http.c); may be NULL */
+    int tls;                /* it came over stampd's own HTTPS (--tls-cert) */
 };
 
 /*
