@@ -68,11 +68,8 @@ static void deposit_history_answer(struct pv_call *c)
 
     if (pv_list_args(c->rq, &pg, rp) != PV_OK)
         return;
-    if (pg.cursor && (strncmp(pg.cursor, CURSOR_PREFIX, 3) != 0 ||
-                      pv_parse_u64(pg.cursor + 3, 1, (uint64_t) INT64_MAX, &before) != PV_OK)) {
-        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+    if (pv_list_cursor_num(&pg, CURSOR_PREFIX, (uint64_t) INT64_MAX, &before, rp) != PV_OK)
         return;
-    }
     if ((rc = pv_balance(c->st, PV_ACCT_DEPOSIT, &balance)) != PV_OK ||
         (rc = pv_deposit_history(c->st, (int64_t) before, (size_t) pg.limit + 1, &rows, &n)) !=
             PV_OK) {

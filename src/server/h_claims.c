@@ -360,11 +360,8 @@ void pv_h_authority_presentations(struct pv_call *c)
         pv_reply_error(c->rp, PV_EINVAL, "duplicates", "duplicates must be true or false");
         return;
     }
-    if (pg.cursor && (strncmp(pg.cursor, PRES_CURSOR, 4) != 0 ||
-                      pv_parse_u64(pg.cursor + 4, 1, (uint64_t) INT64_MAX, &before) != PV_OK)) {
-        pv_reply_error(c->rp, PV_ECURSOR, "cursor", NULL);
+    if (pv_list_cursor_num(&pg, PRES_CURSOR, (uint64_t) INT64_MAX, &before, c->rp) != PV_OK)
         return;
-    }
     if ((rc = pv_store_presented_list(c->st, dup && dup[0] == 't' ? 2 : 1, (int64_t) before,
                                       (size_t) pg.limit + 1, &rows, &n)) != PV_OK) {
         pv_reply_error(c->rp, rc, NULL, NULL);

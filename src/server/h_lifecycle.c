@@ -122,12 +122,8 @@ void pv_h_authority_devices(struct pv_call *c)
 
     if (pv_list_args(c->rq, &pg, c->rp) != PV_OK)
         return;
-    if (pg.cursor &&
-        (strncmp(pg.cursor, DEVICE_CURSOR, strlen(DEVICE_CURSOR)) != 0 ||
-         pv_parse_u64(pg.cursor + strlen(DEVICE_CURSOR), 1, UINT32_MAX, &after) != PV_OK)) {
-        pv_reply_error(c->rp, PV_ECURSOR, "cursor", NULL);
+    if (pv_list_cursor_num(&pg, DEVICE_CURSOR, UINT32_MAX, &after, c->rp) != PV_OK)
         return;
-    }
     if ((locked = pv_resets_locked(c->st)) < 0 ||
         (rc = pv_store_psd_list(c->st, &psds, &n)) != PV_OK) {
         pv_reply_error(c->rp, locked < 0 ? locked : rc, NULL, NULL);
@@ -181,12 +177,8 @@ static void history_answer(struct pv_call *c, int authority)
 
     if (pv_list_args(c->rq, &pg, c->rp) != PV_OK || !path_psd(c, authority, &p))
         return;
-    if (pg.cursor && (strncmp(pg.cursor, EVENT_CURSOR, strlen(EVENT_CURSOR)) != 0 ||
-                      pv_parse_u64(pg.cursor + strlen(EVENT_CURSOR), 1, (uint64_t) INT64_MAX,
-                                   &after) != PV_OK)) {
-        pv_reply_error(c->rp, PV_ECURSOR, "cursor", NULL);
+    if (pv_list_cursor_num(&pg, EVENT_CURSOR, (uint64_t) INT64_MAX, &after, c->rp) != PV_OK)
         return;
-    }
     if ((rc = pv_store_psd_event_list(c->st, p.id, (int64_t) after, (size_t) pg.limit + 1, &ev,
                                       &n)) != PV_OK) {
         pv_reply_error(c->rp, rc, NULL, NULL);

@@ -501,11 +501,8 @@ void pv_h_transactions(struct pv_call *c)
 
     if (pv_list_args(rq, &pg, rp) != PV_OK)
         return;
-    if (pg.cursor && (strncmp(pg.cursor, "txn_", 4) != 0 ||
-                      pv_parse_u64(pg.cursor + 4, 1, (uint64_t) INT64_MAX, &before) != PV_OK)) {
-        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+    if (pv_list_cursor_num(&pg, "txn_", (uint64_t) INT64_MAX, &before, rp) != PV_OK)
         return;
-    }
     pv_account_customer_mode(who->owner_id, who->test, acct);
     if ((rc = pv_store_account_lines(st, acct, (int64_t) before, (size_t) pg.limit + 1, &rows,
                                      &n)) != PV_OK) {

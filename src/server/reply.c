@@ -55,6 +55,22 @@ int pv_list_args(const struct pv_request *rq, struct pv_list_page *pg, struct pv
     return PV_OK;
 }
 
+int pv_list_cursor_num(const struct pv_list_page *pg, const char *prefix, uint64_t max,
+                       uint64_t *out, struct pv_reply *rp)
+{
+    size_t n = strlen(prefix);
+
+    *out = 0;
+    if (!pg->cursor)
+        return PV_OK;
+    if (strncmp(pg->cursor, prefix, n) != 0 || pv_parse_u64(pg->cursor + n, 1, max, out) != PV_OK) {
+        *out = 0;
+        pv_reply_error(rp, PV_ECURSOR, "cursor", NULL);
+        return PV_ECURSOR;
+    }
+    return PV_OK;
+}
+
 void pv_list_push(json_t **data, json_t *item)
 {
     if (!*data) {

@@ -153,6 +153,14 @@ struct pv_list_page {
 int pv_list_args(const struct pv_request *rq, struct pv_list_page *pg, struct pv_reply *rp);
 
 /*
+ * pv_list_cursor_num - the cursor of pg (borrowed) when it is prefix
+ * (borrowed) and a number 1..max: the number into *out (0 when there is no
+ * cursor). PV_OK, or PV_ECURSOR with rp set.
+ */
+int pv_list_cursor_num(const struct pv_list_page *pg, const char *prefix, uint64_t max,
+                       uint64_t *out, struct pv_reply *rp);
+
+/*
  * pv_list_push - append item (taken; NULL means out of memory) to the list
  * *data; if that fails, *data is released and becomes NULL (pv_reply_list
  * then answers out of memory). Nothing is appended to a NULL *data.
