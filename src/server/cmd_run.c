@@ -201,6 +201,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         fprintf(stderr, "stampd: --log-format takes text or json\n");
         return 2;
     }
+    if (pv_log_set_level(o->log_level) != PV_OK) {
+        fprintf(stderr, "stampd: --log-level takes error, warning, info or debug\n");
+        return 2;
+    }
     pv_cmd_server_log();
     if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
         (o->processors && (mode != PV_RUN_SERVE ||

@@ -91,6 +91,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
         {"--log-format", offsetof(struct opts, log_format)},
+        {"--log-level", offsetof(struct opts, log_level)},
         {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
         {"--tls-cert", offsetof(struct opts, tls_cert)},
         {"--tls-key", offsetof(struct opts, tls_key)},
@@ -337,7 +338,9 @@ enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command p
     "  --ca-crypto SPEC        the vendor CA in a token of its own (init)\n"                       \
     "  --ca-pin-file PATH      that token's PIN (mode 0600; or STAMPD_CA_PIN)\n"
 #define LOG_HELP                                                                                   \
-    "  --log-format text|json  the log's lines (default text; journald's under systemd)\n"
+    "  --log-format text|json  the log's lines (default text; journald's under systemd)\n"         \
+    "  --log-level LEVEL       error, warning, info (default: with one access line per\n"          \
+    "                          request) or debug\n"
 #define METRICS_HELP                                                                               \
     "  --metrics-token-file PATH  the token GET /metrics takes (mode 0600), so Prometheus\n"       \
     "                          holds no operator key\n"
@@ -423,7 +426,7 @@ static const struct subcommand {
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
      "       [--gateway-latency MS] [--payment-recovery-after S] [--reports on|off]\n"
-     "       [--log-format text|json] [--metrics-token-file PATH]\n"
+     "       [--log-format text|json] [--log-level LEVEL] [--metrics-token-file PATH]\n"
      "       [--tls-cert FILE --tls-key FILE]",
      "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
          SERVER_HELP "  --processors N          processors (writer threads; default 2)\n"
@@ -439,7 +442,8 @@ static const struct subcommand {
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--threads N] [--per-address-limit N] [--request-deadline S]\n"
-     "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
+     "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json] [--log-level "
+     "LEVEL]\n"
      "       [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]",
      "Runs a front: the API and the web UI; purchases go to the processors.\n" DB_HELP SERVER_HELP
      "  --threads N             HTTP worker threads (default 4)\n" INTERNAL_HELP LIMITS_HELP
@@ -450,7 +454,7 @@ static const struct subcommand {
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
-     "       [--reports on|off] [--log-format text|json]",
+     "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]",
      "Runs a processor: leases PSDs and signs the purchases fronts send it.\n" DB_HELP SERVER_HELP
      "  --id NAME               this processor's name (its certificate's too)\n"
      "  --advertise URL         where fronts reach it\n"

@@ -13,6 +13,7 @@ error.request_id; a purchase through `stampd front` reaches the processor
 with the same id, so both logs name it.
 """
 
+import http.client
 import json
 import os
 import re
@@ -183,6 +184,40 @@ class TextLog(unittest.TestCase):
         self.assertRegex(err, r"(?m)^<6>access request_id=req_\S+ method=GET path=/healthz ")
 
 
+    def test_log_level_warning_drops_access_lines_and_bad_level_refused(self):
+        srv = harness.Stampd("obs-level").init(psds=1)
+        url = harness.closed_port_url()
+        p = subprocess.Popen([harness.STAMPD_BIN, "serve", "--db", srv.db, "--listen",
+                              url[len("http://"):], "--processors", "1",
+                              "--log-level", "warning"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=harness.stampd_env())
+        try:
+            st = None
+            for _ in range(300):
+                try:
+                    c = http.client.HTTPConnection(url[len("http://"):], timeout=10)
+                    c.request("GET", "/v1/account",
+                              headers={"Authorization": "Bearer " + srv.customer_key})
+                    st = c.getresponse().status
+                    c.close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            self.assertEqual(st, 200)
+        finally:
+            p.terminate()
+            err = p.communicate(timeout=60)[1].decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn(" info ", err)
+        self.assertNotIn("access", err)
+        p = subprocess.run([harness.STAMPD_BIN, "serve", "--db", "sqlite::memory:", "--log-level",
+                            "chatty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=harness.stampd_env(), timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--log-level takes error, warning, info or debug", p.stderr.decode())
+
+
 class RequestId(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -264,10 +299,6 @@ class FrontToProcessor(unittest.TestCase):
             c.stop()
 
 
-if __name__ == "__main__":
-    harness.main()
-
-
 class Metrics(unittest.TestCase):
     """GET /metrics: the process's own counters, and Prometheus's own token."""
 
@@ -318,7 +349,7 @@ class Metrics(unittest.TestCase):
         self.assertRegex(text, r'(?m)^stampd_build_info\{version="[^"]+"\} 1$')
         self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia",'
                                r'method="POST",status="2xx"\} 1$')
-        self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia/\{id\}",'
+        self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia/\{any\}",'
                                r'method="GET",status="2xx"\} 1$')
         self.assertNotRegex(text, r"ind_[a-z0-9]{10}")   # patterns, never raw paths
         self.assertRegex(text, r'(?m)^stampd_http_request_duration_seconds_bucket\{route='
@@ -358,3 +389,7 @@ class Metrics(unittest.TestCase):
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn("--metrics-token-file", p.stderr.decode())
                 self.assertNotIn(token, p.stderr.decode())
+
+
+if __name__ == "__main__":
+    harness.main()
