@@ -504,14 +504,17 @@ static const struct subcommand {
     {"ledger check", OPTS_DB, run_ledger, "--db DSN",
      "Proves the books and every reset's authorisation; exit 1 when something does\n"
      "not add up.\n" DB_HELP},
-    {"backup", OPTS_DB, run_backup, "--db DSN --out FILE [--keys-dir DIR]",
+    {"backup", OPTS_DB, run_backup, "--db DSN --out FILE [--keys-dir DIR] [--config FILE]",
      "Writes one archive (mode 0600) with a consistent online copy of the database\n"
      "(SQLite's backup API, while stampd serves), the openssl: key files it names\n"
      "(PKCS#11 keys stay in their token), the postal authority's reset signer and a\n"
      "manifest of every member's sha256. PostgreSQL: pg_dump --format=custom (the\n"
      "password from PGPASSWORD or ~/.pgpass).\n" DB_HELP
      "  --out FILE              the archive (written to a temporary file, renamed)\n"
-     "  --keys-dir DIR          one more key directory to take\n"},
+     "  --keys-dir DIR          one more key directory to take\n"
+     "  --config FILE           take this configuration file too, and the files it names\n"
+     "                          (internal secret, internal TLS directory, PIN and metrics\n"
+     "                          token files, the HTTPS certificate and key)\n"},
     {"restore", OPTS_DB, run_backup, "--in FILE --db DSN",
      "Restores an archive of stampd backup into a new database: checks every\n"
      "member's sha256 first, never overwrites a database or a different key file,\n"
@@ -644,8 +647,8 @@ int main(int argc, char **argv)
                         "others cannot read\n");
         return 2;
     }
-    if (o.config && c->run != run_server) {
-        fprintf(stderr, "stampd: --config is an option of serve, front and processor\n");
+    if (o.config && c->run != run_server && strcmp(argv[1], "backup") != 0) {
+        fprintf(stderr, "stampd: --config is an option of serve, front, processor and backup\n");
         return 2;
     }
     return c->run(argc, argv, &o);
