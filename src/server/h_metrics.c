@@ -10,6 +10,7 @@
 #include "server/pool.h"
 #include "server/ratelimit.h"
 #include "server/processor.h"
+#include "server/pubtls.h"
 #include "domain/claims.h"
 #include "domain/deposit_low.h"
 #include "domain/lifecycle.h"
@@ -201,6 +202,12 @@ void pv_h_metrics(struct pv_call *c)
         "# TYPE stampd_ratelimit_lockouts_total counter\n"
         "stampd_ratelimit_lockouts_total %llu\n",
         (unsigned long long) pv_ratelimit_lockouts(app->limits));
+    if (pv_pubtls_not_after() > 0)
+        put(&t,
+            "# HELP stampd_tls_cert_not_after_seconds When the HTTPS certificate in use "
+            "expires (Unix time).\n# TYPE stampd_tls_cert_not_after_seconds gauge\n"
+            "stampd_tls_cert_not_after_seconds %lld\n",
+            (long long) pv_pubtls_not_after());
     pv_metrics_write(put_any, &t);
     put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
             "since it started.\n# TYPE stampd_process_purchases_total counter\n");
