@@ -77,8 +77,7 @@ static const struct key {
     {"reports", offsetof(struct opts, reports), M_SERVE | M_PROC, T_STR, 0, 0, NULL},
     {"log-format", offsetof(struct opts, log_format), M_ALL, T_STR, 0, 0, NULL},
     {"log-level", offsetof(struct opts, log_level), M_ALL, T_STR, 0, 0, NULL},
-    {"metrics-token-file", offsetof(struct opts, metrics_token_file), M_SERVE | M_FRONT, T_STR, 0,
-     0, NULL},
+    {"metrics-token-file", offsetof(struct opts, metrics_token_file), M_ALL, T_STR, 0, 0, NULL},
     {"tls-cert", offsetof(struct opts, tls_cert), M_SERVE | M_FRONT, T_STR, 0, 0, NULL},
     {"tls-key", offsetof(struct opts, tls_key), M_SERVE | M_FRONT, T_STR, 0, 0, NULL},
 };

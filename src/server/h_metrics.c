@@ -231,6 +231,46 @@ out:
     free(all);
 }
 
+/* GET /metrics on a processor's internal port (the metrics token only): this
+ * process's own counters - requests, batch sizes, errors, purchases signed. */
+void pv_h_metrics_process(struct pv_call *c)
+{
+    struct pv_app *app = c->app;
+    struct pv_reply *rp = c->rp;
+    struct text t = {NULL, 0, 0, 0};
+    size_t i;
+
+    if (!app->metrics_token[0]) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
+        return;
+    }
+    if (!pv_h_metrics_token_ok(app, c->rq)) {
+        pv_reply_error(rp, PV_EUNAUTH, NULL, "GET /metrics takes the metrics token");
+        return;
+    }
+    snprintf(rp->auth, sizeof rp->auth, "metrics-token");
+    put(&t,
+        "# HELP stampd_build_info The running stampd's version.\n"
+        "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
+        pv_version);
+    pv_metrics_write(put_any, &t);
+    put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
+            "since it started.\n# TYPE stampd_process_purchases_total counter\n");
+    for (i = 0; i < app->nprocs; i++)
+        put(&t, "stampd_process_purchases_total{processor=\"%s\"} %llu\n",
+            pv_processor_id(app->procs, i),
+            (unsigned long long) pv_processor_served(app->procs, i));
+    if (t.oom) {
+        free(t.buf);
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    rp->status = 200;
+    rp->raw = (uint8_t *) t.buf;
+    rp->raw_len = t.len;
+    rp->content_type = "text/plain; version=0.0.4";
+}
+
 void pv_h_health(struct pv_call *c)
 {
     pv_reply_json(c->rp, 200, json_pack("{s:s}", "status", "ok"));

@@ -454,7 +454,8 @@ static const struct subcommand {
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
-     "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]",
+     "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
+     "       [--metrics-token-file PATH]",
      "Runs a processor: leases PSDs and signs the purchases fronts send it.\n" DB_HELP SERVER_HELP
      "  --id NAME               this processor's name (its certificate's too)\n"
      "  --advertise URL         where fronts reach it\n"
@@ -462,7 +463,7 @@ static const struct subcommand {
      "  --payment-recovery-after S  settle stuck card payments after S seconds "
      "(600)\n"
      "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
-         CRYPTO_HELP LOG_HELP},
+         CRYPTO_HELP LOG_HELP METRICS_HELP},
     {"secret generate", OPTS_NODB, run_secret, "--internal-secret-file PATH",
      "Writes a new random internal secret (mode 0600) for fronts and processors.\n"},
     {"tls init", OPTS_RAW, run_tls,

@@ -273,6 +273,51 @@ class RequestId(unittest.TestCase):
 
 
 class FrontToProcessor(unittest.TestCase):
+    def test_b_a_processor_serves_its_own_counters_to_the_metrics_token(self):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import test_scale_out
+        token = "prom-" + "p0c3ss" * 5
+        holder = {}
+
+        class Metered(test_scale_out.Cluster):
+            def processor_tls(self, pid):
+                path = os.path.join(self.srv.dir, "metrics.token")
+                with open(path, "w") as f:
+                    f.write(token + "\n")
+                os.chmod(path, 0o600)
+                holder["path"] = path
+                return super().processor_tls(pid) + ["--metrics-token-file", path]
+
+        c = Metered("obs-procmetrics", processors=1, psds=2)
+        try:
+            for i in range(3):
+                st, _, j = c.srv.buy(c.srv.customer_key, "obs-pm-%d" % i, LETTER)
+                self.assertEqual(st, 201, j)
+            _, path, host, port = c.procs["p1"]
+            text = c.srv.stderr_text(path)
+            # Prometheus holds a certificate of the internal CA (here the front's) and the token.
+            ctx = harness.internal_ssl("front")
+
+            def get(auth):
+                conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
+                conn.request("GET", "/metrics", headers={"Authorization": auth} if auth else {})
+                r = conn.getresponse()
+                body = r.read().decode()
+                conn.close()
+                return r.status, body
+            st, body = get("Bearer " + token)
+            self.assertEqual(st, 200, body)
+            self.assertRegex(body, r'(?m)^stampd_process_purchases_total\{processor="p1"\} 3$')
+            self.assertRegex(body, r"(?m)^stampd_batch_size_count [1-3]$")
+            self.assertRegex(body, r'(?m)^stampd_build_info\{version="[^"]+"\} 1$')
+            self.assertNotIn("stampd_postal_deposit_mills", body)   # the front's, from the DB
+            for auth in (None, "Bearer " + token + "x", "Bearer " + c.srv.operator_key):
+                st, body = get(auth)
+                self.assertEqual(st, 401, body)
+            self.assertNotIn(token, c.srv.stderr_text(path)[len(text):])
+        finally:
+            c.stop()
+
     def test_a_purchase_has_the_same_id_in_the_front_and_the_processor(self):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import test_scale_out
