@@ -27,6 +27,15 @@ enum pv_log_level {
  */
 int pv_log_setup(const char *format);
 
+/*
+ * pv_log_set_level - the least severe level written: name (borrowed)
+ * "error", "warning", "info" (the default; also NULL) or "debug". Lines of a
+ * less severe level are dropped before they are built; access lines are
+ * "info", so "warning" silences them. Call once, before any thread logs.
+ * PV_OK or PV_EINVAL (another name; nothing changed).
+ */
+int pv_log_set_level(const char *name);
+
 /* pv_log_json - 1 when the lines are JSON (pv_log_setup("json")). */
 int pv_log_json(void);
 

@@ -28,8 +28,9 @@
 static struct {
     int json;    /* JSON lines, not text */
     int journal; /* "<N>" prefixes instead of timestamps */
+    int level;   /* the least severe level written (enum pv_log_level) */
     pthread_mutex_t mu;
-} cfg = {0, 0, PTHREAD_MUTEX_INITIALIZER};
+} cfg = {0, 0, PV_LOG_INFO, PTHREAD_MUTEX_INITIALIZER};
 
 /* 1 when JOURNAL_STREAM ("DEV:INODE") is stderr: systemd gave it to journald. */
 static int journal_stream(void)
@@ -50,6 +51,29 @@ int pv_log_setup(const char *format)
     cfg.json = format && strcmp(format, "json") == 0;
     cfg.journal = journal_stream();
     return PV_OK;
+}
+
+int pv_log_set_level(const char *name)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {{"error", PV_LOG_ERROR},
+                  {"warning", PV_LOG_WARNING},
+                  {"info", PV_LOG_INFO},
+                  {"debug", PV_LOG_DEBUG}};
+    size_t i;
+
+    if (!name) {
+        cfg.level = PV_LOG_INFO;
+        return PV_OK;
+    }
+    for (i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(name, levels[i].name) == 0) {
+            cfg.level = levels[i].level;
+            return PV_OK;
+        }
+    return PV_EINVAL;
 }
 
 int pv_log_json(void)
@@ -164,6 +188,8 @@ void pv_log(int level, const char *fmt, ...)
     size_t n;
     va_list ap;
 
+    if (level > cfg.level)
+        return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -244,6 +270,8 @@ void pv_log_access(const struct pv_log_access *a)
     char line[LINE_MAX_BYTES], num[64];
     size_t n;
 
+    if (PV_LOG_INFO > cfg.level)
+        return;
     if (cfg.json) {
         json_t *o = line_object(PV_LOG_INFO);
         if (!o)

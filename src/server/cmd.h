@@ -20,14 +20,15 @@ struct opts {
     const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
     const char *payment_recovery;                     /* serve, processor */
     const char *log_format;                           /* serve, front, processor: text | json */
-    const char *metrics_token_file;                   /* serve, front (h_metrics.c) */
-    const char *tls_cert, *tls_key;                   /* serve, front: public HTTPS (pubtls.c) */
-    const char *name, *amount, *reference;            /* authority create, deposit */
-    const char *authority_dir;                        /* init, authority key */
-    const char *psd, *key_id, *reason, *since;        /* psd rotate-key, key revoke (cmd_ca.c) */
-    const char *reports;                              /* serve, processor: "on" or "off" */
-    const char *date, *out;                           /* authority report; backup */
-    const char *in;                                   /* restore: the archive */
+    const char *log_level;          /* serve, front, processor: error | warning | info | debug */
+    const char *metrics_token_file; /* serve, front (h_metrics.c) */
+    const char *tls_cert, *tls_key; /* serve, front: public HTTPS (pubtls.c) */
+    const char *name, *amount, *reference;     /* authority create, deposit */
+    const char *authority_dir;                 /* init, authority key */
+    const char *psd, *key_id, *reason, *since; /* psd rotate-key, key revoke (cmd_ca.c) */
+    const char *reports;                       /* serve, processor: "on" or "off" */
+    const char *date, *out;                    /* authority report; backup */
+    const char *in;                            /* restore: the archive */
     const char *config;       /* serve, front, processor: the configuration file (cmd_config.c) */
     const struct opts *flags; /* serve, front, processor: the command line's own (for SIGHUP) */
     int demo;

@@ -11,7 +11,8 @@
  * --format=custom, one snapshot, run as a subprocess with the DSN, which holds
  * no password: libpq takes it from the environment), then files/N: every file of the
  * openssl: key directories the database names (its PSDs' module, the vendor
- * CA's, the postal authority's reset signer beside the DB) and of --keys-dir.
+ * CA's, the postal authority's reset signer beside the DB) and of --keys-dir,
+ * and with --config FILE that file and the files it names (secrets, TLS).
  * PKCS#11 keys stay in their token: the archive cannot hold them, and says so.
  * The archive is written to a temporary file of mode 0600, fsynced, renamed.
  *
@@ -26,6 +27,7 @@
 #include "domain/config.h"
 #include "domain/reset_auth.h"
 #include "server/cmd.h"
+#include "server/cmd_config.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
@@ -258,6 +260,26 @@ static const char *tar_read(const uint8_t *a, size_t n, struct members *ms)
 
 /* ---- backup -------------------------------------------------------------------------------- */
 
+/* The regular file path (absolute) into ms as files/N, unless it is there already. */
+static int add_file(struct members *ms, const char *path)
+{
+    struct member *m;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < ms->n && strcmp(ms->m[i].path, path) != 0; i++)
+        ;
+    if (i < ms->n)
+        return PV_OK;
+    if (!(m = members_add(ms)))
+        return PV_ENOMEM;
+    snprintf(m->name, sizeof m->name, "files/%zu", ms->n - 1);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    if ((rc = slurp(path, &m->data, &m->len)) != PV_OK)
+        pv_cmd_err("%s: cannot read it\n", path);
+    return rc;
+}
+
 /* Every regular file directly in dir into ms as files/N. */
 static int add_dir(struct members *ms, const char *dir)
 {
@@ -272,28 +294,27 @@ static int add_dir(struct members *ms, const char *dir)
     while (rc == PV_OK && (e = readdir(d))) {
         char path[PATH_MAX];
         struct stat sb;
-        struct member *m;
-        size_t i;
 
         if (e->d_name[0] == '.' ||
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int) sizeof path ||
             lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || strchr(path, '\n'))
             continue;
-        for (i = 0; i < ms->n && strcmp(ms->m[i].path, path) != 0; i++)
-            ;
-        if (i < ms->n)
-            continue;
-        if (!(m = members_add(ms))) {
-            rc = PV_ENOMEM;
-            break;
-        }
-        snprintf(m->name, sizeof m->name, "files/%zu", ms->n - 1);
-        snprintf(m->path, sizeof m->path, "%s", path);
-        if ((rc = slurp(path, &m->data, &m->len)) != PV_OK)
-            pv_cmd_err("%s: cannot read it\n", path);
+        rc = add_file(ms, path);
     }
     closedir(d);
     return rc;
+}
+
+/* pv_cmd_config_files' callback: the configuration and what it names into ms. */
+static int add_configured(void *ctx, const char *path, int dir)
+{
+    char abs[PATH_MAX];
+
+    if (!realpath(path, abs) || strchr(abs, '\n')) {
+        pv_cmd_err("%s (named by the configuration): %s\n", path, strerror(errno));
+        return PV_EIO;
+    }
+    return dir ? add_dir(ctx, abs) : add_file(ctx, abs);
 }
 
 /* The key directory of a module spec in the database's configuration (key): an
@@ -420,6 +441,8 @@ int pv_cmd_backup(const struct opts *o)
     pv_store_close(st);
     if (rc == PV_OK && o->keys_dir)
         rc = add_dir(&ms, o->keys_dir);
+    if (rc == PV_OK && o->config && pv_cmd_config_files(o->config, add_configured, &ms) != 0)
+        rc = PV_EINVAL;
     if (rc == PV_OK) {
         for (i = 0; i < ms.n; i++)
             hash_hex(ms.m[i].data, ms.m[i].len, ms.m[i].sha);
@@ -429,7 +452,8 @@ int pv_cmd_backup(const struct opts *o)
     if (rc == PV_OK)
         rc = write_archive(o->out, &ms, manifest, now);
     if (rc == PV_OK)
-        fprintf(stderr, "stampd: backed up %s (schema v%d, %zu key files) to %s\n",
+        fprintf(stderr,
+                "stampd: backed up %s (schema v%d, %zu key and configuration files) to %s\n",
                 pv_cmd_db_name(o->db), version, ms.n - 1, o->out);
     free(manifest);
     members_free(&ms, 1);

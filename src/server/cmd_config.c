@@ -76,8 +76,8 @@ static const struct key {
      86400, NULL},
     {"reports", offsetof(struct opts, reports), M_SERVE | M_PROC, T_STR, 0, 0, NULL},
     {"log-format", offsetof(struct opts, log_format), M_ALL, T_STR, 0, 0, NULL},
-    {"metrics-token-file", offsetof(struct opts, metrics_token_file), M_SERVE | M_FRONT, T_STR, 0,
-     0, NULL},
+    {"log-level", offsetof(struct opts, log_level), M_ALL, T_STR, 0, 0, NULL},
+    {"metrics-token-file", offsetof(struct opts, metrics_token_file), M_ALL, T_STR, 0, 0, NULL},
     {"tls-cert", offsetof(struct opts, tls_cert), M_SERVE | M_FRONT, T_STR, 0, 0, NULL},
     {"tls-key", offsetof(struct opts, tls_key), M_SERVE | M_FRONT, T_STR, 0, 0, NULL},
 };
@@ -340,6 +340,46 @@ int pv_cmd_config_load(struct opts *o, const char *mode, char **text)
         free(*text);
         *text = NULL;
     }
+    return rc;
+}
+
+/* The keys whose values name files (or, dir = 1, a directory of files) a server
+ * needs besides the database: what a backup takes with the configuration. */
+static const struct {
+    const char *name;
+    int dir;
+} file_keys[] = {
+    {"internal-secret-file", 0}, {"internal-tls-dir", 1}, {"crypto-pin-file", 0},
+    {"metrics-token-file", 0},   {"tls-cert", 0},         {"tls-key", 0},
+};
+
+int pv_cmd_config_files(const char *path, pv_cmd_config_file_fn fn, void *ctx)
+{
+    struct setting sec[M_PROC + 1][NKEYS];
+    char *text = NULL;
+    mode_t fmode = 0;
+    size_t f, m;
+    int rc;
+
+    if ((rc = read_config(path, &text, &fmode)) != 0)
+        return rc;
+    memset(sec, 0, sizeof sec);
+    if ((rc = parse(path, text, fmode, sec)) != 0) {
+        free(text);
+        return rc;
+    }
+    if ((rc = fn(ctx, path, 0)) != 0) {
+        free(text);
+        return rc;
+    }
+    /* Every section's value (the shared one, [serve], [front], [processor]). */
+    for (f = 0; f < sizeof file_keys / sizeof file_keys[0] && rc == 0; f++) {
+        size_t k = key_index(file_keys[f].name);
+        for (m = 0; m <= M_PROC && rc == 0; m++)
+            if (sec[m][k].line)
+                rc = fn(ctx, sec[m][k].value, file_keys[f].dir);
+    }
+    free(text);
     return rc;
 }
 

@@ -30,6 +30,20 @@
  */
 int pv_cmd_config_load(struct opts *o, const char *mode, char **text);
 
+/* A file (dir = 0) or directory (dir = 1) the configuration names; path borrowed. */
+typedef int (*pv_cmd_config_file_fn)(void *ctx, const char *path, int dir);
+
+/*
+ * pv_cmd_config_files - read the configuration file path (borrowed) with the
+ * same checks as pv_cmd_config_load, then call fn with the file itself and
+ * with every file or directory it names in any section that a server needs
+ * besides the database (internal-secret-file, internal-tls-dir,
+ * crypto-pin-file, metrics-token-file, tls-cert, tls-key). Stops at the first
+ * non-zero return of fn and returns it; 2 (after the reason on stderr) when
+ * the file cannot be read or is not valid; else 0.
+ */
+int pv_cmd_config_files(const char *path, pv_cmd_config_file_fn fn, void *ctx);
+
 /*
  * pv_cmd_config_reload - SIGHUP: read the configuration file again over the
  * command line's options (running->flags; running borrowed) and compare it

@@ -98,20 +98,16 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
 }
 
 /*
- * --metrics-token-file PATH (serve, front): the token GET /metrics takes
+ * --metrics-token-file PATH: the token GET /metrics takes (on a processor's
+ * internal port, the only credential it takes)
  * besides an operator's key, into out (n bytes): one line of 16 or more
  * printable characters without spaces, in a file only its owner may read.
  */
-static int metrics_token(const struct opts *o, enum pv_run_mode mode, char *out, size_t n)
+static int metrics_token(const struct opts *o, char *out, size_t n)
 {
     size_t len = 0, i;
     int rc;
 
-    if (mode == PV_RUN_PROCESSOR) {
-        pv_log(PV_LOG_ERROR, "--metrics-token-file is for serve and front (a processor serves "
-                             "no /metrics)");
-        return PV_EINVAL;
-    }
     if ((rc = pv_cmd_read_private("--metrics-token-file", o->metrics_token_file, out, n - 1,
                                   &len)) != PV_OK)
         return rc;
@@ -201,6 +197,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         fprintf(stderr, "stampd: --log-format takes text or json\n");
         return 2;
     }
+    if (pv_log_set_level(o->log_level) != PV_OK) {
+        fprintf(stderr, "stampd: --log-level takes error, warning, info or debug\n");
+        return 2;
+    }
     pv_cmd_server_log();
     if (parse_listen(o->listen ? o->listen : "127.0.0.1:8080", host, &port) != PV_OK ||
         (o->processors && (mode != PV_RUN_SERVE ||
@@ -244,7 +244,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
             "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
             "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
             "(seconds; serve and processor), --reports on|off (serve and processor), --log-format "
-            "text|json, --metrics-token-file PATH (serve and front), --tls-cert FILE with "
+            "text|json, --metrics-token-file PATH, --tls-cert FILE with "
             "--tls-key FILE (serve and front)\n",
             MAX_PROCESSORS);
         return 2;
@@ -326,7 +326,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         snprintf(app.trusted_proxy, sizeof app.trusted_proxy, "%s", o->trusted_proxy);
     }
     if (o->metrics_token_file &&
-        metrics_token(o, mode, app.metrics_token, sizeof app.metrics_token) != PV_OK) {
+        metrics_token(o, app.metrics_token, sizeof app.metrics_token) != PV_OK) {
         pv_media_keyring_clear(&app.media);
         pv_tls_clear(&tls);
         pv_card_wipe(app.secret, sizeof app.secret);

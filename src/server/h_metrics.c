@@ -10,6 +10,7 @@
 #include "server/pool.h"
 #include "server/ratelimit.h"
 #include "server/processor.h"
+#include "server/pubtls.h"
 #include "domain/claims.h"
 #include "domain/deposit_low.h"
 #include "domain/lifecycle.h"
@@ -201,6 +202,12 @@ void pv_h_metrics(struct pv_call *c)
         "# TYPE stampd_ratelimit_lockouts_total counter\n"
         "stampd_ratelimit_lockouts_total %llu\n",
         (unsigned long long) pv_ratelimit_lockouts(app->limits));
+    if (pv_pubtls_not_after() > 0)
+        put(&t,
+            "# HELP stampd_tls_cert_not_after_seconds When the HTTPS certificate in use "
+            "expires (Unix time).\n# TYPE stampd_tls_cert_not_after_seconds gauge\n"
+            "stampd_tls_cert_not_after_seconds %lld\n",
+            (long long) pv_pubtls_not_after());
     pv_metrics_write(put_any, &t);
     put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
             "since it started.\n# TYPE stampd_process_purchases_total counter\n");
@@ -222,6 +229,46 @@ out:
     free(psds);
     free(sv);
     free(all);
+}
+
+/* GET /metrics on a processor's internal port (the metrics token only): this
+ * process's own counters - requests, batch sizes, errors, purchases signed. */
+void pv_h_metrics_process(struct pv_call *c)
+{
+    struct pv_app *app = c->app;
+    struct pv_reply *rp = c->rp;
+    struct text t = {NULL, 0, 0, 0};
+    size_t i;
+
+    if (!app->metrics_token[0]) {
+        pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
+        return;
+    }
+    if (!pv_h_metrics_token_ok(app, c->rq)) {
+        pv_reply_error(rp, PV_EUNAUTH, NULL, "GET /metrics takes the metrics token");
+        return;
+    }
+    snprintf(rp->auth, sizeof rp->auth, "metrics-token");
+    put(&t,
+        "# HELP stampd_build_info The running stampd's version.\n"
+        "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
+        pv_version);
+    pv_metrics_write(put_any, &t);
+    put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
+            "since it started.\n# TYPE stampd_process_purchases_total counter\n");
+    for (i = 0; i < app->nprocs; i++)
+        put(&t, "stampd_process_purchases_total{processor=\"%s\"} %llu\n",
+            pv_processor_id(app->procs, i),
+            (unsigned long long) pv_processor_served(app->procs, i));
+    if (t.oom) {
+        free(t.buf);
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return;
+    }
+    rp->status = 200;
+    rp->raw = (uint8_t *) t.buf;
+    rp->raw_len = t.len;
+    rp->content_type = "text/plain; version=0.0.4";
 }
 
 void pv_h_health(struct pv_call *c)

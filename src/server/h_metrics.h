@@ -20,6 +20,11 @@ void pv_h_health(struct pv_call *c);
 void pv_h_ready(struct pv_call *c);
 void pv_h_metrics(struct pv_call *c);
 
+/* GET /metrics on a stampd processor's internal port: this process's own
+ * counters (no database figures: a front has those), for the metrics token
+ * only (--metrics-token-file); 404 without one. */
+void pv_h_metrics_process(struct pv_call *c);
+
 /* pv_h_metrics_token_ok - 1 when rq (borrowed) carries app's metrics token
  * as its bearer (compared in constant time), else 0. */
 int pv_h_metrics_token_ok(const struct pv_app *app, const struct pv_request *rq);

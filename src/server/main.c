@@ -91,6 +91,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
         {"--log-format", offsetof(struct opts, log_format)},
+        {"--log-level", offsetof(struct opts, log_level)},
         {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
         {"--tls-cert", offsetof(struct opts, tls_cert)},
         {"--tls-key", offsetof(struct opts, tls_key)},
@@ -337,7 +338,9 @@ enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command p
     "  --ca-crypto SPEC        the vendor CA in a token of its own (init)\n"                       \
     "  --ca-pin-file PATH      that token's PIN (mode 0600; or STAMPD_CA_PIN)\n"
 #define LOG_HELP                                                                                   \
-    "  --log-format text|json  the log's lines (default text; journald's under systemd)\n"
+    "  --log-format text|json  the log's lines (default text; journald's under systemd)\n"         \
+    "  --log-level LEVEL       error, warning, info (default: with one access line per\n"          \
+    "                          request) or debug\n"
 #define METRICS_HELP                                                                               \
     "  --metrics-token-file PATH  the token GET /metrics takes (mode 0600), so Prometheus\n"       \
     "                          holds no operator key\n"
@@ -423,7 +426,7 @@ static const struct subcommand {
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
      "       [--gateway-latency MS] [--payment-recovery-after S] [--reports on|off]\n"
-     "       [--log-format text|json] [--metrics-token-file PATH]\n"
+     "       [--log-format text|json] [--log-level LEVEL] [--metrics-token-file PATH]\n"
      "       [--tls-cert FILE --tls-key FILE]",
      "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
          SERVER_HELP "  --processors N          processors (writer threads; default 2)\n"
@@ -439,7 +442,8 @@ static const struct subcommand {
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--threads N] [--per-address-limit N] [--request-deadline S]\n"
-     "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
+     "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json] [--log-level "
+     "LEVEL]\n"
      "       [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]",
      "Runs a front: the API and the web UI; purchases go to the processors.\n" DB_HELP SERVER_HELP
      "  --threads N             HTTP worker threads (default 4)\n" INTERNAL_HELP LIMITS_HELP
@@ -450,7 +454,8 @@ static const struct subcommand {
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
-     "       [--reports on|off] [--log-format text|json]",
+     "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
+     "       [--metrics-token-file PATH]",
      "Runs a processor: leases PSDs and signs the purchases fronts send it.\n" DB_HELP SERVER_HELP
      "  --id NAME               this processor's name (its certificate's too)\n"
      "  --advertise URL         where fronts reach it\n"
@@ -458,7 +463,7 @@ static const struct subcommand {
      "  --payment-recovery-after S  settle stuck card payments after S seconds "
      "(600)\n"
      "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
-         CRYPTO_HELP LOG_HELP},
+         CRYPTO_HELP LOG_HELP METRICS_HELP},
     {"secret generate", OPTS_NODB, run_secret, "--internal-secret-file PATH",
      "Writes a new random internal secret (mode 0600) for fronts and processors.\n"},
     {"tls init", OPTS_RAW, run_tls,
@@ -500,14 +505,17 @@ static const struct subcommand {
     {"ledger check", OPTS_DB, run_ledger, "--db DSN",
      "Proves the books and every reset's authorisation; exit 1 when something does\n"
      "not add up.\n" DB_HELP},
-    {"backup", OPTS_DB, run_backup, "--db DSN --out FILE [--keys-dir DIR]",
+    {"backup", OPTS_DB, run_backup, "--db DSN --out FILE [--keys-dir DIR] [--config FILE]",
      "Writes one archive (mode 0600) with a consistent online copy of the database\n"
      "(SQLite's backup API, while stampd serves), the openssl: key files it names\n"
      "(PKCS#11 keys stay in their token), the postal authority's reset signer and a\n"
      "manifest of every member's sha256. PostgreSQL: pg_dump --format=custom (the\n"
      "password from PGPASSWORD or ~/.pgpass).\n" DB_HELP
      "  --out FILE              the archive (written to a temporary file, renamed)\n"
-     "  --keys-dir DIR          one more key directory to take\n"},
+     "  --keys-dir DIR          one more key directory to take\n"
+     "  --config FILE           take this configuration file too, and the files it names\n"
+     "                          (internal secret, internal TLS directory, PIN and metrics\n"
+     "                          token files, the HTTPS certificate and key)\n"},
     {"restore", OPTS_DB, run_backup, "--in FILE --db DSN",
      "Restores an archive of stampd backup into a new database: checks every\n"
      "member's sha256 first, never overwrites a database or a different key file,\n"
@@ -640,8 +648,8 @@ int main(int argc, char **argv)
                         "others cannot read\n");
         return 2;
     }
-    if (o.config && c->run != run_server) {
-        fprintf(stderr, "stampd: --config is an option of serve, front and processor\n");
+    if (o.config && c->run != run_server && strcmp(argv[1], "backup") != 0) {
+        fprintf(stderr, "stampd: --config is an option of serve, front, processor and backup\n");
         return 2;
     }
     return c->run(argc, argv, &o);

@@ -15,6 +15,8 @@
 #include "server/pubtls.h"
 
 #include "stampd/error.h"
+#include "stampd/log.h"
+#include "stampd/timeutil.h"
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
@@ -31,6 +33,7 @@ struct pair {
     gnutls_pcert_st pcert[MAX_CHAIN];
     unsigned npcert;
     gnutls_privkey_t key;
+    int64_t not_after; /* the leaf's expiry, Unix seconds */
     struct pair *older;
 };
 
@@ -92,11 +95,40 @@ int pv_pubtls_set(const char *cert_pem, const char *key_pem, char *why, size_t n
         snprintf(why, n, "key: %s", gnutls_strerror(rc));
         return PV_ECONFIG;
     }
+    {
+        gnutls_x509_crt_t leaf;
+        if (gnutls_pcert_export_x509(&p->pcert[0], &leaf) == 0) {
+            p->not_after = (int64_t) gnutls_x509_crt_get_expiration_time(leaf);
+            gnutls_x509_crt_deinit(leaf);
+        }
+    }
+    if (p->not_after > 0) {
+        char when[32];
+        int64_t left = p->not_after - pv_now();
+        pv_time_format(p->not_after, when, sizeof when);
+        if (left <= 0)
+            pv_log(PV_LOG_ERROR, "tls: the certificate expired at %s: clients refuse it\n", when);
+        else if (left < (int64_t) PV_PUBTLS_WARN_DAYS * 86400)
+            pv_log(PV_LOG_WARNING,
+                   "tls: the certificate expires at %s (within %lld days): renew it and send "
+                   "SIGHUP\n",
+                   when, (long long) ((left + 86399) / 86400));
+    }
     pthread_mutex_lock(&mu);
     p->older = current;
     current = p;
     pthread_mutex_unlock(&mu);
     return PV_OK;
+}
+
+int64_t pv_pubtls_not_after(void)
+{
+    int64_t t;
+
+    pthread_mutex_lock(&mu);
+    t = current ? current->not_after : 0;
+    pthread_mutex_unlock(&mu);
+    return t;
 }
 
 /* GnuTLS's gnutls_certificate_retrieve_function2: the current pair. */

@@ -9,6 +9,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * pv_pubtls_set - check cert_pem (a chain, leaf first) and key_pem (both
@@ -25,6 +26,13 @@ int pv_pubtls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rd
                        const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
                        gnutls_pcert_st **pcert, unsigned int *pcert_length,
                        gnutls_privkey_t *privkey);
+
+/* pv_pubtls_not_after - when the current pair's leaf certificate expires
+ * (Unix seconds), or 0 before the first pv_pubtls_set (no HTTPS). */
+int64_t pv_pubtls_not_after(void);
+
+/* How long before its expiry a certificate set is warned about in the log. */
+#define PV_PUBTLS_WARN_DAYS 21
 
 /* pv_pubtls_clear - free every pair set (after the server stopped). */
 void pv_pubtls_clear(void);

@@ -183,10 +183,12 @@ static const struct route api_routes[] = {
     {NULL, NULL, OPEN, METHOD_FIRST, NULL, NULL},
 };
 
-/* stampd processor answers only its health and signed purchases from a front. */
+/* stampd processor answers only its health, signed purchases from a front and
+ * (with the metrics token) its own counters. */
 static const struct route internal_routes[] = {
     {NULL, "/healthz", OPEN, METHOD_FIRST, NULL, pv_h_health},
     {"POST", PV_INTERNAL_PATH, OPEN, METHOD_FIRST, NULL, pv_h_internal_purchase},
+    {"GET", "/metrics", OPEN, METHOD_FIRST, NULL, pv_h_metrics_process},
     {NULL, NULL, OPEN, METHOD_FIRST, NULL, NULL},
 };
 

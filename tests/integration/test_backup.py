@@ -204,6 +204,53 @@ class BackupSqlite(BackupBase, unittest.TestCase):
             self.assertIn("the archive is corrupt", err, what)
             self.assertFalse(os.path.exists(target), what)
 
+    def test_config_and_the_files_it_names_come_back(self):
+        src = self.server("backup-config").init(psds=1)
+        etc = os.path.join(src.dir, "etc")
+        tlsdir = os.path.join(etc, "internal-tls")
+        os.makedirs(tlsdir, mode=0o700)
+        files = {os.path.join(etc, "internal.secret"): b"s" * 48 + b"\n",
+                 os.path.join(etc, "metrics.token"): b"prom-" + b"t" * 40 + b"\n",
+                 os.path.join(tlsdir, "ca.pem"): b"-----BEGIN CERTIFICATE-----\n",
+                 os.path.join(etc, "public.crt"): b"cert\n", os.path.join(etc, "public.key"): b"key\n"}
+        for path, data in files.items():
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o600)
+        conf = os.path.join(etc, "stampd.conf")
+        text = ("db = %s\nmetrics-token-file = %s\ntls-cert = %s\ntls-key = %s\n"
+                "[front]\ninternal-secret-file = %s\ninternal-tls-dir = %s\n"
+                % (src.db, os.path.join(etc, "metrics.token"), os.path.join(etc, "public.crt"),
+                   os.path.join(etc, "public.key"), os.path.join(etc, "internal.secret"), tlsdir))
+        with open(conf, "w") as f:
+            f.write(text)
+        os.chmod(conf, 0o600)
+        files[conf] = text.encode()
+        archive = os.path.join(src.dir, "c.backup")
+        rc, _, err = self.stampd("backup", "--db", src.db, "--out", archive, "--config", conf)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("key and configuration files", err)
+        with tarfile.open(archive) as tf:
+            manifest = tf.extractfile("MANIFEST").read().decode()
+        for path in files:
+            self.assertIn(" " + path + "\n", manifest)
+        # Gone, as on a new machine; restore puts every one back, byte for byte.
+        shutil.rmtree(etc)
+        target = os.path.join(src.dir, "restored", "stampd.db")
+        rc, _, err = self.stampd("restore", "--in", archive, "--db", "sqlite:" + target)
+        self.assertEqual(rc, 0, err)
+        for path, data in files.items():
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), data, path)
+        # A configuration with a mistake is refused, and no archive is written.
+        with open(conf, "a") as f:
+            f.write("no-such-key = 1\n")
+        bad = os.path.join(src.dir, "bad.backup")
+        rc, _, err = self.stampd("backup", "--db", src.db, "--out", bad, "--config", conf)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("no-such-key", err)
+        self.assertFalse(os.path.exists(bad))
+
 
 
 @unittest.skipUnless(PG_DSN_FILE, "no PostgreSQL cluster (STAMPD_TEST_PG_DSN_FILE)")

@@ -144,7 +144,7 @@ class Errors(unittest.TestCase):
     def test_config_only_for_servers(self):
         p = stampd("migrate", "--db", SRV.db, "--config", "/dev/null")
         self.assertEqual(p.returncode, 2)
-        self.assertIn("--config is an option of serve, front and processor", p.stderr)
+        self.assertIn("--config is an option of serve, front, processor and backup", p.stderr)
 
 
 class Running(unittest.TestCase):

@@ -118,7 +118,9 @@ def project_version():
 class Package(unittest.TestCase):
     def test_contents(self):
         for path in ("./usr/bin/stampd", "./usr/bin/stamp", "./etc/stampd/stampd.conf",
-                     "./lib/systemd/system/stampd.service", "./usr/share/man/man8/stampd.8.gz",
+                     "./lib/systemd/system/stampd.service", "./lib/systemd/system/stampd-front.service",
+                     "./lib/systemd/system/stampd-processor@.service",
+                     "./usr/share/man/man8/stampd.8.gz",
                      "./usr/share/man/man1/stamp.1.gz", "./usr/share/doc/stampd/operations.md.gz"):
             with self.subTest(path=path):
                 self.assertRegex(CONTENTS, r"(?m) %s$" % re.escape(path))

@@ -76,26 +76,35 @@ class Install(unittest.TestCase):
 
     def test_unit(self):
         prefix = cache("CMAKE_INSTALL_PREFIX")
-        unit = installed(prefix + "/lib/systemd/system/stampd.service")
-        with open(unit) as f:
-            text = f.read()
-        self.assertIn("ExecStart=%s/bin/stampd serve --config /etc/stampd/stampd.conf\n" % prefix,
-                      text)
-        for line in ("Type=notify", "User=stampd", "StateDirectory=stampd",
-                     "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                     "NoNewPrivileges=yes", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
-                     "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service",
-                     "ExecReload=/bin/kill -HUP $MAINPID"):
-            self.assertIn(line, text)
+        texts = {}
+        for name, cmd in (("stampd.service", "serve"), ("stampd-front.service", "front"),
+                          ("stampd-processor@.service", "processor --id %i")):
+            with open(installed(prefix + "/lib/systemd/system/" + name)) as f:
+                texts[name] = text = f.read()
+            with self.subTest(unit=name):
+                self.assertIn("ExecStart=%s/bin/stampd %s --config /etc/stampd/stampd.conf\n"
+                              % (prefix, cmd), text)
+                for line in ("Type=notify", "User=stampd", "StateDirectory=stampd",
+                             "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                             "NoNewPrivileges=yes",
+                             "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                             "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service",
+                             "ExecReload=/bin/kill -HUP $MAINPID"):
+                    self.assertIn(line, text)
+        self.assertIn("Description=stampd processor %i", texts["stampd-processor@.service"])
         analyze = shutil.which("systemd-analyze")
         if not analyze:
             self.skipTest("no systemd-analyze")
         # verify checks that ExecStart exists: point it at the installed copy.
         d = tempfile.mkdtemp(dir=ROOT)
-        with open(os.path.join(d, "stampd.service"), "w") as f:
-            f.write(text.replace("ExecStart=%s/bin/stampd" % prefix,
-                                 "ExecStart=" + installed(prefix + "/bin/stampd")))
-        p = subprocess.run([analyze, "verify", "--man=no", os.path.join(d, "stampd.service")],
+        paths = []
+        for name, text in texts.items():
+            path = os.path.join(d, name.replace("@.", "@proc-a."))
+            with open(path, "w") as f:
+                f.write(text.replace("ExecStart=%s/bin/stampd" % prefix,
+                                     "ExecStart=" + installed(prefix + "/bin/stampd")))
+            paths.append(path)
+        p = subprocess.run([analyze, "verify", "--man=no"] + paths,
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(p.stderr.strip(), "")

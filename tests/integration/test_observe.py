@@ -13,6 +13,7 @@ error.request_id; a purchase through `stampd front` reaches the processor
 with the same id, so both logs name it.
 """
 
+import http.client
 import json
 import os
 import re
@@ -183,6 +184,40 @@ class TextLog(unittest.TestCase):
         self.assertRegex(err, r"(?m)^<6>access request_id=req_\S+ method=GET path=/healthz ")
 
 
+    def test_log_level_warning_drops_access_lines_and_bad_level_refused(self):
+        srv = harness.Stampd("obs-level").init(psds=1)
+        url = harness.closed_port_url()
+        p = subprocess.Popen([harness.STAMPD_BIN, "serve", "--db", srv.db, "--listen",
+                              url[len("http://"):], "--processors", "1",
+                              "--log-level", "warning"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=harness.stampd_env())
+        try:
+            st = None
+            for _ in range(300):
+                try:
+                    c = http.client.HTTPConnection(url[len("http://"):], timeout=10)
+                    c.request("GET", "/v1/account",
+                              headers={"Authorization": "Bearer " + srv.customer_key})
+                    st = c.getresponse().status
+                    c.close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            self.assertEqual(st, 200)
+        finally:
+            p.terminate()
+            err = p.communicate(timeout=60)[1].decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn(" info ", err)
+        self.assertNotIn("access", err)
+        p = subprocess.run([harness.STAMPD_BIN, "serve", "--db", "sqlite::memory:", "--log-level",
+                            "chatty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=harness.stampd_env(), timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--log-level takes error, warning, info or debug", p.stderr.decode())
+
+
 class RequestId(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -238,6 +273,51 @@ class RequestId(unittest.TestCase):
 
 
 class FrontToProcessor(unittest.TestCase):
+    def test_b_a_processor_serves_its_own_counters_to_the_metrics_token(self):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import test_scale_out
+        token = "prom-" + "p0c3ss" * 5
+        holder = {}
+
+        class Metered(test_scale_out.Cluster):
+            def processor_tls(self, pid):
+                path = os.path.join(self.srv.dir, "metrics.token")
+                with open(path, "w") as f:
+                    f.write(token + "\n")
+                os.chmod(path, 0o600)
+                holder["path"] = path
+                return super().processor_tls(pid) + ["--metrics-token-file", path]
+
+        c = Metered("obs-procmetrics", processors=1, psds=2)
+        try:
+            for i in range(3):
+                st, _, j = c.srv.buy(c.srv.customer_key, "obs-pm-%d" % i, LETTER)
+                self.assertEqual(st, 201, j)
+            _, path, host, port = c.procs["p1"]
+            text = c.srv.stderr_text(path)
+            # Prometheus holds a certificate of the internal CA (here the front's) and the token.
+            ctx = harness.internal_ssl("front")
+
+            def get(auth):
+                conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
+                conn.request("GET", "/metrics", headers={"Authorization": auth} if auth else {})
+                r = conn.getresponse()
+                body = r.read().decode()
+                conn.close()
+                return r.status, body
+            st, body = get("Bearer " + token)
+            self.assertEqual(st, 200, body)
+            self.assertRegex(body, r'(?m)^stampd_process_purchases_total\{processor="p1"\} 3$')
+            self.assertRegex(body, r"(?m)^stampd_batch_size_count [1-3]$")
+            self.assertRegex(body, r'(?m)^stampd_build_info\{version="[^"]+"\} 1$')
+            self.assertNotIn("stampd_postal_deposit_mills", body)   # the front's, from the DB
+            for auth in (None, "Bearer " + token + "x", "Bearer " + c.srv.operator_key):
+                st, body = get(auth)
+                self.assertEqual(st, 401, body)
+            self.assertNotIn(token, c.srv.stderr_text(path)[len(text):])
+        finally:
+            c.stop()
+
     def test_a_purchase_has_the_same_id_in_the_front_and_the_processor(self):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import test_scale_out
@@ -262,10 +342,6 @@ class FrontToProcessor(unittest.TestCase):
                                  r"path=/internal/" % re.escape(r))
         finally:
             c.stop()
-
-
-if __name__ == "__main__":
-    harness.main()
 
 
 class Metrics(unittest.TestCase):
@@ -318,7 +394,7 @@ class Metrics(unittest.TestCase):
         self.assertRegex(text, r'(?m)^stampd_build_info\{version="[^"]+"\} 1$')
         self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia",'
                                r'method="POST",status="2xx"\} 1$')
-        self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia/\{id\}",'
+        self.assertRegex(text, r'(?m)^stampd_http_requests_total\{route="/v1/indicia/\{any\}",'
                                r'method="GET",status="2xx"\} 1$')
         self.assertNotRegex(text, r"ind_[a-z0-9]{10}")   # patterns, never raw paths
         self.assertRegex(text, r'(?m)^stampd_http_request_duration_seconds_bucket\{route='
@@ -358,3 +434,7 @@ class Metrics(unittest.TestCase):
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn("--metrics-token-file", p.stderr.decode())
                 self.assertNotIn(token, p.stderr.decode())
+
+
+if __name__ == "__main__":
+    harness.main()

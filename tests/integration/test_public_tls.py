@@ -13,6 +13,7 @@ new pair keeps the old one.
 
 import http.client
 import json
+import datetime
 import os
 import re
 import shutil
@@ -195,6 +196,26 @@ class PublicTLS(unittest.TestCase):
             f.write("not a certificate\n")
         self.hup("keeping the certificate in use")
         self.assertEqual(served_serial(port, self.ca_pem), 2002)
+
+    def test_f_expiry_warned_and_exported(self):
+        # The test certificates live a day: stampd warns at start and exports the date.
+        self.assertRegex(self.srv.stderr_text(),
+                         r"warning tls: the certificate expires at \S+Z \(within [12] days\): renew")
+        code, out, err = curl(self.srv.port, self.ca_pem, "/metrics", "-H",
+                              "Authorization: Bearer " + self.srv.operator_key)
+        self.assertEqual(code, 0, err)
+        m = re.search(r"(?m)^stampd_tls_cert_not_after_seconds (\d+)$", out)
+        self.assertTrue(m, out[-2000:])
+        # The date of the certificate a connection gets now (test_e replaced the first).
+        code, out = s_client(self.srv.port, "-CAfile", self.ca_pem)
+        self.assertEqual(code, 0, out)
+        pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+        p = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=pem.group(0).encode(),
+                           stdout=subprocess.PIPE, check=True, timeout=30)
+        end = p.stdout.decode().strip().split("=", 1)[1]
+        when = datetime.datetime.strptime(end, "%b %d %H:%M:%S %Y GMT").replace(
+            tzinfo=datetime.timezone.utc)
+        self.assertEqual(int(m.group(1)), int(when.timestamp()))
 
     def hup(self, needle):
         """SIGHUP the server and wait for one more log line with needle."""
