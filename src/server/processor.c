@@ -86,6 +86,7 @@ struct pv_processor {
      * (counted in pending_auth until the writer has them) or to settle. */
     struct payer *payers;
     size_t npayers;
+    char *dsn; /* the payment threads open their store handles on their first job */
     pthread_cond_t pay_cv;
     struct pv_job *pay_head, *pay_tail;
     size_t pending_auth;
@@ -131,6 +132,7 @@ static void *payer_main(void *arg)
     struct payer *y = arg;
     struct pv_processor *p = y->p;
     struct pv_job *job;
+    int rc = PV_OK;
 
     for (;;) {
         pthread_mutex_lock(&p->mu);
@@ -143,15 +145,24 @@ static void *payer_main(void *arg)
         if (!(p->pay_head = job->next))
             p->pay_tail = NULL;
         pthread_mutex_unlock(&p->mu);
+        /* A handle of its own, opened when first needed: a PostgreSQL connection
+         * per payment thread only where cards are bought. */
+        if (!y->st && (rc = pv_store_open_checked(p->dsn, &y->st)) != PV_OK)
+            pv_log(PV_LOG_ERROR, "%s: payment thread: open the store: %s\n", p->ctx.server_id,
+                   pv_strerror(rc));
         if (job->pay_stage == PAY_AUTHORIZE) {
-            pv_purchase_authorize(y->st, &p->ctx, &job->req, &job->res, pv_now_ms() / 1000);
+            if (y->st)
+                pv_purchase_authorize(y->st, &p->ctx, &job->req, &job->res, pv_now_ms() / 1000);
+            else
+                job->res.pre_err = rc; /* nothing held: the batch answers it */
             job->pay_stage = PAY_HELD;
             pthread_mutex_lock(&p->mu);
             writer_push(p, job);
             p->pending_auth--;
             pthread_mutex_unlock(&p->mu);
         } else {
-            pv_purchase_settle(y->st, &p->ctx, &job->res, 1);
+            if (y->st) /* else the intents' recovery captures or voids it */
+                pv_purchase_settle(y->st, &p->ctx, &job->res, 1);
             finish(p, job);
         }
     }
@@ -374,11 +385,10 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     p->npayers = o->payment_threads ? o->payment_threads : PV_PAYMENT_THREADS_DEFAULT;
     if (!(p->payers = calloc(p->npayers, sizeof *p->payers)))
         return PV_ENOMEM;
-    for (i = 0; i < p->npayers; i++) {
+    if (!(p->dsn = strdup(dsn)))
+        return PV_ENOMEM;
+    for (i = 0; i < p->npayers; i++)
         p->payers[i].p = p;
-        if ((rc = pv_store_open_checked(dsn, &p->payers[i].st)) != PV_OK)
-            return rc;
-    }
     p->no_reports = o->no_reports;
 
     /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
@@ -494,6 +504,7 @@ void pv_processors_stop(struct pv_processor *procs, size_t n)
         for (j = 0; p->payers && j < p->npayers; j++)
             pv_store_close(p->payers[j].st);
         free(p->payers);
+        free(p->dsn);
         pthread_cond_destroy(&p->pay_cv);
         free(p->reqs);
         free(p->res);
