@@ -6,7 +6,9 @@
 #               man pages, /etc/stampd/stampd.conf (kept if present), the
 #               systemd unit (docs/operations.md, "Installing")
 # Other targets: build, clean, format, fuzz (FUZZ_SECONDS=60 per target:
-# the libFuzzer targets of tests/fuzz with clang, in build/fuzz).
+# the libFuzzer targets of tests/fuzz with clang, in build/fuzz), bench (the
+# purchase benchmark on SQLite and PostgreSQL with its references:
+# bench/run.sh, docs/performance.md; BENCH_ARGS="SECONDS CONNECTIONS").
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE := build/release
@@ -15,7 +17,7 @@ FUZZ := build/fuzz
 FUZZ_SECONDS ?= 60
 PREFIX ?= /usr/local
 
-.PHONY: all run test build install deps deps-test deps-fuzz fuzz clean format
+.PHONY: all run test build install deps deps-test deps-fuzz fuzz clean format bench
 
 all: build
 
@@ -45,6 +47,9 @@ test: deps-test
 	cd $(CHECK) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
+
+bench: deps-test
+	bench/run.sh $(BENCH_ARGS)
 
 deps-fuzz:
 	@scripts/deps.sh fuzz

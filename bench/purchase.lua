@@ -1,5 +1,6 @@
--- wrk script: POST /v1/indicia with a fresh Idempotency-Key per request.
--- The key comes from the environment (STAMP_KEY) via bench/run.sh.
+-- wrk script for bench/run.sh: POST /v1/indicia, a fresh Idempotency-Key per
+-- request, the customers' keys (STAMP_KEYS, comma-separated) taken in turn;
+-- CARD=1: each purchase pays by card (the sandbox gateway) instead of the balance.
 local counter = 0
 local threads = {}
 
@@ -9,15 +10,25 @@ function setup(thread)
 end
 
 function init(args)
-   key = os.getenv("STAMP_KEY")
-   body = '{"mail_class":"first_class_letter","weight_oz":1,"from_zip":"94107","to_zip":"10001"}'
+   keys = {}
+   for k in string.gmatch(os.getenv("STAMP_KEYS") or os.getenv("STAMP_KEY") or "", "[^,]+") do
+      table.insert(keys, k)
+   end
+   local pay = ""
+   if os.getenv("CARD") == "1" then
+      pay = ',"payment":{"method":"card","card":{"number":"4242424242424242","exp_month":12,' ..
+            '"exp_year":2031,"cvc":"123","zip":"94107"}}'
+   end
+   body = '{"mail_class":"first_class_letter","weight_oz":1,"from_zip":"94107","to_zip":"10001"' ..
+          pay .. '}'
    created, failed = 0, 0
+   codes = {}
 end
 
 function request()
    counter = counter + 1
    local headers = {
-      ["Authorization"] = "Bearer " .. key,
+      ["Authorization"] = "Bearer " .. keys[(counter + tid) % #keys + 1],
       ["Idempotency-Key"] = "bench-" .. tid .. "-" .. counter .. "-" .. os.time(),
       ["Content-Type"] = "application/json",
    }
@@ -25,7 +36,13 @@ function request()
 end
 
 function response(status, headers, body)
-   if status == 201 then created = created + 1 else failed = failed + 1 end
+   if status == 201 then
+      created = created + 1
+   else
+      failed = failed + 1
+      local code = string.match(body or "", '"code"%s*:%s*"([^"]+)"') or tostring(status)
+      codes[code] = (codes[code] or 0) + 1
+   end
 end
 
 function done(summary, latency, requests)
@@ -35,6 +52,12 @@ function done(summary, latency, requests)
       f = f + t:get("failed")
    end
    io.write(string.format("created %d, refused %d\n", c, f))
+   local all, parts = {}, {}
+   for _, t in ipairs(threads) do
+      for k, v in pairs(t:get("codes") or {}) do all[k] = (all[k] or 0) + v end
+   end
+   for k, v in pairs(all) do table.insert(parts, k .. " " .. v) end
+   if #parts > 0 then io.write("refusals: " .. table.concat(parts, ", ") .. "\n") end
    io.write(string.format("latency p50 %.1f ms, p99 %.1f ms\n",
       latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end

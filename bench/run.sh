@@ -1,25 +1,76 @@
 #!/bin/sh
-# Purchase throughput benchmark: a fresh SQLite database, the release build
-# of stampd, and wrk on loopback posting purchases with unique idempotency
-# keys. Prints wrk's summary and checks the books afterwards.
-#   bench/run.sh [SECONDS] [CONNECTIONS] [PROCESSORS]
-#   PKCS11=1 bench/run.sh ...   the same with the PSD keys in a SoftHSM2 token
+# The purchase benchmark (docs/performance.md, issue 15): in one invocation the
+# references and stampd's durable purchases on SQLite and on PostgreSQL, with
+# many customers over many connections, and the ratio of each to its goal.
+#
+#   bench/run.sh [SECONDS] [CONNECTIONS] [PROCESSORS]     (or: make bench)
+#
+# For each database (DB=sqlite, DB=postgres, or both, the default):
+#   * the reference: `openssl speed -multi NPROC ecdsap256` (signatures/s) for
+#     SQLite, `pgbench -N -c 8` on the same cluster for PostgreSQL;
+#   * a fresh vendor (release build): PROCESSORS processors (default 1 on SQLite,
+#     2 on PostgreSQL), CUSTOMERS customers (default 32) with their own keys;
+#   * wrk with CONNECTIONS connections (default 64), each request a first-class
+#     letter with a new Idempotency-Key, the customers taken in turn;
+#   * purchases/s, p50/p99, refusals, the resident size of stampd (sampled every
+#     second: at the start of the load, at its end, the largest), the books
+#     (every PSD balanced, `stampd ledger check`), and purchases/s over the goal.
+# Every purchase is durable before it is answered: SQLite synchronous=FULL;
+# PostgreSQL with fsync on (a throwaway cluster, scripts/pg-test.sh).
+#
+# Environment: DB=sqlite|postgres|both, CUSTOMERS=N, THREADS=N (server worker
+# threads, default 16), PKCS11=1 (the PSD keys in a SoftHSM2 token),
+# CARD=1 (purchases pay by card through the sandbox gateway) with
+# GATEWAY_LATENCY=MS (default 200: every card call sleeps that long, as a
+# network round trip would), KEEP=1 (keep the scratch directory).
+# Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
 conns=${2:-64}
-procs=${3:-2}
+procs_arg=${3:-}
+db_sel=${DB:-both}
+customers=${CUSTOMERS:-32}
+cores=$(nproc)
 
-command -v wrk >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y wrk >/dev/null; } || {
-    echo "bench: needs wrk: sudo apt-get install wrk" >&2; exit 1; }
+need() { # need COMMAND PACKAGE
+    command -v "$1" >/dev/null && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null && return 0
+    fi
+    echo "bench: needs $1: sudo apt-get install $2" >&2
+    exit 1
+}
+need wrk wrk
+need openssl openssl
+need curl curl
+need python3 python3
+case $db_sel in
+sqlite | postgres | both) ;;
+*) echo "bench: DB is sqlite, postgres or both" >&2; exit 2 ;;
+esac
+if [ "$db_sel" != sqlite ]; then
+    need pgbench postgresql-contrib
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need /usr/lib/postgresql/15/bin/initdb postgresql
+fi
 make -C "$top" build >/dev/null
 bin="$top/build/release/stampd"
-dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+dir=$(mktemp -d /tmp/stampd-bench.XXXXXX)
+chmod 755 "$dir"
+pid=""
+sampler=""
+cleanup() {
+    [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
+    [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+    [ -d "$dir/pg" ] && sh "$top/scripts/pg-test.sh" stop "$dir/pg" >/dev/null 2>&1
+    if [ "${KEEP:-0}" = 1 ]; then echo "bench: kept $dir"; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT INT TERM
 
 # PKCS11=1: the PSD keys in a throwaway SoftHSM2 token instead of key files.
 crypto=""
 if [ "${PKCS11:-0}" = 1 ]; then
+    need softhsm2-util softhsm2
     mkdir "$dir/tokens"
     printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
         "$dir" >"$dir/softhsm2.conf"
@@ -27,23 +78,120 @@ if [ "${PKCS11:-0}" = 1 ]; then
     softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 5678 >/dev/null
     crypto="pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=bench"
 fi
-STAMPD_CRYPTO_PIN=1234 "$bin" init --db "sqlite:$dir/b.db" --license PV1000001 --psds 4 \
-    --deposit 100000000 ${crypto:+--crypto "$crypto"} >/dev/null
-key=$("$bin" customer create --db "sqlite:$dir/b.db" --email bench@example.com --balance 10000000 | sed -n 's/^STAMP_KEY=//p')
-op=$("$bin" operator create --db "sqlite:$dir/b.db" --email ops@example.com | sed -n 's/^STAMP_OPERATOR_KEY=//p')
-# wrk opens all its connections from one address: lift the per-address limit.
-STAMPD_CRYPTO_PIN=1234 "$bin" serve --db "sqlite:$dir/b.db" --listen 127.0.0.1:0 --processors "$procs" --threads ${THREADS:-16} \
-    --per-address-limit 0 2>"$dir/log" &
-pid=$!
-for _ in $(seq 50); do grep -q listening "$dir/log" && break; sleep 0.1; done
-url=$(sed -n 's/.*listening on //p' "$dir/log")
+export STAMPD_CRYPTO_PIN=1234
+card=${CARD:-0}
+latency=""
+[ "$card" = 1 ] && latency=${GATEWAY_LATENCY:-200}
 
-echo "bench: $secs s, $conns connections, $procs processors, $(nproc) cores, SQLite synchronous=FULL, keys: ${crypto:-files}"
-STAMP_KEY=$key wrk -t2 -c"$conns" -d"${secs}s" -s "$top/bench/purchase.lua" "$url"
+# A vendor on DSN with $customers customers; their keys (comma-separated) in $dir/keys.
+provision() {
+    dsn=$1
+    "$bin" init --db "$dsn" --license PV1000001 --psds 4 --deposit 100000000 --gateway sandbox \
+        --keys-dir "$dir/keys-$2" ${crypto:+--crypto "$crypto"} >/dev/null 2>&1
+    op=$("$bin" operator create --db "$dsn" --email ops@example.com 2>/dev/null |
+        sed -n 's/^STAMP_OPERATOR_KEY=//p')
+    : >"$dir/keys"
+    i=1
+    while [ "$i" -le "$customers" ]; do
+        k=$("$bin" customer create --db "$dsn" --email "c$i@example.com" --balance 100000 2>/dev/null |
+            sed -n 's/^STAMP_KEY=//p')
+        printf '%s%s' "$( [ "$i" -gt 1 ] && echo ,)" "$k" >>"$dir/keys"
+        i=$((i + 1))
+    done
+}
 
-curl -s "$url/v1/psds" -H "Authorization: Bearer $op" | python3 -c '
+# Resident size of process $1 in kB, every second, into $2.
+sample_rss() {
+    while kill -0 "$1" 2>/dev/null; do
+        sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" >>"$2" 2>/dev/null || true
+        sleep 1
+    done
+}
+
+# One run: serve on DSN with N processors, wrk, the books. Prints one result line
+# and sets $rate (purchases/s).
+load() {
+    dsn=$1 nproc=$2 label=$3
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    url="http://127.0.0.1:$port"
+    # wrk opens all its connections from one address: lift the per-address limit.
+    # --log-level warning: no access line per purchase (a proxy's job in production).
+    "$bin" serve --db "$dsn" --listen "127.0.0.1:$port" --processors "$nproc" \
+        --threads "${THREADS:-16}" --per-address-limit 0 --log-level warning \
+        ${crypto:+--crypto "$crypto"} ${latency:+--gateway-latency "$latency"} \
+        ${PAYMENT_THREADS:+--payment-threads "$PAYMENT_THREADS"} 2>"$dir/log-$label" &
+    pid=$!
+    for _ in $(seq 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz" 2>/dev/null)" = 200 ] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$dir/log-$label" >&2; exit 1; }
+        sleep 0.1
+    done
+    : >"$dir/rss-$label"
+    sample_rss "$pid" "$dir/rss-$label" &
+    sampler=$!
+    STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
+        -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    sampler=""
+    books=$(curl -s "$url/v1/psds" -H "Authorization: Bearer $op" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 ok = all(p["ascending_mills"] + p["descending_mills"] == p["control_total_mills"] for p in d["psds"])
-print("books: %d pieces, every PSD balanced: %s" % (sum(p["piece_count"] for p in d["psds"]), ok))
-sys.exit(0 if ok else 1)'
+print("%d pieces, PSDs %s" % (sum(p["piece_count"] for p in d["psds"]), "balanced" if ok else "NOT BALANCED"))')
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+    if "$bin" ledger check --db "$dsn" >"$dir/ledger-$label" 2>&1; then
+        books="$books, ledger check ok"
+    else
+        books="$books, LEDGER CHECK FAILED (see $dir/ledger-$label)"
+        KEEP=1
+    fi
+    python3 - "$dir/wrk-$label" "$dir/rss-$label" <<'EOF' >"$dir/result-$label"
+import re, sys
+w = open(sys.argv[1]).read()
+rss = [int(x) for x in open(sys.argv[2]).read().split() if x.strip().isdigit()]
+def num(pat, default="0"):
+    m = re.search(pat, w)
+    return m.group(1) if m else default
+created = int(num(r"created (\d+)"))
+refused = int(num(r"refused (\d+)"))
+secs = float(num(r"requests in ([0-9.]+)s", "1"))
+print("%.0f %s %s %d %d %d %d" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
+      refused, rss[1] if len(rss) > 1 else (rss[0] if rss else 0), rss[-1] if rss else 0,
+      max(rss) if rss else 0))
+EOF
+    read -r rate p50 p99 refused rss0 rss1 rssmax <"$dir/result-$label"
+    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s\n' \
+        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused"
+    printf '%s: resident %d MB at the start of the load, %d MB at its end, %d MB at most; books: %s\n' \
+        "$label" $((rss0 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
+    [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
+}
+
+ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
+
+echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}"
+
+if [ "$db_sel" != postgres ]; then
+    signs=$(openssl speed -seconds 3 -multi "$cores" ecdsap256 2>/dev/null |
+        awk '/^ *256 bits ecdsa/ {print $(NF-1); exit}')
+    echo "reference: openssl speed -multi $cores ecdsap256: $signs signs/s"
+    provision "sqlite:$dir/b.db" sqlite
+    load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
+    echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
+fi
+
+if [ "$db_sel" != sqlite ]; then
+    PG_TEST_FSYNC=on sh "$top/scripts/pg-test.sh" start "$dir/pg" >/dev/null
+    base=$(cat "$dir/pg/dsn")
+    pgbench -q -i -s 10 "$base" >"$dir/pgbench-init" 2>&1
+    tps=$(pgbench -N -c 8 -j 2 -T "$secs" "$base" 2>/dev/null |
+        sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
+    echo "reference: pgbench -N -c 8 -j 2 -T $secs (fsync on): $tps tps"
+    dsn=$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")
+    provision "$dsn" postgres
+    load "$dsn" "${procs_arg:-2}" postgres
+    echo "postgres: $rate purchases/s over $tps tps = $(ratio "$rate" "$tps") (goal 1.5)"
+fi

@@ -74,6 +74,8 @@ static const struct key {
     {"gateway-latency", offsetof(struct opts, gateway_latency), M_ALL, T_NUM, 0, 60000, NULL},
     {"payment-recovery-after", offsetof(struct opts, payment_recovery), M_SERVE | M_PROC, T_NUM, 1,
      86400, NULL},
+    {"payment-threads", offsetof(struct opts, payment_threads), M_SERVE | M_PROC, T_NUM, 1, 512,
+     NULL},
     {"reports", offsetof(struct opts, reports), M_SERVE | M_PROC, T_STR, 0, 0, NULL},
     {"log-format", offsetof(struct opts, log_format), M_ALL, T_STR, 0, 0, NULL},
     {"log-level", offsetof(struct opts, log_level), M_ALL, T_STR, 0, 0, NULL},

@@ -67,7 +67,7 @@ static const char *mode_name(enum pv_run_mode mode)
 }
 
 static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, const char *address,
-                       uint64_t lease_ms, uint64_t recovery_s)
+                       uint64_t lease_ms, uint64_t recovery_s, uint64_t pay_threads)
 {
     struct pv_processor_opts popts;
     char pin[PV_PIN_MAX + 1];
@@ -86,6 +86,7 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
         return pv_cmd_fail("crypto module PIN", rc);
     popts.crypto_pin = pin[0] ? pin : NULL;
     popts.recovery_ms = (int64_t) recovery_s * 1000;
+    popts.payment_threads = (size_t) pay_threads;
     popts.no_reports = o->reports && strcmp(o->reports, "off") == 0;
     if (pv_report_clock_check() != PV_OK)
         return 2;
@@ -183,7 +184,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
      * proxy limits per client, so by default stampd does not. */
     uint64_t per_address = o->trusted_proxy ? 0 : PV_HTTP_PER_ADDRESS;
     uint64_t deadline = PV_HTTP_DEADLINE_S;
-    uint64_t gw_latency = 0, recovery_s = 0;
+    uint64_t gw_latency = 0, recovery_s = 0, pay_threads = 0;
     struct pv_gateway_opts gwo;
     char journal[1024];
     struct pv_http_limits limits;
@@ -227,26 +228,29 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->gateway_journal && (!o->gateway_journal[0] || strlen(o->gateway_journal) >= 1000)) ||
         (o->payment_recovery && (mode == PV_RUN_FRONT || pv_parse_u64(o->payment_recovery, 1, 86400,
                                                                       &recovery_s) != PV_OK)) ||
+        (o->payment_threads &&
+         (mode == PV_RUN_FRONT ||
+          pv_parse_u64(o->payment_threads, 1, PV_PAYMENT_THREADS_MAX, &pay_threads) != PV_OK)) ||
         (o->reports && (mode == PV_RUN_FRONT ||
                         (strcmp(o->reports, "on") != 0 && strcmp(o->reports, "off") != 0))) ||
         ((o->tls_cert || o->tls_key) &&
          (mode == PV_RUN_PROCESSOR || !o->tls_cert || !o->tls_key))) {
 
-        pv_log(
-            PV_LOG_ERROR,
-            "--listen HOST:PORT, --processors 1-%d (serve), --threads "
-            "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
-            "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
-            "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
-            "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
-            "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
-            "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
-            "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
-            "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
-            "(seconds; serve and processor), --reports on|off (serve and processor), --log-format "
-            "text|json, --metrics-token-file PATH, --tls-cert FILE with "
-            "--tls-key FILE (serve and front)\n",
-            MAX_PROCESSORS);
+        pv_log(PV_LOG_ERROR,
+               "--listen HOST:PORT, --processors 1-%d (serve), --threads "
+               "1-256, --lease-ms 200-600000, --lockout 1-86400 (seconds), "
+               "--refund-window-days 0-365, --signup-limit 1-100000 (per minute), --id NAME and "
+               "--advertise https://HOST:PORT (processor; http:// with --internal-plaintext), "
+               "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
+               "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
+               "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
+               "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
+               "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
+               "(seconds; serve and processor), --payment-threads 1-%d (serve and processor), "
+               "--reports on|off (serve and processor), --log-format "
+               "text|json, --metrics-token-file PATH, --tls-cert FILE with "
+               "--tls-key FILE (serve and front)\n",
+               MAX_PROCESSORS, PV_PAYMENT_THREADS_MAX);
         return 2;
     }
     /* Signals are taken by sigwait() below; every thread inherits the mask. */
@@ -375,7 +379,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         goto out;
     }
     if (mode == PV_RUN_SERVE &&
-        (rc = start_procs(o, &app, nproc, "inproc", lease_ms, recovery_s)) != PV_OK)
+        (rc = start_procs(o, &app, nproc, "inproc", lease_ms, recovery_s, pay_threads)) != PV_OK)
         goto out;
     limits.per_address = (unsigned) per_address;
     limits.deadline_s = (unsigned) deadline;
@@ -400,8 +404,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
              (mode == PV_RUN_PROCESSOR && tls.ca_pem) || o->tls_cert ? "https" : "http", host,
              (unsigned) bound);
     if (mode == PV_RUN_PROCESSOR &&
-        (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms,
-                          recovery_s)) != PV_OK)
+        (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms, recovery_s,
+                          pay_threads)) != PV_OK)
         goto out;
     if (mode == PV_RUN_SERVE)
         pv_log(PV_LOG_INFO, "license %s, %u processors\n", app.license, (unsigned) nproc);

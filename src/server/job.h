@@ -27,6 +27,8 @@ struct pv_job {
      * answered into res, or could not be reached (res.err PV_EBUSY). */
     void (*on_reply)(struct pv_job *job);
     struct pv_job *next; /* a transport's queue */
+    int pay_stage;       /* processor.c's: where a card job is between its payment threads and
+                            the writer (0: not there) */
     struct pv_app *app;  /* set by pv_dispatch_submit */
     int internal;        /* came over the internal protocol: answer in its format */
     char req_sig[65];    /* internal: the request's X-Stampd-Signature, to sign the answer */

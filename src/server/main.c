@@ -90,6 +90,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-journal", offsetof(struct opts, gateway_journal)},
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
+        {"--payment-threads", offsetof(struct opts, payment_threads)},
         {"--log-format", offsetof(struct opts, log_format)},
         {"--log-level", offsetof(struct opts, log_level)},
         {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
@@ -425,8 +426,9 @@ static const struct subcommand {
      "       [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
-     "       [--gateway-latency MS] [--payment-recovery-after S] [--reports on|off]\n"
-     "       [--log-format text|json] [--log-level LEVEL] [--metrics-token-file PATH]\n"
+     "       [--gateway-latency MS] [--payment-recovery-after S] [--payment-threads N]\n"
+     "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
+     "       [--metrics-token-file PATH]\n"
      "       [--tls-cert FILE --tls-key FILE]",
      "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
          SERVER_HELP "  --processors N          processors (writer threads; default 2)\n"
@@ -436,6 +438,7 @@ static const struct subcommand {
      "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
      "  --signup-limit N        signups per minute and source address (default 5)\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
+     "  --payment-threads N     card calls in flight per processor (default 32)\n"
      "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP},
     {"front", OPTS_NODB, run_server,
@@ -454,6 +457,7 @@ static const struct subcommand {
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
+     "       [--payment-threads N]\n"
      "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
      "       [--metrics-token-file PATH]",
      "Runs a processor: leases PSDs and signs the purchases fronts send it.\n" DB_HELP SERVER_HELP
@@ -462,6 +466,7 @@ static const struct subcommand {
      "  --lease-ms N            PSD lease length in milliseconds\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds "
      "(600)\n"
+     "  --payment-threads N     card calls in flight (default 32)\n"
      "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP},
     {"secret generate", OPTS_NODB, run_secret, "--internal-secret-file PATH",

@@ -8,10 +8,14 @@
  * durable commit, then calls each job's on_reply. Nobody blocks waiting: the
  * HTTP front suspends the connection and resumes it from on_done.
  *
- * Card payments (docs/internals/purchase-path.md): the writer holds the
- * cards of the batch's card jobs first (pv_purchase_authorize, each under
- * a payment intent committed before the gateway is called), runs the batch,
- * and captures or voids the holds after the commit (pv_purchase_settle).
+ * Card payments (docs/internals/purchase-path.md): a card job goes first to
+ * the processor's payment threads, which hold the card (pv_purchase_authorize,
+ * under a payment intent committed before the gateway is called, each thread
+ * with a store handle of its own) and then queue it for the writer; after the
+ * batch commits, the writer hands every held card back to them to capture or
+ * void (pv_purchase_settle) before the job is answered. So a gateway's round
+ * trip never holds the writer: balance purchases and other card purchases go
+ * on meanwhile, and as many cards are in flight as there are payment threads.
  * The recovery of payment intents (pv_intent_recover) runs at start and
  * every RECOVER_MS between batches.
  *
@@ -49,6 +53,16 @@
 #define REPORT_LIMIT  16
 #define REPORT_RETRY  60000 /* after a report failed: try again this much later (ms) */
 
+/* pv_job.pay_stage */
+enum { PAY_NONE = 0, PAY_AUTHORIZE, PAY_HELD, PAY_SETTLE };
+
+struct payer {
+    struct pv_processor *p;
+    struct pv_store *st;
+    pthread_t thread;
+    int started;
+};
+
 struct pv_processor {
     struct pv_processor_ctx ctx;
     struct pv_store *st;
@@ -68,7 +82,92 @@ struct pv_processor {
     int64_t recovery_ms;          /* stale bound for payment intents */
     struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
     struct pv_purchase_res *res;
+    /* The payment threads and their queue (under mu): card jobs to authorise
+     * (counted in pending_auth until the writer has them) or to settle. */
+    struct payer *payers;
+    size_t npayers;
+    char *dsn; /* the payment threads open their store handles on their first job */
+    pthread_cond_t pay_cv;
+    struct pv_job *pay_head, *pay_tail;
+    size_t pending_auth;
+    int pay_stopping;
 };
+
+/* Queue job (stage set) for the payment threads; p->mu held. */
+static void pay_push(struct pv_processor *p, struct pv_job *job)
+{
+    job->next = NULL;
+    if (p->pay_tail)
+        p->pay_tail->next = job;
+    else
+        p->pay_head = job;
+    p->pay_tail = job;
+    pthread_cond_signal(&p->pay_cv);
+}
+
+/* Queue job for the writer; p->mu held. */
+static void writer_push(struct pv_processor *p, struct pv_job *job)
+{
+    job->next = NULL;
+    if (p->tail)
+        p->tail->next = job;
+    else
+        p->head = job;
+    p->tail = job;
+    pthread_cond_signal(&p->cv);
+}
+
+/* A job is done here: count it and answer it (any thread). */
+static void finish(struct pv_processor *p, struct pv_job *job)
+{
+    job->pay_stage = PAY_NONE; /* a retry elsewhere starts over */
+    if (job->res.err == PV_OK && !job->res.replayed)
+        atomic_fetch_add(&p->served, 1);
+    job->on_reply(job);
+}
+
+/* A payment thread: hold cards before the batch, settle them after it. */
+static void *payer_main(void *arg)
+{
+    struct payer *y = arg;
+    struct pv_processor *p = y->p;
+    struct pv_job *job;
+    int rc = PV_OK;
+
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->pay_head && !p->pay_stopping)
+            pthread_cond_wait(&p->pay_cv, &p->mu);
+        if (!(job = p->pay_head)) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        if (!(p->pay_head = job->next))
+            p->pay_tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+        /* A handle of its own, opened when first needed: a PostgreSQL connection
+         * per payment thread only where cards are bought. */
+        if (!y->st && (rc = pv_store_open_checked(p->dsn, &y->st)) != PV_OK)
+            pv_log(PV_LOG_ERROR, "%s: payment thread: open the store: %s\n", p->ctx.server_id,
+                   pv_strerror(rc));
+        if (job->pay_stage == PAY_AUTHORIZE) {
+            if (y->st)
+                pv_purchase_authorize(y->st, &p->ctx, &job->req, &job->res, pv_now_ms() / 1000);
+            else
+                job->res.pre_err = rc; /* nothing held: the batch answers it */
+            job->pay_stage = PAY_HELD;
+            pthread_mutex_lock(&p->mu);
+            writer_push(p, job);
+            p->pending_auth--;
+            pthread_mutex_unlock(&p->mu);
+        } else {
+            if (y->st) /* else the intents' recovery captures or voids it */
+                pv_purchase_settle(y->st, &p->ctx, &job->res, 1);
+            finish(p, job);
+        }
+    }
+    return NULL;
+}
 
 /* Finish the card payments crashes and lost answers left (intent.h). */
 static void recover(struct pv_processor *p, int64_t now)
@@ -166,14 +265,15 @@ static void *writer(void *arg)
     for (;;) {
         tick(p);
         pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stopping) {
+        /* Stopping, the writer still waits for the cards being held for it. */
+        while (!p->head && (!p->stopping || p->pending_auth > 0)) {
             int64_t due = p->next_tick_ms;
             until.tv_sec = (time_t) (due / 1000);
             until.tv_nsec = (long) (due % 1000) * 1000000L;
             if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT)
                 break;
         }
-        if (!p->head && p->stopping) {
+        if (!p->head && p->stopping && p->pending_auth == 0) {
             pthread_mutex_unlock(&p->mu);
             break;
         }
@@ -191,12 +291,14 @@ static void *writer(void *arg)
 
         for (i = 0; i < n; i++) {
             p->reqs[i] = batch[i]->req;
-            p->res[i] = batch[i]->res; /* zero, or what a deferred job carries */
-            pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
+            p->res[i] = batch[i]->res; /* zero, what a deferred job carries, or its held card */
+            if (batch[i]->pay_stage != PAY_HELD)
+                pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
         }
         pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
         pv_metrics_batch(n);
-        pv_purchase_settle(p->st, &p->ctx, p->res, n);
+        if (!p->npayers)
+            pv_purchase_settle(p->st, &p->ctx, p->res, n);
         pv_purchase_refill(p->st, &p->ctx, p->reqs, p->res, n);
         waiting = 0;
         for (i = 0; i < n; i++) {
@@ -212,9 +314,15 @@ static void *writer(void *arg)
                 waiting += !p->res[i].refill.intent_id[0];
                 continue;
             }
-            if (p->res[i].err == PV_OK && !p->res[i].replayed)
-                atomic_fetch_add(&p->served, 1);
-            batch[i]->on_reply(batch[i]);
+            if (batch[i]->pay_stage == PAY_HELD && p->res[i].held && !p->res[i].replayed) {
+                /* Capture or void it off the writer, then answer. */
+                batch[i]->pay_stage = PAY_SETTLE;
+                pthread_mutex_lock(&p->mu);
+                pay_push(p, batch[i]);
+                pthread_mutex_unlock(&p->mu);
+                continue;
+            }
+            finish(p, batch[i]);
         }
         if (deferred) {
             pthread_mutex_lock(&p->mu);
@@ -274,6 +382,13 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     if (o->gws)
         p->ctx.gws = *o->gws;
     p->recovery_ms = o->recovery_ms > 0 ? o->recovery_ms : PV_INTENT_STALE_MS;
+    p->npayers = o->payment_threads ? o->payment_threads : PV_PAYMENT_THREADS_DEFAULT;
+    if (!(p->payers = calloc(p->npayers, sizeof *p->payers)))
+        return PV_ENOMEM;
+    if (!(p->dsn = strdup(dsn)))
+        return PV_ENOMEM;
+    for (i = 0; i < p->npayers; i++)
+        p->payers[i].p = p;
     p->no_reports = o->no_reports;
 
     /* Refuse to start with a key that cannot sign, rather than fail purchases later. */
@@ -298,12 +413,24 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
 
 static int start_one(struct pv_processor *p)
 {
+    pthread_attr_t attr;
+    size_t i;
+    int ok = 1;
+
     /* Take a share of the leases before the first purchase arrives. */
     tick(p);
     if (pthread_create(&p->thread, NULL, writer, p) != 0)
         return PV_EINTERNAL;
     p->started = 1;
-    return PV_OK;
+    /* A payment thread only waits on a gateway and the store: a small stack. */
+    if (pthread_attr_init(&attr) != 0)
+        return PV_EINTERNAL;
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (i = 0; i < p->npayers && ok; i++)
+        ok = pthread_create(&p->payers[i].thread, &attr, payer_main, &p->payers[i]) == 0 &&
+             (p->payers[i].started = 1);
+    pthread_attr_destroy(&attr);
+    return ok ? PV_OK : PV_EINTERNAL;
 }
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out)
@@ -319,6 +446,7 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
     for (i = 0; i < n; i++) {
         pthread_mutex_init(&procs[i].mu, NULL);
         pthread_cond_init(&procs[i].cv, NULL);
+        pthread_cond_init(&procs[i].pay_cv, NULL);
     }
     /* Everyone registers before anyone takes leases, so the first shares are fair. */
     for (i = 0; i < n && rc == PV_OK; i++)
@@ -336,7 +464,7 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
 
 void pv_processors_drain(struct pv_processor *procs, size_t n)
 {
-    size_t i;
+    size_t i, j;
 
     for (i = 0; procs && i < n; i++) {
         struct pv_processor *p = &procs[i];
@@ -348,12 +476,22 @@ void pv_processors_drain(struct pv_processor *procs, size_t n)
             pthread_join(p->thread, NULL);
             p->started = 0;
         }
+        /* The writer is done: the payment threads settle what it handed back, then stop. */
+        pthread_mutex_lock(&p->mu);
+        p->pay_stopping = 1;
+        pthread_cond_broadcast(&p->pay_cv);
+        pthread_mutex_unlock(&p->mu);
+        for (j = 0; j < p->npayers; j++)
+            if (p->payers[j].started) {
+                pthread_join(p->payers[j].thread, NULL);
+                p->payers[j].started = 0;
+            }
     }
 }
 
 void pv_processors_stop(struct pv_processor *procs, size_t n)
 {
-    size_t i;
+    size_t i, j;
 
     if (!procs)
         return;
@@ -363,6 +501,11 @@ void pv_processors_stop(struct pv_processor *procs, size_t n)
         pv_processor_ctx_clear(&p->ctx);
         pv_crypto_close(p->cm);
         pv_store_close(p->st);
+        for (j = 0; p->payers && j < p->npayers; j++)
+            pv_store_close(p->payers[j].st);
+        free(p->payers);
+        free(p->dsn);
+        pthread_cond_destroy(&p->pay_cv);
         free(p->reqs);
         free(p->res);
         pthread_mutex_destroy(&p->mu);
@@ -375,18 +518,20 @@ int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *jo
 {
     struct pv_processor *p = &procs[i];
 
-    job->next = NULL;
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         pthread_mutex_unlock(&p->mu);
         return PV_EBUSY;
     }
-    if (p->tail)
-        p->tail->next = job;
-    else
-        p->head = job;
-    p->tail = job;
-    pthread_cond_signal(&p->cv);
+    job->pay_stage = PAY_NONE;
+    if (job->req.pay.method == PV_PAY_CARD && p->npayers) {
+        /* The card is held by a payment thread, then the job goes to the writer. */
+        job->pay_stage = PAY_AUTHORIZE;
+        p->pending_auth++;
+        pay_push(p, job);
+    } else {
+        writer_push(p, job);
+    }
     pthread_mutex_unlock(&p->mu);
     return PV_OK;
 }

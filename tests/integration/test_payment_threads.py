@@ -1,0 +1,98 @@
+"""test_payment_threads.py - a card's gateway round trip never holds the writer
+(issue 15; docs/internals/purchase-path.md, docs/payments.md).
+
+With the sandbox gateway taking 1.5 s a call (--gateway-latency) and one
+processor, four card purchases are started at once; a balance purchase made
+while their cards are being held is answered before any of them (before,
+it queued behind their holds on the processor's writer thread). Then more
+card purchases are started and stampd gets SIGTERM while they are in flight:
+every one is answered 201, stampd exits 0, and each charge was captured once
+at the gateway (its journal) and every PSD balances.
+"""
+
+import json
+import os
+import threading
+import time
+import unittest
+
+import harness
+
+PASSWORD = "correct horse battery staple"
+LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
+          "to_zip": "10001"}
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123",
+        "zip": "94107"}
+LATENCY_MS = 1500
+
+
+class PaymentThreads(unittest.TestCase):
+    def setUp(self):
+        self.srv = harness.Stampd("paythreads").init(psds=2)
+        self.srv.start(processors=1, extra=["--gateway-latency", str(LATENCY_MS),
+                                            "--payment-threads", "8"])
+        st, _, j = self.srv.request("POST", "/v1/signup", body={
+            "email": "cards@example.com", "password": PASSWORD, "api_key": {"mode": "test"}})
+        self.assertEqual(st, 201, j)
+        self.test_key = j["api_key"]["key"]
+
+    def tearDown(self):
+        self.srv.abandon()
+
+    def card_buys(self, tag, n, out):
+        """n card purchases on threads; out gets (tag, i, status, time answered)."""
+        def one(i):
+            st, _, j = self.srv.request(
+                "POST", "/v1/indicia", key=self.test_key,
+                body=dict(LETTER, payment={"method": "card", "card": CARD}),
+                headers={"Idempotency-Key": "%s-%d" % (tag, i)})
+            out.append((tag, i, st, time.monotonic(), j))
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        return ts
+
+    def test_balance_purchases_do_not_wait_for_card_calls_and_sigterm_answers_all(self):
+        answers = []
+        started = time.monotonic()
+        ts = self.card_buys("card", 4, answers)
+        time.sleep(0.3)   # the cards are being held now (1.5 s each)
+        st, _, j = self.srv.buy(self.srv.customer_key, "balance-1", LETTER)
+        balance_at = time.monotonic()
+        self.assertEqual(st, 201, j)
+        for t in ts:
+            t.join(60)
+        self.assertEqual(sorted(a[2] for a in answers), [201] * 4, answers)
+        # Answered before any card purchase: it did not queue behind their holds.
+        self.assertLess(balance_at, min(a[3] for a in answers))
+        # A card purchase takes a hold and a capture: two gateway calls.
+        self.assertGreaterEqual(min(a[3] for a in answers) - started, 2 * LATENCY_MS / 1000.0)
+
+        # SIGTERM while cards are held: every purchase is answered, then stampd exits 0.
+        late = []
+        ts = self.card_buys("late", 6, late)
+        time.sleep(0.3)
+        err = self.srv.stop()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(sorted(a[2] for a in late), [201] * 6, [a[4] for a in late])
+        self.assertNotIn("settling card payments", err)
+
+        # The gateway captured each charge exactly once; the books balance.
+        journal = os.path.join(self.srv.dir, "stampd.db.gateway.jsonl")
+        with open(journal) as f:
+            events = [json.loads(line) for line in f if line.strip()]
+        ids = {a[4]["payment"]["charge_id"] for a in answers + late}
+        self.assertEqual(len(ids), 10)
+        captured = [e["id"] for e in events if e["op"] == "capture" and e["result"] == "approved"]
+        for cid in ids:
+            self.assertEqual(captured.count(cid), 1, cid)
+        self.srv.start(processors=1)
+        for p in self.srv.psds()["psds"]:
+            self.assertEqual(p["ascending_mills"] + p["descending_mills"],
+                             p["control_total_mills"], p)
+        self.srv.stop()
+
+
+if __name__ == "__main__":
+    harness.main()
