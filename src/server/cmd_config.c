@@ -21,6 +21,7 @@
 #include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
+#include "stampd/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -411,8 +412,8 @@ int pv_cmd_config_reload(const struct opts *running, const char *mode, uint64_t 
     unsetenv(PV_SECRET_ENV);
     unsetenv(PV_PIN_ENV);
     if (rc != 0) {
-        fprintf(stderr, "stampd: SIGHUP: the configuration file is not valid (above); still "
-                        "running as before\n");
+        pv_log(PV_LOG_ERROR, "SIGHUP: the configuration file is not valid (above); still "
+                             "running as before");
         return 2;
     }
     for (i = 0; i < NKEYS; i++) {
@@ -425,15 +426,15 @@ int pv_cmd_config_reload(const struct opts *running, const char *mode, uint64_t 
             if (now)
                 (void) pv_parse_u64(now, 0, 365, &days); /* checked by the load */
             *refund_days = days;
-            fprintf(stderr, "stampd: SIGHUP: refund-window-days is now %llu\n",
-                    (unsigned long long) days);
+            pv_log(PV_LOG_INFO, "SIGHUP: refund-window-days is now %llu",
+                   (unsigned long long) days);
         } else {
-            fprintf(stderr, "stampd: SIGHUP: %s changed: takes effect at the next restart\n",
-                    keys[i].name);
+            pv_log(PV_LOG_WARNING, "SIGHUP: %s changed: takes effect at the next restart",
+                   keys[i].name);
         }
     }
-    fprintf(stderr, "stampd: SIGHUP: configuration file read again, %zu change%s\n", changed,
-            changed == 1 ? "" : "s");
+    pv_log(PV_LOG_INFO, "SIGHUP: configuration file read again, %zu change%s", changed,
+           changed == 1 ? "" : "s");
     if (text)
         pv_card_wipe(text, strlen(text));
     free(text);

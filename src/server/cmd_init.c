@@ -71,6 +71,26 @@ static const char *demo_password(void)
     return pw && *pw ? pw : DEMO_PASSWORD;
 }
 
+/* A SQLite database's missing parent directories, mode 0700 (an operator's
+ * `init` before the first start of the unit that would make StateDirectory). */
+static int make_db_dirs(const char *path)
+{
+    char tmp[PATH_MAX], *p;
+
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int) sizeof tmp)
+        return PV_EINVAL;
+    for (p = strchr(tmp + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "stampd: cannot make the database's directory %s: %s\n", tmp,
+                    strerror(errno));
+            return PV_EIO;
+        }
+        *p = '/';
+    }
+    return PV_OK;
+}
+
 int pv_cmd_init(const struct opts *o)
 {
     struct pv_store *st = NULL;
@@ -96,6 +116,8 @@ int pv_cmd_init(const struct opts *o)
                 PV_PROVISION_MAX_PSDS);
         return 2;
     }
+    if (pv_cmd_sqlite_path(o->db) && make_db_dirs(pv_cmd_sqlite_path(o->db)) != PV_OK)
+        return 1;
     if ((rc = pv_store_open(o->db, &st)) != PV_OK)
         return pv_cmd_fail("open database", rc);
     if ((rc = pv_store_migrate(st, &from, &to)) != PV_OK) {

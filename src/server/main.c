@@ -387,9 +387,14 @@ static const struct subcommand {
      "Creates the database and provisions the vendor: the postal deposit, N PSDs\n"
      "(default 4) with their keys, the vendor CA, the sandbox card gateway.\n" DB_HELP
      "  --license NUMBER        the vendor's postal licence number\n"
+     "  --psds N                PSDs to make (default 4)\n"
      "  --deposit DOLLARS       the postal deposit (default 10000)\n"
      "  --refill DOLLARS        each PSD's refill (default 1000)\n"
      "  --keys-dir DIR          where openssl: keys go (the same as --crypto openssl:DIR)\n"
+     "  --gateway sandbox       live card payments through the sandbox (no real money;\n"
+     "                          for demos and staging)\n"
+     "  --authority-dir DIR     where the postal authority's reset signer goes (default:\n"
+     "                          authority/ beside a SQLite database)\n"
      "  --demo                  demo accounts and keys, printed\n" CRYPTO_HELP CA_HELP},
     {"psd add", OPTS_DB, run_psd_add,
      "--db DSN [--psds N] [--crypto SPEC] [--crypto-pin-file PATH] [--ca-pin-file PATH]",
@@ -423,7 +428,7 @@ static const struct subcommand {
      "  --psd ID                one device only\n" CRYPTO_HELP},
     {"serve", OPTS_NODB, run_server,
      "--db DSN [--config FILE] [--listen HOST:PORT] [--processors N] [--threads N]\n"
-     "       [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
+     "       [--lease-ms N] [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
      "       [--gateway-latency MS] [--payment-recovery-after S] [--payment-threads N]\n"
@@ -433,6 +438,7 @@ static const struct subcommand {
      "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
          SERVER_HELP "  --processors N          processors (writer threads; default 2)\n"
      "  --threads N             HTTP worker threads (default 4)\n"
+     "  --lease-ms N            PSD lease length in milliseconds (default 5000)\n"
      "  --lockout SECONDS       login lockout after failed attempts (default 900)\n"
      "  --refund-window-days N  refunds within N days (default 30)\n"
      "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
@@ -444,13 +450,17 @@ static const struct subcommand {
     {"front", OPTS_NODB, run_server,
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
-     "       [--threads N] [--per-address-limit N] [--request-deadline S]\n"
-     "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json] [--log-level "
-     "LEVEL]\n"
-     "       [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]",
+     "       [--threads N] [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
+     "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+     "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
+     "       [--log-level LEVEL] [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]",
      "Runs a front: the API and the web UI; purchases go to the processors.\n" DB_HELP SERVER_HELP
-     "  --threads N             HTTP worker threads (default 4)\n" INTERNAL_HELP LIMITS_HELP
-         LOG_HELP METRICS_HELP PUBTLS_HELP},
+     "  --threads N             HTTP worker threads (default 4)\n"
+     "  --lockout SECONDS       login lockout after failed attempts (default 900)\n"
+     "  --refund-window-days N  refunds within N days (default 30)\n"
+     "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
+     "  --signup-limit N        signups per minute and source address (default 5)\n" INTERNAL_HELP
+         LIMITS_HELP LOG_HELP METRICS_HELP PUBTLS_HELP},
     {"processor", OPTS_NODB, run_server,
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
@@ -477,10 +487,12 @@ static const struct subcommand {
     {"tls issue", OPTS_RAW, run_tls,
      "--dir DIR (--front NAME | --processor NAME=HOST[,HOST...]) [--days N]",
      "Issues one more front or processor certificate from DIR's internal CA.\n"},
-    {"ca init", OPTS_DB, run_ca, "--db DSN [--crypto SPEC] [--crypto-pin-file PATH]",
-     "Makes the vendor CA that certifies every PSD key.\n" DB_HELP CRYPTO_HELP},
-    {"ca issue", OPTS_DB, run_ca, "--db DSN [--crypto SPEC] [--crypto-pin-file PATH]",
-     "Issues the certificates of PSD keys that have none.\n" DB_HELP CRYPTO_HELP},
+    {"ca init", OPTS_DB, run_ca,
+     "--db DSN [--crypto SPEC] [--crypto-pin-file PATH] [--ca-pin-file PATH]",
+     "Makes the vendor CA that certifies every PSD key.\n" DB_HELP CRYPTO_HELP CA_HELP},
+    {"ca issue", OPTS_DB, run_ca,
+     "--db DSN [--crypto SPEC] [--crypto-pin-file PATH] [--ca-pin-file PATH]",
+     "Issues the certificates of PSD keys that have none.\n" DB_HELP CRYPTO_HELP CA_HELP},
     {"ca rotate", OPTS_DB, run_ca,
      "--db DSN [--crypto SPEC] [--crypto-pin-file PATH] [--ca-pin-file PATH]",
      "Makes a new vendor CA (in --crypto's token, or the current CA's module) and\n"
@@ -495,8 +507,10 @@ static const struct subcommand {
      "       [--ca-pin-file PATH]",
      "Revokes a PSD's current key (from --since, RFC 3339) and gives it a new one.\n" DB_HELP
          CA_HELP},
-    {"key revoke", OPTS_DB, run_ca, "--db DSN --key-id N [--reason REASON] [--since TIME]",
-     "Revokes key N (from --since, RFC 3339); it goes on the CRL.\n" DB_HELP},
+    {"key revoke", OPTS_DB, run_ca,
+     "--db DSN --key-id N [--reason REASON] [--since TIME] [--crypto-pin-file PATH]\n"
+     "       [--ca-pin-file PATH]",
+     "Revokes key N (from --since, RFC 3339); it goes on the CRL.\n" DB_HELP CRYPTO_HELP CA_HELP},
     {"psd suspend", OPTS_DB, run_lifecycle, "--db DSN --psd ID [--reason TEXT]",
      "Suspends a PSD: it signs nothing until resumed.\n" DB_HELP},
     {"psd resume", OPTS_DB, run_lifecycle, "--db DSN --psd ID [--reason TEXT]",

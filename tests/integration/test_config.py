@@ -17,6 +17,8 @@ Standard library only; run as `python3 test_config.py`.
 """
 
 import os
+import tempfile
+import stat
 import re
 import subprocess
 import sys
@@ -145,6 +147,20 @@ class Errors(unittest.TestCase):
         p = stampd("migrate", "--db", SRV.db, "--config", "/dev/null")
         self.assertEqual(p.returncode, 2)
         self.assertIn("--config is an option of serve, front, processor and backup", p.stderr)
+
+
+
+class InitMakesTheDatabaseDirectory(unittest.TestCase):
+    """`stampd init` before the unit's first start: /var/lib/stampd may not exist yet."""
+
+    def test_missing_parents_made_0700(self):
+        root = tempfile.mkdtemp(dir=SRV.dir)
+        db = os.path.join(root, "state", "stampd", "stampd.db")
+        p = stampd("init", "--db", "sqlite:" + db, "--license", "PV1000001", "--psds", "1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(db))
+        for d in (os.path.join(root, "state"), os.path.dirname(db)):
+            self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o700, d)
 
 
 class Running(unittest.TestCase):

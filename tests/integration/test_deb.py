@@ -148,6 +148,8 @@ class Package(unittest.TestCase):
         # dh_fixperms ships the configuration 0644; postinst makes it root:stampd 0640.
         self.assertIn("chown root:stampd /etc/stampd/stampd.conf", postinst)
         self.assertIn("chmod 0640 /etc/stampd/stampd.conf", postinst)
+        # stampd init runs before the unit's first start: the state directory is there.
+        self.assertIn("install -d -o stampd -g stampd -m 0700 /var/lib/stampd", postinst)
         self.assertNotIn("deb-systemd-invoke $_dh_action", postinst)
         self.assertNotRegex(postinst, r"deb-systemd-invoke (start|restart)")
 
