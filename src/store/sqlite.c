@@ -505,7 +505,10 @@ static int pragmas(struct sqlite_store *s)
     /* busy_timeout first, so that switching to WAL waits for other processes. */
     static const char sql[] = "PRAGMA busy_timeout = 10000;"
                               "PRAGMA synchronous = FULL;"
-                              "PRAGMA foreign_keys = ON;";
+                              "PRAGMA foreign_keys = ON;"
+                              /* Savepoints' sub-journals and sorts in memory: no
+                               * temporary file opened, written and unlinked per batch. */
+                              "PRAGMA temp_store = MEMORY;";
     _Static_assert(BUSY_TIMEOUT_MS == 10000, "keep the PRAGMA in step with BUSY_TIMEOUT_MS");
     const char *fname = sqlite3_db_filename(s->db, "main");
     const unsigned char *mode;
