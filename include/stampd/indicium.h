@@ -1,8 +1,13 @@
 /*
- * indicium.h - the signed indicium, binary format version 1.
+ * indicium.h - the signed indicium, binary formats version 1 and 2.
  *
- * Big-endian, fixed layout (docs/indicium.md has the byte table and test
- * vectors):
+ * Big-endian throughout. docs/indicium.md has both byte tables, the order of
+ * the decoder's checks and the test vectors. New pieces are signed as
+ * version 2 (PV_INDICIUM_VERSION); version 1 pieces decode and verify
+ * for ever. struct pv_indicium carries the fields of both: `version` says
+ * which were on the wire (the version-2-only fields are 0 for version 1).
+ *
+ * Version 1, fixed layout:
  *
  *   off len field
  *     0   1 version (1)
@@ -25,6 +30,37 @@
  *  73+m  64 signature r||s over bytes [0, 73+m)
  *
  * Total 137 + m bytes.
+ *
+ * Version 2, compact: a 44-byte fixed part, four length-prefixed fields,
+ * the signature. "Packed text" is a count byte n, then ceil(n/3) big-endian
+ * u16 groups, each three characters in base 40 (0 pad, 1-26 A-Z, 27-36
+ * 0-9, 37 '-'); positions >= n hold 0.
+ *
+ *   off len field
+ *     0   1 version (2)
+ *     1   1 signature algorithm (1)
+ *     2   1 flags (bit 0: test piece; bit 1: destination has ZIP+4)
+ *     3   1 device id: vendor id
+ *     4   1 device id: model
+ *     5   4 device id: serial (the PSD device id)
+ *     9   4 key id
+ *    13   4 indicium serial
+ *    17   6 ascending register after the purchase, mills (u48)
+ *    23   5 descending register after the purchase, mills (u40)
+ *    28   3 postage value, mills (u24)
+ *    31   2 mail date, days since 2000-01-01 (0 .. 36524 = 2099-12-31)
+ *    33   1 mail class / rate category
+ *    34   1 extra services (bits PV_IND_SVC_*)
+ *    35   2 weight, tenths of an ounce
+ *    37   3 origin ZIP as a number (u24, 0 .. 99999)
+ *    40   4 destination: ZIP (flag bit 1 clear) or ZIP*10000+plus4
+ *    44     license, packed text, 1..16 characters
+ *     .     software id, packed text, 1..8 characters
+ *     .     medium serial, packed text, 0..32 characters
+ *     .     piece id: length byte p (0..16), then p bytes
+ *     .  64 signature r||s over every byte before it
+ *
+ * Total 116 .. 168 bytes.
  */
 #ifndef STAMPD_INDICIUM_H
 #define STAMPD_INDICIUM_H
@@ -32,17 +68,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PV_INDICIUM_VERSION   1
+#define PV_INDICIUM_V1        1
+#define PV_INDICIUM_V2        2
+#define PV_INDICIUM_VERSION   PV_INDICIUM_V2 /* what new pieces are signed as */
 #define PV_SIGALG_P256_SHA256 1
 #define PV_IND_FLAG_TEST      0x01u
 #define PV_LICENSE_LEN        16
 #define PV_SOFTWARE_ID_LEN    8
 #define PV_MEDIUM_MAX         32
 #define PV_SIG_LEN            64
-#define PV_INDICIUM_FIXED     73 /* bytes before the medium serial */
-#define PV_INDICIUM_MIN       (PV_INDICIUM_FIXED + PV_SIG_LEN)
-#define PV_INDICIUM_MAX       (PV_INDICIUM_FIXED + PV_MEDIUM_MAX + PV_SIG_LEN)
+#define PV_INDICIUM_FIXED     73 /* version 1: bytes before the medium serial */
+#define PV_INDICIUM_MIN       (PV_INDICIUM_FIXED + PV_SIG_LEN)                 /* version 1 */
+#define PV_INDICIUM_MAX       (PV_INDICIUM_FIXED + PV_MEDIUM_MAX + PV_SIG_LEN) /* any version */
 #define PV_SOFTWARE_ID        "STAMPD01"
+
+/* Version 2. */
+#define PV_IND_FLAG_ZIP4     0x02u /* on the wire only: the struct's to_zip says it */
+#define PV_IND2_FIXED        44
+#define PV_PIECE_ID_MAX      16
+#define PV_IND2_MIN          (PV_IND2_FIXED + 3 + 3 + 1 + 1 + PV_SIG_LEN)    /* 116 */
+#define PV_IND2_MAX          (PV_IND2_FIXED + 13 + 7 + 23 + 17 + PV_SIG_LEN) /* 168 */
+#define PV_INDICIUM_SHORTEST PV_IND2_MIN                /* the shortest indicium of any version */
+#define PV_IND2_ASC_MAX      ((int64_t) 0xffffffffffff) /* u48 */
+#define PV_IND2_DESC_MAX     ((int64_t) 0xffffffffff)   /* u40 */
+#define PV_IND2_POSTAGE_MAX  ((int64_t) 0xffffff)       /* u24 */
+
+/* Extra services (version 2 byte 34); the same bits as rates.h's PV_SVC_*. */
+#define PV_IND_SVC_CERTIFIED      0x01u
+#define PV_IND_SVC_RETURN_RECEIPT 0x02u
+#define PV_IND_SVC_NONMACHINABLE  0x04u
+#define PV_IND_SVC_ALL            0x07u
+
+/* The device id's vendor and model (docs/indicium.md): stampd has no
+ * postal assignment, so the vendor id is 0xFE, "private / not assigned". */
+#define PV_VENDOR_ID 0xFEu
+#define PV_MODEL_ID  0x01u
 
 struct pv_indicium {
     uint8_t version;
@@ -62,6 +122,13 @@ struct pv_indicium {
     char software_id[PV_SOFTWARE_ID_LEN + 1];
     char medium_serial[PV_MEDIUM_MAX + 1]; /* "" when none */
     uint8_t signature[PV_SIG_LEN];
+    /* Version 2 only (0 / empty in a version 1 indicium). */
+    uint8_t vendor_id;
+    uint8_t model_id;
+    uint8_t services;         /* PV_IND_SVC_* */
+    int64_t descending_mills; /* 0 .. PV_IND2_DESC_MAX */
+    uint8_t piece_id_len;     /* 0 .. PV_PIECE_ID_MAX */
+    uint8_t piece_id[PV_PIECE_ID_MAX];
 };
 
 /*
@@ -93,6 +160,21 @@ int pv_indicium_decode(const uint8_t *buf, size_t len, struct pv_indicium *out, 
  */
 int pv_indicium_verify(const uint8_t *buf, size_t len, const char *public_pem,
                        struct pv_indicium *out);
+
+/*
+ * pv_indicium_set_piece - put the public id "ind_" + 20 Crockford base32
+ * characters (borrowed; what stampd's ids are) into ind->piece_id as 13
+ * bytes (the 100 bits, big-endian, 4 leading zero bits). Returns PV_OK, or
+ * PV_EINVAL (then piece_id_len is 0) for an id of another shape.
+ */
+int pv_indicium_set_piece(struct pv_indicium *ind, const char *id);
+
+/*
+ * pv_indicium_piece_public - the reverse: the public id the piece id holds
+ * into out (caller's, 25 bytes). PV_OK, or PV_ENOTFOUND when the piece id
+ * is not a stampd id (then out is "").
+ */
+int pv_indicium_piece_public(const struct pv_indicium *ind, char out[25]);
 
 /*
  * pv_date_valid - 1 when yyyymmdd is a real calendar date in 2000..2099.

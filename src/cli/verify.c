@@ -189,6 +189,39 @@ static void line(const char *label, const char *value)
     printf("%-13s%s\n", label, value);
 }
 
+/* print_v2_fields - the lines only a version 2 indicium has (docs/indicium.md). */
+static void print_v2_fields(const json_t *f)
+{
+    const json_t *svc = json_object_get(f, "services"), *s;
+    char buf[160], money[48];
+    json_int_t vendor, model, psd, mills;
+    size_t i, n = 0;
+
+    line("format", cli_scalar(json_object_get(f, "version")));
+    if (!cli_jint(f, "vendor_id", &vendor) || !cli_jint(f, "model_id", &model) ||
+        !cli_jint(f, "psd_id", &psd))
+        return;
+    snprintf(buf, sizeof buf, "vendor %lld, model %lld, serial %lld", (long long) vendor,
+             (long long) model, (long long) psd);
+    line("device", buf);
+    if (cli_jint(f, "descending_mills", &mills))
+        line("descending", cli_money(mills, money, sizeof money));
+    buf[0] = '\0';
+    json_array_foreach(svc, i, s)
+    {
+        n += (size_t) snprintf(buf + n, sizeof buf - n, "%s%s", i ? ", " : "", cli_scalar(s));
+        if (n >= sizeof buf)
+            break;
+    }
+    line("services", buf[0] ? buf : "none");
+    if (json_is_string(json_object_get(f, "piece_indicium_id")))
+        line("piece", cli_scalar(json_object_get(f, "piece_indicium_id")));
+    else
+        line("piece id", json_is_string(json_object_get(f, "piece_id"))
+                             ? cli_scalar(json_object_get(f, "piece_id"))
+                             : "none");
+}
+
 static void print_fields(const json_t *f)
 {
     char money[48], buf[96];
@@ -218,6 +251,7 @@ static void print_fields(const json_t *f)
     if (json_object_get(f, "software_id"))
         line("software", cli_scalar(json_object_get(f, "software_id")));
     line("test piece", cli_scalar(json_object_get(f, "test")));
+    print_v2_fields(f);
 }
 
 /* is_test - the fields (borrowed, may be NULL) mark a test piece. */

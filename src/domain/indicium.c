@@ -1,6 +1,10 @@
 /*
- * indicium.c - encoder, decoder and verifier of the binary indicium, format
- * version 1 (byte table in include/stampd/indicium.h and docs/indicium.md).
+ * indicium.c - encoder, decoder and verifier of the binary indicium, formats
+ * version 1 and 2 (byte tables in include/stampd/indicium.h and
+ * docs/indicium.md). Version 2 packs the same facts tighter (numbers in as
+ * few bytes as their range needs, text in base 40) and adds the descending
+ * register, the vendor and model of the device, the extra services and a
+ * piece id.
  *
  * The decoder reads bytes that come off a scanned label, so it trusts
  * nothing: the length is checked before every field is read, the checks run
@@ -16,6 +20,8 @@
 #include "stampd/error.h"
 #include "stampd/rates.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Offsets of the fixed part, from the table in indicium.h. */
@@ -172,7 +178,7 @@ static int fields_ok(const struct pv_indicium *ind, struct text_lens *tl)
 {
     size_t from_n, to_n;
 
-    if (ind->version != PV_INDICIUM_VERSION || ind->sig_alg != PV_SIGALG_P256_SHA256)
+    if (ind->sig_alg != PV_SIGALG_P256_SHA256)
         return 0;
     if (ind->flags & ~PV_IND_FLAG_TEST)
         return 0;
@@ -204,12 +210,361 @@ static int fields_ok(const struct pv_indicium *ind, struct text_lens *tl)
     return 1;
 }
 
+/* ---- version 2 -------------------------------------------------------- */
+
+/* Offsets of the version 2 fixed part (indicium.h). */
+enum {
+    V2_FLAGS = 2,
+    V2_VENDOR = 3,
+    V2_MODEL = 4,
+    V2_DEVICE = 5,
+    V2_KEY = 9,
+    V2_SERIAL = 13,
+    V2_ASCENDING = 17,
+    V2_DESCENDING = 23,
+    V2_POSTAGE = 28,
+    V2_DATE = 31,
+    V2_CLASS = 33,
+    V2_SERVICES = 34,
+    V2_WEIGHT = 35,
+    V2_FROM_ZIP = 37,
+    V2_TO_ZIP = 40,
+    V2_VAR = 44
+};
+
+_Static_assert(V2_VAR == PV_IND2_FIXED, "version 2 fixed part size");
+_Static_assert(PV_IND2_MIN == 116 && PV_IND2_MAX == 168, "version 2 sizes");
+_Static_assert(PV_IND2_MAX <= PV_INDICIUM_MAX, "PV_INDICIUM_MAX covers version 2");
+
+#define DAYS_2099_12_31 36524u /* days from 2000-01-01 to 2099-12-31 */
+
+/* The variable fields in wire order: their maximum count (characters, or
+ * bytes for the piece id) and whether they are packed text. */
+static const struct {
+    uint8_t max;
+    uint8_t packed;
+} v2_var[4] = {
+    {PV_LICENSE_LEN, 1}, {PV_SOFTWARE_ID_LEN, 1}, {PV_MEDIUM_MAX, 1}, {PV_PIECE_ID_MAX, 0}};
+
+static size_t var_size(size_t i, size_t n)
+{
+    return v2_var[i].packed ? (n + 2) / 3 * 2 : n;
+}
+
+/* Big-endian unsigned of n (<= 8) bytes. */
+static void put_un(uint8_t *p, size_t n, uint64_t v)
+{
+    while (n-- > 0) {
+        p[n] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_un(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Days since 2000-01-01 of a valid YYYYMMDD, and back (Howard Hinnant's
+ * civil-from-days algorithm, shifted to the year-2000 epoch). */
+static uint32_t days_from_date(uint32_t ymd)
+{
+    uint32_t y = ymd / 10000, m = ymd / 100 % 100, d = ymd % 100;
+    uint32_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 730425; /* 730425: days from 0000-03-01 to 2000-01-01 */
+}
+
+static uint32_t date_from_days(uint32_t days)
+{
+    uint32_t z = days + 730425, era = z / 146097, doe = z - era * 146097;
+    uint32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    uint32_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    uint32_t y = yoe + era * 400 + (m <= 2);
+
+    return y * 10000 + m * 100 + d;
+}
+
+/* Base 40: 0 pad, 1-26 A-Z, 27-36 0-9, 37 '-'; -1 for anything else. */
+static int b40_code(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A' + 1;
+    if (is_digit(c))
+        return c - '0' + 27;
+    return c == '-' ? 37 : -1;
+}
+
+static char b40_char(unsigned code)
+{
+    static const char map[] = "?ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+    return map[code];
+}
+
+/* n characters of s (all with a code, checked by the caller) into p. */
+static void pack_text(uint8_t *p, const char *s, size_t n)
+{
+    size_t g, i;
+
+    for (g = 0; g < (n + 2) / 3; g++) {
+        unsigned v = 0;
+
+        for (i = 0; i < 3; i++)
+            v = v * 40 + (g * 3 + i < n ? (unsigned) b40_code((unsigned char) s[g * 3 + i]) : 0);
+        put_u16(p + 2 * g, (uint16_t) v);
+    }
+}
+
+/* The reverse into out (n + 1 bytes); 0 when a group holds an undefined
+ * code, a pad before position n or a character after it. */
+static int unpack_text(const uint8_t *p, size_t n, char *out)
+{
+    size_t g, i;
+
+    for (g = 0; g < (n + 2) / 3; g++) {
+        unsigned v = get_u16(p + 2 * g), c[3];
+
+        if (v >= 40 * 40 * 40)
+            return 0;
+        c[0] = v / 1600;
+        c[1] = v / 40 % 40;
+        c[2] = v % 40;
+        for (i = 0; i < 3; i++) {
+            size_t at = g * 3 + i;
+
+            if (at < n ? (c[i] == 0 || c[i] > 37) : c[i] != 0)
+                return 0;
+            if (at < n)
+                out[at] = b40_char(c[i]);
+        }
+    }
+    out[n] = '\0';
+    return 1;
+}
+
+static int is_b40_char(int c)
+{
+    return b40_code(c) > 0;
+}
+
+/* The version 2 domains on top of fields_ok's. */
+static int v2_fields_ok(const struct pv_indicium *ind, const struct text_lens *tl)
+{
+    return ind->ascending_mills <= PV_IND2_ASC_MAX && ind->descending_mills >= 0 &&
+           ind->descending_mills <= PV_IND2_DESC_MAX && ind->postage_mills <= PV_IND2_POSTAGE_MAX &&
+           !(ind->services & ~PV_IND_SVC_ALL) && ind->piece_id_len <= PV_PIECE_ID_MAX &&
+           all_of((const uint8_t *) ind->software_id, tl->software, is_b40_char);
+}
+
+static int encode_v2(const struct pv_indicium *ind, const struct text_lens *tl, uint8_t *buf,
+                     size_t cap, size_t *len)
+{
+    size_t to_n = field_len(ind->to_zip, sizeof ind->to_zip), body, at = V2_VAR;
+    uint64_t to = 0;
+    size_t i;
+
+    if (!v2_fields_ok(ind, tl))
+        return PV_EMALFORMED;
+    body = V2_VAR + 4 + var_size(0, tl->license) + var_size(1, tl->software) +
+           var_size(2, tl->medium) + ind->piece_id_len;
+    if (cap < body)
+        return PV_EINVAL;
+    for (i = 0; i < to_n; i++)
+        to = to * 10 + (uint64_t) (ind->to_zip[i] - '0');
+
+    memset(buf, 0, body);
+    buf[OFF_VERSION] = ind->version;
+    buf[OFF_ALG] = ind->sig_alg;
+    buf[V2_FLAGS] = (uint8_t) (ind->flags | (to_n == ZIP_TO_LEN ? PV_IND_FLAG_ZIP4 : 0));
+    buf[V2_VENDOR] = ind->vendor_id;
+    buf[V2_MODEL] = ind->model_id;
+    put_u32(buf + V2_DEVICE, ind->device_id);
+    put_u32(buf + V2_KEY, ind->key_id);
+    put_u32(buf + V2_SERIAL, ind->serial);
+    put_un(buf + V2_ASCENDING, 6, (uint64_t) ind->ascending_mills);
+    put_un(buf + V2_DESCENDING, 5, (uint64_t) ind->descending_mills);
+    put_un(buf + V2_POSTAGE, 3, (uint64_t) ind->postage_mills);
+    put_u16(buf + V2_DATE, (uint16_t) days_from_date(ind->mail_date));
+    buf[V2_CLASS] = ind->mail_class;
+    buf[V2_SERVICES] = ind->services;
+    put_u16(buf + V2_WEIGHT, ind->weight_tenth_oz);
+    put_un(buf + V2_FROM_ZIP, 3, (uint64_t) strtoul(ind->from_zip, NULL, 10));
+    put_u32(buf + V2_TO_ZIP, (uint32_t) to);
+
+    buf[at++] = (uint8_t) tl->license;
+    pack_text(buf + at, ind->license, tl->license);
+    at += var_size(0, tl->license);
+    buf[at++] = (uint8_t) tl->software;
+    pack_text(buf + at, ind->software_id, tl->software);
+    at += var_size(1, tl->software);
+    buf[at++] = (uint8_t) tl->medium;
+    pack_text(buf + at, ind->medium_serial, tl->medium);
+    at += var_size(2, tl->medium);
+    buf[at++] = ind->piece_id_len;
+    memcpy(buf + at, ind->piece_id, ind->piece_id_len);
+    *len = body;
+    return PV_OK;
+}
+
+/* The structure of a version 2 indicium of len bytes (version and
+ * algorithm already checked): the four length bytes within their maxima,
+ * every field present, then exactly the signature. Sets *body_len. */
+static int v2_structure(const uint8_t *buf, size_t len, size_t *body_len)
+{
+    size_t at = V2_VAR, i;
+
+    if (len < V2_VAR)
+        return PV_ETRUNCATED;
+    for (i = 0; i < 4; i++) {
+        if (len < at + 1)
+            return PV_ETRUNCATED;
+        if (buf[at] > v2_var[i].max)
+            return PV_EMALFORMED;
+        at += 1 + var_size(i, buf[at]);
+        if (len < at)
+            return PV_ETRUNCATED;
+    }
+    if (len < at + PV_SIG_LEN)
+        return PV_ETRUNCATED;
+    if (len > at + PV_SIG_LEN)
+        return PV_ETRAILING;
+    *body_len = at;
+    return PV_OK;
+}
+
+/* One packed text field at *at into out; advances *at. */
+static int v2_text(const uint8_t *buf, size_t *at, size_t min, char *out)
+{
+    size_t n = buf[*at];
+
+    if (n < min || !unpack_text(buf + *at + 1, n, out))
+        return 0;
+    *at += 1 + var_size(0, n);
+    return 1;
+}
+
+/* Validate and copy the fields of a buffer whose structure v2_structure
+ * accepted, body_len bytes then the signature. */
+static int decode_v2(const uint8_t *buf, size_t body_len, struct pv_indicium *ind)
+{
+    uint32_t days, to, from;
+    size_t at = V2_VAR;
+
+    ind->version = buf[OFF_VERSION];
+    ind->sig_alg = buf[OFF_ALG];
+    if (buf[V2_FLAGS] & ~(PV_IND_FLAG_TEST | PV_IND_FLAG_ZIP4))
+        return PV_EMALFORMED;
+    ind->flags = buf[V2_FLAGS] & PV_IND_FLAG_TEST;
+    ind->vendor_id = buf[V2_VENDOR];
+    ind->model_id = buf[V2_MODEL];
+    ind->device_id = get_u32(buf + V2_DEVICE);
+    ind->key_id = get_u32(buf + V2_KEY);
+    ind->serial = get_u32(buf + V2_SERIAL);
+    ind->ascending_mills = (int64_t) get_un(buf + V2_ASCENDING, 6);
+    ind->descending_mills = (int64_t) get_un(buf + V2_DESCENDING, 5);
+    ind->postage_mills = (int64_t) get_un(buf + V2_POSTAGE, 3);
+    days = get_u16(buf + V2_DATE);
+    if (days > DAYS_2099_12_31)
+        return PV_EMALFORMED;
+    ind->mail_date = date_from_days(days);
+    ind->mail_class = buf[V2_CLASS];
+    if (!class_ok(ind->mail_class))
+        return PV_EMALFORMED;
+    ind->services = buf[V2_SERVICES];
+    if (ind->services & ~PV_IND_SVC_ALL)
+        return PV_EMALFORMED;
+    ind->weight_tenth_oz = get_u16(buf + V2_WEIGHT);
+    from = (uint32_t) get_un(buf + V2_FROM_ZIP, 3);
+    to = get_u32(buf + V2_TO_ZIP);
+    if (from > 99999 || to > ((buf[V2_FLAGS] & PV_IND_FLAG_ZIP4) ? 999999999u : 99999u))
+        return PV_EMALFORMED;
+    snprintf(ind->from_zip, sizeof ind->from_zip, "%05u", (unsigned) from);
+    snprintf(ind->to_zip, sizeof ind->to_zip, (buf[V2_FLAGS] & PV_IND_FLAG_ZIP4) ? "%09u" : "%05u",
+             (unsigned) to);
+
+    if (!v2_text(buf, &at, 1, ind->license) || !v2_text(buf, &at, 1, ind->software_id) ||
+        !v2_text(buf, &at, 0, ind->medium_serial))
+        return PV_EMALFORMED;
+    ind->piece_id_len = buf[at];
+    memcpy(ind->piece_id, buf + at + 1, ind->piece_id_len);
+    memcpy(ind->signature, buf + body_len, PV_SIG_LEN);
+    return PV_OK;
+}
+
+/* ---- piece ids -------------------------------------------------------- */
+
+static const char crockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
+#define PIECE_BYTES 13 /* 20 characters of 5 bits, 4 zero bits in front */
+
+int pv_indicium_set_piece(struct pv_indicium *ind, const char *id)
+{
+    uint8_t bits[PIECE_BYTES] = {0};
+    size_t i, b;
+
+    if (!ind)
+        return PV_EINVAL;
+    ind->piece_id_len = 0;
+    if (!id || strncmp(id, "ind_", 4) != 0 || strlen(id) != 24)
+        return PV_EINVAL;
+    for (i = 0; i < 20; i++) {
+        const char *c = id[4 + i] ? strchr(crockford, id[4 + i]) : NULL;
+        unsigned v;
+
+        if (!c)
+            return PV_EINVAL;
+        v = (unsigned) (c - crockford);
+        for (b = 0; b < 5; b++) {
+            size_t bit = 4 + i * 5 + b; /* from the most significant bit */
+
+            if (v & (0x10u >> b))
+                bits[bit / 8] |= (uint8_t) (0x80u >> (bit % 8));
+        }
+    }
+    memcpy(ind->piece_id, bits, PIECE_BYTES);
+    ind->piece_id_len = PIECE_BYTES;
+    return PV_OK;
+}
+
+int pv_indicium_piece_public(const struct pv_indicium *ind, char out[25])
+{
+    size_t i, b;
+
+    out[0] = '\0';
+    if (!ind || ind->piece_id_len != PIECE_BYTES || (ind->piece_id[0] & 0xf0))
+        return PV_ENOTFOUND;
+    memcpy(out, "ind_", 4);
+    for (i = 0; i < 20; i++) {
+        unsigned v = 0;
+
+        for (b = 0; b < 5; b++) {
+            size_t bit = 4 + i * 5 + b;
+
+            v = v << 1 | ((ind->piece_id[bit / 8] >> (7 - bit % 8)) & 1u);
+        }
+        out[4 + i] = crockford[v];
+    }
+    out[24] = '\0';
+    return PV_OK;
+}
+
 /* ---- encoder ---------------------------------------------------------- */
 
 /*
  * pv_indicium_encode_body - see indicium.h. Borrows ind and buf; *len is 0
- * on every error. Errors: PV_EMALFORMED (a field out of its domain, or
- * version / sig_alg not 1), PV_EINVAL (NULL argument, cap too small).
+ * on every error. Errors: PV_EMALFORMED (a field out of its domain of that
+ * version, an unknown version, sig_alg not 1, a version 2 field set in a
+ * version 1 indicium), PV_EINVAL (NULL argument, cap too small).
  */
 int pv_indicium_encode_body(const struct pv_indicium *ind, uint8_t *buf, size_t cap, size_t *len)
 {
@@ -221,6 +576,12 @@ int pv_indicium_encode_body(const struct pv_indicium *ind, uint8_t *buf, size_t 
     if (!ind || !buf || !len)
         return PV_EINVAL;
     if (!fields_ok(ind, &tl))
+        return PV_EMALFORMED;
+    if (ind->version == PV_INDICIUM_V2)
+        return encode_v2(ind, &tl, buf, cap, len);
+    /* Version 1 has no room for the version 2 fields: they must be empty. */
+    if (ind->version != PV_INDICIUM_V1 || ind->vendor_id || ind->model_id || ind->services ||
+        ind->descending_mills || ind->piece_id_len)
         return PV_EMALFORMED;
     body = PV_INDICIUM_FIXED + tl.medium;
     if (cap < body)
@@ -359,12 +720,26 @@ int pv_indicium_decode(const uint8_t *buf, size_t len, struct pv_indicium *out, 
         return PV_EINVAL;
     if (len == 0)
         return PV_ETRUNCATED;
-    if (buf[OFF_VERSION] != PV_INDICIUM_VERSION)
+    if (buf[OFF_VERSION] != PV_INDICIUM_V1 && buf[OFF_VERSION] != PV_INDICIUM_V2)
         return PV_EVERSION;
     if (len < OFF_ALG + 1)
         return PV_ETRUNCATED;
     if (buf[OFF_ALG] != PV_SIGALG_P256_SHA256)
         return PV_EALGORITHM;
+    if (buf[OFF_VERSION] == PV_INDICIUM_V2) {
+        size_t blen = 0;
+
+        if ((rc = v2_structure(buf, len, &blen)) != PV_OK)
+            return rc;
+        memset(&ind, 0, sizeof ind);
+        if ((rc = decode_v2(buf, blen, &ind)) != PV_OK)
+            return rc;
+        if (out)
+            *out = ind;
+        if (body_len)
+            *body_len = blen;
+        return PV_OK;
+    }
     if (len < PV_INDICIUM_FIXED)
         return PV_ETRUNCATED;
     m = buf[OFF_MEDIUM_LEN];

@@ -8,6 +8,7 @@
 
 #include "domain/verify.h"
 #include "stampd/codec.h"
+#include "stampd/error.h"
 #include "stampd/money.h"
 #include "stampd/rates.h"
 #include "stampd/timeutil.h"
@@ -31,21 +32,69 @@ static const char *class_name(const struct pv_indicium *ind)
     return cls ? cls : "unknown";
 }
 
+/* The names of the extra services bits (indicium.h PV_IND_SVC_*). */
+static json_t *services_json(uint8_t services)
+{
+    static const char *const names[] = {"certified_mail", "return_receipt", "non_machinable"};
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a && i < sizeof names / sizeof names[0]; i++)
+        if ((services & (1u << i)) && json_array_append_new(a, json_string(names[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/*
+ * The fields only version 2 carries, into j (borrowed): null for a version
+ * 1 piece, so that every answer has the same keys. Returns j, or NULL (j
+ * released) when memory runs out.
+ */
+static json_t *add_v2_fields(json_t *j, const struct pv_indicium *ind)
+{
+    char hex[2 * PV_PIECE_ID_MAX + 1], pub[25];
+    int v2 = ind->version == PV_INDICIUM_V2;
+    size_t i;
+
+    if (!j)
+        return NULL;
+    for (i = 0; i < ind->piece_id_len && i < PV_PIECE_ID_MAX; i++)
+        snprintf(hex + 2 * i, 3, "%02x", ind->piece_id[i]);
+    hex[2 * i] = '\0';
+    if (json_object_set_new(j, "vendor_id", v2 ? json_integer(ind->vendor_id) : json_null()) ||
+        json_object_set_new(j, "model_id", v2 ? json_integer(ind->model_id) : json_null()) ||
+        json_object_set_new(j, "descending_mills",
+                            v2 ? json_integer(ind->descending_mills) : json_null()) ||
+        json_object_set_new(j, "services", v2 ? services_json(ind->services) : json_null()) ||
+        json_object_set_new(j, "piece_id", v2 && i ? json_string(hex) : json_null()) ||
+        json_object_set_new(j, "piece_indicium_id",
+                            v2 && pv_indicium_piece_public(ind, pub) == PV_OK ? json_string(pub)
+                                                                              : json_null())) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 json_t *pv_indicium_fields_json(const struct pv_indicium *ind)
 {
     char date[16], to[11];
 
     pv_zip_display(ind->to_zip, to);
-    return json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:s, s:s, s:o, s:s, s:b}",
-                     "version", ind->version, "license", ind->license, "psd_id",
-                     (json_int_t) ind->device_id, "key_id", (json_int_t) ind->key_id, "serial",
-                     (json_int_t) ind->serial, "ascending_mills", (json_int_t) ind->ascending_mills,
-                     "postage_mills", (json_int_t) ind->postage_mills, "mail_date",
-                     pv_date_format(ind->mail_date, date, sizeof date), "mail_class",
-                     class_name(ind), "weight_oz", ind->weight_tenth_oz / 10.0, "from_zip",
-                     ind->from_zip, "to_zip", to, "medium_serial",
-                     ind->medium_serial[0] ? json_string(ind->medium_serial) : json_null(),
-                     "software_id", ind->software_id, "test", (ind->flags & PV_IND_FLAG_TEST) != 0);
+    return add_v2_fields(
+        json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:s, s:s, s:o, s:s, s:b}",
+                  "version", ind->version, "license", ind->license, "psd_id",
+                  (json_int_t) ind->device_id, "key_id", (json_int_t) ind->key_id, "serial",
+                  (json_int_t) ind->serial, "ascending_mills", (json_int_t) ind->ascending_mills,
+                  "postage_mills", (json_int_t) ind->postage_mills, "mail_date",
+                  pv_date_format(ind->mail_date, date, sizeof date), "mail_class", class_name(ind),
+                  "weight_oz", ind->weight_tenth_oz / 10.0, "from_zip", ind->from_zip, "to_zip", to,
+                  "medium_serial",
+                  ind->medium_serial[0] ? json_string(ind->medium_serial) : json_null(),
+                  "software_id", ind->software_id, "test", (ind->flags & PV_IND_FLAG_TEST) != 0),
+        ind);
 }
 
 json_t *pv_indicium_json(const struct pv_indicium_rec *r)
@@ -83,7 +132,11 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
         json_decref(j);
         j = NULL;
     }
-    return j;
+    if (j && json_object_set_new(j, "version", json_integer(ind->version)) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    return add_v2_fields(j, ind);
 }
 
 /* Where and when a piece was first presented: only the authority that counts sees it. */

@@ -23,14 +23,18 @@ struct pv_verdict;
  * psd_id, key_id, serial, ascending_mills, postage_mills, mail_date
  * ("YYYY-MM-DD"), mail_class (name, "unknown" for a class the table lacks),
  * weight_oz, from_zip, to_zip ("10001-1234" with a +4), medium_serial (null
- * when none), software_id, test.
+ * when none), software_id, test; and what only version 2 carries (null for
+ * a version 1 piece): vendor_id, model_id, descending_mills, services (an
+ * array of names), piece_id (hex, null when none), piece_indicium_id (the
+ * "ind_..." id the piece id holds, null when it holds none).
  */
 json_t *pv_indicium_fields_json(const struct pv_indicium *ind);
 
 /*
  * pv_indicium_json - the public view of a stored indicium (object
  * "indicium"): its id, fields, server, creation, presentations, prints,
- * addresses, refunded flag and the signed bytes in base64 ("data").
+ * addresses, refunded flag and the signed bytes in base64 ("data"); its
+ * format version and the version 2 fields as in pv_indicium_fields_json.
  */
 json_t *pv_indicium_json(const struct pv_indicium_rec *r);
 

@@ -458,6 +458,14 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     memcpy(ind->to_zip, q->to_zip, sizeof ind->to_zip);
     snprintf(ind->software_id, sizeof ind->software_id, "%s", PV_SOFTWARE_ID);
     snprintf(ind->medium_serial, sizeof ind->medium_serial, "%s", r->medium.serial);
+    /* Version 2 (docs/indicium.md): the device's vendor and model, the
+     * descending register, the extra services, the piece's own id. */
+    ind->vendor_id = PV_VENDOR_ID;
+    ind->model_id = PV_MODEL_ID;
+    ind->descending_mills = p.descending;
+    ind->services = 0; /* the purchase request's services, once rates defines them */
+    if ((rc = pv_indicium_set_piece(ind, r->rec.id)) != PV_OK)
+        return rc;
 
     if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &body_len)) != PV_OK)
         return rc;

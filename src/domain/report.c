@@ -21,6 +21,7 @@
 #include "domain/ledger.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
+#include "stampd/indicium.h"
 #include "stampd/log.h"
 #include "stampd/money.h"
 #include "stampd/rates.h"
@@ -201,9 +202,24 @@ static const char *status_of(const struct day_data *d, const struct pv_report_pi
     return p->refunded_at && p->refunded_at < d->to ? "refunded" : "sold";
 }
 
+/* The names of a version 2 piece's extra services (indicium.h
+ * PV_IND_SVC_*): quoted and comma-separated for JSON, else joined by '+'. */
+static const char *services_text(int services, int json, char *out, size_t n)
+{
+    static const char *const names[] = {"certified_mail", "return_receipt", "non_machinable"};
+    size_t i, at = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((services & (1 << i)) && at < n)
+            at += (size_t) snprintf(out + at, n - at, json ? "%s\"%s\"" : "%s%s",
+                                    at ? (json ? "," : "+") : "", names[i]);
+    return out;
+}
+
 static void write_jsonl(struct text *t, const struct day_data *d)
 {
-    char date[16], at[32], at2[32], ms[64], mdate[16];
+    char date[16], at[32], at2[32], ms[64], mdate[16], svc[64];
     size_t i;
 
     pv_date_format(d->day, date, sizeof date);
@@ -229,8 +245,14 @@ static void write_jsonl(struct text *t, const struct day_data *d)
             put(t, "\"%s\"", safe(p->medium_serial, ms, sizeof ms));
         else
             put(t, "null");
-        put(t, ",\"status\":\"%s\",\"ascending_mills\":%" PRId64 ",\"signed_at\":\"%s\"}\n",
+        put(t, ",\"status\":\"%s\",\"ascending_mills\":%" PRId64 ",\"signed_at\":\"%s\"",
             status_of(d, p), p->ascending, pv_time_format(p->created, at, sizeof at));
+        /* The format version; what only version 2 carries, null for version 1. */
+        if (p->version == PV_INDICIUM_V2)
+            put(t, ",\"version\":2,\"descending_mills\":%" PRId64 ",\"services\":[%s]}\n",
+                p->descending, services_text(p->services, 1, svc, sizeof svc));
+        else
+            put(t, ",\"version\":%d,\"descending_mills\":null,\"services\":null}\n", p->version);
     }
     for (i = d->rf_lo; i < d->rf_hi; i++) {
         const struct pv_refill_rec *r = &d->rf[i];
@@ -261,7 +283,7 @@ static void write_jsonl(struct text *t, const struct day_data *d)
     "record,date,psd_id,key_id,serial,postage_mills,mail_class,weight_tenth_oz,mail_date,"         \
     "origin_zip,destination_zip,medium_serial,status,signed_at,ascending_mills,"                   \
     "descending_mills,control_total_mills,piece_count,authorisation_id,amount_mills,"              \
-    "deposit_mills,deposit_low_threshold_mills,deposit_low\n"
+    "deposit_mills,deposit_low_threshold_mills,deposit_low,version,services\n"
 
 static void csv_regs(struct text *t, const char *record, const struct day_data *d, const char *date,
                      const struct regs *r, int end)
@@ -269,15 +291,15 @@ static void csv_regs(struct text *t, const char *record, const struct day_data *
     put(t, "%s,%s,%u,%u,,,,,,,,,,,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",,", record, date,
         (unsigned) d->psd_id, (unsigned) d->key_id, r->asc, r->desc, r->ctl, r->count);
     if (end)
-        put(t, ",%" PRId64 ",%" PRId64 ",%s\n", d->deposit.balance, d->deposit.threshold,
+        put(t, ",%" PRId64 ",%" PRId64 ",%s,,\n", d->deposit.balance, d->deposit.threshold,
             d->deposit.low ? "true" : "false");
     else
-        put(t, ",,,\n");
+        put(t, ",,,,,\n");
 }
 
 static void write_csv(struct text *t, const struct day_data *d)
 {
-    char date[16], at[32], ms[64], mdate[16];
+    char date[16], at[32], ms[64], mdate[16], svc[64];
     size_t i;
 
     pv_date_format(d->day, date, sizeof date);
@@ -290,13 +312,19 @@ static void write_csv(struct text *t, const struct day_data *d)
             (unsigned) d->key_id, (unsigned) p->serial, p->postage, cls ? cls : "unknown",
             p->weight_tenth_oz, pv_date_format(p->mail_date, mdate, sizeof mdate), p->from_zip,
             p->to_zip);
-        put(t, "%s,%s,%s,%" PRId64 ",,,,,,,,\n", safe(p->medium_serial, ms, sizeof ms),
-            status_of(d, p), pv_time_format(p->created, at, sizeof at), p->ascending);
+        put(t, "%s,%s,%s,%" PRId64 ",", safe(p->medium_serial, ms, sizeof ms), status_of(d, p),
+            pv_time_format(p->created, at, sizeof at), p->ascending);
+        /* Version 2 pieces carry their descending register and services. */
+        if (p->version == PV_INDICIUM_V2)
+            put(t, "%" PRId64 ",,,,,,,,%d,%s\n", p->descending, p->version,
+                services_text(p->services, 0, svc, sizeof svc));
+        else
+            put(t, ",,,,,,,,%d,\n", p->version);
     }
     for (i = d->rf_lo; i < d->rf_hi; i++) {
         const struct pv_refill_rec *r = &d->rf[i];
         put(t,
-            "reset,%s,%u,%u,,,,,,,,,,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",,%s,%" PRId64 ",,,\n",
+            "reset,%s,%u,%u,,,,,,,,,,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",,%s,%" PRId64 ",,,,,\n",
             date, (unsigned) d->psd_id, (unsigned) d->key_id, pv_time_format(r->at, at, sizeof at),
             r->asc_after, r->desc_after, r->ctl_after, safe(r->authorization, ms, sizeof ms),
             r->amount);

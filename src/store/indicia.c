@@ -52,6 +52,15 @@ static int read_indicium(struct pv_row *r, void *p)
         return r->rc;
     /* The signature is not a column: it is the tail of the signed bytes. */
     memcpy(ind->signature, rec->data + len - PV_SIG_LEN, PV_SIG_LEN);
+    /* Nor are the fields only version 2 has (descending register, vendor,
+     * model, services, piece id): the signed bytes are their record. */
+    if (ind->version == PV_INDICIUM_V2) {
+        struct pv_indicium dec;
+
+        if (pv_indicium_decode(rec->data, len, &dec, NULL) != PV_OK)
+            return PV_ESTORE;
+        *ind = dec;
+    }
     return PV_OK;
 }
 
@@ -63,7 +72,7 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     if (!PV_FITS(rec->id) || !PV_FITS(rec->customer_id) || !PV_FITS(rec->server_id) ||
         !rec->id[0] || !PV_FITS(ind->license) || !PV_FITS(ind->from_zip) || !PV_FITS(ind->to_zip) ||
         !PV_FITS(ind->software_id) || !PV_FITS(ind->medium_serial) || !PV_FITS(rec->from_address) ||
-        !PV_FITS(rec->to_address) || rec->data_len < PV_INDICIUM_MIN ||
+        !PV_FITS(rec->to_address) || rec->data_len < PV_INDICIUM_SHORTEST ||
         rec->data_len > sizeof rec->data)
         return PV_EINVAL;
     /* rec->presentations is ignored: a new indicium has not been presented. */

@@ -17,6 +17,9 @@
 static int read_piece(struct pv_row *r, void *p)
 {
     struct pv_report_piece *rec = p;
+    uint8_t data[PV_INDICIUM_MAX];
+    struct pv_indicium ind;
+    size_t len = 0;
 
     pv_r_text(r, rec->id, sizeof rec->id);
     rec->serial = (uint32_t) pv_r_int(r);
@@ -31,7 +34,16 @@ static int read_piece(struct pv_row *r, void *p)
     pv_r_text(r, rec->medium_serial, sizeof rec->medium_serial);
     rec->created = pv_r_int(r);
     rec->refunded_at = pv_r_int(r);
-    return r->rc;
+    pv_r_blob(r, data, PV_SIG_LEN, sizeof data, &len);
+    if (r->rc != PV_OK)
+        return r->rc;
+    /* The version 2 fields have no columns: the signed bytes hold them. */
+    if (pv_indicium_decode(data, len, &ind, NULL) != PV_OK)
+        return PV_ESTORE;
+    rec->version = ind.version;
+    rec->descending = ind.descending_mills;
+    rec->services = ind.services;
+    return PV_OK;
 }
 
 int pv_store_report_pieces(struct pv_store *st, uint32_t psd_id, int64_t from, int64_t to,

@@ -331,8 +331,9 @@
     /* Daily device reports and the watchdog (schema v12). */                                      \
     X(REPORT_PIECES,                                                                               \
       BOTH("SELECT id, serial, postage_mills, ascending_mills, mail_date, mail_class, "            \
-           "weight_tenth_oz, flags, from_zip, to_zip, medium_serial, created, refunded_at "        \
-           "FROM indicia WHERE psd_id = $1 AND created >= $2 AND created < $3 ORDER BY serial"))   \
+           "weight_tenth_oz, flags, from_zip, to_zip, medium_serial, created, refunded_at, "       \
+           "data FROM indicia WHERE psd_id = $1 AND created >= $2 AND created < $3 ORDER BY "      \
+           "serial"))                                                                              \
     X(PSD_READING_BEFORE,                                                                          \
       BOTH("SELECT serial, ascending_mills FROM indicia WHERE psd_id = $1 AND created < $2 "       \
            "ORDER BY serial DESC LIMIT 1"))                                                        \

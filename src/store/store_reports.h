@@ -26,6 +26,11 @@ struct pv_report_piece {
     char medium_serial[PV_MEDIUM_MAX + 1];
     int64_t created;
     int64_t refunded_at; /* 0 = not refunded */
+    /* From the signed bytes: the format version; for version 2 the
+     * descending register after the piece and the extra services. */
+    int version;
+    pv_mills descending;
+    int services;
 };
 
 /* One device's report of one day, without its bodies. */

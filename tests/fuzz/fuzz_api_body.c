@@ -167,7 +167,7 @@ static void fixtures(void)
     snprintf(rec->server_id, sizeof rec->server_id, "proc-1");
     rec->created = pv_now();
     x = &rec->ind;
-    x->version = PV_INDICIUM_VERSION;
+    x->version = PV_INDICIUM_V1;
     x->sig_alg = PV_SIGALG_P256_SHA256;
     memcpy(x->license, "PV-FUZZ-1", 10);
     x->device_id = x->key_id = x->serial = 1;

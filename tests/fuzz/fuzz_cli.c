@@ -41,7 +41,7 @@ static void check_keys(const uint8_t *data, size_t size)
     if (!keys_path[0]) {
         /* A well-formed indicium of license PV-TEST-1, key 1, whose
          * signature (all zero) no key verifies. */
-        struct pv_indicium x = {.version = PV_INDICIUM_VERSION,
+        struct pv_indicium x = {.version = PV_INDICIUM_V1,
                                 .sig_alg = PV_SIGALG_P256_SHA256,
                                 .license = "PV-TEST-1",
                                 .device_id = 1,

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(vrc == rc);
         return 0;
     }
-    FUZZ_CHECK(size >= PV_INDICIUM_MIN && size <= PV_INDICIUM_MAX);
+    FUZZ_CHECK(size >= PV_INDICIUM_SHORTEST && size <= PV_INDICIUM_MAX);
     FUZZ_CHECK(body_len == size - PV_SIG_LEN);
     FUZZ_CHECK(vrc == PV_OK || vrc == PV_ESIGNATURE);
     FUZZ_CHECK(memcmp(&ind, &again, sizeof ind) == 0);

@@ -92,8 +92,69 @@ INDICIUM_FIXED = 73
 SIG_LEN = 64
 
 
+def indicium_length(buf):
+    """The length of the indicium (version 1 or 2) that starts buf."""
+    if buf[:1] == b"\2":
+        at = IND2_FIXED
+        for packed in (True, True, True, False):
+            if len(buf) <= at:
+                raise ValueError("indicium too short: %d bytes" % len(buf))
+            n = buf[at]
+            at += 1 + ((n + 2) // 3 * 2 if packed else n)
+        return at + SIG_LEN
+    if len(buf) < INDICIUM_FIXED + SIG_LEN:
+        raise ValueError("indicium too short: %d bytes" % len(buf))
+    return INDICIUM_FIXED + buf[72] + SIG_LEN
+
+
+IND2_FIXED = 44
+B40 = "\0ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+IND_SERVICES = ["certified_mail", "return_receipt", "non_machinable"]
+
+
+def _unpack_text(raw, at):
+    n = raw[at]
+    chars = ""
+    for g in range((n + 2) // 3):
+        v = int.from_bytes(raw[at + 1 + 2 * g:at + 3 + 2 * g], "big")
+        chars += B40[v // 1600] + B40[v // 40 % 40] + B40[v % 40]
+    return chars[:n], at + 1 + (n + 2) // 3 * 2
+
+
+def decode_indicium_v2(raw):
+    """Parse version 2 indicium bytes (docs/indicium.md) into the same dict
+    as version 1, plus the version 2 fields; raises ValueError."""
+    n = indicium_length(raw)
+    if len(raw) != n:
+        raise ValueError("indicium length %d, its fields say %d" % (len(raw), n))
+    flags = raw[2]
+    device_id, key_id, serial = struct.unpack(">III", raw[5:17])
+    days, mail_class, services, weight = struct.unpack(">HBBH", raw[31:37])
+    date = datetime.date(2000, 1, 1) + datetime.timedelta(days=days)
+    to = int.from_bytes(raw[40:44], "big")
+    license_, at = _unpack_text(raw, IND2_FIXED)
+    software_id, at = _unpack_text(raw, at)
+    medium, at = _unpack_text(raw, at)
+    piece = raw[at + 1:at + 1 + raw[at]]
+    body = raw[:n - SIG_LEN]
+    return {"version": 2, "sig_alg": raw[1], "flags": flags & 1, "license": license_,
+            "vendor_id": raw[3], "model_id": raw[4], "psd_id": device_id, "key_id": key_id,
+            "serial": serial, "ascending_mills": int.from_bytes(raw[17:23], "big"),
+            "descending_mills": int.from_bytes(raw[23:28], "big"),
+            "postage_mills": int.from_bytes(raw[28:31], "big"),
+            "mail_date": int(date.strftime("%Y%m%d")), "mail_class": mail_class,
+            "services": [IND_SERVICES[b] for b in range(3) if services >> b & 1],
+            "weight_tenths": weight,
+            "from_zip": "%05d" % int.from_bytes(raw[37:40], "big"),
+            "to_zip": ("%09d" if flags & 2 else "%05d") % to, "software_id": software_id,
+            "medium_serial": medium, "piece_id": piece.hex(), "body": body,
+            "signature": raw[len(body):]}
+
+
 def decode_indicium(raw):
-    """Parse indicium bytes (version 1) into a dict; raises ValueError."""
+    """Parse indicium bytes (version 1 or 2) into a dict; raises ValueError."""
+    if raw[:1] == b"\2":
+        return decode_indicium_v2(raw)
     if len(raw) < INDICIUM_FIXED + SIG_LEN:
         raise ValueError("indicium too short: %d bytes" % len(raw))
     m = raw[72]

@@ -452,15 +452,15 @@ class ApiErrors(unittest.TestCase):
             self.refused(verify(harness.b64(data)), 400, "indicium_truncated", "data",
                          "%d bytes" % len(data))
         self.refused(verify(harness.b64(raw + b"\0")), 400, "indicium_too_long", "data", "+1 byte")
-        for v in (0, 2, 255):
+        for v in (0, 3, 255):  # 1 and 2 are formats (docs/indicium.md)
             bad = bytes([v]) + raw[1:]
             self.refused(verify(harness.b64(bad)), 400, "indicium_version_unsupported", "data",
                          "version %d" % v)
         bad = raw[:1] + b"\x02" + raw[2:]
         self.refused(verify(harness.b64(bad)), 400, "indicium_algorithm_unsupported", "data",
                      "algorithm 2")
-        bad = raw[:2] + b"\x02" + raw[3:]
-        self.refused(verify(harness.b64(bad)), 400, "indicium_malformed", "data", "flags 0x02")
+        bad = raw[:2] + b"\x04" + raw[3:]
+        self.refused(verify(harness.b64(bad)), 400, "indicium_malformed", "data", "flags 0x04")
         for body, code, field in (({}, "missing_field", "data"),
                                   ({"data": 5}, "invalid_type", "data"),
                                   ({"data": self.x_ind["data"], "x": 1}, "unknown_field", "x")):
@@ -483,10 +483,10 @@ class ApiErrors(unittest.TestCase):
         j = invalid(bytes(flipped), "indicium_signature_invalid", "flipped signature bit")
         self.assertFalse(j["signature_valid"])
         flipped = bytearray(raw)
-        flipped[42] ^= 0x01   # postage value
+        flipped[30] ^= 0x01   # postage value (version 2, docs/indicium.md)
         j = invalid(bytes(flipped), "indicium_signature_invalid", "flipped postage bit")
         self.assertFalse(j["signature_valid"])
-        other_key = raw[:23] + (99).to_bytes(4, "big") + raw[27:]
+        other_key = raw[:9] + (99).to_bytes(4, "big") + raw[13:]  # version 2 key id
         invalid(other_key, "indicium_key_unknown", "key id 99")
 
         # The real one: customers (owner or not) and the vendor's operators read

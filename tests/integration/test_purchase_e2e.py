@@ -444,7 +444,7 @@ class PurchaseE2E(unittest.TestCase):
         for ind in (i for lst in listed.values() for i in lst):
             raw = harness.unb64(ind["data"])
             d = harness.decode_indicium(raw)
-            self.assertEqual((d["version"], d["sig_alg"], d["flags"]), (1, 1, 0))
+            self.assertEqual((d["version"], d["sig_alg"], d["flags"]), (2, 1, 0))
             self.assertEqual(d["license"], harness.LICENSE)
             self.assertEqual(d["psd_id"], ind["psd_id"])
             self.assertEqual(d["key_id"], ind["key_id"])
@@ -469,7 +469,7 @@ class PurchaseE2E(unittest.TestCase):
 
         def check(ind):
             d = harness.decode_indicium(harness.unb64(ind["data"]))
-            key_id = int.from_bytes(harness.unb64(ind["data"])[23:27], "big")
+            key_id = d["key_id"]
             if key_id not in keys:
                 return ind["id"], False, "key %d not published" % key_id
             ok, out = harness.openssl_verify(self.srv.dir, keys[key_id]["public_key_pem"],

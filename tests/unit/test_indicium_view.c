@@ -10,6 +10,7 @@
 
 #include "domain/indicium_view.h"
 #include "domain/verify.h"
+#include "stampd/error.h"
 #include "stampd/rates.h"
 
 #include <string.h>
@@ -43,7 +44,11 @@ static void test_fields(void **state)
 
     (void) state;
     assert_non_null(j);
-    assert_int_equal(json_object_size(j), 15);
+    /* 15 fields of version 1, and the 6 of version 2, null for this one. */
+    assert_int_equal(json_object_size(j), 21);
+    assert_true(json_is_null(json_object_get(j, "services")));
+    assert_true(json_is_null(json_object_get(j, "descending_mills")));
+    assert_true(json_is_null(json_object_get(j, "piece_indicium_id")));
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
     assert_string_equal(json_string_value(json_object_get(j, "license")), "PV-TEST-1");
     assert_int_equal(json_integer_value(json_object_get(j, "psd_id")), 2);
@@ -70,6 +75,45 @@ static void test_fields(void **state)
     json_decref(j);
     pv_zip_display("123456789", zip);
     assert_string_equal(zip, "12345-6789");
+}
+
+/* A version 2 piece shows what only it carries. */
+static void test_fields_v2(void **state)
+{
+    struct pv_indicium ind = sample();
+    json_t *j, *svc;
+
+    (void) state;
+    ind.version = PV_INDICIUM_V2;
+    ind.vendor_id = PV_VENDOR_ID;
+    ind.model_id = PV_MODEL_ID;
+    ind.descending_mills = 487655;
+    ind.services = PV_IND_SVC_CERTIFIED | PV_IND_SVC_NONMACHINABLE;
+    assert_int_equal(pv_indicium_set_piece(&ind, "ind_0123456789abcdefghjk"), PV_OK);
+    j = pv_indicium_fields_json(&ind);
+    assert_non_null(j);
+    assert_int_equal(json_object_size(j), 21);
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "vendor_id")), 0xfe);
+    assert_int_equal(json_integer_value(json_object_get(j, "model_id")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "descending_mills")), 487655);
+    svc = json_object_get(j, "services");
+    assert_int_equal(json_array_size(svc), 2);
+    assert_string_equal(json_string_value(json_array_get(svc, 0)), "certified_mail");
+    assert_string_equal(json_string_value(json_array_get(svc, 1)), "non_machinable");
+    assert_string_equal(json_string_value(json_object_get(j, "piece_id")),
+                        "000443214c74254b635cf84653");
+    assert_string_equal(json_string_value(json_object_get(j, "piece_indicium_id")),
+                        "ind_0123456789abcdefghjk");
+    json_decref(j);
+    /* No services: an empty list; a piece id that is no stampd id: hex only. */
+    ind.services = 0;
+    ind.piece_id_len = 2;
+    j = pv_indicium_fields_json(&ind);
+    assert_int_equal(json_array_size(json_object_get(j, "services")), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "piece_id")), "0004");
+    assert_true(json_is_null(json_object_get(j, "piece_indicium_id")));
+    json_decref(j);
 }
 
 static void test_record(void **state)
@@ -129,6 +173,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_fields_v2),
         cmocka_unit_test(test_record),
         cmocka_unit_test(test_verdict),
     };

@@ -106,7 +106,7 @@ struct ind_env {
 static void sample(struct pv_indicium *ind)
 {
     memset(ind, 0, sizeof *ind);
-    ind->version = PV_INDICIUM_VERSION;
+    ind->version = PV_INDICIUM_V1;
     ind->sig_alg = PV_SIGALG_P256_SHA256;
     ind->flags = PV_IND_FLAG_TEST;
     memcpy(ind->license, "PV-TEST-1", 10);

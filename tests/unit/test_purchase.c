@@ -153,6 +153,21 @@ static void test_purchase_signs_and_books(void **state)
     assert_int_equal(pv_store_indicium_get(e->st, r.rec.id, &got), PV_OK);
     assert_int_equal(got.data_len, r.rec.data_len);
     assert_memory_equal(got.data, r.rec.data, got.data_len);
+    /* Signed as version 2 (docs/indicium.md): the device's vendor and model,
+     * the descending register after the piece, no services yet, and the
+     * piece's own id; the store gives the same fields back from the bytes. */
+    {
+        char pub[25];
+
+        assert_int_equal(r.rec.ind.version, PV_INDICIUM_V2);
+        assert_int_equal(got.ind.version, PV_INDICIUM_V2);
+        assert_int_equal(got.ind.vendor_id, PV_VENDOR_ID);
+        assert_int_equal(got.ind.model_id, PV_MODEL_ID);
+        assert_int_equal(got.ind.descending_mills, 5000 - 740);
+        assert_int_equal(got.ind.services, 0);
+        assert_int_equal(pv_indicium_piece_public(&got.ind, pub), PV_OK);
+        assert_string_equal(pub, r.rec.id);
+    }
 
     assert_int_equal(pv_store_key_list(e->st, &keys, &nkeys), PV_OK);
     for (i = 0; i < nkeys; i++)

@@ -60,7 +60,7 @@ static void make_sample(struct sample *s, uint32_t serial, const char *medium, u
     size_t body_len;
 
     memset(s, 0, sizeof *s);
-    s->ind.version = PV_INDICIUM_VERSION;
+    s->ind.version = PV_INDICIUM_V1;
     s->ind.sig_alg = PV_SIGALG_P256_SHA256;
     s->ind.flags = flags;
     snprintf(s->ind.license, sizeof s->ind.license, "PV1000001");

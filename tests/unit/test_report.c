@@ -131,6 +131,11 @@ static void test_report_totals_and_signature(void **state)
     /* The deposit at the end of that day: the setup credited it by the real clock, after it. */
     assert_int_equal(num(end, "deposit_mills"), -5000);
     assert_non_null(strstr(cv, "\npiece,2026-11-22,1,101,3,740,first_class_letter,"));
+    /* Version 2 pieces add their format, descending register and services
+     * (the reset filled 5000; three pieces of 740 leave 2780). */
+    assert_non_null(strstr(jl, "\"version\":2,\"descending_mills\":2780,\"services\":[]}\n"));
+    assert_non_null(strstr(cv, ",version,services\n"));
+    assert_non_null(strstr(cv, ",2220,2780,,,,,,,,2,\n"));
     /* Each form verifies with the PSD's key, and not once one byte changed. */
     pem = public_pem(e, rec.key_id);
     assert_int_equal(pv_report_verify(pem, jl, strlen(jl), got.jsonl_sig), PV_OK);

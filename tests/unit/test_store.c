@@ -258,7 +258,7 @@ static void make_indicium(struct pv_indicium_rec *r, const char *id, const char 
     COPY(r->customer_id, customer);
     COPY(r->server_id, "srv_proc1");
     r->created = 1700001000 + serial;
-    ind->version = PV_INDICIUM_VERSION;
+    ind->version = PV_INDICIUM_V1;
     ind->sig_alg = PV_SIGALG_P256_SHA256;
     ind->flags = serial % 2 ? PV_IND_FLAG_TEST : 0;
     COPY(ind->license, "PV-LIC-000123");
