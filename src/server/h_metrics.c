@@ -84,6 +84,20 @@ static void put_any(void *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
+/* This process's own counters (metrics.c) and its processors' purchases. */
+static void process_counters(const struct pv_app *app, struct text *t)
+{
+    size_t i;
+
+    pv_metrics_write(put_any, t);
+    put(t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
+           "since it started.\n# TYPE stampd_process_purchases_total counter\n");
+    for (i = 0; i < app->nprocs; i++)
+        put(t, "stampd_process_purchases_total{processor=\"%s\"} %llu\n",
+            pv_processor_id(app->procs, i),
+            (unsigned long long) pv_processor_served(app->procs, i));
+}
+
 int pv_h_metrics_token_ok(const struct pv_app *app, const struct pv_request *rq)
 {
     const char *a = rq->authorization;
@@ -208,13 +222,7 @@ void pv_h_metrics(struct pv_call *c)
             "expires (Unix time).\n# TYPE stampd_tls_cert_not_after_seconds gauge\n"
             "stampd_tls_cert_not_after_seconds %lld\n",
             (long long) pv_pubtls_not_after());
-    pv_metrics_write(put_any, &t);
-    put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
-            "since it started.\n# TYPE stampd_process_purchases_total counter\n");
-    for (i = 0; i < app->nprocs; i++)
-        put(&t, "stampd_process_purchases_total{processor=\"%s\"} %llu\n",
-            pv_processor_id(app->procs, i),
-            (unsigned long long) pv_processor_served(app->procs, i));
+    process_counters(app, &t);
     if (t.oom) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         goto out;
@@ -238,7 +246,6 @@ void pv_h_metrics_process(struct pv_call *c)
     struct pv_app *app = c->app;
     struct pv_reply *rp = c->rp;
     struct text t = {NULL, 0, 0, 0};
-    size_t i;
 
     if (!app->metrics_token[0]) {
         pv_reply_error(rp, PV_ENOTFOUND, NULL, "no such endpoint");
@@ -253,13 +260,7 @@ void pv_h_metrics_process(struct pv_call *c)
         "# HELP stampd_build_info The running stampd's version.\n"
         "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
         pv_version);
-    pv_metrics_write(put_any, &t);
-    put(&t, "# HELP stampd_process_purchases_total Purchases this process's processors signed "
-            "since it started.\n# TYPE stampd_process_purchases_total counter\n");
-    for (i = 0; i < app->nprocs; i++)
-        put(&t, "stampd_process_purchases_total{processor=\"%s\"} %llu\n",
-            pv_processor_id(app->procs, i),
-            (unsigned long long) pv_processor_served(app->procs, i));
+    process_counters(app, &t);
     if (t.oom) {
         free(t.buf);
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
