@@ -84,7 +84,7 @@ static void make_sample(struct sample *s, uint32_t serial, const char *medium, u
 
 static struct pv_label_item item_of(const struct sample *s)
 {
-    struct pv_label_item it = {s->bytes, s->len, &s->ind, NULL, NULL};
+    struct pv_label_item it = {s->bytes, s->len, &s->ind, NULL, NULL, 0};
     return it;
 }
 
@@ -918,6 +918,14 @@ static void test_option_errors(void **state)
     assert_int_equal(render_rc(l4, it, 1, PV_FMT_PDF, 0, 1, 2, 0, 0), PV_EPOSITION);
     assert_int_equal(render_rc(a, it, 1, PV_FMT_PDF, 0, 10, 3, 0, 0), PV_OK);
     assert_int_equal(render_rc(a, it, 1, PV_FMT_ZPL, 0, 11, 1, 0, 0), PV_EPOSITION);
+    /* A medium's label number: within the grid, and a page holds what fits after it. */
+    it[0].label = 31;
+    assert_int_equal(render_rc(a, it, 1, PV_FMT_PDF, 0, 0, 0, 0, 0), PV_EPOSITION);
+    it[0].label = 30;
+    assert_int_equal(render_rc(a, it, 1, PV_FMT_PNG, 0, 0, 0, 0, 0), PV_OK);
+    assert_int_equal(render_rc(a, it, 2, PV_FMT_PNG, 0, 0, 0, 0, 0), PV_EINVAL);
+    assert_int_equal(render_rc(a, it, 2, PV_FMT_PDF, 0, 0, 0, 0, 0), PV_OK);
+    it[0].label = 0;
 
     assert_int_equal(render_rc(a, it, 1, PV_FMT_PDF, 0, 0, 0, 1001, 0), PV_EOFFSET);
     assert_int_equal(render_rc(a, it, 1, PV_FMT_PDF, 0, 0, 0, 0, -1001), PV_EOFFSET);
