@@ -13,6 +13,7 @@ export class ApiError extends Error {
     this.field = e.field || null;
     this.declineCode = e.decline_code || null;
     this.details = e; // the whole error: e.g. price_mills of medium_payment_required
+    this.errors = (body && Array.isArray(body.errors)) ? body.errors : null; // every field error, when listed
   }
 }
 

@@ -4,6 +4,7 @@
 
 import { get, post, put, del, request, newKey } from './api.js';
 import { h, clear, field, errorSlot, formError, onSubmit, money, when, today, mailClasses, className, toast, title, table, showError } from './ui.js';
+import { addressFieldset, addressParts, composeAddress, showFieldErrors, apiFieldErrors, rememberedReturn, rememberReturn, correctionLines } from './address.js';
 
 // ---- shared: the card form and the payment choice ----
 
@@ -67,6 +68,10 @@ export async function buyPage(main) {
       field('Mail date', { name: 'mail_date', type: 'date', value: today(), required: true }),
       field('Medium serial (optional)', { name: 'medium_serial', maxlength: 32, autocomplete: 'off' }, 'The serial printed on a pre-printed label sheet, if you use one.')),
     h('div', { class: 'notice medium-pay', id: 'medium-pay', tabindex: '-1', role: 'group', 'aria-label': 'Pay for the medium', hidden: true }),
+    h('div', { class: 'addresses' },
+      addressFieldset('from_address', 'Return address (optional)', rememberedReturn(acct.id),
+        field('Remember this return address in this browser', { type: 'checkbox', name: 'remember_from', checked: true })),
+      addressFieldset('to_address', 'Delivery address (optional)')),
     h('p', { class: 'price-line' }, 'Postage: ', price),
     paymentChoice(cards, true, acct.balance_mills),
     formError(),
@@ -107,6 +112,19 @@ export async function buyPage(main) {
   let attemptBody = null;
   // The serial whose unpaid sheet the customer chose to buy with the purchase.
   let commitSerial = null;
+  // An address's ZIP Code fills the piece's ZIP field while that is empty or was filled so.
+  for (const [addr, zipName] of [['from_address', 'from_zip'], ['to_address', 'to_zip']]) {
+    const src = form.querySelector(`[name="${addr}.zip"]`);
+    const dst = form.querySelector(`[name="${zipName}"]`);
+    let filled = dst.value === '' ? '' : null;
+    src.addEventListener('input', () => {
+      if (filled === null || dst.value !== filled) return;
+      const d = src.value.replace(/[\s-]/g, '');
+      dst.value = filled = zipName === 'to_zip' && d.length === 9 ? `${d.slice(0, 5)}-${d.slice(5)}` : d.slice(0, 5);
+    });
+    dst.addEventListener('input', () => { filled = dst.value === '' ? '' : null; });
+    if (src.value && filled === '') dst.value = filled = src.value.replace(/[\s-]/g, '').slice(0, 5);
+  }
   const serialInput = form.querySelector('[name="medium_serial"]');
   const mediumPay = form.querySelector('#medium-pay');
   serialInput.addEventListener('input', () => { commitSerial = null; mediumPay.hidden = true; });
@@ -152,6 +170,17 @@ export async function buyPage(main) {
 
   onSubmit(form, async (v) => {
     const body = { mail_class: v.mail_class, weight_oz: Number(v.weight_oz), from_zip: v.from_zip, to_zip: v.to_zip, mail_date: v.mail_date };
+    // Addresses: checked here, sent as the API's text blocks.
+    const fromParts = addressParts(v, 'from_address');
+    const toParts = addressParts(v, 'to_address');
+    const addrErrors = [];
+    for (const [parts, key] of [[fromParts, 'from_address'], [toParts, 'to_address']]) {
+      if (!parts) continue;
+      const c = composeAddress(parts, key);
+      addrErrors.push(...c.errors);
+      body[key] = c.text;
+    }
+    if (addrErrors.length) { showFieldErrors(form, addrErrors); return; }
     if (v.medium_serial) body.medium_serial = v.medium_serial;
     if (v.medium_serial && v.medium_serial === commitSerial) body.commit_to_purchase_medium = true;
     body.payment = paymentFromValues(v);
@@ -163,11 +192,18 @@ export async function buyPage(main) {
       ind = await post('/v1/indicia', body, { idempotencyKey: attemptKey });
     } catch (err) {
       if (err.code === 'medium_payment_required' && v.medium_serial) { offerMedium(v.medium_serial, err); return; }
+      // Every field error at its field (an address's at the part it names).
+      const errs = apiFieldErrors(err);
+      if (errs.length > 1 || (errs.length === 1 && /^(from|to)_address/.test(errs[0].field || ''))) {
+        if (showFieldErrors(form, errs)) return;
+      }
       throw err;
     }
     attemptKey = attemptBody = null;
     commitSerial = null;
     localStorage.setItem('stampd.from_zip', v.from_zip);
+    if (v.remember_from && fromParts) rememberReturn(acct.id, fromParts);
+    else if (!v.remember_from) rememberReturn(acct.id, null);
     toast(`Bought ${money(ind.postage_mills)} of postage`);
     showResult(result, ind, layouts.layouts);
   });
@@ -182,11 +218,16 @@ function showResult(box, ind, layouts) {
       h('dt', {}, 'From → to'), h('dd', {}, `${ind.from_zip} → ${ind.to_zip}`),
       h('dt', {}, 'Mail date'), h('dd', {}, ind.mail_date),
       h('dt', {}, 'Indicium'), h('dd', {}, h('code', { class: 'ind-id' }, ind.id)),
-      ind.medium ? [h('dt', {}, 'Medium'), h('dd', { class: 'medium' }, h('code', {}, ind.medium.serial), ` — label ${ind.medium.position} of sheet ${ind.medium.sheet}`,
+      ind.from_address ? [h('dt', {}, 'Return address'), h('dd', { class: 'address from-address' }, ind.from_address)] : null,
+      ind.to_address ? [h('dt', {}, 'Delivery address'), h('dd', { class: 'address to-address' }, ind.to_address)] : null,
+      ind.medium ? [h('dt', {}, 'Medium'), h('dd', { class: 'medium' }, h('code', {}, ind.medium.serial), ` — label ${ind.medium.label ?? ind.medium.position} of sheet ${ind.medium.sheet}`,
         ind.medium.price_mills > 0 ? `; the sheet was bought with this stamp for ${money(ind.medium.price_mills)}` : '')] : null,
+      ind.medium && ind.medium.row ? [h('dt', {}, 'On the sheet'), h('dd', { class: 'medium-position' }, `row ${ind.medium.row}, column ${ind.medium.column} of ${ind.medium.layout}: printed on that layout, it goes there`)] : null,
       ind.balance_mills !== undefined ? [h('dt', {}, 'Balance now'), h('dd', {}, money(ind.balance_mills))] : null),
+    correctionLines(ind).length ? h('div', { class: 'notice corrections', id: 'address-corrections', role: 'status' },
+      h('p', {}, h('strong', {}, 'The address was corrected:')), h('ul', {}, correctionLines(ind).map((l) => h('li', {}, l)))) : null,
     ind.resupply ? h('p', { class: 'notice resupply', role: 'status' }, `Your label supply runs low: ${ind.resupply.labels_remaining} unused labels left. Resupply order `, h('code', {}, ind.resupply.order_id), ' is open; new sheets will be shipped to you.') : null,
-    printPanel(ind, layouts, ind.medium ? ind.medium.position : 0));
+    printPanel(ind, layouts, ind.medium ? (ind.medium.label ?? ind.medium.position) : 0));
   box.querySelector('h2').focus();
 }
 
@@ -303,7 +344,7 @@ export async function historyPage(main, params) {
         }
       });
       const reprint = h('button', { type: 'button', class: 'small', 'aria-label': `Reprint ${ind.id}` }, 'Reprint');
-      reprint.addEventListener('click', () => { clear(detail, h('h2', { tabindex: '-1' }, `Reprint ${ind.id}`), printPanel(ind, layouts)); detail.querySelector('h2').focus(); });
+      reprint.addEventListener('click', () => { clear(detail, h('h2', { tabindex: '-1' }, `Reprint ${ind.id}`), printPanel(ind, layouts, ind.medium ? ind.medium.label : 0)); detail.querySelector('h2').focus(); });
       const check = h('button', { type: 'button', class: 'small link', 'aria-label': `Refund status of ${ind.id}` }, 'Refund status');
       check.addEventListener('click', async () => {
         try { status.textContent = refundText(await get(`/v1/indicia/${encodeURIComponent(ind.id)}/refund`)); } catch (err) { status.textContent = err.code === 'not_found' ? 'No refund requested' : err.message; }

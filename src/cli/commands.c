@@ -74,6 +74,7 @@ void cli_print_indicium(const json_t *ind, int with_balance)
 {
     char money[48], wbuf[32];
     const char *medium = cli_jstr(ind, "medium_serial");
+    const json_t *pos;
     json_int_t n;
     int test = 0;
 
@@ -91,6 +92,11 @@ void cli_print_indicium(const json_t *ind, int with_balance)
     printf("%-12s%s\n", "server", cli_safe(cli_jstr(ind, "server_id")));
     if (medium)
         printf("%-12s%s\n", "medium", cli_safe(medium));
+    if ((pos = json_object_get(ind, "medium")) && cli_jint(pos, "label", &n))
+        printf("%-12s%" JSON_INTEGER_FORMAT " (row %s, column %s) of %s %s\n", "label", n,
+               cli_scalar(json_object_get(pos, "row")), cli_scalar(json_object_get(pos, "column")),
+               cli_safe(cli_jstr(pos, "layout")),
+               cli_jstr(pos, "sheet_serial") ? cli_safe(cli_jstr(pos, "sheet_serial")) : "sheet");
     print_address(ind, "from_address", "from addr");
     print_address(ind, "to_address", "to addr");
     if (!with_balance) {

@@ -6,6 +6,7 @@
  */
 #include "domain/indicium_view.h"
 
+#include "domain/media.h"
 #include "domain/verify.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -97,6 +98,19 @@ json_t *pv_indicium_fields_json(const struct pv_indicium *ind)
         ind);
 }
 
+/* The medium position (docs/media.md): null for a piece on no medium. */
+static json_t *medium_json(const struct pv_indicium_rec *r)
+{
+    struct pv_media_place pl;
+
+    if (pv_media_place_of(r, &pl) != PV_OK)
+        return json_null();
+    return json_pack(
+        "{s:s, s:o, s:s, s:I, s:I, s:I}", "serial", r->ind.medium_serial, "sheet_serial",
+        r->medium_sheet[0] ? json_string(r->medium_sheet) : json_null(), "layout", pl.product->name,
+        "label", (json_int_t) pl.label, "row", (json_int_t) pl.row, "column", (json_int_t) pl.col);
+}
+
 json_t *pv_indicium_json(const struct pv_indicium_rec *r)
 {
     const struct pv_indicium *ind = &r->ind;
@@ -128,7 +142,8 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
                              r->from_address[0] ? json_string(r->from_address) : json_null()) ||
          json_object_set_new(j, "to_address",
                              r->to_address[0] ? json_string(r->to_address) : json_null()) ||
-         json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)))) {
+         json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)) ||
+         json_object_set_new(j, "medium", medium_json(r)))) {
         json_decref(j);
         j = NULL;
     }

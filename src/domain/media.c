@@ -32,11 +32,11 @@
 
 /* Codes are forever: they are printed on media in circulation. */
 static const struct pv_media_product products[] = {
-    {1, "avery-5160", 30, ALL_CLASSES, 1500},
-    {2, "netstamps-sheet", 20, ALL_CLASSES, 1000},
-    {3, "stamp-1x2", 1, ALL_CLASSES, 100},
+    {1, "avery-5160", 30, ALL_CLASSES, 1500, 3},
+    {2, "netstamps-sheet", 20, ALL_CLASSES, 1000, 4},
+    {3, "stamp-1x2", 1, ALL_CLASSES, 100, 1},
     /* A #10 envelope is a letter: no postcard, no flat. */
-    {4, "envelope-10", 1, 1u << PV_MC_FIRST_CLASS_LETTER, 250},
+    {4, "envelope-10", 1, 1u << PV_MC_FIRST_CLASS_LETTER, 250, 1},
 };
 
 #define NPRODUCTS (sizeof products / sizeof products[0])
@@ -387,6 +387,27 @@ out:
     return rc;
 }
 
+/* pv_media_place_of - see media.h. */
+int pv_media_place_of(const struct pv_indicium_rec *rec, struct pv_media_place *out)
+{
+    struct pv_serial f;
+    uint32_t label;
+
+    memset(out, 0, sizeof *out);
+    if (!rec->ind.medium_serial[0])
+        return PV_ENOTFOUND;
+    if (pv_serial_parse(rec->ind.medium_serial, &f) != PV_OK ||
+        !(out->product = pv_media_product_find(f.product)))
+        return PV_EINVAL;
+    label = rec->medium_label ? rec->medium_label : f.position;
+    if (label < 1 || label > out->product->labels || out->product->cols < 1)
+        return PV_EINVAL;
+    out->label = label;
+    out->row = (label - 1) / out->product->cols + 1;
+    out->col = (label - 1) % out->product->cols + 1;
+    return PV_OK;
+}
+
 /* ---- a purchase on a medium --------------------------------------------------------------- */
 
 /* The batch and sheet a parsed serial names, checked against the batch's
@@ -496,6 +517,8 @@ int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, struct 
     use->sheet_rec = sh;
     use->affiliate = aff;
     use->product = b.product;
+    if ((rc = label_serial(st, &f, 0, q->medium_serial, use->sheet_serial)) != PV_OK)
+        return rc;
     return label_serial(st, &f, pos, q->medium_serial, use->serial);
 }
 

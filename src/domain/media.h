@@ -31,6 +31,7 @@ struct pv_media_product {
     unsigned labels;  /* labels per sheet, 1..99 */
     unsigned classes; /* bit (1 << mail class) for each allowed class */
     pv_mills price;   /* default price of an unpaid sheet */
+    unsigned cols;    /* columns of its layout's grid: label n is row (n-1)/cols+1 */
 };
 
 /* pv_media_product_find - by code; NULL when unknown. Static data. */
@@ -39,6 +40,22 @@ const struct pv_media_product *pv_media_product_find(unsigned code);
 const struct pv_media_product *pv_media_product_by_name(const char *name);
 size_t pv_media_product_count(void);
 const struct pv_media_product *pv_media_product_at(size_t i);
+
+/* Where a piece bought on a medium goes: its product (layout) and label. */
+struct pv_media_place {
+    const struct pv_media_product *product; /* its layout is product->name */
+    uint32_t label;                         /* label number on the sheet, 1.. */
+    uint32_t row, col;                      /* the label's cell in the layout's grid, 1-based */
+};
+
+/*
+ * pv_media_place_of - where the piece of rec (borrowed) goes on its medium:
+ * the label recorded with it (schema v15), or for a piece bought before,
+ * the position in its signed label serial. Pure (no store, no secret).
+ * PV_ENOTFOUND when the piece was not bought on a medium, PV_EINVAL for a
+ * label serial or label number that does not fit its product.
+ */
+int pv_media_place_of(const struct pv_indicium_rec *rec, struct pv_media_place *out);
 
 /* The payment state's name: "unpaid", "paid", "free". */
 const char *pv_media_payment_name(int payment);
@@ -148,6 +165,7 @@ int pv_media_batch_serials(struct pv_store *st, const struct pv_media_batch_rec 
 /* What a purchase did with its medium (in struct pv_purchase_res). */
 struct pv_media_use {
     char serial[PV_SERIAL_TEXT_SIZE]; /* the label used (for a sheet serial: the one chosen) */
+    char sheet_serial[PV_SERIAL_TEXT_SIZE]; /* its sheet's serial (position 0) */
     uint32_t batch, sheet, position;
     char affiliate_id[PV_ID_MAX];
     int own_affiliate;        /* the customer is the medium's affiliate */

@@ -441,6 +441,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
     snprintf(r->rec.from_address, sizeof r->rec.from_address, "%s", q->from_address);
     snprintf(r->rec.to_address, sizeof r->rec.to_address, "%s", q->to_address);
+    /* The medium position, in the indicium's own row (docs/media.md). */
+    snprintf(r->rec.medium_sheet, sizeof r->rec.medium_sheet, "%s", r->medium.sheet_serial);
+    r->rec.medium_label = r->medium.position;
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;

@@ -29,6 +29,21 @@
 #define ADDR_GAP       18.0  /* between the indicium and address blocks */
 #define ADDR_INDENT    36.0  /* delivery block on a 4x6 label */
 #define ADDR_MIN_LABEL 216.0 /* labels this tall (3 in) have room for addresses */
+#define RETURN_MIN_W   72.0  /* a return address beside the indicium needs 1 in */
+#define RETURN_ROOM    108.0 /* kept for it beside the indicium on a 4x6 label: 1 1/2 in */
+/*
+ * USPS Publication 28, appendix A1 (and DMM 202.2.1): on a letter the
+ * delivery address lies wholly inside the OCR read area, 1/2 in from the
+ * left and right edges, from 5/8 in to 2 3/4 in above the bottom edge;
+ * the bottom 5/8 in (the barcode clear zone under it) stays blank. Type
+ * of 8 to 12 pt reads best; nothing else is printed below the address.
+ */
+#define OCR_SIDE       36.0  /* 1/2 in */
+#define OCR_BOTTOM     45.0  /* 5/8 in */
+#define OCR_TOP        198.0 /* 2 3/4 in, from the bottom edge */
+#define DELIVERY_MIN   8.0
+#define DELIVERY_MAX   12.0
+#define DELIVERY_LOOSE 7.0 /* when 8 pt does not fit the read area, below it */
 
 /* A length in whole dots, rounded up. */
 static int dots_for_mm(double mm, unsigned dpi)
@@ -130,51 +145,90 @@ static int place_text(struct placed *t, double x, double y, double w, double h, 
     return PV_OK;
 }
 
-/* Envelope: indicium block in the top-right quarter of the printable area,
- * return address top left beside it, delivery address centred below both. */
+/* Return address top left, beside the indicium block (top right), in at
+ * most the block's height or h, whichever is more; 0 when it does not fit. */
+static int return_beside(struct plan *p, double cx, double cy, double h, double lo, double hi)
+{
+    double w = p->bx - ADDR_GAP - cx;
+
+    if (w < RETURN_MIN_W)
+        return 0;
+    return place_text(&p->from, cx, cy, w, dmax(h, p->bh), lo, hi) == PV_OK;
+}
+
+/*
+ * Envelope (#10): the indicium block in the top-right quarter of the
+ * printable area, the return address top left beside it, and the delivery
+ * address in the OCR read area (USPS Pub. 28 A1): below both, from 1/2 in
+ * inside either edge, ending 5/8 in above the bottom, centred across the
+ * envelope, at 8-12 pt. An address too long for the read area at 8 pt
+ * takes the room down to the printable area's bottom at 7 pt or more,
+ * rather than not printing.
+ */
 static int plan_envelope(const struct pv_layout *l, double cx, double cy, double cw, double ch,
                          struct plan *p)
 {
-    double top, band, w, h;
+    double top, bottom, left, right, w, h;
     int err;
 
     place_block(p, cx + cw - p->bw, cy);
     top = p->by + p->bh;
     if (p->from.present) {
-        err = place_text(&p->from, cx, cy, p->bx - ADDR_GAP - cx, ch / 2, 6, 10);
-        if (err)
-            return err;
+        if (!return_beside(p, cx, cy, ch / 2, 6, 10))
+            return PV_ETOOSMALL;
         top = dmax(top, p->from.y + p->from.b.h1 * p->from.size);
     }
     if (p->to.present) {
-        top += ADDR_GAP;
-        band = cy + ch - top;
-        err = place_text(&p->to, cx, top, cw, band, 7, 12);
+        top = dmax(top + ADDR_GAP, l->label_h - OCR_TOP);
+        left = dmax(cx, OCR_SIDE);
+        right = dmin(cx + cw, l->label_w - OCR_SIDE);
+        bottom = l->label_h - OCR_BOTTOM;
+        err = place_text(&p->to, left, top, right - left, bottom - top, DELIVERY_MIN, DELIVERY_MAX);
+        if (err) {
+            bottom = cy + ch;
+            err = place_text(&p->to, left, top, right - left, bottom - top, DELIVERY_LOOSE,
+                             DELIVERY_MIN);
+        }
         if (err)
             return err;
         w = p->to.b.w1 * p->to.size;
         h = p->to.b.h1 * p->to.size;
-        p->to.x = (l->label_w - w) / 2;
-        p->to.y = top + (band - h) / 2;
+        /* Centred across the envelope, kept inside the read area's sides;
+         * in the middle of the band, so well clear of the indicium above. */
+        p->to.x = dmin(dmax((l->label_w - w) / 2, left), right - w);
+        p->to.y = top + (bottom - top - h) / 2;
     }
     return PV_OK;
 }
 
-/* Tall labels (4x6): indicium block at the top, "FROM" and "SHIP TO"
- * blocks below it. */
+/*
+ * Tall labels (4x6 shipping labels, after USPS Publication 199's layout):
+ * the indicium block top right, the return address ("FROM") top left
+ * beside it, or below it when the block leaves less than an inch; the
+ * delivery address ("SHIP TO") below both, indented, in the largest type
+ * that fits (8-14 pt; 7 pt for a long one).
+ */
 static int plan_label_addresses(double cx, double cy, double cw, double ch, struct plan *p)
 {
     double top = p->by + p->bh + ADDR_GAP, bottom = cy + ch;
     int err;
 
     if (p->from.present) {
-        err = place_text(&p->from, cx, top, cw, (bottom - top) * 0.4, 6, 10);
-        if (err)
-            return err;
-        top += p->from.b.h1 * p->from.size + ADDR_GAP;
+        if (return_beside(p, cx, cy, 0, 5, 9)) {
+            top = dmax(top, p->from.y + p->from.b.h1 * p->from.size + ADDR_GAP);
+        } else {
+            err = place_text(&p->from, cx, top, cw, (bottom - top) * 0.4, 6, 10);
+            if (err)
+                return err;
+            top += p->from.b.h1 * p->from.size + ADDR_GAP;
+        }
     }
     if (p->to.present) {
-        err = place_text(&p->to, cx + ADDR_INDENT, top, cw - ADDR_INDENT, bottom - top, 7, 14);
+        err = place_text(&p->to, cx + ADDR_INDENT, top, cw - ADDR_INDENT, bottom - top,
+                         DELIVERY_MIN, 14);
+        if (err)
+            err = place_text(&p->to, cx + ADDR_INDENT, top, cw - ADDR_INDENT, bottom - top,
+                             DELIVERY_LOOSE, DELIVERY_MIN);
         if (err)
             return err;
     }
@@ -182,8 +236,9 @@ static int plan_label_addresses(double cx, double cy, double cw, double ch, stru
 }
 
 /* pv_plan_label - see render_int.h. Envelopes put the indicium in the top
- * right quarter; tall labels add address blocks below it; everything else
- * is the indicium block alone in the top-left corner of the label. */
+ * right quarter; tall labels put it top right too, with the address blocks
+ * beside and below it; everything else is the indicium block alone in the
+ * top-left corner of the label. */
 int pv_plan_label(struct measurer *m, const struct pv_layout *l, const struct pv_label_item *it,
                   const struct symbol *sym, const struct geometry *g, struct plan *p)
 {
@@ -221,9 +276,20 @@ int pv_plan_label(struct measurer *m, const struct pv_layout *l, const struct pv
         err = fit_indicium(variants, nvar, sym, g, cw / 2, ch / 2, p);
         return err ? err : plan_envelope(l, cx, cy, cw, ch, p);
     }
-    err = fit_indicium(variants, nvar, sym, g, cw, ch, p);
+    /* A tall label keeps room for the return address beside the indicium
+     * when it can; else the return address goes below it. */
+    err = PV_ETOOSMALL;
+    if (addresses && p->from.present)
+        err = fit_indicium(variants, nvar, sym, g, cw - RETURN_ROOM, ch, p);
+    if (err)
+        err = fit_indicium(variants, nvar, sym, g, cw, ch, p);
     if (err)
         return err;
-    place_block(p, cx, cy);
-    return addresses ? plan_label_addresses(cx, cy, cw, ch, p) : PV_OK;
+    if (!addresses) {
+        place_block(p, cx, cy);
+        return PV_OK;
+    }
+    /* The postage goes top right (USPS: the upper right corner of the address side). */
+    place_block(p, cx + cw - p->bw, cy);
+    return plan_label_addresses(cx, cy, cw, ch, p);
 }

@@ -124,7 +124,7 @@ static int render_items(const struct render_job *j, const struct render_format_o
         if (!err)
             err = pv_plan_label(&m, j->l, &j->items[i], &sym, &g, p);
         if (!err)
-            err = ops->label(&o, j->first + i, p, &sym);
+            err = ops->label(&o, j->slots[i], p, &sym);
         pv_symbol_free(&sym);
     }
     if (ops->end)
@@ -134,6 +134,40 @@ out:
     free(p);
     pv_text_measurer_free(&m);
     return err;
+}
+
+/*
+ * Each item's slot: the start position for the first item, the slot after
+ * the previous item's for the others; an item with a label number goes on
+ * that label of the previous item's page when it comes after it, else of the
+ * next page (of the first page for the first item: a medium's own label is
+ * not one of the used labels a start position skips).
+ */
+static int place_items(struct render_job *j)
+{
+    size_t per = (size_t) j->l->rows * j->l->cols, page, i;
+    unsigned label;
+
+    j->slots = calloc(j->n, sizeof *j->slots);
+    if (!j->slots)
+        return PV_ENOMEM;
+    for (i = 0; i < j->n; i++) {
+        label = j->items[i].label;
+        if (label > per) {
+            free(j->slots);
+            j->slots = NULL;
+            return PV_EPOSITION;
+        }
+        if (!label) {
+            j->slots[i] = i ? j->slots[i - 1] + 1 : j->first;
+            continue;
+        }
+        page = i ? j->slots[i - 1] / per : 0;
+        if (i && j->slots[i - 1] % per >= label - 1)
+            page++;
+        j->slots[i] = page * per + (label - 1);
+    }
+    return PV_OK;
 }
 
 /* pv_render_layout_sane - see render_int.h. */
@@ -201,10 +235,14 @@ int pv_render(const struct pv_layout *l, const struct pv_label_item *items, size
     for (i = 0; i < n; i++)
         if (!items[i].data || items[i].len == 0 || !items[i].ind)
             return PV_EINVAL;
+    if ((err = place_items(&j)) != PV_OK)
+        return err;
     /* PNG and SVG are one page. */
     if ((j.format == PV_FMT_PNG || j.format == PV_FMT_SVG) &&
-        n > (size_t) l->rows * l->cols - j.first)
+        j.slots[n - 1] >= (size_t) l->rows * l->cols) {
+        free(j.slots);
         return PV_EINVAL;
+    }
 
     err = render_items(&j, ops, &mb);
     if (err)
@@ -214,6 +252,7 @@ int pv_render(const struct pv_layout *l, const struct pv_label_item *items, size
     mb.p = NULL;
 out:
     free(mb.p);
+    free(j.slots);
     return err;
 }
 

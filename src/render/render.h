@@ -46,6 +46,8 @@ struct pv_label_item {
     const struct pv_indicium *ind; /* its decoded fields, for the text block */
     const char *from_address;      /* return address (envelope, 4x6), "\n"-separated; or NULL */
     const char *to_address;        /* delivery address (envelope, 4x6); or NULL */
+    unsigned label; /* 0: the next position; n: label n of the grid (row by row, from 1),
+                     * on this page if still free, else on the next (a medium's label) */
 };
 
 /* The largest calibration offset either way: 10 mm, in 1/100 mm. */
@@ -84,11 +86,14 @@ void pv_label_origin(const struct pv_layout *l, unsigned row, unsigned col, doub
 /*
  * pv_render - render n items (n >= 1) on layout l as one document.
  * Items fill positions row by row from the start position; when a page is
- * full the next page starts at (1,1). PNG holds one page: more items than
- * fit on it is PV_EINVAL; so does SVG. *out is owned (free()), *out_len its
- * size. Errors: PV_EFORMAT, PV_EDPI, PV_EPOSITION (start outside the grid), PV_EOFFSET
- * (an offset over 10 mm either way), PV_ETOOSMALL (symbol and text do not
- * fit a label), PV_EINVAL, PV_ENOMEM, PV_EINTERNAL (zint or cairo failed).
+ * full the next page starts at (1,1). An item with a label number goes on
+ * that label: of the previous item's page when it comes after it, else of
+ * the next page (the first item: of the first page, whatever the start);
+ * the items after it follow it. A label number past the grid is PV_EPOSITION. PNG holds one page:
+ * more items than fit on it is PV_EINVAL; so does SVG. *out is owned (free()), *out_len its size.
+ * Errors: PV_EFORMAT, PV_EDPI, PV_EPOSITION (start outside the grid), PV_EOFFSET (an offset over 10
+ * mm either way), PV_ETOOSMALL (symbol and text do not fit a label), PV_EINVAL, PV_ENOMEM,
+ * PV_EINTERNAL (zint or cairo failed).
  */
 int pv_render(const struct pv_layout *l, const struct pv_label_item *items, size_t n,
               const struct pv_render_opts *opts, uint8_t **out, size_t *out_len);

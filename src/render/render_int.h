@@ -210,6 +210,7 @@ struct render_job {
     int format;
     unsigned dpi;
     size_t first;        /* slot index of the first item on the first page */
+    size_t *slots;       /* owned by pv_render: each item's slot, counted from (1,1) of page 1 */
     double off_x, off_y; /* points */
     int32_t off_x_raw, off_y_raw;
 };

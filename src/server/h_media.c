@@ -72,6 +72,7 @@ static void payment_error(const struct pv_media_use *u, struct pv_reply *rp)
 void pv_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_reply *rp)
 {
     const struct pv_media_use *u = &res->medium;
+    json_t *m;
 
     switch (res->err) {
     case PV_EMEDIUMPAYMENT:
@@ -88,7 +89,14 @@ void pv_medium_result(const struct pv_purchase_res *res, json_t *j, struct pv_re
     }
     if (res->err != PV_OK || !j || !u->serial[0])
         return;
-    json_object_set_new(j, "medium", medium_use_json(u));
+    /* The stored piece's medium position (indicium_view.c), plus what this purchase did. */
+    m = medium_use_json(u);
+    if (m && json_is_object(json_object_get(j, "medium"))) {
+        json_object_update(json_object_get(j, "medium"), m);
+        json_decref(m);
+    } else {
+        json_object_set_new(j, "medium", m);
+    }
     if (u->order_id[0])
         json_object_set_new(j, "resupply", resupply_json(u));
 }

@@ -16,6 +16,7 @@
 #include "server/h_print.h"
 #include "server/views.h"
 
+#include "domain/media.h"
 #include "domain/prints.h"
 #include "render/render.h"
 #include "stampd/codec.h"
@@ -227,6 +228,7 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
                          struct pv_reply *rp)
 {
     struct pv_label_item *items = calloc(n, sizeof *items);
+    struct pv_media_place pl;
     const char *ext = pv_format_extension(j->ro.format);
     uint8_t *doc = NULL;
     size_t len = 0, i;
@@ -243,6 +245,10 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
         items[i].ind = &recs[i].ind;
         items[i].from_address = recs[i].from_address[0] ? recs[i].from_address : NULL;
         items[i].to_address = recs[i].to_address[0] ? recs[i].to_address : NULL;
+        /* A piece bought on a medium goes on its own label of that medium's layout. */
+        if (pv_media_place_of(&recs[i], &pl) == PV_OK &&
+            strcmp(pl.product->name, j->layout->name) == 0)
+            items[i].label = pl.label;
     }
     rc = pv_render(j->layout, items, n, &j->ro, &doc, &len);
     free(items);

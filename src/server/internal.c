@@ -341,13 +341,14 @@ json_t *pv_res_to_json(const struct pv_purchase_res *r)
         return j;
     b64 = pv_base64_encode(rec->data, rec->data_len);
     if (!b64 ||
-        json_object_set_new(j, "indicium",
-                            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "id",
-                                      rec->id, "customer_id", rec->customer_id, "server_id",
-                                      rec->server_id, "created", (json_int_t) rec->created,
-                                      "presentations", (json_int_t) rec->presentations, "prints",
-                                      (json_int_t) rec->prints, "data", b64, "from_address",
-                                      rec->from_address, "to_address", rec->to_address)) != 0) {
+        json_object_set_new(
+            j, "indicium",
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I}", "id", rec->id,
+                      "customer_id", rec->customer_id, "server_id", rec->server_id, "created",
+                      (json_int_t) rec->created, "presentations", (json_int_t) rec->presentations,
+                      "prints", (json_int_t) rec->prints, "data", b64, "from_address",
+                      rec->from_address, "to_address", rec->to_address, "medium_sheet",
+                      rec->medium_sheet, "medium_label", (json_int_t) rec->medium_label)) != 0) {
         json_decref(j);
         j = NULL;
     }
@@ -359,7 +360,7 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
 {
     struct pv_indicium_rec *rec = &r->rec;
     json_t *ind, *v;
-    int64_t err, bal, created, pres, prints;
+    int64_t err, bal, created, pres, prints, label;
     uint8_t *data = NULL;
     size_t len = 0;
     int rc;
@@ -388,6 +389,8 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
         str_field(ind, "server_id", rec->server_id, sizeof rec->server_id) ||
         str_field(ind, "from_address", rec->from_address, sizeof rec->from_address) ||
         str_field(ind, "to_address", rec->to_address, sizeof rec->to_address) ||
+        str_field(ind, "medium_sheet", rec->medium_sheet, sizeof rec->medium_sheet) ||
+        int_field(ind, "medium_label", 0, UINT32_MAX, &label) ||
         int_field(ind, "created", 0, INT64_MAX, &created) ||
         int_field(ind, "presentations", 0, INT64_MAX, &pres) ||
         int_field(ind, "prints", 0, INT64_MAX, &prints) || !(v = json_object_get(ind, "data")) ||
@@ -396,6 +399,7 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
     rec->created = created;
     rec->presentations = pres;
     rec->prints = prints;
+    rec->medium_label = (uint32_t) label;
     if ((rc = pv_base64_decode(json_string_value(v), json_string_length(v), &data, &len)) != PV_OK)
         return PV_EINVAL;
     if (len > sizeof rec->data || pv_indicium_decode(data, len, &rec->ind, NULL) != PV_OK) {

@@ -48,6 +48,8 @@ static int read_indicium(struct pv_row *r, void *p)
     rec->data_len = len;
     pv_r_text(r, rec->from_address, sizeof rec->from_address);
     pv_r_text(r, rec->to_address, sizeof rec->to_address);
+    pv_r_text(r, rec->medium_sheet, sizeof rec->medium_sheet);
+    rec->medium_label = (uint32_t) pv_r_int(r);
     if (r->rc != PV_OK)
         return r->rc;
     /* The signature is not a column: it is the tail of the signed bytes. */
@@ -72,8 +74,8 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     if (!PV_FITS(rec->id) || !PV_FITS(rec->customer_id) || !PV_FITS(rec->server_id) ||
         !rec->id[0] || !PV_FITS(ind->license) || !PV_FITS(ind->from_zip) || !PV_FITS(ind->to_zip) ||
         !PV_FITS(ind->software_id) || !PV_FITS(ind->medium_serial) || !PV_FITS(rec->from_address) ||
-        !PV_FITS(rec->to_address) || rec->data_len < PV_INDICIUM_SHORTEST ||
-        rec->data_len > sizeof rec->data)
+        !PV_FITS(rec->to_address) || !PV_FITS(rec->medium_sheet) ||
+        rec->data_len < PV_INDICIUM_SHORTEST || rec->data_len > sizeof rec->data)
         return PV_EINVAL;
     /* rec->presentations is ignored: a new indicium has not been presented. */
     pv_q_start(&q, st, S_IND_INSERT);
@@ -100,6 +102,8 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_blob(&q, rec->data, rec->data_len);
     pv_q_text(&q, rec->from_address);
     pv_q_text(&q, rec->to_address);
+    pv_q_text(&q, rec->medium_sheet);
+    pv_q_int(&q, rec->medium_label);
     return pv_q_write(&q);
 }
 

@@ -622,6 +622,18 @@ static const struct ddl migration_v14[] = {
     {0, NULL},
 };
 
+/*
+ * v15: the medium position (issue 17): a piece bought on a medium records
+ * its sheet's serial and its label number on the sheet, in the purchase's
+ * own insert, so a reprint places it on that label (docs/media.md). Pieces
+ * from before keep '' and 0: their signed label serial still says where.
+ */
+static const struct ddl migration_v15[] = {
+    {ALL, "ALTER TABLE indicia ADD COLUMN medium_sheet TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN medium_label INTEGER NOT NULL DEFAULT 0"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -637,6 +649,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v12, /* 12: signed daily device reports and the watchdog's last contact */
     migration_v13, /* 13: refund claims, authority holds, presented pieces */
     migration_v14, /* 14: a web login for the postal authority */
+    migration_v15, /* 15: the medium position: sheet serial and label of a piece */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 14
+#define PV_SCHEMA_VERSION 15
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -295,9 +295,11 @@ struct pv_indicium_rec {
     int64_t prints;                    /* times rendered as a label (reprints are free) */
     char from_address[PV_ADDRESS_MAX]; /* optional, printed on envelopes; not signed */
     char to_address[PV_ADDRESS_MAX];
-    int64_t refunded_at;           /* schema v4: 0, or when its refund was approved */
-    struct pv_indicium ind;        /* decoded fields (as signed) */
-    uint8_t data[PV_INDICIUM_MAX]; /* the whole signed indicium */
+    int64_t refunded_at;                  /* schema v4: 0, or when its refund was approved */
+    char medium_sheet[PV_MEDIUM_MAX + 1]; /* v15: the sheet serial of a medium piece, or "" */
+    uint32_t medium_label;                /* v15: its label number on the sheet (1..), or 0 */
+    struct pv_indicium ind;               /* decoded fields (as signed) */
+    uint8_t data[PV_INDICIUM_MAX];        /* the whole signed indicium */
     size_t data_len;
 };
 

@@ -353,6 +353,9 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "DROP INDEX indicia_presented",
           # And the postal web login after it (v14).
           "ALTER TABLE postal_accounts DROP COLUMN password_hash",
+          # And the medium position (v15).
+          "ALTER TABLE indicia DROP COLUMN medium_sheet",
+          "ALTER TABLE indicia DROP COLUMN medium_label",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

@@ -1105,6 +1105,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_printers": ["Printers", "Deleted"],
         "pv_medium_result": ["PurchaseMedium"],
         "medium_use_json": ["MediumUse"],
+        "medium_json": ["MediumPosition"],
         "resupply_json": ["ResupplyNotice"],
         "payment_error": ["MediumPaymentRequired"],
         "affiliate_json": ["Affiliate"],

@@ -421,6 +421,9 @@ class MediaSecrets(unittest.TestCase):
                 for t in ("refund_claims", "authority_holds"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DROP INDEX indicia_presented")
+                # The medium position (v15).
+                for c in ("medium_sheet", "medium_label"):
+                    db.execute("ALTER TABLE indicia DROP COLUMN %s" % c)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:

@@ -824,12 +824,25 @@ class TestEveryLayoutAndFormat(PrintTest):
             self.assertLessEqual(y1, 18 + 130.5, what)
         else:
             zpl = fmt == "zpl"
-            self.assertEqual(grid_position(layout, s, zpl=zpl), (1, 1), "%s: %r" % (what, s))
+            # A piece bought on a medium goes on its own label of the medium's layout.
+            m = ind.get("medium")
+            row, col = ((m["row"], m["column"]) if m and m["layout"] == layout and not zpl
+                        else (1, 1))
+            self.assertEqual(grid_position(layout, s, zpl=zpl), (row, col),
+                             "%s: %r" % (what, s))
             # Symbol corner = label corner + padding + 2 modules of quiet zone.
             px = s.dpi / 72.0
-            want = ((0 if zpl else L["left"]) + L["padding"]) * px + 2 * k
-            self.assertNear(s.box[0], want, POS_TOL, what + ": symbol left edge")
-            want = ((0 if zpl else L["top"]) + L["padding"]) * px + 2 * k
+            left = 0 if zpl else L["left"] + (col - 1) * L["pitch"][0]
+            top = 0 if zpl else L["top"] + (row - 1) * L["pitch"][1]
+            want = (left + L["padding"]) * px + 2 * k
+            if layout == "label-4x6":
+                # Top right: the indicium block ends at the right padding.
+                self.assertGreater(s.box[0], want + 36 * px, what + ": symbol not top right")
+                self.assertLessEqual(s.box[2], (left + L["label"][0] - L["padding"]) * px - 2 * k
+                                     + POS_TOL, what + ": symbol right edge")
+            else:
+                self.assertNear(s.box[0], want, POS_TOL, what + ": symbol left edge")
+            want = (top + L["padding"]) * px + 2 * k
             self.assertNear(s.box[1], want, POS_TOL, what + ": symbol top edge")
         # The human-readable block.
         expect = ["US POSTAGE", "$%s" % ind["postage"], ind["mail_date"],
@@ -914,8 +927,11 @@ class TestFourBySix(PrintTest):
                 zxing_regions(path, syms)
                 self.assertSymbol(syms[0], raw, "4x6 %d dpi" % dpi)
                 self.assertNear(syms[0].module, 8 * dpi / 300.0, 0.1, "module px")
-                self.assertNear(syms[0].box[0], (9 + 2 * 8 * 72 / 300.0) * dpi / 72, POS_TOL,
-                                "4.5 mm from the left edge")
+                # The postage is top right (docs/printing.md): the indicium block
+                # ends at the right padding, so the symbol is well right of the left one.
+                self.assertGreater(syms[0].box[0], (9 + 2 * 8 * 72 / 300.0 + 36) * dpi / 72,
+                                   "top right, not at the left edge")
+                self.assertLess(syms[0].box[2], (288 - 9 - 2 * 8 * 72 / 300.0) * dpi / 72)
                 self.assertNear(syms[0].box[1], (9 + 2 * 8 * 72 / 300.0) * dpi / 72, POS_TOL,
                                 "4.5 mm from the top edge")
 

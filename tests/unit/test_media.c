@@ -184,6 +184,7 @@ static void test_products(void **state)
         const struct pv_layout *l = pv_layout_find(p->name);
         assert_non_null(l);
         assert_true(p->labels >= 1 && p->labels <= l->rows * l->cols);
+        assert_int_equal(p->cols, l->cols);
         assert_true(p->labels <= PV_SERIAL_MAX_POSITION);
         assert_true(p->code <= PV_SERIAL_MAX_PRODUCT);
         assert_ptr_equal(pv_media_product_find(p->code), p);
