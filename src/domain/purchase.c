@@ -34,7 +34,8 @@
  * (PV_EPOSTAGE) before anything is read for update or written, so a holder
  * of the internal secret cannot have a 13 oz flat signed for 0.001. The
  * medium's price is never the front's: pv_media_check reads it from the
- * store. The piece carries no priced options.
+ * store. Priced options (services) and a parcel's zone, computed here from
+ * the ZIP codes, are part of that price (pricing.h).
  */
 #include "domain/purchase.h"
 
@@ -42,6 +43,7 @@
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/lifecycle.h"
+#include "domain/pricing.h"
 #include "domain/reset_auth.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
@@ -249,15 +251,33 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
 int pv_purchase_check_price(const struct pv_purchase_req *q, int64_t now)
 {
     uint32_t today = pv_date_from_unix(now);
-    pv_mills want;
-    int rc;
+    struct pv_rate_price want;
+    int rc, zone;
 
     if (q->mail_date < pv_date_add_days(today, -(PV_MAIL_DATE_BEHIND + CLOCK_SLACK_DAYS)) ||
         q->mail_date > pv_date_add_days(today, PV_MAIL_DATE_AHEAD + CLOCK_SLACK_DAYS))
         return PV_EMAILDATE;
-    if ((rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &want, NULL)) != PV_OK)
+    if ((rc = pv_price_piece(q->mail_class, q->weight_tenth_oz, q->mail_date, q->services,
+                             q->from_zip, q->to_zip, &want, &zone)) != PV_OK)
         return rc;
-    return want == q->postage ? PV_OK : PV_EPOSTAGE;
+    return want.total == q->postage ? PV_OK : PV_EPOSTAGE;
+}
+
+/* The piece's options and price breakdown (checked by pv_purchase_check_price) into rec. */
+static int record_price(const struct pv_purchase_req *q, struct pv_indicium_rec *rec)
+{
+    struct pv_rate_price pr;
+    int rc;
+
+    if ((rc = pv_price_piece(q->mail_class, q->weight_tenth_oz, q->mail_date, q->services,
+                             q->from_zip, q->to_zip, &pr, &rec->zone)) != PV_OK)
+        return rc;
+    rec->services = q->services;
+    memcpy(rec->rate_version, pr.version, sizeof rec->rate_version);
+    rec->surcharge_mills = pr.surcharge;
+    rec->certified_mills = pr.certified;
+    rec->return_receipt_mills = pr.return_receipt;
+    return PV_OK;
 }
 
 static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct pv_purchase_res *r,
@@ -441,6 +461,8 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
     snprintf(r->rec.from_address, sizeof r->rec.from_address, "%s", q->from_address);
     snprintf(r->rec.to_address, sizeof r->rec.to_address, "%s", q->to_address);
+    if ((rc = record_price(q, &r->rec)) != PV_OK)
+        return rc;
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;

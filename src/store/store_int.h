@@ -66,7 +66,7 @@ struct pv_param {
     size_t stride; /* arrays: bytes from one element to the next (char[] text, int64_t) */
 };
 
-#define PV_MAX_PARAMS 24 /* IND_INSERT has 23 */
+#define PV_MAX_PARAMS 30 /* IND_INSERT has 29 */
 
 /*
  * The driver table: a versioned set of function pointers with designated

@@ -421,6 +421,11 @@ class MediaSecrets(unittest.TestCase):
                 for t in ("refund_claims", "authority_holds"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DROP INDEX indicia_presented")
+                # Rate tables, a piece's options and its price broken down (v15).
+                db.execute("DROP TABLE rate_tables")
+                for c in ("services", "zone", "rate_version", "surcharge_mills",
+                          "certified_mills", "return_receipt_mills"):
+                    db.execute("ALTER TABLE indicia DROP COLUMN %s" % c)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
