@@ -353,6 +353,13 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "DROP INDEX indicia_presented",
           # And the postal web login after it (v14).
           "ALTER TABLE postal_accounts DROP COLUMN password_hash",
+          # And the rate tables, a piece's options and price breakdown (v15).
+          "DROP TABLE rate_tables",
+          "ALTER TABLE indicia DROP COLUMN services", "ALTER TABLE indicia DROP COLUMN zone",
+          "ALTER TABLE indicia DROP COLUMN rate_version",
+          "ALTER TABLE indicia DROP COLUMN surcharge_mills",
+          "ALTER TABLE indicia DROP COLUMN certified_mills",
+          "ALTER TABLE indicia DROP COLUMN return_receipt_mills",
           "DELETE FROM schema_version WHERE version >= 13")
 
 
