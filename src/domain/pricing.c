@@ -39,7 +39,7 @@ static int seed(struct pv_store *st, const struct pv_rate_rec *recs, size_t n, i
     struct pv_rate_table *t;
     struct pv_rate_rec rec;
     const char *text;
-    size_t i, j, len;
+    size_t i, j, len = 0;
     int rc;
 
     *added = 0;

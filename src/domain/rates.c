@@ -500,14 +500,14 @@ const char *pv_rates_builtin(size_t i, size_t *len)
 static struct set *get_set(void)
 {
     struct pv_rate_table *t[8];
-    size_t i, n = pv_rates_builtin_count(), len;
+    size_t i, n = pv_rates_builtin_count(), len = 0;
     const char *text;
 
     if (current || n == 0 || n > N(t))
         return current;
     for (i = 0; i < n; i++) {
-        text = pv_rates_builtin(i, &len);
-        if (pv_rate_table_parse(text, len, &t[i], NULL, 0) != PV_OK)
+        if (!(text = pv_rates_builtin(i, &len)) ||
+            pv_rate_table_parse(text, len, &t[i], NULL, 0) != PV_OK)
             break;
     }
     if (i < n || set_make(t, n, &current) != PV_OK) {

@@ -58,7 +58,7 @@ static int load(struct pv_store *st, const struct opts *o)
 {
     char *text = NULL, version[PV_RATE_VERSION_MAX], err[192] = "", day[16];
     uint32_t effective = 0;
-    size_t len;
+    size_t len = 0;
     int rc;
 
     if ((rc = read_file(o->in, &text, &len)) != 0)
