@@ -57,13 +57,14 @@ static int all_digits(const char *s, size_t n)
 /* The last line "City, State 12345-6789" as "CITY ST 12345-6789" into out. */
 static int last_line(char *line, const char *zip, char *out, size_t cap, char *msg, size_t msglen)
 {
-    char *words[LINE_MAX / 2], name[LINE_MAX], digits[10], *p;
+    char *words[LINE_MAX / 2], name[LINE_MAX], digits[10], *p, *save = NULL;
     const char *code = NULL, *zstate;
     size_t n = 0, i, k, len, z;
 
     for (p = line; *p; p++)
         *p = (char) toupper((unsigned char) *p);
-    for (p = strtok(line, " "); p && n < sizeof words / sizeof words[0]; p = strtok(NULL, " "))
+    for (p = strtok_r(line, " ", &save); p && n < sizeof words / sizeof words[0];
+         p = strtok_r(NULL, " ", &save))
         words[n++] = p;
     if (n < 3)
         return fail(msg, msglen, "the last line must be CITY ST 12345");
