@@ -12,7 +12,9 @@ Receipt and the non-machinable surcharge are priced, broken down, signed
 into the postage and stored; parcels are priced by zone. ZIP codes whose
 prefix was never issued (00000) are refused; the address check corrects a
 block and says so, refuses a state that does not match, and can be turned
-off.
+off. Then a front with two processor processes: options and zones cross
+the internal protocol, and a table loaded while they run is priced alike by
+the front and by every processor.
 """
 
 import datetime
@@ -26,6 +28,7 @@ import uuid
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_scale_out  # noqa: E402  (its Cluster: one front, processor processes)
 
 SRV = None
 SHIPPED = os.path.join(harness.SOURCE_DIR, "data", "rates", "usps-2025-07-13.json")
@@ -231,6 +234,55 @@ class Rates(unittest.TestCase):
         self.assertNotIn("address_corrections", ind)
         st, _, j = buy({"address_check": "maybe"})
         self.assertError(st, j, 400, "invalid_request", "address_check")
+
+
+class ThroughTheFront(unittest.TestCase):
+    """One `stampd front` and two `stampd processor` processes (on PostgreSQL
+    under ctest): options and zones cross the internal protocol, and a table
+    loaded while they run is priced alike by the front and the processors
+    (which price every piece again and would refuse another postage)."""
+
+    def test_front_and_processors_agree(self):
+        c = test_scale_out.Cluster("rates-front", processors=2)
+        try:
+            srv = c.srv
+            st, _, ind = srv.buy(srv.customer_key, "f-1",
+                                 {"mail_class": "priority_mail", "weight_oz": 32,
+                                  "from_zip": "10001", "to_zip": "90001",
+                                  "extra_services": ["certified_mail"]})
+            self.assertEqual(st, 201, ind)
+            self.assertEqual((ind["zone"], ind["extra_services"]), (8, ["certified_mail"]))
+            self.assertEqual(ind["price"]["certified_mail_mills"], 5300)
+            self.assertEqual(ind["postage_mills"],
+                             ind["price"]["postage_mills"] + 5300)
+            path = os.path.join(srv.dir, "next.json")
+            with open(SHIPPED) as f:
+                doc = json.load(f)
+            doc.update(version="front-next", effective=day(1))
+            doc["classes"]["first_class_letter"]["steps"][0]["price"] = "0.90"
+            with open(path, "w") as f:
+                json.dump(doc, f)
+            srv.run("rates", "load", path, "--db", srv.db)
+            # Every process picks it up within a second or two: then a letter for
+            # tomorrow is 0.90 at the front and at whichever processor signs it.
+            deadline = time.monotonic() + 20
+            while True:
+                st, _, q = srv.request("GET", "/v1/rates/quote?mail_class=first_class_letter"
+                                       "&weight_oz=1&mail_date=" + day(1))
+                if q.get("postage_mills") == 900 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(q["postage_mills"], 900, q)
+            time.sleep(2.5)   # the processors' ticks
+            for n in range(4):
+                st, _, ind = srv.buy(srv.customer_key, "f-next-%d" % n,
+                                     {"mail_class": "first_class_letter", "weight_oz": 1,
+                                      "from_zip": "94107", "to_zip": "10001",
+                                      "mail_date": day(1)})
+                self.assertEqual((st, ind.get("postage_mills")), (201, 900), ind)
+            self.assertTrue(srv.get_ok("/v1/admin/ledger", srv.operator_key)["ok"])
+        finally:
+            c.stop()
 
 
 if __name__ == "__main__":
