@@ -117,7 +117,19 @@
     X(EONHOLD, -78, 403, "customer_on_hold",                                               \
       "the postal authority ordered a hold on this customer's purchases") \
     X(ENOTREADY, -79, 503, "not_ready",                                                    \
-      "the vendor cannot sell now (see reasons)")
+      "the vendor cannot sell now (see reasons)")                                           \
+    X(ERATETABLE, -80, 422, "rate_table_invalid",                                          \
+      "the rate table document is not valid (see message)")                                 \
+    X(ERATECONFLICT, -81, 409, "rate_table_conflict",                                      \
+      "a rate table with this version or effective date is loaded already")                 \
+    X(ERATEPAST, -82, 409, "rate_table_in_past",                                           \
+      "the rate table's effective date is not after today (confirm to load it anyway)")     \
+    X(EZONE, -83, 422, "zone_unknown",                                                     \
+      "no zone is known between these ZIP codes")                                           \
+    X(ESERVICE, -84, 422, "service_unavailable",                                           \
+      "the mail class does not take this extra service or option")                          \
+    X(EADDRESS, -85, 422, "address_invalid",                                               \
+      "the address is not a well-formed US address that agrees with its ZIP code")
 /* clang-format on */
 
 enum pv_error {

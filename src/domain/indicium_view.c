@@ -111,6 +111,53 @@ static json_t *medium_json(const struct pv_indicium_rec *r)
         "label", (json_int_t) pl.label, "row", (json_int_t) pl.row, "column", (json_int_t) pl.col);
 }
 
+json_t *pv_price_json(const struct pv_rate_price *p)
+{
+    char a[32], b[32], c[32], d[32], t[32];
+
+    return json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:s, s:I, s:s, s:I, s:o}", "postage",
+                     pv_money_format(p->postage, a, sizeof a), "postage_mills",
+                     (json_int_t) p->postage, "nonmachinable_surcharge",
+                     pv_money_format(p->surcharge, b, sizeof b), "nonmachinable_surcharge_mills",
+                     (json_int_t) p->surcharge, "certified_mail",
+                     pv_money_format(p->certified, c, sizeof c), "certified_mail_mills",
+                     (json_int_t) p->certified, "return_receipt",
+                     pv_money_format(p->return_receipt, d, sizeof d), "return_receipt_mills",
+                     (json_int_t) p->return_receipt, "total",
+                     pv_money_format(p->total, t, sizeof t), "total_mills", (json_int_t) p->total,
+                     "rate_version", p->version[0] ? json_string(p->version) : json_null());
+}
+
+json_t *pv_services_json(uint8_t services)
+{
+    json_t *svc = json_array();
+
+    if (!svc ||
+        ((services & PV_SVC_CERTIFIED) &&
+         json_array_append_new(svc, json_string(pv_service_name(PV_SVC_CERTIFIED)))) ||
+        ((services & PV_SVC_RETURN_RECEIPT) &&
+         json_array_append_new(svc, json_string(pv_service_name(PV_SVC_RETURN_RECEIPT))))) {
+        json_decref(svc);
+        return NULL;
+    }
+    return svc;
+}
+
+/* A stored piece's price broken down: postage_mills is the total it paid. */
+static json_t *piece_price_json(const struct pv_indicium_rec *r)
+{
+    struct pv_rate_price p;
+
+    memset(&p, 0, sizeof p);
+    p.total = r->ind.postage_mills;
+    p.surcharge = r->surcharge_mills;
+    p.certified = r->certified_mills;
+    p.return_receipt = r->return_receipt_mills;
+    p.postage = p.total - p.surcharge - p.certified - p.return_receipt;
+    memcpy(p.version, r->rate_version, sizeof p.version);
+    return pv_price_json(&p);
+}
+
 json_t *pv_indicium_json(const struct pv_indicium_rec *r)
 {
     const struct pv_indicium *ind = &r->ind;
@@ -143,7 +190,12 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
          json_object_set_new(j, "to_address",
                              r->to_address[0] ? json_string(r->to_address) : json_null()) ||
          json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)) ||
-         json_object_set_new(j, "medium", medium_json(r)))) {
+         json_object_set_new(j, "medium", medium_json(r)) ||
+         json_object_set_new(j, "extra_services", pv_services_json(r->services)) ||
+         json_object_set_new(j, "non_machinable",
+                             json_boolean((r->services & PV_SVC_NONMACHINABLE) != 0)) ||
+         json_object_set_new(j, "zone", r->zone ? json_integer(r->zone) : json_null()) ||
+         json_object_set_new(j, "price", piece_price_json(r)))) {
         json_decref(j);
         j = NULL;
     }

@@ -12,6 +12,7 @@
 #define STAMPD_INDICIUM_VIEW_H
 
 #include "stampd/indicium.h"
+#include "stampd/rates.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -46,6 +47,14 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r);
  * else null), status, reason, test, refunded and fields.
  */
 json_t *pv_verdict_json(const struct pv_verdict *v);
+
+/* pv_price_json - a price broken down (postage, surcharge, services, total,
+ * each as dollars and mills, and the table's version): a new object. */
+json_t *pv_price_json(const struct pv_rate_price *p);
+
+/* pv_services_json - the extra services of services (PV_SVC_*) as a new
+ * array of their names ("certified_mail", "return_receipt"). */
+json_t *pv_services_json(uint8_t services);
 
 /* pv_zip_display - "10001" or "10001-1234" from a stored ZIP (borrowed) into out. */
 void pv_zip_display(const char *zip, char out[11]);

@@ -34,7 +34,8 @@
  * (PV_EPOSTAGE) before anything is read for update or written, so a holder
  * of the internal secret cannot have a 13 oz flat signed for 0.001. The
  * medium's price is never the front's: pv_media_check reads it from the
- * store. The piece carries no priced options.
+ * store. Priced options (services) and a parcel's zone, computed here from
+ * the ZIP codes, are part of that price (pricing.h).
  */
 #include "domain/purchase.h"
 
@@ -42,6 +43,7 @@
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/lifecycle.h"
+#include "domain/pricing.h"
 #include "domain/reset_auth.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
@@ -51,6 +53,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The signed services byte (indicium.h) is the request's (rates.h), bit for bit. */
+_Static_assert(PV_IND_SVC_CERTIFIED == PV_SVC_CERTIFIED &&
+                   PV_IND_SVC_RETURN_RECEIPT == PV_SVC_RETURN_RECEIPT &&
+                   PV_IND_SVC_NONMACHINABLE == PV_SVC_NONMACHINABLE && PV_IND_SVC_ALL == PV_SVC_ALL,
+               "indicium services bits differ from the rate options");
 
 static void regs_from(const struct pv_psd_rec *p, struct pv_psd_regs *r)
 {
@@ -249,15 +257,33 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
 int pv_purchase_check_price(const struct pv_purchase_req *q, int64_t now)
 {
     uint32_t today = pv_date_from_unix(now);
-    pv_mills want;
-    int rc;
+    struct pv_rate_price want;
+    int rc, zone;
 
     if (q->mail_date < pv_date_add_days(today, -(PV_MAIL_DATE_BEHIND + CLOCK_SLACK_DAYS)) ||
         q->mail_date > pv_date_add_days(today, PV_MAIL_DATE_AHEAD + CLOCK_SLACK_DAYS))
         return PV_EMAILDATE;
-    if ((rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &want, NULL)) != PV_OK)
+    if ((rc = pv_price_piece(q->mail_class, q->weight_tenth_oz, q->mail_date, q->services,
+                             q->from_zip, q->to_zip, &want, &zone)) != PV_OK)
         return rc;
-    return want == q->postage ? PV_OK : PV_EPOSTAGE;
+    return want.total == q->postage ? PV_OK : PV_EPOSTAGE;
+}
+
+/* The piece's options and price breakdown (checked by pv_purchase_check_price) into rec. */
+static int record_price(const struct pv_purchase_req *q, struct pv_indicium_rec *rec)
+{
+    struct pv_rate_price pr;
+    int rc;
+
+    if ((rc = pv_price_piece(q->mail_class, q->weight_tenth_oz, q->mail_date, q->services,
+                             q->from_zip, q->to_zip, &pr, &rec->zone)) != PV_OK)
+        return rc;
+    rec->services = q->services;
+    memcpy(rec->rate_version, pr.version, sizeof rec->rate_version);
+    rec->surcharge_mills = pr.surcharge;
+    rec->certified_mills = pr.certified;
+    rec->return_receipt_mills = pr.return_receipt;
+    return PV_OK;
 }
 
 static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct pv_purchase_res *r,
@@ -444,6 +470,8 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* The medium position, in the indicium's own row (docs/media.md). */
     snprintf(r->rec.medium_sheet, sizeof r->rec.medium_sheet, "%s", r->medium.sheet_serial);
     r->rec.medium_label = r->medium.position;
+    if ((rc = record_price(q, &r->rec)) != PV_OK)
+        return rc;
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;
@@ -466,7 +494,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     ind->vendor_id = PV_VENDOR_ID;
     ind->model_id = PV_MODEL_ID;
     ind->descending_mills = p.descending;
-    ind->services = 0; /* the purchase request's services, once rates defines them */
+    ind->services = q->services; /* signed: the rate category's extra services */
     if ((rc = pv_indicium_set_piece(ind, r->rec.id)) != PV_OK)
         return rc;
 

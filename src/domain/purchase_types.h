@@ -22,6 +22,7 @@ struct pv_purchase_req {
     int mail_class;
     uint16_t weight_tenth_oz;
     uint32_t mail_date; /* YYYYMMDD */
+    uint8_t services;   /* PV_SVC_* (rates.h): priced options, stored with the piece */
     char from_zip[6];
     char to_zip[10];
     char medium_serial[PV_MEDIUM_MAX + 1];

@@ -17,6 +17,7 @@
 
 #include "domain/config.h"
 #include "domain/media.h"
+#include "domain/pricing.h"
 #include "domain/report.h"
 #include "render/render.h"
 #include "server/cmd.h"
@@ -301,6 +302,13 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         goto early;
     }
     rc = pv_store_config_get(st, PV_CFG_LICENSE, &license);
+    /* The rate tables of the database (the shipped ones stored first): pricing.h. */
+    if (rc == PV_OK && (rc = pv_pricing_refresh(st, 1)) != PV_OK) {
+        pv_store_close(st);
+        free(license);
+        pv_cmd_fail("rate tables", rc);
+        goto early;
+    }
     if (rc == PV_OK && pv_store_config_get(st, PV_CFG_GATEWAY, &gateway) != PV_OK)
         gateway = NULL; /* no live card payments */
     if (rc == PV_OK && (rc = pv_media_keyring_init(&app.media, st, PV_MEDIA_RELOAD_MS)) != PV_OK) {

@@ -11,12 +11,16 @@
 #include "server/app.h"
 #include "server/h_media.h"
 #include "server/h_payments.h"
+#include "server/h_rates.h"
 #include "server/internal.h"
 #include "server/views.h"
+#include "domain/address.h"
 #include "domain/indicium_view.h"
 #include "domain/ledger.h"
 #include "domain/mode.h"
+#include "domain/pricing.h"
 #include "stampd/rates.h"
+#include "stampd/zip.h"
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -61,7 +65,7 @@ static int parse_weight(json_t *v, uint16_t *tenths)
 {
     if (json_is_integer(v)) {
         json_int_t w = json_integer_value(v);
-        if (w <= 0 || w > 1000)
+        if (w <= 0 || w > 1120)
             return PV_EWEIGHT;
         *tenths = (uint16_t) (w * 10);
         return PV_OK;
@@ -70,7 +74,7 @@ static int parse_weight(json_t *v, uint16_t *tenths)
         /* Weights are not money: a double is fine, but only tenths count. */
         double d = json_real_value(v), diff;
         long t;
-        if (!(d > 0.0 && d <= 1000.0))
+        if (!(d > 0.0 && d <= 1120.0))
             return PV_EWEIGHT;
         t = (long) (d * 10.0 + 0.5);
         diff = d * 10.0 - (double) t;
@@ -84,12 +88,14 @@ static int parse_weight(json_t *v, uint16_t *tenths)
     return PV_ETYPE;
 }
 
-static const char *const purchase_fields[] = {"mail_class", "weight_oz",
-                                              "from_zip",   "to_zip",
-                                              "mail_date",  "medium_serial",
-                                              "payment",    "from_address",
-                                              "to_address", "commit_to_purchase_medium",
-                                              NULL};
+#define CLASS_MSG                                                                                  \
+    "mail_class must be one of first_class_letter, postcard, large_envelope, ground_advantage, "   \
+    "priority_mail"
+
+static const char *const purchase_fields[] = {
+    "mail_class",     "weight_oz",      "from_zip",      "to_zip",     "mail_date",
+    "medium_serial",  "payment",        "from_address",  "to_address", "commit_to_purchase_medium",
+    "extra_services", "non_machinable", "address_check", NULL};
 
 /* An address block: 1-6 lines of 1-60 printable characters, joined by '\n'. */
 static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
@@ -125,8 +131,7 @@ static int parse_class_weight(json_t *root, const char *cls, struct pv_purchase_
     int rc;
 
     if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
-        pv_reply_error(rp, rc, "mail_class",
-                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+        pv_reply_error(rp, rc, "mail_class", CLASS_MSG);
         return rc;
     }
     if (!(w = json_object_get(root, "weight_oz"))) {
@@ -165,29 +170,51 @@ static int parse_mail_date(const char *date, struct pv_purchase_req *q, struct p
     return PV_OK;
 }
 
-/* Price q (class, weight and date parsed) into q->postage; rp set on error. */
-static int price(struct pv_purchase_req *q, const char *cls, struct pv_reply *rp)
+/* Price q (class, weight, date, options and ZIPs parsed) into q->postage,
+ * its breakdown into *pr (may be NULL) and its zone into *zone (may be
+ * NULL); rp set on error. */
+static int price(struct pv_purchase_req *q, const char *cls, struct pv_rate_price *pr, int *zone,
+                 struct pv_reply *rp)
 {
+    struct pv_rate_price own;
     char msg[160];
-    int rc = pv_rate_quote(q->mail_class, q->weight_tenth_oz, q->mail_date, &q->postage, NULL);
+    int z, rc;
 
-    if (rc == PV_EWEIGHT) {
+    if (!pr)
+        pr = &own;
+    rc = pv_price_piece(q->mail_class, q->weight_tenth_oz, q->mail_date, q->services, q->from_zip,
+                        q->to_zip, pr, &z);
+    if (rc == PV_OK) {
+        q->postage = pr->total;
+        if (zone)
+            *zone = z;
+    } else if (rc == PV_EWEIGHT) {
         snprintf(msg, sizeof msg, "weight_oz must be more than 0 and at most %u.%u oz for %s",
                  pv_rate_max_weight(q->mail_class) / 10, pv_rate_max_weight(q->mail_class) % 10,
                  cls);
         pv_reply_error(rp, rc, "weight_oz", msg);
-    } else if (rc != PV_OK) {
+    } else if (rc == PV_EZONE || rc == PV_EZIP) {
+        pv_reply_error(rp, rc, "to_zip", NULL);
+    } else if (rc == PV_ESERVICE) {
+        pv_reply_error(rp, rc,
+                       (q->services & PV_SVC_NONMACHINABLE) &&
+                               q->mail_class != PV_MC_FIRST_CLASS_LETTER
+                           ? "non_machinable"
+                           : "extra_services",
+                       NULL);
+    } else {
         pv_reply_error(rp, rc, rc == PV_ENORATE ? "mail_date" : NULL, NULL);
     }
     return rc;
 }
 
-/* Validate and price the purchase body root (borrowed) into q; rp set on error. */
+/* Validate and price the purchase body root (borrowed) into q; rp set on
+ * error. The address check (pv_check_addresses) comes after it. */
 static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
 {
     const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
     json_t *w;
-    int rc;
+    int rc, check;
 
     if ((rc = pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
         (rc = pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
@@ -205,7 +232,13 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
         pv_reply_error(rp, rc, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
         goto out;
     }
+    if ((rc = pv_check_zip_issued(q->from_zip, "from_zip", rp)) != PV_OK ||
+        (rc = pv_check_zip_issued(q->to_zip, "to_zip", rp)) != PV_OK)
+        goto out;
     if ((rc = parse_mail_date(date, q, rp)) != PV_OK)
+        goto out;
+    if ((rc = pv_structured_address(root, "from_address", rp)) != PV_OK ||
+        (rc = pv_structured_address(root, "to_address", rp)) != PV_OK)
         goto out;
     if ((rc = pv_body_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr, rp)) !=
             PV_OK ||
@@ -235,7 +268,10 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
         }
         q->commit_medium = json_is_true(w);
     }
-    rc = price(q, cls, rp);
+    if ((rc = pv_parse_options(root, q, rp)) != PV_OK ||
+        (rc = pv_parse_address_check(root, &check, rp)) != PV_OK)
+        goto out;
+    rc = price(q, cls, NULL, NULL, rp);
 out:
     return rc;
 }
@@ -257,28 +293,81 @@ static int query_field(json_t *root, const char *name, const char *s, json_t *v,
     return json_object_set_new(root, name, v) == 0 ? PV_OK : PV_ENOMEM;
 }
 
+/* One quote's answer: class, weight, date, options, zone and the price
+ * broken down (the total also as postage/postage_mills, as before). */
+static json_t *quote_json(const struct pv_purchase_req *q, const struct pv_rate_price *pr, int zone)
+{
+    char day[16], money[32];
+    json_t *j = json_pack(
+        "{s:s, s:s, s:f, s:s, s:I, s:s, s:o}", "object", "quote", "mail_class",
+        pv_mail_class_name(q->mail_class), "weight_oz", q->weight_tenth_oz / 10.0, "mail_date",
+        pv_date_format(q->mail_date, day, sizeof day), "postage_mills", (json_int_t) pr->total,
+        "postage", pv_money_format(pr->total, money, sizeof money), "price", pv_price_json(pr));
+
+    if (j && (json_object_set_new(j, "extra_services", pv_services_json(q->services)) ||
+              json_object_set_new(j, "non_machinable",
+                                  json_boolean((q->services & PV_SVC_NONMACHINABLE) != 0)) ||
+              json_object_set_new(j, "zone", zone ? json_integer(zone) : json_null()))) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* The quote's ZIP query arguments, when given, into q (both needed for a
+ * parcel; checked as a purchase checks them); rp set on error. */
+static int quote_zips(json_t *root, struct pv_purchase_req *q, int *have, struct pv_reply *rp)
+{
+    const char *from, *to;
+    int rc;
+
+    *have = 0;
+    if ((rc = pv_body_string(root, "from_zip", 0, 16, PV_EZIP, &from, rp)) != PV_OK ||
+        (rc = pv_body_string(root, "to_zip", 0, 16, PV_EZIP, &to, rp)) != PV_OK)
+        return rc;
+    if (from && (rc = parse_zip(from, 0, q->from_zip)) != PV_OK) {
+        pv_reply_error(rp, rc, "from_zip", "from_zip must be 5 digits");
+        return rc;
+    }
+    if (to && (rc = parse_zip(to, 1, q->to_zip)) != PV_OK) {
+        pv_reply_error(rp, rc, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
+        return rc;
+    }
+    if ((from && (rc = pv_check_zip_issued(q->from_zip, "from_zip", rp)) != PV_OK) ||
+        (to && (rc = pv_check_zip_issued(q->to_zip, "to_zip", rp)) != PV_OK))
+        return rc;
+    *have = from && to;
+    return PV_OK;
+}
+
 /*
- * GET /v1/rates/quote?mail_class=&weight_oz=&mail_date=: what a purchase
- * would cost, validated exactly like one (the same checks, codes and
- * messages), so the web UI can show the price before anyone pays. Public:
- * prices are no secret, and nothing is written.
+ * GET /v1/rates/quote?mail_class=&weight_oz=&mail_date=&from_zip=&to_zip=
+ * &extra_services=&non_machinable=: what a purchase would cost, validated
+ * exactly like one (the same checks, codes and messages), so the web UI can
+ * show the price before anyone pays. Without mail_class: one quote for
+ * every class that takes the piece (parcels only with both ZIP codes).
+ * Public: prices are no secret, and nothing is written.
  */
 void pv_h_quote(struct pv_call *c)
 {
     const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     const char *cls = pv_query_arg(rq, "mail_class"), *w = pv_query_arg(rq, "weight_oz");
-    const char *date = pv_query_arg(rq, "mail_date");
+    const char *date = pv_query_arg(rq, "mail_date"), *svc = pv_query_arg(rq, "extra_services");
+    const char *nm = pv_query_arg(rq, "non_machinable");
+    const char *from = pv_query_arg(rq, "from_zip"), *to = pv_query_arg(rq, "to_zip");
     struct pv_purchase_req q;
-    char day[16], money[32];
-    json_t *root = json_object(), *v = NULL;
-    int rc = PV_OK, lost = 0;
+    struct pv_rate_price pr;
+    char day[16];
+    json_t *root = json_object(), *v = NULL, *list, *one;
+    int rc = PV_OK, lost = 0, zone, zips, mc;
 
     memset(&q, 0, sizeof q);
     if (!root) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return;
     }
+    pv_pricing_refresh(c->st, 0);
     /* The query as the purchase body it stands for: weight_oz is a JSON
      * number there, so "1.5" is read as one and "abc" is the wrong type. A
      * field lost to the allocator must not read as one the client left out. */
@@ -286,22 +375,56 @@ void pv_h_quote(struct pv_call *c)
         v = pv_json_loadb(w, strlen(w), JSON_DECODE_ANY, NULL, &lost);
     if (lost || (w && (rc = query_field(root, "weight_oz", w, v, rp)) != PV_OK) || /* takes v */
         (cls && (rc = query_field(root, "mail_class", cls, NULL, rp)) != PV_OK) ||
-        (date && (rc = query_field(root, "mail_date", date, NULL, rp)) != PV_OK)) {
+        (date && (rc = query_field(root, "mail_date", date, NULL, rp)) != PV_OK) ||
+        (svc &&
+         (rc = query_field(root, "extra_services", svc, pv_services_arg(svc), rp)) != PV_OK) ||
+        (nm && (rc = query_field(root, "non_machinable", nm,
+                                 strcmp(nm, "true") == 0    ? json_true()
+                                 : strcmp(nm, "false") == 0 ? json_false()
+                                                            : NULL,
+                                 rp)) != PV_OK)) {
         if (lost || rc == PV_ENOMEM)
             pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         goto out;
     }
-    if (pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
-        pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
-        parse_class_weight(root, cls, &q, rp) != PV_OK || parse_mail_date(date, &q, rp) != PV_OK ||
-        price(&q, cls, rp) != PV_OK)
+    if ((from && query_field(root, "from_zip", from, NULL, rp) != PV_OK) ||
+        (to && query_field(root, "to_zip", to, NULL, rp) != PV_OK))
         goto out;
+    if (pv_body_string(root, "mail_class", 0, 64, PV_EMAILCLASS, &cls, rp) != PV_OK ||
+        pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp) != PV_OK ||
+        parse_class_weight(root, cls ? cls : "first_class_letter", &q, rp) != PV_OK ||
+        parse_mail_date(date, &q, rp) != PV_OK || quote_zips(root, &q, &zips, rp) != PV_OK ||
+        pv_parse_options(root, &q, rp) != PV_OK)
+        goto out;
+    if (cls) {
+        if (pv_mail_class_is_parcel(q.mail_class) && !zips) {
+            pv_reply_error(rp, PV_EMISSING, q.from_zip[0] ? "to_zip" : "from_zip",
+                           "a parcel's quote needs from_zip and to_zip (its zone)");
+            goto out;
+        }
+        if (price(&q, cls, &pr, &zone, rp) == PV_OK)
+            pv_reply_json(rp, 200, quote_json(&q, &pr, zone));
+        goto out;
+    }
+    /* Every class that takes the piece: those that do not are left out. */
+    list = json_array();
+    for (mc = 1; list && mc <= PV_MC_COUNT; mc++) {
+        q.mail_class = mc;
+        if (pv_mail_class_is_parcel(mc) && !zips)
+            continue;
+        if (pv_price_piece(mc, q.weight_tenth_oz, q.mail_date, q.services, q.from_zip, q.to_zip,
+                           &pr, &zone) != PV_OK)
+            continue;
+        if (!(one = quote_json(&q, &pr, zone)) || json_array_append_new(list, one) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
     pv_reply_json(rp, 200,
-                  json_pack("{s:s, s:s, s:f, s:s, s:I, s:s}", "object", "quote", "mail_class",
-                            pv_mail_class_name(q.mail_class), "weight_oz", q.weight_tenth_oz / 10.0,
-                            "mail_date", pv_date_format(q.mail_date, day, sizeof day),
-                            "postage_mills", (json_int_t) q.postage, "postage",
-                            pv_money_format(q.postage, money, sizeof money)));
+                  list ? json_pack("{s:s, s:f, s:s, s:o}", "object", "quote_list", "weight_oz",
+                                   q.weight_tenth_oz / 10.0, "mail_date",
+                                   pv_date_format(q.mail_date, day, sizeof day), "data", list)
+                       : NULL);
 out:
     json_decref(root);
 }
@@ -374,7 +497,9 @@ void pv_h_indicia_post(struct pv_call *c)
             pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
+    pv_pricing_refresh(st, 0); /* a table loaded meanwhile (pricing.h) */
     if (parse_purchase(root, &job->req, rp) != PV_OK ||
+        pv_check_addresses(root, &job->req, job->fixes, &job->nfixes, rp) != PV_OK ||
         pv_payments_parse(app, st, who, json_object_get(root, "payment"), 1, &job->req.pay, rp) !=
             PV_OK)
         goto out;
@@ -460,6 +585,10 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
             /* A replay's payment was the first request's: not this one's to tell. */
             if (!job->res.replayed)
                 json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
+            /* What the address check changed: in this answer only, when anything. */
+            if (!job->res.replayed && job->nfixes)
+                json_object_set_new(j, "address_corrections",
+                                    pv_fixes_json(job->fixes, job->nfixes));
         }
         pv_medium_result(&job->res, j, rp);
         pv_reply_json(rp, 201, j);
@@ -521,8 +650,7 @@ static int parse_filter(const char *from, const char *to, const char *cls, const
         }
     }
     if (cls && pv_mail_class_parse(cls, &f->mail_class) != PV_OK) {
-        pv_reply_error(rp, PV_EMAILCLASS, "mail_class",
-                       "mail_class must be one of first_class_letter, postcard, large_envelope");
+        pv_reply_error(rp, PV_EMAILCLASS, "mail_class", CLASS_MSG);
         return PV_EMAILCLASS;
     }
     if (mode) {

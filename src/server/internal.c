@@ -210,7 +210,8 @@ json_t *pv_req_to_json(const struct pv_purchase_req *q)
         (int) q->flags, "postage_mills", (json_int_t) q->postage);
 
     /* The card crosses as the gateway's token: never its number. */
-    if (j && json_object_set_new(j, "test", json_boolean(q->test)) == 0 &&
+    if (j && json_object_set_new(j, "services", json_integer(q->services)) == 0 &&
+        json_object_set_new(j, "test", json_boolean(q->test)) == 0 &&
         json_object_set_new(j, "commit_medium", json_boolean(q->commit_medium)) == 0 &&
         json_object_set_new(j, "pay",
                             json_pack("{s:i, s:s, s:s, s:s, s:s}", "method", q->pay.method,
@@ -283,6 +284,10 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
     q->flags = (uint8_t) flags;
     q->postage = postage;
     q->commit_medium = json_is_true(json_object_get(o, "commit_medium"));
+    /* Priced options (rates.h); checked with the price in the purchase. */
+    if (json_object_get(o, "services") && int_field(o, "services", 0, PV_SVC_ALL, &flags))
+        return PV_EINVAL;
+    q->services = json_object_get(o, "services") ? (uint8_t) flags : 0;
     return PV_OK;
 }
 
@@ -353,7 +358,36 @@ json_t *pv_res_to_json(const struct pv_purchase_res *r)
         j = NULL;
     }
     free(b64);
+    /* The piece's options and price breakdown (schema v16). */
+    if (j && json_object_set_new(json_object_get(j, "indicium"), "price",
+                                 json_pack("{s:i, s:i, s:s, s:I, s:I, s:I}", "services",
+                                           (int) rec->services, "zone", rec->zone, "rate_version",
+                                           rec->rate_version, "surcharge",
+                                           (json_int_t) rec->surcharge_mills, "certified",
+                                           (json_int_t) rec->certified_mills, "return_receipt",
+                                           (json_int_t) rec->return_receipt_mills)) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
     return j;
+}
+
+/* The price object of res_to_json into rec; absent is a piece without options. */
+static int price_from_json(json_t *o, struct pv_indicium_rec *rec)
+{
+    int64_t svc, zone;
+
+    if (!o)
+        return PV_OK;
+    if (int_field(o, "services", 0, PV_SVC_ALL, &svc) || int_field(o, "zone", 0, 9, &zone) ||
+        str_field(o, "rate_version", rec->rate_version, sizeof rec->rate_version) ||
+        int_field(o, "surcharge", 0, PV_MILLS_MAX, &rec->surcharge_mills) ||
+        int_field(o, "certified", 0, PV_MILLS_MAX, &rec->certified_mills) ||
+        int_field(o, "return_receipt", 0, PV_MILLS_MAX, &rec->return_receipt_mills))
+        return PV_EINVAL;
+    rec->services = (uint8_t) svc;
+    rec->zone = (int) zone;
+    return PV_OK;
 }
 
 int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
@@ -395,6 +429,8 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
         int_field(ind, "presentations", 0, INT64_MAX, &pres) ||
         int_field(ind, "prints", 0, INT64_MAX, &prints) || !(v = json_object_get(ind, "data")) ||
         !json_is_string(v))
+        return PV_EINVAL;
+    if (price_from_json(json_object_get(ind, "price"), rec) != PV_OK)
         return PV_EINVAL;
     rec->created = created;
     rec->presentations = pres;

@@ -8,6 +8,7 @@
 #ifndef STAMPD_JOB_H
 #define STAMPD_JOB_H
 
+#include "domain/address.h"
 #include "domain/purchase.h"
 #include "server/reply.h"
 
@@ -19,6 +20,9 @@ struct pv_app;
 struct pv_job {
     struct pv_purchase_req req;
     struct pv_purchase_res res;
+    /* The front's: what the address check corrected, for the answer (h_indicia.c). */
+    struct pv_address_fix fixes[2];
+    int nfixes;
     /* The caller's: called once res is final (committed or refused), on a
      * processor's or the router's thread; must not block. ctx is the caller's. */
     void (*on_done)(struct pv_job *job);

@@ -20,6 +20,7 @@
  *   stampd tls (init | issue) --dir DIR ... (cmd_tls.c)
  *   stampd ca (init | issue | rotate), psd rotate-key, key revoke (cmd_ca.c)
  *   stampd psd suspend | resume | withdraw (cmd_lifecycle.c)
+ *   stampd rates load FILE | list --db DSN (cmd_rates.c)
  *   stampd backup --db DSN --out FILE, stampd restore --in FILE --db DSN (cmd_backup.c)
  */
 #include "server/cmd.h"
@@ -30,6 +31,7 @@
 #include "server/cmd_config.h"
 #include "server/cmd_init.h"
 #include "server/cmd_lifecycle.h"
+#include "server/cmd_rates.h"
 #include "server/cmd_run.h"
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
@@ -310,6 +312,10 @@ static int run_lifecycle(int argc, char **argv, const struct opts *o)
 {
     return pv_cmd_psd_lifecycle(o, argv[2]);
 }
+static int run_rates(int argc, char **argv, const struct opts *o)
+{
+    return pv_cmd_rates(o, argv[2]);
+}
 static int run_migrate(int argc, char **argv, const struct opts *o)
 {
     return pv_cmd_migrate(o);
@@ -517,6 +523,13 @@ static const struct subcommand {
      "Resumes a PSD the operator suspended.\n" DB_HELP},
     {"psd withdraw", OPTS_DB, run_lifecycle, "--db DSN --psd ID [--reason TEXT] [--force]",
      "Withdraws a PSD for good; the last usable one needs --force.\n" DB_HELP},
+    {"rates load", OPTS_DB, run_rates, "FILE --db DSN [--force]",
+     "Checks the rate table document FILE (docs/rates.md) and stores it: running\n"
+     "fronts and processors price with it from its effective date on, within a\n"
+     "second or two, without a restart. Its version and effective date must be new.\n" DB_HELP
+     "  --force                 also a table that takes effect today or earlier\n"},
+    {"rates list", OPTS_DB, run_rates, "--db DSN",
+     "Lists the rate tables: version, effective date, until, status, source.\n" DB_HELP},
     {"migrate", OPTS_DB, run_migrate, "--db DSN",
      "Brings the database's schema to this version's.\n" DB_HELP},
     {"media rotate-secret", OPTS_DB, run_media, "--db DSN",
@@ -649,10 +662,16 @@ int main(int argc, char **argv)
     {
         /* The issue's spelling: stampd psd rotate-key ID, as well as --psd ID. */
         int takes_id = c->run == run_ca && argv[1][0] == 'p';
+        int takes_file = c->run == run_rates && strcmp(argv[2], "load") == 0; /* rates load FILE */
         const char *id = NULL;
 
-        if (parse_opts_db(argc, argv, start, &o, c->parse == OPTS_DB, takes_id ? &id : NULL) < 0)
+        if (parse_opts_db(argc, argv, start, &o, c->parse == OPTS_DB,
+                          takes_id || takes_file ? &id : NULL) < 0)
             return 2;
+        if (takes_file) {
+            o.in = id;
+            id = NULL;
+        }
         if (id && o.psd) {
             fprintf(stderr, "stampd: psd %s names PSD %s and --psd %s: give one\n", argv[2], id,
                     o.psd);

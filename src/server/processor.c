@@ -33,6 +33,7 @@
 
 #include "domain/config.h"
 #include "domain/intent.h"
+#include "domain/pricing.h"
 #include "domain/report.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
@@ -248,6 +249,9 @@ static void tick(struct pv_processor *p)
     rc = pv_processor_tick(p->st, &p->ctx, now, &status);
     if (rc != PV_OK)
         pv_log(PV_LOG_ERROR, "%s: heartbeat: %s\n", p->ctx.server_id, pv_strerror(rc));
+    /* A rate table loaded meanwhile is priced with from now on (pricing.h). */
+    if ((rc = pv_pricing_refresh(p->st, 0)) != PV_OK)
+        pv_log(PV_LOG_ERROR, "%s: rate tables: %s\n", p->ctx.server_id, pv_strerror(rc));
     if (now >= p->next_recover_ms)
         recover(p, now);
     if (now >= p->next_report_ms)

@@ -17,6 +17,7 @@
 #include "server/h_reports.h"
 #include "server/h_claims.h"
 #include "server/h_indicia.h"
+#include "server/h_rates.h"
 #include "server/h_internal.h"
 #include "server/h_lifecycle.h"
 #include "server/h_media.h"
@@ -72,7 +73,8 @@ struct route {
 static const struct route api_routes[] = {
     {"GET", "/healthz", OPEN, METHOD_FIRST, NULL, pv_h_health},
     {"GET", "/readyz", OPEN, METHOD_FIRST, NULL, pv_h_ready},
-    {"GET", "/v1/rates/quote", OPEN, METHOD_FIRST, NULL, pv_h_quote},
+    {"GET", "/v1/rates/quote", PUBLIC, METHOD_FIRST, NULL, pv_h_quote},
+    {"GET", "/v1/rates", PUBLIC, METHOD_FIRST, NULL, pv_h_rates},
     {"GET", "/v1/keys", PUBLIC, METHOD_FIRST, NULL, pv_h_keys},
     {"GET", "/v1/keys/crl", PUBLIC, METHOD_FIRST, NULL, pv_h_keys_crl},
     {"GET", "/v1/layouts", PUBLIC, METHOD_FIRST, NULL, pv_h_layouts},

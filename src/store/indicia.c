@@ -50,6 +50,12 @@ static int read_indicium(struct pv_row *r, void *p)
     pv_r_text(r, rec->to_address, sizeof rec->to_address);
     pv_r_text(r, rec->medium_sheet, sizeof rec->medium_sheet);
     rec->medium_label = (uint32_t) pv_r_int(r);
+    rec->services = (uint8_t) pv_r_int(r);
+    rec->zone = (int) pv_r_int(r);
+    pv_r_text(r, rec->rate_version, sizeof rec->rate_version);
+    rec->surcharge_mills = pv_r_int(r);
+    rec->certified_mills = pv_r_int(r);
+    rec->return_receipt_mills = pv_r_int(r);
     if (r->rc != PV_OK)
         return r->rc;
     /* The signature is not a column: it is the tail of the signed bytes. */
@@ -74,7 +80,7 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     if (!PV_FITS(rec->id) || !PV_FITS(rec->customer_id) || !PV_FITS(rec->server_id) ||
         !rec->id[0] || !PV_FITS(ind->license) || !PV_FITS(ind->from_zip) || !PV_FITS(ind->to_zip) ||
         !PV_FITS(ind->software_id) || !PV_FITS(ind->medium_serial) || !PV_FITS(rec->from_address) ||
-        !PV_FITS(rec->to_address) || !PV_FITS(rec->medium_sheet) ||
+        !PV_FITS(rec->to_address) || !PV_FITS(rec->medium_sheet) || !PV_FITS(rec->rate_version) ||
         rec->data_len < PV_INDICIUM_SHORTEST || rec->data_len > sizeof rec->data)
         return PV_EINVAL;
     /* rec->presentations is ignored: a new indicium has not been presented. */
@@ -104,6 +110,12 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_text(&q, rec->to_address);
     pv_q_text(&q, rec->medium_sheet);
     pv_q_int(&q, rec->medium_label);
+    pv_q_int(&q, rec->services);
+    pv_q_int(&q, rec->zone);
+    pv_q_text(&q, rec->rate_version);
+    pv_q_int(&q, rec->surcharge_mills);
+    pv_q_int(&q, rec->certified_mills);
+    pv_q_int(&q, rec->return_receipt_mills);
     return pv_q_write(&q);
 }
 

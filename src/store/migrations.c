@@ -634,6 +634,29 @@ static const struct ddl migration_v15[] = {
     {0, NULL},
 };
 
+/*
+ * v16: rate tables as data (issue 17, docs/rates.md): every loaded table's
+ * document, one per version and per effective date; and a piece's priced
+ * options with its price broken down and the table that priced it.
+ */
+static const struct ddl migration_v16[] = {
+    {ALL, "CREATE TABLE rate_tables (\n"
+          "    version   TEXT PRIMARY KEY,\n"
+          "    effective {BIG} NOT NULL UNIQUE CHECK (effective BETWEEN 19700101 AND 99991231),\n"
+          "    source    TEXT NOT NULL,\n"
+          "    body      TEXT NOT NULL,\n"
+          "    loaded_at {BIG} NOT NULL,\n"
+          "    loaded_by TEXT NOT NULL\n"
+          ")"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN services INTEGER NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN zone INTEGER NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN rate_version TEXT NOT NULL DEFAULT ''"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN surcharge_mills {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN certified_mills {BIG} NOT NULL DEFAULT 0"},
+    {ALL, "ALTER TABLE indicia ADD COLUMN return_receipt_mills {BIG} NOT NULL DEFAULT 0"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -650,6 +673,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v13, /* 13: refund claims, authority holds, presented pieces */
     migration_v14, /* 14: a web login for the postal authority */
     migration_v15, /* 15: the medium position: sheet serial and label of a piece */
+    migration_v16, /* 16: rate tables as data; a piece's options and price breakdown */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -29,7 +29,8 @@
 #define IND_FIELDS                                                                                 \
     "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
     "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
-    "software_id, medium_serial, data, from_address, to_address, medium_sheet, medium_label"
+    "software_id, medium_serial, data, from_address, to_address, medium_sheet, medium_label, "     \
+    "services, zone, rate_version, surcharge_mills, certified_mills, return_receipt_mills"
 #define IND_COLS                                                                                   \
     "id, customer_id, server_id, created, presentations, prints, refunded_at, " IND_FIELDS
 #define AFF_COLS                                                                                   \
@@ -145,7 +146,13 @@
     X(IND_INSERT,                                                                                  \
       BOTH("INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "             \
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \
-           "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"))                                   \
+           "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"))     \
+    X(RATE_INSERT, BOTH("INSERT INTO rate_tables(version, effective, source, body, loaded_at, "    \
+                        "loaded_by) VALUES ($1, $2, $3, $4, $5, $6)"))                             \
+    X(RATE_LIST, BOTH("SELECT version, effective, source, body, loaded_at, loaded_by "             \
+                      "FROM rate_tables ORDER BY effective"))                                      \
+    X(RATE_STAMP, BOTH("SELECT count(*), CAST(COALESCE(max(loaded_at), 0) AS BIGINT) "             \
+                       "FROM rate_tables"))                                                        \
     X(IND_GET, BOTH("SELECT " IND_COLS " FROM indicia WHERE id = $1"))                             \
     X(IND_FIND, BOTH("SELECT " IND_COLS " FROM indicia WHERE psd_id = $1 AND serial = $2"))        \
     /* A cursor of the other mode is as unknown as any (domain/mode.h). */                         \

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 15
+#define PV_SCHEMA_VERSION 16
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -298,6 +298,12 @@ struct pv_indicium_rec {
     int64_t refunded_at;                  /* schema v4: 0, or when its refund was approved */
     char medium_sheet[PV_MEDIUM_MAX + 1]; /* v15: the sheet serial of a medium piece, or "" */
     uint32_t medium_label;                /* v15: its label number on the sheet (1..), or 0 */
+    uint8_t services;                     /* v16 (rates.h): PV_SVC_*; postage_mills is the total */
+    int zone;                             /* a parcel's zone 1-9, else 0 */
+    char rate_version[48];                /* the table that priced it ("" before v16) */
+    pv_mills surcharge_mills;             /* non-machinable surcharge */
+    pv_mills certified_mills;             /* Certified Mail fee */
+    pv_mills return_receipt_mills;        /* Return Receipt fee */
     struct pv_indicium ind;               /* decoded fields (as signed) */
     uint8_t data[PV_INDICIUM_MAX];        /* the whole signed indicium */
     size_t data_len;
@@ -789,5 +795,6 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 #include "store/store_reports.h"
 /* The postal authority's orders: refund claims, holds, pieces seen (schema v13). */
 #include "store/store_authority.h"
+#include "store/store_rates.h" /* rate tables as data (schema v16) */
 
 #endif

@@ -8,7 +8,8 @@
  * runs, in the handler's order and with the handler's own functions:
  * pv_body_object with the purchase's allowed keys, pv_medium_check (the
  * keyring holds the test secrets of docs/serials.md, so its vectors pass),
- * pv_payments_request_hash, parse_purchase, and pv_payments_parse with a
+ * pv_payments_request_hash, parse_purchase, the address check
+ * (pv_check_addresses, h_rates.c) and pv_payments_parse with a
  * test key's principal (cards are tokenized by the sandbox gateway; a saved
  * card is looked up in an empty, migrated in-memory SQLite store). Not run:
  * the Idempotency-Key check, the early replay and the job itself, which
@@ -81,8 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct pv_request rq = {.method = "POST", .path = "/v1/indicia"};
     struct pv_reply rp;
     struct pv_purchase_req q;
+    struct pv_address_fix fixes[2];
     char hash[PV_HASH_HEX];
     json_t *root;
+    int nfixes = 0;
 
     if (!store)
         setup();
@@ -101,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(pv_payments_request_hash("POST /v1/indicia\n", root, hash) == PV_OK);
     FUZZ_CHECK(strlen(hash) == PV_HASH_HEX - 1);
     if (parse_purchase(root, &q, &rp) != PV_OK ||
+        pv_check_addresses(root, &q, fixes, &nfixes, &rp) != PV_OK ||
         pv_payments_parse(&app, store, &who, json_object_get(root, "payment"), 1, &q.pay, &rp) !=
             PV_OK) {
         check_error(&rp);
@@ -112,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(all_digits(q.from_zip, 5));
     FUZZ_CHECK(all_digits(q.to_zip, 5) || all_digits(q.to_zip, 9));
     FUZZ_CHECK(q.pay.method == PV_PAY_BALANCE || strncmp(q.pay.source, "tok_", 4) == 0);
+    FUZZ_CHECK(nfixes >= 0 && nfixes <= 2);
 out:
     json_decref(root);
     return 0;

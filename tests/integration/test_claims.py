@@ -356,6 +356,13 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           # And the medium position (v15).
           "ALTER TABLE indicia DROP COLUMN medium_sheet",
           "ALTER TABLE indicia DROP COLUMN medium_label",
+          # And the rate tables, a piece's options and price breakdown (v16).
+          "DROP TABLE rate_tables",
+          "ALTER TABLE indicia DROP COLUMN services", "ALTER TABLE indicia DROP COLUMN zone",
+          "ALTER TABLE indicia DROP COLUMN rate_version",
+          "ALTER TABLE indicia DROP COLUMN surcharge_mills",
+          "ALTER TABLE indicia DROP COLUMN certified_mills",
+          "ALTER TABLE indicia DROP COLUMN return_receipt_mills",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

@@ -47,6 +47,7 @@ ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server
                "src/server/h_lifecycle.c",
                "src/server/h_reports.c",
                "src/server/h_claims.c",
+               "src/server/h_rates.c",
                # The domain's views the handlers answer with.
                "src/domain/indicium_view.c")
 ACCOUNT_C = "src/server/h_auth.c"
@@ -1116,7 +1117,11 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_medium_get": ["MediumRecord"],
         "pv_h_resupply_ship": ["ResupplyShipped"],
         "pv_h_medium_purchase": ["MediumPurchase"],
-        "pv_h_quote": ["Quote"],
+        "pv_h_quote": ["QuoteList"],
+        "quote_json": ["Quote"],
+        "pv_price_json": ["PriceBreakdown"],
+        "pv_fixes_json": ["AddressCorrection"],
+        "pv_h_rates": ["RateTables", "RateTable"],
         "pv_h_admin_stats": ["Stats", "SalesDay", "PsdHistory", "PsdDay"],
         "first_json": ["Presentation"],
         "entry_json": ["DepositEntry"],

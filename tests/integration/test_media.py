@@ -421,8 +421,10 @@ class MediaSecrets(unittest.TestCase):
                 for t in ("refund_claims", "authority_holds"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DROP INDEX indicia_presented")
-                # The medium position (v15).
-                for c in ("medium_sheet", "medium_label"):
+                # The medium position (v15), rate tables and a piece's price breakdown (v16).
+                db.execute("DROP TABLE rate_tables")
+                for c in ("medium_sheet", "medium_label", "services", "zone", "rate_version",
+                          "surcharge_mills", "certified_mills", "return_receipt_mills"):
                     db.execute("ALTER TABLE indicia DROP COLUMN %s" % c)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()

@@ -122,7 +122,8 @@ class Web(unittest.TestCase):
         s, _, j = self.get("/v1/rates/quote?mail_class=first_class_letter&weight_oz=1")
         self.assertEqual(s, 200, j)
         self.assertEqual(set(j), {"object", "mail_class", "weight_oz", "mail_date", "postage",
-                                  "postage_mills"})
+                                  "postage_mills", "price", "extra_services", "non_machinable",
+                                  "zone"})
         # The quote is what a purchase of the same piece charges.
         s, _, ind = self.srv.request("POST", "/v1/indicia", key=self.srv.customer_key,
                                      body={"mail_class": "first_class_letter", "weight_oz": 1,
@@ -130,8 +131,10 @@ class Web(unittest.TestCase):
                                      headers={"Idempotency-Key": "quote-check"})
         self.assertEqual(s, 201, ind)
         self.assertEqual(ind["postage_mills"], j["postage_mills"])
+        # Without a class: every class that takes the piece (docs/rates.md).
+        s, _, j = self.get("/v1/rates/quote?weight_oz=1")
+        self.assertEqual((s, j["object"]), (200, "quote_list"), j)
         for query, status, code, field in (
-                ("weight_oz=1", 400, "missing_field", "mail_class"),
                 ("mail_class=first_class_letter", 400, "missing_field", "weight_oz"),
                 ("mail_class=parcel&weight_oz=1", 400, "unknown_mail_class", "mail_class"),
                 ("mail_class=postcard&weight_oz=2", 400, "weight_out_of_range", "weight_oz"),

@@ -521,7 +521,7 @@ static void test_decode_malformed_fields(void **state)
 
     /* Mail class (offset 47). */
     assert_int_equal(decode_with(v1, 47, 0), PV_EMALFORMED);
-    assert_int_equal(decode_with(v1, 47, 4), PV_EMALFORMED);
+    assert_int_equal(decode_with(v1, 47, 6), PV_EMALFORMED);
     assert_int_equal(decode_with(v1, 47, 0xff), PV_EMALFORMED);
     assert_int_equal(decode_with(v1, 47, 3), PV_OK);
 
@@ -667,7 +667,7 @@ static void m_class0(struct pv_indicium *p)
 }
 static void m_class4(struct pv_indicium *p)
 {
-    p->mail_class = 4;
+    p->mail_class = 6; /* classes 1-5 (rates.h) */
 }
 static void m_from_short(struct pv_indicium *p)
 {
