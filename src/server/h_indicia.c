@@ -117,29 +117,28 @@ static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
     return PV_OK;
 }
 
-/* The mail class name cls and root's weight_oz into q; rp set on error. */
+/* The mail class name cls (NULL: already refused) and root's weight_oz
+ * into q; rp set on error (both checked, so both may be listed). */
 static int parse_class_weight(json_t *root, const char *cls, struct pv_purchase_req *q,
                               struct pv_reply *rp)
 {
     json_t *w;
-    int rc;
+    int rc = PV_OK, wrc;
 
-    if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
+    if (cls && (rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK)
         pv_reply_error(rp, rc, "mail_class",
                        "mail_class must be one of first_class_letter, postcard, large_envelope");
-        return rc;
-    }
     if (!(w = json_object_get(root, "weight_oz"))) {
         pv_reply_error(rp, PV_EMISSING, "weight_oz", NULL);
-        return PV_EMISSING;
+        return rc != PV_OK ? rc : PV_EMISSING;
     }
-    if ((rc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
-        pv_reply_error(rp, rc, "weight_oz",
-                       rc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
-                                      : NULL);
-        return rc;
+    if ((wrc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
+        pv_reply_error(rp, wrc, "weight_oz",
+                       wrc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
+                                       : NULL);
+        return rc != PV_OK ? rc : wrc;
     }
-    return PV_OK;
+    return cls ? rc : PV_EMISSING;
 }
 
 /* The mail date text (NULL = today) into q; rp set on error. */
@@ -182,62 +181,54 @@ static int price(struct pv_purchase_req *q, const char *cls, struct pv_reply *rp
     return rc;
 }
 
-/* Validate and price the purchase body root (borrowed) into q; rp set on error. */
+/* An address field name of root into out; rp set on error. */
+static void parse_address_field(json_t *root, const char *name, char out[PV_ADDRESS_MAX],
+                                struct pv_reply *rp)
+{
+    const char *a;
+
+    if (pv_body_string(root, name, 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &a, rp) == PV_OK && a &&
+        parse_address(a, out) != PV_OK)
+        pv_reply_error(rp, PV_EINVAL, name,
+                       "an address is 1-6 lines of 1-60 characters, joined by \\n");
+}
+
+/*
+ * Validate and price the purchase body root (borrowed) into q; rp set on
+ * error. Every field is checked, so with rp->collect every bad one is
+ * listed; the price only when all of them are good.
+ */
 static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
 {
-    const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
+    const char *cls, *from, *to, *date, *medium;
     json_t *w;
-    int rc;
+    int failed = pv_reply_failed(rp), drc;
 
-    if ((rc = pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
-        goto out;
-    if ((rc = parse_class_weight(root, cls, q, rp)) != PV_OK)
-        goto out;
-    if ((rc = parse_zip(from, 0, q->from_zip)) != PV_OK) {
-        pv_reply_error(rp, rc, "from_zip", "from_zip must be 5 digits");
-        goto out;
-    }
-    if ((rc = parse_zip(to, 1, q->to_zip)) != PV_OK) {
-        pv_reply_error(rp, rc, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
-        goto out;
-    }
-    if ((rc = parse_mail_date(date, q, rp)) != PV_OK)
-        goto out;
-    if ((rc = pv_body_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr, rp)) !=
-            PV_OK ||
-        (faddr && (rc = parse_address(faddr, q->from_address)) != PV_OK)) {
-        if (faddr)
-            pv_reply_error(rp, rc, "from_address",
-                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
-        goto out;
-    }
-    if ((rc = pv_body_string(root, "to_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &taddr, rp)) !=
-            PV_OK ||
-        (taddr && (rc = parse_address(taddr, q->to_address)) != PV_OK)) {
-        if (taddr)
-            pv_reply_error(rp, rc, "to_address",
-                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
-        goto out;
-    }
-    if (medium && (rc = pv_medium_parse(medium, q->medium_serial)) != PV_OK) {
-        pv_reply_error(rp, rc, "medium_serial",
+    pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp);
+    pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp);
+    pv_body_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp);
+    drc = pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp);
+    pv_body_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp);
+    parse_class_weight(root, cls, q, rp);
+    if (from && parse_zip(from, 0, q->from_zip) != PV_OK)
+        pv_reply_error(rp, PV_EZIP, "from_zip", "from_zip must be 5 digits");
+    if (to && parse_zip(to, 1, q->to_zip) != PV_OK)
+        pv_reply_error(rp, PV_EZIP, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
+    if (drc == PV_OK)
+        parse_mail_date(date, q, rp);
+    parse_address_field(root, "from_address", q->from_address, rp);
+    parse_address_field(root, "to_address", q->to_address, rp);
+    if (medium && pv_medium_parse(medium, q->medium_serial) != PV_OK)
+        pv_reply_error(rp, PV_EINVAL, "medium_serial",
                        "medium_serial must be 1-32 letters, digits or hyphens");
-        goto out;
-    }
     if ((w = json_object_get(root, "commit_to_purchase_medium")) != NULL) {
-        if (!json_is_boolean(w)) {
-            pv_reply_error(rp, rc = PV_ETYPE, "commit_to_purchase_medium", NULL);
-            goto out;
-        }
+        if (!json_is_boolean(w))
+            pv_reply_error(rp, PV_ETYPE, "commit_to_purchase_medium", NULL);
         q->commit_medium = json_is_true(w);
     }
-    rc = price(q, cls, rp);
-out:
-    return rc;
+    if (failed || pv_reply_failed(rp))
+        return PV_EINVAL;
+    return price(q, cls, rp);
 }
 
 /* Query argument name = s into root as a JSON string (v, when not NULL, is
@@ -356,16 +347,19 @@ void pv_h_indicia_post(struct pv_call *c)
 
     if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
+    rp->collect = 1; /* every bad field listed, not only the first */
     if (!(root = pv_body_object(rq, purchase_fields, rp)))
         return;
-    /* A forged or mistyped medium serial costs no database work. */
-    if (pv_medium_check(app, st, root, rp) != PV_OK) {
-        json_decref(root);
-        return;
-    }
     job = calloc(1, sizeof *job);
     if (!job) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    /* A forged or mistyped medium serial costs no database work. */
+    if (!pv_reply_failed(rp))
+        pv_medium_check(app, st, root, rp);
+    if (pv_reply_failed(rp)) {
+        parse_purchase(root, &job->req, rp); /* lists the other bad fields too */
         goto out;
     }
     if ((rc = pv_payments_request_hash("POST /v1/indicia\n", root, job->req.req_hash)) != PV_OK ||
@@ -374,6 +368,7 @@ void pv_h_indicia_post(struct pv_call *c)
             pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
+    /* The payment is read (a card tokenized) only for a body otherwise good. */
     if (parse_purchase(root, &job->req, rp) != PV_OK ||
         pv_payments_parse(app, st, who, json_object_get(root, "payment"), 1, &job->req.pay, rp) !=
             PV_OK)

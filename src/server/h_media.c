@@ -142,31 +142,25 @@ static const char *const batch_fields[] = {"product", "sheets", "affiliate_id",
 /* Parse a batch request body into b; rp set on error. */
 static int parse_batch(json_t *root, struct pv_media_batch_rec *b, struct pv_reply *rp)
 {
-    const struct pv_media_product *p;
+    const struct pv_media_product *p = NULL;
     const char *product, *aff, *payment, *price;
     json_t *sheets = json_object_get(root, "sheets");
-    int rc;
 
-    if ((rc = pv_body_string(root, "product", 1, 32, PV_EINVAL, &product, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp)) !=
-            PV_OK ||
-        (rc = pv_body_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "price", 0, 32, PV_EINVAL, &price, rp)) != PV_OK)
-        return rc;
-    if (!(p = pv_media_product_by_name(product))) {
+    /* Each field checked, so that every bad one is listed (rp->collect). */
+    pv_body_string(root, "product", 1, 32, PV_EINVAL, &product, rp);
+    pv_body_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp);
+    pv_body_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp);
+    pv_body_string(root, "price", 0, 32, PV_EINVAL, &price, rp);
+    if (product && !(p = pv_media_product_by_name(product)))
         pv_reply_error(rp, PV_EINVAL, "product",
                        "product must be avery-5160, netstamps-sheet, stamp-1x2 or envelope-10");
-        return PV_EINVAL;
-    }
-    if (!sheets) {
+    if (!sheets)
         pv_reply_error(rp, PV_EMISSING, "sheets", NULL);
-        return PV_EMISSING;
-    }
-    if (!json_is_integer(sheets) || json_integer_value(sheets) < 1 ||
-        json_integer_value(sheets) > BATCH_SHEETS_MAX) {
+    else if (!json_is_integer(sheets) || json_integer_value(sheets) < 1 ||
+             json_integer_value(sheets) > BATCH_SHEETS_MAX)
         pv_reply_error(rp, PV_EINVAL, "sheets", "sheets must be an integer 1..1000");
+    if (pv_reply_failed(rp) || !p)
         return PV_EINVAL;
-    }
     memset(b, 0, sizeof *b);
     b->product = p->code;
     b->sheets = (uint32_t) json_integer_value(sheets);
@@ -283,6 +277,7 @@ void pv_h_media_batch_post(struct pv_call *c)
         pv_reply_error(rp, PV_EINVAL, "format", "format must be json, csv or pdf");
         return;
     }
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, batch_fields, rp)))
         return;
     if (parse_batch(root, &b, rp) == PV_OK) {

@@ -373,8 +373,13 @@ void pv_h_funds(struct pv_call *call)
 
     if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, funds_fields, rp)))
         return;
+    if (pv_reply_failed(rp)) { /* unknown fields: list the amount's error too */
+        get_money(root, "amount", 1, PV_FUNDS_MIN, PV_FUNDS_MAX, &amount, rp);
+        goto out;
+    }
     if ((rc = pv_payments_request_hash("POST /v1/account/funds\n", root, hash)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
