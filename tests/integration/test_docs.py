@@ -1065,7 +1065,7 @@ class CodeAndSchemas(unittest.TestCase):
     # others add to it): the keys they write together are those properties.
     OUTPUT = {
         ("pv_reply_error", "pv_reply_declined", "pv_reply_request_id", "add_reason",
-         "set_reasons"): ["Error"],
+         "set_reasons", "field_error"): ["Error"],
         "pv_indicium_json": ["Indicium"],
         "pv_indicium_fields_json": ["IndiciumFields"],
         "replay_early": ["IndiciumWithBalance"],
