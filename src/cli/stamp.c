@@ -319,7 +319,7 @@ static const char help_refund[] =
     "Ask for a refund of an unused indicium (within 30 days unless the vendor set\n"
     "another window). It is approved - back to the card that paid, else the\n"
     "balance - or denied with a reason: already_scanned, window_expired,\n"
-    "already_refunded, test_piece (exit 1). --status shows the latest decision.\n";
+    "test_piece (exit 1). Asked again, the same decision. --status shows it.\n";
 
 struct command {
     const char *name;
