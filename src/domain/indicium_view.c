@@ -6,6 +6,7 @@
  */
 #include "domain/indicium_view.h"
 
+#include "domain/metadata.h"
 #include "domain/verify.h"
 #include "stampd/codec.h"
 #include "stampd/money.h"
@@ -79,7 +80,8 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
                              r->from_address[0] ? json_string(r->from_address) : json_null()) ||
          json_object_set_new(j, "to_address",
                              r->to_address[0] ? json_string(r->to_address) : json_null()) ||
-         json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)))) {
+         json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)) ||
+         json_object_set_new(j, "metadata", pv_metadata_json(r->metadata)))) {
         json_decref(j);
         j = NULL;
     }

@@ -441,6 +441,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
     snprintf(r->rec.from_address, sizeof r->rec.from_address, "%s", q->from_address);
     snprintf(r->rec.to_address, sizeof r->rec.to_address, "%s", q->to_address);
+    snprintf(r->rec.metadata, sizeof r->rec.metadata, "%s", q->metadata);
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;

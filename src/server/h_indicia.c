@@ -15,6 +15,7 @@
 #include "server/views.h"
 #include "domain/indicium_view.h"
 #include "domain/ledger.h"
+#include "domain/metadata.h"
 #include "domain/mode.h"
 #include "stampd/rates.h"
 
@@ -84,12 +85,10 @@ static int parse_weight(json_t *v, uint16_t *tenths)
     return PV_ETYPE;
 }
 
-static const char *const purchase_fields[] = {"mail_class", "weight_oz",
-                                              "from_zip",   "to_zip",
-                                              "mail_date",  "medium_serial",
-                                              "payment",    "from_address",
-                                              "to_address", "commit_to_purchase_medium",
-                                              NULL};
+static const char *const purchase_fields[] = {
+    "mail_class",    "weight_oz", "from_zip",     "to_zip",     "mail_date",
+    "medium_serial", "payment",   "from_address", "to_address", "commit_to_purchase_medium",
+    "metadata",      NULL};
 
 /* An address block: 1-6 lines of 1-60 printable characters, joined by '\n'. */
 static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
@@ -202,7 +201,8 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
 {
     const char *cls, *from, *to, *date, *medium;
     json_t *w;
-    int failed = pv_reply_failed(rp), drc;
+    int failed = pv_reply_failed(rp), drc, mrc;
+    char msg[160];
 
     pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp);
     pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp);
@@ -221,6 +221,9 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
     if (medium && pv_medium_parse(medium, q->medium_serial) != PV_OK)
         pv_reply_error(rp, PV_EINVAL, "medium_serial",
                        "medium_serial must be 1-32 letters, digits or hyphens");
+    if ((mrc = pv_metadata_parse(json_object_get(root, "metadata"), q->metadata, msg,
+                                 sizeof msg)) != PV_OK)
+        pv_reply_error(rp, mrc, "metadata", msg);
     if ((w = json_object_get(root, "commit_to_purchase_medium")) != NULL) {
         if (!json_is_boolean(w))
             pv_reply_error(rp, PV_ETYPE, "commit_to_purchase_medium", NULL);
@@ -553,6 +556,35 @@ static int parse_filter(const char *from, const char *to, const char *cls, const
     return PV_OK;
 }
 
+/* The one metadata[key]=value argument of a list request. */
+struct meta_arg {
+    char pair[PV_METADATA_KEY_MAX + PV_METADATA_VALUE_MAX + 2]; /* "key=value", or "" */
+    int count;
+    int bad; /* a key or value out of bounds */
+};
+
+static int meta_arg_step(void *cls, const char *name, const char *value)
+{
+    struct meta_arg *m = cls;
+    size_t n = strlen(name);
+    char key[PV_METADATA_KEY_MAX + 1];
+
+    if (n < 10 || strncmp(name, "metadata[", 9) != 0 || name[n - 1] != ']')
+        return 0;
+    m->count++;
+    if (n - 10 > PV_METADATA_KEY_MAX || !pv_metadata_value_ok(value)) {
+        m->bad = 1;
+        return 0;
+    }
+    memcpy(key, name + 9, n - 10);
+    key[n - 10] = '\0';
+    if (!pv_metadata_key_ok(key))
+        m->bad = 1;
+    else
+        snprintf(m->pair, sizeof m->pair, "%s=%s", key, value);
+    return 0;
+}
+
 void pv_h_indicia_list(struct pv_call *c)
 {
     struct pv_store *st = c->st;
@@ -561,6 +593,7 @@ void pv_h_indicia_list(struct pv_call *c)
     struct pv_reply *rp = c->rp;
     struct pv_indicium_rec *recs = NULL;
     struct pv_indicium_filter f;
+    struct meta_arg meta = {"", 0, 0};
     struct pv_list_page pg;
     size_t n = 0, i;
     json_t *arr;
@@ -572,6 +605,17 @@ void pv_h_indicia_list(struct pv_call *c)
                      pv_query_arg(rq, "mail_class"), pv_query_arg(rq, "mode"),
                      pv_query_arg(rq, "refunded"), pv_query_arg(rq, "q"), &f, rp) != PV_OK)
         return;
+    /* ?metadata[key]=value: the pieces whose metadata has exactly that pair. */
+    if (rq->arg_each)
+        rq->arg_each(rq->arg_ctx, meta_arg_step, &meta);
+    if (meta.bad || meta.count > 1) {
+        pv_reply_error(rp, PV_EINVAL, "metadata",
+                       meta.bad ? "metadata[key]=value: a key of 1-40 characters a-z, 0-9, _ "
+                                  "and -, a value of at most 500 bytes"
+                                : "one metadata[key]=value filter at a time");
+        return;
+    }
+    f.meta = meta.pair[0] ? meta.pair : NULL;
     /* Only the caller's mode: asking for the other one is an empty list (but
      * the cursor is checked all the same, against the caller's mode). */
     any = pv_mode_filter(who->test, f.test, &f.test);

@@ -62,6 +62,10 @@ struct pv_request {
     /* Query-string argument / request header by name, or NULL: arg(arg_ctx, "limit"). */
     const char *(*arg)(void *arg_ctx, const char *name);
     const char *(*header)(void *arg_ctx, const char *name);
+    /* Every query argument in order, fn(cls, name, value) until fn answers
+     * non-zero (names like "metadata[order]"); may be NULL: none. */
+    void (*arg_each)(void *arg_ctx, int (*fn)(void *cls, const char *name, const char *value),
+                     void *cls);
     void *arg_ctx;
     const char *authorization;
     const char *idempotency_key;

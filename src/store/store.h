@@ -39,20 +39,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PV_ID_MAX        40   /* "cus_" + 26 chars, "ind_...", with room */
-#define PV_ACCOUNT_MAX   64   /* ledger account names: "customer:cus_...", "psd:1" */
-#define PV_HASH_HEX      65   /* sha-256 hex + NUL */
-#define PV_IDEM_KEY_MAX  256  /* Idempotency-Key header cap */
-#define PV_ADDRESS_MAX   1024 /* a postal address block in UTF-8, lines joined by newlines */
-#define PV_PRINTER_MAX   64   /* a printer's name in the customer's settings */
-#define PV_PWHASH_MAX    160  /* an encoded argon2id hash ("$argon2id$v=19$...") + NUL */
-#define PV_REF_MAX       128  /* a gateway token or charge id + NUL */
-#define PV_KEYNAME_MAX   64   /* a customer's name for an API key */
-#define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
-#define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
+#define PV_ID_MAX        40    /* "cus_" + 26 chars, "ind_...", with room */
+#define PV_ACCOUNT_MAX   64    /* ledger account names: "customer:cus_...", "psd:1" */
+#define PV_HASH_HEX      65    /* sha-256 hex + NUL */
+#define PV_IDEM_KEY_MAX  256   /* Idempotency-Key header cap */
+#define PV_ADDRESS_MAX   1024  /* a postal address block in UTF-8, lines joined by newlines */
+#define PV_PRINTER_MAX   64    /* a printer's name in the customer's settings */
+#define PV_PWHASH_MAX    160   /* an encoded argon2id hash ("$argon2id$v=19$...") + NUL */
+#define PV_REF_MAX       128   /* a gateway token or charge id + NUL */
+#define PV_KEYNAME_MAX   64    /* a customer's name for an API key */
+#define PV_MODULE_ID_MAX 512   /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
+#define PV_REASON_MAX    256   /* a PSD status change's reason + NUL */
+#define PV_METADATA_MAX  11264 /* a piece's metadata as "key=value\n" lines (domain/metadata.h) */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 14
+#define PV_SCHEMA_VERSION 15
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -295,9 +296,10 @@ struct pv_indicium_rec {
     int64_t prints;                    /* times rendered as a label (reprints are free) */
     char from_address[PV_ADDRESS_MAX]; /* optional, printed on envelopes; not signed */
     char to_address[PV_ADDRESS_MAX];
-    int64_t refunded_at;           /* schema v4: 0, or when its refund was approved */
-    struct pv_indicium ind;        /* decoded fields (as signed) */
-    uint8_t data[PV_INDICIUM_MAX]; /* the whole signed indicium */
+    int64_t refunded_at;            /* schema v4: 0, or when its refund was approved */
+    char metadata[PV_METADATA_MAX]; /* schema v15: the buyer's metadata, "" when none */
+    struct pv_indicium ind;         /* decoded fields (as signed) */
+    uint8_t data[PV_INDICIUM_MAX];  /* the whole signed indicium */
     size_t data_len;
 };
 
@@ -411,6 +413,7 @@ struct pv_indicium_filter {
     /* "" = any; else the indicium id, or a ZIP: the origin, the whole
      * destination, or the destination's first five digits. */
     char q[PV_ID_MAX];
+    const char *meta; /* NULL = any; else "key=value": pieces whose metadata has it (v15) */
 };
 
 /* Postage one PSD dispensed on one UTC day (for operators' charts). */

@@ -1329,6 +1329,12 @@ class CodeAndSchemas(unittest.TestCase):
         own = {}
         for fname, (rel, start, body) in sorted(r.funcs.items()):
             args = {c_string(a[1]) for a in calls(body, "pv_query_arg") if len(a) == 2}
+            # Arguments walked with rq->arg_each(ctx, step, cls): a deepObject
+            # parameter name[key]=value, named by the "name[" prefix the step matches.
+            for a in calls(body, "rq->arg_each"):
+                step = r.funcs.get(a[1].strip()) if len(a) == 3 else None
+                if step:
+                    args |= {m[:-1] for m in re.findall(r'"([a-z_]+\[)"', step[2])}
             args.discard(None)
             if fname != "pv_query_arg" and args:
                 own[fname] = args
