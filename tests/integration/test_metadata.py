@@ -174,6 +174,47 @@ class Base:
         self.assertEqual(p.returncode, 2, p.stderr)
 
 
+class MetadataWeb(unittest.TestCase):
+    """The history's Reference search in Chromium (tests/e2e/metadata.mjs)."""
+
+    def test_browser(self):
+        import json
+        import shutil
+        node = shutil.which("node")
+        chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+        e2e = os.path.join(harness.SOURCE_DIR, "tests", "e2e")
+        self.assertTrue(node, "node is missing: scripts/deps.sh test installs nodejs")
+        self.assertTrue(os.path.isdir(os.path.join(e2e, "node_modules", "playwright-core")),
+                        "tests/e2e/node_modules is missing: scripts/deps.sh test runs npm ci")
+        srv = harness.Stampd("metadata-web").init(psds=2)
+        email, password = "web-meta@example.test", "correct horse battery"
+        os.environ["STAMPD_PASSWORD"] = password
+        try:
+            key = srv.customer(email, "50")
+        finally:
+            os.environ.pop("STAMPD_PASSWORD", None)
+        srv.start(processors=1)
+        try:
+            ids = []
+            for i in range(4):
+                st, _, ind = srv.buy(key, "web-meta-%d" % i,
+                                     letter(metadata={"order": "W-%d" % i, "shop": "web"}))
+                self.assertEqual(st, 201, ind)
+                ids.append(ind["id"])
+            out = os.path.join(os.path.dirname(os.path.abspath(harness.TEST_TMP)), "artifacts",
+                               "metadata-web")
+            shutil.rmtree(out, ignore_errors=True)
+            setup = {"email": email, "password": password, "reference": "order=W-2",
+                     "match": ids[2], "total": 4}
+            p = subprocess.run([node, os.path.join(e2e, "metadata.mjs"),
+                                "http://%s:%d" % (srv.host, srv.port), out, json.dumps(setup)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300,
+                               env=dict(os.environ, CHROMIUM=chromium))
+            self.assertEqual(p.returncode, 0, (p.stdout.decode() + p.stderr.decode())[-4000:])
+        finally:
+            srv.stop()
+
+
 class MetadataSQLite(Base, unittest.TestCase):
     def test_search_uses_the_index(self):
         path = self.srv.db[len("sqlite:"):]
