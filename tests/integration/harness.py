@@ -92,6 +92,17 @@ def time_ms(text):
     return int(round(d.timestamp() * 1000))
 
 
+def check_against_openapi(method, path, status, body, content_type="application/json"):
+    """Raise AssertionError unless the live answer (status, parsed JSON body)
+    of method + path is what docs/openapi.yaml says that operation answers:
+    a documented status, a body valid against its schema with no property
+    the schema does not name, times as RFC 3339 (openapi_check.py)."""
+    import openapi_check
+    problems = openapi_check.check(method, path, status, body, content_type)
+    if problems:
+        raise AssertionError("\n".join(problems))
+
+
 def stampd_env():
     env = dict(os.environ)
     # Keep going after a UBSan report only if the build says so; always get a stack.
