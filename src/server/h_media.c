@@ -423,19 +423,18 @@ void pv_h_affiliate_post(struct pv_call *c)
     json_t *root;
     int rc;
 
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, affiliate_fields, rp)))
         return;
     memset(&a, 0, sizeof a);
-    if (pv_body_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
-        pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp) != PV_OK ||
-        int_field(root, "threshold_labels", 0, 1000000000, &a.threshold_labels, rp) != PV_OK ||
-        int_field(root, "target_days", 0, 3650, &a.target_days, rp) != PV_OK ||
-        int_field(root, "resupply_sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
-        goto out;
-    if (!name[0]) {
+    if (pv_body_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) == PV_OK && !name[0])
         pv_reply_error(rp, PV_EINVAL, "name", "name must not be empty");
+    pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp);
+    int_field(root, "threshold_labels", 0, 1000000000, &a.threshold_labels, rp);
+    int_field(root, "target_days", 0, 3650, &a.target_days, rp);
+    int_field(root, "resupply_sheets", 1, BATCH_SHEETS_MAX, &sheets, rp);
+    if (pv_reply_failed(rp))
         goto out;
-    }
     snprintf(a.name, sizeof a.name, "%s", name);
     snprintf(a.customer_id, sizeof a.customer_id, "%s", cus ? cus : "");
     a.resupply_sheets = (uint32_t) sheets;

@@ -452,22 +452,18 @@ void pv_h_auto_refill(struct pv_call *c)
         return;
     }
     /* PUT or POST: the route table lets no other method on. */
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, refill_fields, rp)))
         return;
     en = json_object_get(root, "enabled");
-    if (!json_is_boolean(en)) {
+    if (!json_is_boolean(en))
         pv_reply_error(rp, en ? PV_ETYPE : PV_EMISSING, "enabled", "enabled must be true or false");
-        goto out;
-    }
+    /* Not sure whether it is being turned on: the others are then optional. */
     ar.enabled = json_is_true(en);
-    rc = get_money(root, "trigger", ar.enabled, 0, PV_FUNDS_MAX, &ar.trigger, rp);
-    if (rc != PV_OK && rc != PV_ENOTFOUND)
-        goto out;
-    rc = get_money(root, "amount", ar.enabled, REFILL_MIN, PV_FUNDS_MAX, &ar.amount, rp);
-    if (rc != PV_OK && rc != PV_ENOTFOUND)
-        goto out;
-    if (pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid,
-                       rp) != PV_OK)
+    get_money(root, "trigger", ar.enabled, 0, PV_FUNDS_MAX, &ar.trigger, rp);
+    get_money(root, "amount", ar.enabled, REFILL_MIN, PV_FUNDS_MAX, &ar.amount, rp);
+    pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid, rp);
+    if (pv_reply_failed(rp))
         goto out;
     if (pmid) {
         rc = pv_store_pm_get(st, who->owner_id, pmid, &pm);

@@ -287,6 +287,42 @@ class ApiErrors(unittest.TestCase):
         self.assertErrors(r, 400, [("missing_field", "affiliate_id"),
                                    ("invalid_request", "product"),
                                    ("invalid_request", "sheets")], "media batch")
+        r = srv.request("POST", "/v1/admin/affiliates", body={"name": "", "target_days": -1,
+                                                              "resupply_sheets": "x"},
+                        key=srv.operator_key)
+        self.assertErrors(r, 400, [("invalid_request", "name"), ("invalid_request", "target_days"),
+                                   ("invalid_request", "resupply_sheets")], "affiliate")
+        r = srv.request("PUT", "/v1/account/printers/office", body={"offset_x_mm": 99},
+                        key=self.x)
+        self.assertErrors(r, 400, [("invalid_offset", "offset_x_mm"),
+                                   ("missing_field", "offset_y_mm")], "printer")
+        r = srv.request("POST", "/v1/sheets", body={"layout": "nope", "dpi": 0, "start": 1},
+                        key=self.x)
+        self.assertErrors(r, 400, [("unknown_layout", "layout"), ("missing_field", "indicia"),
+                                   ("invalid_dpi", "dpi"), ("invalid_start_position", "start")],
+                          "sheets")
+        r = srv.request("PUT", "/v1/account/auto-refill", body={"enabled": "yes", "trigger": "x",
+                                                                "amount": 5}, key=self.x)
+        self.assertErrors(r, 400, [("invalid_type", "enabled"), ("invalid_amount", "trigger"),
+                                   ("invalid_type", "amount")], "auto-refill")
+        r = srv.request("POST", "/v1/verify", body={"data": 7, "presented_at": "noon",
+                                                    "location": "\u00e9"},
+                        key=srv.postal_key)
+        self.assertErrors(r, 400, [("invalid_type", "data"), ("invalid_request", "presented_at"),
+                                   ("invalid_request", "location")], "verify")
+        r = srv.request("POST", "/v1/authority/holds", body={"serial": "1", "psd_id": -1, "x": 0},
+                        key=srv.postal_key)
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("invalid_type", "serial"),
+                                   ("invalid_request", "psd_id"), ("missing_field", "reason")],
+                          "hold")
+        r = srv.request("POST", "/v1/authority/refund-claims/clm_none",
+                        body={"decision": "maybe", "reason": 5}, key=srv.postal_key)
+        self.assertErrors(r, 400, [("invalid_request", "decision"), ("invalid_type", "reason")],
+                          "claim decision")
+        r = srv.request("POST", "/v1/admin/psds/1/withdraw", body={"reason": 5, "confirm": "yes"},
+                        key=srv.operator_key)
+        self.assertErrors(r, 400, [("invalid_type", "reason"), ("invalid_type", "confirm")],
+                          "withdraw")
 
     def test_wrong_types(self):
         cases = [

@@ -421,6 +421,9 @@ class MediaSecrets(unittest.TestCase):
                 for t in ("refund_claims", "authority_holds"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DROP INDEX indicia_presented")
+                # A purchase's metadata (v15).
+                db.execute("DROP TABLE indicium_metadata")
+                db.execute("ALTER TABLE indicia DROP COLUMN metadata")
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
