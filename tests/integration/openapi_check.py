@@ -167,20 +167,23 @@ def undocumented(schemas, value, where="body"):
     return problems
 
 
-def unix_times(value, where="body"):
-    """Numbers in fields named like timestamps (docs/api.md, "Conventions")."""
-    problems = []
+def fields(value, where="body"):
+    """Every (place, name, value) of the objects in value, depth first."""
     if isinstance(value, dict):
         for k, v in value.items():
-            here = "%s.%s" % (where, k)
-            if (isinstance(v, (int, float)) and not isinstance(v, bool) and
-                    TIME_NAME.search(k) and not DURATION_NAME.search(k)):
-                problems.append("%s is a number (%r): times are RFC 3339 UTC strings" % (here, v))
-            problems += unix_times(v, here)
+            yield "%s.%s" % (where, k), k, v
+            yield from fields(v, "%s.%s" % (where, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            problems += unix_times(v, "%s[%d]" % (where, i))
-    return problems
+            yield from fields(v, "%s[%d]" % (where, i))
+
+
+def unix_times(value):
+    """Numbers in fields named like timestamps (docs/api.md, "Conventions")."""
+    return ["%s is a number (%r): times are RFC 3339 UTC strings" % (here, v)
+            for here, k, v in fields(value)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and TIME_NAME.search(k) and
+            not DURATION_NAME.search(k)]
 
 
 def check(method, path, status, body, content_type="application/json"):
@@ -217,18 +220,9 @@ def check(method, path, status, body, content_type="application/json"):
     return problems
 
 
-def time_strings(value, where="body"):
+def time_strings(value):
     """Strings in fields named like timestamps that are not RFC 3339 UTC
     (a field whose name ends in _ms or a duration's unit may be a number)."""
-    problems = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            here = "%s.%s" % (where, k)
-            if (isinstance(v, str) and TIME_NAME.search(k) and not k.endswith("_ms") and
-                    not RFC3339_UTC.match(v)):
-                problems.append("%s is %r, not an RFC 3339 UTC time" % (here, v))
-            problems += time_strings(v, here)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            problems += time_strings(v, "%s[%d]" % (where, i))
-    return problems
+    return ["%s is %r, not an RFC 3339 UTC time" % (here, v) for here, k, v in fields(value)
+            if isinstance(v, str) and TIME_NAME.search(k) and not k.endswith("_ms") and
+            not RFC3339_UTC.match(v)]
