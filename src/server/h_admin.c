@@ -359,9 +359,10 @@ void pv_h_admin_server_status(struct pv_call *c)
     json_t *root;
     int status, rc;
 
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, status_fields, rp)))
         return;
-    if (pv_body_string(root, "status", 1, 16, PV_EINVAL, &want, rp) != PV_OK)
+    if (pv_body_string(root, "status", 1, 16, PV_EINVAL, &want, rp) != PV_OK || pv_reply_failed(rp))
         goto out;
     for (status = 0; status < 3 && strcmp(want, pv_view_server_status[status]) != 0; status++)
         ;

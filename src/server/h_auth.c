@@ -411,23 +411,21 @@ void pv_h_login(struct pv_call *c)
         rp->retry_after = wait;
         return;
     }
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, login_fields, rp)))
         return;
-    if (pv_body_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp) != PV_OK)
-        goto out;
+    pv_body_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp);
     if (role_name && strcmp(role_name, "operator") == 0)
         role = PV_ROLE_OPERATOR;
     else if (role_name && strcmp(role_name, "postal") == 0)
         role = PV_ROLE_POSTAL;
-    else if (role_name && strcmp(role_name, "customer") != 0) {
+    else if (role_name && strcmp(role_name, "customer") != 0)
         pv_reply_error(rp, PV_EINVAL, "role",
                        "role must be \"customer\", \"operator\" or \"postal\"");
-        goto out;
-    }
-    if (login_id(root, role, &email, rp) != PV_OK ||
-        pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp) != PV_OK)
-        goto out;
-    if (api_key_request(root, role, &kw, rp) != PV_OK)
+    login_id(root, role, &email, rp);
+    pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp);
+    api_key_request(root, role, &kw, rp);
+    if (pv_reply_failed(rp))
         goto out;
     /* The attempt counts from here, before the slow verify, so parallel
      * guesses cannot all slip through one check. */

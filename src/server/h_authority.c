@@ -266,9 +266,11 @@ void pv_h_admin_deposit_threshold(struct pv_call *c)
     int rc;
 
     if (strcmp(c->rq->method, "PUT") == 0) {
+        c->rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(c->rq, threshold_fields, c->rp)))
             return;
-        if (pv_body_string(root, "threshold", 1, 32, PV_EAMOUNT, &text, c->rp) != PV_OK) {
+        if (pv_body_string(root, "threshold", 1, 32, PV_EAMOUNT, &text, c->rp) != PV_OK ||
+            pv_reply_failed(c->rp)) {
             json_decref(root);
             return;
         }

@@ -314,9 +314,10 @@ void pv_h_authority_hold_lift(struct pv_call *c)
 
     /* The body is optional: {} or none lifts without a reason. */
     if (c->rq->body_len > 0) {
+        c->rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(c->rq, lift_fields, c->rp)))
             return;
-        if (body_reason(root, 0, &reason, c->rp) != PV_OK)
+        if (body_reason(root, 0, &reason, c->rp) != PV_OK || pv_reply_failed(c->rp))
             goto out;
     }
     rc =

@@ -546,8 +546,10 @@ void pv_h_resupply_ship(struct pv_call *c)
     int rc;
 
     if (rq->body_len) {
+        rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(rq, ship_fields, rp)) ||
-            int_field(root, "sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
+            int_field(root, "sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK ||
+            pv_reply_failed(rp))
             goto out;
     }
     rc = pv_resupply_ship(st, id, (uint32_t) sheets, pv_now(), &order, &batch);

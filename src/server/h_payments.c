@@ -274,13 +274,14 @@ void pv_h_payment_methods(struct pv_call *c)
         return;
     }
     /* The route table lets only POST of the list on (and DELETE of one card, above). */
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, pm_fields, rp)))
         return;
     memset(&pay, 0, sizeof pay);
-    if (!json_object_get(root, "card")) {
+    if (!json_object_get(root, "card"))
         pv_reply_error(rp, PV_EMISSING, "card", NULL);
+    if (pv_reply_failed(rp)) /* the card is sent to the gateway only in a good body */
         goto out;
-    }
     if (tokenize_card(pv_pay_gateway(&app->gws, who->test), json_object_get(root, "card"), &pay,
                       &info, rp) != PV_OK)
         goto out;

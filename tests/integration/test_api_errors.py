@@ -323,6 +323,16 @@ class ApiErrors(unittest.TestCase):
                         key=srv.operator_key)
         self.assertErrors(r, 400, [("invalid_type", "reason"), ("invalid_type", "confirm")],
                           "withdraw")
+        r = srv.request("POST", "/v1/login", body={"email": 5, "password": 7, "x": 1})
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("invalid_type", "email"),
+                                   ("invalid_type", "password")], "login")
+        r = srv.request("POST", "/v1/payment-methods", body={"x": 1}, key=self.x)
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("missing_field", "card")],
+                          "payment method")
+        r = srv.request("PUT", "/v1/admin/watchdog", body={"deadline_days": 0, "x": 1},
+                        key=srv.operator_key)
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("invalid_request", "deadline_days")],
+                          "watchdog")
 
     def test_wrong_types(self):
         cases = [
