@@ -39,18 +39,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PV_ID_MAX        40    /* "cus_" + 26 chars, "ind_...", with room */
-#define PV_ACCOUNT_MAX   64    /* ledger account names: "customer:cus_...", "psd:1" */
-#define PV_HASH_HEX      65    /* sha-256 hex + NUL */
-#define PV_IDEM_KEY_MAX  256   /* Idempotency-Key header cap */
-#define PV_ADDRESS_MAX   1024  /* a postal address block in UTF-8, lines joined by newlines */
-#define PV_PRINTER_MAX   64    /* a printer's name in the customer's settings */
-#define PV_PWHASH_MAX    160   /* an encoded argon2id hash ("$argon2id$v=19$...") + NUL */
-#define PV_REF_MAX       128   /* a gateway token or charge id + NUL */
-#define PV_KEYNAME_MAX   64    /* a customer's name for an API key */
-#define PV_MODULE_ID_MAX 512   /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
-#define PV_REASON_MAX    256   /* a PSD status change's reason + NUL */
-#define PV_METADATA_MAX  11264 /* a piece's metadata as "key=value\n" lines (domain/metadata.h) */
+#define PV_ID_MAX        40   /* "cus_" + 26 chars, "ind_...", with room */
+#define PV_ACCOUNT_MAX   64   /* ledger account names: "customer:cus_...", "psd:1" */
+#define PV_HASH_HEX      65   /* sha-256 hex + NUL */
+#define PV_IDEM_KEY_MAX  256  /* Idempotency-Key header cap */
+#define PV_ADDRESS_MAX   1024 /* a postal address block in UTF-8, lines joined by newlines */
+#define PV_PRINTER_MAX   64   /* a printer's name in the customer's settings */
+#define PV_PWHASH_MAX    160  /* an encoded argon2id hash ("$argon2id$v=19$...") + NUL */
+#define PV_REF_MAX       128  /* a gateway token or charge id + NUL */
+#define PV_KEYNAME_MAX   64   /* a customer's name for an API key */
+#define PV_MODULE_ID_MAX 512  /* a crypto module's identity (PV_CRYPTO_ID_MAX) */
+#define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
 #define PV_SCHEMA_VERSION 15
@@ -287,6 +286,8 @@ struct pv_ledger_line {
     pv_mills amount; /* the lines of one journal entry sum to zero */
 };
 
+#define PV_METADATA_MAX 11264 /* a piece's metadata, text (metadata.h bounds it) */
+
 struct pv_indicium_rec {
     char id[PV_ID_MAX]; /* "ind_..." */
     char customer_id[PV_ID_MAX];
@@ -296,11 +297,12 @@ struct pv_indicium_rec {
     int64_t prints;                    /* times rendered as a label (reprints are free) */
     char from_address[PV_ADDRESS_MAX]; /* optional, printed on envelopes; not signed */
     char to_address[PV_ADDRESS_MAX];
-    int64_t refunded_at;            /* schema v4: 0, or when its refund was approved */
-    char metadata[PV_METADATA_MAX]; /* schema v15: the buyer's metadata, "" when none */
-    struct pv_indicium ind;         /* decoded fields (as signed) */
-    uint8_t data[PV_INDICIUM_MAX];  /* the whole signed indicium */
+    int64_t refunded_at;           /* schema v4: 0, or when its refund was approved */
+    struct pv_indicium ind;        /* decoded fields (as signed) */
+    uint8_t data[PV_INDICIUM_MAX]; /* the whole signed indicium */
     size_t data_len;
+    /* schema v15: the buyer's metadata as "key=value\n" lines (domain/metadata.h), "" when none */
+    char metadata[PV_METADATA_MAX];
 };
 
 /* A customer's printer and its calibration offsets (1/100 mm, +x right, +y down). */
