@@ -11,7 +11,8 @@ pkgs="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlit
 libssl-dev libcurl4-openssl-dev openssl ca-certificates libzint-dev libcairo2-dev libfontconfig-dev fonts-dejavu-core \
 libpq-dev libargon2-dev libgnutls28-dev libp11-kit-dev libdmtx-dev libjpeg-dev libpoppler-glib-dev libsystemd-dev scdoc"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs libcmocka-dev python3 clang-format zxing-cpp-tools dmtx-utils poppler-utils librsvg2-bin postgresql softhsm2"
+    # python3-jsonschema: live answers checked against docs/openapi.yaml (openapi_check.py).
+    pkgs="$pkgs libcmocka-dev python3 python3-jsonschema clang-format zxing-cpp-tools dmtx-utils poppler-utils librsvg2-bin postgresql softhsm2"
     # test_deb.py builds the .deb; test_install.py checks the unit with systemd-analyze.
     pkgs="$pkgs dpkg-dev debhelper systemd"
     # The web UI's browser tests: Debian's chromium driven by npm's playwright-core.
@@ -28,10 +29,12 @@ deps_fuzz="clang libclang-rt-14-dev"
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 # playwright-core, pinned by tests/e2e/package-lock.json; it drives
-# /usr/bin/chromium and downloads no browser of its own.
+# /usr/bin/chromium and downloads no browser of its own. @redocly/cli, the
+# linter of docs/openapi.yaml (CTest docs/openapi-lint), likewise.
 e2e_modules() {
     [ "$mode" = test ] || return 0
-    [ -d "$top/tests/e2e/node_modules/playwright-core" ] && return 0
+    [ -d "$top/tests/e2e/node_modules/playwright-core" ] &&
+        [ -d "$top/tests/e2e/node_modules/@redocly/cli" ] && return 0
     echo "deps: npm ci in tests/e2e" >&2
     (cd "$top/tests/e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
 }

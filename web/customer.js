@@ -299,12 +299,13 @@ const refundText = (r) => r.status === 'approved' ? `Refund approved: ${money(r.
 
 export async function historyPage(main, params) {
   const layouts = (await get('/v1/layouts')).layouts;
-  const f = Object.fromEntries(['from', 'to', 'mail_class', 'mode', 'refunded', 'q'].map((k) => [k, params.get(k) || '']));
+  const f = Object.fromEntries(['from', 'to', 'mail_class', 'mode', 'refunded', 'q', 'metadata'].map((k) => [k, params.get(k) || '']));
   const form = h('form', { class: 'card filters', role: 'search', 'aria-label': 'Search and filter your stamps' },
     h('div', { class: 'row' },
       field('Search', { name: 'q', type: 'search', value: f.q, placeholder: 'indicium id or ZIP' }),
       field('Bought from', { name: 'from', type: 'date', value: f.from }),
-      field('Bought to', { name: 'to', type: 'date', value: f.to })),
+      field('Bought to', { name: 'to', type: 'date', value: f.to }),
+      field('Reference', { name: 'metadata', type: 'search', value: f.metadata, placeholder: 'key=value, e.g. order=1001' }, 'metadata given at purchase: exact match')),
     h('div', { class: 'row' },
       field('Mail class', { tag: 'select', name: 'mail_class', options: [{ value: '', label: 'Any' }, ...mailClasses].map((o) => ({ ...o, selected: o.value === f.mail_class })) }),
       field('Mode', { tag: 'select', name: 'mode', options: [{ value: '', label: 'Any' }, { value: 'live', label: 'Live' }, { value: 'test', label: 'Test' }].map((o) => ({ ...o, selected: o.value === f.mode })) }),
@@ -323,8 +324,13 @@ export async function historyPage(main, params) {
   const cursors = [];
   const show = async (cursor) => {
     let page;
+    // Reference "key=value": the list's metadata[key]=value filter.
+    const { metadata, ...rest } = f;
+    const eq = metadata.indexOf('=');
+    const meta = eq > 0 ? { [`metadata[${metadata.slice(0, eq)}]`]: metadata.slice(eq + 1) } : {};
     try {
-      page = await get('/v1/indicia', { ...f, limit: 10, cursor });
+      if (metadata && eq <= 0) throw Object.assign(new Error('Reference: type key=value, such as order=1001'), { field: 'metadata' });
+      page = await get('/v1/indicia', { ...rest, ...meta, limit: 10, cursor });
     } catch (err) {
       showError(form, err);
       return;
@@ -350,7 +356,7 @@ export async function historyPage(main, params) {
         try { status.textContent = refundText(await get(`/v1/indicia/${encodeURIComponent(ind.id)}/refund`)); } catch (err) { status.textContent = err.code === 'not_found' ? 'No refund requested' : err.message; }
       });
       return h('tr', { dataset: { id: ind.id } },
-        h('td', {}, when(ind.created)), h('td', {}, h('code', {}, ind.id)), h('td', {}, className(ind.mail_class)),
+        h('td', {}, when(ind.created)), h('td', {}, h('code', {}, ind.id), ...Object.entries(ind.metadata || {}).map(([k, v]) => h('div', { class: 'meta' }, `${k}=${v}`))), h('td', {}, className(ind.mail_class)),
         h('td', {}, `${ind.from_zip} → ${ind.to_zip}`), h('td', { class: 'num' }, money(ind.postage_mills)),
         h('td', {}, status), h('td', { class: 'actions' }, reprint, refundBtn, check));
     });

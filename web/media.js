@@ -4,7 +4,7 @@
 // media), the CRM record of a serial, and the resupply orders to ship.
 
 import { get, post, request } from './api.js';
-import { h, clear, field, formError, onSubmit, money, whenSec, title, table, toast, showError } from './ui.js';
+import { h, clear, field, formError, onSubmit, money, when, title, table, toast, showError } from './ui.js';
 import { hBarChart } from './charts.js';
 
 // The products of docs/media.md, by code; the name is also the layout.
@@ -63,7 +63,7 @@ export async function affiliatesPage(main) {
     h('td', { class: a.threshold_labels > 0 && a.labels_remaining < a.threshold_labels ? 'num remaining bad' : 'num remaining' }, a.labels_remaining),
     h('td', {}, [a.threshold_labels ? `below ${a.threshold_labels} labels` : null, a.target_days ? `under ${a.target_days} days` : null].filter(Boolean).join(' or ') || 'never',
       `; ships ${a.resupply_sheets} sheets`),
-    h('td', {}, whenSec(a.created))));
+    h('td', {}, when(a.created))));
 
   const form = h('form', { class: 'card', novalidate: true, 'aria-labelledby': 'aff-h' },
     h('h2', { id: 'aff-h' }, 'Add an affiliate'),
@@ -144,7 +144,7 @@ function showBatch(box, b, affiliates) {
       h('dt', {}, 'Sheets'), h('dd', {}, b.sheets),
       h('dt', {}, 'Affiliate'), h('dd', {}, aff ? `${aff.name} (group ${b.group})` : b.affiliate_id),
       h('dt', {}, 'Payment'), h('dd', { class: 'payment' }, b.payment === 'unpaid' ? `unpaid, ${money(b.price_mills)} a sheet` : b.payment),
-      h('dt', {}, 'Distributed'), h('dd', {}, whenSec(b.distributed))),
+      h('dt', {}, 'Distributed'), h('dd', {}, when(b.distributed))),
     downloadButtons(b.serials[0].serial, b.batch),
     table(b.serials.length > SHOWN_SERIALS ? `Serials: the first ${SHOWN_SERIALS} of ${b.serials.length} (the CSV has them all)` : `Serials of batch ${b.batch}`,
       ['Serial', 'Sheet', 'Position'], rows, { showCaption: true, class: 'serials' }));
@@ -184,9 +184,9 @@ export async function lookupPage(main, params) {
 function showRecord(box, r) {
   const b = r.batch;
   const a = r.affiliate;
-  const paid = r.payment === 'unpaid' ? `unpaid (${money(b.price_mills)} to its first user)` : r.payment === 'paid' && r.paid_by ? `paid by ${r.paid_by} ${whenSec(r.paid_at)}` : r.payment;
+  const paid = r.payment === 'unpaid' ? `unpaid (${money(b.price_mills)} to its first user)` : r.payment === 'paid' && r.paid_by ? `paid by ${r.paid_by} ${when(r.paid_at)}` : r.payment;
   const thisLabel = r.kind === 'label'
-    ? (r.label ? `used ${whenSec(r.label.used_at)} by ${r.label.customer_id} for ${r.label.indicium_id}` : 'not used yet')
+    ? (r.label ? `used ${when(r.label.used_at)} by ${r.label.customer_id} for ${r.label.indicium_id}` : 'not used yet')
     : null;
   clear(box,
     h('div', { class: 'card' },
@@ -197,11 +197,11 @@ function showRecord(box, r) {
         h('dt', {}, 'Affiliate group'), h('dd', {}, b.group),
         h('dt', {}, 'Product'), h('dd', {}, `${b.layout} (${r.labels_per_sheet} labels per sheet)`),
         h('dt', {}, 'Affiliate'), h('dd', { class: 'affiliate' }, a.name, a.customer_id ? ` (own affiliate of ${a.customer_id})` : ' (reseller)'),
-        h('dt', {}, 'Distributed'), h('dd', {}, whenSec(r.distributed)),
+        h('dt', {}, 'Distributed'), h('dd', {}, when(r.distributed)),
         h('dt', {}, 'Payment'), h('dd', { class: 'payment' }, paid),
         h('dt', {}, 'Labels used'), h('dd', { class: 'labels-used' }, `${r.labels_used} of ${r.labels_per_sheet}`, r.positions_used.length ? ` (positions ${r.positions_used.join(', ')})` : ''),
-        h('dt', {}, 'First use'), h('dd', {}, whenSec(r.first_use)),
-        h('dt', {}, 'Last use'), h('dd', {}, whenSec(r.last_use)),
+        h('dt', {}, 'First use'), h('dd', {}, when(r.first_use)),
+        h('dt', {}, 'Last use'), h('dd', {}, when(r.last_use)),
         thisLabel ? [h('dt', {}, 'This label'), h('dd', { class: 'this-label' }, thisLabel)] : null,
         h('dt', {}, 'Used by'), h('dd', { class: 'customers' }, r.customers.length ? r.customers.map((c, i) => [i ? ', ' : '', h('code', {}, c)]) : 'nobody yet')),
       h('h3', {}, `Batch ${b.batch}`),
@@ -232,7 +232,7 @@ export async function resupplyPage(main) {
       h('th', { scope: 'row' }, h('code', {}, o.id)),
       h('td', {}, aff ? aff.name : o.affiliate_id), h('td', { class: `status ${o.status}` }, o.status),
       h('td', {}, productName(o.product)), h('td', { class: 'num' }, o.labels_remaining),
-      h('td', {}, whenSec(o.created)), h('td', {}, o.shipped_at ? whenSec(o.shipped_at) : '—'),
+      h('td', {}, when(o.created)), h('td', {}, o.shipped_at ? when(o.shipped_at) : '—'),
       h('td', {}, o.batch ? `batch ${o.batch}` : '—'),
       h('td', { class: 'actions' }, ship));
   });

@@ -132,11 +132,6 @@ export function when(iso) {
   return isNaN(d) ? iso : d.toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-// Unix seconds (the media API's times) as a local date and time.
-export function whenSec(sec) {
-  return sec ? when(new Date(sec * 1000).toISOString()) : '—';
-}
-
 export function today() {
   return new Date().toISOString().slice(0, 10);
 }

@@ -233,17 +233,33 @@ static const char *money_str(const json_t *obj, const char *key, char *buf, size
  * expiry is the server's clock and is judged by this machine's, so the
  * seconds are as good as the two clocks agree.
  */
+/* "YYYY-MM-DDTHH:MM:SS[.mmm]Z" (the API's times) into unix ms; 0 if not one. */
+static int64_t time_ms(const char *s)
+{
+    int y, mo, d, h, mi, sec, ms = 0, len = 0;
+
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &len) != 6)
+        return 0;
+    if (s[len] == '.' && sscanf(s + len, ".%3d", &ms) != 1)
+        return 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return 0;
+    return (pv_date_to_unix((uint32_t) (y * 10000 + mo * 100 + d)) + h * 3600 + mi * 60 + sec) *
+               1000 +
+           ms;
+}
+
 static const char *lease_str(const json_t *p, int64_t now, char *buf, size_t n)
 {
     const char *holder = cli_jstr(p, "lease_holder");
-    json_int_t expires;
+    int64_t expires = time_ms(cli_jstr(p, "lease_expires_at"));
     char a[32];
 
     if (json_is_true(json_object_get(p, "test")))
         return "test PSD (no lease)";
     if (!holder || !*holder)
         return "-";
-    if (!cli_jint(p, "lease_expires_ms", &expires) || now == 0)
+    if (!expires || now == 0)
         snprintf(buf, n, "%s", cli_safe(holder));
     else if (expires > now)
         snprintf(buf, n, "%s (%s left)", cli_safe(holder), age_str(expires - now, a, sizeof a));

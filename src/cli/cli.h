@@ -75,6 +75,14 @@ struct cli_opt {
 int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
                    const char **pos, int max_pos, int *npos);
 
+/*
+ * cli_metadata_opts - take every "--metadata KEY=VALUE" (or
+ * --metadata=KEY=VALUE) before a "--" out of argv (*argc shrinks; argv is
+ * compacted) into *out: a JSON object of strings (owned), NULL when none.
+ * RC_OK, or RC_USAGE (printed) for a pair without '=' or not UTF-8 (metadata.c).
+ */
+int cli_metadata_opts(const char *cmd, int *argc, char **argv, json_t **out);
+
 /* cli_usage_error - print "stamp CMD: <message>" and a hint; returns RC_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)

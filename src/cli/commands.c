@@ -55,6 +55,20 @@ static void print_address(const json_t *ind, const char *key, const char *label)
     }
 }
 
+/* print_metadata - one "metadata  key=value" line per pair of the piece's metadata. */
+static void print_metadata(const json_t *ind)
+{
+    const char *label = "metadata", *key;
+    json_t *v;
+
+    json_object_foreach((json_t *) json_object_get(ind, "metadata"), key, v)
+    {
+        printf("%-12s%s=", label, cli_safe(key));
+        printf("%s\n", cli_safe(json_string_value(v)));
+        label = "";
+    }
+}
+
 /* postage_str - "$0.74" from postage_mills, else the "postage" string, else "-". */
 static const char *postage_str(const json_t *ind, char *buf, size_t n)
 {
@@ -99,6 +113,7 @@ void cli_print_indicium(const json_t *ind, int with_balance)
                cli_jstr(pos, "sheet_serial") ? cli_safe(cli_jstr(pos, "sheet_serial")) : "sheet");
     print_address(ind, "from_address", "from addr");
     print_address(ind, "to_address", "to addr");
+    print_metadata(ind);
     if (!with_balance) {
         printf("%-12s%s\n", "created", cli_safe(cli_jstr(ind, "created")));
         if (cli_jint(ind, "presentations", &n))
@@ -125,7 +140,7 @@ static int set_str(json_t *obj, const char *key, const char *s)
  */
 static char *buy_body(const char *cls, uint32_t tenths, const char *from, const char *to,
                       const char *date, const char *medium, int buy_medium, const char *from_addr,
-                      const char *to_addr, const char *card)
+                      const char *to_addr, const char *card, json_t *metadata)
 {
     json_t *obj = json_object();
     json_t *w = tenths % 10 == 0 ? json_integer((json_int_t) (tenths / 10))
@@ -144,6 +159,7 @@ static char *buy_body(const char *cls, uint32_t tenths, const char *from, const 
         (buy_medium && json_object_set_new(obj, "commit_to_purchase_medium", json_true())) ||
         (from_addr && set_str(obj, "from_address", from_addr)) ||
         (to_addr && set_str(obj, "to_address", to_addr)) ||
+        (metadata && json_object_set(obj, "metadata", metadata)) ||
         (card && json_object_set_new(
                      obj, "payment",
                      json_pack("{s:s, s:s}", "method", "card", "payment_method_id", card)) != 0))
@@ -312,24 +328,29 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
     char *body = NULL, *from_addr = NULL, *to_addr = NULL;
     json_t *ind = NULL;
     struct cli_reply meta;
+    json_t *metadata = NULL;
     uint32_t tenths;
     int npos, rc;
 
-    if ((rc = cli_parse_opts("buy", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+    if ((rc = cli_metadata_opts("buy", &argc, argv, &metadata)) != RC_OK)
         return rc;
+    if ((rc = cli_parse_opts("buy", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+        goto out;
     snprintf(missing, sizeof missing, "%s%s%s%s", cls ? "" : " --class", weight ? "" : " --weight",
              from ? "" : " --from", to ? "" : " --to");
     if (missing[0])
-        return cli_usage_error("buy", "missing%s", missing);
-    if (cli_parse_weight(weight, &tenths) != 0)
-        return cli_usage_error("buy",
-                               "--weight '%s': expected ounces above 0 with at most one "
-                               "decimal, such as 1 or 2.5",
-                               cli_safe(weight));
-    if (idem && cli_check_idem_key(idem) != 0)
-        return cli_usage_error("buy", CLI_IDEM_KEY_USAGE, CLI_IDEM_KEY_MAX);
-    if ((rc = check_print_opts(print, layout, printer, &fmt)) != RC_OK)
-        return rc;
+        rc = cli_usage_error("buy", "missing%s", missing);
+    else if (cli_parse_weight(weight, &tenths) != 0)
+        rc = cli_usage_error("buy",
+                             "--weight '%s': expected ounces above 0 with at most one "
+                             "decimal, such as 1 or 2.5",
+                             cli_safe(weight));
+    else if (idem && cli_check_idem_key(idem) != 0)
+        rc = cli_usage_error("buy", CLI_IDEM_KEY_USAGE, CLI_IDEM_KEY_MAX);
+    else
+        rc = check_print_opts(print, layout, printer, &fmt);
+    if (rc != RC_OK)
+        goto out;
     if ((rc = address_opt("--from-address", from_addr_opt, &from_addr)) != RC_OK ||
         (rc = address_opt("--to-address", to_addr_opt, &to_addr)) != RC_OK)
         goto out;
@@ -341,8 +362,8 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         rc = RC_FAIL;
         goto out;
     }
-    if (!(body = buy_body(cls, tenths, from, to, date, medium, buy_medium, from_addr, to_addr,
-                          card))) {
+    if (!(body = buy_body(cls, tenths, from, to, date, medium, buy_medium, from_addr, to_addr, card,
+                          metadata))) {
         /* The only input json_string() refuses is text that is not UTF-8. */
         rc = cli_usage_error("buy", "option values must be valid UTF-8");
         goto out;
@@ -378,6 +399,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         rc = buy_label(c, cli_jstr(ind, "id"), print, fmt, layout, printer);
 out:
     json_decref(ind);
+    json_decref(metadata);
     free(body);
     free(from_addr);
     free(to_addr);
@@ -432,9 +454,12 @@ static void list_row(const json_t *ind, int idw)
 }
 
 /* list_page_path - "/v1/indicia?limit=N&cursor=C" into path; -1 when too long. */
-static int list_page_path(char *path, size_t n, const char *limit, const char *cursor)
+static int list_page_path(char *path, size_t n, const char *limit, const char *cursor,
+                          json_t *metadata)
 {
-    char esc[CURSOR_MAX * 3 + 1];
+    char esc[CURSOR_MAX * 3 + 1], k[64 * 3 + 1], v[512 * 3 + 1];
+    const char *key;
+    json_t *val;
     size_t used;
 
     used = (size_t) snprintf(path, n, "/v1/indicia");
@@ -446,6 +471,15 @@ static int list_page_path(char *path, size_t n, const char *limit, const char *c
         if (cli_url_escape(cursor, esc, sizeof esc) != 0)
             return -1;
         used += (size_t) snprintf(path + used, n - used, "%scursor=%s", limit ? "&" : "?", esc);
+    }
+    /* --metadata KEY=VALUE: metadata[KEY]=VALUE (the server takes one). */
+    json_object_foreach(metadata, key, val)
+    {
+        if (used >= n || cli_url_escape(key, k, sizeof k) != 0 ||
+            cli_url_escape(json_string_value(val), v, sizeof v) != 0)
+            return -1;
+        used += (size_t) snprintf(path + used, n - used, "%smetadata%%5B%s%%5D=%s",
+                                  strchr(path, '?') ? "&" : "?", k, v);
     }
     return used < n ? 0 : -1;
 }
@@ -460,26 +494,32 @@ int cmd_list(const struct cli *c, int argc, char **argv)
         {"--all", NULL, &all},
         {NULL, NULL, NULL},
     };
-    char cursor[CURSOR_MAX + 1], path[1024];
+    char cursor[CURSOR_MAX + 1], path[4096];
     const char *cur = NULL;
-    json_t *page = NULL, *merged = NULL, *merged_data = NULL;
+    json_t *page = NULL, *merged = NULL, *merged_data = NULL, *metadata = NULL;
     uint64_t lim;
     size_t total = 0;
     int npos, rc, idw = 0;
 
-    if ((rc = cli_parse_opts("list", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+    if ((rc = cli_metadata_opts("list", &argc, argv, &metadata)) != RC_OK)
         return rc;
-    if (limit && pv_parse_u64(limit, 1, LIST_LIMIT_MAX, &lim) != 0)
-        return cli_usage_error("list", "--limit '%s': expected a whole number from 1 to %d",
-                               cli_safe(limit), LIST_LIMIT_MAX);
+    if ((rc = cli_parse_opts("list", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
+        goto out;
+    if (limit && pv_parse_u64(limit, 1, LIST_LIMIT_MAX, &lim) != 0) {
+        rc = cli_usage_error("list", "--limit '%s': expected a whole number from 1 to %d",
+                             cli_safe(limit), LIST_LIMIT_MAX);
+        goto out;
+    }
     if (cursor_opt) {
-        if (strlen(cursor_opt) > CURSOR_MAX || !*cursor_opt)
-            return cli_usage_error("list", "--cursor must be 1 to %d characters", CURSOR_MAX);
+        if (strlen(cursor_opt) > CURSOR_MAX || !*cursor_opt) {
+            rc = cli_usage_error("list", "--cursor must be 1 to %d characters", CURSOR_MAX);
+            goto out;
+        }
         memcpy(cursor, cursor_opt, strlen(cursor_opt) + 1);
         cur = cursor;
     }
     if ((rc = cli_need_key(c, "list")) != RC_OK)
-        return rc;
+        goto out;
     if (c->json && all) {
         merged = json_pack("{s:s, s:[], s:b, s:n}", "object", "list", "data", "has_more", 0,
                            "next_cursor");
@@ -497,8 +537,8 @@ int cmd_list(const struct cli *c, int argc, char **argv)
         size_t i;
         int has_more = 0;
 
-        if (list_page_path(path, sizeof path, limit, cur) != 0) {
-            rc = cli_usage_error("list", "cursor is too long");
+        if (list_page_path(path, sizeof path, limit, cur, metadata) != 0) {
+            rc = cli_usage_error("list", "cursor or --metadata is too long");
             goto out;
         }
         json_decref(page);
@@ -581,6 +621,7 @@ int cmd_list(const struct cli *c, int argc, char **argv)
 out:
     json_decref(page);
     json_decref(merged);
+    json_decref(metadata);
     return rc;
 }
 

@@ -71,7 +71,7 @@ static const char help_buy[] =
     "usage: stamp buy --class CLASS --weight OZ --from ZIP --to ZIP\n"
     "                 [--date YYYY-MM-DD] [--medium SERIAL [--buy-medium]]\n"
     "                 [--idempotency-key KEY]\n"
-    "                 [--from-address TEXT] [--to-address TEXT]\n"
+    "                 [--from-address TEXT] [--to-address TEXT] [--metadata KEY=VALUE]...\n"
     "                 [--print FILE [--layout LAYOUT] [--printer NAME]] [--card pm_...]\n"
     "\n"
     "Buy postage for one mail piece and print the signed indicium's details.\n"
@@ -88,6 +88,9 @@ static const char help_buy[] =
     "  --from-address TEXT    return address, printed on envelope-10; \\n starts a new\n"
     "                         line (at most 6 lines of 60 characters)\n"
     "  --to-address TEXT      delivery address, printed on envelope-10\n"
+    "  --metadata KEY=VALUE   kept with the piece and searchable (stamp list\n"
+    "                         --metadata); repeat for more keys (at most 20; a key\n"
+    "                         of 1-40 of a-z 0-9 _ -, a value of at most 500 bytes)\n"
     "  --print FILE           then save the label in FILE; its extension (.pdf .png\n"
     "                         .svg .zpl) is the format\n"
     "  --layout LAYOUT        label layout for --print (default label-4x6; see layouts)\n"
@@ -106,13 +109,14 @@ static const char help_show[] =
     "its label was printed.\n";
 
 static const char help_list[] =
-    "usage: stamp list [--limit N] [--cursor ID] [--all]\n"
+    "usage: stamp list [--limit N] [--cursor ID] [--all] [--metadata KEY=VALUE]\n"
     "\n"
     "List your indicia, newest first, as a table.\n"
     "\n"
     "  --limit N     indicia per page (1-10000; the server may cap it)\n"
     "  --cursor ID   start after this indicium (the next_cursor of an earlier page)\n"
-    "  --all         follow the pages to the end (with --json: one merged list)\n";
+    "  --all         follow the pages to the end (with --json: one merged list)\n"
+    "  --metadata KEY=VALUE  only the pieces bought with this metadata pair\n";
 
 static const char help_balance[] =
     "usage: stamp balance\n"
@@ -319,7 +323,7 @@ static const char help_refund[] =
     "Ask for a refund of an unused indicium (within 30 days unless the vendor set\n"
     "another window). It is approved - back to the card that paid, else the\n"
     "balance - or denied with a reason: already_scanned, window_expired,\n"
-    "already_refunded, test_piece (exit 1). --status shows the latest decision.\n";
+    "test_piece (exit 1). Asked again, the same decision. --status shows it.\n";
 
 struct command {
     const char *name;

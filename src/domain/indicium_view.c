@@ -7,6 +7,7 @@
 #include "domain/indicium_view.h"
 
 #include "domain/media.h"
+#include "domain/metadata.h"
 #include "domain/verify.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -195,7 +196,8 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
          json_object_set_new(j, "non_machinable",
                              json_boolean((r->services & PV_SVC_NONMACHINABLE) != 0)) ||
          json_object_set_new(j, "zone", r->zone ? json_integer(r->zone) : json_null()) ||
-         json_object_set_new(j, "price", piece_price_json(r)))) {
+         json_object_set_new(j, "price", piece_price_json(r)) ||
+         json_object_set_new(j, "metadata", pv_metadata_json(r->metadata)))) {
         json_decref(j);
         j = NULL;
     }

@@ -472,6 +472,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     r->rec.medium_label = r->medium.position;
     if ((rc = record_price(q, &r->rec)) != PV_OK)
         return rc;
+    snprintf(r->rec.metadata, sizeof r->rec.metadata, "%s", q->metadata);
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;

@@ -28,7 +28,8 @@ struct pv_purchase_req {
     char medium_serial[PV_MEDIUM_MAX + 1];
     char from_address[PV_ADDRESS_MAX]; /* "" when none; printed, not signed */
     char to_address[PV_ADDRESS_MAX];
-    uint8_t flags; /* PV_IND_FLAG_*; PV_IND_FLAG_TEST exactly when test */
+    char metadata[PV_METADATA_MAX]; /* "" when none (metadata.h); kept, not signed */
+    uint8_t flags;                  /* PV_IND_FLAG_*; PV_IND_FLAG_TEST exactly when test */
     pv_mills postage;
     int test;              /* bought with an sk_test_ key: test PSD, test money, sandbox */
     struct pv_payment pay; /* balance (default) or a card's gateway source */

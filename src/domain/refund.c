@@ -141,11 +141,24 @@ static int decide(struct pv_store *st, const struct pv_gateways *gws, const char
     int rc;
 
     memset(r, 0, sizeof *r);
-    if ((rc = pv_new_id("rfd", r->id)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
+    if ((rc = pv_store_begin(st)) != PV_OK)
         return rc;
     /* Read again inside the transaction: a scan or refund may have come since. */
     if ((rc = pv_store_lock_writer(st)) != PV_OK ||
         (rc = pv_indicium_owned(st, customer_id, test, id, rec)) != PV_OK)
+        goto out;
+    /* Every decision is final (a refund, a scan, a test piece, an expired
+     * window stay so): a repeated request is answered the one made first,
+     * with its id, and records nothing new. */
+    rc = pv_store_refund_latest(st, rec->id, r);
+    if (rc == PV_OK) {
+        pv_store_rollback(st);
+        return PV_OK;
+    }
+    if (rc != PV_ENOTFOUND)
+        goto out;
+    memset(r, 0, sizeof *r);
+    if ((rc = pv_new_id("rfd", r->id)) != PV_OK)
         goto out;
     snprintf(r->indicium_id, sizeof r->indicium_id, "%s", rec->id);
     snprintf(r->customer_id, sizeof r->customer_id, "%s", rec->customer_id);
@@ -155,8 +168,7 @@ static int decide(struct pv_store *st, const struct pv_gateways *gws, const char
     if (why) {
         r->status = PV_REFUND_DENIED;
         snprintf(r->reason, sizeof r->reason, "%s", why);
-        /* The approved refund stays the indicium's latest word on it. */
-        rc = strcmp(why, "already_refunded") == 0 ? PV_OK : pv_store_refund_insert(st, r);
+        rc = pv_store_refund_insert(st, r);
     } else {
         r->status = PV_REFUND_APPROVED;
         if ((rc = pv_store_indicium_mark_refunded(st, rec->id, now)) == PV_OK &&
@@ -184,7 +196,7 @@ int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const 
     for (attempt = 0; rec && attempt < 2; attempt++) {
         intent_id[0] = '\0';
         rc = decide(st, gws, customer_id, test, indicium_id, window_s, now, rec, out, intent_id);
-        if (rc != PV_EEXIST) /* a concurrent refund won: decide again, it is denied */
+        if (rc != PV_EEXIST) /* a concurrent refund won: decide again, answer it */
             break;
     }
     free(rec);

@@ -44,8 +44,9 @@ int pv_indicium_owned(struct pv_store *st, const char *owner_id, int test, const
  * request's record: status PV_REFUND_APPROVED or PV_REFUND_DENIED with its reason. Returns PV_OK;
  * PV_ENOTFOUND (not the customer's indicium, or of the other mode: a test key never refunds a live
  * piece, nor a live key a test one); PV_EGATEWAY (the card refund failed: nothing was
- * written, ask again); store errors. A concurrent approval makes this one
- * decide again, and be denied.
+ * written, ask again); store errors. Every decision is final: a repeated
+ * request (or one that lost a race) gets the indicium's first decision,
+ * the same record with the same id, and writes nothing.
  */
 int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
                       int test, const char *indicium_id, int64_t window_s, int64_t now,

@@ -17,8 +17,23 @@
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Unix milliseconds as RFC 3339 UTC with milliseconds ("...T01:02:03.456Z"),
+ * or null for 0 (never): answers carry no Unix times. */
+static json_t *time_ms_json(int64_t ms)
+{
+    char s[32], t[40];
+
+    if (ms <= 0)
+        return json_null();
+    pv_time_format(ms / 1000, s, sizeof s);
+    s[strlen(s) - 1] = '\0'; /* the 'Z' */
+    snprintf(t, sizeof t, "%s.%03dZ", s, (int) (ms % 1000));
+    return json_string(t);
+}
 
 #define STATS_DAYS_DEFAULT 30
 #define STATS_DAYS_MAX     366
@@ -60,7 +75,7 @@ void pv_h_psds(struct pv_call *c)
         if (j) {
             json_object_set_new(j, "lease_holder",
                                 p->lease_holder[0] ? json_string(p->lease_holder) : json_null());
-            json_object_set_new(j, "lease_expires_ms", json_integer(p->lease_expires_ms));
+            json_object_set_new(j, "lease_expires_at", time_ms_json(p->lease_expires_ms));
             json_object_set_new(j, "test", json_boolean(p->test));
             /* The lifecycle (domain/lifecycle.h): who suspended it, and why. */
             json_object_set_new(j, "suspended_by",
@@ -307,9 +322,9 @@ void pv_h_admin_leases(struct pv_call *c)
     }
     arr = json_array();
     for (i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "holder", h[i].holder,
-                                             "acquired_ms", (json_int_t) h[i].acquired_ms,
-                                             "expires_ms", (json_int_t) h[i].expires_ms));
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:o}", "holder", h[i].holder,
+                                             "acquired_at", time_ms_json(h[i].acquired_ms),
+                                             "expires_at", time_ms_json(h[i].expires_ms)));
     free(h);
     pv_reply_json(rp, 200,
                   arr ? json_pack("{s:I, s:o}", "psd_id", (json_int_t) id, "leases", arr) : NULL);
@@ -344,9 +359,10 @@ void pv_h_admin_server_status(struct pv_call *c)
     json_t *root;
     int status, rc;
 
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, status_fields, rp)))
         return;
-    if (pv_body_string(root, "status", 1, 16, PV_EINVAL, &want, rp) != PV_OK)
+    if (pv_body_string(root, "status", 1, 16, PV_EINVAL, &want, rp) != PV_OK || pv_reply_failed(rp))
         goto out;
     for (status = 0; status < 3 && strcmp(want, pv_view_server_status[status]) != 0; status++)
         ;

@@ -128,15 +128,15 @@ void pv_h_api_keys(struct pv_call *c)
                 rp, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "api_key", "revoked", 1));
         return;
     }
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, key_fields, rp)))
         return;
-    if (pv_body_string(root, "name", 0, PV_KEYNAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
-        pv_body_string(root, "mode", 0, 8, PV_EINVAL, &mode, rp) != PV_OK)
-        goto out;
-    if (mode && strcmp(mode, "live") != 0 && strcmp(mode, "test") != 0) {
+    pv_body_string(root, "name", 0, PV_KEYNAME_MAX - 1, PV_EINVAL, &name, rp);
+    if (pv_body_string(root, "mode", 0, 8, PV_EINVAL, &mode, rp) == PV_OK && mode &&
+        strcmp(mode, "live") != 0 && strcmp(mode, "test") != 0)
         pv_reply_error(rp, PV_EINVAL, "mode", "mode must be \"live\" or \"test\"");
+    if (pv_reply_failed(rp))
         goto out;
-    }
     test = mode && strcmp(mode, "test") == 0;
     if (test && who->role != PV_ROLE_CUSTOMER) {
         pv_reply_error(rp, PV_EINVAL, "mode", "operator and postal keys are live keys");
@@ -341,13 +341,13 @@ void pv_h_signup(struct pv_call *call)
     json_t *root;
     int rc, wait;
 
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, signup_fields, rp)))
         return;
-    if (api_key_request(root, PV_ROLE_CUSTOMER, &kw, rp) != PV_OK)
-        goto out;
-    if (pv_body_string(root, "email", 1, 254, PV_EEMAIL, &email, rp) != PV_OK ||
-        pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_EPASSWORD, &password, rp) !=
-            PV_OK)
+    api_key_request(root, PV_ROLE_CUSTOMER, &kw, rp);
+    pv_body_string(root, "email", 1, 254, PV_EEMAIL, &email, rp);
+    pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_EPASSWORD, &password, rp);
+    if (pv_reply_failed(rp))
         goto out;
     /* Every sign-up costs an argon2id hash (and maybe an account): a budget
      * per source, spent before the work. */
@@ -411,23 +411,21 @@ void pv_h_login(struct pv_call *c)
         rp->retry_after = wait;
         return;
     }
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, login_fields, rp)))
         return;
-    if (pv_body_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp) != PV_OK)
-        goto out;
+    pv_body_string(root, "role", 0, 16, PV_EINVAL, &role_name, rp);
     if (role_name && strcmp(role_name, "operator") == 0)
         role = PV_ROLE_OPERATOR;
     else if (role_name && strcmp(role_name, "postal") == 0)
         role = PV_ROLE_POSTAL;
-    else if (role_name && strcmp(role_name, "customer") != 0) {
+    else if (role_name && strcmp(role_name, "customer") != 0)
         pv_reply_error(rp, PV_EINVAL, "role",
                        "role must be \"customer\", \"operator\" or \"postal\"");
-        goto out;
-    }
-    if (login_id(root, role, &email, rp) != PV_OK ||
-        pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp) != PV_OK)
-        goto out;
-    if (api_key_request(root, role, &kw, rp) != PV_OK)
+    login_id(root, role, &email, rp);
+    pv_body_string(root, "password", 1, PV_PASSWORD_MAX * 4, PV_ELOGIN, &password, rp);
+    api_key_request(root, role, &kw, rp);
+    if (pv_reply_failed(rp))
         goto out;
     /* The attempt counts from here, before the slow verify, so parallel
      * guesses cannot all slip through one check. */

@@ -106,18 +106,18 @@ static void deposit_credit_post(struct pv_call *c)
 
     if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, credit_fields, rp)))
         return;
-    if (pv_body_string(root, "amount", 1, 32, PV_EAMOUNT, &amount_text, rp) != PV_OK ||
-        pv_body_string(root, "reference", 1, PV_DEPOSIT_REF_MAX - 1, PV_EINVAL, &reference, rp) !=
-            PV_OK)
-        goto out;
-    if (pv_money_parse(amount_text, &amount) != PV_OK || !pv_deposit_amount_valid(amount)) {
+    if (pv_body_string(root, "amount", 1, 32, PV_EAMOUNT, &amount_text, rp) == PV_OK &&
+        (pv_money_parse(amount_text, &amount) != PV_OK || !pv_deposit_amount_valid(amount))) {
         snprintf(msg, sizeof msg, "amount must be whole cents from 0.01 to %s (\"2500.00\")",
                  money(PV_MILLS_MAX, a));
         pv_reply_error(rp, PV_EAMOUNT, "amount", msg);
-        goto out;
     }
+    pv_body_string(root, "reference", 1, PV_DEPOSIT_REF_MAX - 1, PV_EINVAL, &reference, rp);
+    if (pv_reply_failed(rp))
+        goto out;
     if ((rc = pv_payments_request_hash("POST /v1/authority/deposits\n", root, hash)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
@@ -266,9 +266,11 @@ void pv_h_admin_deposit_threshold(struct pv_call *c)
     int rc;
 
     if (strcmp(c->rq->method, "PUT") == 0) {
+        c->rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(c->rq, threshold_fields, c->rp)))
             return;
-        if (pv_body_string(root, "threshold", 1, 32, PV_EAMOUNT, &text, c->rp) != PV_OK) {
+        if (pv_body_string(root, "threshold", 1, 32, PV_EAMOUNT, &text, c->rp) != PV_OK ||
+            pv_reply_failed(c->rp)) {
             json_decref(root);
             return;
         }

@@ -150,17 +150,16 @@ void pv_h_authority_claim(struct pv_call *c)
             pv_reply_json(c->rp, 200, claim_json(&cl));
         return;
     }
+    c->rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(c->rq, decision_fields, c->rp)))
         return;
-    if (pv_body_string(root, "decision", 1, 16, PV_EINVAL, &decision, c->rp) != PV_OK)
-        goto out;
-    if (strcmp(decision, "accept") != 0 && strcmp(decision, "reject") != 0) {
+    if (pv_body_string(root, "decision", 1, 16, PV_EINVAL, &decision, c->rp) == PV_OK &&
+        strcmp(decision, "accept") != 0 && strcmp(decision, "reject") != 0)
         pv_reply_error(c->rp, PV_EINVAL, "decision", "decision must be accept or reject");
-        goto out;
-    }
-    accept = decision[0] == 'a';
-    /* A rejection says why. */
-    if (body_reason(root, !accept, &reason, c->rp) != PV_OK)
+    accept = decision && decision[0] == 'a';
+    /* A rejection says why (with no decision, the reason is checked as optional). */
+    body_reason(root, decision && !accept, &reason, c->rp);
+    if (pv_reply_failed(c->rp))
         goto out;
     rc = pv_claim_decide(c->st, c->who->owner_id, c->id, accept, reason, pv_now(), &cl, &replayed);
     if (rc != PV_OK) {
@@ -252,13 +251,14 @@ static void hold_post(struct pv_call *c)
     json_t *root;
     int rc;
 
+    c->rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(c->rq, hold_fields, c->rp)))
         return;
-    if (pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &customer_id, c->rp) !=
-            PV_OK ||
-        body_uint(root, "serial", UINT32_MAX, &serial, c->rp) != PV_OK ||
-        body_uint(root, "psd_id", UINT32_MAX, &psd, c->rp) != PV_OK ||
-        body_reason(root, 1, &reason, c->rp) != PV_OK)
+    pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &customer_id, c->rp);
+    body_uint(root, "serial", UINT32_MAX, &serial, c->rp);
+    body_uint(root, "psd_id", UINT32_MAX, &psd, c->rp);
+    body_reason(root, 1, &reason, c->rp);
+    if (pv_reply_failed(c->rp))
         goto out;
     if ((customer_id != NULL) == (serial >= 0) || (psd >= 0 && serial < 0)) {
         pv_reply_error(c->rp, customer_id || serial >= 0 || psd >= 0 ? PV_EINVAL : PV_EMISSING,
@@ -314,9 +314,10 @@ void pv_h_authority_hold_lift(struct pv_call *c)
 
     /* The body is optional: {} or none lifts without a reason. */
     if (c->rq->body_len > 0) {
+        c->rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(c->rq, lift_fields, c->rp)))
             return;
-        if (body_reason(root, 0, &reason, c->rp) != PV_OK)
+        if (body_reason(root, 0, &reason, c->rp) != PV_OK || pv_reply_failed(c->rp))
             goto out;
     }
     rc =

@@ -15,6 +15,7 @@
 #include "server/internal.h"
 #include "server/views.h"
 #include "domain/address.h"
+#include "domain/metadata.h"
 #include "domain/indicium_view.h"
 #include "domain/ledger.h"
 #include "domain/mode.h"
@@ -95,7 +96,7 @@ static int parse_weight(json_t *v, uint16_t *tenths)
 static const char *const purchase_fields[] = {
     "mail_class",     "weight_oz",      "from_zip",      "to_zip",     "mail_date",
     "medium_serial",  "payment",        "from_address",  "to_address", "commit_to_purchase_medium",
-    "extra_services", "non_machinable", "address_check", NULL};
+    "extra_services", "non_machinable", "address_check", "metadata",   NULL};
 
 /* An address block: 1-6 lines of 1-60 printable characters, joined by '\n'. */
 static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
@@ -123,28 +124,27 @@ static int parse_address(const char *s, char out[PV_ADDRESS_MAX])
     return PV_OK;
 }
 
-/* The mail class name cls and root's weight_oz into q; rp set on error. */
+/* The mail class name cls (NULL: already refused) and root's weight_oz
+ * into q; rp set on error (both checked, so both may be listed). */
 static int parse_class_weight(json_t *root, const char *cls, struct pv_purchase_req *q,
                               struct pv_reply *rp)
 {
     json_t *w;
-    int rc;
+    int rc = PV_OK, wrc;
 
-    if ((rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK) {
+    if (cls && (rc = pv_mail_class_parse(cls, &q->mail_class)) != PV_OK)
         pv_reply_error(rp, rc, "mail_class", CLASS_MSG);
-        return rc;
-    }
     if (!(w = json_object_get(root, "weight_oz"))) {
         pv_reply_error(rp, PV_EMISSING, "weight_oz", NULL);
-        return PV_EMISSING;
+        return rc != PV_OK ? rc : PV_EMISSING;
     }
-    if ((rc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
-        pv_reply_error(rp, rc, "weight_oz",
-                       rc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
-                                      : NULL);
-        return rc;
+    if ((wrc = parse_weight(w, &q->weight_tenth_oz)) != PV_OK) {
+        pv_reply_error(rp, wrc, "weight_oz",
+                       wrc == PV_ETYPE ? "weight_oz must be a number with at most one decimal"
+                                       : NULL);
+        return rc != PV_OK ? rc : wrc;
     }
-    return PV_OK;
+    return cls ? rc : PV_EMISSING;
 }
 
 /* The mail date text (NULL = today) into q; rp set on error. */
@@ -208,72 +208,68 @@ static int price(struct pv_purchase_req *q, const char *cls, struct pv_rate_pric
     return rc;
 }
 
-/* Validate and price the purchase body root (borrowed) into q; rp set on
- * error. The address check (pv_check_addresses) comes after it. */
+/* An address field name of root into out; rp set on error. */
+static void parse_address_field(json_t *root, const char *name, char out[PV_ADDRESS_MAX],
+                                struct pv_reply *rp)
+{
+    const char *a;
+
+    if (pv_body_string(root, name, 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &a, rp) == PV_OK && a &&
+        parse_address(a, out) != PV_OK)
+        pv_reply_error(rp, PV_EINVAL, name,
+                       "an address is 1-6 lines of 1-60 characters, joined by \\n");
+}
+
+/*
+ * Validate and price the purchase body root (borrowed) into q; rp set on
+ * error. Every field is checked, so with rp->collect every bad one is
+ * listed; the price only when all of them are good. The address check
+ * (pv_check_addresses) comes after it.
+ */
 static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
 {
-    const char *cls, *from, *to, *date, *medium, *faddr, *taddr;
+    const char *cls, *from, *to, *date, *medium;
     json_t *w;
-    int rc, check;
+    int failed = pv_reply_failed(rp), drc, mrc, check;
+    char msg[160];
 
-    if ((rc = pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp)) != PV_OK)
-        goto out;
-    if ((rc = parse_class_weight(root, cls, q, rp)) != PV_OK)
-        goto out;
-    if ((rc = parse_zip(from, 0, q->from_zip)) != PV_OK) {
-        pv_reply_error(rp, rc, "from_zip", "from_zip must be 5 digits");
-        goto out;
-    }
-    if ((rc = parse_zip(to, 1, q->to_zip)) != PV_OK) {
-        pv_reply_error(rp, rc, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
-        goto out;
-    }
-    if ((rc = pv_check_zip_issued(q->from_zip, "from_zip", rp)) != PV_OK ||
-        (rc = pv_check_zip_issued(q->to_zip, "to_zip", rp)) != PV_OK)
-        goto out;
-    if ((rc = parse_mail_date(date, q, rp)) != PV_OK)
-        goto out;
-    if ((rc = pv_structured_address(root, "from_address", rp)) != PV_OK ||
-        (rc = pv_structured_address(root, "to_address", rp)) != PV_OK)
-        goto out;
-    if ((rc = pv_body_string(root, "from_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &faddr, rp)) !=
-            PV_OK ||
-        (faddr && (rc = parse_address(faddr, q->from_address)) != PV_OK)) {
-        if (faddr)
-            pv_reply_error(rp, rc, "from_address",
-                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
-        goto out;
-    }
-    if ((rc = pv_body_string(root, "to_address", 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &taddr, rp)) !=
-            PV_OK ||
-        (taddr && (rc = parse_address(taddr, q->to_address)) != PV_OK)) {
-        if (taddr)
-            pv_reply_error(rp, rc, "to_address",
-                           "an address is 1-6 lines of 1-60 characters, joined by \\n");
-        goto out;
-    }
-    if (medium && (rc = pv_medium_parse(medium, q->medium_serial)) != PV_OK) {
-        pv_reply_error(rp, rc, "medium_serial",
+    pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp);
+    pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp);
+    pv_body_string(root, "to_zip", 1, 16, PV_EZIP, &to, rp);
+    drc = pv_body_string(root, "mail_date", 0, 16, PV_EMAILDATE, &date, rp);
+    pv_body_string(root, "medium_serial", 0, 64, PV_EINVAL, &medium, rp);
+    parse_class_weight(root, cls, q, rp);
+    if (from && parse_zip(from, 0, q->from_zip) != PV_OK)
+        pv_reply_error(rp, PV_EZIP, "from_zip", "from_zip must be 5 digits");
+    else if (from)
+        pv_check_zip_issued(q->from_zip, "from_zip", rp);
+    if (to && parse_zip(to, 1, q->to_zip) != PV_OK)
+        pv_reply_error(rp, PV_EZIP, "to_zip", "to_zip must be 5 digits or ZIP+4 (12345-6789)");
+    else if (to)
+        pv_check_zip_issued(q->to_zip, "to_zip", rp);
+    if (drc == PV_OK)
+        parse_mail_date(date, q, rp);
+    /* A structured address becomes the text block first (address.h). */
+    if (pv_structured_address(root, "from_address", rp) == PV_OK)
+        parse_address_field(root, "from_address", q->from_address, rp);
+    if (pv_structured_address(root, "to_address", rp) == PV_OK)
+        parse_address_field(root, "to_address", q->to_address, rp);
+    if (medium && pv_medium_parse(medium, q->medium_serial) != PV_OK)
+        pv_reply_error(rp, PV_EINVAL, "medium_serial",
                        "medium_serial must be 1-32 letters, digits or hyphens");
-        goto out;
-    }
+    if ((mrc = pv_metadata_parse(json_object_get(root, "metadata"), q->metadata, msg,
+                                 sizeof msg)) != PV_OK)
+        pv_reply_error(rp, mrc, "metadata", msg);
     if ((w = json_object_get(root, "commit_to_purchase_medium")) != NULL) {
-        if (!json_is_boolean(w)) {
-            pv_reply_error(rp, rc = PV_ETYPE, "commit_to_purchase_medium", NULL);
-            goto out;
-        }
+        if (!json_is_boolean(w))
+            pv_reply_error(rp, PV_ETYPE, "commit_to_purchase_medium", NULL);
         q->commit_medium = json_is_true(w);
     }
-    if ((rc = pv_parse_options(root, q, rp)) != PV_OK ||
-        (rc = pv_parse_address_check(root, &check, rp)) != PV_OK)
-        goto out;
-    rc = price(q, cls, NULL, NULL, rp);
-out:
-    return rc;
+    pv_parse_options(root, q, rp);
+    pv_parse_address_check(root, &check, rp);
+    if (failed || pv_reply_failed(rp))
+        return PV_EINVAL;
+    return price(q, cls, NULL, NULL, rp);
 }
 
 /* Query argument name = s into root as a JSON string (v, when not NULL, is
@@ -479,16 +475,19 @@ void pv_h_indicia_post(struct pv_call *c)
 
     if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
+    rp->collect = 1; /* every bad field listed, not only the first */
     if (!(root = pv_body_object(rq, purchase_fields, rp)))
         return;
-    /* A forged or mistyped medium serial costs no database work. */
-    if (pv_medium_check(app, st, root, rp) != PV_OK) {
-        json_decref(root);
-        return;
-    }
     job = calloc(1, sizeof *job);
     if (!job) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    /* A forged or mistyped medium serial costs no database work. */
+    if (!pv_reply_failed(rp))
+        pv_medium_check(app, st, root, rp);
+    if (pv_reply_failed(rp)) {
+        parse_purchase(root, &job->req, rp); /* lists the other bad fields too */
         goto out;
     }
     if ((rc = pv_payments_request_hash("POST /v1/indicia\n", root, job->req.req_hash)) != PV_OK ||
@@ -498,6 +497,7 @@ void pv_h_indicia_post(struct pv_call *c)
         goto out;
     }
     pv_pricing_refresh(st, 0); /* a table loaded meanwhile (pricing.h) */
+    /* The payment is read (a card tokenized) only for a body otherwise good. */
     if (parse_purchase(root, &job->req, rp) != PV_OK ||
         pv_check_addresses(root, &job->req, job->fixes, &job->nfixes, rp) != PV_OK ||
         pv_payments_parse(app, st, who, json_object_get(root, "payment"), 1, &job->req.pay, rp) !=
@@ -686,6 +686,35 @@ static int parse_filter(const char *from, const char *to, const char *cls, const
     return PV_OK;
 }
 
+/* The one metadata[key]=value argument of a list request. */
+struct meta_arg {
+    char pair[PV_METADATA_KEY_MAX + PV_METADATA_VALUE_MAX + 2]; /* "key=value", or "" */
+    int count;
+    int bad; /* a key or value out of bounds */
+};
+
+static int meta_arg_step(void *cls, const char *name, const char *value)
+{
+    struct meta_arg *m = cls;
+    size_t n = strlen(name);
+    char key[PV_METADATA_KEY_MAX + 1];
+
+    if (n < 10 || strncmp(name, "metadata[", 9) != 0 || name[n - 1] != ']')
+        return 0;
+    m->count++;
+    if (n - 10 > PV_METADATA_KEY_MAX || !pv_metadata_value_ok(value)) {
+        m->bad = 1;
+        return 0;
+    }
+    memcpy(key, name + 9, n - 10);
+    key[n - 10] = '\0';
+    if (!pv_metadata_key_ok(key))
+        m->bad = 1;
+    else
+        snprintf(m->pair, sizeof m->pair, "%s=%s", key, value);
+    return 0;
+}
+
 void pv_h_indicia_list(struct pv_call *c)
 {
     struct pv_store *st = c->st;
@@ -694,6 +723,7 @@ void pv_h_indicia_list(struct pv_call *c)
     struct pv_reply *rp = c->rp;
     struct pv_indicium_rec *recs = NULL;
     struct pv_indicium_filter f;
+    struct meta_arg meta = {"", 0, 0};
     struct pv_list_page pg;
     size_t n = 0, i;
     json_t *arr;
@@ -705,6 +735,17 @@ void pv_h_indicia_list(struct pv_call *c)
                      pv_query_arg(rq, "mail_class"), pv_query_arg(rq, "mode"),
                      pv_query_arg(rq, "refunded"), pv_query_arg(rq, "q"), &f, rp) != PV_OK)
         return;
+    /* ?metadata[key]=value: the pieces whose metadata has exactly that pair. */
+    if (rq->arg_each)
+        rq->arg_each(rq->arg_ctx, meta_arg_step, &meta);
+    if (meta.bad || meta.count > 1) {
+        pv_reply_error(rp, PV_EINVAL, "metadata",
+                       meta.bad ? "metadata[key]=value: a key of 1-40 characters a-z, 0-9, _ "
+                                  "and -, a value of at most 500 bytes"
+                                : "one metadata[key]=value filter at a time");
+        return;
+    }
+    f.meta = meta.pair[0] ? meta.pair : NULL;
     /* Only the caller's mode: asking for the other one is an empty list (but
      * the cursor is checked all the same, against the caller's mode). */
     any = pv_mode_filter(who->test, f.test, &f.test);

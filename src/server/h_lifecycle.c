@@ -217,18 +217,17 @@ static int change_body(struct pv_call *c, int withdraw, char reason[PV_REASON_MA
     *confirm = 0;
     if (!c->rq->body_len)
         return PV_OK;
+    c->rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(c->rq, withdraw ? withdraw_fields : reason_fields, c->rp)))
         return PV_EINVAL;
-    if ((rc = pv_body_string(root, "reason", 0, PV_REASON_MAX - 1, PV_EINVAL, &text, c->rp)) ==
-        PV_OK) {
+    if (pv_body_string(root, "reason", 0, PV_REASON_MAX - 1, PV_EINVAL, &text, c->rp) == PV_OK)
         snprintf(reason, PV_REASON_MAX, "%s", text ? text : "");
-        cf = withdraw ? json_object_get(root, "confirm") : NULL;
-        if (cf && !json_is_boolean(cf)) {
-            pv_reply_error(c->rp, PV_ETYPE, "confirm", "confirm must be true or false");
-            rc = PV_ETYPE;
-        }
-        *confirm = cf && json_is_true(cf);
-    }
+    cf = withdraw ? json_object_get(root, "confirm") : NULL;
+    if (cf && !json_is_boolean(cf))
+        pv_reply_error(c->rp, PV_ETYPE, "confirm", "confirm must be true or false");
+    *confirm = cf && json_is_true(cf);
+    if (pv_reply_failed(c->rp))
+        rc = PV_EINVAL;
     json_decref(root);
     return rc;
 }

@@ -38,6 +38,14 @@ int pv_medium_check(struct pv_app *app, struct pv_store *st, json_t *root, struc
     return rc;
 }
 
+/* Unix seconds as RFC 3339 UTC, or null for 0 (never). */
+static json_t *time_json(int64_t t)
+{
+    char buf[32];
+
+    return t ? json_string(pv_time_format(t, buf, sizeof buf)) : json_null();
+}
+
 static json_t *money_json(pv_mills m)
 {
     char buf[32];
@@ -107,39 +115,38 @@ static json_t *affiliate_json(const void *rec)
 {
     const struct pv_affiliate_rec *a = rec;
 
-    return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "id", a->id, "name", a->name,
+    return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:o}", "id", a->id, "name", a->name,
                      "customer_id", a->customer_id[0] ? json_string(a->customer_id) : json_null(),
                      "group", (json_int_t) a->group_no, "threshold_labels",
                      (json_int_t) a->threshold_labels, "target_days", (json_int_t) a->target_days,
                      "resupply_sheets", (json_int_t) a->resupply_sheets, "created",
-                     (json_int_t) a->created);
+                     time_json(a->created));
 }
 
 static json_t *batch_json(const struct pv_media_batch_rec *b)
 {
     const struct pv_media_product *p = pv_media_product_find(b->product);
 
-    return json_pack("{s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:o, s:I, s:I, s:o}", "batch",
+    return json_pack("{s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:o, s:I, s:o, s:o}", "batch",
                      (json_int_t) b->batch, "product", (json_int_t) b->product, "layout",
                      p ? p->name : "", "group", (json_int_t) b->group_no, "key_id",
                      (json_int_t) b->key_id, "affiliate_id", b->affiliate_id, "sheets",
                      (json_int_t) b->sheets, "labels_per_sheet", (json_int_t) b->labels_per_sheet,
                      "payment", pv_media_payment_name(b->payment), "price", money_json(b->price),
-                     "price_mills", (json_int_t) b->price, "distributed",
-                     (json_int_t) b->distributed, "order_id",
-                     b->order_id[0] ? json_string(b->order_id) : json_null());
+                     "price_mills", (json_int_t) b->price, "distributed", time_json(b->distributed),
+                     "order_id", b->order_id[0] ? json_string(b->order_id) : json_null());
 }
 
 static json_t *order_json(const void *rec)
 {
     const struct pv_resupply_rec *o = rec;
 
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", o->id, "affiliate_id",
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id", o->id, "affiliate_id",
                      o->affiliate_id, "status", o->status == PV_RESUPPLY_OPEN ? "open" : "shipped",
                      "product", (json_int_t) o->product, "labels_remaining",
-                     (json_int_t) o->labels_remaining, "created", (json_int_t) o->created,
-                     "shipped_at", o->shipped_at ? json_integer(o->shipped_at) : json_null(),
-                     "batch", o->batch ? json_integer(o->batch) : json_null());
+                     (json_int_t) o->labels_remaining, "created", time_json(o->created),
+                     "shipped_at", time_json(o->shipped_at), "batch",
+                     o->batch ? json_integer(o->batch) : json_null());
 }
 
 /* ---- batches ------------------------------------------------------------------------------ */
@@ -150,31 +157,25 @@ static const char *const batch_fields[] = {"product", "sheets", "affiliate_id",
 /* Parse a batch request body into b; rp set on error. */
 static int parse_batch(json_t *root, struct pv_media_batch_rec *b, struct pv_reply *rp)
 {
-    const struct pv_media_product *p;
+    const struct pv_media_product *p = NULL;
     const char *product, *aff, *payment, *price;
     json_t *sheets = json_object_get(root, "sheets");
-    int rc;
 
-    if ((rc = pv_body_string(root, "product", 1, 32, PV_EINVAL, &product, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp)) !=
-            PV_OK ||
-        (rc = pv_body_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp)) != PV_OK ||
-        (rc = pv_body_string(root, "price", 0, 32, PV_EINVAL, &price, rp)) != PV_OK)
-        return rc;
-    if (!(p = pv_media_product_by_name(product))) {
+    /* Each field checked, so that every bad one is listed (rp->collect). */
+    pv_body_string(root, "product", 1, 32, PV_EINVAL, &product, rp);
+    pv_body_string(root, "affiliate_id", 1, PV_ID_MAX - 1, PV_EINVAL, &aff, rp);
+    pv_body_string(root, "payment", 0, 16, PV_EINVAL, &payment, rp);
+    pv_body_string(root, "price", 0, 32, PV_EINVAL, &price, rp);
+    if (product && !(p = pv_media_product_by_name(product)))
         pv_reply_error(rp, PV_EINVAL, "product",
                        "product must be avery-5160, netstamps-sheet, stamp-1x2 or envelope-10");
-        return PV_EINVAL;
-    }
-    if (!sheets) {
+    if (!sheets)
         pv_reply_error(rp, PV_EMISSING, "sheets", NULL);
-        return PV_EMISSING;
-    }
-    if (!json_is_integer(sheets) || json_integer_value(sheets) < 1 ||
-        json_integer_value(sheets) > BATCH_SHEETS_MAX) {
+    else if (!json_is_integer(sheets) || json_integer_value(sheets) < 1 ||
+             json_integer_value(sheets) > BATCH_SHEETS_MAX)
         pv_reply_error(rp, PV_EINVAL, "sheets", "sheets must be an integer 1..1000");
+    if (pv_reply_failed(rp) || !p)
         return PV_EINVAL;
-    }
     memset(b, 0, sizeof *b);
     b->product = p->code;
     b->sheets = (uint32_t) json_integer_value(sheets);
@@ -291,6 +292,7 @@ void pv_h_media_batch_post(struct pv_call *c)
         pv_reply_error(rp, PV_EINVAL, "format", "format must be json, csv or pdf");
         return;
     }
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, batch_fields, rp)))
         return;
     if (parse_batch(root, &b, rp) == PV_OK) {
@@ -368,21 +370,20 @@ void pv_h_medium_get(struct pv_call *c)
         json_array_append_new(used, json_integer(labels[i].position));
         if (labels[i].position == f.position)
             label =
-                json_pack("{s:s, s:s, s:I}", "indicium_id", labels[i].indicium_id, "customer_id",
-                          labels[i].customer_id, "used_at", (json_int_t) labels[i].used_at);
+                json_pack("{s:s, s:s, s:o}", "indicium_id", labels[i].indicium_id, "customer_id",
+                          labels[i].customer_id, "used_at", time_json(labels[i].used_at));
     }
-    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:o, s:o, s:o, "
+    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:o, s:o, s:o, s:o, "
                   "s:o, s:o}",
                   "serial", canon, "kind", f.position ? "label" : "sheet", "sheet",
                   (json_int_t) f.sheet, "position", (json_int_t) f.position, "labels_used",
                   (json_int_t) sh.labels_used, "batch", batch_json(&b), "affiliate",
                   affiliate_json(&aff), "payment", pv_media_payment_name(sh.payment), "paid_by",
                   sh.paid_by[0] ? json_string(sh.paid_by) : json_null(), "paid_at",
-                  sh.paid_at ? json_integer(sh.paid_at) : json_null(), "labels_per_sheet",
-                  (json_int_t) b.labels_per_sheet, "distributed", (json_int_t) b.distributed,
-                  "first_use", sh.first_use ? json_integer(sh.first_use) : json_null(), "last_use",
-                  sh.last_use ? json_integer(sh.last_use) : json_null(), "customers", customers,
-                  "positions_used", used, "label", f.position ? label : json_null());
+                  time_json(sh.paid_at), "labels_per_sheet", (json_int_t) b.labels_per_sheet,
+                  "distributed", time_json(b.distributed), "first_use", time_json(sh.first_use),
+                  "last_use", time_json(sh.last_use), "customers", customers, "positions_used",
+                  used, "label", f.position ? label : json_null());
     customers = used = NULL;
     if (!f.position)
         json_decref(label);
@@ -430,19 +431,18 @@ void pv_h_affiliate_post(struct pv_call *c)
     json_t *root;
     int rc;
 
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, affiliate_fields, rp)))
         return;
     memset(&a, 0, sizeof a);
-    if (pv_body_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) != PV_OK ||
-        pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp) != PV_OK ||
-        int_field(root, "threshold_labels", 0, 1000000000, &a.threshold_labels, rp) != PV_OK ||
-        int_field(root, "target_days", 0, 3650, &a.target_days, rp) != PV_OK ||
-        int_field(root, "resupply_sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
-        goto out;
-    if (!name[0]) {
+    if (pv_body_string(root, "name", 1, PV_NAME_MAX - 1, PV_EINVAL, &name, rp) == PV_OK && !name[0])
         pv_reply_error(rp, PV_EINVAL, "name", "name must not be empty");
+    pv_body_string(root, "customer_id", 0, PV_ID_MAX - 1, PV_EINVAL, &cus, rp);
+    int_field(root, "threshold_labels", 0, 1000000000, &a.threshold_labels, rp);
+    int_field(root, "target_days", 0, 3650, &a.target_days, rp);
+    int_field(root, "resupply_sheets", 1, BATCH_SHEETS_MAX, &sheets, rp);
+    if (pv_reply_failed(rp))
         goto out;
-    }
     snprintf(a.name, sizeof a.name, "%s", name);
     snprintf(a.customer_id, sizeof a.customer_id, "%s", cus ? cus : "");
     a.resupply_sheets = (uint32_t) sheets;
@@ -554,8 +554,10 @@ void pv_h_resupply_ship(struct pv_call *c)
     int rc;
 
     if (rq->body_len) {
+        rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(rq, ship_fields, rp)) ||
-            int_field(root, "sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK)
+            int_field(root, "sheets", 1, BATCH_SHEETS_MAX, &sheets, rp) != PV_OK ||
+            pv_reply_failed(rp))
             goto out;
     }
     rc = pv_resupply_ship(st, id, (uint32_t) sheets, pv_now(), &order, &batch);

@@ -274,13 +274,14 @@ void pv_h_payment_methods(struct pv_call *c)
         return;
     }
     /* The route table lets only POST of the list on (and DELETE of one card, above). */
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, pm_fields, rp)))
         return;
     memset(&pay, 0, sizeof pay);
-    if (!json_object_get(root, "card")) {
+    if (!json_object_get(root, "card"))
         pv_reply_error(rp, PV_EMISSING, "card", NULL);
+    if (pv_reply_failed(rp)) /* the card is sent to the gateway only in a good body */
         goto out;
-    }
     if (tokenize_card(pv_pay_gateway(&app->gws, who->test), json_object_get(root, "card"), &pay,
                       &info, rp) != PV_OK)
         goto out;
@@ -373,8 +374,13 @@ void pv_h_funds(struct pv_call *call)
 
     if (pv_idem_key_check(rq->idempotency_key, rp) != PV_OK)
         return;
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, funds_fields, rp)))
         return;
+    if (pv_reply_failed(rp)) { /* unknown fields: list the amount's error too */
+        get_money(root, "amount", 1, PV_FUNDS_MIN, PV_FUNDS_MAX, &amount, rp);
+        goto out;
+    }
     if ((rc = pv_payments_request_hash("POST /v1/account/funds\n", root, hash)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
@@ -447,22 +453,18 @@ void pv_h_auto_refill(struct pv_call *c)
         return;
     }
     /* PUT or POST: the route table lets no other method on. */
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, refill_fields, rp)))
         return;
     en = json_object_get(root, "enabled");
-    if (!json_is_boolean(en)) {
+    if (!json_is_boolean(en))
         pv_reply_error(rp, en ? PV_ETYPE : PV_EMISSING, "enabled", "enabled must be true or false");
-        goto out;
-    }
+    /* Not sure whether it is being turned on: the others are then optional. */
     ar.enabled = json_is_true(en);
-    rc = get_money(root, "trigger", ar.enabled, 0, PV_FUNDS_MAX, &ar.trigger, rp);
-    if (rc != PV_OK && rc != PV_ENOTFOUND)
-        goto out;
-    rc = get_money(root, "amount", ar.enabled, REFILL_MIN, PV_FUNDS_MAX, &ar.amount, rp);
-    if (rc != PV_OK && rc != PV_ENOTFOUND)
-        goto out;
-    if (pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid,
-                       rp) != PV_OK)
+    get_money(root, "trigger", ar.enabled, 0, PV_FUNDS_MAX, &ar.trigger, rp);
+    get_money(root, "amount", ar.enabled, REFILL_MIN, PV_FUNDS_MAX, &ar.amount, rp);
+    pv_body_string(root, "payment_method_id", ar.enabled, PV_ID_MAX - 1, PV_EINVAL, &pmid, rp);
+    if (pv_reply_failed(rp))
         goto out;
     if (pmid) {
         rc = pv_store_pm_get(st, who->owner_id, pmid, &pm);

@@ -342,32 +342,27 @@ void pv_h_sheets(struct pv_call *call)
     struct job_opts j;
     size_t n, i;
 
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, sheet_fields, rp)))
         return;
-    if (pv_body_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp) != PV_OK ||
-        pv_body_string(root, "format", 0, 16, PV_EFORMAT, &format, rp) != PV_OK ||
-        pv_body_string(root, "printer", 0, PV_PRINTER_MAX, PV_EINVAL, &printer, rp) != PV_OK ||
-        job_defaults(&j, layout, format, rp) != PV_OK)
-        goto out;
+    pv_body_string(root, "layout", 0, 64, PV_ELAYOUT, &layout, rp);
+    pv_body_string(root, "format", 0, 16, PV_EFORMAT, &format, rp);
+    pv_body_string(root, "printer", 0, PV_PRINTER_MAX, PV_EINVAL, &printer, rp);
+    job_defaults(&j, layout, format, rp);
     j.printer = printer;
     ids = json_object_get(root, "indicia");
-    if (!ids) {
-        pv_reply_error(rp, PV_EMISSING, "indicia", NULL);
-        goto out;
-    }
     n = json_is_array(ids) ? json_array_size(ids) : 0;
-    if (!json_is_array(ids) || n == 0 || n > SHEET_MAX) {
+    if (!ids)
+        pv_reply_error(rp, PV_EMISSING, "indicia", NULL);
+    else if (!json_is_array(ids) || n == 0 || n > SHEET_MAX)
         pv_reply_error(rp, json_is_array(ids) ? PV_EINVAL : PV_ETYPE, "indicia",
                        "indicia must be an array of 1 to 100 indicium ids; "
                        "print more in several sheets");
-        goto out;
-    }
     if ((v = json_object_get(root, "dpi"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 2400) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 2400)
             pv_reply_error(rp, PV_EDPI, "dpi", NULL);
-            goto out;
-        }
-        j.ro.dpi = (unsigned) json_integer_value(v);
+        else
+            j.ro.dpi = (unsigned) json_integer_value(v);
     }
     if ((v = json_object_get(root, "start"))) {
         json_t *r = json_object_get(v, "row"), *c = json_object_get(v, "col");
@@ -375,21 +370,22 @@ void pv_h_sheets(struct pv_call *call)
             !json_is_integer(c) || json_integer_value(r) < 1 || json_integer_value(r) > 99 ||
             json_integer_value(c) < 1 || json_integer_value(c) > 99) {
             pv_reply_error(rp, PV_EPOSITION, "start", "start must be {\"row\": R, \"col\": C}");
-            goto out;
+        } else {
+            j.ro.start_row = (unsigned) json_integer_value(r);
+            j.ro.start_col = (unsigned) json_integer_value(c);
         }
-        j.ro.start_row = (unsigned) json_integer_value(r);
-        j.ro.start_col = (unsigned) json_integer_value(c);
     }
     if ((v = json_object_get(root, "offset_mm"))) {
         json_t *x = json_object_get(v, "x"), *y = json_object_get(v, "y");
         if (!json_is_object(v) || json_object_size(v) != 2 || !x || !y ||
-            mm_from_json(x, &j.ro.offset_x) != PV_OK || mm_from_json(y, &j.ro.offset_y) != PV_OK) {
+            mm_from_json(x, &j.ro.offset_x) != PV_OK || mm_from_json(y, &j.ro.offset_y) != PV_OK)
             pv_reply_error(rp, PV_EOFFSET, "offset_mm",
                            "offset_mm must be {\"x\": mm, \"y\": mm}, each within 10 mm");
-            goto out;
-        }
-        j.have_offset = 1;
+        else
+            j.have_offset = 1;
     }
+    if (pv_reply_failed(rp))
+        goto out;
     recs = calloc(n, sizeof *recs);
     if (!recs) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
@@ -487,20 +483,23 @@ void pv_h_printers(struct pv_call *c)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no such printer" : NULL);
         else
             pv_reply_json(rp, 200, json_pack("{s:b}", "deleted", 1));
-    } else { /* PUT: the route table lets no other method on */
+    } else {             /* PUT: the route table lets no other method on */
+        rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(rq, printer_fields, rp)))
             return;
         memset(&p, 0, sizeof p);
         snprintf(p.name, sizeof p.name, "%s", name);
         x = json_object_get(root, "offset_x_mm");
         y = json_object_get(root, "offset_y_mm");
-        if (!x || !y) {
-            pv_reply_error(rp, PV_EMISSING, !x ? "offset_x_mm" : "offset_y_mm", NULL);
-        } else if (mm_from_json(x, &p.offset_x) != PV_OK) {
+        if (!x)
+            pv_reply_error(rp, PV_EMISSING, "offset_x_mm", NULL);
+        else if (mm_from_json(x, &p.offset_x) != PV_OK)
             pv_reply_error(rp, PV_EOFFSET, "offset_x_mm", NULL);
-        } else if (mm_from_json(y, &p.offset_y) != PV_OK) {
+        if (!y)
+            pv_reply_error(rp, PV_EMISSING, "offset_y_mm", NULL);
+        else if (mm_from_json(y, &p.offset_y) != PV_OK)
             pv_reply_error(rp, PV_EOFFSET, "offset_y_mm", NULL);
-        } else {
+        if (!pv_reply_failed(rp)) {
             p.updated = pv_now();
             if ((rc = pv_store_printer_put(st, who->owner_id, &p)) != PV_OK)
                 pv_reply_error(rp, rc, NULL, NULL);

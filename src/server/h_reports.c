@@ -294,14 +294,16 @@ void pv_h_admin_watchdog(struct pv_call *c)
     int rc;
 
     if (strcmp(c->rq->method, "PUT") == 0) {
+        c->rp->collect = 1; /* every bad field listed */
         if (!(root = pv_body_object(c->rq, watchdog_fields, c->rp)))
             return;
         v = json_object_get(root, "deadline_days");
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > PV_CONTACT_DAYS_MAX) {
-            json_decref(root);
+            json_integer_value(v) > PV_CONTACT_DAYS_MAX)
             pv_reply_error(c->rp, PV_EINVAL, "deadline_days",
                            "deadline_days is a whole number of days from 1 to 3650");
+        if (pv_reply_failed(c->rp)) {
+            json_decref(root);
             return;
         }
         rc = pv_contact_deadline_set(c->st, (int64_t) json_integer_value(v));

@@ -173,9 +173,9 @@ static int presenter(json_t *root, const struct pv_principal *who, int64_t now,
     const char *at = NULL, *where = NULL;
 
     memset(by, 0, sizeof *by);
-    if (pv_body_string(root, "presented_at", 0, 32, PV_EINVAL, &at, rp) != PV_OK ||
-        pv_body_string(root, "location", 0, 256, PV_EINVAL, &where, rp) != PV_OK)
-        return PV_EINVAL;
+    /* Each field checked, so that every bad one is listed (rp->collect). */
+    pv_body_string(root, "presented_at", 0, 32, PV_EINVAL, &at, rp);
+    pv_body_string(root, "location", 0, 256, PV_EINVAL, &where, rp);
     if ((at || where) && who->role != PV_ROLE_POSTAL) {
         pv_reply_error(rp, PV_EINVAL, at ? "presented_at" : "location",
                        "only the postal authority's key records a presentation with when and "
@@ -183,17 +183,15 @@ static int presenter(json_t *root, const struct pv_principal *who, int64_t now,
         return PV_EINVAL;
     }
     /* A scanner's clock may run a little ahead; an hour is no scanner's. */
-    if (at && (pv_time_parse_utc(at, &by->presented_at) != PV_OK || by->presented_at > now + 300)) {
+    if (at && (pv_time_parse_utc(at, &by->presented_at) != PV_OK || by->presented_at > now + 300))
         pv_reply_error(rp, PV_EINVAL, "presented_at",
                        "presented_at must be a UTC time \"2026-11-22T09:30:00Z\", not in the "
                        "future");
-        return PV_EINVAL;
-    }
-    if (where && !location_ok(where)) {
+    if (where && !location_ok(where))
         pv_reply_error(rp, PV_EINVAL, "location",
                        "location must be 1 to 64 printable ASCII characters (a facility id)");
+    if (pv_reply_failed(rp))
         return PV_EINVAL;
-    }
     by->postal_id = who->owner_id;
     by->location = where;
     return PV_OK;
@@ -213,10 +211,11 @@ void pv_h_verify(struct pv_call *c)
     int rc;
     json_t *root;
 
+    rp->collect = 1; /* every bad field listed */
     if (!(root = pv_body_object(rq, verify_fields, rp)))
         return;
-    if (pv_body_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp) != PV_OK ||
-        presenter(root, c->who, now, &by, rp) != PV_OK)
+    pv_body_string(root, "data", 1, 4 * PV_INDICIUM_MAX, PV_ETRAILING, &text, rp);
+    if (presenter(root, c->who, now, &by, rp) != PV_OK || pv_reply_failed(rp))
         goto out;
     if ((rc = pv_base64_decode(text, strlen(text), &data, &len)) != PV_OK) {
         pv_reply_error(rp, rc, "data", NULL);

@@ -26,6 +26,7 @@
  * The public listener's HTTPS (--tls-cert) takes its pair from pubtls.c.
  */
 #include "server/http.h"
+#include "server/http_args.h"
 
 #include "server/dispatch.h"
 #include "server/h_indicia.h"
@@ -212,16 +213,6 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
     ret = MHD_queue_response(c, (unsigned int) rp->status, resp);
     MHD_destroy_response(resp);
     return ret;
-}
-
-static const char *query_arg(void *ctx, const char *name)
-{
-    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
-}
-
-static const char *header_value(void *ctx, const char *name)
-{
-    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
 /* The peer's address as text into buf, or NULL. */
@@ -475,8 +466,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         memset(&rq, 0, sizeof rq);
         rq.method = method;
         rq.path = url;
-        rq.arg = query_arg;
-        rq.header = header_value;
+        rq.arg = pv_http_query_arg;
+        rq.arg_each = pv_http_query_each;
+        rq.header = pv_http_header;
         rq.arg_ctx = c;
         rq.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         rq.idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
@@ -513,7 +505,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     /* A processor's answers are the front's to read: their bodies stay as signed. */
     if (h->app->internal)
-        pv_h_internal_seal(h->app, header_value(c, "X-Stampd-Signature"), &rp);
+        pv_h_internal_seal(h->app, pv_http_header(c, "X-Stampd-Signature"), &rp);
     else
         pv_reply_request_id(&rp, s->request_id);
     ret = send_reply(c, &rp, s->request_id, h->https);

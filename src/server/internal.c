@@ -212,6 +212,7 @@ json_t *pv_req_to_json(const struct pv_purchase_req *q)
     /* The card crosses as the gateway's token: never its number. */
     if (j && json_object_set_new(j, "services", json_integer(q->services)) == 0 &&
         json_object_set_new(j, "test", json_boolean(q->test)) == 0 &&
+        json_object_set_new(j, "metadata", json_string(q->metadata)) == 0 &&
         json_object_set_new(j, "commit_medium", json_boolean(q->commit_medium)) == 0 &&
         json_object_set_new(j, "pay",
                             json_pack("{s:i, s:s, s:s, s:s, s:s}", "method", q->pay.method,
@@ -233,6 +234,13 @@ static int str_field(json_t *o, const char *name, char *dst, size_t cap)
         return PV_EINVAL;
     memcpy(dst, json_string_value(v), json_string_length(v) + 1);
     return PV_OK;
+}
+
+/* str_field, but an absent field is "" (a peer from before it existed). */
+static int opt_str_field(json_t *o, const char *name, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    return json_object_get(o, name) ? str_field(o, name, dst, cap) : PV_OK;
 }
 
 static int int_field(json_t *o, const char *name, int64_t min, int64_t max, int64_t *out)
@@ -259,6 +267,7 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
         str_field(o, "medium_serial", q->medium_serial, sizeof q->medium_serial) ||
         str_field(o, "from_address", q->from_address, sizeof q->from_address) ||
         str_field(o, "to_address", q->to_address, sizeof q->to_address) ||
+        opt_str_field(o, "metadata", q->metadata, sizeof q->metadata) ||
         int_field(o, "mail_class", 1, 255, &cls) || int_field(o, "weight_tenth_oz", 1, 65535, &w) ||
         int_field(o, "mail_date", 20000101, 20991231, &date) ||
         int_field(o, "flags", 0, 255, &flags) ||
@@ -353,7 +362,9 @@ json_t *pv_res_to_json(const struct pv_purchase_res *r)
                       (json_int_t) rec->created, "presentations", (json_int_t) rec->presentations,
                       "prints", (json_int_t) rec->prints, "data", b64, "from_address",
                       rec->from_address, "to_address", rec->to_address, "medium_sheet",
-                      rec->medium_sheet, "medium_label", (json_int_t) rec->medium_label)) != 0) {
+                      rec->medium_sheet, "medium_label", (json_int_t) rec->medium_label)) != 0 ||
+        json_object_set_new(json_object_get(j, "indicium"), "metadata",
+                            json_string(rec->metadata)) != 0) {
         json_decref(j);
         j = NULL;
     }
@@ -425,6 +436,7 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
         str_field(ind, "to_address", rec->to_address, sizeof rec->to_address) ||
         str_field(ind, "medium_sheet", rec->medium_sheet, sizeof rec->medium_sheet) ||
         int_field(ind, "medium_label", 0, UINT32_MAX, &label) ||
+        opt_str_field(ind, "metadata", rec->metadata, sizeof rec->metadata) ||
         int_field(ind, "created", 0, INT64_MAX, &created) ||
         int_field(ind, "presentations", 0, INT64_MAX, &pres) ||
         int_field(ind, "prints", 0, INT64_MAX, &prints) || !(v = json_object_get(ind, "data")) ||

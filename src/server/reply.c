@@ -15,16 +15,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Field errors of one answer: {code, field, message}. */
+static json_t *field_error(int err, const char *field, const char *message)
+{
+    return json_pack("{s:s, s:s, s:s}", "code", pv_error_code(err), "field", field, "message",
+                     message ? message : pv_strerror(err));
+}
+
+/* Append a field error to rp's `errors` (collect mode); 1 when rp held one. */
+static int collect_error(struct pv_reply *rp, int err, const char *field, const char *message)
+{
+    json_t *list = pv_reply_failed(rp) ? json_object_get(rp->body, "errors") : NULL, *v;
+    size_t i;
+
+    if (!json_is_array(list))
+        return 0;
+    json_array_foreach(list, i, v)
+    {
+        const char *f = json_string_value(json_object_get(v, "field"));
+        if (f && strcmp(f, field) == 0)
+            return 1;
+    }
+    if (json_array_append_new(list, field_error(err, field, message)) != 0) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        return 1;
+    }
+    return 1;
+}
+
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message)
 {
-    json_t *e = json_pack("{s:s, s:s}", "code", pv_error_code(err), "message",
-                          message ? message : pv_strerror(err));
+    json_t *e;
 
+    if (rp->collect && field && collect_error(rp, err, field, message))
+        return;
+    e = json_pack("{s:s, s:s}", "code", pv_error_code(err), "message",
+                  message ? message : pv_strerror(err));
     if (e && field)
         json_object_set_new(e, "field", json_string(field));
     json_decref(rp->body);
     rp->status = pv_error_http(err);
     rp->body = e ? json_pack("{s:o}", "error", e) : NULL;
+    if (rp->body && field &&
+        json_object_set_new(rp->body, "errors",
+                            json_pack("[o]", field_error(err, field, message))) != 0) {
+        json_decref(rp->body);
+        rp->body = NULL;
+    }
 }
 
 void pv_reply_json(struct pv_reply *rp, int status, json_t *body)
@@ -177,8 +214,10 @@ json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed, 
             char msg[160];
             snprintf(msg, sizeof msg, "unknown field \"%.100s\"", k);
             pv_reply_error(rp, PV_EUNKNOWNFIELD, k, msg);
-            json_decref(root);
-            return NULL;
+            if (!rp->collect) {
+                json_decref(root);
+                return NULL;
+            }
         }
     }
     return root;

@@ -45,6 +45,9 @@ struct pv_reply {
     char set_cookie[256];      /* a Set-Cookie header, or "" */
     int retry_after;           /* seconds for a Retry-After header (429), or 0 */
     char signature[65];        /* an X-Stampd-Signature header (internal.h), or "" */
+    /* Set by a handler before it validates a body: pv_reply_error then
+     * collects field errors instead of replacing the first (reply.c). */
+    int collect;
     /* For the access line and the metrics (routes.c fills them): the route
      * table's pattern of the path (static; NULL = none matched), and who
      * called - an API key's public prefix or "session", and the account. */
@@ -59,6 +62,10 @@ struct pv_request {
     /* Query-string argument / request header by name, or NULL: arg(arg_ctx, "limit"). */
     const char *(*arg)(void *arg_ctx, const char *name);
     const char *(*header)(void *arg_ctx, const char *name);
+    /* Every query argument in order, fn(cls, name, value) until fn answers
+     * non-zero (names like "metadata[order]"); may be NULL: none. */
+    void (*arg_each)(void *arg_ctx, int (*fn)(void *cls, const char *name, const char *value),
+                     void *cls);
     void *arg_ctx;
     const char *authorization;
     const char *idempotency_key;
@@ -82,9 +89,23 @@ struct pv_call {
     const char *id; /* the path's {id} or {any} segment (NUL-terminated), or NULL */
 };
 
-/* pv_reply_error - set rp to the standard error body for err. field and
- * message (borrowed) may be NULL: no field, the error's own message. */
+/*
+ * pv_reply_error - set rp to the standard error body for err. field and
+ * message (borrowed) may be NULL: no field, the error's own message. An
+ * error with a field also lists itself in the body's top-level `errors`
+ * ([{code, field, message}]). When rp->collect is set and rp already holds
+ * an error with a field, a further error with a field is appended to
+ * `errors` instead (the status and `error` stay the first's; a field
+ * already listed is not listed twice); an error without a field replaces
+ * the body as always.
+ */
 void pv_reply_error(struct pv_reply *rp, int err, const char *field, const char *message);
+
+/* pv_reply_failed - 1 when rp already holds an error answer (status >= 400). */
+static inline int pv_reply_failed(const struct pv_reply *rp)
+{
+    return rp->body != NULL && rp->status >= 400;
+}
 
 /* pv_reply_json - answer status with body (taken; NULL means out of memory). */
 void pv_reply_json(struct pv_reply *rp, int status, json_t *body);
@@ -126,7 +147,9 @@ json_t *pv_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
  * pv_body_object - the request body as a JSON object whose keys are all in
  * the NULL-terminated allowed list. Returns it owned (json_decref), or NULL
  * with rp set to the error: 500 internal_error when an allocation failed
- * while parsing (pv_json_loadb).
+ * while parsing (pv_json_loadb). With rp->collect set, every unknown field
+ * is listed as an error and the object is still returned: the caller goes
+ * on checking the other fields and answers once pv_reply_failed.
  */
 json_t *pv_body_object(const struct pv_request *rq, const char *const *allowed,
                        struct pv_reply *rp);

@@ -13,6 +13,7 @@
 #include "stampd/error.h"
 #include "store/store_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int read_indicium(struct pv_row *r, void *p)
@@ -56,6 +57,7 @@ static int read_indicium(struct pv_row *r, void *p)
     rec->surcharge_mills = pv_r_int(r);
     rec->certified_mills = pv_r_int(r);
     rec->return_receipt_mills = pv_r_int(r);
+    pv_r_text(r, rec->metadata, sizeof rec->metadata);
     if (r->rc != PV_OK)
         return r->rc;
     /* The signature is not a column: it is the tail of the signed bytes. */
@@ -72,16 +74,49 @@ static int read_indicium(struct pv_row *r, void *p)
     return PV_OK;
 }
 
+/* One indicium_metadata row per "key=value" line of rec->metadata. */
+static int insert_metadata(struct pv_store *st, const struct pv_indicium_rec *rec)
+{
+    char key[64], *value = NULL;
+    const char *p = rec->metadata, *eq, *nl;
+    struct pv_q q;
+    int rc = PV_OK;
+
+    while (rc == PV_OK && *p) {
+        nl = strchr(p, '\n');
+        if (!nl)
+            nl = p + strlen(p);
+        eq = memchr(p, '=', (size_t) (nl - p));
+        if (!eq || eq == p || (size_t) (eq - p) >= sizeof key)
+            return PV_EINVAL;
+        memcpy(key, p, (size_t) (eq - p));
+        key[eq - p] = '\0';
+        if (!(value = strndup(eq + 1, (size_t) (nl - eq - 1))))
+            return PV_ENOMEM;
+        pv_q_start(&q, st, S_IND_META_INSERT);
+        pv_q_text(&q, rec->customer_id);
+        pv_q_text(&q, key);
+        pv_q_text(&q, value);
+        pv_q_text(&q, rec->id);
+        rc = pv_q_write_found(&q);
+        free(value);
+        p = *nl ? nl + 1 : nl;
+    }
+    return rc;
+}
+
 int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
 {
     const struct pv_indicium *ind = &rec->ind;
     struct pv_q q;
+    int rc, own;
 
     if (!PV_FITS(rec->id) || !PV_FITS(rec->customer_id) || !PV_FITS(rec->server_id) ||
         !rec->id[0] || !PV_FITS(ind->license) || !PV_FITS(ind->from_zip) || !PV_FITS(ind->to_zip) ||
         !PV_FITS(ind->software_id) || !PV_FITS(ind->medium_serial) || !PV_FITS(rec->from_address) ||
         !PV_FITS(rec->to_address) || !PV_FITS(rec->medium_sheet) || !PV_FITS(rec->rate_version) ||
-        rec->data_len < PV_INDICIUM_SHORTEST || rec->data_len > sizeof rec->data)
+        !PV_FITS(rec->metadata) || rec->data_len < PV_INDICIUM_SHORTEST ||
+        rec->data_len > sizeof rec->data)
         return PV_EINVAL;
     /* rec->presentations is ignored: a new indicium has not been presented. */
     pv_q_start(&q, st, S_IND_INSERT);
@@ -116,7 +151,15 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_int(&q, rec->surcharge_mills);
     pv_q_int(&q, rec->certified_mills);
     pv_q_int(&q, rec->return_receipt_mills);
-    return pv_q_write(&q);
+    pv_q_text(&q, rec->metadata);
+    if (!rec->metadata[0])
+        return pv_q_write(&q);
+    /* The piece and its metadata rows: one write (inside the purchase's transaction). */
+    if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
+        return rc;
+    if ((rc = pv_q_write(&q)) == PV_OK)
+        rc = insert_metadata(st, rec);
+    return pv_write_leave(st, own, rc);
 }
 
 int pv_store_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec)
@@ -282,7 +325,9 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
                              const struct pv_indicium_filter *f, const char *before_id,
                              size_t limit, struct pv_indicium_rec **out, size_t *n)
 {
-    static const struct pv_indicium_filter any = {0, 0, 0, -1, -1, ""};
+    static const struct pv_indicium_filter any = {0, 0, 0, -1, -1, "", NULL};
+    const char *eq = f && f->meta ? strchr(f->meta, '=') : NULL;
+    char *key = NULL;
     int64_t before;
     struct pv_q q;
     int rc;
@@ -293,9 +338,13 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
         f = &any;
     if (!customer_id || !memchr(f->q, '\0', sizeof f->q))
         return PV_EINVAL;
+    if (f->meta && (!eq || eq == f->meta))
+        return PV_EINVAL;
     if ((rc = cursor_seq(st, customer_id, f->test, before_id, &before)) != PV_OK || limit == 0)
         return rc;
-    pv_q_start(&q, st, S_IND_SEARCH);
+    if (eq && !(key = strndup(f->meta, (size_t) (eq - f->meta))))
+        return PV_ENOMEM;
+    pv_q_start(&q, st, eq ? S_IND_SEARCH_META : S_IND_SEARCH);
     pv_q_text(&q, customer_id);
     pv_q_int(&q, before);
     pv_q_int(&q, f->created_from);
@@ -305,7 +354,13 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
     pv_q_int(&q, f->refunded < 0 ? -1 : f->refunded != 0);
     pv_q_text(&q, f->q);
     pv_q_int(&q, PV_LIMIT(limit));
-    return pv_q_list(&q, sizeof **out, read_indicium, (void **) out, n);
+    if (eq) {
+        pv_q_text(&q, key);
+        pv_q_text(&q, eq + 1);
+    }
+    rc = pv_q_list(&q, sizeof **out, read_indicium, (void **) out, n);
+    free(key);
+    return rc;
 }
 
 static int read_sales_day(struct pv_row *r, void *p)

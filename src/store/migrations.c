@@ -657,6 +657,27 @@ static const struct ddl migration_v16[] = {
     {0, NULL},
 };
 
+/*
+ * v17: a purchase's metadata (issue 17): the buyer's small string map,
+ * kept with the piece ("key=value" lines, domain/metadata.h) and, one row
+ * per pair, in indicium_metadata, whose index answers
+ * GET /v1/indicia?metadata[key]=value without reading every piece.
+ */
+static const struct ddl migration_v17[] = {
+    {ALL, "ALTER TABLE indicia ADD COLUMN metadata TEXT NOT NULL DEFAULT ''"},
+    {ALL, "CREATE TABLE indicium_metadata (\n"
+          "    owner       TEXT NOT NULL,\n"
+          "    mkey        TEXT NOT NULL,\n"
+          "    mvalue      TEXT NOT NULL,\n"
+          "    mseq        {BIG} NOT NULL,\n"
+          "    indicium_id TEXT NOT NULL REFERENCES indicia(id),\n"
+          "    PRIMARY KEY (indicium_id, mkey)\n"
+          ")"},
+    /* mseq is the piece's seq: the pairs come newest first, a page at a time. */
+    {ALL, "CREATE INDEX indicium_metadata_lookup ON indicium_metadata(owner, mkey, mvalue, mseq)"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -674,6 +695,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v14, /* 14: a web login for the postal authority */
     migration_v15, /* 15: the medium position: sheet serial and label of a piece */
     migration_v16, /* 16: rate tables as data; a piece's options and price breakdown */
+    migration_v17, /* 17: a purchase's metadata, and its search index */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

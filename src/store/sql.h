@@ -30,7 +30,8 @@
     "psd_id, key_id, serial, version, sig_alg, flags, license, ascending_mills, "                  \
     "postage_mills, mail_date, mail_class, weight_tenth_oz, from_zip, to_zip, "                    \
     "software_id, medium_serial, data, from_address, to_address, medium_sheet, medium_label, "     \
-    "services, zone, rate_version, surcharge_mills, certified_mills, return_receipt_mills"
+    "services, zone, rate_version, surcharge_mills, certified_mills, return_receipt_mills, "       \
+    "metadata"
 #define IND_COLS                                                                                   \
     "id, customer_id, server_id, created, presentations, prints, refunded_at, " IND_FIELDS
 #define AFF_COLS                                                                                   \
@@ -146,13 +147,17 @@
     X(IND_INSERT,                                                                                  \
       BOTH("INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "             \
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \
-           "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"))     \
+           "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, "      \
+           "$32)"))                                                                        \
     X(RATE_INSERT, BOTH("INSERT INTO rate_tables(version, effective, source, body, loaded_at, "    \
                         "loaded_by) VALUES ($1, $2, $3, $4, $5, $6)"))                             \
     X(RATE_LIST, BOTH("SELECT version, effective, source, body, loaded_at, loaded_by "             \
                       "FROM rate_tables ORDER BY effective"))                                      \
     X(RATE_STAMP, BOTH("SELECT count(*), CAST(COALESCE(max(loaded_at), 0) AS BIGINT) "             \
                        "FROM rate_tables"))                                                        \
+    X(IND_META_INSERT,                                                                             \
+      BOTH("INSERT INTO indicium_metadata(owner, mkey, mvalue, mseq, indicium_id) "                \
+           "SELECT $1, $2, $3, seq, id FROM indicia WHERE id = $4"))                               \
     X(IND_GET, BOTH("SELECT " IND_COLS " FROM indicia WHERE id = $1"))                             \
     X(IND_FIND, BOTH("SELECT " IND_COLS " FROM indicia WHERE psd_id = $1 AND serial = $2"))        \
     /* A cursor of the other mode is as unknown as any (domain/mode.h). */                         \
@@ -454,6 +459,15 @@
                        "AND ($7 < 0 OR (CASE WHEN refunded_at <> 0 THEN 1 ELSE 0 END) = $7) "      \
                        "AND ($8 = '' OR id = $8 OR from_zip = $8 OR to_zip = $8 "                  \
                        "OR substr(to_zip, 1, 5) = $8) ORDER BY seq DESC LIMIT $9"))                \
+    /* The same, driven by the metadata index: only the pieces with the pair are read. */          \
+    X(IND_SEARCH_META,                                                                             \
+      BOTH("SELECT " IND_COLS " FROM indicium_metadata CROSS JOIN indicia "                        \
+           "WHERE owner = $1 AND mkey = $10 AND mvalue = $11 AND mseq < $2 AND id = indicium_id "  \
+           "AND customer_id = $1 AND created >= $3 AND created < $4 "                              \
+           "AND ($5 = 0 OR mail_class = $5) AND ($6 < 0 OR (flags & 1) = $6) "                     \
+           "AND ($7 < 0 OR (CASE WHEN refunded_at <> 0 THEN 1 ELSE 0 END) = $7) "                  \
+           "AND ($8 = '' OR id = $8 OR from_zip = $8 OR to_zip = $8 "                              \
+           "OR substr(to_zip, 1, 5) = $8) ORDER BY mseq DESC LIMIT $9"))                           \
     X(SALES_DAILY,                                                                                 \
       BOTH("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS BIGINT) "         \
            "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2"))

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 16
+#define PV_SCHEMA_VERSION 17
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -286,6 +286,8 @@ struct pv_ledger_line {
     pv_mills amount; /* the lines of one journal entry sum to zero */
 };
 
+#define PV_METADATA_MAX 11264 /* a piece's metadata, text (metadata.h bounds it) */
+
 struct pv_indicium_rec {
     char id[PV_ID_MAX]; /* "ind_..." */
     char customer_id[PV_ID_MAX];
@@ -307,6 +309,8 @@ struct pv_indicium_rec {
     struct pv_indicium ind;               /* decoded fields (as signed) */
     uint8_t data[PV_INDICIUM_MAX];        /* the whole signed indicium */
     size_t data_len;
+    /* schema v17: the buyer's metadata as "key=value\n" lines (domain/metadata.h), "" when none */
+    char metadata[PV_METADATA_MAX];
 };
 
 /* A customer's printer and its calibration offsets (1/100 mm, +x right, +y down). */
@@ -419,6 +423,7 @@ struct pv_indicium_filter {
     /* "" = any; else the indicium id, or a ZIP: the origin, the whole
      * destination, or the destination's first five digits. */
     char q[PV_ID_MAX];
+    const char *meta; /* NULL = any; else "key=value": pieces whose metadata has it (v17) */
 };
 
 /* Postage one PSD dispensed on one UTC day (for operators' charts). */
@@ -697,61 +702,6 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
 /* sales_daily: indicia created at or after since (unix s), counted and
  * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
 int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
-
-/* ---- the postal authority as a party (schema v8, issue 13) ---- */
-#define PV_POSTAL_NAME_MAX 128 /* a postal account's name + NUL */
-#define PV_LOCATION_MAX    65  /* where a piece was presented (a facility id) + NUL */
-#define PV_DEPOSIT_REF_MAX 129 /* the authority's reference of a deposit credit + NUL */
-
-/* One presentation of a piece to the postal authority (POST /v1/verify). */
-struct pv_presentation_rec {
-    char indicium_id[PV_ID_MAX];
-    int64_t seq;                    /* 1 for the first presentation, 2 for the next... */
-    char postal_id[PV_ID_MAX];      /* the postal account whose key presented it */
-    int64_t presented_at;           /* when the authority says (unix s) */
-    char location[PV_LOCATION_MAX]; /* where the authority says ("" = not said) */
-    int64_t recorded_at;            /* when the vendor recorded it */
-};
-
-/* A credit of the postal deposit by the authority. */
-struct pv_deposit_credit_rec {
-    char id[PV_ID_MAX]; /* "dep_...": also the journal's ref */
-    pv_mills amount;
-    char reference[PV_DEPOSIT_REF_MAX];
-    char credited_by[PV_ID_MAX]; /* the postal account, or "cli" (stampd authority deposit) */
-    int64_t at;
-};
-
-/* One entry of the deposit's history: a credit or a draw (a PSD refill). */
-struct pv_deposit_entry {
-    int64_t journal_id; /* the cursor: increasing with time */
-    char kind[24];      /* "postal_deposit" (a credit) or "psd_refill" (a draw) */
-    char ref[PV_ID_MAX];
-    pv_mills amount;  /* + credit, - draw */
-    pv_mills balance; /* the deposit right after this entry */
-    int64_t at;
-    char reference[PV_DEPOSIT_REF_MAX]; /* a credit's reference ("" otherwise) */
-    int64_t psd_id;                     /* a draw's PSD (0 otherwise) */
-};
-
-/* postal_insert: PV_EEXIST on a taken id or name. postal_get: the name of
- * a postal account into name (PV_POSTAL_NAME_MAX); PV_ENOTFOUND. */
-int pv_store_postal_insert(struct pv_store *st, const char *id, const char *name, int64_t at);
-int pv_store_postal_get(struct pv_store *st, const char *id, char name[PV_POSTAL_NAME_MAX]);
-/* presentation_insert: PV_EEXIST when (indicium_id, seq) is taken.
- * presentation_first: the piece's first presentation; PV_ENOTFOUND. */
-int pv_store_presentation_insert(struct pv_store *st, const struct pv_presentation_rec *rec);
-int pv_store_presentation_first(struct pv_store *st, const char *indicium_id,
-                                struct pv_presentation_rec *out);
-/* deposit_credit_insert: PV_EEXIST on a taken id. deposit_credit_get: PV_ENOTFOUND. */
-int pv_store_deposit_credit_insert(struct pv_store *st, const struct pv_deposit_credit_rec *rec);
-int pv_store_deposit_credit_get(struct pv_store *st, const char *id,
-                                struct pv_deposit_credit_rec *out);
-/* deposit_history: the journals that moved account (the deposit), newest
- * first, with journal id < before (0 = from the newest), at most limit,
- * each with the account's balance right after it; *out owned (free()). */
-int pv_store_deposit_history(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                             struct pv_deposit_entry **out, size_t *n);
 
 /* pv_store_backend_name - "sqlite" or "postgres"; a static string. */
 const char *pv_store_backend_name(const struct pv_store *st);

@@ -1,5 +1,6 @@
 /*
- * store_authority.h - the store's operations for the postal authority's
+ * store_authority.h - the store's operations for the postal authority as a
+ * party (schema v8: its accounts, presentations, deposit credits) and its
  * orders (schema v13, issue 13): refunds of unused postage claimed back
  * from it, its holds on a customer, and the pieces it has seen. Part of
  * store.h (which includes it at its end, with every type it uses); include
@@ -11,6 +12,61 @@
  */
 #ifndef STAMPD_STORE_AUTHORITY_H
 #define STAMPD_STORE_AUTHORITY_H
+
+/* ---- the postal authority as a party (schema v8, issue 13) ---- */
+#define PV_POSTAL_NAME_MAX 128 /* a postal account's name + NUL */
+#define PV_LOCATION_MAX    65  /* where a piece was presented (a facility id) + NUL */
+#define PV_DEPOSIT_REF_MAX 129 /* the authority's reference of a deposit credit + NUL */
+
+/* One presentation of a piece to the postal authority (POST /v1/verify). */
+struct pv_presentation_rec {
+    char indicium_id[PV_ID_MAX];
+    int64_t seq;                    /* 1 for the first presentation, 2 for the next... */
+    char postal_id[PV_ID_MAX];      /* the postal account whose key presented it */
+    int64_t presented_at;           /* when the authority says (unix s) */
+    char location[PV_LOCATION_MAX]; /* where the authority says ("" = not said) */
+    int64_t recorded_at;            /* when the vendor recorded it */
+};
+
+/* A credit of the postal deposit by the authority. */
+struct pv_deposit_credit_rec {
+    char id[PV_ID_MAX]; /* "dep_...": also the journal's ref */
+    pv_mills amount;
+    char reference[PV_DEPOSIT_REF_MAX];
+    char credited_by[PV_ID_MAX]; /* the postal account, or "cli" (stampd authority deposit) */
+    int64_t at;
+};
+
+/* One entry of the deposit's history: a credit or a draw (a PSD refill). */
+struct pv_deposit_entry {
+    int64_t journal_id; /* the cursor: increasing with time */
+    char kind[24];      /* "postal_deposit" (a credit) or "psd_refill" (a draw) */
+    char ref[PV_ID_MAX];
+    pv_mills amount;  /* + credit, - draw */
+    pv_mills balance; /* the deposit right after this entry */
+    int64_t at;
+    char reference[PV_DEPOSIT_REF_MAX]; /* a credit's reference ("" otherwise) */
+    int64_t psd_id;                     /* a draw's PSD (0 otherwise) */
+};
+
+/* postal_insert: PV_EEXIST on a taken id or name. postal_get: the name of
+ * a postal account into name (PV_POSTAL_NAME_MAX); PV_ENOTFOUND. */
+int pv_store_postal_insert(struct pv_store *st, const char *id, const char *name, int64_t at);
+int pv_store_postal_get(struct pv_store *st, const char *id, char name[PV_POSTAL_NAME_MAX]);
+/* presentation_insert: PV_EEXIST when (indicium_id, seq) is taken.
+ * presentation_first: the piece's first presentation; PV_ENOTFOUND. */
+int pv_store_presentation_insert(struct pv_store *st, const struct pv_presentation_rec *rec);
+int pv_store_presentation_first(struct pv_store *st, const char *indicium_id,
+                                struct pv_presentation_rec *out);
+/* deposit_credit_insert: PV_EEXIST on a taken id. deposit_credit_get: PV_ENOTFOUND. */
+int pv_store_deposit_credit_insert(struct pv_store *st, const struct pv_deposit_credit_rec *rec);
+int pv_store_deposit_credit_get(struct pv_store *st, const char *id,
+                                struct pv_deposit_credit_rec *out);
+/* deposit_history: the journals that moved account (the deposit), newest
+ * first, with journal id < before (0 = from the newest), at most limit,
+ * each with the account's balance right after it; *out owned (free()). */
+int pv_store_deposit_history(struct pv_store *st, const char *account, int64_t before, size_t limit,
+                             struct pv_deposit_entry **out, size_t *n);
 
 #define PV_CLAIM_REASON_MAX 257 /* the authority's reason for a decision or a hold + NUL */
 

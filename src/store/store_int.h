@@ -66,7 +66,7 @@ struct pv_param {
     size_t stride; /* arrays: bytes from one element to the next (char[] text, int64_t) */
 };
 
-#define PV_MAX_PARAMS 32 /* IND_INSERT has 31 */
+#define PV_MAX_PARAMS 33 /* IND_INSERT has 32 */
 
 /*
  * The driver table: a versioned set of function pointers with designated

@@ -79,6 +79,30 @@ def today_utc():
     return datetime.datetime.now(datetime.timezone.utc).date()
 
 
+# Every time in an answer is RFC 3339 UTC ("2026-12-04T21:30:22Z", or with
+# milliseconds "...22.123Z"; docs/api.md, "Conventions").
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+
+
+def time_ms(text):
+    """An answer's RFC 3339 UTC time as unix milliseconds."""
+    if not isinstance(text, str) or not RFC3339_UTC.match(text):
+        raise ValueError("not an RFC 3339 UTC time: %r" % (text,))
+    d = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(round(d.timestamp() * 1000))
+
+
+def check_against_openapi(method, path, status, body, content_type="application/json"):
+    """Raise AssertionError unless the live answer (status, parsed JSON body)
+    of method + path is what docs/openapi.yaml says that operation answers:
+    a documented status, a body valid against its schema with no property
+    the schema does not name, times as RFC 3339 (openapi_check.py)."""
+    import openapi_check
+    problems = openapi_check.check(method, path, status, body, content_type)
+    if problems:
+        raise AssertionError("\n".join(problems))
+
+
 def stampd_env():
     env = dict(os.environ)
     # Keep going after a UBSan report only if the build says so; always get a stack.
@@ -521,7 +545,7 @@ class Stampd:
         they are not state to compare)."""
         d = self.get_ok("/v1/psds", self.operator_key)
         for p in d.get("psds", []):
-            p.pop("lease_expires_ms", None)
+            p.pop("lease_expires_at", None)
         return d
 
     def keys(self):

@@ -240,6 +240,100 @@ class ApiErrors(unittest.TestCase):
             self.refused(self.buy(without(name)), 400, "missing_field", name, "missing " + name)
         self.refused(self.buy({}), 400, "missing_field", what="empty object")
 
+    # ---- every field error listed (issue 17) ----
+
+    def assertErrors(self, resp, status, fields, what=""):
+        """error is the first field's; errors lists exactly fields [(code, field)]."""
+        s, _, j = resp
+        self.assertEqual(s, status, "%s: %r" % (what, j))
+        self.assertEqual((j["error"]["code"], j["error"]["field"]), fields[0], "%s: %r" % (what, j))
+        got = [(e["code"], e["field"]) for e in j.get("errors", [])]
+        self.assertEqual(sorted(got), sorted(fields), "%s: %r" % (what, j))
+        for e in j["errors"]:
+            self.assertEqual(set(e), {"code", "field", "message"}, what)
+            self.assertTrue(e["message"], what)
+        self.assertEqual(self.state(), self.base, "%s: a refused request changed state" % what)
+
+    def test_every_field_error_listed(self):
+        three = with_(mail_class="airmail", from_zip="9410", weight_oz="heavy")
+        self.assertErrors(self.buy(three), 400, [
+            ("unknown_mail_class", "mail_class"), ("invalid_zip", "from_zip"),
+            ("invalid_type", "weight_oz")], "purchase, three bad fields")
+        body = {"mail_class": "postcard", "colour": "red", "to_zip": "1",
+                "mail_date": "tomorrow", "to_address": ""}
+        self.assertErrors(self.buy(body), 400, [
+            ("unknown_field", "colour"), ("missing_field", "weight_oz"),
+            ("missing_field", "from_zip"), ("invalid_zip", "to_zip"),
+            ("invalid_mail_date", "mail_date"), ("invalid_request", "to_address")],
+            "purchase, unknown and missing fields too")
+        # One bad field: errors lists just it.
+        self.assertErrors(self.buy(with_(to_zip="x")), 400, [("invalid_zip", "to_zip")], "one")
+        srv = self.srv
+        r = srv.request("POST", "/v1/signup", body={"email": "a" * 300, "password": 5,
+                                                    "api_key": {"mode": "both"}, "x": 1})
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("invalid_request", "api_key.mode"),
+                                   ("invalid_type", "password"), ("invalid_email", "email")],
+                          "signup")
+        r = srv.request("POST", "/v1/account/api-keys", body={"name": 7, "mode": "both"},
+                        key=self.x)
+        self.assertErrors(r, 400, [("invalid_type", "name"), ("invalid_request", "mode")],
+                          "api key")
+        r = srv.request("POST", "/v1/account/funds", body={"amount": "x", "colour": 1},
+                        key=self.x, headers={"Idempotency-Key": self.idem()})
+        self.assertErrors(r, 400, [("unknown_field", "colour"), ("invalid_amount", "amount")],
+                          "funds")
+        r = srv.request("POST", "/v1/admin/media/batches", body={"product": "x", "sheets": 0},
+                        key=srv.operator_key)
+        self.assertErrors(r, 400, [("missing_field", "affiliate_id"),
+                                   ("invalid_request", "product"),
+                                   ("invalid_request", "sheets")], "media batch")
+        r = srv.request("POST", "/v1/admin/affiliates", body={"name": "", "target_days": -1,
+                                                              "resupply_sheets": "x"},
+                        key=srv.operator_key)
+        self.assertErrors(r, 400, [("invalid_request", "name"), ("invalid_request", "target_days"),
+                                   ("invalid_request", "resupply_sheets")], "affiliate")
+        r = srv.request("PUT", "/v1/account/printers/office", body={"offset_x_mm": 99},
+                        key=self.x)
+        self.assertErrors(r, 400, [("invalid_offset", "offset_x_mm"),
+                                   ("missing_field", "offset_y_mm")], "printer")
+        r = srv.request("POST", "/v1/sheets", body={"layout": "nope", "dpi": 0, "start": 1},
+                        key=self.x)
+        self.assertErrors(r, 400, [("unknown_layout", "layout"), ("missing_field", "indicia"),
+                                   ("invalid_dpi", "dpi"), ("invalid_start_position", "start")],
+                          "sheets")
+        r = srv.request("PUT", "/v1/account/auto-refill", body={"enabled": "yes", "trigger": "x",
+                                                                "amount": 5}, key=self.x)
+        self.assertErrors(r, 400, [("invalid_type", "enabled"), ("invalid_amount", "trigger"),
+                                   ("invalid_type", "amount")], "auto-refill")
+        r = srv.request("POST", "/v1/verify", body={"data": 7, "presented_at": "noon",
+                                                    "location": "\u00e9"},
+                        key=srv.postal_key)
+        self.assertErrors(r, 400, [("invalid_type", "data"), ("invalid_request", "presented_at"),
+                                   ("invalid_request", "location")], "verify")
+        r = srv.request("POST", "/v1/authority/holds", body={"serial": "1", "psd_id": -1, "x": 0},
+                        key=srv.postal_key)
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("invalid_type", "serial"),
+                                   ("invalid_request", "psd_id"), ("missing_field", "reason")],
+                          "hold")
+        r = srv.request("POST", "/v1/authority/refund-claims/clm_none",
+                        body={"decision": "maybe", "reason": 5}, key=srv.postal_key)
+        self.assertErrors(r, 400, [("invalid_request", "decision"), ("invalid_type", "reason")],
+                          "claim decision")
+        r = srv.request("POST", "/v1/admin/psds/1/withdraw", body={"reason": 5, "confirm": "yes"},
+                        key=srv.operator_key)
+        self.assertErrors(r, 400, [("invalid_type", "reason"), ("invalid_type", "confirm")],
+                          "withdraw")
+        r = srv.request("POST", "/v1/login", body={"email": 5, "password": 7, "x": 1})
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("invalid_type", "email"),
+                                   ("invalid_type", "password")], "login")
+        r = srv.request("POST", "/v1/payment-methods", body={"x": 1}, key=self.x)
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("missing_field", "card")],
+                          "payment method")
+        r = srv.request("PUT", "/v1/admin/watchdog", body={"deadline_days": 0, "x": 1},
+                        key=srv.operator_key)
+        self.assertErrors(r, 400, [("unknown_field", "x"), ("invalid_request", "deadline_days")],
+                          "watchdog")
+
     def test_wrong_types(self):
         cases = [
             (with_(weight_oz="1"), "weight_oz"),

@@ -363,6 +363,8 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "ALTER TABLE indicia DROP COLUMN surcharge_mills",
           "ALTER TABLE indicia DROP COLUMN certified_mills",
           "ALTER TABLE indicia DROP COLUMN return_receipt_mills",
+          # And purchase metadata (v17).
+          "DROP TABLE indicium_metadata", "ALTER TABLE indicia DROP COLUMN metadata",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

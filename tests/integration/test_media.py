@@ -426,6 +426,9 @@ class MediaSecrets(unittest.TestCase):
                 for c in ("medium_sheet", "medium_label", "services", "zone", "rate_version",
                           "surcharge_mills", "certified_mills", "return_receipt_mills"):
                     db.execute("ALTER TABLE indicia DROP COLUMN %s" % c)
+                # A purchase's metadata (v17).
+                db.execute("DROP TABLE indicium_metadata")
+                db.execute("ALTER TABLE indicia DROP COLUMN metadata")
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:

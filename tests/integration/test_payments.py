@@ -373,8 +373,11 @@ class Refunds(PaymentTest):
         self.assertEqual(SRV.balance(live), bal + a["postage_mills"])
         v = self.verify(a["data"])
         self.assertEqual((v["valid"], v["status"], v["refunded"]), (False, "refunded", True), v)
+        # A repeated request answers the original decision, same id and status code.
         st, _, r2 = SRV.request("POST", "/v1/indicia/%s/refund" % a["id"], key=live)
-        self.assertEqual((st, r2["status"], r2["reason"]), (200, "denied", "already_refunded"))
+        self.assertEqual((st, r2), (201, r))
+        st, _, r3 = SRV.request("GET", "/v1/indicia/%s/refund" % a["id"], key=live)
+        self.assertEqual((st, r3), (200, r))
         self.assertEqual(SRV.get_ok("/v1/indicia/%s/refund" % a["id"], live)["status"],
                          "approved")
         self.assertEqual(SRV.balance(live), bal + a["postage_mills"])
@@ -382,6 +385,9 @@ class Refunds(PaymentTest):
         self.verify(b["data"])    # the postal authority scanned it
         st, _, r = SRV.request("POST", "/v1/indicia/%s/refund" % b["id"], key=live)
         self.assertEqual((r["status"], r["reason"]), ("denied", "already_scanned"), r)
+        # A denial is final too: asked again, the same record, nothing new.
+        st2, _, again = SRV.request("POST", "/v1/indicia/%s/refund" % b["id"], key=live)
+        self.assertEqual((st2, again), (st, r))
 
         st, _, r = SRV.request("POST", "/v1/indicia/%s/refund" % c["id"], key=live)
         self.assertEqual((st, r["status"], r["destination"]), (201, "approved", "card"), r)
@@ -637,8 +643,8 @@ class Cli(PaymentTest):
         out, _ = self.stamp("refund", ind, key=key)
         self.assertIn("status    approved", out)
         self.assertIn("to        card", out)
-        out, _ = self.stamp("refund", ind, key=key, code=1)
-        self.assertIn("denied: already_refunded", out)
+        again, _ = self.stamp("refund", ind, key=key)
+        self.assertEqual(again, out)  # the same decision, the same id
         out, _ = self.stamp("refund", ind, "--status", key=key)
         self.assertIn("approved", out)
         data = SRV.get_ok("/v1/indicia/" + ind, key)["data"]

@@ -415,6 +415,9 @@ class ScaleOut(unittest.TestCase):
                 tenures = c.srv.get_ok("/v1/admin/psds/%d/leases" % psd,
                                        c.srv.operator_key)["leases"]
                 self.assertGreater(len(tenures), 2, "leases never moved")
+                for tn in tenures:
+                    tn["acquired_ms"] = harness.time_ms(tn["acquired_at"])
+                    tn["expires_ms"] = harness.time_ms(tn["expires_at"])
                 for prev, cur in zip(tenures, tenures[1:]):
                     self.assertGreaterEqual(cur["acquired_ms"], prev["expires_ms"],
                                             "PSD %d: two holders at once: %r %r"

@@ -47,11 +47,12 @@ static void test_approved_to_balance(void **state)
     assert_int_equal(denv_balance(e, "customer:cus_a"), 10000);
     assert_int_equal(pv_indicium_owned(e->st, "cus_a", 0, id, &again), PV_OK);
     assert_true(again.refunded_at != 0);
-    /* Asked again: denied, and the approval stays the latest record. */
+    /* Asked again: the same decision, the same record; nothing new is written. */
     assert_int_equal(pv_refund_request(e->st, &e->gws, "cus_a", 0, id, WINDOW, pv_now(), &latest),
                      PV_OK);
-    assert_int_equal(latest.status, PV_REFUND_DENIED);
-    assert_string_equal(latest.reason, "already_refunded");
+    assert_int_equal(latest.status, PV_REFUND_APPROVED);
+    assert_string_equal(latest.id, r.id);
+    assert_int_equal(latest.amount, r.amount);
     assert_int_equal(pv_store_refund_latest(e->st, id, &latest), PV_OK);
     assert_string_equal(latest.id, r.id);
     assert_int_equal(denv_balance(e, "customer:cus_a"), 10000);

@@ -1668,7 +1668,7 @@ static void test_indicium_refunded(void **state)
 static void test_indicium_search(void **state)
 {
     struct pv_store *st = *state;
-    struct pv_indicium_filter f = {0, 0, 0, -1, -1, ""};
+    struct pv_indicium_filter f = {0, 0, 0, -1, -1, "", NULL};
     struct pv_indicium_rec r, *page = NULL;
     char id[PV_ID_MAX];
     size_t n = 99;
