@@ -421,6 +421,9 @@ class MediaSecrets(unittest.TestCase):
                 for t in ("refund_claims", "authority_holds"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DROP INDEX indicia_presented")
+                # Bulk buying's batches and their items (v15).
+                for t in ("buy_batch_items", "buy_batches"):
+                    db.execute("DROP TABLE %s" % t)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
