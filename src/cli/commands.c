@@ -284,6 +284,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
     const char *cls = NULL, *weight = NULL, *from = NULL, *to = NULL, *date = NULL;
     const char *medium = NULL, *idem = NULL, *print = NULL, *layout = NULL, *printer = NULL;
     const char *from_addr_opt = NULL, *to_addr_opt = NULL, *fmt = NULL, *card = NULL;
+    const char *csv = NULL;
     int buy_medium = 0;
     const struct cli_opt opts[] = {
         {"--class", &cls, NULL},
@@ -300,6 +301,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         {"--printer", &printer, NULL},
         {"--card", &card, NULL},
         {"--buy-medium", NULL, &buy_medium},
+        {"--csv", &csv, NULL},
         {NULL, NULL, NULL},
     };
     char missing[128] = "", keybuf[33];
@@ -311,6 +313,21 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
 
     if ((rc = cli_parse_opts("buy", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
         return rc;
+    if (csv) {
+        /* Bulk (bulk.c): the pieces come from the file. */
+        if (cls || weight || from || to || date || medium || buy_medium || from_addr_opt ||
+            to_addr_opt || printer)
+            return cli_usage_error("buy", "--csv takes every piece from the file: only "
+                                          "--idempotency-key, --card, --print and --layout go "
+                                          "with it");
+        if (idem && cli_check_idem_key(idem) != 0)
+            return cli_usage_error("buy", CLI_IDEM_KEY_USAGE, CLI_IDEM_KEY_MAX);
+        if ((rc = check_print_opts(print, layout, NULL, &fmt)) != RC_OK ||
+            (rc = cli_need_key(c, "buy")) != RC_OK ||
+            (print && (rc = print_preflight(c, layout, NULL)) != RC_OK))
+            return rc;
+        return cli_buy_csv(c, csv, idem, print, fmt, layout, card);
+    }
     snprintf(missing, sizeof missing, "%s%s%s%s", cls ? "" : " --class", weight ? "" : " --weight",
              from ? "" : " --from", to ? "" : " --to");
     if (missing[0])

@@ -318,5 +318,108 @@ class RestartTest(unittest.TestCase):
             srv.abandon()
 
 
+STAMP_BIN = os.environ.get("STAMP_BIN") or os.path.join(harness.SOURCE_DIR, "build", "stamp")
+
+
+def stamp(srv, key, *args, cwd=None):
+    env = harness.stampd_env()
+    env.pop("STAMP_KEY", None)
+    env["STAMP_KEY"] = key
+    env["STAMP_SERVER"] = "http://%s:%d" % (srv.host, srv.port)
+    p = subprocess.run([STAMP_BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, cwd=cwd, timeout=600)
+    out, err = p.stdout.decode(), p.stderr.decode("utf-8", "replace")
+    harness.assert_no_sanitizer(err, "stamp " + " ".join(args))
+    return p.returncode, out, err
+
+
+CSV = ("reference,mail_class,weight_oz,from_zip,to_zip,to_address\r\n"
+       "A-1,first_class_letter,1,10001,94105,\"Ada Lovelace\n1 Main St\nSan Francisco CA\"\r\n"
+       "A-2,postcard,0.5,10001,60601,\"Grace Hopper, Jr.\\n2 Elm St\"\r\n"
+       "A-3,first_class_letter,heavy,10001,94105,\r\n"
+       "A-4,first_class_letter,2,10001,941,\r\n"
+       "A-5,large_envelope,3,10001,10002,\r\n")
+
+
+class CliTest(unittest.TestCase):
+    """stamp buy --csv: per-row errors with the row number, exit code 0 only
+    when every row was bought, the label file, and a rerun buys nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Stampd("batch-cli").init(psds=2, deposit="10000")
+        cls.srv.start(processors=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.abandon()
+
+    def test_csv_with_a_bad_row(self):
+        key = self.srv.customer("csv@example.com", 50)
+        before = self.srv.balance(key)
+        work = os.path.join(self.srv.dir, "csv")
+        os.makedirs(work, exist_ok=True)
+        with open(os.path.join(work, "orders.csv"), "w", newline="") as f:
+            f.write(CSV)
+        rc, out, err = stamp(self.srv, key, "buy", "--csv", "orders.csv", "--print", "sheet.pdf",
+                             "--layout", "avery-5160", cwd=work)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("row 4 (line 6, A-3): invalid_type:", err)
+        self.assertIn("(field weight_oz)", err)
+        self.assertIn("row 5 (line 7, A-4): invalid_zip:", err)
+        self.assertIn("(field to_zip)", err)
+        self.assertNotIn("row 2 ", err)
+        self.assertRegex(out, r"bought\s+3 of 5")
+        self.assertRegex(err, r"progress: 5/5 done, 3 bought, 2 failed")
+        with open(os.path.join(work, "sheet.pdf"), "rb") as f:
+            self.assertTrue(f.read(5).startswith(b"%PDF"))
+        spent = before - self.srv.balance(key)
+        # 1 oz letter + postcard + 3 oz large envelope.
+        self.assertEqual(spent, 740 + 610 + (1630 + 2 * 270))
+        lst = self.srv.get_ok("/v1/batches", key)["data"]
+        self.assertEqual(len(lst), 1)
+        b = self.srv.get_ok("/v1/batches/%s" % lst[0]["id"], key)
+        self.assertEqual(b["items"]["data"][1]["reference"], "A-2")
+        ind = self.srv.get_ok("/v1/indicia/" + b["items"]["data"][0]["indicium_id"], key)
+        self.assertEqual(ind["to_address"], "Ada Lovelace\n1 Main St\nSan Francisco CA")
+        ind = self.srv.get_ok("/v1/indicia/" + b["items"]["data"][1]["indicium_id"], key)
+        self.assertEqual(ind["to_address"], "Grace Hopper, Jr.\n2 Elm St")
+        # The same file again: the same batch, nothing bought.
+        rc, out, err = stamp(self.srv, key, "buy", "--csv", "orders.csv", cwd=work)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("row 4 (line 6, A-3)", err)
+        self.assertEqual(before - self.srv.balance(key), spent)
+        self.assertEqual(len(self.srv.get_ok("/v1/batches", key)["data"]), 1)
+        # Only the good rows: exit 0 (a new file, a new batch).
+        with open(os.path.join(work, "good.csv"), "w") as f:
+            f.write("reference,mail_class,weight_oz,from_zip,to_zip\n"
+                    "B-1,postcard,1,10001,60601\n")
+        rc, out, err = stamp(self.srv, key, "buy", "--csv", "good.csv", cwd=work)
+        self.assertEqual(rc, 0, (out, err))
+
+    def test_csv_usage_errors(self):
+        key = self.srv.customer("csv-usage@example.com", 5)
+        work = os.path.join(self.srv.dir, "csv-usage")
+        os.makedirs(work, exist_ok=True)
+        cases = {
+            "nocol.csv": ("mail_class,weight_oz\npostcard,1\n", "no 'reference' column"),
+            "unknown.csv": ("reference,colour\nA,red\n", "unknown column 'colour'"),
+            "short.csv": ("reference,mail_class\nA,postcard\nB\n", "row 3 (line 3) has 1 fields"),
+            "quote.csv": ('reference,mail_class\n"A,postcard\n', "line 2: a quoted field"),
+            "empty.csv": ("reference\n", "at least one order"),
+        }
+        for name, (text, want) in cases.items():
+            with open(os.path.join(work, name), "w") as f:
+                f.write(text)
+            rc, out, err = stamp(self.srv, key, "buy", "--csv", name, cwd=work)
+            self.assertEqual(rc, 2, (name, out, err))
+            self.assertIn(want, err, name)
+        rc, out, err = stamp(self.srv, key, "buy", "--csv", "empty.csv", "--class", "postcard",
+                             cwd=work)
+        self.assertEqual(rc, 2)
+        self.assertIn("--csv takes every piece from the file", err)
+        self.assertEqual(self.srv.get_ok("/v1/batches", key)["data"], [])
+
+
 if __name__ == "__main__":
     harness.main()
