@@ -12,6 +12,7 @@
   is bought twice;
 * the label file of a batch decodes (pdftoppm + dmtxread) to its pieces.
 """
+import hashlib
 import os
 import shutil
 import subprocess
@@ -97,11 +98,35 @@ def transactions(srv, key):
         cursor = page["next_cursor"]
 
 
-class BatchTest(unittest.TestCase):
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+
+
+def fresh_dsn():
+    """A new empty PostgreSQL database (the CTest fixture's cluster)."""
+    p = subprocess.run(["sh", os.path.join(harness.SOURCE_DIR, "scripts", "pg-test.sh"),
+                        "createdb", PG_DSN_FILE], stdout=subprocess.PIPE, check=True, timeout=60)
+    return p.stdout.decode().strip()
+
+
+class BatchBase:
+    """The batch API end to end; SQLite or PostgreSQL by the subclass."""
+
+    postgres = False
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = Stampd("batches").init(psds=4, deposit="100000")
-        cls.srv.start(processors=2)
+        srv = cls.srv = Stampd("batches")
+        if cls.postgres:
+            srv.db = fresh_dsn()
+            _, out, _ = srv.run("init", "--db", srv.db, "--license", harness.LICENSE, "--psds",
+                                "4", "--deposit", "100000", "--keys-dir",
+                                os.path.join(srv.dir, "keys"), "--demo")
+            keys = Stampd._keys(out)
+            srv.customer_key = keys["STAMP_KEY"]
+            srv.operator_key = keys["STAMP_OPERATOR_KEY"]
+        else:
+            srv.init(psds=4, deposit="100000")
+        srv.start(processors=2)
 
     @classmethod
     def tearDownClass(cls):
@@ -168,6 +193,14 @@ class BatchTest(unittest.TestCase):
         status, _, err = post_batch(self.srv, key, "batch-300", items[:10])
         self.assertEqual((status, err["error"]["code"]), (409, "idempotency_key_reused"))
         # One item retried by hand under the item's key replays its stamp.
+        item_key = "batch:" + hashlib.sha256(b"batch-300\n" + items[0]["reference"].encode()
+                                             ).hexdigest()
+        body = {k: v for k, v in items[0].items() if k != "reference"}
+        status, hdrs, ind = self.srv.buy(key, item_key, body)
+        self.assertEqual(status, 201, ind)
+        self.assertEqual(hdrs.get("idempotent-replayed"), "true")
+        self.assertEqual(ind["id"], got[0]["indicium_id"])
+        self.assertEqual(self.srv.balance(key), after)
         # The list shows the batch.
         lst = self.srv.get_ok("/v1/batches", key)
         self.assertEqual(lst["data"][0]["id"], b["id"])
@@ -272,6 +305,15 @@ class BatchTest(unittest.TestCase):
             return body
         finally:
             conn.close()
+
+
+class BatchTest(BatchBase, unittest.TestCase):
+    pass
+
+
+@unittest.skipUnless(PG_DSN_FILE, "no PostgreSQL cluster (STAMPD_TEST_PG_DSN_FILE)")
+class BatchPostgres(BatchBase, unittest.TestCase):
+    postgres = True
 
 
 class RestartTest(unittest.TestCase):
@@ -396,6 +438,39 @@ class CliTest(unittest.TestCase):
                     "B-1,postcard,1,10001,60601\n")
         rc, out, err = stamp(self.srv, key, "buy", "--csv", "good.csv", cwd=work)
         self.assertEqual(rc, 0, (out, err))
+
+    def test_progress_bar_on_a_terminal(self):
+        """stderr a terminal: a bar redrawn in place (\\r), ending on its own line."""
+        import pty
+        key = self.srv.customer("csv-tty@example.com", 20)
+        work = os.path.join(self.srv.dir, "csv-tty")
+        os.makedirs(work, exist_ok=True)
+        with open(os.path.join(work, "o.csv"), "w") as f:
+            f.write("reference,mail_class,weight_oz,from_zip,to_zip\n" +
+                    "".join("T-%d,postcard,1,10001,60601\n" % i for i in range(8)))
+        master, slave = pty.openpty()
+        env = dict(harness.stampd_env(), STAMP_KEY=key,
+                   STAMP_SERVER="http://%s:%d" % (self.srv.host, self.srv.port))
+        p = subprocess.Popen([STAMP_BIN, "buy", "--csv", "o.csv"], stdout=subprocess.PIPE,
+                             stderr=slave, env=env, cwd=work)
+        os.close(slave)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+        out, _ = p.communicate(timeout=120)
+        os.close(master)
+        text = err.decode("utf-8", "replace")
+        harness.assert_no_sanitizer(text, "stamp buy --csv (tty)")
+        self.assertEqual(p.returncode, 0, text)
+        self.assertIn("\r[##############################] 8/8  bought 8  failed 0", text)
+        self.assertNotIn("progress:", text)
+        self.assertRegex(out.decode(), r"bought\s+8 of 8")
 
     def test_csv_usage_errors(self):
         key = self.srv.customer("csv-usage@example.com", 5)
