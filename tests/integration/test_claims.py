@@ -353,6 +353,8 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "DROP INDEX indicia_presented",
           # And the postal web login after it (v14).
           "ALTER TABLE postal_accounts DROP COLUMN password_hash",
+          # And bulk buying's tables (v15).
+          "DROP TABLE buy_batch_items", "DROP TABLE buy_batches",
           "DELETE FROM schema_version WHERE version >= 13")
 
 
