@@ -359,6 +359,42 @@ class RestartTest(unittest.TestCase):
         finally:
             srv.abandon()
 
+    def test_sigterm_mid_batch(self):
+        """A stopping server records what its processors answered, leaves the
+        rest pending (exit 0, no leak), and the retry finishes the batch."""
+        srv = Stampd("batch-sigterm").init(psds=4, deposit="100000")
+        try:
+            srv.start(processors=1)
+            key = srv.customer("bulk-term@example.com", 1000)
+            before = srv.balance(key)
+            items = [item(i) for i in range(300)]
+            status, _, b = post_batch(srv, key, "term-1", items)
+            self.assertEqual(status, 202, b)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if srv.get_ok("/v1/batches/%s?limit=1" % b["id"], key)["counts"]["bought"] >= 5:
+                    break
+                time.sleep(0.02)
+            err = srv.stop()  # exit 0, sanitizer-clean: the runner stopped cleanly
+            self.assertIn("signal 15, shutting down", err)
+            srv.start(processors=1)
+            mid = srv.get_ok("/v1/batches/%s?limit=1" % b["id"], key)
+            bought = [i["indicium_id"] for i in all_items(srv, key, b["id"])[1]
+                      if i["status"] == "bought"]
+            # Everything recorded as bought is a piece, and every piece is recorded.
+            self.assertEqual(sorted(i["id"] for i in srv.list_all(key)), sorted(bought))
+            if mid["counts"]["pending"]:
+                self.assertEqual(mid["status"], "interrupted", mid)
+                status, _, again = post_batch(srv, key, "term-1", items)
+                self.assertEqual(status, 202, again)
+            done = wait_done(self, srv, key, b["id"])
+            self.assertEqual(done["counts"]["bought"], 300, done)
+            self.assertEqual(len(srv.list_all(key)), 300)
+            self.assertEqual(srv.balance(key), before - 300 * LETTER_1OZ)
+            srv.stop()
+        finally:
+            srv.abandon()
+
 
 STAMP_BIN = os.environ.get("STAMP_BIN") or os.path.join(harness.SOURCE_DIR, "build", "stamp")
 
