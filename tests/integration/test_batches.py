@@ -10,7 +10,14 @@
 * a restart mid-batch (SIGKILL): what was bought stays bought and reported,
   the rest is resumed by retrying the batch with the same key, and no piece
   is bought twice;
-* the label file of a batch decodes (pdftoppm + dmtxread) to its pieces.
+* a SIGTERM mid-batch: exit 0, what the processors answered is recorded,
+  the retry finishes the rest;
+* the label file of a batch decodes (pdftoppm + dmtxread) to its pieces;
+* on PostgreSQL (the CTest cluster): the batch API again, and a batch
+  through `stampd front` to two processor processes;
+* `stamp buy --csv`: a bad row reported with its row number (exit 1), the
+  label file, a rerun that buys nothing, usage errors (exit 2), and the
+  progress bar when stderr is a terminal.
 """
 import hashlib
 import os
@@ -394,6 +401,41 @@ class RestartTest(unittest.TestCase):
             srv.stop()
         finally:
             srv.abandon()
+
+
+@unittest.skipUnless(PG_DSN_FILE, "no PostgreSQL cluster (STAMPD_TEST_PG_DSN_FILE)")
+class FrontTest(unittest.TestCase):
+    def test_batch_through_a_front(self):
+        """stampd front's runner sends the items over the internal protocol to
+        two processor processes: every item bought once, by both."""
+        import test_scale_out
+        c = test_scale_out.Cluster("batch-front", processors=2)
+        try:
+            srv = c.srv
+            key = srv.customer_key
+            before = srv.balance(key)
+            items = [item(i) for i in range(60)] + [item(60, to_zip="9")]
+            status, _, b = post_batch(srv, key, "front-1", items)
+            self.assertEqual(status, 202, b)
+            done = wait_done(self, srv, key, b["id"])
+            self.assertEqual(done["counts"], {"total": 61, "pending": 0, "bought": 60,
+                                              "failed": 1})
+            _, got = all_items(srv, key, b["id"])
+            ids = sorted(i["indicium_id"] for i in got if i["status"] == "bought")
+            pieces = srv.list_all(key)
+            self.assertEqual(sorted(p["id"] for p in pieces), ids)
+            self.assertEqual({p["server_id"] for p in pieces}, {"p1", "p2"})
+            self.assertEqual(srv.balance(key), before - 60 * LETTER_1OZ)
+            status, _, again = post_batch(srv, key, "front-1", items)
+            self.assertEqual((status, again["counts"]), (200, done["counts"]))
+            self.assertEqual(len(srv.list_all(key)), 60)
+            c.stop()
+        except BaseException:
+            for proc, _ in [c.front] + [(v[0], v[1]) for v in c.procs.values()]:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            raise
 
 
 STAMP_BIN = os.environ.get("STAMP_BIN") or os.path.join(harness.SOURCE_DIR, "build", "stamp")
