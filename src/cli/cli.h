@@ -338,6 +338,16 @@ int cli_job_run(const struct cli *c, const struct cli_job *job, struct cli_job_r
 /* ---- commands.c, verify.c, print.c, admin.c ----------------------------- */
 
 int cmd_buy(const struct cli *c, int argc, char **argv);
+/*
+ * cli_buy_csv - `stamp buy --csv FILE` (bulk.c): the orders of the CSV
+ * file as one batch under idem (NULL: a hash of the file), then, with
+ * print, the bought pieces' labels saved there in format fmt on layout
+ * (NULL: the default); card (may be NULL) pays every row without its own
+ * payment_method_id. All borrowed. RC_OK only when every row was bought;
+ * RC_REFUSED when some failed (each printed with its row).
+ */
+int cli_buy_csv(const struct cli *c, const char *file, const char *idem, const char *print,
+                const char *fmt, const char *layout, const char *card);
 int cmd_show(const struct cli *c, int argc, char **argv);
 int cmd_list(const struct cli *c, int argc, char **argv);
 int cmd_balance(const struct cli *c, int argc, char **argv);

@@ -306,6 +306,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
     const char *cls = NULL, *weight = NULL, *from = NULL, *to = NULL, *date = NULL;
     const char *medium = NULL, *idem = NULL, *print = NULL, *layout = NULL, *printer = NULL;
     const char *from_addr_opt = NULL, *to_addr_opt = NULL, *fmt = NULL, *card = NULL;
+    const char *csv = NULL;
     int buy_medium = 0;
     const struct cli_opt opts[] = {
         {"--class", &cls, NULL},
@@ -322,6 +323,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         {"--printer", &printer, NULL},
         {"--card", &card, NULL},
         {"--buy-medium", NULL, &buy_medium},
+        {"--csv", &csv, NULL},
         {NULL, NULL, NULL},
     };
     char missing[128] = "", keybuf[33];
@@ -336,6 +338,21 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
         return rc;
     if ((rc = cli_parse_opts("buy", argc, argv, opts, NULL, 0, &npos)) != RC_OK)
         goto out;
+    if (csv) {
+        /* Bulk (bulk.c): the pieces come from the file. */
+        if (cls || weight || from || to || date || medium || buy_medium || from_addr_opt ||
+            to_addr_opt || printer || metadata)
+            rc = cli_usage_error("buy", "--csv takes every piece from the file: only "
+                                        "--idempotency-key, --card, --print and --layout go "
+                                        "with it");
+        else if (idem && cli_check_idem_key(idem) != 0)
+            rc = cli_usage_error("buy", CLI_IDEM_KEY_USAGE, CLI_IDEM_KEY_MAX);
+        else if ((rc = check_print_opts(print, layout, NULL, &fmt)) == RC_OK &&
+                 (rc = cli_need_key(c, "buy")) == RC_OK &&
+                 (!print || (rc = print_preflight(c, layout, NULL)) == RC_OK))
+            rc = cli_buy_csv(c, csv, idem, print, fmt, layout, card);
+        goto out;
+    }
     snprintf(missing, sizeof missing, "%s%s%s%s", cls ? "" : " --class", weight ? "" : " --weight",
              from ? "" : " --from", to ? "" : " --to");
     if (missing[0])

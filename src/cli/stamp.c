@@ -100,7 +100,19 @@ static const char help_buy[] =
     "\n"
     "On a network error, timeout or server error (5xx) the purchase is retried up\n"
     "to 3 times with the same idempotency key, so it is never bought twice. If it\n"
-    "still fails, the key is printed: rerun with it to finish the same purchase.\n";
+    "still fails, the key is printed: rerun with it to finish the same purchase.\n"
+    "\n"
+    "usage: stamp buy --csv FILE [--print FILE [--layout LAYOUT]] [--card pm_...]\n"
+    "                 [--idempotency-key KEY]\n"
+    "\n"
+    "Buy every order of a CSV file (at most 1000) as one batch, with a progress bar.\n"
+    "The header names the columns: reference (the order id, required), mail_class,\n"
+    "weight_oz, from_zip, to_zip, mail_date, from_address, to_address (\\n starts a\n"
+    "new line), medium_serial, payment_method_id. A failed row is printed with its\n"
+    "row number and error and is not charged; --print saves every bought piece in\n"
+    "one file (a sheet layout fills its labels). Exit 0 only when every row was\n"
+    "bought, 1 when some failed. The key defaults to a hash of the file: running\n"
+    "the same file again answers or resumes the same batch, never buying twice.\n";
 
 static const char help_show[] =
     "usage: stamp show ID\n"

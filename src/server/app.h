@@ -18,6 +18,7 @@ struct pv_processor;
 struct pv_router;
 struct pv_replay;
 struct pv_ratelimit;
+struct pv_batches;
 
 struct pv_app {
     struct pv_pool *pool;
@@ -43,6 +44,7 @@ struct pv_app {
     /* GET /metrics also takes "Authorization: Bearer <this>" ("" = only an
      * operator's key): Prometheus need not hold an operator key (h_metrics.c). */
     char metrics_token[128];
+    struct pv_batches *batches; /* bulk buying's runner (batch.h; serve and front), or NULL */
 };
 
 #endif

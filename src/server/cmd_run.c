@@ -33,6 +33,7 @@
 #include "server/pubtls.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
+#include "server/batch.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -389,6 +390,10 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     if (mode == PV_RUN_SERVE &&
         (rc = start_procs(o, &app, nproc, "inproc", lease_ms, recovery_s, pay_threads)) != PV_OK)
         goto out;
+    if (mode != PV_RUN_PROCESSOR && (rc = pv_batches_start(&app, &app.batches)) != PV_OK) {
+        pv_cmd_fail("batch runner", rc);
+        goto out;
+    }
     limits.per_address = (unsigned) per_address;
     limits.deadline_s = (unsigned) deadline;
     /* A processor's port is the internal channel (mutual TLS); the public
@@ -455,6 +460,9 @@ out:
     /* Stop taking connections, let the processors (or the router) finish and
      * answer every queued purchase, then close the rest. */
     pv_http_quiesce(http);
+    /* Batches first: their items at the processors are answered and recorded. */
+    pv_batches_stop(app.batches);
+    app.batches = NULL;
     pv_processors_drain(app.procs, app.nprocs);
     pv_router_stop(app.router);
     app.router = NULL;

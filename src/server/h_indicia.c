@@ -764,3 +764,14 @@ void pv_h_indicia_list(struct pv_call *c)
     pv_reply_list(rp, arr, n > pg.limit ? recs[pg.limit - 1].id : NULL);
     free(recs);
 }
+
+/* For POST /v1/batches (h_batches.c): each item is checked by the same code. */
+const char *const *pv_indicia_fields(void)
+{
+    return purchase_fields;
+}
+
+int pv_indicia_parse(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp)
+{
+    return parse_purchase(root, q, rp);
+}

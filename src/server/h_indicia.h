@@ -19,4 +19,12 @@ void pv_h_indicia_list(struct pv_call *c);
  * it could not be submitted); takes the job and frees it. */
 void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp);
 
+/* pv_indicia_fields - the NULL-terminated field names of a purchase body
+ * (static). pv_indicia_parse - validate and price the purchase body root
+ * (borrowed) into q exactly as POST /v1/indicia does (class, weight, ZIPs,
+ * mail date, addresses, medium; not the payment): PV_OK, or the error with
+ * rp set. Both for POST /v1/batches, whose items are purchase bodies. */
+const char *const *pv_indicia_fields(void);
+int pv_indicia_parse(json_t *root, struct pv_purchase_req *q, struct pv_reply *rp);
+
 #endif

@@ -280,51 +280,80 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
 
 /* ---- endpoints ---- */
 
+/* A label's options from the query (layout, format, dpi, start, offset,
+ * printer: docs/api.md) into j; rp set on error. */
+static int label_query(const struct pv_request *rq, struct job_opts *j, struct pv_reply *rp)
+{
+    const char *dpi = pv_query_arg(rq, "dpi"), *start = pv_query_arg(rq, "start");
+    const char *offset = pv_query_arg(rq, "offset");
+    uint64_t d;
+
+    if (job_defaults(j, pv_query_arg(rq, "layout"), pv_query_arg(rq, "format"), rp) != PV_OK)
+        return PV_EINVAL;
+    if (dpi) {
+        if (pv_parse_u64(dpi, 1, 2400, &d) != PV_OK) {
+            pv_reply_error(rp, PV_EDPI, "dpi", NULL);
+            return PV_EDPI;
+        }
+        j->ro.dpi = (unsigned) d;
+    }
+    if (start && parse_start_arg(start, &j->ro.start_row, &j->ro.start_col) != PV_OK) {
+        pv_reply_error(rp, PV_EPOSITION, "start", "start must be ROW,COL, e.g. 2,3");
+        return PV_EPOSITION;
+    }
+    if (offset) {
+        if (parse_offset_arg(offset, &j->ro.offset_x, &j->ro.offset_y) != PV_OK) {
+            pv_reply_error(rp, PV_EOFFSET, "offset",
+                           "offset must be X,Y in mm, e.g. 0.5,-0.25, each within 10 mm");
+            return PV_EOFFSET;
+        }
+        j->have_offset = 1;
+    }
+    j->printer = pv_query_arg(rq, "printer");
+    return PV_OK;
+}
+
 void pv_h_label(struct pv_call *c)
 {
     struct pv_store *st = c->st;
     const struct pv_principal *who = c->who;
     const char *id = c->id;
-    const struct pv_request *rq = c->rq;
     struct pv_reply *rp = c->rp;
     struct pv_indicium_rec *rec = malloc(sizeof *rec);
-    const char *dpi = pv_query_arg(rq, "dpi"), *start = pv_query_arg(rq, "start");
-    const char *offset = pv_query_arg(rq, "offset");
     struct job_opts j;
-    uint64_t d;
 
     if (!rec) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return;
     }
-    if (job_defaults(&j, pv_query_arg(rq, "layout"), pv_query_arg(rq, "format"), rp) != PV_OK)
+    if (label_query(c->rq, &j, rp) != PV_OK)
         goto out;
-    if (dpi) {
-        if (pv_parse_u64(dpi, 1, 2400, &d) != PV_OK) {
-            pv_reply_error(rp, PV_EDPI, "dpi", NULL);
-            goto out;
-        }
-        j.ro.dpi = (unsigned) d;
-    }
-    if (start && parse_start_arg(start, &j.ro.start_row, &j.ro.start_col) != PV_OK) {
-        pv_reply_error(rp, PV_EPOSITION, "start", "start must be ROW,COL, e.g. 2,3");
-        goto out;
-    }
-    if (offset) {
-        if (parse_offset_arg(offset, &j.ro.offset_x, &j.ro.offset_y) != PV_OK) {
-            pv_reply_error(rp, PV_EOFFSET, "offset",
-                           "offset must be X,Y in mm, e.g. 0.5,-0.25, each within 10 mm");
-            goto out;
-        }
-        j.have_offset = 1;
-    }
-    j.printer = pv_query_arg(rq, "printer");
     if (pv_view_own_indicium(st, who, id, rec, rp) != PV_OK ||
         apply_printer(st, who, &j, rp) != PV_OK)
         goto out;
     render_reply(st, who, &j, rec, 1, rp);
 out:
     free(rec);
+}
+
+void pv_print_indicia(struct pv_call *c, const struct pv_indicium_rec *recs, size_t n,
+                      const char *name)
+{
+    struct job_opts j;
+
+    if (label_query(c->rq, &j, c->rp) != PV_OK || apply_printer(c->st, c->who, &j, c->rp) != PV_OK)
+        return;
+    /* Refused quickly rather than queued: a queued render would hold a worker. */
+    if (!render_slot_take()) {
+        pv_reply_error(c->rp, PV_EBUSY, NULL, "the server is rendering other sheets; try again");
+        c->rp->retry_after = RENDER_RETRY;
+        return;
+    }
+    render_reply(c->st, c->who, &j, recs, n, c->rp);
+    render_slot_give();
+    if (c->rp->raw && name)
+        snprintf(c->rp->filename, sizeof c->rp->filename, "%s-%s.%s", name, j.layout->name,
+                 pv_format_extension(j.ro.format));
 }
 
 static const char *const sheet_fields[] = {"indicia", "layout",    "format",  "dpi",

@@ -98,6 +98,7 @@ struct conn_state {
     char *body;
     size_t len, cap;
     int too_big;
+    size_t body_max; /* PV_BODY_MAX, or PV_BODY_MAX_BATCH for POST /v1/batches */
     struct MHD_Connection *conn;
     struct pv_job *job; /* a purchase waiting for its batch; conn is suspended */
     int purchase;       /* counted in pv_http.in_flight until completed */
@@ -113,7 +114,7 @@ struct conn_state {
 
 static int append(struct conn_state *s, const char *data, size_t n)
 {
-    if (s->too_big || s->len + n > PV_BODY_MAX) {
+    if (s->too_big || s->len + n > s->body_max) {
         s->too_big = 1;
         return 0;
     }
@@ -437,6 +438,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!s)
             return MHD_NO;
         s->start_us = mono_us();
+        s->body_max = pv_body_max(method, url);
         take_request_id(c, s);
         *req_cls = s;
         /* The headers are in: the body gets a deadline of its own. */

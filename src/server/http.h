@@ -7,9 +7,20 @@
 #include "server/app.h"
 #include "server/tls.h"
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PV_BODY_MAX (64 * 1024)
+/* POST /v1/batches: up to 1,000 purchases (h_batches.c). */
+#define PV_BODY_MAX_BATCH (1024 * 1024)
+
+/* pv_body_max - the body cap of a request (method and path borrowed). */
+static inline size_t pv_body_max(const char *method, const char *path)
+{
+    return strcmp(method, "POST") == 0 && strcmp(path, "/v1/batches") == 0 ? PV_BODY_MAX_BATCH
+                                                                           : PV_BODY_MAX;
+}
 
 struct pv_http;
 

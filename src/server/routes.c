@@ -14,6 +14,7 @@
 #include "server/h_admin.h"
 #include "server/h_auth.h"
 #include "server/h_authority.h"
+#include "server/h_batches.h"
 #include "server/h_reports.h"
 #include "server/h_claims.h"
 #include "server/h_indicia.h"
@@ -109,6 +110,11 @@ static const struct route api_routes[] = {
     {"GET", "/v1/indicia/{id}/refund", CUSTOMER, METHOD_FIRST, CUSTOMER_WHY, pv_h_refund},
     {"POST", "/v1/indicia/{id}/refund", CUSTOMER, METHOD_FIRST, CUSTOMER_WHY, pv_h_refund},
     {"POST", "/v1/sheets", CUSTOMER, METHOD_FIRST, PRINT_WHY, pv_h_sheets},
+    {"POST", "/v1/batches", CUSTOMER, METHOD_FIRST, "only customer keys buy postage",
+     pv_h_batches_post},
+    {"GET", "/v1/batches", CUSTOMER, METHOD_FIRST, CUSTOMER_WHY, pv_h_batches_list},
+    {"GET", "/v1/batches/{id}", CUSTOMER, METHOD_FIRST, CUSTOMER_WHY, pv_h_batch_get},
+    {"GET", "/v1/batches/{id}/labels", CUSTOMER, METHOD_FIRST, PRINT_WHY, pv_h_batch_labels},
     {"GET", "/v1/account/printers", CUSTOMER, ROLE_FIRST, PRINTER_WHY, pv_h_printers},
     {"GET", "/v1/account/printers/{any}", CUSTOMER, ROLE_FIRST, PRINTER_WHY, pv_h_printers},
     {"PUT", "/v1/account/printers/{any}", CUSTOMER, ROLE_FIRST, PRINTER_WHY, pv_h_printers},

@@ -678,6 +678,43 @@ static const struct ddl migration_v17[] = {
     {0, NULL},
 };
 
+/*
+ * v18: bulk buying (issue 17; domain/batch.c): a batch of purchases under
+ * one Idempotency-Key, and one row per item with its outcome - pending,
+ * bought (the indicium) or failed (the error) - so a batch interrupted by
+ * a restart still reports what it bought and can be resumed.
+ */
+static const struct ddl migration_v18[] = {
+    {ALL, "CREATE TABLE buy_batches (\n"
+          "    seq         {SERIAL} PRIMARY KEY{AUTOINC},\n"
+          "    id          TEXT NOT NULL UNIQUE,\n"
+          "    customer_id TEXT NOT NULL REFERENCES customers(id),\n"
+          "    test        INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
+          "    idem_key    TEXT NOT NULL,\n"
+          "    req_hash    TEXT NOT NULL,\n"
+          "    items       INTEGER NOT NULL CHECK (items BETWEEN 1 AND 1000),\n"
+          "    created     {BIG} NOT NULL,\n"
+          "    updated     {BIG} NOT NULL,\n"
+          "    completed   {BIG} NOT NULL DEFAULT 0,\n"
+          "    UNIQUE (customer_id, test, idem_key)\n"
+          ")"},
+    {ALL, "CREATE TABLE buy_batch_items (\n"
+          "    batch_id      TEXT NOT NULL REFERENCES buy_batches(id),\n"
+          "    n             INTEGER NOT NULL,\n"
+          "    reference     TEXT NOT NULL,\n"
+          "    status        INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+          "    indicium_id   TEXT NOT NULL DEFAULT '',\n"
+          "    postage_mills {BIG} NOT NULL DEFAULT 0,\n"
+          "    error_code    TEXT NOT NULL DEFAULT '',\n"
+          "    error_field   TEXT NOT NULL DEFAULT '',\n"
+          "    error_message TEXT NOT NULL DEFAULT '',\n"
+          "    updated       {BIG} NOT NULL,\n"
+          "    PRIMARY KEY (batch_id, n),\n"
+          "    UNIQUE (batch_id, reference)\n"
+          ")"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -696,6 +733,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v15, /* 15: the medium position: sheet serial and label of a piece */
     migration_v16, /* 16: rate tables as data; a piece's options and price breakdown */
     migration_v17, /* 17: a purchase's metadata, and its search index */
+    migration_v18, /* 18: bulk buying: batches and their items */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

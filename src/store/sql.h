@@ -69,6 +69,20 @@
 #define REPORT_COLS                                                                                \
     "key_id, pieces, postage_mills, asc_start, asc_end, ctl_start, ctl_end, count_start, "         \
     "count_end, jsonl_sig, csv_sig, made_by, created"
+#define BBATCH_FIELDS                                                                              \
+    "id, customer_id, test, idem_key, req_hash, items, created, updated, completed"
+/* A batch with its items counted by outcome (store_batches.h). */
+#define BBATCH_READ                                                                                \
+    "b.seq, b.id, b.customer_id, b.test, b.idem_key, b.req_hash, b.items, b.created, "             \
+    "b.updated, b.completed, "                                                                     \
+    "(SELECT COUNT(*) FROM buy_batch_items i WHERE i.batch_id = b.id AND i.status = 0), "          \
+    "(SELECT COUNT(*) FROM buy_batch_items i WHERE i.batch_id = b.id AND i.status = 1), "          \
+    "(SELECT COUNT(*) FROM buy_batch_items i WHERE i.batch_id = b.id AND i.status = 2), "          \
+    "CAST((SELECT COALESCE(SUM(i.postage_mills), 0) FROM buy_batch_items i "                       \
+    "WHERE i.batch_id = b.id AND i.status = 1) AS BIGINT) FROM buy_batches b"
+#define BITEM_COLS                                                                                 \
+    "n, reference, status, indicium_id, postage_mills, error_code, error_field, error_message, "   \
+    "updated"
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -470,7 +484,27 @@
            "OR substr(to_zip, 1, 5) = $8) ORDER BY mseq DESC LIMIT $9"))                           \
     X(SALES_DAILY,                                                                                 \
       BOTH("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS BIGINT) "         \
-           "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2"))
+           "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2"))                        \
+    X(BUY_INSERT, BOTH("INSERT INTO buy_batches(" BBATCH_FIELDS ") "                               \
+                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)"))                              \
+    X(BUY_ITEM_INSERT, BOTH("INSERT INTO buy_batch_items(batch_id, " BITEM_COLS ") "               \
+                            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))                   \
+    X(BUY_GET, BOTH("SELECT " BBATCH_READ " WHERE b.id = $1"))                                     \
+    X(BUY_FIND, BOTH("SELECT " BBATCH_READ " WHERE b.customer_id = $1 AND b.test = $2 "            \
+                     "AND b.idem_key = $3"))                                                       \
+    X(BUY_LIST, BOTH("SELECT " BBATCH_READ " WHERE b.customer_id = $1 AND b.test = $2 "            \
+                     "AND b.seq < $3 ORDER BY b.seq DESC LIMIT $4"))                               \
+    X(BUY_ITEMS, BOTH("SELECT " BITEM_COLS " FROM buy_batch_items WHERE batch_id = $1 "            \
+                      "AND n >= $2 AND ($3 < 0 OR status = $3) ORDER BY n LIMIT $4"))              \
+    X(BUY_ITEM_DECIDE,                                                                             \
+      BOTH("UPDATE buy_batch_items SET status = $3, indicium_id = $4, postage_mills = $5, "        \
+           "error_code = $6, error_field = $7, error_message = $8, updated = $9 "                  \
+           "WHERE batch_id = $1 AND n = $2 AND status = 0"))                                       \
+    X(BUY_TOUCH, BOTH("UPDATE buy_batches SET updated = $2 WHERE id = $1"))                        \
+    X(BUY_COMPLETE,                                                                                \
+      BOTH("UPDATE buy_batches SET completed = $2, updated = $2 WHERE id = $1 AND completed = 0 "  \
+           "AND NOT EXISTS (SELECT 1 FROM buy_batch_items i WHERE i.batch_id = $1 "                \
+           "AND i.status = 0)"))
 
 enum pv_sql {
 #define PV_SQL_ENUM(name, texts) S_##name,

@@ -365,6 +365,8 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "ALTER TABLE indicia DROP COLUMN return_receipt_mills",
           # And purchase metadata (v17).
           "DROP TABLE indicium_metadata", "ALTER TABLE indicia DROP COLUMN metadata",
+          # And bulk buying's tables (v18).
+          "DROP TABLE buy_batch_items", "DROP TABLE buy_batches",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

@@ -429,6 +429,9 @@ class MediaSecrets(unittest.TestCase):
                 # A purchase's metadata (v17).
                 db.execute("DROP TABLE indicium_metadata")
                 db.execute("ALTER TABLE indicia DROP COLUMN metadata")
+                # Bulk buying's batches and their items (v18).
+                for t in ("buy_batch_items", "buy_batches"):
+                    db.execute("DROP TABLE %s" % t)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
