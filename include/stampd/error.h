@@ -117,7 +117,9 @@
     X(EONHOLD, -78, 403, "customer_on_hold",                                               \
       "the postal authority ordered a hold on this customer's purchases") \
     X(ENOTREADY, -79, 503, "not_ready",                                                    \
-      "the vendor cannot sell now (see reasons)")
+      "the vendor cannot sell now (see reasons)") \
+    X(EWEBHOOKURL, -80, 400, "webhook_url_refused",                                        \
+      "the webhook URL is not an address stampd may call")
 /* clang-format on */
 
 enum pv_error {

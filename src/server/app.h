@@ -43,6 +43,9 @@ struct pv_app {
     /* GET /metrics also takes "Authorization: Bearer <this>" ("" = only an
      * operator's key): Prometheus need not hold an operator key (h_metrics.c). */
     char metrics_token[128];
+    /* Webhook URLs may name http and private addresses (--webhook-allow-private;
+     * hooks_worker.h). */
+    int hooks_private;
 };
 
 #endif

@@ -13,6 +13,8 @@
 #ifndef STAMPD_STORE_SQL_H
 #define STAMPD_STORE_SQL_H
 
+#include "store/sql_hooks.h"
+
 #define PSD_COLS                                                                                   \
     "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
     "last_refill_at, test"
@@ -448,7 +450,8 @@
                        "OR substr(to_zip, 1, 5) = $8) ORDER BY seq DESC LIMIT $9"))                \
     X(SALES_DAILY,                                                                                 \
       BOTH("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS BIGINT) "         \
-           "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2"))
+           "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2"))                        \
+    PV_HOOK_STATEMENTS(X)
 
 enum pv_sql {
 #define PV_SQL_ENUM(name, texts) S_##name,

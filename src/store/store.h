@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 14
+#define PV_SCHEMA_VERSION 15
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -787,5 +787,7 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 #include "store/store_reports.h"
 /* The postal authority's orders: refund claims, holds, pieces seen (schema v13). */
 #include "store/store_authority.h"
+/* Webhooks: endpoints, the event outbox, deliveries (schema v15). */
+#include "store/store_hooks.h"
 
 #endif
