@@ -9,10 +9,11 @@ import { authPage, buyPage, historyPage, accountPage } from './customer.js';
 import { registersPage, serversPage, ledgerPage, stopRefresh } from './operator.js';
 import { affiliatesPage, batchesPage, lookupPage, resupplyPage } from './media.js';
 import { devicesPage, depositPage, reportsPage, claimsPage, holdsPage, duplicatesPage } from './authority.js';
+import { webhooksPage } from './webhooks.js';
 
 let session = null;
 
-const customerRoutes = { '/buy': buyPage, '/history': historyPage, '/account': accountPage };
+const customerRoutes = { '/buy': buyPage, '/history': historyPage, '/account': accountPage, '/webhooks': webhooksPage };
 const operatorRoutes = {
   '/ops': registersPage, '/ops/servers': serversPage, '/ops/ledger': ledgerPage,
   '/ops/media': affiliatesPage, '/ops/media/batches': batchesPage, '/ops/media/lookup': lookupPage, '/ops/media/resupply': resupplyPage,
@@ -51,7 +52,7 @@ function nav() {
     : session.role === 'postal'
       ? [link('#/authority', 'Devices'), link('#/authority/deposit', 'Deposit'), link('#/authority/reports', 'Reports'),
         link('#/authority/claims', 'Claims'), link('#/authority/holds', 'Holds'), link('#/authority/duplicates', 'Duplicates')]
-      : [link('#/buy', 'Buy'), link('#/history', 'History'), link('#/account', 'Account')];
+      : [link('#/buy', 'Buy'), link('#/history', 'History'), link('#/account', 'Account'), link('#/webhooks', 'Webhooks')];
   clear(el, links, h('span', { class: 'who' }, session.email || session.name), out);
 }
 
