@@ -59,29 +59,79 @@ static int record(struct pv_store *st, const char *owner_id, int test, const cha
     return rc;
 }
 
-int pv_event_emit(struct pv_store *st, const char *owner_id, int test, const char *type,
-                  json_t *data, int64_t now, char *id_out)
+int pv_event_subs_load(struct pv_store *st, const char *owner_id, int test, struct pv_event_subs *s)
+{
+    s->n = 0;
+    if (!st || !owner_id || !owner_id[0])
+        return PV_EINVAL;
+    return pv_store_hook_enabled(st, owner_id, test, s->ids, s->events, &s->n);
+}
+
+/* Does an endpoint's events list ("*" or ",a,b,") take type? */
+static int takes(const char *events, const char *type)
+{
+    size_t n = strlen(type);
+    const char *p = events;
+
+    if (strcmp(events, "*") == 0)
+        return 1;
+    while ((p = strstr(p, type)) != NULL) {
+        if (p > events && p[-1] == ',' && p[n] == ',')
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int pv_event_subs_want(const struct pv_event_subs *s, const char *type)
+{
+    for (size_t i = 0; s && type && i < s->n; i++)
+        if (takes(s->events[i], type))
+            return 1;
+    return 0;
+}
+
+int pv_event_emit_subs(struct pv_store *st, const struct pv_event_subs *s, const char *owner_id,
+                       int test, const char *type, json_t *data, int64_t now, char *id_out)
 {
     char ids[PV_HOOK_FANOUT][PV_ID_MAX];
     size_t n = 0;
+
+    if (id_out)
+        id_out[0] = '\0';
+    if (!st || !s || !owner_id || !owner_id[0] || !pv_event_type_known(type) ||
+        !json_is_object(data))
+        return PV_EINVAL;
+    for (size_t i = 0; i < s->n; i++)
+        if (takes(s->events[i], type))
+            memcpy(ids[n++], s->ids[i], PV_ID_MAX);
+    if (n == 0)
+        return PV_OK; /* nobody takes it: nothing written */
+    return record(st, owner_id, test, type, data, now, ids, n, id_out);
+}
+
+int pv_event_emit(struct pv_store *st, const char *owner_id, int test, const char *type,
+                  json_t *data, int64_t now, char *id_out)
+{
+    struct pv_event_subs subs;
     int rc;
 
     if (id_out)
         id_out[0] = '\0';
     if (!st || !owner_id || !owner_id[0] || !pv_event_type_known(type) || !json_is_object(data))
         return PV_EINVAL;
-    /* The cheap check: no subscribed endpoint, nothing written. */
-    if ((rc = pv_store_hook_subscribed(st, owner_id, test, type, ids, &n)) != PV_OK || n == 0)
+    /* The cheap check: one indexed read; nobody subscribed, nothing written. */
+    if ((rc = pv_event_subs_load(st, owner_id, test, &subs)) != PV_OK)
         return rc;
-    return record(st, owner_id, test, type, data, now, ids, n, id_out);
+    return pv_event_emit_subs(st, &subs, owner_id, test, type, data, now, id_out);
 }
 
 int pv_event_wanted(struct pv_store *st, const char *owner_id, int test, const char *type, int *yes)
 {
-    size_t n = 0;
-    int rc = pv_store_hook_subscribed(st, owner_id, test, type, NULL, &n);
+    struct pv_event_subs subs;
+    int rc = pv_event_subs_load(st, owner_id, test, &subs);
 
-    *yes = rc == PV_OK && n > 0;
+    *yes = rc == PV_OK && pv_event_subs_want(&subs, type);
     return rc;
 }
 
@@ -113,18 +163,26 @@ int pv_event_funds_added(struct pv_store *st, const struct pv_charge_rec *c, int
                       now);
 }
 
-int pv_event_balance_low(struct pv_store *st, const char *owner_id, int test, pv_mills before,
-                         pv_mills after, int64_t now)
+int pv_event_balance_low(struct pv_store *st, const struct pv_event_subs *subs,
+                         const char *owner_id, int test, pv_mills before, pv_mills after,
+                         int64_t now)
 {
+    struct pv_event_subs own;
     struct pv_autorefill_rec ar;
     pv_mills line = PV_BALANCE_LOW_DEFAULT;
     char a[32], t[32];
-    int rc, yes;
+    json_t *data;
+    int rc;
 
     if (after >= before)
         return PV_OK;
-    if ((rc = pv_event_wanted(st, owner_id, test, PV_EVENT_BALANCE_LOW, &yes)) != PV_OK || !yes)
-        return rc;
+    if (!subs) {
+        if ((rc = pv_event_subs_load(st, owner_id, test, &own)) != PV_OK)
+            return rc;
+        subs = &own;
+    }
+    if (!pv_event_subs_want(subs, PV_EVENT_BALANCE_LOW))
+        return PV_OK;
     rc = pv_store_autorefill_get(st, owner_id, test, &ar);
     if (rc == PV_OK && ar.trigger > 0)
         line = ar.trigger;
@@ -133,12 +191,14 @@ int pv_event_balance_low(struct pv_store *st, const char *owner_id, int test, pv
     /* Once per crossing, not on every purchase below the line. */
     if (!(before >= line && after < line))
         return PV_OK;
-    return emit_built(st, owner_id, test, PV_EVENT_BALANCE_LOW,
-                      json_pack("{s:s, s:s, s:I, s:s, s:I}", "object", "balance", "balance",
-                                pv_money_format(after, a, sizeof a), "balance_mills",
-                                (json_int_t) after, "threshold", pv_money_format(line, t, sizeof t),
-                                "threshold_mills", (json_int_t) line),
-                      now);
+    data = json_pack("{s:s, s:s, s:I, s:s, s:I}", "object", "balance", "balance",
+                     pv_money_format(after, a, sizeof a), "balance_mills", (json_int_t) after,
+                     "threshold", pv_money_format(line, t, sizeof t), "threshold_mills",
+                     (json_int_t) line);
+    rc = data ? pv_event_emit_subs(st, subs, owner_id, test, PV_EVENT_BALANCE_LOW, data, now, NULL)
+              : PV_ENOMEM;
+    json_decref(data);
+    return rc;
 }
 
 int pv_event_auto_refill_failed(struct pv_store *st, const char *owner_id, int test,

@@ -50,6 +50,26 @@ int pv_event_emit(struct pv_store *st, const char *owner_id, int test, const cha
                   json_t *data, int64_t now, char *id_out);
 
 /*
+ * An account's subscriptions, read once (pv_event_subs_load: one indexed
+ * read of its enabled endpoints) and asked in memory, for a workflow that
+ * may report several types (a purchase: indicium.created, balance.low).
+ * pv_event_subs_want: 1 when an endpoint of s takes type.
+ * pv_event_emit_subs: pv_event_emit to the endpoints of s taking type,
+ * without reading them again (s must be of owner_id and test, read in the
+ * same transaction).
+ */
+struct pv_event_subs {
+    size_t n;
+    char ids[PV_HOOK_FANOUT][PV_ID_MAX];
+    char events[PV_HOOK_FANOUT][PV_HOOK_EVENTS_MAX];
+};
+int pv_event_subs_load(struct pv_store *st, const char *owner_id, int test,
+                       struct pv_event_subs *s);
+int pv_event_subs_want(const struct pv_event_subs *s, const char *type);
+int pv_event_emit_subs(struct pv_store *st, const struct pv_event_subs *s, const char *owner_id,
+                       int test, const char *type, json_t *data, int64_t now, char *id_out);
+
+/*
  * pv_event_wanted - *yes = 1 when an enabled endpoint of (owner_id, test)
  * takes type: the cheap check, for callers that build the data only then.
  */
@@ -63,14 +83,16 @@ int pv_event_wanted(struct pv_store *st, const char *owner_id, int test, const c
  * (purpose "funds" or "auto_refill"). pv_event_balance_low: a debit took
  * the balance from before to after; the event when it crossed the
  * account's low-balance line (its auto-refill trigger when one is set,
- * else PV_BALANCE_LOW_DEFAULT). pv_event_auto_refill_failed: an
+ * else PV_BALANCE_LOW_DEFAULT); subs (may be NULL: read here) as
+ * pv_event_subs_load read it. pv_event_auto_refill_failed: an
  * auto-refill of amount could not be charged (decline: the card's decline
  * code or "", err why), in a transaction of its own when own_tx.
  */
 #define PV_BALANCE_LOW_DEFAULT 10000 /* mills: $10.00 */
 int pv_event_funds_added(struct pv_store *st, const struct pv_charge_rec *c, int64_t now);
-int pv_event_balance_low(struct pv_store *st, const char *owner_id, int test, pv_mills before,
-                         pv_mills after, int64_t now);
+int pv_event_balance_low(struct pv_store *st, const struct pv_event_subs *subs,
+                         const char *owner_id, int test, pv_mills before, pv_mills after,
+                         int64_t now);
 int pv_event_auto_refill_failed(struct pv_store *st, const char *owner_id, int test,
                                 pv_mills amount, const char *decline, int err, int own_tx,
                                 int64_t now);

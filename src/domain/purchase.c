@@ -388,16 +388,17 @@ static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
 static int piece_events(struct pv_store *st, const struct pv_purchase_req *q,
                         const struct pv_purchase_res *r, pv_mills before, int64_t now)
 {
+    struct pv_event_subs subs;
     json_t *data;
-    int rc, yes;
+    int rc;
 
-    if ((rc = pv_event_wanted(st, q->customer_id, q->test, PV_EVENT_INDICIUM_CREATED, &yes)) !=
-        PV_OK)
+    /* One read for both types; the usual answer is "no endpoints". */
+    if ((rc = pv_event_subs_load(st, q->customer_id, q->test, &subs)) != PV_OK || subs.n == 0)
         return rc;
-    if (yes) {
+    if (pv_event_subs_want(&subs, PV_EVENT_INDICIUM_CREATED)) {
         data = pv_indicium_json(&r->rec);
-        rc = data ? pv_event_emit(st, q->customer_id, q->test, PV_EVENT_INDICIUM_CREATED, data, now,
-                                  NULL)
+        rc = data ? pv_event_emit_subs(st, &subs, q->customer_id, q->test,
+                                       PV_EVENT_INDICIUM_CREATED, data, now, NULL)
                   : PV_ENOMEM;
         json_decref(data);
         if (rc != PV_OK)
@@ -405,7 +406,7 @@ static int piece_events(struct pv_store *st, const struct pv_purchase_req *q,
     }
     if (q->pay.method != PV_PAY_BALANCE)
         return PV_OK;
-    return pv_event_balance_low(st, q->customer_id, q->test, before, r->balance_after, now);
+    return pv_event_balance_low(st, &subs, q->customer_id, q->test, before, r->balance_after, now);
 }
 
 static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,

@@ -131,25 +131,24 @@ int pv_store_hook_endpoint_list(struct pv_store *st, const char *owner_id, int t
     return pv_q_list(&q, sizeof **out, read_endpoint, (void **) out, n);
 }
 
-int pv_store_hook_subscribed(struct pv_store *st, const char *owner_id, int test, const char *type,
-                             char ids[][PV_ID_MAX], size_t *n)
+int pv_store_hook_enabled(struct pv_store *st, const char *owner_id, int test,
+                          char ids[][PV_ID_MAX], char events[][PV_HOOK_EVENTS_MAX], size_t *n)
 {
     struct pv_q q;
     struct pv_row r;
     int rc;
 
     *n = 0;
-    if (!owner_id || !type || !type[0])
+    if (!owner_id)
         return PV_EINVAL;
-    pv_q_start(&q, st, S_HOOK_SUBSCRIBED);
+    pv_q_start(&q, st, S_HOOK_ENABLED);
     pv_q_text(&q, owner_id);
     pv_q_int(&q, test);
-    pv_q_text(&q, type);
     pv_q_int(&q, PV_HOOK_FANOUT);
     while ((rc = pv_q_row(&q)) == PV_OK) {
         r = pv_row_of(&q);
-        if (ids)
-            pv_r_text(&r, ids[*n], PV_ID_MAX);
+        pv_r_text(&r, ids[*n], PV_ID_MAX);
+        pv_r_text(&r, events[*n], PV_HOOK_EVENTS_MAX);
         if (r.rc != PV_OK) {
             rc = r.rc;
             break;
@@ -357,6 +356,32 @@ int pv_store_hook_delivery_claim(struct pv_store *st, int64_t seq, const char *h
     return rc;
 }
 
+int pv_store_hook_delivery_claim_due(struct pv_store *st, const char *holder, int64_t now_ms,
+                                     int64_t lease_until_ms, size_t limit,
+                                     struct pv_hook_delivery_rec **out, size_t *n)
+{
+    struct pv_q q;
+    int rc, own;
+
+    *out = NULL;
+    *n = 0;
+    if (!holder || !holder[0] || lease_until_ms <= now_ms || limit == 0 || limit > 1000)
+        return PV_EINVAL;
+    if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_HOOK_DL_CLAIM_DUE);
+    pv_q_text(&q, holder);
+    pv_q_int(&q, lease_until_ms);
+    pv_q_int(&q, now_ms);
+    pv_q_int(&q, (int64_t) limit);
+    if ((rc = pv_write_leave(st, own, pv_q_exec(&q))) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_HOOK_DL_CLAIMED);
+    pv_q_text(&q, holder);
+    pv_q_int(&q, lease_until_ms);
+    return pv_q_list(&q, sizeof **out, read_delivery, (void **) out, n);
+}
+
 int pv_store_hook_delivery_finish(struct pv_store *st, const struct pv_hook_delivery_rec *d,
                                   const char *holder, const struct pv_hook_attempt_rec *a)
 {
@@ -396,6 +421,18 @@ int pv_store_hook_delivery_finish(struct pv_store *st, const struct pv_hook_deli
         rc = pv_q_exec(&q);
     }
     return pv_write_leave(st, own, rc);
+}
+
+int pv_store_hook_delivery_release(struct pv_store *st, int64_t seq, const char *holder)
+{
+    struct pv_q q;
+
+    if (!holder || !holder[0])
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_HOOK_DL_RELEASE);
+    pv_q_int(&q, seq);
+    pv_q_text(&q, holder);
+    return pv_q_write(&q);
 }
 
 int pv_store_hook_delivery_redeliver(struct pv_store *st, const char *owner_id, int test,

@@ -29,9 +29,8 @@
            "WHERE endpoint_id = $1 AND status = 0"))                                               \
     X(HOOK_EP_LIST, BOTH("SELECT " HOOK_EP_COLS " FROM webhook_endpoints "                         \
                          "WHERE owner_id = $1 AND test = $2 ORDER BY seq"))                        \
-    X(HOOK_SUBSCRIBED,                                                                             \
-      BOTH("SELECT id FROM webhook_endpoints WHERE owner_id = $1 AND test = $2 AND enabled = 1 "   \
-           "AND (events = '*' OR events LIKE '%,' || $3 || ',%') ORDER BY seq LIMIT $4"))          \
+    X(HOOK_ENABLED, BOTH("SELECT id, events FROM webhook_endpoints WHERE owner_id = $1 "           \
+                         "AND test = $2 AND enabled = 1 ORDER BY seq LIMIT $3"))                   \
     X(HOOK_EV_INSERT, BOTH("INSERT INTO webhook_events(id, owner_id, test, type, created, data) "  \
                            "VALUES ($1, $2, $3, $4, $5, $6)"))                                     \
     X(HOOK_EV_GET, BOTH("SELECT " HOOK_EV_COLS " FROM webhook_events WHERE id = $1 "               \
@@ -46,6 +45,16 @@
                         "AND lease_until < $1 ORDER BY next_at, seq LIMIT $2"))                    \
     X(HOOK_DL_CLAIM, BOTH("UPDATE webhook_deliveries SET lease_holder = $1, lease_until = $2 "     \
                           "WHERE seq = $3 AND status = 0 AND next_at <= $4 AND lease_until < $4")) \
+    X(HOOK_DL_CLAIM_DUE,                                                                           \
+      BOTH("UPDATE webhook_deliveries SET lease_holder = $1, lease_until = $2 "                    \
+           "WHERE seq IN (SELECT seq FROM webhook_deliveries WHERE status = 0 "                    \
+           "AND next_at <= $3 AND lease_until < $3 ORDER BY next_at, seq LIMIT $4) "               \
+           "AND status = 0 AND next_at <= $3 AND lease_until < $3"))                               \
+    X(HOOK_DL_CLAIMED, BOTH("SELECT " HOOK_DL_COLS " FROM webhook_deliveries "                     \
+                            "WHERE lease_holder = $1 AND lease_until = $2 AND status = 0 "         \
+                            "ORDER BY next_at, seq"))                                              \
+    X(HOOK_DL_RELEASE, BOTH("UPDATE webhook_deliveries SET lease_holder = '', lease_until = 0 "    \
+                            "WHERE seq = $1 AND lease_holder = $2 AND status = 0"))                \
     X(HOOK_DL_GET, BOTH("SELECT " HOOK_DL_COLS " FROM webhook_deliveries WHERE seq = $1"))         \
     X(HOOK_DL_FINISH,                                                                              \
       BOTH("UPDATE webhook_deliveries SET status = $1, attempts = $2, next_at = $3, "              \

@@ -80,9 +80,10 @@ struct pv_hook_attempt_rec {
  * updated of rec->id (owner and mode must match): PV_ENOTFOUND.
  * hook_endpoint_delete: the endpoint, and its pending deliveries failed
  * ("endpoint deleted"): PV_ENOTFOUND. hook_endpoint_list: owner_id's in mode
- * test, oldest first (*out owned, free()). hook_subscribed: how many enabled
- * endpoints of (owner_id, test) take type, and the first PV_HOOK_FANOUT
- * ids into ids (may be NULL) - one indexed read, the cheap check.
+ * test, oldest first (*out owned, free()). hook_enabled: every enabled
+ * endpoint of (owner_id, test), at most PV_HOOK_FANOUT, its id and events
+ * into ids and events - one indexed read, the cheap check
+ * (domain/events.h, pv_event_subs_load).
  */
 #define PV_HOOK_FANOUT 16 /* endpoints per account */
 int pv_store_hook_endpoint_insert(struct pv_store *st, const struct pv_hook_endpoint_rec *rec);
@@ -93,8 +94,8 @@ int pv_store_hook_endpoint_delete(struct pv_store *st, const char *owner_id, int
                                   const char *id, int64_t now_ms);
 int pv_store_hook_endpoint_list(struct pv_store *st, const char *owner_id, int test,
                                 struct pv_hook_endpoint_rec **out, size_t *n);
-int pv_store_hook_subscribed(struct pv_store *st, const char *owner_id, int test, const char *type,
-                             char ids[][PV_ID_MAX], size_t *n);
+int pv_store_hook_enabled(struct pv_store *st, const char *owner_id, int test,
+                          char ids[][PV_ID_MAX], char events[][PV_HOOK_EVENTS_MAX], size_t *n);
 
 /*
  * Events. hook_event_insert: rec (data borrowed; seq ignored): PV_EEXIST.
@@ -119,10 +120,14 @@ void pv_store_hook_events_free(struct pv_hook_event_rec *recs, size_t n);
  * now_ms whose lease is free (*out owned, free()). hook_delivery_claim:
  * take delivery seq for holder until lease_until_ms, only if it is still
  * pending, due and free: PV_EBUSY when another took it, and then out
- * untouched. hook_delivery_finish: the outcome of an attempt by holder -
+ * untouched. hook_delivery_claim_due: up to limit due deliveries claimed for
+ * holder until lease_until_ms in one statement (the outer guards are checked again on the row a
+ * concurrent claim left, so two workers never share one), and then read:
+ * *out owned (free()), *n of them. hook_delivery_finish: the outcome of an attempt by holder -
  * status, attempts, next_ms, code and error, the lease released - and the
  * attempt logged, in one transaction: PV_EBUSY when holder lost the
- * lease. hook_delivery_redeliver: the failed (or, with all, every)
+ * lease. hook_delivery_release: holder's lease on delivery seq given up
+ * unused (nothing when holder lost it). hook_delivery_redeliver: the failed (or, with all, every)
  * delivery of event_id to endpoints of owner_id pending again, due now,
  * its retry window restarted; *changed how many.
  */
@@ -133,8 +138,12 @@ int pv_store_hook_delivery_due(struct pv_store *st, int64_t now_ms, size_t limit
 int pv_store_hook_delivery_claim(struct pv_store *st, int64_t seq, const char *holder,
                                  int64_t now_ms, int64_t lease_until_ms,
                                  struct pv_hook_delivery_rec *out);
+int pv_store_hook_delivery_claim_due(struct pv_store *st, const char *holder, int64_t now_ms,
+                                     int64_t lease_until_ms, size_t limit,
+                                     struct pv_hook_delivery_rec **out, size_t *n);
 int pv_store_hook_delivery_finish(struct pv_store *st, const struct pv_hook_delivery_rec *d,
                                   const char *holder, const struct pv_hook_attempt_rec *a);
+int pv_store_hook_delivery_release(struct pv_store *st, int64_t seq, const char *holder);
 int pv_store_hook_delivery_redeliver(struct pv_store *st, const char *owner_id, int test,
                                      const char *event_id, int all, int64_t now_ms,
                                      int64_t *changed);

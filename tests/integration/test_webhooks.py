@@ -315,9 +315,11 @@ class Delivery(HookTest):
         self.assertEqual(SRV.get_ok("/v1/events", test)["data"], [])
         st, _, j = SRV.request("GET", "/v1/events/" + ids[0], key=test)
         self.assertEqual(st, 404, j)
-        # The delivery log: one delivered attempt per event.
-        log = SRV.get_ok("/v1/webhooks/%s/deliveries?limit=100" % ep["id"], live)["data"]
-        self.assertEqual({a["event_id"] for a in log}, set(ids))
+        # The delivery log: one delivered attempt per event (recorded after the round's POSTs).
+        def logged():
+            rows = SRV.get_ok("/v1/webhooks/%s/deliveries?limit=100" % ep["id"], live)["data"]
+            return rows if {a["event_id"] for a in rows} == set(ids) else None
+        log = self.rx.wait(logged, what="every event in the delivery log")
         for a in log:
             self.assertEqual((a["outcome"], a["status_code"], a["error"]), ("delivered", 200, None))
             self.assertEqual(a["response"], "ok")
@@ -391,7 +393,10 @@ class Delivery(HookTest):
         self.assertEqual(seen, {e["id"] for e in events})
         self.assertEqual({u["data"]["object"]["id"] for u in unique
                           if u["type"] == "indicium.created"}, ids)
-        rows = SRV.get_ok("/v1/webhooks/%s/deliveries?limit=100" % ep["id"], live)["data"]
+        def logged():
+            rows = SRV.get_ok("/v1/webhooks/%s/deliveries?limit=100" % ep["id"], live)["data"]
+            return rows if len(rows) >= 8 else None
+        rows = self.rx.wait(logged, what="8 attempts in the delivery log")
         timeouts = [a for a in rows if a["outcome"] == "retrying"]
         self.assertEqual(len(timeouts), 4, rows)
         for a in timeouts:
@@ -466,7 +471,8 @@ class Restart(unittest.TestCase):
             def all_delivered():
                 ok = {g["event"]["data"]["object"]["id"] for g in rx.events()[before:]}
                 return ok >= set(ids)
-            rx.wait(all_delivered, what="the 3 events after the restart")
+            # A delivery in flight at the kill waits for its lease (2 x 1.5 s + 5 s).
+            rx.wait(all_delivered, timeout=60, what="the 3 events after the restart")
             for g in rx.events():
                 self.assertTrue(verify(ep["secret"], g["headers"]["stampd-signature"],
                                        g["body"]))
