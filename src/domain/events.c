@@ -6,6 +6,7 @@
 
 #include "crypto/primitives.h"
 #include "domain/ledger.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
@@ -258,12 +259,10 @@ json_t *pv_event_json(const struct pv_hook_event_rec *ev)
 
 int pv_hook_sign(const char *secret, int64_t t, const void *body, size_t len, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
     char prefix[32];
     uint8_t mac[32];
     unsigned char *msg;
     int plen, rc;
-    size_t i;
 
     if (!secret || !secret[0] || (!body && len) || !out)
         return PV_EINVAL;
@@ -280,28 +279,18 @@ int pv_hook_sign(const char *secret, int64_t t, const void *body, size_t len, ch
     if (rc != PV_OK)
         return rc;
     plen = snprintf(out, PV_HOOK_SIG_MAX, "t=%" PRId64 ",v1=", t);
-    for (i = 0; i < sizeof mac; i++) {
-        out[plen + 2 * i] = hex[mac[i] >> 4];
-        out[plen + 2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[plen + 2 * sizeof mac] = '\0';
+    pv_hex_encode(mac, sizeof mac, out + plen);
     return PV_OK;
 }
 
 int pv_hook_secret_new(char out[PV_HOOK_SECRET_MAX])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t rnd[32];
-    size_t i;
 
     if (pv_random(rnd, sizeof rnd) != PV_OK)
         return PV_ECRYPTO;
     memcpy(out, "whsec_", 6);
-    for (i = 0; i < sizeof rnd; i++) {
-        out[6 + 2 * i] = hex[rnd[i] >> 4];
-        out[6 + 2 * i + 1] = hex[rnd[i] & 15];
-    }
-    out[6 + 2 * sizeof rnd] = '\0';
+    pv_hex_encode(rnd, sizeof rnd, out + 6);
     return PV_OK;
 }
 

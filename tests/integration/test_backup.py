@@ -124,7 +124,7 @@ class BackupBase:
             manifest = tf.extractfile("MANIFEST").read().decode()
         self.assertEqual(names[:2], ["MANIFEST", "database.pgdump" if self.postgres
                                      else "database.sqlite"])
-        self.assertIn("schema 14\n", manifest)
+        self.assertIn("schema 15\n", manifest)
         keys_dir = os.path.join(src.dir, "keys")
         auth_dir = os.path.join(src.dir, "authority")
         for d in (keys_dir, auth_dir):

@@ -353,6 +353,9 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "DROP INDEX indicia_presented",
           # And the postal web login after it (v14).
           "ALTER TABLE postal_accounts DROP COLUMN password_hash",
+          # And webhooks (v15).
+          "DROP TABLE webhook_attempts", "DROP TABLE webhook_deliveries",
+          "DROP TABLE webhook_events", "DROP TABLE webhook_endpoints",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

@@ -393,7 +393,7 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v14: PSD key binding, payment
+            # and nothing of the later migrations (v6-v15: PSD key binding, payment
             # intents, the postal authority, signed resets, PSD key certificates, the PSD
             # status history, daily device reports and the watchdog's contacts, refund
             # claims and holds; the postal web login goes with postal_accounts).
@@ -421,6 +421,10 @@ class MediaSecrets(unittest.TestCase):
                 for t in ("refund_claims", "authority_holds"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DROP INDEX indicia_presented")
+                # Webhooks (v15).
+                for t in ("webhook_attempts", "webhook_deliveries", "webhook_events",
+                          "webhook_endpoints"):
+                    db.execute("DROP TABLE %s" % t)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
