@@ -10,10 +10,11 @@ import { registersPage, serversPage, ledgerPage, stopRefresh } from './operator.
 import { affiliatesPage, batchesPage, lookupPage, resupplyPage } from './media.js';
 import { bulkPage } from './batches.js';
 import { devicesPage, depositPage, reportsPage, claimsPage, holdsPage, duplicatesPage } from './authority.js';
+import { webhooksPage } from './webhooks.js';
 
 let session = null;
 
-const customerRoutes = { '/buy': buyPage, '/batches': bulkPage, '/history': historyPage, '/account': accountPage };
+const customerRoutes = { '/buy': buyPage, '/batches': bulkPage, '/history': historyPage, '/account': accountPage, '/webhooks': webhooksPage };
 const operatorRoutes = {
   '/ops': registersPage, '/ops/servers': serversPage, '/ops/ledger': ledgerPage,
   '/ops/media': affiliatesPage, '/ops/media/batches': batchesPage, '/ops/media/lookup': lookupPage, '/ops/media/resupply': resupplyPage,
@@ -52,7 +53,7 @@ function nav() {
     : session.role === 'postal'
       ? [link('#/authority', 'Devices'), link('#/authority/deposit', 'Deposit'), link('#/authority/reports', 'Reports'),
         link('#/authority/claims', 'Claims'), link('#/authority/holds', 'Holds'), link('#/authority/duplicates', 'Duplicates')]
-      : [link('#/buy', 'Buy'), link('#/batches', 'Batches'), link('#/history', 'History'), link('#/account', 'Account')];
+      : [link('#/buy', 'Buy'), link('#/batches', 'Batches'), link('#/history', 'History'), link('#/account', 'Account'), link('#/webhooks', 'Webhooks')];
   clear(el, links, h('span', { class: 'who' }, session.email || session.name), out);
 }
 

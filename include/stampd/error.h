@@ -129,7 +129,9 @@
     X(ESERVICE, -84, 422, "service_unavailable",                                           \
       "the mail class does not take this extra service or option")                          \
     X(EADDRESS, -85, 422, "address_invalid",                                               \
-      "the address is not a well-formed US address that agrees with its ZIP code")
+      "the address is not a well-formed US address that agrees with its ZIP code") \
+    X(EWEBHOOKURL, -86, 400, "webhook_url_refused",                                        \
+      "the webhook URL is not an address stampd may call")
 /* clang-format on */
 
 enum pv_error {

@@ -9,6 +9,7 @@
  */
 #include "domain/funds.h"
 
+#include "domain/events.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
@@ -93,7 +94,8 @@ static int credit(struct pv_store *st, const struct pv_intent_rec *it, const cha
     if ((rc = pv_pay_book(st, c, "funds_added", now)) == PV_OK &&
         (rc = pv_store_idem_put(st, owner, key, req_hash, c->ref, now)) == PV_OK &&
         (rc = pv_store_intent_move(st, it->id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL,
-                                   c->ref, NULL, 0, pv_now_ms())) == PV_OK)
+                                   c->ref, NULL, 0, pv_now_ms())) == PV_OK &&
+        (rc = pv_event_funds_added(st, c, now)) == PV_OK)
         rc = pv_store_commit(st);
 out:
     if (rc != PV_OK || res->replayed)

@@ -40,6 +40,8 @@
 #include "domain/purchase.h"
 
 #include "domain/claims.h"
+#include "domain/events.h"
+#include "domain/indicium_view.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/lifecycle.h"
@@ -403,6 +405,36 @@ static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
                                 r->rec.id, ctx->server_id, 0, pv_now_ms());
 }
 
+/*
+ * Webhook events of a piece (events.h), in its savepoint so they commit
+ * with it or not at all: indicium.created, and balance.low when a balance
+ * payment took the balance under the account's line. One read each when
+ * nobody subscribed; the indicium's JSON is built only for a subscriber.
+ */
+static int piece_events(struct pv_store *st, const struct pv_purchase_req *q,
+                        const struct pv_purchase_res *r, pv_mills before, int64_t now)
+{
+    struct pv_event_subs subs;
+    json_t *data;
+    int rc;
+
+    /* One read for both types; the usual answer is "no endpoints". */
+    if ((rc = pv_event_subs_load(st, q->customer_id, q->test, &subs)) != PV_OK || subs.n == 0)
+        return rc;
+    if (pv_event_subs_want(&subs, PV_EVENT_INDICIUM_CREATED)) {
+        data = pv_indicium_json(&r->rec);
+        rc = data ? pv_event_emit_subs(st, &subs, q->customer_id, q->test,
+                                       PV_EVENT_INDICIUM_CREATED, data, now, NULL)
+                  : PV_ENOMEM;
+        json_decref(data);
+        if (rc != PV_OK)
+            return rc;
+    }
+    if (q->pay.method != PV_PAY_BALANCE)
+        return PV_OK;
+    return pv_event_balance_low(st, &subs, q->customer_id, q->test, before, r->balance_after, now);
+}
+
 static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
 {
@@ -534,7 +566,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if ((rc = pv_money_sub(balance, q->postage, &r->balance_after)) != PV_OK)
         return rc;
-    return q->medium_serial[0] ? pv_media_record(st, q, r, now) : PV_OK;
+    if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
+        return rc;
+    return piece_events(st, q, r, balance, now);
 }
 
 /*

@@ -13,6 +13,7 @@
  * gateway answers the same hold; recovery finds what no one finished.
  */
 #include "domain/claims.h"
+#include "domain/events.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
@@ -136,6 +137,28 @@ out:
     free(capture);
 }
 
+/* auto_refill.failed for a job whose refill failed (events.h); a failure to
+ * record it is logged, never the purchase's failure, unless in_batch (then the
+ * batch's transaction cannot go on). */
+static int refill_failed(struct pv_store *st, struct pv_processor_ctx *ctx,
+                         const struct pv_purchase_req *q, const struct pv_purchase_res *r,
+                         int own_tx)
+{
+    struct pv_autorefill_rec ar;
+    int rc;
+
+    if (pv_store_autorefill_get(st, q->customer_id, q->test, &ar) != PV_OK)
+        ar.amount = 0;
+    rc = pv_event_auto_refill_failed(st, q->customer_id, q->test, ar.amount, r->refill.decline,
+                                     r->refill.err, own_tx, pv_now_ms() / 1000);
+    if (rc != PV_OK && own_tx) {
+        pv_log(PV_LOG_WARNING, "%s: auto_refill.failed event not recorded: %s\n", ctx->server_id,
+               pv_strerror(rc));
+        rc = PV_OK;
+    }
+    return rc;
+}
+
 int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
                               const struct pv_purchase_req *q, struct pv_purchase_res *r)
 {
@@ -177,7 +200,8 @@ refused:
     /* No refill after all (the rule or card went away): the balance decides. */
     r->refill.done = 1;
     r->refill.err = rc == PV_ENOTFOUND ? PV_EFUNDS : rc;
-    return PV_OK;
+    /* In the batch's transaction, outside the job's savepoint: it commits with the batch. */
+    return refill_failed(st, ctx, q, r, 0);
 }
 
 /* Hold, credit and capture one deferred job's refill; its outcome into r->refill. */
@@ -211,7 +235,7 @@ static int refill_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         (rc = pv_pay_book(st, &c, "auto_refill", now)) != PV_OK ||
         (rc = pv_store_intent_move(st, it.id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL, c.ref,
                                    ctx->server_id, 0, pv_now_ms())) != PV_OK ||
-        (rc = pv_store_commit(st)) != PV_OK) {
+        (rc = pv_event_funds_added(st, &c, now)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK) {
         pv_store_rollback(st);
         goto abandon;
     }
@@ -236,5 +260,7 @@ void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
         r->refill.done = 1;
         if (r->refill.err != PV_OK && r->refill.err != PV_ECARDDECLINED)
             r->refill.decline[0] = '\0';
+        if (r->refill.err != PV_OK)
+            refill_failed(st, ctx, &reqs[i], r, 1);
     }
 }

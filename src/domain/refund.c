@@ -9,11 +9,13 @@
 #include "domain/refund.h"
 
 #include "domain/claims.h"
+#include "domain/events.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
 #include "domain/mode.h"
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,35 @@ static int refund_money(struct pv_store *st, const struct pv_gateways *gws,
     return PV_OK;
 }
 
+json_t *pv_refund_json(const struct pv_refund_rec *r)
+{
+    char a[32], req[32], dec[32];
+
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:s, s:o}", "id", r->id, "object", "refund",
+        "indicium_id", r->indicium_id, "status", pv_refund_status_name(r->status), "reason",
+        r->reason[0] ? json_string(r->reason) : json_null(), "amount",
+        pv_money_format(r->amount, a, sizeof a), "amount_mills", (json_int_t) r->amount,
+        "destination", r->destination[0] ? json_string(r->destination) : json_null(),
+        "requested_at", pv_time_format(r->requested_at, req, sizeof req), "decided_at",
+        r->decided_at ? json_string(pv_time_format(r->decided_at, dec, sizeof dec)) : json_null());
+}
+
+static int emit_decided(struct pv_store *st, const struct pv_refund_rec *r, int test, int64_t now)
+{
+    json_t *data;
+    int rc, yes;
+
+    if ((rc = pv_event_wanted(st, r->customer_id, test, PV_EVENT_REFUND_DECIDED, &yes)) != PV_OK ||
+        !yes)
+        return rc;
+    if (!(data = pv_refund_json(r)))
+        return PV_ENOMEM;
+    rc = pv_event_emit(st, r->customer_id, test, PV_EVENT_REFUND_DECIDED, data, now, NULL);
+    json_decref(data);
+    return rc;
+}
+
 /* One attempt, in one transaction: decide and, when approved, pay. */
 static int decide(struct pv_store *st, const struct pv_gateways *gws, const char *customer_id,
                   int test, const char *id, int64_t window_s, int64_t now,
@@ -176,6 +207,9 @@ static int decide(struct pv_store *st, const struct pv_gateways *gws, const char
             (rc = pv_store_refund_insert(st, r)) == PV_OK)
             rc = pv_claim_open_in(st, r, rec, now); /* the authority owes it back */
     }
+    /* A new decision (not the repeat of an approved one): refund.decided, with it. */
+    if (rc == PV_OK && !(why && strcmp(why, "already_refunded") == 0))
+        rc = emit_decided(st, r, test, now);
     if (rc == PV_OK)
         rc = pv_store_commit(st);
 out:

@@ -25,6 +25,8 @@
 #include "domain/payment.h"
 #include "store/store.h"
 
+#include <jansson.h>
+
 /*
  * pv_indicium_owned - the indicium id (borrowed) into *rec when owner_id
  * (borrowed; NULL for an operator, who sees every indicium of both modes)
@@ -54,5 +56,12 @@ int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const 
 
 /* pv_refund_status_name - "requested", "approved", "denied" (static), or "unknown". */
 const char *pv_refund_status_name(int status);
+
+/*
+ * pv_refund_json - the public view of a refund decision (borrowed), the
+ * answer of POST /v1/indicia/{id}/refund and the data of refund.decided:
+ * an owned object (json_decref), NULL when out of memory.
+ */
+json_t *pv_refund_json(const struct pv_refund_rec *r);
 
 #endif

@@ -45,6 +45,9 @@ struct pv_app {
      * operator's key): Prometheus need not hold an operator key (h_metrics.c). */
     char metrics_token[128];
     struct pv_batches *batches; /* bulk buying's runner (batch.h; serve and front), or NULL */
+    /* Webhook URLs may name http and private addresses (--webhook-allow-private;
+     * hooks_worker.h). */
+    int hooks_private;
 };
 
 #endif

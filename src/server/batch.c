@@ -25,7 +25,10 @@
  */
 #include "server/batch.h"
 
+#include "domain/events.h"
+
 #include "server/dispatch.h"
+#include "server/h_batches.h"
 #include "server/pool.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
@@ -92,15 +95,40 @@ static void job_done(struct pv_job *job)
 }
 
 /*
- * pv_batch_completed - the batch (borrowed, read after its completion) is
- * complete: every item bought or failed. The one place for the
- * batch.completed event: the webhooks' outbox is written here.
+ * The batch's end, once: completed = now when nothing is pending, and - in the
+ * same transaction - its batch.completed event for the webhooks of its owner
+ * that take it (domain/events.h). A failure leaves it uncompleted: the next
+ * item recorded, or the resumed batch, completes it.
  */
-static void pv_batch_completed(struct pv_store *st, const struct pv_batch_rec *rec)
+static void complete_batch(struct pv_batches *b, struct pv_store *st, const char *id)
 {
-    (void) st;
-    pv_log(PV_LOG_INFO, "batch %s completed: %u bought, %u failed\n", rec->id,
-           (unsigned) rec->bought, (unsigned) rec->failed);
+    struct pv_batch_rec rec;
+    json_t *data = NULL;
+    int rc, yes = 0;
+
+    if ((rc = pv_store_begin(st)) != PV_OK)
+        goto fail;
+    rc = pv_store_batch_complete(st, id, pv_now());
+    if (rc == PV_OK)
+        rc = pv_store_batch_get(st, id, &rec);
+    if (rc == PV_OK)
+        rc = pv_event_wanted(st, rec.customer_id, rec.test, PV_EVENT_BATCH_COMPLETED, &yes);
+    if (rc == PV_OK && yes)
+        rc = (data = pv_batch_view_json(b->app, &rec)) == NULL
+                 ? PV_ENOMEM
+                 : pv_event_emit(st, rec.customer_id, rec.test, PV_EVENT_BATCH_COMPLETED, data,
+                                 pv_now(), NULL);
+    json_decref(data);
+    if (rc == PV_OK && (rc = pv_store_commit(st)) == PV_OK) {
+        pv_log(PV_LOG_INFO, "batch %s completed: %u bought, %u failed\n", rec.id,
+               (unsigned) rec.bought, (unsigned) rec.failed);
+        return;
+    }
+    pv_store_rollback(st);
+    if (rc == PV_ENOTFOUND)
+        return; /* not complete yet, or completed already */
+fail:
+    pv_log(PV_LOG_ERROR, "batch %s: completion not recorded: %s\n", id, pv_strerror(rc));
 }
 
 /* The outcome of a finished job as its item's row. */
@@ -134,7 +162,6 @@ static void store_write(struct pv_batches *b, const char *id, const struct pv_ba
                         int complete)
 {
     struct pv_store *st = NULL;
-    struct pv_batch_rec rec;
     int rc;
 
     if ((rc = pv_pool_get(b->app->pool, &st)) != PV_OK) {
@@ -149,9 +176,8 @@ static void store_write(struct pv_batches *b, const char *id, const struct pv_ba
             pv_log(PV_LOG_ERROR, "batch %s item %u not recorded: %s\n", id, (unsigned) it->n,
                    pv_strerror(rc));
     }
-    if (complete && pv_store_batch_complete(st, id, pv_now()) == PV_OK &&
-        pv_store_batch_get(st, id, &rec) == PV_OK)
-        pv_batch_completed(st, &rec);
+    if (complete)
+        complete_batch(b, st, id);
     pv_pool_put(b->app->pool, st);
 }
 

@@ -30,11 +30,14 @@ struct opts {
     const char *reports;                       /* serve, processor: "on" or "off" */
     const char *date, *out;                    /* authority report; backup */
     const char *in;                            /* restore: the archive */
+    const char *hook_base, *hook_window;       /* serve, front: --webhook-retry-... */
+    const char *hook_timeout;                  /* serve, front: --webhook-timeout-ms */
     const char *config;       /* serve, front, processor: the configuration file (cmd_config.c) */
     const struct opts *flags; /* serve, front, processor: the command line's own (for SIGHUP) */
     int demo;
     int force;              /* psd withdraw: the last usable PSD too (cmd_lifecycle.c) */
     int internal_plaintext; /* front, processor: no TLS on the internal channel (development) */
+    int hook_private;       /* serve, front: webhooks to http and private addresses */
 };
 
 /*

@@ -25,6 +25,7 @@
 #include "server/cmd_crypto.h"
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
+#include "server/hooks_worker.h"
 #include "server/http.h"
 #include "server/internal.h"
 #include "server/notify.h"
@@ -187,6 +188,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     uint64_t per_address = o->trusted_proxy ? 0 : PV_HTTP_PER_ADDRESS;
     uint64_t deadline = PV_HTTP_DEADLINE_S;
     uint64_t gw_latency = 0, recovery_s = 0, pay_threads = 0;
+    uint64_t hook_base = 30000, hook_window = 259200, hook_timeout = 10000;
+    struct pv_hooks_opts hopts;
+    struct pv_hooks *hooks = NULL;
     struct pv_gateway_opts gwo;
     char journal[1024];
     struct pv_http_limits limits;
@@ -236,7 +240,12 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->reports && (mode == PV_RUN_FRONT ||
                         (strcmp(o->reports, "on") != 0 && strcmp(o->reports, "off") != 0))) ||
         ((o->tls_cert || o->tls_key) &&
-         (mode == PV_RUN_PROCESSOR || !o->tls_cert || !o->tls_key))) {
+         (mode == PV_RUN_PROCESSOR || !o->tls_cert || !o->tls_key)) ||
+        ((o->hook_base || o->hook_window || o->hook_timeout || o->hook_private) &&
+         mode == PV_RUN_PROCESSOR) ||
+        (o->hook_base && pv_parse_u64(o->hook_base, 100, 3600000, &hook_base) != PV_OK) ||
+        (o->hook_window && pv_parse_u64(o->hook_window, 1, 2592000, &hook_window) != PV_OK) ||
+        (o->hook_timeout && pv_parse_u64(o->hook_timeout, 100, 60000, &hook_timeout) != PV_OK)) {
 
         pv_log(PV_LOG_ERROR,
                "--listen HOST:PORT, --processors 1-%d (serve), --threads "
@@ -251,7 +260,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                "(seconds; serve and processor), --payment-threads 1-%d (serve and processor), "
                "--reports on|off (serve and processor), --log-format "
                "text|json, --metrics-token-file PATH, --tls-cert FILE with "
-               "--tls-key FILE (serve and front)\n",
+               "--tls-key FILE (serve and front), --webhook-retry-base-ms 100-3600000, "
+               "--webhook-retry-window 1-2592000 (seconds), --webhook-timeout-ms 100-60000 and "
+               "--webhook-allow-private (serve and front)\n",
                MAX_PROCESSORS, PV_PAYMENT_THREADS_MAX);
         return 2;
     }
@@ -327,6 +338,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     snprintf(app.license, sizeof app.license, "%s", license);
     free(license);
     app.internal = mode == PV_RUN_PROCESSOR;
+    app.hooks_private = o->hook_private;
     app.refund_window_s = (int64_t) refund_days * 86400;
     if (o->trusted_proxy) {
         if (!o->trusted_proxy[0] || strlen(o->trusted_proxy) >= sizeof app.trusted_proxy) {
@@ -420,6 +432,22 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms, recovery_s,
                           pay_threads)) != PV_OK)
         goto out;
+    /* Webhook deliveries: one worker per serve or front, never in a processor. */
+    if (mode != PV_RUN_PROCESSOR) {
+        memset(&hopts, 0, sizeof hopts);
+        hopts.dsn = o->db;
+        hopts.allow_private = o->hook_private;
+        hopts.base_ms = (int64_t) hook_base;
+        hopts.window_s = (int64_t) hook_window;
+        hopts.timeout_ms = (int64_t) hook_timeout;
+        if ((rc = pv_hooks_start(&hopts, &hooks)) != PV_OK) {
+            pv_cmd_fail("webhook worker", rc);
+            goto out;
+        }
+        if (o->hook_private)
+            pv_log(PV_LOG_WARNING, "--webhook-allow-private: webhook endpoints may be http:// "
+                                   "and private or loopback addresses\n");
+    }
     if (mode == PV_RUN_SERVE)
         pv_log(PV_LOG_INFO, "license %s, %u processors\n", app.license, (unsigned) nproc);
     else if (mode == PV_RUN_FRONT)
@@ -463,6 +491,7 @@ out:
     /* Batches first: their items at the processors are answered and recorded. */
     pv_batches_stop(app.batches);
     app.batches = NULL;
+    pv_hooks_stop(hooks);
     pv_processors_drain(app.procs, app.nprocs);
     pv_router_stop(app.router);
     app.router = NULL;

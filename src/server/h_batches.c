@@ -79,8 +79,7 @@ static json_t *batch_item_json(const struct pv_batch_item_rec *it)
     return j;
 }
 
-/* The batch without its items. */
-static json_t *batch_view_json(struct pv_app *app, const struct pv_batch_rec *b)
+json_t *pv_batch_view_json(struct pv_app *app, const struct pv_batch_rec *b)
 {
     char created[32], updated[32], done[32], m[32];
 
@@ -154,7 +153,7 @@ static void answer_batch(struct pv_call *c, const char *id, int status)
     if (n > limit)
         snprintf(next, sizeof next, ITEM_CURSOR "%u", (unsigned) items[limit].n);
     free(items);
-    j = batch_view_json(c->app, &b);
+    j = pv_batch_view_json(c->app, &b);
     if (j && arr)
         json_object_set_new(j, "items",
                             json_pack("{s:s, s:o, s:b, s:o}", "object", "list", "data", arr,
@@ -507,7 +506,7 @@ void pv_h_batches_list(struct pv_call *c)
     }
     arr = json_array();
     for (i = 0; arr && i < n && i < pg.limit; i++)
-        pv_list_push(&arr, batch_view_json(c->app, &rows[i]));
+        pv_list_push(&arr, pv_batch_view_json(c->app, &rows[i]));
     if (n > pg.limit)
         snprintf(next, sizeof next, BATCH_CURSOR "%lld", (long long) rows[pg.limit - 1].seq);
     free(rows);

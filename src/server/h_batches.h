@@ -6,6 +6,11 @@
 
 #include "server/reply.h"
 
+/* pv_batch_view_json - the batch b (borrowed) without its items, as
+ * GET /v1/batches/{id} and the batch.completed event show it; returns owned
+ * (NULL: no memory). */
+json_t *pv_batch_view_json(struct pv_app *app, const struct pv_batch_rec *b);
+
 /* Route handlers (routes.c): POST and GET /v1/batches, GET /v1/batches/{id}
  * and GET /v1/batches/{id}/labels; each answers c->rp. */
 void pv_h_batches_post(struct pv_call *c);

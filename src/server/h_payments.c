@@ -526,20 +526,6 @@ void pv_h_transactions(struct pv_call *c)
     free(rows);
 }
 
-static json_t *refund_json(const struct pv_refund_rec *r)
-{
-    char a[32], req[32], dec[32];
-
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:s, s:o}", "id", r->id, "object", "refund",
-        "indicium_id", r->indicium_id, "status", pv_refund_status_name(r->status), "reason",
-        r->reason[0] ? json_string(r->reason) : json_null(), "amount", money(r->amount, a),
-        "amount_mills", (json_int_t) r->amount, "destination",
-        r->destination[0] ? json_string(r->destination) : json_null(), "requested_at",
-        pv_time_format(r->requested_at, req, sizeof req), "decided_at",
-        r->decided_at ? json_string(pv_time_format(r->decided_at, dec, sizeof dec)) : json_null());
-}
-
 void pv_h_refund(struct pv_call *c)
 {
     struct pv_app *app = c->app;
@@ -562,7 +548,7 @@ void pv_h_refund(struct pv_call *c)
         if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, rc == PV_ENOTFOUND ? "no refund was requested" : NULL);
         else
-            pv_reply_json(rp, 200, refund_json(&r));
+            pv_reply_json(rp, 200, pv_refund_json(&r));
         goto out;
     }
     rc = pv_refund_request(st, &app->gws, who->owner_id, who->test, id, app->refund_window_s,
@@ -570,7 +556,7 @@ void pv_h_refund(struct pv_call *c)
     if (rc != PV_OK)
         pv_reply_error(rp, rc, NULL, NULL);
     else
-        pv_reply_json(rp, r.status == PV_REFUND_APPROVED ? 201 : 200, refund_json(&r));
+        pv_reply_json(rp, r.status == PV_REFUND_APPROVED ? 201 : 200, pv_refund_json(&r));
 out:
     free(rec);
 }

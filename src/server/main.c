@@ -99,6 +99,9 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--tls-cert", offsetof(struct opts, tls_cert)},
         {"--tls-key", offsetof(struct opts, tls_key)},
         {"--reports", offsetof(struct opts, reports)},
+        {"--webhook-retry-base-ms", offsetof(struct opts, hook_base)},
+        {"--webhook-retry-window", offsetof(struct opts, hook_window)},
+        {"--webhook-timeout-ms", offsetof(struct opts, hook_timeout)},
         {"--date", offsetof(struct opts, date)},
         {"--out", offsetof(struct opts, out)},
         {"--in", offsetof(struct opts, in)},
@@ -129,6 +132,10 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         }
         if (strcmp(a, "--internal-plaintext") == 0) {
             o->internal_plaintext = 1;
+            continue;
+        }
+        if (strcmp(a, "--webhook-allow-private") == 0) {
+            o->hook_private = 1;
             continue;
         }
         if (positional && !*positional && a[0] && a[0] != '-') {
@@ -355,6 +362,13 @@ enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command p
     "  --tls-cert FILE         serve HTTPS (TLS 1.2+) with this certificate chain (PEM;\n"         \
     "                          SIGHUP reloads it and the key)\n"                                   \
     "  --tls-key FILE          its private key (PEM, mode 0600)\n"
+#define WEBHOOK_HELP                                                                               \
+    "  --webhook-retry-base-ms MS  first webhook retry after about MS (default 30000;\n"           \
+    "                          doubling, at most 6 h apart, with jitter)\n"                        \
+    "  --webhook-retry-window S  give a webhook delivery up S seconds after its first\n"           \
+    "                          attempt (default 259200: 3 days)\n"                                 \
+    "  --webhook-timeout-ms MS  a webhook endpoint answers within MS (default 10000)\n"            \
+    "  --webhook-allow-private  webhooks may call http:// and private addresses\n"
 #define DB_HELP "  --db DSN                sqlite:PATH (or a plain path) or a PostgreSQL URI\n"
 #define INTERNAL_HELP                                                                              \
     "  --internal-secret-file PATH  the HMAC secret front and processors share (mode\n"            \
@@ -440,7 +454,8 @@ static const struct subcommand {
      "       [--gateway-latency MS] [--payment-recovery-after S] [--payment-threads N]\n"
      "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
      "       [--metrics-token-file PATH]\n"
-     "       [--tls-cert FILE --tls-key FILE]",
+     "       [--tls-cert FILE --tls-key FILE] [--webhook-retry-base-ms MS]\n"
+     "       [--webhook-retry-window S] [--webhook-timeout-ms MS] [--webhook-allow-private]",
      "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
          SERVER_HELP "  --processors N          processors (writer threads; default 2)\n"
      "  --threads N             HTTP worker threads (default 4)\n"
@@ -452,21 +467,23 @@ static const struct subcommand {
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
      "  --payment-threads N     card calls in flight per processor (default 32)\n"
      "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
-         CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP},
+         CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP WEBHOOK_HELP},
     {"front", OPTS_NODB, run_server,
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--threads N] [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
-     "       [--log-level LEVEL] [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]",
+     "       [--log-level LEVEL] [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]\n"
+     "       [--webhook-retry-base-ms MS] [--webhook-retry-window S] [--webhook-timeout-ms MS]\n"
+     "       [--webhook-allow-private]",
      "Runs a front: the API and the web UI; purchases go to the processors.\n" DB_HELP SERVER_HELP
      "  --threads N             HTTP worker threads (default 4)\n"
      "  --lockout SECONDS       login lockout after failed attempts (default 900)\n"
      "  --refund-window-days N  refunds within N days (default 30)\n"
      "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
      "  --signup-limit N        signups per minute and source address (default 5)\n" INTERNAL_HELP
-         LIMITS_HELP LOG_HELP METRICS_HELP PUBTLS_HELP},
+         LIMITS_HELP LOG_HELP METRICS_HELP PUBTLS_HELP WEBHOOK_HELP},
     {"processor", OPTS_NODB, run_server,
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"

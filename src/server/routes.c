@@ -17,6 +17,7 @@
 #include "server/h_batches.h"
 #include "server/h_reports.h"
 #include "server/h_claims.h"
+#include "server/h_hooks.h"
 #include "server/h_indicia.h"
 #include "server/h_rates.h"
 #include "server/h_internal.h"
@@ -63,6 +64,7 @@ struct route {
 #define ADMIN_WHY    "administration needs an operator key"
 #define CUSTOMER_WHY "this needs a customer key or session"
 #define PRINT_WHY    "labels are printed with the buyer's customer key"
+#define HOOKS_WHY    "webhooks and events belong to customer accounts"
 #define PRINTER_WHY  "printers belong to customer accounts"
 #define POSTAL_WHY   "this needs the postal authority's key (sk_postal_...)"
 /* What a postal key hears on the vendor's routes, whatever the route's own why. */
@@ -121,6 +123,19 @@ static const struct route api_routes[] = {
     {"DELETE", "/v1/account/printers/{any}", CUSTOMER, ROLE_FIRST, PRINTER_WHY, pv_h_printers},
     {"POST", "/v1/media/{any}/purchase", CUSTOMER, METHOD_FIRST, "only customer keys buy media",
      pv_h_medium_purchase},
+    {"GET", "/v1/webhooks", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_webhooks},
+    {"POST", "/v1/webhooks", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_webhooks},
+    {"GET", "/v1/webhooks/{id}", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_webhook},
+    {"POST", "/v1/webhooks/{id}", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_webhook},
+    {"DELETE", "/v1/webhooks/{id}", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_webhook},
+    {"POST", "/v1/webhooks/{id}/rotate-secret", CUSTOMER, ROLE_FIRST, HOOKS_WHY,
+     pv_h_webhook_rotate},
+    {"POST", "/v1/webhooks/{id}/test", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_webhook_test},
+    {"GET", "/v1/webhooks/{id}/deliveries", CUSTOMER, ROLE_FIRST, HOOKS_WHY,
+     pv_h_webhook_deliveries},
+    {"GET", "/v1/events", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_events},
+    {"GET", "/v1/events/{id}", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_event},
+    {"POST", "/v1/events/{id}/redeliver", CUSTOMER, ROLE_FIRST, HOOKS_WHY, pv_h_event_redeliver},
     {"GET", "/v1/psds", OPERATOR, METHOD_FIRST, "PSD registers need an operator key", pv_h_psds},
     {"POST", "/v1/verify", ANY, METHOD_FIRST, NULL, pv_h_verify},
 

@@ -715,6 +715,72 @@ static const struct ddl migration_v18[] = {
     {0, NULL},
 };
 
+/*
+ * v19: webhooks (issue 17, docs/webhooks.md): a customer's endpoints with
+ * their signing secrets, the events of accounts that subscribed (the
+ * outbox, written in the transaction of what they report), one delivery
+ * per event and endpoint with its retry state and lease, and the log of
+ * every attempt.
+ */
+static const struct ddl migration_v19[] = {
+    {ALL, "CREATE TABLE webhook_endpoints (\n"
+          "    seq         {SERIAL} PRIMARY KEY{AUTOINC},\n"
+          "    id          TEXT NOT NULL UNIQUE,\n"
+          "    owner_id    TEXT NOT NULL,\n"
+          "    test        INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
+          "    url         TEXT NOT NULL,\n"
+          "    description TEXT NOT NULL DEFAULT '',\n"
+          "    events      TEXT NOT NULL,\n"
+          "    enabled     INTEGER NOT NULL CHECK (enabled IN (0, 1)),\n"
+          "    secret      TEXT NOT NULL,\n"
+          "    created     {BIG} NOT NULL,\n"
+          "    updated     {BIG} NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX webhook_endpoints_owner ON webhook_endpoints(owner_id, test)"},
+    {ALL, "CREATE TABLE webhook_events (\n"
+          "    seq      {SERIAL} PRIMARY KEY{AUTOINC},\n"
+          "    id       TEXT NOT NULL UNIQUE,\n"
+          "    owner_id TEXT NOT NULL,\n"
+          "    test     INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
+          "    type     TEXT NOT NULL,\n"
+          "    created  {BIG} NOT NULL,\n"
+          "    data     TEXT NOT NULL\n"
+          ")"},
+    {ALL, "CREATE INDEX webhook_events_owner ON webhook_events(owner_id, test, seq)"},
+    {ALL, "CREATE TABLE webhook_deliveries (\n"
+          "    seq          {SERIAL} PRIMARY KEY{AUTOINC},\n"
+          "    event_id     TEXT NOT NULL REFERENCES webhook_events(id),\n"
+          "    endpoint_id  TEXT NOT NULL,\n"
+          "    status       INTEGER NOT NULL CHECK (status IN (0, 1, 2)),\n"
+          "    attempts     INTEGER NOT NULL DEFAULT 0,\n"
+          "    first_at     {BIG} NOT NULL,\n"
+          "    next_at      {BIG} NOT NULL,\n"
+          "    lease_holder TEXT NOT NULL DEFAULT '',\n"
+          "    lease_until  {BIG} NOT NULL DEFAULT 0,\n"
+          "    last_code    INTEGER NOT NULL DEFAULT 0,\n"
+          "    last_error   TEXT NOT NULL DEFAULT '',\n"
+          "    updated      {BIG} NOT NULL,\n"
+          "    UNIQUE (event_id, endpoint_id)\n"
+          ")"},
+    {ALL, "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE status = 0"},
+    {ALL, "CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, seq)"},
+    {ALL, "CREATE TABLE webhook_attempts (\n"
+          "    seq          {SERIAL} PRIMARY KEY{AUTOINC},\n"
+          "    delivery_seq {BIG} NOT NULL,\n"
+          "    endpoint_id  TEXT NOT NULL,\n"
+          "    event_id     TEXT NOT NULL,\n"
+          "    attempt      INTEGER NOT NULL,\n"
+          "    at           {BIG} NOT NULL,\n"
+          "    status_code  INTEGER NOT NULL,\n"
+          "    latency_ms   {BIG} NOT NULL,\n"
+          "    outcome      INTEGER NOT NULL,\n"
+          "    error        TEXT NOT NULL DEFAULT '',\n"
+          "    response     TEXT NOT NULL DEFAULT ''\n"
+          ")"},
+    {ALL, "CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, seq)"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,  /* 1: everything store.h v1 needs */
     migration_v2,  /* 2: printing: render records, print counts, addresses, printers */
@@ -734,6 +800,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v16, /* 16: rate tables as data; a piece's options and price breakdown */
     migration_v17, /* 17: a purchase's metadata, and its search index */
     migration_v18, /* 18: bulk buying: batches and their items */
+    migration_v19, /* 19: webhooks: endpoints, the event outbox, deliveries, attempts */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -13,6 +13,8 @@
 #ifndef STAMPD_STORE_SQL_H
 #define STAMPD_STORE_SQL_H
 
+#include "store/sql_hooks.h"
+
 #define PSD_COLS                                                                                   \
     "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
     "last_refill_at, test"
@@ -504,7 +506,8 @@
     X(BUY_COMPLETE,                                                                                \
       BOTH("UPDATE buy_batches SET completed = $2, updated = $2 WHERE id = $1 AND completed = 0 "  \
            "AND NOT EXISTS (SELECT 1 FROM buy_batch_items i WHERE i.batch_id = $1 "                \
-           "AND i.status = 0)"))
+           "AND i.status = 0)")) \
+    PV_HOOK_STATEMENTS(X)
 
 enum pv_sql {
 #define PV_SQL_ENUM(name, texts) S_##name,

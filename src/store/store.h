@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 18
+#define PV_SCHEMA_VERSION 19
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -748,5 +748,7 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 #include "store/store_rates.h" /* rate tables as data (schema v16) */
 /* Bulk buying: batches of purchases and their items (schema v18). */
 #include "store/store_batches.h"
+/* Webhooks: endpoints, the event outbox, deliveries (schema v19). */
+#include "store/store_hooks.h"
 
 #endif

@@ -367,6 +367,9 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "DROP TABLE indicium_metadata", "ALTER TABLE indicia DROP COLUMN metadata",
           # And bulk buying's tables (v18).
           "DROP TABLE buy_batch_items", "DROP TABLE buy_batches",
+          # And webhooks (v19).
+          "DROP TABLE webhook_attempts", "DROP TABLE webhook_deliveries",
+          "DROP TABLE webhook_events", "DROP TABLE webhook_endpoints",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

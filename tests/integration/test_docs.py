@@ -49,8 +49,9 @@ ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server
                "src/server/h_claims.c",
                "src/server/h_rates.c",
                "src/server/h_batches.c",
+               "src/server/h_hooks.c",
                # The domain's views the handlers answer with.
-               "src/domain/indicium_view.c")
+               "src/domain/indicium_view.c", "src/domain/refund.c", "src/domain/events.c")
 ACCOUNT_C = "src/server/h_auth.c"
 HTTP_C = "src/server/http.c"
 LAYOUTS_C = "src/render/layouts.c"
@@ -1097,7 +1098,16 @@ class CodeAndSchemas(unittest.TestCase):
         "funds_answer": ["Funds"],
         "autorefill_json": ["AutoRefill"],
         "pv_h_transactions": ["Transaction"],
-        "refund_json": ["Refund"],
+        "pv_refund_json": ["Refund"],
+        "endpoint_json": ["WebhookEndpoint", "WebhookEndpointWithSecret"],
+        "pv_h_webhook": ["DeletedWebhookEndpoint"],
+        "attempt_json": ["WebhookAttempt"],
+        "pv_event_json": ["Event"],
+        "pv_h_event_redeliver": ["Redelivery"],
+        "pv_h_webhook_test": ["WebhookTestData"],
+        "pv_event_funds_added": ["FundsAddedData"],
+        "pv_event_balance_low": ["BalanceLowData"],
+        "pv_event_auto_refill_failed": ["AutoRefillFailedData"],
         "pv_h_admin_servers": ["Servers", "Server"],
         "pv_h_admin_leases": ["Leases", "Lease"],
         "pv_view_ledger": ["Ledger", "LedgerIssue"],
@@ -1156,6 +1166,9 @@ class CodeAndSchemas(unittest.TestCase):
         "holds_answer": "Holds",
         "pv_h_authority_presentations": "PresentedPieces",
         "pv_h_batches_list": "BatchList",
+        "pv_h_webhooks": "WebhookEndpoints",
+        "pv_h_webhook_deliveries": "WebhookAttempts",
+        "pv_h_events": "Events",
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
@@ -1187,6 +1200,9 @@ class CodeAndSchemas(unittest.TestCase):
         "hold_fields": "HoldRequest",
         "lift_fields": "HoldLiftRequest",
         "buy_batch_fields": "BatchRequest",
+        "create_fields": "WebhookEndpointRequest",
+        "update_fields": "WebhookEndpointUpdate",
+        "redeliver_fields": "RedeliverRequest",
     }
     # Field lists of objects nested in a request body (not a body of their own):
     # each is referenced from a request schema.
@@ -1209,6 +1225,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_h_admin_stats": ("/v1/admin/stats", "get"),
         "pv_h_authority_report_day": ("/v1/authority/reports/{date}", "get"),
         "item_args": ("/v1/batches/{id}", "get"),
+        "pv_h_events": ("/v1/events", "get"),
     }
     # Functions reading the Idempotency-Key header -> the operation requiring it.
     # Helpers that add the same keys to the objects of several OUTPUT entries

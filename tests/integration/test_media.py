@@ -393,7 +393,7 @@ class MediaSecrets(unittest.TestCase):
             srv.init()
             path = srv.db[len("sqlite:"):]
             # Back to schema v4 (payments, before media): no media tables, no secret,
-            # and nothing of the later migrations (v6-v14: PSD key binding, payment
+            # and nothing of the later migrations (v6-v15: PSD key binding, payment
             # intents, the postal authority, signed resets, PSD key certificates, the PSD
             # status history, daily device reports and the watchdog's contacts, refund
             # claims and holds; the postal web login goes with postal_accounts).
@@ -431,6 +431,9 @@ class MediaSecrets(unittest.TestCase):
                 db.execute("ALTER TABLE indicia DROP COLUMN metadata")
                 # Bulk buying's batches and their items (v18).
                 for t in ("buy_batch_items", "buy_batches"):
+                # Webhooks (v19).
+                for t in ("webhook_attempts", "webhook_deliveries", "webhook_events",
+                          "webhook_endpoints"):
                     db.execute("DROP TABLE %s" % t)
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DENV_LICENSE "PV-TEST-1"
 
@@ -103,6 +104,32 @@ static inline void denv_customer(struct pv_store *st, const char *id, const char
     snprintf(c.id, sizeof c.id, "%s", id);
     snprintf(c.email, sizeof c.email, "%s", email);
     assert_int_equal(pv_store_customer_insert(st, &c), PV_OK);
+}
+
+/* A fresh PostgreSQL database on the CTest fixture's cluster (test_store.c's pg_fresh)
+ * into denv_dsn: test_lifecycle and test_events run their suites on it too. */
+static inline void denv_pg_fresh(void)
+{
+    const char *file = getenv("STAMPD_TEST_PG_DSN_FILE");
+    const char *src = getenv("STAMPD_SOURCE_DIR");
+    char cmd[1536];
+    FILE *f;
+    size_t len;
+    int ok;
+
+    assert_non_null(file);
+    assert_non_null(src);
+    assert_int_equal(access(file, R_OK), 0);
+    assert_null(strchr(file, '\''));
+    assert_null(strchr(src, '\''));
+    snprintf(cmd, sizeof cmd, "sh '%s/scripts/pg-test.sh' createdb '%s'", src, file);
+    assert_non_null(f = popen(cmd, "r"));
+    ok = fgets(denv_dsn, (int) sizeof denv_dsn, f) != NULL;
+    assert_int_equal(pclose(f), 0);
+    assert_true(ok);
+    len = strcspn(denv_dsn, "\n");
+    denv_dsn[len] = '\0';
+    assert_true(len > 0);
 }
 
 /* An empty, migrated store and a crypto module in a fresh directory. */

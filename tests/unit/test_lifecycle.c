@@ -27,36 +27,11 @@
 
 static int on_postgres; /* the second pass */
 
-/* A fresh database on the fixture's cluster (test_store.c's pg_fresh). */
-static void pg_fresh(void)
-{
-    const char *file = getenv("STAMPD_TEST_PG_DSN_FILE");
-    const char *src = getenv("STAMPD_SOURCE_DIR");
-    char cmd[1536];
-    FILE *f;
-    size_t len;
-    int ok;
-
-    assert_non_null(file);
-    assert_non_null(src);
-    assert_int_equal(access(file, R_OK), 0);
-    assert_null(strchr(file, '\''));
-    assert_null(strchr(src, '\''));
-    snprintf(cmd, sizeof cmd, "sh '%s/scripts/pg-test.sh' createdb '%s'", src, file);
-    assert_non_null(f = popen(cmd, "r"));
-    ok = fgets(denv_dsn, (int) sizeof denv_dsn, f) != NULL;
-    assert_int_equal(pclose(f), 0);
-    assert_true(ok);
-    len = strcspn(denv_dsn, "\n");
-    denv_dsn[len] = '\0';
-    assert_true(len > 0);
-}
-
 static int setup(void **state)
 {
     denv_dsn[0] = '\0';
     if (on_postgres)
-        pg_fresh();
+        denv_pg_fresh();
     *state = denv_open("lifecycle");
     return 0;
 }
