@@ -5,6 +5,7 @@
 #define STAMPD_H_BATCHES_H
 
 #include "server/reply.h"
+#include "store/store.h"
 
 /* pv_batch_view_json - the batch b (borrowed) without its items, as
  * GET /v1/batches/{id} and the batch.completed event show it; returns owned
