@@ -28,12 +28,13 @@
 #include "domain/events.h"
 
 #include "server/dispatch.h"
-#include "server/h_batches.h"
 #include "server/pool.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
+#include "stampd/money.h"
 #include "stampd/timeutil.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,32 @@ static void job_done(struct pv_job *job)
     b->done = d;
     pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
+}
+
+static const char *batch_status(struct pv_app *app, const struct pv_batch_rec *b)
+{
+    if (b->completed)
+        return "completed";
+    /* Ours, or another front's whose heartbeat came since this one started. */
+    if (pv_batches_active(app->batches, b->id) ||
+        (pv_now() - b->updated < PV_BATCH_STALE_S && b->updated > pv_batches_started(app->batches)))
+        return "running";
+    return "interrupted";
+}
+
+json_t *pv_batch_view_json(struct pv_app *app, const struct pv_batch_rec *b)
+{
+    char created[32], updated[32], done[32], m[32];
+
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}, s:I, s:s}", "object", "batch",
+        "id", b->id, "status", batch_status(app, b), "mode", b->test ? "test" : "live", "created",
+        pv_time_format(b->created, created, sizeof created), "updated",
+        pv_time_format(b->updated, updated, sizeof updated), "completed",
+        b->completed ? json_string(pv_time_format(b->completed, done, sizeof done)) : json_null(),
+        "counts", "total", (int) b->items, "pending", (int) b->pending, "bought", (int) b->bought,
+        "failed", (int) b->failed, "postage_mills", (json_int_t) b->postage, "postage",
+        pv_money_format(b->postage, m, sizeof m));
 }
 
 /*

@@ -10,6 +10,7 @@
 #include "server/app.h"
 #include "store/store.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,5 +56,10 @@ size_t pv_batches_customer_running(struct pv_batches *b, const char *customer_id
 /* pv_batches_started - when b's runner started (Unix seconds; 0 for NULL):
  * a batch nobody touched since was interrupted, not run by another front. */
 int64_t pv_batches_started(const struct pv_batches *b);
+
+/* pv_batch_view_json - the batch b (borrowed) without its items, as
+ * GET /v1/batches/{id} and the batch.completed event show it; returns owned
+ * (NULL: no memory). */
+json_t *pv_batch_view_json(struct pv_app *app, const struct pv_batch_rec *b);
 
 #endif

@@ -5,12 +5,6 @@
 #define STAMPD_H_BATCHES_H
 
 #include "server/reply.h"
-#include "store/store.h"
-
-/* pv_batch_view_json - the batch b (borrowed) without its items, as
- * GET /v1/batches/{id} and the batch.completed event show it; returns owned
- * (NULL: no memory). */
-json_t *pv_batch_view_json(struct pv_app *app, const struct pv_batch_rec *b);
 
 /* Route handlers (routes.c): POST and GET /v1/batches, GET /v1/batches/{id}
  * and GET /v1/batches/{id}/labels; each answers c->rp. */

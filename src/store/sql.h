@@ -164,7 +164,7 @@
       BOTH("INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "             \
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \
            "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, "      \
-           "$32)"))                                                                        \
+           "$32)"))                                                                                \
     X(RATE_INSERT, BOTH("INSERT INTO rate_tables(version, effective, source, body, loaded_at, "    \
                         "loaded_by) VALUES ($1, $2, $3, $4, $5, $6)"))                             \
     X(RATE_LIST, BOTH("SELECT version, effective, source, body, loaded_at, loaded_by "             \
@@ -506,7 +506,7 @@
     X(BUY_COMPLETE,                                                                                \
       BOTH("UPDATE buy_batches SET completed = $2, updated = $2 WHERE id = $1 AND completed = 0 "  \
            "AND NOT EXISTS (SELECT 1 FROM buy_batch_items i WHERE i.batch_id = $1 "                \
-           "AND i.status = 0)")) \
+           "AND i.status = 0)"))                                                                   \
     PV_HOOK_STATEMENTS(X)
 
 enum pv_sql {

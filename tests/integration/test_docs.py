@@ -48,7 +48,7 @@ ROUTE_FILES = (ROUTES_C, "src/server/reply.c", "src/server/views.c", "src/server
                "src/server/h_reports.c",
                "src/server/h_claims.c",
                "src/server/h_rates.c",
-               "src/server/h_batches.c",
+               "src/server/h_batches.c", "src/server/batch.c",
                "src/server/h_hooks.c",
                # The domain's views the handlers answer with.
                "src/domain/indicium_view.c", "src/domain/refund.c", "src/domain/events.c")
@@ -1151,7 +1151,7 @@ class CodeAndSchemas(unittest.TestCase):
         "claims_answer": ["RefundClaims"],
         "hold_json": ["Hold"],
         "presented_json": ["PresentedPiece"],
-        ("batch_view_json", "answer_batch"): ["Batch", "BatchCounts"],
+        ("pv_batch_view_json", "answer_batch"): ["Batch", "BatchCounts"],
         "batch_item_json": ["BatchItem"],
     }
     # The handlers that answer a page of a list with pv_reply_list (which

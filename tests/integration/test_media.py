@@ -431,6 +431,7 @@ class MediaSecrets(unittest.TestCase):
                 db.execute("ALTER TABLE indicia DROP COLUMN metadata")
                 # Bulk buying's batches and their items (v18).
                 for t in ("buy_batch_items", "buy_batches"):
+                    db.execute("DROP TABLE %s" % t)
                 # Webhooks (v19).
                 for t in ("webhook_attempts", "webhook_deliveries", "webhook_events",
                           "webhook_endpoints"):
