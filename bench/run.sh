@@ -22,7 +22,10 @@
 # threads, default 16), PKCS11=1 (the PSD keys in a SoftHSM2 token),
 # CARD=1 (purchases pay by card through the sandbox gateway) with
 # GATEWAY_LATENCY=MS (default 200: every card call sleeps that long, as a
-# network round trip would), KEEP=1 (keep the scratch directory).
+# network round trip would), HOOK=1 (every customer has a webhook endpoint
+# subscribed to every event, answered 200 by a local receiver on the same
+# cores) or HOOK=closed (the endpoint on a closed port: every event written
+# and tried, no receiver), KEEP=1 (keep the scratch directory).
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,6 +64,7 @@ pid=""
 sampler=""
 cleanup() {
     [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
+    [ -n "${rx:-}" ] && kill "$rx" 2>/dev/null
     [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
     [ -d "$dir/pg" ] && sh "$top/scripts/pg-test.sh" stop "$dir/pg" >/dev/null 2>&1
     if [ "${KEEP:-0}" = 1 ]; then echo "bench: kept $dir"; else rm -rf "$dir"; fi
@@ -108,6 +112,32 @@ sample_rss() {
     done
 }
 
+# HOOK=1|closed: a webhook endpoint for every customer, subscribed to every event.
+hooks() {
+    hook_url=http://127.0.0.1:9/hooks
+    if [ "$HOOK" = 1 ] && [ -z "${rx:-}" ]; then
+        python3 -c '
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # keep-alive, as a real endpoint
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()' >"$dir/rx.port" &
+        rx=$!
+        for _ in $(seq 50); do [ -s "$dir/rx.port" ] && break; sleep 0.1; done
+    fi
+    [ "$HOOK" = 1 ] && hook_url="http://127.0.0.1:$(cat "$dir/rx.port")/hooks"
+    for k in $(tr , ' ' <"$dir/keys"); do
+        curl -sf "$1/v1/webhooks" -H "Authorization: Bearer $k" \
+            -d "{\"url\": \"$hook_url\", \"enabled_events\": [\"*\"]}" >/dev/null
+    done
+}
+
 # One run: serve on DSN with N processors, wrk, the books. Prints one result line
 # and sets $rate (purchases/s).
 load() {
@@ -119,13 +149,15 @@ load() {
     "$bin" serve --db "$dsn" --listen "127.0.0.1:$port" --processors "$nproc" \
         --threads "${THREADS:-16}" --per-address-limit 0 --log-level warning \
         ${crypto:+--crypto "$crypto"} ${latency:+--gateway-latency "$latency"} \
-        ${PAYMENT_THREADS:+--payment-threads "$PAYMENT_THREADS"} 2>"$dir/log-$label" &
+        ${PAYMENT_THREADS:+--payment-threads "$PAYMENT_THREADS"} \
+        ${HOOK:+--webhook-allow-private} 2>"$dir/log-$label" &
     pid=$!
     for _ in $(seq 300); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz" 2>/dev/null)" = 200 ] && break
         kill -0 "$pid" 2>/dev/null || { cat "$dir/log-$label" >&2; exit 1; }
         sleep 0.1
     done
+    [ -n "${HOOK:-}" ] && hooks "$url"
     : >"$dir/rss-$label"
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
@@ -172,7 +204,7 @@ EOF
 
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 
-echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}"
+echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}${HOOK:+, webhooks: $HOOK}"
 
 if [ "$db_sel" != postgres ]; then
     signs=$(openssl speed -seconds 3 -multi "$cores" ecdsap256 2>/dev/null |
