@@ -217,6 +217,30 @@ class BatchBase:
         status, _, err = self.srv.request("GET", "/v1/batches/" + b["id"], key=other)
         self.assertEqual((status, err["error"]["code"]), (404, "not_found"))
 
+    def test_completed_batch_is_an_event(self):
+        # An endpoint taking batch.completed (nothing listens: the outbox keeps the event).
+        key = self.srv.customer("bulkhook@example.com", 100)
+        st, _, ep = self.srv.request("POST", "/v1/webhooks", key=key,
+                                     body={"url": "http://127.0.0.1:9/hooks",
+                                           "enabled_events": ["batch.completed"]})
+        self.assertEqual(st, 201, ep)
+        status, _, b = post_batch(self.srv, key, "batch-hook", [item(i) for i in range(3)])
+        self.assertEqual(status, 202, b)
+        done = wait_done(self, self.srv, key, b["id"])
+        evs = self.srv.get_ok("/v1/events?type=batch.completed", key)["data"]
+        self.assertEqual(len(evs), 1, evs)
+        obj = evs[0]["data"]["object"]
+        self.assertEqual(obj["id"], b["id"])
+        self.assertEqual(obj["status"], "completed")
+        self.assertEqual(obj["counts"], done["counts"])
+        self.assertEqual(obj["completed"], done["completed"])
+        # Another customer's batch is not this endpoint's business.
+        other = self.srv.customer("bulknohook@example.com", 100)
+        status, _, b2 = post_batch(self.srv, other, "batch-nohook", [item(9)])
+        wait_done(self, self.srv, other, b2["id"])
+        self.assertEqual(len(self.srv.get_ok("/v1/events?type=batch.completed", key)["data"]), 1)
+        self.assertEqual(self.srv.get_ok("/v1/events", other)["data"], [])
+
     def test_balance_runs_out(self):
         key = self.srv.customer("bulk-poor@example.com", 3)  # $3: four 1 oz letters
         before = self.srv.balance(key)
