@@ -20,6 +20,7 @@ the front and by every processor.
 import datetime
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -196,6 +197,40 @@ class Rates(unittest.TestCase):
         self.assertEqual((got["mail_class"], got["zone"]), ("priority_mail", 8))
         st, _, j = buy({"mail_class": "ground_advantage", "weight_oz": 1121})
         self.assertError(st, j, 400, "weight_out_of_range", "weight_oz")
+
+    def test_5_cli_buys_with_options(self):
+        env = dict(os.environ, STAMP_SERVER="http://%s:%d" % (SRV.host, SRV.port),
+                   STAMP_KEY=SRV.customer_key)
+        stamp = os.environ.get("STAMP_BIN") or os.path.join(harness.SOURCE_DIR, "build", "stamp")
+
+        def run(*args):
+            p = subprocess.run([stamp] + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, timeout=120)
+            return p.returncode, p.stdout.decode(), p.stderr.decode()
+        rc, out, err = run("buy", "--class", "first_class_letter", "--weight", "1", "--from",
+                           "94107", "--to", "10001", "--services",
+                           "certified_mail,return_receipt", "--non-machinable", "--to-address",
+                           "Ann Lee\\n1 Main St\\nnew york new york 10001")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^postage\s+\$10\.93$")
+        self.assertRegex(out, r"(?m)^services\s+certified_mail$")
+        self.assertRegex(out, r"(?m)^\s+return_receipt$")
+        self.assertRegex(out, r"(?m)^surcharge\s+non-machinable$")
+        self.assertRegex(out, r"(?m)^address\s+to_address corrected$")
+        rc, out, err = run("buy", "--class", "priority_mail", "--weight", "32", "--from",
+                           "10001", "--to", "90001")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^zone\s+8$")
+        # Kept as typed with --no-address-check; refused without it.
+        odd = "Ann Lee\\nsomewhere"
+        rc, out, err = run("buy", "--class", "postcard", "--weight", "1", "--from", "94107",
+                           "--to", "10001", "--to-address", odd)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("address_invalid", out + err)
+        rc, out, err = run("buy", "--class", "postcard", "--weight", "1", "--from", "94107",
+                           "--to", "10001", "--to-address", odd, "--no-address-check")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("corrected", out)
 
     def test_4_zip_and_address_checks(self):
         balance = SRV.balance(SRV.customer_key)
