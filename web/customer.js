@@ -67,6 +67,11 @@ export async function buyPage(main) {
     h('div', { class: 'row' },
       field('Mail date', { name: 'mail_date', type: 'date', value: today(), required: true }),
       field('Medium serial (optional)', { name: 'medium_serial', maxlength: 32, autocomplete: 'off' }, 'The serial printed on a pre-printed label sheet, if you use one.')),
+    h('fieldset', { class: 'options' }, h('legend', {}, 'Extra services (letters)'),
+      h('div', { class: 'row' },
+        field('Certified Mail', { type: 'checkbox', name: 'certified_mail' }),
+        field('Return Receipt (with Certified Mail)', { type: 'checkbox', name: 'return_receipt' }),
+        field('Non-machinable (surcharge)', { type: 'checkbox', name: 'non_machinable' }))),
     h('div', { class: 'notice medium-pay', id: 'medium-pay', tabindex: '-1', role: 'group', 'aria-label': 'Pay for the medium', hidden: true }),
     h('div', { class: 'addresses' },
       addressFieldset('from_address', 'Return address (optional)', rememberedReturn(acct.id),
@@ -83,6 +88,13 @@ export async function buyPage(main) {
   let seq = 0;
   const quote = async () => {
     const v = Object.fromEntries(['mail_class', 'weight_oz', 'mail_date'].map((k) => [k, form.querySelector(`[name="${k}"]`).value]));
+    const services = chosenServices(form);
+    if (services.length) v.extra_services = services.join(',');
+    if (form.querySelector('[name="non_machinable"]').checked) v.non_machinable = 'true';
+    for (const k of ['from_zip', 'to_zip']) {
+      const z = form.querySelector(`[name="${k}"]`).value.trim();
+      if (/^\d{5}(-?\d{4})?$/.test(z)) v[k] = z;
+    }
     const mine = ++seq;
     for (const k of ['mail_class', 'weight_oz', 'mail_date']) {
       const i = form.querySelector(`[name="${k}"]`);
@@ -92,7 +104,9 @@ export async function buyPage(main) {
     try {
       const q = await get('/v1/rates/quote', v);
       if (mine !== seq) return;
-      price.textContent = `${money(q.postage_mills)} for a ${className(q.mail_class).toLowerCase()} of ${q.weight_oz} oz mailed ${q.mail_date}`;
+      const extras = [...(q.extra_services || []).map(serviceName), q.non_machinable ? 'non-machinable' : null].filter(Boolean);
+      price.textContent = `${money(q.postage_mills)} for a ${className(q.mail_class).toLowerCase()} of ${q.weight_oz} oz mailed ${q.mail_date}` +
+        (q.zone ? `, zone ${q.zone}` : '') + (extras.length ? ` with ${extras.join(', ')}` : '');
       form.querySelector('#buy-button').textContent = `Buy postage for ${money(q.postage_mills)}`;
     } catch (err) {
       if (mine !== seq) return;
@@ -102,7 +116,7 @@ export async function buyPage(main) {
       if (i) { i.closest('.field').querySelector('.field-error').textContent = err.message; i.setAttribute('aria-invalid', 'true'); }
     }
   };
-  for (const k of ['mail_class', 'weight_oz', 'mail_date']) {
+  for (const k of ['mail_class', 'weight_oz', 'mail_date', 'from_zip', 'to_zip', 'certified_mail', 'return_receipt', 'non_machinable']) {
     form.querySelector(`[name="${k}"]`).addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(quote, 200); });
   }
   quote();
@@ -170,6 +184,9 @@ export async function buyPage(main) {
 
   onSubmit(form, async (v) => {
     const body = { mail_class: v.mail_class, weight_oz: Number(v.weight_oz), from_zip: v.from_zip, to_zip: v.to_zip, mail_date: v.mail_date };
+    const services = chosenServices(form);
+    if (services.length) body.extra_services = services;
+    if (form.querySelector('[name="non_machinable"]').checked) body.non_machinable = true;
     // Addresses: checked here, sent as the API's text blocks.
     const fromParts = addressParts(v, 'from_address');
     const toParts = addressParts(v, 'to_address');
@@ -209,12 +226,23 @@ export async function buyPage(main) {
   });
 }
 
+// The extra services ticked in the buy form, as the API names them.
+function chosenServices(form) {
+  return ['certified_mail', 'return_receipt'].filter((k) => form.querySelector(`[name="${k}"]`).checked);
+}
+
+function serviceName(s) {
+  return { certified_mail: 'Certified Mail', return_receipt: 'Return Receipt' }[s] || s;
+}
+
 function showResult(box, ind, layouts) {
   clear(box,
     h('h2', { tabindex: '-1' }, 'Your stamp'),
     h('dl', { class: 'facts' },
       h('dt', {}, 'Postage'), h('dd', { class: 'postage' }, money(ind.postage_mills)),
-      h('dt', {}, 'Class'), h('dd', {}, className(ind.mail_class)),
+      h('dt', {}, 'Class'), h('dd', {}, className(ind.mail_class) + (ind.zone ? `, zone ${ind.zone}` : '')),
+      (ind.extra_services || []).length || ind.non_machinable ? [h('dt', {}, 'Extra services'), h('dd', { class: 'services' },
+        [...(ind.extra_services || []).map(serviceName), ind.non_machinable ? 'non-machinable surcharge' : null].filter(Boolean).join(', '))] : null,
       h('dt', {}, 'From → to'), h('dd', {}, `${ind.from_zip} → ${ind.to_zip}`),
       h('dt', {}, 'Mail date'), h('dd', {}, ind.mail_date),
       h('dt', {}, 'Indicium'), h('dd', {}, h('code', { class: 'ind-id' }, ind.id)),

@@ -136,7 +136,7 @@ export function today() {
   return new Date().toISOString().slice(0, 10);
 }
 
-const classNames = { first_class_letter: 'First-Class letter', postcard: 'Postcard', large_envelope: 'Large envelope (flat)' };
+const classNames = { first_class_letter: 'First-Class letter', postcard: 'Postcard', large_envelope: 'Large envelope (flat)', ground_advantage: 'Ground Advantage (parcel)', priority_mail: 'Priority Mail (parcel)' };
 export const mailClasses = Object.entries(classNames).map(([value, label]) => ({ value, label }));
 export function className(c) {
   return classNames[c] || c;

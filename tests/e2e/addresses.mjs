@@ -178,6 +178,29 @@ try {
   assert.equal(await fromBox.getByLabel('Name', { exact: true }).inputValue(), '');
   step('"Remember" unticked: the return address is forgotten');
 
+  // ---- extra services and parcels, priced by the server's rate table ----
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  await buy.getByLabel('Mail class').selectOption('first_class_letter');
+  await buy.getByLabel('Weight (oz)').fill('1');
+  await buy.getByLabel('To ZIP').fill('10001');
+  await buy.getByLabel('Certified Mail', { exact: true }).check();
+  await buy.getByLabel('Return Receipt (with Certified Mail)').check();
+  await page.waitForFunction(() => /with Certified Mail, Return Receipt$/.test(document.querySelector('#price').textContent));
+  const quoted = (await page.textContent('#price')).trim();
+  assert.match(quoted, /^\$10\.44 for a first-class letter of 1 oz/, quoted);
+  await buy.getByRole('button', { name: /^Buy postage/ }).click();
+  await page.waitForSelector('#result dd.services');
+  assert.equal((await page.textContent('#result dd.services')).trim(), 'Certified Mail, Return Receipt');
+  assert.equal((await page.textContent('#result dd.postage')).trim(), '$10.44');
+  result.bought.certified = (await page.textContent('#result code.ind-id')).trim();
+  await buy.getByLabel('Certified Mail', { exact: true }).uncheck();
+  await buy.getByLabel('Return Receipt (with Certified Mail)').uncheck();
+  await buy.getByLabel('Mail class').selectOption('priority_mail');
+  await buy.getByLabel('Weight (oz)').fill('32');
+  await buy.getByLabel('To ZIP').fill('90001');
+  await page.waitForFunction(() => /priority mail \(parcel\) of 32 oz mailed \S+, zone \d$/.test(document.querySelector('#price').textContent));
+  step('Certified Mail and Return Receipt priced and bought (' + quoted + '); a Priority Mail parcel quoted by zone: ' + (await page.textContent('#price')).trim());
+
   // A phone-sized screen still shows the fields.
   await page.setViewportSize({ width: 390, height: 844 });
   await assertLabelled(page, 'buy form on a phone');
