@@ -83,6 +83,23 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt 
  */
 int cli_metadata_opts(const char *cmd, int *argc, char **argv, json_t **out);
 
+/* The rate options of stamp buy (buyopts.c): --services LIST,
+ * --non-machinable and --no-address-check. */
+struct cli_buy_opts {
+    const char *services; /* "certified_mail,return_receipt", or NULL (borrowed) */
+    int non_machinable;
+    int no_address_check;
+};
+
+/* cli_buy_opts_set - o's options (borrowed) into the purchase body obj
+ * (borrowed): extra_services, non_machinable, address_check. 0, or -1 when
+ * out of memory or a service name is not UTF-8. */
+int cli_buy_opts_set(json_t *obj, const struct cli_buy_opts *o);
+
+/* cli_print_options - the "services", "surcharge", "zone" and "address ...
+ * corrected" lines of a piece (ind borrowed), when it has any. */
+void cli_print_options(const json_t *ind);
+
 /* cli_usage_error - print "stamp CMD: <message>" and a hint; returns RC_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -69,24 +69,6 @@ static void print_metadata(const json_t *ind)
     }
 }
 
-/* print_options - the piece's extra services, non-machinable surcharge and
- * zone (rates.md), and the address corrections the purchase made, when any. */
-static void print_options(const json_t *ind)
-{
-    const json_t *list = json_object_get(ind, "extra_services"), *v, *fix;
-    size_t i;
-    int nm = 0;
-
-    json_array_foreach(list, i, v)
-        printf("%-12s%s\n", i == 0 ? "services" : "", cli_safe(json_string_value(v)));
-    if (cli_jbool(ind, "non_machinable", &nm) && nm)
-        printf("%-12s%s\n", "surcharge", "non-machinable");
-    if (json_integer_value(json_object_get(ind, "zone")) > 0)
-        printf("%-12s%s\n", "zone", cli_scalar(json_object_get(ind, "zone")));
-    json_array_foreach(json_object_get(ind, "address_corrections"), i, fix)
-        printf("%-12s%s corrected\n", i == 0 ? "address" : "", cli_safe(cli_jstr(fix, "field")));
-}
-
 /* postage_str - "$0.74" from postage_mills, else the "postage" string, else "-". */
 static const char *postage_str(const json_t *ind, char *buf, size_t n)
 {
@@ -132,7 +114,7 @@ void cli_print_indicium(const json_t *ind, int with_balance)
     print_address(ind, "from_address", "from addr");
     print_address(ind, "to_address", "to addr");
     print_metadata(ind);
-    print_options(ind);
+    cli_print_options(ind);
     if (!with_balance) {
         printf("%-12s%s\n", "created", cli_safe(cli_jstr(ind, "created")));
         if (cli_jint(ind, "presentations", &n))
@@ -157,39 +139,11 @@ static int set_str(json_t *obj, const char *key, const char *s)
  * string is not UTF-8 or memory runs out. The weight goes out as an
  * integer when whole, else as a real printed with exactly one decimal.
  */
-/* The rate options of stamp buy (rates.md): --services and --non-machinable,
- * and --no-address-check. */
-struct buy_opts {
-    const char *services; /* "certified_mail,return_receipt", or NULL */
-    int non_machinable;
-    int no_address_check;
-};
-
-/* o's options into the purchase body obj; 0, or -1 when out of memory. */
-static int set_buy_opts(json_t *obj, const struct buy_opts *o)
-{
-    if (o->services) {
-        json_t *list = json_array();
-        const char *p = o->services;
-        while (list && *p) {
-            size_t n = strcspn(p, ",");
-            if (n && json_array_append_new(list, json_stringn(p, n)) != 0)
-                break;
-            p += n + (p[n] == ',');
-        }
-        if (!list || *p || json_object_set_new(obj, "extra_services", list) != 0)
-            return -1;
-    }
-    if ((o->non_machinable && json_object_set_new(obj, "non_machinable", json_true()) != 0) ||
-        (o->no_address_check && set_str(obj, "address_check", "off")))
-        return -1;
-    return 0;
-}
 
 static char *buy_body(const char *cls, uint32_t tenths, const char *from, const char *to,
                       const char *date, const char *medium, int buy_medium, const char *from_addr,
                       const char *to_addr, const char *card, json_t *metadata,
-                      const struct buy_opts *bo)
+                      const struct cli_buy_opts *bo)
 {
     json_t *obj = json_object();
     json_t *w = tenths % 10 == 0 ? json_integer((json_int_t) (tenths / 10))
@@ -208,7 +162,7 @@ static char *buy_body(const char *cls, uint32_t tenths, const char *from, const 
         (buy_medium && json_object_set_new(obj, "commit_to_purchase_medium", json_true())) ||
         (from_addr && set_str(obj, "from_address", from_addr)) ||
         (to_addr && set_str(obj, "to_address", to_addr)) ||
-        (metadata && json_object_set(obj, "metadata", metadata)) || set_buy_opts(obj, bo) ||
+        (metadata && json_object_set(obj, "metadata", metadata)) || cli_buy_opts_set(obj, bo) ||
         (card && json_object_set_new(
                      obj, "payment",
                      json_pack("{s:s, s:s}", "method", "card", "payment_method_id", card)) != 0))
@@ -357,7 +311,7 @@ int cmd_buy(const struct cli *c, int argc, char **argv)
     const char *from_addr_opt = NULL, *to_addr_opt = NULL, *fmt = NULL, *card = NULL;
     const char *csv = NULL;
     int buy_medium = 0;
-    struct buy_opts bo = {NULL, 0, 0};
+    struct cli_buy_opts bo = {NULL, 0, 0};
     const struct cli_opt opts[] = {
         {"--class", &cls, NULL},
         {"--weight", &weight, NULL},
