@@ -256,36 +256,41 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
 /* PV_OK when q's postage is the rate of its piece on its mail date at the
  * time now (unix seconds): PV_EMAILDATE outside the window, the quote's error
  * for a class or weight without a rate, PV_EPOSTAGE for any other price. */
-int pv_purchase_check_price(const struct pv_purchase_req *q, int64_t now)
+/* pv_purchase_check_price, keeping the quote: its breakdown into *pr and
+ * the parcel's zone into *zone (both set only on PV_OK). */
+static int check_price(const struct pv_purchase_req *q, int64_t now, struct pv_rate_price *pr,
+                       int *zone)
 {
     uint32_t today = pv_date_from_unix(now);
-    struct pv_rate_price want;
-    int rc, zone;
+    int rc;
 
     if (q->mail_date < pv_date_add_days(today, -(PV_MAIL_DATE_BEHIND + CLOCK_SLACK_DAYS)) ||
         q->mail_date > pv_date_add_days(today, PV_MAIL_DATE_AHEAD + CLOCK_SLACK_DAYS))
         return PV_EMAILDATE;
     if ((rc = pv_price_piece(q->mail_class, q->weight_tenth_oz, q->mail_date, q->services,
-                             q->from_zip, q->to_zip, &want, &zone)) != PV_OK)
+                             q->from_zip, q->to_zip, pr, zone)) != PV_OK)
         return rc;
-    return want.total == q->postage ? PV_OK : PV_EPOSTAGE;
+    return pr->total == q->postage ? PV_OK : PV_EPOSTAGE;
 }
 
-/* The piece's options and price breakdown (checked by pv_purchase_check_price) into rec. */
-static int record_price(const struct pv_purchase_req *q, struct pv_indicium_rec *rec)
+int pv_purchase_check_price(const struct pv_purchase_req *q, int64_t now)
 {
     struct pv_rate_price pr;
-    int rc;
+    int zone;
 
-    if ((rc = pv_price_piece(q->mail_class, q->weight_tenth_oz, q->mail_date, q->services,
-                             q->from_zip, q->to_zip, &pr, &rec->zone)) != PV_OK)
-        return rc;
+    return check_price(q, now, &pr, &zone);
+}
+
+/* The piece's options and the price breakdown that check_price quoted into rec. */
+static void record_price(const struct pv_purchase_req *q, const struct pv_rate_price *pr, int zone,
+                         struct pv_indicium_rec *rec)
+{
     rec->services = q->services;
-    memcpy(rec->rate_version, pr.version, sizeof rec->rate_version);
-    rec->surcharge_mills = pr.surcharge;
-    rec->certified_mills = pr.certified;
-    rec->return_receipt_mills = pr.return_receipt;
-    return PV_OK;
+    rec->zone = zone;
+    memcpy(rec->rate_version, pr->version, sizeof rec->rate_version);
+    rec->surcharge_mills = pr->surcharge;
+    rec->certified_mills = pr->certified;
+    rec->return_receipt_mills = pr->return_receipt;
 }
 
 static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct pv_purchase_res *r,
@@ -445,8 +450,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     const struct pv_psd_key *key = NULL;
     struct pv_indicium *ind = &r->rec.ind;
     pv_mills balance, due;
+    struct pv_rate_price price;
     size_t body_len;
-    int rc;
+    int rc, zone = 0;
 
     pv_idem_owner(q->customer_id, q->test, owner);
     rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
@@ -456,7 +462,8 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if (q->postage < 0 || q->postage > UINT32_MAX)
         return PV_EOVERFLOW;
-    if ((rc = pv_purchase_check_price(q, now)) != PV_OK)
+    /* Priced once: the check, and the breakdown recorded with the piece. */
+    if ((rc = check_price(q, now, &price, &zone)) != PV_OK)
         return rc;
     /* Read under the writer lock: a hold placed while this job was on its way wins. */
     if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
@@ -502,8 +509,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* The medium position, in the indicium's own row (docs/media.md). */
     snprintf(r->rec.medium_sheet, sizeof r->rec.medium_sheet, "%s", r->medium.sheet_serial);
     r->rec.medium_label = r->medium.position;
-    if ((rc = record_price(q, &r->rec)) != PV_OK)
-        return rc;
+    record_price(q, &price, zone, &r->rec);
     snprintf(r->rec.metadata, sizeof r->rec.metadata, "%s", q->metadata);
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;

@@ -1,7 +1,8 @@
 /*
  * schema_ddl.h - private to src/store: how a migration is written (a list
  * of DDL statements, each for every dialect or for one; schema.c explains
- * the tokens) and the migrations themselves (migrations.c), which
+ * the tokens) and the migrations themselves (migrations.c, and issue 17's
+ * in migrations_shop.c), which
  * pv_store_migrate() in schema.c applies in order.
  */
 #ifndef STAMPD_STORE_SCHEMA_DDL_H
@@ -24,5 +25,9 @@ struct ddl {
 /* pv_schema_migrations[i] takes the schema from version i to i + 1, each
  * ending with {0, NULL}; PV_SCHEMA_VERSION of them. */
 extern const struct ddl *const pv_schema_migrations[];
+
+/* Issue 17's migrations (migrations_shop.c), each ending with {0, NULL}. */
+extern const struct ddl pv_migration_v15[], pv_migration_v16[], pv_migration_v17[],
+    pv_migration_v18[], pv_migration_v19[];
 
 #endif

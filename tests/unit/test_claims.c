@@ -23,28 +23,12 @@
 #define POSTAL "pa_inspector"
 
 static int use_pg;
-static char pg_cmd[1536];
-
-/* A fresh PostgreSQL database for the next denv (pg-test.sh createdb). */
-static int pg_fresh(void)
-{
-    char dsn[1024];
-    FILE *f = popen(pg_cmd, "r");
-    int ok;
-
-    if (!f)
-        return -1;
-    ok = fgets(dsn, sizeof dsn, f) != NULL;
-    if (pclose(f) != 0 || !ok)
-        return -1;
-    dsn[strcspn(dsn, "\n")] = '\0';
-    return setenv("STAMPD_DENV_DSN", dsn, 1);
-}
 
 static int setup(void **state)
 {
-    if (use_pg && pg_fresh() != 0)
-        return -1;
+    denv_dsn[0] = '\0';
+    if (use_pg)
+        denv_pg_fresh(); /* domain_env.h: a fresh database on the fixture's cluster */
     *state = denv_open("claims");
     /* The suite runs where it says it does. */
     return strcmp(pv_store_backend_name(((struct denv *) *state)->st),
@@ -56,7 +40,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     denv_close(*state);
-    unsetenv("STAMPD_DENV_DSN");
     return 0;
 }
 
@@ -375,7 +358,6 @@ int main(void)
                         "STAMPD_SOURCE_DIR (run under ctest)\n");
         return 1;
     }
-    snprintf(pg_cmd, sizeof pg_cmd, "sh '%s/scripts/pg-test.sh' createdb '%s'", src, file);
     use_pg = 1;
     failed += cmocka_run_group_tests_name("claims (postgres)", tests, NULL, NULL);
     return failed ? 1 : 0;

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 static int use_pg;
-static char pg_cmd[1536];
 
 /* The shipped table's text with every `from` replaced by `to` (owned). */
 static char *shipped_with(const char *const *pairs)
@@ -238,25 +237,11 @@ static void test_address_checker(void **state)
 
 /* ---- the store: loading, picking by mail date, pieces keep their price ---- */
 
-static int pg_fresh(void)
-{
-    char dsn[1024];
-    FILE *f = popen(pg_cmd, "r");
-    int ok;
-
-    if (!f)
-        return -1;
-    ok = fgets(dsn, sizeof dsn, f) != NULL;
-    if (pclose(f) != 0 || !ok)
-        return -1;
-    dsn[strcspn(dsn, "\n")] = '\0';
-    return setenv("STAMPD_DENV_DSN", dsn, 1);
-}
-
 static int setup(void **state)
 {
-    if (use_pg && pg_fresh() != 0)
-        return -1;
+    denv_dsn[0] = '\0';
+    if (use_pg)
+        denv_pg_fresh(); /* domain_env.h: a fresh database on the fixture's cluster */
     *state = denv_open("rates");
     return strcmp(pv_store_backend_name(((struct denv *) *state)->st),
                   use_pg ? "postgres" : "sqlite") == 0
@@ -267,7 +252,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     denv_close(*state);
-    unsetenv("STAMPD_DENV_DSN");
     return 0;
 }
 
@@ -404,7 +388,6 @@ int main(void)
                         "STAMPD_SOURCE_DIR (run under ctest)\n");
         return 1;
     }
-    snprintf(pg_cmd, sizeof pg_cmd, "sh '%s/scripts/pg-test.sh' createdb '%s'", src, file);
     use_pg = 1;
     failed += cmocka_run_group_tests_name("rates (postgres)", stored, NULL, NULL);
     return failed ? 1 : 0;
