@@ -42,6 +42,7 @@
 #endif
 
 #include "stampd/error.h"
+#include "store/sqlite_wal.h"
 #include "store/store_int.h"
 
 #include <sqlite3.h>
@@ -63,8 +64,9 @@ struct file_gate {
     int shared;             /* 0: private to one handle (in-memory or temporary database) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int held;    /* a write transaction is open; under mu */
-    char path[]; /* canonical path of the database file */
+    int held;            /* a write transaction is open; under mu */
+    struct pv_walck *ck; /* the file's checkpointer (shared gates only) */
+    char path[];         /* canonical path of the database file */
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -115,6 +117,12 @@ static struct file_gate *gate_get(const char *path)
         }
     }
     g = gate_new(path);
+    if (g && *path && !(g->ck = pv_walck_new(path))) {
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+        g = NULL;
+    }
     if (g && *path) {
         g->shared = 1;
         g->next = registry;
@@ -144,6 +152,7 @@ static void gate_put(struct file_gate *g)
     }
     pthread_mutex_unlock(&registry_mu);
     if (last) {
+        pv_walck_free(g->ck);
         pthread_cond_destroy(&g->cv);
         pthread_mutex_destroy(&g->mu);
         free(g);
@@ -500,6 +509,17 @@ static const struct pv_store_driver sqlite_driver = {
 
 /* ---- open and close ----------------------------------------------------------------------- */
 
+/* After each commit (sqlite3_wal_hook; replaces SQLite's inline autocheckpoint):
+ * the file's checkpointer copies the log back, unless it cannot keep up. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sqlite_store *s = arg;
+
+    if (pv_walck_committed(s->gate->ck, frames))
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 static int pragmas(struct sqlite_store *s)
 {
     /* busy_timeout first, so that switching to WAL waits for other processes. */
@@ -508,7 +528,8 @@ static int pragmas(struct sqlite_store *s)
                               "PRAGMA foreign_keys = ON;"
                               /* Savepoints' sub-journals and sorts in memory: no
                                * temporary file opened, written and unlinked per batch. */
-                              "PRAGMA temp_store = MEMORY;";
+                              "PRAGMA temp_store = MEMORY;"
+                              "PRAGMA cache_size = -65536;";
     _Static_assert(BUSY_TIMEOUT_MS == 10000, "keep the PRAGMA in step with BUSY_TIMEOUT_MS");
     const char *fname = sqlite3_db_filename(s->db, "main");
     const unsigned char *mode;
@@ -575,6 +596,8 @@ int pv_sqlite_open(const char *path, struct pv_store **out)
         rc = PV_ENOMEM;
         goto out;
     }
+    if (s->gate->ck)
+        sqlite3_wal_hook(s->db, wal_hook, s);
     *out = &s->base;
     s = NULL;
     rc = PV_OK;
