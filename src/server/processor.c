@@ -49,13 +49,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH_MAX     256
-#define TICK_MS       1000
-#define RECOVER_MS    5000
-#define RECOVER_LIMIT 100
-#define REPORT_MS     5000
-#define REPORT_LIMIT  16
-#define REPORT_RETRY  60000 /* after a report failed: try again this much later (ms) */
+#define BATCH_MAX          256
+#define WRITER_CACHE_BYTES (64u << 20)
+#define TICK_MS            1000
+#define RECOVER_MS         5000
+#define RECOVER_LIMIT      100
+#define REPORT_MS          5000
+#define REPORT_LIMIT       16
+#define REPORT_RETRY       60000 /* after a report failed: try again this much later (ms) */
 
 /* pv_job.pay_stage */
 enum { PAY_NONE = 0, PAY_AUTHORIZE, PAY_HELD, PAY_SETTLE };
@@ -381,6 +382,8 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         return PV_ENOMEM;
     if ((rc = pv_store_open_checked(dsn, &p->st)) != PV_OK)
         return rc;
+    /* The writer touches every index of every purchase: keep their pages. */
+    pv_store_cache(p->st, WRITER_CACHE_BYTES);
     if (o->crypto_spec)
         spec = strdup(o->crypto_spec);
     else if ((rc = pv_store_config_get(p->st, PV_CFG_CRYPTO, &spec)) != PV_OK)

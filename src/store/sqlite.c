@@ -489,6 +489,17 @@ static int lite_backup(struct pv_store *st, const char *path)
     return sqlite3_close(dst) == SQLITE_OK ? PV_OK : PV_ESTORE;
 }
 
+/* Page cache of this connection: SQLite takes a negative size as KiB. */
+static void lite_cache(struct pv_store *st, size_t bytes)
+{
+    struct sqlite_store *s = handle(st);
+    char sql[64];
+
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%zu", bytes / 1024 ? bytes / 1024 : 1);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fprintf(stderr, "store: %s: %s\n", sql, sqlite3_errmsg(s->db));
+}
+
 static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
@@ -505,6 +516,7 @@ static const struct pv_store_driver sqlite_driver = {
     .changes = lite_changes,
     .reset = lite_reset,
     .backup = lite_backup,
+    .cache = lite_cache,
 };
 
 /* ---- open and close ----------------------------------------------------------------------- */
@@ -528,8 +540,7 @@ static int pragmas(struct sqlite_store *s)
                               "PRAGMA foreign_keys = ON;"
                               /* Savepoints' sub-journals and sorts in memory: no
                                * temporary file opened, written and unlinked per batch. */
-                              "PRAGMA temp_store = MEMORY;"
-                              "PRAGMA cache_size = -65536;";
+                              "PRAGMA temp_store = MEMORY;";
     _Static_assert(BUSY_TIMEOUT_MS == 10000, "keep the PRAGMA in step with BUSY_TIMEOUT_MS");
     const char *fname = sqlite3_db_filename(s->db, "main");
     const unsigned char *mode;
