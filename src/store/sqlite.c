@@ -102,6 +102,20 @@ static struct file_gate *gate_new(const char *path)
     return g;
 }
 
+static int gate_enter(struct file_gate *g);
+static void gate_leave(struct file_gate *g);
+
+/* The checkpointer's hold on this process's writers (sqlite_wal.h). */
+static int walck_enter(void *g)
+{
+    return gate_enter(g) == PV_OK ? 0 : -1;
+}
+
+static void walck_leave(void *g)
+{
+    gate_leave(g);
+}
+
 /* Find or make the gate of the database at path (borrowed; "" = not a shared file). */
 static struct file_gate *gate_get(const char *path)
 {
@@ -117,7 +131,7 @@ static struct file_gate *gate_get(const char *path)
         }
     }
     g = gate_new(path);
-    if (g && *path && !(g->ck = pv_walck_new(path))) {
+    if (g && *path && !(g->ck = pv_walck_new(path, walck_enter, walck_leave, g))) {
         pthread_cond_destroy(&g->cv);
         pthread_mutex_destroy(&g->mu);
         free(g);

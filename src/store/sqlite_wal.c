@@ -29,10 +29,14 @@ struct pv_walck {
     int want;    /* a commit asks for a run */
     int last;    /* the log's size when the last run started (0: none yet) */
     unsigned long runs;
+    int (*enter)(void *); /* hold / release the process's writers */
+    void (*leave)(void *);
+    void *arg;
     char path[]; /* the database file */
 };
 
-struct pv_walck *pv_walck_new(const char *path)
+struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*leave)(void *),
+                              void *arg)
 {
     size_t len = strlen(path);
     struct pv_walck *ck = calloc(1, sizeof *ck + len + 1);
@@ -40,6 +44,9 @@ struct pv_walck *pv_walck_new(const char *path)
     if (!ck)
         return NULL;
     memcpy(ck->path, path, len + 1);
+    ck->enter = enter;
+    ck->leave = leave;
+    ck->arg = arg;
     if (pthread_mutex_init(&ck->mu, NULL) != 0) {
         free(ck);
         return NULL;
@@ -78,6 +85,14 @@ static void *run(void *arg)
         pthread_mutex_unlock(&ck->mu);
         log = done = -1;
         src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        /* Long enough: copy the rest with the writers held, so that the next
+         * write starts the log again (see sqlite_wal.h). */
+        if (src == SQLITE_OK && log >= PV_WALCK_RESTART_FRAMES && ck->enter &&
+            ck->enter(ck->arg) == 0) {
+            src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+            ck->leave(ck->arg);
+            log = 0; /* the next run is for the next log */
+        }
         /* BUSY: another connection is checkpointing; the next commit asks again. */
         if (src != SQLITE_OK && src != SQLITE_BUSY && !warned) {
             fprintf(stderr, "store: checkpoint of %s: %s\n", ck->path, sqlite3_errmsg(db));

@@ -15,26 +15,32 @@
  *
  * Under a steady load the checkpointer is always a little behind (commits
  * add frames while it copies), and SQLite starts the log again only once a
- * checkpoint has copied all of it. So when the log passes
- * PV_WALCK_INLINE_FRAMES the committing connection checkpoints inline, as
- * SQLite would, with its write lock still held: it copies only what the
- * checkpointer has not copied yet, and the next write starts the log again.
- * The same when the thread cannot be started.
+ * checkpoint has copied all of it. So once the log has passed
+ * PV_WALCK_RESTART_FRAMES, the checkpointer copies what is left with this
+ * process's writers held at their gate (enter/leave): only the frames added
+ * during its last run, after which the next write starts the log again. If
+ * it cannot keep up anyway (the log past PV_WALCK_INLINE_FRAMES), or its
+ * thread cannot be started, the committing connection checkpoints inline, as
+ * SQLite would.
  */
 #ifndef PV_STORE_SQLITE_WAL_H
 #define PV_STORE_SQLITE_WAL_H
 
 /* The log size that wakes the checkpointer (SQLite's autocheckpoint default). */
 #define PV_WALCK_FRAMES 1000
+/* The log size after which the checkpointer finishes with the writers held. */
+#define PV_WALCK_RESTART_FRAMES 2000
 /* The log size at which the committing connection catches up inline. */
 #define PV_WALCK_INLINE_FRAMES 8000
 
 struct pv_walck;
 
 /* A checkpointer for the database file at path (borrowed, copied), its thread
- * started on first need. Returns owned (free with pv_walck_free), NULL when out
- * of memory. */
-struct pv_walck *pv_walck_new(const char *path);
+ * started on first need. enter(arg) holds this process's writers (0 when
+ * held), leave(arg) lets them go; enter NULL: never. Returns owned (free with
+ * pv_walck_free), NULL when out of memory. */
+struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*leave)(void *),
+                              void *arg);
 
 /* Stop the thread (it finishes a checkpoint it is running) and free ck
  * (taken; NULL is fine). Call once no connection reports to it any more. */

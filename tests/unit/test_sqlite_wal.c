@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,7 +69,24 @@ static void exec_ok(sqlite3 *db, const char *sql)
 
 /* 3,000 commits of about two pages each: the checkpointer runs, the log
  * starts again and never grows far past the inline limit, every row is there. */
-static void test_checkpoints_off_the_committer(void **state)
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+static int entered;
+
+static int gate_enter(void *arg)
+{
+    (void) arg;
+    pthread_mutex_lock(&gate);
+    entered++;
+    return 0;
+}
+
+static void gate_leave(void *arg)
+{
+    (void) arg;
+    pthread_mutex_unlock(&gate);
+}
+
+static void commits(int gated)
 {
     char path[600], wal[620];
     struct seen s = {0};
@@ -76,7 +94,6 @@ static void test_checkpoints_off_the_committer(void **state)
     sqlite3_stmt *q = NULL;
     int i;
 
-    (void) state;
     temp_path(path, sizeof path);
     snprintf(wal, sizeof wal, "%s-wal", path);
     unlink(path);
@@ -84,15 +101,19 @@ static void test_checkpoints_off_the_committer(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                 "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
-    s.ck = pv_walck_new(path);
+    s.ck = gated ? pv_walck_new(path, gate_enter, gate_leave, NULL)
+                 : pv_walck_new(path, NULL, NULL, NULL);
     assert_non_null(s.ck);
     sqlite3_wal_hook(db, hook, &s);
     assert_int_equal(
         sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES (zeroblob(5000))", -1, &q, NULL),
         SQLITE_OK);
     for (i = 0; i < 3000; i++) {
+        /* The driver's writers pass the file's gate; so do these commits. */
+        pthread_mutex_lock(&gate);
         assert_int_equal(sqlite3_step(q), SQLITE_DONE);
         assert_int_equal(sqlite3_reset(q), SQLITE_OK);
+        pthread_mutex_unlock(&gate);
     }
     sqlite3_finalize(q);
 
@@ -101,6 +122,9 @@ static void test_checkpoints_off_the_committer(void **state)
      * time; here the log starts again, and is bounded by the inline limit. */
     assert_true(s.restarts > 0);
     assert_true(s.max_frames < PV_WALCK_INLINE_FRAMES + 16);
+    /* With the writers' gate, the checkpointer finishes each long log itself. */
+    if (gated)
+        assert_true(entered > 0);
     pv_walck_free(s.ck);
 
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
@@ -116,10 +140,24 @@ static void test_checkpoints_off_the_committer(void **state)
     unlink(wal);
 }
 
+static void test_checkpoints_off_the_committer(void **state)
+{
+    (void) state;
+    commits(0);
+}
+
+/* The same with the gate the driver gives it: long logs finished under it. */
+static void test_checkpointer_finishes_under_the_gate(void **state)
+{
+    (void) state;
+    entered = 0;
+    commits(1);
+}
+
 /* A file the checkpointer cannot open: commits are told to checkpoint inline. */
 static void test_inline_when_the_thread_cannot_open(void **state)
 {
-    struct pv_walck *ck = pv_walck_new("/nonexistent-dir/x.db");
+    struct pv_walck *ck = pv_walck_new("/nonexistent-dir/x.db", NULL, NULL, NULL);
     int i, told = 0;
 
     (void) state;
@@ -141,6 +179,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoints_off_the_committer),
+        cmocka_unit_test(test_checkpointer_finishes_under_the_gate),
         cmocka_unit_test(test_inline_when_the_thread_cannot_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
