@@ -451,7 +451,10 @@ static int piece_events(struct pv_store *st, const struct pv_purchase_req *q,
  * answered a replay (nothing to sign or store).
  */
 struct pending {
-    const struct pv_psd_key *key; /* ctx's: stable for the batch */
+    /* The key as the body names it (copied: a later job of the batch may
+     * follow a rotated key in ctx, pv_psd_key_follow). */
+    char key_ref[sizeof((struct pv_psd_key *) 0)->key_ref];
+    uint32_t psd_id, key_id;
     size_t body_len;
     pv_mills before; /* the balance the events compare against */
     int owed;
@@ -561,7 +564,9 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* The body is encoded: the signature will follow it (docs/indicium.md). */
     if (sizeof r->rec.data - pd->body_len < PV_SIG_LEN)
         return PV_EINVAL;
-    pd->key = key;
+    memcpy(pd->key_ref, key->key_ref, sizeof pd->key_ref);
+    pd->psd_id = key->psd_id;
+    pd->key_id = key->key_id;
 
     if ((rc = pv_store_psd_update(st, &p)) != PV_OK)
         return rc;
@@ -593,7 +598,7 @@ static int sign_done(const struct pv_processor_ctx *ctx, const struct pending *p
     if (rc != PV_OK) {
         /* The customer sees a server error; the operator needs to know which key. */
         pv_log(PV_LOG_ERROR, "%s: PSD %u cannot sign with key %u: %s\n", ctx->server_id,
-               (unsigned) pd->key->psd_id, (unsigned) pd->key->key_id, pv_strerror(rc));
+               (unsigned) pd->psd_id, (unsigned) pd->key_id, pv_strerror(rc));
         return PV_ECRYPTO;
     }
     memcpy(r->rec.data + pd->body_len, r->rec.ind.signature, PV_SIG_LEN);
@@ -623,7 +628,7 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     if ((rc = purchase_head(st, ctx, q, r, now, &pd)) != PV_OK || !pd.owed)
         return rc;
-    rc = pv_crypto_sign(ctx->cm, pd.key->key_ref, r->rec.data, pd.body_len, r->rec.ind.signature);
+    rc = pv_crypto_sign(ctx->cm, pd.key_ref, r->rec.data, pd.body_len, r->rec.ind.signature);
     if ((rc = sign_done(ctx, &pd, r, rc)) != PV_OK)
         return rc;
     return purchase_tail(st, q, r, &pd, now);
@@ -728,7 +733,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
          * when its commit fails, and every job may be sent again. */
         for (i = 0; i < n; i++) {
             if (res[i].err == PV_OK && pd[i].owed) {
-                sr[m].key_ref = pd[i].key->key_ref;
+                sr[m].key_ref = pd[i].key_ref;
                 sr[m].msg = res[i].rec.data;
                 sr[m].len = pd[i].body_len;
                 sr[m].sig = res[i].rec.ind.signature;
