@@ -215,19 +215,21 @@ def num(pat, default="0"):
     return m.group(1) if m else default
 created = int(num(r"created (\d+)"))
 refused = int(num(r"refused (\d+)"))
-secs = float(num(r"requests in ([0-9.]+)s", "1"))
+# wrk prints the duration as 10.02s, or 1.00m from a minute on.
+m = re.search(r"requests in ([0-9.]+)(ms|s|m|h)", w)
+secs = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)] if m else 1.0
 # stampd's CPU time (all its threads) over the pieces: a figure that does not move with load.
 cpu_us = int(sys.argv[3]) * 1e6 / int(sys.argv[4]) / created if created else 0
 wr_us = int(sys.argv[5]) * 1e6 / int(sys.argv[4]) / created if created else 0
-print("%.0f %s %s %d %d %d %d %.0f %.0f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
+print("%.0f %s %s %d %d %d %d %.0f %.0f %d" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
       refused, rss[1] if len(rss) > 1 else (rss[0] if rss else 0), rss[-1] if rss else 0,
-      max(rss) if rss else 0, cpu_us, wr_us))
+      max(rss) if rss else 0, cpu_us, wr_us, rss[min(11, len(rss) - 1)] if rss else 0))
 EOF
-    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us <"$dir/result-$label"
+    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 <"$dir/result-$label"
     printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, CPU %s us a purchase (writers %s)\n' \
         "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$cpu_us" "$wr_us"
-    printf '%s: resident %d MB at the start of the load, %d MB at its end, %d MB at most; books: %s\n' \
-        "$label" $((rss0 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
+    printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
+        "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
     if [ -s "$dir/wrk-half-$label" ]; then
         printf '%s: at half that rate (%s purchases/s asked): %s purchases/s, %s\n' "$label" "$half" \

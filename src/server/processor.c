@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define BATCH_MAX          256
-#define WRITER_CACHE_BYTES (64u << 20)
+#define WRITER_CACHE_BYTES (16u << 20)
 #define TICK_MS            1000
 #define RECOVER_MS         5000
 #define RECOVER_LIMIT      100
