@@ -1,6 +1,8 @@
 -- wrk script for bench/run.sh: POST /v1/indicia, a fresh Idempotency-Key per
 -- request, the customers' keys (STAMP_KEYS, comma-separated) taken in turn;
--- CARD=1: each purchase pays by card (the sandbox gateway) instead of the balance.
+-- CARD=1: each purchase pays by card (the sandbox gateway) instead of the balance;
+-- PACE_MS=N: each connection waits N ms after each answer (a paced load, for the
+-- latency at a given rate rather than at the most the server can do).
 local counter = 0
 local threads = {}
 
@@ -23,6 +25,13 @@ function init(args)
           pay .. '}'
    created, failed = 0, 0
    codes = {}
+end
+
+local pace = tonumber(os.getenv("PACE_MS") or "")
+if pace and pace > 0 then
+   function delay()
+      return pace
+   end
 end
 
 function request()

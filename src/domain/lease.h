@@ -36,6 +36,7 @@ struct pv_psd_key {
 
 /* A processor's state for the write path; owned by the processor. */
 struct pv_reset_signer;
+struct pv_sign_pool;
 
 struct pv_processor_ctx {
     char server_id[PV_ID_MAX];
@@ -51,6 +52,8 @@ struct pv_processor_ctx {
     int64_t live_ms;                /* a server is live when its heartbeat is this recent */
     char key_ids[128];              /* "1,3": the keys of the held PSDs, for the servers table */
     struct pv_reset_signer *signer; /* owned: the authority's reset signer; NULL when none */
+    struct pv_sign_pool *sign_pool; /* borrowed: signs a batch's indicia on several threads
+                                     * (signpool.h); NULL: each on the writer's thread */
     size_t sharing; /* live, active processors of every module (this one too): they share the
                      * postal deposit, so one reset takes at most 1/sharing of it; >= 1 */
 };

@@ -47,12 +47,14 @@
 #include "domain/lifecycle.h"
 #include "domain/pricing.h"
 #include "domain/reset_auth.h"
+#include "crypto/signpool.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
 #include "stampd/rates.h"
 #include "stampd/log.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -440,8 +442,27 @@ static int piece_events(struct pv_store *st, const struct pv_purchase_req *q,
     return pv_event_balance_low(st, &subs, q->customer_id, q->test, before, r->balance_after, now);
 }
 
-static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
-                        const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+/*
+ * A purchase in two halves, so that a batch's signatures can be made
+ * together on several threads (signpool.h): purchase_head checks, moves the
+ * registers and the money, and encodes the indicium's body; then the body is
+ * signed (sign_piece); purchase_tail stores the signed indicium and what
+ * refers to it. pd carries what the tail needs; pd->owed is 0 when the head
+ * answered a replay (nothing to sign or store).
+ */
+struct pending {
+    /* The key as the body names it (copied: a later job of the batch may
+     * follow a rotated key in ctx, pv_psd_key_follow). */
+    char key_ref[sizeof((struct pv_psd_key *) 0)->key_ref];
+    uint32_t psd_id, key_id;
+    size_t body_len;
+    pv_mills before; /* the balance the events compare against */
+    int owed;
+};
+
+static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
+                         const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
+                         struct pending *pd)
 {
     char stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
     struct pv_ledger_line lines[4];
@@ -451,9 +472,9 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     struct pv_indicium *ind = &r->rec.ind;
     pv_mills balance, due;
     struct pv_rate_price price;
-    size_t body_len;
     int rc, zone = 0;
 
+    pd->owed = 0;
     pv_idem_owner(q->customer_id, q->test, owner);
     rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
     if (rc == PV_OK)
@@ -537,26 +558,18 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_indicium_set_piece(ind, r->rec.id)) != PV_OK)
         return rc;
 
-    if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &body_len)) != PV_OK)
+    if ((rc = pv_indicium_encode_body(ind, r->rec.data, sizeof r->rec.data, &pd->body_len)) !=
+        PV_OK)
         return rc;
-    if ((rc = pv_crypto_sign(ctx->cm, key->key_ref, r->rec.data, body_len, ind->signature)) !=
-        PV_OK) {
-        /* The customer sees a server error; the operator needs to know which key. */
-        pv_log(PV_LOG_ERROR, "%s: PSD %u cannot sign with key %u: %s\n", ctx->server_id,
-               (unsigned) p.id, (unsigned) key->key_id, pv_strerror(rc));
-        return PV_ECRYPTO;
-    }
-    /* The body is encoded already: the signature follows it (docs/indicium.md). */
-    if (sizeof r->rec.data - body_len < PV_SIG_LEN)
+    /* The body is encoded: the signature will follow it (docs/indicium.md). */
+    if (sizeof r->rec.data - pd->body_len < PV_SIG_LEN)
         return PV_EINVAL;
-    memcpy(r->rec.data + body_len, ind->signature, PV_SIG_LEN);
-    r->rec.data_len = body_len + PV_SIG_LEN;
+    memcpy(pd->key_ref, key->key_ref, sizeof pd->key_ref);
+    pd->psd_id = key->psd_id;
+    pd->key_id = key->key_id;
 
     if ((rc = pv_store_psd_update(st, &p)) != PV_OK)
         return rc;
-    if ((rc = pv_store_indicium_insert(st, &r->rec)) != PV_OK)
-        return rc;
-
     memset(lines, 0, sizeof lines);
     snprintf(lines[0].account, sizeof lines[0].account, "%s", acct);
     lines[0].amount = -q->postage;
@@ -568,13 +581,57 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     lines[3].amount = q->postage;
     if ((rc = pv_ledger_post(st, "postage_sale", r->rec.id, lines, 4, now)) != PV_OK)
         return rc;
+    /* No foreign key to the indicium row, which the tail writes. */
     if ((rc = pv_store_idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) != PV_OK)
         return rc;
     if ((rc = pv_money_sub(balance, q->postage, &r->balance_after)) != PV_OK)
         return rc;
+    pd->before = balance;
+    pd->owed = 1;
+    return PV_OK;
+}
+
+/* The signature of the head's body: after it in r->rec.data. */
+static int sign_done(const struct pv_processor_ctx *ctx, const struct pending *pd,
+                     struct pv_purchase_res *r, int rc)
+{
+    if (rc != PV_OK) {
+        /* The customer sees a server error; the operator needs to know which key. */
+        pv_log(PV_LOG_ERROR, "%s: PSD %u cannot sign with key %u: %s\n", ctx->server_id,
+               (unsigned) pd->psd_id, (unsigned) pd->key_id, pv_strerror(rc));
+        return PV_ECRYPTO;
+    }
+    memcpy(r->rec.data + pd->body_len, r->rec.ind.signature, PV_SIG_LEN);
+    r->rec.data_len = pd->body_len + PV_SIG_LEN;
+    return PV_OK;
+}
+
+/* The signed indicium, its medium's use, its events. */
+static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
+                         struct pv_purchase_res *r, const struct pending *pd, int64_t now)
+{
+    int rc;
+
+    if ((rc = pv_store_indicium_insert(st, &r->rec)) != PV_OK)
+        return rc;
     if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
         return rc;
-    return piece_events(st, q, r, balance, now);
+    return piece_events(st, q, r, pd->before, now);
+}
+
+/* A whole purchase, signed on this thread. */
+static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
+                        const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+{
+    struct pending pd;
+    int rc;
+
+    if ((rc = purchase_head(st, ctx, q, r, now, &pd)) != PV_OK || !pd.owed)
+        return rc;
+    rc = pv_crypto_sign(ctx->cm, pd.key_ref, r->rec.data, pd.body_len, r->rec.ind.signature);
+    if ((rc = sign_done(ctx, &pd, r, rc)) != PV_OK)
+        return rc;
+    return purchase_tail(st, q, r, &pd, now);
 }
 
 /*
@@ -600,11 +657,31 @@ static void reset(struct pv_purchase_res *r, int failed)
     }
 }
 
+/* 1 when a key is used twice in reqs: the second is a replay of the first,
+ * which reads the first's indicium, so the first must be stored whole. */
+static int repeats(const struct pv_purchase_req *reqs, size_t n)
+{
+    size_t i, j;
+
+    for (i = 1; i < n; i++)
+        for (j = 0; j < i; j++)
+            if (reqs[i].test == reqs[j].test && strcmp(reqs[i].idem_key, reqs[j].idem_key) == 0 &&
+                strcmp(reqs[i].customer_id, reqs[j].customer_id) == 0)
+                return 1;
+    return 0;
+}
+
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
                       int64_t now)
 {
-    size_t i, saved_current = ctx->current;
+    /* With a sign pool, the batch's signatures are made together after the
+     * heads (a job with a medium is signed and stored in its own turn: its
+     * medium's use must be refused in its savepoint, not after). */
+    struct pending *pd =
+        ctx->sign_pool && n > 1 && !repeats(reqs, n) ? calloc(n, sizeof *pd) : NULL;
+    struct pv_sign_req *sr = pd ? calloc(n, sizeof *sr) : NULL;
+    size_t i, m = 0, saved_current = ctx->current;
     int rc;
 
     for (i = 0; i < n; i++)
@@ -622,7 +699,10 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         }
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
-        res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
+        if (sr && !reqs[i].medium_serial[0])
+            res[i].err = purchase_head(st, ctx, &reqs[i], &res[i], now, &pd[i]);
+        else
+            res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
@@ -647,8 +727,32 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (rc != PV_OK)
             goto fail_rollback;
     }
+    if (sr) {
+        /* The deferred halves. A failure here cannot be undone for its job
+         * alone (its savepoint is released): the batch fails as a whole, as
+         * when its commit fails, and every job may be sent again. */
+        for (i = 0; i < n; i++) {
+            if (res[i].err == PV_OK && pd[i].owed) {
+                sr[m].key_ref = pd[i].key_ref;
+                sr[m].msg = res[i].rec.data;
+                sr[m].len = pd[i].body_len;
+                sr[m].sig = res[i].rec.ind.signature;
+                m++;
+            }
+        }
+        pv_sign_pool_run(ctx->sign_pool, ctx->cm, sr, m);
+        for (i = 0, m = 0; i < n; i++) {
+            if (res[i].err != PV_OK || !pd[i].owed)
+                continue;
+            if ((rc = sign_done(ctx, &pd[i], &res[i], sr[m++].rc)) != PV_OK ||
+                (rc = purchase_tail(st, &reqs[i], &res[i], &pd[i], now)) != PV_OK)
+                goto fail_rollback;
+        }
+    }
     if ((rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
+    free(sr);
+    free(pd);
     return PV_OK;
 
 fail_rollback:
@@ -659,6 +763,8 @@ fail:
         reset(&res[i], 1);
         res[i].err = rc;
     }
+    free(sr);
+    free(pd);
     return rc;
 }
 

@@ -8,6 +8,13 @@
  * batch. For each job the registers, the refill (when needed), the signed
  * indicium, the customer charge, the ledger lines and the idempotency
  * record are written together or not at all.
+ *
+ * With a sign pool (ctx->sign_pool, signpool.h) a batch runs in two halves:
+ * each job's savepoint writes its registers, money and idempotency record
+ * and encodes its indicium; then the batch's indicia are signed together on
+ * the pool's threads; then each is stored with its medium's use and events,
+ * and the batch commits. A job with a medium, and every job of a batch that
+ * uses one key twice, is signed and stored in its own savepoint as before.
  */
 #ifndef STAMPD_PURCHASE_H
 #define STAMPD_PURCHASE_H
@@ -29,8 +36,9 @@
  * waited for one another carry times in the order they were issued.
  * reqs are borrowed; res[i] is filled for every i. Returns PV_OK when the
  * batch committed (each res[i].err says how its job went), or the commit
- * error, in which case every res[i].err is that error and nothing was
- * written.
+ * error - or a signature or store error in the batch's second half, which
+ * cannot be undone for one job alone - in which case every res[i].err is
+ * that error and nothing was written.
  */
 #define PV_NOW_AT_LOCK 0
 

@@ -20,6 +20,7 @@ struct opts {
     const char *gateway_journal, *gateway_latency;    /* serve, front, processor */
     const char *payment_recovery;                     /* serve, processor */
     const char *payment_threads;                      /* serve, processor */
+    const char *sign_threads;                         /* serve, processor */
     const char *log_format;                           /* serve, front, processor: text | json */
     const char *log_level;          /* serve, front, processor: error | warning | info | debug */
     const char *metrics_token_file; /* serve, front (h_metrics.c) */

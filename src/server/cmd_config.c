@@ -77,6 +77,7 @@ static const struct key {
      86400, NULL},
     {"payment-threads", offsetof(struct opts, payment_threads), M_SERVE | M_PROC, T_NUM, 1, 512,
      NULL},
+    {"sign-threads", offsetof(struct opts, sign_threads), M_SERVE | M_PROC, T_NUM, 0, 64, NULL},
     {"reports", offsetof(struct opts, reports), M_SERVE | M_PROC, T_STR, 0, 0, NULL},
     {"log-format", offsetof(struct opts, log_format), M_ALL, T_STR, 0, 0, NULL},
     {"log-level", offsetof(struct opts, log_level), M_ALL, T_STR, 0, 0, NULL},

@@ -74,6 +74,7 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
 {
     struct pv_processor_opts popts;
     char pin[PV_PIN_MAX + 1];
+    uint64_t sign_n = 0;
     int rc;
 
     memset(&popts, 0, sizeof popts);
@@ -90,6 +91,9 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
     popts.crypto_pin = pin[0] ? pin : NULL;
     popts.recovery_ms = (int64_t) recovery_s * 1000;
     popts.payment_threads = (size_t) pay_threads;
+    popts.sign_threads = -1; /* checked by run_server */
+    if (o->sign_threads && pv_parse_u64(o->sign_threads, 0, PV_SIGN_THREADS_MAX, &sign_n) == PV_OK)
+        popts.sign_threads = (int) sign_n;
     popts.no_reports = o->reports && strcmp(o->reports, "off") == 0;
     if (pv_report_clock_check() != PV_OK)
         return 2;
@@ -187,7 +191,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
      * proxy limits per client, so by default stampd does not. */
     uint64_t per_address = o->trusted_proxy ? 0 : PV_HTTP_PER_ADDRESS;
     uint64_t deadline = PV_HTTP_DEADLINE_S;
-    uint64_t gw_latency = 0, recovery_s = 0, pay_threads = 0;
+    uint64_t gw_latency = 0, recovery_s = 0, pay_threads = 0, sign_n = 0;
     uint64_t hook_base = 30000, hook_window = 259200, hook_timeout = 10000;
     struct pv_hooks_opts hopts;
     struct pv_hooks *hooks = NULL;
@@ -237,6 +241,9 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->payment_threads &&
          (mode == PV_RUN_FRONT ||
           pv_parse_u64(o->payment_threads, 1, PV_PAYMENT_THREADS_MAX, &pay_threads) != PV_OK)) ||
+        (o->sign_threads &&
+         (mode == PV_RUN_FRONT ||
+          pv_parse_u64(o->sign_threads, 0, PV_SIGN_THREADS_MAX, &sign_n) != PV_OK)) ||
         (o->reports && (mode == PV_RUN_FRONT ||
                         (strcmp(o->reports, "on") != 0 && strcmp(o->reports, "off") != 0))) ||
         ((o->tls_cert || o->tls_key) &&
@@ -257,13 +264,14 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
                "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
                "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
-               "(seconds; serve and processor), --payment-threads 1-%d (serve and processor), "
+               "(seconds; serve and processor), --payment-threads 1-%d and --sign-threads 0-%d "
+               "(serve and processor), "
                "--reports on|off (serve and processor), --log-format "
                "text|json, --metrics-token-file PATH, --tls-cert FILE with "
                "--tls-key FILE (serve and front), --webhook-retry-base-ms 100-3600000, "
                "--webhook-retry-window 1-2592000 (seconds), --webhook-timeout-ms 100-60000 and "
                "--webhook-allow-private (serve and front)\n",
-               MAX_PROCESSORS, PV_PAYMENT_THREADS_MAX);
+               MAX_PROCESSORS, PV_PAYMENT_THREADS_MAX, PV_SIGN_THREADS_MAX);
         return 2;
     }
     /* Signals are taken by sigwait() below; every thread inherits the mask. */

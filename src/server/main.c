@@ -93,6 +93,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--gateway-latency", offsetof(struct opts, gateway_latency)},
         {"--payment-recovery-after", offsetof(struct opts, payment_recovery)},
         {"--payment-threads", offsetof(struct opts, payment_threads)},
+        {"--sign-threads", offsetof(struct opts, sign_threads)},
         {"--log-format", offsetof(struct opts, log_format)},
         {"--log-level", offsetof(struct opts, log_level)},
         {"--metrics-token-file", offsetof(struct opts, metrics_token_file)},
@@ -452,8 +453,8 @@ static const struct subcommand {
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
      "       [--gateway-latency MS] [--payment-recovery-after S] [--payment-threads N]\n"
-     "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
-     "       [--metrics-token-file PATH]\n"
+     "       [--sign-threads N] [--reports on|off] [--log-format text|json]\n"
+     "       [--log-level LEVEL] [--metrics-token-file PATH]\n"
      "       [--tls-cert FILE --tls-key FILE] [--webhook-retry-base-ms MS]\n"
      "       [--webhook-retry-window S] [--webhook-timeout-ms MS] [--webhook-allow-private]",
      "Runs the whole vendor in one process: the API, the web UI and N processors.\n" DB_HELP
@@ -466,6 +467,7 @@ static const struct subcommand {
      "  --signup-limit N        signups per minute and source address (default 5)\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
      "  --payment-threads N     card calls in flight per processor (default 32)\n"
+     "  --sign-threads N        threads that help each writer sign (default: cores - 1)\n"
      "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP WEBHOOK_HELP},
     {"front", OPTS_NODB, run_server,
@@ -490,7 +492,7 @@ static const struct subcommand {
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
-     "       [--payment-threads N]\n"
+     "       [--payment-threads N] [--sign-threads N]\n"
      "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
      "       [--metrics-token-file PATH]",
      "Runs a processor: leases PSDs and signs the purchases fronts send it.\n" DB_HELP SERVER_HELP
@@ -500,6 +502,7 @@ static const struct subcommand {
      "  --payment-recovery-after S  settle stuck card payments after S seconds "
      "(600)\n"
      "  --payment-threads N     card calls in flight (default 32)\n"
+     "  --sign-threads N        threads that help the writer sign (default: cores - 1)\n"
      "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP},
     {"secret generate", OPTS_NODB, run_secret, "--internal-secret-file PATH",

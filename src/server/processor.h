@@ -35,7 +35,12 @@ struct pv_processor_opts {
     int64_t recovery_ms;           /* payment intents left this long are voided; 0: default */
     int no_reports;         /* 1: make no daily reports (--reports off); the watchdog still runs */
     size_t payment_threads; /* card calls off the writer: threads per processor; 0: default */
+    int sign_threads;       /* threads that sign with each writer (signpool.h); -1: default */
 };
+
+/* Sign threads per processor (--sign-threads): by default one less than the
+ * cores online (the writer signs too), at most PV_SIGN_THREADS_MAX. */
+#define PV_SIGN_THREADS_MAX 64
 
 /* Payment threads per processor (--payment-threads): each holds one card call
  * (authorise before the batch, capture or void after it) at a time. */

@@ -42,6 +42,7 @@
 #endif
 
 #include "stampd/error.h"
+#include "store/sqlite_wal.h"
 #include "store/store_int.h"
 
 #include <sqlite3.h>
@@ -63,8 +64,9 @@ struct file_gate {
     int shared;             /* 0: private to one handle (in-memory or temporary database) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int held;    /* a write transaction is open; under mu */
-    char path[]; /* canonical path of the database file */
+    int held;            /* a write transaction is open; under mu */
+    struct pv_walck *ck; /* the file's checkpointer (shared gates only) */
+    char path[];         /* canonical path of the database file */
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -100,6 +102,20 @@ static struct file_gate *gate_new(const char *path)
     return g;
 }
 
+static int gate_enter(struct file_gate *g);
+static void gate_leave(struct file_gate *g);
+
+/* The checkpointer's hold on this process's writers (sqlite_wal.h). */
+static int walck_enter(void *g)
+{
+    return gate_enter(g) == PV_OK ? 0 : -1;
+}
+
+static void walck_leave(void *g)
+{
+    gate_leave(g);
+}
+
 /* Find or make the gate of the database at path (borrowed; "" = not a shared file). */
 static struct file_gate *gate_get(const char *path)
 {
@@ -115,6 +131,12 @@ static struct file_gate *gate_get(const char *path)
         }
     }
     g = gate_new(path);
+    if (g && *path && !(g->ck = pv_walck_new(path, walck_enter, walck_leave, g))) {
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+        g = NULL;
+    }
     if (g && *path) {
         g->shared = 1;
         g->next = registry;
@@ -144,6 +166,7 @@ static void gate_put(struct file_gate *g)
     }
     pthread_mutex_unlock(&registry_mu);
     if (last) {
+        pv_walck_free(g->ck);
         pthread_cond_destroy(&g->cv);
         pthread_mutex_destroy(&g->mu);
         free(g);
@@ -480,6 +503,17 @@ static int lite_backup(struct pv_store *st, const char *path)
     return sqlite3_close(dst) == SQLITE_OK ? PV_OK : PV_ESTORE;
 }
 
+/* Page cache of this connection: SQLite takes a negative size as KiB. */
+static void lite_cache(struct pv_store *st, size_t bytes)
+{
+    struct sqlite_store *s = handle(st);
+    char sql[64];
+
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%zu", bytes / 1024 ? bytes / 1024 : 1);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fprintf(stderr, "store: %s: %s\n", sql, sqlite3_errmsg(s->db));
+}
+
 static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
@@ -496,9 +530,21 @@ static const struct pv_store_driver sqlite_driver = {
     .changes = lite_changes,
     .reset = lite_reset,
     .backup = lite_backup,
+    .cache = lite_cache,
 };
 
 /* ---- open and close ----------------------------------------------------------------------- */
+
+/* After each commit (sqlite3_wal_hook; replaces SQLite's inline autocheckpoint):
+ * the file's checkpointer copies the log back, unless it cannot keep up. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sqlite_store *s = arg;
+
+    if (pv_walck_committed(s->gate->ck, frames))
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
 
 static int pragmas(struct sqlite_store *s)
 {
@@ -575,6 +621,8 @@ int pv_sqlite_open(const char *path, struct pv_store **out)
         rc = PV_ENOMEM;
         goto out;
     }
+    if (s->gate->ck)
+        sqlite3_wal_hook(s->db, wal_hook, s);
     *out = &s->base;
     s = NULL;
     rc = PV_OK;

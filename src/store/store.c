@@ -95,6 +95,12 @@ int pv_store_backup(struct pv_store *st, const char *path)
     return st->drv->backup(st, path);
 }
 
+void pv_store_cache(struct pv_store *st, size_t bytes)
+{
+    if (st && st->drv->cache)
+        st->drv->cache(st, bytes);
+}
+
 const char *pv_store_backend_name(const struct pv_store *st)
 {
     return st && st->drv ? st->drv->name : "";

@@ -730,6 +730,11 @@ int pv_store_open(const char *dsn, struct pv_store **out);
  */
 int pv_store_backup(struct pv_store *st, const char *path);
 
+/* pv_store_cache - a hint that st (borrowed) may keep up to bytes of the
+ * database's pages in memory: SQLite's page cache of that connection (others
+ * keep SQLite's default, 2 MB); nothing on PostgreSQL, whose server caches. */
+void pv_store_cache(struct pv_store *st, size_t bytes);
+
 /* pv_store_close - close a handle; NULL is fine. */
 void pv_store_close(struct pv_store *st);
 

@@ -99,6 +99,9 @@ struct pv_store_driver {
     /* Optional (NULL: PV_ECONFIG): a consistent copy of the whole database into
      * the new file at path (borrowed) while other handles write: stampd backup. */
     int (*backup)(struct pv_store *st, const char *path);
+    /* Optional (NULL: nothing to do): let this handle keep up to bytes of the
+     * database's pages in memory (a processor's writer, which touches the most). */
+    void (*cache)(struct pv_store *st, size_t bytes);
 };
 
 /* The base of every driver's handle, embedded first. */

@@ -11,6 +11,8 @@
 
 #include "domain_env.h"
 
+#include "crypto/signpool.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +262,122 @@ static void test_batch_mixed_outcomes(void **state)
     assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 740 - 1030);
     assert_int_equal(bal(e->st, "customer:cus_b"), 500);
     assert_books(e->st);
+}
+
+/* The public key of key key_id (owned PEM). */
+static char *key_pem(struct pv_store *st, uint32_t key_id)
+{
+    struct pv_key_rec *keys;
+    size_t nkeys, i;
+    char *pem = NULL;
+
+    assert_int_equal(pv_store_key_list(st, &keys, &nkeys), PV_OK);
+    for (i = 0; i < nkeys; i++)
+        if (keys[i].key_id == key_id)
+            pem = strdup(keys[i].public_pem);
+    free(keys);
+    assert_non_null(pem);
+    return pem;
+}
+
+/* With a sign pool the batch's indicia are signed together after their
+ * registers and ledger lines are written: each stored piece verifies, the
+ * serials and registers follow the batch's order, the books balance; a
+ * repeated key inside the batch still replays its first piece. */
+static void test_batch_signed_together(void **state)
+{
+    struct denv *e = *state;
+    struct pv_sign_pool *pool = NULL;
+    struct pv_purchase_req q[9];
+    struct pv_purchase_res r[9];
+    struct pv_indicium_rec got;
+    char key[8], *pem = key_pem(e->st, 101);
+    size_t i;
+
+    assert_int_equal(pv_sign_pool_new(2, &pool), PV_OK);
+    e->ctx.sign_pool = pool;
+    for (i = 0; i < 6; i++) { /* 6 x 740 fit in one refill of PSD 1 */
+        snprintf(key, sizeof key, "s%zu", i);
+        q[i] = req("cus_a", key, "h", 740);
+    }
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 6, NOW), PV_OK);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(r[i].err, PV_OK);
+        assert_int_equal(r[i].rec.ind.serial, i + 1);
+        assert_int_equal(r[i].rec.ind.ascending_mills, 740 * (i + 1));
+        assert_int_equal(pv_store_indicium_get(e->st, r[i].rec.id, &got), PV_OK);
+        assert_int_equal(got.data_len, r[i].rec.data_len);
+        assert_memory_equal(got.data, r[i].rec.data, got.data_len);
+        assert_int_equal(pv_indicium_verify(got.data, got.data_len, pem, NULL), PV_OK);
+    }
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 6 * 740);
+    assert_books(e->st);
+
+    /* A key used twice in one batch: the batch is signed piece by piece. */
+    q[0] = req("cus_a", "t1", "h", 1030);
+    q[1] = req("cus_a", "t2", "h", 740);
+    q[2] = req("cus_a", "t1", "h", 1030);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 3, NOW), PV_OK);
+    assert_int_equal(r[0].err, PV_OK);
+    assert_int_equal(r[1].err, PV_OK);
+    assert_int_equal(r[2].err, PV_OK);
+    assert_true(r[2].replayed);
+    assert_string_equal(r[2].rec.id, r[0].rec.id);
+    free(pem);
+    pem = key_pem(e->st, r[2].rec.ind.key_id); /* PSD 2 may have taken over */
+    assert_int_equal(pv_indicium_verify(r[2].rec.data, r[2].rec.data_len, pem, NULL), PV_OK);
+    assert_books(e->st);
+    e->ctx.sign_pool = NULL;
+    pv_sign_pool_free(pool);
+    free(pem);
+}
+
+/* A signature that fails after the heads cannot be undone for its job
+ * alone: the whole batch is refused and nothing of it is written. */
+static void test_batch_sign_failure_writes_nothing(void **state)
+{
+    struct denv *e = *state;
+    struct pv_sign_pool *pool = NULL;
+    struct pv_purchase_req q[3];
+    struct pv_purchase_res r[3];
+    struct pv_psd_rec before, after;
+    char saved[sizeof e->ctx.psds[0].key_ref], owner[PV_ID_MAX], h[PV_HASH_HEX], id[PV_ID_MAX];
+    size_t i;
+
+    q[0] = req("cus_a", "w0", "h", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 1, NOW), PV_OK); /* PSD 1 refilled */
+    assert_int_equal(r[0].err, PV_OK);
+    before = psd(e->st, 1);
+    assert_int_equal(pv_sign_pool_new(1, &pool), PV_OK);
+    e->ctx.sign_pool = pool;
+    memcpy(saved, e->ctx.psds[0].key_ref, sizeof saved);
+    snprintf(e->ctx.psds[0].key_ref, sizeof e->ctx.psds[0].key_ref, "%.400s.gone", saved);
+    for (i = 0; i < 3; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "f%zu", i);
+        q[i] = req("cus_a", key, "h", 740);
+    }
+    assert_int_not_equal(denv_batch(e->st, &e->ctx, q, r, 3, NOW), PV_OK);
+    for (i = 0; i < 3; i++)
+        assert_int_not_equal(r[i].err, PV_OK);
+    after = psd(e->st, 1);
+    assert_int_equal(after.piece_count, before.piece_count);
+    assert_int_equal(after.ascending, before.ascending);
+    assert_int_equal(after.descending, before.descending);
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 740);
+    pv_idem_owner("cus_a", 0, owner);
+    assert_int_equal(pv_store_idem_get(e->st, owner, "f0", h, id), PV_ENOTFOUND);
+    assert_books(e->st);
+
+    /* The key back: the same requests are bought, once each. */
+    memcpy(e->ctx.psds[0].key_ref, saved, sizeof saved);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 3, NOW), PV_OK);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(r[i].err, PV_OK);
+    assert_int_equal(psd(e->st, 1).piece_count, before.piece_count + 3);
+    assert_books(e->st);
+    e->ctx.sign_pool = NULL;
+    pv_sign_pool_free(pool);
 }
 
 static void test_selection_and_refill_policy(void **state)
@@ -597,6 +715,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insufficient_funds_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_mixed_outcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_signed_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_sign_failure_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_shares_the_deposit, setup_shared_deposit,
                                         teardown),

@@ -1,0 +1,161 @@
+/*
+ * sqlite_wal.c - one background checkpointer per SQLite database file (see
+ * sqlite_wal.h for why). The thread starts with the first commit that finds
+ * the log past PV_WALCK_FRAMES, opens its own connection to the file, and runs
+ * a PASSIVE checkpoint each time commits have added as many again since its
+ * last one (a page changed between two runs is copied by both: fewer runs,
+ * fewer copies). PASSIVE takes no lock a writer needs and never waits: frames
+ * a reader still uses stay in the log for the next run. When a run has
+ * copied every frame and no reader is on the log, SQLite starts the log again
+ * from its beginning at the next write, so it stays a few megabytes.
+ */
+#include "store/sqlite_wal.h"
+
+#include <sqlite3.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+struct pv_walck {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int started; /* the thread runs (join it); under mu */
+    int failed;  /* it could not start or open the file: committers checkpoint inline */
+    int stop;    /* pv_walck_free asks it to end */
+    int want;    /* a commit asks for a run */
+    int last;    /* the log's size when the last run started (0: none yet) */
+    unsigned long runs;
+    int (*enter)(void *); /* hold / release the process's writers */
+    void (*leave)(void *);
+    void *arg;
+    char path[]; /* the database file */
+};
+
+struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*leave)(void *),
+                              void *arg)
+{
+    size_t len = strlen(path);
+    struct pv_walck *ck = calloc(1, sizeof *ck + len + 1);
+
+    if (!ck)
+        return NULL;
+    memcpy(ck->path, path, len + 1);
+    ck->enter = enter;
+    ck->leave = leave;
+    ck->arg = arg;
+    if (pthread_mutex_init(&ck->mu, NULL) != 0) {
+        free(ck);
+        return NULL;
+    }
+    if (pthread_cond_init(&ck->cv, NULL) != 0) {
+        pthread_mutex_destroy(&ck->mu);
+        free(ck);
+        return NULL;
+    }
+    return ck;
+}
+
+static void *run(void *arg)
+{
+    struct pv_walck *ck = arg;
+    sqlite3 *db = NULL;
+    int src, log, done, warned = 0;
+
+    prctl(PR_SET_NAME, "stampd-ckpt", 0, 0, 0); /* for `top -H` */
+    src = sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src == SQLITE_OK)
+        /* The same durability as the writers: the database synced after each run. */
+        src = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    pthread_mutex_lock(&ck->mu);
+    if (src != SQLITE_OK) {
+        fprintf(stderr, "store: checkpointer: %s: %s (commits checkpoint inline)\n", ck->path,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        ck->failed = 1;
+    }
+    while (!ck->failed) {
+        while (!ck->want && !ck->stop)
+            pthread_cond_wait(&ck->cv, &ck->mu);
+        if (ck->stop)
+            break;
+        ck->want = 0;
+        pthread_mutex_unlock(&ck->mu);
+        log = done = -1;
+        src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        /* Long enough: copy the rest with the writers held, so that the next
+         * write starts the log again (see sqlite_wal.h). */
+        if (src == SQLITE_OK && log >= PV_WALCK_RESTART_FRAMES && ck->enter &&
+            ck->enter(ck->arg) == 0) {
+            src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+            ck->leave(ck->arg);
+            log = 0; /* the next run is for the next log */
+        }
+        /* BUSY: another connection is checkpointing; the next commit asks again. */
+        if (src != SQLITE_OK && src != SQLITE_BUSY && !warned) {
+            fprintf(stderr, "store: checkpoint of %s: %s\n", ck->path, sqlite3_errmsg(db));
+            warned = 1;
+        }
+        pthread_mutex_lock(&ck->mu);
+        ck->runs++;
+        ck->last = log > 0 ? log : 0;
+    }
+    pthread_mutex_unlock(&ck->mu);
+    /* The last connection to close checkpoints the whole log and removes it. */
+    sqlite3_close_v2(db);
+    return NULL;
+}
+
+int pv_walck_committed(struct pv_walck *ck, int frames)
+{
+    int inline_ = 0;
+
+    if (frames < PV_WALCK_FRAMES)
+        return 0;
+    pthread_mutex_lock(&ck->mu);
+    if (!ck->started && !ck->failed) {
+        if (pthread_create(&ck->thread, NULL, run, ck) == 0)
+            ck->started = 1;
+        else
+            ck->failed = 1;
+    }
+    if (ck->failed || frames >= PV_WALCK_INLINE_FRAMES) {
+        inline_ = 1;
+    } else if (frames < ck->last || frames - ck->last >= PV_WALCK_FRAMES) {
+        /* A new log (smaller than at the last run), or enough new frames. */
+        ck->want = 1;
+        pthread_cond_signal(&ck->cv);
+    }
+    pthread_mutex_unlock(&ck->mu);
+    return inline_;
+}
+
+unsigned long pv_walck_runs(struct pv_walck *ck)
+{
+    unsigned long n;
+
+    pthread_mutex_lock(&ck->mu);
+    n = ck->runs;
+    pthread_mutex_unlock(&ck->mu);
+    return n;
+}
+
+void pv_walck_free(struct pv_walck *ck)
+{
+    int started;
+
+    if (!ck)
+        return;
+    pthread_mutex_lock(&ck->mu);
+    ck->stop = 1;
+    started = ck->started;
+    pthread_cond_signal(&ck->cv);
+    pthread_mutex_unlock(&ck->mu);
+    if (started)
+        pthread_join(ck->thread, NULL);
+    pthread_cond_destroy(&ck->cv);
+    pthread_mutex_destroy(&ck->mu);
+    free(ck);
+}

@@ -1,0 +1,58 @@
+/*
+ * sqlite_wal.h - checkpoints off the writers' path (private to the SQLite driver).
+ *
+ * SQLite's default checkpoints a WAL database inline: the commit that takes
+ * the log past 1,000 frames copies every frame back into the database file
+ * and syncs it before it returns, on the thread that committed - in a server
+ * the processor's writer, which every purchase waits for (issue 15: about a
+ * sixth of the writer's time). The driver turns that off and gives every
+ * database file one background checkpointer instead: commits report the
+ * log's size (pv_walck_committed), the checkpointer copies frames back on its
+ * own connection in PASSIVE mode, which never blocks a writer, and the log
+ * starts again from the beginning once a checkpoint has caught up with it.
+ * Durability does not change: a commit is on disk when its frames are synced
+ * to the log, whoever copies them back later.
+ *
+ * Under a steady load the checkpointer is always a little behind (commits
+ * add frames while it copies), and SQLite starts the log again only once a
+ * checkpoint has copied all of it. So once the log has passed
+ * PV_WALCK_RESTART_FRAMES, the checkpointer copies what is left with this
+ * process's writers held at their gate (enter/leave): only the frames added
+ * during its last run, after which the next write starts the log again. If
+ * it cannot keep up anyway (the log past PV_WALCK_INLINE_FRAMES), or its
+ * thread cannot be started, the committing connection checkpoints inline, as
+ * SQLite would.
+ */
+#ifndef PV_STORE_SQLITE_WAL_H
+#define PV_STORE_SQLITE_WAL_H
+
+/* The log size that wakes the checkpointer (SQLite's autocheckpoint default). */
+#define PV_WALCK_FRAMES 1000
+/* The log size after which the checkpointer finishes with the writers held. */
+#define PV_WALCK_RESTART_FRAMES 2000
+/* The log size at which the committing connection catches up inline. */
+#define PV_WALCK_INLINE_FRAMES 8000
+
+struct pv_walck;
+
+/* A checkpointer for the database file at path (borrowed, copied), its thread
+ * started on first need. enter(arg) holds this process's writers (0 when
+ * held), leave(arg) lets them go; enter NULL: never. Returns owned (free with
+ * pv_walck_free), NULL when out of memory. */
+struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*leave)(void *),
+                              void *arg);
+
+/* Stop the thread (it finishes a checkpoint it is running) and free ck
+ * (taken; NULL is fine). Call once no connection reports to it any more. */
+void pv_walck_free(struct pv_walck *ck);
+
+/* A commit left the log at frames frames: wake the checkpointer if it is
+ * worth it. Returns 1 when the caller should checkpoint inline instead (the
+ * log is past PV_WALCK_INLINE_FRAMES, or no thread could be started), else 0.
+ * Thread-safe; ck borrowed. */
+int pv_walck_committed(struct pv_walck *ck, int frames);
+
+/* Checkpoints run by the thread so far (for tests and the log). ck borrowed. */
+unsigned long pv_walck_runs(struct pv_walck *ck);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * test_sqlite_wal.c - the SQLite driver's background checkpointer
+ * (src/store/sqlite_wal.c): commits on one connection, checkpoints on the
+ * checkpointer's own thread, the log kept bounded and started again, and
+ * nothing lost. The hook below is the driver's (sqlite.c wal_hook).
+ */
+#include "store/sqlite_wal.h"
+
+#include <sqlite3.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+struct seen {
+    struct pv_walck *ck;
+    int max_frames; /* the largest log a commit reported */
+    int restarts;   /* commits that found the log smaller than the one before */
+    int last;
+    int inline_ckpts; /* commits told to checkpoint inline */
+};
+
+static int hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct seen *s = arg;
+
+    if (frames > s->max_frames)
+        s->max_frames = frames;
+    if (frames < s->last)
+        s->restarts++;
+    s->last = frames;
+    if (pv_walck_committed(s->ck, frames)) {
+        s->inline_ckpts++;
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
+    return SQLITE_OK;
+}
+
+static void temp_path(char *out, size_t size)
+{
+    const char *tmp = getenv("STAMPD_TEST_TMP");
+
+    if (!tmp || !*tmp || (mkdir(tmp, 0700) != 0 && errno != EEXIST))
+        tmp = "/tmp";
+    snprintf(out, size, "%s/walck-%ld.db", tmp, (long) getpid());
+}
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "%s: %s\n", sql, err ? err : "?");
+    sqlite3_free(err);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+/* 3,000 commits of about two pages each: the checkpointer runs, the log
+ * starts again and never grows far past the inline limit, every row is there. */
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+static int entered;
+
+static int gate_enter(void *arg)
+{
+    (void) arg;
+    pthread_mutex_lock(&gate);
+    entered++;
+    return 0;
+}
+
+static void gate_leave(void *arg)
+{
+    (void) arg;
+    pthread_mutex_unlock(&gate);
+}
+
+static void commits(int gated)
+{
+    char path[600], wal[620];
+    struct seen s = {0};
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    int i;
+
+    temp_path(path, sizeof path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(path);
+    unlink(wal);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+    s.ck = gated ? pv_walck_new(path, gate_enter, gate_leave, NULL)
+                 : pv_walck_new(path, NULL, NULL, NULL);
+    assert_non_null(s.ck);
+    sqlite3_wal_hook(db, hook, &s);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES (zeroblob(5000))", -1, &q, NULL),
+        SQLITE_OK);
+    for (i = 0; i < 3000; i++) {
+        /* The driver's writers pass the file's gate; so do these commits. */
+        pthread_mutex_lock(&gate);
+        assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+        assert_int_equal(sqlite3_reset(q), SQLITE_OK);
+        pthread_mutex_unlock(&gate);
+    }
+    sqlite3_finalize(q);
+
+    assert_true(pv_walck_runs(s.ck) > 0);
+    /* SQLite would have let the log reach 1,000 frames and checkpointed inline each
+     * time; here the log starts again, and is bounded by the inline limit. */
+    assert_true(s.restarts > 0);
+    assert_true(s.max_frames < PV_WALCK_INLINE_FRAMES + 16);
+    /* With the writers' gate, the checkpointer finishes each long log itself. */
+    if (gated)
+        assert_true(entered > 0);
+    pv_walck_free(s.ck);
+
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 3000);
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *) sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    unlink(path);
+    unlink(wal);
+}
+
+static void test_checkpoints_off_the_committer(void **state)
+{
+    (void) state;
+    commits(0);
+}
+
+/* The same with the gate the driver gives it: long logs finished under it. */
+static void test_checkpointer_finishes_under_the_gate(void **state)
+{
+    (void) state;
+    entered = 0;
+    commits(1);
+}
+
+/* A file the checkpointer cannot open: commits are told to checkpoint inline. */
+static void test_inline_when_the_thread_cannot_open(void **state)
+{
+    struct pv_walck *ck = pv_walck_new("/nonexistent-dir/x.db", NULL, NULL, NULL);
+    int i, told = 0;
+
+    (void) state;
+    assert_non_null(ck);
+    assert_int_equal(pv_walck_committed(ck, PV_WALCK_FRAMES - 1), 0); /* small: nothing */
+    /* The thread starts, fails to open the file, and says so; then inline. */
+    for (i = 0; i < 200 && !told; i++) {
+        told = pv_walck_committed(ck, PV_WALCK_FRAMES + i);
+        if (!told)
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    assert_true(told);
+    assert_int_equal(pv_walck_committed(ck, PV_WALCK_INLINE_FRAMES), 1);
+    pv_walck_free(ck);
+    pv_walck_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checkpoints_off_the_committer),
+        cmocka_unit_test(test_checkpointer_finishes_under_the_gate),
+        cmocka_unit_test(test_inline_when_the_thread_cannot_open),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
