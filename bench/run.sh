@@ -25,7 +25,15 @@
 # network round trip would), HOOK=1 (every customer has a webhook endpoint
 # subscribed to every event, answered 200 by a local receiver on the same
 # cores) or HOOK=closed (the endpoint on a closed port: every event written
-# and tried, no receiver), KEEP=1 (keep the scratch directory).
+# and tried, no receiver), KEEP=1 (keep the scratch directory),
+# STAMPD=PATH (run that stampd binary instead of building build/release, e.g.
+# an older build to compare with), HISTORY=N (SQLite only: after the run on an
+# empty store, the same run on a store filled with N indicia of history by
+# bench/history_fill.py, and the ratio of the two; goal 0.9; HISTORY_RUNS=K
+# alternates K pairs of runs and compares the means), PAGES=N (SQLite: after
+# each run, the pages N purchases wrote, by table and index: bench/wal_pages.py).
+# Each run also prints the kB stampd wrote to disk per purchase (/proc/PID/io
+# write_bytes: WAL frames and checkpoints), a figure the load does not move.
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,8 +64,17 @@ if [ "$db_sel" != sqlite ]; then
     need pgbench postgresql-contrib
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need /usr/lib/postgresql/15/bin/initdb postgresql
 fi
-make -C "$top" build >/dev/null
-bin="$top/build/release/stampd"
+history=${HISTORY:-0}
+if [ "$history" != 0 ] && [ "$db_sel" != sqlite ]; then
+    echo "bench: HISTORY=N needs DB=sqlite" >&2
+    exit 2
+fi
+if [ -n "${STAMPD:-}" ]; then
+    bin=$STAMPD
+else
+    make -C "$top" build >/dev/null
+    bin="$top/build/release/stampd"
+fi
 dir=$(mktemp -d /tmp/stampd-bench.XXXXXX)
 chmod 755 "$dir"
 pid=""
@@ -159,6 +176,7 @@ load() {
     done
     [ -n "${HOOK:-}" ] && hooks "$url"
     : >"$dir/rss-$label"
+    wb0=$(sed -n 's/^write_bytes: //p' "/proc/$pid/io")
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
@@ -166,6 +184,12 @@ load() {
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     sampler=""
+    wb1=$(sed -n 's/^write_bytes: //p' "/proc/$pid/io")
+    case $dsn in
+    sqlite:*) [ -n "${PAGES:-}" ] &&
+        python3 "$top/bench/wal_pages.py" "${dsn#sqlite:}" "$url" "$(cat "$dir/keys")" "$PAGES" |
+        sed "s/^/$label: /" ;;
+    esac
     books=$(curl -s "$url/v1/psds" -H "Authorization: Bearer $op" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -180,7 +204,7 @@ print("%d pieces, PSDs %s" % (sum(p["piece_count"] for p in d["psds"]), "balance
         books="$books, LEDGER CHECK FAILED (see $dir/ledger-$label)"
         KEEP=1
     fi
-    python3 - "$dir/wrk-$label" "$dir/rss-$label" <<'EOF' >"$dir/result-$label"
+    python3 - "$dir/wrk-$label" "$dir/rss-$label" "$((wb1 - wb0))" <<'EOF' >"$dir/result-$label"
 import re, sys
 w = open(sys.argv[1]).read()
 rss = [int(x) for x in open(sys.argv[2]).read().split() if x.strip().isdigit()]
@@ -190,13 +214,13 @@ def num(pat, default="0"):
 created = int(num(r"created (\d+)"))
 refused = int(num(r"refused (\d+)"))
 secs = float(num(r"requests in ([0-9.]+)s", "1"))
-print("%.0f %s %s %d %d %d %d" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
+print("%.0f %s %s %d %d %d %d %.1f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
       refused, rss[1] if len(rss) > 1 else (rss[0] if rss else 0), rss[-1] if rss else 0,
-      max(rss) if rss else 0))
+      max(rss) if rss else 0, int(sys.argv[3]) / 1024 / max(created, 1)))
 EOF
-    read -r rate p50 p99 refused rss0 rss1 rssmax <"$dir/result-$label"
-    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s\n' \
-        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused"
+    read -r rate p50 p99 refused rss0 rss1 rssmax kbpp <"$dir/result-$label"
+    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB written a purchase\n' \
+        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp"
     printf '%s: resident %d MB at the start of the load, %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
@@ -210,9 +234,43 @@ if [ "$db_sel" != postgres ]; then
     signs=$(openssl speed -seconds 3 -multi "$cores" ecdsap256 2>/dev/null |
         awk '/^ *256 bits ecdsa/ {print $(NF-1); exit}')
     echo "reference: openssl speed -multi $cores ecdsap256: $signs signs/s"
-    provision "sqlite:$dir/b.db" sqlite
-    load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
-    echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
+    if [ "$history" = 0 ]; then
+        provision "sqlite:$dir/b.db" sqlite
+        load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
+        echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
+    else
+        # Two vendors, one empty and one with history, loaded in turn
+        # (HISTORY_RUNS pairs, default 1): each with its own customers' keys.
+        provision "sqlite:$dir/h.db" history
+        cp "$dir/keys" "$dir/keys.history"
+        echo "$op" >"$dir/op.history"
+        t0=$(date +%s)
+        python3 "$top/bench/history_fill.py" "$dir/h.db" "$history"
+        echo "history: $history indicia filled in $(($(date +%s) - t0)) s, $(($(stat -c %s "$dir/h.db") / 1048576)) MB; $("$bin" ledger check --db "sqlite:$dir/h.db" 2>&1 | tail -n 1)"
+        provision "sqlite:$dir/b.db" sqlite
+        cp "$dir/keys" "$dir/keys.sqlite"
+        echo "$op" >"$dir/op.sqlite"
+        sum0=0 sum1=0 r=0
+        while [ "$r" -lt "${HISTORY_RUNS:-1}" ]; do
+            for st in sqlite history; do
+                cp "$dir/keys.$st" "$dir/keys"
+                op=$(cat "$dir/op.$st")
+                db=b
+                [ "$st" = history ] && db=h
+                load "sqlite:$dir/$db.db" "${procs_arg:-1}" "$st"
+                if [ "$st" = sqlite ]; then
+                    sum0=$((sum0 + rate))
+                    echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
+                else
+                    sum1=$((sum1 + rate))
+                fi
+            done
+            r=$((r + 1))
+        done
+        empty=$((sum0 / r))
+        rate=$((sum1 / r))
+        echo "history: $rate purchases/s with $history indicia stored over $empty with none = $(ratio "$rate" "$empty") (goal 0.9; the means of $r runs each)"
+    fi
 fi
 
 if [ "$db_sel" != sqlite ]; then
