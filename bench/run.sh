@@ -32,8 +32,9 @@
 # bench/history_fill.py, and the ratio of the two; goal 0.9; HISTORY_RUNS=K
 # alternates K pairs of runs and compares the means), PAGES=N (SQLite: after
 # each run, the pages N purchases wrote, by table and index: bench/wal_pages.py).
-# Each run also prints the kB stampd wrote to disk per purchase (/proc/PID/io
-# write_bytes: WAL frames and checkpoints), a figure the load does not move.
+# Each run also prints the kB stampd wrote to disk and the CPU time it used
+# per purchase (/proc/PID/io write_bytes: WAL frames and checkpoints;
+# /proc/PID/stat utime + stime), figures the others' load moves little.
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -177,6 +178,7 @@ load() {
     [ -n "${HOOK:-}" ] && hooks "$url"
     : >"$dir/rss-$label"
     wb0=$(sed -n 's/^write_bytes: //p' "/proc/$pid/io")
+    cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
@@ -185,6 +187,7 @@ load() {
     wait "$sampler" 2>/dev/null || true
     sampler=""
     wb1=$(sed -n 's/^write_bytes: //p' "/proc/$pid/io")
+    cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     case $dsn in
     sqlite:*) [ -n "${PAGES:-}" ] &&
         python3 "$top/bench/wal_pages.py" "${dsn#sqlite:}" "$url" "$(cat "$dir/keys")" "$PAGES" |
@@ -204,7 +207,7 @@ print("%d pieces, PSDs %s" % (sum(p["piece_count"] for p in d["psds"]), "balance
         books="$books, LEDGER CHECK FAILED (see $dir/ledger-$label)"
         KEEP=1
     fi
-    python3 - "$dir/wrk-$label" "$dir/rss-$label" "$((wb1 - wb0))" <<'EOF' >"$dir/result-$label"
+    python3 - "$dir/wrk-$label" "$dir/rss-$label" "$((wb1 - wb0))" "$(((cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK)))" <<'EOF' >"$dir/result-$label"
 import re, sys
 w = open(sys.argv[1]).read()
 rss = [int(x) for x in open(sys.argv[2]).read().split() if x.strip().isdigit()]
@@ -214,13 +217,14 @@ def num(pat, default="0"):
 created = int(num(r"created (\d+)"))
 refused = int(num(r"refused (\d+)"))
 secs = float(num(r"requests in ([0-9.]+)s", "1"))
-print("%.0f %s %s %d %d %d %d %.1f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
+print("%.0f %s %s %d %d %d %d %.1f %.0f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
       refused, rss[1] if len(rss) > 1 else (rss[0] if rss else 0), rss[-1] if rss else 0,
-      max(rss) if rss else 0, int(sys.argv[3]) / 1024 / max(created, 1)))
+      max(rss) if rss else 0, int(sys.argv[3]) / 1024 / max(created, 1),
+      int(sys.argv[4]) / max(created, 1)))
 EOF
-    read -r rate p50 p99 refused rss0 rss1 rssmax kbpp <"$dir/result-$label"
-    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB written a purchase\n' \
-        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp"
+    read -r rate p50 p99 refused rss0 rss1 rssmax kbpp cpupp <"$dir/result-$label"
+    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB written and %s us of CPU a purchase\n' \
+        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$cpupp"
     printf '%s: resident %d MB at the start of the load, %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
