@@ -27,14 +27,16 @@
 # cores) or HOOK=closed (the endpoint on a closed port: every event written
 # and tried, no receiver), KEEP=1 (keep the scratch directory),
 # STAMPD=PATH (run that stampd binary instead of building build/release, e.g.
-# an older build to compare with), HISTORY=N (SQLite only: after the run on an
-# empty store, the same run on a store filled with N indicia of history by
-# bench/history_fill.py, and the ratio of the two; goal 0.9; HISTORY_RUNS=K
-# alternates K pairs of runs and compares the means), PAGES=N (SQLite: after
-# each run, the pages N purchases wrote, by table and index: bench/wal_pages.py).
-# Each run also prints the kB stampd wrote to disk and the CPU time it used
-# per purchase (/proc/PID/io write_bytes: WAL frames and checkpoints;
-# /proc/PID/stat utime + stime), figures the others' load moves little.
+# an older build to compare with), HISTORY=N (with DB=sqlite or DB=postgres:
+# the run on an empty store, then the same run on a store filled with N
+# indicia of history by bench/history_fill.py, and the ratio of the two; goal
+# 0.9; HISTORY_RUNS=K alternates K pairs of runs and compares the means),
+# PAGES=N (SQLite: before each run, the pages N purchases write, by table and
+# index: bench/wal_pages.py).
+# Each run also prints the kB stampd wrote to disk (SQLite) or the kB of WAL
+# the cluster wrote (PostgreSQL), and the CPU time stampd used, per purchase
+# (written() below; /proc/PID/stat utime + stime): figures the others' load
+# moves little.
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,11 +65,12 @@ sqlite | postgres | both) ;;
 esac
 if [ "$db_sel" != sqlite ]; then
     need pgbench postgresql-contrib
+    need psql postgresql-client
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need /usr/lib/postgresql/15/bin/initdb postgresql
 fi
 history=${HISTORY:-0}
-if [ "$history" != 0 ] && [ "$db_sel" != sqlite ]; then
-    echo "bench: HISTORY=N needs DB=sqlite" >&2
+if [ "$history" != 0 ] && [ "$db_sel" = both ]; then
+    echo "bench: HISTORY=N needs DB=sqlite or DB=postgres" >&2
     exit 2
 fi
 if [ -n "${STAMPD:-}" ]; then
@@ -156,6 +159,16 @@ s.serve_forever()' >"$dir/rx.port" &
     done
 }
 
+# The bytes written so far into $wb: by stampd (pid $2) on SQLite (/proc/PID/io
+# write_bytes: WAL frames and checkpoints), the cluster's WAL position on
+# PostgreSQL (full-page images included).
+written() {
+    case $1 in
+    postgres*) wb=$(psql -X -At -d "$1" -c "SELECT (pg_current_wal_lsn() - '0/0')::bigint") ;;
+    *) wb=$(sed -n 's/^write_bytes: //p' "/proc/$2/io") ;;
+    esac
+}
+
 # One run: serve on DSN with N processors, wrk, the books. Prints one result line
 # and sets $rate (purchases/s).
 load() {
@@ -176,8 +189,14 @@ load() {
         sleep 0.1
     done
     [ -n "${HOOK:-}" ] && hooks "$url"
+    case $dsn in
+    sqlite:*) [ -n "${PAGES:-}" ] &&
+        python3 "$top/bench/wal_pages.py" "${dsn#sqlite:}" "$url" "$(cat "$dir/keys")" "$PAGES" |
+        sed "s/^/$label: /" ;;
+    esac
     : >"$dir/rss-$label"
-    wb0=$(sed -n 's/^write_bytes: //p' "/proc/$pid/io")
+    written "$dsn" "$pid"
+    wb0=$wb
     cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
@@ -186,13 +205,9 @@ load() {
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     sampler=""
-    wb1=$(sed -n 's/^write_bytes: //p' "/proc/$pid/io")
+    written "$dsn" "$pid"
+    wb1=$wb
     cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    case $dsn in
-    sqlite:*) [ -n "${PAGES:-}" ] &&
-        python3 "$top/bench/wal_pages.py" "${dsn#sqlite:}" "$url" "$(cat "$dir/keys")" "$PAGES" |
-        sed "s/^/$label: /" ;;
-    esac
     books=$(curl -s "$url/v1/psds" -H "Authorization: Bearer $op" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -223,11 +238,46 @@ print("%.0f %s %s %d %d %d %d %.1f %.0f" % (created / secs, num(r"p50 ([0-9.]+) 
       int(sys.argv[4]) / max(created, 1)))
 EOF
     read -r rate p50 p99 refused rss0 rss1 rssmax kbpp cpupp <"$dir/result-$label"
-    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB written and %s us of CPU a purchase\n' \
-        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$cpupp"
+    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB %s and %s us of CPU a purchase\n' \
+        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpupp"
     printf '%s: resident %d MB at the start of the load, %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
+}
+
+# HISTORY=N: a vendor on EMPTY_DSN and one on HISTORY_DSN filled with N
+# indicia of history (bench/history_fill.py), each with its own customers'
+# keys, loaded in turn HISTORY_RUNS times (default 1); prints each run, then
+# the mean with history over the mean without, and sets $rate to the latter.
+history_pair() { # history_pair LABEL EMPTY_DSN HISTORY_DSN PROCESSORS
+    hl=$1-history
+    provision "$3" "$hl"
+    cp "$dir/keys" "$dir/keys.$hl"
+    echo "$op" >"$dir/op.$hl"
+    t0=$(date +%s)
+    python3 "$top/bench/history_fill.py" "${3#sqlite:}" "$history"
+    case $3 in
+    sqlite:*) size=", $(($(stat -c %s "${3#sqlite:}") / 1048576)) MB" ;;
+    *) size="" ;;
+    esac
+    echo "$hl: $history indicia filled in $(($(date +%s) - t0)) s$size; $("$bin" ledger check --db "$3" 2>&1 | tail -n 1)"
+    provision "$2" "$1"
+    cp "$dir/keys" "$dir/keys.$1"
+    echo "$op" >"$dir/op.$1"
+    sum0=0 sum1=0 r=0
+    while [ "$r" -lt "${HISTORY_RUNS:-1}" ]; do
+        cp "$dir/keys.$1" "$dir/keys"
+        op=$(cat "$dir/op.$1")
+        load "$2" "$4" "$1"
+        sum0=$((sum0 + rate))
+        cp "$dir/keys.$hl" "$dir/keys"
+        op=$(cat "$dir/op.$hl")
+        load "$3" "$4" "$hl"
+        sum1=$((sum1 + rate))
+        r=$((r + 1))
+    done
+    echo "$hl: $((sum1 / r)) purchases/s with $history indicia stored over $((sum0 / r)) with none = $(ratio "$((sum1 / r))" "$((sum0 / r))") (goal 0.9; the means of $r runs each)"
+    rate=$((sum0 / r))
 }
 
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
@@ -241,40 +291,10 @@ if [ "$db_sel" != postgres ]; then
     if [ "$history" = 0 ]; then
         provision "sqlite:$dir/b.db" sqlite
         load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
-        echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
     else
-        # Two vendors, one empty and one with history, loaded in turn
-        # (HISTORY_RUNS pairs, default 1): each with its own customers' keys.
-        provision "sqlite:$dir/h.db" history
-        cp "$dir/keys" "$dir/keys.history"
-        echo "$op" >"$dir/op.history"
-        t0=$(date +%s)
-        python3 "$top/bench/history_fill.py" "$dir/h.db" "$history"
-        echo "history: $history indicia filled in $(($(date +%s) - t0)) s, $(($(stat -c %s "$dir/h.db") / 1048576)) MB; $("$bin" ledger check --db "sqlite:$dir/h.db" 2>&1 | tail -n 1)"
-        provision "sqlite:$dir/b.db" sqlite
-        cp "$dir/keys" "$dir/keys.sqlite"
-        echo "$op" >"$dir/op.sqlite"
-        sum0=0 sum1=0 r=0
-        while [ "$r" -lt "${HISTORY_RUNS:-1}" ]; do
-            for st in sqlite history; do
-                cp "$dir/keys.$st" "$dir/keys"
-                op=$(cat "$dir/op.$st")
-                db=b
-                [ "$st" = history ] && db=h
-                load "sqlite:$dir/$db.db" "${procs_arg:-1}" "$st"
-                if [ "$st" = sqlite ]; then
-                    sum0=$((sum0 + rate))
-                    echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
-                else
-                    sum1=$((sum1 + rate))
-                fi
-            done
-            r=$((r + 1))
-        done
-        empty=$((sum0 / r))
-        rate=$((sum1 / r))
-        echo "history: $rate purchases/s with $history indicia stored over $empty with none = $(ratio "$rate" "$empty") (goal 0.9; the means of $r runs each)"
+        history_pair sqlite "sqlite:$dir/b.db" "sqlite:$dir/h.db" "${procs_arg:-1}"
     fi
+    echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
 fi
 
 if [ "$db_sel" != sqlite ]; then
@@ -285,7 +305,12 @@ if [ "$db_sel" != sqlite ]; then
         sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
     echo "reference: pgbench -N -c 8 -j 2 -T $secs (fsync on): $tps tps"
     dsn=$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")
-    provision "$dsn" postgres
-    load "$dsn" "${procs_arg:-2}" postgres
+    if [ "$history" = 0 ]; then
+        provision "$dsn" postgres
+        load "$dsn" "${procs_arg:-2}" postgres
+    else
+        history_pair postgres "$dsn" "$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")" \
+            "${procs_arg:-2}"
+    fi
     echo "postgres: $rate purchases/s over $tps tps = $(ratio "$rate" "$tps") (goal 1.5)"
 fi
