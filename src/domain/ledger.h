@@ -89,8 +89,9 @@ void pv_ledger_report_clear(struct pv_ledger_report *rep);
  * pv_new_id - a fresh id "<prefix>_<20 Crockford base32 chars>" into out
  * (borrowed, PV_ID_MAX): the first 9 the milliseconds since the Unix epoch,
  * the other 11 random (55 bits). Ids made later sort later, so the indexes on
- * them (indicia.id, idempotency rows, journals) append instead of landing on a
- * random page of a big store (issue 15). Not for secrets: pv_new_token.
+ * them (indicia.id, webhook_events.id, pay_intents.id, ...) append instead of
+ * landing on a random page of a big store (issue 15). Not for secrets:
+ * pv_new_token.
  * Returns PV_OK or PV_ECRYPTO.
  */
 int pv_new_id(const char *prefix, char out[PV_ID_MAX]);
