@@ -26,8 +26,18 @@
 # subscribed to every event, answered 200 by a local receiver on the same
 # cores) or HOOK=closed (the endpoint on a closed port: every event written
 # and tried, no receiver), HALF=0 (skip the second run at half the rate, which
-# prints the latency there), KEEP=1 (keep the scratch directory), STAMPD_BIN=PATH
-# (another stampd binary, e.g. an older commit's, for before/after runs).
+# prints the latency there), KEEP=1 (keep the scratch directory),
+# STAMPD=PATH (run that stampd binary instead of building build/release, e.g.
+# an older build to compare with), HISTORY=N (with DB=sqlite or DB=postgres:
+# the run on an empty store, then the same run on a store filled with N
+# indicia of history by bench/history_fill.py, and the ratio of the two; goal
+# 0.9; HISTORY_RUNS=K alternates K pairs of runs and compares the means),
+# PAGES=N (SQLite: before each run, the pages N purchases write, by table and
+# index: bench/wal_pages.py).
+# Each run also prints the kB stampd wrote to disk (SQLite) or the kB of WAL
+# the cluster wrote (PostgreSQL), and the CPU time stampd used, all threads
+# and its writers' (threads named stampd-writer), per purchase (written(),
+# cpu_ticks() and writer_ticks() below): figures the others' load moves little.
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,10 +66,20 @@ sqlite | postgres | both) ;;
 esac
 if [ "$db_sel" != sqlite ]; then
     need pgbench postgresql-contrib
+    need psql postgresql-client
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need /usr/lib/postgresql/15/bin/initdb postgresql
 fi
-make -C "$top" build >/dev/null
-bin=${STAMPD_BIN:-$top/build/release/stampd}
+history=${HISTORY:-0}
+if [ "$history" != 0 ] && [ "$db_sel" = both ]; then
+    echo "bench: HISTORY=N needs DB=sqlite or DB=postgres" >&2
+    exit 2
+fi
+if [ -n "${STAMPD:-}" ]; then
+    bin=$STAMPD
+else
+    make -C "$top" build >/dev/null
+    bin="$top/build/release/stampd"
+fi
 dir=$(mktemp -d /tmp/stampd-bench.XXXXXX)
 chmod 755 "$dir"
 pid=""
@@ -153,6 +173,16 @@ s.serve_forever()' >"$dir/rx.port" &
     done
 }
 
+# The bytes written so far into $wb: by stampd (pid $2) on SQLite (/proc/PID/io
+# write_bytes: WAL frames and checkpoints), the cluster's WAL position on
+# PostgreSQL (full-page images included).
+written() {
+    case $1 in
+    postgres*) wb=$(psql -X -At -d "$1" -c "SELECT (pg_current_wal_lsn() - '0/0')::bigint") ;;
+    *) wb=$(sed -n 's/^write_bytes: //p' "/proc/$2/io") ;;
+    esac
+}
+
 # One run: serve on DSN with N processors, wrk, the books. Prints one result line
 # and sets $rate (purchases/s).
 load() {
@@ -173,13 +203,22 @@ load() {
         sleep 0.1
     done
     [ -n "${HOOK:-}" ] && hooks "$url"
+    case $dsn in
+    sqlite:*) [ -n "${PAGES:-}" ] &&
+        python3 "$top/bench/wal_pages.py" "${dsn#sqlite:}" "$url" "$(cat "$dir/keys")" "$PAGES" |
+        sed "s/^/$label: /" ;;
+    esac
     : >"$dir/rss-$label"
+    written "$dsn" "$pid"
+    wb0=$wb
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
     cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid")
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
     cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid")
+    written "$dsn" "$pid"
+    wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
     # each connection paced so that all of them together ask for about half.
     half=$(sed -n 's/^created \([0-9]*\).*/\1/p' "$dir/wrk-$label")
@@ -206,7 +245,7 @@ print("%d pieces, PSDs %s" % (sum(p["piece_count"] for p in d["psds"]), "balance
         books="$books, LEDGER CHECK FAILED (see $dir/ledger-$label)"
         KEEP=1
     fi
-    python3 - "$dir/wrk-$label" "$dir/rss-$label" $((cpu1 - cpu0)) "$(getconf CLK_TCK)" $((wr1 - wr0)) <<'EOF' >"$dir/result-$label"
+    python3 - "$dir/wrk-$label" "$dir/rss-$label" $((cpu1 - cpu0)) "$(getconf CLK_TCK)" $((wr1 - wr0)) "$((wb1 - wb0))" <<'EOF' >"$dir/result-$label"
 import re, sys
 w = open(sys.argv[1]).read()
 rss = [int(x) for x in open(sys.argv[2]).read().split() if x.strip().isdigit()]
@@ -221,13 +260,14 @@ secs = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 # stampd's CPU time (all its threads) over the pieces: a figure that does not move with load.
 cpu_us = int(sys.argv[3]) * 1e6 / int(sys.argv[4]) / created if created else 0
 wr_us = int(sys.argv[5]) * 1e6 / int(sys.argv[4]) / created if created else 0
-print("%.0f %s %s %d %d %d %d %.0f %.0f %d" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
+print("%.0f %s %s %d %d %d %d %.0f %.0f %d %.1f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
       refused, rss[1] if len(rss) > 1 else (rss[0] if rss else 0), rss[-1] if rss else 0,
-      max(rss) if rss else 0, cpu_us, wr_us, rss[min(11, len(rss) - 1)] if rss else 0))
+      max(rss) if rss else 0, cpu_us, wr_us, rss[min(11, len(rss) - 1)] if rss else 0,
+      int(sys.argv[6]) / 1024 / max(created, 1)))
 EOF
-    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 <"$dir/result-$label"
-    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, CPU %s us a purchase (writers %s)\n' \
-        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$cpu_us" "$wr_us"
+    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 kbpp <"$dir/result-$label"
+    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB %s and %s us of CPU a purchase (writers %s)\n' \
+        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us"
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
@@ -238,6 +278,41 @@ EOF
     fi
 }
 
+# HISTORY=N: a vendor on EMPTY_DSN and one on HISTORY_DSN filled with N
+# indicia of history (bench/history_fill.py), each with its own customers'
+# keys, loaded in turn HISTORY_RUNS times (default 1); prints each run, then
+# the mean with history over the mean without, and sets $rate to the latter.
+history_pair() { # history_pair LABEL EMPTY_DSN HISTORY_DSN PROCESSORS
+    hl=$1-history
+    provision "$3" "$hl"
+    cp "$dir/keys" "$dir/keys.$hl"
+    echo "$op" >"$dir/op.$hl"
+    t0=$(date +%s)
+    python3 "$top/bench/history_fill.py" "${3#sqlite:}" "$history"
+    case $3 in
+    sqlite:*) size=", $(($(stat -c %s "${3#sqlite:}") / 1048576)) MB" ;;
+    *) size="" ;;
+    esac
+    echo "$hl: $history indicia filled in $(($(date +%s) - t0)) s$size; $("$bin" ledger check --db "$3" 2>&1 | tail -n 1)"
+    provision "$2" "$1"
+    cp "$dir/keys" "$dir/keys.$1"
+    echo "$op" >"$dir/op.$1"
+    sum0=0 sum1=0 r=0
+    while [ "$r" -lt "${HISTORY_RUNS:-1}" ]; do
+        cp "$dir/keys.$1" "$dir/keys"
+        op=$(cat "$dir/op.$1")
+        load "$2" "$4" "$1"
+        sum0=$((sum0 + rate))
+        cp "$dir/keys.$hl" "$dir/keys"
+        op=$(cat "$dir/op.$hl")
+        load "$3" "$4" "$hl"
+        sum1=$((sum1 + rate))
+        r=$((r + 1))
+    done
+    echo "$hl: $((sum1 / r)) purchases/s with $history indicia stored over $((sum0 / r)) with none = $(ratio "$((sum1 / r))" "$((sum0 / r))") (goal 0.9; the means of $r runs each)"
+    rate=$((sum0 / r))
+}
+
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 
 echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}${HOOK:+, webhooks: $HOOK}"
@@ -246,8 +321,12 @@ if [ "$db_sel" != postgres ]; then
     signs=$(openssl speed -seconds 3 -multi "$cores" ecdsap256 2>/dev/null |
         awk '/^ *256 bits ecdsa/ {print $(NF-1); exit}')
     echo "reference: openssl speed -multi $cores ecdsap256: $signs signs/s"
-    provision "sqlite:$dir/b.db" sqlite
-    load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
+    if [ "$history" = 0 ]; then
+        provision "sqlite:$dir/b.db" sqlite
+        load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
+    else
+        history_pair sqlite "sqlite:$dir/b.db" "sqlite:$dir/h.db" "${procs_arg:-1}"
+    fi
     echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
 fi
 
@@ -259,7 +338,12 @@ if [ "$db_sel" != sqlite ]; then
         sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
     echo "reference: pgbench -N -c 8 -j 2 -T $secs (fsync on): $tps tps"
     dsn=$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")
-    provision "$dsn" postgres
-    load "$dsn" "${procs_arg:-2}" postgres
+    if [ "$history" = 0 ]; then
+        provision "$dsn" postgres
+        load "$dsn" "${procs_arg:-2}" postgres
+    else
+        history_pair postgres "$dsn" "$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")" \
+            "${procs_arg:-2}"
+    fi
     echo "postgres: $rate purchases/s over $tps tps = $(ratio "$rate" "$tps") (goal 1.5)"
 fi

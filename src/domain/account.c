@@ -95,7 +95,7 @@ int pv_session_create(struct pv_store *st, int role, const char *owner, int64_t 
     int rc;
 
     memset(s, 0, sizeof *s);
-    if ((rc = pv_new_id("sess", token)) != PV_OK)
+    if ((rc = pv_new_token("sess", token)) != PV_OK)
         return rc;
     if (pv_random(rnd, sizeof rnd) != PV_OK)
         return PV_ECRYPTO;

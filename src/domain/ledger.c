@@ -5,6 +5,7 @@
 
 #include "crypto/primitives.h"
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,18 +59,40 @@ int pv_balance(struct pv_store *st, const char *account, pv_mills *out)
     return rc;
 }
 
+static const char id_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz"; /* Crockford */
+
 int pv_new_id(const char *prefix, char out[PV_ID_MAX])
 {
-    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz"; /* Crockford */
-    uint8_t rnd[20];
-    char tail[21];
+    uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS];
+    char tail[PV_ID_CHARS + 1];
+    int64_t ms = pv_now_ms();
+    uint64_t t = ms > 0 ? (uint64_t) ms : 0;
+    size_t i;
+
+    if (pv_random(rnd, sizeof rnd) != PV_OK)
+        return PV_ECRYPTO;
+    /* The time first, most significant character first, so that ids made
+     * later sort later and a new id lands at the end of an index on it. */
+    for (i = PV_ID_TIME_CHARS; i-- > 0; t >>= 5)
+        tail[i] = id_alphabet[t & 31];
+    for (i = 0; i < sizeof rnd; i++)
+        tail[PV_ID_TIME_CHARS + i] = id_alphabet[rnd[i] & 31];
+    tail[PV_ID_CHARS] = '\0';
+    snprintf(out, PV_ID_MAX, "%s_%s", prefix, tail);
+    return PV_OK;
+}
+
+int pv_new_token(const char *prefix, char out[PV_ID_MAX])
+{
+    uint8_t rnd[PV_ID_CHARS];
+    char tail[PV_ID_CHARS + 1];
     size_t i;
 
     if (pv_random(rnd, sizeof rnd) != PV_OK)
         return PV_ECRYPTO;
     for (i = 0; i < sizeof rnd; i++)
-        tail[i] = alphabet[rnd[i] & 31];
-    tail[20] = '\0';
+        tail[i] = id_alphabet[rnd[i] & 31];
+    tail[PV_ID_CHARS] = '\0';
     snprintf(out, PV_ID_MAX, "%s_%s", prefix, tail);
     return PV_OK;
 }

@@ -82,10 +82,25 @@ struct pv_ledger_report {
 int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep);
 void pv_ledger_report_clear(struct pv_ledger_report *rep);
 
+#define PV_ID_CHARS      20 /* the characters after "<prefix>_" */
+#define PV_ID_TIME_CHARS 9  /* of them the time: 45 bits of ms, to the year 3084 */
+
 /*
- * pv_new_id - a fresh random id "<prefix>_<20 base32 chars>" into out
- * (borrowed, PV_ID_MAX). Returns PV_OK or PV_ECRYPTO.
+ * pv_new_id - a fresh id "<prefix>_<20 Crockford base32 chars>" into out
+ * (borrowed, PV_ID_MAX): the first 9 the milliseconds since the Unix epoch,
+ * the other 11 random (55 bits). Ids made later sort later, so the indexes on
+ * them (indicia.id, webhook_events.id, pay_intents.id, ...) append instead of
+ * landing on a random page of a big store (issue 15). Not for secrets:
+ * pv_new_token.
+ * Returns PV_OK or PV_ECRYPTO.
  */
 int pv_new_id(const char *prefix, char out[PV_ID_MAX]);
+
+/*
+ * pv_new_token - like pv_new_id, but all 20 characters random (100 bits),
+ * for ids that are bearer secrets (session tokens). Returns PV_OK or
+ * PV_ECRYPTO.
+ */
+int pv_new_token(const char *prefix, char out[PV_ID_MAX]);
 
 #endif

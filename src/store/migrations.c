@@ -622,6 +622,18 @@ static const struct ddl migration_v14[] = {
     {0, NULL},
 };
 
+/*
+ * v20: cost flat in history (issue 15, docs/performance.md): journals_ref goes.
+ * No statement looks a journal up by its ref (the deposit's history reads the
+ * ref of journals it found by account), and with a million pieces stored the
+ * index cost each purchase a page of its own. IF EXISTS: a store a test took
+ * back to an earlier version may come here without it.
+ */
+static const struct ddl migration_v20[] = {
+    {ALL, "DROP INDEX IF EXISTS journals_ref"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,     /* 1: everything store.h v1 needs */
     migration_v2,     /* 2: printing: render records, print counts, addresses, printers */
@@ -642,6 +654,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v17, /* 17: a purchase's metadata, and its search index */
     pv_migration_v18, /* 18: bulk buying: batches and their items */
     pv_migration_v19, /* 19: webhooks: endpoints, the event outbox, deliveries, attempts */
+    migration_v20,    /* 20: journals_ref dropped: unused, a page per purchase */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -436,6 +436,8 @@ class MediaSecrets(unittest.TestCase):
                 for t in ("webhook_attempts", "webhook_deliveries", "webhook_events",
                           "webhook_endpoints"):
                     db.execute("DROP TABLE %s" % t)
+                # The index of journals by ref that v20 drops (issue 15).
+                db.execute("CREATE INDEX journals_ref ON journals(ref)")
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:
@@ -452,9 +454,12 @@ class MediaSecrets(unittest.TestCase):
                 added = db.execute("SELECT psd_id, event, actor, status_after FROM psd_events "
                                    "ORDER BY id").fetchall()
                 psds = [r[0] for r in db.execute("SELECT id FROM psds ORDER BY id")]
+                ref_index = db.execute("SELECT name FROM sqlite_master "
+                                       "WHERE name = 'journals_ref'").fetchall()
             finally:
                 db.close()
             self.assertEqual(added, [(p, "added", "system", 0) for p in psds])
+            self.assertEqual(ref_index, [])  # v20: no statement used it
             srv.start()
             _, old = srv.media(sheets=1)
             self.assertEqual(old["key_id"], 0)

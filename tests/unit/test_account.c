@@ -3,7 +3,7 @@
  * (src/domain/account.c) on a fresh SQLite store: sign-up and login with a
  * key, refusals that leave nothing behind, the CLI's customer and operator
  * creation (inside the caller's transaction, and in one of its own),
- * password reset.
+ * password reset; ids in time order, session tokens all random.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,10 @@
 #include "domain_env.h"
 
 #include "domain/account.h"
+#include "domain/ledger.h"
+
+#include <string.h>
+#include <time.h>
 
 #define PASSWORD "correct horse battery"
 
@@ -70,6 +74,49 @@ static void test_api_keys(void **state)
     /* Operators have live keys only. */
     assert_int_equal(pv_apikey_mint(e->st, PV_ROLE_OPERATOR, "op_x", 1, NULL, 5, key, &rec),
                      PV_EINVAL);
+}
+
+/* The milliseconds the first PV_ID_TIME_CHARS characters after the '_' spell. */
+static int64_t id_ms(const char *id)
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    const char *tail = strchr(id, '_') + 1;
+    int64_t v = 0;
+    size_t i;
+
+    assert_int_equal(strlen(tail), PV_ID_CHARS);
+    assert_int_equal(strspn(tail, alphabet), PV_ID_CHARS);
+    for (i = 0; i < PV_ID_TIME_CHARS; i++)
+        v = v * 32 + (strchr(alphabet, tail[i]) - alphabet);
+    return v;
+}
+
+/* Ids sort by the time they were made (issue 15: they append to the indexes on
+ * them); two made in the same millisecond differ; session tokens give no time. */
+static void test_ids_in_time_order(void **state)
+{
+    const struct timespec ms2 = {0, 2000000};
+    char prev[PV_ID_MAX], id[PV_ID_MAX], same[PV_ID_MAX];
+    int64_t before, after;
+    int i;
+
+    (void) state;
+    assert_int_equal(pv_new_id("ind", prev), PV_OK);
+    for (i = 0; i < 20; i++) {
+        nanosleep(&ms2, NULL);
+        before = pv_now_ms();
+        assert_int_equal(pv_new_id("ind", id), PV_OK);
+        assert_int_equal(pv_new_id("ind", same), PV_OK);
+        after = pv_now_ms();
+        assert_memory_equal(id, "ind_", 4);
+        assert_true(strcmp(prev, id) < 0);
+        assert_string_not_equal(id, same);
+        assert_in_range(id_ms(id), before, after);
+        snprintf(prev, sizeof prev, "%s", same);
+    }
+    assert_int_equal(pv_new_token("sess", id), PV_OK);
+    assert_memory_equal(id, "sess_", 5);
+    assert_false(id_ms(id) > before - 86400000 && id_ms(id) < after + 86400000);
 }
 
 static void test_signup_login_sessions(void **state)
@@ -248,6 +295,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_email),
+        cmocka_unit_test(test_ids_in_time_order),
         cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signup_login_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_set_password, setup, teardown),
