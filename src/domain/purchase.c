@@ -622,7 +622,12 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         }
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
+        /* Its writes may be queued (PostgreSQL's pipeline, pv_store_defer) and answer
+         * here, before its savepoint is released: a failure there is this job's. */
+        pv_store_defer(st, 1);
         res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
+        if ((rc = pv_store_defer(st, 0)) != PV_OK)
+            res[i].err = rc;
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);

@@ -185,7 +185,7 @@ int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key
     pv_q_text(&q, req_hash);
     pv_q_text(&q, indicium_id);
     pv_q_int(&q, at);
-    return pv_q_write(&q);
+    return pv_q_send(&q, 0); /* queued in a purchase (pv_store_defer) */
 }
 
 int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)

@@ -480,6 +480,20 @@ static int lite_backup(struct pv_store *st, const char *path)
     return sqlite3_close(dst) == SQLITE_OK ? PV_OK : PV_ESTORE;
 }
 
+/* pv_store_defer's queue: SQLite's statements cost no round trip, so a sent write runs at
+ * once and its failure is answered where it happened. */
+static int lite_send(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
+                     unsigned flags)
+{
+    return pv_send_now(st, id, sql, p, n, flags);
+}
+
+static int lite_flush(struct pv_store *st)
+{
+    (void) st;
+    return PV_OK;
+}
+
 static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
@@ -495,6 +509,8 @@ static const struct pv_store_driver sqlite_driver = {
     .col_bytes = lite_col_bytes,
     .changes = lite_changes,
     .reset = lite_reset,
+    .send = lite_send,
+    .flush = lite_flush,
     .backup = lite_backup,
 };
 
