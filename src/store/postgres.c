@@ -270,6 +270,8 @@ static int usable(struct pg_store *s, const char *what, int rolls_back)
                     one_line(PQerrorMessage(s->conn), line, sizeof line));
             return PV_ESTORE;
         }
+        if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF)
+            PQexitPipelineMode(s->conn); /* a pipeline the lost connection left open */
         fprintf(stderr, "store: reconnected to PostgreSQL\n");
         return session_setup(s);
     }
@@ -308,7 +310,8 @@ static int drain(struct pg_store *s, PGresult **last)
         if (!(res = PQgetResult(s->conn))) {
             one = fail(s, NULL, q->what);
             s->doomed = 1;
-            return rc != PV_OK ? rc : one; /* the connection is gone: nothing more to read */
+            rc = rc != PV_OK ? rc : one; /* the connection is gone: nothing more to read */
+            goto out;
         }
         st = PQresultStatus(res);
         if (st == PGRES_PIPELINE_ABORTED) {
@@ -417,7 +420,7 @@ static int found_queued(const struct pg_store *s)
 static int own_run(struct pg_store *s, int i, const char *param, PGresult **keep)
 {
     char name[16];
-    PGresult *res;
+    PGresult *res = NULL;
     int rc = usable(s, own_sql[i], i == PV_TX_ROLLBACK || i == PV_TX_ROLLBACK_TO);
 
     if (rc != PV_OK)
