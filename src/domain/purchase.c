@@ -455,6 +455,10 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     int rc, zone = 0;
 
     pv_idem_owner(q->customer_id, q->test, owner);
+    /* Its hold, balance and auto-refill rule travel with the key's read (PostgreSQL). */
+    pv_account_customer_mode(q->customer_id, q->test, acct);
+    if ((rc = pv_store_prefetch_customer(st, q->customer_id, q->test, acct)) != PV_OK)
+        return rc;
     rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
@@ -469,7 +473,6 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
         return rc;
 
-    pv_account_customer_mode(q->customer_id, q->test, acct);
     if ((rc = pv_balance(st, acct, &balance)) != PV_OK)
         return rc;
     /* Media (media.c): checked before anything moves, recorded after the

@@ -32,7 +32,9 @@
  * and the statement that found it answers PV_ESTORE; a failed SAVEPOINT,
  * RELEASE or BEGIN dooms the transaction (rollback_to refuses: the savepoint
  * it would return to is not the job's). A write whose "no row" matters
- * (PV_SEND_FOUND) never has a RELEASE or COMMIT queued behind it.
+ * (PV_SEND_FOUND) never has a RELEASE or COMMIT queued behind it. A read
+ * queued ahead (prefetch) answers the next run() of the same statement and
+ * parameters once; a write of this handle or a savepoint's end drops it.
  *
  * Several processors on one database (docs/internals/store-driver.md has
  * the whole list): rows read to be spent are locked with the FOR UPDATE
@@ -81,13 +83,15 @@ static const char *const own_sql[] = {
 #define OWN_PFX "tx" /* own statements are prepared as tx0, tx1, ... */
 
 /* A statement queued in the pipeline, waiting for its result (drain). */
-enum { Q_CTL, Q_SENT, Q_CUR }; /* transaction control; a send(); the statement that waits */
+enum { Q_CTL, Q_SENT, Q_CUR, Q_READ }; /* control; a send(); the one that waits; prefetch() */
 #define PIPE_MAX 32
+#define AHEAD    4 /* reads queued ahead, per savepoint */
 
 struct pg_queued {
     const char *what; /* for messages */
     unsigned flags;   /* PV_SEND_* */
     int kind;         /* Q_* */
+    int slot;         /* Q_READ: its place in ahead[] */
 };
 
 struct pg_store {
@@ -96,6 +100,12 @@ struct pg_store {
     int nqueued;
     int doomed;  /* a queued SAVEPOINT/RELEASE/BEGIN failed: only ROLLBACK helps */
     int sent_rc; /* the first queued write's failure, until rollback_to/rollback */
+    struct {
+        int id; /* -1: taken */
+        char key[192];
+        PGresult *res; /* NULL until read */
+    } ahead[AHEAD];    /* reads queued ahead (prefetch), answered once each */
+    int nahead;
     PGconn *conn;
     int aborted;              /* a statement failed in the transaction: only rollback(_to) helps */
     char sqlstate[6];         /* of the last failed statement, "" if none */
@@ -108,38 +118,6 @@ struct pg_store {
 static struct pg_store *handle(struct pv_store *st)
 {
     return (struct pg_store *) st;
-}
-
-/* libpq's own messages span lines ("FATAL: ...\nserver closed the connection\n\t..."):
- * fold one into buf as a single line for the log. */
-static const char *one_line(const char *m, char *buf, size_t cap)
-{
-    size_t n = 0;
-    int space = 0;
-
-    for (; m && *m && n + 1 < cap; m++) {
-        if (*m == '\n' || *m == '\t' || *m == ' ' || *m == '\r') {
-            space = n > 0;
-            continue;
-        }
-        if (space && n + 2 < cap)
-            buf[n++] = ' ';
-        space = 0;
-        buf[n++] = *m;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static void copy_field(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
 }
 
 static int state_is(const struct pg_store *s, const char *state)
@@ -158,28 +136,28 @@ static int fail(struct pg_store *s, const PGresult *res, const char *what)
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char line[512];
 
-    copy_field(s->sqlstate, sizeof s->sqlstate, state);
-    copy_field(s->constraint, sizeof s->constraint,
-               res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL);
+    pv_pg_copy_field(s->sqlstate, sizeof s->sqlstate, state);
+    pv_pg_copy_field(s->constraint, sizeof s->constraint,
+                     res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL);
     if (s->base.in_tx)
         s->aborted = 1;
 
     if (PQstatus(s->conn) != CONNECTION_OK || strncmp(s->sqlstate, "08", 2) == 0 ||
         strncmp(s->sqlstate, "57P", 3) == 0) {
         fprintf(stderr, "store: %s: connection to PostgreSQL lost: %s\n", what,
-                one_line(msg ? msg : PQerrorMessage(s->conn), line, sizeof line));
+                pv_pg_one_line(msg ? msg : PQerrorMessage(s->conn), line, sizeof line));
         return PV_ESTORE;
     }
     if (!res) {
         /* libpq could not even build the command: out of memory. */
         fprintf(stderr, "store: %s: %s\n", what,
-                one_line(PQerrorMessage(s->conn), line, sizeof line));
+                pv_pg_one_line(PQerrorMessage(s->conn), line, sizeof line));
         return PV_ENOMEM;
     }
     if (state_is(s, "23505"))
         return PV_EEXIST; /* unique_violation */
     fprintf(stderr, "store: %s: %s\n", what,
-            one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
+            pv_pg_one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
     if (state_is(s, "23514") || state_is(s, "22003"))
         s->base.fault = PV_FAULT_CHECK; /* check_violation, numeric_value_out_of_range */
     if (state_is(s, "40001") || state_is(s, "40P01") || state_is(s, "55P03") ||
@@ -213,10 +191,7 @@ static int prepare(struct pg_store *s, const char *name, const char *sql)
     return rc;
 }
 
-static void own_name(char *buf, size_t cap, int i)
-{
-    snprintf(buf, cap, OWN_PFX "%d", i);
-}
+#define own_name(buf, cap, i) snprintf((buf), (cap), OWN_PFX "%d", (i))
 
 /*
  * What every new (or reset) connection needs: UTF-8, a lock timeout like
@@ -267,7 +242,7 @@ static int usable(struct pg_store *s, const char *what, int rolls_back)
         PQreset(s->conn);
         if (PQstatus(s->conn) != CONNECTION_OK) {
             fprintf(stderr, "store: cannot reconnect to PostgreSQL: %s\n",
-                    one_line(PQerrorMessage(s->conn), line, sizeof line));
+                    pv_pg_one_line(PQerrorMessage(s->conn), line, sizeof line));
             return PV_ESTORE;
         }
         if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF)
@@ -283,13 +258,10 @@ static int usable(struct pg_store *s, const char *what, int rolls_back)
     return PV_OK;
 }
 
-/*
- * Sync the pipeline and read every queued result in order, then leave
- * pipeline mode. The first failure decides (file comment): Q_SENT keeps its
- * code in sent_rc and answers PV_ESTORE, Q_CTL dooms the transaction, Q_CUR
- * answers its own code. *last: the last queued statement's result when it
- * succeeded (owned by the caller), else NULL.
- */
+/* Sync the pipeline, read every queued result in order, leave pipeline mode. The first
+ * failure decides (file comment): Q_SENT/Q_READ keep their code in sent_rc and answer
+ * PV_ESTORE, Q_CTL dooms the transaction, Q_CUR answers its own. *last: the last one's
+ * result when it succeeded (the caller's), else NULL. */
 static int drain(struct pg_store *s, PGresult **last)
 {
     int i, n = s->nqueued, rc = PV_OK, one;
@@ -317,17 +289,15 @@ static int drain(struct pg_store *s, PGresult **last)
         if (st == PGRES_PIPELINE_ABORTED) {
             one = PV_ESTORE; /* skipped by the server after an earlier failure */
         } else if ((one = check(s, res, q->what)) == PV_OK) {
-            if ((q->flags & PV_SEND_FOUND) && strtoll(PQcmdTuples(res), NULL, 10) == 0) {
-                one = PV_ENOTFOUND;
-                s->aborted = 1; /* the server goes on; this handle does not */
-            }
+            if ((q->flags & PV_SEND_FOUND) && strtoll(PQcmdTuples(res), NULL, 10) == 0)
+                one = PV_ENOTFOUND, s->aborted = 1; /* the server goes on; this handle not */
         } else if (one == PV_ESTORE && (q->flags & PV_SEND_OVERFLOW) &&
                    s->base.fault == PV_FAULT_CHECK) {
             one = PV_EOVERFLOW;
         }
         if (rc == PV_OK && one != PV_OK) {
             rc = one;
-            if (q->kind == Q_SENT) {
+            if (q->kind == Q_SENT || q->kind == Q_READ) {
                 s->sent_rc = one;
                 rc = PV_ESTORE;
             } else if (q->kind == Q_CTL) {
@@ -336,6 +306,8 @@ static int drain(struct pg_store *s, PGresult **last)
         }
         if (last && i == n - 1 && one == PV_OK)
             *last = res;
+        else if (q->kind == Q_READ && one == PV_OK)
+            s->ahead[q->slot].res = res;
         else
             PQclear(res);
         if ((extra = PQgetResult(s->conn))) { /* each result is followed by a NULL */
@@ -415,6 +387,20 @@ static int found_queued(const struct pg_store *s)
     return 0;
 }
 
+/* Drop the reads queued ahead: a write, or a savepoint's end, may have made them stale. */
+static void forget(struct pg_store *s)
+{
+    int i;
+
+    for (i = 0; i < s->nqueued; i++)
+        if (s->queued[i].kind == Q_READ) {
+            drain(s, NULL); /* not on the purchase path: a read always takes them first */
+            break;
+        }
+    while (s->nahead > 0)
+        PQclear(s->ahead[--s->nahead].res);
+}
+
 /* Run own statement i (with at most one text parameter) to completion, behind whatever is
  * queued (one round trip for all); res kept if wanted. */
 static int own_run(struct pg_store *s, int i, const char *param, PGresult **keep)
@@ -468,6 +454,8 @@ static int pg_tx(struct pv_store *st, int op)
     PGresult *res = NULL;
     int rc;
 
+    if (op != PV_TX_CHECK)
+        forget(s);
     switch (op) {
     case PV_TX_BEGIN:
         if (s->nqueued)
@@ -554,6 +542,7 @@ static int pg_ddl(struct pv_store *st, const char *sql, const char *what)
 
     if (PQstatus(s->conn) != CONNECTION_OK)
         return fail(s, NULL, what);
+    forget(s);
     if (s->nqueued && (rc = drain(s, NULL)) != PV_OK)
         return rc;
     res = PQexecParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
@@ -569,6 +558,7 @@ static void pg_close(struct pv_store *st)
     if (!s)
         return;
     pv_store_rollback(st);
+    forget(s);
     PQclear(s->res);
     PQfinish(s->conn);
     free(s);
@@ -576,14 +566,14 @@ static void pg_close(struct pv_store *st)
 
 /* ---- parameters ---------------------------------------------------------------------------- */
 
-/* A statement run (send 0) or queued (send 1); see pg_run and pg_send. */
+/* A statement run (mode 0), queued (1: pg_send) or read ahead (2: pg_prefetch). */
 static int statement(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
-                     int send, unsigned flags)
+                     int mode, unsigned flags)
 {
     struct pg_store *s = handle(st);
     const char *val[PV_MAX_PARAMS];
-    int len[PV_MAX_PARAMS], fmt[PV_MAX_PARAMS], i, rc;
-    char num[PV_MAX_PARAMS][24];
+    int len[PV_MAX_PARAMS], fmt[PV_MAX_PARAMS], i, rc, keyed = 0, k = -1;
+    char num[PV_MAX_PARAMS][24], key[sizeof s->ahead[0].key];
     unsigned char *owned[PV_MAX_PARAMS] = {NULL};
     const char *name = pv_sql[id].name;
 
@@ -592,6 +582,23 @@ static int statement(struct pv_store *st, int id, const char *sql, const struct 
     s->row = -1;
     if ((rc = usable(s, name, 0)) != PV_OK)
         return rc;
+    if (mode == 2 || (mode == 0 && s->nahead))
+        keyed = pv_pg_key(id, p, n, key, sizeof key) == 0;
+    for (i = 0; mode == 0 && keyed && i < s->nahead && k < 0; i++)
+        if (s->ahead[i].id == id && strcmp(s->ahead[i].key, key) == 0)
+            k = i; /* read ahead: its answer, once (still queued: read it now) */
+    if (k >= 0 && !s->ahead[k].res && s->nqueued && (rc = drain(s, NULL)) != PV_OK)
+        return rc;
+    if (k >= 0 && s->ahead[k].res) {
+        s->res = s->ahead[k].res;
+        s->ahead[k].res = NULL;
+        s->ahead[k].id = -1;
+        return PV_OK;
+    }
+    if (mode == 2 && (!keyed || s->nahead == AHEAD))
+        return PV_OK; /* not read ahead: it runs when asked */
+    if (mode == 1 || (mode == 0 && strncmp(sql, "SELECT", 6) != 0))
+        forget(s); /* a write: what was read ahead may no longer be so */
     if (!s->ready[id]) {
         /* PQprepare waits: read what is queued first (once per statement and connection). */
         if (s->nqueued && (rc = drain(s, NULL)) != PV_OK)
@@ -600,30 +607,18 @@ static int statement(struct pv_store *st, int id, const char *sql, const struct 
             return rc;
         s->ready[id] = 1;
     }
-    for (i = 0; i < n && rc == PV_OK; i++) {
-        val[i] = p[i].p;
-        len[i] = 0;
-        fmt[i] = 0;
-        if (p[i].kind == PV_P_INT) {
-            snprintf(num[i], sizeof num[i], "%lld", (long long) p[i].i);
-            val[i] = num[i];
-        } else if (p[i].kind == PV_P_BLOB) {
-            fmt[i] = 1;
-            len[i] = (int) p[i].len;
-            if (p[i].len > INT_MAX)
-                rc = PV_EINVAL;
-        } else if (p[i].kind == PV_P_TEXT_ARRAY || p[i].kind == PV_P_INT_ARRAY) {
-            fmt[i] = 1;
-            val[i] = (const char *) (owned[i] = pv_pg_array(&p[i], &len[i]));
-            if (!owned[i])
-                rc = PV_ENOMEM;
-        }
-    }
-    if (rc == PV_OK && send) {
+    rc = pv_pg_bind(p, n, val, len, fmt, num, owned);
+    if (rc == PV_OK && mode) {
         /* Queued: its result is read with the next statement that waits (drain). */
         if ((rc = pipe_ready(s, name)) == PV_OK)
             rc = queued(s, PQsendQueryPrepared(s->conn, name, n, val, len, fmt, 1), name, flags,
-                        Q_SENT);
+                        mode == 1 ? Q_SENT : Q_READ);
+        if (rc == PV_OK && mode == 2) {
+            s->queued[s->nqueued - 1].slot = s->nahead;
+            s->ahead[s->nahead].id = id;
+            memcpy(s->ahead[s->nahead].key, key, sizeof key);
+            s->ahead[s->nahead++].res = NULL;
+        }
     } else if (rc == PV_OK && s->nqueued) {
         /* Behind what is queued, one Sync and one round trip for all. */
         rc = queued(s, PQsendQueryPrepared(s->conn, name, n, val, len, fmt, 1), name, 0, Q_CUR);
@@ -659,12 +654,20 @@ static int pg_send(struct pv_store *st, int id, const char *sql, const struct pv
     return statement(st, id, sql, p, n, 1, flags);
 }
 
+/* Read ahead inside a transaction (pv_q_prefetch; file comment). */
+static int pg_prefetch(struct pv_store *st, int id, const char *sql, const struct pv_param *p,
+                       int n)
+{
+    return statement(st, id, sql, p, n, 2, 0);
+}
+
 /* Wait for what is queued: PV_OK, or the first queued write's failure. */
 static int pg_flush(struct pv_store *st)
 {
     struct pg_store *s = handle(st);
     int rc = s->nqueued ? drain(s, NULL) : PV_OK;
 
+    forget(s);
     return s->sent_rc != PV_OK ? s->sent_rc : rc;
 }
 
@@ -749,6 +752,7 @@ static const struct pv_store_driver postgres_driver = {
     /* Writes queued in libpq's pipeline while the common layer defers them. */
     .send = pg_send,
     .flush = pg_flush,
+    .prefetch = pg_prefetch,
     /* Transactions, advisory locks, migrations, the connection. */
     .tx = pg_tx,
     .lock = pg_lock,
@@ -780,7 +784,7 @@ int pv_postgres_open(const char *dsn, struct pv_store **out)
     if (PQstatus(s->conn) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password. */
         fprintf(stderr, "store: cannot connect to PostgreSQL: %s\n",
-                one_line(PQerrorMessage(s->conn), line, sizeof line));
+                pv_pg_one_line(PQerrorMessage(s->conn), line, sizeof line));
         rc = PV_ESTORE;
         goto out;
     }

@@ -190,6 +190,16 @@ int pv_q_send(struct pv_q *q, unsigned flags)
     return q->rc;
 }
 
+int pv_q_prefetch(struct pv_q *q)
+{
+    struct pv_store *st = q->st;
+
+    if (q->rc != PV_OK || !st || !st->in_tx || !st->defer)
+        return q->rc;
+    q->rc = st->drv->prefetch(st, q->id, pv_sql[q->id].text[st->drv->dialect], q->p, q->n);
+    return q->rc;
+}
+
 int pv_send_now(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
                 unsigned flags)
 {

@@ -494,6 +494,14 @@ static int lite_flush(struct pv_store *st)
     return PV_OK;
 }
 
+/* Nothing to read ahead: a statement costs no round trip. */
+static int lite_prefetch(struct pv_store *st, int id, const char *sql, const struct pv_param *p,
+                         int n)
+{
+    (void) st, (void) id, (void) sql, (void) p, (void) n;
+    return PV_OK;
+}
+
 static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
@@ -511,6 +519,7 @@ static const struct pv_store_driver sqlite_driver = {
     .reset = lite_reset,
     .send = lite_send,
     .flush = lite_flush,
+    .prefetch = lite_prefetch,
     .backup = lite_backup,
 };
 

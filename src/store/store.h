@@ -463,6 +463,12 @@ int pv_store_rollback_to(struct pv_store *st);
  * code by defer(st, 0), which waits for everything queued: call it before
  * release() to learn whether the savepoint's work stands. PV_EINVAL outside begin(). */
 int pv_store_defer(struct pv_store *st, int on);
+/* prefetch_customer - with defer on: queue the reads a purchase makes of its customer
+ * (hold_standing, account_balance of account, autorefill_get) to travel with its next
+ * statement; those calls with the same arguments then answer from them, once each,
+ * unless st wrote or ended the savepoint in between. SQLite: nothing. PV_EINVAL. */
+int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
+                               const char *account);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
  * unset; *value is owned (free()). delete: PV_ENOTFOUND when there was none. */
 int pv_store_config_set(struct pv_store *st, const char *key, const char *value);

@@ -109,6 +109,10 @@ struct pv_store_driver {
     int (*send)(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
                 unsigned flags);
     int (*flush)(struct pv_store *st);
+    /* A read queued ahead (pv_q_prefetch), same rules as send: the next run() of the same
+     * statement with the same parameters answers from it, once, unless this handle wrote
+     * or ended a savepoint in between. SQLite: nothing (PV_OK). */
+    int (*prefetch)(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n);
     /* Optional (NULL: PV_ECONFIG): a consistent copy of the whole database into
      * the new file at path (borrowed) while other handles write: stampd backup. */
     int (*backup)(struct pv_store *st, const char *path);
@@ -134,10 +138,20 @@ struct pv_store {
 int pv_sqlite_open(const char *path, struct pv_store **out);
 int pv_postgres_open(const char *dsn, struct pv_store **out);
 
-/* A one-dimensional array parameter (PV_P_INT_ARRAY, PV_P_TEXT_ARRAY) in PostgreSQL's
- * binary format (pg_array.c): owned (free()), *len its bytes; NULL when out of memory
- * or too big. For the postgres driver. */
+/* The postgres driver's libpq-free helpers (pg_util.c). A one-dimensional array parameter
+ * (PV_P_INT_ARRAY, PV_P_TEXT_ARRAY) in PostgreSQL's binary format: owned (free()), *len its bytes;
+ * NULL when out of memory or too big. For the postgres driver. */
 unsigned char *pv_pg_array(const struct pv_param *p, int *len);
+/* Parameters p[0..n-1] as PQexecPrepared takes them (val, len, fmt; integers printed into
+ * num, arrays owned in owned[i] - free() each). PV_EINVAL, PV_ENOMEM. */
+int pv_pg_bind(const struct pv_param *p, int n, const char **val, int *len, int *fmt,
+               char (*num)[24], unsigned char **owned);
+/* Statement id with integer and text parameters as one string (a read-ahead's key): 0, or
+ * -1 when another kind or a longer key than cap. */
+int pv_pg_key(int id, const struct pv_param *p, int n, char *key, size_t cap);
+/* A multi-line libpq message folded into buf as one line; a field copied, cut to cap. */
+const char *pv_pg_one_line(const char *m, char *buf, size_t cap);
+void pv_pg_copy_field(char *dst, size_t cap, const char *src);
 
 /* ---- running statements (query.c) ---------------------------------------------------------- */
 
@@ -186,6 +200,9 @@ int pv_q_write_found(struct pv_q *q);
  * nothing back but success: inside begin() with pv_store_defer on, the driver may
  * queue it (send) and its failure is answered by pv_store_defer(st, 0). */
 int pv_q_send(struct pv_q *q, unsigned flags);
+/* Queue a read whose answer a later pv_q_* of the same statement and parameters takes
+ * (inside begin() with pv_store_defer on; otherwise nothing). Ends q. */
+int pv_q_prefetch(struct pv_q *q);
 /* send of a driver that runs the statement at once (run, step, changes, reset). */
 int pv_send_now(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
                 unsigned flags);

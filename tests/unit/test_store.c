@@ -1383,6 +1383,67 @@ static void test_defer(void **state)
     assert_int_equal(pv_store_defer(st, 0), PV_EINVAL); /* the transaction is over */
 }
 
+/*
+ * pv_store_prefetch_customer (issue 15): the reads a purchase makes of its customer,
+ * queued ahead, answer what the same calls would have answered - and a write in
+ * between (here the job's own journal entry) is seen, never an answer read before it.
+ */
+static void test_prefetch(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[2];
+    struct pv_hold_rec h;
+    struct pv_autorefill_rec ar;
+    pv_mills bal;
+
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A")); /* outside: nothing */
+    line(&l[0], "customer:cus_A", 1000);
+    line(&l[1], "card:clearing", -1000);
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+    OK(pv_store_begin(st));
+    OK(pv_store_savepoint(st));
+    OK(pv_store_defer(st, 1));
+    assert_int_equal(pv_store_prefetch_customer(st, NULL, 0, "customer:cus_A"), PV_EINVAL);
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    assert_int_equal(pv_store_hold_standing(st, "cus_A", &h), PV_ENOTFOUND);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 1000);
+    assert_int_equal(pv_store_autorefill_get(st, "cus_A", 0, &ar), PV_ENOTFOUND);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal)); /* once more: read again */
+    assert_int_equal(bal, 1000);
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+
+    /* Read ahead, then the job writes: the balance read after it sees the write. */
+    OK(pv_store_savepoint(st));
+    OK(pv_store_defer(st, 1));
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    line(&l[0], "customer:cus_A", -250);
+    line(&l[1], "revenue:postage", 250);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 2, 1700000001));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 750);
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+
+    /* Read ahead in a job that ends first: the next job reads afresh. */
+    OK(pv_store_savepoint(st));
+    OK(pv_store_defer(st, 1));
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_rollback_to(st));
+    OK(pv_store_savepoint(st));
+    line(&l[0], "customer:cus_A", -50);
+    line(&l[1], "revenue:postage", 50);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_2", l, 2, 1700000002));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 700);
+    OK(pv_store_release(st));
+    OK(pv_store_commit(st));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 700);
+}
+
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
 struct migrator {
     struct pv_store *st;
@@ -3076,6 +3137,7 @@ int main(void)
         STORE(test_idempotency_race),
         STORE(test_savepoint_after_error),
         STORE(test_defer),
+        STORE(test_prefetch),
         STORE(test_printing),
         STORE(test_servers),
         STORE(test_leases),
