@@ -1301,6 +1301,24 @@ static void test_savepoint_after_error(void **state)
  * answering, and the job's savepoint undoes that job only: the jobs around it and
  * the commit stand. SQLite runs them at once and answers at the call.
  */
+/* One job of a batch: its savepoint, its writes queued (pv_store_defer). */
+static void job(struct pv_store *st)
+{
+    OK(pv_store_savepoint(st));
+    OK(pv_store_defer(st, 1));
+}
+
+/* 1,000 mills into customer:cus_A from the card clearing account, then begin(). */
+static void fund_and_begin(struct pv_store *st)
+{
+    struct pv_ledger_line l[2];
+
+    line(&l[0], "customer:cus_A", 1000);
+    line(&l[1], "card:clearing", -1000);
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+    OK(pv_store_begin(st));
+}
+
 static int deferred(struct pv_store *st, int rc)
 {
     int flushed = pv_store_defer(st, 0);
@@ -1320,14 +1338,10 @@ static void test_defer(void **state)
     assert_int_equal(pv_store_defer(st, 1), PV_EINVAL); /* outside begin() */
     OK(pv_store_psd_insert(st, &p));
     OK(pv_store_idem_put(st, "cus_A", "k1", HASH_A, "ind_0001", 1700000000));
-    line(&l[0], "customer:cus_A", 1000);
-    line(&l[1], "card:clearing", -1000);
-    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
-    OK(pv_store_begin(st));
+    fund_and_begin(st);
 
     /* Job 1: a register move, then a key already used: PV_EEXIST, and nothing of it stays. */
-    OK(pv_store_savepoint(st));
-    OK(pv_store_defer(st, 1));
+    job(st);
     p.descending -= 100;
     p.ascending += 100;
     OK(pv_store_psd_update(st, &p));
@@ -1338,14 +1352,12 @@ static void test_defer(void **state)
     OK(pv_store_rollback_to(st));
 
     /* Job 2: a PSD that is not there. */
-    OK(pv_store_savepoint(st));
-    OK(pv_store_defer(st, 1));
+    job(st);
     assert_int_equal(deferred(st, pv_store_psd_update(st, &missing)), PV_ENOTFOUND);
     OK(pv_store_rollback_to(st));
 
     /* Job 3: a balance pushed past the money bound. */
-    OK(pv_store_savepoint(st));
-    OK(pv_store_defer(st, 1));
+    job(st);
     line(&l[0], "customer:cus_A", PV_MILLS_MAX);
     line(&l[1], "card:clearing", -PV_MILLS_MAX);
     assert_int_equal(deferred(st, pv_store_journal_post(st, "card_charge", "ch_2", l, 2, 1)),
@@ -1353,8 +1365,7 @@ static void test_defer(void **state)
     OK(pv_store_rollback_to(st));
 
     /* Job 4 stands, with what it read and wrote. */
-    OK(pv_store_savepoint(st));
-    OK(pv_store_defer(st, 1));
+    job(st);
     p = make_psd(1, 100000, 0);
     p.descending -= 250;
     p.ascending += 250;
@@ -1397,12 +1408,8 @@ static void test_prefetch(void **state)
     pv_mills bal;
 
     OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A")); /* outside: nothing */
-    line(&l[0], "customer:cus_A", 1000);
-    line(&l[1], "card:clearing", -1000);
-    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
-    OK(pv_store_begin(st));
-    OK(pv_store_savepoint(st));
-    OK(pv_store_defer(st, 1));
+    fund_and_begin(st);
+    job(st);
     assert_int_equal(pv_store_prefetch_customer(st, NULL, 0, "customer:cus_A"), PV_EINVAL);
     OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
     assert_int_equal(pv_store_hold_standing(st, "cus_A", &h), PV_ENOTFOUND);
@@ -1415,8 +1422,7 @@ static void test_prefetch(void **state)
     OK(pv_store_release(st));
 
     /* Read ahead, then the job writes: the balance read after it sees the write. */
-    OK(pv_store_savepoint(st));
-    OK(pv_store_defer(st, 1));
+    job(st);
     OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
     line(&l[0], "customer:cus_A", -250);
     line(&l[1], "revenue:postage", 250);
@@ -1427,8 +1433,7 @@ static void test_prefetch(void **state)
     OK(pv_store_release(st));
 
     /* Read ahead in a job that ends first: the next job reads afresh. */
-    OK(pv_store_savepoint(st));
-    OK(pv_store_defer(st, 1));
+    job(st);
     OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
     OK(pv_store_defer(st, 0));
     OK(pv_store_rollback_to(st));
