@@ -476,6 +476,10 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     pd->owed = 0;
     pv_idem_owner(q->customer_id, q->test, owner);
+    /* Its hold, balance and auto-refill rule travel with the key's read (PostgreSQL). */
+    pv_account_customer_mode(q->customer_id, q->test, acct);
+    if ((rc = pv_store_prefetch_customer(st, q->customer_id, q->test, acct)) != PV_OK)
+        return rc;
     rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
@@ -490,7 +494,6 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
         return rc;
 
-    pv_account_customer_mode(q->customer_id, q->test, acct);
     if ((rc = pv_balance(st, acct, &balance)) != PV_OK)
         return rc;
     /* Media (media.c): checked before anything moves, recorded after the
@@ -699,10 +702,15 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         }
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
+        /* Its writes may be queued (PostgreSQL's pipeline, pv_store_defer) and answer
+         * here, before its savepoint is released: a failure there is this job's. */
+        pv_store_defer(st, 1);
         if (sr && !reqs[i].medium_serial[0])
             res[i].err = purchase_head(st, ctx, &reqs[i], &res[i], now, &pd[i]);
         else
             res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
+        if ((rc = pv_store_defer(st, 0)) != PV_OK)
+            res[i].err = rc;
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
@@ -741,13 +749,21 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             }
         }
         pv_sign_pool_run(ctx->sign_pool, ctx->cm, sr, m);
-        for (i = 0, m = 0; i < n; i++) {
+        /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
+        pv_store_defer(st, 1);
+        for (i = 0, m = 0, rc = PV_OK; i < n && rc == PV_OK; i++) {
             if (res[i].err != PV_OK || !pd[i].owed)
                 continue;
-            if ((rc = sign_done(ctx, &pd[i], &res[i], sr[m++].rc)) != PV_OK ||
-                (rc = purchase_tail(st, &reqs[i], &res[i], &pd[i], now)) != PV_OK)
-                goto fail_rollback;
+            if ((rc = sign_done(ctx, &pd[i], &res[i], sr[m++].rc)) == PV_OK)
+                rc = purchase_tail(st, &reqs[i], &res[i], &pd[i], now);
         }
+        {
+            int deferred = pv_store_defer(st, 0);
+            if (rc == PV_OK)
+                rc = deferred;
+        }
+        if (rc != PV_OK)
+            goto fail_rollback;
     }
     if ((rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;

@@ -185,7 +185,29 @@ int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key
     pv_q_text(&q, req_hash);
     pv_q_text(&q, indicium_id);
     pv_q_int(&q, at);
-    return pv_q_write(&q);
+    return pv_q_send(&q, 0); /* queued in a purchase (pv_store_defer) */
+}
+
+int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
+                               const char *account)
+{
+    struct pv_q q;
+
+    if (!customer_id || !account)
+        return PV_EINVAL;
+    /* The same statements and parameters as hold_standing, account_balance, autorefill_get. */
+    pv_q_start(&q, st, S_HOLD_STANDING);
+    pv_q_text(&q, customer_id);
+    if (pv_q_prefetch(&q) != PV_OK)
+        return q.rc;
+    pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
+    pv_q_text(&q, account);
+    if (pv_q_prefetch(&q) != PV_OK)
+        return q.rc;
+    pv_q_start(&q, st, S_AUTOREFILL_GET);
+    pv_q_text(&q, customer_id);
+    pv_q_int(&q, test != 0);
+    return pv_q_prefetch(&q);
 }
 
 int pv_store_password_set(struct pv_store *st, int role, const char *owner_id, const char *hash)

@@ -153,11 +153,11 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_int(&q, rec->return_receipt_mills);
     pv_q_text(&q, rec->metadata);
     if (!rec->metadata[0])
-        return pv_q_write(&q);
+        return pv_q_send(&q, 0); /* queued in a purchase (pv_store_defer) */
     /* The piece and its metadata rows: one write (inside the purchase's transaction). */
     if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
         return rc;
-    if ((rc = pv_q_write(&q)) == PV_OK)
+    if ((rc = pv_q_send(&q, 0)) == PV_OK)
         rc = insert_metadata(st, rec);
     return pv_write_leave(st, own, rc);
 }

@@ -139,9 +139,8 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
     pv_q_int(&q, at);
     pv_q_array(&q, PV_P_TEXT_ARRAY, lines[0].account, n, sizeof lines[0]);
     pv_q_array(&q, PV_P_INT_ARRAY, &lines[0].amount, n, sizeof lines[0]);
-    rc = pv_q_exec(&q);
-    if (rc == PV_ESTORE && st->fault == PV_FAULT_CHECK)
-        rc = PV_EOVERFLOW;
+    /* Queued in a purchase (pv_store_defer); a CHECK's refusal is PV_EOVERFLOW. */
+    rc = pv_q_send(&q, PV_SEND_OVERFLOW);
     return pv_write_leave(st, own, rc);
 }
 

@@ -22,6 +22,20 @@
  * commit() rolls back and answers PV_ESTORE. Callers already end a
  * transaction or savepoint on the first error (purchase.c).
  *
+ * Pipeline (pv_store_defer, issue 15): round trips, not the server, are what a
+ * purchase costs. SAVEPOINT, RELEASE and BEGIN, and the writes sent with
+ * send() while the common layer defers, are queued in libpq's pipeline mode
+ * instead of waited for; the next statement that needs an answer is sent
+ * behind them with one Sync, and all their results are read in order (one
+ * round trip for all). The first failure decides: a queued write's code is
+ * kept (sent_rc, answered by flush() and sticky until rollback_to/rollback)
+ * and the statement that found it answers PV_ESTORE; a failed SAVEPOINT,
+ * RELEASE or BEGIN dooms the transaction (rollback_to refuses: the savepoint
+ * it would return to is not the job's). A write whose "no row" matters
+ * (PV_SEND_FOUND) never has a RELEASE or COMMIT queued behind it. A read
+ * queued ahead (prefetch) answers the next run() of the same statement and
+ * parameters once; a write of this handle or a savepoint's end drops it.
+ *
  * Several processors on one database (docs/internals/store-driver.md has
  * the whole list): rows read to be spent are locked with the FOR UPDATE
  * statements of sql.h; lock() takes advisory transaction locks, one key for
@@ -68,12 +82,30 @@ static const char *const own_sql[] = {
 #define NOWN    ((int) (sizeof own_sql / sizeof own_sql[0]))
 #define OWN_PFX "tx" /* own statements are prepared as tx0, tx1, ... */
 
-/* Type OIDs (pg_type.h, stable since forever) for the binary arrays of journal_post. */
-#define INT8OID 20
-#define TEXTOID 25
+/* A statement queued in the pipeline, waiting for its result (drain). */
+enum { Q_CTL, Q_SENT, Q_CUR, Q_READ }; /* control; a send(); the one that waits; prefetch() */
+#define PIPE_MAX 32
+#define AHEAD    4 /* reads queued ahead, per savepoint */
+
+struct pg_queued {
+    const char *what; /* for messages */
+    unsigned flags;   /* PV_SEND_* */
+    int kind;         /* Q_* */
+    int slot;         /* Q_READ: its place in ahead[] */
+};
 
 struct pg_store {
     struct pv_store base; /* first: a struct pv_store * is a struct pg_store * */
+    struct pg_queued queued[PIPE_MAX];
+    int nqueued;
+    int doomed;  /* a queued SAVEPOINT/RELEASE/BEGIN failed: only ROLLBACK helps */
+    int sent_rc; /* the first queued write's failure, until rollback_to/rollback */
+    struct {
+        int id; /* -1: taken */
+        char key[192];
+        PGresult *res; /* NULL until read */
+    } ahead[AHEAD];    /* reads queued ahead (prefetch), answered once each */
+    int nahead;
     PGconn *conn;
     int aborted;              /* a statement failed in the transaction: only rollback(_to) helps */
     char sqlstate[6];         /* of the last failed statement, "" if none */
@@ -86,38 +118,6 @@ struct pg_store {
 static struct pg_store *handle(struct pv_store *st)
 {
     return (struct pg_store *) st;
-}
-
-/* libpq's own messages span lines ("FATAL: ...\nserver closed the connection\n\t..."):
- * fold one into buf as a single line for the log. */
-static const char *one_line(const char *m, char *buf, size_t cap)
-{
-    size_t n = 0;
-    int space = 0;
-
-    for (; m && *m && n + 1 < cap; m++) {
-        if (*m == '\n' || *m == '\t' || *m == ' ' || *m == '\r') {
-            space = n > 0;
-            continue;
-        }
-        if (space && n + 2 < cap)
-            buf[n++] = ' ';
-        space = 0;
-        buf[n++] = *m;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static void copy_field(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
 }
 
 static int state_is(const struct pg_store *s, const char *state)
@@ -136,28 +136,28 @@ static int fail(struct pg_store *s, const PGresult *res, const char *what)
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char line[512];
 
-    copy_field(s->sqlstate, sizeof s->sqlstate, state);
-    copy_field(s->constraint, sizeof s->constraint,
-               res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL);
+    pv_pg_copy_field(s->sqlstate, sizeof s->sqlstate, state);
+    pv_pg_copy_field(s->constraint, sizeof s->constraint,
+                     res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL);
     if (s->base.in_tx)
         s->aborted = 1;
 
     if (PQstatus(s->conn) != CONNECTION_OK || strncmp(s->sqlstate, "08", 2) == 0 ||
         strncmp(s->sqlstate, "57P", 3) == 0) {
         fprintf(stderr, "store: %s: connection to PostgreSQL lost: %s\n", what,
-                one_line(msg ? msg : PQerrorMessage(s->conn), line, sizeof line));
+                pv_pg_one_line(msg ? msg : PQerrorMessage(s->conn), line, sizeof line));
         return PV_ESTORE;
     }
     if (!res) {
         /* libpq could not even build the command: out of memory. */
         fprintf(stderr, "store: %s: %s\n", what,
-                one_line(PQerrorMessage(s->conn), line, sizeof line));
+                pv_pg_one_line(PQerrorMessage(s->conn), line, sizeof line));
         return PV_ENOMEM;
     }
     if (state_is(s, "23505"))
         return PV_EEXIST; /* unique_violation */
     fprintf(stderr, "store: %s: %s\n", what,
-            one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
+            pv_pg_one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
     if (state_is(s, "23514") || state_is(s, "22003"))
         s->base.fault = PV_FAULT_CHECK; /* check_violation, numeric_value_out_of_range */
     if (state_is(s, "40001") || state_is(s, "40P01") || state_is(s, "55P03") ||
@@ -191,10 +191,7 @@ static int prepare(struct pg_store *s, const char *name, const char *sql)
     return rc;
 }
 
-static void own_name(char *buf, size_t cap, int i)
-{
-    snprintf(buf, cap, OWN_PFX "%d", i);
-}
+#define own_name(buf, cap, i) snprintf((buf), (cap), OWN_PFX "%d", (i))
 
 /*
  * What every new (or reset) connection needs: UTF-8, a lock timeout like
@@ -245,9 +242,11 @@ static int usable(struct pg_store *s, const char *what, int rolls_back)
         PQreset(s->conn);
         if (PQstatus(s->conn) != CONNECTION_OK) {
             fprintf(stderr, "store: cannot reconnect to PostgreSQL: %s\n",
-                    one_line(PQerrorMessage(s->conn), line, sizeof line));
+                    pv_pg_one_line(PQerrorMessage(s->conn), line, sizeof line));
             return PV_ESTORE;
         }
+        if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF)
+            PQexitPipelineMode(s->conn); /* a pipeline the lost connection left open */
         fprintf(stderr, "store: reconnected to PostgreSQL\n");
         return session_setup(s);
     }
@@ -259,16 +258,171 @@ static int usable(struct pg_store *s, const char *what, int rolls_back)
     return PV_OK;
 }
 
-/* Run own statement i (with at most one text parameter) to completion; res kept if wanted. */
+/* Sync the pipeline, read every queued result in order, leave pipeline mode. The first
+ * failure decides (file comment): Q_SENT/Q_READ keep their code in sent_rc and answer
+ * PV_ESTORE, Q_CTL dooms the transaction, Q_CUR answers its own. *last: the last one's
+ * result when it succeeded (the caller's), else NULL. */
+static int drain(struct pg_store *s, PGresult **last)
+{
+    int i, n = s->nqueued, rc = PV_OK, one;
+    PGresult *res, *extra;
+    ExecStatusType st;
+
+    if (last)
+        *last = NULL;
+    s->nqueued = 0;
+    if (!PQpipelineSync(s->conn)) {
+        rc = fail(s, NULL, "pipeline sync");
+        s->doomed = 1;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const struct pg_queued *q = &s->queued[i];
+
+        if (!(res = PQgetResult(s->conn))) {
+            one = fail(s, NULL, q->what);
+            s->doomed = 1;
+            rc = rc != PV_OK ? rc : one; /* the connection is gone: nothing more to read */
+            goto out;
+        }
+        st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_ABORTED) {
+            one = PV_ESTORE; /* skipped by the server after an earlier failure */
+        } else if ((one = check(s, res, q->what)) == PV_OK) {
+            if ((q->flags & PV_SEND_FOUND) && strtoll(PQcmdTuples(res), NULL, 10) == 0)
+                one = PV_ENOTFOUND, s->aborted = 1; /* the server goes on; this handle not */
+        } else if (one == PV_ESTORE && (q->flags & PV_SEND_OVERFLOW) &&
+                   s->base.fault == PV_FAULT_CHECK) {
+            one = PV_EOVERFLOW;
+        }
+        if (rc == PV_OK && one != PV_OK) {
+            rc = one;
+            if (q->kind == Q_SENT || q->kind == Q_READ) {
+                s->sent_rc = one;
+                rc = PV_ESTORE;
+            } else if (q->kind == Q_CTL) {
+                s->doomed = 1;
+            }
+        }
+        if (last && i == n - 1 && one == PV_OK)
+            *last = res;
+        else if (q->kind == Q_READ && one == PV_OK)
+            s->ahead[q->slot].res = res;
+        else
+            PQclear(res);
+        if ((extra = PQgetResult(s->conn))) { /* each result is followed by a NULL */
+            PQclear(extra);
+            s->doomed = 1;
+            rc = rc != PV_OK ? rc : PV_ESTORE;
+        }
+    }
+    res = PQgetResult(s->conn);
+    if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        fprintf(stderr, "store: the pipeline lost its sync with PostgreSQL\n");
+        s->doomed = 1;
+        rc = rc != PV_OK ? rc : PV_ESTORE;
+    }
+    PQclear(res);
+out:
+    if (!PQexitPipelineMode(s->conn) && PQstatus(s->conn) == CONNECTION_OK) {
+        s->doomed = 1;
+        rc = rc != PV_OK ? rc : PV_ESTORE;
+    }
+    if (s->doomed && s->base.in_tx)
+        s->aborted = 1;
+    return rc;
+}
+
+/* Queue the statement just sent (or fail, then read what was queued before it). */
+static int queued(struct pg_store *s, int sent, const char *what, unsigned flags, int kind)
+{
+    int rc;
+
+    if (!sent) {
+        rc = fail(s, NULL, what);
+        if (s->nqueued)
+            drain(s, NULL);
+        return rc;
+    }
+    s->queued[s->nqueued].what = what;
+    s->queued[s->nqueued].flags = flags;
+    s->queued[s->nqueued].kind = kind;
+    s->nqueued++;
+    return PV_OK;
+}
+
+/* Ready to queue one more: pipeline mode on, room in the queue. */
+static int pipe_ready(struct pg_store *s, const char *what)
+{
+    int rc;
+
+    if (s->nqueued == PIPE_MAX && (rc = drain(s, NULL)) != PV_OK)
+        return rc;
+    if (PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(s->conn))
+        return fail(s, NULL, what);
+    return PV_OK;
+}
+
+/* Queue own statement i (no parameter): its result is read with the next one that waits. */
+static int own_queue(struct pg_store *s, int i)
+{
+    char name[16];
+    int rc = usable(s, own_sql[i], 0);
+
+    if (rc != PV_OK || (rc = pipe_ready(s, own_sql[i])) != PV_OK)
+        return rc;
+    own_name(name, sizeof name, i);
+    return queued(s, PQsendQueryPrepared(s->conn, name, 0, NULL, NULL, NULL, 0), own_sql[i], 0,
+                  Q_CTL);
+}
+
+/* Is a write whose "no row" matters queued? Then nothing that keeps it may follow unread. */
+static int found_queued(const struct pg_store *s)
+{
+    int i;
+
+    for (i = 0; i < s->nqueued; i++)
+        if (s->queued[i].flags & PV_SEND_FOUND)
+            return 1;
+    return 0;
+}
+
+/* Drop the reads queued ahead: a write, or a savepoint's end, may have made them stale. */
+static void forget(struct pg_store *s)
+{
+    int i;
+
+    for (i = 0; i < s->nqueued; i++)
+        if (s->queued[i].kind == Q_READ) {
+            drain(s, NULL); /* not on the purchase path: a read always takes them first */
+            break;
+        }
+    while (s->nahead > 0)
+        PQclear(s->ahead[--s->nahead].res);
+}
+
+/* Run own statement i (with at most one text parameter) to completion, behind whatever is
+ * queued (one round trip for all); res kept if wanted. */
 static int own_run(struct pg_store *s, int i, const char *param, PGresult **keep)
 {
     char name[16];
-    PGresult *res;
+    PGresult *res = NULL;
     int rc = usable(s, own_sql[i], i == PV_TX_ROLLBACK || i == PV_TX_ROLLBACK_TO);
 
     if (rc != PV_OK)
         return rc;
     own_name(name, sizeof name, i);
+    if (s->nqueued) {
+        rc = queued(s, PQsendQueryPrepared(s->conn, name, param ? 1 : 0, &param, NULL, NULL, 0),
+                    own_sql[i], 0, Q_CUR);
+        if (rc == PV_OK)
+            rc = drain(s, &res);
+        if (keep && rc == PV_OK)
+            *keep = res;
+        else
+            PQclear(res);
+        return rc;
+    }
     res = PQexecPrepared(s->conn, name, param ? 1 : 0, &param, NULL, NULL, 0);
     rc = check(s, res, own_sql[i]);
     if (keep && rc == PV_OK)
@@ -283,7 +437,11 @@ static int abort_tx(struct pg_store *s)
 {
     int rc = PV_OK;
 
+    if (s->nqueued)
+        drain(s, NULL); /* whatever they answer, all of it is rolled back */
     s->aborted = 0;
+    s->doomed = 0;
+    s->sent_rc = PV_OK;
     if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         rc = own_run(s, PV_TX_ROLLBACK, NULL, NULL);
     s->aborted = 0;
@@ -296,12 +454,29 @@ static int pg_tx(struct pv_store *st, int op)
     PGresult *res = NULL;
     int rc;
 
+    if (op != PV_TX_CHECK)
+        forget(s);
     switch (op) {
     case PV_TX_BEGIN:
-        s->aborted = 0;
-        return own_run(s, op, NULL, NULL);
+        if (s->nqueued)
+            drain(s, NULL); /* cannot happen: commit and rollback read everything */
+        s->aborted = s->doomed = 0;
+        s->sent_rc = PV_OK;
+        return own_queue(s, op); /* read with the first statement (the writer's lock) */
+    case PV_TX_SAVEPOINT:
+        return own_queue(s, op); /* read with the job's first statement */
+    case PV_TX_RELEASE:
+        /* Read with the next job's first statement, or the COMMIT - unless a write
+         * whose "no row" matters is still unread (then it decides first). */
+        if (found_queued(s) && (rc = drain(s, NULL)) != PV_OK)
+            return s->sent_rc != PV_OK ? s->sent_rc : rc;
+        if (s->sent_rc != PV_OK)
+            return s->sent_rc;
+        return own_queue(s, op);
     case PV_TX_COMMIT:
-        if (s->aborted) {
+        if (found_queued(s))
+            drain(s, NULL);
+        if (s->aborted || s->sent_rc != PV_OK) {
             fprintf(stderr, "store: commit: an earlier statement failed; rolled back\n");
             abort_tx(s);
             return PV_ESTORE;
@@ -321,12 +496,22 @@ static int pg_tx(struct pv_store *st, int op)
     case PV_TX_ROLLBACK:
         return abort_tx(s);
     case PV_TX_ROLLBACK_TO:
+        /* What was queued belongs to the job being undone: read it, whatever it says -
+         * unless the savepoint itself (or a RELEASE before it) failed: then the "p" to
+         * return to is not this job's, and only ROLLBACK is safe. */
+        if (s->nqueued)
+            drain(s, NULL);
+        if (s->doomed) {
+            fprintf(stderr, "store: rollback_to: the savepoint was not set; roll back\n");
+            return PV_ESTORE;
+        }
         /* ROLLBACK TO keeps the savepoint open (and clears an abort); release it so
          * the next savepoint() does not nest one level deeper per failed purchase. */
         rc = own_run(s, op, NULL, NULL);
         if (rc == PV_OK) {
             s->aborted = 0;
-            rc = own_run(s, PV_TX_RELEASE, NULL, NULL);
+            s->sent_rc = PV_OK;
+            rc = own_queue(s, PV_TX_RELEASE);
         }
         return rc;
     case PV_TX_CHECK:
@@ -357,6 +542,9 @@ static int pg_ddl(struct pv_store *st, const char *sql, const char *what)
 
     if (PQstatus(s->conn) != CONNECTION_OK)
         return fail(s, NULL, what);
+    forget(s);
+    if (s->nqueued && (rc = drain(s, NULL)) != PV_OK)
+        return rc;
     res = PQexecParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
     rc = check(s, res, what);
     PQclear(res);
@@ -370,6 +558,7 @@ static void pg_close(struct pv_store *st)
     if (!s)
         return;
     pv_store_rollback(st);
+    forget(s);
     PQclear(s->res);
     PQfinish(s->conn);
     free(s);
@@ -377,57 +566,75 @@ static void pg_close(struct pv_store *st)
 
 /* ---- parameters ---------------------------------------------------------------------------- */
 
-static unsigned char *put32(unsigned char *p, uint32_t v)
+/* A statement run (mode 0), queued (1: pg_send) or read ahead (2: pg_prefetch). */
+static int statement(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
+                     int mode, unsigned flags)
 {
-    p[0] = (unsigned char) (v >> 24);
-    p[1] = (unsigned char) (v >> 16);
-    p[2] = (unsigned char) (v >> 8);
-    p[3] = (unsigned char) v;
-    return p + 4;
-}
+    struct pg_store *s = handle(st);
+    const char *val[PV_MAX_PARAMS];
+    int len[PV_MAX_PARAMS], fmt[PV_MAX_PARAMS], i, rc, keyed = 0, k = -1;
+    char num[PV_MAX_PARAMS][24], key[sizeof s->ahead[0].key];
+    unsigned char *owned[PV_MAX_PARAMS] = {NULL};
+    const char *name = pv_sql[id].name;
 
-#define ARRAY_HEADER 20
-
-/*
- * A one-dimensional array parameter in PostgreSQL's binary format: int8
- * elements, or text elements from char[] fields (NUL-terminated). Owned
- * (free()) in *out; NULL when out of memory or too big.
- */
-static unsigned char *array(const struct pv_param *p, int *len)
-{
-    const unsigned char *e = p->p;
-    size_t i, n, total = ARRAY_HEADER;
-    unsigned char *buf, *w;
-    int64_t v;
-
-    for (i = 0; i < p->len; i++) {
-        n = p->kind == PV_P_INT_ARRAY ? 8 : strlen((const char *) (e + i * p->stride));
-        if (n > INT_MAX / 2 || total > (size_t) INT_MAX / 2 - n)
-            return NULL;
-        total += 4 + n;
+    s->base.fault = PV_FAULT_NONE;
+    s->res = NULL;
+    s->row = -1;
+    if ((rc = usable(s, name, 0)) != PV_OK)
+        return rc;
+    if (mode == 2 || (mode == 0 && s->nahead))
+        keyed = pv_pg_key(id, p, n, key, sizeof key) == 0;
+    for (i = 0; mode == 0 && keyed && i < s->nahead && k < 0; i++)
+        if (s->ahead[i].id == id && strcmp(s->ahead[i].key, key) == 0)
+            k = i; /* read ahead: its answer, once (still queued: read it now) */
+    if (k >= 0 && !s->ahead[k].res && s->nqueued && (rc = drain(s, NULL)) != PV_OK)
+        return rc;
+    if (k >= 0 && s->ahead[k].res) {
+        s->res = s->ahead[k].res;
+        s->ahead[k].res = NULL;
+        s->ahead[k].id = -1;
+        return PV_OK;
     }
-    if (!(buf = malloc(total)))
-        return NULL;
-    w = put32(buf, 1); /* dimensions */
-    w = put32(w, 0);   /* no NULLs */
-    w = put32(w, p->kind == PV_P_INT_ARRAY ? INT8OID : TEXTOID);
-    w = put32(w, (uint32_t) p->len); /* length of the dimension */
-    w = put32(w, 1);                 /* its lower bound */
-    for (i = 0; i < p->len; i++, e += p->stride) {
-        if (p->kind == PV_P_INT_ARRAY) {
-            memcpy(&v, e, sizeof v);
-            w = put32(w, 8);
-            w = put32(w, (uint32_t) ((uint64_t) v >> 32));
-            w = put32(w, (uint32_t) (uint64_t) v);
-        } else {
-            n = strlen((const char *) e);
-            w = put32(w, (uint32_t) n);
-            memcpy(w, e, n);
-            w += n;
+    if (mode == 2 && (!keyed || s->nahead == AHEAD))
+        return PV_OK; /* not read ahead: it runs when asked */
+    if (mode == 1 || (mode == 0 && strncmp(sql, "SELECT", 6) != 0))
+        forget(s); /* a write: what was read ahead may no longer be so */
+    if (!s->ready[id]) {
+        /* PQprepare waits: read what is queued first (once per statement and connection). */
+        if (s->nqueued && (rc = drain(s, NULL)) != PV_OK)
+            return rc;
+        if ((rc = prepare(s, name, sql)) != PV_OK)
+            return rc;
+        s->ready[id] = 1;
+    }
+    rc = pv_pg_bind(p, n, val, len, fmt, num, owned);
+    if (rc == PV_OK && mode) {
+        /* Queued: its result is read with the next statement that waits (drain). */
+        if ((rc = pipe_ready(s, name)) == PV_OK)
+            rc = queued(s, PQsendQueryPrepared(s->conn, name, n, val, len, fmt, 1), name, flags,
+                        mode == 1 ? Q_SENT : Q_READ);
+        if (rc == PV_OK && mode == 2) {
+            s->queued[s->nqueued - 1].slot = s->nahead;
+            s->ahead[s->nahead].id = id;
+            memcpy(s->ahead[s->nahead].key, key, sizeof key);
+            s->ahead[s->nahead++].res = NULL;
+        }
+    } else if (rc == PV_OK && s->nqueued) {
+        /* Behind what is queued, one Sync and one round trip for all. */
+        rc = queued(s, PQsendQueryPrepared(s->conn, name, n, val, len, fmt, 1), name, 0, Q_CUR);
+        if (rc == PV_OK)
+            rc = drain(s, &s->res);
+    } else if (rc == PV_OK) {
+        s->res = PQexecPrepared(s->conn, name, n, val, len, fmt, 1);
+        rc = check(s, s->res, name);
+        if (rc != PV_OK) {
+            PQclear(s->res);
+            s->res = NULL;
         }
     }
-    *len = (int) total;
-    return buf;
+    for (i = 0; i < n; i++)
+        free(owned[i]);
+    return rc;
 }
 
 /*
@@ -437,52 +644,31 @@ static unsigned char *array(const struct pv_param *p, int *len)
  */
 static int pg_run(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n)
 {
-    struct pg_store *s = handle(st);
-    const char *val[PV_MAX_PARAMS];
-    int len[PV_MAX_PARAMS], fmt[PV_MAX_PARAMS], i, rc;
-    char num[PV_MAX_PARAMS][24];
-    unsigned char *owned[PV_MAX_PARAMS] = {NULL};
+    return statement(st, id, sql, p, n, 0, 0);
+}
 
-    s->base.fault = PV_FAULT_NONE;
-    s->res = NULL;
-    s->row = -1;
-    if ((rc = usable(s, pv_sql[id].name, 0)) != PV_OK)
-        return rc;
-    if (!s->ready[id]) {
-        if ((rc = prepare(s, pv_sql[id].name, sql)) != PV_OK)
-            return rc;
-        s->ready[id] = 1;
-    }
-    for (i = 0; i < n && rc == PV_OK; i++) {
-        val[i] = p[i].p;
-        len[i] = 0;
-        fmt[i] = 0;
-        if (p[i].kind == PV_P_INT) {
-            snprintf(num[i], sizeof num[i], "%lld", (long long) p[i].i);
-            val[i] = num[i];
-        } else if (p[i].kind == PV_P_BLOB) {
-            fmt[i] = 1;
-            len[i] = (int) p[i].len;
-            if (p[i].len > INT_MAX)
-                rc = PV_EINVAL;
-        } else if (p[i].kind == PV_P_TEXT_ARRAY || p[i].kind == PV_P_INT_ARRAY) {
-            fmt[i] = 1;
-            val[i] = (const char *) (owned[i] = array(&p[i], &len[i]));
-            if (!owned[i])
-                rc = PV_ENOMEM;
-        }
-    }
-    if (rc == PV_OK) {
-        s->res = PQexecPrepared(s->conn, pv_sql[id].name, n, val, len, fmt, 1);
-        rc = check(s, s->res, pv_sql[id].name);
-        if (rc != PV_OK) {
-            PQclear(s->res);
-            s->res = NULL;
-        }
-    }
-    for (i = 0; i < n; i++)
-        free(owned[i]);
-    return rc;
+/* Queue a write inside a transaction (pv_store_defer; file comment). */
+static int pg_send(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
+                   unsigned flags)
+{
+    return statement(st, id, sql, p, n, 1, flags);
+}
+
+/* Read ahead inside a transaction (pv_q_prefetch; file comment). */
+static int pg_prefetch(struct pv_store *st, int id, const char *sql, const struct pv_param *p,
+                       int n)
+{
+    return statement(st, id, sql, p, n, 2, 0);
+}
+
+/* Wait for what is queued: PV_OK, or the first queued write's failure. */
+static int pg_flush(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    int rc = s->nqueued ? drain(s, NULL) : PV_OK;
+
+    forget(s);
+    return s->sent_rc != PV_OK ? s->sent_rc : rc;
 }
 
 static int pg_step(struct pv_store *st)
@@ -563,6 +749,10 @@ static const struct pv_store_driver postgres_driver = {
     .col_bytes = pg_col_bytes,
     .changes = pg_changes,
     .reset = pg_reset,
+    /* Writes queued in libpq's pipeline while the common layer defers them. */
+    .send = pg_send,
+    .flush = pg_flush,
+    .prefetch = pg_prefetch,
     /* Transactions, advisory locks, migrations, the connection. */
     .tx = pg_tx,
     .lock = pg_lock,
@@ -594,7 +784,7 @@ int pv_postgres_open(const char *dsn, struct pv_store **out)
     if (PQstatus(s->conn) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password. */
         fprintf(stderr, "store: cannot connect to PostgreSQL: %s\n",
-                one_line(PQerrorMessage(s->conn), line, sizeof line));
+                pv_pg_one_line(PQerrorMessage(s->conn), line, sizeof line));
         rc = PV_ESTORE;
         goto out;
     }

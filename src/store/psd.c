@@ -91,7 +91,7 @@ int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
     pv_q_int(&q, rec->piece_count);
     pv_q_int(&q, rec->last_refill_at);
     pv_q_int(&q, rec->id);
-    return pv_q_write_found(&q);
+    return pv_q_send(&q, PV_SEND_FOUND); /* queued in a purchase (pv_store_defer) */
 }
 
 int pv_store_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n)

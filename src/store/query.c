@@ -168,6 +168,55 @@ int pv_q_write_found(struct pv_q *q)
     return write1(q, pv_q_found);
 }
 
+int pv_q_send(struct pv_q *q, unsigned flags)
+{
+    struct pv_store *st = q->st;
+    int rc;
+
+    if (q->rc != PV_OK || !st)
+        return q->rc;
+    if (!st->in_tx || !st->defer) {
+        rc = write1(q, (flags & PV_SEND_FOUND) ? pv_q_found : pv_q_exec);
+        /* The mapping journal_post makes after pv_q_exec, for the callers of send. */
+        if (rc == PV_ESTORE && (flags & PV_SEND_OVERFLOW) && st->fault == PV_FAULT_CHECK)
+            rc = PV_EOVERFLOW;
+        return rc;
+    }
+    if ((rc = st->drv->tx(st, PV_TX_CHECK)) != PV_OK)
+        return q->rc = rc;
+    st->statements++;
+    st->fault = PV_FAULT_NONE;
+    q->rc = st->drv->send(st, q->id, pv_sql[q->id].text[st->drv->dialect], q->p, q->n, flags);
+    return q->rc;
+}
+
+int pv_q_prefetch(struct pv_q *q)
+{
+    struct pv_store *st = q->st;
+
+    if (q->rc != PV_OK || !st || !st->in_tx || !st->defer)
+        return q->rc;
+    q->rc = st->drv->prefetch(st, q->id, pv_sql[q->id].text[st->drv->dialect], q->p, q->n);
+    return q->rc;
+}
+
+int pv_send_now(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
+                unsigned flags)
+{
+    int rc = st->drv->run(st, id, sql, p, n);
+
+    if (rc != PV_OK)
+        return rc;
+    while ((rc = st->drv->step(st)) == PV_OK)
+        ;
+    if (rc == PV_ENOTFOUND)
+        rc = (flags & PV_SEND_FOUND) && st->drv->changes(st) == 0 ? PV_ENOTFOUND : PV_OK;
+    st->drv->reset(st);
+    if (rc == PV_ESTORE && (flags & PV_SEND_OVERFLOW) && st->fault == PV_FAULT_CHECK)
+        rc = PV_EOVERFLOW;
+    return rc;
+}
+
 struct pv_row pv_row_of(struct pv_q *q)
 {
     struct pv_row r = {q->st, q->id, 0, PV_OK};

@@ -514,6 +514,28 @@ static void lite_cache(struct pv_store *st, size_t bytes)
         fprintf(stderr, "store: %s: %s\n", sql, sqlite3_errmsg(s->db));
 }
 
+/* pv_store_defer's queue: SQLite's statements cost no round trip, so a sent write runs at
+ * once and its failure is answered where it happened. */
+static int lite_send(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
+                     unsigned flags)
+{
+    return pv_send_now(st, id, sql, p, n, flags);
+}
+
+static int lite_flush(struct pv_store *st)
+{
+    (void) st;
+    return PV_OK;
+}
+
+/* Nothing to read ahead: a statement costs no round trip. */
+static int lite_prefetch(struct pv_store *st, int id, const char *sql, const struct pv_param *p,
+                         int n)
+{
+    (void) st, (void) id, (void) sql, (void) p, (void) n;
+    return PV_OK;
+}
+
 static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
@@ -529,6 +551,9 @@ static const struct pv_store_driver sqlite_driver = {
     .col_bytes = lite_col_bytes,
     .changes = lite_changes,
     .reset = lite_reset,
+    .send = lite_send,
+    .flush = lite_flush,
+    .prefetch = lite_prefetch,
     .backup = lite_backup,
     .cache = lite_cache,
 };

@@ -194,6 +194,14 @@ int pv_store_rollback_to(struct pv_store *st)
     return end_savepoint(st, PV_TX_ROLLBACK_TO);
 }
 
+int pv_store_defer(struct pv_store *st, int on)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    st->defer = on != 0;
+    return on ? PV_OK : st->drv->flush(st);
+}
+
 int pv_store_lock_writer(struct pv_store *st)
 {
     if (!st || !st->in_tx)

@@ -455,6 +455,20 @@ int pv_store_rollback(struct pv_store *st);
 int pv_store_savepoint(struct pv_store *st);
 int pv_store_release(struct pv_store *st);
 int pv_store_rollback_to(struct pv_store *st);
+/* defer - inside begin(), on: the writes of the purchase path whose callers need
+ * nothing back (psd_update, indicium_insert, journal_post, idem_put) may be queued
+ * by the driver instead of waited for (PostgreSQL: sent in libpq's pipeline with
+ * the next statement; SQLite: run at once) and answer PV_OK. A queued write's
+ * failure makes the next statement fail (PV_ESTORE) and is answered with its own
+ * code by defer(st, 0), which waits for everything queued: call it before
+ * release() to learn whether the savepoint's work stands. PV_EINVAL outside begin(). */
+int pv_store_defer(struct pv_store *st, int on);
+/* prefetch_customer - with defer on: queue the reads a purchase makes of its customer
+ * (hold_standing, account_balance of account, autorefill_get) to travel with its next
+ * statement; those calls with the same arguments then answer from them, once each,
+ * unless st wrote or ended the savepoint in between. SQLite: nothing. PV_EINVAL. */
+int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
+                               const char *account);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
  * unset; *value is owned (free()). delete: PV_ENOTFOUND when there was none. */
 int pv_store_config_set(struct pv_store *st, const char *key, const char *value);

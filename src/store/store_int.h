@@ -43,6 +43,10 @@ enum pv_tx {
     PV_TX_CHECK        /* a write is about to join the open transaction: still alive? */
 };
 
+/* How a sent write's outcome maps to a code (pv_store_driver.send). */
+#define PV_SEND_FOUND    1u /* no row written is PV_ENOTFOUND (pv_q_write_found) */
+#define PV_SEND_OVERFLOW 2u /* a CHECK constraint's refusal is PV_EOVERFLOW (journal_post) */
+
 /* Advisory locks, for pv_store_driver.lock, taken inside a transaction. */
 enum pv_lock {
     PV_LOCK_MIGRATE, /* migrations of all processes, one at a time */
@@ -96,6 +100,19 @@ struct pv_store_driver {
     int (*col_bytes)(struct pv_store *st, int col, int blob, const void **p, size_t *len);
     int64_t (*changes)(struct pv_store *st); /* rows the statement wrote */
     void (*reset)(struct pv_store *st);      /* end the statement, drop its bindings */
+    /* A write whose result the caller does not read (pv_q_send), inside begin() while
+     * pv_store_defer is on: the driver may queue it (PostgreSQL: libpq's pipeline) and
+     * answer PV_OK, reporting a failure at the next statement (as PV_ESTORE, the
+     * transaction then aborted) and its own code at flush. flags: PV_SEND_*. SQLite runs
+     * it at once (pv_send_now). Then flush: wait for every queued statement, PV_OK or
+     * the first failure's code (sticky until rollback_to/rollback). */
+    int (*send)(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
+                unsigned flags);
+    int (*flush)(struct pv_store *st);
+    /* A read queued ahead (pv_q_prefetch), same rules as send: the next run() of the same
+     * statement with the same parameters answers from it, once, unless this handle wrote
+     * or ended a savepoint in between. SQLite: nothing (PV_OK). */
+    int (*prefetch)(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n);
     /* Optional (NULL: PV_ECONFIG): a consistent copy of the whole database into
      * the new file at path (borrowed) while other handles write: stampd backup. */
     int (*backup)(struct pv_store *st, const char *path);
@@ -111,6 +128,7 @@ struct pv_store {
     int in_sp;           /* the savepoint is open */
     int fault;           /* enum pv_fault of the last failure, set by the driver */
     uint64_t statements; /* statements run (pv_store_statements) */
+    int defer;           /* pv_store_defer: writes sent with pv_q_send may be queued */
 };
 
 /*
@@ -122,6 +140,21 @@ struct pv_store {
  */
 int pv_sqlite_open(const char *path, struct pv_store **out);
 int pv_postgres_open(const char *dsn, struct pv_store **out);
+
+/* The postgres driver's libpq-free helpers (pg_util.c). A one-dimensional array parameter
+ * (PV_P_INT_ARRAY, PV_P_TEXT_ARRAY) in PostgreSQL's binary format: owned (free()), *len its bytes;
+ * NULL when out of memory or too big. For the postgres driver. */
+unsigned char *pv_pg_array(const struct pv_param *p, int *len);
+/* Parameters p[0..n-1] as PQexecPrepared takes them (val, len, fmt; integers printed into
+ * num, arrays owned in owned[i] - free() each). PV_EINVAL, PV_ENOMEM. */
+int pv_pg_bind(const struct pv_param *p, int n, const char **val, int *len, int *fmt,
+               char (*num)[24], unsigned char **owned);
+/* Statement id with integer and text parameters as one string (a read-ahead's key): 0, or
+ * -1 when another kind or a longer key than cap. */
+int pv_pg_key(int id, const struct pv_param *p, int n, char *key, size_t cap);
+/* A multi-line libpq message folded into buf as one line; a field copied, cut to cap. */
+const char *pv_pg_one_line(const char *m, char *buf, size_t cap);
+void pv_pg_copy_field(char *dst, size_t cap, const char *src);
 
 /* ---- running statements (query.c) ---------------------------------------------------------- */
 
@@ -166,6 +199,16 @@ int pv_q_found(struct pv_q *q);
  * own outside begin() where the driver needs one (pv_write_enter). */
 int pv_q_write(struct pv_q *q);
 int pv_q_write_found(struct pv_q *q);
+/* pv_q_write / pv_q_write_found (flags PV_SEND_*) for a write whose caller needs
+ * nothing back but success: inside begin() with pv_store_defer on, the driver may
+ * queue it (send) and its failure is answered by pv_store_defer(st, 0). */
+int pv_q_send(struct pv_q *q, unsigned flags);
+/* Queue a read whose answer a later pv_q_* of the same statement and parameters takes
+ * (inside begin() with pv_store_defer on; otherwise nothing). Ends q. */
+int pv_q_prefetch(struct pv_q *q);
+/* send of a driver that runs the statement at once (run, step, changes, reset). */
+int pv_send_now(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
+                unsigned flags);
 int pv_q_row(struct pv_q *q); /* PV_OK: a row to read with pv_row_of; then pv_q_done */
 void pv_q_done(struct pv_q *q);
 struct pv_row pv_row_of(struct pv_q *q);

@@ -1294,6 +1294,161 @@ static void test_savepoint_after_error(void **state)
     OK(pv_store_rollback(st)); /* no transaction: nothing to do */
 }
 
+/*
+ * pv_store_defer (issue 15): the writes a job queues (PostgreSQL's pipeline) answer
+ * at defer(st, 0) with their own code - a duplicate key, a PSD row not found, a
+ * balance past the money bound -, a read behind a failed one fails instead of
+ * answering, and the job's savepoint undoes that job only: the jobs around it and
+ * the commit stand. SQLite runs them at once and answers at the call.
+ */
+/* One job of a batch: its savepoint, its writes queued (pv_store_defer). */
+static void job(struct pv_store *st)
+{
+    OK(pv_store_savepoint(st));
+    OK(pv_store_defer(st, 1));
+}
+
+/* 1,000 mills into customer:cus_A from the card clearing account, then begin(). */
+static void fund_and_begin(struct pv_store *st)
+{
+    struct pv_ledger_line l[2];
+
+    line(&l[0], "customer:cus_A", 1000);
+    line(&l[1], "card:clearing", -1000);
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+    OK(pv_store_begin(st));
+}
+
+static int deferred(struct pv_store *st, int rc)
+{
+    int flushed = pv_store_defer(st, 0);
+
+    return rc != PV_OK ? rc : flushed; /* where the failure shows: the call or the flush */
+}
+
+static void test_defer(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec p = make_psd(1, 100000, 0), missing = make_psd(9, 1, 1), got;
+    struct pv_ledger_line l[2];
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    pv_mills bal;
+    int rc;
+
+    assert_int_equal(pv_store_defer(st, 1), PV_EINVAL); /* outside begin() */
+    OK(pv_store_psd_insert(st, &p));
+    OK(pv_store_idem_put(st, "cus_A", "k1", HASH_A, "ind_0001", 1700000000));
+    fund_and_begin(st);
+
+    /* Job 1: a register move, then a key already used: PV_EEXIST, and nothing of it stays. */
+    job(st);
+    p.descending -= 100;
+    p.ascending += 100;
+    OK(pv_store_psd_update(st, &p));
+    rc = pv_store_idem_put(st, "cus_A", "k1", HASH_B, "ind_0002", 1700000001);
+    if (rc == PV_OK) /* queued: the read behind it fails, never "not found" */
+        assert_int_equal(pv_store_idem_get(st, "cus_A", "k9", hash, ind), PV_ESTORE);
+    assert_int_equal(deferred(st, rc), PV_EEXIST);
+    OK(pv_store_rollback_to(st));
+
+    /* Job 2: a PSD that is not there. */
+    job(st);
+    assert_int_equal(deferred(st, pv_store_psd_update(st, &missing)), PV_ENOTFOUND);
+    OK(pv_store_rollback_to(st));
+
+    /* Job 3: a balance pushed past the money bound. */
+    job(st);
+    line(&l[0], "customer:cus_A", PV_MILLS_MAX);
+    line(&l[1], "card:clearing", -PV_MILLS_MAX);
+    assert_int_equal(deferred(st, pv_store_journal_post(st, "card_charge", "ch_2", l, 2, 1)),
+                     PV_EOVERFLOW);
+    OK(pv_store_rollback_to(st));
+
+    /* Job 4 stands, with what it read and wrote. */
+    job(st);
+    p = make_psd(1, 100000, 0);
+    p.descending -= 250;
+    p.ascending += 250;
+    p.piece_count++;
+    OK(pv_store_psd_update(st, &p));
+    OK(pv_store_idem_put(st, "cus_A", "k2", HASH_B, "ind_0003", 1700000002));
+    line(&l[0], "customer:cus_A", -250);
+    line(&l[1], "card:clearing", 250);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_0003", l, 2, 1700000002));
+    OK(pv_store_idem_get(st, "cus_A", "k2", hash, ind));
+    assert_string_equal(ind, "ind_0003");
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_commit(st));
+
+    OK(pv_store_psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 100000 - 250);
+    assert_int_equal(got.ascending, 250);
+    assert_int_equal(got.piece_count, 8);
+    OK(pv_store_idem_get(st, "cus_A", "k1", hash, ind));
+    assert_string_equal(ind, "ind_0001");
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 750);
+    OK(pv_store_account_balance(st, "card:clearing", &bal));
+    assert_int_equal(bal, -750);
+    assert_int_equal(pv_store_defer(st, 0), PV_EINVAL); /* the transaction is over */
+}
+
+/*
+ * pv_store_prefetch_customer (issue 15): the reads a purchase makes of its customer,
+ * queued ahead, answer what the same calls would have answered - and a write in
+ * between (here the job's own journal entry) is seen, never an answer read before it.
+ */
+static void test_prefetch(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[2];
+    struct pv_hold_rec h;
+    struct pv_autorefill_rec ar;
+    pv_mills bal;
+
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A")); /* outside: nothing */
+    fund_and_begin(st);
+    job(st);
+    assert_int_equal(pv_store_prefetch_customer(st, NULL, 0, "customer:cus_A"), PV_EINVAL);
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    assert_int_equal(pv_store_hold_standing(st, "cus_A", &h), PV_ENOTFOUND);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 1000);
+    assert_int_equal(pv_store_autorefill_get(st, "cus_A", 0, &ar), PV_ENOTFOUND);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal)); /* once more: read again */
+    assert_int_equal(bal, 1000);
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+
+    /* Read ahead, then the job writes: the balance read after it sees the write. */
+    job(st);
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    line(&l[0], "customer:cus_A", -250);
+    line(&l[1], "revenue:postage", 250);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 2, 1700000001));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 750);
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+
+    /* Read ahead in a job that ends first: the next job reads afresh. */
+    job(st);
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_rollback_to(st));
+    OK(pv_store_savepoint(st));
+    line(&l[0], "customer:cus_A", -50);
+    line(&l[1], "revenue:postage", 50);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_2", l, 2, 1700000002));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 700);
+    OK(pv_store_release(st));
+    OK(pv_store_commit(st));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 700);
+}
+
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
 struct migrator {
     struct pv_store *st;
@@ -2986,6 +3141,8 @@ int main(void)
         STORE(test_psd_locked_in_transaction),
         STORE(test_idempotency_race),
         STORE(test_savepoint_after_error),
+        STORE(test_defer),
+        STORE(test_prefetch),
         STORE(test_printing),
         STORE(test_servers),
         STORE(test_leases),

@@ -1,0 +1,147 @@
+/*
+ * pg_util.c - the parts of the PostgreSQL driver that need no libpq: its
+ * parameters as libpq takes them (decimal text, binary blobs and arrays -
+ * journal_post's accounts and amounts), a read-ahead's key, and its log
+ * line folding. Kept apart so postgres.c stays one readable file.
+ */
+#include "stampd/error.h"
+#include "store/store_int.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Type OIDs (pg_type.h, stable since forever) for the binary arrays of journal_post. */
+#define INT8OID 20
+#define TEXTOID 25
+
+static unsigned char *put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v >> 24);
+    p[1] = (unsigned char) (v >> 16);
+    p[2] = (unsigned char) (v >> 8);
+    p[3] = (unsigned char) v;
+    return p + 4;
+}
+
+#define ARRAY_HEADER 20
+
+/*
+ * A one-dimensional array parameter in PostgreSQL's binary format: int8
+ * elements, or text elements from char[] fields (NUL-terminated). Owned
+ * (free()) in *out; NULL when out of memory or too big.
+ */
+unsigned char *pv_pg_array(const struct pv_param *p, int *len)
+{
+    const unsigned char *e = p->p;
+    size_t i, n, total = ARRAY_HEADER;
+    unsigned char *buf, *w;
+    int64_t v;
+
+    for (i = 0; i < p->len; i++) {
+        n = p->kind == PV_P_INT_ARRAY ? 8 : strlen((const char *) (e + i * p->stride));
+        if (n > INT_MAX / 2 || total > (size_t) INT_MAX / 2 - n)
+            return NULL;
+        total += 4 + n;
+    }
+    if (!(buf = malloc(total)))
+        return NULL;
+    w = put32(buf, 1); /* dimensions */
+    w = put32(w, 0);   /* no NULLs */
+    w = put32(w, p->kind == PV_P_INT_ARRAY ? INT8OID : TEXTOID);
+    w = put32(w, (uint32_t) p->len); /* length of the dimension */
+    w = put32(w, 1);                 /* its lower bound */
+    for (i = 0; i < p->len; i++, e += p->stride) {
+        if (p->kind == PV_P_INT_ARRAY) {
+            memcpy(&v, e, sizeof v);
+            w = put32(w, 8);
+            w = put32(w, (uint32_t) ((uint64_t) v >> 32));
+            w = put32(w, (uint32_t) (uint64_t) v);
+        } else {
+            n = strlen((const char *) e);
+            w = put32(w, (uint32_t) n);
+            memcpy(w, e, n);
+            w += n;
+        }
+    }
+    *len = (int) total;
+    return buf;
+}
+
+/* libpq's own messages span lines ("FATAL: ...\nserver closed the connection\n\t..."):
+ * fold one into buf as a single line for the log. */
+const char *pv_pg_one_line(const char *m, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int space = 0;
+
+    for (; m && *m && n + 1 < cap; m++) {
+        if (*m == '\n' || *m == '\t' || *m == ' ' || *m == '\r') {
+            space = n > 0;
+            continue;
+        }
+        if (space && n + 2 < cap)
+            buf[n++] = ' ';
+        space = 0;
+        buf[n++] = *m;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+void pv_pg_copy_field(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int pv_pg_bind(const struct pv_param *p, int n, const char **val, int *len, int *fmt,
+               char (*num)[24], unsigned char **owned)
+{
+    int i, rc = PV_OK;
+
+    for (i = 0; i < n && rc == PV_OK; i++) {
+        val[i] = p[i].p;
+        len[i] = 0;
+        fmt[i] = 0;
+        if (p[i].kind == PV_P_INT) {
+            snprintf(num[i], sizeof num[i], "%lld", (long long) p[i].i);
+            val[i] = num[i];
+        } else if (p[i].kind == PV_P_BLOB) {
+            fmt[i] = 1;
+            len[i] = (int) p[i].len;
+            if (p[i].len > INT_MAX)
+                rc = PV_EINVAL;
+        } else if (p[i].kind == PV_P_TEXT_ARRAY || p[i].kind == PV_P_INT_ARRAY) {
+            fmt[i] = 1;
+            val[i] = (const char *) (owned[i] = pv_pg_array(&p[i], &len[i]));
+            if (!owned[i])
+                rc = PV_ENOMEM;
+        }
+    }
+    return rc;
+}
+
+int pv_pg_key(int id, const struct pv_param *p, int n, char *key, size_t cap)
+{
+    size_t used;
+    int i, w;
+
+    w = snprintf(key, cap, "%d", id);
+    for (i = 0, used = (size_t) w; i < n && w >= 0 && used < cap; i++, used += (size_t) w) {
+        if (p[i].kind == PV_P_INT)
+            w = snprintf(key + used, cap - used, "|i%lld", (long long) p[i].i);
+        else if (p[i].kind == PV_P_TEXT && !strchr(p[i].p, '|'))
+            w = snprintf(key + used, cap - used, "|t%s", (const char *) p[i].p);
+        else
+            return -1; /* blobs, arrays, NULL, a '|' in text: not read ahead */
+    }
+    return w >= 0 && used < cap ? 0 : -1;
+}

@@ -1,0 +1,147 @@
+"""test_pg_concurrency.py - money moved from many sides at once on two processors (issue 15).
+
+`stampd serve --processors 2` on PostgreSQL (SQLite when STAMPD_TEST_PG_DSN_FILE
+is not set): while 4 customers buy letters through both processors, other
+threads refund pieces already sold, add funds by card, and the postal authority
+places a hold on one customer and lifts it again. Each of those serialises
+against the purchases it affects (docs/internals/purchase-path.md), and the
+purchases' writes go through libpq's pipeline (pv_store_defer). Afterwards the
+books must say exactly what the answers said: every PSD balanced, `stampd
+ledger check` passing, every customer's balance its start + funds - postage
+sold + postage refunded, one indicium per piece answered 201 and none for a
+refusal, and no refusal but the hold's.
+"""
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
+          "to_zip": "10001"}
+START = 200  # dollars each customer starts with
+PER_CUSTOMER = 40
+
+
+class Concurrency(unittest.TestCase):
+    def setUp(self):
+        self.srv = harness.Stampd("pgconc")
+        if PG_DSN_FILE:
+            p = subprocess.run(["sh", os.path.join(harness.SOURCE_DIR, "scripts", "pg-test.sh"),
+                                "createdb", PG_DSN_FILE], stdout=subprocess.PIPE, check=True,
+                               timeout=60)
+            self.srv.db = p.stdout.decode().strip()
+        _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
+                                 "--psds", "4", "--deposit", "100000", "--demo", "--keys-dir",
+                                 os.path.join(self.srv.dir, "keys"))
+        keys = harness.Stampd._keys(out)
+        self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]
+        self.srv.postal_key = keys["STAMP_POSTAL_KEY"]
+        self.keys = [self.srv.customer("conc%d@example.com" % i, START) for i in range(4)]
+        self.srv.start(processors=2, threads=16)
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def test_purchases_refunds_funds_holds_at_once(self):
+        srv, keys = self.srv, self.keys
+        held_key = keys[3]
+        held_cus = srv.get_ok("/v1/account", held_key)["id"]
+        pms = {}
+        for k in keys[:2]:
+            st, _, pm = srv.request("POST", "/v1/payment-methods", key=k,
+                                    body={"card": harness.CARD})
+            self.assertEqual(st, 201, pm)
+            pms[k] = pm["id"]
+
+        lock = threading.Lock()
+        sold = []       # (key, piece) answered 201
+        refused = []    # (key, status, code)
+        refunds = []    # (key, amount_mills) approved to the balance
+        funds = {k: 0 for k in keys}
+        pending = []    # pieces to refund
+        done = threading.Event()
+
+        def buyer(k, n):
+            st, _, b = srv.buy(k, "conc-%s-%d" % (k[-6:], n), LETTER)
+            with lock:
+                if st == 201:
+                    sold.append((k, b))
+                    if n % 3 == 0:
+                        pending.append((k, b))
+                else:
+                    refused.append((k, st, b.get("error", {}).get("code")))
+
+        def refunder():
+            while not done.is_set() or pending:
+                with lock:
+                    job = pending.pop() if pending else None
+                if job is None:
+                    done.wait(0.02)
+                    continue
+                k, piece = job
+                st, _, r = srv.request("POST", "/v1/indicia/%s/refund" % piece["id"], key=k)
+                self.assertEqual(st, 201, r)
+                self.assertEqual(r["destination"], "balance", r)
+                with lock:
+                    refunds.append((k, r["amount_mills"]))
+
+        def funder(k, n):
+            st, _, j = srv.request("POST", "/v1/account/funds", key=k,
+                                   headers={"Idempotency-Key": "funds-%s-%d" % (k[-6:], n)},
+                                   body={"amount": "2.50", "payment": {
+                                       "method": "card", "payment_method_id": pms[k]}})
+            self.assertEqual(st, 201, j)
+            with lock:
+                funds[k] += 2500
+
+        def authority():
+            st, _, hold = srv.request("POST", "/v1/authority/holds", key=srv.postal_key,
+                                      body={"customer_id": held_cus, "reason": "conc test"})
+            self.assertEqual(st, 201, hold)
+            done.wait(0.3)
+            st, _, lifted = srv.request("POST", "/v1/authority/holds/%s/lift" % hold["id"],
+                                        key=srv.postal_key, body={"reason": "cleared"})
+            self.assertEqual(st, 200, lifted)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=24) as ex:
+            side = [ex.submit(refunder), ex.submit(refunder)]
+            work = [ex.submit(buyer, k, n) for n in range(PER_CUSTOMER) for k in keys]
+            work += [ex.submit(funder, k, n) for n in range(8) for k in keys[:2]]
+            work.insert(len(work) // 3, ex.submit(authority))
+            for f in work:
+                f.result()
+            done.set()
+            for f in side:
+                f.result()
+
+        # No refusal but the hold's, and only for the held customer.
+        self.assertEqual([r for r in refused if r[0] != held_key or r[2] != "customer_on_hold"],
+                         [])
+        # Both processors sold.
+        self.assertEqual(len({b["server_id"] for _, b in sold}), 2)
+        # Every PSD balanced; the ledger checks.
+        for p in srv.psds()["psds"]:
+            self.assertEqual(p["ascending_mills"] + p["descending_mills"],
+                             p["control_total_mills"], p)
+        st, _, j = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
+        self.assertEqual((st, j["ok"]), (200, True), j)
+        # Every customer's balance is what the answers said.
+        for k in keys:
+            spent = sum(b["postage_mills"] for kk, b in sold if kk == k)
+            back = sum(a for kk, a in refunds if kk == k)
+            self.assertEqual(srv.balance(k), START * 1000 + funds[k] - spent + back, k[-6:])
+            listed = {i["id"] for i in srv.list_all(k)}
+            self.assertEqual(listed, {b["id"] for kk, b in sold if kk == k})
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("every journal balances", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
