@@ -465,7 +465,7 @@ static const struct subcommand {
      "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
      "  --signup-limit N        signups per minute and source address (default 5)\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
-     "  --payment-threads N     card calls in flight per processor (default 32)\n"
+     "  --payment-threads N     threads writing card payments per processor (default 2)\n"
      "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP WEBHOOK_HELP},
     {"front", OPTS_NODB, run_server,
@@ -499,7 +499,7 @@ static const struct subcommand {
      "  --lease-ms N            PSD lease length in milliseconds\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds "
      "(600)\n"
-     "  --payment-threads N     card calls in flight (default 32)\n"
+     "  --payment-threads N     threads writing card payments (default 2)\n"
      "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP},
     {"secret generate", OPTS_NODB, run_secret, "--internal-secret-file PATH",
