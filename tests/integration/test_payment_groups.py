@@ -171,33 +171,26 @@ class PaymentGroups(unittest.TestCase):
         self.assertTrue(set(holds) - ends, "nothing was in flight at the kill")
         self.recovered(first + second)
 
-    def test_crash_recording_a_group_of_holds(self):
-        keys = ["auth-%d" % i for i in range(10)]
-        self.start(crash="after_authorize")
+    def crash_group(self, crash, prefix):
+        """A group of card purchases that stampd dies in at the crash point; their keys."""
+        keys = ["%s-%d" % (prefix, i) for i in range(10)]
+        self.start(crash=crash)
         out = []
-        ts = self.buys(keys, out)
-        for t in ts:
+        for t in self.buys(keys, out):
             t.join(30)
         p, self.srv.proc = self.srv.proc, None
         self.assertEqual(p.wait(timeout=30), 137, self.srv.stderr_text())
         self.assertEqual([st for _, st, _ in out], [None] * len(keys), out)
+        return keys
+
+    def test_crash_recording_a_group_of_holds(self):
+        keys = self.crash_group("after_authorize", "auth")
         # Holds approved at the gateway and never recorded: at least the one that crashed.
         self.assertGreaterEqual(len(self.approved()), 1)
         self.recovered(keys)
-        # The first attempts were voided: each key was held again and captured.
-        attempts = collections.Counter(e["key"].rsplit(":", 1)[0]
-                                       for e in self.events() if e["op"] == "authorize")
-        self.assertTrue(all(n >= 1 for n in attempts.values()))
 
     def test_crash_after_a_group_committed(self):
-        keys = ["commit-%d" % i for i in range(10)]
-        self.start(crash="after_commit")
-        out = []
-        ts = self.buys(keys, out)
-        for t in ts:
-            t.join(30)
-        p, self.srv.proc = self.srv.proc, None
-        self.assertEqual(p.wait(timeout=30), 137, self.srv.stderr_text())
+        keys = self.crash_group("after_commit", "commit")
         self.assertFalse([e for e in self.events() if e["op"] != "authorize"])
         self.recovered(keys)
 
