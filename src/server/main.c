@@ -82,6 +82,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--internal-secret-file", offsetof(struct opts, internal_secret_file)},
         {"--signup-limit", offsetof(struct opts, signup_limit)},
         {"--per-address-limit", offsetof(struct opts, per_address_limit)},
+        {"--connection-limit", offsetof(struct opts, connection_limit)},
         {"--request-deadline", offsetof(struct opts, request_deadline)},
         {"--internal-tls-dir", offsetof(struct opts, internal_tls_dir)},
         {"--internal-tls-name", offsetof(struct opts, internal_tls_name)},
@@ -380,6 +381,7 @@ enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command p
 #define LIMITS_HELP                                                                                \
     "  --per-address-limit N   connections per source address (default 64; none with\n"            \
     "                          --trusted-proxy)\n"                                                 \
+    "  --connection-limit N    open connections the server takes in all (default 1000)\n"          \
     "  --request-deadline S    seconds a client has to send its request (default 10)\n"            \
     "  --gateway-journal FILE  the card gateway sandbox's journal (default\n"                      \
     "                          DB.gateway.jsonl for SQLite; PostgreSQL: in memory)\n"              \
@@ -450,6 +452,7 @@ static const struct subcommand {
      "--db DSN [--config FILE] [--listen HOST:PORT] [--processors N] [--threads N]\n"
      "       [--lease-ms N] [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+     "       [--connection-limit N]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
      "       [--gateway-latency MS] [--payment-recovery-after S] [--payment-threads N]\n"
      "       [--reports on|off] [--log-format text|json] [--log-level LEVEL]\n"
@@ -473,6 +476,7 @@ static const struct subcommand {
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--threads N] [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+     "       [--connection-limit N]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
      "       [--log-level LEVEL] [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]\n"
      "       [--webhook-retry-base-ms MS] [--webhook-retry-window S] [--webhook-timeout-ms MS]\n"
@@ -488,6 +492,7 @@ static const struct subcommand {
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
+     "       [--connection-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
      "       [--payment-threads N]\n"
