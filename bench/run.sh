@@ -2,6 +2,8 @@
 # The purchase benchmark (docs/performance.md, issue 15): in one invocation the
 # references and stampd's durable purchases on SQLite and on PostgreSQL, with
 # many customers over many connections, and the ratio of each to its goal.
+# Over 1000 CONNECTIONS the server's --connection-limit is raised to match (the
+# open-files limit, `ulimit -n`, must allow it).
 #
 #   bench/run.sh [SECONDS] [CONNECTIONS] [PROCESSORS]     (or: make bench)
 #
@@ -193,6 +195,7 @@ load() {
     # --log-level warning: no access line per purchase (a proxy's job in production).
     "$bin" serve --db "$dsn" --listen "127.0.0.1:$port" --processors "$nproc" \
         --threads "${THREADS:-16}" --per-address-limit 0 --log-level warning \
+        --connection-limit $((conns > 1000 ? conns + 64 : 1000)) \
         ${crypto:+--crypto "$crypto"} ${latency:+--gateway-latency "$latency"} \
         ${PAYMENT_THREADS:+--payment-threads "$PAYMENT_THREADS"} \
         ${HOOK:+--webhook-allow-private} 2>"$dir/log-$label" &

@@ -43,12 +43,6 @@ void pv_intent_key(const char *kind, const char *owner, const char *client_key, 
     snprintf(out, PV_IDEM_KEY_MAX, "%s:%s:%s:%d", kind, owner, h, attempt);
 }
 
-/* A key of the call that finishes hold `key`: key + suffix (fits: keys are short). */
-static void sub_key(const char *key, const char *suffix, char out[PV_IDEM_KEY_MAX + 16])
-{
-    snprintf(out, PV_IDEM_KEY_MAX + 16, "%s%s", key, suffix);
-}
-
 static int is(const struct pv_intent_rec *it, const char *state)
 {
     return strcmp(it->state, state) == 0;
@@ -117,25 +111,19 @@ int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms
     return PV_EBUSY;
 }
 
-int pv_intent_authorize(struct pv_store *st, struct pv_gateway *gw, struct pv_intent_rec *it,
-                        char decline[24], int64_t now_ms)
+int pv_intent_authorized(struct pv_store *st, struct pv_intent_rec *it, int call_rc,
+                         enum pv_pay_result result, const char *charge_id, char decline[24],
+                         int64_t now_ms)
 {
-    enum pv_pay_result result;
-    char *charge_id = NULL;
     const char *to;
     int rc, out;
 
     decline[0] = '\0';
-    if (!gw)
-        return PV_ENOGATEWAY;
-    if (is(it, PV_INTENT_AUTHORIZED) && it->charge_id[0])
-        return PV_OK; /* adopted with its hold */
-    rc = pv_gateway_authorize(gw, it->source, it->amount, it->gateway_key, &result, &charge_id);
-    if (rc == PV_ENOTFOUND || rc == PV_EINVAL) {
+    if (call_rc == PV_ENOTFOUND || call_rc == PV_EINVAL) {
         result = PV_PAY_DECLINED;
         out = PV_ECARDINVALID; /* a token or saved card the gateway no longer knows */
-    } else if (rc != PV_OK) {
-        return rc; /* unknown whether it holds: pending, for the recovery to ask again */
+    } else if (call_rc != PV_OK) {
+        return call_rc; /* unknown whether it holds: pending, for the recovery to ask again */
     } else if (result == PV_PAY_APPROVED) {
         out = PV_OK;
     } else if (result == PV_PAY_PROCESSING_ERROR) {
@@ -147,9 +135,8 @@ int pv_intent_authorize(struct pv_store *st, struct pv_gateway *gw, struct pv_in
     if (out == PV_OK)
         pv_crash_point("after_authorize");
     to = out == PV_OK ? PV_INTENT_AUTHORIZED : PV_INTENT_DECLINED;
-    if (charge_id)
+    if (charge_id && call_rc == PV_OK)
         snprintf(it->charge_id, sizeof it->charge_id, "%s", charge_id);
-    free(charge_id);
     rc = pv_store_intent_move(st, it->id, it->state, to, it->charge_id, NULL, it->server_id, 0,
                               now_ms);
     if (rc == PV_EPAYSTATE) {
@@ -169,24 +156,53 @@ int pv_intent_authorize(struct pv_store *st, struct pv_gateway *gw, struct pv_in
     return out;
 }
 
+int pv_intent_authorize(struct pv_store *st, struct pv_gateway *gw, struct pv_intent_rec *it,
+                        char decline[24], int64_t now_ms)
+{
+    enum pv_pay_result result;
+    char *charge_id = NULL;
+    int rc;
+
+    decline[0] = '\0';
+    if (!gw)
+        return PV_ENOGATEWAY;
+    if (is(it, PV_INTENT_AUTHORIZED) && it->charge_id[0])
+        return PV_OK; /* adopted with its hold */
+    rc = pv_gateway_authorize(gw, it->source, it->amount, it->gateway_key, &result, &charge_id);
+    rc = pv_intent_authorized(st, it, rc, result, charge_id, decline, now_ms);
+    free(charge_id);
+    return rc;
+}
+
+void pv_intent_finish_key(const struct pv_intent_rec *it, int capture,
+                          char out[PV_INTENT_SUBKEY_MAX])
+{
+    snprintf(out, PV_INTENT_SUBKEY_MAX, "%s%s", it->gateway_key, capture ? ":capture" : ":void");
+}
+
+void pv_intent_finish_failed(const struct pv_intent_rec *it, int capture, int rc)
+{
+    pv_log(PV_LOG_WARNING, "intent %s: cannot %s %s: %s (retried by the recovery)\n", it->id,
+           capture ? "capture" : "void", it->charge_id, pv_strerror(rc));
+}
+
 /* Capture or void it at its gateway (nothing held: nothing to do). */
 static int gateway_finish(const struct pv_gateways *gws, const struct pv_intent_rec *it,
                           int capture)
 {
     struct pv_gateway *gw = pv_pay_gateway(gws, it->test);
-    char key[PV_IDEM_KEY_MAX + 16];
+    char key[PV_INTENT_SUBKEY_MAX];
     int rc;
 
     if (!it->charge_id[0])
         return PV_OK;
     if (!gw)
         return PV_ENOGATEWAY;
-    sub_key(it->gateway_key, capture ? ":capture" : ":void", key);
+    pv_intent_finish_key(it, capture, key);
     rc = capture ? pv_gateway_capture(gw, it->charge_id, key)
                  : pv_gateway_void(gw, it->charge_id, key);
     if (rc != PV_OK)
-        pv_log(PV_LOG_WARNING, "intent %s: cannot %s %s: %s (retried by the recovery)\n", it->id,
-               capture ? "capture" : "void", it->charge_id, pv_strerror(rc));
+        pv_intent_finish_failed(it, capture, rc);
     return rc;
 }
 
@@ -210,11 +226,66 @@ static int finish(struct pv_store *st, const struct pv_gateways *gws,
     return rc == PV_OK ? record_end(st, it, capture, now_ms) : rc;
 }
 
+int pv_intent_settle_prepare(struct pv_store *st, const char *const *ids, const int *capture,
+                             size_t n, struct pv_intent_rec *its, int *go, int in_tx,
+                             int64_t now_ms)
+{
+    int rc = PV_OK, give_up = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        go[i] = 0;
+    for (i = 0; i < n && rc == PV_OK; i++) {
+        rc = pv_store_intent_get(st, ids[i], &its[i]);
+        give_up |= !capture[i] && is(&its[i], PV_INTENT_AUTHORIZED);
+    }
+    /* Holds of a batch that did not commit: given up first, in one transaction. */
+    if (rc == PV_OK && give_up && (in_tx || (rc = pv_store_begin(st)) == PV_OK)) {
+        for (i = 0; i < n && rc == PV_OK; i++) {
+            if (capture[i] || !is(&its[i], PV_INTENT_AUTHORIZED))
+                continue;
+            rc = pv_store_intent_move(st, its[i].id, PV_INTENT_AUTHORIZED, PV_INTENT_VOIDING, NULL,
+                                      NULL, NULL, 0, now_ms);
+            if (rc == PV_OK)
+                snprintf(its[i].state, sizeof its[i].state, "%s", PV_INTENT_VOIDING);
+            rc = rc == PV_EPAYSTATE ? PV_OK : rc;
+        }
+        if (!in_tx)
+            rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+    }
+    if (rc != PV_OK)
+        return rc;
+    for (i = 0; i < n; i++)
+        go[i] = is(&its[i], capture[i] ? PV_INTENT_SETTLING : PV_INTENT_VOIDING);
+    return PV_OK;
+}
+
+int pv_intent_settle_record(struct pv_store *st, const struct pv_intent_rec *its,
+                            const int *capture, const int *ok, size_t n, int in_tx, int64_t now_ms)
+{
+    size_t i, k = 0;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        k += ok[i] != 0;
+    if (k == 0)
+        return PV_OK;
+    /* The end states of the group: one commit. */
+    if (!in_tx && (rc = pv_store_begin(st)) != PV_OK)
+        return rc;
+    for (i = 0, rc = PV_OK; i < n && rc == PV_OK; i++)
+        if (ok[i])
+            rc = record_end(st, &its[i], capture[i], now_ms);
+    if (in_tx)
+        return rc;
+    return rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+}
+
 int pv_intent_settle_batch(struct pv_store *st, const struct pv_gateways *gws,
                            const char *const *ids, const int *capture, size_t n, int64_t now_ms)
 {
     struct pv_intent_rec *its;
-    int *ok, rc = PV_OK, give_up = 0;
+    int *ok, rc;
     size_t i;
 
     if (n == 0)
@@ -225,35 +296,11 @@ int pv_intent_settle_batch(struct pv_store *st, const struct pv_gateways *gws,
         rc = PV_ENOMEM;
         goto out;
     }
-    for (i = 0; i < n && rc == PV_OK; i++) {
-        rc = pv_store_intent_get(st, ids[i], &its[i]);
-        give_up |= !capture[i] && is(&its[i], PV_INTENT_AUTHORIZED);
-    }
-    /* Holds of a batch that did not commit: given up first, in one transaction. */
-    if (rc == PV_OK && give_up && (rc = pv_store_begin(st)) == PV_OK) {
-        for (i = 0; i < n && rc == PV_OK; i++) {
-            if (capture[i] || !is(&its[i], PV_INTENT_AUTHORIZED))
-                continue;
-            rc = pv_store_intent_move(st, its[i].id, PV_INTENT_AUTHORIZED, PV_INTENT_VOIDING, NULL,
-                                      NULL, NULL, 0, now_ms);
-            if (rc == PV_OK)
-                snprintf(its[i].state, sizeof its[i].state, "%s", PV_INTENT_VOIDING);
-            rc = rc == PV_EPAYSTATE ? PV_OK : rc;
-        }
-        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
-    }
-    if (rc != PV_OK)
+    if ((rc = pv_intent_settle_prepare(st, ids, capture, n, its, ok, 0, now_ms)) != PV_OK)
         goto out;
     for (i = 0; i < n; i++)
-        ok[i] = is(&its[i], capture[i] ? PV_INTENT_SETTLING : PV_INTENT_VOIDING) &&
-                gateway_finish(gws, &its[i], capture[i]) == PV_OK;
-    /* The end states of the batch: one commit. */
-    if ((rc = pv_store_begin(st)) != PV_OK)
-        goto out;
-    for (i = 0; i < n && rc == PV_OK; i++)
-        if (ok[i])
-            rc = record_end(st, &its[i], capture[i], now_ms);
-    rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+        ok[i] = ok[i] && gateway_finish(gws, &its[i], capture[i]) == PV_OK;
+    rc = pv_intent_settle_record(st, its, capture, ok, n, 0, now_ms);
 out:
     free(its);
     free(ok);
@@ -361,6 +408,13 @@ int pv_intent_refund(struct pv_store *st, const struct pv_gateways *gws, const c
 int pv_intent_recover(struct pv_store *st, const struct pv_gateways *gws, const char *server_id,
                       int64_t stale_ms, int64_t now_ms, size_t limit, size_t *acted)
 {
+    return pv_intent_recover_after(st, gws, server_id, stale_ms, 0, now_ms, limit, acted);
+}
+
+int pv_intent_recover_after(struct pv_store *st, const struct pv_gateways *gws,
+                            const char *server_id, int64_t stale_ms, int64_t grace_ms,
+                            int64_t now_ms, size_t limit, size_t *acted)
+{
     static const char *const states[] = {PV_INTENT_SETTLING, PV_INTENT_VOIDING, PV_INTENT_PENDING,
                                          PV_INTENT_AUTHORIZED};
     struct pv_intent_rec *list = NULL;
@@ -368,8 +422,9 @@ int pv_intent_recover(struct pv_store *st, const struct pv_gateways *gws, const 
     int rc = PV_OK;
 
     for (size_t s = 0; s < sizeof states / sizeof states[0] && rc == PV_OK; s++) {
-        /* Settling and voiding ones are decided: finish them whatever their age. */
-        int64_t before = s < 2 ? now_ms + 1 : now_ms - stale_ms;
+        /* Settling and voiding ones are decided: finish them whatever their age
+         * (but grace_ms: the live settle step is finishing the young ones). */
+        int64_t before = s < 2 ? now_ms + 1 - grace_ms : now_ms - stale_ms;
 
         rc = pv_store_intent_due(st, states[s], before, limit, &list, &n);
         for (size_t i = 0; rc == PV_OK && i < n; i++) {

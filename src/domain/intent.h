@@ -36,6 +36,8 @@
 
 /* Longest gateway key before it is hashed: room for ":capture" / ":void". */
 #define PV_INTENT_KEY_MAX 200
+/* Size of a capture's or void's key buffer (pv_intent_finish_key). */
+#define PV_INTENT_SUBKEY_MAX (PV_IDEM_KEY_MAX + 16)
 
 /* Default age (ms) after which a pending or authorized intent nobody
  * adopted is taken for abandoned and voided: well beyond any request's
@@ -93,6 +95,46 @@ int pv_intent_authorize(struct pv_store *st, struct pv_gateway *gw, struct pv_in
                         char decline[24], int64_t now_ms);
 
 /*
+ * pv_intent_authorized - the second half of pv_intent_authorize, for a
+ * caller that made the gateway call itself (asynchronously,
+ * pv_gateway_submit): record the answer call_rc / result / charge_id
+ * (borrowed; NULL unless approved) of the hold of it (the caller's) as
+ * pv_intent_authorize does, with the same returns. May run inside the
+ * caller's transaction (many cards' answers in one commit).
+ */
+int pv_intent_authorized(struct pv_store *st, struct pv_intent_rec *it, int call_rc,
+                         enum pv_pay_result result, const char *charge_id, char decline[24],
+                         int64_t now_ms);
+
+/*
+ * pv_intent_finish_key - the gateway key of the capture (capture != 0) or
+ * void of it's hold, into out. pv_intent_finish_failed - the line on stderr
+ * for a capture or void the gateway refused with rc (the recovery retries).
+ */
+void pv_intent_finish_key(const struct pv_intent_rec *it, int capture,
+                          char out[PV_INTENT_SUBKEY_MAX]);
+void pv_intent_finish_failed(const struct pv_intent_rec *it, int capture, int rc);
+
+/*
+ * pv_intent_settle_prepare / pv_intent_settle_record - pv_intent_settle_batch
+ * in two halves around gateway calls the caller makes itself (asynchronously):
+ * prepare reads the n intents ids[i] (borrowed) into its[i] (the caller's
+ * array of n), moves the "authorized" ones with capture[i] == 0 to
+ * "voiding" in one transaction, and sets go[i] = 1 for each intent whose
+ * capture (capture[i]) or void is to be made now (its[i].charge_id "" means
+ * nothing is held: no call, but it is still recorded). record writes the
+ * end state ("captured" / "voided") of every intent with ok[i] != 0 in one
+ * transaction. in_tx: inside the caller's transaction instead (which it
+ * commits, or rolls back on an error). Each returns PV_OK or a store error
+ * (then the recovery finishes what is left).
+ */
+int pv_intent_settle_prepare(struct pv_store *st, const char *const *ids, const int *capture,
+                             size_t n, struct pv_intent_rec *its, int *go, int in_tx,
+                             int64_t now_ms);
+int pv_intent_settle_record(struct pv_store *st, const struct pv_intent_rec *its,
+                            const int *capture, const int *ok, size_t n, int in_tx, int64_t now_ms);
+
+/*
  * pv_intent_settle - after the caller's transaction: capture a "settling"
  * intent (capture != 0) or void a "voiding" one, then record "captured" /
  * "voided". id borrowed. A gateway failure leaves the state for the
@@ -143,6 +185,21 @@ int pv_intent_refund(struct pv_store *st, const struct pv_gateways *gws, const c
  */
 int pv_intent_recover(struct pv_store *st, const struct pv_gateways *gws, const char *server_id,
                       int64_t stale_ms, int64_t now_ms, size_t limit, size_t *acted);
+
+/*
+ * pv_intent_recover_after - pv_intent_recover, but "settling" and "voiding"
+ * intents only once grace_ms old: a running processor's own settle step is
+ * capturing or voiding the young ones, its calls in flight (issue 15: with
+ * thousands of cards in flight, the recovery would otherwise make their
+ * calls again, synchronously, on the writer thread). 0: all of them, as at
+ * start.
+ */
+int pv_intent_recover_after(struct pv_store *st, const struct pv_gateways *gws,
+                            const char *server_id, int64_t stale_ms, int64_t grace_ms,
+                            int64_t now_ms, size_t limit, size_t *acted);
+
+/* The grace of the recovery between batches (pv_intent_recover_after), ms. */
+#define PV_INTENT_SETTLE_GRACE_MS ((int64_t) 30000)
 
 /*
  * pv_crash_point - a test hook (docs/internals/purchase-path.md): when the

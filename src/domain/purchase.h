@@ -69,6 +69,26 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_res *res, size_t n);
 
 /*
+ * pv_purchase_authorize in steps, for a caller that calls the gateway
+ * asynchronously and writes many cards' intents in one commit (issue 15):
+ *
+ * pv_purchase_hold_open - the checks and the intent of q (borrowed), r
+ * cleared first as by pv_purchase_authorize, *it (the caller's) the intent.
+ * Returns 1 when the hold is to be asked for now (it->source, amount,
+ * gateway_key), 0 when r is final (refused: pre_err; a replay; a hold
+ * adopted: held). in_group: inside the caller's transaction, where a store
+ * error is returned (< 0, r untouched) rather than answered, so that the
+ * caller rolls back its savepoint and runs the job again alone.
+ *
+ * pv_purchase_hold_done - r from the outcome rc of recording the hold of it
+ * (pv_intent_authorize's or pv_intent_authorized's return).
+ */
+int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
+                          struct pv_intent_rec *it, int in_group);
+void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec *it, int rc);
+
+/*
  * pv_purchase_refill - after the batch (and pv_purchase_settle), for the
  * same n jobs: each job the batch deferred for its own auto-refill
  * (res[i].refill) gets the refill's card held under its intent, credited

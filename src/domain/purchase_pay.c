@@ -24,12 +24,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
-                           const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+/* A store error of the hold's preparation inside a group: the job is done alone. */
+static int group_trouble(int rc)
+{
+    return rc == PV_ESTORE || rc == PV_ENOMEM || rc == PV_EBUSY;
+}
+
+/* What the client hears when the intent's step failed with rc. */
+static int hold_error(int rc)
+{
+    /* Not known whether the gateway holds anything: the intent stays
+     * pending for a retry or the recovery; the client may try again. */
+    return (rc == PV_ECARDDECLINED || rc == PV_ECARDINVALID || rc == PV_ENOGATEWAY ||
+            rc == PV_EIDEMREUSED)
+               ? rc
+               : PV_EGATEWAY;
+}
+
+int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
+                          struct pv_intent_rec *it, int in_group)
 {
     char owner[PV_ID_MAX], stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX];
     struct pv_media_use use;
-    struct pv_intent_rec it;
     pv_mills due;
     int rc;
 
@@ -46,62 +63,78 @@ void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
         r->refilled = refilled;
     }
     if (q->pay.method != PV_PAY_CARD)
-        return;
+        return 0;
     /* Refused anyway: hold nothing, let the batch answer it. */
     if ((rc = pv_purchase_check_price(q, now)) != PV_OK) {
         r->pre_err = rc;
-        return;
+        return 0;
     }
     pv_idem_owner(q->customer_id, q->test, owner);
     rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
     if (rc == PV_OK)
-        return; /* a replay: the batch answers it, nothing is charged */
-    if (rc != PV_ENOTFOUND) {
-        r->pre_err = rc;
-        return;
-    }
+        return 0; /* a replay: the batch answers it, nothing is charged */
+    if (rc != PV_ENOTFOUND)
+        goto failed;
     /* A customer the postal authority stopped: no card is held (claims.h). */
-    if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK) {
-        r->pre_err = rc;
-        return;
-    }
+    if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
+        goto failed;
     memset(&use, 0, sizeof use);
-    if (q->medium_serial[0] && (rc = pv_media_check(st, q, &use)) != PV_OK) {
-        r->pre_err = rc;
-        return;
-    }
-    if ((rc = pv_money_add(q->postage, use.price, &due)) != PV_OK) {
-        r->pre_err = rc;
-        return;
-    }
+    if (q->medium_serial[0] && (rc = pv_media_check(st, q, &use)) != PV_OK)
+        goto failed;
+    if ((rc = pv_money_add(q->postage, use.price, &due)) != PV_OK)
+        goto failed;
 
-    pv_intent_draft(&it, "purchase", owner, q->customer_id, q->test, q->idem_key, q->req_hash, due,
+    pv_intent_draft(it, "purchase", owner, q->customer_id, q->test, q->idem_key, q->req_hash, due,
                     &q->pay, ctx->server_id);
     if (!pv_pay_gateway(&ctx->gws, q->test)) {
         r->pre_err = PV_ENOGATEWAY;
-        return;
+        return 0;
     }
-    rc = pv_intent_open(st, &it, pv_now_ms());
+    rc = pv_intent_open(st, it, pv_now_ms());
     if (rc == PV_EEXIST)
-        return; /* paid and committed: the batch replays it */
-    if (rc == PV_OK)
-        rc = pv_intent_authorize(st, pv_pay_gateway(&ctx->gws, q->test), &it, r->decline,
-                                 pv_now_ms());
+        return 0; /* paid and committed: the batch replays it */
+    if (rc != PV_OK) {
+        if (in_group && group_trouble(rc))
+            return rc;
+        r->pre_err = hold_error(rc);
+        return 0;
+    }
+    if (strcmp(it->state, PV_INTENT_AUTHORIZED) == 0 && it->charge_id[0]) {
+        pv_purchase_hold_done(r, it, PV_OK); /* adopted with its hold */
+        return 0;
+    }
+    return 1;
+failed:
+    if (in_group && group_trouble(rc))
+        return rc;
+    r->pre_err = rc;
+    return 0;
+}
+
+void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec *it, int rc)
+{
     if (rc == PV_EEXIST)
         return; /* a twin committed it meanwhile: the batch replays it */
     if (rc != PV_OK) {
-        /* Not known whether the gateway holds anything: the intent stays
-         * pending for a retry or the recovery; the client may try again. */
-        r->pre_err = (rc == PV_ECARDDECLINED || rc == PV_ECARDINVALID || rc == PV_ENOGATEWAY ||
-                      rc == PV_EIDEMREUSED)
-                         ? rc
-                         : PV_EGATEWAY;
+        r->pre_err = hold_error(rc);
         return;
     }
     r->held = 1;
-    snprintf(r->intent_id, sizeof r->intent_id, "%s", it.id);
-    snprintf(r->charge_id, sizeof r->charge_id, "%s", it.charge_id);
-    r->charged = due;
+    snprintf(r->intent_id, sizeof r->intent_id, "%s", it->id);
+    snprintf(r->charge_id, sizeof r->charge_id, "%s", it->charge_id);
+    r->charged = it->amount;
+}
+
+void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
+                           const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+{
+    struct pv_intent_rec it;
+    int rc;
+
+    if (pv_purchase_hold_open(st, ctx, q, r, now, &it, 0) != 1)
+        return;
+    rc = pv_intent_authorize(st, pv_pay_gateway(&ctx->gws, q->test), &it, r->decline, pv_now_ms());
+    pv_purchase_hold_done(r, &it, rc);
 }
 
 void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,

@@ -121,6 +121,41 @@ int pv_gateway_charge(struct pv_gateway *gw, const char *source, pv_mills amount
     return rc;
 }
 
+void pv_gateway_call_sync(struct pv_gateway *gw, struct pv_gateway_call *call)
+{
+    call->charge_id = NULL;
+    call->result = PV_PAY_PROCESSING_ERROR;
+    switch (call->op) {
+    case PV_GW_AUTHORIZE:
+        call->rc = pv_gateway_authorize(gw, call->source, call->amount, call->key, &call->result,
+                                        &call->charge_id);
+        break;
+    case PV_GW_CAPTURE:
+        call->rc = pv_gateway_capture(gw, call->charge_id_in, call->key);
+        break;
+    case PV_GW_VOID:
+        call->rc = pv_gateway_void(gw, call->charge_id_in, call->key);
+        break;
+    default:
+        call->rc = PV_EINVAL;
+    }
+}
+
+void pv_gateway_submit(struct pv_gateway *gw, struct pv_gateway_call *call)
+{
+    call->charge_id = NULL;
+    call->result = PV_PAY_PROCESSING_ERROR;
+    call->rc = PV_EINVAL;
+    if (gw && gw->ops && gw->ops->submit &&
+        (call->op == PV_GW_AUTHORIZE || call->op == PV_GW_CAPTURE || call->op == PV_GW_VOID)) {
+        gw->ops->submit(gw, call);
+        return;
+    }
+    if (gw)
+        pv_gateway_call_sync(gw, call);
+    call->done(call);
+}
+
 int pv_pay_result_parse(const char *code, enum pv_pay_result *out)
 {
     static const enum pv_pay_result all[] = {PV_PAY_APPROVED, PV_PAY_DECLINED,

@@ -26,6 +26,8 @@
 #include "stampd/card.h"
 #include "stampd/money.h"
 
+#include <stdint.h>
+
 /* Longest idempotency key and longest token / charge id a backend accepts. */
 #define PV_GATEWAY_MAX_KEY 255
 #define PV_GATEWAY_MAX_REF 128
@@ -39,6 +41,35 @@ enum pv_pay_result {
 };
 
 struct pv_gateway;
+
+/* The calls a gateway can make asynchronously (struct pv_gateway_call). */
+enum pv_gateway_op { PV_GW_AUTHORIZE = 1, PV_GW_CAPTURE, PV_GW_VOID };
+
+/*
+ * One asynchronous card call (pv_gateway_submit). The caller owns the
+ * struct and fills the inputs; the gateway borrows it - and the strings it
+ * points to - from submit until it calls done, after which it never touches
+ * it again. Outputs are set before done: rc and result as the synchronous
+ * call returns them, charge_id an owned string (free(); authorize approved
+ * only, else NULL) that the caller takes.
+ */
+struct pv_gateway_call {
+    /* in */
+    enum pv_gateway_op op;
+    const char *source;       /* authorize: token or saved card reference */
+    pv_mills amount;          /* authorize */
+    const char *charge_id_in; /* capture, void */
+    const char *key;          /* idempotency key */
+    void (*done)(struct pv_gateway_call *call);
+    void *arg; /* the caller's */
+    /* out */
+    int rc;
+    enum pv_pay_result result;
+    char *charge_id;
+    /* the gateway's, while the call is in flight */
+    struct pv_gateway_call *link;
+    int64_t due_ms;
+};
 
 struct pv_gateway_ops {
     int version;      /* 2: two-phase card payments (authorize, capture, void) */
@@ -103,8 +134,22 @@ struct pv_gateway_ops {
     int (*refund)(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
                   const char *idempotency_key, pv_mills *refunded_total);
 
-    /* close - release the gateway and everything it holds. */
+    /* close - release the gateway and everything it holds. Every call
+     * submitted has had its done called before close (the caller waits). */
     void (*close)(struct pv_gateway *gw);
+
+    /*
+     * submit - start call (borrowed, with everything it points to, until
+     * call->done) without waiting for the answer: authorize, capture or
+     * void as above, the outcome in call->rc, result, charge_id. done is
+     * called exactly once, on a thread of the backend's (or, when the
+     * backend cannot start the call, on the caller's before submit
+     * returns); it must not block. Optional (NULL): then
+     * pv_gateway_submit makes the call synchronously on the caller's
+     * thread. A network backend keeps its requests in flight on one event
+     * loop (libcurl's multi interface: docs/internals/gateway-async.md).
+     */
+    void (*submit)(struct pv_gateway *gw, struct pv_gateway_call *call);
 };
 
 /* Every backend's own struct starts with this. Safe to share between threads. */
@@ -150,6 +195,19 @@ int pv_gateway_capture(struct pv_gateway *gw, const char *charge_id, const char 
 int pv_gateway_void(struct pv_gateway *gw, const char *charge_id, const char *idempotency_key);
 int pv_gateway_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amount,
                       const char *idempotency_key, pv_mills *refunded_total);
+
+/*
+ * pv_gateway_submit - start call (borrowed until call->done; inputs set)
+ * on gw (borrowed): through gw->ops->submit, or synchronously on this
+ * thread when the backend has none. done is always called exactly once,
+ * with rc PV_EINVAL for a NULL gateway or a bad op. Never blocks on the
+ * network when the backend implements submit.
+ */
+void pv_gateway_submit(struct pv_gateway *gw, struct pv_gateway_call *call);
+
+/* pv_gateway_call_sync - make call (borrowed; inputs set) on gw now, on
+ * this thread, filling its outputs; done is NOT called. For backends. */
+void pv_gateway_call_sync(struct pv_gateway *gw, struct pv_gateway_call *call);
 
 /*
  * pv_gateway_charge - authorize and, when approved, capture at once: the

@@ -8,8 +8,8 @@
  * ("tok_sandbox_declined_<instance>_<n>"), never the number itself, so a
  * token saved with a payment method still means the same thing after a
  * restart. Authorizations and the later calls on them are kept in two
- * arrays under one mutex, looked up by idempotency key or charge id; a
- * sandbox holds a test run's worth of them, so linear search is fine.
+ * arrays under one mutex, looked up by idempotency key or charge id through
+ * hash indexes (a benchmark makes hundreds of thousands of them).
  *
  * The journal (docs/payments.md, "The sandbox journal") is the sandbox's
  * stand-in for a real gateway's own database: one JSON object per line per
@@ -21,8 +21,16 @@
  * is dropped under the lock: its call never answered. The journal is never
  * in stampd's store: a gateway call made while the writer holds a SQLite
  * write transaction must not wait for that database.
+ *
+ * Asynchronous calls (ops->submit, issue 15): the latency becomes a timer
+ * (gwqueue.h): when calls are due, its thread makes them all - appending
+ * their journal records without an fsync each - then fsyncs the journal
+ * once and only then calls their done callbacks: one durable write per
+ * group of calls, and no thread tied to a call in flight.
  */
 #include "payment/gateway.h"
+#include "payment/gwqueue.h"
+#include "payment/strix.h"
 
 #include "crypto/primitives.h"
 #include "stampd/error.h"
@@ -79,7 +87,13 @@ struct sandbox {
     size_t n_charges, cap_charges;
     struct sb_event *events;
     size_t n_events, cap_events;
+    struct pv_strix ix[3]; /* charges by key, charges by id, events by key */
+    struct pv_gwq q;       /* asynchronous calls: the latency as a timer */
 };
+
+/* Set on the timer thread while it makes a group of calls: their journal
+ * records are fsynced once, after the group. */
+static _Thread_local int sb_group_sync;
 
 /* The test cards and their outcomes; any other valid card approves. */
 static const struct {
@@ -179,28 +193,58 @@ static int sb_tokenize(struct pv_gateway *gw, const struct pv_card_input *card, 
     return PV_OK;
 }
 
+enum { IX_CHARGE_KEY, IX_CHARGE_ID, IX_EVENT_KEY };
+
+/* The names the indexes know the elements by (strix.h); ctx is the sandbox. */
+static const char *name_charge_key(const void *ctx, size_t i)
+{
+    return ((const struct sandbox *) ctx)->charges[i].key;
+}
+
+static const char *name_charge_id(const void *ctx, size_t i)
+{
+    return ((const struct sandbox *) ctx)->charges[i].id;
+}
+
+static const char *name_event_key(const void *ctx, size_t i)
+{
+    return ((const struct sandbox *) ctx)->events[i].key;
+}
+
+static long ix_find(const struct sandbox *sb, int w, const char *s)
+{
+    return pv_strix_find(&sb->ix[w], s);
+}
+
+static int ix_reserve(struct sandbox *sb, int w, size_t n)
+{
+    return pv_strix_reserve(&sb->ix[w], n, w == IX_EVENT_KEY ? sb->n_events : sb->n_charges);
+}
+
+static void ix_put(struct sandbox *sb, int w, size_t e)
+{
+    pv_strix_put(&sb->ix[w], e);
+}
+
 static struct sb_charge *find_charge_by_key(struct sandbox *sb, const char *key)
 {
-    for (size_t i = 0; i < sb->n_charges; i++)
-        if (strcmp(sb->charges[i].key, key) == 0)
-            return &sb->charges[i];
-    return NULL;
+    long i = ix_find(sb, IX_CHARGE_KEY, key);
+
+    return i < 0 ? NULL : &sb->charges[i];
 }
 
 static struct sb_charge *find_charge_by_id(struct sandbox *sb, const char *id)
 {
-    for (size_t i = 0; i < sb->n_charges; i++)
-        if (sb->charges[i].id && strcmp(sb->charges[i].id, id) == 0)
-            return &sb->charges[i];
-    return NULL;
+    long i = ix_find(sb, IX_CHARGE_ID, id);
+
+    return i < 0 ? NULL : &sb->charges[i];
 }
 
 static struct sb_event *find_event(struct sandbox *sb, const char *key)
 {
-    for (size_t i = 0; i < sb->n_events; i++)
-        if (strcmp(sb->events[i].key, key) == 0)
-            return &sb->events[i];
-    return NULL;
+    long i = ix_find(sb, IX_EVENT_KEY, key);
+
+    return i < 0 ? NULL : &sb->events[i];
 }
 
 /* Make room for one more element of an array; PV_OK or PV_ENOMEM. */
@@ -228,7 +272,9 @@ static int add_charge(struct sandbox *sb, const char *key, const char *source, p
 {
     struct sb_charge c = {0};
 
-    if (grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges, sizeof c) != PV_OK)
+    if (grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges, sizeof c) != PV_OK ||
+        ix_reserve(sb, IX_CHARGE_KEY, sb->n_charges + 1) != PV_OK ||
+        ix_reserve(sb, IX_CHARGE_ID, sb->n_charges + 1) != PV_OK)
         return PV_ENOMEM;
     c.key = dup_str(key);
     c.source = dup_str(source);
@@ -243,6 +289,8 @@ static int add_charge(struct sandbox *sb, const char *key, const char *source, p
         return PV_ENOMEM;
     }
     sb->charges[sb->n_charges++] = c;
+    ix_put(sb, IX_CHARGE_KEY, sb->n_charges - 1);
+    ix_put(sb, IX_CHARGE_ID, sb->n_charges - 1);
     return PV_OK;
 }
 
@@ -256,7 +304,8 @@ static int add_event(struct sandbox *sb, int op, const char *key, struct sb_char
     if (op == OP_REFUND &&
         (pv_money_add(c->refunded, amount, &total) != PV_OK || total > c->amount))
         return PV_EOVERFLOW;
-    if (grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof e) != PV_OK)
+    if (grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof e) != PV_OK ||
+        ix_reserve(sb, IX_EVENT_KEY, sb->n_events + 1) != PV_OK)
         return PV_ENOMEM;
     e.op = op;
     e.key = dup_str(key);
@@ -268,6 +317,7 @@ static int add_event(struct sandbox *sb, int op, const char *key, struct sb_char
         return PV_ENOMEM;
     }
     sb->events[sb->n_events++] = e;
+    ix_put(sb, IX_EVENT_KEY, sb->n_events - 1);
     if (op == OP_CAPTURE)
         c->state = ST_CAPTURED;
     else if (op == OP_VOID)
@@ -415,7 +465,7 @@ static int journal_append(struct sandbox *sb, int op, const char *key, const cha
         }
         done += (size_t) w;
     }
-    if (rc == PV_OK && fsync(sb->fd) != 0)
+    if (rc == PV_OK && !sb_group_sync && fsync(sb->fd) != 0)
         rc = PV_EIO;
     if (rc == PV_OK)
         sb->applied += (off_t) len;
@@ -432,8 +482,8 @@ static void latency(const struct sandbox *sb)
 {
     struct timespec ts;
 
-    if (sb->latency_ms <= 0)
-        return;
+    if (sb->latency_ms <= 0 || sb_group_sync)
+        return; /* a timer's call waited already */
     ts.tv_sec = sb->latency_ms / 1000;
     ts.tv_nsec = (long) (sb->latency_ms % 1000) * 1000000L;
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -612,6 +662,9 @@ static void sb_close(struct pv_gateway *gw)
 {
     struct sandbox *sb = (struct sandbox *) gw;
 
+    if (sb->q.gw)
+        pv_gwq_destroy(&sb->q);
+
     for (size_t i = 0; i < sb->n_charges; i++) {
         free(sb->charges[i].key);
         free(sb->charges[i].source);
@@ -623,10 +676,40 @@ static void sb_close(struct pv_gateway *gw)
     }
     free(sb->charges);
     free(sb->events);
+    for (size_t i = 0; i < sizeof sb->ix / sizeof sb->ix[0]; i++)
+        pv_strix_free(&sb->ix[i]);
     if (sb->fd >= 0)
         close(sb->fd);
     pthread_mutex_destroy(&sb->mu);
     free(sb);
+}
+
+/* ---- asynchronous calls (gwqueue.h) ------------------------------------------------------ */
+
+static void sb_group_begin(struct pv_gateway *gw)
+{
+    (void) gw;
+    sb_group_sync = 1;
+}
+
+/* One fsync for the group's records; before it, no call of the group is answered. */
+static int sb_group_end(struct pv_gateway *gw)
+{
+    struct sandbox *sb = (struct sandbox *) gw;
+    int failed = 0;
+
+    sb_group_sync = 0;
+    if (sb->fd >= 0) {
+        pthread_mutex_lock(&sb->mu);
+        failed = fsync(sb->fd) != 0;
+        pthread_mutex_unlock(&sb->mu);
+    }
+    return failed ? PV_EIO : PV_OK;
+}
+
+static void sb_submit(struct pv_gateway *gw, struct pv_gateway_call *call)
+{
+    pv_gwq_submit(&((struct sandbox *) gw)->q, call);
 }
 
 static const struct pv_gateway_ops SANDBOX_OPS = {
@@ -638,6 +721,7 @@ static const struct pv_gateway_ops SANDBOX_OPS = {
     .void_charge = sb_void,
     .refund = sb_refund,
     .close = sb_close,
+    .submit = sb_submit,
 };
 
 /*
@@ -660,6 +744,18 @@ int pv_gateway_sandbox_open(const struct pv_gateway_opts *o, struct pv_gateway *
         return PV_ENOMEM;
     sb->fd = -1;
     if (pthread_mutex_init(&sb->mu, NULL) != 0) {
+        free(sb);
+        return PV_ENOMEM;
+    }
+    sb->ix[IX_CHARGE_KEY] = (struct pv_strix){NULL, 0, name_charge_key, sb};
+    sb->ix[IX_CHARGE_ID] = (struct pv_strix){NULL, 0, name_charge_id, sb};
+    sb->ix[IX_EVENT_KEY] = (struct pv_strix){NULL, 0, name_event_key, sb};
+    sb->q.gw = &sb->base;
+    sb->q.latency_ms = o->latency_ms;
+    sb->q.group_begin = sb_group_begin;
+    sb->q.group_end = sb_group_end;
+    if (pv_gwq_init(&sb->q) != PV_OK) {
+        pthread_mutex_destroy(&sb->mu);
         free(sb);
         return PV_ENOMEM;
     }

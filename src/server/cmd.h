@@ -14,6 +14,7 @@ struct opts {
     const char *gateway, *lockout, *refund_days, *trusted_proxy, *signup_limit;
     const char *internal_secret_file;                 /* front, processor, secret generate */
     const char *per_address_limit, *request_deadline; /* serve, front, processor */
+    const char *connection_limit;                     /* serve, front, processor */
     const char *internal_tls_dir, *internal_tls_name; /* front, processor (cmd_tls.c) */
     const char *crypto, *crypto_pin_file;             /* init, psd add, serve, processor */
     const char *ca_crypto, *ca_pin_file;              /* the vendor CA's token: init, psd, ca */

@@ -57,6 +57,7 @@ static const struct key {
     {"trusted-proxy", offsetof(struct opts, trusted_proxy), M_ALL, T_STR, 0, 0, NULL},
     {"signup-limit", offsetof(struct opts, signup_limit), M_ALL, T_NUM, 1, 100000, NULL},
     {"per-address-limit", offsetof(struct opts, per_address_limit), M_ALL, T_NUM, 0, 1000, NULL},
+    {"connection-limit", offsetof(struct opts, connection_limit), M_ALL, T_NUM, 16, 60000, NULL},
     {"request-deadline", offsetof(struct opts, request_deadline), M_ALL, T_NUM, 1, 300, NULL},
     {"internal-secret-file", offsetof(struct opts, internal_secret_file), M_FRONT | M_PROC, T_STR,
      0, 0, NULL},

@@ -190,7 +190,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     /* Behind a trusted proxy every client shares the proxy's address: the
      * proxy limits per client, so by default stampd does not. */
     uint64_t per_address = o->trusted_proxy ? 0 : PV_HTTP_PER_ADDRESS;
-    uint64_t deadline = PV_HTTP_DEADLINE_S;
+    uint64_t deadline = PV_HTTP_DEADLINE_S, conn_limit = PV_HTTP_CONNECTIONS;
     uint64_t gw_latency = 0, recovery_s = 0, pay_threads = 0, sign_n = 0;
     uint64_t hook_base = 30000, hook_window = 259200, hook_timeout = 10000;
     struct pv_hooks_opts hopts;
@@ -224,6 +224,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         (o->per_address_limit &&
          pv_parse_u64(o->per_address_limit, 0, 1000, &per_address) != PV_OK) ||
         (o->request_deadline && pv_parse_u64(o->request_deadline, 1, 300, &deadline) != PV_OK) ||
+        (o->connection_limit &&
+         pv_parse_u64(o->connection_limit, 16, 60000, &conn_limit) != PV_OK) ||
         (o->id && (mode != PV_RUN_PROCESSOR || !o->id[0] || strlen(o->id) >= 32)) ||
         (o->advertise && (mode != PV_RUN_PROCESSOR ||
                           strncmp(o->advertise, o->internal_plaintext ? "http://" : "https://",
@@ -262,7 +264,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                "--internal-secret-file PATH and --internal-tls-dir DIR [--internal-tls-name "
                "NAME] or else --internal-plaintext (front and processor), --crypto SPEC and "
                "--crypto-pin-file PATH (serve and processor), --per-address-limit 0-1000 (0: "
-               "none), --request-deadline 1-300 (seconds), --gateway-journal FILE, "
+               "none), --connection-limit 16-60000, --request-deadline 1-300 (seconds), "
+               "--gateway-journal FILE, "
                "--gateway-latency 0-60000 (ms, sandbox), --payment-recovery-after 1-86400 "
                "(seconds; serve and processor), --payment-threads 1-%d and --sign-threads 0-%d "
                "(serve and processor), "
@@ -416,6 +419,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     }
     limits.per_address = (unsigned) per_address;
     limits.deadline_s = (unsigned) deadline;
+    limits.connections = (unsigned) conn_limit;
     /* A processor's port is the internal channel (mutual TLS); the public
      * side's HTTPS is --tls-cert's, or a reverse proxy's (docs/operations.md). */
     if (o->tls_cert && (rc = pub_tls_read(o, &pub)) != PV_OK)

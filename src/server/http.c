@@ -744,7 +744,8 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int) 1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) limits->per_address,
+        (unsigned int) (limits->connections ? limits->connections : PV_HTTP_CONNECTIONS),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) limits->per_address,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls_opts,
         h->https && !h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, pv_pubtls_retrieve,
         MHD_OPTION_END);

@@ -28,10 +28,12 @@ struct pv_http;
 struct pv_http_limits {
     unsigned per_address; /* open connections per client address; 0 = no limit */
     unsigned deadline_s;  /* for a request's headers, and again for its body (>= 1) */
+    unsigned connections; /* open connections in all; 0 = PV_HTTP_CONNECTIONS */
 };
 
 #define PV_HTTP_PER_ADDRESS 64
 #define PV_HTTP_DEADLINE_S  10
+#define PV_HTTP_CONNECTIONS 1000
 
 /*
  * pv_http_start - serve app on host:port (port 0 = any free port) with

@@ -82,6 +82,7 @@ static int parse_opts_db(int argc, char **argv, int start, struct opts *o, int n
         {"--internal-secret-file", offsetof(struct opts, internal_secret_file)},
         {"--signup-limit", offsetof(struct opts, signup_limit)},
         {"--per-address-limit", offsetof(struct opts, per_address_limit)},
+        {"--connection-limit", offsetof(struct opts, connection_limit)},
         {"--request-deadline", offsetof(struct opts, request_deadline)},
         {"--internal-tls-dir", offsetof(struct opts, internal_tls_dir)},
         {"--internal-tls-name", offsetof(struct opts, internal_tls_name)},
@@ -381,6 +382,7 @@ enum { OPTS_DB, OPTS_NODB, OPTS_RAW }; /* --db required, optional, the command p
 #define LIMITS_HELP                                                                                \
     "  --per-address-limit N   connections per source address (default 64; none with\n"            \
     "                          --trusted-proxy)\n"                                                 \
+    "  --connection-limit N    open connections the server takes in all (default 1000)\n"          \
     "  --request-deadline S    seconds a client has to send its request (default 10)\n"            \
     "  --gateway-journal FILE  the card gateway sandbox's journal (default\n"                      \
     "                          DB.gateway.jsonl for SQLite; PostgreSQL: in memory)\n"              \
@@ -451,6 +453,7 @@ static const struct subcommand {
      "--db DSN [--config FILE] [--listen HOST:PORT] [--processors N] [--threads N]\n"
      "       [--lease-ms N] [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+     "       [--connection-limit N]\n"
      "       [--crypto SPEC] [--crypto-pin-file PATH] [--gateway-journal FILE]\n"
      "       [--gateway-latency MS] [--payment-recovery-after S] [--payment-threads N]\n"
      "       [--sign-threads N] [--reports on|off] [--log-format text|json]\n"
@@ -466,7 +469,7 @@ static const struct subcommand {
      "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
      "  --signup-limit N        signups per minute and source address (default 5)\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
-     "  --payment-threads N     card calls in flight per processor (default 32)\n"
+     "  --payment-threads N     threads writing card payments per processor (default 2)\n"
      "  --sign-threads N        threads that help each writer sign (default: cores - 1)\n"
      "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP WEBHOOK_HELP},
@@ -475,6 +478,7 @@ static const struct subcommand {
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--threads N] [--lockout SECONDS] [--refund-window-days N] [--trusted-proxy IP]\n"
      "       [--signup-limit N] [--per-address-limit N] [--request-deadline S]\n"
+     "       [--connection-limit N]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--log-format text|json]\n"
      "       [--log-level LEVEL] [--metrics-token-file PATH] [--tls-cert FILE --tls-key FILE]\n"
      "       [--webhook-retry-base-ms MS] [--webhook-retry-window S] [--webhook-timeout-ms MS]\n"
@@ -490,6 +494,7 @@ static const struct subcommand {
      "--db DSN [--config FILE] [--internal-secret-file PATH] [--listen HOST:PORT]\n"
      "       (--internal-tls-dir DIR [--internal-tls-name NAME] | --internal-plaintext)\n"
      "       [--id NAME] [--advertise URL] [--lease-ms N] [--per-address-limit N]\n"
+     "       [--connection-limit N]\n"
      "       [--request-deadline S] [--crypto SPEC] [--crypto-pin-file PATH]\n"
      "       [--gateway-journal FILE] [--gateway-latency MS] [--payment-recovery-after S]\n"
      "       [--payment-threads N] [--sign-threads N]\n"
@@ -501,7 +506,7 @@ static const struct subcommand {
      "  --lease-ms N            PSD lease length in milliseconds\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds "
      "(600)\n"
-     "  --payment-threads N     card calls in flight (default 32)\n"
+     "  --payment-threads N     threads writing card payments (default 2)\n"
      "  --sign-threads N        threads that help the writer sign (default: cores - 1)\n"
      "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP},

@@ -9,13 +9,13 @@
  * HTTP front suspends the connection and resumes it from on_done.
  *
  * Card payments (docs/internals/purchase-path.md): a card job goes first to
- * the processor's payment threads, which hold the card (pv_purchase_authorize,
- * under a payment intent committed before the gateway is called, each thread
- * with a store handle of its own) and then queue it for the writer; after the
- * batch commits, the writer hands every held card back to them to capture or
- * void (pv_purchase_settle) before the job is answered. So a gateway's round
- * trip never holds the writer: balance purchases and other card purchases go
- * on meanwhile, and as many cards are in flight as there are payment threads.
+ * the processor's payment threads (cardpay.c), which hold the card (under a
+ * payment intent committed before the gateway is called; many cards' intents
+ * in one commit, the gateway's calls asynchronous) and then queue it for the
+ * writer; after the batch commits, the writer hands every held card back to
+ * them to capture or void before the job is answered. So a gateway's round
+ * trip never holds the writer nor a thread: balance purchases and other card
+ * purchases go on meanwhile, and every card job can be in flight at once.
  * The recovery of payment intents (pv_intent_recover) runs at start and
  * every RECOVER_MS between batches.
  *
@@ -29,6 +29,7 @@
  */
 #include "server/processor.h"
 
+#include "server/cardpay.h"
 #include "server/metrics.h"
 
 #include "crypto/signpool.h"
@@ -61,13 +62,6 @@
 /* pv_job.pay_stage */
 enum { PAY_NONE = 0, PAY_AUTHORIZE, PAY_HELD, PAY_SETTLE };
 
-struct payer {
-    struct pv_processor *p;
-    struct pv_store *st;
-    pthread_t thread;
-    int started;
-};
-
 struct pv_processor {
     struct pv_processor_ctx ctx;
     struct pv_store *st;
@@ -86,30 +80,16 @@ struct pv_processor {
     int64_t reports_after_ms; /* no report before (a failure waits REPORT_RETRY) */
     int no_reports;
     int64_t recovery_ms;          /* stale bound for payment intents */
+    int recovered_once;           /* the recovery at start is done */
     struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
     struct pv_purchase_res *res;
-    /* The payment threads and their queue (under mu): card jobs to authorise
-     * (counted in pending_auth until the writer has them) or to settle. */
-    struct payer *payers;
+    /* The payment threads (cardpay.h); card jobs being held are counted in
+     * pending_auth (under mu) until the writer has them. */
+    struct pv_cardpay *cp;
     size_t npayers;
     char *dsn; /* the payment threads open their store handles on their first job */
-    pthread_cond_t pay_cv;
-    struct pv_job *pay_head, *pay_tail;
     size_t pending_auth;
-    int pay_stopping;
 };
-
-/* Queue job (stage set) for the payment threads; p->mu held. */
-static void pay_push(struct pv_processor *p, struct pv_job *job)
-{
-    job->next = NULL;
-    if (p->pay_tail)
-        p->pay_tail->next = job;
-    else
-        p->pay_head = job;
-    p->pay_tail = job;
-    pthread_cond_signal(&p->pay_cv);
-}
 
 /* Queue job for the writer; p->mu held. */
 static void writer_push(struct pv_processor *p, struct pv_job *job)
@@ -132,47 +112,22 @@ static void finish(struct pv_processor *p, struct pv_job *job)
     job->on_reply(job);
 }
 
-/* A payment thread: hold cards before the batch, settle them after it. */
-static void *payer_main(void *arg)
+/* The payment threads' hooks (cardpay.h): a card held (or refused) goes to the writer. */
+static void card_held(void *owner, struct pv_job *job)
 {
-    struct payer *y = arg;
-    struct pv_processor *p = y->p;
-    struct pv_job *job;
-    int rc = PV_OK;
+    struct pv_processor *p = owner;
 
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (!p->pay_head && !p->pay_stopping)
-            pthread_cond_wait(&p->pay_cv, &p->mu);
-        if (!(job = p->pay_head)) {
-            pthread_mutex_unlock(&p->mu);
-            break;
-        }
-        if (!(p->pay_head = job->next))
-            p->pay_tail = NULL;
-        pthread_mutex_unlock(&p->mu);
-        /* A handle of its own, opened when first needed: a PostgreSQL connection
-         * per payment thread only where cards are bought. */
-        if (!y->st && (rc = pv_store_open_checked(p->dsn, &y->st)) != PV_OK)
-            pv_log(PV_LOG_ERROR, "%s: payment thread: open the store: %s\n", p->ctx.server_id,
-                   pv_strerror(rc));
-        if (job->pay_stage == PAY_AUTHORIZE) {
-            if (y->st)
-                pv_purchase_authorize(y->st, &p->ctx, &job->req, &job->res, pv_now_ms() / 1000);
-            else
-                job->res.pre_err = rc; /* nothing held: the batch answers it */
-            job->pay_stage = PAY_HELD;
-            pthread_mutex_lock(&p->mu);
-            writer_push(p, job);
-            p->pending_auth--;
-            pthread_mutex_unlock(&p->mu);
-        } else {
-            if (y->st) /* else the intents' recovery captures or voids it */
-                pv_purchase_settle(y->st, &p->ctx, &job->res, 1);
-            finish(p, job);
-        }
-    }
-    return NULL;
+    pthread_mutex_lock(&p->mu);
+    job->pay_stage = PAY_HELD;
+    writer_push(p, job);
+    p->pending_auth--;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ... and a card captured or voided is answered. */
+static void card_settled(void *owner, struct pv_job *job)
+{
+    finish(owner, job);
 }
 
 /* Finish the card payments crashes and lost answers left (intent.h). */
@@ -182,8 +137,11 @@ static void recover(struct pv_processor *p, int64_t now)
     int rc;
 
     p->next_recover_ms = now + RECOVER_MS;
-    rc = pv_intent_recover(p->st, &p->ctx.gws, p->ctx.server_id, p->recovery_ms, now, RECOVER_LIMIT,
-                           &acted);
+    /* At start everything decided is finished; later only what the settle step left. */
+    rc = pv_intent_recover_after(p->st, &p->ctx.gws, p->ctx.server_id, p->recovery_ms,
+                                 p->recovered_once ? PV_INTENT_SETTLE_GRACE_MS : 0, now,
+                                 RECOVER_LIMIT, &acted);
+    p->recovered_once = rc == PV_OK;
     if (rc != PV_OK)
         pv_log(PV_LOG_ERROR, "%s: payment recovery: %s\n", p->ctx.server_id, pv_strerror(rc));
     else if (acted > 0)
@@ -308,7 +266,7 @@ static void *writer(void *arg)
         }
         pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
         pv_metrics_batch(n);
-        if (!p->npayers)
+        if (!p->cp)
             pv_purchase_settle(p->st, &p->ctx, p->res, n);
         pv_purchase_refill(p->st, &p->ctx, p->reqs, p->res, n);
         waiting = 0;
@@ -328,9 +286,7 @@ static void *writer(void *arg)
             if (batch[i]->pay_stage == PAY_HELD && p->res[i].held && !p->res[i].replayed) {
                 /* Capture or void it off the writer, then answer. */
                 batch[i]->pay_stage = PAY_SETTLE;
-                pthread_mutex_lock(&p->mu);
-                pay_push(p, batch[i]);
-                pthread_mutex_unlock(&p->mu);
+                pv_cardpay_settle(p->cp, batch[i]);
                 continue;
             }
             finish(p, batch[i]);
@@ -409,12 +365,8 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         p->ctx.gws = *o->gws;
     p->recovery_ms = o->recovery_ms > 0 ? o->recovery_ms : PV_INTENT_STALE_MS;
     p->npayers = o->payment_threads ? o->payment_threads : PV_PAYMENT_THREADS_DEFAULT;
-    if (!(p->payers = calloc(p->npayers, sizeof *p->payers)))
-        return PV_ENOMEM;
     if (!(p->dsn = strdup(dsn)))
         return PV_ENOMEM;
-    for (i = 0; i < p->npayers; i++)
-        p->payers[i].p = p;
     p->no_reports = o->no_reports;
     if ((rc = pv_sign_pool_new(sign_threads(o), &p->signers)) != PV_OK)
         return rc;
@@ -442,24 +394,17 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
 
 static int start_one(struct pv_processor *p)
 {
-    pthread_attr_t attr;
-    size_t i;
-    int ok = 1;
+    struct pv_cardpay_hooks hooks = {card_held, card_settled, p};
+    int rc;
 
     /* Take a share of the leases before the first purchase arrives. */
     tick(p);
+    if (p->npayers && (rc = pv_cardpay_start(&p->ctx, p->dsn, p->npayers, &hooks, &p->cp)) != PV_OK)
+        return rc;
     if (pthread_create(&p->thread, NULL, writer, p) != 0)
         return PV_EINTERNAL;
     p->started = 1;
-    /* A payment thread only waits on a gateway and the store: a small stack. */
-    if (pthread_attr_init(&attr) != 0)
-        return PV_EINTERNAL;
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    for (i = 0; i < p->npayers && ok; i++)
-        ok = pthread_create(&p->payers[i].thread, &attr, payer_main, &p->payers[i]) == 0 &&
-             (p->payers[i].started = 1);
-    pthread_attr_destroy(&attr);
-    return ok ? PV_OK : PV_EINTERNAL;
+    return PV_OK;
 }
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out)
@@ -475,7 +420,6 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
     for (i = 0; i < n; i++) {
         pthread_mutex_init(&procs[i].mu, NULL);
         pthread_cond_init(&procs[i].cv, NULL);
-        pthread_cond_init(&procs[i].pay_cv, NULL);
     }
     /* Everyone registers before anyone takes leases, so the first shares are fair. */
     for (i = 0; i < n && rc == PV_OK; i++)
@@ -493,7 +437,7 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
 
 void pv_processors_drain(struct pv_processor *procs, size_t n)
 {
-    size_t i, j;
+    size_t i;
 
     for (i = 0; procs && i < n; i++) {
         struct pv_processor *p = &procs[i];
@@ -506,21 +450,14 @@ void pv_processors_drain(struct pv_processor *procs, size_t n)
             p->started = 0;
         }
         /* The writer is done: the payment threads settle what it handed back, then stop. */
-        pthread_mutex_lock(&p->mu);
-        p->pay_stopping = 1;
-        pthread_cond_broadcast(&p->pay_cv);
-        pthread_mutex_unlock(&p->mu);
-        for (j = 0; j < p->npayers; j++)
-            if (p->payers[j].started) {
-                pthread_join(p->payers[j].thread, NULL);
-                p->payers[j].started = 0;
-            }
+        pv_cardpay_stop(p->cp);
+        p->cp = NULL;
     }
 }
 
 void pv_processors_stop(struct pv_processor *procs, size_t n)
 {
-    size_t i, j;
+    size_t i;
 
     if (!procs)
         return;
@@ -531,11 +468,7 @@ void pv_processors_stop(struct pv_processor *procs, size_t n)
         pv_sign_pool_free(p->signers);
         pv_crypto_close(p->cm);
         pv_store_close(p->st);
-        for (j = 0; p->payers && j < p->npayers; j++)
-            pv_store_close(p->payers[j].st);
-        free(p->payers);
         free(p->dsn);
-        pthread_cond_destroy(&p->pay_cv);
         free(p->reqs);
         free(p->res);
         pthread_mutex_destroy(&p->mu);
@@ -554,14 +487,18 @@ int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *jo
         return PV_EBUSY;
     }
     job->pay_stage = PAY_NONE;
-    if (job->req.pay.method == PV_PAY_CARD && p->npayers) {
+    if (job->req.pay.method == PV_PAY_CARD && p->cp) {
         /* The card is held by a payment thread, then the job goes to the writer. */
         job->pay_stage = PAY_AUTHORIZE;
         p->pending_auth++;
-        pay_push(p, job);
-    } else {
-        writer_push(p, job);
+        pthread_mutex_unlock(&p->mu);
+        if (pv_cardpay_hold(p->cp, job) == PV_OK)
+            return PV_OK;
+        pthread_mutex_lock(&p->mu); /* no memory for it: the writer holds it */
+        p->pending_auth--;
+        job->pay_stage = PAY_NONE;
     }
+    writer_push(p, job);
     pthread_mutex_unlock(&p->mu);
     return PV_OK;
 }

@@ -3,7 +3,10 @@
  * backend: every test card's outcome, tokens free of card data, idempotent
  * charges (also under concurrency), refund limits, amount bounds; the
  * two-phase calls (authorize, capture, void) and their states; the journal:
- * replayed at open, shared by two instances, a torn last line dropped.
+ * replayed at open, shared by two instances, a torn last line dropped; the
+ * asynchronous calls (pv_gateway_submit): answered once each, after the
+ * latency, as the synchronous calls would, durable in the journal first, and
+ * a backend without submit called synchronously.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TODAY 202611
 
@@ -556,6 +560,147 @@ static void test_journal_shared(void **state)
     unlink(path);
 }
 
+/* ---- asynchronous calls ---- */
+
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+};
+
+static void on_done(struct pv_gateway_call *c)
+{
+    struct waiter *w = c->arg;
+
+    pthread_mutex_lock(&w->mu);
+    w->done++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wait_done(struct waiter *w, int n)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->done < n)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_submit(void **state)
+{
+    enum { N = 40 };
+    struct pv_gateway_opts o = {NULL, 150};
+    struct pv_gateway *gw = NULL;
+    struct pv_gateway_call c[N], cap[N];
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    char path[128], keys[N][32], ckeys[N][40], *tok, *declined, *again = NULL;
+    enum pv_pay_result r;
+    int64_t t0;
+
+    (void) state;
+    journal_path(path, sizeof path, "async");
+    o.journal = path;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    tok = tokenize(gw, "4242424242424242", NULL);
+    declined = tokenize(gw, "4000000000000002", NULL);
+    t0 = ms_now();
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "async-%d", i);
+        c[i] = (struct pv_gateway_call){.op = PV_GW_AUTHORIZE,
+                                        .source = i == 7 ? declined : tok,
+                                        .amount = 1000 + i,
+                                        .key = keys[i],
+                                        .done = on_done,
+                                        .arg = &w};
+        pv_gateway_submit(gw, &c[i]);
+    }
+    /* Nothing answered before the latency; then each exactly once. */
+    wait_done(&w, N);
+    assert_true(ms_now() - t0 >= 140);
+    assert_int_equal(w.done, N);
+    /* Durable before answered: every record is in the journal already. */
+    assert_int_equal(count_lines(path), N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(c[i].rc, PV_OK);
+        if (i == 7) {
+            assert_int_equal(c[i].result, PV_PAY_DECLINED);
+            assert_null(c[i].charge_id);
+            continue;
+        }
+        assert_int_equal(c[i].result, PV_PAY_APPROVED);
+        assert_non_null(c[i].charge_id);
+        /* The synchronous call under the same key answers the same hold. */
+        assert_int_equal(pv_gateway_authorize(gw, tok, 1000 + i, keys[i], &r, &again), PV_OK);
+        assert_string_equal(again, c[i].charge_id);
+        free(again);
+        again = NULL;
+    }
+    /* Captures and voids the same way; the declined one has nothing to take. */
+    w.done = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(ckeys[i], sizeof ckeys[i], "async-%d:%s", i, i % 2 ? "void" : "capture");
+        cap[i] = (struct pv_gateway_call){.op = i % 2 ? PV_GW_VOID : PV_GW_CAPTURE,
+                                          .charge_id_in = i == 7 ? "ch_nope" : c[i].charge_id,
+                                          .key = ckeys[i],
+                                          .done = on_done,
+                                          .arg = &w};
+        pv_gateway_submit(gw, &cap[i]);
+    }
+    wait_done(&w, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(cap[i].rc, i == 7 ? PV_ENOTFOUND : PV_OK);
+    assert_int_equal(count_lines(path), 2 * N - 1);
+    assert_int_equal(pv_gateway_capture(gw, c[1].charge_id, "async-1:capture2"), PV_EPAYSTATE);
+    pv_gateway_close(gw);
+    for (int i = 0; i < N; i++)
+        free(c[i].charge_id);
+    free(tok);
+    free(declined);
+    unlink(path);
+}
+
+/* A backend without submit: pv_gateway_submit calls it synchronously. */
+static int fake_capture(struct pv_gateway *gw, const char *charge_id, const char *key)
+{
+    (void) gw;
+    (void) key;
+    return strcmp(charge_id, "ch_known") == 0 ? PV_OK : PV_ENOTFOUND;
+}
+
+static void test_submit_fallback(void **state)
+{
+    static const struct pv_gateway_ops ops = {
+        .version = 2, .name = "fake", .capture = fake_capture};
+    struct pv_gateway gw = {&ops};
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct pv_gateway_call c = {
+        .op = PV_GW_CAPTURE, .charge_id_in = "ch_known", .key = "k", .done = on_done, .arg = &w};
+
+    (void) state;
+    pv_gateway_submit(&gw, &c);
+    assert_int_equal(w.done, 1); /* before submit returned */
+    assert_int_equal(c.rc, PV_OK);
+    c.charge_id_in = "ch_other";
+    pv_gateway_submit(&gw, &c);
+    assert_int_equal(w.done, 2);
+    assert_int_equal(c.rc, PV_ENOTFOUND);
+    c.op = PV_GW_AUTHORIZE; /* the backend has none */
+    pv_gateway_submit(&gw, &c);
+    assert_int_equal(w.done, 3);
+    assert_int_equal(c.rc, PV_EINVAL);
+    pv_gateway_submit(NULL, &c);
+    assert_int_equal(w.done, 4);
+    assert_int_equal(c.rc, PV_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +716,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_phase, setup, teardown),
         cmocka_unit_test(test_journal_replay),
         cmocka_unit_test(test_journal_shared),
+        cmocka_unit_test(test_submit),
+        cmocka_unit_test(test_submit_fallback),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
