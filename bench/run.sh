@@ -193,9 +193,10 @@ load() {
     url="http://127.0.0.1:$port"
     # wrk opens all its connections from one address: lift the per-address limit.
     # --log-level warning: no access line per purchase (a proxy's job in production).
+    # Only over 1000 connections: an older binary (STAMPD=) has no --connection-limit.
     "$bin" serve --db "$dsn" --listen "127.0.0.1:$port" --processors "$nproc" \
         --threads "${THREADS:-16}" --per-address-limit 0 --log-level warning \
-        --connection-limit $((conns > 1000 ? conns + 64 : 1000)) \
+        $([ "$conns" -gt 1000 ] && echo --connection-limit $((conns + 64))) \
         ${crypto:+--crypto "$crypto"} ${latency:+--gateway-latency "$latency"} \
         ${PAYMENT_THREADS:+--payment-threads "$PAYMENT_THREADS"} \
         ${HOOK:+--webhook-allow-private} 2>"$dir/log-$label" &
