@@ -26,10 +26,7 @@ is captured or voided exactly once, each captured one is a charge stampd
 recorded, and no client key was captured twice.
 """
 
-import collections
-import json
 import os
-import sqlite3
 import sys
 import time
 import unittest
@@ -38,14 +35,10 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
-          "to_zip": "10001"}
-CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123",
-        "zip": "94107"}
-PAY = {"method": "card", "card": CARD}
+from cardjournal import CARD, LETTER, PAY, CardJournal  # noqa: E402
 
 
-class PaymentIntents(unittest.TestCase):
+class PaymentIntents(CardJournal, unittest.TestCase):
     def setUp(self):
         self.srv = harness.Stampd("intents")
         self.srv.init(psds=2)
@@ -55,14 +48,6 @@ class PaymentIntents(unittest.TestCase):
         self.srv.abandon()
 
     # -- helpers --
-
-    def start(self, crash=None, extra=()):
-        if crash:
-            os.environ["STAMPD_CRASH_POINT"] = crash
-        try:
-            self.srv.start(processors=1, extra=list(extra))
-        finally:
-            os.environ.pop("STAMPD_CRASH_POINT", None)
 
     def crashed(self, send):
         """send() a request the server dies in; asserts the exit was the crash point's."""
@@ -74,48 +59,8 @@ class PaymentIntents(unittest.TestCase):
         p, self.srv.proc = self.srv.proc, None
         self.assertEqual(p.wait(timeout=30), 137, self.srv.stderr_text())
 
-    def events(self):
-        with open(self.journal) as f:
-            return [json.loads(line) for line in f if line.strip()]
-
     def auths(self, client_key):
         return [e for e in self.events() if e["op"] == "authorize" and client_key in e["key"]]
-
-    def wait_for(self, pred, what, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(0.2)
-        self.fail("not within %ds: %s\njournal:\n%s" % (timeout, what, self.events()))
-
-    def check_invariant(self):
-        """Each approved hold captured or voided exactly once; each capture a recorded
-        charge; each client key captured at most once."""
-        ev = self.events()
-        approved = {e["id"]: e for e in ev if e["op"] == "authorize" and e["result"] == "approved"}
-        ends = collections.Counter((e["op"], e["id"]) for e in ev if e["op"] in ("capture", "void"))
-        db = sqlite3.connect(self.srv.db[len("sqlite:"):])
-        try:
-            charges = dict(db.execute("SELECT id, ref FROM charges").fetchall())
-            indicia = {r[0] for r in db.execute("SELECT id FROM indicia")}
-        finally:
-            db.close()
-        captured_per_key = collections.Counter()
-        for cid, a in approved.items():
-            cap, void = ends[("capture", cid)], ends[("void", cid)]
-            self.assertEqual((cap, void) in ((1, 0), (0, 1)), True,
-                             "hold %s: %d captures, %d voids" % (cid, cap, void))
-            if cap:
-                self.assertIn(cid, charges, "captured %s without its charge" % cid)
-                if a["key"].startswith("purchase:"):
-                    self.assertIn(charges[cid], indicia, "charge %s without its indicium" % cid)
-                client = a["key"].rsplit(":", 1)[0]  # kind:owner:client key, no attempt
-                captured_per_key[client] += 1
-        for client, n in captured_per_key.items():
-            self.assertEqual(n, 1, "%s captured %d times" % (client, n))
-        for cid in charges:
-            self.assertIn(cid, approved, "charge %s the gateway never approved" % cid)
 
     # -- the cases --
 
