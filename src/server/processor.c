@@ -141,7 +141,8 @@ static void recover(struct pv_processor *p, int64_t now)
     rc = pv_intent_recover_after(p->st, &p->ctx.gws, p->ctx.server_id, p->recovery_ms,
                                  p->recovered_once ? PV_INTENT_SETTLE_GRACE_MS : 0, now,
                                  RECOVER_LIMIT, &acted);
-    p->recovered_once = rc == PV_OK;
+    if (rc == PV_OK)
+        p->recovered_once = 1; /* a later failed run keeps the grace: calls are in flight */
     if (rc != PV_OK)
         pv_log(PV_LOG_ERROR, "%s: payment recovery: %s\n", p->ctx.server_id, pv_strerror(rc));
     else if (acted > 0)

@@ -304,7 +304,9 @@ static int drain(struct pg_store *s, PGresult **last)
                 s->doomed = 1;
             }
         }
-        if (last && i == n - 1 && one == PV_OK)
+        /* The last statement's result only when everything before it stood:
+         * a failed queued write makes the whole call fail, without a result. */
+        if (last && i == n - 1 && one == PV_OK && rc == PV_OK)
             *last = res;
         else if (q->kind == Q_READ && one == PV_OK)
             s->ahead[q->slot].res = res;
