@@ -304,8 +304,7 @@ static int drain(struct pg_store *s, PGresult **last)
                 s->doomed = 1;
             }
         }
-        /* The last statement's result only when everything before it stood:
-         * a failed queued write makes the whole call fail, without a result. */
+        /* A result only when all before it stood: else the call fails without one. */
         if (last && i == n - 1 && one == PV_OK && rc == PV_OK)
             *last = res;
         else if (q->kind == Q_READ && one == PV_OK)

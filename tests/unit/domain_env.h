@@ -205,6 +205,21 @@ static inline struct denv *denv_open(const char *name)
     return denv_vendor(name, 1000000, 0, 1);
 }
 
+/* denv_open on a fresh PostgreSQL database of the fixture's cluster (pg) or on
+ * SQLite; NULL when the store is not the one asked for (a cmocka setup fails). */
+static inline struct denv *denv_open_on(const char *name, int pg)
+{
+    struct denv *e;
+
+    denv_dsn[0] = '\0';
+    if (pg)
+        denv_pg_fresh();
+    e = denv_open(name);
+    if (strcmp(pv_store_backend_name(e->st), pg ? "postgres" : "sqlite") != 0)
+        return NULL; /* the suite runs where it says it does */
+    return e;
+}
+
 static inline void denv_close(struct denv *e)
 {
     char cmd[300];

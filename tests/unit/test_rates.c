@@ -239,14 +239,8 @@ static void test_address_checker(void **state)
 
 static int setup(void **state)
 {
-    denv_dsn[0] = '\0';
-    if (use_pg)
-        denv_pg_fresh(); /* domain_env.h: a fresh database on the fixture's cluster */
-    *state = denv_open("rates");
-    return strcmp(pv_store_backend_name(((struct denv *) *state)->st),
-                  use_pg ? "postgres" : "sqlite") == 0
-               ? 0
-               : -1;
+    *state = denv_open_on("rates", use_pg);
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
