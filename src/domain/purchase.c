@@ -46,6 +46,7 @@
 #include "domain/ledger.h"
 #include "domain/lifecycle.h"
 #include "domain/pricing.h"
+#include "domain/psd_batch.h"
 #include "domain/reset_auth.h"
 #include "crypto/signpool.h"
 #include "stampd/error.h"
@@ -154,7 +155,7 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     p->last_refill_at = now;
     if ((rc = pv_store_refill_insert(st, &rf)) != PV_OK)
         return rc;
-    if ((rc = pv_store_psd_update(st, p)) != PV_OK)
+    if ((rc = pv_psd_batch_put(st, &ctx->psdb, p)) != PV_OK)
         return rc;
 
     memset(lines, 0, sizeof lines);
@@ -181,7 +182,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     if (test) {
         if (!ctx->test_psd.held)
             return PV_ENOPSD;
-        if ((rc = pv_store_psd_get(st, ctx->test_psd.psd_id, out)) != PV_OK)
+        if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->test_psd.psd_id, out)) != PV_OK)
             return rc;
         if (out->status != PV_PSD_ACTIVE || !out->test)
             return PV_ENOPSD;
@@ -201,7 +202,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
             overdue++; /* the watchdog locked it until it reports (report.h) */
             continue;
         }
-        if ((rc = pv_store_psd_get(st, ctx->psds[idx].psd_id, out)) != PV_OK)
+        if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[idx].psd_id, out)) != PV_OK)
             return rc;
         /* The row is the authority: only the lease holder moves registers. */
         if (out->status != PV_PSD_ACTIVE || strcmp(out->lease_holder, ctx->server_id) != 0 ||
@@ -231,7 +232,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     }
     if (refill_idx == SIZE_MAX)
         return overdue ? PV_EOVERDUE : PV_ENOPSD;
-    if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
+    if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
         return rc;
     rc = refill(st, ctx, out, v, now);
     if (rc == PV_EDEPOSIT && fullest != refill_idx) {
@@ -239,7 +240,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
          * may still be reset by what the deposit can cover (reset_size wrote
          * nothing). */
         refill_idx = fullest;
-        if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
+        if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
             return rc;
         rc = refill(st, ctx, out, v, now);
     }
@@ -571,7 +572,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     pd->psd_id = key->psd_id;
     pd->key_id = key->key_id;
 
-    if ((rc = pv_store_psd_update(st, &p)) != PV_OK)
+    if ((rc = pv_psd_batch_put(st, &ctx->psdb, &p)) != PV_OK)
         return rc;
     memset(lines, 0, sizeof lines);
     snprintf(lines[0].account, sizeof lines[0].account, "%s", acct);
@@ -695,11 +696,13 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto fail_rollback;
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
+    ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
             res[i].err = res[i].pre_err;
             continue;
         }
+        pv_psd_batch_save(&ctx->psdb);
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
         /* Its writes may be queued (PostgreSQL's pipeline, pv_store_defer) and answer
@@ -714,6 +717,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
+            pv_psd_batch_restore(&ctx->psdb);
             /* A deferred job's refill is written outside its savepoint, so that
              * it commits with the batch and later jobs see it. */
             if (rc == PV_OK && res[i].refill.want)
@@ -765,7 +769,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (rc != PV_OK)
             goto fail_rollback;
     }
-    if ((rc = pv_store_commit(st)) != PV_OK)
+    if ((rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
     free(sr);
     free(pd);
