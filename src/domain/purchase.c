@@ -414,36 +414,6 @@ static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
 }
 
 /*
- * Webhook events of a piece (events.h), in its savepoint so they commit
- * with it or not at all: indicium.created, and balance.low when a balance
- * payment took the balance under the account's line. One read each when
- * nobody subscribed; the indicium's JSON is built only for a subscriber.
- */
-static int piece_events(struct pv_store *st, const struct pv_purchase_req *q,
-                        const struct pv_purchase_res *r, pv_mills before, int64_t now)
-{
-    struct pv_event_subs subs;
-    json_t *data;
-    int rc;
-
-    /* One read for both types; the usual answer is "no endpoints". */
-    if ((rc = pv_event_subs_load(st, q->customer_id, q->test, &subs)) != PV_OK || subs.n == 0)
-        return rc;
-    if (pv_event_subs_want(&subs, PV_EVENT_INDICIUM_CREATED)) {
-        data = pv_indicium_json(&r->rec);
-        rc = data ? pv_event_emit_subs(st, &subs, q->customer_id, q->test,
-                                       PV_EVENT_INDICIUM_CREATED, data, now, NULL)
-                  : PV_ENOMEM;
-        json_decref(data);
-        if (rc != PV_OK)
-            return rc;
-    }
-    if (q->pay.method != PV_PAY_BALANCE)
-        return PV_OK;
-    return pv_event_balance_low(st, &subs, q->customer_id, q->test, before, r->balance_after, now);
-}
-
-/*
  * A purchase in two halves, so that a batch's signatures can be made
  * together on several threads (signpool.h): purchase_head checks, moves the
  * registers and the money, and encodes the indicium's body; then the body is
@@ -459,7 +429,30 @@ struct pending {
     size_t body_len;
     pv_mills before; /* the balance the events compare against */
     int owed;
+    int hooks; /* 0: its customer has no webhook endpoint in its mode (hooks_known) */
 };
+
+/* Which owed jobs' customers have a webhook endpoint: one read for the batch
+ * instead of one a piece (a round trip each on PostgreSQL). */
+static int hooks_known(struct pv_store *st, const struct pv_purchase_req *reqs,
+                       const struct pv_purchase_res *res, struct pending *pd, size_t n)
+{
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
+    uint8_t *has = calloc(n ? n : 1, 1);
+    size_t i, m = 0;
+    int rc = PV_ENOMEM;
+
+    for (i = 0; ids && i < n; i++)
+        if (res[i].err == PV_OK && pd[i].owed)
+            ids[m++] = reqs[i].customer_id;
+    if (ids && has && (rc = pv_store_hook_owners(st, ids, m, has)) == PV_OK)
+        for (i = 0, m = 0; i < n; i++)
+            if (res[i].err == PV_OK && pd[i].owed)
+                pd[i].hooks = has[m++] & (reqs[i].test ? 2 : 1);
+    free(ids);
+    free(has);
+    return rc;
+}
 
 static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
@@ -476,6 +469,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     int rc, zone = 0;
 
     pd->owed = 0;
+    pd->hooks = 1;
     pv_idem_owner(q->customer_id, q->test, owner);
     /* Its hold, balance and auto-refill rule travel with the key's read (PostgreSQL). */
     pv_account_customer_mode(q->customer_id, q->test, acct);
@@ -620,7 +614,9 @@ static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
         return rc;
     if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
         return rc;
-    return piece_events(st, q, r, pd->before, now);
+    /* Its webhook events (events.h), committed with it or not at all. */
+    return pv_event_piece(st, q->customer_id, q->test, &r->rec, q->pay.method == PV_PAY_BALANCE,
+                          pd->before, r->balance_after, pd->hooks, now);
 }
 
 /* A whole purchase, signed on this thread. */
@@ -753,6 +749,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             }
         }
         pv_sign_pool_run(ctx->sign_pool, ctx->cm, sr, m);
+        if ((rc = hooks_known(st, reqs, res, pd, n)) != PV_OK)
+            goto fail_rollback;
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
         pv_store_defer(st, 1);
         for (i = 0, m = 0, rc = PV_OK; i < n && rc == PV_OK; i++) {
