@@ -5,6 +5,7 @@
 #include "domain/events.h"
 
 #include "crypto/primitives.h"
+#include "domain/indicium_view.h"
 #include "domain/ledger.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
@@ -423,4 +424,30 @@ int pv_hook_addr_private(int family, const unsigned char *a)
                (a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b); /* NAT64 */
     }
     return 1;
+}
+
+int pv_event_piece(struct pv_store *st, const char *owner_id, int test,
+                   const struct pv_indicium_rec *rec, int balance_paid, pv_mills before,
+                   pv_mills after, int hooks, int64_t now)
+{
+    struct pv_event_subs subs;
+    json_t *data;
+    int rc;
+
+    /* The usual answer is "no endpoints". */
+    if (!hooks)
+        return PV_OK;
+    if ((rc = pv_event_subs_load(st, owner_id, test, &subs)) != PV_OK || subs.n == 0)
+        return rc;
+    if (pv_event_subs_want(&subs, PV_EVENT_INDICIUM_CREATED)) {
+        data = pv_indicium_json(rec);
+        rc = data ? pv_event_emit_subs(st, &subs, owner_id, test, PV_EVENT_INDICIUM_CREATED, data,
+                                       now, NULL)
+                  : PV_ENOMEM;
+        json_decref(data);
+        if (rc != PV_OK)
+            return rc;
+    }
+    return balance_paid ? pv_event_balance_low(st, &subs, owner_id, test, before, after, now)
+                        : PV_OK;
 }

@@ -98,6 +98,17 @@ int pv_event_auto_refill_failed(struct pv_store *st, const char *owner_id, int t
                                 int64_t now);
 
 /*
+ * pv_event_piece - the events of a piece just bought (rec, borrowed) by
+ * owner_id in mode test: "indicium.created", and when it was paid from the
+ * balance (balance_paid) "balance.low" if the debit from before to after
+ * crossed the line. One read for both; none when hooks is 0 (the batch
+ * found no endpoint of the owner's: pv_store_hook_owners). PV_OK or errors.
+ */
+int pv_event_piece(struct pv_store *st, const char *owner_id, int test,
+                   const struct pv_indicium_rec *rec, int balance_paid, pv_mills before,
+                   pv_mills after, int hooks, int64_t now);
+
+/*
  * pv_event_emit_to - as pv_event_emit, to the one endpoint ep (borrowed)
  * whatever it subscribed to (the test button: "webhook.test"), in a
  * transaction of its own (not inside the caller's).

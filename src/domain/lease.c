@@ -128,6 +128,9 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
         rc = PV_ENOMEM;
         goto out;
     }
+    /* Room in a batch for every PSD of the pool and the test PSD (psd_batch.h). */
+    if ((rc = pv_psd_batch_init(&ctx->psdb, npsds + 1)) != PV_OK)
+        goto out;
     for (i = 0; i < npsds; i++) {
         struct pv_psd_key *k;
 
@@ -283,6 +286,7 @@ void pv_processor_ctx_clear(struct pv_processor_ctx *ctx)
     free(ctx->psds);
     ctx->psds = NULL;
     ctx->npsds = 0;
+    pv_psd_batch_clear(&ctx->psdb);
     ctx->current = 0;
     memset(&ctx->test_psd, 0, sizeof ctx->test_psd);
     pv_reset_signer_close(ctx->signer);

@@ -19,6 +19,7 @@
 
 #include "crypto/crypto.h"
 #include "domain/payment.h"
+#include "domain/psd_batch.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -56,6 +57,7 @@ struct pv_processor_ctx {
                                      * (signpool.h); NULL: each on the writer's thread */
     size_t sharing; /* live, active processors of every module (this one too): they share the
                      * postal deposit, so one reset takes at most 1/sharing of it; >= 1 */
+    struct pv_psd_batch psdb; /* owned: the PSD rows of the batch in hand (psd_batch.h) */
 };
 
 #define PV_LEASE_MS_DEFAULT 5000

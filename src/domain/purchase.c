@@ -46,6 +46,7 @@
 #include "domain/ledger.h"
 #include "domain/lifecycle.h"
 #include "domain/pricing.h"
+#include "domain/psd_batch.h"
 #include "domain/reset_auth.h"
 #include "crypto/signpool.h"
 #include "stampd/error.h"
@@ -154,7 +155,7 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     p->last_refill_at = now;
     if ((rc = pv_store_refill_insert(st, &rf)) != PV_OK)
         return rc;
-    if ((rc = pv_store_psd_update(st, p)) != PV_OK)
+    if ((rc = pv_psd_batch_put(st, &ctx->psdb, p)) != PV_OK)
         return rc;
 
     memset(lines, 0, sizeof lines);
@@ -181,7 +182,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     if (test) {
         if (!ctx->test_psd.held)
             return PV_ENOPSD;
-        if ((rc = pv_store_psd_get(st, ctx->test_psd.psd_id, out)) != PV_OK)
+        if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->test_psd.psd_id, out)) != PV_OK)
             return rc;
         if (out->status != PV_PSD_ACTIVE || !out->test)
             return PV_ENOPSD;
@@ -201,7 +202,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
             overdue++; /* the watchdog locked it until it reports (report.h) */
             continue;
         }
-        if ((rc = pv_store_psd_get(st, ctx->psds[idx].psd_id, out)) != PV_OK)
+        if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[idx].psd_id, out)) != PV_OK)
             return rc;
         /* The row is the authority: only the lease holder moves registers. */
         if (out->status != PV_PSD_ACTIVE || strcmp(out->lease_holder, ctx->server_id) != 0 ||
@@ -231,7 +232,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
     }
     if (refill_idx == SIZE_MAX)
         return overdue ? PV_EOVERDUE : PV_ENOPSD;
-    if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
+    if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
         return rc;
     rc = refill(st, ctx, out, v, now);
     if (rc == PV_EDEPOSIT && fullest != refill_idx) {
@@ -239,7 +240,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
          * may still be reset by what the deposit can cover (reset_size wrote
          * nothing). */
         refill_idx = fullest;
-        if ((rc = pv_store_psd_get(st, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
+        if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
             return rc;
         rc = refill(st, ctx, out, v, now);
     }
@@ -413,36 +414,6 @@ static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
 }
 
 /*
- * Webhook events of a piece (events.h), in its savepoint so they commit
- * with it or not at all: indicium.created, and balance.low when a balance
- * payment took the balance under the account's line. One read each when
- * nobody subscribed; the indicium's JSON is built only for a subscriber.
- */
-static int piece_events(struct pv_store *st, const struct pv_purchase_req *q,
-                        const struct pv_purchase_res *r, pv_mills before, int64_t now)
-{
-    struct pv_event_subs subs;
-    json_t *data;
-    int rc;
-
-    /* One read for both types; the usual answer is "no endpoints". */
-    if ((rc = pv_event_subs_load(st, q->customer_id, q->test, &subs)) != PV_OK || subs.n == 0)
-        return rc;
-    if (pv_event_subs_want(&subs, PV_EVENT_INDICIUM_CREATED)) {
-        data = pv_indicium_json(&r->rec);
-        rc = data ? pv_event_emit_subs(st, &subs, q->customer_id, q->test,
-                                       PV_EVENT_INDICIUM_CREATED, data, now, NULL)
-                  : PV_ENOMEM;
-        json_decref(data);
-        if (rc != PV_OK)
-            return rc;
-    }
-    if (q->pay.method != PV_PAY_BALANCE)
-        return PV_OK;
-    return pv_event_balance_low(st, &subs, q->customer_id, q->test, before, r->balance_after, now);
-}
-
-/*
  * A purchase in two halves, so that a batch's signatures can be made
  * together on several threads (signpool.h): purchase_head checks, moves the
  * registers and the money, and encodes the indicium's body; then the body is
@@ -458,7 +429,30 @@ struct pending {
     size_t body_len;
     pv_mills before; /* the balance the events compare against */
     int owed;
+    int hooks; /* 0: its customer has no webhook endpoint in its mode (hooks_known) */
 };
+
+/* Which owed jobs' customers have a webhook endpoint: one read for the batch
+ * instead of one a piece (a round trip each on PostgreSQL). */
+static int hooks_known(struct pv_store *st, const struct pv_purchase_req *reqs,
+                       const struct pv_purchase_res *res, struct pending *pd, size_t n)
+{
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
+    uint8_t *has = calloc(n ? n : 1, 1);
+    size_t i, m = 0;
+    int rc = PV_ENOMEM;
+
+    for (i = 0; ids && i < n; i++)
+        if (res[i].err == PV_OK && pd[i].owed)
+            ids[m++] = reqs[i].customer_id;
+    if (ids && has && (rc = pv_store_hook_owners(st, ids, m, has)) == PV_OK)
+        for (i = 0, m = 0; i < n; i++)
+            if (res[i].err == PV_OK && pd[i].owed)
+                pd[i].hooks = has[m++] & (reqs[i].test ? 2 : 1);
+    free(ids);
+    free(has);
+    return rc;
+}
 
 static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
@@ -475,6 +469,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     int rc, zone = 0;
 
     pd->owed = 0;
+    pd->hooks = 1;
     pv_idem_owner(q->customer_id, q->test, owner);
     /* Its hold, balance and auto-refill rule travel with the key's read (PostgreSQL). */
     pv_account_customer_mode(q->customer_id, q->test, acct);
@@ -571,7 +566,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     pd->psd_id = key->psd_id;
     pd->key_id = key->key_id;
 
-    if ((rc = pv_store_psd_update(st, &p)) != PV_OK)
+    if ((rc = pv_psd_batch_put(st, &ctx->psdb, &p)) != PV_OK)
         return rc;
     memset(lines, 0, sizeof lines);
     snprintf(lines[0].account, sizeof lines[0].account, "%s", acct);
@@ -619,7 +614,9 @@ static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
         return rc;
     if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
         return rc;
-    return piece_events(st, q, r, pd->before, now);
+    /* Its webhook events (events.h), committed with it or not at all. */
+    return pv_event_piece(st, q->customer_id, q->test, &r->rec, q->pay.method == PV_PAY_BALANCE,
+                          pd->before, r->balance_after, pd->hooks, now);
 }
 
 /* A whole purchase, signed on this thread. */
@@ -695,11 +692,13 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto fail_rollback;
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
+    ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
             res[i].err = res[i].pre_err;
             continue;
         }
+        pv_psd_batch_save(&ctx->psdb);
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             goto fail_rollback;
         /* Its writes may be queued (PostgreSQL's pipeline, pv_store_defer) and answer
@@ -714,6 +713,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
+            pv_psd_batch_restore(&ctx->psdb);
             /* A deferred job's refill is written outside its savepoint, so that
              * it commits with the batch and later jobs see it. */
             if (rc == PV_OK && res[i].refill.want)
@@ -749,6 +749,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             }
         }
         pv_sign_pool_run(ctx->sign_pool, ctx->cm, sr, m);
+        if ((rc = hooks_known(st, reqs, res, pd, n)) != PV_OK)
+            goto fail_rollback;
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
         pv_store_defer(st, 1);
         for (i = 0, m = 0, rc = PV_OK; i < n && rc == PV_OK; i++) {
@@ -765,7 +767,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (rc != PV_OK)
             goto fail_rollback;
     }
-    if ((rc = pv_store_commit(st)) != PV_OK)
+    if ((rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
     free(sr);
     free(pd);

@@ -14,6 +14,7 @@
 #include "store/store_int.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,64 @@ int pv_store_hook_enabled(struct pv_store *st, const char *owner_id, int test,
         (*n)++;
     }
     pv_q_done(&q);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
+}
+
+static int plain_id(const char *s)
+{
+    if (!s || !*s || !pv_fits(s, PV_ID_MAX))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+int pv_store_hook_owners(struct pv_store *st, const char *const *owners, size_t n, uint8_t *has)
+{
+    char owner[PV_ID_MAX], *list, *w;
+    size_t i, len = 3;
+    struct pv_q q;
+    struct pv_row r;
+    int64_t test;
+    int rc;
+
+    if (n == 0)
+        return PV_OK;
+    if (!owners || !has)
+        return PV_EINVAL;
+    memset(has, 0, n);
+    for (i = 0; i < n; i++) {
+        if (!plain_id(owners[i]))
+            return PV_EINVAL;
+        len += strlen(owners[i]) + 3;
+    }
+    /* ["a","b"]: plain ids need no escaping. */
+    if (!(list = malloc(len)))
+        return PV_ENOMEM;
+    w = list;
+    *w++ = '[';
+    for (i = 0; i < n; i++)
+        w += sprintf(w, "%s\"%s\"", i ? "," : "", owners[i]);
+    *w++ = ']';
+    *w = '\0';
+    pv_q_start(&q, st, S_HOOK_OWNERS);
+    pv_q_text(&q, list);
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        r = pv_row_of(&q);
+        pv_r_text(&r, owner, sizeof owner);
+        test = pv_r_int(&r);
+        if (r.rc != PV_OK) {
+            rc = r.rc;
+            break;
+        }
+        for (i = 0; i < n; i++)
+            if (strcmp(owners[i], owner) == 0)
+                has[i] |= test ? 2 : 1;
+    }
+    pv_q_done(&q);
+    free(list);
     return rc == PV_ENOTFOUND ? PV_OK : rc;
 }
 

@@ -31,6 +31,12 @@
                          "WHERE owner_id = $1 AND test = $2 ORDER BY seq"))                        \
     X(HOOK_ENABLED, BOTH("SELECT id, events FROM webhook_endpoints WHERE owner_id = $1 "           \
                          "AND test = $2 AND enabled = 1 ORDER BY seq LIMIT $3"))                   \
+    /* The owners (a JSON array of ids) with an enabled endpoint, and of which mode. */            \
+    X(HOOK_OWNERS,                                                                                 \
+      DIALECT("SELECT DISTINCT owner_id, test FROM webhook_endpoints WHERE enabled = 1 "           \
+              "AND owner_id IN (SELECT value FROM json_each($1))",                                 \
+              "SELECT DISTINCT owner_id, test FROM webhook_endpoints WHERE enabled = 1 "           \
+              "AND owner_id IN (SELECT json_array_elements_text($1::json))"))                      \
     X(HOOK_EV_INSERT, BOTH("INSERT INTO webhook_events(id, owner_id, test, type, created, data) "  \
                            "VALUES ($1, $2, $3, $4, $5, $6)"))                                     \
     X(HOOK_EV_GET, BOTH("SELECT " HOOK_EV_COLS " FROM webhook_events WHERE id = $1 "               \

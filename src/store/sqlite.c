@@ -612,6 +612,21 @@ out:
     return rc;
 }
 
+/* Before the library's first use, once a process. SQLite counts every allocation
+ * under one process-wide mutex unless told not to (SQLITE_CONFIG_MEMSTATUS); the
+ * writer, the checkpointer and every HTTP worker allocate through it, and nothing
+ * here reads those counts. A larger lookaside serves more of a statement's small
+ * allocations from each connection's own slots instead of malloc. Both fail
+ * harmlessly (SQLITE_MISUSE) if something initialised the library first. */
+static pthread_once_t lite_once = PTHREAD_ONCE_INIT;
+
+static void lite_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 512, 512);
+    sqlite3_initialize();
+}
+
 int pv_sqlite_open(const char *path, struct pv_store **out)
 {
     struct sqlite_store *s = NULL;
@@ -624,6 +639,7 @@ int pv_sqlite_open(const char *path, struct pv_store **out)
     if (!s)
         return PV_ENOMEM;
     s->base.drv = &sqlite_driver;
+    pthread_once(&lite_once, lite_init);
 
     src = sqlite3_open_v2(path, &s->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -98,6 +98,15 @@ int pv_store_hook_enabled(struct pv_store *st, const char *owner_id, int test,
                           char ids[][PV_ID_MAX], char events[][PV_HOOK_EVENTS_MAX], size_t *n);
 
 /*
+ * pv_store_hook_owners - which of n owners (borrowed ids, repeats allowed)
+ * have an enabled endpoint, in one read for a whole purchase batch: has[i]
+ * (caller-owned, n bytes) gets bit 1 for live, bit 2 for test endpoints.
+ * PV_OK; PV_EINVAL when an owner is not a plain id (letters, digits, '_',
+ * '-'); store errors.
+ */
+int pv_store_hook_owners(struct pv_store *st, const char *const *owners, size_t n, uint8_t *has);
+
+/*
  * Events. hook_event_insert: rec (data borrowed; seq ignored): PV_EEXIST.
  * hook_event_get: the event id of owner_id in mode test (NULL owner: any):
  * PV_ENOTFOUND; out->data owned (free()). hook_event_list: owner_id's

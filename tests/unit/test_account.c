@@ -17,7 +17,9 @@
 #include "domain/ledger.h"
 
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PASSWORD "correct horse battery"
 
@@ -117,6 +119,36 @@ static void test_ids_in_time_order(void **state)
     assert_int_equal(pv_new_token("sess", id), PV_OK);
     assert_memory_equal(id, "sess_", 5);
     assert_false(id_ms(id) > before - 86400000 && id_ms(id) < after + 86400000);
+}
+
+/* Ids take their random part from a per-thread buffer (ledger.c): a forked
+ * child must not hand out the parent's next bytes. */
+static void test_ids_after_fork(void **state)
+{
+    char mine[PV_ID_MAX], theirs[PV_ID_MAX] = "";
+    int fd[2], status;
+    pid_t pid;
+
+    (void) state;
+    assert_int_equal(pv_new_id("ind", mine), PV_OK); /* the buffer filled */
+    assert_int_equal(pipe(fd), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[PV_ID_MAX];
+        ssize_t w = -1;
+        if (pv_new_id("ind", id) == PV_OK)
+            w = write(fd[1], id, sizeof id);
+        _exit(w == (ssize_t) sizeof id ? 0 : 1);
+    }
+    close(fd[1]);
+    assert_int_equal(read(fd[0], theirs, sizeof theirs), (ssize_t) sizeof theirs);
+    close(fd[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(pv_new_id("ind", mine), PV_OK);
+    /* The random characters (after "ind_" and 9 of time) differ. */
+    assert_string_not_equal(mine + 4 + PV_ID_TIME_CHARS, theirs + 4 + PV_ID_TIME_CHARS);
 }
 
 static void test_signup_login_sessions(void **state)
@@ -296,6 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_email),
         cmocka_unit_test(test_ids_in_time_order),
+        cmocka_unit_test(test_ids_after_fork),
         cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signup_login_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_set_password, setup, teardown),

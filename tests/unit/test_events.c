@@ -18,6 +18,7 @@
 
 #include "domain_env.h"
 
+#include "crypto/signpool.h"
 #include "domain/events.h"
 #include "stampd/timeutil.h"
 
@@ -470,13 +471,59 @@ static void test_purchase_writes_its_events(void **state)
     denv_books(e);
 }
 
+/* A batch signed on a pool reads its customers' endpoints once
+ * (pv_store_hook_owners, purchase.c's hooks_known): only the customers with
+ * an endpoint in the purchase's mode get events, and each piece its own. */
+static void test_batch_reads_endpoints_once(void **state)
+{
+    struct denv *e = *state;
+    static const char *const owners[] = {"cus_a", "cus_b", "cus_a", "cus_zz", "cus_t"};
+    const char *bad[] = {"cus_a", "x\"y"};
+    struct pv_sign_pool *pool = NULL;
+    struct pv_purchase_req q[4];
+    struct pv_purchase_res *res = calloc(4, sizeof *res);
+    uint8_t has[5];
+    size_t i;
+
+    assert_non_null(res);
+    endpoint(e, "we_a", "cus_a", 0, ",indicium.created,", 1);
+    endpoint(e, "we_b", "cus_b", 0, "*", 0); /* disabled */
+    endpoint(e, "we_t", "cus_t", 1, "*", 1); /* test mode only */
+    assert_int_equal(pv_store_hook_owners(e->st, owners, 5, has), PV_OK);
+    assert_int_equal(has[0], 1);
+    assert_int_equal(has[1], 0);
+    assert_int_equal(has[2], 1);
+    assert_int_equal(has[3], 0);
+    assert_int_equal(has[4], 2);
+    assert_int_equal(pv_store_hook_owners(e->st, bad, 2, has), PV_EINVAL);
+    assert_int_equal(pv_store_hook_owners(e->st, NULL, 0, NULL), PV_OK);
+
+    denv_post(e->st, PV_ACCT_FUNDING, "customer:cus_b", 5000);
+    assert_int_equal(pv_sign_pool_new(1, &pool), PV_OK);
+    e->ctx.sign_pool = pool;
+    denv_letter(&q[0], "cus_a", "bo", 1, 0);
+    denv_letter(&q[1], "cus_b", "bo", 2, 0);
+    denv_letter(&q[2], "cus_a", "bo", 3, 0);
+    denv_letter(&q[3], "cus_b", "bo", 4, 0);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, res, 4, PV_NOW_AT_LOCK), PV_OK);
+    e->ctx.sign_pool = NULL;
+    pv_sign_pool_free(pool);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(res[i].err, PV_OK);
+    assert_int_equal(count_events(e, "cus_a", 0, PV_EVENT_INDICIUM_CREATED), 2);
+    assert_int_equal(count_events(e, "cus_b", 0, NULL), 0);
+    free(res);
+    denv_books(e);
+}
+
 #define BOTH_TESTS                                                                                 \
     cmocka_unit_test_setup_teardown(test_only_for_subscribers, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_event_rolls_back_with_its_transaction, setup,         \
                                         teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_one_claim_wins_and_leases_run_out, setup, teardown),  \
         cmocka_unit_test_setup_teardown(test_retry_redeliver_and_delete, setup, teardown),         \
-        cmocka_unit_test_setup_teardown(test_purchase_writes_its_events, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_purchase_writes_its_events, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(test_batch_reads_endpoints_once, setup, teardown)
 
 int main(void)
 {

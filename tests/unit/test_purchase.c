@@ -37,6 +37,12 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup_test_psd(void **state)
+{
+    *state = denv_vendor("purchase", 1000000, 100, 1); /* and the test PSD 3 */
+    return 0;
+}
+
 static int setup_small_deposit(void **state)
 {
     *state = setup_env(1000); /* $1: one refill's worth of nothing much */
@@ -380,6 +386,71 @@ static void test_batch_sign_failure_writes_nothing(void **state)
     pv_sign_pool_free(pool);
 }
 
+/* A batch reads each PSD row once and writes it once before its commit
+ * (psd_batch.h). A job that fails after its PSD was debited (here the test
+ * PSD's key cannot sign) leaves that PSD as it was, and the jobs around it
+ * on the live PSD take consecutive serials. */
+static void test_batch_failed_job_leaves_its_psd(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q[3];
+    struct pv_purchase_res r[3];
+    char saved[sizeof e->ctx.test_psd.key_ref];
+    uint32_t tid = e->ctx.test_psd.psd_id;
+    struct pv_psd_rec before_test, before_live;
+
+    denv_post(e->st, "test:" PV_ACCT_FUNDING, "test:customer:cus_a", 5000);
+    q[0] = req("cus_a", "p0", "h", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 1, NOW), PV_OK); /* PSD 1 refilled */
+    assert_int_equal(r[0].err, PV_OK);
+    before_test = psd(e->st, tid);
+    before_live = psd(e->st, 1);
+    memcpy(saved, e->ctx.test_psd.key_ref, sizeof saved);
+    snprintf(e->ctx.test_psd.key_ref, sizeof e->ctx.test_psd.key_ref, "%.400s.gone", saved);
+    q[0] = req("cus_a", "p1", "h", 740);
+    q[1] = req("cus_a", "p2", "h", 740);
+    q[1].test = 1;
+    q[2] = req("cus_a", "p3", "h", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 3, NOW), PV_OK);
+    memcpy(e->ctx.test_psd.key_ref, saved, sizeof saved);
+    assert_int_equal(r[0].err, PV_OK);
+    assert_int_not_equal(r[1].err, PV_OK);
+    assert_int_equal(r[2].err, PV_OK);
+    assert_int_equal(r[0].rec.ind.serial, before_live.piece_count + 1);
+    assert_int_equal(r[2].rec.ind.serial, before_live.piece_count + 2);
+    assert_int_equal(psd(e->st, 1).piece_count, before_live.piece_count + 2);
+    assert_int_equal(psd(e->st, 1).ascending, before_live.ascending + 2 * 740);
+    assert_int_equal(psd(e->st, tid).piece_count, before_test.piece_count);
+    assert_int_equal(psd(e->st, tid).descending, before_test.descending);
+    assert_int_equal(bal(e->st, "test:customer:cus_a"), 5000);
+    assert_books(e->st);
+}
+
+/* Refills inside one batch: the same devices, registers and deposit as
+ * one purchase a batch (test_selection_and_refill_policy). */
+static void test_refills_inside_one_batch(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q[9];
+    struct pv_purchase_res r[9];
+    char key[16];
+    int i;
+
+    for (i = 0; i < 9; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        q[i] = req("cus_a", key, "h", 1030);
+    }
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 9, NOW), PV_OK);
+    for (i = 0; i < 9; i++)
+        assert_int_equal(r[i].err, PV_OK);
+    assert_int_equal(psd(e->st, 1).piece_count, 5);
+    assert_int_equal(psd(e->st, 2).piece_count, 4);
+    assert_int_equal(psd(e->st, 1).control_total, 10000);
+    assert_int_equal(psd(e->st, 1).control_total + psd(e->st, 2).control_total, 15000);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000 - 15000);
+    assert_books(e->st);
+}
+
 static void test_selection_and_refill_policy(void **state)
 {
     struct denv *e = *state;
@@ -718,6 +789,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_signed_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_sign_failure_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_failed_job_leaves_its_psd, setup_test_psd,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refills_inside_one_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_shares_the_deposit, setup_shared_deposit,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reset_signed_by_the_authority, setup, teardown),
