@@ -148,6 +148,16 @@ writer_ticks() {
     done
     echo "$t"
 }
+# The same for its HTTP worker threads (named MHD-worker): the front's share of a
+# purchase (authentication, the early replay read, the job, the answer's JSON).
+front_ticks() {
+    t=0
+    for d in /proc/"$1"/task/*; do
+        [ "$(cat "$d/comm" 2>/dev/null)" = MHD-worker ] &&
+            t=$((t + $(awk '{print $14 + $15}' "$d/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
 
 # HOOK=1|closed: a webhook endpoint for every customer, subscribed to every event.
 hooks() {
@@ -217,10 +227,10 @@ load() {
     wb0=$wb
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
-    cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid")
+    cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid")
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
-    cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid")
+    cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid")
     written "$dsn" "$pid"
     wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
@@ -249,7 +259,7 @@ print("%d pieces, PSDs %s" % (sum(p["piece_count"] for p in d["psds"]), "balance
         books="$books, LEDGER CHECK FAILED (see $dir/ledger-$label)"
         KEEP=1
     fi
-    python3 - "$dir/wrk-$label" "$dir/rss-$label" $((cpu1 - cpu0)) "$(getconf CLK_TCK)" $((wr1 - wr0)) "$((wb1 - wb0))" <<'EOF' >"$dir/result-$label"
+    python3 - "$dir/wrk-$label" "$dir/rss-$label" $((cpu1 - cpu0)) "$(getconf CLK_TCK)" $((wr1 - wr0)) "$((wb1 - wb0))" $((fr1 - fr0)) <<'EOF' >"$dir/result-$label"
 import re, sys
 w = open(sys.argv[1]).read()
 rss = [int(x) for x in open(sys.argv[2]).read().split() if x.strip().isdigit()]
@@ -264,14 +274,15 @@ secs = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 # stampd's CPU time (all its threads) over the pieces: a figure that does not move with load.
 cpu_us = int(sys.argv[3]) * 1e6 / int(sys.argv[4]) / created if created else 0
 wr_us = int(sys.argv[5]) * 1e6 / int(sys.argv[4]) / created if created else 0
-print("%.0f %s %s %d %d %d %d %.0f %.0f %d %.1f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
+fr_us = int(sys.argv[7]) * 1e6 / int(sys.argv[4]) / created if created else 0
+print("%.0f %s %s %d %d %d %d %.0f %.0f %d %.1f %.0f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
       refused, rss[1] if len(rss) > 1 else (rss[0] if rss else 0), rss[-1] if rss else 0,
       max(rss) if rss else 0, cpu_us, wr_us, rss[min(11, len(rss) - 1)] if rss else 0,
-      int(sys.argv[6]) / 1024 / max(created, 1)))
+      int(sys.argv[6]) / 1024 / max(created, 1), fr_us))
 EOF
-    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 kbpp <"$dir/result-$label"
-    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB %s and %s us of CPU a purchase (writers %s)\n' \
-        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us"
+    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 kbpp fr_us <"$dir/result-$label"
+    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB %s and %s us of CPU a purchase (writers %s, front %s)\n' \
+        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us" "$fr_us"
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
