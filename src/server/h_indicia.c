@@ -435,7 +435,6 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     char stored[PV_HASH_HEX], id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
     struct pv_indicium_rec *rec;
     pv_mills bal;
-    json_t *j;
     int rc;
 
     pv_idem_owner(who->owner_id, who->test, owner);
@@ -452,10 +451,7 @@ static int replay_early(struct pv_store *st, const struct pv_principal *who, con
     pv_account_customer_mode(who->owner_id, who->test, acct);
     if ((rc = pv_store_indicium_get(st, id, rec)) == PV_OK &&
         (rc = pv_balance(st, acct, &bal)) == PV_OK) {
-        j = pv_indicium_json(rec);
-        if (j)
-            json_object_set_new(j, "balance_mills", json_integer(bal));
-        pv_reply_json(rp, 201, j);
+        pv_view_purchase(rec, bal, NULL, NULL, rp);
         rp->replayed = 1;
     }
     free(rec);
@@ -578,6 +574,13 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
             err == PV_ECARDINVALID || err == PV_EGATEWAY || err == PV_ENOGATEWAY ? "payment" : NULL,
             NULL);
         pv_medium_result(&job->res, NULL, rp);
+    } else if (!job->res.medium.serial[0]) {
+        /* No medium to report on: the answer written as text (the common case). */
+        pv_view_purchase(
+            &job->res.rec, job->res.balance_after,
+            job->res.replayed ? NULL : payment_json(&job->req, &job->res),
+            !job->res.replayed && job->nfixes ? pv_fixes_json(job->fixes, job->nfixes) : NULL, rp);
+        rp->replayed = job->res.replayed;
     } else {
         j = pv_indicium_json(&job->res.rec);
         if (j) {

@@ -35,6 +35,7 @@
 #include "server/pubtls.h"
 #include "server/routes.h"
 
+#include "domain/json_text.h"
 #include "domain/ledger.h"
 
 #include "stampd/card.h"
@@ -170,7 +171,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
         }
     } else {
         if (rp->body) {
-            text = json_dumps(rp->body, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(12));
+            text = json_dumps(rp->body, PV_JSON_ANSWER_FLAGS); /* as json_text.h writes */
             if (!text)
                 return MHD_NO;
             len = strlen(text);
