@@ -294,11 +294,11 @@ static int64_t mono_us(void)
 static void take_request_id(struct MHD_Connection *c, struct conn_state *s)
 {
     const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
-    char id[PV_ID_MAX];
+    char id[PV_REQUEST_ID_MAX];
 
     if (pv_request_id_ok(given))
         snprintf(s->request_id, sizeof s->request_id, "%s", given);
-    else if (pv_new_id("req", id) == PV_OK)
+    else if (pv_request_id_new(id) == PV_OK)
         snprintf(s->request_id, sizeof s->request_id, "%s", id);
 }
 
