@@ -1075,7 +1075,7 @@ class CodeAndSchemas(unittest.TestCase):
         ("pv_indicium_json", "pv_indicium_text"): ["Indicium"],
         "price_text": ["PriceBreakdown"],
         "pv_indicium_fields_json": ["IndiciumFields"],
-        # pv_view_purchase writes the answer of a purchase and of a replay (replay_early).
+        # pv_view_purchase writes the answer of a purchase and of a replay (pv_view_replay).
         ("pv_indicia_finish", "pv_view_purchase"): ["IndiciumWithBalance", "PurchasedIndicium"],
         "payment_json": ["PurchasePayment"],
         "pv_reply_list": ["List", "Transactions"],
