@@ -214,27 +214,26 @@ static void price_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
 {
     pv_mills total = r->ind.postage_mills, sur = r->surcharge_mills, cert = r->certified_mills,
              rr = r->return_receipt_mills, postage = total - sur - cert - rr;
-    char a[32];
 
     pv_jt_open(t, '{');
     pv_jt_key(t, "postage");
-    pv_jt_str(t, pv_money_format(postage, a, sizeof a));
+    pv_jt_money(t, postage);
     pv_jt_key(t, "postage_mills");
     pv_jt_int(t, postage);
     pv_jt_key(t, "nonmachinable_surcharge");
-    pv_jt_str(t, pv_money_format(sur, a, sizeof a));
+    pv_jt_money(t, sur);
     pv_jt_key(t, "nonmachinable_surcharge_mills");
     pv_jt_int(t, sur);
     pv_jt_key(t, "certified_mail");
-    pv_jt_str(t, pv_money_format(cert, a, sizeof a));
+    pv_jt_money(t, cert);
     pv_jt_key(t, "certified_mail_mills");
     pv_jt_int(t, cert);
     pv_jt_key(t, "return_receipt");
-    pv_jt_str(t, pv_money_format(rr, a, sizeof a));
+    pv_jt_money(t, rr);
     pv_jt_key(t, "return_receipt_mills");
     pv_jt_int(t, rr);
     pv_jt_key(t, "total");
-    pv_jt_str(t, pv_money_format(total, a, sizeof a));
+    pv_jt_money(t, total);
     pv_jt_key(t, "total_mills");
     pv_jt_int(t, total);
     pv_jt_key(t, "rate_version");
@@ -292,7 +291,7 @@ static void v2_text(struct pv_jtext *t, const struct pv_indicium *ind)
 void pv_indicium_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
 {
     const struct pv_indicium *ind = &r->ind;
-    char buf[32], to[11];
+    char to[11];
     char *b64 = pv_base64_encode(r->data, r->data_len);
 
     if (!b64) {
@@ -318,13 +317,13 @@ void pv_indicium_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
     pv_jt_key(t, "postage_mills");
     pv_jt_int(t, ind->postage_mills);
     pv_jt_key(t, "postage");
-    pv_jt_str(t, pv_money_format(ind->postage_mills, buf, sizeof buf));
+    pv_jt_money(t, ind->postage_mills);
     pv_jt_key(t, "mail_class");
     pv_jt_str(t, class_name(ind));
     pv_jt_key(t, "weight_oz");
     pv_jt_tenths(t, ind->weight_tenth_oz);
     pv_jt_key(t, "mail_date");
-    pv_jt_str(t, pv_date_format(ind->mail_date, buf, sizeof buf));
+    pv_jt_date(t, ind->mail_date);
     pv_jt_key(t, "from_zip");
     pv_jt_str(t, ind->from_zip);
     pv_jt_key(t, "to_zip");
@@ -336,7 +335,7 @@ void pv_indicium_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
     pv_jt_key(t, "test");
     pv_jt_bool(t, (ind->flags & PV_IND_FLAG_TEST) != 0);
     pv_jt_key(t, "created");
-    pv_jt_str(t, pv_time_format(r->created, buf, sizeof buf));
+    pv_jt_time(t, r->created);
     pv_jt_key(t, "presentations");
     pv_jt_int(t, r->presentations);
     pv_jt_key(t, "data");

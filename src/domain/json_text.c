@@ -5,6 +5,9 @@
  */
 #include "domain/json_text.h"
 
+#include "stampd/money.h"
+#include "stampd/timeutil.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,4 +300,81 @@ void pv_jt_json(struct pv_jtext *t, json_t *v)
     value_start(t);
     put(t, s, strlen(s));
     free(s);
+}
+
+/* v in decimal, at least width digits (zero-padded), ending at end: returns
+ * where it starts ("%0*llu" without snprintf). */
+static char *digits_back(char *end, uint64_t v, int width)
+{
+    do {
+        *--end = (char) ('0' + v % 10);
+        v /= 10;
+        width--;
+    } while (v || width > 0);
+    return end;
+}
+
+/* A string value of plain ASCII (no character to escape), from s to end. */
+static void put_plain(struct pv_jtext *t, const char *s, const char *end)
+{
+    value_start(t);
+    if (room(t, (size_t) (end - s) + 2) == 0) {
+        t->buf[t->len++] = '"';
+        memcpy(t->buf + t->len, s, (size_t) (end - s));
+        t->len += (size_t) (end - s);
+        t->buf[t->len++] = '"';
+    }
+}
+
+void pv_jt_money(struct pv_jtext *t, int64_t m)
+{
+    char d[48], *end = d + sizeof d, *p;
+    /* As pv_money_format: PV_MILLS_MAX keeps -m representable; clamp anything wilder. */
+    uint64_t a = m < 0 ? (uint64_t) - (m < -PV_MILLS_MAX ? -PV_MILLS_MAX : m) : (uint64_t) m;
+
+    if (a % 10 == 0)
+        p = digits_back(end, (a % 1000) / 10, 2);
+    else
+        p = digits_back(end, a % 1000, 3);
+    *--p = '.';
+    p = digits_back(p, a / 1000, 1);
+    if (m < 0)
+        *--p = '-';
+    put_plain(t, p, end);
+}
+
+/* "YYYY-MM-DD" of ymd ending at end (as pv_date_format's "%04u-%02u-%02u"). */
+static char *date_back(char *end, uint32_t ymd)
+{
+    char *p = digits_back(end, ymd % 100, 2);
+
+    *--p = '-';
+    p = digits_back(p, (ymd / 100) % 100, 2);
+    *--p = '-';
+    return digits_back(p, ymd / 10000, 4);
+}
+
+void pv_jt_date(struct pv_jtext *t, uint32_t ymd)
+{
+    char d[32], *end = d + sizeof d;
+
+    put_plain(t, date_back(end, ymd), end);
+}
+
+void pv_jt_time(struct pv_jtext *t, int64_t u)
+{
+    char d[48], *end = d + sizeof d, *p;
+    /* As pv_time_format: whole days down, then the seconds of that day. */
+    int64_t days = u >= 0 ? u / 86400 : -((-u + 86399) / 86400);
+    uint64_t secs = (uint64_t) (u - days * 86400);
+
+    *--end = 'Z';
+    p = digits_back(end, secs % 60, 2);
+    *--p = ':';
+    p = digits_back(p, (secs / 60) % 60, 2);
+    *--p = ':';
+    p = digits_back(p, secs / 3600, 2);
+    *--p = 'T';
+    p = date_back(p, pv_date_from_unix(days * 86400));
+    put_plain(t, p, end + 1);
 }

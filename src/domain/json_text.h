@@ -63,6 +63,14 @@ void pv_jt_null(struct pv_jtext *t);
  * with 12 digits of precision ("3.5", "1.0"); v >= 0. */
 void pv_jt_tenths(struct pv_jtext *t, uint32_t v);
 
+/* pv_jt_money, pv_jt_date, pv_jt_time - as strings, what pv_money_format
+ * (mills as "7.30", "0.735"), pv_date_format (YYYYMMDD as "YYYY-MM-DD")
+ * and pv_time_format (unix time as "2026-11-22T01:02:03Z") write, without
+ * snprintf. */
+void pv_jt_money(struct pv_jtext *t, int64_t m);
+void pv_jt_date(struct pv_jtext *t, uint32_t ymd);
+void pv_jt_time(struct pv_jtext *t, int64_t u);
+
 /* pv_jt_json - the jansson value v (TAKEN: released here; NULL fails t)
  * dumped in place with PV_JSON_ANSWER_FLAGS. */
 void pv_jt_json(struct pv_jtext *t, json_t *v);

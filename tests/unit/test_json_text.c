@@ -12,8 +12,10 @@
 #include "domain/indicium_view.h"
 #include "domain/json_text.h"
 #include "stampd/error.h"
+#include "stampd/money.h"
 #include "stampd/rates.h"
 #include "stampd/serial.h"
+#include "stampd/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +138,51 @@ static void test_numbers(void **state)
     assert_null(pv_jt_take(&t, &i));
 }
 
+/* One formatted string value against the text it must be (a JSON string of want). */
+static void same_str(struct pv_jtext *t, const char *want)
+{
+    same(t, dump(json_string(want)));
+}
+
+static void test_money_dates_times(void **state)
+{
+    static const int64_t fixed[] = {
+        0,         1,         -1,         10,           -10,           730,
+        735,       1000,      -123456789, PV_MILLS_MAX, -PV_MILLS_MAX, -PV_MILLS_MAX - 7,
+        INT64_MAX, INT64_MIN, 1795305600, -86400,       -86401,        253402300799};
+    struct pv_jtext t;
+    char buf[64];
+    uint64_t seed = 99;
+    size_t i;
+
+    (void) state;
+    for (i = 0; i < sizeof fixed / sizeof fixed[0] + 30000; i++) {
+        int64_t v = i < sizeof fixed / sizeof fixed[0] ? fixed[i] : 0;
+        if (i >= sizeof fixed / sizeof fixed[0]) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            v = (int64_t) (seed >> (i % 40)) * ((i & 1) ? -1 : 1);
+        }
+        pv_jt_init(&t, 1);
+        pv_jt_money(&t, v);
+        same_str(&t, pv_money_format(v, buf, sizeof buf));
+        /* Times from 1900 to 9999 (pv_time_format's range of four-digit years). */
+        if (v > -2208988800 && v < 253402300800) {
+            pv_jt_init(&t, 1);
+            pv_jt_time(&t, v);
+            same_str(&t, pv_time_format(v, buf, sizeof buf));
+        }
+    }
+    for (i = 0; i < 20000; i++) {
+        uint32_t ymd = pv_date_from_unix((int64_t) i * 86400 * 3 + 946684800);
+        pv_jt_init(&t, 1);
+        pv_jt_date(&t, ymd);
+        same_str(&t, pv_date_format(ymd, buf, sizeof buf));
+    }
+    pv_jt_init(&t, 1);
+    pv_jt_date(&t, 20261205);
+    same_str(&t, "2026-12-05");
+}
+
 /* The answer of a stored piece: pv_indicium_text against pv_indicium_json. */
 static void one_record(const struct pv_indicium_rec *r)
 {
@@ -246,6 +293,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_money_dates_times),
         cmocka_unit_test(test_records),
     };
 
