@@ -21,7 +21,8 @@
 # PostgreSQL with fsync on (a throwaway cluster, scripts/pg-test.sh).
 #
 # Environment: DB=sqlite|postgres|both, CUSTOMERS=N, THREADS=N (server worker
-# threads, default 16), PKCS11=1 (the PSD keys in a SoftHSM2 token),
+# threads, default 4 as `stampd serve`'s: 16 on 2 cores woke a thread per
+# request and cost more CPU a purchase), PKCS11=1 (the PSD keys in a SoftHSM2 token),
 # CARD=1 (purchases pay by card through the sandbox gateway) with
 # GATEWAY_LATENCY=MS (default 200: every card call sleeps that long, as a
 # network round trip would), HOOK=1 (every customer has a webhook endpoint
@@ -205,7 +206,7 @@ load() {
     # --log-level warning: no access line per purchase (a proxy's job in production).
     # Only over 1000 connections: an older binary (STAMPD=) has no --connection-limit.
     "$bin" serve --db "$dsn" --listen "127.0.0.1:$port" --processors "$nproc" \
-        --threads "${THREADS:-16}" --per-address-limit 0 --log-level warning \
+        --threads "${THREADS:-4}" --per-address-limit 0 --log-level warning \
         $([ "$conns" -gt 1000 ] && echo --connection-limit $((conns + 64))) \
         ${crypto:+--crypto "$crypto"} ${latency:+--gateway-latency "$latency"} \
         ${PAYMENT_THREADS:+--payment-threads "$PAYMENT_THREADS"} \
