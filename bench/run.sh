@@ -141,20 +141,15 @@ sample_rss() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # The same for its processors' writer threads (named stampd-writer): the one
 # serial part of a purchase, so its time a purchase bounds purchases/s.
-writer_ticks() {
-    t=0
-    for d in /proc/"$1"/task/*; do
-        [ "$(cat "$d/comm" 2>/dev/null)" = stampd-writer ] &&
-            t=$((t + $(awk '{print $14 + $15}' "$d/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
+writer_ticks() { thread_ticks "$1" stampd-writer; }
 # The same for its HTTP worker threads (named MHD-worker): the front's share of a
-# purchase (authentication, the early replay read, the job, the answer's JSON).
-front_ticks() {
+# purchase (authentication, the body's checks, the job, the answer's JSON).
+front_ticks() { thread_ticks "$1" MHD-worker; }
+# thread_ticks PID NAME: the CPU ticks of process PID's threads named NAME.
+thread_ticks() {
     t=0
     for d in /proc/"$1"/task/*; do
-        [ "$(cat "$d/comm" 2>/dev/null)" = MHD-worker ] &&
+        [ "$(cat "$d/comm" 2>/dev/null)" = "$2" ] &&
             t=$((t + $(awk '{print $14 + $15}' "$d/stat" 2>/dev/null || echo 0)))
     done
     echo "$t"
