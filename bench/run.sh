@@ -21,7 +21,8 @@
 # PostgreSQL with fsync on (a throwaway cluster, scripts/pg-test.sh).
 #
 # Environment: DB=sqlite|postgres|both, CUSTOMERS=N, THREADS=N (server worker
-# threads, default 16), PKCS11=1 (the PSD keys in a SoftHSM2 token),
+# threads, default 4 as `stampd serve`'s: 16 on 2 cores woke a thread per
+# request and cost more CPU a purchase), PKCS11=1 (the PSD keys in a SoftHSM2 token),
 # CARD=1 (purchases pay by card through the sandbox gateway) with
 # GATEWAY_LATENCY=MS (default 200: every card call sleeps that long, as a
 # network round trip would), HOOK=1 (every customer has a webhook endpoint
@@ -140,10 +141,15 @@ sample_rss() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # The same for its processors' writer threads (named stampd-writer): the one
 # serial part of a purchase, so its time a purchase bounds purchases/s.
-writer_ticks() {
+writer_ticks() { thread_ticks "$1" stampd-writer; }
+# The same for its HTTP worker threads (named MHD-worker): the front's share of a
+# purchase (authentication, the body's checks, the job, the answer's JSON).
+front_ticks() { thread_ticks "$1" MHD-worker; }
+# thread_ticks PID NAME: the CPU ticks of process PID's threads named NAME.
+thread_ticks() {
     t=0
     for d in /proc/"$1"/task/*; do
-        [ "$(cat "$d/comm" 2>/dev/null)" = stampd-writer ] &&
+        [ "$(cat "$d/comm" 2>/dev/null)" = "$2" ] &&
             t=$((t + $(awk '{print $14 + $15}' "$d/stat" 2>/dev/null || echo 0)))
     done
     echo "$t"
@@ -195,7 +201,7 @@ load() {
     # --log-level warning: no access line per purchase (a proxy's job in production).
     # Only over 1000 connections: an older binary (STAMPD=) has no --connection-limit.
     "$bin" serve --db "$dsn" --listen "127.0.0.1:$port" --processors "$nproc" \
-        --threads "${THREADS:-16}" --per-address-limit 0 --log-level warning \
+        --threads "${THREADS:-4}" --per-address-limit 0 --log-level warning \
         $([ "$conns" -gt 1000 ] && echo --connection-limit $((conns + 64))) \
         ${crypto:+--crypto "$crypto"} ${latency:+--gateway-latency "$latency"} \
         ${PAYMENT_THREADS:+--payment-threads "$PAYMENT_THREADS"} \
@@ -217,10 +223,10 @@ load() {
     wb0=$wb
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
-    cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid")
+    cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid")
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
-    cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid")
+    cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid")
     written "$dsn" "$pid"
     wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
@@ -249,7 +255,7 @@ print("%d pieces, PSDs %s" % (sum(p["piece_count"] for p in d["psds"]), "balance
         books="$books, LEDGER CHECK FAILED (see $dir/ledger-$label)"
         KEEP=1
     fi
-    python3 - "$dir/wrk-$label" "$dir/rss-$label" $((cpu1 - cpu0)) "$(getconf CLK_TCK)" $((wr1 - wr0)) "$((wb1 - wb0))" <<'EOF' >"$dir/result-$label"
+    python3 - "$dir/wrk-$label" "$dir/rss-$label" $((cpu1 - cpu0)) "$(getconf CLK_TCK)" $((wr1 - wr0)) "$((wb1 - wb0))" $((fr1 - fr0)) <<'EOF' >"$dir/result-$label"
 import re, sys
 w = open(sys.argv[1]).read()
 rss = [int(x) for x in open(sys.argv[2]).read().split() if x.strip().isdigit()]
@@ -264,14 +270,15 @@ secs = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 # stampd's CPU time (all its threads) over the pieces: a figure that does not move with load.
 cpu_us = int(sys.argv[3]) * 1e6 / int(sys.argv[4]) / created if created else 0
 wr_us = int(sys.argv[5]) * 1e6 / int(sys.argv[4]) / created if created else 0
-print("%.0f %s %s %d %d %d %d %.0f %.0f %d %.1f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
+fr_us = int(sys.argv[7]) * 1e6 / int(sys.argv[4]) / created if created else 0
+print("%.0f %s %s %d %d %d %d %.0f %.0f %d %.1f %.0f" % (created / secs, num(r"p50 ([0-9.]+) ms"), num(r"p99 ([0-9.]+) ms"),
       refused, rss[1] if len(rss) > 1 else (rss[0] if rss else 0), rss[-1] if rss else 0,
       max(rss) if rss else 0, cpu_us, wr_us, rss[min(11, len(rss) - 1)] if rss else 0,
-      int(sys.argv[6]) / 1024 / max(created, 1)))
+      int(sys.argv[6]) / 1024 / max(created, 1), fr_us))
 EOF
-    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 kbpp <"$dir/result-$label"
-    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB %s and %s us of CPU a purchase (writers %s)\n' \
-        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us"
+    read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 kbpp fr_us <"$dir/result-$label"
+    printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB %s and %s us of CPU a purchase (writers %s, front %s)\n' \
+        "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us" "$fr_us"
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"

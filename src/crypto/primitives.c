@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,6 +242,28 @@ out:
 }
 
 /*
+ * SHA-256 fetched once for the process: EVP_sha256() makes OpenSSL 3 look the
+ * algorithm up in its provider store on every use (EVP_MD_fetch, a lock and a
+ * hash-table walk), which showed in the profile of every authenticated
+ * request. Kept for the life of the process (never freed: one object).
+ */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+static void sha256_fetch(void)
+{
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ERR_clear_error();
+}
+
+/* The SHA-256 method: the fetched one, or the legacy handle if fetching failed. */
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
+/*
  * pv_sha256 - see primitives.h. Aborts if OpenSSL cannot hash (allocation
  * failure), because the interface has no way to report it.
  */
@@ -248,7 +271,7 @@ void pv_sha256(const void *data, size_t len, uint8_t out[32])
 {
     unsigned int n = 0;
 
-    if (EVP_Digest(len ? data : "", len, out, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+    if (EVP_Digest(len ? data : "", len, out, &n, sha256_md(), NULL) != 1 || n != 32) {
         /* primitives.h gives pv_sha256 no error path, and a wrong digest that
          * callers trust would be worse than stopping. Only allocation
          * failure inside OpenSSL gets here. */
@@ -256,19 +279,55 @@ void pv_sha256(const void *data, size_t len, uint8_t out[32])
     }
 }
 
+/* One SHA-256 over the 64-byte pad followed by len bytes of data (RFC 2104's
+ * inner and outer hashes). 0 on success. */
+static int hash_padded(EVP_MD_CTX *ctx, const uint8_t pad[64], const void *data, size_t len,
+                       uint8_t out[32])
+{
+    unsigned int n = 0;
+
+    if (EVP_DigestInit_ex(ctx, sha256_md(), NULL) != 1 || EVP_DigestUpdate(ctx, pad, 64) != 1 ||
+        (len && EVP_DigestUpdate(ctx, data, len) != 1) || EVP_DigestFinal_ex(ctx, out, &n) != 1 ||
+        n != 32)
+        return -1;
+    return 0;
+}
+
 /*
  * pv_hmac_sha256 - see primitives.h. Borrows key and data (NULL only with a
- * zero length). PV_OK, PV_EINVAL, or PV_ECRYPTO (out zeroed).
+ * zero length). PV_OK, PV_EINVAL, or PV_ECRYPTO (out zeroed). HMAC (RFC 2104)
+ * over the fetched SHA-256: OpenSSL 3's HMAC() fetches the MAC and the digest
+ * on every call.
  */
 int pv_hmac_sha256(const void *key, size_t klen, const void *data, size_t len, uint8_t out[32])
 {
-    static const unsigned char empty[1];
-    unsigned int n = 0;
+    uint8_t k[64], pad[64], inner[32];
+    EVP_MD_CTX *ctx;
+    int bad;
+    size_t i;
 
     if (!out || (!key && klen) || (!data && len) || klen > INT_MAX)
         return PV_EINVAL;
-    if (!HMAC(EVP_sha256(), klen ? key : empty, (int) klen, len ? data : empty, len, out, &n) ||
-        n != 32) {
+    memset(k, 0, sizeof k);
+    if (klen > sizeof k)
+        pv_sha256(key, klen, k); /* a long key is hashed first */
+    else if (klen)
+        memcpy(k, key, klen);
+    if (!(ctx = EVP_MD_CTX_new())) {
+        bad = 1;
+    } else {
+        for (i = 0; i < 64; i++)
+            pad[i] = k[i] ^ 0x36;
+        bad = hash_padded(ctx, pad, data, len, inner) != 0;
+        for (i = 0; i < 64; i++)
+            pad[i] = k[i] ^ 0x5c;
+        bad = bad || hash_padded(ctx, pad, inner, sizeof inner, out) != 0;
+        EVP_MD_CTX_free(ctx);
+    }
+    OPENSSL_cleanse(k, sizeof k);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    if (bad) {
         memset(out, 0, 32);
         ERR_clear_error();
         return PV_ECRYPTO;

@@ -6,6 +6,7 @@
  */
 #include "domain/indicium_view.h"
 
+#include "domain/json_text.h"
 #include "domain/media.h"
 #include "domain/metadata.h"
 #include "domain/verify.h"
@@ -206,6 +207,179 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
         j = NULL;
     }
     return add_v2_fields(j, ind);
+}
+
+/* The price object of piece_price_json, written. */
+static void price_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
+{
+    pv_mills total = r->ind.postage_mills, sur = r->surcharge_mills, cert = r->certified_mills,
+             rr = r->return_receipt_mills, postage = total - sur - cert - rr;
+
+    pv_jt_open(t, '{');
+    pv_jt_key(t, "postage");
+    pv_jt_money(t, postage);
+    pv_jt_key(t, "postage_mills");
+    pv_jt_int(t, postage);
+    pv_jt_key(t, "nonmachinable_surcharge");
+    pv_jt_money(t, sur);
+    pv_jt_key(t, "nonmachinable_surcharge_mills");
+    pv_jt_int(t, sur);
+    pv_jt_key(t, "certified_mail");
+    pv_jt_money(t, cert);
+    pv_jt_key(t, "certified_mail_mills");
+    pv_jt_int(t, cert);
+    pv_jt_key(t, "return_receipt");
+    pv_jt_money(t, rr);
+    pv_jt_key(t, "return_receipt_mills");
+    pv_jt_int(t, rr);
+    pv_jt_key(t, "total");
+    pv_jt_money(t, total);
+    pv_jt_key(t, "total_mills");
+    pv_jt_int(t, total);
+    pv_jt_key(t, "rate_version");
+    /* memcpy'd whole in piece_price_json: the same bytes up to the NUL */
+    pv_jt_str(t, r->rate_version[0] ? r->rate_version : NULL);
+    pv_jt_close(t, '}');
+}
+
+/* The version 2 fields of add_v2_fields, written. */
+static void v2_text(struct pv_jtext *t, const struct pv_indicium *ind)
+{
+    static const char hexd[] = "0123456789abcdef";
+    static const char *const names[] = {"certified_mail", "return_receipt", "non_machinable"};
+    char hex[2 * PV_PIECE_ID_MAX + 1], pub[25];
+    int v2 = ind->version == PV_INDICIUM_V2;
+    size_t i;
+
+    for (i = 0; i < ind->piece_id_len && i < PV_PIECE_ID_MAX; i++) {
+        hex[2 * i] = hexd[ind->piece_id[i] >> 4];
+        hex[2 * i + 1] = hexd[ind->piece_id[i] & 15];
+    }
+    hex[2 * i] = '\0';
+    pv_jt_key(t, "vendor_id");
+    if (v2)
+        pv_jt_int(t, ind->vendor_id);
+    else
+        pv_jt_null(t);
+    pv_jt_key(t, "model_id");
+    if (v2)
+        pv_jt_int(t, ind->model_id);
+    else
+        pv_jt_null(t);
+    pv_jt_key(t, "descending_mills");
+    if (v2)
+        pv_jt_int(t, ind->descending_mills);
+    else
+        pv_jt_null(t);
+    pv_jt_key(t, "services");
+    if (v2) {
+        pv_jt_open(t, '[');
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (ind->services & (1u << k))
+                pv_jt_str(t, names[k]);
+        pv_jt_close(t, ']');
+    } else {
+        pv_jt_null(t);
+    }
+    pv_jt_key(t, "piece_id");
+    pv_jt_str(t, v2 && i ? hex : NULL);
+    pv_jt_key(t, "piece_indicium_id");
+    pv_jt_str(t, v2 && pv_indicium_piece_public(ind, pub) == PV_OK ? pub : NULL);
+}
+
+/* pv_indicium_text - see indicium_view.h. The members in pv_indicium_json's order. */
+void pv_indicium_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
+{
+    const struct pv_indicium *ind = &r->ind;
+    char to[11];
+    char *b64 = pv_base64_encode(r->data, r->data_len);
+
+    if (!b64) {
+        t->failed = 1;
+        return;
+    }
+    pv_zip_display(ind->to_zip, to);
+    pv_jt_open(t, '{');
+    pv_jt_key(t, "id");
+    pv_jt_str(t, r->id);
+    pv_jt_key(t, "object");
+    pv_jt_str(t, "indicium");
+    pv_jt_key(t, "serial");
+    pv_jt_int(t, (int64_t) ind->serial);
+    pv_jt_key(t, "psd_id");
+    pv_jt_int(t, (int64_t) ind->device_id);
+    pv_jt_key(t, "server_id");
+    pv_jt_str(t, r->server_id);
+    pv_jt_key(t, "license");
+    pv_jt_str(t, ind->license);
+    pv_jt_key(t, "key_id");
+    pv_jt_int(t, (int64_t) ind->key_id);
+    pv_jt_key(t, "postage_mills");
+    pv_jt_int(t, ind->postage_mills);
+    pv_jt_key(t, "postage");
+    pv_jt_money(t, ind->postage_mills);
+    pv_jt_key(t, "mail_class");
+    pv_jt_str(t, class_name(ind));
+    pv_jt_key(t, "weight_oz");
+    pv_jt_tenths(t, ind->weight_tenth_oz);
+    pv_jt_key(t, "mail_date");
+    pv_jt_date(t, ind->mail_date);
+    pv_jt_key(t, "from_zip");
+    pv_jt_str(t, ind->from_zip);
+    pv_jt_key(t, "to_zip");
+    pv_jt_str(t, to);
+    pv_jt_key(t, "medium_serial");
+    pv_jt_str(t, ind->medium_serial[0] ? ind->medium_serial : NULL);
+    pv_jt_key(t, "ascending_mills");
+    pv_jt_int(t, ind->ascending_mills);
+    pv_jt_key(t, "test");
+    pv_jt_bool(t, (ind->flags & PV_IND_FLAG_TEST) != 0);
+    pv_jt_key(t, "created");
+    pv_jt_time(t, r->created);
+    pv_jt_key(t, "presentations");
+    pv_jt_int(t, r->presentations);
+    pv_jt_key(t, "data");
+    pv_jt_str(t, b64);
+    free(b64);
+    pv_jt_key(t, "prints");
+    pv_jt_int(t, r->prints);
+    pv_jt_key(t, "from_address");
+    pv_jt_str(t, r->from_address[0] ? r->from_address : NULL);
+    pv_jt_key(t, "to_address");
+    pv_jt_str(t, r->to_address[0] ? r->to_address : NULL);
+    pv_jt_key(t, "refunded");
+    pv_jt_bool(t, r->refunded_at != 0);
+    pv_jt_key(t, "medium");
+    if (ind->medium_serial[0])
+        pv_jt_json(t, medium_json(r)); /* rare: the jansson view, dumped in place */
+    else
+        pv_jt_null(t);
+    pv_jt_key(t, "extra_services");
+    pv_jt_open(t, '[');
+    if (r->services & PV_SVC_CERTIFIED)
+        pv_jt_str(t, pv_service_name(PV_SVC_CERTIFIED));
+    if (r->services & PV_SVC_RETURN_RECEIPT)
+        pv_jt_str(t, pv_service_name(PV_SVC_RETURN_RECEIPT));
+    pv_jt_close(t, ']');
+    pv_jt_key(t, "non_machinable");
+    pv_jt_bool(t, (r->services & PV_SVC_NONMACHINABLE) != 0);
+    pv_jt_key(t, "zone");
+    if (r->zone)
+        pv_jt_int(t, r->zone);
+    else
+        pv_jt_null(t);
+    pv_jt_key(t, "price");
+    price_text(t, r);
+    pv_jt_key(t, "metadata");
+    if (r->metadata[0]) {
+        pv_jt_json(t, pv_metadata_json(r->metadata));
+    } else {
+        pv_jt_open(t, '{');
+        pv_jt_close(t, '}');
+    }
+    pv_jt_key(t, "version");
+    pv_jt_int(t, ind->version);
+    v2_text(t, ind);
 }
 
 /* Where and when a piece was first presented: only the authority that counts sees it. */

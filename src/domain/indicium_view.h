@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 struct pv_verdict;
+struct pv_jtext;
 
 /*
  * pv_indicium_fields_json - the decoded, signed fields: version, license,
@@ -38,6 +39,14 @@ json_t *pv_indicium_fields_json(const struct pv_indicium *ind);
  * format version and the version 2 fields as in pv_indicium_fields_json.
  */
 json_t *pv_indicium_json(const struct pv_indicium_rec *r);
+
+/*
+ * pv_indicium_text - pv_indicium_json(r) (borrowed) written into t as the
+ * API dumps it (json_text.h), the object left open: the caller may add
+ * members and closes it (pv_jt_close(t, '}')). The same bytes as the
+ * jansson view, without its allocations; a failure is t's (pv_jt_take).
+ */
+void pv_indicium_text(struct pv_jtext *t, const struct pv_indicium_rec *r);
 
 /*
  * pv_verdict_json - the answer of POST /v1/verify for a verdict of

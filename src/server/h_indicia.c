@@ -13,6 +13,7 @@
 #include "server/h_payments.h"
 #include "server/h_rates.h"
 #include "server/internal.h"
+#include "server/pool.h"
 #include "server/views.h"
 #include "domain/address.h"
 #include "domain/metadata.h"
@@ -425,43 +426,6 @@ out:
     json_decref(root);
 }
 
-/* An earlier purchase with this key: answer it again (same body) or refuse
- * (other body) before any validation that depends on the day, so a retry
- * days later still gets its stamp. PV_ENOTFOUND when the key is new. The
- * processor checks again inside its transaction, which settles races. */
-static int replay_early(struct pv_store *st, const struct pv_principal *who, const char *key,
-                        const char *req_hash, struct pv_reply *rp)
-{
-    char stored[PV_HASH_HEX], id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
-    struct pv_indicium_rec *rec;
-    pv_mills bal;
-    json_t *j;
-    int rc;
-
-    pv_idem_owner(who->owner_id, who->test, owner);
-    rc = pv_store_idem_get(st, owner, key, stored, id);
-    if (rc != PV_OK)
-        return rc;
-    if (strcmp(stored, req_hash) != 0) {
-        pv_reply_error(rp, PV_EIDEMREUSED, "Idempotency-Key", NULL);
-        return PV_OK;
-    }
-    rec = malloc(sizeof *rec);
-    if (!rec)
-        return PV_ENOMEM;
-    pv_account_customer_mode(who->owner_id, who->test, acct);
-    if ((rc = pv_store_indicium_get(st, id, rec)) == PV_OK &&
-        (rc = pv_balance(st, acct, &bal)) == PV_OK) {
-        j = pv_indicium_json(rec);
-        if (j)
-            json_object_set_new(j, "balance_mills", json_integer(bal));
-        pv_reply_json(rp, 201, j);
-        rp->replayed = 1;
-    }
-    free(rec);
-    return rc;
-}
-
 void pv_h_indicia_post(struct pv_call *c)
 {
     struct pv_app *app = c->app;
@@ -490,8 +454,16 @@ void pv_h_indicia_post(struct pv_call *c)
         parse_purchase(root, &job->req, rp); /* lists the other bad fields too */
         goto out;
     }
+    /* A balance purchase on no medium leaves its key to the writer, which reads
+     * it first in the batch and answers a replay alike; it is read here only
+     * if the purchase fails (pv_view_replay_late). A card or a medium is read first. */
+    job->app = app; /* for a late read, also when it is never dispatched */
+    if (!json_object_get(root, "payment") && !json_object_get(root, "medium_serial"))
+        job->replay_late_ms = pv_now_ms(); /* the read's time had it been made now */
     if ((rc = pv_payments_request_hash("POST /v1/indicia\n", root, job->req.req_hash)) != PV_OK ||
-        (rc = replay_early(st, who, rq->idempotency_key, job->req.req_hash, rp)) != PV_ENOTFOUND) {
+        (!job->replay_late_ms &&
+         (rc = pv_view_replay(st, who->owner_id, who->test, rq->idempotency_key, 0,
+                              job->req.req_hash, rp)) != PV_ENOTFOUND)) {
         if (rc != PV_OK)
             pv_reply_error(rp, rc, NULL, NULL);
         goto out;
@@ -501,8 +473,12 @@ void pv_h_indicia_post(struct pv_call *c)
     if (parse_purchase(root, &job->req, rp) != PV_OK ||
         pv_check_addresses(root, &job->req, job->fixes, &job->nfixes, rp) != PV_OK ||
         pv_payments_parse(app, st, who, json_object_get(root, "payment"), 1, &job->req.pay, rp) !=
-            PV_OK)
+            PV_OK) {
+        if (job->replay_late_ms)
+            pv_view_replay_late(st, who->owner_id, who->test, rq->idempotency_key, 0,
+                                job->req.req_hash, rp);
         goto out;
+    }
     job->req.test = who->test;
     job->req.flags = who->test ? PV_IND_FLAG_TEST : 0;
     snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
@@ -533,6 +509,23 @@ static json_t *payment_json(const struct pv_purchase_req *q, const struct pv_pur
                                       pv_money_format(r->refilled, a, sizeof a), "amount_mills",
                                       (json_int_t) r->refilled));
     return j;
+}
+
+/* A failed job whose key was not read before it was queued: 1 when a
+ * purchase with the key made before it was queued answers it instead (rp
+ * set), as the early read would have; else 0 (its own piece, written by a
+ * processor whose answer was lost or refused, is not answered here). */
+static int finish_late(struct pv_job *job, struct pv_reply *rp)
+{
+    struct pv_store *st = NULL;
+    int found;
+
+    if (!job->app || pv_pool_get(job->app->pool, &st) != PV_OK)
+        return 0;
+    found = pv_view_replay_late(st, job->req.customer_id, job->req.test, job->req.idem_key,
+                                job->replay_late_ms, job->req.req_hash, rp);
+    pv_pool_put(job->app->pool, st);
+    return found;
 }
 
 void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
@@ -570,7 +563,11 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
     }
     if (err == PV_OK)
         err = job->res.err;
-    if (err == PV_ECARDDECLINED) {
+    if (err == PV_EIDEMREUSED) {
+        pv_reply_error(rp, err, "Idempotency-Key", NULL); /* as pv_view_replay answers */
+    } else if (err != PV_OK && job->replay_late_ms && finish_late(job, rp)) {
+        /* an earlier purchase with the key: answered instead (pv_view_replay_late) */
+    } else if (err == PV_ECARDDECLINED) {
         pv_reply_declined(rp, job->res.decline);
     } else if (err != PV_OK) {
         pv_reply_error(
@@ -578,6 +575,13 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
             err == PV_ECARDINVALID || err == PV_EGATEWAY || err == PV_ENOGATEWAY ? "payment" : NULL,
             NULL);
         pv_medium_result(&job->res, NULL, rp);
+    } else if (!job->res.medium.serial[0]) {
+        /* No medium to report on: the answer written as text (the common case). */
+        pv_view_purchase(
+            &job->res.rec, job->res.balance_after,
+            job->res.replayed ? NULL : payment_json(&job->req, &job->res),
+            !job->res.replayed && job->nfixes ? pv_fixes_json(job->fixes, job->nfixes) : NULL, rp);
+        rp->replayed = job->res.replayed;
     } else {
         j = pv_indicium_json(&job->res.rec);
         if (j) {

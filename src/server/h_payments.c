@@ -310,7 +310,10 @@ out:
 /* The fingerprint of a request body for idempotency, card number and CVC scrubbed. */
 int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_HEX])
 {
-    json_t *copy = json_deep_copy(root);
+    json_t *pay = json_object_get(root, "payment");
+    /* Only a body with a card has anything to scrub: the others are hashed as they are. */
+    json_t *copy = json_is_object(pay) && json_object_get(pay, "card") ? json_deep_copy(root)
+                                                                       : json_incref(root);
     char *canon;
     uint8_t digest[32];
     size_t plen = strlen(prefix), clen;
@@ -318,7 +321,8 @@ int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_
 
     if (!copy)
         return PV_ENOMEM;
-    pv_payments_scrub_card(copy);
+    if (copy != root)
+        pv_payments_scrub_card(copy);
     canon = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(copy);
     if (!canon)

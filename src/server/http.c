@@ -35,6 +35,7 @@
 #include "server/pubtls.h"
 #include "server/routes.h"
 
+#include "domain/json_text.h"
 #include "domain/ledger.h"
 
 #include "stampd/card.h"
@@ -170,7 +171,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
         }
     } else {
         if (rp->body) {
-            text = json_dumps(rp->body, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(12));
+            text = json_dumps(rp->body, PV_JSON_ANSWER_FLAGS); /* as json_text.h writes */
             if (!text)
                 return MHD_NO;
             len = strlen(text);
@@ -293,11 +294,11 @@ static int64_t mono_us(void)
 static void take_request_id(struct MHD_Connection *c, struct conn_state *s)
 {
     const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
-    char id[PV_ID_MAX];
+    char id[PV_REQUEST_ID_MAX];
 
     if (pv_request_id_ok(given))
         snprintf(s->request_id, sizeof s->request_id, "%s", given);
-    else if (pv_new_id("req", id) == PV_OK)
+    else if (pv_request_id_new(id) == PV_OK)
         snprintf(s->request_id, sizeof s->request_id, "%s", id);
 }
 

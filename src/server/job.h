@@ -35,7 +35,10 @@ struct pv_job {
                             the writer (0: not there) */
     struct pv_app *app;  /* set by pv_dispatch_submit */
     int internal;        /* came over the internal protocol: answer in its format */
-    char req_sig[65];    /* internal: the request's X-Stampd-Signature, to sign the answer */
+    /* h_indicia.c: when (ms) its key would have been read had it been read
+     * before it was queued (pv_view_replay_late), else 0 */
+    int64_t replay_late_ms;
+    char req_sig[65]; /* internal: the request's X-Stampd-Signature, to sign the answer */
     char request_id[PV_REQUEST_ID_MAX]; /* the front's X-Request-Id, sent on to the processor */
     /* Failover (dispatch.c): this round's first processor (a round-robin
      * ticket), the processors tried in it and how many there were, and

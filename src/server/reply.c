@@ -7,8 +7,11 @@
  */
 #include "server/reply.h"
 
+#include "crypto/primitives.h"
+#include "domain/ledger.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -281,6 +284,40 @@ int pv_request_id_ok(const char *id)
             id[i] == '\\')
             return 0;
     return i > 0;
+}
+
+/*
+ * pv_request_id_new - see reply.h. The random part comes from a generator
+ * of this thread (splitmix64) seeded once from pv_random: a request id only
+ * ties log lines together (a proxy may choose it, X-Request-Id), it guards
+ * nothing, and RAND_bytes on every request cost the HTTP workers more than
+ * the rest of the id.
+ */
+int pv_request_id_new(char out[PV_REQUEST_ID_MAX])
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz"; /* Crockford */
+    static _Thread_local uint64_t state;
+    static _Thread_local int seeded;
+    int64_t ms = pv_now_ms();
+    uint64_t t = ms > 0 ? (uint64_t) ms : 0, z;
+    size_t i;
+
+    if (!seeded) {
+        if (pv_random((uint8_t *) &state, sizeof state) != PV_OK)
+            return PV_ECRYPTO;
+        seeded = 1;
+    }
+    z = (state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    z ^= z >> 31;
+    memcpy(out, "req_", 4);
+    for (i = PV_ID_TIME_CHARS; i-- > 0; t >>= 5)
+        out[4 + i] = alphabet[t & 31];
+    for (i = PV_ID_TIME_CHARS; i < PV_ID_CHARS; i++, z >>= 5)
+        out[4 + i] = alphabet[z & 31];
+    out[4 + PV_ID_CHARS] = '\0';
+    return PV_OK;
 }
 
 void pv_reply_request_id(struct pv_reply *rp, const char *request_id)

@@ -202,6 +202,11 @@ void pv_reply_list(struct pv_reply *rp, json_t *data, const char *next_cursor);
  * printable ASCII other than space, '"' and '\\'. */
 int pv_request_id_ok(const char *id);
 
+/* pv_request_id_new - a new request id into out, shaped as pv_new_id makes
+ * ids: "req_", the time in 9 characters, 11 random ones. PV_OK or
+ * PV_ECRYPTO (no seed from the system's random source). */
+int pv_request_id_new(char out[PV_REQUEST_ID_MAX]);
+
 /* pv_reply_request_id - add request_id (borrowed) to rp's error body, if it
  * is one ({"error": {...}}): error.request_id. */
 void pv_reply_request_id(struct pv_reply *rp, const char *request_id);

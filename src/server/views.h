@@ -1,7 +1,7 @@
 /*
  * views.h - a ledger report's JSON and the server status names shared by
- * several handlers, and the one check of whether a caller may see an
- * indicium (views.c). The indicium's own views are the domain's
+ * several handlers, the one check of whether a caller may see an
+ * indicium, and the answer of a purchase (views.c). The indicium's own views are the domain's
  * (domain/indicium_view.h).
  */
 #ifndef STAMPD_VIEWS_H
@@ -23,6 +23,39 @@ extern const char *const pv_view_server_status[3];
  */
 int pv_view_own_indicium(struct pv_store *st, const struct pv_principal *who, const char *id,
                          struct pv_indicium_rec *rec, struct pv_reply *rp);
+
+/*
+ * pv_view_purchase - rp set to the 201 answer of a purchase or its replay:
+ * the stored piece rec (borrowed; pv_indicium_json's object) with
+ * "balance_mills" balance, then "payment" and "address_corrections" when
+ * not NULL (both TAKEN). rp's body is the text (rp->raw); out of memory:
+ * rp set to that error.
+ */
+void pv_view_purchase(const struct pv_indicium_rec *rec, pv_mills balance, json_t *payment,
+                      json_t *fixes, struct pv_reply *rp);
+
+/*
+ * pv_view_replay - the early replay of a purchase (docs/internals/
+ * purchase-path.md): when customer (borrowed; in test mode or not) already
+ * used Idempotency-Key key, rp is set to the stored piece's answer
+ * (pv_view_purchase, Idempotent-Replayed) if req_hash is the same, else to
+ * idempotency_key_reused; PV_OK. PV_ENOTFOUND (rp untouched) for a new key,
+ * and with before_ms > 0 for a key whose piece was made at or after
+ * before_ms (ms: what a read then would not have found); store errors (rp
+ * untouched).
+ */
+int pv_view_replay(struct pv_store *st, const char *customer, int test, const char *key,
+                   int64_t before_ms, const char *req_hash, struct pv_reply *rp);
+
+/*
+ * pv_view_replay_late - the early replay done late, for a purchase whose key
+ * was not read before it was queued, once it failed (its validation or its
+ * job): if the key was used, rp's error is replaced by what pv_view_replay
+ * answers (or by its store error), as if it had been read first (at
+ * before_ms, 0 = now), and 1 is returned; else 0 and rp is untouched.
+ */
+int pv_view_replay_late(struct pv_store *st, const char *customer, int test, const char *key,
+                        int64_t before_ms, const char *req_hash, struct pv_reply *rp);
 
 /* pv_view_ledger - a ledger report (borrowed) as JSON (owned; NULL on OOM). */
 json_t *pv_view_ledger(const struct pv_ledger_report *rep);

@@ -1071,10 +1071,12 @@ class CodeAndSchemas(unittest.TestCase):
     OUTPUT = {
         ("pv_reply_error", "pv_reply_declined", "pv_reply_request_id", "add_reason",
          "set_reasons", "field_error"): ["Error"],
-        "pv_indicium_json": ["Indicium"],
+        # pv_indicium_text writes the same object as text (json_text.h).
+        ("pv_indicium_json", "pv_indicium_text"): ["Indicium"],
+        "price_text": ["PriceBreakdown"],
         "pv_indicium_fields_json": ["IndiciumFields"],
-        "replay_early": ["IndiciumWithBalance"],
-        "pv_indicia_finish": ["IndiciumWithBalance", "PurchasedIndicium"],
+        # pv_view_purchase writes the answer of a purchase and of a replay (pv_view_replay).
+        ("pv_indicia_finish", "pv_view_purchase"): ["IndiciumWithBalance", "PurchasedIndicium"],
         "payment_json": ["PurchasePayment"],
         "pv_reply_list": ["List", "Transactions"],
         "pv_h_account": ["Account"],
@@ -1230,7 +1232,8 @@ class CodeAndSchemas(unittest.TestCase):
     # Functions reading the Idempotency-Key header -> the operation requiring it.
     # Helpers that add the same keys to the objects of several OUTPUT entries
     # (indicium_view.c: the version 2 fields go into Indicium and IndiciumFields).
-    SHARED = {"add_v2_fields": ["pv_indicium_json", "pv_indicium_fields_json"]}
+    SHARED = {"add_v2_fields": ["pv_indicium_json", "pv_indicium_fields_json"],
+              "v2_text": ["pv_indicium_text"]}
 
     IDEMPOTENT = {
         "pv_h_indicia_post": ("/v1/indicia", "post"),
@@ -1338,6 +1341,11 @@ class CodeAndSchemas(unittest.TestCase):
         for args in calls(body, "json_pack"):
             keys |= set(json_pack_keys(c_string(args[0]), args[1:]))
         for args in calls(body, "json_object_set_new"):
+            k = c_string(args[1])
+            if k is not None:
+                keys.add(k)
+        # The compact writer (src/domain/json_text.h): pv_jt_key(t, "name").
+        for args in calls(body, "pv_jt_key"):
             k = c_string(args[1])
             if k is not None:
                 keys.add(k)

@@ -434,6 +434,32 @@ class ScaleOut(unittest.TestCase):
         finally:
             c.stop()
 
+    def test_replay_with_no_processor(self):
+        """A retry gets its stamp even when no processor can take it: a balance
+        purchase's key is read by the writer, and again by the front when the
+        job fails (h_indicia.c, pv_view_replay_late) - the same answers as the
+        front's early read gave, a different body still refused."""
+        c = Cluster("replay", processors=1)
+        try:
+            srv = c.srv
+            s, _, first = c.buy(srv.customer_key, "once")
+            self.assertEqual(s, 201, first)
+            c.kill9("p1")
+            s, h, again = c.buy(srv.customer_key, "once")
+            self.assertEqual(s, 201, again)
+            self.assertEqual(h.get("idempotent-replayed"), "true")
+            self.assertEqual(again["id"], first["id"])
+            self.assertEqual(again["data"], first["data"])
+            self.assertNotIn("payment", again)   # a replay's payment was the first's
+            s, _, j = c.buy(srv.customer_key, "once", cls="first_class_letter")
+            self.assertEqual((s, j["error"]["code"], j["error"].get("field")),
+                             (409, "idempotency_key_reused", "Idempotency-Key"), j)
+            s, _, j = c.buy(srv.customer_key, "never-bought")
+            self.assertGreaterEqual(s, 500, j)
+        finally:
+            c.procs.clear()   # p1 is gone: stop() checks the front
+            c.stop()
+
     def test_media_through_the_front(self):
         """A medium's checks and answers cross the internal protocol (and run on
         PostgreSQL under ctest): the 402 price, the committed purchase, the

@@ -655,6 +655,24 @@ static void test_hmac_sha256(void **state)
     assert_int_equal(pv_hmac_sha256(NULL, 0, NULL, 0, d), PV_OK);
     assert_digest_hex(d, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
     assert_int_equal(pv_hmac_sha256(NULL, 1, "x", 1, d), PV_EINVAL);
+    /* RFC 4231 test cases 6 and 7: a key longer than the block is hashed first. */
+    {
+        uint8_t big[131];
+        static const char msg7[] =
+            "This is a test using a larger than block-size key and a larger than block-size "
+            "data. The key needs to be hashed before being used by the HMAC algorithm.";
+        memset(big, 0xaa, sizeof big);
+        assert_int_equal(pv_hmac_sha256(big, sizeof big,
+                                        "Test Using Larger Than Block-Size Key - Hash Key First",
+                                        54, d),
+                         PV_OK);
+        assert_digest_hex(d, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+        assert_int_equal(pv_hmac_sha256(big, sizeof big, msg7, strlen(msg7), d), PV_OK);
+        assert_digest_hex(d, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+        /* Exactly one block of key: used as is. */
+        assert_int_equal(pv_hmac_sha256(big, 64, "x", 1, d), PV_OK);
+        assert_digest_hex(d, "ce3c639dcb9d8baae5d44c3b8b5e233faab4d1860e07489af5c84f213998bd79");
+    }
     assert_no_openssl_error();
 }
 
