@@ -695,6 +695,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto fail_rollback;
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
+    /* The card payments' round commits with the batch (lease.h, in_batch). */
+    if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
+        goto fail_rollback;
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
             res[i].err = res[i].pre_err;
