@@ -408,7 +408,9 @@ static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_pay_book(st, &c, "card_charge", now)) != PV_OK)
         return rc;
     /* Guarded: the recovery may have given the hold up meanwhile. */
-    return pv_store_intent_move(st, r->intent_id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL,
+    return pv_store_intent_move(st, r->intent_id,
+                                r->held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED,
+                                PV_INTENT_SETTLING, r->held_pending ? r->charge_id : NULL,
                                 r->rec.id, ctx->server_id, 0, pv_now_ms());
 }
 
@@ -723,9 +725,11 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                 rc = pv_purchase_refill_record(st, ctx, &reqs[i], &res[i]);
             /* Its hold is given up with the batch's commit (voided after it). */
             if (rc == PV_OK && res[i].held) {
-                int mv = pv_store_intent_move(st, res[i].intent_id, PV_INTENT_AUTHORIZED,
-                                              PV_INTENT_VOIDING, NULL, NULL, ctx->server_id, 0,
-                                              pv_now_ms());
+                int mv = pv_store_intent_move(
+                    st, res[i].intent_id,
+                    res[i].held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED,
+                    PV_INTENT_VOIDING, res[i].held_pending ? res[i].charge_id : NULL, NULL,
+                    ctx->server_id, 0, pv_now_ms());
                 rc = mv == PV_EPAYSTATE ? PV_OK : mv;
             }
             memset(&res[i].rec, 0, sizeof res[i].rec);

@@ -54,8 +54,11 @@ struct pv_refill_carry {
 
 struct pv_purchase_res {
     /* Set by pv_purchase_authorize before the batch, kept by it: */
-    int pre_err;               /* the job was refused before the batch (card declined, ...) */
-    int held;                  /* 1: this job holds the card payment of intent_id */
+    int pre_err; /* the job was refused before the batch (card declined, ...) */
+    int held;    /* 1: this job holds the card payment of intent_id */
+    /* 1: its hold's answer rides on this batch: the intent moves from "pending"
+     * (charge_id recorded with that move), not from "authorized" */
+    int held_pending;
     char intent_id[PV_ID_MAX]; /* the card payment's intent (intent.h), or "" */
     int err;                   /* PV_OK or the job's error */
     int replayed;              /* 1 when an earlier purchase with this key was returned */

@@ -62,6 +62,7 @@ struct cp_item {
     int out;     /* held: what recording the gateway's answer gave */
     int capture; /* settle: capture (1) or void (0) */
     int ok;      /* settle: the call succeeded (or none was needed): record the end state */
+    struct pv_purchase_res *slot; /* held: its job is in this batch, its result here */
     struct pv_cardpay *cp;
 };
 
@@ -168,19 +169,50 @@ static int sp_end(struct pv_store *st, int failed)
  * caller rolls the batch back).
  */
 
-/* Holds answered: their answers recorded (authorized / declined). */
+/* The writer remembers the gateway key of a held job's hold (r: its result): its capture
+ * needs no read. */
+static void keep_key(struct pv_job *job, const struct pv_purchase_res *r,
+                     const struct pv_intent_rec *it)
+{
+    if (!r->held)
+        return;
+    snprintf(job->pay_key, sizeof job->pay_key, "%s", it->gateway_key);
+    snprintf(job->pay_charge, sizeof job->pay_charge, "%s", r->charge_id);
+}
+
+/* Holds answered: their answers recorded (authorized / declined); a job in this batch
+ * (slot) gets its hold's result for the batch. */
 static int db_held(struct pv_store *st, struct cp_list *l)
 {
     int rc;
 
     for (struct cp_item *x = l->head; x; x = x->next) {
+        struct pv_purchase_res *r = x->slot ? x->slot : &x->job->res;
+
+        if (x->slot && x->call.rc == PV_OK && x->call.result == PV_PAY_APPROVED &&
+            x->call.charge_id && strlen(x->call.charge_id) < sizeof x->it.charge_id) {
+            /* Approved, its job in this batch: the answer is recorded by the job's own move
+             * (pending -> settling, or voiding), in the same commit - one write, not two. */
+            pv_crash_point("after_authorize");
+            snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", x->call.charge_id);
+            x->out = PV_OK;
+            pv_purchase_hold_done(r, &x->it, PV_OK);
+            r->held_pending = 1;
+            keep_key(x->job, r, &x->it);
+            continue;
+        }
         if ((rc = pv_store_savepoint(st)) != PV_OK)
             return rc;
         x->out = pv_intent_authorized(st, &x->it, x->call.rc, x->call.result, x->call.charge_id,
-                                      x->job->res.decline, pv_now_ms());
+                                      r->decline, pv_now_ms());
         /* Not recorded: the intent stays pending, the recovery voids its hold. */
         if ((rc = sp_end(st, trouble(x->out))) != PV_OK)
             return rc;
+        if (x->slot) {
+            /* Its job is in this batch: bought (or refused) after this, in the same commit. */
+            pv_purchase_hold_done(r, &x->it, x->out);
+            keep_key(x->job, r, &x->it);
+        }
     }
     return PV_OK;
 }
@@ -223,6 +255,17 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
         else if ((one = pv_intent_settle_prepare(st, &id, &x->capture, 1, &x->it, &go, 1,
                                                  pv_now_ms())) != PV_OK)
             go = 0;
+        else if (!go && !x->capture && x->job->pay_charge[0] &&
+                 strcmp(x->it.state, PV_INTENT_PENDING) == 0) {
+            /* Its hold's answer rode on the batch that failed: given up with its charge. */
+            one = pv_store_intent_move(st, id, PV_INTENT_PENDING, PV_INTENT_VOIDING,
+                                       x->job->pay_charge, NULL, NULL, 0, pv_now_ms());
+            if ((go = one == PV_OK)) {
+                snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", x->job->pay_charge);
+                snprintf(x->it.state, sizeof x->it.state, "%s", PV_INTENT_VOIDING);
+            }
+            one = one == PV_EPAYSTATE ? PV_OK : one;
+        }
         if (rc == PV_OK)
             rc = sp_end(st, one != PV_OK);
         x->ok = go && !x->it.charge_id[0]; /* nothing held: nothing to call */
@@ -251,13 +294,6 @@ static int db_settled(struct pv_store *st, struct cp_list *l)
     return PV_OK;
 }
 
-/* The writer remembers the gateway key of a held job's hold: its capture needs no read. */
-static void keep_key(struct pv_job *job, const struct pv_intent_rec *it)
-{
-    if (job->res.held)
-        snprintf(job->pay_key, sizeof job->pay_key, "%s", it->gateway_key);
-}
-
 /* After the commit (rc: its outcome), the holds answered go to the writer. */
 static void post_held(struct pv_cardpay *cp, struct cp_list *l, int rc)
 {
@@ -265,12 +301,16 @@ static void post_held(struct pv_cardpay *cp, struct cp_list *l, int rc)
 
     for (x = l->head; x; x = next) {
         next = x->next;
+        free(x->call.charge_id);
+        if (x->slot) {
+            free(x); /* its job was in the batch */
+            continue;
+        }
         if (rc != PV_OK)
             x->job->res.decline[0] = '\0';
         /* Not recorded: the intent stays pending, the recovery voids its hold. */
         pv_purchase_hold_done(&x->job->res, &x->it, rc == PV_OK ? x->out : rc);
-        keep_key(x->job, &x->it);
-        free(x->call.charge_id);
+        keep_key(x->job, &x->job->res, &x->it);
         cp->hooks.held(cp->hooks.owner, x->job);
         free(x);
     }
@@ -295,7 +335,7 @@ static void post_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list
                 pv_purchase_hold_open(st, cp->ctx, &x->job->req, r, pv_now_ms() / 1000, &x->it, 0);
         }
         if (x->need != 1) {
-            keep_key(x->job, &x->it); /* adopted with its hold */
+            keep_key(x->job, r, &x->it); /* adopted with its hold */
             cp->hooks.held(cp->hooks.owner, x->job);
             free(x);
             continue;
@@ -309,6 +349,19 @@ static void post_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list
         x->call.arg = x;
         submit(cp, x, pv_pay_gateway(&cp->ctx->gws, x->job->req.test));
     }
+}
+
+/* Submit the capture (x->capture) or void of x->it's hold. */
+static void submit_finish(struct pv_cardpay *cp, struct cp_item *x, struct pv_gateway *gw)
+{
+    pv_intent_finish_key(&x->it, x->capture, x->key);
+    memset(&x->call, 0, sizeof x->call);
+    x->call.op = x->capture ? PV_GW_CAPTURE : PV_GW_VOID;
+    x->call.charge_id_in = x->it.charge_id;
+    x->call.key = x->key;
+    x->call.done = settle_answered;
+    x->call.arg = x;
+    submit(cp, x, gw);
 }
 
 /* ... the captures and voids are made (when the commit failed: left to the recovery). */
@@ -325,14 +378,7 @@ static void post_settle(struct pv_cardpay *cp, struct cp_list *l, int rc)
             free(x);
             continue;
         }
-        pv_intent_finish_key(&x->it, x->capture, x->key);
-        memset(&x->call, 0, sizeof x->call);
-        x->call.op = x->capture ? PV_GW_CAPTURE : PV_GW_VOID;
-        x->call.charge_id_in = x->it.charge_id;
-        x->call.key = x->key;
-        x->call.done = settle_answered;
-        x->call.arg = x;
-        submit(cp, x, gw);
+        submit_finish(cp, x, gw);
     }
 }
 
@@ -348,11 +394,14 @@ static void post_settled(struct pv_cardpay *cp, struct cp_list *l)
     }
 }
 
-int pv_cardpay_write(void *arg, struct pv_store *st)
+size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_purchase_res *res,
+                       size_t room)
 {
-    struct pv_cardpay *cp = arg;
-    int rc = PV_OK;
+    struct cp_item *x;
+    size_t k = 0;
 
+    if (!cp)
+        return 0;
     pthread_mutex_lock(&cp->mu);
     cp->r_held = list_take(&cp->held);
     cp->r_hold = list_take(&cp->to_hold);
@@ -360,6 +409,19 @@ int pv_cardpay_write(void *arg, struct pv_store *st)
     cp->r_settled = list_take(&cp->settled);
     pthread_mutex_unlock(&cp->mu);
     cp->r_calls = (struct cp_list){NULL, NULL, 0};
+    /* The held jobs join this batch: their answers commit with their purchases. */
+    for (x = cp->r_held.head; x && k < room; x = x->next, k++) {
+        jobs[k] = x->job;
+        x->slot = &res[k];
+    }
+    return k;
+}
+
+int pv_cardpay_write(void *arg, struct pv_store *st)
+{
+    struct pv_cardpay *cp = arg;
+    int rc = PV_OK;
+
     if (cp->r_held.n)
         rc = db_held(st, &cp->r_held);
     if (rc == PV_OK && cp->r_hold.n)
@@ -430,9 +492,10 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
     struct cp_item *x;
 
     pv_crash_point("after_commit");
-    if (!committed || !job->pay_key[0] || !r->charge_id[0] || !gw) {
-        /* Its batch failed (the hold is to be given up first), or not known
-         * enough to act without reading its intent: in the next round. */
+    if (!committed || r->err != PV_OK || !job->pay_key[0] || !r->charge_id[0] || !gw) {
+        /* Its batch failed (the hold is to be given up first), it was refused (voided only
+         * if its intent says voiding: the recovery may own it), or not known enough to act
+         * without reading its intent: in the next round. */
         if (enqueue(cp, job, 1) != PV_OK) {
             /* The intent says what to do: the recovery captures or voids it. */
             pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",
@@ -447,23 +510,16 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
         cp->hooks.settled(cp->hooks.owner, job);
         return;
     }
-    /* Its batch committed the intent settling (captured) or voiding (refused): act now. */
+    /* Its batch committed the intent settling (book_hold's guarded move): capture now. */
     x->job = job;
     x->cp = cp;
-    x->capture = r->err == PV_OK;
+    x->capture = 1;
     snprintf(x->it.id, sizeof x->it.id, "%s", r->intent_id);
     snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", r->charge_id);
     snprintf(x->it.gateway_key, sizeof x->it.gateway_key, "%s", job->pay_key);
-    snprintf(x->it.state, sizeof x->it.state, "%s",
-             x->capture ? PV_INTENT_SETTLING : PV_INTENT_VOIDING);
+    snprintf(x->it.state, sizeof x->it.state, "%s", PV_INTENT_SETTLING);
     x->it.test = job->req.test;
-    pv_intent_finish_key(&x->it, x->capture, x->key);
-    x->call.op = x->capture ? PV_GW_CAPTURE : PV_GW_VOID;
-    x->call.charge_id_in = x->it.charge_id;
-    x->call.key = x->key;
-    x->call.done = settle_answered;
-    x->call.arg = x;
-    submit(cp, x, gw);
+    submit_finish(cp, x, gw);
 }
 
 int pv_cardpay_ready(struct pv_cardpay *cp)

@@ -50,15 +50,22 @@ int pv_cardpay_hold(struct pv_cardpay *cp, struct pv_job *job);
 void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed);
 
 /*
- * pv_cardpay_write - the round, for the writer, inside its batch's
- * transaction with the write lock held (pv_processor_ctx.in_batch; arg is
- * the struct pv_cardpay): takes what is waiting and writes it, one
- * savepoint per card (a card's store error fails that card only). PV_OK,
- * or a store error of the savepoints (the batch is rolled back).
+ * pv_cardpay_take - the round, for the writer, before its batch: takes
+ * what is waiting; the jobs whose holds were answered, up to room, join
+ * the batch: into jobs[k] (borrowed as before), their results to be
+ * written into res[k] (the batch's, borrowed until pv_cardpay_after) by
+ * pv_cardpay_write once their answers are recorded. Returns k (cp NULL: 0).
+ * pv_cardpay_write - the round taken, inside that batch's transaction with
+ * the write lock held and before its jobs (pv_processor_ctx.in_batch; arg
+ * is the struct pv_cardpay): writes it, one savepoint per card (a card's
+ * store error fails that card only). PV_OK, or a store error of the
+ * savepoints (the batch is rolled back).
  * pv_cardpay_after - after that batch's commit (rc its outcome, PV_OK:
  * committed; st borrowed, outside any transaction): what the round made
  * durable is acted on. cp NULL: nothing.
  */
+size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_purchase_res *res,
+                       size_t room);
 int pv_cardpay_write(void *cp, struct pv_store *st);
 void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc);
 

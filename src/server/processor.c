@@ -108,7 +108,7 @@ static void writer_push(struct pv_processor *p, struct pv_job *job)
 static void finish(struct pv_processor *p, struct pv_job *job)
 {
     job->pay_stage = PAY_NONE; /* a retry elsewhere starts over */
-    job->pay_key[0] = '\0';
+    job->pay_key[0] = job->pay_charge[0] = '\0';
     if (job->res.err == PV_OK && !job->res.replayed)
         atomic_fetch_add(&p->served, 1);
     job->on_reply(job);
@@ -240,7 +240,7 @@ static void *writer(void *arg)
     struct pv_job *batch[BATCH_MAX];
     struct pv_job *deferred = NULL, *deferred_tail = NULL;
     struct timespec until;
-    size_t n, i, waiting;
+    size_t n, i, k, waiting;
     int rc, ready;
 
     /* Named, so that `top -H` and bench/run.sh can tell it from the others. */
@@ -273,14 +273,25 @@ static void *writer(void *arg)
         if (!p->head)
             p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
+        /* The card round; the cards whose holds were answered are bought in this batch. */
+        if ((k = pv_cardpay_take(p->cp, batch + n, p->res + n, BATCH_MAX - n)) > 0) {
+            pthread_mutex_lock(&p->mu);
+            p->pending_auth -= k;
+            pthread_mutex_unlock(&p->mu);
+            for (i = n; i < n + k; i++)
+                batch[i]->pay_stage = PAY_HELD;
+        }
 
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < n + k; i++) {
             p->reqs[i] = batch[i]->req;
-            p->res[i] = batch[i]->res; /* zero, what a deferred job carries, or its held card */
-            if (batch[i]->pay_stage != PAY_HELD)
+            /* Zero, what a deferred job carries, or its held card (the round's: its hold's
+             * answer, written into it by pv_cardpay_write). */
+            p->res[i] = batch[i]->res;
+            if (i < n && batch[i]->pay_stage != PAY_HELD)
                 pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
         }
         /* With the card payments' round inside (ctx.in_batch), then acted on. */
+        n += k;
         rc = pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
         pv_cardpay_after(p->cp, p->st, rc);
         if (n > 0)

@@ -3,12 +3,13 @@
 
 A processor writes many cards' payment intents in one transaction. A trigger
 in the database refuses one card's writes (as a constraint or a lock error on
-one intent row would): recording its hold's answer, or its end state. Every
-other card bought at the same moment - in the same round - must go through:
-answered 201, its intent ended "captured" in the database. The refused card
-alone is answered 502 (its hold's answer not recorded: the intent stays
-pending for the recovery), or, when its end state is what failed, is still
-answered 201 (it was captured) with the end state left to the recovery.
+one intent row would): recording its hold's answer (a decline), or its end
+state. Every other card bought at the same moment - in the same round - must
+go through: answered 201, its intent ended "captured" in the database. The
+refused card alone is answered 502 (its hold's answer not recorded: the
+intent stays pending for the recovery), or, when its end state is what
+failed, is still answered 201 (it was captured) with the end state left to
+the recovery.
 Before each card had its own savepoint, the one error rolled back the whole
 round and every card in it was refused or left unfinished.
 """
@@ -24,14 +25,14 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-from cardjournal import LETTER, PAY  # noqa: E402
+from cardjournal import CARD, LETTER, PAY  # noqa: E402
 
 LATENCY_MS = 400
 GOOD = 24
 
 TRIGGERS = """
 CREATE TRIGGER refuse_answer BEFORE UPDATE OF state ON pay_intents
-WHEN NEW.state = 'authorized' AND NEW.client_key LIKE 'bad-hold-%'
+WHEN NEW.state = 'declined' AND NEW.client_key LIKE 'bad-hold-%'
 BEGIN SELECT RAISE(ABORT, 'injected: this intent cannot take its answer'); END;
 CREATE TRIGGER refuse_end BEFORE UPDATE OF state ON pay_intents
 WHEN NEW.state = 'captured' AND NEW.client_key LIKE 'bad-end-%'
@@ -61,7 +62,10 @@ class PaymentSavepoints(unittest.TestCase):
 
         def one(k):
             go.wait()
-            st, _, j = self.srv.buy(self.srv.customer_key, k, dict(LETTER, payment=PAY))
+            pay = PAY
+            if k.startswith("bad-hold-"):   # declined: its answer is written in the round
+                pay = {"method": "card", "card": dict(CARD, number="4000000000000002")}
+            st, _, j = self.srv.buy(self.srv.customer_key, k, dict(LETTER, payment=pay))
             out[k] = (st, j)
         ts = [threading.Thread(target=one, args=(k,)) for k in keys]
         for t in ts:
