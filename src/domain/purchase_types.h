@@ -54,11 +54,8 @@ struct pv_refill_carry {
 
 struct pv_purchase_res {
     /* Set by pv_purchase_authorize before the batch, kept by it: */
-    int pre_err; /* the job was refused before the batch (card declined, ...) */
-    int held;    /* 1: this job holds the card payment of intent_id */
-    /* 1: its hold's answer rides on this batch: the intent moves from "pending"
-     * (charge_id recorded with that move), not from "authorized" */
-    int held_pending;
+    int pre_err;               /* the job was refused before the batch (card declined, ...) */
+    int held;                  /* 1: this job holds the card payment of intent_id */
     char intent_id[PV_ID_MAX]; /* the card payment's intent (intent.h), or "" */
     int err;                   /* PV_OK or the job's error */
     int replayed;              /* 1 when an earlier purchase with this key was returned */
@@ -69,6 +66,9 @@ struct pv_purchase_res {
      * credited for this job before its last run (pv_purchase_refill). */
     char charge_id[PV_REF_MAX]; /* paid by card */
     pv_mills charged;
+    /* 1: its hold's answer rides on this batch: the intent moves from "pending"
+     * (charge_id recorded with that move), not from "authorized" */
+    int held_pending;
     char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */
     pv_mills refilled;
     struct pv_refill_carry refill;
