@@ -58,6 +58,10 @@ struct pv_processor_ctx {
     size_t sharing; /* live, active processors of every module (this one too): they share the
                      * postal deposit, so one reset takes at most 1/sharing of it; >= 1 */
     struct pv_psd_batch psdb; /* owned: the PSD rows of the batch in hand (psd_batch.h) */
+    /* Run inside every batch's transaction once the writer lock is held, before its jobs
+     * (the processor's card payment round, cardpay.h): its error fails the batch. NULL: none. */
+    int (*in_batch)(void *arg, struct pv_store *st);
+    void *in_batch_arg;
 };
 
 #define PV_LEASE_MS_DEFAULT 5000

@@ -409,7 +409,9 @@ static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_pay_book(st, &c, "card_charge", now)) != PV_OK)
         return rc;
     /* Guarded: the recovery may have given the hold up meanwhile. */
-    return pv_store_intent_move(st, r->intent_id, PV_INTENT_AUTHORIZED, PV_INTENT_SETTLING, NULL,
+    return pv_store_intent_move(st, r->intent_id,
+                                r->held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED,
+                                PV_INTENT_SETTLING, r->held_pending ? r->charge_id : NULL,
                                 r->rec.id, ctx->server_id, 0, pv_now_ms());
 }
 
@@ -693,6 +695,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
     ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
+    /* The card payments' round commits with the batch (lease.h, in_batch). */
+    if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
+        goto fail_rollback;
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
             res[i].err = res[i].pre_err;
@@ -720,9 +725,11 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                 rc = pv_purchase_refill_record(st, ctx, &reqs[i], &res[i]);
             /* Its hold is given up with the batch's commit (voided after it). */
             if (rc == PV_OK && res[i].held) {
-                int mv = pv_store_intent_move(st, res[i].intent_id, PV_INTENT_AUTHORIZED,
-                                              PV_INTENT_VOIDING, NULL, NULL, ctx->server_id, 0,
-                                              pv_now_ms());
+                int mv = pv_store_intent_move(
+                    st, res[i].intent_id,
+                    res[i].held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED,
+                    PV_INTENT_VOIDING, res[i].held_pending ? res[i].charge_id : NULL, NULL,
+                    ctx->server_id, 0, pv_now_ms());
                 rc = mv == PV_EPAYSTATE ? PV_OK : mv;
             }
             memset(&res[i].rec, 0, sizeof res[i].rec);

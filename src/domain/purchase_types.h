@@ -66,6 +66,9 @@ struct pv_purchase_res {
      * credited for this job before its last run (pv_purchase_refill). */
     char charge_id[PV_REF_MAX]; /* paid by card */
     pv_mills charged;
+    /* 1: its hold's answer rides on this batch: the intent moves from "pending"
+     * (charge_id recorded with that move), not from "authorized" */
+    int held_pending;
     char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */
     pv_mills refilled;
     struct pv_refill_carry refill;

@@ -10,6 +10,7 @@
 
 #include "stampd/error.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,86 @@ void pv_gateway_call_sync(struct pv_gateway *gw, struct pv_gateway_call *call)
     }
 }
 
+/*
+ * The fallback for a backend without submit: a bounded pool of threads
+ * that make the calls synchronously, so that a synchronous driver still
+ * has up to pool_max calls in flight at once (issue 15). Threads start
+ * when calls wait and none is idle, up to pool_max, and then stay (they
+ * hold nothing but their stack). pool_max 0: each call on the caller's
+ * thread, as before the pool.
+ */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static struct pv_gateway_call *pool_head, *pool_tail;
+static size_t pool_max, pool_threads, pool_idle, pool_waiting;
+
+static void *pool_main(void *arg)
+{
+    (void) arg;
+    pthread_mutex_lock(&pool_mu);
+    for (;;) {
+        struct pv_gateway_call *call;
+
+        while (!pool_head) {
+            pool_idle++;
+            pthread_cond_wait(&pool_cv, &pool_mu);
+            pool_idle--;
+        }
+        call = pool_head;
+        pool_head = call->link;
+        if (!pool_head)
+            pool_tail = NULL;
+        pool_waiting--;
+        pthread_mutex_unlock(&pool_mu);
+        pv_gateway_call_sync(call->via, call);
+        call->done(call);
+        pthread_mutex_lock(&pool_mu);
+    }
+    return NULL;
+}
+
+void pv_gateway_sync_threads(size_t n)
+{
+    pthread_mutex_lock(&pool_mu);
+    if (n > PV_GATEWAY_SYNC_THREADS_MAX)
+        n = PV_GATEWAY_SYNC_THREADS_MAX;
+    pool_max = n;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+/* Queue call for the pool; 0 when it has no thread for it (the caller makes it). */
+static int pool_submit(struct pv_gateway *gw, struct pv_gateway_call *call)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int queued = 0;
+
+    pthread_mutex_lock(&pool_mu);
+    if (pool_max > 0) {
+        if (pool_idle <= pool_waiting && pool_threads < pool_max && pthread_attr_init(&attr) == 0) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            pthread_attr_setstacksize(&attr, 512 * 1024);
+            if (pthread_create(&t, &attr, pool_main, NULL) == 0)
+                pool_threads++;
+            pthread_attr_destroy(&attr);
+        }
+        if (pool_threads > 0) {
+            call->via = gw;
+            call->link = NULL;
+            if (pool_tail)
+                pool_tail->link = call;
+            else
+                pool_head = call;
+            pool_tail = call;
+            pool_waiting++;
+            pthread_cond_signal(&pool_cv);
+            queued = 1;
+        }
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return queued;
+}
+
 void pv_gateway_submit(struct pv_gateway *gw, struct pv_gateway_call *call)
 {
     call->charge_id = NULL;
@@ -151,6 +232,8 @@ void pv_gateway_submit(struct pv_gateway *gw, struct pv_gateway_call *call)
         gw->ops->submit(gw, call);
         return;
     }
+    if (gw && pool_submit(gw, call))
+        return;
     if (gw)
         pv_gateway_call_sync(gw, call);
     call->done(call);

@@ -68,6 +68,7 @@ struct pv_gateway_call {
     char *charge_id;
     /* the gateway's, while the call is in flight */
     struct pv_gateway_call *link;
+    struct pv_gateway *via; /* the synchronous fallback's pool: the gateway to call */
     int64_t due_ms;
 };
 
@@ -198,12 +199,24 @@ int pv_gateway_refund(struct pv_gateway *gw, const char *charge_id, pv_mills amo
 
 /*
  * pv_gateway_submit - start call (borrowed until call->done; inputs set)
- * on gw (borrowed): through gw->ops->submit, or synchronously on this
- * thread when the backend has none. done is always called exactly once,
- * with rc PV_EINVAL for a NULL gateway or a bad op. Never blocks on the
- * network when the backend implements submit.
+ * on gw (borrowed): through gw->ops->submit, or, when the backend has
+ * none, synchronously on a thread of the fallback pool
+ * (pv_gateway_sync_threads; without one, on this thread). done is always
+ * called exactly once, with rc PV_EINVAL for a NULL gateway or a bad op.
+ * Never blocks on the network when the backend implements submit or the
+ * pool has a thread.
  */
 void pv_gateway_submit(struct pv_gateway *gw, struct pv_gateway_call *call);
+
+/*
+ * pv_gateway_sync_threads - at most n (capped at PV_GATEWAY_SYNC_THREADS_MAX)
+ * threads, process-wide, make the calls pv_gateway_submit is given for a
+ * backend without submit, so that a synchronous driver keeps up to n calls
+ * in flight. 0 (the default): each such call on the submitting thread.
+ * The threads start as calls wait and stay for the process's life.
+ */
+#define PV_GATEWAY_SYNC_THREADS_MAX 512
+void pv_gateway_sync_threads(size_t n);
 
 /* pv_gateway_call_sync - make call (borrowed; inputs set) on gw now, on
  * this thread, filling its outputs; done is NOT called. For backends. */

@@ -1,31 +1,39 @@
 /*
- * cardpay.c - a processor's card payments off its writer (cardpay.h;
- * docs/internals/purchase-path.md): the holds before the batch, the
- * captures and voids after it, with the gateway's calls in flight
- * asynchronously and the payment intents written in group commits.
+ * cardpay.c - a processor's card payments around its writer's batches
+ * (cardpay.h; docs/internals/purchase-path.md): the holds before the batch,
+ * the captures and voids after it, with the gateway's calls in flight
+ * asynchronously and the payment intents written in the writer's batch
+ * transactions (issue 15).
  *
  * Work arrives on four lists under one mutex: card jobs to hold, jobs back
  * from the writer to settle, and the gateway's answers to both (pushed by
- * the gateway's done callbacks, on the gateway's thread). A payment thread
- * takes everything that is there and makes it one group per stage:
+ * the gateway's done callbacks, on the gateway's thread; each push wakes
+ * the writer). The writer, inside each batch's transaction once it holds
+ * the write lock (pv_cardpay_write), takes everything that is there and
+ * writes it, one savepoint per card, so a store error on one card's row
+ * fails that card only:
  *
- *   answers to holds   -> recorded (authorized / declined) in one commit,
- *                         then each job goes to the writer;
- *   new card jobs      -> checked and their intents written (pending) in
- *                         one commit, then each hold submitted;
- *   jobs to settle     -> the holds of jobs that failed given up
- *                         (voiding) in one commit, then each capture or
- *                         void submitted;
- *   answers to those   -> the end states (captured / voided) in one
- *                         commit, then each job answered.
+ *   answers to holds   -> recorded (authorized / declined);
+ *   new card jobs      -> checked and their intents written (pending);
+ *   jobs to settle     -> (their batch failed) the holds given up (voiding);
+ *   answers to those   -> the end states (captured / voided);
  *
- * So no thread waits on a call in flight (the number in flight is bounded
- * by the jobs, not the threads), and a group of cards costs one commit per
- * stage instead of one per card per stage. Every promise of the intents is
- * kept: an intent is committed before its gateway call is made, its hold's
- * answer is committed before the job reaches the batch, the capture is
- * made only for a job whose batch committed (its intent "settling" in that
- * commit), and the answer waits for the capture (docs/payments.md).
+ * and after the batch's commit (pv_cardpay_after) acts on what it made
+ * durable: each hold submitted, each held job handed to the writer's queue,
+ * each capture or void submitted, each finished job answered. A job whose
+ * batch committed is captured or voided straight away (pv_cardpay_settle):
+ * the batch moved its intent to settling or voiding itself.
+ *
+ * So a card costs no commit of its own - its writes ride on the batches'
+ * one commit each, on the writer's connection (no second connection
+ * committing, no page cache thrown away) - and every promise of the
+ * intents is kept: an intent is committed before its gateway call is made,
+ * its hold's answer is committed before the job reaches a batch, the
+ * capture is made only for a job whose batch committed (its intent
+ * "settling" in that commit), and the answer waits for the capture and
+ * the commit of its end state (docs/payments.md). The gateway's calls
+ * never run on the writer: pv_gateway_submit is asynchronous (the
+ * sandbox's timer, or the synchronous fallback's thread pool).
  */
 #include "server/cardpay.h"
 
@@ -36,12 +44,11 @@
 #include "stampd/log.h"
 
 #include <pthread.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* At most this many jobs per group (one transaction). */
+/* At most this many jobs per stage in one round (one batch). */
 #define GROUP_MAX 512
 
 /* One card job while it is with the payment threads (one stage). */
@@ -55,6 +62,7 @@ struct cp_item {
     int out;     /* held: what recording the gateway's answer gave */
     int capture; /* settle: capture (1) or void (0) */
     int ok;      /* settle: the call succeeded (or none was needed): record the end state */
+    struct pv_purchase_res *slot; /* held: its job is in this batch, its result here */
     struct pv_cardpay *cp;
 };
 
@@ -63,24 +71,14 @@ struct cp_list {
     size_t n;
 };
 
-struct cp_thread {
-    struct pv_cardpay *cp;
-    struct pv_store *st;
-    pthread_t thread;
-    int started;
-};
-
 struct pv_cardpay {
     struct pv_processor_ctx *ctx;
-    char *dsn;
     struct pv_cardpay_hooks hooks;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     struct cp_list to_hold, held, to_settle, settled;
     size_t in_flight; /* gateway calls submitted, not yet answered */
-    int stopping;
-    struct cp_thread *threads;
-    size_t nthreads;
+    /* The writer's round: taken and written in a batch, acted on after its commit. */
+    struct cp_list r_held, r_hold, r_settle, r_settled, r_calls;
 };
 
 static void list_push(struct cp_list *l, struct cp_item *x)
@@ -115,12 +113,7 @@ static struct cp_list list_take(struct cp_list *l)
     return out;
 }
 
-static int idle(const struct pv_cardpay *cp)
-{
-    return !cp->to_hold.head && !cp->held.head && !cp->to_settle.head && !cp->settled.head;
-}
-
-/* The gateway's done callback (its thread): queue the answer for the payment threads. */
+/* The gateway's done callback (its thread): queue the answer for the writer's next round. */
 static void answered(struct pv_gateway_call *call, int settle)
 {
     struct cp_item *x = call->arg;
@@ -129,8 +122,8 @@ static void answered(struct pv_gateway_call *call, int settle)
     pthread_mutex_lock(&cp->mu);
     list_push(settle ? &cp->settled : &cp->held, x);
     cp->in_flight--;
-    pthread_cond_signal(&cp->cv);
     pthread_mutex_unlock(&cp->mu);
+    cp->hooks.wake(cp->hooks.owner);
 }
 
 static void hold_answered(struct pv_gateway_call *call)
@@ -157,24 +150,74 @@ static void submit(struct pv_cardpay *cp, struct cp_item *x, struct pv_gateway *
     pv_gateway_submit(gw, &x->call);
 }
 
+/* A store error: the card's savepoint is rolled back, the card fails alone. */
+static int trouble(int rc)
+{
+    return rc == PV_ESTORE || rc == PV_ENOMEM || rc == PV_EBUSY;
+}
+
+/* End x's savepoint: rolled back after a store error (failed != 0), else released. */
+static int sp_end(struct pv_store *st, int failed)
+{
+    return failed ? pv_store_rollback_to(st) : pv_store_release(st);
+}
+
 /*
- * The store's part of each stage, all inside the iteration's one transaction
- * (cp_round): a store error ends it (the caller rolls back).
+ * The store's part of each stage, inside the writer's batch transaction,
+ * one savepoint per card: a card's store error undoes that card's writes
+ * only; an error of the savepoints themselves ends the transaction (the
+ * caller rolls the batch back).
  */
 
-/* Holds answered: their answers recorded (authorized / declined). */
+/* The writer remembers the gateway key of a held job's hold (r: its result): its capture
+ * needs no read. */
+static void keep_key(struct pv_job *job, const struct pv_purchase_res *r,
+                     const struct pv_intent_rec *it)
+{
+    if (!r->held)
+        return;
+    snprintf(job->pay_key, sizeof job->pay_key, "%s", it->gateway_key);
+    snprintf(job->pay_charge, sizeof job->pay_charge, "%s", r->charge_id);
+}
+
+/* Holds answered: their answers recorded (authorized / declined); a job in this batch
+ * (slot) gets its hold's result for the batch. */
 static int db_held(struct pv_store *st, struct cp_list *l)
 {
+    int rc;
+
     for (struct cp_item *x = l->head; x; x = x->next) {
+        struct pv_purchase_res *r = x->slot ? x->slot : &x->job->res;
+
+        if (x->slot && x->call.rc == PV_OK && x->call.result == PV_PAY_APPROVED &&
+            x->call.charge_id && strlen(x->call.charge_id) < sizeof x->it.charge_id) {
+            /* Approved, its job in this batch: the answer is recorded by the job's own move
+             * (pending -> settling, or voiding), in the same commit - one write, not two. */
+            pv_crash_point("after_authorize");
+            snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", x->call.charge_id);
+            x->out = PV_OK;
+            pv_purchase_hold_done(r, &x->it, PV_OK);
+            r->held_pending = 1;
+            keep_key(x->job, r, &x->it);
+            continue;
+        }
+        if ((rc = pv_store_savepoint(st)) != PV_OK)
+            return rc;
         x->out = pv_intent_authorized(st, &x->it, x->call.rc, x->call.result, x->call.charge_id,
-                                      x->job->res.decline, pv_now_ms());
-        if (x->out == PV_ESTORE || x->out == PV_ENOMEM || x->out == PV_EBUSY)
-            return x->out;
+                                      r->decline, pv_now_ms());
+        /* Not recorded: the intent stays pending, the recovery voids its hold. */
+        if ((rc = sp_end(st, trouble(x->out))) != PV_OK)
+            return rc;
+        if (x->slot) {
+            /* Its job is in this batch: bought (or refused) after this, in the same commit. */
+            pv_purchase_hold_done(r, &x->it, x->out);
+            keep_key(x->job, r, &x->it);
+        }
     }
     return PV_OK;
 }
 
-/* New card jobs: their checks and intents, one savepoint each. */
+/* New card jobs: their checks and intents. */
 static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l)
 {
     int64_t now = pv_now_ms() / 1000;
@@ -185,70 +228,70 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
             return rc;
         x->need = pv_purchase_hold_open(st, cp->ctx, &x->job->req, &x->job->res, now, &x->it, 1);
         /* Its statement failed (on PostgreSQL that spoils the savepoint): alone, after. */
-        rc = x->need < 0 ? pv_store_rollback_to(st) : pv_store_release(st);
-        if (rc != PV_OK)
+        if ((rc = sp_end(st, x->need < 0)) != PV_OK)
             return rc;
     }
     return PV_OK;
 }
 
-/* Jobs back from the writer: the holds of those that failed given up (voiding); those with
- * a call to make go to *calls, the others (nothing held, or finished already) to *done. */
+/* Jobs back from a batch that failed: their holds given up (voiding); those with a call to
+ * make go to *calls, the others (nothing held, finished already, or not readable: left to
+ * the recovery) to *done. */
 static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *calls,
                      struct cp_list *done)
 {
-    const char **ids = calloc(l->n, sizeof *ids);
-    int *capture = calloc(l->n, sizeof *capture);
-    int *go = calloc(l->n, sizeof *go);
-    struct pv_intent_rec *its = calloc(l->n, sizeof *its);
     struct cp_item *x, *next;
-    size_t i = 0;
-    int rc = PV_ENOMEM;
+    int rc = PV_OK, one = PV_OK, go;
 
-    if (ids && capture && go && its) {
-        for (x = l->head; x; x = x->next, i++) {
-            ids[i] = x->job->res.intent_id;
-            capture[i] = x->job->res.err == PV_OK;
-        }
-        rc = pv_intent_settle_prepare(st, ids, capture, l->n, its, go, 1, pv_now_ms());
-    }
-    for (x = l->head, i = 0; rc == PV_OK && x; x = next, i++) {
+    for (x = l->head; rc == PV_OK && x; x = next) {
+        const char *id = x->job->res.intent_id;
+
         next = x->next;
-        x->it = its[i];
-        x->capture = capture[i];
-        x->ok = go[i] && !x->it.charge_id[0]; /* nothing held: nothing to call */
-        list_push(go[i] && x->it.charge_id[0] ? calls : done, x);
+        l->head = next;
+        l->n--;
+        x->capture = x->job->res.err == PV_OK;
+        if ((rc = pv_store_savepoint(st)) != PV_OK)
+            go = 0;
+        else if ((one = pv_intent_settle_prepare(st, &id, &x->capture, 1, &x->it, &go, 1,
+                                                 pv_now_ms())) != PV_OK)
+            go = 0;
+        else if (!go && !x->capture && x->job->pay_charge[0] &&
+                 strcmp(x->it.state, PV_INTENT_PENDING) == 0) {
+            /* Its hold's answer rode on the batch that failed: given up with its charge. */
+            one = pv_store_intent_move(st, id, PV_INTENT_PENDING, PV_INTENT_VOIDING,
+                                       x->job->pay_charge, NULL, NULL, 0, pv_now_ms());
+            if ((go = one == PV_OK)) {
+                snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", x->job->pay_charge);
+                snprintf(x->it.state, sizeof x->it.state, "%s", PV_INTENT_VOIDING);
+            }
+            one = one == PV_EPAYSTATE ? PV_OK : one;
+        }
+        if (rc == PV_OK)
+            rc = sp_end(st, one != PV_OK);
+        x->ok = go && !x->it.charge_id[0]; /* nothing held: nothing to call */
+        list_push(rc == PV_OK && go && x->it.charge_id[0] ? calls : done, x);
     }
-    if (rc == PV_OK)
-        *l = (struct cp_list){NULL, NULL, 0};
-    free(ids);
-    free(capture);
-    free(go);
-    free(its);
+    if (!l->head)
+        l->tail = NULL;
     return rc;
 }
 
-/* Captures and voids answered (or not needed): their end states. */
+/* Captures and voids answered (or not needed): their end states. Not recorded: the
+ * recovery records it (the gateway answers the same call again). */
 static int db_settled(struct pv_store *st, struct cp_list *l)
 {
-    struct pv_intent_rec *its = calloc(l->n, sizeof *its);
-    int *capture = calloc(l->n, sizeof *capture);
-    int *ok = calloc(l->n, sizeof *ok);
-    size_t i = 0;
-    int rc = PV_ENOMEM;
+    int rc, one;
 
-    if (its && capture && ok) {
-        for (struct cp_item *x = l->head; x; x = x->next, i++) {
-            its[i] = x->it;
-            capture[i] = x->capture;
-            ok[i] = x->ok;
-        }
-        rc = pv_intent_settle_record(st, its, capture, ok, l->n, 1, pv_now_ms());
+    for (struct cp_item *x = l->head; x; x = x->next) {
+        if (!x->ok)
+            continue;
+        if ((rc = pv_store_savepoint(st)) != PV_OK)
+            return rc;
+        one = pv_intent_settle_record(st, &x->it, &x->capture, &x->ok, 1, 1, pv_now_ms());
+        if ((rc = sp_end(st, one != PV_OK)) != PV_OK)
+            return rc;
     }
-    free(its);
-    free(capture);
-    free(ok);
-    return rc;
+    return PV_OK;
 }
 
 /* After the commit (rc: its outcome), the holds answered go to the writer. */
@@ -258,11 +301,16 @@ static void post_held(struct pv_cardpay *cp, struct cp_list *l, int rc)
 
     for (x = l->head; x; x = next) {
         next = x->next;
+        free(x->call.charge_id);
+        if (x->slot) {
+            free(x); /* its job was in the batch */
+            continue;
+        }
         if (rc != PV_OK)
             x->job->res.decline[0] = '\0';
         /* Not recorded: the intent stays pending, the recovery voids its hold. */
         pv_purchase_hold_done(&x->job->res, &x->it, rc == PV_OK ? x->out : rc);
-        free(x->call.charge_id);
+        keep_key(x->job, &x->job->res, &x->it);
         cp->hooks.held(cp->hooks.owner, x->job);
         free(x);
     }
@@ -287,6 +335,7 @@ static void post_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list
                 pv_purchase_hold_open(st, cp->ctx, &x->job->req, r, pv_now_ms() / 1000, &x->it, 0);
         }
         if (x->need != 1) {
+            keep_key(x->job, r, &x->it); /* adopted with its hold */
             cp->hooks.held(cp->hooks.owner, x->job);
             free(x);
             continue;
@@ -300,6 +349,19 @@ static void post_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list
         x->call.arg = x;
         submit(cp, x, pv_pay_gateway(&cp->ctx->gws, x->job->req.test));
     }
+}
+
+/* Submit the capture (x->capture) or void of x->it's hold. */
+static void submit_finish(struct pv_cardpay *cp, struct cp_item *x, struct pv_gateway *gw)
+{
+    pv_intent_finish_key(&x->it, x->capture, x->key);
+    memset(&x->call, 0, sizeof x->call);
+    x->call.op = x->capture ? PV_GW_CAPTURE : PV_GW_VOID;
+    x->call.charge_id_in = x->it.charge_id;
+    x->call.key = x->key;
+    x->call.done = settle_answered;
+    x->call.arg = x;
+    submit(cp, x, gw);
 }
 
 /* ... the captures and voids are made (when the commit failed: left to the recovery). */
@@ -316,14 +378,7 @@ static void post_settle(struct pv_cardpay *cp, struct cp_list *l, int rc)
             free(x);
             continue;
         }
-        pv_intent_finish_key(&x->it, x->capture, x->key);
-        memset(&x->call, 0, sizeof x->call);
-        x->call.op = x->capture ? PV_GW_CAPTURE : PV_GW_VOID;
-        x->call.charge_id_in = x->it.charge_id;
-        x->call.key = x->key;
-        x->call.done = settle_answered;
-        x->call.arg = x;
-        submit(cp, x, gw);
+        submit_finish(cp, x, gw);
     }
 }
 
@@ -339,142 +394,72 @@ static void post_settled(struct pv_cardpay *cp, struct cp_list *l)
     }
 }
 
-/*
- * One round: every stage's writes in ONE transaction (one commit for all the
- * cards of the round), then what each stage does once they are durable: a
- * hold is asked for only after its intent committed, a job reaches the
- * writer only after its hold's answer committed, a capture or void is made
- * only for an intent the batch (or the give-up here) committed, and a job
- * is answered only after its end state committed.
- */
-static void cp_round(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *held,
-                     struct cp_list *hold, struct cp_list *settle, struct cp_list *settled)
+size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_purchase_res *res,
+                       size_t room)
 {
-    struct cp_list calls = {NULL, NULL, 0};
-    int rc;
+    struct cp_item *x;
+    size_t k = 0;
 
-    if (settle->n)
-        pv_crash_point("after_commit");
-    if ((rc = pv_store_begin(st)) == PV_OK) {
-        if (rc == PV_OK && held->n)
-            rc = db_held(st, held);
-        if (rc == PV_OK && hold->n)
-            rc = db_hold(cp, st, hold);
-        if (rc == PV_OK && settle->n)
-            rc = db_settle(st, settle, &calls, settled);
-        if (rc == PV_OK && settled->n)
-            rc = db_settled(st, settled);
-        rc = rc == PV_OK ? pv_store_commit(st) : (pv_store_rollback(st), rc);
+    if (!cp)
+        return 0;
+    pthread_mutex_lock(&cp->mu);
+    cp->r_held = list_take(&cp->held);
+    cp->r_hold = list_take(&cp->to_hold);
+    cp->r_settle = list_take(&cp->to_settle);
+    cp->r_settled = list_take(&cp->settled);
+    pthread_mutex_unlock(&cp->mu);
+    cp->r_calls = (struct cp_list){NULL, NULL, 0};
+    /* The held jobs join this batch: their answers commit with their purchases. */
+    for (x = cp->r_held.head; x && k < room; x = x->next, k++) {
+        jobs[k] = x->job;
+        x->slot = &res[k];
     }
-    if (rc != PV_OK && (settle->n || calls.n || settled->n))
-        pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",
-               cp->ctx->server_id, pv_strerror(rc));
-    post_held(cp, held, rc);
-    post_hold(cp, st, hold, rc);
-    post_settle(cp, settle, rc); /* what db_settle did not sort (it failed): answered */
-    post_settle(cp, &calls, rc);
-    post_settled(cp, settled);
+    return k;
 }
 
-/* Without a store handle nothing can be written: refuse the holds, leave the rest to recovery. */
-static void no_store(struct pv_cardpay *cp, struct cp_list *l, int settle, int rc)
+int pv_cardpay_write(void *arg, struct pv_store *st)
 {
-    struct cp_item *x, *next;
-
-    for (x = l->head; x; x = next) {
-        next = x->next;
-        free(x->call.charge_id); /* an answered hold: its intent stays pending, for the recovery */
-        if (settle) {
-            cp->hooks.settled(cp->hooks.owner, x->job);
-        } else {
-            memset(&x->job->res, 0, sizeof x->job->res);
-            x->job->res.pre_err = rc; /* nothing held: the batch answers it */
-            cp->hooks.held(cp->hooks.owner, x->job);
-        }
-        free(x);
-    }
-}
-
-static void *cp_main(void *arg)
-{
-    struct cp_thread *t = arg;
-    struct pv_cardpay *cp = t->cp;
+    struct pv_cardpay *cp = arg;
     int rc = PV_OK;
 
-    prctl(PR_SET_NAME, "cardpay"); /* for top -H */
-
-    pthread_mutex_lock(&cp->mu);
-    for (;;) {
-        struct cp_list held, hold, settle, settled;
-
-        if (idle(cp)) {
-            if (cp->stopping && cp->in_flight == 0)
-                break;
-            pthread_cond_wait(&cp->cv, &cp->mu);
-            continue;
-        }
-        held = list_take(&cp->held);
-        hold = list_take(&cp->to_hold);
-        settle = list_take(&cp->to_settle);
-        settled = list_take(&cp->settled);
-        pthread_mutex_unlock(&cp->mu);
-
-        /* A handle of its own, opened when first needed. */
-        if (!t->st && (rc = pv_store_open_checked(cp->dsn, &t->st)) != PV_OK)
-            pv_log(PV_LOG_ERROR, "%s: payment thread: open the store: %s\n", cp->ctx->server_id,
-                   pv_strerror(rc));
-        if (!t->st) {
-            no_store(cp, &held, 0, rc);
-            no_store(cp, &hold, 0, rc);
-            no_store(cp, &settle, 1, rc);
-            no_store(cp, &settled, 1, rc);
-        } else {
-            cp_round(cp, t->st, &held, &hold, &settle, &settled);
-        }
-        pthread_mutex_lock(&cp->mu);
-        if (idle(cp) && cp->stopping && cp->in_flight == 0)
-            pthread_cond_broadcast(&cp->cv); /* the others may end too */
-    }
-    pthread_mutex_unlock(&cp->mu);
-    return NULL;
+    if (cp->r_held.n)
+        rc = db_held(st, &cp->r_held);
+    if (rc == PV_OK && cp->r_hold.n)
+        rc = db_hold(cp, st, &cp->r_hold);
+    if (rc == PV_OK && cp->r_settle.n)
+        rc = db_settle(st, &cp->r_settle, &cp->r_calls, &cp->r_settled);
+    if (rc == PV_OK && cp->r_settled.n)
+        rc = db_settled(st, &cp->r_settled);
+    return rc;
 }
 
-int pv_cardpay_start(struct pv_processor_ctx *ctx, const char *dsn, size_t nthreads,
-                     const struct pv_cardpay_hooks *hooks, struct pv_cardpay **out)
+void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc)
+{
+    if (!cp)
+        return;
+    if (rc != PV_OK && (cp->r_settle.n || cp->r_calls.n || cp->r_settled.n))
+        pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",
+               cp->ctx->server_id, pv_strerror(rc));
+    post_held(cp, &cp->r_held, rc);
+    post_hold(cp, st, &cp->r_hold, rc);
+    post_settle(cp, &cp->r_settle, rc); /* what db_settle did not sort (it failed): answered */
+    post_settle(cp, &cp->r_calls, rc);
+    post_settled(cp, &cp->r_settled);
+    cp->r_held = cp->r_hold = cp->r_settle = cp->r_settled = cp->r_calls =
+        (struct cp_list){NULL, NULL, 0};
+}
+
+int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks *hooks,
+                     struct pv_cardpay **out)
 {
     struct pv_cardpay *cp;
-    pthread_attr_t attr;
-    size_t i;
-    int ok = 1;
 
     *out = NULL;
     if (!(cp = calloc(1, sizeof *cp)))
         return PV_ENOMEM;
     cp->ctx = ctx;
     cp->hooks = *hooks;
-    cp->nthreads = nthreads ? nthreads : 1;
     pthread_mutex_init(&cp->mu, NULL);
-    pthread_cond_init(&cp->cv, NULL);
-    if (!(cp->dsn = strdup(dsn)) || !(cp->threads = calloc(cp->nthreads, sizeof *cp->threads))) {
-        pv_cardpay_stop(cp);
-        return PV_ENOMEM;
-    }
-    /* A payment thread only waits on the store: a small stack. */
-    if (pthread_attr_init(&attr) != 0) {
-        pv_cardpay_stop(cp);
-        return PV_EINTERNAL;
-    }
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    for (i = 0; i < cp->nthreads && ok; i++) {
-        cp->threads[i].cp = cp;
-        ok = pthread_create(&cp->threads[i].thread, &attr, cp_main, &cp->threads[i]) == 0 &&
-             (cp->threads[i].started = 1);
-    }
-    pthread_attr_destroy(&attr);
-    if (!ok) {
-        pv_cardpay_stop(cp);
-        return PV_EINTERNAL;
-    }
     *out = cp;
     return PV_OK;
 }
@@ -490,8 +475,8 @@ static int enqueue(struct pv_cardpay *cp, struct pv_job *job, int settle)
     x->cp = cp;
     pthread_mutex_lock(&cp->mu);
     list_push(settle ? &cp->to_settle : &cp->to_hold, x);
-    pthread_cond_signal(&cp->cv);
     pthread_mutex_unlock(&cp->mu);
+    cp->hooks.wake(cp->hooks.owner);
     return PV_OK;
 }
 
@@ -500,34 +485,72 @@ int pv_cardpay_hold(struct pv_cardpay *cp, struct pv_job *job)
     return enqueue(cp, job, 0);
 }
 
-void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job)
+void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
 {
-    if (enqueue(cp, job, 1) != PV_OK) {
-        /* The intent says what to do: the recovery captures or voids it. */
+    struct pv_purchase_res *r = &job->res;
+    struct pv_gateway *gw = pv_pay_gateway(&cp->ctx->gws, job->req.test);
+    struct cp_item *x;
+
+    pv_crash_point("after_commit");
+    if (!committed || r->err != PV_OK || !job->pay_key[0] || !r->charge_id[0] || !gw) {
+        /* Its batch failed (the hold is to be given up first), it was refused (voided only
+         * if its intent says voiding: the recovery may own it), or not known enough to act
+         * without reading its intent: in the next round. */
+        if (enqueue(cp, job, 1) != PV_OK) {
+            /* The intent says what to do: the recovery captures or voids it. */
+            pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",
+                   cp->ctx->server_id, pv_strerror(PV_ENOMEM));
+            cp->hooks.settled(cp->hooks.owner, job);
+        }
+        return;
+    }
+    if (!(x = calloc(1, sizeof *x))) {
         pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",
                cp->ctx->server_id, pv_strerror(PV_ENOMEM));
         cp->hooks.settled(cp->hooks.owner, job);
+        return;
     }
+    /* Its batch committed the intent settling (book_hold's guarded move): capture now. */
+    x->job = job;
+    x->cp = cp;
+    x->capture = 1;
+    snprintf(x->it.id, sizeof x->it.id, "%s", r->intent_id);
+    snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", r->charge_id);
+    snprintf(x->it.gateway_key, sizeof x->it.gateway_key, "%s", job->pay_key);
+    snprintf(x->it.state, sizeof x->it.state, "%s", PV_INTENT_SETTLING);
+    x->it.test = job->req.test;
+    submit_finish(cp, x, gw);
+}
+
+int pv_cardpay_ready(struct pv_cardpay *cp)
+{
+    int ready;
+
+    if (!cp)
+        return 0;
+    pthread_mutex_lock(&cp->mu);
+    ready = cp->to_hold.head || cp->held.head || cp->to_settle.head || cp->settled.head;
+    pthread_mutex_unlock(&cp->mu);
+    return ready;
+}
+
+int pv_cardpay_busy(struct pv_cardpay *cp)
+{
+    int busy;
+
+    if (!cp)
+        return 0;
+    pthread_mutex_lock(&cp->mu);
+    busy = cp->to_hold.head || cp->held.head || cp->to_settle.head || cp->settled.head ||
+           cp->in_flight > 0;
+    pthread_mutex_unlock(&cp->mu);
+    return busy;
 }
 
 void pv_cardpay_stop(struct pv_cardpay *cp)
 {
-    size_t i;
-
     if (!cp)
         return;
-    pthread_mutex_lock(&cp->mu);
-    cp->stopping = 1;
-    pthread_cond_broadcast(&cp->cv);
-    pthread_mutex_unlock(&cp->mu);
-    for (i = 0; cp->threads && i < cp->nthreads; i++)
-        if (cp->threads[i].started)
-            pthread_join(cp->threads[i].thread, NULL);
-    for (i = 0; cp->threads && i < cp->nthreads; i++)
-        pv_store_close(cp->threads[i].st);
-    free(cp->threads);
-    free(cp->dsn);
-    pthread_cond_destroy(&cp->cv);
     pthread_mutex_destroy(&cp->mu);
     free(cp);
 }

@@ -1,8 +1,9 @@
 /*
- * cardpay.h - a processor's payment threads (cardpay.c): card jobs held
- * before the writer's batch and captured or voided after it, the gateway's
- * calls asynchronous (pv_gateway_submit) and the payment intents written in
- * group commits (docs/internals/purchase-path.md, issue 15).
+ * cardpay.h - a processor's card payments around its writer's batches
+ * (cardpay.c): card jobs held before a batch and captured or voided after
+ * it, the gateway's calls asynchronous (pv_gateway_submit) and the payment
+ * intents written inside the writer's batch transactions
+ * (docs/internals/purchase-path.md, issue 15).
  */
 #ifndef STAMPD_CARDPAY_H
 #define STAMPD_CARDPAY_H
@@ -15,38 +16,66 @@
 struct pv_cardpay;
 
 /*
- * What the payment threads hand back, on one of their threads (never under
- * their lock): held - the job's card was held or refused (job->res says
- * which; the job goes to the writer next); settled - the job's capture or
- * void is done (or left to the recovery): answer it. owner is passed back.
+ * What the card payments hand back, on the writer's thread (never under
+ * their lock) except wake: held - the job's card was held or refused
+ * (job->res says which; the job goes to the writer's queue next); settled
+ * - the job's capture or void is done (or left to the recovery): answer
+ * it; wake - work is waiting for the writer's next round (called on any
+ * thread: the gateway's, a front's). owner is passed back.
  */
 struct pv_cardpay_hooks {
     void (*held)(void *owner, struct pv_job *job);
     void (*settled)(void *owner, struct pv_job *job);
+    void (*wake)(void *owner);
     void *owner;
 };
 
 /*
- * pv_cardpay_start - nthreads (0: 1) payment threads for the processor of
- * ctx (borrowed, must outlive it), each opening its own store handle on dsn
- * (borrowed, copied) with its first job; hooks copied. *out owned: release
- * with pv_cardpay_stop. PV_ENOMEM, PV_EINTERNAL.
+ * pv_cardpay_start - the card payments of the processor of ctx (borrowed,
+ * must outlive it); hooks copied. *out owned: release with
+ * pv_cardpay_stop. PV_ENOMEM.
  */
-int pv_cardpay_start(struct pv_processor_ctx *ctx, const char *dsn, size_t nthreads,
-                     const struct pv_cardpay_hooks *hooks, struct pv_cardpay **out);
+int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks *hooks,
+                     struct pv_cardpay **out);
 
 /*
  * pv_cardpay_hold - hold job's card (job borrowed until hooks.held):
- * pv_purchase_authorize's work in groups. PV_OK, or PV_ENOMEM (job not
- * taken: the caller holds it another way).
- * pv_cardpay_settle - after the batch: capture (job->res.err == PV_OK) or
- * void job's hold (job borrowed until hooks.settled).
+ * pv_purchase_authorize's work in the writer's rounds. PV_OK, or PV_ENOMEM
+ * (job not taken: the caller holds it another way).
+ * pv_cardpay_settle - after job's batch (committed: it committed): capture
+ * (job->res.err == PV_OK) or void job's hold (job borrowed until
+ * hooks.settled). The writer's thread.
  */
 int pv_cardpay_hold(struct pv_cardpay *cp, struct pv_job *job);
-void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job);
+void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed);
 
-/* pv_cardpay_stop - takes cp (NULL fine): finish everything queued or in
- * flight (every job handed back through the hooks), then stop the threads. */
+/*
+ * pv_cardpay_take - the round, for the writer, before its batch: takes
+ * what is waiting; the jobs whose holds were answered, up to room, join
+ * the batch: into jobs[k] (borrowed as before), their results to be
+ * written into res[k] (the batch's, borrowed until pv_cardpay_after) by
+ * pv_cardpay_write once their answers are recorded. Returns k (cp NULL: 0).
+ * pv_cardpay_write - the round taken, inside that batch's transaction with
+ * the write lock held and before its jobs (pv_processor_ctx.in_batch; arg
+ * is the struct pv_cardpay): writes it, one savepoint per card (a card's
+ * store error fails that card only). PV_OK, or a store error of the
+ * savepoints (the batch is rolled back).
+ * pv_cardpay_after - after that batch's commit (rc its outcome, PV_OK:
+ * committed; st borrowed, outside any transaction): what the round made
+ * durable is acted on. cp NULL: nothing.
+ */
+size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_purchase_res *res,
+                       size_t room);
+int pv_cardpay_write(void *cp, struct pv_store *st);
+void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc);
+
+/* pv_cardpay_ready - work waits for a round (cp NULL: 0). pv_cardpay_busy -
+ * that, or a gateway call in flight: the writer may not stop yet. */
+int pv_cardpay_ready(struct pv_cardpay *cp);
+int pv_cardpay_busy(struct pv_cardpay *cp);
+
+/* pv_cardpay_stop - takes cp (NULL fine), once the writer has stopped and
+ * pv_cardpay_busy said 0. */
 void pv_cardpay_stop(struct pv_cardpay *cp);
 
 #endif

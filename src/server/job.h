@@ -40,6 +40,9 @@ struct pv_job {
     int64_t replay_late_ms;
     char req_sig[65]; /* internal: the request's X-Stampd-Signature, to sign the answer */
     char request_id[PV_REQUEST_ID_MAX]; /* the front's X-Request-Id, sent on to the processor */
+    /* cardpay.c's: the gateway key and charge of its card's hold ("": not known) */
+    char pay_key[PV_IDEM_KEY_MAX];
+    char pay_charge[PV_REF_MAX];
     /* Failover (dispatch.c): this round's first processor (a round-robin
      * ticket), the processors tried in it and how many there were, and
      * when to give up or try the next round. */

@@ -469,7 +469,7 @@ static const struct subcommand {
      "  --trusted-proxy IP      take the client address from this proxy's X-Forwarded-For\n"
      "  --signup-limit N        signups per minute and source address (default 5)\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds (600)\n"
-     "  --payment-threads N     threads writing card payments per processor (default 2)\n"
+     "  --payment-threads N     threads calling a synchronous card gateway (default 64)\n"
      "  --sign-threads N        threads that help each writer sign (default: cores - 1)\n"
      "  --reports on|off        the processors' daily device reports (default on)\n" LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP PUBTLS_HELP WEBHOOK_HELP},
@@ -506,7 +506,7 @@ static const struct subcommand {
      "  --lease-ms N            PSD lease length in milliseconds\n"
      "  --payment-recovery-after S  settle stuck card payments after S seconds "
      "(600)\n"
-     "  --payment-threads N     threads writing card payments (default 2)\n"
+     "  --payment-threads N     threads calling a synchronous card gateway (default 64)\n"
      "  --sign-threads N        threads that help the writer sign (default: cores - 1)\n"
      "  --reports on|off        its daily device reports (default on)\n" INTERNAL_HELP LIMITS_HELP
          CRYPTO_HELP LOG_HELP METRICS_HELP},

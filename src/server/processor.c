@@ -9,13 +9,14 @@
  * HTTP front suspends the connection and resumes it from on_done.
  *
  * Card payments (docs/internals/purchase-path.md): a card job goes first to
- * the processor's payment threads (cardpay.c), which hold the card (under a
- * payment intent committed before the gateway is called; many cards' intents
- * in one commit, the gateway's calls asynchronous) and then queue it for the
- * writer; after the batch commits, the writer hands every held card back to
- * them to capture or void before the job is answered. So a gateway's round
- * trip never holds the writer nor a thread: balance purchases and other card
- * purchases go on meanwhile, and every card job can be in flight at once.
+ * the processor's card payments (cardpay.c), which hold the card under a
+ * payment intent committed before the gateway is called - the intents
+ * written inside the writer's batch transactions, the gateway's calls
+ * asynchronous - and then queue it for the writer; after its batch commits,
+ * the writer hands every held card back to them to capture or void before
+ * the job is answered. So a gateway's round trip never holds the writer nor
+ * a thread, a card costs no commit of its own, and every card job can be in
+ * flight at once.
  * The recovery of payment intents (pv_intent_recover) runs at start and
  * every RECOVER_MS between batches.
  *
@@ -37,6 +38,7 @@
 #include "domain/intent.h"
 #include "domain/pricing.h"
 #include "domain/report.h"
+#include "payment/gateway.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 
@@ -83,11 +85,10 @@ struct pv_processor {
     int recovered_once;           /* the recovery at start is done */
     struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
     struct pv_purchase_res *res;
-    /* The payment threads (cardpay.h); card jobs being held are counted in
+    /* The card payments (cardpay.h); card jobs being held are counted in
      * pending_auth (under mu) until the writer has them. */
     struct pv_cardpay *cp;
-    size_t npayers;
-    char *dsn; /* the payment threads open their store handles on their first job */
+    size_t npayers; /* --payment-threads: the synchronous gateway fallback's threads */
     size_t pending_auth;
 };
 
@@ -107,12 +108,13 @@ static void writer_push(struct pv_processor *p, struct pv_job *job)
 static void finish(struct pv_processor *p, struct pv_job *job)
 {
     job->pay_stage = PAY_NONE; /* a retry elsewhere starts over */
+    job->pay_key[0] = job->pay_charge[0] = '\0';
     if (job->res.err == PV_OK && !job->res.replayed)
         atomic_fetch_add(&p->served, 1);
     job->on_reply(job);
 }
 
-/* The payment threads' hooks (cardpay.h): a card held (or refused) goes to the writer. */
+/* The card payments' hooks (cardpay.h): a card held (or refused) goes to the writer. */
 static void card_held(void *owner, struct pv_job *job)
 {
     struct pv_processor *p = owner;
@@ -128,6 +130,16 @@ static void card_held(void *owner, struct pv_job *job)
 static void card_settled(void *owner, struct pv_job *job)
 {
     finish(owner, job);
+}
+
+/* ... and work waits for the writer's next round. */
+static void card_wake(void *owner)
+{
+    struct pv_processor *p = owner;
+
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* Finish the card payments crashes and lost answers left (intent.h). */
@@ -228,26 +240,29 @@ static void *writer(void *arg)
     struct pv_job *batch[BATCH_MAX];
     struct pv_job *deferred = NULL, *deferred_tail = NULL;
     struct timespec until;
-    size_t n, i, waiting;
+    size_t n, i, k, waiting;
+    int rc, ready;
 
     /* Named, so that `top -H` and bench/run.sh can tell it from the others. */
     prctl(PR_SET_NAME, "stampd-writer", 0, 0, 0);
     for (;;) {
         tick(p);
         pthread_mutex_lock(&p->mu);
-        /* Stopping, the writer still waits for the cards being held for it. */
-        while (!p->head && (!p->stopping || p->pending_auth > 0)) {
+        /* Stopping, the writer still waits for the cards being held or settled. */
+        while (!p->head && !(ready = pv_cardpay_ready(p->cp)) &&
+               (!p->stopping || p->pending_auth > 0 || pv_cardpay_busy(p->cp))) {
             int64_t due = p->next_tick_ms;
             until.tv_sec = (time_t) (due / 1000);
             until.tv_nsec = (long) (due % 1000) * 1000000L;
             if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT)
                 break;
         }
-        if (!p->head && p->stopping && p->pending_auth == 0) {
+        ready = pv_cardpay_ready(p->cp);
+        if (!p->head && !ready && p->stopping && p->pending_auth == 0 && !pv_cardpay_busy(p->cp)) {
             pthread_mutex_unlock(&p->mu);
             break;
         }
-        if (!p->head) {
+        if (!p->head && !ready) {
             pthread_mutex_unlock(&p->mu);
             continue;
         }
@@ -258,15 +273,29 @@ static void *writer(void *arg)
         if (!p->head)
             p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
+        /* The card round; the cards whose holds were answered are bought in this batch. */
+        if ((k = pv_cardpay_take(p->cp, batch + n, p->res + n, BATCH_MAX - n)) > 0) {
+            pthread_mutex_lock(&p->mu);
+            p->pending_auth -= k;
+            pthread_mutex_unlock(&p->mu);
+            for (i = n; i < n + k; i++)
+                batch[i]->pay_stage = PAY_HELD;
+        }
 
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < n + k; i++) {
             p->reqs[i] = batch[i]->req;
-            p->res[i] = batch[i]->res; /* zero, what a deferred job carries, or its held card */
-            if (batch[i]->pay_stage != PAY_HELD)
+            /* Zero, what a deferred job carries, or its held card (the round's: its hold's
+             * answer, written into it by pv_cardpay_write). */
+            p->res[i] = batch[i]->res;
+            if (i < n && batch[i]->pay_stage != PAY_HELD)
                 pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
         }
-        pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
-        pv_metrics_batch(n);
+        /* With the card payments' round inside (ctx.in_batch), then acted on. */
+        n += k;
+        rc = pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
+        pv_cardpay_after(p->cp, p->st, rc);
+        if (n > 0)
+            pv_metrics_batch(n);
         if (!p->cp)
             pv_purchase_settle(p->st, &p->ctx, p->res, n);
         pv_purchase_refill(p->st, &p->ctx, p->reqs, p->res, n);
@@ -287,7 +316,7 @@ static void *writer(void *arg)
             if (batch[i]->pay_stage == PAY_HELD && p->res[i].held && !p->res[i].replayed) {
                 /* Capture or void it off the writer, then answer. */
                 batch[i]->pay_stage = PAY_SETTLE;
-                pv_cardpay_settle(p->cp, batch[i]);
+                pv_cardpay_settle(p->cp, batch[i], rc == PV_OK);
                 continue;
             }
             finish(p, batch[i]);
@@ -366,8 +395,8 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         p->ctx.gws = *o->gws;
     p->recovery_ms = o->recovery_ms > 0 ? o->recovery_ms : PV_INTENT_STALE_MS;
     p->npayers = o->payment_threads ? o->payment_threads : PV_PAYMENT_THREADS_DEFAULT;
-    if (!(p->dsn = strdup(dsn)))
-        return PV_ENOMEM;
+    /* A gateway without asynchronous calls: this many in flight at once (gateway.h). */
+    pv_gateway_sync_threads(p->npayers);
     p->no_reports = o->no_reports;
     if ((rc = pv_sign_pool_new(sign_threads(o), &p->signers)) != PV_OK)
         return rc;
@@ -395,13 +424,15 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
 
 static int start_one(struct pv_processor *p)
 {
-    struct pv_cardpay_hooks hooks = {card_held, card_settled, p};
+    struct pv_cardpay_hooks hooks = {card_held, card_settled, card_wake, p};
     int rc;
 
     /* Take a share of the leases before the first purchase arrives. */
     tick(p);
-    if (p->npayers && (rc = pv_cardpay_start(&p->ctx, p->dsn, p->npayers, &hooks, &p->cp)) != PV_OK)
+    if ((rc = pv_cardpay_start(&p->ctx, &hooks, &p->cp)) != PV_OK)
         return rc;
+    p->ctx.in_batch = pv_cardpay_write;
+    p->ctx.in_batch_arg = p->cp;
     if (pthread_create(&p->thread, NULL, writer, p) != 0)
         return PV_EINTERNAL;
     p->started = 1;
@@ -450,7 +481,7 @@ void pv_processors_drain(struct pv_processor *procs, size_t n)
             pthread_join(p->thread, NULL);
             p->started = 0;
         }
-        /* The writer is done: the payment threads settle what it handed back, then stop. */
+        /* The writer is done, and so are the card payments it waited for. */
         pv_cardpay_stop(p->cp);
         p->cp = NULL;
     }
@@ -469,7 +500,6 @@ void pv_processors_stop(struct pv_processor *procs, size_t n)
         pv_sign_pool_free(p->signers);
         pv_crypto_close(p->cm);
         pv_store_close(p->st);
-        free(p->dsn);
         free(p->reqs);
         free(p->res);
         pthread_mutex_destroy(&p->mu);

@@ -34,7 +34,7 @@ struct pv_processor_opts {
     const char *crypto_pin;        /* the PKCS#11 token's PIN, or NULL */
     int64_t recovery_ms;           /* payment intents left this long are voided; 0: default */
     int no_reports;         /* 1: make no daily reports (--reports off); the watchdog still runs */
-    size_t payment_threads; /* card payments off the writer: threads per processor; 0: default */
+    size_t payment_threads; /* threads of a synchronous gateway's calls; 0: default */
     int sign_threads;       /* threads that sign with each writer (signpool.h); -1: default */
 };
 
@@ -42,10 +42,11 @@ struct pv_processor_opts {
  * cores online (the writer signs too), at most PV_SIGN_THREADS_MAX. */
 #define PV_SIGN_THREADS_MAX 64
 
-/* Payment threads per processor (--payment-threads): they write card payments'
- * intents in group commits, each with a store handle of its own; the gateway's
- * calls are asynchronous, so the cards in flight are not bounded by them. */
-#define PV_PAYMENT_THREADS_DEFAULT 2
+/* Payment threads (--payment-threads): the threads that make the calls of a
+ * gateway without asynchronous calls (pv_gateway_sync_threads), so that many
+ * cards are in flight at once; the sandbox's calls are asynchronous and need
+ * none. The card payments' intents are written in the writer's batches. */
+#define PV_PAYMENT_THREADS_DEFAULT 64
 #define PV_PAYMENT_THREADS_MAX     512
 
 int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor **out);

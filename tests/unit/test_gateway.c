@@ -701,6 +701,74 @@ static void test_submit_fallback(void **state)
     assert_int_equal(c.rc, PV_EINVAL);
 }
 
+/* A synchronous backend whose every hold waits until `want` holds are in it
+ * at once (or a second passes): how many were, at most, says whether the
+ * calls ran in parallel. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inside, most, want;
+} slow = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+
+static int slow_authorize(struct pv_gateway *gw, const char *source, pv_mills amount,
+                          const char *key, enum pv_pay_result *result, char **charge_id)
+{
+    struct timespec until;
+
+    (void) gw;
+    (void) source;
+    (void) amount;
+    (void) key;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_mutex_lock(&slow.mu);
+    if (++slow.inside > slow.most)
+        slow.most = slow.inside;
+    pthread_cond_broadcast(&slow.cv);
+    while (slow.most < slow.want && pthread_cond_timedwait(&slow.cv, &slow.mu, &until) == 0)
+        ;
+    slow.inside--;
+    pthread_mutex_unlock(&slow.mu);
+    *result = PV_PAY_APPROVED;
+    *charge_id = strdup("ch_slow");
+    return *charge_id ? PV_OK : PV_ENOMEM;
+}
+
+/* With the fallback pool, a synchronous backend's calls are in flight together. */
+static void test_submit_fallback_pool(void **state)
+{
+    enum { N = 8 };
+    static const struct pv_gateway_ops ops = {
+        .version = 2, .name = "slow", .authorize = slow_authorize};
+    struct pv_gateway gw = {&ops};
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct pv_gateway_call c[N];
+    char keys[N][16];
+
+    (void) state;
+    slow.want = N;
+    pv_gateway_sync_threads(N);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "slow-%d", i);
+        c[i] = (struct pv_gateway_call){.op = PV_GW_AUTHORIZE,
+                                        .source = "tok",
+                                        .amount = 1000,
+                                        .key = keys[i],
+                                        .done = on_done,
+                                        .arg = &w};
+        pv_gateway_submit(&gw, &c[i]);
+    }
+    wait_done(&w, N);
+    pv_gateway_sync_threads(0);
+    /* All N held at once (one at a time: 1, and each waited its second). */
+    assert_int_equal(slow.most, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(c[i].rc, PV_OK);
+        assert_string_equal(c[i].charge_id, "ch_slow");
+        free(c[i].charge_id);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -718,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_journal_shared),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_submit_fallback),
+        cmocka_unit_test(test_submit_fallback_pool),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,112 @@
+"""test_payment_savepoints.py - one card's store error fails that card only
+(issue 15; docs/internals/purchase-path.md, "Group commits of the intents").
+
+A processor writes many cards' payment intents in one transaction. A trigger
+in the database refuses one card's writes (as a constraint or a lock error on
+one intent row would): recording its hold's answer (a decline), or its end
+state. Every other card bought at the same moment - in the same round - must
+go through: answered 201, its intent ended "captured" in the database. The
+refused card alone is answered 502 (its hold's answer not recorded: the
+intent stays pending for the recovery), or, when its end state is what
+failed, is still answered 201 (it was captured) with the end state left to
+the recovery.
+Before each card had its own savepoint, the one error rolled back the whole
+round and every card in it was refused or left unfinished.
+"""
+
+import os
+import sqlite3
+import sys
+import threading
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+from cardjournal import CARD, LETTER, PAY  # noqa: E402
+
+LATENCY_MS = 400
+GOOD = 24
+
+TRIGGERS = """
+CREATE TRIGGER refuse_answer BEFORE UPDATE OF state ON pay_intents
+WHEN NEW.state = 'declined' AND NEW.client_key LIKE 'bad-hold-%'
+BEGIN SELECT RAISE(ABORT, 'injected: this intent cannot take its answer'); END;
+CREATE TRIGGER refuse_end BEFORE UPDATE OF state ON pay_intents
+WHEN NEW.state = 'captured' AND NEW.client_key LIKE 'bad-end-%'
+BEGIN SELECT RAISE(ABORT, 'injected: this intent cannot end'); END;
+"""
+
+
+class PaymentSavepoints(unittest.TestCase):
+    def setUp(self):
+        self.srv = harness.Stampd("paysavepoints")
+        self.srv.init(psds=2)
+        self.path = self.srv.db[len("sqlite:"):]
+        db = sqlite3.connect(self.path)
+        try:
+            db.executescript(TRIGGERS)
+        finally:
+            db.close()
+        self.srv.start(processors=1, extra=["--gateway-latency", str(LATENCY_MS)])
+
+    def tearDown(self):
+        self.srv.abandon()
+
+    def buys(self, keys):
+        """All keys bought by card at once; {key: (status, body)}."""
+        out = {}
+        go = threading.Event()
+
+        def one(k):
+            go.wait()
+            pay = PAY
+            if k.startswith("bad-hold-"):   # declined: its answer is written in the round
+                pay = {"method": "card", "card": dict(CARD, number="4000000000000002")}
+            st, _, j = self.srv.buy(self.srv.customer_key, k, dict(LETTER, payment=pay))
+            out[k] = (st, j)
+        ts = [threading.Thread(target=one, args=(k,)) for k in keys]
+        for t in ts:
+            t.start()
+        go.set()
+        for t in ts:
+            t.join(60)
+        return out
+
+    def states(self):
+        db = sqlite3.connect(self.path)
+        try:
+            return dict(db.execute("SELECT client_key, state FROM pay_intents").fetchall())
+        finally:
+            db.close()
+
+    def check(self, bad, bad_status, bad_state):
+        good = ["good-%s-%d" % (bad, i) for i in range(GOOD)]
+        keys = good[:GOOD // 2] + [bad] + good[GOOD // 2:]
+        out = self.buys(keys)
+        self.assertEqual(len(out), len(keys), out)
+        refused = {k: v for k, v in out.items() if k in good and v[0] != 201}
+        self.assertEqual(refused, {}, "cards refused with the one whose write failed")
+        self.assertEqual(out[bad][0], bad_status, out[bad])
+        # Answered only after its end state committed: every good card is captured.
+        deadline = time.monotonic() + 5
+        while True:
+            st = self.states()
+            unfinished = {k: st.get(k) for k in good if st.get(k) != "captured"}
+            if not unfinished or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(unfinished, {}, "cards not finished with the one whose write failed")
+        self.assertEqual(st[bad], bad_state)
+
+    def test_a_hold_answer_that_cannot_be_recorded_fails_its_card_only(self):
+        self.check("bad-hold-1", 502, "pending")
+
+    def test_an_end_state_that_cannot_be_recorded_fails_its_card_only(self):
+        self.check("bad-end-1", 201, "settling")
+
+
+if __name__ == "__main__":
+    unittest.main()
