@@ -578,10 +578,12 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     lines[0].amount = -q->postage;
     pv_account_mode(PV_ACCT_REVENUE, q->test, lines[1].account);
     lines[1].amount = q->postage;
+    lines[1].shared = 1; /* every batch adds to it: this writer's part (set_part) */
     pv_account_psd(p.id, lines[2].account);
     lines[2].amount = -q->postage;
     pv_account_mode(PV_ACCT_DISPENSED, q->test, lines[3].account);
     lines[3].amount = q->postage;
+    lines[3].shared = 1;
     if ((rc = pv_ledger_post(st, "postage_sale", r->rec.id, lines, 4, now)) != PV_OK)
         return rc;
     /* No foreign key to the indicium row, which the tail writes. */
@@ -691,8 +693,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         reset(&res[i], 0);
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
-    if ((rc = pv_store_lock_writer(st)) != PV_OK)
+    if ((rc = pv_purchase_lock(st, reqs, res, n)) != PV_OK)
         goto fail_rollback;
+    /* After the customers' rows: a batch that waited for another one's reads its time later. */
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
     for (i = 0; i < n; i++) {
