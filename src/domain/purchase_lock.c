@@ -10,7 +10,10 @@
  * never in a circle, whatever order their jobs came in. Everything else a
  * batch locks afterwards is its own (its PSDs through their lease, their
  * psd: accounts, its part of the shared totals) or its customers' (their
- * sheets, idempotency keys). SQLite's write lock is the whole database's.
+ * sheets, idempotency keys) - but a customer with no balance row yet (its
+ * first card purchase makes it) and the postal deposit rows of PSD refills,
+ * which two batches could still take in opposite orders (docs/performance.md).
+ * SQLite's write lock is the whole database's.
  */
 #include "domain/ledger.h"
 #include "domain/purchase.h"

@@ -26,6 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from test_claims import psql  # noqa: E402
 
 PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
@@ -53,6 +54,14 @@ class Concurrency(unittest.TestCase):
 
     def tearDown(self):
         self.srv.stop()
+
+    def assert_books(self):
+        """Every PSD balanced; the ledger checks."""
+        for p in self.srv.psds()["psds"]:
+            self.assertEqual(p["ascending_mills"] + p["descending_mills"],
+                             p["control_total_mills"], p)
+        st, _, j = self.srv.request("GET", "/v1/admin/ledger", key=self.srv.operator_key)
+        self.assertEqual((st, j["ok"]), (200, True), j)
 
     def test_purchases_refunds_funds_holds_at_once(self):
         srv, keys = self.srv, self.keys
@@ -132,11 +141,7 @@ class Concurrency(unittest.TestCase):
         # Both processors sold.
         self.assertEqual(len({b["server_id"] for _, b in sold}), 2)
         # Every PSD balanced; the ledger checks.
-        for p in srv.psds()["psds"]:
-            self.assertEqual(p["ascending_mills"] + p["descending_mills"],
-                             p["control_total_mills"], p)
-        st, _, j = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
-        self.assertEqual((st, j["ok"]), (200, True), j)
+        self.assert_books()
         # Every customer's balance is what the answers said.
         for k in keys:
             spent = sum(b["postage_mills"] for kk, b in sold if kk == k)
@@ -170,11 +175,7 @@ class Concurrency(unittest.TestCase):
 
         self.assertEqual([(st, b) for _, st, b in answers if st != 201], [])
         self.assertEqual(len({b["server_id"] for _, _, b in answers}), 2)
-        for p in srv.psds()["psds"]:
-            self.assertEqual(p["ascending_mills"] + p["descending_mills"],
-                             p["control_total_mills"], p)
-        st, _, j = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
-        self.assertEqual((st, j["ok"]), (200, True), j)
+        self.assert_books()
         for k in keys:
             spent = sum(b["postage_mills"] for kk, _, b in answers if kk == k)
             self.assertEqual(srv.balance(k), START * 1000 - spent, k[-6:])
@@ -197,15 +198,6 @@ class Concurrency(unittest.TestCase):
         self.assertEqual(deadlocks, 0)
         self.assertEqual(parts, 2)  # one per processor
         self.assertEqual(revenue, sum(b["postage_mills"] for _, _, b in answers))
-
-
-def psql():
-    """The cluster's psql (scripts/pg-test.sh finds the same)."""
-    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-        path = os.path.join("/usr/lib/postgresql", d, "bin", "psql")
-        if os.access(path, os.X_OK):
-            return path
-    return "psql"
 
 
 if __name__ == "__main__":
