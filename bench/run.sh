@@ -154,6 +154,12 @@ thread_ticks() {
     done
     echo "$t"
 }
+# The CPU ticks of the bench's PostgreSQL cluster: every process of its postmaster
+# (the backends serving stampd, the WAL writer, the checkpointer); 0 without one.
+pg_ticks() {
+    pm=$(head -1 "$dir/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    awk -v pm="$pm" '$4 == pm {t += $14 + $15} END {print t + 0}' /proc/[0-9]*/stat 2>/dev/null
+}
 
 # HOOK=1|closed: a webhook endpoint for every customer, subscribed to every event.
 hooks() {
@@ -223,10 +229,10 @@ load() {
     wb0=$wb
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
-    cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid")
+    cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid") pg0=$(pg_ticks)
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
-    cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid")
+    cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid") pg1=$(pg_ticks)
     written "$dsn" "$pid"
     wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
@@ -281,6 +287,11 @@ EOF
         "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us" "$fr_us"
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
+    case $dsn in postgres*)
+        # PostgreSQL's own CPU a purchase: the other half of the cost on a shared machine.
+        awk -v t=$((pg1 - pg0)) -v hz="$(getconf CLK_TCK)" -v r="$rate" -v s="$secs" \
+            -v l="$label" 'BEGIN {if (r > 0) printf "%s: PostgreSQL %.0f us of CPU a purchase\n", l, t * 1e6 / hz / (r * s)}' ;;
+    esac
     [ "$refused" = 0 ] || sed -n 's/^refusals: /  refusals: /p' "$dir/wrk-$label"
     if [ -s "$dir/wrk-half-$label" ]; then
         printf '%s: at half that rate (%s purchases/s asked): %s purchases/s, %s\n' "$label" "$half" \

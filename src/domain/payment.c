@@ -23,6 +23,7 @@ int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *
     memset(lines, 0, sizeof lines);
     pv_account_mode(PV_ACCT_CLEARING, c->test, lines[0].account);
     lines[0].amount = -c->amount;
+    lines[0].shared = 1; /* every card payment's: the writer's part (pv_store_set_part) */
     pv_account_customer_mode(c->customer_id, c->test, lines[1].account);
     lines[1].amount = c->amount;
     if ((rc = pv_store_charge_insert(st, c)) != PV_OK)

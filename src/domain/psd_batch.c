@@ -104,3 +104,19 @@ int pv_psd_batch_flush(struct pv_store *st, struct pv_psd_batch *b)
     }
     return PV_OK;
 }
+
+void pv_psd_regs_from(const struct pv_psd_rec *p, struct pv_psd_regs *r)
+{
+    r->descending = p->descending;
+    r->ascending = p->ascending;
+    r->control_total = p->control_total;
+    r->piece_count = p->piece_count;
+}
+
+void pv_psd_regs_to(const struct pv_psd_regs *r, struct pv_psd_rec *p)
+{
+    p->descending = r->descending;
+    p->ascending = r->ascending;
+    p->control_total = r->control_total;
+    p->piece_count = r->piece_count;
+}

@@ -14,6 +14,7 @@
 #ifndef STAMPD_PSD_BATCH_H
 #define STAMPD_PSD_BATCH_H
 
+#include "stampd/psd.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -52,6 +53,10 @@ int pv_psd_batch_get(struct pv_store *st, struct pv_psd_batch *b, uint32_t id,
  * otherwise (pv_store_psd_update). p is borrowed.
  */
 int pv_psd_batch_put(struct pv_store *st, struct pv_psd_batch *b, const struct pv_psd_rec *p);
+
+/* pv_psd_regs_from / _to - a row's registers into r, and back (both borrowed). */
+void pv_psd_regs_from(const struct pv_psd_rec *p, struct pv_psd_regs *r);
+void pv_psd_regs_to(const struct pv_psd_regs *r, struct pv_psd_rec *p);
 
 /* pv_psd_batch_save / _restore - before a job, and after its rollback. */
 void pv_psd_batch_save(struct pv_psd_batch *b);

@@ -65,22 +65,6 @@ _Static_assert(PV_IND_SVC_CERTIFIED == PV_SVC_CERTIFIED &&
                    PV_IND_SVC_NONMACHINABLE == PV_SVC_NONMACHINABLE && PV_IND_SVC_ALL == PV_SVC_ALL,
                "indicium services bits differ from the rate options");
 
-static void regs_from(const struct pv_psd_rec *p, struct pv_psd_regs *r)
-{
-    r->descending = p->descending;
-    r->ascending = p->ascending;
-    r->control_total = p->control_total;
-    r->piece_count = p->piece_count;
-}
-
-static void regs_to(const struct pv_psd_regs *r, struct pv_psd_rec *p)
-{
-    p->descending = r->descending;
-    p->ascending = r->ascending;
-    p->control_total = r->control_total;
-    p->piece_count = r->piece_count;
-}
-
 /*
  * How much a reset of a PSD with registers r takes from a deposit holding
  * deposit so that it can dispense v (reset sizing, docs/internals/leases.md):
@@ -119,7 +103,7 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     pv_mills amount, deposit;
     int rc;
 
-    regs_from(p, &r);
+    pv_psd_regs_from(p, &r);
     if (p->test) {
         /* Play money: the test authority always pays the whole policy. */
         if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
@@ -151,7 +135,7 @@ static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_p
     if ((rc = pv_reset_authorise(ctx->signer, ctx->license, &rf)) != PV_OK)
         return rc;
 
-    regs_to(&r, p);
+    pv_psd_regs_to(&r, p);
     p->last_refill_at = now;
     if ((rc = pv_store_refill_insert(st, &rf)) != PV_OK)
         return rc;
@@ -507,10 +491,10 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     if ((rc = select_psd(st, ctx, q->test, q->postage, now, &p, &key)) != PV_OK)
         return rc;
-    regs_from(&p, &regs);
+    pv_psd_regs_from(&p, &regs);
     if ((rc = pv_psd_debit(&regs, q->postage)) != PV_OK)
         return rc;
-    regs_to(&regs, &p);
+    pv_psd_regs_to(&regs, &p);
 
     memset(&r->rec, 0, sizeof r->rec);
     if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
@@ -575,10 +559,12 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     lines[0].amount = -q->postage;
     pv_account_mode(PV_ACCT_REVENUE, q->test, lines[1].account);
     lines[1].amount = q->postage;
+    lines[1].shared = 1; /* every batch adds to it: this writer's part (set_part) */
     pv_account_psd(p.id, lines[2].account);
     lines[2].amount = -q->postage;
     pv_account_mode(PV_ACCT_DISPENSED, q->test, lines[3].account);
     lines[3].amount = q->postage;
+    lines[3].shared = 1;
     if ((rc = pv_ledger_post(st, "postage_sale", r->rec.id, lines, 4, now)) != PV_OK)
         return rc;
     /* No foreign key to the indicium row, which the tail writes. */
@@ -690,8 +676,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         reset(&res[i], 0);
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
-    if ((rc = pv_store_lock_writer(st)) != PV_OK)
+    if ((rc = pv_purchase_lock(st, reqs, res, n)) != PV_OK)
         goto fail_rollback;
+    /* After the customers' rows: a batch that waited for another one's reads its time later. */
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
     ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */

@@ -102,6 +102,14 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
  * deferred job's savepoint is rolled back, write its refill's intent in the
  * batch's transaction. PV_OK, or a store error that ends the batch.
  */
+/*
+ * pv_purchase_lock - the batch's first step after begin() (purchase_lock.c):
+ * the writer lock shared and the balance rows of the customers of
+ * reqs[0..n-1] whose res[i].pre_err is PV_OK, in name order. Borrows all.
+ * PV_OK, PV_ENOMEM, or a store error (PV_EBUSY on a lock wait too long).
+ */
+int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
+                     const struct pv_purchase_res *res, size_t n);
 void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n);
 int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,

@@ -370,6 +370,8 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         return rc;
     /* The writer touches every index of every purchase: keep their pages. */
     pv_store_cache(p->st, WRITER_CACHE_BYTES);
+    /* Its own part of the shared ledger totals: no other processor's batch waits for it. */
+    pv_store_set_part(p->st, pv_store_part_of(p->ctx.server_id));
     if (o->crypto_spec)
         spec = strdup(o->crypto_spec);
     else if ((rc = pv_store_config_get(p->st, PV_CFG_CRYPTO, &spec)) != PV_OK)

@@ -6,12 +6,14 @@
  * (PostgreSQL) it is one statement (sql.h JOURNAL_POST): atomic on its own
  * under autocommit, one round trip, and it adds to the accounts in name
  * order, so two entries touching the same accounts take their row locks in
- * the same order. Elsewhere (SQLite) it is an insert of the journal, then per
- * line an upsert of the account (the line references it) and the line, in
- * a transaction of its own outside begin(), or under an inner savepoint
- * inside one so that a failure leaves none of its rows behind.
+ * the same order; a shared line (revenue, dispensed postage, card clearing)
+ * adds to the handle's part of its account instead (set_part, schema v21),
+ * a row no other writer touches. Elsewhere (SQLite, one writer) it is the
+ * accounts' upsert, the journal and its lines, four lines to a statement
+ * (post_lines), with nothing left behind when it fails.
  *
- * account_balance inside a transaction locks the account's row until commit
+ * An account's balance is its row plus its parts. account_balance inside a
+ * transaction locks the account's row until commit
  * (FOR UPDATE where the dialect has it; SQLite's single writer gives the
  * same guarantee): two processors cannot both read a customer balance or
  * the postal deposit and both spend it.
@@ -62,7 +64,33 @@ int pv_store_config_delete(struct pv_store *st, const char *key)
     return pv_q_write_found(&q);
 }
 
-/* journal_post without arrays: several statements, all or nothing. */
+/* Up to four lines: their accounts' adds (4 pairs), or their rows (journal, then 4 triples). */
+static int post_chunk(struct pv_store *st, int64_t journal, const struct pv_ledger_line *lines,
+                      size_t first, size_t n)
+{
+    struct pv_q q;
+    size_t i;
+
+    pv_q_start(&q, st, journal ? S_LINES_INSERT4 : S_ACCOUNTS_ADD4);
+    if (journal)
+        pv_q_int(&q, journal);
+    for (i = first; i < first + 4; i++) {
+        if (journal)
+            pv_q_int(&q, (int64_t) i);
+        pv_q_text(&q, i < n ? lines[i].account : NULL);
+        pv_q_int(&q, i < n ? lines[i].amount : 0);
+    }
+    return pv_q_exec(&q);
+}
+
+/*
+ * journal_post without arrays: the accounts (four to a statement; a shared
+ * line adds to the row itself: one writer), the journal, its lines - three
+ * statements for an entry of four lines, all or nothing: the accounts come
+ * first, so the CHECK that refuses a balance leaves nothing written; any
+ * other failure is undone by the inner savepoint or, inside a purchase job
+ * (pv_store_defer), by the job's own savepoint, which the batch rolls back to.
+ */
 static int post_lines(struct pv_store *st, const char *kind, const char *ref,
                       const struct pv_ledger_line *lines, size_t n, int64_t at)
 {
@@ -73,31 +101,24 @@ static int post_lines(struct pv_store *st, const char *kind, const char *ref,
 
     if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
         return rc;
-    if (!own) {
+    if (!own && !st->defer) {
         pv_q_start(&q, st, S_INNER_SAVEPOINT);
         if ((rc = pv_q_exec(&q)) != PV_OK)
             goto out;
         inner = 1;
     }
+    for (i = 0; i < n && rc == PV_OK; i += 4)
+        rc = post_chunk(st, 0, lines, i, n);
+    if (rc != PV_OK)
+        goto out;
     pv_q_start(&q, st, S_JOURNAL_INSERT);
     pv_q_text(&q, kind);
     pv_q_text(&q, ref);
     pv_q_int(&q, at);
     if ((rc = pv_q_int64(&q, &journal)) != PV_OK)
         goto out;
-    for (i = 0; i < n && rc == PV_OK; i++) {
-        pv_q_start(&q, st, S_ACCOUNT_ADD);
-        pv_q_text(&q, lines[i].account);
-        pv_q_int(&q, lines[i].amount);
-        if ((rc = pv_q_exec(&q)) != PV_OK)
-            break;
-        pv_q_start(&q, st, S_LINE_INSERT);
-        pv_q_int(&q, journal);
-        pv_q_int(&q, (int64_t) i);
-        pv_q_text(&q, lines[i].account);
-        pv_q_int(&q, lines[i].amount);
-        rc = pv_q_exec(&q);
-    }
+    for (i = 0; i < n && rc == PV_OK; i += 4)
+        rc = post_chunk(st, journal, lines, i, n);
 out:
     /* The only CHECK the lines can break is the accounts' balance range. */
     if (rc == PV_ESTORE && st->fault == PV_FAULT_CHECK)
@@ -117,6 +138,7 @@ out:
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at)
 {
+    int64_t part[16], *parts = part;
     struct pv_q q;
     int rc, own;
     size_t i;
@@ -131,17 +153,25 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
     }
     if (!pv_sql_has(st, S_JOURNAL_POST))
         return post_lines(st, kind, ref, lines, n, at);
-    if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
-        return rc;
-    pv_q_start(&q, st, S_JOURNAL_POST);
-    pv_q_text(&q, kind);
-    pv_q_text(&q, ref);
-    pv_q_int(&q, at);
-    pv_q_array(&q, PV_P_TEXT_ARRAY, lines[0].account, n, sizeof lines[0]);
-    pv_q_array(&q, PV_P_INT_ARRAY, &lines[0].amount, n, sizeof lines[0]);
-    /* Queued in a purchase (pv_store_defer); a CHECK's refusal is PV_EOVERFLOW. */
-    rc = pv_q_send(&q, PV_SEND_OVERFLOW);
-    return pv_write_leave(st, own, rc);
+    if (n > sizeof part / sizeof part[0] && !(parts = malloc(n * sizeof *parts)))
+        return PV_ENOMEM;
+    for (i = 0; i < n; i++)
+        parts[i] = lines[i].shared ? st->part : 0;
+    if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
+        pv_q_start(&q, st, S_JOURNAL_POST);
+        pv_q_text(&q, kind);
+        pv_q_text(&q, ref);
+        pv_q_int(&q, at);
+        pv_q_array(&q, PV_P_TEXT_ARRAY, lines[0].account, n, sizeof lines[0]);
+        pv_q_array(&q, PV_P_INT_ARRAY, &lines[0].amount, n, sizeof lines[0]);
+        pv_q_array(&q, PV_P_INT_ARRAY, parts, n, sizeof parts[0]);
+        /* Queued in a purchase (pv_store_defer); a CHECK's refusal is PV_EOVERFLOW. */
+        rc = pv_q_send(&q, PV_SEND_OVERFLOW);
+        rc = pv_write_leave(st, own, rc);
+    }
+    if (parts != part)
+        free(parts);
+    return rc;
 }
 
 int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance)

@@ -634,6 +634,25 @@ static const struct ddl migration_v20[] = {
     {0, NULL},
 };
 
+/*
+ * v21: processors in parallel on PostgreSQL (issue 15, docs/performance.md): a
+ * total many writers add to (revenue:postage, postage_dispensed, card_clearing
+ * and their test: twins) is kept in parts, one row per writer, so batches of
+ * several processors never wait for each other's row. An account's balance is
+ * its own row plus its parts (ACCOUNT_GET, ledger check); the row stays, for
+ * the journal lines that reference it and for the writers without a part.
+ */
+static const struct ddl migration_v21[] = {
+    {ALL, "CREATE TABLE account_parts (\n"
+          "    name          TEXT NOT NULL REFERENCES accounts(name),\n"
+          "    part          {BIG} NOT NULL CHECK (part <> 0),\n"
+          "    balance_mills {BIG} NOT NULL CONSTRAINT part_balance_range\n"
+          "        CHECK (balance_mills BETWEEN -" MILLS_MAX_SQL " AND " MILLS_MAX_SQL "),\n"
+          "    PRIMARY KEY (name, part)\n"
+          ")"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,     /* 1: everything store.h v1 needs */
     migration_v2,     /* 2: printing: render records, print counts, addresses, printers */
@@ -655,6 +674,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v18, /* 18: bulk buying: batches and their items */
     pv_migration_v19, /* 19: webhooks: endpoints, the event outbox, deliveries, attempts */
     migration_v20,    /* 20: journals_ref dropped: unused, a page per purchase */
+    migration_v21,    /* 21: shared ledger totals in parts, one row per writer */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -39,7 +39,8 @@
  * Several processors on one database (docs/internals/store-driver.md has
  * the whole list): rows read to be spent are locked with the FOR UPDATE
  * statements of sql.h; lock() takes advisory transaction locks, one key for
- * migrations and one for purchase batches (lock_writer); a lock wait longer
+ * migrations and one for writers (lock_writer exclusive, purchase batches
+ * shared: lock_batch); a lock wait longer
  * than 10 s (lock_timeout, unless the DSN sets one), a deadlock or a
  * serialisation failure is PV_EBUSY, and the caller may retry.
  *
@@ -67,7 +68,8 @@
 /* Statements of the driver itself: transaction control (enum pv_tx order), then the
  * advisory lock. Prepared as soon as the connection is up: they need no tables, and
  * ROLLBACK / ROLLBACK TO are the only statements an aborted transaction accepts. */
-#define OWN_LOCK (PV_TX_ROLLBACK_TO + 1) /* the advisory lock, after transaction control */
+#define OWN_LOCK        (PV_TX_ROLLBACK_TO + 1) /* the advisory lock, after transaction control */
+#define OWN_LOCK_SHARED (OWN_LOCK + 1)          /* the writer lock shared: purchase batches */
 
 static const char *const own_sql[] = {
     [PV_TX_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -77,6 +79,7 @@ static const char *const own_sql[] = {
     [PV_TX_RELEASE] = "RELEASE p",
     [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
     [OWN_LOCK] = "SELECT pg_advisory_xact_lock($1)",
+    [OWN_LOCK_SHARED] = "SELECT pg_advisory_xact_lock_shared($1)",
 };
 
 #define NOWN    ((int) (sizeof own_sql / sizeof own_sql[0]))
@@ -524,13 +527,14 @@ static int pg_tx(struct pv_store *st, int op)
 
 /* Serialises migrate() across processes (pg_advisory_xact_lock is per database): "stampd". */
 #define MIGRATE_LOCK_KEY "126879297577060"
-/* Serialises purchase batches across processes (lock_writer): "stampdPB" as a big-endian int8. */
+/* Excludes purchase batches (lock_batch: shared) across processes while a lock_writer holder
+ * writes: "stampdPB" as a big-endian int8. */
 #define WRITER_LOCK_KEY "8319381534325100610"
 
 /* An advisory lock held to the end of the transaction (see the file comment). */
 static int pg_lock(struct pv_store *st, int which)
 {
-    return own_run(handle(st), OWN_LOCK,
+    return own_run(handle(st), which == PV_LOCK_BATCH ? OWN_LOCK_SHARED : OWN_LOCK,
                    which == PV_LOCK_MIGRATE ? MIGRATE_LOCK_KEY : WRITER_LOCK_KEY, NULL);
 }
 

@@ -85,6 +85,10 @@
 #define BITEM_COLS                                                                                 \
     "n, reference, status, indicium_id, postage_mills, error_code, error_field, error_message, "   \
     "updated"
+/* An account's balance: its row (a) plus its parts (v21), one integer. */
+#define ACCOUNT_TOTAL                                                                              \
+    "CAST(a.balance_mills + COALESCE((SELECT SUM(p.balance_mills) FROM account_parts p "           \
+    "WHERE p.name = a.name), 0) AS BIGINT)"
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -95,36 +99,57 @@
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"))                  \
     X(CONFIG_GET, BOTH("SELECT value FROM config WHERE key = $1"))                                 \
     X(CONFIG_DELETE, BOTH("DELETE FROM config WHERE key = $1"))                                    \
-    /* One statement: atomic on its own, and the accounts are locked in name order. */             \
+    /* One statement: atomic on its own, and the accounts are locked in name order. A line         \
+     * of part $6[i] <> 0 adds to that part of its account (a shared total, account_parts):        \
+     * the account's own row is only made when missing, never locked. */                           \
     X(JOURNAL_POST,                                                                                \
       DIALECT(NULL,                                                                                \
               "WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ($1, $2, $3) RETURNING id), " \
-              "l AS (SELECT t.account, t.amount, t.ord "                                           \
-              "      FROM unnest($4::text[], $5::bigint[]) WITH ORDINALITY AS t(account, amount, " \
-              "ord)), "                                                                            \
+              "l AS (SELECT t.account, t.amount, t.part, t.ord "                                   \
+              "      FROM unnest($4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY "         \
+              "      AS t(account, amount, part, ord)), "                                          \
               "a AS (INSERT INTO accounts(name, balance_mills) "                                   \
-              "      SELECT account, sum(amount) FROM l GROUP BY account ORDER BY account "        \
+              "      SELECT account, sum(amount) FROM l WHERE part = 0 "                           \
+              "      GROUP BY account ORDER BY account "                                           \
               "      ON CONFLICT (name) DO UPDATE "                                                \
-              "      SET balance_mills = accounts.balance_mills + excluded.balance_mills) "        \
+              "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), "       \
+              "e AS (INSERT INTO accounts(name, balance_mills) "                                   \
+              "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                           \
+              "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "                   \
+              "      ON CONFLICT (name) DO NOTHING), "                                             \
+              "p AS (INSERT INTO account_parts(name, part, balance_mills) "                        \
+              "      SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                    \
+              "      GROUP BY account, part ORDER BY account, part "                               \
+              "      ON CONFLICT (name, part) DO UPDATE "                                          \
+              "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "   \
               "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
               "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l"))                            \
-    X(ACCOUNT_GET, BOTH("SELECT balance_mills FROM accounts WHERE name = $1"))                     \
+    /* A balance is the account's row plus its parts (v21). */                                     \
+    X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
     X(ACCOUNT_GET_LOCK,                                                                            \
-      DIALECT(NULL, "SELECT balance_mills FROM accounts WHERE name = $1 FOR UPDATE"))              \
-    /* Without arrays (SQLite): journal_post in three statements per line, under an inner          \
-     * savepoint. */                                                                               \
+      DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1 FOR UPDATE OF a")) \
+    /* A purchase batch's customers, locked in name order before anything else (lock_batch). */    \
+    X(ACCOUNTS_LOCK, DIALECT(NULL, "SELECT name FROM accounts WHERE name = ANY($1::text[]) "       \
+                                   "ORDER BY name FOR UPDATE"))                                    \
+    /* Without arrays (SQLite): journal_post in three statements for up to four lines (the         \
+     * accounts first: the only one a CHECK refuses), under an inner savepoint unless a            \
+     * purchase job's own savepoint is around it (pv_store_defer). Unused rows are NULL. */        \
     X(INNER_SAVEPOINT, DIALECT("SAVEPOINT jp", NULL))                                              \
     X(INNER_RELEASE, DIALECT("RELEASE jp", NULL))                                                  \
     X(INNER_ROLLBACK_TO, DIALECT("ROLLBACK TO jp", NULL))                                          \
     X(JOURNAL_INSERT,                                                                              \
       DIALECT("INSERT INTO journals(kind, ref, at) VALUES ($1, $2, $3) RETURNING id", NULL))       \
-    X(ACCOUNT_ADD, DIALECT("INSERT INTO accounts(name, balance_mills) VALUES ($1, $2) "            \
-                           "ON CONFLICT(name) DO UPDATE "                                          \
-                           "SET balance_mills = balance_mills + excluded.balance_mills",           \
-                           NULL))                                                                  \
-    X(LINE_INSERT, DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "   \
-                           "VALUES ($1, $2, $3, $4)",                                              \
-                           NULL))                                                                  \
+    X(ACCOUNTS_ADD4,                                                                               \
+      DIALECT("INSERT INTO accounts(name, balance_mills) SELECT column1, column2 "                 \
+              "FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8)) WHERE column1 IS NOT NULL "    \
+              "ON CONFLICT(name) DO UPDATE "                                                       \
+              "SET balance_mills = balance_mills + excluded.balance_mills",                        \
+              NULL))                                                                               \
+    X(LINES_INSERT4,                                                                               \
+      DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
+              "SELECT $1, column1, column2, column3 FROM (VALUES ($2, $3, $4), ($5, $6, $7), "     \
+              "($8, $9, $10), ($11, $12, $13)) WHERE column2 IS NOT NULL",                         \
+              NULL))                                                                               \
     X(PSD_INSERT,                                                                                  \
       BOTH("INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))          \
     X(PSD_GET, BOTH("SELECT " PSD_READ_COLS " FROM psds WHERE id = $1"))                           \
@@ -241,10 +266,10 @@
       BOTH("SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), CAST(SUM(amount_mills) AS "     \
            "BIGINT) "                                                                              \
            "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "                 \
-           "UNION ALL SELECT 2, a.name, a.balance_mills, CAST(COALESCE((SELECT "                   \
-           "SUM(l.amount_mills) FROM journal_lines l WHERE l.account = a.name), 0) AS BIGINT) "    \
-           "FROM accounts a WHERE a.balance_mills <> COALESCE((SELECT SUM(l.amount_mills) "        \
-           "FROM journal_lines l WHERE l.account = a.name), 0)"))                                  \
+           "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL      \
+           " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) "                              \
+           "FROM journal_lines l WHERE l.account = a.name), 0) AS BIGINT) AS computed "            \
+           "FROM accounts a) t WHERE recorded <> computed"))                                       \
     X(CUSTOMER_PASSWORD, BOTH("UPDATE customers SET password_hash = $1 WHERE id = $2"))            \
     X(OPERATOR_PASSWORD, BOTH("UPDATE operators SET password_hash = $1 WHERE id = $2"))            \
     /* The unique indexes on lower(email) serve these. */                                          \

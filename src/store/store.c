@@ -209,6 +209,37 @@ int pv_store_lock_writer(struct pv_store *st)
     return st->drv->lock(st, PV_LOCK_WRITER);
 }
 
+int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n)
+{
+    struct pv_q q;
+    int rc;
+
+    if (!st || !st->in_tx || (n && !accounts))
+        return PV_EINVAL;
+    if ((rc = st->drv->lock(st, PV_LOCK_BATCH)) != PV_OK || n == 0 ||
+        !pv_sql_has(st, S_ACCOUNTS_LOCK))
+        return rc; /* SQLite: its write lock is the whole database's */
+    pv_q_start(&q, st, S_ACCOUNTS_LOCK);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
+    return pv_q_exec(&q);
+}
+
+void pv_store_set_part(struct pv_store *st, int64_t part)
+{
+    if (st)
+        st->part = part;
+}
+
+int64_t pv_store_part_of(const char *writer)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+
+    for (; writer && *writer; writer++)
+        h = (h ^ (unsigned char) *writer) * 1099511628211u;
+    h &= INT64_MAX;
+    return h ? (int64_t) h : 1;
+}
+
 int pv_store_open_checked(const char *dsn, struct pv_store **out)
 {
     struct pv_store *st = NULL;

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 20
+#define PV_SCHEMA_VERSION 21
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -284,6 +284,7 @@ struct pv_customer_rec {
 struct pv_ledger_line {
     char account[PV_ACCOUNT_MAX];
     pv_mills amount; /* the lines of one journal entry sum to zero */
+    int shared;      /* a total every writer adds to: into this handle's part (set_part) */
 };
 
 #define PV_METADATA_MAX 11264 /* a piece's metadata, text (metadata.h bounds it) */
@@ -566,12 +567,23 @@ int pv_store_lease_release(struct pv_store *st, uint32_t psd_id, const char *hol
                            int64_t now_ms);
 int pv_store_lease_history(struct pv_store *st, uint32_t psd_id, struct pv_lease_rec **out,
                            size_t *n);
-/* lock_writer - inside begin(): wait until no other purchase batch of any
- * process writes (PostgreSQL: an advisory transaction lock; SQLite: the
- * write lock already does it). Every batch touches the shared ledger rows,
- * so batches serialise at commit anyway; taking this first keeps them from
- * deadlocking on each other's customer and account rows. */
+/* lock_writer - inside begin(): wait until no purchase batch nor other
+ * writer under this lock of any process writes (PostgreSQL: an advisory
+ * transaction lock; SQLite: the write lock already does it). Funds, refunds,
+ * holds, claims, media, lifecycle and verify take it: they exclude batches.
+ * lock_batch - inside begin(), what a purchase batch takes instead: the same
+ * lock shared (batches of several processors run at once; a lock_writer
+ * holder excludes them all), then the rows of the accounts[0..n-1]
+ * (borrowed, names that exist; others are skipped) in name order, so two
+ * batches never wait for each other the other way round. */
 int pv_store_lock_writer(struct pv_store *st);
+int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n);
+/* set_part - the part (non-zero; 0: none) this handle adds shared ledger
+ * lines to (pv_ledger_line.shared): one per writer, so writers of several
+ * processors never wait for each other's row (PostgreSQL; SQLite adds them to
+ * the account's row). pv_store_part_of(writer) makes one of a writer's name. */
+void pv_store_set_part(struct pv_store *st, int64_t part);
+int64_t pv_store_part_of(const char *writer);
 /* ledger_audit - count journals and accounts, and list every journal whose
  * lines do not sum to zero and every account whose balance is not the sum
  * of its lines (*out owned, NULL when none). */

@@ -50,7 +50,8 @@ enum pv_tx {
 /* Advisory locks, for pv_store_driver.lock, taken inside a transaction. */
 enum pv_lock {
     PV_LOCK_MIGRATE, /* migrations of all processes, one at a time */
-    PV_LOCK_WRITER   /* purchase batches of all processes, one at a time (lock_writer) */
+    PV_LOCK_WRITER,  /* lock_writer: one holder, no purchase batch at the same time */
+    PV_LOCK_BATCH    /* lock_batch: purchase batches, several at once, none with a writer */
 };
 
 /* What a driver noticed about its last failure, for the few callers that care. */
@@ -129,6 +130,7 @@ struct pv_store {
     int fault;           /* enum pv_fault of the last failure, set by the driver */
     uint64_t statements; /* statements run (pv_store_statements) */
     int defer;           /* pv_store_defer: writes sent with pv_q_send may be queued */
+    int64_t part;        /* pv_store_set_part: where shared ledger lines go (0: the row) */
 };
 
 /*

@@ -370,6 +370,10 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           # And webhooks (v19).
           "DROP TABLE webhook_attempts", "DROP TABLE webhook_deliveries",
           "DROP TABLE webhook_events", "DROP TABLE webhook_endpoints",
+          # And the shared totals' parts (v21), added back to their accounts' rows.
+          "UPDATE accounts SET balance_mills = balance_mills + COALESCE((SELECT "
+          "SUM(p.balance_mills) FROM account_parts p WHERE p.name = accounts.name), 0)",
+          "DROP TABLE account_parts",
           "DELETE FROM schema_version WHERE version >= 13")
 
 

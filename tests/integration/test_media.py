@@ -438,6 +438,11 @@ class MediaSecrets(unittest.TestCase):
                     db.execute("DROP TABLE %s" % t)
                 # The index of journals by ref that v20 drops (issue 15).
                 db.execute("CREATE INDEX journals_ref ON journals(ref)")
+                # The shared totals' parts (v21), added back to their accounts' rows.
+                db.execute("UPDATE accounts SET balance_mills = balance_mills + COALESCE("
+                           "(SELECT SUM(p.balance_mills) FROM account_parts p "
+                           "WHERE p.name = accounts.name), 0)")
+                db.execute("DROP TABLE account_parts")
                 db.execute("DELETE FROM schema_version WHERE version >= 5")
                 db.commit()
             finally:

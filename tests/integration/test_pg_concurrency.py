@@ -10,6 +10,11 @@ books must say exactly what the answers said: every PSD balanced, `stampd
 ledger check` passing, every customer's balance its start + funds - postage
 sold + postage refunded, one indicium per piece answered 201 and none for a
 refusal, and no refusal but the hold's.
+
+Purchase batches of the two processors run at once (issue 15, schema v21):
+each locks its customers' rows in name order first, so batches holding the
+same customers in opposite orders never deadlock, and adds revenue and
+dispensed postage to its processor's own part of those accounts.
 """
 
 import concurrent.futures
@@ -21,6 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from test_claims import psql  # noqa: E402
 
 PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
@@ -48,6 +54,14 @@ class Concurrency(unittest.TestCase):
 
     def tearDown(self):
         self.srv.stop()
+
+    def assert_books(self):
+        """Every PSD balanced; the ledger checks."""
+        for p in self.srv.psds()["psds"]:
+            self.assertEqual(p["ascending_mills"] + p["descending_mills"],
+                             p["control_total_mills"], p)
+        st, _, j = self.srv.request("GET", "/v1/admin/ledger", key=self.srv.operator_key)
+        self.assertEqual((st, j["ok"]), (200, True), j)
 
     def test_purchases_refunds_funds_holds_at_once(self):
         srv, keys = self.srv, self.keys
@@ -127,11 +141,7 @@ class Concurrency(unittest.TestCase):
         # Both processors sold.
         self.assertEqual(len({b["server_id"] for _, b in sold}), 2)
         # Every PSD balanced; the ledger checks.
-        for p in srv.psds()["psds"]:
-            self.assertEqual(p["ascending_mills"] + p["descending_mills"],
-                             p["control_total_mills"], p)
-        st, _, j = srv.request("GET", "/v1/admin/ledger", key=srv.operator_key)
-        self.assertEqual((st, j["ok"]), (200, True), j)
+        self.assert_books()
         # Every customer's balance is what the answers said.
         for k in keys:
             spent = sum(b["postage_mills"] for kk, b in sold if kk == k)
@@ -141,6 +151,53 @@ class Concurrency(unittest.TestCase):
             self.assertEqual(listed, {b["id"] for kk, b in sold if kk == k})
         _, out, _ = srv.run("ledger", "check", "--db", srv.db)
         self.assertIn("every journal balances", out)
+
+    def test_batches_sharing_customers_in_opposite_orders(self):
+        """Every customer in every order on both processors at once: no refusal,
+        no deadlock, the books exact, each processor's own part of the totals."""
+        srv, keys = self.srv, self.keys
+        lock = threading.Lock()
+        answers = []
+
+        def buyer(t, n):
+            # Thread t goes through the customers forwards or backwards, from its own start.
+            order = keys[t % 4:] + keys[:t % 4]
+            if t % 2:
+                order.reverse()
+            for k in order:
+                st, _, b = srv.buy(k, "opp-%d-%d-%s" % (t, n, k[-6:]), LETTER)
+                with lock:
+                    answers.append((k, st, b))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as ex:
+            for f in [ex.submit(buyer, t, n) for n in range(3) for t in range(32)]:
+                f.result()
+
+        self.assertEqual([(st, b) for _, st, b in answers if st != 201], [])
+        self.assertEqual(len({b["server_id"] for _, _, b in answers}), 2)
+        self.assert_books()
+        for k in keys:
+            spent = sum(b["postage_mills"] for kk, _, b in answers if kk == k)
+            self.assertEqual(srv.balance(k), START * 1000 - spent, k[-6:])
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("every journal balances", out)
+        if not PG_DSN_FILE:
+            return
+        srv.stop()  # the backends' statistics are written when they end
+        q = ("SELECT (SELECT count(DISTINCT part) FROM account_parts "
+             "WHERE name = 'revenue:postage'), (SELECT sum(balance_mills) FROM account_parts "
+             "WHERE name = 'revenue:postage'), (SELECT deadlocks FROM pg_stat_database "
+             "WHERE datname = current_database())")
+        for attempt in range(20):
+            p = subprocess.run([psql(), "-X", "-q", "-At", "-F", " ", "-d", srv.db, "-c", q],
+                               stdout=subprocess.PIPE, check=True, timeout=60)
+            parts, revenue, deadlocks = [int(v) for v in p.stdout.decode().split()]
+            if deadlocks:
+                break
+            threading.Event().wait(0.1)
+        self.assertEqual(deadlocks, 0)
+        self.assertEqual(parts, 2)  # one per processor
+        self.assertEqual(revenue, sum(b["postage_mills"] for _, _, b in answers))
 
 
 if __name__ == "__main__":

@@ -1761,6 +1761,75 @@ static void test_ledger_audit(void **state)
     free(issues);
 }
 
+/* Six lines (more than one of SQLite's four-line statements), two of them shared. */
+static void six_lines(struct pv_ledger_line *l, pv_mills amount)
+{
+    line(&l[0], "customer:cus_A", -amount);
+    line(&l[1], "revenue:postage", amount);
+    line(&l[2], "psd:1", -amount);
+    line(&l[3], "postage_dispensed", amount);
+    line(&l[4], "customer:cus_B", -amount);
+    line(&l[5], "revenue:postage", amount);
+    l[1].shared = l[3].shared = l[5].shared = 1;
+}
+
+/* Schema v21: shared lines go to the writer's part; a balance is the row plus its parts. */
+static void test_ledger_parts(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[6];
+    struct pv_ledger_issue *issues;
+    int64_t journals, accounts;
+    const char names[3][PV_ACCOUNT_MAX] = {"customer:cus_B", "nobody", "customer:cus_A"};
+    uint64_t ran;
+    pv_mills bal;
+    size_t n;
+
+    assert_int_not_equal(pv_store_part_of("proc-1"), pv_store_part_of("proc-2"));
+    assert_true(pv_store_part_of("proc-1") > 0 && pv_store_part_of("") > 0);
+    assert_int_equal(pv_store_lock_batch(st, names, 3), PV_EINVAL); /* outside begin() */
+    six_lines(l, 700);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 6, 1)); /* no part: the rows */
+    pv_store_set_part(st, pv_store_part_of("proc-1"));
+    OK(pv_store_journal_post(st, "postage_sale", "ind_2", l, 6, 2));
+    pv_store_set_part(st, pv_store_part_of("proc-2"));
+    OK(pv_store_begin(st));
+    OK(pv_store_lock_batch(st, names, 3)); /* a missing account is skipped */
+    job(st);
+    ran = pv_store_statements(st);
+    OK(deferred(st, pv_store_journal_post(st, "postage_sale", "ind_3", l, 4, 3)));
+    /* In a job: one statement with arrays; SQLite: accounts, journal, lines. */
+    assert_int_equal(pv_store_statements(st) - ran, strcmp(backend->name, "sqlite") ? 1 : 3);
+    OK(deferred(st, pv_store_journal_post(st, "postage_sale", "ind_3b", l + 4, 2, 3)));
+    OK(pv_store_release(st));
+    /* Refused in the second statement of four lines: nothing of it stays. */
+    job(st);
+    six_lines(l, 10);
+    l[4].amount = -PV_MILLS_MAX;
+    l[5].amount = PV_MILLS_MAX;
+    assert_int_equal(deferred(st, pv_store_journal_post(st, "postage_sale", "ind_4", l, 6, 4)),
+                     PV_EOVERFLOW);
+    OK(pv_store_rollback_to(st));
+    OK(pv_store_commit(st));
+    /* A shared line past the money bound is refused in its part too, outside a job. */
+    six_lines(l, 10);
+    l[0].amount = l[4].amount = -PV_MILLS_MAX / 2;
+    l[1].amount = l[5].amount = PV_MILLS_MAX / 2;
+    assert_int_equal(pv_store_journal_post(st, "postage_sale", "ind_5", l, 6, 5), PV_EOVERFLOW);
+
+    OK(pv_store_account_balance(st, "revenue:postage", &bal));
+    assert_int_equal(bal, 6 * 700);
+    OK(pv_store_account_balance(st, "postage_dispensed", &bal));
+    assert_int_equal(bal, 3 * 700);
+    OK(pv_store_account_balance(st, "customer:cus_B", &bal));
+    assert_int_equal(bal, -3 * 700);
+    OK(pv_store_ledger_audit(st, &journals, &accounts, &issues, &n));
+    assert_int_equal(journals, 4);
+    assert_int_equal(accounts, 5); /* parts are not accounts */
+    assert_int_equal(n, 0);
+    pv_store_set_part(st, 0);
+}
+
 /* ---- schema v4: accounts, payments, refunds ----------------------------------------------- */
 
 static void test_psd_test_flag(void **state)
@@ -3128,6 +3197,7 @@ int main(void)
         EMPTY(test_migrate_concurrent),
         STORE(test_config),
         STORE(test_ledger),
+        STORE(test_ledger_parts),
         STORE(test_psd),
         STORE(test_psd_invariant),
         STORE(test_refill),
