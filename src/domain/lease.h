@@ -62,6 +62,9 @@ struct pv_processor_ctx {
      * (the processor's card payment round, cardpay.h): its error fails the batch. NULL: none. */
     int (*in_batch)(void *arg, struct pv_store *st);
     void *in_batch_arg;
+    /* Set before a batch whose card round locks rows every processor may lock
+     * (pv_cardpay_round_shared_rows): the batch takes the writer lock whole. */
+    int lock_whole;
 };
 
 #define PV_LEASE_MS_DEFAULT 5000

@@ -676,7 +676,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         reset(&res[i], 0);
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
-    if ((rc = pv_purchase_lock(st, reqs, res, n)) != PV_OK)
+    if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole)) != PV_OK)
         goto fail_rollback;
     /* After the customers' rows: a batch that waited for another one's reads its time later. */
     if (now == PV_NOW_AT_LOCK)

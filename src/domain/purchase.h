@@ -105,11 +105,19 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
 /*
  * pv_purchase_lock - the batch's first step after begin() (purchase_lock.c):
  * the writer lock shared and the balance rows of the customers of
- * reqs[0..n-1] whose res[i].pre_err is PV_OK, in name order. Borrows all.
- * PV_OK, PV_ENOMEM, or a store error (PV_EBUSY on a lock wait too long).
+ * reqs[0..n-1] whose res[i].pre_err is PV_OK, in name order; the writer
+ * lock whole instead when whole, or when pv_purchase_lock_whole says so.
+ * Borrows all. PV_OK, PV_ENOMEM, or a store error (PV_EBUSY on a lock wait
+ * too long).
+ * pv_purchase_lock_whole - 1 when a job of reqs (pre_err PV_OK) is in test
+ * mode or bought on a medium: it will lock rows that every processor's
+ * batches may lock in another order (the test PSD, a sheet, the media sales
+ * account), so its batch excludes the others, as every batch did before.
  */
 int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
-                     const struct pv_purchase_res *res, size_t n);
+                     const struct pv_purchase_res *res, size_t n, int whole);
+int pv_purchase_lock_whole(const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
+                           size_t n);
 void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n);
 int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,

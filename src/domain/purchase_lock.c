@@ -13,6 +13,10 @@
  * sheets, idempotency keys) - but a customer with no balance row yet (its
  * first card purchase makes it) and the postal deposit rows of PSD refills,
  * which two batches could still take in opposite orders (docs/performance.md).
+ * A batch with a job in test mode or on a medium, or whose card round checks
+ * one (lease.h, lock_whole), would also lock rows every processor shares (the
+ * test PSD, which is never leased; a sheet; the media sales account): it
+ * takes the writer lock whole, excluding the other batches, as before.
  * SQLite's write lock is the whole database's.
  */
 #include "domain/ledger.h"
@@ -21,14 +25,25 @@
 
 #include <stdlib.h>
 
-int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
-                     const struct pv_purchase_res *res, size_t n)
+int pv_purchase_lock_whole(const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
+                           size_t n)
 {
-    char(*acct)[PV_ACCOUNT_MAX] = n ? calloc(n, sizeof *acct) : NULL;
+    for (size_t i = 0; i < n; i++)
+        if (res[i].pre_err == PV_OK && (reqs[i].test || reqs[i].medium_serial[0]))
+            return 1;
+    return 0;
+}
+
+int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
+                     const struct pv_purchase_res *res, size_t n, int whole)
+{
+    char(*acct)[PV_ACCOUNT_MAX] = NULL;
     size_t i, m = 0;
     int rc;
 
-    if (n && !acct)
+    if (whole || pv_purchase_lock_whole(reqs, res, n))
+        return pv_store_lock_writer(st);
+    if (n && !(acct = calloc(n, sizeof *acct)))
         return PV_ENOMEM;
     for (i = 0; i < n; i++)
         if (res[i].pre_err == PV_OK)

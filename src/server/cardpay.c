@@ -64,7 +64,12 @@ struct cp_item {
     int ok;      /* settle: the call succeeded (or none was needed): record the end state */
     struct pv_purchase_res *slot; /* held: its job is in this batch, its result here */
     struct pv_cardpay *cp;
+    int tries; /* settled: rounds whose batch failed to commit its end state */
 };
+
+/* A settled job whose end state did not commit is written again in this many rounds at most;
+ * then it is answered and the recovery records it. */
+#define SETTLED_TRIES 3
 
 struct cp_list {
     struct cp_item *head, *tail;
@@ -77,6 +82,8 @@ struct pv_cardpay {
     pthread_mutex_t mu;
     struct cp_list to_hold, held, to_settle, settled;
     size_t in_flight; /* gateway calls submitted, not yet answered */
+    size_t in_cb;     /* done callbacks still inside answered(): stop waits for them */
+    pthread_cond_t quiet;
     /* The writer's round: taken and written in a batch, acted on after its commit. */
     struct cp_list r_held, r_hold, r_settle, r_settled, r_calls;
 };
@@ -119,11 +126,21 @@ static void answered(struct pv_gateway_call *call, int settle)
     struct cp_item *x = call->arg;
     struct pv_cardpay *cp = x->cp;
 
+    struct pv_cardpay_hooks hooks;
+
     pthread_mutex_lock(&cp->mu);
     list_push(settle ? &cp->settled : &cp->held, x);
     cp->in_flight--;
+    cp->in_cb++;
+    hooks = cp->hooks;
     pthread_mutex_unlock(&cp->mu);
-    cp->hooks.wake(cp->hooks.owner);
+    /* The writer may see nothing in flight now and stop; pv_cardpay_stop (and so
+     * the processor's end) waits until this callback is out. */
+    hooks.wake(hooks.owner);
+    pthread_mutex_lock(&cp->mu);
+    if (--cp->in_cb == 0)
+        pthread_cond_broadcast(&cp->quiet);
+    pthread_mutex_unlock(&cp->mu);
 }
 
 static void hold_answered(struct pv_gateway_call *call)
@@ -417,6 +434,14 @@ size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_pu
     return k;
 }
 
+int pv_cardpay_round_shared_rows(struct pv_cardpay *cp)
+{
+    for (struct cp_item *x = cp ? cp->r_hold.head : NULL; x; x = x->next)
+        if (x->job->req.medium_serial[0] || x->job->req.test)
+            return 1;
+    return 0;
+}
+
 int pv_cardpay_write(void *arg, struct pv_store *st)
 {
     struct pv_cardpay *cp = arg;
@@ -444,7 +469,25 @@ void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc)
     post_hold(cp, st, &cp->r_hold, rc);
     post_settle(cp, &cp->r_settle, rc); /* what db_settle did not sort (it failed): answered */
     post_settle(cp, &cp->r_calls, rc);
-    post_settled(cp, &cp->r_settled);
+    if (rc == PV_OK) {
+        post_settled(cp, &cp->r_settled);
+    } else {
+        /* Their end states did not commit: written again in the next round, and
+         * the jobs answered only after that (docs/payments.md); after a few
+         * failed rounds answered anyway, the recovery recording the state. */
+        struct cp_list again = {NULL, NULL, 0}, give_up = {NULL, NULL, 0};
+        for (struct cp_item *x = cp->r_settled.head, *next; x; x = next) {
+            next = x->next;
+            list_push(++x->tries < SETTLED_TRIES ? &again : &give_up, x);
+        }
+        pthread_mutex_lock(&cp->mu);
+        for (struct cp_item *x = again.head, *next; x; x = next) {
+            next = x->next;
+            list_push(&cp->settled, x);
+        }
+        pthread_mutex_unlock(&cp->mu);
+        post_settled(cp, &give_up);
+    }
     cp->r_held = cp->r_hold = cp->r_settle = cp->r_settled = cp->r_calls =
         (struct cp_list){NULL, NULL, 0};
 }
@@ -460,6 +503,7 @@ int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks
     cp->ctx = ctx;
     cp->hooks = *hooks;
     pthread_mutex_init(&cp->mu, NULL);
+    pthread_cond_init(&cp->quiet, NULL);
     *out = cp;
     return PV_OK;
 }
@@ -551,6 +595,11 @@ void pv_cardpay_stop(struct pv_cardpay *cp)
 {
     if (!cp)
         return;
+    pthread_mutex_lock(&cp->mu);
+    while (cp->in_cb > 0)
+        pthread_cond_wait(&cp->quiet, &cp->mu);
+    pthread_mutex_unlock(&cp->mu);
+    pthread_cond_destroy(&cp->quiet);
     pthread_mutex_destroy(&cp->mu);
     free(cp);
 }

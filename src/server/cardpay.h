@@ -69,6 +69,11 @@ size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_pu
 int pv_cardpay_write(void *cp, struct pv_store *st);
 void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc);
 
+/* pv_cardpay_round_shared_rows - 1 when the round just taken checks a new card job
+ * with a medium or in test mode: rows every processor may lock (a sheet, the test
+ * PSD), so its batch takes the writer lock whole (pv_processor_ctx.lock_whole). */
+int pv_cardpay_round_shared_rows(struct pv_cardpay *cp);
+
 /* pv_cardpay_ready - work waits for a round (cp NULL: 0). pv_cardpay_busy -
  * that, or a gateway call in flight: the writer may not stop yet. */
 int pv_cardpay_ready(struct pv_cardpay *cp);

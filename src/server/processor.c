@@ -291,6 +291,7 @@ static void *writer(void *arg)
                 pv_purchase_authorize(p->st, &p->ctx, &p->reqs[i], &p->res[i], pv_now_ms() / 1000);
         }
         /* With the card payments' round inside (ctx.in_batch), then acted on. */
+        p->ctx.lock_whole = pv_cardpay_round_shared_rows(p->cp);
         n += k;
         rc = pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
         pv_cardpay_after(p->cp, p->st, rc);

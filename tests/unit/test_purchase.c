@@ -451,6 +451,28 @@ static void test_refills_inside_one_batch(void **state)
     assert_books(e->st);
 }
 
+/* A batch with a test-mode job or a job on a medium locks rows that every
+ * processor may lock (the test PSD, a sheet): it takes the writer lock whole
+ * (purchase_lock.c); a batch of live pieces without media takes it shared. */
+static void test_lock_whole_for_shared_rows(void **state)
+{
+    struct pv_purchase_req q[3];
+    struct pv_purchase_res r[3];
+
+    (void) state;
+    memset(r, 0, sizeof r);
+    q[0] = req("cus_a", "l0", "h", 740);
+    q[1] = req("cus_b", "l1", "h", 740);
+    q[2] = req("cus_a", "l2", "h", 740);
+    assert_int_equal(pv_purchase_lock_whole(q, r, 3), 0);
+    q[1].test = 1;
+    assert_int_equal(pv_purchase_lock_whole(q, r, 3), 1);
+    r[1].pre_err = PV_EFUNDS; /* refused before the batch: locks nothing */
+    assert_int_equal(pv_purchase_lock_whole(q, r, 3), 0);
+    snprintf(q[2].medium_serial, sizeof q[2].medium_serial, "%s", "SHEET-1");
+    assert_int_equal(pv_purchase_lock_whole(q, r, 3), 1);
+}
+
 static void test_selection_and_refill_policy(void **state)
 {
     struct denv *e = *state;
@@ -792,6 +814,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_failed_job_leaves_its_psd, setup_test_psd,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refills_inside_one_batch, setup, teardown),
+        cmocka_unit_test(test_lock_whole_for_shared_rows),
         cmocka_unit_test_setup_teardown(test_reset_shares_the_deposit, setup_shared_deposit,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reset_signed_by_the_authority, setup, teardown),
