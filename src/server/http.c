@@ -93,6 +93,9 @@ struct pv_http {
     int sweeping; /* the sweeper thread was started */
     int tls;      /* HTTPS with client certificates (a processor) */
     int https;    /* HTTPS of any kind: HSTS on answers, Secure cookies */
+    /* --connection-limit, counted here (on_accept), not by libmicrohttpd: see pv_http_start. */
+    atomic_uint open;
+    unsigned limit;
 };
 
 struct conn_state {
@@ -217,70 +220,6 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
     return ret;
 }
 
-/* The peer's address as text into buf, or NULL. */
-static const char *client_address(struct MHD_Connection *c, char *buf, size_t n)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-    if (!sa)
-        return NULL;
-    if (sa->sa_family == AF_INET)
-        return inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, buf,
-                         (socklen_t) n);
-    if (sa->sa_family == AF_INET6) {
-        /* One host gets a /64: count the /64, or every address of it guesses anew. */
-        struct in6_addr a = ((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr;
-        if (!IN6_IS_ADDR_V4MAPPED(&a))
-            memset(&a.s6_addr[8], 0, 8);
-        return inet_ntop(AF_INET6, &a, buf, (socklen_t) n);
-    }
-    return NULL;
-}
-
-static enum MHD_Result count_xff(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *value)
-{
-    (void) kind;
-    (void) value;
-    if (key && strcasecmp(key, "X-Forwarded-For") == 0)
-        (*(int *) cls)++;
-    return MHD_YES;
-}
-
-/*
- * The address failed attempts are counted against: the peer, or - when the
- * peer is the trusted proxy - the last address of its X-Forwarded-For (the
- * one the proxy itself appended; earlier ones the client could forge).
- */
-static const char *source_address(const struct pv_app *app, struct MHD_Connection *c, char *buf,
-                                  size_t n)
-{
-    const char *peer = client_address(c, buf, n), *xff, *last;
-    size_t len;
-    int lines = 0;
-
-    if (!peer || !app->trusted_proxy[0] || strcmp(peer, app->trusted_proxy) != 0)
-        return peer;
-    /* Two header lines mean the client sent one of them: believe neither. */
-    if (MHD_get_connection_values(c, MHD_HEADER_KIND, count_xff, &lines) < 0 || lines != 1)
-        return peer;
-    xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
-    if (!xff)
-        return peer;
-    last = strrchr(xff, ',');
-    last = last ? last + 1 : xff;
-    while (*last == ' ')
-        last++;
-    len = strcspn(last, " ");
-    if (len == 0 || len >= n)
-        return peer;
-    memcpy(buf, last, len);
-    buf[len] = '\0';
-    return buf;
-}
-
 /* Microseconds on the monotonic clock: how long a request took. */
 static int64_t mono_us(void)
 {
@@ -320,7 +259,7 @@ static void log_access(struct MHD_Connection *c, const struct pv_http *h,
     a.duration_us = mono_us() - s->start_us;
     a.auth = rp->auth;
     a.owner = rp->owner;
-    a.remote = source_address(h->app, c, remote, sizeof remote);
+    a.remote = pv_http_source_address(h->app, c, remote, sizeof remote);
     a.error = e ? json_string_value(json_object_get(e, "code")) : NULL;
     pv_log_access(&a);
     pv_metrics_http(rp->route, method, rp->status, a.duration_us);
@@ -430,7 +369,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* A processor serves fronts only: no verified certificate, no answer. */
         if (h->tls && !peer_verified(c)) {
             char addr[INET6_ADDRSTRLEN];
-            const char *who = client_address(c, addr, sizeof addr);
+            const char *who = pv_http_client_address(c, addr, sizeof addr);
             /* Anyone can knock: through the logger that bounds the log. */
             log_bounded("%s: no client certificate of the internal CA", who ? who : "?");
             return MHD_NO;
@@ -477,7 +416,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq.idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
         rq.body = s->body ? s->body : "";
         rq.body_len = s->len;
-        rq.remote = source_address(h->app, c, remote, sizeof remote);
+        rq.remote = pv_http_source_address(h->app, c, remote, sizeof remote);
         rq.request_id = s->request_id;
         rq.tls = h->https;
         pv_routes_handle(h->app, &rq, &rp);
@@ -590,12 +529,26 @@ out:
 }
 
 /* libmicrohttpd's connection notices: track each connection while it is open. */
+/* A new connection past --connection-limit is closed at once (see pv_http_start). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct pv_http *h = cls;
+
+    (void) addr;
+    (void) addrlen;
+    return atomic_load(&h->open) < h->limit ? MHD_YES : MHD_NO;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct pv_http *h = cls;
     struct tracked *t = *socket_context;
 
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&h->open, 1);
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&h->open, 1);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -737,15 +690,20 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
         tls_opts[0] = tls_opts[3];
         tls_opts[1].option = MHD_OPTION_END;
     }
+    /* The connection limit is counted here, and libmicrohttpd's own is set where no
+     * worker thread reaches its share: a worker at its share takes the listening
+     * socket out of its epoll set, and MHD_quiesce_daemon (0.9.75) then races it and
+     * aborts the process ("Failed to remove listen FD from epoll set") at SIGTERM. */
+    h->limit = limits->connections ? limits->connections : PV_HTTP_CONNECTIONS;
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | (tls ? MHD_USE_TLS : 0),
         /* The logger first: libmicrohttpd sends messages about the options after it to it. */
-        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        0, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int) threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int) (limits->connections ? limits->connections : PV_HTTP_CONNECTIONS),
+        (unsigned int) (h->limit + 64) * (unsigned int) (threads > 0 ? threads : 1),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) limits->per_address,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls_opts,
         h->https && !h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, pv_pubtls_retrieve,
