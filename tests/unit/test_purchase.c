@@ -386,6 +386,18 @@ static void test_batch_sign_failure_writes_nothing(void **state)
     pv_sign_pool_free(pool);
 }
 
+/* Nine 1.030 pieces, refills of 5.000 (test_selection_and_refill_policy): PSD 1 until
+ * short, then PSD 2 (refilled), then PSD 1 again. */
+static void assert_nine_pieces_refilled(struct denv *e)
+{
+    assert_int_equal(psd(e->st, 1).piece_count, 5);
+    assert_int_equal(psd(e->st, 2).piece_count, 4);
+    assert_int_equal(psd(e->st, 1).control_total, 10000);
+    assert_int_equal(psd(e->st, 1).control_total + psd(e->st, 2).control_total, 15000);
+    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000 - 15000);
+    assert_books(e->st);
+}
+
 /* A batch reads each PSD row once and writes it once before its commit
  * (psd_batch.h). A job that fails after its PSD was debited (here the test
  * PSD's key cannot sign) leaves that PSD as it was, and the jobs around it
@@ -443,12 +455,7 @@ static void test_refills_inside_one_batch(void **state)
     assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 9, NOW), PV_OK);
     for (i = 0; i < 9; i++)
         assert_int_equal(r[i].err, PV_OK);
-    assert_int_equal(psd(e->st, 1).piece_count, 5);
-    assert_int_equal(psd(e->st, 2).piece_count, 4);
-    assert_int_equal(psd(e->st, 1).control_total, 10000);
-    assert_int_equal(psd(e->st, 1).control_total + psd(e->st, 2).control_total, 15000);
-    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000 - 15000);
-    assert_books(e->st);
+    assert_nine_pieces_refilled(e);
 }
 
 /* A batch with a test-mode job or a job on a medium locks rows that every
@@ -489,12 +496,7 @@ static void test_selection_and_refill_policy(void **state)
         assert_int_equal(r.err, PV_OK);
     }
     /* Sticky policy: PSD 1 until short, then PSD 2 (refilled), then PSD 1 again. */
-    assert_int_equal(psd(e->st, 1).piece_count, 5);
-    assert_int_equal(psd(e->st, 2).piece_count, 4);
-    assert_int_equal(psd(e->st, 1).control_total, 10000);
-    assert_int_equal(psd(e->st, 1).control_total + psd(e->st, 2).control_total, 15000);
-    assert_int_equal(bal(e->st, PV_ACCT_DEPOSIT), 1000000 - 15000);
-    assert_books(e->st);
+    assert_nine_pieces_refilled(e);
 }
 
 static void test_deposit_exhausted(void **state)
