@@ -64,8 +64,8 @@ static const char id_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz"; /* Crockfo
 
 /* An id's random bytes come from a buffer of this thread's, filled from the
  * CSPRNG 256 bytes at a time: one DRBG call for about 23 ids instead of one
- * each (the writer makes an id a purchase, the HTTP workers one a request:
- * about 2% of either's time went to RAND_bytes). A forked child fills its
+ * each (the writer makes an id a purchase: about 2% of its time went to
+ * RAND_bytes). A forked child fills its
  * own, so parent and child never hand out the same bytes. Tokens (secrets)
  * still draw straight from pv_random. */
 static int id_random(uint8_t *out, size_t n)

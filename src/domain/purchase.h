@@ -103,6 +103,14 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
  * batch's transaction. PV_OK, or a store error that ends the batch.
  */
 /*
+ * pv_purchase_store_trouble - 1 when rc is a store failure (PV_ESTORE,
+ * PV_ENOMEM, PV_EBUSY) rather than an answer about the purchase: inside a
+ * group (a card round, a hold's preparation) that card is undone and done
+ * alone, the others go on.
+ */
+int pv_purchase_store_trouble(int rc);
+
+/*
  * pv_purchase_lock - the batch's first step after begin() (purchase_lock.c):
  * the writer lock shared and the balance rows of the customers of
  * reqs[0..n-1] whose res[i].pre_err is PV_OK, in name order; the writer

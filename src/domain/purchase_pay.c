@@ -24,8 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A store error of the hold's preparation inside a group: the job is done alone. */
-static int group_trouble(int rc)
+int pv_purchase_store_trouble(int rc)
 {
     return rc == PV_ESTORE || rc == PV_ENOMEM || rc == PV_EBUSY;
 }
@@ -94,7 +93,7 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (rc == PV_EEXIST)
         return 0; /* paid and committed: the batch replays it */
     if (rc != PV_OK) {
-        if (in_group && group_trouble(rc))
+        if (in_group && pv_purchase_store_trouble(rc))
             return rc;
         r->pre_err = hold_error(rc);
         return 0;
@@ -105,7 +104,7 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
     }
     return 1;
 failed:
-    if (in_group && group_trouble(rc))
+    if (in_group && pv_purchase_store_trouble(rc))
         return rc;
     r->pre_err = rc;
     return 0;

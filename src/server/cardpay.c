@@ -51,7 +51,7 @@
 /* At most this many jobs per stage in one round (one batch). */
 #define GROUP_MAX 512
 
-/* One card job while it is with the payment threads (one stage). */
+/* One card job between the writer's card rounds (one stage). */
 struct cp_item {
     struct cp_item *next;
     struct pv_job *job;
@@ -126,17 +126,14 @@ static void answered(struct pv_gateway_call *call, int settle)
     struct cp_item *x = call->arg;
     struct pv_cardpay *cp = x->cp;
 
-    struct pv_cardpay_hooks hooks;
-
     pthread_mutex_lock(&cp->mu);
     list_push(settle ? &cp->settled : &cp->held, x);
     cp->in_flight--;
     cp->in_cb++;
-    hooks = cp->hooks;
     pthread_mutex_unlock(&cp->mu);
     /* The writer may see nothing in flight now and stop; pv_cardpay_stop (and so
      * the processor's end) waits until this callback is out. */
-    hooks.wake(hooks.owner);
+    cp->hooks.wake(cp->hooks.owner);
     pthread_mutex_lock(&cp->mu);
     if (--cp->in_cb == 0)
         pthread_cond_broadcast(&cp->quiet);
@@ -165,12 +162,6 @@ static void submit(struct pv_cardpay *cp, struct cp_item *x, struct pv_gateway *
     cp->in_flight++;
     pthread_mutex_unlock(&cp->mu);
     pv_gateway_submit(gw, &x->call);
-}
-
-/* A store error: the card's savepoint is rolled back, the card fails alone. */
-static int trouble(int rc)
-{
-    return rc == PV_ESTORE || rc == PV_ENOMEM || rc == PV_EBUSY;
 }
 
 /* End x's savepoint: rolled back after a store error (failed != 0), else released. */
@@ -223,7 +214,7 @@ static int db_held(struct pv_store *st, struct cp_list *l)
         x->out = pv_intent_authorized(st, &x->it, x->call.rc, x->call.result, x->call.charge_id,
                                       r->decline, pv_now_ms());
         /* Not recorded: the intent stays pending, the recovery voids its hold. */
-        if ((rc = sp_end(st, trouble(x->out))) != PV_OK)
+        if ((rc = sp_end(st, pv_purchase_store_trouble(x->out))) != PV_OK)
             return rc;
         if (x->slot) {
             /* Its job is in this batch: bought (or refused) after this, in the same commit. */

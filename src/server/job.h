@@ -31,8 +31,8 @@ struct pv_job {
      * answered into res, or could not be reached (res.err PV_EBUSY). */
     void (*on_reply)(struct pv_job *job);
     struct pv_job *next; /* a transport's queue */
-    int pay_stage;       /* processor.c's: where a card job is between its payment threads and
-                            the writer (0: not there) */
+    int pay_stage;       /* processor.c's: where a card job is between its card rounds and
+                            its batch (0: not there) */
     struct pv_app *app;  /* set by pv_dispatch_submit */
     int internal;        /* came over the internal protocol: answer in its format */
     /* h_indicia.c: when (ms) its key would have been read had it been read

@@ -88,7 +88,6 @@ struct pv_processor {
     /* The card payments (cardpay.h); card jobs being held are counted in
      * pending_auth (under mu) until the writer has them. */
     struct pv_cardpay *cp;
-    size_t npayers; /* --payment-threads: the synchronous gateway fallback's threads */
     size_t pending_auth;
 };
 
@@ -397,9 +396,8 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     if (o->gws)
         p->ctx.gws = *o->gws;
     p->recovery_ms = o->recovery_ms > 0 ? o->recovery_ms : PV_INTENT_STALE_MS;
-    p->npayers = o->payment_threads ? o->payment_threads : PV_PAYMENT_THREADS_DEFAULT;
     /* A gateway without asynchronous calls: this many in flight at once (gateway.h). */
-    pv_gateway_sync_threads(p->npayers);
+    pv_gateway_sync_threads(o->payment_threads ? o->payment_threads : PV_PAYMENT_THREADS_DEFAULT);
     p->no_reports = o->no_reports;
     if ((rc = pv_sign_pool_new(sign_threads(o), &p->signers)) != PV_OK)
         return rc;
@@ -522,7 +520,7 @@ int pv_processor_enqueue(struct pv_processor *procs, size_t i, struct pv_job *jo
     }
     job->pay_stage = PAY_NONE;
     if (job->req.pay.method == PV_PAY_CARD && p->cp) {
-        /* The card is held by a payment thread, then the job goes to the writer. */
+        /* The card is held first (cardpay.c, the writer's next round), then bought in a batch. */
         job->pay_stage = PAY_AUTHORIZE;
         p->pending_auth++;
         pthread_mutex_unlock(&p->mu);
