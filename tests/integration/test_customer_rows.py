@@ -31,22 +31,13 @@ REWIND = ("DELETE FROM accounts WHERE name LIKE 'customer:%' AND balance_mills =
           "DELETE FROM schema_version WHERE version >= 22")
 
 
-def psql():
-    """The cluster's psql (scripts/pg-test.sh finds the same)."""
-    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-        path = os.path.join("/usr/lib/postgresql", d, "bin", "psql")
-        if os.access(path, os.X_OK):
-            return path
-    return "psql"
-
-
 class CustomerRowsBase:
     postgres = False
 
     def sql(self, srv, statements):
         """Run statements; the first column of the last one's first row."""
         if self.postgres:
-            out = subprocess.run([psql(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+            out = subprocess.run([harness.psql(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
                                   "-d", srv.db, "-c", "; ".join(statements)],
                                  stdout=subprocess.PIPE, check=True, timeout=60)
             lines = out.stdout.decode().split()
@@ -65,10 +56,7 @@ class CustomerRowsBase:
         srv = harness.Stampd("customer-rows")
         try:
             if self.postgres:
-                srv.db = subprocess.run(
-                    ["sh", os.path.join(harness.SOURCE_DIR, "scripts", "pg-test.sh"),
-                     "createdb", PG_DSN_FILE], stdout=subprocess.PIPE, check=True,
-                    timeout=60).stdout.decode().strip()
+                srv.db = harness.pg_createdb(PG_DSN_FILE)
             _, out, _ = srv.run("init", "--db", srv.db, "--license", harness.LICENSE, "--psds",
                                 "2", "--keys-dir", os.path.join(srv.dir, "keys"), "--demo")
             broke = srv.customer("broke@example.com", 0)
