@@ -25,7 +25,9 @@
 # request and cost more CPU a purchase), PKCS11=1 (the PSD keys in a SoftHSM2 token),
 # CARD=1 (purchases pay by card through the sandbox gateway) with
 # GATEWAY_LATENCY=MS (default 200: every card call sleeps that long, as a
-# network round trip would), HOOK=1 (every customer has a webhook endpoint
+# network round trip would; then the same load paying from the balance on a
+# fresh vendor, BALANCE_CONNECTIONS=N connections if set, and the card rate
+# over the balance rate, goal 0.8), HOOK=1 (every customer has a webhook endpoint
 # subscribed to every event, answered 200 by a local receiver on the same
 # cores) or HOOK=closed (the endpoint on a closed port: every event written
 # and tried, no receiver), HALF=0 (skip the second run at half the rate, which
@@ -335,6 +337,20 @@ history_pair() { # history_pair LABEL EMPTY_DSN HISTORY_DSN PROCESSORS
     rate=$((sum0 / r))
 }
 
+# CARD=1: after the card run on one vendor, the same load paying from the balance on a
+# fresh vendor (DSN), and card purchases/s over balance purchases/s (issue 15's goal:
+# >= 0.8 at the gateway latency, with enough connections: BALANCE_CONNECTIONS sets
+# the balance run's, default the same as the card run's). Keeps $rate the card's.
+card_vs_balance() { # card_vs_balance LABEL DSN PROCESSORS
+    card_rate=$rate
+    provision "$2" "$1-balance"
+    card=0 latency="" conns_card=$conns conns=${BALANCE_CONNECTIONS:-$conns}
+    load "$2" "$3" "$1-balance"
+    card=1 latency=${GATEWAY_LATENCY:-200} conns=$conns_card
+    echo "$1: card $card_rate purchases/s over balance $rate = $(ratio "$card_rate" "$rate") (goal 0.8)"
+    rate=$card_rate
+}
+
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 
 echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}${HOOK:+, webhooks: $HOOK}"
@@ -346,6 +362,7 @@ if [ "$db_sel" != postgres ]; then
     if [ "$history" = 0 ]; then
         provision "sqlite:$dir/b.db" sqlite
         load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
+        [ "$card" = 1 ] && card_vs_balance sqlite "sqlite:$dir/c.db" "${procs_arg:-1}"
     else
         history_pair sqlite "sqlite:$dir/b.db" "sqlite:$dir/h.db" "${procs_arg:-1}"
     fi
@@ -363,6 +380,8 @@ if [ "$db_sel" != sqlite ]; then
     if [ "$history" = 0 ]; then
         provision "$dsn" postgres
         load "$dsn" "${procs_arg:-2}" postgres
+        [ "$card" = 1 ] && card_vs_balance postgres "$(sh "$top/scripts/pg-test.sh" createdb \
+            "$dir/pg/dsn")" "${procs_arg:-2}"
     else
         history_pair postgres "$dsn" "$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")" \
             "${procs_arg:-2}"

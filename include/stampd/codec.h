@@ -40,4 +40,11 @@ int pv_hex_decode(const char *text, uint8_t *out, size_t len);
  */
 int pv_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/*
+ * pv_fnv1a64 - the 64-bit FNV-1a hash of the borrowed NUL-terminated string s
+ * (NULL hashes as ""). For in-memory tables and stable partitioning, never for
+ * anything an attacker must not be able to collide.
+ */
+uint64_t pv_fnv1a64(const char *s);
+
 #endif

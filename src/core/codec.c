@@ -149,3 +149,12 @@ int pv_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     *out = v;
     return PV_OK;
 }
+
+uint64_t pv_fnv1a64(const char *s)
+{
+    uint64_t h = 14695981039346656037u; /* the FNV offset basis */
+
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char) *s) * 1099511628211u; /* the FNV prime */
+    return h;
+}

@@ -234,6 +234,7 @@ static int forget(struct pv_login *out, int rc)
 static int insert_customer(struct pv_store *st, const char *email, int64_t now,
                            struct pv_customer_rec *c)
 {
+    char acct[PV_ACCOUNT_MAX];
     int rc;
 
     memset(c, 0, sizeof *c);
@@ -241,7 +242,12 @@ static int insert_customer(struct pv_store *st, const char *email, int64_t now,
         return rc;
     snprintf(c->email, sizeof c->email, "%s", email);
     c->created = now;
-    return pv_store_customer_insert(st, c);
+    if ((rc = pv_store_customer_insert(st, c)) != PV_OK)
+        return rc;
+    /* Its balance row from the start: a purchase batch locks it in name order
+     * before anything else (purchase_lock.c), even before the first funds. */
+    pv_account_customer_mode(c->id, 0, acct);
+    return pv_store_account_open(st, acct);
 }
 
 int pv_account_signup(struct pv_store *st, const char *email, const char *password,

@@ -89,23 +89,29 @@ static int id_random(uint8_t *out, size_t n)
     return PV_OK;
 }
 
-int pv_new_id(const char *prefix, char out[PV_ID_MAX])
+void pv_id_tail(int64_t ms, const uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS],
+                char tail[PV_ID_CHARS + 1])
 {
-    uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS];
-    char tail[PV_ID_CHARS + 1];
-    int64_t ms = pv_now_ms();
     uint64_t t = ms > 0 ? (uint64_t) ms : 0;
     size_t i;
 
-    if (id_random(rnd, sizeof rnd) != PV_OK)
-        return PV_ECRYPTO;
     /* The time first, most significant character first, so that ids made
      * later sort later and a new id lands at the end of an index on it. */
     for (i = PV_ID_TIME_CHARS; i-- > 0; t >>= 5)
         tail[i] = id_alphabet[t & 31];
-    for (i = 0; i < sizeof rnd; i++)
-        tail[PV_ID_TIME_CHARS + i] = id_alphabet[rnd[i] & 31];
+    for (i = PV_ID_TIME_CHARS; i < PV_ID_CHARS; i++)
+        tail[i] = id_alphabet[rnd[i - PV_ID_TIME_CHARS] & 31];
     tail[PV_ID_CHARS] = '\0';
+}
+
+int pv_new_id(const char *prefix, char out[PV_ID_MAX])
+{
+    uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS];
+    char tail[PV_ID_CHARS + 1];
+
+    if (id_random(rnd, sizeof rnd) != PV_OK)
+        return PV_ECRYPTO;
+    pv_id_tail(pv_now_ms(), rnd, tail);
     snprintf(out, PV_ID_MAX, "%s_%s", prefix, tail);
     return PV_OK;
 }

@@ -97,6 +97,14 @@ void pv_ledger_report_clear(struct pv_ledger_report *rep);
 int pv_new_id(const char *prefix, char out[PV_ID_MAX]);
 
 /*
+ * pv_id_tail - the 20 characters pv_new_id puts after "<prefix>_", from ms and
+ * 11 borrowed random bytes (5 bits of each used), into tail (borrowed, 21
+ * bytes, NUL-terminated). For ids made by another generator (request ids).
+ */
+void pv_id_tail(int64_t ms, const uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS],
+                char tail[PV_ID_CHARS + 1]);
+
+/*
  * pv_new_token - like pv_new_id, but all 20 characters random (100 bits),
  * for ids that are bearer secrets (session tokens). Returns PV_OK or
  * PV_ECRYPTO.

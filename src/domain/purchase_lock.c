@@ -10,9 +10,10 @@
  * never in a circle, whatever order their jobs came in. Everything else a
  * batch locks afterwards is its own (its PSDs through their lease, their
  * psd: accounts, its part of the shared totals) or its customers' (their
- * sheets, idempotency keys) - but a customer with no balance row yet (its
- * first card purchase makes it) and the postal deposit rows of PSD refills,
+ * sheets, idempotency keys) - but the postal deposit rows of PSD refills,
  * which two batches could still take in opposite orders (docs/performance.md).
+ * Every customer has its balance row from the moment it is made (schema v22),
+ * so a customer's first card purchase finds its row here too.
  * A batch with a job in test mode or on a medium, or whose card round checks
  * one (lease.h, lock_whole), would also lock rows every processor shares (the
  * test PSD, which is never leased; a sheet; the media sales account): it

@@ -4,19 +4,11 @@
  */
 #include "payment/strix.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    while (*s)
-        h = (h ^ (unsigned char) *s++) * 1099511628211ULL;
-    return h;
-}
 
 long pv_strix_find(const struct pv_strix *x, const char *s)
 {
@@ -24,7 +16,7 @@ long pv_strix_find(const struct pv_strix *x, const char *s)
 
     if (!x->cap || !s)
         return -1;
-    for (i = str_hash(s) & (x->cap - 1); x->slot[i]; i = (i + 1) & (x->cap - 1)) {
+    for (i = pv_fnv1a64(s) & (x->cap - 1); x->slot[i]; i = (i + 1) & (x->cap - 1)) {
         const char *name = x->name(x->ctx, x->slot[i] - 1);
         if (name && strcmp(name, s) == 0)
             return (long) x->slot[i] - 1;
@@ -39,7 +31,7 @@ void pv_strix_put(struct pv_strix *x, size_t e)
 
     if (!s || !x->cap)
         return;
-    for (i = str_hash(s) & (x->cap - 1); x->slot[i]; i = (i + 1) & (x->cap - 1))
+    for (i = pv_fnv1a64(s) & (x->cap - 1); x->slot[i]; i = (i + 1) & (x->cap - 1))
         if (strcmp(x->name(x->ctx, x->slot[i] - 1), s) == 0)
             return;
     x->slot[i] = (uint32_t) e + 1;

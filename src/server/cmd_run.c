@@ -70,11 +70,11 @@ static const char *mode_name(enum pv_run_mode mode)
 }
 
 static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, const char *address,
-                       uint64_t lease_ms, uint64_t recovery_s, uint64_t pay_threads)
+                       uint64_t lease_ms, uint64_t recovery_s, uint64_t pay_threads,
+                       int sign_threads)
 {
     struct pv_processor_opts popts;
     char pin[PV_PIN_MAX + 1];
-    uint64_t sign_n = 0;
     int rc;
 
     memset(&popts, 0, sizeof popts);
@@ -91,9 +91,7 @@ static int start_procs(const struct opts *o, struct pv_app *app, uint64_t n, con
     popts.crypto_pin = pin[0] ? pin : NULL;
     popts.recovery_ms = (int64_t) recovery_s * 1000;
     popts.payment_threads = (size_t) pay_threads;
-    popts.sign_threads = -1; /* checked by run_server */
-    if (o->sign_threads && pv_parse_u64(o->sign_threads, 0, PV_SIGN_THREADS_MAX, &sign_n) == PV_OK)
-        popts.sign_threads = (int) sign_n;
+    popts.sign_threads = sign_threads;
     popts.no_reports = o->reports && strcmp(o->reports, "off") == 0;
     if (pv_report_clock_check() != PV_OK)
         return 2;
@@ -192,6 +190,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
     uint64_t per_address = o->trusted_proxy ? 0 : PV_HTTP_PER_ADDRESS;
     uint64_t deadline = PV_HTTP_DEADLINE_S, conn_limit = PV_HTTP_CONNECTIONS;
     uint64_t gw_latency = 0, recovery_s = 0, pay_threads = 0, sign_n = 0;
+    int sign_threads;
     uint64_t hook_base = 30000, hook_window = 259200, hook_timeout = 10000;
     struct pv_hooks_opts hopts;
     struct pv_hooks *hooks = NULL;
@@ -277,6 +276,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
                MAX_PROCESSORS, PV_PAYMENT_THREADS_MAX, PV_SIGN_THREADS_MAX);
         return 2;
     }
+    sign_threads = o->sign_threads ? (int) sign_n : -1; /* -1: cores - 1 (processor.c) */
     /* Signals are taken by sigwait() below; every thread inherits the mask. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -410,8 +410,8 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_cmd_fail("router", rc);
         goto out;
     }
-    if (mode == PV_RUN_SERVE &&
-        (rc = start_procs(o, &app, nproc, "inproc", lease_ms, recovery_s, pay_threads)) != PV_OK)
+    if (mode == PV_RUN_SERVE && (rc = start_procs(o, &app, nproc, "inproc", lease_ms, recovery_s,
+                                                  pay_threads, sign_threads)) != PV_OK)
         goto out;
     if (mode != PV_RUN_PROCESSOR && (rc = pv_batches_start(&app, &app.batches)) != PV_OK) {
         pv_cmd_fail("batch runner", rc);
@@ -442,7 +442,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
              (unsigned) bound);
     if (mode == PV_RUN_PROCESSOR &&
         (rc = start_procs(o, &app, 1, o->advertise ? o->advertise : address, lease_ms, recovery_s,
-                          pay_threads)) != PV_OK)
+                          pay_threads, sign_threads)) != PV_OK)
         goto out;
     /* Webhook deliveries: one worker per serve or front, never in a processor. */
     if (mode != PV_RUN_PROCESSOR) {

@@ -34,6 +34,12 @@ struct pv_http_limits {
 #define PV_HTTP_PER_ADDRESS 64
 #define PV_HTTP_DEADLINE_S  10
 #define PV_HTTP_CONNECTIONS 1000
+/* libmicrohttpd's memory of one connection: its request's headers and read buffer and
+ * the answer's headers. All of it is touched, so it is what an open connection costs
+ * (libmicrohttpd's default, 32 KiB, made 4,096 connections 128 MiB); a request's
+ * headers may take up to about 15 KiB (431 beyond). Bodies are read into a buffer of
+ * stampd's own (PV_BODY_MAX). */
+#define PV_HTTP_CONNECTION_MEMORY (16 * 1024)
 
 /*
  * pv_http_start - serve app on host:port (port 0 = any free port) with

@@ -7,6 +7,7 @@
  */
 #include "server/ratelimit.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 
 #include <pthread.h>
@@ -71,19 +72,10 @@ void pv_ratelimit_free(struct pv_ratelimit *rl)
     free(rl);
 }
 
-static size_t hash(const char *s)
-{
-    size_t h = 1469598103u;
-
-    while (*s)
-        h = (h ^ (unsigned char) *s++) * 16777619u;
-    return h;
-}
-
 /* The source's slot, or (create) a free or the stalest slot in its probe run. */
 static struct slot *find(struct pv_ratelimit *rl, const char *source, int create, int64_t now_ms)
 {
-    size_t h = hash(source), i;
+    size_t h = (size_t) pv_fnv1a64(source), i;
     struct slot *s, *victim = NULL;
 
     for (i = 0; i < PROBE; i++) {

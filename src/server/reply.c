@@ -295,11 +295,10 @@ int pv_request_id_ok(const char *id)
  */
 int pv_request_id_new(char out[PV_REQUEST_ID_MAX])
 {
-    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz"; /* Crockford */
     static _Thread_local uint64_t state;
     static _Thread_local int seeded;
-    int64_t ms = pv_now_ms();
-    uint64_t t = ms > 0 ? (uint64_t) ms : 0, z;
+    uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS];
+    uint64_t z = 0;
     size_t i;
 
     if (!seeded) {
@@ -307,16 +306,17 @@ int pv_request_id_new(char out[PV_REQUEST_ID_MAX])
             return PV_ECRYPTO;
         seeded = 1;
     }
-    z = (state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    z ^= z >> 31;
+    for (i = 0; i < sizeof rnd; i++, z >>= 5) {
+        if (i % 12 == 0) { /* 12 characters of 5 bits from each 64-bit draw */
+            z = (state += 0x9e3779b97f4a7c15u);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+            z ^= z >> 31;
+        }
+        rnd[i] = (uint8_t) (z & 31);
+    }
     memcpy(out, "req_", 4);
-    for (i = PV_ID_TIME_CHARS; i-- > 0; t >>= 5)
-        out[4 + i] = alphabet[t & 31];
-    for (i = PV_ID_TIME_CHARS; i < PV_ID_CHARS; i++, z >>= 5)
-        out[4 + i] = alphabet[z & 31];
-    out[4 + PV_ID_CHARS] = '\0';
+    pv_id_tail(pv_now_ms(), rnd, out + 4);
     return PV_OK;
 }
 

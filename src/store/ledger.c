@@ -188,6 +188,17 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
     return pv_q_int64(&q, balance);
 }
 
+int pv_store_account_open(struct pv_store *st, const char *account)
+{
+    struct pv_q q;
+
+    if (!st || !account || !account[0] || strlen(account) >= PV_ACCOUNT_MAX)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_ACCOUNT_OPEN);
+    pv_q_text(&q, account);
+    return pv_q_write(&q);
+}
+
 static int read_txn(struct pv_row *r, void *p)
 {
     struct pv_txn_rec *rec = p;

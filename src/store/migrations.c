@@ -653,6 +653,21 @@ static const struct ddl migration_v21[] = {
     {0, NULL},
 };
 
+/*
+ * v22: every customer has a balance row (issue 15, docs/performance.md). A
+ * purchase batch on PostgreSQL locks its customers' rows in name order before
+ * anything else (purchase_lock.c); a customer without a row - no funds yet, its
+ * first card purchase would make the row inside its job - escaped that order,
+ * and two such batches could deadlock. New customers get the row when they are
+ * made (pv_store_account_open); this gives it to those made before.
+ */
+static const struct ddl migration_v22[] = {
+    {ALL, "INSERT INTO accounts(name, balance_mills) "
+          "SELECT 'customer:' || id, 0 FROM customers WHERE id IS NOT NULL "
+          "ON CONFLICT (name) DO NOTHING"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,     /* 1: everything store.h v1 needs */
     migration_v2,     /* 2: printing: render records, print counts, addresses, printers */
@@ -675,6 +690,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v19, /* 19: webhooks: endpoints, the event outbox, deliveries, attempts */
     migration_v20,    /* 20: journals_ref dropped: unused, a page per purchase */
     migration_v21,    /* 21: shared ledger totals in parts, one row per writer */
+    migration_v22,    /* 22: a balance row for every customer, to lock in name order */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

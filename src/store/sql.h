@@ -126,6 +126,8 @@
               "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l"))                            \
     /* A balance is the account's row plus its parts (v21). */                                     \
     X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
+    X(ACCOUNT_OPEN, BOTH("INSERT INTO accounts(name, balance_mills) VALUES ($1, 0) "               \
+                         "ON CONFLICT (name) DO NOTHING"))                                         \
     X(ACCOUNT_GET_LOCK,                                                                            \
       DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1 FOR UPDATE OF a")) \
     /* A purchase batch's customers, locked in name order before anything else (lock_batch). */    \

@@ -17,6 +17,7 @@
  */
 #include "store/store.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "store/store_int.h"
@@ -232,11 +233,8 @@ void pv_store_set_part(struct pv_store *st, int64_t part)
 
 int64_t pv_store_part_of(const char *writer)
 {
-    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    uint64_t h = pv_fnv1a64(writer) & INT64_MAX;
 
-    for (; writer && *writer; writer++)
-        h = (h ^ (unsigned char) *writer) * 1099511628211u;
-    h &= INT64_MAX;
     return h ? (int64_t) h : 1;
 }
 

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 21
+#define PV_SCHEMA_VERSION 22
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -481,6 +481,10 @@ int pv_store_config_delete(struct pv_store *st, const char *key);
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at);
 int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance);
+/* account_open: the account (borrowed name) at 0 if it has no row yet, so that
+ * a purchase batch finds its row to lock before anything is posted to it
+ * (purchase_lock.c). PV_OK either way; PV_EINVAL for a name too long. */
+int pv_store_account_open(struct pv_store *st, const char *account);
 /* PSDs and their keys. psd_get: PV_ENOTFOUND. psd_update writes the
  * registers, status and last_refill_at of rec->id. */
 int pv_store_psd_insert(struct pv_store *st, const struct pv_psd_rec *rec);

@@ -591,6 +591,22 @@ def strip_volatile(ind):
             if k not in ("balance_mills", "presentations", "medium", "resupply", "payment")}
 
 
+def pg_createdb(dsn_file):
+    """A fresh database on the test cluster (scripts/pg-test.sh createdb): its DSN."""
+    return subprocess.run(["sh", os.path.join(SOURCE_DIR, "scripts", "pg-test.sh"), "createdb",
+                           dsn_file], stdout=subprocess.PIPE, check=True,
+                          timeout=60).stdout.decode().strip()
+
+
+def psql():
+    """The cluster's psql (scripts/pg-test.sh finds the same)."""
+    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
+        path = os.path.join("/usr/lib/postgresql", d, "bin", "psql")
+        if os.access(path, os.X_OK):
+            return path
+    return "psql"
+
+
 def closed_port_url():
     """A loopback URL nobody listens on: bind a port, then let it go."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -377,15 +377,6 @@ REWIND = ("DELETE FROM journal_lines WHERE journal_id IN "
           "DELETE FROM schema_version WHERE version >= 13")
 
 
-def psql():
-    """The cluster's psql (scripts/pg-test.sh finds the same)."""
-    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-        path = os.path.join("/usr/lib/postgresql", d, "bin", "psql")
-        if os.access(path, os.X_OK):
-            return path
-    return "psql"
-
-
 class MigratedRefundsBase:
     """A database from before schema v13 with an approved refund: `stampd
     migrate` opens its claim, pending, with its journal entry."""
@@ -394,7 +385,7 @@ class MigratedRefundsBase:
 
     def rewind(self, srv):
         if self.postgres:
-            subprocess.run([psql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", srv.db,
+            subprocess.run([harness.psql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", srv.db,
                             "-c", "; ".join(REWIND)], check=True, timeout=60)
             return
         db = sqlite3.connect(srv.db[len("sqlite:"):])
@@ -409,10 +400,7 @@ class MigratedRefundsBase:
         srv = harness.Stampd("claims-migrate")
         try:
             if self.postgres:
-                srv.db = subprocess.run(
-                    ["sh", os.path.join(harness.SOURCE_DIR, "scripts", "pg-test.sh"),
-                     "createdb", PG_DSN_FILE], stdout=subprocess.PIPE, check=True,
-                    timeout=60).stdout.decode().strip()
+                srv.db = harness.pg_createdb(PG_DSN_FILE)
             _, out, _ = srv.run("init", "--db", srv.db, "--license", harness.LICENSE, "--psds",
                                 "1", "--keys-dir", os.path.join(srv.dir, "keys"), "--demo")
             keys = harness.Stampd._keys(out)

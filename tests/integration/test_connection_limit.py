@@ -3,6 +3,7 @@ server takes (docs/operations.md; issue 15: card purchases waiting on a gateway 
 connection each, so a benchmark with 2,048 connections needs more than the former fixed
 1000). With a limit of 16, of 40 kept-alive connections sending a request at once at most
 16 are answered; with 100 all 40 are; the option is a config key and refused out of its range.
+A connection's memory bounds a request's headers (about 15 KiB, 431 beyond).
 """
 
 import os
@@ -71,6 +72,23 @@ class ConnectionLimit(unittest.TestCase):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+    def test_header_room(self):
+        """A connection costs 16 KiB of libmicrohttpd's memory (http.h): headers of 12 KiB
+        are taken, 20 KiB answered 431 (libmicrohttpd's default 32 KiB took both), and the
+        server goes on answering."""
+        self.srv.start(processors=1)
+
+        def status(pad):
+            with socket.create_connection((self.srv.host, self.srv.port), timeout=10) as s:
+                s.sendall(("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n"
+                           % ("a" * pad)).encode())
+                return int(s.recv(64).split(b" ")[1])
+
+        self.assertEqual(status(12 * 1024), 200)
+        self.assertEqual(status(20 * 1024), 431)
+        self.assertEqual(self.healthz_soon(), 200)
+        self.srv.stop()
 
     def test_range(self):
         for bad in ("15", "60001", "x"):

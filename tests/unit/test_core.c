@@ -105,6 +105,17 @@ static void test_parse_u64(void **state)
     assert_int_equal(pv_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), PV_OK);
 }
 
+/* The published FNV-1a 64 test vectors (draft-eastlake-fnv): the offset basis
+ * itself for "", then one and several characters. */
+static void test_fnv1a64(void **state)
+{
+    (void) state;
+    assert_true(pv_fnv1a64("") == 0xcbf29ce484222325u);
+    assert_true(pv_fnv1a64(NULL) == 0xcbf29ce484222325u);
+    assert_true(pv_fnv1a64("a") == 0xaf63dc4c8601ec8cu);
+    assert_true(pv_fnv1a64("foobar") == 0x85944171f73967e8u);
+}
+
 static void test_dates(void **state)
 {
     uint32_t d;
@@ -159,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_money_parse_format),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_parse_u64),
+        cmocka_unit_test(test_fnv1a64),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_error_table),
     };

@@ -353,6 +353,46 @@ static void test_sign_verify_round_trip(void **state)
     free(pub2);
 }
 
+/* A thread keeps the signing contexts of its last 8 keys (openssl.c): more keys
+ * than that in turn, each signature by its own key; and a module opened again
+ * (new key objects at maybe the same addresses) signs with what it loaded. */
+static void test_sign_many_keys(void **state)
+{
+    struct fixture *fx = *state;
+    enum { NKEYS = 12 };
+    char *ref[NKEYS], *pub[NKEYS], label[16], spec[TMP_CAP + 16];
+    static const uint8_t msg[] = "many keys";
+    struct pv_crypto *again = NULL;
+    uint8_t sig[64];
+    int i, round;
+
+    for (i = 0; i < NKEYS; i++) {
+        snprintf(label, sizeof label, "psd-%d", 10 + i);
+        assert_int_equal(pv_crypto_generate_key(fx->cm, label, &ref[i], &pub[i]), PV_OK);
+    }
+    for (round = 0; round < 3; round++)
+        for (i = 0; i < NKEYS; i++) {
+            assert_int_equal(pv_crypto_sign(fx->cm, ref[i], msg, sizeof msg, sig), PV_OK);
+            assert_int_equal(pv_crypto_verify(pub[i], msg, sizeof msg, sig), PV_OK);
+            assert_int_equal(pv_crypto_verify(pub[(i + 1) % NKEYS], msg, sizeof msg, sig),
+                             PV_ESIGNATURE);
+        }
+    pv_crypto_close(fx->cm);
+    fx->cm = NULL;
+    snprintf(spec, sizeof spec, "openssl:%s", fx->dir);
+    assert_int_equal(pv_crypto_open(spec, &again), PV_OK);
+    fx->cm = again;
+    for (i = NKEYS; i-- > 0;) {
+        assert_int_equal(pv_crypto_sign(again, ref[i], msg, sizeof msg, sig), PV_OK);
+        assert_int_equal(pv_crypto_verify(pub[i], msg, sizeof msg, sig), PV_OK);
+    }
+    for (i = 0; i < NKEYS; i++) {
+        free(ref[i]);
+        free(pub[i]);
+    }
+    assert_no_openssl_error();
+}
+
 static void test_sign_key_ref_confined(void **state)
 {
     struct fixture *fx = *state;
@@ -709,6 +749,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generate_key_bad_label, setup_module, teardown_module),
         cmocka_unit_test_setup_teardown(test_sign_verify_round_trip, setup_module, teardown_module),
         cmocka_unit_test_setup_teardown(test_sign_key_ref_confined, setup_module, teardown_module),
+        cmocka_unit_test_setup_teardown(test_sign_many_keys, setup_module, teardown_module),
         cmocka_unit_test_setup_teardown(test_sign_with_provisioned_key, setup_module,
                                         teardown_module),
         cmocka_unit_test_setup_teardown(test_sign_from_threads, setup_module, teardown_module),
