@@ -42,7 +42,9 @@
 # Each run also prints the kB stampd wrote to disk (SQLite) or the kB of WAL
 # the cluster wrote (PostgreSQL), and the CPU time stampd used, all threads
 # and its writers' (threads named stampd-writer), per purchase (written(),
-# cpu_ticks() and writer_ticks() below): figures the others' load moves little.
+# cpu_ticks() and writer_ticks() below): figures the others' load moves little;
+# and the whole machine's CPU a purchase (machine_ticks(): wrk, the kernel, the
+# database included), with the purchases/s the cores could give at that cost.
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,6 +160,10 @@ thread_ticks() {
 }
 # The CPU ticks of the bench's PostgreSQL cluster: every process of its postmaster
 # (the backends serving stampd, the WAL writer, the checkpointer); 0 without one.
+# The machine's busy CPU ticks so far, all cores and processes (wrk, the kernel, the
+# database, stampd): over a run on an otherwise idle machine, what a purchase costs in
+# all, so that cores / that = the most purchases/s the machine could do at that cost.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
 pg_ticks() {
     pm=$(head -1 "$dir/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
     awk -v pm="$pm" '$4 == pm {t += $14 + $15} END {print t + 0}' /proc/[0-9]*/stat 2>/dev/null
@@ -232,9 +238,11 @@ load() {
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
     cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid") pg0=$(pg_ticks)
+    mc0=$(machine_ticks)
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
     cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid") pg1=$(pg_ticks)
+    mc1=$(machine_ticks)
     written "$dsn" "$pid"
     wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
@@ -289,6 +297,10 @@ EOF
         "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us" "$fr_us"
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
+    # Everything on the machine a purchase (wrk included): on an idle machine the
+    # ceiling at this cost is cores x 1e6 / this.
+    awk -v t=$((mc1 - mc0)) -v hz="$(getconf CLK_TCK)" -v r="$rate" -v s="$secs" -v c="$cores" \
+        -v l="$label" 'BEGIN {if (r > 0) printf "%s: the machine %.0f us of CPU a purchase (all processes; %d cores at that cost: %.0f purchases/s)\n", l, t * 1e6 / hz / (r * s), c, c * 1e6 / (t * 1e6 / hz / (r * s))}'
     case $dsn in postgres*)
         # PostgreSQL's own CPU a purchase: the other half of the cost on a shared machine.
         awk -v t=$((pg1 - pg0)) -v hz="$(getconf CLK_TCK)" -v r="$rate" -v s="$secs" \
