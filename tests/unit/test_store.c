@@ -2891,6 +2891,23 @@ static void test_media_labels_and_usage(void **state)
     assert_int_equal(total + used + recent, 0);
 }
 
+/* An intent row of kind "purchase": its key, attempt, state and times; the rest zero. */
+static void intent_of(struct pv_intent_rec *it, const char *id, const char *owner,
+                      const char *customer, const char *key, int attempt, const char *state,
+                      int64_t at)
+{
+    memset(it, 0, sizeof *it);
+    COPY(it->id, id);
+    COPY(it->kind, "purchase");
+    COPY(it->owner, owner);
+    COPY(it->customer_id, customer);
+    COPY(it->client_key, key);
+    it->attempt = attempt;
+    snprintf(it->gateway_key, sizeof it->gateway_key, "purchase:%s:%s:%d", owner, key, attempt);
+    COPY(it->state, state);
+    it->created = it->updated = at;
+}
+
 /* A new card's reads in one statement (issue 15, session 9): the key's use, the customer's
  * standing hold and the key's latest intent, as idem_get, hold_standing and intent_latest
  * read them one by one. */
@@ -2911,26 +2928,14 @@ static void test_card_head(void **state)
     assert_int_equal(h.replay + h.on_hold + h.found, 0);
     assert_string_equal(h.latest.id, "");
     /* Two attempts of k1: the latest is read whole. */
-    memset(&it, 0, sizeof it);
-    COPY(it.id, "pi_h1");
-    COPY(it.kind, "purchase");
-    COPY(it.owner, "cus_H");
-    COPY(it.customer_id, "cus_H");
-    COPY(it.client_key, "k1");
-    it.attempt = 1;
-    COPY(it.gateway_key, "purchase:cus_H:k1:1");
+    intent_of(&it, "pi_h1", "cus_H", "cus_H", "k1", 1, "voided", 1000);
     COPY(it.req_hash, HASH_A);
     it.amount = 740;
-    COPY(it.state, "voided");
     COPY(it.charge_id, "ch_h1");
-    it.created = it.updated = 1000;
     OK(pv_store_intent_insert(st, &it));
-    COPY(it.id, "pi_h2");
-    it.attempt = 2;
-    COPY(it.gateway_key, "purchase:cus_H:k1:2");
-    COPY(it.state, "pending");
-    it.charge_id[0] = '\0';
-    it.created = it.updated = 1100;
+    intent_of(&it, "pi_h2", "cus_H", "cus_H", "k1", 2, "pending", 1100);
+    COPY(it.req_hash, HASH_A);
+    it.amount = 740;
     OK(pv_store_intent_insert(st, &it));
     OK(pv_store_card_head(st, "purchase", "cus_H", "k1", "cus_H", &h));
     assert_int_equal(h.found, 1);
@@ -2975,20 +2980,11 @@ static void test_intents(void **state)
     struct pv_intent_rec it, got, *list;
     size_t n;
 
-    memset(&it, 0, sizeof it);
-    COPY(it.id, "pi_1");
-    COPY(it.kind, "purchase");
-    COPY(it.owner, "test:cus_A");
-    COPY(it.customer_id, "cus_A");
+    intent_of(&it, "pi_1", "test:cus_A", "cus_A", "k1", 1, "pending", 1000);
     it.test = 1;
-    COPY(it.client_key, "k1");
-    it.attempt = 1;
-    COPY(it.gateway_key, "purchase:test:cus_A:k1:1");
     COPY(it.source, "tok_sandbox_approved_x_1");
     it.amount = 740;
-    COPY(it.state, "pending");
     COPY(it.server_id, "proc-1");
-    it.created = it.updated = 1000;
     OK(pv_store_intent_insert(st, &it));
     assert_int_equal(pv_store_intent_insert(st, &it), PV_EEXIST);
     COPY(it.id, "pi_2"); /* another id, the same (kind, owner, key, attempt) */
