@@ -78,6 +78,11 @@ void pv_intent_draft(struct pv_intent_rec *it, const char *kind, const char *own
  * PV_EIDEMREUSED, or a store error.
  */
 int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms);
+/* pv_intent_open_known - the same, with the latest intent of the key already read in the
+ * caller's transaction (latest, borrowed; NULL: there was none): a first try without that
+ * read (the new card's reads in one statement, pv_store_card_head). */
+int pv_intent_open_known(struct pv_store *st, struct pv_intent_rec *it,
+                         const struct pv_intent_rec *latest, int64_t now_ms);
 
 /*
  * pv_intent_authorize - ask gw (borrowed; NULL: PV_ENOGATEWAY) for the hold

@@ -12,7 +12,6 @@
  * ("purchase:<owner>:<key>:<attempt>"): a retry finds the intent and the
  * gateway answers the same hold; recovery finds what no one finished.
  */
-#include "domain/claims.h"
 #include "domain/events.h"
 #include "domain/intent.h"
 #include "domain/ledger.h"
@@ -44,7 +43,8 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
                           struct pv_intent_rec *it, int in_group)
 {
-    char owner[PV_ID_MAX], stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX];
+    char owner[PV_ID_MAX];
+    struct pv_card_head head;
     struct pv_media_use use;
     pv_mills due;
     int rc;
@@ -69,14 +69,17 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
         return 0;
     }
     pv_idem_owner(q->customer_id, q->test, owner);
-    rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
-    if (rc == PV_OK)
+    /* The key's use, the customer's hold and the key's latest intent: one statement. */
+    if ((rc = pv_store_card_head(st, "purchase", owner, q->idem_key, q->customer_id, &head)) !=
+        PV_OK)
+        goto failed;
+    if (head.replay)
         return 0; /* a replay: the batch answers it, nothing is charged */
-    if (rc != PV_ENOTFOUND)
-        goto failed;
     /* A customer the postal authority stopped: no card is held (claims.h). */
-    if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
+    if (head.on_hold) {
+        rc = PV_EONHOLD;
         goto failed;
+    }
     memset(&use, 0, sizeof use);
     if (q->medium_serial[0] && (rc = pv_media_check(st, q, &use)) != PV_OK)
         goto failed;
@@ -89,7 +92,7 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
         r->pre_err = PV_ENOGATEWAY;
         return 0;
     }
-    rc = pv_intent_open(st, it, pv_now_ms());
+    rc = pv_intent_open_known(st, it, head.found ? &head.latest : NULL, pv_now_ms());
     if (rc == PV_EEXIST)
         return 0; /* paid and committed: the batch replays it */
     if (rc != PV_OK) {

@@ -33,6 +33,7 @@
 #include "payment/strix.h"
 
 #include "crypto/primitives.h"
+#include "domain/json_text.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 #include "stampd/log.h"
@@ -435,25 +436,37 @@ static void journal_end(struct sandbox *sb)
 static int journal_append(struct sandbox *sb, int op, const char *key, const char *id,
                           const char *source, pv_mills amount, enum pv_pay_result result)
 {
-    json_t *o;
+    struct pv_jtext t;
     char *text = NULL;
     size_t len, done = 0;
     int rc = PV_ENOMEM;
 
     if (sb->fd < 0)
         return PV_OK;
-    o = json_object();
-    if (!o || json_object_set_new(o, "t", json_integer((json_int_t) pv_now_ms())) != 0 ||
-        json_object_set_new(o, "op", json_string(OPS[op])) != 0 ||
-        json_object_set_new(o, "key", json_string(key)) != 0 ||
-        json_object_set_new(o, "id", json_string(id ? id : "")) != 0 ||
-        (source && json_object_set_new(o, "source", json_string(source)) != 0) ||
-        json_object_set_new(o, "amount", json_integer((json_int_t) amount)) != 0 ||
-        json_object_set_new(o, "result", json_string(pv_pay_result_code(result))) != 0 ||
-        !(text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+    /* Written as text (json_text.h: one buffer, not a jansson tree a call; issue 15); a
+     * key that is not UTF-8 fails it, as json_string did. */
+    pv_jt_init(&t, 256);
+    pv_jt_open(&t, '{');
+    pv_jt_key(&t, "t");
+    pv_jt_int(&t, pv_now_ms());
+    pv_jt_key(&t, "op");
+    pv_jt_str(&t, OPS[op]);
+    pv_jt_key(&t, "key");
+    pv_jt_str(&t, key);
+    pv_jt_key(&t, "id");
+    pv_jt_str(&t, id ? id : "");
+    if (source) {
+        pv_jt_key(&t, "source");
+        pv_jt_str(&t, source);
+    }
+    pv_jt_key(&t, "amount");
+    pv_jt_int(&t, amount);
+    pv_jt_key(&t, "result");
+    pv_jt_str(&t, pv_pay_result_code(result));
+    pv_jt_close(&t, '}');
+    if (!(text = pv_jt_take(&t, &len)))
         goto out;
-    len = strlen(text);
-    text[len++] = '\n'; /* json_dumps's NUL becomes the newline; the length is known */
+    text[len++] = '\n'; /* the text's NUL becomes the newline; the length is known */
     rc = PV_OK;
     while (done < len) {
         ssize_t w = pwrite(sb->fd, text + done, len - done, sb->applied + (off_t) done);
@@ -473,7 +486,6 @@ static int journal_append(struct sandbox *sb, int op, const char *key, const cha
         pv_log(PV_LOG_ERROR, "sandbox journal: cannot cut a failed write back\n");
 out:
     free(text);
-    json_decref(o);
     return rc;
 }
 

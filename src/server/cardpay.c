@@ -10,8 +10,9 @@
  * the gateway's done callbacks, on the gateway's thread; each push wakes
  * the writer). The writer, inside each batch's transaction once it holds
  * the write lock (pv_cardpay_write), takes everything that is there and
- * writes it, one savepoint per card, so a store error on one card's row
- * fails that card only:
+ * writes it, one savepoint per card (none on SQLite, where each card's one
+ * write is one statement that fails alone), so a store error on one card's
+ * row fails that card only:
  *
  *   answers to holds   -> recorded (authorized / declined);
  *   new card jobs      -> checked and their intents written (pending);
@@ -164,16 +165,26 @@ static void submit(struct pv_cardpay *cp, struct cp_item *x, struct pv_gateway *
     pv_gateway_submit(gw, &x->call);
 }
 
+/* A card's savepoint, when its store needs one: on SQLite (pv_store_stmt_atomic) a card's
+ * round writes one row with one statement, which undoes itself when it fails, so the
+ * savepoint pair is two statements a card for nothing (issue 15, session 9). */
+static int sp_open(struct pv_store *st)
+{
+    return pv_store_stmt_atomic(st) ? PV_OK : pv_store_savepoint(st);
+}
+
 /* End x's savepoint: rolled back after a store error (failed != 0), else released. */
 static int sp_end(struct pv_store *st, int failed)
 {
+    if (pv_store_stmt_atomic(st))
+        return PV_OK;
     return failed ? pv_store_rollback_to(st) : pv_store_release(st);
 }
 
 /*
  * The store's part of each stage, inside the writer's batch transaction,
- * one savepoint per card: a card's store error undoes that card's writes
- * only; an error of the savepoints themselves ends the transaction (the
+ * one savepoint per card (sp_open: none on SQLite): a card's store error
+ * undoes that card's writes only; an error of the savepoints themselves ends the transaction (the
  * caller rolls the batch back).
  */
 
@@ -209,7 +220,7 @@ static int db_held(struct pv_store *st, struct cp_list *l)
             keep_key(x->job, r, &x->it);
             continue;
         }
-        if ((rc = pv_store_savepoint(st)) != PV_OK)
+        if ((rc = sp_open(st)) != PV_OK)
             return rc;
         x->out = pv_intent_authorized(st, &x->it, x->call.rc, x->call.result, x->call.charge_id,
                                       r->decline, pv_now_ms());
@@ -232,7 +243,7 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
     int rc;
 
     for (struct cp_item *x = l->head; x; x = x->next) {
-        if ((rc = pv_store_savepoint(st)) != PV_OK)
+        if ((rc = sp_open(st)) != PV_OK)
             return rc;
         x->need = pv_purchase_hold_open(st, cp->ctx, &x->job->req, &x->job->res, now, &x->it, 1);
         /* Its statement failed (on PostgreSQL that spoils the savepoint): alone, after. */
@@ -258,7 +269,7 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
         l->head = next;
         l->n--;
         x->capture = x->job->res.err == PV_OK;
-        if ((rc = pv_store_savepoint(st)) != PV_OK)
+        if ((rc = sp_open(st)) != PV_OK)
             go = 0;
         else if ((one = pv_intent_settle_prepare(st, &id, &x->capture, 1, &x->it, &go, 1,
                                                  pv_now_ms())) != PV_OK)
@@ -293,7 +304,7 @@ static int db_settled(struct pv_store *st, struct cp_list *l)
     for (struct cp_item *x = l->head; x; x = x->next) {
         if (!x->ok)
             continue;
-        if ((rc = pv_store_savepoint(st)) != PV_OK)
+        if ((rc = sp_open(st)) != PV_OK)
             return rc;
         one = pv_intent_settle_record(st, &x->it, &x->capture, &x->ok, 1, 1, pv_now_ms());
         if ((rc = sp_end(st, one != PV_OK)) != PV_OK)

@@ -466,3 +466,31 @@ int pv_store_intent_active(struct pv_store *st, const char *kind, const char *ow
     pv_q_text(&q, owner);
     return pv_q_get(&q, read_intent, out, sizeof *out);
 }
+
+/* The row of S_CARD_HEAD: two counts, then the latest intent's columns (NULL: none). */
+static int read_card_head(struct pv_row *r, void *p)
+{
+    struct pv_card_head *h = p;
+
+    h->replay = pv_r_int(r) > 0;
+    h->on_hold = pv_r_int(r) > 0;
+    read_intent(r, &h->latest);
+    h->found = h->latest.id[0] != '\0';
+    return r->rc;
+}
+
+int pv_store_card_head(struct pv_store *st, const char *kind, const char *owner,
+                       const char *client_key, const char *customer_id, struct pv_card_head *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!kind || !owner || !client_key || !customer_id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_CARD_HEAD);
+    pv_q_text(&q, owner);
+    pv_q_text(&q, client_key);
+    pv_q_text(&q, kind);
+    pv_q_text(&q, customer_id);
+    return pv_q_get(&q, read_card_head, out, sizeof *out);
+}

@@ -540,7 +540,9 @@ static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
     .dialect = PV_DIALECT_SQLITE,
-    .caps = 0, /* every write passes the gate, so even one statement opens a transaction */
+    /* Every write passes the gate, so even one statement opens a transaction; a failed
+     * statement is undone alone (or the transaction is, and lite_tx's PV_TX_CHECK refuses). */
+    .caps = PV_CAP_STMT_ATOMIC,
     .close = lite_close,
     .tx = lite_tx,
     .lock = lite_lock,

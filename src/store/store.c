@@ -112,6 +112,11 @@ uint64_t pv_store_statements(const struct pv_store *st)
     return st ? st->statements : 0;
 }
 
+int pv_store_stmt_atomic(const struct pv_store *st)
+{
+    return st && (st->drv->caps & PV_CAP_STMT_ATOMIC) != 0;
+}
+
 /* ---- transactions ------------------------------------------------------------------------- */
 
 static int tx(struct pv_store *st, int op)

@@ -742,6 +742,9 @@ const char *pv_store_backend_name(const struct pv_store *st);
  * Lets tests prove that a path never reaches the database.
  */
 uint64_t pv_store_statements(const struct pv_store *st);
+/* pv_store_stmt_atomic - 1 when, inside begin(), a failed statement undoes only itself and
+ * the transaction goes on (SQLite): one write needs no savepoint of its own to fail alone. */
+int pv_store_stmt_atomic(const struct pv_store *st);
 
 /*
  * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path), or
@@ -785,5 +788,6 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 #include "store/store_batches.h"
 /* Webhooks: endpoints, the event outbox, deliveries (schema v19). */
 #include "store/store_hooks.h"
+#include "store/store_payments.h" /* a new card's reads in one statement (issue 15) */
 
 #endif

@@ -307,6 +307,49 @@ static void test_hold_mid_flight_wins(void **state)
     denv_books(e);
 }
 
+/* A new card's checks in the writer's round (issue 15, session 9): the key's use, the
+ * customer's hold and the key's latest intent in one statement, then the intent's insert -
+ * two statements, four before; a retry adopts its pending intent with one; a held
+ * customer is refused with one and holds nothing. */
+static void test_card_checks_in_one_read(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_res *r = calloc(1, sizeof *r);
+    struct pv_purchase_req q;
+    struct pv_intent_rec it, again;
+    struct pv_payment card;
+    struct pv_hold_rec h;
+    uint64_t ran;
+
+    assert_non_null(r);
+    denv_card(e, 0, "4242424242424242", &card);
+    denv_letter(&q, "cus_b", "round", 1, 0);
+    q.pay = card;
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    ran = pv_store_statements(e->st);
+    assert_int_equal(pv_purchase_hold_open(e->st, &e->ctx, &q, r, pv_now(), &it, 1), 1);
+    assert_int_equal(pv_store_statements(e->st) - ran, 2);
+    assert_string_equal(it.state, PV_INTENT_PENDING);
+    assert_int_equal(it.attempt, 1);
+    ran = pv_store_statements(e->st);
+    assert_int_equal(pv_purchase_hold_open(e->st, &e->ctx, &q, r, pv_now(), &again, 1), 1);
+    assert_int_equal(pv_store_statements(e->st) - ran, 1);
+    assert_string_equal(again.id, it.id); /* adopted: the same hold, never a second */
+    assert_int_equal(pv_store_commit(e->st), PV_OK);
+    assert_int_equal(pv_hold_place(e->st, POSTAL, "cus_b", 0, -1, "stop", pv_now(), &h), PV_OK);
+    denv_letter(&q, "cus_b", "round", 2, 0);
+    q.pay = card;
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    ran = pv_store_statements(e->st);
+    assert_int_equal(pv_purchase_hold_open(e->st, &e->ctx, &q, r, pv_now(), &again, 1), 0);
+    assert_int_equal(pv_store_statements(e->st) - ran, 1);
+    assert_int_equal(r->pre_err, PV_EONHOLD);
+    assert_int_equal(r->held, 0);
+    assert_int_equal(pv_store_commit(e->st), PV_OK);
+    free(r);
+    denv_books(e);
+}
+
 /* A hold by a piece: the piece names its buyer. */
 static void test_piece_customer(void **state)
 {
@@ -339,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hold_refuses_and_lift_restores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_mid_flight_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_piece_customer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_card_checks_in_one_read, setup, teardown),
     };
     const char *file = getenv("STAMPD_TEST_PG_DSN_FILE");
     const char *src = getenv("STAMPD_SOURCE_DIR");

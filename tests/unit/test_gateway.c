@@ -433,6 +433,47 @@ static int count_lines(const char *path)
     return n;
 }
 
+/* Keys with characters JSON escapes round-trip through the journal (written as text since
+ * issue 15, session 9, as jansson wrote it before); a key that is not UTF-8 is refused and
+ * writes nothing. */
+static void test_journal_escapes(void **state)
+{
+    static const char *keys[] = {"q\"uote:1", "back\\slash:1", "new\nline\t:1", "caf\xc3\xa9:1",
+                                 "\x01ctl:1"};
+    struct pv_gateway_opts o = {NULL, 0};
+    struct pv_gateway *gw = NULL;
+    enum pv_pay_result r;
+    char path[128], *ch[5] = {NULL}, *again = NULL;
+    size_t i;
+
+    (void) state;
+    journal_path(path, sizeof path, "escapes");
+    o.journal = path;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    for (i = 0; i < 5; i++)
+        assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 100 + (pv_mills) i,
+                                              keys[i], &r, &ch[i]),
+                         PV_OK);
+    assert_int_equal(
+        pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 100, "bad\xff:1", &r, NULL),
+        PV_ENOMEM);
+    pv_gateway_close(gw);
+    assert_int_equal(count_lines(path), 5);
+    /* A restart knows every one of them under its own key. */
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 100 + (pv_mills) i,
+                                              keys[i], &r, &again),
+                         PV_OK);
+        assert_string_equal(again, ch[i]);
+        free(again);
+        free(ch[i]);
+        again = NULL;
+    }
+    pv_gateway_close(gw);
+    assert_int_equal(count_lines(path), 5);
+}
+
 static void test_journal_replay(void **state)
 {
     struct pv_gateway_opts o = {NULL, 0};
@@ -783,6 +824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_charges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_phase, setup, teardown),
         cmocka_unit_test(test_journal_replay),
+        cmocka_unit_test(test_journal_escapes),
         cmocka_unit_test(test_journal_shared),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_submit_fallback),

@@ -2891,6 +2891,88 @@ static void test_media_labels_and_usage(void **state)
     assert_int_equal(total + used + recent, 0);
 }
 
+/* An intent row of kind "purchase": its key, attempt, state and times; the rest zero. */
+static void intent_of(struct pv_intent_rec *it, const char *id, const char *owner,
+                      const char *customer, const char *key, int attempt, const char *state,
+                      int64_t at)
+{
+    memset(it, 0, sizeof *it);
+    COPY(it->id, id);
+    COPY(it->kind, "purchase");
+    COPY(it->owner, owner);
+    COPY(it->customer_id, customer);
+    COPY(it->client_key, key);
+    it->attempt = attempt;
+    snprintf(it->gateway_key, sizeof it->gateway_key, "purchase:%s:%s:%d", owner, key, attempt);
+    COPY(it->state, state);
+    it->created = it->updated = at;
+}
+
+/* A new card's reads in one statement (issue 15, session 9): the key's use, the customer's
+ * standing hold and the key's latest intent, as idem_get, hold_standing and intent_latest
+ * read them one by one. */
+static void test_card_head(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_customer_rec c = make_customer("cus_H", "h@example.com");
+    struct pv_card_head h;
+    struct pv_hold_rec hold;
+    struct pv_intent_rec it;
+    uint64_t ran;
+
+    OK(pv_store_customer_insert(st, &c));
+    assert_int_equal(pv_store_card_head(st, "purchase", NULL, "k", "cus_H", &h), PV_EINVAL);
+    ran = pv_store_statements(st);
+    OK(pv_store_card_head(st, "purchase", "cus_H", "k1", "cus_H", &h));
+    assert_int_equal(pv_store_statements(st) - ran, 1);
+    assert_int_equal(h.replay + h.on_hold + h.found, 0);
+    assert_string_equal(h.latest.id, "");
+    /* Two attempts of k1: the latest is read whole. */
+    intent_of(&it, "pi_h1", "cus_H", "cus_H", "k1", 1, "voided", 1000);
+    COPY(it.req_hash, HASH_A);
+    it.amount = 740;
+    COPY(it.charge_id, "ch_h1");
+    OK(pv_store_intent_insert(st, &it));
+    intent_of(&it, "pi_h2", "cus_H", "cus_H", "k1", 2, "pending", 1100);
+    COPY(it.req_hash, HASH_A);
+    it.amount = 740;
+    OK(pv_store_intent_insert(st, &it));
+    OK(pv_store_card_head(st, "purchase", "cus_H", "k1", "cus_H", &h));
+    assert_int_equal(h.found, 1);
+    assert_int_equal(h.replay + h.on_hold, 0);
+    assert_string_equal(h.latest.id, "pi_h2");
+    assert_int_equal(h.latest.attempt, 2);
+    assert_string_equal(h.latest.state, "pending");
+    assert_string_equal(h.latest.req_hash, HASH_A);
+    assert_string_equal(h.latest.gateway_key, "purchase:cus_H:k1:2");
+    assert_int_equal(h.latest.amount, 740);
+    assert_int_equal(h.latest.updated, 1100);
+    OK(pv_store_card_head(st, "funds", "cus_H", "k1", "cus_H", &h)); /* another kind */
+    assert_int_equal(h.found, 0);
+    OK(pv_store_card_head(st, "purchase", "test:cus_H", "k1", "cus_H", &h)); /* another owner */
+    assert_int_equal(h.found, 0);
+    /* The key used; a hold placed, then lifted. */
+    OK(pv_store_idem_put(st, "cus_H", "k1", HASH_A, "ind_h", 1200));
+    memset(&hold, 0, sizeof hold);
+    COPY(hold.id, "hld_h");
+    COPY(hold.customer_id, "cus_H");
+    COPY(hold.reason, "claims");
+    COPY(hold.placed_by, "pa_1");
+    hold.placed_at = 1200;
+    hold.serial = -1;
+    OK(pv_store_hold_insert(st, &hold));
+    OK(pv_store_card_head(st, "purchase", "cus_H", "k1", "cus_H", &h));
+    assert_int_equal(h.replay, 1);
+    assert_int_equal(h.on_hold, 1);
+    assert_int_equal(h.found, 1);
+    OK(pv_store_card_head(st, "purchase", "cus_H", "k2", "cus_H", &h)); /* another key */
+    assert_int_equal(h.replay + h.found, 0);
+    assert_int_equal(h.on_hold, 1);
+    OK(pv_store_hold_lift(st, "hld_h", "pa_1", "paid", 1300));
+    OK(pv_store_card_head(st, "purchase", "cus_H", "k2", "cus_H", &h));
+    assert_int_equal(h.on_hold, 0);
+}
+
 /* Payment intents (schema v7): insert, latest, guarded moves, due, active. */
 static void test_intents(void **state)
 {
@@ -2898,20 +2980,11 @@ static void test_intents(void **state)
     struct pv_intent_rec it, got, *list;
     size_t n;
 
-    memset(&it, 0, sizeof it);
-    COPY(it.id, "pi_1");
-    COPY(it.kind, "purchase");
-    COPY(it.owner, "test:cus_A");
-    COPY(it.customer_id, "cus_A");
+    intent_of(&it, "pi_1", "test:cus_A", "cus_A", "k1", 1, "pending", 1000);
     it.test = 1;
-    COPY(it.client_key, "k1");
-    it.attempt = 1;
-    COPY(it.gateway_key, "purchase:test:cus_A:k1:1");
     COPY(it.source, "tok_sandbox_approved_x_1");
     it.amount = 740;
-    COPY(it.state, "pending");
     COPY(it.server_id, "proc-1");
-    it.created = it.updated = 1000;
     OK(pv_store_intent_insert(st, &it));
     assert_int_equal(pv_store_intent_insert(st, &it), PV_EEXIST);
     COPY(it.id, "pi_2"); /* another id, the same (kind, owner, key, attempt) */
@@ -3237,6 +3310,7 @@ int main(void)
         STORE(test_media_labels_and_usage),
         STORE(test_resupply_one_open),
         STORE(test_intents),
+        STORE(test_card_head),
         STORE(test_resupply_race),
         STORE(test_indicium_search),
         STORE(test_sales_daily),

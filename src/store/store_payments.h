@@ -1,0 +1,24 @@
+/*
+ * store_payments.h - the part of the store interface (store.h, which
+ * includes it; include store.h, never this) for a new card's reads in one
+ * statement (issue 15, session 9; store/payments.c, domain/purchase_pay.c):
+ * whether its Idempotency-Key was used, whether the postal authority holds
+ * its customer, and its latest payment intent - three round trips a card
+ * on the writer made one.
+ */
+#ifndef STAMPD_STORE_PAYMENTS_H
+#define STAMPD_STORE_PAYMENTS_H
+
+/* What card_head read, all in one statement (one snapshot). */
+struct pv_card_head {
+    int replay;                  /* idempotency has (owner, client_key): idem_get would find it */
+    int on_hold;                 /* a standing authority hold on customer_id (hold_standing) */
+    int found;                   /* latest is the newest intent of (kind, owner, client_key) */
+    struct pv_intent_rec latest; /* as intent_latest reads it; zeroed when !found */
+};
+
+/* card_head - borrows every string; *out filled in place. PV_EINVAL for a NULL string. */
+int pv_store_card_head(struct pv_store *st, const char *kind, const char *owner,
+                       const char *client_key, const char *customer_id, struct pv_card_head *out);
+
+#endif

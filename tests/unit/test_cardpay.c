@@ -1,0 +1,151 @@
+/*
+ * test_cardpay.c - a processor's card rounds (src/server/cardpay.c, compiled
+ * in; docs/internals/purchase-path.md, "Group commits of the intents"),
+ * driven as the writer drives them: take, write inside a transaction,
+ * commit, act after it. One card through every round of its life: its
+ * checks and intent, its hold's answer, the give-up of a hold whose batch
+ * failed and its end state - each in the state docs/payments.md names, and
+ * each round with the statements it costs on SQLite (issue 15, session 9:
+ * the new card's three reads in one statement; no savepoint pair around a
+ * card's one write, which SQLite undoes alone when it fails).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "domain_env.h"
+
+#include "domain/intent.h"
+#include "server/cardpay.h"
+#include "server/job.h"
+
+#include <pthread.h>
+#include <time.h>
+
+/* What the card payments handed back (their hooks, on any thread). */
+struct seen {
+    pthread_mutex_t mu;
+    int held, settled;
+};
+
+static void on_held(void *owner, struct pv_job *job)
+{
+    struct seen *s = owner;
+
+    (void) job;
+    pthread_mutex_lock(&s->mu);
+    s->held++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_settled(void *owner, struct pv_job *job)
+{
+    struct seen *s = owner;
+
+    (void) job;
+    pthread_mutex_lock(&s->mu);
+    s->settled++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_wake(void *owner)
+{
+    (void) owner;
+}
+
+static int setup(void **state)
+{
+    *state = denv_open("cardpay");
+    return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    denv_close(*state);
+    return 0;
+}
+
+/* One round with no job in the batch, as the writer runs it; the statements it wrote. */
+static uint64_t round_of(struct denv *e, struct pv_cardpay *cp)
+{
+    uint64_t ran;
+    int rc;
+
+    assert_int_equal(pv_cardpay_take(cp, NULL, NULL, 0), 0);
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    ran = pv_store_statements(e->st);
+    rc = pv_cardpay_write(cp, e->st);
+    assert_int_equal(rc, PV_OK);
+    ran = pv_store_statements(e->st) - ran;
+    assert_int_equal(pv_store_commit(e->st), PV_OK);
+    pv_cardpay_after(cp, e->st, rc);
+    return ran;
+}
+
+/* Until the gateway answered (the sandbox's timer thread). */
+static void wait_ready(struct pv_cardpay *cp)
+{
+    for (int i = 0; i < 2000 && !pv_cardpay_ready(cp); i++)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    assert_true(pv_cardpay_ready(cp));
+}
+
+static void intent_is(struct denv *e, const char *id, const char *state)
+{
+    struct pv_intent_rec it;
+
+    assert_int_equal(pv_store_intent_get(e->st, id, &it), PV_OK);
+    assert_string_equal(it.state, state);
+}
+
+static void test_one_card_through_its_rounds(void **state)
+{
+    struct denv *e = *state;
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
+    struct pv_job *job = calloc(1, sizeof *job);
+    struct pv_cardpay *cp;
+    struct pv_payment card;
+
+    assert_non_null(job);
+    denv_card(e, 0, "4242424242424242", &card);
+    denv_letter(&job->req, "cus_a", "rounds", 1, 0);
+    job->req.pay = card;
+    assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
+    assert_int_equal(pv_cardpay_hold(cp, job), PV_OK);
+    /* Its checks and intent: one read, one insert (six statements before). */
+    assert_int_equal(round_of(e, cp), 2);
+    assert_int_equal(job->res.pre_err, PV_OK);
+    wait_ready(cp); /* the hold, submitted after the commit, answered */
+    /* Its hold's answer recorded (its job in no batch): one move (three before). */
+    assert_int_equal(round_of(e, cp), 1);
+    assert_int_equal(seen.held, 1);
+    assert_int_equal(job->res.held, 1);
+    intent_is(e, job->res.intent_id, PV_INTENT_AUTHORIZED);
+    /* Its batch failed: the hold given up - its read and one move (four before). */
+    job->res.err = PV_ESTORE;
+    pv_cardpay_settle(cp, job, 0);
+    assert_int_equal(round_of(e, cp), 2);
+    intent_is(e, job->res.intent_id, PV_INTENT_VOIDING);
+    assert_int_equal(seen.settled, 0);
+    wait_ready(cp); /* the void, submitted after the commit, answered */
+    /* Its end state: one move (three before); then the job is answered. */
+    assert_int_equal(round_of(e, cp), 1);
+    intent_is(e, job->res.intent_id, PV_INTENT_VOIDED);
+    assert_int_equal(seen.settled, 1);
+    assert_int_equal(pv_cardpay_busy(cp), 0);
+    pv_cardpay_stop(cp);
+    free(job);
+    denv_books(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_one_card_through_its_rounds, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);
+}
