@@ -668,6 +668,17 @@ static const struct ddl migration_v22[] = {
     {0, NULL},
 };
 
+/*
+ * v23: pay_intents_owner goes (issue 15, docs/performance.md): every statement
+ * that reads intents by owner also names the kind (INTENT_LATEST, INTENT_ACTIVE,
+ * CARD_HEAD) and is served by the (kind, owner, client_key, attempt) key, so
+ * the index only cost each card purchase a page written.
+ */
+static const struct ddl migration_v23[] = {
+    {ALL, "DROP INDEX IF EXISTS pay_intents_owner"},
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,     /* 1: everything store.h v1 needs */
     migration_v2,     /* 2: printing: render records, print counts, addresses, printers */
@@ -691,6 +702,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v20,    /* 20: journals_ref dropped: unused, a page per purchase */
     migration_v21,    /* 21: shared ledger totals in parts, one row per writer */
     migration_v22,    /* 22: a balance row for every customer, to lock in name order */
+    migration_v23,    /* 23: pay_intents_owner dropped: the intents' key serves its reads */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -78,7 +78,7 @@ class CustomerRowsBase:
                     "--balance", "0")
             self.assertEqual(self.sql(srv, list(REWIND) + [ROWLESS]), 1)
             _, _, err = srv.run("migrate", "--db", srv.db)
-            self.assertIn("v21 -> v22", err)
+            self.assertRegex(err, r"v21 -> v2[2-9]")
             self.assertEqual(self.sql(srv, [ROWLESS]), 0)
             _, out, _ = srv.run("ledger", "check", "--db", srv.db)
             self.assertIn("every journal balances", out)

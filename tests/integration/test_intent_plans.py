@@ -1,0 +1,52 @@
+"""test_intent_plans.py - the payment intents' reads by owner are served by the intents'
+key (kind, owner, client_key, attempt), so schema v23 dropped pay_intents_owner, an index
+that only cost each card purchase a page written (issue 15, docs/performance.md). On a
+migrated SQLite store: the index is gone, and SQLite plans each read by owner (the
+statements' shapes in src/store/sql.h: INTENT_LATEST, INTENT_ACTIVE, CARD_HEAD's
+intent) as a search of that key, never a scan of the table.
+"""
+
+import os
+import sqlite3
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+COLS = "id, state, attempt, created"
+READS = {
+    "INTENT_LATEST": "SELECT " + COLS + " FROM pay_intents WHERE kind = ? AND owner = ? AND "
+                     "client_key = ? ORDER BY attempt DESC LIMIT 1",
+    "INTENT_ACTIVE": "SELECT " + COLS + " FROM pay_intents WHERE kind = ? AND owner = ? AND "
+                     "state IN ('pending', 'authorized', 'settling') "
+                     "ORDER BY created DESC, id DESC LIMIT 1",
+}
+
+
+class IntentPlans(unittest.TestCase):
+    def test_reads_by_owner_use_the_key(self):
+        srv = harness.Stampd("intent-plans").init(psds=1)
+        try:
+            db = sqlite3.connect(srv.db[len("sqlite:"):])
+            try:
+                names = [r[0] for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                    "tbl_name = 'pay_intents'")]
+                self.assertNotIn("pay_intents_owner", names)
+                for name, sql in READS.items():
+                    plan = " | ".join(r[-1] for r in db.execute(
+                        "EXPLAIN QUERY PLAN " + sql, ("purchase", "cus_x", "k")[:sql.count("?")]))
+                    self.assertRegex(plan, r"SEARCH pay_intents USING INDEX "
+                                     r"sqlite_autoindex_pay_intents_\d \(kind=\? AND owner=\?",
+                                     name + ": " + plan)
+                    self.assertNotIn("SCAN pay_intents", plan, name)
+            finally:
+                db.close()
+        finally:
+            srv.abandon()
+
+
+if __name__ == "__main__":
+    harness.main()
