@@ -26,7 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_claims import psql  # noqa: E402
+from harness import psql  # noqa: E402
 
 PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
