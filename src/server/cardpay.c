@@ -173,11 +173,13 @@ static int sp_open(struct pv_store *st)
     return pv_store_stmt_atomic(st) ? PV_OK : pv_store_savepoint(st);
 }
 
-/* End x's savepoint: rolled back after a store error (failed != 0), else released. */
+/* End x's savepoint: rolled back after a store error (failed != 0), else released. Without
+ * one (SQLite), a failed statement may have taken the whole transaction with it (a full
+ * disk, an I/O error): then PV_ESTORE, and the caller rolls the batch back. */
 static int sp_end(struct pv_store *st, int failed)
 {
     if (pv_store_stmt_atomic(st))
-        return PV_OK;
+        return failed ? pv_store_alive(st) : PV_OK;
     return failed ? pv_store_rollback_to(st) : pv_store_release(st);
 }
 

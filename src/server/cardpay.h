@@ -57,9 +57,10 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
  * pv_cardpay_write once their answers are recorded. Returns k (cp NULL: 0).
  * pv_cardpay_write - the round taken, inside that batch's transaction with
  * the write lock held and before its jobs (pv_processor_ctx.in_batch; arg
- * is the struct pv_cardpay): writes it, one savepoint per card (a card's
- * store error fails that card only). PV_OK, or a store error of the
- * savepoints (the batch is rolled back).
+ * is the struct pv_cardpay): writes it, one savepoint per card (none on
+ * SQLite, where a card's one statement fails alone; a card's store error
+ * fails that card only). PV_OK, or a store error of the savepoints or a
+ * transaction the database rolled back itself (the batch is rolled back).
  * pv_cardpay_after - after that batch's commit (rc its outcome, PV_OK:
  * committed; st borrowed, outside any transaction): what the round made
  * durable is acted on. cp NULL: nothing.

@@ -285,8 +285,10 @@ static int tx_run(struct sqlite_store *s, int op)
 /*
  * Every write transaction passes the file's gate first (see the file
  * comment). SQLite may roll a transaction back on its own (an I/O error, a
- * full disk): commit then has nothing to commit, and a write joining such a
- * transaction would run as autocommitted fragments, so both refuse.
+ * full disk, a trigger's RAISE(ROLLBACK)): commit then has nothing to commit,
+ * and a write joining such a transaction would run as autocommitted
+ * fragments - a savepoint would open a transaction of its own and its
+ * release commit it - so all of them refuse.
  */
 static int lite_tx(struct pv_store *st, int op)
 {
@@ -315,19 +317,23 @@ static int lite_tx(struct pv_store *st, int op)
         gate_leave(s->gate);
         return rc;
     case PV_TX_ROLLBACK_TO:
+        if (gone)
+            break;
         /* ROLLBACK TO keeps the savepoint open; release it so the next savepoint()
          * does not nest one level deeper per failed purchase. */
         rc = tx_run(s, op);
         return rc == PV_OK ? tx_run(s, PV_TX_RELEASE) : rc;
     case PV_TX_CHECK:
-        if (gone) {
-            fprintf(stderr, "store: the transaction was rolled back by an earlier error\n");
-            return PV_ESTORE;
-        }
+        if (gone)
+            break;
         return PV_OK;
-    default:
+    default: /* SAVEPOINT, RELEASE: outside a transaction they would open and commit one */
+        if (gone)
+            break;
         return tx_run(s, op);
     }
+    fprintf(stderr, "store: the transaction was rolled back by an earlier error\n");
+    return PV_ESTORE;
 }
 
 /* BEGIN IMMEDIATE already holds the database's write lock, across processes too. */
@@ -541,7 +547,8 @@ static const struct pv_store_driver sqlite_driver = {
     .name = "sqlite",
     .dialect = PV_DIALECT_SQLITE,
     /* Every write passes the gate, so even one statement opens a transaction; a failed
-     * statement is undone alone (or the transaction is, and lite_tx's PV_TX_CHECK refuses). */
+     * statement is undone alone (or the transaction is, and lite_tx refuses every later
+     * write, savepoint and the commit). */
     .caps = PV_CAP_STMT_ATOMIC,
     .close = lite_close,
     .tx = lite_tx,

@@ -117,6 +117,13 @@ int pv_store_stmt_atomic(const struct pv_store *st)
     return st && (st->drv->caps & PV_CAP_STMT_ATOMIC) != 0;
 }
 
+int pv_store_alive(struct pv_store *st)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    return st->drv->tx(st, PV_TX_CHECK);
+}
+
 /* ---- transactions ------------------------------------------------------------------------- */
 
 static int tx(struct pv_store *st, int op)

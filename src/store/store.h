@@ -745,6 +745,9 @@ uint64_t pv_store_statements(const struct pv_store *st);
 /* pv_store_stmt_atomic - 1 when, inside begin(), a failed statement undoes only itself and
  * the transaction goes on (SQLite): one write needs no savepoint of its own to fail alone. */
 int pv_store_stmt_atomic(const struct pv_store *st);
+/* pv_store_alive - inside begin(): PV_OK while the transaction goes on, PV_ESTORE when the
+ * database rolled it back on its own (SQLite: a full disk, an I/O error). */
+int pv_store_alive(struct pv_store *st);
 
 /*
  * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path), or

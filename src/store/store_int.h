@@ -31,8 +31,9 @@ enum pv_dialect { PV_DIALECT_SQLITE = 0, PV_DIALECT_POSTGRES = 1, PV_DIALECTS = 
  * atomic on its own, so a write of one statement needs no transaction of its own. */
 #define PV_CAP_AUTOCOMMIT 1u
 /* PV_CAP_STMT_ATOMIC: inside begin(), a statement that fails undoes its own writes only and
- * leaves the transaction going (or, rolled back whole, refused by every later write and the
- * commit: PV_TX_CHECK); PostgreSQL's failed statement aborts the transaction instead. */
+ * leaves the transaction going (or, rolled back whole, refused by every later write,
+ * savepoint and commit: lite_tx; callers that skip a savepoint ask pv_store_alive after a
+ * failure); PostgreSQL's failed statement aborts the transaction instead. */
 #define PV_CAP_STMT_ATOMIC 2u
 
 /* Transaction control, for pv_store_driver.tx. The common layer keeps the

@@ -22,6 +22,7 @@
 #include "server/job.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <time.h>
 
 /* What the card payments handed back (their hooks, on any thread). */
@@ -141,10 +142,72 @@ static void test_one_card_through_its_rounds(void **state)
     denv_books(e);
 }
 
+/* Another connection's statement on the denv's SQLite file (its dir/db.sqlite). */
+static void sql_beside(const struct denv *e, const char *sql)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A card's write that takes the whole transaction with it (SQLite rolls it back on its own:
+ * a full disk, an I/O error; here a trigger's RAISE(ROLLBACK)) fails the round, and the
+ * store refuses what the batch would write after it: a savepoint would otherwise open a
+ * transaction of its own, and its release commit the batch's writes one by one. */
+static void test_round_whose_transaction_went(void **state)
+{
+    struct denv *e = *state;
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
+    struct pv_job *job = calloc(1, sizeof *job);
+    struct pv_cardpay *cp;
+    struct pv_payment card;
+    struct pv_ledger_line l[2];
+    pv_mills before, after;
+    int rc;
+
+    assert_non_null(job);
+    denv_card(e, 0, "4242424242424242", &card);
+    denv_letter(&job->req, "cus_a", "gone", 1, 0);
+    job->req.pay = card;
+    assert_int_equal(pv_store_account_balance(e->st, "customer:cus_a", &before), PV_OK);
+    sql_beside(e, "CREATE TRIGGER boom BEFORE INSERT ON pay_intents "
+                  "BEGIN SELECT RAISE(ROLLBACK, 'boom'); END");
+    assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
+    assert_int_equal(pv_cardpay_hold(cp, job), PV_OK);
+    assert_int_equal(pv_cardpay_take(cp, NULL, NULL, 0), 0);
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    rc = pv_cardpay_write(cp, e->st);
+    assert_int_equal(rc, PV_ESTORE);
+    /* What a batch would do next is refused, not committed piece by piece. */
+    assert_int_equal(pv_store_savepoint(e->st), PV_ESTORE);
+    assert_int_equal(pv_store_alive(e->st), PV_ESTORE);
+    memset(l, 0, sizeof l);
+    snprintf(l[0].account, sizeof l[0].account, "funding");
+    l[0].amount = -1000;
+    snprintf(l[1].account, sizeof l[1].account, "customer:cus_a");
+    l[1].amount = 1000;
+    assert_int_not_equal(pv_ledger_post(e->st, "test", "after-gone", l, 2, pv_now()), PV_OK);
+    pv_store_rollback(e->st);
+    pv_cardpay_after(cp, e->st, rc);
+    assert_int_equal(pv_store_account_balance(e->st, "customer:cus_a", &after), PV_OK);
+    assert_int_equal(after, before);
+    sql_beside(e, "DROP TRIGGER boom");
+    pv_cardpay_stop(cp);
+    free(job);
+    denv_books(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_card_through_its_rounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_whose_transaction_went, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);
