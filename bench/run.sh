@@ -158,12 +158,12 @@ thread_ticks() {
     done
     echo "$t"
 }
-# The CPU ticks of the bench's PostgreSQL cluster: every process of its postmaster
-# (the backends serving stampd, the WAL writer, the checkpointer); 0 without one.
 # The machine's busy CPU ticks so far, all cores and processes (wrk, the kernel, the
 # database, stampd): over a run on an otherwise idle machine, what a purchase costs in
 # all, so that cores / that = the most purchases/s the machine could do at that cost.
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
+# The CPU ticks of the bench's PostgreSQL cluster: every process of its postmaster
+# (the backends serving stampd, the WAL writer, the checkpointer); 0 without one.
 pg_ticks() {
     pm=$(head -1 "$dir/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
     awk -v pm="$pm" '$4 == pm {t += $14 + $15} END {print t + 0}' /proc/[0-9]*/stat 2>/dev/null

@@ -507,6 +507,21 @@ static EVP_PKEY_CTX *sign_ctx(EVP_PKEY *pkey)
     return ctx;
 }
 
+/* Drop this thread's context for pkey (after a signature it failed: the next one starts
+ * afresh). */
+static void sign_forget(EVP_PKEY *pkey)
+{
+    struct sign_slots *c = sign_tls_ok ? pthread_getspecific(sign_tls) : NULL;
+
+    for (unsigned i = 0; c && i < SIGN_SLOTS; i++)
+        if (c->pkey[i] == pkey) {
+            EVP_PKEY_CTX_free(c->ctx[i]);
+            EVP_PKEY_free(c->pkey[i]);
+            c->ctx[i] = NULL;
+            c->pkey[i] = NULL;
+        }
+}
+
 static int ossl_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *msg, size_t len,
                      uint8_t sig[64])
 {
@@ -527,6 +542,7 @@ static int ossl_sign(struct pv_crypto *cm, const char *key_ref, const uint8_t *m
     }
     pv_sha256(msg ? msg : (const uint8_t *) "", len, digest);
     if (EVP_PKEY_sign(ctx, der, &der_len, digest, sizeof digest) != 1) {
+        sign_forget(pkey);
         rc = PV_ECRYPTO;
         goto out;
     }
@@ -542,7 +558,9 @@ out:
     return rc;
 }
 
-/* ops->close: frees the cache and the module; no sign() may be running. */
+/* ops->close: frees the cache and the module; no sign() may be running. Threads that
+ * signed keep their contexts (and so a reference to the key) until they exit or sign
+ * with 8 other keys (sign_ctx). */
 static void ossl_close(struct pv_crypto *cm)
 {
     struct ossl_crypto *oc = (struct ossl_crypto *) cm;

@@ -1,9 +1,10 @@
 """test_intent_plans.py - the payment intents' reads by owner are served by the intents'
 key (kind, owner, client_key, attempt), so schema v23 dropped pay_intents_owner, an index
 that only cost each card purchase a page written (issue 15, docs/performance.md). On a
-migrated SQLite store: the index is gone, and SQLite plans each read by owner (the
-statements' shapes in src/store/sql.h: INTENT_LATEST, INTENT_ACTIVE, CARD_HEAD's
-intent) as a search of that key, never a scan of the table.
+migrated SQLite store: the index is gone, and SQLite plans each read by owner as a search
+of that key, never a scan of the table (the WHERE and ORDER BY of INTENT_LATEST and
+INTENT_ACTIVE in src/store/sql.h, copied: the statements themselves are the store's
+private business; CARD_HEAD's intent is INTENT_LATEST's).
 """
 
 import os
