@@ -313,7 +313,7 @@ static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct p
  * the balance cannot cover it anyway.
  */
 static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
-                       struct pv_purchase_res *r, pv_mills due, pv_mills balance)
+                       struct pv_purchase_res *r, pv_mills due, pv_mills balance, unsigned facts)
 {
     struct pv_autorefill_rec ar;
     struct pv_payment_method_rec pm;
@@ -329,7 +329,9 @@ static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
         snprintf(r->decline, sizeof r->decline, "%s", r->refill.decline);
         return r->refill.err;
     }
-    rc = pv_store_autorefill_get(st, q->customer_id, q->test, &ar);
+    /* No rule, as the batch's read found (pv_store_batch_facts): nothing to read. */
+    rc = facts & PV_FACT_RULE ? pv_store_autorefill_get(st, q->customer_id, q->test, &ar)
+                              : PV_ENOTFOUND;
     if (rc == PV_ENOTFOUND)
         return PV_OK;
     if (rc != PV_OK)
@@ -442,7 +444,7 @@ static int hooks_known(struct pv_store *st, const struct pv_purchase_req *reqs,
 
 static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
-                         struct pending *pd)
+                         struct pending *pd, unsigned facts)
 {
     char stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
     struct pv_ledger_line lines[4];
@@ -459,9 +461,11 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_idem_owner(q->customer_id, q->test, owner);
     /* Its hold, balance and auto-refill rule travel with the key's read (PostgreSQL). */
     pv_account_customer_mode(q->customer_id, q->test, acct);
-    if ((rc = pv_store_prefetch_customer(st, q->customer_id, q->test, acct)) != PV_OK)
+    if ((rc = pv_store_prefetch_customer(st, q->customer_id, q->test, acct, facts)) != PV_OK)
         return rc;
-    rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
+    /* A bit the batch's read left clear is a sure "none" (pv_store_batch_facts). */
+    rc = facts & PV_FACT_IDEM ? pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id)
+                              : PV_ENOTFOUND;
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
     if (rc != PV_ENOTFOUND)
@@ -472,7 +476,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = check_price(q, now, &price, &zone)) != PV_OK)
         return rc;
     /* Read under the writer lock: a hold placed while this job was on its way wins. */
-    if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
+    if ((facts & PV_FACT_HOLD) && (rc = pv_hold_check(st, q->customer_id)) != PV_OK)
         return rc;
 
     if ((rc = pv_balance(st, acct, &balance)) != PV_OK)
@@ -484,7 +488,8 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if ((rc = pv_money_add(q->postage, r->medium.price, &due)) != PV_OK)
         return rc;
-    if (q->pay.method == PV_PAY_BALANCE && (rc = auto_refill(st, q, r, due, balance)) != PV_OK)
+    if (q->pay.method == PV_PAY_BALANCE &&
+        (rc = auto_refill(st, q, r, due, balance, facts)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_BALANCE && balance < due)
         return PV_EFUNDS;
@@ -592,14 +597,12 @@ static int sign_done(const struct pv_processor_ctx *ctx, const struct pending *p
     return PV_OK;
 }
 
-/* The signed indicium, its medium's use, its events. */
-static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
-                         struct pv_purchase_res *r, const struct pending *pd, int64_t now)
+/* What follows the signed indicium's row: its medium's use, its events. */
+static int tail_rest(struct pv_store *st, const struct pv_purchase_req *q,
+                     struct pv_purchase_res *r, const struct pending *pd, int64_t now)
 {
     int rc;
 
-    if ((rc = pv_store_indicium_insert(st, &r->rec)) != PV_OK)
-        return rc;
     if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
         return rc;
     /* Its webhook events (events.h), committed with it or not at all. */
@@ -607,14 +610,46 @@ static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
                           pd->before, r->balance_after, pd->hooks, now);
 }
 
+/* The signed indicium, its medium's use, its events. */
+static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
+                         struct pv_purchase_res *r, const struct pending *pd, int64_t now)
+{
+    int rc = pv_store_indicium_insert(st, &r->rec);
+
+    return rc == PV_OK ? tail_rest(st, q, r, pd, now) : rc;
+}
+
+/* The batch's signed halves: their indicia in one statement (PostgreSQL), then the rest of
+ * each tail. recs has room for n. Any failure fails the batch (pv_purchase_batch). */
+static int batch_tails(struct pv_store *st, struct pv_processor_ctx *ctx,
+                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res,
+                       const struct pending *pd, const struct pv_sign_req *sr, size_t n,
+                       const struct pv_indicium_rec **recs, int64_t now)
+{
+    size_t i, m = 0;
+    int rc = PV_OK;
+
+    for (i = 0; i < n && rc == PV_OK; i++)
+        if (res[i].err == PV_OK && pd[i].owed &&
+            (rc = sign_done(ctx, &pd[i], &res[i], sr[m].rc)) == PV_OK)
+            recs[m++] = &res[i].rec;
+    if (rc == PV_OK)
+        rc = pv_store_indicia_insert(st, recs, m);
+    for (i = 0; i < n && rc == PV_OK; i++)
+        if (res[i].err == PV_OK && pd[i].owed)
+            rc = tail_rest(st, &reqs[i], &res[i], &pd[i], now);
+    return rc;
+}
+
 /* A whole purchase, signed on this thread. */
 static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
-                        const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+                        const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
+                        unsigned facts)
 {
     struct pending pd;
     int rc;
 
-    if ((rc = purchase_head(st, ctx, q, r, now, &pd)) != PV_OK || !pd.owed)
+    if ((rc = purchase_head(st, ctx, q, r, now, &pd, facts)) != PV_OK || !pd.owed)
         return rc;
     rc = pv_crypto_sign(ctx->cm, pd.key_ref, r->rec.data, pd.body_len, r->rec.ind.signature);
     if ((rc = sign_done(ctx, &pd, r, rc)) != PV_OK)
@@ -645,6 +680,48 @@ static void reset(struct pv_purchase_res *r, int failed)
     }
 }
 
+/* What the jobs' own reads may find (pv_store_batch_facts) into facts[n]: every bit set
+ * (read it) for a job refused before the batch and for every job of a batch that uses a
+ * key twice (the second must find the first's). */
+static int repeats(const struct pv_purchase_req *reqs, size_t n);
+static int batch_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
+                       const struct pv_purchase_res *res, size_t n, uint8_t *facts)
+{
+    const char **cus = calloc(n ? n : 1, sizeof *cus), **keys = calloc(n ? n : 1, sizeof *keys);
+    char(*owners)[PV_ID_MAX] = calloc(n ? n : 1, sizeof *owners);
+    const char **own = calloc(n ? n : 1, sizeof *own);
+    int64_t *tests = calloc(n ? n : 1, sizeof *tests);
+    size_t i, m = 0;
+    uint8_t *got = malloc(n ? n : 1);
+    int rc = PV_ENOMEM;
+
+    memset(facts, PV_FACT_ALL, n);
+    if (cus && keys && owners && own && tests && got && !repeats(reqs, n)) {
+        for (i = 0; i < n; i++) {
+            if (res[i].pre_err != PV_OK)
+                continue;
+            pv_idem_owner(reqs[i].customer_id, reqs[i].test, owners[m]);
+            cus[m] = reqs[i].customer_id;
+            tests[m] = reqs[i].test != 0;
+            own[m] = owners[m];
+            keys[m++] = reqs[i].idem_key;
+        }
+        if ((rc = pv_store_batch_facts(st, cus, tests, own, keys, m, got)) == PV_OK)
+            for (i = 0, m = 0; i < n; i++)
+                if (res[i].pre_err == PV_OK)
+                    facts[i] = got[m++];
+    } else if (cus && keys && owners && own && tests && got) {
+        rc = PV_OK;
+    }
+    free(cus);
+    free(keys);
+    free(owners);
+    free(own);
+    free(tests);
+    free(got);
+    return rc;
+}
+
 /* 1 when a key is used twice in reqs: the second is a replay of the first,
  * which reads the first's indicium, so the first must be stored whole. */
 static int repeats(const struct pv_purchase_req *reqs, size_t n)
@@ -669,14 +746,32 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     struct pending *pd =
         ctx->sign_pool && n > 1 && !repeats(reqs, n) ? calloc(n, sizeof *pd) : NULL;
     struct pv_sign_req *sr = pd ? calloc(n, sizeof *sr) : NULL;
+    const struct pv_indicium_rec **recs = sr ? calloc(n, sizeof *recs) : NULL;
+    uint8_t *facts = malloc(n ? n : 1);
     size_t i, m = 0, saved_current = ctx->current;
     int rc;
+
+    if (!facts) {
+        free(recs);
+        free(sr);
+        free(pd);
+        for (i = 0; i < n; i++)
+            res[i].err = PV_ENOMEM;
+        return PV_ENOMEM;
+    }
+    if (sr && !recs) {
+        free(sr); /* out of memory: each job signed in its own turn */
+        sr = NULL;
+    }
 
     for (i = 0; i < n; i++)
         reset(&res[i], 0);
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
     if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole)) != PV_OK)
+        goto fail_rollback;
+    /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
+    if ((rc = batch_facts(st, reqs, res, n, facts)) != PV_OK)
         goto fail_rollback;
     /* After the customers' rows: a batch that waited for another one's reads its time later. */
     if (now == PV_NOW_AT_LOCK)
@@ -697,15 +792,23 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
          * here, before its savepoint is released: a failure there is this job's. */
         pv_store_defer(st, 1);
         if (sr && !reqs[i].medium_serial[0])
-            res[i].err = purchase_head(st, ctx, &reqs[i], &res[i], now, &pd[i]);
+            res[i].err = purchase_head(st, ctx, &reqs[i], &res[i], now, &pd[i], facts[i]);
         else
-            res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
+            res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now, facts[i]);
         if ((rc = pv_store_defer(st, 0)) != PV_OK)
             res[i].err = rc;
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
             pv_psd_batch_restore(&ctx->psdb);
+            if (rc == PV_OK && res[i].err == PV_EEXIST && !(facts[i] & PV_FACT_IDEM)) {
+                /* Its key was stored by another batch since this one's read: the
+                 * job again, reading it (a replay, as it would have been). */
+                facts[i] = PV_FACT_ALL;
+                reset(&res[i], 0);
+                i--;
+                continue;
+            }
             /* A deferred job's refill is written outside its savepoint, so that
              * it commits with the batch and later jobs see it. */
             if (rc == PV_OK && res[i].refill.want)
@@ -747,12 +850,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             goto fail_rollback;
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
         pv_store_defer(st, 1);
-        for (i = 0, m = 0, rc = PV_OK; i < n && rc == PV_OK; i++) {
-            if (res[i].err != PV_OK || !pd[i].owed)
-                continue;
-            if ((rc = sign_done(ctx, &pd[i], &res[i], sr[m++].rc)) == PV_OK)
-                rc = purchase_tail(st, &reqs[i], &res[i], &pd[i], now);
-        }
+        rc = batch_tails(st, ctx, reqs, res, pd, sr, n, recs, now);
         {
             int deferred = pv_store_defer(st, 0);
             if (rc == PV_OK)
@@ -763,6 +861,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     }
     if ((rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
+    free(facts);
+    free(recs);
     free(sr);
     free(pd);
     return PV_OK;
@@ -775,6 +875,8 @@ fail:
         reset(&res[i], 1);
         res[i].err = rc;
     }
+    free(facts);
+    free(recs);
     free(sr);
     free(pd);
     return rc;

@@ -128,9 +128,13 @@
     X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
     X(ACCOUNT_GET_LOCK,                                                                            \
       DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1 FOR UPDATE OF a")) \
-    /* A purchase batch's customers, locked in name order before anything else (lock_batch). */    \
-    X(ACCOUNTS_LOCK, DIALECT(NULL, "SELECT name FROM accounts WHERE name = ANY($1::text[]) "       \
-                                   "ORDER BY name FOR UPDATE"))                                    \
+    /* A purchase batch's customers, locked in name order before anything else (lock_batch),   \
+     * and written once by the batch itself: a row only locked here and then updated in a job's   \
+     * savepoint would become a MultiXact (the batch's lock and the job's update) at every job.    \
+     */                                                                                            \
+    X(ACCOUNTS_LOCK, DIALECT(NULL, "UPDATE accounts a SET balance_mills = a.balance_mills "        \
+                                   "FROM (SELECT name FROM accounts WHERE name = ANY($1::text[]) " \
+                                   "ORDER BY name FOR UPDATE) s WHERE a.name = s.name"))           \
     /* Without arrays (SQLite): journal_post in three statements for up to four lines (the         \
      * accounts first: the only one a CHECK refuses), under an inner savepoint unless a            \
      * purchase job's own savepoint is around it (pv_store_defer). Unused rows are NULL. */        \
@@ -181,6 +185,20 @@
                           "VALUES ($1, $2, $3, $4, $5, $6)"))                                      \
     X(APIKEY_LOOKUP, BOTH("SELECT role, owner_id, id, test FROM api_keys "                         \
                           "WHERE hash = $1 AND revoked_at IS NULL"))                               \
+    /* A purchase batch's reads of its jobs' keys, holds and auto-refill rules, one row a job  \
+     * (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule). */                           \
+    X(BATCH_FACTS,                                                                                 \
+      DIALECT(NULL, "SELECT (ki.f IS NOT NULL)::integer + 2 * (kh.f IS NOT NULL)::integer "        \
+                    "+ 4 * (kr.f IS NOT NULL)::integer "                                           \
+                    "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) "               \
+                    "WITH ORDINALITY AS t(c, m, o, k, ord) "                                       \
+                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM idempotency i "                         \
+                    "WHERE i.owner_id = t.o AND i.key = t.k LIMIT 1) ki ON true "                  \
+                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM authority_holds h "                     \
+                    "WHERE h.customer_id = t.c AND h.lifted_at = 0 LIMIT 1) kh ON true "           \
+                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM auto_refill a "                         \
+                    "WHERE a.customer_id = t.c AND a.test = t.m LIMIT 1) kr ON true "              \
+                    "ORDER BY t.ord"))                                                             \
     X(IDEM_GET, BOTH("SELECT req_hash, indicium_id FROM idempotency "                              \
                      "WHERE owner_id = $1 AND key = $2"))                                          \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
@@ -190,6 +208,16 @@
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \
            "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, "      \
            "$32)"))                                                                                \
+    /* A batch's indicia in one statement (pv_store_indicia_insert): a column an array. */        \
+    X(IND_INSERT_MANY,                                                                             \
+      DIALECT(NULL, "INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "    \
+                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "      \
+                    "$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], "       \
+                    "$10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[], "    \
+                    "$15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[], "        \
+                    "$20::text[], $21::bytea[], $22::text[], $23::text[], $24::text[], "           \
+                    "$25::bigint[], $26::bigint[], $27::bigint[], $28::text[], $29::bigint[], "    \
+                    "$30::bigint[], $31::bigint[], $32::text[])"))                                 \
     X(RATE_INSERT, BOTH("INSERT INTO rate_tables(version, effective, source, body, loaded_at, "    \
                         "loaded_by) VALUES ($1, $2, $3, $4, $5, $6)"))                             \
     X(RATE_LIST, BOTH("SELECT version, effective, source, body, loaded_at, loaded_by "             \

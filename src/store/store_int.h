@@ -61,7 +61,21 @@ enum pv_fault {
 };
 
 /* One statement parameter. Text and blobs are borrowed until the statement is reset. */
-enum pv_param_kind { PV_P_NULL, PV_P_INT, PV_P_TEXT, PV_P_BLOB, PV_P_TEXT_ARRAY, PV_P_INT_ARRAY };
+enum pv_param_kind {
+    PV_P_NULL,
+    PV_P_INT,
+    PV_P_TEXT,
+    PV_P_BLOB,
+    PV_P_TEXT_ARRAY,
+    PV_P_INT_ARRAY,
+    PV_P_BLOB_ARRAY /* elements: struct pv_blob_ref (a batch's rows, PostgreSQL only) */
+};
+
+/* One element of a PV_P_BLOB_ARRAY; a PV_P_TEXT_ARRAY of stride 0 is of const char *. */
+struct pv_blob_ref {
+    const void *p;
+    size_t len;
+};
 
 struct pv_param {
     int kind;      /* enum pv_param_kind */
@@ -144,8 +158,8 @@ int pv_sqlite_open(const char *path, struct pv_store **out);
 int pv_postgres_open(const char *dsn, struct pv_store **out);
 
 /* The postgres driver's libpq-free helpers (pg_util.c). A one-dimensional array parameter
- * (PV_P_INT_ARRAY, PV_P_TEXT_ARRAY) in PostgreSQL's binary format: owned (free()), *len its bytes;
- * NULL when out of memory or too big. For the postgres driver. */
+ * (PV_P_INT_ARRAY, PV_P_TEXT_ARRAY, PV_P_BLOB_ARRAY) in PostgreSQL's binary format: owned (free()),
+ * *len its bytes; NULL when out of memory or too big. For the postgres driver. */
 unsigned char *pv_pg_array(const struct pv_param *p, int *len);
 /* Parameters p[0..n-1] as PQexecPrepared takes them (val, len, fmt; integers printed into
  * num, arrays owned in owned[i] - free() each). PV_EINVAL, PV_ENOMEM. */
