@@ -47,6 +47,7 @@
 #include "domain/lifecycle.h"
 #include "domain/pricing.h"
 #include "domain/psd_batch.h"
+#include "domain/psd_refill.h"
 #include "domain/reset_auth.h"
 #include "crypto/signpool.h"
 #include "stampd/error.h"
@@ -64,95 +65,6 @@ _Static_assert(PV_IND_SVC_CERTIFIED == PV_SVC_CERTIFIED &&
                    PV_IND_SVC_RETURN_RECEIPT == PV_SVC_RETURN_RECEIPT &&
                    PV_IND_SVC_NONMACHINABLE == PV_SVC_NONMACHINABLE && PV_IND_SVC_ALL == PV_SVC_ALL,
                "indicium services bits differ from the rate options");
-
-/*
- * How much a reset of a PSD with registers r takes from a deposit holding
- * deposit so that it can dispense v (reset sizing, docs/internals/leases.md):
- * the refill policy, raised to the shortfall when the policy would not cover
- * the piece, but never more than the processor's share of the deposit
- * (deposit / sharing, the live processors drawing on it) unless the piece
- * needs more, and never more than the deposit holds. PV_EDEPOSIT when the
- * deposit cannot cover the shortfall.
- */
-static int reset_size(const struct pv_psd_regs *r, pv_mills v, pv_mills policy, pv_mills deposit,
-                      size_t sharing, pv_mills *amount)
-{
-    pv_mills want, shortfall, fair;
-    int rc;
-
-    if ((rc = pv_psd_refill_needed(r, v, policy, &want)) != PV_OK)
-        return rc;
-    if ((rc = pv_money_sub(v, r->descending, &shortfall)) != PV_OK)
-        return rc;
-    if (deposit <= 0 || deposit < shortfall)
-        return PV_EDEPOSIT;
-    fair = deposit / (pv_mills) (sharing ? sharing : 1);
-    if (want > fair)
-        want = fair > shortfall ? fair : shortfall;
-    *amount = want;
-    return PV_OK;
-}
-
-/* Refill p so that it can dispense v, from the deposit (see reset_size). */
-static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_psd_rec *p,
-                  pv_mills v, int64_t now)
-{
-    struct pv_psd_regs r;
-    struct pv_refill_rec rf;
-    struct pv_ledger_line lines[2];
-    pv_mills amount, deposit;
-    int rc;
-
-    pv_psd_regs_from(p, &r);
-    if (p->test) {
-        /* Play money: the test authority always pays the whole policy. */
-        if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
-            return rc;
-    } else if ((rc = pv_resets_locked(st)) != 0) {
-        /* The authority's reset lock (lifecycle.h), read inside the batch. */
-        return rc > 0 ? PV_ERESETLOCK : rc;
-    } else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
-               (rc = reset_size(&r, v, ctx->refill_policy, deposit, ctx->sharing, &amount)) !=
-                   PV_OK) {
-        return rc;
-    }
-
-    memset(&rf, 0, sizeof rf);
-    rf.psd_id = p->id;
-    rf.amount = amount;
-    rf.desc_before = r.descending;
-    rf.asc_before = r.ascending;
-    rf.ctl_before = r.control_total;
-    if ((rc = pv_psd_refill(&r, amount)) != PV_OK)
-        return rc;
-    rf.desc_after = r.descending;
-    rf.asc_after = r.ascending;
-    rf.ctl_after = r.control_total;
-    rf.at = now;
-    if ((rc = pv_new_id("rfl", rf.authorization)) != PV_OK)
-        return rc;
-    /* The authority signs the reset (its nonce is the rfl_ id) before anything is written. */
-    if ((rc = pv_reset_authorise(ctx->signer, ctx->license, &rf)) != PV_OK)
-        return rc;
-
-    pv_psd_regs_to(&r, p);
-    p->last_refill_at = now;
-    if ((rc = pv_store_refill_insert(st, &rf)) != PV_OK)
-        return rc;
-    if ((rc = pv_psd_batch_put(st, &ctx->psdb, p)) != PV_OK)
-        return rc;
-
-    memset(lines, 0, sizeof lines);
-    pv_account_mode(p->test ? PV_ACCT_AUTHORITY : PV_ACCT_DEPOSIT, p->test, lines[0].account);
-    lines[0].amount = -amount;
-    pv_account_psd(p->id, lines[1].account);
-    lines[1].amount = amount;
-    if ((rc = pv_ledger_post(st, "psd_refill", rf.authorization, lines, 2, now)) != PV_OK)
-        return rc;
-    /* The device's history (lifecycle.h): the reset with the registers after it. */
-    return pv_psd_event_write(st, p, "reset", PV_ACTOR_SYSTEM, ctx->server_id, "", p->status,
-                              rf.authorization, now);
-}
 
 /* Choose a PSD for a piece of value v, refilling when needed (see top). */
 static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int test, pv_mills v,
@@ -175,7 +87,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
             (rc = pv_psd_key_follow(st, ctx, &ctx->test_psd, out->key_id)) != PV_OK)
             return rc == PV_EKEYMODULE ? PV_ENOPSD : rc;
         *key = &ctx->test_psd;
-        return out->descending >= v ? PV_OK : refill(st, ctx, out, v, now);
+        return out->descending >= v ? PV_OK : pv_psd_batch_refill(st, ctx, out, v, now);
     }
     /* i == 0 is the current PSD; then the others in turn. */
     for (i = 0; i < ctx->npsds; i++) {
@@ -218,7 +130,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         return overdue ? PV_EOVERDUE : PV_ENOPSD;
     if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
         return rc;
-    rc = refill(st, ctx, out, v, now);
+    rc = pv_psd_batch_refill(st, ctx, out, v, now);
     if (rc == PV_EDEPOSIT && fullest != refill_idx) {
         /* The deposit is short for that one: the device that needs least
          * may still be reset by what the deposit can cover (reset_size wrote
@@ -226,7 +138,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         refill_idx = fullest;
         if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
             return rc;
-        rc = refill(st, ctx, out, v, now);
+        rc = pv_psd_batch_refill(st, ctx, out, v, now);
     }
     if (rc != PV_OK)
         return rc;
@@ -635,6 +547,8 @@ static int batch_tails(struct pv_store *st, struct pv_processor_ctx *ctx,
             recs[m++] = &res[i].rec;
     if (rc == PV_OK)
         rc = pv_store_indicia_insert(st, recs, m);
+    if (rc == PV_OK)
+        rc = pv_store_journal_batch(st, 0); /* the jobs' journals, in the same round trip */
     for (i = 0; i < n && rc == PV_OK; i++)
         if (res[i].err == PV_OK && pd[i].owed)
             rc = tail_rest(st, &reqs[i], &res[i], &pd[i], now);
@@ -680,62 +594,6 @@ static void reset(struct pv_purchase_res *r, int failed)
     }
 }
 
-/* What the jobs' own reads may find (pv_store_batch_facts) into facts[n]: every bit set
- * (read it) for a job refused before the batch and for every job of a batch that uses a
- * key twice (the second must find the first's). */
-static int repeats(const struct pv_purchase_req *reqs, size_t n);
-static int batch_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
-                       const struct pv_purchase_res *res, size_t n, uint8_t *facts)
-{
-    const char **cus = calloc(n ? n : 1, sizeof *cus), **keys = calloc(n ? n : 1, sizeof *keys);
-    char(*owners)[PV_ID_MAX] = calloc(n ? n : 1, sizeof *owners);
-    const char **own = calloc(n ? n : 1, sizeof *own);
-    int64_t *tests = calloc(n ? n : 1, sizeof *tests);
-    size_t i, m = 0;
-    uint8_t *got = malloc(n ? n : 1);
-    int rc = PV_ENOMEM;
-
-    memset(facts, PV_FACT_ALL, n);
-    if (cus && keys && owners && own && tests && got && !repeats(reqs, n)) {
-        for (i = 0; i < n; i++) {
-            if (res[i].pre_err != PV_OK)
-                continue;
-            pv_idem_owner(reqs[i].customer_id, reqs[i].test, owners[m]);
-            cus[m] = reqs[i].customer_id;
-            tests[m] = reqs[i].test != 0;
-            own[m] = owners[m];
-            keys[m++] = reqs[i].idem_key;
-        }
-        if ((rc = pv_store_batch_facts(st, cus, tests, own, keys, m, got)) == PV_OK)
-            for (i = 0, m = 0; i < n; i++)
-                if (res[i].pre_err == PV_OK)
-                    facts[i] = got[m++];
-    } else if (cus && keys && owners && own && tests && got) {
-        rc = PV_OK;
-    }
-    free(cus);
-    free(keys);
-    free(owners);
-    free(own);
-    free(tests);
-    free(got);
-    return rc;
-}
-
-/* 1 when a key is used twice in reqs: the second is a replay of the first,
- * which reads the first's indicium, so the first must be stored whole. */
-static int repeats(const struct pv_purchase_req *reqs, size_t n)
-{
-    size_t i, j;
-
-    for (i = 1; i < n; i++)
-        for (j = 0; j < i; j++)
-            if (reqs[i].test == reqs[j].test && strcmp(reqs[i].idem_key, reqs[j].idem_key) == 0 &&
-                strcmp(reqs[i].customer_id, reqs[j].customer_id) == 0)
-                return 1;
-    return 0;
-}
-
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
                       int64_t now)
@@ -744,21 +602,15 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
      * heads (a job with a medium is signed and stored in its own turn: its
      * medium's use must be refused in its savepoint, not after). */
     struct pending *pd =
-        ctx->sign_pool && n > 1 && !repeats(reqs, n) ? calloc(n, sizeof *pd) : NULL;
+        ctx->sign_pool && n > 1 && !pv_purchase_repeats(reqs, n) ? calloc(n, sizeof *pd) : NULL;
     struct pv_sign_req *sr = pd ? calloc(n, sizeof *sr) : NULL;
     const struct pv_indicium_rec **recs = sr ? calloc(n, sizeof *recs) : NULL;
     uint8_t *facts = malloc(n ? n : 1);
     size_t i, m = 0, saved_current = ctx->current;
-    int rc;
+    int rc = PV_ENOMEM;
 
-    if (!facts) {
-        free(recs);
-        free(sr);
-        free(pd);
-        for (i = 0; i < n; i++)
-            res[i].err = PV_ENOMEM;
-        return PV_ENOMEM;
-    }
+    if (!facts)
+        goto fail;
     if (sr && !recs) {
         free(sr); /* out of memory: each job signed in its own turn */
         sr = NULL;
@@ -771,7 +623,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole)) != PV_OK)
         goto fail_rollback;
     /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
-    if ((rc = batch_facts(st, reqs, res, n, facts)) != PV_OK)
+    if ((rc = pv_purchase_facts(st, reqs, res, n, facts)) != PV_OK)
         goto fail_rollback;
     /* After the customers' rows: a batch that waited for another one's reads its time later. */
     if (now == PV_NOW_AT_LOCK)
@@ -779,6 +631,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
     /* The card payments' round commits with the batch (lease.h, in_batch). */
     if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
+        goto fail_rollback;
+    /* The jobs' journals wait for one statement at the end (PostgreSQL, journal_batch). */
+    if ((rc = pv_store_journal_batch(st, 1)) != PV_OK)
         goto fail_rollback;
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
@@ -859,7 +714,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (rc != PV_OK)
             goto fail_rollback;
     }
-    if ((rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
+    if ((rc = pv_store_journal_batch(st, 0)) != PV_OK ||
+        (rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
     free(facts);
     free(recs);

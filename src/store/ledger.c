@@ -135,6 +135,196 @@ out:
     return pv_write_leave(st, own, rc);
 }
 
+/*
+ * A purchase batch's journals (journal_batch, PostgreSQL): each job's
+ * journal_post moves the accounts and parts in the job's savepoint
+ * (JOURNAL_BALANCES) and keeps its journal and lines here; the batch writes
+ * all of them in one statement (JOURNALS_INSERT) before its commit. A
+ * savepoint marks how many there were, its rollback_to forgets the job's.
+ * Strings are copies (owned).
+ */
+struct pv_jbuf {
+    int on;
+    size_t nj, capj, markj; /* journals */
+    char **kind, **ref;
+    int64_t *at;
+    size_t nl, capl, markl; /* lines */
+    int64_t *jord, *line, *amount;
+    char **acct;
+};
+
+static void jbuf_cut(struct pv_jbuf *b, size_t nj, size_t nl)
+{
+    while (b->nj > nj) {
+        b->nj--;
+        free(b->kind[b->nj]);
+        free(b->ref[b->nj]);
+    }
+    while (b->nl > nl)
+        free(b->acct[--b->nl]);
+}
+
+void pv_jbuf_mark(struct pv_store *st)
+{
+    if (st->jbuf) {
+        st->jbuf->markj = st->jbuf->nj;
+        st->jbuf->markl = st->jbuf->nl;
+    }
+}
+
+void pv_jbuf_undo(struct pv_store *st)
+{
+    if (st->jbuf)
+        jbuf_cut(st->jbuf, st->jbuf->markj, st->jbuf->markl);
+}
+
+void pv_jbuf_drop(struct pv_store *st, int free_it)
+{
+    struct pv_jbuf *b = st->jbuf;
+
+    if (!b)
+        return;
+    jbuf_cut(b, 0, 0);
+    b->on = 0;
+    b->markj = b->markl = 0;
+    if (!free_it)
+        return;
+    free(b->kind);
+    free(b->ref);
+    free(b->at);
+    free(b->jord);
+    free(b->line);
+    free(b->amount);
+    free(b->acct);
+    free(b);
+    st->jbuf = NULL;
+}
+
+/* Room for one more journal and n more lines. */
+static int jbuf_room(struct pv_jbuf *b, size_t n)
+{
+    if (b->nj == b->capj) {
+        size_t cap = b->capj ? 2 * b->capj : 64;
+        char **k = realloc(b->kind, cap * sizeof *k);
+        if (k)
+            b->kind = k;
+        char **r = k ? realloc(b->ref, cap * sizeof *r) : NULL;
+        if (r)
+            b->ref = r;
+        int64_t *a = r ? realloc(b->at, cap * sizeof *a) : NULL;
+        if (!a)
+            return PV_ENOMEM;
+        b->at = a;
+        b->capj = cap;
+    }
+    while (b->nl + n > b->capl) {
+        size_t cap = b->capl ? 2 * b->capl : 256;
+        int64_t *j = realloc(b->jord, cap * sizeof *j);
+        if (j)
+            b->jord = j;
+        int64_t *l = j ? realloc(b->line, cap * sizeof *l) : NULL;
+        if (l)
+            b->line = l;
+        int64_t *m = l ? realloc(b->amount, cap * sizeof *m) : NULL;
+        if (m)
+            b->amount = m;
+        char **c = m ? realloc(b->acct, cap * sizeof *c) : NULL;
+        if (!c)
+            return PV_ENOMEM;
+        b->acct = c;
+        b->capl = cap;
+    }
+    return PV_OK;
+}
+
+static int jbuf_add(struct pv_jbuf *b, const char *kind, const char *ref,
+                    const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    size_t i, nj = b->nj, nl = b->nl;
+
+    if (jbuf_room(b, n) != PV_OK)
+        return PV_ENOMEM;
+    b->kind[nj] = strdup(kind);
+    b->ref[nj] = b->kind[nj] ? strdup(ref) : NULL;
+    if (!b->ref[nj]) {
+        free(b->kind[nj]);
+        return PV_ENOMEM;
+    }
+    b->at[nj] = at;
+    b->nj++;
+    for (i = 0; i < n; i++) {
+        if (!(b->acct[b->nl] = strdup(lines[i].account))) {
+            jbuf_cut(b, nj, nl);
+            return PV_ENOMEM;
+        }
+        b->jord[b->nl] = (int64_t) b->nj; /* WITH ORDINALITY counts from 1 */
+        b->line[b->nl] = (int64_t) i;
+        b->amount[b->nl] = lines[i].amount;
+        b->nl++;
+    }
+    return PV_OK;
+}
+
+int pv_jbuf_write(struct pv_store *st)
+{
+    struct pv_jbuf *b = st->jbuf;
+    struct pv_q q;
+    int rc;
+
+    if (!b || b->nj == 0)
+        return PV_OK;
+    pv_q_start(&q, st, S_JOURNALS_INSERT);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->kind, b->nj, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->ref, b->nj, 0);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->at, b->nj, sizeof *b->at);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->jord, b->nl, sizeof *b->jord);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->line, b->nl, sizeof *b->line);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->acct, b->nl, 0);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->amount, b->nl, sizeof *b->amount);
+    rc = pv_q_send(&q, 0); /* queued in a purchase batch (pv_store_defer) */
+    jbuf_cut(b, 0, 0);
+    b->markj = b->markl = 0;
+    return rc;
+}
+
+int pv_store_journal_batch(struct pv_store *st, int on)
+{
+    int rc;
+
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    if (!on) {
+        rc = pv_jbuf_write(st);
+        if (st->jbuf)
+            st->jbuf->on = 0;
+        return rc;
+    }
+    if (!pv_sql_has(st, S_JOURNALS_INSERT))
+        return PV_OK; /* SQLite: journal_post writes its journal at once */
+    if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
+        return PV_ENOMEM;
+    st->jbuf->on = 1;
+    pv_jbuf_mark(st);
+    return PV_OK;
+}
+
+/* journal_post in a purchase batch: the balances now, the journal kept (struct pv_jbuf). */
+static int post_kept(struct pv_store *st, const char *kind, const char *ref,
+                     const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
+{
+    struct pv_q q;
+    int rc;
+
+    pv_q_start(&q, st, S_JOURNAL_BALANCES);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, lines[0].account, n, sizeof lines[0]);
+    pv_q_array(&q, PV_P_INT_ARRAY, &lines[0].amount, n, sizeof lines[0]);
+    pv_q_array(&q, PV_P_INT_ARRAY, parts, n, sizeof parts[0]);
+    /* Queued in the job (pv_store_defer); a CHECK's refusal is PV_EOVERFLOW. */
+    if ((rc = pv_q_send(&q, PV_SEND_OVERFLOW)) != PV_OK)
+        return rc;
+    return jbuf_add(st->jbuf, kind, ref, lines, n, at);
+}
+
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at)
 {
@@ -157,7 +347,9 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
         return PV_ENOMEM;
     for (i = 0; i < n; i++)
         parts[i] = lines[i].shared ? st->part : 0;
-    if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
+    if (st->jbuf && st->jbuf->on && st->in_tx && ref) {
+        rc = post_kept(st, kind, ref, lines, n, parts, at);
+    } else if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
         pv_q_start(&q, st, S_JOURNAL_POST);
         pv_q_text(&q, kind);
         pv_q_text(&q, ref);

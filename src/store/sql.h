@@ -124,12 +124,44 @@
               "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "   \
               "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
               "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l"))                            \
+    /* journal_post inside a purchase batch (journal_batch): the accounts and parts as             \
+     * JOURNAL_POST moves them, in the job; its journal and lines wait for JOURNALS_INSERT. */     \
+    X(JOURNAL_BALANCES,                                                                            \
+      DIALECT(NULL, "WITH l AS (SELECT t.account, t.amount, t.part "                               \
+                    "      FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(account, "     \
+                    "amount, part)), "                                                             \
+                    "a AS (INSERT INTO accounts(name, balance_mills) "                             \
+                    "      SELECT account, sum(amount) FROM l WHERE part = 0 "                     \
+                    "      GROUP BY account ORDER BY account "                                     \
+                    "      ON CONFLICT (name) DO UPDATE "                                          \
+                    "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), " \
+                    "e AS (INSERT INTO accounts(name, balance_mills) "                             \
+                    "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                     \
+                    "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "             \
+                    "      ON CONFLICT (name) DO NOTHING) "                                        \
+                    "INSERT INTO account_parts(name, part, balance_mills) "                        \
+                    "SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                    \
+                    "GROUP BY account, part ORDER BY account, part "                               \
+                    "ON CONFLICT (name, part) DO UPDATE "                                          \
+                    "SET balance_mills = account_parts.balance_mills + excluded.balance_mills"))   \
+    /* A batch's journals ($1-$3, in order) and their lines ($4: the journal's place). */          \
+    X(JOURNALS_INSERT,                                                                             \
+      DIALECT(                                                                                     \
+          NULL,                                                                                    \
+          "WITH t AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('journals', 'id')) "      \
+          "      AS id, u.kind, u.ref, u.at, u.ord FROM unnest($1::text[], $2::text[], "           \
+          "      $3::bigint[]) WITH ORDINALITY AS u(kind, ref, at, ord)), "                        \
+          "j AS (INSERT INTO journals(id, kind, ref, at) OVERRIDING SYSTEM VALUE "                 \
+          "      SELECT id, kind, ref, at FROM t ORDER BY ord) "                                   \
+          "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                    \
+          "SELECT t.id, l.line, l.account, l.amount FROM unnest($4::bigint[], $5::bigint[], "      \
+          "$6::text[], $7::bigint[]) AS l(jord, line, account, amount) JOIN t ON t.ord = l.jord")) \
     /* A balance is the account's row plus its parts (v21). */                                     \
     X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
     X(ACCOUNT_GET_LOCK,                                                                            \
       DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1 FOR UPDATE OF a")) \
-    /* A purchase batch's customers, locked in name order before anything else (lock_batch),   \
-     * and written once by the batch itself: a row only locked here and then updated in a job's   \
+    /* A purchase batch's customers, locked in name order before anything else (lock_batch),       \
+     * and written once by the batch itself: a row only locked here and then updated in a job's    \
      * savepoint would become a MultiXact (the batch's lock and the job's update) at every job.    \
      */                                                                                            \
     X(ACCOUNTS_LOCK, DIALECT(NULL, "UPDATE accounts a SET balance_mills = a.balance_mills "        \
@@ -185,8 +217,8 @@
                           "VALUES ($1, $2, $3, $4, $5, $6)"))                                      \
     X(APIKEY_LOOKUP, BOTH("SELECT role, owner_id, id, test FROM api_keys "                         \
                           "WHERE hash = $1 AND revoked_at IS NULL"))                               \
-    /* A purchase batch's reads of its jobs' keys, holds and auto-refill rules, one row a job  \
-     * (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule). */                           \
+    /* A purchase batch's reads of its jobs' keys, holds and auto-refill rules, one row a job      \
+     * (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule). */                            \
     X(BATCH_FACTS,                                                                                 \
       DIALECT(NULL, "SELECT (ki.f IS NOT NULL)::integer + 2 * (kh.f IS NOT NULL)::integer "        \
                     "+ 4 * (kr.f IS NOT NULL)::integer "                                           \
@@ -208,7 +240,7 @@
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \
            "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, "      \
            "$32)"))                                                                                \
-    /* A batch's indicia in one statement (pv_store_indicia_insert): a column an array. */        \
+    /* A batch's indicia in one statement (pv_store_indicia_insert): a column an array. */         \
     X(IND_INSERT_MANY,                                                                             \
       DIALECT(NULL, "INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "    \
                     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "      \

@@ -83,6 +83,8 @@ int pv_store_open(const char *dsn, struct pv_store **out)
 void pv_store_close(struct pv_store *st)
 {
     if (st)
+        pv_jbuf_drop(st, 1);
+    if (st)
         st->drv->close(st);
 }
 
@@ -129,6 +131,7 @@ int pv_store_begin(struct pv_store *st)
         pv_log(PV_LOG_ERROR, "store: begin() inside a transaction\n");
         return PV_EINVAL;
     }
+    pv_jbuf_drop(st, 0);
     rc = tx(st, PV_TX_BEGIN);
     st->in_tx = rc == PV_OK;
     st->in_sp = 0;
@@ -141,6 +144,10 @@ int pv_store_commit(struct pv_store *st)
 
     if (!st || !st->in_tx)
         return PV_EINVAL;
+    /* Journals a batch still keeps are written first; a failure leaves the
+     * transaction to the caller's rollback. */
+    if ((rc = pv_jbuf_write(st)) != PV_OK)
+        return rc;
     rc = tx(st, PV_TX_COMMIT);
     st->in_tx = st->in_sp = 0;
     return rc;
@@ -152,6 +159,7 @@ int pv_store_rollback(struct pv_store *st)
 
     if (!st)
         return PV_EINVAL;
+    pv_jbuf_drop(st, 0);
     if (!st->in_tx)
         return PV_OK;
     rc = tx(st, PV_TX_ROLLBACK);
@@ -167,6 +175,8 @@ int pv_store_savepoint(struct pv_store *st)
         return PV_EINVAL;
     rc = tx(st, PV_TX_SAVEPOINT);
     st->in_sp = rc == PV_OK;
+    if (rc == PV_OK)
+        pv_jbuf_mark(st);
     return rc;
 }
 
@@ -191,7 +201,11 @@ int pv_store_release(struct pv_store *st)
 
 int pv_store_rollback_to(struct pv_store *st)
 {
-    return end_savepoint(st, PV_TX_ROLLBACK_TO);
+    int rc = end_savepoint(st, PV_TX_ROLLBACK_TO);
+
+    if (rc == PV_OK)
+        pv_jbuf_undo(st); /* the savepoint's journals are gone with its balances */
+    return rc;
 }
 
 int pv_store_defer(struct pv_store *st, int on)

@@ -470,14 +470,13 @@ int pv_store_defer(struct pv_store *st, int on);
  * unless st wrote or ended the savepoint in between. SQLite: nothing. PV_EINVAL. */
 int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
                                const char *account, unsigned facts);
-/* batch_facts - a purchase batch's job i: PV_FACT_* bits of what its own reads may find (its
- * idempotency key owners[i]/keys[i], a hold on customers[i], its rule in mode tests[i]), in
- * one statement for all n (PostgreSQL); a clear bit is a sure "none". SQLite: all set.
- * prefetch_customer reads ahead only the hold and rule whose bit is set. Borrows all. */
-#define PV_FACT_IDEM 1u
-#define PV_FACT_HOLD 2u
-#define PV_FACT_RULE 4u
-#define PV_FACT_ALL  7u
+/* batch_facts - PV_FACT_* bits of what job i's reads may find (its key owners[i]/keys[i], a
+ * hold on customers[i], its rule in mode tests[i]), one statement for n (PostgreSQL); a clear
+ * bit is a sure "none" (SQLite: all set); prefetch_customer reads only those set. Borrows.
+ * journal_batch - on: journal_post keeps its journal for one statement at off (or commit);
+ * its savepoint's rollback_to forgets it. PostgreSQL; SQLite: nothing. */
+int pv_store_journal_batch(struct pv_store *st, int on);
+enum { PV_FACT_IDEM = 1, PV_FACT_HOLD = 2, PV_FACT_RULE = 4, PV_FACT_ALL = 7 };
 int pv_store_batch_facts(struct pv_store *st, const char *const *customers, const int64_t *tests,
                          const char *const *owners, const char *const *keys, size_t n,
                          uint8_t *facts);

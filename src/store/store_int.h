@@ -139,13 +139,21 @@ struct pv_store_driver {
 /* The base of every driver's handle, embedded first. */
 struct pv_store {
     const struct pv_store_driver *drv;
-    int in_tx;           /* begin() succeeded and neither commit() nor rollback() followed */
-    int in_sp;           /* the savepoint is open */
-    int fault;           /* enum pv_fault of the last failure, set by the driver */
-    uint64_t statements; /* statements run (pv_store_statements) */
-    int defer;           /* pv_store_defer: writes sent with pv_q_send may be queued */
-    int64_t part;        /* pv_store_set_part: where shared ledger lines go (0: the row) */
+    int in_tx;            /* begin() succeeded and neither commit() nor rollback() followed */
+    int in_sp;            /* the savepoint is open */
+    int fault;            /* enum pv_fault of the last failure, set by the driver */
+    uint64_t statements;  /* statements run (pv_store_statements) */
+    int defer;            /* pv_store_defer: writes sent with pv_q_send may be queued */
+    int64_t part;         /* pv_store_set_part: where shared ledger lines go (0: the row) */
+    struct pv_jbuf *jbuf; /* pv_store_journal_batch: journals kept for one statement (ledger.c) */
 };
+
+/* The journals a purchase batch keeps (ledger.c): mark at a savepoint, undo at its
+ * rollback_to, write (one statement, queued like a send) and drop (rollback, begin, close). */
+void pv_jbuf_mark(struct pv_store *st);
+void pv_jbuf_undo(struct pv_store *st);
+int pv_jbuf_write(struct pv_store *st);
+void pv_jbuf_drop(struct pv_store *st, int free_it);
 
 /*
  * Driver constructors, called by store.c. Each returns an owned handle in
