@@ -19,6 +19,7 @@
  * the postal deposit and both spend it.
  */
 #include "stampd/error.h"
+#include "stampd/money.h"
 #include "store/store_int.h"
 
 #include <stdlib.h>
@@ -137,11 +138,12 @@ out:
 
 /*
  * A purchase batch's journals (journal_batch, PostgreSQL): each job's
- * journal_post moves the accounts and parts in the job's savepoint
- * (JOURNAL_BALANCES) and keeps its journal and lines here; the batch writes
- * all of them in one statement (JOURNALS_INSERT) before its commit. A
- * savepoint marks how many there were, its rollback_to forgets the job's.
- * Strings are copies (owned).
+ * journal_post keeps its journal and lines here, and the batch writes all
+ * of them, and the accounts and parts they move, in one statement
+ * (JOURNALS_INSERT) before its commit. Until then account_balance adds the
+ * kept lines of the account to what the database holds, so a later job
+ * sees an earlier one's debit. A savepoint marks how many there were, its
+ * rollback_to forgets the job's. Strings are copies (owned).
  */
 struct pv_jbuf {
     int on;
@@ -149,7 +151,7 @@ struct pv_jbuf {
     char **kind, **ref;
     int64_t *at;
     size_t nl, capl, markl; /* lines */
-    int64_t *jord, *line, *amount;
+    int64_t *jord, *line, *amount, *part;
     char **acct;
 };
 
@@ -195,6 +197,7 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     free(b->jord);
     free(b->line);
     free(b->amount);
+    free(b->part);
     free(b->acct);
     free(b);
     st->jbuf = NULL;
@@ -228,7 +231,10 @@ static int jbuf_room(struct pv_jbuf *b, size_t n)
         int64_t *m = l ? realloc(b->amount, cap * sizeof *m) : NULL;
         if (m)
             b->amount = m;
-        char **c = m ? realloc(b->acct, cap * sizeof *c) : NULL;
+        int64_t *p = m ? realloc(b->part, cap * sizeof *p) : NULL;
+        if (p)
+            b->part = p;
+        char **c = p ? realloc(b->acct, cap * sizeof *c) : NULL;
         if (!c)
             return PV_ENOMEM;
         b->acct = c;
@@ -238,7 +244,7 @@ static int jbuf_room(struct pv_jbuf *b, size_t n)
 }
 
 static int jbuf_add(struct pv_jbuf *b, const char *kind, const char *ref,
-                    const struct pv_ledger_line *lines, size_t n, int64_t at)
+                    const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
 {
     size_t i, nj = b->nj, nl = b->nl;
 
@@ -260,6 +266,7 @@ static int jbuf_add(struct pv_jbuf *b, const char *kind, const char *ref,
         b->jord[b->nl] = (int64_t) b->nj; /* WITH ORDINALITY counts from 1 */
         b->line[b->nl] = (int64_t) i;
         b->amount[b->nl] = lines[i].amount;
+        b->part[b->nl] = parts[i];
         b->nl++;
     }
     return PV_OK;
@@ -281,7 +288,9 @@ int pv_jbuf_write(struct pv_store *st)
     pv_q_array(&q, PV_P_INT_ARRAY, b->line, b->nl, sizeof *b->line);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->acct, b->nl, 0);
     pv_q_array(&q, PV_P_INT_ARRAY, b->amount, b->nl, sizeof *b->amount);
-    rc = pv_q_send(&q, 0); /* queued in a purchase batch (pv_store_defer) */
+    pv_q_array(&q, PV_P_INT_ARRAY, b->part, b->nl, sizeof *b->part);
+    /* Queued in a purchase batch (pv_store_defer); a CHECK's refusal is PV_EOVERFLOW. */
+    rc = pv_q_send(&q, PV_SEND_OVERFLOW);
     jbuf_cut(b, 0, 0);
     b->markj = b->markl = 0;
     return rc;
@@ -308,21 +317,33 @@ int pv_store_journal_batch(struct pv_store *st, int on)
     return PV_OK;
 }
 
-/* journal_post in a purchase batch: the balances now, the journal kept (struct pv_jbuf). */
+/* What the kept lines add to account (struct pv_jbuf), checked against the balance range:
+ * PV_EOVERFLOW when account plus them would leave it. */
+static int jbuf_pending(const struct pv_jbuf *b, const char *account, pv_mills *sum)
+{
+    size_t i;
+
+    *sum = 0;
+    for (i = 0; b && b->on && i < b->nl; i++)
+        if (strcmp(b->acct[i], account) == 0 && pv_money_add(*sum, b->amount[i], sum) != PV_OK)
+            return PV_EOVERFLOW;
+    return PV_OK;
+}
+
+/* journal_post in a purchase batch: kept, after the same range checks the accounts' CHECK
+ * would make of each account's kept lines together (its stored balance is checked when the
+ * batch writes them; account_balance checks the sum it answers). */
 static int post_kept(struct pv_store *st, const char *kind, const char *ref,
                      const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
 {
-    struct pv_q q;
-    int rc;
+    pv_mills sum;
+    size_t i;
 
-    pv_q_start(&q, st, S_JOURNAL_BALANCES);
-    pv_q_array(&q, PV_P_TEXT_ARRAY, lines[0].account, n, sizeof lines[0]);
-    pv_q_array(&q, PV_P_INT_ARRAY, &lines[0].amount, n, sizeof lines[0]);
-    pv_q_array(&q, PV_P_INT_ARRAY, parts, n, sizeof parts[0]);
-    /* Queued in the job (pv_store_defer); a CHECK's refusal is PV_EOVERFLOW. */
-    if ((rc = pv_q_send(&q, PV_SEND_OVERFLOW)) != PV_OK)
-        return rc;
-    return jbuf_add(st->jbuf, kind, ref, lines, n, at);
+    for (i = 0; i < n; i++)
+        if (jbuf_pending(st->jbuf, lines[i].account, &sum) != PV_OK ||
+            pv_money_add(sum, lines[i].amount, &sum) != PV_OK)
+            return PV_EOVERFLOW;
+    return jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
 }
 
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
@@ -368,7 +389,9 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
 
 int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
 {
+    pv_mills kept;
     struct pv_q q;
+    int rc;
 
     if (!st || !balance)
         return PV_EINVAL;
@@ -377,7 +400,24 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
         return PV_EINVAL;
     pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
     pv_q_text(&q, account);
-    return pv_q_int64(&q, balance);
+    rc = pv_q_int64(&q, balance);
+    if (!st->jbuf || !st->jbuf->on || (rc != PV_OK && rc != PV_ENOTFOUND))
+        return rc;
+    /* Inside a purchase batch: with what its jobs posted so far (struct pv_jbuf), which
+     * makes an account that has no row yet. */
+    if (rc == PV_ENOTFOUND) {
+        size_t i;
+
+        for (i = 0; i < st->jbuf->nl && strcmp(st->jbuf->acct[i], account) != 0; i++)
+            ;
+        if (i == st->jbuf->nl)
+            return rc;
+        *balance = 0;
+    }
+    if ((rc = jbuf_pending(st->jbuf, account, &kept)) != PV_OK ||
+        (rc = pv_money_add(*balance, kept, balance)) != PV_OK)
+        return rc;
+    return PV_OK;
 }
 
 static int read_txn(struct pv_row *r, void *p)

@@ -124,38 +124,34 @@
               "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "   \
               "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
               "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l"))                            \
-    /* journal_post inside a purchase batch (journal_batch): the accounts and parts as             \
-     * JOURNAL_POST moves them, in the job; its journal and lines wait for JOURNALS_INSERT. */     \
-    X(JOURNAL_BALANCES,                                                                            \
-      DIALECT(NULL, "WITH l AS (SELECT t.account, t.amount, t.part "                               \
-                    "      FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(account, "     \
-                    "amount, part)), "                                                             \
-                    "a AS (INSERT INTO accounts(name, balance_mills) "                             \
-                    "      SELECT account, sum(amount) FROM l WHERE part = 0 "                     \
-                    "      GROUP BY account ORDER BY account "                                     \
-                    "      ON CONFLICT (name) DO UPDATE "                                          \
-                    "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), " \
-                    "e AS (INSERT INTO accounts(name, balance_mills) "                             \
-                    "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                     \
-                    "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "             \
-                    "      ON CONFLICT (name) DO NOTHING) "                                        \
-                    "INSERT INTO account_parts(name, part, balance_mills) "                        \
-                    "SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                    \
-                    "GROUP BY account, part ORDER BY account, part "                               \
-                    "ON CONFLICT (name, part) DO UPDATE "                                          \
-                    "SET balance_mills = account_parts.balance_mills + excluded.balance_mills"))   \
-    /* A batch's journals ($1-$3, in order) and their lines ($4: the journal's place). */          \
+    /* A purchase batch's journals (journal_batch): $1-$3 the journals in order, $4-$8 their       \
+     * lines ($4 the journal's place, $8 the part of a shared line); the accounts and parts move   \
+     * by the lines' sums, in name order, as JOURNAL_POST moves them for one journal. */           \
     X(JOURNALS_INSERT,                                                                             \
-      DIALECT(                                                                                     \
-          NULL,                                                                                    \
-          "WITH t AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('journals', 'id')) "      \
-          "      AS id, u.kind, u.ref, u.at, u.ord FROM unnest($1::text[], $2::text[], "           \
-          "      $3::bigint[]) WITH ORDINALITY AS u(kind, ref, at, ord)), "                        \
-          "j AS (INSERT INTO journals(id, kind, ref, at) OVERRIDING SYSTEM VALUE "                 \
-          "      SELECT id, kind, ref, at FROM t ORDER BY ord) "                                   \
-          "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                    \
-          "SELECT t.id, l.line, l.account, l.amount FROM unnest($4::bigint[], $5::bigint[], "      \
-          "$6::text[], $7::bigint[]) AS l(jord, line, account, amount) JOIN t ON t.ord = l.jord")) \
+      DIALECT(NULL,                                                                                \
+              "WITH t AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('journals', 'id')) "  \
+              "      AS id, u.kind, u.ref, u.at, u.ord FROM unnest($1::text[], $2::text[], "       \
+              "      $3::bigint[]) WITH ORDINALITY AS u(kind, ref, at, ord)), "                    \
+              "l AS MATERIALIZED (SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::text[], "   \
+              "      $7::bigint[], $8::bigint[]) AS x(jord, line, account, amount, part)), "       \
+              "j AS (INSERT INTO journals(id, kind, ref, at) OVERRIDING SYSTEM VALUE "             \
+              "      SELECT id, kind, ref, at FROM t ORDER BY ord), "                              \
+              "a AS (INSERT INTO accounts(name, balance_mills) "                                   \
+              "      SELECT account, sum(amount) FROM l WHERE part = 0 "                           \
+              "      GROUP BY account ORDER BY account "                                           \
+              "      ON CONFLICT (name) DO UPDATE "                                                \
+              "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), "       \
+              "e AS (INSERT INTO accounts(name, balance_mills) "                                   \
+              "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                           \
+              "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "                   \
+              "      ON CONFLICT (name) DO NOTHING), "                                             \
+              "p AS (INSERT INTO account_parts(name, part, balance_mills) "                        \
+              "      SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                    \
+              "      GROUP BY account, part ORDER BY account, part "                               \
+              "      ON CONFLICT (name, part) DO UPDATE "                                          \
+              "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "   \
+              "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
+              "SELECT t.id, l.line, l.account, l.amount FROM l JOIN t ON t.ord = l.jord"))         \
     /* A balance is the account's row plus its parts (v21). */                                     \
     X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
     X(ACCOUNT_GET_LOCK,                                                                            \
