@@ -156,13 +156,9 @@
     X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
     X(ACCOUNT_GET_LOCK,                                                                            \
       DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1 FOR UPDATE OF a")) \
-    /* A purchase batch's customers, locked in name order before anything else (lock_batch),       \
-     * and written once by the batch itself: a row only locked here and then updated in a job's    \
-     * savepoint would become a MultiXact (the batch's lock and the job's update) at every job.    \
-     */                                                                                            \
-    X(ACCOUNTS_LOCK, DIALECT(NULL, "UPDATE accounts a SET balance_mills = a.balance_mills "        \
-                                   "FROM (SELECT name FROM accounts WHERE name = ANY($1::text[]) " \
-                                   "ORDER BY name FOR UPDATE) s WHERE a.name = s.name"))           \
+    /* A purchase batch's customers, locked in name order before anything else (lock_batch). */    \
+    X(ACCOUNTS_LOCK, DIALECT(NULL, "SELECT name FROM accounts WHERE name = ANY($1::text[]) "       \
+                                   "ORDER BY name FOR UPDATE"))                                    \
     /* Without arrays (SQLite): journal_post in three statements for up to four lines (the         \
      * accounts first: the only one a CHECK refuses), under an inner savepoint unless a            \
      * purchase job's own savepoint is around it (pv_store_defer). Unused rows are NULL. */        \
