@@ -89,6 +89,25 @@
 #define ACCOUNT_TOTAL                                                                              \
     "CAST(a.balance_mills + COALESCE((SELECT SUM(p.balance_mills) FROM account_parts p "           \
     "WHERE p.name = a.name), 0) AS BIGINT)"
+/* journal_post's moves of the accounts by its lines l (account, amount, part), in name order:
+ * a line of part 0 adds to its account's row (made when missing), another to that part of
+ * its account (account_parts), whose row is only made when missing. JOURNAL_POST,
+ * JOURNALS_INSERT. */
+#define LINES_TO_ACCOUNTS                                                                          \
+    "a AS (INSERT INTO accounts(name, balance_mills) "                                             \
+    "      SELECT account, sum(amount) FROM l WHERE part = 0 "                                     \
+    "      GROUP BY account ORDER BY account "                                                     \
+    "      ON CONFLICT (name) DO UPDATE "                                                          \
+    "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), "                 \
+    "e AS (INSERT INTO accounts(name, balance_mills) "                                             \
+    "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                                     \
+    "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "                             \
+    "      ON CONFLICT (name) DO NOTHING), "                                                       \
+    "p AS (INSERT INTO account_parts(name, part, balance_mills) "                                  \
+    "      SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                              \
+    "      GROUP BY account, part ORDER BY account, part "                                         \
+    "      ON CONFLICT (name, part) DO UPDATE "                                                    \
+    "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -107,21 +126,7 @@
               "WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ($1, $2, $3) RETURNING id), " \
               "l AS (SELECT t.account, t.amount, t.part, t.ord "                                   \
               "      FROM unnest($4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY "         \
-              "      AS t(account, amount, part, ord)), "                                          \
-              "a AS (INSERT INTO accounts(name, balance_mills) "                                   \
-              "      SELECT account, sum(amount) FROM l WHERE part = 0 "                           \
-              "      GROUP BY account ORDER BY account "                                           \
-              "      ON CONFLICT (name) DO UPDATE "                                                \
-              "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), "       \
-              "e AS (INSERT INTO accounts(name, balance_mills) "                                   \
-              "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                           \
-              "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "                   \
-              "      ON CONFLICT (name) DO NOTHING), "                                             \
-              "p AS (INSERT INTO account_parts(name, part, balance_mills) "                        \
-              "      SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                    \
-              "      GROUP BY account, part ORDER BY account, part "                               \
-              "      ON CONFLICT (name, part) DO UPDATE "                                          \
-              "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "   \
+              "      AS t(account, amount, part, ord)), " LINES_TO_ACCOUNTS                        \
               "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
               "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l"))                            \
     /* A purchase batch's journals (journal_batch): $1-$3 the journals in order, $4-$8 their       \
@@ -135,21 +140,7 @@
               "l AS MATERIALIZED (SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::text[], "   \
               "      $7::bigint[], $8::bigint[]) AS x(jord, line, account, amount, part)), "       \
               "j AS (INSERT INTO journals(id, kind, ref, at) OVERRIDING SYSTEM VALUE "             \
-              "      SELECT id, kind, ref, at FROM t ORDER BY ord), "                              \
-              "a AS (INSERT INTO accounts(name, balance_mills) "                                   \
-              "      SELECT account, sum(amount) FROM l WHERE part = 0 "                           \
-              "      GROUP BY account ORDER BY account "                                           \
-              "      ON CONFLICT (name) DO UPDATE "                                                \
-              "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), "       \
-              "e AS (INSERT INTO accounts(name, balance_mills) "                                   \
-              "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                           \
-              "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "                   \
-              "      ON CONFLICT (name) DO NOTHING), "                                             \
-              "p AS (INSERT INTO account_parts(name, part, balance_mills) "                        \
-              "      SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                    \
-              "      GROUP BY account, part ORDER BY account, part "                               \
-              "      ON CONFLICT (name, part) DO UPDATE "                                          \
-              "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "   \
+              "      SELECT id, kind, ref, at FROM t ORDER BY ord), " LINES_TO_ACCOUNTS            \
               "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
               "SELECT t.id, l.line, l.account, l.amount FROM l JOIN t ON t.ord = l.jord"))         \
     /* A balance is the account's row plus its parts (v21). */                                     \
