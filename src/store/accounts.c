@@ -202,10 +202,12 @@ int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int
         if (pv_q_prefetch(&q) != PV_OK)
             return q.rc;
     }
-    pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
-    pv_q_text(&q, account);
-    if (pv_q_prefetch(&q) != PV_OK)
-        return q.rc;
+    if (!pv_jbuf_known(st, account)) { /* else the batch read it with its lock */
+        pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
+        pv_q_text(&q, account);
+        if (pv_q_prefetch(&q) != PV_OK)
+            return q.rc;
+    }
     if (!(facts & PV_FACT_RULE))
         return PV_OK;
     pv_q_start(&q, st, S_AUTOREFILL_GET);

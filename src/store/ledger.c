@@ -153,6 +153,9 @@ struct pv_jbuf {
     size_t nl, capl, markl; /* lines */
     int64_t *jord, *line, *amount, *part;
     char **acct;
+    size_t nk, capk; /* balances known from lock_batch, valid to the end of the transaction */
+    char (*kname)[PV_ACCOUNT_MAX];
+    pv_mills *kbal;
 };
 
 static void jbuf_cut(struct pv_jbuf *b, size_t nj, size_t nl)
@@ -189,8 +192,11 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     jbuf_cut(b, 0, 0);
     b->on = 0;
     b->markj = b->markl = 0;
+    b->nk = 0;
     if (!free_it)
         return;
+    free(b->kname);
+    free(b->kbal);
     free(b->kind);
     free(b->ref);
     free(b->at);
@@ -201,6 +207,61 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     free(b->acct);
     free(b);
     st->jbuf = NULL;
+}
+
+int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance)
+{
+    struct pv_jbuf *b;
+
+    if (!pv_fits(account, PV_ACCOUNT_MAX))
+        return PV_EINVAL;
+    if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
+        return PV_ENOMEM;
+    b = st->jbuf;
+    if (b->nk == b->capk) {
+        size_t cap = b->capk ? 2 * b->capk : 64;
+        char(*n)[PV_ACCOUNT_MAX] = realloc(b->kname, cap * sizeof *n);
+        if (n)
+            b->kname = n;
+        pv_mills *v = n ? realloc(b->kbal, cap * sizeof *v) : NULL;
+        if (!v)
+            return PV_ENOMEM;
+        b->kbal = v;
+        b->capk = cap;
+    }
+    memcpy(b->kname[b->nk], account, strlen(account) + 1);
+    b->kbal[b->nk++] = balance;
+    return PV_OK;
+}
+
+/* Where account's known balance is, or -1. */
+static long known_at(const struct pv_jbuf *b, const char *account)
+{
+    size_t i;
+
+    for (i = 0; b && i < b->nk; i++)
+        if (strcmp(b->kname[i], account) == 0)
+            return (long) i;
+    return -1;
+}
+
+int pv_jbuf_known(const struct pv_store *st, const char *account)
+{
+    return st && known_at(st->jbuf, account) >= 0;
+}
+
+/* A journal written at once moved these accounts: their known balances are stale. */
+static void jbuf_forget(struct pv_jbuf *b, const struct pv_ledger_line *lines, size_t n)
+{
+    size_t i;
+    long k;
+
+    for (i = 0; b && i < n; i++)
+        if ((k = known_at(b, lines[i].account)) >= 0) {
+            b->nk--;
+            memcpy(b->kname[k], b->kname[b->nk], sizeof b->kname[k]);
+            b->kbal[k] = b->kbal[b->nk];
+        }
 }
 
 /* Room for one more journal and n more lines. */
@@ -371,6 +432,7 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
     if (st->jbuf && st->jbuf->on && st->in_tx && ref) {
         rc = post_kept(st, kind, ref, lines, n, parts, at);
     } else if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
+        jbuf_forget(st->jbuf, lines, n);
         pv_q_start(&q, st, S_JOURNAL_POST);
         pv_q_text(&q, kind);
         pv_q_text(&q, ref);
@@ -391,6 +453,7 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
 {
     pv_mills kept;
     struct pv_q q;
+    long k;
     int rc;
 
     if (!st || !balance)
@@ -398,9 +461,14 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
     *balance = 0;
     if (!account)
         return PV_EINVAL;
-    pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
-    pv_q_text(&q, account);
-    rc = pv_q_int64(&q, balance);
+    if ((k = known_at(st->jbuf, account)) >= 0 && st->in_tx) {
+        *balance = st->jbuf->kbal[k]; /* locked by this batch since it read it (lock_batch) */
+        rc = PV_OK;
+    } else {
+        pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
+        pv_q_text(&q, account);
+        rc = pv_q_int64(&q, balance);
+    }
     if (!st->jbuf || !st->jbuf->on || (rc != PV_OK && rc != PV_ENOTFOUND))
         return rc;
     /* Inside a purchase batch: with what its jobs posted so far (struct pv_jbuf), which

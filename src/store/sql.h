@@ -147,9 +147,11 @@
     X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
     X(ACCOUNT_GET_LOCK,                                                                            \
       DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1 FOR UPDATE OF a")) \
-    /* A purchase batch's customers, locked in name order before anything else (lock_batch). */    \
-    X(ACCOUNTS_LOCK, DIALECT(NULL, "SELECT name FROM accounts WHERE name = ANY($1::text[]) "       \
-                                   "ORDER BY name FOR UPDATE"))                                    \
+    /* A purchase batch's customers, locked in name order before anything else (lock_batch),       \
+     * with their balances, which the batch keeps (account_balance answers them). */               \
+    X(ACCOUNTS_LOCK,                                                                               \
+      DIALECT(NULL, "SELECT a.name, " ACCOUNT_TOTAL " FROM accounts a "                            \
+                    "WHERE a.name = ANY($1::text[]) ORDER BY a.name FOR UPDATE OF a"))             \
     /* Without arrays (SQLite): journal_post in three statements for up to four lines (the         \
      * accounts first: the only one a CHECK refuses), under an inner savepoint unless a            \
      * purchase job's own savepoint is around it (pv_store_defer). Unused rows are NULL. */        \

@@ -149,6 +149,7 @@ int pv_store_commit(struct pv_store *st)
     if ((rc = pv_jbuf_write(st)) != PV_OK)
         return rc;
     rc = tx(st, PV_TX_COMMIT);
+    pv_jbuf_drop(st, 0);
     st->in_tx = st->in_sp = 0;
     return rc;
 }
@@ -235,7 +236,19 @@ int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
         return rc; /* SQLite: its write lock is the whole database's */
     pv_q_start(&q, st, S_ACCOUNTS_LOCK);
     pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
-    return pv_q_exec(&q);
+    /* The rows stay locked to the commit: their balances are kept (pv_jbuf_know). */
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        char name[PV_ACCOUNT_MAX];
+        struct pv_row r = pv_row_of(&q);
+        pv_mills bal;
+
+        pv_r_text(&r, name, sizeof name);
+        bal = pv_r_int(&r);
+        if ((rc = r.rc) != PV_OK || (rc = pv_jbuf_know(st, name, bal)) != PV_OK)
+            break;
+    }
+    pv_q_done(&q);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
 }
 
 void pv_store_set_part(struct pv_store *st, int64_t part)

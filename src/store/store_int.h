@@ -154,6 +154,10 @@ void pv_jbuf_mark(struct pv_store *st);
 void pv_jbuf_undo(struct pv_store *st);
 int pv_jbuf_write(struct pv_store *st);
 void pv_jbuf_drop(struct pv_store *st, int free_it);
+/* A balance the batch holds locked (lock_batch): account_balance answers it (plus the kept
+ * lines) until a journal written at once moves the account. known: 1 when kept. */
+int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance);
+int pv_jbuf_known(const struct pv_store *st, const char *account);
 
 /*
  * Driver constructors, called by store.c. Each returns an owned handle in

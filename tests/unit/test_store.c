@@ -1607,6 +1607,43 @@ static void test_journal_batch(void **state)
     assert_int_equal(pv_store_journal_batch(st, 1), PV_EINVAL); /* outside a transaction */
 }
 
+/*
+ * lock_batch keeps the balances it locked (PostgreSQL): account_balance answers them plus
+ * the batch's kept lines, and reads the row again once a journal written at once moved it.
+ */
+static void test_batch_balances(void **state)
+{
+    struct pv_store *st = *state;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A", "customer:cus_none"};
+    struct pv_ledger_line l[2];
+    pv_mills bal;
+
+    fund_and_begin(st);
+    OK(pv_store_lock_batch(st, acct, 2));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 1000);
+    assert_int_equal(pv_store_account_balance(st, "customer:cus_none", &bal), PV_ENOTFOUND);
+    OK(pv_store_journal_batch(st, 1));
+    job(st);
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A", PV_FACT_ALL));
+    line(&l[0], "customer:cus_A", -250);
+    line(&l[1], "revenue:postage", 250);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 2, 1700000001));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 750);
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_journal_batch(st, 0));
+    line(&l[0], "customer:cus_A", 100);
+    line(&l[1], "card:clearing", -100);
+    OK(pv_store_journal_post(st, "card_charge", "ch_2", l, 2, 1700000002)); /* at once */
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 850);
+    OK(pv_store_commit(st));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 850);
+}
+
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
 struct migrator {
     struct pv_store *st;
@@ -3373,6 +3410,7 @@ int main(void)
         STORE(test_prefetch),
         STORE(test_batch_rows),
         STORE(test_journal_batch),
+        STORE(test_batch_balances),
         STORE(test_printing),
         STORE(test_servers),
         STORE(test_leases),
