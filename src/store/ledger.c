@@ -158,6 +158,15 @@ struct pv_jbuf {
     pv_mills *kbal;
 };
 
+/* b->f grown to cap elements, or PV_ENOMEM from the function (b->f unchanged). */
+#define GROW(b, f, cap)                                                                            \
+    do {                                                                                           \
+        void *grown_ = realloc((b)->f, (cap) * sizeof *(b)->f);                                    \
+        if (!grown_)                                                                               \
+            return PV_ENOMEM;                                                                      \
+        (b)->f = grown_;                                                                           \
+    } while (0)
+
 static void jbuf_cut(struct pv_jbuf *b, size_t nj, size_t nl)
 {
     while (b->nj > nj) {
@@ -220,13 +229,9 @@ int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance)
     b = st->jbuf;
     if (b->nk == b->capk) {
         size_t cap = b->capk ? 2 * b->capk : 64;
-        char(*n)[PV_ACCOUNT_MAX] = realloc(b->kname, cap * sizeof *n);
-        if (n)
-            b->kname = n;
-        pv_mills *v = n ? realloc(b->kbal, cap * sizeof *v) : NULL;
-        if (!v)
-            return PV_ENOMEM;
-        b->kbal = v;
+
+        GROW(b, kname, cap);
+        GROW(b, kbal, cap);
         b->capk = cap;
     }
     memcpy(b->kname[b->nk], account, strlen(account) + 1);
@@ -269,36 +274,20 @@ static int jbuf_room(struct pv_jbuf *b, size_t n)
 {
     if (b->nj == b->capj) {
         size_t cap = b->capj ? 2 * b->capj : 64;
-        char **k = realloc(b->kind, cap * sizeof *k);
-        if (k)
-            b->kind = k;
-        char **r = k ? realloc(b->ref, cap * sizeof *r) : NULL;
-        if (r)
-            b->ref = r;
-        int64_t *a = r ? realloc(b->at, cap * sizeof *a) : NULL;
-        if (!a)
-            return PV_ENOMEM;
-        b->at = a;
+
+        GROW(b, kind, cap);
+        GROW(b, ref, cap);
+        GROW(b, at, cap);
         b->capj = cap;
     }
     while (b->nl + n > b->capl) {
         size_t cap = b->capl ? 2 * b->capl : 256;
-        int64_t *j = realloc(b->jord, cap * sizeof *j);
-        if (j)
-            b->jord = j;
-        int64_t *l = j ? realloc(b->line, cap * sizeof *l) : NULL;
-        if (l)
-            b->line = l;
-        int64_t *m = l ? realloc(b->amount, cap * sizeof *m) : NULL;
-        if (m)
-            b->amount = m;
-        int64_t *p = m ? realloc(b->part, cap * sizeof *p) : NULL;
-        if (p)
-            b->part = p;
-        char **c = p ? realloc(b->acct, cap * sizeof *c) : NULL;
-        if (!c)
-            return PV_ENOMEM;
-        b->acct = c;
+
+        GROW(b, jord, cap);
+        GROW(b, line, cap);
+        GROW(b, amount, cap);
+        GROW(b, part, cap);
+        GROW(b, acct, cap);
         b->capl = cap;
     }
     return PV_OK;
