@@ -47,6 +47,7 @@
 #include "domain/lifecycle.h"
 #include "domain/pricing.h"
 #include "domain/psd_batch.h"
+#include "domain/psd_refill.h"
 #include "domain/reset_auth.h"
 #include "crypto/signpool.h"
 #include "stampd/error.h"
@@ -64,95 +65,6 @@ _Static_assert(PV_IND_SVC_CERTIFIED == PV_SVC_CERTIFIED &&
                    PV_IND_SVC_RETURN_RECEIPT == PV_SVC_RETURN_RECEIPT &&
                    PV_IND_SVC_NONMACHINABLE == PV_SVC_NONMACHINABLE && PV_IND_SVC_ALL == PV_SVC_ALL,
                "indicium services bits differ from the rate options");
-
-/*
- * How much a reset of a PSD with registers r takes from a deposit holding
- * deposit so that it can dispense v (reset sizing, docs/internals/leases.md):
- * the refill policy, raised to the shortfall when the policy would not cover
- * the piece, but never more than the processor's share of the deposit
- * (deposit / sharing, the live processors drawing on it) unless the piece
- * needs more, and never more than the deposit holds. PV_EDEPOSIT when the
- * deposit cannot cover the shortfall.
- */
-static int reset_size(const struct pv_psd_regs *r, pv_mills v, pv_mills policy, pv_mills deposit,
-                      size_t sharing, pv_mills *amount)
-{
-    pv_mills want, shortfall, fair;
-    int rc;
-
-    if ((rc = pv_psd_refill_needed(r, v, policy, &want)) != PV_OK)
-        return rc;
-    if ((rc = pv_money_sub(v, r->descending, &shortfall)) != PV_OK)
-        return rc;
-    if (deposit <= 0 || deposit < shortfall)
-        return PV_EDEPOSIT;
-    fair = deposit / (pv_mills) (sharing ? sharing : 1);
-    if (want > fair)
-        want = fair > shortfall ? fair : shortfall;
-    *amount = want;
-    return PV_OK;
-}
-
-/* Refill p so that it can dispense v, from the deposit (see reset_size). */
-static int refill(struct pv_store *st, struct pv_processor_ctx *ctx, struct pv_psd_rec *p,
-                  pv_mills v, int64_t now)
-{
-    struct pv_psd_regs r;
-    struct pv_refill_rec rf;
-    struct pv_ledger_line lines[2];
-    pv_mills amount, deposit;
-    int rc;
-
-    pv_psd_regs_from(p, &r);
-    if (p->test) {
-        /* Play money: the test authority always pays the whole policy. */
-        if ((rc = pv_psd_refill_needed(&r, v, ctx->refill_policy, &amount)) != PV_OK)
-            return rc;
-    } else if ((rc = pv_resets_locked(st)) != 0) {
-        /* The authority's reset lock (lifecycle.h), read inside the batch. */
-        return rc > 0 ? PV_ERESETLOCK : rc;
-    } else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
-               (rc = reset_size(&r, v, ctx->refill_policy, deposit, ctx->sharing, &amount)) !=
-                   PV_OK) {
-        return rc;
-    }
-
-    memset(&rf, 0, sizeof rf);
-    rf.psd_id = p->id;
-    rf.amount = amount;
-    rf.desc_before = r.descending;
-    rf.asc_before = r.ascending;
-    rf.ctl_before = r.control_total;
-    if ((rc = pv_psd_refill(&r, amount)) != PV_OK)
-        return rc;
-    rf.desc_after = r.descending;
-    rf.asc_after = r.ascending;
-    rf.ctl_after = r.control_total;
-    rf.at = now;
-    if ((rc = pv_new_id("rfl", rf.authorization)) != PV_OK)
-        return rc;
-    /* The authority signs the reset (its nonce is the rfl_ id) before anything is written. */
-    if ((rc = pv_reset_authorise(ctx->signer, ctx->license, &rf)) != PV_OK)
-        return rc;
-
-    pv_psd_regs_to(&r, p);
-    p->last_refill_at = now;
-    if ((rc = pv_store_refill_insert(st, &rf)) != PV_OK)
-        return rc;
-    if ((rc = pv_psd_batch_put(st, &ctx->psdb, p)) != PV_OK)
-        return rc;
-
-    memset(lines, 0, sizeof lines);
-    pv_account_mode(p->test ? PV_ACCT_AUTHORITY : PV_ACCT_DEPOSIT, p->test, lines[0].account);
-    lines[0].amount = -amount;
-    pv_account_psd(p->id, lines[1].account);
-    lines[1].amount = amount;
-    if ((rc = pv_ledger_post(st, "psd_refill", rf.authorization, lines, 2, now)) != PV_OK)
-        return rc;
-    /* The device's history (lifecycle.h): the reset with the registers after it. */
-    return pv_psd_event_write(st, p, "reset", PV_ACTOR_SYSTEM, ctx->server_id, "", p->status,
-                              rf.authorization, now);
-}
 
 /* Choose a PSD for a piece of value v, refilling when needed (see top). */
 static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int test, pv_mills v,
@@ -175,7 +87,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
             (rc = pv_psd_key_follow(st, ctx, &ctx->test_psd, out->key_id)) != PV_OK)
             return rc == PV_EKEYMODULE ? PV_ENOPSD : rc;
         *key = &ctx->test_psd;
-        return out->descending >= v ? PV_OK : refill(st, ctx, out, v, now);
+        return out->descending >= v ? PV_OK : pv_psd_batch_refill(st, ctx, out, v, now);
     }
     /* i == 0 is the current PSD; then the others in turn. */
     for (i = 0; i < ctx->npsds; i++) {
@@ -218,7 +130,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         return overdue ? PV_EOVERDUE : PV_ENOPSD;
     if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
         return rc;
-    rc = refill(st, ctx, out, v, now);
+    rc = pv_psd_batch_refill(st, ctx, out, v, now);
     if (rc == PV_EDEPOSIT && fullest != refill_idx) {
         /* The deposit is short for that one: the device that needs least
          * may still be reset by what the deposit can cover (reset_size wrote
@@ -226,7 +138,7 @@ static int select_psd(struct pv_store *st, struct pv_processor_ctx *ctx, int tes
         refill_idx = fullest;
         if ((rc = pv_psd_batch_get(st, &ctx->psdb, ctx->psds[refill_idx].psd_id, out)) != PV_OK)
             return rc;
-        rc = refill(st, ctx, out, v, now);
+        rc = pv_psd_batch_refill(st, ctx, out, v, now);
     }
     if (rc != PV_OK)
         return rc;
@@ -313,7 +225,7 @@ static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct p
  * the balance cannot cover it anyway.
  */
 static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
-                       struct pv_purchase_res *r, pv_mills due, pv_mills balance)
+                       struct pv_purchase_res *r, pv_mills due, pv_mills balance, unsigned facts)
 {
     struct pv_autorefill_rec ar;
     struct pv_payment_method_rec pm;
@@ -329,7 +241,9 @@ static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
         snprintf(r->decline, sizeof r->decline, "%s", r->refill.decline);
         return r->refill.err;
     }
-    rc = pv_store_autorefill_get(st, q->customer_id, q->test, &ar);
+    /* No rule, as the batch's read found (pv_store_batch_facts): nothing to read. */
+    rc = facts & PV_FACT_RULE ? pv_store_autorefill_get(st, q->customer_id, q->test, &ar)
+                              : PV_ENOTFOUND;
     if (rc == PV_ENOTFOUND)
         return PV_OK;
     if (rc != PV_OK)
@@ -442,7 +356,7 @@ static int hooks_known(struct pv_store *st, const struct pv_purchase_req *reqs,
 
 static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
-                         struct pending *pd)
+                         struct pending *pd, unsigned facts)
 {
     char stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
     struct pv_ledger_line lines[4];
@@ -459,9 +373,11 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_idem_owner(q->customer_id, q->test, owner);
     /* Its hold, balance and auto-refill rule travel with the key's read (PostgreSQL). */
     pv_account_customer_mode(q->customer_id, q->test, acct);
-    if ((rc = pv_store_prefetch_customer(st, q->customer_id, q->test, acct)) != PV_OK)
+    if ((rc = pv_store_prefetch_customer(st, q->customer_id, q->test, acct, facts)) != PV_OK)
         return rc;
-    rc = pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id);
+    /* A bit the batch's read left clear is a sure "none" (pv_store_batch_facts). */
+    rc = facts & PV_FACT_IDEM ? pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id)
+                              : PV_ENOTFOUND;
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
     if (rc != PV_ENOTFOUND)
@@ -472,7 +388,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = check_price(q, now, &price, &zone)) != PV_OK)
         return rc;
     /* Read under the writer lock: a hold placed while this job was on its way wins. */
-    if ((rc = pv_hold_check(st, q->customer_id)) != PV_OK)
+    if ((facts & PV_FACT_HOLD) && (rc = pv_hold_check(st, q->customer_id)) != PV_OK)
         return rc;
 
     if ((rc = pv_balance(st, acct, &balance)) != PV_OK)
@@ -484,7 +400,8 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     if ((rc = pv_money_add(q->postage, r->medium.price, &due)) != PV_OK)
         return rc;
-    if (q->pay.method == PV_PAY_BALANCE && (rc = auto_refill(st, q, r, due, balance)) != PV_OK)
+    if (q->pay.method == PV_PAY_BALANCE &&
+        (rc = auto_refill(st, q, r, due, balance, facts)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_BALANCE && balance < due)
         return PV_EFUNDS;
@@ -592,14 +509,12 @@ static int sign_done(const struct pv_processor_ctx *ctx, const struct pending *p
     return PV_OK;
 }
 
-/* The signed indicium, its medium's use, its events. */
-static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
-                         struct pv_purchase_res *r, const struct pending *pd, int64_t now)
+/* What follows the signed indicium's row: its medium's use, its events. */
+static int tail_rest(struct pv_store *st, const struct pv_purchase_req *q,
+                     struct pv_purchase_res *r, const struct pending *pd, int64_t now)
 {
     int rc;
 
-    if ((rc = pv_store_indicium_insert(st, &r->rec)) != PV_OK)
-        return rc;
     if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
         return rc;
     /* Its webhook events (events.h), committed with it or not at all. */
@@ -607,14 +522,48 @@ static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
                           pd->before, r->balance_after, pd->hooks, now);
 }
 
+/* The signed indicium, its medium's use, its events. */
+static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
+                         struct pv_purchase_res *r, const struct pending *pd, int64_t now)
+{
+    int rc = pv_store_indicium_insert(st, &r->rec);
+
+    return rc == PV_OK ? tail_rest(st, q, r, pd, now) : rc;
+}
+
+/* The batch's signed halves: their indicia in one statement (PostgreSQL), then the rest of
+ * each tail. recs has room for n. Any failure fails the batch (pv_purchase_batch). */
+static int batch_tails(struct pv_store *st, struct pv_processor_ctx *ctx,
+                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res,
+                       const struct pending *pd, const struct pv_sign_req *sr, size_t n,
+                       const struct pv_indicium_rec **recs, int64_t now)
+{
+    size_t i, m = 0;
+    int rc = PV_OK;
+
+    for (i = 0; i < n && rc == PV_OK; i++)
+        if (res[i].err == PV_OK && pd[i].owed &&
+            (rc = sign_done(ctx, &pd[i], &res[i], sr[m].rc)) == PV_OK)
+            recs[m++] = &res[i].rec;
+    if (rc == PV_OK)
+        rc = pv_store_indicia_insert(st, recs, m);
+    if (rc == PV_OK)
+        rc = pv_store_journal_batch(st, 0); /* the jobs' journals, in the same round trip */
+    for (i = 0; i < n && rc == PV_OK; i++)
+        if (res[i].err == PV_OK && pd[i].owed)
+            rc = tail_rest(st, &reqs[i], &res[i], &pd[i], now);
+    return rc;
+}
+
 /* A whole purchase, signed on this thread. */
 static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
-                        const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
+                        const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
+                        unsigned facts)
 {
     struct pending pd;
     int rc;
 
-    if ((rc = purchase_head(st, ctx, q, r, now, &pd)) != PV_OK || !pd.owed)
+    if ((rc = purchase_head(st, ctx, q, r, now, &pd, facts)) != PV_OK || !pd.owed)
         return rc;
     rc = pv_crypto_sign(ctx->cm, pd.key_ref, r->rec.data, pd.body_len, r->rec.ind.signature);
     if ((rc = sign_done(ctx, &pd, r, rc)) != PV_OK)
@@ -645,20 +594,6 @@ static void reset(struct pv_purchase_res *r, int failed)
     }
 }
 
-/* 1 when a key is used twice in reqs: the second is a replay of the first,
- * which reads the first's indicium, so the first must be stored whole. */
-static int repeats(const struct pv_purchase_req *reqs, size_t n)
-{
-    size_t i, j;
-
-    for (i = 1; i < n; i++)
-        for (j = 0; j < i; j++)
-            if (reqs[i].test == reqs[j].test && strcmp(reqs[i].idem_key, reqs[j].idem_key) == 0 &&
-                strcmp(reqs[i].customer_id, reqs[j].customer_id) == 0)
-                return 1;
-    return 0;
-}
-
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
                       int64_t now)
@@ -667,10 +602,19 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
      * heads (a job with a medium is signed and stored in its own turn: its
      * medium's use must be refused in its savepoint, not after). */
     struct pending *pd =
-        ctx->sign_pool && n > 1 && !repeats(reqs, n) ? calloc(n, sizeof *pd) : NULL;
+        ctx->sign_pool && n > 1 && !pv_purchase_repeats(reqs, n) ? calloc(n, sizeof *pd) : NULL;
     struct pv_sign_req *sr = pd ? calloc(n, sizeof *sr) : NULL;
+    const struct pv_indicium_rec **recs = sr ? calloc(n, sizeof *recs) : NULL;
+    uint8_t *facts = malloc(n ? n : 1);
     size_t i, m = 0, saved_current = ctx->current;
-    int rc;
+    int rc = PV_ENOMEM;
+
+    if (!facts)
+        goto fail;
+    if (sr && !recs) {
+        free(sr); /* out of memory: each job signed in its own turn */
+        sr = NULL;
+    }
 
     for (i = 0; i < n; i++)
         reset(&res[i], 0);
@@ -678,12 +622,18 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto fail;
     if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole)) != PV_OK)
         goto fail_rollback;
+    /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
+    if ((rc = pv_purchase_facts(st, reqs, res, n, facts)) != PV_OK)
+        goto fail_rollback;
     /* After the customers' rows: a batch that waited for another one's reads its time later. */
     if (now == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
     ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
     /* The card payments' round commits with the batch (lease.h, in_batch). */
     if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
+        goto fail_rollback;
+    /* The jobs' journals wait for one statement at the end (PostgreSQL, journal_batch). */
+    if ((rc = pv_store_journal_batch(st, 1)) != PV_OK)
         goto fail_rollback;
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
@@ -697,15 +647,23 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
          * here, before its savepoint is released: a failure there is this job's. */
         pv_store_defer(st, 1);
         if (sr && !reqs[i].medium_serial[0])
-            res[i].err = purchase_head(st, ctx, &reqs[i], &res[i], now, &pd[i]);
+            res[i].err = purchase_head(st, ctx, &reqs[i], &res[i], now, &pd[i], facts[i]);
         else
-            res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now);
+            res[i].err = purchase_one(st, ctx, &reqs[i], &res[i], now, facts[i]);
         if ((rc = pv_store_defer(st, 0)) != PV_OK)
             res[i].err = rc;
         if (res[i].err != PV_OK) {
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
             pv_psd_batch_restore(&ctx->psdb);
+            if (rc == PV_OK && res[i].err == PV_EEXIST && !(facts[i] & PV_FACT_IDEM)) {
+                /* Its key was stored by another batch since this one's read: the
+                 * job again, reading it (a replay, as it would have been). */
+                facts[i] = PV_FACT_ALL;
+                reset(&res[i], 0);
+                i--;
+                continue;
+            }
             /* A deferred job's refill is written outside its savepoint, so that
              * it commits with the batch and later jobs see it. */
             if (rc == PV_OK && res[i].refill.want)
@@ -747,12 +705,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             goto fail_rollback;
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
         pv_store_defer(st, 1);
-        for (i = 0, m = 0, rc = PV_OK; i < n && rc == PV_OK; i++) {
-            if (res[i].err != PV_OK || !pd[i].owed)
-                continue;
-            if ((rc = sign_done(ctx, &pd[i], &res[i], sr[m++].rc)) == PV_OK)
-                rc = purchase_tail(st, &reqs[i], &res[i], &pd[i], now);
-        }
+        rc = batch_tails(st, ctx, reqs, res, pd, sr, n, recs, now);
         {
             int deferred = pv_store_defer(st, 0);
             if (rc == PV_OK)
@@ -761,8 +714,11 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (rc != PV_OK)
             goto fail_rollback;
     }
-    if ((rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
+    if ((rc = pv_store_journal_batch(st, 0)) != PV_OK ||
+        (rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
+    free(facts);
+    free(recs);
     free(sr);
     free(pd);
     return PV_OK;
@@ -775,6 +731,8 @@ fail:
         reset(&res[i], 1);
         res[i].err = rc;
     }
+    free(facts);
+    free(recs);
     free(sr);
     free(pd);
     return rc;

@@ -18,13 +18,16 @@
  * one (lease.h, lock_whole), would also lock rows every processor shares (the
  * test PSD, which is never leased; a sheet; the media sales account): it
  * takes the writer lock whole, excluding the other batches, as before.
- * SQLite's write lock is the whole database's.
+ * SQLite's write lock is the whole database's. Then one read tells each job
+ * whether its key is stored, a hold stands on its customer or it has an
+ * auto-refill rule (pv_purchase_facts): a job reads for itself only what is.
  */
 #include "domain/ledger.h"
 #include "domain/purchase.h"
 #include "stampd/error.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int pv_purchase_lock_whole(const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
                            size_t n)
@@ -52,4 +55,59 @@ int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
     rc = pv_store_lock_batch(st, (const char(*)[PV_ACCOUNT_MAX]) acct, m);
     free(acct);
     return rc;
+}
+
+/* What the jobs' own reads may find (pv_store_batch_facts) into facts[n]: every bit set
+ * (read it) for a job refused before the batch and for every job of a batch that uses a
+ * key twice (the second must find the first's). */
+int pv_purchase_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
+                      const struct pv_purchase_res *res, size_t n, uint8_t *facts)
+{
+    const char **cus = calloc(n ? n : 1, sizeof *cus), **keys = calloc(n ? n : 1, sizeof *keys);
+    char(*owners)[PV_ID_MAX] = calloc(n ? n : 1, sizeof *owners);
+    const char **own = calloc(n ? n : 1, sizeof *own);
+    int64_t *tests = calloc(n ? n : 1, sizeof *tests);
+    size_t i, m = 0;
+    uint8_t *got = malloc(n ? n : 1);
+    int rc = PV_ENOMEM;
+
+    memset(facts, PV_FACT_ALL, n);
+    if (cus && keys && owners && own && tests && got && !pv_purchase_repeats(reqs, n)) {
+        for (i = 0; i < n; i++) {
+            if (res[i].pre_err != PV_OK)
+                continue;
+            pv_idem_owner(reqs[i].customer_id, reqs[i].test, owners[m]);
+            cus[m] = reqs[i].customer_id;
+            tests[m] = reqs[i].test != 0;
+            own[m] = owners[m];
+            keys[m++] = reqs[i].idem_key;
+        }
+        if ((rc = pv_store_batch_facts(st, cus, tests, own, keys, m, got)) == PV_OK)
+            for (i = 0, m = 0; i < n; i++)
+                if (res[i].pre_err == PV_OK)
+                    facts[i] = got[m++];
+    } else if (cus && keys && owners && own && tests && got) {
+        rc = PV_OK;
+    }
+    free(cus);
+    free(keys);
+    free(owners);
+    free(own);
+    free(tests);
+    free(got);
+    return rc;
+}
+
+/* 1 when a key is used twice in reqs: the second is a replay of the first,
+ * which reads the first's indicium, so the first must be stored whole. */
+int pv_purchase_repeats(const struct pv_purchase_req *reqs, size_t n)
+{
+    size_t i, j;
+
+    for (i = 1; i < n; i++)
+        for (j = 0; j < i; j++)
+            if (reqs[i].test == reqs[j].test && strcmp(reqs[i].idem_key, reqs[j].idem_key) == 0 &&
+                strcmp(reqs[i].customer_id, reqs[j].customer_id) == 0)
+                return 1;
+    return 0;
 }

@@ -189,21 +189,27 @@ int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key
 }
 
 int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
-                               const char *account)
+                               const char *account, unsigned facts)
 {
     struct pv_q q;
 
     if (!customer_id || !account)
         return PV_EINVAL;
     /* The same statements and parameters as hold_standing, account_balance, autorefill_get. */
-    pv_q_start(&q, st, S_HOLD_STANDING);
-    pv_q_text(&q, customer_id);
-    if (pv_q_prefetch(&q) != PV_OK)
-        return q.rc;
-    pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
-    pv_q_text(&q, account);
-    if (pv_q_prefetch(&q) != PV_OK)
-        return q.rc;
+    if (facts & PV_FACT_HOLD) {
+        pv_q_start(&q, st, S_HOLD_STANDING);
+        pv_q_text(&q, customer_id);
+        if (pv_q_prefetch(&q) != PV_OK)
+            return q.rc;
+    }
+    if (!pv_jbuf_known(st, account)) { /* else the batch read it with its lock */
+        pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
+        pv_q_text(&q, account);
+        if (pv_q_prefetch(&q) != PV_OK)
+            return q.rc;
+    }
+    if (!(facts & PV_FACT_RULE))
+        return PV_OK;
     pv_q_start(&q, st, S_AUTOREFILL_GET);
     pv_q_text(&q, customer_id);
     pv_q_int(&q, test != 0);
@@ -391,4 +397,42 @@ int pv_store_apikey_revoke(struct pv_store *st, const char *owner_id, const char
     pv_q_text(&q, owner_id);
     pv_q_text(&q, key_id);
     return pv_q_write_found(&q);
+}
+
+int pv_store_batch_facts(struct pv_store *st, const char *const *customers, const int64_t *tests,
+                         const char *const *owners, const char *const *keys, size_t n,
+                         uint8_t *facts)
+{
+    struct pv_q q;
+    struct pv_row r;
+    size_t i = 0;
+    int64_t v;
+    int rc;
+
+    if (!st || (n && (!customers || !tests || !owners || !keys || !facts)))
+        return PV_EINVAL;
+    memset(facts, PV_FACT_ALL, n);
+    if (n == 0 || !pv_sql_has(st, S_BATCH_FACTS))
+        return PV_OK; /* SQLite: each job reads for itself */
+    pv_q_start(&q, st, S_BATCH_FACTS);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, customers, n, 0);
+    pv_q_array(&q, PV_P_INT_ARRAY, tests, n, sizeof *tests);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, owners, n, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, keys, n, 0);
+    /* One row a job, in order. */
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        r = pv_row_of(&q);
+        v = pv_r_int(&r);
+        if (r.rc != PV_OK || i >= n || v < 0 || v > (int64_t) PV_FACT_ALL) {
+            rc = r.rc != PV_OK ? r.rc : PV_ESTORE;
+            break;
+        }
+        facts[i++] = (uint8_t) v;
+    }
+    pv_q_done(&q);
+    if (rc == PV_ENOTFOUND)
+        rc = i == n ? PV_OK : PV_ESTORE;
+    if (rc != PV_OK)
+        memset(facts, PV_FACT_ALL, n);
+    return rc;
 }

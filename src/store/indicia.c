@@ -105,18 +105,26 @@ static int insert_metadata(struct pv_store *st, const struct pv_indicium_rec *re
     return rc;
 }
 
+/* A record the indicia table takes: fields NUL-terminated, the signed bytes in range. */
+static int insertable(const struct pv_indicium_rec *rec)
+{
+    const struct pv_indicium *ind = &rec->ind;
+
+    return PV_FITS(rec->id) && PV_FITS(rec->customer_id) && PV_FITS(rec->server_id) && rec->id[0] &&
+           PV_FITS(ind->license) && PV_FITS(ind->from_zip) && PV_FITS(ind->to_zip) &&
+           PV_FITS(ind->software_id) && PV_FITS(ind->medium_serial) && PV_FITS(rec->from_address) &&
+           PV_FITS(rec->to_address) && PV_FITS(rec->medium_sheet) && PV_FITS(rec->rate_version) &&
+           PV_FITS(rec->metadata) && rec->data_len >= PV_INDICIUM_SHORTEST &&
+           rec->data_len <= sizeof rec->data;
+}
+
 int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
 {
     const struct pv_indicium *ind = &rec->ind;
     struct pv_q q;
     int rc, own;
 
-    if (!PV_FITS(rec->id) || !PV_FITS(rec->customer_id) || !PV_FITS(rec->server_id) ||
-        !rec->id[0] || !PV_FITS(ind->license) || !PV_FITS(ind->from_zip) || !PV_FITS(ind->to_zip) ||
-        !PV_FITS(ind->software_id) || !PV_FITS(ind->medium_serial) || !PV_FITS(rec->from_address) ||
-        !PV_FITS(rec->to_address) || !PV_FITS(rec->medium_sheet) || !PV_FITS(rec->rate_version) ||
-        !PV_FITS(rec->metadata) || rec->data_len < PV_INDICIUM_SHORTEST ||
-        rec->data_len > sizeof rec->data)
+    if (!insertable(rec))
         return PV_EINVAL;
     /* rec->presentations is ignored: a new indicium has not been presented. */
     pv_q_start(&q, st, S_IND_INSERT);
@@ -160,6 +168,147 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     if ((rc = pv_q_send(&q, 0)) == PV_OK)
         rc = insert_metadata(st, rec);
     return pv_write_leave(st, own, rc);
+}
+
+/* The columns of IND_INSERT_MANY, in order: text (t), integer (i) or the signed bytes (b). */
+static const char many_cols[] = "tttiiiiiiitiiiiittttbtttiiitiiit";
+#define MANY_TEXT 13
+#define MANY_INT  18
+
+/* Column c of rec as IND_INSERT binds it: its text, or its integer into *v. */
+static const char *many_col(const struct pv_indicium_rec *rec, int c, int64_t *v)
+{
+    const struct pv_indicium *ind = &rec->ind;
+    const char *t[] = {rec->id,
+                       rec->customer_id,
+                       rec->server_id,
+                       NULL,
+                       NULL,
+                       NULL,
+                       NULL,
+                       NULL,
+                       NULL,
+                       NULL,
+                       ind->license,
+                       NULL,
+                       NULL,
+                       NULL,
+                       NULL,
+                       NULL,
+                       ind->from_zip,
+                       ind->to_zip,
+                       ind->software_id,
+                       ind->medium_serial,
+                       NULL,
+                       rec->from_address,
+                       rec->to_address,
+                       rec->medium_sheet,
+                       NULL,
+                       NULL,
+                       NULL,
+                       rec->rate_version,
+                       NULL,
+                       NULL,
+                       NULL,
+                       rec->metadata};
+    const int64_t i[] = {0,
+                         0,
+                         0,
+                         rec->created,
+                         ind->device_id,
+                         ind->key_id,
+                         ind->serial,
+                         ind->version,
+                         ind->sig_alg,
+                         ind->flags,
+                         0,
+                         ind->ascending_mills,
+                         ind->postage_mills,
+                         ind->mail_date,
+                         ind->mail_class,
+                         ind->weight_tenth_oz,
+                         0,
+                         0,
+                         0,
+                         0,
+                         0,
+                         0,
+                         0,
+                         0,
+                         rec->medium_label,
+                         rec->services,
+                         rec->zone,
+                         0,
+                         rec->surcharge_mills,
+                         rec->certified_mills,
+                         rec->return_receipt_mills,
+                         0};
+
+    *v = i[c];
+    return t[c];
+}
+
+int pv_store_indicia_insert(struct pv_store *st, const struct pv_indicium_rec *const *recs,
+                            size_t n)
+{
+    const char **text = NULL;
+    int64_t *ints = NULL;
+    struct pv_blob_ref *blobs = NULL;
+    size_t i, m = 0, nt, ni;
+    struct pv_q q;
+    int c, rc = PV_OK;
+
+    if (!st || (n && !recs))
+        return PV_EINVAL;
+    for (i = 0; i < n; i++)
+        if (!recs[i] || !insertable(recs[i]))
+            return PV_EINVAL;
+    /* Without arrays (SQLite), or a piece with metadata rows: one at a time. */
+    for (i = 0; i < n && rc == PV_OK; i++)
+        if (!pv_sql_has(st, S_IND_INSERT_MANY) || n == 1 || recs[i]->metadata[0])
+            rc = pv_store_indicium_insert(st, recs[i]);
+        else
+            m++;
+    if (rc != PV_OK || m == 0)
+        return rc;
+    text = calloc(m * MANY_TEXT, sizeof *text);
+    ints = calloc(m * MANY_INT, sizeof *ints);
+    blobs = calloc(m, sizeof *blobs);
+    if (!text || !ints || !blobs) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    pv_q_start(&q, st, S_IND_INSERT_MANY);
+    for (c = 0, nt = 0, ni = 0; many_cols[c]; c++) {
+        size_t k = 0;
+
+        for (i = 0; i < n; i++) {
+            int64_t v;
+            const char *t = many_col(recs[i], c, &v);
+
+            if (recs[i]->metadata[0])
+                continue;
+            if (many_cols[c] == 't')
+                text[nt * m + k] = t;
+            else if (many_cols[c] == 'i')
+                ints[ni * m + k] = v;
+            else
+                blobs[k] = (struct pv_blob_ref){recs[i]->data, recs[i]->data_len};
+            k++;
+        }
+        if (many_cols[c] == 't')
+            pv_q_array(&q, PV_P_TEXT_ARRAY, &text[nt++ * m], m, 0);
+        else if (many_cols[c] == 'i')
+            pv_q_array(&q, PV_P_INT_ARRAY, &ints[ni++ * m], m, sizeof *ints);
+        else
+            pv_q_array(&q, PV_P_BLOB_ARRAY, blobs, m, sizeof *blobs);
+    }
+    rc = pv_q_send(&q, 0); /* queued in a purchase batch (pv_store_defer) */
+out:
+    free(text);
+    free(ints);
+    free(blobs);
+    return rc;
 }
 
 int pv_store_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec)

@@ -19,6 +19,7 @@
  * the postal deposit and both spend it.
  */
 #include "stampd/error.h"
+#include "stampd/money.h"
 #include "store/store_int.h"
 
 #include <stdlib.h>
@@ -135,6 +136,266 @@ out:
     return pv_write_leave(st, own, rc);
 }
 
+/*
+ * A purchase batch's journals (journal_batch, PostgreSQL): each job's
+ * journal_post keeps its journal and lines here, and the batch writes all
+ * of them, and the accounts and parts they move, in one statement
+ * (JOURNALS_INSERT) before its commit. Until then account_balance adds the
+ * kept lines of the account to what the database holds, so a later job
+ * sees an earlier one's debit. A savepoint marks how many there were, its
+ * rollback_to forgets the job's. Strings are copies (owned).
+ */
+struct pv_jbuf {
+    int on;
+    size_t nj, capj, markj; /* journals */
+    char **kind, **ref;
+    int64_t *at;
+    size_t nl, capl, markl; /* lines */
+    int64_t *jord, *line, *amount, *part;
+    char **acct;
+    size_t nk, capk; /* balances known from lock_batch, valid to the end of the transaction */
+    char (*kname)[PV_ACCOUNT_MAX];
+    pv_mills *kbal;
+};
+
+/* b->f grown to cap elements, or PV_ENOMEM from the function (b->f unchanged). */
+#define GROW(b, f, cap)                                                                            \
+    do {                                                                                           \
+        void *grown_ = realloc((b)->f, (cap) * sizeof *(b)->f);                                    \
+        if (!grown_)                                                                               \
+            return PV_ENOMEM;                                                                      \
+        (b)->f = grown_;                                                                           \
+    } while (0)
+
+static void jbuf_cut(struct pv_jbuf *b, size_t nj, size_t nl)
+{
+    while (b->nj > nj) {
+        b->nj--;
+        free(b->kind[b->nj]);
+        free(b->ref[b->nj]);
+    }
+    while (b->nl > nl)
+        free(b->acct[--b->nl]);
+}
+
+void pv_jbuf_mark(struct pv_store *st)
+{
+    if (st->jbuf) {
+        st->jbuf->markj = st->jbuf->nj;
+        st->jbuf->markl = st->jbuf->nl;
+    }
+}
+
+void pv_jbuf_undo(struct pv_store *st)
+{
+    if (st->jbuf)
+        jbuf_cut(st->jbuf, st->jbuf->markj, st->jbuf->markl);
+}
+
+void pv_jbuf_drop(struct pv_store *st, int free_it)
+{
+    struct pv_jbuf *b = st->jbuf;
+
+    if (!b)
+        return;
+    jbuf_cut(b, 0, 0);
+    b->on = 0;
+    b->markj = b->markl = 0;
+    b->nk = 0;
+    if (!free_it)
+        return;
+    free(b->kname);
+    free(b->kbal);
+    free(b->kind);
+    free(b->ref);
+    free(b->at);
+    free(b->jord);
+    free(b->line);
+    free(b->amount);
+    free(b->part);
+    free(b->acct);
+    free(b);
+    st->jbuf = NULL;
+}
+
+int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance)
+{
+    struct pv_jbuf *b;
+
+    if (!pv_fits(account, PV_ACCOUNT_MAX))
+        return PV_EINVAL;
+    if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
+        return PV_ENOMEM;
+    b = st->jbuf;
+    if (b->nk == b->capk) {
+        size_t cap = b->capk ? 2 * b->capk : 64;
+
+        GROW(b, kname, cap);
+        GROW(b, kbal, cap);
+        b->capk = cap;
+    }
+    memcpy(b->kname[b->nk], account, strlen(account) + 1);
+    b->kbal[b->nk++] = balance;
+    return PV_OK;
+}
+
+/* Where account's known balance is, or -1. */
+static long known_at(const struct pv_jbuf *b, const char *account)
+{
+    size_t i;
+
+    for (i = 0; b && i < b->nk; i++)
+        if (strcmp(b->kname[i], account) == 0)
+            return (long) i;
+    return -1;
+}
+
+int pv_jbuf_known(const struct pv_store *st, const char *account)
+{
+    return st && known_at(st->jbuf, account) >= 0;
+}
+
+/* A journal written at once moved these accounts: their known balances are stale. */
+static void jbuf_forget(struct pv_jbuf *b, const struct pv_ledger_line *lines, size_t n)
+{
+    size_t i;
+    long k;
+
+    for (i = 0; b && i < n; i++)
+        if ((k = known_at(b, lines[i].account)) >= 0) {
+            b->nk--;
+            memcpy(b->kname[k], b->kname[b->nk], sizeof b->kname[k]);
+            b->kbal[k] = b->kbal[b->nk];
+        }
+}
+
+/* Room for one more journal and n more lines. */
+static int jbuf_room(struct pv_jbuf *b, size_t n)
+{
+    if (b->nj == b->capj) {
+        size_t cap = b->capj ? 2 * b->capj : 64;
+
+        GROW(b, kind, cap);
+        GROW(b, ref, cap);
+        GROW(b, at, cap);
+        b->capj = cap;
+    }
+    while (b->nl + n > b->capl) {
+        size_t cap = b->capl ? 2 * b->capl : 256;
+
+        GROW(b, jord, cap);
+        GROW(b, line, cap);
+        GROW(b, amount, cap);
+        GROW(b, part, cap);
+        GROW(b, acct, cap);
+        b->capl = cap;
+    }
+    return PV_OK;
+}
+
+static int jbuf_add(struct pv_jbuf *b, const char *kind, const char *ref,
+                    const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
+{
+    size_t i, nj = b->nj, nl = b->nl;
+
+    if (jbuf_room(b, n) != PV_OK)
+        return PV_ENOMEM;
+    b->kind[nj] = strdup(kind);
+    b->ref[nj] = b->kind[nj] ? strdup(ref) : NULL;
+    if (!b->ref[nj]) {
+        free(b->kind[nj]);
+        return PV_ENOMEM;
+    }
+    b->at[nj] = at;
+    b->nj++;
+    for (i = 0; i < n; i++) {
+        if (!(b->acct[b->nl] = strdup(lines[i].account))) {
+            jbuf_cut(b, nj, nl);
+            return PV_ENOMEM;
+        }
+        b->jord[b->nl] = (int64_t) b->nj; /* WITH ORDINALITY counts from 1 */
+        b->line[b->nl] = (int64_t) i;
+        b->amount[b->nl] = lines[i].amount;
+        b->part[b->nl] = parts[i];
+        b->nl++;
+    }
+    return PV_OK;
+}
+
+int pv_jbuf_write(struct pv_store *st)
+{
+    struct pv_jbuf *b = st->jbuf;
+    struct pv_q q;
+    int rc;
+
+    if (!b || b->nj == 0)
+        return PV_OK;
+    pv_q_start(&q, st, S_JOURNALS_INSERT);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->kind, b->nj, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->ref, b->nj, 0);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->at, b->nj, sizeof *b->at);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->jord, b->nl, sizeof *b->jord);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->line, b->nl, sizeof *b->line);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->acct, b->nl, 0);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->amount, b->nl, sizeof *b->amount);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->part, b->nl, sizeof *b->part);
+    /* Queued in a purchase batch (pv_store_defer); a CHECK's refusal is PV_EOVERFLOW. */
+    rc = pv_q_send(&q, PV_SEND_OVERFLOW);
+    jbuf_cut(b, 0, 0);
+    b->markj = b->markl = 0;
+    return rc;
+}
+
+int pv_store_journal_batch(struct pv_store *st, int on)
+{
+    int rc;
+
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    if (!on) {
+        rc = pv_jbuf_write(st);
+        if (st->jbuf)
+            st->jbuf->on = 0;
+        return rc;
+    }
+    if (!pv_sql_has(st, S_JOURNALS_INSERT))
+        return PV_OK; /* SQLite: journal_post writes its journal at once */
+    if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
+        return PV_ENOMEM;
+    st->jbuf->on = 1;
+    pv_jbuf_mark(st);
+    return PV_OK;
+}
+
+/* What the kept lines add to account (struct pv_jbuf), checked against the balance range:
+ * PV_EOVERFLOW when account plus them would leave it. */
+static int jbuf_pending(const struct pv_jbuf *b, const char *account, pv_mills *sum)
+{
+    size_t i;
+
+    *sum = 0;
+    for (i = 0; b && b->on && i < b->nl; i++)
+        if (strcmp(b->acct[i], account) == 0 && pv_money_add(*sum, b->amount[i], sum) != PV_OK)
+            return PV_EOVERFLOW;
+    return PV_OK;
+}
+
+/* journal_post in a purchase batch: kept, after the same range checks the accounts' CHECK
+ * would make of each account's kept lines together (its stored balance is checked when the
+ * batch writes them; account_balance checks the sum it answers). */
+static int post_kept(struct pv_store *st, const char *kind, const char *ref,
+                     const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
+{
+    pv_mills sum;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (jbuf_pending(st->jbuf, lines[i].account, &sum) != PV_OK ||
+            pv_money_add(sum, lines[i].amount, &sum) != PV_OK)
+            return PV_EOVERFLOW;
+    return jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
+}
+
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at)
 {
@@ -157,7 +418,10 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
         return PV_ENOMEM;
     for (i = 0; i < n; i++)
         parts[i] = lines[i].shared ? st->part : 0;
-    if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
+    if (st->jbuf && st->jbuf->on && st->in_tx && ref) {
+        rc = post_kept(st, kind, ref, lines, n, parts, at);
+    } else if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
+        jbuf_forget(st->jbuf, lines, n);
         pv_q_start(&q, st, S_JOURNAL_POST);
         pv_q_text(&q, kind);
         pv_q_text(&q, ref);
@@ -176,16 +440,41 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
 
 int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance)
 {
+    pv_mills kept;
     struct pv_q q;
+    long k;
+    int rc;
 
     if (!st || !balance)
         return PV_EINVAL;
     *balance = 0;
     if (!account)
         return PV_EINVAL;
-    pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
-    pv_q_text(&q, account);
-    return pv_q_int64(&q, balance);
+    if ((k = known_at(st->jbuf, account)) >= 0 && st->in_tx) {
+        *balance = st->jbuf->kbal[k]; /* locked by this batch since it read it (lock_batch) */
+        rc = PV_OK;
+    } else {
+        pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
+        pv_q_text(&q, account);
+        rc = pv_q_int64(&q, balance);
+    }
+    if (!st->jbuf || !st->jbuf->on || (rc != PV_OK && rc != PV_ENOTFOUND))
+        return rc;
+    /* Inside a purchase batch: with what its jobs posted so far (struct pv_jbuf), which
+     * makes an account that has no row yet. */
+    if (rc == PV_ENOTFOUND) {
+        size_t i;
+
+        for (i = 0; i < st->jbuf->nl && strcmp(st->jbuf->acct[i], account) != 0; i++)
+            ;
+        if (i == st->jbuf->nl)
+            return rc;
+        *balance = 0;
+    }
+    if ((rc = jbuf_pending(st->jbuf, account, &kept)) != PV_OK ||
+        (rc = pv_money_add(*balance, kept, balance)) != PV_OK)
+        return rc;
+    return PV_OK;
 }
 
 int pv_store_account_open(struct pv_store *st, const char *account)

@@ -14,8 +14,9 @@
 #include <string.h>
 
 /* Type OIDs (pg_type.h, stable since forever) for the binary arrays of journal_post. */
-#define INT8OID 20
-#define TEXTOID 25
+#define BYTEAOID 17
+#define INT8OID  20
+#define TEXTOID  25
 
 static unsigned char *put32(unsigned char *p, uint32_t v)
 {
@@ -28,20 +29,41 @@ static unsigned char *put32(unsigned char *p, uint32_t v)
 
 #define ARRAY_HEADER 20
 
+/* Element i of array parameter p: its bytes and length (text: NUL-terminated, from a char[]
+ * field every stride bytes or, with stride 0, from an array of const char *). */
+static const void *element(const struct pv_param *p, size_t i, size_t *n)
+{
+    const unsigned char *e = p->p;
+    const char *t;
+
+    if (p->kind == PV_P_INT_ARRAY) {
+        *n = 8;
+        return e + i * p->stride;
+    }
+    if (p->kind == PV_P_BLOB_ARRAY) {
+        const struct pv_blob_ref *b = (const struct pv_blob_ref *) p->p + i;
+        *n = b->len;
+        return b->p;
+    }
+    t = p->stride ? (const char *) (e + i * p->stride) : ((const char *const *) p->p)[i];
+    *n = strlen(t);
+    return t;
+}
+
 /*
  * A one-dimensional array parameter in PostgreSQL's binary format: int8
- * elements, or text elements from char[] fields (NUL-terminated). Owned
- * (free()) in *out; NULL when out of memory or too big.
+ * elements, text elements (see element) or bytea elements. Owned (free())
+ * in *out; NULL when out of memory or too big.
  */
 unsigned char *pv_pg_array(const struct pv_param *p, int *len)
 {
-    const unsigned char *e = p->p;
     size_t i, n, total = ARRAY_HEADER;
+    const void *e;
     unsigned char *buf, *w;
     int64_t v;
 
     for (i = 0; i < p->len; i++) {
-        n = p->kind == PV_P_INT_ARRAY ? 8 : strlen((const char *) (e + i * p->stride));
+        element(p, i, &n);
         if (n > INT_MAX / 2 || total > (size_t) INT_MAX / 2 - n)
             return NULL;
         total += 4 + n;
@@ -50,19 +72,22 @@ unsigned char *pv_pg_array(const struct pv_param *p, int *len)
         return NULL;
     w = put32(buf, 1); /* dimensions */
     w = put32(w, 0);   /* no NULLs */
-    w = put32(w, p->kind == PV_P_INT_ARRAY ? INT8OID : TEXTOID);
+    w = put32(w, p->kind == PV_P_INT_ARRAY    ? INT8OID
+                 : p->kind == PV_P_BLOB_ARRAY ? BYTEAOID
+                                              : TEXTOID);
     w = put32(w, (uint32_t) p->len); /* length of the dimension */
     w = put32(w, 1);                 /* its lower bound */
-    for (i = 0; i < p->len; i++, e += p->stride) {
+    for (i = 0; i < p->len; i++) {
+        e = element(p, i, &n);
         if (p->kind == PV_P_INT_ARRAY) {
             memcpy(&v, e, sizeof v);
             w = put32(w, 8);
             w = put32(w, (uint32_t) ((uint64_t) v >> 32));
             w = put32(w, (uint32_t) (uint64_t) v);
         } else {
-            n = strlen((const char *) e);
             w = put32(w, (uint32_t) n);
-            memcpy(w, e, n);
+            if (n)
+                memcpy(w, e, n);
             w += n;
         }
     }
@@ -119,7 +144,8 @@ int pv_pg_bind(const struct pv_param *p, int n, const char **val, int *len, int 
             len[i] = (int) p[i].len;
             if (p[i].len > INT_MAX)
                 rc = PV_EINVAL;
-        } else if (p[i].kind == PV_P_TEXT_ARRAY || p[i].kind == PV_P_INT_ARRAY) {
+        } else if (p[i].kind == PV_P_TEXT_ARRAY || p[i].kind == PV_P_INT_ARRAY ||
+                   p[i].kind == PV_P_BLOB_ARRAY) {
             fmt[i] = 1;
             val[i] = (const char *) (owned[i] = pv_pg_array(&p[i], &len[i]));
             if (!owned[i])

@@ -89,6 +89,25 @@
 #define ACCOUNT_TOTAL                                                                              \
     "CAST(a.balance_mills + COALESCE((SELECT SUM(p.balance_mills) FROM account_parts p "           \
     "WHERE p.name = a.name), 0) AS BIGINT)"
+/* journal_post's moves of the accounts by its lines l (account, amount, part), in name order:
+ * a line of part 0 adds to its account's row (made when missing), another to that part of
+ * its account (account_parts), whose row is only made when missing. JOURNAL_POST,
+ * JOURNALS_INSERT. */
+#define LINES_TO_ACCOUNTS                                                                          \
+    "a AS (INSERT INTO accounts(name, balance_mills) "                                             \
+    "      SELECT account, sum(amount) FROM l WHERE part = 0 "                                     \
+    "      GROUP BY account ORDER BY account "                                                     \
+    "      ON CONFLICT (name) DO UPDATE "                                                          \
+    "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), "                 \
+    "e AS (INSERT INTO accounts(name, balance_mills) "                                             \
+    "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                                     \
+    "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "                             \
+    "      ON CONFLICT (name) DO NOTHING), "                                                       \
+    "p AS (INSERT INTO account_parts(name, part, balance_mills) "                                  \
+    "      SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                              \
+    "      GROUP BY account, part ORDER BY account, part "                                         \
+    "      ON CONFLICT (name, part) DO UPDATE "                                                    \
+    "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -107,32 +126,34 @@
               "WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ($1, $2, $3) RETURNING id), " \
               "l AS (SELECT t.account, t.amount, t.part, t.ord "                                   \
               "      FROM unnest($4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY "         \
-              "      AS t(account, amount, part, ord)), "                                          \
-              "a AS (INSERT INTO accounts(name, balance_mills) "                                   \
-              "      SELECT account, sum(amount) FROM l WHERE part = 0 "                           \
-              "      GROUP BY account ORDER BY account "                                           \
-              "      ON CONFLICT (name) DO UPDATE "                                                \
-              "      SET balance_mills = accounts.balance_mills + excluded.balance_mills), "       \
-              "e AS (INSERT INTO accounts(name, balance_mills) "                                   \
-              "      SELECT DISTINCT account, 0 FROM l WHERE part <> 0 "                           \
-              "      AND account NOT IN (SELECT account FROM l WHERE part = 0) "                   \
-              "      ON CONFLICT (name) DO NOTHING), "                                             \
-              "p AS (INSERT INTO account_parts(name, part, balance_mills) "                        \
-              "      SELECT account, part, sum(amount) FROM l WHERE part <> 0 "                    \
-              "      GROUP BY account, part ORDER BY account, part "                               \
-              "      ON CONFLICT (name, part) DO UPDATE "                                          \
-              "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "   \
+              "      AS t(account, amount, part, ord)), " LINES_TO_ACCOUNTS                        \
               "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
               "SELECT j.id, l.ord - 1, l.account, l.amount FROM j, l"))                            \
+    /* A purchase batch's journals (journal_batch): $1-$3 the journals in order, $4-$8 their       \
+     * lines ($4 the journal's place, $8 the part of a shared line); the accounts and parts move   \
+     * by the lines' sums, in name order, as JOURNAL_POST moves them for one journal. */           \
+    X(JOURNALS_INSERT,                                                                             \
+      DIALECT(NULL,                                                                                \
+              "WITH t AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('journals', 'id')) "  \
+              "      AS id, u.kind, u.ref, u.at, u.ord FROM unnest($1::text[], $2::text[], "       \
+              "      $3::bigint[]) WITH ORDINALITY AS u(kind, ref, at, ord)), "                    \
+              "l AS MATERIALIZED (SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::text[], "   \
+              "      $7::bigint[], $8::bigint[]) AS x(jord, line, account, amount, part)), "       \
+              "j AS (INSERT INTO journals(id, kind, ref, at) OVERRIDING SYSTEM VALUE "             \
+              "      SELECT id, kind, ref, at FROM t ORDER BY ord), " LINES_TO_ACCOUNTS            \
+              "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
+              "SELECT t.id, l.line, l.account, l.amount FROM l JOIN t ON t.ord = l.jord"))         \
     /* A balance is the account's row plus its parts (v21). */                                     \
     X(ACCOUNT_GET, BOTH("SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1"))             \
     X(ACCOUNT_OPEN, BOTH("INSERT INTO accounts(name, balance_mills) VALUES ($1, 0) "               \
                          "ON CONFLICT (name) DO NOTHING"))                                         \
     X(ACCOUNT_GET_LOCK,                                                                            \
       DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a WHERE a.name = $1 FOR UPDATE OF a")) \
-    /* A purchase batch's customers, locked in name order before anything else (lock_batch). */    \
-    X(ACCOUNTS_LOCK, DIALECT(NULL, "SELECT name FROM accounts WHERE name = ANY($1::text[]) "       \
-                                   "ORDER BY name FOR UPDATE"))                                    \
+    /* A purchase batch's customers, locked in name order before anything else (lock_batch),       \
+     * with their balances, which the batch keeps (account_balance answers them). */               \
+    X(ACCOUNTS_LOCK,                                                                               \
+      DIALECT(NULL, "SELECT a.name, " ACCOUNT_TOTAL " FROM accounts a "                            \
+                    "WHERE a.name = ANY($1::text[]) ORDER BY a.name FOR UPDATE OF a"))             \
     /* Without arrays (SQLite): journal_post in three statements for up to four lines (the         \
      * accounts first: the only one a CHECK refuses), under an inner savepoint unless a            \
      * purchase job's own savepoint is around it (pv_store_defer). Unused rows are NULL. */        \
@@ -183,6 +204,20 @@
                           "VALUES ($1, $2, $3, $4, $5, $6)"))                                      \
     X(APIKEY_LOOKUP, BOTH("SELECT role, owner_id, id, test FROM api_keys "                         \
                           "WHERE hash = $1 AND revoked_at IS NULL"))                               \
+    /* A purchase batch's reads of its jobs' keys, holds and auto-refill rules, one row a job      \
+     * (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule). */                            \
+    X(BATCH_FACTS,                                                                                 \
+      DIALECT(NULL, "SELECT (ki.f IS NOT NULL)::integer + 2 * (kh.f IS NOT NULL)::integer "        \
+                    "+ 4 * (kr.f IS NOT NULL)::integer "                                           \
+                    "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) "               \
+                    "WITH ORDINALITY AS t(c, m, o, k, ord) "                                       \
+                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM idempotency i "                         \
+                    "WHERE i.owner_id = t.o AND i.key = t.k LIMIT 1) ki ON true "                  \
+                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM authority_holds h "                     \
+                    "WHERE h.customer_id = t.c AND h.lifted_at = 0 LIMIT 1) kh ON true "           \
+                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM auto_refill a "                         \
+                    "WHERE a.customer_id = t.c AND a.test = t.m LIMIT 1) kr ON true "              \
+                    "ORDER BY t.ord"))                                                             \
     X(IDEM_GET, BOTH("SELECT req_hash, indicium_id FROM idempotency "                              \
                      "WHERE owner_id = $1 AND key = $2"))                                          \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
@@ -192,6 +227,16 @@
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \
            "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, "      \
            "$32)"))                                                                                \
+    /* A batch's indicia in one statement (pv_store_indicia_insert): a column an array. */         \
+    X(IND_INSERT_MANY,                                                                             \
+      DIALECT(NULL, "INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "    \
+                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "      \
+                    "$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], "       \
+                    "$10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[], "    \
+                    "$15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[], "        \
+                    "$20::text[], $21::bytea[], $22::text[], $23::text[], $24::text[], "           \
+                    "$25::bigint[], $26::bigint[], $27::bigint[], $28::text[], $29::bigint[], "    \
+                    "$30::bigint[], $31::bigint[], $32::text[])"))                                 \
     X(RATE_INSERT, BOTH("INSERT INTO rate_tables(version, effective, source, body, loaded_at, "    \
                         "loaded_by) VALUES ($1, $2, $3, $4, $5, $6)"))                             \
     X(RATE_LIST, BOTH("SELECT version, effective, source, body, loaded_at, loaded_by "             \

@@ -84,6 +84,8 @@ int pv_store_open(const char *dsn, struct pv_store **out)
 void pv_store_close(struct pv_store *st)
 {
     if (st)
+        pv_jbuf_drop(st, 1);
+    if (st)
         st->drv->close(st);
 }
 
@@ -142,6 +144,7 @@ int pv_store_begin(struct pv_store *st)
         pv_log(PV_LOG_ERROR, "store: begin() inside a transaction\n");
         return PV_EINVAL;
     }
+    pv_jbuf_drop(st, 0);
     rc = tx(st, PV_TX_BEGIN);
     st->in_tx = rc == PV_OK;
     st->in_sp = 0;
@@ -154,7 +157,12 @@ int pv_store_commit(struct pv_store *st)
 
     if (!st || !st->in_tx)
         return PV_EINVAL;
+    /* Journals a batch still keeps are written first; a failure leaves the
+     * transaction to the caller's rollback. */
+    if ((rc = pv_jbuf_write(st)) != PV_OK)
+        return rc;
     rc = tx(st, PV_TX_COMMIT);
+    pv_jbuf_drop(st, 0);
     st->in_tx = st->in_sp = 0;
     return rc;
 }
@@ -165,6 +173,7 @@ int pv_store_rollback(struct pv_store *st)
 
     if (!st)
         return PV_EINVAL;
+    pv_jbuf_drop(st, 0);
     if (!st->in_tx)
         return PV_OK;
     rc = tx(st, PV_TX_ROLLBACK);
@@ -180,6 +189,8 @@ int pv_store_savepoint(struct pv_store *st)
         return PV_EINVAL;
     rc = tx(st, PV_TX_SAVEPOINT);
     st->in_sp = rc == PV_OK;
+    if (rc == PV_OK)
+        pv_jbuf_mark(st);
     return rc;
 }
 
@@ -204,7 +215,11 @@ int pv_store_release(struct pv_store *st)
 
 int pv_store_rollback_to(struct pv_store *st)
 {
-    return end_savepoint(st, PV_TX_ROLLBACK_TO);
+    int rc = end_savepoint(st, PV_TX_ROLLBACK_TO);
+
+    if (rc == PV_OK)
+        pv_jbuf_undo(st); /* the savepoint's journals are gone with its balances */
+    return rc;
 }
 
 int pv_store_defer(struct pv_store *st, int on)
@@ -234,7 +249,19 @@ int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
         return rc; /* SQLite: its write lock is the whole database's */
     pv_q_start(&q, st, S_ACCOUNTS_LOCK);
     pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
-    return pv_q_exec(&q);
+    /* The rows stay locked to the commit: their balances are kept (pv_jbuf_know). */
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        char name[PV_ACCOUNT_MAX];
+        struct pv_row r = pv_row_of(&q);
+        pv_mills bal;
+
+        pv_r_text(&r, name, sizeof name);
+        bal = pv_r_int(&r);
+        if ((rc = r.rc) != PV_OK || (rc = pv_jbuf_know(st, name, bal)) != PV_OK)
+            break;
+    }
+    pv_q_done(&q);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
 }
 
 void pv_store_set_part(struct pv_store *st, int64_t part)

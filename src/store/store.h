@@ -469,7 +469,17 @@ int pv_store_defer(struct pv_store *st, int on);
  * statement; those calls with the same arguments then answer from them, once each,
  * unless st wrote or ended the savepoint in between. SQLite: nothing. PV_EINVAL. */
 int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
-                               const char *account);
+                               const char *account, unsigned facts);
+/* batch_facts - PV_FACT_* bits of what job i's reads may find (its key owners[i]/keys[i], a
+ * hold on customers[i], its rule in mode tests[i]), one statement for n (PostgreSQL); a clear
+ * bit is a sure "none" (SQLite: all set); prefetch_customer reads only those set. Borrows.
+ * journal_batch - on: journal_post keeps its journal for one statement at off (or commit);
+ * its savepoint's rollback_to forgets it. PostgreSQL; SQLite: nothing. */
+int pv_store_journal_batch(struct pv_store *st, int on);
+enum { PV_FACT_IDEM = 1, PV_FACT_HOLD = 2, PV_FACT_RULE = 4, PV_FACT_ALL = 7 };
+int pv_store_batch_facts(struct pv_store *st, const char *const *customers, const int64_t *tests,
+                         const char *const *owners, const char *const *keys, size_t n,
+                         uint8_t *facts);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
  * unset; *value is owned (free()). delete: PV_ENOTFOUND when there was none. */
 int pv_store_config_set(struct pv_store *st, const char *key, const char *value);
@@ -526,6 +536,9 @@ int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key
  * before_id. find: by (device id, serial). present: count one more
  * presentation and return how many there were before it. */
 int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec);
+/* indicia_insert: n of them (borrowed), one statement where the driver has arrays. */
+int pv_store_indicia_insert(struct pv_store *st, const struct pv_indicium_rec *const *recs,
+                            size_t n);
 int pv_store_indicium_get(struct pv_store *st, const char *id, struct pv_indicium_rec *rec);
 int pv_store_indicium_list(struct pv_store *st, const char *customer_id, const char *before_id,
                            size_t limit, struct pv_indicium_rec **out, size_t *n);

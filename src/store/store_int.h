@@ -66,7 +66,21 @@ enum pv_fault {
 };
 
 /* One statement parameter. Text and blobs are borrowed until the statement is reset. */
-enum pv_param_kind { PV_P_NULL, PV_P_INT, PV_P_TEXT, PV_P_BLOB, PV_P_TEXT_ARRAY, PV_P_INT_ARRAY };
+enum pv_param_kind {
+    PV_P_NULL,
+    PV_P_INT,
+    PV_P_TEXT,
+    PV_P_BLOB,
+    PV_P_TEXT_ARRAY,
+    PV_P_INT_ARRAY,
+    PV_P_BLOB_ARRAY /* elements: struct pv_blob_ref (a batch's rows, PostgreSQL only) */
+};
+
+/* One element of a PV_P_BLOB_ARRAY; a PV_P_TEXT_ARRAY of stride 0 is of const char *. */
+struct pv_blob_ref {
+    const void *p;
+    size_t len;
+};
 
 struct pv_param {
     int kind;      /* enum pv_param_kind */
@@ -130,13 +144,25 @@ struct pv_store_driver {
 /* The base of every driver's handle, embedded first. */
 struct pv_store {
     const struct pv_store_driver *drv;
-    int in_tx;           /* begin() succeeded and neither commit() nor rollback() followed */
-    int in_sp;           /* the savepoint is open */
-    int fault;           /* enum pv_fault of the last failure, set by the driver */
-    uint64_t statements; /* statements run (pv_store_statements) */
-    int defer;           /* pv_store_defer: writes sent with pv_q_send may be queued */
-    int64_t part;        /* pv_store_set_part: where shared ledger lines go (0: the row) */
+    int in_tx;            /* begin() succeeded and neither commit() nor rollback() followed */
+    int in_sp;            /* the savepoint is open */
+    int fault;            /* enum pv_fault of the last failure, set by the driver */
+    uint64_t statements;  /* statements run (pv_store_statements) */
+    int defer;            /* pv_store_defer: writes sent with pv_q_send may be queued */
+    int64_t part;         /* pv_store_set_part: where shared ledger lines go (0: the row) */
+    struct pv_jbuf *jbuf; /* pv_store_journal_batch: journals kept for one statement (ledger.c) */
 };
+
+/* The journals a purchase batch keeps (ledger.c): mark at a savepoint, undo at its
+ * rollback_to, write (one statement, queued like a send) and drop (rollback, begin, close). */
+void pv_jbuf_mark(struct pv_store *st);
+void pv_jbuf_undo(struct pv_store *st);
+int pv_jbuf_write(struct pv_store *st);
+void pv_jbuf_drop(struct pv_store *st, int free_it);
+/* A balance the batch holds locked (lock_batch): account_balance answers it (plus the kept
+ * lines) until a journal written at once moves the account. known: 1 when kept. */
+int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance);
+int pv_jbuf_known(const struct pv_store *st, const char *account);
 
 /*
  * Driver constructors, called by store.c. Each returns an owned handle in
@@ -149,8 +175,8 @@ int pv_sqlite_open(const char *path, struct pv_store **out);
 int pv_postgres_open(const char *dsn, struct pv_store **out);
 
 /* The postgres driver's libpq-free helpers (pg_util.c). A one-dimensional array parameter
- * (PV_P_INT_ARRAY, PV_P_TEXT_ARRAY) in PostgreSQL's binary format: owned (free()), *len its bytes;
- * NULL when out of memory or too big. For the postgres driver. */
+ * (PV_P_INT_ARRAY, PV_P_TEXT_ARRAY, PV_P_BLOB_ARRAY) in PostgreSQL's binary format: owned (free()),
+ * *len its bytes; NULL when out of memory or too big. For the postgres driver. */
 unsigned char *pv_pg_array(const struct pv_param *p, int *len);
 /* Parameters p[0..n-1] as PQexecPrepared takes them (val, len, fmt; integers printed into
  * num, arrays owned in owned[i] - free() each). PV_EINVAL, PV_ENOMEM. */

@@ -199,6 +199,32 @@ class Concurrency(unittest.TestCase):
         self.assertEqual(parts, 2)  # one per processor
         self.assertEqual(revenue, sum(b["postage_mills"] for _, _, b in answers))
 
+    def test_one_key_on_both_processors_at_once(self):
+        """The same purchase (one Idempotency-Key) sent many times at once goes to both
+        processors: one piece is sold and every answer is that piece. A batch reads its
+        jobs' keys once (issue 15, session 9); a key another batch stores after that read
+        makes the job run again in its savepoint, reading it: a replay, never an error."""
+        srv, k = self.srv, self.keys[0]
+        lock = threading.Lock()
+        answers = []
+
+        def buyer(n):
+            st, _, b = srv.buy(k, "same-%d" % (n // 8), LETTER)
+            with lock:
+                answers.append((n // 8, st, b))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
+            for f in [ex.submit(buyer, n) for n in range(8 * 8)]:
+                f.result()
+
+        self.assertEqual([(st, b) for _, st, b in answers if st != 201], [])
+        for key in range(8):
+            ids = {b["id"] for kk, _, b in answers if kk == key}
+            self.assertEqual(len(ids), 1, ids)
+        self.assert_books()
+        spent = sum({b["id"]: b["postage_mills"] for _, _, b in answers}.values())
+        self.assertEqual(srv.balance(k), START * 1000 - spent)
+
 
 if __name__ == "__main__":
     unittest.main()

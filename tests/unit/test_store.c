@@ -1411,11 +1411,13 @@ static void test_prefetch(void **state)
     struct pv_autorefill_rec ar;
     pv_mills bal;
 
-    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A")); /* outside: nothing */
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A",
+                                  PV_FACT_ALL)); /* outside: nothing */
     fund_and_begin(st);
     job(st);
-    assert_int_equal(pv_store_prefetch_customer(st, NULL, 0, "customer:cus_A"), PV_EINVAL);
-    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    assert_int_equal(pv_store_prefetch_customer(st, NULL, 0, "customer:cus_A", PV_FACT_ALL),
+                     PV_EINVAL);
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A", PV_FACT_ALL));
     assert_int_equal(pv_store_hold_standing(st, "cus_A", &h), PV_ENOTFOUND);
     OK(pv_store_account_balance(st, "customer:cus_A", &bal));
     assert_int_equal(bal, 1000);
@@ -1427,7 +1429,7 @@ static void test_prefetch(void **state)
 
     /* Read ahead, then the job writes: the balance read after it sees the write. */
     job(st);
-    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A", PV_FACT_ALL));
     line(&l[0], "customer:cus_A", -250);
     line(&l[1], "revenue:postage", 250);
     OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 2, 1700000001));
@@ -1438,7 +1440,7 @@ static void test_prefetch(void **state)
 
     /* Read ahead in a job that ends first: the next job reads afresh. */
     job(st);
-    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A"));
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A", PV_FACT_ALL));
     OK(pv_store_defer(st, 0));
     OK(pv_store_rollback_to(st));
     OK(pv_store_savepoint(st));
@@ -1451,6 +1453,196 @@ static void test_prefetch(void **state)
     OK(pv_store_commit(st));
     OK(pv_store_account_balance(st, "customer:cus_A", &bal));
     assert_int_equal(bal, 700);
+}
+
+/*
+ * A purchase batch's reads and writes of many rows at once (issue 15, session 9):
+ * pv_store_batch_facts answers, one row a job, whether each job's own reads would
+ * find something (PostgreSQL; SQLite answers "read it" for all), and
+ * pv_store_indicia_insert stores n indicia - in one statement on PostgreSQL -
+ * exactly as n indicium_insert calls would, refusing a duplicate as they would.
+ */
+static void test_batch_rows(void **state)
+{
+    struct pv_store *st = *state;
+    const char *cus[] = {"cus_A", "cus_B", "cus_A", "cus_B"};
+    const char *own[] = {"cus_A", "cus_B", "test:cus_A", "cus_B"};
+    const char *keys[] = {"k1", "k1", "k1", "k2"};
+    const int64_t tests[] = {0, 0, 1, 0};
+    const int pg = strcmp(pv_store_backend_name(st), "postgres") == 0;
+    struct pv_indicium_rec r[4], got;
+    const struct pv_indicium_rec *recs[4] = {&r[0], &r[1], &r[2], &r[3]};
+    struct pv_autorefill_rec ar;
+    uint8_t facts[4];
+    size_t i;
+
+    seed_for_indicia(st);
+    OK(pv_store_idem_put(st, "cus_A", "k1", HASH_A, "ind_0001", 1700000000));
+    OK(pv_store_idem_put(st, "test:cus_A", "k2", HASH_A, "ind_0002", 1700000000));
+    memset(&ar, 0, sizeof ar);
+    COPY(ar.customer_id, "cus_B");
+    ar.enabled = 1;
+    ar.trigger = 5000;
+    ar.amount = 20000;
+    COPY(ar.payment_method_id, "pm_1");
+    OK(pv_store_autorefill_put(st, &ar));
+    OK(pv_store_batch_facts(st, cus, tests, own, keys, 4, facts));
+    if (pg) {
+        assert_int_equal(facts[0], PV_FACT_IDEM); /* its key; no hold, no rule */
+        assert_int_equal(facts[1], PV_FACT_RULE); /* cus_B's key k1 is not cus_A's */
+        assert_int_equal(facts[2], 0);            /* test mode: k1 and the rule not its */
+        assert_int_equal(facts[3], PV_FACT_RULE);
+    } else {
+        for (i = 0; i < 4; i++)
+            assert_int_equal(facts[i], PV_FACT_ALL);
+    }
+    OK(pv_store_batch_facts(st, cus, tests, own, keys, 0, facts));
+    assert_int_equal(pv_store_batch_facts(st, NULL, tests, own, keys, 4, facts), PV_EINVAL);
+
+    make_indicium(&r[0], "ind_0101", "cus_A", 1, 8, "");
+    make_indicium(&r[1], "ind_0102", "cus_B", 1, 9, "SH-000123-0042-K7Q");
+    make_indicium(&r[2], "ind_0103", "cus_A", 2, 9, "");
+    COPY(r[2].from_address, "1 Main St");
+    r[2].services = 3;
+    r[2].surcharge_mills = 40;
+    make_indicium(&r[3], "ind_0104", "cus_B", 2, 10, "");
+    COPY(r[3].metadata, "order=17\n"); /* its metadata rows too */
+    OK(pv_store_begin(st));
+    OK(pv_store_indicia_insert(st, recs, 4));
+    OK(pv_store_commit(st));
+    for (i = 0; i < 4; i++) {
+        OK(pv_store_indicium_get(st, r[i].id, &got));
+        assert_indicium_equal(&got, &r[i]);
+        assert_string_equal(got.from_address, r[i].from_address);
+        assert_int_equal(got.services, r[i].services);
+        assert_int_equal(got.surcharge_mills, r[i].surcharge_mills);
+        assert_string_equal(got.metadata, r[i].metadata);
+    }
+    /* (device, serial) is unique: the whole statement is refused, nothing of it stored. */
+    make_indicium(&r[0], "ind_0105", "cus_A", 1, 11, "");
+    make_indicium(&r[1], "ind_0106", "cus_A", 1, 8, "");
+    OK(pv_store_begin(st));
+    assert_int_equal(pv_store_indicia_insert(st, recs, 2), PV_EEXIST);
+    OK(pv_store_rollback(st));
+    assert_int_equal(pv_store_indicium_get(st, "ind_0105", &got), PV_ENOTFOUND);
+    r[0].data_len = 0;
+    assert_int_equal(pv_store_indicia_insert(st, recs, 2), PV_EINVAL);
+}
+
+/*
+ * pv_store_journal_batch (issue 15, session 9): inside a purchase batch the jobs'
+ * journals wait for one statement, but each job's balances move in its savepoint, and
+ * a job rolled back leaves no journal: the books are what per-job posting would leave.
+ */
+static void test_journal_batch(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[4];
+    struct pv_txn_rec *lines = NULL;
+    struct pv_ledger_issue *issues = NULL;
+    int64_t journals, accounts;
+    size_t n = 0;
+    pv_mills bal;
+
+    fund_and_begin(st);
+    OK(pv_store_journal_batch(st, 1));
+    line(&l[0], "customer:cus_A", -250);
+    line(&l[1], "revenue:postage", 250);
+    line(&l[2], "psd:1", -250);
+    line(&l[3], "postage_dispensed", 250);
+    l[1].shared = l[3].shared = 1;
+    pv_store_set_part(st, 7);
+    job(st);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 4, 1700000001));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal)); /* seen by the next job */
+    assert_int_equal(bal, 750);
+    job(st); /* this one is rolled back: its balances and its journal go */
+    OK(pv_store_journal_post(st, "postage_sale", "ind_2", l, 4, 1700000002));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_rollback_to(st));
+    job(st);
+    l[0].amount = -100;
+    l[1].amount = 100;
+    l[2].amount = -100;
+    l[3].amount = 100;
+    OK(pv_store_journal_post(st, "postage_sale", "ind_3", l, 4, 1700000003));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_journal_batch(st, 0));
+    OK(pv_store_commit(st));
+
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 650);
+    OK(pv_store_account_balance(st, "revenue:postage", &bal));
+    assert_int_equal(bal, 350);
+    OK(pv_store_account_lines(st, "customer:cus_A", 0, 10, &lines, &n));
+    assert_int_equal(n, 3); /* the funding, ind_3, ind_1: newest first */
+    assert_string_equal(lines[0].ref, "ind_3");
+    assert_int_equal(lines[0].amount, -100);
+    assert_string_equal(lines[1].ref, "ind_1");
+    assert_true(lines[0].journal_id > lines[1].journal_id);
+    free(lines);
+    OK(pv_store_ledger_audit(st, &journals, &accounts, &issues, &n));
+    assert_int_equal(journals, 3);
+    assert_int_equal(n, 0);
+    free(issues);
+
+    /* Kept journals are written by commit too, and dropped by rollback. */
+    OK(pv_store_begin(st));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_journal_post(st, "postage_sale", "ind_4", l, 4, 1700000004));
+    OK(pv_store_rollback(st));
+    OK(pv_store_begin(st));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_journal_post(st, "postage_sale", "ind_5", l, 4, 1700000005));
+    OK(pv_store_commit(st));
+    OK(pv_store_ledger_audit(st, &journals, &accounts, &issues, &n));
+    assert_int_equal(journals, 4);
+    assert_int_equal(n, 0);
+    free(issues);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 550);
+    assert_int_equal(pv_store_journal_batch(st, 1), PV_EINVAL); /* outside a transaction */
+}
+
+/*
+ * lock_batch keeps the balances it locked (PostgreSQL): account_balance answers them plus
+ * the batch's kept lines, and reads the row again once a journal written at once moved it.
+ */
+static void test_batch_balances(void **state)
+{
+    struct pv_store *st = *state;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A", "customer:cus_none"};
+    struct pv_ledger_line l[2];
+    pv_mills bal;
+
+    fund_and_begin(st);
+    OK(pv_store_lock_batch(st, acct, 2));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 1000);
+    assert_int_equal(pv_store_account_balance(st, "customer:cus_none", &bal), PV_ENOTFOUND);
+    OK(pv_store_journal_batch(st, 1));
+    line(&l[0], "customer:cus_A", -250);
+    line(&l[1], "revenue:postage", 250);
+    job(st);
+    /* Known: not read ahead, answered from what the lock read plus the kept lines. */
+    OK(pv_store_prefetch_customer(st, "cus_A", 0, "customer:cus_A", PV_FACT_ALL));
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 2, 1700000001));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 750);
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_journal_batch(st, 0));
+    line(&l[0], "customer:cus_A", 100);
+    line(&l[1], "card:clearing", -100);
+    OK(pv_store_journal_post(st, "card_charge", "ch_2", l, 2, 1700000002)); /* at once */
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 850);
+    OK(pv_store_commit(st));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 850);
 }
 
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
@@ -3290,6 +3482,9 @@ int main(void)
         STORE(test_savepoint_after_error),
         STORE(test_defer),
         STORE(test_prefetch),
+        STORE(test_batch_rows),
+        STORE(test_journal_batch),
+        STORE(test_batch_balances),
         STORE(test_printing),
         STORE(test_servers),
         STORE(test_leases),
