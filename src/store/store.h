@@ -464,22 +464,6 @@ int pv_store_rollback_to(struct pv_store *st);
  * code by defer(st, 0), which waits for everything queued: call it before
  * release() to learn whether the savepoint's work stands. PV_EINVAL outside begin(). */
 int pv_store_defer(struct pv_store *st, int on);
-/* prefetch_customer - with defer on: queue the reads a purchase makes of its customer
- * (hold_standing, account_balance of account, autorefill_get) to travel with its next
- * statement; those calls with the same arguments then answer from them, once each,
- * unless st wrote or ended the savepoint in between. SQLite: nothing. PV_EINVAL. */
-int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
-                               const char *account, unsigned facts);
-/* batch_facts - PV_FACT_* bits of what job i's reads may find (its key owners[i]/keys[i], a
- * hold on customers[i], its rule in mode tests[i]), one statement for n (PostgreSQL); a clear
- * bit is a sure "none" (SQLite: all set); prefetch_customer reads only those set. Borrows.
- * journal_batch - on: journal_post keeps its journal for one statement at off (or commit);
- * its savepoint's rollback_to forgets it. PostgreSQL; SQLite: nothing. */
-int pv_store_journal_batch(struct pv_store *st, int on);
-enum { PV_FACT_IDEM = 1, PV_FACT_HOLD = 2, PV_FACT_RULE = 4, PV_FACT_ALL = 7 };
-int pv_store_batch_facts(struct pv_store *st, const char *const *customers, const int64_t *tests,
-                         const char *const *owners, const char *const *keys, size_t n,
-                         uint8_t *facts);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
  * unset; *value is owned (free()). delete: PV_ENOTFOUND when there was none. */
 int pv_store_config_set(struct pv_store *st, const char *key, const char *value);
@@ -805,5 +789,7 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 /* Webhooks: endpoints, the event outbox, deliveries (schema v19). */
 #include "store/store_hooks.h"
 #include "store/store_payments.h" /* a new card's reads in one statement (issue 15) */
+/* A purchase batch's reads and writes a batch at a time (issue 15, session 9). */
+#include "store/store_batch.h"
 
 #endif

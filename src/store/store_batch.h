@@ -1,0 +1,29 @@
+/*
+ * store_batch.h - the part of the store interface (store.h, which includes
+ * it; include store.h, never this) for a purchase batch's reads and writes a
+ * batch at a time instead of a job at a time (issue 15, session 9;
+ * src/domain/purchase.c, docs/internals/purchase-path.md): the customer's
+ * reads queued with a job's next statement, the batch's facts in one read,
+ * its journals kept for one statement.
+ */
+#ifndef STAMPD_STORE_BATCH_H
+#define STAMPD_STORE_BATCH_H
+
+/* prefetch_customer - with defer on: queue the reads a purchase makes of its customer
+ * (hold_standing, account_balance of account, autorefill_get) to travel with its next
+ * statement; those calls with the same arguments then answer from them, once each,
+ * unless st wrote or ended the savepoint in between. SQLite: nothing. PV_EINVAL. */
+int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
+                               const char *account, unsigned facts);
+/* batch_facts - PV_FACT_* bits of what job i's reads may find (its key owners[i]/keys[i], a
+ * hold on customers[i], its rule in mode tests[i]), one statement for n (PostgreSQL); a clear
+ * bit is a sure "none" (SQLite: all set); prefetch_customer reads only those set. Borrows.
+ * journal_batch - on: journal_post keeps its journal for one statement at off (or commit);
+ * its savepoint's rollback_to forgets it. PostgreSQL; SQLite: nothing. */
+int pv_store_journal_batch(struct pv_store *st, int on);
+enum { PV_FACT_IDEM = 1, PV_FACT_HOLD = 2, PV_FACT_RULE = 4, PV_FACT_ALL = 7 };
+int pv_store_batch_facts(struct pv_store *st, const char *const *customers, const int64_t *tests,
+                         const char *const *owners, const char *const *keys, size_t n,
+                         uint8_t *facts);
+
+#endif
