@@ -658,9 +658,12 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             pv_psd_batch_restore(&ctx->psdb);
             if (rc == PV_OK && res[i].err == PV_EEXIST && !(facts[i] & PV_FACT_IDEM)) {
                 /* Its key was stored by another batch since this one's read: the
-                 * job again, reading it (a replay, as it would have been). */
+                 * job again, reading it (a replay, as it would have been). What the
+                 * card round set for this batch stays (its hold's answer rides on it). */
+                int pending = res[i].held_pending;
                 facts[i] = PV_FACT_ALL;
                 reset(&res[i], 0);
+                res[i].held_pending = pending;
                 i--;
                 continue;
             }

@@ -1635,6 +1635,9 @@ static void test_batch_balances(void **state)
     OK(pv_store_defer(st, 0));
     OK(pv_store_release(st));
     OK(pv_store_journal_batch(st, 0));
+    /* Written: the balance counts them, not the lock's 1000 again (review, session 9). */
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 750);
     line(&l[0], "customer:cus_A", 100);
     line(&l[1], "card:clearing", -100);
     OK(pv_store_journal_post(st, "card_charge", "ch_2", l, 2, 1700000002)); /* at once */
