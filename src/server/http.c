@@ -82,11 +82,11 @@ struct tracked {
 struct pv_http {
     struct MHD_Daemon *d;
     struct pv_app *app;
-    MHD_socket quiesced_fd; /* closed only after MHD_stop_daemon */
-    atomic_int in_flight;   /* purchases accepted and not yet answered */
-    int64_t deadline_ms;    /* for a request's headers, and again for its body */
-    pthread_mutex_t mu;     /* guards tracked, stopping */
-    pthread_cond_t wake;    /* ends the sweep early at stop */
+    atomic_int quiescing; /* pv_http_quiesce: every new connection is refused */
+    atomic_int in_flight; /* purchases accepted and not yet answered */
+    int64_t deadline_ms;  /* for a request's headers, and again for its body */
+    pthread_mutex_t mu;   /* guards tracked, stopping */
+    pthread_cond_t wake;  /* ends the sweep early at stop */
     struct tracked *tracked;
     int stopping;
     pthread_t sweeper;
@@ -536,7 +536,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 
     (void) addr;
     (void) addrlen;
-    return atomic_load(&h->open) < h->limit ? MHD_YES : MHD_NO;
+    return !atomic_load(&h->quiescing) && atomic_load(&h->open) < h->limit ? MHD_YES : MHD_NO;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -669,7 +669,6 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
         return PV_ECONFIG;
     }
     h->app = app;
-    h->quiesced_fd = MHD_INVALID_SOCKET;
     h->tls = tls && tls->ca_pem;
     h->https = tls != NULL;
     if (!tls)
@@ -692,8 +691,8 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
     }
     /* The connection limit is counted here, and libmicrohttpd's own is set where no
      * worker thread reaches its share: a worker at its share takes the listening
-     * socket out of its epoll set, and MHD_quiesce_daemon (0.9.75) then races it and
-     * aborts the process ("Failed to remove listen FD from epoll set") at SIGTERM. */
+     * socket out of its epoll set and back, which 0.9.75 does not do safely against
+     * another thread doing the same (see pv_http_quiesce). */
     h->limit = limits->connections ? limits->connections : PV_HTTP_CONNECTIONS;
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
@@ -725,10 +724,15 @@ int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned 
     return PV_OK;
 }
 
+/* Not MHD_quiesce_daemon: in libmicrohttpd 0.9.75 it takes the listening socket out of
+ * each worker's epoll set while a worker may be doing the same, and the loser aborts the
+ * process ("Failed to remove listen FD from epoll set"; seen at SIGTERM in CI, with few
+ * connections as with many). The accept policy refuses instead: a connection accepted
+ * from now on is closed at once; the socket stays bound until pv_http_stop, as before. */
 void pv_http_quiesce(struct pv_http *h)
 {
     if (h)
-        h->quiesced_fd = MHD_quiesce_daemon(h->d);
+        atomic_store(&h->quiescing, 1);
 }
 
 void pv_http_stop(struct pv_http *h)
@@ -746,7 +750,5 @@ void pv_http_stop(struct pv_http *h)
     }
     stop_sweep(h);
     MHD_stop_daemon(h->d);
-    if (h->quiesced_fd != MHD_INVALID_SOCKET)
-        close(h->quiesced_fd);
     http_free(h);
 }

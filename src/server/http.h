@@ -56,7 +56,8 @@ struct pv_http_limits {
 int pv_http_start(struct pv_app *app, const char *host, uint16_t port, unsigned threads,
                   const struct pv_http_limits *limits, const struct pv_tls *tls,
                   struct pv_http **out, uint16_t *bound_port);
-/* pv_http_quiesce - stop accepting connections; open ones go on. */
+/* pv_http_quiesce - refuse new connections (each is closed as soon as it is accepted);
+ * open ones go on. */
 void pv_http_quiesce(struct pv_http *h);
 /* pv_http_stop - close everything; call after the processors stopped, so no
  * connection is still suspended waiting for a purchase. */
