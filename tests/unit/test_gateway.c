@@ -472,6 +472,7 @@ static void test_journal_escapes(void **state)
     }
     pv_gateway_close(gw);
     assert_int_equal(count_lines(path), 5);
+    unlink(path);
 }
 
 static void test_journal_replay(void **state)
