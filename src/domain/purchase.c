@@ -601,8 +601,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* With a sign pool, the batch's signatures are made together after the
      * heads (a job with a medium is signed and stored in its own turn: its
      * medium's use must be refused in its savepoint, not after). */
-    struct pending *pd =
-        ctx->sign_pool && n > 1 && !pv_purchase_repeats(reqs, n) ? calloc(n, sizeof *pd) : NULL;
+    int repeats = pv_purchase_repeats(reqs, n); /* O(n^2): once a batch */
+    struct pending *pd = ctx->sign_pool && n > 1 && !repeats ? calloc(n, sizeof *pd) : NULL;
     struct pv_sign_req *sr = pd ? calloc(n, sizeof *sr) : NULL;
     const struct pv_indicium_rec **recs = sr ? calloc(n, sizeof *recs) : NULL;
     uint8_t *facts = malloc(n ? n : 1);
@@ -623,7 +623,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole)) != PV_OK)
         goto fail_rollback;
     /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
-    if ((rc = pv_purchase_facts(st, reqs, res, n, facts)) != PV_OK)
+    if ((rc = pv_purchase_facts(st, reqs, res, n, repeats, facts)) != PV_OK)
         goto fail_rollback;
     /* After the customers' rows: a batch that waited for another one's reads its time later. */
     if (now == PV_NOW_AT_LOCK)

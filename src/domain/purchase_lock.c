@@ -58,10 +58,10 @@ int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
 }
 
 /* What the jobs' own reads may find (pv_store_batch_facts) into facts[n]: every bit set
- * (read it) for a job refused before the batch and for every job of a batch that uses a
- * key twice (the second must find the first's). */
+ * (read it) for a job refused before the batch, for every job of a batch that uses a key
+ * twice (the second must find the first's), and for all when memory is short. */
 int pv_purchase_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
-                      const struct pv_purchase_res *res, size_t n, uint8_t *facts)
+                      const struct pv_purchase_res *res, size_t n, int repeats, uint8_t *facts)
 {
     const char **cus = calloc(n ? n : 1, sizeof *cus), **keys = calloc(n ? n : 1, sizeof *keys);
     char(*owners)[PV_ID_MAX] = calloc(n ? n : 1, sizeof *owners);
@@ -69,10 +69,10 @@ int pv_purchase_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
     int64_t *tests = calloc(n ? n : 1, sizeof *tests);
     size_t i, m = 0;
     uint8_t *got = malloc(n ? n : 1);
-    int rc = PV_ENOMEM;
+    int rc = PV_OK;
 
     memset(facts, PV_FACT_ALL, n);
-    if (cus && keys && owners && own && tests && got && !pv_purchase_repeats(reqs, n)) {
+    if (cus && keys && owners && own && tests && got && !repeats) {
         for (i = 0; i < n; i++) {
             if (res[i].pre_err != PV_OK)
                 continue;
@@ -86,8 +86,6 @@ int pv_purchase_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
             for (i = 0, m = 0; i < n; i++)
                 if (res[i].pre_err == PV_OK)
                     facts[i] = got[m++];
-    } else if (cus && keys && owners && own && tests && got) {
-        rc = PV_OK;
     }
     free(cus);
     free(keys);
