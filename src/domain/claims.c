@@ -131,7 +131,7 @@ int pv_claims_owed(struct pv_store *st, pv_mills *owed)
 int pv_piece_customer(struct pv_store *st, uint32_t psd_id, uint32_t serial,
                       char customer_id[PV_ID_MAX], uint32_t *psd_out)
 {
-    struct pv_indicium_rec *rec = malloc(sizeof *rec);
+    struct pv_indicium_rec *rec = calloc(1, sizeof *rec);
     struct pv_psd_rec *psds = NULL;
     size_t n = 0, i, found = 0;
     int rc;
@@ -145,6 +145,7 @@ int pv_piece_customer(struct pv_store *st, uint32_t psd_id, uint32_t serial,
     for (i = 0; i < n; i++) {
         if (psds[i].test || (psd_id && psds[i].id != psd_id))
             continue;
+        pv_indicium_rec_clear(rec); /* the last one's */
         rc = pv_store_indicium_find(st, psds[i].id, serial, rec);
         if (rc == PV_ENOTFOUND || (rc == PV_OK && (rec->ind.flags & PV_IND_FLAG_TEST)))
             continue;
@@ -162,7 +163,7 @@ out:
         *psd_out = 0;
     }
     free(psds);
-    free(rec);
+    pv_indicium_recs_free(rec, 1);
     return rc;
 }
 

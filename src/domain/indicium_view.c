@@ -185,20 +185,21 @@ json_t *pv_indicium_json(const struct pv_indicium_rec *r)
         pv_time_format(r->created, created, sizeof created), "presentations",
         (json_int_t) r->presentations, "data", b64);
     free(b64);
-    if (j &&
-        (json_object_set_new(j, "prints", json_integer(r->prints)) != 0 ||
-         json_object_set_new(j, "from_address",
-                             r->from_address[0] ? json_string(r->from_address) : json_null()) ||
-         json_object_set_new(j, "to_address",
-                             r->to_address[0] ? json_string(r->to_address) : json_null()) ||
-         json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)) ||
-         json_object_set_new(j, "medium", medium_json(r)) ||
-         json_object_set_new(j, "extra_services", pv_services_json(r->services)) ||
-         json_object_set_new(j, "non_machinable",
-                             json_boolean((r->services & PV_SVC_NONMACHINABLE) != 0)) ||
-         json_object_set_new(j, "zone", r->zone ? json_integer(r->zone) : json_null()) ||
-         json_object_set_new(j, "price", piece_price_json(r)) ||
-         json_object_set_new(j, "metadata", pv_metadata_json(r->metadata)))) {
+    if (j && (json_object_set_new(j, "prints", json_integer(r->prints)) != 0 ||
+              json_object_set_new(j, "from_address",
+                                  pv_text(r->from_address)[0] ? json_string(r->from_address)
+                                                              : json_null()) ||
+              json_object_set_new(j, "to_address",
+                                  pv_text(r->to_address)[0] ? json_string(r->to_address)
+                                                            : json_null()) ||
+              json_object_set_new(j, "refunded", json_boolean(r->refunded_at != 0)) ||
+              json_object_set_new(j, "medium", medium_json(r)) ||
+              json_object_set_new(j, "extra_services", pv_services_json(r->services)) ||
+              json_object_set_new(j, "non_machinable",
+                                  json_boolean((r->services & PV_SVC_NONMACHINABLE) != 0)) ||
+              json_object_set_new(j, "zone", r->zone ? json_integer(r->zone) : json_null()) ||
+              json_object_set_new(j, "price", piece_price_json(r)) ||
+              json_object_set_new(j, "metadata", pv_metadata_json(pv_text(r->metadata))))) {
         json_decref(j);
         j = NULL;
     }
@@ -344,9 +345,9 @@ void pv_indicium_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
     pv_jt_key(t, "prints");
     pv_jt_int(t, r->prints);
     pv_jt_key(t, "from_address");
-    pv_jt_str(t, r->from_address[0] ? r->from_address : NULL);
+    pv_jt_str(t, pv_text(r->from_address)[0] ? r->from_address : NULL);
     pv_jt_key(t, "to_address");
-    pv_jt_str(t, r->to_address[0] ? r->to_address : NULL);
+    pv_jt_str(t, pv_text(r->to_address)[0] ? r->to_address : NULL);
     pv_jt_key(t, "refunded");
     pv_jt_bool(t, r->refunded_at != 0);
     pv_jt_key(t, "medium");
@@ -371,7 +372,7 @@ void pv_indicium_text(struct pv_jtext *t, const struct pv_indicium_rec *r)
     pv_jt_key(t, "price");
     price_text(t, r);
     pv_jt_key(t, "metadata");
-    if (r->metadata[0]) {
+    if (pv_text(r->metadata)[0]) {
         pv_jt_json(t, pv_metadata_json(r->metadata));
     } else {
         pv_jt_open(t, '{');

@@ -200,6 +200,7 @@ static int replay(struct pv_store *st, const struct pv_purchase_req *q, struct p
 
     if (strcmp(stored_hash, q->req_hash) != 0)
         return PV_EIDEMREUSED;
+    pv_indicium_rec_clear(&r->rec); /* an earlier run's */
     if ((rc = pv_store_indicium_get(st, indicium_id, &r->rec)) != PV_OK)
         return rc;
     pv_account_customer_mode(q->customer_id, q->test, acct);
@@ -413,6 +414,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     pv_psd_regs_to(&regs, &p);
 
+    pv_indicium_rec_clear(&r->rec); /* an earlier run's */
     memset(&r->rec, 0, sizeof r->rec);
     if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
@@ -426,13 +428,14 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     }
     snprintf(r->rec.customer_id, sizeof r->rec.customer_id, "%s", q->customer_id);
     snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
-    snprintf(r->rec.from_address, sizeof r->rec.from_address, "%s", q->from_address);
-    snprintf(r->rec.to_address, sizeof r->rec.to_address, "%s", q->to_address);
+    if ((rc = pv_text_set(&r->rec.from_address, q->from_address)) != PV_OK ||
+        (rc = pv_text_set(&r->rec.to_address, q->to_address)) != PV_OK ||
+        (rc = pv_text_set(&r->rec.metadata, q->metadata)) != PV_OK)
+        return rc;
     /* The medium position, in the indicium's own row (docs/media.md). */
     snprintf(r->rec.medium_sheet, sizeof r->rec.medium_sheet, "%s", r->medium.sheet_serial);
     r->rec.medium_label = r->medium.position;
     record_price(q, &price, zone, &r->rec);
-    snprintf(r->rec.metadata, sizeof r->rec.metadata, "%s", q->metadata);
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;
@@ -577,8 +580,10 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
  */
 static void reset(struct pv_purchase_res *r, int failed)
 {
-    struct pv_purchase_res kept = *r;
+    struct pv_purchase_res kept;
 
+    pv_indicium_rec_clear(&r->rec); /* the texts of an earlier run's piece */
+    kept = *r;
     memset(r, 0, sizeof *r);
     r->pre_err = kept.pre_err;
     r->held = kept.held;
@@ -680,6 +685,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                     ctx->server_id, 0, pv_now_ms());
                 rc = mv == PV_EPAYSTATE ? PV_OK : mv;
             }
+            pv_indicium_rec_clear(&res[i].rec);
             memset(&res[i].rec, 0, sizeof res[i].rec);
             if (res[i].err != PV_EMEDIUMPAYMENT)
                 memset(&res[i].medium, 0, sizeof res[i].medium);

@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* What the front validated and priced; borrowed by the batch. */
 struct pv_purchase_req {
@@ -75,5 +76,12 @@ struct pv_purchase_res {
     struct pv_indicium_rec rec;
     struct pv_media_use medium; /* with a medium_serial (media.h) */
 };
+
+/* pv_purchase_res_reset - r zeroed, the texts of its piece freed (store.h). */
+static inline void pv_purchase_res_reset(struct pv_purchase_res *r)
+{
+    pv_indicium_rec_clear(&r->rec);
+    memset(r, 0, sizeof *r);
+}
 
 #endif

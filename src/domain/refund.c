@@ -33,14 +33,18 @@ int pv_indicium_owned(struct pv_store *st, const char *owner_id, int test, const
 {
     int rc;
 
+    memset(rec, 0, sizeof *rec);
     if (strlen(id) >= PV_ID_MAX)
         return PV_ENOTFOUND;
     if ((rc = pv_store_indicium_get(st, id, rec)) != PV_OK)
         return rc;
     /* Another customer's piece, or one of the other mode, does not exist. */
     if (owner_id &&
-        (strcmp(rec->customer_id, owner_id) != 0 || !pv_mode_sees(test, pv_indicium_mode(rec))))
+        (strcmp(rec->customer_id, owner_id) != 0 || !pv_mode_sees(test, pv_indicium_mode(rec)))) {
+        pv_indicium_rec_clear(rec);
+        memset(rec, 0, sizeof *rec);
         return PV_ENOTFOUND;
+    }
     return PV_OK;
 }
 
@@ -222,18 +226,19 @@ int pv_refund_request(struct pv_store *st, const struct pv_gateways *gws, const 
                       int test, const char *indicium_id, int64_t window_s, int64_t now,
                       struct pv_refund_rec *out)
 {
-    struct pv_indicium_rec *rec = malloc(sizeof *rec);
+    struct pv_indicium_rec *rec = calloc(1, sizeof *rec);
     char intent_id[PV_ID_MAX];
     int rc = PV_ENOMEM, attempt;
 
     memset(out, 0, sizeof *out);
     for (attempt = 0; rec && attempt < 2; attempt++) {
         intent_id[0] = '\0';
+        pv_indicium_rec_clear(rec); /* the first attempt's */
         rc = decide(st, gws, customer_id, test, indicium_id, window_s, now, rec, out, intent_id);
         if (rc != PV_EEXIST) /* a concurrent refund won: decide again, answer it */
             break;
     }
-    free(rec);
+    pv_indicium_recs_free(rec, rec ? 1 : 0);
     if (rc == PV_OK && intent_id[0]) {
         /* Decided and committed: now the card. Left pending, the recovery pays it. */
         pv_crash_point("refund_after_commit");

@@ -222,7 +222,7 @@ int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *da
     v->decoded = 1;
     if ((rc = pv_store_key_list(st, &keys, &nkeys)) != PV_OK)
         goto out;
-    if (!(rec = malloc(sizeof *rec))) {
+    if (!(rec = calloc(1, sizeof *rec))) {
         rc = PV_ENOMEM;
         goto out;
     }
@@ -261,7 +261,7 @@ int pv_verify_online(struct pv_store *st, const char *license, const uint8_t *da
         v->status = "invalid";
     }
 out:
-    free(rec);
+    pv_indicium_recs_free(rec, rec ? 1 : 0);
     free(keys);
     return rc;
 }

@@ -214,6 +214,12 @@ static void queue_push(struct run *r, size_t idx)
     r->qlen++;
 }
 
+static void bjob_free(struct bjob *d)
+{
+    pv_purchase_res_reset(&d->job.res);
+    free(d);
+}
+
 /* Locked: one finished job, recorded with the lock let go. */
 static void finish_job(struct pv_batches *b, struct bjob *d)
 {
@@ -229,16 +235,16 @@ static void finish_job(struct pv_batches *b, struct bjob *d)
         if (!b->stopping && it->tries < TRIES_MAX) {
             it->not_before_ms = pv_now_ms() + RETRY_MS;
             queue_push(r, d->idx);
-            free(d);
+            bjob_free(d);
             return;
         }
         if (b->stopping) {
-            free(d);
+            bjob_free(d);
             return;
         }
     }
     outcome(d, &rec);
-    free(d);
+    bjob_free(d);
     pthread_mutex_unlock(&b->mu);
     store_write(b, r->rec.id, &rec, 0);
     pthread_mutex_lock(&b->mu);

@@ -517,6 +517,6 @@ void pv_h_batch_labels(struct pv_call *c)
             goto out;
     pv_print_indicia(c, recs, n, b.id);
 out:
-    free(recs);
+    pv_indicium_recs_free(recs, recs ? n : 0);
     free(items);
 }

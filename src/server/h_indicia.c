@@ -486,7 +486,7 @@ void pv_h_indicia_post(struct pv_call *c)
     rp->job = job;
     job = NULL;
 out:
-    free(job);
+    pv_job_free(job);
     json_decref(root);
 }
 
@@ -539,7 +539,7 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
         int status;
 
         if (err != PV_OK) {
-            memset(&job->res, 0, sizeof job->res);
+            pv_purchase_res_reset(&job->res);
             job->res.err = err;
         }
         err = job->res.err;
@@ -558,7 +558,7 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
             rp->signature[0] = '\0';
             pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         }
-        free(job);
+        pv_job_free(job);
         return;
     }
     if (err == PV_OK)
@@ -598,7 +598,7 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
         pv_reply_json(rp, 201, j);
         rp->replayed = job->res.replayed;
     }
-    free(job);
+    pv_job_free(job);
 }
 
 void pv_h_indicium_get(struct pv_call *c)
@@ -611,6 +611,7 @@ void pv_h_indicium_get(struct pv_call *c)
 
     if (pv_view_own_indicium(st, who, id, &rec, rp) == PV_OK)
         pv_reply_json(rp, 200, pv_indicium_json(&rec));
+    pv_indicium_rec_clear(&rec); /* zeroed when it failed */
 }
 
 /* A history filter's date: YYYY-MM-DD into *out; rp set (field name) on error. */
@@ -729,7 +730,7 @@ void pv_h_indicia_list(struct pv_call *c)
     struct pv_indicium_filter f;
     struct meta_arg meta = {"", 0, 0};
     struct pv_list_page pg;
-    size_t n = 0, i;
+    size_t n = 0, got, i;
     json_t *arr;
     int rc, any;
 
@@ -760,13 +761,14 @@ void pv_h_indicia_list(struct pv_call *c)
         pv_reply_error(rp, rc, rc == PV_ECURSOR ? "cursor" : NULL, NULL);
         return;
     }
+    got = n;
     if (!any)
         n = 0;
     arr = json_array();
     for (i = 0; arr && i < n && i < pg.limit; i++)
         pv_list_push(&arr, pv_indicium_json(&recs[i]));
     pv_reply_list(rp, arr, n > pg.limit ? recs[pg.limit - 1].id : NULL);
-    free(recs);
+    pv_indicium_recs_free(recs, got);
 }
 
 /* For POST /v1/batches (h_batches.c): each item is checked by the same code. */

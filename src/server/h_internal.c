@@ -49,7 +49,7 @@ void pv_h_internal_purchase(struct pv_call *c)
     if (!root || !job || pv_req_from_json(root, &job->req) != PV_OK) {
         pv_reply_error(rp, job && !oom ? PV_EINVAL : PV_ENOMEM, NULL,
                        job && !oom ? "bad internal purchase" : NULL);
-        free(job);
+        pv_job_free(job);
     } else {
         job->internal = 1;
         job->app = app; /* its secret signs the answer, even if never dispatched */

@@ -541,7 +541,7 @@ void pv_h_refund(struct pv_call *c)
     struct pv_refund_rec r;
     int rc;
 
-    if (!(rec = malloc(sizeof *rec))) {
+    if (!(rec = calloc(1, sizeof *rec))) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         return;
     }
@@ -562,5 +562,5 @@ void pv_h_refund(struct pv_call *c)
     else
         pv_reply_json(rp, r.status == PV_REFUND_APPROVED ? 201 : 200, pv_refund_json(&r));
 out:
-    free(rec);
+    pv_indicium_recs_free(rec, 1);
 }

@@ -243,8 +243,8 @@ static void render_reply(struct pv_store *st, const struct pv_principal *who,
         items[i].data = recs[i].data;
         items[i].len = recs[i].data_len;
         items[i].ind = &recs[i].ind;
-        items[i].from_address = recs[i].from_address[0] ? recs[i].from_address : NULL;
-        items[i].to_address = recs[i].to_address[0] ? recs[i].to_address : NULL;
+        items[i].from_address = pv_text(recs[i].from_address)[0] ? recs[i].from_address : NULL;
+        items[i].to_address = pv_text(recs[i].to_address)[0] ? recs[i].to_address : NULL;
         /* A piece bought on a medium goes on its own label of that medium's layout. */
         if (pv_media_place_of(&recs[i], &pl) == PV_OK &&
             strcmp(pl.product->name, j->layout->name) == 0)
@@ -319,7 +319,7 @@ void pv_h_label(struct pv_call *c)
     const struct pv_principal *who = c->who;
     const char *id = c->id;
     struct pv_reply *rp = c->rp;
-    struct pv_indicium_rec *rec = malloc(sizeof *rec);
+    struct pv_indicium_rec *rec = calloc(1, sizeof *rec);
     struct job_opts j;
 
     if (!rec) {
@@ -333,7 +333,7 @@ void pv_h_label(struct pv_call *c)
         goto out;
     render_reply(st, who, &j, rec, 1, rp);
 out:
-    free(rec);
+    pv_indicium_recs_free(rec, 1);
 }
 
 void pv_print_indicia(struct pv_call *c, const struct pv_indicium_rec *recs, size_t n,
@@ -440,7 +440,7 @@ void pv_h_sheets(struct pv_call *call)
     render_reply(st, who, &j, recs, n, rp);
     render_slot_give();
 out:
-    free(recs);
+    pv_indicium_recs_free(recs, recs ? n : 0);
     json_decref(root);
 }
 

@@ -243,6 +243,20 @@ static int opt_str_field(json_t *o, const char *name, char *dst, size_t cap)
     return json_object_get(o, name) ? str_field(o, name, dst, cap) : PV_OK;
 }
 
+/* An optional text of a record (store.h: owned, NULL for ""): str_field's
+ * rules; optional: an absent field is none. PV_ENOMEM short of memory. */
+static int text_field(json_t *o, const char *name, int optional, char **dst, size_t cap)
+{
+    json_t *v = json_object_get(o, name);
+
+    if (!v && optional)
+        return pv_text_set(dst, NULL);
+    if (!json_is_string(v) || json_string_length(v) >= cap ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return PV_EINVAL;
+    return pv_text_set(dst, json_string_value(v));
+}
+
 static int int_field(json_t *o, const char *name, int64_t min, int64_t max, int64_t *out)
 {
     json_t *v = json_object_get(o, name);
@@ -355,16 +369,17 @@ json_t *pv_res_to_json(const struct pv_purchase_res *r)
         return j;
     b64 = pv_base64_encode(rec->data, rec->data_len);
     if (!b64 ||
-        json_object_set_new(
-            j, "indicium",
-            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I}", "id", rec->id,
-                      "customer_id", rec->customer_id, "server_id", rec->server_id, "created",
-                      (json_int_t) rec->created, "presentations", (json_int_t) rec->presentations,
-                      "prints", (json_int_t) rec->prints, "data", b64, "from_address",
-                      rec->from_address, "to_address", rec->to_address, "medium_sheet",
-                      rec->medium_sheet, "medium_label", (json_int_t) rec->medium_label)) != 0 ||
+        json_object_set_new(j, "indicium",
+                            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I}",
+                                      "id", rec->id, "customer_id", rec->customer_id, "server_id",
+                                      rec->server_id, "created", (json_int_t) rec->created,
+                                      "presentations", (json_int_t) rec->presentations, "prints",
+                                      (json_int_t) rec->prints, "data", b64, "from_address",
+                                      pv_text(rec->from_address), "to_address",
+                                      pv_text(rec->to_address), "medium_sheet", rec->medium_sheet,
+                                      "medium_label", (json_int_t) rec->medium_label)) != 0 ||
         json_object_set_new(json_object_get(j, "indicium"), "metadata",
-                            json_string(rec->metadata)) != 0) {
+                            json_string(pv_text(rec->metadata))) != 0) {
         json_decref(j);
         j = NULL;
     }
@@ -410,7 +425,7 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
     size_t len = 0;
     int rc;
 
-    memset(r, 0, sizeof *r);
+    pv_purchase_res_reset(r);
     if (!json_is_object(o) || int_field(o, "err", -1000, 0, &err) ||
         int_field(o, "balance_mills", -PV_MILLS_MAX, PV_MILLS_MAX, &bal) ||
         !json_is_boolean(json_object_get(o, "replayed")))
@@ -432,11 +447,11 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
     if (!json_is_object(ind) || str_field(ind, "id", rec->id, sizeof rec->id) ||
         str_field(ind, "customer_id", rec->customer_id, sizeof rec->customer_id) ||
         str_field(ind, "server_id", rec->server_id, sizeof rec->server_id) ||
-        str_field(ind, "from_address", rec->from_address, sizeof rec->from_address) ||
-        str_field(ind, "to_address", rec->to_address, sizeof rec->to_address) ||
+        text_field(ind, "from_address", 0, &rec->from_address, PV_ADDRESS_MAX) ||
+        text_field(ind, "to_address", 0, &rec->to_address, PV_ADDRESS_MAX) ||
         str_field(ind, "medium_sheet", rec->medium_sheet, sizeof rec->medium_sheet) ||
         int_field(ind, "medium_label", 0, UINT32_MAX, &label) ||
-        opt_str_field(ind, "metadata", rec->metadata, sizeof rec->metadata) ||
+        text_field(ind, "metadata", 1, &rec->metadata, PV_METADATA_MAX) ||
         int_field(ind, "created", 0, INT64_MAX, &created) ||
         int_field(ind, "presentations", 0, INT64_MAX, &pres) ||
         int_field(ind, "prints", 0, INT64_MAX, &prints) || !(v = json_object_get(ind, "data")) ||

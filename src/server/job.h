@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 struct pv_app;
 
@@ -57,6 +58,14 @@ struct pv_job {
     int resets_locked;     /* a processor of this round needed a reset the authority locked */
     int overdue;           /* a processor of this round had only overdue PSDs (PV_EOVERDUE) */
 };
+
+/* pv_job_free - frees job (taken; NULL: no-op) and what its result owns. */
+static inline void pv_job_free(struct pv_job *job)
+{
+    if (job)
+        pv_purchase_res_reset(&job->res);
+    free(job);
+}
 
 /* pv_job_target - for a transport about to send job to one of its n > 0
  * processors: which one (the next of this round) - counting the attempt. */

@@ -262,7 +262,7 @@ static void post_next(struct pv_router *r, CURL *curl, struct pv_job *job)
         struct timespec ts = {(time_t) (wait / 1000), (long) (wait % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    memset(&job->res, 0, sizeof job->res);
+    pv_purchase_res_reset(&job->res);
     refresh(r);
     pthread_mutex_lock(&r->list_mu);
     n = r->ntargets;
@@ -276,7 +276,7 @@ static void post_next(struct pv_router *r, CURL *curl, struct pv_job *job)
     free(body);
     if (rc != PV_OK) {
         /* Not reached (or no answer to read): nothing was written there. */
-        memset(&job->res, 0, sizeof job->res);
+        pv_purchase_res_reset(&job->res);
         job->res.err = rc == PV_EBUSY ? PV_EBUSY : PV_EINTERNAL;
     }
     job->on_reply(job);
@@ -302,7 +302,7 @@ static void *dispatcher(void *arg)
         if (!job)
             break; /* stopping and drained */
         if (!curl) {
-            memset(&job->res, 0, sizeof job->res);
+            pv_purchase_res_reset(&job->res);
             job->res.err = PV_ENOMEM;
             job->on_reply(job);
             continue;

@@ -137,6 +137,7 @@ int pv_view_replay(struct pv_store *st, const char *customer, int test, const ch
         pv_view_purchase(rec, bal, NULL, NULL, rp);
         rp->replayed = 1;
     }
+    pv_indicium_rec_clear(rec);
     free(rec);
     return rc;
 }

@@ -16,6 +16,51 @@
 #include <stdlib.h>
 #include <string.h>
 
+void pv_indicium_rec_clear(struct pv_indicium_rec *rec)
+{
+    if (!rec)
+        return;
+    free(rec->from_address);
+    free(rec->to_address);
+    free(rec->metadata);
+    rec->from_address = rec->to_address = rec->metadata = NULL;
+}
+
+void pv_indicium_recs_free(struct pv_indicium_rec *recs, size_t n)
+{
+    for (size_t i = 0; recs && i < n; i++)
+        pv_indicium_rec_clear(&recs[i]);
+    free(recs);
+}
+
+int pv_text_set(char **dst, const char *s)
+{
+    char *copy = NULL;
+
+    if (s && *s && !(copy = strdup(s)))
+        return PV_ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return PV_OK;
+}
+
+/* An optional text column: an owned string, NULL when empty (the record's rule). */
+static void text_of(struct pv_row *r, char **dst)
+{
+    char *s = pv_r_dup(r);
+
+    if (s && !*s) {
+        free(s);
+        s = NULL;
+    }
+    *dst = s;
+}
+
+static void release_indicium(void *p)
+{
+    pv_indicium_rec_clear(p);
+}
+
 static int read_indicium(struct pv_row *r, void *p)
 {
     struct pv_indicium_rec *rec = p;
@@ -47,8 +92,8 @@ static int read_indicium(struct pv_row *r, void *p)
     pv_r_text(r, ind->medium_serial, sizeof ind->medium_serial);
     pv_r_blob(r, rec->data, PV_SIG_LEN, sizeof rec->data, &len);
     rec->data_len = len;
-    pv_r_text(r, rec->from_address, sizeof rec->from_address);
-    pv_r_text(r, rec->to_address, sizeof rec->to_address);
+    text_of(r, &rec->from_address);
+    text_of(r, &rec->to_address);
     pv_r_text(r, rec->medium_sheet, sizeof rec->medium_sheet);
     rec->medium_label = (uint32_t) pv_r_int(r);
     rec->services = (uint8_t) pv_r_int(r);
@@ -57,9 +102,11 @@ static int read_indicium(struct pv_row *r, void *p)
     rec->surcharge_mills = pv_r_int(r);
     rec->certified_mills = pv_r_int(r);
     rec->return_receipt_mills = pv_r_int(r);
-    pv_r_text(r, rec->metadata, sizeof rec->metadata);
-    if (r->rc != PV_OK)
+    text_of(r, &rec->metadata);
+    if (r->rc != PV_OK) {
+        pv_indicium_rec_clear(rec);
         return r->rc;
+    }
     /* The signature is not a column: it is the tail of the signed bytes. */
     memcpy(ind->signature, rec->data + len - PV_SIG_LEN, PV_SIG_LEN);
     /* Nor are the fields only version 2 has (descending register, vendor,
@@ -67,8 +114,10 @@ static int read_indicium(struct pv_row *r, void *p)
     if (ind->version == PV_INDICIUM_V2) {
         struct pv_indicium dec;
 
-        if (pv_indicium_decode(rec->data, len, &dec, NULL) != PV_OK)
+        if (pv_indicium_decode(rec->data, len, &dec, NULL) != PV_OK) {
+            pv_indicium_rec_clear(rec);
             return PV_ESTORE;
+        }
         *ind = dec;
     }
     return PV_OK;
@@ -78,7 +127,7 @@ static int read_indicium(struct pv_row *r, void *p)
 static int insert_metadata(struct pv_store *st, const struct pv_indicium_rec *rec)
 {
     char key[64], *value = NULL;
-    const char *p = rec->metadata, *eq, *nl;
+    const char *p = rec->metadata ? rec->metadata : "", *eq, *nl;
     struct pv_q q;
     int rc = PV_OK;
 
@@ -105,6 +154,15 @@ static int insert_metadata(struct pv_store *st, const struct pv_indicium_rec *re
     return rc;
 }
 
+#define TEXT(s) pv_text(s)
+#define HAS(s)  ((s) && *(s))
+
+/* An optional text within its bound: NULL (none), or shorter than cap. */
+static int text_fits(const char *s, size_t cap)
+{
+    return !s || memchr(s, '\0', cap) != NULL;
+}
+
 /* A record the indicia table takes: fields NUL-terminated, the signed bytes in range. */
 static int insertable(const struct pv_indicium_rec *rec)
 {
@@ -112,10 +170,11 @@ static int insertable(const struct pv_indicium_rec *rec)
 
     return PV_FITS(rec->id) && PV_FITS(rec->customer_id) && PV_FITS(rec->server_id) && rec->id[0] &&
            PV_FITS(ind->license) && PV_FITS(ind->from_zip) && PV_FITS(ind->to_zip) &&
-           PV_FITS(ind->software_id) && PV_FITS(ind->medium_serial) && PV_FITS(rec->from_address) &&
-           PV_FITS(rec->to_address) && PV_FITS(rec->medium_sheet) && PV_FITS(rec->rate_version) &&
-           PV_FITS(rec->metadata) && rec->data_len >= PV_INDICIUM_SHORTEST &&
-           rec->data_len <= sizeof rec->data;
+           PV_FITS(ind->software_id) && PV_FITS(ind->medium_serial) &&
+           text_fits(rec->from_address, PV_ADDRESS_MAX) &&
+           text_fits(rec->to_address, PV_ADDRESS_MAX) && PV_FITS(rec->medium_sheet) &&
+           PV_FITS(rec->rate_version) && text_fits(rec->metadata, PV_METADATA_MAX) &&
+           rec->data_len >= PV_INDICIUM_SHORTEST && rec->data_len <= sizeof rec->data;
 }
 
 int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
@@ -149,8 +208,8 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_text(&q, ind->software_id);
     pv_q_text(&q, ind->medium_serial);
     pv_q_blob(&q, rec->data, rec->data_len);
-    pv_q_text(&q, rec->from_address);
-    pv_q_text(&q, rec->to_address);
+    pv_q_text(&q, TEXT(rec->from_address));
+    pv_q_text(&q, TEXT(rec->to_address));
     pv_q_text(&q, rec->medium_sheet);
     pv_q_int(&q, rec->medium_label);
     pv_q_int(&q, rec->services);
@@ -159,8 +218,8 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_int(&q, rec->surcharge_mills);
     pv_q_int(&q, rec->certified_mills);
     pv_q_int(&q, rec->return_receipt_mills);
-    pv_q_text(&q, rec->metadata);
-    if (!rec->metadata[0])
+    pv_q_text(&q, TEXT(rec->metadata));
+    if (!HAS(rec->metadata))
         return pv_q_send(&q, 0); /* queued in a purchase (pv_store_defer) */
     /* The piece and its metadata rows: one write (inside the purchase's transaction). */
     if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
@@ -200,8 +259,8 @@ static const char *many_col(const struct pv_indicium_rec *rec, int c, int64_t *v
                        ind->software_id,
                        ind->medium_serial,
                        NULL,
-                       rec->from_address,
-                       rec->to_address,
+                       TEXT(rec->from_address),
+                       TEXT(rec->to_address),
                        rec->medium_sheet,
                        NULL,
                        NULL,
@@ -210,7 +269,7 @@ static const char *many_col(const struct pv_indicium_rec *rec, int c, int64_t *v
                        NULL,
                        NULL,
                        NULL,
-                       rec->metadata};
+                       TEXT(rec->metadata)};
     const int64_t i[] = {0,
                          0,
                          0,
@@ -265,7 +324,7 @@ int pv_store_indicia_insert(struct pv_store *st, const struct pv_indicium_rec *c
             return PV_EINVAL;
     /* Without arrays (SQLite), or a piece with metadata rows: one at a time. */
     for (i = 0; i < n && rc == PV_OK; i++)
-        if (!pv_sql_has(st, S_IND_INSERT_MANY) || n == 1 || recs[i]->metadata[0])
+        if (!pv_sql_has(st, S_IND_INSERT_MANY) || n == 1 || HAS(recs[i]->metadata))
             rc = pv_store_indicium_insert(st, recs[i]);
         else
             m++;
@@ -286,7 +345,7 @@ int pv_store_indicia_insert(struct pv_store *st, const struct pv_indicium_rec *c
             int64_t v;
             const char *t = many_col(recs[i], c, &v);
 
-            if (recs[i]->metadata[0])
+            if (HAS(recs[i]->metadata))
                 continue;
             if (many_cols[c] == 't')
                 text[nt * m + k] = t;
@@ -507,7 +566,7 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
         pv_q_text(&q, key);
         pv_q_text(&q, eq + 1);
     }
-    rc = pv_q_list(&q, sizeof **out, read_indicium, (void **) out, n);
+    rc = pv_q_list_owned(&q, sizeof **out, read_indicium, release_indicium, (void **) out, n);
     free(key);
     return rc;
 }

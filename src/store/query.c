@@ -254,6 +254,12 @@ int pv_q_int64(struct pv_q *q, int64_t *v)
 
 int pv_q_list(struct pv_q *q, size_t size, pv_reader reader, void **out, size_t *n)
 {
+    return pv_q_list_owned(q, size, reader, NULL, out, n);
+}
+
+int pv_q_list_owned(struct pv_q *q, size_t size, pv_reader reader, void (*release)(void *rec),
+                    void **out, size_t *n)
+{
     unsigned char *arr = NULL, *grown;
     size_t len = 0, cap = 0, ncap;
     struct pv_row r;
@@ -287,6 +293,8 @@ int pv_q_list(struct pv_q *q, size_t size, pv_reader reader, void **out, size_t 
         arr = NULL;
     }
 out:
+    for (size_t i = 0; arr && release && i < len; i++)
+        release(arr + i * size);
     free(arr);
     pv_q_done(q);
     return rc;

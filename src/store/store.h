@@ -287,32 +287,8 @@ struct pv_ledger_line {
     int shared;      /* a total every writer adds to: into this handle's part (set_part) */
 };
 
-#define PV_METADATA_MAX 11264 /* a piece's metadata, text (metadata.h bounds it) */
-
-struct pv_indicium_rec {
-    char id[PV_ID_MAX]; /* "ind_..." */
-    char customer_id[PV_ID_MAX];
-    char server_id[PV_ID_MAX]; /* processor that signed it */
-    int64_t created;
-    int64_t presentations;             /* times presented to POST /v1/verify */
-    int64_t prints;                    /* times rendered as a label (reprints are free) */
-    char from_address[PV_ADDRESS_MAX]; /* optional, printed on envelopes; not signed */
-    char to_address[PV_ADDRESS_MAX];
-    int64_t refunded_at;                  /* schema v4: 0, or when its refund was approved */
-    char medium_sheet[PV_MEDIUM_MAX + 1]; /* v15: the sheet serial of a medium piece, or "" */
-    uint32_t medium_label;                /* v15: its label number on the sheet (1..), or 0 */
-    uint8_t services;                     /* v16 (rates.h): PV_SVC_*; postage_mills is the total */
-    int zone;                             /* a parcel's zone 1-9, else 0 */
-    char rate_version[48];                /* the table that priced it ("" before v16) */
-    pv_mills surcharge_mills;             /* non-machinable surcharge */
-    pv_mills certified_mills;             /* Certified Mail fee */
-    pv_mills return_receipt_mills;        /* Return Receipt fee */
-    struct pv_indicium ind;               /* decoded fields (as signed) */
-    uint8_t data[PV_INDICIUM_MAX];        /* the whole signed indicium */
-    size_t data_len;
-    /* schema v17: the buyer's metadata as "key=value\n" lines (domain/metadata.h), "" when none */
-    char metadata[PV_METADATA_MAX];
-};
+/* A stored piece (struct pv_indicium_rec) and its owned texts. */
+#include "store/store_indicium.h"
 
 /* A customer's printer and its calibration offsets (1/100 mm, +x right, +y down). */
 struct pv_printer_rec {
@@ -518,7 +494,10 @@ int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key
  * first, strictly older than the indicium whose id is before_id (NULL
  * or "" = from the newest), at most limit; PV_ECURSOR for an unknown
  * before_id. find: by (device id, serial). present: count one more
- * presentation and return how many there were before it. */
+ * presentation and return how many there were before it. get and find
+ * overwrite *rec (its texts owned by the caller after, pv_indicium_rec_clear;
+ * clear a record that held texts first), list and search return an owned
+ * array (pv_indicium_recs_free). */
 int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec);
 /* indicia_insert: n of them (borrowed), one statement where the driver has arrays. */
 int pv_store_indicia_insert(struct pv_store *st, const struct pv_indicium_rec *const *recs,

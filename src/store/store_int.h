@@ -251,6 +251,10 @@ int pv_q_get(struct pv_q *q, pv_reader reader, void *rec, size_t size);
 int pv_q_int64(struct pv_q *q, int64_t *v);
 /* Every row into an owned array of size-byte records (*out NULL when none). */
 int pv_q_list(struct pv_q *q, size_t size, pv_reader reader, void **out, size_t *n);
+/* pv_q_list of records that own memory: on failure, release (borrows the record)
+ * frees what each record read so far holds before the array goes. */
+int pv_q_list_owned(struct pv_q *q, size_t size, pv_reader reader, void (*release)(void *rec),
+                    void **out, size_t *n);
 /* pv_q_get / pv_q_list of a statement keyed by one text (NULL key: PV_EINVAL) or by nothing. */
 int pv_get_by_text(struct pv_store *st, int id, const char *key, pv_reader reader, void *rec,
                    size_t size);

@@ -86,6 +86,17 @@ static void check_req(const char *body, size_t len)
     free(a);
 }
 
+/* Two optional texts (store.h) alike; both freed and NULL after. */
+static int same_text(char **a, char **b)
+{
+    int same = strcmp(pv_text(*a), pv_text(*b)) == 0;
+
+    free(*a);
+    free(*b);
+    *a = *b = NULL;
+    return same;
+}
+
 static void check_res(const char *body, size_t len)
 {
     json_t *root = json_loadb(body, len, 0, NULL), *again;
@@ -97,10 +108,16 @@ static void check_res(const char *body, size_t len)
             memset(&r[0].medium, 0, sizeof r[0].medium);
         FUZZ_CHECK((again = pv_res_to_json(&r[0])) != NULL);
         FUZZ_CHECK(pv_res_from_json(again, &r[1]) == PV_OK);
+        /* The piece's texts are owned strings: the same text, then out of the comparison. */
+        FUZZ_CHECK(same_text(&r[0].rec.from_address, &r[1].rec.from_address));
+        FUZZ_CHECK(same_text(&r[0].rec.to_address, &r[1].rec.to_address));
+        FUZZ_CHECK(same_text(&r[0].rec.metadata, &r[1].rec.metadata));
         FUZZ_CHECK(memcmp(&r[0], &r[1], sizeof *r) == 0);
         json_decref(again);
     }
     json_decref(root);
+    pv_purchase_res_reset(&r[0]);
+    pv_purchase_res_reset(&r[1]);
     free(r);
 }
 

@@ -125,7 +125,7 @@ static void test_record(void **state)
     memset(&r, 0, sizeof r);
     snprintf(r.id, sizeof r.id, "ind_x");
     snprintf(r.server_id, sizeof r.server_id, "proc-1");
-    snprintf(r.to_address, sizeof r.to_address, "Jo\nNew York");
+    assert_int_equal(pv_text_set(&r.to_address, "Jo\nNew York"), PV_OK);
     r.ind = sample();
     r.created = 1795305600;
     r.presentations = 3;
@@ -145,6 +145,7 @@ static void test_record(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "to_address")), "Jo\nNew York");
     assert_true(json_is_true(json_object_get(j, "refunded")));
     json_decref(j);
+    pv_indicium_rec_clear(&r);
 }
 
 static void test_verdict(void **state)

@@ -257,12 +257,17 @@ static void test_records(void **state)
         r.ind.postage_mills =
             730 + r.surcharge_mills + r.certified_mills + r.return_receipt_mills + i;
         snprintf(r.rate_version, sizeof r.rate_version, "%s", (i & 16) ? "usps-2026-07-13" : "");
-        snprintf(r.from_address, sizeof r.from_address, "%s",
-                 (i & 2) ? "Jos\xc3\xa9 \"Q\" \\ Public\n1 Main St\tApt 2\nSF \xf0\x9f\x93\xae"
-                         : "");
-        snprintf(r.to_address, sizeof r.to_address, "%s", (i & 4) ? "Jo\nNew York" : "");
-        snprintf(r.metadata, sizeof r.metadata, "%s",
-                 (i & 32) ? "order=A-1\nnote=caf\xc3\xa9 \"x\"\norder=B-2\n" : "");
+        assert_int_equal(
+            pv_text_set(&r.from_address,
+                        (i & 2)
+                            ? "Jos\xc3\xa9 \"Q\" \\ Public\n1 Main St\tApt 2\nSF \xf0\x9f\x93\xae"
+                            : NULL),
+            PV_OK);
+        assert_int_equal(pv_text_set(&r.to_address, (i & 4) ? "Jo\nNew York" : NULL), PV_OK);
+        assert_int_equal(
+            pv_text_set(&r.metadata,
+                        (i & 32) ? "order=A-1\nnote=caf\xc3\xa9 \"x\"\norder=B-2\n" : NULL),
+            PV_OK);
         snprintf(r.ind.medium_serial, sizeof r.ind.medium_serial, "%s",
                  (i % 5 == 1)   ? "NOT-A-SERIAL"
                  : (i % 5 == 2) ? serial
@@ -284,8 +289,9 @@ static void test_records(void **state)
         one_record(&r);
     }
     /* A string jansson would refuse fails the text instead of writing it. */
-    snprintf(r.to_address, sizeof r.to_address, "bad \xff byte");
+    assert_int_equal(pv_text_set(&r.to_address, "bad \xff byte"), PV_OK);
     one_record(&r);
+    pv_indicium_rec_clear(&r);
 }
 
 int main(void)

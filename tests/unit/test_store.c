@@ -1502,22 +1502,25 @@ static void test_batch_rows(void **state)
     make_indicium(&r[0], "ind_0101", "cus_A", 1, 8, "");
     make_indicium(&r[1], "ind_0102", "cus_B", 1, 9, "SH-000123-0042-K7Q");
     make_indicium(&r[2], "ind_0103", "cus_A", 2, 9, "");
-    COPY(r[2].from_address, "1 Main St");
+    OK(pv_text_set(&r[2].from_address, "1 Main St"));
     r[2].services = 3;
     r[2].surcharge_mills = 40;
     make_indicium(&r[3], "ind_0104", "cus_B", 2, 10, "");
-    COPY(r[3].metadata, "order=17\n"); /* its metadata rows too */
+    OK(pv_text_set(&r[3].metadata, "order=17\n")); /* its metadata rows too */
     OK(pv_store_begin(st));
     OK(pv_store_indicia_insert(st, recs, 4));
     OK(pv_store_commit(st));
     for (i = 0; i < 4; i++) {
         OK(pv_store_indicium_get(st, r[i].id, &got));
         assert_indicium_equal(&got, &r[i]);
-        assert_string_equal(got.from_address, r[i].from_address);
+        assert_string_equal(pv_text(got.from_address), pv_text(r[i].from_address));
         assert_int_equal(got.services, r[i].services);
         assert_int_equal(got.surcharge_mills, r[i].surcharge_mills);
-        assert_string_equal(got.metadata, r[i].metadata);
+        assert_string_equal(pv_text(got.metadata), pv_text(r[i].metadata));
+        pv_indicium_rec_clear(&got);
     }
+    pv_indicium_rec_clear(&r[2]);
+    pv_indicium_rec_clear(&r[3]);
     /* (device, serial) is unique: the whole statement is refused, nothing of it stored. */
     make_indicium(&r[0], "ind_0105", "cus_A", 1, 11, "");
     make_indicium(&r[1], "ind_0106", "cus_A", 1, 8, "");
@@ -1699,6 +1702,64 @@ static void test_migrate_concurrent(void **state)
     pv_store_close(st);
 }
 
+/*
+ * A piece's optional texts are owned strings (store_indicium.h): NULL when
+ * none, read back as written, each bounded like the arrays they replace, and
+ * a record in flight no longer carries ~13 KiB of them.
+ */
+static void test_indicium_texts(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_indicium_rec a, b, got, *list = NULL;
+    char *big = malloc(PV_METADATA_MAX + 1);
+    size_t n;
+
+    assert_true(sizeof(struct pv_indicium_rec) < 1024);
+    assert_non_null(big);
+    seed_for_indicia(st);
+    make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
+    OK(pv_text_set(&a.to_address, "Jo\nNew York"));
+    OK(pv_text_set(&a.metadata, "order=1\n"));
+    OK(pv_store_indicium_insert(st, &a));
+    make_indicium(&b, "ind_0002", "cus_A", 1, 9, "");
+    OK(pv_text_set(&b.from_address, "")); /* "" is none */
+    assert_null(b.from_address);
+    OK(pv_store_indicium_insert(st, &b));
+
+    OK(pv_store_indicium_get(st, "ind_0001", &got));
+    assert_null(got.from_address);
+    assert_string_equal(got.to_address, "Jo\nNew York");
+    assert_string_equal(got.metadata, "order=1\n");
+    pv_indicium_rec_clear(&got);
+    assert_null(got.to_address);
+    OK(pv_store_indicium_find(st, 1, 9, &got));
+    assert_null(got.from_address);
+    assert_null(got.to_address);
+    assert_null(got.metadata);
+    OK(pv_store_indicium_list(st, "cus_A", NULL, 10, &list, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(list[1].to_address, "Jo\nNew York");
+    pv_indicium_recs_free(list, n);
+
+    /* The bounds of the arrays: one byte under is taken, at the bound refused. */
+    make_indicium(&b, "ind_0003", "cus_A", 1, 10, "");
+    memset(big, 'a', PV_METADATA_MAX);
+    big[PV_ADDRESS_MAX] = '\0';
+    OK(pv_text_set(&b.to_address, big));
+    assert_int_equal(pv_store_indicium_insert(st, &b), PV_EINVAL);
+    big[PV_ADDRESS_MAX - 1] = '\0';
+    OK(pv_text_set(&b.to_address, big));
+    memset(big, 'a', PV_METADATA_MAX);
+    memcpy(big, "k=", 2);
+    big[PV_METADATA_MAX] = '\0';
+    OK(pv_text_set(&b.metadata, big));
+    assert_int_equal(pv_store_indicium_insert(st, &b), PV_EINVAL);
+    pv_indicium_rec_clear(&b);
+    assert_null(b.metadata);
+    pv_indicium_rec_clear(&a);
+    free(big);
+}
+
 static void test_printing(void **state)
 {
     struct pv_store *st = *state;
@@ -1708,13 +1769,15 @@ static void test_printing(void **state)
 
     seed_for_indicia(st);
     make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
-    COPY(a.from_address, "Ada Lovelace\n1 Main St\nSan Francisco CA 94107");
-    COPY(a.to_address, "Charles Babbage\n2 Broad St\nNew York NY 10001-1234");
+    OK(pv_text_set(&a.from_address, "Ada Lovelace\n1 Main St\nSan Francisco CA 94107"));
+    OK(pv_text_set(&a.to_address, "Charles Babbage\n2 Broad St\nNew York NY 10001-1234"));
     OK(pv_store_indicium_insert(st, &a));
     OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_string_equal(got.from_address, a.from_address);
     assert_string_equal(got.to_address, a.to_address);
     assert_int_equal(got.prints, 0);
+    pv_indicium_rec_clear(&got);
+    pv_indicium_rec_clear(&a);
 
     /* Every render is recorded and counted; an unknown indicium is not. */
     OK(pv_store_render_record(st, "ind_0001", "cus_A", "pdf", "label-4x6", 1700002000));
@@ -1723,6 +1786,7 @@ static void test_printing(void **state)
                      PV_ENOTFOUND);
     OK(pv_store_indicium_get(st, "ind_0001", &got));
     assert_int_equal(got.prints, 2);
+    pv_indicium_rec_clear(&got);
 
     /* Printers: put, replace, get, list, delete; scoped to the customer. */
     memset(&p, 0, sizeof p);
@@ -3489,6 +3553,7 @@ int main(void)
         STORE(test_journal_batch),
         STORE(test_batch_balances),
         STORE(test_printing),
+        STORE(test_indicium_texts),
         STORE(test_servers),
         STORE(test_leases),
         STORE(test_lease_race),
