@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What the front validated and priced; borrowed by the batch. */
@@ -27,10 +28,14 @@ struct pv_purchase_req {
     char from_zip[6];
     char to_zip[10];
     char medium_serial[PV_MEDIUM_MAX + 1];
-    char from_address[PV_ADDRESS_MAX]; /* "" when none; printed, not signed */
-    char to_address[PV_ADDRESS_MAX];
-    char metadata[PV_METADATA_MAX]; /* "" when none (metadata.h); kept, not signed */
-    uint8_t flags;                  /* PV_IND_FLAG_*; PV_IND_FLAG_TEST exactly when test */
+    /* Owned strings, NULL when none (as the piece's, store_indicium.h), each
+     * shorter than PV_ADDRESS_MAX / PV_METADATA_MAX: the addresses, printed and
+     * not signed; the metadata (metadata.h), kept and not signed. Whoever owns
+     * the request frees them (pv_purchase_req_clear); copies borrow them. */
+    char *from_address;
+    char *to_address;
+    char *metadata;
+    uint8_t flags; /* PV_IND_FLAG_*; PV_IND_FLAG_TEST exactly when test */
     pv_mills postage;
     int test;              /* bought with an sk_test_ key: test PSD, test money, sandbox */
     struct pv_payment pay; /* balance (default) or a card's gateway source */
@@ -76,6 +81,15 @@ struct pv_purchase_res {
     struct pv_indicium_rec rec;
     struct pv_media_use medium; /* with a medium_serial (media.h) */
 };
+
+/* pv_purchase_req_clear - frees q's texts (NULL after); the rest stays. */
+static inline void pv_purchase_req_clear(struct pv_purchase_req *q)
+{
+    free(q->from_address);
+    free(q->to_address);
+    free(q->metadata);
+    q->from_address = q->to_address = q->metadata = NULL;
+}
 
 /* pv_purchase_res_reset - r zeroed, the texts of its piece freed (store.h). */
 static inline void pv_purchase_res_reset(struct pv_purchase_res *r)

@@ -294,10 +294,19 @@ static void submit_some(struct pv_batches *b)
     }
 }
 
+void pv_batch_jobs_free(struct pv_batch_job *jobs, size_t n)
+{
+    for (size_t i = 0; jobs && i < n; i++)
+        pv_purchase_req_clear(&jobs[i].req);
+    free(jobs);
+}
+
 static void run_free(struct run *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; r->items && i < r->n; i++)
+        pv_purchase_req_clear(&r->items[i].j.req);
     free(r->items);
     free(r->queue);
     free(r);
@@ -440,7 +449,7 @@ int pv_batches_run(struct pv_batches *b, const struct pv_batch_rec *rec, struct 
     if (!r || (n && (!(r->items = calloc(n, sizeof *r->items)) ||
                      !(r->queue = calloc(n, sizeof *r->queue))))) {
         run_free(r);
-        free(items);
+        pv_batch_jobs_free(items, n);
         return PV_ENOMEM;
     }
     r->rec = *rec;

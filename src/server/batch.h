@@ -37,6 +37,9 @@ int pv_batches_start(struct pv_app *app, struct pv_batches **out);
  * Items not yet submitted stay pending (a retry of the batch resumes them). */
 void pv_batches_stop(struct pv_batches *b);
 
+/* pv_batch_jobs_free - frees n jobs (taken; NULL: none) and their requests' texts. */
+void pv_batch_jobs_free(struct pv_batch_job *jobs, size_t n);
+
 /*
  * pv_batches_run - run items[0..n-1] (taken: freed by the runner, also on
  * error) of batch rec (borrowed; copied) in the background. PV_OK;

@@ -190,7 +190,7 @@ static int prepare_item(struct pv_call *c, const char *batch_key, json_t *item,
 
     *ok = 0;
     memset(&er, 0, sizeof er);
-    memset(job, 0, sizeof *job);
+    memset(job, 0, sizeof *job); /* a slot holds no texts (cleared when its item failed) */
     if (!body)
         return PV_ENOMEM;
     json_object_del(body, "reference");
@@ -236,6 +236,8 @@ failed:
     else
         item_failed(&er, it);
 out:
+    if (!*ok) /* its slot takes the next item: nothing of this one kept */
+        pv_purchase_req_clear(&job->req);
     json_decref(er.body);
     json_decref(body);
     return rc;
@@ -305,8 +307,9 @@ static int prepare_all(struct pv_call *c, const char *key, json_t *items,
             continue;
         rc = prepare_item(c, key, json_array_get(items, it[i].n), &it[i], &(*jobs)[*njobs], &ok);
         if (rc != PV_OK) {
-            free(*jobs);
+            pv_batch_jobs_free(*jobs, *njobs);
             *jobs = NULL;
+            *njobs = 0;
             return rc;
         }
         if (ok)
@@ -339,7 +342,7 @@ static void resume(struct pv_call *c, const char *key, json_t *items, const stru
             if (rc == PV_EEXIST)
                 rc = PV_OK; /* another request resumed it meanwhile */
         } else {
-            free(jobs);
+            pv_batch_jobs_free(jobs, njobs);
         }
         if (rc != PV_OK) {
             pv_reply_error(c->rp, rc, NULL, NULL);
@@ -438,7 +441,7 @@ void pv_h_batches_post(struct pv_call *c)
     }
     answer_batch(c, b.id, 202);
 out:
-    free(jobs);
+    pv_batch_jobs_free(jobs, njobs);
     free(it);
     json_decref(root);
 }

@@ -209,16 +209,33 @@ static int price(struct pv_purchase_req *q, const char *cls, struct pv_rate_pric
     return rc;
 }
 
-/* An address field name of root into out; rp set on error. */
-static void parse_address_field(json_t *root, const char *name, char out[PV_ADDRESS_MAX],
-                                struct pv_reply *rp)
+/* An address field name of root into *out (owned; NULL when absent); rp set on error. */
+static void parse_address_field(json_t *root, const char *name, char **out, struct pv_reply *rp)
 {
+    char block[PV_ADDRESS_MAX];
     const char *a;
 
-    if (pv_body_string(root, name, 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &a, rp) == PV_OK && a &&
-        parse_address(a, out) != PV_OK)
+    if (pv_body_string(root, name, 0, PV_ADDRESS_MAX - 1, PV_EINVAL, &a, rp) != PV_OK || !a)
+        return;
+    if (parse_address(a, block) != PV_OK)
         pv_reply_error(rp, PV_EINVAL, name,
                        "an address is 1-6 lines of 1-60 characters, joined by \\n");
+    else if (pv_text_set(out, block) != PV_OK)
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+}
+
+/* The metadata of root into *out (owned; NULL when none); rp set on error. */
+static void parse_metadata_field(json_t *root, char **out, struct pv_reply *rp)
+{
+    json_t *m = json_object_get(root, "metadata");
+    char msg[160], *text = m ? malloc(PV_METADATA_MAX) : NULL;
+    int rc = m && !text ? PV_ENOMEM : PV_OK;
+
+    if (rc == PV_OK && text && (rc = pv_metadata_parse(m, text, msg, sizeof msg)) != PV_OK)
+        pv_reply_error(rp, rc, "metadata", msg);
+    else if (rc != PV_OK || pv_text_set(out, text) != PV_OK)
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+    free(text);
 }
 
 /*
@@ -231,8 +248,7 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
 {
     const char *cls, *from, *to, *date, *medium;
     json_t *w;
-    int failed = pv_reply_failed(rp), drc, mrc, check;
-    char msg[160];
+    int failed = pv_reply_failed(rp), drc, check;
 
     pv_body_string(root, "mail_class", 1, 64, PV_EMAILCLASS, &cls, rp);
     pv_body_string(root, "from_zip", 1, 16, PV_EZIP, &from, rp);
@@ -252,15 +268,13 @@ static int parse_purchase(json_t *root, struct pv_purchase_req *q, struct pv_rep
         parse_mail_date(date, q, rp);
     /* A structured address becomes the text block first (address.h). */
     if (pv_structured_address(root, "from_address", rp) == PV_OK)
-        parse_address_field(root, "from_address", q->from_address, rp);
+        parse_address_field(root, "from_address", &q->from_address, rp);
     if (pv_structured_address(root, "to_address", rp) == PV_OK)
-        parse_address_field(root, "to_address", q->to_address, rp);
+        parse_address_field(root, "to_address", &q->to_address, rp);
     if (medium && pv_medium_parse(medium, q->medium_serial) != PV_OK)
         pv_reply_error(rp, PV_EINVAL, "medium_serial",
                        "medium_serial must be 1-32 letters, digits or hyphens");
-    if ((mrc = pv_metadata_parse(json_object_get(root, "metadata"), q->metadata, msg,
-                                 sizeof msg)) != PV_OK)
-        pv_reply_error(rp, mrc, "metadata", msg);
+    parse_metadata_field(root, &q->metadata, rp);
     if ((w = json_object_get(root, "commit_to_purchase_medium")) != NULL) {
         if (!json_is_boolean(w))
             pv_reply_error(rp, PV_ETYPE, "commit_to_purchase_medium", NULL);

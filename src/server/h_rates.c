@@ -109,7 +109,7 @@ int pv_structured_address(json_t *root, const char *name, struct pv_reply *rp)
 int pv_check_addresses(json_t *root, struct pv_purchase_req *q, struct pv_address_fix *fixes,
                        int *nfixes, struct pv_reply *rp)
 {
-    char *blocks[2] = {q->from_address, q->to_address}, msg[160];
+    char **blocks[2] = {&q->from_address, &q->to_address}, msg[160], block[PV_ADDRESS_MAX];
     const char *zips[2] = {q->from_zip, q->to_zip}, *names[2] = {"from_address", "to_address"};
     int i, on, changed, rc;
 
@@ -117,16 +117,21 @@ int pv_check_addresses(json_t *root, struct pv_purchase_req *q, struct pv_addres
     if ((rc = pv_parse_address_check(root, &on, rp)) != PV_OK || !on)
         return rc;
     for (i = 0; i < 2; i++) {
-        if (!blocks[i][0])
+        if (!*blocks[i] || !**blocks[i])
             continue;
-        snprintf(fixes[*nfixes].from, sizeof fixes[*nfixes].from, "%s", blocks[i]);
-        if ((rc = pv_address_check(blocks[i], zips[i], &changed, msg, sizeof msg)) != PV_OK) {
+        snprintf(fixes[*nfixes].from, sizeof fixes[*nfixes].from, "%s", *blocks[i]);
+        snprintf(block, sizeof block, "%s", *blocks[i]); /* the request's bound */
+        if ((rc = pv_address_check(block, zips[i], &changed, msg, sizeof msg)) != PV_OK) {
             pv_reply_error(rp, rc, names[i], msg);
             return rc;
         }
         if (changed) {
+            if ((rc = pv_text_set(blocks[i], block)) != PV_OK) {
+                pv_reply_error(rp, rc, NULL, NULL);
+                return rc;
+            }
             snprintf(fixes[*nfixes].field, sizeof fixes[*nfixes].field, "%s", names[i]);
-            snprintf(fixes[*nfixes].to, sizeof fixes[*nfixes].to, "%s", blocks[i]);
+            snprintf(fixes[*nfixes].to, sizeof fixes[*nfixes].to, "%s", block);
             ++*nfixes;
         }
     }

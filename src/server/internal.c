@@ -206,13 +206,13 @@ json_t *pv_req_to_json(const struct pv_purchase_req *q)
         q->customer_id, "idem_key", q->idem_key, "req_hash", q->req_hash, "mail_class",
         q->mail_class, "weight_tenth_oz", (int) q->weight_tenth_oz, "mail_date",
         (json_int_t) q->mail_date, "from_zip", q->from_zip, "to_zip", q->to_zip, "medium_serial",
-        q->medium_serial, "from_address", q->from_address, "to_address", q->to_address, "flags",
-        (int) q->flags, "postage_mills", (json_int_t) q->postage);
+        q->medium_serial, "from_address", pv_text(q->from_address), "to_address",
+        pv_text(q->to_address), "flags", (int) q->flags, "postage_mills", (json_int_t) q->postage);
 
     /* The card crosses as the gateway's token: never its number. */
     if (j && json_object_set_new(j, "services", json_integer(q->services)) == 0 &&
         json_object_set_new(j, "test", json_boolean(q->test)) == 0 &&
-        json_object_set_new(j, "metadata", json_string(q->metadata)) == 0 &&
+        json_object_set_new(j, "metadata", json_string(pv_text(q->metadata))) == 0 &&
         json_object_set_new(j, "commit_medium", json_boolean(q->commit_medium)) == 0 &&
         json_object_set_new(j, "pay",
                             json_pack("{s:i, s:s, s:s, s:s, s:s}", "method", q->pay.method,
@@ -236,15 +236,9 @@ static int str_field(json_t *o, const char *name, char *dst, size_t cap)
     return PV_OK;
 }
 
-/* str_field, but an absent field is "" (a peer from before it existed). */
-static int opt_str_field(json_t *o, const char *name, char *dst, size_t cap)
-{
-    dst[0] = '\0';
-    return json_object_get(o, name) ? str_field(o, name, dst, cap) : PV_OK;
-}
-
 /* An optional text of a record (store.h: owned, NULL for ""): str_field's
- * rules; optional: an absent field is none. PV_ENOMEM short of memory. */
+ * rules; optional: an absent field is none (a peer from before it existed).
+ * PV_ENOMEM short of memory. */
 static int text_field(json_t *o, const char *name, int optional, char **dst, size_t cap)
 {
     json_t *v = json_object_get(o, name);
@@ -279,9 +273,9 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
         str_field(o, "from_zip", q->from_zip, sizeof q->from_zip) ||
         str_field(o, "to_zip", q->to_zip, sizeof q->to_zip) ||
         str_field(o, "medium_serial", q->medium_serial, sizeof q->medium_serial) ||
-        str_field(o, "from_address", q->from_address, sizeof q->from_address) ||
-        str_field(o, "to_address", q->to_address, sizeof q->to_address) ||
-        opt_str_field(o, "metadata", q->metadata, sizeof q->metadata) ||
+        text_field(o, "from_address", 0, &q->from_address, PV_ADDRESS_MAX) ||
+        text_field(o, "to_address", 0, &q->to_address, PV_ADDRESS_MAX) ||
+        text_field(o, "metadata", 1, &q->metadata, PV_METADATA_MAX) ||
         int_field(o, "mail_class", 1, 255, &cls) || int_field(o, "weight_tenth_oz", 1, 65535, &w) ||
         int_field(o, "mail_date", 20000101, 20991231, &date) ||
         int_field(o, "flags", 0, 255, &flags) ||

@@ -59,11 +59,18 @@ struct pv_job {
     int overdue;           /* a processor of this round had only overdue PSDs (PV_EOVERDUE) */
 };
 
-/* pv_job_free - frees job (taken; NULL: no-op) and what its result owns. */
+/* Every purchase in flight is a job, and with a slow card gateway thousands
+ * wait at once: their texts are owned strings, not arrays (issue 15). */
+_Static_assert(sizeof(struct pv_job) < 8 * 1024, "a purchase in flight stays small");
+
+/* pv_job_free - frees job (taken; NULL: no-op) and what its request and
+ * result own (a bulk batch's job borrows its request: batch.c frees it). */
 static inline void pv_job_free(struct pv_job *job)
 {
-    if (job)
+    if (job) {
+        pv_purchase_req_clear(&job->req);
         pv_purchase_res_reset(&job->res);
+    }
     free(job);
 }
 

@@ -70,22 +70,6 @@ static void check_verify(const char *time_hdr, const char *sig_hdr, const char *
     FUZZ_CHECK(pv_internal_verify_answer(secret, good, 200, good, body, len) == PV_EUNAUTH);
 }
 
-static void check_req(const char *body, size_t len)
-{
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *again;
-    struct pv_purchase_req *a = calloc(2, sizeof *a);
-
-    FUZZ_CHECK(a != NULL);
-    if (root && pv_req_from_json(root, &a[0]) == PV_OK) {
-        FUZZ_CHECK((again = pv_req_to_json(&a[0])) != NULL);
-        FUZZ_CHECK(pv_req_from_json(again, &a[1]) == PV_OK);
-        FUZZ_CHECK(memcmp(&a[0], &a[1], sizeof *a) == 0);
-        json_decref(again);
-    }
-    json_decref(root);
-    free(a);
-}
-
 /* Two optional texts (store.h) alike; both freed and NULL after. */
 static int same_text(char **a, char **b)
 {
@@ -95,6 +79,28 @@ static int same_text(char **a, char **b)
     free(*b);
     *a = *b = NULL;
     return same;
+}
+
+static void check_req(const char *body, size_t len)
+{
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *again;
+    struct pv_purchase_req *a = calloc(2, sizeof *a);
+
+    FUZZ_CHECK(a != NULL);
+    if (root && pv_req_from_json(root, &a[0]) == PV_OK) {
+        FUZZ_CHECK((again = pv_req_to_json(&a[0])) != NULL);
+        FUZZ_CHECK(pv_req_from_json(again, &a[1]) == PV_OK);
+        /* The texts are owned strings: the same text, then out of the comparison. */
+        FUZZ_CHECK(same_text(&a[0].from_address, &a[1].from_address));
+        FUZZ_CHECK(same_text(&a[0].to_address, &a[1].to_address));
+        FUZZ_CHECK(same_text(&a[0].metadata, &a[1].metadata));
+        FUZZ_CHECK(memcmp(&a[0], &a[1], sizeof *a) == 0);
+        json_decref(again);
+    }
+    json_decref(root);
+    pv_purchase_req_clear(&a[0]);
+    pv_purchase_req_clear(&a[1]);
+    free(a);
 }
 
 static void check_res(const char *body, size_t len)

@@ -117,7 +117,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(all_digits(q.to_zip, 5) || all_digits(q.to_zip, 9));
     FUZZ_CHECK(q.pay.method == PV_PAY_BALANCE || strncmp(q.pay.source, "tok_", 4) == 0);
     FUZZ_CHECK(nfixes >= 0 && nfixes <= 2);
+    FUZZ_CHECK(!q.from_address || (*q.from_address && strlen(q.from_address) < PV_ADDRESS_MAX));
+    FUZZ_CHECK(!q.to_address || (*q.to_address && strlen(q.to_address) < PV_ADDRESS_MAX));
+    FUZZ_CHECK(!q.metadata || (*q.metadata && strlen(q.metadata) < PV_METADATA_MAX));
 out:
+    pv_purchase_req_clear(&q); /* the request's texts, also when it failed */
     json_decref(root);
     return 0;
 }
