@@ -485,7 +485,7 @@ void pv_h_indicia_post(struct pv_call *c)
     pv_pricing_refresh(st, 0); /* a table loaded meanwhile (pricing.h) */
     /* The payment is read (a card tokenized) only for a body otherwise good. */
     if (parse_purchase(root, &job->req, rp) != PV_OK ||
-        pv_check_addresses(root, &job->req, job->fixes, &job->nfixes, rp) != PV_OK ||
+        pv_check_addresses_json(root, &job->req, &job->fixes, rp) != PV_OK ||
         pv_payments_parse(app, st, who, json_object_get(root, "payment"), 1, &job->req.pay, rp) !=
             PV_OK) {
         if (job->replay_late_ms)
@@ -591,10 +591,11 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
         pv_medium_result(&job->res, NULL, rp);
     } else if (!job->res.medium.serial[0]) {
         /* No medium to report on: the answer written as text (the common case). */
-        pv_view_purchase(
-            &job->res.rec, job->res.balance_after,
-            job->res.replayed ? NULL : payment_json(&job->req, &job->res),
-            !job->res.replayed && job->nfixes ? pv_fixes_json(job->fixes, job->nfixes) : NULL, rp);
+        pv_view_purchase(&job->res.rec, job->res.balance_after,
+                         job->res.replayed ? NULL : payment_json(&job->req, &job->res),
+                         job->res.replayed ? NULL : job->fixes, rp);
+        if (!job->res.replayed)
+            job->fixes = NULL; /* taken */
         rp->replayed = job->res.replayed;
     } else {
         j = pv_indicium_json(&job->res.rec);
@@ -604,9 +605,8 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
             if (!job->res.replayed)
                 json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
             /* What the address check changed: in this answer only, when anything. */
-            if (!job->res.replayed && job->nfixes)
-                json_object_set_new(j, "address_corrections",
-                                    pv_fixes_json(job->fixes, job->nfixes));
+            if (!job->res.replayed && job->fixes)
+                json_object_set(j, "address_corrections", job->fixes);
         }
         pv_medium_result(&job->res, j, rp);
         pv_reply_json(rp, 201, j);

@@ -138,6 +138,20 @@ int pv_check_addresses(json_t *root, struct pv_purchase_req *q, struct pv_addres
     return PV_OK;
 }
 
+int pv_check_addresses_json(json_t *root, struct pv_purchase_req *q, json_t **fixes,
+                            struct pv_reply *rp)
+{
+    struct pv_address_fix fix[2];
+    int n = 0, rc = pv_check_addresses(root, q, fix, &n, rp);
+
+    *fixes = NULL;
+    if (rc == PV_OK && n > 0 && !(*fixes = pv_fixes_json(fix, n))) {
+        pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
+        rc = PV_ENOMEM;
+    }
+    return rc;
+}
+
 /* The corrections as the answer's "address_corrections". */
 json_t *pv_fixes_json(const struct pv_address_fix *fixes, int n)
 {

@@ -39,6 +39,12 @@ int pv_check_addresses(json_t *root, struct pv_purchase_req *q, struct pv_addres
 /* The corrections as an answer's "address_corrections" (new array; NULL: no memory). */
 json_t *pv_fixes_json(const struct pv_address_fix *fixes, int n);
 
+/* pv_check_addresses, its corrections as *fixes (owned: pv_fixes_json's array;
+ * NULL when none), which a purchase in flight keeps for its answer instead of
+ * two address blocks. PV_EADDRESS, PV_ENOMEM (rp set). */
+int pv_check_addresses_json(json_t *root, struct pv_purchase_req *q, json_t **fixes,
+                            struct pv_reply *rp);
+
 /* A quote's extra_services=a,b query argument as the JSON list it stands for (new). */
 json_t *pv_services_arg(const char *s);
 

@@ -8,10 +8,10 @@
 #ifndef STAMPD_JOB_H
 #define STAMPD_JOB_H
 
-#include "domain/address.h"
 #include "domain/purchase.h"
 #include "server/reply.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,9 +21,9 @@ struct pv_app;
 struct pv_job {
     struct pv_purchase_req req;
     struct pv_purchase_res res;
-    /* The front's: what the address check corrected, for the answer (h_indicia.c). */
-    struct pv_address_fix fixes[2];
-    int nfixes;
+    /* The front's: what the address check corrected, as the answer's
+     * "address_corrections" (owned; NULL: nothing), h_indicia.c. */
+    json_t *fixes;
     /* The caller's: called once res is final (committed or refused), on a
      * processor's or the router's thread; must not block. ctx is the caller's. */
     void (*on_done)(struct pv_job *job);
@@ -61,7 +61,7 @@ struct pv_job {
 
 /* Every purchase in flight is a job, and with a slow card gateway thousands
  * wait at once: their texts are owned strings, not arrays (issue 15). */
-_Static_assert(sizeof(struct pv_job) < 8 * 1024, "a purchase in flight stays small");
+_Static_assert(sizeof(struct pv_job) < 4 * 1024, "a purchase in flight stays small");
 
 /* pv_job_free - frees job (taken; NULL: no-op) and what its request and
  * result own (a bulk batch's job borrows its request: batch.c frees it). */
@@ -70,6 +70,7 @@ static inline void pv_job_free(struct pv_job *job)
     if (job) {
         pv_purchase_req_clear(&job->req);
         pv_purchase_res_reset(&job->res);
+        json_decref(job->fixes);
     }
     free(job);
 }
