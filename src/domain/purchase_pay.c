@@ -56,7 +56,7 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
         pv_mills refilled = r->refilled;
 
         memcpy(refill_id, r->refill_id, sizeof refill_id);
-        memset(r, 0, sizeof *r);
+        pv_purchase_res_reset(r); /* with its piece's texts, were there any */
         r->refill = carry;
         memcpy(r->refill_id, refill_id, sizeof refill_id);
         r->refilled = refilled;

@@ -31,6 +31,7 @@
 #include "server/dispatch.h"
 #include "server/h_indicia.h"
 #include "server/h_internal.h"
+#include "server/job.h"
 #include "server/metrics.h"
 #include "server/pubtls.h"
 #include "server/routes.h"
@@ -468,7 +469,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (s) {
         if (s->purchase)
             atomic_fetch_sub(&h->in_flight, 1);
-        free(s->job); /* only when the connection died before the answer */
+        pv_job_free(s->job); /* only when the connection died before the answer */
         /* A body may hold a card number: leave nothing of it in freed memory. */
         if (s->body)
             pv_card_wipe(s->body, s->len);

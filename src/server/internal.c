@@ -265,17 +265,22 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
 {
     int64_t cls, w, date, flags, postage, method;
     json_t *pay;
+    int rc;
 
     memset(q, 0, sizeof *q);
-    if (!json_is_object(o) || str_field(o, "customer_id", q->customer_id, sizeof q->customer_id) ||
+    /* Apart: short of memory is not a bad request (the front tries another processor). */
+    if (!json_is_object(o))
+        return PV_EINVAL;
+    if ((rc = text_field(o, "from_address", 0, &q->from_address, PV_ADDRESS_MAX)) != PV_OK ||
+        (rc = text_field(o, "to_address", 0, &q->to_address, PV_ADDRESS_MAX)) != PV_OK ||
+        (rc = text_field(o, "metadata", 1, &q->metadata, PV_METADATA_MAX)) != PV_OK)
+        return rc;
+    if (str_field(o, "customer_id", q->customer_id, sizeof q->customer_id) ||
         str_field(o, "idem_key", q->idem_key, sizeof q->idem_key) ||
         str_field(o, "req_hash", q->req_hash, sizeof q->req_hash) ||
         str_field(o, "from_zip", q->from_zip, sizeof q->from_zip) ||
         str_field(o, "to_zip", q->to_zip, sizeof q->to_zip) ||
         str_field(o, "medium_serial", q->medium_serial, sizeof q->medium_serial) ||
-        text_field(o, "from_address", 0, &q->from_address, PV_ADDRESS_MAX) ||
-        text_field(o, "to_address", 0, &q->to_address, PV_ADDRESS_MAX) ||
-        text_field(o, "metadata", 1, &q->metadata, PV_METADATA_MAX) ||
         int_field(o, "mail_class", 1, 255, &cls) || int_field(o, "weight_tenth_oz", 1, 65535, &w) ||
         int_field(o, "mail_date", 20000101, 20991231, &date) ||
         int_field(o, "flags", 0, 255, &flags) ||
@@ -438,14 +443,18 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
     if (r->err != PV_OK)
         return PV_OK;
     ind = json_object_get(o, "indicium");
-    if (!json_is_object(ind) || str_field(ind, "id", rec->id, sizeof rec->id) ||
+    if (!json_is_object(ind))
+        return PV_EINVAL;
+    /* Apart: short of memory is not a bad answer. */
+    if ((rc = text_field(ind, "from_address", 0, &rec->from_address, PV_ADDRESS_MAX)) != PV_OK ||
+        (rc = text_field(ind, "to_address", 0, &rec->to_address, PV_ADDRESS_MAX)) != PV_OK ||
+        (rc = text_field(ind, "metadata", 1, &rec->metadata, PV_METADATA_MAX)) != PV_OK)
+        return rc;
+    if (str_field(ind, "id", rec->id, sizeof rec->id) ||
         str_field(ind, "customer_id", rec->customer_id, sizeof rec->customer_id) ||
         str_field(ind, "server_id", rec->server_id, sizeof rec->server_id) ||
-        text_field(ind, "from_address", 0, &rec->from_address, PV_ADDRESS_MAX) ||
-        text_field(ind, "to_address", 0, &rec->to_address, PV_ADDRESS_MAX) ||
         str_field(ind, "medium_sheet", rec->medium_sheet, sizeof rec->medium_sheet) ||
         int_field(ind, "medium_label", 0, UINT32_MAX, &label) ||
-        text_field(ind, "metadata", 1, &rec->metadata, PV_METADATA_MAX) ||
         int_field(ind, "created", 0, INT64_MAX, &created) ||
         int_field(ind, "presentations", 0, INT64_MAX, &pres) ||
         int_field(ind, "prints", 0, INT64_MAX, &prints) || !(v = json_object_get(ind, "data")) ||

@@ -62,7 +62,8 @@ void pv_replay_free(struct pv_replay *g);
  */
 int pv_replay_claim(struct pv_replay *g, const char *time_hdr, const char *sig_hdr, int64_t now_ms);
 
-/* Purchase requests and results as JSON (owned json_t; from_json: PV_EINVAL for bad input).
+/* Purchase requests and results as JSON (owned json_t; from_json: PV_EINVAL for bad
+ * input, PV_ENOMEM short of memory).
  * req_from_json overwrites *q: its texts are the caller's after, even on failure
  * (pv_purchase_req_clear); res_from_json frees what *r held first. */
 json_t *pv_req_to_json(const struct pv_purchase_req *q);

@@ -237,7 +237,8 @@ static int post_one(struct pv_router *r, CURL *curl, const char *url, const char
     }
     /* Short of memory jansson may parse another answer than was signed. */
     j = pv_json_loadb(a->buf, a->len, 0, NULL, &oom);
-    rc = j && pv_res_from_json(j, res) == PV_OK ? PV_OK : oom ? PV_ENOMEM : PV_EINTERNAL;
+    rc = j ? pv_res_from_json(j, res) : PV_EINVAL;
+    rc = rc == PV_OK ? PV_OK : oom || rc == PV_ENOMEM ? PV_ENOMEM : PV_EINTERNAL;
 out:
     json_decref(j);
     curl_slist_free_all(hdrs);

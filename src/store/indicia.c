@@ -44,18 +44,6 @@ int pv_text_set(char **dst, const char *s)
     return PV_OK;
 }
 
-/* An optional text column: an owned string, NULL when empty (the record's rule). */
-static void text_of(struct pv_row *r, char **dst)
-{
-    char *s = pv_r_dup(r);
-
-    if (s && !*s) {
-        free(s);
-        s = NULL;
-    }
-    *dst = s;
-}
-
 static void release_indicium(void *p)
 {
     pv_indicium_rec_clear(p);
@@ -92,8 +80,8 @@ static int read_indicium(struct pv_row *r, void *p)
     pv_r_text(r, ind->medium_serial, sizeof ind->medium_serial);
     pv_r_blob(r, rec->data, PV_SIG_LEN, sizeof rec->data, &len);
     rec->data_len = len;
-    text_of(r, &rec->from_address);
-    text_of(r, &rec->to_address);
+    rec->from_address = pv_r_text_opt(r, PV_ADDRESS_MAX);
+    rec->to_address = pv_r_text_opt(r, PV_ADDRESS_MAX);
     pv_r_text(r, rec->medium_sheet, sizeof rec->medium_sheet);
     rec->medium_label = (uint32_t) pv_r_int(r);
     rec->services = (uint8_t) pv_r_int(r);
@@ -102,7 +90,7 @@ static int read_indicium(struct pv_row *r, void *p)
     rec->surcharge_mills = pv_r_int(r);
     rec->certified_mills = pv_r_int(r);
     rec->return_receipt_mills = pv_r_int(r);
-    text_of(r, &rec->metadata);
+    rec->metadata = pv_r_text_opt(r, PV_METADATA_MAX);
     if (r->rc != PV_OK) {
         pv_indicium_rec_clear(rec);
         return r->rc;

@@ -391,6 +391,29 @@ char *pv_r_dup(struct pv_row *r)
     return s;
 }
 
+char *pv_r_text_opt(struct pv_row *r, size_t cap)
+{
+    size_t len;
+    const void *p = bytes(r, 0, &len);
+    char *s;
+
+    if (!p || len == 0)
+        return NULL;
+    if (len >= cap) { /* as pv_r_text: only a foreign row can hold it */
+        fprintf(stderr, "store: %s: column %d holds %zu bytes, its field only %zu\n",
+                pv_sql[r->id].name, r->i - 1, len, cap - 1);
+        r->rc = PV_ESTORE;
+        return NULL;
+    }
+    if (!(s = malloc(len + 1))) {
+        r->rc = PV_ENOMEM;
+        return NULL;
+    }
+    memcpy(s, p, len);
+    s[len] = '\0';
+    return s;
+}
+
 void pv_r_blob(struct pv_row *r, void *dst, size_t min, size_t cap, size_t *len)
 {
     const void *p = bytes(r, 1, len);

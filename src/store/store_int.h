@@ -264,6 +264,10 @@ int64_t pv_r_int(struct pv_row *r);
 void pv_r_text(struct pv_row *r, char *dst, size_t cap);
 /* The text as an owned string (free(); "" for SQL NULL); NULL on failure (r->rc says why). */
 char *pv_r_dup(struct pv_row *r);
+/* An optional text (store_indicium.h) as an owned string: NULL, with no
+ * allocation, when empty (or SQL NULL); PV_ESTORE in r->rc when it would not fit
+ * a field of cap bytes, as pv_r_text. */
+char *pv_r_text_opt(struct pv_row *r, size_t cap);
 /* A blob of between min and cap bytes into dst; *len its length. */
 void pv_r_blob(struct pv_row *r, void *dst, size_t min, size_t cap, size_t *len);
 

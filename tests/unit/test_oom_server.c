@@ -133,6 +133,7 @@ static int op_internal(void *arg)
 
     (void) arg;
     memset(&q, 0, sizeof q);
+    memset(&q2, 0, sizeof q2);
     snprintf(q.customer_id, sizeof q.customer_id, "cus_a");
     snprintf(q.idem_key, sizeof q.idem_key, "k1");
     q.mail_class = PV_MC_FIRST_CLASS_LETTER;
@@ -142,6 +143,10 @@ static int op_internal(void *arg)
     memcpy(q.to_zip, "10001", 6);
     q.postage = 740;
     q.pay.method = PV_PAY_BALANCE;
+    /* Owned texts (purchase_types.h): short of memory on either side is PV_ENOMEM. */
+    if (pv_text_set(&q.to_address, "Jo\nNew York NY 10001") != PV_OK ||
+        pv_text_set(&q.metadata, "order=17\n") != PV_OK)
+        goto out;
     if (!r || !r2 || !(j = pv_req_to_json(&q)) || !(text = json_dumps(j, 0)) ||
         !(back = pv_json_loadb(text, strlen(text), 0, NULL, &oom)))
         goto out;
@@ -168,6 +173,8 @@ out:
     json_decref(j);
     json_decref(back);
     free(text);
+    pv_purchase_req_clear(&q);
+    pv_purchase_req_clear(&q2);
     free(r);
     free(r2);
     return rc;

@@ -243,6 +243,50 @@ static void test_insufficient_funds_changes_nothing(void **state)
         PV_ENOTFOUND);
 }
 
+/*
+ * A piece's addresses and metadata are owned strings (store_indicium.h): the
+ * batch copies the request's into the piece, a replay (in a later batch and
+ * in the same one) reads them back, a refused job keeps none; LeakSanitizer
+ * checks that whoever ends a result frees them.
+ */
+static void test_texts_through_the_batch(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q[3];
+    struct pv_purchase_res r[3], again;
+    size_t i;
+
+    q[0] = req("cus_a", "t1", "h", 740);
+    q[1] = req("cus_a", "t1", "h", 740); /* its replay, in the same batch */
+    q[2] = req("cus_b", "t2", "h", 740); /* no funds */
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(pv_text_set(&q[i].to_address, "Jo\nNew York NY 10001"), PV_OK);
+        assert_int_equal(pv_text_set(&q[i].metadata, "order=17\n"), PV_OK);
+    }
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 3, NOW), PV_OK);
+    assert_int_equal(r[0].err, PV_OK);
+    assert_null(r[0].rec.from_address);
+    assert_string_equal(r[0].rec.to_address, "Jo\nNew York NY 10001");
+    assert_string_equal(r[0].rec.metadata, "order=17\n");
+    assert_ptr_not_equal(r[0].rec.metadata, q[0].metadata); /* a copy, not the request's */
+    assert_true(r[1].replayed);
+    assert_string_equal(r[1].rec.to_address, "Jo\nNew York NY 10001");
+    assert_string_equal(r[1].rec.metadata, "order=17\n");
+    assert_int_equal(r[2].err, PV_EFUNDS);
+    assert_null(r[2].rec.to_address);
+    assert_null(r[2].rec.metadata);
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, &again, 1, NOW + 5), PV_OK);
+    assert_true(again.replayed);
+    assert_string_equal(again.rec.to_address, "Jo\nNew York NY 10001");
+    assert_string_equal(again.rec.metadata, "order=17\n");
+    pv_purchase_res_reset(&again);
+    for (i = 0; i < 3; i++) {
+        pv_purchase_res_reset(&r[i]);
+        pv_purchase_req_clear(&q[i]);
+    }
+    assert_books(e->st);
+}
+
 static void test_batch_mixed_outcomes(void **state)
 {
     struct denv *e = *state;
@@ -810,6 +854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insufficient_funds_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_mixed_outcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_texts_through_the_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_signed_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_sign_failure_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection_and_refill_policy, setup, teardown),
