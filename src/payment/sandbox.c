@@ -23,10 +23,12 @@
  * write transaction must not wait for that database.
  *
  * Asynchronous calls (ops->submit, issue 15): the latency becomes a timer
- * (gwqueue.h): when calls are due, its thread makes them all - appending
- * their journal records without an fsync each - then fsyncs the journal
- * once and only then calls their done callbacks: one durable write per
- * group of calls, and no thread tied to a call in flight.
+ * (gwqueue.h): when calls are due, its thread makes them all under one
+ * taking of the mutex and the journal's flock, keeps their records, writes
+ * them with one write and one fsync, and only then calls their done
+ * callbacks: one lock, one write and one durable sync per group of calls,
+ * and no thread tied to a call in flight. What the sandbox holds and its
+ * journal are in sandbox_book.c.
  */
 #include "payment/sandbox_int.h"
 
@@ -152,6 +154,28 @@ static void latency(const struct sandbox *sb)
 
 /* ---- the calls --------------------------------------------------------------------------- */
 
+/* A call's locks: sb->mu and the journal's flock (with what others appended applied), or,
+ * in a group, those its thread holds already (sb_group_begin). */
+static int call_begin(struct sandbox *sb)
+{
+    int rc;
+
+    if (sb_group_sync)
+        return sb->group_rc;
+    pthread_mutex_lock(&sb->mu);
+    if ((rc = sb_journal_begin(sb)) != PV_OK)
+        pthread_mutex_unlock(&sb->mu);
+    return rc;
+}
+
+static void call_end(struct sandbox *sb)
+{
+    if (sb_group_sync)
+        return;
+    sb_journal_end(sb);
+    pthread_mutex_unlock(&sb->mu);
+}
+
 /* Report a recorded authorization to the caller. */
 static int answer(const struct sb_charge *c, enum pv_pay_result *result, char **charge_id)
 {
@@ -187,9 +211,8 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
         return PV_EIDEMREQUIRED;
     latency(sb);
 
-    pthread_mutex_lock(&sb->mu);
-    if ((rc = sb_journal_begin(sb)) != PV_OK)
-        goto unlock;
+    if ((rc = call_begin(sb)) != PV_OK)
+        return rc;
     old = sb_find_charge_by_key(sb, idempotency_key);
     if (old) {
         rc = (old->amount == amount && strcmp(old->source, source) == 0)
@@ -210,9 +233,7 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
         goto out;
     rc = answer(&sb->charges[sb->n_charges - 1], result, charge_id);
 out:
-    sb_journal_end(sb);
-unlock:
-    pthread_mutex_unlock(&sb->mu);
+    call_end(sb);
     return rc;
 }
 
@@ -268,9 +289,8 @@ static int finish_call(struct pv_gateway *gw, int op, const char *charge_id, pv_
     if (!key_ok(idempotency_key))
         return PV_EIDEMREQUIRED;
     latency(sb);
-    pthread_mutex_lock(&sb->mu);
-    if ((rc = sb_journal_begin(sb)) != PV_OK)
-        goto unlock;
+    if ((rc = call_begin(sb)) != PV_OK)
+        return rc;
     rc = lookup(sb, op, charge_id, idempotency_key, amount, &c, &fresh);
     if (rc == PV_OK && fresh) {
         if (op == OP_CAPTURE)
@@ -290,9 +310,7 @@ static int finish_call(struct pv_gateway *gw, int op, const char *charge_id, pv_
     }
     if (rc == PV_OK && refunded_total && c)
         *refunded_total = c->refunded;
-    sb_journal_end(sb);
-unlock:
-    pthread_mutex_unlock(&sb->mu);
+    call_end(sb);
     return rc;
 }
 
@@ -334,25 +352,37 @@ static void sb_close(struct pv_gateway *gw)
 
 /* ---- asynchronous calls (gwqueue.h) ------------------------------------------------------ */
 
+/* A group's calls, made on this thread: sb->mu and the journal's lock taken once for them
+ * all (another process's calls wait the group's few milliseconds), their records written
+ * once at the end. */
 static void sb_group_begin(struct pv_gateway *gw)
 {
-    (void) gw;
+    struct sandbox *sb = (struct sandbox *) gw;
+
+    pthread_mutex_lock(&sb->mu);
+    sb->group_rc = sb_journal_begin(sb);
+    sb->in_group = 1;
     sb_group_sync = 1;
 }
 
-/* One fsync for the group's records; before it, no call of the group is answered. */
+/* The group's records in one write and one fsync; before it, no call of the group is
+ * answered. When it fails every call of the group that had succeeded is answered an error
+ * (gwqueue.h): the caller asks again under the same key, and the sandbox answers what it
+ * holds in memory, as when an fsync failed before. */
 static int sb_group_end(struct pv_gateway *gw)
 {
     struct sandbox *sb = (struct sandbox *) gw;
-    int failed = 0;
+    int rc = sb->group_rc;
 
     sb_group_sync = 0;
-    if (sb->fd >= 0) {
-        pthread_mutex_lock(&sb->mu);
-        failed = fsync(sb->fd) != 0;
-        pthread_mutex_unlock(&sb->mu);
+    sb->in_group = 0;
+    if (rc == PV_OK) {
+        rc = sb_journal_flush(sb);
+        sb_journal_end(sb);
     }
-    return failed ? PV_EIO : PV_OK;
+    sb->glen = 0;
+    pthread_mutex_unlock(&sb->mu);
+    return rc;
 }
 
 static void sb_submit(struct pv_gateway *gw, struct pv_gateway_call *call)

@@ -273,12 +273,38 @@ void sb_journal_end(struct sandbox *sb)
 }
 
 /* Append one record and make it durable, under the lock (source NULL but for authorize). */
+/* Write len bytes of text at the journal's end (sb->applied) and, unless sync is 0, fsync
+ * it; then they count as applied. A failed write is cut back off. */
+static int journal_write(struct sandbox *sb, const char *text, size_t len, int sync)
+{
+    size_t done = 0;
+    int rc = PV_OK;
+
+    while (done < len) {
+        ssize_t w = pwrite(sb->fd, text + done, len - done, sb->applied + (off_t) done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = PV_EIO;
+            break;
+        }
+        done += (size_t) w;
+    }
+    if (rc == PV_OK && sync && fsync(sb->fd) != 0)
+        rc = PV_EIO;
+    if (rc == PV_OK)
+        sb->applied += (off_t) len;
+    else if (ftruncate(sb->fd, sb->applied) != 0)
+        pv_log(PV_LOG_ERROR, "sandbox journal: cannot cut a failed write back\n");
+    return rc;
+}
+
 int sb_journal_append(struct sandbox *sb, int op, const char *key, const char *id,
                       const char *source, pv_mills amount, enum pv_pay_result result)
 {
     struct pv_jtext t;
     char *text = NULL;
-    size_t len, done = 0;
+    size_t len;
     int rc = PV_ENOMEM;
 
     if (sb->fd < 0)
@@ -307,25 +333,37 @@ int sb_journal_append(struct sandbox *sb, int op, const char *key, const char *i
     if (!(text = pv_jt_take(&t, &len)))
         goto out;
     text[len++] = '\n'; /* the text's NUL becomes the newline; the length is known */
-    rc = PV_OK;
-    while (done < len) {
-        ssize_t w = pwrite(sb->fd, text + done, len - done, sb->applied + (off_t) done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = PV_EIO;
-            break;
-        }
-        done += (size_t) w;
+    if (!sb->in_group) {
+        rc = journal_write(sb, text, len, 1);
+        goto out;
     }
-    if (rc == PV_OK && !sb_group_sync && fsync(sb->fd) != 0)
-        rc = PV_EIO;
-    if (rc == PV_OK)
-        sb->applied += (off_t) len;
-    else if (ftruncate(sb->fd, sb->applied) != 0)
-        pv_log(PV_LOG_ERROR, "sandbox journal: cannot cut a failed write back\n");
+    /* In a group: kept for its one write (sb_journal_flush); the lock is held till then. */
+    if (sb->glen + len > sb->gcap) {
+        size_t cap = sb->gcap ? sb->gcap : 4096;
+        char *p;
+
+        while (cap < sb->glen + len)
+            cap *= 2;
+        if (!(p = realloc(sb->gbuf, cap)))
+            goto out;
+        sb->gbuf = p;
+        sb->gcap = cap;
+    }
+    memcpy(sb->gbuf + sb->glen, text, len);
+    sb->glen += len;
+    rc = PV_OK;
 out:
     free(text);
+    return rc;
+}
+
+int sb_journal_flush(struct sandbox *sb)
+{
+    int rc = PV_OK;
+
+    if (sb->fd >= 0 && sb->glen)
+        rc = journal_write(sb, sb->gbuf, sb->glen, 1);
+    sb->glen = 0;
     return rc;
 }
 
@@ -351,4 +389,5 @@ void sb_book_free(struct sandbox *sb)
     free(sb->events);
     for (size_t i = 0; i < sizeof sb->ix / sizeof sb->ix[0]; i++)
         pv_strix_free(&sb->ix[i]);
+    free(sb->gbuf);
 }

@@ -54,10 +54,16 @@ struct sandbox {
     size_t n_events, cap_events;
     struct pv_strix ix[3]; /* charges by key, charges by id, events by key */
     struct pv_gwq q;       /* asynchronous calls: the latency as a timer */
+    /* A group of asynchronous calls (sb_group_begin .. sb_group_end) holds mu and the
+     * journal's lock throughout, and its records are written once, at its end. */
+    int in_group;
+    int group_rc; /* what taking the journal's lock for the group gave */
+    char *gbuf;   /* the group's records, not yet written */
+    size_t glen, gcap;
 };
 
-/* Set on the timer thread while it makes a group of calls: their journal
- * records are fsynced once, after the group. */
+/* Set on the thread that makes a group of calls (the timer's), which holds sb->mu and the
+ * journal's lock for the whole group: its calls take neither again. */
 extern _Thread_local int sb_group_sync;
 
 /* sb_dup_str - a copy of s (owned), or NULL when out of memory. */
@@ -91,9 +97,13 @@ int sb_journal_begin(struct sandbox *sb);
 void sb_journal_end(struct sandbox *sb);
 
 /* sb_journal_append - append one record (strings borrowed; source NULL but for authorize)
- * and make it durable (in a group: sb_group_end does), under the lock. PV_OK, PV_EIO,
- * PV_ENOMEM. */
+ * and make it durable, under the lock; in a group (sb->in_group) keep it for the group's
+ * one write instead (sb_journal_flush). PV_OK, PV_EIO, PV_ENOMEM. */
 int sb_journal_append(struct sandbox *sb, int op, const char *key, const char *id,
                       const char *source, pv_mills amount, enum pv_pay_result result);
+
+/* sb_journal_flush - the group's records written with one write and made durable with one
+ * fsync, under the lock. PV_OK or PV_EIO (nothing of them left in the file). */
+int sb_journal_flush(struct sandbox *sb);
 
 #endif
