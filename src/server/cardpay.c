@@ -50,7 +50,7 @@
 #include <string.h>
 
 /* At most this many jobs per stage in one round (one batch). */
-#define GROUP_MAX 512
+#define GROUP_MAX PV_CARDPAY_GROUP_MAX
 
 /* One card job between the writer's card rounds (one stage). */
 struct cp_item {
