@@ -15,9 +15,13 @@
  * a client could also send as a key of its own. So only the keys that carry
  * "sha256:" keep a unique index (a partial one); the others, the client's
  * random Idempotency-Keys, no longer write an entry at a random place of an
- * index with every card. SQLite cannot drop a column's UNIQUE: the table is
- * made again, its rows copied (in their order) and its index remade.
- * Running it again (a store rewound to an earlier version) does the same.
+ * index with every card. And the index by state, which only the recovery
+ * reads (INTENT_DUE, for the four states an intent is still moving in),
+ * keeps only those: an intent that ends (captured, voided, declined, paid)
+ * leaves it instead of moving inside it, and it stays as small as what is
+ * in flight. SQLite cannot drop a column's UNIQUE: the table is made again,
+ * its rows copied (in their order) and its indexes remade. Running it again
+ * (a store rewound to an earlier version) does the same.
  */
 const struct ddl pv_migration_v24[] = {
     {SQLITE,
@@ -53,8 +57,10 @@ const struct ddl pv_migration_v24[] = {
              "FROM pay_intents ORDER BY rowid"},
     {SQLITE, "DROP TABLE pay_intents"},
     {SQLITE, "ALTER TABLE pay_intents_v24 RENAME TO pay_intents"},
-    {SQLITE, "CREATE INDEX pay_intents_state ON pay_intents(state, updated)"},
     {PG, "ALTER TABLE pay_intents DROP CONSTRAINT IF EXISTS pay_intents_gateway_key_key"},
+    {PG, "DROP INDEX IF EXISTS pay_intents_state"},
+    {ALL, "CREATE INDEX IF NOT EXISTS pay_intents_live ON pay_intents(state, updated) "
+          "WHERE state IN ('pending', 'authorized', 'settling', 'voiding')"},
     {ALL, "CREATE UNIQUE INDEX IF NOT EXISTS pay_intents_hashed_key ON pay_intents(gateway_key) "
           "WHERE gateway_key LIKE '%sha256:%'"},
     {0, NULL},

@@ -657,8 +657,9 @@ int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t
  * charge_id, ref and server_id where not NULL, only while the row is in
  * `from` and - when before > 0 - was last updated before `before`:
  * PV_EPAYSTATE when the guard refuses, PV_ENOTFOUND. intent_due: the
- * intents in state last updated before `before`, oldest first, at most
- * limit (*out owned).
+ * intents in state (pending, authorized, settling or voiding; none for
+ * another: schema v24 indexes only those) last updated before `before`,
+ * oldest first, at most limit (*out owned).
  * intent_active: the newest intent of (kind, owner) in pending, authorized
  * or settling (PV_ENOTFOUND). All strings borrowed.
  */
