@@ -23,14 +23,14 @@
  * write transaction must not wait for that database.
  *
  * Asynchronous calls (ops->submit, issue 15): the latency becomes a timer
- * (gwqueue.h): when calls are due, its thread makes them all - appending
- * their journal records without an fsync each - then fsyncs the journal
- * once and only then calls their done callbacks: one durable write per
- * group of calls, and no thread tied to a call in flight.
+ * (gwqueue.h): when calls are due, its thread makes them all under one
+ * taking of the mutex and the journal's flock, keeps their records, writes
+ * them with one write and one fsync, and only then calls their done
+ * callbacks: one lock, one write and one durable sync per group of calls,
+ * and no thread tied to a call in flight. What the sandbox holds and its
+ * journal are in sandbox_book.c.
  */
-#include "payment/gateway.h"
-#include "payment/gwqueue.h"
-#include "payment/strix.h"
+#include "payment/sandbox_int.h"
 
 #include "crypto/primitives.h"
 #include "domain/json_text.h"
@@ -51,51 +51,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Journal operations, in the names the file uses. */
-enum sb_op { OP_AUTHORIZE, OP_CAPTURE, OP_VOID, OP_REFUND };
-static const char *const OPS[] = {"authorize", "capture", "void", "refund"};
-
-enum sb_state { ST_AUTHORIZED, ST_CAPTURED, ST_VOIDED };
-
-/* One authorization, approved or not. */
-struct sb_charge {
-    char *key;    /* idempotency key */
-    char *source; /* token or payment-method ref as given */
-    pv_mills amount;
-    enum pv_pay_result result;
-    char *id;  /* "ch_..." when approved, else NULL */
-    int state; /* enum sb_state; approved ones only */
-    pv_mills refunded;
-};
-
-/* One capture, void or refund, by its idempotency key. */
-struct sb_event {
-    int op; /* enum sb_op */
-    char *key;
-    char *id;
-    pv_mills amount;
-};
-
-struct sandbox {
-    struct pv_gateway base; /* first: a struct pv_gateway * is a struct sandbox * */
-    pthread_mutex_t mu;
-    char inst[17]; /* random per instance, so ids from two runs differ */
-    uint64_t seq;
-    int latency_ms;
-    int fd;        /* the journal, or -1: in memory only */
-    off_t applied; /* journal bytes read into the arrays */
-    struct sb_charge *charges;
-    size_t n_charges, cap_charges;
-    struct sb_event *events;
-    size_t n_events, cap_events;
-    struct pv_strix ix[3]; /* charges by key, charges by id, events by key */
-    struct pv_gwq q;       /* asynchronous calls: the latency as a timer */
-};
-
-/* Set on the timer thread while it makes a group of calls: their journal
- * records are fsynced once, after the group. */
-static _Thread_local int sb_group_sync;
-
 /* The test cards and their outcomes; any other valid card approves. */
 static const struct {
     const char *number;
@@ -110,16 +65,6 @@ static const struct {
 /* Token tag for each result, indexed by enum pv_pay_result. */
 static const char *const TAGS[] = {"approved", "declined", "nsf", "cvc", "error"};
 #define N_TAGS (sizeof TAGS / sizeof TAGS[0])
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
 
 static int key_ok(const char *key)
 {
@@ -186,307 +131,12 @@ static int sb_tokenize(struct pv_gateway *gw, const struct pv_card_input *card, 
     n = ++sb->seq;
     pthread_mutex_unlock(&sb->mu);
     snprintf(buf, sizeof buf, "tok_sandbox_%s_%s_%llu", TAGS[r], sb->inst, (unsigned long long) n);
-    *token = dup_str(buf);
+    *token = sb_dup_str(buf);
     if (!*token)
         return PV_ENOMEM;
     if (info)
         *info = ci;
     return PV_OK;
-}
-
-enum { IX_CHARGE_KEY, IX_CHARGE_ID, IX_EVENT_KEY };
-
-/* The names the indexes know the elements by (strix.h); ctx is the sandbox. */
-static const char *name_charge_key(const void *ctx, size_t i)
-{
-    return ((const struct sandbox *) ctx)->charges[i].key;
-}
-
-static const char *name_charge_id(const void *ctx, size_t i)
-{
-    return ((const struct sandbox *) ctx)->charges[i].id;
-}
-
-static const char *name_event_key(const void *ctx, size_t i)
-{
-    return ((const struct sandbox *) ctx)->events[i].key;
-}
-
-static long ix_find(const struct sandbox *sb, int w, const char *s)
-{
-    return pv_strix_find(&sb->ix[w], s);
-}
-
-static int ix_reserve(struct sandbox *sb, int w, size_t n)
-{
-    return pv_strix_reserve(&sb->ix[w], n, w == IX_EVENT_KEY ? sb->n_events : sb->n_charges);
-}
-
-static void ix_put(struct sandbox *sb, int w, size_t e)
-{
-    pv_strix_put(&sb->ix[w], e);
-}
-
-static struct sb_charge *find_charge_by_key(struct sandbox *sb, const char *key)
-{
-    long i = ix_find(sb, IX_CHARGE_KEY, key);
-
-    return i < 0 ? NULL : &sb->charges[i];
-}
-
-static struct sb_charge *find_charge_by_id(struct sandbox *sb, const char *id)
-{
-    long i = ix_find(sb, IX_CHARGE_ID, id);
-
-    return i < 0 ? NULL : &sb->charges[i];
-}
-
-static struct sb_event *find_event(struct sandbox *sb, const char *key)
-{
-    long i = ix_find(sb, IX_EVENT_KEY, key);
-
-    return i < 0 ? NULL : &sb->events[i];
-}
-
-/* Make room for one more element of an array; PV_OK or PV_ENOMEM. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return PV_OK;
-    ncap = *cap ? *cap * 2 : 16;
-    if (ncap > SIZE_MAX / elem)
-        return PV_ENOMEM;
-    p = realloc(*arr, ncap * elem);
-    if (!p)
-        return PV_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return PV_OK;
-}
-
-/* Record an authorization (strings borrowed and copied; id NULL unless approved). */
-static int add_charge(struct sandbox *sb, const char *key, const char *source, pv_mills amount,
-                      enum pv_pay_result result, const char *id)
-{
-    struct sb_charge c = {0};
-
-    if (grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges, sizeof c) != PV_OK ||
-        ix_reserve(sb, IX_CHARGE_KEY, sb->n_charges + 1) != PV_OK ||
-        ix_reserve(sb, IX_CHARGE_ID, sb->n_charges + 1) != PV_OK)
-        return PV_ENOMEM;
-    c.key = dup_str(key);
-    c.source = dup_str(source);
-    c.id = id ? dup_str(id) : NULL;
-    c.amount = amount;
-    c.result = result;
-    c.state = ST_AUTHORIZED;
-    if (!c.key || !c.source || (id && !c.id)) {
-        free(c.key);
-        free(c.source);
-        free(c.id);
-        return PV_ENOMEM;
-    }
-    sb->charges[sb->n_charges++] = c;
-    ix_put(sb, IX_CHARGE_KEY, sb->n_charges - 1);
-    ix_put(sb, IX_CHARGE_ID, sb->n_charges - 1);
-    return PV_OK;
-}
-
-/* Record a capture, void or refund of c (key borrowed) and move c accordingly. */
-static int add_event(struct sandbox *sb, int op, const char *key, struct sb_charge *c,
-                     pv_mills amount)
-{
-    struct sb_event e = {0};
-    pv_mills total;
-
-    if (op == OP_REFUND &&
-        (pv_money_add(c->refunded, amount, &total) != PV_OK || total > c->amount))
-        return PV_EOVERFLOW;
-    if (grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof e) != PV_OK ||
-        ix_reserve(sb, IX_EVENT_KEY, sb->n_events + 1) != PV_OK)
-        return PV_ENOMEM;
-    e.op = op;
-    e.key = dup_str(key);
-    e.id = dup_str(c->id);
-    e.amount = amount;
-    if (!e.key || !e.id) {
-        free(e.key);
-        free(e.id);
-        return PV_ENOMEM;
-    }
-    sb->events[sb->n_events++] = e;
-    ix_put(sb, IX_EVENT_KEY, sb->n_events - 1);
-    if (op == OP_CAPTURE)
-        c->state = ST_CAPTURED;
-    else if (op == OP_VOID)
-        c->state = ST_VOIDED;
-    else
-        c->refunded = total;
-    return PV_OK;
-}
-
-/* ---- the journal ------------------------------------------------------------------------- */
-
-/* Apply one journal line (len bytes, no newline). PV_EIO when it is not a record. */
-static int apply_line(struct sandbox *sb, const char *line, size_t len)
-{
-    json_t *o = json_loadb(line, len, 0, NULL);
-    const char *op, *key, *id, *source = NULL, *res;
-    json_t *amt;
-    enum pv_pay_result result = PV_PAY_PROCESSING_ERROR;
-    struct sb_charge *c;
-    int k = -1, rc = PV_EIO;
-
-    if (!o)
-        return PV_EIO;
-    op = json_string_value(json_object_get(o, "op"));
-    key = json_string_value(json_object_get(o, "key"));
-    id = json_string_value(json_object_get(o, "id"));
-    amt = json_object_get(o, "amount");
-    for (int i = 0; op && i < 4; i++)
-        if (strcmp(op, OPS[i]) == 0)
-            k = i;
-    if (k < 0 || !key || !key[0] || !id || !json_is_integer(amt) || json_integer_value(amt) < 0 ||
-        json_integer_value(amt) > PV_MILLS_MAX)
-        goto out;
-    if (k == OP_AUTHORIZE) {
-        source = json_string_value(json_object_get(o, "source"));
-        res = json_string_value(json_object_get(o, "result"));
-        if (!source || pv_pay_result_parse(res, &result) != PV_OK ||
-            (result == PV_PAY_APPROVED) != (id[0] != '\0') || find_charge_by_key(sb, key))
-            goto out;
-        rc = add_charge(sb, key, source, (pv_mills) json_integer_value(amt), result,
-                        id[0] ? id : NULL);
-    } else if ((c = find_charge_by_id(sb, id)) != NULL && !find_event(sb, key)) {
-        rc = add_event(sb, k, key, c, (pv_mills) json_integer_value(amt));
-        rc = rc == PV_EOVERFLOW ? PV_EIO : rc;
-    }
-out:
-    json_decref(o);
-    return rc;
-}
-
-/*
- * Under the flock: read and apply what was appended since sb->applied. A
- * last line without its newline is a write a crash cut short (writers hold
- * the lock until fsync returns): cut it off.
- */
-static int journal_catch_up(struct sandbox *sb)
-{
-    struct stat stt;
-    size_t n, start = 0, i;
-    ssize_t got;
-    char *buf;
-    int rc = PV_OK;
-
-    if (fstat(sb->fd, &stt) != 0 || stt.st_size < sb->applied)
-        return PV_EIO;
-    if (stt.st_size == sb->applied)
-        return PV_OK;
-    n = (size_t) (stt.st_size - sb->applied);
-    if (!(buf = malloc(n)))
-        return PV_ENOMEM;
-    got = pread(sb->fd, buf, n, sb->applied);
-    if (got < 0 || (size_t) got != n) {
-        free(buf);
-        return PV_EIO;
-    }
-    for (i = 0; i < n && rc == PV_OK; i++) {
-        if (buf[i] != '\n')
-            continue;
-        rc = i > start ? apply_line(sb, buf + start, i - start) : PV_OK;
-        if (rc == PV_OK)
-            start = i + 1;
-    }
-    free(buf);
-    if (rc == PV_OK && start < n && ftruncate(sb->fd, sb->applied + (off_t) start) != 0)
-        rc = PV_EIO;
-    sb->applied += (off_t) start;
-    if (rc == PV_EIO)
-        pv_log(PV_LOG_ERROR, "sandbox journal: a record at byte %lld is not readable\n",
-               (long long) sb->applied);
-    return rc;
-}
-
-/* Take the journal's lock and catch up; with sb->mu held. */
-static int journal_begin(struct sandbox *sb)
-{
-    int rc;
-
-    if (sb->fd < 0)
-        return PV_OK;
-    while (flock(sb->fd, LOCK_EX) != 0)
-        if (errno != EINTR)
-            return PV_EIO;
-    if ((rc = journal_catch_up(sb)) != PV_OK)
-        flock(sb->fd, LOCK_UN);
-    return rc;
-}
-
-static void journal_end(struct sandbox *sb)
-{
-    if (sb->fd >= 0)
-        flock(sb->fd, LOCK_UN);
-}
-
-/* Append one record and make it durable, under the lock (source NULL but for authorize). */
-static int journal_append(struct sandbox *sb, int op, const char *key, const char *id,
-                          const char *source, pv_mills amount, enum pv_pay_result result)
-{
-    struct pv_jtext t;
-    char *text = NULL;
-    size_t len, done = 0;
-    int rc = PV_ENOMEM;
-
-    if (sb->fd < 0)
-        return PV_OK;
-    /* Written as text (json_text.h: one buffer, not a jansson tree a call; issue 15); a
-     * key that is not UTF-8 fails it, as json_string did. */
-    pv_jt_init(&t, 256);
-    pv_jt_open(&t, '{');
-    pv_jt_key(&t, "t");
-    pv_jt_int(&t, pv_now_ms());
-    pv_jt_key(&t, "op");
-    pv_jt_str(&t, OPS[op]);
-    pv_jt_key(&t, "key");
-    pv_jt_str(&t, key);
-    pv_jt_key(&t, "id");
-    pv_jt_str(&t, id ? id : "");
-    if (source) {
-        pv_jt_key(&t, "source");
-        pv_jt_str(&t, source);
-    }
-    pv_jt_key(&t, "amount");
-    pv_jt_int(&t, amount);
-    pv_jt_key(&t, "result");
-    pv_jt_str(&t, pv_pay_result_code(result));
-    pv_jt_close(&t, '}');
-    if (!(text = pv_jt_take(&t, &len)))
-        goto out;
-    text[len++] = '\n'; /* the text's NUL becomes the newline; the length is known */
-    rc = PV_OK;
-    while (done < len) {
-        ssize_t w = pwrite(sb->fd, text + done, len - done, sb->applied + (off_t) done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = PV_EIO;
-            break;
-        }
-        done += (size_t) w;
-    }
-    if (rc == PV_OK && !sb_group_sync && fsync(sb->fd) != 0)
-        rc = PV_EIO;
-    if (rc == PV_OK)
-        sb->applied += (off_t) len;
-    else if (ftruncate(sb->fd, sb->applied) != 0)
-        pv_log(PV_LOG_ERROR, "sandbox journal: cannot cut a failed write back\n");
-out:
-    free(text);
-    return rc;
 }
 
 /* What a network round trip costs, outside every lock. */
@@ -504,12 +154,34 @@ static void latency(const struct sandbox *sb)
 
 /* ---- the calls --------------------------------------------------------------------------- */
 
+/* A call's locks: sb->mu and the journal's flock (with what others appended applied), or,
+ * in a group, those its thread holds already (sb_group_begin). */
+static int call_begin(struct sandbox *sb)
+{
+    int rc;
+
+    if (sb_group_sync)
+        return sb->group_rc;
+    pthread_mutex_lock(&sb->mu);
+    if ((rc = sb_journal_begin(sb)) != PV_OK)
+        pthread_mutex_unlock(&sb->mu);
+    return rc;
+}
+
+static void call_end(struct sandbox *sb)
+{
+    if (sb_group_sync)
+        return;
+    sb_journal_end(sb);
+    pthread_mutex_unlock(&sb->mu);
+}
+
 /* Report a recorded authorization to the caller. */
 static int answer(const struct sb_charge *c, enum pv_pay_result *result, char **charge_id)
 {
     *result = c->result;
     if (charge_id && c->id) {
-        *charge_id = dup_str(c->id);
+        *charge_id = sb_dup_str(c->id);
         if (!*charge_id)
             return PV_ENOMEM;
     }
@@ -539,10 +211,9 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
         return PV_EIDEMREQUIRED;
     latency(sb);
 
-    pthread_mutex_lock(&sb->mu);
-    if ((rc = journal_begin(sb)) != PV_OK)
-        goto unlock;
-    old = find_charge_by_key(sb, idempotency_key);
+    if ((rc = call_begin(sb)) != PV_OK)
+        return rc;
+    old = sb_find_charge_by_key(sb, idempotency_key);
     if (old) {
         rc = (old->amount == amount && strcmp(old->source, source) == 0)
                  ? answer(old, result, charge_id)
@@ -553,18 +224,16 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
     if (decided == PV_PAY_APPROVED)
         snprintf(buf, sizeof buf, "ch_sandbox_%s_%llu", sb->inst, (unsigned long long) ++sb->seq);
     /* Room first, so that a record once written is always applied. */
-    if ((rc = grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges, sizeof *sb->charges)) !=
+    if ((rc = sb_grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges,
+                      sizeof *sb->charges)) != PV_OK ||
+        (rc = sb_journal_append(sb, OP_AUTHORIZE, idempotency_key, buf, source, amount, decided)) !=
             PV_OK ||
-        (rc = journal_append(sb, OP_AUTHORIZE, idempotency_key, buf, source, amount, decided)) !=
-            PV_OK ||
-        (rc = add_charge(sb, idempotency_key, source, amount, decided, buf[0] ? buf : NULL)) !=
+        (rc = sb_add_charge(sb, idempotency_key, source, amount, decided, buf[0] ? buf : NULL)) !=
             PV_OK)
         goto out;
     rc = answer(&sb->charges[sb->n_charges - 1], result, charge_id);
 out:
-    journal_end(sb);
-unlock:
-    pthread_mutex_unlock(&sb->mu);
+    call_end(sb);
     return rc;
 }
 
@@ -575,10 +244,10 @@ unlock:
 static int lookup(struct sandbox *sb, int op, const char *charge_id, const char *key,
                   pv_mills amount, struct sb_charge **c, int *fresh)
 {
-    struct sb_event *e = find_event(sb, key);
+    struct sb_event *e = sb_find_event(sb, key);
 
     *fresh = 0;
-    *c = find_charge_by_id(sb, charge_id);
+    *c = sb_find_charge_by_id(sb, charge_id);
     if (e)
         return e->op == op && strcmp(e->id, charge_id) == 0 &&
                        (op != OP_REFUND || e->amount == amount)
@@ -599,11 +268,11 @@ static int record(struct sandbox *sb, int op, const char *key, struct sb_charge 
     if (op == OP_REFUND &&
         (pv_money_add(c->refunded, amount, &total) != PV_OK || total > c->amount))
         return PV_EOVERFLOW;
-    if ((rc = grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof *sb->events)) !=
+    if ((rc = sb_grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof *sb->events)) !=
             PV_OK ||
-        (rc = journal_append(sb, op, key, c->id, NULL, amount, PV_PAY_APPROVED)) != PV_OK)
+        (rc = sb_journal_append(sb, op, key, c->id, NULL, amount, PV_PAY_APPROVED)) != PV_OK)
         return rc;
-    return add_event(sb, op, key, c, amount);
+    return sb_add_event(sb, op, key, c, amount);
 }
 
 /*
@@ -620,9 +289,8 @@ static int finish_call(struct pv_gateway *gw, int op, const char *charge_id, pv_
     if (!key_ok(idempotency_key))
         return PV_EIDEMREQUIRED;
     latency(sb);
-    pthread_mutex_lock(&sb->mu);
-    if ((rc = journal_begin(sb)) != PV_OK)
-        goto unlock;
+    if ((rc = call_begin(sb)) != PV_OK)
+        return rc;
     rc = lookup(sb, op, charge_id, idempotency_key, amount, &c, &fresh);
     if (rc == PV_OK && fresh) {
         if (op == OP_CAPTURE)
@@ -642,9 +310,7 @@ static int finish_call(struct pv_gateway *gw, int op, const char *charge_id, pv_
     }
     if (rc == PV_OK && refunded_total && c)
         *refunded_total = c->refunded;
-    journal_end(sb);
-unlock:
-    pthread_mutex_unlock(&sb->mu);
+    call_end(sb);
     return rc;
 }
 
@@ -677,19 +343,7 @@ static void sb_close(struct pv_gateway *gw)
     if (sb->q.gw)
         pv_gwq_destroy(&sb->q);
 
-    for (size_t i = 0; i < sb->n_charges; i++) {
-        free(sb->charges[i].key);
-        free(sb->charges[i].source);
-        free(sb->charges[i].id);
-    }
-    for (size_t i = 0; i < sb->n_events; i++) {
-        free(sb->events[i].key);
-        free(sb->events[i].id);
-    }
-    free(sb->charges);
-    free(sb->events);
-    for (size_t i = 0; i < sizeof sb->ix / sizeof sb->ix[0]; i++)
-        pv_strix_free(&sb->ix[i]);
+    sb_book_free(sb);
     if (sb->fd >= 0)
         close(sb->fd);
     pthread_mutex_destroy(&sb->mu);
@@ -698,25 +352,37 @@ static void sb_close(struct pv_gateway *gw)
 
 /* ---- asynchronous calls (gwqueue.h) ------------------------------------------------------ */
 
+/* A group's calls, made on this thread: sb->mu and the journal's lock taken once for them
+ * all (another process's calls wait the group's few milliseconds), their records written
+ * once at the end. */
 static void sb_group_begin(struct pv_gateway *gw)
 {
-    (void) gw;
+    struct sandbox *sb = (struct sandbox *) gw;
+
+    pthread_mutex_lock(&sb->mu);
+    sb->group_rc = sb_journal_begin(sb);
+    sb->in_group = 1;
     sb_group_sync = 1;
 }
 
-/* One fsync for the group's records; before it, no call of the group is answered. */
+/* The group's records in one write and one fsync; before it, no call of the group is
+ * answered. When it fails every call of the group that had succeeded is answered an error
+ * (gwqueue.h): the caller asks again under the same key, and the sandbox answers what it
+ * holds in memory, as when an fsync failed before. */
 static int sb_group_end(struct pv_gateway *gw)
 {
     struct sandbox *sb = (struct sandbox *) gw;
-    int failed = 0;
+    int rc = sb->group_rc;
 
     sb_group_sync = 0;
-    if (sb->fd >= 0) {
-        pthread_mutex_lock(&sb->mu);
-        failed = fsync(sb->fd) != 0;
-        pthread_mutex_unlock(&sb->mu);
+    sb->in_group = 0;
+    if (rc == PV_OK) {
+        rc = sb_journal_flush(sb);
+        sb_journal_end(sb);
     }
-    return failed ? PV_EIO : PV_OK;
+    sb->glen = 0;
+    pthread_mutex_unlock(&sb->mu);
+    return rc;
 }
 
 static void sb_submit(struct pv_gateway *gw, struct pv_gateway_call *call)
@@ -759,9 +425,7 @@ int pv_gateway_sandbox_open(const struct pv_gateway_opts *o, struct pv_gateway *
         free(sb);
         return PV_ENOMEM;
     }
-    sb->ix[IX_CHARGE_KEY] = (struct pv_strix){NULL, 0, name_charge_key, sb};
-    sb->ix[IX_CHARGE_ID] = (struct pv_strix){NULL, 0, name_charge_id, sb};
-    sb->ix[IX_EVENT_KEY] = (struct pv_strix){NULL, 0, name_event_key, sb};
+    sb_book_init(sb);
     sb->q.gw = &sb->base;
     sb->q.latency_ms = o->latency_ms;
     sb->q.group_begin = sb_group_begin;
@@ -785,8 +449,8 @@ int pv_gateway_sandbox_open(const struct pv_gateway_opts *o, struct pv_gateway *
             return PV_EIO;
         }
         pthread_mutex_lock(&sb->mu);
-        rc = journal_begin(sb);
-        journal_end(sb);
+        rc = sb_journal_begin(sb);
+        sb_journal_end(sb);
         pthread_mutex_unlock(&sb->mu);
         if (rc != PV_OK) {
             sb_close(&sb->base);

@@ -49,11 +49,17 @@ int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks
 int pv_cardpay_hold(struct pv_cardpay *cp, struct pv_job *job);
 void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed);
 
+/* At most this many jobs per stage in one round: a writer that gives the held jobs this
+ * much room of their own (pv_cardpay_take) never has to record a hold's answer apart from
+ * its purchase and queue the job for a later batch (issue 15, session 10). */
+#define PV_CARDPAY_GROUP_MAX 512
+
 /*
  * pv_cardpay_take - the round, for the writer, before its batch: takes
  * what is waiting; the jobs whose holds were answered, up to room, join
- * the batch: into jobs[k] (borrowed as before), their results to be
- * written into res[k] (the batch's, borrowed until pv_cardpay_after) by
+ * the batch (the others' answers are recorded in the round and their jobs
+ * handed back through hooks.held, to a later batch): into jobs[k] (borrowed as before), their
+ * results to be written into res[k] (the batch's, borrowed until pv_cardpay_after) by
  * pv_cardpay_write once their answers are recorded. Returns k (cp NULL: 0).
  * pv_cardpay_write - the round taken, inside that batch's transaction with
  * the write lock held and before its jobs (pv_processor_ctx.in_batch; arg

@@ -197,16 +197,13 @@ int pv_payments_parse(struct pv_app *app, struct pv_store *st, const struct pv_p
     return PV_OK;
 }
 
-void pv_payments_scrub_card(json_t *root)
+/* The card object's number cut to its last four digits, its CVC gone. */
+static void scrub_card_object(json_t *card)
 {
-    json_t *pay = json_object_get(root, "payment");
-    json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
-    json_t *num = json_is_object(card) ? json_object_get(card, "number") : NULL;
+    json_t *num = json_object_get(card, "number");
     char last4[5] = "";
     size_t n, i, k = 4;
 
-    if (!json_is_object(card))
-        return;
     if (json_is_string(num)) {
         const char *s = json_string_value(num);
         /* Keep the last four digits: enough to tell two cards apart in a retry. */
@@ -217,6 +214,15 @@ void pv_payments_scrub_card(json_t *root)
         json_object_set_new(card, "number", json_string(last4));
     }
     json_object_del(card, "cvc");
+}
+
+void pv_payments_scrub_card(json_t *root)
+{
+    json_t *pay = json_object_get(root, "payment");
+    json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
+
+    if (json_is_object(card))
+        scrub_card_object(card);
 }
 
 static json_t *pm_json(const struct pv_payment_method_rec *pm)
@@ -311,20 +317,37 @@ out:
 int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_HEX])
 {
     json_t *pay = json_object_get(root, "payment");
-    /* Only a body with a card has anything to scrub: the others are hashed as they are. */
-    json_t *copy = json_is_object(pay) && json_object_get(pay, "card") ? json_deep_copy(root)
-                                                                       : json_incref(root);
+    json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
+    json_t *scrubbed = NULL;
     char *canon;
     uint8_t digest[32];
     size_t plen = strlen(prefix), clen;
     char *buf;
+    int put_back = 0;
 
-    if (!copy)
-        return PV_ENOMEM;
-    if (copy != root)
-        pv_payments_scrub_card(copy);
-    canon = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT);
-    json_decref(copy);
+    if (json_is_object(card)) {
+        /* Only the card has anything to scrub: a scrubbed shallow copy of it stands in the
+         * body while it is written out, then the card goes back - the same text as a
+         * scrubbed copy of the whole body, without copying the body (issue 15). */
+        if (!(scrubbed = json_copy(card)))
+            return PV_ENOMEM;
+        scrub_card_object(scrubbed);
+        json_incref(card);
+        if (json_object_set(pay, "card", scrubbed) != 0) {
+            json_decref(card);
+            json_decref(scrubbed);
+            return PV_ENOMEM;
+        }
+        put_back = 1;
+    }
+    canon = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+    if (put_back) {
+        json_decref(scrubbed);
+        if (json_object_set_new(pay, "card", card) != 0) {
+            free(canon);
+            return PV_ENOMEM;
+        }
+    }
     if (!canon)
         return PV_ENOMEM;
     clen = strlen(canon);

@@ -61,6 +61,10 @@
 #define REPORT_LIMIT       16
 #define REPORT_RETRY       60000 /* after a report failed: try again this much later (ms) */
 
+/* A batch: up to BATCH_MAX queued jobs, and the held cards of its round beside them, in a
+ * room of their own (cardpay.h): none recorded apart and queued for want of room. */
+#define BATCH_ROOM (BATCH_MAX + PV_CARDPAY_GROUP_MAX)
+
 /* pv_job.pay_stage */
 enum { PAY_NONE = 0, PAY_AUTHORIZE, PAY_HELD, PAY_SETTLE };
 
@@ -83,7 +87,7 @@ struct pv_processor {
     int no_reports;
     int64_t recovery_ms;          /* stale bound for payment intents */
     int recovered_once;           /* the recovery at start is done */
-    struct pv_purchase_req *reqs; /* BATCH_MAX scratch */
+    struct pv_purchase_req *reqs; /* BATCH_ROOM scratch */
     struct pv_purchase_res *res;
     /* The card payments (cardpay.h); card jobs being held are counted in
      * pending_auth (under mu) until the writer has them. */
@@ -236,7 +240,7 @@ static void tick(struct pv_processor *p)
 static void *writer(void *arg)
 {
     struct pv_processor *p = arg;
-    struct pv_job *batch[BATCH_MAX];
+    struct pv_job *batch[BATCH_ROOM];
     struct pv_job *deferred = NULL, *deferred_tail = NULL;
     struct timespec until;
     size_t n, i, k, waiting;
@@ -273,7 +277,7 @@ static void *writer(void *arg)
             p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
         /* The card round; the cards whose holds were answered are bought in this batch. */
-        if ((k = pv_cardpay_take(p->cp, batch + n, p->res + n, BATCH_MAX - n)) > 0) {
+        if ((k = pv_cardpay_take(p->cp, batch + n, p->res + n, BATCH_ROOM - n)) > 0) {
             pthread_mutex_lock(&p->mu);
             p->pending_auth -= k;
             pthread_mutex_unlock(&p->mu);
@@ -362,8 +366,8 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "%s", o->id);
     else
         snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "proc-%zu", slot + 1);
-    p->reqs = calloc(BATCH_MAX, sizeof *p->reqs);
-    p->res = calloc(BATCH_MAX, sizeof *p->res);
+    p->reqs = calloc(BATCH_ROOM, sizeof *p->reqs);
+    p->res = calloc(BATCH_ROOM, sizeof *p->res);
     if (!p->reqs || !p->res)
         return PV_ENOMEM;
     if ((rc = pv_store_open_checked(dsn, &p->st)) != PV_OK)

@@ -703,6 +703,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v21,    /* 21: shared ledger totals in parts, one row per writer */
     migration_v22,    /* 22: a balance row for every customer, to lock in name order */
     migration_v23,    /* 23: pay_intents_owner dropped: the intents' key serves its reads */
+    pv_migration_v24, /* 24: an intent's gateway key unique only where it could repeat */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -437,6 +437,28 @@ int pv_store_intent_move(struct pv_store *st, const char *id, const char *from, 
     return guarded(&q, S_INTENT_EXISTS, id, PV_EPAYSTATE);
 }
 
+int pv_store_intents_end(struct pv_store *st, const char *const *ids, size_t n, const char *from,
+                         const char *to, int64_t now)
+{
+    struct pv_q q;
+    size_t i, k;
+    int rc;
+
+    if (!st || (n && !ids) || !from || !to)
+        return PV_EINVAL;
+    for (i = 0; i < n; i += 8) {
+        pv_q_start(&q, st, S_INTENTS_END8);
+        pv_q_text(&q, to);
+        pv_q_int(&q, now);
+        pv_q_text(&q, from);
+        for (k = i; k < i + 8; k++)
+            pv_q_text(&q, k < n ? ids[k] : NULL);
+        if ((rc = pv_q_exec(&q)) != PV_OK)
+            return rc;
+    }
+    return PV_OK;
+}
+
 int pv_store_intent_due(struct pv_store *st, const char *state, int64_t before, size_t limit,
                         struct pv_intent_rec **out, size_t *n)
 {

@@ -392,8 +392,13 @@
       BOTH("UPDATE pay_intents SET state = $1, charge_id = COALESCE($2, charge_id), "              \
            "ref = COALESCE($3, ref), server_id = COALESCE($4, server_id), updated = $5 "           \
            "WHERE id = $6 AND state = $7 AND ($8 <= 0 OR updated < $8)"))                          \
+    /* A round's end states, eight to a statement (intents_end; unused ids NULL). */               \
+    X(INTENTS_END8, BOTH("UPDATE pay_intents SET state = $1, updated = $2 WHERE state = $3 AND "   \
+                         "id IN ($4, $5, $6, $7, $8, $9, $10, $11)"))                              \
+    /* The IN list is pay_intents_live's (v24): the index of the states still moving. */           \
     X(INTENT_DUE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE state = $1 AND "             \
-                       "updated < $2 ORDER BY updated, id LIMIT $3"))                              \
+                       "updated < $2 AND state IN ('pending', 'authorized', 'settling', "          \
+                       "'voiding') ORDER BY updated, id LIMIT $3"))                                \
     X(INTENT_ACTIVE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
                           "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 23
+#define PV_SCHEMA_VERSION 24
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -636,8 +636,9 @@ int pv_store_indicium_mark_refunded(struct pv_store *st, const char *id, int64_t
  * charge_id, ref and server_id where not NULL, only while the row is in
  * `from` and - when before > 0 - was last updated before `before`:
  * PV_EPAYSTATE when the guard refuses, PV_ENOTFOUND. intent_due: the
- * intents in state last updated before `before`, oldest first, at most
- * limit (*out owned).
+ * intents in state (pending, authorized, settling or voiding; none for
+ * another: schema v24 indexes only those) last updated before `before`,
+ * oldest first, at most limit (*out owned).
  * intent_active: the newest intent of (kind, owner) in pending, authorized
  * or settling (PV_ENOTFOUND). All strings borrowed.
  */

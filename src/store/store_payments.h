@@ -4,7 +4,8 @@
  * statement (issue 15, session 9; store/payments.c, domain/purchase_pay.c):
  * whether its Idempotency-Key was used, whether the postal authority holds
  * its customer, and its latest payment intent - three round trips a card
- * on the writer made one.
+ * on the writer made one; and a round's end states, several intents to a
+ * statement.
  */
 #ifndef STAMPD_STORE_PAYMENTS_H
 #define STAMPD_STORE_PAYMENTS_H
@@ -20,5 +21,13 @@ struct pv_card_head {
 /* card_head - borrows every string; *out filled in place. PV_EINVAL for a NULL string. */
 int pv_store_card_head(struct pv_store *st, const char *kind, const char *owner,
                        const char *client_key, const char *customer_id, struct pv_card_head *out);
+
+/* intents_end - the intents of ids (n of them, borrowed) that are still in state `from`
+ * moved to `to` at now, eight to a statement (a round's end states, issue 15, session 10);
+ * the others - moved by someone else meanwhile, or not there - are left as they are, as
+ * intent_move's guard would. PV_OK, PV_EINVAL, or a store error (on SQLite that statement's
+ * eight undone alone). */
+int pv_store_intents_end(struct pv_store *st, const char *const *ids, size_t n, const char *from,
+                         const char *to, int64_t now);
 
 #endif

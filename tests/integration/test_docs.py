@@ -1175,6 +1175,9 @@ class CodeAndSchemas(unittest.TestCase):
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
         "pv_payments_scrub_card": "blanks the card in a copy of the request before fingerprinting",
+        "scrub_card_object": "blanks a copy of the request's card before fingerprinting",
+        "pv_payments_request_hash": "puts the blanked copy of the card in the request while "
+                                    "fingerprinting it, then the card back",
     }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {

@@ -4,7 +4,7 @@ that only cost each card purchase a page written (issue 15, docs/performance.md)
 migrated SQLite store: the index is gone, and SQLite plans each read by owner as a search
 of that key, never a scan of the table (the WHERE and ORDER BY of INTENT_LATEST and
 INTENT_ACTIVE in src/store/sql.h, copied: the statements themselves are the store's
-private business; CARD_HEAD's intent is INTENT_LATEST's).
+private business; CARD_HEAD's intent is INTENT_LATEST's). And schema v24's indexes.
 """
 
 import os
@@ -43,6 +43,34 @@ class IntentPlans(unittest.TestCase):
                                      r"sqlite_autoindex_pay_intents_\d \(kind=\? AND owner=\?",
                                      name + ": " + plan)
                     self.assertNotIn("SCAN pay_intents", plan, name)
+            finally:
+                db.close()
+        finally:
+            srv.abandon()
+
+    def test_v24_indexes(self):
+        """Schema v24: the gateway keys are unique through a partial index of the hashed
+        ones only (a random Idempotency-Key writes no entry), and the recovery's read by
+        state (INTENT_DUE, copied) searches pay_intents_live, the index of the states still
+        moving."""
+        srv = harness.Stampd("intent-plans-v24").init(psds=1)
+        try:
+            db = sqlite3.connect(srv.db[len("sqlite:"):])
+            try:
+                idx = dict(db.execute("SELECT name, COALESCE(sql, '') FROM sqlite_master "
+                                      "WHERE type = 'index' AND tbl_name = 'pay_intents'"))
+                self.assertIn("WHERE gateway_key LIKE '%sha256:%'",
+                              idx.get("pay_intents_hashed_key", ""))
+                self.assertNotIn("pay_intents_state", idx)
+                self.assertIn("WHERE state IN", idx.get("pay_intents_live", ""))
+                # Only the key and the id are unique otherwise: two autoindexes.
+                self.assertEqual(len([n for n in idx if n.startswith("sqlite_autoindex")]), 2)
+                due = ("SELECT id FROM pay_intents WHERE state = ? AND updated < ? AND state IN "
+                       "('pending', 'authorized', 'settling', 'voiding') "
+                       "ORDER BY updated, id LIMIT ?")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + due,
+                                                            ("settling", 1, 10)))
+                self.assertIn("USING INDEX pay_intents_live", plan)
             finally:
                 db.close()
         finally:

@@ -26,7 +26,10 @@ is captured or voided exactly once, each captured one is a charge stampd
 recorded, and no client key was captured twice.
 """
 
+import hashlib
+import json
 import os
+import sqlite3
 import sys
 import time
 import unittest
@@ -84,6 +87,36 @@ class PaymentIntents(CardJournal, unittest.TestCase):
         self.wait_for(lambda: any(e["op"] == "capture" for e in self.events()), "the capture")
         self.srv.stop()
         self.check_invariant()
+
+    def test_fingerprint_of_a_card_body(self):
+        """The intent keeps the request's fingerprint: SHA-256 of the route and the body as
+        sorted, compact JSON, the card's number cut to its last four digits and its CVC
+        gone. A retry after an upgrade is matched against it, so it never changes (issue
+        15 computes it without copying the whole body)."""
+        self.start()
+        body = dict(LETTER, payment=PAY)
+        st, _, j = self.srv.buy(self.srv.customer_key, "fingerprint", body)
+        self.assertEqual(st, 201, j)
+        scrubbed = json.loads(json.dumps(body))
+        scrubbed["payment"]["card"]["number"] = CARD["number"][-4:]
+        del scrubbed["payment"]["card"]["cvc"]
+        canon = json.dumps(scrubbed, sort_keys=True, separators=(",", ":"))
+        want = hashlib.sha256(("POST /v1/indicia\n" + canon).encode()).hexdigest()
+        db = sqlite3.connect(self.srv.db[len("sqlite:"):])
+        try:
+            got = db.execute("SELECT req_hash FROM pay_intents WHERE client_key = ?",
+                             ("fingerprint",)).fetchall()
+        finally:
+            db.close()
+        self.assertEqual(got, [(want,)])
+        # The same body again is a replay; one with another card number is not the same
+        # request.
+        st, h, again = self.srv.buy(self.srv.customer_key, "fingerprint", body)
+        self.assertEqual((st, h.get("idempotent-replayed")), (201, "true"), again)
+        other = dict(LETTER, payment=dict(PAY, card=dict(CARD, number="5555555555554444")))
+        st, _, j = self.srv.buy(self.srv.customer_key, "fingerprint", other)
+        self.assertNotEqual(st, 201, j)
+        self.srv.stop()
 
     def test_crash_after_authorize_never_retried(self):
         key = "never-retried"

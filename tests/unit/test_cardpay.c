@@ -7,7 +7,8 @@
  * failed and its end state - each in the state docs/payments.md names, and
  * each round with the statements it costs on SQLite (issue 15, session 9:
  * the new card's three reads in one statement; no savepoint pair around a
- * card's one write, which SQLite undoes alone when it fails).
+ * card's one write, which SQLite undoes alone when it fails; session 10: a
+ * round's end states eight to a statement).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,56 @@ static void test_one_card_through_its_rounds(void **state)
     denv_books(e);
 }
 
+/* A round's end states on SQLite: eight intents to a statement (issue 15, session 10: one
+ * statement a card before), each still moved only from the state its call finished. */
+static void test_end_states_together(void **state)
+{
+    enum { N = 10 };
+    struct denv *e = *state;
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
+    struct pv_job *jobs[N];
+    struct pv_cardpay *cp;
+    struct pv_payment card;
+
+    denv_card(e, 0, "4242424242424242", &card);
+    assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
+    for (int i = 0; i < N; i++) {
+        char prefix[16];
+
+        assert_non_null(jobs[i] = calloc(1, sizeof *jobs[i]));
+        snprintf(prefix, sizeof prefix, "together-%d", i);
+        denv_letter(&jobs[i]->req, "cus_a", prefix, 1, 0);
+        jobs[i]->req.pay = card;
+        assert_int_equal(pv_cardpay_hold(cp, jobs[i]), PV_OK);
+    }
+    assert_int_equal(round_of(e, cp), 2 * N); /* each card's read and insert */
+    wait_ready(cp);
+    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL); /* every hold answered */
+    assert_int_equal(round_of(e, cp), N);                      /* answers, no job in the batch */
+    assert_int_equal(seen.held, N);
+    for (int i = 0; i < N; i++) {
+        jobs[i]->res.err = PV_ESTORE; /* their batch failed: the holds given up */
+        pv_cardpay_settle(cp, jobs[i], 0);
+    }
+    assert_int_equal(round_of(e, cp), 2 * N);
+    wait_ready(cp);
+    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL); /* every void answered */
+    /* One of them ended meanwhile by another hand (the recovery): left as it is. */
+    assert_int_equal(pv_store_intent_move(e->st, jobs[3]->res.intent_id, PV_INTENT_VOIDING,
+                                          PV_INTENT_VOIDED, NULL, NULL, NULL, 0, pv_now_ms()),
+                     PV_OK);
+    assert_int_equal(round_of(e, cp), 2); /* ten end states: two statements */
+    for (int i = 0; i < N; i++)
+        intent_is(e, jobs[i]->res.intent_id, PV_INTENT_VOIDED);
+    assert_int_equal(seen.settled, N);
+    assert_int_equal(pv_cardpay_busy(cp), 0);
+    pv_cardpay_stop(cp);
+    for (int i = 0; i < N; i++)
+        free(jobs[i]);
+    denv_books(e);
+}
+
 /* Another connection's statement on the denv's SQLite file (its dir/db.sqlite). */
 static void sql_beside(const struct denv *e, const char *sql)
 {
@@ -208,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_card_through_its_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_whose_transaction_went, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_states_together, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);

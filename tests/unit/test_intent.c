@@ -69,6 +69,33 @@ static void test_keys(void **state)
     assert_string_equal(key + strlen(key) - 2, ":1");
 }
 
+/* A client key spelled like the hashed form of another, longer one (schema v24 keeps the
+ * gateway keys unique only where "sha256:" makes that possible): the second intent is not
+ * written, so no two intents ever send the gateway one key. */
+static void test_hashed_key_stays_unique(void **state)
+{
+    struct denv *e = *state;
+    struct pv_intent_rec a, b;
+    char long_key[256], twin[PV_IDEM_KEY_MAX];
+    const char *h;
+
+    memset(long_key, 'y', 255);
+    long_key[255] = '\0';
+    draft(e, long_key, "h1", &a);
+    assert_int_equal(pv_intent_open(e->st, &a, T0), PV_OK);
+    h = strstr(a.gateway_key, "sha256:");
+    assert_non_null(h);
+    snprintf(twin, sizeof twin, "%.*s", (int) (strrchr(a.gateway_key, ':') - h), h);
+    draft(e, twin, "h1", &b);
+    pv_intent_key(b.kind, b.owner, twin, 1, b.gateway_key);
+    assert_string_equal(b.gateway_key, a.gateway_key); /* the very same key */
+    assert_int_not_equal(pv_intent_open(e->st, &b, T0 + 1), PV_OK);
+    /* And any two keys that differ still make two intents. */
+    draft(e, "k-2", "h1", &b);
+    assert_int_equal(pv_intent_open(e->st, &b, T0 + 2), PV_OK);
+    assert_string_not_equal(b.id, a.id);
+}
+
 static void test_adopt_then_new_attempt(void **state)
 {
     struct denv *e = *state;
@@ -255,6 +282,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test_setup_teardown(test_adopt_then_new_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hashed_key_stays_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declines_and_guards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_batch, setup, teardown),

@@ -1,0 +1,393 @@
+/*
+ * sandbox_book.c - what the sandbox gateway holds (sandbox_int.h): its
+ * authorizations and the captures, voids and refunds made on them, in two
+ * arrays found through hash indexes (strix.h), and the journal file that
+ * makes them durable and shares them between processes (docs/payments.md,
+ * "The sandbox journal"; sandbox.c says how the calls use it).
+ */
+#include "payment/sandbox_int.h"
+
+#include "domain/json_text.h"
+#include "stampd/error.h"
+#include "stampd/log.h"
+#include "stampd/timeutil.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *const SB_OPS[] = {"authorize", "capture", "void", "refund"};
+
+_Thread_local int sb_group_sync;
+
+char *sb_dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+enum { IX_CHARGE_KEY, IX_CHARGE_ID, IX_EVENT_KEY };
+
+/* The names the indexes know the elements by (strix.h); ctx is the sandbox. */
+static const char *name_charge_key(const void *ctx, size_t i)
+{
+    return ((const struct sandbox *) ctx)->charges[i].key;
+}
+
+static const char *name_charge_id(const void *ctx, size_t i)
+{
+    return ((const struct sandbox *) ctx)->charges[i].id;
+}
+
+static const char *name_event_key(const void *ctx, size_t i)
+{
+    return ((const struct sandbox *) ctx)->events[i].key;
+}
+
+static long ix_find(const struct sandbox *sb, int w, const char *s)
+{
+    return pv_strix_find(&sb->ix[w], s);
+}
+
+static int ix_reserve(struct sandbox *sb, int w, size_t n)
+{
+    return pv_strix_reserve(&sb->ix[w], n, w == IX_EVENT_KEY ? sb->n_events : sb->n_charges);
+}
+
+static void ix_put(struct sandbox *sb, int w, size_t e)
+{
+    pv_strix_put(&sb->ix[w], e);
+}
+
+struct sb_charge *sb_find_charge_by_key(struct sandbox *sb, const char *key)
+{
+    long i = ix_find(sb, IX_CHARGE_KEY, key);
+
+    return i < 0 ? NULL : &sb->charges[i];
+}
+
+struct sb_charge *sb_find_charge_by_id(struct sandbox *sb, const char *id)
+{
+    long i = ix_find(sb, IX_CHARGE_ID, id);
+
+    return i < 0 ? NULL : &sb->charges[i];
+}
+
+struct sb_event *sb_find_event(struct sandbox *sb, const char *key)
+{
+    long i = ix_find(sb, IX_EVENT_KEY, key);
+
+    return i < 0 ? NULL : &sb->events[i];
+}
+
+/* Make room for one more element of an array; PV_OK or PV_ENOMEM. */
+int sb_grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return PV_OK;
+    ncap = *cap ? *cap * 2 : 16;
+    if (ncap > SIZE_MAX / elem)
+        return PV_ENOMEM;
+    p = realloc(*arr, ncap * elem);
+    if (!p)
+        return PV_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return PV_OK;
+}
+
+/* Record an authorization (strings borrowed and copied; id NULL unless approved). */
+int sb_add_charge(struct sandbox *sb, const char *key, const char *source, pv_mills amount,
+                  enum pv_pay_result result, const char *id)
+{
+    struct sb_charge c = {0};
+
+    if (sb_grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges, sizeof c) != PV_OK ||
+        ix_reserve(sb, IX_CHARGE_KEY, sb->n_charges + 1) != PV_OK ||
+        ix_reserve(sb, IX_CHARGE_ID, sb->n_charges + 1) != PV_OK)
+        return PV_ENOMEM;
+    c.key = sb_dup_str(key);
+    c.source = sb_dup_str(source);
+    c.id = id ? sb_dup_str(id) : NULL;
+    c.amount = amount;
+    c.result = result;
+    c.state = ST_AUTHORIZED;
+    if (!c.key || !c.source || (id && !c.id)) {
+        free(c.key);
+        free(c.source);
+        free(c.id);
+        return PV_ENOMEM;
+    }
+    sb->charges[sb->n_charges++] = c;
+    ix_put(sb, IX_CHARGE_KEY, sb->n_charges - 1);
+    ix_put(sb, IX_CHARGE_ID, sb->n_charges - 1);
+    return PV_OK;
+}
+
+/* Record a capture, void or refund of c (key borrowed) and move c accordingly. */
+int sb_add_event(struct sandbox *sb, int op, const char *key, struct sb_charge *c, pv_mills amount)
+{
+    struct sb_event e = {0};
+    pv_mills total;
+
+    if (op == OP_REFUND &&
+        (pv_money_add(c->refunded, amount, &total) != PV_OK || total > c->amount))
+        return PV_EOVERFLOW;
+    if (sb_grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof e) != PV_OK ||
+        ix_reserve(sb, IX_EVENT_KEY, sb->n_events + 1) != PV_OK)
+        return PV_ENOMEM;
+    e.op = op;
+    e.key = sb_dup_str(key);
+    e.id = sb_dup_str(c->id);
+    e.amount = amount;
+    if (!e.key || !e.id) {
+        free(e.key);
+        free(e.id);
+        return PV_ENOMEM;
+    }
+    sb->events[sb->n_events++] = e;
+    ix_put(sb, IX_EVENT_KEY, sb->n_events - 1);
+    if (op == OP_CAPTURE)
+        c->state = ST_CAPTURED;
+    else if (op == OP_VOID)
+        c->state = ST_VOIDED;
+    else
+        c->refunded = total;
+    return PV_OK;
+}
+
+/* ---- the journal ------------------------------------------------------------------------- */
+
+/* Apply one journal line (len bytes, no newline). PV_EIO when it is not a record. */
+static int apply_line(struct sandbox *sb, const char *line, size_t len)
+{
+    json_t *o = json_loadb(line, len, 0, NULL);
+    const char *op, *key, *id, *source = NULL, *res;
+    json_t *amt;
+    enum pv_pay_result result = PV_PAY_PROCESSING_ERROR;
+    struct sb_charge *c;
+    int k = -1, rc = PV_EIO;
+
+    if (!o)
+        return PV_EIO;
+    op = json_string_value(json_object_get(o, "op"));
+    key = json_string_value(json_object_get(o, "key"));
+    id = json_string_value(json_object_get(o, "id"));
+    amt = json_object_get(o, "amount");
+    for (int i = 0; op && i < 4; i++)
+        if (strcmp(op, SB_OPS[i]) == 0)
+            k = i;
+    if (k < 0 || !key || !key[0] || !id || !json_is_integer(amt) || json_integer_value(amt) < 0 ||
+        json_integer_value(amt) > PV_MILLS_MAX)
+        goto out;
+    if (k == OP_AUTHORIZE) {
+        source = json_string_value(json_object_get(o, "source"));
+        res = json_string_value(json_object_get(o, "result"));
+        if (!source || pv_pay_result_parse(res, &result) != PV_OK ||
+            (result == PV_PAY_APPROVED) != (id[0] != '\0') || sb_find_charge_by_key(sb, key))
+            goto out;
+        rc = sb_add_charge(sb, key, source, (pv_mills) json_integer_value(amt), result,
+                           id[0] ? id : NULL);
+    } else if ((c = sb_find_charge_by_id(sb, id)) != NULL && !sb_find_event(sb, key)) {
+        rc = sb_add_event(sb, k, key, c, (pv_mills) json_integer_value(amt));
+        rc = rc == PV_EOVERFLOW ? PV_EIO : rc;
+    }
+out:
+    json_decref(o);
+    return rc;
+}
+
+/*
+ * Under the flock: read and apply what was appended since sb->applied. A
+ * last line without its newline is a write a crash cut short (writers hold
+ * the lock until fsync returns): cut it off.
+ */
+static int journal_catch_up(struct sandbox *sb)
+{
+    struct stat stt;
+    size_t n, start = 0, i;
+    ssize_t got;
+    char *buf;
+    int rc = PV_OK;
+
+    if (fstat(sb->fd, &stt) != 0 || stt.st_size < sb->applied)
+        return PV_EIO;
+    if (stt.st_size == sb->applied)
+        return PV_OK;
+    n = (size_t) (stt.st_size - sb->applied);
+    if (!(buf = malloc(n)))
+        return PV_ENOMEM;
+    got = pread(sb->fd, buf, n, sb->applied);
+    if (got < 0 || (size_t) got != n) {
+        free(buf);
+        return PV_EIO;
+    }
+    for (i = 0; i < n && rc == PV_OK; i++) {
+        if (buf[i] != '\n')
+            continue;
+        rc = i > start ? apply_line(sb, buf + start, i - start) : PV_OK;
+        if (rc == PV_OK)
+            start = i + 1;
+    }
+    free(buf);
+    if (rc == PV_OK && start < n && ftruncate(sb->fd, sb->applied + (off_t) start) != 0)
+        rc = PV_EIO;
+    sb->applied += (off_t) start;
+    if (rc == PV_EIO)
+        pv_log(PV_LOG_ERROR, "sandbox journal: a record at byte %lld is not readable\n",
+               (long long) sb->applied);
+    return rc;
+}
+
+/* Take the journal's lock and catch up; with sb->mu held. */
+int sb_journal_begin(struct sandbox *sb)
+{
+    int rc;
+
+    if (sb->fd < 0)
+        return PV_OK;
+    while (flock(sb->fd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            return PV_EIO;
+    if ((rc = journal_catch_up(sb)) != PV_OK)
+        flock(sb->fd, LOCK_UN);
+    return rc;
+}
+
+void sb_journal_end(struct sandbox *sb)
+{
+    if (sb->fd >= 0)
+        flock(sb->fd, LOCK_UN);
+}
+
+/* Append one record and make it durable, under the lock (source NULL but for authorize). */
+/* Write len bytes of text at the journal's end (sb->applied) and, unless sync is 0, fsync
+ * it; then they count as applied. A failed write is cut back off. */
+static int journal_write(struct sandbox *sb, const char *text, size_t len, int sync)
+{
+    size_t done = 0;
+    int rc = PV_OK;
+
+    while (done < len) {
+        ssize_t w = pwrite(sb->fd, text + done, len - done, sb->applied + (off_t) done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = PV_EIO;
+            break;
+        }
+        done += (size_t) w;
+    }
+    if (rc == PV_OK && sync && fsync(sb->fd) != 0)
+        rc = PV_EIO;
+    if (rc == PV_OK)
+        sb->applied += (off_t) len;
+    else if (ftruncate(sb->fd, sb->applied) != 0)
+        pv_log(PV_LOG_ERROR, "sandbox journal: cannot cut a failed write back\n");
+    return rc;
+}
+
+int sb_journal_append(struct sandbox *sb, int op, const char *key, const char *id,
+                      const char *source, pv_mills amount, enum pv_pay_result result)
+{
+    struct pv_jtext t;
+    char *text = NULL;
+    size_t len;
+    int rc = PV_ENOMEM;
+
+    if (sb->fd < 0)
+        return PV_OK;
+    /* Written as text (json_text.h: one buffer, not a jansson tree a call; issue 15); a
+     * key that is not UTF-8 fails it, as json_string did. */
+    pv_jt_init(&t, 256);
+    pv_jt_open(&t, '{');
+    pv_jt_key(&t, "t");
+    pv_jt_int(&t, pv_now_ms());
+    pv_jt_key(&t, "op");
+    pv_jt_str(&t, SB_OPS[op]);
+    pv_jt_key(&t, "key");
+    pv_jt_str(&t, key);
+    pv_jt_key(&t, "id");
+    pv_jt_str(&t, id ? id : "");
+    if (source) {
+        pv_jt_key(&t, "source");
+        pv_jt_str(&t, source);
+    }
+    pv_jt_key(&t, "amount");
+    pv_jt_int(&t, amount);
+    pv_jt_key(&t, "result");
+    pv_jt_str(&t, pv_pay_result_code(result));
+    pv_jt_close(&t, '}');
+    if (!(text = pv_jt_take(&t, &len)))
+        goto out;
+    text[len++] = '\n'; /* the text's NUL becomes the newline; the length is known */
+    if (!sb->in_group) {
+        rc = journal_write(sb, text, len, 1);
+        goto out;
+    }
+    /* In a group: kept for its one write (sb_journal_flush); the lock is held till then. */
+    if (sb->glen + len > sb->gcap) {
+        size_t cap = sb->gcap ? sb->gcap : 4096;
+        char *p;
+
+        while (cap < sb->glen + len)
+            cap *= 2;
+        if (!(p = realloc(sb->gbuf, cap)))
+            goto out;
+        sb->gbuf = p;
+        sb->gcap = cap;
+    }
+    memcpy(sb->gbuf + sb->glen, text, len);
+    sb->glen += len;
+    rc = PV_OK;
+out:
+    free(text);
+    return rc;
+}
+
+int sb_journal_flush(struct sandbox *sb)
+{
+    int rc = PV_OK;
+
+    if (sb->fd >= 0 && sb->glen)
+        rc = journal_write(sb, sb->gbuf, sb->glen, 1);
+    sb->glen = 0;
+    return rc;
+}
+
+void sb_book_init(struct sandbox *sb)
+{
+    sb->ix[IX_CHARGE_KEY] = (struct pv_strix){NULL, 0, name_charge_key, sb};
+    sb->ix[IX_CHARGE_ID] = (struct pv_strix){NULL, 0, name_charge_id, sb};
+    sb->ix[IX_EVENT_KEY] = (struct pv_strix){NULL, 0, name_event_key, sb};
+}
+
+void sb_book_free(struct sandbox *sb)
+{
+    for (size_t i = 0; i < sb->n_charges; i++) {
+        free(sb->charges[i].key);
+        free(sb->charges[i].source);
+        free(sb->charges[i].id);
+    }
+    for (size_t i = 0; i < sb->n_events; i++) {
+        free(sb->events[i].key);
+        free(sb->events[i].id);
+    }
+    free(sb->charges);
+    free(sb->events);
+    for (size_t i = 0; i < sizeof sb->ix / sizeof sb->ix[0]; i++)
+        pv_strix_free(&sb->ix[i]);
+    free(sb->gbuf);
+}
