@@ -357,12 +357,37 @@ out:
     return rc;
 }
 
+/*
+ * After a group's write failed (cut back off the file) its records are in memory
+ * only: the book again from the file, so that memory holds exactly what is durable
+ * and a call asked again under the same key is made again, not answered from a
+ * record no other process and no restart will ever read. Under the lock.
+ */
+static int book_reload(struct sandbox *sb)
+{
+    char *gbuf = sb->gbuf;
+    size_t gcap = sb->gcap;
+
+    sb->gbuf = NULL; /* kept: the next group's */
+    sb_book_free(sb);
+    sb->charges = NULL;
+    sb->events = NULL;
+    sb->n_charges = sb->cap_charges = sb->n_events = sb->cap_events = 0;
+    sb_book_init(sb);
+    sb->gbuf = gbuf;
+    sb->gcap = gcap;
+    sb->applied = 0;
+    return journal_catch_up(sb);
+}
+
 int sb_journal_flush(struct sandbox *sb)
 {
     int rc = PV_OK;
 
-    if (sb->fd >= 0 && sb->glen)
-        rc = journal_write(sb, sb->gbuf, sb->glen, 1);
+    if (sb->fd >= 0 && sb->glen && (rc = journal_write(sb, sb->gbuf, sb->glen, 1)) != PV_OK &&
+        book_reload(sb) != PV_OK)
+        pv_log(PV_LOG_ERROR, "sandbox journal: cannot read the journal again after a failed "
+                             "write\n");
     sb->glen = 0;
     return rc;
 }

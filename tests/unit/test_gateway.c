@@ -18,6 +18,8 @@
 #include "stampd/error.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -709,6 +711,58 @@ static void test_submit(void **state)
     unlink(path);
 }
 
+/*
+ * A group's write that fails (a full disk; here the file-size limit) fails its calls
+ * and leaves nothing of them, in the file or in memory: the same key asked again is a
+ * new hold, written, which another instance on the journal reads and captures.
+ */
+static void test_group_write_fails(void **state)
+{
+    struct pv_gateway_opts o = {NULL, 1};
+    struct pv_gateway *gw = NULL, *other = NULL;
+    struct pv_gateway_call c;
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct rlimit lim, was;
+    enum pv_pay_result r;
+    char path[128], *tok, *ch = NULL;
+
+    (void) state;
+    journal_path(path, sizeof path, "full");
+    o.journal = path;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    tok = tokenize(gw, "4242424242424242", NULL);
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    lim = was;
+    lim.rlim_cur = 0; /* every write past the file's end fails */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    c = (struct pv_gateway_call){.op = PV_GW_AUTHORIZE,
+                                 .source = tok,
+                                 .amount = 1000,
+                                 .key = "full-1",
+                                 .done = on_done,
+                                 .arg = &w};
+    pv_gateway_submit(gw, &c);
+    wait_done(&w, 1);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_not_equal(c.rc, PV_OK);
+    assert_int_equal(count_lines(path), 0);
+    /* Asked again: made again and written, not answered from memory alone. */
+    assert_int_equal(pv_gateway_authorize(gw, tok, 1000, "full-1", &r, &ch), PV_OK);
+    assert_int_equal(r, PV_PAY_APPROVED);
+    assert_int_equal(count_lines(path), 1);
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &other), PV_OK);
+    assert_int_equal(pv_gateway_void(other, ch, "full-1:void"), PV_OK);
+    assert_int_equal(pv_gateway_capture(gw, ch, "full-1:capture"), PV_EPAYSTATE); /* gw read it */
+    pv_gateway_close(other);
+    pv_gateway_close(gw);
+    free(c.charge_id);
+    free(ch);
+    free(tok);
+    unlink(path);
+}
+
 /* A backend without submit: pv_gateway_submit calls it synchronously. */
 static int fake_capture(struct pv_gateway *gw, const char *charge_id, const char *key)
 {
@@ -828,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_journal_escapes),
         cmocka_unit_test(test_journal_shared),
         cmocka_unit_test(test_submit),
+        cmocka_unit_test(test_group_write_fails),
         cmocka_unit_test(test_submit_fallback),
         cmocka_unit_test(test_submit_fallback_pool),
     };
