@@ -240,6 +240,7 @@ int pv_store_lock_writer(struct pv_store *st)
 int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n)
 {
     struct pv_q q;
+    int64_t one;
     int rc;
 
     if (!st || !st->in_tx || (n && !accounts))
@@ -247,6 +248,12 @@ int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
     if ((rc = st->drv->lock(st, PV_LOCK_BATCH)) != PV_OK || n == 0 ||
         !pv_sql_has(st, S_ACCOUNTS_LOCK))
         return rc; /* SQLite: its write lock is the whole database's */
+    /* The late lock whole: no batch locking its customers late runs its jobs meanwhile
+     * (batch_late), so none holds a customer's key or the deposit and then waits for
+     * these rows. */
+    pv_q_start(&q, st, S_LATE_LOCK);
+    if ((rc = pv_q_int64(&q, &one)) != PV_OK)
+        return rc;
     pv_q_start(&q, st, S_ACCOUNTS_LOCK);
     pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
     /* The rows stay locked to the commit: their balances are kept (pv_jbuf_know). */
