@@ -137,6 +137,40 @@ class Late(unittest.TestCase):
                            stdout=subprocess.PIPE, check=True, timeout=60)
         self.assertEqual(int(p.stdout.decode().strip()), 0)
 
+    def test_journal_lines_name_their_accounts(self):
+        """Schema v24 checks the journal lines' accounts and journals once a statement
+        instead of by foreign keys (PostgreSQL): as strict as the keys were."""
+        if not PG_DSN_FILE:
+            self.skipTest("PostgreSQL only: SQLite keeps its foreign keys")
+        st, _, b = self.srv.buy(self.rich, "fk-1", LETTER)
+        self.assertEqual(st, 201, b)
+
+        def sql(q):
+            return subprocess.run([psql(), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                   self.srv.db, "-c", q], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=60)
+
+        refused = [
+            "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "
+            "SELECT max(id), 9, 'no-such-account', 0 FROM journals",
+            "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "
+            "SELECT max(id) + 1000, 9, 'revenue:postage', 0 FROM journals",
+            "DELETE FROM accounts WHERE name = 'revenue:postage'",
+            "UPDATE accounts SET name = 'renamed' WHERE name = 'revenue:postage'",
+            "DELETE FROM journals WHERE id = (SELECT max(journal_id) FROM journal_lines)",
+        ]
+        for q in refused:
+            p = sql(q)
+            self.assertNotEqual(p.returncode, 0, q)
+            self.assertIn(b"journal", p.stderr, q)
+        # What the lines do not name may still go, as with the keys.
+        p = sql("INSERT INTO accounts(name, balance_mills) VALUES ('unused', 0); "
+                "DELETE FROM accounts WHERE name = 'unused'")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = sql("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "
+                "SELECT max(id), 9, 'revenue:postage', 0 FROM journals")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
