@@ -221,15 +221,22 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     st->jbuf = NULL;
 }
 
+static long known_at(const struct pv_jbuf *b, const char *account);
+
 int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance)
 {
     struct pv_jbuf *b;
+    long k;
 
     if (!pv_fits(account, PV_ACCOUNT_MAX))
         return PV_EINVAL;
     if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
         return PV_ENOMEM;
     b = st->jbuf;
+    if ((k = known_at(b, account)) >= 0) {
+        b->kbal[k] = balance; /* read again (batch_settle) */
+        return PV_OK;
+    }
     if (b->nk == b->capk) {
         size_t cap = b->capk ? 2 * b->capk : 64;
 
@@ -256,6 +263,27 @@ static long known_at(const struct pv_jbuf *b, const char *account)
 int pv_jbuf_known(const struct pv_store *st, const char *account)
 {
     return st && known_at(st->jbuf, account) >= 0;
+}
+
+int pv_jbuf_read(struct pv_store *st, int id, const char (*accounts)[PV_ACCOUNT_MAX], size_t n)
+{
+    struct pv_q q;
+    int rc;
+
+    pv_q_start(&q, st, id);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        char name[PV_ACCOUNT_MAX];
+        struct pv_row r = pv_row_of(&q);
+        pv_mills bal;
+
+        pv_r_text(&r, name, sizeof name);
+        bal = pv_r_int(&r);
+        if ((rc = r.rc) != PV_OK || (rc = pv_jbuf_know(st, name, bal)) != PV_OK)
+            break;
+    }
+    pv_q_done(&q);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
 }
 
 /* The known balance of account is stale (a journal moved it in the database). */
@@ -526,27 +554,13 @@ int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
     *late = 1;
     if (n == 0)
         return PV_OK;
-    pv_q_start(&q, st, S_ACCOUNTS_READ);
-    pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
-    while ((rc = pv_q_row(&q)) == PV_OK) {
-        char name[PV_ACCOUNT_MAX];
-        struct pv_row r = pv_row_of(&q);
-        pv_mills bal;
-
-        pv_r_text(&r, name, sizeof name);
-        bal = pv_r_int(&r);
-        if ((rc = r.rc) != PV_OK || (rc = pv_jbuf_know(st, name, bal)) != PV_OK)
-            break;
-    }
-    pv_q_done(&q);
-    return rc == PV_ENOTFOUND ? PV_OK : rc;
+    return pv_jbuf_read(st, S_ACCOUNTS_READ, accounts, n);
 }
 
 int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,
                           pv_mills *was, pv_mills *now, int *moved)
 {
     struct pv_jbuf *b = st ? st->jbuf : NULL;
-    struct pv_q q;
     size_t i;
     long k;
     int rc;
@@ -562,27 +576,12 @@ int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT
     b->late = 0; /* locked below: what is known from here on is the locked row */
     if (n == 0)
         return PV_OK;
-    pv_q_start(&q, st, S_ACCOUNTS_LOCK);
-    pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
-    while ((rc = pv_q_row(&q)) == PV_OK) {
-        char name[PV_ACCOUNT_MAX];
-        struct pv_row r = pv_row_of(&q);
-        pv_mills bal;
-
-        pv_r_text(&r, name, sizeof name);
-        bal = pv_r_int(&r);
-        if ((rc = r.rc) != PV_OK)
-            break;
-        for (i = 0; i < n; i++)
-            if (strcmp(accounts[i], name) == 0)
-                now[i] = bal;
-        if ((k = known_at(b, name)) >= 0)
-            b->kbal[k] = bal;
-        else if ((rc = pv_jbuf_know(st, name, bal)) != PV_OK)
-            break;
-    }
-    pv_q_done(&q);
-    return rc == PV_ENOTFOUND ? PV_OK : rc;
+    if ((rc = pv_jbuf_read(st, S_ACCOUNTS_LOCK, accounts, n)) != PV_OK)
+        return rc;
+    for (i = 0; i < n; i++)
+        if ((k = known_at(b, accounts[i])) >= 0)
+            now[i] = b->kbal[k];
+    return PV_OK;
 }
 
 int pv_store_batch_undo(struct pv_store *st)
