@@ -607,8 +607,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     const struct pv_indicium_rec **recs = sr ? calloc(n, sizeof *recs) : NULL;
     uint8_t *facts = malloc(n ? n : 1);
     pv_mills *shift = NULL;
+    struct pv_refill_carry *carry = NULL; /* each job's refill as the batch found it */
     size_t i, m = 0, saved_current = ctx->current;
-    int rc = PV_ENOMEM, late = 0;
+    int rc = PV_ENOMEM, late = 0, moved = 0;
     int64_t now_arg = now;
 
     if (!facts)
@@ -617,13 +618,15 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         free(sr); /* out of memory: each job signed in its own turn */
         sr = NULL;
     }
-    /* Its customers' rows locked at its end (PostgreSQL, pv_purchase_late; purchase-path.md) */
-    if (sr && !ctx->lock_whole && !pv_purchase_lock_whole(reqs, res, n))
-        late = (shift = calloc(n, sizeof *shift)) != NULL;
+    if (sr && !ctx->lock_whole && !pv_purchase_lock_whole(reqs, res, n)) /* pv_purchase_late */
+        late = (shift = calloc(n, sizeof *shift)) && (carry = calloc(n, sizeof *carry));
     ctx->late = ctx->late_moved = 0;
 
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         reset(&res[i], 0);
+        if (carry)
+            carry[i] = res[i].refill;
+    }
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
     if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole, late)) != PV_OK)
@@ -719,20 +722,14 @@ again:
         if ((rc = hooks_known(st, reqs, res, pd, n)) != PV_OK)
             goto fail_rollback;
         if (late) { /* the customers' rows now: do the jobs' decisions hold against them? */
-            int moved = 0;
-
             if ((rc = pv_purchase_late_settle(st, reqs, res, n, facts, shift, &moved)) != PV_OK)
                 goto fail_rollback;
             if (moved)
                 goto late_undo;
-            for (i = 0; i < n && rc == PV_OK; i++)
-                if (res[i].err == PV_OK && shift[i] &&
-                    (rc = pv_money_add(res[i].balance_after, shift[i], &res[i].balance_after)) ==
-                        PV_OK &&
-                    pd[i].owed)
-                    rc = pv_money_add(pd[i].before, shift[i], &pd[i].before);
-            if (rc != PV_OK)
-                goto fail_rollback;
+            for (i = 0; i < n; i++) /* its answer's balance moved by the settle, its events' too */
+                if (res[i].err == PV_OK && pd[i].owed &&
+                    (rc = pv_money_add(pd[i].before, shift[i], &pd[i].before)) != PV_OK)
+                    goto fail_rollback;
             late = ctx->late = 0;
         }
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
@@ -749,8 +746,8 @@ again:
     if ((rc = pv_store_journal_batch(st, 0)) != PV_OK ||
         (rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
-    ctx->late = 0;
     free(shift);
+    free(carry);
     free(facts);
     free(recs);
     free(sr);
@@ -764,13 +761,13 @@ late_undo:               /* back to before the jobs, nothing answered; them agai
         (rc = pv_purchase_lock(st, reqs, res, n, 0, 0)) != PV_OK)
         goto fail_rollback;
     ctx->current = saved_current;
-    ctx->psdb.n = 0;
-    m = 0;
+    ctx->psdb.n = m = 0;
     for (i = 0; i < n; i++) {
         int pending = res[i].held_pending; /* the card round's, for this batch */
 
         reset(&res[i], 0); /* with it the indicium and its signature, never answered */
         res[i].held_pending = pending;
+        res[i].refill = carry[i]; /* a refill recorded in the first run is undone */
     }
     if (now_arg == PV_NOW_AT_LOCK)
         now = pv_now_ms() / 1000;
@@ -786,6 +783,7 @@ fail:
         res[i].err = rc;
     }
     free(shift);
+    free(carry);
     free(facts);
     free(recs);
     free(sr);

@@ -99,7 +99,7 @@ int pv_purchase_late(struct pv_store *st, const struct pv_purchase_req *reqs,
  * auto-refill rule is decided against the exact balance (its trigger): moved when d != 0.
  */
 int pv_purchase_late_settle(struct pv_store *st, const struct pv_purchase_req *reqs,
-                            const struct pv_purchase_res *res, size_t n, const uint8_t *facts,
+                            struct pv_purchase_res *res, size_t n, const uint8_t *facts,
                             pv_mills *shift, int *moved)
 {
     char(*acct)[PV_ACCOUNT_MAX] = NULL;
@@ -133,6 +133,11 @@ int pv_purchase_late_settle(struct pv_store *st, const struct pv_purchase_req *r
         shift[i] = d;
         j++;
     }
+    /* Each job's answer: the balance after it in the order of the commits. */
+    for (i = 0; i < n && !*moved; i++)
+        if (res[i].err == PV_OK &&
+            pv_money_add(res[i].balance_after, shift[i], &res[i].balance_after) != PV_OK)
+            *moved = 1; /* cannot happen: both in range; then locking first decides */
 out:
     free(acct);
     free(was);
