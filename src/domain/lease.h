@@ -65,6 +65,11 @@ struct pv_processor_ctx {
     /* Set before a batch whose card round locks rows every processor may lock
      * (pv_cardpay_round_shared_rows): the batch takes the writer lock whole. */
     int lock_whole;
+    /* The batch in hand locks its customers late (pv_purchase_late): a refill whose postal
+     * deposit another batch holds sets late_moved and sends the batch back to lock first.
+     * late_retries counts the batches sent back (/metrics). */
+    int late, late_moved;
+    uint64_t late_retries;
 };
 
 #define PV_LEASE_MS_DEFAULT 5000

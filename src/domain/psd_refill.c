@@ -59,9 +59,12 @@ int pv_psd_batch_refill(struct pv_store *st, struct pv_processor_ctx *ctx, struc
     } else if ((rc = pv_resets_locked(st)) != 0) {
         /* The authority's reset lock (lifecycle.h), read inside the batch. */
         return rc > 0 ? PV_ERESETLOCK : rc;
-    } else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) != PV_OK ||
-               (rc = reset_size(&r, v, ctx->refill_policy, deposit, ctx->sharing, &amount)) !=
-                   PV_OK) {
+    } else if ((rc = pv_balance(st, PV_ACCT_DEPOSIT, &deposit)) == PV_EBUSY && ctx->late) {
+        /* Locking late, the deposit only when free: else locked after the customers. */
+        ctx->late_moved = 1;
+        return rc;
+    } else if (rc != PV_OK || (rc = reset_size(&r, v, ctx->refill_policy, deposit, ctx->sharing,
+                                               &amount)) != PV_OK) {
         return rc;
     }
 

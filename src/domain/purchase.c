@@ -611,8 +611,11 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     struct pv_sign_req *sr = pd ? calloc(n, sizeof *sr) : NULL;
     const struct pv_indicium_rec **recs = sr ? calloc(n, sizeof *recs) : NULL;
     uint8_t *facts = malloc(n ? n : 1);
+    pv_mills *shift = NULL;
+    struct pv_refill_carry *carry = NULL; /* each job's refill as the batch found it */
     size_t i, m = 0, saved_current = ctx->current;
-    int rc = PV_ENOMEM;
+    int rc = PV_ENOMEM, late = 0, moved = 0;
+    int64_t now_arg = now;
 
     if (!facts)
         goto fail;
@@ -620,12 +623,18 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         free(sr); /* out of memory: each job signed in its own turn */
         sr = NULL;
     }
+    if (sr && !ctx->lock_whole && !pv_purchase_lock_whole(reqs, res, n)) /* pv_purchase_late */
+        late = (shift = calloc(n, sizeof *shift)) && (carry = calloc(n, sizeof *carry));
+    ctx->late = ctx->late_moved = 0;
 
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         reset(&res[i], 0);
+        if (carry)
+            carry[i] = res[i].refill;
+    }
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
-    if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole)) != PV_OK)
+    if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole, late)) != PV_OK)
         goto fail_rollback;
     /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
     if ((rc = pv_purchase_facts(st, reqs, res, n, repeats, facts)) != PV_OK)
@@ -640,6 +649,10 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* The jobs' journals wait for one statement at the end (PostgreSQL, journal_batch). */
     if ((rc = pv_store_journal_batch(st, 1)) != PV_OK)
         goto fail_rollback;
+    if (late && (rc = pv_purchase_late(st, reqs, res, n, &late)) != PV_OK)
+        goto fail_rollback;
+again:
+    ctx->late = late;
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
             res[i].err = res[i].pre_err;
@@ -661,6 +674,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
             pv_psd_batch_restore(&ctx->psdb);
+            if (rc == PV_OK && ctx->late_moved)
+                goto late_undo; /* a refill: the deposit after the customers */
             if (rc == PV_OK && res[i].err == PV_EEXIST && !(facts[i] & PV_FACT_IDEM)) {
                 /* Its key was stored by another batch since this one's read: the
                  * job again, reading it (a replay, as it would have been). What the
@@ -712,6 +727,17 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         pv_sign_pool_run(ctx->sign_pool, ctx->cm, sr, m);
         if ((rc = hooks_known(st, reqs, res, pd, n)) != PV_OK)
             goto fail_rollback;
+        if (late) { /* the customers' rows now: do the jobs' decisions hold against them? */
+            if ((rc = pv_purchase_late_settle(st, reqs, res, n, facts, shift, &moved)) != PV_OK)
+                goto fail_rollback;
+            if (moved)
+                goto late_undo;
+            for (i = 0; i < n; i++) /* its answer's balance moved by the settle, its events' too */
+                if (res[i].err == PV_OK && pd[i].owed &&
+                    (rc = pv_money_add(pd[i].before, shift[i], &pd[i].before)) != PV_OK)
+                    goto fail_rollback;
+            late = ctx->late = 0;
+        }
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
         pv_store_defer(st, 1);
         rc = batch_tails(st, ctx, reqs, res, pd, sr, n, recs, now);
@@ -726,20 +752,44 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_store_journal_batch(st, 0)) != PV_OK ||
         (rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
+    free(shift);
+    free(carry);
     free(facts);
     free(recs);
     free(sr);
     free(pd);
     return PV_OK;
 
+late_undo:               /* back to before the jobs, nothing answered; them again, locking first */
+    ctx->late_retries++; /* stampd_batch_retries_total */
+    ctx->late = ctx->late_moved = late = 0;
+    if ((rc = pv_store_batch_undo(st)) != PV_OK ||
+        (rc = pv_purchase_lock(st, reqs, res, n, 0, 0)) != PV_OK)
+        goto fail_rollback;
+    ctx->current = saved_current;
+    ctx->psdb.n = m = 0;
+    for (i = 0; i < n; i++) {
+        int pending = res[i].held_pending; /* the card round's, for this batch */
+
+        reset(&res[i], 0); /* with it the indicium and its signature, never answered */
+        res[i].held_pending = pending;
+        res[i].refill = carry[i]; /* a refill recorded in the first run is undone */
+    }
+    if (now_arg == PV_NOW_AT_LOCK)
+        now = pv_now_ms() / 1000;
+    goto again;
+
 fail_rollback:
     pv_store_rollback(st);
 fail:
+    ctx->late = ctx->late_moved = 0;
     ctx->current = saved_current;
     for (i = 0; i < n; i++) {
         reset(&res[i], 1);
         res[i].err = rc;
     }
+    free(shift);
+    free(carry);
     free(facts);
     free(recs);
     free(sr);

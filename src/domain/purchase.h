@@ -123,7 +123,22 @@ int pv_purchase_store_trouble(int rc);
  * account), so its batch excludes the others, as every batch did before.
  */
 int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
-                     const struct pv_purchase_res *res, size_t n, int whole);
+                     const struct pv_purchase_res *res, size_t n, int whole, int late);
+/*
+ * Customers' rows locked late (PostgreSQL; issue 15, session 10): pv_purchase_lock with late
+ * takes the writer lock shared only; pv_purchase_late, before the jobs, reads the customers'
+ * balances without a lock (pv_store_batch_late; *late 0 on SQLite); once the jobs decided,
+ * pv_purchase_late_settle locks the rows in name order and says in *moved whether a decision
+ * no longer holds against the balance locked (then pv_store_batch_undo and the batch again,
+ * locking first), and in shift[n] by how much each job's balance moved under it, which it adds
+ * to res[i].balance_after when nothing moved (facts[n] from pv_purchase_facts). Borrows all. PV_OK,
+ * PV_ENOMEM or a store error.
+ */
+int pv_purchase_late(struct pv_store *st, const struct pv_purchase_req *reqs,
+                     const struct pv_purchase_res *res, size_t n, int *late);
+int pv_purchase_late_settle(struct pv_store *st, const struct pv_purchase_req *reqs,
+                            struct pv_purchase_res *res, size_t n, const uint8_t *facts,
+                            pv_mills *shift, int *moved);
 int pv_purchase_lock_whole(const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
                            size_t n);
 /*

@@ -24,6 +24,7 @@
  */
 #include "domain/ledger.h"
 #include "domain/purchase.h"
+#include "stampd/money.h"
 #include "stampd/error.h"
 
 #include <stdlib.h>
@@ -38,22 +39,109 @@ int pv_purchase_lock_whole(const struct pv_purchase_req *reqs, const struct pv_p
     return 0;
 }
 
+/* The customers' accounts of the jobs of reqs not refused before the batch, into *m of them
+ * (owned; NULL with *m 0 when none), or PV_ENOMEM. */
+static int customers(const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
+                     size_t n, char (**acct)[PV_ACCOUNT_MAX], size_t *m)
+{
+    *acct = NULL;
+    *m = 0;
+    if (n && !(*acct = calloc(n, sizeof **acct)))
+        return PV_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (res[i].pre_err == PV_OK)
+            pv_account_customer_mode(reqs[i].customer_id, reqs[i].test, (*acct)[(*m)++]);
+    return PV_OK;
+}
+
 int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
-                     const struct pv_purchase_res *res, size_t n, int whole)
+                     const struct pv_purchase_res *res, size_t n, int whole, int late)
 {
     char(*acct)[PV_ACCOUNT_MAX] = NULL;
-    size_t i, m = 0;
+    size_t m = 0;
     int rc;
 
     if (whole || pv_purchase_lock_whole(reqs, res, n))
         return pv_store_lock_writer(st);
-    if (n && !(acct = calloc(n, sizeof *acct)))
-        return PV_ENOMEM;
-    for (i = 0; i < n; i++)
-        if (res[i].pre_err == PV_OK)
-            pv_account_customer_mode(reqs[i].customer_id, reqs[i].test, acct[m++]);
+    if (late)
+        return pv_store_lock_batch(st, NULL, 0); /* the customers at the end: pv_purchase_late */
+    if ((rc = customers(reqs, res, n, &acct, &m)) != PV_OK)
+        return rc;
     rc = pv_store_lock_batch(st, (const char(*)[PV_ACCOUNT_MAX]) acct, m);
     free(acct);
+    return rc;
+}
+
+int pv_purchase_late(struct pv_store *st, const struct pv_purchase_req *reqs,
+                     const struct pv_purchase_res *res, size_t n, int *late)
+{
+    char(*acct)[PV_ACCOUNT_MAX] = NULL;
+    size_t m = 0;
+    int rc;
+
+    *late = 0;
+    if ((rc = customers(reqs, res, n, &acct, &m)) != PV_OK)
+        return rc;
+    rc = pv_store_batch_late(st, (const char(*)[PV_ACCOUNT_MAX]) acct, m, late);
+    free(acct);
+    return rc;
+}
+
+/*
+ * Whether what each job decided against the balance read without a lock still holds against
+ * the balance locked now, d = now - was apart. Nobody but purchase batches moves a customer's
+ * balance while this batch holds the writer lock shared (funds, refunds, holds take it whole),
+ * and their balance purchases only take money out (a card purchase adds its charge and takes
+ * it out again). So d > 0 is unexpected (moved); d < 0 is another batch's purchases, committed
+ * first, and every job of this batch stands as if it came after them when its balance still
+ * covers it: its balance after, d lower, not below zero - the rule it was decided by
+ * (balance >= due). A refusal for funds stands too (less money). A customer with an
+ * auto-refill rule is decided against the exact balance (its trigger): moved when d != 0.
+ */
+int pv_purchase_late_settle(struct pv_store *st, const struct pv_purchase_req *reqs,
+                            struct pv_purchase_res *res, size_t n, const uint8_t *facts,
+                            pv_mills *shift, int *moved)
+{
+    char(*acct)[PV_ACCOUNT_MAX] = NULL;
+    pv_mills *was = NULL, *now = NULL, after;
+    size_t i, j, m = 0;
+    int rc;
+
+    *moved = 0;
+    if ((rc = customers(reqs, res, n, &acct, &m)) != PV_OK)
+        return rc;
+    if (m && (!(was = calloc(m, sizeof *was)) || !(now = calloc(m, sizeof *now)))) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    if ((rc = pv_store_batch_settle(st, (const char(*)[PV_ACCOUNT_MAX]) acct, m, was, now,
+                                    moved)) != PV_OK)
+        goto out;
+    for (i = 0, j = 0; i < n; i++) {
+        pv_mills d;
+
+        shift[i] = 0;
+        if (res[i].pre_err != PV_OK)
+            continue;
+        if (pv_money_sub(now[j], was[j], &d) != PV_OK || d > 0 ||
+            (d < 0 && (facts[i] & PV_FACT_RULE)))
+            *moved = 1;
+        else if (d < 0 && res[i].err == PV_OK && !res[i].replayed &&
+                 reqs[i].pay.method == PV_PAY_BALANCE &&
+                 (pv_money_add(res[i].balance_after, d, &after) != PV_OK || after < 0))
+            *moved = 1;
+        shift[i] = d;
+        j++;
+    }
+    /* Each job's answer: the balance after it in the order of the commits. */
+    for (i = 0; i < n && !*moved; i++)
+        if (res[i].err == PV_OK &&
+            pv_money_add(res[i].balance_after, shift[i], &res[i].balance_after) != PV_OK)
+            *moved = 1; /* cannot happen: both in range; then locking first decides */
+out:
+    free(acct);
+    free(was);
+    free(now);
     return rc;
 }
 

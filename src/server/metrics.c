@@ -52,7 +52,7 @@ static struct {
     pthread_mutex_t mu;
     struct route_slot routes[ROUTE_SLOTS];
     struct hist purchase;
-    uint64_t batch_bucket[NBATCH], batch_count, batch_sum;
+    uint64_t batch_bucket[NBATCH], batch_count, batch_sum, batch_retries;
     struct code_slot errors[CODE_SLOTS];
     struct code_slot declines[DECLINE_SLOTS];
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -124,6 +124,13 @@ void pv_metrics_batch(size_t n)
         }
     m.batch_count++;
     m.batch_sum += n;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void pv_metrics_batch_retries(uint64_t n)
+{
+    pthread_mutex_lock(&m.mu);
+    m.batch_retries += n;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -219,6 +226,13 @@ void pv_metrics_write(void (*put)(void *ctx, const char *fmt, ...), void *ctx)
         "stampd_batch_size_count %llu\n",
         (unsigned long long) m.batch_count, (unsigned long long) m.batch_sum,
         (unsigned long long) m.batch_count);
+    put(ctx,
+        "# HELP stampd_batch_retries_total Purchase batches that locked their customers late, "
+        "found a balance moved under a decision (or a refill the deposit of which another batch "
+        "held) and ran again locking "
+        "first (PostgreSQL).\n# TYPE stampd_batch_retries_total counter\n"
+        "stampd_batch_retries_total %llu\n",
+        (unsigned long long) m.batch_retries);
     put(ctx, "# HELP stampd_errors_total Error answers by their stable code (docs/api.md).\n"
              "# TYPE stampd_errors_total counter\n");
     for (i = 0; i < CODE_SLOTS && m.errors[i].code[0]; i++)

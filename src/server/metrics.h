@@ -21,6 +21,8 @@ void pv_metrics_purchase(int64_t duration_us);
 
 /* pv_metrics_batch - one group-commit batch of n purchase jobs ran. */
 void pv_metrics_batch(size_t n);
+/* pv_metrics_batch_retries - n more batches ran again locking first (pv_purchase_late). */
+void pv_metrics_batch_retries(uint64_t n);
 
 /* pv_metrics_error - one error answer: its code and, for card_declined, the
  * decline code (both borrowed; decline may be NULL). */

@@ -244,6 +244,7 @@ static void *writer(void *arg)
     struct pv_job *deferred = NULL, *deferred_tail = NULL;
     struct timespec until;
     size_t n, i, k, waiting;
+    uint64_t retries;
     int rc, ready;
 
     /* Named, so that `top -H` and bench/run.sh can tell it from the others. */
@@ -296,7 +297,10 @@ static void *writer(void *arg)
         /* With the card payments' round inside (ctx.in_batch), then acted on. */
         p->ctx.lock_whole = pv_cardpay_round_shared_rows(p->cp);
         n += k;
+        retries = p->ctx.late_retries;
         rc = pv_purchase_batch(p->st, &p->ctx, p->reqs, p->res, n, PV_NOW_AT_LOCK);
+        if (p->ctx.late_retries != retries)
+            pv_metrics_batch_retries(p->ctx.late_retries - retries);
         pv_cardpay_after(p->cp, p->st, rc);
         if (n > 0)
             pv_metrics_batch(n);

@@ -156,6 +156,8 @@ struct pv_jbuf {
     size_t nk, capk; /* balances known from lock_batch, valid to the end of the transaction */
     char (*kname)[PV_ACCOUNT_MAX];
     pv_mills *kbal;
+    int late;   /* the known balances were read without a lock (batch_late) */
+    int broken; /* late, and a journal written at once moved a known account */
 };
 
 /* b->f grown to cap elements, or PV_ENOMEM from the function (b->f unchanged). */
@@ -202,6 +204,7 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     b->on = 0;
     b->markj = b->markl = 0;
     b->nk = 0;
+    b->late = b->broken = 0;
     if (!free_it)
         return;
     free(b->kname);
@@ -218,15 +221,22 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     st->jbuf = NULL;
 }
 
+static long known_at(const struct pv_jbuf *b, const char *account);
+
 int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance)
 {
     struct pv_jbuf *b;
+    long k;
 
     if (!pv_fits(account, PV_ACCOUNT_MAX))
         return PV_EINVAL;
     if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
         return PV_ENOMEM;
     b = st->jbuf;
+    if ((k = known_at(b, account)) >= 0) {
+        b->kbal[k] = balance; /* read again (batch_settle) */
+        return PV_OK;
+    }
     if (b->nk == b->capk) {
         size_t cap = b->capk ? 2 * b->capk : 64;
 
@@ -255,6 +265,27 @@ int pv_jbuf_known(const struct pv_store *st, const char *account)
     return st && known_at(st->jbuf, account) >= 0;
 }
 
+int pv_jbuf_read(struct pv_store *st, int id, const char (*accounts)[PV_ACCOUNT_MAX], size_t n)
+{
+    struct pv_q q;
+    int rc;
+
+    pv_q_start(&q, st, id);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        char name[PV_ACCOUNT_MAX];
+        struct pv_row r = pv_row_of(&q);
+        pv_mills bal;
+
+        pv_r_text(&r, name, sizeof name);
+        bal = pv_r_int(&r);
+        if ((rc = r.rc) != PV_OK || (rc = pv_jbuf_know(st, name, bal)) != PV_OK)
+            break;
+    }
+    pv_q_done(&q);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
+}
+
 /* The known balance of account is stale (a journal moved it in the database). */
 static void jbuf_forget_one(struct pv_jbuf *b, const char *account)
 {
@@ -262,6 +293,7 @@ static void jbuf_forget_one(struct pv_jbuf *b, const char *account)
 
     if (k < 0)
         return;
+    b->broken |= b->late; /* what the batch decided against moved under it: batch_settle */
     if ((size_t) k != --b->nk) {
         memcpy(b->kname[k], b->kname[b->nk], sizeof b->kname[k]);
         b->kbal[k] = b->kbal[b->nk];
@@ -464,7 +496,14 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
         *balance = st->jbuf->kbal[k]; /* locked by this batch since it read it (lock_batch) */
         rc = PV_OK;
     } else {
-        pv_q_start(&q, st, pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK));
+        /* A batch locking late (batch_late) waits for no account row before its customers':
+         * another account (the postal deposit) only when free (PV_EBUSY: it is sent back to
+         * lock first), none when a known balance was moved (batch_settle sends it back). */
+        int id = pv_locking(st, S_ACCOUNT_GET, S_ACCOUNT_GET_LOCK);
+
+        if (st->jbuf && st->jbuf->late)
+            id = st->jbuf->broken ? S_ACCOUNT_GET : S_ACCOUNT_GET_LOCK_NOWAIT;
+        pv_q_start(&q, st, id);
         pv_q_text(&q, account);
         rc = pv_q_int64(&q, balance);
     }
@@ -484,6 +523,83 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
     if ((rc = jbuf_pending(st->jbuf, account, &kept)) != PV_OK ||
         (rc = pv_money_add(*balance, kept, balance)) != PV_OK)
         return rc;
+    return PV_OK;
+}
+
+/* ---- a batch that locks its customers late (store_batch.h; issue 15, session 10) ---- */
+
+int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,
+                        int *late)
+{
+    struct pv_q q;
+    int64_t one;
+    int rc;
+
+    if (!st || !late || !st->in_tx || st->in_sp || (n && !accounts))
+        return PV_EINVAL;
+    *late = 0;
+    if (!pv_sql_has(st, S_BATCH_SAVEPOINT))
+        return PV_OK; /* SQLite: its write lock is the whole database's */
+    if (!st->jbuf || !st->jbuf->on || st->jbuf->nl || st->jbuf->nj)
+        return PV_EINVAL; /* after journal_batch(1), before any job */
+    pv_q_start(&q, st, S_BATCH_SAVEPOINT);
+    if ((rc = pv_q_exec(&q)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_LATE_LOCK_SHARED);
+    if ((rc = pv_q_int64(&q, &one)) != PV_OK)
+        return rc;
+    st->jbuf->nk = 0;
+    st->jbuf->late = 1;
+    st->jbuf->broken = 0;
+    *late = 1;
+    if (n == 0)
+        return PV_OK;
+    return pv_jbuf_read(st, S_ACCOUNTS_READ, accounts, n);
+}
+
+int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,
+                          pv_mills *was, pv_mills *now, int *moved)
+{
+    struct pv_jbuf *b = st ? st->jbuf : NULL;
+    size_t i;
+    long k;
+    int rc;
+
+    if (!st || !moved || !st->in_tx || st->in_sp || !b || !b->late ||
+        (n && (!accounts || !was || !now)))
+        return PV_EINVAL;
+    *moved = b->broken;
+    for (i = 0; i < n; i++) {
+        k = known_at(b, accounts[i]);
+        was[i] = now[i] = k >= 0 ? b->kbal[k] : 0; /* no row when read: 0, as a new one's */
+    }
+    b->late = 0; /* locked below: what is known from here on is the locked row */
+    if (n == 0)
+        return PV_OK;
+    if ((rc = pv_jbuf_read(st, S_ACCOUNTS_LOCK, accounts, n)) != PV_OK)
+        return rc;
+    for (i = 0; i < n; i++)
+        if ((k = known_at(b, accounts[i])) >= 0)
+            now[i] = b->kbal[k];
+    return PV_OK;
+}
+
+int pv_store_batch_undo(struct pv_store *st)
+{
+    struct pv_jbuf *b = st ? st->jbuf : NULL;
+    struct pv_q q;
+    int rc;
+
+    if (!st || !st->in_tx || st->in_sp || st->defer || !b || !pv_sql_has(st, S_BATCH_ROLLBACK_TO))
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_BATCH_ROLLBACK_TO);
+    if ((rc = pv_q_exec(&q)) != PV_OK)
+        return rc;
+    /* The jobs' kept journals and the balances read are gone with what they wrote. */
+    jbuf_cut(b, 0, 0);
+    b->markj = b->markl = 0;
+    b->nk = 0;
+    b->late = b->broken = 0;
     return PV_OK;
 }
 

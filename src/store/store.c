@@ -240,6 +240,7 @@ int pv_store_lock_writer(struct pv_store *st)
 int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n)
 {
     struct pv_q q;
+    int64_t one;
     int rc;
 
     if (!st || !st->in_tx || (n && !accounts))
@@ -247,21 +248,14 @@ int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
     if ((rc = st->drv->lock(st, PV_LOCK_BATCH)) != PV_OK || n == 0 ||
         !pv_sql_has(st, S_ACCOUNTS_LOCK))
         return rc; /* SQLite: its write lock is the whole database's */
-    pv_q_start(&q, st, S_ACCOUNTS_LOCK);
-    pv_q_array(&q, PV_P_TEXT_ARRAY, accounts[0], n, sizeof accounts[0]);
+    /* The late lock whole: no batch locking its customers late runs its jobs meanwhile
+     * (batch_late), so none holds a customer's key or the deposit and then waits for
+     * these rows. */
+    pv_q_start(&q, st, S_LATE_LOCK);
+    if ((rc = pv_q_int64(&q, &one)) != PV_OK)
+        return rc;
     /* The rows stay locked to the commit: their balances are kept (pv_jbuf_know). */
-    while ((rc = pv_q_row(&q)) == PV_OK) {
-        char name[PV_ACCOUNT_MAX];
-        struct pv_row r = pv_row_of(&q);
-        pv_mills bal;
-
-        pv_r_text(&r, name, sizeof name);
-        bal = pv_r_int(&r);
-        if ((rc = r.rc) != PV_OK || (rc = pv_jbuf_know(st, name, bal)) != PV_OK)
-            break;
-    }
-    pv_q_done(&q);
-    return rc == PV_ENOTFOUND ? PV_OK : rc;
+    return pv_jbuf_read(st, S_ACCOUNTS_LOCK, accounts, n);
 }
 
 void pv_store_set_part(struct pv_store *st, int64_t part)

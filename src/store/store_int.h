@@ -162,6 +162,9 @@ void pv_jbuf_drop(struct pv_store *st, int free_it);
 /* A balance the batch holds locked (lock_batch): account_balance answers it (plus the kept
  * lines) until a journal written at once moves the account. known: 1 when kept. */
 int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance);
+/* The balances statement id (ACCOUNTS_LOCK, ACCOUNTS_READ: name, balance) reads of accounts[n],
+ * each known from then on (pv_jbuf_know); a missing account is skipped. */
+int pv_jbuf_read(struct pv_store *st, int id, const char (*accounts)[PV_ACCOUNT_MAX], size_t n);
 int pv_jbuf_known(const struct pv_store *st, const char *account);
 
 /*

@@ -1651,6 +1651,70 @@ static void test_batch_balances(void **state)
     assert_int_equal(bal, 850);
 }
 
+/* A batch locking its customers late (store_batch.h, issue 15 session 10): the balances read
+ * without a lock, so another connection's purchase of the same customer goes through at once;
+ * settle locks the rows and says what was read and what is locked; undo forgets the jobs'
+ * kept lines. SQLite: nothing to do late (its write lock is the whole database's). */
+static void test_batch_late(void **state)
+{
+    struct pv_store *st = *state, *other = NULL;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A", "customer:cus_none"};
+    struct pv_ledger_line l[2];
+    pv_mills bal, was[2], now[2];
+    int late = -1, moved = -1;
+
+    fund_and_begin(st);
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 2, &late));
+    if (!late) {
+        OK(pv_store_commit(st));
+        assert_int_equal(pv_store_batch_late(st, acct, 2, &late), PV_EINVAL); /* no begin() */
+        return;
+    }
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 1000);
+    line(&l[0], "customer:cus_A", -250);
+    line(&l[1], "revenue:postage", 250);
+    job(st);
+    OK(pv_store_journal_post(st, "postage_sale", "ind_1", l, 2, 1700000001));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    /* Another writer spends 300 of the same customer meanwhile: no lock to wait for. */
+    OK(pv_store_open(dsn, &other));
+    line(&l[0], "customer:cus_A", -300);
+    line(&l[1], "revenue:postage", 300);
+    OK(pv_store_journal_post(other, "postage_sale", "ind_2", l, 2, 1700000002));
+    OK(pv_store_batch_settle(st, acct, 2, was, now, &moved));
+    assert_int_equal(moved, 0);
+    assert_int_equal(was[0], 1000);
+    assert_int_equal(now[0], 700);
+    assert_int_equal(was[1], 0); /* no row */
+    assert_int_equal(now[1], 0);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal)); /* the locked one and the kept */
+    assert_int_equal(bal, 450);
+    /* Back to before the jobs, then locking first: the kept line is gone. */
+    OK(pv_store_batch_undo(st));
+    OK(pv_store_lock_batch(st, acct, 2));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 700);
+    OK(pv_store_commit(st));
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 700);
+    /* A journal written at once on a known balance: settle says it moved. */
+    OK(pv_store_begin(st));
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 1, &late));
+    line(&l[0], "customer:cus_A", 100);
+    line(&l[1], "card:clearing", -100);
+    OK(pv_store_journal_post(st, "card_charge", NULL, l, 2, 1700000003)); /* no ref: at once */
+    OK(pv_store_batch_settle(st, acct, 1, was, now, &moved));
+    assert_int_equal(moved, 1);
+    OK(pv_store_rollback(st));
+    pv_store_close(other);
+}
+
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
 struct migrator {
     struct pv_store *st;
@@ -3552,6 +3616,7 @@ int main(void)
         STORE(test_batch_rows),
         STORE(test_journal_batch),
         STORE(test_batch_balances),
+        STORE(test_batch_late),
         STORE(test_printing),
         STORE(test_indicium_texts),
         STORE(test_servers),
