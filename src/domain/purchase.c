@@ -796,9 +796,3 @@ fail:
     free(pd);
     return rc;
 }
-
-void pv_idem_owner(const char *customer_id, int test, char out[PV_ID_MAX])
-{
-    if (snprintf(out, PV_ID_MAX, "%s%s", test ? "test:" : "", customer_id) >= PV_ID_MAX)
-        out[0] = '\0'; /* cannot happen: customer ids are 24 characters */
-}

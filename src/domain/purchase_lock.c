@@ -27,6 +27,7 @@
 #include "stampd/money.h"
 #include "stampd/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,4 +197,10 @@ int pv_purchase_repeats(const struct pv_purchase_req *reqs, size_t n)
                 strcmp(reqs[i].customer_id, reqs[j].customer_id) == 0)
                 return 1;
     return 0;
+}
+
+void pv_idem_owner(const char *customer_id, int test, char out[PV_ID_MAX])
+{
+    if (snprintf(out, PV_ID_MAX, "%s%s", test ? "test:" : "", customer_id) >= PV_ID_MAX)
+        out[0] = '\0'; /* cannot happen: customer ids are 24 characters */
 }
