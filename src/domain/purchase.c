@@ -674,8 +674,10 @@ again:
             /* Undo this job's writes only; the rest of the batch stands. */
             rc = pv_store_rollback_to(st);
             pv_psd_batch_restore(&ctx->psdb);
-            if (rc == PV_OK && ctx->late_moved)
-                goto late_undo; /* a refill: the deposit after the customers */
+            /* A PSD refill (the deposit after the customers), or an auto-refill decided
+             * with no row locked - another processor's may be on its way, unseen. */
+            if (rc == PV_OK && (ctx->late_moved || (late && res[i].refill.want)))
+                goto late_undo;
             if (rc == PV_OK && res[i].err == PV_EEXIST && !(facts[i] & PV_FACT_IDEM)) {
                 /* Its key was stored by another batch since this one's read: the
                  * job again, reading it (a replay, as it would have been). What the

@@ -137,6 +137,39 @@ class Late(unittest.TestCase):
                            stdout=subprocess.PIPE, check=True, timeout=60)
         self.assertEqual(int(p.stdout.decode().strip()), 0)
 
+    def test_one_auto_refill_on_both_processors(self):
+        """Fifty purchases of one customer under its auto-refill trigger, on both
+        processors at once: one refill charged, not one a processor (a batch that
+        decides a refill with no row locked sends itself back and locks first)."""
+        srv = self.srv
+        k = srv.customer("refill@example.com", 1)
+        st, _, pm = srv.request("POST", "/v1/payment-methods", key=k,
+                                body={"card": {"number": "4242424242424242", "exp_month": 12,
+                                               "exp_year": 2031, "cvc": "123", "zip": "94107"}})
+        self.assertEqual(st, 201, pm)
+        st, _, j = srv.request("PUT", "/v1/account/auto-refill", key=k,
+                               body={"enabled": True, "trigger": "5.00", "amount": "50.00",
+                                     "payment_method_id": pm["id"]})
+        self.assertEqual(st, 200, j)
+        go = threading.Barrier(25)
+
+        def buyer(n):
+            if n < 25:
+                go.wait()
+            return srv.buy(k, "refill-%d" % n, LETTER)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=25) as ex:
+            results = list(ex.map(buyer, range(50)))
+        self.assertEqual([st for st, _, _ in results], [201] * 50,
+                         [b for st, _, b in results if st != 201])
+        refills = [b["payment"]["auto_refill"] for _, _, b in results
+                   if "auto_refill" in b.get("payment", {})]
+        self.assertEqual(len(refills), 1, "auto-refill fired %d times" % len(refills))
+        spent = sum(b["postage_mills"] for _, _, b in results)
+        self.assertEqual(srv.balance(k), 1000 + 50000 - spent)
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("every journal balances", out)
+
     def test_journal_lines_name_their_accounts(self):
         """Schema v25 checks the journal lines' accounts and journals once a statement
         instead of by foreign keys (PostgreSQL): as strict as the keys were."""
