@@ -251,6 +251,19 @@ static int text_field(json_t *o, const char *name, int optional, char **dst, siz
     return pv_text_set(dst, json_string_value(v));
 }
 
+/* A piece's or a request's three optional texts of o, in the same fields both ways;
+ * apart from the other fields, so that short of memory (PV_ENOMEM) is not read as
+ * bad input (the front tries another processor). */
+static int texts_field(json_t *o, char **from, char **to, char **metadata)
+{
+    int rc;
+
+    if ((rc = text_field(o, "from_address", 0, from, PV_ADDRESS_MAX)) == PV_OK &&
+        (rc = text_field(o, "to_address", 0, to, PV_ADDRESS_MAX)) == PV_OK)
+        rc = text_field(o, "metadata", 1, metadata, PV_METADATA_MAX);
+    return rc;
+}
+
 static int int_field(json_t *o, const char *name, int64_t min, int64_t max, int64_t *out)
 {
     json_t *v = json_object_get(o, name);
@@ -268,12 +281,9 @@ int pv_req_from_json(json_t *o, struct pv_purchase_req *q)
     int rc;
 
     memset(q, 0, sizeof *q);
-    /* Apart: short of memory is not a bad request (the front tries another processor). */
     if (!json_is_object(o))
         return PV_EINVAL;
-    if ((rc = text_field(o, "from_address", 0, &q->from_address, PV_ADDRESS_MAX)) != PV_OK ||
-        (rc = text_field(o, "to_address", 0, &q->to_address, PV_ADDRESS_MAX)) != PV_OK ||
-        (rc = text_field(o, "metadata", 1, &q->metadata, PV_METADATA_MAX)) != PV_OK)
+    if ((rc = texts_field(o, &q->from_address, &q->to_address, &q->metadata)) != PV_OK)
         return rc;
     if (str_field(o, "customer_id", q->customer_id, sizeof q->customer_id) ||
         str_field(o, "idem_key", q->idem_key, sizeof q->idem_key) ||
@@ -445,10 +455,7 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
     ind = json_object_get(o, "indicium");
     if (!json_is_object(ind))
         return PV_EINVAL;
-    /* Apart: short of memory is not a bad answer. */
-    if ((rc = text_field(ind, "from_address", 0, &rec->from_address, PV_ADDRESS_MAX)) != PV_OK ||
-        (rc = text_field(ind, "to_address", 0, &rec->to_address, PV_ADDRESS_MAX)) != PV_OK ||
-        (rc = text_field(ind, "metadata", 1, &rec->metadata, PV_METADATA_MAX)) != PV_OK)
+    if ((rc = texts_field(ind, &rec->from_address, &rec->to_address, &rec->metadata)) != PV_OK)
         return rc;
     if (str_field(ind, "id", rec->id, sizeof rec->id) ||
         str_field(ind, "customer_id", rec->customer_id, sizeof rec->customer_id) ||

@@ -142,8 +142,7 @@ static int insert_metadata(struct pv_store *st, const struct pv_indicium_rec *re
     return rc;
 }
 
-#define TEXT(s) pv_text(s)
-#define HAS(s)  ((s) && *(s))
+#define HAS(s) ((s) && *(s))
 
 /* An optional text within its bound: NULL (none), or shorter than cap. */
 static int text_fits(const char *s, size_t cap)
@@ -196,8 +195,8 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_text(&q, ind->software_id);
     pv_q_text(&q, ind->medium_serial);
     pv_q_blob(&q, rec->data, rec->data_len);
-    pv_q_text(&q, TEXT(rec->from_address));
-    pv_q_text(&q, TEXT(rec->to_address));
+    pv_q_text(&q, pv_text(rec->from_address));
+    pv_q_text(&q, pv_text(rec->to_address));
     pv_q_text(&q, rec->medium_sheet);
     pv_q_int(&q, rec->medium_label);
     pv_q_int(&q, rec->services);
@@ -206,7 +205,7 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     pv_q_int(&q, rec->surcharge_mills);
     pv_q_int(&q, rec->certified_mills);
     pv_q_int(&q, rec->return_receipt_mills);
-    pv_q_text(&q, TEXT(rec->metadata));
+    pv_q_text(&q, pv_text(rec->metadata));
     if (!HAS(rec->metadata))
         return pv_q_send(&q, 0); /* queued in a purchase (pv_store_defer) */
     /* The piece and its metadata rows: one write (inside the purchase's transaction). */
@@ -247,8 +246,8 @@ static const char *many_col(const struct pv_indicium_rec *rec, int c, int64_t *v
                        ind->software_id,
                        ind->medium_serial,
                        NULL,
-                       TEXT(rec->from_address),
-                       TEXT(rec->to_address),
+                       pv_text(rec->from_address),
+                       pv_text(rec->to_address),
                        rec->medium_sheet,
                        NULL,
                        NULL,
@@ -257,7 +256,7 @@ static const char *many_col(const struct pv_indicium_rec *rec, int c, int64_t *v
                        NULL,
                        NULL,
                        NULL,
-                       TEXT(rec->metadata)};
+                       pv_text(rec->metadata)};
     const int64_t i[] = {0,
                          0,
                          0,
