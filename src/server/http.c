@@ -530,14 +530,34 @@ out:
 }
 
 /* libmicrohttpd's connection notices: track each connection while it is open. */
+/* The place under --connection-limit that on_accept took on this worker thread for the
+ * connection libmicrohttpd is now setting up; its NOTIFY_STARTED hands it over to that
+ * connection. libmicrohttpd's workers call both on the accepting thread, one connection
+ * at a time. Taking the place at accept, not at STARTED, is what makes the limit exact:
+ * counted at STARTED, two workers could both see one place left and both take it. If
+ * libmicrohttpd gives up in between (out of memory), the place stays with the thread
+ * for its next connection instead of being lost. */
+static _Thread_local struct pv_http *place_held;
+
 /* A new connection past --connection-limit is closed at once (see pv_http_start). */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct pv_http *h = cls;
+    unsigned n;
 
     (void) addr;
     (void) addrlen;
-    return !atomic_load(&h->quiescing) && atomic_load(&h->open) < h->limit ? MHD_YES : MHD_NO;
+    if (atomic_load(&h->quiescing))
+        return MHD_NO;
+    if (place_held == h)
+        return MHD_YES;
+    n = atomic_load(&h->open);
+    do {
+        if (n >= h->limit)
+            return MHD_NO;
+    } while (!atomic_compare_exchange_weak(&h->open, &n, n + 1));
+    place_held = h;
+    return MHD_YES;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -546,9 +566,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     struct pv_http *h = cls;
     struct tracked *t = *socket_context;
 
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        atomic_fetch_add(&h->open, 1);
-    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (place_held == h)
+            place_held = NULL; /* the place on_accept took is this connection's now */
+        else
+            atomic_fetch_add(&h->open, 1);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
         atomic_fetch_sub(&h->open, 1);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =

@@ -48,11 +48,15 @@ class ConnectionLimit(unittest.TestCase):
     def test_limit(self):
         self.srv.start(processors=1, extra=["--connection-limit", "16", "--per-address-limit",
                                             "0"])
-        n = answered(self.srv.host, self.srv.port, 40)
-        self.assertGreater(n, 0)
-        self.assertLessEqual(n, 16)
-        # Once they are gone (the server has seen them close) it answers again.
-        self.assertEqual(self.healthz_soon(), 200)
+        # Several bursts: the place is taken at accept, so two worker threads accepting
+        # at once cannot both take the last one (before, 17 were answered about one run
+        # in fifteen).
+        for _ in range(5):
+            n = answered(self.srv.host, self.srv.port, 40)
+            self.assertGreater(n, 0)
+            self.assertLessEqual(n, 16)
+            # Once they are gone (the server has seen them close) it answers again.
+            self.assertEqual(self.healthz_soon(), 200)
         # Stopped right after a burst past the limit: libmicrohttpd 0.9.75 aborted here
         # ("Failed to remove listen FD from epoll set") when a worker sat at its share.
         for _ in range(3):
