@@ -237,6 +237,12 @@
                      "WHERE owner_id = $1 AND key = $2"))                                          \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
                      "VALUES ($1, $2, $3, $4, $5)"))                                               \
+    /* A batch locking late: its jobs' keys in one statement, in key order (batch_settle); a       \
+     * key stored meanwhile fails it (PV_EEXIST: the batch is sent back). */                       \
+    X(IDEM_PUT_MANY,                                                                               \
+      DIALECT(NULL, "INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "      \
+                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "        \
+                    "$5::bigint[]) AS t(o, k, h, i, c) ORDER BY o, k"))                            \
     X(IND_INSERT,                                                                                  \
       BOTH("INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "             \
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \

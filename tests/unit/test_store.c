@@ -1715,6 +1715,78 @@ static void test_batch_late(void **state)
     pv_store_close(other);
 }
 
+/* A batch locking late keeps its jobs' idempotency rows (PostgreSQL, issue 15 session 11):
+ * idem_put runs no statement, a job's rollback_to forgets its row, settle writes the rest in
+ * one statement before the customers' rows; a key another connection stored meanwhile is
+ * not written and sends the batch back (moved), and its undo leaves none of the batch's. */
+static void test_batch_late_keys(void **state)
+{
+    struct pv_store *st = *state, *other = NULL;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A"};
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    pv_mills was[1], now[1];
+    uint64_t ran;
+    int late = -1, moved = -1;
+
+    fund_and_begin(st);
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 1, &late));
+    if (!late) { /* SQLite: written at once, as ever */
+        OK(pv_store_idem_put(st, "cus_A", "k-1", HASH_A, "ind_1", 1700000001));
+        OK(pv_store_commit(st));
+        OK(pv_store_idem_get(st, "cus_A", "k-1", hash, ind));
+        return;
+    }
+    job(st);
+    ran = pv_store_statements(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-1", HASH_A, "ind_1", 1700000001));
+    assert_int_equal(pv_store_statements(st), ran); /* kept, not sent */
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    job(st); /* refused after its put: its row goes with its savepoint */
+    OK(pv_store_idem_put(st, "cus_A", "k-2", HASH_A, "ind_2", 1700000002));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_rollback_to(st));
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-3", HASH_B, "ind_3", 1700000003));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_batch_settle(st, acct, 1, was, now, &moved));
+    assert_int_equal(moved, 0);
+    OK(pv_store_commit(st));
+    OK(pv_store_idem_get(st, "cus_A", "k-1", hash, ind));
+    assert_string_equal(ind, "ind_1");
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "k-2", hash, ind), PV_ENOTFOUND);
+    OK(pv_store_idem_get(st, "cus_A", "k-3", hash, ind));
+    assert_string_equal(hash, HASH_B);
+
+    /* Another connection stores k-5 after this batch's read: the batch is sent back. */
+    OK(pv_store_open(dsn, &other));
+    OK(pv_store_begin(st));
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 1, &late));
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-4", HASH_A, "ind_4", 1700000004));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-5", HASH_A, "ind_5", 1700000005));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_idem_put(other, "cus_A", "k-5", HASH_B, "ind_other", 1700000005));
+    OK(pv_store_batch_settle(st, acct, 1, was, now, &moved));
+    assert_int_equal(moved, 1);
+    OK(pv_store_batch_undo(st));
+    OK(pv_store_lock_batch(st, acct, 1)); /* locking first: the job finds the key */
+    OK(pv_store_idem_get(st, "cus_A", "k-5", hash, ind));
+    assert_string_equal(ind, "ind_other");
+    OK(pv_store_commit(st));
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "k-4", hash, ind), PV_ENOTFOUND);
+    pv_store_close(other);
+}
+
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
 struct migrator {
     struct pv_store *st;
@@ -3617,6 +3689,7 @@ int main(void)
         STORE(test_journal_batch),
         STORE(test_batch_balances),
         STORE(test_batch_late),
+        STORE(test_batch_late_keys),
         STORE(test_printing),
         STORE(test_indicium_texts),
         STORE(test_servers),
