@@ -630,7 +630,6 @@ int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
                         int *late)
 {
     struct pv_q q;
-    int64_t one;
     int rc;
 
     if (!st || !late || !st->in_tx || st->in_sp || (n && !accounts))
@@ -644,7 +643,7 @@ int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
     if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
     pv_q_start(&q, st, S_LATE_LOCK_SHARED);
-    if ((rc = pv_q_int64(&q, &one)) != PV_OK)
+    if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
     st->jbuf->nk = 0;
     st->jbuf->late = 1;

@@ -1787,6 +1787,83 @@ static void test_batch_late_keys(void **state)
     pv_store_close(other);
 }
 
+/* Another handle's batch on customer:cus_B, in a thread: locking first or late. */
+struct gate_try {
+    struct pv_store *st;
+    int late;
+    int rc;
+    volatile int done;
+};
+
+static void *gate_try(void *arg)
+{
+    struct gate_try *g = arg;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_B"};
+    int late = 0, rc = pv_store_begin(g->st);
+
+    if (rc == PV_OK && !g->late)
+        rc = pv_store_lock_batch(g->st, acct, 1);
+    if (rc == PV_OK && g->late && (rc = pv_store_lock_batch(g->st, NULL, 0)) == PV_OK &&
+        (rc = pv_store_journal_batch(g->st, 1)) == PV_OK)
+        rc = pv_store_batch_late(g->st, acct, 1, &late);
+    g->rc = rc;
+    g->done = 1;
+    return NULL;
+}
+
+/* Waits up to ms for g->done. */
+static int gate_done(struct gate_try *g, int ms)
+{
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+
+    for (int i = 0; i < ms / 10 && !g->done; i++)
+        nanosleep(&tick, NULL);
+    return g->done;
+}
+
+/* The late lock's pair (PostgreSQL, schema v26, issue 15 session 11): two batches that lock
+ * their customers first run side by side (before, the late lock whole made them take turns);
+ * a batch locking late still waits for one that locks first, and the other way round. */
+static void test_batch_gate(void **state)
+{
+    struct pv_store *st = *state, *other = NULL;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A"};
+    struct gate_try g;
+    pthread_t t;
+
+    if (strcmp(backend->name, "sqlite") == 0)
+        return; /* one write lock for the whole file */
+    OK(pv_store_open(dsn, &other));
+    OK(pv_store_begin(st));
+    OK(pv_store_lock_batch(st, acct, 1)); /* locking first */
+    memset(&g, 0, sizeof g);
+    g.st = other;
+    assert_int_equal(pthread_create(&t, NULL, gate_try, &g), 0);
+    assert_true(gate_done(&g, 5000)); /* not waiting for st's commit */
+    pthread_join(t, NULL);
+    OK(g.rc);
+    OK(pv_store_commit(other));
+    /* Locking late beside a batch locking first: waits for its commit. */
+    memset(&g, 0, sizeof g);
+    g.st = other;
+    g.late = 1;
+    assert_int_equal(pthread_create(&t, NULL, gate_try, &g), 0);
+    assert_false(gate_done(&g, 300));
+    OK(pv_store_commit(st));
+    pthread_join(t, NULL);
+    OK(g.rc);
+    /* And locking first beside a batch locking late (other's, still open): waits too. */
+    memset(&g, 0, sizeof g);
+    g.st = st;
+    assert_int_equal(pthread_create(&t, NULL, gate_try, &g), 0);
+    assert_false(gate_done(&g, 300));
+    OK(pv_store_rollback(other));
+    pthread_join(t, NULL);
+    OK(g.rc);
+    OK(pv_store_commit(st));
+    pv_store_close(other);
+}
+
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
 struct migrator {
     struct pv_store *st;
@@ -3690,6 +3767,7 @@ int main(void)
         STORE(test_batch_balances),
         STORE(test_batch_late),
         STORE(test_batch_late_keys),
+        STORE(test_batch_gate),
         STORE(test_printing),
         STORE(test_indicium_texts),
         STORE(test_servers),
