@@ -175,10 +175,17 @@ int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key
                       const char *req_hash, const char *indicium_id, int64_t at)
 {
     struct pv_q q;
+    int rc, kept = 0;
 
     if (!pv_fits(owner_id, PV_ID_MAX) || !pv_fits(key, PV_IDEM_KEY_MAX) ||
         !pv_fits(req_hash, PV_HASH_HEX) || !pv_fits(indicium_id, PV_ID_MAX))
         return PV_EINVAL;
+    /* A batch locking late keeps it for one statement at its end (batch_settle). */
+    if (st &&
+        (rc = pv_jbuf_idem_keep(st, owner_id, key, req_hash, indicium_id, at, &kept)) != PV_OK)
+        return rc;
+    if (kept)
+        return PV_OK;
     pv_q_start(&q, st, S_IDEM_PUT);
     pv_q_text(&q, owner_id);
     pv_q_text(&q, key);

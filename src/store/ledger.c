@@ -158,6 +158,10 @@ struct pv_jbuf {
     pv_mills *kbal;
     int late;   /* the known balances were read without a lock (batch_late) */
     int broken; /* late, and a journal written at once moved a known account */
+    /* Idempotency rows a batch locking late keeps (idem_put), written by batch_settle. */
+    size_t ni, capi, marki;
+    char **iown, **ikey, **ihash, **iind;
+    int64_t *iat;
 };
 
 /* b->f grown to cap elements, or PV_ENOMEM from the function (b->f unchanged). */
@@ -168,6 +172,19 @@ struct pv_jbuf {
             return PV_ENOMEM;                                                                      \
         (b)->f = grown_;                                                                           \
     } while (0)
+
+static void idem_cut(struct pv_jbuf *b, size_t ni)
+{
+    while (b->ni > ni) {
+        b->ni--;
+        free(b->iown[b->ni]);
+        free(b->ikey[b->ni]);
+        free(b->ihash[b->ni]);
+        free(b->iind[b->ni]);
+    }
+    if (b->marki > ni)
+        b->marki = ni;
+}
 
 static void jbuf_cut(struct pv_jbuf *b, size_t nj, size_t nl)
 {
@@ -185,13 +202,16 @@ void pv_jbuf_mark(struct pv_store *st)
     if (st->jbuf) {
         st->jbuf->markj = st->jbuf->nj;
         st->jbuf->markl = st->jbuf->nl;
+        st->jbuf->marki = st->jbuf->ni;
     }
 }
 
 void pv_jbuf_undo(struct pv_store *st)
 {
-    if (st->jbuf)
+    if (st->jbuf) {
         jbuf_cut(st->jbuf, st->jbuf->markj, st->jbuf->markl);
+        idem_cut(st->jbuf, st->jbuf->marki);
+    }
 }
 
 void pv_jbuf_drop(struct pv_store *st, int free_it)
@@ -201,6 +221,7 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     if (!b)
         return;
     jbuf_cut(b, 0, 0);
+    idem_cut(b, 0);
     b->on = 0;
     b->markj = b->markl = 0;
     b->nk = 0;
@@ -217,11 +238,17 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     free(b->amount);
     free(b->part);
     free(b->acct);
+    free(b->iown);
+    free(b->ikey);
+    free(b->ihash);
+    free(b->iind);
+    free(b->iat);
     free(b);
     st->jbuf = NULL;
 }
 
 static long known_at(const struct pv_jbuf *b, const char *account);
+static int idem_write(struct pv_store *st, int *moved);
 
 int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance)
 {
@@ -364,8 +391,11 @@ int pv_jbuf_write(struct pv_store *st)
 {
     struct pv_jbuf *b = st->jbuf;
     struct pv_q q;
-    int rc;
+    int rc, moved = 0;
 
+    /* Keys still kept (batch_settle writes them): written now, a stored one fails all. */
+    if (b && b->ni && ((rc = idem_write(st, &moved)) != PV_OK || moved))
+        return moved ? PV_EEXIST : rc;
     if (!b || b->nj == 0)
         return PV_OK;
     pv_q_start(&q, st, S_JOURNALS_INSERT);
@@ -528,11 +558,78 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
 
 /* ---- a batch that locks its customers late (store_batch.h; issue 15, session 10) ---- */
 
+int pv_jbuf_idem_keep(struct pv_store *st, const char *owner_id, const char *key,
+                      const char *req_hash, const char *indicium_id, int64_t at, int *kept)
+{
+    struct pv_jbuf *b = st->jbuf;
+    size_t i;
+
+    *kept = 0;
+    if (!b || !b->on || !b->late || !pv_sql_has(st, S_IDEM_PUT_MANY))
+        return PV_OK; /* written at once */
+    for (i = 0; i < b->ni; i++)
+        if (strcmp(b->iown[i], owner_id) == 0 && strcmp(b->ikey[i], key) == 0)
+            return PV_EEXIST; /* as the row's key would answer (a batch locking late never
+                                 uses a key twice: pv_purchase_repeats) */
+    if (b->ni == b->capi) {
+        size_t cap = b->capi ? 2 * b->capi : 64;
+
+        GROW(b, iown, cap);
+        GROW(b, ikey, cap);
+        GROW(b, ihash, cap);
+        GROW(b, iind, cap);
+        GROW(b, iat, cap);
+        b->capi = cap;
+    }
+    b->iown[b->ni] = strdup(owner_id);
+    b->ikey[b->ni] = strdup(key);
+    b->ihash[b->ni] = strdup(req_hash);
+    b->iind[b->ni] = strdup(indicium_id);
+    b->iat[b->ni] = at;
+    b->ni++;
+    if (!b->iown[b->ni - 1] || !b->ikey[b->ni - 1] || !b->ihash[b->ni - 1] || !b->iind[b->ni - 1]) {
+        idem_cut(b, b->ni - 1);
+        return PV_ENOMEM;
+    }
+    *kept = 1;
+    return PV_OK;
+}
+
+/* The kept idempotency rows in one statement, in key order, inside the driver's savepoint
+ * (sent with it: no round trip of its own; its RELEASE travels with the next statement);
+ * *moved 1 when a key was stored meanwhile: then nothing of it is written. A plain INSERT:
+ * ON CONFLICT DO NOTHING would insert every row speculatively (more WAL, more CPU). */
+static int idem_write(struct pv_store *st, int *moved)
+{
+    struct pv_jbuf *b = st->jbuf;
+    struct pv_q q;
+    int rc;
+
+    if (!b || b->ni == 0)
+        return PV_OK;
+    if ((rc = st->drv->tx(st, PV_TX_SAVEPOINT)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_IDEM_PUT_MANY);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->iown, b->ni, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->ikey, b->ni, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->ihash, b->ni, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, b->iind, b->ni, 0);
+    pv_q_array(&q, PV_P_INT_ARRAY, b->iat, b->ni, sizeof *b->iat);
+    rc = pv_q_exec(&q);
+    idem_cut(b, 0);
+    if (rc == PV_EEXIST) {
+        *moved = 1;
+        return st->drv->tx(st, PV_TX_ROLLBACK_TO);
+    }
+    if (rc != PV_OK)
+        return rc; /* the transaction is aborted: the caller rolls it back */
+    return st->drv->tx(st, PV_TX_RELEASE);
+}
+
 int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,
                         int *late)
 {
     struct pv_q q;
-    int64_t one;
     int rc;
 
     if (!st || !late || !st->in_tx || st->in_sp || (n && !accounts))
@@ -546,7 +643,7 @@ int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
     if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
     pv_q_start(&q, st, S_LATE_LOCK_SHARED);
-    if ((rc = pv_q_int64(&q, &one)) != PV_OK)
+    if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
     st->jbuf->nk = 0;
     st->jbuf->late = 1;
@@ -573,6 +670,11 @@ int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT
         k = known_at(b, accounts[i]);
         was[i] = now[i] = k >= 0 ? b->kbal[k] : 0; /* no row when read: 0, as a new one's */
     }
+    /* The jobs' idempotency rows first, before any customer's row (the order every batch
+     * locks in: keys, then customers). A key another batch stored since batch_facts read it
+     * sends this batch back (*moved): locking first, its job finds the key and replays. */
+    if ((rc = idem_write(st, moved)) != PV_OK || *moved)
+        return rc;
     b->late = 0; /* locked below: what is known from here on is the locked row */
     if (n == 0)
         return PV_OK;
@@ -597,6 +699,7 @@ int pv_store_batch_undo(struct pv_store *st)
         return rc;
     /* The jobs' kept journals and the balances read are gone with what they wrote. */
     jbuf_cut(b, 0, 0);
+    idem_cut(b, 0);
     b->markj = b->markl = 0;
     b->nk = 0;
     b->late = b->broken = 0;

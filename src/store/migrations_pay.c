@@ -1,6 +1,7 @@
 /*
- * migrations_pay.c - the payment intents' migrations of issue 15 (v24;
- * schema_ddl.h): apart from migrations.c only to keep each file readable;
+ * migrations_pay.c - migrations of issue 15 (v24: the payment intents; v26: the
+ * indicia's foreign keys on PostgreSQL; schema_ddl.h): apart from migrations.c only to
+ * keep each file readable;
  * pv_schema_migrations (migrations.c) lists them in order. Never edit a
  * released migration; add the next one.
  */
@@ -63,5 +64,107 @@ const struct ddl pv_migration_v24[] = {
           "WHERE state IN ('pending', 'authorized', 'settling', 'voiding')"},
     {ALL, "CREATE UNIQUE INDEX IF NOT EXISTS pay_intents_hashed_key ON pay_intents(gateway_key) "
           "WHERE gateway_key LIKE '%sha256:%'"},
+    {0, NULL},
+};
+
+/*
+ * v26 (issue 15, session 11, docs/performance.md): on PostgreSQL the indicia's three
+ * foreign keys (to customers, psds and keys) become one statement-level check, as v25 did
+ * for the journal lines. The keys' triggers ran three queries a piece in the statement that
+ * writes a batch's indicia; the check reads the statement's new rows once: every customer,
+ * PSD and key named exists, each locked FOR KEY SHARE as the keys locked them. Changing an
+ * indicium's customer, PSD or key to one that does not exist, and deleting a customer, PSD
+ * or key that indicia name or changing its id, are refused as the keys refused them.
+ * SQLite keeps its foreign keys. And the purchase batches' gate, batch_gate: a table with no
+ * row whose two lock modes let batches locking late run beside each other and batches
+ * locking first beside each other, never one kind beside the other (sql.h, LATE_LOCK;
+ * before, an advisory lock whose whole mode made lock-first batches run one at a time).
+ * Safe to run again (a store rewound to an earlier version).
+ */
+const struct ddl pv_migration_v26[] = {
+    {PG, "CREATE OR REPLACE FUNCTION indicia_refs() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+         "DECLARE cs text[]; ps bigint[]; ks bigint[];\n"
+         "BEGIN\n"
+         "  SELECT array_agg(DISTINCT customer_id), array_agg(DISTINCT psd_id),\n"
+         "         array_agg(DISTINCT key_id) INTO cs, ps, ks FROM indicia_new;\n"
+         "  IF (SELECT count(*) FROM (SELECT 1 FROM customers c WHERE c.id = ANY (cs)\n"
+         "        FOR KEY SHARE OF c) x) <> cardinality(cs)\n"
+         "     OR (SELECT count(*) FROM (SELECT 1 FROM psds p WHERE p.id = ANY (ps)\n"
+         "        FOR KEY SHARE OF p) y) <> cardinality(ps)\n"
+         "     OR (SELECT count(*) FROM (SELECT 1 FROM keys k WHERE k.key_id = ANY (ks)\n"
+         "        FOR KEY SHARE OF k) z) <> cardinality(ks)\n"
+         "  THEN\n"
+         "    RAISE foreign_key_violation\n"
+         "      USING MESSAGE = 'an indicium names no customer, PSD or key';\n"
+         "  END IF;\n"
+         "  RETURN NULL;\n"
+         "END $$"},
+    {PG, "DROP TRIGGER IF EXISTS indicia_refs ON indicia"},
+    {PG, "CREATE TRIGGER indicia_refs AFTER INSERT ON indicia\n"
+         "  REFERENCING NEW TABLE AS indicia_new\n"
+         "  FOR EACH STATEMENT EXECUTE FUNCTION indicia_refs()"},
+    /* An indicium whose customer, PSD or key changes (stampd never does): checked a row. */
+    {PG, "CREATE OR REPLACE FUNCTION indicia_refs_moved() RETURNS trigger LANGUAGE plpgsql AS "
+         "$$\n"
+         "BEGIN\n"
+         "  IF NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = NEW.customer_id\n"
+         "                 FOR KEY SHARE OF c)\n"
+         "     OR NOT EXISTS (SELECT 1 FROM psds p WHERE p.id = NEW.psd_id FOR KEY SHARE OF p)\n"
+         "     OR NOT EXISTS (SELECT 1 FROM keys k WHERE k.key_id = NEW.key_id\n"
+         "                    FOR KEY SHARE OF k) THEN\n"
+         "    RAISE foreign_key_violation\n"
+         "      USING MESSAGE = 'an indicium names no customer, PSD or key';\n"
+         "  END IF;\n"
+         "  RETURN NEW;\n"
+         "END $$"},
+    {PG, "DROP TRIGGER IF EXISTS indicia_refs_update ON indicia"},
+    {PG, "CREATE TRIGGER indicia_refs_update BEFORE UPDATE OF customer_id, psd_id, key_id\n"
+         "  ON indicia FOR EACH ROW\n"
+         "  WHEN (OLD.customer_id IS DISTINCT FROM NEW.customer_id\n"
+         "        OR OLD.psd_id IS DISTINCT FROM NEW.psd_id OR OLD.key_id IS DISTINCT FROM "
+         "NEW.key_id)\n"
+         "  EXECUTE FUNCTION indicia_refs_moved()"},
+    /* What indicia name stays: one function for the three tables (TG_TABLE_NAME). */
+    {PG, "CREATE OR REPLACE FUNCTION indicia_refs_kept() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+         "DECLARE named boolean;\n"
+         "BEGIN\n"
+         "  IF TG_TABLE_NAME = 'customers' THEN\n"
+         "    named := EXISTS (SELECT 1 FROM indicia WHERE customer_id = OLD.id);\n"
+         "  ELSIF TG_TABLE_NAME = 'psds' THEN\n"
+         "    named := EXISTS (SELECT 1 FROM indicia WHERE psd_id = OLD.id);\n"
+         "  ELSE\n"
+         "    named := EXISTS (SELECT 1 FROM indicia WHERE key_id = OLD.key_id);\n"
+         "  END IF;\n"
+         "  IF named THEN\n"
+         "    RAISE foreign_key_violation USING MESSAGE = 'indicia name this ' || TG_TABLE_NAME;\n"
+         "  END IF;\n"
+         "  RETURN OLD;\n"
+         "END $$"},
+    {PG, "DROP TRIGGER IF EXISTS customers_indicia_delete ON customers"},
+    {PG, "CREATE TRIGGER customers_indicia_delete BEFORE DELETE ON customers\n"
+         "  FOR EACH ROW EXECUTE FUNCTION indicia_refs_kept()"},
+    {PG, "DROP TRIGGER IF EXISTS customers_indicia_rename ON customers"},
+    {PG, "CREATE TRIGGER customers_indicia_rename BEFORE UPDATE OF id ON customers\n"
+         "  FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)\n"
+         "  EXECUTE FUNCTION indicia_refs_kept()"},
+    {PG, "DROP TRIGGER IF EXISTS psds_indicia_delete ON psds"},
+    {PG, "CREATE TRIGGER psds_indicia_delete BEFORE DELETE ON psds\n"
+         "  FOR EACH ROW EXECUTE FUNCTION indicia_refs_kept()"},
+    {PG, "DROP TRIGGER IF EXISTS psds_indicia_rename ON psds"},
+    {PG, "CREATE TRIGGER psds_indicia_rename BEFORE UPDATE OF id ON psds\n"
+         "  FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)\n"
+         "  EXECUTE FUNCTION indicia_refs_kept()"},
+    {PG, "DROP TRIGGER IF EXISTS keys_indicia_delete ON keys"},
+    {PG, "CREATE TRIGGER keys_indicia_delete BEFORE DELETE ON keys\n"
+         "  FOR EACH ROW EXECUTE FUNCTION indicia_refs_kept()"},
+    {PG, "DROP TRIGGER IF EXISTS keys_indicia_rename ON keys"},
+    {PG, "CREATE TRIGGER keys_indicia_rename BEFORE UPDATE OF key_id ON keys\n"
+         "  FOR EACH ROW WHEN (OLD.key_id IS DISTINCT FROM NEW.key_id)\n"
+         "  EXECUTE FUNCTION indicia_refs_kept()"},
+    /* The purchase batches' gate (sql.h, LATE_LOCK): never a row, only its table locks. */
+    {PG, "CREATE TABLE IF NOT EXISTS batch_gate (gate INTEGER)"},
+    {PG, "ALTER TABLE indicia DROP CONSTRAINT IF EXISTS indicia_customer_id_fkey, "
+         "DROP CONSTRAINT IF EXISTS indicia_psd_id_fkey, "
+         "DROP CONSTRAINT IF EXISTS indicia_key_id_fkey"},
     {0, NULL},
 };

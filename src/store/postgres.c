@@ -35,6 +35,10 @@
  * (PV_SEND_FOUND) never has a RELEASE or COMMIT queued behind it. A read
  * queued ahead (prefetch) answers the next run() of the same statement and
  * parameters once; a write of this handle or a savepoint's end drops it.
+ * savepoint() sends nothing by itself: SAVEPOINT is queued ahead of the
+ * job's first statement, and a job that sent none releases or rolls back
+ * nothing (issue 15, session 11: a purchase in a batch locking late keeps
+ * all its writes in the handle, so it costs no statement and no round trip).
  *
  * Several processors on one database (docs/internals/store-driver.md has
  * the whole list): rows read to be spent are locked with the FOR UPDATE
@@ -102,6 +106,7 @@ struct pg_store {
     struct pg_queued queued[PIPE_MAX];
     int nqueued;
     int doomed;  /* a queued SAVEPOINT/RELEASE/BEGIN failed: only ROLLBACK helps */
+    int sp_lazy; /* savepoint() asked, SAVEPOINT not sent yet: the job sent nothing so far */
     int sent_rc; /* the first queued write's failure, until rollback_to/rollback */
     struct {
         int id; /* -1: taken */
@@ -380,6 +385,16 @@ static int own_queue(struct pg_store *s, int i)
                   Q_CTL);
 }
 
+/* The job's SAVEPOINT, queued ahead of its first statement (savepoint() only marks it:
+ * a job that sends nothing has nothing to undo in the database, and no round trip). */
+static int sp_send(struct pg_store *s)
+{
+    if (!s->sp_lazy)
+        return PV_OK;
+    s->sp_lazy = 0;
+    return own_queue(s, PV_TX_SAVEPOINT);
+}
+
 /* Is a write whose "no row" matters queued? Then nothing that keeps it may follow unread. */
 static int found_queued(const struct pg_store *s)
 {
@@ -460,6 +475,8 @@ static int pg_tx(struct pv_store *st, int op)
 
     if (op != PV_TX_CHECK)
         forget(s);
+    if (op == PV_TX_BEGIN || op == PV_TX_COMMIT || op == PV_TX_ROLLBACK)
+        s->sp_lazy = 0; /* the transaction's end ends its savepoint */
     switch (op) {
     case PV_TX_BEGIN:
         if (s->nqueued)
@@ -468,8 +485,13 @@ static int pg_tx(struct pv_store *st, int op)
         s->sent_rc = PV_OK;
         return own_queue(s, op); /* read with the first statement (the writer's lock) */
     case PV_TX_SAVEPOINT:
-        return own_queue(s, op); /* read with the job's first statement */
+        s->sp_lazy = 1; /* sent ahead of the job's first statement (sp_send), if any */
+        return PV_OK;
     case PV_TX_RELEASE:
+        if (s->sp_lazy) { /* the job sent nothing: nothing to release */
+            s->sp_lazy = 0;
+            return s->sent_rc;
+        }
         /* Read with the next job's first statement, or the COMMIT - unless a write
          * whose "no row" matters is still unread (then it decides first). */
         if (found_queued(s) && (rc = drain(s, NULL)) != PV_OK)
@@ -500,6 +522,10 @@ static int pg_tx(struct pv_store *st, int op)
     case PV_TX_ROLLBACK:
         return abort_tx(s);
     case PV_TX_ROLLBACK_TO:
+        if (s->sp_lazy) { /* the job sent nothing: nothing to undo */
+            s->sp_lazy = 0;
+            return PV_OK;
+        }
         /* What was queued belongs to the job being undone: read it, whatever it says -
          * unless the savepoint itself (or a RELEASE before it) failed: then the "p" to
          * return to is not this job's, and only ROLLBACK is safe. */
@@ -534,6 +560,10 @@ static int pg_tx(struct pv_store *st, int op)
 /* An advisory lock held to the end of the transaction (see the file comment). */
 static int pg_lock(struct pv_store *st, int which)
 {
+    int rc = sp_send(handle(st));
+
+    if (rc != PV_OK)
+        return rc;
     return own_run(handle(st), which == PV_LOCK_BATCH ? OWN_LOCK_SHARED : OWN_LOCK,
                    which == PV_LOCK_MIGRATE ? MIGRATE_LOCK_KEY : WRITER_LOCK_KEY, NULL);
 }
@@ -548,7 +578,7 @@ static int pg_ddl(struct pv_store *st, const char *sql, const char *what)
     if (PQstatus(s->conn) != CONNECTION_OK)
         return fail(s, NULL, what);
     forget(s);
-    if (s->nqueued && (rc = drain(s, NULL)) != PV_OK)
+    if ((rc = sp_send(s)) != PV_OK || (s->nqueued && (rc = drain(s, NULL)) != PV_OK))
         return rc;
     res = PQexecParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
     rc = check(s, res, what);
@@ -585,7 +615,7 @@ static int statement(struct pv_store *st, int id, const char *sql, const struct 
     s->base.fault = PV_FAULT_NONE;
     s->res = NULL;
     s->row = -1;
-    if ((rc = usable(s, name, 0)) != PV_OK)
+    if ((rc = usable(s, name, 0)) != PV_OK || (rc = sp_send(s)) != PV_OK)
         return rc;
     if (mode == 2 || (mode == 0 && s->nahead))
         keyed = pv_pg_key(id, p, n, key, sizeof key) == 0;

@@ -155,14 +155,14 @@
       DIALECT(NULL, "SELECT a.name, " ACCOUNT_TOTAL " FROM accounts a "                            \
                     "WHERE a.name = ANY($1::text[]) ORDER BY a.name FOR UPDATE OF a"))             \
     /* A batch that locks its customers late (batch_late, issue 15, session 10): its savepoint,    \
-     * the late lock (shared: the batches that lock late; whole: the others), the balances read    \
-     * without a lock; ACCOUNTS_LOCK takes them at its end (batch_settle). "stampdPC". */          \
+     * the late lock, the balances read without a lock; ACCOUNTS_LOCK takes them at its end        \
+     * (batch_settle). The late lock is a pair of table locks on the gate (schema v26, session     \
+     * 11): ROW EXCLUSIVE for the batches that lock late, SHARE for those that lock first - each   \
+     * kind shares with its own and excludes the other. */                                         \
     X(BATCH_SAVEPOINT, DIALECT(NULL, "SAVEPOINT b"))                                               \
     X(BATCH_ROLLBACK_TO, DIALECT(NULL, "ROLLBACK TO b"))                                           \
-    X(LATE_LOCK_SHARED,                                                                            \
-      DIALECT(NULL, "SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(8319381534325100611)) x")) \
-    X(LATE_LOCK,                                                                                   \
-      DIALECT(NULL, "SELECT 1 FROM (SELECT pg_advisory_xact_lock(8319381534325100611)) x"))        \
+    X(LATE_LOCK_SHARED, DIALECT(NULL, "LOCK TABLE batch_gate IN ROW EXCLUSIVE MODE"))              \
+    X(LATE_LOCK, DIALECT(NULL, "LOCK TABLE batch_gate IN SHARE MODE"))                             \
     /* Locking late, an account not among its customers (the postal deposit of a refill) is        \
      * locked only when free: waiting could close a circle (account_balance, purchase-path.md). */ \
     X(ACCOUNT_GET_LOCK_NOWAIT, DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a "           \
@@ -237,6 +237,12 @@
                      "WHERE owner_id = $1 AND key = $2"))                                          \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
                      "VALUES ($1, $2, $3, $4, $5)"))                                               \
+    /* A batch locking late: its jobs' keys in one statement, in key order (batch_settle); a       \
+     * key stored meanwhile fails it (PV_EEXIST: the batch is sent back). */                       \
+    X(IDEM_PUT_MANY,                                                                               \
+      DIALECT(NULL, "INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "      \
+                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "        \
+                    "$5::bigint[]) AS t(o, k, h, i, c) ORDER BY o, k"))                            \
     X(IND_INSERT,                                                                                  \
       BOTH("INSERT INTO indicia(id, customer_id, server_id, created, " IND_FIELDS ") "             \
            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "            \

@@ -240,7 +240,6 @@ int pv_store_lock_writer(struct pv_store *st)
 int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n)
 {
     struct pv_q q;
-    int64_t one;
     int rc;
 
     if (!st || !st->in_tx || (n && !accounts))
@@ -250,9 +249,10 @@ int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
         return rc; /* SQLite: its write lock is the whole database's */
     /* The late lock whole: no batch locking its customers late runs its jobs meanwhile
      * (batch_late), so none holds a customer's key or the deposit and then waits for
-     * these rows. */
+     * these rows. Batches that lock first share it (schema v26): each takes its
+     * customers' rows first, in name order, as every batch did before session 10. */
     pv_q_start(&q, st, S_LATE_LOCK);
-    if ((rc = pv_q_int64(&q, &one)) != PV_OK)
+    if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
     /* The rows stay locked to the commit: their balances are kept (pv_jbuf_know). */
     return pv_jbuf_read(st, S_ACCOUNTS_LOCK, accounts, n);

@@ -166,6 +166,10 @@ int pv_jbuf_know(struct pv_store *st, const char *account, pv_mills balance);
  * each known from then on (pv_jbuf_know); a missing account is skipped. */
 int pv_jbuf_read(struct pv_store *st, int id, const char (*accounts)[PV_ACCOUNT_MAX], size_t n);
 int pv_jbuf_known(const struct pv_store *st, const char *account);
+/* idem_put in a batch locking late (PostgreSQL): the row kept (*kept 1), written by
+ * batch_settle in one statement; a savepoint's rollback_to forgets it. Else *kept 0. */
+int pv_jbuf_idem_keep(struct pv_store *st, const char *owner_id, const char *key,
+                      const char *req_hash, const char *indicium_id, int64_t at, int *kept);
 
 /*
  * Driver constructors, called by store.c. Each returns an owned handle in

@@ -204,6 +204,50 @@ class Late(unittest.TestCase):
                 "SELECT max(id), 9, 'revenue:postage', 0 FROM journals")
         self.assertEqual(p.returncode, 0, p.stderr)
 
+    def test_indicia_name_their_refs(self):
+        """Schema v26 checks the indicia's customer, PSD and key once a statement instead of
+        by foreign keys (PostgreSQL): as strict as the keys were."""
+        if not PG_DSN_FILE:
+            self.skipTest("PostgreSQL only: SQLite keeps its foreign keys")
+        st, _, b = self.srv.buy(self.rich, "fk-ind-1", LETTER)
+        self.assertEqual(st, 201, b)
+
+        def sql(q):
+            return subprocess.run([psql(), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                   self.srv.db, "-c", q], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=60)
+
+        # A copy of the piece with one reference changed (and a new id and serial).
+        copy = ("CREATE TEMP TABLE c AS SELECT * FROM indicia WHERE id = '%s'; "
+                "ALTER TABLE c DROP COLUMN seq; UPDATE c SET id = 'ind_copy', "
+                "serial = serial + 100000, %s; "
+                "INSERT INTO indicia(%s) SELECT * FROM c")
+        cols = sql("SELECT string_agg(column_name, ', ' ORDER BY ordinal_position) "
+                   "FROM information_schema.columns WHERE table_name = 'indicia' "
+                   "AND column_name <> 'seq'").stdout.decode().strip()
+        refused = [
+            copy % (b["id"], "customer_id = 'cus_none'", cols),
+            copy % (b["id"], "psd_id = 999999", cols),
+            copy % (b["id"], "key_id = 999999", cols),
+            "UPDATE indicia SET customer_id = 'cus_none' WHERE id = '%s'" % b["id"],
+            "UPDATE indicia SET key_id = 999999 WHERE id = '%s'" % b["id"],
+            "DELETE FROM keys WHERE key_id = (SELECT key_id FROM indicia WHERE id = '%s')"
+            % b["id"],
+            "UPDATE keys SET key_id = 999999 "
+            "WHERE key_id = (SELECT key_id FROM indicia WHERE id = '%s')" % b["id"],
+        ]
+        for q in refused:
+            p = sql(q)
+            self.assertNotEqual(p.returncode, 0, q)
+            self.assertIn(b"indici", p.stderr, q)
+        # What no indicium names may still go, and a piece naming what exists is stored.
+        p = sql("CREATE TEMP TABLE k AS SELECT * FROM keys LIMIT 1; "
+                "UPDATE k SET key_id = 4000000; INSERT INTO keys SELECT * FROM k; "
+                "DELETE FROM keys WHERE key_id = 4000000")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = sql(copy % (b["id"], "created = created", cols))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

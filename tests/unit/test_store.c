@@ -1715,6 +1715,155 @@ static void test_batch_late(void **state)
     pv_store_close(other);
 }
 
+/* A batch locking late keeps its jobs' idempotency rows (PostgreSQL, issue 15 session 11):
+ * idem_put runs no statement, a job's rollback_to forgets its row, settle writes the rest in
+ * one statement before the customers' rows; a key another connection stored meanwhile is
+ * not written and sends the batch back (moved), and its undo leaves none of the batch's. */
+static void test_batch_late_keys(void **state)
+{
+    struct pv_store *st = *state, *other = NULL;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A"};
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    pv_mills was[1], now[1];
+    uint64_t ran;
+    int late = -1, moved = -1;
+
+    fund_and_begin(st);
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 1, &late));
+    if (!late) { /* SQLite: written at once, as ever */
+        OK(pv_store_idem_put(st, "cus_A", "k-1", HASH_A, "ind_1", 1700000001));
+        OK(pv_store_commit(st));
+        OK(pv_store_idem_get(st, "cus_A", "k-1", hash, ind));
+        return;
+    }
+    job(st);
+    ran = pv_store_statements(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-1", HASH_A, "ind_1", 1700000001));
+    assert_int_equal(pv_store_statements(st), ran); /* kept, not sent */
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    job(st); /* refused after its put: its row goes with its savepoint */
+    OK(pv_store_idem_put(st, "cus_A", "k-2", HASH_A, "ind_2", 1700000002));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_rollback_to(st));
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-3", HASH_B, "ind_3", 1700000003));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_batch_settle(st, acct, 1, was, now, &moved));
+    assert_int_equal(moved, 0);
+    OK(pv_store_commit(st));
+    OK(pv_store_idem_get(st, "cus_A", "k-1", hash, ind));
+    assert_string_equal(ind, "ind_1");
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "k-2", hash, ind), PV_ENOTFOUND);
+    OK(pv_store_idem_get(st, "cus_A", "k-3", hash, ind));
+    assert_string_equal(hash, HASH_B);
+
+    /* Another connection stores k-5 after this batch's read: the batch is sent back. */
+    OK(pv_store_open(dsn, &other));
+    OK(pv_store_begin(st));
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 1, &late));
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-4", HASH_A, "ind_4", 1700000004));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", "k-5", HASH_A, "ind_5", 1700000005));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    OK(pv_store_idem_put(other, "cus_A", "k-5", HASH_B, "ind_other", 1700000005));
+    OK(pv_store_batch_settle(st, acct, 1, was, now, &moved));
+    assert_int_equal(moved, 1);
+    OK(pv_store_batch_undo(st));
+    OK(pv_store_lock_batch(st, acct, 1)); /* locking first: the job finds the key */
+    OK(pv_store_idem_get(st, "cus_A", "k-5", hash, ind));
+    assert_string_equal(ind, "ind_other");
+    OK(pv_store_commit(st));
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "k-4", hash, ind), PV_ENOTFOUND);
+    pv_store_close(other);
+}
+
+/* Another handle's batch on customer:cus_B, in a thread: locking first or late. */
+struct gate_try {
+    struct pv_store *st;
+    int late;
+    int rc;
+    volatile int done;
+};
+
+static void *gate_try(void *arg)
+{
+    struct gate_try *g = arg;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_B"};
+    int late = 0, rc = pv_store_begin(g->st);
+
+    if (rc == PV_OK && !g->late)
+        rc = pv_store_lock_batch(g->st, acct, 1);
+    if (rc == PV_OK && g->late && (rc = pv_store_lock_batch(g->st, NULL, 0)) == PV_OK &&
+        (rc = pv_store_journal_batch(g->st, 1)) == PV_OK)
+        rc = pv_store_batch_late(g->st, acct, 1, &late);
+    g->rc = rc;
+    g->done = 1;
+    return NULL;
+}
+
+/* Waits up to ms for g->done. */
+static int gate_done(struct gate_try *g, int ms)
+{
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+
+    for (int i = 0; i < ms / 10 && !g->done; i++)
+        nanosleep(&tick, NULL);
+    return g->done;
+}
+
+/* The late lock's pair (PostgreSQL, schema v26, issue 15 session 11): two batches that lock
+ * their customers first run side by side (before, the late lock whole made them take turns);
+ * a batch locking late still waits for one that locks first, and the other way round. */
+static void test_batch_gate(void **state)
+{
+    struct pv_store *st = *state, *other = NULL;
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A"};
+    struct gate_try g;
+    pthread_t t;
+
+    if (strcmp(backend->name, "sqlite") == 0)
+        return; /* one write lock for the whole file */
+    OK(pv_store_open(dsn, &other));
+    OK(pv_store_begin(st));
+    OK(pv_store_lock_batch(st, acct, 1)); /* locking first */
+    memset(&g, 0, sizeof g);
+    g.st = other;
+    assert_int_equal(pthread_create(&t, NULL, gate_try, &g), 0);
+    assert_true(gate_done(&g, 5000)); /* not waiting for st's commit */
+    pthread_join(t, NULL);
+    OK(g.rc);
+    OK(pv_store_commit(other));
+    /* Locking late beside a batch locking first: waits for its commit. */
+    memset(&g, 0, sizeof g);
+    g.st = other;
+    g.late = 1;
+    assert_int_equal(pthread_create(&t, NULL, gate_try, &g), 0);
+    assert_false(gate_done(&g, 300));
+    OK(pv_store_commit(st));
+    pthread_join(t, NULL);
+    OK(g.rc);
+    /* And locking first beside a batch locking late (other's, still open): waits too. */
+    memset(&g, 0, sizeof g);
+    g.st = st;
+    assert_int_equal(pthread_create(&t, NULL, gate_try, &g), 0);
+    assert_false(gate_done(&g, 300));
+    OK(pv_store_rollback(other));
+    pthread_join(t, NULL);
+    OK(g.rc);
+    OK(pv_store_commit(st));
+    pv_store_close(other);
+}
+
 /* Two processes migrating one empty database at once: both succeed, one does the work. */
 struct migrator {
     struct pv_store *st;
@@ -3617,6 +3766,8 @@ int main(void)
         STORE(test_journal_batch),
         STORE(test_batch_balances),
         STORE(test_batch_late),
+        STORE(test_batch_late_keys),
+        STORE(test_batch_gate),
         STORE(test_printing),
         STORE(test_indicium_texts),
         STORE(test_servers),
