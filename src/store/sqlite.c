@@ -42,6 +42,7 @@
 #endif
 
 #include "stampd/error.h"
+#include "store/sqlite_vfs.h"
 #include "store/sqlite_wal.h"
 #include "store/store_int.h"
 
@@ -634,6 +635,9 @@ static void lite_init(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 512, 512);
     sqlite3_initialize();
+    /* A commit's log frames in one write (sqlite_vfs.h); without it, SQLite's own VFS. */
+    if (pv_sqlite_vfs_register() != SQLITE_OK)
+        fprintf(stderr, "store: the gathering VFS could not be registered\n");
 }
 
 int pv_sqlite_open(const char *path, struct pv_store **out)
@@ -651,7 +655,8 @@ int pv_sqlite_open(const char *path, struct pv_store **out)
     pthread_once(&lite_once, lite_init);
 
     src = sqlite3_open_v2(path, &s->db,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                          pv_sqlite_vfs_name());
     if (src != SQLITE_OK) {
         rc = fail(s, src, "open");
         goto out;

@@ -1,0 +1,333 @@
+/*
+ * test_sqlite_vfs.c - the SQLite driver's gathering VFS (src/store/sqlite_vfs.c):
+ * a commit's log frames are written in a few calls, and what is in the files
+ * is what SQLite's own VFS would have left there at every point another
+ * connection or process can look: after a commit, after a rolled-back
+ * transaction that spilled frames to the log, after a transaction that wrote
+ * a frame again, after a transaction larger than the gather; and a commit
+ * whose write fails is refused with nothing of it kept. Each writer runs
+ * in a child process that ends with _exit, closing nothing, so the parent
+ * reads only what reached the files (the log recovered from them).
+ */
+#include "store/sqlite_vfs.h"
+
+#include <sqlite3.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char path[512];
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+}
+
+static sqlite3 *open_db(const char *vfs)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+                     SQLITE_OK);
+    exec_ok(db, "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;"
+                "PRAGMA synchronous = FULL");
+    return db;
+}
+
+static int64_t one(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+static void integrity_ok(sqlite3 *db)
+{
+    sqlite3_stmt *q = NULL;
+
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *) sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+}
+
+static int setup(void **state)
+{
+    const char *tmp = getenv("STAMPD_TEST_TMP");
+    char side[600];
+    sqlite3 *db;
+
+    (void) state;
+    if (!tmp || !*tmp || (mkdir(tmp, 0700) != 0 && errno != EEXIST))
+        tmp = "/tmp";
+    snprintf(path, sizeof path, "%s/gather-%ld.db", tmp, (long) getpid());
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    db = open_db(NULL);
+    /* No automatic checkpoint: the frames stay in the log, where the tests look. */
+    exec_ok(db, "CREATE TABLE t(tag TEXT, n INTEGER, x BLOB); PRAGMA wal_autocheckpoint = 0");
+    sqlite3_close(db);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char side[600];
+
+    (void) state;
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    return 0;
+}
+
+/* Runs fn in a child process over the gathering VFS; the child ends with
+ * _exit(0) without closing its connections, as a crash right after would. */
+static void in_child(void (*fn)(void))
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fn();
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* In a child, a failed check must end the child with a status the parent sees. */
+static void child_exec(sqlite3 *db, const char *sql)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        fprintf(stderr, "child: %s: %s\n", sql, sqlite3_errmsg(db));
+        _exit(3);
+    }
+}
+
+static sqlite3 *child_open(const char *vfs, int cache_pages)
+{
+    sqlite3 *db = NULL;
+    char sql[64];
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, vfs) != SQLITE_OK)
+        _exit(2);
+    child_exec(db, "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;"
+                   "PRAGMA wal_autocheckpoint = 0");
+    if (cache_pages) {
+        snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", cache_pages);
+        child_exec(db, sql);
+    }
+    return db;
+}
+
+/* ---- a commit's frames in a few writes, seen by another process at once ---- */
+
+static void commit_rows(void)
+{
+    sqlite3 *db = child_open(PV_SQLITE_VFS, 0);
+    unsigned long long w0, c0, w1, c1;
+
+    pv_sqlite_vfs_counts(&w0, &c0);
+    child_exec(db, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)"
+                   " INSERT INTO t SELECT 'commit', i, randomblob(3000) FROM s");
+    pv_sqlite_vfs_counts(&w1, &c1);
+    /* ~150 pages: two writes a frame through SQLite, a few calls to the file. */
+    if (w1 - w0 < 200 || c1 - c0 > 10) {
+        fprintf(stderr, "child: %llu writes in %llu calls\n", w1 - w0, c1 - c0);
+        _exit(4);
+    }
+}
+
+static void test_commit_in_few_writes(void **state)
+{
+    sqlite3 *db;
+
+    (void) state;
+    in_child(commit_rows);
+    db = open_db(NULL); /* SQLite's own VFS reads what the files hold */
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'commit'"), 200);
+    assert_int_equal(one(db, "SELECT sum(length(x)) FROM t WHERE tag = 'commit'"), 200 * 3000);
+    integrity_ok(db);
+    sqlite3_close(db);
+}
+
+/* ---- a spilled, rolled-back transaction, then another writer, then the first ---- */
+
+static void spill_rollback_interleave(void)
+{
+    sqlite3 *a = child_open(PV_SQLITE_VFS, 16), *b = child_open(PV_SQLITE_VFS, 0);
+
+    /* 16 pages of cache: this transaction spills frames to the log before it ends. */
+    child_exec(a, "BEGIN");
+    child_exec(a, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 300)"
+                  " INSERT INTO t SELECT 'spilled', i, randomblob(3000) FROM s");
+    child_exec(a, "ROLLBACK");
+    /* The other connection writes where those frames were... */
+    child_exec(b, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 50)"
+                  " INSERT INTO t SELECT 'other', i, randomblob(2000) FROM s");
+    /* ...and the first one commits after it: nothing of the rolled-back
+     * transaction may land on the other's frames. */
+    child_exec(a, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 10)"
+                  " INSERT INTO t SELECT 'after', i, randomblob(1000) FROM s");
+}
+
+static void test_rolled_back_spill_then_another_writer(void **state)
+{
+    sqlite3 *db;
+
+    (void) state;
+    in_child(spill_rollback_interleave);
+    db = open_db(NULL);
+    integrity_ok(db);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'spilled'"), 0);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'other'"), 50);
+    assert_int_equal(one(db, "SELECT sum(length(x)) FROM t WHERE tag = 'other'"), 50 * 2000);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'after'"), 10);
+    sqlite3_close(db);
+}
+
+/* ---- a transaction that writes a frame again, and reads it back ---- */
+
+static void rewrite_frames(void)
+{
+    sqlite3 *a = child_open(PV_SQLITE_VFS, 16);
+
+    child_exec(a, "BEGIN");
+    child_exec(a, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)"
+                  " INSERT INTO t SELECT 'again', i, zeroblob(1500) FROM s");
+    /* The pages spilled above are changed again: SQLite writes their frames
+     * over, then reads the log back to compute its checksums at the commit. */
+    child_exec(a, "UPDATE t SET n = n + 1000, x = randomblob(1500) WHERE tag = 'again'");
+    child_exec(a, "COMMIT");
+}
+
+static void test_frames_written_again(void **state)
+{
+    sqlite3 *db;
+
+    (void) state;
+    in_child(rewrite_frames);
+    db = open_db(NULL);
+    integrity_ok(db);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'again' AND n > 1000"), 200);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'again' AND x = zeroblob(1500)"),
+                     0);
+    sqlite3_close(db);
+}
+
+/* ---- a transaction larger than the gather (2 MiB) and than a write (124 KiB) ---- */
+
+static void large_commit(void)
+{
+    sqlite3 *a = child_open(PV_SQLITE_VFS, 0);
+
+    child_exec(a, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 600)"
+                  " INSERT INTO t SELECT 'large', i, randomblob(10000) FROM s");
+}
+
+static void test_larger_than_the_gather(void **state)
+{
+    sqlite3 *db;
+
+    (void) state;
+    in_child(large_commit);
+    db = open_db(NULL);
+    integrity_ok(db);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'large'"), 600);
+    assert_int_equal(one(db, "SELECT sum(length(x)) FROM t WHERE tag = 'large'"), 600 * 10000);
+    sqlite3_close(db);
+}
+
+/* ---- a commit whose gathered write fails: refused, nothing of it kept ---- */
+
+static void commit_past_file_limit(void)
+{
+    sqlite3 *a = child_open(PV_SQLITE_VFS, 0);
+    struct stat st;
+    struct rlimit lim;
+    char wal[600];
+    int rc;
+
+    child_exec(a, "INSERT INTO t VALUES ('before', 1, randomblob(100))");
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if (stat(wal, &st) != 0)
+        _exit(5);
+    /* The log may grow by 64 KiB more: the next commit's ~300 KiB cannot be written. */
+    signal(SIGXFSZ, SIG_IGN);
+    lim.rlim_cur = lim.rlim_max = (rlim_t) st.st_size + (64 << 10);
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        _exit(6);
+    rc = sqlite3_exec(a,
+                      "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s"
+                      " WHERE i < 100) INSERT INTO t SELECT 'refused', i, randomblob(3000) FROM s",
+                      NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        fprintf(stderr, "child: a commit past the file limit succeeded\n");
+        _exit(7);
+    }
+    /* The connection goes on: a small commit within the limit is kept. */
+    child_exec(a, "INSERT INTO t VALUES ('after', 2, randomblob(100))");
+}
+
+static void test_failed_write_refuses_the_commit(void **state)
+{
+    sqlite3 *db;
+
+    (void) state;
+    in_child(commit_past_file_limit);
+    db = open_db(NULL);
+    integrity_ok(db);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'before'"), 1);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'refused'"), 0);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'after'"), 1);
+    sqlite3_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commit_in_few_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_spill_then_another_writer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_frames_written_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_larger_than_the_gather, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_refuses_the_commit, setup, teardown),
+    };
+
+    if (sqlite3_initialize() != SQLITE_OK || pv_sqlite_vfs_register() != SQLITE_OK) {
+        fprintf(stderr, "the gathering VFS could not be registered\n");
+        return 1;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
