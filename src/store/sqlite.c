@@ -581,6 +581,21 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/* A WAL connection that syncs every commit (synchronous = FULL, read back)
+ * may have its log's writes gathered (sqlite_vfs.h). */
+static void gather(struct sqlite_store *s)
+{
+    sqlite3_stmt *q = NULL;
+    int on = 0;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 2)
+        on = 1;
+    sqlite3_finalize(q);
+    if (on)
+        (void) sqlite3_file_control(s->db, "main", PV_SQLITE_FCNTL_GATHER, &on);
+}
+
 static int pragmas(struct sqlite_store *s)
 {
     /* busy_timeout first, so that switching to WAL waits for other processes. */
@@ -616,6 +631,8 @@ static int pragmas(struct sqlite_store *s)
     if (fname && *fname && (!mode || strcmp((const char *) mode, "wal") != 0))
         fprintf(stderr, "store: could not enable WAL (journal mode %s)\n",
                 mode ? (const char *) mode : "unknown");
+    else if (mode && strcmp((const char *) mode, "wal") == 0)
+        gather(s);
 out:
     sqlite3_free(err);
     sqlite3_finalize(q);

@@ -29,6 +29,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,7 @@
 
 struct gfile {
     sqlite3_file base;    /* pMethods: db_methods or wal_methods */
+    int gather;           /* a database: its log may be gathered (PV_SQLITE_FCNTL_GATHER) */
     struct gfile *db;     /* a log: its database's file while both are open */
     struct gfile *wal;    /* a database: its log's file while both are open */
     const char *wal_name; /* a database: the name its log will be opened with */
@@ -149,6 +151,9 @@ static int db_close(sqlite3_file *f)
 {
     struct gfile *d = (struct gfile *) f, **pp;
 
+    /* SQLite closes the log first; should it not, its bytes go before the tie. */
+    if (d->wal)
+        (void) flush(d->wal);
     pthread_mutex_lock(&open_mu);
     for (pp = &open_dbs; *pp; pp = &(*pp)->next)
         if (*pp == d) {
@@ -174,12 +179,19 @@ static int db_shmlock(sqlite3_file *f, int ofst, int n, int flags)
     return sub(f)->pMethods->xShmLock(sub(f), ofst, n, flags);
 }
 
+/* SQLite writes a commit's log index header after this barrier. With the log
+ * gathered only under synchronous = FULL (db_fcntl), the commit's sync has
+ * written every byte already and nothing is left here; bytes that could not be
+ * written now would be published all the same (the barrier cannot refuse), so
+ * that is not carried on with. */
 static void db_shmbarrier(sqlite3_file *f)
 {
     struct gfile *d = (struct gfile *) f;
 
-    if (d->wal)
-        (void) flush(d->wal);
+    if (d->wal && flush(d->wal) != SQLITE_OK) {
+        fprintf(stderr, "store: a log write failed where SQLite cannot refuse it\n");
+        abort();
+    }
     sub(f)->pMethods->xShmBarrier(sub(f));
 }
 
@@ -192,10 +204,27 @@ static int db_shmunmap(sqlite3_file *f, int del)
     return sub(f)->pMethods->xShmUnmap(sub(f), del);
 }
 
+/* The driver's word that this connection runs synchronous = FULL (every commit
+ * syncs the log: the gathered bytes are written, and their failure refuses the
+ * commit, before SQLite publishes it) on a device whose writes do not disturb
+ * bytes around them (POWERSAFE_OVERWRITE: SQLite then pads nothing after the
+ * sync). Without both, a log's bytes could still be gathered when SQLite tells
+ * other connections of them, where a failed write cannot refuse anything. */
+static int db_fcntl(sqlite3_file *f, int op, void *arg)
+{
+    struct gfile *d = (struct gfile *) f;
+
+    if (op != PV_SQLITE_FCNTL_GATHER)
+        return sub(f)->pMethods->xFileControl(sub(f), op, arg);
+    d->gather = *(int *) arg && (p_device(f) & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
+    *(int *) arg = d->gather;
+    return SQLITE_OK;
+}
+
 static const sqlite3_io_methods db_methods = {
-    3,          db_close,      p_read,      p_write, p_truncate, p_sync,   p_size,
-    p_lock,     p_unlock,      p_check,     p_fcntl, p_sector,   p_device, p_shmmap,
-    db_shmlock, db_shmbarrier, db_shmunmap, p_fetch, p_unfetch,
+    3,          db_close,      p_read,      p_write,  p_truncate, p_sync,   p_size,
+    p_lock,     p_unlock,      p_check,     db_fcntl, p_sector,   p_device, p_shmmap,
+    db_shmlock, db_shmbarrier, db_shmunmap, p_fetch,  p_unfetch,
 };
 
 /* ---- a log file: writes gathered ---- */
@@ -234,7 +263,10 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
     int rc;
 
     atomic_fetch_add_explicit(&n_writes, 1, memory_order_relaxed);
-    if (!w->db || amt <= 0 || off < 0) { /* not tied to its database: as the root writes */
+    if (!w->db || !w->db->gather || amt <= 0 || off < 0) {
+        /* Not tied to its database, or not to be gathered: as the root writes. */
+        if ((rc = flush(w)) != SQLITE_OK)
+            return rc;
         atomic_fetch_add_explicit(&n_calls, 1, memory_order_relaxed);
         return sub(f)->pMethods->xWrite(sub(f), buf, amt, off);
     }
@@ -323,6 +355,13 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
     if (rc != SQLITE_OK || !sub(f)->pMethods) {
         f->pMethods = NULL;
         return rc;
+    }
+    if ((flags & SQLITE_OPEN_MAIN_DB) &&
+        (sub(f)->pMethods->iVersion < 3 || !sub(f)->pMethods->xShmMap)) {
+        /* A root database without shared memory (no WAL): the root's file as it is.
+         * (A log file has none of its own: the unix VFS opens it without locks.) */
+        sub(f)->pMethods->xClose(sub(f));
+        return root->xOpen(root, name, f, flags, out);
     }
     pthread_mutex_lock(&open_mu);
     if (flags & SQLITE_OPEN_MAIN_DB) {

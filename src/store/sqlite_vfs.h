@@ -9,16 +9,26 @@
  * call when SQLite syncs the log (each commit, synchronous = FULL), reads
  * the bytes gathered, changes the log's size, closes it, or touches the
  * database's shared memory (the write lock's release, the log index's
- * header). So every byte is in the file before any other connection can be
- * told of it, and before the lock of the transaction that wrote it is
- * released, as without gathering; what a crash may lose is what SQLite
- * already treats as lost: log frames not yet synced.
+ * header). Only on connections the driver marks as synchronous = FULL
+ * (PV_SQLITE_FCNTL_GATHER), where every commit syncs its frames before SQLite
+ * publishes them: so every byte of a commit is in the file, or the commit is
+ * refused, before any other connection can be told of it, and bytes of a
+ * rolled-back transaction are in the file before the write lock is released,
+ * as without gathering; what a crash may lose is what SQLite already treats
+ * as lost: log frames of a commit that had not returned.
  */
 #ifndef PV_STORE_SQLITE_VFS_H
 #define PV_STORE_SQLITE_VFS_H
 
 /* The VFS's name for sqlite3_open_v2 (static). */
 #define PV_SQLITE_VFS "stampd-gather"
+
+/* sqlite3_file_control(db, "main", PV_SQLITE_FCNTL_GATHER, &on): the driver
+ * says that this connection runs synchronous = FULL in WAL mode, so its log may
+ * be gathered (on = 1; 0 stops it). Gathering starts only if the device also
+ * has SQLITE_IOCAP_POWERSAFE_OVERWRITE; *on says whether it did. Without this
+ * call a connection's log is written as SQLite's own VFS writes it. */
+#define PV_SQLITE_FCNTL_GATHER 0x70760001
 
 /* Registers the VFS over the default one (not as the default): once a
  * process, after sqlite3_initialize. Returns an SQLite result code; on

@@ -148,6 +148,12 @@ static sqlite3 *child_open(const char *vfs, int cache_pages)
         snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", cache_pages);
         child_exec(db, sql);
     }
+    if (vfs) { /* the driver's word: this connection syncs every commit */
+        int on = 1;
+
+        if (sqlite3_file_control(db, "main", PV_SQLITE_FCNTL_GATHER, &on) != SQLITE_OK || !on)
+            _exit(8);
+    }
     return db;
 }
 
@@ -171,13 +177,51 @@ static void commit_rows(void)
 
 static void test_commit_in_few_writes(void **state)
 {
+    sqlite3 *keep = open_db(NULL), *db;
+
+    (void) state;
+    /* A reader open all along reads the log index the child published... */
+    assert_int_equal(one(keep, "SELECT count(*) FROM t"), 0);
+    in_child(commit_rows);
+    assert_int_equal(one(keep, "SELECT count(*) FROM t WHERE tag = 'commit'"), 200);
+    assert_int_equal(one(keep, "SELECT sum(length(x)) FROM t WHERE tag = 'commit'"), 200 * 3000);
+    integrity_ok(keep);
+    sqlite3_close(keep);
+    db = open_db(NULL); /* ...and a new one what the files hold (recovered) */
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'commit'"), 200);
+    assert_int_equal(one(db, "SELECT sum(length(x)) FROM t WHERE tag = 'commit'"), 200 * 3000);
+    integrity_ok(db);
+    sqlite3_close(db);
+}
+
+/* ---- a connection the driver did not mark (synchronous = NORMAL) is not gathered ---- */
+
+static void commit_unmarked(void)
+{
+    sqlite3 *db = NULL;
+    unsigned long long w0, c0, w1, c1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, PV_SQLITE_VFS) != SQLITE_OK)
+        _exit(2);
+    child_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0");
+    pv_sqlite_vfs_counts(&w0, &c0);
+    child_exec(db, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 50)"
+                   " INSERT INTO t SELECT 'unmarked', i, randomblob(3000) FROM s");
+    pv_sqlite_vfs_counts(&w1, &c1);
+    if (w1 - w0 < 50 || c1 - c0 != w1 - w0) {
+        fprintf(stderr, "child: %llu writes in %llu calls\n", w1 - w0, c1 - c0);
+        _exit(4);
+    }
+}
+
+static void test_unmarked_connection_writes_through(void **state)
+{
     sqlite3 *db;
 
     (void) state;
-    in_child(commit_rows);
-    db = open_db(NULL); /* SQLite's own VFS reads what the files hold */
-    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'commit'"), 200);
-    assert_int_equal(one(db, "SELECT sum(length(x)) FROM t WHERE tag = 'commit'"), 200 * 3000);
+    in_child(commit_unmarked);
+    db = open_db(NULL);
+    assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'unmarked'"), 50);
     integrity_ok(db);
     sqlite3_close(db);
 }
@@ -204,10 +248,15 @@ static void spill_rollback_interleave(void)
 
 static void test_rolled_back_spill_then_another_writer(void **state)
 {
-    sqlite3 *db;
+    sqlite3 *keep = open_db(NULL), *db;
 
     (void) state;
+    assert_int_equal(one(keep, "SELECT count(*) FROM t"), 0);
     in_child(spill_rollback_interleave);
+    integrity_ok(keep);
+    assert_int_equal(one(keep, "SELECT count(*) FROM t WHERE tag = 'other'"), 50);
+    assert_int_equal(one(keep, "SELECT count(*) FROM t WHERE tag = 'after'"), 10);
+    sqlite3_close(keep);
     db = open_db(NULL);
     integrity_ok(db);
     assert_int_equal(one(db, "SELECT count(*) FROM t WHERE tag = 'spilled'"), 0);
@@ -226,8 +275,9 @@ static void rewrite_frames(void)
     child_exec(a, "BEGIN");
     child_exec(a, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)"
                   " INSERT INTO t SELECT 'again', i, zeroblob(1500) FROM s");
-    /* The pages spilled above are changed again: SQLite writes their frames
-     * over, then reads the log back to compute its checksums at the commit. */
+    /* The pages spilled above are read back from the log (the cache holds 16)
+     * and changed again: SQLite writes their frames over, then reads the log
+     * back to compute its checksums at the commit. */
     child_exec(a, "UPDATE t SET n = n + 1000, x = randomblob(1500) WHERE tag = 'again'");
     child_exec(a, "COMMIT");
 }
@@ -318,6 +368,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_in_few_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unmarked_connection_writes_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_spill_then_another_writer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_frames_written_again, setup, teardown),
