@@ -7,7 +7,7 @@
  * fewer copies). PASSIVE takes no lock a writer needs and never waits: frames
  * a reader still uses stay in the log for the next run. When a run has
  * copied every frame and no reader is on the log, SQLite starts the log again
- * from its beginning at the next write, so it stays a few megabytes.
+ * from its beginning at the next write, so it stays a few tens of megabytes.
  */
 #include "store/sqlite_wal.h"
 

@@ -23,6 +23,9 @@
 
 #include <cmocka.h>
 
+/* Commits of a row of two pages each (three frames): ~9 x PV_WALCK_FRAMES frames. */
+#define ROWS (3 * PV_WALCK_FRAMES)
+
 struct seen {
     struct pv_walck *ck;
     int max_frames; /* the largest log a commit reported */
@@ -108,7 +111,7 @@ static void commits(int gated)
     assert_int_equal(
         sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES (zeroblob(5000))", -1, &q, NULL),
         SQLITE_OK);
-    for (i = 0; i < 3000; i++) {
+    for (i = 0; i < ROWS; i++) {
         /* The driver's writers pass the file's gate; so do these commits. */
         pthread_mutex_lock(&gate);
         assert_int_equal(sqlite3_step(q), SQLITE_DONE);
@@ -119,7 +122,8 @@ static void commits(int gated)
 
     assert_true(pv_walck_runs(s.ck) > 0);
     /* SQLite would have let the log reach 1,000 frames and checkpointed inline each
-     * time; here the log starts again, and is bounded by the inline limit. */
+     * time; here the log starts again (every ~PV_WALCK_FRAMES), and is bounded by
+     * the inline limit. */
     assert_true(s.restarts > 0);
     assert_true(s.max_frames < PV_WALCK_INLINE_FRAMES + 16);
     /* With the writers' gate, the checkpointer finishes each long log itself. */
@@ -129,7 +133,7 @@ static void commits(int gated)
 
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 3000);
+    assert_int_equal(sqlite3_column_int(q, 0), ROWS);
     sqlite3_finalize(q);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
