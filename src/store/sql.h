@@ -188,6 +188,24 @@
               "SELECT $1, column1, column2, column3 FROM (VALUES ($2, $3, $4), ($5, $6, $7), "     \
               "($8, $9, $10), ($11, $12, $13)) WHERE column2 IS NOT NULL",                         \
               NULL))                                                                               \
+    /* journal_post2 (SQLite): two entries' accounts netted, eight to a statement; an account    \
+     * netted to zero gets its row if it has none and is not rewritten. Then their lines, each    \
+     * row with its journal. */                                                                   \
+    X(ACCOUNTS_ADD8,                                                                               \
+      DIALECT("INSERT INTO accounts(name, balance_mills) SELECT column1, column2 "                 \
+              "FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8), ($9, $10), ($11, $12), "       \
+              "($13, $14), ($15, $16)) WHERE column1 IS NOT NULL "                                 \
+              "ON CONFLICT(name) DO UPDATE "                                                       \
+              "SET balance_mills = balance_mills + excluded.balance_mills "                        \
+              "WHERE excluded.balance_mills <> 0",                                                 \
+              NULL))                                                                               \
+    X(LINES_INSERT8,                                                                               \
+      DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
+              "SELECT column1, column2, column3, column4 FROM (VALUES ($1, $2, $3, $4), "          \
+              "($5, $6, $7, $8), ($9, $10, $11, $12), ($13, $14, $15, $16), "                      \
+              "($17, $18, $19, $20), ($21, $22, $23, $24), ($25, $26, $27, $28), "                 \
+              "($29, $30, $31, $32)) WHERE column3 IS NOT NULL",                                   \
+              NULL))                                                                               \
     X(PSD_INSERT,                                                                                  \
       BOTH("INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))          \
     X(PSD_GET, BOTH("SELECT " PSD_READ_COLS " FROM psds WHERE id = $1"))                           \
