@@ -50,7 +50,7 @@ int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
 
 /*
  * pv_ledger_post2 - post two entries of one ref (all borrowed), kind1's first, each checked
- * as pv_ledger_post checks it, in one store call (pv_store_journal_post2: on SQLite four
+ * as pv_ledger_post checks it, in one store call (pv_store_journal_post2: on SQLite three
  * statements, the accounts netted); n1 == 0 posts kind2's alone. A card purchase's
  * card_charge and postage_sale (issue 15, session 11). Returns as pv_ledger_post.
  */

@@ -11,7 +11,7 @@
  * a row no other writer touches. Elsewhere (SQLite, one writer) it is the
  * accounts' upsert, the journal and its lines, four lines to a statement
  * (post_lines), with nothing left behind when it fails; journal_post2, a card
- * purchase's two entries, nets their accounts and writes both in four
+ * purchase's two entries, nets their accounts and writes both in three
  * statements (post_pair_lines).
  *
  * An account's balance is its row plus its parts. account_balance inside a
@@ -161,10 +161,49 @@ static int net_accounts(const struct pv_ledger_line *a, size_t na, const struct 
     return PV_OK;
 }
 
+/* Two journals of one ref in one statement: their ids into journal[] in kind1, kind2 order.
+ * RETURNING's rows come in no set order, so they are told apart by kind (the same kind twice:
+ * two journals alike, either order). */
+static int two_journals(struct pv_store *st, const char *kind1, const char *kind2, const char *ref,
+                        int64_t at, int64_t journal[2])
+{
+    char kind[64];
+    struct pv_q q;
+    struct pv_row r;
+    int rc, n = 0, first = 0; /* rows read; kind1's row seen */
+
+    pv_q_start(&q, st, S_JOURNAL_INSERT2);
+    pv_q_text(&q, kind1);
+    pv_q_text(&q, kind2);
+    pv_q_text(&q, ref);
+    pv_q_int(&q, at);
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        int64_t id;
+
+        r = pv_row_of(&q);
+        id = pv_r_int(&r);
+        pv_r_text(&r, kind, sizeof kind);
+        if ((rc = r.rc) != PV_OK || n++ == 2) {
+            rc = rc != PV_OK ? rc : PV_ESTORE;
+            break;
+        }
+        if (!first && strcmp(kind, kind1) == 0) {
+            journal[0] = id;
+            first = 1;
+        } else {
+            journal[1] = id;
+        }
+    }
+    pv_q_done(&q);
+    if (rc != PV_ENOTFOUND)
+        return rc;
+    return n == 2 && first ? PV_OK : PV_ESTORE;
+}
+
 /*
  * journal_post2 without arrays (SQLite), eight lines at most: both entries' accounts in one
  * statement, netted (a card purchase's customer line of card_charge and of postage_sale
- * cancel: its row is not rewritten), their two journals, their lines in one statement - four
+ * cancel: its row is not rewritten), their two journals in one, their lines in one - three
  * statements instead of two entries' six, all or nothing as post_lines.
  */
 static int post_pair_lines(struct pv_store *st, const char *kind1, const struct pv_ledger_line *l1,
@@ -195,14 +234,7 @@ static int post_pair_lines(struct pv_store *st, const char *kind1, const struct 
     }
     if ((rc = pv_q_exec(&q)) != PV_OK)
         goto out;
-    for (i = 0; i < 2 && rc == PV_OK; i++) {
-        pv_q_start(&q, st, S_JOURNAL_INSERT);
-        pv_q_text(&q, i ? kind2 : kind1);
-        pv_q_text(&q, ref);
-        pv_q_int(&q, at);
-        rc = pv_q_int64(&q, &journal[i]);
-    }
-    if (rc != PV_OK)
+    if ((rc = two_journals(st, kind1, kind2, ref, at, journal)) != PV_OK)
         goto out;
     pv_q_start(&q, st, S_LINES_INSERT8);
     for (i = 0; i < 8; i++) {

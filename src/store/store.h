@@ -451,7 +451,7 @@ int pv_store_config_delete(struct pv_store *st, const char *key);
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at);
 /* journal_post2: two entries of one ref (borrowed), kind1's journal first, as two
- * journal_post calls would write them; on SQLite (eight lines at most) in four
+ * journal_post calls would write them; on SQLite (eight lines at most) in three
  * statements, each account's lines netted into one add (a card purchase's customer
  * lines cancel: its row is not rewritten); elsewhere the two calls. All or nothing outside
  * begin(); inside, a failure is undone with the caller's savepoint (a purchase job's). */
