@@ -739,6 +739,11 @@ static const struct ddl migration_v25[] = {
     {0, NULL},
 };
 
+/* Reserved: another helper's migration of session 11 takes this number (the lead merges). */
+static const struct ddl migration_v26[] = {
+    {0, NULL},
+};
+
 const struct ddl *const pv_schema_migrations[] = {
     migration_v1,     /* 1: everything store.h v1 needs */
     migration_v2,     /* 2: printing: render records, print counts, addresses, printers */
@@ -765,6 +770,8 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v23,    /* 23: pay_intents_owner dropped: the intents' key serves its reads */
     pv_migration_v24, /* 24: an intent's gateway key unique only where it could repeat */
     migration_v25,    /* 25: journal lines' foreign keys checked once a statement (PostgreSQL) */
+    migration_v26,    /* 26: reserved for pgcpu's (session 11); the lead renumbers on merge */
+    pv_migration_v27, /* 27: the intents' CHECKs without lists (SQLite) */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -440,13 +440,19 @@
                           "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \
     /* A new card's reads in one (store_payments.h): its key used, its customer held, its          \
-     * latest intent. */                                                                           \
+     * latest intent. SQLite joins the intent's row by the id a subquery finds: a subquery        \
+     * joined would be copied into a temporary table first (issue 15, session 11). */             \
     X(CARD_HEAD,                                                                                   \
-      BOTH("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "     \
-           "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "               \
-           "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "     \
-           "LEFT JOIN (SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $3 AND owner = $1 "    \
-           "AND client_key = $2 ORDER BY attempt DESC LIMIT 1) AS p ON 1 = 1"))                    \
+      DIALECT("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
+              "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \
+              "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "  \
+              "LEFT JOIN pay_intents ON id = (SELECT id FROM pay_intents WHERE kind = $3 AND "     \
+              "owner = $1 AND client_key = $2 ORDER BY attempt DESC LIMIT 1)",                     \
+              "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
+              "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \
+              "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "  \
+              "LEFT JOIN (SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $3 AND owner = $1 " \
+              "AND client_key = $2 ORDER BY attempt DESC LIMIT 1) AS p ON 1 = 1"))                 \
     /* One row per journal: an account may have several lines in one entry. */                     \
     X(ACCOUNT_LINES,                                                                               \
       BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "       \
