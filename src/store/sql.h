@@ -188,10 +188,10 @@
               "SELECT $1, column1, column2, column3 FROM (VALUES ($2, $3, $4), ($5, $6, $7), "     \
               "($8, $9, $10), ($11, $12, $13)) WHERE column2 IS NOT NULL",                         \
               NULL))                                                                               \
-    /* journal_post2 (SQLite): two entries' accounts netted, eight to a statement; an account    \
-     * netted to zero gets its row if it has none and is not rewritten. Then their two journals   \
-     * (RETURNING's rows in no set order: told apart by kind) and their lines, each row with its  \
-     * journal. */                                                                                \
+    /* journal_post2 (SQLite): two entries' accounts netted, eight to a statement; an account      \
+     * netted to zero gets its row if it has none and is not rewritten. Then their two journals    \
+     * (RETURNING's rows in no set order: told apart by kind) and their lines, each row with its   \
+     * journal. */                                                                                 \
     X(ACCOUNTS_ADD8,                                                                               \
       DIALECT("INSERT INTO accounts(name, balance_mills) SELECT column1, column2 "                 \
               "FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8), ($9, $10), ($11, $12), "       \
@@ -200,7 +200,7 @@
               "SET balance_mills = balance_mills + excluded.balance_mills "                        \
               "WHERE excluded.balance_mills <> 0",                                                 \
               NULL))                                                                               \
-    X(JOURNAL_INSERT2, DIALECT("INSERT INTO journals(kind, ref, at) VALUES ($1, $3, $4), "        \
+    X(JOURNAL_INSERT2, DIALECT("INSERT INTO journals(kind, ref, at) VALUES ($1, $3, $4), "         \
                                "($2, $3, $4) RETURNING id, kind",                                  \
                                NULL))                                                              \
     X(LINES_INSERT8,                                                                               \
@@ -440,8 +440,8 @@
                           "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \
     /* A new card's reads in one (store_payments.h): its key used, its customer held, its          \
-     * latest intent. SQLite joins the intent's row by the id a subquery finds: a subquery        \
-     * joined would be copied into a temporary table first (issue 15, session 11). */             \
+     * latest intent. SQLite joins the intent's row by the id a subquery finds: a subquery         \
+     * joined would be copied into a temporary table first (issue 15, session 11). */              \
     X(CARD_HEAD,                                                                                   \
       DIALECT("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
               "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \
