@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
-                   const struct pv_ledger_line *lines, size_t n, int64_t at)
+/* The n lines sum to zero (n >= 2): PV_OK, PV_EINVAL or PV_EOVERFLOW. */
+static int balanced(const struct pv_ledger_line *lines, size_t n)
 {
     pv_mills sum = 0;
     size_t i;
@@ -24,9 +24,28 @@ int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
     for (i = 0; i < n; i++)
         if ((rc = pv_money_add(sum, lines[i].amount, &sum)) != PV_OK)
             return rc;
-    if (sum != 0)
-        return PV_EINVAL;
-    return pv_store_journal_post(st, kind, ref, lines, n, at);
+    return sum == 0 ? PV_OK : PV_EINVAL;
+}
+
+int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
+                   const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    int rc = balanced(lines, n);
+
+    return rc != PV_OK ? rc : pv_store_journal_post(st, kind, ref, lines, n, at);
+}
+
+int pv_ledger_post2(struct pv_store *st, const char *kind1, const struct pv_ledger_line *l1,
+                    size_t n1, const char *kind2, const struct pv_ledger_line *l2, size_t n2,
+                    const char *ref, int64_t at)
+{
+    int rc;
+
+    if (n1 == 0)
+        return pv_ledger_post(st, kind2, ref, l2, n2, at);
+    if ((rc = balanced(l1, n1)) != PV_OK || (rc = balanced(l2, n2)) != PV_OK)
+        return rc;
+    return pv_store_journal_post2(st, kind1, l1, n1, kind2, l2, n2, ref, at);
 }
 
 void pv_account_customer(const char *customer_id, char buf[PV_ACCOUNT_MAX])

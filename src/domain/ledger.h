@@ -48,6 +48,16 @@
 int pv_ledger_post(struct pv_store *st, const char *kind, const char *ref,
                    const struct pv_ledger_line *lines, size_t n, int64_t at);
 
+/*
+ * pv_ledger_post2 - post two entries of one ref (all borrowed), kind1's first, each checked
+ * as pv_ledger_post checks it, in one store call (pv_store_journal_post2: on SQLite three
+ * statements, the accounts netted); n1 == 0 posts kind2's alone. A card purchase's
+ * card_charge and postage_sale (issue 15, session 11). Returns as pv_ledger_post.
+ */
+int pv_ledger_post2(struct pv_store *st, const char *kind1, const struct pv_ledger_line *l1,
+                    size_t n1, const char *kind2, const struct pv_ledger_line *l2, size_t n2,
+                    const char *ref, int64_t at);
+
 /* pv_account_customer / pv_account_psd - account names into buf (PV_ACCOUNT_MAX). */
 void pv_account_customer(const char *customer_id, char buf[PV_ACCOUNT_MAX]);
 void pv_account_psd(uint32_t psd_id, char buf[PV_ACCOUNT_MAX]);

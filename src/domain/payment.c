@@ -15,18 +15,24 @@ struct pv_gateway *pv_pay_gateway(const struct pv_gateways *g, int test)
     return g ? (test ? g->test : g->live) : NULL;
 }
 
-int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *kind, int64_t now)
+int pv_pay_charge(struct pv_store *st, const struct pv_charge_rec *c,
+                  struct pv_ledger_line lines[2])
 {
-    struct pv_ledger_line lines[2];
-    int rc;
-
-    memset(lines, 0, sizeof lines);
+    memset(lines, 0, 2 * sizeof lines[0]);
     pv_account_mode(PV_ACCT_CLEARING, c->test, lines[0].account);
     lines[0].amount = -c->amount;
     lines[0].shared = 1; /* every card payment's: the writer's part (pv_store_set_part) */
     pv_account_customer_mode(c->customer_id, c->test, lines[1].account);
     lines[1].amount = c->amount;
-    if ((rc = pv_store_charge_insert(st, c)) != PV_OK)
+    return pv_store_charge_insert(st, c);
+}
+
+int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *kind, int64_t now)
+{
+    struct pv_ledger_line lines[2];
+    int rc;
+
+    if ((rc = pv_pay_charge(st, c, lines)) != PV_OK)
         return rc;
     return pv_ledger_post(st, kind, c->ref, lines, 2, now);
 }

@@ -46,6 +46,15 @@ struct pv_gateway *pv_pay_gateway(const struct pv_gateways *g, int test);
 int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *kind, int64_t now);
 
 /*
+ * pv_pay_charge - pv_pay_book's charge row only: c (borrowed) recorded, and the two lines of
+ * its journal entry (card_clearing to the customer's balance) into lines for the caller to
+ * post (a card purchase posts them with its postage_sale: pv_ledger_post2). Returns PV_OK or
+ * a store error.
+ */
+int pv_pay_charge(struct pv_store *st, const struct pv_charge_rec *c,
+                  struct pv_ledger_line lines[2]);
+
+/*
  * pv_pay_method_delete - delete customer_id's saved card id (both borrowed)
  * of test or live mode at now and, when the customer's enabled auto-refill
  * of that mode uses it, disable the auto-refill, in one transaction: both or

@@ -283,7 +283,7 @@ static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
  */
 static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
                      const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
-                     int64_t now)
+                     int64_t now, struct pv_ledger_line *lines)
 {
     struct pv_charge_rec c;
     int rc;
@@ -305,7 +305,7 @@ static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
     snprintf(c.last4, sizeof c.last4, "%s", q->pay.last4);
     c.amount = due;
     c.created = now;
-    if ((rc = pv_pay_book(st, &c, "card_charge", now)) != PV_OK)
+    if ((rc = pv_pay_charge(st, &c, lines)) != PV_OK) /* lines: posted with postage_sale */
         return rc;
     /* Guarded: the recovery may have given the hold up meanwhile. */
     return pv_store_intent_move(st, r->intent_id,
@@ -360,7 +360,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
                          struct pending *pd, unsigned facts)
 {
     char stored_hash[PV_HASH_HEX], stored_id[PV_ID_MAX], acct[PV_ACCOUNT_MAX], owner[PV_ID_MAX];
-    struct pv_ledger_line lines[4];
+    struct pv_ledger_line lines[6]; /* postage_sale's, then a card's card_charge */
     struct pv_psd_rec p;
     struct pv_psd_regs regs;
     const struct pv_psd_key *key = NULL;
@@ -419,9 +419,8 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_CARD) {
-        /* The card's hold pays this piece (and a medium bought with it): into
-         * the balance, and out again below as the sales. */
-        if ((rc = book_hold(st, ctx, q, r, due, now)) != PV_OK)
+        /* The hold pays the piece and its medium: into the balance, out as the sales. */
+        if ((rc = book_hold(st, ctx, q, r, due, now, lines + 4)) != PV_OK)
             return rc;
         if ((rc = pv_money_add(balance, due, &balance)) != PV_OK)
             return rc;
@@ -474,7 +473,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     if ((rc = pv_psd_batch_put(st, &ctx->psdb, &p)) != PV_OK)
         return rc;
-    memset(lines, 0, sizeof lines);
+    memset(lines, 0, 4 * sizeof lines[0]);
     snprintf(lines[0].account, sizeof lines[0].account, "%s", acct);
     lines[0].amount = -q->postage;
     pv_account_mode(PV_ACCT_REVENUE, q->test, lines[1].account);
@@ -485,7 +484,8 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_account_mode(PV_ACCT_DISPENSED, q->test, lines[3].account);
     lines[3].amount = q->postage;
     lines[3].shared = 1;
-    if ((rc = pv_ledger_post(st, "postage_sale", r->rec.id, lines, 4, now)) != PV_OK)
+    if ((rc = pv_ledger_post2(st, "card_charge", lines + 4, q->pay.method == PV_PAY_CARD ? 2 : 0,
+                              "postage_sale", lines, 4, r->rec.id, now)) != PV_OK)
         return rc;
     /* No foreign key to the indicium row, which the tail writes. */
     if ((rc = pv_store_idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) != PV_OK)

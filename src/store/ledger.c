@@ -10,7 +10,9 @@
  * adds to the handle's part of its account instead (set_part, schema v21),
  * a row no other writer touches. Elsewhere (SQLite, one writer) it is the
  * accounts' upsert, the journal and its lines, four lines to a statement
- * (post_lines), with nothing left behind when it fails.
+ * (post_lines), with nothing left behind when it fails; journal_post2, a card
+ * purchase's two entries, nets their accounts and writes both in three
+ * statements (pair_body).
  *
  * An account's balance is its row plus its parts. account_balance inside a
  * transaction locks the account's row until commit
@@ -84,43 +86,24 @@ static int post_chunk(struct pv_store *st, int64_t journal, const struct pv_ledg
     return pv_q_exec(&q);
 }
 
-/*
- * journal_post without arrays: the accounts (four to a statement; a shared
- * line adds to the row itself: one writer), the journal, its lines - three
- * statements for an entry of four lines, all or nothing: the accounts come
- * first, so the CHECK that refuses a balance leaves nothing written; any
- * other failure is undone by the inner savepoint or, inside a purchase job
- * (pv_store_defer), by the job's own savepoint, which the batch rolls back to.
- */
-static int post_lines(struct pv_store *st, const char *kind, const char *ref,
-                      const struct pv_ledger_line *lines, size_t n, int64_t at)
+/* Run body(st, arg) all or nothing: in a transaction of its own outside begin(), under an
+ * inner savepoint inside one unless a purchase job's own savepoint is around it
+ * (pv_store_defer); the accounts' CHECK refusing a balance is PV_EOVERFLOW. */
+static int all_or_nothing(struct pv_store *st, int (*body)(struct pv_store *, const void *),
+                          const void *arg)
 {
-    int64_t journal = 0;
     struct pv_q q;
     int rc, own, inner = 0;
-    size_t i;
 
     if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
         return rc;
     if (!own && !st->defer) {
         pv_q_start(&q, st, S_INNER_SAVEPOINT);
         if ((rc = pv_q_exec(&q)) != PV_OK)
-            goto out;
+            return pv_write_leave(st, own, rc);
         inner = 1;
     }
-    for (i = 0; i < n && rc == PV_OK; i += 4)
-        rc = post_chunk(st, 0, lines, i, n);
-    if (rc != PV_OK)
-        goto out;
-    pv_q_start(&q, st, S_JOURNAL_INSERT);
-    pv_q_text(&q, kind);
-    pv_q_text(&q, ref);
-    pv_q_int(&q, at);
-    if ((rc = pv_q_int64(&q, &journal)) != PV_OK)
-        goto out;
-    for (i = 0; i < n && rc == PV_OK; i += 4)
-        rc = post_chunk(st, journal, lines, i, n);
-out:
+    rc = body(st, arg);
     /* The only CHECK the lines can break is the accounts' balance range. */
     if (rc == PV_ESTORE && st->fault == PV_FAULT_CHECK)
         rc = PV_EOVERFLOW;
@@ -134,6 +117,156 @@ out:
             rc = PV_ESTORE;
     }
     return pv_write_leave(st, own, rc);
+}
+
+/* An entry (journal_post's arguments, or journal_post2's two) for all_or_nothing. */
+struct entries {
+    const char *kind[2], *ref;
+    const struct pv_ledger_line *lines[2];
+    size_t n[2];
+    int64_t at;
+};
+
+/*
+ * journal_post without arrays: the accounts (four to a statement; a shared
+ * line adds to the row itself: one writer), the journal, its lines - three
+ * statements for an entry of four lines, all or nothing: the accounts come
+ * first, so the CHECK that refuses a balance leaves nothing written; any
+ * other failure is undone by the inner savepoint or, inside a purchase job
+ * (pv_store_defer), by the job's own savepoint, which the batch rolls back to.
+ */
+static int lines_body(struct pv_store *st, const void *arg)
+{
+    const struct entries *e = arg;
+    int64_t journal = 0;
+    struct pv_q q;
+    int rc = PV_OK;
+    size_t i;
+
+    for (i = 0; i < e->n[0] && rc == PV_OK; i += 4)
+        rc = post_chunk(st, 0, e->lines[0], i, e->n[0]);
+    if (rc != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_JOURNAL_INSERT);
+    pv_q_text(&q, e->kind[0]);
+    pv_q_text(&q, e->ref);
+    pv_q_int(&q, e->at);
+    if ((rc = pv_q_int64(&q, &journal)) != PV_OK)
+        return rc;
+    for (i = 0; i < e->n[0] && rc == PV_OK; i += 4)
+        rc = post_chunk(st, journal, e->lines[0], i, e->n[0]);
+    return rc;
+}
+
+static int post_lines(struct pv_store *st, const char *kind, const char *ref,
+                      const struct pv_ledger_line *lines, size_t n, int64_t at)
+{
+    const struct entries e = {{kind, NULL}, ref, {lines, NULL}, {n, 0}, at};
+
+    return all_or_nothing(st, lines_body, &e);
+}
+
+/* The distinct accounts of a and b with their lines' sums (at most 8): 0, or PV_EOVERFLOW. */
+static int net_accounts(const struct pv_ledger_line *a, size_t na, const struct pv_ledger_line *b,
+                        size_t nb, const char *acct[8], pv_mills sum[8], size_t *n)
+{
+    size_t i, k;
+
+    *n = 0;
+    for (i = 0; i < na + nb; i++) {
+        const struct pv_ledger_line *l = i < na ? &a[i] : &b[i - na];
+
+        for (k = 0; k < *n && strcmp(acct[k], l->account) != 0; k++)
+            ;
+        if (k == *n) {
+            acct[k] = l->account;
+            sum[k] = 0;
+            (*n)++;
+        }
+        if (pv_money_add(sum[k], l->amount, &sum[k]) != PV_OK)
+            return PV_EOVERFLOW;
+    }
+    return PV_OK;
+}
+
+/* Two journals of one ref in one statement: their ids into journal[] in kind1, kind2 order.
+ * RETURNING's rows come in no set order, so they are told apart by kind (the same kind twice:
+ * two journals alike, either order). */
+static int two_journals(struct pv_store *st, const char *kind1, const char *kind2, const char *ref,
+                        int64_t at, int64_t journal[2])
+{
+    char kind[64];
+    struct pv_q q;
+    struct pv_row r;
+    int rc, n = 0, first = 0; /* rows read; kind1's row seen */
+
+    pv_q_start(&q, st, S_JOURNAL_INSERT2);
+    pv_q_text(&q, kind1);
+    pv_q_text(&q, kind2);
+    pv_q_text(&q, ref);
+    pv_q_int(&q, at);
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        int64_t id;
+
+        r = pv_row_of(&q);
+        id = pv_r_int(&r);
+        pv_r_text(&r, kind, sizeof kind);
+        if ((rc = r.rc) != PV_OK || n++ == 2) {
+            rc = rc != PV_OK ? rc : PV_ESTORE;
+            break;
+        }
+        if (!first && strcmp(kind, kind1) == 0) {
+            journal[0] = id;
+            first = 1;
+        } else {
+            journal[1] = id;
+        }
+    }
+    pv_q_done(&q);
+    if (rc != PV_ENOTFOUND)
+        return rc;
+    return n == 2 && first ? PV_OK : PV_ESTORE;
+}
+
+/*
+ * journal_post2 without arrays (SQLite), eight lines at most: both entries' accounts in one
+ * statement, netted (a card purchase's customer line of card_charge and of postage_sale
+ * cancel: its row is not rewritten), their two journals in one, their lines in one - three
+ * statements instead of two entries' six, all or nothing as post_lines.
+ */
+static int pair_body(struct pv_store *st, const void *arg)
+{
+    const struct entries *e = arg;
+    const size_t n1 = e->n[0];
+    const char *acct[8];
+    pv_mills sum[8];
+    int64_t journal[2] = {0, 0};
+    struct pv_q q;
+    size_t i, na;
+    int rc;
+
+    if ((rc = net_accounts(e->lines[0], n1, e->lines[1], e->n[1], acct, sum, &na)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_ACCOUNTS_ADD8);
+    for (i = 0; i < 8; i++) {
+        pv_q_text(&q, i < na ? acct[i] : NULL);
+        pv_q_int(&q, i < na ? sum[i] : 0);
+    }
+    if ((rc = pv_q_exec(&q)) != PV_OK ||
+        (rc = two_journals(st, e->kind[0], e->kind[1], e->ref, e->at, journal)) != PV_OK)
+        return rc;
+    pv_q_start(&q, st, S_LINES_INSERT8);
+    for (i = 0; i < 8; i++) {
+        const struct pv_ledger_line *l = i < n1             ? &e->lines[0][i]
+                                         : i < n1 + e->n[1] ? &e->lines[1][i - n1]
+                                                            : NULL;
+
+        pv_q_int(&q, journal[i >= n1]);
+        pv_q_int(&q, (int64_t) (i < n1 ? i : i - n1));
+        pv_q_text(&q, l ? l->account : NULL);
+        pv_q_int(&q, l ? l->amount : 0);
+    }
+    return pv_q_exec(&q);
 }
 
 /*
@@ -508,6 +641,38 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
     if (parts != part)
         free(parts);
     return rc;
+}
+
+int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct pv_ledger_line *l1,
+                           size_t n1, const char *kind2, const struct pv_ledger_line *l2, size_t n2,
+                           const char *ref, int64_t at)
+{
+    size_t i;
+    int rc, own;
+
+    if (!st || !kind1 || !kind2 || !l1 || !l2 || n1 == 0 || n2 == 0)
+        return PV_EINVAL;
+    if (pv_sql_has(st, S_JOURNAL_POST) || n1 + n2 > 8 || !ref) {
+        /* The two posts; in a transaction of their own unless in the caller's. */
+        if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
+            return rc;
+        if ((rc = pv_store_journal_post(st, kind1, ref, l1, n1, at)) == PV_OK)
+            rc = pv_store_journal_post(st, kind2, ref, l2, n2, at);
+        return pv_write_leave(st, own, rc);
+    }
+    for (i = 0; i < n1 + n2; i++) {
+        const struct pv_ledger_line *l = i < n1 ? &l1[i] : &l2[i - n1];
+
+        if (!PV_FITS(l->account) || !l->account[0])
+            return PV_EINVAL;
+        if (l->amount < -PV_MILLS_MAX || l->amount > PV_MILLS_MAX)
+            return PV_EOVERFLOW;
+    }
+    {
+        const struct entries e = {{kind1, kind2}, ref, {l1, l2}, {n1, n2}, at};
+
+        return all_or_nothing(st, pair_body, &e);
+    }
 }
 
 int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance)

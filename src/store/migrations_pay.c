@@ -1,5 +1,5 @@
 /*
- * migrations_pay.c - migrations of issue 15 (v24: the payment intents; v26: the
+ * migrations_pay.c - migrations of issue 15 (v24, v27: the payment intents; v26: the
  * indicia's foreign keys on PostgreSQL; schema_ddl.h): apart from migrations.c only to
  * keep each file readable;
  * pv_schema_migrations (migrations.c) lists them in order. Never edit a
@@ -166,5 +166,57 @@ const struct ddl pv_migration_v26[] = {
     {PG, "ALTER TABLE indicia DROP CONSTRAINT IF EXISTS indicia_customer_id_fkey, "
          "DROP CONSTRAINT IF EXISTS indicia_psd_id_fkey, "
          "DROP CONSTRAINT IF EXISTS indicia_key_id_fkey"},
+
+ * v27: no lists in the intents' CHECKs on SQLite (issue 15, session 11).
+ * SQLite evaluates `x IN (three or more constants)` through a temporary
+ * B-tree it builds for the statement (OpenEphemeral: its pages allocated and
+ * zeroed), so each intent insert built three (the kind's and the state's
+ * CHECK, pay_intents_live's WHERE) and each move three (the state's CHECK,
+ * the index's WHERE for the old row and the new one): most of those
+ * statements' time. The CHECKs written as ORs of equalities are compared in
+ * place; pay_intents_live keeps its list (its WHERE is the one INTENT_DUE
+ * names). The table is made again (SQLite cannot alter a CHECK), its rows
+ * copied in their order, its indexes remade. PostgreSQL, which compares a
+ * list in place, keeps its schema.
+ */
+const struct ddl pv_migration_v27[] = {
+    {SQLITE,
+     "CREATE TABLE pay_intents_v27 (\n"
+     "    id                TEXT PRIMARY KEY,\n"
+     "    kind              TEXT NOT NULL CHECK (kind = 'purchase' OR kind = 'auto_refill'\n"
+     "        OR kind = 'funds' OR kind = 'refund'),\n"
+     "    owner             TEXT NOT NULL,\n"
+     "    customer_id       TEXT NOT NULL,\n"
+     "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
+     "    client_key        TEXT NOT NULL,\n"
+     "    attempt           {BIG} NOT NULL CHECK (attempt >= 1),\n"
+     "    req_hash          TEXT NOT NULL DEFAULT '',\n"
+     "    gateway_key       TEXT NOT NULL,\n"
+     "    source            TEXT NOT NULL DEFAULT '',\n"
+     "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
+     "    brand             TEXT NOT NULL DEFAULT '',\n"
+     "    last4             TEXT NOT NULL DEFAULT '',\n"
+     "    amount_mills      {BIG} NOT NULL\n"
+     "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"
+     "    state             TEXT NOT NULL CHECK (state = 'pending' OR state = 'authorized'\n"
+     "        OR state = 'settling' OR state = 'captured' OR state = 'voiding'\n"
+     "        OR state = 'voided' OR state = 'declined' OR state = 'paid'),\n"
+     "    charge_id         TEXT NOT NULL DEFAULT '',\n"
+     "    ref               TEXT NOT NULL DEFAULT '',\n"
+     "    server_id         TEXT NOT NULL DEFAULT '',\n"
+     "    created           {BIG} NOT NULL,\n"
+     "    updated           {BIG} NOT NULL,\n"
+     "    UNIQUE (kind, owner, client_key, attempt)\n"
+     ")"},
+    {SQLITE, "INSERT INTO pay_intents_v27 SELECT id, kind, owner, customer_id, test, client_key, "
+             "attempt, req_hash, gateway_key, source, payment_method_id, brand, last4, "
+             "amount_mills, state, charge_id, ref, server_id, created, updated "
+             "FROM pay_intents ORDER BY rowid"},
+    {SQLITE, "DROP TABLE pay_intents"},
+    {SQLITE, "ALTER TABLE pay_intents_v27 RENAME TO pay_intents"},
+    {SQLITE, "CREATE INDEX pay_intents_live ON pay_intents(state, updated) "
+             "WHERE state IN ('pending', 'authorized', 'settling', 'voiding')"},
+    {SQLITE, "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) "
+             "WHERE gateway_key LIKE '%sha256:%'"},
     {0, NULL},
 };

@@ -188,6 +188,28 @@
               "SELECT $1, column1, column2, column3 FROM (VALUES ($2, $3, $4), ($5, $6, $7), "     \
               "($8, $9, $10), ($11, $12, $13)) WHERE column2 IS NOT NULL",                         \
               NULL))                                                                               \
+    /* journal_post2 (SQLite): two entries' accounts netted, eight to a statement; an account      \
+     * netted to zero gets its row if it has none and is not rewritten. Then their two journals    \
+     * (RETURNING's rows in no set order: told apart by kind) and their lines, each row with its   \
+     * journal. */                                                                                 \
+    X(ACCOUNTS_ADD8,                                                                               \
+      DIALECT("INSERT INTO accounts(name, balance_mills) SELECT column1, column2 "                 \
+              "FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8), ($9, $10), ($11, $12), "       \
+              "($13, $14), ($15, $16)) WHERE column1 IS NOT NULL "                                 \
+              "ON CONFLICT(name) DO UPDATE "                                                       \
+              "SET balance_mills = balance_mills + excluded.balance_mills "                        \
+              "WHERE excluded.balance_mills <> 0",                                                 \
+              NULL))                                                                               \
+    X(JOURNAL_INSERT2, DIALECT("INSERT INTO journals(kind, ref, at) VALUES ($1, $3, $4), "         \
+                               "($2, $3, $4) RETURNING id, kind",                                  \
+                               NULL))                                                              \
+    X(LINES_INSERT8,                                                                               \
+      DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
+              "SELECT column1, column2, column3, column4 FROM (VALUES ($1, $2, $3, $4), "          \
+              "($5, $6, $7, $8), ($9, $10, $11, $12), ($13, $14, $15, $16), "                      \
+              "($17, $18, $19, $20), ($21, $22, $23, $24), ($25, $26, $27, $28), "                 \
+              "($29, $30, $31, $32)) WHERE column3 IS NOT NULL",                                   \
+              NULL))                                                                               \
     X(PSD_INSERT,                                                                                  \
       BOTH("INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))          \
     X(PSD_GET, BOTH("SELECT " PSD_READ_COLS " FROM psds WHERE id = $1"))                           \
@@ -424,13 +446,19 @@
                           "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \
     /* A new card's reads in one (store_payments.h): its key used, its customer held, its          \
-     * latest intent. */                                                                           \
+     * latest intent. SQLite joins the intent's row by the id a subquery finds: a subquery         \
+     * joined would be copied into a temporary table first (issue 15, session 11). */              \
     X(CARD_HEAD,                                                                                   \
-      BOTH("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "     \
-           "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "               \
-           "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "     \
-           "LEFT JOIN (SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $3 AND owner = $1 "    \
-           "AND client_key = $2 ORDER BY attempt DESC LIMIT 1) AS p ON 1 = 1"))                    \
+      DIALECT("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
+              "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \
+              "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "  \
+              "LEFT JOIN pay_intents ON id = (SELECT id FROM pay_intents WHERE kind = $3 AND "     \
+              "owner = $1 AND client_key = $2 ORDER BY attempt DESC LIMIT 1)",                     \
+              "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
+              "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \
+              "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "  \
+              "LEFT JOIN (SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $3 AND owner = $1 " \
+              "AND client_key = $2 ORDER BY attempt DESC LIMIT 1) AS p ON 1 = 1"))                 \
     /* One row per journal: an account may have several lines in one entry. */                     \
     X(ACCOUNT_LINES,                                                                               \
       BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "       \

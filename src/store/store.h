@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 26
+#define PV_SCHEMA_VERSION 27
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -450,6 +450,14 @@ int pv_store_config_delete(struct pv_store *st, const char *key);
  * not check the sum: pv_ledger_post() in src/domain does. */
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at);
+/* journal_post2: two entries of one ref (borrowed), kind1's journal first, as two
+ * journal_post calls would write them; on SQLite (eight lines at most) in three
+ * statements, each account's lines netted into one add (a card purchase's customer
+ * lines cancel: its row is not rewritten); elsewhere the two calls. All or nothing outside
+ * begin(); inside, a failure is undone with the caller's savepoint (a purchase job's). */
+int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct pv_ledger_line *l1,
+                           size_t n1, const char *kind2, const struct pv_ledger_line *l2, size_t n2,
+                           const char *ref, int64_t at);
 int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills *balance);
 /* account_open: the account (borrowed name) at 0 if it has no row yet, so that
  * a purchase batch finds its row to lock before anything is posted to it

@@ -254,12 +254,134 @@ static void test_round_whose_transaction_went(void **state)
     denv_books(e);
 }
 
+/* The temporary tables (OpenEphemeral) of sql's program on the denv's SQLite file. */
+static int temp_tables(const struct denv *e, const char *sql)
+{
+    char path[300], *q = sqlite3_mprintf("EXPLAIN %s", sql);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int n = 0;
+
+    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK); /* read-only: no CHECKs compiled */
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW)
+        n += strcmp((const char *) sqlite3_column_text(s, 1), "OpenEphemeral") == 0;
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    sqlite3_free(q);
+    return n;
+}
+
+/* Schema v27 (issue 15, session 11): on SQLite an intent's insert builds one temporary table
+ * and its move two (three and three before: the lists of the kind's and the state's CHECK,
+ * which SQLite looks up in a table it builds for the statement, besides pay_intents_live's,
+ * whose WHERE keeps its list: test_intent_plans); the CHECKs still refuse what they
+ * refused. */
+static void test_intent_writes_build_fewer_tables(void **state)
+{
+    struct denv *e = *state;
+    char path[300];
+    sqlite3 *db = NULL;
+
+    assert_int_equal(temp_tables(e, "INSERT INTO pay_intents(id, kind, owner, customer_id, test, "
+                                    "client_key, attempt, gateway_key, amount_mills, state, "
+                                    "created, updated) VALUES ('pi_x', 'purchase', 'cus_a', "
+                                    "'cus_a', 0, 'k', 1, 'g', 1, 'pending', 1, 1)"),
+                     1);
+    assert_int_equal(temp_tables(e, "UPDATE pay_intents SET state = 'settling', charge_id = 'ch', "
+                                    "updated = 2 WHERE id = 'pi_x' AND state = 'pending'"),
+                     2);
+    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO pay_intents(id, kind, owner, customer_id, test, "
+                                  "client_key, attempt, gateway_key, amount_mills, state, created, "
+                                  "updated) VALUES ('pi_y', 'purchase', 'cus_a', 'cus_a', 0, 'k', "
+                                  "1, 'g', 1, 'gone', 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO pay_intents(id, kind, owner, customer_id, test, "
+                                  "client_key, attempt, gateway_key, amount_mills, state, created, "
+                                  "updated) VALUES ('pi_y', 'gift', 'cus_a', 'cus_a', 0, 'k', 1, "
+                                  "'g', 1, 'pending', 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    sqlite3_close(db);
+}
+
+/* One purchase of cus_a paid by pay (NULL: the balance) in a batch of its own; the
+ * statements of that batch. */
+static uint64_t batch_of(struct denv *e, const struct pv_payment *pay, int n,
+                         struct pv_purchase_res *r)
+{
+    struct pv_purchase_req q;
+    uint64_t ran;
+
+    denv_letter(&q, "cus_a", "stmts", n, 0);
+    if (pay)
+        q.pay = *pay;
+    memset(r, 0, sizeof *r);
+    pv_purchase_authorize(e->st, &e->ctx, &q, r, pv_now());
+    ran = pv_store_statements(e->st);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, r, 1, PV_NOW_AT_LOCK), PV_OK);
+    ran = pv_store_statements(e->st) - ran;
+    assert_int_equal(r->err, PV_OK);
+    pv_purchase_settle(e->st, &e->ctx, r, 1);
+    return ran;
+}
+
+/* A card purchase's batch costs one statement more than a balance purchase's (issue 15,
+ * session 11; four before, when its card_charge journal was three statements of its own):
+ * now posted with the postage_sale - both entries' accounts in one statement (the
+ * customer's two lines cancel), their two journals in one, their lines in one. The books
+ * read the same: the customer's account has both lines, card_charge first, its balance
+ * unchanged. */
+static void test_card_purchase_statements(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_res *r = calloc(1, sizeof *r);
+    struct pv_payment card;
+    struct pv_txn_rec *t = NULL;
+    uint64_t balance, by_card;
+    pv_mills before, clearing;
+    size_t n;
+
+    assert_non_null(r);
+    denv_card(e, 0, "4242424242424242", &card);
+    batch_of(e, NULL, 0, r); /* the PSD and the customer's rows warm */
+    balance = batch_of(e, NULL, 1, r);
+    before = denv_balance(e, "customer:cus_a");
+    clearing = denv_balance(e, "card_clearing");
+    by_card = batch_of(e, &card, 2, r);
+    assert_int_equal(by_card - balance, 1);
+    assert_int_equal(denv_balance(e, "customer:cus_a"), before);
+    assert_int_equal(denv_balance(e, "card_clearing"), clearing - r->charged);
+    assert_int_equal(pv_store_account_lines(e->st, "customer:cus_a", 0, 2, &t, &n), PV_OK);
+    assert_int_equal(n, 2); /* newest first */
+    assert_string_equal(t[0].kind, "postage_sale");
+    assert_int_equal(t[0].amount, -r->charged);
+    assert_string_equal(t[1].kind, "card_charge");
+    assert_int_equal(t[1].amount, r->charged);
+    assert_string_equal(t[0].ref, r->rec.id);
+    assert_string_equal(t[1].ref, r->rec.id);
+    assert_true(t[1].journal_id < t[0].journal_id);
+    free(t);
+    pv_indicium_rec_clear(&r->rec);
+    free(r);
+    denv_books(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_card_through_its_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_whose_transaction_went, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_states_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_card_purchase_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intent_writes_build_fewer_tables, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);

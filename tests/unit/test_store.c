@@ -2245,6 +2245,60 @@ static void six_lines(struct pv_ledger_line *l, pv_mills amount)
     l[1].shared = l[3].shared = l[5].shared = 1;
 }
 
+/* journal_post2 (issue 15, session 11): a card purchase's two entries of one ref as two
+ * journal_post calls write them; on SQLite in three statements (the accounts netted, the
+ * two journals, the lines); a CHECK's refusal leaves nothing of either. */
+static void test_journal_post2(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line card[2], sale[4];
+    struct pv_txn_rec *t = NULL;
+    uint64_t ran;
+    pv_mills bal;
+    size_t n;
+
+    line(&card[0], "card_clearing", -700);
+    line(&card[1], "customer:cus_J", 700);
+    line(&sale[0], "customer:cus_J", -700);
+    line(&sale[1], "revenue:postage", 700);
+    line(&sale[2], "psd:7", -700);
+    line(&sale[3], "postage_dispensed", 700);
+    OK(pv_store_begin(st));
+    ran = pv_store_statements(st);
+    OK(pv_store_journal_post2(st, "card_charge", card, 2, "postage_sale", sale, 4, "ind_J", 5));
+    /* SQLite: three, inside the inner savepoint's pair (no job's savepoint around). */
+    if (strcmp(backend->name, "sqlite") == 0)
+        assert_int_equal(pv_store_statements(st) - ran, 5);
+    OK(pv_store_commit(st));
+    OK(pv_store_account_balance(st, "customer:cus_J", &bal)); /* its row, though netted to 0 */
+    assert_int_equal(bal, 0);
+    OK(pv_store_account_balance(st, "card_clearing", &bal));
+    assert_int_equal(bal, -700);
+    OK(pv_store_account_balance(st, "psd:7", &bal));
+    assert_int_equal(bal, -700);
+    OK(pv_store_account_lines(st, "customer:cus_J", 0, 10, &t, &n));
+    assert_int_equal(n, 2); /* newest first */
+    assert_string_equal(t[0].kind, "postage_sale");
+    assert_int_equal(t[0].amount, -700);
+    assert_string_equal(t[1].kind, "card_charge");
+    assert_int_equal(t[1].amount, 700);
+    assert_string_equal(t[1].ref, "ind_J");
+    free(t);
+    /* The PSD's account past the money bound: refused, nothing of either entry stays. */
+    sale[2].amount = -PV_MILLS_MAX;
+    assert_int_equal(
+        pv_store_journal_post2(st, "card_charge", card, 2, "postage_sale", sale, 4, "ind_K", 6),
+        PV_EOVERFLOW);
+    OK(pv_store_account_balance(st, "card_clearing", &bal));
+    assert_int_equal(bal, -700);
+    OK(pv_store_account_lines(st, "customer:cus_J", 0, 10, &t, &n));
+    assert_int_equal(n, 2);
+    free(t);
+    assert_int_equal(
+        pv_store_journal_post2(st, "card_charge", card, 0, "postage_sale", sale, 4, "ind_L", 7),
+        PV_EINVAL);
+}
+
 /* Schema v21: shared lines go to the writer's part; a balance is the row plus its parts. */
 static void test_ledger_parts(void **state)
 {
@@ -3743,6 +3797,7 @@ int main(void)
         STORE(test_config),
         STORE(test_ledger),
         STORE(test_ledger_parts),
+        STORE(test_journal_post2),
         STORE(test_psd),
         STORE(test_psd_invariant),
         STORE(test_refill),
