@@ -1,6 +1,7 @@
 /*
- * ledger.c - the store's vendor settings and double-entry ledger: config,
- * journal_post, account_balance, account_lines, ledger_audit (store.h).
+ * ledger.c - the store's double-entry ledger: journal_post, account_balance
+ * and the purchase batches' kept journals (store.h, store_batch.h); the
+ * settings and the ledger's reading are in ledger_read.c.
  *
  * journal_post is on the purchase path. Where the dialect has arrays
  * (PostgreSQL) it is one statement (sql.h JOURNAL_POST): atomic on its own
@@ -26,46 +27,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-int pv_store_config_set(struct pv_store *st, const char *key, const char *value)
-{
-    struct pv_q q;
-    int rc, own;
-
-    if (!st || !key || !value)
-        return PV_EINVAL;
-    if ((rc = pv_write_enter(st, 0, &own)) != PV_OK)
-        return rc;
-    pv_q_start(&q, st, S_CONFIG_SET);
-    pv_q_text(&q, key);
-    pv_q_text(&q, value);
-    return pv_write_leave(st, own, pv_q_exec(&q));
-}
-
-static int read_strdup(struct pv_row *r, void *p)
-{
-    *(char **) p = pv_r_dup(r);
-    return r->rc;
-}
-
-int pv_store_config_get(struct pv_store *st, const char *key, char **value)
-{
-    if (!st || !value)
-        return PV_EINVAL;
-    *value = NULL;
-    return pv_get_by_text(st, S_CONFIG_GET, key, read_strdup, value, sizeof *value);
-}
-
-int pv_store_config_delete(struct pv_store *st, const char *key)
-{
-    struct pv_q q;
-
-    if (!st || !key)
-        return PV_EINVAL;
-    pv_q_start(&q, st, S_CONFIG_DELETE);
-    pv_q_text(&q, key);
-    return pv_q_write_found(&q);
-}
 
 /* Up to four lines: their accounts' adds (4 pairs), or their rows (journal, then 4 triples). */
 static int post_chunk(struct pv_store *st, int64_t journal, const struct pv_ledger_line *lines,
@@ -869,93 +830,4 @@ int pv_store_batch_undo(struct pv_store *st)
     b->nk = 0;
     b->late = b->broken = 0;
     return PV_OK;
-}
-
-int pv_store_account_open(struct pv_store *st, const char *account)
-{
-    struct pv_q q;
-
-    if (!st || !account || !account[0] || strlen(account) >= PV_ACCOUNT_MAX)
-        return PV_EINVAL;
-    pv_q_start(&q, st, S_ACCOUNT_OPEN);
-    pv_q_text(&q, account);
-    return pv_q_write(&q);
-}
-
-static int read_txn(struct pv_row *r, void *p)
-{
-    struct pv_txn_rec *rec = p;
-
-    rec->journal_id = pv_r_int(r);
-    pv_r_text(r, rec->kind, sizeof rec->kind);
-    pv_r_text(r, rec->ref, sizeof rec->ref);
-    rec->amount = pv_r_int(r);
-    rec->at = pv_r_int(r);
-    return r->rc;
-}
-
-int pv_account_page(struct pv_store *st, int id, const char *account, int64_t before, size_t limit,
-                    size_t size, pv_reader reader, void **out, size_t *n)
-{
-    struct pv_q q;
-
-    if (!st || !out || !n)
-        return PV_EINVAL;
-    *out = NULL;
-    *n = 0;
-    if (!account || before < 0)
-        return PV_EINVAL;
-    if (limit == 0)
-        return PV_OK;
-    pv_q_start(&q, st, id);
-    pv_q_text(&q, account);
-    pv_q_int(&q, before > 0 ? before : INT64_MAX);
-    pv_q_int(&q, PV_LIMIT(limit));
-    return pv_q_list(&q, size, reader, out, n);
-}
-
-int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
-                           struct pv_txn_rec **out, size_t *n)
-{
-    return pv_account_page(st, S_ACCOUNT_LINES, account, before, limit, sizeof **out, read_txn,
-                           (void **) out, n);
-}
-
-static int read_issue(struct pv_row *r, void *p)
-{
-    struct pv_ledger_issue *rec = p;
-
-    rec->kind = (int) pv_r_int(r);
-    pv_r_text(r, rec->name, sizeof rec->name);
-    rec->recorded = pv_r_int(r);
-    rec->computed = pv_r_int(r);
-    return r->rc;
-}
-
-static int read_counts(struct pv_row *r, void *p)
-{
-    int64_t *v = p;
-
-    v[0] = pv_r_int(r);
-    v[1] = pv_r_int(r);
-    return r->rc;
-}
-
-int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accounts,
-                          struct pv_ledger_issue **out, size_t *n)
-{
-    int64_t counts[2];
-    struct pv_q q;
-    int rc;
-
-    if (!st || !journals || !accounts || !out || !n)
-        return PV_EINVAL;
-    *out = NULL;
-    *n = 0;
-    pv_q_start(&q, st, S_LEDGER_COUNTS);
-    if ((rc = pv_q_get(&q, read_counts, counts, sizeof counts)) != PV_OK)
-        return rc;
-    *journals = counts[0];
-    *accounts = counts[1];
-    return pv_list_all(st, S_LEDGER_ISSUES, sizeof **out, read_issue, (void **) out, n);
 }

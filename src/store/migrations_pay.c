@@ -166,7 +166,10 @@ const struct ddl pv_migration_v26[] = {
     {PG, "ALTER TABLE indicia DROP CONSTRAINT IF EXISTS indicia_customer_id_fkey, "
          "DROP CONSTRAINT IF EXISTS indicia_psd_id_fkey, "
          "DROP CONSTRAINT IF EXISTS indicia_key_id_fkey"},
+    {0, NULL},
+};
 
+/*
  * v27: no lists in the intents' CHECKs on SQLite (issue 15, session 11).
  * SQLite evaluates `x IN (three or more constants)` through a temporary
  * B-tree it builds for the statement (OpenEphemeral: its pages allocated and
