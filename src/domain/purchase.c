@@ -772,7 +772,7 @@ late_undo:               /* back to before the jobs, nothing answered; them agai
     ctx->psdb.n = m = 0;
     for (i = 0; i < n; i++) {
         int pending = res[i].held_pending; /* the card round's, for this batch */
-
+        facts[i] |= PV_FACT_IDEM;          /* a key stored meanwhile: read, so its job replays */
         reset(&res[i], 0); /* with it the indicium and its signature, never answered */
         res[i].held_pending = pending;
         res[i].refill = carry[i]; /* a refill recorded in the first run is undone */

@@ -127,7 +127,10 @@ static int post_lines(struct pv_store *st, const char *kind, const char *ref,
     return all_or_nothing(st, lines_body, &e);
 }
 
-/* The distinct accounts of a and b with their lines' sums (at most 8): 0, or PV_EOVERFLOW. */
+/* The distinct accounts of a and b with their lines' sums (at most 8): 0, or PV_EOVERFLOW.
+ * The sum is range-checked on its own: two lines of one sign on one account whose sum
+ * leaves the range would be refused here though two posts might pass (a card purchase
+ * has no such pair: its customer's lines are +due and -postage). */
 static int net_accounts(const struct pv_ledger_line *a, size_t na, const struct pv_ledger_line *b,
                         size_t nb, const char *acct[8], pv_mills sum[8], size_t *n)
 {
@@ -192,8 +195,8 @@ static int two_journals(struct pv_store *st, const char *kind1, const char *kind
 /*
  * journal_post2 without arrays (SQLite), eight lines at most: both entries' accounts in one
  * statement, netted (a card purchase's customer line of card_charge and of postage_sale
- * cancel: its row is not rewritten), their two journals in one, their lines in one - three
- * statements instead of two entries' six, all or nothing as post_lines.
+ * cancel when no medium is bought: its row is not rewritten), their two journals in one, their
+ * lines in one - three statements instead of two entries' six, all or nothing as post_lines.
  */
 static int pair_body(struct pv_store *st, const void *arg)
 {
@@ -487,9 +490,10 @@ int pv_jbuf_write(struct pv_store *st)
     struct pv_q q;
     int rc, moved = 0;
 
-    /* Keys still kept (batch_settle writes them): written now, a stored one fails all. */
+    /* Keys still kept (batch_settle writes them; never left here today): written now; a
+     * stored one fails the batch as busy - retried - never as a job's 409 for all. */
     if (b && b->ni && ((rc = idem_write(st, &moved)) != PV_OK || moved))
-        return moved ? PV_EEXIST : rc;
+        return moved ? PV_EBUSY : rc;
     if (!b || b->nj == 0)
         return PV_OK;
     pv_q_start(&q, st, S_JOURNALS_INSERT);
@@ -688,15 +692,12 @@ int pv_jbuf_idem_keep(struct pv_store *st, const char *owner_id, const char *key
                       const char *req_hash, const char *indicium_id, int64_t at, int *kept)
 {
     struct pv_jbuf *b = st->jbuf;
-    size_t i;
 
     *kept = 0;
     if (!b || !b->on || !b->late || !pv_sql_has(st, S_IDEM_PUT_MANY))
         return PV_OK; /* written at once */
-    for (i = 0; i < b->ni; i++)
-        if (strcmp(b->iown[i], owner_id) == 0 && strcmp(b->ikey[i], key) == 0)
-            return PV_EEXIST; /* as the row's key would answer (a batch locking late never
-                                 uses a key twice: pv_purchase_repeats) */
+    /* A batch locking late never uses a key twice (pv_purchase_repeats keeps such a batch
+     * locking first); the statement's unique key would refuse it anyway. */
     if (b->ni == b->capi) {
         size_t cap = b->capi ? 2 * b->capi : 64;
 
@@ -796,9 +797,14 @@ int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT
         k = known_at(b, accounts[i]);
         was[i] = now[i] = k >= 0 ? b->kbal[k] : 0; /* no row when read: 0, as a new one's */
     }
-    /* The jobs' idempotency rows first, before any customer's row (the order every batch
-     * locks in: keys, then customers). A key another batch stored since batch_facts read it
-     * sends this batch back (*moved): locking first, its job finds the key and replays. */
+    /* Going back already (a journal written at once moved a kept account): no keys. */
+    if (*moved)
+        return PV_OK;
+    /* The jobs' idempotency rows first, before any customer's row (the order of every batch
+     * locking late; one locking first takes customers, then each key in its job, and
+     * batch_gate keeps the two kinds apart, so the orders never meet). A key another batch
+     * stored since batch_facts read it sends this batch back (*moved): locking first, every
+     * job reads its key again (purchase.c, late_undo), and that job replays. */
     if ((rc = idem_write(st, moved)) != PV_OK || *moved)
         return rc;
     b->late = 0; /* locked below: what is known from here on is the locked row */

@@ -453,8 +453,9 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
 /* journal_post2: two entries of one ref (borrowed), kind1's journal first, as two
  * journal_post calls would write them; on SQLite (eight lines at most) in three
  * statements, each account's lines netted into one add (a card purchase's customer
- * lines cancel: its row is not rewritten); elsewhere the two calls. All or nothing outside
- * begin(); inside, a failure is undone with the caller's savepoint (a purchase job's). */
+ * lines cancel when no medium is bought: its row is not rewritten); elsewhere the two calls. All or
+ * nothing outside begin(); inside, a failure is undone with the caller's savepoint (a purchase
+ * job's). */
 int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct pv_ledger_line *l1,
                            size_t n1, const char *kind2, const struct pv_ledger_line *l2, size_t n2,
                            const char *ref, int64_t at);

@@ -29,15 +29,15 @@ int pv_store_batch_facts(struct pv_store *st, const char *const *customers, cons
 /*
  * A batch that locks its customers' balance rows at its end (PostgreSQL; issue 15, session 10;
  * purchase-path.md). batch_late - after journal_batch(1) and before any job: a savepoint "b",
- * the late lock shared and the balances of accounts[n] read without a lock, kept as lock_batch
- * keeps them; *late 1 - and from then on idem_put keeps its rows (session 11). SQLite: nothing,
- * *late 0. batch_settle - once its jobs decided: the kept idempotency rows written in one
- * statement in key order (a key stored meanwhile: none written, *moved 1, nothing locked);
- * then the rows of accounts[n] locked in name order (ACCOUNTS_LOCK); was[i] the balance batch_late
- * read (0 without a row), now[i] the one locked, which is kept from then on; *moved 1 when a
- * journal written at once moved a kept account meanwhile. batch_undo - back to "b": every job's
- * writes, kept journals and balances gone (then lock_batch, which takes the late lock whole).
- * Borrows. PV_EINVAL out of order; store errors.
+ * the late lock (batch_gate ROW EXCLUSIVE, since session 11) and the balances of accounts[n] read
+ * without a lock, kept as lock_batch keeps them; *late 1 - and from then on idem_put keeps its rows
+ * (session 11). SQLite: nothing, *late 0. batch_settle - once its jobs decided: the kept
+ * idempotency rows written in one statement in key order (a key stored meanwhile: none written,
+ * *moved 1, nothing locked); then the rows of accounts[n] locked in name order (ACCOUNTS_LOCK);
+ * was[i] the balance batch_late read (0 without a row), now[i] the one locked, which is kept from
+ * then on; *moved 1 when a journal written at once moved a kept account meanwhile. batch_undo -
+ * back to "b": every job's writes, kept journals and balances gone (then lock_batch, which takes
+ * batch_gate SHARE). Borrows. PV_EINVAL out of order; store errors.
  */
 int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,
                         int *late);
