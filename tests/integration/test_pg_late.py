@@ -9,6 +9,9 @@ first (docs/internals/purchase-path.md). Nothing is answered before the commit,
 so the client never sees the first run. /metrics counts those batches
 (stampd_batch_retries_total).
 
+A key another transaction stores while a batch locking late runs sends that batch
+back too, and its job is answered as the stored key says.
+
 Here many purchases of one customer whose balance covers only a few go through
 both processors at once, customer after customer until a batch was sent back:
 exactly as many pieces are sold as the balance covers, every other answer is
@@ -24,6 +27,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -136,6 +140,101 @@ class Late(unittest.TestCase):
         p = subprocess.run([psql(), "-X", "-q", "-At", "-d", srv.db, "-c", q],
                            stdout=subprocess.PIPE, check=True, timeout=60)
         self.assertEqual(int(p.stdout.decode().strip()), 0)
+
+    def test_key_stored_meanwhile_sends_the_batch_back(self):
+        """A batch locking late writes its jobs' idempotency rows at its end. A key another
+        transaction stores while the batch runs (after its read found none) sends the
+        batch back: locking first, every job reads its key again, so that job is answered
+        as the stored key says - 409 for another request, the stored piece for the same -
+        and the batch's other jobs are sold once (session 11, the review after the merge).
+        The batch is held behind the writer lock while the key's insert is open, then let
+        go, and the key committed once the batch waits for it at its end."""
+        if not PG_DSN_FILE:
+            self.skipTest("PostgreSQL only: SQLite's batches lock first")
+        srv = self.srv
+        srv.stop()
+        srv.start(processors=1, threads=16)  # the jobs queue behind one writer: one batch
+        k = self.rich
+        for i in range(3):  # the first batches refill PSDs (a batch sent back of its own)
+            st, _, body = srv.buy(k, "warm-%d" % i, LETTER)
+            self.assertEqual(st, 201, body)
+
+        def sql(q):
+            return subprocess.run([psql(), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                   srv.db, "-c", q], stdout=subprocess.PIPE, check=True,
+                                  timeout=60).stdout.decode().strip()
+
+        def soon(q, what):
+            deadline = time.monotonic() + 30
+            while int(sql(q) or 0) < 1:
+                self.assertLess(time.monotonic(), deadline, "never: " + what)
+                time.sleep(0.05)
+
+        def session():
+            return subprocess.Popen([psql(), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                     srv.db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT)
+
+        def send(sess, q):
+            sess.stdin.write((q + "\n").encode())
+            sess.stdin.flush()
+
+        cus, stored_hash, stored_ind = sql("SELECT owner_id, req_hash, indicium_id FROM "
+                                           "idempotency WHERE key = 'warm-0'").split("|")
+        for variant, req_hash in (("other", "f" * 64), ("same", stored_hash)):
+            before, bal = self.retries(), srv.balance(k)
+            holder, keeper = session(), session()
+            try:
+                send(holder, "BEGIN; SELECT pg_advisory_xact_lock(8319381534325100610);")
+                send(keeper, "BEGIN; INSERT INTO idempotency(owner_id, key, req_hash, "
+                             "indicium_id, created) VALUES ('%s', 'kc-%s', '%s', '%s', 0);"
+                             % (cus, variant, req_hash, stored_ind))
+                soon("SELECT (count(*) >= 2)::int FROM pg_stat_activity WHERE state = "
+                     "'idle in transaction' AND datname = current_database()",
+                     "the writer lock held and the key's insert open")
+                answers = {}
+
+                def buy(idem):
+                    answers[idem] = srv.buy(k, idem, LETTER)
+
+                threads = [threading.Thread(target=buy, args=("p0-" + variant,))]
+                threads[0].start()
+                soon("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND "
+                     "datname = current_database()", "a batch waiting for the writer lock")
+                for idem in ["kc-" + variant] + ["p%d-%s" % (i, variant) for i in range(1, 6)]:
+                    threads.append(threading.Thread(target=buy, args=(idem,)))
+                    threads[-1].start()
+                time.sleep(1.5)  # the six queued behind that batch: the next one
+                send(holder, "COMMIT;")
+                soon("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'transactionid' "
+                     "AND query LIKE '%idempotency%' AND datname = current_database()",
+                     "the batch's keys waiting for the open insert")
+                send(keeper, "COMMIT;")
+                for t in threads:
+                    t.join(timeout=60)
+            finally:
+                for sess in (holder, keeper):
+                    sess.stdin.close()
+                    sess.wait(timeout=60)
+                    sess.stdout.close()
+            self.assertEqual(self.retries(), before + 1, answers)
+            st, hdrs, body = answers["kc-" + variant]
+            if variant == "other":
+                self.assertEqual(st, 409, body)
+                self.assertEqual(body["error"]["code"], "idempotency_key_reused")
+            else:
+                self.assertEqual(st, 201, body)
+                self.assertEqual(hdrs.get("idempotent-replayed"), "true")
+                self.assertEqual(body["id"], stored_ind)
+            sold = 0
+            for i in range(6):
+                st, hdrs, body = answers["p%d-%s" % (i, variant)]
+                self.assertEqual(st, 201, body)
+                self.assertIsNone(hdrs.get("idempotent-replayed"))
+                sold += body["postage_mills"]
+            self.assertEqual(srv.balance(k), bal - sold)
+        _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+        self.assertIn("every journal balances", out)
 
     def test_one_auto_refill_on_both_processors(self):
         """Fifty purchases of one customer under its auto-refill trigger, on both
