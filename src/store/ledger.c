@@ -566,6 +566,20 @@ static int post_kept(struct pv_store *st, const char *kind, const char *ref,
     return jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
 }
 
+/* Each line names an account and moves an amount in range: PV_OK, PV_EINVAL, PV_EOVERFLOW. */
+static int lines_ok(const struct pv_ledger_line *lines, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!PV_FITS(lines[i].account) || !lines[i].account[0])
+            return PV_EINVAL;
+        if (lines[i].amount < -PV_MILLS_MAX || lines[i].amount > PV_MILLS_MAX)
+            return PV_EOVERFLOW;
+    }
+    return PV_OK;
+}
+
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at)
 {
@@ -576,12 +590,8 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
 
     if (!st || !kind || !lines || n == 0)
         return PV_EINVAL;
-    for (i = 0; i < n; i++) {
-        if (!PV_FITS(lines[i].account) || !lines[i].account[0])
-            return PV_EINVAL;
-        if (lines[i].amount < -PV_MILLS_MAX || lines[i].amount > PV_MILLS_MAX)
-            return PV_EOVERFLOW;
-    }
+    if ((rc = lines_ok(lines, n)) != PV_OK)
+        return rc;
     if (!pv_sql_has(st, S_JOURNAL_POST))
         return post_lines(st, kind, ref, lines, n, at);
     if (n > sizeof part / sizeof part[0] && !(parts = malloc(n * sizeof *parts)))
@@ -612,7 +622,6 @@ int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct 
                            size_t n1, const char *kind2, const struct pv_ledger_line *l2, size_t n2,
                            const char *ref, int64_t at)
 {
-    size_t i;
     int rc, own;
 
     if (!st || !kind1 || !kind2 || !l1 || !l2 || n1 == 0 || n2 == 0)
@@ -625,14 +634,8 @@ int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct 
             rc = pv_store_journal_post(st, kind2, ref, l2, n2, at);
         return pv_write_leave(st, own, rc);
     }
-    for (i = 0; i < n1 + n2; i++) {
-        const struct pv_ledger_line *l = i < n1 ? &l1[i] : &l2[i - n1];
-
-        if (!PV_FITS(l->account) || !l->account[0])
-            return PV_EINVAL;
-        if (l->amount < -PV_MILLS_MAX || l->amount > PV_MILLS_MAX)
-            return PV_EOVERFLOW;
-    }
+    if ((rc = lines_ok(l1, n1)) != PV_OK || (rc = lines_ok(l2, n2)) != PV_OK)
+        return rc;
     {
         const struct entries e = {{kind1, kind2}, ref, {l1, l2}, {n1, n2}, at};
 
@@ -769,7 +772,7 @@ int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
     pv_q_start(&q, st, S_BATCH_SAVEPOINT);
     if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
-    pv_q_start(&q, st, S_LATE_LOCK_SHARED);
+    pv_q_start(&q, st, S_GATE_LATE);
     if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
     st->jbuf->nk = 0;

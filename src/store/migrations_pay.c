@@ -77,8 +77,9 @@ const struct ddl pv_migration_v24[] = {
  * or key that indicia name or changing its id, are refused as the keys refused them.
  * SQLite keeps its foreign keys. And the purchase batches' gate, batch_gate: a table with no
  * row whose two lock modes let batches locking late run beside each other and batches
- * locking first beside each other, never one kind beside the other (sql.h, LATE_LOCK;
- * before, an advisory lock whose whole mode made lock-first batches run one at a time).
+ * locking first beside each other, never one kind beside the other (sql.h, GATE_LATE and
+ * GATE_FIRST; before, an advisory lock whose whole mode made lock-first batches run one at
+ * a time).
  * Safe to run again (a store rewound to an earlier version).
  */
 const struct ddl pv_migration_v26[] = {
@@ -161,7 +162,7 @@ const struct ddl pv_migration_v26[] = {
     {PG, "CREATE TRIGGER keys_indicia_rename BEFORE UPDATE OF key_id ON keys\n"
          "  FOR EACH ROW WHEN (OLD.key_id IS DISTINCT FROM NEW.key_id)\n"
          "  EXECUTE FUNCTION indicia_refs_kept()"},
-    /* The purchase batches' gate (sql.h, LATE_LOCK): never a row, only its table locks. */
+    /* The batches' gate (sql.h, GATE_LATE, GATE_FIRST): never a row, only its table locks. */
     {PG, "CREATE TABLE IF NOT EXISTS batch_gate (gate INTEGER)"},
     {PG, "ALTER TABLE indicia DROP CONSTRAINT IF EXISTS indicia_customer_id_fkey, "
          "DROP CONSTRAINT IF EXISTS indicia_psd_id_fkey, "

@@ -161,8 +161,8 @@
      * kind shares with its own and excludes the other. */                                         \
     X(BATCH_SAVEPOINT, DIALECT(NULL, "SAVEPOINT b"))                                               \
     X(BATCH_ROLLBACK_TO, DIALECT(NULL, "ROLLBACK TO b"))                                           \
-    X(LATE_LOCK_SHARED, DIALECT(NULL, "LOCK TABLE batch_gate IN ROW EXCLUSIVE MODE"))              \
-    X(LATE_LOCK, DIALECT(NULL, "LOCK TABLE batch_gate IN SHARE MODE"))                             \
+    X(GATE_LATE, DIALECT(NULL, "LOCK TABLE batch_gate IN ROW EXCLUSIVE MODE"))                     \
+    X(GATE_FIRST, DIALECT(NULL, "LOCK TABLE batch_gate IN SHARE MODE"))                            \
     /* Locking late, an account not among its customers (the postal deposit of a refill) is        \
      * locked only when free: waiting could close a circle (account_balance, purchase-path.md). */ \
     X(ACCOUNT_GET_LOCK_NOWAIT, DIALECT(NULL, "SELECT " ACCOUNT_TOTAL " FROM accounts a "           \

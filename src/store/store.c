@@ -247,11 +247,11 @@ int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
     if ((rc = st->drv->lock(st, PV_LOCK_BATCH)) != PV_OK || n == 0 ||
         !pv_sql_has(st, S_ACCOUNTS_LOCK))
         return rc; /* SQLite: its write lock is the whole database's */
-    /* The late lock whole: no batch locking its customers late runs its jobs meanwhile
-     * (batch_late), so none holds a customer's key or the deposit and then waits for
-     * these rows. Batches that lock first share it (schema v26): each takes its
+    /* The gate in the lock-first mode: no batch locking its customers late runs its jobs
+     * meanwhile (batch_late), so none holds a customer's key or the deposit and then waits
+     * for these rows. Batches that lock first share it (schema v26): each takes its
      * customers' rows first, in name order, as every batch did before session 10. */
-    pv_q_start(&q, st, S_LATE_LOCK);
+    pv_q_start(&q, st, S_GATE_FIRST);
     if ((rc = pv_q_exec(&q)) != PV_OK)
         return rc;
     /* The rows stay locked to the commit: their balances are kept (pv_jbuf_know). */
