@@ -16,7 +16,7 @@ Run from the repository root. Exits 1 and prints every violation when:
       last name is st, store, *_st or *store*, or whose op exists only in
       struct pv_store_ops.
   (d) library privacy: a file in src/ or include/ other than
-      src/store/sqlite.c and src/store/postgres.c includes sqlite3.h or
+      the SQLite and PostgreSQL driver files (DB_FILES) includes sqlite3.h or
       libpq-fe.h; one outside src/crypto includes openssl/*.
 With --report it prints the same and exits 0. Python 3 standard library only.
 """
@@ -31,7 +31,7 @@ STORE_C_MAX = 900
 # store operation shows) may include that module's header.
 STORE_PRIVATE_TESTS = {"tests/unit/test_sqlite_wal.c", "tests/unit/test_sqlite_vfs.c"}
 DB_FILES = {"src/store/sqlite.c", "src/store/sqlite_wal.c", "src/store/sqlite_vfs.c",
-            "src/store/postgres.c"}
+            "src/store/postgres.c", "src/store/pg_watch.c"}
 STORE_HANDLE = re.compile(r"^(st|store|\w+_st|\w*store\w*)$", re.I)
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^">]+)[">]', re.M)
 OPS_CALL = re.compile(r"((?:[A-Za-z_]\w*(?:->|\.))*[A-Za-z_]\w*)->ops->([A-Za-z_]\w*)")

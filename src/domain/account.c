@@ -73,18 +73,27 @@ int pv_apikey_mint(struct pv_store *st, int role, const char *owner, int test, c
     return pv_store_apikey_create(st, rec);
 }
 
-int pv_apikey_lookup(struct pv_store *st, const char *key, struct pv_principal *who)
+int pv_apikey_hash(const char *key, char hex[PV_HASH_HEX])
 {
-    char hex[PV_HASH_HEX];
     size_t len = strlen(key), i;
 
-    memset(who, 0, sizeof *who);
     if (len < 8 || len > PV_APIKEY_MAX)
         return PV_EUNAUTH;
     for (i = 0; i < len; i++)
         if (key[i] <= 0x20 || key[i] > 0x7e)
             return PV_EUNAUTH;
     pv_token_hash(key, hex);
+    return PV_OK;
+}
+
+int pv_apikey_lookup(struct pv_store *st, const char *key, struct pv_principal *who)
+{
+    char hex[PV_HASH_HEX];
+    int rc;
+
+    memset(who, 0, sizeof *who);
+    if ((rc = pv_apikey_hash(key, hex)) != PV_OK)
+        return rc;
     return pv_store_apikey_lookup(st, hex, who);
 }
 

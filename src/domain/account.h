@@ -56,6 +56,13 @@ int pv_apikey_mint(struct pv_store *st, int role, const char *owner, int test, c
                    int64_t now, char key[64], struct pv_apikey_rec *rec);
 
 /*
+ * pv_apikey_hash - the hash under which a bearer token key (borrowed) is
+ * stored, into hex; PV_EUNAUTH for a malformed token (under 8 or over
+ * PV_APIKEY_MAX characters, or not printable ASCII).
+ */
+int pv_apikey_hash(const char *key, char hex[PV_HASH_HEX]);
+
+/*
  * pv_apikey_lookup - the principal whose active key is the bearer token
  * key (borrowed). PV_EUNAUTH for a malformed token (under 8 or over
  * PV_APIKEY_MAX characters, or not printable ASCII), PV_ENOTFOUND for a

@@ -31,6 +31,7 @@ struct pv_app {
     struct pv_replay *replay; /* stampd processor: signatures served (internal.h; owned) */
     char license[PV_LICENSE_LEN + 1];
     struct pv_gateways gws;       /* card payments (owned by main; shared with the processors) */
+    struct pv_keycache *keys;     /* API keys found (keycache.h; owned by main), or NULL */
     struct pv_ratelimit *limits;  /* failed logins and key attempts per source (owned by main) */
     struct pv_ratelimit *signups; /* sign-ups per source (owned by main) */
     _Atomic int64_t

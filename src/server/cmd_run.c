@@ -26,6 +26,7 @@
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
 #include "server/hooks_worker.h"
+#include "server/keycache.h"
 #include "server/http.h"
 #include "server/internal.h"
 #include "server/notify.h"
@@ -401,6 +402,11 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_cmd_fail("store pool", rc);
         goto out;
     }
+    /* PostgreSQL: API keys answered from memory while a watch vouches (keycache.h). */
+    if (mode != PV_RUN_PROCESSOR && (rc = pv_keycache_start(o->db, &app.keys)) != PV_OK) {
+        pv_cmd_fail("API-key cache", rc);
+        goto out;
+    }
     if (mode == PV_RUN_PROCESSOR && (rc = pv_replay_new(&app.replay)) != PV_OK) {
         pv_cmd_fail("replay guard", rc);
         goto out;
@@ -511,6 +517,7 @@ out:
     pv_processors_stop(app.procs, app.nprocs);
     pv_render_shutdown();
     pv_pool_free(app.pool);
+    pv_keycache_stop(app.keys);
     pv_gateway_close(app.gws.live);
     pv_gateway_close(app.gws.test);
     pv_ratelimit_free(app.limits);

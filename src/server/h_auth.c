@@ -8,6 +8,7 @@
 #include "domain/account.h"
 #include "domain/ledger.h"
 #include "domain/password.h"
+#include "server/keycache.h"
 #include "server/ratelimit.h"
 #include "stampd/card.h"
 #include "stampd/codec.h"
@@ -120,6 +121,8 @@ void pv_h_api_keys(struct pv_call *c)
     }
     if (id) {
         rc = pv_store_apikey_revoke(st, who->owner_id, id, pv_now());
+        /* Refused here at once; the other fronts forget it when the trigger's word comes. */
+        pv_keycache_forget(c->app->keys);
         if (rc != PV_OK)
             pv_reply_error(rp, rc, rc == PV_ENOTFOUND ? "id" : NULL,
                            rc == PV_ENOTFOUND ? "no such active API key" : NULL);
@@ -248,7 +251,7 @@ int pv_auth_authenticate(struct pv_app *app, struct pv_store *st, const struct p
     }
     if (rq->authorization) {
         rc = strncasecmp(rq->authorization, "Bearer ", 7) == 0
-                 ? pv_apikey_lookup(st, rq->authorization + 7, who)
+                 ? pv_keycache_lookup(app->keys, st, rq->authorization + 7, who)
                  : PV_EUNAUTH;
         if (rc == PV_ENOTFOUND || rc == PV_EUNAUTH) {
             /* A well-formed key that is not ours is a guess; a malformed header is a bug. */

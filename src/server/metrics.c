@@ -13,6 +13,7 @@
 #include "server/metrics.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +57,9 @@ static struct {
     struct code_slot errors[CODE_SLOTS];
     struct code_slot declines[DECLINE_SLOTS];
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The key cache's, on every request: atomics, not the mutex. */
+static _Atomic uint64_t apikey_hits, apikey_misses;
 
 static const char *const no_route = "(none)";
 
@@ -125,6 +129,11 @@ void pv_metrics_batch(size_t n)
     m.batch_count++;
     m.batch_sum += n;
     pthread_mutex_unlock(&m.mu);
+}
+
+void pv_metrics_apikey(int hit)
+{
+    atomic_fetch_add_explicit(hit ? &apikey_hits : &apikey_misses, 1, memory_order_relaxed);
 }
 
 void pv_metrics_batch_retries(uint64_t n)
@@ -233,6 +242,15 @@ void pv_metrics_write(void (*put)(void *ctx, const char *fmt, ...), void *ctx)
         "first (PostgreSQL).\n# TYPE stampd_batch_retries_total counter\n"
         "stampd_batch_retries_total %llu\n",
         (unsigned long long) m.batch_retries);
+    put(ctx,
+        "# HELP stampd_apikey_cache_hits_total API keys answered from the front's memory "
+        "(PostgreSQL, docs/security.md).\n# TYPE stampd_apikey_cache_hits_total counter\n"
+        "stampd_apikey_cache_hits_total %llu\n"
+        "# HELP stampd_apikey_cache_misses_total API keys read from the database while the "
+        "cache was on.\n# TYPE stampd_apikey_cache_misses_total counter\n"
+        "stampd_apikey_cache_misses_total %llu\n",
+        (unsigned long long) atomic_load(&apikey_hits),
+        (unsigned long long) atomic_load(&apikey_misses));
     put(ctx, "# HELP stampd_errors_total Error answers by their stable code (docs/api.md).\n"
              "# TYPE stampd_errors_total counter\n");
     for (i = 0; i < CODE_SLOTS && m.errors[i].code[0]; i++)

@@ -24,6 +24,10 @@ void pv_metrics_batch(size_t n);
 /* pv_metrics_batch_retries - n more batches ran again locking first (pv_purchase_late). */
 void pv_metrics_batch_retries(uint64_t n);
 
+/* pv_metrics_apikey - one API key looked up while the key cache was on (keycache.h):
+ * hit 1 answered from memory, 0 read from the database. */
+void pv_metrics_apikey(int hit);
+
 /* pv_metrics_error - one error answer: its code and, for card_declined, the
  * decline code (both borrowed; decline may be NULL). */
 void pv_metrics_error(const char *code, const char *decline);

@@ -89,6 +89,34 @@ void pv_store_close(struct pv_store *st)
         st->drv->close(st);
 }
 
+int pv_watch_open(const char *dsn, const char *channel, struct pv_watch **out)
+{
+    const char *c;
+
+    if (!out)
+        return PV_EINVAL;
+    *out = NULL;
+    if (!dsn || !channel || !*channel)
+        return PV_ECONFIG;
+    for (c = channel; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
+            return PV_ECONFIG;
+    if (has_prefix(dsn, "postgres://") || has_prefix(dsn, "postgresql://"))
+        return pv_pg_watch_open(dsn, channel, out);
+    return PV_ECONFIG; /* SQLite: no notifications */
+}
+
+int pv_watch_wait(struct pv_watch *w, int timeout_ms)
+{
+    return w ? w->ops->wait(w, timeout_ms) : PV_EINVAL;
+}
+
+void pv_watch_close(struct pv_watch *w)
+{
+    if (w)
+        w->ops->close(w);
+}
+
 int pv_store_backup(struct pv_store *st, const char *path)
 {
     if (!st || !path || st->in_tx)

@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 27
+#define PV_SCHEMA_VERSION 28
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -778,6 +778,7 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 /* Webhooks: endpoints, the event outbox, deliveries (schema v19). */
 #include "store/store_hooks.h"
 #include "store/store_payments.h" /* a new card's reads in one statement (issue 15) */
+#include "store/store_watch.h"    /* told of other connections' changes (PostgreSQL) */
 /* A purchase batch's reads and writes a batch at a time (issue 15, session 9). */
 #include "store/store_batch.h"
 

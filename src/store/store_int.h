@@ -309,4 +309,18 @@ int pv_account_page(struct pv_store *st, int id, const char *account, int64_t be
 /* A size_t limit as a SQL LIMIT. */
 #define PV_LIMIT(limit) ((limit) > (size_t) INT64_MAX ? INT64_MAX : (int64_t) (limit))
 
+/* ---- a watch (store_watch.h) ---- */
+
+/* A backend's watch: its functions first, then whatever it keeps. */
+struct pv_watch_ops {
+    int (*wait)(struct pv_watch *w, int timeout_ms);
+    void (*close)(struct pv_watch *w);
+};
+struct pv_watch {
+    const struct pv_watch_ops *ops;
+};
+
+/* pv_pg_watch_open - pv_watch_open for a "postgres://" DSN (pg_watch.c). */
+int pv_pg_watch_open(const char *dsn, const char *channel, struct pv_watch **out);
+
 #endif

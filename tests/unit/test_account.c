@@ -15,6 +15,7 @@
 
 #include "domain/account.h"
 #include "domain/ledger.h"
+#include "server/keycache.h"
 
 #include <string.h>
 #include <sys/wait.h>
@@ -76,6 +77,87 @@ static void test_api_keys(void **state)
     /* Operators have live keys only. */
     assert_int_equal(pv_apikey_mint(e->st, PV_ROLE_OPERATOR, "op_x", 1, NULL, 5, key, &rec),
                      PV_EINVAL);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The fronts' API-key cache (src/server/keycache.c, issue 15, session 12):
+ * from memory only while the watch vouches, never past a forget, and a key
+ * read before a change is not kept after it. Statements counted to tell a
+ * read from memory from one from the store.
+ */
+static void test_key_cache(void **state)
+{
+    struct denv *e = *state;
+    struct pv_keycache *kc = NULL;
+    struct pv_apikey_rec rec, rec2;
+    struct pv_principal who;
+    char key[64], key2[64];
+    uint64_t n;
+
+    denv_customer(e->st, "cus_a", "a@example.com");
+    assert_int_equal(pv_apikey_mint(e->st, PV_ROLE_CUSTOMER, "cus_a", 0, "ci", 5, key, &rec),
+                     PV_OK);
+    assert_int_equal(pv_apikey_mint(e->st, PV_ROLE_CUSTOMER, "cus_a", 1, "t", 5, key2, &rec2),
+                     PV_OK);
+    assert_int_equal(pv_keycache_new_unwatched(&kc), PV_OK);
+
+    /* Not vouched for: every lookup reads the store, and nothing is kept. */
+    n = pv_store_statements(e->st);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK);
+    assert_int_equal(pv_store_statements(e->st), n + 2);
+    assert_string_equal(who.owner_id, "cus_a");
+    assert_string_equal(who.key_id, rec.id);
+    assert_false(who.test);
+
+    /* Vouched for: the second lookup is memory's, with the same principal. */
+    pv_keycache_vouch(kc, mono_ms());
+    n = pv_store_statements(e->st);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK);
+    memset(&who, 0x5a, sizeof who);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK);
+    assert_int_equal(pv_store_statements(e->st), n + 1);
+    assert_int_equal(who.role, PV_ROLE_CUSTOMER);
+    assert_string_equal(who.owner_id, "cus_a");
+    assert_string_equal(who.key_id, rec.id);
+    assert_false(who.test);
+    assert_false(who.session);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key2, &who), PV_OK);
+    assert_true(who.test);
+
+    /* Malformed and unknown keys: answered as pv_apikey_lookup does, never kept. */
+    pv_keycache_vouch(kc, mono_ms());
+    assert_int_equal(pv_keycache_lookup(kc, e->st, "short", &who), PV_EUNAUTH);
+    n = pv_store_statements(e->st);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, "sk_live_nothing_of_ours", &who), PV_ENOTFOUND);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, "sk_live_nothing_of_ours", &who), PV_ENOTFOUND);
+    assert_int_equal(pv_store_statements(e->st), n + 2);
+
+    /* Revoked behind the cache's back: memory still answers (what the watch is for)... */
+    pv_keycache_vouch(kc, mono_ms());
+    assert_int_equal(pv_store_apikey_revoke(e->st, "cus_a", rec.id, 6), PV_OK);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK);
+    /* ...until a forget (the watch's notification, or this process's revocation). */
+    pv_keycache_forget(kc);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_ENOTFOUND);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key2, &who), PV_OK);
+
+    /* A watch silent for longer than the trust: back to the store. */
+    assert_int_equal(pv_store_apikey_revoke(e->st, "cus_a", rec2.id, 7), PV_OK);
+    pv_keycache_vouch(kc, mono_ms() - PV_KEYCACHE_TRUST_MS - 1);
+    assert_int_equal(pv_keycache_lookup(kc, e->st, key2, &who), PV_ENOTFOUND);
+
+    /* No cache at all (SQLite): the store's answer. */
+    assert_int_equal(pv_keycache_lookup(NULL, e->st, key2, &who), PV_ENOTFOUND);
+    pv_keycache_stop(kc);
 }
 
 /* The milliseconds the first PV_ID_TIME_CHARS characters after the '_' spell. */
@@ -330,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_ids_in_time_order),
         cmocka_unit_test(test_ids_after_fork),
         cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signup_login_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_set_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_owns_its_transaction, setup, teardown),

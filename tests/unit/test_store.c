@@ -1824,6 +1824,63 @@ static int gate_done(struct gate_try *g, int ms)
 /* The late lock's pair (PostgreSQL, schema v26, issue 15 session 11): two batches that lock
  * their customers first run side by side (before, the late lock whole made them take turns);
  * a batch locking late still waits for one that locks first, and the other way round. */
+/* Runs sql (no quotes in it) on the test's database with the cluster's psql; 0 = ok. */
+static int psql_run(const char *sql)
+{
+    char cmd[2048];
+    int len;
+
+    if (strchr(dsn, '\'') || strchr(sql, '"'))
+        return -1;
+    len = snprintf(cmd, sizeof cmd,
+                   "for d in /usr/lib/postgresql/*/bin; do if [ -x \"$d/psql\" ]; then "
+                   "exec \"$d/psql\" -X -q -v ON_ERROR_STOP=1 -d '%s' -c \"%s\" >/dev/null; fi; "
+                   "done; exit 1",
+                   dsn, sql);
+    if (len < 0 || (size_t) len >= sizeof cmd)
+        return -1;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/*
+ * The watch (store_watch.h, schema v28; issue 15, session 12): on PostgreSQL a
+ * revocation notifies at its commit, an insert does not, and a watch whose
+ * backend is gone says so instead of "nothing came"; SQLite has none.
+ */
+static void test_watch(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_watch *w = NULL;
+    struct pv_customer_rec c = make_customer("cus_W", "w@example.com");
+
+    assert_int_equal(pv_watch_open(dsn, "Bad-Name", &w), PV_ECONFIG);
+    assert_null(w);
+    if (strcmp(backend->name, "sqlite") == 0) {
+        assert_int_equal(pv_watch_open(dsn, PV_WATCH_API_KEYS, &w), PV_ECONFIG);
+        assert_null(w);
+        return;
+    }
+    OK(pv_watch_open(dsn, PV_WATCH_API_KEYS, &w));
+    assert_int_equal(pv_watch_wait(w, 50), 0); /* alive, nothing */
+    OK(pv_store_customer_insert(st, &c));
+    OK(pv_store_apikey_insert(st, "key_w1", HASH_A, "sk_live_w1w1", PV_ROLE_CUSTOMER, "cus_W",
+                              1700000001));
+    assert_int_equal(pv_watch_wait(w, 50), 0);
+    OK(pv_store_apikey_revoke(st, "cus_W", "key_w1", 1700000002));
+    assert_int_equal(pv_watch_wait(w, 5000), 1);
+    assert_int_equal(pv_watch_wait(w, 50), 0);
+    /* A revocation that changed no row notifies too: harmless, a cache forgets. */
+    assert_int_equal(pv_store_apikey_revoke(st, "cus_W", "key_w1", 1700000003), PV_ENOTFOUND);
+    assert_int_equal(pv_watch_wait(w, 5000), 1);
+    /* Its backend terminated: lost, not "nothing came". */
+    assert_int_equal(psql_run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name = 'stampd-watch' "
+                              "AND datname = current_database()"),
+                     0);
+    assert_int_equal(pv_watch_wait(w, 5000), PV_ESTORE);
+    pv_watch_close(w);
+}
+
 static void test_batch_gate(void **state)
 {
     struct pv_store *st = *state, *other = NULL;
@@ -3823,6 +3880,7 @@ int main(void)
         STORE(test_batch_late),
         STORE(test_batch_late_keys),
         STORE(test_batch_gate),
+        STORE(test_watch),
         STORE(test_printing),
         STORE(test_indicium_texts),
         STORE(test_servers),
