@@ -38,7 +38,9 @@
 # indicia of history by bench/history_fill.py, and the ratio of the two; goal
 # 0.9; HISTORY_RUNS=K alternates K pairs of runs and compares the means),
 # PAGES=N (SQLite: before each run, the pages N purchases write, by table and
-# index: bench/wal_pages.py).
+# index: bench/wal_pages.py), PG_STATEMENTS=1 (PostgreSQL: the cluster loads
+# pg_stat_statements, and each run prints its statements by server time, with
+# calls and microseconds a purchase; its own cost is in every figure of that run).
 # Each run also prints the kB stampd wrote to disk (SQLite) or the kB of WAL
 # the cluster wrote (PostgreSQL), and the CPU time stampd used, all threads
 # and its writers' (threads named stampd-writer), per purchase (written(),
@@ -239,10 +241,18 @@ load() {
     sampler=$!
     cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid") pg0=$(pg_ticks)
     mc0=$(machine_ticks)
+    pgss=""
+    case $dsn in postgres*) [ "${PG_STATEMENTS:-0}" = 1 ] && pgss=1 &&
+        psql -X -At -d "$dsn" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+            -c "SELECT pg_stat_statements_reset()" >/dev/null ;; esac
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
     cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid") pg1=$(pg_ticks)
     mc1=$(machine_ticks)
+    [ -n "$pgss" ] && psql -X -At -F '|' -d "$dsn" -c "SELECT calls, total_exec_time, \
+        regexp_replace(left(query, 90), '\\s+', ' ', 'g') FROM pg_stat_statements \
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+        ORDER BY total_exec_time DESC LIMIT 15" >"$dir/pgss-$label"
     written "$dsn" "$pid"
     wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
@@ -295,6 +305,10 @@ EOF
     read -r rate p50 p99 refused rss0 rss1 rssmax cpu_us wr_us rss10 kbpp fr_us <"$dir/result-$label"
     printf '%s: %d processors, %d customers, %d connections: %s purchases/s, p50 %s ms, p99 %s ms, refused %s, %s kB %s and %s us of CPU a purchase (writers %s, front %s)\n' \
         "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us" "$fr_us"
+    if [ -n "$pgss" ]; then
+        created=$(sed -n 's/^created \([0-9]*\).*/\1/p' "$dir/wrk-$label")
+        awk -F '|' -v n="${created:-1}" -v l="$label" '{ printf "%s: %6.2f calls %7.1f us a purchase  %s\n", l, $1 / n, $2 * 1000 / n, $3 }' "$dir/pgss-$label"
+    fi
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
     # Everything on the machine a purchase (wrk included): on an idle machine the
@@ -382,7 +396,9 @@ if [ "$db_sel" != postgres ]; then
 fi
 
 if [ "$db_sel" != sqlite ]; then
-    PG_TEST_FSYNC=on sh "$top/scripts/pg-test.sh" start "$dir/pg" >/dev/null
+    PG_TEST_FSYNC=on PG_TEST_OPTS=$([ "${PG_STATEMENTS:-0}" = 1 ] &&
+        echo "-c shared_preload_libraries=pg_stat_statements") \
+        sh "$top/scripts/pg-test.sh" start "$dir/pg" >/dev/null
     base=$(cat "$dir/pg/dsn")
     pgbench -q -i -s 10 "$base" >"$dir/pgbench-init" 2>&1
     tps=$(pgbench -N -c 8 -j 2 -T "$secs" "$base" 2>/dev/null |

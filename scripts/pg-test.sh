@@ -9,7 +9,8 @@
 # initdb refuses to run as root: as root the cluster runs as the postgres user
 # (runuser), otherwise as the current user. The cluster trusts local connections
 # and runs with fsync off: it holds test data only and never outlives the run
-# (PG_TEST_FSYNC=on: fsync and full-page writes on, as bench/run.sh measures).
+# (PG_TEST_FSYNC=on: fsync and full-page writes on, as bench/run.sh measures;
+# PG_TEST_OPTS: more server options, e.g. "-c shared_preload_libraries=pg_stat_statements").
 set -eu
 
 die() {
@@ -91,7 +92,7 @@ cmd_start() {
     while :; do
         port=$(random_port)
         if as_owner "$bin/pg_ctl" -D "$home/data" -l "$home/log" -w -t 30 \
-            -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=${PG_TEST_FSYNC:-off} -c full_page_writes=${PG_TEST_FSYNC:-off} -c max_connections=200" \
+            -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=${PG_TEST_FSYNC:-off} -c full_page_writes=${PG_TEST_FSYNC:-off} -c max_connections=200${PG_TEST_OPTS:+ $PG_TEST_OPTS}" \
             start >/dev/null 2>&1; then
             break
         fi

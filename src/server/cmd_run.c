@@ -402,7 +402,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_cmd_fail("store pool", rc);
         goto out;
     }
-    /* PostgreSQL: API keys answered from memory while a watch vouches (keycache.h). */
+    /* API keys answered from memory while a watch vouches (keycache.h). */
     if (mode != PV_RUN_PROCESSOR && (rc = pv_keycache_start(o->db, &app.keys)) != PV_OK) {
         pv_cmd_fail("API-key cache", rc);
         goto out;

@@ -243,14 +243,12 @@ int pv_keycache_start(const char *dsn, struct pv_keycache **out)
     int rc;
 
     *out = NULL;
-    rc = pv_watch_open(dsn, PV_WATCH_API_KEYS, &w);
-    if (rc == PV_ECONFIG)
-        return PV_OK; /* SQLite: no cache */
+    (void) pv_watch_open(dsn, PV_WATCH_API_KEYS, &w); /* the thread retries */
     if ((rc = cache_new(&kc)) != PV_OK) {
         pv_watch_close(w);
         return rc;
     }
-    kc->watch = w; /* NULL when the database is not there yet: the thread retries */
+    kc->watch = w; /* NULL when the database is not there yet */
     if (!(kc->dsn = strdup(dsn))) {
         pv_keycache_stop(kc);
         return PV_ENOMEM;

@@ -2,19 +2,21 @@
  * keycache.h - the API keys a front found, kept in memory while a watch
  * vouches that none changed (issue 15, session 12; docs/security.md "API
  * keys"). On PostgreSQL every request's key lookup was a round trip and
- * about a fifth of the cluster's CPU a purchase.
+ * about a fifth of the cluster's CPU a purchase; on SQLite a read of its own,
+ * a twelfth of the HTTP workers' CPU.
  *
  * A key is answered from memory only while (a) a thread of the cache has a
  * watch (store_watch.h) listening on PV_WATCH_API_KEYS, which a trigger on
- * api_keys notifies at the commit of any change (schema v28), (b) that watch
- * proved its connection alive within PV_KEYCACHE_TRUST_MS, and (c) the entry
+ * api_keys notifies at the commit of any change (schema v28; on SQLite a
+ * change count read every 50 ms), (b) that watch proved the database
+ * reachable within PV_KEYCACHE_TRUST_MS, and (c) the entry
  * is younger than PV_KEYCACHE_AGE_MS and was read after the last change
  * this cache heard of. A notification, a lost watch or pv_keycache_forget
  * drops every entry at once (a generation count), so a key revoked anywhere
- * is refused by every front once its notification arrives - milliseconds;
- * on the front that revoked it, before the revocation is answered. Only
- * keys found are kept: a guess is looked up (and rate-limited) each time.
- * On SQLite there is no watch and no cache: its lookups are in-process.
+ * is refused by every front once its notification arrives - milliseconds
+ * (SQLite: within 50 ms, whichever process changed it); on the front that
+ * revoked it, before the revocation is answered. Only keys found are kept: a
+ * guess is looked up (and rate-limited) each time.
  */
 #ifndef STAMPD_KEYCACHE_H
 #define STAMPD_KEYCACHE_H
@@ -32,10 +34,9 @@ struct pv_store;
 
 /*
  * pv_keycache_start - a cache for the database dsn (borrowed for the call),
- * with its watching thread, into *out (owned: pv_keycache_stop). *out NULL
- * and PV_OK for a backend without notifications (SQLite): callers pass NULL
- * on. A watch that cannot connect yet is retried by the thread every second
- * (until then nothing is kept). PV_ENOMEM, PV_EINTERNAL (the thread).
+ * with its watching thread, into *out (owned: pv_keycache_stop). A watch
+ * that cannot connect yet is retried by the thread every second (until then
+ * nothing is kept). PV_ENOMEM, PV_EINTERNAL (the thread).
  */
 int pv_keycache_start(const char *dsn, struct pv_keycache **out);
 

@@ -241,6 +241,8 @@
                           "VALUES ($1, $2, $3, $4, $5, $6)"))                                      \
     X(APIKEY_LOOKUP, BOTH("SELECT role, owner_id, id, test FROM api_keys "                         \
                           "WHERE hash = $1 AND revoked_at IS NULL"))                               \
+    /* A watch's change count on SQLite (store_watch.h, schema v28): a trigger bumps it. */        \
+    X(WATCH_VERSION, DIALECT("SELECT version FROM watch_versions WHERE channel = $1", NULL))       \
     /* A purchase batch's reads of its jobs' keys, holds and auto-refill rules, one row a job      \
      * (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule). */                            \
     X(BATCH_FACTS,                                                                                 \

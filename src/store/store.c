@@ -103,7 +103,7 @@ int pv_watch_open(const char *dsn, const char *channel, struct pv_watch **out)
             return PV_ECONFIG;
     if (has_prefix(dsn, "postgres://") || has_prefix(dsn, "postgresql://"))
         return pv_pg_watch_open(dsn, channel, out);
-    return PV_ECONFIG; /* SQLite: no notifications */
+    return pv_poll_watch_open(dsn, channel, out); /* SQLite: no notifications */
 }
 
 int pv_watch_wait(struct pv_watch *w, int timeout_ms)

@@ -322,5 +322,8 @@ struct pv_watch {
 
 /* pv_pg_watch_open - pv_watch_open for a "postgres://" DSN (pg_watch.c). */
 int pv_pg_watch_open(const char *dsn, const char *channel, struct pv_watch **out);
+/* pv_poll_watch_open - pv_watch_open for the others (SQLite; watch_poll.c): PV_ECONFIG
+ * when the database has no such channel (an older schema). */
+int pv_poll_watch_open(const char *dsn, const char *channel, struct pv_watch **out);
 
 #endif
