@@ -14,6 +14,7 @@ STAMPD_TEST_PG_DSN_FILE names a cluster (scripts/pg-test.sh, as test_authority).
 
 import io
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -27,6 +28,9 @@ from harness import STAMPD_BIN, Stampd, stampd_env, strip_volatile
 
 
 PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+# The schema version the binary writes into a backup's manifest (store.h).
+with open(os.path.join(harness.SOURCE_DIR, "src", "store", "store.h")) as _f:
+    SCHEMA = int(re.search(r"#define PV_SCHEMA_VERSION (\d+)", _f.read()).group(1))
 
 
 def fresh_dsn():
@@ -124,7 +128,7 @@ class BackupBase:
             manifest = tf.extractfile("MANIFEST").read().decode()
         self.assertEqual(names[:2], ["MANIFEST", "database.pgdump" if self.postgres
                                      else "database.sqlite"])
-        self.assertIn("schema 27\n", manifest)
+        self.assertIn("schema %d\n" % SCHEMA, manifest)
         keys_dir = os.path.join(src.dir, "keys")
         auth_dir = os.path.join(src.dir, "authority")
         for d in (keys_dir, auth_dir):
@@ -188,7 +192,7 @@ class BackupSqlite(BackupBase, unittest.TestCase):
         # A well-formed tar that holds only a manifest (listing nothing) has no database.
         only = io.BytesIO()
         with tarfile.open(fileobj=only, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-            text = b"stampd-backup 1\nschema 27\n"
+            text = b"stampd-backup 1\nschema %d\n" % SCHEMA
             info = tarfile.TarInfo("MANIFEST")
             info.size = len(text)
             tf.addfile(info, io.BytesIO(text))
