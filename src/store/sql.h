@@ -194,8 +194,8 @@
               NULL))                                                                               \
     /* journal_post2 (SQLite): two entries' accounts netted, eight to a statement; an account      \
      * netted to zero gets its row if it has none and is not rewritten. Then their two journals    \
-     * (RETURNING's rows in no set order: told apart by kind) and their lines, each row with its   \
-     * journal. */                                                                                 \
+     * (their ids the last insert's rowid and the one before: two_journals) and their lines, each  \
+     * row with its journal. */                                                                    \
     X(ACCOUNTS_ADD8,                                                                               \
       DIALECT("INSERT INTO accounts(name, balance_mills) SELECT column1, column2 "                 \
               "FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8), ($9, $10), ($11, $12), "       \
@@ -205,7 +205,7 @@
               "WHERE excluded.balance_mills <> 0",                                                 \
               NULL))                                                                               \
     X(JOURNAL_INSERT2, DIALECT("INSERT INTO journals(kind, ref, at) VALUES ($1, $3, $4), "         \
-                               "($2, $3, $4) RETURNING id, kind",                                  \
+                               "($2, $3, $4)",                                                     \
                                NULL))                                                              \
     X(LINES_INSERT8,                                                                               \
       DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \

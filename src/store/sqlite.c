@@ -447,6 +447,11 @@ static int64_t lite_changes(struct pv_store *st)
     return sqlite3_changes64(handle(st)->db);
 }
 
+static int64_t lite_last_id(struct pv_store *st)
+{
+    return sqlite3_last_insert_rowid(handle(st)->db);
+}
+
 static void lite_reset(struct pv_store *st)
 {
     struct sqlite_store *s = handle(st);
@@ -566,6 +571,7 @@ static const struct pv_store_driver sqlite_driver = {
     .prefetch = lite_prefetch,
     .backup = lite_backup,
     .cache = lite_cache,
+    .last_id = lite_last_id,
 };
 
 /* ---- open and close ----------------------------------------------------------------------- */
