@@ -440,8 +440,14 @@
            "ref = COALESCE($3, ref), server_id = COALESCE($4, server_id), updated = $5 "           \
            "WHERE id = $6 AND state = $7 AND ($8 <= 0 OR updated < $8)"))                          \
     /* A round's end states, eight to a statement (intents_end; unused ids NULL). */               \
-    X(INTENTS_END8, BOTH("UPDATE pay_intents SET state = $1, updated = $2 WHERE state = $3 AND "   \
-                         "id IN ($4, $5, $6, $7, $8, $9, $10, $11)"))                              \
+    /* SQLite: `+state`, so the plan searches by id and never by pay_intents_live - whose WHERE    \
+     * (v29's ORs) the bound state would match, a scan of every intent in that state, planned      \
+     * again at each run (a bound value it depends on: pv_store_reprepares). */                    \
+    X(INTENTS_END8,                                                                                \
+      DIALECT("UPDATE pay_intents SET state = $1, updated = $2 WHERE +state = $3 AND "             \
+              "id IN ($4, $5, $6, $7, $8, $9, $10, $11)",                                          \
+              "UPDATE pay_intents SET state = $1, updated = $2 WHERE state = $3 AND "              \
+              "id IN ($4, $5, $6, $7, $8, $9, $10, $11)"))                                         \
     /* The states are pay_intents_live's WHERE (v24; on SQLite v29's ORs): the index of the        \
      * states still moving, which a query uses only when it names them the same way. */            \
     X(INTENT_DUE, DIALECT("SELECT " INTENT_COLS " FROM pay_intents WHERE state = $1 AND "          \

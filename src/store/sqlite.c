@@ -457,6 +457,7 @@ static void lite_reset(struct pv_store *st)
     struct sqlite_store *s = handle(st);
 
     if (s->cur) {
+        st->reprepares += (uint64_t) sqlite3_stmt_status(s->cur, SQLITE_STMTSTATUS_REPREPARE, 1);
         sqlite3_reset(s->cur);
         sqlite3_clear_bindings(s->cur);
     }

@@ -728,6 +728,9 @@ const char *pv_store_backend_name(const struct pv_store *st);
  * Lets tests prove that a path never reaches the database.
  */
 uint64_t pv_store_statements(const struct pv_store *st);
+/* pv_store_reprepares - how many times a statement of st was prepared again before it ran
+ * (SQLite does when a bound value may change its plan: 0 for PostgreSQL and NULL). */
+uint64_t pv_store_reprepares(const struct pv_store *st);
 /* pv_store_stmt_atomic - 1 when, inside begin(), a failed statement undoes only itself and
  * the transaction goes on (SQLite): one write needs no savepoint of its own to fail alone. */
 int pv_store_stmt_atomic(const struct pv_store *st);

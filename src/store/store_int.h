@@ -155,6 +155,7 @@ struct pv_store {
     int defer;            /* pv_store_defer: writes sent with pv_q_send may be queued */
     int64_t part;         /* pv_store_set_part: where shared ledger lines go (0: the row) */
     struct pv_jbuf *jbuf; /* pv_store_journal_batch: journals kept for one statement (ledger.c) */
+    uint64_t reprepares;  /* statements prepared again to run (SQLite; pv_store_reprepares) */
 };
 
 /* The journals a purchase batch keeps (ledger.c): mark at a savepoint, undo at its
