@@ -153,43 +153,32 @@ static int net_accounts(const struct pv_ledger_line *a, size_t na, const struct 
     return PV_OK;
 }
 
-/* Two journals of one ref in one statement: their ids into journal[] in kind1, kind2 order.
- * RETURNING's rows come in no set order, so they are told apart by kind (the same kind twice:
- * two journals alike, either order). */
+/* Two journals of one ref in one statement (SQLite): their ids into journal[] in kind1, kind2
+ * order. A row inserted without an id gets one more than the table's largest rowid (SQLite's
+ * rule while that is below 2^63 - 1, which journal ids counted from 1 never reach), and the
+ * statement inserts its two rows in order, so the ids are the last insert's rowid and the one
+ * before it - read from the handle (last_id): an INSERT ... RETURNING would buffer its rows
+ * in a temporary table it builds for the statement. */
 static int two_journals(struct pv_store *st, const char *kind1, const char *kind2, const char *ref,
                         int64_t at, int64_t journal[2])
 {
-    char kind[64];
     struct pv_q q;
-    struct pv_row r;
-    int rc, n = 0, first = 0; /* rows read; kind1's row seen */
+    int64_t changed, last;
+    int rc;
 
     pv_q_start(&q, st, S_JOURNAL_INSERT2);
     pv_q_text(&q, kind1);
     pv_q_text(&q, kind2);
     pv_q_text(&q, ref);
     pv_q_int(&q, at);
-    while ((rc = pv_q_row(&q)) == PV_OK) {
-        int64_t id;
-
-        r = pv_row_of(&q);
-        id = pv_r_int(&r);
-        pv_r_text(&r, kind, sizeof kind);
-        if ((rc = r.rc) != PV_OK || n++ == 2) {
-            rc = rc != PV_OK ? rc : PV_ESTORE;
-            break;
-        }
-        if (!first && strcmp(kind, kind1) == 0) {
-            journal[0] = id;
-            first = 1;
-        } else {
-            journal[1] = id;
-        }
-    }
-    pv_q_done(&q);
-    if (rc != PV_ENOTFOUND)
+    if ((rc = pv_q_changed(&q, &changed)) != PV_OK)
         return rc;
-    return n == 2 && first ? PV_OK : PV_ESTORE;
+    last = st->drv->last_id ? st->drv->last_id(st) : 0;
+    if (changed != 2 || last < 2)
+        return PV_ESTORE;
+    journal[0] = last - 1;
+    journal[1] = last;
+    return PV_OK;
 }
 
 /*

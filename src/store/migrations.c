@@ -768,6 +768,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v26, /* 26: the indicia's foreign keys checked once a statement (PostgreSQL) */
     pv_migration_v27, /* 27: the intents' CHECKs without lists (SQLite) */
     pv_migration_v28, /* 28: api_keys changes notified to the fronts' caches (PostgreSQL) */
+    pv_migration_v29, /* 29: pay_intents_live without a list (SQLite) */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

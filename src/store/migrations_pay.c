@@ -1,11 +1,12 @@
 /*
- * migrations_pay.c - migrations of issue 15 (v24, v27: the payment intents; v26: the
+ * migrations_pay.c - migrations of issue 15 (v24, v27, v29: the payment intents; v26: the
  * indicia's foreign keys on PostgreSQL; schema_ddl.h): apart from migrations.c only to
  * keep each file readable;
  * pv_schema_migrations (migrations.c) lists them in order. Never edit a
  * released migration; add the next one.
  */
 #include "store/schema_ddl.h"
+#include "store/sql.h"
 
 /*
  * v24: an intent's gateway key is unique where it has to be, not everywhere
@@ -222,5 +223,23 @@ const struct ddl pv_migration_v27[] = {
              "WHERE state IN ('pending', 'authorized', 'settling', 'voiding')"},
     {SQLITE, "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) "
              "WHERE gateway_key LIKE '%sha256:%'"},
+    {0, NULL},
+};
+
+/*
+ * v29: pay_intents_live's WHERE without a list on SQLite (issue 15, session
+ * 12). As v27 found for the CHECKs, SQLite evaluates `state IN (four
+ * constants)` through a temporary B-tree it builds for each statement; the
+ * index's WHERE is evaluated by every write of an intent (an insert once, a
+ * move for the old row and the new one), so it was the last list an intent's
+ * insert and moves built a table for. The same four states as ORs of
+ * equalities are compared in place; INTENT_DUE names them the same way on
+ * SQLite, which is what lets it use the partial index (test_intent_plans).
+ * PostgreSQL compares a list in place and keeps its index.
+ */
+const struct ddl pv_migration_v29[] = {
+    {SQLITE, "DROP INDEX IF EXISTS pay_intents_live"},
+    {SQLITE, "CREATE INDEX pay_intents_live ON pay_intents(state, updated) "
+             "WHERE " PV_INTENT_LIVE_OR},
     {0, NULL},
 };

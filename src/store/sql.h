@@ -64,6 +64,10 @@
 #define HOLD_COLS                                                                                  \
     "id, customer_id, reason, placed_by, placed_at, psd_id, serial, lifted_by, lifted_at, "        \
     "lift_reason"
+/* pay_intents_live's WHERE on SQLite (schema v29), which INTENT_DUE names the same way to use
+ * the index: ORs, which SQLite compares in place (an IN list builds a table a statement). */
+#define PV_INTENT_LIVE_OR                                                                          \
+    "(state = 'pending' OR state = 'authorized' OR state = 'settling' OR state = 'voiding')"
 #define INTENT_COLS                                                                                \
     "id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, source, "     \
     "payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, created, "   \
@@ -190,8 +194,8 @@
               NULL))                                                                               \
     /* journal_post2 (SQLite): two entries' accounts netted, eight to a statement; an account      \
      * netted to zero gets its row if it has none and is not rewritten. Then their two journals    \
-     * (RETURNING's rows in no set order: told apart by kind) and their lines, each row with its   \
-     * journal. */                                                                                 \
+     * (their ids the last insert's rowid and the one before: two_journals) and their lines, each  \
+     * row with its journal. */                                                                    \
     X(ACCOUNTS_ADD8,                                                                               \
       DIALECT("INSERT INTO accounts(name, balance_mills) SELECT column1, column2 "                 \
               "FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8), ($9, $10), ($11, $12), "       \
@@ -201,7 +205,7 @@
               "WHERE excluded.balance_mills <> 0",                                                 \
               NULL))                                                                               \
     X(JOURNAL_INSERT2, DIALECT("INSERT INTO journals(kind, ref, at) VALUES ($1, $3, $4), "         \
-                               "($2, $3, $4) RETURNING id, kind",                                  \
+                               "($2, $3, $4)",                                                     \
                                NULL))                                                              \
     X(LINES_INSERT8,                                                                               \
       DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
@@ -438,12 +442,21 @@
            "ref = COALESCE($3, ref), server_id = COALESCE($4, server_id), updated = $5 "           \
            "WHERE id = $6 AND state = $7 AND ($8 <= 0 OR updated < $8)"))                          \
     /* A round's end states, eight to a statement (intents_end; unused ids NULL). */               \
-    X(INTENTS_END8, BOTH("UPDATE pay_intents SET state = $1, updated = $2 WHERE state = $3 AND "   \
-                         "id IN ($4, $5, $6, $7, $8, $9, $10, $11)"))                              \
-    /* The IN list is pay_intents_live's (v24): the index of the states still moving. */           \
-    X(INTENT_DUE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE state = $1 AND "             \
-                       "updated < $2 AND state IN ('pending', 'authorized', 'settling', "          \
-                       "'voiding') ORDER BY updated, id LIMIT $3"))                                \
+    /* SQLite: `+state`, so the plan searches by id and never by pay_intents_live - whose WHERE    \
+     * (v29's ORs) the bound state would match, a scan of every intent in that state, planned      \
+     * again at each run (a bound value it depends on: pv_store_reprepares). */                    \
+    X(INTENTS_END8,                                                                                \
+      DIALECT("UPDATE pay_intents SET state = $1, updated = $2 WHERE +state = $3 AND "             \
+              "id IN ($4, $5, $6, $7, $8, $9, $10, $11)",                                          \
+              "UPDATE pay_intents SET state = $1, updated = $2 WHERE state = $3 AND "              \
+              "id IN ($4, $5, $6, $7, $8, $9, $10, $11)"))                                         \
+    /* The states are pay_intents_live's WHERE (v24; on SQLite v29's ORs): the index of the        \
+     * states still moving, which a query uses only when it names them the same way. */            \
+    X(INTENT_DUE, DIALECT("SELECT " INTENT_COLS " FROM pay_intents WHERE state = $1 AND "          \
+                          "updated < $2 AND " PV_INTENT_LIVE_OR " ORDER BY updated, id LIMIT $3",  \
+                          "SELECT " INTENT_COLS " FROM pay_intents WHERE state = $1 AND "          \
+                          "updated < $2 AND state IN ('pending', 'authorized', 'settling', "       \
+                          "'voiding') ORDER BY updated, id LIMIT $3"))                             \
     X(INTENT_ACTIVE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
                           "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \

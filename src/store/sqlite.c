@@ -447,11 +447,17 @@ static int64_t lite_changes(struct pv_store *st)
     return sqlite3_changes64(handle(st)->db);
 }
 
+static int64_t lite_last_id(struct pv_store *st)
+{
+    return sqlite3_last_insert_rowid(handle(st)->db);
+}
+
 static void lite_reset(struct pv_store *st)
 {
     struct sqlite_store *s = handle(st);
 
     if (s->cur) {
+        st->reprepares += (uint64_t) sqlite3_stmt_status(s->cur, SQLITE_STMTSTATUS_REPREPARE, 1);
         sqlite3_reset(s->cur);
         sqlite3_clear_bindings(s->cur);
     }
@@ -566,6 +572,7 @@ static const struct pv_store_driver sqlite_driver = {
     .prefetch = lite_prefetch,
     .backup = lite_backup,
     .cache = lite_cache,
+    .last_id = lite_last_id,
 };
 
 /* ---- open and close ----------------------------------------------------------------------- */

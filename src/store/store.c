@@ -142,6 +142,11 @@ uint64_t pv_store_statements(const struct pv_store *st)
     return st ? st->statements : 0;
 }
 
+uint64_t pv_store_reprepares(const struct pv_store *st)
+{
+    return st ? st->reprepares : 0;
+}
+
 int pv_store_stmt_atomic(const struct pv_store *st)
 {
     return st && (st->drv->caps & PV_CAP_STMT_ATOMIC) != 0;

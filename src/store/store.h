@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 28
+#define PV_SCHEMA_VERSION 29
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -728,6 +728,9 @@ const char *pv_store_backend_name(const struct pv_store *st);
  * Lets tests prove that a path never reaches the database.
  */
 uint64_t pv_store_statements(const struct pv_store *st);
+/* pv_store_reprepares - how many times a statement of st was prepared again before it ran
+ * (SQLite does when a bound value may change its plan: 0 for PostgreSQL and NULL). */
+uint64_t pv_store_reprepares(const struct pv_store *st);
 /* pv_store_stmt_atomic - 1 when, inside begin(), a failed statement undoes only itself and
  * the transaction goes on (SQLite): one write needs no savepoint of its own to fail alone. */
 int pv_store_stmt_atomic(const struct pv_store *st);

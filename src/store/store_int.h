@@ -139,6 +139,10 @@ struct pv_store_driver {
     /* Optional (NULL: nothing to do): let this handle keep up to bytes of the
      * database's pages in memory (a processor's writer, which touches the most). */
     void (*cache)(struct pv_store *st, size_t bytes);
+    /* Optional (NULL: the dialect returns ids with RETURNING): the id (rowid) the handle's
+     * last insert gave its last row, read after the statement ran (SQLite; an INSERT's
+     * RETURNING buffers its rows in a temporary table there). */
+    int64_t (*last_id)(struct pv_store *st);
 };
 
 /* The base of every driver's handle, embedded first. */
@@ -151,6 +155,7 @@ struct pv_store {
     int defer;            /* pv_store_defer: writes sent with pv_q_send may be queued */
     int64_t part;         /* pv_store_set_part: where shared ledger lines go (0: the row) */
     struct pv_jbuf *jbuf; /* pv_store_journal_batch: journals kept for one statement (ledger.c) */
+    uint64_t reprepares;  /* statements prepared again to run (SQLite; pv_store_reprepares) */
 };
 
 /* The journals a purchase batch keeps (ledger.c): mark at a savepoint, undo at its

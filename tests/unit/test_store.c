@@ -2365,6 +2365,31 @@ static void test_journal_post2(void **state)
     assert_int_equal(
         pv_store_journal_post2(st, "card_charge", card, 0, "postage_sale", sale, 4, "ind_L", 7),
         PV_EINVAL);
+    /* Each journal gets its own lines, whichever kind comes first, also where a rollback to a
+     * savepoint took back the newest journals (their ids are given again; SQLite reads the
+     * two ids from the handle's last insert since session 12, not from RETURNING). */
+    sale[2].amount = -700;
+    OK(pv_store_begin(st));
+    OK(pv_store_savepoint(st));
+    OK(pv_store_journal_post2(st, "card_charge", card, 2, "postage_sale", sale, 4, "ind_M", 8));
+    OK(pv_store_rollback_to(st));
+    OK(pv_store_journal_post2(st, "postage_sale", sale, 4, "card_charge", card, 2, "ind_N", 9));
+    OK(pv_store_commit(st));
+    OK(pv_store_account_lines(st, "customer:cus_J", 0, 10, &t, &n));
+    assert_int_equal(n, 4);
+    assert_string_equal(t[0].kind, "card_charge");
+    assert_int_equal(t[0].amount, 700);
+    assert_string_equal(t[0].ref, "ind_N");
+    assert_string_equal(t[1].kind, "postage_sale");
+    assert_int_equal(t[1].amount, -700);
+    assert_string_equal(t[1].ref, "ind_N");
+    assert_true(t[0].journal_id > t[1].journal_id && t[1].journal_id > t[2].journal_id);
+    free(t);
+    OK(pv_store_account_lines(st, "psd:7", 0, 10, &t, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(t[0].kind, "postage_sale");
+    assert_string_equal(t[0].ref, "ind_N");
+    free(t);
 }
 
 /* Schema v21: shared lines go to the writer's part; a balance is the row plus its parts. */
