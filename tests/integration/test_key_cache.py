@@ -39,10 +39,7 @@ class KeyCache(unittest.TestCase):
     def setUp(self):
         self.srv = harness.Stampd("keycache")
         if PG_DSN_FILE:
-            p = subprocess.run(["sh", os.path.join(harness.SOURCE_DIR, "scripts", "pg-test.sh"),
-                                "createdb", PG_DSN_FILE], stdout=subprocess.PIPE, check=True,
-                               timeout=60)
-            self.srv.db = p.stdout.decode().strip()
+            self.srv.db = harness.pg_createdb(PG_DSN_FILE)
         _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
                                  "--psds", "2", "--deposit", "1000", "--demo", "--keys-dir",
                                  os.path.join(self.srv.dir, "keys"))
