@@ -30,6 +30,8 @@ struct pv_keycache {
     uint64_t gen; /* under mu; starts at 1 */
     struct slot slots[PV_KEYCACHE_SLOTS];
     _Atomic int64_t trusted_until; /* monotonic ms; 0: not trusted */
+    void (*between)(void *);       /* the tests': run between a store read and its keeping */
+    void *between_arg;
     /* The watching thread (none for an unwatched cache). */
     char *dsn;
     struct pv_watch *watch; /* the thread's */
@@ -107,6 +109,17 @@ void pv_keycache_vouch(struct pv_keycache *kc, int64_t now_ms)
         atomic_store(&kc->trusted_until, now_ms + PV_KEYCACHE_TRUST_MS);
 }
 
+int pv_keycache_on(struct pv_keycache *kc)
+{
+    return kc && mono_ms() < atomic_load(&kc->trusted_until);
+}
+
+void pv_keycache_between(struct pv_keycache *kc, void (*fn)(void *), void *arg)
+{
+    kc->between = fn;
+    kc->between_arg = arg;
+}
+
 /* The watch is gone: trust nothing, and nothing read so far. */
 static void distrust(struct pv_keycache *kc)
 {
@@ -144,6 +157,8 @@ int pv_keycache_lookup(struct pv_keycache *kc, struct pv_store *st, const char *
         pthread_mutex_unlock(&kc->mu);
     }
     rc = pv_store_apikey_lookup(st, hash, who);
+    if (kc->between)
+        kc->between(kc->between_arg);
     if (rc == PV_OK && trusted) {
         pthread_mutex_lock(&kc->mu);
         if (kc->gen == gen && !find(kc, first, hash, now)) {
@@ -170,6 +185,7 @@ int pv_keycache_lookup(struct pv_keycache *kc, struct pv_store *st, const char *
 static void *watch_main(void *arg)
 {
     struct pv_keycache *kc = arg;
+    int64_t t0;
     int rc, down = 0, i;
 
     while (!atomic_load(&kc->stop)) {
@@ -193,6 +209,7 @@ static void *watch_main(void *arg)
             down = 0;
             pv_keycache_forget(kc);
         }
+        t0 = mono_ms(); /* what a wait proves, it proves after its start */
         rc = pv_watch_wait(kc->watch, PV_KEYCACHE_WAIT_MS);
         if (rc < 0) {
             distrust(kc);
@@ -205,7 +222,7 @@ static void *watch_main(void *arg)
         }
         if (rc == 1)
             pv_keycache_forget(kc);
-        pv_keycache_vouch(kc, mono_ms());
+        pv_keycache_vouch(kc, t0);
     }
     distrust(kc);
     pv_watch_close(kc->watch);

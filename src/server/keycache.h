@@ -11,7 +11,8 @@
  * change count read every 50 ms), (b) that watch proved the database
  * reachable within PV_KEYCACHE_TRUST_MS, and (c) the entry
  * is younger than PV_KEYCACHE_AGE_MS and was read after the last change
- * this cache heard of. A notification, a lost watch or pv_keycache_forget
+ * this cache heard of (the trust counts from the start of the watch's wait
+ * that proved the database reachable). A notification, a lost watch or pv_keycache_forget
  * drops every entry at once (a generation count), so a key revoked anywhere
  * is refused by every front once its notification arrives - milliseconds
  * (SQLite: within 50 ms, whichever process changed it); on the front that
@@ -40,8 +41,9 @@ struct pv_store;
  */
 int pv_keycache_start(const char *dsn, struct pv_keycache **out);
 
-/* pv_keycache_stop - stop the thread within PV_KEYCACHE_WAIT_MS or so and
- * free kc (taken; NULL is fine). */
+/* pv_keycache_stop - stop the thread and free kc (taken; NULL is fine): within
+ * PV_KEYCACHE_WAIT_MS, or PV_WATCH_ANSWER_MS if its database stopped answering, or 5 s
+ * (libpq's connect_timeout, unless the DSN sets one) if it was connecting. */
 void pv_keycache_stop(struct pv_keycache *kc);
 
 /*
@@ -56,6 +58,13 @@ int pv_keycache_lookup(struct pv_keycache *kc, struct pv_store *st, const char *
 /* pv_keycache_forget - drop every entry of kc (borrowed; NULL is fine): this
  * process changed a key, and its own answer must not wait for the watch. */
 void pv_keycache_forget(struct pv_keycache *kc);
+
+/* pv_keycache_on - 1 while kc (borrowed; NULL: 0) answers keys from memory. */
+int pv_keycache_on(struct pv_keycache *kc);
+
+/* pv_keycache_between - for the tests: fn(arg) runs in each lookup of kc (borrowed) between
+ * its read of the store and its keeping of the key (a change that lands there). */
+void pv_keycache_between(struct pv_keycache *kc, void (*fn)(void *), void *arg);
 
 /* pv_keycache_vouch - for the tests: behave as if the watch proved itself
  * alive at now_ms (CLOCK_MONOTONIC ms) on a cache made with

@@ -244,7 +244,7 @@ void pv_metrics_write(void (*put)(void *ctx, const char *fmt, ...), void *ctx)
         (unsigned long long) m.batch_retries);
     put(ctx,
         "# HELP stampd_apikey_cache_hits_total API keys answered from the front's memory "
-        "(PostgreSQL, docs/security.md).\n# TYPE stampd_apikey_cache_hits_total counter\n"
+        "(docs/security.md).\n# TYPE stampd_apikey_cache_hits_total counter\n"
         "stampd_apikey_cache_hits_total %llu\n"
         "# HELP stampd_apikey_cache_misses_total API keys read from the database while the "
         "cache was on.\n# TYPE stampd_apikey_cache_misses_total counter\n"

@@ -767,7 +767,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v25,    /* 25: journal lines' foreign keys checked once a statement (PostgreSQL) */
     pv_migration_v26, /* 26: the indicia's foreign keys checked once a statement (PostgreSQL) */
     pv_migration_v27, /* 27: the intents' CHECKs without lists (SQLite) */
-    pv_migration_v28, /* 28: api_keys changes notified to the fronts' caches (PostgreSQL) */
+    pv_migration_v28, /* 28: api_keys changes told to the fronts' API-key caches */
     pv_migration_v29, /* 29: pay_intents_live without a list (SQLite) */
 };
 

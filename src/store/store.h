@@ -781,7 +781,7 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 /* Webhooks: endpoints, the event outbox, deliveries (schema v19). */
 #include "store/store_hooks.h"
 #include "store/store_payments.h" /* a new card's reads in one statement (issue 15) */
-#include "store/store_watch.h"    /* told of other connections' changes (PostgreSQL) */
+#include "store/store_watch.h"    /* told of other connections' changes (v28) */
 /* A purchase batch's reads and writes a batch at a time (issue 15, session 9). */
 #include "store/store_batch.h"
 

@@ -13,7 +13,9 @@ PostgreSQL (integration/test_key_cache_pg):
   or sqlite3: another process) is refused as soon as the watch sees it - well
   within a second;
 * (PostgreSQL) with the watch's connection killed, a key revoked meanwhile is
-  refused too, and the cache comes back on by itself.
+  refused too, and the cache comes back on by itself (here the watch is back
+  before the revocation commits; a change missed while it is down is
+  test_account.c's test_key_cache_watch_lost).
 
 Without the trigger or the watch a revoked key would keep working for the
 entries' whole age (PV_KEYCACHE_AGE_MS, a minute).
