@@ -13,7 +13,9 @@
  * accounts' upsert, the journal and its lines, four lines to a statement
  * (post_lines), with nothing left behind when it fails; journal_post2, a card
  * purchase's two entries, nets their accounts and writes both in three
- * statements (pair_body).
+ * statements (pair_body). Inside a purchase batch (journal_batch on) both
+ * dialects keep the jobs' journals to the batch's end; SQLite's are written
+ * by ledger_rows.c (issue 15, session 12).
  *
  * An account's balance is its row plus its parts. account_balance inside a
  * transaction locks the account's row until commit
@@ -234,7 +236,7 @@ static int pair_body(struct pv_store *st, const void *arg)
 }
 
 /*
- * A purchase batch's journals (journal_batch, PostgreSQL): each job's
+ * A purchase batch's journals (journal_batch; SQLite too since session 12): each job's
  * journal_post keeps its journal and lines here, and the batch writes all
  * of them, and the accounts and parts they move, in one statement
  * (JOURNALS_INSERT) before its commit. Until then account_balance adds the
@@ -496,6 +498,13 @@ int pv_jbuf_write(struct pv_store *st)
         return moved ? PV_EBUSY : rc;
     if (!b || b->nj == 0)
         return PV_OK;
+    if (!pv_sql_has(st, S_JOURNALS_INSERT)) { /* SQLite: a few multi-row statements */
+        rc = pv_jbuf_write_rows(st, b->nj, b->kind, b->ref, b->at, b->nl, b->jord, b->line, b->acct,
+                                b->amount);
+        jbuf_cut(b, 0, 0);
+        b->markj = b->markl = 0;
+        return rc;
+    }
     pv_q_start(&q, st, S_JOURNALS_INSERT);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->kind, b->nj, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->ref, b->nj, 0);
@@ -528,8 +537,8 @@ int pv_store_journal_batch(struct pv_store *st, int on)
             st->jbuf->on = 0;
         return rc;
     }
-    if (!pv_sql_has(st, S_JOURNALS_INSERT))
-        return PV_OK; /* SQLite: journal_post writes its journal at once */
+    if (!pv_sql_has(st, S_JOURNALS_INSERT) && !pv_sql_has(st, S_JOURNALS_ROWS16))
+        return PV_OK; /* a dialect with neither: journal_post writes its journal at once */
     if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
         return PV_ENOMEM;
     st->jbuf->on = 1;
@@ -566,6 +575,12 @@ static int post_kept(struct pv_store *st, const char *kind, const char *ref,
     return jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
 }
 
+/* journal_post keeps the entry for the batch's end (journal_batch on, a ref to file it by). */
+static int kept(const struct pv_store *st, const char *ref)
+{
+    return st->jbuf && st->jbuf->on && st->in_tx && ref;
+}
+
 /* Each line names an account and moves an amount in range: PV_OK, PV_EINVAL, PV_EOVERFLOW. */
 static int lines_ok(const struct pv_ledger_line *lines, size_t n)
 {
@@ -592,13 +607,13 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
         return PV_EINVAL;
     if ((rc = lines_ok(lines, n)) != PV_OK)
         return rc;
-    if (!pv_sql_has(st, S_JOURNAL_POST))
+    if (!pv_sql_has(st, S_JOURNAL_POST) && !kept(st, ref))
         return post_lines(st, kind, ref, lines, n, at);
     if (n > sizeof part / sizeof part[0] && !(parts = malloc(n * sizeof *parts)))
         return PV_ENOMEM;
     for (i = 0; i < n; i++)
         parts[i] = lines[i].shared ? st->part : 0;
-    if (st->jbuf && st->jbuf->on && st->in_tx && ref) {
+    if (kept(st, ref)) {
         rc = post_kept(st, kind, ref, lines, n, parts, at);
     } else if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
         jbuf_forget(st->jbuf, lines, n);
@@ -626,6 +641,15 @@ int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct 
 
     if (!st || !kind1 || !kind2 || !l1 || !l2 || n1 == 0 || n2 == 0)
         return PV_EINVAL;
+    if (kept(st, ref) && !pv_sql_has(st, S_JOURNAL_POST)) {
+        /* SQLite in a purchase batch: both kept, or neither (the first cut again). */
+        size_t nj = st->jbuf->nj, nl = st->jbuf->nl;
+
+        if ((rc = pv_store_journal_post(st, kind1, ref, l1, n1, at)) == PV_OK &&
+            (rc = pv_store_journal_post(st, kind2, ref, l2, n2, at)) != PV_OK)
+            jbuf_cut(st->jbuf, nj, nl);
+        return rc;
+    }
     if (pv_sql_has(st, S_JOURNAL_POST) || n1 + n2 > 8 || !ref) {
         /* The two posts; in a transaction of their own unless in the caller's. */
         if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
