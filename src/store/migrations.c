@@ -767,6 +767,7 @@ const struct ddl *const pv_schema_migrations[] = {
     migration_v25,    /* 25: journal lines' foreign keys checked once a statement (PostgreSQL) */
     pv_migration_v26, /* 26: the indicia's foreign keys checked once a statement (PostgreSQL) */
     pv_migration_v27, /* 27: the intents' CHECKs without lists (SQLite) */
+    pv_migration_v28, /* 28: journal lines without a rowid (SQLite) */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

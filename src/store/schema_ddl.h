@@ -33,4 +33,7 @@ extern const struct ddl pv_migration_v15[], pv_migration_v16[], pv_migration_v17
 /* The payment intents' migrations of issue 15 (migrations_pay.c). */
 extern const struct ddl pv_migration_v24[], pv_migration_v26[], pv_migration_v27[];
 
+/* Issue 15's migrations of how SQLite stores rows (migrations_rows.c). */
+extern const struct ddl pv_migration_v28[];
+
 #endif
