@@ -251,8 +251,9 @@ struct pv_jbuf {
     int64_t *at;
     size_t nl, capl, markl; /* lines */
     int64_t *jord, *line, *amount, *part;
-    char **acct;
-    size_t nk, capk; /* balances known from lock_batch, valid to the end of the transaction */
+    char **acct;           /* borrowed from sums */
+    struct pv_jsums *sums; /* the kept lines' sum an account (ledger_rows.c) */
+    size_t nk, capk;       /* balances known from lock_batch, valid to the end of the transaction */
     char (*kname)[PV_ACCOUNT_MAX];
     pv_mills *kbal;
     int late;   /* the known balances were read without a lock (batch_late) */
@@ -292,8 +293,12 @@ static void jbuf_cut(struct pv_jbuf *b, size_t nj, size_t nl)
         free(b->kind[b->nj]);
         free(b->ref[b->nj]);
     }
-    while (b->nl > nl)
-        free(b->acct[--b->nl]);
+    while (b->nl > nl) {
+        b->nl--;
+        pv_jsums_sub(b->sums, b->acct[b->nl], b->amount[b->nl]);
+    }
+    if (b->nl == 0)
+        pv_jsums_reset(b->sums, 0);
 }
 
 void pv_jbuf_mark(struct pv_store *st)
@@ -342,6 +347,7 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     free(b->ihash);
     free(b->iind);
     free(b->iat);
+    pv_jsums_reset(b->sums, 1);
     free(b);
     st->jbuf = NULL;
 }
@@ -473,9 +479,11 @@ static int jbuf_add(struct pv_jbuf *b, const char *kind, const char *ref,
     b->at[nj] = at;
     b->nj++;
     for (i = 0; i < n; i++) {
-        if (!(b->acct[b->nl] = strdup(lines[i].account))) {
+        int rc = pv_jsums_add(&b->sums, lines[i].account, lines[i].amount, &b->acct[b->nl]);
+
+        if (rc != PV_OK) { /* PV_ENOMEM, or PV_EOVERFLOW: two lines of one account */
             jbuf_cut(b, nj, nl);
-            return PV_ENOMEM;
+            return rc;
         }
         b->jord[b->nl] = (int64_t) b->nj; /* WITH ORDINALITY counts from 1 */
         b->line[b->nl] = (int64_t) i;
@@ -546,32 +554,22 @@ int pv_store_journal_batch(struct pv_store *st, int on)
     return PV_OK;
 }
 
-/* What the kept lines add to account (struct pv_jbuf), checked against the balance range:
- * PV_EOVERFLOW when account plus them would leave it. */
+/* What the kept lines add to account (struct pv_jbuf): their sum, kept in the balance range
+ * as it moved (pv_jsums_add), so always PV_OK. */
 static int jbuf_pending(const struct pv_jbuf *b, const char *account, pv_mills *sum)
 {
-    size_t i;
-
     *sum = 0;
-    for (i = 0; b && b->on && i < b->nl; i++)
-        if (strcmp(b->acct[i], account) == 0 && pv_money_add(*sum, b->amount[i], sum) != PV_OK)
-            return PV_EOVERFLOW;
+    if (b && b->on)
+        pv_jsums_get(b->sums, account, sum);
     return PV_OK;
 }
 
-/* journal_post in a purchase batch: kept, after the same range checks the accounts' CHECK
- * would make of each account's kept lines together (its stored balance is checked when the
- * batch writes them; account_balance checks the sum it answers). */
+/* journal_post in a purchase batch: kept, each account's kept lines together checked against
+ * the range the accounts' CHECK allows as they are added (jbuf_add; its stored balance is
+ * checked when the batch writes them, account_balance checks the sum it answers). */
 static int post_kept(struct pv_store *st, const char *kind, const char *ref,
                      const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
 {
-    pv_mills sum;
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (jbuf_pending(st->jbuf, lines[i].account, &sum) != PV_OK ||
-            pv_money_add(sum, lines[i].amount, &sum) != PV_OK)
-            return PV_EOVERFLOW;
     return jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
 }
 
@@ -699,11 +697,7 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
     /* Inside a purchase batch: with what its jobs posted so far (struct pv_jbuf), which
      * makes an account that has no row yet. */
     if (rc == PV_ENOTFOUND) {
-        size_t i;
-
-        for (i = 0; i < st->jbuf->nl && strcmp(st->jbuf->acct[i], account) != 0; i++)
-            ;
-        if (i == st->jbuf->nl)
+        if (!pv_jsums_get(st->jbuf->sums, account, &kept))
             return rc;
         *balance = 0;
     }

@@ -106,3 +106,140 @@ int pv_jbuf_write_rows(struct pv_store *st, size_t nj, char **kind, char **ref, 
     }
     return rc;
 }
+
+/*
+ * The kept lines' sum an account (struct pv_jsums, store_int.h): each account's name once
+ * (the kept lines borrow it), found by its hash, so that a job's post and balance read cost
+ * the same whatever the batch kept before them (they summed every kept line: a batch of n
+ * jobs cost n^2 / 2 comparisons). A sum is range-checked as it moves.
+ */
+struct pv_jsums {
+    size_t n, cap, nslot; /* accounts; room; slots (a power of two, at least 2 * cap) */
+    char **name;
+    pv_mills *sum;
+    size_t *lines;  /* kept lines on the account: 0 once all were cut */
+    uint32_t *slot; /* index + 1, or 0: free */
+};
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (unsigned char) *s++) * 16777619u;
+    return h;
+}
+
+/* Where account is, or -1. */
+static long jsums_find(const struct pv_jsums *s, const char *account)
+{
+    size_t i;
+
+    if (!s || s->n == 0)
+        return -1;
+    for (i = name_hash(account) & (s->nslot - 1); s->slot[i]; i = (i + 1) & (s->nslot - 1))
+        if (strcmp(s->name[s->slot[i] - 1], account) == 0)
+            return (long) s->slot[i] - 1;
+    return -1;
+}
+
+static void jsums_index(struct pv_jsums *s)
+{
+    size_t k, i;
+
+    memset(s->slot, 0, s->nslot * sizeof *s->slot);
+    for (k = 0; k < s->n; k++) {
+        for (i = name_hash(s->name[k]) & (s->nslot - 1); s->slot[i]; i = (i + 1) & (s->nslot - 1))
+            ;
+        s->slot[i] = (uint32_t) k + 1;
+    }
+}
+
+/* Room for one more account. */
+static int jsums_room(struct pv_jsums *s)
+{
+    size_t cap = s->cap ? 2 * s->cap : 64;
+    void *p;
+
+    if (s->n < s->cap)
+        return PV_OK;
+    if (!(p = realloc(s->name, cap * sizeof *s->name)))
+        return PV_ENOMEM;
+    s->name = p;
+    if (!(p = realloc(s->sum, cap * sizeof *s->sum)))
+        return PV_ENOMEM;
+    s->sum = p;
+    if (!(p = realloc(s->lines, cap * sizeof *s->lines)))
+        return PV_ENOMEM;
+    s->lines = p;
+    if (!(p = calloc(2 * cap, sizeof *s->slot)))
+        return PV_ENOMEM;
+    free(s->slot);
+    s->slot = p;
+    s->nslot = 2 * cap;
+    s->cap = cap;
+    jsums_index(s);
+    return PV_OK;
+}
+
+int pv_jsums_add(struct pv_jsums **sp, const char *account, pv_mills amount, char **name)
+{
+    struct pv_jsums *s = *sp;
+    pv_mills sum;
+    long k;
+    size_t i;
+
+    if (!s && !(s = *sp = calloc(1, sizeof *s)))
+        return PV_ENOMEM;
+    if ((k = jsums_find(s, account)) < 0) {
+        if (jsums_room(s) != PV_OK || !(s->name[s->n] = strdup(account)))
+            return PV_ENOMEM;
+        s->sum[s->n] = 0;
+        s->lines[s->n] = 0;
+        for (i = name_hash(account) & (s->nslot - 1); s->slot[i]; i = (i + 1) & (s->nslot - 1))
+            ;
+        s->slot[i] = (uint32_t) s->n + 1;
+        k = (long) s->n++;
+    }
+    if (pv_money_add(s->sum[k], amount, &sum) != PV_OK)
+        return PV_EOVERFLOW;
+    s->sum[k] = sum;
+    s->lines[k]++;
+    *name = s->name[k];
+    return PV_OK;
+}
+
+void pv_jsums_sub(struct pv_jsums *s, const char *account, pv_mills amount)
+{
+    long k = jsums_find(s, account);
+
+    if (k >= 0) { /* added with its range checked: taking it back stays in range */
+        s->sum[k] -= amount;
+        s->lines[k]--;
+    }
+}
+
+int pv_jsums_get(const struct pv_jsums *s, const char *account, pv_mills *sum)
+{
+    long k = jsums_find(s, account);
+
+    *sum = k >= 0 && s->lines[k] ? s->sum[k] : 0;
+    return k >= 0 && s->lines[k] > 0;
+}
+
+void pv_jsums_reset(struct pv_jsums *s, int free_it)
+{
+    if (!s)
+        return;
+    while (s->n)
+        free(s->name[--s->n]);
+    if (s->slot)
+        memset(s->slot, 0, s->nslot * sizeof *s->slot);
+    if (!free_it)
+        return;
+    free(s->name);
+    free(s->sum);
+    free(s->lines);
+    free(s->slot);
+    free(s);
+}
