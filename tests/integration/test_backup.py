@@ -124,7 +124,7 @@ class BackupBase:
             manifest = tf.extractfile("MANIFEST").read().decode()
         self.assertEqual(names[:2], ["MANIFEST", "database.pgdump" if self.postgres
                                      else "database.sqlite"])
-        self.assertIn("schema 27\n", manifest)
+        self.assertIn("schema 28\n", manifest)
         keys_dir = os.path.join(src.dir, "keys")
         auth_dir = os.path.join(src.dir, "authority")
         for d in (keys_dir, auth_dir):
@@ -188,7 +188,7 @@ class BackupSqlite(BackupBase, unittest.TestCase):
         # A well-formed tar that holds only a manifest (listing nothing) has no database.
         only = io.BytesIO()
         with tarfile.open(fileobj=only, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-            text = b"stampd-backup 1\nschema 27\n"
+            text = b"stampd-backup 1\nschema 28\n"
             info = tarfile.TarInfo("MANIFEST")
             info.size = len(text)
             tf.addfile(info, io.BytesIO(text))
