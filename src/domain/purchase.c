@@ -646,7 +646,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* The card payments' round commits with the batch (lease.h, in_batch). */
     if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
         goto fail_rollback;
-    /* The jobs' journals wait for one statement at the end (PostgreSQL, journal_batch). */
+    /* The jobs' journals wait for the end (journal_batch; SQLite too since session 12). */
     if ((rc = pv_store_journal_batch(st, 1)) != PV_OK)
         goto fail_rollback;
     if (late && (rc = pv_purchase_late(st, reqs, res, n, &late)) != PV_OK)

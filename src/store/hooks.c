@@ -195,8 +195,16 @@ int pv_store_hook_owners(struct pv_store *st, const char *const *owners, size_t 
         return PV_ENOMEM;
     w = list;
     *w++ = '[';
-    for (i = 0; i < n; i++)
-        w += sprintf(w, "%s\"%s\"", i ? "," : "", owners[i]);
+    for (i = 0; i < n; i++) { /* the batch's owners, on the writer: no printf a job */
+        size_t k = strlen(owners[i]);
+
+        if (i)
+            *w++ = ',';
+        *w++ = '"';
+        memcpy(w, owners[i], k);
+        w += k;
+        *w++ = '"';
+    }
     *w++ = ']';
     *w = '\0';
     pv_q_start(&q, st, S_HOOK_OWNERS);

@@ -13,7 +13,9 @@
  * accounts' upsert, the journal and its lines, four lines to a statement
  * (post_lines), with nothing left behind when it fails; journal_post2, a card
  * purchase's two entries, nets their accounts and writes both in three
- * statements (pair_body).
+ * statements (pair_body). Inside a purchase batch (journal_batch on) both
+ * dialects keep the jobs' journals to the batch's end; SQLite's are written
+ * by ledger_rows.c (issue 15, session 12).
  *
  * An account's balance is its row plus its parts. account_balance inside a
  * transaction locks the account's row until commit
@@ -223,7 +225,7 @@ static int pair_body(struct pv_store *st, const void *arg)
 }
 
 /*
- * A purchase batch's journals (journal_batch, PostgreSQL): each job's
+ * A purchase batch's journals (journal_batch; SQLite too since session 12): each job's
  * journal_post keeps its journal and lines here, and the batch writes all
  * of them, and the accounts and parts they move, in one statement
  * (JOURNALS_INSERT) before its commit. Until then account_balance adds the
@@ -238,8 +240,9 @@ struct pv_jbuf {
     int64_t *at;
     size_t nl, capl, markl; /* lines */
     int64_t *jord, *line, *amount, *part;
-    char **acct;
-    size_t nk, capk; /* balances known from lock_batch, valid to the end of the transaction */
+    char **acct;           /* borrowed from sums */
+    struct pv_jsums *sums; /* the kept lines' sum an account (ledger_rows.c) */
+    size_t nk, capk;       /* balances known from lock_batch, valid to the end of the transaction */
     char (*kname)[PV_ACCOUNT_MAX];
     pv_mills *kbal;
     int late;   /* the known balances were read without a lock (batch_late) */
@@ -279,8 +282,12 @@ static void jbuf_cut(struct pv_jbuf *b, size_t nj, size_t nl)
         free(b->kind[b->nj]);
         free(b->ref[b->nj]);
     }
-    while (b->nl > nl)
-        free(b->acct[--b->nl]);
+    while (b->nl > nl) {
+        b->nl--;
+        pv_jsums_sub(b->sums, b->acct[b->nl], b->amount[b->nl]);
+    }
+    if (b->nl == 0)
+        pv_jsums_reset(b->sums, 0);
 }
 
 void pv_jbuf_mark(struct pv_store *st)
@@ -329,6 +336,7 @@ void pv_jbuf_drop(struct pv_store *st, int free_it)
     free(b->ihash);
     free(b->iind);
     free(b->iat);
+    pv_jsums_reset(b->sums, 1);
     free(b);
     st->jbuf = NULL;
 }
@@ -460,9 +468,11 @@ static int jbuf_add(struct pv_jbuf *b, const char *kind, const char *ref,
     b->at[nj] = at;
     b->nj++;
     for (i = 0; i < n; i++) {
-        if (!(b->acct[b->nl] = strdup(lines[i].account))) {
+        int rc = pv_jsums_add(&b->sums, lines[i].account, lines[i].amount, &b->acct[b->nl]);
+
+        if (rc != PV_OK) { /* PV_ENOMEM, or PV_EOVERFLOW: two lines of one account */
             jbuf_cut(b, nj, nl);
-            return PV_ENOMEM;
+            return rc;
         }
         b->jord[b->nl] = (int64_t) b->nj; /* WITH ORDINALITY counts from 1 */
         b->line[b->nl] = (int64_t) i;
@@ -485,6 +495,13 @@ int pv_jbuf_write(struct pv_store *st)
         return moved ? PV_EBUSY : rc;
     if (!b || b->nj == 0)
         return PV_OK;
+    if (!pv_sql_has(st, S_JOURNALS_INSERT)) { /* SQLite: a few multi-row statements */
+        rc = pv_jbuf_write_rows(st, b->nj, b->kind, b->ref, b->at, b->nl, b->jord, b->line, b->acct,
+                                b->amount);
+        jbuf_cut(b, 0, 0);
+        b->markj = b->markl = 0;
+        return rc;
+    }
     pv_q_start(&q, st, S_JOURNALS_INSERT);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->kind, b->nj, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->ref, b->nj, 0);
@@ -517,8 +534,8 @@ int pv_store_journal_batch(struct pv_store *st, int on)
             st->jbuf->on = 0;
         return rc;
     }
-    if (!pv_sql_has(st, S_JOURNALS_INSERT))
-        return PV_OK; /* SQLite: journal_post writes its journal at once */
+    if (!pv_sql_has(st, S_JOURNALS_INSERT) && !pv_sql_has(st, S_JOURNALS_ROWS16))
+        return PV_OK; /* a dialect with neither: journal_post writes its journal at once */
     if (!st->jbuf && !(st->jbuf = calloc(1, sizeof *st->jbuf)))
         return PV_ENOMEM;
     st->jbuf->on = 1;
@@ -526,33 +543,29 @@ int pv_store_journal_batch(struct pv_store *st, int on)
     return PV_OK;
 }
 
-/* What the kept lines add to account (struct pv_jbuf), checked against the balance range:
- * PV_EOVERFLOW when account plus them would leave it. */
+/* What the kept lines add to account (struct pv_jbuf): their sum, kept in the balance range
+ * as it moved (pv_jsums_add), so always PV_OK. */
 static int jbuf_pending(const struct pv_jbuf *b, const char *account, pv_mills *sum)
 {
-    size_t i;
-
     *sum = 0;
-    for (i = 0; b && b->on && i < b->nl; i++)
-        if (strcmp(b->acct[i], account) == 0 && pv_money_add(*sum, b->amount[i], sum) != PV_OK)
-            return PV_EOVERFLOW;
+    if (b && b->on)
+        pv_jsums_get(b->sums, account, sum);
     return PV_OK;
 }
 
-/* journal_post in a purchase batch: kept, after the same range checks the accounts' CHECK
- * would make of each account's kept lines together (its stored balance is checked when the
- * batch writes them; account_balance checks the sum it answers). */
+/* journal_post in a purchase batch: kept, each account's kept lines together checked against
+ * the range the accounts' CHECK allows as they are added (jbuf_add; its stored balance is
+ * checked when the batch writes them, account_balance checks the sum it answers). */
 static int post_kept(struct pv_store *st, const char *kind, const char *ref,
                      const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
 {
-    pv_mills sum;
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (jbuf_pending(st->jbuf, lines[i].account, &sum) != PV_OK ||
-            pv_money_add(sum, lines[i].amount, &sum) != PV_OK)
-            return PV_EOVERFLOW;
     return jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
+}
+
+/* journal_post keeps the entry for the batch's end (journal_batch on, a ref to file it by). */
+static int kept(const struct pv_store *st, const char *ref)
+{
+    return st->jbuf && st->jbuf->on && st->in_tx && ref;
 }
 
 /* Each line names an account and moves an amount in range: PV_OK, PV_EINVAL, PV_EOVERFLOW. */
@@ -581,13 +594,13 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
         return PV_EINVAL;
     if ((rc = lines_ok(lines, n)) != PV_OK)
         return rc;
-    if (!pv_sql_has(st, S_JOURNAL_POST))
+    if (!pv_sql_has(st, S_JOURNAL_POST) && !kept(st, ref))
         return post_lines(st, kind, ref, lines, n, at);
     if (n > sizeof part / sizeof part[0] && !(parts = malloc(n * sizeof *parts)))
         return PV_ENOMEM;
     for (i = 0; i < n; i++)
         parts[i] = lines[i].shared ? st->part : 0;
-    if (st->jbuf && st->jbuf->on && st->in_tx && ref) {
+    if (kept(st, ref)) {
         rc = post_kept(st, kind, ref, lines, n, parts, at);
     } else if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
         jbuf_forget(st->jbuf, lines, n);
@@ -615,6 +628,15 @@ int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct 
 
     if (!st || !kind1 || !kind2 || !l1 || !l2 || n1 == 0 || n2 == 0)
         return PV_EINVAL;
+    if (kept(st, ref) && !pv_sql_has(st, S_JOURNAL_POST)) {
+        /* SQLite in a purchase batch: both kept, or neither (the first cut again). */
+        size_t nj = st->jbuf->nj, nl = st->jbuf->nl;
+
+        if ((rc = pv_store_journal_post(st, kind1, ref, l1, n1, at)) == PV_OK &&
+            (rc = pv_store_journal_post(st, kind2, ref, l2, n2, at)) != PV_OK)
+            jbuf_cut(st->jbuf, nj, nl);
+        return rc;
+    }
     if (pv_sql_has(st, S_JOURNAL_POST) || n1 + n2 > 8 || !ref) {
         /* The two posts; in a transaction of their own unless in the caller's. */
         if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
@@ -664,11 +686,7 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
     /* Inside a purchase batch: with what its jobs posted so far (struct pv_jbuf), which
      * makes an account that has no row yet. */
     if (rc == PV_ENOTFOUND) {
-        size_t i;
-
-        for (i = 0; i < st->jbuf->nl && strcmp(st->jbuf->acct[i], account) != 0; i++)
-            ;
-        if (i == st->jbuf->nl)
+        if (!pv_jsums_get(st->jbuf->sums, account, &kept))
             return rc;
         *balance = 0;
     }

@@ -769,6 +769,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v27, /* 27: the intents' CHECKs without lists (SQLite) */
     pv_migration_v28, /* 28: api_keys changes told to the fronts' API-key caches */
     pv_migration_v29, /* 29: pay_intents_live without a list (SQLite) */
+    pv_migration_v30, /* 30: journal lines without a rowid (SQLite) */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

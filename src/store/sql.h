@@ -112,6 +112,12 @@
     "      GROUP BY account, part ORDER BY account, part "                                         \
     "      ON CONFLICT (name, part) DO UPDATE "                                                    \
     "      SET balance_mills = account_parts.balance_mills + excluded.balance_mills) "
+/* Sixteen rows of four parameters, for a multi-row VALUES (JOURNALS_ROWS16, LINES_ROWS16). */
+#define ROWS16X4                                                                                   \
+    "($1, $2, $3, $4), ($5, $6, $7, $8), ($9, $10, $11, $12), ($13, $14, $15, $16), "              \
+    "($17, $18, $19, $20), ($21, $22, $23, $24), ($25, $26, $27, $28), ($29, $30, $31, $32), "     \
+    "($33, $34, $35, $36), ($37, $38, $39, $40), ($41, $42, $43, $44), ($45, $46, $47, $48), "     \
+    "($49, $50, $51, $52), ($53, $54, $55, $56), ($57, $58, $59, $60), ($61, $62, $63, $64)"
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -213,6 +219,21 @@
               "($5, $6, $7, $8), ($9, $10, $11, $12), ($13, $14, $15, $16), "                      \
               "($17, $18, $19, $20), ($21, $22, $23, $24), ($25, $26, $27, $28), "                 \
               "($29, $30, $31, $32)) WHERE column3 IS NOT NULL",                                   \
+              NULL))                                                                               \
+    /* A purchase batch's kept journals without arrays (SQLite, pv_jbuf_write_rows): the           \
+     * largest id (the journals get the ids after it, as SQLite would give them one after          \
+     * the other: one writer), then sixteen journals or lines to a statement, unused rows          \
+     * NULL. */                                                                                    \
+    X(JOURNAL_LAST, DIALECT("SELECT COALESCE(MAX(id), 0) FROM journals", NULL))                    \
+    X(JOURNALS_ROWS16,                                                                             \
+      DIALECT("INSERT INTO journals(id, kind, ref, at) "                                           \
+              "SELECT column1, column2, column3, column4 FROM (VALUES " ROWS16X4 ") "              \
+              "WHERE column1 IS NOT NULL",                                                         \
+              NULL))                                                                               \
+    X(LINES_ROWS16,                                                                                \
+      DIALECT("INSERT INTO journal_lines(journal_id, line, account, amount_mills) "                \
+              "SELECT column1, column2, column3, column4 FROM (VALUES " ROWS16X4 ") "              \
+              "WHERE column1 IS NOT NULL",                                                         \
               NULL))                                                                               \
     X(PSD_INSERT,                                                                                  \
       BOTH("INSERT INTO psds(" PSD_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))          \

@@ -31,10 +31,14 @@
                          "WHERE owner_id = $1 AND test = $2 ORDER BY seq"))                        \
     X(HOOK_ENABLED, BOTH("SELECT id, events FROM webhook_endpoints WHERE owner_id = $1 "           \
                          "AND test = $2 AND enabled = 1 ORDER BY seq LIMIT $3"))                   \
-    /* The owners (a JSON array of ids) with an enabled endpoint, and of which mode. */            \
+    /* The owners (a JSON array of ids) with an enabled endpoint, and of which mode (an owner      \
+     * may come more than once). SQLite: nothing built when no endpoint is enabled (g has no       \
+     * row; the IN list was a temporary B-tree of the batch's owners each batch), else each        \
+     * owner looked up in turn (issue 15, session 12). */                                          \
     X(HOOK_OWNERS,                                                                                 \
-      DIALECT("SELECT DISTINCT owner_id, test FROM webhook_endpoints WHERE enabled = 1 "           \
-              "AND owner_id IN (SELECT value FROM json_each($1))",                                 \
+      DIALECT("SELECT e.owner_id, e.test FROM (SELECT 1 WHERE EXISTS (SELECT 1 "                   \
+              "FROM webhook_endpoints WHERE enabled = 1)) AS g CROSS JOIN json_each($1) AS j "     \
+              "CROSS JOIN webhook_endpoints AS e WHERE e.owner_id = j.value AND e.enabled = 1",    \
               "SELECT DISTINCT owner_id, test FROM webhook_endpoints WHERE enabled = 1 "           \
               "AND owner_id IN (SELECT json_array_elements_text($1::json))"))                      \
     X(HOOK_EV_INSERT, BOTH("INSERT INTO webhook_events(id, owner_id, test, type, created, data) "  \

@@ -19,7 +19,8 @@ int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int
  * hold on customers[i], its rule in mode tests[i]), one statement for n (PostgreSQL); a clear
  * bit is a sure "none" (SQLite: all set); prefetch_customer reads only those set. Borrows.
  * journal_batch - on: journal_post keeps its journal for one statement at off (or commit);
- * its savepoint's rollback_to forgets it. PostgreSQL; SQLite: nothing. */
+ * its savepoint's rollback_to forgets it. PostgreSQL: one statement; SQLite (since session 12):
+ * the accounts netted, journals and lines sixteen rows to a statement (ledger_rows.c). */
 int pv_store_journal_batch(struct pv_store *st, int on);
 enum { PV_FACT_IDEM = 1, PV_FACT_HOLD = 2, PV_FACT_RULE = 4, PV_FACT_ALL = 7 };
 int pv_store_batch_facts(struct pv_store *st, const char *const *customers, const int64_t *tests,

@@ -471,6 +471,31 @@ static void test_purchase_writes_its_events(void **state)
     denv_books(e);
 }
 
+/* pv_store_hook_owners when no endpoint is enabled (on SQLite its statement then builds
+ * nothing: issue 15, session 12), and when the only enabled one is another owner's. */
+static void test_hook_owners_none_enabled(void **state)
+{
+    struct denv *e = *state;
+    static const char *const owners[] = {"cus_a", "cus_b", "cus_a"};
+    uint8_t has[3];
+
+    memset(has, 9, sizeof has);
+    assert_int_equal(pv_store_hook_owners(e->st, owners, 3, has), PV_OK); /* no endpoint */
+    assert_int_equal(has[0] + has[1] + has[2], 0);
+    endpoint(e, "we_a", "cus_a", 0, "*", 0); /* disabled */
+    memset(has, 9, sizeof has);
+    assert_int_equal(pv_store_hook_owners(e->st, owners, 3, has), PV_OK);
+    assert_int_equal(has[0] + has[1] + has[2], 0);
+    endpoint(e, "we_z", "cus_zz", 0, "*", 1);
+    assert_int_equal(pv_store_hook_owners(e->st, owners, 3, has), PV_OK);
+    assert_int_equal(has[0] + has[1] + has[2], 0);
+    endpoint(e, "we_b", "cus_b", 1, "*", 1);
+    assert_int_equal(pv_store_hook_owners(e->st, owners, 3, has), PV_OK);
+    assert_int_equal(has[0], 0);
+    assert_int_equal(has[1], 2);
+    assert_int_equal(has[2], 0);
+}
+
 /* A batch signed on a pool reads its customers' endpoints once
  * (pv_store_hook_owners, purchase.c's hooks_known): only the customers with
  * an endpoint in the purchase's mode get events, and each piece its own. */
@@ -523,6 +548,7 @@ static void test_batch_reads_endpoints_once(void **state)
         cmocka_unit_test_setup_teardown(test_one_claim_wins_and_leases_run_out, setup, teardown),  \
         cmocka_unit_test_setup_teardown(test_retry_redeliver_and_delete, setup, teardown),         \
         cmocka_unit_test_setup_teardown(test_purchase_writes_its_events, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(test_hook_owners_none_enabled, setup, teardown),           \
         cmocka_unit_test_setup_teardown(test_batch_reads_endpoints_once, setup, teardown)
 
 int main(void)

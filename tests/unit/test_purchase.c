@@ -13,6 +13,7 @@
 
 #include "crypto/signpool.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -847,6 +848,89 @@ static void test_ledger_check(void **state)
     pv_ledger_report_clear(&rep);
 }
 
+/* One integer from sql on db (the test fails when it does not run). */
+static int64_t lite_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/*
+ * Schema v28 (issue 15, session 12): on SQLite journal_lines has no rowid (two B-tree
+ * entries a line, not three). The migration from v27 keeps every line: the table is made
+ * again in v27's shape under purchases already made, the store migrated, and the same
+ * lines are there, the books still check, and purchases go on.
+ */
+static void test_journal_lines_without_rowid(void **state)
+{
+    struct denv *e = *state;
+    struct pv_ledger_report rep;
+    struct pv_purchase_req q[6];
+    struct pv_purchase_res r[6];
+    char path[300], key[16];
+    int64_t lines, sum;
+    sqlite3 *db = NULL;
+    int i, from = -1, to = -1;
+
+    for (i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "w%d", i);
+        q[i] = req("cus_a", key, "h", 740);
+    }
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 6, NOW), PV_OK);
+    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM journal_lines", NULL, NULL, NULL),
+                         SQLITE_OK); /* no such column: keyed by (journal_id, line) */
+    lines = lite_int(db, "SELECT count(*) FROM journal_lines");
+    sum =
+        lite_int(db, "SELECT sum(abs(amount_mills) * (line + 1) * journal_id) FROM journal_lines");
+    assert_true(lines > 20);
+    /* Back to v27's table (a rowid, its key an index), then the migration again. */
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA foreign_keys = OFF; BEGIN;"
+                     "CREATE TABLE jl27 (journal_id INTEGER NOT NULL REFERENCES journals(id), "
+                     "line INTEGER NOT NULL, account TEXT NOT NULL REFERENCES accounts(name), "
+                     "amount_mills INTEGER NOT NULL, PRIMARY KEY (journal_id, line));"
+                     "INSERT INTO jl27 SELECT * FROM journal_lines ORDER BY account, journal_id;"
+                     "DROP TABLE journal_lines; ALTER TABLE jl27 RENAME TO journal_lines;"
+                     "CREATE INDEX journal_lines_account ON journal_lines(account, journal_id);"
+                     "DELETE FROM schema_version WHERE version = 28; COMMIT",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_true(lite_int(db, "SELECT max(rowid) FROM journal_lines") == lines);
+    assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
+    assert_int_equal(from, 27);
+    assert_int_equal(to, 28);
+    assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM journal_lines", NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_true(lite_int(db, "SELECT count(*) FROM journal_lines") == lines);
+    assert_true(lite_int(db, "SELECT sum(abs(amount_mills) * (line + 1) * journal_id) "
+                             "FROM journal_lines") == sum);
+    sqlite3_close(db);
+    assert_int_equal(pv_ledger_check(e->st, &rep), PV_OK);
+    assert_int_equal(rep.n, 0);
+    pv_ledger_report_clear(&rep);
+    for (i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "x%d", i);
+        q[i] = req("cus_a", key, "h", 740);
+    }
+    assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 3, NOW), PV_OK);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(r[i].err, PV_OK);
+    assert_int_equal(pv_ledger_check(e->st, &rep), PV_OK);
+    assert_int_equal(rep.n, 0);
+    pv_ledger_report_clear(&rep);
+    assert_books(e->st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +955,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_processors_share_psds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_lease_is_not_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_lines_without_rowid, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2392,6 +2392,103 @@ static void test_journal_post2(void **state)
     free(t);
 }
 
+/* A purchase batch's journals are kept to its end on SQLite too (issue 15, session 12): a
+ * job's journal_post runs no statement; the commit writes them all - on SQLite the accounts
+ * netted (one row an account), the journals and their lines sixteen to a statement; on
+ * PostgreSQL one statement - and the books read as if each had been written at once. A job
+ * rolled back takes its journal along; a balance past the money bound at the end refuses
+ * the commit and leaves nothing. */
+static void test_journals_kept(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[6];
+    struct pv_txn_rec *t = NULL;
+    char ref[16];
+    uint64_t ran;
+    pv_mills bal;
+    size_t n, i;
+
+    OK(pv_store_begin(st));
+    OK(pv_store_journal_batch(st, 1));
+    for (i = 0; i < 20; i++) {
+        six_lines(l, 100 + (pv_mills) i);
+        snprintf(ref, sizeof ref, "ind_%zu", i);
+        job(st);
+        ran = pv_store_statements(st);
+        OK(deferred(st, pv_store_journal_post(st, "postage_sale", ref, l, 4, 1700000000 + i)));
+        assert_int_equal(pv_store_statements(st), ran); /* kept, not sent */
+        OK(pv_store_release(st));
+    }
+    job(st);
+    six_lines(l, 5000);
+    OK(deferred(st, pv_store_journal_post(st, "postage_sale", "ind_gone", l, 4, 1700000100)));
+    OK(pv_store_rollback_to(st)); /* its journal goes with its savepoint */
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal)); /* with the kept lines */
+    assert_int_equal(bal, -2190);                             /* 100 + 101 + ... + 119 */
+    ran = pv_store_statements(st);
+    OK(pv_store_commit(st));
+    /* The commit, and on SQLite 4 accounts in one statement, the ids' base, 20 journals in 2,
+     * 80 lines in 5 (PostgreSQL: one). */
+    assert_int_equal(pv_store_statements(st) - ran, strcmp(backend->name, "sqlite") ? 2 : 10);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, -2190);
+    OK(pv_store_account_balance(st, "postage_dispensed", &bal));
+    assert_int_equal(bal, 2190);
+    OK(pv_store_account_lines(st, "customer:cus_A", 0, 30, &t, &n));
+    assert_int_equal(n, 20); /* newest first, in the jobs' order */
+    for (i = 0; i < n; i++) {
+        snprintf(ref, sizeof ref, "ind_%zu", 19 - i);
+        assert_string_equal(t[i].kind, "postage_sale");
+        assert_string_equal(t[i].ref, ref);
+        assert_int_equal(t[i].amount, -(pv_mills) (119 - i));
+        if (i)
+            assert_true(t[i].journal_id < t[i - 1].journal_id);
+    }
+    free(t);
+    /* Two lines of one account in one kept journal that leave the range together: refused
+     * when posted, as a journal written at once would be, and nothing of it kept (session 12:
+     * before, it was kept and the batch's reads of the account failed). */
+    OK(pv_store_begin(st));
+    OK(pv_store_journal_batch(st, 1));
+    job(st);
+    line(&l[0], "psd:1", -PV_MILLS_MAX);
+    line(&l[1], "psd:1", -10);
+    line(&l[2], "revenue:postage", PV_MILLS_MAX - 10);
+    line(&l[3], "postage_dispensed", 20);
+    assert_int_equal(deferred(st, pv_store_journal_post(st, "postage_sale", "ind_two", l, 4, 7)),
+                     PV_EOVERFLOW);
+    OK(pv_store_rollback_to(st));
+    job(st);
+    six_lines(l, 5);
+    OK(deferred(st, pv_store_journal_post(st, "postage_sale", "ind_five", l, 4, 8)));
+    OK(pv_store_release(st));
+    OK(pv_store_account_balance(st, "psd:1", &bal));
+    assert_int_equal(bal, -2195);
+    OK(pv_store_commit(st));
+    OK(pv_store_account_balance(st, "psd:1", &bal));
+    assert_int_equal(bal, -2195);
+    OK(pv_store_account_lines(st, "psd:1", 0, 30, &t, &n));
+    assert_int_equal(n, 21);
+    assert_string_equal(t[0].ref, "ind_five");
+    free(t);
+    /* The PSD's account past the money bound at the batch's end: nothing of it written. */
+    OK(pv_store_begin(st));
+    OK(pv_store_journal_batch(st, 1));
+    job(st);
+    six_lines(l, 10);
+    l[2].amount = -PV_MILLS_MAX;
+    l[3].amount = PV_MILLS_MAX - 10;
+    OK(deferred(st, pv_store_journal_post(st, "postage_sale", "ind_big", l, 4, 1700000200)));
+    OK(pv_store_release(st));
+    assert_int_equal(pv_store_commit(st), PV_EOVERFLOW);
+    OK(pv_store_rollback(st));
+    OK(pv_store_account_balance(st, "psd:1", &bal));
+    assert_int_equal(bal, -2195);
+    OK(pv_store_account_lines(st, "customer:cus_A", 0, 30, &t, &n));
+    assert_int_equal(n, 21);
+    free(t);
+}
+
 /* Schema v21: shared lines go to the writer's part; a balance is the row plus its parts. */
 static void test_ledger_parts(void **state)
 {
@@ -3891,6 +3988,7 @@ int main(void)
         STORE(test_ledger),
         STORE(test_ledger_parts),
         STORE(test_journal_post2),
+        STORE(test_journals_kept),
         STORE(test_psd),
         STORE(test_psd_invariant),
         STORE(test_refill),
