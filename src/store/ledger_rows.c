@@ -73,6 +73,10 @@ int pv_jbuf_write_rows(struct pv_store *st, size_t nj, char **kind, char **ref, 
 
     if (nj == 0)
         return PV_OK;
+    /* Still the batch's transaction? (SQLite may have rolled it back on its own: the
+     * statements below would then run on their own, outside BEGIN IMMEDIATE.) */
+    if ((rc = st->drv->tx(st, PV_TX_CHECK)) != PV_OK)
+        return rc;
     if ((rc = accounts_add(st, nl, acct, amount)) != PV_OK)
         return rc;
     pv_q_start(&q, st, S_JOURNAL_LAST);

@@ -190,10 +190,13 @@ int pv_store_commit(struct pv_store *st)
 
     if (!st || !st->in_tx)
         return PV_EINVAL;
-    /* Journals a batch still keeps are written first; a failure leaves the
-     * transaction to the caller's rollback. */
-    if ((rc = pv_jbuf_write(st)) != PV_OK)
+    /* Journals a batch still keeps are written first. A failure rolls the transaction
+     * back, as a failed commit does (store.h): on SQLite a statement that failed leaves
+     * it open, with what the statements before it wrote (found by the session's review). */
+    if ((rc = pv_jbuf_write(st)) != PV_OK) {
+        (void) pv_store_rollback(st);
         return rc;
+    }
     rc = tx(st, PV_TX_COMMIT);
     pv_jbuf_drop(st, 0);
     st->in_tx = st->in_sp = 0;

@@ -451,11 +451,12 @@ int pv_store_config_delete(struct pv_store *st, const char *key);
 int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref,
                           const struct pv_ledger_line *lines, size_t n, int64_t at);
 /* journal_post2: two entries of one ref (borrowed), kind1's journal first, as two
- * journal_post calls would write them; on SQLite (eight lines at most) in three
- * statements, each account's lines netted into one add (a card purchase's customer
- * lines cancel when no medium is bought: its row is not rewritten); elsewhere the two calls. All or
- * nothing outside begin(); inside, a failure is undone with the caller's savepoint (a purchase
- * job's). */
+ * journal_post calls would write them. Inside a purchase batch (journal_batch, any backend
+ * since session 12) both kept to the batch's end, or neither; otherwise on SQLite (eight
+ * lines at most) in three statements, each account's lines netted into one add (a card purchase's
+ * customer lines cancel when no medium is bought: its row is not rewritten); elsewhere the two
+ * calls. All or nothing outside begin(); inside, a failure is undone with the caller's savepoint (a
+ * purchase job's). */
 int pv_store_journal_post2(struct pv_store *st, const char *kind1, const struct pv_ledger_line *l1,
                            size_t n1, const char *kind2, const struct pv_ledger_line *l2, size_t n2,
                            const char *ref, int64_t at);

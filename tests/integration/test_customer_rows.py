@@ -8,6 +8,7 @@ before v22. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
 """
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -78,7 +79,7 @@ class CustomerRowsBase:
                     "--balance", "0")
             self.assertEqual(self.sql(srv, list(REWIND) + [ROWLESS]), 1)
             _, _, err = srv.run("migrate", "--db", srv.db)
-            self.assertRegex(err, r"v21 -> v2[2-9]")
+            self.assertGreater(int(re.search(r"v21 -> v(\d+)", err).group(1)), 21, err)
             self.assertEqual(self.sql(srv, [ROWLESS]), 0)
             _, out, _ = srv.run("ledger", "check", "--db", srv.db)
             self.assertIn("every journal balances", out)

@@ -364,8 +364,8 @@ static uint64_t batch_of(struct denv *e, const struct pv_payment *pay, int n,
 
 /* A card purchase's batch costs one statement more than a balance purchase's (issue 15,
  * session 11; four before, when its card_charge journal was three statements of its own):
- * now posted with the postage_sale - both entries' accounts in one statement (the
- * customer's two lines cancel), their two journals in one, their lines in one. The books
+ * now posted with the postage_sale, both kept to the batch's end with every job's journals
+ * (session 12; the customer's two lines cancel in the batch's accounts update). The books
  * read the same: the customer's account has both lines, card_charge first, its balance
  * unchanged. */
 static void test_card_purchase_statements(void **state)

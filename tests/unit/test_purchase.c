@@ -862,9 +862,9 @@ static int64_t lite_int(sqlite3 *db, const char *sql)
 }
 
 /*
- * Schema v28 (issue 15, session 12): on SQLite journal_lines has no rowid (two B-tree
- * entries a line, not three). The migration from v27 keeps every line: the table is made
- * again in v27's shape under purchases already made, the store migrated, and the same
+ * Schema v30 (issue 15, session 12): on SQLite journal_lines has no rowid (two B-tree
+ * entries a line, not three). The migration from v29 keeps every line: the table is made
+ * again in v29's shape under purchases already made, the store migrated, and the same
  * lines are there, the books still check, and purchases go on.
  */
 static void test_journal_lines_without_rowid(void **state)
@@ -892,23 +892,23 @@ static void test_journal_lines_without_rowid(void **state)
     sum =
         lite_int(db, "SELECT sum(abs(amount_mills) * (line + 1) * journal_id) FROM journal_lines");
     assert_true(lines > 20);
-    /* Back to v27's table (a rowid, its key an index), then the migration again. */
+    /* Back to v29's table (a rowid, its key an index), then the migration again. */
     assert_int_equal(
         sqlite3_exec(db,
                      "PRAGMA foreign_keys = OFF; BEGIN;"
-                     "CREATE TABLE jl27 (journal_id INTEGER NOT NULL REFERENCES journals(id), "
+                     "CREATE TABLE jl29 (journal_id INTEGER NOT NULL REFERENCES journals(id), "
                      "line INTEGER NOT NULL, account TEXT NOT NULL REFERENCES accounts(name), "
                      "amount_mills INTEGER NOT NULL, PRIMARY KEY (journal_id, line));"
-                     "INSERT INTO jl27 SELECT * FROM journal_lines ORDER BY account, journal_id;"
-                     "DROP TABLE journal_lines; ALTER TABLE jl27 RENAME TO journal_lines;"
+                     "INSERT INTO jl29 SELECT * FROM journal_lines ORDER BY account, journal_id;"
+                     "DROP TABLE journal_lines; ALTER TABLE jl29 RENAME TO journal_lines;"
                      "CREATE INDEX journal_lines_account ON journal_lines(account, journal_id);"
-                     "DELETE FROM schema_version WHERE version = 28; COMMIT",
+                     "DELETE FROM schema_version WHERE version = 30; COMMIT",
                      NULL, NULL, NULL),
         SQLITE_OK);
     assert_true(lite_int(db, "SELECT max(rowid) FROM journal_lines") == lines);
     assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
-    assert_int_equal(from, 27);
-    assert_int_equal(to, 28);
+    assert_int_equal(from, 29);
+    assert_int_equal(to, 30);
     assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM journal_lines", NULL, NULL, NULL),
                          SQLITE_OK);
     assert_true(lite_int(db, "SELECT count(*) FROM journal_lines") == lines);
