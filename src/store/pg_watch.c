@@ -24,6 +24,7 @@ struct pg_watch {
     PGconn *conn;
     char ping[192]; /* one row while this very session listens on the channel */
     int pending;    /* a ping sent, its answer not read yet */
+    int failed;     /* that answer, so far: not the one row it must be */
     int64_t sent;   /* when (monotonic ms) */
 };
 
@@ -62,6 +63,7 @@ static int ping(struct pg_watch *pw)
         return PV_ESTORE;
     }
     pw->pending = 1;
+    pw->failed = 0;
     pw->sent = mono_ms();
     while ((f = PQflush(pw->conn)) == 1 && mono_ms() - pw->sent < PV_WATCH_ANSWER_MS)
         await_socket(pw->conn, POLLOUT, 100);
@@ -82,7 +84,7 @@ static int pg_watch_wait(struct pv_watch *w, int timeout_ms)
     struct pg_watch *pw = (struct pg_watch *) w;
     PGconn *conn = pw->conn;
     int64_t now = mono_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
-    int got = 0, alive = 0, failed = 0;
+    int got = 0, alive = 0;
     PGnotify *n;
     PGresult *res;
 
@@ -104,10 +106,10 @@ static int pg_watch_wait(struct pv_watch *w, int timeout_ms)
                 break;
             }
             if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-                failed = 1;
+                pw->failed = 1; /* its end may come in the next wait */
             PQclear(res);
         }
-        if (alive && failed) {
+        if (alive && pw->failed) {
             lost(conn, "the session no longer listens, or the check failed");
             return PV_ESTORE;
         }
