@@ -9,6 +9,7 @@
 #include "domain/account.h"
 #include "server/metrics.h"
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 #include "stampd/log.h"
 #include "store/store.h"
 
@@ -39,14 +40,6 @@ struct pv_keycache {
     int running;
     atomic_int stop;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The first slot of a key's set: its hash's first 8 hex digits (a SHA-256:
  * uniform) pick one of PV_KEYCACHE_SLOTS / WAYS sets of WAYS slots. */
@@ -111,7 +104,7 @@ void pv_keycache_vouch(struct pv_keycache *kc, int64_t now_ms)
 
 int pv_keycache_on(struct pv_keycache *kc)
 {
-    return kc && mono_ms() < atomic_load(&kc->trusted_until);
+    return kc && pv_mono_ms() < atomic_load(&kc->trusted_until);
 }
 
 void pv_keycache_between(struct pv_keycache *kc, void (*fn)(void *), void *arg)
@@ -142,7 +135,7 @@ int pv_keycache_lookup(struct pv_keycache *kc, struct pv_store *st, const char *
     memset(who, 0, sizeof *who);
     if ((rc = pv_apikey_hash(key, hash)) != PV_OK)
         return rc;
-    now = mono_ms();
+    now = pv_mono_ms();
     trusted = now < atomic_load(&kc->trusted_until);
     first = set_of(hash);
     if (trusted) {
@@ -209,7 +202,7 @@ static void *watch_main(void *arg)
             down = 0;
             pv_keycache_forget(kc);
         }
-        t0 = mono_ms(); /* what a wait proves, it proves after its start */
+        t0 = pv_mono_ms(); /* what a wait proves, it proves after its start */
         rc = pv_watch_wait(kc->watch, PV_KEYCACHE_WAIT_MS);
         if (rc < 0) {
             distrust(kc);

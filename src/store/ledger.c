@@ -497,7 +497,7 @@ int pv_jbuf_write(struct pv_store *st)
         return PV_OK;
     if (!pv_sql_has(st, S_JOURNALS_INSERT)) { /* SQLite: a few multi-row statements */
         rc = pv_jbuf_write_rows(st, b->nj, b->kind, b->ref, b->at, b->nl, b->jord, b->line, b->acct,
-                                b->amount);
+                                b->amount, b->sums);
         jbuf_cut(b, 0, 0);
         b->markj = b->markl = 0;
         return rc;
@@ -544,22 +544,12 @@ int pv_store_journal_batch(struct pv_store *st, int on)
 }
 
 /* What the kept lines add to account (struct pv_jbuf): their sum, kept in the balance range
- * as it moved (pv_jsums_add), so always PV_OK. */
-static int jbuf_pending(const struct pv_jbuf *b, const char *account, pv_mills *sum)
+ * as it moved (pv_jsums_add). */
+static void jbuf_pending(const struct pv_jbuf *b, const char *account, pv_mills *sum)
 {
     *sum = 0;
     if (b && b->on)
         pv_jsums_get(b->sums, account, sum);
-    return PV_OK;
-}
-
-/* journal_post in a purchase batch: kept, each account's kept lines together checked against
- * the range the accounts' CHECK allows as they are added (jbuf_add; its stored balance is
- * checked when the batch writes them, account_balance checks the sum it answers). */
-static int post_kept(struct pv_store *st, const char *kind, const char *ref,
-                     const struct pv_ledger_line *lines, size_t n, const int64_t *parts, int64_t at)
-{
-    return jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
 }
 
 /* journal_post keeps the entry for the batch's end (journal_batch on, a ref to file it by). */
@@ -601,7 +591,10 @@ int pv_store_journal_post(struct pv_store *st, const char *kind, const char *ref
     for (i = 0; i < n; i++)
         parts[i] = lines[i].shared ? st->part : 0;
     if (kept(st, ref)) {
-        rc = post_kept(st, kind, ref, lines, n, parts, at);
+        /* Kept; each account's kept lines together checked against the range the accounts'
+         * CHECK allows as they are added (jbuf_add; its stored balance is checked when the
+         * batch writes them, account_balance checks the sum it answers). */
+        rc = jbuf_add(st->jbuf, kind, ref, lines, n, parts, at);
     } else if ((rc = pv_write_enter(st, 0, &own)) == PV_OK) {
         jbuf_forget(st->jbuf, lines, n);
         pv_q_start(&q, st, S_JOURNAL_POST);
@@ -690,10 +683,8 @@ int pv_store_account_balance(struct pv_store *st, const char *account, pv_mills 
             return rc;
         *balance = 0;
     }
-    if ((rc = jbuf_pending(st->jbuf, account, &kept)) != PV_OK ||
-        (rc = pv_money_add(*balance, kept, balance)) != PV_OK)
-        return rc;
-    return PV_OK;
+    jbuf_pending(st->jbuf, account, &kept);
+    return pv_money_add(*balance, kept, balance);
 }
 
 /* ---- a batch that locks its customers late (store_batch.h; issue 15, session 10) ---- */

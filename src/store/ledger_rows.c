@@ -18,9 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The kept lines' sum an account (struct pv_jsums, store_int.h): each account's name once
+ * (the kept lines borrow it), found by its hash, so that a job's post and balance read cost
+ * the same whatever the batch kept before them (they summed every kept line: a batch of n
+ * jobs cost n^2 / 2 comparisons). A sum is range-checked as it moves.
+ */
+struct pv_jsums {
+    size_t n, cap, nslot; /* accounts; room; slots (a power of two, at least 2 * cap) */
+    char **name;
+    pv_mills *sum;
+    size_t *lines;  /* kept lines on the account: 0 once all were cut */
+    uint32_t *slot; /* index + 1, or 0: free */
+};
+
 struct named {
-    const char *name; /* borrowed from the kept lines */
-    pv_mills amount;
+    const char *name; /* borrowed from the sums */
+    pv_mills sum;
 };
 
 static int by_name(const void *a, const void *b)
@@ -28,34 +42,32 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct named *) a)->name, ((const struct named *) b)->name);
 }
 
-/* The accounts of the nl lines, netted (name order), eight to a statement. */
-static int accounts_add(struct pv_store *st, size_t nl, char **acct, const int64_t *amount)
+/* The accounts the kept lines move, each by their sum as it was kept (s: range-checked as
+ * the lines came and went), in name order, eight to a statement. */
+static int accounts_add(struct pv_store *st, const struct pv_jsums *s)
 {
-    struct named *v = malloc(nl * sizeof *v);
-    size_t i = 0, j, k;
+    struct named *v;
+    size_t n = 0, i, k;
     struct pv_q q;
     int rc = PV_OK;
 
-    if (!v)
+    if (!s || s->n == 0)
+        return PV_OK;
+    if (!(v = malloc(s->n * sizeof *v)))
         return PV_ENOMEM;
-    for (j = 0; j < nl; j++) {
-        v[j].name = acct[j];
-        v[j].amount = amount[j];
-    }
-    qsort(v, nl, sizeof *v, by_name);
-    while (i < nl && rc == PV_OK) {
-        pv_q_start(&q, st, S_ACCOUNTS_ADD8);
-        for (k = 0; k < 8; k++) {
-            pv_mills sum = 0;
-
-            for (j = i; j < nl && strcmp(v[j].name, v[i].name) == 0; j++)
-                if (pv_money_add(sum, v[j].amount, &sum) != PV_OK)
-                    rc = PV_EOVERFLOW;
-            pv_q_text(&q, i < nl ? v[i].name : NULL);
-            pv_q_int(&q, i < nl ? sum : 0);
-            i = j;
+    for (i = 0; i < s->n; i++)
+        if (s->lines[i]) { /* an account whose every line was cut moves nothing */
+            v[n].name = s->name[i];
+            v[n++].sum = s->sum[i];
         }
-        if (rc == PV_OK && (rc = pv_q_exec(&q)) == PV_ESTORE && st->fault == PV_FAULT_CHECK)
+    qsort(v, n, sizeof *v, by_name);
+    for (i = 0; i < n && rc == PV_OK; i += 8) {
+        pv_q_start(&q, st, S_ACCOUNTS_ADD8);
+        for (k = i; k < i + 8; k++) {
+            pv_q_text(&q, k < n ? v[k].name : NULL);
+            pv_q_int(&q, k < n ? v[k].sum : 0);
+        }
+        if ((rc = pv_q_exec(&q)) == PV_ESTORE && st->fault == PV_FAULT_CHECK)
             rc = PV_EOVERFLOW;
     }
     free(v);
@@ -64,7 +76,7 @@ static int accounts_add(struct pv_store *st, size_t nl, char **acct, const int64
 
 int pv_jbuf_write_rows(struct pv_store *st, size_t nj, char **kind, char **ref, const int64_t *at,
                        size_t nl, const int64_t *jord, const int64_t *line, char **acct,
-                       const int64_t *amount)
+                       const int64_t *amount, const struct pv_jsums *sums)
 {
     int64_t last = 0;
     struct pv_q q;
@@ -77,7 +89,7 @@ int pv_jbuf_write_rows(struct pv_store *st, size_t nj, char **kind, char **ref, 
      * statements below would then run on their own, outside BEGIN IMMEDIATE.) */
     if ((rc = st->drv->tx(st, PV_TX_CHECK)) != PV_OK)
         return rc;
-    if ((rc = accounts_add(st, nl, acct, amount)) != PV_OK)
+    if ((rc = accounts_add(st, sums)) != PV_OK)
         return rc;
     pv_q_start(&q, st, S_JOURNAL_LAST);
     if ((rc = pv_q_int64(&q, &last)) != PV_OK)
@@ -110,20 +122,6 @@ int pv_jbuf_write_rows(struct pv_store *st, size_t nj, char **kind, char **ref, 
     }
     return rc;
 }
-
-/*
- * The kept lines' sum an account (struct pv_jsums, store_int.h): each account's name once
- * (the kept lines borrow it), found by its hash, so that a job's post and balance read cost
- * the same whatever the batch kept before them (they summed every kept line: a batch of n
- * jobs cost n^2 / 2 comparisons). A sum is range-checked as it moves.
- */
-struct pv_jsums {
-    size_t n, cap, nslot; /* accounts; room; slots (a power of two, at least 2 * cap) */
-    char **name;
-    pv_mills *sum;
-    size_t *lines;  /* kept lines on the account: 0 once all were cut */
-    uint32_t *slot; /* index + 1, or 0: free */
-};
 
 static uint32_t name_hash(const char *s)
 {

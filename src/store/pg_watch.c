@@ -9,6 +9,7 @@
  * for its prepared statements). A notification is answered at once.
  */
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 #include "store/store_int.h"
 
 #include <libpq-fe.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct pg_watch {
     struct pv_watch base; /* first */
@@ -27,14 +27,6 @@ struct pg_watch {
     int failed;     /* that answer, so far: not the one row it must be */
     int64_t sent;   /* when (monotonic ms) */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void lost(PGconn *conn, const char *what)
 {
@@ -64,8 +56,8 @@ static int ping(struct pg_watch *pw)
     }
     pw->pending = 1;
     pw->failed = 0;
-    pw->sent = mono_ms();
-    while ((f = PQflush(pw->conn)) == 1 && mono_ms() - pw->sent < PV_WATCH_ANSWER_MS)
+    pw->sent = pv_mono_ms();
+    while ((f = PQflush(pw->conn)) == 1 && pv_mono_ms() - pw->sent < PV_WATCH_ANSWER_MS)
         await_socket(pw->conn, POLLOUT, 100);
     if (f != 0) {
         lost(pw->conn, "send");
@@ -83,7 +75,7 @@ static int pg_watch_wait(struct pv_watch *w, int timeout_ms)
 {
     struct pg_watch *pw = (struct pg_watch *) w;
     PGconn *conn = pw->conn;
-    int64_t now = mono_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t now = pv_mono_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
     int got = 0, alive = 0;
     PGnotify *n;
     PGresult *res;
@@ -115,7 +107,7 @@ static int pg_watch_wait(struct pv_watch *w, int timeout_ms)
         }
         if (got)
             return 1;
-        now = mono_ms();
+        now = pv_mono_ms();
         if (alive && now >= deadline)
             return 0;
         if (pw->pending && now - pw->sent >= PV_WATCH_ANSWER_MS) {

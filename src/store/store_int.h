@@ -163,8 +163,6 @@ struct pv_store {
 void pv_jbuf_mark(struct pv_store *st);
 void pv_jbuf_undo(struct pv_store *st);
 int pv_jbuf_write(struct pv_store *st);
-/* pv_jbuf_write without arrays (SQLite, ledger_rows.c): the kept journals (kind, ref, at; nj),
- * their lines (jord: the journal's place from 1, line, acct, amount; nl), all borrowed. */
 /* The kept lines' sum an account (ledger_rows.c): add (PV_EOVERFLOW past the money range,
  * nothing changed; *name the account's name, owned by the table until reset), sub (a line
  * added before), get (1 while the account has kept lines; *sum 0 otherwise), reset (every
@@ -174,9 +172,12 @@ int pv_jsums_add(struct pv_jsums **s, const char *account, pv_mills amount, char
 void pv_jsums_sub(struct pv_jsums *s, const char *account, pv_mills amount);
 int pv_jsums_get(const struct pv_jsums *s, const char *account, pv_mills *sum);
 void pv_jsums_reset(struct pv_jsums *s, int free_it);
+/* pv_jbuf_write without arrays (SQLite, ledger_rows.c): the kept journals (kind, ref, at; nj),
+ * their lines (jord: the journal's place from 1, line, acct, amount; nl) and the accounts'
+ * sums of them (sums), all borrowed. */
 int pv_jbuf_write_rows(struct pv_store *st, size_t nj, char **kind, char **ref, const int64_t *at,
                        size_t nl, const int64_t *jord, const int64_t *line, char **acct,
-                       const int64_t *amount);
+                       const int64_t *amount, const struct pv_jsums *sums);
 void pv_jbuf_drop(struct pv_store *st, int free_it);
 /* A balance the batch holds locked (lock_batch): account_balance answers it (plus the kept
  * lines) until a journal written at once moves the account. known: 1 when kept. */

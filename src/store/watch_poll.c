@@ -8,6 +8,7 @@
  * SQLite: twenty a second cost nothing.
  */
 #include "stampd/error.h"
+#include "stampd/timeutil.h"
 #include "store/store_int.h"
 
 #include <stdint.h>
@@ -22,14 +23,6 @@ struct poll_watch {
     char channel[64];
     int64_t version; /* the count the last wait saw */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int read_version(struct pv_row *r, void *rec)
 {
@@ -52,7 +45,7 @@ static int version(struct poll_watch *pw, int64_t *v)
 static int poll_wait(struct pv_watch *w, int timeout_ms)
 {
     struct poll_watch *pw = (struct poll_watch *) w;
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), v, left;
+    int64_t deadline = pv_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), v, left;
     struct timespec ts;
     int rc;
 
@@ -63,7 +56,7 @@ static int poll_wait(struct pv_watch *w, int timeout_ms)
             pw->version = v;
             return 1;
         }
-        if ((left = deadline - mono_ms()) <= 0)
+        if ((left = deadline - pv_mono_ms()) <= 0)
             return 0;
         if (left > PV_WATCH_POLL_MS)
             left = PV_WATCH_POLL_MS;

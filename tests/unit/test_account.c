@@ -16,6 +16,7 @@
 #include "domain/account.h"
 #include "domain/ledger.h"
 #include "server/keycache.h"
+#include "stampd/timeutil.h"
 
 #include <sqlite3.h>
 #include <string.h>
@@ -80,14 +81,6 @@ static void test_api_keys(void **state)
                      PV_EINVAL);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The fronts' API-key cache (src/server/keycache.c, issue 15, session 12):
  * from memory only while the watch vouches, never past a forget, and a key
@@ -120,7 +113,7 @@ static void test_key_cache(void **state)
     assert_false(who.test);
 
     /* Vouched for: the second lookup is memory's, with the same principal. */
-    pv_keycache_vouch(kc, mono_ms());
+    pv_keycache_vouch(kc, pv_mono_ms());
     n = pv_store_statements(e->st);
     assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK);
     memset(&who, 0x5a, sizeof who);
@@ -135,7 +128,7 @@ static void test_key_cache(void **state)
     assert_true(who.test);
 
     /* Malformed and unknown keys: answered as pv_apikey_lookup does, never kept. */
-    pv_keycache_vouch(kc, mono_ms());
+    pv_keycache_vouch(kc, pv_mono_ms());
     assert_int_equal(pv_keycache_lookup(kc, e->st, "short", &who), PV_EUNAUTH);
     n = pv_store_statements(e->st);
     assert_int_equal(pv_keycache_lookup(kc, e->st, "sk_live_nothing_of_ours", &who), PV_ENOTFOUND);
@@ -143,7 +136,7 @@ static void test_key_cache(void **state)
     assert_int_equal(pv_store_statements(e->st), n + 2);
 
     /* Revoked behind the cache's back: memory still answers (what the watch is for)... */
-    pv_keycache_vouch(kc, mono_ms());
+    pv_keycache_vouch(kc, pv_mono_ms());
     assert_int_equal(pv_store_apikey_revoke(e->st, "cus_a", rec.id, 6), PV_OK);
     assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK);
     /* ...until a forget (the watch's notification, or this process's revocation). */
@@ -153,7 +146,7 @@ static void test_key_cache(void **state)
 
     /* A watch silent for longer than the trust: back to the store. */
     assert_int_equal(pv_store_apikey_revoke(e->st, "cus_a", rec2.id, 7), PV_OK);
-    pv_keycache_vouch(kc, mono_ms() - PV_KEYCACHE_TRUST_MS - 1);
+    pv_keycache_vouch(kc, pv_mono_ms() - PV_KEYCACHE_TRUST_MS - 1);
     assert_int_equal(pv_keycache_lookup(kc, e->st, key2, &who), PV_ENOTFOUND);
 
     /* No cache at all (a processor's, which takes no key): the store's answer. */
@@ -198,10 +191,10 @@ static void test_key_cache_race(void **state)
     r.kc = kc;
     r.key_id = rec.id;
     pv_keycache_between(kc, revoke_between, &r);
-    pv_keycache_vouch(kc, mono_ms());
+    pv_keycache_vouch(kc, pv_mono_ms());
     assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_OK); /* read before */
     assert_int_equal(r.runs, 1);
-    pv_keycache_vouch(kc, mono_ms());
+    pv_keycache_vouch(kc, pv_mono_ms());
     assert_int_equal(pv_keycache_lookup(kc, e->st, key, &who), PV_ENOTFOUND);
     pv_keycache_stop(kc);
 }
