@@ -440,6 +440,12 @@ int pv_store_rollback_to(struct pv_store *st);
  * code by defer(st, 0), which waits for everything queued: call it before
  * release() to learn whether the savepoint's work stands. PV_EINVAL outside begin(). */
 int pv_store_defer(struct pv_store *st, int on);
+/* push - inside begin(), with defer on: send what is queued now, so that the server
+ * works on it while the caller does something else (a purchase batch signs its
+ * indicia); defer(st, 0) still waits for it and answers its failures. PostgreSQL:
+ * libpq's output flushed; SQLite, which ran everything at once: nothing. PV_OK, or
+ * PV_ESTORE when the connection failed; PV_EINVAL outside begin(). */
+int pv_store_push(struct pv_store *st);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
  * unset; *value is owned (free()). delete: PV_ENOTFOUND when there was none. */
 int pv_store_config_set(struct pv_store *st, const char *key, const char *value);
@@ -729,6 +735,10 @@ const char *pv_store_backend_name(const struct pv_store *st);
  * Lets tests prove that a path never reaches the database.
  */
 uint64_t pv_store_statements(const struct pv_store *st);
+/* pv_store_waits - how many times st waited for the server's answers since it was opened:
+ * its round trips (PostgreSQL; 0 for SQLite, which has none, and for NULL). Lets tests
+ * hold a path to the round trips it costs (issue 15). */
+uint64_t pv_store_waits(const struct pv_store *st);
 /* pv_store_reprepares - how many times a statement of st was prepared again before it ran
  * (SQLite does when a bound value may change its plan: 0 for PostgreSQL and NULL). */
 uint64_t pv_store_reprepares(const struct pv_store *st);

@@ -1787,6 +1787,76 @@ static void test_batch_late_keys(void **state)
     pv_store_close(other);
 }
 
+/* A batch locking late, as purchase.c runs one (issue 15, session 13): its lock, savepoint and
+ * gate ride with its two reads, its keys with its customers' lock, a job that only keeps its
+ * rows waits for nothing, and the journals and PSD go in the tails' round trip: 2 round trips
+ * to the jobs, 1 for the settle, 1 for the tails, 1 for the COMMIT (7 before session 13).
+ * Into w[0..5) the round trips after each of those steps; key names the job's key. */
+static void late_batch(struct pv_store *st, const char *key, uint64_t w[5])
+{
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A"};
+    const char *cus[] = {"cus_A"}, *own[] = {"cus_A"}, *keys[] = {key};
+    const int64_t tests[] = {0};
+    struct pv_ledger_line l[2];
+    pv_mills was[1], now[1];
+    uint8_t facts[1];
+    uint64_t w0;
+    int late = 0, moved = -1;
+
+    OK(pv_store_begin(st)); /* queued: no wait yet */
+    w0 = pv_store_waits(st);
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_batch_facts(st, cus, tests, own, keys, 1, facts));
+    w[0] = pv_store_waits(st) - w0; /* BEGIN, the lock and the facts */
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 1, &late));
+    assert_int_equal(late, 1);
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", key, HASH_A, "ind_rt", 1700000001));
+    line(&l[0], "customer:cus_A", -100);
+    line(&l[1], "revenue:postage", 100);
+    OK(pv_store_journal_post(st, "postage_sale", key, l, 2, 1700000001));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    job(st); /* a job refused after its rows: nothing to undo in the database */
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_rollback_to(st));
+    w[1] = pv_store_waits(st) - w0; /* + the savepoint, the gate, the balances */
+    OK(pv_store_batch_settle(st, acct, 1, was, now, &moved));
+    assert_int_equal(moved, 0);
+    w[2] = pv_store_waits(st) - w0; /* + the keys with the customers' lock */
+    OK(pv_store_defer(st, 1));
+    OK(pv_store_journal_batch(st, 0));
+    OK(pv_store_push(st));
+    OK(pv_store_defer(st, 0));
+    w[3] = pv_store_waits(st) - w0;
+    OK(pv_store_commit(st));
+    w[4] = pv_store_waits(st) - w0;
+}
+
+static void test_batch_round_trips(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[2];
+    uint64_t w[5];
+    pv_mills bal;
+
+    if (strcmp(pv_store_backend_name(st), "postgres") != 0)
+        skip(); /* SQLite waits for no server */
+    line(&l[0], "customer:cus_A", 1000);
+    line(&l[1], "card:clearing", -1000);
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+    late_batch(st, "k-rt1", w); /* its statements prepared: once per connection */
+    late_batch(st, "k-rt2", w);
+    assert_int_equal(w[0], 1);
+    assert_int_equal(w[1], 2);
+    assert_int_equal(w[2], 3);
+    assert_int_equal(w[3], 4);
+    assert_int_equal(w[4], 5);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 800);
+}
+
 /* Another handle's batch on customer:cus_B, in a thread: locking first or late. */
 struct gate_try {
     struct pv_store *st;
@@ -4013,6 +4083,7 @@ int main(void)
         STORE(test_batch_balances),
         STORE(test_batch_late),
         STORE(test_batch_late_keys),
+        STORE(test_batch_round_trips),
         STORE(test_batch_gate),
         STORE(test_watch),
         STORE(test_printing),
