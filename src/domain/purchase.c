@@ -727,11 +727,7 @@ again:
         pv_store_defer(st, 1);
         rc = batch_tails(st, ctx, reqs, res, pd, sr, n, m, recs, now);
         signing = 0;
-        {
-            int deferred = pv_store_defer(st, 0);
-            if (rc == PV_OK)
-                rc = deferred;
-        }
+        /* Left queued: the COMMIT reads them, in its round trip (pv_store_commit). */
         if (rc != PV_OK)
             goto fail_rollback;
     }

@@ -519,7 +519,11 @@ static int pg_tx(struct pv_store *st, int op)
             abort_tx(s);
             return PV_ESTORE;
         }
+        /* Behind what is queued (a batch's tails): one round trip for all; a queued write
+         * that failed answers with its own code (the server skipped the COMMIT). */
         rc = own_run(s, op, NULL, &res);
+        if (rc == PV_ESTORE && s->sent_rc != PV_OK)
+            rc = s->sent_rc;
         /* COMMIT of a transaction the server had aborted answers "ROLLBACK", not an error. */
         if (rc == PV_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
             fprintf(stderr, "store: commit: the server rolled the transaction back\n");

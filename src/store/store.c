@@ -204,7 +204,7 @@ int pv_store_commit(struct pv_store *st)
     }
     rc = tx(st, PV_TX_COMMIT);
     pv_jbuf_drop(st, 0);
-    st->in_tx = st->in_sp = 0;
+    st->in_tx = st->in_sp = st->defer = 0;
     return rc;
 }
 
@@ -218,7 +218,7 @@ int pv_store_rollback(struct pv_store *st)
     if (!st->in_tx)
         return PV_OK;
     rc = tx(st, PV_TX_ROLLBACK);
-    st->in_tx = st->in_sp = 0;
+    st->in_tx = st->in_sp = st->defer = 0;
     return rc;
 }
 

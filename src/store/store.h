@@ -427,6 +427,9 @@ int pv_store_migrate(struct pv_store *st, int *from, int *to);
 int pv_store_schema_version(struct pv_store *st, int *version);
 /* Transactions (see the file comment). */
 int pv_store_begin(struct pv_store *st);
+/* commit also reads what pv_store_defer queued and did not wait for (PostgreSQL: in the
+ * COMMIT's round trip): a queued write's failure rolls back and is answered with its own
+ * code. */
 int pv_store_commit(struct pv_store *st);
 int pv_store_rollback(struct pv_store *st);
 int pv_store_savepoint(struct pv_store *st);
@@ -440,12 +443,6 @@ int pv_store_rollback_to(struct pv_store *st);
  * code by defer(st, 0), which waits for everything queued: call it before
  * release() to learn whether the savepoint's work stands. PV_EINVAL outside begin(). */
 int pv_store_defer(struct pv_store *st, int on);
-/* push - inside begin(), with defer on: send what is queued now, so that the server
- * works on it while the caller does something else (a purchase batch signs its
- * indicia); defer(st, 0) still waits for it and answers its failures. PostgreSQL:
- * libpq's output flushed; SQLite, which ran everything at once: nothing. PV_OK, or
- * PV_ESTORE when the connection failed; PV_EINVAL outside begin(). */
-int pv_store_push(struct pv_store *st);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
  * unset; *value is owned (free()). delete: PV_ENOTFOUND when there was none. */
 int pv_store_config_set(struct pv_store *st, const char *key, const char *value);
