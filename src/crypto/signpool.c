@@ -192,6 +192,22 @@ void pv_sign_pool_finish(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv
     pthread_mutex_unlock(&p->mu);
 }
 
+void pv_sign_pool_cancel(struct pv_sign_pool *p, size_t n)
+{
+    size_t taken;
+
+    if (!pooled(p, n))
+        return; /* start published nothing */
+    pthread_mutex_lock(&p->mu);
+    taken = atomic_exchange(&p->next, n); /* nobody takes one more */
+    p->left -= n - (taken < n ? taken : n);
+    while (p->left > 0 || p->busy > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    p->reqs = NULL;
+    p->n = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
 void pv_sign_pool_run(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv_sign_req *reqs,
                       size_t n)
 {

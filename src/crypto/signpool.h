@@ -65,5 +65,9 @@ void pv_sign_pool_start(struct pv_sign_pool *pool, struct pv_crypto *cm, struct 
                         size_t n);
 void pv_sign_pool_finish(struct pv_sign_pool *pool, struct pv_crypto *cm, struct pv_sign_req *reqs,
                          size_t n);
+/* pv_sign_pool_cancel - end a start without its signatures: the requests no thread has
+ * taken are never signed (their rc is not set), and it returns once the threads are done
+ * with the ones they took; reqs may then go. In place of finish, after start. */
+void pv_sign_pool_cancel(struct pv_sign_pool *pool, size_t n);
 
 #endif

@@ -595,7 +595,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_mills *shift = NULL;
     struct pv_refill_carry *carry = NULL; /* each job's refill as the batch found it */
     size_t i, m = 0, saved_current = ctx->current;
-    int rc = PV_ENOMEM, late = 0, moved = 0, signing = 0; /* sr[0..m) with the pool */
+    int rc = PV_ENOMEM, late = 0, moved = 0, queued_rc, signing = 0; /* sr[0..m): the pool's */
     int64_t now_arg = now;
 
     if (!facts)
@@ -620,9 +620,13 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
     if ((rc = pv_purchase_facts(st, reqs, res, n, repeats, facts)) != PV_OK)
         goto fail_rollback;
-    /* After the customers' rows: a batch that waited for another one's reads its time later. */
-    if (now == PV_NOW_AT_LOCK)
+    /* After the customers' rows: a batch that waited for another one's reads its time later.
+     * Its locks may still be queued (PostgreSQL: when the facts were not read): held first. */
+    if (now == PV_NOW_AT_LOCK) {
+        if ((rc = pv_store_barrier(st)) != PV_OK)
+            goto fail_rollback;
         now = pv_now_ms() / 1000;
+    }
     ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
     /* The card payments' round commits with the batch (lease.h, in_batch). */
     if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
@@ -727,7 +731,11 @@ again:
         pv_store_defer(st, 1);
         rc = batch_tails(st, ctx, reqs, res, pd, sr, n, m, recs, now);
         signing = 0;
-        /* Left queued: the COMMIT reads them, in its round trip (pv_store_commit). */
+        /* Left queued: the COMMIT reads them, in its round trip (pv_store_commit). A read of
+         * the tails (an event's endpoints) that found a queued write failed answers
+         * PV_ESTORE: that write's own code is defer's. */
+        if (rc == PV_ESTORE && (queued_rc = pv_store_defer(st, 0)) != PV_OK)
+            rc = queued_rc;
         if (rc != PV_OK)
             goto fail_rollback;
     }
@@ -744,7 +752,7 @@ again:
 
 late_undo: /* back to before the jobs, nothing answered; them again, locking first */
     if (signing)
-        pv_sign_pool_finish(ctx->sign_pool, ctx->cm, sr, m); /* before their texts go */
+        pv_sign_pool_cancel(ctx->sign_pool, m); /* none made for nothing; before the texts go */
     signing = 0;
     ctx->late_retries++; /* stampd_batch_retries_total */
     ctx->late = ctx->late_moved = late = 0;
@@ -769,7 +777,7 @@ fail_rollback:
     pv_store_rollback(st);
 fail:
     if (signing)
-        pv_sign_pool_finish(ctx->sign_pool, ctx->cm, sr, m); /* before their texts go */
+        pv_sign_pool_cancel(ctx->sign_pool, m); /* none made for nothing; before the texts go */
     ctx->late = ctx->late_moved = 0;
     ctx->current = saved_current;
     for (i = 0; i < n; i++) {

@@ -488,13 +488,14 @@ static int start_one(struct pv_processor *p)
 
     /* Take a share of the leases before the first purchase arrives. */
     tick(p);
+    /* The answers first: the card payments' threads finish jobs too. */
+    if (pthread_create(&p->answerer, NULL, answerer, p) != 0)
+        return PV_EINTERNAL;
+    p->answering = 1;
     if ((rc = pv_cardpay_start(&p->ctx, &hooks, &p->cp)) != PV_OK)
         return rc;
     p->ctx.in_batch = pv_cardpay_write;
     p->ctx.in_batch_arg = p->cp;
-    if (pthread_create(&p->answerer, NULL, answerer, p) != 0)
-        return PV_EINTERNAL;
-    p->answering = 1;
     if (pthread_create(&p->thread, NULL, writer, p) != 0)
         return PV_EINTERNAL;
     p->started = 1;

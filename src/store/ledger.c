@@ -724,9 +724,12 @@ int pv_jbuf_idem_keep(struct pv_store *st, const char *owner_id, const char *key
 }
 
 /* The kept idempotency rows in one statement, in key order, inside the driver's savepoint,
- * queued (*sent 1): the customers' lock that follows carries them, one round trip for both
- * (session 13), and idem_end reads what the statement said. A plain INSERT: ON CONFLICT DO
- * NOTHING would insert every row speculatively (more WAL, more CPU). */
+ * queued with its RELEASE (*sent 1): the customers' lock that follows carries them, one round
+ * trip for all (session 13), and idem_end reads what the statement said. The lock runs after
+ * the RELEASE, in savepoint b itself: a row lock taken in a savepoint that was then released
+ * makes another batch waiting for that row wait for this whole transaction, which a
+ * ROLLBACK TO b no longer frees - two processors' batches then deadlocked (test_pg_late).
+ * A plain INSERT: ON CONFLICT DO NOTHING would insert every row speculatively. */
 static int idem_send(struct pv_store *st, int *sent)
 {
     struct pv_jbuf *b = st->jbuf;
@@ -749,12 +752,13 @@ static int idem_send(struct pv_store *st, int *sent)
     st->defer = defer;
     idem_cut(b, 0);
     *sent = rc == PV_OK;
-    return rc;
+    /* Skipped by the server when the INSERT fails: the savepoint is still there to undo. */
+    return rc == PV_OK ? st->drv->tx(st, PV_TX_RELEASE) : rc;
 }
 
 /* After idem_send and the statement behind it (rc its answer): the keys' own answer. A key
- * stored meanwhile (*moved 1): its savepoint undone, and with it the statements behind it,
- * which the server skipped. Otherwise the savepoint released (queued). */
+ * stored meanwhile (*moved 1): its savepoint undone - the server skipped its RELEASE and the
+ * statements behind it. */
 static int idem_end(struct pv_store *st, int rc, int *moved)
 {
     int put = st->drv->flush(st); /* what the keys' statement said: PV_OK when it stood */
@@ -763,9 +767,7 @@ static int idem_end(struct pv_store *st, int rc, int *moved)
         *moved = 1;
         return st->drv->tx(st, PV_TX_ROLLBACK_TO);
     }
-    if (put != PV_OK || rc != PV_OK)
-        return put != PV_OK ? put : rc; /* the transaction is aborted: the caller rolls back */
-    return st->drv->tx(st, PV_TX_RELEASE);
+    return put != PV_OK ? put : rc; /* a failure: the transaction is aborted, rolled back */
 }
 
 /* idem_send and idem_end with nothing behind: the keys alone, waited for. */

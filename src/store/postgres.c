@@ -515,9 +515,10 @@ static int pg_tx(struct pv_store *st, int op)
         if (found_queued(s))
             drain(s, NULL);
         if (s->aborted || s->sent_rc != PV_OK) {
+            rc = s->sent_rc != PV_OK ? s->sent_rc : PV_ESTORE; /* a queued write's own code */
             fprintf(stderr, "store: commit: an earlier statement failed; rolled back\n");
             abort_tx(s);
-            return PV_ESTORE;
+            return rc;
         }
         /* Behind what is queued (a batch's tails): one round trip for all; a queued write
          * that failed answers with its own code (the server skipped the COMMIT). */
@@ -753,6 +754,15 @@ static int pg_push(struct pv_store *st)
     return PV_OK;
 }
 
+/* Everything queued read, the locks and savepoints too (pv_store_barrier). */
+static int pg_barrier(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    int rc = s->nqueued ? drain(s, NULL) : PV_OK;
+
+    return rc == PV_ESTORE && s->sent_rc != PV_OK ? s->sent_rc : rc;
+}
+
 static int pg_step(struct pv_store *st)
 {
     struct pg_store *s = handle(st);
@@ -835,6 +845,7 @@ static const struct pv_store_driver postgres_driver = {
     .send = pg_send,
     .flush = pg_flush,
     .push = pg_push,
+    .barrier = pg_barrier,
     .prefetch = pg_prefetch,
     /* Transactions, advisory locks, migrations, the connection. */
     .tx = pg_tx,

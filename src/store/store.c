@@ -278,6 +278,13 @@ int pv_store_push(struct pv_store *st)
     return st->drv->push ? st->drv->push(st) : PV_OK;
 }
 
+int pv_store_barrier(struct pv_store *st)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    return st->drv->barrier ? st->drv->barrier(st) : PV_OK;
+}
+
 int pv_store_lock_writer(struct pv_store *st)
 {
     if (!st || !st->in_tx)

@@ -440,7 +440,8 @@ int pv_store_rollback_to(struct pv_store *st);
  * by the driver instead of waited for (PostgreSQL: sent in libpq's pipeline with
  * the next statement; SQLite: run at once) and answer PV_OK. A queued write's
  * failure makes the next statement fail (PV_ESTORE) and is answered with its own
- * code by defer(st, 0), which waits for everything queued: call it before
+ * code by defer(st, 0), which waits for every queued write (savepoints, their
+ * releases and a batch's locks may stay queued: pv_store_barrier): call it before
  * release() to learn whether the savepoint's work stands. PV_EINVAL outside begin(). */
 int pv_store_defer(struct pv_store *st, int on);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when

@@ -135,6 +135,8 @@ struct pv_store_driver {
     /* Optional (NULL: nothing to send): hand what is queued to the server now, without
      * waiting for its answers, which flush still reads (pv_store_push). */
     int (*push)(struct pv_store *st);
+    /* Optional (NULL: nothing queued ever): wait for everything queued (pv_store_barrier). */
+    int (*barrier)(struct pv_store *st);
     /* A read queued ahead (pv_q_prefetch), same rules as send: the next run() of the same
      * statement with the same parameters answers from it, once, unless this handle wrote
      * or ended a savepoint in between. SQLite: nothing (PV_OK). */
