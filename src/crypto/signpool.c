@@ -1,11 +1,12 @@
 /*
  * signpool.c - a batch's signatures on several threads (signpool.h).
  *
- * One run at a time: pv_sign_pool_run publishes the batch under the pool's
- * mutex with a new generation number and wakes the threads; every thread,
- * the caller's included, takes the next unsigned request by an atomic
- * counter until none is left; the caller then waits until the requests
- * taken by the others are done. A thread that wakes late finds nothing left
+ * One run at a time: pv_sign_pool_start publishes the batch under the pool's
+ * mutex with a new generation number and wakes the threads; every thread
+ * takes the next unsigned request by an atomic counter until none is left,
+ * and so does the caller once it calls pv_sign_pool_finish, which then waits
+ * until the requests taken by the others are done (pv_sign_pool_run is the
+ * two at once). A thread that wakes late finds nothing left
  * and goes back to sleep; the batch stays the caller's, so nothing outlives
  * the run.
  */
@@ -146,16 +147,17 @@ unsigned pv_sign_pool_threads(const struct pv_sign_pool *p)
     return p ? p->nthreads : 0;
 }
 
-void pv_sign_pool_run(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv_sign_req *reqs,
-                      size_t n)
+/* With threads and two requests or more, the run is the pool's (start published it). */
+static int pooled(const struct pv_sign_pool *p, size_t n)
 {
-    size_t i, made;
+    return p && p->nthreads > 0 && n >= 2;
+}
 
-    if (!p || p->nthreads == 0 || n < 2) {
-        for (i = 0; i < n; i++)
-            reqs[i].rc = pv_crypto_sign(cm, reqs[i].key_ref, reqs[i].msg, reqs[i].len, reqs[i].sig);
-        return;
-    }
+void pv_sign_pool_start(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv_sign_req *reqs,
+                        size_t n)
+{
+    if (!pooled(p, n))
+        return; /* finish signs them */
     pthread_mutex_lock(&p->mu);
     p->cm = cm;
     p->reqs = reqs;
@@ -165,7 +167,18 @@ void pv_sign_pool_run(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv_si
     p->gen++;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
+}
 
+void pv_sign_pool_finish(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv_sign_req *reqs,
+                         size_t n)
+{
+    size_t i, made;
+
+    if (!pooled(p, n)) {
+        for (i = 0; i < n; i++)
+            reqs[i].rc = pv_crypto_sign(cm, reqs[i].key_ref, reqs[i].msg, reqs[i].len, reqs[i].sig);
+        return;
+    }
     made = drain(p, cm, reqs, n);
 
     pthread_mutex_lock(&p->mu);
@@ -177,4 +190,27 @@ void pv_sign_pool_run(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv_si
     p->reqs = NULL;
     p->n = 0;
     pthread_mutex_unlock(&p->mu);
+}
+
+void pv_sign_pool_cancel(struct pv_sign_pool *p, size_t n)
+{
+    size_t taken;
+
+    if (!pooled(p, n))
+        return; /* start published nothing */
+    pthread_mutex_lock(&p->mu);
+    taken = atomic_exchange(&p->next, n); /* nobody takes one more */
+    p->left -= n - (taken < n ? taken : n);
+    while (p->left > 0 || p->busy > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    p->reqs = NULL;
+    p->n = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pv_sign_pool_run(struct pv_sign_pool *p, struct pv_crypto *cm, struct pv_sign_req *reqs,
+                      size_t n)
+{
+    pv_sign_pool_start(p, cm, reqs, n);
+    pv_sign_pool_finish(p, cm, reqs, n);
 }

@@ -50,4 +50,24 @@ unsigned pv_sign_pool_threads(const struct pv_sign_pool *pool);
 void pv_sign_pool_run(struct pv_sign_pool *pool, struct pv_crypto *cm, struct pv_sign_req *reqs,
                       size_t n);
 
+/*
+ * pv_sign_pool_start, pv_sign_pool_finish - pv_sign_pool_run in two halves, so
+ * that the caller can do other work while the pool's threads sign (issue 15:
+ * a batch's statements that need no signature). start hands reqs[0..n) to the
+ * pool's threads and returns at once; finish, with the same arguments, signs
+ * what they have not taken on the caller's thread and returns once every one is
+ * made. Every start is followed by exactly one finish before the pool's next
+ * run; in between the caller must not touch reqs, their msg or their sig. A
+ * pool that is NULL or has no threads signs everything in finish. cm and reqs
+ * are borrowed until finish returns.
+ */
+void pv_sign_pool_start(struct pv_sign_pool *pool, struct pv_crypto *cm, struct pv_sign_req *reqs,
+                        size_t n);
+void pv_sign_pool_finish(struct pv_sign_pool *pool, struct pv_crypto *cm, struct pv_sign_req *reqs,
+                         size_t n);
+/* pv_sign_pool_cancel - end a start without its signatures: the requests no thread has
+ * taken are never signed (their rc is not set), and it returns once the threads are done
+ * with the ones they took; reqs may then go. In place of finish, after start. */
+void pv_sign_pool_cancel(struct pv_sign_pool *pool, size_t n);
+
 #endif

@@ -98,7 +98,8 @@ int pv_psd_batch_flush(struct pv_store *st, struct pv_psd_batch *b)
     for (i = 0; b && i < b->n; i++) {
         if (!b->rows[i].dirty)
             continue;
-        if ((rc = pv_store_psd_update(st, &b->rows[i].rec)) != PV_OK)
+        /* Read in this transaction, locked (psd_batch_get): there by construction. */
+        if ((rc = pv_store_psd_update_held(st, &b->rows[i].rec)) != PV_OK)
             return rc;
         b->rows[i].dirty = 0;
     }

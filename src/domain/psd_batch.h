@@ -63,8 +63,9 @@ void pv_psd_batch_save(struct pv_psd_batch *b);
 void pv_psd_batch_restore(struct pv_psd_batch *b);
 
 /*
- * pv_psd_batch_flush - write every moved row (pv_store_psd_update), before
- * the batch's commit. PV_OK or the store's error (the batch then fails).
+ * pv_psd_batch_flush - write every moved row (pv_store_psd_update_held: the
+ * rows were read locked in this transaction), before the batch's commit. PV_OK
+ * or the store's error (the batch then fails).
  */
 int pv_psd_batch_flush(struct pv_store *st, struct pv_psd_batch *b);
 

@@ -534,24 +534,30 @@ static int purchase_tail(struct pv_store *st, const struct pv_purchase_req *q,
     return rc == PV_OK ? tail_rest(st, q, r, pd, now) : rc;
 }
 
-/* The batch's signed halves: their indicia in one statement (PostgreSQL), then the rest of
- * each tail. recs has room for n. Any failure fails the batch (pv_purchase_batch). */
+/* The batch's signed halves, with pv_store_defer on. First what needs no signature - the
+ * jobs' journals and the PSDs' registers, sent to the server at once (PostgreSQL) - while the
+ * pool's threads sign (pv_sign_pool_start); then the signatures, sr[0..m), finished here in
+ * any case; then the indicia in one statement and the rest of each tail. recs has room for
+ * n. Any failure fails the batch (pv_purchase_batch). */
 static int batch_tails(struct pv_store *st, struct pv_processor_ctx *ctx,
                        const struct pv_purchase_req *reqs, struct pv_purchase_res *res,
-                       const struct pending *pd, const struct pv_sign_req *sr, size_t n,
+                       const struct pending *pd, struct pv_sign_req *sr, size_t n, size_t m,
                        const struct pv_indicium_rec **recs, int64_t now)
 {
-    size_t i, m = 0;
-    int rc = PV_OK;
+    size_t i;
+    int rc = pv_store_journal_batch(st, 0);
 
-    for (i = 0; i < n && rc == PV_OK; i++)
+    if (rc == PV_OK)
+        rc = pv_psd_batch_flush(st, &ctx->psdb);
+    if (rc == PV_OK)
+        rc = pv_store_push(st);
+    pv_sign_pool_finish(ctx->sign_pool, ctx->cm, sr, m);
+    for (i = 0, m = 0; i < n && rc == PV_OK; i++)
         if (res[i].err == PV_OK && pd[i].owed &&
             (rc = sign_done(ctx, &pd[i], &res[i], sr[m].rc)) == PV_OK)
             recs[m++] = &res[i].rec;
     if (rc == PV_OK)
         rc = pv_store_indicia_insert(st, recs, m);
-    if (rc == PV_OK)
-        rc = pv_store_journal_batch(st, 0); /* the jobs' journals, in the same round trip */
     for (i = 0; i < n && rc == PV_OK; i++)
         if (res[i].err == PV_OK && pd[i].owed)
             rc = tail_rest(st, &reqs[i], &res[i], &pd[i], now);
@@ -574,31 +580,6 @@ static int purchase_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     return purchase_tail(st, q, r, &pd, now);
 }
 
-/*
- * Clear what a batch fills in r, keeping what pv_purchase_authorize put
- * there: the hold, and unless the batch failed the card's answer too.
- */
-static void reset(struct pv_purchase_res *r, int failed)
-{
-    struct pv_purchase_res kept;
-
-    pv_indicium_rec_clear(&r->rec); /* the texts of an earlier run's piece */
-    kept = *r;
-    memset(r, 0, sizeof *r);
-    r->pre_err = kept.pre_err;
-    r->held = kept.held;
-    memcpy(r->intent_id, kept.intent_id, sizeof r->intent_id);
-    r->refill = kept.refill;
-    r->refill.deferred = r->refill.want = 0; /* the batch decides again */
-    if (!failed) {
-        memcpy(r->charge_id, kept.charge_id, sizeof r->charge_id);
-        r->charged = kept.charged;
-        memcpy(r->decline, kept.decline, sizeof r->decline);
-        memcpy(r->refill_id, kept.refill_id, sizeof r->refill_id);
-        r->refilled = kept.refilled;
-    }
-}
-
 int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
                       const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n,
                       int64_t now)
@@ -614,7 +595,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_mills *shift = NULL;
     struct pv_refill_carry *carry = NULL; /* each job's refill as the batch found it */
     size_t i, m = 0, saved_current = ctx->current;
-    int rc = PV_ENOMEM, late = 0, moved = 0;
+    int rc = PV_ENOMEM, late = 0, moved = 0, queued_rc, signing = 0; /* sr[0..m): the pool's */
     int64_t now_arg = now;
 
     if (!facts)
@@ -628,7 +609,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     ctx->late = ctx->late_moved = 0;
 
     for (i = 0; i < n; i++) {
-        reset(&res[i], 0);
+        pv_purchase_res_rerun(&res[i], 0);
         if (carry)
             carry[i] = res[i].refill;
     }
@@ -639,9 +620,13 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
     if ((rc = pv_purchase_facts(st, reqs, res, n, repeats, facts)) != PV_OK)
         goto fail_rollback;
-    /* After the customers' rows: a batch that waited for another one's reads its time later. */
-    if (now == PV_NOW_AT_LOCK)
+    /* After the customers' rows: a batch that waited for another one's reads its time later.
+     * Its locks may still be queued (PostgreSQL: when the facts were not read): held first. */
+    if (now == PV_NOW_AT_LOCK) {
+        if ((rc = pv_store_barrier(st)) != PV_OK)
+            goto fail_rollback;
         now = pv_now_ms() / 1000;
+    }
     ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
     /* The card payments' round commits with the batch (lease.h, in_batch). */
     if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
@@ -684,7 +669,7 @@ again:
                  * card round set for this batch stays (its hold's answer rides on it). */
                 int pending = res[i].held_pending;
                 facts[i] = PV_FACT_ALL;
-                reset(&res[i], 0);
+                pv_purchase_res_rerun(&res[i], 0);
                 res[i].held_pending = pending;
                 i--;
                 continue;
@@ -726,7 +711,9 @@ again:
                 m++;
             }
         }
-        pv_sign_pool_run(ctx->sign_pool, ctx->cm, sr, m);
+        /* Signed on the pool's threads meanwhile; batch_tails finishes them. */
+        pv_sign_pool_start(ctx->sign_pool, ctx->cm, sr, m);
+        signing = 1;
         if ((rc = hooks_known(st, reqs, res, pd, n)) != PV_OK)
             goto fail_rollback;
         if (late) { /* the customers' rows now: do the jobs' decisions hold against them? */
@@ -742,12 +729,13 @@ again:
         }
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
         pv_store_defer(st, 1);
-        rc = batch_tails(st, ctx, reqs, res, pd, sr, n, recs, now);
-        {
-            int deferred = pv_store_defer(st, 0);
-            if (rc == PV_OK)
-                rc = deferred;
-        }
+        rc = batch_tails(st, ctx, reqs, res, pd, sr, n, m, recs, now);
+        signing = 0;
+        /* Left queued: the COMMIT reads them, in its round trip (pv_store_commit). A read of
+         * the tails (an event's endpoints) that found a queued write failed answers
+         * PV_ESTORE: that write's own code is defer's. */
+        if (rc == PV_ESTORE && (queued_rc = pv_store_defer(st, 0)) != PV_OK)
+            rc = queued_rc;
         if (rc != PV_OK)
             goto fail_rollback;
     }
@@ -762,7 +750,10 @@ again:
     free(pd);
     return PV_OK;
 
-late_undo:               /* back to before the jobs, nothing answered; them again, locking first */
+late_undo: /* back to before the jobs, nothing answered; them again, locking first */
+    if (signing)
+        pv_sign_pool_cancel(ctx->sign_pool, m); /* none made for nothing; before the texts go */
+    signing = 0;
     ctx->late_retries++; /* stampd_batch_retries_total */
     ctx->late = ctx->late_moved = late = 0;
     if ((rc = pv_store_batch_undo(st)) != PV_OK ||
@@ -773,7 +764,8 @@ late_undo:               /* back to before the jobs, nothing answered; them agai
     for (i = 0; i < n; i++) {
         int pending = res[i].held_pending; /* the card round's, for this batch */
         facts[i] |= PV_FACT_IDEM;          /* a key stored meanwhile: read, so its job replays */
-        reset(&res[i], 0); /* with it the indicium and its signature, never answered */
+        pv_purchase_res_rerun(&res[i],
+                              0); /* with it the indicium and its signature, never answered */
         res[i].held_pending = pending;
         res[i].refill = carry[i]; /* a refill recorded in the first run is undone */
     }
@@ -784,10 +776,12 @@ late_undo:               /* back to before the jobs, nothing answered; them agai
 fail_rollback:
     pv_store_rollback(st);
 fail:
+    if (signing)
+        pv_sign_pool_cancel(ctx->sign_pool, m); /* none made for nothing; before the texts go */
     ctx->late = ctx->late_moved = 0;
     ctx->current = saved_current;
     for (i = 0; i < n; i++) {
-        reset(&res[i], 1);
+        pv_purchase_res_rerun(&res[i], 1);
         res[i].err = rc;
     }
     free(shift);

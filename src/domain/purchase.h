@@ -67,6 +67,10 @@ void pv_purchase_authorize(struct pv_store *st, struct pv_processor_ctx *ctx,
                            const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now);
 void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_res *res, size_t n);
+/* pv_purchase_res_rerun - clear what a batch fills in r (borrowed; its piece's texts
+ * freed), keeping what pv_purchase_authorize put there: the hold, and unless failed
+ * (the batch failed) the card's answer too (purchase_pay.c). */
+void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed);
 
 /*
  * pv_purchase_authorize in steps, for a caller that calls the gateway

@@ -23,6 +23,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Clear what a batch fills in r, keeping what pv_purchase_authorize put
+ * there: the hold, and unless the batch failed the card's answer too.
+ */
+void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed)
+{
+    struct pv_purchase_res kept;
+
+    pv_indicium_rec_clear(&r->rec); /* the texts of an earlier run's piece */
+    kept = *r;
+    memset(r, 0, sizeof *r);
+    r->pre_err = kept.pre_err;
+    r->held = kept.held;
+    memcpy(r->intent_id, kept.intent_id, sizeof r->intent_id);
+    r->refill = kept.refill;
+    r->refill.deferred = r->refill.want = 0; /* the batch decides again */
+    if (!failed) {
+        memcpy(r->charge_id, kept.charge_id, sizeof r->charge_id);
+        r->charged = kept.charged;
+        memcpy(r->decline, kept.decline, sizeof r->decline);
+        memcpy(r->refill_id, kept.refill_id, sizeof r->refill_id);
+        r->refilled = kept.refilled;
+    }
+}
+
 int pv_purchase_store_trouble(int rc)
 {
     return rc == PV_ESTORE || rc == PV_ENOMEM || rc == PV_EBUSY;

@@ -5,8 +5,11 @@
  * PSDs, and one writer thread. Requests queue jobs; the writer takes every
  * queued job (up to BATCH_MAX) and runs them as one batch in one
  * transaction (pv_purchase_batch), so concurrent purchases share a single
- * durable commit, then calls each job's on_reply. Nobody blocks waiting: the
- * HTTP front suspends the connection and resumes it from on_done.
+ * durable commit, then hands each job to the processor's answer thread, which
+ * calls its on_reply (issue 15, session 13: waking a connection is a write to
+ * libmicrohttpd's event fd, which the writer, the one thread every purchase
+ * waits for, no longer makes). Nobody blocks waiting: the HTTP front suspends
+ * the connection and resumes it from on_done.
  *
  * Card payments (docs/internals/purchase-path.md): a card job goes first to
  * the processor's card payments (cardpay.c), which hold the card under a
@@ -93,6 +96,13 @@ struct pv_processor {
      * pending_auth (under mu) until the writer has them. */
     struct pv_cardpay *cp;
     size_t pending_auth;
+    /* Jobs done, for the answer thread (finish): under amu. */
+    pthread_t answerer;
+    int answering; /* the thread runs: finish queues; else it answers at once */
+    pthread_mutex_t amu;
+    pthread_cond_t acv;
+    struct pv_job *done_head, *done_tail;
+    int done_stop;
 };
 
 /* Queue job for the writer; p->mu held. */
@@ -107,14 +117,54 @@ static void writer_push(struct pv_processor *p, struct pv_job *job)
     pthread_cond_signal(&p->cv);
 }
 
-/* A job is done here: count it and answer it (any thread). */
+/* A job is done here: count it and have it answered (any thread). */
 static void finish(struct pv_processor *p, struct pv_job *job)
 {
     job->pay_stage = PAY_NONE; /* a retry elsewhere starts over */
     job->pay_key[0] = job->pay_charge[0] = '\0';
     if (job->res.err == PV_OK && !job->res.replayed)
         atomic_fetch_add(&p->served, 1);
-    job->on_reply(job);
+    if (!p->answering) {
+        job->on_reply(job);
+        return;
+    }
+    job->next = NULL;
+    pthread_mutex_lock(&p->amu);
+    if (p->done_tail)
+        p->done_tail->next = job;
+    else
+        p->done_head = job;
+    p->done_tail = job;
+    pthread_cond_signal(&p->acv);
+    pthread_mutex_unlock(&p->amu);
+}
+
+/* The answer thread: every job finish queued, answered in order (on_reply may send it to
+ * another processor, which links it anew: its next is read first). Leaves once told to
+ * stop and nothing is left. */
+static void *answerer(void *arg)
+{
+    struct pv_processor *p = arg;
+    struct pv_job *job, *next;
+
+    prctl(PR_SET_NAME, "stampd-answer", 0, 0, 0); /* for `top -H` */
+    pthread_mutex_lock(&p->amu);
+    for (;;) {
+        while (!p->done_head && !p->done_stop)
+            pthread_cond_wait(&p->acv, &p->amu);
+        if (!p->done_head)
+            break;
+        job = p->done_head;
+        p->done_head = p->done_tail = NULL;
+        pthread_mutex_unlock(&p->amu);
+        for (; job; job = next) {
+            next = job->next;
+            job->on_reply(job);
+        }
+        pthread_mutex_lock(&p->amu);
+    }
+    pthread_mutex_unlock(&p->amu);
+    return NULL;
 }
 
 /* The card payments' hooks (cardpay.h): a card held (or refused) goes to the writer. */
@@ -438,6 +488,10 @@ static int start_one(struct pv_processor *p)
 
     /* Take a share of the leases before the first purchase arrives. */
     tick(p);
+    /* The answers first: the card payments' threads finish jobs too. */
+    if (pthread_create(&p->answerer, NULL, answerer, p) != 0)
+        return PV_EINTERNAL;
+    p->answering = 1;
     if ((rc = pv_cardpay_start(&p->ctx, &hooks, &p->cp)) != PV_OK)
         return rc;
     p->ctx.in_batch = pv_cardpay_write;
@@ -461,6 +515,8 @@ int pv_processors_start(const struct pv_processor_opts *o, struct pv_processor *
     for (i = 0; i < n; i++) {
         pthread_mutex_init(&procs[i].mu, NULL);
         pthread_cond_init(&procs[i].cv, NULL);
+        pthread_mutex_init(&procs[i].amu, NULL);
+        pthread_cond_init(&procs[i].acv, NULL);
     }
     /* Everyone registers before anyone takes leases, so the first shares are fair. */
     for (i = 0; i < n && rc == PV_OK; i++)
@@ -493,6 +549,15 @@ void pv_processors_drain(struct pv_processor *procs, size_t n)
         /* The writer is done, and so are the card payments it waited for. */
         pv_cardpay_stop(p->cp);
         p->cp = NULL;
+        /* Then every job they finished is answered. */
+        if (p->answering) {
+            pthread_mutex_lock(&p->amu);
+            p->done_stop = 1;
+            pthread_cond_signal(&p->acv);
+            pthread_mutex_unlock(&p->amu);
+            pthread_join(p->answerer, NULL);
+            p->answering = 0;
+        }
     }
 }
 
@@ -513,6 +578,8 @@ void pv_processors_stop(struct pv_processor *procs, size_t n)
         free(p->res);
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->amu);
+        pthread_cond_destroy(&p->acv);
     }
     free(procs);
 }

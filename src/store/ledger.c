@@ -723,41 +723,78 @@ int pv_jbuf_idem_keep(struct pv_store *st, const char *owner_id, const char *key
     return PV_OK;
 }
 
-/* The kept idempotency rows in one statement, in key order, inside the driver's savepoint
- * (sent with it: no round trip of its own; its RELEASE travels with the next statement);
- * *moved 1 when a key was stored meanwhile: then nothing of it is written. A plain INSERT:
- * ON CONFLICT DO NOTHING would insert every row speculatively (more WAL, more CPU). */
-static int idem_write(struct pv_store *st, int *moved)
+/* The kept idempotency rows in one statement, in key order, inside the driver's savepoint,
+ * queued with its RELEASE (*sent 1): the customers' lock that follows carries them, one round
+ * trip for all (session 13), and idem_end reads what the statement said. The lock runs after
+ * the RELEASE, in savepoint b itself: a row lock taken in a savepoint that was then released
+ * makes another batch waiting for that row wait for this whole transaction, which a
+ * ROLLBACK TO b no longer frees - two processors' batches then deadlocked (test_pg_late).
+ * A plain INSERT: ON CONFLICT DO NOTHING would insert every row speculatively. */
+static int idem_send(struct pv_store *st, int *sent)
 {
     struct pv_jbuf *b = st->jbuf;
     struct pv_q q;
-    int rc;
+    int rc, defer = st->defer;
 
+    *sent = 0;
     if (!b || b->ni == 0)
         return PV_OK;
     if ((rc = st->drv->tx(st, PV_TX_SAVEPOINT)) != PV_OK)
         return rc;
+    st->defer = 1;
     pv_q_start(&q, st, S_IDEM_PUT_MANY);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->iown, b->ni, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->ikey, b->ni, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->ihash, b->ni, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->iind, b->ni, 0);
     pv_q_array(&q, PV_P_INT_ARRAY, b->iat, b->ni, sizeof *b->iat);
-    rc = pv_q_exec(&q);
+    rc = pv_q_send(&q, 0);
+    st->defer = defer;
     idem_cut(b, 0);
-    if (rc == PV_EEXIST) {
+    *sent = rc == PV_OK;
+    /* Skipped by the server when the INSERT fails: the savepoint is still there to undo. */
+    return rc == PV_OK ? st->drv->tx(st, PV_TX_RELEASE) : rc;
+}
+
+/* After idem_send and the statement behind it (rc its answer): the keys' own answer. A key
+ * stored meanwhile (*moved 1): its savepoint undone - the server skipped its RELEASE and the
+ * statements behind it. */
+static int idem_end(struct pv_store *st, int rc, int *moved)
+{
+    int put = st->drv->flush(st); /* what the keys' statement said: PV_OK when it stood */
+
+    if (put == PV_EEXIST) {
         *moved = 1;
         return st->drv->tx(st, PV_TX_ROLLBACK_TO);
     }
-    if (rc != PV_OK)
-        return rc; /* the transaction is aborted: the caller rolls it back */
-    return st->drv->tx(st, PV_TX_RELEASE);
+    return put != PV_OK ? put : rc; /* a failure: the transaction is aborted, rolled back */
+}
+
+/* idem_send and idem_end with nothing behind: the keys alone, waited for. */
+static int idem_write(struct pv_store *st, int *moved)
+{
+    int sent, rc = idem_send(st, &sent);
+
+    return rc == PV_OK && sent ? idem_end(st, PV_OK, moved) : rc;
+}
+
+/* Statement id (no parameter) queued where the driver pipelines (PostgreSQL), its failure
+ * answered with its own code by the next statement that waits (PV_SEND_CTL). */
+int pv_ctl_queue(struct pv_store *st, int id)
+{
+    struct pv_q q;
+    int defer = st->defer, rc;
+
+    st->defer = 1;
+    pv_q_start(&q, st, id);
+    rc = pv_q_send(&q, PV_SEND_CTL);
+    st->defer = defer;
+    return rc;
 }
 
 int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,
                         int *late)
 {
-    struct pv_q q;
     int rc;
 
     if (!st || !late || !st->in_tx || st->in_sp || (n && !accounts))
@@ -767,11 +804,9 @@ int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
         return PV_OK; /* SQLite: its write lock is the whole database's */
     if (!st->jbuf || !st->jbuf->on || st->jbuf->nl || st->jbuf->nj)
         return PV_EINVAL; /* after journal_batch(1), before any job */
-    pv_q_start(&q, st, S_BATCH_SAVEPOINT);
-    if ((rc = pv_q_exec(&q)) != PV_OK)
-        return rc;
-    pv_q_start(&q, st, S_GATE_LATE);
-    if ((rc = pv_q_exec(&q)) != PV_OK)
+    /* Both queued, read with the balances' read (one round trip for the three). */
+    if ((rc = pv_ctl_queue(st, S_BATCH_SAVEPOINT)) != PV_OK ||
+        (rc = pv_ctl_queue(st, S_GATE_LATE)) != PV_OK)
         return rc;
     st->jbuf->nk = 0;
     st->jbuf->late = 1;
@@ -788,7 +823,7 @@ int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT
     struct pv_jbuf *b = st ? st->jbuf : NULL;
     size_t i;
     long k;
-    int rc;
+    int rc, sent;
 
     if (!st || !moved || !st->in_tx || st->in_sp || !b || !b->late ||
         (n && (!accounts || !was || !now)))
@@ -806,12 +841,13 @@ int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT
      * batch_gate keeps the two kinds apart, so the orders never meet). A key another batch
      * stored since batch_facts read it sends this batch back (*moved): locking first, every
      * job reads its key again (purchase.c, late_undo), and that job replays. */
-    if ((rc = idem_write(st, moved)) != PV_OK || *moved)
+    if ((rc = idem_send(st, &sent)) != PV_OK)
         return rc;
     b->late = 0; /* locked below: what is known from here on is the locked row */
-    if (n == 0)
-        return PV_OK;
-    if ((rc = pv_jbuf_read(st, S_ACCOUNTS_LOCK, accounts, n)) != PV_OK)
+    rc = n ? pv_jbuf_read(st, S_ACCOUNTS_LOCK, accounts, n) : PV_OK;
+    if (sent && ((rc = idem_end(st, rc, moved)) != PV_OK || *moved))
+        return rc;
+    if (rc != PV_OK || n == 0)
         return rc;
     for (i = 0; i < n; i++)
         if ((k = known_at(b, accounts[i])) >= 0)

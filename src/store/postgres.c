@@ -192,8 +192,12 @@ static int check(struct pg_store *s, const PGresult *res, const char *what)
 
 static int prepare(struct pg_store *s, const char *name, const char *sql)
 {
-    PGresult *res = PQprepare(s->conn, name, sql, 0, NULL);
-    int rc = check(s, res, name);
+    PGresult *res;
+    int rc;
+
+    s->base.waits++;
+    res = PQprepare(s->conn, name, sql, 0, NULL);
+    rc = check(s, res, name);
 
     PQclear(res);
     return rc;
@@ -279,6 +283,7 @@ static int drain(struct pg_store *s, PGresult **last)
     if (last)
         *last = NULL;
     s->nqueued = 0;
+    s->base.waits++;
     if (!PQpipelineSync(s->conn)) {
         rc = fail(s, NULL, "pipeline sync");
         s->doomed = 1;
@@ -372,8 +377,9 @@ static int pipe_ready(struct pg_store *s, const char *what)
     return PV_OK;
 }
 
-/* Queue own statement i (no parameter): its result is read with the next one that waits. */
-static int own_queue(struct pg_store *s, int i)
+/* Queue own statement i (param NULL: none): its result is read with the next one that
+ * waits, and its failure dooms the transaction. */
+static int own_queue_with(struct pg_store *s, int i, const char *param)
 {
     char name[16];
     int rc = usable(s, own_sql[i], 0);
@@ -381,8 +387,13 @@ static int own_queue(struct pg_store *s, int i)
     if (rc != PV_OK || (rc = pipe_ready(s, own_sql[i])) != PV_OK)
         return rc;
     own_name(name, sizeof name, i);
-    return queued(s, PQsendQueryPrepared(s->conn, name, 0, NULL, NULL, NULL, 0), own_sql[i], 0,
-                  Q_CTL);
+    return queued(s, PQsendQueryPrepared(s->conn, name, param ? 1 : 0, &param, NULL, NULL, 0),
+                  own_sql[i], 0, Q_CTL);
+}
+
+static int own_queue(struct pg_store *s, int i)
+{
+    return own_queue_with(s, i, NULL);
 }
 
 /* The job's SAVEPOINT, queued ahead of its first statement (savepoint() only marks it:
@@ -442,6 +453,7 @@ static int own_run(struct pg_store *s, int i, const char *param, PGresult **keep
             PQclear(res);
         return rc;
     }
+    s->base.waits++;
     res = PQexecPrepared(s->conn, name, param ? 1 : 0, &param, NULL, NULL, 0);
     rc = check(s, res, own_sql[i]);
     if (keep && rc == PV_OK)
@@ -503,11 +515,16 @@ static int pg_tx(struct pv_store *st, int op)
         if (found_queued(s))
             drain(s, NULL);
         if (s->aborted || s->sent_rc != PV_OK) {
+            rc = s->sent_rc != PV_OK ? s->sent_rc : PV_ESTORE; /* a queued write's own code */
             fprintf(stderr, "store: commit: an earlier statement failed; rolled back\n");
             abort_tx(s);
-            return PV_ESTORE;
+            return rc;
         }
+        /* Behind what is queued (a batch's tails): one round trip for all; a queued write
+         * that failed answers with its own code (the server skipped the COMMIT). */
         rc = own_run(s, op, NULL, &res);
+        if (rc == PV_ESTORE && s->sent_rc != PV_OK)
+            rc = s->sent_rc;
         /* COMMIT of a transaction the server had aborted answers "ROLLBACK", not an error. */
         if (rc == PV_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
             fprintf(stderr, "store: commit: the server rolled the transaction back\n");
@@ -564,6 +581,11 @@ static int pg_lock(struct pv_store *st, int which)
 
     if (rc != PV_OK)
         return rc;
+    /* A batch's shared lock is queued, read with its first read (batch_facts): no round
+     * trip of its own (issue 15, session 13); a wait past lock_timeout answers that read
+     * PV_EBUSY, and the batch rolls back as when the lock itself answered. */
+    if (which == PV_LOCK_BATCH && handle(st)->base.in_tx)
+        return own_queue_with(handle(st), OWN_LOCK_SHARED, WRITER_LOCK_KEY);
     return own_run(handle(st), which == PV_LOCK_BATCH ? OWN_LOCK_SHARED : OWN_LOCK,
                    which == PV_LOCK_MIGRATE ? MIGRATE_LOCK_KEY : WRITER_LOCK_KEY, NULL);
 }
@@ -580,6 +602,7 @@ static int pg_ddl(struct pv_store *st, const char *sql, const char *what)
     forget(s);
     if ((rc = sp_send(s)) != PV_OK || (s->nqueued && (rc = drain(s, NULL)) != PV_OK))
         return rc;
+    s->base.waits++;
     res = PQexecParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
     rc = check(s, res, what);
     PQclear(res);
@@ -647,7 +670,9 @@ static int statement(struct pv_store *st, int id, const char *sql, const struct 
         /* Queued: its result is read with the next statement that waits (drain). */
         if ((rc = pipe_ready(s, name)) == PV_OK)
             rc = queued(s, PQsendQueryPrepared(s->conn, name, n, val, len, fmt, 1), name, flags,
-                        mode == 1 ? Q_SENT : Q_READ);
+                        mode == 2               ? Q_READ
+                        : (flags & PV_SEND_CTL) ? Q_CTL
+                                                : Q_SENT);
         if (rc == PV_OK && mode == 2) {
             s->queued[s->nqueued - 1].slot = s->nahead;
             s->ahead[s->nahead].id = id;
@@ -660,6 +685,7 @@ static int statement(struct pv_store *st, int id, const char *sql, const struct 
         if (rc == PV_OK)
             rc = drain(s, &s->res);
     } else if (rc == PV_OK) {
+        s->base.waits++;
         s->res = PQexecPrepared(s->conn, name, n, val, len, fmt, 1);
         rc = check(s, s->res, name);
         if (rc != PV_OK) {
@@ -696,14 +722,45 @@ static int pg_prefetch(struct pv_store *st, int id, const char *sql, const struc
     return statement(st, id, sql, p, n, 2, 0);
 }
 
-/* Wait for what is queued: PV_OK, or the first queued write's failure. */
+/* Wait for what is queued: PV_OK, or the first queued write's failure. Savepoints, their
+ * releases and the batch's locks (Q_CTL) stay queued: their failure dooms the transaction
+ * and answers the next statement that waits (a job that wrote nothing has no round trip). */
 static int pg_flush(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+    int i, rc = PV_OK;
+
+    for (i = 0; i < s->nqueued; i++)
+        if (s->queued[i].kind == Q_SENT) {
+            rc = drain(s, NULL);
+            break;
+        }
+
+    forget(s);
+    return s->sent_rc != PV_OK ? s->sent_rc : rc;
+}
+
+/* Send what is queued, its answers read later by flush (pv_store_push). */
+static int pg_push(struct pv_store *st)
+{
+    struct pg_store *s = handle(st);
+
+    if (s->nqueued && PQflush(s->conn) != 0) {
+        int rc = fail(s, NULL, "pipeline flush");
+
+        drain(s, NULL);
+        return rc;
+    }
+    return PV_OK;
+}
+
+/* Everything queued read, the locks and savepoints too (pv_store_barrier). */
+static int pg_barrier(struct pv_store *st)
 {
     struct pg_store *s = handle(st);
     int rc = s->nqueued ? drain(s, NULL) : PV_OK;
 
-    forget(s);
-    return s->sent_rc != PV_OK ? s->sent_rc : rc;
+    return rc == PV_ESTORE && s->sent_rc != PV_OK ? s->sent_rc : rc;
 }
 
 static int pg_step(struct pv_store *st)
@@ -787,6 +844,8 @@ static const struct pv_store_driver postgres_driver = {
     /* Writes queued in libpq's pipeline while the common layer defers them. */
     .send = pg_send,
     .flush = pg_flush,
+    .push = pg_push,
+    .barrier = pg_barrier,
     .prefetch = pg_prefetch,
     /* Transactions, advisory locks, migrations, the connection. */
     .tx = pg_tx,

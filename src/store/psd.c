@@ -77,7 +77,7 @@ int pv_store_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
     return pv_q_get(&q, read_psd, rec, sizeof *rec);
 }
 
-int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
+static int psd_update(struct pv_store *st, const struct pv_psd_rec *rec, unsigned flags)
 {
     struct pv_q q;
 
@@ -91,7 +91,19 @@ int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
     pv_q_int(&q, rec->piece_count);
     pv_q_int(&q, rec->last_refill_at);
     pv_q_int(&q, rec->id);
-    return pv_q_send(&q, PV_SEND_FOUND); /* queued in a purchase (pv_store_defer) */
+    return pv_q_send(&q, flags); /* queued in a purchase (pv_store_defer) */
+}
+
+int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    return psd_update(st, rec, PV_SEND_FOUND);
+}
+
+int pv_store_psd_update_held(struct pv_store *st, const struct pv_psd_rec *rec)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    return psd_update(st, rec, 0);
 }
 
 int pv_store_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n)

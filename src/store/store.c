@@ -142,6 +142,11 @@ uint64_t pv_store_statements(const struct pv_store *st)
     return st ? st->statements : 0;
 }
 
+uint64_t pv_store_waits(const struct pv_store *st)
+{
+    return st ? st->waits : 0;
+}
+
 uint64_t pv_store_reprepares(const struct pv_store *st)
 {
     return st ? st->reprepares : 0;
@@ -199,7 +204,7 @@ int pv_store_commit(struct pv_store *st)
     }
     rc = tx(st, PV_TX_COMMIT);
     pv_jbuf_drop(st, 0);
-    st->in_tx = st->in_sp = 0;
+    st->in_tx = st->in_sp = st->defer = 0;
     return rc;
 }
 
@@ -213,7 +218,7 @@ int pv_store_rollback(struct pv_store *st)
     if (!st->in_tx)
         return PV_OK;
     rc = tx(st, PV_TX_ROLLBACK);
-    st->in_tx = st->in_sp = 0;
+    st->in_tx = st->in_sp = st->defer = 0;
     return rc;
 }
 
@@ -266,6 +271,20 @@ int pv_store_defer(struct pv_store *st, int on)
     return on ? PV_OK : st->drv->flush(st);
 }
 
+int pv_store_push(struct pv_store *st)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    return st->drv->push ? st->drv->push(st) : PV_OK;
+}
+
+int pv_store_barrier(struct pv_store *st)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    return st->drv->barrier ? st->drv->barrier(st) : PV_OK;
+}
+
 int pv_store_lock_writer(struct pv_store *st)
 {
     if (!st || !st->in_tx)
@@ -275,7 +294,6 @@ int pv_store_lock_writer(struct pv_store *st)
 
 int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n)
 {
-    struct pv_q q;
     int rc;
 
     if (!st || !st->in_tx || (n && !accounts))
@@ -287,8 +305,7 @@ int pv_store_lock_batch(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
      * meanwhile (batch_late), so none holds a customer's key or the deposit and then waits
      * for these rows. Batches that lock first share it (schema v26): each takes its
      * customers' rows first, in name order, as every batch did before session 10. */
-    pv_q_start(&q, st, S_GATE_FIRST);
-    if ((rc = pv_q_exec(&q)) != PV_OK)
+    if ((rc = pv_ctl_queue(st, S_GATE_FIRST)) != PV_OK) /* read with the customers' rows */
         return rc;
     /* The rows stay locked to the commit: their balances are kept (pv_jbuf_know). */
     return pv_jbuf_read(st, S_ACCOUNTS_LOCK, accounts, n);

@@ -427,6 +427,9 @@ int pv_store_migrate(struct pv_store *st, int *from, int *to);
 int pv_store_schema_version(struct pv_store *st, int *version);
 /* Transactions (see the file comment). */
 int pv_store_begin(struct pv_store *st);
+/* commit also reads what pv_store_defer queued and did not wait for (PostgreSQL: in the
+ * COMMIT's round trip): a queued write's failure rolls back and is answered with its own
+ * code. */
 int pv_store_commit(struct pv_store *st);
 int pv_store_rollback(struct pv_store *st);
 int pv_store_savepoint(struct pv_store *st);
@@ -437,7 +440,8 @@ int pv_store_rollback_to(struct pv_store *st);
  * by the driver instead of waited for (PostgreSQL: sent in libpq's pipeline with
  * the next statement; SQLite: run at once) and answer PV_OK. A queued write's
  * failure makes the next statement fail (PV_ESTORE) and is answered with its own
- * code by defer(st, 0), which waits for everything queued: call it before
+ * code by defer(st, 0), which waits for every queued write (savepoints, their
+ * releases and a batch's locks may stay queued: pv_store_barrier): call it before
  * release() to learn whether the savepoint's work stands. PV_EINVAL outside begin(). */
 int pv_store_defer(struct pv_store *st, int on);
 /* Vendor settings (license, refill policy, ...). get: PV_ENOTFOUND when
@@ -729,6 +733,10 @@ const char *pv_store_backend_name(const struct pv_store *st);
  * Lets tests prove that a path never reaches the database.
  */
 uint64_t pv_store_statements(const struct pv_store *st);
+/* pv_store_waits - how many times st waited for the server's answers since it was opened:
+ * its round trips (PostgreSQL; 0 for SQLite, which has none, and for NULL). Lets tests
+ * hold a path to the round trips it costs (issue 15). */
+uint64_t pv_store_waits(const struct pv_store *st);
 /* pv_store_reprepares - how many times a statement of st was prepared again before it ran
  * (SQLite does when a bound value may change its plan: 0 for PostgreSQL and NULL). */
 uint64_t pv_store_reprepares(const struct pv_store *st);

@@ -46,4 +46,19 @@ int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT
                           pv_mills *was, pv_mills *now, int *moved);
 int pv_store_batch_undo(struct pv_store *st);
 
+/* push - inside begin(), with defer on: send what is queued now, so that the server
+ * works on it while the caller does something else (a purchase batch signs its
+ * indicia); defer(st, 0) or commit still waits for it and answers its failures. PostgreSQL:
+ * libpq's output flushed; SQLite, which ran everything at once: nothing. PV_OK, or
+ * PV_ESTORE when the connection failed; PV_EINVAL outside begin(). */
+int pv_store_push(struct pv_store *st);
+/* barrier - inside begin(): wait for everything queued, locks and savepoints too, so that
+ * what they take is held when it returns (PostgreSQL; SQLite queues nothing: PV_OK). The
+ * first failure's own code; PV_EINVAL outside begin(). */
+int pv_store_barrier(struct pv_store *st);
+/* psd_update_held: psd_update of a row this transaction read with psd_get (which locks it
+ * inside begin()), so it is there by construction: queued, with defer on, as a write whose
+ * "no row" cannot happen, which a COMMIT may follow unread (a purchase batch's PSDs). */
+int pv_store_psd_update_held(struct pv_store *st, const struct pv_psd_rec *rec);
+
 #endif

@@ -51,6 +51,9 @@ enum pv_tx {
 /* How a sent write's outcome maps to a code (pv_store_driver.send). */
 #define PV_SEND_FOUND    1u /* no row written is PV_ENOTFOUND (pv_q_write_found) */
 #define PV_SEND_OVERFLOW 2u /* a CHECK constraint's refusal is PV_EOVERFLOW (journal_post) */
+/* Queued, its failure dooms the transaction and answers the next statement that waits with
+ * its own code (PostgreSQL: a batch's savepoint and gate, sent with its first read). */
+#define PV_SEND_CTL 4u
 
 /* Advisory locks, for pv_store_driver.lock, taken inside a transaction. */
 enum pv_lock {
@@ -129,6 +132,11 @@ struct pv_store_driver {
     int (*send)(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,
                 unsigned flags);
     int (*flush)(struct pv_store *st);
+    /* Optional (NULL: nothing to send): hand what is queued to the server now, without
+     * waiting for its answers, which flush still reads (pv_store_push). */
+    int (*push)(struct pv_store *st);
+    /* Optional (NULL: nothing queued ever): wait for everything queued (pv_store_barrier). */
+    int (*barrier)(struct pv_store *st);
     /* A read queued ahead (pv_q_prefetch), same rules as send: the next run() of the same
      * statement with the same parameters answers from it, once, unless this handle wrote
      * or ended a savepoint in between. SQLite: nothing (PV_OK). */
@@ -152,6 +160,7 @@ struct pv_store {
     int in_sp;            /* the savepoint is open */
     int fault;            /* enum pv_fault of the last failure, set by the driver */
     uint64_t statements;  /* statements run (pv_store_statements) */
+    uint64_t waits;       /* answers waited for, set by the driver (pv_store_waits) */
     int defer;            /* pv_store_defer: writes sent with pv_q_send may be queued */
     int64_t part;         /* pv_store_set_part: where shared ledger lines go (0: the row) */
     struct pv_jbuf *jbuf; /* pv_store_journal_batch: journals kept for one statement (ledger.c) */
@@ -263,6 +272,9 @@ int pv_q_write_found(struct pv_q *q);
  * nothing back but success: inside begin() with pv_store_defer on, the driver may
  * queue it (send) and its failure is answered by pv_store_defer(st, 0). */
 int pv_q_send(struct pv_q *q, unsigned flags);
+/* Statement id, of no parameter, queued inside begin() (pv_q_send with PV_SEND_CTL, defer on
+ * for the call): its failure answers the next statement that waits, with its own code. */
+int pv_ctl_queue(struct pv_store *st, int id);
 /* Queue a read whose answer a later pv_q_* of the same statement and parameters takes
  * (inside begin() with pv_store_defer on; otherwise nothing). Ends q. */
 int pv_q_prefetch(struct pv_q *q);

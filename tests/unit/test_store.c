@@ -1787,6 +1787,119 @@ static void test_batch_late_keys(void **state)
     pv_store_close(other);
 }
 
+/* A batch locking late, as purchase.c runs one (issue 15, session 13): its lock, savepoint and
+ * gate ride with its two reads, its keys with its customers' lock, a job that only keeps its
+ * rows waits for nothing - not even for the RELEASE of a job before it that read (1 round trip
+ * of its own) -, and the tails go with the COMMIT: 2 round trips to the jobs, 1 for the
+ * settle, 1 for the tails with the COMMIT (7 before session 13).
+ * Into w[0..4) the round trips after each of those steps; key names the job's key, amount
+ * what it moves. Answers the commit. */
+static int late_batch(struct pv_store *st, const char *key, pv_mills amount, uint64_t w[4])
+{
+    const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A"};
+    const char *cus[] = {"cus_A"}, *own[] = {"cus_A"}, *keys[] = {key};
+    const int64_t tests[] = {0};
+    struct pv_ledger_line l[2];
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    pv_mills was[1], now[1];
+    uint8_t facts[1];
+    uint64_t w0;
+    int late = 0, moved = -1, rc;
+
+    OK(pv_store_begin(st)); /* queued: no wait yet */
+    w0 = pv_store_waits(st);
+    OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_batch_facts(st, cus, tests, own, keys, 1, facts));
+    w[0] = pv_store_waits(st) - w0; /* BEGIN, the lock and the facts */
+    OK(pv_store_journal_batch(st, 1));
+    OK(pv_store_batch_late(st, acct, 1, &late));
+    assert_int_equal(late, 1);
+    job(st); /* a job that reads: its savepoint with it, its RELEASE queued */
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "k-none", hash, ind), PV_ENOTFOUND);
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    job(st);
+    OK(pv_store_idem_put(st, "cus_A", key, HASH_A, "ind_rt", 1700000001));
+    line(&l[0], "customer:cus_A", -amount);
+    line(&l[1], "revenue:postage", amount);
+    OK(pv_store_journal_post(st, "postage_sale", key, l, 2, 1700000001));
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_release(st));
+    job(st); /* a job refused after its rows: nothing to undo in the database */
+    OK(pv_store_defer(st, 0));
+    OK(pv_store_rollback_to(st));
+    w[1] = pv_store_waits(st) - w0; /* + the savepoint, the gate, the balances; the read */
+    OK(pv_store_batch_settle(st, acct, 1, was, now, &moved));
+    assert_int_equal(moved, 0);
+    w[2] = pv_store_waits(st) - w0; /* + the keys with the customers' lock */
+    OK(pv_store_defer(st, 1));
+    OK(pv_store_journal_batch(st, 0));
+    OK(pv_store_push(st));
+    rc = pv_store_commit(st); /* reads the queued journals too */
+    w[3] = pv_store_waits(st) - w0;
+    return rc;
+}
+
+static void test_batch_round_trips(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_ledger_line l[2];
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    uint64_t w[4];
+    pv_mills bal;
+
+    if (strcmp(pv_store_backend_name(st), "postgres") != 0)
+        skip(); /* SQLite waits for no server */
+    line(&l[0], "customer:cus_A", 1000);
+    line(&l[1], "card:clearing", -1000);
+    OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
+    OK(late_batch(st, "k-rt1", 100, w)); /* its statements prepared: once per connection */
+    OK(late_batch(st, "k-rt2", 100, w));
+    assert_int_equal(w[0], 1);
+    assert_int_equal(w[1], 3);
+    assert_int_equal(w[2], 4);
+    assert_int_equal(w[3], 5);
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 800);
+    /* A queued write the server refuses (revenue past the money bound): the COMMIT, sent
+     * behind it, is skipped; commit answers the write's own code and nothing stands. */
+    assert_int_equal(late_batch(st, "k-rt3", PV_MILLS_MAX, w), PV_EOVERFLOW);
+    assert_int_equal(w[3], 6); /* and the ROLLBACK's */
+    OK(pv_store_account_balance(st, "customer:cus_A", &bal));
+    assert_int_equal(bal, 800);
+    OK(pv_store_account_balance(st, "revenue:postage", &bal));
+    assert_int_equal(bal, 200);
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "k-rt3", hash, ind), PV_ENOTFOUND);
+}
+
+/* The batch's shared lock is queued (session 13): a wait past lock_timeout behind a
+ * lock_writer holder answers the batch's first read, PV_EBUSY as before. */
+static void test_batch_lock_queued_busy(void **state)
+{
+    struct pv_store *st = *state, *quick = NULL;
+    const char *cus[] = {"cus_A"}, *own[] = {"cus_A"}, *keys[] = {"k-busy"};
+    const int64_t tests[] = {0};
+    uint8_t facts[1];
+
+    if (strcmp(pv_store_backend_name(st), "postgres") != 0)
+        skip();                                    /* SQLite queues nothing */
+    setenv("PGOPTIONS", "-c lock_timeout=200", 1); /* this handle waits 0.2 s, not 10 */
+    OK(pv_store_open(dsn, &quick));
+    unsetenv("PGOPTIONS");
+    OK(pv_store_begin(st));
+    OK(pv_store_lock_writer(st)); /* held whole */
+    OK(pv_store_begin(quick));
+    OK(pv_store_lock_batch(quick, NULL, 0)); /* queued: answers nothing yet */
+    assert_int_equal(pv_store_batch_facts(quick, cus, tests, own, keys, 1, facts), PV_EBUSY);
+    OK(pv_store_rollback(quick));
+    OK(pv_store_rollback(st));
+    OK(pv_store_begin(quick)); /* free now: the same batch goes through */
+    OK(pv_store_lock_batch(quick, NULL, 0));
+    OK(pv_store_batch_facts(quick, cus, tests, own, keys, 1, facts));
+    OK(pv_store_rollback(quick));
+    pv_store_close(quick);
+}
+
 /* Another handle's batch on customer:cus_B, in a thread: locking first or late. */
 struct gate_try {
     struct pv_store *st;
@@ -4013,6 +4126,8 @@ int main(void)
         STORE(test_batch_balances),
         STORE(test_batch_late),
         STORE(test_batch_late_keys),
+        STORE(test_batch_round_trips),
+        STORE(test_batch_lock_queued_busy),
         STORE(test_batch_gate),
         STORE(test_watch),
         STORE(test_printing),
