@@ -764,8 +764,8 @@ late_undo: /* back to before the jobs, nothing answered; them again, locking fir
     for (i = 0; i < n; i++) {
         int pending = res[i].held_pending; /* the card round's, for this batch */
         facts[i] |= PV_FACT_IDEM;          /* a key stored meanwhile: read, so its job replays */
-        pv_purchase_res_rerun(&res[i],
-                              0); /* with it the indicium and its signature, never answered */
+        /* With it the indicium and its signature, never answered. */
+        pv_purchase_res_rerun(&res[i], 0);
         res[i].held_pending = pending;
         res[i].refill = carry[i]; /* a refill recorded in the first run is undone */
     }
