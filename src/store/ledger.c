@@ -734,22 +734,20 @@ static int idem_send(struct pv_store *st, int *sent)
 {
     struct pv_jbuf *b = st->jbuf;
     struct pv_q q;
-    int rc, defer = st->defer;
+    int rc;
 
     *sent = 0;
     if (!b || b->ni == 0)
         return PV_OK;
     if ((rc = st->drv->tx(st, PV_TX_SAVEPOINT)) != PV_OK)
         return rc;
-    st->defer = 1;
     pv_q_start(&q, st, S_IDEM_PUT_MANY);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->iown, b->ni, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->ikey, b->ni, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->ihash, b->ni, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, b->iind, b->ni, 0);
     pv_q_array(&q, PV_P_INT_ARRAY, b->iat, b->ni, sizeof *b->iat);
-    rc = pv_q_send(&q, 0);
-    st->defer = defer;
+    rc = pv_q_queue(&q, 0);
     idem_cut(b, 0);
     *sent = rc == PV_OK;
     /* Skipped by the server when the INSERT fails: the savepoint is still there to undo. */
@@ -776,20 +774,6 @@ static int idem_write(struct pv_store *st, int *moved)
     int sent, rc = idem_send(st, &sent);
 
     return rc == PV_OK && sent ? idem_end(st, PV_OK, moved) : rc;
-}
-
-/* Statement id (no parameter) queued where the driver pipelines (PostgreSQL), its failure
- * answered with its own code by the next statement that waits (PV_SEND_CTL). */
-int pv_ctl_queue(struct pv_store *st, int id)
-{
-    struct pv_q q;
-    int defer = st->defer, rc;
-
-    st->defer = 1;
-    pv_q_start(&q, st, id);
-    rc = pv_q_send(&q, PV_SEND_CTL);
-    st->defer = defer;
-    return rc;
 }
 
 int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,

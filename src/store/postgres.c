@@ -463,6 +463,13 @@ static int own_run(struct pg_store *s, int i, const char *param, PGresult **keep
     return rc;
 }
 
+/* rc, or the own code of the queued write whose failure made a statement behind it answer
+ * PV_ESTORE (sent_rc). */
+static int own_code(const struct pg_store *s, int rc)
+{
+    return rc == PV_ESTORE && s->sent_rc != PV_OK ? s->sent_rc : rc;
+}
+
 /* ROLLBACK unless the server is already outside a transaction (or gone). */
 static int abort_tx(struct pg_store *s)
 {
@@ -515,16 +522,14 @@ static int pg_tx(struct pv_store *st, int op)
         if (found_queued(s))
             drain(s, NULL);
         if (s->aborted || s->sent_rc != PV_OK) {
-            rc = s->sent_rc != PV_OK ? s->sent_rc : PV_ESTORE; /* a queued write's own code */
+            rc = own_code(s, PV_ESTORE);
             fprintf(stderr, "store: commit: an earlier statement failed; rolled back\n");
             abort_tx(s);
             return rc;
         }
         /* Behind what is queued (a batch's tails): one round trip for all; a queued write
          * that failed answers with its own code (the server skipped the COMMIT). */
-        rc = own_run(s, op, NULL, &res);
-        if (rc == PV_ESTORE && s->sent_rc != PV_OK)
-            rc = s->sent_rc;
+        rc = own_code(s, own_run(s, op, NULL, &res));
         /* COMMIT of a transaction the server had aborted answers "ROLLBACK", not an error. */
         if (rc == PV_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
             fprintf(stderr, "store: commit: the server rolled the transaction back\n");
@@ -758,9 +763,7 @@ static int pg_push(struct pv_store *st)
 static int pg_barrier(struct pv_store *st)
 {
     struct pg_store *s = handle(st);
-    int rc = s->nqueued ? drain(s, NULL) : PV_OK;
-
-    return rc == PV_ESTORE && s->sent_rc != PV_OK ? s->sent_rc : rc;
+    return own_code(s, s->nqueued ? drain(s, NULL) : PV_OK);
 }
 
 static int pg_step(struct pv_store *st)

@@ -190,6 +190,28 @@ int pv_q_send(struct pv_q *q, unsigned flags)
     return q->rc;
 }
 
+int pv_q_queue(struct pv_q *q, unsigned flags)
+{
+    struct pv_store *st = q->st;
+    int defer, rc;
+
+    if (!st)
+        return pv_q_send(q, flags); /* its PV_EINVAL */
+    defer = st->defer;
+    st->defer = 1;
+    rc = pv_q_send(q, flags);
+    st->defer = defer;
+    return rc;
+}
+
+int pv_ctl_queue(struct pv_store *st, int id)
+{
+    struct pv_q q;
+
+    pv_q_start(&q, st, id);
+    return pv_q_queue(&q, PV_SEND_CTL);
+}
+
 int pv_q_prefetch(struct pv_q *q)
 {
     struct pv_store *st = q->st;

@@ -272,8 +272,11 @@ int pv_q_write_found(struct pv_q *q);
  * nothing back but success: inside begin() with pv_store_defer on, the driver may
  * queue it (send) and its failure is answered by pv_store_defer(st, 0). */
 int pv_q_send(struct pv_q *q, unsigned flags);
-/* Statement id, of no parameter, queued inside begin() (pv_q_send with PV_SEND_CTL, defer on
- * for the call): its failure answers the next statement that waits, with its own code. */
+/* pv_q_send with defer on for the call, whatever the caller's: queued inside begin() where
+ * the driver pipelines (a batch's own statements, outside any job's scope). */
+int pv_q_queue(struct pv_q *q, unsigned flags);
+/* Statement id, of no parameter, queued inside begin() (pv_q_queue with PV_SEND_CTL): its
+ * failure answers the next statement that waits, with its own code. */
 int pv_ctl_queue(struct pv_store *st, int id);
 /* Queue a read whose answer a later pv_q_* of the same statement and parameters takes
  * (inside begin() with pv_store_defer on; otherwise nothing). Ends q. */
