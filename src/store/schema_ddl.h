@@ -37,7 +37,7 @@ extern const struct ddl pv_migration_v24[], pv_migration_v26[], pv_migration_v27
 /* The fronts' API-key cache: api_keys changes notified (migrations_keys.c). */
 extern const struct ddl pv_migration_v28[];
 
-/* Issue 15's migrations of how SQLite stores rows (migrations_rows.c). */
-extern const struct ddl pv_migration_v30[];
+/* Issue 15's migrations of how rows are stored and found (migrations_rows.c). */
+extern const struct ddl pv_migration_v30[], pv_migration_v31[];
 
 #endif

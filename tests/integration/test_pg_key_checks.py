@@ -1,0 +1,94 @@
+"""test_pg_key_checks.py - on PostgreSQL the checks that stand for the journal lines' and the
+indicia's foreign keys (schema v25, v26: one statement-level trigger each) find what they lock
+by its primary key, never by reading the whole table (schema v31, issue 15, session 14).
+
+Each check's queries are planned once a connection and the plan is kept. Planned while the
+tables were small - a new vendor's first minute - they read the whole table in each batch's
+statement and went on doing so as the table grew: a processor that started on a small store
+read every journal for each batch (~8 ms a batch at 30,000 journals, docs/performance.md). On a
+new store here, with the tables as small as they get, the same connection writes a journal and
+its lines and an indicium seven times (past the five runs after which PostgreSQL may keep a
+generic plan); the transaction's own counters (pg_stat_xact_user_tables) then show no
+sequential scan of journals, accounts, customers, psds or keys, and index scans of them. The
+checks still refuse a line or an indicium naming a row that does not exist. Skipped without
+PostgreSQL (STAMPD_TEST_PG_DSN_FILE).
+"""
+
+import os
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
+          "to_zip": "10001"}
+TABLES = ("journals", "accounts", "customers", "psds", "keys")
+
+# One journal with two lines and one indicium, copied from the one the purchase made (a new
+# id and serial), in the transaction the caller opened: both statement triggers run.
+ROUND = """
+WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ('test', 'keycheck', 0) RETURNING id)
+INSERT INTO journal_lines(journal_id, line, account, amount_mills)
+SELECT j.id, l.line, l.account, l.amount FROM j,
+  (VALUES (0, 'revenue:postage', -1), (1, 'postage_dispensed', 1)) AS l(line, account, amount);
+INSERT INTO indicia OVERRIDING SYSTEM VALUE
+SELECT (jsonb_populate_record(NULL::indicia, to_jsonb(i) || jsonb_build_object(
+  'seq', i.seq + 1000 + {n}, 'id', i.id || '_kc{n}', 'serial', i.serial + 100000 + {n}))).*
+FROM (SELECT * FROM indicia ORDER BY seq LIMIT 1) i;
+"""
+
+
+@unittest.skipUnless(PG_DSN_FILE, "needs PostgreSQL (STAMPD_TEST_PG_DSN_FILE)")
+class KeyChecks(unittest.TestCase):
+    def setUp(self):
+        self.srv = harness.Stampd("pgkeys")
+        self.srv.db = harness.pg_createdb(PG_DSN_FILE)
+        _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
+                                 "--psds", "1", "--deposit", "10000", "--demo", "--keys-dir",
+                                 os.path.join(self.srv.dir, "keys"))
+        self.srv.operator_key = harness.Stampd._keys(out)["STAMP_OPERATOR_KEY"]
+        key = self.srv.customer("keys@example.com", 20)
+        self.srv.start(processors=1)
+        try:
+            st, _, j = self.srv.buy(key, "kc-1", LETTER)
+            self.assertEqual(st, 201, j)
+        finally:
+            self.srv.stop()
+
+    def psql(self, sql, check=True):
+        return subprocess.run([harness.psql(), "-X", "-q", "-At", "-F", " ", "-v",
+                               "ON_ERROR_STOP=1", "-d", self.srv.db, "-c", sql],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=check,
+                              timeout=60)
+
+    def test_checks_look_rows_up_by_key(self):
+        # Small and analyzed, as autovacuum leaves a new vendor's tables in its first minute.
+        self.psql("ANALYZE")
+        sql = ("BEGIN;" + "".join(ROUND.format(n=n) for n in range(7)) +
+               "SELECT relname, seq_scan, idx_scan FROM pg_stat_xact_user_tables "
+               "WHERE relname IN ('" + "', '".join(TABLES) + "') ORDER BY relname; ROLLBACK;")
+        out = self.psql(sql).stdout.decode().split()
+        scans = {out[i]: (int(out[i + 1]), int(out[i + 2])) for i in range(0, len(out), 3)}
+        self.assertEqual(sorted(scans), sorted(TABLES), out)
+        for table, (seq, idx) in scans.items():
+            self.assertEqual(seq, 0, "%s read whole by a key check: %s" % (table, scans))
+            self.assertGreater(idx, 0, "%s not looked up: %s" % (table, scans))
+
+    def test_checks_still_refuse(self):
+        bad_line = ("WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ('test', 'x', 0) "
+                    "RETURNING id) INSERT INTO journal_lines(journal_id, line, account, "
+                    "amount_mills) SELECT j.id, 0, 'nobody', 0 FROM j")
+        bad_indicium = ROUND.split(";\n", 1)[1].format(n=9).replace(
+            "'serial', i.serial", "'customer_id', 'cus_nobody', 'serial', i.serial")
+        for sql in (bad_line, bad_indicium):
+            p = self.psql(sql, check=False)
+            self.assertNotEqual(p.returncode, 0, sql)
+            self.assertIn("names no", p.stderr.decode(), sql)
+
+
+if __name__ == "__main__":
+    unittest.main()
