@@ -334,9 +334,11 @@ struct pending {
 };
 
 /* Which owed jobs' customers have a webhook endpoint: one read for the batch
- * instead of one a piece (a round trip each on PostgreSQL). */
+ * instead of one a piece (a round trip each on PostgreSQL), of the jobs whose
+ * facts left PV_FACT_HOOK set - none, and nothing is read. */
 static int hooks_known(struct pv_store *st, const struct pv_purchase_req *reqs,
-                       const struct pv_purchase_res *res, struct pending *pd, size_t n)
+                       const struct pv_purchase_res *res, struct pending *pd, const uint8_t *facts,
+                       size_t n)
 {
     const char **ids = calloc(n ? n : 1, sizeof *ids);
     uint8_t *has = calloc(n ? n : 1, 1);
@@ -344,12 +346,12 @@ static int hooks_known(struct pv_store *st, const struct pv_purchase_req *reqs,
     int rc = PV_ENOMEM;
 
     for (i = 0; ids && i < n; i++)
-        if (res[i].err == PV_OK && pd[i].owed)
+        if (res[i].err == PV_OK && pd[i].owed && (facts[i] & PV_FACT_HOOK))
             ids[m++] = reqs[i].customer_id;
-    if (ids && has && (rc = pv_store_hook_owners(st, ids, m, has)) == PV_OK)
+    if (ids && has && (rc = m ? pv_store_hook_owners(st, ids, m, has) : PV_OK) == PV_OK)
         for (i = 0, m = 0; i < n; i++)
             if (res[i].err == PV_OK && pd[i].owed)
-                pd[i].hooks = has[m++] & (reqs[i].test ? 2 : 1);
+                pd[i].hooks = facts[i] & PV_FACT_HOOK ? has[m++] & (reqs[i].test ? 2 : 1) : 0;
     free(ids);
     free(has);
     return rc;
@@ -617,8 +619,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto fail;
     if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole, late)) != PV_OK)
         goto fail_rollback;
-    /* Its jobs' keys, holds and auto-refill rules: one read (after the locks, as theirs). */
-    if ((rc = pv_purchase_facts(st, reqs, res, n, repeats, facts)) != PV_OK)
+    /* Its jobs' keys, holds, rules, endpoints and first PSD rows: one read, after the locks. */
+    ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
+    if ((rc = pv_purchase_facts(st, ctx, reqs, res, n, repeats, facts)) != PV_OK)
         goto fail_rollback;
     /* After the customers' rows: a batch that waited for another one's reads its time later.
      * Its locks may still be queued (PostgreSQL: when the facts were not read): held first. */
@@ -627,7 +630,6 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             goto fail_rollback;
         now = pv_now_ms() / 1000;
     }
-    ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
     /* The card payments' round commits with the batch (lease.h, in_batch). */
     if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
         goto fail_rollback;
@@ -714,7 +716,7 @@ again:
         /* Signed on the pool's threads meanwhile; batch_tails finishes them. */
         pv_sign_pool_start(ctx->sign_pool, ctx->cm, sr, m);
         signing = 1;
-        if ((rc = hooks_known(st, reqs, res, pd, n)) != PV_OK)
+        if ((rc = hooks_known(st, reqs, res, pd, facts, n)) != PV_OK)
             goto fail_rollback;
         if (late) { /* the customers' rows now: do the jobs' decisions hold against them? */
             if ((rc = pv_purchase_late_settle(st, reqs, res, n, facts, shift, &moved)) != PV_OK)

@@ -150,11 +150,14 @@ int pv_purchase_lock_whole(const struct pv_purchase_req *reqs, const struct pv_p
  * PV_FACT_* bits (store.h, pv_store_batch_facts) of what its own reads may
  * find, into facts[n]; every bit set for a job refused before the batch and
  * for every job when a key is used twice (repeats, from pv_purchase_repeats:
- * the second must find the first's) and when memory is short. Borrows all.
- * PV_OK or a store error.
+ * the second must find the first's) and when memory is short. With it,
+ * in its round trip, the rows of the PSDs the first jobs will use (the
+ * current live one, the test one), locked and kept in ctx->psdb, which the
+ * caller emptied. Borrows all. PV_OK or a store error.
  */
-int pv_purchase_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
-                      const struct pv_purchase_res *res, size_t n, int repeats, uint8_t *facts);
+int pv_purchase_facts(struct pv_store *st, struct pv_processor_ctx *ctx,
+                      const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
+                      size_t n, int repeats, uint8_t *facts);
 int pv_purchase_repeats(const struct pv_purchase_req *reqs, size_t n);
 void pv_purchase_refill(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_req *reqs, struct pv_purchase_res *res, size_t n);

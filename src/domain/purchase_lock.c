@@ -19,8 +19,13 @@
  * test PSD, which is never leased; a sheet; the media sales account): it
  * takes the writer lock whole, excluding the other batches, as before.
  * SQLite's write lock is the whole database's. Then one read tells each job
- * whether its key is stored, a hold stands on its customer or it has an
- * auto-refill rule (pv_purchase_facts): a job reads for itself only what is.
+ * whether its key is stored, a hold stands on its customer, it has an
+ * auto-refill rule or its customer a webhook endpoint (pv_purchase_facts): a
+ * job reads for itself only what is. The PSD rows its first jobs lock travel
+ * with that read (PostgreSQL): after the customers' rows of a batch locking
+ * first, as before; a batch locking late takes them before the gate, which
+ * no other batch waits on for them - a live PSD is only its processor's, and
+ * the test PSD only a batch locking first uses.
  */
 #include "domain/ledger.h"
 #include "domain/purchase.h"
@@ -149,7 +154,7 @@ out:
 /* What the jobs' own reads may find (pv_store_batch_facts) into facts[n]: every bit set
  * (read it) for a job refused before the batch, for every job of a batch that uses a key
  * twice (the second must find the first's), and for all when memory is short. */
-int pv_purchase_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
+static int facts_read(struct pv_store *st, const struct pv_purchase_req *reqs,
                       const struct pv_purchase_res *res, size_t n, int repeats, uint8_t *facts)
 {
     const char **cus = calloc(n ? n : 1, sizeof *cus), **keys = calloc(n ? n : 1, sizeof *keys);
@@ -183,6 +188,49 @@ int pv_purchase_facts(struct pv_store *st, const struct pv_purchase_req *reqs,
     free(tests);
     free(got);
     return rc;
+}
+
+/* The PSD rows the batch's first jobs read (select_psd: the current live one, the test one),
+ * queued ahead of the facts into ids[*k] (PostgreSQL: they travel with its round trip). A
+ * queueing that fails is left to the job, which reads the row itself. */
+static void psds_ahead(struct pv_store *st, const struct pv_processor_ctx *ctx,
+                       const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
+                       size_t n, uint32_t ids[2], size_t *k)
+{
+    int live = 0, test = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (res[i].pre_err == PV_OK)
+            *(reqs[i].test ? &test : &live) = 1;
+    *k = 0;
+    if (live && ctx->current < ctx->npsds && ctx->psds[ctx->current].held &&
+        !ctx->psds[ctx->current].overdue)
+        ids[(*k)++] = ctx->psds[ctx->current].psd_id;
+    if (test && ctx->test_psd.held)
+        ids[(*k)++] = ctx->test_psd.psd_id;
+    for (i = 0; i < *k; i++)
+        if (pv_store_prefetch_psd(st, ids[i]) != PV_OK)
+            *k = i;
+}
+
+int pv_purchase_facts(struct pv_store *st, struct pv_processor_ctx *ctx,
+                      const struct pv_purchase_req *reqs, const struct pv_purchase_res *res,
+                      size_t n, int repeats, uint8_t *facts)
+{
+    struct pv_psd_rec row;
+    uint32_t ids[2];
+    size_t i, k;
+    int rc;
+
+    psds_ahead(st, ctx, reqs, res, n, ids, &k);
+    if ((rc = facts_read(st, reqs, res, n, repeats, facts)) != PV_OK)
+        return rc;
+    /* Into the batch's rows now, before anything writes (a write drops what was read ahead). */
+    for (i = 0; i < k; i++)
+        if ((rc = pv_psd_batch_get(st, &ctx->psdb, ids[i], &row)) != PV_OK && rc != PV_ENOTFOUND)
+            return rc;
+    return PV_OK;
 }
 
 /* 1 when a key is used twice in reqs: the second is a replay of the first,

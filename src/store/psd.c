@@ -77,6 +77,18 @@ int pv_store_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
     return pv_q_get(&q, read_psd, rec, sizeof *rec);
 }
 
+int pv_store_prefetch_psd(struct pv_store *st, uint32_t id)
+{
+    struct pv_q q;
+
+    if (!st)
+        return PV_EINVAL;
+    /* The same statement and parameter as psd_get's inside begin(). */
+    pv_q_start(&q, st, pv_locking(st, S_PSD_GET, S_PSD_GET_LOCK));
+    pv_q_int(&q, id);
+    return pv_q_prefetch(&q);
+}
+
 static int psd_update(struct pv_store *st, const struct pv_psd_rec *rec, unsigned flags)
 {
     struct pv_q q;

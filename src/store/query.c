@@ -216,7 +216,7 @@ int pv_q_prefetch(struct pv_q *q)
 {
     struct pv_store *st = q->st;
 
-    if (q->rc != PV_OK || !st || !st->in_tx || !st->defer)
+    if (q->rc != PV_OK || !st || !st->in_tx)
         return q->rc;
     q->rc = st->drv->prefetch(st, q->id, pv_sql[q->id].text[st->drv->dialect], q->p, q->n);
     return q->rc;

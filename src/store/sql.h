@@ -272,20 +272,24 @@
                           "WHERE hash = $1 AND revoked_at IS NULL"))                               \
     /* A watch's change count on SQLite (store_watch.h, schema v28): a trigger bumps it. */        \
     X(WATCH_VERSION, DIALECT("SELECT version FROM watch_versions WHERE channel = $1", NULL))       \
-    /* A purchase batch's reads of its jobs' keys, holds and auto-refill rules, one row a job      \
-     * (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule). */                            \
+    /* A purchase batch's reads of its jobs' keys, holds, auto-refill rules and webhook            \
+     * endpoints, one row a job (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule, 8 an  \
+     * endpoint enabled in the job's mode). */                                                     \
     X(BATCH_FACTS,                                                                                 \
-      DIALECT(NULL, "SELECT (ki.f IS NOT NULL)::integer + 2 * (kh.f IS NOT NULL)::integer "        \
-                    "+ 4 * (kr.f IS NOT NULL)::integer "                                           \
-                    "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) "               \
-                    "WITH ORDINALITY AS t(c, m, o, k, ord) "                                       \
-                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM idempotency i "                         \
-                    "WHERE i.owner_id = t.o AND i.key = t.k LIMIT 1) ki ON true "                  \
-                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM authority_holds h "                     \
-                    "WHERE h.customer_id = t.c AND h.lifted_at = 0 LIMIT 1) kh ON true "           \
-                    "LEFT JOIN LATERAL (SELECT 1 AS f FROM auto_refill a "                         \
-                    "WHERE a.customer_id = t.c AND a.test = t.m LIMIT 1) kr ON true "              \
-                    "ORDER BY t.ord"))                                                             \
+      DIALECT(NULL,                                                                                \
+              "SELECT (ki.f IS NOT NULL)::integer + 2 * (kh.f IS NOT NULL)::integer "              \
+              "+ 4 * (kr.f IS NOT NULL)::integer + 8 * (kw.f IS NOT NULL)::integer "               \
+              "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) "                     \
+              "WITH ORDINALITY AS t(c, m, o, k, ord) "                                             \
+              "LEFT JOIN LATERAL (SELECT 1 AS f FROM idempotency i "                               \
+              "WHERE i.owner_id = t.o AND i.key = t.k LIMIT 1) ki ON true "                        \
+              "LEFT JOIN LATERAL (SELECT 1 AS f FROM authority_holds h "                           \
+              "WHERE h.customer_id = t.c AND h.lifted_at = 0 LIMIT 1) kh ON true "                 \
+              "LEFT JOIN LATERAL (SELECT 1 AS f FROM auto_refill a "                               \
+              "WHERE a.customer_id = t.c AND a.test = t.m LIMIT 1) kr ON true "                    \
+              "LEFT JOIN LATERAL (SELECT 1 AS f FROM webhook_endpoints w "                         \
+              "WHERE w.owner_id = t.c AND w.test = t.m AND w.enabled = 1 LIMIT 1) kw ON true "     \
+              "ORDER BY t.ord"))                                                                   \
     X(IDEM_GET, BOTH("SELECT req_hash, indicium_id FROM idempotency "                              \
                      "WHERE owner_id = $1 AND key = $2"))                                          \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \

@@ -16,13 +16,15 @@
 int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,
                                const char *account, unsigned facts);
 /* batch_facts - PV_FACT_* bits of what job i's reads may find (its key owners[i]/keys[i], a
- * hold on customers[i], its rule in mode tests[i]), one statement for n (PostgreSQL); a clear
- * bit is a sure "none" (SQLite: all set); prefetch_customer reads only those set. Borrows.
+ * hold on customers[i], its rule in mode tests[i], a webhook endpoint of customers[i] enabled in
+ * that mode), one statement for n (PostgreSQL); a clear bit is a sure "none" (SQLite: all set);
+ * prefetch_customer reads only those set, a batch asks hook_owners only of jobs with HOOK set.
+ * Borrows.
  * journal_batch - on: journal_post keeps its journal for one statement at off (or commit);
  * its savepoint's rollback_to forgets it. PostgreSQL: one statement; SQLite (since session 12):
  * the accounts netted, journals and lines sixteen rows to a statement (ledger_rows.c). */
 int pv_store_journal_batch(struct pv_store *st, int on);
-enum { PV_FACT_IDEM = 1, PV_FACT_HOLD = 2, PV_FACT_RULE = 4, PV_FACT_ALL = 7 };
+enum { PV_FACT_IDEM = 1, PV_FACT_HOLD = 2, PV_FACT_RULE = 4, PV_FACT_HOOK = 8, PV_FACT_ALL = 15 };
 int pv_store_batch_facts(struct pv_store *st, const char *const *customers, const int64_t *tests,
                          const char *const *owners, const char *const *keys, size_t n,
                          uint8_t *facts);
@@ -45,6 +47,12 @@ int pv_store_batch_late(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_M
 int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT_MAX], size_t n,
                           pv_mills *was, pv_mills *now, int *moved);
 int pv_store_batch_undo(struct pv_store *st);
+
+/* prefetch_psd - inside begin(): queue psd_get(id)'s read, which locks the row, to travel with
+ * the next statement that waits (a batch's facts); psd_get(id) then answers from it, once,
+ * unless st wrote or ended a savepoint in between. SQLite: nothing. PV_EINVAL, or the
+ * queueing's failure. */
+int pv_store_prefetch_psd(struct pv_store *st, uint32_t id);
 
 /* push - inside begin(), with defer on: send what is queued now, so that the server
  * works on it while the caller does something else (a purchase batch signs its

@@ -279,7 +279,7 @@ int pv_q_queue(struct pv_q *q, unsigned flags);
  * failure answers the next statement that waits, with its own code. */
 int pv_ctl_queue(struct pv_store *st, int id);
 /* Queue a read whose answer a later pv_q_* of the same statement and parameters takes
- * (inside begin() with pv_store_defer on; otherwise nothing). Ends q. */
+ * (inside begin(), pv_store_defer on or off; otherwise nothing). Ends q. */
 int pv_q_prefetch(struct pv_q *q);
 /* send of a driver that runs the statement at once (run, step, changes, reset). */
 int pv_send_now(struct pv_store *st, int id, const char *sql, const struct pv_param *p, int n,

@@ -1462,6 +1462,24 @@ static void test_prefetch(void **state)
  * pv_store_indicia_insert stores n indicia - in one statement on PostgreSQL -
  * exactly as n indicium_insert calls would, refusing a duplicate as they would.
  */
+/* A webhook endpoint of owner in mode test, enabled or not. */
+static void hook_endpoint(struct pv_store *st, const char *id, const char *owner, int test,
+                          int enabled)
+{
+    struct pv_hook_endpoint_rec ep;
+
+    memset(&ep, 0, sizeof ep);
+    COPY(ep.id, id);
+    COPY(ep.owner_id, owner);
+    ep.test = test;
+    snprintf(ep.url, sizeof ep.url, "https://shop.example/%s", id);
+    COPY(ep.events, "*");
+    ep.enabled = enabled;
+    COPY(ep.secret, "whsec_test");
+    ep.created = ep.updated = 1700000000;
+    OK(pv_store_hook_endpoint_insert(st, &ep));
+}
+
 static void test_batch_rows(void **state)
 {
     struct pv_store *st = *state;
@@ -1486,12 +1504,15 @@ static void test_batch_rows(void **state)
     ar.amount = 20000;
     COPY(ar.payment_method_id, "pm_1");
     OK(pv_store_autorefill_put(st, &ar));
+    /* Webhook endpoints: cus_A's test endpoint, cus_B's live one disabled. */
+    hook_endpoint(st, "we_1", "cus_A", 1, 1);
+    hook_endpoint(st, "we_2", "cus_B", 0, 0);
     OK(pv_store_batch_facts(st, cus, tests, own, keys, 4, facts));
     if (pg) {
-        assert_int_equal(facts[0], PV_FACT_IDEM); /* its key; no hold, no rule */
+        assert_int_equal(facts[0], PV_FACT_IDEM); /* its key; no hold, rule or live endpoint */
         assert_int_equal(facts[1], PV_FACT_RULE); /* cus_B's key k1 is not cus_A's */
-        assert_int_equal(facts[2], 0);            /* test mode: k1 and the rule not its */
-        assert_int_equal(facts[3], PV_FACT_RULE);
+        assert_int_equal(facts[2], PV_FACT_HOOK); /* test mode: k1 and the rule not its */
+        assert_int_equal(facts[3], PV_FACT_RULE); /* its endpoint disabled */
     } else {
         for (i = 0; i < 4; i++)
             assert_int_equal(facts[i], PV_FACT_ALL);
@@ -1787,13 +1808,13 @@ static void test_batch_late_keys(void **state)
     pv_store_close(other);
 }
 
-/* A batch locking late, as purchase.c runs one (issue 15, session 13): its lock, savepoint and
- * gate ride with its two reads, its keys with its customers' lock, a job that only keeps its
- * rows waits for nothing - not even for the RELEASE of a job before it that read (1 round trip
- * of its own) -, and the tails go with the COMMIT: 2 round trips to the jobs, 1 for the
- * settle, 1 for the tails with the COMMIT (7 before session 13).
- * Into w[0..4) the round trips after each of those steps; key names the job's key, amount
- * what it moves. Answers the commit. */
+/* A batch locking late, as purchase.c runs one (issue 15, session 13): its lock, its first PSD
+ * row (session 14), savepoint and gate ride with its two reads, its keys with its customers' lock,
+ * a job that only keeps its rows waits for nothing - not even for the RELEASE of a job before it
+ * that read (1 round trip of its own) -, and the tails go with the COMMIT: 2 round trips to the
+ * jobs, 1 for the settle, 1 for the tails with the COMMIT (7 before session 13). Into w[0..4) the
+ * round trips after each of those steps; key names the job's key, amount what it moves. Answers the
+ * commit. */
 static int late_batch(struct pv_store *st, const char *key, pv_mills amount, uint64_t w[4])
 {
     const char acct[][PV_ACCOUNT_MAX] = {"customer:cus_A"};
@@ -1804,13 +1825,17 @@ static int late_batch(struct pv_store *st, const char *key, pv_mills amount, uin
     pv_mills was[1], now[1];
     uint8_t facts[1];
     uint64_t w0;
+    struct pv_psd_rec psd;
     int late = 0, moved = -1, rc;
 
     OK(pv_store_begin(st)); /* queued: no wait yet */
     w0 = pv_store_waits(st);
     OK(pv_store_lock_batch(st, NULL, 0));
+    OK(pv_store_prefetch_psd(st, 1)); /* the first job's PSD row, ahead of the facts */
     OK(pv_store_batch_facts(st, cus, tests, own, keys, 1, facts));
-    w[0] = pv_store_waits(st) - w0; /* BEGIN, the lock and the facts */
+    OK(pv_store_psd_get(st, 1, &psd)); /* answered from what the facts' round trip read */
+    assert_int_equal(psd.descending, 100000);
+    w[0] = pv_store_waits(st) - w0; /* BEGIN, the lock, the PSD row and the facts */
     OK(pv_store_journal_batch(st, 1));
     OK(pv_store_batch_late(st, acct, 1, &late));
     assert_int_equal(late, 1);
@@ -1845,11 +1870,16 @@ static void test_batch_round_trips(void **state)
     struct pv_store *st = *state;
     struct pv_ledger_line l[2];
     char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    struct pv_psd_rec psd;
     uint64_t w[4];
     pv_mills bal;
 
     if (strcmp(pv_store_backend_name(st), "postgres") != 0)
         skip(); /* SQLite waits for no server */
+    if (pv_store_psd_get(st, 1, &psd) == PV_ENOTFOUND) {
+        psd = make_psd(1, 100000, 0);
+        OK(pv_store_psd_insert(st, &psd));
+    }
     line(&l[0], "customer:cus_A", 1000);
     line(&l[1], "card:clearing", -1000);
     OK(pv_store_journal_post(st, "card_charge", "ch_1", l, 2, 1700000000));
