@@ -40,7 +40,10 @@
 # PAGES=N (SQLite: before each run, the pages N purchases write, by table and
 # index: bench/wal_pages.py), PG_STATEMENTS=1 (PostgreSQL: the cluster loads
 # pg_stat_statements, and each run prints its statements by server time, with
-# calls and microseconds a purchase; its own cost is in every figure of that run).
+# calls and microseconds a purchase; its own cost is in every figure of that run),
+# PG_OPTS="-c NAME=VALUE ..." (PostgreSQL: more server options, e.g. auto_explain's, whose
+# log is the cluster's DIR/pg/log while it runs; not with PG_STATEMENTS=1, whose
+# shared_preload_libraries it would replace).
 # Each run also prints the kB stampd wrote to disk (SQLite) or the kB of WAL
 # the cluster wrote (PostgreSQL), and the CPU time stampd used, all threads
 # and its writers' (threads named stampd-writer), per purchase (written(),
@@ -397,7 +400,7 @@ fi
 
 if [ "$db_sel" != sqlite ]; then
     PG_TEST_FSYNC=on PG_TEST_OPTS=$([ "${PG_STATEMENTS:-0}" = 1 ] &&
-        echo "-c shared_preload_libraries=pg_stat_statements") \
+        echo "-c shared_preload_libraries=pg_stat_statements")${PG_OPTS:+ $PG_OPTS} \
         sh "$top/scripts/pg-test.sh" start "$dir/pg" >/dev/null
     base=$(cat "$dir/pg/dsn")
     pgbench -q -i -s 10 "$base" >"$dir/pgbench-init" 2>&1

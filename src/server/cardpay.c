@@ -297,26 +297,34 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
     return rc;
 }
 
-/* One card's end state alone (and after a store error, whether the batch can go on). */
+/* One card's end state alone, in its savepoint (and after a store error, whether the batch
+ * can go on). */
 static int settled_one(struct pv_store *st, struct cp_item *x)
 {
-    int one = pv_intent_settle_record(st, &x->it, &x->capture, &x->ok, 1, 1, pv_now_ms());
+    int one, rc = sp_open(st);
 
+    if (rc != PV_OK)
+        return rc;
+    one = pv_intent_settle_record(st, &x->it, &x->capture, &x->ok, 1, 1, pv_now_ms());
     return sp_end(st, one != PV_OK);
 }
 
-/* db_settled on SQLite: the end states eight to a statement (pv_store_intents_end), captures
- * and voids apart. A statement that fails undoes itself alone: its eight are then written
- * one by one, so that a store error on one card's row still fails that card only. A card
- * whose intent is not in the state its call finishes is written alone. */
-static int settled_together(struct pv_store *st, struct cp_list *l)
+/* Captures and voids answered (or not needed): their end states, eight to a statement
+ * (pv_store_intents_end), captures and voids apart, each statement in a savepoint of its own
+ * (sp_open: none on SQLite, where a statement that fails undoes itself alone) - on
+ * PostgreSQL one round trip for eight instead of one each (issue 15, session 14). A statement
+ * that fails is undone and its eight written one by one, so that a store error on one card's
+ * row still fails that card only. A card whose intent is not in the state its call finishes
+ * is written alone. Not recorded: the recovery records it (the gateway answers the same call
+ * again). */
+static int db_settled(struct pv_store *st, struct cp_list *l)
 {
     static const char *const from[2] = {PV_INTENT_VOIDING, PV_INTENT_SETTLING};
     static const char *const to[2] = {PV_INTENT_VOIDED, PV_INTENT_CAPTURED};
     struct cp_item *xs[2][GROUP_MAX];
     const char *ids[8];
     size_t n[2] = {0, 0}, i, k, m;
-    int rc;
+    int rc, one;
 
     for (struct cp_item *x = l->head; x; x = x->next) {
         int c = x->capture != 0;
@@ -333,34 +341,17 @@ static int settled_together(struct pv_store *st, struct cp_list *l)
             m = n[c] - i < 8 ? n[c] - i : 8;
             for (k = 0; k < m; k++)
                 ids[k] = xs[c][i + k]->it.id;
-            if (pv_store_intents_end(st, ids, m, from[c], to[c], pv_now_ms()) == PV_OK)
-                continue;
-            if ((rc = pv_store_alive(st)) != PV_OK)
+            if ((rc = sp_open(st)) != PV_OK)
                 return rc;
+            one = pv_store_intents_end(st, ids, m, from[c], to[c], pv_now_ms());
+            if ((rc = sp_end(st, one != PV_OK)) != PV_OK)
+                return rc;
+            if (one == PV_OK)
+                continue;
             for (k = 0; k < m; k++)
                 if ((rc = settled_one(st, xs[c][i + k])) != PV_OK)
                     return rc;
         }
-    }
-    return PV_OK;
-}
-
-/* Captures and voids answered (or not needed): their end states. Not recorded: the
- * recovery records it (the gateway answers the same call again). */
-static int db_settled(struct pv_store *st, struct cp_list *l)
-{
-    int rc, one;
-
-    if (pv_store_stmt_atomic(st))
-        return settled_together(st, l);
-    for (struct cp_item *x = l->head; x; x = x->next) {
-        if (!x->ok)
-            continue;
-        if ((rc = sp_open(st)) != PV_OK)
-            return rc;
-        one = pv_intent_settle_record(st, &x->it, &x->capture, &x->ok, 1, 1, pv_now_ms());
-        if ((rc = sp_end(st, one != PV_OK)) != PV_OK)
-            return rc;
     }
     return PV_OK;
 }

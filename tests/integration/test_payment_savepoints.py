@@ -12,10 +12,17 @@ failed, is still answered 201 (it was captured) with the end state left to
 the recovery.
 Before each card had its own savepoint, the one error rolled back the whole
 round and every card in it was refused or left unfinished.
+
+On PostgreSQL too (PgPaymentSavepoints, with STAMPD_TEST_PG_DSN_FILE): there a
+failed statement spoils the transaction, so each card's write - and since
+issue 15's session 14 each statement of eight end states - has a savepoint of
+its own, and a statement of eight that fails is undone and its cards written
+one by one.
 """
 
 import os
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -29,6 +36,7 @@ from cardjournal import CARD, LETTER, PAY  # noqa: E402
 
 LATENCY_MS = 400
 GOOD = 24
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 
 TRIGGERS = """
 CREATE TRIGGER refuse_answer BEFORE UPDATE OF state ON pay_intents
@@ -106,6 +114,45 @@ class PaymentSavepoints(unittest.TestCase):
 
     def test_an_end_state_that_cannot_be_recorded_fails_its_card_only(self):
         self.check("bad-end-1", 201, "settling")
+
+
+PG_TRIGGERS = """
+CREATE FUNCTION refuse_injected() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF (NEW.state = 'declined' AND NEW.client_key LIKE 'bad-hold-%')
+     OR (NEW.state = 'captured' AND NEW.client_key LIKE 'bad-end-%') THEN
+    RAISE EXCEPTION 'injected: this intent cannot take this state';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_injected BEFORE UPDATE OF state ON pay_intents
+  FOR EACH ROW EXECUTE FUNCTION refuse_injected();
+"""
+
+
+@unittest.skipUnless(PG_DSN_FILE, "needs PostgreSQL (STAMPD_TEST_PG_DSN_FILE)")
+class PgPaymentSavepoints(PaymentSavepoints):
+    def setUp(self):
+        self.srv = harness.Stampd("paysavepoints-pg")
+        self.srv.db = harness.pg_createdb(PG_DSN_FILE)
+        _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
+                                 "--psds", "2", "--deposit", "10000", "--demo", "--keys-dir",
+                                 os.path.join(self.srv.dir, "keys"))
+        keys = harness.Stampd._keys(out)
+        self.srv.customer_key = keys["STAMP_KEY"]
+        self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]
+        self.psql(PG_TRIGGERS)
+        self.srv.start(processors=1, extra=["--gateway-latency", str(LATENCY_MS)])
+
+    def psql(self, sql):
+        return subprocess.run([harness.psql(), "-X", "-q", "-At", "-F", " ", "-v",
+                               "ON_ERROR_STOP=1", "-d", self.srv.db, "-c", sql],
+                              stdout=subprocess.PIPE, check=True,
+                              timeout=60).stdout.decode()
+
+    def states(self):
+        rows = self.psql("SELECT client_key, state FROM pay_intents").split()
+        return dict(zip(rows[0::2], rows[1::2]))
 
 
 if __name__ == "__main__":
