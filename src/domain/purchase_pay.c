@@ -64,14 +64,8 @@ static int hold_error(int rc)
                : PV_EGATEWAY;
 }
 
-int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
-                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
-                          struct pv_intent_rec *it, int in_group)
+int pv_purchase_hold_start(const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now)
 {
-    char owner[PV_ID_MAX];
-    struct pv_card_head head;
-    struct pv_media_use use;
-    pv_mills due;
     int rc;
 
     {
@@ -93,15 +87,25 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
         r->pre_err = rc;
         return 0;
     }
-    pv_idem_owner(q->customer_id, q->test, owner);
-    /* The key's use, the customer's hold and the key's latest intent: one statement. */
-    if ((rc = pv_store_card_head(st, "purchase", owner, q->idem_key, q->customer_id, &head)) !=
-        PV_OK)
+    return 1;
+}
+
+int pv_purchase_hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r,
+                          struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
+                          int head_rc)
+{
+    char owner[PV_ID_MAX];
+    struct pv_media_use use;
+    pv_mills due;
+    int rc = head_rc;
+
+    if (rc != PV_OK)
         goto failed;
-    if (head.replay)
+    if (head->replay)
         return 0; /* a replay: the batch answers it, nothing is charged */
     /* A customer the postal authority stopped: no card is held (claims.h). */
-    if (head.on_hold) {
+    if (head->on_hold) {
         rc = PV_EONHOLD;
         goto failed;
     }
@@ -111,13 +115,14 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_money_add(q->postage, use.price, &due)) != PV_OK)
         goto failed;
 
+    pv_idem_owner(q->customer_id, q->test, owner);
     pv_intent_draft(it, "purchase", owner, q->customer_id, q->test, q->idem_key, q->req_hash, due,
                     &q->pay, ctx->server_id);
     if (!pv_pay_gateway(&ctx->gws, q->test)) {
         r->pre_err = PV_ENOGATEWAY;
         return 0;
     }
-    rc = pv_intent_open_known(st, it, head.found ? &head.latest : NULL, pv_now_ms());
+    rc = pv_intent_open_known(st, it, head->found ? &head->latest : NULL, pv_now_ms());
     if (rc == PV_EEXIST)
         return 0; /* paid and committed: the batch replays it */
     if (rc != PV_OK) {
@@ -136,6 +141,22 @@ failed:
         return rc;
     r->pre_err = rc;
     return 0;
+}
+
+int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
+                          struct pv_intent_rec *it, int in_group)
+{
+    char owner[PV_ID_MAX];
+    struct pv_card_head head;
+    int rc;
+
+    if (!pv_purchase_hold_start(q, r, now))
+        return 0;
+    pv_idem_owner(q->customer_id, q->test, owner);
+    /* The key's use, the customer's hold and the key's latest intent: one statement. */
+    rc = pv_store_card_head(st, "purchase", owner, q->idem_key, q->customer_id, &head);
+    return pv_purchase_hold_head(st, ctx, q, r, it, in_group, &head, rc);
 }
 
 void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec *it, int rc)

@@ -238,21 +238,71 @@ static int db_held(struct pv_store *st, struct cp_list *l)
     return PV_OK;
 }
 
-/* New card jobs: their checks and intents. */
+/* A card of l (i-th) whose (owner, key) an earlier one of the round has: its head is read in
+ * its turn, after that one's intent (a retry racing its first try adopts it, as before). */
+static int twin(const struct cp_item *x, const struct cp_list *l)
+{
+    for (const struct cp_item *y = l->head; y != x; y = y->next)
+        if (y->job->req.test == x->job->req.test &&
+            strcmp(y->job->req.customer_id, x->job->req.customer_id) == 0 &&
+            strcmp(y->job->req.idem_key, x->job->req.idem_key) == 0)
+            return 1;
+    return 0;
+}
+
+/* New card jobs: their checks, then their heads in one read (pv_store_card_heads: one
+ * statement on PostgreSQL, issue 15, session 14), then each card's intent in its savepoint.
+ * Out of memory: each card reads its own head, in its savepoint, as before. */
 static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l)
 {
     int64_t now = pv_now_ms() / 1000;
-    int rc;
+    size_t n = l->n ? l->n : 1, i, m = 0;
+    char(*owners)[PV_ID_MAX] = calloc(n, sizeof *owners);
+    const char **own = calloc(n, sizeof *own), **keys = calloc(n, sizeof *keys);
+    const char **cus = calloc(n, sizeof *cus);
+    struct pv_card_head *heads = calloc(n, sizeof *heads);
+    int *how = calloc(n, sizeof *how); /* 0 final, 1 its head read with the others, 2 alone */
+    int rc = PV_OK, together = owners && own && keys && cus && heads && how;
+    struct cp_item *x;
 
-    for (struct cp_item *x = l->head; x; x = x->next) {
-        if ((rc = sp_open(st)) != PV_OK)
-            return rc;
-        x->need = pv_purchase_hold_open(st, cp->ctx, &x->job->req, &x->job->res, now, &x->it, 1);
-        /* Its statement failed (on PostgreSQL that spoils the savepoint): alone, after. */
-        if ((rc = sp_end(st, x->need < 0)) != PV_OK)
-            return rc;
+    for (x = l->head, i = 0; together && x; x = x->next, i++) {
+        struct pv_purchase_req *q = &x->job->req;
+
+        if (!pv_purchase_hold_start(q, &x->job->res, now))
+            continue;
+        how[i] = twin(x, l) ? 2 : 1;
+        if (how[i] == 1) {
+            pv_idem_owner(q->customer_id, q->test, owners[m]);
+            own[m] = owners[m];
+            keys[m] = q->idem_key;
+            cus[m++] = q->customer_id;
+        }
     }
-    return PV_OK;
+    if (together && m)
+        rc = pv_store_card_heads(st, "purchase", own, keys, cus, m, heads);
+    for (x = l->head, i = 0, m = 0; rc == PV_OK && x; x = x->next, i++) {
+        if (together && how[i] == 0) {
+            x->need = 0; /* refused, or no card: the batch answers it */
+            continue;
+        }
+        if ((rc = sp_open(st)) != PV_OK)
+            break;
+        if (together && how[i] == 1)
+            x->need = pv_purchase_hold_head(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
+                                            &heads[m++], PV_OK);
+        else
+            x->need =
+                pv_purchase_hold_open(st, cp->ctx, &x->job->req, &x->job->res, now, &x->it, 1);
+        /* Its statement failed (on PostgreSQL that spoils the savepoint): alone, after. */
+        rc = sp_end(st, x->need < 0);
+    }
+    free(owners);
+    free(own);
+    free(keys);
+    free(cus);
+    free(heads);
+    free(how);
+    return rc;
 }
 
 /* Jobs back from a batch that failed: their holds given up (voiding); those with a call to

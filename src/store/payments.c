@@ -516,3 +516,46 @@ int pv_store_card_head(struct pv_store *st, const char *kind, const char *owner,
     pv_q_text(&q, customer_id);
     return pv_q_get(&q, read_card_head, out, sizeof *out);
 }
+
+int pv_store_card_heads(struct pv_store *st, const char *kind, const char *const *owners,
+                        const char *const *client_keys, const char *const *customer_ids, size_t n,
+                        struct pv_card_head *out)
+{
+    struct pv_q q;
+    struct pv_row r;
+    size_t i = 0;
+    int rc;
+
+    if (!st || !kind || (n && (!owners || !client_keys || !customer_ids || !out)))
+        return PV_EINVAL;
+    for (i = 0; i < n; i++)
+        if (!owners[i] || !client_keys[i] || !customer_ids[i])
+            return PV_EINVAL;
+    if (!pv_sql_has(st, S_CARD_HEADS)) { /* SQLite: a statement a card costs no round trip */
+        for (i = 0; i < n; i++)
+            if ((rc = pv_store_card_head(st, kind, owners[i], client_keys[i], customer_ids[i],
+                                         &out[i])) != PV_OK)
+                return rc;
+        return PV_OK;
+    }
+    if (n == 0)
+        return PV_OK;
+    memset(out, 0, n * sizeof *out);
+    pv_q_start(&q, st, S_CARD_HEADS);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, owners, n, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, client_keys, n, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, customer_ids, n, 0);
+    pv_q_text(&q, kind);
+    i = 0;
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        if (i >= n) {
+            rc = PV_ESTORE;
+            break;
+        }
+        r = pv_row_of(&q);
+        if ((rc = read_card_head(&r, &out[i++])) != PV_OK)
+            break;
+    }
+    pv_q_done(&q);
+    return rc == PV_ENOTFOUND ? (i == n ? PV_OK : PV_ESTORE) : rc;
+}

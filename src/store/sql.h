@@ -503,6 +503,18 @@
               "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "  \
               "LEFT JOIN (SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $3 AND owner = $1 " \
               "AND client_key = $2 ORDER BY attempt DESC LIMIT 1) AS p ON 1 = 1"))                 \
+    /* A card round's new cards, CARD_HEAD's row for each in one statement (card_heads, issue 15,  \
+     * session 14): $1-$3 owners, keys, customers; $4 the kind; one row a card, in order. */       \
+    X(CARD_HEADS,                                                                                  \
+      DIALECT(                                                                                     \
+          NULL,                                                                                    \
+          "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency i "                            \
+          "WHERE i.owner_id = t.o AND i.key = t.k), (SELECT CAST(COUNT(*) AS BIGINT) "             \
+          "FROM authority_holds h WHERE h.customer_id = t.c AND h.lifted_at = 0), " INTENT_COLS    \
+          " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY "                      \
+          "AS t(o, k, c, ord) LEFT JOIN LATERAL (SELECT " INTENT_COLS " FROM pay_intents "         \
+          "WHERE kind = $4 AND owner = t.o AND client_key = t.k ORDER BY attempt DESC "            \
+          "LIMIT 1) AS p ON true ORDER BY t.ord"))                                                 \
     /* One row per journal: an account may have several lines in one entry. */                     \
     X(ACCOUNT_LINES,                                                                               \
       BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "       \

@@ -22,6 +22,13 @@ struct pv_card_head {
 int pv_store_card_head(struct pv_store *st, const char *kind, const char *owner,
                        const char *client_key, const char *customer_id, struct pv_card_head *out);
 
+/* card_heads - card_head of n cards of one kind (owners[i], client_keys[i], customer_ids[i],
+ * borrowed) into out[n]: one statement for all on PostgreSQL (a card round's new cards, issue
+ * 15, session 14), one a card on SQLite. PV_EINVAL for a NULL; a store error. */
+int pv_store_card_heads(struct pv_store *st, const char *kind, const char *const *owners,
+                        const char *const *client_keys, const char *const *customer_ids, size_t n,
+                        struct pv_card_head *out);
+
 /* intents_end - the intents of ids (n of them, borrowed) that are still in state `from`
  * moved to `to` at now, eight to a statement (a round's end states, issue 15, session 10);
  * the others - moved by someone else meanwhile, or not there - are left as they are, as

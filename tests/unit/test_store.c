@@ -3767,6 +3767,40 @@ static void intent_of(struct pv_intent_rec *it, const char *id, const char *owne
     it->created = it->updated = at;
 }
 
+/* card_heads (issue 15, session 14): what card_head reads of each card, in order, in one
+ * statement on PostgreSQL; a card repeated, another kind's intent not read. */
+static void card_heads_as_one(struct pv_store *st)
+{
+    const char *own[] = {"cus_H", "test:cus_H", "cus_H", "cus_H"};
+    const char *keys[] = {"k1", "k1", "k2", "k1"};
+    const char *cus[] = {"cus_H", "cus_H", "cus_H", "cus_H"};
+    struct pv_card_head many[4], one;
+    uint64_t ran;
+    size_t i;
+
+    assert_int_equal(pv_store_card_heads(st, "purchase", own, keys, NULL, 4, many), PV_EINVAL);
+    ran = pv_store_statements(st);
+    OK(pv_store_card_heads(st, "purchase", own, keys, cus, 4, many));
+    if (strcmp(pv_store_backend_name(st), "postgres") == 0)
+        assert_int_equal(pv_store_statements(st) - ran, 1);
+    for (i = 0; i < 4; i++) {
+        OK(pv_store_card_head(st, "purchase", own[i], keys[i], cus[i], &one));
+        assert_int_equal(many[i].replay, one.replay);
+        assert_int_equal(many[i].on_hold, one.on_hold);
+        assert_int_equal(many[i].found, one.found);
+        assert_string_equal(many[i].latest.id, one.latest.id);
+        assert_string_equal(many[i].latest.state, one.latest.state);
+        assert_string_equal(many[i].latest.gateway_key, one.latest.gateway_key);
+        assert_int_equal(many[i].latest.attempt, one.latest.attempt);
+        assert_int_equal(many[i].latest.amount, one.latest.amount);
+    }
+    assert_int_equal(many[0].replay + many[0].found, 2); /* k1: used, two attempts */
+    assert_string_equal(many[0].latest.id, "pi_h2");
+    assert_int_equal(many[1].found + many[2].found, 0);
+    assert_string_equal(many[3].latest.id, "pi_h2");
+    OK(pv_store_card_heads(st, "purchase", own, keys, cus, 0, many));
+}
+
 /* A new card's reads in one statement (issue 15, session 9): the key's use, the customer's
  * standing hold and the key's latest intent, as idem_get, hold_standing and intent_latest
  * read them one by one. */
@@ -3830,6 +3864,7 @@ static void test_card_head(void **state)
     OK(pv_store_hold_lift(st, "hld_h", "pa_1", "paid", 1300));
     OK(pv_store_card_head(st, "purchase", "cus_H", "k2", "cus_H", &h));
     assert_int_equal(h.on_hold, 0);
+    card_heads_as_one(st);
 }
 
 /* Payment intents (schema v7): insert, latest, guarded moves, due, active. */
