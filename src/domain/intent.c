@@ -71,6 +71,36 @@ void pv_intent_draft(struct pv_intent_rec *it, const char *kind, const char *own
     snprintf(it->server_id, sizeof it->server_id, "%s", server_id);
 }
 
+int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest, int64_t now_ms)
+{
+    int rc;
+
+    if (latest && (is(latest, PV_INTENT_PENDING) || is(latest, PV_INTENT_AUTHORIZED))) {
+        /* A retry: the same hold, never a second - if it is the same request.
+         * A typed card is tokenized anew by each retry: the intent's
+         * source (the first token) stands; the fingerprint says it is the
+         * same card. */
+        if (strcmp(latest->req_hash, it->req_hash) != 0 || latest->amount != it->amount)
+            return PV_EIDEMREUSED;
+        *it = *latest;
+        return PV_OK;
+    }
+    if (latest && (is(latest, PV_INTENT_SETTLING) || is(latest, PV_INTENT_CAPTURED) ||
+                   is(latest, PV_INTENT_PAID))) {
+        *it = *latest;
+        return PV_EEXIST;
+    }
+    /* None yet, or the last was declined or voided (or is being voided). */
+    it->attempt = latest ? latest->attempt + 1 : 1;
+    pv_intent_key(it->kind, it->owner, it->client_key, it->attempt, it->gateway_key);
+    if ((rc = pv_new_id("pi", it->id)) != PV_OK)
+        return rc;
+    snprintf(it->state, sizeof it->state, "%s", PV_INTENT_PENDING);
+    it->charge_id[0] = '\0';
+    it->created = it->updated = now_ms;
+    return 1;
+}
+
 /* pv_intent_open and pv_intent_open_known: the first try's latest intent in *known (rc
  * PV_OK) or none (PV_ENOTFOUND); known NULL: read it. */
 static int open_intent(struct pv_store *st, struct pv_intent_rec *it,
@@ -88,29 +118,8 @@ static int open_intent(struct pv_store *st, struct pv_intent_rec *it,
         }
         if (rc != PV_OK && rc != PV_ENOTFOUND)
             return rc;
-        if (rc == PV_OK && (is(&old, PV_INTENT_PENDING) || is(&old, PV_INTENT_AUTHORIZED))) {
-            /* A retry: the same hold, never a second - if it is the same request.
-             * A typed card is tokenized anew by each retry: the intent's
-             * source (the first token) stands; the fingerprint says it is the
-             * same card. */
-            if (strcmp(old.req_hash, it->req_hash) != 0 || old.amount != it->amount)
-                return PV_EIDEMREUSED;
-            *it = old;
-            return PV_OK;
-        }
-        if (rc == PV_OK && (is(&old, PV_INTENT_SETTLING) || is(&old, PV_INTENT_CAPTURED) ||
-                            is(&old, PV_INTENT_PAID))) {
-            *it = old;
-            return PV_EEXIST;
-        }
-        /* None yet, or the last was declined or voided (or is being voided). */
-        it->attempt = rc == PV_OK ? old.attempt + 1 : 1;
-        pv_intent_key(it->kind, it->owner, it->client_key, it->attempt, it->gateway_key);
-        if ((rc = pv_new_id("pi", it->id)) != PV_OK)
+        if ((rc = pv_intent_plan(it, rc == PV_OK ? &old : NULL, now_ms)) != 1)
             return rc;
-        snprintf(it->state, sizeof it->state, "%s", PV_INTENT_PENDING);
-        it->charge_id[0] = '\0';
-        it->created = it->updated = now_ms;
         rc = pv_store_intent_insert(st, it);
         if (rc != PV_EEXIST)
             return rc;

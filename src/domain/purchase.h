@@ -89,7 +89,11 @@ void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed);
  * (pv_store_card_heads, issue 15, session 14): hold_start clears r and checks
  * q's price, 1 when its head is to be read (0: r is final); hold_head goes on
  * from the head as read (head_rc the read's code, head borrowed) and returns
- * what hold_open returns.
+ * what hold_open returns. hold_head in two in turn, for a caller that writes
+ * many cards' intents in one statement (pv_store_intents_insert):
+ * hold_plan answers 2 when *it is a new intent to be written (what
+ * pv_intent_plan decided), else what hold_head answers; hold_opened goes on
+ * from rc, the outcome of writing it (or of pv_intent_open), as hold_head.
  *
  * pv_purchase_hold_done - r from the outcome rc of recording the hold of it
  * (pv_intent_authorize's or pv_intent_authorized's return).
@@ -102,6 +106,12 @@ int pv_purchase_hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_req *q, struct pv_purchase_res *r,
                           struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
                           int head_rc);
+int pv_purchase_hold_plan(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r,
+                          struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
+                          int head_rc);
+int pv_purchase_hold_opened(struct pv_purchase_res *r, const struct pv_intent_rec *it, int in_group,
+                            int rc);
 void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec *it, int rc);
 
 /*

@@ -90,7 +90,25 @@ int pv_purchase_hold_start(const struct pv_purchase_req *q, struct pv_purchase_r
     return 1;
 }
 
-int pv_purchase_hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
+int pv_purchase_hold_opened(struct pv_purchase_res *r, const struct pv_intent_rec *it, int in_group,
+                            int rc)
+{
+    if (rc == PV_EEXIST)
+        return 0; /* paid and committed: the batch replays it */
+    if (rc != PV_OK) {
+        if (in_group && pv_purchase_store_trouble(rc))
+            return rc;
+        r->pre_err = hold_error(rc);
+        return 0;
+    }
+    if (strcmp(it->state, PV_INTENT_AUTHORIZED) == 0 && it->charge_id[0]) {
+        pv_purchase_hold_done(r, it, PV_OK); /* adopted with its hold */
+        return 0;
+    }
+    return 1;
+}
+
+int pv_purchase_hold_plan(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_req *q, struct pv_purchase_res *r,
                           struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
                           int head_rc)
@@ -122,25 +140,29 @@ int pv_purchase_hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
         r->pre_err = PV_ENOGATEWAY;
         return 0;
     }
-    rc = pv_intent_open_known(st, it, head->found ? &head->latest : NULL, pv_now_ms());
-    if (rc == PV_EEXIST)
-        return 0; /* paid and committed: the batch replays it */
-    if (rc != PV_OK) {
-        if (in_group && pv_purchase_store_trouble(rc))
-            return rc;
-        r->pre_err = hold_error(rc);
-        return 0;
-    }
-    if (strcmp(it->state, PV_INTENT_AUTHORIZED) == 0 && it->charge_id[0]) {
-        pv_purchase_hold_done(r, it, PV_OK); /* adopted with its hold */
-        return 0;
-    }
-    return 1;
+    rc = pv_intent_plan(it, head->found ? &head->latest : NULL, pv_now_ms());
+    return rc == 1 ? 2 : pv_purchase_hold_opened(r, it, in_group, rc);
 failed:
     if (in_group && pv_purchase_store_trouble(rc))
         return rc;
     r->pre_err = rc;
     return 0;
+}
+
+int pv_purchase_hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r,
+                          struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
+                          int head_rc)
+{
+    int rc = pv_purchase_hold_plan(st, ctx, q, r, it, in_group, head, head_rc);
+
+    if (rc != 2)
+        return rc;
+    rc = pv_store_intent_insert(st, it);
+    /* A concurrent twin wrote this attempt first: read it and adopt it (pv_intent_open). */
+    if (rc == PV_EEXIST)
+        rc = pv_intent_open(st, it, pv_now_ms());
+    return pv_purchase_hold_opened(r, it, in_group, rc);
 }
 
 int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,

@@ -250,19 +250,51 @@ static int twin(const struct cp_item *x, const struct cp_list *l)
     return 0;
 }
 
+/* PostgreSQL: the intents to write of a round's cards (their places in l) in one statement,
+ * in a savepoint of its own; a card whose intent another wrote meanwhile, or all of them when
+ * the statement failed, are opened alone after the commit (need < 0), as a card whose own
+ * statement failed. */
+static int hold_write(struct pv_store *st, struct pv_intent_rec *its, struct cp_item **at, size_t k)
+{
+    uint8_t *done = calloc(k ? k : 1, 1);
+    int rc, one = done ? PV_OK : PV_ENOMEM;
+
+    if ((rc = sp_open(st)) != PV_OK) {
+        free(done);
+        return rc;
+    }
+    if (one == PV_OK)
+        one = pv_store_intents_insert(st, its, k, done);
+    rc = sp_end(st, one != PV_OK);
+    for (size_t j = 0; rc == PV_OK && j < k; j++) {
+        struct cp_item *x = at[j];
+
+        x->it = its[j];
+        x->need =
+            one == PV_OK && done[j] ? pv_purchase_hold_opened(&x->job->res, &x->it, 1, PV_OK) : -1;
+    }
+    free(done);
+    return rc;
+}
+
 /* New card jobs: their checks, then their heads in one read (pv_store_card_heads: one
- * statement on PostgreSQL, issue 15, session 14), then each card's intent in its savepoint.
- * Out of memory: each card reads its own head, in its savepoint, as before. */
+ * statement on PostgreSQL, issue 15, session 14), then their intents - on PostgreSQL the new
+ * ones in one statement (hold_write), on SQLite each in turn. A card whose key an earlier card
+ * of the round has reads its head and writes its intent alone, after the others (it adopts
+ * theirs), and so does every card when memory is short. */
 static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l)
 {
     int64_t now = pv_now_ms() / 1000;
-    size_t n = l->n ? l->n : 1, i, m = 0;
+    size_t n = l->n ? l->n : 1, i, m = 0, k = 0;
     char(*owners)[PV_ID_MAX] = calloc(n, sizeof *owners);
     const char **own = calloc(n, sizeof *own), **keys = calloc(n, sizeof *keys);
     const char **cus = calloc(n, sizeof *cus);
     struct pv_card_head *heads = calloc(n, sizeof *heads);
     int *how = calloc(n, sizeof *how); /* 0 final, 1 its head read with the others, 2 alone */
-    int rc = PV_OK, together = owners && own && keys && cus && heads && how;
+    struct pv_intent_rec *its = calloc(n, sizeof *its);
+    struct cp_item **at = calloc(n, sizeof *at);
+    int rc = PV_OK, together = owners && own && keys && cus && heads && how && its && at;
+    int many = together && !pv_store_stmt_atomic(st);
     struct cp_item *x;
 
     for (x = l->head, i = 0; together && x; x = x->next, i++) {
@@ -280,20 +312,33 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
     }
     if (together && m)
         rc = pv_store_card_heads(st, "purchase", own, keys, cus, m, heads);
-    for (x = l->head, i = 0, m = 0; rc == PV_OK && x; x = x->next, i++) {
-        if (together && how[i] == 0) {
-            x->need = 0; /* refused, or no card: the batch answers it */
+    /* The cards whose heads were read together, then the others. */
+    for (x = l->head, i = 0, m = 0; rc == PV_OK && together && x; x = x->next, i++) {
+        if (how[i] != 1) {
+            x->need = 0; /* refused, or no card: the batch answers it (twins: below) */
             continue;
         }
         if ((rc = sp_open(st)) != PV_OK)
             break;
-        if (together && how[i] == 1)
-            x->need = pv_purchase_hold_head(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
-                                            &heads[m++], PV_OK);
-        else
-            x->need =
-                pv_purchase_hold_open(st, cp->ctx, &x->job->req, &x->job->res, now, &x->it, 1);
+        x->need = many ? pv_purchase_hold_plan(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
+                                               &heads[m++], PV_OK)
+                       : pv_purchase_hold_head(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
+                                               &heads[m++], PV_OK);
         /* Its statement failed (on PostgreSQL that spoils the savepoint): alone, after. */
+        rc = sp_end(st, x->need < 0);
+        if (x->need == 2) {
+            its[k] = x->it;
+            at[k++] = x;
+        }
+    }
+    if (rc == PV_OK && k)
+        rc = hold_write(st, its, at, k);
+    for (x = l->head, i = 0; rc == PV_OK && x; x = x->next, i++) {
+        if (together && how[i] != 2)
+            continue;
+        if ((rc = sp_open(st)) != PV_OK)
+            break;
+        x->need = pv_purchase_hold_open(st, cp->ctx, &x->job->req, &x->job->res, now, &x->it, 1);
         rc = sp_end(st, x->need < 0);
     }
     free(owners);
@@ -302,6 +347,8 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
     free(cus);
     free(heads);
     free(how);
+    free(its);
+    free(at);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "stampd/error.h"
 #include "store/store_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -393,6 +394,78 @@ int pv_store_intent_insert(struct pv_store *st, const struct pv_intent_rec *rec)
     pv_q_int(&q, rec->created);
     pv_q_int(&q, rec->updated);
     return pv_q_write(&q);
+}
+
+int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its, size_t n,
+                            uint8_t *done)
+{
+    const size_t z = sizeof *its;
+    int64_t *ints = NULL;
+    struct pv_q q;
+    struct pv_row r;
+    char id[PV_ID_MAX];
+    size_t i;
+    int rc;
+
+    if (!st || (n && (!its || !done)))
+        return PV_EINVAL;
+    memset(done, 0, n);
+    for (i = 0; i < n; i++) /* what intent_insert refuses, refused before anything is written */
+        if (its[i].attempt < 1 || !its[i].id[0] || !its[i].owner[0] || !its[i].client_key[0] ||
+            !its[i].gateway_key[0] || pv_check_mills(its[i].amount, 1) != PV_OK)
+            return PV_EINVAL;
+    if (!pv_sql_has(st, S_INTENTS_INSERT)) { /* SQLite: one statement a card, failing alone */
+        for (i = 0; i < n; i++) {
+            rc = pv_store_intent_insert(st, &its[i]);
+            if (rc != PV_OK && rc != PV_EEXIST)
+                return rc;
+            done[i] = rc == PV_OK;
+        }
+        return PV_OK;
+    }
+    if (n == 0)
+        return PV_OK;
+    if (!(ints = calloc(2 * n, sizeof *ints)))
+        return PV_ENOMEM;
+    for (i = 0; i < n; i++) {
+        ints[i] = its[i].test != 0;
+        ints[n + i] = its[i].attempt;
+    }
+    pv_q_start(&q, st, S_INTENTS_INSERT);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].id, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].kind, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].owner, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].customer_id, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, ints, n, sizeof *ints);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].client_key, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, ints + n, n, sizeof *ints);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].req_hash, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].gateway_key, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].source, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].payment_method_id, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].brand, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].last4, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, &its[0].amount, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].state, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].charge_id, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].ref, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].server_id, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, &its[0].created, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, &its[0].updated, n, z);
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        r = pv_row_of(&q);
+        pv_r_text(&r, id, sizeof id);
+        if ((rc = r.rc) != PV_OK)
+            break;
+        for (i = 0; i < n; i++) /* the ids are new and distinct: one match */
+            if (!done[i] && strcmp(its[i].id, id) == 0) {
+                done[i] = 1;
+                break;
+            }
+    }
+    pv_q_done(&q);
+    free(ints);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
 }
 
 int pv_store_intent_get(struct pv_store *st, const char *id, struct pv_intent_rec *out)

@@ -461,6 +461,15 @@
     X(INTENT_INSERT,                                                                               \
       BOTH("INSERT INTO pay_intents(" INTENT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
            "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"))                              \
+    /* A card round's new intents in one statement (intents_insert, issue 15, session 14): a       \
+     * column an array; one that another wrote meanwhile (its key or attempt) is skipped, and      \
+     * the ids written come back. */                                                               \
+    X(INTENTS_INSERT,                                                                              \
+      DIALECT(NULL, "INSERT INTO pay_intents(" INTENT_COLS ") SELECT * FROM unnest($1::text[], "   \
+                    "$2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[], " \
+                    "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], " \
+                    "$14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], "          \
+                    "$19::bigint[], $20::bigint[]) ON CONFLICT DO NOTHING RETURNING id"))          \
     X(INTENT_GET, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE id = $1"))                   \
     X(INTENT_EXISTS, BOTH("SELECT 1 FROM pay_intents WHERE id = $1"))                              \
     X(INTENT_LATEST, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \

@@ -29,6 +29,14 @@ int pv_store_card_heads(struct pv_store *st, const char *kind, const char *const
                         const char *const *client_keys, const char *const *customer_ids, size_t n,
                         struct pv_card_head *out);
 
+/* intents_insert - intent_insert of its[0..n) (borrowed): on PostgreSQL one statement, where
+ * one whose key and attempt (or gateway key) another wrote meanwhile is skipped (a card
+ * round's new intents, issue 15, session 14); on SQLite one statement each. done[i] 1 for
+ * each written, 0 for each skipped (PV_EEXIST of intent_insert). PV_OK, PV_EINVAL (nothing
+ * written), PV_ENOMEM, or a store error. */
+int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its, size_t n,
+                            uint8_t *done);
+
 /* intents_end - the intents of ids (n of them, borrowed) that are still in state `from`
  * moved to `to` at now, eight to a statement (a round's end states, issue 15, session 10);
  * the others - moved by someone else meanwhile, or not there - are left as they are, as

@@ -3867,6 +3867,63 @@ static void test_card_head(void **state)
     card_heads_as_one(st);
 }
 
+/* A card round's new intents in one statement on PostgreSQL (intents_insert, issue 15,
+ * session 14; SQLite: one each): each written whole, as intent_insert writes it; one whose
+ * (kind, owner, key, attempt) is taken is skipped, the others written; nothing written when one
+ * is refused before. */
+static void test_intents_insert(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_intent_rec its[3], got;
+    uint8_t done[3];
+    size_t i;
+
+    intent_of(&its[0], "pi_m1", "cus_M", "cus_M", "m1", 1, "pending", 1000);
+    COPY(its[0].source, "tok_sandbox_approved_x_1");
+    COPY(its[0].brand, "visa");
+    COPY(its[0].last4, "4242");
+    COPY(its[0].req_hash, HASH_A);
+    COPY(its[0].server_id, "proc-1");
+    its[0].amount = 740;
+    its[0].test = 1;
+    its[1] = its[0];
+    COPY(its[1].id, "pi_m2"); /* m1's first attempt again: taken by pi_m1 */
+    its[2] = its[0];
+    COPY(its[2].id, "pi_m3");
+    COPY(its[2].client_key, "m3");
+    its[2].attempt = 2;
+    COPY(its[2].gateway_key, "purchase:cus_M:m3:2");
+    its[2].amount = 1480;
+    its[1].attempt = 0; /* refused before anything is written */
+    assert_int_equal(pv_store_intents_insert(st, its, 3, done), PV_EINVAL);
+    assert_int_equal(pv_store_intent_get(st, "pi_m1", &got), PV_ENOTFOUND);
+    its[1].attempt = 1;
+    OK(pv_store_intents_insert(st, its, 3, done));
+    assert_int_equal(done[0], 1);
+    assert_int_equal(done[1], 0);
+    assert_int_equal(done[2], 1);
+    assert_int_equal(pv_store_intent_get(st, "pi_m2", &got), PV_ENOTFOUND);
+    for (i = 0; i < 3; i += 2) {
+        OK(pv_store_intent_get(st, its[i].id, &got));
+        assert_string_equal(got.kind, its[i].kind);
+        assert_string_equal(got.owner, "cus_M");
+        assert_string_equal(got.client_key, its[i].client_key);
+        assert_int_equal(got.attempt, its[i].attempt);
+        assert_int_equal(got.test, 1);
+        assert_string_equal(got.gateway_key, its[i].gateway_key);
+        assert_string_equal(got.source, "tok_sandbox_approved_x_1");
+        assert_string_equal(got.brand, "visa");
+        assert_string_equal(got.last4, "4242");
+        assert_string_equal(got.req_hash, HASH_A);
+        assert_int_equal(got.amount, its[i].amount);
+        assert_string_equal(got.state, "pending");
+        assert_string_equal(got.server_id, "proc-1");
+        assert_int_equal(got.created, 1000);
+        assert_int_equal(got.updated, 1000);
+    }
+    OK(pv_store_intents_insert(st, its, 0, done));
+}
+
 /* Payment intents (schema v7): insert, latest, guarded moves, due, active. */
 static void test_intents(void **state)
 {
@@ -4216,6 +4273,7 @@ int main(void)
         STORE(test_media_labels_and_usage),
         STORE(test_resupply_one_open),
         STORE(test_intents),
+        STORE(test_intents_insert),
         STORE(test_card_head),
         STORE(test_resupply_race),
         STORE(test_indicium_search),
