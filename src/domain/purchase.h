@@ -84,16 +84,16 @@ void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed);
  * error is returned (< 0, r untouched) rather than answered, so that the
  * caller rolls back its savepoint and runs the job again alone.
  *
- * pv_purchase_hold_start and pv_purchase_hold_head - pv_purchase_hold_open
- * in two, for a caller that reads many cards' heads in one statement
- * (pv_store_card_heads, issue 15, session 14): hold_start clears r and checks
- * q's price, 1 when its head is to be read (0: r is final); hold_head goes on
- * from the head as read (head_rc the read's code, head borrowed) and returns
- * what hold_open returns. hold_head in two in turn, for a caller that writes
- * many cards' intents in one statement (pv_store_intents_insert):
- * hold_plan answers 2 when *it is a new intent to be written (what
- * pv_intent_plan decided), else what hold_head answers; hold_opened goes on
- * from rc, the outcome of writing it (or of pv_intent_open), as hold_head.
+ * pv_purchase_hold_start, pv_purchase_hold_plan and pv_purchase_hold_opened -
+ * pv_purchase_hold_open in three, for a caller that reads many cards' heads
+ * and writes their intents in one statement each (pv_store_card_heads,
+ * pv_store_intents_insert; issue 15, session 14): hold_start clears r and
+ * checks q's price, 1 when its head is to be read (0: r is final);
+ * hold_plan goes on from the head as read (head_rc the read's code, head
+ * borrowed) and answers 2 when *it is a new intent to be written (what
+ * pv_intent_plan decided), else what hold_open answers; hold_opened goes on
+ * from rc, the outcome of writing it (or of pv_intent_open), and answers
+ * what hold_open answers.
  *
  * pv_purchase_hold_done - r from the outcome rc of recording the hold of it
  * (pv_intent_authorize's or pv_intent_authorized's return).
@@ -102,10 +102,6 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now,
                           struct pv_intent_rec *it, int in_group);
 int pv_purchase_hold_start(const struct pv_purchase_req *q, struct pv_purchase_res *r, int64_t now);
-int pv_purchase_hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
-                          const struct pv_purchase_req *q, struct pv_purchase_res *r,
-                          struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
-                          int head_rc);
 int pv_purchase_hold_plan(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_req *q, struct pv_purchase_res *r,
                           struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,

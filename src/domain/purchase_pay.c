@@ -149,10 +149,11 @@ failed:
     return 0;
 }
 
-int pv_purchase_hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
-                          const struct pv_purchase_req *q, struct pv_purchase_res *r,
-                          struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
-                          int head_rc)
+/* hold_plan, then the intent written (hold_open's one card). */
+static int hold_head(struct pv_store *st, struct pv_processor_ctx *ctx,
+                     const struct pv_purchase_req *q, struct pv_purchase_res *r,
+                     struct pv_intent_rec *it, int in_group, const struct pv_card_head *head,
+                     int head_rc)
 {
     int rc = pv_purchase_hold_plan(st, ctx, q, r, it, in_group, head, head_rc);
 
@@ -178,7 +179,7 @@ int pv_purchase_hold_open(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_idem_owner(q->customer_id, q->test, owner);
     /* The key's use, the customer's hold and the key's latest intent: one statement. */
     rc = pv_store_card_head(st, "purchase", owner, q->idem_key, q->customer_id, &head);
-    return pv_purchase_hold_head(st, ctx, q, r, it, in_group, &head, rc);
+    return hold_head(st, ctx, q, r, it, in_group, &head, rc);
 }
 
 void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec *it, int rc)

@@ -277,11 +277,11 @@ static int hold_write(struct pv_store *st, struct pv_intent_rec *its, struct cp_
     return rc;
 }
 
-/* New card jobs: their checks, then their heads in one read (pv_store_card_heads: one
- * statement on PostgreSQL, issue 15, session 14), then their intents - on PostgreSQL the new
- * ones in one statement (hold_write), on SQLite each in turn. A card whose key an earlier card
- * of the round has reads its head and writes its intent alone, after the others (it adopts
- * theirs), and so does every card when memory is short. */
+/* New card jobs: their checks and intents. On PostgreSQL (issue 15, session 14) their heads
+ * in one read (pv_store_card_heads), then the new intents in one statement (hold_write); a
+ * card whose key an earlier card of the round has reads its head and writes its intent alone,
+ * after the others (it adopts theirs). On SQLite, where a statement costs no round trip, and
+ * when memory is short, each card reads its head and writes its intent in its turn. */
 static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l)
 {
     int64_t now = pv_now_ms() / 1000;
@@ -293,8 +293,8 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
     int *how = calloc(n, sizeof *how); /* 0 final, 1 its head read with the others, 2 alone */
     struct pv_intent_rec *its = calloc(n, sizeof *its);
     struct cp_item **at = calloc(n, sizeof *at);
-    int rc = PV_OK, together = owners && own && keys && cus && heads && how && its && at;
-    int many = together && !pv_store_stmt_atomic(st);
+    int rc = PV_OK, together = owners && own && keys && cus && heads && how && its && at &&
+                               !pv_store_stmt_atomic(st);
     struct cp_item *x;
 
     for (x = l->head, i = 0; together && x; x = x->next, i++) {
@@ -320,10 +320,8 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
         }
         if ((rc = sp_open(st)) != PV_OK)
             break;
-        x->need = many ? pv_purchase_hold_plan(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
-                                               &heads[m++], PV_OK)
-                       : pv_purchase_hold_head(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
-                                               &heads[m++], PV_OK);
+        x->need = pv_purchase_hold_plan(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
+                                        &heads[m++], PV_OK);
         /* Its statement failed (on PostgreSQL that spoils the savepoint): alone, after. */
         rc = sp_end(st, x->need < 0);
         if (x->need == 2) {
