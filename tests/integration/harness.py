@@ -341,11 +341,15 @@ class Stampd:
                 keys[k] = v.strip()
         return keys
 
-    def init(self, psds=4, deposit="10000", refill=None):
+    def init(self, psds=4, deposit="10000", refill=None, keys_dir=None):
+        """stampd init --demo on self.db; keys_dir: --keys-dir (a PostgreSQL database needs
+        one: the PSD keys' files are not in it)."""
         args = ["init", "--db", self.db, "--license", LICENSE, "--psds", str(psds),
                 "--deposit", str(deposit), "--demo"]
         if refill is not None:
             args += ["--refill", str(refill)]
+        if keys_dir is not None:
+            args += ["--keys-dir", keys_dir]
         _, out, _ = self.run(*args)
         keys = self._keys(out)
         if "STAMP_KEY" not in keys or "STAMP_OPERATOR_KEY" not in keys:

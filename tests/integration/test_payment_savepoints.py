@@ -135,12 +135,7 @@ class PgPaymentSavepoints(PaymentSavepoints):
     def setUp(self):
         self.srv = harness.Stampd("paysavepoints-pg")
         self.srv.db = harness.pg_createdb(PG_DSN_FILE)
-        _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
-                                 "--psds", "2", "--deposit", "10000", "--demo", "--keys-dir",
-                                 os.path.join(self.srv.dir, "keys"))
-        keys = harness.Stampd._keys(out)
-        self.srv.customer_key = keys["STAMP_KEY"]
-        self.srv.operator_key = keys["STAMP_OPERATOR_KEY"]
+        self.srv.init(psds=2, keys_dir=os.path.join(self.srv.dir, "keys"))
         self.psql(PG_TRIGGERS)
         self.srv.start(processors=1, extra=["--gateway-latency", str(LATENCY_MS)])
 

@@ -47,10 +47,7 @@ class KeyChecks(unittest.TestCase):
     def setUp(self):
         self.srv = harness.Stampd("pgkeys")
         self.srv.db = harness.pg_createdb(PG_DSN_FILE)
-        _, out, _ = self.srv.run("init", "--db", self.srv.db, "--license", harness.LICENSE,
-                                 "--psds", "1", "--deposit", "10000", "--demo", "--keys-dir",
-                                 os.path.join(self.srv.dir, "keys"))
-        self.srv.operator_key = harness.Stampd._keys(out)["STAMP_OPERATOR_KEY"]
+        self.srv.init(psds=1, keys_dir=os.path.join(self.srv.dir, "keys"))
         key = self.srv.customer("keys@example.com", 20)
         self.srv.start(processors=1)
         try:
