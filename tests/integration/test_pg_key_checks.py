@@ -10,8 +10,10 @@ new store here, with the tables as small as they get, the same connection writes
 its lines and an indicium seven times (past the five runs after which PostgreSQL may keep a
 generic plan); the transaction's own counters (pg_stat_xact_user_tables) then show no
 sequential scan of journals, accounts, customers, psds or keys, and index scans of them. The
-checks still refuse a line or an indicium naming a row that does not exist. Skipped without
-PostgreSQL (STAMPD_TEST_PG_DSN_FILE).
+checks still refuse a line or an indicium naming a row that does not exist. And eight
+purchases through the server, one batch each, read none of the tables a batch looks rows up
+in whole (pg_stat_user_tables): a batch's transaction plans with sequential scans off. Skipped
+without PostgreSQL (STAMPD_TEST_PG_DSN_FILE).
 """
 
 import os
@@ -27,6 +29,10 @@ PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
           "to_zip": "10001"}
 TABLES = ("journals", "accounts", "customers", "psds", "keys")
+# What a purchase batch reads by key: the keys, holds, rules and endpoints of its facts, the
+# balances, the PSD rows, and what its statements' key checks read.
+BATCH_TABLES = ("idempotency", "authority_holds", "auto_refill", "webhook_endpoints",
+                "accounts", "account_parts", "journals", "customers")
 
 # One journal with two lines and one indicium, copied from the one the purchase made (a new
 # id and serial), in the transaction the caller opened: both statement triggers run.
@@ -74,6 +80,30 @@ class KeyChecks(unittest.TestCase):
         for table, (seq, idx) in scans.items():
             self.assertEqual(seq, 0, "%s read whole by a key check: %s" % (table, scans))
             self.assertGreater(idx, 0, "%s not looked up: %s" % (table, scans))
+
+    def seq_scans(self):
+        out = self.psql("SELECT relname, seq_scan FROM pg_stat_user_tables").stdout.decode()
+        return {r.split()[0]: int(r.split()[1]) for r in out.split("\n") if r.strip()}
+
+    def test_batches_look_rows_up_by_key(self):
+        """A purchase batch's own statements (its facts, its balances, its PSD rows) find
+        rows by key too: planned on small analyzed tables, they would read them whole for
+        each batch, more as the tables grow (the batch's transaction plans with sequential
+        scans off, session 14)."""
+        self.psql("ANALYZE")
+        key = self.srv.customer("batches@example.com", 20)
+        before = self.seq_scans()
+        self.srv.start(processors=1)
+        try:
+            for n in range(8):  # one batch each: past the five custom plans
+                st, _, j = self.srv.buy(key, "kb-%d" % n, LETTER)
+                self.assertEqual(st, 201, j)
+        finally:
+            self.srv.stop()  # its connections' counters flushed as they close
+        after = self.seq_scans()
+        read_whole = {t: after[t] - before.get(t, 0) for t in BATCH_TABLES
+                      if after.get(t, 0) != before.get(t, 0)}
+        self.assertEqual(read_whole, {}, "read whole while stampd sold 8 pieces")
 
     def test_checks_still_refuse(self):
         bad_line = ("WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ('test', 'x', 0) "
