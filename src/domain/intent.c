@@ -101,21 +101,13 @@ int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest,
     return 1;
 }
 
-/* pv_intent_open and pv_intent_open_known: the first try's latest intent in *known (rc
- * PV_OK) or none (PV_ENOTFOUND); known NULL: read it. */
-static int open_intent(struct pv_store *st, struct pv_intent_rec *it,
-                       const struct pv_intent_rec *known, int known_rc, int64_t now_ms)
+int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms)
 {
     struct pv_intent_rec old;
     int rc, tries;
 
     for (tries = 0; tries < 3; tries++) {
-        if (tries == 0 && known) {
-            rc = known_rc;
-            old = *known;
-        } else {
-            rc = pv_store_intent_latest(st, it->kind, it->owner, it->client_key, &old);
-        }
+        rc = pv_store_intent_latest(st, it->kind, it->owner, it->client_key, &old);
         if (rc != PV_OK && rc != PV_ENOTFOUND)
             return rc;
         if ((rc = pv_intent_plan(it, rc == PV_OK ? &old : NULL, now_ms)) != 1)
@@ -126,19 +118,6 @@ static int open_intent(struct pv_store *st, struct pv_intent_rec *it,
         /* A concurrent twin wrote this attempt first: adopt it. */
     }
     return PV_EBUSY;
-}
-
-int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms)
-{
-    return open_intent(st, it, NULL, PV_ENOTFOUND, now_ms);
-}
-
-int pv_intent_open_known(struct pv_store *st, struct pv_intent_rec *it,
-                         const struct pv_intent_rec *latest, int64_t now_ms)
-{
-    static const struct pv_intent_rec none;
-
-    return open_intent(st, it, latest ? latest : &none, latest ? PV_OK : PV_ENOTFOUND, now_ms);
 }
 
 int pv_intent_authorized(struct pv_store *st, struct pv_intent_rec *it, int call_rc,

@@ -84,11 +84,6 @@ int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms
  * one statement, pv_store_intents_insert), else what pv_intent_open answers without a write
  * (PV_OK adopted, PV_EEXIST, PV_EIDEMREUSED) or PV_ENOMEM-like errors of the id. */
 int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest, int64_t now_ms);
-/* pv_intent_open_known - the same, with the latest intent of the key already read in the
- * caller's transaction (latest, borrowed; NULL: there was none): a first try without that
- * read (the new card's reads in one statement, pv_store_card_head). */
-int pv_intent_open_known(struct pv_store *st, struct pv_intent_rec *it,
-                         const struct pv_intent_rec *latest, int64_t now_ms);
 
 /*
  * pv_intent_authorize - ask gw (borrowed; NULL: PV_ENOGATEWAY) for the hold

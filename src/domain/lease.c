@@ -264,6 +264,7 @@ int pv_processor_tick(struct pv_store *st, struct pv_processor_ctx *ctx, int64_t
         }
     }
     rc = PV_OK;
+    ctx->renewed_ms = now_ms; /* every PSD held is ours until now_ms + lease_ms at least */
 out:
     /* The key ids of what we hold, for operators (servers table). */
     ctx->key_ids[0] = '\0';

@@ -50,6 +50,7 @@ struct pv_processor_ctx {
     struct pv_psd_key test_psd;     /* the test device (never leased); held = 0 when none */
     size_t current;                 /* index of the PSD in use (selection policy state) */
     int64_t lease_ms;               /* lease length; renewed on every tick */
+    int64_t renewed_ms;             /* the last tick that renewed every lease held (0: none yet) */
     int64_t live_ms;                /* a server is live when its heartbeat is this recent */
     char key_ids[128];              /* "1,3": the keys of the held PSDs, for the servers table */
     struct pv_reset_signer *signer; /* owned: the authority's reset signer; NULL when none */

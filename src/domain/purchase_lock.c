@@ -24,8 +24,10 @@
  * job reads for itself only what is. The PSD rows its first jobs lock travel
  * with that read (PostgreSQL): after the customers' rows of a batch locking
  * first, as before; a batch locking late takes them before the gate, which
- * no other batch waits on for them - a live PSD is only its processor's, and
- * the test PSD only a batch locking first uses.
+ * no other batch waits on for them: a live PSD is read ahead only while its
+ * lease is surely this processor's (renewed less than half a lease ago), and
+ * the test PSD only a batch locking first uses. Every batch plans its
+ * statements with lookups by key (pv_store_plan_by_key).
  */
 #include "domain/ledger.h"
 #include "domain/purchase.h"
@@ -67,6 +69,9 @@ int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
     size_t m = 0;
     int rc;
 
+    /* A plan kept from when a table was small reads it whole (store-driver.md). */
+    if ((rc = pv_store_plan_by_key(st)) != PV_OK)
+        return rc;
     if (whole || pv_purchase_lock_whole(reqs, res, n))
         return pv_store_lock_writer(st);
     if (late)
@@ -204,8 +209,10 @@ static void psds_ahead(struct pv_store *st, const struct pv_processor_ctx *ctx,
         if (res[i].pre_err == PV_OK)
             *(reqs[i].test ? &test : &live) = 1;
     *k = 0;
+    /* Surely still this processor's lease: no other processor's batch waits for that row
+     * (a stale "held" while a lease changes hands could close a circle with the gate). */
     if (live && ctx->current < ctx->npsds && ctx->psds[ctx->current].held &&
-        !ctx->psds[ctx->current].overdue)
+        !ctx->psds[ctx->current].overdue && pv_now_ms() < ctx->renewed_ms + ctx->lease_ms / 2)
         ids[(*k)++] = ctx->psds[ctx->current].psd_id;
     if (test && ctx->test_psd.held)
         ids[(*k)++] = ctx->test_psd.psd_id;
@@ -221,10 +228,14 @@ int pv_purchase_facts(struct pv_store *st, struct pv_processor_ctx *ctx,
     struct pv_psd_rec row;
     uint32_t ids[2];
     size_t i, k;
-    int rc;
+    int rc, queued;
 
     psds_ahead(st, ctx, reqs, res, n, ids, &k);
-    if ((rc = facts_read(st, reqs, res, n, repeats, facts)) != PV_OK)
+    rc = facts_read(st, reqs, res, n, repeats, facts);
+    /* A queued statement that failed first (a lock's PV_EBUSY): its own code. */
+    if (rc == PV_ESTORE && (queued = pv_store_defer(st, 0)) != PV_OK)
+        rc = queued;
+    if (rc != PV_OK)
         return rc;
     /* Into the batch's rows now, before anything writes (a write drops what was read ahead). */
     for (i = 0; i < k; i++)

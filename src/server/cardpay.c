@@ -293,8 +293,9 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
     int *how = calloc(n, sizeof *how); /* 0 final, 1 its head read with the others, 2 alone */
     struct pv_intent_rec *its = calloc(n, sizeof *its);
     struct cp_item **at = calloc(n, sizeof *at);
-    int rc = PV_OK, together = owners && own && keys && cus && heads && how && its && at &&
-                               !pv_store_stmt_atomic(st);
+    int rc = PV_OK, one = PV_OK,
+        together =
+            owners && own && keys && cus && heads && how && its && at && !pv_store_stmt_atomic(st);
     struct cp_item *x;
 
     for (x = l->head, i = 0; together && x; x = x->next, i++) {
@@ -310,12 +311,16 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
             cus[m++] = q->customer_id;
         }
     }
-    if (together && m)
-        rc = pv_store_card_heads(st, "purchase", own, keys, cus, m, heads);
+    /* Their heads: one statement in a savepoint of its own; when it fails, each card of it is
+     * opened alone after the commit, as a card whose own statement failed. */
+    if (together && m && (rc = sp_open(st)) == PV_OK) {
+        one = pv_store_card_heads(st, "purchase", own, keys, cus, m, heads);
+        rc = sp_end(st, one != PV_OK);
+    }
     /* The cards whose heads were read together, then the others. */
     for (x = l->head, i = 0, m = 0; rc == PV_OK && together && x; x = x->next, i++) {
-        if (how[i] != 1) {
-            x->need = 0; /* refused, or no card: the batch answers it (twins: below) */
+        if (how[i] != 1 || one != PV_OK) {
+            x->need = how[i] == 1 ? -1 : 0; /* 0: refused, or no card (twins: below) */
             continue;
         }
         if ((rc = sp_open(st)) != PV_OK)

@@ -357,11 +357,9 @@ static int read_intent(struct pv_row *r, void *p)
     return r->rc;
 }
 
-int pv_store_intent_insert(struct pv_store *st, const struct pv_intent_rec *rec)
+/* What intent_insert and intents_insert refuse before anything is written. */
+static int intent_valid(const struct pv_intent_rec *rec)
 {
-    struct pv_q q;
-    int rc;
-
     if (!PV_FITS(rec->id) || !rec->id[0] || !PV_FITS(rec->kind) || !PV_FITS(rec->owner) ||
         !rec->owner[0] || !PV_FITS(rec->customer_id) || !PV_FITS(rec->client_key) ||
         !rec->client_key[0] || rec->attempt < 1 || !PV_FITS(rec->req_hash) ||
@@ -370,7 +368,15 @@ int pv_store_intent_insert(struct pv_store *st, const struct pv_intent_rec *rec)
         !PV_FITS(rec->state) || !PV_FITS(rec->charge_id) || !PV_FITS(rec->ref) ||
         !PV_FITS(rec->server_id))
         return PV_EINVAL;
-    if ((rc = pv_check_mills(rec->amount, 1)) != PV_OK)
+    return pv_check_mills(rec->amount, 1);
+}
+
+int pv_store_intent_insert(struct pv_store *st, const struct pv_intent_rec *rec)
+{
+    struct pv_q q;
+    int rc;
+
+    if ((rc = intent_valid(rec)) != PV_OK)
         return rc;
     pv_q_start(&q, st, S_INTENT_INSERT);
     pv_q_text(&q, rec->id);
@@ -411,9 +417,8 @@ int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its
         return PV_EINVAL;
     memset(done, 0, n);
     for (i = 0; i < n; i++) /* what intent_insert refuses, refused before anything is written */
-        if (its[i].attempt < 1 || !its[i].id[0] || !its[i].owner[0] || !its[i].client_key[0] ||
-            !its[i].gateway_key[0] || pv_check_mills(its[i].amount, 1) != PV_OK)
-            return PV_EINVAL;
+        if ((rc = intent_valid(&its[i])) != PV_OK)
+            return rc;
     if (!pv_sql_has(st, S_INTENTS_INSERT)) { /* SQLite: one statement a card, failing alone */
         for (i = 0; i < n; i++) {
             rc = pv_store_intent_insert(st, &its[i]);

@@ -74,7 +74,6 @@
  * ROLLBACK / ROLLBACK TO are the only statements an aborted transaction accepts. */
 #define OWN_LOCK        (PV_TX_ROLLBACK_TO + 1) /* the advisory lock, after transaction control */
 #define OWN_LOCK_SHARED (OWN_LOCK + 1)          /* the writer lock shared: purchase batches */
-#define OWN_BATCH       (OWN_LOCK_SHARED + 1)   /* the same in a batch, its plans by key */
 
 static const char *const own_sql[] = {
     [PV_TX_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -85,8 +84,6 @@ static const char *const own_sql[] = {
     [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
     [OWN_LOCK] = "SELECT pg_advisory_xact_lock($1)",
     [OWN_LOCK_SHARED] = "SELECT pg_advisory_xact_lock_shared($1)",
-    [OWN_BATCH] =
-        "SELECT pg_advisory_xact_lock_shared($1), set_config('enable_seqscan', 'off', true)",
 };
 
 #define NOWN    ((int) (sizeof own_sql / sizeof own_sql[0]))
@@ -585,16 +582,15 @@ static int pg_tx(struct pv_store *st, int op)
 /* An advisory lock held to the end of the transaction (see the file comment). */
 static int pg_lock(struct pv_store *st, int which)
 {
-    int rc;
+    int rc = sp_send(handle(st));
 
-    if ((rc = sp_send(handle(st))) != PV_OK)
+    if (rc != PV_OK)
         return rc;
     /* A batch's shared lock is queued, read with its first read (batch_facts): no round
      * trip of its own (issue 15, session 13); a wait past lock_timeout answers that read
-     * PV_EBUSY, and the batch rolls back as when the lock itself answered. Its statements
-     * look rows up by key, whatever plans they keep (session 14; store-driver.md). */
+     * PV_EBUSY, and the batch rolls back as when the lock itself answered. */
     if (which == PV_LOCK_BATCH && handle(st)->base.in_tx)
-        return own_queue_with(handle(st), OWN_BATCH, WRITER_LOCK_KEY);
+        return own_queue_with(handle(st), OWN_LOCK_SHARED, WRITER_LOCK_KEY);
     return own_run(handle(st), which == PV_LOCK_BATCH ? OWN_LOCK_SHARED : OWN_LOCK,
                    which == PV_LOCK_MIGRATE ? MIGRATE_LOCK_KEY : WRITER_LOCK_KEY, NULL);
 }

@@ -77,6 +77,13 @@ int pv_store_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec)
     return pv_q_get(&q, read_psd, rec, sizeof *rec);
 }
 
+int pv_store_plan_by_key(struct pv_store *st)
+{
+    if (!st || !st->in_tx)
+        return PV_EINVAL;
+    return pv_sql_has(st, S_PLAN_BY_KEY) ? pv_ctl_queue(st, S_PLAN_BY_KEY) : PV_OK;
+}
+
 int pv_store_prefetch_psd(struct pv_store *st, uint32_t id)
 {
     struct pv_q q;

@@ -173,6 +173,8 @@
      * (batch_settle). The late lock is a pair of table locks on the gate (schema v26, session     \
      * 11): ROW EXCLUSIVE for the batches that lock late, SHARE for those that lock first - each   \
      * kind shares with its own and excludes the other. */                                         \
+    /* A purchase batch's transaction plans its lookups by key (plan_by_key, session 14). */       \
+    X(PLAN_BY_KEY, DIALECT(NULL, "SELECT set_config('enable_seqscan', 'off', true)"))              \
     X(BATCH_SAVEPOINT, DIALECT(NULL, "SAVEPOINT b"))                                               \
     X(BATCH_ROLLBACK_TO, DIALECT(NULL, "ROLLBACK TO b"))                                           \
     X(GATE_LATE, DIALECT(NULL, "LOCK TABLE batch_gate IN ROW EXCLUSIVE MODE"))                     \

@@ -48,6 +48,11 @@ int pv_store_batch_settle(struct pv_store *st, const char (*accounts)[PV_ACCOUNT
                           pv_mills *was, pv_mills *now, int *moved);
 int pv_store_batch_undo(struct pv_store *st);
 
+/* plan_by_key - inside begin(): this transaction's statements plan every lookup by key, never
+ * a read of a whole table, whatever plans the connection keeps (PostgreSQL: enable_seqscan off
+ * until the transaction ends, queued with the next statement; SQLite: nothing). A purchase
+ * batch's first call (store-driver.md, "Plans kept from when the tables were small"). */
+int pv_store_plan_by_key(struct pv_store *st);
 /* prefetch_psd - inside begin(): queue psd_get(id)'s read, which locks the row, to travel with
  * the next statement that waits (a batch's facts); psd_get(id) then answers from it, once,
  * unless st wrote or ended a savepoint in between. SQLite: nothing. PV_EINVAL, or the

@@ -7,9 +7,9 @@ one intent row would): recording its hold's answer (a decline), or its end
 state. Every other card bought at the same moment - in the same round - must
 go through: answered 201, its intent ended "captured" in the database. The
 refused card alone is answered 502 (its hold's answer not recorded: the
-intent stays pending for the recovery), or, when its end state is what
-failed, is still answered 201 (it was captured) with the end state left to
-the recovery.
+intent stays pending for the recovery; or its intent could not be written:
+nothing held), or, when its end state is what failed, is still answered 201
+(it was captured) with the end state left to the recovery.
 Before each card had its own savepoint, the one error rolled back the whole
 round and every card in it was refused or left unfinished.
 
@@ -45,6 +45,9 @@ BEGIN SELECT RAISE(ABORT, 'injected: this intent cannot take its answer'); END;
 CREATE TRIGGER refuse_end BEFORE UPDATE OF state ON pay_intents
 WHEN NEW.state = 'captured' AND NEW.client_key LIKE 'bad-end-%'
 BEGIN SELECT RAISE(ABORT, 'injected: this intent cannot end'); END;
+CREATE TRIGGER refuse_open BEFORE INSERT ON pay_intents
+WHEN NEW.client_key LIKE 'bad-open-%'
+BEGIN SELECT RAISE(ABORT, 'injected: this intent cannot be written'); END;
 """
 
 
@@ -107,7 +110,7 @@ class PaymentSavepoints(unittest.TestCase):
                 break
             time.sleep(0.2)
         self.assertEqual(unfinished, {}, "cards not finished with the one whose write failed")
-        self.assertEqual(st[bad], bad_state)
+        self.assertEqual(st.get(bad), bad_state)
 
     def test_a_hold_answer_that_cannot_be_recorded_fails_its_card_only(self):
         self.check("bad-hold-1", 502, "pending")
@@ -115,17 +118,23 @@ class PaymentSavepoints(unittest.TestCase):
     def test_an_end_state_that_cannot_be_recorded_fails_its_card_only(self):
         self.check("bad-end-1", 201, "settling")
 
+    def test_an_intent_that_cannot_be_written_fails_its_card_only(self):
+        # On PostgreSQL the round's new intents are one statement (issue 15, session 14):
+        # when it fails, each of its cards is opened alone after the commit.
+        self.check("bad-open-1", 502, None)
+
 
 PG_TRIGGERS = """
 CREATE FUNCTION refuse_injected() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF (NEW.state = 'declined' AND NEW.client_key LIKE 'bad-hold-%')
-     OR (NEW.state = 'captured' AND NEW.client_key LIKE 'bad-end-%') THEN
+     OR (NEW.state = 'captured' AND NEW.client_key LIKE 'bad-end-%')
+     OR (TG_OP = 'INSERT' AND NEW.client_key LIKE 'bad-open-%') THEN
     RAISE EXCEPTION 'injected: this intent cannot take this state';
   END IF;
   RETURN NEW;
 END $$;
-CREATE TRIGGER refuse_injected BEFORE UPDATE OF state ON pay_intents
+CREATE TRIGGER refuse_injected BEFORE INSERT OR UPDATE OF state ON pay_intents
   FOR EACH ROW EXECUTE FUNCTION refuse_injected();
 """
 
