@@ -26,6 +26,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+
+from cardjournal import PAY  # noqa: E402
 from harness import psql  # noqa: E402
 
 PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
@@ -224,6 +226,44 @@ class Concurrency(unittest.TestCase):
         self.assert_books()
         spent = sum({b["id"]: b["postage_mills"] for _, _, b in answers}.values())
         self.assertEqual(srv.balance(k), START * 1000 - spent)
+
+    def test_one_key_by_card_on_both_processors_at_once(self):
+        """The same card purchase sent many times at once: one piece, one charge. On
+        PostgreSQL a card round reads its new cards' heads and writes their intents together
+        (issue 15, session 14); a card whose key an earlier card of the round has goes after
+        it and adopts its intent, and a key written by the other processor meanwhile makes the
+        card open alone, adopting it: never a second hold."""
+        srv, k = self.srv, self.keys[1]
+        lock = threading.Lock()
+        answers = []
+
+        def buyer(n):
+            st, _, b = srv.buy(k, "card-same-%d" % (n // 8), dict(LETTER, payment=PAY))
+            with lock:
+                answers.append((n // 8, st, b))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
+            for f in [ex.submit(buyer, n) for n in range(8 * 8)]:
+                f.result()
+
+        self.assertEqual([(st, b) for _, st, b in answers if st != 201], [])
+        for key in range(8):
+            ids = {b["id"] for kk, _, b in answers if kk == key}
+            self.assertEqual(len(ids), 1, ids)
+        self.assert_books()
+        rows = subprocess.run(
+            [harness.psql(), "-X", "-q", "-At", "-F", " ", "-d", srv.db, "-c",
+             "SELECT client_key, count(*), count(*) FILTER (WHERE state <> 'voided') "
+             "FROM pay_intents WHERE client_key LIKE 'card-same-%' GROUP BY client_key"],
+            stdout=subprocess.PIPE, check=True, timeout=60).stdout.decode().split()
+        held = {rows[i]: int(rows[i + 2]) for i in range(0, len(rows), 3)}
+        self.assertEqual(held, {"card-same-%d" % key: 1 for key in range(8)})
+        charges = subprocess.run(
+            [harness.psql(), "-X", "-q", "-At", "-d", srv.db, "-c",
+             "SELECT count(*) FROM charges WHERE purpose = 'purchase' AND customer_id IN "
+             "(SELECT customer_id FROM pay_intents WHERE client_key LIKE 'card-same-%')"],
+            stdout=subprocess.PIPE, check=True, timeout=60).stdout.decode().strip()
+        self.assertEqual(int(charges), 8)
 
 
 if __name__ == "__main__":
