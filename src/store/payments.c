@@ -415,7 +415,6 @@ int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its
 
     if (!st || (n && (!its || !done)))
         return PV_EINVAL;
-    memset(done, 0, n);
     for (i = 0; i < n; i++) /* what intent_insert refuses, refused before anything is written */
         if ((rc = intent_valid(&its[i])) != PV_OK)
             return rc;
@@ -430,6 +429,7 @@ int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its
     }
     if (n == 0)
         return PV_OK;
+    memset(done, 0, n);
     if (!(ints = calloc(2 * n, sizeof *ints)))
         return PV_ENOMEM;
     for (i = 0; i < n; i++) {
