@@ -15,8 +15,7 @@ struct pv_gateway *pv_pay_gateway(const struct pv_gateways *g, int test)
     return g ? (test ? g->test : g->live) : NULL;
 }
 
-int pv_pay_charge(struct pv_store *st, const struct pv_charge_rec *c,
-                  struct pv_ledger_line lines[2])
+void pv_pay_charge_lines(const struct pv_charge_rec *c, struct pv_ledger_line lines[2])
 {
     memset(lines, 0, 2 * sizeof lines[0]);
     pv_account_mode(PV_ACCT_CLEARING, c->test, lines[0].account);
@@ -24,6 +23,12 @@ int pv_pay_charge(struct pv_store *st, const struct pv_charge_rec *c,
     lines[0].shared = 1; /* every card payment's: the writer's part (pv_store_set_part) */
     pv_account_customer_mode(c->customer_id, c->test, lines[1].account);
     lines[1].amount = c->amount;
+}
+
+int pv_pay_charge(struct pv_store *st, const struct pv_charge_rec *c,
+                  struct pv_ledger_line lines[2])
+{
+    pv_pay_charge_lines(c, lines);
     return pv_store_charge_insert(st, c);
 }
 

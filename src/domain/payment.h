@@ -49,10 +49,12 @@ int pv_pay_book(struct pv_store *st, const struct pv_charge_rec *c, const char *
  * pv_pay_charge - pv_pay_book's charge row only: c (borrowed) recorded, and the two lines of
  * its journal entry (card_clearing to the customer's balance) into lines for the caller to
  * post (a card purchase posts them with its postage_sale: pv_ledger_post2). Returns PV_OK or
- * a store error.
+ * a store error. pv_pay_charge_lines - those two lines only, nothing written (a claimed card
+ * purchase's charge row is written with its tail: purchase_pay.c).
  */
 int pv_pay_charge(struct pv_store *st, const struct pv_charge_rec *c,
                   struct pv_ledger_line lines[2]);
+void pv_pay_charge_lines(const struct pv_charge_rec *c, struct pv_ledger_line lines[2]);
 
 /*
  * pv_pay_method_delete - delete customer_id's saved card id (both borrowed)

@@ -21,8 +21,9 @@
  *
  * Payment (docs/payments.md): a card is held before the batch
  * (pv_purchase_authorize, purchase_pay.c, with its payment intent
- * committed first); in the batch the hold is booked as the piece's charge
- * and its intent moves to "settling" in the job's savepoint; after the
+ * committed first); in the batch its intent moves to "settling" before the
+ * jobs (pv_purchase_claim: one statement for the batch), the hold is booked
+ * as the piece's charge, and a job refused moves it on to "voiding"; after the
  * commit pv_purchase_settle captures it, or voids the hold of a job that
  * did not commit. A balance payment that crosses the customer's
  * auto-refill trigger is deferred: its refill is charged and credited after
@@ -277,44 +278,6 @@ static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
 }
 
 /*
- * A card purchase: the hold pv_purchase_authorize took becomes a recorded
- * charge of the indicium, and its intent "settling", in the job's
- * savepoint - both commit with the indicium or neither does.
- */
-static int book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
-                     const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
-                     int64_t now, struct pv_ledger_line *lines)
-{
-    struct pv_charge_rec c;
-    int rc;
-
-    if (!r->held)
-        return PV_EINTERNAL; /* pv_purchase_authorize sets pre_err when it holds nothing */
-    /* The price moved since the hold (a medium's sheet paid meanwhile): the
-     * hold is voided and a retry holds the new amount. */
-    if (due != r->charged)
-        return PV_EPAYSTATE;
-    memset(&c, 0, sizeof c);
-    snprintf(c.id, sizeof c.id, "%s", r->charge_id);
-    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
-    c.test = q->test;
-    snprintf(c.purpose, sizeof c.purpose, "purchase");
-    snprintf(c.ref, sizeof c.ref, "%s", r->rec.id);
-    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", q->pay.payment_method_id);
-    snprintf(c.brand, sizeof c.brand, "%s", q->pay.brand);
-    snprintf(c.last4, sizeof c.last4, "%s", q->pay.last4);
-    c.amount = due;
-    c.created = now;
-    if ((rc = pv_pay_charge(st, &c, lines)) != PV_OK) /* lines: posted with postage_sale */
-        return rc;
-    /* Guarded: the recovery may have given the hold up meanwhile. */
-    return pv_store_intent_move(st, r->intent_id,
-                                r->held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED,
-                                PV_INTENT_SETTLING, r->held_pending ? r->charge_id : NULL,
-                                r->rec.id, ctx->server_id, 0, pv_now_ms());
-}
-
-/*
  * A purchase in two halves, so that a batch's signatures can be made
  * together on several threads (signpool.h): purchase_head checks, moves the
  * registers and the money, and encodes the indicium's body; then the body is
@@ -418,11 +381,13 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     pv_indicium_rec_clear(&r->rec); /* an earlier run's */
     memset(&r->rec, 0, sizeof r->rec);
-    if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
+    if (r->claimed) /* the id its intent names since the claim */
+        snprintf(r->rec.id, sizeof r->rec.id, "%s", r->piece_id);
+    else if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_CARD) {
         /* The hold pays the piece and its medium: into the balance, out as the sales. */
-        if ((rc = book_hold(st, ctx, q, r, due, now, lines + 4)) != PV_OK)
+        if ((rc = pv_purchase_book_hold(st, ctx, q, r, due, now, lines + 4)) != PV_OK)
             return rc;
         if ((rc = pv_money_add(balance, due, &balance)) != PV_OK)
             return rc;
@@ -521,6 +486,8 @@ static int tail_rest(struct pv_store *st, const struct pv_purchase_req *q,
     int rc;
 
     if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
+        return rc;
+    if ((rc = pv_purchase_card_tail(st, q, r, now)) != PV_OK)
         return rc;
     /* Its webhook events (events.h), committed with it or not at all. */
     return pv_event_piece(st, q->customer_id, q->test, &r->rec, q->pay.method == PV_PAY_BALANCE,
@@ -639,6 +606,10 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (late && (rc = pv_purchase_late(st, reqs, res, n, &late)) != PV_OK)
         goto fail_rollback;
 again:
+    /* Its card jobs' intents settling, in one statement: after the gate (a late batch's rows
+     * locked before it are only its PSDs'), and again after a late batch's undo. */
+    if ((rc = pv_purchase_claim(st, ctx, res, n)) != PV_OK)
+        goto fail_rollback;
     ctx->late = late;
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {
@@ -669,10 +640,8 @@ again:
                 /* Its key was stored by another batch since this one's read: the
                  * job again, reading it (a replay, as it would have been). What the
                  * card round set for this batch stays (its hold's answer rides on it). */
-                int pending = res[i].held_pending;
                 facts[i] = PV_FACT_ALL;
-                pv_purchase_res_rerun(&res[i], 0);
-                res[i].held_pending = pending;
+                pv_purchase_res_again(&res[i]);
                 i--;
                 continue;
             }
@@ -681,14 +650,8 @@ again:
             if (rc == PV_OK && res[i].refill.want)
                 rc = pv_purchase_refill_record(st, ctx, &reqs[i], &res[i]);
             /* Its hold is given up with the batch's commit (voided after it). */
-            if (rc == PV_OK && res[i].held) {
-                int mv = pv_store_intent_move(
-                    st, res[i].intent_id,
-                    res[i].held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED,
-                    PV_INTENT_VOIDING, res[i].held_pending ? res[i].charge_id : NULL, NULL,
-                    ctx->server_id, 0, pv_now_ms());
-                rc = mv == PV_EPAYSTATE ? PV_OK : mv;
-            }
+            if (rc == PV_OK)
+                rc = pv_purchase_hold_drop(st, ctx, &res[i]);
             pv_indicium_rec_clear(&res[i].rec);
             memset(&res[i].rec, 0, sizeof res[i].rec);
             if (res[i].err != PV_EMEDIUMPAYMENT)
@@ -696,6 +659,9 @@ again:
             res[i].replayed = 0;
         } else {
             rc = pv_store_release(st);
+            /* Claimed, then a replay (a twin committed its key first): paid by nothing here. */
+            if (rc == PV_OK && res[i].claimed && res[i].replayed)
+                rc = pv_purchase_hold_drop(st, ctx, &res[i]);
         }
         if (rc != PV_OK)
             goto fail_rollback;
@@ -764,11 +730,9 @@ late_undo: /* back to before the jobs, nothing answered; them again, locking fir
     ctx->current = saved_current;
     ctx->psdb.n = m = 0;
     for (i = 0; i < n; i++) {
-        int pending = res[i].held_pending; /* the card round's, for this batch */
-        facts[i] |= PV_FACT_IDEM;          /* a key stored meanwhile: read, so its job replays */
+        facts[i] |= PV_FACT_IDEM; /* a key stored meanwhile: read, so its job replays */
         /* With it the indicium and its signature, never answered. */
-        pv_purchase_res_rerun(&res[i], 0);
-        res[i].held_pending = pending;
+        pv_purchase_res_again(&res[i]);
         res[i].refill = carry[i]; /* a refill recorded in the first run is undone */
     }
     if (now_arg == PV_NOW_AT_LOCK)

@@ -111,6 +111,36 @@ int pv_purchase_hold_opened(struct pv_purchase_res *r, const struct pv_intent_re
 void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec *it, int rc);
 
 /*
+ * The card jobs' holds in a batch (issue 15, session 15), after its card round and before its
+ * jobs: pv_purchase_claim moves the intents of res[0..n)'s held jobs (pre_err PV_OK; one job
+ * for each intent, the first) to "settling" naming a new piece id each, res[i].piece_id - one
+ * statement for the batch on PostgreSQL, in a savepoint, instead of a round trip in each job -
+ * and sets res[i].claimed; a job not claimed (its intent moved meanwhile, or the statement
+ * failed) moves its own in its job, as before. PV_OK, or PV_ENOMEM / a store error that ends
+ * the batch.
+ * pv_purchase_book_hold - in a card job's head, after the price: PV_EPAYSTATE when due is not
+ * the hold's; the two journal lines of its charge into lines; a job not claimed writes its
+ * charge row and moves its intent (PV_EPAYSTATE when the guard refuses).
+ * pv_purchase_card_tail - with a claimed card job's tail: its charge row (queued with the
+ * batch's writes; its failure fails the batch).
+ * pv_purchase_hold_drop - a held job refused after the claim, or one claimed that replayed:
+ * its intent to "voiding" in the batch's transaction (voided after the commit).
+ * pv_purchase_res_again - pv_purchase_res_rerun(r, 0) keeping what the card round and the
+ * claim set for this batch (a job run again within it).
+ * All borrow their arguments; r is the caller's.
+ */
+int pv_purchase_claim(struct pv_store *st, struct pv_processor_ctx *ctx,
+                      struct pv_purchase_res *res, size_t n);
+int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
+                          int64_t now, struct pv_ledger_line lines[2]);
+int pv_purchase_card_tail(struct pv_store *st, const struct pv_purchase_req *q,
+                          const struct pv_purchase_res *r, int64_t now);
+int pv_purchase_hold_drop(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_res *r);
+void pv_purchase_res_again(struct pv_purchase_res *r);
+
+/*
  * pv_purchase_refill - after the batch (and pv_purchase_settle), for the
  * same n jobs: each job the batch deferred for its own auto-refill
  * (res[i].refill) gets the refill's card held under its intent, credited

@@ -48,6 +48,164 @@ void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed)
     }
 }
 
+void pv_purchase_res_again(struct pv_purchase_res *r)
+{
+    int pending = r->held_pending, claimed = r->claimed;
+    char piece[sizeof r->piece_id];
+
+    memcpy(piece, r->piece_id, sizeof piece);
+    pv_purchase_res_rerun(r, 0);
+    r->held_pending = pending;
+    r->claimed = claimed;
+    memcpy(r->piece_id, piece, sizeof piece);
+}
+
+/* The state a held job's intent is in until its batch moves it. */
+static const char *held_state(const struct pv_purchase_res *r)
+{
+    return r->held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED;
+}
+
+int pv_purchase_claim(struct pv_store *st, struct pv_processor_ctx *ctx,
+                      struct pv_purchase_res *res, size_t n)
+{
+    const char **ids = NULL, **from = NULL, **charge = NULL, **refs = NULL;
+    size_t *at = NULL, i, j, k = 0;
+    uint8_t *done = NULL;
+    int rc = PV_OK, one, atomic = pv_store_stmt_atomic(st);
+
+    for (i = 0; i < n; i++) {
+        res[i].claimed = 0;
+        res[i].piece_id[0] = '\0';
+        k += res[i].pre_err == PV_OK && res[i].held;
+    }
+    if (k == 0)
+        return PV_OK;
+    ids = calloc(k, sizeof *ids);
+    from = calloc(k, sizeof *from);
+    charge = calloc(k, sizeof *charge);
+    refs = calloc(k, sizeof *refs);
+    at = calloc(k, sizeof *at);
+    done = calloc(k, 1);
+    if (!ids || !from || !charge || !refs || !at || !done) {
+        rc = PV_ENOMEM;
+        goto out;
+    }
+    for (i = 0, k = 0; i < n; i++) {
+        if (res[i].pre_err != PV_OK || !res[i].held)
+            continue;
+        for (j = 0; j < k && strcmp(ids[j], res[i].intent_id) != 0; j++)
+            ;
+        if (j < k) /* a twin of the same key holds the same intent: the first job claims it */
+            continue;
+        if ((rc = pv_new_id("ind", res[i].piece_id)) != PV_OK)
+            goto out;
+        ids[k] = res[i].intent_id;
+        from[k] = held_state(&res[i]);
+        charge[k] = res[i].held_pending ? res[i].charge_id : ""; /* recorded with the move */
+        refs[k] = res[i].piece_id;
+        at[k++] = i;
+    }
+    /* A failed statement undoes only itself (its savepoint; SQLite: each move alone), and
+     * every job moves its own intent, as before. */
+    if (!atomic && (rc = pv_store_savepoint(st)) != PV_OK)
+        goto out;
+    one = pv_store_intents_claim(st, ids, from, charge, refs, k, PV_INTENT_SETTLING,
+                                 ctx->server_id, pv_now_ms(), done);
+    if (!atomic)
+        rc = one != PV_OK ? pv_store_rollback_to(st) : pv_store_release(st);
+    else
+        rc = one;
+    if (one != PV_OK && rc == PV_OK)
+        pv_log(PV_LOG_INFO, "%s: card holds claimed one by one: %s\n", ctx->server_id,
+               pv_strerror(one));
+    for (j = 0; j < k; j++) {
+        struct pv_purchase_res *r = &res[at[j]];
+
+        r->claimed = one == PV_OK && done[j];
+        if (!r->claimed)
+            r->piece_id[0] = '\0';
+    }
+out:
+    free(ids);
+    free(from);
+    free(charge);
+    free(refs);
+    free(at);
+    free(done);
+    return rc;
+}
+
+/* The charge row of a card purchase's hold (its indicium r->rec.id), into *c. */
+static void card_charge(const struct pv_purchase_req *q, const struct pv_purchase_res *r,
+                        pv_mills due, int64_t now, struct pv_charge_rec *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->id, sizeof c->id, "%s", r->charge_id);
+    snprintf(c->customer_id, sizeof c->customer_id, "%s", q->customer_id);
+    c->test = q->test;
+    snprintf(c->purpose, sizeof c->purpose, "purchase");
+    snprintf(c->ref, sizeof c->ref, "%s", r->rec.id);
+    snprintf(c->payment_method_id, sizeof c->payment_method_id, "%s", q->pay.payment_method_id);
+    snprintf(c->brand, sizeof c->brand, "%s", q->pay.brand);
+    snprintf(c->last4, sizeof c->last4, "%s", q->pay.last4);
+    c->amount = due;
+    c->created = now;
+}
+
+int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
+                          int64_t now, struct pv_ledger_line lines[2])
+{
+    struct pv_charge_rec c;
+    int rc;
+
+    if (!r->held)
+        return PV_EINTERNAL; /* pv_purchase_authorize sets pre_err when it holds nothing */
+    /* The price moved since the hold (a medium's sheet paid meanwhile): the
+     * hold is voided and a retry holds the new amount. */
+    if (due != r->charged)
+        return PV_EPAYSTATE;
+    card_charge(q, r, due, now, &c);
+    if (r->claimed) { /* settling since before the jobs; its charge row with its tail */
+        pv_pay_charge_lines(&c, lines);
+        return PV_OK;
+    }
+    if ((rc = pv_pay_charge(st, &c, lines)) != PV_OK) /* lines: posted with postage_sale */
+        return rc;
+    /* Guarded: the recovery may have given the hold up meanwhile. */
+    return pv_store_intent_move(st, r->intent_id, held_state(r), PV_INTENT_SETTLING,
+                                r->held_pending ? r->charge_id : NULL, r->rec.id, ctx->server_id,
+                                0, pv_now_ms());
+}
+
+int pv_purchase_card_tail(struct pv_store *st, const struct pv_purchase_req *q,
+                          const struct pv_purchase_res *r, int64_t now)
+{
+    struct pv_charge_rec c;
+
+    if (q->pay.method != PV_PAY_CARD || !r->claimed)
+        return PV_OK; /* unclaimed: its head wrote it */
+    card_charge(q, r, r->charged, now, &c); /* the head checked the price is the hold's */
+    return pv_store_charge_insert(st, &c);
+}
+
+int pv_purchase_hold_drop(struct pv_store *st, struct pv_processor_ctx *ctx,
+                          const struct pv_purchase_res *r)
+{
+    int rc;
+
+    if (!r->held)
+        return PV_OK;
+    rc = pv_store_intent_move(st, r->intent_id, r->claimed ? PV_INTENT_SETTLING : held_state(r),
+                              PV_INTENT_VOIDING,
+                              !r->claimed && r->held_pending ? r->charge_id : NULL, NULL,
+                              ctx->server_id, 0, pv_now_ms());
+    /* Claimed, its row is this batch's: the move cannot be refused. Otherwise a refusal says
+     * someone else moved it (the recovery): theirs to finish. */
+    return rc == PV_EPAYSTATE && !r->claimed ? PV_OK : rc;
+}
+
 int pv_purchase_store_trouble(int rc)
 {
     return rc == PV_ESTORE || rc == PV_ENOMEM || rc == PV_EBUSY;

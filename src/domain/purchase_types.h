@@ -75,6 +75,11 @@ struct pv_purchase_res {
     /* 1: its hold's answer rides on this batch: the intent moves from "pending"
      * (charge_id recorded with that move), not from "authorized" */
     int held_pending;
+    /* 1: the batch moved its intent to "settling" before its jobs (pv_purchase_claim), naming
+     * piece_id, the id its indicium takes; its charge row is written with its tail. Kept, as
+     * held_pending, while the batch runs its jobs again. */
+    int claimed;
+    char piece_id[PV_ID_MAX];
     char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */
     pv_mills refilled;
     struct pv_refill_carry refill;

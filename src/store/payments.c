@@ -167,7 +167,8 @@ int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
     pv_q_int(&q, rec->amount);
     pv_q_int(&q, rec->refunded);
     pv_q_int(&q, rec->created);
-    return pv_q_write(&q);
+    /* Queued in a batch (pv_store_defer): a claimed card purchase's, with its tail. */
+    return pv_q_send(&q, 0);
 }
 
 int pv_store_charge_find(struct pv_store *st, const char *purpose, const char *ref,
@@ -535,6 +536,60 @@ int pv_store_intents_end(struct pv_store *st, const char *const *ids, size_t n, 
             return rc;
     }
     return PV_OK;
+}
+
+int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const char *const *froms,
+                           const char *const *charge_ids, const char *const *refs, size_t n,
+                           const char *to, const char *server_id, int64_t now, uint8_t *done)
+{
+    struct pv_q q;
+    struct pv_row r;
+    char id[PV_ID_MAX];
+    size_t i;
+    int rc;
+
+    if (!st || !to || !server_id || (n && (!ids || !froms || !charge_ids || !refs || !done)))
+        return PV_EINVAL;
+    for (i = 0; i < n; i++)
+        if (!ids[i] || !froms[i] || !charge_ids[i] || !refs[i] || strlen(ids[i]) >= PV_ID_MAX ||
+            strlen(refs[i]) >= PV_ID_MAX || strlen(charge_ids[i]) >= PV_REF_MAX)
+            return PV_EINVAL;
+    if (!pv_sql_has(st, S_INTENTS_CLAIM)) { /* SQLite: one statement each, failing alone */
+        for (i = 0; i < n; i++) {
+            rc = pv_store_intent_move(st, ids[i], froms[i], to,
+                                      charge_ids[i][0] ? charge_ids[i] : NULL, refs[i], server_id,
+                                      0, now);
+            /* Refused or failed: the job moves it itself, and answers what that gives. */
+            if (rc != PV_OK && rc != PV_EPAYSTATE && pv_store_alive(st) != PV_OK)
+                return rc;
+            done[i] = rc == PV_OK;
+        }
+        return PV_OK;
+    }
+    if (n == 0)
+        return PV_OK;
+    memset(done, 0, n);
+    pv_q_start(&q, st, S_INTENTS_CLAIM);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, ids, n, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, froms, n, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, charge_ids, n, 0);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, refs, n, 0);
+    pv_q_text(&q, to);
+    pv_q_text(&q, server_id);
+    pv_q_int(&q, now);
+    while ((rc = pv_q_row(&q)) == PV_OK) {
+        r = pv_row_of(&q);
+        pv_r_text(&r, id, sizeof id);
+        if ((rc = r.rc) != PV_OK)
+            break;
+        for (i = 0; i < n; i++) /* the caller's ids are distinct: one match */
+            if (!done[i] && strcmp(ids[i], id) == 0) {
+                done[i] = 1;
+                break;
+            }
+    }
+    pv_q_done(&q);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
 }
 
 int pv_store_intent_due(struct pv_store *st, const char *state, int64_t before, size_t limit,

@@ -481,6 +481,14 @@
       BOTH("UPDATE pay_intents SET state = $1, charge_id = COALESCE($2, charge_id), "              \
            "ref = COALESCE($3, ref), server_id = COALESCE($4, server_id), updated = $5 "           \
            "WHERE id = $6 AND state = $7 AND ($8 <= 0 OR updated < $8)"))                          \
+    /* A batch's card jobs' held intents moved to settling before its jobs, in one statement       \
+     * (intents_claim, issue 15, session 15): $1 ids, $2 the states they leave, $3 charge ids      \
+     * ('' keeps the intent's), $4 refs; the ids moved come back. */                               \
+    X(INTENTS_CLAIM,                                                                               \
+      DIALECT(NULL, "UPDATE pay_intents AS p SET state = $5, charge_id = "                         \
+                    "COALESCE(NULLIF(t.c, ''), p.charge_id), ref = t.r, server_id = $6, "          \
+                    "updated = $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "    \
+                    "AS t(i, f, c, r) WHERE p.id = t.i AND p.state = t.f RETURNING p.id"))         \
     /* A round's end states, eight to a statement (intents_end; unused ids NULL). */               \
     /* SQLite: `+state`, so the plan searches by id and never by pay_intents_live - whose WHERE    \
      * (v29's ORs) the bound state would match, a scan of every intent in that state, planned      \
