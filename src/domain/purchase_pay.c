@@ -110,8 +110,8 @@ int pv_purchase_claim(struct pv_store *st, struct pv_processor_ctx *ctx,
      * every job moves its own intent, as before. */
     if (!atomic && (rc = pv_store_savepoint(st)) != PV_OK)
         goto out;
-    one = pv_store_intents_claim(st, ids, from, charge, refs, k, PV_INTENT_SETTLING,
-                                 ctx->server_id, pv_now_ms(), done);
+    one = pv_store_intents_claim(st, ids, from, charge, refs, k, PV_INTENT_SETTLING, ctx->server_id,
+                                 pv_now_ms(), done);
     if (!atomic)
         rc = one != PV_OK ? pv_store_rollback_to(st) : pv_store_release(st);
     else
@@ -175,8 +175,8 @@ int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
         return rc;
     /* Guarded: the recovery may have given the hold up meanwhile. */
     return pv_store_intent_move(st, r->intent_id, held_state(r), PV_INTENT_SETTLING,
-                                r->held_pending ? r->charge_id : NULL, r->rec.id, ctx->server_id,
-                                0, pv_now_ms());
+                                r->held_pending ? r->charge_id : NULL, r->rec.id, ctx->server_id, 0,
+                                pv_now_ms());
 }
 
 int pv_purchase_card_tail(struct pv_store *st, const struct pv_purchase_req *q,
@@ -185,7 +185,7 @@ int pv_purchase_card_tail(struct pv_store *st, const struct pv_purchase_req *q,
     struct pv_charge_rec c;
 
     if (q->pay.method != PV_PAY_CARD || !r->claimed)
-        return PV_OK; /* unclaimed: its head wrote it */
+        return PV_OK;                       /* unclaimed: its head wrote it */
     card_charge(q, r, r->charged, now, &c); /* the head checked the price is the hold's */
     return pv_store_charge_insert(st, &c);
 }
@@ -197,10 +197,9 @@ int pv_purchase_hold_drop(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     if (!r->held)
         return PV_OK;
-    rc = pv_store_intent_move(st, r->intent_id, r->claimed ? PV_INTENT_SETTLING : held_state(r),
-                              PV_INTENT_VOIDING,
-                              !r->claimed && r->held_pending ? r->charge_id : NULL, NULL,
-                              ctx->server_id, 0, pv_now_ms());
+    rc = pv_store_intent_move(
+        st, r->intent_id, r->claimed ? PV_INTENT_SETTLING : held_state(r), PV_INTENT_VOIDING,
+        !r->claimed && r->held_pending ? r->charge_id : NULL, NULL, ctx->server_id, 0, pv_now_ms());
     /* Claimed, its row is this batch's: the move cannot be refused. Otherwise a refusal says
      * someone else moved it (the recovery): theirs to finish. */
     return rc == PV_EPAYSTATE && !r->claimed ? PV_OK : rc;

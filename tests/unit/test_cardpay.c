@@ -405,6 +405,98 @@ static void test_card_purchase_statements(void **state)
     denv_books(e);
 }
 
+/* The charge row recorded for a card's hold, or none (PV_ENOTFOUND). */
+static int charge_of(struct denv *e, const char *piece, struct pv_charge_rec *c)
+{
+    return pv_store_charge_find(e->st, "purchase", piece, c);
+}
+
+/* A batch's card holds are claimed before its jobs (issue 15, session 15: their intents
+ * "settling" in one statement on PostgreSQL, one each here), each naming the piece its job
+ * then makes; a job refused after the claim (its price is no longer the hold's) moves its
+ * intent on to "voiding" in the same transaction, so that no committed "settling" intent is
+ * without its piece: the recovery would capture it. The charge rows are the pieces' only. */
+static void test_claimed_holds(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q[3];
+    struct pv_purchase_res *r = calloc(3, sizeof *r);
+    struct pv_payment card;
+    struct pv_intent_rec it;
+    struct pv_charge_rec c;
+    int i;
+
+    assert_non_null(r);
+    denv_card(e, 0, "4242424242424242", &card);
+    for (i = 0; i < 3; i++) {
+        denv_letter(&q[i], "cus_a", "claim", i, 0);
+        q[i].pay = card;
+        pv_purchase_authorize(e->st, &e->ctx, &q[i], &r[i], pv_now());
+        assert_int_equal(r[i].held, 1);
+    }
+    r[1].charged += 10; /* as if the price moved since its hold */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 3, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(r[0].err, PV_OK);
+    assert_int_equal(r[1].err, PV_EPAYSTATE);
+    assert_int_equal(r[2].err, PV_OK);
+    for (i = 0; i < 3; i += 2) {
+        assert_int_equal(r[i].claimed, 1);
+        assert_string_equal(r[i].rec.id, r[i].piece_id);
+        assert_int_equal(pv_store_intent_get(e->st, r[i].intent_id, &it), PV_OK);
+        assert_string_equal(it.state, PV_INTENT_SETTLING);
+        assert_string_equal(it.ref, r[i].rec.id);
+        assert_string_equal(it.charge_id, r[i].charge_id);
+        assert_int_equal(charge_of(e, r[i].rec.id, &c), PV_OK);
+        assert_string_equal(c.id, r[i].charge_id);
+        assert_int_equal(c.amount, r[i].charged);
+    }
+    intent_is(e, r[1].intent_id, PV_INTENT_VOIDING);
+    assert_int_equal(charge_of(e, r[1].piece_id, &c), PV_ENOTFOUND);
+    pv_purchase_settle(e->st, &e->ctx, r, 3);
+    intent_is(e, r[0].intent_id, PV_INTENT_CAPTURED);
+    intent_is(e, r[1].intent_id, PV_INTENT_VOIDED);
+    intent_is(e, r[2].intent_id, PV_INTENT_CAPTURED);
+    for (i = 0; i < 3; i++)
+        pv_indicium_rec_clear(&r[i].rec);
+    free(r);
+    denv_books(e);
+}
+
+/* A held card job whose key another purchase stored meanwhile (from the balance, with the
+ * same request): its batch claims its hold, then it replays that purchase - its intent ends
+ * "voiding" in the batch, never "settling", and no charge is recorded for it. */
+static void test_claimed_hold_of_a_replay(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q, b;
+    struct pv_purchase_res *r = calloc(2, sizeof *r);
+    struct pv_payment card;
+    struct pv_intent_rec it;
+    int64_t charges;
+
+    assert_non_null(r);
+    denv_card(e, 0, "4242424242424242", &card);
+    denv_letter(&q, "cus_a", "twin", 1, 0);
+    q.pay = card;
+    pv_purchase_authorize(e->st, &e->ctx, &q, &r[0], pv_now());
+    assert_int_equal(r[0].held, 1);
+    denv_letter(&b, "cus_a", "twin", 1, 0); /* the same key and request, from the balance */
+    assert_int_equal(denv_batch(e->st, &e->ctx, &b, &r[1], 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(r[1].err, PV_OK);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r[0], 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(r[0].err, PV_OK);
+    assert_int_equal(r[0].replayed, 1);
+    assert_string_equal(r[0].rec.id, r[1].rec.id);
+    assert_int_equal(pv_store_intent_get(e->st, r[0].intent_id, &it), PV_OK);
+    assert_string_equal(it.state, PV_INTENT_VOIDING);
+    assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
+    assert_int_equal(charges, 0);
+    pv_indicium_rec_clear(&r[0].rec);
+    pv_indicium_rec_clear(&r[1].rec);
+    free(r);
+    denv_books(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +505,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_end_states_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_card_purchase_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intent_writes_build_fewer_tables, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claimed_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claimed_hold_of_a_replay, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);

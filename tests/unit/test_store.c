@@ -3924,6 +3924,65 @@ static void test_intents_insert(void **state)
     OK(pv_store_intents_insert(st, its, 0, done));
 }
 
+/* A batch's card holds claimed in one statement on PostgreSQL (intents_claim, issue 15,
+ * session 15; SQLite: one each): each intent still in the state named moves as intent_move
+ * moves it - the charge id set where one is given, kept where "" - and one another moved is
+ * left as it is; nothing moves when one is refused before. */
+static void test_intents_claim(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_intent_rec it, got;
+    const char *ids[] = {"pi_c1", "pi_c2", "pi_c3"};
+    const char *from[] = {"pending", "authorized", "authorized"};
+    const char *charge[] = {"ch_c1", "", ""};
+    const char *refs[] = {"ind_c1", "ind_c2", "ind_c3"};
+    const char *bad[] = {"ind_c1", NULL, "ind_c3"};
+    uint8_t done[3];
+    uint64_t ran;
+
+    intent_of(&it, "pi_c1", "cus_C", "cus_C", "c1", 1, "pending", 1000);
+    it.amount = 740;
+    OK(pv_store_intent_insert(st, &it));
+    intent_of(&it, "pi_c2", "cus_C", "cus_C", "c2", 1, "authorized", 1000);
+    it.amount = 740;
+    COPY(it.charge_id, "ch_c2");
+    OK(pv_store_intent_insert(st, &it));
+    intent_of(&it, "pi_c3", "cus_C", "cus_C", "c3", 1, "voided", 1000); /* the recovery's */
+    it.amount = 740;
+    COPY(it.charge_id, "ch_c3");
+    OK(pv_store_intent_insert(st, &it));
+    assert_int_equal(
+        pv_store_intents_claim(st, ids, from, charge, bad, 3, "settling", "proc-2", 2000, done),
+        PV_EINVAL);
+    OK(pv_store_intent_get(st, "pi_c1", &got));
+    assert_string_equal(got.state, "pending");
+    ran = pv_store_statements(st);
+    OK(pv_store_intents_claim(st, ids, from, charge, refs, 3, "settling", "proc-2", 2000, done));
+    if (strcmp(pv_store_backend_name(st), "postgres") == 0)
+        assert_int_equal(pv_store_statements(st) - ran, 1);
+    assert_int_equal(done[0], 1);
+    assert_int_equal(done[1], 1);
+    assert_int_equal(done[2], 0);
+    OK(pv_store_intent_get(st, "pi_c1", &got));
+    assert_string_equal(got.state, "settling");
+    assert_string_equal(got.charge_id, "ch_c1");
+    assert_string_equal(got.ref, "ind_c1");
+    assert_string_equal(got.server_id, "proc-2");
+    assert_int_equal(got.updated, 2000);
+    OK(pv_store_intent_get(st, "pi_c2", &got));
+    assert_string_equal(got.state, "settling");
+    assert_string_equal(got.charge_id, "ch_c2");
+    assert_string_equal(got.ref, "ind_c2");
+    OK(pv_store_intent_get(st, "pi_c3", &got));
+    assert_string_equal(got.state, "voided");
+    assert_string_equal(got.ref, "");
+    assert_int_equal(got.updated, 1000);
+    /* Claimed already: the guard refuses them all. */
+    OK(pv_store_intents_claim(st, ids, from, charge, refs, 3, "settling", "proc-2", 3000, done));
+    assert_int_equal(done[0] + done[1] + done[2], 0);
+    OK(pv_store_intents_claim(st, ids, from, charge, refs, 0, "settling", "proc-2", 3000, done));
+}
+
 /* Payment intents (schema v7): insert, latest, guarded moves, due, active. */
 static void test_intents(void **state)
 {
@@ -4274,6 +4333,7 @@ int main(void)
         STORE(test_resupply_one_open),
         STORE(test_intents),
         STORE(test_intents_insert),
+        STORE(test_intents_claim),
         STORE(test_card_head),
         STORE(test_resupply_race),
         STORE(test_indicium_search),
