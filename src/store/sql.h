@@ -492,11 +492,13 @@
     /* A round's end states, eight to a statement (intents_end; unused ids NULL). */               \
     /* SQLite: `+state`, so the plan searches by id and never by pay_intents_live - whose WHERE    \
      * (v29's ORs) the bound state would match, a scan of every intent in that state, planned      \
-     * again at each run (a bound value it depends on: pv_store_reprepares). */                    \
+     * again at each run (a bound value it depends on: pv_store_reprepares). PostgreSQL: `state    \
+     * || ''` for the same reason: its plan ANDed the ids with pay_intents_live's entries of the   \
+     * state, every intent that passed through it since the last vacuum (issue 15, session 15). */ \
     X(INTENTS_END8,                                                                                \
       DIALECT("UPDATE pay_intents SET state = $1, updated = $2 WHERE +state = $3 AND "             \
               "id IN ($4, $5, $6, $7, $8, $9, $10, $11)",                                          \
-              "UPDATE pay_intents SET state = $1, updated = $2 WHERE state = $3 AND "              \
+              "UPDATE pay_intents SET state = $1, updated = $2 WHERE state || '' = $3 AND "        \
               "id IN ($4, $5, $6, $7, $8, $9, $10, $11)"))                                         \
     /* The states are pay_intents_live's WHERE (v24; on SQLite v29's ORs): the index of the        \
      * states still moving, which a query uses only when it names them the same way. */            \
