@@ -487,8 +487,6 @@ static int tail_rest(struct pv_store *st, const struct pv_purchase_req *q,
 
     if (q->medium_serial[0] && (rc = pv_media_record(st, q, r, now)) != PV_OK)
         return rc;
-    if ((rc = pv_purchase_card_tail(st, q, r, now)) != PV_OK)
-        return rc;
     /* Its webhook events (events.h), committed with it or not at all. */
     return pv_event_piece(st, q->customer_id, q->test, &r->rec, q->pay.method == PV_PAY_BALANCE,
                           pd->before, r->balance_after, pd->hooks, now);
@@ -707,7 +705,10 @@ again:
         if (rc != PV_OK)
             goto fail_rollback;
     }
-    if ((rc = pv_store_journal_batch(st, 0)) != PV_OK ||
+    /* The claimed card jobs' charges, queued for the COMMIT's round trip with the rest. */
+    pv_store_defer(st, 1);
+    if ((rc = pv_purchase_card_tails(st, reqs, res, n, now)) != PV_OK ||
+        (rc = pv_store_journal_batch(st, 0)) != PV_OK ||
         (rc = pv_psd_batch_flush(st, &ctx->psdb)) != PV_OK || (rc = pv_store_commit(st)) != PV_OK)
         goto fail_rollback;
     free(shift);

@@ -121,8 +121,9 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
  * pv_purchase_book_hold - in a card job's head, after the price: PV_EPAYSTATE when due is not
  * the hold's; the two journal lines of its charge into lines; a job not claimed writes its
  * charge row and moves its intent (PV_EPAYSTATE when the guard refuses).
- * pv_purchase_card_tail - with a claimed card job's tail: its charge row (queued with the
- * batch's writes; its failure fails the batch).
+ * pv_purchase_card_tails - after the jobs, the charge rows of res[0..n)'s claimed card jobs
+ * that made their pieces, in one statement on PostgreSQL (queued with the batch's writes; its
+ * failure fails the batch). PV_OK, PV_ENOMEM or a store error.
  * pv_purchase_hold_drop - a held job refused after the claim, or one claimed that replayed:
  * its intent to "voiding" in the batch's transaction (voided after the commit).
  * pv_purchase_res_again - pv_purchase_res_rerun(r, 0) keeping what the card round and the
@@ -134,8 +135,8 @@ int pv_purchase_claim(struct pv_store *st, struct pv_processor_ctx *ctx,
 int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
                           int64_t now, struct pv_ledger_line lines[2]);
-int pv_purchase_card_tail(struct pv_store *st, const struct pv_purchase_req *q,
-                          const struct pv_purchase_res *r, int64_t now);
+int pv_purchase_card_tails(struct pv_store *st, const struct pv_purchase_req *reqs,
+                           const struct pv_purchase_res *res, size_t n, int64_t now);
 int pv_purchase_hold_drop(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_res *r);
 void pv_purchase_res_again(struct pv_purchase_res *r);

@@ -179,15 +179,25 @@ int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
                                 pv_now_ms());
 }
 
-int pv_purchase_card_tail(struct pv_store *st, const struct pv_purchase_req *q,
-                          const struct pv_purchase_res *r, int64_t now)
+int pv_purchase_card_tails(struct pv_store *st, const struct pv_purchase_req *reqs,
+                           const struct pv_purchase_res *res, size_t n, int64_t now)
 {
-    struct pv_charge_rec c;
+    struct pv_charge_rec *c;
+    size_t i, m = 0;
+    int rc;
 
-    if (q->pay.method != PV_PAY_CARD || !r->claimed)
-        return PV_OK;                       /* unclaimed: its head wrote it */
-    card_charge(q, r, r->charged, now, &c); /* the head checked the price is the hold's */
-    return pv_store_charge_insert(st, &c);
+    for (i = 0; i < n; i++)
+        m += res[i].err == PV_OK && !res[i].replayed && res[i].claimed;
+    if (m == 0)
+        return PV_OK; /* unclaimed: each head wrote its own */
+    if (!(c = calloc(m, sizeof *c)))
+        return PV_ENOMEM;
+    for (i = 0, m = 0; i < n; i++)
+        if (res[i].err == PV_OK && !res[i].replayed && res[i].claimed)    /* the head checked */
+            card_charge(&reqs[i], &res[i], res[i].charged, now, &c[m++]); /* the price */
+    rc = pv_store_charges_insert(st, c, m);
+    free(c);
+    return rc;
 }
 
 int pv_purchase_hold_drop(struct pv_store *st, struct pv_processor_ctx *ctx,

@@ -142,9 +142,9 @@ static int read_charge(struct pv_row *r, void *p)
     return r->rc;
 }
 
-int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
+/* What charge_insert and charges_insert refuse before anything is written. */
+static int charge_valid(const struct pv_charge_rec *rec)
 {
-    struct pv_q q;
     int rc;
 
     if (!PV_FITS(rec->id) || !rec->id[0] || !PV_FITS(rec->customer_id) || !rec->customer_id[0] ||
@@ -155,6 +155,16 @@ int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
         return rc;
     if (rec->refunded < 0 || rec->refunded > rec->amount)
         return PV_EINVAL;
+    return PV_OK;
+}
+
+int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
+{
+    struct pv_q q;
+    int rc;
+
+    if ((rc = charge_valid(rec)) != PV_OK)
+        return rc;
     pv_q_start(&q, st, S_CHARGE_INSERT);
     pv_q_text(&q, rec->id);
     pv_q_text(&q, rec->customer_id);
@@ -169,6 +179,46 @@ int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
     pv_q_int(&q, rec->created);
     /* Queued in a batch (pv_store_defer): a claimed card purchase's, with its tail. */
     return pv_q_send(&q, 0);
+}
+
+int pv_store_charges_insert(struct pv_store *st, const struct pv_charge_rec *recs, size_t n)
+{
+    const size_t z = sizeof *recs;
+    int64_t *tests;
+    struct pv_q q;
+    size_t i;
+    int rc;
+
+    if (!st || (n && !recs))
+        return PV_EINVAL;
+    for (i = 0; i < n; i++) /* refused before anything is written */
+        if ((rc = charge_valid(&recs[i])) != PV_OK)
+            return rc;
+    if (!pv_sql_has(st, S_CHARGES_INSERT) || n == 1) { /* SQLite: one statement each */
+        for (i = 0; i < n; i++)
+            if ((rc = pv_store_charge_insert(st, &recs[i])) != PV_OK)
+                return rc;
+        return PV_OK;
+    }
+    if (!(tests = calloc(n, sizeof *tests)))
+        return PV_ENOMEM;
+    for (i = 0; i < n; i++)
+        tests[i] = recs[i].test != 0;
+    pv_q_start(&q, st, S_CHARGES_INSERT);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, recs[0].id, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, recs[0].customer_id, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, tests, n, sizeof *tests);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, recs[0].purpose, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, recs[0].ref, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, recs[0].payment_method_id, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, recs[0].brand, n, z);
+    pv_q_array(&q, PV_P_TEXT_ARRAY, recs[0].last4, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, &recs[0].amount, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, &recs[0].refunded, n, z);
+    pv_q_array(&q, PV_P_INT_ARRAY, &recs[0].created, n, z);
+    rc = pv_q_send(&q, 0); /* queued in a purchase batch (pv_store_defer) */
+    free(tests);
+    return rc;
 }
 
 int pv_store_charge_find(struct pv_store *st, const char *purpose, const char *ref,

@@ -624,7 +624,7 @@ int pv_store_pm_delete(struct pv_store *st, const char *customer_id, const char 
 /* Charges. charge_find: the charge with purpose and ref (PV_ENOTFOUND).
  * charge_add_refund adds amount to refunded: PV_EOVERFLOW when that would
  * exceed the charge, PV_ENOTFOUND. charge_count: how many charges a
- * customer has with purpose ("" = any). */
+ * customer has with purpose ("" = any). charges_insert: store_payments.h. */
 int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec);
 int pv_store_charge_find(struct pv_store *st, const char *purpose, const char *ref,
                          struct pv_charge_rec *out);

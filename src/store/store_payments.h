@@ -49,6 +49,13 @@ int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const ch
                            const char *const *charge_ids, const char *const *refs, size_t n,
                            const char *to, const char *server_id, int64_t now, uint8_t *done);
 
+/* charges_insert - charge_insert of recs[0..n) (borrowed): one statement on PostgreSQL (a
+ * batch's card purchases, issue 15, session 15; queued in a batch with pv_store_defer on), one
+ * each on SQLite. PV_EINVAL (or charge_insert's PV_EOVERFLOW) before anything is written when
+ * one is not insertable; PV_ENOMEM; a store error (PV_EEXIST for a taken id: on PostgreSQL
+ * none of them is written). */
+int pv_store_charges_insert(struct pv_store *st, const struct pv_charge_rec *recs, size_t n);
+
 /* intents_end - the intents of ids (n of them, borrowed) that are still in state `from`
  * moved to `to` at now, eight to a statement (a round's end states, issue 15, session 10);
  * the others - moved by someone else meanwhile, or not there - are left as they are, as

@@ -3285,6 +3285,51 @@ static struct pv_charge_rec make_charge(const char *id, const char *customer, co
     return c;
 }
 
+/* A batch's card charges in one statement on PostgreSQL (charges_insert, issue 15, session 15;
+ * SQLite: one each): each read back as charge_insert writes it; nothing written when one is
+ * refused before; a taken id fails the whole statement. */
+static void test_charges_insert(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_charge_rec cs[3], got;
+    uint64_t ran;
+    int i;
+
+    cs[0] = make_charge("ch_m1", "cus_A", "purchase", "ind_m1", 1000, 1700000001);
+    cs[1] = make_charge("ch_m2", "cus_B", "purchase", "ind_m2", 740, 1700000002);
+    cs[2] = make_charge("ch_m3", "cus_A", "purchase", "ind_m3", 1480, 1700000003);
+    cs[1].test = 1;
+    COPY(cs[1].payment_method_id, "");
+    cs[2].amount = 0; /* refused before anything is written */
+    assert_int_equal(pv_store_charges_insert(st, cs, 3), PV_EINVAL);
+    assert_int_equal(pv_store_charge_find(st, "purchase", "ind_m1", &got), PV_ENOTFOUND);
+    cs[2].amount = 1480;
+    ran = pv_store_statements(st);
+    OK(pv_store_charges_insert(st, cs, 3));
+    if (strcmp(pv_store_backend_name(st), "postgres") == 0)
+        assert_int_equal(pv_store_statements(st) - ran, 1);
+    for (i = 0; i < 3; i++) {
+        OK(pv_store_charge_find(st, "purchase", cs[i].ref, &got));
+        assert_string_equal(got.id, cs[i].id);
+        assert_string_equal(got.customer_id, cs[i].customer_id);
+        assert_int_equal(got.test, cs[i].test);
+        assert_string_equal(got.payment_method_id, cs[i].payment_method_id);
+        assert_string_equal(got.brand, "visa");
+        assert_string_equal(got.last4, "4242");
+        assert_int_equal(got.amount, cs[i].amount);
+        assert_int_equal(got.refunded, 0);
+        assert_int_equal(got.created, cs[i].created);
+    }
+    if (strcmp(pv_store_backend_name(st), "postgres") == 0) {
+        cs[0] = make_charge("ch_m4", "cus_A", "purchase", "ind_m4", 1000, 1700000004);
+        OK(pv_store_begin(st)); /* ch_m2 taken: the statement fails whole */
+        assert_int_equal(pv_store_charges_insert(st, cs, 2), PV_EEXIST);
+        OK(pv_store_rollback(st));
+        assert_int_equal(pv_store_charge_find(st, "purchase", "ind_m4", &got), PV_ENOTFOUND);
+    }
+    OK(pv_store_charges_insert(st, cs, 0));
+}
+
 static void test_charges(void **state)
 {
     struct pv_store *st = *state;
@@ -4334,6 +4379,7 @@ int main(void)
         STORE(test_intents),
         STORE(test_intents_insert),
         STORE(test_intents_claim),
+        STORE(test_charges_insert),
         STORE(test_card_head),
         STORE(test_resupply_race),
         STORE(test_indicium_search),
