@@ -436,11 +436,11 @@
                       "WHERE customer_id = $2 AND id = $3 AND deleted_at IS NULL"))                \
     X(CHARGE_INSERT, BOTH("INSERT INTO charges(" CHARGE_COLS ") "                                  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                \
-    /* A batch's card purchases' charges in one statement (charges_insert, issue 15, session      \
+    /* A batch's card purchases' charges in one statement (charges_insert, issue 15, session       \
      * 15): a column an array. */                                                                  \
     X(CHARGES_INSERT,                                                                              \
       DIALECT(NULL, "INSERT INTO charges(" CHARGE_COLS ") SELECT * FROM unnest($1::text[], "       \
-                    "$2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], "  \
+                    "$2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], "   \
                     "$8::text[], $9::bigint[], $10::bigint[], $11::bigint[])"))                    \
     X(CHARGE_FIND, BOTH("SELECT " CHARGE_COLS " FROM charges WHERE purpose = $1 AND ref = $2 "     \
                         "ORDER BY created DESC, id DESC LIMIT 1"))                                 \
