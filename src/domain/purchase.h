@@ -115,17 +115,21 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
  * jobs: pv_purchase_claim moves the intents of res[0..n)'s held jobs (pre_err PV_OK; one job
  * for each intent, the first) to "settling" naming a new piece id each, res[i].piece_id - one
  * statement for the batch on PostgreSQL, in a savepoint, instead of a round trip in each job -
- * and sets res[i].claimed; a job not claimed (its intent moved meanwhile, or the statement
- * failed) moves its own in its job, as before. PV_OK, or PV_ENOMEM / a store error that ends
- * the batch.
+ * and sets res[i].claimed, locking the intents in id order; a job not claimed (its intent
+ * moved meanwhile, or the statement failed) moves its own in its job, as before. PV_OK, or
+ * PV_ENOMEM / PV_EBUSY (a lock waited for too long, a deadlock) / a store error that ends the
+ * batch.
  * pv_purchase_book_hold - in a card job's head, after the price: PV_EPAYSTATE when due is not
- * the hold's; the two journal lines of its charge into lines; a job not claimed writes its
- * charge row and moves its intent (PV_EPAYSTATE when the guard refuses).
+ * the hold's; the two journal lines of its charge into lines; a claimed job's charge checked
+ * as charges_insert will check it (PV_EINVAL), a job not claimed writes its charge row and
+ * moves its intent (PV_EPAYSTATE when the guard refuses).
  * pv_purchase_card_tails - after the jobs, the charge rows of res[0..n)'s claimed card jobs
  * that made their pieces, in one statement on PostgreSQL (queued with the batch's writes; its
  * failure fails the batch). PV_OK, PV_ENOMEM or a store error.
- * pv_purchase_hold_drop - a held job refused after the claim, or one claimed that replayed:
- * its intent to "voiding" in the batch's transaction (voided after the commit).
+ * pv_purchase_hold_drop - a held job refused, or one claimed that replayed: its intent to
+ * "voiding" in the batch's transaction (voided after the commit) - from "settling" when
+ * claimed (a refusal then is PV_EINTERNAL: the batch's own row), else from the state its
+ * hold left it in (a refusal is PV_OK: someone else moved it, the recovery).
  * pv_purchase_res_again - pv_purchase_res_rerun(r, 0) keeping what the card round and the
  * claim set for this batch (a job run again within it).
  * All borrow their arguments; r is the caller's.

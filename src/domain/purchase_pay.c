@@ -66,11 +66,27 @@ static const char *held_state(const struct pv_purchase_res *r)
     return r->held_pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED;
 }
 
+/* One intent to claim: the first job that holds it (at), its state and what the move sets. */
+struct claim_row {
+    const char *id, *from, *charge;
+    size_t at;
+};
+
+/* By intent id, then job: locked in one order by every batch; a twin after the first. */
+static int claim_order(const void *a, const void *b)
+{
+    const struct claim_row *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
 int pv_purchase_claim(struct pv_store *st, struct pv_processor_ctx *ctx,
                       struct pv_purchase_res *res, size_t n)
 {
     const char **ids = NULL, **from = NULL, **charge = NULL, **refs = NULL;
-    size_t *at = NULL, i, j, k = 0;
+    struct claim_row *rows = NULL;
+    size_t i, j, k = 0, m = 0;
     uint8_t *done = NULL;
     int rc = PV_OK, one, atomic = pv_store_stmt_atomic(st);
 
@@ -81,57 +97,62 @@ int pv_purchase_claim(struct pv_store *st, struct pv_processor_ctx *ctx,
     }
     if (k == 0)
         return PV_OK;
+    rows = calloc(k, sizeof *rows);
     ids = calloc(k, sizeof *ids);
     from = calloc(k, sizeof *from);
     charge = calloc(k, sizeof *charge);
     refs = calloc(k, sizeof *refs);
-    at = calloc(k, sizeof *at);
     done = calloc(k, 1);
-    if (!ids || !from || !charge || !refs || !at || !done) {
+    if (!rows || !ids || !from || !charge || !refs || !done) {
         rc = PV_ENOMEM;
         goto out;
     }
-    for (i = 0, k = 0; i < n; i++) {
-        if (res[i].pre_err != PV_OK || !res[i].held)
+    for (i = 0, k = 0; i < n; i++)
+        if (res[i].pre_err == PV_OK && res[i].held)
+            rows[k++] = (struct claim_row){res[i].intent_id, held_state(&res[i]),
+                                           res[i].held_pending ? res[i].charge_id : "", i};
+    qsort(rows, k, sizeof *rows, claim_order);
+    for (j = 0; j < k; j++) {
+        /* A twin of the same key holds the same intent: the first job claims it. */
+        if (m > 0 && strcmp(ids[m - 1], rows[j].id) == 0)
             continue;
-        for (j = 0; j < k && strcmp(ids[j], res[i].intent_id) != 0; j++)
-            ;
-        if (j < k) /* a twin of the same key holds the same intent: the first job claims it */
-            continue;
-        if ((rc = pv_new_id("ind", res[i].piece_id)) != PV_OK)
+        if ((rc = pv_new_id("ind", res[rows[j].at].piece_id)) != PV_OK)
             goto out;
-        ids[k] = res[i].intent_id;
-        from[k] = held_state(&res[i]);
-        charge[k] = res[i].held_pending ? res[i].charge_id : ""; /* recorded with the move */
-        refs[k] = res[i].piece_id;
-        at[k++] = i;
+        ids[m] = rows[j].id;
+        from[m] = rows[j].from;
+        charge[m] = rows[j].charge; /* "" keeps the intent's; a pending one's with the move */
+        refs[m] = res[rows[j].at].piece_id;
+        rows[m++].at = rows[j].at;
     }
     /* A failed statement undoes only itself (its savepoint; SQLite: each move alone), and
-     * every job moves its own intent, as before. */
+     * every job moves its own intent, as before - unless it waited too long for a lock or
+     * was a deadlock's victim: then the batch ends (its jobs would wait again). */
     if (!atomic && (rc = pv_store_savepoint(st)) != PV_OK)
         goto out;
-    one = pv_store_intents_claim(st, ids, from, charge, refs, k, PV_INTENT_SETTLING, ctx->server_id,
+    one = pv_store_intents_claim(st, ids, from, charge, refs, m, PV_INTENT_SETTLING, ctx->server_id,
                                  pv_now_ms(), done);
     if (!atomic)
         rc = one != PV_OK ? pv_store_rollback_to(st) : pv_store_release(st);
     else
         rc = one;
+    if (rc == PV_OK && one == PV_EBUSY)
+        rc = one;
     if (one != PV_OK && rc == PV_OK)
         pv_log(PV_LOG_INFO, "%s: card holds claimed one by one: %s\n", ctx->server_id,
                pv_strerror(one));
-    for (j = 0; j < k; j++) {
-        struct pv_purchase_res *r = &res[at[j]];
+    for (j = 0; j < m; j++) {
+        struct pv_purchase_res *r = &res[rows[j].at];
 
         r->claimed = one == PV_OK && done[j];
         if (!r->claimed)
             r->piece_id[0] = '\0';
     }
 out:
+    free(rows);
     free(ids);
     free(from);
     free(charge);
     free(refs);
-    free(at);
     free(done);
     return rc;
 }
@@ -167,9 +188,10 @@ int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
     if (due != r->charged)
         return PV_EPAYSTATE;
     card_charge(q, r, due, now, &c);
-    if (r->claimed) { /* settling since before the jobs; its charge row with its tail */
+    if (r->claimed) { /* settling since before the jobs; its charge row after them */
         pv_pay_charge_lines(&c, lines);
-        return PV_OK;
+        /* Refused here, in its savepoint, rather than by the batch's one statement. */
+        return pv_store_charge_valid(&c);
     }
     if ((rc = pv_pay_charge(st, &c, lines)) != PV_OK) /* lines: posted with postage_sale */
         return rc;
@@ -192,9 +214,10 @@ int pv_purchase_card_tails(struct pv_store *st, const struct pv_purchase_req *re
         return PV_OK; /* unclaimed: each head wrote its own */
     if (!(c = calloc(m, sizeof *c)))
         return PV_ENOMEM;
+    /* Each at its hold's amount: its head checked that the price is that. */
     for (i = 0, m = 0; i < n; i++)
-        if (res[i].err == PV_OK && !res[i].replayed && res[i].claimed)    /* the head checked */
-            card_charge(&reqs[i], &res[i], res[i].charged, now, &c[m++]); /* the price */
+        if (res[i].err == PV_OK && !res[i].replayed && res[i].claimed)
+            card_charge(&reqs[i], &res[i], res[i].charged, now, &c[m++]);
     rc = pv_store_charges_insert(st, c, m);
     free(c);
     return rc;
@@ -210,9 +233,12 @@ int pv_purchase_hold_drop(struct pv_store *st, struct pv_processor_ctx *ctx,
     rc = pv_store_intent_move(
         st, r->intent_id, r->claimed ? PV_INTENT_SETTLING : held_state(r), PV_INTENT_VOIDING,
         !r->claimed && r->held_pending ? r->charge_id : NULL, NULL, ctx->server_id, 0, pv_now_ms());
-    /* Claimed, its row is this batch's: the move cannot be refused. Otherwise a refusal says
-     * someone else moved it (the recovery): theirs to finish. */
-    return rc == PV_EPAYSTATE && !r->claimed ? PV_OK : rc;
+    /* Claimed, its row is this batch's: the move cannot be refused (if it is, something broke
+     * the batch's lock: the batch fails). Otherwise a refusal says someone else moved it (the
+     * recovery): theirs to finish. */
+    if (rc == PV_EPAYSTATE)
+        return r->claimed ? PV_EINTERNAL : PV_OK;
+    return rc;
 }
 
 int pv_purchase_store_trouble(int rc)
@@ -382,8 +408,10 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
     int *capture = NULL, rc;
     size_t i, k = 0;
 
+    /* A replay's intent is the committed twin's - unless the batch claimed it (and gave it up:
+     * voiding). */
     for (i = 0; i < n; i++)
-        k += res[i].held && !res[i].replayed; /* a replay's intent is the committed twin's */
+        k += res[i].held && (!res[i].replayed || res[i].claimed);
     if (k == 0)
         return;
     pv_crash_point("after_commit");
@@ -394,10 +422,10 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto out;
     }
     for (i = 0, k = 0; i < n; i++) {
-        if (!res[i].held || res[i].replayed)
+        if (!res[i].held || (res[i].replayed && !res[i].claimed))
             continue;
         ids[k] = res[i].intent_id;
-        capture[k++] = res[i].err == PV_OK;
+        capture[k++] = res[i].err == PV_OK && !res[i].replayed;
     }
     rc = pv_intent_settle_batch(st, &ctx->gws, ids, capture, k, pv_now_ms());
 out:

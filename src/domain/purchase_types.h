@@ -76,8 +76,10 @@ struct pv_purchase_res {
      * (charge_id recorded with that move), not from "authorized" */
     int held_pending;
     /* 1: the batch moved its intent to "settling" before its jobs (pv_purchase_claim), naming
-     * piece_id, the id its indicium takes; its charge row is written with its tail. Kept, as
-     * held_pending, while the batch runs its jobs again. */
+     * piece_id, the id its indicium takes; its charge row is written after the jobs
+     * (pv_purchase_card_tails). Kept, as held_pending, when a job is run again within its
+     * batch's run (pv_purchase_res_again); claimed again, with a new piece id, after a late
+     * batch's undo. */
     int claimed;
     char piece_id[PV_ID_MAX];
     char refill_id[PV_REF_MAX]; /* auto-refill before a balance payment */

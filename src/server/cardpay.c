@@ -212,8 +212,9 @@ static int db_held(struct pv_store *st, struct cp_list *l)
 
         if (x->slot && x->call.rc == PV_OK && x->call.result == PV_PAY_APPROVED &&
             x->call.charge_id && strlen(x->call.charge_id) < sizeof x->it.charge_id) {
-            /* Approved, its job in this batch: the answer is recorded by the job's own move
-             * (pending -> settling, or voiding), in the same commit - one write, not two. */
+            /* Approved, its job in this batch: the answer is recorded by the batch's claim of
+             * its intent (pending -> settling, pv_purchase_claim; or the job's own move, and
+             * voiding when refused), in the same commit - one write, not two. */
             pv_crash_point("after_authorize");
             snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", x->call.charge_id);
             x->out = PV_OK;
@@ -370,7 +371,7 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
         next = x->next;
         l->head = next;
         l->n--;
-        x->capture = x->job->res.err == PV_OK;
+        x->capture = x->job->res.err == PV_OK && !x->job->res.replayed;
         if ((rc = sp_open(st)) != PV_OK)
             go = 0;
         else if ((one = pv_intent_settle_prepare(st, &id, &x->capture, 1, &x->it, &go, 1,
@@ -681,7 +682,8 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
     struct cp_item *x;
 
     pv_crash_point("after_commit");
-    if (!committed || r->err != PV_OK || !job->pay_key[0] || !r->charge_id[0] || !gw) {
+    if (!committed || r->err != PV_OK || r->replayed || !job->pay_key[0] || !r->charge_id[0] ||
+        !gw) {
         /* Its batch failed (the hold is to be given up first), it was refused (voided only
          * if its intent says voiding: the recovery may own it), or not known enough to act
          * without reading its intent: in the next round. */
@@ -699,7 +701,8 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
         cp->hooks.settled(cp->hooks.owner, job);
         return;
     }
-    /* Its batch committed the intent settling (book_hold's guarded move): capture now. */
+    /* Its batch committed the intent settling (pv_purchase_claim, or the job's own move):
+     * capture now. */
     x->job = job;
     x->cp = cp;
     x->capture = 1;

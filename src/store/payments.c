@@ -142,8 +142,7 @@ static int read_charge(struct pv_row *r, void *p)
     return r->rc;
 }
 
-/* What charge_insert and charges_insert refuse before anything is written. */
-static int charge_valid(const struct pv_charge_rec *rec)
+int pv_store_charge_valid(const struct pv_charge_rec *rec)
 {
     int rc;
 
@@ -163,7 +162,7 @@ int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
     struct pv_q q;
     int rc;
 
-    if ((rc = charge_valid(rec)) != PV_OK)
+    if ((rc = pv_store_charge_valid(rec)) != PV_OK)
         return rc;
     pv_q_start(&q, st, S_CHARGE_INSERT);
     pv_q_text(&q, rec->id);
@@ -192,8 +191,10 @@ int pv_store_charges_insert(struct pv_store *st, const struct pv_charge_rec *rec
     if (!st || (n && !recs))
         return PV_EINVAL;
     for (i = 0; i < n; i++) /* refused before anything is written */
-        if ((rc = charge_valid(&recs[i])) != PV_OK)
+        if ((rc = pv_store_charge_valid(&recs[i])) != PV_OK)
             return rc;
+    if (n == 0)
+        return PV_OK;
     if (!pv_sql_has(st, S_CHARGES_INSERT) || n == 1) { /* SQLite: one statement each */
         for (i = 0; i < n; i++)
             if ((rc = pv_store_charge_insert(st, &recs[i])) != PV_OK)

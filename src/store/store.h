@@ -436,7 +436,7 @@ int pv_store_savepoint(struct pv_store *st);
 int pv_store_release(struct pv_store *st);
 int pv_store_rollback_to(struct pv_store *st);
 /* defer - inside begin(), on: the writes of the purchase path whose callers need
- * nothing back (psd_update, indicium_insert, journal_post, idem_put) may be queued
+ * nothing back (psd_update, indicium_insert, journal_post, idem_put, charge_insert) may be queued
  * by the driver instead of waited for (PostgreSQL: sent in libpq's pipeline with
  * the next statement; SQLite: run at once) and answer PV_OK. A queued write's
  * failure makes the next statement fail (PV_ESTORE) and is answered with its own

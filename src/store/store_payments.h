@@ -55,6 +55,9 @@ int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const ch
  * one is not insertable; PV_ENOMEM; a store error (PV_EEXIST for a taken id: on PostgreSQL
  * none of them is written). */
 int pv_store_charges_insert(struct pv_store *st, const struct pv_charge_rec *recs, size_t n);
+/* charge_valid - PV_OK when charge_insert would not refuse rec (borrowed) before writing it;
+ * else its PV_EINVAL / PV_EOVERFLOW. */
+int pv_store_charge_valid(const struct pv_charge_rec *rec);
 
 /* intents_end - the intents of ids (n of them, borrowed) that are still in state `from`
  * moved to `to` at now, eight to a statement (a round's end states, issue 15, session 10);

@@ -129,7 +129,9 @@ class PaymentSavepoints(unittest.TestCase):
     def test_a_hold_that_cannot_settle_fails_its_card_only(self):
         # A batch's card holds settle before its jobs, in one statement on PostgreSQL (issue
         # 15, session 15): when it fails, each card job moves its own, as before; the one
-        # refused is given up (voiding, then voided), never captured.
+        # refused is given up (voiding, then voided), never captured. On SQLite each claim is
+        # a statement of its own that fails alone: this checks that the job then refused is
+        # that card only.
         self.check("bad-settle-1", 500, ("voiding", "voided"))
 
 
