@@ -8,7 +8,8 @@
  * each round with the statements it costs on SQLite (issue 15, session 9:
  * the new card's three reads in one statement; no savepoint pair around a
  * card's one write, which SQLite undoes alone when it fails; session 10: a
- * round's end states eight to a statement).
+ * round's end states eight to a statement). The batch's claim of its card holds (session 15)
+ * runs on PostgreSQL too, with STAMPD_TEST_PG_DSN_FILE.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,6 +61,14 @@ static void on_wake(void *owner)
 static int setup(void **state)
 {
     *state = denv_open("cardpay");
+    return *state ? 0 : -1;
+}
+
+/* The claims' cases on a fresh PostgreSQL database of the fixture's cluster: there the claim
+ * is one statement in a savepoint, and the charges one more. */
+static int setup_pg(void **state)
+{
+    *state = denv_open_on("cardpay", 1);
     return *state ? 0 : -1;
 }
 
@@ -515,5 +524,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claimed_hold_of_a_replay, setup, teardown),
     };
 
-    return cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);
+    const struct CMUnitTest on_pg[] = {
+        cmocka_unit_test_setup_teardown(test_claimed_holds, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_claimed_hold_of_a_replay, setup_pg, teardown),
+    };
+    int failed = cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);
+
+    if (getenv("STAMPD_TEST_PG_DSN_FILE"))
+        failed += cmocka_run_group_tests_name("cardpay (postgres)", on_pg, NULL, NULL);
+    return failed ? 1 : 0;
 }
