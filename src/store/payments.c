@@ -454,14 +454,42 @@ int pv_store_intent_insert(struct pv_store *st, const struct pv_intent_rec *rec)
     return pv_q_write(&q);
 }
 
+/* The ids q's RETURNING id gave back, marked 1 in done[n] (the others 0); ids as pv_q_array
+ * takes text: stride 0 an array of n pointers, else n fields stride bytes apart from ids. The
+ * ids are distinct: one match each. Ends q. PV_OK or the statement's error. */
+static int returned_ids(struct pv_q *q, const void *ids, size_t stride, size_t n, uint8_t *done)
+{
+    struct pv_row r;
+    char id[PV_ID_MAX];
+    size_t i;
+    int rc;
+
+    memset(done, 0, n);
+    while ((rc = pv_q_row(q)) == PV_OK) {
+        r = pv_row_of(q);
+        pv_r_text(&r, id, sizeof id);
+        if ((rc = r.rc) != PV_OK)
+            break;
+        for (i = 0; i < n; i++) {
+            const char *x =
+                stride ? (const char *) ids + i * stride : ((const char *const *) ids)[i];
+
+            if (!done[i] && strcmp(x, id) == 0) {
+                done[i] = 1;
+                break;
+            }
+        }
+    }
+    pv_q_done(q);
+    return rc == PV_ENOTFOUND ? PV_OK : rc;
+}
+
 int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its, size_t n,
                             uint8_t *done)
 {
     const size_t z = sizeof *its;
     int64_t *ints = NULL;
     struct pv_q q;
-    struct pv_row r;
-    char id[PV_ID_MAX];
     size_t i;
     int rc;
 
@@ -481,7 +509,6 @@ int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its
     }
     if (n == 0)
         return PV_OK;
-    memset(done, 0, n);
     if (!(ints = calloc(2 * n, sizeof *ints)))
         return PV_ENOMEM;
     for (i = 0; i < n; i++) {
@@ -509,20 +536,9 @@ int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its
     pv_q_array(&q, PV_P_TEXT_ARRAY, its[0].server_id, n, z);
     pv_q_array(&q, PV_P_INT_ARRAY, &its[0].created, n, z);
     pv_q_array(&q, PV_P_INT_ARRAY, &its[0].updated, n, z);
-    while ((rc = pv_q_row(&q)) == PV_OK) {
-        r = pv_row_of(&q);
-        pv_r_text(&r, id, sizeof id);
-        if ((rc = r.rc) != PV_OK)
-            break;
-        for (i = 0; i < n; i++) /* the ids are new and distinct: one match */
-            if (!done[i] && strcmp(its[i].id, id) == 0) {
-                done[i] = 1;
-                break;
-            }
-    }
-    pv_q_done(&q);
+    rc = returned_ids(&q, its[0].id, z, n, done); /* the ids are new and distinct */
     free(ints);
-    return rc == PV_ENOTFOUND ? PV_OK : rc;
+    return rc;
 }
 
 int pv_store_intent_get(struct pv_store *st, const char *id, struct pv_intent_rec *out)
@@ -594,8 +610,6 @@ int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const ch
                            const char *to, const char *server_id, int64_t now, uint8_t *done)
 {
     struct pv_q q;
-    struct pv_row r;
-    char id[PV_ID_MAX];
     size_t i;
     int rc;
 
@@ -619,7 +633,6 @@ int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const ch
     }
     if (n == 0)
         return PV_OK;
-    memset(done, 0, n);
     pv_q_start(&q, st, S_INTENTS_CLAIM);
     pv_q_array(&q, PV_P_TEXT_ARRAY, ids, n, 0);
     pv_q_array(&q, PV_P_TEXT_ARRAY, froms, n, 0);
@@ -628,19 +641,7 @@ int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const ch
     pv_q_text(&q, to);
     pv_q_text(&q, server_id);
     pv_q_int(&q, now);
-    while ((rc = pv_q_row(&q)) == PV_OK) {
-        r = pv_row_of(&q);
-        pv_r_text(&r, id, sizeof id);
-        if ((rc = r.rc) != PV_OK)
-            break;
-        for (i = 0; i < n; i++) /* the caller's ids are distinct: one match */
-            if (!done[i] && strcmp(ids[i], id) == 0) {
-                done[i] = 1;
-                break;
-            }
-    }
-    pv_q_done(&q);
-    return rc == PV_ENOTFOUND ? PV_OK : rc;
+    return returned_ids(&q, ids, 0, n, done); /* the caller's ids are distinct */
 }
 
 int pv_store_intent_due(struct pv_store *st, const char *state, int64_t before, size_t limit,

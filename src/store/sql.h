@@ -489,12 +489,17 @@
            "WHERE id = $6 AND state = $7 AND ($8 <= 0 OR updated < $8)"))                          \
     /* A batch's card jobs' held intents moved to settling before its jobs, in one statement       \
      * (intents_claim, issue 15, session 15): $1 ids, $2 the states they leave, $3 charge ids      \
-     * ('' keeps the intent's), $4 refs; the ids moved come back. */                               \
+     * ('' keeps the intent's), $4 refs; the ids moved come back. The rows are locked in id        \
+     * order and one another transaction holds is skipped, never waited for: its job moves it     \
+     * itself, so the claim is in no cycle of waits (a late batch's card round writes intents      \
+     * before its gate). */                                                                        \
     X(INTENTS_CLAIM,                                                                               \
-      DIALECT(NULL, "UPDATE pay_intents AS p SET state = $5, charge_id = "                         \
-                    "COALESCE(NULLIF(t.c, ''), p.charge_id), ref = t.r, server_id = $6, "          \
-                    "updated = $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "    \
-                    "AS t(i, f, c, r) WHERE p.id = t.i AND p.state = t.f RETURNING p.id"))         \
+      DIALECT(NULL, "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "         \
+                    "$4::text[]) AS u(i, f, c, r)), l AS (SELECT p.id FROM pay_intents p JOIN t "  \
+                    "ON p.id = t.i AND p.state = t.f ORDER BY p.id FOR UPDATE OF p SKIP LOCKED) "  \
+                    "UPDATE pay_intents AS p SET state = $5, charge_id = COALESCE(NULLIF(t.c, "    \
+                    "''), p.charge_id), ref = t.r, server_id = $6, updated = $7 FROM t JOIN l "    \
+                    "ON l.id = t.i WHERE p.id = t.i AND p.state = t.f RETURNING p.id"))            \
     /* A round's end states, eight to a statement (intents_end; unused ids NULL). */               \
     /* SQLite: `+state`, so the plan searches by id and never by pay_intents_live - whose WHERE    \
      * (v29's ORs) the bound state would match, a scan of every intent in that state, planned      \

@@ -3969,6 +3969,42 @@ static void test_intents_insert(void **state)
     OK(pv_store_intents_insert(st, its, 0, done));
 }
 
+/* PostgreSQL: an intent another transaction holds is skipped by the claim, not waited for
+ * (its job moves it itself); the others are claimed. */
+static void claim_skips_locked(struct pv_store *st)
+{
+    struct pv_store *other = NULL;
+    struct pv_intent_rec it;
+    const char *ids[] = {"pi_c4", "pi_c5"};
+    const char *from[] = {"authorized", "authorized"};
+    const char *charge[] = {"", ""};
+    const char *refs[] = {"ind_c4", "ind_c5"};
+    uint8_t done[2];
+
+    intent_of(&it, "pi_c4", "cus_C", "cus_C", "c4", 1, "authorized", 1000);
+    it.amount = 740;
+    COPY(it.charge_id, "ch_c4");
+    OK(pv_store_intent_insert(st, &it));
+    intent_of(&it, "pi_c5", "cus_C", "cus_C", "c5", 1, "authorized", 1000);
+    it.amount = 740;
+    COPY(it.charge_id, "ch_c5");
+    OK(pv_store_intent_insert(st, &it));
+    OK(pv_store_open(dsn, &other));
+    OK(pv_store_begin(other)); /* pi_c4's row held by another transaction */
+    OK(pv_store_intent_move(other, "pi_c4", "authorized", "authorized", NULL, NULL, NULL, 0, 1500));
+    OK(pv_store_begin(st));
+    OK(pv_store_intents_claim(st, ids, from, charge, refs, 2, "settling", "proc-2", 2000, done));
+    assert_int_equal(done[0], 0);
+    assert_int_equal(done[1], 1);
+    OK(pv_store_commit(st));
+    OK(pv_store_rollback(other));
+    pv_store_close(other);
+    OK(pv_store_intent_get(st, "pi_c4", &it));
+    assert_string_equal(it.state, "authorized");
+    OK(pv_store_intent_get(st, "pi_c5", &it));
+    assert_string_equal(it.state, "settling");
+}
+
 /* A batch's card holds claimed in one statement on PostgreSQL (intents_claim, issue 15,
  * session 15; SQLite: one each): each intent still in the state named moves as intent_move
  * moves it - the charge id set where one is given, kept where "" - and one another moved is
@@ -4026,6 +4062,8 @@ static void test_intents_claim(void **state)
     OK(pv_store_intents_claim(st, ids, from, charge, refs, 3, "settling", "proc-2", 3000, done));
     assert_int_equal(done[0] + done[1] + done[2], 0);
     OK(pv_store_intents_claim(st, ids, from, charge, refs, 0, "settling", "proc-2", 3000, done));
+    if (strcmp(pv_store_backend_name(st), "postgres") == 0)
+        claim_skips_locked(st);
 }
 
 /* Payment intents (schema v7): insert, latest, guarded moves, due, active. */
