@@ -490,7 +490,7 @@
     /* A batch's card jobs' held intents moved to settling before its jobs, in one statement       \
      * (intents_claim, issue 15, session 15): $1 ids, $2 the states they leave, $3 charge ids      \
      * ('' keeps the intent's), $4 refs; the ids moved come back. The rows are locked in id        \
-     * order and one another transaction holds is skipped, never waited for: its job moves it     \
+     * order and one another transaction holds is skipped, never waited for: its job moves it      \
      * itself, so the claim is in no cycle of waits (a late batch's card round writes intents      \
      * before its gate). */                                                                        \
     X(INTENTS_CLAIM,                                                                               \
