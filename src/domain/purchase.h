@@ -116,7 +116,8 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
  * for each intent, the first) to "settling" naming a new piece id each, res[i].piece_id - one
  * statement for the batch on PostgreSQL, in a savepoint, instead of a round trip in each job -
  * and sets res[i].claimed, locking the intents in id order; a job not claimed (its intent
- * moved meanwhile, or the statement failed) moves its own in its job, as before. PV_OK, or
+ * moved meanwhile or held by another transaction, or the statement failed) moves its own in
+ * its job, as before. PV_OK, or
  * PV_ENOMEM / PV_EBUSY (a lock waited for too long, a deadlock) / a store error that ends the
  * batch.
  * pv_purchase_book_hold - in a card job's head, after the price: PV_EPAYSTATE when due is not

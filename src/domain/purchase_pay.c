@@ -125,8 +125,8 @@ int pv_purchase_claim(struct pv_store *st, struct pv_processor_ctx *ctx,
         rows[m++].at = rows[j].at;
     }
     /* A failed statement undoes only itself (its savepoint; SQLite: each move alone), and
-     * every job moves its own intent, as before - unless it waited too long for a lock or
-     * was a deadlock's victim: then the batch ends (its jobs would wait again). */
+     * every job moves its own intent, as before - unless it waited too long for a lock (it
+     * waits for none of the intents' rows) or was a deadlock's victim: then the batch ends. */
     if (!atomic && (rc = pv_store_savepoint(st)) != PV_OK)
         goto out;
     one = pv_store_intents_claim(st, ids, from, charge, refs, m, PV_INTENT_SETTLING, ctx->server_id,
