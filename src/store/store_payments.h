@@ -43,8 +43,8 @@ int pv_store_intents_insert(struct pv_store *st, const struct pv_intent_rec *its
  * on PostgreSQL, which locks the rows in id order and skips, never waits for, one another
  * transaction holds; one each on SQLite. The ids must be distinct. done[i] 1 for each moved,
  * 0 for each the guard refused or skipped - on SQLite also for each whose statement failed
- * alone (the caller moves those itself and hears why). All borrowed. PV_OK, PV_EINVAL (nothing moved),
- * or a store error (PostgreSQL: the statement's, which aborts the transaction - the caller
+ * alone (the caller moves those itself and hears why). All borrowed. PV_OK, PV_EINVAL (nothing
+ * moved), or a store error (PostgreSQL: the statement's, which aborts the transaction - the caller
  * holds a savepoint). */
 int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const char *const *froms,
                            const char *const *charge_ids, const char *const *refs, size_t n,
