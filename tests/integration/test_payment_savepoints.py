@@ -17,7 +17,10 @@ On PostgreSQL too (PgPaymentSavepoints, with STAMPD_TEST_PG_DSN_FILE): there a
 failed statement spoils the transaction, so each card's write - and since
 issue 15's session 14 each statement of eight end states - has a savepoint of
 its own, and a statement of eight that fails is undone and its cards written
-one by one.
+one by one. Since session 15 a batch claims its card holds before its jobs, in
+one statement: one refused falls back to each card's own move, and a card
+claimed and then refused (its key stored meanwhile by another transaction)
+gives its hold up in the same transaction.
 """
 
 import os
@@ -169,6 +172,60 @@ class PgPaymentSavepoints(PaymentSavepoints):
     def states(self):
         rows = self.psql("SELECT client_key, state FROM pay_intents").split()
         return dict(zip(rows[0::2], rows[1::2]))
+
+    def test_a_claimed_card_whose_key_is_stored_meanwhile(self):
+        """A batch claims a card's hold before its jobs (issue 15, session 15), then finds
+        the card's key stored by another transaction meanwhile, for another request: the
+        card is refused (409 idempotency_key_reused), its intent is given up in the same
+        transaction - voiding, then voided, never settling, so the recovery cannot capture
+        it - and no charge is recorded for it; the card bought beside it goes through. A
+        trigger holds the claim of the first card 1.5 s; the key is stored in that while."""
+        st, _, seed = self.srv.buy(self.srv.customer_key, "seed-1", LETTER)
+        self.assertEqual(st, 201, seed)
+        self.psql(SLOW_CLAIM)
+        out = {}
+
+        def one(k):
+            out[k] = self.srv.buy(self.srv.customer_key, k, dict(LETTER, payment=PAY))
+        ts = [threading.Thread(target=one, args=(k,)) for k in ("slow-1", "fast-1")]
+        for t in ts:
+            t.start()
+        deadline = time.monotonic() + 30
+        while self.psql("SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event = 'PgSleep'").strip() == "0":
+            self.assertLess(time.monotonic(), deadline, "the claim never ran")
+            time.sleep(0.02)
+        owner = self.psql("SELECT owner FROM pay_intents WHERE client_key = 'slow-1'").strip()
+        self.psql("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "
+                  "VALUES ('%s', 'slow-1', 'another request', '%s', 1)" % (owner, seed["id"]))
+        for t in ts:
+            t.join(60)
+        st, _, j = out["slow-1"]
+        self.assertEqual((st, j["error"]["code"]), (409, "idempotency_key_reused"), j)
+        self.assertEqual(out["fast-1"][0], 201, out["fast-1"])
+        deadline = time.monotonic() + 10
+        while self.states().get("slow-1") != "voided" or self.states().get("fast-1") != "captured":
+            self.assertLess(time.monotonic(), deadline, self.states())
+            time.sleep(0.1)
+        self.assertEqual(self.psql("SELECT count(*) FROM charges c JOIN pay_intents p ON "
+                                   "c.id = p.charge_id WHERE p.client_key = 'slow-1'").strip(),
+                         "0")
+        self.assertEqual(self.psql("SELECT count(*) FROM charges WHERE ref = '%s'" %
+                                   out["fast-1"][2]["id"]).strip(), "1")
+
+
+# The claim of a 'slow-' card's intent sleeps 1.5 s (pg_stat_activity shows PgSleep).
+SLOW_CLAIM = """
+CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.state = 'settling' AND NEW.client_key LIKE 'slow-%' THEN
+    PERFORM pg_sleep(1.5);
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER slow_claim BEFORE UPDATE OF state ON pay_intents
+  FOR EACH ROW EXECUTE FUNCTION slow_claim();
+"""
 
 
 if __name__ == "__main__":
