@@ -687,10 +687,20 @@ again:
                 goto fail_rollback;
             if (moved)
                 goto late_undo;
-            for (i = 0; i < n; i++) /* its answer's balance moved by the settle, its events' too */
-                if (res[i].err == PV_OK && pd[i].owed &&
-                    (rc = pv_money_add(pd[i].before, shift[i], &pd[i].before)) != PV_OK)
+            /* Its pieces' time read again under the customers' rows: another processor's batch
+             * that held them committed first, so a customer's pieces are newest first by time
+             * as by order of commit (the time is not signed; the journals keep the first). */
+            if (now_arg == PV_NOW_AT_LOCK) {
+                int64_t t = pv_now_ms() / 1000;
+                now = t > now ? t : now;
+            }
+            for (i = 0; i < n; i++) { /* its answer's balance moved by the settle, events' too */
+                if (res[i].err != PV_OK || !pd[i].owed)
+                    continue;
+                res[i].rec.created = now;
+                if ((rc = pv_money_add(pd[i].before, shift[i], &pd[i].before)) != PV_OK)
                     goto fail_rollback;
+            }
             late = ctx->late = 0;
         }
         /* The tails' writes queued too (PostgreSQL); any failure fails the batch. */
