@@ -209,14 +209,14 @@ int pv_purchase_card_tails(struct pv_store *st, const struct pv_purchase_req *re
     int rc;
 
     for (i = 0; i < n; i++)
-        m += res[i].err == PV_OK && !res[i].replayed && res[i].claimed;
+        m += pv_purchase_res_pays(&res[i]) && res[i].claimed;
     if (m == 0)
         return PV_OK; /* unclaimed: each head wrote its own */
     if (!(c = calloc(m, sizeof *c)))
         return PV_ENOMEM;
     /* Each at its hold's amount: its head checked that the price is that. */
     for (i = 0, m = 0; i < n; i++)
-        if (res[i].err == PV_OK && !res[i].replayed && res[i].claimed)
+        if (pv_purchase_res_pays(&res[i]) && res[i].claimed)
             card_charge(&reqs[i], &res[i], res[i].charged, now, &c[m++]);
     rc = pv_store_charges_insert(st, c, m);
     free(c);
@@ -408,10 +408,8 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
     int *capture = NULL, rc;
     size_t i, k = 0;
 
-    /* A replay's intent is the committed twin's - unless the batch claimed it (and gave it up:
-     * voiding). */
     for (i = 0; i < n; i++)
-        k += res[i].held && (!res[i].replayed || res[i].claimed);
+        k += pv_purchase_res_settles(&res[i]);
     if (k == 0)
         return;
     pv_crash_point("after_commit");
@@ -422,10 +420,10 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto out;
     }
     for (i = 0, k = 0; i < n; i++) {
-        if (!res[i].held || (res[i].replayed && !res[i].claimed))
+        if (!pv_purchase_res_settles(&res[i]))
             continue;
         ids[k] = res[i].intent_id;
-        capture[k++] = res[i].err == PV_OK && !res[i].replayed;
+        capture[k++] = pv_purchase_res_pays(&res[i]);
     }
     rc = pv_intent_settle_batch(st, &ctx->gws, ids, capture, k, pv_now_ms());
 out:

@@ -10,6 +10,7 @@
 
 #include "domain/media.h"
 #include "domain/payment.h"
+#include "stampd/error.h" /* PV_OK */
 #include "store/store.h"
 
 #include <stdint.h>
@@ -96,6 +97,21 @@ static inline void pv_purchase_req_clear(struct pv_purchase_req *q)
     free(q->to_address);
     free(q->metadata);
     q->from_address = q->to_address = q->metadata = NULL;
+}
+
+/* pv_purchase_res_pays - 1 when r's job made its piece in the batch (not a replay): its card
+ * hold, if any, is captured after the commit. */
+static inline int pv_purchase_res_pays(const struct pv_purchase_res *r)
+{
+    return r->err == PV_OK && !r->replayed;
+}
+
+/* pv_purchase_res_settles - 1 when r's card hold is the batch's to capture or void after its
+ * commit: a replay's hold is the committed twin's, unless the batch claimed it (and gave it up,
+ * voiding). */
+static inline int pv_purchase_res_settles(const struct pv_purchase_res *r)
+{
+    return r->held && (!r->replayed || r->claimed);
 }
 
 /* pv_purchase_res_reset - r zeroed, the texts of its piece freed (store.h). */

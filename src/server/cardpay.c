@@ -371,7 +371,7 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
         next = x->next;
         l->head = next;
         l->n--;
-        x->capture = x->job->res.err == PV_OK && !x->job->res.replayed;
+        x->capture = pv_purchase_res_pays(&x->job->res);
         if ((rc = sp_open(st)) != PV_OK)
             go = 0;
         else if ((one = pv_intent_settle_prepare(st, &id, &x->capture, 1, &x->it, &go, 1,
@@ -682,11 +682,11 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
     struct cp_item *x;
 
     pv_crash_point("after_commit");
-    if (!committed || r->err != PV_OK || r->replayed || !job->pay_key[0] || !r->charge_id[0] ||
-        !gw) {
-        /* Its batch failed (the hold is to be given up first), it was refused (voided only
-         * if its intent says voiding: the recovery may own it), or not known enough to act
-         * without reading its intent: in the next round. */
+    if (!committed || !pv_purchase_res_pays(r) || !job->pay_key[0] || !r->charge_id[0] || !gw) {
+        /* Its batch failed (the hold is to be given up first), it was refused or replayed
+         * after its batch claimed its hold (voided only if its intent says voiding: the
+         * recovery may own it), or not known enough to act without reading its intent: in
+         * the next round. */
         if (enqueue(cp, job, 1) != PV_OK) {
             /* The intent says what to do: the recovery captures or voids it. */
             pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",

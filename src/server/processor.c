@@ -371,8 +371,7 @@ static void *writer(void *arg)
                 waiting += !p->res[i].refill.intent_id[0];
                 continue;
             }
-            if (batch[i]->pay_stage == PAY_HELD && p->res[i].held &&
-                (!p->res[i].replayed || p->res[i].claimed)) {
+            if (batch[i]->pay_stage == PAY_HELD && pv_purchase_res_settles(&p->res[i])) {
                 /* Capture or void it off the writer, then answer (a replay's claimed hold:
                  * given up in the batch, voided). */
                 batch[i]->pay_stage = PAY_SETTLE;

@@ -176,7 +176,7 @@ int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec)
     pv_q_int(&q, rec->amount);
     pv_q_int(&q, rec->refunded);
     pv_q_int(&q, rec->created);
-    /* Queued in a batch (pv_store_defer): a claimed card purchase's, with its tail. */
+    /* Queued inside a batch with pv_store_defer on (an unclaimed card job's, in its head). */
     return pv_q_send(&q, 0);
 }
 
