@@ -563,6 +563,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     struct pv_refill_carry *carry = NULL; /* each job's refill as the batch found it */
     size_t i, m = 0, saved_current = ctx->current;
     int rc = PV_ENOMEM, late = 0, moved = 0, queued_rc, signing = 0; /* sr[0..m): the pool's */
+    int round_first = 0;
     int64_t now_arg = now;
 
     if (!facts)
@@ -580,9 +581,17 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         if (carry)
             carry[i] = res[i].refill;
     }
+    /* A batch locking first runs its card round before its gate and customers' rows, as a
+     * batch locking late runs it before its gate: no batch holds a round's intent rows while it
+     * waits for the gate (pv_purchase_lock_first). One locking whole excludes every batch. */
+    round_first =
+        ctx->in_batch && !late && !ctx->lock_whole && !pv_purchase_lock_whole(reqs, res, n);
     if ((rc = pv_store_begin(st)) != PV_OK)
         goto fail;
-    if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole, late)) != PV_OK)
+    if ((rc = pv_purchase_lock(st, reqs, res, n, ctx->lock_whole, late || round_first)) != PV_OK)
+        goto fail_rollback;
+    if (round_first && ((rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK ||
+                        (rc = pv_purchase_lock_first(st, reqs, res, n)) != PV_OK))
         goto fail_rollback;
     /* Its jobs' keys, holds, rules, endpoints and first PSD rows: one read, after the locks. */
     ctx->psdb.n = 0; /* its PSD rows: read once, written before the commit (psd_batch.h) */
@@ -596,7 +605,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
         now = pv_now_ms() / 1000;
     }
     /* The card payments' round commits with the batch (lease.h, in_batch). */
-    if (ctx->in_batch && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
+    if (ctx->in_batch && !round_first && (rc = ctx->in_batch(ctx->in_batch_arg, st)) != PV_OK)
         goto fail_rollback;
     /* The jobs' journals wait for the end (journal_batch; SQLite too since session 12). */
     if ((rc = pv_store_journal_batch(st, 1)) != PV_OK)

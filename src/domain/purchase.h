@@ -183,6 +183,16 @@ int pv_purchase_store_trouble(int rc);
 int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
                      const struct pv_purchase_res *res, size_t n, int whole, int late);
 /*
+ * pv_purchase_lock_first - the second half of a batch locking first, after a pv_purchase_lock
+ * with late (the writer lock shared only) and the batch's card round: the gate shared with the
+ * batches locking first and its customers' balance rows in name order, as pv_purchase_lock
+ * takes them without late. A round's intent rows are then never held by a batch that waits
+ * for the gate while another batch, holding the gate, waits for them (purchase-path.md, "The
+ * rounds"). Borrows all. PV_OK, PV_ENOMEM or a store error (PV_EBUSY on a lock wait too long).
+ */
+int pv_purchase_lock_first(struct pv_store *st, const struct pv_purchase_req *reqs,
+                           const struct pv_purchase_res *res, size_t n);
+/*
  * Customers' rows locked late (PostgreSQL; issue 15, session 10): pv_purchase_lock with late
  * takes the writer lock shared only; pv_purchase_late, before the jobs, reads the customers'
  * balances without a lock (pv_store_batch_late; *late 0 on SQLite); once the jobs decided,

@@ -65,8 +65,6 @@ static int customers(const struct pv_purchase_req *reqs, const struct pv_purchas
 int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
                      const struct pv_purchase_res *res, size_t n, int whole, int late)
 {
-    char(*acct)[PV_ACCOUNT_MAX] = NULL;
-    size_t m = 0;
     int rc;
 
     /* A plan kept from when a table was small reads it whole (store-driver.md). */
@@ -76,6 +74,16 @@ int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
         return pv_store_lock_writer(st);
     if (late)
         return pv_store_lock_batch(st, NULL, 0); /* the customers at the end: pv_purchase_late */
+    return pv_purchase_lock_first(st, reqs, res, n);
+}
+
+int pv_purchase_lock_first(struct pv_store *st, const struct pv_purchase_req *reqs,
+                           const struct pv_purchase_res *res, size_t n)
+{
+    char(*acct)[PV_ACCOUNT_MAX] = NULL;
+    size_t m = 0;
+    int rc;
+
     if ((rc = customers(reqs, res, n, &acct, &m)) != PV_OK)
         return rc;
     rc = pv_store_lock_batch(st, (const char(*)[PV_ACCOUNT_MAX]) acct, m);

@@ -9,7 +9,8 @@
  * the new card's three reads in one statement; no savepoint pair around a
  * card's one write, which SQLite undoes alone when it fails; session 10: a
  * round's end states eight to a statement). The batch's claim of its card holds (session 15)
- * runs on PostgreSQL too, with STAMPD_TEST_PG_DSN_FILE.
+ * runs on PostgreSQL too, with STAMPD_TEST_PG_DSN_FILE, and so do two processors' batches
+ * whose rounds write a card's twin intents (session 16: a round before the gate).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #include "domain_env.h"
 
+#include "crypto/signpool.h"
 #include "domain/intent.h"
 #include "server/cardpay.h"
 #include "server/job.h"
@@ -512,6 +514,143 @@ static void test_claimed_hold_of_a_replay(void **state)
     denv_books(e);
 }
 
+/* Two processors' batches, each with a round that writes a card's intent, the same card's
+ * twin (a retry sent to the other processor): the late batch's round writes it first and waits
+ * until the other batch reached its round; the other, one job locking first, writes the twin. */
+struct twins {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int late_wrote, first_at_round;
+    struct pv_store *st; /* the late batch's */
+    struct pv_processor_ctx *ctx;
+    struct pv_purchase_req reqs[2];
+    struct pv_purchase_res res[2];
+    int rc;
+    uint8_t twin_written;
+};
+
+static int twin_intent(struct pv_store *st, const char *id, uint8_t *done)
+{
+    struct pv_intent_rec it;
+
+    memset(&it, 0, sizeof it);
+    snprintf(it.id, sizeof it.id, "%s", id);
+    snprintf(it.kind, sizeof it.kind, "purchase");
+    snprintf(it.owner, sizeof it.owner, "cus_a");
+    snprintf(it.customer_id, sizeof it.customer_id, "cus_a");
+    snprintf(it.client_key, sizeof it.client_key, "twin");
+    it.attempt = 1;
+    snprintf(it.gateway_key, sizeof it.gateway_key, "purchase:cus_a:twin:1");
+    snprintf(it.state, sizeof it.state, "%s", PV_INTENT_PENDING);
+    it.amount = 740;
+    it.created = it.updated = pv_now_ms();
+    return pv_store_intents_insert(st, &it, 1, done);
+}
+
+static int late_round(void *arg, struct pv_store *st)
+{
+    struct twins *t = arg;
+    struct timespec until;
+    uint8_t done = 0;
+    int rc = twin_intent(st, "pi_twin_late", &done);
+
+    pthread_mutex_lock(&t->mu);
+    t->late_wrote = 1;
+    pthread_cond_broadcast(&t->cv);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (!t->first_at_round && pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&t->mu);
+    return rc != PV_OK ? rc : done ? PV_OK : PV_EINTERNAL;
+}
+
+static int first_round(void *arg, struct pv_store *st)
+{
+    struct twins *t = arg;
+
+    pthread_mutex_lock(&t->mu);
+    t->first_at_round = 1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    return twin_intent(st, "pi_twin_first", &t->twin_written); /* waits for the late one */
+}
+
+static void *late_batch(void *arg)
+{
+    struct twins *t = arg;
+
+    t->rc = denv_batch(t->st, t->ctx, t->reqs, t->res, 2, PV_NOW_AT_LOCK);
+    return NULL;
+}
+
+/* A round runs before its batch waits for the gate, in a batch locking first as in one locking
+ * late (issue 15, session 16): had the batch locking first taken the gate and its customers'
+ * rows before its round, the late batch would wait for that gate while holding the intent the
+ * round waits for - a deadlock PostgreSQL breaks by failing one of the batches. Both buy here,
+ * and the twin's intent is the late batch's. */
+static void test_rounds_before_the_gate(void **state)
+{
+    struct denv *e = *state;
+    struct twins t;
+    struct pv_processor_ctx other;
+    struct pv_sign_pool *pool = NULL;
+    struct pv_purchase_req q;
+    struct pv_purchase_res r;
+    struct pv_intent_rec it;
+    struct pv_store *st2 = NULL;
+    pthread_t th;
+
+    memset(&t, 0, sizeof t);
+    assert_int_equal(pthread_mutex_init(&t.mu, NULL), 0);
+    assert_int_equal(pthread_cond_init(&t.cv, NULL), 0);
+    t.rc = -1;
+    t.twin_written = 1;
+    assert_int_equal(pv_sign_pool_new(1, &pool), PV_OK); /* a batch of two locks late */
+    e->ctx.sign_pool = pool;
+    e->ctx.in_batch = late_round;
+    e->ctx.in_batch_arg = &t;
+    t.st = e->st;
+    t.ctx = &e->ctx;
+    denv_letter(&t.reqs[0], "cus_a", "late", 1, 0);
+    denv_letter(&t.reqs[1], "cus_a", "late", 2, 0);
+    memset(&other, 0, sizeof other);
+    other.cm = e->cm;
+    other.gws = e->gws;
+    snprintf(other.server_id, sizeof other.server_id, "proc-2");
+    other.in_batch = first_round;
+    other.in_batch_arg = &t;
+    assert_int_equal(pv_store_open(denv_dsn, &st2), PV_OK);
+    assert_int_equal(pv_processor_load(st2, &other), PV_OK);
+    denv_register_and_tick(st2, &other);
+    denv_letter(&q, "cus_a", "first", 1, 0);
+
+    assert_int_equal(pthread_create(&th, NULL, late_batch, &t), 0);
+    pthread_mutex_lock(&t.mu);
+    while (!t.late_wrote)
+        pthread_cond_wait(&t.cv, &t.mu);
+    pthread_mutex_unlock(&t.mu);
+    assert_int_equal(denv_batch(st2, &other, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(t.rc, PV_OK);
+    assert_int_equal(t.res[0].err, PV_OK);
+    assert_int_equal(t.res[1].err, PV_OK);
+    assert_int_equal(t.twin_written, 0); /* the late batch's stood */
+    assert_int_equal(pv_store_intent_get(e->st, "pi_twin_late", &it), PV_OK);
+    assert_int_equal(pv_store_intent_get(e->st, "pi_twin_first", &it), PV_ENOTFOUND);
+
+    pv_indicium_rec_clear(&t.res[0].rec);
+    pv_indicium_rec_clear(&t.res[1].rec);
+    pv_indicium_rec_clear(&r.rec);
+    e->ctx.in_batch = NULL;
+    e->ctx.sign_pool = NULL;
+    pv_sign_pool_free(pool);
+    pv_processor_ctx_clear(&other);
+    pv_store_close(st2);
+    pthread_cond_destroy(&t.cv);
+    pthread_mutex_destroy(&t.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +666,7 @@ int main(void)
     const struct CMUnitTest on_pg[] = {
         cmocka_unit_test_setup_teardown(test_claimed_holds, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_claimed_hold_of_a_replay, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_rounds_before_the_gate, setup_pg, teardown),
     };
     int failed = cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);
 
