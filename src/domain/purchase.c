@@ -562,9 +562,8 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_mills *shift = NULL;
     struct pv_refill_carry *carry = NULL; /* each job's refill as the batch found it */
     size_t i, m = 0, saved_current = ctx->current;
-    int rc = PV_ENOMEM, late = 0, moved = 0, queued_rc, signing = 0; /* sr[0..m): the pool's */
-    int round_first = 0;
-    int64_t now_arg = now;
+    int rc = PV_ENOMEM, late = 0, moved = 0, queued_rc, signing = 0, round_first = 0;
+    int64_t now_arg = now; /* sr[0..m): the pool's */
 
     if (!facts)
         goto fail;
@@ -582,8 +581,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
             carry[i] = res[i].refill;
     }
     /* A batch locking first runs its card round before its gate and customers' rows, as a
-     * batch locking late runs it before its gate: no batch holds a round's intent rows while it
-     * waits for the gate (pv_purchase_lock_first). One locking whole excludes every batch. */
+     * batch locking late runs it before its gate: no round waits for another round's intent
+     * while its batch holds the gate (pv_purchase_lock_first). One locking whole excludes every
+     * batch. */
     round_first =
         ctx->in_batch && !late && !ctx->lock_whole && !pv_purchase_lock_whole(reqs, res, n);
     if ((rc = pv_store_begin(st)) != PV_OK)

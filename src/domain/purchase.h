@@ -186,9 +186,10 @@ int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
  * pv_purchase_lock_first - the second half of a batch locking first, after a pv_purchase_lock
  * with late (the writer lock shared only) and the batch's card round: the gate shared with the
  * batches locking first and its customers' balance rows in name order, as pv_purchase_lock
- * takes them without late. A round's intent rows are then never held by a batch that waits
- * for the gate while another batch, holding the gate, waits for them (purchase-path.md, "The
- * rounds"). Borrows all. PV_OK, PV_ENOMEM or a store error (PV_EBUSY on a lock wait too long).
+ * takes them without late (the writer lock shared queued again: one statement more). No
+ * round then waits for another batch's round while its own batch holds the gate that batch
+ * waits for (purchase-path.md, "Customers' rows locked late": the cycles left, rarer, are
+ * there). Borrows all. PV_OK, PV_ENOMEM or a store error (PV_EBUSY on a lock wait too long).
  */
 int pv_purchase_lock_first(struct pv_store *st, const struct pv_purchase_req *reqs,
                            const struct pv_purchase_res *res, size_t n);

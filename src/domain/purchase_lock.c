@@ -4,7 +4,8 @@
  *
  * Batches of several processors run at once on PostgreSQL. Each takes the
  * writer lock shared - funds, refunds, holds and the other lock_writer
- * holders still exclude every batch, as before - and then, in one
+ * holders still exclude every batch, as before - and then (after its card
+ * round, pv_purchase_lock_first, when it has one), in one
  * statement, the balance rows of all its customers in name order: two
  * batches that share customers wait for each other in one direction only,
  * never in a circle, whatever order their jobs came in. Everything else a

@@ -600,6 +600,7 @@ static void test_rounds_before_the_gate(void **state)
     struct pv_intent_rec it;
     struct pv_store *st2 = NULL;
     pthread_t th;
+    int rc;
 
     memset(&t, 0, sizeof t);
     assert_int_equal(pthread_mutex_init(&t.mu, NULL), 0);
@@ -630,8 +631,9 @@ static void test_rounds_before_the_gate(void **state)
     while (!t.late_wrote)
         pthread_cond_wait(&t.cv, &t.mu);
     pthread_mutex_unlock(&t.mu);
-    assert_int_equal(denv_batch(st2, &other, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    rc = denv_batch(st2, &other, &q, &r, 1, PV_NOW_AT_LOCK);
+    assert_int_equal(pthread_join(th, NULL), 0); /* before any assert: the thread uses e->st */
+    assert_int_equal(rc, PV_OK);
     assert_int_equal(t.rc, PV_OK);
     assert_int_equal(t.res[0].err, PV_OK);
     assert_int_equal(t.res[1].err, PV_OK);
