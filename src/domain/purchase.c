@@ -656,8 +656,9 @@ again:
              * it commits with the batch and later jobs see it. */
             if (rc == PV_OK && res[i].refill.want)
                 rc = pv_purchase_refill_record(st, ctx, &reqs[i], &res[i]);
-            /* Its hold is given up with the batch's commit (voided after it). */
-            if (rc == PV_OK)
+            /* Its hold is given up with the batch's commit (voided after it), unless the
+             * job is deferred: a later batch buys with it. */
+            if (rc == PV_OK && !res[i].refill.deferred)
                 rc = pv_purchase_hold_drop(st, ctx, &res[i]);
             pv_indicium_rec_clear(&res[i].rec);
             memset(&res[i].rec, 0, sizeof res[i].rec);

@@ -69,7 +69,8 @@ void pv_purchase_settle(struct pv_store *st, struct pv_processor_ctx *ctx,
                         const struct pv_purchase_res *res, size_t n);
 /* pv_purchase_res_rerun - clear what a batch fills in r (borrowed; its piece's texts
  * freed), keeping what pv_purchase_authorize put there: the hold, and unless failed
- * (the batch failed) the card's answer too (purchase_pay.c). */
+ * (the batch failed) the card's answer too, and whether its intent records it yet
+ * (held_pending: a job deferred to a later batch, session 16; purchase_pay.c). */
 void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed);
 
 /*
@@ -117,13 +118,15 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
  * statement for the batch on PostgreSQL, in a savepoint, instead of a round trip in each job -
  * and sets res[i].claimed, locking the intents in id order; a job not claimed (its intent
  * moved meanwhile or held by another transaction, or the statement failed) moves its own in
- * its job, as before. PV_OK, or
+ * its job (pv_purchase_book_hold). PV_OK, or
  * PV_ENOMEM / PV_EBUSY (a lock waited for too long, a deadlock) / a store error that ends the
  * batch.
  * pv_purchase_book_hold - in a card job's head, after the price: PV_EPAYSTATE when due is not
  * the hold's; the two journal lines of its charge into lines; a claimed job's charge checked
  * as charges_insert will check it (PV_EINVAL), a job not claimed writes its charge row and
- * moves its intent (PV_EPAYSTATE when the guard refuses).
+ * moves its intent (PV_EPAYSTATE when the guard refuses) - first taking the intent's row only
+ * when free (PostgreSQL): held by another transaction, PV_EBUSY with r->refill.deferred set
+ * (the job is run again in a later batch, its hold kept; session 16).
  * pv_purchase_card_tails - after the jobs, the charge rows of res[0..n)'s claimed card jobs
  * that made their pieces, in one statement on PostgreSQL (queued with the batch's writes; its
  * failure fails the batch). PV_OK, PV_ENOMEM or a store error.
@@ -188,8 +191,9 @@ int pv_purchase_lock(struct pv_store *st, const struct pv_purchase_req *reqs,
  * batches locking first and its customers' balance rows in name order, as pv_purchase_lock
  * takes them without late (the writer lock shared queued again: one statement more). No
  * round then waits for another batch's round while its own batch holds the gate that batch
- * waits for (purchase-path.md, "Customers' rows locked late": the cycles left, rarer, are
- * there). Borrows all. PV_OK, PV_ENOMEM or a store error (PV_EBUSY on a lock wait too long).
+ * waits for (purchase-path.md, "Customers' rows locked late", with the job's side: a held job
+ * never waits for its intent after the gate). Borrows all. PV_OK, PV_ENOMEM or a store error
+ * (PV_EBUSY on a lock wait too long).
  */
 int pv_purchase_lock_first(struct pv_store *st, const struct pv_purchase_req *reqs,
                            const struct pv_purchase_res *res, size_t n);

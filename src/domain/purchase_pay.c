@@ -42,6 +42,7 @@ void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed)
     if (!failed) {
         memcpy(r->charge_id, kept.charge_id, sizeof r->charge_id);
         r->charged = kept.charged;
+        r->held_pending = kept.held_pending; /* a deferred job's hold answered, not recorded */
         memcpy(r->decline, kept.decline, sizeof r->decline);
         memcpy(r->refill_id, kept.refill_id, sizeof r->refill_id);
         r->refilled = kept.refilled;
@@ -50,12 +51,11 @@ void pv_purchase_res_rerun(struct pv_purchase_res *r, int failed)
 
 void pv_purchase_res_again(struct pv_purchase_res *r)
 {
-    int pending = r->held_pending, claimed = r->claimed;
+    int claimed = r->claimed;
     char piece[sizeof r->piece_id];
 
     memcpy(piece, r->piece_id, sizeof piece);
-    pv_purchase_res_rerun(r, 0);
-    r->held_pending = pending;
+    pv_purchase_res_rerun(r, 0); /* keeps held_pending */
     r->claimed = claimed;
     memcpy(r->piece_id, piece, sizeof piece);
 }
@@ -174,6 +174,31 @@ static void card_charge(const struct pv_purchase_req *q, const struct pv_purchas
     c->created = now;
 }
 
+/* Batches a held card job waits for its intent's row before it waits in its own move. */
+#define HELD_WAIT_ROUNDS 200
+
+/*
+ * A held job's intent its batch did not claim - the claim skips a row another transaction holds,
+ * or failed whole - is locked for the job's own move only when free (PostgreSQL). Held, the
+ * job is deferred to a later batch (PV_EBUSY with r->refill.deferred, its hold kept) instead of
+ * waiting after its batch's gate: another processor's batch that moved that intent in its round
+ * (a twin's, adopted) may be waiting for that gate (docs/internals/purchase-path.md). After
+ * HELD_WAIT_ROUNDS batches it waits, as before.
+ */
+static int intent_free(struct pv_store *st, struct pv_purchase_res *r)
+{
+    int rc;
+
+    if (r->refill.rounds >= HELD_WAIT_ROUNDS)
+        return PV_OK;
+    rc = pv_store_intent_try_lock(st, r->intent_id);
+    if (rc == PV_EBUSY) {
+        r->refill.rounds++;
+        r->refill.deferred = 1;
+    }
+    return rc == PV_ENOTFOUND ? PV_OK : rc; /* not there: the guarded move refuses it */
+}
+
 int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
                           const struct pv_purchase_req *q, struct pv_purchase_res *r, pv_mills due,
                           int64_t now, struct pv_ledger_line lines[2])
@@ -193,7 +218,8 @@ int pv_purchase_book_hold(struct pv_store *st, struct pv_processor_ctx *ctx,
         /* Refused here, in its savepoint, rather than by the batch's one statement. */
         return pv_store_charge_valid(&c);
     }
-    if ((rc = pv_pay_charge(st, &c, lines)) != PV_OK) /* lines: posted with postage_sale */
+    if ((rc = intent_free(st, r)) != PV_OK ||
+        (rc = pv_pay_charge(st, &c, lines)) != PV_OK) /* lines: posted with postage_sale */
         return rc;
     /* Guarded: the recovery may have given the hold up meanwhile. */
     return pv_store_intent_move(st, r->intent_id, held_state(r), PV_INTENT_SETTLING,

@@ -47,13 +47,16 @@ struct pv_purchase_req {
  * An auto-refill across batches: a balance purchase that crosses its
  * customer's trigger is deferred - its savepoint rolled back, the refill's
  * intent recorded in the batch - and, once the refill was tried after the
- * commit (pv_purchase_refill), run again. Kept by every stage.
+ * commit (pv_purchase_refill), run again. Kept by every stage. A held card
+ * job whose intent another transaction holds is deferred the same way, with
+ * no refill (pv_purchase_book_hold).
  */
 struct pv_refill_carry {
     int deferred;              /* run this job again (after the refills) */
     int want;                  /* this job's refill is to be recorded (the batch's business) */
     int done;                  /* this job's refill was tried: never again for this job */
-    int rounds;                /* batches it waited for another job's refill */
+    int rounds;                /* batches it waited: another job's refill, its held card's intent
+                                  another transaction held (pv_purchase_book_hold) */
     int err;                   /* the refill's error, PV_OK when credited */
     char decline[24];          /* its decline code */
     char intent_id[PV_ID_MAX]; /* the refill's intent */
@@ -108,10 +111,10 @@ static inline int pv_purchase_res_pays(const struct pv_purchase_res *r)
 
 /* pv_purchase_res_settles - 1 when r's card hold is the batch's to capture or void after its
  * commit: a replay's hold is the committed twin's, unless the batch claimed it (and gave it up,
- * voiding). */
+ * voiding); a job deferred to a later batch keeps its hold for it. */
 static inline int pv_purchase_res_settles(const struct pv_purchase_res *r)
 {
-    return r->held && (!r->replayed || r->claimed);
+    return r->held && !r->refill.deferred && (!r->replayed || r->claimed);
 }
 
 /* pv_purchase_res_reset - r zeroed, the texts of its piece freed (store.h). */

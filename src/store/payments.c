@@ -583,6 +583,20 @@ int pv_store_intent_move(struct pv_store *st, const char *id, const char *from, 
     return guarded(&q, S_INTENT_EXISTS, id, PV_EPAYSTATE);
 }
 
+int pv_store_intent_try_lock(struct pv_store *st, const char *id)
+{
+    struct pv_q q;
+    int64_t one;
+
+    if (!st || !id)
+        return PV_EINVAL;
+    if (!pv_sql_has(st, S_INTENT_LOCK_NOWAIT))
+        return PV_OK;
+    pv_q_start(&q, st, S_INTENT_LOCK_NOWAIT);
+    pv_q_text(&q, id);
+    return pv_q_int64(&q, &one);
+}
+
 int pv_store_intents_end(struct pv_store *st, const char *const *ids, size_t n, const char *from,
                          const char *to, int64_t now)
 {

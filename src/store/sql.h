@@ -480,6 +480,9 @@
                     "$19::bigint[], $20::bigint[]) ON CONFLICT DO NOTHING RETURNING id"))          \
     X(INTENT_GET, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE id = $1"))                   \
     X(INTENT_EXISTS, BOTH("SELECT 1 FROM pay_intents WHERE id = $1"))                              \
+    /* A held job's intent its batch did not claim, locked only when free (intent_try_lock). */    \
+    X(INTENT_LOCK_NOWAIT,                                                                          \
+      DIALECT(NULL, "SELECT 1 FROM pay_intents WHERE id = $1 FOR UPDATE NOWAIT"))                  \
     X(INTENT_LATEST, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
                           "owner = $2 AND client_key = $3 ORDER BY attempt DESC LIMIT 1"))         \
     /* The guard (state, and how old) is the concurrency: one mover wins. */                       \

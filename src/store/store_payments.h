@@ -50,6 +50,13 @@ int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const ch
                            const char *const *charge_ids, const char *const *refs, size_t n,
                            const char *to, const char *server_id, int64_t now, uint8_t *done);
 
+/* intent_try_lock - the row of intent id (borrowed) locked to the transaction's end only when no
+ * other transaction holds it (PostgreSQL, FOR UPDATE NOWAIT; SQLite, whose write lock is the
+ * whole database's: nothing to do). PV_OK, PV_ENOTFOUND, PV_EBUSY when another holds it (the
+ * statement failed: the transaction goes on only after a rollback to a savepoint before it),
+ * PV_EINVAL, or a store error. */
+int pv_store_intent_try_lock(struct pv_store *st, const char *id);
+
 /* charges_insert - charge_insert of recs[0..n) (borrowed): one statement on PostgreSQL (a
  * batch's card purchases, issue 15, session 15; queued in a batch with pv_store_defer on), one
  * each on SQLite. PV_EINVAL (or charge_insert's PV_EOVERFLOW) before anything is written when
