@@ -76,8 +76,8 @@ struct pv_purchase_res {
      * credited for this job before its last run (pv_purchase_refill). */
     char charge_id[PV_REF_MAX]; /* paid by card */
     pv_mills charged;
-    /* 1: its hold's answer rides on this batch: the intent moves from "pending"
-     * (charge_id recorded with that move), not from "authorized" */
+    /* 1: its hold's answer rides on this batch (or, deferred, on the one that buys it): the
+     * intent moves from "pending" (charge_id recorded with that move), not from "authorized" */
     int held_pending;
     /* 1: the batch moved its intent to "settling" before its jobs (pv_purchase_claim), naming
      * piece_id, the id its indicium takes; its charge row is written after the jobs

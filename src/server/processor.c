@@ -361,7 +361,8 @@ static void *writer(void *arg)
         for (i = 0; i < n; i++) {
             batch[i]->res = p->res[i];
             if (p->res[i].refill.deferred) {
-                /* Run again after its (or another job's) auto-refill. */
+                /* Run again after its (or another job's) auto-refill, or once its held
+                 * card's intent is free (pv_purchase_book_hold), its hold kept. */
                 batch[i]->next = NULL;
                 if (deferred_tail)
                     deferred_tail->next = batch[i];
@@ -388,7 +389,8 @@ static void *writer(void *arg)
                 p->tail = deferred_tail;
             pthread_mutex_unlock(&p->mu);
             deferred = deferred_tail = NULL;
-            /* Only jobs waiting for another processor's refill: do not spin. */
+            /* Only jobs waiting for another processor's refill or another transaction's
+             * intent row: do not spin. */
             if (waiting == n)
                 nanosleep(&(struct timespec){0, 5000000L}, NULL);
         }

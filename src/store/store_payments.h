@@ -52,9 +52,9 @@ int pv_store_intents_claim(struct pv_store *st, const char *const *ids, const ch
 
 /* intent_try_lock - the row of intent id (borrowed) locked to the transaction's end only when no
  * other transaction holds it (PostgreSQL, FOR UPDATE NOWAIT; SQLite, whose write lock is the
- * whole database's: nothing to do). PV_OK, PV_ENOTFOUND, PV_EBUSY when another holds it (the
- * statement failed: the transaction goes on only after a rollback to a savepoint before it),
- * PV_EINVAL, or a store error. */
+ * whole database's: nothing to do, PV_OK). PV_OK, PV_ENOTFOUND (PostgreSQL: no such intent),
+ * PV_EBUSY when another holds it (the statement failed: the transaction goes on only after a
+ * rollback to a savepoint before it), PV_EINVAL, or a store error. */
 int pv_store_intent_try_lock(struct pv_store *st, const char *id);
 
 /* charges_insert - charge_insert of recs[0..n) (borrowed): one statement on PostgreSQL (a

@@ -518,7 +518,8 @@ static void test_claimed_hold_of_a_replay(void **state)
  * its batch's claim skips the row, and the job, rather than wait for it in its own move (after
  * the gate, where it could close a circle with another processor's batch), is deferred with its
  * hold kept - nothing charged, nothing voided - and bought by a later batch once the row is
- * free. */
+ * free. Both ways a hold reaches a batch: answered before (its intent "authorized"), and
+ * answered in the batch's round (still "pending", the charge recorded by the move that buys). */
 static void test_held_intent_held_elsewhere(void **state)
 {
     struct denv *e = *state;
@@ -528,39 +529,50 @@ static void test_held_intent_held_elsewhere(void **state)
     struct pv_store *other = NULL;
     int64_t charges;
 
-    memset(&r, 0, sizeof r);
     denv_card(e, 0, "4242424242424242", &card);
-    denv_letter(&q, "cus_a", "elsewhere", 1, 0);
-    q.pay = card;
-    pv_purchase_authorize(e->st, &e->ctx, &q, &r, pv_now());
-    assert_int_equal(r.held, 1);
-    assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
-    assert_int_equal(pv_store_begin(other), PV_OK); /* the intent's row held by another */
-    assert_int_equal(pv_store_intent_move(other, r.intent_id, PV_INTENT_AUTHORIZED,
-                                          PV_INTENT_AUTHORIZED, NULL, NULL, NULL, 0, pv_now_ms()),
-                     PV_OK);
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
-    assert_int_equal(r.err, PV_EBUSY);
-    assert_int_equal(r.refill.deferred, 1);
-    assert_int_equal(r.claimed, 0);
-    assert_int_equal(r.held, 1);
-    pv_purchase_settle(e->st, &e->ctx, &r, 1); /* its hold is not this batch's to void */
-    assert_int_equal(pv_store_rollback(other), PV_OK);
-    pv_store_close(other);
-    intent_is(e, r.intent_id, PV_INTENT_AUTHORIZED);
-    assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
-    assert_int_equal(charges, 0);
+    for (int pending = 0; pending < 2; pending++) {
+        const char *held = pending ? PV_INTENT_PENDING : PV_INTENT_AUTHORIZED;
 
-    /* The next batch, the row free: bought with the same hold. */
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
-    assert_int_equal(r.err, PV_OK);
-    assert_int_equal(r.claimed, 1);
-    intent_is(e, r.intent_id, PV_INTENT_SETTLING);
-    pv_purchase_settle(e->st, &e->ctx, &r, 1);
-    intent_is(e, r.intent_id, PV_INTENT_CAPTURED);
-    assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
-    assert_int_equal(charges, 1);
-    pv_indicium_rec_clear(&r.rec);
+        memset(&r, 0, sizeof r);
+        denv_letter(&q, "cus_a", "elsewhere", pending, 0);
+        q.pay = card;
+        pv_purchase_authorize(e->st, &e->ctx, &q, &r, pv_now());
+        assert_int_equal(r.held, 1);
+        if (pending) { /* as the round leaves a hold it answered for a job of its batch */
+            assert_int_equal(pv_store_intent_move(e->st, r.intent_id, PV_INTENT_AUTHORIZED,
+                                                  PV_INTENT_PENDING, NULL, NULL, NULL, 0,
+                                                  pv_now_ms()),
+                             PV_OK);
+            r.held_pending = 1;
+        }
+        assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
+        assert_int_equal(pv_store_begin(other), PV_OK); /* the intent's row held by another */
+        assert_int_equal(
+            pv_store_intent_move(other, r.intent_id, held, held, NULL, NULL, NULL, 0, pv_now_ms()),
+            PV_OK);
+        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
+        assert_int_equal(r.err, PV_EBUSY);
+        assert_int_equal(r.refill.deferred, 1);
+        assert_int_equal(r.claimed, 0);
+        assert_int_equal(r.held, 1);
+        assert_int_equal(pv_store_rollback(other), PV_OK);
+        pv_store_close(other);
+        pv_purchase_settle(e->st, &e->ctx, &r, 1); /* its hold is not this batch's to void */
+        intent_is(e, r.intent_id, held);
+        assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
+        assert_int_equal(charges, pending);
+
+        /* The next batch, the row free: bought with the same hold. */
+        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
+        assert_int_equal(r.err, PV_OK);
+        assert_int_equal(r.claimed, 1);
+        intent_is(e, r.intent_id, PV_INTENT_SETTLING);
+        pv_purchase_settle(e->st, &e->ctx, &r, 1);
+        intent_is(e, r.intent_id, PV_INTENT_CAPTURED);
+        assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
+        assert_int_equal(charges, pending + 1);
+        pv_indicium_rec_clear(&r.rec);
+    }
     denv_books(e);
 }
 
