@@ -164,6 +164,8 @@ static int fail(struct pg_store *s, const PGresult *res, const char *what)
     }
     if (state_is(s, "23505"))
         return PV_EEXIST; /* unique_violation */
+    if (state_is(s, "55P03") && what && strstr(what, "_NOWAIT"))
+        return PV_EBUSY; /* a lock taken only when free (a statement named so): an answer */
     fprintf(stderr, "store: %s: %s\n", what,
             pv_pg_one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
     if (state_is(s, "23514") || state_is(s, "22003"))
