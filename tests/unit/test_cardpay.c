@@ -576,6 +576,57 @@ static void test_held_intent_held_elsewhere(void **state)
     denv_books(e);
 }
 
+/* The same in a batch locking late (two jobs, a sign pool): the job whose intent is held
+ * elsewhere is deferred, the other bought beside it with its hold claimed; the customers' rows
+ * taken at the settle are undisturbed by the deferred one. */
+static void test_held_intent_held_elsewhere_late(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q[2];
+    struct pv_purchase_res r[2];
+    struct pv_payment card;
+    struct pv_sign_pool *pool = NULL;
+    struct pv_store *other = NULL;
+    int64_t charges;
+
+    memset(r, 0, sizeof r);
+    denv_card(e, 0, "4242424242424242", &card);
+    for (int i = 0; i < 2; i++) {
+        denv_letter(&q[i], "cus_a", "late-elsewhere", i, 0);
+        q[i].pay = card;
+        pv_purchase_authorize(e->st, &e->ctx, &q[i], &r[i], pv_now());
+        assert_int_equal(r[i].held, 1);
+    }
+    assert_int_equal(pv_sign_pool_new(1, &pool), PV_OK);
+    e->ctx.sign_pool = pool;
+    assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
+    assert_int_equal(pv_store_begin(other), PV_OK);
+    assert_int_equal(pv_store_intent_move(other, r[0].intent_id, PV_INTENT_AUTHORIZED,
+                                          PV_INTENT_AUTHORIZED, NULL, NULL, NULL, 0, pv_now_ms()),
+                     PV_OK);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 2, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(r[0].err, PV_EBUSY);
+    assert_int_equal(r[0].refill.deferred, 1);
+    assert_int_equal(r[1].err, PV_OK);
+    assert_int_equal(r[1].claimed, 1);
+    assert_int_equal(pv_store_rollback(other), PV_OK);
+    pv_store_close(other);
+    pv_purchase_settle(e->st, &e->ctx, r, 2);
+    intent_is(e, r[0].intent_id, PV_INTENT_AUTHORIZED);
+    intent_is(e, r[1].intent_id, PV_INTENT_CAPTURED);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(r[0].err, PV_OK);
+    pv_purchase_settle(e->st, &e->ctx, r, 1);
+    intent_is(e, r[0].intent_id, PV_INTENT_CAPTURED);
+    assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
+    assert_int_equal(charges, 2);
+    e->ctx.sign_pool = NULL;
+    pv_sign_pool_free(pool);
+    pv_indicium_rec_clear(&r[0].rec);
+    pv_indicium_rec_clear(&r[1].rec);
+    denv_books(e);
+}
+
 /* Two processors' batches, each with a round that writes a card's intent, the same card's
  * twin (a retry sent to the other processor): the late batch's round writes it first and waits
  * until the other batch reached its round; the other, one job locking first, writes the twin. */
@@ -732,6 +783,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claimed_hold_of_a_replay, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rounds_before_the_gate, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere_late, setup_pg, teardown),
     };
     int failed = cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);
 
