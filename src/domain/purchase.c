@@ -562,8 +562,9 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_mills *shift = NULL;
     struct pv_refill_carry *carry = NULL; /* each job's refill as the batch found it */
     size_t i, m = 0, saved_current = ctx->current;
-    int rc = PV_ENOMEM, late = 0, moved = 0, queued_rc, signing = 0, round_first = 0;
-    int64_t now_arg = now; /* sr[0..m): the pool's */
+    int rc = PV_ENOMEM, late = 0, moved = 0, queued_rc, signing = 0; /* sr[0..m): the pool's */
+    int round_first = 0; /* its card round before its gate and customers' rows */
+    int64_t now_arg = now;
 
     if (!facts)
         goto fail;
