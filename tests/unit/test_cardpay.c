@@ -514,6 +514,25 @@ static void test_claimed_hold_of_a_replay(void **state)
     denv_books(e);
 }
 
+/* Another connection's transaction holding intent id's row (in state, which it keeps); let go
+ * with let_go. */
+static struct pv_store *held_elsewhere(const char *id, const char *state)
+{
+    struct pv_store *other = NULL;
+
+    assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
+    assert_int_equal(pv_store_begin(other), PV_OK);
+    assert_int_equal(
+        pv_store_intent_move(other, id, state, state, NULL, NULL, NULL, 0, pv_now_ms()), PV_OK);
+    return other;
+}
+
+static void let_go(struct pv_store *other)
+{
+    assert_int_equal(pv_store_rollback(other), PV_OK);
+    pv_store_close(other);
+}
+
 /* A held card job whose intent another transaction holds (PostgreSQL; issue 15, session 16):
  * its batch's claim skips the row, and the job, rather than wait for it in its own move (after
  * the gate, where it could close a circle with another processor's batch), is deferred with its
@@ -526,7 +545,7 @@ static void test_held_intent_held_elsewhere(void **state)
     struct pv_purchase_req q;
     struct pv_purchase_res r;
     struct pv_payment card;
-    struct pv_store *other = NULL;
+    struct pv_store *other;
     int64_t charges;
 
     denv_card(e, 0, "4242424242424242", &card);
@@ -545,18 +564,13 @@ static void test_held_intent_held_elsewhere(void **state)
                              PV_OK);
             r.held_pending = 1;
         }
-        assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
-        assert_int_equal(pv_store_begin(other), PV_OK); /* the intent's row held by another */
-        assert_int_equal(
-            pv_store_intent_move(other, r.intent_id, held, held, NULL, NULL, NULL, 0, pv_now_ms()),
-            PV_OK);
+        other = held_elsewhere(r.intent_id, held);
         assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
         assert_int_equal(r.err, PV_EBUSY);
         assert_int_equal(r.refill.deferred, 1);
         assert_int_equal(r.claimed, 0);
         assert_int_equal(r.held, 1);
-        assert_int_equal(pv_store_rollback(other), PV_OK);
-        pv_store_close(other);
+        let_go(other);
         pv_purchase_settle(e->st, &e->ctx, &r, 1); /* its hold is not this batch's to void */
         intent_is(e, r.intent_id, held);
         assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
@@ -599,18 +613,13 @@ static void test_held_intent_held_elsewhere_late(void **state)
     }
     assert_int_equal(pv_sign_pool_new(1, &pool), PV_OK);
     e->ctx.sign_pool = pool;
-    assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
-    assert_int_equal(pv_store_begin(other), PV_OK);
-    assert_int_equal(pv_store_intent_move(other, r[0].intent_id, PV_INTENT_AUTHORIZED,
-                                          PV_INTENT_AUTHORIZED, NULL, NULL, NULL, 0, pv_now_ms()),
-                     PV_OK);
+    other = held_elsewhere(r[0].intent_id, PV_INTENT_AUTHORIZED);
     assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 2, PV_NOW_AT_LOCK), PV_OK);
     assert_int_equal(r[0].err, PV_EBUSY);
     assert_int_equal(r[0].refill.deferred, 1);
     assert_int_equal(r[1].err, PV_OK);
     assert_int_equal(r[1].claimed, 1);
-    assert_int_equal(pv_store_rollback(other), PV_OK);
-    pv_store_close(other);
+    let_go(other);
     pv_purchase_settle(e->st, &e->ctx, r, 2);
     intent_is(e, r[0].intent_id, PV_INTENT_AUTHORIZED);
     intent_is(e, r[1].intent_id, PV_INTENT_CAPTURED);
