@@ -22,8 +22,8 @@
  * and after the batch's commit (pv_cardpay_after) acts on what it made
  * durable: each hold submitted, each held job handed to the writer's queue,
  * each capture or void submitted, each finished job answered. A job whose
- * batch committed is captured or voided straight away (pv_cardpay_settle):
- * the batch moved its intent to settling or voiding itself.
+ * batch committed is answered and captured, or voided, straight away
+ * (pv_cardpay_settle): the batch moved its intent to settling or voiding itself.
  *
  * So a card costs no commit of its own - its writes ride on the batches'
  * one commit each, on the writer's connection (no second connection
@@ -31,8 +31,10 @@
  * intents is kept: an intent is committed before its gateway call is made,
  * its hold's answer is committed before the job reaches a batch, the
  * capture is made only for a job whose batch committed (its intent
- * "settling" in that commit), and the answer waits for the capture and
- * the commit of its end state (docs/payments.md). The gateway's calls
+ * "settling" in that commit), and a job is answered once that commit made
+ * its purchase and its intent durable: a committed purchase's capture and
+ * end state follow off its answer's path (issue 15, session 17), as the
+ * recovery would make them after a crash (docs/payments.md). The gateway's calls
  * never run on the writer: pv_gateway_submit is asynchronous (the
  * sandbox's timer, or the synchronous fallback's thread pool).
  */
@@ -55,7 +57,7 @@
 /* One card job between the writer's card rounds (one stage). */
 struct cp_item {
     struct cp_item *next;
-    struct pv_job *job;
+    struct pv_job *job; /* NULL once answered (a committed purchase's capture) */
     struct pv_intent_rec it;
     struct pv_gateway_call call;
     char key[PV_INTENT_SUBKEY_MAX];
@@ -537,7 +539,8 @@ static void post_settle(struct pv_cardpay *cp, struct cp_list *l, int rc)
 
         next = x->next;
         if (rc != PV_OK || !gw) {
-            cp->hooks.settled(cp->hooks.owner, x->job);
+            if (x->job)
+                cp->hooks.settled(cp->hooks.owner, x->job);
             free(x);
             continue;
         }
@@ -552,7 +555,8 @@ static void post_settled(struct pv_cardpay *cp, struct cp_list *l)
 
     for (x = l->head; x; x = next) {
         next = x->next;
-        cp->hooks.settled(cp->hooks.owner, x->job);
+        if (x->job)
+            cp->hooks.settled(cp->hooks.owner, x->job);
         free(x);
     }
 }
@@ -619,7 +623,7 @@ void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc)
         post_settled(cp, &cp->r_settled);
     } else {
         /* Their end states did not commit: written again in the next round, and
-         * the jobs answered only after that (docs/payments.md); after a few
+         * the jobs still waiting (voids) answered only after that; after a few
          * failed rounds answered anyway, the recovery recording the state. */
         struct cp_list again = {NULL, NULL, 0}, give_up = {NULL, NULL, 0};
         for (struct cp_item *x = cp->r_settled.head, *next; x; x = next) {
@@ -702,8 +706,9 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
         return;
     }
     /* Its batch committed the intent settling (pv_purchase_claim, or the job's own move):
-     * capture now. */
-    x->job = job;
+     * the purchase is durable and paid for, so it is answered now, and its hold captured after
+     * (issue 15, session 17: one gateway round trip and one commit sooner). The capture needs
+     * nothing of the job, which is the front's again once answered. */
     x->cp = cp;
     x->capture = 1;
     snprintf(x->it.id, sizeof x->it.id, "%s", r->intent_id);
@@ -711,6 +716,7 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
     snprintf(x->it.gateway_key, sizeof x->it.gateway_key, "%s", job->pay_key);
     snprintf(x->it.state, sizeof x->it.state, "%s", PV_INTENT_SETTLING);
     x->it.test = job->req.test;
+    cp->hooks.settled(cp->hooks.owner, job);
     submit_finish(cp, x, gw);
 }
 

@@ -19,9 +19,9 @@ struct pv_cardpay;
  * What the card payments hand back, on the writer's thread (never under
  * their lock) except wake: held - the job's card was held or refused
  * (job->res says which; the job goes to the writer's queue next); settled
- * - the job's capture or void is done (or left to the recovery): answer
- * it; wake - work is waiting for the writer's next round (called on any
- * thread: the gateway's, a front's). owner is passed back.
+ * - answer the job: its purchase committed (its capture follows), or its
+ * void is done (or left to the recovery); wake - work is waiting for the writer's next round
+ * (called on any thread: the gateway's, a front's). owner is passed back.
  */
 struct pv_cardpay_hooks {
     void (*held)(void *owner, struct pv_job *job);
@@ -44,7 +44,9 @@ int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks
  * (job not taken: the caller holds it another way).
  * pv_cardpay_settle - after job's batch (committed: it committed): capture
  * (job->res.err == PV_OK) or void job's hold (job borrowed until
- * hooks.settled). The writer's thread.
+ * hooks.settled). A committed purchase is answered (hooks.settled) at once and
+ * its hold captured after; any other job is answered once its hold's end is
+ * recorded. The writer's thread.
  */
 int pv_cardpay_hold(struct pv_cardpay *cp, struct pv_job *job);
 void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed);

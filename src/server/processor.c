@@ -16,8 +16,10 @@
  * payment intent committed before the gateway is called - the intents
  * written inside the writer's batch transactions, the gateway's calls
  * asynchronous - and then queue it for the writer; after its batch commits,
- * the writer hands every held card back to them to capture or void before
- * the job is answered. So a gateway's round trip never holds the writer nor
+ * the writer hands every held card back to them: a purchase committed is
+ * answered and its hold captured after (the intent "settling" in that commit
+ * says so to the recovery), any other job's hold is voided before its answer.
+ * So a gateway's round trip never holds the writer nor
  * a thread, a card costs no commit of its own, and every card job can be in
  * flight at once.
  * The recovery of payment intents (pv_intent_recover) runs at start and
@@ -179,7 +181,7 @@ static void card_held(void *owner, struct pv_job *job)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* ... and a card captured or voided is answered. */
+/* ... and a card purchase committed, or a card's hold voided, is answered. */
 static void card_settled(void *owner, struct pv_job *job)
 {
     finish(owner, job);

@@ -674,6 +674,18 @@ int pv_store_intent_due(struct pv_store *st, const char *state, int64_t before, 
     return pv_q_list(&q, sizeof **out, read_intent, (void **) out, n);
 }
 
+int pv_store_intent_settling(struct pv_store *st, const char *charge_id, struct pv_intent_rec *out)
+{
+    struct pv_q q;
+
+    memset(out, 0, sizeof *out);
+    if (!charge_id)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_INTENT_SETTLING);
+    pv_q_text(&q, charge_id);
+    return pv_q_get(&q, read_intent, out, sizeof *out);
+}
+
 int pv_store_intent_active(struct pv_store *st, const char *kind, const char *owner,
                            struct pv_intent_rec *out)
 {

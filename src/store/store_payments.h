@@ -75,4 +75,9 @@ int pv_store_charge_valid(const struct pv_charge_rec *rec);
 int pv_store_intents_end(struct pv_store *st, const char *const *ids, size_t n, const char *from,
                          const char *to, int64_t now);
 
+/* intent_settling - the intent (*out, filled in place) still "settling" whose hold is charge_id
+ * (borrowed): a purchase committed whose capture is on its way (issue 15, session 17: a refund
+ * of it captures first). Read through pay_intents_live. PV_ENOTFOUND when none, PV_EINVAL. */
+int pv_store_intent_settling(struct pv_store *st, const char *charge_id, struct pv_intent_rec *out);
+
 #endif

@@ -54,7 +54,7 @@ class IntentPlans(unittest.TestCase):
         """Schema v24: the gateway keys are unique through a partial index of the hashed
         ones only (a random Idempotency-Key writes no entry), and the recovery's read by
         state (INTENT_DUE, copied) searches pay_intents_live, the index of the states still
-        moving."""
+        moving (and so does a refund's read of the intent whose capture is on its way)."""
         srv = harness.Stampd("intent-plans-v24").init(psds=1)
         try:
             db = sqlite3.connect(srv.db[len("sqlite:"):])
@@ -78,6 +78,14 @@ class IntentPlans(unittest.TestCase):
                 plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + due,
                                                             ("settling", 1, 10)))
                 self.assertIn("USING INDEX pay_intents_live", plan)
+                # A refund's read of the purchase whose capture is on its way (INTENT_SETTLING,
+                # copied; issue 15, session 17) searches the same index.
+                settling = ("SELECT id FROM pay_intents WHERE state = 'settling' AND "
+                            "charge_id = ? AND (state = 'pending' OR state = 'authorized' OR "
+                            "state = 'settling' OR state = 'voiding') LIMIT 1")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + settling,
+                                                            ("ch_x",)))
+                self.assertIn("SEARCH pay_intents USING INDEX pay_intents_live (state=?", plan)
             finally:
                 db.close()
         finally:

@@ -9,7 +9,8 @@ go through: answered 201, its intent ended "captured" in the database. The
 refused card alone is answered 502 (its hold's answer not recorded: the
 intent stays pending for the recovery; or its intent could not be written:
 nothing held), or, when its end state is what failed, is still answered 201
-(it was captured) with the end state left to the recovery.
+(its purchase committed; since session 17 the answer does not wait for the
+capture) with the end state left to the recovery.
 Before each card had its own savepoint, the one error rolled back the whole
 round and every card in it was refused or left unfinished.
 
@@ -107,7 +108,8 @@ class PaymentSavepoints(unittest.TestCase):
         refused = {k: v for k, v in out.items() if k in good and v[0] != 201}
         self.assertEqual(refused, {}, "cards refused with the one whose write failed")
         self.assertEqual(out[bad][0], bad_status, out[bad])
-        # Answered only after its end state committed: every good card is captured.
+        # Answered once its purchase committed, its capture after: every good card ends
+        # captured.
         deadline = time.monotonic() + 5
         while True:
             st = self.states()

@@ -113,19 +113,27 @@ static void intent_is(struct denv *e, const char *id, const char *state)
     assert_string_equal(it.state, state);
 }
 
+/* A first-class letter of cus_a paid by the sandbox's test card (owned: free()). */
+static struct pv_job *card_job(struct denv *e, const char *prefix)
+{
+    struct pv_job *job = calloc(1, sizeof *job);
+    struct pv_payment card;
+
+    assert_non_null(job);
+    denv_card(e, 0, "4242424242424242", &card);
+    denv_letter(&job->req, "cus_a", prefix, 1, 0);
+    job->req.pay = card;
+    return job;
+}
+
 static void test_one_card_through_its_rounds(void **state)
 {
     struct denv *e = *state;
     struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
     struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
-    struct pv_job *job = calloc(1, sizeof *job);
+    struct pv_job *job = card_job(e, "rounds");
     struct pv_cardpay *cp;
-    struct pv_payment card;
 
-    assert_non_null(job);
-    denv_card(e, 0, "4242424242424242", &card);
-    denv_letter(&job->req, "cus_a", "rounds", 1, 0);
-    job->req.pay = card;
     assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
     assert_int_equal(pv_cardpay_hold(cp, job), PV_OK);
     /* Its checks and intent: one read, one insert (six statements before). */
@@ -147,6 +155,49 @@ static void test_one_card_through_its_rounds(void **state)
     /* Its end state: one move (three before); then the job is answered. */
     assert_int_equal(round_of(e, cp), 1);
     intent_is(e, job->res.intent_id, PV_INTENT_VOIDED);
+    assert_int_equal(seen.settled, 1);
+    assert_int_equal(pv_cardpay_busy(cp), 0);
+    pv_cardpay_stop(cp);
+    free(job);
+    denv_books(e);
+}
+
+/* A card purchase whose batch committed is answered at once, its hold captured after (issue 15,
+ * session 17): its intent is "settling" in that commit, which the recovery would capture after
+ * any crash, so the answer need not wait for a gateway round trip and a commit more. The
+ * capture's end state is still recorded, and the job is not answered twice. */
+static void test_committed_card_answered_first(void **state)
+{
+    struct denv *e = *state;
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
+    struct pv_job *job = card_job(e, "first");
+    struct pv_cardpay *cp;
+    char id[PV_ID_MAX];
+
+    assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
+    assert_int_equal(pv_cardpay_hold(cp, job), PV_OK);
+    round_of(e, cp); /* its intent */
+    wait_ready(cp);
+    round_of(e, cp); /* its hold's answer */
+    assert_int_equal(seen.held, 1);
+    assert_int_equal(job->res.held, 1);
+    /* Its batch, as the writer runs it. */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &job->req, &job->res, 1, PV_NOW_AT_LOCK),
+                     PV_OK);
+    assert_int_equal(job->res.err, PV_OK);
+    snprintf(id, sizeof id, "%s", job->res.intent_id);
+    intent_is(e, id, PV_INTENT_SETTLING);
+    pv_cardpay_settle(cp, job, 1);
+    /* Answered before the gateway saw the capture; the job is the front's again. */
+    assert_int_equal(seen.settled, 1);
+    intent_is(e, id, PV_INTENT_SETTLING);
+    assert_int_equal(pv_cardpay_busy(cp), 1); /* the capture in flight */
+    pv_indicium_rec_clear(&job->res.rec);
+    memset(job, 0xa5, sizeof *job); /* nothing after the answer reads it */
+    wait_ready(cp);
+    assert_int_equal(round_of(e, cp), 1); /* the end state */
+    intent_is(e, id, PV_INTENT_CAPTURED);
     assert_int_equal(seen.settled, 1);
     assert_int_equal(pv_cardpay_busy(cp), 0);
     pv_cardpay_stop(cp);
@@ -780,6 +831,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_card_through_its_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_whose_transaction_went, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_committed_card_answered_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_states_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_card_purchase_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intent_writes_build_fewer_tables, setup, teardown),

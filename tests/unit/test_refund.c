@@ -10,6 +10,7 @@
 
 #include "domain_env.h"
 
+#include "domain/intent.h"
 #include "domain/refund.h"
 
 #define WINDOW (30 * 86400)
@@ -18,6 +19,14 @@ static int setup(void **state)
 {
     *state = denv_open("refund");
     return 0;
+}
+
+/* The case that reads through PostgreSQL's own statement too (a fresh database of the
+ * fixture's cluster). */
+static int setup_pg(void **state)
+{
+    *state = denv_open_on("refund", 1);
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -86,6 +95,58 @@ static void test_approved_to_card(void **state)
     }
     assert_string_equal(r.destination, "balance");
     assert_int_equal(denv_balance(e, "customer:cus_b"), 500 + 740);
+    denv_books(e);
+}
+
+/* A card purchase is answered once its batch commits, before its hold is captured (issue 15,
+ * session 17), so its refund can come first: the refund captures it under the capture's own key,
+ * then refunds - never a refund of a charge still only held, which the gateway refuses (and the
+ * refund would end "declined", the customer's money owed by hand). The capture on its way then
+ * gets the same answer. */
+static void test_refund_before_the_capture(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q;
+    struct pv_purchase_res *res = calloc(1, sizeof *res);
+    struct pv_payment pay;
+    struct pv_refund_rec r;
+    struct pv_intent_rec it;
+    struct pv_charge_rec c;
+    char charge[PV_REF_MAX];
+
+    assert_non_null(res);
+    denv_card(e, 0, "4242424242424242", &pay);
+    denv_letter(&q, "cus_b", "early", 1, 0);
+    q.pay = pay;
+    /* Held and bought; not yet captured (pv_purchase_settle not run). */
+    pv_purchase_authorize(e->st, &e->ctx, &q, res, pv_now());
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, res, 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(res->err, PV_OK);
+    assert_int_equal(pv_store_intent_get(e->st, res->intent_id, &it), PV_OK);
+    assert_string_equal(it.state, PV_INTENT_SETTLING);
+    snprintf(charge, sizeof charge, "%s", it.charge_id);
+    assert_int_equal(pv_store_intent_settling(e->st, charge, &it), PV_OK);
+    assert_string_equal(it.id, res->intent_id);
+
+    assert_int_equal(
+        pv_refund_request(e->st, &e->gws, "cus_b", 0, res->rec.id, WINDOW, pv_now(), &r), PV_OK);
+    assert_int_equal(r.status, PV_REFUND_APPROVED);
+    assert_string_equal(r.destination, "card");
+    /* Captured first, then refunded: the refund's intent is paid, not declined. */
+    assert_int_equal(pv_store_intent_get(e->st, res->intent_id, &it), PV_OK);
+    assert_string_equal(it.state, PV_INTENT_CAPTURED);
+    assert_int_equal(pv_store_intent_settling(e->st, charge, &it), PV_ENOTFOUND);
+    assert_int_equal(pv_store_intent_latest(e->st, "refund", "cus_b", r.id, &it), PV_OK);
+    assert_string_equal(it.state, PV_INTENT_PAID);
+    assert_int_equal(pv_store_charge_find(e->st, "purchase", res->rec.id, &c), PV_OK);
+    assert_int_equal(c.refunded, 740);
+    /* The capture that was on its way: the gateway answers it the same, nothing moves. */
+    pv_purchase_settle(e->st, &e->ctx, res, 1);
+    assert_int_equal(pv_store_intent_get(e->st, res->intent_id, &it), PV_OK);
+    assert_string_equal(it.state, PV_INTENT_CAPTURED);
+    assert_int_equal(denv_balance(e, "customer:cus_b"), 500);
+    pv_indicium_rec_clear(&res->rec);
+    free(res);
     denv_books(e);
 }
 
@@ -182,9 +243,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_approved_to_balance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_approved_to_card, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refund_before_the_capture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ownership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
+        /* Last: the cases on SQLite open the DSN a PostgreSQL case set. */
+        cmocka_unit_test_setup_teardown(test_refund_before_the_capture, setup_pg, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
