@@ -389,12 +389,20 @@ static int recover_refund(struct pv_store *st, const struct pv_gateways *gws,
     /* The purchase it returns may be answered before its capture (issue 15, session 17): a
      * refund never reaches the gateway before the capture of what it returns. That capture is
      * made here first under its own key - the gateway answers the one on its way the same - and
-     * recorded; if it fails, the refund stays pending and the recovery tries both again. */
+     * recorded (or, not recorded now, by whoever finishes it next). A capture that failed for now
+     * leaves the refund pending, and the recovery tries both again; one refused for good (the
+     * hold voided or unknown) lets the refund go on, to be refused and reported below. */
     rc = pv_store_intent_settling(st, it->charge_id, &paid);
-    if (rc == PV_OK)
-        rc = finish(st, gws, &paid, 1, now_ms);
-    if (rc != PV_OK && rc != PV_ENOTFOUND)
+    if (rc == PV_OK) {
+        rc = gateway_finish(gws, &paid, 1);
+        if (rc == PV_OK)
+            record_end(st, &paid, 1, now_ms);
+        else if (rc != PV_ENOTFOUND && rc != PV_EPAYSTATE && rc != PV_EIDEMREUSED &&
+                 rc != PV_EIDEMREQUIRED)
+            return rc;
+    } else if (rc != PV_ENOTFOUND) {
         return rc;
+    }
     rc = pv_gateway_refund(gw, it->charge_id, it->amount, it->gateway_key, NULL);
     if (rc == PV_ENOTFOUND || rc == PV_EPAYSTATE || rc == PV_EOVERFLOW || rc == PV_EIDEMREUSED) {
         /* The gateway will never pay it: say so once, for the operator. */

@@ -57,7 +57,7 @@
 /* One card job between the writer's card rounds (one stage). */
 struct cp_item {
     struct cp_item *next;
-    struct pv_job *job; /* NULL once answered (a committed purchase's capture) */
+    struct pv_job *job; /* NULL for a committed purchase's capture: answered before it */
     struct pv_intent_rec it;
     struct pv_gateway_call call;
     char key[PV_INTENT_SUBKEY_MAX];
@@ -71,7 +71,8 @@ struct cp_item {
 };
 
 /* A settled job whose end state did not commit is written again in this many rounds at most;
- * then it is answered and the recovery records it. */
+ * then it is answered (a void's job; a capture's was answered before) and the recovery
+ * records it. */
 #define SETTLED_TRIES 3
 
 struct cp_list {
@@ -548,7 +549,7 @@ static void post_settle(struct pv_cardpay *cp, struct cp_list *l, int rc)
     }
 }
 
-/* ... and the jobs whose end state is recorded are answered. */
+/* ... and the jobs whose end state is recorded are answered (a capture's has been). */
 static void post_settled(struct pv_cardpay *cp, struct cp_list *l)
 {
     struct cp_item *x, *next;

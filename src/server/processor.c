@@ -375,8 +375,8 @@ static void *writer(void *arg)
                 continue;
             }
             if (batch[i]->pay_stage == PAY_HELD && pv_purchase_res_settles(&p->res[i])) {
-                /* Capture or void it off the writer, then answer (a replay's claimed hold:
-                 * given up in the batch, voided). */
+                /* Committed: answered, and captured off the writer; else voided off the
+                 * writer, then answered (a replay's claimed hold: given up in the batch). */
                 batch[i]->pay_stage = PAY_SETTLE;
                 pv_cardpay_settle(p->cp, batch[i], rc == PV_OK);
                 continue;

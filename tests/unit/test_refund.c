@@ -140,11 +140,36 @@ static void test_refund_before_the_capture(void **state)
     assert_string_equal(it.state, PV_INTENT_PAID);
     assert_int_equal(pv_store_charge_find(e->st, "purchase", res->rec.id, &c), PV_OK);
     assert_int_equal(c.refunded, 740);
-    /* The capture that was on its way: the gateway answers it the same, nothing moves. */
+    /* The capture that was on its way, under the same key: the gateway answers it the same
+     * (it does not refuse the refunded charge), and the settle step moves nothing. */
+    {
+        char key[PV_INTENT_SUBKEY_MAX];
+
+        assert_int_equal(pv_store_intent_get(e->st, res->intent_id, &it), PV_OK);
+        pv_intent_finish_key(&it, 1, key);
+        assert_int_equal(pv_gateway_capture(pv_pay_gateway(&e->gws, 0), charge, key), PV_OK);
+    }
     pv_purchase_settle(e->st, &e->ctx, res, 1);
     assert_int_equal(pv_store_intent_get(e->st, res->intent_id, &it), PV_OK);
     assert_string_equal(it.state, PV_INTENT_CAPTURED);
     assert_int_equal(denv_balance(e, "customer:cus_b"), 500);
+    pv_indicium_rec_clear(&res->rec);
+
+    /* A capture refused for good (the hold voided meanwhile) does not keep the refund pending
+     * for ever: it goes on, is refused, and ends "declined" for the operator, as before. */
+    denv_letter(&q, "cus_b", "voided", 1, 0);
+    q.pay = pay;
+    memset(res, 0, sizeof *res);
+    pv_purchase_authorize(e->st, &e->ctx, &q, res, pv_now());
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, res, 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(res->err, PV_OK);
+    assert_int_equal(pv_gateway_void(pv_pay_gateway(&e->gws, 0), res->charge_id, "elsewhere"),
+                     PV_OK);
+    assert_int_equal(
+        pv_refund_request(e->st, &e->gws, "cus_b", 0, res->rec.id, WINDOW, pv_now(), &r), PV_OK);
+    assert_string_equal(r.destination, "card");
+    assert_int_equal(pv_store_intent_latest(e->st, "refund", "cus_b", r.id, &it), PV_OK);
+    assert_string_equal(it.state, PV_INTENT_DECLINED);
     pv_indicium_rec_clear(&res->rec);
     free(res);
     denv_books(e);
