@@ -21,8 +21,8 @@
 static const int64_t lat_le_us[] = {1000,   5000,   10000,   25000,   50000,   100000,
                                     250000, 500000, 1000000, 2500000, 5000000, 10000000};
 #define NLAT (sizeof lat_le_us / sizeof lat_le_us[0])
-/* Batch-size buckets (jobs per batch; a batch holds at most 64). */
-static const int64_t batch_le[] = {1, 2, 4, 8, 16, 32, 64};
+/* Batch-size buckets (jobs per batch: at most 256 queued and 512 held cards, processor.c). */
+static const int64_t batch_le[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 #define NBATCH (sizeof batch_le / sizeof batch_le[0])
 
 #define ROUTE_SLOTS   192
