@@ -468,11 +468,13 @@ void pv_h_indicia_post(struct pv_call *c)
         parse_purchase(root, &job->req, rp); /* lists the other bad fields too */
         goto out;
     }
-    /* A balance purchase on no medium leaves its key to the writer, which reads
-     * it first in the batch and answers a replay alike; it is read here only
-     * if the purchase fails (pv_view_replay_late). A card or a medium is read first. */
+    /* A purchase on no medium leaves its key to the writer, which reads it first in the
+     * batch (a card's in its round, before any hold) and answers a replay alike; it is read
+     * here only if the purchase fails (pv_view_replay_late). A card's retry is tokenized again
+     * (issue 15, session 17: the read cost a card on PostgreSQL a round trip - a third of an
+     * HTTP worker's CPU); a medium is read first. */
     job->app = app; /* for a late read, also when it is never dispatched */
-    if (!json_object_get(root, "payment") && !json_object_get(root, "medium_serial"))
+    if (!json_object_get(root, "medium_serial"))
         job->replay_late_ms = pv_now_ms(); /* the read's time had it been made now */
     if ((rc = pv_payments_request_hash("POST /v1/indicia\n", root, job->req.req_hash)) != PV_OK ||
         (!job->replay_late_ms &&

@@ -681,6 +681,8 @@ int pv_store_intent_settling(struct pv_store *st, const char *charge_id, struct 
     memset(out, 0, sizeof *out);
     if (!charge_id)
         return PV_EINVAL;
+    if (!charge_id[0])
+        return PV_ENOTFOUND; /* nothing held is nothing to capture */
     pv_q_start(&q, st, S_INTENT_SETTLING);
     pv_q_text(&q, charge_id);
     return pv_q_get(&q, read_intent, out, sizeof *out);

@@ -204,6 +204,7 @@ class Cards(PaymentTest):
         st, _, j = SRV.buy(live, key, body)
         self.assertEqual(st, 201, j)
         self.assertEqual(j["payment"]["payment_method_id"], pm)
+        first = j["id"]
         # A retry answers the same stamp, charges nothing, and tells no payment of its own.
         st, h, again = SRV.buy(live, key, body)
         self.assertEqual((st, h.get("idempotent-replayed"), again["id"]), (201, "true", j["id"]))
@@ -221,6 +222,11 @@ class Cards(PaymentTest):
         st, _, j = SRV.request("DELETE", "/v1/payment-methods/" + pm, key=live)
         self.assertEqual(st, 200, j)
         self.assertEqual(SRV.get_ok("/v1/payment-methods", live)["data"], [])
+        # A retry after the card was deleted still answers its stamp: the front reads the key
+        # when the payment cannot be read (issue 15, session 17: no early read for a card).
+        st, h, again = SRV.buy(live, key, body)
+        self.assertEqual((st, h.get("idempotent-replayed"), again["id"]), (201, "true", first))
+        self.assertEqual(len(self.txns(live, "card_charge")), 1)
         self.refused(self.buy(live, {"method": "card", "payment_method_id": pm}), 404,
                      "not_found")
         # Bad shapes.
