@@ -826,6 +826,169 @@ static void test_rounds_before_the_gate(void **state)
     pthread_mutex_destroy(&t.mu);
 }
 
+/* Runs sql (no double quotes, no '$') on the PostgreSQL database of denv_dsn with the cluster's
+ * psql; 0 = ok. */
+static int psql_run(const char *sql)
+{
+    char cmd[2048];
+    int len;
+
+    if (strchr(denv_dsn, '\'') || strchr(sql, '"') || strchr(sql, '$'))
+        return -1;
+    len = snprintf(cmd, sizeof cmd,
+                   "for d in /usr/lib/postgresql/*/bin; do if [ -x \"$d/psql\" ]; then "
+                   "exec \"$d/psql\" -X -q -v ON_ERROR_STOP=1 -d '%s' -c \"%s\" >/dev/null; fi; "
+                   "done; exit 1",
+                   denv_dsn, sql);
+    if (len < 0 || (size_t) len >= sizeof cmd)
+        return -1;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Another processor's late batch (two balance purchases: a batch locking first would wait for
+ * the late one at the gate) that spends what a late batch decided on, made once that batch read
+ * its customers' balances without a lock (its round ran: the read comes right after, and its
+ * claim then waits a second in a trigger). */
+struct spender {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int at_round;
+    struct pv_store *st;
+    struct pv_processor_ctx *ctx;
+    struct pv_purchase_req reqs[2];
+    struct pv_purchase_res res[2];
+    int rc;
+};
+
+static int spender_round(void *arg, struct pv_store *st)
+{
+    struct spender *sp = arg;
+
+    (void) st;
+    pthread_mutex_lock(&sp->mu);
+    sp->at_round = 1;
+    pthread_cond_broadcast(&sp->cv);
+    pthread_mutex_unlock(&sp->mu);
+    return PV_OK;
+}
+
+static void *spend(void *arg)
+{
+    struct spender *sp = arg;
+
+    pthread_mutex_lock(&sp->mu);
+    while (!sp->at_round)
+        pthread_cond_wait(&sp->cv, &sp->mu);
+    pthread_mutex_unlock(&sp->mu);
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+    sp->rc = denv_batch(sp->st, sp->ctx, sp->reqs, sp->res, 2, PV_NOW_AT_LOCK);
+    return NULL;
+}
+
+/* A late batch undone and run again (PostgreSQL): its card job's hold, claimed in the first
+ * run (the intent "settling"), is claimed again in the second - the undo took the move back -
+ * and bought once: one charge, the intent captured after the settle; the balance job whose
+ * money another processor spent meanwhile is refused in the second run. (Before, only
+ * test_pg_concurrency and test_pg_late ran this path, by chance.) */
+static void test_claim_again_after_late_undo(void **state)
+{
+    enum { SPENT = 12 };
+    struct denv *e = *state;
+    struct spender sp;
+    struct pv_processor_ctx other;
+    struct pv_sign_pool *pool = NULL, *pool2 = NULL;
+    struct pv_purchase_req q[2], pre[SPENT];
+    struct pv_purchase_res *r = calloc(2 + SPENT, sizeof *r);
+    struct pv_payment card;
+    uint64_t retries;
+    int64_t charges;
+    pthread_t th;
+    int rc, status = -1;
+
+    assert_non_null(r);
+    /* cus_a keeps $11.20: one letter more, not two. */
+    for (int i = 0; i < SPENT; i++)
+        denv_letter(&pre[i], "cus_a", "before", i, 0);
+    assert_int_equal(denv_batch(e->st, &e->ctx, pre, r + 2, SPENT, PV_NOW_AT_LOCK), PV_OK);
+    for (int i = 0; i < SPENT; i++) {
+        assert_int_equal(r[2 + i].err, PV_OK);
+        pv_indicium_rec_clear(&r[2 + i].rec);
+    }
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - SPENT * 740);
+    assert_int_equal(
+        psql_run("CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN "
+                 "IF NEW.state = ''settling'' AND NEW.client_key LIKE ''undo-card%'' THEN "
+                 "PERFORM pg_sleep(1); END IF; RETURN NEW; END'; "
+                 "CREATE TRIGGER slow_claim BEFORE UPDATE ON pay_intents FOR EACH ROW "
+                 "EXECUTE FUNCTION slow_claim()"),
+        0);
+
+    memset(&sp, 0, sizeof sp);
+    assert_int_equal(pthread_mutex_init(&sp.mu, NULL), 0);
+    assert_int_equal(pthread_cond_init(&sp.cv, NULL), 0);
+    memset(&other, 0, sizeof other);
+    other.cm = e->cm;
+    other.gws = e->gws;
+    snprintf(other.server_id, sizeof other.server_id, "proc-2");
+    assert_int_equal(pv_store_open(denv_dsn, &sp.st), PV_OK);
+    assert_int_equal(pv_processor_load(sp.st, &other), PV_OK);
+    denv_register_and_tick(sp.st, &other);
+    /* The PSDs shared out: this processor gives one up, the other takes it. */
+    assert_int_equal(pv_processor_tick(e->st, &e->ctx, pv_now_ms(), &status), PV_OK);
+    assert_int_equal(pv_processor_tick(sp.st, &other, pv_now_ms(), &status), PV_OK);
+    sp.ctx = &other;
+    assert_int_equal(pv_sign_pool_new(1, &pool2), PV_OK);
+    other.sign_pool = pool2;
+    denv_letter(&sp.reqs[0], "cus_a", "spend", 1, 0);
+    denv_letter(&sp.reqs[1], "cus_a", "spend", 2, 0);
+    sp.rc = -1;
+
+    denv_card(e, 0, "4242424242424242", &card);
+    denv_letter(&q[0], "cus_b", "undo-card", 1, 0);
+    q[0].pay = card;
+    pv_purchase_authorize(e->st, &e->ctx, &q[0], &r[0], pv_now());
+    assert_int_equal(r[0].held, 1);
+    denv_letter(&q[1], "cus_a", "undo-balance", 1, 0);
+    assert_int_equal(pv_sign_pool_new(1, &pool), PV_OK); /* a batch of two locks late */
+    e->ctx.sign_pool = pool;
+    e->ctx.in_batch = spender_round;
+    e->ctx.in_batch_arg = &sp;
+    retries = e->ctx.late_retries;
+
+    assert_int_equal(pthread_create(&th, NULL, spend, &sp), 0);
+    rc = pv_purchase_batch(e->st, &e->ctx, q, r, 2, PV_NOW_AT_LOCK);
+    assert_int_equal(pthread_join(th, NULL), 0); /* before any assert: the thread uses sp.st */
+    e->ctx.in_batch = NULL;
+    assert_int_equal(rc, PV_OK);
+    assert_int_equal(sp.rc, PV_OK);
+    assert_int_equal(sp.res[0].err, PV_OK); /* it spent first: $3.80 left */
+    assert_int_equal(sp.res[1].err, PV_EFUNDS);
+    assert_int_equal(e->ctx.late_retries - retries, 1); /* undone once, run again */
+    assert_int_equal(r[0].err, PV_OK);
+    assert_int_equal(r[0].claimed, 1);
+    assert_int_equal(r[1].err, PV_EFUNDS);
+    intent_is(e, r[0].intent_id, PV_INTENT_SETTLING);
+    assert_int_equal(pv_store_charge_count(e->st, "cus_b", "purchase", &charges), PV_OK);
+    assert_int_equal(charges, 1);
+    pv_purchase_settle(e->st, &e->ctx, r, 2);
+    intent_is(e, r[0].intent_id, PV_INTENT_CAPTURED);
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - (SPENT + 1) * 740);
+
+    assert_int_equal(psql_run("DROP TRIGGER slow_claim ON pay_intents"), 0);
+    pv_indicium_rec_clear(&r[0].rec);
+    pv_indicium_rec_clear(&sp.res[0].rec);
+    e->ctx.sign_pool = NULL;
+    pv_sign_pool_free(pool);
+    other.sign_pool = NULL;
+    pv_sign_pool_free(pool2);
+    pv_processor_ctx_clear(&other);
+    pv_store_close(sp.st);
+    pthread_cond_destroy(&sp.cv);
+    pthread_mutex_destroy(&sp.mu);
+    free(r);
+    denv_books(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -845,6 +1008,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rounds_before_the_gate, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere_late, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_again_after_late_undo, setup_pg, teardown),
     };
     int failed = cmocka_run_group_tests_name("cardpay (sqlite)", tests, NULL, NULL);
 
