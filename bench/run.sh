@@ -37,6 +37,9 @@
 # the run on an empty store, then the same run on a store filled with N
 # indicia of history by bench/history_fill.py, and the ratio of the two; goal
 # 0.9; HISTORY_RUNS=K alternates K pairs of runs and compares the means),
+# RUNS=K (default 1: without HISTORY, the reference and the load - with CARD=1 the card
+# and the balance run - K times in turn, each pair printed, then the means and their ratio:
+# one machine shared by wrk, stampd and the database moves 10-15 % between runs),
 # PAGES=N (SQLite: before each run, the pages N purchases write, by table and
 # index: bench/wal_pages.py), PG_STATEMENTS=1 (PostgreSQL: the cluster loads
 # pg_stat_statements, and each run prints its statements by server time, with
@@ -377,22 +380,58 @@ card_vs_balance() { # card_vs_balance LABEL DSN PROCESSORS
     load "$2" "$3" "$1-balance"
     card=1 latency=${GATEWAY_LATENCY:-200} conns=$conns_card
     echo "$1: card $card_rate purchases/s over balance $rate = $(ratio "$card_rate" "$rate") (goal 0.8)"
+    balance_rate=$rate
     rate=$card_rate
 }
 
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
+# The mean of its arguments (numbers), as an integer when they all are.
+mean() { python3 -c "import sys; v = [float(x) for x in sys.argv[1:]]; m = sum(v) / len(v); print('%d' % round(m) if all(x.isdigit() for x in sys.argv[1:]) else '%.1f' % m)" "$@"; }
+
+# Without HISTORY: RUNS rounds of REF_CMD (prints the reference) and the load on LABEL's
+# vendor at DSN (with CARD=1 and a fresh balance vendor a round: NEXT_DSN_CMD prints its DSN);
+# REF_CMD sets $ref (the first round's is measured before). Sets $rate and $ref to the
+# means, printing them and the rounds when there are several.
+rounds() { # rounds LABEL DSN PROCESSORS REF_CMD NEXT_DSN_CMD GOAL_TEXT
+    provision "$2" "$1"
+    cp "$dir/keys" "$dir/keys.$1"
+    echo "$op" >"$dir/op.$1"
+    round=0 rates="" refs="" cards="" balances=""
+    while [ "$round" -lt "${RUNS:-1}" ]; do
+        [ "$round" -gt 0 ] && eval "$4"
+        refs="$refs $ref"
+        cp "$dir/keys.$1" "$dir/keys"
+        op=$(cat "$dir/op.$1")
+        load "$2" "$3" "$1"
+        rates="$rates $rate"
+        if [ "$card" = 1 ]; then
+            card_vs_balance "$1" "$(eval "$5")" "$3"
+            cards="$cards $rate" balances="$balances $balance_rate"
+        fi
+        round=$((round + 1))
+    done
+    rate=$(mean $rates) ref=$(mean $refs)
+    if [ "${RUNS:-1}" -gt 1 ]; then
+        [ "$card" = 1 ] && echo "$1: card $rate purchases/s over balance $(mean $balances) = $(ratio "$rate" "$(mean $balances)") (goal 0.8; the means of $round pairs: cards$cards, balance$balances)"
+        echo "$1: $round runs: $6:$rates; references:$refs (their means below)"
+    fi
+}
 
 echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}${HOOK:+, webhooks: $HOOK}"
 
 if [ "$db_sel" != postgres ]; then
-    signs=$(openssl speed -seconds 3 -multi "$cores" ecdsap256 2>/dev/null |
-        awk '/^ *256 bits ecdsa/ {print $(NF-1); exit}')
-    echo "reference: openssl speed -multi $cores ecdsap256: $signs signs/s"
+    speed() { # the reference into $ref
+        ref=$(openssl speed -seconds 3 -multi "$cores" ecdsap256 2>/dev/null |
+            awk '/^ *256 bits ecdsa/ {print $(NF-1); exit}')
+        echo "reference: openssl speed -multi $cores ecdsap256: $ref signs/s"
+    }
+    speed
     if [ "$history" = 0 ]; then
-        provision "sqlite:$dir/b.db" sqlite
-        load "sqlite:$dir/b.db" "${procs_arg:-1}" sqlite
-        [ "$card" = 1 ] && card_vs_balance sqlite "sqlite:$dir/c.db" "${procs_arg:-1}"
+        rounds sqlite "sqlite:$dir/b.db" "${procs_arg:-1}" speed \
+            'echo "sqlite:$dir/c$round.db"' "purchases/s"
+        signs=$ref
     else
+        signs=$ref
         history_pair sqlite "sqlite:$dir/b.db" "sqlite:$dir/h.db" "${procs_arg:-1}"
     fi
     echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
@@ -404,15 +443,17 @@ if [ "$db_sel" != sqlite ]; then
         sh "$top/scripts/pg-test.sh" start "$dir/pg" >/dev/null
     base=$(cat "$dir/pg/dsn")
     pgbench -q -i -s 10 "$base" >"$dir/pgbench-init" 2>&1
-    tps=$(pgbench -N -c 8 -j 2 -T "$secs" "$base" 2>/dev/null |
-        sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
-    echo "reference: pgbench -N -c 8 -j 2 -T $secs (fsync on): $tps tps"
+    bench_pg() { # the reference into $ref
+        ref=$(pgbench -N -c 8 -j 2 -T "$secs" "$base" 2>/dev/null |
+            sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
+        echo "reference: pgbench -N -c 8 -j 2 -T $secs (fsync on): $ref tps"
+    }
+    bench_pg
     dsn=$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")
     if [ "$history" = 0 ]; then
-        provision "$dsn" postgres
-        load "$dsn" "${procs_arg:-2}" postgres
-        [ "$card" = 1 ] && card_vs_balance postgres "$(sh "$top/scripts/pg-test.sh" createdb \
-            "$dir/pg/dsn")" "${procs_arg:-2}"
+        rounds postgres "$dsn" "${procs_arg:-2}" bench_pg \
+            'sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn"' "purchases/s"
+        tps=$ref
     else
         history_pair postgres "$dsn" "$(sh "$top/scripts/pg-test.sh" createdb "$dir/pg/dsn")" \
             "${procs_arg:-2}"
