@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "domain_env.h"
+#include "pg_psql.h"
 
 #include "crypto/signpool.h"
 #include "domain/intent.h"
@@ -826,48 +827,6 @@ static void test_rounds_before_the_gate(void **state)
     pthread_mutex_destroy(&t.mu);
 }
 
-/* Runs sql (no double quotes, no '$') on the PostgreSQL database of denv_dsn with the cluster's
- * psql; 0 = ok. */
-static int psql_run(const char *sql)
-{
-    char cmd[2048];
-    int len;
-
-    if (strchr(denv_dsn, '\'') || strchr(sql, '"') || strchr(sql, '$'))
-        return -1;
-    len = snprintf(cmd, sizeof cmd,
-                   "for d in /usr/lib/postgresql/*/bin; do if [ -x \"$d/psql\" ]; then "
-                   "exec \"$d/psql\" -X -q -v ON_ERROR_STOP=1 -d '%s' -c \"%s\" >/dev/null; fi; "
-                   "done; exit 1",
-                   denv_dsn, sql);
-    if (len < 0 || (size_t) len >= sizeof cmd)
-        return -1;
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Runs sql (one line; '$' and quotes as they are) with the cluster's psql; its output (at most
- * size - 1 bytes) in out; 0 = ok. */
-static int psql_out(const char *sql, char *out, size_t size)
-{
-    char cmd[4096];
-    FILE *f;
-    size_t n;
-    int len;
-
-    if (strchr(denv_dsn, '\'') || strchr(sql, '\n')) /* sql goes in a here-document, as is */
-        return -1;
-    len = snprintf(cmd, sizeof cmd,
-                   "for d in /usr/lib/postgresql/*/bin; do if [ -x \"$d/psql\" ]; then "
-                   "exec \"$d/psql\" -X -q -v ON_ERROR_STOP=1 -d '%s' <<'SQL'\n%s;\nSQL\n"
-                   "fi; done; exit 1",
-                   denv_dsn, sql);
-    if (len < 0 || (size_t) len >= sizeof cmd || !(f = popen(cmd, "r")))
-        return -1;
-    n = fread(out, 1, size - 1, f);
-    out[n] = '\0';
-    return pclose(f) == 0 ? 0 : -1;
-}
-
 /* The plan PostgreSQL keeps for the claim (INTENTS_CLAIM in src/store/sql.h, copied: the
  * statement is the store's private business): its UPDATE joins only the rows it locked, by id.
  * The kept (generic) plan of the statement before session 17 joined them with the arrays again
@@ -887,7 +846,7 @@ static void test_claim_plan_joins_by_id(void **state)
     char plan[8192];
 
     (void) state;
-    assert_int_equal(psql_out(claim, plan, sizeof plan), 0);
+    assert_int_equal(pv_test_psql(denv_dsn, claim, plan, sizeof plan), 0);
     assert_non_null(strstr(plan, "Index Scan using pay_intents_pkey on pay_intents p\n"));
     assert_null(strstr(plan, "Join Filter"));
 }
@@ -963,11 +922,13 @@ static void test_claim_again_after_late_undo(void **state)
     }
     assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - SPENT * 740);
     assert_int_equal(
-        psql_run("CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN "
-                 "IF NEW.state = ''settling'' AND NEW.client_key LIKE ''undo-card%'' THEN "
-                 "PERFORM pg_sleep(1); END IF; RETURN NEW; END'; "
-                 "CREATE TRIGGER slow_claim BEFORE UPDATE ON pay_intents FOR EACH ROW "
-                 "EXECUTE FUNCTION slow_claim()"),
+        pv_test_psql(denv_dsn,
+                     "CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN "
+                     "IF NEW.state = ''settling'' AND NEW.client_key LIKE ''undo-card%'' THEN "
+                     "PERFORM pg_sleep(1); END IF; RETURN NEW; END'; "
+                     "CREATE TRIGGER slow_claim BEFORE UPDATE ON pay_intents FOR EACH ROW "
+                     "EXECUTE FUNCTION slow_claim()",
+                     NULL, 0),
         0);
 
     memset(&sp, 0, sizeof sp);
@@ -1021,7 +982,7 @@ static void test_claim_again_after_late_undo(void **state)
     intent_is(e, r[0].intent_id, PV_INTENT_CAPTURED);
     assert_int_equal(denv_balance(e, "customer:cus_a"), 10000 - (SPENT + 1) * 740);
 
-    assert_int_equal(psql_run("DROP TRIGGER slow_claim ON pay_intents"), 0);
+    assert_int_equal(pv_test_psql(denv_dsn, "DROP TRIGGER slow_claim ON pay_intents", NULL, 0), 0);
     pv_indicium_rec_clear(&r[0].rec);
     pv_indicium_rec_clear(&sp.res[0].rec);
     e->ctx.sign_pool = NULL;

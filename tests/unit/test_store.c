@@ -21,6 +21,8 @@
 #include "stampd/error.h"
 #include "store/store.h"
 
+#include "pg_psql.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -1967,22 +1969,10 @@ static int gate_done(struct gate_try *g, int ms)
 /* The late lock's pair (PostgreSQL, schema v26, issue 15 session 11): two batches that lock
  * their customers first run side by side (before, the late lock whole made them take turns);
  * a batch locking late still waits for one that locks first, and the other way round. */
-/* Runs sql (no quotes in it) on the test's database with the cluster's psql; 0 = ok. */
+/* Runs sql on the test's database with the cluster's psql; 0 = ok. */
 static int psql_run(const char *sql)
 {
-    char cmd[2048];
-    int len;
-
-    if (strchr(dsn, '\'') || strchr(sql, '"'))
-        return -1;
-    len = snprintf(cmd, sizeof cmd,
-                   "for d in /usr/lib/postgresql/*/bin; do if [ -x \"$d/psql\" ]; then "
-                   "exec \"$d/psql\" -X -q -v ON_ERROR_STOP=1 -d '%s' -c \"%s\" >/dev/null; fi; "
-                   "done; exit 1",
-                   dsn, sql);
-    if (len < 0 || (size_t) len >= sizeof cmd)
-        return -1;
-    return system(cmd) == 0 ? 0 : -1;
+    return pv_test_psql(dsn, sql, NULL, 0);
 }
 
 /*
