@@ -388,7 +388,12 @@ json_t *pv_res_to_json(const struct pv_purchase_res *r)
                                       pv_text(rec->to_address), "medium_sheet", rec->medium_sheet,
                                       "medium_label", (json_int_t) rec->medium_label)) != 0 ||
         json_object_set_new(json_object_get(j, "indicium"), "metadata",
-                            json_string(pv_text(rec->metadata))) != 0) {
+                            json_string(pv_text(rec->metadata))) != 0 ||
+        /* A replay of a piece refunded since (absent: not refunded, as from older
+         * processors; issue 15, session 17: card replays are the writer's too). */
+        (rec->refunded_at &&
+         json_object_set_new(json_object_get(j, "indicium"), "refunded_at",
+                             json_integer((json_int_t) rec->refunded_at)) != 0)) {
         json_decref(j);
         j = NULL;
     }
@@ -467,7 +472,9 @@ int pv_res_from_json(json_t *o, struct pv_purchase_res *r)
         int_field(ind, "prints", 0, INT64_MAX, &prints) || !(v = json_object_get(ind, "data")) ||
         !json_is_string(v))
         return PV_EINVAL;
-    if (price_from_json(json_object_get(ind, "price"), rec) != PV_OK)
+    if (price_from_json(json_object_get(ind, "price"), rec) != PV_OK ||
+        (json_object_get(ind, "refunded_at") &&
+         int_field(ind, "refunded_at", 0, INT64_MAX, &rec->refunded_at)))
         return PV_EINVAL;
     rec->created = created;
     rec->presentations = pres;

@@ -275,6 +275,15 @@ class ScaleOut(unittest.TestCase):
                                                 "from_zip": "94107", "to_zip": "10001",
                                                 "payment": {"method": "card", "card": card}})
             self.assertEqual((st, b["payment"]["method"]), (201, "card"), b)
+            # Refunded, then retried through the front: the processor's writer answers the
+            # replay (no early read for a card since session 17), and says it was refunded.
+            st, _, r = srv.request("POST", "/v1/indicia/%s/refund" % b["id"], key=live, body={})
+            self.assertEqual((st, r.get("destination")), (201, "card"), r)
+            st, h, again = srv.buy(live, "card-1", {"mail_class": "postcard", "weight_oz": 1,
+                                                    "from_zip": "94107", "to_zip": "10001",
+                                                    "payment": {"method": "card", "card": card}})
+            self.assertEqual((st, h.get("idempotent-replayed"), again["id"], again["refunded"]),
+                             (201, "true", b["id"], True), again)
             before = srv.balance(live)
             bad = dict(card, number="4000000000000002")
             st, _, b = srv.buy(live, "card-2", {"mail_class": "postcard", "weight_oz": 1,

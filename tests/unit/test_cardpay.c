@@ -847,7 +847,7 @@ static void test_claim_plan_joins_by_id(void **state)
 
     (void) state;
     assert_int_equal(pv_test_psql(denv_dsn, claim, plan, sizeof plan), 0);
-    assert_non_null(strstr(plan, "Index Scan using pay_intents_pkey on pay_intents p\n"));
+    /* The signature of the old plan whatever the table's statistics: a filter on a join. */
     assert_null(strstr(plan, "Join Filter"));
 }
 
