@@ -376,6 +376,15 @@ static int recover_stale(struct pv_store *st, const struct pv_gateways *gws,
     return finish(st, gws, it, 0, now_ms);
 }
 
+/* Whether the gateway refused a call for good (it does not know the charge, the charge is not
+ * in a state that allows it, the amount or the key does not fit): asking again would get the
+ * same answer. Anything else may pass later. */
+static int refused_for_good(int rc)
+{
+    return rc == PV_ENOTFOUND || rc == PV_EPAYSTATE || rc == PV_EOVERFLOW || rc == PV_EIDEMREUSED ||
+           rc == PV_EIDEMREQUIRED;
+}
+
 /* A refund decided and committed whose gateway refund has not answered yet. */
 static int recover_refund(struct pv_store *st, const struct pv_gateways *gws,
                           const struct pv_intent_rec *it, int64_t now_ms)
@@ -397,14 +406,13 @@ static int recover_refund(struct pv_store *st, const struct pv_gateways *gws,
         rc = gateway_finish(gws, &paid, 1);
         if (rc == PV_OK)
             (void) record_end(st, &paid, 1, now_ms); /* else whoever finishes it next */
-        else if (rc != PV_ENOTFOUND && rc != PV_EPAYSTATE && rc != PV_EIDEMREUSED &&
-                 rc != PV_EIDEMREQUIRED)
+        else if (!refused_for_good(rc))
             return rc;
     } else if (rc != PV_ENOTFOUND) {
         return rc;
     }
     rc = pv_gateway_refund(gw, it->charge_id, it->amount, it->gateway_key, NULL);
-    if (rc == PV_ENOTFOUND || rc == PV_EPAYSTATE || rc == PV_EOVERFLOW || rc == PV_EIDEMREUSED) {
+    if (refused_for_good(rc)) {
         /* The gateway will never pay it: say so once, for the operator. */
         pv_log(PV_LOG_ERROR,
                "refund intent %s (%s, %lld mills to %s) refused by the gateway: %s; "

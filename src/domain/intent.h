@@ -187,10 +187,11 @@ int pv_intent_refund(struct pv_store *st, const struct pv_gateways *gws, const c
  * "settling" intents, void "voiding" ones, void "pending" or "authorized"
  * ones last touched stale_ms or more before now_ms (asking the gateway
  * again under their key first, so a hold nobody saw is found), and pay
- * "pending" refunds (capturing first, as pv_intent_refund). server_id (borrowed) is written on what
- * it moves. At most limit intents per state per call; *acted (may be NULL) gets how many it
- * finished. Safe to run on several processors at once. Outside any transaction. Returns PV_OK or
- * the first store error.
+ * "pending" refunds (capturing first, as pv_intent_refund). server_id
+ * (borrowed) is written on what it moves. At most limit intents per state
+ * per call; *acted (may be NULL) gets how many it finished. Safe to run on
+ * several processors at once. Outside any transaction. Returns PV_OK or the
+ * first store error.
  */
 int pv_intent_recover(struct pv_store *st, const struct pv_gateways *gws, const char *server_id,
                       int64_t stale_ms, int64_t now_ms, size_t limit, size_t *acted);

@@ -23,7 +23,8 @@
  * durable: each hold submitted, each held job handed to the writer's queue,
  * each capture or void submitted, each finished job answered. A job whose
  * batch committed is answered and captured, or voided, straight away
- * (pv_cardpay_settle): the batch moved its intent to settling or voiding itself.
+ * (pv_cardpay_settle): the batch moved its intent to settling or voiding
+ * itself.
  *
  * So a card costs no commit of its own - its writes ride on the batches'
  * one commit each, on the writer's connection (no second connection
@@ -34,8 +35,8 @@
  * "settling" in that commit), and a job is answered once that commit made
  * its purchase and its intent durable: a committed purchase's capture and
  * end state follow off its answer's path (issue 15, session 17), as the
- * recovery would make them after a crash (docs/payments.md). The gateway's calls
- * never run on the writer: pv_gateway_submit is asynchronous (the
+ * recovery would make them after a crash (docs/payments.md). The gateway's
+ * calls never run on the writer: pv_gateway_submit is asynchronous (the
  * sandbox's timer, or the synchronous fallback's thread pool).
  */
 #include "server/cardpay.h"

@@ -20,8 +20,9 @@ struct pv_cardpay;
  * their lock) except wake: held - the job's card was held or refused
  * (job->res says which; the job goes to the writer's queue next); settled
  * - answer the job: its purchase committed (its capture follows), or its
- * void is done (or left to the recovery); wake - work is waiting for the writer's next round
- * (called on any thread: the gateway's, a front's). owner is passed back.
+ * void is done (or left to the recovery); wake - work is waiting for the
+ * writer's next round (called on any thread: the gateway's, a front's).
+ * owner is passed back.
  */
 struct pv_cardpay_hooks {
     void (*held)(void *owner, struct pv_job *job);

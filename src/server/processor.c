@@ -19,9 +19,8 @@
  * the writer hands every held card back to them: a purchase committed is
  * answered and its hold captured after (the intent "settling" in that commit
  * says so to the recovery), any other job's hold is voided before its answer.
- * So a gateway's round trip never holds the writer nor
- * a thread, a card costs no commit of its own, and every card job can be in
- * flight at once.
+ * So a gateway's round trip never holds the writer nor a thread, a card costs
+ * no commit of its own, and every card job can be in flight at once.
  * The recovery of payment intents (pv_intent_recover) runs at start and
  * every RECOVER_MS between batches.
  *

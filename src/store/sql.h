@@ -525,7 +525,7 @@
                           "SELECT " INTENT_COLS " FROM pay_intents WHERE state = $1 AND "          \
                           "updated < $2 AND state IN ('pending', 'authorized', 'settling', "       \
                           "'voiding') ORDER BY updated, id LIMIT $3"))                             \
-    /* The intent whose capture of charge $1 is still on its way (a refund waits for it). */       \
+    /* The intent whose capture of charge $1 is still on its way (a refund captures it first). */  \
     X(INTENT_SETTLING, DIALECT("SELECT " INTENT_COLS " FROM pay_intents WHERE state = 'settling' " \
                                "AND charge_id = $1 AND " PV_INTENT_LIVE_OR " LIMIT 1",             \
                                "SELECT " INTENT_COLS " FROM pay_intents WHERE state = 'settling' " \

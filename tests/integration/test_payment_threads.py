@@ -12,13 +12,13 @@ every one is answered 201, stampd exits 0, and each charge was captured once
 at the gateway (its journal) and every PSD balances.
 """
 
-import json
 import os
 import threading
 import time
 import unittest
 
 import harness
+from cardjournal import CardJournal
 
 PASSWORD = "correct horse battery staple"
 LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
@@ -28,9 +28,10 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": 
 LATENCY_MS = 1500
 
 
-class PaymentThreads(unittest.TestCase):
+class PaymentThreads(CardJournal, unittest.TestCase):
     def setUp(self):
         self.srv = harness.Stampd("paythreads").init(psds=2)
+        self.journal = os.path.join(self.srv.dir, "stampd.db.gateway.jsonl")  # CardJournal's
         self.srv.start(processors=1, extra=["--gateway-latency", str(LATENCY_MS),
                                             "--payment-threads", "8"])
         st, _, j = self.srv.request("POST", "/v1/signup", body={
@@ -40,14 +41,6 @@ class PaymentThreads(unittest.TestCase):
 
     def tearDown(self):
         self.srv.abandon()
-
-    def events(self):
-        """The sandbox gateway's journal: its own record of every call."""
-        journal = os.path.join(self.srv.dir, "stampd.db.gateway.jsonl")
-        with open(journal) as f:
-            text = f.read()
-        # The sandbox may be appending: a last line without its newline is not whole yet.
-        return [json.loads(line) for line in text.split("\n")[:-1] if line.strip()]
 
     def card_buys(self, tag, n, out, key=None):
         """n card purchases on threads; out gets (tag, i, status, time answered, answer,
