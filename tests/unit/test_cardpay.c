@@ -27,6 +27,7 @@
 #include "server/job.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -688,6 +689,80 @@ static void test_held_intent_held_elsewhere_late(void **state)
     denv_books(e);
 }
 
+/* A batch run on its own thread (the job's move waits for a row another connection holds). */
+struct waiting_batch {
+    struct denv *e;
+    struct pv_purchase_req *q;
+    struct pv_purchase_res *r;
+    atomic_int done;
+    int rc;
+};
+
+static void *run_waiting_batch(void *arg)
+{
+    struct waiting_batch *w = arg;
+
+    w->rc = pv_purchase_batch(w->e->st, &w->e->ctx, w->q, w->r, 1, PV_NOW_AT_LOCK);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+/* The cap on deferrals (PostgreSQL; issue 15, session 16's HELD_WAIT_ROUNDS): a held job whose
+ * intent another transaction keeps holding is deferred by 200 batches in a row, its hold kept
+ * and nothing charged; the 201st batch no longer defers it but waits in its own move for the
+ * row, as before session 16, and buys with the same hold once the row is let go. */
+static void test_held_intent_deferred_200_batches(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q;
+    struct pv_purchase_res r;
+    struct pv_payment card;
+    struct pv_store *other;
+    struct waiting_batch w;
+    pthread_t th;
+    int64_t charges;
+    int deferred = 0;
+
+    memset(&r, 0, sizeof r);
+    denv_card(e, 0, "4242424242424242", &card);
+    denv_letter(&q, "cus_a", "deferred-200", 0, 0);
+    q.pay = card;
+    pv_purchase_authorize(e->st, &e->ctx, &q, &r, pv_now());
+    assert_int_equal(r.held, 1);
+    other = held_elsewhere(r.intent_id, PV_INTENT_AUTHORIZED);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
+        if (r.err != PV_EBUSY || !r.refill.deferred)
+            break;
+        deferred++;
+    }
+    assert_int_equal(deferred, 200);
+    assert_int_equal(r.claimed, 0);
+    assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
+    assert_int_equal(charges, 0);
+
+    /* The 201st waits for the row: still running while the other transaction holds it. */
+    memset(&w, 0, sizeof w);
+    w.e = e;
+    w.q = &q;
+    w.r = &r;
+    assert_int_equal(pthread_create(&th, NULL, run_waiting_batch, &w), 0);
+    nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+    assert_int_equal(atomic_load(&w.done), 0);
+    let_go(other);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(w.rc, PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    assert_int_equal(r.refill.deferred, 0);
+    intent_is(e, r.intent_id, PV_INTENT_SETTLING);
+    pv_purchase_settle(e->st, &e->ctx, &r, 1);
+    intent_is(e, r.intent_id, PV_INTENT_CAPTURED);
+    assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
+    assert_int_equal(charges, 1);
+    pv_indicium_rec_clear(&r.rec);
+    denv_books(e);
+}
+
 /* Two processors' batches, each with a round that writes a card's intent, the same card's
  * twin (a retry sent to the other processor): the late batch's round writes it first and waits
  * until the other batch reached its round; the other, one job locking first, writes the twin. */
@@ -1016,6 +1091,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rounds_before_the_gate, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere_late, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_held_intent_deferred_200_batches, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_claim_again_after_late_undo, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_claim_plan_joins_by_id, setup_pg, teardown),
     };
