@@ -17,7 +17,9 @@
  *   answers to holds   -> recorded (authorized / declined);
  *   new card jobs      -> checked and their intents written (pending);
  *   jobs to settle     -> (their batch failed) the holds given up (voiding);
- *   answers to those   -> the end states (captured / voided);
+ *   answers to those   -> the end states (captured / voided) - on a store whose
+ *                         writers go side by side (PostgreSQL), written instead by
+ *                         the settler's thread on its own connection (cardpay_end.c);
  *
  * and after the batch's commit (pv_cardpay_after) acts on what it made
  * durable: each hold submitted, each held job handed to the writer's queue,
@@ -28,7 +30,8 @@
  *
  * So a card costs no commit of its own - its writes ride on the batches'
  * one commit each, on the writer's connection (no second connection
- * committing, no page cache thrown away) - and every promise of the
+ * committing, no page cache thrown away; on PostgreSQL the end states ride on
+ * the settler's commits, beside the writer's: issue 15, session 18) - and every promise of the
  * intents is kept: an intent is committed before its gateway call is made,
  * its hold's answer is committed before the job reaches a batch, the
  * capture is made only for a job whose batch committed (its intent
@@ -52,48 +55,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* At most this many jobs per stage in one round (one batch). */
-#define GROUP_MAX PV_CARDPAY_GROUP_MAX
+#include "server/cardpay_int.h"
 
-/* One card job between the writer's card rounds (one stage). */
-struct cp_item {
-    struct cp_item *next;
-    struct pv_job *job; /* NULL for a committed purchase's capture: answered before it */
-    struct pv_intent_rec it;
-    struct pv_gateway_call call;
-    char key[PV_INTENT_SUBKEY_MAX];
-    int need;    /* hold: 1 the hold is to be asked for; < 0 to be opened alone, after */
-    int out;     /* held: what recording the gateway's answer gave */
-    int capture; /* settle: capture (1) or void (0) */
-    int ok;      /* settle: the call succeeded (or none was needed): record the end state */
-    struct pv_purchase_res *slot; /* held: its job is in this batch, its result here */
-    struct pv_cardpay *cp;
-    int tries; /* settled: rounds whose batch failed to commit its end state */
-};
-
-/* A settled job whose end state did not commit is written again in this many rounds at most;
- * then it is answered (a void's job; a capture's was answered before) and the recovery
- * records it. */
-#define SETTLED_TRIES 3
-
-struct cp_list {
-    struct cp_item *head, *tail;
-    size_t n;
-};
-
-struct pv_cardpay {
-    struct pv_processor_ctx *ctx;
-    struct pv_cardpay_hooks hooks;
-    pthread_mutex_t mu;
-    struct cp_list to_hold, held, to_settle, settled;
-    size_t in_flight; /* gateway calls submitted, not yet answered */
-    size_t in_cb;     /* done callbacks still inside answered(): stop waits for them */
-    pthread_cond_t quiet;
-    /* The writer's round: taken and written in a batch, acted on after its commit. */
-    struct cp_list r_held, r_hold, r_settle, r_settled, r_calls;
-};
-
-static void list_push(struct cp_list *l, struct cp_item *x)
+void cp_list_push(struct cp_list *l, struct cp_item *x)
 {
     x->next = NULL;
     if (l->tail)
@@ -104,7 +68,7 @@ static void list_push(struct cp_list *l, struct cp_item *x)
     l->n++;
 }
 
-static struct cp_list list_take(struct cp_list *l)
+struct cp_list cp_list_take(struct cp_list *l)
 {
     struct cp_list out = {l->head, NULL, 0};
     struct cp_item *x = l->head, *last = NULL;
@@ -132,13 +96,17 @@ static void answered(struct pv_gateway_call *call, int settle)
     struct pv_cardpay *cp = x->cp;
 
     pthread_mutex_lock(&cp->mu);
-    list_push(settle ? &cp->settled : &cp->held, x);
+    cp_list_push(settle ? &cp->settled : &cp->held, x);
     cp->in_flight--;
     cp->in_cb++;
+    if (settle && cp->sst)
+        pthread_cond_signal(&cp->work);
     pthread_mutex_unlock(&cp->mu);
     /* The writer may see nothing in flight now and stop; pv_cardpay_stop (and so
-     * the processor's end) waits until this callback is out. */
-    cp->hooks.wake(cp->hooks.owner);
+     * the processor's end) waits until this callback is out. An end state the settler
+     * writes is none of the writer's business: the settler wakes it once written. */
+    if (!settle || !cp->sst)
+        cp->hooks.wake(cp->hooks.owner);
     pthread_mutex_lock(&cp->mu);
     if (--cp->in_cb == 0)
         pthread_cond_broadcast(&cp->quiet);
@@ -172,7 +140,7 @@ static void submit(struct pv_cardpay *cp, struct cp_item *x, struct pv_gateway *
 /* A card's savepoint, when its store needs one: on SQLite (pv_store_stmt_atomic) a card's
  * round writes one row with one statement, which undoes itself when it fails, so the
  * savepoint pair is two statements a card for nothing (issue 15, session 9). */
-static int sp_open(struct pv_store *st)
+int cp_sp_open(struct pv_store *st)
 {
     return pv_store_stmt_atomic(st) ? PV_OK : pv_store_savepoint(st);
 }
@@ -180,7 +148,7 @@ static int sp_open(struct pv_store *st)
 /* End x's savepoint: rolled back after a store error (failed != 0), else released. Without
  * one (SQLite), a failed statement may have taken the whole transaction with it (a full
  * disk, an I/O error): then PV_ESTORE, and the caller rolls the batch back. */
-static int sp_end(struct pv_store *st, int failed)
+int cp_sp_end(struct pv_store *st, int failed)
 {
     if (pv_store_stmt_atomic(st))
         return failed ? pv_store_alive(st) : PV_OK;
@@ -227,12 +195,12 @@ static int db_held(struct pv_store *st, struct cp_list *l)
             keep_key(x->job, r, &x->it);
             continue;
         }
-        if ((rc = sp_open(st)) != PV_OK)
+        if ((rc = cp_sp_open(st)) != PV_OK)
             return rc;
         x->out = pv_intent_authorized(st, &x->it, x->call.rc, x->call.result, x->call.charge_id,
                                       r->decline, pv_now_ms());
         /* Not recorded: the intent stays pending, the recovery voids its hold. */
-        if ((rc = sp_end(st, pv_purchase_store_trouble(x->out))) != PV_OK)
+        if ((rc = cp_sp_end(st, pv_purchase_store_trouble(x->out))) != PV_OK)
             return rc;
         if (x->slot) {
             /* Its job is in this batch: bought (or refused) after this, in the same commit. */
@@ -264,13 +232,13 @@ static int hold_write(struct pv_store *st, struct pv_intent_rec *its, struct cp_
     uint8_t *done = calloc(k ? k : 1, 1);
     int rc, one = done ? PV_OK : PV_ENOMEM;
 
-    if ((rc = sp_open(st)) != PV_OK) {
+    if ((rc = cp_sp_open(st)) != PV_OK) {
         free(done);
         return rc;
     }
     if (one == PV_OK)
         one = pv_store_intents_insert(st, its, k, done);
-    rc = sp_end(st, one != PV_OK);
+    rc = cp_sp_end(st, one != PV_OK);
     for (size_t j = 0; rc == PV_OK && j < k; j++) {
         struct cp_item *x = at[j];
 
@@ -318,9 +286,9 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
     }
     /* Their heads: one statement in a savepoint of its own; when it fails, each card of it is
      * opened alone after the commit, as a card whose own statement failed. */
-    if (together && m && (rc = sp_open(st)) == PV_OK) {
+    if (together && m && (rc = cp_sp_open(st)) == PV_OK) {
         one = pv_store_card_heads(st, "purchase", own, keys, cus, m, heads);
-        rc = sp_end(st, one != PV_OK);
+        rc = cp_sp_end(st, one != PV_OK);
     }
     /* The cards whose heads were read together, then the others. */
     for (x = l->head, i = 0, m = 0; rc == PV_OK && together && x; x = x->next, i++) {
@@ -328,12 +296,12 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
             x->need = how[i] == 1 ? -1 : 0; /* 0: refused, or no card (twins: below) */
             continue;
         }
-        if ((rc = sp_open(st)) != PV_OK)
+        if ((rc = cp_sp_open(st)) != PV_OK)
             break;
         x->need = pv_purchase_hold_plan(st, cp->ctx, &x->job->req, &x->job->res, &x->it, 1,
                                         &heads[m++], PV_OK);
         /* Its statement failed (on PostgreSQL that spoils the savepoint): alone, after. */
-        rc = sp_end(st, x->need < 0);
+        rc = cp_sp_end(st, x->need < 0);
         if (x->need == 2) {
             its[k] = x->it;
             at[k++] = x;
@@ -344,10 +312,10 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
     for (x = l->head, i = 0; rc == PV_OK && x; x = x->next, i++) {
         if (together && how[i] != 2)
             continue;
-        if ((rc = sp_open(st)) != PV_OK)
+        if ((rc = cp_sp_open(st)) != PV_OK)
             break;
         x->need = pv_purchase_hold_open(st, cp->ctx, &x->job->req, &x->job->res, now, &x->it, 1);
-        rc = sp_end(st, x->need < 0);
+        rc = cp_sp_end(st, x->need < 0);
     }
     free(owners);
     free(own);
@@ -376,7 +344,7 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
         l->head = next;
         l->n--;
         x->capture = pv_purchase_res_pays(&x->job->res);
-        if ((rc = sp_open(st)) != PV_OK)
+        if ((rc = cp_sp_open(st)) != PV_OK)
             go = 0;
         else if ((one = pv_intent_settle_prepare(st, &id, &x->capture, 1, &x->it, &go, 1,
                                                  pv_now_ms())) != PV_OK)
@@ -393,72 +361,13 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
             one = one == PV_EPAYSTATE ? PV_OK : one;
         }
         if (rc == PV_OK)
-            rc = sp_end(st, one != PV_OK);
+            rc = cp_sp_end(st, one != PV_OK);
         x->ok = go && !x->it.charge_id[0]; /* nothing held: nothing to call */
-        list_push(rc == PV_OK && go && x->it.charge_id[0] ? calls : done, x);
+        cp_list_push(rc == PV_OK && go && x->it.charge_id[0] ? calls : done, x);
     }
     if (!l->head)
         l->tail = NULL;
     return rc;
-}
-
-/* One card's end state alone, in its savepoint (and after a store error, whether the batch
- * can go on). */
-static int settled_one(struct pv_store *st, struct cp_item *x)
-{
-    int one, rc = sp_open(st);
-
-    if (rc != PV_OK)
-        return rc;
-    one = pv_intent_settle_record(st, &x->it, &x->capture, &x->ok, 1, 1, pv_now_ms());
-    return sp_end(st, one != PV_OK);
-}
-
-/* Captures and voids answered (or not needed): their end states, eight to a statement
- * (pv_store_intents_end), captures and voids apart, each statement in a savepoint of its own
- * (sp_open: none on SQLite, where a statement that fails undoes itself alone) - on
- * PostgreSQL one round trip for eight instead of one each (issue 15, session 14). A statement
- * that fails is undone and its eight written one by one, so that a store error on one card's
- * row still fails that card only. A card whose intent is not in the state its call finishes
- * is written alone. Not recorded: the recovery records it (the gateway answers the same call
- * again). */
-static int db_settled(struct pv_store *st, struct cp_list *l)
-{
-    static const char *const from[2] = {PV_INTENT_VOIDING, PV_INTENT_SETTLING};
-    static const char *const to[2] = {PV_INTENT_VOIDED, PV_INTENT_CAPTURED};
-    struct cp_item *xs[2][GROUP_MAX];
-    const char *ids[8];
-    size_t n[2] = {0, 0}, i, k, m;
-    int rc, one;
-
-    for (struct cp_item *x = l->head; x; x = x->next) {
-        int c = x->capture != 0;
-
-        if (!x->ok)
-            continue;
-        if (strcmp(x->it.state, from[c]) == 0 && n[c] < GROUP_MAX)
-            xs[c][n[c]++] = x;
-        else if ((rc = settled_one(st, x)) != PV_OK)
-            return rc;
-    }
-    for (int c = 0; c < 2; c++) {
-        for (i = 0; i < n[c]; i += m) {
-            m = n[c] - i < 8 ? n[c] - i : 8;
-            for (k = 0; k < m; k++)
-                ids[k] = xs[c][i + k]->it.id;
-            if ((rc = sp_open(st)) != PV_OK)
-                return rc;
-            one = pv_store_intents_end(st, ids, m, from[c], to[c], pv_now_ms());
-            if ((rc = sp_end(st, one != PV_OK)) != PV_OK)
-                return rc;
-            if (one == PV_OK)
-                continue;
-            for (k = 0; k < m; k++)
-                if ((rc = settled_one(st, xs[c][i + k])) != PV_OK)
-                    return rc;
-        }
-    }
-    return PV_OK;
 }
 
 /* After the commit (rc: its outcome), the holds answered go to the writer. */
@@ -550,19 +459,6 @@ static void post_settle(struct pv_cardpay *cp, struct cp_list *l, int rc)
     }
 }
 
-/* ... and the jobs whose end state is recorded are answered (a capture's has been). */
-static void post_settled(struct pv_cardpay *cp, struct cp_list *l)
-{
-    struct cp_item *x, *next;
-
-    for (x = l->head; x; x = next) {
-        next = x->next;
-        if (x->job)
-            cp->hooks.settled(cp->hooks.owner, x->job);
-        free(x);
-    }
-}
-
 size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_purchase_res *res,
                        size_t room)
 {
@@ -572,10 +468,11 @@ size_t pv_cardpay_take(struct pv_cardpay *cp, struct pv_job **jobs, struct pv_pu
     if (!cp)
         return 0;
     pthread_mutex_lock(&cp->mu);
-    cp->r_held = list_take(&cp->held);
-    cp->r_hold = list_take(&cp->to_hold);
-    cp->r_settle = list_take(&cp->to_settle);
-    cp->r_settled = list_take(&cp->settled);
+    cp->r_held = cp_list_take(&cp->held);
+    cp->r_hold = cp_list_take(&cp->to_hold);
+    cp->r_settle = cp_list_take(&cp->to_settle);
+    if (!cp->sst)
+        cp->r_settled = cp_list_take(&cp->settled);
     pthread_mutex_unlock(&cp->mu);
     cp->r_calls = (struct cp_list){NULL, NULL, 0};
     /* The held jobs join this batch: their answers commit with their purchases. */
@@ -606,7 +503,7 @@ int pv_cardpay_write(void *arg, struct pv_store *st)
     if (rc == PV_OK && cp->r_settle.n)
         rc = db_settle(st, &cp->r_settle, &cp->r_calls, &cp->r_settled);
     if (rc == PV_OK && cp->r_settled.n)
-        rc = db_settled(st, &cp->r_settled);
+        rc = cp_db_settled(st, &cp->r_settled);
     return rc;
 }
 
@@ -621,25 +518,7 @@ void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc)
     post_hold(cp, st, &cp->r_hold, rc);
     post_settle(cp, &cp->r_settle, rc); /* what db_settle did not sort (it failed): answered */
     post_settle(cp, &cp->r_calls, rc);
-    if (rc == PV_OK) {
-        post_settled(cp, &cp->r_settled);
-    } else {
-        /* Their end states did not commit: written again in the next round, and
-         * the jobs still waiting (voids) answered only after that; after a few
-         * failed rounds answered anyway, the recovery recording the state. */
-        struct cp_list again = {NULL, NULL, 0}, give_up = {NULL, NULL, 0};
-        for (struct cp_item *x = cp->r_settled.head, *next; x; x = next) {
-            next = x->next;
-            list_push(++x->tries < SETTLED_TRIES ? &again : &give_up, x);
-        }
-        pthread_mutex_lock(&cp->mu);
-        for (struct cp_item *x = again.head, *next; x; x = next) {
-            next = x->next;
-            list_push(&cp->settled, x);
-        }
-        pthread_mutex_unlock(&cp->mu);
-        post_settled(cp, &give_up);
-    }
+    cp_settled_after(cp, &cp->r_settled, rc);
     cp->r_held = cp->r_hold = cp->r_settle = cp->r_settled = cp->r_calls =
         (struct cp_list){NULL, NULL, 0};
 }
@@ -656,6 +535,7 @@ int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks
     cp->hooks = *hooks;
     pthread_mutex_init(&cp->mu, NULL);
     pthread_cond_init(&cp->quiet, NULL);
+    pthread_cond_init(&cp->work, NULL);
     *out = cp;
     return PV_OK;
 }
@@ -670,7 +550,7 @@ static int enqueue(struct pv_cardpay *cp, struct pv_job *job, int settle)
     x->job = job;
     x->cp = cp;
     pthread_mutex_lock(&cp->mu);
-    list_push(settle ? &cp->to_settle : &cp->to_hold, x);
+    cp_list_push(settle ? &cp->to_settle : &cp->to_hold, x);
     pthread_mutex_unlock(&cp->mu);
     cp->hooks.wake(cp->hooks.owner);
     return PV_OK;
@@ -729,7 +609,8 @@ int pv_cardpay_ready(struct pv_cardpay *cp)
     if (!cp)
         return 0;
     pthread_mutex_lock(&cp->mu);
-    ready = cp->to_hold.head || cp->held.head || cp->to_settle.head || cp->settled.head;
+    ready =
+        cp->to_hold.head || cp->held.head || cp->to_settle.head || (cp->settled.head && !cp->sst);
     pthread_mutex_unlock(&cp->mu);
     return ready;
 }
@@ -742,7 +623,7 @@ int pv_cardpay_busy(struct pv_cardpay *cp)
         return 0;
     pthread_mutex_lock(&cp->mu);
     busy = cp->to_hold.head || cp->held.head || cp->to_settle.head || cp->settled.head ||
-           cp->in_flight > 0;
+           cp->in_flight > 0 || cp->s_busy;
     pthread_mutex_unlock(&cp->mu);
     return busy;
 }
@@ -754,7 +635,14 @@ void pv_cardpay_stop(struct pv_cardpay *cp)
     pthread_mutex_lock(&cp->mu);
     while (cp->in_cb > 0)
         pthread_cond_wait(&cp->quiet, &cp->mu);
+    cp->s_stop = 1;
+    pthread_cond_signal(&cp->work);
     pthread_mutex_unlock(&cp->mu);
+    if (cp->sst) {
+        pthread_join(cp->settler, NULL);
+        pv_store_close(cp->sst);
+    }
+    pthread_cond_destroy(&cp->work);
     pthread_cond_destroy(&cp->quiet);
     pthread_mutex_destroy(&cp->mu);
     free(cp);

@@ -40,6 +40,15 @@ int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks
                      struct pv_cardpay **out);
 
 /*
+ * pv_cardpay_settler - the end states of cp's captures and voids written from now on by a
+ * thread of their own in transactions of st (taken: a connection of the processor's store
+ * whose writers go side by side, pv_store_writers_parallel), instead of in the writer's
+ * rounds; the voided jobs are answered on that thread. Call once, before any card arrives.
+ * PV_OK, or PV_EINTERNAL (st closed; the writer's rounds go on writing them).
+ */
+int pv_cardpay_settler(struct pv_cardpay *cp, struct pv_store *st);
+
+/*
  * pv_cardpay_hold - hold job's card (job borrowed until hooks.held):
  * pv_purchase_authorize's work in the writer's rounds. PV_OK, or PV_ENOMEM
  * (job not taken: the caller holds it another way).

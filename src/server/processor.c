@@ -75,6 +75,7 @@ enum { PAY_NONE = 0, PAY_AUTHORIZE, PAY_HELD, PAY_SETTLE };
 struct pv_processor {
     struct pv_processor_ctx ctx;
     struct pv_store *st;
+    struct pv_store *sst; /* the card end states' own connection, until the settler takes it */
     struct pv_crypto *cm;
     struct pv_sign_pool *signers; /* owned: ctx.sign_pool */
     pthread_t thread;
@@ -457,6 +458,11 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         p->ctx.lease_ms = o->lease_ms;
     if (o->gws)
         p->ctx.gws = *o->gws;
+    /* Writers side by side (PostgreSQL): the card payments' end states on a connection of their
+     * own, off the writer's backend (cardpay_end.c). */
+    if (o->gws && pv_store_writers_parallel(p->st) &&
+        (rc = pv_store_open_checked(dsn, &p->sst)) != PV_OK)
+        return rc;
     p->recovery_ms = o->recovery_ms > 0 ? o->recovery_ms : PV_INTENT_STALE_MS;
     /* A gateway without asynchronous calls: this many in flight at once (gateway.h). */
     pv_gateway_sync_threads(o->payment_threads ? o->payment_threads : PV_PAYMENT_THREADS_DEFAULT);
@@ -498,6 +504,12 @@ static int start_one(struct pv_processor *p)
     p->answering = 1;
     if ((rc = pv_cardpay_start(&p->ctx, &hooks, &p->cp)) != PV_OK)
         return rc;
+    if (p->sst) {
+        rc = pv_cardpay_settler(p->cp, p->sst);
+        p->sst = NULL; /* taken, even when it failed */
+        if (rc != PV_OK)
+            return rc;
+    }
     p->ctx.in_batch = pv_cardpay_write;
     p->ctx.in_batch_arg = p->cp;
     if (pthread_create(&p->thread, NULL, writer, p) != 0)
@@ -578,6 +590,7 @@ void pv_processors_stop(struct pv_processor *procs, size_t n)
         pv_sign_pool_free(p->signers);
         pv_crypto_close(p->cm);
         pv_store_close(p->st);
+        pv_store_close(p->sst);
         free(p->reqs);
         free(p->res);
         pthread_mutex_destroy(&p->mu);

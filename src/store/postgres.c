@@ -838,7 +838,7 @@ static const struct pv_store_driver postgres_driver = {
     .name = "postgres",
     .dialect = PV_DIALECT_POSTGRES,
     /* A single statement outside a transaction is one under autocommit. */
-    .caps = PV_CAP_AUTOCOMMIT,
+    .caps = PV_CAP_AUTOCOMMIT | PV_CAP_WRITERS,
     /* Statements: prepared once per connection, results read in binary. */
     .run = pg_run,
     .step = pg_step,

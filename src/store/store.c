@@ -157,6 +157,11 @@ int pv_store_stmt_atomic(const struct pv_store *st)
     return st && (st->drv->caps & PV_CAP_STMT_ATOMIC) != 0;
 }
 
+int pv_store_writers_parallel(const struct pv_store *st)
+{
+    return st && (st->drv->caps & PV_CAP_WRITERS) != 0;
+}
+
 int pv_store_alive(struct pv_store *st)
 {
     if (!st || !st->in_tx)

@@ -743,6 +743,9 @@ uint64_t pv_store_reprepares(const struct pv_store *st);
 /* pv_store_stmt_atomic - 1 when, inside begin(), a failed statement undoes only itself and
  * the transaction goes on (SQLite): one write needs no savepoint of its own to fail alone. */
 int pv_store_stmt_atomic(const struct pv_store *st);
+/* pv_store_writers_parallel - 1 when transactions of another connection to st's database write
+ * beside st's own (PostgreSQL); 0 when one writes at a time (SQLite's write lock) or st NULL. */
+int pv_store_writers_parallel(const struct pv_store *st);
 /* pv_store_alive - inside begin(): PV_OK while the transaction goes on, PV_ESTORE when the
  * database rolled it back on its own (SQLite: a full disk, an I/O error). */
 int pv_store_alive(struct pv_store *st);

@@ -35,6 +35,9 @@ enum pv_dialect { PV_DIALECT_SQLITE = 0, PV_DIALECT_POSTGRES = 1, PV_DIALECTS = 
  * savepoint and commit: lite_tx; callers that skip a savepoint ask pv_store_alive after a
  * failure); PostgreSQL's failed statement aborts the transaction instead. */
 #define PV_CAP_STMT_ATOMIC 2u
+/* PV_CAP_WRITERS: transactions of several connections write side by side (row locks, not one
+ * writer lock for the whole database). */
+#define PV_CAP_WRITERS 4u
 
 /* Transaction control, for pv_store_driver.tx. The common layer keeps the
  * state (in_tx, in_sp) and calls only what is legal in it. */

@@ -207,6 +207,74 @@ static void test_committed_card_answered_first(void **state)
     denv_books(e);
 }
 
+/* The intent's state once it left from (polled: the settler's thread writes it). */
+static void intent_becomes(struct denv *e, const char *id, const char *from, const char *to)
+{
+    struct pv_intent_rec it;
+
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(pv_store_intent_get(e->st, id, &it), PV_OK);
+        if (strcmp(it.state, from) != 0)
+            break;
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    assert_string_equal(it.state, to);
+}
+
+/* With writers side by side (PostgreSQL; issue 15, session 18): a capture's and a void's end
+ * states are written by the settler's thread on its own connection, with no round of the
+ * writer's - whose backend binds a processor's card purchases there - and the voided job is
+ * answered once its end state is, on that thread. */
+static void test_end_states_by_the_settler(void **state)
+{
+    struct denv *e = *state;
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
+    struct pv_job *bought = card_job(e, "settler-a"), *failed = card_job(e, "settler-b");
+    struct pv_store *sst = NULL;
+    struct pv_cardpay *cp;
+    char a[PV_ID_MAX], b[PV_ID_MAX];
+
+    assert_int_equal(pv_store_writers_parallel(e->st), 1);
+    assert_int_equal(pv_store_open(denv_dsn, &sst), PV_OK);
+    assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
+    assert_int_equal(pv_cardpay_settler(cp, sst), PV_OK);
+    assert_int_equal(pv_cardpay_hold(cp, bought), PV_OK);
+    assert_int_equal(pv_cardpay_hold(cp, failed), PV_OK);
+    round_of(e, cp); /* their intents */
+    wait_ready(cp);
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL); /* both holds answered */
+    round_of(e, cp);                                           /* their answers */
+    assert_int_equal(seen.held, 2);
+    assert_int_equal(
+        pv_purchase_batch(e->st, &e->ctx, &bought->req, &bought->res, 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(bought->res.err, PV_OK);
+    snprintf(a, sizeof a, "%s", bought->res.intent_id);
+    snprintf(b, sizeof b, "%s", failed->res.intent_id);
+    failed->res.err = PV_ESTORE; /* its batch failed: its hold given up in the next round */
+    pv_cardpay_settle(cp, failed, 0);
+    round_of(e, cp);
+    intent_is(e, b, PV_INTENT_VOIDING);
+    pv_cardpay_settle(cp, bought, 1);
+    assert_int_equal(seen.settled, 1); /* the purchase, answered at once */
+    pv_indicium_rec_clear(&bought->res.rec);
+
+    /* No round of the writer's from here: the settler records both. */
+    intent_becomes(e, a, PV_INTENT_SETTLING, PV_INTENT_CAPTURED);
+    intent_becomes(e, b, PV_INTENT_VOIDING, PV_INTENT_VOIDED);
+    for (int i = 0; i < 1000 && pv_cardpay_busy(cp); i++)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    assert_int_equal(pv_cardpay_busy(cp), 0);
+    assert_int_equal(pv_cardpay_ready(cp), 0);
+    pthread_mutex_lock(&seen.mu);
+    assert_int_equal(seen.settled, 2); /* the void's job, after its end state */
+    pthread_mutex_unlock(&seen.mu);
+    pv_cardpay_stop(cp);
+    free(bought);
+    free(failed);
+    denv_books(e);
+}
+
 /* A round's end states on SQLite: eight intents to a statement (issue 15, session 10: one
  * statement a card before), each still moved only from the state its call finished. And no
  * statement of a card's rounds is prepared again to run (session 12: with schema v29's
@@ -1092,6 +1160,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere_late, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_deferred_200_batches, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_end_states_by_the_settler, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_claim_again_after_late_undo, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_claim_plan_joins_by_id, setup_pg, teardown),
     };
