@@ -19,7 +19,8 @@
  *   jobs to settle     -> (their batch failed) the holds given up (voiding);
  *   answers to those   -> the end states (captured / voided) - on a store whose
  *                         writers go side by side (PostgreSQL), written instead by
- *                         the settler's thread on its own connection (cardpay_end.c);
+ *                         the settler's thread on its own connection (cardpay_end.c),
+ *                         but for the jobs back with nothing to call for;
  *
  * and after the batch's commit (pv_cardpay_after) acts on what it made
  * durable: each hold submitted, each held job handed to the writer's queue,

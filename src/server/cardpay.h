@@ -20,9 +20,11 @@ struct pv_cardpay;
  * their lock) except wake: held - the job's card was held or refused
  * (job->res says which; the job goes to the writer's queue next); settled
  * - answer the job: its purchase committed (its capture follows), or its
- * void is done (or left to the recovery); wake - work is waiting for the
- * writer's next round (called on any thread: the gateway's, a front's).
- * owner is passed back.
+ * void is done (or left to the recovery) - with a settler
+ * (pv_cardpay_settler), a void's on the settler's thread; wake - work is
+ * waiting for the writer's next round, or a settler's round is done (called
+ * on any thread: the gateway's, a front's, the settler's). owner is passed
+ * back.
  */
 struct pv_cardpay_hooks {
     void (*held)(void *owner, struct pv_job *job);
@@ -43,8 +45,10 @@ int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks
  * pv_cardpay_settler - the end states of cp's captures and voids written from now on by a
  * thread of their own in transactions of st (taken: a connection of the processor's store
  * whose writers go side by side, pv_store_writers_parallel), instead of in the writer's
- * rounds; the voided jobs are answered on that thread. Call once, before any card arrives.
- * PV_OK, or PV_EINTERNAL (st closed; the writer's rounds go on writing them).
+ * rounds (which still write the end states of what a failed batch sent back with nothing to
+ * call for, and hand the settler what their failed commit leaves); the voided jobs are
+ * answered on that thread. Call once, before any card arrives. PV_OK, or PV_EINTERNAL (no
+ * thread: st closed; the processor then refuses to start).
  */
 int pv_cardpay_settler(struct pv_cardpay *cp, struct pv_store *st);
 
@@ -93,13 +97,14 @@ void pv_cardpay_after(struct pv_cardpay *cp, struct pv_store *st, int rc);
  * PSD), so its batch takes the writer lock whole (pv_processor_ctx.lock_whole). */
 int pv_cardpay_round_shared_rows(struct pv_cardpay *cp);
 
-/* pv_cardpay_ready - work waits for a round (cp NULL: 0). pv_cardpay_busy -
- * that, or a gateway call in flight: the writer may not stop yet. */
+/* pv_cardpay_ready - work waits for a round (cp NULL: 0; end states a settler writes are not
+ * the round's). pv_cardpay_busy - that, a gateway call in flight, or end states not yet
+ * written (the settler's too): the writer may not stop yet. */
 int pv_cardpay_ready(struct pv_cardpay *cp);
 int pv_cardpay_busy(struct pv_cardpay *cp);
 
 /* pv_cardpay_stop - takes cp (NULL fine), once the writer has stopped and
- * pv_cardpay_busy said 0. */
+ * pv_cardpay_busy said 0: its settler joined and the settler's store closed. */
 void pv_cardpay_stop(struct pv_cardpay *cp);
 
 #endif

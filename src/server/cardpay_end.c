@@ -108,6 +108,10 @@ void cp_settled_after(struct pv_cardpay *cp, struct cp_list *l, int rc)
         next = x->next;
         cp_list_push(&cp->settled, x);
     }
+    /* The settler's: told, whether the failed round was its own or the writer's (whose round
+     * still writes the end states of what it found nothing to call for). */
+    if (cp->sst && again.head)
+        pthread_cond_signal(&cp->work);
     pthread_mutex_unlock(&cp->mu);
     post_settled(cp, &give_up);
 }

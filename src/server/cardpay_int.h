@@ -55,7 +55,7 @@ struct pv_cardpay {
     struct cp_list r_held, r_hold, r_settle, r_settled, r_calls;
     /* With a store of writers side by side (PostgreSQL): the end states are written by the
      * settler's thread on a connection of its own (pv_cardpay_settler), not by the writer. */
-    struct pv_store *sst;
+    struct pv_store *sst; /* owned: closed by pv_cardpay_stop */
     pthread_t settler;
     pthread_cond_t work; /* settled has items, or s_stop */
     int s_busy, s_stop;  /* a round of the settler's is being written; told to stop */

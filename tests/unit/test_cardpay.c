@@ -35,6 +35,8 @@
 struct seen {
     pthread_mutex_t mu;
     int held, settled;
+    struct pv_store *look;   /* set: each answered job's intent read on it, into at */
+    struct pv_intent_rec at; /* the last answered job's intent, as it was then */
 };
 
 static void on_held(void *owner, struct pv_job *job)
@@ -51,10 +53,21 @@ static void on_settled(void *owner, struct pv_job *job)
 {
     struct seen *s = owner;
 
-    (void) job;
     pthread_mutex_lock(&s->mu);
     s->settled++;
+    if (s->look && job && job->res.intent_id[0])
+        assert_int_equal(pv_store_intent_get(s->look, job->res.intent_id, &s->at), PV_OK);
     pthread_mutex_unlock(&s->mu);
+}
+
+static int settled_count(struct seen *s)
+{
+    int n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->settled;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 static void on_wake(void *owner)
@@ -131,7 +144,7 @@ static struct pv_job *card_job(struct denv *e, const char *prefix)
 static void test_one_card_through_its_rounds(void **state)
 {
     struct denv *e = *state;
-    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
     struct pv_job *job = card_job(e, "rounds");
     struct pv_cardpay *cp;
@@ -171,7 +184,7 @@ static void test_one_card_through_its_rounds(void **state)
 static void test_committed_card_answered_first(void **state)
 {
     struct denv *e = *state;
-    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
     struct pv_job *job = card_job(e, "first");
     struct pv_cardpay *cp;
@@ -207,6 +220,25 @@ static void test_committed_card_answered_first(void **state)
     denv_books(e);
 }
 
+/* Another connection's transaction holding intent id's row (in state, which it keeps); let go
+ * with let_go. */
+static struct pv_store *held_elsewhere(const char *id, const char *state)
+{
+    struct pv_store *other = NULL;
+
+    assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
+    assert_int_equal(pv_store_begin(other), PV_OK);
+    assert_int_equal(
+        pv_store_intent_move(other, id, state, state, NULL, NULL, NULL, 0, pv_now_ms()), PV_OK);
+    return other;
+}
+
+static void let_go(struct pv_store *other)
+{
+    assert_int_equal(pv_store_rollback(other), PV_OK);
+    pv_store_close(other);
+}
+
 /* The intent's state once it left from (polled: the settler's thread writes it). */
 static void intent_becomes(struct denv *e, const char *id, const char *from, const char *to)
 {
@@ -223,20 +255,22 @@ static void intent_becomes(struct denv *e, const char *id, const char *from, con
 
 /* With writers side by side (PostgreSQL; issue 15, session 18): a capture's and a void's end
  * states are written by the settler's thread on its own connection, with no round of the
- * writer's - whose backend binds a processor's card purchases there - and the voided job is
- * answered once its end state is, on that thread. */
+ * writer's - whose backend binds a processor's card purchases there. While another transaction
+ * holds the captured intent's row, the settler waits for it and the writer has nothing to do
+ * (its round writes nothing); a void's job is answered once its end state committed. */
 static void test_end_states_by_the_settler(void **state)
 {
     struct denv *e = *state;
-    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
     struct pv_job *bought = card_job(e, "settler-a"), *failed = card_job(e, "settler-b");
-    struct pv_store *sst = NULL;
+    struct pv_store *sst = NULL, *other;
     struct pv_cardpay *cp;
     char a[PV_ID_MAX], b[PV_ID_MAX];
 
     assert_int_equal(pv_store_writers_parallel(e->st), 1);
     assert_int_equal(pv_store_open(denv_dsn, &sst), PV_OK);
+    assert_int_equal(pv_store_open(denv_dsn, &seen.look), PV_OK);
     assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
     assert_int_equal(pv_cardpay_settler(cp, sst), PV_OK);
     assert_int_equal(pv_cardpay_hold(cp, bought), PV_OK);
@@ -246,32 +280,87 @@ static void test_end_states_by_the_settler(void **state)
     nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL); /* both holds answered */
     round_of(e, cp);                                           /* their answers */
     assert_int_equal(seen.held, 2);
+    snprintf(a, sizeof a, "%s", bought->res.intent_id);
+    snprintf(b, sizeof b, "%s", failed->res.intent_id);
+
+    /* The void: its hold given up in the writer's round, its end state the settler's, its job
+     * answered after that end state committed. */
+    failed->res.err = PV_ESTORE;
+    pv_cardpay_settle(cp, failed, 0);
+    round_of(e, cp);
+    intent_becomes(e, b, PV_INTENT_VOIDING, PV_INTENT_VOIDED);
+    for (int i = 0; i < 1000 && settled_count(&seen) < 1; i++)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    assert_int_equal(settled_count(&seen), 1);
+    assert_string_equal(seen.at.id, b);
+    assert_string_equal(seen.at.state, PV_INTENT_VOIDED);
+
+    /* The capture, its intent's row held elsewhere: the settler waits, the writer has nothing. */
     assert_int_equal(
         pv_purchase_batch(e->st, &e->ctx, &bought->req, &bought->res, 1, PV_NOW_AT_LOCK), PV_OK);
     assert_int_equal(bought->res.err, PV_OK);
-    snprintf(a, sizeof a, "%s", bought->res.intent_id);
-    snprintf(b, sizeof b, "%s", failed->res.intent_id);
-    failed->res.err = PV_ESTORE; /* its batch failed: its hold given up in the next round */
-    pv_cardpay_settle(cp, failed, 0);
-    round_of(e, cp);
-    intent_is(e, b, PV_INTENT_VOIDING);
+    other = held_elsewhere(a, PV_INTENT_SETTLING);
     pv_cardpay_settle(cp, bought, 1);
-    assert_int_equal(seen.settled, 1); /* the purchase, answered at once */
+    assert_int_equal(settled_count(&seen), 2); /* the purchase, answered at once */
     pv_indicium_rec_clear(&bought->res.rec);
-
-    /* No round of the writer's from here: the settler records both. */
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL); /* answered, the settler waiting */
+    assert_int_equal(pv_cardpay_busy(cp), 1);
+    assert_int_equal(pv_cardpay_ready(cp), 0);
+    assert_int_equal(round_of(e, cp), 0);
+    intent_is(e, a, PV_INTENT_SETTLING);
+    let_go(other);
     intent_becomes(e, a, PV_INTENT_SETTLING, PV_INTENT_CAPTURED);
-    intent_becomes(e, b, PV_INTENT_VOIDING, PV_INTENT_VOIDED);
     for (int i = 0; i < 1000 && pv_cardpay_busy(cp); i++)
         nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
     assert_int_equal(pv_cardpay_busy(cp), 0);
-    assert_int_equal(pv_cardpay_ready(cp), 0);
-    pthread_mutex_lock(&seen.mu);
-    assert_int_equal(seen.settled, 2); /* the void's job, after its end state */
-    pthread_mutex_unlock(&seen.mu);
     pv_cardpay_stop(cp);
+    pv_store_close(seen.look);
     free(bought);
     free(failed);
+    denv_books(e);
+}
+
+/* A writer's round that fails with end states of its own to write (a declined card's job back
+ * from its batch: nothing to call for) hands them to the settler, which writes and answers them:
+ * nothing is left waiting, and the card payments stop (PostgreSQL; a review of session 18 found
+ * them left on a list neither thread would take, the writer stopping forever). */
+static void test_failed_round_hands_its_end_states_over(void **state)
+{
+    struct denv *e = *state;
+    struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
+    struct pv_job *job = calloc(1, sizeof *job);
+    struct pv_store *sst = NULL;
+    struct pv_cardpay *cp;
+    struct pv_payment card;
+
+    assert_non_null(job);
+    denv_card(e, 0, "4000000000000002", &card); /* the sandbox declines it */
+    denv_letter(&job->req, "cus_a", "handed-over", 1, 0);
+    job->req.pay = card;
+    assert_int_equal(pv_store_open(denv_dsn, &sst), PV_OK);
+    assert_int_equal(pv_cardpay_start(&e->ctx, &hooks, &cp), PV_OK);
+    assert_int_equal(pv_cardpay_settler(cp, sst), PV_OK);
+    assert_int_equal(pv_cardpay_hold(cp, job), PV_OK);
+    round_of(e, cp);
+    wait_ready(cp);
+    round_of(e, cp); /* its decline */
+    assert_int_equal(seen.held, 1);
+    assert_int_equal(job->res.held, 0);
+    job->res.err = PV_ESTORE;
+    pv_cardpay_settle(cp, job, 0);
+    /* The round's transaction fails after its writes. */
+    assert_int_equal(pv_cardpay_take(cp, NULL, NULL, 0), 0);
+    assert_int_equal(pv_store_begin(e->st), PV_OK);
+    assert_int_equal(pv_cardpay_write(cp, e->st), PV_OK);
+    assert_int_equal(pv_store_rollback(e->st), PV_OK);
+    pv_cardpay_after(cp, e->st, PV_ESTORE);
+    for (int i = 0; i < 1000 && pv_cardpay_busy(cp); i++)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    assert_int_equal(pv_cardpay_busy(cp), 0);
+    assert_int_equal(settled_count(&seen), 1);
+    pv_cardpay_stop(cp);
+    free(job);
     denv_books(e);
 }
 
@@ -285,7 +374,7 @@ static void test_end_states_together(void **state)
 {
     enum { N = 10 };
     struct denv *e = *state;
-    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
     struct pv_job *jobs[N];
     struct pv_cardpay *cp;
@@ -352,7 +441,7 @@ static void sql_beside(const struct denv *e, const char *sql)
 static void test_round_whose_transaction_went(void **state)
 {
     struct denv *e = *state;
-    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct pv_cardpay_hooks hooks = {on_held, on_settled, on_wake, &seen};
     struct pv_job *job = calloc(1, sizeof *job);
     struct pv_cardpay *cp;
@@ -633,25 +722,6 @@ static void test_claimed_hold_of_a_replay(void **state)
     pv_indicium_rec_clear(&r[1].rec);
     free(r);
     denv_books(e);
-}
-
-/* Another connection's transaction holding intent id's row (in state, which it keeps); let go
- * with let_go. */
-static struct pv_store *held_elsewhere(const char *id, const char *state)
-{
-    struct pv_store *other = NULL;
-
-    assert_int_equal(pv_store_open(denv_dsn, &other), PV_OK);
-    assert_int_equal(pv_store_begin(other), PV_OK);
-    assert_int_equal(
-        pv_store_intent_move(other, id, state, state, NULL, NULL, NULL, 0, pv_now_ms()), PV_OK);
-    return other;
-}
-
-static void let_go(struct pv_store *other)
-{
-    assert_int_equal(pv_store_rollback(other), PV_OK);
-    pv_store_close(other);
 }
 
 /* A held card job whose intent another transaction holds (PostgreSQL; issue 15, session 16):
@@ -1161,6 +1231,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_held_intent_held_elsewhere_late, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_held_intent_deferred_200_batches, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_end_states_by_the_settler, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_round_hands_its_end_states_over, setup_pg,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_claim_again_after_late_undo, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_claim_plan_joins_by_id, setup_pg, teardown),
     };
