@@ -52,7 +52,8 @@
 # and its writers' (threads named stampd-writer), per purchase (written(),
 # cpu_ticks() and writer_ticks() below): figures the others' load moves little;
 # and the whole machine's CPU a purchase (machine_ticks(): wrk, the kernel, the
-# database included), with the purchases/s the cores could give at that cost.
+# database included), with the purchases/s the cores could give at that cost; and how
+# much of the load each writer thread spent on a core and waiting for one (writer_sched()).
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -166,6 +167,18 @@ thread_ticks() {
     done
     echo "$t"
 }
+# writer_sched PID: the nanoseconds its threads named stampd-writer spent on a core and
+# runnable but waiting for one (/proc/PID/task/TID/schedstat), and how many there are: a
+# writer on a core most of the load, or waiting for one, is what binds (issue 15, session 18).
+writer_sched() {
+    r=0 w=0 n=0
+    for d in /proc/"$1"/task/*; do
+        [ "$(cat "$d/comm" 2>/dev/null)" = stampd-writer ] || continue
+        read -r a b _ <"$d/schedstat" 2>/dev/null || continue
+        r=$((r + a)) w=$((w + b)) n=$((n + 1))
+    done
+    echo "$r $w $n"
+}
 # The machine's busy CPU ticks so far, all cores and processes (wrk, the kernel, the
 # database, stampd): over a run on an otherwise idle machine, what a purchase costs in
 # all, so that cores / that = the most purchases/s the machine could do at that cost.
@@ -246,7 +259,7 @@ load() {
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
     cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid") pg0=$(pg_ticks)
-    mc0=$(machine_ticks)
+    mc0=$(machine_ticks) ws0=$(writer_sched "$pid") ns0=$(date +%s%N)
     pgss=""
     case $dsn in postgres*) [ "${PG_STATEMENTS:-0}" = 1 ] && pgss=1 &&
         psql -X -At -d "$dsn" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
@@ -254,7 +267,7 @@ load() {
     STAMP_KEYS=$(cat "$dir/keys") CARD=$card wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
     cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid") pg1=$(pg_ticks)
-    mc1=$(machine_ticks)
+    mc1=$(machine_ticks) ws1=$(writer_sched "$pid") ns1=$(date +%s%N)
     [ -n "$pgss" ] && psql -X -At -F '|' -d "$dsn" -c "SELECT calls, total_exec_time, \
         regexp_replace(left(query, 90), '\\s+', ' ', 'g') FROM pg_stat_statements \
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
@@ -321,6 +334,9 @@ EOF
     # ceiling at this cost is cores x 1e6 / this.
     awk -v t=$((mc1 - mc0)) -v hz="$(getconf CLK_TCK)" -v r="$rate" -v s="$secs" -v c="$cores" \
         -v l="$label" 'BEGIN {if (r > 0) printf "%s: the machine %.0f us of CPU a purchase (all processes; %d cores at that cost: %.0f purchases/s)\n", l, t * 1e6 / hz / (r * s), c, c * 1e6 / (t * 1e6 / hz / (r * s))}'
+    # Each writer's share of the load's time on a core, and waiting for one.
+    awk -v a="$ws0" -v b="$ws1" -v t=$((ns1 - ns0)) -v l="$label" 'BEGIN {split(a, x, " ");
+        split(b, y, " "); if (y[3] > 0 && t > 0) printf "%s: the writers (%d): on a core %.0f %%, waiting for one %.0f %% of the load, each\n", l, y[3], (y[1] - x[1]) * 100 / (t * y[3]), (y[2] - x[2]) * 100 / (t * y[3])}'
     case $dsn in postgres*)
         # PostgreSQL's own CPU a purchase: the other half of the cost on a shared machine.
         awk -v t=$((pg1 - pg0)) -v hz="$(getconf CLK_TCK)" -v r="$rate" -v s="$secs" \
