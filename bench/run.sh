@@ -174,7 +174,7 @@ writer_sched() {
     r=0 w=0 n=0
     for d in /proc/"$1"/task/*; do
         [ "$(cat "$d/comm" 2>/dev/null)" = stampd-writer ] || continue
-        read -r a b _ <"$d/schedstat" 2>/dev/null || continue
+        read -r a b _ 2>/dev/null <"$d/schedstat" || continue
         r=$((r + a)) w=$((w + b)) n=$((n + 1))
     done
     echo "$r $w $n"
@@ -259,6 +259,7 @@ load() {
     sample_rss "$pid" "$dir/rss-$label" &
     sampler=$!
     cpu0=$(cpu_ticks "$pid") wr0=$(writer_ticks "$pid") fr0=$(front_ticks "$pid") pg0=$(pg_ticks)
+    # date +%s%N: GNU date (the bench is Linux's: /proc is read throughout).
     mc0=$(machine_ticks) ws0=$(writer_sched "$pid") ns0=$(date +%s%N)
     pgss=""
     case $dsn in postgres*) [ "${PG_STATEMENTS:-0}" = 1 ] && pgss=1 &&

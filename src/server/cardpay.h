@@ -21,7 +21,8 @@ struct pv_cardpay;
  * (job->res says which; the job goes to the writer's queue next); settled
  * - answer the job: its purchase committed (its capture follows), or its
  * void is done (or left to the recovery) - with a settler
- * (pv_cardpay_settler), a void's on the settler's thread; wake - work is
+ * (pv_cardpay_settler), a void the gateway made is answered on the
+ * settler's thread; wake - work is
  * waiting for the writer's next round, or a settler's round is done (called
  * on any thread: the gateway's, a front's, the settler's). owner is passed
  * back.
