@@ -45,7 +45,8 @@ struct pv_processor_opts {
 /* Payment threads (--payment-threads): the threads that make the calls of a
  * gateway without asynchronous calls (pv_gateway_sync_threads), so that many
  * cards are in flight at once; the sandbox's calls are asynchronous and need
- * none. The card payments' intents are written in the writer's batches. */
+ * none. The card payments' intents are written in the writer's batches (on
+ * PostgreSQL their end states by the card payments' settler: cardpay_end.c). */
 #define PV_PAYMENT_THREADS_DEFAULT 64
 #define PV_PAYMENT_THREADS_MAX     512
 
