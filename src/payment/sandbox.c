@@ -179,9 +179,12 @@ static void call_end(struct sandbox *sb)
 /* Report a recorded authorization to the caller. */
 static int answer(const struct sb_charge *c, enum pv_pay_result *result, char **charge_id)
 {
-    *result = c->result;
-    if (charge_id && c->id) {
-        *charge_id = sb_dup_str(c->id);
+    char id[SB_ID_MAX];
+
+    *result = (enum pv_pay_result) c->result;
+    if (charge_id && c->result == PV_PAY_APPROVED) {
+        sb_id_text(c->id, id);
+        *charge_id = sb_dup_str(id);
         if (!*charge_id)
             return PV_ENOMEM;
     }
@@ -195,6 +198,8 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
     struct sb_charge *old;
     enum pv_pay_result decided;
     char buf[PV_GATEWAY_MAX_REF];
+    uint8_t kd[SB_NAME], idb[SB_NAME];
+    uint64_t src;
     int rc;
 
     if (charge_id)
@@ -210,26 +215,31 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
     if (!key_ok(idempotency_key))
         return PV_EIDEMREQUIRED;
     latency(sb);
+    sb_digest(idempotency_key, kd); /* outside the locks */
+    src = sb_source(source);
 
     if ((rc = call_begin(sb)) != PV_OK)
         return rc;
-    old = sb_find_charge_by_key(sb, idempotency_key);
+    old = sb_find_charge_by_key(sb, kd);
     if (old) {
-        rc = (old->amount == amount && strcmp(old->source, source) == 0)
-                 ? answer(old, result, charge_id)
-                 : PV_EIDEMREUSED;
+        rc = (old->amount == amount && old->source == src) ? answer(old, result, charge_id)
+                                                           : PV_EIDEMREUSED;
         goto out;
     }
     buf[0] = '\0';
-    if (decided == PV_PAY_APPROVED)
+    if (decided == PV_PAY_APPROVED) {
         snprintf(buf, sizeof buf, "ch_sandbox_%s_%llu", sb->inst, (unsigned long long) ++sb->seq);
+        if (sb_id_parse(buf, idb) != PV_OK) {
+            rc = PV_EINTERNAL;
+            goto out;
+        }
+    }
     /* Room first, so that a record once written is always applied. */
     if ((rc = sb_grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges,
                       sizeof *sb->charges)) != PV_OK ||
         (rc = sb_journal_append(sb, OP_AUTHORIZE, idempotency_key, buf, source, amount, decided)) !=
             PV_OK ||
-        (rc = sb_add_charge(sb, idempotency_key, source, amount, decided, buf[0] ? buf : NULL)) !=
-            PV_OK)
+        (rc = sb_add_charge(sb, kd, src, amount, decided, buf[0] ? idb : NULL)) != PV_OK)
         goto out;
     rc = answer(&sb->charges[sb->n_charges - 1], result, charge_id);
 out:
@@ -241,7 +251,7 @@ out:
  * The common part of capture, void and refund: the key's earlier answer, or
  * the charge to act on (*c) with *fresh = 1. Under the locks.
  */
-static int lookup(struct sandbox *sb, int op, const char *charge_id, const char *key,
+static int lookup(struct sandbox *sb, int op, const char *charge_id, const uint8_t key[SB_NAME],
                   pv_mills amount, struct sb_charge **c, int *fresh)
 {
     struct sb_event *e = sb_find_event(sb, key);
@@ -249,7 +259,7 @@ static int lookup(struct sandbox *sb, int op, const char *charge_id, const char 
     *fresh = 0;
     *c = sb_find_charge_by_id(sb, charge_id);
     if (e)
-        return e->op == op && strcmp(e->id, charge_id) == 0 &&
+        return e->op == op && *c == &sb->charges[e->charge] &&
                        (op != OP_REFUND || e->amount == amount)
                    ? PV_OK
                    : PV_EIDEMREUSED;
@@ -260,19 +270,22 @@ static int lookup(struct sandbox *sb, int op, const char *charge_id, const char 
 }
 
 /* Write and apply one capture, void or refund of c. */
-static int record(struct sandbox *sb, int op, const char *key, struct sb_charge *c, pv_mills amount)
+static int record(struct sandbox *sb, int op, const char *key, const uint8_t kd[SB_NAME],
+                  struct sb_charge *c, pv_mills amount)
 {
+    char id[SB_ID_MAX];
     pv_mills total;
     int rc;
 
     if (op == OP_REFUND &&
         (pv_money_add(c->refunded, amount, &total) != PV_OK || total > c->amount))
         return PV_EOVERFLOW;
+    sb_id_text(c->id, id);
     if ((rc = sb_grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof *sb->events)) !=
             PV_OK ||
-        (rc = sb_journal_append(sb, op, key, c->id, NULL, amount, PV_PAY_APPROVED)) != PV_OK)
+        (rc = sb_journal_append(sb, op, key, id, NULL, amount, PV_PAY_APPROVED)) != PV_OK)
         return rc;
-    return sb_add_event(sb, op, key, c, amount);
+    return sb_add_event(sb, op, kd, c, amount);
 }
 
 /*
@@ -284,29 +297,32 @@ static int finish_call(struct pv_gateway *gw, int op, const char *charge_id, pv_
 {
     struct sandbox *sb = (struct sandbox *) gw;
     struct sb_charge *c;
+    uint8_t kd[SB_NAME];
     int rc, fresh;
 
     if (!key_ok(idempotency_key))
         return PV_EIDEMREQUIRED;
     latency(sb);
+    sb_digest(idempotency_key, kd);
     if ((rc = call_begin(sb)) != PV_OK)
         return rc;
-    rc = lookup(sb, op, charge_id, idempotency_key, amount, &c, &fresh);
+    rc = lookup(sb, op, charge_id, kd, amount, &c, &fresh);
     if (rc == PV_OK && fresh) {
         if (op == OP_CAPTURE)
             /* Captured already: the same answer. Released: too late. */
-            rc = c->state == ST_VOIDED       ? PV_EPAYSTATE
-                 : c->state == ST_AUTHORIZED ? record(sb, OP_CAPTURE, idempotency_key, c, c->amount)
-                                             : PV_OK;
+            rc = c->state == ST_VOIDED ? PV_EPAYSTATE
+                 : c->state == ST_AUTHORIZED
+                     ? record(sb, OP_CAPTURE, idempotency_key, kd, c, c->amount)
+                     : PV_OK;
         else if (op == OP_VOID)
             /* A hold is released whole; a captured charge gives back what is left of it. */
             rc = c->state == ST_VOIDED
                      ? PV_OK
-                     : record(sb, OP_VOID, idempotency_key, c,
+                     : record(sb, OP_VOID, idempotency_key, kd, c,
                               c->state == ST_AUTHORIZED ? c->amount : c->amount - c->refunded);
         else
             rc = c->state != ST_CAPTURED ? PV_EPAYSTATE
-                                         : record(sb, OP_REFUND, idempotency_key, c, amount);
+                                         : record(sb, OP_REFUND, idempotency_key, kd, c, amount);
     }
     if (rc == PV_OK && refunded_total && c)
         *refunded_total = c->refunded;

@@ -7,7 +7,9 @@
  */
 #include "payment/sandbox_int.h"
 
+#include "crypto/primitives.h"
 #include "domain/json_text.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/timeutil.h"
@@ -35,25 +37,88 @@ char *sb_dup_str(const char *s)
     return p;
 }
 
+void sb_digest(const char *s, uint8_t out[SB_NAME])
+{
+    uint8_t d[32];
+
+    pv_sha256(s, strlen(s), d);
+    memcpy(out, d, SB_NAME);
+}
+
+/* The source only tells a retry from a key reused with another card: two sources of one
+ * key that hash alike answer the key's own charge, to the one who chose them both. */
+uint64_t sb_source(const char *s)
+{
+    return pv_fnv1a64(s);
+}
+
+int sb_id_parse(const char *s, uint8_t out[SB_NAME])
+{
+    static const char pre[] = "ch_sandbox_";
+    uint64_t n = 0;
+    const char *p;
+
+    if (strncmp(s, pre, sizeof pre - 1) != 0)
+        return PV_ENOTFOUND;
+    p = s + sizeof pre - 1;
+    for (int i = 0; i < 16; i++, p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+
+        if (d < 0)
+            return PV_ENOTFOUND;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t) (d << 4);
+        else
+            out[i / 2] |= (uint8_t) d;
+    }
+    if (*p++ != '_' || *p < '1' || *p > '9')
+        return PV_ENOTFOUND;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || n > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
+            return PV_ENOTFOUND;
+        n = n * 10 + (uint64_t) (*p - '0');
+    }
+    memcpy(out + 8, &n, sizeof n);
+    return PV_OK;
+}
+
+void sb_id_text(const uint8_t id[SB_NAME], char out[SB_ID_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    char inst[17];
+    uint64_t n;
+
+    for (int i = 0; i < 8; i++) {
+        inst[2 * i] = hex[id[i] >> 4];
+        inst[2 * i + 1] = hex[id[i] & 15];
+    }
+    inst[16] = '\0';
+    memcpy(&n, id + 8, sizeof n);
+    snprintf(out, SB_ID_MAX, "ch_sandbox_%s_%llu", inst, (unsigned long long) n);
+}
+
 enum { IX_CHARGE_KEY, IX_CHARGE_ID, IX_EVENT_KEY };
 
-/* The names the indexes know the elements by (strix.h); ctx is the sandbox. */
-static const char *name_charge_key(const void *ctx, size_t i)
+/* The names the indexes know the elements by (strix.h); ctx is the sandbox. A declined
+ * authorization has no id. */
+static const uint8_t *name_charge_key(const void *ctx, size_t i)
 {
     return ((const struct sandbox *) ctx)->charges[i].key;
 }
 
-static const char *name_charge_id(const void *ctx, size_t i)
+static const uint8_t *name_charge_id(const void *ctx, size_t i)
 {
-    return ((const struct sandbox *) ctx)->charges[i].id;
+    const struct sb_charge *c = &((const struct sandbox *) ctx)->charges[i];
+
+    return c->result == PV_PAY_APPROVED ? c->id : NULL;
 }
 
-static const char *name_event_key(const void *ctx, size_t i)
+static const uint8_t *name_event_key(const void *ctx, size_t i)
 {
     return ((const struct sandbox *) ctx)->events[i].key;
 }
 
-static long ix_find(const struct sandbox *sb, int w, const char *s)
+static long ix_find(const struct sandbox *sb, int w, const uint8_t *s)
 {
     return pv_strix_find(&sb->ix[w], s);
 }
@@ -68,7 +133,7 @@ static void ix_put(struct sandbox *sb, int w, size_t e)
     pv_strix_put(&sb->ix[w], e);
 }
 
-struct sb_charge *sb_find_charge_by_key(struct sandbox *sb, const char *key)
+struct sb_charge *sb_find_charge_by_key(struct sandbox *sb, const uint8_t key[SB_NAME])
 {
     long i = ix_find(sb, IX_CHARGE_KEY, key);
 
@@ -77,12 +142,13 @@ struct sb_charge *sb_find_charge_by_key(struct sandbox *sb, const char *key)
 
 struct sb_charge *sb_find_charge_by_id(struct sandbox *sb, const char *id)
 {
-    long i = ix_find(sb, IX_CHARGE_ID, id);
+    uint8_t b[SB_NAME];
+    long i = sb_id_parse(id, b) == PV_OK ? ix_find(sb, IX_CHARGE_ID, b) : -1;
 
     return i < 0 ? NULL : &sb->charges[i];
 }
 
-struct sb_event *sb_find_event(struct sandbox *sb, const char *key)
+struct sb_event *sb_find_event(struct sandbox *sb, const uint8_t key[SB_NAME])
 {
     long i = ix_find(sb, IX_EVENT_KEY, key);
 
@@ -108,9 +174,9 @@ int sb_grow(void **arr, size_t *cap, size_t n, size_t elem)
     return PV_OK;
 }
 
-/* Record an authorization (strings borrowed and copied; id NULL unless approved). */
-int sb_add_charge(struct sandbox *sb, const char *key, const char *source, pv_mills amount,
-                  enum pv_pay_result result, const char *id)
+/* Record an authorization (key and id borrowed and copied; id NULL unless approved). */
+int sb_add_charge(struct sandbox *sb, const uint8_t key[SB_NAME], uint64_t source, pv_mills amount,
+                  enum pv_pay_result result, const uint8_t *id)
 {
     struct sb_charge c = {0};
 
@@ -118,26 +184,22 @@ int sb_add_charge(struct sandbox *sb, const char *key, const char *source, pv_mi
         ix_reserve(sb, IX_CHARGE_KEY, sb->n_charges + 1) != PV_OK ||
         ix_reserve(sb, IX_CHARGE_ID, sb->n_charges + 1) != PV_OK)
         return PV_ENOMEM;
-    c.key = sb_dup_str(key);
-    c.source = sb_dup_str(source);
-    c.id = id ? sb_dup_str(id) : NULL;
+    memcpy(c.key, key, SB_NAME);
+    if (id)
+        memcpy(c.id, id, SB_NAME);
+    c.source = source;
     c.amount = amount;
-    c.result = result;
+    c.result = (uint8_t) result;
     c.state = ST_AUTHORIZED;
-    if (!c.key || !c.source || (id && !c.id)) {
-        free(c.key);
-        free(c.source);
-        free(c.id);
-        return PV_ENOMEM;
-    }
     sb->charges[sb->n_charges++] = c;
     ix_put(sb, IX_CHARGE_KEY, sb->n_charges - 1);
     ix_put(sb, IX_CHARGE_ID, sb->n_charges - 1);
     return PV_OK;
 }
 
-/* Record a capture, void or refund of c (key borrowed) and move c accordingly. */
-int sb_add_event(struct sandbox *sb, int op, const char *key, struct sb_charge *c, pv_mills amount)
+/* Record a capture, void or refund of c (key borrowed and copied) and move c accordingly. */
+int sb_add_event(struct sandbox *sb, int op, const uint8_t key[SB_NAME], struct sb_charge *c,
+                 pv_mills amount)
 {
     struct sb_event e = {0};
     pv_mills total;
@@ -148,15 +210,10 @@ int sb_add_event(struct sandbox *sb, int op, const char *key, struct sb_charge *
     if (sb_grow((void **) &sb->events, &sb->cap_events, sb->n_events, sizeof e) != PV_OK ||
         ix_reserve(sb, IX_EVENT_KEY, sb->n_events + 1) != PV_OK)
         return PV_ENOMEM;
-    e.op = op;
-    e.key = sb_dup_str(key);
-    e.id = sb_dup_str(c->id);
+    memcpy(e.key, key, SB_NAME);
+    e.charge = (uint32_t) (c - sb->charges);
+    e.op = (uint8_t) op;
     e.amount = amount;
-    if (!e.key || !e.id) {
-        free(e.key);
-        free(e.id);
-        return PV_ENOMEM;
-    }
     sb->events[sb->n_events++] = e;
     ix_put(sb, IX_EVENT_KEY, sb->n_events - 1);
     if (op == OP_CAPTURE)
@@ -178,6 +235,7 @@ static int apply_line(struct sandbox *sb, const char *line, size_t len)
     json_t *amt;
     enum pv_pay_result result = PV_PAY_PROCESSING_ERROR;
     struct sb_charge *c;
+    uint8_t kd[SB_NAME], idb[SB_NAME];
     int k = -1, rc = PV_EIO;
 
     if (!o)
@@ -192,16 +250,18 @@ static int apply_line(struct sandbox *sb, const char *line, size_t len)
     if (k < 0 || !key || !key[0] || !id || !json_is_integer(amt) || json_integer_value(amt) < 0 ||
         json_integer_value(amt) > PV_MILLS_MAX)
         goto out;
+    sb_digest(key, kd);
     if (k == OP_AUTHORIZE) {
         source = json_string_value(json_object_get(o, "source"));
         res = json_string_value(json_object_get(o, "result"));
         if (!source || pv_pay_result_parse(res, &result) != PV_OK ||
-            (result == PV_PAY_APPROVED) != (id[0] != '\0') || sb_find_charge_by_key(sb, key))
+            (result == PV_PAY_APPROVED) != (id[0] != '\0') ||
+            (id[0] && sb_id_parse(id, idb) != PV_OK) || sb_find_charge_by_key(sb, kd))
             goto out;
-        rc = sb_add_charge(sb, key, source, (pv_mills) json_integer_value(amt), result,
-                           id[0] ? id : NULL);
-    } else if ((c = sb_find_charge_by_id(sb, id)) != NULL && !sb_find_event(sb, key)) {
-        rc = sb_add_event(sb, k, key, c, (pv_mills) json_integer_value(amt));
+        rc = sb_add_charge(sb, kd, sb_source(source), (pv_mills) json_integer_value(amt), result,
+                           id[0] ? idb : NULL);
+    } else if ((c = sb_find_charge_by_id(sb, id)) != NULL && !sb_find_event(sb, kd)) {
+        rc = sb_add_event(sb, k, kd, c, (pv_mills) json_integer_value(amt));
         rc = rc == PV_EOVERFLOW ? PV_EIO : rc;
     }
 out:
@@ -401,15 +461,6 @@ void sb_book_init(struct sandbox *sb)
 
 void sb_book_free(struct sandbox *sb)
 {
-    for (size_t i = 0; i < sb->n_charges; i++) {
-        free(sb->charges[i].key);
-        free(sb->charges[i].source);
-        free(sb->charges[i].id);
-    }
-    for (size_t i = 0; i < sb->n_events; i++) {
-        free(sb->events[i].key);
-        free(sb->events[i].id);
-    }
     free(sb->charges);
     free(sb->events);
     for (size_t i = 0; i < sizeof sb->ix / sizeof sb->ix[0]; i++)

@@ -1,24 +1,40 @@
 /*
- * strix.c - a string hash index over a caller's array (strix.h): open
- * addressing, linear probing, FNV-1a, at most half full.
+ * strix.c - a hash index of 16-byte names over a caller's array (strix.h):
+ * open addressing, linear probing, at most half full. A name's slot comes
+ * from both of its halves mixed (a charge id's first half is its sandbox
+ * instance, the same for every charge the instance makes).
  */
 #include "payment/strix.h"
 
-#include "stampd/codec.h"
 #include "stampd/error.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-long pv_strix_find(const struct pv_strix *x, const char *s)
+static size_t start(const uint8_t *s, size_t cap)
+{
+    uint64_t a, b;
+
+    memcpy(&a, s, 8);
+    memcpy(&b, s + 8, 8);
+    a ^= b * 0x9e3779b97f4a7c15u; /* splitmix64's constants */
+    a ^= a >> 30;
+    a *= 0xbf58476d1ce4e5b9u;
+    a ^= a >> 27;
+    a *= 0x94d049bb133111ebu;
+    a ^= a >> 31;
+    return (size_t) a & (cap - 1);
+}
+
+long pv_strix_find(const struct pv_strix *x, const uint8_t *s)
 {
     size_t i;
 
     if (!x->cap || !s)
         return -1;
-    for (i = pv_fnv1a64(s) & (x->cap - 1); x->slot[i]; i = (i + 1) & (x->cap - 1)) {
-        const char *name = x->name(x->ctx, x->slot[i] - 1);
-        if (name && strcmp(name, s) == 0)
+    for (i = start(s, x->cap); x->slot[i]; i = (i + 1) & (x->cap - 1)) {
+        const uint8_t *name = x->name(x->ctx, x->slot[i] - 1);
+        if (name && memcmp(name, s, PV_STRIX_NAME) == 0)
             return (long) x->slot[i] - 1;
     }
     return -1;
@@ -26,13 +42,13 @@ long pv_strix_find(const struct pv_strix *x, const char *s)
 
 void pv_strix_put(struct pv_strix *x, size_t e)
 {
-    const char *s = x->name(x->ctx, e);
+    const uint8_t *s = x->name(x->ctx, e);
     size_t i;
 
     if (!s || !x->cap)
         return;
-    for (i = pv_fnv1a64(s) & (x->cap - 1); x->slot[i]; i = (i + 1) & (x->cap - 1))
-        if (strcmp(x->name(x->ctx, x->slot[i] - 1), s) == 0)
+    for (i = start(s, x->cap); x->slot[i]; i = (i + 1) & (x->cap - 1))
+        if (memcmp(x->name(x->ctx, x->slot[i] - 1), s, PV_STRIX_NAME) == 0)
             return;
     x->slot[i] = (uint32_t) e + 1;
 }

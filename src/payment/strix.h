@@ -1,9 +1,10 @@
 /*
- * strix.h - a hash index of strings over an array the caller owns
+ * strix.h - a hash index of 16-byte names over an array the caller owns
  * (strix.c): the index keeps element numbers, the caller says what each
- * element's name is (name(ctx, i); NULL: the element has none). The first
- * element of a name wins. Used by the sandbox gateway to find charges and
- * events by key or id (a benchmark makes hundreds of thousands of them).
+ * element's name is (name(ctx, i): 16 bytes, borrowed; NULL: the element has
+ * none). The first element of a name wins. Used by the sandbox gateway to find
+ * charges and events by the digest of a key or by a charge id's 16 bytes (a
+ * benchmark makes hundreds of thousands of them; sandbox_int.h).
  */
 #ifndef STAMPD_PAYMENT_STRIX_H
 #define STAMPD_PAYMENT_STRIX_H
@@ -11,15 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define PV_STRIX_NAME 16 /* bytes in a name */
+
 struct pv_strix {
     uint32_t *slot; /* element + 1; 0 empty */
     size_t cap;
-    const char *(*name)(const void *ctx, size_t i);
+    const uint8_t *(*name)(const void *ctx, size_t i);
     const void *ctx;
 };
 
-/* pv_strix_find - the element named s (borrowed), or -1. */
-long pv_strix_find(const struct pv_strix *x, const char *s);
+/* pv_strix_find - the element named s (PV_STRIX_NAME bytes, borrowed), or -1. */
+long pv_strix_find(const struct pv_strix *x, const uint8_t *s);
 
 /* pv_strix_reserve - room for n elements (at most half full); when it grows
  * the index is rebuilt from elements 0..have-1. PV_OK or PV_ENOMEM. */

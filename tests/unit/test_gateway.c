@@ -3,7 +3,8 @@
  * backend: every test card's outcome, tokens free of card data, idempotent
  * charges (also under concurrency), refund limits, amount bounds; the
  * two-phase calls (authorize, capture, void) and their states; the journal:
- * replayed at open, shared by two instances, a torn last line dropped; the
+ * replayed at open, shared by two instances, a torn last line dropped, keys
+ * and ids found by their exact text only; the
  * asynchronous calls (pv_gateway_submit): answered once each, after the
  * latency, as the synchronous calls would, durable in the journal first, and
  * a backend without submit called synchronously.
@@ -545,6 +546,97 @@ static void test_journal_replay(void **state)
     free(tok);
 }
 
+/*
+ * The book keeps a key as its digest and a charge id as its bytes (issue 15): only the
+ * exact text of an id finds its charge, keys that differ in their last byte are two
+ * keys, an id read from the journal is given back as the same text, and a journal
+ * whose hold names an id no sandbox makes is refused.
+ */
+static void test_book_names(void **state)
+{
+    struct pv_gateway_opts o = {NULL, 0};
+    struct pv_gateway *gw = NULL;
+    enum pv_pay_result r;
+    char path[128], bad[96], k1[PV_GATEWAY_MAX_KEY + 1], k2[PV_GATEWAY_MAX_KEY + 1];
+    char *ch = NULL, *ch2 = NULL, *again = NULL;
+    const char *tok = "tok_sandbox_approved_0123456789abcdef_1";
+    const char *big = "ch_sandbox_0123456789abcdef_18446744073709551615";
+    size_t n;
+    FILE *f;
+
+    (void) state;
+    journal_path(path, sizeof path, "names");
+    o.journal = path;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    memset(k1, 'k', PV_GATEWAY_MAX_KEY);
+    k1[PV_GATEWAY_MAX_KEY] = '\0';
+    memcpy(k2, k1, sizeof k1);
+    k2[PV_GATEWAY_MAX_KEY - 1] = 'j';
+    assert_int_equal(pv_gateway_authorize(gw, tok, 500, k1, &r, &ch), PV_OK);
+    assert_int_equal(pv_gateway_authorize(gw, tok, 500, k2, &r, &ch2), PV_OK);
+    assert_string_not_equal(ch, ch2);
+    /* The same key with another source, or another amount, is a key reused. */
+    assert_int_equal(
+        pv_gateway_authorize(gw, "tok_sandbox_approved_0123456789abcdef_2", 500, k1, &r, &again),
+        PV_EIDEMREUSED);
+    assert_int_equal(pv_gateway_authorize(gw, tok, 501, k1, &r, &again), PV_EIDEMREUSED);
+    assert_null(again);
+
+    /* Not the id's exact text: no charge. */
+    n = strlen(ch);
+    snprintf(bad, sizeof bad, "%s0", ch); /* another number */
+    assert_int_equal(pv_gateway_capture(gw, bad, "c:1"), PV_ENOTFOUND);
+    memcpy(bad, ch, n + 1);
+    bad[11] = (char) (bad[11] >= 'a' ? bad[11] - 32 : bad[11] == '9' ? 'A' : 'a'); /* hex */
+    assert_int_equal(pv_gateway_capture(gw, bad, "c:2"), PV_ENOTFOUND);
+    memcpy(bad, ch, 28);                                 /* "ch_sandbox_" + 16 hex + "_" */
+    snprintf(bad + 28, sizeof bad - 28, "0%s", ch + 28); /* a leading zero */
+    assert_int_equal(pv_gateway_capture(gw, bad, "c:3"), PV_ENOTFOUND);
+    assert_int_equal(
+        pv_gateway_capture(gw, "ch_sandbox_0123456789abcdef_18446744073709551616", "c:4"),
+        PV_ENOTFOUND);
+    assert_int_equal(pv_gateway_capture(gw, "ch_sandbox_", "c:5"), PV_ENOTFOUND);
+    /* A capture's key asked again on the other charge is a key reused. */
+    assert_int_equal(pv_gateway_capture(gw, ch, "cap"), PV_OK);
+    assert_int_equal(pv_gateway_capture(gw, ch2, "cap"), PV_EIDEMREUSED);
+    assert_int_equal(pv_gateway_capture(gw, ch, "cap"), PV_OK);
+    pv_gateway_close(gw);
+
+    /* A hold another sandbox wrote with the largest number is answered as written. */
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"t\":1,\"op\":\"authorize\",\"key\":\"big\",\"id\":\"%s\",\"source\":\"%s\","
+            "\"amount\":9,\"result\":\"approved\"}\n",
+            big, tok);
+    fclose(f);
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    assert_int_equal(pv_gateway_authorize(gw, tok, 9, "big", &r, &again), PV_OK);
+    assert_string_equal(again, big);
+    assert_int_equal(pv_gateway_capture(gw, big, "big:capture"), PV_OK);
+    free(again);
+    again = NULL;
+    assert_int_equal(pv_gateway_authorize(gw, tok, 500, k2, &r, &again), PV_OK);
+    assert_string_equal(again, ch2);
+    pv_gateway_close(gw);
+
+    /* A hold whose id no sandbox makes: the journal is not a sandbox's. */
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"t\":1,\"op\":\"authorize\",\"key\":\"odd\",\"id\":\"ch_other_1\",\"source\":\"%s\","
+            "\"amount\":9,\"result\":\"approved\"}\n",
+            tok);
+    fclose(f);
+    gw = (struct pv_gateway *) 1;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_EIO);
+    assert_null(gw);
+    unlink(path);
+    free(ch);
+    free(ch2);
+    free(again);
+}
+
 struct sharer {
     struct pv_gateway *gw;
     const char *tok;
@@ -880,6 +972,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_phase, setup, teardown),
         cmocka_unit_test(test_journal_replay),
         cmocka_unit_test(test_journal_escapes),
+        cmocka_unit_test(test_book_names),
         cmocka_unit_test(test_journal_shared),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_group_write_fails),
