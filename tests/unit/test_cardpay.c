@@ -35,6 +35,7 @@
 struct seen {
     pthread_mutex_t mu;
     int held, settled;
+    int wakes;               /* the writer woken: one for each gateway answer it must write */
     struct pv_store *look;   /* set: each answered job's intent read on it, into at */
     struct pv_intent_rec at; /* the last answered job's intent, as it was then */
     int look_rc;             /* that read's result (asserted on the test's thread) */
@@ -73,7 +74,28 @@ static int settled_count(struct seen *s)
 
 static void on_wake(void *owner)
 {
-    (void) owner;
+    struct seen *s = owner;
+
+    pthread_mutex_lock(&s->mu);
+    s->wakes++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Until the writer was woken n times in all: once for each job queued, once for each of the
+ * gateway's answers it is to write. */
+static void wait_wakes(struct seen *s, int n)
+{
+    int got = 0;
+
+    for (int i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&s->mu);
+        got = s->wakes;
+        pthread_mutex_unlock(&s->mu);
+        if (got >= n)
+            break;
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    assert_int_equal(got, n);
 }
 
 static int setup(void **state)
@@ -398,17 +420,15 @@ static void test_end_states_together(void **state)
         assert_int_equal(pv_cardpay_hold(cp, jobs[i]), PV_OK);
     }
     assert_int_equal(round_of(e, cp), 2 * N); /* each card's read and insert */
-    wait_ready(cp);
-    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL); /* every hold answered */
-    assert_int_equal(round_of(e, cp), N);                      /* answers, no job in the batch */
+    wait_wakes(&seen, 2 * N);                 /* each job queued, then each hold answered */
+    assert_int_equal(round_of(e, cp), N);     /* answers, no job in the batch */
     assert_int_equal(seen.held, N);
     for (int i = 0; i < N; i++) {
         jobs[i]->res.err = PV_ESTORE; /* their batch failed: the holds given up */
         pv_cardpay_settle(cp, jobs[i], 0);
     }
     assert_int_equal(round_of(e, cp), 2 * N);
-    wait_ready(cp);
-    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL); /* every void answered */
+    wait_wakes(&seen, 4 * N); /* each job queued again, then each void answered */
     /* One of them ended meanwhile by another hand (the recovery): left as it is. */
     assert_int_equal(pv_store_intent_move(e->st, jobs[3]->res.intent_id, PV_INTENT_VOIDING,
                                           PV_INTENT_VOIDED, NULL, NULL, NULL, 0, pv_now_ms()),
