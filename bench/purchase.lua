@@ -1,8 +1,11 @@
 -- wrk script for bench/run.sh: POST /v1/indicia, a fresh Idempotency-Key per
 -- request, the customers' keys (STAMP_KEYS, comma-separated) taken in turn;
 -- CARD=1: each purchase pays by card (the sandbox gateway) instead of the balance;
--- PACE_MS=N: each connection waits N ms after each answer (a paced load, for the
--- latency at a given rate rather than at the most the server can do).
+-- RATE=N: all connections together ask for N purchases a second, on a schedule
+-- (WRK_THREADS=T, default 2: wrk's -t): each thread sends its next request when it
+-- is due, whatever the last answer's latency, for the latency at a given rate rather
+-- than at the most the server can do. (A pause after each answer instead, as before
+-- session 19, asked for less than meant wherever answers took long.)
 local counter = 0
 local threads = {}
 
@@ -27,10 +30,32 @@ function init(args)
    codes = {}
 end
 
-local pace = tonumber(os.getenv("PACE_MS") or "")
-if pace and pace > 0 then
+local rate = tonumber(os.getenv("RATE") or "")
+if rate and rate > 0 then
+   local ffi = require("ffi")
+   ffi.cdef [[
+      typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+      int clock_gettime(int clock, bench_timespec *ts);
+   ]]
+   local ts = ffi.new("bench_timespec")
+   local step = (tonumber(os.getenv("WRK_THREADS") or "") or 2) * 1000 / rate
+   local due
+
+   local function now_ms()
+      ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+      return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+   end
+
+   -- This thread's next request is due one step after its last; more than a second
+   -- behind (the server stalled), the schedule starts again from now.
    function delay()
-      return pace
+      local now = now_ms()
+      if not due or due < now - 1000 then
+         due = now
+      end
+      local wait = due - now
+      due = due + step
+      return math.floor(wait)
    end
 end
 

@@ -276,11 +276,11 @@ load() {
     written "$dsn" "$pid"
     wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
-    # each connection paced so that all of them together ask for about half.
+    # the requests sent on a schedule of half that rate (purchase.lua's RATE).
     half=$(sed -n 's/^created \([0-9]*\).*/\1/p' "$dir/wrk-$label")
     half=$(( ${half:-0} / (2 * secs) ))
     if [ "${HALF:-1}" = 1 ] && [ "$half" -gt 0 ]; then
-        STAMP_KEYS=$(cat "$dir/keys") CARD=$card PACE_MS=$(( conns * 1000 / half )) \
+        STAMP_KEYS=$(cat "$dir/keys") CARD=$card RATE=$half WRK_THREADS=2 \
             wrk -t2 -c"$conns" -d"${secs}s" -s "$top/bench/purchase.lua" "$url" \
             >"$dir/wrk-half-$label" 2>&1 || true
     fi
