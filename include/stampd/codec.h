@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * pv_base64_encode - standard base64 (RFC 4648, with '=' padding) of the
@@ -46,5 +47,39 @@ int pv_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * anything an attacker must not be able to collide.
  */
 uint64_t pv_fnv1a64(const char *s);
+
+/*
+ * pv_str_copy - the borrowed string src (NULL: "") into dst (size bytes), cut
+ * to size - 1 bytes when longer and terminated (size 0: nothing written), as
+ * snprintf(dst, size, "%s", src) but without parsing a format: ~6 ns a call on
+ * the purchase path's strings against ~70 (issue 15, session 19: the writer
+ * thread spent 5 % of its time in snprintf). Returns strlen(src), as snprintf
+ * does: more than size - 1 means src was cut. dst and src must not overlap.
+ */
+static inline size_t pv_str_copy(char *dst, size_t size, const char *src)
+{
+    size_t len, n;
+
+    if (!src)
+        src = ""; /* snprintf would print "(null)": never a value to keep */
+    len = strlen(src);
+    if (size == 0)
+        return len;
+    n = len < size ? len : size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return len;
+}
+
+/* pv_str_join - a then b (borrowed; NULL: "") into dst, as snprintf(dst, size,
+ * "%s%s", a, b) (pv_str_copy): cut and terminated, their length together returned. */
+static inline size_t pv_str_join(char *dst, size_t size, const char *a, const char *b)
+{
+    size_t la = pv_str_copy(dst, size, a);
+
+    if (la + 1 >= size)
+        return la + strlen(b ? b : ""); /* no room left for b */
+    return la + pv_str_copy(dst + la, size - la, b);
+}
 
 #endif

@@ -76,7 +76,7 @@ static int session_cmd(const struct cli *c, const char *cmd, int argc, char **ar
     if (op && (signup || test))
         return cli_usage_error(cmd, "--operator logs in an operator (live keys only)");
     if (env && *env)
-        snprintf(pw, sizeof pw, "%s", env);
+        pv_str_copy(pw, sizeof pw, env);
     else if (read_secret("password: ", 0, pw, sizeof pw) != 0)
         return cli_usage_error(cmd, "no password: set STAMP_PASSWORD or type it on stdin");
     body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "email", email, "password", pw, "api_key", "name",
@@ -298,7 +298,7 @@ static int default_card(const struct cli *c, char *buf, size_t n)
         fprintf(stderr, "error: no saved card; add one with stamp cards add, or pass --card\n");
         rc = RC_REFUSED;
     } else {
-        snprintf(buf, n, "%s", cli_jstr(json_array_get(list, 0), "id"));
+        pv_str_copy(buf, n, cli_jstr(json_array_get(list, 0), "id"));
     }
     json_decref(doc);
     return rc;

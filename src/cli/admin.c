@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 
+#include "stampd/codec.h"
 #include "stampd/timeutil.h"
 
 #include <stdio.h>
@@ -260,7 +261,7 @@ static const char *lease_str(const json_t *p, int64_t now, char *buf, size_t n)
     if (!holder || !*holder)
         return "-";
     if (!expires || now == 0)
-        snprintf(buf, n, "%s", cli_safe(holder));
+        pv_str_copy(buf, n, cli_safe(holder));
     else if (expires > now)
         snprintf(buf, n, "%s (%s left)", cli_safe(holder), age_str(expires - now, a, sizeof a));
     else

@@ -13,6 +13,8 @@
  */
 #include "cli.h"
 
+#include "stampd/codec.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +187,7 @@ static int paged(const char *base, const char *extra, const char *limit, const c
         return cli_usage_error("authority", "--limit must be a number 1 to 100");
     if (cursor && (strlen(cursor) > 64 || cli_url_escape(cursor, cur, sizeof cur) != 0))
         return cli_usage_error("authority", "--cursor is the next_cursor of an earlier page");
-    snprintf(l, sizeof l, "%s", limit ? limit : "");
+    pv_str_copy(l, sizeof l, limit ? limit : "");
     used = snprintf(path, n, "%s%s%s", base, extra ? "?" : "", extra ? extra : "");
     if (limit)
         used += snprintf(path + used, n - (size_t) used, "%slimit=%s",

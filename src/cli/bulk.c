@@ -452,7 +452,7 @@ int cli_buy_csv(const struct cli *c, const char *file, const char *idem, const c
     fprintf(stderr, "batch %s: %zu orders\n", cli_safe(id), t.n - 1);
     {
         char bid[80];
-        snprintf(bid, sizeof bid, "%s", id);
+        pv_str_copy(bid, sizeof bid, id);
         deadline = now_ms() + (int64_t) WAIT_MAX_S * 1000;
         for (;;) {
             const char *status = cli_jstr(b, "status");

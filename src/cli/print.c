@@ -420,7 +420,7 @@ int cli_job_run(const struct cli *c, const struct cli_job *job, struct cli_job_r
     } else if (job->out) {
         if ((rc = save_document(job->out, doc.data, doc.len)) != RC_OK)
             goto out;
-        snprintf(res->file, sizeof res->file, "%s", job->out);
+        pv_str_copy(res->file, sizeof res->file, job->out);
     }
     if (job->printer && find_program(LP_NAME, lp, sizeof lp) != 0) {
         fprintf(stderr, "error: lp not found: install cups-client, or use --out FILE\n");

@@ -435,12 +435,12 @@ static int verify_offline(const struct cli *c, const struct input *in, const str
             snprintf(msg, sizeof msg, "the public key for key_id %u is not a P-256 key",
                      v.ind.key_id);
         if (v.cert_why[0])
-            snprintf(msg, sizeof msg, "%s", v.cert_why);
+            pv_str_copy(msg, sizeof msg, v.cert_why);
     }
     if (err != PV_OK) {
         code = err == PV_ECRYPTO ? pv_error_code(PV_EUNKNOWNKEY) : pv_error_code(err);
         if (!msg[0])
-            snprintf(msg, sizeof msg, "%s", pv_strerror(err));
+            pv_str_copy(msg, sizeof msg, pv_strerror(err));
     }
     rc = err == PV_OK ? RC_OK : RC_INVALID;
 

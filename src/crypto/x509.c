@@ -12,6 +12,7 @@
 #include "crypto/x509.h"
 
 #include "crypto/primitives.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 
 #include <arpa/inet.h>
@@ -574,7 +575,7 @@ int pv_x509_check(const char *cert_pem, const char *key_pem, const char *ca_pem,
         X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
     if (X509_verify_cert(ctx) != 1) {
         err = X509_STORE_CTX_get_error(ctx);
-        snprintf(why, n, "%s", X509_verify_cert_error_string(err));
+        pv_str_copy(why, n, X509_verify_cert_error_string(err));
         goto out;
     }
     rc = PV_OK;
@@ -695,7 +696,7 @@ int pv_x509_psd_check(const char *cert_pem, const char *ca_pem, const char *crl_
     /* The validity period is checked against the mail date by the caller. */
     X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
     if (X509_verify_cert(ctx) != 1) {
-        snprintf(why, n, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        pv_str_copy(why, n, X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
         goto out;
     }
     if (!(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE) || X509_check_ca(cert) != 0) {

@@ -66,9 +66,9 @@ int pv_apikey_mint(struct pv_store *st, int role, const char *owner, int test, c
     pv_token_hash(key, rec->hash);
     snprintf(rec->prefix, sizeof rec->prefix, "%.*s", (int) h + 4, key);
     rec->role = role;
-    snprintf(rec->owner_id, sizeof rec->owner_id, "%s", owner);
+    pv_str_copy(rec->owner_id, sizeof rec->owner_id, owner);
     rec->test = test;
-    snprintf(rec->name, sizeof rec->name, "%s", name ? name : "");
+    pv_str_copy(rec->name, sizeof rec->name, name ? name : "");
     rec->created = now;
     return pv_store_apikey_create(st, rec);
 }
@@ -111,7 +111,7 @@ int pv_session_create(struct pv_store *st, int role, const char *owner, int64_t 
     pv_token_hash(token, s->hash);
     pv_hex_encode(rnd, sizeof rnd, s->csrf);
     s->role = role;
-    snprintf(s->owner_id, sizeof s->owner_id, "%s", owner);
+    pv_str_copy(s->owner_id, sizeof s->owner_id, owner);
     s->created = now;
     s->expires = now + PV_SESSION_TTL_S;
     return pv_store_session_insert(st, s);
@@ -249,7 +249,7 @@ static int insert_customer(struct pv_store *st, const char *email, int64_t now,
     memset(c, 0, sizeof *c);
     if ((rc = pv_new_id("cus", c->id)) != PV_OK)
         return rc;
-    snprintf(c->email, sizeof c->email, "%s", email);
+    pv_str_copy(c->email, sizeof c->email, email);
     c->created = now;
     if ((rc = pv_store_customer_insert(st, c)) != PV_OK)
         return rc;
@@ -361,7 +361,7 @@ int pv_account_create_customer(struct pv_store *st, const char *email, pv_mills 
         return rc;
     if (balance > 0) {
         memset(lines, 0, sizeof lines);
-        snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_FUNDING);
+        pv_str_copy(lines[0].account, sizeof lines[0].account, PV_ACCT_FUNDING);
         lines[0].amount = -balance;
         pv_account_customer(c.id, lines[1].account);
         lines[1].amount = balance;

@@ -9,6 +9,7 @@
  */
 #include "domain/address.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/zip.h"
 
@@ -21,7 +22,7 @@
 
 static int fail(char *msg, size_t msglen, const char *text)
 {
-    snprintf(msg, msglen, "%s", text);
+    pv_str_copy(msg, msglen, text);
     return PV_EADDRESS;
 }
 

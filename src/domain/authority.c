@@ -8,6 +8,7 @@
 #include "domain/ledger.h"
 #include "domain/password.h"
 #include "stampd/card.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
@@ -163,9 +164,9 @@ static int credit(struct pv_store *st, const char *owner, const char *key, const
     if ((rc = pv_store_deposit_credit_insert(st, c)) != PV_OK)
         return rc;
     memset(lines, 0, sizeof lines);
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_AUTHORITY);
+    pv_str_copy(lines[0].account, sizeof lines[0].account, PV_ACCT_AUTHORITY);
     lines[0].amount = -c->amount;
-    snprintf(lines[1].account, sizeof lines[1].account, "%s", PV_ACCT_DEPOSIT);
+    pv_str_copy(lines[1].account, sizeof lines[1].account, PV_ACCT_DEPOSIT);
     lines[1].amount = c->amount;
     if ((rc = pv_ledger_post(st, "postal_deposit", c->id, lines, 2, c->at)) != PV_OK)
         return rc;
@@ -199,8 +200,8 @@ int pv_deposit_credit(struct pv_store *st, const char *credited_by, const char *
     if ((rc = pv_new_id("dep", c->id)) != PV_OK)
         return rc;
     c->amount = amount;
-    snprintf(c->reference, sizeof c->reference, "%s", reference);
-    snprintf(c->credited_by, sizeof c->credited_by, "%s", credited_by);
+    pv_str_copy(c->reference, sizeof c->reference, reference);
+    pv_str_copy(c->credited_by, sizeof c->credited_by, credited_by);
     c->at = now;
     if ((rc = pv_store_begin(st)) != PV_OK)
         return rc;

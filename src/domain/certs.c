@@ -77,7 +77,7 @@ int pv_ca_make(struct pv_crypto *cm, const char *spec, const char *license, int6
     if (!cm || !spec || !license || now <= 0 || strlen(license) >= sizeof ca->license)
         return PV_EINVAL;
     ca->cm = cm;
-    snprintf(ca->license, sizeof ca->license, "%s", license);
+    pv_str_copy(ca->license, sizeof ca->license, license);
     if (!(ca->spec = strdup(spec))) {
         rc = PV_ENOMEM;
         goto fail;
@@ -182,7 +182,7 @@ int pv_ca_load(struct pv_store *st, const char *have_spec, struct pv_crypto *hav
         (rc = pv_store_config_get(st, PV_CFG_CA_KEY_REF, &ca->key_ref)) != PV_OK ||
         (rc = pv_store_config_get(st, PV_CFG_LICENSE, &lic)) != PV_OK)
         goto fail;
-    snprintf(ca->license, sizeof ca->license, "%s", lic);
+    pv_str_copy(ca->license, sizeof ca->license, lic);
     if ((rc = cert_public(ca->cert_pem, &ca->public_pem)) != PV_OK)
         goto fail;
     if (have && have_spec && strcmp(have_spec, ca->spec) == 0) {
@@ -225,7 +225,7 @@ int pv_ca_issue(const struct pv_ca *ca, struct pv_key_rec *k, int64_t now)
     if (strlen(pem) >= sizeof k->cert_pem)
         rc = PV_ECONFIG;
     else
-        snprintf(k->cert_pem, sizeof k->cert_pem, "%s", pem);
+        pv_str_copy(k->cert_pem, sizeof k->cert_pem, pem);
     free(pem);
     return rc;
 }
@@ -466,11 +466,11 @@ int pv_key_rotate(struct pv_store *st, struct pv_crypto *cm, const struct pv_ca 
     }
     k->key_id = id;
     k->psd_id = psd_id;
-    snprintf(k->algorithm, sizeof k->algorithm, "%s", old->algorithm);
-    snprintf(k->module, sizeof k->module, "%s", cm->ops->name);
-    snprintf(k->module_id, sizeof k->module_id, "%s", cm->id);
-    snprintf(k->key_ref, sizeof k->key_ref, "%s", ref);
-    snprintf(k->public_pem, sizeof k->public_pem, "%s", pem);
+    pv_str_copy(k->algorithm, sizeof k->algorithm, old->algorithm);
+    pv_str_copy(k->module, sizeof k->module, cm->ops->name);
+    pv_str_copy(k->module_id, sizeof k->module_id, cm->id);
+    pv_str_copy(k->key_ref, sizeof k->key_ref, ref);
+    pv_str_copy(k->public_pem, sizeof k->public_pem, pem);
     k->created = now;
     if ((rc = pv_ca_issue(ca, k, now)) != PV_OK)
         goto out;

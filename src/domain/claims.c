@@ -5,6 +5,7 @@
 #include "domain/claims.h"
 
 #include "domain/ledger.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/indicium.h"
@@ -52,9 +53,9 @@ static int post(struct pv_store *st, const char *kind, const char *ref, const ch
     struct pv_ledger_line lines[2];
 
     memset(lines, 0, sizeof lines);
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", from);
+    pv_str_copy(lines[0].account, sizeof lines[0].account, from);
     lines[0].amount = -amount;
-    snprintf(lines[1].account, sizeof lines[1].account, "%s", to);
+    pv_str_copy(lines[1].account, sizeof lines[1].account, to);
     lines[1].amount = amount;
     return pv_ledger_post(st, kind, ref, lines, 2, at);
 }
@@ -71,8 +72,8 @@ int pv_claim_open_in(struct pv_store *st, const struct pv_refund_rec *r,
         return PV_EINVAL;
     memset(&c, 0, sizeof c);
     snprintf(c.id, sizeof c.id, "rcl_%s", r->id + 4);
-    snprintf(c.refund_id, sizeof c.refund_id, "%s", r->id);
-    snprintf(c.indicium_id, sizeof c.indicium_id, "%s", rec->id);
+    pv_str_copy(c.refund_id, sizeof c.refund_id, r->id);
+    pv_str_copy(c.indicium_id, sizeof c.indicium_id, rec->id);
     c.psd_id = rec->ind.device_id;
     c.serial = rec->ind.serial;
     c.amount = r->amount;
@@ -152,7 +153,7 @@ int pv_piece_customer(struct pv_store *st, uint32_t psd_id, uint32_t serial,
         if (rc != PV_OK)
             goto out;
         if (found++ == 0) {
-            snprintf(customer_id, PV_ID_MAX, "%s", rec->customer_id);
+            pv_str_copy(customer_id, PV_ID_MAX, rec->customer_id);
             *psd_out = psds[i].id;
         }
     }
@@ -181,9 +182,9 @@ int pv_hold_place(struct pv_store *st, const char *postal_id, const char *custom
         return PV_ENOTFOUND;
     if ((rc = pv_new_id("hld", out->id)) != PV_OK)
         return rc;
-    snprintf(out->customer_id, sizeof out->customer_id, "%s", customer_id);
-    snprintf(out->reason, sizeof out->reason, "%s", reason);
-    snprintf(out->placed_by, sizeof out->placed_by, "%s", postal_id);
+    pv_str_copy(out->customer_id, sizeof out->customer_id, customer_id);
+    pv_str_copy(out->reason, sizeof out->reason, reason);
+    pv_str_copy(out->placed_by, sizeof out->placed_by, postal_id);
     out->placed_at = now;
     out->psd_id = serial >= 0 ? psd_id : 0;
     out->serial = serial >= 0 ? serial : -1;

@@ -46,9 +46,9 @@ static int record(struct pv_store *st, const char *owner_id, int test, const cha
     memset(&ev, 0, sizeof ev);
     if ((rc = pv_new_id("evt", ev.id)) != PV_OK)
         return rc;
-    snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner_id);
+    pv_str_copy(ev.owner_id, sizeof ev.owner_id, owner_id);
     ev.test = test ? 1 : 0;
-    snprintf(ev.type, sizeof ev.type, "%s", type);
+    pv_str_copy(ev.type, sizeof ev.type, type);
     ev.created = now;
     if (!(ev.data = json_dumps(data, JSON_COMPACT)))
         return PV_ENOMEM;
@@ -57,7 +57,7 @@ static int record(struct pv_store *st, const char *owner_id, int test, const cha
         rc = pv_store_hook_delivery_insert(st, ev.id, ids[i], now * 1000);
     free(ev.data);
     if (rc == PV_OK && id_out)
-        snprintf(id_out, PV_ID_MAX, "%s", ev.id);
+        pv_str_copy(id_out, PV_ID_MAX, ev.id);
     return rc;
 }
 
@@ -238,7 +238,7 @@ int pv_event_emit_to(struct pv_store *st, const struct pv_hook_endpoint_rec *ep,
         id_out[0] = '\0';
     if (!st || !ep || !type || !json_is_object(data))
         return PV_EINVAL;
-    snprintf(ids[0], sizeof ids[0], "%s", ep->id);
+    pv_str_copy(ids[0], sizeof ids[0], ep->id);
     if ((rc = pv_store_begin(st)) != PV_OK)
         return rc;
     rc = record(st, ep->owner_id, ep->test, type, data, now, ids, 1, id_out);

@@ -13,6 +13,7 @@
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 
 #include <stdio.h>
@@ -88,7 +89,7 @@ static int credit(struct pv_store *st, const struct pv_intent_rec *it, const cha
     rc = replay(st, it->customer_id, it->test, owner, key, req_hash, res);
     if (rc != PV_ENOTFOUND)
         goto out;
-    snprintf(c->id, sizeof c->id, "%s", it->charge_id);
+    pv_str_copy(c->id, sizeof c->id, it->charge_id);
     c->refunded = 0;
     c->created = now;
     if ((rc = pv_pay_book(st, c, "funds_added", now)) == PV_OK &&
@@ -126,12 +127,12 @@ int pv_funds_add(struct pv_store *st, const struct pv_gateways *gws, const char 
         return rc;
     if (!gw)
         return PV_ENOGATEWAY;
-    snprintf(c->customer_id, sizeof c->customer_id, "%s", customer_id);
+    pv_str_copy(c->customer_id, sizeof c->customer_id, customer_id);
     c->test = test;
     snprintf(c->purpose, sizeof c->purpose, "funds");
-    snprintf(c->payment_method_id, sizeof c->payment_method_id, "%s", pay->payment_method_id);
-    snprintf(c->brand, sizeof c->brand, "%s", pay->brand);
-    snprintf(c->last4, sizeof c->last4, "%s", pay->last4);
+    pv_str_copy(c->payment_method_id, sizeof c->payment_method_id, pay->payment_method_id);
+    pv_str_copy(c->brand, sizeof c->brand, pay->brand);
+    pv_str_copy(c->last4, sizeof c->last4, pay->last4);
     c->amount = amount;
     if ((rc = pv_new_id("top", c->ref)) != PV_OK)
         return rc;

@@ -25,7 +25,7 @@ void pv_zip_display(const char *zip, char out[11])
     if (strlen(zip) == 9)
         snprintf(out, 11, "%.5s-%.4s", zip, zip + 5);
     else
-        snprintf(out, 11, "%s", zip);
+        pv_str_copy(out, 11, zip);
 }
 
 static const char *class_name(const struct pv_indicium *ind)

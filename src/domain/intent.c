@@ -13,6 +13,7 @@
 
 #include "crypto/primitives.h"
 #include "domain/ledger.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 
@@ -54,21 +55,20 @@ void pv_intent_draft(struct pv_intent_rec *it, const char *kind, const char *own
                      const char *server_id)
 {
     memset(it, 0, sizeof *it);
-    snprintf(it->kind, sizeof it->kind, "%s", kind);
-    snprintf(it->owner, sizeof it->owner, "%s", owner);
-    snprintf(it->customer_id, sizeof it->customer_id, "%s", customer_id);
+    pv_str_copy(it->kind, sizeof it->kind, kind);
+    pv_str_copy(it->owner, sizeof it->owner, owner);
+    pv_str_copy(it->customer_id, sizeof it->customer_id, customer_id);
     it->test = test;
-    snprintf(it->client_key, sizeof it->client_key, "%s", client_key);
-    snprintf(it->req_hash, sizeof it->req_hash, "%s", req_hash ? req_hash : "");
+    pv_str_copy(it->client_key, sizeof it->client_key, client_key);
+    pv_str_copy(it->req_hash, sizeof it->req_hash, req_hash ? req_hash : "");
     it->amount = amount;
     if (card) {
-        snprintf(it->source, sizeof it->source, "%s", card->source);
-        snprintf(it->payment_method_id, sizeof it->payment_method_id, "%s",
-                 card->payment_method_id);
-        snprintf(it->brand, sizeof it->brand, "%s", card->brand);
-        snprintf(it->last4, sizeof it->last4, "%s", card->last4);
+        pv_str_copy(it->source, sizeof it->source, card->source);
+        pv_str_copy(it->payment_method_id, sizeof it->payment_method_id, card->payment_method_id);
+        pv_str_copy(it->brand, sizeof it->brand, card->brand);
+        pv_str_copy(it->last4, sizeof it->last4, card->last4);
     }
-    snprintf(it->server_id, sizeof it->server_id, "%s", server_id);
+    pv_str_copy(it->server_id, sizeof it->server_id, server_id);
 }
 
 int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest, int64_t now_ms)
@@ -95,7 +95,7 @@ int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest,
     pv_intent_key(it->kind, it->owner, it->client_key, it->attempt, it->gateway_key);
     if ((rc = pv_new_id("pi", it->id)) != PV_OK)
         return rc;
-    snprintf(it->state, sizeof it->state, "%s", PV_INTENT_PENDING);
+    pv_str_copy(it->state, sizeof it->state, PV_INTENT_PENDING);
     it->charge_id[0] = '\0';
     it->created = it->updated = now_ms;
     return 1;
@@ -138,14 +138,14 @@ int pv_intent_authorized(struct pv_store *st, struct pv_intent_rec *it, int call
     } else if (result == PV_PAY_PROCESSING_ERROR) {
         out = PV_EGATEWAY;
     } else {
-        snprintf(decline, 24, "%s", pv_pay_result_code(result));
+        pv_str_copy(decline, 24, pv_pay_result_code(result));
         out = PV_ECARDDECLINED;
     }
     if (out == PV_OK)
         pv_crash_point("after_authorize");
     to = out == PV_OK ? PV_INTENT_AUTHORIZED : PV_INTENT_DECLINED;
     if (charge_id && call_rc == PV_OK)
-        snprintf(it->charge_id, sizeof it->charge_id, "%s", charge_id);
+        pv_str_copy(it->charge_id, sizeof it->charge_id, charge_id);
     rc = pv_store_intent_move(st, it->id, it->state, to, it->charge_id, NULL, it->server_id, 0,
                               now_ms);
     if (rc == PV_EPAYSTATE) {
@@ -160,7 +160,7 @@ int pv_intent_authorized(struct pv_store *st, struct pv_intent_rec *it, int call
     } else if (rc != PV_OK) {
         return rc;
     }
-    snprintf(it->state, sizeof it->state, "%s", to);
+    pv_str_copy(it->state, sizeof it->state, to);
     it->updated = now_ms;
     return out;
 }
@@ -256,7 +256,7 @@ int pv_intent_settle_prepare(struct pv_store *st, const char *const *ids, const 
             rc = pv_store_intent_move(st, its[i].id, PV_INTENT_AUTHORIZED, PV_INTENT_VOIDING, NULL,
                                       NULL, NULL, 0, now_ms);
             if (rc == PV_OK)
-                snprintf(its[i].state, sizeof its[i].state, "%s", PV_INTENT_VOIDING);
+                pv_str_copy(its[i].state, sizeof its[i].state, PV_INTENT_VOIDING);
             rc = rc == PV_EPAYSTATE ? PV_OK : rc;
         }
         if (!in_tx)
@@ -358,12 +358,12 @@ static int recover_stale(struct pv_store *st, const struct pv_gateways *gws,
         return PV_OK; /* a retry adopted it, or another processor took it */
     if (rc != PV_OK)
         return rc;
-    snprintf(it->state, sizeof it->state, "%s", PV_INTENT_VOIDING);
+    pv_str_copy(it->state, sizeof it->state, PV_INTENT_VOIDING);
     if (!it->charge_id[0]) {
         /* Asked again under its key, the gateway answers the hold it made, if any. */
         rc = pv_gateway_authorize(gw, it->source, it->amount, it->gateway_key, &result, &charge_id);
         if (rc == PV_OK && charge_id) {
-            snprintf(it->charge_id, sizeof it->charge_id, "%s", charge_id);
+            pv_str_copy(it->charge_id, sizeof it->charge_id, charge_id);
             rc = pv_store_intent_move(st, it->id, PV_INTENT_VOIDING, PV_INTENT_VOIDING,
                                       it->charge_id, NULL, NULL, 0, now_ms);
         } else if (rc == PV_OK || rc == PV_ENOTFOUND || rc == PV_EINVAL) {

@@ -37,7 +37,7 @@ static void key_module(const struct pv_key_rec *k, char *out, size_t n)
     const char *slash = strrchr(k->key_ref, '/');
 
     if (k->module_id[0] || strcmp(k->module, "openssl") != 0 || !slash) {
-        snprintf(out, n, "%s", k->module_id);
+        pv_str_copy(out, n, k->module_id);
         return;
     }
     snprintf(out, n, "openssl:%.*s", (int) (slash - k->key_ref), k->key_ref);
@@ -76,7 +76,7 @@ int pv_psd_key_follow(struct pv_store *st, const struct pv_processor_ctx *ctx, s
         rc = PV_EKEYMODULE;
     else {
         k->key_id = key_id;
-        snprintf(k->key_ref, sizeof k->key_ref, "%s", keys[i].key_ref);
+        pv_str_copy(k->key_ref, sizeof k->key_ref, keys[i].key_ref);
     }
     free(keys);
     return rc;
@@ -103,7 +103,7 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
     ctx->sharing = 1;
     if ((rc = pv_store_config_get(st, PV_CFG_LICENSE, &val)) != PV_OK)
         goto out;
-    snprintf(ctx->license, sizeof ctx->license, "%s", val);
+    pv_str_copy(ctx->license, sizeof ctx->license, val);
     free(val);
     val = NULL;
     if ((rc = pv_store_config_get(st, PV_CFG_REFILL, &val)) != PV_OK)
@@ -153,7 +153,7 @@ int pv_processor_load(struct pv_store *st, struct pv_processor_ctx *ctx)
         k = psds[i].test ? &ctx->test_psd : &ctx->psds[ctx->npsds++];
         k->psd_id = psds[i].id;
         k->key_id = keys[j].key_id;
-        snprintf(k->key_ref, sizeof k->key_ref, "%s", keys[j].key_ref);
+        pv_str_copy(k->key_ref, sizeof k->key_ref, keys[j].key_ref);
         k->held = psds[i].test; /* a test PSD needs no lease */
     }
     /* "Current" starts at the last device so the first refill lands on the first. */

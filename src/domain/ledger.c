@@ -4,6 +4,7 @@
 #include "domain/ledger.h"
 
 #include "crypto/primitives.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
@@ -50,17 +51,18 @@ int pv_ledger_post2(struct pv_store *st, const char *kind1, const struct pv_ledg
 
 void pv_account_customer(const char *customer_id, char buf[PV_ACCOUNT_MAX])
 {
-    snprintf(buf, PV_ACCOUNT_MAX, "customer:%s", customer_id);
+    pv_str_join(buf, PV_ACCOUNT_MAX, "customer:", customer_id);
 }
 
 void pv_account_mode(const char *base, int test, char buf[PV_ACCOUNT_MAX])
 {
-    snprintf(buf, PV_ACCOUNT_MAX, "%s%s", test ? PV_ACCT_TEST_PREFIX : "", base);
+    pv_str_join(buf, PV_ACCOUNT_MAX, test ? PV_ACCT_TEST_PREFIX : "", base);
 }
 
 void pv_account_customer_mode(const char *customer_id, int test, char buf[PV_ACCOUNT_MAX])
 {
-    snprintf(buf, PV_ACCOUNT_MAX, "%scustomer:%s", test ? PV_ACCT_TEST_PREFIX : "", customer_id);
+    pv_str_join(buf, PV_ACCOUNT_MAX,
+                test ? PV_ACCT_TEST_PREFIX "customer:" : "customer:", customer_id);
 }
 
 void pv_account_psd(uint32_t psd_id, char buf[PV_ACCOUNT_MAX])
@@ -126,12 +128,12 @@ void pv_id_tail(int64_t ms, const uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS],
 int pv_new_id(const char *prefix, char out[PV_ID_MAX])
 {
     uint8_t rnd[PV_ID_CHARS - PV_ID_TIME_CHARS];
-    char tail[PV_ID_CHARS + 1];
+    char tail[PV_ID_CHARS + 2] = "_"; /* "_" and the tail: prefix_tail */
 
     if (id_random(rnd, sizeof rnd) != PV_OK)
         return PV_ECRYPTO;
-    pv_id_tail(pv_now_ms(), rnd, tail);
-    snprintf(out, PV_ID_MAX, "%s_%s", prefix, tail);
+    pv_id_tail(pv_now_ms(), rnd, tail + 1);
+    pv_str_join(out, PV_ID_MAX, prefix, tail);
     return PV_OK;
 }
 
@@ -160,7 +162,7 @@ static int add_issue(struct pv_ledger_report *rep, int kind, const char *name, p
     rep->issues = grown;
     memset(&grown[rep->n], 0, sizeof grown[rep->n]);
     grown[rep->n].kind = kind;
-    snprintf(grown[rep->n].name, sizeof grown[rep->n].name, "%s", name);
+    pv_str_copy(grown[rep->n].name, sizeof grown[rep->n].name, name);
     grown[rep->n].recorded = recorded;
     grown[rep->n].computed = computed;
     rep->n++;

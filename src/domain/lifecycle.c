@@ -105,8 +105,8 @@ static int change(struct pv_store *st, struct pv_psd_rec *p, int status, const c
     int before = p->status, rc;
 
     p->status = status;
-    snprintf(p->suspended_by, sizeof p->suspended_by, "%s", by);
-    snprintf(p->status_reason, sizeof p->status_reason, "%s", reason);
+    pv_str_copy(p->suspended_by, sizeof p->suspended_by, by);
+    pv_str_copy(p->status_reason, sizeof p->status_reason, reason);
     if ((rc = pv_store_psd_set_status(st, p->id, status, by, reason)) == PV_OK &&
         (rc = pv_psd_event_write(st, p, event, actor, actor_id, reason, before, ref, now)) == PV_OK)
         return pv_store_commit(st);
@@ -279,10 +279,10 @@ int pv_resets_lock_get(struct pv_store *st, struct pv_reset_lock *out)
     }
     if (rc == PV_OK) {
         out->locked = v[0] && strcmp(v[0], "1") == 0;
-        snprintf(out->by, sizeof out->by, "%s", v[1] ? v[1] : "");
+        pv_str_copy(out->by, sizeof out->by, v[1] ? v[1] : "");
         if (v[2] && pv_parse_u64(v[2], 0, (uint64_t) INT64_MAX, &at) == PV_OK)
             out->at = (int64_t) at;
-        snprintf(out->reason, sizeof out->reason, "%s", v[3] ? v[3] : "");
+        pv_str_copy(out->reason, sizeof out->reason, v[3] ? v[3] : "");
     }
     for (i = 0; i < 4; i++)
         free(v[i]);

@@ -513,7 +513,7 @@ int pv_media_check(struct pv_store *st, const struct pv_purchase_req *q, struct 
     use->sheet = f.sheet;
     use->position = pos;
     use->own_affiliate = aff.customer_id[0] != '\0';
-    snprintf(use->affiliate_id, sizeof use->affiliate_id, "%s", aff.id);
+    pv_str_copy(use->affiliate_id, sizeof use->affiliate_id, aff.id);
     use->sheet_rec = sh;
     use->affiliate = aff;
     use->product = b.product;
@@ -559,7 +559,7 @@ static int maybe_resupply(struct pv_store *st, const struct pv_affiliate_rec *af
     memset(order, 0, sizeof *order);
     if ((rc = pv_new_id("rso", order->id)) != PV_OK)
         return rc;
-    snprintf(order->affiliate_id, sizeof order->affiliate_id, "%s", aff->id);
+    pv_str_copy(order->affiliate_id, sizeof order->affiliate_id, aff->id);
     order->product = product;
     order->labels_remaining = remaining;
     order->created = now;
@@ -596,8 +596,8 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
     label.batch = use->batch;
     label.sheet = use->sheet;
     label.position = use->position;
-    snprintf(label.indicium_id, sizeof label.indicium_id, "%s", res->rec.id);
-    snprintf(label.customer_id, sizeof label.customer_id, "%s", q->customer_id);
+    pv_str_copy(label.indicium_id, sizeof label.indicium_id, res->rec.id);
+    pv_str_copy(label.customer_id, sizeof label.customer_id, q->customer_id);
     label.used_at = now;
     rc = pv_store_media_label_insert(st, &label);
     if (rc == PV_EEXIST)
@@ -611,7 +611,7 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
     sh.last_use = now;
     if (sh.payment == PV_MEDIA_UNPAID) {
         sh.payment = PV_MEDIA_PAID;
-        snprintf(sh.paid_by, sizeof sh.paid_by, "%s", q->customer_id);
+        pv_str_copy(sh.paid_by, sizeof sh.paid_by, q->customer_id);
         sh.paid_at = now;
         if (use->price > 0 &&
             ((rc = post_sale(st, q->customer_id, 0, use->price, use->serial, now)) != PV_OK ||
@@ -624,7 +624,7 @@ int pv_media_record(struct pv_store *st, const struct pv_purchase_req *q,
     if ((rc = maybe_resupply(st, &use->affiliate, use->product, now, &order, &open)) != PV_OK)
         return rc;
     if (open && use->own_affiliate) {
-        snprintf(use->order_id, sizeof use->order_id, "%s", order.id);
+        pv_str_copy(use->order_id, sizeof use->order_id, order.id);
         use->labels_remaining = order.labels_remaining;
     }
     return PV_OK;
@@ -665,7 +665,7 @@ static int pay(struct pv_store *st, void *arg)
         (b.price > 0 && (rc = post_sale(st, customer_id, 0, b.price, ref, now)) != PV_OK))
         return rc;
     sh.payment = PV_MEDIA_PAID;
-    snprintf(sh.paid_by, sizeof sh.paid_by, "%s", customer_id);
+    pv_str_copy(sh.paid_by, sizeof sh.paid_by, customer_id);
     sh.paid_at = now;
     if ((rc = pv_store_media_sheet_update(st, &sh)) != PV_OK)
         return rc;
@@ -712,8 +712,8 @@ static int ship(struct pv_store *st, void *arg)
     batch->sheets = a->sheets ? a->sheets : aff.resupply_sheets;
     batch->payment = PV_MEDIA_PAID;
     batch->distributed = a->now;
-    snprintf(batch->affiliate_id, sizeof batch->affiliate_id, "%s", aff.id);
-    snprintf(batch->order_id, sizeof batch->order_id, "%s", order->id);
+    pv_str_copy(batch->affiliate_id, sizeof batch->affiliate_id, aff.id);
+    pv_str_copy(batch->order_id, sizeof batch->order_id, order->id);
     if ((rc = batch_create(st, batch)) != PV_OK ||
         (rc = pv_store_resupply_ship(st, id, batch->batch, a->now)) != PV_OK)
         return rc;

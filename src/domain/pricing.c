@@ -14,6 +14,7 @@
  */
 #include "domain/pricing.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/timeutil.h"
@@ -53,8 +54,8 @@ static int seed(struct pv_store *st, const struct pv_rate_rec *recs, size_t n, i
                 break;
         if (j == n) {
             memset(&rec, 0, sizeof rec);
-            snprintf(rec.version, sizeof rec.version, "%s", pv_rate_table_version(t));
-            snprintf(rec.source, sizeof rec.source, "%s", pv_rate_table_source(t));
+            pv_str_copy(rec.version, sizeof rec.version, pv_rate_table_version(t));
+            pv_str_copy(rec.source, sizeof rec.source, pv_rate_table_source(t));
             snprintf(rec.loaded_by, sizeof rec.loaded_by, "shipped");
             rec.effective = pv_rate_table_effective(t);
             rec.body = (char *) text;
@@ -149,7 +150,7 @@ int pv_pricing_load(struct pv_store *st, const char *text, size_t len, int force
 
     if ((rc = pv_rate_table_parse(text, len, &t, err, errlen)) != PV_OK)
         return rc;
-    snprintf(version, PV_RATE_VERSION_MAX, "%s", pv_rate_table_version(t));
+    pv_str_copy(version, PV_RATE_VERSION_MAX, pv_rate_table_version(t));
     *effective = pv_rate_table_effective(t);
     if (!force && *effective <= pv_date_from_unix(now)) {
         rc = PV_ERATEPAST;
@@ -169,8 +170,8 @@ int pv_pricing_load(struct pv_store *st, const char *text, size_t len, int force
         }
     }
     memset(&rec, 0, sizeof rec);
-    snprintf(rec.version, sizeof rec.version, "%s", version);
-    snprintf(rec.source, sizeof rec.source, "%s", pv_rate_table_source(t));
+    pv_str_copy(rec.version, sizeof rec.version, version);
+    pv_str_copy(rec.source, sizeof rec.source, pv_rate_table_source(t));
     snprintf(rec.loaded_by, sizeof rec.loaded_by, "cli");
     rec.effective = *effective;
     rec.loaded_at = now;

@@ -58,13 +58,13 @@ static int make_key(struct pv_crypto *cm, uint32_t id, int test, int64_t now, st
     k->key_id = id;
     k->psd_id = id;
     snprintf(k->algorithm, sizeof k->algorithm, "ecdsa-p256-sha256");
-    snprintf(k->module, sizeof k->module, "%s", cm->ops->name);
-    snprintf(k->module_id, sizeof k->module_id, "%s", cm->id); /* the PSD's binding */
+    pv_str_copy(k->module, sizeof k->module, cm->ops->name);
+    pv_str_copy(k->module_id, sizeof k->module_id, cm->id); /* the PSD's binding */
     if (strlen(ref) >= sizeof k->key_ref || strlen(pem) >= sizeof k->public_pem) {
         rc = PV_ECONFIG;
     } else {
-        snprintf(k->key_ref, sizeof k->key_ref, "%s", ref);
-        snprintf(k->public_pem, sizeof k->public_pem, "%s", pem);
+        pv_str_copy(k->key_ref, sizeof k->key_ref, ref);
+        pv_str_copy(k->public_pem, sizeof k->public_pem, pem);
         k->created = now;
     }
     free(ref);
@@ -98,9 +98,9 @@ static int post_deposit(struct pv_store *st, const char *license, pv_mills depos
     if (deposit == 0)
         return PV_OK;
     memset(lines, 0, sizeof lines);
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", PV_ACCT_AUTHORITY);
+    pv_str_copy(lines[0].account, sizeof lines[0].account, PV_ACCT_AUTHORITY);
     lines[0].amount = -deposit;
-    snprintf(lines[1].account, sizeof lines[1].account, "%s", PV_ACCT_DEPOSIT);
+    pv_str_copy(lines[1].account, sizeof lines[1].account, PV_ACCT_DEPOSIT);
     lines[1].amount = deposit;
     return pv_ledger_post(st, "postal_deposit", license, lines, 2, now);
 }

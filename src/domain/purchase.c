@@ -51,6 +51,7 @@
 #include "domain/psd_refill.h"
 #include "domain/reset_auth.h"
 #include "crypto/signpool.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/psd.h"
 #include "stampd/rates.h"
@@ -240,7 +241,7 @@ static int auto_refill(struct pv_store *st, const struct pv_purchase_req *q,
         /* Tried for this job: credited (in the balance now) or failed. */
         if (r->refill.err == PV_OK || balance >= due)
             return PV_OK;
-        snprintf(r->decline, sizeof r->decline, "%s", r->refill.decline);
+        pv_str_copy(r->decline, sizeof r->decline, r->refill.decline);
         return r->refill.err;
     }
     /* No rule, as the batch's read found (pv_store_batch_facts): nothing to read. */
@@ -382,7 +383,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     pv_indicium_rec_clear(&r->rec); /* an earlier run's */
     memset(&r->rec, 0, sizeof r->rec);
     if (r->claimed) /* the id its intent names since the claim */
-        snprintf(r->rec.id, sizeof r->rec.id, "%s", r->piece_id);
+        pv_str_copy(r->rec.id, sizeof r->rec.id, r->piece_id);
     else if ((rc = pv_new_id("ind", r->rec.id)) != PV_OK)
         return rc;
     if (q->pay.method == PV_PAY_CARD) {
@@ -392,21 +393,21 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
         if ((rc = pv_money_add(balance, due, &balance)) != PV_OK)
             return rc;
     }
-    snprintf(r->rec.customer_id, sizeof r->rec.customer_id, "%s", q->customer_id);
-    snprintf(r->rec.server_id, sizeof r->rec.server_id, "%s", ctx->server_id);
+    pv_str_copy(r->rec.customer_id, sizeof r->rec.customer_id, q->customer_id);
+    pv_str_copy(r->rec.server_id, sizeof r->rec.server_id, ctx->server_id);
     if ((rc = pv_text_set(&r->rec.from_address, q->from_address)) != PV_OK ||
         (rc = pv_text_set(&r->rec.to_address, q->to_address)) != PV_OK ||
         (rc = pv_text_set(&r->rec.metadata, q->metadata)) != PV_OK)
         return rc;
     /* The medium position, in the indicium's own row (docs/media.md). */
-    snprintf(r->rec.medium_sheet, sizeof r->rec.medium_sheet, "%s", r->medium.sheet_serial);
+    pv_str_copy(r->rec.medium_sheet, sizeof r->rec.medium_sheet, r->medium.sheet_serial);
     r->rec.medium_label = r->medium.position;
     record_price(q, &price, zone, &r->rec);
     r->rec.created = now;
     ind->version = PV_INDICIUM_VERSION;
     ind->sig_alg = PV_SIGALG_P256_SHA256;
     ind->flags = (uint8_t) ((q->flags & ~PV_IND_FLAG_TEST) | (q->test ? PV_IND_FLAG_TEST : 0));
-    snprintf(ind->license, sizeof ind->license, "%s", ctx->license);
+    pv_str_copy(ind->license, sizeof ind->license, ctx->license);
     ind->device_id = p.id;
     ind->key_id = key->key_id;
     ind->serial = p.piece_count;
@@ -417,8 +418,8 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     ind->weight_tenth_oz = q->weight_tenth_oz;
     memcpy(ind->from_zip, q->from_zip, sizeof ind->from_zip);
     memcpy(ind->to_zip, q->to_zip, sizeof ind->to_zip);
-    snprintf(ind->software_id, sizeof ind->software_id, "%s", PV_SOFTWARE_ID);
-    snprintf(ind->medium_serial, sizeof ind->medium_serial, "%s", r->medium.serial);
+    pv_str_copy(ind->software_id, sizeof ind->software_id, PV_SOFTWARE_ID);
+    pv_str_copy(ind->medium_serial, sizeof ind->medium_serial, r->medium.serial);
     /* Version 2 (docs/indicium.md): the device's vendor and model, the
      * descending register, the extra services, the piece's own id. */
     ind->vendor_id = PV_VENDOR_ID;
@@ -441,7 +442,7 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_psd_batch_put(st, &ctx->psdb, &p)) != PV_OK)
         return rc;
     memset(lines, 0, 4 * sizeof lines[0]);
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", acct);
+    pv_str_copy(lines[0].account, sizeof lines[0].account, acct);
     lines[0].amount = -q->postage;
     pv_account_mode(PV_ACCT_REVENUE, q->test, lines[1].account);
     lines[1].amount = q->postage;

@@ -16,6 +16,7 @@
 #include "domain/intent.h"
 #include "domain/ledger.h"
 #include "domain/purchase.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 
@@ -162,14 +163,14 @@ static void card_charge(const struct pv_purchase_req *q, const struct pv_purchas
                         pv_mills due, int64_t now, struct pv_charge_rec *c)
 {
     memset(c, 0, sizeof *c);
-    snprintf(c->id, sizeof c->id, "%s", r->charge_id);
-    snprintf(c->customer_id, sizeof c->customer_id, "%s", q->customer_id);
+    pv_str_copy(c->id, sizeof c->id, r->charge_id);
+    pv_str_copy(c->customer_id, sizeof c->customer_id, q->customer_id);
     c->test = q->test;
     snprintf(c->purpose, sizeof c->purpose, "purchase");
-    snprintf(c->ref, sizeof c->ref, "%s", r->rec.id);
-    snprintf(c->payment_method_id, sizeof c->payment_method_id, "%s", q->pay.payment_method_id);
-    snprintf(c->brand, sizeof c->brand, "%s", q->pay.brand);
-    snprintf(c->last4, sizeof c->last4, "%s", q->pay.last4);
+    pv_str_copy(c->ref, sizeof c->ref, r->rec.id);
+    pv_str_copy(c->payment_method_id, sizeof c->payment_method_id, q->pay.payment_method_id);
+    pv_str_copy(c->brand, sizeof c->brand, q->pay.brand);
+    pv_str_copy(c->last4, sizeof c->last4, q->pay.last4);
     c->amount = due;
     c->created = now;
 }
@@ -410,8 +411,8 @@ void pv_purchase_hold_done(struct pv_purchase_res *r, const struct pv_intent_rec
         return;
     }
     r->held = 1;
-    snprintf(r->intent_id, sizeof r->intent_id, "%s", it->id);
-    snprintf(r->charge_id, sizeof r->charge_id, "%s", it->charge_id);
+    pv_str_copy(r->intent_id, sizeof r->intent_id, it->id);
+    pv_str_copy(r->charge_id, sizeof r->charge_id, it->charge_id);
     r->charged = it->amount;
 }
 
@@ -498,10 +499,10 @@ int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto refused;
     memset(&card, 0, sizeof card);
     card.method = PV_PAY_CARD;
-    snprintf(card.source, sizeof card.source, "%s", pm.gateway_ref);
-    snprintf(card.payment_method_id, sizeof card.payment_method_id, "%s", pm.id);
-    snprintf(card.brand, sizeof card.brand, "%s", pm.brand);
-    snprintf(card.last4, sizeof card.last4, "%s", pm.last4);
+    pv_str_copy(card.source, sizeof card.source, pm.gateway_ref);
+    pv_str_copy(card.payment_method_id, sizeof card.payment_method_id, pm.id);
+    pv_str_copy(card.brand, sizeof card.brand, pm.brand);
+    pv_str_copy(card.last4, sizeof card.last4, pm.last4);
     /* The purchase's key: its retry after a crash adopts this refill. */
     pv_idem_owner(q->customer_id, q->test, owner);
     pv_intent_draft(&it, "auto_refill", owner, q->customer_id, q->test, q->idem_key, q->req_hash,
@@ -515,7 +516,7 @@ int pv_purchase_refill_record(struct pv_store *st, struct pv_processor_ctx *ctx,
     }
     if (rc != PV_OK)
         goto refused;
-    snprintf(r->refill.intent_id, sizeof r->refill.intent_id, "%s", it.id);
+    pv_str_copy(r->refill.intent_id, sizeof r->refill.intent_id, it.id);
     return PV_OK;
 refused:
     if (rc == PV_ESTORE || rc == PV_ENOMEM)
@@ -542,13 +543,13 @@ static int refill_one(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_intent_authorize(st, gw, &it, r->refill.decline, pv_now_ms())) != PV_OK)
         return rc == PV_EIO ? PV_EGATEWAY : rc;
     memset(&c, 0, sizeof c);
-    snprintf(c.id, sizeof c.id, "%s", it.charge_id);
-    snprintf(c.customer_id, sizeof c.customer_id, "%s", q->customer_id);
+    pv_str_copy(c.id, sizeof c.id, it.charge_id);
+    pv_str_copy(c.customer_id, sizeof c.customer_id, q->customer_id);
     c.test = q->test;
     snprintf(c.purpose, sizeof c.purpose, "auto_refill");
-    snprintf(c.payment_method_id, sizeof c.payment_method_id, "%s", it.payment_method_id);
-    snprintf(c.brand, sizeof c.brand, "%s", it.brand);
-    snprintf(c.last4, sizeof c.last4, "%s", it.last4);
+    pv_str_copy(c.payment_method_id, sizeof c.payment_method_id, it.payment_method_id);
+    pv_str_copy(c.brand, sizeof c.brand, it.brand);
+    pv_str_copy(c.last4, sizeof c.last4, it.last4);
     c.amount = it.amount;
     c.created = now;
     if ((rc = pv_new_id("arf", c.ref)) != PV_OK || (rc = pv_store_begin(st)) != PV_OK)
@@ -563,7 +564,7 @@ static int refill_one(struct pv_store *st, struct pv_processor_ctx *ctx,
         goto abandon;
     }
     pv_intent_settle(st, &ctx->gws, it.id, 1, pv_now_ms());
-    snprintf(r->refill_id, sizeof r->refill_id, "%s", c.id);
+    pv_str_copy(r->refill_id, sizeof r->refill_id, c.id);
     r->refilled = c.amount;
     return PV_OK;
 abandon:

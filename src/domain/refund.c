@@ -14,6 +14,7 @@
 #include "domain/ledger.h"
 #include "domain/purchase.h"
 #include "domain/mode.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
@@ -76,21 +77,21 @@ static int refund_intent(struct pv_store *st, const struct pv_charge_rec *c,
     int rc;
 
     memset(&card, 0, sizeof card);
-    snprintf(card.payment_method_id, sizeof card.payment_method_id, "%s", c->payment_method_id);
-    snprintf(card.brand, sizeof card.brand, "%s", c->brand);
-    snprintf(card.last4, sizeof card.last4, "%s", c->last4);
+    pv_str_copy(card.payment_method_id, sizeof card.payment_method_id, c->payment_method_id);
+    pv_str_copy(card.brand, sizeof card.brand, c->brand);
+    pv_str_copy(card.last4, sizeof card.last4, c->last4);
     pv_idem_owner(c->customer_id, c->test, owner);
     pv_intent_draft(&it, "refund", owner, c->customer_id, c->test, r->id, NULL, r->amount, &card,
                     "front");
     it.attempt = 1;
     pv_intent_key(it.kind, it.owner, it.client_key, 1, it.gateway_key);
-    snprintf(it.state, sizeof it.state, "%s", PV_INTENT_PENDING);
-    snprintf(it.charge_id, sizeof it.charge_id, "%s", c->id);
-    snprintf(it.ref, sizeof it.ref, "%s", r->id);
+    pv_str_copy(it.state, sizeof it.state, PV_INTENT_PENDING);
+    pv_str_copy(it.charge_id, sizeof it.charge_id, c->id);
+    pv_str_copy(it.ref, sizeof it.ref, r->id);
     it.created = it.updated = pv_now_ms();
     if ((rc = pv_new_id("pi", it.id)) != PV_OK || (rc = pv_store_intent_insert(st, &it)) != PV_OK)
         return rc;
-    snprintf(intent_id, PV_ID_MAX, "%s", it.id);
+    pv_str_copy(intent_id, PV_ID_MAX, it.id);
     return PV_OK;
 }
 
@@ -129,7 +130,7 @@ static int refund_money(struct pv_store *st, const struct pv_gateways *gws,
         (rc = pv_store_charge_add_refund(st, c.id, r->amount)) != PV_OK)
         return rc;
     lines[0].amount = -r->amount;
-    snprintf(lines[0].account, sizeof lines[0].account, "%s", lines[1].account);
+    pv_str_copy(lines[0].account, sizeof lines[0].account, lines[1].account);
     pv_account_mode(PV_ACCT_CLEARING, 0, lines[1].account);
     lines[1].amount = r->amount;
     if ((rc = pv_ledger_post(st, "card_refund", r->id, lines, 2, now)) != PV_OK)
@@ -195,14 +196,14 @@ static int decide(struct pv_store *st, const struct pv_gateways *gws, const char
     memset(r, 0, sizeof *r);
     if ((rc = pv_new_id("rfd", r->id)) != PV_OK)
         goto out;
-    snprintf(r->indicium_id, sizeof r->indicium_id, "%s", rec->id);
-    snprintf(r->customer_id, sizeof r->customer_id, "%s", rec->customer_id);
+    pv_str_copy(r->indicium_id, sizeof r->indicium_id, rec->id);
+    pv_str_copy(r->customer_id, sizeof r->customer_id, rec->customer_id);
     r->amount = rec->ind.postage_mills;
     r->requested_at = r->decided_at = now;
     why = denial(rec, now, window_s);
     if (why) {
         r->status = PV_REFUND_DENIED;
-        snprintf(r->reason, sizeof r->reason, "%s", why);
+        pv_str_copy(r->reason, sizeof r->reason, why);
         rc = pv_store_refund_insert(st, r);
     } else {
         r->status = PV_REFUND_APPROVED;

@@ -465,7 +465,7 @@ int pv_report_make(struct pv_store *st, const struct pv_report_signer *sg, const
     r.ctl_end = d.end.ctl;
     r.count_start = d.start.count;
     r.count_end = d.end.count;
-    snprintf(r.made_by, sizeof r.made_by, "%s", made_by);
+    pv_str_copy(r.made_by, sizeof r.made_by, made_by);
     r.created = now;
     if ((rc = sign_hex(sg, &jl, r.jsonl_sig)) != PV_OK ||
         (rc = sign_hex(sg, &csv, r.csv_sig)) != PV_OK)

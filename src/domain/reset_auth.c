@@ -179,7 +179,7 @@ static int add_issue(struct pv_reset_report *rep, const struct pv_refill_rec *rf
         return PV_ENOMEM;
     rep->issues = n;
     n[rep->n].psd_id = rf->psd_id;
-    snprintf(n[rep->n].authorization, sizeof n[rep->n].authorization, "%s", rf->authorization);
+    pv_str_copy(n[rep->n].authorization, sizeof n[rep->n].authorization, rf->authorization);
     n[rep->n].why = why;
     rep->n++;
     return PV_OK;

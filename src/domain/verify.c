@@ -11,6 +11,7 @@
 #include "crypto/x509.h"
 #include "domain/certs.h"
 #include "domain/mode.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
@@ -160,11 +161,11 @@ static int present(struct pv_store *st, const struct pv_presenter *by, int64_t n
         (rc = pv_store_indicium_present(st, rec->id, now, &v->presented_before)) != PV_OK)
         return rc;
     memset(&p, 0, sizeof p);
-    snprintf(p.indicium_id, sizeof p.indicium_id, "%s", rec->id);
+    pv_str_copy(p.indicium_id, sizeof p.indicium_id, rec->id);
     p.seq = v->presented_before + 1;
-    snprintf(p.postal_id, sizeof p.postal_id, "%s", by->postal_id);
+    pv_str_copy(p.postal_id, sizeof p.postal_id, by->postal_id);
     p.presented_at = by->presented_at ? by->presented_at : now;
-    snprintf(p.location, sizeof p.location, "%s", by->location ? by->location : "");
+    pv_str_copy(p.location, sizeof p.location, by->location ? by->location : "");
     p.recorded_at = now;
     if ((rc = pv_store_presentation_insert(st, &p)) != PV_OK)
         return rc;

@@ -29,6 +29,7 @@
 
 #include "server/dispatch.h"
 #include "server/pool.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/money.h"
@@ -169,17 +170,17 @@ static void outcome(const struct bjob *d, struct pv_batch_item_rec *it)
     it->updated = pv_now();
     if (err == PV_OK) {
         it->status = PV_ITEM_BOUGHT;
-        snprintf(it->indicium_id, sizeof it->indicium_id, "%s", job->res.rec.id);
+        pv_str_copy(it->indicium_id, sizeof it->indicium_id, job->res.rec.id);
         it->postage = job->req.postage;
         return;
     }
     it->status = PV_ITEM_FAILED;
-    snprintf(it->error_code, sizeof it->error_code, "%s", pv_error_code(err));
+    pv_str_copy(it->error_code, sizeof it->error_code, pv_error_code(err));
     if (err == PV_ECARDDECLINED)
         snprintf(it->error_message, sizeof it->error_message, "the card was declined (%s)",
                  job->res.decline[0] ? job->res.decline : "card_declined");
     else
-        snprintf(it->error_message, sizeof it->error_message, "%s", pv_strerror(err));
+        pv_str_copy(it->error_message, sizeof it->error_message, pv_strerror(err));
     if (err == PV_ECARDINVALID || err == PV_EGATEWAY || err == PV_ENOGATEWAY ||
         err == PV_ECARDDECLINED)
         snprintf(it->error_field, sizeof it->error_field, "payment");

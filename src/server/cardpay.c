@@ -48,6 +48,7 @@
 #include "domain/intent.h"
 #include "domain/purchase.h"
 #include "payment/gateway.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 
@@ -170,8 +171,8 @@ static void keep_key(struct pv_job *job, const struct pv_purchase_res *r,
 {
     if (!r->held)
         return;
-    snprintf(job->pay_key, sizeof job->pay_key, "%s", it->gateway_key);
-    snprintf(job->pay_charge, sizeof job->pay_charge, "%s", r->charge_id);
+    pv_str_copy(job->pay_key, sizeof job->pay_key, it->gateway_key);
+    pv_str_copy(job->pay_charge, sizeof job->pay_charge, r->charge_id);
 }
 
 /* Holds answered: their answers recorded (authorized / declined); a job in this batch
@@ -189,7 +190,7 @@ static int db_held(struct pv_store *st, struct cp_list *l)
              * its intent (pending -> settling, pv_purchase_claim; or the job's own move, and
              * voiding when refused), in the same commit - one write, not two. */
             pv_crash_point("after_authorize");
-            snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", x->call.charge_id);
+            pv_str_copy(x->it.charge_id, sizeof x->it.charge_id, x->call.charge_id);
             x->out = PV_OK;
             pv_purchase_hold_done(r, &x->it, PV_OK);
             r->held_pending = 1;
@@ -356,8 +357,8 @@ static int db_settle(struct pv_store *st, struct cp_list *l, struct cp_list *cal
             one = pv_store_intent_move(st, id, PV_INTENT_PENDING, PV_INTENT_VOIDING,
                                        x->job->pay_charge, NULL, NULL, 0, pv_now_ms());
             if ((go = one == PV_OK)) {
-                snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", x->job->pay_charge);
-                snprintf(x->it.state, sizeof x->it.state, "%s", PV_INTENT_VOIDING);
+                pv_str_copy(x->it.charge_id, sizeof x->it.charge_id, x->job->pay_charge);
+                pv_str_copy(x->it.state, sizeof x->it.state, PV_INTENT_VOIDING);
             }
             one = one == PV_EPAYSTATE ? PV_OK : one;
         }
@@ -594,10 +595,10 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
      * nothing of the job, which is the front's again once answered. */
     x->cp = cp;
     x->capture = 1;
-    snprintf(x->it.id, sizeof x->it.id, "%s", r->intent_id);
-    snprintf(x->it.charge_id, sizeof x->it.charge_id, "%s", r->charge_id);
-    snprintf(x->it.gateway_key, sizeof x->it.gateway_key, "%s", job->pay_key);
-    snprintf(x->it.state, sizeof x->it.state, "%s", PV_INTENT_SETTLING);
+    pv_str_copy(x->it.id, sizeof x->it.id, r->intent_id);
+    pv_str_copy(x->it.charge_id, sizeof x->it.charge_id, r->charge_id);
+    pv_str_copy(x->it.gateway_key, sizeof x->it.gateway_key, job->pay_key);
+    pv_str_copy(x->it.state, sizeof x->it.state, PV_INTENT_SETTLING);
     x->it.test = job->req.test;
     cp->hooks.settled(cp->hooks.owner, job);
     submit_finish(cp, x, gw);

@@ -12,6 +12,7 @@
 #include "domain/authority.h"
 #include "domain/reset_auth.h"
 #include "stampd/card.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/money.h"
 #include "stampd/timeutil.h"
@@ -36,9 +37,9 @@ int pv_cmd_authority_signer(const struct opts *o, struct pv_store *st, int *made
         return PV_OK;
     }
     if (o->authority_dir) {
-        snprintf(dir, sizeof dir, "%s", o->authority_dir);
+        pv_str_copy(dir, sizeof dir, o->authority_dir);
     } else if (path || o->keys_dir) {
-        snprintf(tmp, sizeof tmp, "%s", path ? path : o->keys_dir);
+        pv_str_copy(tmp, sizeof tmp, path ? path : o->keys_dir);
         snprintf(dir, sizeof dir, "%s/authority", dirname(tmp));
     } else {
         fprintf(stderr, "stampd: --authority-dir is required for this database (the postal "

@@ -150,7 +150,7 @@ static void sync_dir_of(const char *path)
     char tmp[PATH_MAX];
     int fd;
 
-    snprintf(tmp, sizeof tmp, "%s", path);
+    pv_str_copy(tmp, sizeof tmp, path);
     if ((fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY)) >= 0) {
         (void) fsync(fd);
         close(fd);
@@ -200,7 +200,7 @@ static int tar_member(int fd, const char *name, const uint8_t *data, size_t len,
     uint8_t h[512];
 
     memset(h, 0, sizeof h);
-    snprintf((char *) h, 100, "%s", name);
+    pv_str_copy((char *) h, 100, name);
     snprintf((char *) h + 100, 8, "%07o", 0600);
     snprintf((char *) h + 108, 8, "%07o", 0);
     snprintf((char *) h + 116, 8, "%07o", 0);
@@ -274,7 +274,7 @@ static int add_file(struct members *ms, const char *path)
     if (!(m = members_add(ms)))
         return PV_ENOMEM;
     snprintf(m->name, sizeof m->name, "files/%zu", ms->n - 1);
-    snprintf(m->path, sizeof m->path, "%s", path);
+    pv_str_copy(m->path, sizeof m->path, path);
     if ((rc = slurp(path, &m->data, &m->len)) != PV_OK)
         pv_cmd_err("%s: cannot read it\n", path);
     return rc;
@@ -504,7 +504,7 @@ static const char *check_manifest(struct members *ms, int *version)
             break;
         }
         if (strcmp(line + at, "-") != 0)
-            snprintf(ms->m[i].path, sizeof ms->m[i].path, "%s", line + at);
+            pv_str_copy(ms->m[i].path, sizeof ms->m[i].path, line + at);
         memcpy(ms->m[i].sha, real, sizeof real);
         listed++;
     }
@@ -522,7 +522,7 @@ static void make_parents(const char *path)
 {
     char tmp[PATH_MAX], *p;
 
-    snprintf(tmp, sizeof tmp, "%s", path);
+    pv_str_copy(tmp, sizeof tmp, path);
     for (p = tmp + 1; (p = strchr(p, '/')); p++) {
         *p = 0;
         (void) mkdir(tmp, 0700);

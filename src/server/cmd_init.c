@@ -43,10 +43,10 @@ static int keys_spec(const struct opts *o, char *spec, size_t n)
     const char *path = pv_cmd_sqlite_path(o->db);
 
     if (o->keys_dir) {
-        snprintf(dir, sizeof dir, "%s", o->keys_dir);
+        pv_str_copy(dir, sizeof dir, o->keys_dir);
     } else if (path) {
         char tmp[PATH_MAX];
-        snprintf(tmp, sizeof tmp, "%s", path);
+        pv_str_copy(tmp, sizeof tmp, path);
         snprintf(dir, sizeof dir, "%s/keys", dirname(tmp));
     } else {
         fprintf(stderr, "stampd: --keys-dir is required for this database\n");
@@ -142,7 +142,7 @@ int pv_cmd_init(const struct opts *o)
         goto out;
     }
     if (o->crypto)
-        snprintf(spec, sizeof spec, "%s", o->crypto);
+        pv_str_copy(spec, sizeof spec, o->crypto);
     else if ((rc = keys_spec(o, spec, sizeof spec)) != PV_OK) {
         pv_cmd_fail("crypto module", rc);
         goto out;

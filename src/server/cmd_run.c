@@ -347,7 +347,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
         pv_cmd_fail("read license (run stampd init first?)", rc);
         goto early;
     }
-    snprintf(app.license, sizeof app.license, "%s", license);
+    pv_str_copy(app.license, sizeof app.license, license);
     free(license);
     app.internal = mode == PV_RUN_PROCESSOR;
     app.hooks_private = o->hook_private;
@@ -360,7 +360,7 @@ int pv_cmd_run(const struct opts *o, enum pv_run_mode mode)
             pv_card_wipe(app.secret, sizeof app.secret);
             return 2;
         }
-        snprintf(app.trusted_proxy, sizeof app.trusted_proxy, "%s", o->trusted_proxy);
+        pv_str_copy(app.trusted_proxy, sizeof app.trusted_proxy, o->trusted_proxy);
     }
     if (o->metrics_token_file &&
         metrics_token(o, app.metrics_token, sizeof app.metrics_token) != PV_OK) {

@@ -83,7 +83,7 @@ static int parse_proc(const char *arg, struct host_cert *h)
         return -1;
     memcpy(h->name_buf, arg, (size_t) (eq - arg));
     h->name = h->name_buf;
-    snprintf(h->hosts_buf, sizeof h->hosts_buf, "%s", eq + 1);
+    pv_str_copy(h->hosts_buf, sizeof h->hosts_buf, eq + 1);
     for (p = strtok_r(h->hosts_buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         if (k == PV_X509_SAN_MAX)
             return -1;
@@ -112,7 +112,7 @@ static int write_new(struct written *w, const char *dir, const char *name, const
                                    : "");
         return PV_EIO;
     }
-    snprintf(w->paths[w->n++], sizeof w->paths[0], "%s", path);
+    pv_str_copy(w->paths[w->n++], sizeof w->paths[0], path);
     ok = fchmod(fd, mode) == 0 && write(fd, text, len) == (ssize_t) len && fsync(fd) == 0;
     if (close(fd) != 0)
         ok = 0;

@@ -286,7 +286,7 @@ int pv_auth_authenticate(struct pv_app *app, struct pv_store *st, const struct p
         return PV_ECSRF;
     }
     who->role = s.role;
-    snprintf(who->owner_id, sizeof who->owner_id, "%s", s.owner_id);
+    pv_str_copy(who->owner_id, sizeof who->owner_id, s.owner_id);
     who->session = 1;
     return PV_OK;
 }
@@ -548,7 +548,7 @@ void pv_h_session(struct pv_call *call)
 
     if (who->role == PV_ROLE_CUSTOMER) {
         rc = pv_store_customer_get(st, who->owner_id, &c);
-        snprintf(email, sizeof email, "%s", rc == PV_OK ? c.email : "");
+        pv_str_copy(email, sizeof email, rc == PV_OK ? c.email : "");
     } else if (who->role == PV_ROLE_POSTAL) {
         /* A postal account has a name, no email. */
         rc = pv_store_postal_get(st, who->owner_id, email);

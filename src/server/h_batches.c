@@ -147,9 +147,9 @@ static void item_failed(struct pv_reply *er, struct pv_batch_item_rec *it)
     const char *field = json_string_value(json_object_get(e, "field"));
 
     it->status = PV_ITEM_FAILED;
-    snprintf(it->error_code, sizeof it->error_code, "%s", code ? code : "internal_error");
-    snprintf(it->error_message, sizeof it->error_message, "%s", msg ? msg : "internal error");
-    snprintf(it->error_field, sizeof it->error_field, "%s", field ? field : "");
+    pv_str_copy(it->error_code, sizeof it->error_code, code ? code : "internal_error");
+    pv_str_copy(it->error_message, sizeof it->error_message, msg ? msg : "internal error");
+    pv_str_copy(it->error_field, sizeof it->error_field, field ? field : "");
 }
 
 /* The item's own idempotency key: the batch's and the reference, hashed. */
@@ -227,7 +227,7 @@ static int prepare_item(struct pv_call *c, const char *batch_key, json_t *item,
     job->n = it->n;
     job->req.test = who->test;
     job->req.flags = who->test ? PV_IND_FLAG_TEST : 0;
-    snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
+    pv_str_copy(job->req.customer_id, sizeof job->req.customer_id, who->owner_id);
     *ok = 1;
     goto out;
 failed:
@@ -420,8 +420,8 @@ void pv_h_batches_post(struct pv_call *c)
     b.created = b.updated = pv_now();
     for (i = 0; i < n; i++)
         it[i].updated = b.created;
-    snprintf(b.customer_id, sizeof b.customer_id, "%s", who->owner_id);
-    snprintf(b.idem_key, sizeof b.idem_key, "%s", rq->idempotency_key);
+    pv_str_copy(b.customer_id, sizeof b.customer_id, who->owner_id);
+    pv_str_copy(b.idem_key, sizeof b.idem_key, rq->idempotency_key);
     if ((rc = pv_new_id("bat", b.id)) != PV_OK ||
         (rc = pv_store_batch_insert(c->st, &b, it)) != PV_OK) {
         /* Another request with this key won the race: answer its batch. */

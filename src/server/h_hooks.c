@@ -11,6 +11,7 @@
 #include "domain/ledger.h"
 #include "server/app.h"
 #include "server/hooks_worker.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
@@ -129,7 +130,7 @@ static int parse_url(struct pv_app *app, json_t *root, int required,
         pv_reply_error(rp, PV_EWEBHOOKURL, "url", why);
         return PV_EINVAL;
     }
-    snprintf(ep->url, sizeof ep->url, "%s", url);
+    pv_str_copy(ep->url, sizeof ep->url, url);
     return PV_OK;
 }
 
@@ -140,7 +141,7 @@ static int parse_desc(json_t *root, struct pv_hook_endpoint_rec *ep, struct pv_r
     if (pv_body_string(root, "description", 0, PV_HOOK_DESC_MAX - 1, PV_EINVAL, &d, rp) != PV_OK)
         return PV_EINVAL;
     if (d)
-        snprintf(ep->description, sizeof ep->description, "%s", d);
+        pv_str_copy(ep->description, sizeof ep->description, d);
     return PV_OK;
 }
 
@@ -173,7 +174,7 @@ static void create(struct pv_call *c)
         pv_reply_error(rp, PV_ELIMIT, NULL, "an account has at most 16 webhook endpoints per mode");
         goto out;
     }
-    snprintf(ep.owner_id, sizeof ep.owner_id, "%s", who->owner_id);
+    pv_str_copy(ep.owner_id, sizeof ep.owner_id, who->owner_id);
     ep.test = who->test;
     ep.enabled = 1;
     ep.created = ep.updated = pv_now();

@@ -497,8 +497,8 @@ void pv_h_indicia_post(struct pv_call *c)
     }
     job->req.test = who->test;
     job->req.flags = who->test ? PV_IND_FLAG_TEST : 0;
-    snprintf(job->req.customer_id, sizeof job->req.customer_id, "%s", who->owner_id);
-    snprintf(job->req.idem_key, sizeof job->req.idem_key, "%s", rq->idempotency_key);
+    pv_str_copy(job->req.customer_id, sizeof job->req.customer_id, who->owner_id);
+    pv_str_copy(job->req.idem_key, sizeof job->req.idem_key, rq->idempotency_key);
     rp->job = job;
     job = NULL;
 out:

@@ -10,6 +10,7 @@
 #include "server/internal.h"
 #include "server/job.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 
@@ -55,7 +56,7 @@ void pv_h_internal_purchase(struct pv_call *c)
     } else {
         job->internal = 1;
         job->app = app; /* its secret signs the answer, even if never dispatched */
-        snprintf(job->req_sig, sizeof job->req_sig, "%s", s_hdr);
+        pv_str_copy(job->req_sig, sizeof job->req_sig, s_hdr);
         rp->job = job;
     }
     json_decref(root);

@@ -221,7 +221,7 @@ static int change_body(struct pv_call *c, int withdraw, char reason[PV_REASON_MA
     if (!(root = pv_body_object(c->rq, withdraw ? withdraw_fields : reason_fields, c->rp)))
         return PV_EINVAL;
     if (pv_body_string(root, "reason", 0, PV_REASON_MAX - 1, PV_EINVAL, &text, c->rp) == PV_OK)
-        snprintf(reason, PV_REASON_MAX, "%s", text ? text : "");
+        pv_str_copy(reason, PV_REASON_MAX, text ? text : "");
     cf = withdraw ? json_object_get(root, "confirm") : NULL;
     if (cf && !json_is_boolean(cf))
         pv_reply_error(c->rp, PV_ETYPE, "confirm", "confirm must be true or false");

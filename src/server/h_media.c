@@ -179,7 +179,7 @@ static int parse_batch(json_t *root, struct pv_media_batch_rec *b, struct pv_rep
     memset(b, 0, sizeof *b);
     b->product = p->code;
     b->sheets = (uint32_t) json_integer_value(sheets);
-    snprintf(b->affiliate_id, sizeof b->affiliate_id, "%s", aff);
+    pv_str_copy(b->affiliate_id, sizeof b->affiliate_id, aff);
     b->payment = PV_MEDIA_UNPAID;
     if (payment && strcmp(payment, "paid") == 0)
         b->payment = PV_MEDIA_PAID;
@@ -443,8 +443,8 @@ void pv_h_affiliate_post(struct pv_call *c)
     int_field(root, "resupply_sheets", 1, BATCH_SHEETS_MAX, &sheets, rp);
     if (pv_reply_failed(rp))
         goto out;
-    snprintf(a.name, sizeof a.name, "%s", name);
-    snprintf(a.customer_id, sizeof a.customer_id, "%s", cus ? cus : "");
+    pv_str_copy(a.name, sizeof a.name, name);
+    pv_str_copy(a.customer_id, sizeof a.customer_id, cus ? cus : "");
     a.resupply_sheets = (uint32_t) sheets;
     a.created = pv_now();
     rc = pv_affiliate_create(st, &a);

@@ -121,9 +121,9 @@ static int tokenize_card(struct pv_gateway *gw, json_t *card, struct pv_payment 
                        rc == PV_EINVAL ? card_field(field) : NULL, NULL);
         return rc == PV_EINVAL ? PV_ECARDINVALID : rc;
     }
-    snprintf(pay->source, sizeof pay->source, "%s", token);
-    snprintf(pay->brand, sizeof pay->brand, "%s", info->brand);
-    snprintf(pay->last4, sizeof pay->last4, "%s", info->last4);
+    pv_str_copy(pay->source, sizeof pay->source, token);
+    pv_str_copy(pay->brand, sizeof pay->brand, info->brand);
+    pv_str_copy(pay->last4, sizeof pay->last4, info->last4);
     free(token);
     return PV_OK;
 }
@@ -190,10 +190,10 @@ int pv_payments_parse(struct pv_app *app, struct pv_store *st, const struct pv_p
         pv_reply_error(rp, PV_ENOGATEWAY, "payment", NULL);
         return PV_ENOGATEWAY;
     }
-    snprintf(out->source, sizeof out->source, "%s", pm.gateway_ref);
-    snprintf(out->payment_method_id, sizeof out->payment_method_id, "%s", pm.id);
-    snprintf(out->brand, sizeof out->brand, "%s", pm.brand);
-    snprintf(out->last4, sizeof out->last4, "%s", pm.last4);
+    pv_str_copy(out->source, sizeof out->source, pm.gateway_ref);
+    pv_str_copy(out->payment_method_id, sizeof out->payment_method_id, pm.id);
+    pv_str_copy(out->brand, sizeof out->brand, pm.brand);
+    pv_str_copy(out->last4, sizeof out->last4, pm.last4);
     return PV_OK;
 }
 
@@ -296,11 +296,11 @@ void pv_h_payment_methods(struct pv_call *c)
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;
     }
-    snprintf(pm.customer_id, sizeof pm.customer_id, "%s", who->owner_id);
+    pv_str_copy(pm.customer_id, sizeof pm.customer_id, who->owner_id);
     pm.test = who->test;
-    snprintf(pm.gateway_ref, sizeof pm.gateway_ref, "%s", pay.source);
-    snprintf(pm.brand, sizeof pm.brand, "%s", info.brand);
-    snprintf(pm.last4, sizeof pm.last4, "%s", info.last4);
+    pv_str_copy(pm.gateway_ref, sizeof pm.gateway_ref, pay.source);
+    pv_str_copy(pm.brand, sizeof pm.brand, info.brand);
+    pv_str_copy(pm.last4, sizeof pm.last4, info.last4);
     pm.exp_month = info.exp_month;
     pm.exp_year = info.exp_year;
     pm.created = pv_now();
@@ -469,7 +469,7 @@ void pv_h_auto_refill(struct pv_call *c)
     rc = pv_store_autorefill_get(st, who->owner_id, who->test, &ar);
     if (rc == PV_ENOTFOUND) {
         memset(&ar, 0, sizeof ar);
-        snprintf(ar.customer_id, sizeof ar.customer_id, "%s", who->owner_id);
+        pv_str_copy(ar.customer_id, sizeof ar.customer_id, who->owner_id);
         ar.test = who->test;
     } else if (rc != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
@@ -502,7 +502,7 @@ void pv_h_auto_refill(struct pv_call *c)
                            rc == PV_ENOTFOUND ? "no such saved card" : NULL);
             goto out;
         }
-        snprintf(ar.payment_method_id, sizeof ar.payment_method_id, "%s", pmid);
+        pv_str_copy(ar.payment_method_id, sizeof ar.payment_method_id, pmid);
     }
     ar.updated = pv_now();
     if ((rc = pv_store_autorefill_put(st, &ar)) != PV_OK) {

@@ -108,7 +108,7 @@ static int parse_start_arg(const char *s, unsigned *row, unsigned *col)
         return PV_EPOSITION;
     memcpy(a, s, (size_t) (comma - s));
     a[comma - s] = '\0';
-    snprintf(b, sizeof b, "%s", comma + 1);
+    pv_str_copy(b, sizeof b, comma + 1);
     if (pv_parse_u64(a, 1, 99, &r) != PV_OK || pv_parse_u64(b, 1, 99, &c) != PV_OK)
         return PV_EPOSITION;
     *row = (unsigned) r;
@@ -517,7 +517,7 @@ void pv_h_printers(struct pv_call *c)
         if (!(root = pv_body_object(rq, printer_fields, rp)))
             return;
         memset(&p, 0, sizeof p);
-        snprintf(p.name, sizeof p.name, "%s", name);
+        pv_str_copy(p.name, sizeof p.name, name);
         x = json_object_get(root, "offset_x_mm");
         y = json_object_get(root, "offset_y_mm");
         if (!x)

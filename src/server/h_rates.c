@@ -9,6 +9,7 @@
 #include "domain/address.h"
 #include "domain/indicium_view.h"
 #include "domain/pricing.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/indicium.h"
 #include "stampd/rates.h"
@@ -119,8 +120,8 @@ int pv_check_addresses(json_t *root, struct pv_purchase_req *q, struct pv_addres
     for (i = 0; i < 2; i++) {
         if (!*blocks[i] || !**blocks[i])
             continue;
-        snprintf(fixes[*nfixes].from, sizeof fixes[*nfixes].from, "%s", *blocks[i]);
-        snprintf(block, sizeof block, "%s", *blocks[i]); /* the request's bound */
+        pv_str_copy(fixes[*nfixes].from, sizeof fixes[*nfixes].from, *blocks[i]);
+        pv_str_copy(block, sizeof block, *blocks[i]); /* the request's bound */
         if ((rc = pv_address_check(block, zips[i], &changed, msg, sizeof msg)) != PV_OK) {
             pv_reply_error(rp, rc, names[i], msg);
             return rc;
@@ -130,8 +131,8 @@ int pv_check_addresses(json_t *root, struct pv_purchase_req *q, struct pv_addres
                 pv_reply_error(rp, rc, NULL, NULL);
                 return rc;
             }
-            snprintf(fixes[*nfixes].field, sizeof fixes[*nfixes].field, "%s", names[i]);
-            snprintf(fixes[*nfixes].to, sizeof fixes[*nfixes].to, "%s", block);
+            pv_str_copy(fixes[*nfixes].field, sizeof fixes[*nfixes].field, names[i]);
+            pv_str_copy(fixes[*nfixes].to, sizeof fixes[*nfixes].to, block);
             ++*nfixes;
         }
     }

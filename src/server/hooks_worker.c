@@ -14,6 +14,7 @@
 #include "crypto/primitives.h"
 #include "domain/events.h"
 #include "server/app.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/timeutil.h"
@@ -66,7 +67,7 @@ int pv_hooks_url_allowed(const struct pv_app *app, const char *url, char *why, s
     int port, family = 0, allow = app && app->hooks_private;
 
     if (pv_hook_url_check(url, allow || LOOPBACK_OK, w, host, &port) != PV_OK) {
-        snprintf(why, n, "%s", w);
+        pv_str_copy(why, n, w);
         return PV_EWEBHOOKURL;
     }
     if (inet_pton(AF_INET, host, a) == 1)
@@ -175,11 +176,11 @@ static void post(struct pv_hooks *h, const struct pv_hook_endpoint_rec *ep, cons
     at->at = pv_now();
     t0 = pv_now_ms();
     if (pv_hook_url_check(ep->url, 1, why, host, &port) != PV_OK) {
-        snprintf(at->error, sizeof at->error, "%s", why);
+        pv_str_copy(at->error, sizeof at->error, why);
         return;
     }
     if (resolve(h, host, addr, sizeof addr, why, sizeof why) != PV_OK) {
-        snprintf(at->error, sizeof at->error, "%s", why);
+        pv_str_copy(at->error, sizeof at->error, why);
         goto out;
     }
     if ((rc = pv_hook_sign(ep->secret, at->at, body, strlen(body), sig)) != PV_OK) {
@@ -211,7 +212,7 @@ static void post(struct pv_hooks *h, const struct pv_hook_endpoint_rec *ep, cons
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     cc = curl_easy_perform(curl);
     if (cc != CURLE_OK) {
-        snprintf(at->error, sizeof at->error, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+        pv_str_copy(at->error, sizeof at->error, cerr[0] ? cerr : curl_easy_strerror(cc));
     } else {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
         at->status_code = (int) code;
@@ -222,7 +223,7 @@ out:
     at->latency_ms = pv_now_ms() - t0;
     ans.buf[ans.len] = '\0';
     clean(ans.buf);
-    snprintf(at->response, sizeof at->response, "%s", ans.buf);
+    pv_str_copy(at->response, sizeof at->response, ans.buf);
     clean(at->error);
     if (curl)
         curl_easy_cleanup(curl);
@@ -263,7 +264,7 @@ static int attempt(struct pv_hooks *h, struct pv_hook_delivery_rec *d,
     memset(ep.secret, 0, sizeof ep.secret);
     d->attempts = at->attempt;
     d->last_code = at->status_code;
-    snprintf(d->last_error, sizeof d->last_error, "%s", at->error);
+    pv_str_copy(d->last_error, sizeof d->last_error, at->error);
     if (rc == PV_OK && at->status_code >= 200 && at->status_code <= 299 && !at->error[0]) {
         d->status = PV_HOOK_DELIVERED;
     } else if (rc == PV_ENOTFOUND || (rc == PV_OK && !ep.enabled) ||

@@ -40,6 +40,7 @@
 #include "domain/ledger.h"
 
 #include "stampd/card.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/timeutil.h"
@@ -237,9 +238,9 @@ static void take_request_id(struct MHD_Connection *c, struct conn_state *s)
     char id[PV_REQUEST_ID_MAX];
 
     if (pv_request_id_ok(given))
-        snprintf(s->request_id, sizeof s->request_id, "%s", given);
+        pv_str_copy(s->request_id, sizeof s->request_id, given);
     else if (pv_request_id_new(id) == PV_OK)
-        snprintf(s->request_id, sizeof s->request_id, "%s", id);
+        pv_str_copy(s->request_id, sizeof s->request_id, id);
 }
 
 /* The access line of the request s answered with rp (docs/operations.md, "Logs"). */
@@ -424,7 +425,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (rp.job) {
             int rc;
             /* The processor logs the same id; the answer's line needs the caller. */
-            snprintf(rp.job->request_id, sizeof rp.job->request_id, "%s", s->request_id);
+            pv_str_copy(rp.job->request_id, sizeof rp.job->request_id, s->request_id);
             s->route = rp.route;
             memcpy(s->auth, rp.auth, sizeof s->auth);
             memcpy(s->owner, rp.owner, sizeof s->owner);

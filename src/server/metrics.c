@@ -12,6 +12,8 @@
  */
 #include "server/metrics.h"
 
+#include "stampd/codec.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -152,7 +154,7 @@ static void count_code(struct code_slot *t, size_t n, const char *code)
         if (!t[i].code[0] || strcmp(t[i].code, code) == 0)
             break;
     if (!t[i].code[0] || i == n - 1)
-        snprintf(t[i].code, sizeof t[i].code, "%s", i == n - 1 ? "other" : code);
+        pv_str_copy(t[i].code, sizeof t[i].code, i == n - 1 ? "other" : code);
     t[i].n++;
 }
 

@@ -43,6 +43,7 @@
 #include "domain/pricing.h"
 #include "domain/report.h"
 #include "payment/gateway.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 
@@ -422,7 +423,7 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
     int rc;
 
     if (o->id)
-        snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "%s", o->id);
+        pv_str_copy(p->ctx.server_id, sizeof p->ctx.server_id, o->id);
     else
         snprintf(p->ctx.server_id, sizeof p->ctx.server_id, "proc-%zu", slot + 1);
     p->reqs = calloc(BATCH_ROOM, sizeof *p->reqs);
@@ -483,10 +484,10 @@ static int open_one(struct pv_processor *p, const struct pv_processor_opts *o, s
         }
     }
     memset(&reg, 0, sizeof reg);
-    snprintf(reg.id, sizeof reg.id, "%s", p->ctx.server_id);
-    snprintf(reg.address, sizeof reg.address, "%s", o->address ? o->address : "inproc");
-    snprintf(reg.crypto_module, sizeof reg.crypto_module, "%s", p->cm->ops->name);
-    snprintf(reg.module_id, sizeof reg.module_id, "%s", p->cm->id);
+    pv_str_copy(reg.id, sizeof reg.id, p->ctx.server_id);
+    pv_str_copy(reg.address, sizeof reg.address, o->address ? o->address : "inproc");
+    pv_str_copy(reg.crypto_module, sizeof reg.crypto_module, p->cm->ops->name);
+    pv_str_copy(reg.module_id, sizeof reg.module_id, p->cm->id);
     reg.started_ms = reg.heartbeat_ms = pv_now_ms();
     return pv_store_server_register(p->st, &reg);
 }

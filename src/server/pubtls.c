@@ -14,6 +14,7 @@
  */
 #include "server/pubtls.h"
 
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 #include "stampd/timeutil.h"
@@ -64,7 +65,7 @@ static int key_matches(const gnutls_datum_t *cert, const gnutls_datum_t *key, ch
     rc = gnutls_certificate_set_x509_key_mem(cred, cert, key, GNUTLS_X509_FMT_PEM);
     gnutls_certificate_free_credentials(cred);
     if (rc < 0) {
-        snprintf(why, n, "%s", gnutls_strerror(rc));
+        pv_str_copy(why, n, gnutls_strerror(rc));
         return -1;
     }
     return 0;

@@ -25,6 +25,7 @@
 
 #include "server/internal.h"
 #include "server/reply.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/log.h"
 
@@ -130,7 +131,7 @@ static void refresh(struct pv_router *r)
         if (servers[i].status != PV_SERVER_ACTIVE || servers[i].heartbeat_ms < now - LIVE_MS ||
             strncmp(servers[i].address, r->tls ? "https://" : "http://", r->tls ? 8 : 7) != 0)
             continue;
-        snprintf(r->targets[r->ntargets].id, sizeof r->targets[0].id, "%s", servers[i].id);
+        pv_str_copy(r->targets[r->ntargets].id, sizeof r->targets[0].id, servers[i].id);
         snprintf(r->targets[r->ntargets].url, sizeof r->targets[0].url, "%s%s", servers[i].address,
                  PV_INTERNAL_PATH);
         r->ntargets++;
@@ -326,7 +327,7 @@ int pv_router_start(const char *dsn, const char *secret, const struct pv_tls *tl
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     pthread_mutex_init(&r->list_mu, NULL);
-    snprintf(r->secret, sizeof r->secret, "%s", secret);
+    pv_str_copy(r->secret, sizeof r->secret, secret);
     r->tls = tls;
     if (!(r->dsn = strdup(dsn)) || !(r->threads = calloc(threads, sizeof *r->threads))) {
         rc = PV_ENOMEM;

@@ -30,6 +30,7 @@
 #include "server/internal.h"
 #include "server/pool.h"
 #include "server/web.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 
 #include <stdio.h>
@@ -290,7 +291,7 @@ static void caller(const struct pv_request *rq, const struct pv_principal *who, 
 {
     const char *k = rq->authorization, *u;
 
-    snprintf(rp->owner, sizeof rp->owner, "%s", who->owner_id);
+    pv_str_copy(rp->owner, sizeof rp->owner, who->owner_id);
     if (who->session || !k || strncmp(k, "Bearer ", 7) != 0) {
         snprintf(rp->auth, sizeof rp->auth, "session");
         return;

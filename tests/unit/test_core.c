@@ -116,6 +116,40 @@ static void test_fnv1a64(void **state)
     assert_true(pv_fnv1a64("foobar") == 0x85944171f73967e8u);
 }
 
+/* pv_str_copy copies as snprintf(dst, size, "%s", src) did: cut and terminated, the
+ * source's length returned, NULL as "", nothing written into no room; pv_str_join two. */
+static void test_str_copy(void **state)
+{
+    char buf[6];
+
+    (void) state;
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(pv_str_copy(buf, sizeof buf, "abc"), 3);
+    assert_string_equal(buf, "abc");
+    assert_int_equal(pv_str_copy(buf, sizeof buf, "abcde"), 5); /* exactly fits */
+    assert_string_equal(buf, "abcde");
+    assert_int_equal(pv_str_copy(buf, sizeof buf, "abcdefgh"), 8); /* cut */
+    assert_string_equal(buf, "abcde");
+    assert_int_equal(pv_str_copy(buf, 1, "abc"), 3);
+    assert_string_equal(buf, "");
+    buf[0] = 'x';
+    assert_int_equal(pv_str_copy(buf, 0, "abc"), 3); /* no room: untouched */
+    assert_int_equal(buf[0], 'x');
+    assert_int_equal(pv_str_copy(buf, sizeof buf, NULL), 0);
+    assert_string_equal(buf, "");
+    /* pv_str_join as snprintf(dst, size, "%s%s", a, b). */
+    assert_int_equal(pv_str_join(buf, sizeof buf, "ab", "cd"), 4);
+    assert_string_equal(buf, "abcd");
+    assert_int_equal(pv_str_join(buf, sizeof buf, "abc", "defg"), 7); /* b cut */
+    assert_string_equal(buf, "abcde");
+    assert_int_equal(pv_str_join(buf, sizeof buf, "abcdefg", "hi"), 9); /* a cut, no b */
+    assert_string_equal(buf, "abcde");
+    assert_int_equal(pv_str_join(buf, sizeof buf, NULL, "xy"), 2);
+    assert_string_equal(buf, "xy");
+    assert_int_equal(pv_str_join(buf, sizeof buf, "", ""), 0);
+    assert_string_equal(buf, "");
+}
+
 static void test_dates(void **state)
 {
     uint32_t d;
@@ -171,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_parse_u64),
         cmocka_unit_test(test_fnv1a64),
+        cmocka_unit_test(test_str_copy),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_error_table),
     };
