@@ -32,8 +32,9 @@
  */
 #include "domain/ledger.h"
 #include "domain/purchase.h"
-#include "stampd/money.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
+#include "stampd/money.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,16 +256,38 @@ int pv_purchase_facts(struct pv_store *st, struct pv_processor_ctx *ctx,
 
 /* 1 when a key is used twice in reqs: the second is a replay of the first,
  * which reads the first's indicium, so the first must be stored whole. */
+static int same_key(const struct pv_purchase_req *a, const struct pv_purchase_req *b)
+{
+    return a->test == b->test && strcmp(a->idem_key, b->idem_key) == 0 &&
+           strcmp(a->customer_id, b->customer_id) == 0;
+}
+
+/* A big batch's keys through a hash table (half full at most): compared pair by pair, a
+ * batch of 2,048 card jobs took 1.5 % of the writer's time (issue 15, session 19). */
 int pv_purchase_repeats(const struct pv_purchase_req *reqs, size_t n)
 {
-    size_t i, j;
+    size_t i, j, cap = 16;
+    uint32_t *slot;
+    int found = 0;
 
-    for (i = 1; i < n; i++)
-        for (j = 0; j < i; j++)
-            if (reqs[i].test == reqs[j].test && strcmp(reqs[i].idem_key, reqs[j].idem_key) == 0 &&
-                strcmp(reqs[i].customer_id, reqs[j].customer_id) == 0)
-                return 1;
-    return 0;
+    while (cap < 2 * n)
+        cap *= 2;
+    if (n <= 8 || n > UINT32_MAX / 4 || !(slot = calloc(cap, sizeof *slot))) {
+        for (i = 1; i < n; i++) /* few, or no memory for the table: pair by pair */
+            for (j = 0; j < i; j++)
+                if (same_key(&reqs[i], &reqs[j]))
+                    return 1;
+        return 0;
+    }
+    for (i = 0; i < n && !found; i++) {
+        uint64_t h = pv_fnv1a64(reqs[i].idem_key) * 31 + pv_fnv1a64(reqs[i].customer_id);
+
+        for (j = (size_t) (h ^ (h >> 29)) & (cap - 1); slot[j] && !found; j = (j + 1) & (cap - 1))
+            found = same_key(&reqs[i], &reqs[slot[j] - 1]);
+        slot[j] = (uint32_t) i + 1;
+    }
+    free(slot);
+    return found;
 }
 
 void pv_idem_owner(const char *customer_id, int test, char out[PV_ID_MAX])

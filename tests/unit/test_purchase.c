@@ -506,6 +506,34 @@ static void test_refills_inside_one_batch(void **state)
 /* A batch with a test-mode job or a job on a medium locks rows that every
  * processor may lock (the test PSD, a sheet): it takes the writer lock whole
  * (purchase_lock.c); a batch of live pieces without media takes it shared. */
+/* A key used twice in a batch, found pair by pair in a small batch and through a table in a
+ * big one: the same key of another customer or of the other mode is not a repeat. */
+static void test_repeats(void **state)
+{
+    enum { N = 600 };
+    struct pv_purchase_req *q = calloc(N, sizeof *q);
+
+    (void) state;
+    assert_non_null(q);
+    for (size_t n = 2; n <= N; n = n < 16 ? n + 7 : n * 3) {
+        for (size_t i = 0; i < n; i++) {
+            char key[32];
+
+            snprintf(key, sizeof key, "k%zu", i);
+            q[i] = req(i % 2 ? "cus_a" : "cus_b", key, "h", 740);
+        }
+        assert_int_equal(pv_purchase_repeats(q, n), 0);
+        q[n - 1] = req("cus_b", "k0", "h", 740); /* the first's key, customer and mode */
+        assert_int_equal(pv_purchase_repeats(q, n), 1);
+        q[n - 1] = req("cus_a", "k0", "h", 740); /* another customer's */
+        assert_int_equal(pv_purchase_repeats(q, n), 0);
+        q[n - 1] = req("cus_b", "k0", "h", 740);
+        q[n - 1].test = !q[0].test; /* the other mode's */
+        assert_int_equal(pv_purchase_repeats(q, n), 0);
+    }
+    free(q);
+}
+
 static void test_lock_whole_for_shared_rows(void **state)
 {
     struct pv_purchase_req q[3];
@@ -946,6 +974,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refills_inside_one_batch, setup, teardown),
         cmocka_unit_test(test_lock_whole_for_shared_rows),
+        cmocka_unit_test(test_repeats),
         cmocka_unit_test_setup_teardown(test_reset_shares_the_deposit, setup_shared_deposit,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reset_signed_by_the_authority, setup, teardown),
