@@ -55,7 +55,7 @@ if rate and rate > 0 then
       end
       local wait = due - now
       due = due + step
-      return math.floor(wait)
+      return math.max(0, math.floor(wait)) -- wrk takes it as an unsigned number
    end
 end
 

@@ -100,8 +100,8 @@ int main(int argc, char **argv)
     mem(&h1, &r1);
     printf("sandbox: %lu cards: %.2f us a card (authorize + capture, fsync each), "
            "heap %.0f B a card, resident %.0f B a card\n",
-           n, (t1 - t0) * 1e6 / (double) n, (double) (h1 - h0) / (double) n,
-           (double) (r1 - r0) / (double) n);
+           n, (t1 - t0) * 1e6 / (double) n, ((double) h1 - (double) h0) / (double) n,
+           ((double) r1 - (double) r0) / (double) n);
     pv_gateway_close(gw);
 
     mem(&h0, &r0);
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
         free(id);
     }
     printf("sandbox: replay of %lu cards: %.2f us a card, heap %.0f B a card\n", n,
-           (t1 - t0) * 1e6 / (double) n, (double) (h1 - h0) / (double) n);
+           (t1 - t0) * 1e6 / (double) n, ((double) h1 - (double) h0) / (double) n);
     pv_gateway_close(gw);
 
     mem(&h0, &r0);
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     t1 = now_s();
     mem(&h1, &r1);
     printf("sandbox: %lu cards without a journal: %.2f us a card, heap %.0f B a card\n", n,
-           (t1 - t0) * 1e6 / (double) n, (double) (h1 - h0) / (double) n);
+           (t1 - t0) * 1e6 / (double) n, ((double) h1 - (double) h0) / (double) n);
     pv_gateway_close(gw);
     if (bad)
         fprintf(stderr, "sandbox: a call failed or answered another charge\n");

@@ -555,7 +555,7 @@ int pv_purchase_batch(struct pv_store *st, struct pv_processor_ctx *ctx,
     /* With a sign pool, the batch's signatures are made together after the
      * heads (a job with a medium is signed and stored in its own turn: its
      * medium's use must be refused in its savepoint, not after). */
-    int repeats = pv_purchase_repeats(reqs, n); /* O(n^2): once a batch */
+    int repeats = pv_purchase_repeats(reqs, n); /* once a batch */
     struct pending *pd = ctx->sign_pool && n > 1 && !repeats ? calloc(n, sizeof *pd) : NULL;
     struct pv_sign_req *sr = pd ? calloc(n, sizeof *sr) : NULL;
     const struct pv_indicium_rec **recs = sr ? calloc(n, sizeof *recs) : NULL;

@@ -270,8 +270,9 @@ int pv_purchase_repeats(const struct pv_purchase_req *reqs, size_t n)
     uint32_t *slot;
     int found = 0;
 
-    while (cap < 2 * n)
-        cap *= 2;
+    if (n <= UINT32_MAX / 4)
+        while (cap < 2 * n)
+            cap *= 2;
     if (n <= 8 || n > UINT32_MAX / 4 || !(slot = calloc(cap, sizeof *slot))) {
         for (i = 1; i < n; i++) /* few, or no memory for the table: pair by pair */
             for (j = 0; j < i; j++)

@@ -215,7 +215,7 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
     if (!key_ok(idempotency_key))
         return PV_EIDEMREQUIRED;
     latency(sb);
-    sb_digest(idempotency_key, kd); /* outside the locks */
+    sb_digest(idempotency_key, kd); /* before the locks, but for a group's calls */
     src = sb_source(source);
 
     if ((rc = call_begin(sb)) != PV_OK)

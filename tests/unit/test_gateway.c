@@ -613,8 +613,21 @@ static void test_book_names(void **state)
     assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
     assert_int_equal(pv_gateway_authorize(gw, tok, 9, "big", &r, &again), PV_OK);
     assert_string_equal(again, big);
+    /* Its id in capitals, or with a number that wraps round to its own, is no charge. */
+    assert_int_equal(
+        pv_gateway_capture(gw, "ch_sandbox_0123456789ABCDEF_18446744073709551615", "c:6"),
+        PV_ENOTFOUND);
+    assert_int_equal(
+        pv_gateway_capture(gw, "ch_sandbox_0123456789abcdef_36893488147419103231", "c:7"),
+        PV_ENOTFOUND);
     assert_int_equal(pv_gateway_capture(gw, big, "big:capture"), PV_OK);
+    /* After the replay too: another source under a key, a capture's key on another charge. */
+    assert_int_equal(pv_gateway_capture(gw, ch2, "big:capture"), PV_EIDEMREUSED);
     free(again);
+    again = NULL;
+    assert_int_equal(
+        pv_gateway_authorize(gw, "tok_sandbox_approved_0123456789abcdef_2", 9, "big", &r, &again),
+        PV_EIDEMREUSED);
     again = NULL;
     assert_int_equal(pv_gateway_authorize(gw, tok, 500, k2, &r, &again), PV_OK);
     assert_string_equal(again, ch2);
@@ -635,6 +648,75 @@ static void test_book_names(void **state)
     free(ch);
     free(ch2);
     free(again);
+}
+
+/* A journal's lines are read the fast way when written as the sandbox writes them, and by
+ * jansson otherwise (fields in another order, escapes, UTF-8): both give the same book, and a
+ * line that is not JSON (a number with a leading zero) is still refused. */
+static void test_journal_read_both_ways(void **state)
+{
+    static const char *const lines[] = {
+        "{\"t\":1,\"op\":\"authorize\",\"key\":\"a1\",\"id\":\"ch_sandbox_0123456789abcdef_5\","
+        "\"source\":\"tok_sandbox_approved_x_1\",\"amount\":500,\"result\":\"approved\"}",
+        "{\"op\":\"authorize\",\"amount\":600,\"t\":2,\"key\":\"a2\",\"result\":\"approved\","
+        "\"id\":\"ch_sandbox_0123456789abcdef_6\",\"source\":\"tok_sandbox_approved_x_1\"}",
+        "{\"t\":3,\"op\":\"authorize\",\"key\":\"a3\\u00fc\",\"id\":\"\","
+        "\"source\":\"tok_sandbox_declined_x_1\",\"amount\":700,\"result\":\"card_declined\"}",
+        "{\"t\":4,\"op\":\"authorize\",\"key\":\"a\\\"4\",\"id\":\"ch_sandbox_0123456789abcdef_7\","
+        "\"source\":\"tok_sandbox_approved_x_1\",\"amount\":800,\"result\":\"approved\"}",
+        "{\"amount\":500,\"id\":\"ch_sandbox_0123456789abcdef_5\",\"key\":\"a1:capture\","
+        "\"op\":\"capture\",\"result\":\"approved\",\"t\":5}",
+    };
+    struct pv_gateway_opts o = {NULL, 0};
+    struct pv_gateway *gw = NULL;
+    enum pv_pay_result r;
+    char path[128], *ch = NULL;
+    FILE *f;
+
+    (void) state;
+    journal_path(path, sizeof path, "both");
+    o.journal = path;
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        fprintf(f, "%s\n", lines[i]);
+    fclose(f);
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 500, "a1", &r, &ch),
+                     PV_OK);
+    assert_string_equal(ch, "ch_sandbox_0123456789abcdef_5");
+    free(ch);
+    assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 600, "a2", &r, &ch),
+                     PV_OK);
+    assert_string_equal(ch, "ch_sandbox_0123456789abcdef_6");
+    free(ch);
+    ch = NULL;
+    assert_int_equal(
+        pv_gateway_authorize(gw, "tok_sandbox_declined_x_1", 700, "a3\xc3\xbc", &r, &ch), PV_OK);
+    assert_int_equal(r, PV_PAY_DECLINED);
+    assert_null(ch);
+    assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 800, "a\"4", &r, &ch),
+                     PV_OK);
+    assert_string_equal(ch, "ch_sandbox_0123456789abcdef_7");
+    free(ch);
+    /* The capture read from its reordered line: captured, so refundable; the hold read the
+     * fast way that nothing captured is not. */
+    assert_int_equal(pv_gateway_refund(gw, "ch_sandbox_0123456789abcdef_5", 100, "r5", NULL),
+                     PV_OK);
+    assert_int_equal(pv_gateway_refund(gw, "ch_sandbox_0123456789abcdef_6", 100, "r6", NULL),
+                     PV_EPAYSTATE);
+    pv_gateway_close(gw);
+
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("{\"t\":6,\"op\":\"refund\",\"key\":\"r7\",\"id\":\"ch_sandbox_0123456789abcdef_5\","
+          "\"amount\":007,\"result\":\"approved\"}\n",
+          f);
+    fclose(f);
+    gw = (struct pv_gateway *) 1;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_EIO);
+    assert_null(gw);
+    unlink(path);
 }
 
 struct sharer {
@@ -973,6 +1055,7 @@ int main(void)
         cmocka_unit_test(test_journal_replay),
         cmocka_unit_test(test_journal_escapes),
         cmocka_unit_test(test_book_names),
+        cmocka_unit_test(test_journal_read_both_ways),
         cmocka_unit_test(test_journal_shared),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_group_write_fails),

@@ -503,9 +503,6 @@ static void test_refills_inside_one_batch(void **state)
     assert_nine_pieces_refilled(e);
 }
 
-/* A batch with a test-mode job or a job on a medium locks rows that every
- * processor may lock (the test PSD, a sheet): it takes the writer lock whole
- * (purchase_lock.c); a batch of live pieces without media takes it shared. */
 /* A key used twice in a batch, found pair by pair in a small batch and through a table in a
  * big one: the same key of another customer or of the other mode is not a repeat. */
 static void test_repeats(void **state)
@@ -534,6 +531,9 @@ static void test_repeats(void **state)
     free(q);
 }
 
+/* A batch with a test-mode job or a job on a medium locks rows that every
+ * processor may lock (the test PSD, a sheet): it takes the writer lock whole
+ * (purchase_lock.c); a batch of live pieces without media takes it shared. */
 static void test_lock_whole_for_shared_rows(void **state)
 {
     struct pv_purchase_req q[3];
