@@ -301,6 +301,8 @@ static int scan_str(const char **p, const char *end, char *out, size_t cap)
     return 1;
 }
 
+_Static_assert(sizeof(json_int_t) >= 8, "scan_int reads 18 digits into a json_int_t");
+
 static int scan_int(const char **p, const char *end, json_int_t *out)
 {
     const char *s = *p;

@@ -666,6 +666,11 @@ static void test_journal_read_both_ways(void **state)
         "\"source\":\"tok_sandbox_approved_x_1\",\"amount\":800,\"result\":\"approved\"}",
         "{\"amount\":500,\"id\":\"ch_sandbox_0123456789abcdef_5\",\"key\":\"a1:capture\","
         "\"op\":\"capture\",\"result\":\"approved\",\"t\":5}",
+        "{\"t\":6,\"op\":\"authorize\",\"key\":\"a/8\",\"id\":\"ch_sandbox_0123456789abcdef_8\","
+        "\"source\":\"tok_sandbox_approved_x_1\",\"amount\":900,\"result\":\"approved\"}",
+        "{\"t\":7,\"op\":\"capture\",\"key\":\"a/"
+        "8:capture\",\"id\":\"ch_sandbox_0123456789abcdef_8\","
+        "\"source\":\"tok_sandbox_approved_x_1\",\"amount\":900,\"result\":\"approved\"}",
     };
     struct pv_gateway_opts o = {NULL, 0};
     struct pv_gateway *gw = NULL;
@@ -699,12 +704,25 @@ static void test_journal_read_both_ways(void **state)
                      PV_OK);
     assert_string_equal(ch, "ch_sandbox_0123456789abcdef_7");
     free(ch);
-    /* The capture read from its reordered line: captured, so refundable; the hold read the
-     * fast way that nothing captured is not. */
+    /* The capture read from its reordered line: captured, so refundable; the hold read from
+     * its reordered line, which nothing captured, is not. */
     assert_int_equal(pv_gateway_refund(gw, "ch_sandbox_0123456789abcdef_5", 100, "r5", NULL),
                      PV_OK);
     assert_int_equal(pv_gateway_refund(gw, "ch_sandbox_0123456789abcdef_6", 100, "r6", NULL),
                      PV_EPAYSTATE);
+    /* Read the fast way: a key with a '/' (written raw), a source on a capture's line (read
+     * and left), and the amount exactly (one mill more is another request). */
+    ch = NULL;
+    assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 901, "a/8", &r, &ch),
+                     PV_EIDEMREUSED);
+    assert_int_equal(pv_gateway_authorize(gw, "tok_sandbox_approved_x_1", 900, "a/8", &r, &ch),
+                     PV_OK);
+    assert_string_equal(ch, "ch_sandbox_0123456789abcdef_8");
+    free(ch);
+    assert_int_equal(pv_gateway_refund(gw, "ch_sandbox_0123456789abcdef_8", 901, "r8", NULL),
+                     PV_EOVERFLOW);
+    assert_int_equal(pv_gateway_refund(gw, "ch_sandbox_0123456789abcdef_8", 900, "r8", NULL),
+                     PV_OK);
     pv_gateway_close(gw);
 
     f = fopen(path, "a");
