@@ -34,6 +34,7 @@
 
 #include "crypto/primitives.h"
 #include "domain/json_text.h"
+#include "stampd/codec.h"
 #include "stampd/error.h"
 #include "stampd/timeutil.h"
 #include "stampd/log.h"
@@ -228,11 +229,11 @@ static int sb_authorize(struct pv_gateway *gw, const char *source, pv_mills amou
     }
     buf[0] = '\0';
     if (decided == PV_PAY_APPROVED) {
-        snprintf(buf, sizeof buf, "ch_sandbox_%s_%llu", sb->inst, (unsigned long long) ++sb->seq);
-        if (sb_id_parse(buf, idb) != PV_OK) {
-            rc = PV_EINTERNAL;
-            goto out;
-        }
+        uint64_t n = ++sb->seq;
+
+        memcpy(idb, sb->inst_id, sizeof sb->inst_id);
+        memcpy(idb + 8, &n, sizeof n);
+        sb_id_text(idb, buf);
     }
     /* Room first, so that a record once written is always applied. */
     if ((rc = sb_grow((void **) &sb->charges, &sb->cap_charges, sb->n_charges,
@@ -425,17 +426,18 @@ static const struct pv_gateway_ops SANDBOX_OPS = {
  */
 int pv_gateway_sandbox_open(const struct pv_gateway_opts *o, struct pv_gateway **out)
 {
-    static const char hex[] = "0123456789abcdef";
     struct sandbox *sb;
-    uint8_t rnd[8];
     int rc;
 
     *out = NULL;
-    if (pv_random(rnd, sizeof rnd) != PV_OK)
-        return PV_ECRYPTO;
     sb = calloc(1, sizeof *sb);
     if (!sb)
         return PV_ENOMEM;
+    if (pv_random(sb->inst_id, sizeof sb->inst_id) != PV_OK) {
+        free(sb);
+        return PV_ECRYPTO;
+    }
+    pv_hex_encode(sb->inst_id, sizeof sb->inst_id, sb->inst);
     sb->fd = -1;
     if (pthread_mutex_init(&sb->mu, NULL) != 0) {
         free(sb);
@@ -450,10 +452,6 @@ int pv_gateway_sandbox_open(const struct pv_gateway_opts *o, struct pv_gateway *
         pthread_mutex_destroy(&sb->mu);
         free(sb);
         return PV_ENOMEM;
-    }
-    for (size_t i = 0; i < sizeof rnd; i++) {
-        sb->inst[2 * i] = hex[rnd[i] >> 4];
-        sb->inst[2 * i + 1] = hex[rnd[i] & 15];
     }
     sb->base.ops = &SANDBOX_OPS;
     sb->latency_ms = o->latency_ms;

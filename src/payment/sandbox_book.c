@@ -52,49 +52,37 @@ uint64_t sb_source(const char *s)
     return pv_fnv1a64(s);
 }
 
+/* The instance's hex and the number read with codec.h's readers; then only the text
+ * sb_id_text gives back for them is the id (lowercase hex, no leading zeros). */
 int sb_id_parse(const char *s, uint8_t out[SB_NAME])
 {
     static const char pre[] = "ch_sandbox_";
-    uint64_t n = 0;
+    char hex[17], again[SB_ID_MAX];
     const char *p;
+    uint64_t n;
 
     if (strncmp(s, pre, sizeof pre - 1) != 0)
         return PV_ENOTFOUND;
     p = s + sizeof pre - 1;
-    for (int i = 0; i < 16; i++, p++) {
-        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-
-        if (d < 0)
-            return PV_ENOTFOUND;
-        if (i % 2 == 0)
-            out[i / 2] = (uint8_t) (d << 4);
-        else
-            out[i / 2] |= (uint8_t) d;
-    }
-    if (*p++ != '_' || *p < '1' || *p > '9')
+    if (strnlen(p, 18) < 18 || p[16] != '_')
         return PV_ENOTFOUND;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9' || n > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
-            return PV_ENOTFOUND;
-        n = n * 10 + (uint64_t) (*p - '0');
-    }
+    memcpy(hex, p, 16);
+    hex[16] = '\0';
+    if (pv_hex_decode(hex, out, 8) != PV_OK || pv_parse_u64(p + 17, 1, UINT64_MAX, &n) != PV_OK)
+        return PV_ENOTFOUND;
     memcpy(out + 8, &n, sizeof n);
-    return PV_OK;
+    sb_id_text(out, again);
+    return strcmp(again, s) == 0 ? PV_OK : PV_ENOTFOUND;
 }
 
 void sb_id_text(const uint8_t id[SB_NAME], char out[SB_ID_MAX])
 {
-    static const char hex[] = "0123456789abcdef";
     char inst[17];
     uint64_t n;
 
-    for (int i = 0; i < 8; i++) {
-        inst[2 * i] = hex[id[i] >> 4];
-        inst[2 * i + 1] = hex[id[i] & 15];
-    }
-    inst[16] = '\0';
     memcpy(&n, id + 8, sizeof n);
-    snprintf(out, SB_ID_MAX, "ch_sandbox_%s_%llu", inst, (unsigned long long) n);
+    snprintf(out, SB_ID_MAX, "ch_sandbox_%s_%llu", pv_hex_encode(id, 8, inst),
+             (unsigned long long) n);
 }
 
 enum { IX_CHARGE_KEY, IX_CHARGE_ID, IX_EVENT_KEY };

@@ -55,7 +55,8 @@ struct sb_event {
 struct sandbox {
     struct pv_gateway base; /* first: a struct pv_gateway * is a struct sandbox * */
     pthread_mutex_t mu;
-    char inst[17]; /* random per instance, so ids from two runs differ */
+    uint8_t inst_id[8]; /* random per instance, so ids from two runs differ */
+    char inst[17];      /* the same as hex, for tokens */
     uint64_t seq;
     int latency_ms;
     int fd;        /* the journal, or -1: in memory only */
