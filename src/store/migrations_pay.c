@@ -56,7 +56,7 @@ const struct ddl pv_migration_v24[] = {
     {SQLITE, "INSERT INTO pay_intents_v24 SELECT id, kind, owner, customer_id, test, client_key, "
              "attempt, req_hash, gateway_key, source, payment_method_id, brand, last4, "
              "amount_mills, state, charge_id, ref, server_id, created, updated "
-             "FROM pay_intents ORDER BY rowid"},
+             "FROM pay_intents ORDER BY id"}, /* rowid until v32 (see there) */
     {SQLITE, "DROP TABLE pay_intents"},
     {SQLITE, "ALTER TABLE pay_intents_v24 RENAME TO pay_intents"},
     {PG, "ALTER TABLE pay_intents DROP CONSTRAINT IF EXISTS pay_intents_gateway_key_key"},
@@ -185,38 +185,9 @@ const struct ddl pv_migration_v26[] = {
  * list in place, keeps its schema.
  */
 const struct ddl pv_migration_v27[] = {
-    {SQLITE,
-     "CREATE TABLE pay_intents_v27 (\n"
-     "    id                TEXT PRIMARY KEY,\n"
-     "    kind              TEXT NOT NULL CHECK (kind = 'purchase' OR kind = 'auto_refill'\n"
-     "        OR kind = 'funds' OR kind = 'refund'),\n"
-     "    owner             TEXT NOT NULL,\n"
-     "    customer_id       TEXT NOT NULL,\n"
-     "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"
-     "    client_key        TEXT NOT NULL,\n"
-     "    attempt           {BIG} NOT NULL CHECK (attempt >= 1),\n"
-     "    req_hash          TEXT NOT NULL DEFAULT '',\n"
-     "    gateway_key       TEXT NOT NULL,\n"
-     "    source            TEXT NOT NULL DEFAULT '',\n"
-     "    payment_method_id TEXT NOT NULL DEFAULT '',\n"
-     "    brand             TEXT NOT NULL DEFAULT '',\n"
-     "    last4             TEXT NOT NULL DEFAULT '',\n"
-     "    amount_mills      {BIG} NOT NULL\n"
-     "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"
-     "    state             TEXT NOT NULL CHECK (state = 'pending' OR state = 'authorized'\n"
-     "        OR state = 'settling' OR state = 'captured' OR state = 'voiding'\n"
-     "        OR state = 'voided' OR state = 'declined' OR state = 'paid'),\n"
-     "    charge_id         TEXT NOT NULL DEFAULT '',\n"
-     "    ref               TEXT NOT NULL DEFAULT '',\n"
-     "    server_id         TEXT NOT NULL DEFAULT '',\n"
-     "    created           {BIG} NOT NULL,\n"
-     "    updated           {BIG} NOT NULL,\n"
-     "    UNIQUE (kind, owner, client_key, attempt)\n"
-     ")"},
-    {SQLITE, "INSERT INTO pay_intents_v27 SELECT id, kind, owner, customer_id, test, client_key, "
-             "attempt, req_hash, gateway_key, source, payment_method_id, brand, last4, "
-             "amount_mills, state, charge_id, ref, server_id, created, updated "
-             "FROM pay_intents ORDER BY rowid"},
+    {SQLITE, "CREATE TABLE pay_intents_v27 (\n" PV_INTENTS_V27_BODY ")"},
+    {SQLITE, "INSERT INTO pay_intents_v27 " PV_INTENTS_V27_COPY
+             "FROM pay_intents ORDER BY id"}, /* rowid until v32 (see there) */
     {SQLITE, "DROP TABLE pay_intents"},
     {SQLITE, "ALTER TABLE pay_intents_v27 RENAME TO pay_intents"},
     {SQLITE, "CREATE INDEX pay_intents_live ON pay_intents(state, updated) "

@@ -1,10 +1,11 @@
 /*
  * migrations_rows.c - issue 15's migrations that change how a table's rows
- * are stored (v30, SQLite) and found (v31, PostgreSQL). Apart from migrations.c only to keep each
- * file readable; pv_schema_migrations (migrations.c) lists them in order. Never edit a released
- * migration; add the next one.
+ * are stored (v30, v32: SQLite) and found (v31, PostgreSQL). Apart from migrations.c only to keep
+ * each file readable; pv_schema_migrations (migrations.c) lists them in order. Never edit a
+ * released migration; add the next one.
  */
 #include "store/schema_ddl.h"
+#include "store/sql.h"
 
 /*
  * v30: journal lines without a rowid on SQLite (issue 15, session 12). A
@@ -49,5 +50,35 @@ const struct ddl pv_migration_v30[] = {
 const struct ddl pv_migration_v31[] = {
     {PG, "ALTER FUNCTION journal_lines_refs() SET enable_seqscan = off"},
     {PG, "ALTER FUNCTION indicia_refs() SET enable_seqscan = off"},
+    {0, NULL},
+};
+
+/*
+ * v32: payment intents without a rowid on SQLite (issue 15, session 20). An
+ * intent's row was four B-tree entries - the table's row under a rowid nobody
+ * reads, its id's index (TEXT PRIMARY KEY on a rowid table), the (kind, owner,
+ * client_key, attempt) key and pay_intents_live - and every read or move by id
+ * went through the id's index to the row. Keyed by its id itself (ids begin
+ * with the time: a new intent lands at the end) it is three, and a read by id
+ * one lookup. A card purchase writes its intent three times (pending,
+ * settling, captured) and reads it by id in its head and its claim. Same
+ * columns, CHECKs and indexes; the rows are copied in their ids' order.
+ * PostgreSQL, whose tables have no rowid, keeps its table.
+ * On both, charges_customer goes: only pv_store_charge_count (tests) reads
+ * charges by customer, and each card purchase wrote it an entry.
+ * v24 and v27, which copy this table too, copied it in rowid order; a store
+ * rewound to before them (the migration tests) has no rowid any more, so since
+ * v32 they copy it in id order: the same rows, the same constraints.
+ */
+const struct ddl pv_migration_v32[] = {
+    {SQLITE, "CREATE TABLE pay_intents_v32 (\n" PV_INTENTS_V27_BODY "){NOROWID}"},
+    {SQLITE, "INSERT INTO pay_intents_v32 " PV_INTENTS_V27_COPY "FROM pay_intents ORDER BY id"},
+    {SQLITE, "DROP TABLE pay_intents"},
+    {SQLITE, "ALTER TABLE pay_intents_v32 RENAME TO pay_intents"},
+    {SQLITE, "CREATE INDEX pay_intents_live ON pay_intents(state, updated) "
+             "WHERE " PV_INTENT_LIVE_OR},
+    {SQLITE, "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) "
+             "WHERE gateway_key LIKE '%sha256:%'"},
+    {ALL, "DROP INDEX IF EXISTS charges_customer"},
     {0, NULL},
 };

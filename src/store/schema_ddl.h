@@ -26,6 +26,39 @@ struct ddl {
  * ending with {0, NULL}; PV_SCHEMA_VERSION of them. */
 extern const struct ddl *const pv_schema_migrations[];
 
+/* pay_intents' columns and key since v27, and the copy of its rows into a table of that
+ * shape (v27, v32: SQLite makes the table again to change it). */
+#define PV_INTENTS_V27_BODY                                                                        \
+    "    id                TEXT PRIMARY KEY,\n"                                                    \
+    "    kind              TEXT NOT NULL CHECK (kind = 'purchase' OR kind = 'auto_refill'\n"       \
+    "        OR kind = 'funds' OR kind = 'refund'),\n"                                             \
+    "    owner             TEXT NOT NULL,\n"                                                       \
+    "    customer_id       TEXT NOT NULL,\n"                                                       \
+    "    test              INTEGER NOT NULL CHECK (test IN (0, 1)),\n"                             \
+    "    client_key        TEXT NOT NULL,\n"                                                       \
+    "    attempt           {BIG} NOT NULL CHECK (attempt >= 1),\n"                                 \
+    "    req_hash          TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    gateway_key       TEXT NOT NULL,\n"                                                       \
+    "    source            TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    payment_method_id TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    brand             TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    last4             TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    amount_mills      {BIG} NOT NULL\n"                                                       \
+    "        CHECK (amount_mills > 0 AND amount_mills <= " MILLS_MAX_SQL "),\n"                    \
+    "    state             TEXT NOT NULL CHECK (state = 'pending' OR state = 'authorized'\n"       \
+    "        OR state = 'settling' OR state = 'captured' OR state = 'voiding'\n"                   \
+    "        OR state = 'voided' OR state = 'declined' OR state = 'paid'),\n"                      \
+    "    charge_id         TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    ref               TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    server_id         TEXT NOT NULL DEFAULT '',\n"                                            \
+    "    created           {BIG} NOT NULL,\n"                                                      \
+    "    updated           {BIG} NOT NULL,\n"                                                      \
+    "    UNIQUE (kind, owner, client_key, attempt)\n"
+#define PV_INTENTS_V27_COPY                                                                        \
+    "SELECT id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, "      \
+    "source, payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, "    \
+    "created, updated "
+
 /* Issue 17's migrations (migrations_shop.c), each ending with {0, NULL}. */
 extern const struct ddl pv_migration_v15[], pv_migration_v16[], pv_migration_v17[],
     pv_migration_v18[], pv_migration_v19[];
@@ -38,6 +71,6 @@ extern const struct ddl pv_migration_v24[], pv_migration_v26[], pv_migration_v27
 extern const struct ddl pv_migration_v28[];
 
 /* Issue 15's migrations of how rows are stored and found (migrations_rows.c). */
-extern const struct ddl pv_migration_v30[], pv_migration_v31[];
+extern const struct ddl pv_migration_v30[], pv_migration_v31[], pv_migration_v32[];
 
 #endif

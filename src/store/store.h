@@ -52,7 +52,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 31
+#define PV_SCHEMA_VERSION 32
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -623,8 +623,8 @@ int pv_store_pm_list(struct pv_store *st, const char *customer_id, int test,
 int pv_store_pm_delete(struct pv_store *st, const char *customer_id, const char *id, int64_t at);
 /* Charges. charge_find: the charge with purpose and ref (PV_ENOTFOUND).
  * charge_add_refund adds amount to refunded: PV_EOVERFLOW when that would
- * exceed the charge, PV_ENOTFOUND. charge_count: how many charges a
- * customer has with purpose ("" = any). charges_insert: store_payments.h. */
+ * exceed the charge, PV_ENOTFOUND. charge_count (tests: a scan since v32): how many
+ * charges a customer has with purpose ("" = any). charges_insert: store_payments.h. */
 int pv_store_charge_insert(struct pv_store *st, const struct pv_charge_rec *rec);
 int pv_store_charge_find(struct pv_store *st, const char *purpose, const char *ref,
                          struct pv_charge_rec *out);

@@ -12,6 +12,7 @@
 #include "domain_env.h"
 
 #include "crypto/signpool.h"
+#include "stampd/codec.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -959,6 +960,113 @@ static void test_journal_lines_without_rowid(void **state)
     assert_books(e->st);
 }
 
+/*
+ * Schema v32 (issue 15, session 20): on SQLite pay_intents has no rowid (keyed by its id:
+ * three B-tree entries an intent, not four, and a read by id one lookup). The migration
+ * from v31 keeps every intent and both partial indexes: the table is made again in v31's
+ * shape, the store migrated, and the same rows are there, read by id, by key and as live.
+ * charges_customer, which only a test's count read, is gone.
+ */
+static void test_intents_without_rowid(void **state)
+{
+    static const char *const ids[] = {"pi_c", "pi_a", "pi_e", "pi_b", "pi_d"};
+    static const char *const states[] = {"pending", "captured", "settling", "voided", "authorized"};
+    static const char *const sum_sql =
+        "SELECT group_concat(id || '/' || state || '/' || gateway_key || '/' || amount_mills "
+        "|| '/' || updated, ',') FROM (SELECT * FROM pay_intents ORDER BY id)";
+    struct denv *e = *state;
+    struct pv_intent_rec it;
+    struct pv_intent_rec *due = NULL;
+    size_t ndue = 0;
+    char path[300], before[1000], key[16];
+    const unsigned char *txt;
+    sqlite3_stmt *s = NULL;
+    sqlite3 *db = NULL;
+    int i, from = -1, to = -1;
+
+    for (i = 0; i < 5; i++) {
+        memset(&it, 0, sizeof it);
+        snprintf(key, sizeof key, "k%d", i);
+        pv_str_copy(it.id, sizeof it.id, ids[i]);
+        pv_str_copy(it.kind, sizeof it.kind, "purchase");
+        pv_str_copy(it.owner, sizeof it.owner, "cus_a");
+        pv_str_copy(it.customer_id, sizeof it.customer_id, "cus_a");
+        pv_str_copy(it.client_key, sizeof it.client_key, key);
+        it.attempt = 1;
+        snprintf(it.gateway_key, sizeof it.gateway_key, "purchase:cus_a:%s:1", key);
+        pv_str_copy(it.state, sizeof it.state, states[i]);
+        it.amount = 740 + i;
+        it.created = it.updated = 1000 + i;
+        assert_int_equal(pv_store_intent_insert(e->st, &it), PV_OK);
+    }
+    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM pay_intents", NULL, NULL, NULL),
+                         SQLITE_OK); /* no such column: keyed by its id */
+    assert_int_equal(sqlite3_prepare_v2(db, sum_sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    txt = sqlite3_column_text(s, 0);
+    assert_non_null(txt);
+    pv_str_copy(before, sizeof before, (const char *) txt);
+    sqlite3_finalize(s);
+    assert_non_null(strstr(before, "pi_a/captured/purchase:cus_a:k1:1/741/1001,pi_b/"));
+    /* Back to v31's table (a rowid, its id an index), rows in another order, then the
+     * migration again. */
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "BEGIN; CREATE TABLE pi31 (id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT "
+            "NULL, customer_id TEXT NOT NULL, test INTEGER NOT NULL, client_key TEXT NOT NULL, "
+            "attempt INTEGER NOT NULL, req_hash TEXT NOT NULL DEFAULT '', gateway_key TEXT NOT "
+            "NULL, source TEXT NOT NULL DEFAULT '', payment_method_id TEXT NOT NULL DEFAULT '', "
+            "brand TEXT NOT NULL DEFAULT '', last4 TEXT NOT NULL DEFAULT '', amount_mills "
+            "INTEGER NOT NULL, state TEXT NOT NULL, charge_id TEXT NOT NULL DEFAULT '', ref "
+            "TEXT NOT NULL DEFAULT '', server_id TEXT NOT NULL DEFAULT '', created INTEGER NOT "
+            "NULL, updated INTEGER NOT NULL, UNIQUE (kind, owner, client_key, attempt));"
+            "INSERT INTO pi31 SELECT * FROM pay_intents ORDER BY updated DESC;"
+            "DROP TABLE pay_intents; ALTER TABLE pi31 RENAME TO pay_intents;"
+            "CREATE INDEX pay_intents_live ON pay_intents(state, updated) WHERE state = "
+            "'pending' OR state = 'authorized' OR state = 'settling' OR state = 'voiding';"
+            "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) "
+            "WHERE gateway_key LIKE '%sha256:%';"
+            "CREATE INDEX charges_customer ON charges(customer_id, purpose);"
+            "DELETE FROM schema_version WHERE version >= 32; COMMIT",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_true(lite_int(db, "SELECT count(rowid) FROM pay_intents") == 5);
+    assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
+    assert_int_equal(from, 31);
+    assert_int_equal(to, PV_SCHEMA_VERSION);
+    assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM pay_intents", NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sum_sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *) sqlite3_column_text(s, 0), before);
+    sqlite3_finalize(s);
+    assert_true(lite_int(db,
+                         "SELECT count(*) FROM pragma_index_list('pay_intents') WHERE name "
+                         "IN ('pay_intents_live', 'pay_intents_hashed_key') AND partial = 1") == 2);
+    assert_true(lite_int(db, "SELECT count(*) FROM sqlite_master WHERE name = "
+                             "'charges_customer'") == 0); /* v32: read by tests only */
+    sqlite3_close(db);
+    /* Read by id, by key, as live; a duplicate id refused. */
+    assert_int_equal(pv_store_intent_get(e->st, "pi_e", &it), PV_OK);
+    assert_string_equal(it.state, "settling");
+    assert_int_equal(it.amount, 742);
+    assert_int_equal(pv_store_intent_latest(e->st, "purchase", "cus_a", "k3", &it), PV_OK);
+    assert_string_equal(it.id, "pi_b");
+    assert_int_equal(pv_store_intent_insert(e->st, &it), PV_EEXIST);
+    assert_int_equal(pv_store_intent_due(e->st, "pending", 2000, 10, &due, &ndue), PV_OK);
+    assert_int_equal(ndue, 1);
+    assert_string_equal(due[0].id, "pi_c");
+    free(due);
+    assert_int_equal(
+        pv_store_intent_move(e->st, "pi_c", "pending", "voided", NULL, NULL, NULL, 0, 1100), PV_OK);
+    assert_int_equal(pv_store_intent_get(e->st, "pi_c", &it), PV_OK);
+    assert_string_equal(it.state, "voided");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -985,6 +1093,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_lease_is_not_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_lines_without_rowid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intents_without_rowid, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
