@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The n lines sum to zero (n >= 2): PV_OK, PV_EINVAL or PV_EOVERFLOW. */
 static int balanced(const struct pv_ledger_line *lines, size_t n)
@@ -95,6 +96,7 @@ static const char id_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz"; /* Crockfo
  * draw straight from pv_random. */
 static atomic_uint id_fork_gen = 1;
 static pthread_once_t id_fork_once = PTHREAD_ONCE_INIT;
+static int id_fork_watched; /* set once, under id_fork_once: else getpid() an id, as before */
 
 static void id_forked(void)
 {
@@ -103,7 +105,7 @@ static void id_forked(void)
 
 static void id_fork_watch(void)
 {
-    (void) pthread_atfork(NULL, NULL, id_forked);
+    id_fork_watched = pthread_atfork(NULL, NULL, id_forked) == 0;
 }
 
 static int id_random(uint8_t *out, size_t n)
@@ -111,17 +113,19 @@ static int id_random(uint8_t *out, size_t n)
     static _Thread_local uint8_t buf[256];
     static _Thread_local size_t left;
     static _Thread_local unsigned filled_in; /* 0: never filled */
+    static _Thread_local pid_t owner;
     unsigned gen;
 
     if (n > sizeof buf)
         return pv_random(out, n);
     pthread_once(&id_fork_once, id_fork_watch);
     gen = atomic_load_explicit(&id_fork_gen, memory_order_relaxed);
-    if (left < n || filled_in != gen) {
+    if (left < n || filled_in != gen || (!id_fork_watched && owner != getpid())) {
         if (pv_random(buf, sizeof buf) != PV_OK)
             return PV_ECRYPTO;
         left = sizeof buf;
         filled_in = gen;
+        owner = id_fork_watched ? 0 : getpid();
     }
     memcpy(out, buf + sizeof buf - left, n);
     memset(buf + sizeof buf - left, 0, n); /* each byte used once */

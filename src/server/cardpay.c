@@ -257,6 +257,12 @@ static int hold_write(struct pv_store *st, struct pv_intent_rec *its, struct cp_
  * card whose key an earlier card of the round has reads its head and writes its intent alone,
  * after the others (it adopts theirs). On SQLite, where a statement costs no round trip, and
  * when memory is short, each card reads its head and writes its intent in its turn. */
+/* n elements of size, not zeroed (owned); NULL for none, or when n x size overflows. */
+static void *array_of(size_t n, size_t size)
+{
+    return n && n <= SIZE_MAX / size ? malloc(n * size) : NULL;
+}
+
 static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l)
 {
     int64_t now = pv_now_ms() / 1000;
@@ -265,14 +271,13 @@ static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l
      * (issue 15, session 20). Filled before they are read: only how[] starts zeroed. */
     int alone = pv_store_stmt_atomic(st);
     size_t n = alone ? 0 : l->n ? l->n : 1, i, m = 0, k = 0;
-    char(*owners)[PV_ID_MAX] = n ? malloc(n * sizeof *owners) : NULL;
-    const char **own = n ? malloc(n * sizeof *own) : NULL;
-    const char **keys = n ? malloc(n * sizeof *keys) : NULL;
-    const char **cus = n ? malloc(n * sizeof *cus) : NULL;
-    struct pv_card_head *heads = n ? malloc(n * sizeof *heads) : NULL;
+    char(*owners)[PV_ID_MAX] = array_of(n, sizeof *owners);
+    const char **own = array_of(n, sizeof *own), **keys = array_of(n, sizeof *keys);
+    const char **cus = array_of(n, sizeof *cus);
+    struct pv_card_head *heads = array_of(n, sizeof *heads);
     int *how = n ? calloc(n, sizeof *how) : NULL; /* 0 final, 1 head with the others, 2 alone */
-    struct pv_intent_rec *its = n ? malloc(n * sizeof *its) : NULL;
-    struct cp_item **at = n ? malloc(n * sizeof *at) : NULL;
+    struct pv_intent_rec *its = array_of(n, sizeof *its);
+    struct cp_item **at = array_of(n, sizeof *at);
     int rc = PV_OK, one = PV_OK,
         together = !alone && owners && own && keys && cus && heads && how && its && at;
     struct cp_item *x;

@@ -3,7 +3,9 @@
  * indicia's foreign keys on PostgreSQL; schema_ddl.h): apart from migrations.c only to
  * keep each file readable;
  * pv_schema_migrations (migrations.c) lists them in order. Never edit a
- * released migration; add the next one.
+ * released migration; add the next one. One exception: v24 and v27 copy
+ * pay_intents in id order, not rowid order, since v32 took its rowid away (a
+ * store rewound to before them migrates again; the same rows: see v32).
  */
 #include "store/schema_ddl.h"
 #include "store/sql.h"

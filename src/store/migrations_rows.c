@@ -2,7 +2,7 @@
  * migrations_rows.c - issue 15's migrations that change how a table's rows
  * are stored (v30, v32: SQLite) and found (v31, PostgreSQL). Apart from migrations.c only to keep
  * each file readable; pv_schema_migrations (migrations.c) lists them in order. Never edit a
- * released migration; add the next one.
+ * released migration; add the next one (v32 says why v24 and v27 were, once).
  */
 #include "store/schema_ddl.h"
 #include "store/sql.h"

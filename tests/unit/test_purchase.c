@@ -960,6 +960,24 @@ static void test_journal_lines_without_rowid(void **state)
     assert_books(e->st);
 }
 
+/* 1 when table has no rowid: reading it fails with "no such column", not another error. A
+ * statement prepared against a schema another connection changed since is prepared again at
+ * its first step: the error can come from either. */
+static int no_rowid(sqlite3 *db, const char *table)
+{
+    char sql[100];
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    snprintf(sql, sizeof sql, "SELECT rowid FROM %s", table);
+    if ((rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) == SQLITE_OK)
+        rc = sqlite3_step(s);
+    rc = (rc == SQLITE_ERROR || rc == SQLITE_SCHEMA) &&
+         strstr(sqlite3_errmsg(db), "no such column") != NULL;
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /*
  * Schema v32 (issue 15, session 20): on SQLite pay_intents has no rowid (keyed by its id:
  * three B-tree entries an intent, not four, and a read by id one lookup). The migration
@@ -1002,8 +1020,7 @@ static void test_intents_without_rowid(void **state)
     snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM pay_intents", NULL, NULL, NULL),
-                         SQLITE_OK); /* no such column: keyed by its id */
+    assert_true(no_rowid(db, "pay_intents")); /* keyed by its id */
     assert_int_equal(sqlite3_prepare_v2(db, sum_sql, -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     txt = sqlite3_column_text(s, 0);
@@ -1038,8 +1055,7 @@ static void test_intents_without_rowid(void **state)
     assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
     assert_int_equal(from, 31);
     assert_int_equal(to, PV_SCHEMA_VERSION);
-    assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM pay_intents", NULL, NULL, NULL),
-                         SQLITE_OK);
+    assert_true(no_rowid(db, "pay_intents"));
     assert_int_equal(sqlite3_prepare_v2(db, sum_sql, -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_string_equal((const char *) sqlite3_column_text(s, 0), before);
@@ -1056,7 +1072,11 @@ static void test_intents_without_rowid(void **state)
     assert_int_equal(it.amount, 742);
     assert_int_equal(pv_store_intent_latest(e->st, "purchase", "cus_a", "k3", &it), PV_OK);
     assert_string_equal(it.id, "pi_b");
+    pv_str_copy(it.client_key, sizeof it.client_key, "k9"); /* only the id taken */
+    pv_str_copy(it.gateway_key, sizeof it.gateway_key, "purchase:cus_a:k9:1");
     assert_int_equal(pv_store_intent_insert(e->st, &it), PV_EEXIST);
+    pv_str_copy(it.id, sizeof it.id, "pi_f");
+    assert_int_equal(pv_store_intent_insert(e->st, &it), PV_OK);
     assert_int_equal(pv_store_intent_due(e->st, "pending", 2000, 10, &due, &ndue), PV_OK);
     assert_int_equal(ndue, 1);
     assert_string_equal(due[0].id, "pi_c");
