@@ -125,6 +125,16 @@ class KeyChecks(unittest.TestCase):
             self.assertNotEqual(p.returncode, 0, sql)
             self.assertIn("names no", p.stderr.decode(), sql)
 
+    def test_v32_indexes(self):
+        """Schema v32 on PostgreSQL: charges_customer is gone (only a test's count read charges
+        by customer); pay_intents keeps its table and its key (the rowid change is SQLite's)."""
+        out = self.psql("SELECT indexname FROM pg_indexes WHERE tablename IN "
+                        "('charges', 'pay_intents') ORDER BY 1").stdout.decode().split()
+        self.assertNotIn("charges_customer", out)
+        self.assertIn("charges_purpose_ref", out)
+        self.assertIn("pay_intents_pkey", out)
+        self.assertIn("pay_intents_live", out)
+
 
 if __name__ == "__main__":
     unittest.main()
