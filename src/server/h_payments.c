@@ -198,7 +198,9 @@ int pv_payments_parse(struct pv_app *app, struct pv_store *st, const struct pv_p
 }
 
 /* The card object's number cut to its last four digits, its CVC gone. */
-static void scrub_card_object(json_t *card)
+/* PV_ENOMEM when the number could not be replaced: a fingerprint of what is left would not be
+ * the request's. */
+static int scrub_card_object(json_t *card)
 {
     json_t *num = json_object_get(card, "number");
     char last4[5] = "";
@@ -211,18 +213,19 @@ static void scrub_card_object(json_t *card)
             if (s[i - 1] >= '0' && s[i - 1] <= '9')
                 last4[--k] = s[i - 1];
         memmove(last4, last4 + k, 5 - k);
-        json_object_set_new(card, "number", json_string(last4));
+        if (json_object_set_new(card, "number", json_string(last4)) != 0)
+            return PV_ENOMEM;
     }
     json_object_del(card, "cvc");
+    return PV_OK;
 }
 
-void pv_payments_scrub_card(json_t *root)
+int pv_payments_scrub_card(json_t *root)
 {
     json_t *pay = json_object_get(root, "payment");
     json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
 
-    if (json_is_object(card))
-        scrub_card_object(card);
+    return json_is_object(card) ? scrub_card_object(card) : PV_OK;
 }
 
 static json_t *pm_json(const struct pv_payment_method_rec *pm)
@@ -319,19 +322,26 @@ int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_
     json_t *pay = json_object_get(root, "payment");
     json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
     json_t *scrubbed = NULL;
-    char *canon;
+    /* The prefix and the canonical text, written into a buffer on the stack when they fit (a
+     * purchase's body does): json_dumps grew a string of its own by doubling, and it was
+     * copied once more behind the prefix - ~8 allocations a purchase on the front (issue 15,
+     * session 20). The same bytes are hashed either way. */
+    char stack[4096], *buf = stack;
     uint8_t digest[32];
-    size_t plen = strlen(prefix), clen;
-    char *buf;
-    int put_back = 0;
+    size_t plen = strlen(prefix), clen = 0, room;
+    const size_t flags = JSON_SORT_KEYS | JSON_COMPACT;
+    int put_back = 0, rc = PV_OK;
 
     if (json_is_object(card)) {
         /* Only the card has anything to scrub: a scrubbed shallow copy of it stands in the
          * body while it is written out, then the card goes back - the same text as a
-         * scrubbed copy of the whole body, without copying the body (issue 15). */
-        if (!(scrubbed = json_copy(card)))
+         * scrubbed copy of the whole body, without copying the body (issue 15). jansson's
+         * shallow copy leaves out a key it has no memory for, and says nothing. */
+        if (!(scrubbed = json_copy(card)) || json_object_size(scrubbed) != json_object_size(card) ||
+            scrub_card_object(scrubbed) != PV_OK) {
+            json_decref(scrubbed);
             return PV_ENOMEM;
-        scrub_card_object(scrubbed);
+        }
         json_incref(card);
         if (json_object_set(pay, "card", scrubbed) != 0) {
             json_decref(card);
@@ -340,29 +350,29 @@ int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_
         }
         put_back = 1;
     }
-    canon = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+    /* json_dumpb, never json_dumps: out of memory, jansson 2.14's string writer drops a
+     * key's closing quote and goes on, and the fingerprint would be of another text
+     * (test_oom_server). json_dumpb's writer cannot fail: it counts what it cannot store. */
+    room = plen < sizeof stack ? sizeof stack - plen : 0;
+    if ((clen = json_dumpb(root, room ? stack + plen : NULL, room, flags)) == 0)
+        rc = PV_ENOMEM;
+    else if (clen > room) { /* too long for the stack: its own buffer, written again */
+        if (!(buf = malloc(plen + clen)) || json_dumpb(root, buf + plen, clen, flags) != clen)
+            rc = PV_ENOMEM;
+    }
     if (put_back) {
         json_decref(scrubbed);
-        if (json_object_set_new(pay, "card", card) != 0) {
-            free(canon);
-            return PV_ENOMEM;
-        }
+        if (json_object_set_new(pay, "card", card) != 0)
+            rc = PV_ENOMEM;
     }
-    if (!canon)
-        return PV_ENOMEM;
-    clen = strlen(canon);
-    buf = malloc(plen + clen + 1);
-    if (!buf) {
-        free(canon);
-        return PV_ENOMEM;
+    if (rc == PV_OK) {
+        memcpy(buf, prefix, plen);
+        pv_sha256(buf, plen + clen, digest);
+        pv_hex_encode(digest, sizeof digest, out);
     }
-    memcpy(buf, prefix, plen);
-    memcpy(buf + plen, canon, clen);
-    pv_sha256(buf, plen + clen, digest);
-    free(buf);
-    free(canon);
-    pv_hex_encode(digest, sizeof digest, out);
-    return PV_OK;
+    if (buf != stack)
+        free(buf); /* NULL when its malloc failed */
+    return rc;
 }
 
 /* Answer status with the top-up of *res (borrowed): its charge and the balance now. */

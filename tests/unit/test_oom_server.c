@@ -25,7 +25,9 @@
 #include <cmocka.h>
 
 #include "../fuzz/fuzz_api_body.c"
+#include "crypto/primitives.h"
 #include "server/internal.h"
+#include "stampd/codec.h"
 #include "stampd/rates.h"
 #include "oom.h"
 
@@ -186,11 +188,100 @@ static void test_internal(void **state)
     oom_loop("internal request and result", op_internal, NULL, NULL, NULL, 0);
 }
 
+/*
+ * The idempotency fingerprint (pv_payments_request_hash): SHA-256 of the prefix and the body
+ * written sorted and compact with the card scrubbed - the bytes stored hashes were made of, so
+ * a retry made before an upgrade is still known after it. Since issue 15's session 20 the text
+ * is written on the stack when it fits: the hash must not change, for a short body and one too
+ * long for the stack, with a card or without, the card put back whole; and out of memory it
+ * fails cleanly (ENOMEM) or gives the same hash.
+ */
+struct hash_case {
+    json_t *body;
+    char want[PV_HASH_HEX];
+};
+
+static void hash_the_old_way(json_t *body, char out[PV_HASH_HEX])
+{
+    json_t *copy = json_deep_copy(body);
+    char *canon, *buf;
+    uint8_t digest[32];
+    const char *prefix = "POST /v1/indicia\n";
+
+    assert_non_null(copy);
+    assert_int_equal(pv_payments_scrub_card(copy), PV_OK);
+    assert_non_null(canon = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT));
+    assert_non_null(buf = malloc(strlen(prefix) + strlen(canon) + 1));
+    strcpy(buf, prefix);
+    strcat(buf, canon);
+    pv_sha256(buf, strlen(buf), digest);
+    pv_hex_encode(digest, sizeof digest, out);
+    free(buf);
+    free(canon);
+    json_decref(copy);
+}
+
+static int op_hash(void *arg)
+{
+    struct hash_case *c = arg;
+    char got[PV_HASH_HEX];
+    int rc = pv_payments_request_hash("POST /v1/indicia\n", c->body, got);
+
+    if (rc == PV_OK)
+        assert_string_equal(got, c->want);
+    /* The card is back, whole, whatever happened. */
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(c->body, "payment"), "card"), "number")),
+        "4242424242424242");
+    return rc;
+}
+
+static void test_request_hash(void **state)
+{
+    static const char card[] =
+        "{\"mail_class\": \"first_class_letter\", \"weight_oz\": 1, \"to_zip\": \"10001\", "
+        "\"from_zip\": \"94107\", \"payment\": {\"method\": \"card\", \"card\": {\"number\": "
+        "\"4242424242424242\", \"exp_month\": 12, \"exp_year\": 2030, \"cvc\": \"123\"}}}";
+    struct hash_case c;
+    char *note;
+    size_t i;
+
+    (void) state;
+    for (i = 0; i < 2; i++) {
+        assert_non_null(c.body = json_loads(card, 0, NULL));
+        if (i == 1) { /* past the stack's 4 kB */
+            assert_non_null(note = malloc(6001));
+            memset(note, 'n', 6000);
+            note[6000] = '\0';
+            assert_int_equal(json_object_set_new(c.body, "note", json_string(note)), 0);
+            free(note);
+        }
+        hash_the_old_way(c.body, c.want);
+        oom_loop(i ? "request hash, long body" : "request hash", op_hash, NULL, &c, NULL, 0);
+        json_decref(c.body);
+    }
+    /* Without a card: the same rule, nothing scrubbed. */
+    assert_non_null(c.body = json_loads("{\"b\": [1, 2], \"a\": \"x\"}", 0, NULL));
+    {
+        char got[PV_HASH_HEX];
+        uint8_t digest[32];
+        const char text[] = "POST /v1/indicia\n{\"a\":\"x\",\"b\":[1,2]}";
+
+        pv_sha256(text, strlen(text), digest);
+        pv_hex_encode(digest, sizeof digest, c.want);
+        assert_int_equal(pv_payments_request_hash("POST /v1/indicia\n", c.body, got), PV_OK);
+        assert_string_equal(got, c.want);
+    }
+    json_decref(c.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_internal),
+        cmocka_unit_test(test_request_hash),
     };
 
     oom_init(1);
