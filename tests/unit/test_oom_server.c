@@ -197,7 +197,7 @@ static void test_internal(void **state)
  * fails cleanly (ENOMEM) or gives the same hash.
  */
 struct hash_case {
-    json_t *body;
+    json_t *body, *card; /* the card object, which must be the one in the body after each run */
     char want[PV_HASH_HEX];
 };
 
@@ -226,14 +226,14 @@ static int op_hash(void *arg)
     struct hash_case *c = arg;
     char got[PV_HASH_HEX];
     int rc = pv_payments_request_hash("POST /v1/indicia\n", c->body, got);
+    json_t *card = json_object_get(json_object_get(c->body, "payment"), "card");
 
     if (rc == PV_OK)
         assert_string_equal(got, c->want);
-    /* The card is back, whole, whatever happened. */
-    assert_string_equal(
-        json_string_value(json_object_get(
-            json_object_get(json_object_get(c->body, "payment"), "card"), "number")),
-        "4242424242424242");
+    /* The card is back, whole, whatever happened: the same object, its number and cvc. */
+    assert_ptr_equal(card, c->card);
+    assert_string_equal(json_string_value(json_object_get(card, "number")), "4242424242424242");
+    assert_string_equal(json_string_value(json_object_get(card, "cvc")), "123");
     return rc;
 }
 
@@ -257,7 +257,13 @@ static void test_request_hash(void **state)
             assert_int_equal(json_object_set_new(c.body, "note", json_string(note)), 0);
             free(note);
         }
+        c.card = json_object_get(json_object_get(c.body, "payment"), "card");
         hash_the_old_way(c.body, c.want);
+        if (i == 0) /* SHA-256 of: POST /v1/indicia\n{"from_zip":"94107","mail_class":
+                     * "first_class_letter","payment":{"card":{"exp_month":12,"exp_year":2030,
+                     * "number":"4242"},"method":"card"},"to_zip":"10001","weight_oz":1} */
+            assert_string_equal(c.want,
+                                "31f795be111546593f6ecfffd57cfdc8d294d2e3853a054e73896e1157e82926");
         oom_loop(i ? "request hash, long body" : "request hash", op_hash, NULL, &c, NULL, 0);
         json_decref(c.body);
     }
