@@ -252,17 +252,17 @@ static int hold_write(struct pv_store *st, struct pv_intent_rec *its, struct cp_
     return rc;
 }
 
-/* New card jobs: their checks and intents. On PostgreSQL (issue 15, session 14) their heads
- * in one read (pv_store_card_heads), then the new intents in one statement (hold_write); a
- * card whose key an earlier card of the round has reads its head and writes its intent alone,
- * after the others (it adopts theirs). On SQLite, where a statement costs no round trip, and
- * when memory is short, each card reads its head and writes its intent in its turn. */
 /* n elements of size, not zeroed (owned); NULL for none, or when n x size overflows. */
 static void *array_of(size_t n, size_t size)
 {
     return n && n <= SIZE_MAX / size ? malloc(n * size) : NULL;
 }
 
+/* New card jobs: their checks and intents. On PostgreSQL (issue 15, session 14) their heads
+ * in one read (pv_store_card_heads), then the new intents in one statement (hold_write); a
+ * card whose key an earlier card of the round has reads its head and writes its intent alone,
+ * after the others (it adopts theirs). On SQLite, where a statement costs no round trip, and
+ * when memory is short, each card reads its head and writes its intent in its turn. */
 static int db_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list *l)
 {
     int64_t now = pv_now_ms() / 1000;

@@ -197,9 +197,8 @@ int pv_payments_parse(struct pv_app *app, struct pv_store *st, const struct pv_p
     return PV_OK;
 }
 
-/* The card object's number cut to its last four digits, its CVC gone. */
-/* PV_ENOMEM when the number could not be replaced: a fingerprint of what is left would not be
- * the request's. */
+/* The card object's number cut to its last four digits, its CVC gone; PV_ENOMEM when the
+ * number could not be replaced (a fingerprint of what is left would not be the request's). */
 static int scrub_card_object(json_t *card)
 {
     json_t *num = json_object_get(card, "number");
