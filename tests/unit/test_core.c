@@ -9,10 +9,12 @@
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
+#include "stampd/freelist.h"
 #include "stampd/indicium.h" /* pv_date_parse: mail dates are the domain's */
 #include "stampd/money.h"
 #include "stampd/timeutil.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +199,96 @@ static void test_error_table(void **state)
     assert_int_equal(pv_error_http(-9999), 500);
 }
 
+/* A block returned is zeroed and handed out again; no more than cap are kept. */
+static void test_freelist(void **state)
+{
+    struct pv_freelist fl = PV_FREELIST_INIT(100, 2);
+    unsigned char *a, *b, *c, *again;
+    size_t i;
+
+    (void) state;
+    a = pv_freelist_get(&fl);
+    b = pv_freelist_get(&fl);
+    c = pv_freelist_get(&fl);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_ptr_not_equal(a, b);
+    for (i = 0; i < 100; i++)
+        assert_int_equal(a[i], 0);
+    memset(a, 0xA5, 100); /* a token's bytes, say */
+    memset(b, 0x5A, 100);
+    pv_freelist_put(&fl, a);
+    pv_freelist_put(&fl, b);
+    pv_freelist_put(&fl, c); /* over cap: freed (ASan: not leaked, not used again) */
+    pv_freelist_put(&fl, NULL);
+    assert_int_equal(fl.n, 2);
+    again = pv_freelist_get(&fl); /* the last kept first */
+    assert_ptr_equal(again, b);
+    for (i = 0; i < 100; i++)
+        assert_int_equal(again[i], 0); /* nothing of its last owner, the link included */
+    assert_int_equal(fl.n, 1);
+    /* The kept one is zeroed too, apart from its link: read it through a get. */
+    assert_ptr_equal(pv_freelist_get(&fl), a);
+    for (i = 0; i < 100; i++)
+        assert_int_equal(a[i], 0);
+    assert_int_equal(fl.n, 0);
+    assert_null(fl.head);
+    pv_freelist_put(&fl, a);
+    pv_freelist_put(&fl, again);
+    pv_freelist_drain(&fl);
+    assert_int_equal(fl.n, 0);
+    assert_null(fl.head);
+    pv_freelist_drain(&fl); /* empty: nothing to do */
+}
+
+/* Threads taking and returning blocks of one list never get one that another holds: each
+ * marks its block, and finds only its mark when it gives it back. */
+enum { FL_THREADS = 4, FL_ROUNDS = 20000, FL_HELD = 8 };
+
+static struct pv_freelist shared_fl = PV_FREELIST_INIT(64, 16);
+
+static void *freelist_worker(void *arg)
+{
+    unsigned char mark = (unsigned char) (uintptr_t) arg;
+    unsigned char *held[FL_HELD];
+    int r, k, i, bad = 0;
+
+    for (r = 0; r < FL_ROUNDS / FL_HELD; r++) {
+        for (k = 0; k < FL_HELD; k++) {
+            if (!(held[k] = pv_freelist_get(&shared_fl)))
+                return (void *) 1;
+            for (i = 0; i < 64; i++)
+                bad |= held[k][i] != 0;
+            memset(held[k], mark, 64);
+        }
+        for (k = 0; k < FL_HELD; k++) {
+            for (i = 0; i < 64; i++)
+                bad |= held[k][i] != mark;
+            pv_freelist_put(&shared_fl, held[k]);
+        }
+    }
+    return (void *) (uintptr_t) bad;
+}
+
+static void test_freelist_threads(void **state)
+{
+    pthread_t t[FL_THREADS];
+    void *bad;
+    uintptr_t i;
+
+    (void) state;
+    for (i = 0; i < FL_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, freelist_worker, (void *) (i + 1)), 0);
+    for (i = 0; i < FL_THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], &bad), 0);
+        assert_null(bad);
+    }
+    assert_true(shared_fl.n <= shared_fl.cap);
+    assert_true(shared_fl.n > 0);
+    pv_freelist_drain(&shared_fl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_str_copy),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_freelist),
+        cmocka_unit_test(test_freelist_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
