@@ -830,6 +830,53 @@ static int64_t ms_now(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A call submitted while another waits is answered at its own time: the timer is woken only
+ * for a call that becomes the queue's head (gwqueue.c), and takes only the calls that are due. */
+static void test_submit_staggered(void **state)
+{
+    struct pv_gateway_opts o = {NULL, 200};
+    struct pv_gateway *gw = NULL;
+    struct pv_gateway_call c[3];
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    char *tok;
+    int64_t t0, t1, t2;
+    const char *keys[] = {"stagger-0", "stagger-1", "stagger-2"};
+
+    (void) state;
+    assert_int_equal(pv_gateway_open_with("sandbox", &o, &gw), PV_OK);
+    tok = tokenize(gw, "4242424242424242", NULL);
+    for (int i = 0; i < 3; i++)
+        c[i] = (struct pv_gateway_call){.op = PV_GW_AUTHORIZE,
+                                        .source = tok,
+                                        .amount = 500,
+                                        .key = keys[i],
+                                        .done = on_done,
+                                        .arg = &w};
+    t0 = ms_now();
+    pv_gateway_submit(gw, &c[0]);
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    t1 = ms_now();
+    pv_gateway_submit(gw, &c[1]); /* behind c[0]: no wake */
+    wait_done(&w, 1);
+    t2 = ms_now();
+    assert_true(t2 - t0 >= 190);
+    assert_non_null(c[0].charge_id);
+    assert_null(c[1].charge_id); /* not made with c[0]'s group: it is due 100 ms later */
+    wait_done(&w, 2);
+    assert_true(ms_now() - t1 >= 190);
+    assert_non_null(c[1].charge_id);
+    /* The queue is empty again: a new call wakes the waiting timer. */
+    t0 = ms_now();
+    pv_gateway_submit(gw, &c[2]);
+    wait_done(&w, 3);
+    assert_true(ms_now() - t0 >= 190);
+    assert_non_null(c[2].charge_id);
+    pv_gateway_close(gw);
+    for (int i = 0; i < 3; i++)
+        free(c[i].charge_id);
+    free(tok);
+}
+
 static void test_submit(void **state)
 {
     enum { N = 40 };
@@ -1076,6 +1123,7 @@ int main(void)
         cmocka_unit_test(test_journal_read_both_ways),
         cmocka_unit_test(test_journal_shared),
         cmocka_unit_test(test_submit),
+        cmocka_unit_test(test_submit_staggered),
         cmocka_unit_test(test_group_write_fails),
         cmocka_unit_test(test_submit_fallback),
         cmocka_unit_test(test_submit_fallback_pool),
