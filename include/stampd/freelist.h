@@ -23,7 +23,8 @@ struct pv_freelist {
     void *head;  /* the first kept block; its first bytes point to the next */
 };
 
-/* A static list of blocks of SIZE bytes keeping CAP at most. */
+/* A static list of blocks of SIZE bytes (at least a pointer's, a multiple of 8) keeping CAP at
+ * most. */
 #define PV_FREELIST_INIT(SIZE, CAP)                                                                \
     {                                                                                              \
         PTHREAD_MUTEX_INITIALIZER, (SIZE), (CAP), 0, NULL                                          \

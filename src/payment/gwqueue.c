@@ -14,9 +14,21 @@
 
 int pv_gwq_init(struct pv_gwq *q)
 {
+    pthread_condattr_t ca;
+    int rc;
+
     if (pthread_mutex_init(&q->mu, NULL) != 0)
         return PV_ENOMEM;
-    if (pthread_cond_init(&q->cv, NULL) != 0) {
+    /* Due times are on the monotonic clock: a step of the wall clock neither holds the
+     * queue back nor makes its calls early. */
+    if (pthread_condattr_init(&ca) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        return PV_ENOMEM;
+    }
+    rc =
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&q->cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!rc) {
         pthread_mutex_destroy(&q->mu);
         return PV_ENOMEM;
     }
@@ -59,7 +71,7 @@ static void *timer_main(void *arg)
     prctl(PR_SET_NAME, "gw-timer"); /* for top -H */
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        int64_t now = pv_now_ms();
+        int64_t now = pv_mono_ms();
 
         if (!q->head) {
             if (q->stop)
@@ -92,8 +104,8 @@ static void *timer_main(void *arg)
 void pv_gwq_submit(struct pv_gwq *q, struct pv_gateway_call *call)
 {
     call->link = NULL;
-    call->due_ms = pv_now_ms() + q->latency_ms;
     pthread_mutex_lock(&q->mu);
+    call->due_ms = pv_mono_ms() + q->latency_ms; /* under the lock: the queue stays in order */
     if (!q->started && !q->stop && pthread_create(&q->thread, NULL, timer_main, q) == 0)
         q->started = 1;
     if (!q->started || q->stop) {

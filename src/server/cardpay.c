@@ -63,6 +63,8 @@
 /* Items kept for reuse: enough for a burst of answers (a round takes GROUP_MAX a stage). */
 #define ITEMS_KEPT 4096
 
+_Static_assert(sizeof(struct cp_item) % 8 == 0, "an item is a freelist block (freelist.h)");
+
 static struct pv_freelist items = PV_FREELIST_INIT(sizeof(struct cp_item), ITEMS_KEPT);
 
 /* cp_item_new - see cardpay_int.h. */

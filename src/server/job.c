@@ -9,6 +9,8 @@
  * a quiet server keeps no more than it had in flight. */
 #define JOBS_KEPT 4096
 
+_Static_assert(sizeof(struct pv_job) % 8 == 0, "a job is a freelist block (freelist.h)");
+
 static struct pv_freelist jobs = PV_FREELIST_INIT(sizeof(struct pv_job), JOBS_KEPT);
 
 /* pv_job_new - see job.h. */

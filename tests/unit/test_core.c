@@ -16,6 +16,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 #include <string.h>
 
 static void test_money_add_overflow(void **state)
@@ -202,7 +205,7 @@ static void test_error_table(void **state)
 /* A block returned is zeroed and handed out again; no more than cap are kept. */
 static void test_freelist(void **state)
 {
-    struct pv_freelist fl = PV_FREELIST_INIT(100, 2);
+    struct pv_freelist fl = PV_FREELIST_INIT(104, 2);
     unsigned char *a, *b, *c, *again;
     size_t i;
 
@@ -214,23 +217,32 @@ static void test_freelist(void **state)
     assert_non_null(b);
     assert_non_null(c);
     assert_ptr_not_equal(a, b);
-    for (i = 0; i < 100; i++)
+    for (i = 0; i < 104; i++)
         assert_int_equal(a[i], 0);
-    memset(a, 0xA5, 100); /* a token's bytes, say */
-    memset(b, 0x5A, 100);
+    memset(a, 0xA5, 104); /* a token's bytes, say */
+    memset(b, 0x5A, 104);
     pv_freelist_put(&fl, a);
     pv_freelist_put(&fl, b);
     pv_freelist_put(&fl, c); /* over cap: freed (ASan: not leaked, not used again) */
     pv_freelist_put(&fl, NULL);
     assert_int_equal(fl.n, 2);
+#if defined(__SANITIZE_ADDRESS__)
+    /* A kept block is poisoned past its link: using it after its put fails under ASan. */
+    assert_true(__asan_address_is_poisoned(a + sizeof(void *)));
+    assert_true(__asan_address_is_poisoned(b + 103));
+    assert_false(__asan_address_is_poisoned(b));
+#endif
     again = pv_freelist_get(&fl); /* the last kept first */
     assert_ptr_equal(again, b);
-    for (i = 0; i < 100; i++)
+    for (i = 0; i < 104; i++)
         assert_int_equal(again[i], 0); /* nothing of its last owner, the link included */
+#if defined(__SANITIZE_ADDRESS__)
+    assert_false(__asan_address_is_poisoned(again + 103));
+#endif
     assert_int_equal(fl.n, 1);
     /* The kept one is zeroed too, apart from its link: read it through a get. */
     assert_ptr_equal(pv_freelist_get(&fl), a);
-    for (i = 0; i < 100; i++)
+    for (i = 0; i < 104; i++)
         assert_int_equal(a[i], 0);
     assert_int_equal(fl.n, 0);
     assert_null(fl.head);
@@ -242,8 +254,8 @@ static void test_freelist(void **state)
     pv_freelist_drain(&fl); /* empty: nothing to do */
 }
 
-/* Threads taking and returning blocks of one list never get one that another holds: each
- * marks its block, and finds only its mark when it gives it back. */
+/* Threads taking and returning blocks of one list (20,000 each) never get one that another
+ * holds: each marks its block, and finds only its mark when it gives it back. */
 enum { FL_THREADS = 4, FL_ROUNDS = 20000, FL_HELD = 8 };
 
 static struct pv_freelist shared_fl = PV_FREELIST_INIT(64, 16);

@@ -830,16 +830,36 @@ static int64_t ms_now(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* When each call of test_submit_staggered was answered (ms_now), then the waiter told. */
+struct stamped {
+    struct waiter *w;
+    int64_t at;
+};
+
+static void on_done_at(struct pv_gateway_call *c)
+{
+    struct stamped *st = c->arg;
+
+    pthread_mutex_lock(&st->w->mu);
+    st->at = ms_now();
+    st->w->done++;
+    pthread_cond_signal(&st->w->cv);
+    pthread_mutex_unlock(&st->w->mu);
+}
+
 /* A call submitted while another waits is answered at its own time: the timer is woken only
- * for a call that becomes the queue's head (gwqueue.c), and takes only the calls that are due. */
+ * for a call that becomes the queue's head (gwqueue.c), and takes only the calls that are due.
+ * A late timer can only answer a call later, never sooner: no bound here is an upper one. */
 static void test_submit_staggered(void **state)
 {
-    struct pv_gateway_opts o = {NULL, 200};
+    enum { LATENCY = 300 };
+    struct pv_gateway_opts o = {NULL, LATENCY};
     struct pv_gateway *gw = NULL;
     struct pv_gateway_call c[3];
     struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct stamped at[3] = {{&w, 0}, {&w, 0}, {&w, 0}};
+    int64_t sent[3];
     char *tok;
-    int64_t t0, t1, t2;
     const char *keys[] = {"stagger-0", "stagger-1", "stagger-2"};
 
     (void) state;
@@ -850,27 +870,28 @@ static void test_submit_staggered(void **state)
                                         .source = tok,
                                         .amount = 500,
                                         .key = keys[i],
-                                        .done = on_done,
-                                        .arg = &w};
-    t0 = ms_now();
+                                        .done = on_done_at,
+                                        .arg = &at[i]};
+    sent[0] = ms_now();
     pv_gateway_submit(gw, &c[0]);
-    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
-    t1 = ms_now();
-    pv_gateway_submit(gw, &c[1]); /* behind c[0]: no wake */
-    wait_done(&w, 1);
-    t2 = ms_now();
-    assert_true(t2 - t0 >= 190);
-    assert_non_null(c[0].charge_id);
-    assert_null(c[1].charge_id); /* not made with c[0]'s group: it is due 100 ms later */
+    nanosleep(&(struct timespec){0, 150 * 1000 * 1000}, NULL);
+    sent[1] = ms_now();
+    pv_gateway_submit(gw, &c[1]); /* behind c[0]: the timer is not woken for it */
     wait_done(&w, 2);
-    assert_true(ms_now() - t1 >= 190);
-    assert_non_null(c[1].charge_id);
-    /* The queue is empty again: a new call wakes the waiting timer. */
-    t0 = ms_now();
+    /* Each after its own latency: c[1] was not made with c[0]'s group. */
+    assert_true(at[0].at - sent[0] >= LATENCY - 10);
+    assert_true(at[1].at - sent[1] >= LATENCY - 10);
+    assert_true(at[1].at >= at[0].at);
+    /* The queue is empty again and the timer waits for work: a new call wakes it. */
+    sent[2] = ms_now();
     pv_gateway_submit(gw, &c[2]);
     wait_done(&w, 3);
-    assert_true(ms_now() - t0 >= 190);
-    assert_non_null(c[2].charge_id);
+    assert_true(at[2].at - sent[2] >= LATENCY - 10);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(c[i].rc, PV_OK);
+        assert_int_equal(c[i].result, PV_PAY_APPROVED);
+        assert_non_null(c[i].charge_id);
+    }
     pv_gateway_close(gw);
     for (int i = 0; i < 3; i++)
         free(c[i].charge_id);
