@@ -50,7 +50,6 @@
 #include "payment/gateway.h"
 #include "stampd/codec.h"
 #include "stampd/error.h"
-#include "stampd/freelist.h"
 #include "stampd/log.h"
 
 #include <pthread.h>
@@ -59,31 +58,6 @@
 #include <string.h>
 
 #include "server/cardpay_int.h"
-
-/* Items kept for reuse: enough for a burst of answers (a round takes GROUP_MAX a stage). */
-#define ITEMS_KEPT 4096
-
-_Static_assert(sizeof(struct cp_item) % 8 == 0, "an item is a freelist block (freelist.h)");
-
-static struct pv_freelist items = PV_FREELIST_INIT(sizeof(struct cp_item), ITEMS_KEPT);
-
-/* cp_item_new - see cardpay_int.h. */
-struct cp_item *cp_item_new(void)
-{
-    return pv_freelist_get(&items);
-}
-
-/* cp_item_free - see cardpay_int.h. */
-void cp_item_free(struct cp_item *x)
-{
-    pv_freelist_put(&items, x);
-}
-
-/* pv_cardpay_drain - see cardpay.h. */
-void pv_cardpay_drain(void)
-{
-    pv_freelist_drain(&items);
-}
 
 void cp_list_push(struct cp_list *l, struct cp_item *x)
 {
@@ -416,7 +390,7 @@ static void post_held(struct pv_cardpay *cp, struct cp_list *l, int rc)
         next = x->next;
         free(x->call.charge_id);
         if (x->slot) {
-            cp_item_free(x); /* its job was in the batch */
+            free(x); /* its job was in the batch */
             continue;
         }
         if (rc != PV_OK)
@@ -425,7 +399,7 @@ static void post_held(struct pv_cardpay *cp, struct cp_list *l, int rc)
         pv_purchase_hold_done(&x->job->res, &x->it, rc == PV_OK ? x->out : rc);
         keep_key(x->job, &x->job->res, &x->it);
         cp->hooks.held(cp->hooks.owner, x->job);
-        cp_item_free(x);
+        free(x);
     }
 }
 
@@ -450,7 +424,7 @@ static void post_hold(struct pv_cardpay *cp, struct pv_store *st, struct cp_list
         if (x->need != 1) {
             keep_key(x->job, r, &x->it); /* adopted with its hold */
             cp->hooks.held(cp->hooks.owner, x->job);
-            cp_item_free(x);
+            free(x);
             continue;
         }
         memset(&x->call, 0, sizeof x->call);
@@ -489,7 +463,7 @@ static void post_settle(struct pv_cardpay *cp, struct cp_list *l, int rc)
         if (rc != PV_OK || !gw) {
             if (x->job)
                 cp->hooks.settled(cp->hooks.owner, x->job);
-            cp_item_free(x);
+            free(x);
             continue;
         }
         submit_finish(cp, x, gw);
@@ -580,7 +554,7 @@ int pv_cardpay_start(struct pv_processor_ctx *ctx, const struct pv_cardpay_hooks
 /* Queue job on list l; PV_ENOMEM when no item can be made. */
 static int enqueue(struct pv_cardpay *cp, struct pv_job *job, int settle)
 {
-    struct cp_item *x = cp_item_new();
+    struct cp_item *x = calloc(1, sizeof *x);
 
     if (!x)
         return PV_ENOMEM;
@@ -618,7 +592,7 @@ void pv_cardpay_settle(struct pv_cardpay *cp, struct pv_job *job, int committed)
         }
         return;
     }
-    if (!(x = cp_item_new())) {
+    if (!(x = calloc(1, sizeof *x))) {
         pv_log(PV_LOG_WARNING, "%s: settling card payments: %s (the recovery finishes them)\n",
                cp->ctx->server_id, pv_strerror(PV_ENOMEM));
         cp->hooks.settled(cp->hooks.owner, job);

@@ -104,10 +104,6 @@ int pv_cardpay_round_shared_rows(struct pv_cardpay *cp);
 int pv_cardpay_ready(struct pv_cardpay *cp);
 int pv_cardpay_busy(struct pv_cardpay *cp);
 
-/* pv_cardpay_drain - frees the card items kept for reuse, once every processor's cardpay has
- * stopped (at the process's end). */
-void pv_cardpay_drain(void);
-
 /* pv_cardpay_stop - takes cp (NULL fine), once the writer has stopped and
  * pv_cardpay_busy said 0: its settler joined and the settler's store closed. */
 void pv_cardpay_stop(struct pv_cardpay *cp);

@@ -84,7 +84,7 @@ static void post_settled(struct pv_cardpay *cp, struct cp_list *l)
         next = x->next;
         if (x->job)
             cp->hooks.settled(cp->hooks.owner, x->job);
-        cp_item_free(x);
+        free(x);
     }
 }
 

@@ -61,12 +61,6 @@ struct pv_cardpay {
     int s_busy, s_stop;  /* a round of the settler's is being written; told to stop */
 };
 
-/* cp_item_new - a zeroed item, owned by the caller, or NULL out of memory. cp_item_free -
- * takes x (NULL: no-op; what it owns freed before) and keeps it for the next (cardpay.c: two
- * items a card purchase, each over a kilobyte - see stampd/freelist.h). */
-struct cp_item *cp_item_new(void);
-void cp_item_free(struct cp_item *x);
-
 /* cp_list_push - x (taken) at l's end. cp_list_take - up to GROUP_MAX items off l's head. */
 void cp_list_push(struct cp_list *l, struct cp_item *x);
 struct cp_list cp_list_take(struct cp_list *l);

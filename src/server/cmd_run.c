@@ -25,12 +25,10 @@
 #include "server/cmd_crypto.h"
 #include "server/cmd_secret.h"
 #include "server/cmd_tls.h"
-#include "server/cardpay.h"
 #include "server/hooks_worker.h"
 #include "server/keycache.h"
 #include "server/http.h"
 #include "server/internal.h"
-#include "server/job.h"
 #include "server/notify.h"
 #include "server/pool.h"
 #include "server/processor.h"
@@ -517,8 +515,6 @@ out:
     app.router = NULL;
     pv_http_stop(http);
     pv_processors_stop(app.procs, app.nprocs);
-    pv_job_drain(); /* every job is answered and freed: the kept ones go too */
-    pv_cardpay_drain();
     pv_render_shutdown();
     pv_pool_free(app.pool);
     pv_keycache_stop(app.keys);

@@ -456,7 +456,7 @@ void pv_h_indicia_post(struct pv_call *c)
     rp->collect = 1; /* every bad field listed, not only the first */
     if (!(root = pv_body_object(rq, purchase_fields, rp)))
         return;
-    job = pv_job_new();
+    job = calloc(1, sizeof *job);
     if (!job) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         goto out;

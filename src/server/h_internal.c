@@ -46,7 +46,7 @@ void pv_h_internal_purchase(struct pv_call *c)
     }
     /* Short of memory jansson may parse another request than was signed. */
     root = pv_json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL, &oom);
-    job = pv_job_new();
+    job = calloc(1, sizeof *job);
     if (job && root && (rc = pv_req_from_json(root, &job->req)) == PV_ENOMEM)
         oom = 1;
     if (!root || !job || rc != PV_OK) {

@@ -63,17 +63,17 @@ struct pv_job {
  * wait at once: their texts are owned strings, not arrays (issue 15). */
 _Static_assert(sizeof(struct pv_job) < 4 * 1024, "a purchase in flight stays small");
 
-/* pv_job_new - a zeroed job, owned by the caller (pv_job_free), or NULL out of memory. Jobs
- * are kept for reuse (job.c): with thousands in flight, a 3 kB calloc a purchase went through
- * glibc's arena lock and its consolidation of small chunks (issue 15, session 21). */
-struct pv_job *pv_job_new(void);
-
 /* pv_job_free - frees job (taken; NULL: no-op) and what its request and
  * result own (a bulk batch's job borrows its request: batch.c frees it). */
-void pv_job_free(struct pv_job *job);
-
-/* pv_job_drain - frees the jobs kept for reuse (at the process's end). */
-void pv_job_drain(void);
+static inline void pv_job_free(struct pv_job *job)
+{
+    if (job) {
+        pv_purchase_req_clear(&job->req);
+        pv_purchase_res_reset(&job->res);
+        json_decref(job->fixes);
+    }
+    free(job);
+}
 
 /* pv_job_target - for a transport about to send job to one of its n > 0
  * processors: which one (the next of this round) - counting the attempt. */

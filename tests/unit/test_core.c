@@ -9,16 +9,11 @@
 
 #include "stampd/codec.h"
 #include "stampd/error.h"
-#include "stampd/freelist.h"
 #include "stampd/indicium.h" /* pv_date_parse: mail dates are the domain's */
 #include "stampd/money.h"
 #include "stampd/timeutil.h"
 
-#include <pthread.h>
 #include <stdlib.h>
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#endif
 #include <string.h>
 
 static void test_money_add_overflow(void **state)
@@ -202,105 +197,6 @@ static void test_error_table(void **state)
     assert_int_equal(pv_error_http(-9999), 500);
 }
 
-/* A block returned is zeroed and handed out again; no more than cap are kept. */
-static void test_freelist(void **state)
-{
-    struct pv_freelist fl = PV_FREELIST_INIT(104, 2);
-    unsigned char *a, *b, *c, *again;
-    size_t i;
-
-    (void) state;
-    a = pv_freelist_get(&fl);
-    b = pv_freelist_get(&fl);
-    c = pv_freelist_get(&fl);
-    assert_non_null(a);
-    assert_non_null(b);
-    assert_non_null(c);
-    assert_ptr_not_equal(a, b);
-    for (i = 0; i < 104; i++)
-        assert_int_equal(a[i], 0);
-    memset(a, 0xA5, 104); /* a token's bytes, say */
-    memset(b, 0x5A, 104);
-    pv_freelist_put(&fl, a);
-    pv_freelist_put(&fl, b);
-    pv_freelist_put(&fl, c); /* over cap: freed (ASan: not leaked, not used again) */
-    pv_freelist_put(&fl, NULL);
-    assert_int_equal(fl.n, 2);
-#if defined(__SANITIZE_ADDRESS__)
-    /* A kept block is poisoned past its link: using it after its put fails under ASan. */
-    assert_true(__asan_address_is_poisoned(a + sizeof(void *)));
-    assert_true(__asan_address_is_poisoned(b + 103));
-    assert_false(__asan_address_is_poisoned(b));
-#endif
-    again = pv_freelist_get(&fl); /* the last kept first */
-    assert_ptr_equal(again, b);
-    for (i = 0; i < 104; i++)
-        assert_int_equal(again[i], 0); /* nothing of its last owner, the link included */
-#if defined(__SANITIZE_ADDRESS__)
-    assert_false(__asan_address_is_poisoned(again + 103));
-#endif
-    assert_int_equal(fl.n, 1);
-    /* The kept one is zeroed too, apart from its link: read it through a get. */
-    assert_ptr_equal(pv_freelist_get(&fl), a);
-    for (i = 0; i < 104; i++)
-        assert_int_equal(a[i], 0);
-    assert_int_equal(fl.n, 0);
-    assert_null(fl.head);
-    pv_freelist_put(&fl, a);
-    pv_freelist_put(&fl, again);
-    pv_freelist_drain(&fl);
-    assert_int_equal(fl.n, 0);
-    assert_null(fl.head);
-    pv_freelist_drain(&fl); /* empty: nothing to do */
-}
-
-/* Threads taking and returning blocks of one list (20,000 each) never get one that another
- * holds: each marks its block, and finds only its mark when it gives it back. */
-enum { FL_THREADS = 4, FL_ROUNDS = 20000, FL_HELD = 8 };
-
-static struct pv_freelist shared_fl = PV_FREELIST_INIT(64, 16);
-
-static void *freelist_worker(void *arg)
-{
-    unsigned char mark = (unsigned char) (uintptr_t) arg;
-    unsigned char *held[FL_HELD];
-    int r, k, i, bad = 0;
-
-    for (r = 0; r < FL_ROUNDS / FL_HELD; r++) {
-        for (k = 0; k < FL_HELD; k++) {
-            if (!(held[k] = pv_freelist_get(&shared_fl)))
-                return (void *) 1;
-            for (i = 0; i < 64; i++)
-                bad |= held[k][i] != 0;
-            memset(held[k], mark, 64);
-        }
-        for (k = 0; k < FL_HELD; k++) {
-            for (i = 0; i < 64; i++)
-                bad |= held[k][i] != mark;
-            pv_freelist_put(&shared_fl, held[k]);
-        }
-    }
-    return (void *) (uintptr_t) bad;
-}
-
-static void test_freelist_threads(void **state)
-{
-    pthread_t t[FL_THREADS];
-    void *bad;
-    uintptr_t i;
-
-    (void) state;
-    for (i = 0; i < FL_THREADS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, freelist_worker, (void *) (i + 1)), 0);
-    for (i = 0; i < FL_THREADS; i++) {
-        assert_int_equal(pthread_join(t[i], &bad), 0);
-        assert_null(bad);
-    }
-    assert_true(shared_fl.n <= shared_fl.cap);
-    assert_true(shared_fl.n > 0);
-    pv_freelist_drain(&shared_fl);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,8 +208,6 @@ int main(void)
         cmocka_unit_test(test_str_copy),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_error_table),
-        cmocka_unit_test(test_freelist),
-        cmocka_unit_test(test_freelist_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
