@@ -16,7 +16,7 @@
 # whole output is kept in $PAIRS_DIR (default a new directory under /tmp).
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 a=$1
 b=$2
 rounds=${3:-2}

@@ -69,7 +69,7 @@ struct pv_gateway_call {
     /* the gateway's, while the call is in flight */
     struct pv_gateway_call *link;
     struct pv_gateway *via; /* the synchronous fallback's pool: the gateway to call */
-    int64_t due_ms;
+    int64_t due_ms;         /* a delay queue's: when it is made, on the monotonic clock (ms) */
 };
 
 struct pv_gateway_ops {
