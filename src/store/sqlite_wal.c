@@ -1,7 +1,7 @@
 /*
  * sqlite_wal.c - one background checkpointer per SQLite database file (see
  * sqlite_wal.h for why). The thread starts with the first commit that finds
- * the log past PV_WALCK_FRAMES, opens its own connection to the file, and runs
+ * the log past PV_WALCK_BYTES, opens its own connection to the file, and runs
  * a PASSIVE checkpoint each time commits have added as many again since its
  * last one (a page changed between two runs is copied by both: fewer runs,
  * fewer copies). PASSIVE takes no lock a writer needs and never waits: frames
@@ -23,11 +23,11 @@ struct pv_walck {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
-    int started; /* the thread runs (join it); under mu */
-    int failed;  /* it could not start or open the file: committers checkpoint inline */
-    int stop;    /* pv_walck_free asks it to end */
-    int want;    /* a commit asks for a run */
-    int last;    /* the log's size when the last run started (0: none yet) */
+    int started;    /* the thread runs (join it); under mu */
+    int failed;     /* it could not start or open the file: committers checkpoint inline */
+    int stop;       /* pv_walck_free asks it to end */
+    int want;       /* a commit asks for a run */
+    long long last; /* the log's bytes when the last run started (0: none yet) */
     unsigned long runs;
     int (*enter)(void *); /* hold / release the process's writers */
     void (*leave)(void *);
@@ -63,13 +63,24 @@ static void *run(void *arg)
 {
     struct pv_walck *ck = arg;
     sqlite3 *db = NULL;
-    int src, log, done, warned = 0;
+    sqlite3_stmt *q = NULL;
+    int src, log, done, warned = 0, page = 4096;
 
     prctl(PR_SET_NAME, "stampd-ckpt", 0, 0, 0); /* for `top -H` */
     src = sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src == SQLITE_OK)
         /* The same durability as the writers: the database synced after each run. */
         src = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    /* The log's frames are pages of the file's size (sqlite_wal.h counts bytes). */
+    if (src == SQLITE_OK) {
+        if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
+            sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > 0)
+            page = sqlite3_column_int(q, 0);
+        else
+            fprintf(stderr, "store: checkpointer: %s: page size unread, taken as %d\n", ck->path,
+                    page);
+        sqlite3_finalize(q);
+    }
     pthread_mutex_lock(&ck->mu);
     if (src != SQLITE_OK) {
         fprintf(stderr, "store: checkpointer: %s: %s (commits checkpoint inline)\n", ck->path,
@@ -87,7 +98,7 @@ static void *run(void *arg)
         src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         /* Long enough: copy the rest with the writers held, so that the next
          * write starts the log again (see sqlite_wal.h). */
-        if (src == SQLITE_OK && log >= PV_WALCK_RESTART_FRAMES && ck->enter &&
+        if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && ck->enter &&
             ck->enter(ck->arg) == 0) {
             src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
             ck->leave(ck->arg);
@@ -100,7 +111,7 @@ static void *run(void *arg)
         }
         pthread_mutex_lock(&ck->mu);
         ck->runs++;
-        ck->last = log > 0 ? log : 0;
+        ck->last = log > 0 ? (long long) log * page : 0;
     }
     pthread_mutex_unlock(&ck->mu);
     /* The last connection to close checkpoints the whole log and removes it. */
@@ -108,11 +119,12 @@ static void *run(void *arg)
     return NULL;
 }
 
-int pv_walck_committed(struct pv_walck *ck, int frames)
+int pv_walck_committed(struct pv_walck *ck, int frames, int page_size)
 {
+    long long bytes = (long long) frames * page_size;
     int inline_ = 0;
 
-    if (frames < PV_WALCK_FRAMES)
+    if (bytes < PV_WALCK_BYTES)
         return 0;
     pthread_mutex_lock(&ck->mu);
     if (!ck->started && !ck->failed) {
@@ -121,9 +133,9 @@ int pv_walck_committed(struct pv_walck *ck, int frames)
         else
             ck->failed = 1;
     }
-    if (ck->failed || frames >= PV_WALCK_INLINE_FRAMES) {
+    if (ck->failed || bytes >= PV_WALCK_INLINE_BYTES) {
         inline_ = 1;
-    } else if (frames < ck->last || frames - ck->last >= PV_WALCK_FRAMES) {
+    } else if (bytes < ck->last || bytes - ck->last >= PV_WALCK_BYTES) {
         /* A new log (smaller than at the last run), or enough new frames. */
         ck->want = 1;
         pthread_cond_signal(&ck->cv);

@@ -16,27 +16,28 @@
  * Under a steady load the checkpointer is always a little behind (commits
  * add frames while it copies), and SQLite starts the log again only once a
  * checkpoint has copied all of it. So once the log has passed
- * PV_WALCK_RESTART_FRAMES, the checkpointer copies what is left with this
+ * PV_WALCK_RESTART_BYTES, the checkpointer copies what is left with this
  * process's writers held at their gate (enter/leave): only the frames added
  * during its last run, after which the next write starts the log again. If
- * it cannot keep up anyway (the log past PV_WALCK_INLINE_FRAMES), or its
+ * it cannot keep up anyway (the log past PV_WALCK_INLINE_BYTES), or its
  * thread cannot be started, the committing connection checkpoints inline, as
  * SQLite would.
  */
 #ifndef PV_STORE_SQLITE_WAL_H
 #define PV_STORE_SQLITE_WAL_H
 
-/* The log size that wakes the checkpointer: four times SQLite's autocheckpoint
- * default (16 MB of 4 KiB pages). A run copies each page once however many
- * commits changed it, and the pages every batch changes (the customers' index
- * ends, the accounts) are most of a run: a run every 1,000 frames copied ~14 us
- * of pages a purchase, every 4,000 ~5, and the log's bytes written a purchase
- * fell by a sixth (docs/performance.md, session 11). */
-#define PV_WALCK_FRAMES 4000
+/* The log size that wakes the checkpointer, in bytes of pages (frames x page size,
+ * so that a store of 2 KiB pages checkpoints as often as one of 4 KiB pages): four
+ * times SQLite's autocheckpoint default (4,000 pages of 4 KiB, 16 MB). A run copies each page once
+ * however many commits changed it, and the pages every batch changes (the customers' index ends,
+ * the accounts) are most of a run: a run every 4 MB of log copied ~14 us of pages a purchase, every
+ * 16 MB ~5, and the log's bytes written a purchase fell by a sixth (docs/performance.md, session
+ * 11). */
+#define PV_WALCK_BYTES (4000LL * 4096)
 /* The log size after which the checkpointer finishes with the writers held. */
-#define PV_WALCK_RESTART_FRAMES 8000
+#define PV_WALCK_RESTART_BYTES (8000LL * 4096)
 /* The log size at which the committing connection catches up inline (64 MB). */
-#define PV_WALCK_INLINE_FRAMES 16000
+#define PV_WALCK_INLINE_BYTES (16000LL * 4096)
 
 struct pv_walck;
 
@@ -51,11 +52,11 @@ struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*lea
  * (taken; NULL is fine). Call once no connection reports to it any more. */
 void pv_walck_free(struct pv_walck *ck);
 
-/* A commit left the log at frames frames: wake the checkpointer if it is
- * worth it. Returns 1 when the caller should checkpoint inline instead (the
- * log is past PV_WALCK_INLINE_FRAMES, or no thread could be started), else 0.
- * Thread-safe; ck borrowed. */
-int pv_walck_committed(struct pv_walck *ck, int frames);
+/* A commit left the log at frames frames of page_size bytes each: wake the
+ * checkpointer if it is worth it. Returns 1 when the caller should checkpoint
+ * inline instead (the log is past PV_WALCK_INLINE_BYTES, or no thread could be
+ * started), else 0. Thread-safe; ck borrowed. */
+int pv_walck_committed(struct pv_walck *ck, int frames, int page_size);
 
 /* Checkpoints run by the thread so far (for tests and the log). ck borrowed. */
 unsigned long pv_walck_runs(struct pv_walck *ck);

@@ -1087,6 +1087,54 @@ static void test_intents_without_rowid(void **state)
     assert_string_equal(it.state, "voided");
 }
 
+/*
+ * The page size (issue 15, session 22): a store the SQLite driver makes has 2 KiB pages
+ * (a purchase's rows are small, and a commit writes every page it changed whole); a file
+ * made before with SQLite's 4 KiB pages keeps them when the driver opens and migrates it,
+ * and works (SQLite cannot change the size of a WAL file's pages in place).
+ */
+static void test_store_page_size(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q = req("cus_a", "pg1", "h", 740);
+    struct pv_purchase_res r;
+    struct pv_store *old = NULL;
+    char path[300], *v = NULL;
+    sqlite3 *db = NULL;
+    int from = -1, to = -1;
+
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
+    assert_int_equal(r.err, PV_OK);
+    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_true(lite_int(db, "PRAGMA page_size") == 2048);
+    sqlite3_close(db);
+
+    snprintf(path, sizeof path, "%s/old.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"
+                                  "CREATE TABLE before_the_driver (x INTEGER)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    snprintf(path, sizeof path, "sqlite:%s/old.sqlite", e->dir);
+    assert_int_equal(pv_store_open(path, &old), PV_OK);
+    assert_int_equal(pv_store_migrate(old, &from, &to), PV_OK);
+    assert_int_equal(from, 0);
+    assert_int_equal(to, PV_SCHEMA_VERSION);
+    assert_int_equal(pv_store_config_set(old, PV_CFG_LICENSE, DENV_LICENSE), PV_OK);
+    assert_int_equal(pv_store_config_get(old, PV_CFG_LICENSE, &v), PV_OK);
+    assert_string_equal(v, DENV_LICENSE);
+    free(v);
+    pv_store_close(old);
+    snprintf(path, sizeof path, "%s/old.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_true(lite_int(db, "PRAGMA page_size") == 4096);
+    assert_true(lite_int(db, "SELECT count(*) FROM schema_version") > 0);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1114,6 +1162,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ledger_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_lines_without_rowid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intents_without_rowid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_page_size, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,8 +23,11 @@
 
 #include <cmocka.h>
 
-/* Commits of a row of two pages each (three frames): ~9 x PV_WALCK_FRAMES frames. */
-#define ROWS (3 * PV_WALCK_FRAMES)
+/* The test's file has 4 KiB pages (commits() makes it so). */
+#define PAGE          4096
+#define FRAMES(bytes) ((int) ((bytes) / PAGE))
+/* Commits of a row of two pages each (three frames): ~9 x FRAMES(PV_WALCK_BYTES) frames. */
+#define ROWS (3 * FRAMES(PV_WALCK_BYTES))
 
 struct seen {
     struct pv_walck *ck;
@@ -43,7 +46,7 @@ static int hook(void *arg, sqlite3 *db, const char *name, int frames)
     if (frames < s->last)
         s->restarts++;
     s->last = frames;
-    if (pv_walck_committed(s->ck, frames)) {
+    if (pv_walck_committed(s->ck, frames, PAGE)) {
         s->inline_ckpts++;
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }
@@ -102,7 +105,7 @@ static void commits(int gated)
     unlink(path);
     unlink(wal);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+    exec_ok(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                 "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
     s.ck = gated ? pv_walck_new(path, gate_enter, gate_leave, NULL)
                  : pv_walck_new(path, NULL, NULL, NULL);
@@ -122,10 +125,10 @@ static void commits(int gated)
 
     assert_true(pv_walck_runs(s.ck) > 0);
     /* SQLite would have let the log reach 1,000 frames and checkpointed inline each
-     * time; here the log starts again (every ~PV_WALCK_FRAMES), and is bounded by
+     * time; here the log starts again (every ~PV_WALCK_BYTES), and is bounded by
      * the inline limit. */
     assert_true(s.restarts > 0);
-    assert_true(s.max_frames < PV_WALCK_INLINE_FRAMES + 16);
+    assert_true(s.max_frames < FRAMES(PV_WALCK_INLINE_BYTES) + 16);
     /* With the writers' gate, the checkpointer finishes each long log itself. */
     if (gated)
         assert_true(entered > 0);
@@ -166,15 +169,21 @@ static void test_inline_when_the_thread_cannot_open(void **state)
 
     (void) state;
     assert_non_null(ck);
-    assert_int_equal(pv_walck_committed(ck, PV_WALCK_FRAMES - 1), 0); /* small: nothing */
+    /* small: nothing */
+    assert_int_equal(pv_walck_committed(ck, FRAMES(PV_WALCK_BYTES) - 1, PAGE), 0);
     /* The thread starts, fails to open the file, and says so; then inline. */
     for (i = 0; i < 200 && !told; i++) {
-        told = pv_walck_committed(ck, PV_WALCK_FRAMES + i);
+        told = pv_walck_committed(ck, FRAMES(PV_WALCK_BYTES) + i, PAGE);
         if (!told)
             nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
     assert_true(told);
-    assert_int_equal(pv_walck_committed(ck, PV_WALCK_INLINE_FRAMES), 1);
+    assert_int_equal(pv_walck_committed(ck, FRAMES(PV_WALCK_INLINE_BYTES), PAGE), 1);
+    /* The log is counted in bytes: as many frames of 1 KiB pages are a quarter of the
+     * log, too small to ask for anything; four times as many are as large. */
+    assert_int_equal(pv_walck_committed(ck, FRAMES(PV_WALCK_BYTES), 1024), 0);
+    assert_int_equal(pv_walck_committed(ck, 4 * FRAMES(PV_WALCK_BYTES) - 1, 1024), 0);
+    assert_int_equal(pv_walck_committed(ck, 4 * FRAMES(PV_WALCK_BYTES), 1024), 1);
     pv_walck_free(ck);
     pv_walck_free(NULL);
 }
