@@ -23,10 +23,12 @@
 
 #include <cmocka.h>
 
-/* The test's file has 4 KiB pages (commits() makes it so). */
+/* SQLite's default page size; commits() makes its file with 4 KiB pages or, as the
+ * driver makes a store, with 2 KiB. */
 #define PAGE          4096
 #define FRAMES(bytes) ((int) ((bytes) / PAGE))
-/* Commits of a row of two pages each (three frames): ~9 x FRAMES(PV_WALCK_BYTES) frames. */
+/* Commits of a row of 5,000 bytes each (three frames of 4 KiB, four of 2 KiB): ~9 x
+ * PV_WALCK_BYTES of log with 4 KiB pages. */
 #define ROWS (3 * FRAMES(PV_WALCK_BYTES))
 
 struct seen {
@@ -35,6 +37,7 @@ struct seen {
     int restarts;   /* commits that found the log smaller than the one before */
     int last;
     int inline_ckpts; /* commits told to checkpoint inline */
+    int page;         /* the file's page size */
 };
 
 static int hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -46,7 +49,7 @@ static int hook(void *arg, sqlite3 *db, const char *name, int frames)
     if (frames < s->last)
         s->restarts++;
     s->last = frames;
-    if (pv_walck_committed(s->ck, frames, PAGE)) {
+    if (pv_walck_committed(s->ck, frames, s->page)) {
         s->inline_ckpts++;
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }
@@ -92,9 +95,9 @@ static void gate_leave(void *arg)
     pthread_mutex_unlock(&gate);
 }
 
-static void commits(int gated)
+static void commits(int gated, int page)
 {
-    char path[600], wal[620];
+    char path[600], wal[620], sql[200];
     struct seen s = {0};
     sqlite3 *db = NULL;
     sqlite3_stmt *q = NULL;
@@ -105,8 +108,12 @@ static void commits(int gated)
     unlink(path);
     unlink(wal);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    exec_ok(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+    snprintf(sql, sizeof sql,
+             "PRAGMA page_size = %d; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+             "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)",
+             page);
+    exec_ok(db, sql);
+    s.page = page;
     s.ck = gated ? pv_walck_new(path, gate_enter, gate_leave, NULL)
                  : pv_walck_new(path, NULL, NULL, NULL);
     assert_non_null(s.ck);
@@ -126,9 +133,9 @@ static void commits(int gated)
     assert_true(pv_walck_runs(s.ck) > 0);
     /* SQLite would have let the log reach 1,000 frames and checkpointed inline each
      * time; here the log starts again (every ~PV_WALCK_BYTES), and is bounded by
-     * the inline limit. */
+     * the inline limit, in bytes whatever the page size. */
     assert_true(s.restarts > 0);
-    assert_true(s.max_frames < FRAMES(PV_WALCK_INLINE_BYTES) + 16);
+    assert_true((long long) s.max_frames * page < PV_WALCK_INLINE_BYTES + 16LL * page);
     /* With the writers' gate, the checkpointer finishes each long log itself. */
     if (gated)
         assert_true(entered > 0);
@@ -150,7 +157,7 @@ static void commits(int gated)
 static void test_checkpoints_off_the_committer(void **state)
 {
     (void) state;
-    commits(0);
+    commits(0, PAGE);
 }
 
 /* The same with the gate the driver gives it: long logs finished under it. */
@@ -158,7 +165,16 @@ static void test_checkpointer_finishes_under_the_gate(void **state)
 {
     (void) state;
     entered = 0;
-    commits(1);
+    commits(1, PAGE);
+}
+
+/* A store the driver makes has 2 KiB pages: the log is counted in bytes, so it is
+ * checkpointed, started again and bounded as one of 4 KiB pages is. */
+static void test_checkpoints_with_2k_pages(void **state)
+{
+    (void) state;
+    entered = 0;
+    commits(1, 2048);
 }
 
 /* A file the checkpointer cannot open: commits are told to checkpoint inline. */
@@ -193,6 +209,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoints_off_the_committer),
         cmocka_unit_test(test_checkpointer_finishes_under_the_gate),
+        cmocka_unit_test(test_checkpoints_with_2k_pages),
         cmocka_unit_test(test_inline_when_the_thread_cannot_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
