@@ -600,17 +600,24 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/* The value a PRAGMA that reads one number gives, or fallback when it gives none. */
+static int pragma_int(sqlite3 *db, const char *sql, int fallback)
+{
+    sqlite3_stmt *q = NULL;
+    int v = fallback;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
 /* A WAL connection that syncs every commit (synchronous = FULL, read back)
  * may have its log's writes gathered (sqlite_vfs.h). */
 static void gather(struct sqlite_store *s)
 {
-    sqlite3_stmt *q = NULL;
-    int on = 0;
+    int on = pragma_int(s->db, "PRAGMA synchronous", 0) == 2;
 
-    if (sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 2)
-        on = 1;
-    sqlite3_finalize(q);
     if (on)
         (void) sqlite3_file_control(s->db, "main", PV_SQLITE_FCNTL_GATHER, &on);
 }
@@ -656,13 +663,10 @@ static int pragmas(struct sqlite_store *s)
                 mode ? (const char *) mode : "unknown");
     else if (mode && strcmp((const char *) mode, "wal") == 0)
         gather(s);
-    sqlite3_finalize(q);
     /* The file's own (a store made before session 22 keeps 4 KiB): the checkpointer
      * counts the log in bytes (sqlite_wal.h). */
-    s->page_size = 4096;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > 0)
-        s->page_size = sqlite3_column_int(q, 0);
+    if ((s->page_size = pragma_int(s->db, "PRAGMA page_size", 4096)) <= 0)
+        s->page_size = 4096;
 out:
     sqlite3_free(err);
     sqlite3_finalize(q);

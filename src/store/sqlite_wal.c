@@ -28,6 +28,7 @@ struct pv_walck {
     int stop;       /* pv_walck_free asks it to end */
     int want;       /* a commit asks for a run */
     long long last; /* the log's bytes when the last run started (0: none yet) */
+    int page;       /* the file's page size, as the commits that ask for runs tell it */
     unsigned long runs;
     int (*enter)(void *); /* hold / release the process's writers */
     void (*leave)(void *);
@@ -63,24 +64,13 @@ static void *run(void *arg)
 {
     struct pv_walck *ck = arg;
     sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    int src, log, done, warned = 0, page = 4096;
+    int src, log, done, warned = 0, page = 0;
 
     prctl(PR_SET_NAME, "stampd-ckpt", 0, 0, 0); /* for `top -H` */
     src = sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src == SQLITE_OK)
         /* The same durability as the writers: the database synced after each run. */
         src = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-    /* The log's frames are pages of the file's size (sqlite_wal.h counts bytes). */
-    if (src == SQLITE_OK) {
-        if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
-            sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > 0)
-            page = sqlite3_column_int(q, 0);
-        else
-            fprintf(stderr, "store: checkpointer: %s: page size unread, taken as %d\n", ck->path,
-                    page);
-        sqlite3_finalize(q);
-    }
     pthread_mutex_lock(&ck->mu);
     if (src != SQLITE_OK) {
         fprintf(stderr, "store: checkpointer: %s: %s (commits checkpoint inline)\n", ck->path,
@@ -93,6 +83,7 @@ static void *run(void *arg)
         if (ck->stop)
             break;
         ck->want = 0;
+        page = ck->page; /* the log's frames in bytes (sqlite_wal.h) */
         pthread_mutex_unlock(&ck->mu);
         log = done = -1;
         src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
@@ -127,6 +118,7 @@ int pv_walck_committed(struct pv_walck *ck, int frames, int page_size)
     if (bytes < PV_WALCK_BYTES)
         return 0;
     pthread_mutex_lock(&ck->mu);
+    ck->page = page_size;
     if (!ck->started && !ck->failed) {
         if (pthread_create(&ck->thread, NULL, run, ck) == 0)
             ck->started = 1;

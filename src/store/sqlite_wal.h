@@ -52,10 +52,11 @@ struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*lea
  * (taken; NULL is fine). Call once no connection reports to it any more. */
 void pv_walck_free(struct pv_walck *ck);
 
-/* A commit left the log at frames frames of page_size bytes each: wake the
- * checkpointer if it is worth it. Returns 1 when the caller should checkpoint
- * inline instead (the log is past PV_WALCK_INLINE_BYTES, or no thread could be
- * started), else 0. Thread-safe; ck borrowed. */
+/* A commit left the log at frames frames of page_size bytes each (the file's;
+ * the checkpointer counts its own runs' logs in it too): wake the checkpointer
+ * if it is worth it. Returns 1 when the caller should checkpoint inline instead
+ * (the log is past PV_WALCK_INLINE_BYTES, or no thread could be started), else
+ * 0. Thread-safe; ck borrowed. */
 int pv_walck_committed(struct pv_walck *ck, int frames, int page_size);
 
 /* Checkpoints run by the thread so far (for tests and the log). ck borrowed. */
