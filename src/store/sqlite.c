@@ -44,6 +44,7 @@
 #include "stampd/error.h"
 #include "store/sqlite_vfs.h"
 #include "store/sqlite_wal.h"
+#include "store/wgate.h"
 #include "store/store_int.h"
 
 #include <sqlite3.h>
@@ -74,11 +75,9 @@ struct file_gate {
     struct file_gate *next; /* registry link (shared gates only) */
     unsigned refs;          /* handles using the gate; under registry_mu */
     int shared;             /* 0: private to one handle (in-memory or temporary database) */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int held;            /* a write transaction is open; under mu */
-    struct pv_walck *ck; /* the file's checkpointer (shared gates only) */
-    char path[];         /* canonical path of the database file */
+    struct pv_wgate w;      /* one write transaction at a time (wgate.h) */
+    struct pv_walck *ck;    /* the file's checkpointer (shared gates only) */
+    char path[];            /* canonical path of the database file */
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -88,25 +87,11 @@ static struct file_gate *gate_new(const char *path)
 {
     size_t len = strlen(path);
     struct file_gate *g = calloc(1, sizeof *g + len + 1);
-    pthread_condattr_t ca;
-    int ok;
 
     if (!g)
         return NULL;
     memcpy(g->path, path, len + 1);
-    if (pthread_mutex_init(&g->mu, NULL) != 0) {
-        free(g);
-        return NULL;
-    }
-    /* A monotonic clock, so that a wall-clock jump neither stalls nor rushes waiters. */
-    ok = pthread_condattr_init(&ca) == 0;
-    if (ok) {
-        ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-             pthread_cond_init(&g->cv, &ca) == 0;
-        pthread_condattr_destroy(&ca);
-    }
-    if (!ok) {
-        pthread_mutex_destroy(&g->mu);
+    if (pv_wgate_init(&g->w) != 0) {
         free(g);
         return NULL;
     }
@@ -114,13 +99,14 @@ static struct file_gate *gate_new(const char *path)
     return g;
 }
 
-static int gate_enter(struct file_gate *g);
+static int gate_wait(struct file_gate *g, int first);
 static void gate_leave(struct file_gate *g);
 
-/* The checkpointer's hold on this process's writers (sqlite_wal.h). */
+/* The checkpointer's hold on this process's writers (sqlite_wal.h): ahead of the writers
+ * (wgate.h). */
 static int walck_enter(void *g)
 {
-    return gate_enter(g) == PV_OK ? 0 : -1;
+    return gate_wait(g, 1) == PV_OK ? 0 : -1;
 }
 
 static void walck_leave(void *g)
@@ -144,8 +130,7 @@ static struct file_gate *gate_get(const char *path)
     }
     g = gate_new(path);
     if (g && *path && !(g->ck = pv_walck_new(path, walck_enter, walck_leave, g))) {
-        pthread_cond_destroy(&g->cv);
-        pthread_mutex_destroy(&g->mu);
+        pv_wgate_destroy(&g->w);
         free(g);
         g = NULL;
     }
@@ -179,41 +164,32 @@ static void gate_put(struct file_gate *g)
     pthread_mutex_unlock(&registry_mu);
     if (last) {
         pv_walck_free(g->ck);
-        pthread_cond_destroy(&g->cv);
-        pthread_mutex_destroy(&g->mu);
+        pv_wgate_destroy(&g->w);
         free(g);
     }
 }
 
-/* Wait (at most the busy timeout) until no other handle of this process writes the file. */
+/* Wait (at most the busy timeout) until no other handle of this process writes the file;
+ * first: ahead of the writers (the checkpointer). */
+static int gate_wait(struct file_gate *g, int first)
+{
+    int e = pv_wgate_enter(&g->w, first, BUSY_TIMEOUT_MS);
+
+    if (e == 0)
+        return PV_OK;
+    fprintf(stderr, "store: gave up waiting %d ms for the write lock (error %d)\n", BUSY_TIMEOUT_MS,
+            e);
+    return PV_EBUSY;
+}
+
 static int gate_enter(struct file_gate *g)
 {
-    struct timespec until;
-    int e = 0, rc;
-
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += BUSY_TIMEOUT_MS / 1000;
-    pthread_mutex_lock(&g->mu);
-    while (g->held && e == 0)
-        e = pthread_cond_timedwait(&g->cv, &g->mu, &until);
-    if (!g->held) {
-        g->held = 1;
-        rc = PV_OK;
-    } else {
-        fprintf(stderr, "store: gave up waiting %d ms for the write lock (error %d)\n",
-                BUSY_TIMEOUT_MS, e);
-        rc = PV_EBUSY;
-    }
-    pthread_mutex_unlock(&g->mu);
-    return rc;
+    return gate_wait(g, 0);
 }
 
 static void gate_leave(struct file_gate *g)
 {
-    pthread_mutex_lock(&g->mu);
-    g->held = 0;
-    pthread_cond_signal(&g->cv);
-    pthread_mutex_unlock(&g->mu);
+    pv_wgate_leave(&g->w);
 }
 
 /* ---- the handle --------------------------------------------------------------------------- */
