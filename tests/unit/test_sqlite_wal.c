@@ -95,15 +95,14 @@ static void gate_leave(void *arg)
     pthread_mutex_unlock(&gate);
 }
 
-static void commits(int gated, int page)
+/* A new database file at path (a fresh temporary name) with pages of page bytes, in
+ * WAL mode, with the table t. Returns it owned. */
+static sqlite3 *new_db(char *path, size_t size, int page)
 {
-    char path[600], wal[620], sql[200];
-    struct seen s = {0};
+    char wal[620], sql[200];
     sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    int i;
 
-    temp_path(path, sizeof path);
+    temp_path(path, size);
     snprintf(wal, sizeof wal, "%s-wal", path);
     unlink(path);
     unlink(wal);
@@ -113,6 +112,18 @@ static void commits(int gated, int page)
              "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)",
              page);
     exec_ok(db, sql);
+    return db;
+}
+
+static void commits(int gated, int page)
+{
+    char path[600], wal[620];
+    struct seen s = {0};
+    sqlite3 *db = new_db(path, sizeof path, page);
+    sqlite3_stmt *q = NULL;
+    int i;
+
+    snprintf(wal, sizeof wal, "%s-wal", path);
     s.page = page;
     s.ck = gated ? pv_walck_new(path, gate_enter, gate_leave, NULL)
                  : pv_walck_new(path, NULL, NULL, NULL);
@@ -136,9 +147,13 @@ static void commits(int gated, int page)
      * the inline limit, in bytes whatever the page size. */
     assert_true(s.restarts > 0);
     assert_true((long long) s.max_frames * page < PV_WALCK_INLINE_BYTES + 16LL * page);
-    /* With the writers' gate, the checkpointer finishes each long log itself. */
-    if (gated)
+    /* With the writers' gate, the checkpointer finishes each long log itself, and holds
+     * the writers once a log: a run that finds the log the held run left (no write has
+     * started it again yet) has nothing to finish. */
+    if (gated) {
         assert_true(entered > 0);
+        assert_true(entered <= s.restarts + 1);
+    }
     pv_walck_free(s.ck);
 
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
@@ -177,6 +192,74 @@ static void test_checkpoints_with_2k_pages(void **state)
     commits(1, 2048);
 }
 
+static void nap_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+/* Waits until the checkpointer has made no run for 100 ms; returns its runs. */
+static unsigned long settled_runs(struct pv_walck *ck)
+{
+    unsigned long runs = pv_walck_runs(ck), now;
+
+    for (int quiet = 0; quiet < 10; runs = now) {
+        nap_ms(10);
+        now = pv_walck_runs(ck);
+        quiet = now == runs ? quiet + 1 : 0;
+    }
+    return runs;
+}
+
+/* Once the checkpointer has finished a log with the writers held, a run that finds
+ * that same log (no write has started it again yet) holds them no more: before
+ * session 23 each log was finished twice, the second time copying nothing. */
+static void test_one_hold_a_log(void **state)
+{
+    char path[600], wal[620];
+    struct seen s = {0};
+    sqlite3 *db = new_db(path, sizeof path, PAGE);
+    sqlite3_stmt *q = NULL;
+    unsigned long runs;
+    int i, held = 0;
+
+    (void) state;
+    entered = 0;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    s.page = PAGE;
+    s.ck = pv_walck_new(path, gate_enter, gate_leave, NULL);
+    assert_non_null(s.ck);
+    sqlite3_wal_hook(db, hook, &s);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES (zeroblob(5000))", -1, &q, NULL),
+        SQLITE_OK);
+    /* Commit until the checkpointer has held the writers once, and not after. */
+    for (i = 0; i < 2 * ROWS && !held; i++) {
+        pthread_mutex_lock(&gate);
+        held = entered > 0;
+        if (!held) {
+            assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+            assert_int_equal(sqlite3_reset(q), SQLITE_OK);
+        }
+        pthread_mutex_unlock(&gate);
+    }
+    assert_true(held);
+    runs = settled_runs(s.ck);
+    /* A report with no write (of more frames than the log has, so that it asks for a
+     * run whatever the runs since): the checkpointer runs on the log the held run left
+     * and finds nothing to finish. */
+    assert_int_equal(pv_walck_committed(s.ck, s.last + FRAMES(PV_WALCK_BYTES), PAGE), 0);
+    for (i = 0; i < 500 && pv_walck_runs(s.ck) == runs; i++)
+        nap_ms(10);
+    assert_true(pv_walck_runs(s.ck) > runs);
+    settled_runs(s.ck);
+    assert_int_equal(entered, 1);
+    pv_walck_free(s.ck);
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    unlink(path);
+    unlink(wal);
+}
+
 /* A file the checkpointer cannot open: commits are told to checkpoint inline. */
 static void test_inline_when_the_thread_cannot_open(void **state)
 {
@@ -210,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_checkpoints_off_the_committer),
         cmocka_unit_test(test_checkpointer_finishes_under_the_gate),
         cmocka_unit_test(test_checkpoints_with_2k_pages),
+        cmocka_unit_test(test_one_hold_a_log),
         cmocka_unit_test(test_inline_when_the_thread_cannot_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
