@@ -60,19 +60,6 @@ struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*lea
     return ck;
 }
 
-/* Syncs the database file through db's own handle (SQLite syncs it only when a run copies
- * the whole log: the held run's sync had every page the runs before it copied to write).
- * Returns an SQLite result code. */
-static int sync_db(sqlite3 *db)
-{
-    sqlite3_file *f = NULL;
-    int rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f);
-
-    if (rc == SQLITE_OK && f && f->pMethods)
-        rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
-    return rc;
-}
-
 static void *run(void *arg)
 {
     struct pv_walck *ck = arg;
@@ -84,7 +71,7 @@ static void *run(void *arg)
     src = sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src == SQLITE_OK)
         /* The same durability as the writers: the database synced by each run that
-         * copies the whole log (and by sync_db before a held run). */
+         * copies the whole log (SQLite syncs it then only). */
         src = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
     pthread_mutex_lock(&ck->mu);
     if (src != SQLITE_OK) {
@@ -104,21 +91,13 @@ static void *run(void *arg)
         src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         /* Long enough, and grown since the last held run (until a write starts the log
          * again, a run finds the log the held run left): copy the rest with the writers
-         * held, so that the next write starts the log again (see sqlite_wal.h). What the
-         * runs before copied goes to disk first, with the writers running. */
+         * held, so that the next write starts the log again (see sqlite_wal.h). */
         if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && log != held &&
-            ck->enter) {
-            /* On failure the held run syncs it all, as before. */
-            if (sync_db(db) != SQLITE_OK && !warned) {
-                fprintf(stderr, "store: checkpointer: sync of %s failed\n", ck->path);
-                warned = 1;
-            }
-            if (ck->enter(ck->arg) == 0) {
-                src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-                ck->leave(ck->arg);
-                held = log;
-                log = 0; /* the next run is for the next log */
-            }
+            ck->enter && ck->enter(ck->arg) == 0) {
+            src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+            ck->leave(ck->arg);
+            held = log;
+            log = 0; /* the next run is for the next log */
         }
         /* BUSY: another connection is checkpointing; the next commit asks again. */
         if (src != SQLITE_OK && src != SQLITE_BUSY && !warned) {

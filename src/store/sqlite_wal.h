@@ -18,13 +18,14 @@
  * checkpoint has copied all of it. So once the log has passed
  * PV_WALCK_RESTART_BYTES, the checkpointer copies what is left with this
  * process's writers held at their gate (enter/leave): only the frames added
- * during its last run, after which the next write starts the log again. Before
- * it holds them it syncs the database with the writers running: SQLite syncs
- * the database only in a run that copies the whole log, so the held run's sync
- * wrote every page the runs before it had copied (12-18 ms, writers held:
- * docs/performance.md, session 23). It waits at the gate ahead of the writers
- * (wgate.h), and holds them once a log: a run that finds the log the held run
- * left (no write has started it again yet) has nothing to finish. If
+ * during its last run, after which the next write starts the log again. It
+ * waits at the gate ahead of the writers (wgate.h), and holds them once a log:
+ * a run that finds the log the held run left (no write has started it again
+ * yet) has nothing to finish. (SQLite syncs the database only in a run that
+ * copies the whole log, so the held run's sync writes every page the runs
+ * before it copied: syncing it before the hold, with the writers running,
+ * made their commits wait on the disk instead: docs/performance.md, session
+ * 23.) If
  * it cannot keep up anyway (the log past PV_WALCK_INLINE_BYTES), or its
  * thread cannot be started, the committing connection checkpoints inline, as
  * SQLite would.
