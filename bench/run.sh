@@ -280,9 +280,13 @@ load() {
     half=$(sed -n 's/^created \([0-9]*\).*/\1/p' "$dir/wrk-$label")
     half=$(( ${half:-0} / (2 * secs) ))
     if [ "${HALF:-1}" = 1 ] && [ "$half" -gt 0 ]; then
+        # The server's own view too (its purchase histogram before and after): wrk runs on
+        # the same cores, and its latency includes its own waits for one.
+        curl -s "$url/metrics" -H "Authorization: Bearer $op" >"$dir/metrics0-$label" || true
         STAMP_KEYS=$(cat "$dir/keys") CARD=$card RATE=$half WRK_THREADS=2 \
             wrk -t2 -c"$conns" -d"${secs}s" -s "$top/bench/purchase.lua" "$url" \
             >"$dir/wrk-half-$label" 2>&1 || true
+        curl -s "$url/metrics" -H "Authorization: Bearer $op" >"$dir/metrics1-$label" || true
     fi
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
@@ -348,6 +352,15 @@ EOF
         printf '%s: at half that rate (%s purchases/s asked): %s purchases/s, %s\n' "$label" "$half" \
             "$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$dir/wrk-half-$label")" \
             "$(sed -n 's/^latency //p' "$dir/wrk-half-$label")"
+        # stampd_purchase_duration_seconds: request to answer inside stampd.
+        cat "$dir/metrics0-$label" "$dir/metrics1-$label" 2>/dev/null | awk -v l="$label" '
+            /^# TYPE stampd_purchase_duration_seconds/ {n++}
+            /^stampd_purchase_duration_seconds_bucket\{le="0.005"\}/ {f5[n] = $2}
+            /^stampd_purchase_duration_seconds_bucket\{le="0.01"\}/ {f10[n] = $2}
+            /^stampd_purchase_duration_seconds_count/ {c[n] = $2}
+            END {t = c[2] - c[1]; if (n == 2 && t > 0)
+                printf "%s: at half the rate, inside stampd: %.2f %% of purchases over 5 ms, %.2f %% over 10 ms\n",
+                    l, (t - (f5[2] - f5[1])) * 100 / t, (t - (f10[2] - f10[1])) * 100 / t}'
     fi
 }
 
