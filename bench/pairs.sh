@@ -12,11 +12,12 @@
 # bench/run.sh's environment (DB=sqlite or DB=postgres - one of them, CARD=1,
 # BALANCE_CONNECTIONS=N, ...; HALF=0 is set unless given). It prints one line a
 # run (purchases/s, the writers' and the machine's CPU a purchase and, with
-# CARD=1, the balance run and the ratio), then each build's means. Each run's
+# CARD=1, the balance run and the ratio; with HALF=1, the half-rate run's p99 and
+# its share of purchases over 10 ms inside stampd), then each build's means. Each run's
 # whole output is kept in $PAIRS_DIR (default a new directory under /tmp).
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 a=$1
 b=$2
 rounds=${3:-2}
@@ -44,10 +45,14 @@ run() {
     machine=$(grep -E "^$db: the machine" "$log" | head -1 | grep -oE '[0-9]+ us' | cut -d' ' -f1 || true)
     bal=$(grep -E "^$db-balance: [0-9]+ processors" "$log" | head -1 | grep -oE '[0-9]+ purchases/s' | cut -d' ' -f1 || true)
     ratio=$(grep -E "^$db: card .* over balance" "$log" | grep -oE '= [0-9.]+' | cut -d' ' -f2 || true)
+    # HALF=1: the half-rate run's p99 (wrk) and its share over 10 ms inside stampd.
+    p99=$(grep -E "^$db: at half that rate" "$log" | head -1 | grep -oE 'p99 [0-9.]+' | cut -d' ' -f2 || true)
+    slow=$(grep -E "^$db: at half the rate, inside" "$log" | head -1 | grep -oE '[0-9.]+ % over 10' | cut -d' ' -f1 || true)
     [ -n "$rate" ] || { echo "pairs.sh: no $db rate in $log" >&2; exit 1; }
-    echo "$rate ${writer:-0} ${machine:-0} ${bal:-0} ${ratio:-0}" >>"$dir/$name.figures"
-    printf '%-2s %2d: %6s purchases/s, writers %3s us, machine %3s us%s\n' "$name" "$k" "$rate" \
-        "${writer:-?}" "${machine:-?}" "${bal:+, balance $bal/s, card/balance $ratio}"
+    echo "$rate ${writer:-0} ${machine:-0} ${bal:-0} ${ratio:-0} ${p99:-0} ${slow:-0}" >>"$dir/$name.figures"
+    printf '%-2s %2d: %6s purchases/s, writers %3s us, machine %3s us%s%s\n' "$name" "$k" "$rate" \
+        "${writer:-?}" "${machine:-?}" "${bal:+, balance $bal/s, card/balance $ratio}" \
+        "${p99:+, at half the rate p99 $p99 ms, ${slow:-?} % over 10 ms inside}"
 }
 
 n=0
@@ -59,8 +64,9 @@ while [ "$n" -lt "$rounds" ]; do
     run A "$a" "$((n + rounds))"
 done
 for name in A B; do
-    awk -v name="$name" '{r += $1; w += $2; m += $3; bl += $4; q += $5; k++}
+    awk -v name="$name" '{r += $1; w += $2; m += $3; bl += $4; q += $5; p += $6; sl += $7; k++}
         END {printf "%s means of %d runs: %.0f purchases/s, writers %.1f us, machine %.1f us", name, k, r / k, w / k, m / k;
-             if (bl > 0) printf ", balance %.0f/s, card/balance %.3f", bl / k, q / k; printf "\n"}' "$dir/$name.figures"
+             if (bl > 0) printf ", balance %.0f/s, card/balance %.3f", bl / k, q / k;
+             if (p > 0) printf ", at half the rate p99 %.1f ms, %.2f %% over 10 ms inside", p / k, sl / k; printf "\n"}' "$dir/$name.figures"
 done
 echo "A = $a, B = $b; logs in $dir"
