@@ -281,7 +281,9 @@ load() {
     half=$(( ${half:-0} / (2 * secs) ))
     if [ "${HALF:-1}" = 1 ] && [ "$half" -gt 0 ]; then
         # The server's own view too (its purchase histogram before and after): wrk runs on
-        # the same cores, and its latency includes its own waits for one.
+        # the same cores, and its latency includes its own waits for one. (A second first,
+        # for the purchases the full-rate run left in flight.)
+        sleep 1
         curl -s "$url/metrics" -H "Authorization: Bearer $op" >"$dir/metrics0-$label" || true
         STAMP_KEYS=$(cat "$dir/keys") CARD=$card RATE=$half WRK_THREADS=2 \
             wrk -t2 -c"$conns" -d"${secs}s" -s "$top/bench/purchase.lua" "$url" \

@@ -16,10 +16,11 @@
  * canonical path in a small registry): begin() waits at the gate, then runs
  * BEGIN IMMEDIATE; commit()/rollback() open the gate again. Writers from
  * other processes (the admin CLI) are still handled by the busy timeout. The
- * gate is a flag under a mutex and condition variable rather than a bare
- * mutex so that a transaction may begin on one thread and end on another
+ * gate (wgate.h) is a flag under a mutex and condition variable rather than a
+ * bare mutex so that a transaction may begin on one thread and end on another
  * (the handle is used by one thread at a time, not necessarily the same
- * one). Waiting longer than the busy timeout gives PV_EBUSY.
+ * one), and the file's checkpointer waits there ahead of the writers. Waiting
+ * longer than the busy timeout gives PV_EBUSY.
  *
  * Because of the gate, the driver does not claim PV_CAP_AUTOCOMMIT: a write
  * made outside begin()/commit() runs in its own short transaction through

@@ -89,15 +89,19 @@ static void *run(void *arg)
         pthread_mutex_unlock(&ck->mu);
         log = done = -1;
         src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-        /* Long enough, and grown since the last held run (until a write starts the log
-         * again, a run finds the log the held run left): copy the rest with the writers
-         * held, so that the next write starts the log again (see sqlite_wal.h). */
+        /* A log shorter than the held run left has been started again since. */
+        if (log >= 0 && log < held)
+            held = 0;
+        /* Long enough, and not the log the last held run left (until a write starts it
+         * again, a run finds it as that run left it): copy the rest with the writers
+         * held, so that the next write starts the log again (see sqlite_wal.h). The next
+         * run then waits for the log to grow by PV_WALCK_BYTES past it, or for a new log:
+         * where a reader keeps the log from starting again, not a hold every commit. */
         if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && log != held &&
             ck->enter && ck->enter(ck->arg) == 0) {
             src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
             ck->leave(ck->arg);
             held = log;
-            log = 0; /* the next run is for the next log */
         }
         /* BUSY: another connection is checkpointing; the next commit asks again. */
         if (src != SQLITE_OK && src != SQLITE_BUSY && !warned) {

@@ -25,8 +25,7 @@
  * copies the whole log, so the held run's sync writes every page the runs
  * before it copied: syncing it before the hold, with the writers running,
  * made their commits wait on the disk instead: docs/performance.md, session
- * 23.) If
- * it cannot keep up anyway (the log past PV_WALCK_INLINE_BYTES), or its
+ * 23.) If it cannot keep up anyway (the log past PV_WALCK_INLINE_BYTES), or its
  * thread cannot be started, the committing connection checkpoints inline, as
  * SQLite would.
  */

@@ -60,7 +60,8 @@ int pv_wgate_enter(struct pv_wgate *g, int first, int timeout_ms)
         e = 0;
     } else {
         e = e ? e : ETIMEDOUT;
-        /* A first waiter that gives up may leave writers waiting on it alone. */
+        /* A safeguard: a first waiter gives up only while the gate is held, and its
+         * holder's leave wakes the writers that waited behind it anyway. */
         if (first && !g->first)
             pthread_cond_broadcast(&g->cv);
     }

@@ -25,7 +25,8 @@ struct pv_wgate {
     int waiting; /* all waiters (for tests); under mu */
 };
 
-/* Initialise g (caller's storage). Returns 0, or -1 when out of resources. */
+/* Initialise g (borrowed: the caller's storage). Returns 0, or -1 when out of
+ * resources. */
 int pv_wgate_init(struct pv_wgate *g);
 
 /* Destroy g (borrowed); nobody may be in or waiting. */
