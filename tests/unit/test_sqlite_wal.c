@@ -77,8 +77,6 @@ static void exec_ok(sqlite3 *db, const char *sql)
     assert_int_equal(rc, SQLITE_OK);
 }
 
-/* 3,000 commits of about two pages each: the checkpointer runs, the log
- * starts again and never grows far past the inline limit, every row is there. */
 /* The driver's gate (wgate.h): the checkpointer ahead of the commits, as in the driver. */
 static struct pv_wgate gate;
 static int entered; /* holds; under the gate */
@@ -139,6 +137,8 @@ static sqlite3 *new_db(char *path, size_t size, int page)
     return db;
 }
 
+/* ROWS commits of a 5,000-byte row: the checkpointer runs, the log starts again and never
+ * grows far past the inline limit, every row is there. */
 static void commits(int gated, int page)
 {
     char path[600], wal[620];
