@@ -1,5 +1,9 @@
 -- wrk script for bench/run.sh: POST /v1/indicia, a fresh Idempotency-Key per
 -- request, the customers' keys (STAMP_KEYS, comma-separated) taken in turn;
+-- IDEM_KEYS=random (the default) starts each Idempotency-Key with 64 random bits, as
+-- a client's UUIDv4 keys fall at random in the store's index of keys;
+-- IDEM_KEYS=counter sends "bench-THREAD-COUNTER-TIME", the keys of the bench before
+-- session 24, which fall near each other in that index (docs/performance.md);
 -- CARD=1: each purchase pays by card (the sandbox gateway) instead of the balance;
 -- RATE=N: all connections together ask for N purchases a second, on a schedule
 -- (WRK_THREADS=T, default 2: wrk's -t): each thread sends its next request when it
@@ -27,6 +31,9 @@ function init(args)
    body = '{"mail_class":"first_class_letter","weight_oz":1,"from_zip":"94107","to_zip":"10001"' ..
           pay .. '}'
    created, failed = 0, 0
+   counter_keys = os.getenv("IDEM_KEYS") == "counter"
+   -- Each thread of each wrk run its own sequence: LuaJIT seeds every state alike.
+   math.randomseed(os.time() * 7919 + tid * 104729 + math.floor(os.clock() * 1000000))
    codes = {}
 end
 
@@ -59,11 +66,22 @@ if rate and rate > 0 then
    end
 end
 
+-- Unique within a run and across runs (thread, counter, second); the random
+-- prefix decides where the key falls in the index.
+function idem_key()
+   if counter_keys then
+      return "bench-" .. tid .. "-" .. counter .. "-" .. os.time()
+   end
+   return string.format("%04x%04x%04x%04x-%d-%d-%d", math.random(0, 0xffff),
+                        math.random(0, 0xffff), math.random(0, 0xffff), math.random(0, 0xffff),
+                        tid, counter, os.time())
+end
+
 function request()
    counter = counter + 1
    local headers = {
       ["Authorization"] = "Bearer " .. keys[(counter + tid) % #keys + 1],
-      ["Idempotency-Key"] = "bench-" .. tid .. "-" .. counter .. "-" .. os.time(),
+      ["Idempotency-Key"] = idem_key(),
       ["Content-Type"] = "application/json",
    }
    return wrk.format("POST", "/v1/indicia", headers, body)

@@ -13,7 +13,10 @@
 #   * a fresh vendor (release build): PROCESSORS processors (default 1 on SQLite,
 #     2 on PostgreSQL), CUSTOMERS customers (default 32) with their own keys;
 #   * wrk with CONNECTIONS connections (default 64), each request a first-class
-#     letter with a new Idempotency-Key, the customers taken in turn;
+#     letter with a new Idempotency-Key, the customers taken in turn; the keys
+#     begin with 64 random bits, as clients' UUIDv4 keys do (IDEM_KEYS=counter:
+#     "bench-THREAD-COUNTER-TIME", the keys before session 24, which fall near
+#     each other in the store's index of keys and flatter its writes);
 #   * purchases/s, p50/p99, refusals, the resident size of stampd (sampled every
 #     second: at the start of the load, at its end, the largest), the books
 #     (every PSD balanced, `stampd ledger check`), and purchases/s over the goal.
@@ -449,7 +452,7 @@ rounds() { # rounds LABEL DSN PROCESSORS REF_CMD NEXT_DSN_CMD GOAL_TEXT
     fi
 }
 
-echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}${HOOK:+, webhooks: $HOOK}"
+echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$top" describe --always --dirty 2>/dev/null), $cores cores, $secs s per run, idempotency keys: ${IDEM_KEYS:-random}, keys: ${crypto:-files}${latency:+, card payments, gateway latency $latency ms}${HOOK:+, webhooks: $HOOK}"
 
 if [ "$db_sel" != postgres ]; then
     speed() { # the reference into $ref
