@@ -12,8 +12,8 @@
 # bench/run.sh's environment (DB=sqlite or DB=postgres - one of them, CARD=1,
 # BALANCE_CONNECTIONS=N, ...; HALF=0 is set unless given). It prints one line a
 # run (purchases/s, the writers' and the machine's CPU a purchase and, with
-# CARD=1, the balance run and the ratio; with HALF=1, the half-rate run's p99 and
-# its share of purchases over 10 ms inside stampd), then each build's means. Each run's
+# CARD=1, the balance run and the ratio; with HALF=1, the half-rate run's p99, its
+# share over 10 ms inside stampd, the SQLite holds' mean), then each build's means. Each run's
 # whole output is kept in $PAIRS_DIR (default a new directory under /tmp).
 set -eu
 
@@ -48,11 +48,13 @@ run() {
     # HALF=1: the half-rate run's p99 (wrk) and its share over 10 ms inside stampd.
     p99=$(grep -E "^$db: at half that rate" "$log" | head -1 | grep -oE 'p99 [0-9.]+' | cut -d' ' -f2 || true)
     slow=$(grep -E "^$db: at half the rate, inside" "$log" | head -1 | grep -oE '[0-9.]+ % over 10' | cut -d' ' -f1 || true)
+    # SQLite: the checkpointer's holds on the writers at half the rate, their mean.
+    hold=$(grep -E "^$db: at half the rate, the checkpointer held" "$log" | head -1 | grep -oE '[0-9.]+ ms on average' | cut -d' ' -f1 || true)
     [ -n "$rate" ] || { echo "pairs.sh: no $db rate in $log" >&2; exit 1; }
-    echo "$rate ${writer:-0} ${machine:-0} ${bal:-0} ${ratio:-0} ${p99:-0} ${slow:-0}" >>"$dir/$name.figures"
+    echo "$rate ${writer:-0} ${machine:-0} ${bal:-0} ${ratio:-0} ${p99:-0} ${slow:-0} ${hold:-0}" >>"$dir/$name.figures"
     printf '%-2s %2d: %6s purchases/s, writers %3s us, machine %3s us%s%s\n' "$name" "$k" "$rate" \
         "${writer:-?}" "${machine:-?}" "${bal:+, balance $bal/s, card/balance $ratio}" \
-        "${p99:+, at half the rate p99 $p99 ms, ${slow:-?} % over 10 ms inside}"
+        "${p99:+, at half the rate p99 $p99 ms, ${slow:-?} % over 10 ms inside${hold:+, holds $hold ms}}"
 }
 
 n=0
@@ -66,8 +68,10 @@ done
 for name in A B; do
     awk -v name="$name" '{r += $1; w += $2; m += $3; bl += $4; q += $5; k++}
         $6 > 0 {p += $6; sl += $7; kh++} # the runs with a half-rate figure only
+        $8 > 0 {ho += $8; kho++}          # and a hold figure (SQLite)
         END {printf "%s means of %d runs: %.0f purchases/s, writers %.1f us, machine %.1f us", name, k, r / k, w / k, m / k;
              if (bl > 0) printf ", balance %.0f/s, card/balance %.3f", bl / k, q / k;
-             if (kh > 0) printf ", at half the rate p99 %.1f ms, %.2f %% over 10 ms inside", p / kh, sl / kh; printf "\n"}' "$dir/$name.figures"
+             if (kh > 0) printf ", at half the rate p99 %.1f ms, %.2f %% over 10 ms inside", p / kh, sl / kh;
+             if (kho > 0) printf ", holds %.1f ms", ho / kho; printf "\n"}' "$dir/$name.figures"
 done
 echo "A = $a, B = $b; logs in $dir"

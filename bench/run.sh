@@ -366,6 +366,16 @@ EOF
             END {t = c[2] - c[1]; if (n == 2 && t > 0)
                 printf "%s: at half the rate, inside stampd: %.2f %% of purchases over 5 ms, %.2f %% over 10 ms\n",
                     l, (t - (f5[2] - f5[1])) * 100 / t, (t - (f10[2] - f10[1])) * 100 / t}'
+        # stampd_store_checkpoint_hold_seconds (SQLite): the checkpointer's holds on the
+        # writers meanwhile - each one a wait for every purchase in flight.
+        cat "$dir/metrics0-$label" "$dir/metrics1-$label" 2>/dev/null | awk -v l="$label" -v s="$secs" '
+            /^# TYPE stampd_store_checkpoint_hold_seconds/ {n++}
+            /^stampd_store_checkpoint_hold_seconds_bucket\{le="0.01"\}/ {f10[n] = $2}
+            /^stampd_store_checkpoint_hold_seconds_sum/ {u[n] = $2}
+            /^stampd_store_checkpoint_hold_seconds_count/ {c[n] = $2}
+            END {t = c[2] - c[1]; if (n == 2)
+                printf "%s: at half the rate, the checkpointer held the writers %d times, %.1f ms on average, %d of them over 10 ms, %.1f %% of the run\n",
+                    l, t, (t > 0 ? (u[2] - u[1]) * 1000 / t : 0), t - (f10[2] - f10[1]), (u[2] - u[1]) * 100 / s}'
     fi
 }
 

@@ -98,6 +98,41 @@ static void process_counters(const struct pv_app *app, struct text *t)
             (unsigned long long) pv_processor_served(app->procs, i));
 }
 
+/* The SQLite checkpointer of st's database file (borrowed; NULL or another backend: nothing):
+ * its runs, the commits that checkpointed inline, and its holds on the writers. */
+static void store_checkpoints(struct pv_store *st, struct text *t)
+{
+    static const int64_t le[] = {PV_CKPT_LE_US};
+    struct pv_store_ckpt ck;
+    uint64_t cum = 0;
+    size_t i;
+
+    if (!st || pv_store_checkpoints(st, &ck) != PV_OK)
+        return;
+    put(t,
+        "# HELP stampd_store_checkpoints_total Checkpoints of the SQLite log that this "
+        "process's checkpointer ran.\n# TYPE stampd_store_checkpoints_total counter\n"
+        "stampd_store_checkpoints_total %llu\n"
+        "# HELP stampd_store_checkpoints_inline_total Commits that checkpointed the SQLite log "
+        "themselves (the log too long, or no checkpointer).\n"
+        "# TYPE stampd_store_checkpoints_inline_total counter\n"
+        "stampd_store_checkpoints_inline_total %llu\n"
+        "# HELP stampd_store_checkpoint_hold_seconds Checkpoints that finished the SQLite log "
+        "with this process's writers held, by how long they held them.\n"
+        "# TYPE stampd_store_checkpoint_hold_seconds histogram\n",
+        (unsigned long long) ck.runs, (unsigned long long) ck.inline_runs);
+    for (i = 0; i < sizeof le / sizeof le[0]; i++) {
+        cum += ck.hold_bucket[i];
+        put(t, "stampd_store_checkpoint_hold_seconds_bucket{le=\"%g\"} %llu\n",
+            (double) le[i] / 1e6, (unsigned long long) cum);
+    }
+    put(t,
+        "stampd_store_checkpoint_hold_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "stampd_store_checkpoint_hold_seconds_sum %.6f\n"
+        "stampd_store_checkpoint_hold_seconds_count %llu\n",
+        (unsigned long long) ck.holds, (double) ck.hold_us / 1e6, (unsigned long long) ck.holds);
+}
+
 int pv_h_metrics_token_ok(const struct pv_app *app, const struct pv_request *rq)
 {
     const char *a = rq->authorization;
@@ -223,6 +258,7 @@ void pv_h_metrics(struct pv_call *c)
             "stampd_tls_cert_not_after_seconds %lld\n",
             (long long) pv_pubtls_not_after());
     process_counters(app, &t);
+    store_checkpoints(st, &t);
     if (t.oom) {
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);
         goto out;
@@ -261,6 +297,7 @@ void pv_h_metrics_process(struct pv_call *c)
         "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
         pv_version);
     process_counters(app, &t);
+    store_checkpoints(c->st, &t);
     if (t.oom) {
         free(t.buf);
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);

@@ -538,6 +538,17 @@ static int lite_prefetch(struct pv_store *st, int id, const char *sql, const str
     return PV_OK;
 }
 
+/* What the file's checkpointer did in this process (store_int.h). */
+static int lite_checkpoints(struct pv_store *st, struct pv_store_ckpt *out)
+{
+    struct sqlite_store *s = handle(st);
+
+    if (!s->gate || !s->gate->ck)
+        return PV_ECONFIG; /* no shared file: nothing checkpoints it in the background */
+    pv_walck_stats(s->gate->ck, out);
+    return PV_OK;
+}
+
 static const struct pv_store_driver sqlite_driver = {
     .version = PV_STORE_DRIVER_VERSION,
     .name = "sqlite",
@@ -561,6 +572,7 @@ static const struct pv_store_driver sqlite_driver = {
     .prefetch = lite_prefetch,
     .backup = lite_backup,
     .cache = lite_cache,
+    .checkpoints = lite_checkpoints,
     .last_id = lite_last_id,
 };
 

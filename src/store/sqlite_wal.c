@@ -11,6 +11,8 @@
  */
 #include "store/sqlite_wal.h"
 
+#include "store/store.h"
+
 #include <sqlite3.h>
 
 #include <pthread.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 
 struct pv_walck {
     pthread_mutex_t mu;
@@ -30,7 +33,8 @@ struct pv_walck {
     long long last; /* the log's bytes when the last run started (0: none yet) */
     int page;       /* the file's page size, as the commits that ask for runs tell it */
     unsigned long runs;
-    int (*enter)(void *); /* hold / release the process's writers */
+    struct pv_store_ckpt stats; /* runs, inline runs, holds (pv_walck_stats); under mu */
+    int (*enter)(void *);       /* hold / release the process's writers */
     void (*leave)(void *);
     void *arg;
     char path[]; /* the database file */
@@ -60,12 +64,35 @@ struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*lea
     return ck;
 }
 
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A hold of us microseconds, counted in its bucket; under mu. */
+static void count_hold(struct pv_store_ckpt *s, int64_t us)
+{
+    static const int64_t le[] = {PV_CKPT_LE_US};
+    size_t i = 0;
+
+    _Static_assert(sizeof le / sizeof le[0] + 1 == PV_CKPT_BUCKETS, "a bucket for longer holds");
+    while (i < sizeof le / sizeof le[0] && us > le[i])
+        i++;
+    s->hold_bucket[i]++;
+    s->holds++;
+    s->hold_us += us;
+}
+
 static void *run(void *arg)
 {
     struct pv_walck *ck = arg;
     sqlite3 *db = NULL;
     int src, log, done, warned = 0, page = 0;
-    int held = 0; /* the log's frames at the last held run (sqlite_wal.h) */
+    int held = 0;      /* the log's frames at the last held run (sqlite_wal.h) */
+    int64_t hold = -1; /* the last hold's microseconds (-1: none this run) */
 
     prctl(PR_SET_NAME, "stampd-ckpt", 0, 0, 0); /* for `top -H` */
     src = sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -88,6 +115,7 @@ static void *run(void *arg)
         page = ck->page; /* the log's frames in bytes (sqlite_wal.h) */
         pthread_mutex_unlock(&ck->mu);
         log = done = -1;
+        hold = -1;
         src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         /* A log shorter than the held run left has been started again since. */
         if (log >= 0 && log < held)
@@ -99,8 +127,10 @@ static void *run(void *arg)
          * where a reader keeps the log from starting again, not a hold every commit. */
         if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && log != held &&
             ck->enter && ck->enter(ck->arg) == 0) {
+            hold = now_us();
             src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
             ck->leave(ck->arg);
+            hold = now_us() - hold;
             held = log;
         }
         /* BUSY: another connection is checkpointing; the next commit asks again. */
@@ -110,6 +140,9 @@ static void *run(void *arg)
         }
         pthread_mutex_lock(&ck->mu);
         ck->runs++;
+        ck->stats.runs++;
+        if (hold >= 0)
+            count_hold(&ck->stats, hold);
         ck->last = log > 0 ? (long long) log * page : 0;
     }
     pthread_mutex_unlock(&ck->mu);
@@ -135,6 +168,7 @@ int pv_walck_committed(struct pv_walck *ck, int frames, int page_size)
     }
     if (ck->failed || bytes >= PV_WALCK_INLINE_BYTES) {
         inline_ = 1;
+        ck->stats.inline_runs++;
     } else if (bytes < ck->last || bytes - ck->last >= PV_WALCK_BYTES) {
         /* A new log (smaller than at the last run), or enough new frames. */
         ck->want = 1;
@@ -152,6 +186,13 @@ unsigned long pv_walck_runs(struct pv_walck *ck)
     n = ck->runs;
     pthread_mutex_unlock(&ck->mu);
     return n;
+}
+
+void pv_walck_stats(struct pv_walck *ck, struct pv_store_ckpt *out)
+{
+    pthread_mutex_lock(&ck->mu);
+    *out = ck->stats;
+    pthread_mutex_unlock(&ck->mu);
 }
 
 void pv_walck_free(struct pv_walck *ck)

@@ -46,6 +46,7 @@
 #define PV_WALCK_INLINE_BYTES (16000LL * 4096)
 
 struct pv_walck;
+struct pv_store_ckpt;
 
 /* A checkpointer for the database file at path (borrowed, copied), its thread
  * started on first need. enter(arg) holds this process's writers (0 when
@@ -67,5 +68,10 @@ int pv_walck_committed(struct pv_walck *ck, int frames, int page_size);
 
 /* Checkpoints run by the thread so far (for tests and the log). ck borrowed. */
 unsigned long pv_walck_runs(struct pv_walck *ck);
+
+/* What ck (borrowed) did so far, into *out (borrowed, filled): its runs, the
+ * commits it sent back to checkpoint inline, and its holds on the writers by
+ * how long each held them (store.h, GET /metrics). Thread-safe. */
+void pv_walck_stats(struct pv_walck *ck, struct pv_store_ckpt *out);
 
 #endif

@@ -132,6 +132,16 @@ void pv_store_cache(struct pv_store *st, size_t bytes)
         st->drv->cache(st, bytes);
 }
 
+int pv_store_checkpoints(struct pv_store *st, struct pv_store_ckpt *out)
+{
+    if (!st || !out)
+        return PV_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!st->drv->checkpoints)
+        return PV_ECONFIG;
+    return st->drv->checkpoints(st, out);
+}
+
 const char *pv_store_backend_name(const struct pv_store *st)
 {
     return st && st->drv ? st->drv->name : "";

@@ -775,14 +775,13 @@ void pv_store_cache(struct pv_store *st, size_t bytes);
 /* pv_store_close - close a handle; NULL is fine. */
 void pv_store_close(struct pv_store *st);
 
-/*
- * pv_store_open_checked - pv_store_open, then PV_ESCHEMA unless the schema
- * is exactly PV_SCHEMA_VERSION (what servers do at start).
- */
+/* pv_store_open_checked - pv_store_open, then PV_ESCHEMA unless the schema is exactly
+ * PV_SCHEMA_VERSION (what servers do at start). */
 int pv_store_open_checked(const char *dsn, struct pv_store **out);
 
 /* Each PSD's status history (schema v11): a part of this header. */
 #include "store/store_lifecycle.h"
+#include "store/store_ckpt.h" /* what a file's checkpointer did (SQLite, issue 15) */
 /* Daily device reports and the watchdog (schema v12): a part of this header. */
 #include "store/store_reports.h"
 /* The postal authority's orders: refund claims, holds, pieces seen (schema v13). */

@@ -150,6 +150,9 @@ struct pv_store_driver {
     /* Optional (NULL: nothing to do): let this handle keep up to bytes of the
      * database's pages in memory (a processor's writer, which touches the most). */
     void (*cache)(struct pv_store *st, size_t bytes);
+    /* Optional (NULL: PV_ECONFIG): what the file's checkpointer did in this process, into
+     * *out (zeroed by the caller): SQLite (sqlite_wal.h). */
+    int (*checkpoints)(struct pv_store *st, struct pv_store_ckpt *out);
     /* Optional (NULL: the dialect returns ids with RETURNING): the id (rowid) the handle's
      * last insert gave its last row, read after the statement ran (SQLite; an INSERT's
      * RETURNING buffers its rows in a temporary table there). */

@@ -405,6 +405,15 @@ class Metrics(unittest.TestCase):
         self.assertRegex(text, r'(?m)^stampd_errors_total\{code="card_declined"\} 1$')
         self.assertRegex(text, r'(?m)^stampd_card_declines_total\{decline_code="[a-z_]+"\} 1$')
         self.assertRegex(text, r'(?m)^stampd_ratelimit_lockouts_total 0$')
+        # The SQLite file's checkpointer: its runs, inline catch-ups, holds on the writers
+        # (none yet: it starts once the log passes 16 MB).
+        self.assertRegex(text, r'(?m)^stampd_store_checkpoints_total 0$')
+        self.assertRegex(text, r'(?m)^stampd_store_checkpoints_inline_total 0$')
+        self.assertRegex(text, r'(?m)^stampd_store_checkpoint_hold_seconds_bucket'
+                               r'\{le="0\.01"\} 0$')
+        self.assertRegex(text, r'(?m)^stampd_store_checkpoint_hold_seconds_bucket'
+                               r'\{le="\+Inf"\} 0$')
+        self.assertRegex(text, r'(?m)^stampd_store_checkpoint_hold_seconds_count 0$')
         # Every sample line is name{labels} value.
         for line in text.splitlines():
             if line and not line.startswith("#"):

@@ -5,6 +5,7 @@
  * nothing lost. The hook below is the driver's (sqlite.c wal_hook).
  */
 #include "store/sqlite_wal.h"
+#include "store/store.h"
 #include "store/wgate.h"
 
 #include <sqlite3.h>
@@ -243,8 +244,10 @@ static void test_one_hold_a_log(void **state)
     struct seen s = {0};
     sqlite3 *db = new_db(path, sizeof path, PAGE);
     sqlite3_stmt *q = NULL;
+    static const int64_t le[] = {PV_CKPT_LE_US};
+    struct pv_store_ckpt st;
     unsigned long runs;
-    int i, held = 0;
+    int i, held = 0, bucket;
 
     (void) state;
     entered = 0;
@@ -279,6 +282,20 @@ static void test_one_hold_a_log(void **state)
     assert_true(pv_walck_runs(s.ck) > runs);
     settled_runs(s.ck);
     assert_int_equal(holds(), 1);
+    /* What GET /metrics shows: every run, and the one hold in the bucket of its length. */
+    pv_walck_stats(s.ck, &st);
+    assert_int_equal(st.runs, pv_walck_runs(s.ck));
+    assert_int_equal(st.holds, 1);
+    assert_true(st.hold_us >= 0);
+    for (i = 0, bucket = -1; i < PV_CKPT_BUCKETS; i++)
+        if (st.hold_bucket[i]) {
+            assert_int_equal(st.hold_bucket[i], 1);
+            assert_int_equal(bucket, -1);
+            bucket = i;
+        }
+    assert_true(bucket >= 0);
+    assert_true(bucket == PV_CKPT_BUCKETS - 1 || st.hold_us <= le[bucket]);
+    assert_true(bucket == 0 || st.hold_us > le[bucket - 1]);
     pv_walck_free(s.ck);
     sqlite3_finalize(q);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -290,6 +307,7 @@ static void test_one_hold_a_log(void **state)
 static void test_inline_when_the_thread_cannot_open(void **state)
 {
     struct pv_walck *ck = pv_walck_new("/nonexistent-dir/x.db", NULL, NULL, NULL);
+    struct pv_store_ckpt before, after;
     int i, told = 0;
 
     (void) state;
@@ -303,7 +321,13 @@ static void test_inline_when_the_thread_cannot_open(void **state)
             nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
     assert_true(told);
+    /* Each commit told to checkpoint inline is counted (GET /metrics). */
+    pv_walck_stats(ck, &before);
+    assert_true(before.inline_runs >= 1);
     assert_int_equal(pv_walck_committed(ck, FRAMES(PV_WALCK_INLINE_BYTES), PAGE), 1);
+    pv_walck_stats(ck, &after);
+    assert_int_equal(after.inline_runs, before.inline_runs + 1);
+    assert_int_equal(after.holds, 0);
     /* The log is counted in bytes: as many frames of 1 KiB pages are a quarter of the
      * log, too small to ask for anything; four times as many are as large. */
     assert_int_equal(pv_walck_committed(ck, FRAMES(PV_WALCK_BYTES), 1024), 0);
