@@ -51,7 +51,7 @@ run() {
     # SQLite: the checkpointer's holds on the writers at half the rate, their mean.
     hold=$(grep -E "^$db: at half the rate, the checkpointer held" "$log" | head -1 | grep -oE '[0-9.]+ ms on average' | cut -d' ' -f1 || true)
     [ -n "$rate" ] || { echo "pairs.sh: no $db rate in $log" >&2; exit 1; }
-    echo "$rate ${writer:-0} ${machine:-0} ${bal:-0} ${ratio:-0} ${p99:-0} ${slow:-0} ${hold:-0}" >>"$dir/$name.figures"
+    echo "$rate ${writer:-0} ${machine:-0} ${bal:-0} ${ratio:-0} ${p99:-0} ${slow:-0} ${hold:--}" >>"$dir/$name.figures"
     printf '%-2s %2d: %6s purchases/s, writers %3s us, machine %3s us%s%s\n' "$name" "$k" "$rate" \
         "${writer:-?}" "${machine:-?}" "${bal:+, balance $bal/s, card/balance $ratio}" \
         "${p99:+, at half the rate p99 $p99 ms, ${slow:-?} % over 10 ms inside${hold:+, holds $hold ms}}"
@@ -68,7 +68,7 @@ done
 for name in A B; do
     awk -v name="$name" '{r += $1; w += $2; m += $3; bl += $4; q += $5; k++}
         $6 > 0 {p += $6; sl += $7; kh++} # the runs with a half-rate figure only
-        $8 > 0 {ho += $8; kho++}          # and a hold figure (SQLite)
+        $8 != "-" {ho += $8; kho++}       # and a hold figure (SQLite; 0 when none)
         END {printf "%s means of %d runs: %.0f purchases/s, writers %.1f us, machine %.1f us", name, k, r / k, w / k, m / k;
              if (bl > 0) printf ", balance %.0f/s, card/balance %.3f", bl / k, q / k;
              if (kh > 0) printf ", at half the rate p99 %.1f ms, %.2f %% over 10 ms inside", p / kh, sl / kh;

@@ -60,6 +60,8 @@
 # Needs what `make test` installs plus wrk; installs what is missing as root.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+case ${IDEM_KEYS:-random} in random|counter) ;; *)
+    echo "bench: IDEM_KEYS=random (the default) or IDEM_KEYS=counter" >&2; exit 2 ;; esac
 secs=${1:-10}
 conns=${2:-64}
 procs_arg=${3:-}

@@ -281,6 +281,7 @@ void pv_h_metrics_process(struct pv_call *c)
 {
     struct pv_app *app = c->app;
     struct pv_reply *rp = c->rp;
+    struct pv_store *st = NULL;
     struct text t = {NULL, 0, 0, 0};
 
     if (!app->metrics_token[0]) {
@@ -297,7 +298,14 @@ void pv_h_metrics_process(struct pv_call *c)
         "# TYPE stampd_build_info gauge\nstampd_build_info{version=\"%s\"} 1\n",
         pv_version);
     process_counters(app, &t);
-    store_checkpoints(c->st, &t);
+    /* An OPEN route runs with no handle (routes.c): one borrowed for the file's checkpointer,
+     * whose writers (this processor's) it holds. */
+    if (!c->st && app->pool && pv_pool_get(app->pool, &st) == PV_OK) {
+        store_checkpoints(st, &t);
+        pv_pool_put(app->pool, st);
+    } else {
+        store_checkpoints(c->st, &t);
+    }
     if (t.oom) {
         free(t.buf);
         pv_reply_error(rp, PV_ENOMEM, NULL, NULL);

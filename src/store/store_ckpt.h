@@ -7,13 +7,17 @@
 #ifndef STAMPD_STORE_CKPT_H
 #define STAMPD_STORE_CKPT_H
 
+#include <stdint.h>
+
 /* The upper bounds of pv_store_ckpt's hold buckets, in microseconds (the last: any longer). */
 #define PV_CKPT_LE_US   1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000
 #define PV_CKPT_BUCKETS 9 /* the bounds above and one for longer holds */
 
-/* What the checkpointer of a database file did in this process since the file was first
- * opened here (SQLite: sqlite_wal.h). A hold is a run that finished the log with the
- * process's writers held, from the moment it had them to the moment it let them go. */
+/* What the checkpointer of a database file did in this process while a handle on the file
+ * was open here (SQLite: sqlite_wal.h; the counts start again after the last one closes).
+ * A hold is a run with the process's writers held, to finish a long log: from the moment
+ * the checkpointer had them to the moment it let them go (the batch it waited for at the
+ * writers' gate not included). */
 struct pv_store_ckpt {
     uint64_t runs;        /* checkpoints its thread ran */
     uint64_t inline_runs; /* commits that checkpointed inline (the log too long, or no thread) */
@@ -23,8 +27,9 @@ struct pv_store_ckpt {
 };
 
 /* pv_store_checkpoints - what the checkpointer of st's database file (st borrowed) did
- * in this process, into *out (borrowed, filled). PV_ECONFIG for a backend whose server
- * checkpoints (PostgreSQL); PV_EINVAL. */
+ * in this process, into *out (borrowed, filled): PV_OK. PV_ECONFIG (*out zeroed) where
+ * there is none: a backend whose server checkpoints (PostgreSQL), a SQLite database in
+ * memory; PV_EINVAL. */
 int pv_store_checkpoints(struct pv_store *st, struct pv_store_ckpt *out);
 
 #endif

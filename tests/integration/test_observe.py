@@ -311,6 +311,13 @@ class FrontToProcessor(unittest.TestCase):
             self.assertRegex(body, r"(?m)^stampd_batch_size_count [1-3]$")
             self.assertRegex(body, r'(?m)^stampd_build_info\{version="[^"]+"\} 1$')
             self.assertNotIn("stampd_postal_deposit_mills", body)   # the front's, from the DB
+            # The processor's own checkpointer on SQLite (its writers' holds); PostgreSQL's
+            # server checkpoints, so none there.
+            if c.srv.db.startswith("sqlite:"):
+                self.assertRegex(body, r"(?m)^stampd_store_checkpoint_hold_seconds_count 0$")
+                self.assertRegex(body, r"(?m)^stampd_store_checkpoints_total 0$")
+            else:
+                self.assertNotIn("stampd_store_checkpoint", body)
             for auth in (None, "Bearer " + token + "x", "Bearer " + c.srv.operator_key):
                 st, body = get(auth)
                 self.assertEqual(st, 401, body)
