@@ -32,7 +32,6 @@ struct pv_walck {
     int want;       /* a commit asks for a run */
     long long last; /* the log's bytes when the last run started (0: none yet) */
     int page;       /* the file's page size, as the commits that ask for runs tell it */
-    unsigned long runs;
     struct pv_store_ckpt stats; /* runs, inline runs, holds (pv_walck_stats); under mu */
     int (*enter)(void *);       /* hold / release the process's writers */
     void (*leave)(void *);
@@ -139,7 +138,6 @@ static void *run(void *arg)
             warned = 1;
         }
         pthread_mutex_lock(&ck->mu);
-        ck->runs++;
         ck->stats.runs++;
         if (hold >= 0)
             count_hold(&ck->stats, hold);
@@ -183,7 +181,7 @@ unsigned long pv_walck_runs(struct pv_walck *ck)
     unsigned long n;
 
     pthread_mutex_lock(&ck->mu);
-    n = ck->runs;
+    n = (unsigned long) ck->stats.runs;
     pthread_mutex_unlock(&ck->mu);
     return n;
 }
