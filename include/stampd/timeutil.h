@@ -12,8 +12,10 @@
 int64_t pv_now(void);
 int64_t pv_now_ms(void);
 
-/* pv_mono_ms - milliseconds on the monotonic clock: for timeouts and ages, never dates. */
+/* pv_mono_ms - milliseconds on the monotonic clock: for timeouts and ages, never dates;
+ * pv_mono_us - microseconds on it: for durations. */
 int64_t pv_mono_ms(void);
+int64_t pv_mono_us(void);
 
 /* pv_date_from_unix - UTC calendar date of unix time t as YYYYMMDD. */
 uint32_t pv_date_from_unix(int64_t t);

@@ -35,6 +35,15 @@ int64_t pv_mono_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* pv_mono_us - see timeutil.h. */
+int64_t pv_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     int64_t era;

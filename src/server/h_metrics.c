@@ -104,8 +104,6 @@ static void store_checkpoints(struct pv_store *st, struct text *t)
 {
     static const int64_t le[] = {PV_CKPT_LE_US};
     struct pv_store_ckpt ck;
-    uint64_t cum = 0;
-    size_t i;
 
     if (!st || pv_store_checkpoints(st, &ck) != PV_OK)
         return;
@@ -121,16 +119,9 @@ static void store_checkpoints(struct pv_store *st, struct text *t)
         "with this process's writers held, by how long they held them.\n"
         "# TYPE stampd_store_checkpoint_hold_seconds histogram\n",
         (unsigned long long) ck.runs, (unsigned long long) ck.inline_runs);
-    for (i = 0; i < sizeof le / sizeof le[0]; i++) {
-        cum += ck.hold_bucket[i];
-        put(t, "stampd_store_checkpoint_hold_seconds_bucket{le=\"%g\"} %llu\n",
-            (double) le[i] / 1e6, (unsigned long long) cum);
-    }
-    put(t,
-        "stampd_store_checkpoint_hold_seconds_bucket{le=\"+Inf\"} %llu\n"
-        "stampd_store_checkpoint_hold_seconds_sum %.6f\n"
-        "stampd_store_checkpoint_hold_seconds_count %llu\n",
-        (unsigned long long) ck.holds, (double) ck.hold_us / 1e6, (unsigned long long) ck.holds);
+    /* The last bucket (longer than every bound) counts in +Inf only. */
+    pv_metrics_put_hist(put_any, t, "stampd_store_checkpoint_hold_seconds", "", le, ck.hold_bucket,
+                        sizeof le / sizeof le[0], ck.holds, ck.hold_us);
 }
 
 int pv_h_metrics_token_ok(const struct pv_app *app, const struct pv_request *rq)

@@ -222,15 +222,6 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct pv_reply *rp,
     return ret;
 }
 
-/* Microseconds on the monotonic clock: how long a request took. */
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* s's request id: the one a proxy set (X-Request-Id), if it is sane, else a new one. */
 static void take_request_id(struct MHD_Connection *c, struct conn_state *s)
 {
@@ -258,7 +249,7 @@ static void log_access(struct MHD_Connection *c, const struct pv_http *h,
     a.path = url;
     a.route = rp->route;
     a.status = rp->status;
-    a.duration_us = mono_us() - s->start_us;
+    a.duration_us = pv_mono_us() - s->start_us;
     a.auth = rp->auth;
     a.owner = rp->owner;
     a.remote = pv_http_source_address(h->app, c, remote, sizeof remote);
@@ -379,7 +370,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         s = calloc(1, sizeof *s);
         if (!s)
             return MHD_NO;
-        s->start_us = mono_us();
+        s->start_us = pv_mono_us();
         s->body_max = pv_body_max(method, url);
         take_request_id(c, s);
         *req_cls = s;

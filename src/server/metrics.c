@@ -170,28 +170,34 @@ void pv_metrics_error(const char *code, const char *decline)
 }
 
 /* One histogram's _bucket, _sum and _count lines; labels "" or 'a="b",'. */
-static void write_hist(void (*put)(void *, const char *, ...), void *ctx, const char *name,
-                       const char *labels, const struct hist *hi)
+void pv_metrics_put_hist(void (*put)(void *, const char *, ...), void *ctx, const char *name,
+                         const char *labels, const int64_t *le_us, const uint64_t *bucket, size_t n,
+                         uint64_t count, int64_t sum_us)
 {
     uint64_t cum = 0;
     size_t i;
 
-    for (i = 0; i < NLAT; i++) {
-        cum += hi->bucket[i];
-        put(ctx, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, (double) lat_le_us[i] / 1e6,
+    for (i = 0; i < n; i++) {
+        cum += bucket[i];
+        put(ctx, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, (double) le_us[i] / 1e6,
             (unsigned long long) cum);
     }
-    put(ctx, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long) hi->count);
+    put(ctx, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long) count);
     if (!labels[0]) {
-        put(ctx, "%s_sum %.6f\n%s_count %llu\n", name, (double) hi->sum_us / 1e6, name,
-            (unsigned long long) hi->count);
+        put(ctx, "%s_sum %.6f\n%s_count %llu\n", name, (double) sum_us / 1e6, name,
+            (unsigned long long) count);
         return;
     }
     /* The labels without their last comma. */
-    put(ctx, "%s_sum{%.*s} %.6f\n", name, (int) strlen(labels) - 1, labels,
-        (double) hi->sum_us / 1e6);
+    put(ctx, "%s_sum{%.*s} %.6f\n", name, (int) strlen(labels) - 1, labels, (double) sum_us / 1e6);
     put(ctx, "%s_count{%.*s} %llu\n", name, (int) strlen(labels) - 1, labels,
-        (unsigned long long) hi->count);
+        (unsigned long long) count);
+}
+
+static void write_hist(void (*put)(void *, const char *, ...), void *ctx, const char *name,
+                       const char *labels, const struct hist *hi)
+{
+    pv_metrics_put_hist(put, ctx, name, labels, lat_le_us, hi->bucket, NLAT, hi->count, hi->sum_us);
 }
 
 void pv_metrics_write(void (*put)(void *ctx, const char *fmt, ...), void *ctx)

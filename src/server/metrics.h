@@ -33,6 +33,17 @@ void pv_metrics_apikey(int hit);
 void pv_metrics_error(const char *code, const char *decline);
 
 /*
+ * pv_metrics_put_hist - one histogram in Prometheus text format through put (as
+ * pv_metrics_write's): name and labels (borrowed; labels "" or 'k="v",' pairs each
+ * ending in a comma), n upper bounds le_us in microseconds (borrowed, exported in
+ * seconds) with the count in each (bucket, borrowed, not cumulative), and the count
+ * and sum of all observations, those above the last bound included.
+ */
+void pv_metrics_put_hist(void (*put)(void *ctx, const char *fmt, ...), void *ctx, const char *name,
+                         const char *labels, const int64_t *le_us, const uint64_t *bucket, size_t n,
+                         uint64_t count, int64_t sum_us);
+
+/*
  * pv_metrics_write - the counters in Prometheus text format, through put
  * (called with ctx and printf-style arguments, one or more lines each).
  */

@@ -11,6 +11,7 @@
  */
 #include "store/sqlite_wal.h"
 
+#include "stampd/timeutil.h"
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -20,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 
 struct pv_walck {
     pthread_mutex_t mu;
@@ -61,14 +61,6 @@ struct pv_walck *pv_walck_new(const char *path, int (*enter)(void *), void (*lea
         return NULL;
     }
     return ck;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* A hold of us microseconds, counted in its bucket; under mu. */
@@ -126,10 +118,10 @@ static void *run(void *arg)
          * where a reader keeps the log from starting again, not a hold every commit. */
         if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && log != held &&
             ck->enter && ck->enter(ck->arg) == 0) {
-            hold = now_us();
+            hold = pv_mono_us();
             src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
             ck->leave(ck->arg);
-            hold = now_us() - hold;
+            hold = pv_mono_us() - hold;
             held = log;
         }
         /* BUSY: another connection is checkpointing; the next commit asks again. */
