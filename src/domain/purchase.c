@@ -343,8 +343,9 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_store_prefetch_customer(st, q->customer_id, q->test, acct, facts)) != PV_OK)
         return rc;
     /* A bit the batch's read left clear is a sure "none" (pv_store_batch_facts). */
-    rc = facts & PV_FACT_IDEM ? pv_store_idem_get(st, owner, q->idem_key, stored_hash, stored_id)
-                              : PV_ENOTFOUND;
+    rc = facts & PV_FACT_IDEM
+             ? pv_store_purchase_key(st, owner, q->idem_key, stored_hash, stored_id)
+             : PV_ENOTFOUND;
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
     if (rc != PV_ENOTFOUND)
@@ -455,8 +456,12 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     if ((rc = pv_ledger_post2(st, "card_charge", lines + 4, q->pay.method == PV_PAY_CARD ? 2 : 0,
                               "postage_sale", lines, 4, r->rec.id, now)) != PV_OK)
         return rc;
-    /* No foreign key to the indicium row, which the tail writes. */
-    if ((rc = pv_store_idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) != PV_OK)
+    /* No foreign key to the indicium row, which the tail writes. A card's intent, moved to
+     * settling with the indicium above, is its record where the store writes one at a time. */
+    if ((rc = q->pay.method == PV_PAY_CARD
+                  ? pv_store_card_key_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)
+                  : pv_store_idem_put(st, owner, q->idem_key, q->req_hash, r->rec.id, now)) !=
+        PV_OK)
         return rc;
     if ((rc = pv_money_sub(balance, q->postage, &r->balance_after)) != PV_OK)
         return rc;

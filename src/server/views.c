@@ -119,7 +119,7 @@ int pv_view_replay(struct pv_store *st, const char *customer, int test, const ch
     int rc;
 
     pv_idem_owner(customer, test, owner);
-    rc = pv_store_idem_get(st, owner, key, stored, id);
+    rc = pv_store_purchase_key(st, owner, key, stored, id);
     if (rc != PV_OK)
         return rc;
     if (before_ms > 0 && !made_before(id, before_ms))

@@ -150,8 +150,9 @@ static int read_idem(struct pv_row *r, void *p)
     return r->rc;
 }
 
-int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key,
-                      char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
+/* A key's record by statement id (IDEM_GET or PURCHASE_KEY): idem_get's contract. */
+static int key_read(struct pv_store *st, int id, const char *owner_id, const char *key,
+                    char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
 {
     struct idem rec;
     struct pv_q q;
@@ -161,7 +162,7 @@ int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key
     indicium_id[0] = '\0';
     if (!owner_id || !key)
         return PV_EINVAL;
-    pv_q_start(&q, st, S_IDEM_GET);
+    pv_q_start(&q, st, id);
     pv_q_text(&q, owner_id);
     pv_q_text(&q, key);
     if ((rc = pv_q_get(&q, read_idem, &rec, sizeof rec)) == PV_OK) {
@@ -169,6 +170,12 @@ int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key
         memcpy(indicium_id, rec.indicium_id, sizeof rec.indicium_id);
     }
     return rc;
+}
+
+int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key,
+                      char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
+{
+    return key_read(st, S_IDEM_GET, owner_id, key, req_hash, indicium_id);
 }
 
 int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key,
@@ -193,6 +200,23 @@ int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key
     pv_q_text(&q, indicium_id);
     pv_q_int(&q, at);
     return pv_q_send(&q, 0); /* queued in a purchase (pv_store_defer) */
+}
+
+int pv_store_purchase_key(struct pv_store *st, const char *owner_id, const char *key,
+                          char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX])
+{
+    return key_read(st, S_PURCHASE_KEY, owner_id, key, req_hash, indicium_id);
+}
+
+int pv_store_card_key_put(struct pv_store *st, const char *owner_id, const char *key,
+                          const char *req_hash, const char *indicium_id, int64_t at)
+{
+    /* One writer at a time: no other transaction can store the key between this one's read
+     * of it (purchase_key) and its commit, and the intent this transaction moved is the
+     * record. Only inside that transaction. */
+    if (st && !pv_store_writers_parallel(st))
+        return st->in_tx ? PV_OK : PV_EINVAL;
+    return pv_store_idem_put(st, owner_id, key, req_hash, indicium_id, at);
 }
 
 int pv_store_prefetch_customer(struct pv_store *st, const char *customer_id, int test,

@@ -82,3 +82,16 @@ const struct ddl pv_migration_v32[] = {
     {ALL, "DROP INDEX IF EXISTS charges_customer"},
     {0, NULL},
 };
+
+/*
+ * v33: a card purchase's idempotency record is its intent on SQLite (issue 15,
+ * session 25; store_payments.h, card_key_put): from here on such a purchase
+ * writes no idempotency row, and its key is read through purchase_key, which
+ * finds the intent that committed with its indicium. No table changes; the
+ * version is what stops an older binary, which reads the idempotency rows
+ * alone, from opening a store where a card's retry would find no record and
+ * sell again. PostgreSQL still writes the row (its writers go side by side).
+ */
+const struct ddl pv_migration_v33[] = {
+    {0, NULL},
+};

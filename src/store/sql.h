@@ -297,6 +297,19 @@
               "ORDER BY t.ord"))                                                                   \
     X(IDEM_GET, BOTH("SELECT req_hash, indicium_id FROM idempotency "                              \
                      "WHERE owner_id = $1 AND key = $2"))                                          \
+    /* A purchase's key (purchase_key): its row, else its card's intent that committed with its    \
+     * indicium (SQLite writes no row for it: card_key_put) - not one its batch claimed, whose     \
+     * indicium is not written yet. `+state` keeps SQLite on the key's index. */                   \
+    X(PURCHASE_KEY,                                                                                \
+      DIALECT("SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = $1 AND key = $2 "    \
+              "UNION ALL SELECT p.req_hash, p.ref FROM pay_intents p WHERE p.kind = 'purchase' "   \
+              "AND p.owner = $1 AND p.client_key = $2 AND (+p.state = 'settling' OR "              \
+              "+p.state = 'captured') AND EXISTS (SELECT 1 FROM indicia i WHERE i.id = p.ref) "    \
+              "LIMIT 1",                                                                           \
+              "SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = $1 AND key = $2 "    \
+              "UNION ALL SELECT p.req_hash, p.ref FROM pay_intents p WHERE p.kind = 'purchase' "   \
+              "AND p.owner = $1 AND p.client_key = $2 AND p.state IN ('settling', 'captured') "    \
+              "AND EXISTS (SELECT 1 FROM indicia i WHERE i.id = p.ref) LIMIT 1"))                  \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
                      "VALUES ($1, $2, $3, $4, $5)"))                                               \
     /* A batch locking late: its jobs' keys in one statement, in key order (batch_settle); a       \

@@ -4,8 +4,8 @@
  * statement (issue 15, session 9; store/payments.c, domain/purchase_pay.c):
  * whether its Idempotency-Key was used, whether the postal authority holds
  * its customer, and its latest payment intent - three round trips a card
- * on the writer made one; and a round's end states, several intents to a
- * statement.
+ * on the writer made one; a round's end states, several intents to a
+ * statement; and a purchase's key, whose record a card's intent is on SQLite.
  */
 #ifndef STAMPD_STORE_PAYMENTS_H
 #define STAMPD_STORE_PAYMENTS_H
@@ -79,5 +79,24 @@ int pv_store_intents_end(struct pv_store *st, const char *const *ids, size_t n, 
  * (borrowed): a purchase committed whose capture is on its way (issue 15, session 17: a refund
  * of it captures first). Read through pay_intents_live. PV_ENOTFOUND when none, PV_EINVAL. */
 int pv_store_intent_settling(struct pv_store *st, const char *charge_id, struct pv_intent_rec *out);
+
+/* purchase_key - the purchase stored under the idempotency key (owner_id, key), all borrowed:
+ * its idempotency row, else a card purchase's intent that committed with its indicium (kind
+ * "purchase", "settling" or "captured", ref the indicium), which is the record where
+ * card_key_put writes no row. req_hash (PV_HASH_HEX) and indicium_id (PV_ID_MAX) filled as
+ * idem_get fills them. PV_OK, PV_ENOTFOUND, PV_EINVAL, a store error. */
+int pv_store_purchase_key(struct pv_store *st, const char *owner_id, const char *key,
+                          char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX]);
+/* card_key_put - a card purchase's idempotency record, in the transaction that moved its
+ * intent to "settling" with indicium_id as its ref (issue 15, session 25: the card's key is in
+ * the intents' unique key already; a second random page a card cost it a fifth of its rate).
+ * Where one transaction writes at a time (SQLite, pv_store_writers_parallel 0) that intent is
+ * the record and nothing is written: every purchase reads its key (purchase_key) inside its
+ * transaction, and none can store it beside. Where writers go side by side (PostgreSQL) only
+ * the idempotency row's unique key keeps two transactions from selling under one key: the
+ * row is written (idem_put, PV_EEXIST as there). Outside a transaction on SQLite PV_EINVAL.
+ * All borrowed. */
+int pv_store_card_key_put(struct pv_store *st, const char *owner_id, const char *key,
+                          const char *req_hash, const char *indicium_id, int64_t at);
 
 #endif

@@ -210,6 +210,16 @@ class Cards(PaymentTest):
         self.assertEqual((st, h.get("idempotent-replayed"), again["id"]), (201, "true", j["id"]))
         self.assertNotIn("payment", again)
         self.assertEqual(len(self.txns(live, "card_charge")), 1)
+        # On SQLite the card's intent is its key's record, no idempotency row of its own (issue
+        # 15, session 25), and it keeps the key as the row did: the same key for a purchase
+        # from the balance (none here: it would be refused insufficient_funds) is refused.
+        con = sqlite3.connect("file:%s?mode=ro" % SRV.db[len("sqlite:"):], uri=True)
+        try:
+            rows = con.execute("SELECT COUNT(*) FROM idempotency WHERE key = ?", (key,))
+            self.assertEqual(rows.fetchone()[0], 0)
+        finally:
+            con.close()
+        self.refused(SRV.buy(live, key, LETTER), 409, "idempotency_key_reused")
         # Another customer cannot use or delete it.
         other, _ = self.signup()
         self.refused(self.buy(other, {"method": "card", "payment_method_id": pm}), 404,

@@ -3902,6 +3902,65 @@ static void test_card_head(void **state)
     card_heads_as_one(st);
 }
 
+/* A purchase's key (issue 15, session 25): its idempotency row, else its card's intent that
+ * committed with its indicium - not one still holding, given up, of another kind, or claimed by
+ * a batch whose indicium is not written yet. A card's record (card_key_put) is that intent alone
+ * where one transaction writes at a time (SQLite), a row as well where writers go side by side
+ * (PostgreSQL), and only inside a transaction. */
+static void test_purchase_key(void **state)
+{
+    struct pv_store *st = *state;
+    char hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    struct pv_indicium_rec a;
+    struct pv_intent_rec it;
+    int parallel = pv_store_writers_parallel(st);
+
+    seed_for_indicia(st);
+    make_indicium(&a, "ind_0001", "cus_A", 1, 8, "");
+    OK(pv_store_indicium_insert(st, &a));
+    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind), PV_ENOTFOUND);
+    intent_of(&it, "pi_k1", "cus_A", "cus_A", "k9", 1, "pending", 1000);
+    COPY(it.req_hash, HASH_A);
+    it.amount = 740;
+    OK(pv_store_intent_insert(st, &it));
+    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind), PV_ENOTFOUND);
+    /* Claimed by a batch: settling, naming an indicium not written yet. */
+    OK(pv_store_begin(st));
+    OK(pv_store_intent_move(st, "pi_k1", "pending", "settling", "ch_k1", "ind_0009", "srv", 0,
+                            1100));
+    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind), PV_ENOTFOUND);
+    OK(pv_store_rollback(st));
+    /* Committed with its indicium. */
+    OK(pv_store_begin(st));
+    OK(pv_store_intent_move(st, "pi_k1", "pending", "settling", "ch_k1", "ind_0001", "srv", 0,
+                            1100));
+    OK(pv_store_card_key_put(st, "cus_A", "k9", HASH_A, "ind_0001", 1100));
+    OK(pv_store_commit(st));
+    OK(pv_store_purchase_key(st, "cus_A", "k9", hash, ind));
+    assert_string_equal(hash, HASH_A);
+    assert_string_equal(ind, "ind_0001");
+    assert_int_equal(pv_store_idem_get(st, "cus_A", "k9", hash, ind),
+                     parallel ? PV_OK : PV_ENOTFOUND);
+    OK(pv_store_intent_move(st, "pi_k1", "settling", "captured", NULL, NULL, NULL, 0, 1200));
+    OK(pv_store_purchase_key(st, "cus_A", "k9", hash, ind));
+    assert_string_equal(ind, "ind_0001");
+    /* Another owner, another kind: not this key's purchase. */
+    assert_int_equal(pv_store_purchase_key(st, "test:cus_A", "k9", hash, ind), PV_ENOTFOUND);
+    intent_of(&it, "pi_k2", "cus_A", "cus_A", "k8", 1, "settling", 1000);
+    COPY(it.kind, "funds");
+    COPY(it.ref, "ind_0001");
+    it.amount = 740;
+    OK(pv_store_intent_insert(st, &it));
+    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k8", hash, ind), PV_ENOTFOUND);
+    /* A balance purchase's row is read first. */
+    OK(pv_store_idem_put(st, "cus_A", "k7", HASH_B, "ind_0001", 1300));
+    OK(pv_store_purchase_key(st, "cus_A", "k7", hash, ind));
+    assert_string_equal(hash, HASH_B);
+    /* Outside a transaction nothing stands for the row on SQLite. */
+    assert_int_equal(pv_store_card_key_put(st, "cus_A", "k6", HASH_A, "ind_0001", 1400),
+                     parallel ? PV_OK : PV_EINVAL);
+}
+
 /* A card round's new intents in one statement on PostgreSQL (intents_insert, issue 15,
  * session 14; SQLite: one each): each written whole, as intent_insert writes it; one whose
  * (kind, owner, key, attempt) is taken is skipped, the others written; nothing written when one
@@ -4409,6 +4468,7 @@ int main(void)
         STORE(test_intents_claim),
         STORE(test_charges_insert),
         STORE(test_card_head),
+        STORE(test_purchase_key),
         STORE(test_resupply_race),
         STORE(test_indicium_search),
         STORE(test_sales_daily),
