@@ -71,6 +71,11 @@ void pv_intent_draft(struct pv_intent_rec *it, const char *kind, const char *own
     pv_str_copy(it->server_id, sizeof it->server_id, server_id);
 }
 
+int pv_intent_done(const struct pv_intent_rec *it)
+{
+    return is(it, PV_INTENT_SETTLING) || is(it, PV_INTENT_CAPTURED) || is(it, PV_INTENT_PAID);
+}
+
 int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest, int64_t now_ms)
 {
     int rc;
@@ -85,8 +90,7 @@ int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest,
         *it = *latest;
         return PV_OK;
     }
-    if (latest && (is(latest, PV_INTENT_SETTLING) || is(latest, PV_INTENT_CAPTURED) ||
-                   is(latest, PV_INTENT_PAID))) {
+    if (latest && pv_intent_done(latest)) {
         *it = *latest;
         return PV_EEXIST;
     }

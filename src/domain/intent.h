@@ -84,6 +84,10 @@ int pv_intent_open(struct pv_store *st, struct pv_intent_rec *it, int64_t now_ms
  * one statement, pv_store_intents_insert), else what pv_intent_open answers without a write
  * (PV_OK adopted, PV_EEXIST, PV_EIDEMREUSED) or PV_ENOMEM-like errors of the id. */
 int pv_intent_plan(struct pv_intent_rec *it, const struct pv_intent_rec *latest, int64_t now_ms);
+/* pv_intent_done - 1 when it (borrowed) paid for what it was for: settling, captured or paid
+ * (pv_intent_plan's PV_EEXIST). A purchase's such intent is its key's record (on SQLite its
+ * only one: store_payments.h, card_key_put). */
+int pv_intent_done(const struct pv_intent_rec *it);
 
 /*
  * pv_intent_authorize - ask gw (borrowed; NULL: PV_ENOGATEWAY) for the hold

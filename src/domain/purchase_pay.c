@@ -340,8 +340,12 @@ int pv_purchase_hold_plan(struct pv_store *st, struct pv_processor_ctx *ctx,
 
     if (rc != PV_OK)
         goto failed;
-    if (head->replay)
-        return 0; /* a replay: the batch answers it, nothing is charged */
+    /* A replay: the batch answers it, nothing is charged - before any check that the first
+     * purchase itself would now fail (its medium used, a hold placed since): a key a purchase
+     * from the balance stored, or a card purchase's intent that committed, on SQLite its
+     * key's only record (store_payments.h, card_key_put). */
+    if (head->replay || (head->found && pv_intent_done(&head->latest)))
+        return 0;
     /* A customer the postal authority stopped: no card is held (claims.h). */
     if (head->on_hold) {
         rc = PV_EONHOLD;

@@ -214,8 +214,11 @@ int pv_store_card_key_put(struct pv_store *st, const char *owner_id, const char 
     /* One writer at a time: no other transaction can store the key between this one's read
      * of it (purchase_key) and its commit, and the intent this transaction moved is the
      * record. Only inside that transaction. */
-    if (st && !pv_store_writers_parallel(st))
-        return st->in_tx ? PV_OK : PV_EINVAL;
+    if (!st || !st->in_tx || !pv_fits(owner_id, PV_ID_MAX) || !pv_fits(key, PV_IDEM_KEY_MAX) ||
+        !pv_fits(req_hash, PV_HASH_HEX) || !pv_fits(indicium_id, PV_ID_MAX))
+        return PV_EINVAL;
+    if (!pv_store_writers_parallel(st))
+        return PV_OK;
     return pv_store_idem_put(st, owner_id, key, req_hash, indicium_id, at);
 }
 

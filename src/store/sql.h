@@ -279,7 +279,8 @@
     X(WATCH_VERSION, DIALECT("SELECT version FROM watch_versions WHERE channel = $1", NULL))       \
     /* A purchase batch's reads of its jobs' keys, holds, auto-refill rules and webhook            \
      * endpoints, one row a job (batch_facts: bit 1 key stored, 2 a hold standing, 4 a rule, 8 an  \
-     * endpoint enabled in the job's mode). */                                                     \
+     * endpoint enabled in the job's mode). Bit 1 from the rows alone: PostgreSQL writes one for a \
+     * card purchase too (card_key_put). */                                                        \
     X(BATCH_FACTS,                                                                                 \
       DIALECT(NULL,                                                                                \
               "SELECT (ki.f IS NOT NULL)::integer + 2 * (kh.f IS NOT NULL)::integer "              \
@@ -550,9 +551,10 @@
     X(INTENT_ACTIVE, BOTH("SELECT " INTENT_COLS " FROM pay_intents WHERE kind = $1 AND "           \
                           "owner = $2 AND state IN ('pending', 'authorized', 'settling') "         \
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \
-    /* A new card's reads in one (store_payments.h): its key used, its customer held, its          \
-     * latest intent. SQLite joins the intent's row by the id a subquery finds: a subquery         \
-     * joined would be copied into a temporary table first (issue 15, session 11). */              \
+    /* A new card's reads in one (store_payments.h): its key's row, its customer held, its latest  \
+     * intent (a committed one is the key's record on SQLite: card_key_put). SQLite joins the      \
+     * intent's row by the id a subquery finds: a subquery joined would be copied into a temporary                                                           \
+     * table first (issue 15, session 11). */                                                      \
     X(CARD_HEAD,                                                                                   \
       DIALECT("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
               "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \

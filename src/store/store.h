@@ -498,8 +498,8 @@ int pv_store_apikey_insert(struct pv_store *st, const char *key_id, const char *
                            const char *prefix, int role, const char *owner_id, int64_t at);
 /* apikey_lookup: PV_ENOTFOUND for an unknown or revoked key. */
 int pv_store_apikey_lookup(struct pv_store *st, const char *hash_hex, struct pv_principal *out);
-/* Idempotency. get: PV_ENOTFOUND, or the request hash and indicium id
- * stored for (owner, key). put: PV_EEXIST when (owner, key) exists. */
+/* Idempotency rows (a purchase's key: purchase_key). get: PV_ENOTFOUND, or the request hash and
+ * indicium id stored for (owner, key). put: PV_EEXIST when (owner, key) exists. */
 int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key,
                       char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX]);
 int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key,

@@ -12,9 +12,10 @@
 
 /* What card_head read, all in one statement (one snapshot). */
 struct pv_card_head {
-    int replay;                  /* idempotency has (owner, client_key): idem_get would find it */
-    int on_hold;                 /* a standing authority hold on customer_id (hold_standing) */
-    int found;                   /* latest is the newest intent of (kind, owner, client_key) */
+    int replay;  /* idempotency has (owner, client_key): idem_get would find it (a card's
+                  * committed intent, its only record on SQLite, is latest: pv_intent_done) */
+    int on_hold; /* a standing authority hold on customer_id (hold_standing) */
+    int found;   /* latest is the newest intent of (kind, owner, client_key) */
     struct pv_intent_rec latest; /* as intent_latest reads it; zeroed when !found */
 };
 
@@ -94,7 +95,7 @@ int pv_store_purchase_key(struct pv_store *st, const char *owner_id, const char 
  * the record and nothing is written: every purchase reads its key (purchase_key) inside its
  * transaction, and none can store it beside. Where writers go side by side (PostgreSQL) only
  * the idempotency row's unique key keeps two transactions from selling under one key: the
- * row is written (idem_put, PV_EEXIST as there). Outside a transaction on SQLite PV_EINVAL.
+ * row is written (idem_put, PV_EEXIST as there). Outside a transaction PV_EINVAL.
  * All borrowed. */
 int pv_store_card_key_put(struct pv_store *st, const char *owner_id, const char *key,
                           const char *req_hash, const char *indicium_id, int64_t at);

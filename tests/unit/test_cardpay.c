@@ -660,6 +660,43 @@ static void test_card_purchase_statements(void **state)
     denv_books(e);
 }
 
+/* A retry of a card purchase that committed is its replay before any check the first purchase
+ * would now fail (issue 15, session 25's review): on SQLite the committed intent is the key's
+ * only record (no idempotency row), and a hold the postal authority placed since - or the
+ * medium the purchase used - must not refuse the retry that the front did not answer. */
+static void test_card_retry_replays_before_checks(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_res *r = calloc(2, sizeof *r);
+    struct pv_purchase_req q;
+    struct pv_payment card;
+    struct pv_hold_rec hold;
+
+    assert_non_null(r);
+    denv_card(e, 0, "4242424242424242", &card);
+    batch_of(e, &card, 5, &r[0]); /* bought, committed, captured */
+    memset(&hold, 0, sizeof hold);
+    snprintf(hold.id, sizeof hold.id, "hld_retry");
+    snprintf(hold.customer_id, sizeof hold.customer_id, "cus_a");
+    snprintf(hold.reason, sizeof hold.reason, "claims");
+    snprintf(hold.placed_by, sizeof hold.placed_by, "pa_1");
+    hold.placed_at = pv_now();
+    hold.serial = -1;
+    assert_int_equal(pv_store_hold_insert(e->st, &hold), PV_OK);
+    denv_letter(&q, "cus_a", "stmts", 5, 0);
+    q.pay = card;
+    pv_purchase_authorize(e->st, &e->ctx, &q, &r[1], pv_now());
+    assert_int_equal(r[1].pre_err, PV_OK);
+    assert_int_equal(r[1].held, 0);
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r[1], 1, PV_NOW_AT_LOCK), PV_OK);
+    assert_int_equal(r[1].err, PV_OK);
+    assert_int_equal(r[1].replayed, 1);
+    assert_string_equal(r[1].rec.id, r[0].rec.id);
+    pv_indicium_rec_clear(&r[0].rec);
+    pv_indicium_rec_clear(&r[1].rec);
+    free(r);
+}
+
 /* The charge row recorded for a card's hold, or none (PV_ENOTFOUND). */
 static int charge_of(struct denv *e, const char *piece, struct pv_charge_rec *c)
 {
@@ -1298,6 +1335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_committed_card_answered_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_states_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_card_purchase_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_card_retry_replays_before_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intent_writes_build_fewer_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claimed_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claimed_hold_of_a_replay, setup, teardown),
