@@ -553,7 +553,7 @@
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \
     /* A new card's reads in one (store_payments.h): its key's row, its customer held, its latest  \
      * intent (a committed one is the key's record on SQLite: card_key_put). SQLite joins the      \
-     * intent's row by the id a subquery finds: a subquery joined would be copied into a temporary                                                           \
+     * intent's row by the id a subquery finds: a subquery joined would be copied into a temporary \
      * table first (issue 15, session 11). */                                                      \
     X(CARD_HEAD,                                                                                   \
       DIALECT("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \

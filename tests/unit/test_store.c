@@ -3957,8 +3957,7 @@ static void test_purchase_key(void **state)
     OK(pv_store_purchase_key(st, "cus_A", "k7", hash, ind));
     assert_string_equal(hash, HASH_B);
     /* Only inside the transaction that moved the intent (nothing stands for the row outside). */
-    assert_int_equal(pv_store_card_key_put(st, "cus_A", "k6", HASH_A, "ind_0001", 1400),
-                     PV_EINVAL);
+    assert_int_equal(pv_store_card_key_put(st, "cus_A", "k6", HASH_A, "ind_0001", 1400), PV_EINVAL);
 }
 
 /* A card round's new intents in one statement on PostgreSQL (intents_insert, issue 15,
