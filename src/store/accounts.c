@@ -178,14 +178,21 @@ int pv_store_idem_get(struct pv_store *st, const char *owner_id, const char *key
     return key_read(st, S_IDEM_GET, owner_id, key, req_hash, indicium_id);
 }
 
+/* 1 when an idempotency record of these fits its columns (idem_put, card_key_put). */
+static int idem_fits(const char *owner_id, const char *key, const char *req_hash,
+                     const char *indicium_id)
+{
+    return pv_fits(owner_id, PV_ID_MAX) && pv_fits(key, PV_IDEM_KEY_MAX) &&
+           pv_fits(req_hash, PV_HASH_HEX) && pv_fits(indicium_id, PV_ID_MAX);
+}
+
 int pv_store_idem_put(struct pv_store *st, const char *owner_id, const char *key,
                       const char *req_hash, const char *indicium_id, int64_t at)
 {
     struct pv_q q;
     int rc, kept = 0;
 
-    if (!pv_fits(owner_id, PV_ID_MAX) || !pv_fits(key, PV_IDEM_KEY_MAX) ||
-        !pv_fits(req_hash, PV_HASH_HEX) || !pv_fits(indicium_id, PV_ID_MAX))
+    if (!idem_fits(owner_id, key, req_hash, indicium_id))
         return PV_EINVAL;
     /* A batch locking late keeps it for one statement at its end (batch_settle). */
     if (st &&
@@ -214,8 +221,7 @@ int pv_store_card_key_put(struct pv_store *st, const char *owner_id, const char 
     /* One writer at a time: no other transaction can store the key between this one's read
      * of it (purchase_key) and its commit, and the intent this transaction moved is the
      * record. Only inside that transaction. */
-    if (!st || !st->in_tx || !pv_fits(owner_id, PV_ID_MAX) || !pv_fits(key, PV_IDEM_KEY_MAX) ||
-        !pv_fits(req_hash, PV_HASH_HEX) || !pv_fits(indicium_id, PV_ID_MAX))
+    if (!st || !st->in_tx || !idem_fits(owner_id, key, req_hash, indicium_id))
         return PV_EINVAL;
     if (!pv_store_writers_parallel(st))
         return PV_OK;

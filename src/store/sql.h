@@ -68,6 +68,12 @@
  * the index: ORs, which SQLite compares in place (an IN list builds a table a statement). */
 #define PV_INTENT_LIVE_OR                                                                          \
     "(state = 'pending' OR state = 'authorized' OR state = 'settling' OR state = 'voiding')"
+/* PURCHASE_KEY (purchase_key) with the intents' settled states as each dialect names them. */
+#define PURCHASE_KEY_SQL(settled)                                                                  \
+    "SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = $1 AND key = $2 UNION ALL "    \
+    "SELECT p.req_hash, p.ref FROM pay_intents p WHERE p.kind = 'purchase' AND p.owner = $1 AND "  \
+    "p.client_key = $2 AND " settled " AND EXISTS (SELECT 1 FROM indicia i WHERE i.id = p.ref) "   \
+    "LIMIT 1"
 #define INTENT_COLS                                                                                \
     "id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, source, "     \
     "payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, created, "   \
@@ -301,16 +307,8 @@
     /* A purchase's key (purchase_key): its row, else its card's intent that committed with its    \
      * indicium (SQLite writes no row for it: card_key_put) - not one its batch claimed, whose     \
      * indicium is not written yet. `+state` keeps SQLite on the key's index. */                   \
-    X(PURCHASE_KEY,                                                                                \
-      DIALECT("SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = $1 AND key = $2 "    \
-              "UNION ALL SELECT p.req_hash, p.ref FROM pay_intents p WHERE p.kind = 'purchase' "   \
-              "AND p.owner = $1 AND p.client_key = $2 AND (+p.state = 'settling' OR "              \
-              "+p.state = 'captured') AND EXISTS (SELECT 1 FROM indicia i WHERE i.id = p.ref) "    \
-              "LIMIT 1",                                                                           \
-              "SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = $1 AND key = $2 "    \
-              "UNION ALL SELECT p.req_hash, p.ref FROM pay_intents p WHERE p.kind = 'purchase' "   \
-              "AND p.owner = $1 AND p.client_key = $2 AND p.state IN ('settling', 'captured') "    \
-              "AND EXISTS (SELECT 1 FROM indicia i WHERE i.id = p.ref) LIMIT 1"))                  \
+    X(PURCHASE_KEY, DIALECT(PURCHASE_KEY_SQL("(+p.state = 'settling' OR +p.state = 'captured')"),  \
+                            PURCHASE_KEY_SQL("p.state IN ('settling', 'captured')")))              \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
                      "VALUES ($1, $2, $3, $4, $5)"))                                               \
     /* A batch locking late: its jobs' keys in one statement, in key order (batch_settle); a       \
