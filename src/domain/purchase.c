@@ -346,6 +346,12 @@ static int purchase_head(struct pv_store *st, struct pv_processor_ctx *ctx,
     rc = facts & PV_FACT_IDEM
              ? pv_store_purchase_key(st, owner, q->idem_key, stored_hash, stored_id)
              : PV_ENOTFOUND;
+    /* A card on its way under the key: this card job's own (or twin's), else the key in use. */
+    if (rc == PV_OK && !stored_id[0]) {
+        if (q->pay.method != PV_PAY_CARD || strcmp(stored_hash, q->req_hash) != 0)
+            return PV_EIDEMREUSED;
+        rc = PV_ENOTFOUND;
+    }
     if (rc == PV_OK)
         return replay(st, q, r, stored_hash, stored_id);
     if (rc != PV_ENOTFOUND)
@@ -624,6 +630,12 @@ again:
      * locked before it are only its PSDs'), and again after a late batch's undo. */
     if ((rc = pv_purchase_claim(st, ctx, res, n)) != PV_OK)
         goto fail_rollback;
+    /* One writer at a time (SQLite): a claimed card's intent has held its key since its card
+     * round - any purchase that read the key since was refused (purchase_key): no read. */
+    if (!pv_store_writers_parallel(st))
+        for (i = 0; i < n; i++)
+            if (res[i].claimed)
+                facts[i] &= (uint8_t) ~PV_FACT_IDEM;
     ctx->late = late;
     for (i = 0; i < n; i++) {
         if (res[i].pre_err != PV_OK) {

@@ -122,6 +122,8 @@ int pv_view_replay(struct pv_store *st, const char *customer, int test, const ch
     rc = pv_store_purchase_key(st, owner, key, stored, id);
     if (rc != PV_OK)
         return rc;
+    if (!id[0])
+        return PV_ENOTFOUND; /* a card attempt on its way: its batch answers (purchase_key) */
     if (before_ms > 0 && !made_before(id, before_ms))
         return PV_ENOTFOUND; /* not there yet when the read would have been made */
     if (strcmp(stored, req_hash) != 0) {

@@ -95,3 +95,15 @@ const struct ddl pv_migration_v32[] = {
 const struct ddl pv_migration_v33[] = {
     {0, NULL},
 };
+
+/*
+ * v34: on SQLite a card purchase on its way holds its key (issue 15, session 26;
+ * store_payments.h, purchase_key): a purchase of another request under the key of a card whose
+ * hold is taken is refused, and a card job its batch claimed reads its key no more. No table
+ * changes; the version is what stops an older binary, whose purchases would not see the card on
+ * its way and could sell under its key beside it, from writing to such a store. PostgreSQL,
+ * whose path is unchanged, takes the version too.
+ */
+const struct ddl pv_migration_v34[] = {
+    {0, NULL},
+};

@@ -68,12 +68,13 @@
  * the index: ORs, which SQLite compares in place (an IN list builds a table a statement). */
 #define PV_INTENT_LIVE_OR                                                                          \
     "(state = 'pending' OR state = 'authorized' OR state = 'settling' OR state = 'voiding')"
-/* PURCHASE_KEY (purchase_key) with the intents' settled states as each dialect names them. */
-#define PURCHASE_KEY_SQL(settled)                                                                  \
+/* PURCHASE_KEY (purchase_key): the key's row, else a purchase intent under it in the states
+ * given, read with ref (its indicium, or '' for one on its way). */
+#define PURCHASE_KEY_SQL(ref, holding)                                                             \
     "SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = $1 AND key = $2 UNION ALL "    \
-    "SELECT p.req_hash, p.ref FROM pay_intents p WHERE p.kind = 'purchase' AND p.owner = $1 AND "  \
-    "p.client_key = $2 AND " settled " AND EXISTS (SELECT 1 FROM indicia i WHERE i.id = p.ref) "   \
-    "LIMIT 1"
+    "SELECT p.req_hash, " ref " FROM pay_intents p WHERE p.kind = 'purchase' AND p.owner = $1 "    \
+    "AND p.client_key = $2 AND " holding " LIMIT 1"
+#define PV_IND_OF_P "EXISTS (SELECT 1 FROM indicia i WHERE i.id = p.ref)"
 #define INTENT_COLS                                                                                \
     "id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, source, "     \
     "payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, created, "   \
@@ -305,10 +306,15 @@
     X(IDEM_GET, BOTH("SELECT req_hash, indicium_id FROM idempotency "                              \
                      "WHERE owner_id = $1 AND key = $2"))                                          \
     /* A purchase's key (purchase_key): its row, else its card's intent that committed with its    \
-     * indicium (SQLite writes no row for it: card_key_put) - not one its batch claimed, whose     \
-     * indicium is not written yet. `+state` keeps SQLite on the key's index. */                   \
-    X(PURCHASE_KEY, DIALECT(PURCHASE_KEY_SQL("(+p.state = 'settling' OR +p.state = 'captured')"),  \
-                            PURCHASE_KEY_SQL("p.state IN ('settling', 'captured')")))              \
+     * indicium (SQLite writes no row for it: card_key_put), and on SQLite one still on its way,   \
+     * its ref read as '' (pending, authorized, or settling in the batch that claimed it, its      \
+     * indicium not written yet; session 26). A declined, voiding or voided attempt holds no key.  \
+     * `+state` keeps SQLite on the key's index. */                                                \
+    X(PURCHASE_KEY,                                                                                \
+      DIALECT(PURCHASE_KEY_SQL("CASE WHEN " PV_IND_OF_P " THEN p.ref ELSE '' END",                 \
+                               "(+p.state = 'pending' OR +p.state = 'authorized' OR "              \
+                               "+p.state = 'settling' OR +p.state = 'captured')"),                 \
+              PURCHASE_KEY_SQL("p.ref", "p.state IN ('settling', 'captured') AND " PV_IND_OF_P)))  \
     X(IDEM_PUT, BOTH("INSERT INTO idempotency(owner_id, key, req_hash, indicium_id, created) "     \
                      "VALUES ($1, $2, $3, $4, $5)"))                                               \
     /* A batch locking late: its jobs' keys in one statement, in key order (batch_settle); a       \

@@ -81,11 +81,16 @@ int pv_store_intents_end(struct pv_store *st, const char *const *ids, size_t n, 
  * of it captures first). Read through pay_intents_live. PV_ENOTFOUND when none, PV_EINVAL. */
 int pv_store_intent_settling(struct pv_store *st, const char *charge_id, struct pv_intent_rec *out);
 
-/* purchase_key - the purchase stored under the idempotency key (owner_id, key), all borrowed:
- * its idempotency row, else a card purchase's intent that committed with its indicium (kind
- * "purchase", "settling" or "captured", ref the indicium), which is the record where
- * card_key_put writes no row. req_hash (PV_HASH_HEX) and indicium_id (PV_ID_MAX) filled as
- * idem_get fills them. PV_OK, PV_ENOTFOUND, PV_EINVAL, a store error. */
+/* purchase_key - the purchase under the idempotency key (owner_id, key), all borrowed: its
+ * idempotency row, else a card purchase's intent (kind "purchase") that committed with its
+ * indicium ("settling" or "captured", ref the indicium: the record where card_key_put writes no
+ * row). Where one transaction writes at a time (SQLite, pv_store_writers_parallel 0) also one
+ * on its way ("pending", "authorized", or "settling" in the batch that claimed it), for which
+ * indicium_id reads "": the key is in use by req_hash's request (issue 15, session 26: there a
+ * claimed card job reads no key, so a purchase of another request must find the card and be
+ * refused). A declined, voiding or voided attempt holds no key. req_hash (PV_HASH_HEX) and
+ * indicium_id (PV_ID_MAX) filled as idem_get fills them. PV_OK, PV_ENOTFOUND, PV_EINVAL, a
+ * store error. */
 int pv_store_purchase_key(struct pv_store *st, const char *owner_id, const char *key,
                           char req_hash[PV_HASH_HEX], char indicium_id[PV_ID_MAX]);
 /* card_key_put - a card purchase's idempotency record, in the transaction that moved its

@@ -94,6 +94,38 @@ class PaymentThreads(CardJournal, unittest.TestCase):
         self.srv.stop()
         self.assertNotIn("reconcile by hand", self.srv.stderr_text())
 
+    def test_a_card_on_its_way_holds_its_key(self):
+        """SQLite (schema v34, issue 15 session 26): from the moment a card purchase's hold is
+        asked for, its Idempotency-Key is in use - a purchase from the balance under it is
+        refused 409 idempotency_key_reused while the card is held at the gateway, and the card
+        purchase is sold once; its retry replays it, and the balance purchase under the key
+        is refused again after."""
+        st, _, j = self.srv.request("POST", "/v1/account/funds", key=self.test_key,
+                                    body={"amount": "10.00",
+                                          "payment": {"method": "card", "card": CARD}},
+                                    headers={"Idempotency-Key": "funds-1"})
+        self.assertEqual(st, 201, j)
+        answers = []
+        ts = self.card_buys("inuse", 1, answers)
+        time.sleep(0.5)  # its hold is at the gateway now (1.5 s)
+        st, _, j = self.srv.buy(self.test_key, "inuse-0", LETTER)
+        self.assertEqual((st, j["error"]["code"]), (409, "idempotency_key_reused"), j)
+        for t in ts:
+            t.join(60)
+        self.assertEqual([a[2] for a in answers], [201], answers)
+        piece = answers[0][4]["id"]
+        st, hdrs, j = self.srv.request(
+            "POST", "/v1/indicia", key=self.test_key,
+            body=dict(LETTER, payment={"method": "card", "card": CARD}),
+            headers={"Idempotency-Key": "inuse-0"})
+        self.assertEqual((st, j["id"]), (201, piece), j)
+        st, _, j = self.srv.buy(self.test_key, "inuse-0", LETTER)
+        self.assertEqual((st, j["error"]["code"]), (409, "idempotency_key_reused"), j)
+        st, _, j = self.srv.request("GET", "/v1/account/transactions", key=self.test_key)
+        self.assertEqual(st, 200, j)
+        sales = [t for t in j["data"] if t["kind"] == "postage_sale"]
+        self.assertEqual([t["ref"] for t in sales], [piece], j)
+
     def test_balance_purchases_do_not_wait_for_card_calls_and_sigterm_answers_all(self):
         answers = []
         started = time.monotonic()

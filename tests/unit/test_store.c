@@ -3902,11 +3902,12 @@ static void test_card_head(void **state)
     card_heads_as_one(st);
 }
 
-/* A purchase's key (issue 15, session 25): its idempotency row, else its card's intent that
- * committed with its indicium - not one still holding, given up, of another kind, or claimed by
- * a batch whose indicium is not written yet. A card's record (card_key_put) is that intent alone
- * where one transaction writes at a time (SQLite), a row as well where writers go side by side
- * (PostgreSQL), and only inside a transaction. */
+/* A purchase's key (issue 15, sessions 25-26): its idempotency row, else its card's intent that
+ * committed with its indicium - not one given up (declined) or of another kind or owner. Where
+ * one transaction writes at a time (SQLite) also one still on its way under the key (pending, or
+ * claimed by a batch whose indicium is not written yet), read with its request's hash and no
+ * indicium; not on PostgreSQL. A card's record (card_key_put) is that intent alone on SQLite, a
+ * row as well where writers go side by side (PostgreSQL), and only inside a transaction. */
 static void test_purchase_key(void **state)
 {
     struct pv_store *st = *state;
@@ -3923,13 +3924,24 @@ static void test_purchase_key(void **state)
     COPY(it.req_hash, HASH_A);
     it.amount = 740;
     OK(pv_store_intent_insert(st, &it));
-    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind), PV_ENOTFOUND);
+    /* On its way: on SQLite the key in use by HASH_A's request, no indicium yet. */
+    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind),
+                     parallel ? PV_ENOTFOUND : PV_OK);
+    assert_string_equal(hash, parallel ? "" : HASH_A);
+    assert_string_equal(ind, "");
     /* Claimed by a batch: settling, naming an indicium not written yet. */
     OK(pv_store_begin(st));
     OK(pv_store_intent_move(st, "pi_k1", "pending", "settling", "ch_k1", "ind_0009", "srv", 0,
                             1100));
-    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind), PV_ENOTFOUND);
+    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind),
+                     parallel ? PV_ENOTFOUND : PV_OK);
+    assert_string_equal(ind, "");
     OK(pv_store_rollback(st));
+    /* A declined attempt holds no key. */
+    intent_of(&it, "pi_k3", "cus_A", "cus_A", "k5", 1, "declined", 1000);
+    it.amount = 740;
+    OK(pv_store_intent_insert(st, &it));
+    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k5", hash, ind), PV_ENOTFOUND);
     /* Committed with its indicium. */
     OK(pv_store_begin(st));
     OK(pv_store_intent_move(st, "pi_k1", "pending", "settling", "ch_k1", "ind_0001", "srv", 0,
