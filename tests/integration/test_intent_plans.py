@@ -26,11 +26,13 @@ READS = {
     "INTENT_ACTIVE": "SELECT " + COLS + " FROM pay_intents WHERE kind = ? AND owner = ? AND "
                      "state IN ('pending', 'authorized', 'settling') "
                      "ORDER BY created DESC, id DESC LIMIT 1",
-    # PURCHASE_KEY's second arm (schema v33: a card purchase's key is its intent on SQLite).
-    "PURCHASE_KEY": "SELECT p.req_hash, p.ref FROM pay_intents p WHERE p.kind = ? AND "
-                    "p.owner = ? AND p.client_key = ? AND (+p.state = 'settling' OR "
-                    "+p.state = 'captured') AND EXISTS (SELECT 1 FROM indicia i "
-                    "WHERE i.id = p.ref) LIMIT 1",
+    # PURCHASE_KEY's second arm (schema v33: a card purchase's key is its intent on SQLite;
+    # v34: one on its way too, read with no indicium).
+    "PURCHASE_KEY": "SELECT p.req_hash, CASE WHEN EXISTS (SELECT 1 FROM indicia i "
+                    "WHERE i.id = p.ref) THEN p.ref ELSE '' END FROM pay_intents p "
+                    "WHERE p.kind = ? AND p.owner = ? AND p.client_key = ? AND "
+                    "(+p.state = 'pending' OR +p.state = 'authorized' OR "
+                    "+p.state = 'settling' OR +p.state = 'captured') LIMIT 1",
 }
 
 

@@ -13,6 +13,7 @@ at the gateway (its journal) and every PSD balances.
 """
 
 import os
+import sqlite3
 import threading
 import time
 import unittest
@@ -107,7 +108,16 @@ class PaymentThreads(CardJournal, unittest.TestCase):
         self.assertEqual(st, 201, j)
         answers = []
         ts = self.card_buys("inuse", 1, answers)
-        time.sleep(0.5)  # its hold is at the gateway now (1.5 s)
+        # Its intent committed (the card round), its hold at the gateway for 1.5 s.
+        db = sqlite3.connect("file:%s?mode=ro" % self.srv.db[len("sqlite:"):], uri=True)
+        try:
+            deadline = time.monotonic() + 10
+            while not db.execute("SELECT 1 FROM pay_intents WHERE client_key = 'inuse-0'"
+                                 ).fetchone() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            db.close()
+        self.assertEqual(answers, [], "answered before its hold came back")
         st, _, j = self.srv.buy(self.test_key, "inuse-0", LETTER)
         self.assertEqual((st, j["error"]["code"]), (409, "idempotency_key_reused"), j)
         for t in ts:

@@ -774,10 +774,14 @@ static void held_and_balance(struct denv *e, const char *prefix, struct pv_purch
 }
 
 /* A purchase from the balance under the key of a card purchase on its way (its hold taken, its
- * batch not yet run) is refused 409 idempotency_key_reused on SQLite: the card's intent holds
- * the key from its card round on (purchase_key; issue 15, session 26). The card's batch then
- * buys it as if the key had never been asked for again, without reading the key (one statement
- * fewer: test_card_purchase_statements). A retry from the balance after it: refused alike. */
+ * batch not yet run) is refused 409 idempotency_key_reused on SQLite, whatever its request's
+ * hash (here the card's own: a purchase not paid by card is another request): the card's intent
+ * holds the key from its card round on (purchase_key; issue 15, session 26) - "authorized" as
+ * an adopted hold leaves it, and "pending" as the round leaves a hold it answered for a job of
+ * its batch. The card's batch then buys it as if the key had never been asked for again,
+ * claimed from that state, without reading the key (one statement fewer:
+ * test_card_purchase_statements). A purchase from the balance after it (its own body): refused
+ * alike. */
 static void test_balance_under_a_held_cards_key(void **state)
 {
     struct denv *e = *state;
@@ -786,22 +790,71 @@ static void test_balance_under_a_held_cards_key(void **state)
     struct pv_charge_rec c;
 
     assert_non_null(r);
-    held_and_balance(e, "inuse", &q, &r[0], &b);
-    snprintf(b.req_hash, sizeof b.req_hash, "balance-hash"); /* its body names no card */
-    assert_int_equal(denv_batch(e->st, &e->ctx, &b, &r[1], 1, PV_NOW_AT_LOCK), PV_OK);
-    assert_int_equal(r[1].err, PV_EIDEMREUSED);
-    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r[0], 1, PV_NOW_AT_LOCK), PV_OK);
+    for (int pending = 0; pending < 2; pending++) {
+        memset(r, 0, 2 * sizeof *r);
+        held_and_balance(e, pending ? "inuse-p" : "inuse", &q, &r[0], &b);
+        if (pending) {
+            assert_int_equal(pv_store_intent_move(e->st, r[0].intent_id, PV_INTENT_AUTHORIZED,
+                                                  PV_INTENT_PENDING, NULL, NULL, NULL, 0,
+                                                  pv_now_ms()),
+                             PV_OK);
+            r[0].held_pending = 1;
+        }
+        assert_int_equal(denv_batch(e->st, &e->ctx, &b, &r[1], 1, PV_NOW_AT_LOCK), PV_OK);
+        assert_int_equal(r[1].err, PV_EIDEMREUSED);
+        assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r[0], 1, PV_NOW_AT_LOCK), PV_OK);
+        assert_int_equal(r[0].err, PV_OK);
+        assert_int_equal(r[0].replayed, 0);
+        assert_int_equal(r[0].claimed, 1);
+        intent_is(e, r[0].intent_id, PV_INTENT_SETTLING);
+        assert_int_equal(charge_of(e, r[0].rec.id, &c), PV_OK);
+        assert_int_equal(c.amount, r[0].charged);
+        pv_purchase_settle(e->st, &e->ctx, &r[0], 1);
+        intent_is(e, r[0].intent_id, PV_INTENT_CAPTURED);
+        snprintf(b.req_hash, sizeof b.req_hash, "balance-hash"); /* a body that names no card */
+        assert_int_equal(denv_batch(e->st, &e->ctx, &b, &r[1], 1, PV_NOW_AT_LOCK), PV_OK);
+        assert_int_equal(r[1].err, PV_EIDEMREUSED);
+        pv_indicium_rec_clear(&r[0].rec);
+    }
+    free(r);
+    denv_books(e);
+}
+
+/* Two card jobs under one key with one request in one batch (a retry that adopted the first's
+ * hold): the first claims the intent and buys without reading its key (SQLite, session 26);
+ * the twin, run after it (pv_purchase_repeats), reads the key and replays that piece - one
+ * indicium, one charge, the intent captured once. */
+static void test_twin_of_a_claimed_card(void **state)
+{
+    struct denv *e = *state;
+    struct pv_purchase_req q[2];
+    struct pv_purchase_res *r = calloc(2, sizeof *r);
+    struct pv_payment card;
+    int64_t charges;
+
+    assert_non_null(r);
+    denv_card(e, 0, "4242424242424242", &card);
+    for (int i = 0; i < 2; i++) {
+        denv_letter(&q[i], "cus_a", "twins", 1, 0);
+        q[i].pay = card;
+        pv_purchase_authorize(e->st, &e->ctx, &q[i], &r[i], pv_now());
+        assert_int_equal(r[i].held, 1);
+    }
+    assert_string_equal(r[0].intent_id, r[1].intent_id); /* the retry adopted the hold */
+    assert_int_equal(pv_purchase_batch(e->st, &e->ctx, q, r, 2, PV_NOW_AT_LOCK), PV_OK);
     assert_int_equal(r[0].err, PV_OK);
-    assert_int_equal(r[0].replayed, 0);
     assert_int_equal(r[0].claimed, 1);
-    intent_is(e, r[0].intent_id, PV_INTENT_SETTLING);
-    assert_int_equal(charge_of(e, r[0].rec.id, &c), PV_OK);
-    assert_int_equal(c.amount, r[0].charged);
-    pv_purchase_settle(e->st, &e->ctx, &r[0], 1);
+    assert_int_equal(r[0].replayed, 0);
+    assert_int_equal(r[1].err, PV_OK);
+    assert_int_equal(r[1].claimed, 0);
+    assert_int_equal(r[1].replayed, 1);
+    assert_string_equal(r[1].rec.id, r[0].rec.id);
+    pv_purchase_settle(e->st, &e->ctx, r, 2);
     intent_is(e, r[0].intent_id, PV_INTENT_CAPTURED);
-    assert_int_equal(denv_batch(e->st, &e->ctx, &b, &r[1], 1, PV_NOW_AT_LOCK), PV_OK);
-    assert_int_equal(r[1].err, PV_EIDEMREUSED);
+    assert_int_equal(pv_store_charge_count(e->st, "cus_a", "purchase", &charges), PV_OK);
+    assert_int_equal(charges, 1);
     pv_indicium_rec_clear(&r[0].rec);
+    pv_indicium_rec_clear(&r[1].rec);
     free(r);
     denv_books(e);
 }
@@ -1383,6 +1436,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_intent_writes_build_fewer_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claimed_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_balance_under_a_held_cards_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_twin_of_a_claimed_card, setup, teardown),
     };
 
     const struct CMUnitTest on_pg[] = {

@@ -3935,13 +3935,28 @@ static void test_purchase_key(void **state)
                             1100));
     assert_int_equal(pv_store_purchase_key(st, "cus_A", "k9", hash, ind),
                      parallel ? PV_ENOTFOUND : PV_OK);
+    assert_string_equal(hash, parallel ? "" : HASH_A);
     assert_string_equal(ind, "");
     OK(pv_store_rollback(st));
-    /* A declined attempt holds no key. */
-    intent_of(&it, "pi_k3", "cus_A", "cus_A", "k5", 1, "declined", 1000);
-    it.amount = 740;
-    OK(pv_store_intent_insert(st, &it));
-    assert_int_equal(pv_store_purchase_key(st, "cus_A", "k5", hash, ind), PV_ENOTFOUND);
+    /* Authorized (an adopted hold): on SQLite the key in use; declined, voiding, voided: not. */
+    {
+        static const char *const states[] = {"authorized", "declined", "voiding", "voided"};
+
+        for (size_t k = 0; k < 4; k++) {
+            char id[16], key[8];
+
+            snprintf(id, sizeof id, "pi_s%zu", k);
+            snprintf(key, sizeof key, "s%zu", k);
+            intent_of(&it, id, "cus_A", "cus_A", key, 1, states[k], 1000);
+            COPY(it.req_hash, HASH_B);
+            it.amount = 740;
+            OK(pv_store_intent_insert(st, &it));
+            assert_int_equal(pv_store_purchase_key(st, "cus_A", key, hash, ind),
+                             k == 0 && !parallel ? PV_OK : PV_ENOTFOUND);
+            assert_string_equal(hash, k == 0 && !parallel ? HASH_B : "");
+            assert_string_equal(ind, "");
+        }
+    }
     /* Committed with its indicium. */
     OK(pv_store_begin(st));
     OK(pv_store_intent_move(st, "pi_k1", "pending", "settling", "ch_k1", "ind_0001", "srv", 0,
