@@ -758,6 +758,17 @@ static void test_claimed_holds(void **state)
     denv_books(e);
 }
 
+/* A hold taken by pv_purchase_authorize (its intent "authorized") made as the card round leaves
+ * a hold it answered for a job of its batch: the intent still "pending", the charge recorded by
+ * the move that buys (r->held_pending). */
+static void as_the_round_leaves_it(struct denv *e, struct pv_purchase_res *r)
+{
+    assert_int_equal(pv_store_intent_move(e->st, r->intent_id, PV_INTENT_AUTHORIZED,
+                                          PV_INTENT_PENDING, NULL, NULL, NULL, 0, pv_now_ms()),
+                     PV_OK);
+    r->held_pending = 1;
+}
+
 /* A card purchase of cus_a's under the key PREFIX-1 with its hold taken (*q, *r), and a
  * purchase from the balance under the same key (*b, not run). */
 static void held_and_balance(struct denv *e, const char *prefix, struct pv_purchase_req *q,
@@ -793,13 +804,8 @@ static void test_balance_under_a_held_cards_key(void **state)
     for (int pending = 0; pending < 2; pending++) {
         memset(r, 0, 2 * sizeof *r);
         held_and_balance(e, pending ? "inuse-p" : "inuse", &q, &r[0], &b);
-        if (pending) {
-            assert_int_equal(pv_store_intent_move(e->st, r[0].intent_id, PV_INTENT_AUTHORIZED,
-                                                  PV_INTENT_PENDING, NULL, NULL, NULL, 0,
-                                                  pv_now_ms()),
-                             PV_OK);
-            r[0].held_pending = 1;
-        }
+        if (pending)
+            as_the_round_leaves_it(e, &r[0]);
         assert_int_equal(denv_batch(e->st, &e->ctx, &b, &r[1], 1, PV_NOW_AT_LOCK), PV_OK);
         assert_int_equal(r[1].err, PV_EIDEMREUSED);
         assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r[0], 1, PV_NOW_AT_LOCK), PV_OK);
@@ -916,13 +922,8 @@ static void test_held_intent_held_elsewhere(void **state)
         q.pay = card;
         pv_purchase_authorize(e->st, &e->ctx, &q, &r, pv_now());
         assert_int_equal(r.held, 1);
-        if (pending) { /* as the round leaves a hold it answered for a job of its batch */
-            assert_int_equal(pv_store_intent_move(e->st, r.intent_id, PV_INTENT_AUTHORIZED,
-                                                  PV_INTENT_PENDING, NULL, NULL, NULL, 0,
-                                                  pv_now_ms()),
-                             PV_OK);
-            r.held_pending = 1;
-        }
+        if (pending)
+            as_the_round_leaves_it(e, &r);
         other = held_elsewhere(r.intent_id, held);
         assert_int_equal(pv_purchase_batch(e->st, &e->ctx, &q, &r, 1, PV_NOW_AT_LOCK), PV_OK);
         assert_int_equal(r.err, PV_EBUSY);
