@@ -18,6 +18,7 @@
 #include "domain/address.h"
 #include "domain/metadata.h"
 #include "domain/indicium_view.h"
+#include "domain/json_text.h"
 #include "domain/ledger.h"
 #include "domain/mode.h"
 #include "domain/pricing.h"
@@ -506,24 +507,20 @@ out:
     json_decref(root);
 }
 
-/* How a purchase was paid, for its answer. */
-static json_t *payment_json(const struct pv_purchase_req *q, const struct pv_purchase_res *r)
+/* How a purchase was paid (pv_view_payment) as a jansson object, for an answer built as one
+ * (a purchase on a medium); NULL out of memory. */
+static json_t *payment_json(const struct pv_job *job)
 {
-    char a[32];
-    json_t *j;
+    struct pv_jtext t;
+    json_t *j = NULL;
+    size_t len;
+    char *text;
 
-    if (q->pay.method == PV_PAY_CARD)
-        j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "method", "card", "charge_id", r->charge_id,
-                      "brand", q->pay.brand, "last4", q->pay.last4, "payment_method_id",
-                      q->pay.payment_method_id[0] ? json_string(q->pay.payment_method_id)
-                                                  : json_null());
-    else
-        j = json_pack("{s:s}", "method", "balance");
-    if (j && r->refill_id[0])
-        json_object_set_new(j, "auto_refill",
-                            json_pack("{s:s, s:s, s:I}", "charge_id", r->refill_id, "amount",
-                                      pv_money_format(r->refilled, a, sizeof a), "amount_mills",
-                                      (json_int_t) r->refilled));
+    pv_jt_init(&t, 256);
+    pv_view_payment(&t, &job->req, &job->res);
+    if ((text = pv_jt_take(&t, &len)))
+        j = json_loadb(text, len, 0, NULL);
+    free(text);
     return j;
 }
 
@@ -594,7 +591,7 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
     } else if (!job->res.medium.serial[0]) {
         /* No medium to report on: the answer written as text (the common case). */
         pv_view_purchase(&job->res.rec, job->res.balance_after,
-                         job->res.replayed ? NULL : payment_json(&job->req, &job->res),
+                         job->res.replayed ? NULL : &job->req, &job->res,
                          job->res.replayed ? NULL : job->fixes, rp);
         if (!job->res.replayed)
             job->fixes = NULL; /* taken */
@@ -605,7 +602,7 @@ void pv_indicia_finish(struct pv_job *job, int err, struct pv_reply *rp)
             json_object_set_new(j, "balance_mills", json_integer(job->res.balance_after));
             /* A replay's payment was the first request's: not this one's to tell. */
             if (!job->res.replayed)
-                json_object_set_new(j, "payment", payment_json(&job->req, &job->res));
+                json_object_set_new(j, "payment", payment_json(job));
             /* What the address check changed: in this answer only, when anything. */
             if (!job->res.replayed && job->fixes)
                 json_object_set(j, "address_corrections", job->fixes);

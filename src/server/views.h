@@ -10,7 +10,10 @@
 #include "server/reply.h"
 #include "store/store.h"
 
+struct pv_jtext;
 struct pv_ledger_report;
+struct pv_purchase_req;
+struct pv_purchase_res;
 
 /* The names of enum pv_server_status, by value. */
 extern const char *const pv_view_server_status[3];
@@ -25,13 +28,22 @@ int pv_view_own_indicium(struct pv_store *st, const struct pv_principal *who, co
                          struct pv_indicium_rec *rec, struct pv_reply *rp);
 
 /*
+ * pv_view_payment - how a purchase was paid (q, r borrowed), the value of its
+ * answer's "payment", written into t (json_text.h).
+ */
+void pv_view_payment(struct pv_jtext *t, const struct pv_purchase_req *q,
+                     const struct pv_purchase_res *r);
+
+/*
  * pv_view_purchase - rp set to the 201 answer of a purchase or its replay:
  * the stored piece rec (borrowed; pv_indicium_json's object) with
- * "balance_mills" balance, then "payment" and "address_corrections" when
- * not NULL (both TAKEN). rp's body is the text (rp->raw); out of memory:
- * rp set to that error.
+ * "balance_mills" balance, then "payment" (pv_view_payment of q and r, both
+ * borrowed) when q is not NULL, and "address_corrections" when fixes is not
+ * NULL (TAKEN). rp's body is the text (rp->raw); out of memory: rp set to
+ * that error.
  */
-void pv_view_purchase(const struct pv_indicium_rec *rec, pv_mills balance, json_t *payment,
+void pv_view_purchase(const struct pv_indicium_rec *rec, pv_mills balance,
+                      const struct pv_purchase_req *q, const struct pv_purchase_res *r,
                       json_t *fixes, struct pv_reply *rp);
 
 /*

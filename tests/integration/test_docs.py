@@ -1077,7 +1077,7 @@ class CodeAndSchemas(unittest.TestCase):
         "pv_indicium_fields_json": ["IndiciumFields"],
         # pv_view_purchase writes the answer of a purchase and of a replay (pv_view_replay).
         ("pv_indicia_finish", "pv_view_purchase"): ["IndiciumWithBalance", "PurchasedIndicium"],
-        "payment_json": ["PurchasePayment"],
+        "pv_view_payment": ["PurchasePayment"],
         "pv_reply_list": ["List", "Transactions"],
         "pv_h_account": ["Account"],
         ("pv_h_keys", "psd_key_json", "previous_cas"): ["Keys", "PublicKey", "PreviousCa"],
@@ -1176,8 +1176,6 @@ class CodeAndSchemas(unittest.TestCase):
     NOT_OUTPUT = {
         "pv_payments_scrub_card": "blanks the card in a copy of the request before fingerprinting",
         "scrub_card_object": "blanks a copy of the request's card before fingerprinting",
-        "pv_payments_request_hash": "puts the blanked copy of the card in the request while "
-                                    "fingerprinting it, then the card back",
     }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {

@@ -11,6 +11,8 @@
 
 #include "domain/indicium_view.h"
 #include "domain/json_text.h"
+#include "domain/purchase.h"
+#include "server/views.h"
 #include "stampd/error.h"
 #include "stampd/money.h"
 #include "stampd/rates.h"
@@ -294,13 +296,57 @@ static void test_records(void **state)
     pv_indicium_rec_clear(&r);
 }
 
+/* A purchase's "payment" (pv_view_payment, server/views.c): written as text since session 27,
+ * the bytes jansson wrote of the object the answer built before - paid by card (a saved card
+ * or not), from the balance, with an auto-refill or not. */
+static void test_purchase_payment(void **state)
+{
+    static struct pv_purchase_req q;
+    static struct pv_purchase_res r;
+    char a[32];
+    int i;
+
+    (void) state;
+    for (i = 0; i < 6; i++) {
+        struct pv_jtext t;
+        json_t *want;
+
+        memset(&q, 0, sizeof q);
+        memset(&r, 0, sizeof r);
+        q.pay.method = i < 4 ? PV_PAY_CARD : PV_PAY_BALANCE;
+        snprintf(q.pay.brand, sizeof q.pay.brand, "visa");
+        snprintf(q.pay.last4, sizeof q.pay.last4, "4242");
+        snprintf(r.charge_id, sizeof r.charge_id, "ch_sandbox_0123456789abcdef_7");
+        if (i % 2)
+            snprintf(q.pay.payment_method_id, sizeof q.pay.payment_method_id, "pm_\"x\u00e9");
+        if (i >= 2) {
+            snprintf(r.refill_id, sizeof r.refill_id, "ch_sandbox_0123456789abcdef_8");
+            r.refilled = i == 5 ? 12345 : 20000;
+        }
+        if (q.pay.method == PV_PAY_CARD)
+            want = json_pack(
+                "{s:s, s:s, s:s, s:s, s:o}", "method", "card", "charge_id", r.charge_id, "brand",
+                q.pay.brand, "last4", q.pay.last4, "payment_method_id",
+                q.pay.payment_method_id[0] ? json_string(q.pay.payment_method_id) : json_null());
+        else
+            want = json_pack("{s:s}", "method", "balance");
+        if (r.refill_id[0])
+            json_object_set_new(want, "auto_refill",
+                                json_pack("{s:s, s:s, s:I}", "charge_id", r.refill_id, "amount",
+                                          pv_money_format(r.refilled, a, sizeof a), "amount_mills",
+                                          (json_int_t) r.refilled));
+        pv_jt_init(&t, 8);
+        pv_view_payment(&t, &q, &r);
+        same(&t, dump(want));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_money_dates_times),
-        cmocka_unit_test(test_records),
+        cmocka_unit_test(test_strings),           cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_money_dates_times), cmocka_unit_test(test_records),
+        cmocka_unit_test(test_purchase_payment),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
