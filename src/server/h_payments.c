@@ -482,9 +482,35 @@ static void cn_object(struct canon *c, const json_t *o)
         free(m);
 }
 
-static void cn_value(struct canon *c, const json_t *v)
+/* A number as jansson writes it: its buffer in a frame of its own, not in every level of
+ * cn_value's recursion (a body may nest as deep as jansson's parser allows, 2048). */
+static __attribute__((noinline)) void cn_number(struct canon *c, const json_t *v)
 {
     char b[100]; /* jansson's MAX_INTEGER_STR_LENGTH and MAX_REAL_STR_LENGTH */
+    size_t n;
+
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        unsigned long long u = x < 0 ? 0ULL - (unsigned long long) x : (unsigned long long) x;
+        char *p = b + sizeof b;
+
+        do
+            *--p = (char) ('0' + u % 10);
+        while (u /= 10);
+        if (x < 0)
+            *--p = '-';
+        cn_put(c, p, (size_t) (b + sizeof b - p));
+        return;
+    }
+    n = json_dumpb(v, b, sizeof b, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (n == 0 || n > sizeof b)
+        c->failed = 1;
+    else
+        cn_put(c, b, n);
+}
+
+static void cn_value(struct canon *c, const json_t *v)
+{
     size_t i, n;
 
     switch (json_typeof(v)) {
@@ -503,25 +529,9 @@ static void cn_value(struct canon *c, const json_t *v)
     case JSON_STRING:
         cn_str(c, json_string_value(v), json_string_length(v));
         break;
-    case JSON_INTEGER: {
-        json_int_t x = json_integer_value(v);
-        unsigned long long u = x < 0 ? 0ULL - (unsigned long long) x : (unsigned long long) x;
-        char *p = b + sizeof b;
-
-        do
-            *--p = (char) ('0' + u % 10);
-        while (u /= 10);
-        if (x < 0)
-            *--p = '-';
-        cn_put(c, p, (size_t) (b + sizeof b - p));
-        break;
-    }
+    case JSON_INTEGER:
     case JSON_REAL:
-        n = json_dumpb(v, b, sizeof b, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        if (n == 0 || n > sizeof b)
-            c->failed = 1;
-        else
-            cn_put(c, b, n);
+        cn_number(c, v);
         break;
     case JSON_TRUE:
         cn_put(c, "true", 4);
@@ -535,21 +545,20 @@ static void cn_value(struct canon *c, const json_t *v)
 }
 
 /* The fingerprint of a request body for idempotency, card number and CVC scrubbed. */
-int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_HEX])
+int pv_payments_request_hash(const char *prefix, const json_t *root, char out[PV_HASH_HEX])
 {
-    json_t *pay = json_object_get(root, "payment");
-    json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
+    const json_t *pay = json_object_get(root, "payment");
+    const json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
     /* The prefix and the text on the stack when they fit (a purchase's do). */
     char stack[4096];
     struct canon c = {stack, 0, sizeof stack, 0, 0, json_is_object(card) ? card : NULL};
     uint8_t digest[32];
     int rc = PV_OK;
 
+    if (!json_is_object(root))
+        return PV_EINVAL; /* a request body is an object (pv_body_object) */
     cn_put(&c, prefix, strlen(prefix));
-    if (json_is_object(root))
-        cn_object(&c, root);
-    else
-        c.failed = 1; /* json_dumpb writes only objects and arrays: the bodies are objects */
+    cn_object(&c, root);
     if (c.failed) {
         rc = PV_ENOMEM;
     } else {

@@ -21,13 +21,15 @@ int pv_payments_parse(struct pv_app *app, struct pv_store *st, const struct pv_p
                       json_t *pay, int allow_balance, struct pv_payment *out, struct pv_reply *rp);
 
 /* pv_payments_scrub_card - replace payment.card.number in root (borrowed) by
- * its last four digits and drop payment.card.cvc (for fingerprints);
- * PV_ENOMEM when the number could not be replaced. */
+ * its last four digits and drop payment.card.cvc: the card as the fingerprint
+ * writes it, kept as the tests' reference for it (the fingerprint no longer
+ * changes the body); PV_ENOMEM when the number could not be replaced. */
 int pv_payments_scrub_card(json_t *root);
 
 /* pv_payments_request_hash - SHA-256 hex of prefix + the canonical body (card
- * scrubbed), into out: the idempotency fingerprint. All borrowed. */
-int pv_payments_request_hash(const char *prefix, json_t *root, char out[PV_HASH_HEX]);
+ * scrubbed), into out: the idempotency fingerprint. All borrowed; root is read
+ * only and must be an object (PV_EINVAL otherwise); PV_ENOMEM out of memory. */
+int pv_payments_request_hash(const char *prefix, const json_t *root, char out[PV_HASH_HEX]);
 
 /* Route handlers (routes.c); each answers c->rp. */
 void pv_h_payment_methods(struct pv_call *c);

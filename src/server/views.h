@@ -39,8 +39,10 @@ void pv_view_payment(struct pv_jtext *t, const struct pv_purchase_req *q,
  * the stored piece rec (borrowed; pv_indicium_json's object) with
  * "balance_mills" balance, then "payment" (pv_view_payment of q and r, both
  * borrowed) when q is not NULL, and "address_corrections" when fixes is not
- * NULL (TAKEN). rp's body is the text (rp->raw); out of memory: rp set to
- * that error.
+ * NULL (TAKEN). rp's body is the text (rp->raw). When the text cannot be
+ * written (out of memory, or a string that is not UTF-8, such as a
+ * gateway's brand) rp is set to 500 internal_error, payment and all: the
+ * purchase is made, and a retry replays it.
  */
 void pv_view_purchase(const struct pv_indicium_rec *rec, pv_mills balance,
                       const struct pv_purchase_req *q, const struct pv_purchase_res *r,

@@ -1174,8 +1174,9 @@ class CodeAndSchemas(unittest.TestCase):
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
-        "pv_payments_scrub_card": "blanks the card in a copy of the request before fingerprinting",
-        "scrub_card_object": "blanks a copy of the request's card before fingerprinting",
+        "pv_payments_scrub_card": "blanks the card in a copy of a request: the fingerprint "
+                                  "tests' reference",
+        "scrub_card_object": "blanks a copy of a request's card: the fingerprint tests' reference",
     }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {

@@ -307,7 +307,7 @@ static void test_purchase_payment(void **state)
     int i;
 
     (void) state;
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < 7; i++) {
         struct pv_jtext t;
         json_t *want;
 
@@ -319,7 +319,7 @@ static void test_purchase_payment(void **state)
         snprintf(r.charge_id, sizeof r.charge_id, "ch_sandbox_0123456789abcdef_7");
         if (i % 2)
             snprintf(q.pay.payment_method_id, sizeof q.pay.payment_method_id, "pm_\"x\u00e9");
-        if (i >= 2) {
+        if (i >= 2 && i < 6) {
             snprintf(r.refill_id, sizeof r.refill_id, "ch_sandbox_0123456789abcdef_8");
             r.refilled = i == 5 ? 12345 : 20000;
         }

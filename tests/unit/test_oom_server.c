@@ -287,7 +287,10 @@ static void test_request_hash(void **state)
  * json_dumpb: the same bytes for any body, checked against the old way (a scrubbed copy dumped
  * by jansson) on random bodies - nested objects and arrays, keys that share their beginnings,
  * strings (a NUL in them too) with every character jansson escapes, UTF-8 of two to four bytes,
- * integers to their limits, reals, and a card whose number is a string, a number or missing.
+ * integers to their limits, reals, objects of more members than the writer sorts in place,
+ * text past the stack's buffer and its first doubling, a payment that is not an object, and a
+ * card among other members whose number is a string, a number or missing; then a body as deep
+ * as the parser allows, and one text written out by hand.
  */
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
 
@@ -318,6 +321,8 @@ static size_t rnd_text(char *b, int nul)
     return n;
 }
 
+static json_t *rnd_object(int depth);
+
 static json_t *rnd_value(int depth)
 {
     char b[64];
@@ -347,57 +352,115 @@ static json_t *rnd_value(int depth)
             json_array_append_new(v, rnd_value(depth + 1));
         return v;
     default:
-        v = json_object();
-        for (i = 0, k = rnd(10); i < k; i++) {
-            n = rnd_text(b, 0); /* a key with a NUL: not from the parser, cut by json_deep_copy */
-            json_object_setn_new(v, b, n, rnd_value(depth + 1));
-        }
-        return v;
+        return rnd_object(depth);
     }
+}
+
+/* An object of up to 12 members: more than the writer sorts in place (8) or fewer. */
+static json_t *rnd_object(int depth)
+{
+    json_t *v = json_object();
+    char b[64];
+    size_t n, i, k;
+
+    for (i = 0, k = rnd(13); i < k; i++) {
+        n = rnd_text(b, 0); /* a key with a NUL: not from the parser, cut by json_deep_copy */
+        json_object_setn_new(v, b, n, rnd_value(depth + 1));
+    }
+    return v;
+}
+
+/* The text of a body (taken) checked against the old way's. */
+static void same_hash(json_t *body, int i)
+{
+    char got[PV_HASH_HEX], want[PV_HASH_HEX];
+
+    hash_the_old_way(body, want);
+    assert_int_equal(pv_payments_request_hash("POST /v1/indicia\n", body, got), PV_OK);
+    if (strcmp(got, want) != 0) {
+        char *text = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
+
+        print_error("body %d: %s\n", i, text ? text : "?");
+        free(text);
+    }
+    assert_string_equal(got, want);
+    json_decref(body);
 }
 
 static void test_request_hash_text(void **state)
 {
-    char got[PV_HASH_HEX], want[PV_HASH_HEX];
+    static const char numbers[][24] = {"4242 4242 4242 4242", "12", "", "x-9"};
+    char got[PV_HASH_HEX], *big, *text;
+    json_t *body, *pay, *card;
+    size_t n, k;
     int i;
 
     (void) state;
     for (i = 0; i < 3000; i++) {
-        json_t *body = rnd_value(4), *pay, *card;
-
-        if (!json_is_object(body)) {
-            json_decref(body);
-            body = json_object();
-            json_object_set_new(body, "x", rnd_value(1));
+        body = rnd_object(1);
+        if (rnd(10) == 0) { /* past the stack's 4 kB, and past its first doubling */
+            n = 3000 + rnd(17000);
+            assert_non_null(big = malloc(n));
+            memset(big, 'q', n);
+            for (k = 0; k < 8; k++)
+                big[rnd((unsigned) n)] = "\"\\\n\x01"[rnd(4)];
+            json_object_set_new(body, "note", json_stringn(big, n));
+            free(big);
         }
-        if (rnd(2)) { /* a payment with a card, as a purchase's */
-            pay = json_object();
-            card = rnd(4) ? json_object() : rnd_value(3);
+        switch (rnd(6)) {
+        case 0: /* a payment that is not an object */
+            json_object_set_new(body, "payment", rnd_value(3));
+            break;
+        case 1:
+        case 2:
+        case 3: /* a card as a purchase's, among more members or fewer */
+            pay = rnd(3) ? json_object() : rnd_object(2);
+            card = rnd(6) ? rnd_object(3) : rnd_value(3);
             if (json_is_object(card)) {
                 if (rnd(4))
                     json_object_set_new(card, "number",
-                                        rnd(4) ? json_string(rnd(2) ? "4242 4242 4242 4242" : "12")
-                                               : json_integer(4242));
-                if (rnd(2))
-                    json_object_set_new(card, "cvc", json_string("123"));
+                                        rnd(4) ? json_string(numbers[rnd(4)]) : json_integer(4242));
+                if (rnd(3))
+                    json_object_set_new(card, "cvc", rnd(4) ? json_string("123") : rnd_value(3));
                 json_object_set_new(card, "cvc2", json_string("9"));
-                json_object_set_new(card, "exp_month", json_integer(rnd(13)));
             }
             json_object_set_new(pay, "card", card);
-            json_object_set_new(pay, "method", json_string("card"));
             json_object_set_new(body, "payment", pay);
+            break;
+        default:
+            break;
         }
-        hash_the_old_way(body, want);
-        assert_int_equal(pv_payments_request_hash("POST /v1/indicia\n", body, got), PV_OK);
-        if (strcmp(got, want) != 0) {
-            char *text = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
-
-            print_error("body %d: %s\n", i, text ? text : "?");
-            free(text);
-        }
-        assert_string_equal(got, want);
-        json_decref(body);
+        same_hash(body, i);
     }
+    /* As deep as jansson's parser goes (2048): objects in arrays in objects. */
+    assert_non_null(text = malloc(8 * 2040 + 16));
+    for (n = 0, k = 0; k < 2040; k++) {
+        memcpy(text + n, k % 2 ? "[" : "{\"a\":", k % 2 ? 1 : 5);
+        n += k % 2 ? 1 : 5;
+    }
+    text[n++] = '1';
+    for (k = 2040; k-- > 0;)
+        text[n++] = k % 2 ? ']' : '}';
+    assert_non_null(body = json_loadb(text, n, 0, NULL));
+    free(text);
+    same_hash(body, -1);
+    /* An oracle of its own: the text written out by hand, hashed by Python's hashlib -
+     * the card's number with spaces cut to 4444, its cvc gone, its own members sorted. */
+    assert_non_null(body = json_loads("{\"weight_oz\": 2.5, \"to_zip\": \"10001\", \"payment\": "
+                                      "{\"method\": \"card\", \"card\": {\"number\": "
+                                      "\"5555 5555 5555 4444\", \"cvc\": \"123\", "
+                                      "\"exp_month\": 12, \"meta\": {\"b\": [1, {\"y\": "
+                                      "\"\\u00e9\"}], \"a\": \"\\\"q\\\"\"}}}}",
+                                      0, NULL));
+    assert_int_equal(pv_payments_request_hash("POST /v1/indicia\n", body, got), PV_OK);
+    /* POST /v1/indicia\n{"payment":{"card":{"exp_month":12,"meta":{"a":"\"q\"","b":[1,
+     * {"y":"é"}]},"number":"4444"},"method":"card"},"to_zip":"10001","weight_oz":2.5} */
+    assert_string_equal(got, "e9ee3125a98fce792447eecd1b03a926bcf4f1fb7803d4cbd29cca87979646d3");
+    json_decref(body);
+    /* Only an object is a body. */
+    assert_non_null(body = json_array());
+    assert_int_equal(pv_payments_request_hash("POST /v1/indicia\n", body, got), PV_EINVAL);
+    json_decref(body);
 }
 
 int main(void)
