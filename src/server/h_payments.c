@@ -211,30 +211,6 @@ static void card_last4(const char *s, char last4[5])
     memmove(last4, last4 + k, 5 - k);
 }
 
-/* The card object's number cut to its last four digits, its CVC gone; PV_ENOMEM when the
- * number could not be replaced (a fingerprint of what is left would not be the request's). */
-static int scrub_card_object(json_t *card)
-{
-    json_t *num = json_object_get(card, "number");
-    char last4[5];
-
-    if (json_is_string(num)) {
-        card_last4(json_string_value(num), last4);
-        if (json_object_set_new(card, "number", json_string(last4)) != 0)
-            return PV_ENOMEM;
-    }
-    json_object_del(card, "cvc");
-    return PV_OK;
-}
-
-int pv_payments_scrub_card(json_t *root)
-{
-    json_t *pay = json_object_get(root, "payment");
-    json_t *card = json_is_object(pay) ? json_object_get(pay, "card") : NULL;
-
-    return json_is_object(card) ? scrub_card_object(card) : PV_OK;
-}
-
 static json_t *pm_json(const struct pv_payment_method_rec *pm)
 {
     char created[32];
@@ -327,7 +303,7 @@ out:
  * The canonical text of a request body, for its fingerprint: byte for byte what jansson 2.14's
  * json_dumpb writes with JSON_COMPACT | JSON_SORT_KEYS (stored fingerprints were made of that
  * text: a retry made before an upgrade is still known after it), the card - payment.card,
- * c->card - written as scrub_card_object leaves it (its number's last four digits, no cvc).
+ * c->card - written scrubbed: its number's last four digits (card_last4), no cvc.
  * Written here rather than by jansson, which for every container prints its address into a
  * table of its own (the check for loops, which a parsed body cannot have) and allocates a list
  * of keys to sort: with the scrubbed copy of the card put in the body and taken out again,

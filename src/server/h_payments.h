@@ -20,12 +20,6 @@ struct pv_payment;
 int pv_payments_parse(struct pv_app *app, struct pv_store *st, const struct pv_principal *who,
                       json_t *pay, int allow_balance, struct pv_payment *out, struct pv_reply *rp);
 
-/* pv_payments_scrub_card - replace payment.card.number in root (borrowed) by
- * its last four digits and drop payment.card.cvc: the card as the fingerprint
- * writes it, kept as the tests' reference for it (the fingerprint no longer
- * changes the body); PV_ENOMEM when the number could not be replaced. */
-int pv_payments_scrub_card(json_t *root);
-
 /* pv_payments_request_hash - SHA-256 hex of prefix + the canonical body (card
  * scrubbed), into out: the idempotency fingerprint. All borrowed; root is read
  * only and must be an object (PV_EINVAL otherwise); PV_ENOMEM out of memory. */

@@ -1174,9 +1174,6 @@ class CodeAndSchemas(unittest.TestCase):
     }
     # Functions that set JSON keys on something that is not an answer.
     NOT_OUTPUT = {
-        "pv_payments_scrub_card": "blanks the card in a copy of a request: the fingerprint "
-                                  "tests' reference",
-        "scrub_card_object": "blanks a copy of a request's card: the fingerprint tests' reference",
     }
     # The allowed-field lists of the body parser -> request schemas.
     BODIES = {
