@@ -10,7 +10,7 @@
 # A and B are stampd binaries (copy each build out of build/release first);
 # ROUNDS defaults to 2 (eight runs), SECONDS to 10. Everything else is
 # bench/run.sh's environment (DB=sqlite or DB=postgres - one of them, CARD=1,
-# BALANCE_CONNECTIONS=N, ...; HALF=0 is set unless given). It prints one line a
+# BALANCE_CONNECTIONS=N, ...; HALF=0 and CEILING=0 are set unless given). It prints one line a
 # run (purchases/s, the writers' and the machine's CPU a purchase and, with
 # CARD=1, the balance run and the ratio; with HALF=1, the half-rate run's p99, its
 # share over 10 ms inside stampd, the SQLite holds' mean), then each build's means. Each run's
@@ -32,7 +32,7 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${PAIRS_DIR:-$(mktemp -d /tmp/stampd-pairs.XXXXXX)}
 mkdir -p "$dir"
-export HALF="${HALF:-0}" DB="$db"
+export HALF="${HALF:-0}" CEILING="${CEILING:-0}" DB="$db"
 
 # One run: its line, and its figures appended to $dir/NAME.figures.
 run() {

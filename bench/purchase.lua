@@ -10,6 +10,8 @@
 -- is due, whatever the last answer's latency, for the latency at a given rate rather
 -- than at the most the server can do. (A pause after each answer instead, as before
 -- session 19, asked for less than meant wherever answers took long.)
+-- REFUSE=1: every request names a mail class no vendor sells, refused 400 before the
+-- store (run.sh's ceiling: what the HTTP part of a purchase alone costs the machine).
 local counter = 0
 local threads = {}
 
@@ -28,7 +30,10 @@ function init(args)
       pay = ',"payment":{"method":"card","card":{"number":"4242424242424242","exp_month":12,' ..
             '"exp_year":2031,"cvc":"123","zip":"94107"}}'
    end
-   body = '{"mail_class":"first_class_letter","weight_oz":1,"from_zip":"94107","to_zip":"10001"' ..
+   -- REFUSE=1: a mail class no vendor sells, so that every request is refused once
+   -- authenticated and its body checked, before the store (run.sh's ceiling).
+   local class = os.getenv("REFUSE") == "1" and "no_such_class" or "first_class_letter"
+   body = '{"mail_class":"' .. class .. '","weight_oz":1,"from_zip":"94107","to_zip":"10001"' ..
           pay .. '}'
    created, failed = 0, 0
    counter_keys = os.getenv("IDEM_KEYS") == "counter"

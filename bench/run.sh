@@ -34,7 +34,11 @@
 # subscribed to every event, answered 200 by a local receiver on the same
 # cores) or HOOK=closed (the endpoint on a closed port: every event written
 # and tried, no receiver), HALF=0 (skip the second run at half the rate, which
-# prints the latency there), KEEP=1 (keep the scratch directory),
+# prints the latency there), CEILING=0 (skip, on SQLite without CARD or HISTORY, the
+# run of the same load refused before the store - an unknown mail class - that prints
+# what HTTP, the key and the body's checks alone cost the machine, and the most
+# purchases/s the machine could sell with a signature added, whatever the store: the
+# ceiling() below), KEEP=1 (keep the scratch directory),
 # STAMPD=PATH (run that stampd binary instead of building build/release, e.g.
 # an older build to compare with), HISTORY=N (with DB=sqlite or DB=postgres:
 # the run on an empty store, then the same run on a store filled with N
@@ -232,9 +236,9 @@ written() {
     esac
 }
 
-# One run: serve on DSN with N processors, wrk, the books. Prints one result line
-# and sets $rate (purchases/s).
-load() {
+# serve DSN PROCESSORS LABEL: stampd serving DSN on a free port ($url), its pid in $pid,
+# its log $dir/log-LABEL; returns once it answers /healthz.
+serve() {
     dsn=$1 nproc=$2 label=$3
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     url="http://127.0.0.1:$port"
@@ -253,6 +257,13 @@ load() {
         kill -0 "$pid" 2>/dev/null || { cat "$dir/log-$label" >&2; exit 1; }
         sleep 0.1
     done
+}
+
+# One run: serve on DSN with N processors, wrk, the books. Prints one result line
+# and sets $rate (purchases/s).
+load() {
+    dsn=$1 nproc=$2 label=$3
+    serve "$dsn" "$nproc" "$label"
     [ -n "${HOOK:-}" ] && hooks "$url"
     case $dsn in
     sqlite:*) [ -n "${PAGES:-}" ] &&
@@ -382,6 +393,44 @@ EOF
     fi
 }
 
+# What the machine allows a purchase's HTTP part alone (issue 15, session 28): the same load
+# (wrk, the customers' keys, an Idempotency-Key a request) whose every request is refused
+# before the store (purchase.lua's REFUSE=1: an unknown mail class, answered 400 once
+# authenticated and its body parsed and checked - a shorter answer than a stamp's). A
+# purchase does all of that and more, and needs a signature: cores x 1e6 / SIGNS us of the
+# machine (openssl speed's own). So cores x 1e6 / (the refusal's machine CPU + a
+# signature's) bounds purchases/s on this machine, wrk on the same cores, whatever the store.
+ceiling() { # ceiling DSN SIGNS
+    provision "$1" ceiling
+    serve "$1" 1 ceiling
+    mc0=$(machine_ticks) c0=$(cpu_ticks "$pid")
+    STAMP_KEYS=$(cat "$dir/keys") REFUSE=1 wrk -t2 -c"$conns" -d"${secs}s" \
+        -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-ceiling" 2>&1 || true
+    mc1=$(machine_ticks) c1=$(cpu_ticks "$pid")
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+    python3 - "$dir/wrk-ceiling" $((mc1 - mc0)) $((c1 - c0)) "$(getconf CLK_TCK)" "$cores" "$2" <<'EOF'
+import re, sys
+w = open(sys.argv[1]).read()
+m = re.search(r"refused (\d+)", w)
+t = re.search(r"requests in ([0-9.]+)(ms|s|m|h)", w)
+n = int(m.group(1)) if m else 0
+secs = float(t.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[t.group(2)] if t else 1.0
+mc, cpu, hz, cores, signs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+if n == 0 or signs <= 0 or "unknown_mail_class" not in w:
+    print("sqlite-ceiling: no refusals measured (see wrk's output)")
+    sys.exit(0)
+us = mc * 1e6 / hz / n
+sign = cores * 1e6 / signs
+most = cores * 1e6 / (us + sign)
+print("sqlite-ceiling: %.0f purchases/s refused before the store (HTTP, the key, the body's checks), "
+      "stampd %.0f us and the machine %.0f us of CPU each; with a signature (%.1f us of the machine) "
+      "a purchase costs at least %.0f us: at most %.0f purchases/s here = %.3f x openssl speed (goal 0.30)"
+      % (n / secs, cpu * 1e6 / hz / n, us, sign, us + sign, most, most / signs))
+EOF
+}
+
 # HISTORY=N: a vendor on EMPTY_DSN and one on HISTORY_DSN filled with N
 # indicia of history (bench/history_fill.py), each with its own customers'
 # keys, loaded in turn HISTORY_RUNS times (default 1); prints each run, then
@@ -492,6 +541,9 @@ if [ "$db_sel" != postgres ]; then
         history_pair sqlite "sqlite:$dir/b.db" "sqlite:$dir/h.db" "${procs_arg:-1}"
     fi
     echo "sqlite: $rate purchases/s over $signs signs/s = $(ratio "$rate" "$signs") (goal 0.30)"
+    if [ "${CEILING:-1}" = 1 ] && [ "$card" = 0 ] && [ "$history" = 0 ]; then
+        ceiling "sqlite:$dir/c.db" "$signs"
+    fi
 fi
 
 if [ "$db_sel" != sqlite ]; then
