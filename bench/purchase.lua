@@ -10,8 +10,10 @@
 -- is due, whatever the last answer's latency, for the latency at a given rate rather
 -- than at the most the server can do. (A pause after each answer instead, as before
 -- session 19, asked for less than meant wherever answers took long.)
--- REFUSE=1: every request names a mail class no vendor sells, refused 400 before the
--- store (run.sh's ceiling: what the HTTP part of a purchase alone costs the machine).
+-- REFUSE=1: every request's body has a member no purchase has ("refuse"), so stampd
+-- checks its key, parses and checks the body and answers 400 unknown_field, with no
+-- fingerprint, no store and no job (run.sh's ceiling: what that part of a purchase
+-- alone costs the machine).
 local counter = 0
 local threads = {}
 
@@ -30,11 +32,11 @@ function init(args)
       pay = ',"payment":{"method":"card","card":{"number":"4242424242424242","exp_month":12,' ..
             '"exp_year":2031,"cvc":"123","zip":"94107"}}'
    end
-   -- REFUSE=1: a mail class no vendor sells, so that every request is refused once
-   -- authenticated and its body checked, before the store (run.sh's ceiling).
-   local class = os.getenv("REFUSE") == "1" and "no_such_class" or "first_class_letter"
-   body = '{"mail_class":"' .. class .. '","weight_oz":1,"from_zip":"94107","to_zip":"10001"' ..
-          pay .. '}'
+   -- REFUSE=1: the same body with a member no purchase has, refused at the body's
+   -- check (run.sh's ceiling).
+   local extra = os.getenv("REFUSE") == "1" and ',"refuse":true' or ""
+   body = '{"mail_class":"first_class_letter","weight_oz":1,"from_zip":"94107","to_zip":"10001"' ..
+          pay .. extra .. '}'
    created, failed = 0, 0
    counter_keys = os.getenv("IDEM_KEYS") == "counter"
    -- Each thread of each wrk run its own sequence: LuaJIT seeds every state alike.

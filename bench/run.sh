@@ -35,10 +35,10 @@
 # cores) or HOOK=closed (the endpoint on a closed port: every event written
 # and tried, no receiver), HALF=0 (skip the second run at half the rate, which
 # prints the latency there), CEILING=0 (skip, on SQLite without CARD or HISTORY, the
-# run of the same load refused before the store - an unknown mail class - that prints
-# what HTTP, the key and the body's checks alone cost the machine, and the most
-# purchases/s the machine could sell with a signature added, whatever the store: the
-# ceiling() below), KEEP=1 (keep the scratch directory),
+# run of the same load with every request refused at its body's check - a member no
+# purchase has - that prints what HTTP, the key and the body's checks alone cost the
+# machine, and the most purchases/s it could sell with a signature added, whatever the
+# store costs: the ceiling() below), KEEP=1 (keep the scratch directory),
 # STAMPD=PATH (run that stampd binary instead of building build/release, e.g.
 # an older build to compare with), HISTORY=N (with DB=sqlite or DB=postgres:
 # the run on an empty store, then the same run on a store filled with N
@@ -394,15 +394,17 @@ EOF
 }
 
 # What the machine allows a purchase's HTTP part alone (issue 15, session 28): the same load
-# (wrk, the customers' keys, an Idempotency-Key a request) whose every request is refused
-# before the store (purchase.lua's REFUSE=1: an unknown mail class, answered 400 once
-# authenticated and its body parsed and checked - a shorter answer than a stamp's). A
-# purchase does all of that and more, and needs a signature: cores x 1e6 / SIGNS us of the
-# machine (openssl speed's own). So cores x 1e6 / (the refusal's machine CPU + a
-# signature's) bounds purchases/s on this machine, wrk on the same cores, whatever the store.
+# (wrk, the customers' keys, an Idempotency-Key a request) with one more member in every body
+# (purchase.lua's REFUSE=1), so stampd checks the key, parses the body, checks every field and
+# answers 400 unknown_field - no fingerprint, no read or write of the store, no job, an answer
+# shorter than a stamp's. A purchase does every step of that and more, and needs a signature:
+# cores x 1e6 / SIGNS us of the machine (openssl speed's own). So cores x 1e6 / (a refused
+# request's machine CPU + a signature's) bounds purchases/s on this machine with wrk on the
+# same cores, whatever the store costs. The machine's CPU is all of it: run on an otherwise
+# idle machine, or the bound comes out lower than it is.
 ceiling() { # ceiling DSN SIGNS
     provision "$1" ceiling
-    serve "$1" 1 ceiling
+    serve "$1" "${procs_arg:-1}" ceiling
     mc0=$(machine_ticks) c0=$(cpu_ticks "$pid")
     STAMP_KEYS=$(cat "$dir/keys") REFUSE=1 wrk -t2 -c"$conns" -d"${secs}s" \
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-ceiling" 2>&1 || true
@@ -413,18 +415,20 @@ ceiling() { # ceiling DSN SIGNS
     python3 - "$dir/wrk-ceiling" $((mc1 - mc0)) $((c1 - c0)) "$(getconf CLK_TCK)" "$cores" "$2" <<'EOF'
 import re, sys
 w = open(sys.argv[1]).read()
-m = re.search(r"refused (\d+)", w)
+m = re.search(r"created (\d+), refused (\d+)", w)
+u = re.search(r"unknown_field (\d+)", w)
 t = re.search(r"requests in ([0-9.]+)(ms|s|m|h)", w)
-n = int(m.group(1)) if m else 0
+n = int(u.group(1)) if u else 0
 secs = float(t.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[t.group(2)] if t else 1.0
 mc, cpu, hz, cores, signs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
-if n == 0 or signs <= 0 or "unknown_mail_class" not in w:
-    print("sqlite-ceiling: no refusals measured (see wrk's output)")
+# Every answer must be that refusal: a 401 or a 5xx costs the machine something else.
+if n == 0 or signs <= 0 or not m or int(m.group(1)) != 0 or int(m.group(2)) != n:
+    print("sqlite-ceiling: not every request was refused unknown_field (see wrk's output)")
     sys.exit(0)
 us = mc * 1e6 / hz / n
 sign = cores * 1e6 / signs
 most = cores * 1e6 / (us + sign)
-print("sqlite-ceiling: %.0f purchases/s refused before the store (HTTP, the key, the body's checks), "
+print("sqlite-ceiling: %.0f requests/s refused at the body's check (HTTP, the key, the body's checks), "
       "stampd %.0f us and the machine %.0f us of CPU each; with a signature (%.1f us of the machine) "
       "a purchase costs at least %.0f us: at most %.0f purchases/s here = %.3f x openssl speed (goal 0.30)"
       % (n / secs, cpu * 1e6 / hz / n, us, sign, us + sign, most, most / signs))
