@@ -12,8 +12,8 @@
 -- session 19, asked for less than meant wherever answers took long.)
 -- REFUSE=1: every request's body has a member no purchase has ("refuse"), so stampd
 -- checks its key, parses and checks the body and answers 400 unknown_field, with no
--- fingerprint, no store and no job (run.sh's ceiling: what that part of a purchase
--- alone costs the machine).
+-- fingerprint, no store and no job dispatched (run.sh's ceiling: what that part of a
+-- purchase alone costs the machine).
 local counter = 0
 local threads = {}
 

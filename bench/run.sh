@@ -396,12 +396,13 @@ EOF
 # What the machine allows a purchase's HTTP part alone (issue 15, session 28): the same load
 # (wrk, the customers' keys, an Idempotency-Key a request) with one more member in every body
 # (purchase.lua's REFUSE=1), so stampd checks the key, parses the body, checks every field and
-# answers 400 unknown_field - no fingerprint, no read or write of the store, no job, an answer
-# shorter than a stamp's. A purchase does every step of that and more, and needs a signature:
-# cores x 1e6 / SIGNS us of the machine (openssl speed's own). So cores x 1e6 / (a refused
-# request's machine CPU + a signature's) bounds purchases/s on this machine with wrk on the
-# same cores, whatever the store costs. The machine's CPU is all of it: run on an otherwise
-# idle machine, or the bound comes out lower than it is.
+# answers 400 unknown_field - no fingerprint, no read or write of the store, no job dispatched,
+# an answer shorter than a stamp's. A purchase does every step of that (but building the short
+# error answer) and more, and needs a signature: cores x 1e6 / SIGNS us of the machine (openssl
+# speed's own). So cores x 1e6 / (a refused request's machine CPU + a signature's) bounds
+# purchases/s on this machine with wrk on the same cores, whatever the store costs. The
+# machine's CPU is all of it: run on an otherwise idle machine, or the bound comes out lower
+# than it is.
 ceiling() { # ceiling DSN SIGNS
     provision "$1" ceiling
     serve "$1" "${procs_arg:-1}" ceiling
@@ -422,7 +423,7 @@ n = int(u.group(1)) if u else 0
 secs = float(t.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[t.group(2)] if t else 1.0
 mc, cpu, hz, cores, signs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 # Every answer must be that refusal: a 401 or a 5xx costs the machine something else.
-if n == 0 or signs <= 0 or not m or int(m.group(1)) != 0 or int(m.group(2)) != n:
+if n == 0 or signs <= 0 or not m or not t or int(m.group(1)) != 0 or int(m.group(2)) != n:
     print("sqlite-ceiling: not every request was refused unknown_field (see wrk's output)")
     sys.exit(0)
 us = mc * 1e6 / hz / n
