@@ -307,10 +307,11 @@ out:
  * Written here rather than by jansson, which for every container prints its address into a
  * table of its own (the check for loops, which a parsed body cannot have) and allocates a list
  * of keys to sort: with the scrubbed copy of the card put in the body and taken out again,
- * that was 41,000 instructions of a card purchase's 94,000 in its handler (callgrind; issue
- * 15, session 27). Reals are written by jansson itself. Strings are jansson's, so valid UTF-8,
- * whose multi-byte characters have no byte under 0x80: bytes under 0x20, '"' and '\\' are
- * escaped as jansson escapes those characters, and the rest copied as it copies them.
+ * that was 41,000 of the 192,000 instructions a card purchase cost the HTTP handler
+ * (on_request; callgrind, docs/performance.md; issue 15, session 27). Reals are written by jansson
+ * itself. Strings are jansson's, so valid UTF-8, whose multi-byte characters have no byte under
+ * 0x80: bytes under 0x20, '"' and '\\' are escaped as jansson escapes those characters, and the
+ * rest copied as it copies them.
  */
 struct canon {
     char *buf; /* the caller's (stack) until it grows, then owned */
