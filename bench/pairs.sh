@@ -14,10 +14,12 @@
 # run (purchases/s, the writers' and the machine's CPU a purchase and, with
 # CARD=1, the balance run and the ratio; with HALF=1, the half-rate run's p99, its
 # share over 10 ms inside stampd, the SQLite holds' mean), then each build's means. Each run's
-# whole output is kept in $PAIRS_DIR (default a new directory under /tmp).
+# whole output is kept in $PAIRS_DIR (default a new directory under /tmp). With CARD=1 the
+# card run goes first in each round's A B and the balance run first in its B A
+# (run.sh's BALANCE_FIRST), so each build has as many runs of each order.
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 a=$1
 b=$2
 rounds=${3:-2}
@@ -36,9 +38,9 @@ export HALF="${HALF:-0}" CEILING="${CEILING:-0}" DB="$db"
 
 # One run: its line, and its figures appended to $dir/NAME.figures.
 run() {
-    name=$1 bin=$2 k=$3 # not n: the loop's counter
+    name=$1 bin=$2 k=$3 first=$4 # not n: the loop's counter
     log="$dir/$name-$k.log"
-    STAMPD=$bin "$here/run.sh" "$secs" "$conns" $procs >"$log" 2>&1 ||
+    BALANCE_FIRST=$first STAMPD=$bin "$here/run.sh" "$secs" "$conns" $procs >"$log" 2>&1 ||
         { echo "pairs.sh: run $name $k failed, see $log" >&2; exit 1; }
     rate=$(grep -E "^$db: [0-9]+ processors" "$log" | head -1 | grep -oE '[0-9]+ purchases/s' | cut -d' ' -f1 || true)
     writer=$(grep -E "^$db: [0-9]+ processors" "$log" | head -1 | grep -oE 'writers [0-9]+' | cut -d' ' -f2 || true)
@@ -60,10 +62,10 @@ run() {
 n=0
 while [ "$n" -lt "$rounds" ]; do
     n=$((n + 1))
-    run A "$a" "$n"
-    run B "$b" "$n"
-    run B "$b" "$((n + rounds))"
-    run A "$a" "$((n + rounds))"
+    run A "$a" "$n" 0
+    run B "$b" "$n" 0
+    run B "$b" "$((n + rounds))" 1
+    run A "$a" "$((n + rounds))" 1
 done
 for name in A B; do
     awk -v name="$name" '{r += $1; w += $2; m += $3; bl += $4; q += $5; k++}

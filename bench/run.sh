@@ -28,9 +28,10 @@
 # request and cost more CPU a purchase), PKCS11=1 (the PSD keys in a SoftHSM2 token),
 # CARD=1 (purchases pay by card through the sandbox gateway) with
 # GATEWAY_LATENCY=MS (default 200: every card call sleeps that long, as a
-# network round trip would; then the same load paying from the balance on a
+# network round trip would; and the same load paying from the balance on a
 # fresh vendor, BALANCE_CONNECTIONS=N connections if set, and the card rate
-# over the balance rate, goal 0.8), HOOK=1 (every customer has a webhook endpoint
+# over the balance rate, goal 0.8; the two runs take turns going first from round
+# to round, the card run in the first round unless BALANCE_FIRST=1), HOOK=1 (every customer has a webhook endpoint
 # subscribed to every event, answered 200 by a local receiver on the same
 # cores) or HOOK=closed (the endpoint on a closed port: every event written
 # and tried, no receiver), HALF=0 (skip the second run at half the rate, which
@@ -471,19 +472,39 @@ history_pair() { # history_pair LABEL EMPTY_DSN HISTORY_DSN PROCESSORS
     rate=$((sum0 / r))
 }
 
-# CARD=1: after the card run on one vendor, the same load paying from the balance on a
-# fresh vendor (DSN), and card purchases/s over balance purchases/s (issue 15's goal:
-# >= 0.8 at the gateway latency, with enough connections: BALANCE_CONNECTIONS sets
-# the balance run's, default the same as the card run's). Keeps $rate the card's.
-card_vs_balance() { # card_vs_balance LABEL DSN PROCESSORS
-    card_rate=$rate
+# CARD=1: the same load paying from the balance on a fresh vendor (DSN) into
+# $balance_rate, keeping $rate (BALANCE_CONNECTIONS sets its connections, default the
+# same as the card run's).
+balance_run() { # balance_run LABEL DSN PROCESSORS
+    card_rate=${rate:-0}
     provision "$2" "$1-balance"
     card=0 latency="" conns_card=$conns conns=${BALANCE_CONNECTIONS:-$conns}
     load "$2" "$3" "$1-balance"
     card=1 latency=${GATEWAY_LATENCY:-200} conns=$conns_card
-    echo "$1: card $card_rate purchases/s over balance $rate = $(ratio "$card_rate" "$rate") (goal 0.8)"
     balance_rate=$rate
     rate=$card_rate
+}
+
+# CARD=1: a round's card run on the card vendor at AT (its keys and operator saved by
+# rounds() in $dir/keys.LABEL and $dir/op.LABEL) and its balance run on a fresh
+# vendor, and card purchases/s over balance purchases/s (issue 15's goal: >= 0.8 at the
+# gateway latency, with enough connections). The two go in turns: the card run first in
+# even rounds, the balance run first in odd ones (BALANCE_FIRST=1 swaps the two), so a
+# machine whose speed drifts over minutes weighs on both alike - with the card run always
+# first, a machine speeding up favoured the balance run: session 29's eight runs ran
+# 195 -> 149 us of the machine a card one after another. Sets $rate to the card's.
+card_round() { # card_round LABEL AT BALANCE_DSN PROCESSORS ROUND
+    if [ $((($5 + ${BALANCE_FIRST:-0}) % 2)) = 1 ]; then
+        echo "$1: this round's balance run first"
+        balance_run "$1" "$3" "$4"
+        cp "$dir/keys.$1" "$dir/keys" # provision left the balance vendor's
+        op=$(cat "$dir/op.$1")
+        load "$2" "$4" "$1"
+    else
+        load "$2" "$4" "$1"
+        balance_run "$1" "$3" "$4"
+    fi
+    echo "$1: card $rate purchases/s over balance $balance_rate = $(ratio "$rate" "$balance_rate") (goal 0.8)"
 }
 
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
@@ -513,12 +534,13 @@ rounds() { # rounds LABEL DSN PROCESSORS REF_CMD NEXT_DSN_CMD GOAL_TEXT
         refs="$refs $ref"
         cp "$dir/keys.$1" "$dir/keys"
         op=$(cat "$dir/op.$1")
-        load "$at" "$3" "$1"
-        rates="$rates $rate"
         if [ "$card" = 1 ]; then
-            card_vs_balance "$1" "$(eval "$5")" "$3"
+            card_round "$1" "$at" "$(eval "$5")" "$3" "$round"
             cards="$cards $rate" balances="$balances $balance_rate"
+        else
+            load "$at" "$3" "$1"
         fi
+        rates="$rates $rate"
         round=$((round + 1))
     done
     rate=$(mean $rates) ref=$(mean $refs)
