@@ -1,7 +1,7 @@
 /*
  * migrations_rows.c - issue 15's migrations that change how a table's rows
- * are stored (v30, v32: SQLite) and found (v31, PostgreSQL). Apart from migrations.c only to keep
- * each file readable; pv_schema_migrations (migrations.c) lists them in order. Never edit a
+ * are stored (v30, v32, v35: SQLite) and found (v31, PostgreSQL). Apart from migrations.c only to
+ * keep each file readable; pv_schema_migrations (migrations.c) lists them in order. Never edit a
  * released migration; add the next one (v32 says why v24 and v27 were, once).
  */
 #include "store/schema_ddl.h"
@@ -105,5 +105,30 @@ const struct ddl pv_migration_v33[] = {
  * whose path is unchanged, takes the version too.
  */
 const struct ddl pv_migration_v34[] = {
+    {0, NULL},
+};
+
+/*
+ * v35: payment intents in a rowid table again on SQLite (issue 15, session 29), v32 undone. A
+ * table without rowid keeps whole rows in its interior pages too, and an intent is ~410 bytes
+ * (its request's hash, gateway key, card source, charge and ref): a 2 KiB page held ~4, so the
+ * tree fanned out ~3.7 ways and was 8 levels deep at 221,000 intents (a bench's card run; 21 %
+ * of its pages interior), where the indicia, a rowid table, were 3. Each read and move by id
+ * (the card's head, its claim, its end state) went down every level, and the table was a third
+ * of what a card wrote. A rowid table keeps rows in its leaves only (interior cells hold
+ * rowids), and its id's index (~35 bytes an entry) fans out ~50 ways: an entry more an insert,
+ * far fewer pages a read or a move, and none of a row on overflow pages whatever its key's
+ * length (docs/performance.md). Same columns, CHECKs, keys and indexes; the rows copied in
+ * their ids' order, so rowids and ids sort alike. PostgreSQL keeps its table.
+ */
+const struct ddl pv_migration_v35[] = {
+    {SQLITE, "CREATE TABLE pay_intents_v35 (\n" PV_INTENTS_V27_BODY ")"},
+    {SQLITE, "INSERT INTO pay_intents_v35 " PV_INTENTS_V27_COPY "FROM pay_intents ORDER BY id"},
+    {SQLITE, "DROP TABLE pay_intents"},
+    {SQLITE, "ALTER TABLE pay_intents_v35 RENAME TO pay_intents"},
+    {SQLITE, "CREATE INDEX pay_intents_live ON pay_intents(state, updated) "
+             "WHERE " PV_INTENT_LIVE_OR},
+    {SQLITE, "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) "
+             "WHERE gateway_key LIKE '%sha256:%'"},
     {0, NULL},
 };

@@ -27,7 +27,7 @@ struct ddl {
 extern const struct ddl *const pv_schema_migrations[];
 
 /* pay_intents' columns and key since v27, and the copy of its rows into a table of that
- * shape (v27, v32: SQLite makes the table again to change it). */
+ * shape (v27, v32, v35: SQLite makes the table again to change it). */
 #define PV_INTENTS_V27_BODY                                                                        \
     "    id                TEXT PRIMARY KEY,\n"                                                    \
     "    kind              TEXT NOT NULL CHECK (kind = 'purchase' OR kind = 'auto_refill'\n"       \
@@ -72,6 +72,6 @@ extern const struct ddl pv_migration_v28[];
 
 /* Issue 15's migrations of how rows are stored and found (migrations_rows.c). */
 extern const struct ddl pv_migration_v30[], pv_migration_v31[], pv_migration_v32[],
-    pv_migration_v33[], pv_migration_v34[];
+    pv_migration_v33[], pv_migration_v34[], pv_migration_v35[];
 
 #endif

@@ -65,9 +65,10 @@
  * commit writes every page it changed whole, to the log and later to the file: half-size
  * pages write fewer bytes a purchase. Not 1 KiB: a table without rowid keeps at most ~230
  * bytes of a row on a 1 KiB page (~490 on 2 KiB, ~1,000 on 4 KiB), and a card's intent
- * (~340 bytes and twice its Idempotency-Key) went to overflow pages there, half as much
- * again of the writer; on 2 KiB only an intent whose key is over ~75 characters does (a
- * UUID is 36) (docs/performance.md). */
+ * (~340 bytes and twice its Idempotency-Key), in such a table until schema v35, went to
+ * overflow pages there, half as much again of the writer (docs/performance.md). The
+ * purchase path's tables without rowid left (journal lines, idempotency rows) keep smaller
+ * rows. */
 #define LITE_PAGE_SIZE 2048
 
 /* ---- the per-file write gate -------------------------------------------------------------- */

@@ -978,29 +978,79 @@ static int no_rowid(sqlite3 *db, const char *table)
     return rc;
 }
 
+/* pay_intents' columns and key (v27 on), for a test to make the table again in an older
+ * shape. */
+#define PI_COLUMNS                                                                                 \
+    "id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, customer_id TEXT NOT NULL, "    \
+    "test INTEGER NOT NULL, client_key TEXT NOT NULL, attempt INTEGER NOT NULL, req_hash TEXT "    \
+    "NOT NULL DEFAULT '', gateway_key TEXT NOT NULL, source TEXT NOT NULL DEFAULT '', "            \
+    "payment_method_id TEXT NOT NULL DEFAULT '', brand TEXT NOT NULL DEFAULT '', last4 TEXT NOT "  \
+    "NULL DEFAULT '', amount_mills INTEGER NOT NULL, state TEXT NOT NULL, charge_id TEXT NOT "     \
+    "NULL DEFAULT '', ref TEXT NOT NULL DEFAULT '', server_id TEXT NOT NULL DEFAULT '', created "  \
+    "INTEGER NOT NULL, updated INTEGER NOT NULL, UNIQUE (kind, owner, client_key, attempt)"
+#define PI_INDEXES                                                                                 \
+    "CREATE INDEX pay_intents_live ON pay_intents(state, updated) WHERE state = 'pending' OR "     \
+    "state = 'authorized' OR state = 'settling' OR state = 'voiding';"                             \
+    "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) WHERE gateway_key "    \
+    "LIKE '%sha256:%';"
+
+/* The intents, in id order, as one text: what a migration must keep. */
+static void intents_text(sqlite3 *db, char *out, size_t n)
+{
+    static const char *const sql =
+        "SELECT group_concat(id || '/' || state || '/' || gateway_key || '/' || amount_mills "
+        "|| '/' || updated, ',') FROM (SELECT * FROM pay_intents ORDER BY id)";
+    sqlite3_stmt *s = NULL;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_non_null(sqlite3_column_text(s, 0));
+    pv_str_copy(out, n, (const char *) sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+}
+
+/* Migrates the store from version `from` and finds the same intents (before), in a rowid
+ * table, with both partial indexes. */
+static void intents_migrated(struct denv *e, sqlite3 *db, int from, const char *before)
+{
+    char after[1000];
+    int was = -1, to = -1;
+
+    assert_int_equal(pv_store_migrate(e->st, &was, &to), PV_OK);
+    assert_int_equal(was, from);
+    assert_int_equal(to, PV_SCHEMA_VERSION);
+    assert_false(no_rowid(db, "pay_intents")); /* v35 */
+    assert_true(lite_int(db, "SELECT count(rowid) FROM pay_intents") == 5);
+    intents_text(db, after, sizeof after);
+    assert_string_equal(after, before);
+    /* v35 copies them in id order: rowids sort as the ids do. */
+    assert_true(lite_int(db, "SELECT count(*) FROM pay_intents a JOIN pay_intents b ON "
+                             "a.rowid < b.rowid AND a.id > b.id") == 0);
+    assert_true(lite_int(db,
+                         "SELECT count(*) FROM pragma_index_list('pay_intents') WHERE name "
+                         "IN ('pay_intents_live', 'pay_intents_hashed_key') AND partial = 1") == 2);
+}
+
 /*
- * Schema v32 (issue 15, session 20): on SQLite pay_intents has no rowid (keyed by its id:
- * three B-tree entries an intent, not four, and a read by id one lookup). The migration
- * from v31 keeps every intent and both partial indexes: the table is made again in v31's
- * shape, the store migrated, and the same rows are there, read by id, by key and as live.
- * charges_customer, which only a test's count read, is gone.
+ * The intents' table on SQLite (issue 15). v32 (session 20) keyed it by its id without a rowid;
+ * v35 (session 29) made it a rowid table again, its id an index: a table without rowid keeps
+ * whole rows in its interior pages, and at ~410 bytes an intent the tree fanned out ~4 ways.
+ * Each migration keeps every intent and both partial indexes: the table is made again in
+ * v31's shape (a rowid, from before v32) and in v34's (no rowid), rows in another order, the
+ * store migrated each time, and the same rows are there, read by id, by key and as live.
+ * charges_customer, which only a test's count read, is gone (v32).
  */
-static void test_intents_without_rowid(void **state)
+static void test_intents_table(void **state)
 {
     static const char *const ids[] = {"pi_c", "pi_a", "pi_e", "pi_b", "pi_d"};
     static const char *const states[] = {"pending", "captured", "settling", "voided", "authorized"};
-    static const char *const sum_sql =
-        "SELECT group_concat(id || '/' || state || '/' || gateway_key || '/' || amount_mills "
-        "|| '/' || updated, ',') FROM (SELECT * FROM pay_intents ORDER BY id)";
     struct denv *e = *state;
     struct pv_intent_rec it;
     struct pv_intent_rec *due = NULL;
     size_t ndue = 0;
     char path[300], before[1000], key[16];
-    const unsigned char *txt;
-    sqlite3_stmt *s = NULL;
     sqlite3 *db = NULL;
-    int i, from = -1, to = -1;
+    int i;
 
     for (i = 0; i < 5; i++) {
         memset(&it, 0, sizeof it);
@@ -1020,51 +1070,34 @@ static void test_intents_without_rowid(void **state)
     snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    assert_true(no_rowid(db, "pay_intents")); /* keyed by its id */
-    assert_int_equal(sqlite3_prepare_v2(db, sum_sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    txt = sqlite3_column_text(s, 0);
-    assert_non_null(txt);
-    pv_str_copy(before, sizeof before, (const char *) txt);
-    sqlite3_finalize(s);
+    assert_false(no_rowid(db, "pay_intents")); /* a new store's: v35 */
+    intents_text(db, before, sizeof before);
     assert_non_null(strstr(before, "pi_a/captured/purchase:cus_a:k1:1/741/1001,pi_b/"));
     /* Back to v31's table (a rowid, its id an index), rows in another order, then the
-     * migration again. */
-    assert_int_equal(
-        sqlite3_exec(
-            db,
-            "BEGIN; CREATE TABLE pi31 (id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT "
-            "NULL, customer_id TEXT NOT NULL, test INTEGER NOT NULL, client_key TEXT NOT NULL, "
-            "attempt INTEGER NOT NULL, req_hash TEXT NOT NULL DEFAULT '', gateway_key TEXT NOT "
-            "NULL, source TEXT NOT NULL DEFAULT '', payment_method_id TEXT NOT NULL DEFAULT '', "
-            "brand TEXT NOT NULL DEFAULT '', last4 TEXT NOT NULL DEFAULT '', amount_mills "
-            "INTEGER NOT NULL, state TEXT NOT NULL, charge_id TEXT NOT NULL DEFAULT '', ref "
-            "TEXT NOT NULL DEFAULT '', server_id TEXT NOT NULL DEFAULT '', created INTEGER NOT "
-            "NULL, updated INTEGER NOT NULL, UNIQUE (kind, owner, client_key, attempt));"
-            "INSERT INTO pi31 SELECT * FROM pay_intents ORDER BY updated DESC;"
-            "DROP TABLE pay_intents; ALTER TABLE pi31 RENAME TO pay_intents;"
-            "CREATE INDEX pay_intents_live ON pay_intents(state, updated) WHERE state = "
-            "'pending' OR state = 'authorized' OR state = 'settling' OR state = 'voiding';"
-            "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) "
-            "WHERE gateway_key LIKE '%sha256:%';"
-            "CREATE INDEX charges_customer ON charges(customer_id, purpose);"
-            "DELETE FROM schema_version WHERE version >= 32; COMMIT",
-            NULL, NULL, NULL),
-        SQLITE_OK);
-    assert_true(lite_int(db, "SELECT count(rowid) FROM pay_intents") == 5);
-    assert_int_equal(pv_store_migrate(e->st, &from, &to), PV_OK);
-    assert_int_equal(from, 31);
-    assert_int_equal(to, PV_SCHEMA_VERSION);
-    assert_true(no_rowid(db, "pay_intents"));
-    assert_int_equal(sqlite3_prepare_v2(db, sum_sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_string_equal((const char *) sqlite3_column_text(s, 0), before);
-    sqlite3_finalize(s);
-    assert_true(lite_int(db,
-                         "SELECT count(*) FROM pragma_index_list('pay_intents') WHERE name "
-                         "IN ('pay_intents_live', 'pay_intents_hashed_key') AND partial = 1") == 2);
+     * migrations again: through v32's table without rowid to v35's. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN; CREATE TABLE pi31 (" PI_COLUMNS ");"
+                                  "INSERT INTO pi31 SELECT * FROM pay_intents ORDER BY updated "
+                                  "DESC; DROP TABLE pay_intents; ALTER TABLE pi31 RENAME TO "
+                                  "pay_intents;" PI_INDEXES
+                                  "CREATE INDEX charges_customer ON charges(customer_id, purpose);"
+                                  "DELETE FROM schema_version WHERE version >= 32; COMMIT",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    intents_migrated(e, db, 31, before);
     assert_true(lite_int(db, "SELECT count(*) FROM sqlite_master WHERE name = "
                              "'charges_customer'") == 0); /* v32: read by tests only */
+    /* Back to v34's table (no rowid, keyed by its id), then v35. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN; CREATE TABLE pi34 (" PI_COLUMNS ") WITHOUT ROWID;"
+                                  "INSERT INTO pi34 SELECT * FROM pay_intents ORDER BY "
+                                  "updated DESC; DROP TABLE "
+                                  "pay_intents; ALTER TABLE pi34 RENAME TO pay_intents;" PI_INDEXES
+                                  "DELETE FROM schema_version WHERE version >= 35; COMMIT",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(no_rowid(db, "pay_intents"));
+    intents_migrated(e, db, 34, before);
     sqlite3_close(db);
     /* Read by id, by key, as live; a duplicate id refused. */
     assert_int_equal(pv_store_intent_get(e->st, "pi_e", &it), PV_OK);
@@ -1161,7 +1194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_lease_is_not_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_lines_without_rowid, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_intents_without_rowid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intents_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_page_size, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
