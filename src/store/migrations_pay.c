@@ -58,7 +58,7 @@ const struct ddl pv_migration_v24[] = {
     {SQLITE, "INSERT INTO pay_intents_v24 SELECT id, kind, owner, customer_id, test, client_key, "
              "attempt, req_hash, gateway_key, source, payment_method_id, brand, last4, "
              "amount_mills, state, charge_id, ref, server_id, created, updated "
-             "FROM pay_intents ORDER BY id"}, /* rowid until v32 (see there) */
+             "FROM pay_intents ORDER BY id"}, /* a rowid but v32-v34 (see v32) */
     {SQLITE, "DROP TABLE pay_intents"},
     {SQLITE, "ALTER TABLE pay_intents_v24 RENAME TO pay_intents"},
     {PG, "ALTER TABLE pay_intents DROP CONSTRAINT IF EXISTS pay_intents_gateway_key_key"},
@@ -189,7 +189,7 @@ const struct ddl pv_migration_v26[] = {
 const struct ddl pv_migration_v27[] = {
     {SQLITE, "CREATE TABLE pay_intents_v27 (\n" PV_INTENTS_V27_BODY ")"},
     {SQLITE, "INSERT INTO pay_intents_v27 " PV_INTENTS_V27_COPY
-             "FROM pay_intents ORDER BY id"}, /* rowid until v32 (see there) */
+             "FROM pay_intents ORDER BY id"}, /* a rowid but v32-v34 (see v32) */
     {SQLITE, "DROP TABLE pay_intents"},
     {SQLITE, "ALTER TABLE pay_intents_v27 RENAME TO pay_intents"},
     {SQLITE, "CREATE INDEX pay_intents_live ON pay_intents(state, updated) "

@@ -112,14 +112,15 @@ const struct ddl pv_migration_v34[] = {
  * v35: payment intents in a rowid table again on SQLite (issue 15, session 29), v32 undone. A
  * table without rowid keeps whole rows in its interior pages too, and an intent is ~410 bytes
  * (its request's hash, gateway key, card source, charge and ref): a 2 KiB page held ~4, so the
- * tree fanned out ~3.7 ways and was 8 levels deep at 221,000 intents (a bench's card run; 21 %
- * of its pages interior), where the indicia, a rowid table, were 3. Each read and move by id
- * (the card's head, its claim, its end state) went down every level, and the table was a third
- * of what a card wrote. A rowid table keeps rows in its leaves only (interior cells hold
- * rowids), and its id's index (~35 bytes an entry) fans out ~50 ways: an entry more an insert,
- * far fewer pages a read or a move, and none of a row on overflow pages whatever its key's
- * length (docs/performance.md). Same columns, CHECKs, keys and indexes; the rows copied in
- * their ids' order, so rowids and ids sort alike. PostgreSQL keeps its table.
+ * tree fanned out ~4.7 ways and was 8 levels deep at 221,000 intents (a bench's card run; 13,143
+ * interior pages, ~26 MB, more than a writer's page cache), where the indicia, a rowid table,
+ * were 3. Each read and move by id (the card's head, its claim, its end state) went down every
+ * level, and the table was a third of what a card wrote. A rowid table keeps rows in its leaves
+ * only (interior cells hold rowids, ~200 to a page), and its id's index (~35 bytes an entry)
+ * fans out ~50 ways: an entry more an insert, two searches of 4 levels a read or a move through
+ * a few hundred interior pages, and none of a row on overflow pages whatever its key's length
+ * (docs/performance.md). Same columns, CHECKs, keys and indexes; the rows copied in their ids'
+ * order, so rowids and ids sort alike. PostgreSQL keeps its table.
  */
 const struct ddl pv_migration_v35[] = {
     {SQLITE, "CREATE TABLE pay_intents_v35 (\n" PV_INTENTS_V27_BODY ")"},

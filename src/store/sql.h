@@ -557,14 +557,15 @@
                           "ORDER BY created DESC, id DESC LIMIT 1"))                               \
     /* A new card's reads in one (store_payments.h): its key's row, its customer held, its latest  \
      * intent (a committed one is the key's record on SQLite: card_key_put). SQLite joins the      \
-     * intent's row by the id a subquery finds: a subquery joined would be copied into a temporary \
-     * table first (issue 15, session 11). */                                                      \
+     * intent's row by the rowid a subquery finds: a subquery joined would be copied into a        \
+     * temporary table first (issue 15, session 11); the key's index ends in the rowid (v35), so   \
+     * the subquery reads that index alone and the row is one search of the table. */              \
     X(CARD_HEAD,                                                                                   \
       DIALECT("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
               "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \
               "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "  \
-              "LEFT JOIN pay_intents ON id = (SELECT id FROM pay_intents WHERE kind = $3 AND "     \
-              "owner = $1 AND client_key = $2 ORDER BY attempt DESC LIMIT 1)",                     \
+              "LEFT JOIN pay_intents ON pay_intents.rowid = (SELECT rowid FROM pay_intents WHERE " \
+              "kind = $3 AND owner = $1 AND client_key = $2 ORDER BY attempt DESC LIMIT 1)",       \
               "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE owner_id = $1 AND "  \
               "key = $2), (SELECT CAST(COUNT(*) AS BIGINT) FROM authority_holds WHERE "            \
               "customer_id = $4 AND lifted_at = 0), " INTENT_COLS " FROM (SELECT 1 AS one) AS o "  \

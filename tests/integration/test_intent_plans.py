@@ -58,6 +58,29 @@ class IntentPlans(unittest.TestCase):
         finally:
             srv.abandon()
 
+    def test_card_head_by_rowid(self):
+        """A card's head (CARD_HEAD's intent, copied) finds its key's latest intent in the
+        key's index alone - its entries end in the rowid since v35 - and reads the row by
+        rowid: no search of the id's index (issue 15, session 29)."""
+        srv = harness.Stampd("intent-plans-head").init(psds=1)
+        try:
+            db = sqlite3.connect(srv.db[len("sqlite:"):])
+            try:
+                sql = ("SELECT id, state FROM (SELECT 1 AS one) AS o LEFT JOIN pay_intents ON "
+                       "pay_intents.rowid = (SELECT rowid FROM pay_intents WHERE kind = ? AND "
+                       "owner = ? AND client_key = ? ORDER BY attempt DESC LIMIT 1)")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql,
+                                                            ("purchase", "cus_x", "k")))
+                self.assertIn("SEARCH pay_intents USING INTEGER PRIMARY KEY (rowid=?)", plan)
+                self.assertRegex(plan, r"SEARCH pay_intents USING COVERING INDEX "
+                                 r"sqlite_autoindex_pay_intents_\d \(kind=\? AND owner=\? AND "
+                                 r"client_key=\?\)")
+                self.assertNotIn("(id=?)", plan)
+            finally:
+                db.close()
+        finally:
+            srv.abandon()
+
     def test_v24_indexes(self):
         """Schema v24: the gateway keys are unique through a partial index of the hashed
         ones only (a random Idempotency-Key writes no entry), and the recovery's read by

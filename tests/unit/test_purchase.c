@@ -1029,6 +1029,14 @@ static void intents_migrated(struct denv *e, sqlite3 *db, int from, const char *
     assert_true(lite_int(db,
                          "SELECT count(*) FROM pragma_index_list('pay_intents') WHERE name "
                          "IN ('pay_intents_live', 'pay_intents_hashed_key') AND partial = 1") == 2);
+    /* and the two keys: the id (origin pk) and (kind, owner, client_key, attempt) */
+    assert_true(lite_int(db, "SELECT count(*) FROM pragma_index_list('pay_intents')") == 4);
+    assert_true(lite_int(db, "SELECT count(*) FROM pragma_index_list('pay_intents') WHERE "
+                             "origin = 'pk' OR (origin = 'u' AND \"unique\" = 1)") == 2);
+    assert_true(lite_int(db, "SELECT count(*) FROM pragma_index_info((SELECT name FROM "
+                             "pragma_index_list('pay_intents') WHERE origin = 'u'))") == 4);
+    assert_true(lite_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE "
+                             "integrity_check = 'ok'") == 1);
 }
 
 /*
@@ -1109,6 +1117,9 @@ static void test_intents_table(void **state)
     pv_str_copy(it.gateway_key, sizeof it.gateway_key, "purchase:cus_a:k9:1");
     assert_int_equal(pv_store_intent_insert(e->st, &it), PV_EEXIST);
     pv_str_copy(it.id, sizeof it.id, "pi_f");
+    pv_str_copy(it.client_key, sizeof it.client_key, "k3"); /* only the key taken */
+    assert_int_equal(pv_store_intent_insert(e->st, &it), PV_EEXIST);
+    pv_str_copy(it.client_key, sizeof it.client_key, "k9");
     assert_int_equal(pv_store_intent_insert(e->st, &it), PV_OK);
     assert_int_equal(pv_store_intent_due(e->st, "pending", 2000, 10, &due, &ndue), PV_OK);
     assert_int_equal(ndue, 1);
