@@ -7,16 +7,16 @@
 #
 #   bench/pairs.sh A B [ROUNDS] [SECONDS] [CONNECTIONS] [PROCESSORS]
 #
-# A and B are stampd binaries (copy each build out of build/release first);
-# ROUNDS defaults to 2 (eight runs), SECONDS to 10. Everything else is
-# bench/run.sh's environment (DB=sqlite or DB=postgres - one of them, CARD=1,
-# BALANCE_CONNECTIONS=N, ...; HALF=0 and CEILING=0 are set unless given). It prints one line a
-# run (purchases/s, the writers' and the machine's CPU a purchase and, with
-# CARD=1, the balance run and the ratio; with HALF=1, the half-rate run's p99, its
-# share over 10 ms inside stampd, the SQLite holds' mean), then each build's means. Each run's
-# whole output is kept in $PAIRS_DIR (default a new directory under /tmp). With CARD=1 the
-# card run goes first in each round's A B and the balance run first in its B A
-# (run.sh's BALANCE_FIRST), so each build has as many runs of each order.
+# A and B are stampd binaries (copy each build out of build/release first); ROUNDS
+# defaults to 2 (eight runs), SECONDS to 10. Everything else is bench/run.sh's environment
+# (DB=sqlite or DB=postgres - one of them, CARD=1, BALANCE_CONNECTIONS=N, ...; HALF=0 and
+# CEILING=0 are set unless given, RUNS=1 always). It prints one line a run (purchases/s,
+# the writers' and the machine's CPU a purchase and, with CARD=1, the balance run and the
+# ratio; with HALF=1, the half-rate run's p99, its share over 10 ms inside stampd, the
+# SQLite holds' mean), then each build's means. Each run's whole output is kept in
+# $PAIRS_DIR (default a new directory under /tmp). With CARD=1 the card run goes first in
+# each round's A B and the balance run first in its B A (run.sh's BALANCE_FIRST), so each
+# build has as many runs of each order.
 set -eu
 
 [ $# -ge 2 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -34,7 +34,8 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${PAIRS_DIR:-$(mktemp -d /tmp/stampd-pairs.XXXXXX)}
 mkdir -p "$dir"
-export HALF="${HALF:-0}" CEILING="${CEILING:-0}" DB="$db"
+# One round a run (RUNS=1): the lines read below are a run's first and only round's.
+export HALF="${HALF:-0}" CEILING="${CEILING:-0}" DB="$db" RUNS=1
 
 # One run: its line, and its figures appended to $dir/NAME.figures.
 run() {

@@ -31,9 +31,9 @@
 # network round trip would; and the same load paying from the balance on a
 # fresh vendor, BALANCE_CONNECTIONS=N connections if set, and the card rate
 # over the balance rate, goal 0.8; the two runs take turns going first from round
-# to round, the card run in the first round unless BALANCE_FIRST=1), HOOK=1 (every customer has a webhook endpoint
-# subscribed to every event, answered 200 by a local receiver on the same
-# cores) or HOOK=closed (the endpoint on a closed port: every event written
+# to round, the card run in the first round unless BALANCE_FIRST=1), HOOK=1 (every
+# customer has a webhook endpoint subscribed to every event, answered 200 by a
+# local receiver on the same cores) or HOOK=closed (the endpoint on a closed port: every event written
 # and tried, no receiver), HALF=0 (skip the second run at half the rate, which
 # prints the latency there), CEILING=0 (skip, on SQLite without CARD or HISTORY, the
 # run of the same load with every request refused at its body's check - a member no
@@ -68,6 +68,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 case ${IDEM_KEYS:-random} in random|counter) ;; *)
     echo "bench: IDEM_KEYS=random (the default) or IDEM_KEYS=counter" >&2; exit 2 ;; esac
+case ${BALANCE_FIRST:-0} in 0|1) ;; *)
+    echo "bench: BALANCE_FIRST=0 (the default) or BALANCE_FIRST=1" >&2; exit 2 ;; esac
 secs=${1:-10}
 conns=${2:-64}
 procs_arg=${3:-}
@@ -297,6 +299,7 @@ load() {
     # the requests sent on a schedule of half that rate (purchase.lua's RATE).
     half=$(sed -n 's/^created \([0-9]*\).*/\1/p' "$dir/wrk-$label")
     half=$(( ${half:-0} / (2 * secs) ))
+    rm -f "$dir/wrk-half-$label" # a round's own, never an earlier round's
     if [ "${HALF:-1}" = 1 ] && [ "$half" -gt 0 ]; then
         # The server's own view too (its purchase histogram before and after): wrk runs on
         # the same cores, and its latency includes its own waits for one. (A second first,
