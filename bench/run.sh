@@ -33,8 +33,8 @@
 # over the balance rate, goal 0.8; the two runs take turns going first from round
 # to round, the card run in the first round unless BALANCE_FIRST=1), HOOK=1 (every
 # customer has a webhook endpoint subscribed to every event, answered 200 by a
-# local receiver on the same cores) or HOOK=closed (the endpoint on a closed port: every event written
-# and tried, no receiver), HALF=0 (skip the second run at half the rate, which
+# local receiver on the same cores) or HOOK=closed (the endpoint on a closed port:
+# every event written and tried, no receiver), HALF=0 (skip the second run at half the rate, which
 # prints the latency there), CEILING=0 (skip, on SQLite without CARD or HISTORY, the
 # run of the same load with every request refused at its body's check - a member no
 # purchase has - that prints what HTTP, the key and the body's checks alone cost the
@@ -138,8 +138,9 @@ card=${CARD:-0}
 latency=""
 [ "$card" = 1 ] && latency=${GATEWAY_LATENCY:-200}
 
-# A vendor on DSN with $customers customers; their keys (comma-separated) in $dir/keys.
-provision() {
+# A vendor on DSN with $customers customers; their keys (comma-separated) in $dir/keys
+# and its operator's in $op, both kept under LABEL for vendor() to take back.
+provision() { # provision DSN LABEL
     dsn=$1
     "$bin" init --db "$dsn" --license PV1000001 --psds 4 --deposit 100000000 --gateway sandbox \
         --keys-dir "$dir/keys-$2" ${crypto:+--crypto "$crypto"} >/dev/null 2>&1
@@ -153,6 +154,15 @@ provision() {
         printf '%s%s' "$( [ "$i" -gt 1 ] && echo ,)" "$k" >>"$dir/keys"
         i=$((i + 1))
     done
+    cp "$dir/keys" "$dir/keys.$2"
+    echo "$op" >"$dir/op.$2"
+}
+
+# The vendor provision() kept under LABEL: its customers' keys in $dir/keys, its operator's
+# in $op (the next load's).
+vendor() { # vendor LABEL
+    cp "$dir/keys.$1" "$dir/keys"
+    op=$(cat "$dir/op.$1")
 }
 
 # Resident size of process $1 in kB, every second, into $2.
@@ -447,8 +457,6 @@ EOF
 history_pair() { # history_pair LABEL EMPTY_DSN HISTORY_DSN PROCESSORS
     hl=$1-history
     provision "$3" "$hl"
-    cp "$dir/keys" "$dir/keys.$hl"
-    echo "$op" >"$dir/op.$hl"
     t0=$(date +%s)
     python3 "$top/bench/history_fill.py" "${3#sqlite:}" "$history"
     case $3 in
@@ -457,16 +465,12 @@ history_pair() { # history_pair LABEL EMPTY_DSN HISTORY_DSN PROCESSORS
     esac
     echo "$hl: $history indicia filled in $(($(date +%s) - t0)) s$size; $("$bin" ledger check --db "$3" 2>&1 | tail -n 1)"
     provision "$2" "$1"
-    cp "$dir/keys" "$dir/keys.$1"
-    echo "$op" >"$dir/op.$1"
     sum0=0 sum1=0 r=0
     while [ "$r" -lt "${HISTORY_RUNS:-1}" ]; do
-        cp "$dir/keys.$1" "$dir/keys"
-        op=$(cat "$dir/op.$1")
+        vendor "$1"
         load "$2" "$4" "$1"
         sum0=$((sum0 + rate))
-        cp "$dir/keys.$hl" "$dir/keys"
-        op=$(cat "$dir/op.$hl")
+        vendor "$hl"
         load "$3" "$4" "$hl"
         sum1=$((sum1 + rate))
         r=$((r + 1))
@@ -488,20 +492,19 @@ balance_run() { # balance_run LABEL DSN PROCESSORS
     rate=$card_rate
 }
 
-# CARD=1: a round's card run on the card vendor at AT (its keys and operator saved by
-# rounds() in $dir/keys.LABEL and $dir/op.LABEL) and its balance run on a fresh
-# vendor, and card purchases/s over balance purchases/s (issue 15's goal: >= 0.8 at the
-# gateway latency, with enough connections). The two go in turns: the card run first in
-# even rounds, the balance run first in odd ones (BALANCE_FIRST=1 swaps the two), so a
-# machine whose speed drifts over minutes weighs on both alike - with the card run always
-# first, a machine speeding up favoured the balance run: session 29's eight runs ran
-# 195 -> 149 us of the machine a card one after another. Sets $rate to the card's.
+# CARD=1: a round's card run on the card vendor at AT (provisioned as LABEL) and its
+# balance run on a fresh vendor, and card purchases/s over balance purchases/s (issue 15's
+# goal: >= 0.8 at the gateway latency, with enough connections). The two go in turns: the
+# card run first in even rounds, the balance run first in odd ones (BALANCE_FIRST=1 swaps
+# the two), so a machine whose speed drifts over minutes weighs on both alike - with the
+# card run always first, a machine speeding up favoured the balance run: session 29's
+# eight runs ran 195 -> 149 us of the machine a card one after another. Sets $rate to the
+# card's.
 card_round() { # card_round LABEL AT BALANCE_DSN PROCESSORS ROUND
     if [ $((($5 + ${BALANCE_FIRST:-0}) % 2)) = 1 ]; then
         echo "$1: this round's balance run first"
         balance_run "$1" "$3" "$4"
-        cp "$dir/keys.$1" "$dir/keys" # provision left the balance vendor's
-        op=$(cat "$dir/op.$1")
+        vendor "$1" # provision left the balance vendor's
         load "$2" "$4" "$1"
     else
         load "$2" "$4" "$1"
@@ -523,20 +526,15 @@ mean() { python3 -c "import sys; v = [float(x) for x in sys.argv[1:]]; m = sum(v
 # means, printing them and the rounds when there are several.
 rounds() { # rounds LABEL DSN PROCESSORS REF_CMD NEXT_DSN_CMD GOAL_TEXT
     provision "$2" "$1"
-    cp "$dir/keys" "$dir/keys.$1"
-    echo "$op" >"$dir/op.$1"
     round=0 rates="" refs="" cards="" balances="" at=$2
     while [ "$round" -lt "${RUNS:-1}" ]; do
         [ "$round" -gt 0 ] && eval "$4"
         if [ "$round" -gt 0 ] && [ "$card" = 1 ]; then
             at=$(eval "$5")
             provision "$at" "$1"
-            cp "$dir/keys" "$dir/keys.$1"
-            echo "$op" >"$dir/op.$1"
         fi
         refs="$refs $ref"
-        cp "$dir/keys.$1" "$dir/keys"
-        op=$(cat "$dir/op.$1")
+        vendor "$1"
         if [ "$card" = 1 ]; then
             card_round "$1" "$at" "$(eval "$5")" "$3" "$round"
             cards="$cards $rate" balances="$balances $balance_rate"

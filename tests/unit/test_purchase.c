@@ -1044,7 +1044,7 @@ static void intents_migrated(struct denv *e, sqlite3 *db, int from, const char *
  * v35 (session 29) made it a rowid table again, its id an index: a table without rowid keeps
  * whole rows in its interior pages, and at ~410 bytes an intent the tree fanned out ~4 ways.
  * Each migration keeps every intent and both partial indexes: the table is made again in
- * v31's shape (a rowid, from before v32) and in v34's (no rowid), rows in another order, the
+ * v31's shape (a rowid, from before v32; its rows in another order) and in v34's (no rowid), the
  * store migrated each time, and the same rows are there, read by id, by key and as live.
  * charges_customer, which only a test's count read, is gone (v32).
  */
