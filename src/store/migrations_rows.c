@@ -1,8 +1,8 @@
 /*
  * migrations_rows.c - issue 15's migrations that change how a table's rows
- * are stored (v30, v32, v35: SQLite) and found (v31, PostgreSQL). Apart from migrations.c only to
- * keep each file readable; pv_schema_migrations (migrations.c) lists them in order. Never edit a
- * released migration; add the next one (v32 says why v24 and v27 were, once).
+ * are stored (v30, v32, v35, v36: SQLite) and found (v31, PostgreSQL). Apart from migrations.c
+ * only to keep each file readable; pv_schema_migrations (migrations.c) lists them in order.
+ * Never edit a released migration; add the next one (v32 says why v24 and v27 were, once).
  */
 #include "store/schema_ddl.h"
 #include "store/sql.h"
@@ -131,5 +131,32 @@ const struct ddl pv_migration_v35[] = {
              "WHERE " PV_INTENT_LIVE_OR},
     {SQLITE, "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) "
              "WHERE gateway_key LIKE '%sha256:%'"},
+    {0, NULL},
+};
+
+/*
+ * v36: idempotency rows in a rowid table on SQLite (issue 15, session 30). Keyed by (owner, the
+ * client's key) without a rowid, the table kept whole rows (~160 bytes: the key, its request's
+ * hash, the indicium) at random places in leaves of ~10, and in its interior pages too: 6
+ * levels at ~250,000 keys, and a split every few inserts. A rowid table appends each row at its
+ * end, and the key's index (~70 bytes an entry: the owner, the key, the rowid) is the random
+ * leaf a purchase, ~25 entries a leaf. A read by key is a search of the index and one of the
+ * table; the count that asks only whether a key is taken (a card's head) reads the index alone.
+ * Same columns and key; the rows copied in their age's order, so rowids sort as they were
+ * stored. PostgreSQL keeps its table.
+ */
+const struct ddl pv_migration_v36[] = {
+    {SQLITE, "CREATE TABLE idempotency_v36 (\n"
+             "    owner_id    TEXT NOT NULL,\n"
+             "    key         TEXT NOT NULL,\n"
+             "    req_hash    TEXT NOT NULL,\n"
+             "    indicium_id TEXT NOT NULL,\n"
+             "    created     {BIG} NOT NULL,\n"
+             "    PRIMARY KEY (owner_id, key)\n"
+             ")"},
+    {SQLITE, "INSERT INTO idempotency_v36 SELECT owner_id, key, req_hash, indicium_id, created "
+             "FROM idempotency ORDER BY created, owner_id, key"},
+    {SQLITE, "DROP TABLE idempotency"},
+    {SQLITE, "ALTER TABLE idempotency_v36 RENAME TO idempotency"},
     {0, NULL},
 };

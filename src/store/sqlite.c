@@ -67,8 +67,8 @@
  * bytes of a row on a 1 KiB page (~490 on 2 KiB, ~1,000 on 4 KiB), and a card's intent
  * (~340 bytes and twice its Idempotency-Key), in such a table until schema v35, went to
  * overflow pages there, half as much again of the writer (docs/performance.md). The
- * purchase path's tables without rowid left (journal lines, idempotency rows) keep smaller
- * rows. */
+ * purchase path's table without rowid left (journal lines, ~40 bytes) keeps smaller rows; the
+ * idempotency rows (~160 bytes) are in a rowid table since v36. */
 #define LITE_PAGE_SIZE 2048
 
 /* ---- the per-file write gate -------------------------------------------------------------- */

@@ -81,6 +81,35 @@ class IntentPlans(unittest.TestCase):
         finally:
             srv.abandon()
 
+    def test_idempotency_by_key(self):
+        """Schema v36: the idempotency rows are a rowid table (issue 15, session 30), so a
+        key's read (IDEM_GET, copied) searches the key's unique index and reads the row by
+        rowid, and a card head's question whether a key is taken (CARD_HEAD's count, copied)
+        reads that index alone. Never a scan of the table."""
+        srv = harness.Stampd("intent-plans-idem").init(psds=1)
+        try:
+            db = sqlite3.connect(srv.db[len("sqlite:"):])
+            try:
+                table = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
+                                   "name = 'idempotency'").fetchone()[0]
+                self.assertNotIn("WITHOUT ROWID", table)
+                key = r"sqlite_autoindex_idempotency_\d \(owner_id=\? AND key=\?\)"
+                get = ("SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = ? AND "
+                       "key = ?")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + get,
+                                                            ("cus_x", "k")))
+                self.assertRegex(plan, r"^SEARCH idempotency USING INDEX " + key + "$")
+                taken = ("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE "
+                         "owner_id = ? AND key = ?)")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + taken,
+                                                            ("cus_x", "k")))
+                self.assertRegex(plan, r"SEARCH idempotency USING COVERING INDEX " + key)
+                self.assertNotRegex(plan, r"SCAN idempotency\b")
+            finally:
+                db.close()
+        finally:
+            srv.abandon()
+
     def test_v24_indexes(self):
         """Schema v24: the gateway keys are unique through a partial index of the hashed
         ones only (a random Idempotency-Key writes no entry), and the recovery's read by

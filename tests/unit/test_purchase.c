@@ -877,6 +877,18 @@ static void test_ledger_check(void **state)
     pv_ledger_report_clear(&rep);
 }
 
+/* The test store's own file, opened beside the store (closed by the caller). */
+static sqlite3 *store_db(struct denv *e)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
 /* One integer from sql on db (the test fails when it does not run). */
 static int64_t lite_int(sqlite3 *db, const char *sql)
 {
@@ -902,7 +914,7 @@ static void test_journal_lines_without_rowid(void **state)
     struct pv_ledger_report rep;
     struct pv_purchase_req q[6];
     struct pv_purchase_res r[6];
-    char path[300], key[16];
+    char key[16];
     int64_t lines, sum;
     sqlite3 *db = NULL;
     int i, from = -1, to = -1;
@@ -912,9 +924,7 @@ static void test_journal_lines_without_rowid(void **state)
         q[i] = req("cus_a", key, "h", 740);
     }
     assert_int_equal(denv_batch(e->st, &e->ctx, q, r, 6, NOW), PV_OK);
-    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
+    db = store_db(e);
     assert_int_not_equal(sqlite3_exec(db, "SELECT rowid FROM journal_lines", NULL, NULL, NULL),
                          SQLITE_OK); /* no such column: keyed by (journal_id, line) */
     lines = lite_int(db, "SELECT count(*) FROM journal_lines");
@@ -994,12 +1004,9 @@ static int no_rowid(sqlite3 *db, const char *table)
     "CREATE UNIQUE INDEX pay_intents_hashed_key ON pay_intents(gateway_key) WHERE gateway_key "    \
     "LIKE '%sha256:%';"
 
-/* The intents, in id order, as one text: what a migration must keep. */
-static void intents_text(sqlite3 *db, char *out, size_t n)
+/* The one text sql's one row reads, into out: a table's rows as a migration must keep them. */
+static void lite_text(sqlite3 *db, const char *sql, char *out, size_t n)
 {
-    static const char *const sql =
-        "SELECT group_concat(id || '/' || state || '/' || gateway_key || '/' || amount_mills "
-        "|| '/' || updated, ',') FROM (SELECT * FROM pay_intents ORDER BY id)";
     sqlite3_stmt *s = NULL;
 
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
@@ -1007,6 +1014,15 @@ static void intents_text(sqlite3 *db, char *out, size_t n)
     assert_non_null(sqlite3_column_text(s, 0));
     pv_str_copy(out, n, (const char *) sqlite3_column_text(s, 0));
     sqlite3_finalize(s);
+}
+
+/* The intents, in id order, as one text. */
+static void intents_text(sqlite3 *db, char *out, size_t n)
+{
+    lite_text(db,
+              "SELECT group_concat(id || '/' || state || '/' || gateway_key || '/' || "
+              "amount_mills || '/' || updated, ',') FROM (SELECT * FROM pay_intents ORDER BY id)",
+              out, n);
 }
 
 /* Migrates the store from version `from` and finds the same intents (before), in a rowid
@@ -1056,7 +1072,7 @@ static void test_intents_table(void **state)
     struct pv_intent_rec it;
     struct pv_intent_rec *due = NULL;
     size_t ndue = 0;
-    char path[300], before[1000], key[16];
+    char before[1000], key[16];
     sqlite3 *db = NULL;
     int i;
 
@@ -1075,9 +1091,7 @@ static void test_intents_table(void **state)
         it.created = it.updated = 1000 + i;
         assert_int_equal(pv_store_intent_insert(e->st, &it), PV_OK);
     }
-    snprintf(path, sizeof path, "%s/db.sqlite", e->dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
+    db = store_db(e);
     assert_false(no_rowid(db, "pay_intents")); /* a new store's: v35 */
     intents_text(db, before, sizeof before);
     assert_non_null(strstr(before, "pi_a/captured/purchase:cus_a:k1:1/741/1001,pi_b/"));
@@ -1129,6 +1143,95 @@ static void test_intents_table(void **state)
         pv_store_intent_move(e->st, "pi_c", "pending", "voided", NULL, NULL, NULL, 0, 1100), PV_OK);
     assert_int_equal(pv_store_intent_get(e->st, "pi_c", &it), PV_OK);
     assert_string_equal(it.state, "voided");
+}
+
+/* The idempotency rows in key order, as one text. */
+static void idem_text(sqlite3 *db, char *out, size_t n)
+{
+    lite_text(db,
+              "SELECT group_concat(owner_id || '/' || key || '/' || req_hash || '/' || "
+              "indicium_id || '/' || created, ',') FROM (SELECT * FROM idempotency ORDER BY "
+              "owner_id, key)",
+              out, n);
+}
+
+/*
+ * The idempotency table on SQLite (issue 15, session 30). Until v36 it was keyed by (owner,
+ * key) without a rowid: ~160-byte rows at random places, whole in its interior pages too. v36
+ * makes it a rowid table whose key is a unique index. The table is made again in v35's shape,
+ * its rows in another order, and migrated: the same rows, in a rowid table in the order they
+ * were stored, the key unique on (owner_id, key) and nothing else; then a retry still finds
+ * its purchase, another request under a taken key is refused, and so is a second row of a key.
+ */
+static void test_idempotency_table(void **state)
+{
+    static const char *const keys[] = {"k-c", "k-a", "k-b"};
+    struct denv *e = *state;
+    struct pv_purchase_req q;
+    struct pv_purchase_res r[3], again;
+    char before[2000], after[2000], hash[PV_HASH_HEX], ind[PV_ID_MAX];
+    sqlite3 *db = NULL;
+    int i, was = -1, to = -1;
+
+    for (i = 0; i < 3; i++) {
+        q = req("cus_a", keys[i], "hash-1", 740);
+        assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r[i], 1, NOW + i), PV_OK);
+        assert_int_equal(r[i].err, PV_OK);
+    }
+    assert_int_equal(pv_store_idem_put(e->st, "test:cus_a", "k-a", "hash-2", "ch_x", NOW + 3),
+                     PV_OK);
+    db = store_db(e);
+    assert_false(no_rowid(db, "idempotency")); /* a new store's: v36 */
+    idem_text(db, before, sizeof before);
+    assert_non_null(strstr(before, "cus_a/k-a/hash-1/"));
+    assert_non_null(strstr(before, "test:cus_a/k-a/hash-2/ch_x/"));
+    /* Back to v35's table (no rowid, keyed by (owner_id, key)), rows newest first. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN; CREATE TABLE idem35 (owner_id TEXT NOT NULL, key TEXT "
+                                  "NOT NULL, req_hash TEXT NOT NULL, indicium_id TEXT NOT NULL, "
+                                  "created INTEGER NOT NULL, PRIMARY KEY (owner_id, key)) WITHOUT "
+                                  "ROWID; INSERT INTO idem35 SELECT * FROM idempotency ORDER BY "
+                                  "created DESC; DROP TABLE idempotency; ALTER TABLE idem35 "
+                                  "RENAME TO idempotency;"
+                                  "DELETE FROM schema_version WHERE version >= 36; COMMIT",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(no_rowid(db, "idempotency"));
+    assert_int_equal(pv_store_migrate(e->st, &was, &to), PV_OK);
+    assert_int_equal(was, 35);
+    assert_int_equal(to, PV_SCHEMA_VERSION);
+    assert_false(no_rowid(db, "idempotency"));
+    assert_true(lite_int(db, "SELECT count(rowid) FROM idempotency") == 4);
+    idem_text(db, after, sizeof after);
+    assert_string_equal(after, before);
+    /* copied oldest first: rowids sort as the rows were stored */
+    assert_true(lite_int(db, "SELECT count(*) FROM idempotency a JOIN idempotency b ON "
+                             "a.rowid < b.rowid AND a.created > b.created") == 0);
+    /* one index, the key: unique, on (owner_id, key) */
+    assert_true(lite_int(db, "SELECT count(*) FROM pragma_index_list('idempotency')") == 1);
+    assert_true(lite_int(db, "SELECT count(*) FROM pragma_index_list('idempotency') WHERE "
+                             "origin = 'pk' AND \"unique\" = 1") == 1);
+    assert_true(lite_int(db, "SELECT group_concat(name, ',') = 'owner_id,key' FROM (SELECT name "
+                             "FROM pragma_index_info((SELECT name FROM "
+                             "pragma_index_list('idempotency'))) ORDER BY seqno)") == 1);
+    assert_true(lite_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE "
+                             "integrity_check = 'ok'") == 1);
+    sqlite3_close(db);
+    /* A retry finds its purchase; another request under the key is refused; a key is one row. */
+    q = req("cus_a", "k-a", "hash-1", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &again, 1, NOW + 9), PV_OK);
+    assert_int_equal(again.err, PV_OK);
+    assert_true(again.replayed);
+    assert_string_equal(again.rec.id, r[1].rec.id);
+    q = req("cus_a", "k-b", "hash-2", 740);
+    assert_int_equal(denv_batch(e->st, &e->ctx, &q, &again, 1, NOW + 9), PV_OK);
+    assert_int_equal(again.err, PV_EIDEMREUSED);
+    assert_int_equal(pv_store_idem_put(e->st, "cus_a", "k-c", "hash-1", "x", NOW + 9), PV_EEXIST);
+    assert_int_equal(pv_store_idem_get(e->st, "test:cus_a", "k-a", hash, ind), PV_OK);
+    assert_string_equal(hash, "hash-2");
+    assert_string_equal(ind, "ch_x");
+    assert_int_equal(bal(e->st, "customer:cus_a"), 10000 - 3 * 740); /* three sold, once */
+    assert_books(e->st);
 }
 
 /*
@@ -1206,6 +1309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ledger_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_lines_without_rowid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intents_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_page_size, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
