@@ -19,16 +19,23 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The idempotency namespace and key of a top-up ("funds:" + the client's key). */
+/*
+ * A top-up's names: owner, the customer's live or test namespace, which its intent is kept
+ * under (the intent's kind keeps it apart from a purchase's), and idem, the namespace of its
+ * idempotency record ("funds:" + owner; the client's key stored as it is). Until schema v37 the
+ * record was the purchases' namespace under "funds:" + the key, so a purchase under the key
+ * "funds:x" and a top-up under "x" were refused as one key's reuse.
+ */
 static int idem_names(const char *customer_id, int test, const char *idem_key,
-                      char owner[PV_ID_MAX], char key[PV_IDEM_KEY_MAX + 8])
+                      char owner[PV_ID_MAX], char idem[PV_ID_MAX])
 {
     if (!idem_key || !idem_key[0])
         return PV_EIDEMREQUIRED;
-    if (strlen(idem_key) > PV_IDEM_KEY_MAX)
+    if (strlen(idem_key) >= PV_IDEM_KEY_MAX)
         return PV_EINVAL;
     pv_idem_owner(customer_id, test, owner);
-    snprintf(key, PV_IDEM_KEY_MAX + 8, "funds:%s", idem_key);
+    if (!owner[0] || snprintf(idem, PV_ID_MAX, "funds:%s", owner) >= PV_ID_MAX)
+        return PV_EINVAL;
     return PV_OK;
 }
 
@@ -60,13 +67,13 @@ static int replay(struct pv_store *st, const char *customer_id, int test, const 
 int pv_funds_replay(struct pv_store *st, const char *customer_id, int test, const char *idem_key,
                     const char *req_hash, struct pv_funds_res *res)
 {
-    char owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8];
+    char owner[PV_ID_MAX], idem[PV_ID_MAX];
     int rc;
 
     memset(res, 0, sizeof *res);
-    if ((rc = idem_names(customer_id, test, idem_key, owner, key)) != PV_OK)
+    if ((rc = idem_names(customer_id, test, idem_key, owner, idem)) != PV_OK)
         return rc;
-    return replay(st, customer_id, test, owner, key, req_hash, res);
+    return replay(st, customer_id, test, idem, idem_key, req_hash, res);
 }
 
 /* In one transaction: the charge, its journal, the idempotency record, the intent settling. */
@@ -108,21 +115,21 @@ int pv_funds_add(struct pv_store *st, const struct pv_gateways *gws, const char 
                  int test, const char *idem_key, const char *req_hash, pv_mills amount,
                  const struct pv_payment *pay, int64_t now, struct pv_funds_res *res)
 {
-    char owner[PV_ID_MAX], key[PV_IDEM_KEY_MAX + 8];
+    char owner[PV_ID_MAX], idem[PV_ID_MAX];
     struct pv_charge_rec *c = &res->charge;
     struct pv_gateway *gw = pv_pay_gateway(gws, test);
     struct pv_intent_rec it;
     int rc;
 
     memset(res, 0, sizeof *res);
-    if ((rc = idem_names(customer_id, test, idem_key, owner, key)) != PV_OK)
+    if ((rc = idem_names(customer_id, test, idem_key, owner, idem)) != PV_OK)
         return rc;
     if (amount % 10 != 0 || amount < PV_FUNDS_MIN || amount > PV_FUNDS_MAX)
         return PV_EAMOUNT;
     if (!pay || pay->method != PV_PAY_CARD)
         return PV_EINVAL;
     /* Done already: answer it without touching the card. */
-    rc = replay(st, customer_id, test, owner, key, req_hash, res);
+    rc = replay(st, customer_id, test, idem, idem_key, req_hash, res);
     if (rc != PV_ENOTFOUND)
         return rc;
     if (!gw)
@@ -142,14 +149,14 @@ int pv_funds_add(struct pv_store *st, const struct pv_gateways *gws, const char 
                     "front");
     rc = pv_intent_open(st, &it, pv_now_ms());
     if (rc == PV_EEXIST) /* a twin's top-up committed since the replay check above */
-        return replay(st, customer_id, test, owner, key, req_hash, res);
+        return replay(st, customer_id, test, idem, idem_key, req_hash, res);
     if (rc == PV_OK)
         rc = pv_intent_authorize(st, gw, &it, res->decline, pv_now_ms());
     if (rc == PV_EEXIST)
-        return replay(st, customer_id, test, owner, key, req_hash, res);
+        return replay(st, customer_id, test, idem, idem_key, req_hash, res);
     if (rc != PV_OK)
         return rc == PV_EIO ? PV_EGATEWAY : rc;
-    rc = credit(st, &it, owner, key, req_hash, now, res);
+    rc = credit(st, &it, idem, idem_key, req_hash, now, res);
     if (rc != PV_OK || res->replayed) {
         /* Nothing of ours committed: give the hold up (a twin's replay owns none). */
         if (!res->replayed)

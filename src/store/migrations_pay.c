@@ -1,7 +1,7 @@
 /*
  * migrations_pay.c - migrations of issue 15 (v24, v27, v29: the payment intents; v26: the
- * indicia's foreign keys on PostgreSQL; schema_ddl.h): apart from migrations.c only to
- * keep each file readable;
+ * indicia's foreign keys on PostgreSQL; schema_ddl.h) and v37 (the top-ups' idempotency keys):
+ * apart from migrations.c only to keep each file readable;
  * pv_schema_migrations (migrations.c) lists them in order. Never edit a
  * released migration; add the next one. One exception: v24 and v27 copy
  * pay_intents in id order, not rowid order, since v32 took its rowid away (a
@@ -214,5 +214,25 @@ const struct ddl pv_migration_v29[] = {
     {SQLITE, "DROP INDEX IF EXISTS pay_intents_live"},
     {SQLITE, "CREATE INDEX pay_intents_live ON pay_intents(state, updated) "
              "WHERE " PV_INTENT_LIVE_OR},
+    {0, NULL},
+};
+
+/*
+ * v37: a top-up's idempotency record in a namespace of its own (domain/funds.c). A top-up
+ * under the Idempotency-Key K was recorded in its customer's purchase namespace as
+ * "funds:" + K, so a purchase under the key "funds:K" and a top-up under K refused each other
+ * as one key's reuse (409 idempotency_key_reused; nothing moved). Since v37 the record's owner
+ * is "funds:" + the customer's (live or test) namespace and its key the client's own, as the
+ * postal account's credits have "dep:" + the account (v8). The records moved are the top-ups'
+ * only: a key that begins "funds:" whose record names a top-up's charge (purpose "funds", ref
+ * "top_..."); a purchase the client sent under such a key names an indicium and stays. No
+ * record is lost or doubled: no owner began "funds:" before, and each record keeps its hash
+ * and its charge, so a retry of a top-up made before the upgrade still finds it. Both
+ * databases.
+ */
+const struct ddl pv_migration_v37[] = {
+    {ALL, "UPDATE idempotency SET owner_id = 'funds:' || owner_id, key = substr(key, 7) "
+          "WHERE substr(key, 1, 6) = 'funds:' AND EXISTS (SELECT 1 FROM charges c "
+          "WHERE c.purpose = 'funds' AND c.ref = idempotency.indicium_id)"},
     {0, NULL},
 };

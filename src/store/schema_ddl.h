@@ -63,9 +63,9 @@ extern const struct ddl *const pv_schema_migrations[];
 extern const struct ddl pv_migration_v15[], pv_migration_v16[], pv_migration_v17[],
     pv_migration_v18[], pv_migration_v19[];
 
-/* The payment intents' migrations of issue 15 (migrations_pay.c). */
+/* The payment intents' migrations of issue 15, the top-ups' keys (migrations_pay.c). */
 extern const struct ddl pv_migration_v24[], pv_migration_v26[], pv_migration_v27[],
-    pv_migration_v29[];
+    pv_migration_v29[], pv_migration_v37[];
 
 /* The fronts' API-key cache: api_keys changes notified (migrations_keys.c). */
 extern const struct ddl pv_migration_v28[];

@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import struct
 import subprocess
@@ -609,6 +610,27 @@ def psql():
         if os.access(path, os.X_OK):
             return path
     return "psql"
+
+
+def store_sql(db, statements):
+    """Run statements on a store's database (a "sqlite:" path or a PostgreSQL DSN) with the
+    server stopped, in one session: the first column of the last one's first row (an int on
+    PostgreSQL), or None."""
+    if not db.startswith("sqlite:"):
+        out = subprocess.run([psql(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+                              "-d", db, "-c", "; ".join(statements)],
+                             stdout=subprocess.PIPE, check=True, timeout=60)
+        lines = out.stdout.decode().split()
+        return int(lines[-1]) if lines else None
+    conn = sqlite3.connect(db[len("sqlite:"):])
+    try:
+        row = None
+        for s in statements:
+            row = conn.execute(s).fetchone()
+        conn.commit()
+        return row[0] if row else None
+    finally:
+        conn.close()
 
 
 def closed_port_url():

@@ -9,8 +9,6 @@ before v22. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
 
 import os
 import re
-import sqlite3
-import subprocess
 import sys
 import unittest
 
@@ -36,22 +34,7 @@ class CustomerRowsBase:
     postgres = False
 
     def sql(self, srv, statements):
-        """Run statements; the first column of the last one's first row."""
-        if self.postgres:
-            out = subprocess.run([harness.psql(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-                                  "-d", srv.db, "-c", "; ".join(statements)],
-                                 stdout=subprocess.PIPE, check=True, timeout=60)
-            lines = out.stdout.decode().split()
-            return int(lines[-1]) if lines else None
-        db = sqlite3.connect(srv.db[len("sqlite:"):])
-        try:
-            row = None
-            for s in statements:
-                row = db.execute(s).fetchone()
-            db.commit()
-            return row[0] if row else None
-        finally:
-            db.close()
+        return harness.store_sql(srv.db, statements)
 
     def test_every_customer_has_its_row(self):
         srv = harness.Stampd("customer-rows")

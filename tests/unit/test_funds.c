@@ -1,7 +1,7 @@
 /*
  * test_funds.c - prepaid funds by card (src/domain/funds.c): the top-up and
  * its books, idempotent replays and reuse, amounts, declines, no gateway,
- * test money apart from live.
+ * test money apart from live, top-up keys apart from purchase keys.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,11 +111,48 @@ static void test_refusals(void **state)
     denv_books(e);
 }
 
+/*
+ * A top-up's Idempotency-Key is a namespace of its own (schema v37): a purchase under "funds:x"
+ * and a top-up under "x" are two keys, in either order. Until v37 a top-up's record was the
+ * purchases' "funds:" + its key, and the second of the two was refused as the first's reuse.
+ */
+static void test_keys_apart_from_purchases(void **state)
+{
+    struct denv *e = *state;
+    struct pv_funds_res res;
+    struct pv_payment pay;
+    char hash[PV_HASH_HEX], ref[PV_ID_MAX];
+
+    denv_card(e, 0, "4242424242424242", &pay);
+    /* A purchase's record under "funds:x", as purchase.c keeps it. */
+    assert_int_equal(pv_store_idem_put(e->st, "cus_a", "funds:x", "hp", "ind_x", 1), PV_OK);
+    assert_int_equal(pv_funds_replay(e->st, "cus_a", 0, "x", "h1", &res), PV_ENOTFOUND);
+    assert_int_equal(pv_funds_add(e->st, &e->gws, "cus_a", 0, "x", "h1", 2500, &pay, 2, &res),
+                     PV_OK);
+    assert_false(res.replayed);
+    /* The other way round: a top-up under "y" leaves the purchase key "funds:y" free. */
+    assert_int_equal(pv_funds_add(e->st, &e->gws, "cus_a", 0, "y", "h2", 1000, &pay, 3, &res),
+                     PV_OK);
+    assert_int_equal(pv_store_idem_get(e->st, "cus_a", "funds:y", hash, ref), PV_ENOTFOUND);
+    assert_int_equal(pv_store_idem_get(e->st, "funds:cus_a", "y", hash, ref), PV_OK);
+    assert_string_equal(hash, "h2");
+    assert_string_equal(ref, res.charge.ref);
+    /* Test mode's top-ups are apart from live's. */
+    assert_int_equal(pv_store_idem_get(e->st, "funds:test:cus_a", "y", hash, ref), PV_ENOTFOUND);
+    assert_int_equal(pv_store_idem_get(e->st, "cus_a", "funds:x", hash, ref), PV_OK);
+    assert_string_equal(ref, "ind_x");
+    assert_int_equal(pv_funds_replay(e->st, "cus_a", 0, "x", "h1", &res), PV_OK);
+    assert_true(res.replayed);
+    assert_int_equal(denv_balance(e, "customer:cus_a"), 13500);
+    denv_books(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_apart_from_purchases, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
