@@ -47,7 +47,7 @@ int pv_funds_replay(struct pv_store *st, const char *customer_id, int test, cons
  * sandbox for test) and add it to customer_id's balance, under idem_key and
  * req_hash (see the file comment; a concurrent twin becomes a replay).
  * Returns PV_OK (*res filled), PV_EAMOUNT, PV_EINVAL (not a card payment, or
- * a key over PV_IDEM_KEY_MAX), PV_EIDEMREQUIRED (no key), PV_EIDEMREUSED,
+ * a key of PV_IDEM_KEY_MAX characters or more), PV_EIDEMREQUIRED (no key), PV_EIDEMREUSED,
  * PV_ECARDDECLINED (res->decline set), PV_EGATEWAY, PV_ENOGATEWAY (no live
  * gateway), or a store error; on every error nothing is charged or written.
  */

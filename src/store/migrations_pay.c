@@ -227,12 +227,14 @@ const struct ddl pv_migration_v29[] = {
  * only: a key that begins "funds:" whose record names a top-up's charge (purpose "funds", ref
  * "top_..."); a purchase the client sent under such a key names an indicium and stays. No
  * record is lost or doubled: no owner began "funds:" before, and each record keeps its hash
- * and its charge, so a retry of a top-up made before the upgrade still finds it. Both
- * databases.
+ * and its charge, so a retry of a top-up made before the upgrade still finds it. A record
+ * moved already is left as it is (a store rewound and migrated again: a top-up's own key may
+ * begin "funds:"). Both databases.
  */
 const struct ddl pv_migration_v37[] = {
     {ALL, "UPDATE idempotency SET owner_id = 'funds:' || owner_id, key = substr(key, 7) "
-          "WHERE substr(key, 1, 6) = 'funds:' AND EXISTS (SELECT 1 FROM charges c "
-          "WHERE c.purpose = 'funds' AND c.ref = idempotency.indicium_id)"},
+          "WHERE substr(key, 1, 6) = 'funds:' AND substr(owner_id, 1, 6) <> 'funds:' AND "
+          "EXISTS (SELECT 1 FROM charges c WHERE c.purpose = 'funds' AND "
+          "c.ref = idempotency.indicium_id)"},
     {0, NULL},
 };

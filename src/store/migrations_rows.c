@@ -136,14 +136,15 @@ const struct ddl pv_migration_v35[] = {
 
 /*
  * v36: idempotency rows in a rowid table on SQLite (issue 15, session 30). Keyed by (owner, the
- * client's key) without a rowid, the table kept whole rows (~160 bytes: the key, its request's
+ * client's key) without a rowid, the table kept whole rows (~170 bytes: the key, its request's
  * hash, the indicium) at random places in leaves of ~10, and in its interior pages too: 6
  * levels at ~250,000 keys, and a split every few inserts. A rowid table appends each row at its
  * end, and the key's index (~70 bytes an entry: the owner, the key, the rowid) is the random
  * leaf a purchase, ~25 entries a leaf. A read by key is a search of the index and one of the
  * table; the count that asks only whether a key is taken (a card's head) reads the index alone.
- * Same columns and key; the rows copied in their age's order, so rowids sort as they were
- * stored. PostgreSQL keeps its table.
+ * Same columns and key; the rows copied in their key's order, which the old table reads
+ * without a sort (a sort of the whole table would be held in memory: temp_store is MEMORY)
+ * and in which the key's index is built by appending. PostgreSQL keeps its table.
  */
 const struct ddl pv_migration_v36[] = {
     {SQLITE, "CREATE TABLE idempotency_v36 (\n"
@@ -155,7 +156,7 @@ const struct ddl pv_migration_v36[] = {
              "    PRIMARY KEY (owner_id, key)\n"
              ")"},
     {SQLITE, "INSERT INTO idempotency_v36 SELECT owner_id, key, req_hash, indicium_id, created "
-             "FROM idempotency ORDER BY created, owner_id, key"},
+             "FROM idempotency ORDER BY owner_id, key"},
     {SQLITE, "DROP TABLE idempotency"},
     {SQLITE, "ALTER TABLE idempotency_v36 RENAME TO idempotency"},
     {0, NULL},

@@ -60,15 +60,15 @@
 #define BUSY_TIMEOUT_MS 10000
 
 /* The page size of a store this driver makes (issue 15, session 22; SQLite's default is
- * 4 KiB). A purchase's rows are small (an indicium ~290 bytes, an idempotency row ~150)
+ * 4 KiB). A purchase's rows are small (an indicium ~290 bytes, an idempotency row ~170)
  * and land on many pages - the random keys, each customer's end of an index - and a
  * commit writes every page it changed whole, to the log and later to the file: half-size
  * pages write fewer bytes a purchase. Not 1 KiB: a table without rowid keeps at most ~230
  * bytes of a row on a 1 KiB page (~490 on 2 KiB, ~1,000 on 4 KiB), and a card's intent
  * (~340 bytes and twice its Idempotency-Key), in such a table until schema v35, went to
  * overflow pages there, half as much again of the writer (docs/performance.md). The
- * purchase path's table without rowid left (journal lines, ~40 bytes) keeps smaller rows; the
- * idempotency rows (~160 bytes) are in a rowid table since v36. */
+ * purchase path's main table without rowid left (journal lines, ~40 bytes) keeps smaller rows;
+ * the idempotency rows (~170 bytes) are in a rowid table since v36. */
 #define LITE_PAGE_SIZE 2048
 
 /* ---- the per-file write gate -------------------------------------------------------------- */

@@ -27,6 +27,10 @@ REWIND = ("UPDATE idempotency SET owner_id = substr(owner_id, 7), key = 'funds:'
           "DELETE FROM schema_version WHERE version >= 37")
 TOPUPS = "SELECT count(*) FROM idempotency WHERE substr(owner_id, 1, 6) = 'funds:'"
 FUNDS_KEYS = "SELECT count(*) FROM idempotency WHERE substr(key, 1, 6) = 'funds:'"
+# The top-up whose own key begins "funds:", where v37 puts it; and records moved twice.
+K4 = ("SELECT count(*) FROM idempotency WHERE substr(owner_id, 1, 6) = 'funds:' AND "
+      "key = 'funds:k4'")
+TWICE = "SELECT count(*) FROM idempotency WHERE substr(owner_id, 1, 12) = 'funds:funds:'"
 
 
 class FundsKeysBase:
@@ -57,18 +61,28 @@ class FundsKeysBase:
             srv.start(processors=1)
             top = self.sold(self.top_up(srv, key, "10.00", "k1"))
             ind = self.sold(srv.buy(key, "funds:k2", LETTER))
+            # A top-up whose own key begins "funds:" (v36 kept it as "funds:funds:k4").
+            top4 = self.sold(self.top_up(srv, key, "3.00", "funds:k4"))
             balance = srv.balance(key)
             srv.stop()
 
             # The store as v36 kept it, then migrated: the top-ups' records move back.
-            self.assertEqual(self.sql(srv, [TOPUPS]), 1)
+            self.assertEqual(self.sql(srv, [TOPUPS]), 2)
             self.assertEqual(self.sql(srv, list(REWIND) + [TOPUPS]), 0)
-            self.assertEqual(self.sql(srv, [FUNDS_KEYS]), 2)
+            self.assertEqual(self.sql(srv, [FUNDS_KEYS]), 3)
             _, _, err = srv.run("migrate", "--db", srv.db)
             self.assertRegex(err, r"v36 -> v\d+")
-            self.assertEqual(self.sql(srv, [TOPUPS]), 1)
-            # The purchase under a "funds:..." key stays where it was.
-            self.assertEqual(self.sql(srv, [FUNDS_KEYS]), 1)
+            # The top-ups moved; the purchase under a "funds:..." key, and the top-up whose
+            # own key is one, are under "funds:..." keys.
+            self.assertEqual(self.sql(srv, [TOPUPS]), 2)
+            self.assertEqual(self.sql(srv, [FUNDS_KEYS]), 2)
+            self.assertEqual(self.sql(srv, [K4]), 1)
+            # v37 again (a store rewound to v36 once more) moves nothing twice.
+            self.sql(srv, [REWIND[1]])
+            srv.run("migrate", "--db", srv.db)
+            self.assertEqual(self.sql(srv, [TOPUPS]), 2)
+            self.assertEqual(self.sql(srv, [K4]), 1)
+            self.assertEqual(self.sql(srv, [TWICE]), 0)
 
             srv.start(processors=1)
             # Retries answer what was done, and charge nothing.
@@ -76,6 +90,8 @@ class FundsKeysBase:
             self.assertEqual(again["id"], top["id"])
             again = self.sold(srv.buy(key, "funds:k2", LETTER), replayed=True)
             self.assertEqual(again["id"], ind["id"])
+            again = self.sold(self.top_up(srv, key, "3.00", "funds:k4"), replayed=True)
+            self.assertEqual(again["id"], top4["id"])
             self.assertEqual(srv.balance(key), balance)
             # Another request under a top-up's key is still its reuse.
             st, _, j = self.top_up(srv, key, "2.00", "k1")

@@ -84,8 +84,9 @@ class IntentPlans(unittest.TestCase):
     def test_idempotency_by_key(self):
         """Schema v36: the idempotency rows are a rowid table (issue 15, session 30), so a
         key's read (IDEM_GET, copied) searches the key's unique index and reads the row by
-        rowid, and a card head's question whether a key is taken (CARD_HEAD's count, copied)
-        reads that index alone. Never a scan of the table."""
+        rowid, as does the first arm of a purchase's read of its key (PURCHASE_KEY), and a
+        card head's question whether a key is taken (CARD_HEAD's count, copied) reads that
+        index alone. Never a scan of the table."""
         srv = harness.Stampd("intent-plans-idem").init(psds=1)
         try:
             db = sqlite3.connect(srv.db[len("sqlite:"):])
@@ -99,6 +100,11 @@ class IntentPlans(unittest.TestCase):
                 plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + get,
                                                             ("cus_x", "k")))
                 self.assertRegex(plan, r"^SEARCH idempotency USING INDEX " + key + "$")
+                # PURCHASE_KEY's first arm, a balance purchase's read of its key (copied).
+                plan = " | ".join(r[-1] for r in db.execute(
+                    "EXPLAIN QUERY PLAN " + get + " UNION ALL " + READS["PURCHASE_KEY"],
+                    ("cus_x", "k", "purchase", "cus_x", "k")))
+                self.assertRegex(plan, r"SEARCH idempotency USING INDEX " + key)
                 taken = ("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE "
                          "owner_id = ? AND key = ?)")
                 plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + taken,

@@ -137,13 +137,23 @@ static void test_keys_apart_from_purchases(void **state)
     assert_int_equal(pv_store_idem_get(e->st, "funds:cus_a", "y", hash, ref), PV_OK);
     assert_string_equal(hash, "h2");
     assert_string_equal(ref, res.charge.ref);
-    /* Test mode's top-ups are apart from live's. */
+    /* Test mode's top-ups are apart from live's, and from its purchases. */
     assert_int_equal(pv_store_idem_get(e->st, "funds:test:cus_a", "y", hash, ref), PV_ENOTFOUND);
+    denv_card(e, 1, "4242424242424242", &pay);
+    assert_int_equal(pv_funds_add(e->st, &e->gws, "cus_a", 1, "y", "h3", 1000, &pay, 4, &res),
+                     PV_OK);
+    assert_false(res.replayed);
+    assert_int_equal(pv_store_idem_get(e->st, "funds:test:cus_a", "y", hash, ref), PV_OK);
+    assert_string_equal(hash, "h3");
+    assert_int_equal(pv_store_idem_get(e->st, "test:cus_a", "funds:y", hash, ref), PV_ENOTFOUND);
+    assert_int_equal(pv_store_idem_get(e->st, "funds:cus_a", "y", hash, ref), PV_OK);
+    assert_string_equal(hash, "h2");
     assert_int_equal(pv_store_idem_get(e->st, "cus_a", "funds:x", hash, ref), PV_OK);
     assert_string_equal(ref, "ind_x");
     assert_int_equal(pv_funds_replay(e->st, "cus_a", 0, "x", "h1", &res), PV_OK);
     assert_true(res.replayed);
     assert_int_equal(denv_balance(e, "customer:cus_a"), 13500);
+    assert_int_equal(denv_balance(e, "test:customer:cus_a"), 1000);
     denv_books(e);
 }
 

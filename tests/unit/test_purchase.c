@@ -1158,10 +1158,11 @@ static void idem_text(sqlite3 *db, char *out, size_t n)
 /*
  * The idempotency table on SQLite (issue 15, session 30). Until v36 it was keyed by (owner,
  * key) without a rowid: ~160-byte rows at random places, whole in its interior pages too. v36
- * makes it a rowid table whose key is a unique index. The table is made again in v35's shape,
- * its rows in another order, and migrated: the same rows, in a rowid table in the order they
- * were stored, the key unique on (owner_id, key) and nothing else; then a retry still finds
- * its purchase, another request under a taken key is refused, and so is a second row of a key.
+ * makes it a rowid table whose key is a unique index. The table is made again in v35's shape
+ * and migrated: the same rows, in a rowid table in their key's order (not the order they were
+ * stored in, k-c first), the key unique on (owner_id, key) and nothing else; then a retry still
+ * finds its purchase, another request under a taken key is refused, and so is a second row of
+ * a key.
  */
 static void test_idempotency_table(void **state)
 {
@@ -1185,7 +1186,7 @@ static void test_idempotency_table(void **state)
     idem_text(db, before, sizeof before);
     assert_non_null(strstr(before, "cus_a/k-a/hash-1/"));
     assert_non_null(strstr(before, "test:cus_a/k-a/hash-2/ch_x/"));
-    /* Back to v35's table (no rowid, keyed by (owner_id, key)), rows newest first. */
+    /* Back to v35's table: no rowid, its rows in their key's order. */
     assert_int_equal(sqlite3_exec(db,
                                   "BEGIN; CREATE TABLE idem35 (owner_id TEXT NOT NULL, key TEXT "
                                   "NOT NULL, req_hash TEXT NOT NULL, indicium_id TEXT NOT NULL, "
@@ -1204,9 +1205,10 @@ static void test_idempotency_table(void **state)
     assert_true(lite_int(db, "SELECT count(rowid) FROM idempotency") == 4);
     idem_text(db, after, sizeof after);
     assert_string_equal(after, before);
-    /* copied oldest first: rowids sort as the rows were stored */
+    /* copied in their key's order, with no sort: rowids sort as the keys do */
     assert_true(lite_int(db, "SELECT count(*) FROM idempotency a JOIN idempotency b ON "
-                             "a.rowid < b.rowid AND a.created > b.created") == 0);
+                             "a.rowid < b.rowid AND (a.owner_id > b.owner_id OR (a.owner_id = "
+                             "b.owner_id AND a.key > b.key))") == 0);
     /* one index, the key: unique, on (owner_id, key) */
     assert_true(lite_int(db, "SELECT count(*) FROM pragma_index_list('idempotency')") == 1);
     assert_true(lite_int(db, "SELECT count(*) FROM pragma_index_list('idempotency') WHERE "
