@@ -777,6 +777,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v35, /* 35: intents in a rowid table again (SQLite) */
     pv_migration_v36, /* 36: idempotency rows in a rowid table (SQLite) */
     pv_migration_v37, /* 37: a top-up's idempotency record in a namespace of its own */
+    pv_migration_v38, /* 38: each server's count of indicia in a row; indicia_server dropped */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -1,6 +1,6 @@
 /*
  * migrations_rows.c - issue 15's migrations that change how a table's rows
- * are stored (v30, v32, v35, v36: SQLite) and found (v31, PostgreSQL). Apart from migrations.c
+ * are stored (v30, v32, v35, v36: SQLite) and found (v31, PostgreSQL; v38). Apart from migrations.c
  * only to keep each file readable; pv_schema_migrations (migrations.c) lists them in order.
  * Never edit a released migration; add the next one (v32 says why v24 and v27 were, once).
  */
@@ -159,5 +159,45 @@ const struct ddl pv_migration_v36[] = {
              "FROM idempotency ORDER BY owner_id, key"},
     {SQLITE, "DROP TABLE idempotency"},
     {SQLITE, "ALTER TABLE idempotency_v36 RENAME TO idempotency"},
+    {0, NULL},
+};
+
+/*
+ * v38: each server's count of the indicia it signed kept in a row of its own (issue 15, session
+ * 30). GET /metrics (stampd_indicia_total) and the admin's servers counted every indicium of
+ * the store on each request, through indicia_server (created, server_id): ~0.2 s at a million
+ * indicia, a read transaction as long, and growing with the history - and every purchase wrote
+ * an entry into that index for it. Now server_pieces holds the count, filled from the indicia
+ * once here and kept by a trigger on every insert of an indicium, whoever inserts it: on
+ * SQLite a row's upsert; on PostgreSQL once a statement (a batch's indicia), from its new rows.
+ * Indicia are never deleted, and their server never changes. indicia_server goes; the
+ * admin's count of the last hour finds its rows through indicia_psd_created instead. Safe to
+ * run again (a store rewound to an earlier version): the counts are made again from the
+ * indicia.
+ */
+const struct ddl pv_migration_v38[] = {
+    {ALL, "CREATE TABLE IF NOT EXISTS server_pieces (\n"
+          "    server_id TEXT PRIMARY KEY,\n"
+          "    pieces    {BIG} NOT NULL CHECK (pieces >= 0)\n"
+          ")"},
+    {ALL, "DELETE FROM server_pieces"},
+    {ALL, "INSERT INTO server_pieces(server_id, pieces) "
+          "SELECT server_id, count(*) FROM indicia GROUP BY server_id"},
+    {SQLITE, "CREATE TRIGGER IF NOT EXISTS indicia_pieces AFTER INSERT ON indicia BEGIN "
+             "INSERT INTO server_pieces(server_id, pieces) VALUES (NEW.server_id, 1) "
+             "ON CONFLICT (server_id) DO UPDATE SET pieces = pieces + 1; END"},
+    {PG,
+     "CREATE OR REPLACE FUNCTION indicia_pieces() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+     "BEGIN\n"
+     "  INSERT INTO server_pieces(server_id, pieces)\n"
+     "    SELECT server_id, count(*) FROM indicia_new GROUP BY server_id ORDER BY server_id\n"
+     "    ON CONFLICT (server_id) DO UPDATE SET pieces = server_pieces.pieces + excluded.pieces;\n"
+     "  RETURN NULL;\n"
+     "END $$"},
+    {PG, "DROP TRIGGER IF EXISTS indicia_pieces ON indicia"},
+    {PG, "CREATE TRIGGER indicia_pieces AFTER INSERT ON indicia\n"
+         "  REFERENCING NEW TABLE AS indicia_new\n"
+         "  FOR EACH STATEMENT EXECUTE FUNCTION indicia_pieces()"},
+    {ALL, "DROP INDEX IF EXISTS indicia_server"},
     {0, NULL},
 };

@@ -371,8 +371,12 @@ int pv_store_server_traffic(struct pv_store *st, int64_t since, struct pv_server
 {
     struct pv_q q;
 
-    pv_q_start(&q, st, S_SERVER_TRAFFIC);
-    pv_q_int(&q, since);
+    if (since <= 0) { /* every indicium: the servers' counts (schema v38) */
+        pv_q_start(&q, st, S_SERVER_PIECES);
+    } else {
+        pv_q_start(&q, st, S_SERVER_TRAFFIC);
+        pv_q_int(&q, since);
+    }
     return pv_q_list(&q, sizeof **out, read_count, (void **) out, n);
 }
 

@@ -2276,7 +2276,8 @@ static void test_servers(void **state)
     assert_string_equal(list[1].id, "proc-b");
     free(list);
 
-    /* Traffic per server, from the indicia themselves. */
+    /* Traffic per server: from the start, the servers' kept counts (schema v38); since a
+     * time, from the indicia. */
     seed_for_indicia(st);
     make_indicium(&ind, "ind_1", "cus_A", 1, 1, "");
     COPY(ind.server_id, "proc-a");
@@ -2287,11 +2288,22 @@ static void test_servers(void **state)
     make_indicium(&ind, "ind_3", "cus_A", 2, 3, "");
     COPY(ind.server_id, "proc-b");
     OK(pv_store_indicium_insert(st, &ind));
+    /* An older one: counted from the start, not since 1700001002. */
+    make_indicium(&ind, "ind_4", "cus_A", 2, 4, "");
+    COPY(ind.server_id, "proc-a");
+    ind.created = 1600000000;
+    OK(pv_store_indicium_insert(st, &ind));
     OK(pv_store_server_traffic(st, 0, &counts, &n));
     assert_int_equal(n, 2);
     assert_string_equal(counts[0].server_id, "proc-a");
-    assert_int_equal(counts[0].count, 1);
+    assert_int_equal(counts[0].count, 2);
+    assert_string_equal(counts[1].server_id, "proc-b");
     assert_int_equal(counts[1].count, 2);
+    free(counts);
+    OK(pv_store_server_traffic(st, 1700001002, &counts, &n));
+    assert_int_equal(n, 1); /* ind_2 (1700001002) and ind_3 (1700001003), both proc-b's */
+    assert_string_equal(counts[0].server_id, "proc-b");
+    assert_int_equal(counts[0].count, 2);
     free(counts);
     OK(pv_store_server_traffic(st, INT64_MAX, &counts, &n));
     assert_int_equal(n, 0);

@@ -1,0 +1,137 @@
+"""test_server_pieces.py - each server's count of the indicia it signed is kept in a row of
+its own (schema v38, issue 15): GET /metrics' stampd_indicia_total and the admin's servers read
+server_pieces instead of counting every indicium of the store on each request, and every
+purchase no longer writes an entry of indicia_server for them. Through the real server, two
+processors: the counts agree with the indicia; a store rewound to before v38 (no
+server_pieces, indicia_server back) is migrated by `stampd migrate`, which fills the counts
+from the indicia, and the counts go on agreeing with new purchases. On SQLite the admin's
+count of the last hour finds its indicia through indicia_psd_created, and the counts read no
+indicia. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
+"""
+
+import http.client
+import os
+import sqlite3
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
+          "to_zip": "10001"}
+# Indicia whose server's kept count is not their number.
+WRONG = ("SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM indicia GROUP BY server_id) i "
+         "FULL OUTER JOIN server_pieces s ON s.server_id = i.server_id "
+         "WHERE s.pieces IS DISTINCT FROM i.n")
+WRONG_LITE = ("SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM indicia GROUP BY "
+              "server_id) i LEFT JOIN server_pieces s ON s.server_id = i.server_id "
+              "WHERE s.pieces IS NOT i.n")
+INDEXES = ("SELECT count(*) FROM {catalog} WHERE {name} = 'indicia_server'")
+
+
+class ServerPiecesBase:
+    postgres = False
+
+    def sql(self, srv, statements):
+        return harness.store_sql(srv.db, statements)
+
+    def wrong(self, srv):
+        return self.sql(srv, [WRONG if self.postgres else WRONG_LITE])
+
+    def has_index(self, srv):
+        catalog = ("pg_indexes", "indexname") if self.postgres else ("sqlite_master", "name")
+        return self.sql(srv, [INDEXES.format(catalog=catalog[0], name=catalog[1])])
+
+    def metrics_total(self, srv):
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=60)
+        conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + srv.operator_key})
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        self.assertEqual(resp.status, 200, text)
+        return {line.split('"')[1]: int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("stampd_indicia_total{")}
+
+    def buy(self, srv, key, n, tag):
+        for i in range(n):
+            st, _, j = srv.buy(key, "%s-%d" % (tag, i), LETTER)
+            self.assertEqual(st, 201, j)
+
+    def test_counts_kept_and_migrated(self):
+        srv = harness.Stampd("server-pieces")
+        try:
+            if self.postgres:
+                srv.db = harness.pg_createdb(PG_DSN_FILE)
+            srv.init(psds=2, keys_dir=os.path.join(srv.dir, "keys"))
+            key = srv.customer("pieces@example.com", 50)
+            srv.start(processors=2)
+            self.buy(srv, key, 10, "a")
+            self.assertEqual(sum(self.metrics_total(srv).values()), 10)
+            admin = srv.get_ok("/v1/admin/servers", srv.operator_key)
+            self.assertEqual(sum(s["indicia_total"] for s in admin["servers"]), 10, admin)
+            self.assertEqual(sum(s["indicia_last_hour"] for s in admin["servers"]), 10, admin)
+            srv.stop()
+            self.assertEqual(self.wrong(srv), 0)
+            self.assertEqual(self.has_index(srv), 0)
+
+            # The store as v37 kept it: no counts, indicia_server back.
+            rewind = ["DROP TRIGGER indicia_pieces" + (" ON indicia" if self.postgres else ""),
+                      "DROP TABLE server_pieces",
+                      "CREATE INDEX indicia_server ON indicia(created, server_id)",
+                      "DELETE FROM schema_version WHERE version >= 38",
+                      "SELECT count(*) FROM indicia"]
+            if self.postgres:
+                rewind.insert(1, "DROP FUNCTION indicia_pieces()")
+            self.assertEqual(self.sql(srv, rewind), 10)
+            _, _, err = srv.run("migrate", "--db", srv.db)
+            self.assertRegex(err, r"v37 -> v\d+")
+            self.assertEqual(self.wrong(srv), 0)
+            self.assertEqual(self.has_index(srv), 0)
+
+            srv.start(processors=2)
+            self.buy(srv, key, 6, "b")
+            totals = self.metrics_total(srv)
+            self.assertEqual(sum(totals.values()), 16, totals)
+            srv.stop()
+            self.assertEqual(self.wrong(srv), 0)
+            _, out, _ = srv.run("ledger", "check", "--db", srv.db)
+            self.assertIn("every journal balances", out)
+        finally:
+            srv.abandon()
+
+
+class ServerPieces(ServerPiecesBase, unittest.TestCase):
+    def test_plans(self):
+        """The counts read server_pieces alone; the last hour's (SERVER_TRAFFIC, copied)
+        searches indicia_psd_created, never a scan of the indicia."""
+        srv = harness.Stampd("server-pieces-plans").init(psds=1)
+        try:
+            db = sqlite3.connect(srv.db[len("sqlite:"):])
+            try:
+                hour = ("SELECT server_id, count(*) FROM indicia WHERE psd_id IN "
+                        "(SELECT id FROM psds) AND created >= ? GROUP BY server_id "
+                        "ORDER BY server_id")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + hour, (1,)))
+                self.assertRegex(plan, r"SEARCH indicia USING INDEX indicia_psd_created "
+                                 r"\(psd_id=\? AND created>\?\)")
+                self.assertNotRegex(plan, r"SCAN indicia\b")
+                pieces = ("SELECT server_id, pieces FROM server_pieces WHERE pieces > 0 "
+                          "ORDER BY server_id")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + pieces))
+                self.assertNotIn("indicia", plan)
+            finally:
+                db.close()
+        finally:
+            srv.abandon()
+
+
+@unittest.skipUnless(PG_DSN_FILE, "no PostgreSQL cluster (STAMPD_TEST_PG_DSN_FILE)")
+class ServerPiecesPostgres(ServerPiecesBase, unittest.TestCase):
+    postgres = True
+
+
+if __name__ == "__main__":
+    harness.main()
