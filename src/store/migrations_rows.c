@@ -170,19 +170,17 @@ const struct ddl pv_migration_v36[] = {
  * an entry into that index for it. Now server_pieces holds the count, filled from the indicia
  * once here and kept by a trigger on every insert of an indicium, whoever inserts it: on
  * SQLite a row's upsert; on PostgreSQL once a statement (a batch's indicia), from its new rows.
- * Indicia are never deleted, and their server never changes. indicia_server goes; the
- * admin's count of the last hour finds its rows through indicia_psd_created instead. Safe to
- * run again (a store rewound to an earlier version): the counts are made again from the
- * indicia.
+ * Indicia are never deleted, and their server never changes. The trigger is made before the
+ * counts are filled: its lock on indicia, held to the upgrade's commit, keeps any insert from
+ * falling between the two. indicia_server goes; the admin's count of the last hour and its
+ * daily sales (SALES_DAILY) find their rows through indicia_psd_created instead. Safe to run
+ * again (a store rewound to an earlier version): the counts are made again from the indicia.
  */
 const struct ddl pv_migration_v38[] = {
     {ALL, "CREATE TABLE IF NOT EXISTS server_pieces (\n"
           "    server_id TEXT PRIMARY KEY,\n"
           "    pieces    {BIG} NOT NULL CHECK (pieces >= 0)\n"
           ")"},
-    {ALL, "DELETE FROM server_pieces"},
-    {ALL, "INSERT INTO server_pieces(server_id, pieces) "
-          "SELECT server_id, count(*) FROM indicia GROUP BY server_id"},
     {SQLITE, "CREATE TRIGGER IF NOT EXISTS indicia_pieces AFTER INSERT ON indicia BEGIN "
              "INSERT INTO server_pieces(server_id, pieces) VALUES (NEW.server_id, 1) "
              "ON CONFLICT (server_id) DO UPDATE SET pieces = pieces + 1; END"},
@@ -198,6 +196,9 @@ const struct ddl pv_migration_v38[] = {
     {PG, "CREATE TRIGGER indicia_pieces AFTER INSERT ON indicia\n"
          "  REFERENCING NEW TABLE AS indicia_new\n"
          "  FOR EACH STATEMENT EXECUTE FUNCTION indicia_pieces()"},
+    {ALL, "DELETE FROM server_pieces"},
+    {ALL, "INSERT INTO server_pieces(server_id, pieces) "
+          "SELECT server_id, count(*) FROM indicia GROUP BY server_id"},
     {ALL, "DROP INDEX IF EXISTS indicia_server"},
     {0, NULL},
 };

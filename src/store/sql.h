@@ -747,9 +747,11 @@
            "AND ($7 < 0 OR (CASE WHEN refunded_at <> 0 THEN 1 ELSE 0 END) = $7) "                  \
            "AND ($8 = '' OR id = $8 OR from_zip = $8 OR to_zip = $8 "                              \
            "OR substr(to_zip, 1, 5) = $8) ORDER BY mseq DESC LIMIT $9"))                           \
+    /* Found through indicia_psd_created, each PSD's from $1 on (schema v38). */                   \
     X(SALES_DAILY,                                                                                 \
       BOTH("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS BIGINT) "         \
-           "FROM indicia WHERE created >= $1 GROUP BY 1, 2 ORDER BY 1, 2"))                        \
+           "FROM indicia WHERE psd_id IN (SELECT id FROM psds) AND created >= $1 "                 \
+           "GROUP BY 1, 2 ORDER BY 1, 2"))                                                         \
     X(BUY_INSERT, BOTH("INSERT INTO buy_batches(" BBATCH_FIELDS ") "                               \
                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)"))                              \
     X(BUY_ITEM_INSERT, BOTH("INSERT INTO buy_batch_items(batch_id, " BITEM_COLS ") "               \

@@ -22,13 +22,14 @@ import harness  # noqa: E402
 PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
           "to_zip": "10001"}
-# Indicia whose server's kept count is not their number.
-WRONG = ("SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM indicia GROUP BY server_id) i "
-         "FULL OUTER JOIN server_pieces s ON s.server_id = i.server_id "
-         "WHERE s.pieces IS DISTINCT FROM i.n")
-WRONG_LITE = ("SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM indicia GROUP BY "
-              "server_id) i LEFT JOIN server_pieces s ON s.server_id = i.server_id "
-              "WHERE s.pieces IS NOT i.n")
+# Servers whose kept count is not the number of their indicia, either way round: a server with
+# indicia and no count or another count, and a count of a server with other indicia or none.
+WRONG = ("SELECT (SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM indicia "
+         "GROUP BY server_id) i WHERE NOT EXISTS (SELECT 1 FROM server_pieces s "
+         "WHERE s.server_id = i.server_id AND s.pieces = i.n)) + "
+         "(SELECT count(*) FROM server_pieces s WHERE s.pieces <> "
+         "(SELECT count(*) FROM indicia i WHERE i.server_id = s.server_id))")
+PER_SERVER = "SELECT count(DISTINCT server_id) FROM indicia"
 INDEXES = ("SELECT count(*) FROM {catalog} WHERE {name} = 'indicia_server'")
 
 
@@ -39,7 +40,7 @@ class ServerPiecesBase:
         return harness.store_sql(srv.db, statements)
 
     def wrong(self, srv):
-        return self.sql(srv, [WRONG if self.postgres else WRONG_LITE])
+        return self.sql(srv, [WRONG])
 
     def has_index(self, srv):
         catalog = ("pg_indexes", "indexname") if self.postgres else ("sqlite_master", "name")
@@ -69,12 +70,16 @@ class ServerPiecesBase:
             key = srv.customer("pieces@example.com", 50)
             srv.start(processors=2)
             self.buy(srv, key, 10, "a")
-            self.assertEqual(sum(self.metrics_total(srv).values()), 10)
+            totals = self.metrics_total(srv)
+            self.assertEqual(sum(totals.values()), 10, totals)
             admin = srv.get_ok("/v1/admin/servers", srv.operator_key)
             self.assertEqual(sum(s["indicia_total"] for s in admin["servers"]), 10, admin)
             self.assertEqual(sum(s["indicia_last_hour"] for s in admin["servers"]), 10, admin)
             srv.stop()
             self.assertEqual(self.wrong(srv), 0)
+            # both processors signed: a count each, as /metrics said
+            self.assertEqual(self.sql(srv, [PER_SERVER]), len(totals), totals)
+            self.assertEqual(len(totals), 2, totals)
             self.assertEqual(self.has_index(srv), 0)
 
             # The store as v37 kept it: no counts, indicia_server back.
@@ -105,8 +110,9 @@ class ServerPiecesBase:
 
 class ServerPieces(ServerPiecesBase, unittest.TestCase):
     def test_plans(self):
-        """The counts read server_pieces alone; the last hour's (SERVER_TRAFFIC, copied)
-        searches indicia_psd_created, never a scan of the indicia."""
+        """The counts read server_pieces alone; the last hour's (SERVER_TRAFFIC, copied) and the
+        daily sales (SALES_DAILY, copied) search indicia_psd_created, never a scan of the
+        indicia. SQLite's plans only."""
         srv = harness.Stampd("server-pieces-plans").init(psds=1)
         try:
             db = sqlite3.connect(srv.db[len("sqlite:"):])
@@ -115,6 +121,14 @@ class ServerPieces(ServerPiecesBase, unittest.TestCase):
                         "(SELECT id FROM psds) AND created >= ? GROUP BY server_id "
                         "ORDER BY server_id")
                 plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + hour, (1,)))
+                self.assertRegex(plan, r"SEARCH indicia USING INDEX indicia_psd_created "
+                                 r"\(psd_id=\? AND created>\?\)")
+                self.assertNotRegex(plan, r"SCAN indicia\b")
+                # The operator's daily sales (SALES_DAILY, copied) the same way.
+                daily = ("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS "
+                         "BIGINT) FROM indicia WHERE psd_id IN (SELECT id FROM psds) AND "
+                         "created >= ? GROUP BY 1, 2 ORDER BY 1, 2")
+                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + daily, (1,)))
                 self.assertRegex(plan, r"SEARCH indicia USING INDEX indicia_psd_created "
                                  r"\(psd_id=\? AND created>\?\)")
                 self.assertNotRegex(plan, r"SCAN indicia\b")
