@@ -633,6 +633,11 @@ def store_sql(db, statements):
         conn.close()
 
 
+def sqlite_plan(db, sql, args=()):
+    """SQLite's plan of sql on the connection db, its steps joined by " | "."""
+    return " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+
 def closed_port_url():
     """A loopback URL nobody listens on: bind a port, then let it go."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

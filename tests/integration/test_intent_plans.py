@@ -47,8 +47,7 @@ class IntentPlans(unittest.TestCase):
                     "tbl_name = 'pay_intents'")]
                 self.assertNotIn("pay_intents_owner", names)
                 for name, sql in READS.items():
-                    plan = " | ".join(r[-1] for r in db.execute(
-                        "EXPLAIN QUERY PLAN " + sql, ("purchase", "cus_x", "k")[:sql.count("?")]))
+                    plan = harness.sqlite_plan(db, sql, ("purchase", "cus_x", "k")[:sql.count("?")])
                     self.assertRegex(plan, r"SEARCH (pay_intents|p) USING INDEX "
                                      r"sqlite_autoindex_pay_intents_\d \(kind=\? AND owner=\?",
                                      name + ": " + plan)
@@ -69,8 +68,7 @@ class IntentPlans(unittest.TestCase):
                 sql = ("SELECT id, state FROM (SELECT 1 AS one) AS o LEFT JOIN pay_intents ON "
                        "pay_intents.rowid = (SELECT rowid FROM pay_intents WHERE kind = ? AND "
                        "owner = ? AND client_key = ? ORDER BY attempt DESC LIMIT 1)")
-                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql,
-                                                            ("purchase", "cus_x", "k")))
+                plan = harness.sqlite_plan(db, sql, ("purchase", "cus_x", "k"))
                 self.assertIn("SEARCH pay_intents USING INTEGER PRIMARY KEY (rowid=?)", plan)
                 self.assertRegex(plan, r"SEARCH pay_intents USING COVERING INDEX "
                                  r"sqlite_autoindex_pay_intents_\d \(kind=\? AND owner=\? AND "
@@ -97,18 +95,15 @@ class IntentPlans(unittest.TestCase):
                 key = r"sqlite_autoindex_idempotency_\d \(owner_id=\? AND key=\?\)"
                 get = ("SELECT req_hash, indicium_id FROM idempotency WHERE owner_id = ? AND "
                        "key = ?")
-                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + get,
-                                                            ("cus_x", "k")))
+                plan = harness.sqlite_plan(db, get, ("cus_x", "k"))
                 self.assertRegex(plan, r"^SEARCH idempotency USING INDEX " + key + "$")
                 # PURCHASE_KEY's first arm, a balance purchase's read of its key (copied).
-                plan = " | ".join(r[-1] for r in db.execute(
-                    "EXPLAIN QUERY PLAN " + get + " UNION ALL " + READS["PURCHASE_KEY"],
-                    ("cus_x", "k", "purchase", "cus_x", "k")))
+                plan = harness.sqlite_plan(db, get + " UNION ALL " + READS["PURCHASE_KEY"],
+                                           ("cus_x", "k", "purchase", "cus_x", "k"))
                 self.assertRegex(plan, r"SEARCH idempotency USING INDEX " + key)
                 taken = ("SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM idempotency WHERE "
                          "owner_id = ? AND key = ?)")
-                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + taken,
-                                                            ("cus_x", "k")))
+                plan = harness.sqlite_plan(db, taken, ("cus_x", "k"))
                 self.assertRegex(plan, r"SEARCH idempotency USING COVERING INDEX " + key)
                 self.assertNotRegex(plan, r"SCAN idempotency\b")
             finally:
@@ -146,16 +141,14 @@ class IntentPlans(unittest.TestCase):
                 due = ("SELECT id FROM pay_intents WHERE state = ? AND updated < ? AND "
                        "(state = 'pending' OR state = 'authorized' OR state = 'settling' OR "
                        "state = 'voiding') ORDER BY updated, id LIMIT ?")
-                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + due,
-                                                            ("settling", 1, 10)))
+                plan = harness.sqlite_plan(db, due, ("settling", 1, 10))
                 self.assertRegex(plan, r"USING (COVERING )?INDEX pay_intents_live")
                 # A refund's read of the purchase whose capture is on its way (INTENT_SETTLING,
                 # copied; issue 15, session 17) searches the same index.
                 settling = ("SELECT id FROM pay_intents WHERE state = 'settling' AND "
                             "charge_id = ? AND (state = 'pending' OR state = 'authorized' OR "
                             "state = 'settling' OR state = 'voiding') LIMIT 1")
-                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + settling,
-                                                            ("ch_x",)))
+                plan = harness.sqlite_plan(db, settling, ("ch_x",))
                 self.assertRegex(plan, r"SEARCH pay_intents USING (COVERING )?INDEX "
                                  r"pay_intents_live \(state=\?")
             finally:

@@ -124,13 +124,13 @@ class ServerPieces(ServerPiecesBase, unittest.TestCase):
                          "BIGINT) FROM indicia WHERE psd_id IN (SELECT id FROM psds) AND "
                          "created >= ? GROUP BY 1, 2 ORDER BY 1, 2")
                 for sql in (hour, daily):
-                    plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, (1,)))
+                    plan = harness.sqlite_plan(db, sql, (1,))
                     self.assertRegex(plan, r"SEARCH indicia USING INDEX indicia_psd_created "
                                      r"\(psd_id=\? AND created>\?\)")
                     self.assertNotRegex(plan, r"SCAN indicia\b")
                 pieces = ("SELECT server_id, pieces FROM server_pieces WHERE pieces > 0 "
                           "ORDER BY server_id")
-                plan = " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + pieces))
+                plan = harness.sqlite_plan(db, pieces)
                 self.assertNotIn("indicia", plan)
             finally:
                 db.close()
