@@ -27,12 +27,12 @@ import sys
 ROOT = "."
 SIZE_MAX = 800
 STORE_C_MAX = 900
-# The unit test of a store-private module (the SQLite checkpointer, its VFS, the
-# writers' gate, which no store operation shows) may include that module's header.
+# The unit test of a store-private module (the SQLite checkpointer, its VFS, its page
+# cache, the writers' gate, which no store operation shows) may include that module's header.
 STORE_PRIVATE_TESTS = {"tests/unit/test_sqlite_wal.c", "tests/unit/test_sqlite_vfs.c",
-                       "tests/unit/test_wgate.c"}
+                       "tests/unit/test_sqlite_pcache.c", "tests/unit/test_wgate.c"}
 DB_FILES = {"src/store/sqlite.c", "src/store/sqlite_wal.c", "src/store/sqlite_vfs.c",
-            "src/store/postgres.c", "src/store/pg_watch.c"}
+            "src/store/sqlite_pcache.c", "src/store/postgres.c", "src/store/pg_watch.c"}
 STORE_HANDLE = re.compile(r"^(st|store|\w+_st|\w*store\w*)$", re.I)
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^">]+)[">]', re.M)
 OPS_CALL = re.compile(r"((?:[A-Za-z_]\w*(?:->|\.))*[A-Za-z_]\w*)->ops->([A-Za-z_]\w*)")

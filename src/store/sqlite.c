@@ -43,6 +43,7 @@
 #endif
 
 #include "stampd/error.h"
+#include "store/sqlite_pcache.h"
 #include "store/sqlite_vfs.h"
 #include "store/sqlite_wal.h"
 #include "store/wgate.h"
@@ -678,6 +679,10 @@ static void lite_init(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 512, 512);
+    /* A commit's truncation of the page cache without a scan of it (sqlite_pcache.h);
+     * without it, SQLite's own cache. */
+    if (pv_sqlite_pcache_install() != SQLITE_OK)
+        fprintf(stderr, "store: the page cache could not be installed\n");
     sqlite3_initialize();
     /* A commit's log frames in one write (sqlite_vfs.h); without it, SQLite's own VFS. */
     if (pv_sqlite_vfs_register() != SQLITE_OK)

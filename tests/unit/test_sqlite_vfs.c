@@ -29,17 +29,9 @@
 
 #include <cmocka.h>
 
+#include "lite_sql.h"
+
 static char path[512];
-
-static void exec_ok(sqlite3 *db, const char *sql)
-{
-    char *err = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-
-    if (rc != SQLITE_OK)
-        fail_msg("%s: %s", sql, err ? err : sqlite3_errstr(rc));
-    sqlite3_free(err);
-}
 
 static sqlite3 *open_db(const char *vfs)
 {
@@ -50,28 +42,6 @@ static sqlite3 *open_db(const char *vfs)
     exec_ok(db, "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;"
                 "PRAGMA synchronous = FULL");
     return db;
-}
-
-static int64_t one(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q = NULL;
-    int64_t v;
-
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
-static void integrity_ok(sqlite3 *db)
-{
-    sqlite3_stmt *q = NULL;
-
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_string_equal((const char *) sqlite3_column_text(q, 0), "ok");
-    sqlite3_finalize(q);
 }
 
 static int setup(void **state)
