@@ -20,14 +20,17 @@
 #define SET_FILL (SET_SIZE * 3 / 4)
 
 struct pcache {
-    sqlite3_pcache *inner;
-    unsigned floor; /* no page at or past it is in the cache but those in set */
-    unsigned n;     /* page numbers in set */
-    int over;       /* more than SET_FILL made: the next truncation is passed on */
-    int track;      /* a purgeable cache (a database file's); others pass every call */
-    unsigned set[]; /* SET_SIZE slots when track, 0 = empty (page numbers start at 1) */
+    sqlite3_pcache *inner; /* SQLite's own cache of the same pages (owned) */
+    unsigned floor;        /* no page at or past it is in the cache but those in set */
+    unsigned n;            /* page numbers in set */
+    int over;              /* more than SET_FILL made: the next truncation is passed on */
+    int track;             /* a purgeable cache (a database file's, or a temporary one's on disk);
+                            * an in-memory one passes every call */
+    unsigned set[];        /* SET_SIZE slots when track, 0 = empty (page numbers start at 1) */
 };
 
+/* SQLite's own cache's methods: written once by pv_sqlite_pcache_install, before
+ * sqlite3_initialize, and only read after. */
 static sqlite3_pcache_methods2 inner;
 static atomic_ullong n_passed, n_skipped;
 

@@ -22,7 +22,9 @@
  * if the limit is lower than the last one, or if there were too many to
  * remember, does it pass the truncation on. A page past a limit can only be
  * there if it was made after that limit was set, so what SQLite's cache holds
- * is the same either way.
+ * is the same either way. An in-memory database's cache (and a temporary
+ * database's, which stampd keeps in memory: temp_store = MEMORY) passes every
+ * call on.
  */
 #ifndef PV_STORE_SQLITE_PCACHE_H
 #define PV_STORE_SQLITE_PCACHE_H

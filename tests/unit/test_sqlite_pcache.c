@@ -5,7 +5,7 @@
  * and every truncation that has something to drop does: after a transaction or a
  * savepoint rolled back over pages it had added, after a VACUUM that shrank the
  * file, what every connection reads is what was committed, and the file passes
- * integrity_check.
+ * integrity_check; and its methods called directly do what SQLite's own would.
  */
 #include "store/sqlite_pcache.h"
 
@@ -136,8 +136,9 @@ static void test_savepoint_rolled_back_pages_dropped(void **state)
     exec_ok(db, "BEGIN IMMEDIATE");
     insert(db, "kept", 10);
     exec_ok(db, "SAVEPOINT s");
-    insert(db, "gone", 3000);
+    insert(db, "gone", 1500); /* ~150 pages: fewer than the cache remembers (384) */
     assert_true(one(db, "PRAGMA page_count") > pages + 100);
+    assert_true(one(db, "PRAGMA page_count") < pages + 300);
     exec_ok(db, "ROLLBACK TO s; RELEASE s; COMMIT");
     counts(&p1, &s1);
     assert_true(p1 - p0 >= 1);
@@ -204,6 +205,104 @@ static void test_shrunk_file(void **state)
     sqlite3_close(db);
 }
 
+/* Another connection's commits: the reader's cache is emptied (a truncation to nothing) and
+ * what it reads again is what was committed, pages changed in place included. */
+static void test_other_writer(void **state)
+{
+    sqlite3 *db = open_db(), *reader = open_db();
+
+    (void) state;
+    insert(db, "a", 2000);
+    assert_int_equal(one(reader, "SELECT count(*) FROM t WHERE tag = 'a'"), 2000);
+    exec_ok(db, "UPDATE t SET tag = 'b' WHERE rowid % 2 = 0");
+    assert_int_equal(one(reader, "SELECT count(*) FROM t WHERE tag = 'b'"), 1000);
+    exec_ok(db, "BEGIN IMMEDIATE; DELETE FROM t WHERE tag = 'a'");
+    insert(db, "c", 500);
+    exec_ok(db, "COMMIT");
+    assert_int_equal(one(reader, "SELECT count(*) FROM t"), 1500);
+    assert_int_equal(one(reader, "SELECT count(*) FROM t INDEXED BY t_k WHERE k IS NOT NULL"),
+                     1500);
+    assert_int_equal(one(reader, "SELECT count(*) FROM t WHERE tag = 'c'"), 500);
+    integrity_ok(reader);
+    sqlite3_close(reader);
+    sqlite3_close(db);
+}
+
+/* The methods SQLite calls (pv_sqlite_pcache_install's, read back before the library's
+ * first use), on a cache of their own. */
+static sqlite3_pcache_methods2 methods;
+
+static void make(sqlite3_pcache *c, unsigned key)
+{
+    sqlite3_pcache_page *pg = methods.xFetch(c, key, 2);
+
+    assert_non_null(pg);
+    methods.xUnpin(c, pg, 0);
+}
+
+static int there(sqlite3_pcache *c, unsigned key)
+{
+    sqlite3_pcache_page *pg = methods.xFetch(c, key, 0);
+
+    if (pg)
+        methods.xUnpin(c, pg, 0);
+    return pg != NULL;
+}
+
+/* Called as SQLite's pager calls them: a page made past a limit, or moved past it by a
+ * rekey, is dropped at the next truncation; a page that went through a number past it and
+ * left it (a split's swap through the lock page's number) leaves nothing to drop. */
+static void test_methods_direct(void **state)
+{
+    unsigned long long p0, s0, p1, s1;
+    sqlite3_pcache *c = methods.xCreate(1024, 64, 1);
+    sqlite3_pcache_page *pg;
+
+    (void) state;
+    assert_non_null(c);
+    methods.xCachesize(c, 100);
+    for (unsigned k = 1; k <= 5; k++)
+        make(c, k);
+    methods.xTruncate(c, 6); /* nothing past 5: the first limit */
+    assert_int_equal(methods.xPagecount(c), 5);
+
+    counts(&p0, &s0);
+    make(c, 7);
+    methods.xTruncate(c, 6);
+    counts(&p1, &s1);
+    assert_false(there(c, 7));
+    assert_int_equal(p1 - p0, 1);
+
+    pg = methods.xFetch(c, 3, 0);
+    assert_non_null(pg);
+    methods.xRekey(c, pg, 3, 9);
+    methods.xUnpin(c, pg, 0);
+    methods.xTruncate(c, 6);
+    counts(&p0, &s0);
+    assert_false(there(c, 9));
+    assert_int_equal(p0 - p1, 1);
+    assert_int_equal(methods.xPagecount(c), 4);
+
+    pg = methods.xFetch(c, 4, 0);
+    assert_non_null(pg);
+    methods.xRekey(c, pg, 4, 1025); /* the lock page of 1 KiB pages */
+    methods.xRekey(c, pg, 1025, 4);
+    methods.xUnpin(c, pg, 0);
+    methods.xTruncate(c, 6);
+    counts(&p1, &s1);
+    assert_int_equal(p1 - p0, 0);
+    assert_int_equal(s1 - s0, 1);
+    assert_true(there(c, 4));
+
+    methods.xTruncate(c, 3); /* a lower limit: 4 and 5 go */
+    counts(&p0, &s0);
+    assert_int_equal(p0 - p1, 1);
+    assert_false(there(c, 4));
+    assert_false(there(c, 5));
+    assert_true(there(c, 2));
+    methods.xDestroy(c);
+}
+
 /* An in-memory database's cache is SQLite's own, each call passed on. */
 static void test_in_memory(void **state)
 {
@@ -229,12 +328,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_savepoint_rolled_back_pages_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shrunk_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_writer, setup, teardown),
+        cmocka_unit_test(test_methods_direct),
         cmocka_unit_test(test_in_memory),
     };
 
     /* Before the library's first use, as the driver installs it. */
-    if (pv_sqlite_pcache_install() != SQLITE_OK || sqlite3_initialize() != SQLITE_OK ||
-        pv_sqlite_pcache_install() != SQLITE_MISUSE) {
+    if (pv_sqlite_pcache_install() != SQLITE_OK ||
+        sqlite3_config(SQLITE_CONFIG_GETPCACHE2, &methods) != SQLITE_OK ||
+        sqlite3_initialize() != SQLITE_OK || pv_sqlite_pcache_install() != SQLITE_MISUSE) {
         fprintf(stderr, "the page cache could not be installed\n");
         return 1;
     }
