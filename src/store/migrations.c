@@ -778,6 +778,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v36, /* 36: idempotency rows in a rowid table (SQLite) */
     pv_migration_v37, /* 37: a top-up's idempotency record in a namespace of its own */
     pv_migration_v38, /* 38: each server's count of indicia in a row; indicia_server dropped */
+    pv_migration_v39, /* 39: indicia_psd_created holds the server: the last hour's count */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

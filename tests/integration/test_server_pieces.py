@@ -6,7 +6,9 @@ processors: the counts agree with the indicia; a store rewound to before v38 (no
 server_pieces, indicia_server back) is migrated by `stampd migrate`, which fills the counts
 from the indicia, and the counts go on agreeing with new purchases. On SQLite the admin's
 count of the last hour finds its indicia through indicia_psd_created, and the counts read no
-indicia. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
+indicia. Schema v39 puts the server in indicia_psd_created, so the last hour's count reads the
+index alone: a store rewound to before it gets it from `stampd migrate`. SQLite, and PostgreSQL
+when STAMPD_TEST_PG_DSN_FILE names a cluster.
 """
 
 import http.client
@@ -31,6 +33,14 @@ WRONG = ("SELECT (SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM ind
          "(SELECT count(*) FROM indicia i WHERE i.server_id = s.server_id))")
 PER_SERVER = "SELECT count(DISTINCT server_id) FROM indicia"
 INDEXES = ("SELECT count(*) FROM {catalog} WHERE {name} = 'indicia_server'")
+# indicia_psd_created's third column is the server (schema v39): 1, else 0.
+SERVER_IN_INDEX = {
+    False: ("SELECT count(*) FROM pragma_index_info('indicia_psd_created') "
+            "WHERE seqno = 2 AND name = 'server_id'"),
+    True: ("SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+           "AND a.attnum = i.indkey[2] WHERE i.indexrelid = 'indicia_psd_created'::regclass "
+           "AND a.attname = 'server_id'"),
+}
 
 
 class ServerPiecesBase:
@@ -81,11 +91,15 @@ class ServerPiecesBase:
             self.assertEqual(self.sql(srv, [PER_SERVER]), len(totals), totals)
             self.assertEqual(len(totals), 2, totals)
             self.assertEqual(self.has_index(srv), 0)
+            self.assertEqual(self.sql(srv, [SERVER_IN_INDEX[self.postgres]]), 1)
 
-            # The store as v37 kept it: no counts, indicia_server back.
+            # The store as v37 kept it: no counts, indicia_server back, indicia_psd_created
+            # without the server (v39).
             rewind = ["DROP TRIGGER indicia_pieces" + (" ON indicia" if self.postgres else ""),
                       "DROP TABLE server_pieces",
                       "CREATE INDEX indicia_server ON indicia(created, server_id)",
+                      "DROP INDEX indicia_psd_created",
+                      "CREATE INDEX indicia_psd_created ON indicia(psd_id, created)",
                       "DELETE FROM schema_version WHERE version >= 38",
                       "SELECT count(*) FROM indicia"]
             if self.postgres:
@@ -95,6 +109,12 @@ class ServerPiecesBase:
             self.assertRegex(err, r"v37 -> v\d+")
             self.assertEqual(self.wrong(srv), 0)
             self.assertEqual(self.has_index(srv), 0)
+            self.assertEqual(self.sql(srv, [SERVER_IN_INDEX[self.postgres]]), 1)
+            # the admin's last hour counts the new indicia through the index alone
+            srv.start(processors=2)
+            admin = srv.get_ok("/v1/admin/servers", srv.operator_key)
+            self.assertEqual(sum(s["indicia_last_hour"] for s in admin["servers"]), 10, admin)
+            srv.stop()
 
             srv.start(processors=2)
             self.buy(srv, key, 6, "b")
@@ -110,9 +130,9 @@ class ServerPiecesBase:
 
 class ServerPieces(ServerPiecesBase, unittest.TestCase):
     def test_plans(self):
-        """The counts read server_pieces alone; the last hour's (SERVER_TRAFFIC, copied) and the
-        daily sales (SALES_DAILY, copied) search indicia_psd_created, never a scan of the
-        indicia. SQLite's plans only."""
+        """The counts read server_pieces alone; the last hour's (SERVER_TRAFFIC, copied) reads
+        indicia_psd_created alone (schema v39: the server in the index), and the daily sales
+        (SALES_DAILY, copied) search it, never a scan of the indicia. SQLite's plans only."""
         srv = harness.Stampd("server-pieces-plans").init(psds=1)
         try:
             db = sqlite3.connect(srv.db[len("sqlite:"):])
@@ -123,10 +143,10 @@ class ServerPieces(ServerPiecesBase, unittest.TestCase):
                 daily = ("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS "
                          "BIGINT) FROM indicia WHERE psd_id IN (SELECT id FROM psds) AND "
                          "created >= ? GROUP BY 1, 2 ORDER BY 1, 2")
-                for sql in (hour, daily):
+                for sql, covering in ((hour, "COVERING "), (daily, "")):
                     plan = harness.sqlite_plan(db, sql, (1,))
-                    self.assertRegex(plan, r"SEARCH indicia USING INDEX indicia_psd_created "
-                                     r"\(psd_id=\? AND created>\?\)")
+                    self.assertRegex(plan, r"SEARCH indicia USING %sINDEX indicia_psd_created "
+                                     r"\(psd_id=\? AND created>\?\)" % covering)
                     self.assertNotRegex(plan, r"SCAN indicia\b")
                 pieces = ("SELECT server_id, pieces FROM server_pieces WHERE pieces > 0 "
                           "ORDER BY server_id")
