@@ -388,9 +388,9 @@
     X(SERVER_LIST, BOTH("SELECT id, address, crypto_module, key_ids, status, started_ms, "         \
                         "heartbeat_ms, module_id FROM servers ORDER BY id"))                       \
     X(SERVER_SET_STATUS, BOTH("UPDATE servers SET status = $1 WHERE id = $2"))                     \
-    /* A time's indicia by server, read from indicia_psd_created alone (each PSD's from $1 on;     \
-     * the server in the index since v39): v38 dropped indicia_server; every count from the start  \
-     * is SERVER_PIECES. */                                                                        \
+    /* A time's indicia by server, found through indicia_psd_created (each PSD's from $1 on; on    \
+     * SQLite read from it alone, the server in the index since v39): v38 dropped indicia_server;  \
+     * every count from the start is SERVER_PIECES. */                                             \
     X(SERVER_TRAFFIC, BOTH("SELECT server_id, count(*) FROM indicia WHERE psd_id IN "              \
                            "(SELECT id FROM psds) AND created >= $1 GROUP BY server_id "           \
                            "ORDER BY server_id"))                                                  \

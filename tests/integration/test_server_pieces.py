@@ -113,7 +113,7 @@ class ServerPiecesBase:
             self.assertEqual(self.has_index(srv), 0)
             self.assertEqual(self.sql(srv, [SERVER_IN_INDEX[self.postgres]]),
                              0 if self.postgres else 1)
-            # the admin's last hour counts the new indicia through the index alone
+            # the admin's last hour counts the new indicia (on SQLite from the index alone)
             srv.start(processors=2)
             admin = srv.get_ok("/v1/admin/servers", srv.operator_key)
             self.assertEqual(sum(s["indicia_last_hour"] for s in admin["servers"]), 10, admin)
