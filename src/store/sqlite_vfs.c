@@ -18,6 +18,10 @@
  *    transaction spilled and then rolled back are in the file before the
  *    next writer may write there, as without gathering.
  *
+ * A database file may also be paced (PV_SQLITE_FCNTL_PACE): synced after every
+ * so many pages written to it, which the checkpointer asks of its own
+ * connection (sqlite_wal.h).
+ *
  * A log file is tied to its database file by the name SQLite passes to
  * xOpen: sqlite3_filename_wal() of the database's name is the very pointer
  * the same connection later opens its log with. A log whose database is not
@@ -49,7 +53,9 @@ struct gfile {
     unsigned char *buf;   /* a log: the gathered bytes, from offset off */
     size_t len, cap;
     sqlite3_int64 off;
-}; /* the root's file follows */
+    int pace;  /* a database: sync it every pace page writes (PV_SQLITE_FCNTL_PACE) */
+    int paced; /* a database: page writes since the last paced sync */
+};             /* the root's file follows */
 _Static_assert(sizeof(struct gfile) % 8 == 0, "the root's file follows aligned");
 
 static sqlite3_vfs *root;
@@ -57,7 +63,7 @@ static sqlite3_vfs gather_vfs;
 static int registered;
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gfile *open_dbs;
-static atomic_ullong n_writes, n_calls;
+static atomic_ullong n_writes, n_calls, n_paced;
 
 static sqlite3_file *sub(sqlite3_file *f)
 {
@@ -127,10 +133,6 @@ static int p_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 static int p_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 {
     return sub(f)->pMethods->xRead(sub(f), buf, amt, off);
-}
-static int p_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
-{
-    return sub(f)->pMethods->xWrite(sub(f), buf, amt, off);
 }
 static int p_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
@@ -214,6 +216,11 @@ static int db_fcntl(sqlite3_file *f, int op, void *arg)
 {
     struct gfile *d = (struct gfile *) f;
 
+    if (op == PV_SQLITE_FCNTL_PACE) {
+        d->pace = *(int *) arg > 0 ? *(int *) arg : 0;
+        d->paced = 0;
+        return SQLITE_OK;
+    }
     if (op != PV_SQLITE_FCNTL_GATHER)
         return sub(f)->pMethods->xFileControl(sub(f), op, arg);
     d->gather = *(int *) arg && (p_device(f) & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
@@ -221,8 +228,23 @@ static int db_fcntl(sqlite3_file *f, int op, void *arg)
     return SQLITE_OK;
 }
 
+/* A page written to the database (by a checkpoint: frames copied back), and the file
+ * synced after every pace of them (PV_SQLITE_FCNTL_PACE): a sync's error is the write's. */
+static int db_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
+{
+    struct gfile *d = (struct gfile *) f;
+    int rc = sub(f)->pMethods->xWrite(sub(f), buf, amt, off);
+
+    if (rc == SQLITE_OK && d->pace > 0 && ++d->paced >= d->pace) {
+        d->paced = 0;
+        atomic_fetch_add_explicit(&n_paced, 1, memory_order_relaxed);
+        rc = sub(f)->pMethods->xSync(sub(f), SQLITE_SYNC_NORMAL);
+    }
+    return rc;
+}
+
 static const sqlite3_io_methods db_methods = {
-    3,          db_close,      p_read,      p_write,  p_truncate, p_sync,   p_size,
+    3,          db_close,      p_read,      db_write, p_truncate, p_sync,   p_size,
     p_lock,     p_unlock,      p_check,     db_fcntl, p_sector,   p_device, p_shmmap,
     db_shmlock, db_shmbarrier, db_shmunmap, p_fetch,  p_unfetch,
 };
@@ -486,4 +508,9 @@ void pv_sqlite_vfs_counts(unsigned long long *writes, unsigned long long *calls)
 {
     *writes = atomic_load_explicit(&n_writes, memory_order_relaxed);
     *calls = atomic_load_explicit(&n_calls, memory_order_relaxed);
+}
+
+unsigned long long pv_sqlite_vfs_paced_syncs(void)
+{
+    return atomic_load_explicit(&n_paced, memory_order_relaxed);
 }

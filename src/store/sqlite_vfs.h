@@ -30,6 +30,16 @@
  * call a connection's log is written as SQLite's own VFS writes it. */
 #define PV_SQLITE_FCNTL_GATHER 0x70760001
 
+/* sqlite3_file_control(db, "main", PV_SQLITE_FCNTL_PACE, &pages): this
+ * connection's database file is synced after every `pages` pages written to it
+ * (0 stops it; counted from this call). The checkpointer's runs that do not
+ * finish a log copy frames back this way, so that the disk writes the database
+ * back in small pieces between the writers' commits, not in one sync that the
+ * commits would wait behind (sqlite_wal.h). A sync's error is the write's: the
+ * checkpoint fails with SQLITE_IOERR_FSYNC. SQLITE_NOTFOUND when the
+ * connection's database is not open through this VFS. */
+#define PV_SQLITE_FCNTL_PACE 0x70760002
+
 /* Registers the VFS over the default one (not as the default): once a
  * process, after sqlite3_initialize. Returns an SQLite result code; on
  * failure connections open with the default VFS (pv_sqlite_vfs_name says). */
@@ -42,5 +52,9 @@ const char *pv_sqlite_vfs_name(void);
 /* Log writes this process made and the calls that wrote them, for the tests
  * (relaxed counts, every connection). */
 void pv_sqlite_vfs_counts(unsigned long long *writes, unsigned long long *calls);
+
+/* The syncs PV_SQLITE_FCNTL_PACE made so far, every connection (a relaxed count, for the
+ * tests). */
+unsigned long long pv_sqlite_vfs_paced_syncs(void);
 
 #endif

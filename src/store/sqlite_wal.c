@@ -11,6 +11,8 @@
  */
 #include "store/sqlite_wal.h"
 
+#include "store/sqlite_vfs.h"
+
 #include "stampd/timeutil.h"
 #include "store/store.h"
 
@@ -77,16 +79,43 @@ static void count_hold(struct pv_store_ckpt *s, int64_t us)
     s->hold_us += us;
 }
 
+/* The runs' pace (PV_SQLITE_FCNTL_PACE): the database synced every pages pages copied, or
+ * (0) only where SQLite syncs it. Does nothing where the file is not open through the
+ * driver's VFS. */
+static void set_pace(sqlite3 *db, int pages)
+{
+    (void) sqlite3_file_control(db, "main", PV_SQLITE_FCNTL_PACE, &pages);
+}
+
+/* A run that failed to sync the database file: the kernel may have dropped pages that
+ * runs before it copied, which SQLite already counts as copied, and the next sync would
+ * not say so (Linux reports a writeback error once). The log still holds every one of
+ * them, and SQLite copies a log again from its first frame when the next process opens
+ * the file: end this one, as PostgreSQL does when a data file's sync fails, rather than
+ * let a later run finish the log and start it again over them. */
+static void check_sync(sqlite3 *db, int src, const char *path)
+{
+    if (src != SQLITE_OK && sqlite3_extended_errcode(db) == SQLITE_IOERR_FSYNC) {
+        fprintf(stderr,
+                "store: checkpoint of %s: the database file could not be synced (%s); "
+                "stopping: the log keeps every commit, and the next start copies it again\n",
+                path, sqlite3_errmsg(db));
+        abort();
+    }
+}
+
 static void *run(void *arg)
 {
     struct pv_walck *ck = arg;
     sqlite3 *db = NULL;
-    int src, log, done, warned = 0, page = 0;
+    int src, log, done, warned = 0, page = 0, i;
     int held = 0;      /* the log's frames at the last held run (sqlite_wal.h) */
     int64_t hold = -1; /* the last hold's microseconds (-1: none this run) */
 
     prctl(PR_SET_NAME, "stampd-ckpt", 0, 0, 0); /* for `top -H` */
-    src = sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* Through the driver's VFS (where it is registered) for the paced runs. */
+    src = sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                          pv_sqlite_vfs_name());
     if (src == SQLITE_OK)
         /* The same durability as the writers: the database synced by each run that
          * copies the whole log (SQLite syncs it then only). */
@@ -107,15 +136,29 @@ static void *run(void *arg)
         pthread_mutex_unlock(&ck->mu);
         log = done = -1;
         hold = -1;
-        src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-        /* A log shorter than the held run left has been started again since. */
-        if (log >= 0 && log < held)
-            held = 0;
-        /* Long enough, and not the log the last held run left (until a write starts it
-         * again, a run finds it as that run left it): copy the rest with the writers
-         * held, so that the next write starts the log again (see sqlite_wal.h). The next
-         * run then waits for the log to grow by PV_WALCK_BYTES past it, or for a new log:
-         * where a reader keeps the log from starting again, not a hold every commit. */
+        /* The runs without the hold copy at a pace (sqlite_wal.h). */
+        set_pace(db, PV_WALCK_PACE_PAGES);
+        for (i = 0;; i++) {
+            src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+            check_sync(db, src, ck->path);
+            pthread_mutex_lock(&ck->mu); /* counted at once: a hold sees the runs before it */
+            ck->stats.runs++;
+            pthread_mutex_unlock(&ck->mu);
+            /* A log shorter than the held run left has been started again since. */
+            if (log >= 0 && log < held)
+                held = 0;
+            /* Long enough, and not the log the last held run left (until a write starts
+             * it again, a run finds it as that run left it): a few more runs, each
+             * copying what the writers added during the one before, then the rest with
+             * the writers held, so that the next write starts the log again (see
+             * sqlite_wal.h). The next run then waits for the log to grow by
+             * PV_WALCK_BYTES past it, or for a new log: where a reader keeps the log from
+             * starting again, not a hold every commit. */
+            if (src != SQLITE_OK || (long long) log * page < PV_WALCK_RESTART_BYTES ||
+                log == held || !ck->enter || i == PV_WALCK_RUNS_BEFORE_HOLD)
+                break;
+        }
+        set_pace(db, 0);
         if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && log != held &&
             ck->enter && ck->enter(ck->arg) == 0) {
             hold = pv_mono_us();
@@ -123,6 +166,7 @@ static void *run(void *arg)
             ck->leave(ck->arg);
             hold = pv_mono_us() - hold;
             held = log;
+            check_sync(db, src, ck->path);
         }
         /* BUSY: another connection is checkpointing; the next commit asks again. */
         if (src != SQLITE_OK && src != SQLITE_BUSY && !warned) {
@@ -130,7 +174,6 @@ static void *run(void *arg)
             warned = 1;
         }
         pthread_mutex_lock(&ck->mu);
-        ck->stats.runs++;
         if (hold >= 0)
             count_hold(&ck->stats, hold);
         ck->last = log > 0 ? (long long) log * page : 0;

@@ -21,13 +21,26 @@
  * during its last run, after which the next write starts the log again. It
  * waits at the gate ahead of the writers (wgate.h), and holds them once a log:
  * a run that finds the log the held run left (no write has started it again
- * yet) has nothing to finish. (SQLite syncs the database only in a run that
- * copies the whole log, so the held run's sync writes every page the runs
- * before it copied: syncing it before the hold, with the writers running,
- * made their commits wait on the disk instead: docs/performance.md, session
- * 23.) If it cannot keep up anyway (the log past PV_WALCK_INLINE_BYTES), or its
- * thread cannot be started, the committing connection checkpoints inline, as
- * SQLite would.
+ * yet) has nothing to finish. If it cannot keep up anyway (the log past
+ * PV_WALCK_INLINE_BYTES), or its thread cannot be started, the committing
+ * connection checkpoints inline, as SQLite would.
+ *
+ * The hold is short because the runs before it leave it little to do (issue
+ * 15, session 32; docs/performance.md). SQLite syncs the database only in a
+ * run that copies the whole log, so the held run's sync used to write every
+ * page the runs before it had copied (~2,800 random pages of a 32 MB log,
+ * 16-20 ms of the disk, the writers held), and one sync before the hold made
+ * the writers' commits wait behind it on the disk instead (session 23). So:
+ *  - the runs without the hold are paced: the database is synced after every
+ *    PV_WALCK_PACE_PAGES pages they copy (the driver's VFS,
+ *    PV_SQLITE_FCNTL_PACE), so the disk writes it back in pieces a commit's
+ *    sync waits behind for a fraction of a millisecond;
+ *  - once the log is long enough to finish, PV_WALCK_RUNS_BEFORE_HOLD more
+ *    paced runs each copy what the writers added during the one before, so
+ *    that the held run copies and syncs only the last few milliseconds' pages.
+ * A sync of the database that fails ends the process (check_sync in
+ * sqlite_wal.c): the pages already counted as copied may be lost, and only a
+ * new start has SQLite copy the log again.
  */
 #ifndef PV_STORE_SQLITE_WAL_H
 #define PV_STORE_SQLITE_WAL_H
@@ -42,6 +55,14 @@
 #define PV_WALCK_BYTES (4000LL * 4096)
 /* The log size after which the checkpointer finishes with the writers held. */
 #define PV_WALCK_RESTART_BYTES (8000LL * 4096)
+/* The runs without the hold sync the database every this many pages they copy: 64 KiB of
+ * 2 KiB pages, ~0.2 ms of session 29's disk. 128 let the commits' syncs wait behind the
+ * pieces (15 % of purchases over 5 ms at half the rate, against 3 %); 8 did as well as
+ * 32 with four times the syncs (docs/performance.md, session 32). */
+#define PV_WALCK_PACE_PAGES 32
+/* Runs without the hold between the one that finds the log long enough and the held
+ * run: with none the hold was 8.5 ms, with two 4 ms (session 32). */
+#define PV_WALCK_RUNS_BEFORE_HOLD 2
 /* The log size at which the committing connection catches up inline (64 MB). */
 #define PV_WALCK_INLINE_BYTES (16000LL * 4096)
 

@@ -5,7 +5,8 @@
  * connection or process can look: after a commit, after a rolled-back
  * transaction that spilled frames to the log, after a transaction that wrote
  * a frame again, after a transaction larger than the gather; and a commit
- * whose write fails is refused with nothing of it kept. Each writer runs
+ * whose write fails is refused with nothing of it kept; and a checkpoint on a
+ * paced connection syncs the database every so many pages. Each writer runs
  * in a child process that ends with _exit, closing nothing, so the parent
  * reads only what reached the files (the log recovered from them).
  */
@@ -334,6 +335,48 @@ static void test_failed_write_refuses_the_commit(void **state)
     sqlite3_close(db);
 }
 
+/* ---- a database file synced at a pace (the checkpointer's runs) ---- */
+
+/* A checkpoint on a connection paced at 8 syncs the database after every 8 pages it
+ * copies back; unpaced, it syncs none of them (no run here copies the whole log twice:
+ * SQLite's own sync is not counted). A connection not over the VFS is told NOTFOUND. */
+static void test_paced_checkpoint(void **state)
+{
+    sqlite3 *w = open_db(PV_SQLITE_VFS), *ck = open_db(PV_SQLITE_VFS), *plain = open_db(NULL);
+    int pace = 8, zero = 0, log = -1, done = -1;
+    unsigned long long s0, s1;
+
+    (void) state;
+    assert_int_equal(sqlite3_file_control(plain, "main", PV_SQLITE_FCNTL_PACE, &pace),
+                     SQLITE_NOTFOUND);
+    /* One transaction of ~200 pages: each page once in the log. */
+    exec_ok(w, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)"
+               " INSERT INTO t SELECT 'paced', i, randomblob(3000) FROM s");
+    assert_int_equal(sqlite3_file_control(ck, "main", PV_SQLITE_FCNTL_PACE, &pace), SQLITE_OK);
+    s0 = pv_sqlite_vfs_paced_syncs();
+    assert_int_equal(sqlite3_wal_checkpoint_v2(ck, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+                     SQLITE_OK);
+    s1 = pv_sqlite_vfs_paced_syncs();
+    assert_true(log >= 200);
+    assert_int_equal(done, log);
+    assert_int_equal(s1 - s0, (unsigned long long) log / 8);
+
+    /* Unpaced: the next log is copied back with no sync of ours. */
+    assert_int_equal(sqlite3_file_control(ck, "main", PV_SQLITE_FCNTL_PACE, &zero), SQLITE_OK);
+    exec_ok(w, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 100)"
+               " INSERT INTO t SELECT 'unpaced', i, randomblob(3000) FROM s");
+    assert_int_equal(sqlite3_wal_checkpoint_v2(ck, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+                     SQLITE_OK);
+    assert_true(done > 0);
+    assert_int_equal(pv_sqlite_vfs_paced_syncs(), s1);
+    sqlite3_close(ck);
+    sqlite3_close(w);
+    integrity_ok(plain);
+    assert_int_equal(one(plain, "SELECT count(*) FROM t WHERE tag = 'paced'"), 200);
+    assert_int_equal(one(plain, "SELECT count(*) FROM t WHERE tag = 'unpaced'"), 100);
+    sqlite3_close(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_frames_written_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_larger_than_the_gather, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_refuses_the_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paced_checkpoint, setup, teardown),
     };
 
     if (sqlite3_initialize() != SQLITE_OK || pv_sqlite_vfs_register() != SQLITE_OK) {

@@ -1,9 +1,10 @@
 /*
  * test_sqlite_wal.c - the SQLite driver's background checkpointer
  * (src/store/sqlite_wal.c): commits on one connection, checkpoints on the
- * checkpointer's own thread, the log kept bounded and started again, and
- * nothing lost. The hook below is the driver's (sqlite.c wal_hook).
+ * checkpointer's own thread at a pace, the log kept bounded and started
+ * again, and nothing lost. The hook below is the driver's (sqlite.c wal_hook).
  */
+#include "store/sqlite_vfs.h"
 #include "store/sqlite_wal.h"
 #include "store/store.h"
 #include "store/wgate.h"
@@ -81,13 +82,18 @@ static void exec_ok(sqlite3 *db, const char *sql)
 /* The driver's gate (wgate.h): the checkpointer ahead of the commits, as in the driver. */
 static struct pv_wgate gate;
 static int entered; /* holds; under the gate */
+/* test_runs_before_the_hold: the checkpointer whose runs the first hold counts, and that
+ * count. */
+static struct pv_walck *watched;
+static unsigned long runs_at_hold;
 
 static int gate_enter(void *arg)
 {
     (void) arg;
     if (pv_wgate_enter(&gate, 1, 10000) != 0)
         return -1;
-    entered++;
+    if (!entered++ && watched)
+        runs_at_hold = pv_walck_runs(watched);
     return 0;
 }
 
@@ -146,6 +152,7 @@ static void commits(int gated, int page)
     struct seen s = {0};
     sqlite3 *db = new_db(path, sizeof path, page);
     sqlite3_stmt *q = NULL;
+    unsigned long long paced = pv_sqlite_vfs_paced_syncs();
     int i;
 
     snprintf(wal, sizeof wal, "%s-wal", path);
@@ -179,6 +186,8 @@ static void commits(int gated, int page)
         assert_true(holds() > 0);
         assert_true(holds() <= s.restarts + 1);
     }
+    /* The runs without the hold copy at a pace (the driver's VFS, registered in main). */
+    assert_true(pv_sqlite_vfs_paced_syncs() > paced);
     pv_walck_free(s.ck);
 
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
@@ -303,6 +312,69 @@ static void test_one_hold_a_log(void **state)
     unlink(wal);
 }
 
+/* A commit's hook that reports nothing: the log's frames only. */
+static int count_frames(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void) db;
+    (void) name;
+    *(int *) arg = frames;
+    return SQLITE_OK;
+}
+
+/* A log found long enough to finish is copied by PV_WALCK_RUNS_BEFORE_HOLD more runs, at a
+ * pace, before the held run finishes it (sqlite_wal.h): a checkpointer first told of a log
+ * already past PV_WALCK_RESTART_BYTES, with no commit after, holds the writers once, after
+ * exactly 1 + PV_WALCK_RUNS_BEFORE_HOLD runs; the next write starts the log again. */
+static void test_runs_before_the_hold(void **state)
+{
+    char path[600], wal[620];
+    sqlite3 *db = new_db(path, sizeof path, PAGE);
+    sqlite3_stmt *q = NULL;
+    struct pv_walck *ck;
+    unsigned long long paced = pv_sqlite_vfs_paced_syncs();
+    int frames = 0, n = 0, i;
+
+    (void) state;
+    entered = 0;
+    runs_at_hold = 0;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    exec_ok(db, "PRAGMA wal_autocheckpoint = 0");
+    sqlite3_wal_hook(db, count_frames, &frames);
+    ck = pv_walck_new(path, gate_enter, gate_leave, NULL);
+    assert_non_null(ck);
+    watched = ck;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES (zeroblob(5000))", -1, &q, NULL),
+        SQLITE_OK);
+    while ((long long) frames * PAGE < PV_WALCK_RESTART_BYTES) {
+        assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+        assert_int_equal(sqlite3_reset(q), SQLITE_OK);
+        n++;
+    }
+    assert_int_equal(pv_walck_committed(ck, frames, PAGE), 0);
+    for (i = 0; i < 1000 && holds() == 0; i++)
+        nap_ms(10);
+    settled_runs(ck);
+    assert_int_equal(holds(), 1);
+    assert_int_equal(runs_at_hold, 1 + PV_WALCK_RUNS_BEFORE_HOLD);
+    assert_int_equal(pv_walck_runs(ck), 1 + PV_WALCK_RUNS_BEFORE_HOLD);
+    assert_true(pv_sqlite_vfs_paced_syncs() > paced);
+    /* The held run copied the whole log: the next write starts it again. */
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    assert_int_equal(sqlite3_reset(q), SQLITE_OK);
+    assert_true(frames > 0 && frames < 10);
+    watched = NULL;
+    pv_walck_free(ck);
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), n + 1);
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    unlink(path);
+    unlink(wal);
+}
+
 /* A file the checkpointer cannot open: commits are told to checkpoint inline. */
 static void test_inline_when_the_thread_cannot_open(void **state)
 {
@@ -344,9 +416,13 @@ int main(void)
         cmocka_unit_test(test_checkpointer_finishes_under_the_gate),
         cmocka_unit_test(test_checkpoints_with_2k_pages),
         cmocka_unit_test(test_one_hold_a_log),
+        cmocka_unit_test(test_runs_before_the_hold),
         cmocka_unit_test(test_inline_when_the_thread_cannot_open),
     };
-    if (pv_wgate_init(&gate) != 0)
+    /* The driver registers its VFS before any store opens: its checkpointer paces its runs
+     * through it. */
+    if (pv_wgate_init(&gate) != 0 || sqlite3_initialize() != SQLITE_OK ||
+        pv_sqlite_vfs_register() != SQLITE_OK)
         return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
