@@ -2,12 +2,14 @@
  * sqlite_wal.c - one background checkpointer per SQLite database file (see
  * sqlite_wal.h for why). The thread starts with the first commit that finds
  * the log past PV_WALCK_BYTES, opens its own connection to the file, and runs
- * a PASSIVE checkpoint each time commits have added as many again since its
- * last one (a page changed between two runs is copied by both: fewer runs,
- * fewer copies). PASSIVE takes no lock a writer needs and never waits: frames
- * a reader still uses stay in the log for the next run. When a run has
- * copied every frame and no reader is on the log, SQLite starts the log again
- * from its beginning at the next write, so it stays a few tens of megabytes.
+ * PASSIVE checkpoints once a log has reached PV_WALCK_RESTART_BYTES (three
+ * runs and the held one), and again each time a log that could not be started
+ * again has grown by PV_WALCK_BYTES (a page changed between two runs is copied
+ * by both: fewer runs, fewer copies). PASSIVE takes no lock a writer needs and
+ * never waits: frames a reader still uses stay in the log for the next run.
+ * When a run has copied every frame and no reader is on the log, SQLite starts
+ * the log again from its beginning at the next write, so it stays a few tens
+ * of megabytes.
  */
 #include "store/sqlite_wal.h"
 
@@ -28,12 +30,13 @@ struct pv_walck {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
-    int started;    /* the thread runs (join it); under mu */
-    int failed;     /* it could not start or open the file: committers checkpoint inline */
-    int stop;       /* pv_walck_free asks it to end */
-    int want;       /* a commit asks for a run */
-    long long last; /* the log's bytes when the last run started (0: none yet) */
-    int page;       /* the file's page size, as the commits that ask for runs tell it */
+    int started;        /* the thread runs (join it); under mu */
+    int failed;         /* it could not start or open the file: committers checkpoint inline */
+    int stop;           /* pv_walck_free asks it to end */
+    int want;           /* a commit asks for a run */
+    long long last;     /* the log's bytes at the last run (0: none yet, or a new log since) */
+    long long reported; /* the log's bytes at the last commit that reported it */
+    int page;           /* the file's page size, as the commits that ask for runs tell it */
     struct pv_store_ckpt stats; /* runs, inline runs, holds (pv_walck_stats); under mu */
     int (*enter)(void *);       /* hold / release the process's writers */
     void (*leave)(void *);
@@ -168,15 +171,19 @@ static void *run(void *arg)
             held = log;
             check_sync(db, src, ck->path);
         }
+        pthread_mutex_lock(&ck->mu);
+        /* The commits that asked for a run while these ran told of the log the hold finished. */
+        if (hold >= 0)
+            ck->want = 0;
         /* BUSY: another connection is checkpointing; the next commit asks again. */
         if (src != SQLITE_OK && src != SQLITE_BUSY && !warned) {
             fprintf(stderr, "store: checkpoint of %s: %s\n", ck->path, sqlite3_errmsg(db));
             warned = 1;
         }
-        pthread_mutex_lock(&ck->mu);
         if (hold >= 0)
             count_hold(&ck->stats, hold);
-        ck->last = log > 0 ? (long long) log * page : 0;
+        /* 0 where a commit told of a shorter log meanwhile: started again since. */
+        ck->last = log > 0 && ck->reported >= (long long) log * page ? (long long) log * page : 0;
     }
     pthread_mutex_unlock(&ck->mu);
     /* The last connection to close checkpoints the whole log and removes it. */
@@ -199,11 +206,18 @@ int pv_walck_committed(struct pv_walck *ck, int frames, int page_size)
         else
             ck->failed = 1;
     }
+    /* A log shorter than the last commit told of has been started again since. */
+    if (bytes < ck->reported)
+        ck->last = 0;
+    ck->reported = bytes;
     if (ck->failed || bytes >= PV_WALCK_INLINE_BYTES) {
         inline_ = 1;
         ck->stats.inline_runs++;
-    } else if (bytes < ck->last || bytes - ck->last >= PV_WALCK_BYTES) {
-        /* A new log (smaller than at the last run), or enough new frames. */
+    } else if (bytes >= PV_WALCK_RESTART_BYTES &&
+               (ck->last == 0 || bytes < ck->last || bytes - ck->last >= PV_WALCK_BYTES)) {
+        /* A log long enough to finish, not run on yet (or smaller than at the last run:
+         * a new one), or grown by PV_WALCK_BYTES since (a reader kept it from starting
+         * again). Runs on a shorter log would copy each page changed twice once more. */
         ck->want = 1;
         pthread_cond_signal(&ck->cv);
     }

@@ -175,7 +175,7 @@ static void commits(int gated, int page)
 
     assert_true(pv_walck_runs(s.ck) > 0);
     /* SQLite would have let the log reach 1,000 frames and checkpointed inline each
-     * time; here the log starts again (every ~PV_WALCK_BYTES), and is bounded by
+     * time; here the log starts again (every ~PV_WALCK_RESTART_BYTES), and is bounded by
      * the inline limit, in bytes whatever the page size. */
     assert_true(s.restarts > 0);
     assert_true((long long) s.max_frames * page < PV_WALCK_INLINE_BYTES + 16LL * page);
@@ -282,10 +282,14 @@ static void test_one_hold_a_log(void **state)
     /* The hold was for a long log (not one an inline checkpoint started again). */
     assert_true((long long) s.last * PAGE >= PV_WALCK_RESTART_BYTES);
     runs = settled_runs(s.ck);
-    /* A report with no write, of a log shorter than the one the checkpointer last saw,
-     * so that it asks for a run whatever the runs since: the checkpointer runs on the
-     * log the held run left and finds nothing to finish. */
+    /* Reports with no write, of a log shorter than the one the checkpointer last saw (a
+     * new log, too short to run on), then of one long enough, so that it asks for a run
+     * whatever the runs since: the checkpointer runs on the log the held run left and
+     * finds nothing to finish. */
     assert_int_equal(pv_walck_committed(s.ck, FRAMES(PV_WALCK_BYTES), PAGE), 0);
+    nap_ms(50);
+    assert_int_equal(pv_walck_runs(s.ck), runs);
+    assert_int_equal(pv_walck_committed(s.ck, FRAMES(PV_WALCK_RESTART_BYTES), PAGE), 0);
     for (i = 0; i < 500 && pv_walck_runs(s.ck) == runs; i++)
         nap_ms(10);
     assert_true(pv_walck_runs(s.ck) > runs);
