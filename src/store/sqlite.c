@@ -587,7 +587,9 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     struct sqlite_store *s = arg;
 
     if (pv_walck_committed(s->gate->ck, frames, s->page_size))
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pv_walck_check_sync(
+            db, sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL),
+            sqlite3_db_filename(db, name));
     return SQLITE_OK;
 }
 

@@ -31,13 +31,13 @@
 #define PV_SQLITE_FCNTL_GATHER 0x70760001
 
 /* sqlite3_file_control(db, "main", PV_SQLITE_FCNTL_PACE, &pages): this
- * connection's database file is synced after every `pages` pages written to it
- * (0 stops it; counted from this call). The checkpointer's runs that do not
- * finish a log copy frames back this way, so that the disk writes the database
- * back in small pieces between the writers' commits, not in one sync that the
- * commits would wait behind (sqlite_wal.h). A sync's error is the write's: the
- * checkpoint fails with SQLITE_IOERR_FSYNC. SQLITE_NOTFOUND when the
- * connection's database is not open through this VFS. */
+ * connection's database file is synced after every `pages` writes to it (a
+ * checkpoint writes a page a call; 0 stops it; counted from this call). The
+ * checkpointer's runs before the held one copy frames back this way, so that the disk writes the
+ * database back in small pieces between the writers' commits, not in one sync that the commits
+ * would wait behind (sqlite_wal.h). A sync's error is the write's: the checkpoint fails with
+ * SQLITE_IOERR_FSYNC. SQLITE_NOTFOUND when the connection's database is not open through this VFS.
+ */
 #define PV_SQLITE_FCNTL_PACE 0x70760002
 
 /* Registers the VFS over the default one (not as the default): once a

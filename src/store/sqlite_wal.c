@@ -2,8 +2,8 @@
  * sqlite_wal.c - one background checkpointer per SQLite database file (see
  * sqlite_wal.h for why). The thread starts with the first commit that finds
  * the log past PV_WALCK_BYTES, opens its own connection to the file, and runs
- * PASSIVE checkpoints once a log has reached PV_WALCK_RESTART_BYTES (three
- * runs and the held one), and again each time a log that could not be started
+ * PASSIVE checkpoints once a log has reached PV_WALCK_RESTART_BYTES (up to
+ * three runs and the held one), and again each time a log that could not be started
  * again has grown by PV_WALCK_BYTES (a page changed between two runs is copied
  * by both: fewer runs, fewer copies). PASSIVE takes no lock a writer needs and
  * never waits: frames a reader still uses stay in the log for the next run.
@@ -82,27 +82,28 @@ static void count_hold(struct pv_store_ckpt *s, int64_t us)
     s->hold_us += us;
 }
 
-/* The runs' pace (PV_SQLITE_FCNTL_PACE): the database synced every pages pages copied, or
- * (0) only where SQLite syncs it. Does nothing where the file is not open through the
- * driver's VFS. */
-static void set_pace(sqlite3 *db, int pages)
+/* The pace of a run on a log of log_bytes (PV_SQLITE_FCNTL_PACE): the database synced every
+ * PV_WALCK_PACE_BYTES of pages of page bytes copied; none (only where SQLite syncs it) once
+ * the log is past PV_WALCK_PACE_UNTIL_BYTES, where the checkpointer is falling behind and
+ * copies as fast as it can. Does nothing where the file is not open through the driver's
+ * VFS. */
+static void set_pace(sqlite3 *db, long long log_bytes, int page)
 {
+    int pages = 0;
+
+    if (page > 0 && log_bytes < PV_WALCK_PACE_UNTIL_BYTES)
+        pages = PV_WALCK_PACE_BYTES > page ? (int) (PV_WALCK_PACE_BYTES / page) : 1;
     (void) sqlite3_file_control(db, "main", PV_SQLITE_FCNTL_PACE, &pages);
 }
 
-/* A run that failed to sync the database file: the kernel may have dropped pages that
- * runs before it copied, which SQLite already counts as copied, and the next sync would
- * not say so (Linux reports a writeback error once). The log still holds every one of
- * them, and SQLite copies a log again from its first frame when the next process opens
- * the file: end this one, as PostgreSQL does when a data file's sync fails, rather than
- * let a later run finish the log and start it again over them. */
-static void check_sync(sqlite3 *db, int src, const char *path)
+void pv_walck_check_sync(sqlite3 *db, int rc, const char *path)
 {
-    if (src != SQLITE_OK && sqlite3_extended_errcode(db) == SQLITE_IOERR_FSYNC) {
+    if (rc != SQLITE_OK && sqlite3_extended_errcode(db) == SQLITE_IOERR_FSYNC) {
         fprintf(stderr,
-                "store: checkpoint of %s: the database file could not be synced (%s); "
-                "stopping: the log keeps every commit, and the next start copies it again\n",
-                path, sqlite3_errmsg(db));
+                "store: checkpoint of %s: a sync of the log or of the database file failed "
+                "(%s); stopping: the log keeps every commit; stop every process that has the "
+                "file open, then start again, and SQLite copies the log again\n",
+                path ? path : "?", sqlite3_errmsg(db));
         abort();
     }
 }
@@ -112,8 +113,9 @@ static void *run(void *arg)
     struct pv_walck *ck = arg;
     sqlite3 *db = NULL;
     int src, log, done, warned = 0, page = 0, i;
-    int held = 0;      /* the log's frames at the last held run (sqlite_wal.h) */
-    int64_t hold = -1; /* the last hold's microseconds (-1: none this run) */
+    int held = 0;       /* the log's frames at the last held run (sqlite_wal.h) */
+    int64_t hold = -1;  /* the last hold's microseconds (-1: none this run) */
+    long long reported; /* the log's bytes when woken */
 
     prctl(PR_SET_NAME, "stampd-ckpt", 0, 0, 0); /* for `top -H` */
     /* Through the driver's VFS (where it is registered) for the paced runs. */
@@ -136,14 +138,16 @@ static void *run(void *arg)
             break;
         ck->want = 0;
         page = ck->page; /* the log's frames in bytes (sqlite_wal.h) */
+        reported = ck->reported;
         pthread_mutex_unlock(&ck->mu);
         log = done = -1;
         hold = -1;
-        /* The runs without the hold copy at a pace (sqlite_wal.h). */
-        set_pace(db, PV_WALCK_PACE_PAGES);
         for (i = 0;; i++) {
+            /* The runs without the hold copy at a pace (sqlite_wal.h): the log as the
+             * last commit told of it, then as the run before found it. */
+            set_pace(db, i == 0 ? reported : (long long) log * page, page);
             src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-            check_sync(db, src, ck->path);
+            pv_walck_check_sync(db, src, ck->path);
             pthread_mutex_lock(&ck->mu); /* counted at once: a hold sees the runs before it */
             ck->stats.runs++;
             pthread_mutex_unlock(&ck->mu);
@@ -161,7 +165,7 @@ static void *run(void *arg)
                 log == held || !ck->enter || i == PV_WALCK_RUNS_BEFORE_HOLD)
                 break;
         }
-        set_pace(db, 0);
+        set_pace(db, 0, 0);
         if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && log != held &&
             ck->enter && ck->enter(ck->arg) == 0) {
             hold = pv_mono_us();
@@ -169,7 +173,7 @@ static void *run(void *arg)
             ck->leave(ck->arg);
             hold = pv_mono_us() - hold;
             held = log;
-            check_sync(db, src, ck->path);
+            pv_walck_check_sync(db, src, ck->path);
         }
         pthread_mutex_lock(&ck->mu);
         /* The commits that asked for a run while these ran told of the log the hold finished. */
@@ -214,10 +218,10 @@ int pv_walck_committed(struct pv_walck *ck, int frames, int page_size)
         inline_ = 1;
         ck->stats.inline_runs++;
     } else if (bytes >= PV_WALCK_RESTART_BYTES &&
-               (ck->last == 0 || bytes < ck->last || bytes - ck->last >= PV_WALCK_BYTES)) {
-        /* A log long enough to finish, not run on yet (or smaller than at the last run:
-         * a new one), or grown by PV_WALCK_BYTES since (a reader kept it from starting
-         * again). Runs on a shorter log would copy each page changed twice once more. */
+               (ck->last == 0 || bytes - ck->last >= PV_WALCK_BYTES)) {
+        /* A log long enough to finish, not run on yet (a new one: last forgotten above),
+         * or grown by PV_WALCK_BYTES since (a reader kept it from starting again). Runs
+         * on a shorter log would copy each page changed twice once more. */
         ck->want = 1;
         pthread_cond_signal(&ck->cv);
     }

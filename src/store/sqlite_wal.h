@@ -29,13 +29,15 @@
  * The hold is short because the runs before it leave it little to do (issue
  * 15, session 32; docs/performance.md). SQLite syncs the database only in a
  * run that copies the whole log, so the held run's sync used to write every
- * page the runs before it had copied (~2,800 random pages of a 32 MB log,
- * 16-20 ms of the disk, the writers held), and one sync before the hold made
+ * page the runs before it had copied (~2,800 random pages of a 32 MB log in
+ * session 23; 15-19 ms of session 29's disk, the writers held), and one sync before the hold made
  * the writers' commits wait behind it on the disk instead (session 23). So:
- *  - the runs without the hold are paced: the database is synced after every
- *    PV_WALCK_PACE_PAGES pages they copy (the driver's VFS,
- *    PV_SQLITE_FCNTL_PACE), so the disk writes it back in pieces a commit's
- *    sync waits behind for a fraction of a millisecond;
+ *  - the runs before the held one are paced: the database is synced after
+ *    every PV_WALCK_PACE_BYTES of pages they copy (the driver's VFS,
+ *    PV_SQLITE_FCNTL_PACE), so the disk writes it back in small pieces
+ *    between the commits, not in one sync that they wait behind (not past
+ *    PV_WALCK_PACE_UNTIL_BYTES of log: a checkpointer falling behind, on a
+ *    disk whose syncs are slow, copies as fast as it can);
  *  - the run that finds the log long enough to finish is followed by
  *    PV_WALCK_RUNS_BEFORE_HOLD more, each copying what the writers added
  *    during the one before, so that the held run copies and syncs only the
@@ -44,9 +46,16 @@
  *    back and then changed again is dirtied and written once more: with a
  *    run at half the log too, 6 % more bytes were written a purchase (20.7
  *    against 19.5 kB, session 32).
- * A sync of the database that fails ends the process (check_sync in
- * sqlite_wal.c): the pages already counted as copied may be lost, and only a
- * new start has SQLite copy the log again.
+ *
+ * A checkpoint whose sync fails ends the process (pv_walck_check_sync, the
+ * checkpointer's runs and the commits' inline ones). SQLite counts a run's
+ * pages as copied before any sync, so the kernel may have dropped some of
+ * them; Linux reports a writeback error once to each open file, so a later
+ * run's sync could succeed and let the log start again over them. The log
+ * still holds every commit, and SQLite copies it again from its first frame
+ * once every connection to the file has closed and one opens it again: so
+ * every process that has the file open must stop before any starts again
+ * (docs/operations.md, "Alerts").
  */
 #ifndef PV_STORE_SQLITE_WAL_H
 #define PV_STORE_SQLITE_WAL_H
@@ -63,11 +72,16 @@
 /* The log size at which the checkpointer runs on a log, and then finishes it with the
  * writers held (until session 32 it ran at PV_WALCK_BYTES too). */
 #define PV_WALCK_RESTART_BYTES (8000LL * 4096)
-/* The runs without the hold sync the database every this many pages they copy: 64 KiB of
- * 2 KiB pages, ~0.2 ms of session 29's disk. 128 let the commits' syncs wait behind the
- * pieces (15 % of purchases over 5 ms at half the rate, against 3 %); 8 did as well as
- * 32 with four times the syncs (docs/performance.md, session 32). */
-#define PV_WALCK_PACE_PAGES 32
+/* The runs before the held one sync the database every this many bytes of pages they copy:
+ * 32 pages of 2 KiB (~0.2 ms at session 23's ~5 us a random page). 128 pages let the commits'
+ * syncs wait behind the pieces (15 % of purchases over 5 ms at half the rate, against 3 %); 8
+ * gave the same tail with four times the syncs and longer holds (one run each;
+ * docs/performance.md, session 32). */
+#define PV_WALCK_PACE_BYTES (64LL * 1024)
+/* The log size from which the runs are not paced any more (60 MB, near the inline limit: a
+ * checkpointer whose paced runs fall behind, on a disk whose syncs are slow, copies as fast
+ * as it can before the commits' inline runs would find it checkpointing and give up). */
+#define PV_WALCK_PACE_UNTIL_BYTES (15000LL * 4096)
 /* Runs without the hold between the one that finds the log long enough and the held
  * run: with none the hold was 8.5 ms, with two ~4 ms (session 32). */
 #define PV_WALCK_RUNS_BEFORE_HOLD 2
@@ -95,8 +109,15 @@ void pv_walck_free(struct pv_walck *ck);
  * 0. Thread-safe; ck borrowed. */
 int pv_walck_committed(struct pv_walck *ck, int frames, int page_size);
 
-/* Checkpoints run by the thread so far (for tests and the log). ck borrowed. */
+/* Checkpoints run by the thread so far without the hold (for tests and the log; a run that
+ * found another connection checkpointing included). ck borrowed. */
 unsigned long pv_walck_runs(struct pv_walck *ck);
+
+/* After a checkpoint on db (borrowed) that gave rc, of the database at path (borrowed, for
+ * the message): if a sync failed (SQLITE_IOERR_FSYNC), says so on stderr and ends the
+ * process (see above); otherwise returns. */
+struct sqlite3;
+void pv_walck_check_sync(struct sqlite3 *db, int rc, const char *path);
 
 /* What ck (borrowed) did so far, into *out (borrowed, filled): its runs, the
  * commits it sent back to checkpoint inline, and its holds on the writers by

@@ -19,7 +19,7 @@
  * the checkpointer had them to the moment it let them go (the batch it waited for at the
  * writers' gate not included). */
 struct pv_store_ckpt {
-    uint64_t runs;        /* checkpoints its thread ran */
+    uint64_t runs;        /* checkpoints its thread ran without the hold (holds below) */
     uint64_t inline_runs; /* commits that checkpointed inline (the log too long, or no thread) */
     uint64_t holds;
     uint64_t hold_bucket[PV_CKPT_BUCKETS]; /* holds per bucket, not cumulative */

@@ -325,11 +325,11 @@ static int count_frames(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-/* A log found long enough to finish is copied by PV_WALCK_RUNS_BEFORE_HOLD more runs, at a
- * pace, before the held run finishes it (sqlite_wal.h): a checkpointer first told of a log
- * already past PV_WALCK_RESTART_BYTES, with no commit after, holds the writers once, after
- * exactly 1 + PV_WALCK_RUNS_BEFORE_HOLD runs; the next write starts the log again. */
-static void test_runs_before_the_hold(void **state)
+/* A checkpointer first told of a log already past target bytes, with no commit after: it
+ * holds the writers once, after exactly 1 + PV_WALCK_RUNS_BEFORE_HOLD runs (the runs before
+ * the hold, sqlite_wal.h), and the next write starts the log again. Returns the syncs its
+ * runs made at a pace. */
+static unsigned long long hold_after_runs(long long target)
 {
     char path[600], wal[620];
     sqlite3 *db = new_db(path, sizeof path, PAGE);
@@ -338,7 +338,6 @@ static void test_runs_before_the_hold(void **state)
     unsigned long long paced = pv_sqlite_vfs_paced_syncs();
     int frames = 0, n = 0, i;
 
-    (void) state;
     entered = 0;
     runs_at_hold = 0;
     snprintf(wal, sizeof wal, "%s-wal", path);
@@ -350,11 +349,12 @@ static void test_runs_before_the_hold(void **state)
     assert_int_equal(
         sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES (zeroblob(5000))", -1, &q, NULL),
         SQLITE_OK);
-    while ((long long) frames * PAGE < PV_WALCK_RESTART_BYTES) {
+    while ((long long) frames * PAGE < target) {
         assert_int_equal(sqlite3_step(q), SQLITE_DONE);
         assert_int_equal(sqlite3_reset(q), SQLITE_OK);
         n++;
     }
+    assert_true((long long) frames * PAGE < PV_WALCK_INLINE_BYTES);
     assert_int_equal(pv_walck_committed(ck, frames, PAGE), 0);
     for (i = 0; i < 1000 && holds() == 0; i++)
         nap_ms(10);
@@ -362,7 +362,7 @@ static void test_runs_before_the_hold(void **state)
     assert_int_equal(holds(), 1);
     assert_int_equal(runs_at_hold, 1 + PV_WALCK_RUNS_BEFORE_HOLD);
     assert_int_equal(pv_walck_runs(ck), 1 + PV_WALCK_RUNS_BEFORE_HOLD);
-    assert_true(pv_sqlite_vfs_paced_syncs() > paced);
+    paced = pv_sqlite_vfs_paced_syncs() - paced;
     /* The held run copied the whole log: the next write starts it again. */
     assert_int_equal(sqlite3_step(q), SQLITE_DONE);
     assert_int_equal(sqlite3_reset(q), SQLITE_OK);
@@ -377,6 +377,28 @@ static void test_runs_before_the_hold(void **state)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     unlink(path);
     unlink(wal);
+    return paced;
+}
+
+/* A log found long enough to finish is copied by PV_WALCK_RUNS_BEFORE_HOLD more runs before
+ * the held run finishes it, at a pace: a sync every PV_WALCK_PACE_BYTES of pages, about as
+ * many as the log's 32 MB of distinct pages hold. */
+static void test_runs_before_the_hold(void **state)
+{
+    unsigned long long paced;
+
+    (void) state;
+    paced = hold_after_runs(PV_WALCK_RESTART_BYTES);
+    assert_true(paced > 0);
+    assert_true(paced <= (unsigned long long) (PV_WALCK_INLINE_BYTES / PV_WALCK_PACE_BYTES));
+}
+
+/* A log past PV_WALCK_PACE_UNTIL_BYTES (a checkpointer falling behind): the same runs and
+ * hold, copied with no sync of the checkpointer's own. */
+static void test_no_pace_past_the_limit(void **state)
+{
+    (void) state;
+    assert_int_equal(hold_after_runs(PV_WALCK_PACE_UNTIL_BYTES), 0);
 }
 
 /* A file the checkpointer cannot open: commits are told to checkpoint inline. */
@@ -421,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_checkpoints_with_2k_pages),
         cmocka_unit_test(test_one_hold_a_log),
         cmocka_unit_test(test_runs_before_the_hold),
+        cmocka_unit_test(test_no_pace_past_the_limit),
         cmocka_unit_test(test_inline_when_the_thread_cannot_open),
     };
     /* The driver registers its VFS before any store opens: its checkpointer paces its runs
