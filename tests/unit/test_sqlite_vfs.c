@@ -6,11 +6,13 @@
  * transaction that spilled frames to the log, after a transaction that wrote
  * a frame again, after a transaction larger than the gather; and a commit
  * whose write fails is refused with nothing of it kept; and a checkpoint on a
- * paced connection syncs the database every so many pages. Each writer runs
+ * paced connection syncs the database every so many pages, and fails when such
+ * a sync fails (the VFS then lies over one whose syncs a test can make fail). Each writer runs
  * in a child process that ends with _exit, closing nothing, so the parent
  * reads only what reached the files (the log recovered from them).
  */
 #include "store/sqlite_vfs.h"
+#include "store/sqlite_wal.h"
 
 #include <sqlite3.h>
 
@@ -335,6 +337,138 @@ static void test_failed_write_refuses_the_commit(void **state)
     sqlite3_close(db);
 }
 
+/* ---- under the VFS: SQLite's own, whose database syncs fail when a test says so ---- */
+
+static sqlite3_vfs *unix_vfs, under_vfs;
+static int fail_syncs; /* a database file's sync fails with SQLITE_IOERR_FSYNC */
+
+struct ufile {
+    sqlite3_file base;
+    int db; /* a main database file */
+};          /* SQLite's own file follows */
+
+static sqlite3_file *usub(sqlite3_file *f)
+{
+    return (sqlite3_file *) ((struct ufile *) f + 1);
+}
+
+#define UFWD(call, ...) (usub(f)->pMethods->call(usub(f), __VA_ARGS__))
+static int u_close(sqlite3_file *f)
+{
+    return usub(f)->pMethods->xClose(usub(f));
+}
+static int u_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+    return UFWD(xRead, b, n, o);
+}
+static int u_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    return UFWD(xWrite, b, n, o);
+}
+static int u_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+    return UFWD(xTruncate, n);
+}
+static int u_sync(sqlite3_file *f, int flags)
+{
+    return ((struct ufile *) f)->db && fail_syncs ? SQLITE_IOERR_FSYNC : UFWD(xSync, flags);
+}
+static int u_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+    return UFWD(xFileSize, n);
+}
+static int u_lock(sqlite3_file *f, int l)
+{
+    return UFWD(xLock, l);
+}
+static int u_unlock(sqlite3_file *f, int l)
+{
+    return UFWD(xUnlock, l);
+}
+static int u_check(sqlite3_file *f, int *out)
+{
+    return UFWD(xCheckReservedLock, out);
+}
+static int u_fcntl(sqlite3_file *f, int op, void *arg)
+{
+    return UFWD(xFileControl, op, arg);
+}
+static int u_sector(sqlite3_file *f)
+{
+    return usub(f)->pMethods->xSectorSize(usub(f));
+}
+static int u_device(sqlite3_file *f)
+{
+    return usub(f)->pMethods->xDeviceCharacteristics(usub(f));
+}
+static int u_shmmap(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+    return UFWD(xShmMap, pg, sz, ext, pp);
+}
+static int u_shmlock(sqlite3_file *f, int o, int n, int flags)
+{
+    return UFWD(xShmLock, o, n, flags);
+}
+static void u_shmbarrier(sqlite3_file *f)
+{
+    usub(f)->pMethods->xShmBarrier(usub(f));
+}
+static int u_shmunmap(sqlite3_file *f, int del)
+{
+    return UFWD(xShmUnmap, del);
+}
+static int u_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp)
+{
+    return UFWD(xFetch, o, n, pp);
+}
+static int u_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
+{
+    return UFWD(xUnfetch, o, p);
+}
+
+static const sqlite3_io_methods under_methods = {
+    3,         u_close,      u_read,     u_write, u_truncate, u_sync,   u_size,
+    u_lock,    u_unlock,     u_check,    u_fcntl, u_sector,   u_device, u_shmmap,
+    u_shmlock, u_shmbarrier, u_shmunmap, u_fetch, u_unfetch,
+};
+
+/* SQLite's own file, its methods ours where SQLite's has version 3 (the unix VFS's
+ * database and log files), as they are elsewhere (journals, temporary files). */
+static int u_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    struct ufile *u = (struct ufile *) f;
+    int rc;
+
+    (void) v;
+    memset(u, 0, sizeof *u);
+    rc = unix_vfs->xOpen(unix_vfs, name, usub(f), flags, out);
+    if (rc != SQLITE_OK || !usub(f)->pMethods) {
+        f->pMethods = NULL;
+        return rc;
+    }
+    if (usub(f)->pMethods->iVersion < 3) {
+        usub(f)->pMethods->xClose(usub(f));
+        return unix_vfs->xOpen(unix_vfs, name, f, flags, out);
+    }
+    u->db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+    f->pMethods = &under_methods;
+    return SQLITE_OK;
+}
+
+/* Registers it as the default, for the driver's VFS to lie over (main). */
+static int register_under(void)
+{
+    unix_vfs = sqlite3_vfs_find(NULL);
+    if (!unix_vfs)
+        return SQLITE_ERROR;
+    under_vfs = *unix_vfs;
+    under_vfs.zName = "under-test";
+    under_vfs.szOsFile = (int) sizeof(struct ufile) + unix_vfs->szOsFile;
+    under_vfs.xOpen = u_open;
+    under_vfs.pNext = NULL;
+    return sqlite3_vfs_register(&under_vfs, 1);
+}
+
 /* ---- a database file synced at a pace (the checkpointer's runs) ---- */
 
 /* A checkpoint on a connection paced at 8 syncs the database after every 8 pages it
@@ -377,6 +511,52 @@ static void test_paced_checkpoint(void **state)
     sqlite3_close(plain);
 }
 
+/* A paced sync that fails fails the checkpoint with SQLITE_IOERR_FSYNC (a reader keeps the
+ * run from copying the whole log, so SQLite's own sync does not come into it);
+ * pv_walck_check_sync then ends the process (a child, here). The rows are intact, and a
+ * checkpoint once the disk is back copies the whole log. */
+static void test_failed_paced_sync(void **state)
+{
+    sqlite3 *w = open_db(PV_SQLITE_VFS), *ck = open_db(PV_SQLITE_VFS), *r = open_db(NULL);
+    int pace = 8, log = -1, done = -1, rc, status = 0;
+    pid_t pid;
+
+    (void) state;
+    exec_ok(w, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 50)"
+               " INSERT INTO t SELECT 'kept', i, randomblob(3000) FROM s");
+    exec_ok(r, "BEGIN");
+    assert_int_equal(one(r, "SELECT count(*) FROM t"), 50);
+    exec_ok(w, "INSERT INTO t VALUES ('after', 1, randomblob(3000))");
+    assert_int_equal(sqlite3_file_control(ck, "main", PV_SQLITE_FCNTL_PACE, &pace), SQLITE_OK);
+    fail_syncs = 1;
+    rc = sqlite3_wal_checkpoint_v2(ck, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    fail_syncs = 0;
+    assert_int_not_equal(rc, SQLITE_OK);
+    assert_int_equal(sqlite3_extended_errcode(ck), SQLITE_IOERR_FSYNC);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fclose(stderr); /* the message is the parent's to not print */
+        pv_walck_check_sync(ck, rc, path);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    pv_walck_check_sync(ck, SQLITE_OK, path); /* returns */
+    exec_ok(r, "COMMIT");
+    sqlite3_close(r);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(ck, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+                     SQLITE_OK);
+    assert_true(log > 0);
+    assert_int_equal(done, log);
+    sqlite3_close(ck);
+    integrity_ok(w);
+    assert_int_equal(one(w, "SELECT count(*) FROM t WHERE tag = 'kept'"), 50);
+    assert_int_equal(one(w, "SELECT count(*) FROM t WHERE tag = 'after'"), 1);
+    sqlite3_close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,9 +568,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_larger_than_the_gather, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_refuses_the_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paced_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_paced_sync, setup, teardown),
     };
 
-    if (sqlite3_initialize() != SQLITE_OK || pv_sqlite_vfs_register() != SQLITE_OK) {
+    /* The driver's VFS over one whose database syncs can be made to fail (SQLite's own
+     * otherwise). */
+    if (sqlite3_initialize() != SQLITE_OK || register_under() != SQLITE_OK ||
+        pv_sqlite_vfs_register() != SQLITE_OK) {
         fprintf(stderr, "the gathering VFS could not be registered\n");
         return 1;
     }
