@@ -112,7 +112,7 @@ static void *run(void *arg)
 {
     struct pv_walck *ck = arg;
     sqlite3 *db = NULL;
-    int src, log, done, warned = 0, page = 0, i;
+    int src, log, done, warned = 0, page = 0, i, finish;
     int held = 0;       /* the log's frames at the last held run (sqlite_wal.h) */
     int64_t hold = -1;  /* the last hold's microseconds (-1: none this run) */
     long long reported; /* the log's bytes when woken */
@@ -161,13 +161,13 @@ static void *run(void *arg)
              * sqlite_wal.h). The next run then waits for the log to grow by
              * PV_WALCK_BYTES past it, or for a new log: where a reader keeps the log from
              * starting again, not a hold every commit. */
-            if (src != SQLITE_OK || (long long) log * page < PV_WALCK_RESTART_BYTES ||
-                log == held || !ck->enter || i == PV_WALCK_RUNS_BEFORE_HOLD)
+            finish = src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES &&
+                     log != held && ck->enter != NULL;
+            if (!finish || i == PV_WALCK_RUNS_BEFORE_HOLD)
                 break;
         }
-        set_pace(db, 0, 0);
-        if (src == SQLITE_OK && (long long) log * page >= PV_WALCK_RESTART_BYTES && log != held &&
-            ck->enter && ck->enter(ck->arg) == 0) {
+        set_pace(db, 0, 0); /* the held run: SQLite's own sync only */
+        if (finish && ck->enter(ck->arg) == 0) {
             hold = pv_mono_us();
             src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
             ck->leave(ck->arg);
