@@ -86,20 +86,34 @@ static int entered; /* holds; under the gate */
  * count. */
 static struct pv_walck *watched;
 static unsigned long runs_at_hold;
+/* test_held_run_not_paced: rows committed on hold_db once the writers are held (the
+ * checkpointer's thread, in gate_enter), for the held run to copy; the paced syncs counted
+ * as the held run starts and once it has ended. */
+static sqlite3 *hold_db;
+static int hold_rows;
+static unsigned long long paced_at_hold, paced_after_hold;
 
 static int gate_enter(void *arg)
 {
     (void) arg;
     if (pv_wgate_enter(&gate, 1, 10000) != 0)
         return -1;
-    if (!entered++ && watched)
+    if (!entered++ && watched) {
         runs_at_hold = pv_walck_runs(watched);
+        for (int i = 0; hold_db && i < hold_rows; i++)
+            if (sqlite3_exec(hold_db, "INSERT INTO t(v) VALUES (zeroblob(5000))", NULL, NULL,
+                             NULL) != SQLITE_OK)
+                abort(); /* not cmocka's: this is the checkpointer's thread */
+        paced_at_hold = pv_sqlite_vfs_paced_syncs();
+    }
     return 0;
 }
 
 static void gate_leave(void *arg)
 {
     (void) arg;
+    if (entered == 1 && watched)
+        paced_after_hold = pv_sqlite_vfs_paced_syncs();
     pv_wgate_leave(&gate);
 }
 
@@ -325,11 +339,11 @@ static int count_frames(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-/* A checkpointer first told of a log already past target bytes, with no commit after: it
- * holds the writers once, after exactly 1 + PV_WALCK_RUNS_BEFORE_HOLD runs (the runs before
- * the hold, sqlite_wal.h), and the next write starts the log again. Returns the syncs its
- * runs made at a pace. */
-static unsigned long long hold_after_runs(long long target)
+/* A checkpointer first told of a log already past target bytes, with no commit after (but
+ * in_hold rows once the writers are held): it holds the writers once, after exactly 1 +
+ * PV_WALCK_RUNS_BEFORE_HOLD runs (the runs before the hold, sqlite_wal.h), and the next write
+ * starts the log again. Returns the syncs its runs made at a pace. */
+static unsigned long long hold_after_runs(long long target, int in_hold)
 {
     char path[600], wal[620];
     sqlite3 *db = new_db(path, sizeof path, PAGE);
@@ -346,6 +360,11 @@ static unsigned long long hold_after_runs(long long target)
     ck = pv_walck_new(path, gate_enter, gate_leave, NULL);
     assert_non_null(ck);
     watched = ck;
+    hold_rows = in_hold;
+    if (in_hold) {
+        assert_int_equal(sqlite3_open(path, &hold_db), SQLITE_OK);
+        sqlite3_busy_timeout(hold_db, 5000);
+    }
     assert_int_equal(
         sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES (zeroblob(5000))", -1, &q, NULL),
         SQLITE_OK);
@@ -369,10 +388,14 @@ static unsigned long long hold_after_runs(long long target)
     assert_true(frames > 0 && frames < 10);
     watched = NULL;
     pv_walck_free(ck);
+    if (hold_db) {
+        assert_int_equal(sqlite3_close(hold_db), SQLITE_OK);
+        hold_db = NULL;
+    }
     sqlite3_finalize(q);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), n + 1);
+    assert_int_equal(sqlite3_column_int(q, 0), n + 1 + in_hold);
     sqlite3_finalize(q);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     unlink(path);
@@ -388,7 +411,7 @@ static void test_runs_before_the_hold(void **state)
     unsigned long long paced;
 
     (void) state;
-    paced = hold_after_runs(PV_WALCK_RESTART_BYTES);
+    paced = hold_after_runs(PV_WALCK_RESTART_BYTES, 0);
     assert_true(paced > 0);
     assert_true(paced <= (unsigned long long) (PV_WALCK_INLINE_BYTES / PV_WALCK_PACE_BYTES));
 }
@@ -398,7 +421,19 @@ static void test_runs_before_the_hold(void **state)
 static void test_no_pace_past_the_limit(void **state)
 {
     (void) state;
-    assert_int_equal(hold_after_runs(PV_WALCK_PACE_UNTIL_BYTES), 0);
+    assert_int_equal(hold_after_runs(PV_WALCK_PACE_UNTIL_BYTES, 0), 0);
+}
+
+/* The held run is not paced: SQLite syncs the database once, at its end, as before session
+ * 32. Rows committed once the writers are held (1.5 MB of pages, ~23 paced syncs' worth) are
+ * copied by the held run - the next write starts the log again - with no paced sync. */
+static void test_held_run_not_paced(void **state)
+{
+    (void) state;
+    paced_at_hold = paced_after_hold = 0;
+    assert_true(hold_after_runs(PV_WALCK_RESTART_BYTES, 300) > 0);
+    assert_true(paced_at_hold > 0);
+    assert_int_equal(paced_after_hold, paced_at_hold);
 }
 
 /* A file the checkpointer cannot open: commits are told to checkpoint inline. */
@@ -444,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_one_hold_a_log),
         cmocka_unit_test(test_runs_before_the_hold),
         cmocka_unit_test(test_no_pace_past_the_limit),
+        cmocka_unit_test(test_held_run_not_paced),
         cmocka_unit_test(test_inline_when_the_thread_cannot_open),
     };
     /* The driver registers its VFS before any store opens: its checkpointer paces its runs
