@@ -164,14 +164,28 @@ static int insertable(const struct pv_indicium_rec *rec)
            rec->data_len >= PV_INDICIUM_SHORTEST && rec->data_len <= sizeof rec->data;
 }
 
-int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
+/* n more indicia of server (borrowed) in its count (server_pieces): SQLite's, whose store
+ * keeps it since v40; PostgreSQL's trigger counts a statement's rows itself. PV_OK or the
+ * statement's code. */
+static int pieces_add(struct pv_store *st, const char *server, int64_t n)
+{
+    struct pv_q q;
+
+    if (n == 0 || !pv_sql_has(st, S_SERVER_PIECES_ADD))
+        return PV_OK;
+    pv_q_start(&q, st, S_SERVER_PIECES_ADD);
+    pv_q_text(&q, server);
+    pv_q_int(&q, n);
+    return pv_q_exec(&q);
+}
+
+/* rec's row (and its metadata rows), uncounted: the callers count it (pieces_add). */
+static int insert_row(struct pv_store *st, const struct pv_indicium_rec *rec)
 {
     const struct pv_indicium *ind = &rec->ind;
     struct pv_q q;
     int rc, own;
 
-    if (!insertable(rec))
-        return PV_EINVAL;
     /* rec->presentations is ignored: a new indicium has not been presented. */
     pv_q_start(&q, st, S_IND_INSERT);
     pv_q_text(&q, rec->id);
@@ -213,6 +227,45 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
         return rc;
     if ((rc = pv_q_send(&q, 0)) == PV_OK)
         rc = insert_metadata(st, rec);
+    return pv_write_leave(st, own, rc);
+}
+
+int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *rec)
+{
+    int rc, own;
+
+    if (!insertable(rec))
+        return PV_EINVAL;
+    if (!pv_sql_has(st, S_SERVER_PIECES_ADD))
+        return insert_row(st, rec);
+    /* The row and its count: one write. */
+    if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
+        return rc;
+    if ((rc = insert_row(st, rec)) == PV_OK)
+        rc = pieces_add(st, rec->server_id, 1);
+    return pv_write_leave(st, own, rc);
+}
+
+/* Without arrays (SQLite): recs[n] one row at a time, then each server's count once for its
+ * run of rows (a batch's are one processor's), all in one write. */
+static int insert_rows(struct pv_store *st, const struct pv_indicium_rec *const *recs, size_t n)
+{
+    size_t i, run = 0;
+    int rc, own;
+
+    if (n == 0)
+        return PV_OK;
+    if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
+        return rc;
+    for (i = 0; i < n && rc == PV_OK; i++) {
+        if ((rc = insert_row(st, recs[i])) != PV_OK)
+            break;
+        run++;
+        if (i + 1 == n || strcmp(recs[i + 1]->server_id, recs[i]->server_id) != 0) {
+            rc = pieces_add(st, recs[i]->server_id, (int64_t) run);
+            run = 0;
+        }
+    }
     return pv_write_leave(st, own, rc);
 }
 
@@ -309,9 +362,11 @@ int pv_store_indicia_insert(struct pv_store *st, const struct pv_indicium_rec *c
     for (i = 0; i < n; i++)
         if (!recs[i] || !insertable(recs[i]))
             return PV_EINVAL;
-    /* Without arrays (SQLite), or a piece with metadata rows: one at a time. */
+    if (!pv_sql_has(st, S_IND_INSERT_MANY))
+        return insert_rows(st, recs, n);
+    /* A piece with metadata rows (PostgreSQL): one at a time. */
     for (i = 0; i < n && rc == PV_OK; i++)
-        if (!pv_sql_has(st, S_IND_INSERT_MANY) || n == 1 || HAS(recs[i]->metadata))
+        if (n == 1 || HAS(recs[i]->metadata))
             rc = pv_store_indicium_insert(st, recs[i]);
         else
             m++;

@@ -779,6 +779,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v37, /* 37: a top-up's idempotency record in a namespace of its own */
     pv_migration_v38, /* 38: each server's count of indicia in a row; indicia_server dropped */
     pv_migration_v39, /* 39: indicia_psd_created holds the server: the last hour's count */
+    pv_migration_v40, /* 40: the servers' counts kept by the batch, not a row's trigger (SQLite) */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -396,6 +396,12 @@
                            "ORDER BY server_id"))                                                  \
     X(SERVER_PIECES, BOTH("SELECT server_id, pieces FROM server_pieces WHERE pieces > 0 "          \
                           "ORDER BY server_id"))                                                   \
+    /* $2 indicia of server $1 inserted (indicia.c; SQLite since v40: PostgreSQL's trigger counts  \
+     * them once a statement). */                                                                  \
+    X(SERVER_PIECES_ADD,                                                                           \
+      DIALECT("INSERT INTO server_pieces(server_id, pieces) VALUES ($1, $2) "                      \
+              "ON CONFLICT (server_id) DO UPDATE SET pieces = pieces + excluded.pieces",           \
+              NULL))                                                                               \
     /* Locks the PSD's row: lease_acquire decides and writes under it. */                          \
     X(LEASE_GET_LOCK,                                                                              \
       DIALECT(NULL, "SELECT lease_holder, lease_expires FROM psds WHERE id = $1 FOR UPDATE"))      \

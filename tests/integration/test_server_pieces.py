@@ -8,8 +8,10 @@ from the indicia, and the counts go on agreeing with new purchases. On SQLite th
 count of the last hour finds its indicia through indicia_psd_created, and the counts read no
 indicia. Schema v39 puts the server in indicia_psd_created on SQLite, so the last hour's count
 reads the index alone: a store rewound to before it gets it from `stampd migrate`; PostgreSQL
-keeps v38's index. SQLite, and PostgreSQL
-when STAMPD_TEST_PG_DSN_FILE names a cluster.
+keeps v38's index. Since v40 SQLite's store counts a batch's indicia itself, once a server,
+instead of v38's trigger, which ran once a row: the trigger is gone after `init` and after
+`stampd migrate`, and the counts still agree; PostgreSQL keeps its trigger, which runs once a
+statement. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
 """
 
 import http.client
@@ -34,6 +36,11 @@ WRONG = ("SELECT (SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM ind
          "(SELECT count(*) FROM indicia i WHERE i.server_id = s.server_id))")
 PER_SERVER = "SELECT count(DISTINCT server_id) FROM indicia"
 INDEXES = ("SELECT count(*) FROM {catalog} WHERE {name} = 'indicia_server'")
+# v38's trigger: PostgreSQL's (once a statement) stays; SQLite's (once a row) goes in v40.
+TRIGGER = {
+    False: "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'indicia_pieces'",
+    True: "SELECT count(*) FROM pg_trigger WHERE tgname = 'indicia_pieces'",
+}
 # indicia_psd_created's third column is the server (schema v39, SQLite only): 1, else 0.
 SERVER_IN_INDEX = {
     False: ("SELECT count(*) FROM pragma_index_info('indicia_psd_created') "
@@ -94,10 +101,12 @@ class ServerPiecesBase:
             self.assertEqual(self.has_index(srv), 0)
             self.assertEqual(self.sql(srv, [SERVER_IN_INDEX[self.postgres]]),
                              0 if self.postgres else 1)
+            self.assertEqual(self.sql(srv, [TRIGGER[self.postgres]]), 1 if self.postgres else 0)
 
             # The store as v37 kept it: no counts, indicia_server back, indicia_psd_created
             # without the server (v39).
-            rewind = ["DROP TRIGGER indicia_pieces" + (" ON indicia" if self.postgres else ""),
+            rewind = ["DROP TRIGGER IF EXISTS indicia_pieces"
+                      + (" ON indicia" if self.postgres else ""),
                       "DROP TABLE server_pieces",
                       "CREATE INDEX indicia_server ON indicia(created, server_id)",
                       "DROP INDEX indicia_psd_created",
@@ -110,6 +119,7 @@ class ServerPiecesBase:
             _, _, err = srv.run("migrate", "--db", srv.db)
             self.assertRegex(err, r"v37 -> v\d+")
             self.assertEqual(self.wrong(srv), 0)
+            self.assertEqual(self.sql(srv, [TRIGGER[self.postgres]]), 1 if self.postgres else 0)
             self.assertEqual(self.has_index(srv), 0)
             self.assertEqual(self.sql(srv, [SERVER_IN_INDEX[self.postgres]]),
                              0 if self.postgres else 1)

@@ -1457,6 +1457,21 @@ static void test_prefetch(void **state)
     assert_int_equal(bal, 700);
 }
 
+/* The servers' counts of their indicia from the start (schema v38): two, a's then b's. */
+static void expect_counts(struct pv_store *st, const char *a, int64_t na, const char *b, int64_t nb)
+{
+    struct pv_server_count *counts;
+    size_t n;
+
+    OK(pv_store_server_traffic(st, 0, &counts, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(counts[0].server_id, a);
+    assert_int_equal(counts[0].count, na);
+    assert_string_equal(counts[1].server_id, b);
+    assert_int_equal(counts[1].count, nb);
+    free(counts);
+}
+
 /*
  * A purchase batch's reads and writes of many rows at once (issue 15, session 9):
  * pv_store_batch_facts answers, one row a job, whether each job's own reads would
@@ -1530,9 +1545,13 @@ static void test_batch_rows(void **state)
     r[2].surcharge_mills = 40;
     make_indicium(&r[3], "ind_0104", "cus_B", 2, 10, "");
     OK(pv_text_set(&r[3].metadata, "order=17\n")); /* its metadata rows too */
+    COPY(r[1].server_id, "srv_proc2");
     OK(pv_store_begin(st));
     OK(pv_store_indicia_insert(st, recs, 4));
     OK(pv_store_commit(st));
+    /* Each server's count (schema v38): on SQLite kept by the store once a run of a server's
+     * rows (v40), on PostgreSQL by its trigger once a statement. */
+    expect_counts(st, "srv_proc1", 3, "srv_proc2", 1);
     for (i = 0; i < 4; i++) {
         OK(pv_store_indicium_get(st, r[i].id, &got));
         assert_indicium_equal(&got, &r[i]);
@@ -1551,6 +1570,10 @@ static void test_batch_rows(void **state)
     assert_int_equal(pv_store_indicia_insert(st, recs, 2), PV_EEXIST);
     OK(pv_store_rollback(st));
     assert_int_equal(pv_store_indicium_get(st, "ind_0105", &got), PV_ENOTFOUND);
+    /* Outside a transaction too: one write, the rows and their counts or nothing. */
+    assert_int_equal(pv_store_indicia_insert(st, recs, 2), PV_EEXIST);
+    assert_int_equal(pv_store_indicium_get(st, "ind_0105", &got), PV_ENOTFOUND);
+    expect_counts(st, "srv_proc1", 3, "srv_proc2", 1);
     r[0].data_len = 0;
     assert_int_equal(pv_store_indicia_insert(st, recs, 2), PV_EINVAL);
 }
@@ -2293,13 +2316,7 @@ static void test_servers(void **state)
     COPY(ind.server_id, "proc-a");
     ind.created = 1600000000;
     OK(pv_store_indicium_insert(st, &ind));
-    OK(pv_store_server_traffic(st, 0, &counts, &n));
-    assert_int_equal(n, 2);
-    assert_string_equal(counts[0].server_id, "proc-a");
-    assert_int_equal(counts[0].count, 2);
-    assert_string_equal(counts[1].server_id, "proc-b");
-    assert_int_equal(counts[1].count, 2);
-    free(counts);
+    expect_counts(st, "proc-a", 2, "proc-b", 2);
     OK(pv_store_server_traffic(st, 1700001002, &counts, &n));
     assert_int_equal(n, 1); /* ind_2 (1700001002) and ind_3 (1700001003), both proc-b's */
     assert_string_equal(counts[0].server_id, "proc-b");
