@@ -14,6 +14,7 @@
 #define STAMPD_STORE_SQL_H
 
 #include "store/sql_hooks.h"
+#include "store/sql_ledger.h"
 
 #define PSD_COLS                                                                                   \
     "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
@@ -420,16 +421,6 @@
                              "FROM lease_log WHERE psd_id = $2 AND holder = $3)"))                 \
     X(LEASE_HISTORY, BOTH("SELECT psd_id, holder, acquired_ms, expires_ms FROM lease_log "         \
                           "WHERE psd_id = $1 ORDER BY id"))                                        \
-    X(LEDGER_COUNTS,                                                                               \
-      BOTH("SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)"))             \
-    X(LEDGER_ISSUES,                                                                               \
-      BOTH("SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), CAST(SUM(amount_mills) AS "     \
-           "BIGINT) "                                                                              \
-           "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "                 \
-           "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL      \
-           " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) "                              \
-           "FROM journal_lines l WHERE l.account = a.name), 0) AS BIGINT) AS computed "            \
-           "FROM accounts a) t WHERE recorded <> computed"))                                       \
     X(CUSTOMER_PASSWORD, BOTH("UPDATE customers SET password_hash = $1 WHERE id = $2"))            \
     X(OPERATOR_PASSWORD, BOTH("UPDATE operators SET password_hash = $1 WHERE id = $2"))            \
     /* The unique indexes on lower(email) serve these. */                                          \
@@ -595,12 +586,6 @@
           "AS t(o, k, c, ord) LEFT JOIN LATERAL (SELECT " INTENT_COLS " FROM pay_intents "         \
           "WHERE kind = $4 AND owner = t.o AND client_key = t.k ORDER BY attempt DESC "            \
           "LIMIT 1) AS p ON true ORDER BY t.ord"))                                                 \
-    /* One row per journal: an account may have several lines in one entry. */                     \
-    X(ACCOUNT_LINES,                                                                               \
-      BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "       \
-           "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                     \
-           "WHERE l.account = $1 AND l.journal_id < $2 "                                           \
-           "GROUP BY j.id ORDER BY j.id DESC LIMIT $3"))                                           \
     /* The postal authority (schema v8). */                                                        \
     X(POSTAL_INSERT, BOTH("INSERT INTO postal_accounts(id, name, created) VALUES ($1, $2, $3)"))   \
     X(POSTAL_GET, BOTH("SELECT name FROM postal_accounts WHERE id = $1"))                          \
@@ -615,17 +600,6 @@
            "VALUES ($1, $2, $3, $4, $5)"))                                                         \
     X(DEPOSIT_CREDIT_GET, BOTH("SELECT id, amount_mills, reference, credited_by, at "              \
                                "FROM deposit_credits WHERE id = $1"))                              \
-    /* Each journal with the account's balance right after it (one index range per row). */        \
-    X(DEPOSIT_HISTORY,                                                                             \
-      BOTH("SELECT j.id, j.kind, COALESCE(j.ref, ''), "                                            \
-           "CAST((SELECT SUM(a.amount_mills) FROM journal_lines a "                                \
-           "WHERE a.account = $1 AND a.journal_id = j.id) AS BIGINT), "                            \
-           "CAST((SELECT SUM(b.amount_mills) FROM journal_lines b "                                \
-           "WHERE b.account = $1 AND b.journal_id <= j.id) AS BIGINT), j.at, "                     \
-           "COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), ''), "        \
-           "COALESCE((SELECT MIN(r.psd_id) FROM refills r WHERE r.authorization_ref = j.ref), 0) " \
-           "FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "              \
-           "WHERE l.account = $1 AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"))             \
     /* Daily device reports and the watchdog (schema v12). */                                      \
     X(REPORT_PIECES,                                                                               \
       BOTH("SELECT id, serial, postage_mills, ascending_mills, mail_date, mail_class, "            \
@@ -635,9 +609,6 @@
     X(PSD_READING_BEFORE,                                                                          \
       BOTH("SELECT serial, ascending_mills FROM indicia WHERE psd_id = $1 AND created < $2 "       \
            "ORDER BY serial DESC LIMIT 1"))                                                        \
-    X(ACCOUNT_BALANCE_BEFORE,                                                                      \
-      BOTH("SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "         \
-           "JOIN journals j ON j.id = l.journal_id WHERE l.account = $1 AND j.at < $2"))           \
     X(REPORT_INSERT, BOTH("INSERT INTO device_reports(psd_id, day, " REPORT_COLS ", jsonl, csv) "  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "       \
                           "$14, $15, $16, $17)"))                                                  \
@@ -779,7 +750,8 @@
       BOTH("UPDATE buy_batches SET completed = $2, updated = $2 WHERE id = $1 AND completed = 0 "  \
            "AND NOT EXISTS (SELECT 1 FROM buy_batch_items i WHERE i.batch_id = $1 "                \
            "AND i.status = 0)"))                                                                   \
-    PV_HOOK_STATEMENTS(X)
+    PV_HOOK_STATEMENTS(X)                                                                          \
+    PV_LEDGER_READ_STATEMENTS(X)
 
 enum pv_sql {
 #define PV_SQL_ENUM(name, texts) S_##name,

@@ -64,7 +64,8 @@ int pv_store_deposit_credit_get(struct pv_store *st, const char *id,
                                 struct pv_deposit_credit_rec *out);
 /* deposit_history: the journals that moved account (the deposit), newest
  * first, with journal id < before (0 = from the newest), at most limit,
- * each with the account's balance right after it; *out owned (free()). */
+ * each with the account's balance right after it; *out owned (free()).
+ * PV_EINVAL for an account other than a customer's or the deposit's. */
 int pv_store_deposit_history(struct pv_store *st, const char *account, int64_t before, size_t limit,
                              struct pv_deposit_entry **out, size_t *n);
 

@@ -67,7 +67,8 @@ struct pv_contact_rec {
  * owned. psd_reading_before: the serial and ascending register of the
  * PSD's last piece created before t; PV_ENOTFOUND when none.
  * account_balance_before: the account's balance from the journals dated
- * before t (0 when none). */
+ * before t (0 when none); PV_EINVAL for an account other than a customer's
+ * or the deposit's. */
 int pv_store_report_pieces(struct pv_store *st, uint32_t psd_id, int64_t from, int64_t to,
                            struct pv_report_piece **out, size_t *n);
 int pv_store_psd_reading_before(struct pv_store *st, uint32_t psd_id, int64_t t, int64_t *serial,

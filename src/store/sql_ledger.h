@@ -1,0 +1,97 @@
+/*
+ * sql_ledger.h - the statements that read the ledger's lines by account (store/ledger_read.c,
+ * authority.c, reports.c): an account's page, the deposit's history, an account's balance
+ * before a time, the ledger check. Part of sql.h's list (PV_LEDGER_READ_STATEMENTS, expanded
+ * inside PV_STATEMENTS). Private to src/store.
+ */
+#ifndef STAMPD_STORE_SQL_LEDGER_H
+#define STAMPD_STORE_SQL_LEDGER_H
+
+/* The accounts whose journal lines SQLite's journal_lines_account holds since v41: those read
+ * a page at a time by account - a customer's (GET /v1/account/transactions) and the postal
+ * deposit's (its history, the daily reports' opening balance). A query that names the index's
+ * WHERE as this text is planned through it whatever account it binds. pv_jlines_listed (store
+ * code) answers the same for a name. */
+#define LINES_LISTED(col)                                                                          \
+    "(" col " GLOB 'customer:*' OR " col " GLOB 'test:customer:*' OR " col " = 'postal_deposit')"
+#define LISTED_L       LINES_LISTED("l.account")
+#define LISTED_A       LINES_LISTED("a.account")
+#define LISTED_B       LINES_LISTED("b.account")
+#define LISTED_ACCOUNT LINES_LISTED("account")
+#define LISTED_NAME    LINES_LISTED("a.name")
+
+#define PV_LEDGER_READ_STATEMENTS(X)                                                               \
+    X(LEDGER_COUNTS,                                                                               \
+      BOTH("SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)"))             \
+    /* The ledger check's issues: the journals whose lines do not sum to 0, then the accounts      \
+     * whose balance is not their lines' sum. SQLite (v41): the listed accounts only, through      \
+     * journal_lines_account; the others' lines (LEDGER_UNLISTED_LINES, read in the lines'         \
+     * order) are summed by the store's code (ledger_read.c): a GROUP BY of them would sort them   \
+     * all in memory (temp_store is MEMORY), ~200 MB at a million purchases. */                    \
+    X(LEDGER_ISSUES,                                                                               \
+      DIALECT("SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), "                            \
+              "CAST(SUM(amount_mills) AS BIGINT) "                                                 \
+              "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "              \
+              "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL   \
+              " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) FROM journal_lines l "      \
+              "WHERE l.account = a.name AND " LISTED_L "), 0) AS BIGINT) AS computed "             \
+              "FROM accounts a WHERE " LISTED_NAME ") t WHERE recorded <> computed",               \
+              "SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), "                            \
+              "CAST(SUM(amount_mills) AS BIGINT) "                                                 \
+              "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "              \
+              "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL   \
+              " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) "                           \
+              "FROM journal_lines l WHERE l.account = a.name), 0) AS BIGINT) AS computed "         \
+              "FROM accounts a) t WHERE recorded <> computed"))                                    \
+    X(LEDGER_UNLISTED_LINES,                                                                       \
+      DIALECT("SELECT account, amount_mills FROM journal_lines WHERE NOT " LISTED_ACCOUNT, NULL))  \
+    X(LEDGER_UNLISTED_ACCOUNTS,                                                                    \
+      DIALECT("SELECT a.name, " ACCOUNT_TOTAL " FROM accounts a WHERE NOT " LISTED_NAME, NULL))    \
+    /* One row per journal: an account may have several lines in one entry. */                     \
+    /* SQLite (v41): through journal_lines_account for the accounts it holds (LINES_LISTED); any   \
+     * other's lines (ACCOUNT_LINES_ANY: a test's look at a PSD's) in the journals' order. */      \
+    X(ACCOUNT_LINES,                                                                               \
+      DIALECT("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "    \
+              "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                  \
+              "WHERE l.account = $1 AND " LISTED_L " AND l.journal_id < $2 "                       \
+              "GROUP BY j.id ORDER BY j.id DESC LIMIT $3",                                         \
+              "SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "    \
+              "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                  \
+              "WHERE l.account = $1 AND l.journal_id < $2 "                                        \
+              "GROUP BY j.id ORDER BY j.id DESC LIMIT $3"))                                        \
+    X(ACCOUNT_LINES_ANY,                                                                           \
+      DIALECT("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "    \
+              "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                  \
+              "WHERE l.account = $1 AND l.journal_id < $2 "                                        \
+              "GROUP BY j.id ORDER BY j.id DESC LIMIT $3",                                         \
+              NULL))                                                                               \
+    /* Each journal with the account's balance right after it (one index range per row). */        \
+    X(DEPOSIT_HISTORY,                                                                             \
+      DIALECT("SELECT j.id, j.kind, COALESCE(j.ref, ''), "                                         \
+              "CAST((SELECT SUM(a.amount_mills) FROM journal_lines a "                             \
+              "WHERE a.account = $1 AND " LISTED_A " AND a.journal_id = j.id) AS BIGINT), "        \
+              "CAST((SELECT SUM(b.amount_mills) FROM journal_lines b "                             \
+              "WHERE b.account = $1 AND " LISTED_B " AND b.journal_id <= j.id) AS BIGINT), "       \
+              "j.at, COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), "    \
+              "''), COALESCE((SELECT MIN(r.psd_id) FROM refills r "                                \
+              "WHERE r.authorization_ref = j.ref), 0) "                                            \
+              "FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "           \
+              "WHERE l.account = $1 AND " LISTED_L " AND l.journal_id < $2) "                      \
+              "ORDER BY j.id DESC LIMIT $3",                                                       \
+              "SELECT j.id, j.kind, COALESCE(j.ref, ''), "                                         \
+              "CAST((SELECT SUM(a.amount_mills) FROM journal_lines a "                             \
+              "WHERE a.account = $1 AND a.journal_id = j.id) AS BIGINT), "                         \
+              "CAST((SELECT SUM(b.amount_mills) FROM journal_lines b "                             \
+              "WHERE b.account = $1 AND b.journal_id <= j.id) AS BIGINT), j.at, "                  \
+              "COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), ''), "     \
+              "COALESCE((SELECT MIN(r.psd_id) FROM refills r WHERE r.authorization_ref = j.ref), " \
+              "0) FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "        \
+              "WHERE l.account = $1 AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"))          \
+    X(ACCOUNT_BALANCE_BEFORE,                                                                      \
+      DIALECT("SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "      \
+              "JOIN journals j ON j.id = l.journal_id WHERE l.account = $1 AND " LISTED_L          \
+              " AND j.at < $2",                                                                    \
+              "SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "      \
+              "JOIN journals j ON j.id = l.journal_id WHERE l.account = $1 AND j.at < $2"))
+
+#endif

@@ -1,0 +1,121 @@
+"""test_ledger_index.py - SQLite's index of the journal lines by account holds only the lines of
+the accounts read a page at a time by account: a customer's and the postal deposit's (schema v41,
+issue 15). The lines of the accounts every purchase moves (revenue:postage, postage_dispensed, a
+PSD's) cost the writer an entry each and were only ever summed. Through the real server: the
+index's WHERE after `init` and after `stampd migrate` from v40's full index; a customer's
+transactions and the deposit's reads planned through it; `stampd ledger check` still finds an
+account whose balance is not its lines, whichever kind (PostgreSQL too, whose index stays whole).
+SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
+"""
+
+import os
+import sqlite3
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
+LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
+          "to_zip": "10001"}
+LISTED = ("({c} GLOB 'customer:*' OR {c} GLOB 'test:customer:*' OR {c} = 'postal_deposit')")
+# ACCOUNT_LINES and ACCOUNT_BALANCE_BEFORE as SQLite runs them (copied from src/store/sql.h).
+PAGE = ("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), j.at "
+        "FROM journal_lines l JOIN journals j ON j.id = l.journal_id WHERE l.account = ? AND "
+        + LISTED.format(c="l.account") + " AND l.journal_id < ? "
+        "GROUP BY j.id ORDER BY j.id DESC LIMIT ?")
+BEFORE = ("SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "
+          "JOIN journals j ON j.id = l.journal_id WHERE l.account = ? AND "
+          + LISTED.format(c="l.account") + " AND j.at < ?")
+
+
+class LedgerIndexBase:
+    postgres = False
+
+    def sql(self, srv, statements):
+        return harness.store_sql(srv.db, statements)
+
+    def check(self, srv):
+        code, out, err = srv.run("ledger", "check", "--db", srv.db, check=False)
+        return code, out + err
+
+    def test_books_checked_whatever_the_account(self):
+        srv = harness.Stampd("ledger-index")
+        try:
+            if self.postgres:
+                srv.db = harness.pg_createdb(PG_DSN_FILE)
+            srv.init(psds=2, keys_dir=os.path.join(srv.dir, "keys"))
+            key = srv.customer("ledger@example.com", 50)
+            srv.start()
+            for i in range(5):
+                st, _, j = srv.buy(key, "li-%d" % i, LETTER)
+                self.assertEqual(st, 201, j)
+            page = srv.get_ok("/v1/account/transactions?limit=3", key)
+            self.assertEqual([t["kind"] for t in page["data"]], ["postage_sale"] * 3, page)
+            self.assertTrue(page["has_more"], page)
+            srv.stop()
+            code, out = self.check(srv)
+            self.assertEqual(code, 0, out)
+            # Each kind of account one mill off its lines: the check names every one.
+            customer = "(SELECT min(name) FROM accounts WHERE name LIKE 'customer:%')"
+            for name, said in ((customer, "customer:"), ("'revenue:postage'", "revenue:postage:"),
+                               ("'postage_dispensed'", "postage_dispensed:"),
+                               ("'psd:1'", "psd:1:"), ("'postal_deposit'", "postal_deposit:"),
+                               ("'funding:manual'", "funding:manual:")):
+                self.sql(srv, ["UPDATE accounts SET balance_mills = balance_mills + 1 "
+                               "WHERE name = " + name])
+                code, out = self.check(srv)
+                self.assertNotEqual(code, 0, out)
+                self.assertIn("account != its lines: " + said, out)
+                self.sql(srv, ["UPDATE accounts SET balance_mills = balance_mills - 1 "
+                               "WHERE name = " + name])
+            code, out = self.check(srv)
+            self.assertEqual(code, 0, out)
+        finally:
+            srv.abandon()
+
+
+class LedgerIndex(LedgerIndexBase, unittest.TestCase):
+    def index_sql(self, srv):
+        return self.sql(srv, ["SELECT sql FROM sqlite_master WHERE name = 'journal_lines_account'"])
+
+    def test_index_and_plans(self):
+        """The index's WHERE after init and after `stampd migrate` from v40's whole index; a
+        customer's page and the deposit's balance before a time search it."""
+        srv = harness.Stampd("ledger-index-plans").init(psds=1)
+        try:
+            self.assertIn("WHERE " + LISTED.format(c="account"), self.index_sql(srv))
+            # The store as v40 kept it: every account's lines in the index.
+            self.sql(srv, ["DROP INDEX journal_lines_account",
+                           "CREATE INDEX journal_lines_account ON journal_lines(account, "
+                           "journal_id)",
+                           "DELETE FROM schema_version WHERE version >= 41"])
+            self.assertNotIn("WHERE", self.index_sql(srv))
+            _, _, err = srv.run("migrate", "--db", srv.db)
+            self.assertRegex(err, r"v40 -> v\d+")
+            self.assertIn("WHERE " + LISTED.format(c="account"), self.index_sql(srv))
+            code, out = self.check(srv)
+            self.assertEqual(code, 0, out)
+            db = sqlite3.connect(srv.db[len("sqlite:"):])
+            try:
+                plan = harness.sqlite_plan(db, PAGE, ("customer:cus_x", 1 << 62, 20))
+                self.assertRegex(plan, r"SEARCH l USING (COVERING )?INDEX journal_lines_account "
+                                 r"\(account=\? AND journal_id<\?\)")
+                plan = harness.sqlite_plan(db, BEFORE, ("postal_deposit", 1 << 40))
+                self.assertRegex(plan, r"SEARCH l USING (COVERING )?INDEX journal_lines_account "
+                                 r"\(account=\?\)")
+            finally:
+                db.close()
+        finally:
+            srv.abandon()
+
+
+@unittest.skipUnless(PG_DSN_FILE, "no PostgreSQL cluster (STAMPD_TEST_PG_DSN_FILE)")
+class LedgerIndexPostgres(LedgerIndexBase, unittest.TestCase):
+    postgres = True
+
+
+if __name__ == "__main__":
+    harness.main()
