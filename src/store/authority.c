@@ -129,6 +129,10 @@ static int read_entry(struct pv_row *r, void *p)
 int pv_store_deposit_history(struct pv_store *st, const char *account, int64_t before, size_t limit,
                              struct pv_deposit_entry **out, size_t *n)
 {
+    if (out && n) {
+        *out = NULL;
+        *n = 0;
+    }
     /* An account SQLite's journal_lines_account holds (v41): the deposit's. */
     if (!pv_fits(account, PV_ACCOUNT_MAX) || !pv_jlines_listed(account))
         return PV_EINVAL;

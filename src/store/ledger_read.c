@@ -134,50 +134,53 @@ static int read_counts(struct pv_row *r, void *p)
 }
 
 /* SQLite (v41): the accounts journal_lines_account leaves out, whose lines every purchase
- * writes: their lines summed here in one read, in the lines' order, and each such account's
- * balance against its sum appended to *out[*n] (grown). */
+ * writes, and their lines, read by one statement (one snapshot: a check on a store that sells
+ * compares each balance with the lines it had); the lines summed here (pv_jsums), and each such
+ * account whose balance is not its sum appended to *out[*n] (grown). A sum past the money range
+ * (rows written by hand) fails the check: PV_EOVERFLOW. */
 static int unlisted_issues(struct pv_store *st, struct pv_ledger_issue **out, size_t *n)
 {
+    struct pv_ledger_issue *acc = NULL, *grown;
     struct pv_jsums *sums = NULL;
-    struct pv_ledger_issue *grown;
+    size_t na = 0, i;
     struct pv_q q;
     int rc;
 
-    pv_q_start(&q, st, S_LEDGER_UNLISTED_LINES);
-    while ((rc = pv_q_row(&q)) == PV_OK) {
-        char name[PV_ACCOUNT_MAX], *kept;
-        struct pv_row r = pv_row_of(&q);
-        pv_mills amount;
-
-        pv_r_text(&r, name, sizeof name);
-        amount = pv_r_int(&r);
-        if ((rc = r.rc) != PV_OK || (rc = pv_jsums_add(&sums, name, amount, &kept)) != PV_OK)
-            break;
-    }
-    pv_q_done(&q);
-    if (rc != PV_ENOTFOUND)
-        goto out;
-    pv_q_start(&q, st, S_LEDGER_UNLISTED_ACCOUNTS);
+    pv_q_start(&q, st, S_LEDGER_UNLISTED);
     while ((rc = pv_q_row(&q)) == PV_OK) {
         struct pv_ledger_issue is = {.kind = PV_LEDGER_ACCOUNT_MISMATCH};
         struct pv_row r = pv_row_of(&q);
+        int line = (int) pv_r_int(&r);
+        char *kept;
 
         pv_r_text(&r, is.name, sizeof is.name);
         is.recorded = pv_r_int(&r);
         if ((rc = r.rc) != PV_OK)
             break;
-        (void) pv_jsums_get(sums, is.name, &is.computed);
-        if (is.recorded == is.computed)
+        if (line) {
+            if ((rc = pv_jsums_add(&sums, is.name, is.recorded, &kept)) != PV_OK)
+                break;
+        } else if (!(grown = realloc(acc, (na + 1) * sizeof *acc))) {
+            rc = PV_ENOMEM;
+            break;
+        } else {
+            acc = grown;
+            acc[na++] = is;
+        }
+    }
+    pv_q_done(&q);
+    for (i = 0; rc == PV_ENOTFOUND && i < na; i++) {
+        (void) pv_jsums_get(sums, acc[i].name, &acc[i].computed);
+        if (acc[i].recorded == acc[i].computed)
             continue;
         if (!(grown = realloc(*out, (*n + 1) * sizeof **out))) {
             rc = PV_ENOMEM;
             break;
         }
         *out = grown;
-        (*out)[(*n)++] = is;
+        (*out)[(*n)++] = acc[i];
     }
-    pv_q_done(&q);
-out:
+    free(acc);
     pv_jsums_reset(sums, 1);
     return rc == PV_ENOTFOUND ? PV_OK : rc;
 }
@@ -201,7 +204,7 @@ int pv_store_ledger_audit(struct pv_store *st, int64_t *journals, int64_t *accou
     if ((rc = pv_list_all(st, S_LEDGER_ISSUES, sizeof **out, read_issue, (void **) out, n)) !=
         PV_OK)
         return rc;
-    if (pv_sql_has(st, S_LEDGER_UNLISTED_LINES) && (rc = unlisted_issues(st, out, n)) != PV_OK) {
+    if (pv_sql_has(st, S_LEDGER_UNLISTED) && (rc = unlisted_issues(st, out, n)) != PV_OK) {
         free(*out);
         *out = NULL;
         *n = 0;
