@@ -42,14 +42,20 @@ class LedgerIndexBase:
         code, out, err = srv.run("ledger", "check", "--db", srv.db, check=False)
         return code, out + err
 
+    def selling(self, srv, email):
+        """srv (harness.Stampd, not started) initialised on this class's database with two
+        PSDs and a customer of $50, and started; returns the customer's key."""
+        if self.postgres:
+            srv.db = harness.pg_createdb(PG_DSN_FILE)
+        srv.init(psds=2, keys_dir=os.path.join(srv.dir, "keys"))
+        key = srv.customer(email, 50)
+        srv.start()
+        return key
+
     def test_books_checked_whatever_the_account(self):
         srv = harness.Stampd("ledger-index")
         try:
-            if self.postgres:
-                srv.db = harness.pg_createdb(PG_DSN_FILE)
-            srv.init(psds=2, keys_dir=os.path.join(srv.dir, "keys"))
-            key = srv.customer("ledger@example.com", 50)
-            srv.start()
+            key = self.selling(srv, "ledger@example.com")
             for i in range(5):
                 st, _, j = srv.buy(key, "li-%d" % i, LETTER)
                 self.assertEqual(st, 201, j)
@@ -86,11 +92,7 @@ class LedgerIndexBase:
         still differ from the accounts read before them; not this test's.)"""
         srv = harness.Stampd("ledger-live")
         try:
-            if self.postgres:
-                srv.db = harness.pg_createdb(PG_DSN_FILE)
-            srv.init(psds=2, keys_dir=os.path.join(srv.dir, "keys"))
-            key = srv.customer("live@example.com", 50)
-            srv.start()
+            key = self.selling(srv, "live@example.com")
             refused = []
 
             def sell():
