@@ -226,8 +226,9 @@ const struct ddl pv_migration_v39[] = {
  * session 33). SQLite's triggers run once a row, and indicia_pieces ran a program of its own
  * for each indicium: ~20,400 instructions of the writer's ~188,000 a purchase (callgrind,
  * bench/writer_bench.c; signing left out), more than the rest of the indicium's insert. Now
- * indicia.c adds a batch's indicia to their server's row with one upsert a server (SERVER_
- * PIECES_ADD), in the same write as the rows: every insert of an indicium goes through it.
+ * indicia.c adds a batch's indicia to their server's row with one upsert a server
+ * (SERVER_PIECES_ADD), in the same write as the rows: every insert of an indicium goes through
+ * it.
  * The counts stay as they are. PostgreSQL keeps its trigger, which runs once a statement (a
  * batch's indicia), and takes the version number only. Safe to run again.
  */

@@ -14,35 +14,53 @@
  * code) answers the same for a name. */
 #define LINES_LISTED(col)                                                                          \
     "(" col " GLOB 'customer:*' OR " col " GLOB 'test:customer:*' OR " col " = 'postal_deposit')"
-#define LISTED_L       LINES_LISTED("l.account")
-#define LISTED_A       LINES_LISTED("a.account")
-#define LISTED_B       LINES_LISTED("b.account")
 #define LISTED_ACCOUNT LINES_LISTED("account")
 #define LISTED_NAME    LINES_LISTED("a.name")
+/* " AND " the predicate for table alias t (SQLite's statements), or "" (PostgreSQL's, whose
+ * index holds every account): each statement below is written once, for both. */
+#define AND_LISTED(t) " AND " LINES_LISTED(t ".account")
+
+/* The ledger check's two parts: the journals whose lines do not sum to 0; the accounts (WHERE
+ * where) whose balance is not their lines' sum (lines AND and). */
+#define UNBALANCED_JOURNALS                                                                        \
+    "SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), CAST(SUM(amount_mills) AS BIGINT) "    \
+    "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "
+#define ACCOUNTS_OFF(and, where)                                                                   \
+    "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL             \
+    " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) FROM journal_lines l "                \
+    "WHERE l.account = a.name" and                                                                 \
+        "), 0) AS BIGINT) AS computed FROM accounts a" where ") t WHERE recorded <> computed"
+/* An account's page of journals, one row a journal (it may have several lines in one). */
+#define ACCOUNT_LINES_SQL(and)                                                                     \
+    "SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), j.at "         \
+    "FROM journal_lines l JOIN journals j ON j.id = l.journal_id WHERE l.account = $1" and         \
+        " AND l.journal_id < $2 GROUP BY j.id ORDER BY j.id DESC LIMIT $3"
+/* Each journal with the account's balance right after it (one index range per row). */
+#define DEPOSIT_HISTORY_SQL(and_a, and_b, and_l)                                                   \
+    "SELECT j.id, j.kind, COALESCE(j.ref, ''), "                                                   \
+    "CAST((SELECT SUM(a.amount_mills) FROM journal_lines a "                                       \
+    "WHERE a.account = $1" and_a " AND a.journal_id = j.id) AS BIGINT), "                          \
+    "CAST((SELECT SUM(b.amount_mills) FROM journal_lines b "                                       \
+    "WHERE b.account = $1" and_b " AND b.journal_id <= j.id) AS BIGINT), j.at, "                   \
+    "COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), ''), "               \
+    "COALESCE((SELECT MIN(r.psd_id) FROM refills r WHERE r.authorization_ref = j.ref), 0) "        \
+    "FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "                     \
+    "WHERE l.account = $1" and_l " AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"
+#define ACCOUNT_BALANCE_BEFORE_SQL(and)                                                            \
+    "SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "                \
+    "JOIN journals j ON j.id = l.journal_id WHERE l.account = $1" and                              \
+        " AND j.at < $2"
 
 #define PV_LEDGER_READ_STATEMENTS(X)                                                               \
     X(LEDGER_COUNTS,                                                                               \
       BOTH("SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)"))             \
-    /* The ledger check's issues: the journals whose lines do not sum to 0, then the accounts      \
-     * whose balance is not their lines' sum. SQLite (v41): the listed accounts only, through      \
-     * journal_lines_account; the others' lines (LEDGER_UNLISTED_LINES, read in the lines'         \
-     * order) are summed by the store's code (ledger_read.c): a GROUP BY of them would sort them   \
-     * all in memory (temp_store is MEMORY), ~200 MB at a million purchases. */                    \
+    /* The ledger check's issues. SQLite (v41): the listed accounts only, through                  \
+     * journal_lines_account; the others' lines (LEDGER_UNLISTED, read in the lines' order) are    \
+     * summed by the store's code (ledger_read.c): a GROUP BY of them would sort them all in       \
+     * memory (temp_store is MEMORY), ~200 MB at a million purchases. */                           \
     X(LEDGER_ISSUES,                                                                               \
-      DIALECT("SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), "                            \
-              "CAST(SUM(amount_mills) AS BIGINT) "                                                 \
-              "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "              \
-              "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL   \
-              " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) FROM journal_lines l "      \
-              "WHERE l.account = a.name AND " LISTED_L "), 0) AS BIGINT) AS computed "             \
-              "FROM accounts a WHERE " LISTED_NAME ") t WHERE recorded <> computed",               \
-              "SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), "                            \
-              "CAST(SUM(amount_mills) AS BIGINT) "                                                 \
-              "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "              \
-              "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL   \
-              " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) "                           \
-              "FROM journal_lines l WHERE l.account = a.name), 0) AS BIGINT) AS computed "         \
-              "FROM accounts a) t WHERE recorded <> computed"))                                    \
+      DIALECT(UNBALANCED_JOURNALS ACCOUNTS_OFF(AND_LISTED("l"), " WHERE " LISTED_NAME),            \
+              UNBALANCED_JOURNALS ACCOUNTS_OFF("", "")))                                           \
     /* SQLite (v41): the accounts journal_lines_account leaves out (0, name, balance), then their  \
      * lines (1, account, amount), in one statement: one snapshot of both, whatever commits        \
      * meanwhile (a check run on a store that sells). "IS NOT 1": a NULL name too. */              \
@@ -51,51 +69,14 @@
               " IS NOT 1 UNION ALL SELECT 1, account, amount_mills FROM journal_lines "            \
               "WHERE " LISTED_ACCOUNT " IS NOT 1",                                                 \
               NULL))                                                                               \
-    /* One row per journal: an account may have several lines in one entry. */                     \
     /* SQLite (v41): through journal_lines_account for the accounts it holds (LINES_LISTED); any   \
      * other's lines (ACCOUNT_LINES_ANY: a test's look at a PSD's) in the journals' order. */      \
-    X(ACCOUNT_LINES,                                                                               \
-      DIALECT("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "    \
-              "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                  \
-              "WHERE l.account = $1 AND " LISTED_L " AND l.journal_id < $2 "                       \
-              "GROUP BY j.id ORDER BY j.id DESC LIMIT $3",                                         \
-              "SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "    \
-              "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                  \
-              "WHERE l.account = $1 AND l.journal_id < $2 "                                        \
-              "GROUP BY j.id ORDER BY j.id DESC LIMIT $3"))                                        \
-    X(ACCOUNT_LINES_ANY,                                                                           \
-      DIALECT("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), "    \
-              "j.at FROM journal_lines l JOIN journals j ON j.id = l.journal_id "                  \
-              "WHERE l.account = $1 AND l.journal_id < $2 "                                        \
-              "GROUP BY j.id ORDER BY j.id DESC LIMIT $3",                                         \
-              NULL))                                                                               \
-    /* Each journal with the account's balance right after it (one index range per row). */        \
+    X(ACCOUNT_LINES, DIALECT(ACCOUNT_LINES_SQL(AND_LISTED("l")), ACCOUNT_LINES_SQL("")))           \
+    X(ACCOUNT_LINES_ANY, DIALECT(ACCOUNT_LINES_SQL(""), NULL))                                     \
     X(DEPOSIT_HISTORY,                                                                             \
-      DIALECT("SELECT j.id, j.kind, COALESCE(j.ref, ''), "                                         \
-              "CAST((SELECT SUM(a.amount_mills) FROM journal_lines a "                             \
-              "WHERE a.account = $1 AND " LISTED_A " AND a.journal_id = j.id) AS BIGINT), "        \
-              "CAST((SELECT SUM(b.amount_mills) FROM journal_lines b "                             \
-              "WHERE b.account = $1 AND " LISTED_B " AND b.journal_id <= j.id) AS BIGINT), "       \
-              "j.at, COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), "    \
-              "''), COALESCE((SELECT MIN(r.psd_id) FROM refills r "                                \
-              "WHERE r.authorization_ref = j.ref), 0) "                                            \
-              "FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "           \
-              "WHERE l.account = $1 AND " LISTED_L " AND l.journal_id < $2) "                      \
-              "ORDER BY j.id DESC LIMIT $3",                                                       \
-              "SELECT j.id, j.kind, COALESCE(j.ref, ''), "                                         \
-              "CAST((SELECT SUM(a.amount_mills) FROM journal_lines a "                             \
-              "WHERE a.account = $1 AND a.journal_id = j.id) AS BIGINT), "                         \
-              "CAST((SELECT SUM(b.amount_mills) FROM journal_lines b "                             \
-              "WHERE b.account = $1 AND b.journal_id <= j.id) AS BIGINT), j.at, "                  \
-              "COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), ''), "     \
-              "COALESCE((SELECT MIN(r.psd_id) FROM refills r WHERE r.authorization_ref = j.ref), " \
-              "0) FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "        \
-              "WHERE l.account = $1 AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"))          \
+      DIALECT(DEPOSIT_HISTORY_SQL(AND_LISTED("a"), AND_LISTED("b"), AND_LISTED("l")),              \
+              DEPOSIT_HISTORY_SQL("", "", "")))                                                    \
     X(ACCOUNT_BALANCE_BEFORE,                                                                      \
-      DIALECT("SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "      \
-              "JOIN journals j ON j.id = l.journal_id WHERE l.account = $1 AND " LISTED_L          \
-              " AND j.at < $2",                                                                    \
-              "SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "      \
-              "JOIN journals j ON j.id = l.journal_id WHERE l.account = $1 AND j.at < $2"))
+      DIALECT(ACCOUNT_BALANCE_BEFORE_SQL(AND_LISTED("l")), ACCOUNT_BALANCE_BEFORE_SQL("")))
 
 #endif

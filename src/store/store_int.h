@@ -342,7 +342,7 @@ int pv_fits(const char *v, size_t cap);
 int pv_check_mills(pv_mills v, pv_mills min);
 
 /* pv_jlines_listed - whether SQLite's journal_lines_account holds account's lines (v41,
- * LINES_LISTED in sql.h): a customer's or the postal deposit's. account borrowed. */
+ * LINES_LISTED in sql_ledger.h): a customer's or the postal deposit's. account borrowed. */
 int pv_jlines_listed(const char *account);
 
 /* A page of an account's journals (statement id binds account, the journal id
