@@ -301,6 +301,11 @@ int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep)
     int rc;
 
     memset(rep, 0, sizeof *rep);
+    /* One snapshot for every read: a purchase that commits between two of them (the
+     * accounts, then the PSDs' registers, then the totals) would make them disagree, and
+     * operators stop sales on what this says (found in session 33). */
+    if ((rc = pv_store_begin_read(st)) != PV_OK)
+        return rc;
     if ((rc = pv_store_ledger_audit(st, &rep->journals, &rep->accounts, &rep->issues, &rep->n)) !=
             PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
@@ -311,6 +316,8 @@ int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep)
         goto out;
     rc = PV_OK;
 out:
+    if (pv_store_end_read(st) != PV_OK && rc == PV_OK)
+        rc = PV_ESTORE;
     free(psds);
     if (rc != PV_OK)
         pv_ledger_report_clear(rep);

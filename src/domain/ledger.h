@@ -87,7 +87,10 @@ struct pv_ledger_report {
  * registers, and postal_deposit + the sum of control totals equals what the
  * postal authority paid in and paid back on accepted refund claims (and the
  * claim accounts match the claims, claims.h) - for live PSDs and, with "test:" accounts, for
- * test PSDs. Returns PV_OK (check rep->n) or a store error.
+ * test PSDs. Every read is of one snapshot (pv_store_begin_read): on a store that
+ * sells, the check sees the books as they were at one moment, between two purchases.
+ * Borrows st, which must be outside a transaction (else PV_EINVAL). Returns PV_OK
+ * (check rep->n) or a store error.
  */
 int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep);
 void pv_ledger_report_clear(struct pv_ledger_report *rep);

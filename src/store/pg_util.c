@@ -171,3 +171,16 @@ int pv_pg_key(int id, const struct pv_param *p, int n, char *key, size_t cap)
     }
     return w >= 0 && used < cap ? 0 : -1;
 }
+
+int64_t pv_pg_int_be(const void *p, int len)
+{
+    const unsigned char *b = p;
+    uint64_t u = 0;
+    int k;
+
+    for (k = 0; k < len; k++)
+        u = u << 8 | b[k];
+    if (len > 0 && len < 8 && (b[0] & 0x80))
+        u |= ~(uint64_t) 0 << (8 * len); /* sign-extend */
+    return (int64_t) u;
+}

@@ -74,6 +74,7 @@
  * ROLLBACK / ROLLBACK TO are the only statements an aborted transaction accepts. */
 #define OWN_LOCK        (PV_TX_ROLLBACK_TO + 1) /* the advisory lock, after transaction control */
 #define OWN_LOCK_SHARED (OWN_LOCK + 1)          /* the writer lock shared: purchase batches */
+#define OWN_BEGIN_READ  (OWN_LOCK_SHARED + 1)   /* pv_store_begin_read's snapshot */
 
 static const char *const own_sql[] = {
     [PV_TX_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -84,6 +85,7 @@ static const char *const own_sql[] = {
     [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
     [OWN_LOCK] = "SELECT pg_advisory_xact_lock($1)",
     [OWN_LOCK_SHARED] = "SELECT pg_advisory_xact_lock_shared($1)",
+    [OWN_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 };
 
 #define NOWN    ((int) (sizeof own_sql / sizeof own_sql[0]))
@@ -147,7 +149,7 @@ static int fail(struct pg_store *s, const PGresult *res, const char *what)
     pv_pg_copy_field(s->sqlstate, sizeof s->sqlstate, state);
     pv_pg_copy_field(s->constraint, sizeof s->constraint,
                      res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL);
-    if (s->base.in_tx)
+    if (s->base.in_tx || s->base.in_read)
         s->aborted = 1;
 
     if (PQstatus(s->conn) != CONNECTION_OK || strncmp(s->sqlstate, "08", 2) == 0 ||
@@ -247,7 +249,7 @@ static int usable(struct pg_store *s, const char *what, int rolls_back)
     char line[512];
 
     if (PQstatus(s->conn) != CONNECTION_OK) {
-        if (s->base.in_tx) {
+        if (s->base.in_tx || s->base.in_read) { /* a new connection would lose the snapshot */
             s->aborted = 1;
             fprintf(stderr, "store: %s: the connection to PostgreSQL was lost in a transaction\n",
                     what);
@@ -344,7 +346,7 @@ out:
         s->doomed = 1;
         rc = rc != PV_OK ? rc : PV_ESTORE;
     }
-    if (s->doomed && s->base.in_tx)
+    if (s->doomed && (s->base.in_tx || s->base.in_read))
         s->aborted = 1;
     return rc;
 }
@@ -500,11 +502,13 @@ static int pg_tx(struct pv_store *st, int op)
         s->sp_lazy = 0; /* the transaction's end ends its savepoint */
     switch (op) {
     case PV_TX_BEGIN:
+    case PV_TX_BEGIN_READ:
         if (s->nqueued)
             drain(s, NULL); /* cannot happen: commit and rollback read everything */
         s->aborted = s->doomed = 0;
         s->sent_rc = PV_OK;
-        return own_queue(s, op); /* read with the first statement (the writer's lock) */
+        /* read with the first statement (the writer's lock; the snapshot's first read) */
+        return own_queue(s, op == PV_TX_BEGIN ? op : OWN_BEGIN_READ);
     case PV_TX_SAVEPOINT:
         s->sp_lazy = 1; /* sent ahead of the job's first statement (sp_send), if any */
         return PV_OK;
@@ -544,6 +548,7 @@ static int pg_tx(struct pv_store *st, int op)
             abort_tx(s);
         return rc;
     case PV_TX_ROLLBACK:
+    case PV_TX_END_READ: /* a read-only snapshot has nothing to commit */
         return abort_tx(s);
     case PV_TX_ROLLBACK_TO:
         if (s->sp_lazy) { /* the job sent nothing: nothing to undo */
@@ -782,9 +787,7 @@ static int pg_step(struct pv_store *st)
 static int pg_col_int(struct pv_store *st, int col, int64_t *v)
 {
     struct pg_store *s = handle(st);
-    const unsigned char *p;
-    uint64_t u = 0;
-    int len, k;
+    int len;
 
     *v = 0;
     if (PQgetisnull(s->res, s->row, col))
@@ -795,12 +798,7 @@ static int pg_col_int(struct pv_store *st, int col, int64_t *v)
                 len);
         return PV_ESTORE;
     }
-    p = (const unsigned char *) PQgetvalue(s->res, s->row, col);
-    for (k = 0; k < len; k++)
-        u = u << 8 | p[k];
-    if (len < 8 && (p[0] & 0x80))
-        u |= ~(uint64_t) 0 << (8 * len); /* sign-extend */
-    *v = (int64_t) u;
+    *v = pv_pg_int_be(PQgetvalue(s->res, s->row, col), len);
     return PV_OK;
 }
 

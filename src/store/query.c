@@ -5,6 +5,7 @@
  * file; see struct pv_q in store_int.h.
  */
 #include "stampd/error.h"
+#include "stampd/log.h"
 #include "store/store_int.h"
 
 #include <stdio.h>
@@ -457,6 +458,10 @@ void pv_r_blob(struct pv_row *r, void *dst, size_t min, size_t cap, size_t *len)
 int pv_write_enter(struct pv_store *st, int multi, int *own)
 {
     *own = 0;
+    if (st->in_read) {
+        pv_log(PV_LOG_ERROR, "store: a write inside a read snapshot\n");
+        return PV_EINVAL;
+    }
     if (st->in_tx)
         return st->drv->tx(st, PV_TX_CHECK);
     if (!multi && (st->drv->caps & PV_CAP_AUTOCOMMIT))

@@ -199,9 +199,10 @@ static void gate_leave(struct file_gate *g)
 
 /* Transaction control, by enum pv_tx (PV_TX_CHECK runs nothing). */
 static const char *const tx_sql[] = {
-    [PV_TX_BEGIN] = "BEGIN IMMEDIATE", [PV_TX_COMMIT] = "COMMIT",
-    [PV_TX_ROLLBACK] = "ROLLBACK",     [PV_TX_SAVEPOINT] = "SAVEPOINT p",
-    [PV_TX_RELEASE] = "RELEASE p",     [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
+    [PV_TX_BEGIN] = "BEGIN IMMEDIATE",     [PV_TX_COMMIT] = "COMMIT",
+    [PV_TX_ROLLBACK] = "ROLLBACK",         [PV_TX_SAVEPOINT] = "SAVEPOINT p",
+    [PV_TX_RELEASE] = "RELEASE p",         [PV_TX_ROLLBACK_TO] = "ROLLBACK TO p",
+    [PV_TX_BEGIN_READ] = "BEGIN DEFERRED", /* WAL: a snapshot from its first read, no lock */
 };
 
 #define NTX ((int) (sizeof tx_sql / sizeof tx_sql[0]))
@@ -319,6 +320,10 @@ static int lite_tx(struct pv_store *st, int op)
         if (gone)
             break;
         return PV_OK;
+    case PV_TX_BEGIN_READ: /* not the writers' gate: a reader waits for no one */
+        return tx_run(s, op);
+    case PV_TX_END_READ:
+        return gone ? PV_OK : tx_run(s, PV_TX_ROLLBACK);
     default: /* SAVEPOINT, RELEASE: outside a transaction they would open and commit one */
         if (gone)
             break;

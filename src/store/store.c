@@ -119,7 +119,7 @@ void pv_watch_close(struct pv_watch *w)
 
 int pv_store_backup(struct pv_store *st, const char *path)
 {
-    if (!st || !path || st->in_tx)
+    if (!st || !path || st->in_tx || st->in_read)
         return PV_EINVAL;
     if (!st->drv->backup)
         return PV_ECONFIG;
@@ -193,8 +193,8 @@ int pv_store_begin(struct pv_store *st)
 
     if (!st)
         return PV_EINVAL;
-    if (st->in_tx) {
-        pv_log(PV_LOG_ERROR, "store: begin() inside a transaction\n");
+    if (st->in_tx || st->in_read) {
+        pv_log(PV_LOG_ERROR, "store: begin() inside a transaction or a read snapshot\n");
         return PV_EINVAL;
     }
     pv_jbuf_drop(st, 0);
@@ -230,11 +230,32 @@ int pv_store_rollback(struct pv_store *st)
     if (!st)
         return PV_EINVAL;
     pv_jbuf_drop(st, 0);
+    if (st->in_read)
+        return pv_store_end_read(st);
     if (!st->in_tx)
         return PV_OK;
     rc = tx(st, PV_TX_ROLLBACK);
     st->in_tx = st->in_sp = st->defer = 0;
     return rc;
+}
+
+int pv_store_begin_read(struct pv_store *st)
+{
+    int rc;
+
+    if (!st || st->in_tx || st->in_read)
+        return PV_EINVAL;
+    rc = tx(st, PV_TX_BEGIN_READ);
+    st->in_read = rc == PV_OK;
+    return rc;
+}
+
+int pv_store_end_read(struct pv_store *st)
+{
+    if (!st || !st->in_read)
+        return PV_EINVAL;
+    st->in_read = 0;
+    return tx(st, PV_TX_END_READ);
 }
 
 int pv_store_savepoint(struct pv_store *st)

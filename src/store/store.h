@@ -14,6 +14,9 @@
  * rolls back; rollback() without a transaction does nothing; nested begin()
  * or savepoint() is PV_EINVAL. Reads outside begin()/commit() see the last
  * committed state. Writes outside begin() are their own transaction.
+ * begin_read() opens a read-only snapshot instead: every read until end_read()
+ * sees one moment of the store, whatever commits meanwhile, and no writer waits
+ * for it; writes and begin() refuse inside it.
  *
  * After a failed statement inside a transaction, only rollback_to() or
  * rollback() may follow (PostgreSQL aborts the transaction; SQLite would go
@@ -435,6 +438,14 @@ int pv_store_rollback(struct pv_store *st);
 int pv_store_savepoint(struct pv_store *st);
 int pv_store_release(struct pv_store *st);
 int pv_store_rollback_to(struct pv_store *st);
+/* begin_read - a read-only snapshot (SQLite: a deferred transaction, which WAL keeps at
+ * the moment of its first read; PostgreSQL: REPEATABLE READ READ ONLY), for reads that
+ * must agree with each other (pv_ledger_check). Writers go on; SQLite's checkpoints copy
+ * only what the snapshot does not need until it ends, so keep it short. Inside it every
+ * write and begin() are PV_EINVAL. PV_EINVAL inside a transaction or another snapshot.
+ * end_read ends it (rollback() too): PV_EINVAL outside one. */
+int pv_store_begin_read(struct pv_store *st);
+int pv_store_end_read(struct pv_store *st);
 /* defer - inside begin(), on: the writes of the purchase path whose callers need
  * nothing back (psd_update, indicium_insert, journal_post, idem_put, charge_insert) may be queued
  * by the driver instead of waited for (PostgreSQL: sent in libpq's pipeline with
@@ -725,32 +736,6 @@ int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
  * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
 int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
 
-/* pv_store_backend_name - "sqlite" or "postgres"; a static string. */
-const char *pv_store_backend_name(const struct pv_store *st);
-
-/*
- * pv_store_statements - how many statements st has run since it was opened:
- * every data statement and every transaction-control call (0 for NULL).
- * Lets tests prove that a path never reaches the database.
- */
-uint64_t pv_store_statements(const struct pv_store *st);
-/* pv_store_waits - how many times st waited for the server's answers since it was opened:
- * its round trips (PostgreSQL; 0 for SQLite, which has none, and for NULL). Lets tests
- * hold a path to the round trips it costs (issue 15). */
-uint64_t pv_store_waits(const struct pv_store *st);
-/* pv_store_reprepares - how many times a statement of st was prepared again before it ran
- * (SQLite does when a bound value may change its plan: 0 for PostgreSQL and NULL). */
-uint64_t pv_store_reprepares(const struct pv_store *st);
-/* pv_store_stmt_atomic - 1 when, inside begin(), a failed statement undoes only itself and
- * the transaction goes on (SQLite): one write needs no savepoint of its own to fail alone. */
-int pv_store_stmt_atomic(const struct pv_store *st);
-/* pv_store_writers_parallel - 1 when transactions of another connection to st's database write
- * beside st's own (PostgreSQL); 0 when one writes at a time (SQLite's write lock) or st NULL. */
-int pv_store_writers_parallel(const struct pv_store *st);
-/* pv_store_alive - inside begin(): PV_OK while the transaction goes on, PV_ESTORE when the
- * database rolled it back on its own (SQLite: a full disk, an I/O error). */
-int pv_store_alive(struct pv_store *st);
-
 /*
  * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path), or
  * "postgres://..." / "postgresql://..." (libpq URI).
@@ -794,6 +779,7 @@ int pv_store_open_checked(const char *dsn, struct pv_store **out);
 #include "store/store_hooks.h"
 #include "store/store_payments.h" /* a new card's reads in one statement (issue 15) */
 #include "store/store_watch.h"    /* told of other connections' changes (v28) */
+#include "store/store_handle.h"   /* what a handle tells of itself: counts, abilities */
 /* A purchase batch's reads and writes a batch at a time (issue 15, session 9). */
 #include "store/store_batch.h"
 

@@ -48,7 +48,9 @@ enum pv_tx {
     PV_TX_SAVEPOINT,   /* open the one savepoint */
     PV_TX_RELEASE,     /* keep and end it */
     PV_TX_ROLLBACK_TO, /* undo and end it; the transaction goes on */
-    PV_TX_CHECK        /* a write is about to join the open transaction: still alive? */
+    PV_TX_CHECK,       /* a write is about to join the open transaction: still alive? */
+    PV_TX_BEGIN_READ,  /* open a read-only snapshot (pv_store_begin_read): no writer waits */
+    PV_TX_END_READ     /* end it (nothing when the database already did) */
 };
 
 /* How a sent write's outcome maps to a code (pv_store_driver.send). */
@@ -164,6 +166,7 @@ struct pv_store {
     const struct pv_store_driver *drv;
     int in_tx;            /* begin() succeeded and neither commit() nor rollback() followed */
     int in_sp;            /* the savepoint is open */
+    int in_read;          /* begin_read() succeeded and end_read() did not follow */
     int fault;            /* enum pv_fault of the last failure, set by the driver */
     uint64_t statements;  /* statements run (pv_store_statements) */
     uint64_t waits;       /* answers waited for, set by the driver (pv_store_waits) */
@@ -230,6 +233,8 @@ int pv_pg_key(int id, const struct pv_param *p, int n, char *key, size_t cap);
 /* A multi-line libpq message folded into buf as one line; a field copied, cut to cap. */
 const char *pv_pg_one_line(const char *m, char *buf, size_t cap);
 void pv_pg_copy_field(char *dst, size_t cap, const char *src);
+/* A binary integer column's len (2, 4 or 8) big-endian bytes at p (borrowed), sign-extended. */
+int64_t pv_pg_int_be(const void *p, int len);
 
 /* ---- running statements (query.c) ---------------------------------------------------------- */
 

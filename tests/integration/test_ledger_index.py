@@ -85,11 +85,11 @@ class LedgerIndexBase:
 
 
     def test_lines_checked_while_selling(self):
-        """`stampd ledger check` on a store that sells (cron, the admin's ledger page): each
-        account's balance is compared with the lines it had (one statement a part), never an
-        "account != its lines" for a purchase that committed meanwhile. (The PSDs' registers
-        and the totals are read by statements of their own: on a store that sells they can
-        still differ from the accounts read before them; not this test's.)"""
+        """`stampd ledger check` on a store that sells (cron, the admin's ledger page) passes
+        every time: it reads the accounts, their lines, the PSDs' registers and the totals in
+        one snapshot, so a purchase that commits meanwhile cannot make two of them disagree.
+        (Before, "PSD account != descending register" and "total does not add up" came up
+        here on both databases; a race, so this can only fail, never prove, by chance.)"""
         srv = harness.Stampd("ledger-live")
         try:
             key = self.selling(srv, "live@example.com")
@@ -109,9 +109,8 @@ class LedgerIndexBase:
             seller.join()
             srv.stop()
             self.assertEqual(refused, [])
-            for _, out in checks:
-                self.assertNotIn("account != its lines", out)
-                self.assertNotIn("journal does not balance", out)
+            for code, out in checks:
+                self.assertEqual(code, 0, out)
             code, out = self.check(srv)
             self.assertEqual(code, 0, out)
         finally:

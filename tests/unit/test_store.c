@@ -983,6 +983,60 @@ static void test_rollback(void **state)
     pv_store_close(other);
 }
 
+/* begin_read: one moment for every read while another handle sells; no write inside it. */
+static void test_read_snapshot(void **state)
+{
+    struct pv_store *st = *state, *other = NULL;
+    struct pv_psd_rec p = make_psd(1, 1000, 0), got;
+    struct pv_ledger_line l[2];
+    pv_mills bal;
+
+    OK(pv_store_psd_insert(st, &p));
+    line(&l[0], "customer:cus_A", -100);
+    line(&l[1], "psd:1", 100);
+    OK(pv_store_journal_post(st, "purchase", "ind_1", l, 2, 1700000000));
+    OK(pv_store_open(dsn, &other));
+
+    OK(pv_store_begin_read(st));
+    OK(pv_store_account_balance(st, "psd:1", &bal)); /* the snapshot's first read */
+    assert_int_equal(bal, 100);
+    /* Another handle commits a sale: a journal and the PSD's registers - it does not wait. */
+    OK(pv_store_journal_post(other, "purchase", "ind_2", l, 2, 1700000001));
+    p.descending -= 100;
+    p.ascending += 100;
+    p.piece_count++;
+    OK(pv_store_psd_update(other, &p));
+    /* The snapshot reads neither, in a later statement of either kind. */
+    OK(pv_store_psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 1000);
+    OK(pv_store_account_balance(st, "psd:1", &bal));
+    assert_int_equal(bal, 100);
+    /* Nothing writes inside it, nor opens a transaction. */
+    assert_int_equal(pv_store_config_set(st, "x", "1"), PV_EINVAL);
+    assert_int_equal(pv_store_journal_post(st, "purchase", "ind_3", l, 2, 1700000002), PV_EINVAL);
+    assert_int_equal(pv_store_begin(st), PV_EINVAL);
+    assert_int_equal(pv_store_begin_read(st), PV_EINVAL);
+    OK(pv_store_end_read(st));
+    assert_int_equal(pv_store_end_read(st), PV_EINVAL);
+
+    /* After it, the sale is there; and the handle writes again. */
+    OK(pv_store_psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 900);
+    OK(pv_store_account_balance(st, "psd:1", &bal));
+    assert_int_equal(bal, 200);
+    OK(pv_store_config_set(st, "x", "1"));
+    assert_config(other, "x", "1");
+    assert_config(st, "x", "1");
+
+    /* rollback() ends a snapshot too; a transaction refuses one. */
+    OK(pv_store_begin_read(st));
+    OK(pv_store_rollback(st));
+    OK(pv_store_begin(st));
+    assert_int_equal(pv_store_begin_read(st), PV_EINVAL);
+    OK(pv_store_rollback(st));
+    pv_store_close(other);
+}
+
 #define CYCLES 500
 
 struct writer {
@@ -4482,6 +4536,7 @@ int main(void)
         STORE(test_indicium_present),
         STORE(test_savepoint),
         STORE(test_rollback),
+        STORE(test_read_snapshot),
         STORE(test_two_writers),
         STORE(test_balance_locked_in_transaction),
         STORE(test_psd_locked_in_transaction),
