@@ -133,7 +133,7 @@ int pv_store_deposit_history(struct pv_store *st, const char *account, int64_t b
         *out = NULL;
         *n = 0;
     }
-    /* An account SQLite's journal_lines_account holds (v41): the deposit's. */
+    /* An account journal_lines_account holds (v41, v42): the deposit's. */
     if (!pv_fits(account, PV_ACCOUNT_MAX) || !pv_jlines_listed(account))
         return PV_EINVAL;
     return pv_account_page(st, S_DEPOSIT_HISTORY, account, before, limit, sizeof **out, read_entry,

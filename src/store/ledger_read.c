@@ -102,10 +102,9 @@ int pv_jlines_listed(const char *account)
 int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
                            struct pv_txn_rec **out, size_t *n)
 {
-    /* SQLite's index holds the listed accounts' lines only (v41): another's in the journals'
+    /* The index holds the listed accounts' lines only (v41, v42): another's in the journals'
      * order. */
-    int id = st && pv_fits(account, PV_ACCOUNT_MAX) && !pv_jlines_listed(account) &&
-                     pv_sql_has(st, S_ACCOUNT_LINES_ANY)
+    int id = st && pv_fits(account, PV_ACCOUNT_MAX) && !pv_jlines_listed(account)
                  ? S_ACCOUNT_LINES_ANY
                  : S_ACCOUNT_LINES;
 

@@ -781,6 +781,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v39, /* 39: indicia_psd_created holds the server: the last hour's count */
     pv_migration_v40, /* 40: the servers' counts kept by the batch, not a row's trigger (SQLite) */
     pv_migration_v41, /* 41: journal_lines_account for the accounts read by account (SQLite) */
+    pv_migration_v42, /* 42: the same on PostgreSQL */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

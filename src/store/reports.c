@@ -94,7 +94,7 @@ int pv_store_account_balance_before(struct pv_store *st, const char *account, in
 {
     struct pv_q q;
 
-    /* An account SQLite's journal_lines_account holds (v41): the deposit's. */
+    /* An account journal_lines_account holds (v41, v42): the deposit's. */
     if (!pv_fits(account, PV_ACCOUNT_MAX) || !pv_jlines_listed(account))
         return PV_EINVAL;
     pv_q_start(&q, st, S_ACCOUNT_BALANCE_BEFORE);

@@ -7,29 +7,42 @@
 #ifndef STAMPD_STORE_SQL_LEDGER_H
 #define STAMPD_STORE_SQL_LEDGER_H
 
-/* The accounts whose journal lines SQLite's journal_lines_account holds since v41: those read
- * a page at a time by account - a customer's (GET /v1/account/transactions) and the postal
- * deposit's (its history, the daily reports' opening balance). A query that names the index's
- * WHERE as this text is planned through it whatever account it binds. pv_jlines_listed (store
- * code) answers the same for a name. */
-#define LINES_LISTED(col)                                                                          \
-    "(" col " GLOB 'customer:*' OR " col " GLOB 'test:customer:*' OR " col " = 'postal_deposit')"
-#define LISTED_ACCOUNT LINES_LISTED("account")
-#define LISTED_NAME    LINES_LISTED("a.name")
-/* " AND " the predicate for table alias t (SQLite's statements), or "" (PostgreSQL's, whose
- * index holds every account): each statement below is written once, for both. */
-#define AND_LISTED(t) " AND " LINES_LISTED(t ".account")
+/* The accounts whose journal lines journal_lines_account holds (SQLite since v41, PostgreSQL
+ * since v42): those read a page at a time by account - a customer's (GET
+ * /v1/account/transactions) and the postal deposit's (its history, the daily reports' opening
+ * balance). A query that names the index's WHERE as this text is planned through it whatever
+ * account it binds (PostgreSQL's generic plans too). pv_jlines_listed (store code) answers the
+ * same for a name. Each database its own case-sensitive prefix match (SQLite's LIKE is not):
+ * LISTED_LITE for SQLite, LISTED_PG for PostgreSQL. */
+#define LINES_LISTED_AS(col, op, any)                                                              \
+    "(" col " " op " 'customer:" any "' OR " col " " op " 'test:customer:" any "' OR " col         \
+    " = 'postal_deposit')"
+#define LISTED_LITE(col)    LINES_LISTED_AS(col, "GLOB", "*")
+#define LISTED_PG(col)      LINES_LISTED_AS(col, "LIKE", "%")
+#define LISTED_ACCOUNT_LITE LISTED_LITE("account")
+#define LISTED_ACCOUNT_PG   LISTED_PG("account")
+/* " AND " the predicate for table alias t: each statement below is written once, for both. */
+#define AND_LISTED(t, db) " AND " db(t ".account")
 
 /* The ledger check's two parts: the journals whose lines do not sum to 0; the accounts (WHERE
  * where) whose balance is not their lines' sum (lines AND and). */
 #define UNBALANCED_JOURNALS                                                                        \
     "SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), CAST(SUM(amount_mills) AS BIGINT) "    \
     "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "
-#define ACCOUNTS_OFF(and, where)                                                                   \
+#define ACCOUNTS_OFF(db)                                                                           \
     "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL             \
     " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) FROM journal_lines l "                \
-    "WHERE l.account = a.name" and                                                                 \
-        "), 0) AS BIGINT) AS computed FROM accounts a" where ") t WHERE recorded <> computed"
+    "WHERE l.account = a.name" AND_LISTED("l", db) "), 0) AS BIGINT) AS computed "                 \
+                                                   "FROM accounts a WHERE " db(                    \
+                                                       "a.name") ") t WHERE recorded <> computed"
+/* PostgreSQL (v42): the other accounts against their lines summed in one pass (a hash of a few
+ * accounts), in the same statement as the rest of the check. */
+#define UNLISTED_OFF_PG                                                                            \
+    " UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL            \
+    " AS recorded, CAST(COALESCE(s.total, 0) AS BIGINT) AS computed FROM accounts a "              \
+    "LEFT JOIN (SELECT account, SUM(amount_mills) AS total FROM journal_lines "                    \
+    "WHERE " LISTED_ACCOUNT_PG " IS NOT TRUE GROUP BY account) s ON s.account = a.name "           \
+    "WHERE " LISTED_PG("a.name") " IS NOT TRUE) t WHERE recorded <> computed"
 /* An account's page of journals, one row a journal (it may have several lines in one). */
 #define ACCOUNT_LINES_SQL(and)                                                                     \
     "SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), j.at "         \
@@ -54,29 +67,32 @@
 #define PV_LEDGER_READ_STATEMENTS(X)                                                               \
     X(LEDGER_COUNTS,                                                                               \
       BOTH("SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)"))             \
-    /* The ledger check's issues. SQLite (v41): the listed accounts only, through                  \
-     * journal_lines_account; the others' lines (LEDGER_UNLISTED, read in the lines' order) are    \
-     * summed by the store's code (ledger_read.c): a GROUP BY of them would sort them all in       \
-     * memory (temp_store is MEMORY), ~200 MB at a million purchases. */                           \
-    X(LEDGER_ISSUES,                                                                               \
-      DIALECT(UNBALANCED_JOURNALS ACCOUNTS_OFF(AND_LISTED("l"), " WHERE " LISTED_NAME),            \
-              UNBALANCED_JOURNALS ACCOUNTS_OFF("", "")))                                           \
+    /* The ledger check's issues: the listed accounts through journal_lines_account. SQLite (v41): \
+     * the others' lines (LEDGER_UNLISTED, read in the lines' order) are summed by the store's     \
+     * code (ledger_read.c): a GROUP BY of them would sort them all in memory (temp_store is       \
+     * MEMORY), ~200 MB at a million purchases. PostgreSQL (v42) hashes them (UNLISTED_OFF_PG). */ \
+    X(LEDGER_ISSUES, DIALECT(UNBALANCED_JOURNALS ACCOUNTS_OFF(LISTED_LITE),                        \
+                             UNBALANCED_JOURNALS ACCOUNTS_OFF(LISTED_PG) UNLISTED_OFF_PG))         \
     /* SQLite (v41): the accounts journal_lines_account leaves out (0, name, balance), then their  \
      * lines (1, account, amount), in one statement: one snapshot of both, whatever commits        \
      * meanwhile (a check run on a store that sells). "IS NOT 1": a NULL name too. */              \
     X(LEDGER_UNLISTED,                                                                             \
-      DIALECT("SELECT 0, a.name, " ACCOUNT_TOTAL " FROM accounts a WHERE " LISTED_NAME             \
-              " IS NOT 1 UNION ALL SELECT 1, account, amount_mills FROM journal_lines "            \
-              "WHERE " LISTED_ACCOUNT " IS NOT 1",                                                 \
-              NULL))                                                                               \
-    /* SQLite (v41): through journal_lines_account for the accounts it holds (LINES_LISTED); any   \
-     * other's lines (ACCOUNT_LINES_ANY: a test's look at a PSD's) in the journals' order. */      \
-    X(ACCOUNT_LINES, DIALECT(ACCOUNT_LINES_SQL(AND_LISTED("l")), ACCOUNT_LINES_SQL("")))           \
-    X(ACCOUNT_LINES_ANY, DIALECT(ACCOUNT_LINES_SQL(""), NULL))                                     \
+      DIALECT(                                                                                     \
+          "SELECT 0, a.name, " ACCOUNT_TOTAL " FROM accounts a WHERE " LISTED_LITE(                \
+              "a.name") " IS NOT 1 UNION ALL SELECT 1, account, amount_mills FROM journal_lines "  \
+                        "WHERE " LISTED_ACCOUNT_LITE " IS NOT 1",                                  \
+          NULL))                                                                                   \
+    /* Through journal_lines_account for the accounts it holds (LINES_LISTED_AS); any other's      \
+     * lines (ACCOUNT_LINES_ANY: a test's look at a PSD's) in the journals' order. */              \
+    X(ACCOUNT_LINES, DIALECT(ACCOUNT_LINES_SQL(AND_LISTED("l", LISTED_LITE)),                      \
+                             ACCOUNT_LINES_SQL(AND_LISTED("l", LISTED_PG))))                       \
+    X(ACCOUNT_LINES_ANY, BOTH(ACCOUNT_LINES_SQL("")))                                              \
     X(DEPOSIT_HISTORY,                                                                             \
-      DIALECT(DEPOSIT_HISTORY_SQL(AND_LISTED("a"), AND_LISTED("b"), AND_LISTED("l")),              \
-              DEPOSIT_HISTORY_SQL("", "", "")))                                                    \
-    X(ACCOUNT_BALANCE_BEFORE,                                                                      \
-      DIALECT(ACCOUNT_BALANCE_BEFORE_SQL(AND_LISTED("l")), ACCOUNT_BALANCE_BEFORE_SQL("")))
+      DIALECT(DEPOSIT_HISTORY_SQL(AND_LISTED("a", LISTED_LITE), AND_LISTED("b", LISTED_LITE),      \
+                                  AND_LISTED("l", LISTED_LITE)),                                   \
+              DEPOSIT_HISTORY_SQL(AND_LISTED("a", LISTED_PG), AND_LISTED("b", LISTED_PG),          \
+                                  AND_LISTED("l", LISTED_PG))))                                    \
+    X(ACCOUNT_BALANCE_BEFORE, DIALECT(ACCOUNT_BALANCE_BEFORE_SQL(AND_LISTED("l", LISTED_LITE)),    \
+                                      ACCOUNT_BALANCE_BEFORE_SQL(AND_LISTED("l", LISTED_PG))))
 
 #endif

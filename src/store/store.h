@@ -55,7 +55,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 41
+#define PV_SCHEMA_VERSION 42
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -680,7 +680,7 @@ int pv_store_intent_due(struct pv_store *st, const char *state, int64_t before, 
 int pv_store_intent_active(struct pv_store *st, const char *kind, const char *owner,
                            struct pv_intent_rec *out);
 /* account_lines: the account's lines newest first, journal_id < before (0: from the newest), at
- * most limit; *out owned. SQLite (v41): not a customer's or the deposit's: in journal order. */
+ * most limit; *out owned. Not a customer's or the deposit's (v41, v42): in journal order. */
 int pv_store_account_lines(struct pv_store *st, const char *account, int64_t before, size_t limit,
                            struct pv_txn_rec **out, size_t *n);
 /* Media (schema v5). Secrets: media_key_list oldest first (*out owned).

@@ -346,8 +346,8 @@ int pv_fits(const char *v, size_t cap);
 /* A money amount handed in: PV_EINVAL below min, PV_EOVERFLOW past PV_MILLS_MAX. */
 int pv_check_mills(pv_mills v, pv_mills min);
 
-/* pv_jlines_listed - whether SQLite's journal_lines_account holds account's lines (v41,
- * LINES_LISTED in sql_ledger.h): a customer's or the postal deposit's. account borrowed. */
+/* pv_jlines_listed - whether journal_lines_account holds account's lines (v41, v42,
+ * LINES_LISTED_AS in sql_ledger.h): a customer's or the postal deposit's. account borrowed. */
 int pv_jlines_listed(const char *account);
 
 /* A page of an account's journals (statement id binds account, the journal id

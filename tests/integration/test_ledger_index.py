@@ -1,15 +1,17 @@
-"""test_ledger_index.py - SQLite's index of the journal lines by account holds only the lines of
-the accounts read a page at a time by account: a customer's and the postal deposit's (schema v41,
-issue 15). The lines of the accounts every purchase moves (revenue:postage, postage_dispensed, a
-PSD's) cost the writer an entry each and were only ever summed. Through the real server: the
-index's WHERE after `init` and after `stampd migrate` from v40's full index; a customer's
-transactions and the deposit's reads planned through it; `stampd ledger check` still finds an
-account whose balance is not its lines, whichever kind (PostgreSQL too, whose index stays whole).
-SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
+"""test_ledger_index.py - the index of the journal lines by account holds only the lines of the
+accounts read a page at a time by account: a customer's and the postal deposit's (schema v41 on
+SQLite, v42 on PostgreSQL; issue 15). The lines of the accounts every purchase moves
+(revenue:postage, postage_dispensed, a PSD's) cost the writer an entry each and were only ever
+summed. Through the real server: the index's WHERE after `init` and after `stampd migrate` from
+the whole index; a customer's transactions and the deposit's reads planned through it;
+`stampd ledger check` still finds an account whose balance is not its lines, whichever kind, and
+passes while the server sells. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a
+cluster.
 """
 
 import os
 import sqlite3
+import subprocess
 import sys
 import threading
 import unittest
@@ -22,14 +24,17 @@ PG_DSN_FILE = os.environ.get("STAMPD_TEST_PG_DSN_FILE")
 LETTER = {"mail_class": "first_class_letter", "weight_oz": 1, "from_zip": "94107",
           "to_zip": "10001"}
 LISTED = ("({c} GLOB 'customer:*' OR {c} GLOB 'test:customer:*' OR {c} = 'postal_deposit')")
-# ACCOUNT_LINES and ACCOUNT_BALANCE_BEFORE as SQLite runs them (copied from src/store/sql.h).
+LISTED_PG = ("({c} LIKE 'customer:%' OR {c} LIKE 'test:customer:%' OR {c} = 'postal_deposit')")
+# ACCOUNT_LINES and ACCOUNT_BALANCE_BEFORE as the store runs them (copied from
+# src/store/sql_ledger.h); {listed} the database's predicate, ?/$n its parameters.
 PAGE = ("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), j.at "
-        "FROM journal_lines l JOIN journals j ON j.id = l.journal_id WHERE l.account = ? AND "
-        + LISTED.format(c="l.account") + " AND l.journal_id < ? "
-        "GROUP BY j.id ORDER BY j.id DESC LIMIT ?")
+        "FROM journal_lines l JOIN journals j ON j.id = l.journal_id WHERE l.account = {p1} AND "
+        "{listed} AND l.journal_id < {p2} GROUP BY j.id ORDER BY j.id DESC LIMIT {p3}")
 BEFORE = ("SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "
-          "JOIN journals j ON j.id = l.journal_id WHERE l.account = ? AND "
-          + LISTED.format(c="l.account") + " AND j.at < ?")
+          "JOIN journals j ON j.id = l.journal_id WHERE l.account = {p1} AND {listed} "
+          "AND j.at < {p2}")
+LITE_ARGS = {"p1": "?", "p2": "?", "p3": "?", "listed": LISTED.format(c="l.account")}
+PG_ARGS = {"p1": "$1", "p2": "$2", "p3": "$3", "listed": LISTED_PG.format(c="l.account")}
 
 
 class LedgerIndexBase:
@@ -140,10 +145,11 @@ class LedgerIndex(LedgerIndexBase, unittest.TestCase):
             self.assertEqual(code, 0, out)
             db = sqlite3.connect(srv.db[len("sqlite:"):])
             try:
-                plan = harness.sqlite_plan(db, PAGE, ("customer:cus_x", 1 << 62, 20))
+                plan = harness.sqlite_plan(db, PAGE.format(**LITE_ARGS),
+                                           ("customer:cus_x", 1 << 62, 20))
                 self.assertRegex(plan, r"SEARCH l USING (COVERING )?INDEX journal_lines_account "
                                  r"\(account=\? AND journal_id<\?\)")
-                plan = harness.sqlite_plan(db, BEFORE, ("postal_deposit", 1 << 40))
+                plan = harness.sqlite_plan(db, BEFORE.format(**LITE_ARGS), ("postal_deposit", 1 << 40))
                 self.assertRegex(plan, r"SEARCH l USING (COVERING )?INDEX journal_lines_account "
                                  r"\(account=\?\)")
             finally:
@@ -155,6 +161,55 @@ class LedgerIndex(LedgerIndexBase, unittest.TestCase):
 @unittest.skipUnless(PG_DSN_FILE, "no PostgreSQL cluster (STAMPD_TEST_PG_DSN_FILE)")
 class LedgerIndexPostgres(LedgerIndexBase, unittest.TestCase):
     postgres = True
+
+    def psql(self, db, sql):
+        return subprocess.run([harness.psql(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+                               "-d", db, "-c", sql], stdout=subprocess.PIPE, check=True,
+                              timeout=60).stdout.decode()
+
+    def index_def(self, db):
+        return self.psql(db, "SELECT indexdef FROM pg_indexes "
+                             "WHERE indexname = 'journal_lines_account'")
+
+    def plan(self, db, sql, types, args):
+        """PostgreSQL's generic plan of sql (the one a kept statement runs whatever it binds),
+        with sequential scans priced out: is the index usable for it at all?"""
+        return self.psql(db, "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off;"
+                             " SET enable_bitmapscan = off; PREPARE p(%s) AS %s; "
+                             "EXPLAIN EXECUTE p(%s)" % (types, sql, args))
+
+    def test_index_and_plans(self):
+        """v42: the index's WHERE after init and after `stampd migrate` from v41's whole index; a
+        customer's page and the deposit's balance before a time search it in a generic plan."""
+        srv = harness.Stampd("ledger-index-plans-pg")
+        try:
+            srv.db = harness.pg_createdb(PG_DSN_FILE)
+            srv.init(psds=1, keys_dir=os.path.join(srv.dir, "keys"))
+            want = ("WHERE ((account ~~ 'customer:%'::text) OR (account ~~ 'test:customer:%'::text)"
+                    " OR (account = 'postal_deposit'::text))")
+            self.assertIn(want, self.index_def(srv.db))
+            self.sql(srv, ["DROP INDEX journal_lines_account",
+                           "CREATE INDEX journal_lines_account ON journal_lines(account, "
+                           "journal_id)",
+                           "DELETE FROM schema_version WHERE version >= 42"])
+            self.assertNotIn("WHERE", self.index_def(srv.db))
+            _, _, err = srv.run("migrate", "--db", srv.db)
+            self.assertRegex(err, r"v41 -> v\d+")
+            self.assertIn(want, self.index_def(srv.db))
+            code, out = self.check(srv)
+            self.assertEqual(code, 0, out)
+            plan = self.plan(srv.db, PAGE.format(**PG_ARGS), "text, bigint, bigint",
+                             "'customer:cus_x', 4611686018427387904, 20")
+            self.assertRegex(plan, r"Index (Only )?Scan (Backward )?using journal_lines_account on "
+                                   r"journal_lines l")
+            self.assertNotIn("Seq Scan on journal_lines", plan)
+            plan = self.plan(srv.db, BEFORE.format(**PG_ARGS), "text, bigint",
+                             "'postal_deposit', 1099511627776")
+            self.assertRegex(plan, r"Index (Only )?Scan (Backward )?using journal_lines_account on "
+                                   r"journal_lines l")
+            self.assertNotIn("Seq Scan on journal_lines", plan)
+        finally:
+            srv.abandon()
 
 
 if __name__ == "__main__":
