@@ -89,8 +89,8 @@ struct pv_ledger_report {
  * claim accounts match the claims, claims.h) - for live PSDs and, with "test:" accounts, for
  * test PSDs. Every read is of one snapshot (pv_store_begin_read): on a store that
  * sells, the check sees the books as they were at one moment, between two purchases.
- * Borrows st, which must be outside a transaction (else PV_EINVAL). Returns PV_OK
- * (check rep->n) or a store error.
+ * Borrows st, which must be outside a transaction and a read snapshot (else PV_EINVAL). Returns
+ * PV_OK (check rep->n) or a store error.
  */
 int pv_ledger_check(struct pv_store *st, struct pv_ledger_report *rep);
 void pv_ledger_report_clear(struct pv_ledger_report *rep);

@@ -72,9 +72,9 @@
 /* Statements of the driver itself: transaction control (enum pv_tx order), then the
  * advisory lock. Prepared as soon as the connection is up: they need no tables, and
  * ROLLBACK / ROLLBACK TO are the only statements an aborted transaction accepts. */
-#define OWN_LOCK        (PV_TX_ROLLBACK_TO + 1) /* the advisory lock, after transaction control */
-#define OWN_LOCK_SHARED (OWN_LOCK + 1)          /* the writer lock shared: purchase batches */
-#define OWN_BEGIN_READ  (OWN_LOCK_SHARED + 1)   /* pv_store_begin_read's snapshot */
+#define OWN_LOCK        (PV_TX_END_READ + 1)  /* the advisory lock, after transaction control */
+#define OWN_LOCK_SHARED (OWN_LOCK + 1)        /* the writer lock shared: purchase batches */
+#define OWN_BEGIN_READ  (OWN_LOCK_SHARED + 1) /* pv_store_begin_read's snapshot */
 
 static const char *const own_sql[] = {
     [PV_TX_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -237,7 +237,8 @@ static int session_setup(struct pg_store *s)
     PQclear(res);
     for (i = 0; rc == PV_OK && i < NOWN; i++) {
         own_name(name, sizeof name, i);
-        rc = prepare(s, name, own_sql[i]);
+        if (own_sql[i]) /* not the operations that run no statement of their own */
+            rc = prepare(s, name, own_sql[i]);
     }
     return rc;
 }

@@ -216,6 +216,8 @@ struct sqlite_store {
     sqlite3_stmt *txq[NTX];         /* transaction control, prepared on first use */
     sqlite3_stmt *ps[PV_SQL_COUNT]; /* prepared on first use, finalized by close() */
     int page_size;                  /* the file's (LITE_PAGE_SIZE when this driver made it) */
+    int wal;                        /* the file is in WAL mode: a reader waits for no writer */
+    int snap;                       /* a read snapshot's transaction is open (PV_TX_BEGIN_READ) */
 };
 
 static struct sqlite_store *handle(struct pv_store *st)
@@ -320,10 +322,16 @@ static int lite_tx(struct pv_store *st, int op)
         if (gone)
             break;
         return PV_OK;
-    case PV_TX_BEGIN_READ: /* not the writers' gate: a reader waits for no one */
-        return tx_run(s, op);
+    case PV_TX_BEGIN_READ:
+        /* Not the writers' gate: in WAL a reader waits for no one. Without WAL (a file
+         * system without shared memory) a reader's lock would hold every commit back for
+         * the snapshot's length: then each read is its own moment, as outside one. */
+        s->snap = s->wal && (rc = tx_run(s, op)) == PV_OK;
+        return rc;
     case PV_TX_END_READ:
-        return gone ? PV_OK : tx_run(s, PV_TX_ROLLBACK);
+        rc = s->snap && !gone ? tx_run(s, PV_TX_ROLLBACK) : PV_OK;
+        s->snap = 0;
+        return rc;
     default: /* SAVEPOINT, RELEASE: outside a transaction they would open and commit one */
         if (gone)
             break;
@@ -391,6 +399,11 @@ static int lite_run(struct pv_store *st, int id, const char *sql, const struct p
     int rc, i, src = SQLITE_OK;
 
     s->base.fault = PV_FAULT_NONE;
+    if (s->snap && sqlite3_get_autocommit(s->db)) { /* an I/O error, a full disk, no memory */
+        fprintf(stderr, "store: %s: the read snapshot was ended by an earlier error\n",
+                pv_sql[id].name);
+        return PV_ESTORE;
+    }
     if (!s->ps[id]) {
         if (!(text = question_marks(sql)))
             return PV_ENOMEM;
@@ -661,6 +674,7 @@ static int pragmas(struct sqlite_store *s)
                 mode ? (const char *) mode : "unknown");
     else if (mode && strcmp((const char *) mode, "wal") == 0)
         gather(s);
+    s->wal = mode && strcmp((const char *) mode, "wal") == 0;
     /* The file's own (a store made before session 22 keeps 4 KiB): the checkpointer
      * counts the log in bytes (sqlite_wal.h). */
     if ((s->page_size = pragma_int(s->db, "PRAGMA page_size", 4096)) <= 0)

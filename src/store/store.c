@@ -252,10 +252,13 @@ int pv_store_begin_read(struct pv_store *st)
 
 int pv_store_end_read(struct pv_store *st)
 {
+    int rc;
+
     if (!st || !st->in_read)
         return PV_EINVAL;
-    st->in_read = 0;
-    return tx(st, PV_TX_END_READ);
+    rc = tx(st, PV_TX_END_READ);
+    st->in_read = 0; /* over either way, as after rollback() */
+    return rc;
 }
 
 int pv_store_savepoint(struct pv_store *st)

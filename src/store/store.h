@@ -441,8 +441,9 @@ int pv_store_rollback_to(struct pv_store *st);
 /* begin_read - a read-only snapshot (SQLite: a deferred transaction, which WAL keeps at
  * the moment of its first read; PostgreSQL: REPEATABLE READ READ ONLY), for reads that
  * must agree with each other (pv_ledger_check). Writers go on; SQLite's checkpoints copy
- * only what the snapshot does not need until it ends, so keep it short. Inside it every
- * write and begin() are PV_EINVAL. PV_EINVAL inside a transaction or another snapshot.
+ * only what the snapshot does not need until it ends, so keep it short. A SQLite file not
+ * in WAL mode (no shared memory) gets no snapshot: its readers' lock would stop commits. Inside it
+ * every write and begin() are PV_EINVAL. PV_EINVAL inside a transaction or another snapshot.
  * end_read ends it (rollback() too): PV_EINVAL outside one. */
 int pv_store_begin_read(struct pv_store *st);
 int pv_store_end_read(struct pv_store *st);

@@ -22,7 +22,7 @@
 
 /* The interface version drivers are written against; pv_store_open refuses others.
  * Version 1 was the 88-operation pv_store_ops table each backend filled. */
-#define PV_STORE_DRIVER_VERSION 2
+#define PV_STORE_DRIVER_VERSION 3 /* 3: PV_TX_BEGIN_READ, PV_TX_END_READ */
 
 /* Which text of a statement or DDL chunk a driver takes (sql.h, schema.c). */
 enum pv_dialect { PV_DIALECT_SQLITE = 0, PV_DIALECT_POSTGRES = 1, PV_DIALECTS = 2 };
@@ -40,7 +40,7 @@ enum pv_dialect { PV_DIALECT_SQLITE = 0, PV_DIALECT_POSTGRES = 1, PV_DIALECTS = 
 #define PV_CAP_WRITERS 4u
 
 /* Transaction control, for pv_store_driver.tx. The common layer keeps the
- * state (in_tx, in_sp) and calls only what is legal in it. */
+ * state (in_tx, in_sp, in_read) and calls only what is legal in it. */
 enum pv_tx {
     PV_TX_BEGIN,       /* open a write transaction */
     PV_TX_COMMIT,      /* commit it; on failure roll it back; either way it is over */

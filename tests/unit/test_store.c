@@ -1016,6 +1016,9 @@ static void test_read_snapshot(void **state)
     assert_int_equal(pv_store_journal_post(st, "purchase", "ind_3", l, 2, 1700000002), PV_EINVAL);
     assert_int_equal(pv_store_begin(st), PV_EINVAL);
     assert_int_equal(pv_store_begin_read(st), PV_EINVAL);
+    assert_int_equal(pv_store_savepoint(st), PV_EINVAL);
+    assert_int_equal(pv_store_commit(st), PV_EINVAL);
+    assert_int_equal(pv_store_migrate(st, &(int){0}, &(int){0}), PV_EINVAL);
     OK(pv_store_end_read(st));
     assert_int_equal(pv_store_end_read(st), PV_EINVAL);
 
