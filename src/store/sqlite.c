@@ -644,8 +644,14 @@ static int pragmas(struct sqlite_store *s)
                               "PRAGMA foreign_keys = ON;"
                               /* Savepoints' sub-journals and sorts in memory: no
                                * temporary file opened, written and unlinked per batch. */
-                              "PRAGMA temp_store = MEMORY;";
+                              "PRAGMA temp_store = MEMORY;"
+                              /* A log a reader kept from starting again (a ledger check's
+                               * snapshot) grows; the first commit after it starts again cuts
+                               * the file back to 131 MB, twice the inline limit: a log that
+                               * has run normally is never that long. */
+                              "PRAGMA journal_size_limit = 131072000;";
     _Static_assert(BUSY_TIMEOUT_MS == 10000, "keep the PRAGMA in step with BUSY_TIMEOUT_MS");
+    _Static_assert(2 * PV_WALCK_INLINE_BYTES == 131072000, "the log's limit: twice the inline");
     _Static_assert(LITE_PAGE_SIZE == 2048, "keep the PRAGMA in step with LITE_PAGE_SIZE");
     const char *fname = sqlite3_db_filename(s->db, "main");
     const unsigned char *mode;

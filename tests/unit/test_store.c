@@ -1040,6 +1040,45 @@ static void test_read_snapshot(void **state)
     pv_store_close(other);
 }
 
+/* SQLite: a log a read snapshot kept from starting again (a ledger check during sales) is
+ * cut back to 131 MB by the first commit after it starts again, not kept at its largest. */
+static void test_log_cut_after_snapshot(void **state)
+{
+    struct pv_store *st = *state, *reader = NULL;
+    const size_t chunk = 8u << 20;
+    const off_t limit = 131072000; /* sqlite.c: twice PV_WALCK_INLINE_BYTES */
+    char wal[1100], *big = malloc(chunk);
+    struct stat sb;
+    int i;
+
+    if (strcmp(pv_store_backend_name(st), "sqlite") != 0) {
+        free(big);
+        skip(); /* PostgreSQL's WAL is the cluster's */
+    }
+    assert_non_null(big);
+    big[chunk - 1] = '\0';
+    snprintf(wal, sizeof wal, "%s-wal", dsn + strlen("sqlite:"));
+    OK(pv_store_config_set(st, "big", "x"));
+    OK(pv_store_open(dsn, &reader));
+    OK(pv_store_begin_read(reader));
+    assert_config(reader, "big", "x");
+    for (i = 0; i < 17; i++) {                /* 8 MB of new pages a commit, none copied back */
+        memset(big, 'a' + i % 26, chunk - 1); /* SQLite rewrites only the pages that change */
+        OK(pv_store_config_set(st, "big", big));
+    }
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(sb.st_size > limit);
+    OK(pv_store_end_read(reader));
+    /* The next commits copy the log back, start it again, and cut the file. */
+    for (i = 0; i < 200 && stat(wal, &sb) == 0 && sb.st_size > limit; i++) {
+        OK(pv_store_config_set(st, "small", i % 2 ? "a" : "b"));
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    assert_true(sb.st_size <= limit);
+    pv_store_close(reader);
+    free(big);
+}
+
 #define CYCLES 500
 
 struct writer {
@@ -4540,6 +4579,7 @@ int main(void)
         STORE(test_savepoint),
         STORE(test_rollback),
         STORE(test_read_snapshot),
+        STORE(test_log_cut_after_snapshot),
         STORE(test_two_writers),
         STORE(test_balance_locked_in_transaction),
         STORE(test_psd_locked_in_transaction),
