@@ -2144,6 +2144,29 @@ static void test_watch(void **state)
     pv_watch_close(w);
 }
 
+/* PostgreSQL: a read snapshot whose connection is lost fails its next read instead of going
+ * on on a new connection, at another moment; after end_read the handle connects again. */
+static void test_read_snapshot_lost(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec p = make_psd(1, 1000, 0), got;
+
+    if (strcmp(backend->name, "postgres") != 0)
+        skip(); /* SQLite has no connection to lose */
+    OK(pv_store_psd_insert(st, &p));
+    OK(pv_store_begin_read(st));
+    OK(pv_store_psd_get(st, 1, &got));
+    assert_int_equal(psql_run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE state = 'idle in transaction' "
+                              "AND datname = current_database() AND pid <> pg_backend_pid()"),
+                     0);
+    assert_int_equal(pv_store_psd_get(st, 1, &got), PV_ESTORE);
+    assert_int_equal(pv_store_psd_get(st, 1, &got), PV_ESTORE);
+    (void) pv_store_end_read(st);
+    OK(pv_store_psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 1000);
+}
+
 static void test_batch_gate(void **state)
 {
     struct pv_store *st = *state, *other = NULL;
@@ -4580,6 +4603,7 @@ int main(void)
         STORE(test_rollback),
         STORE(test_read_snapshot),
         STORE(test_log_cut_after_snapshot),
+        STORE(test_read_snapshot_lost),
         STORE(test_two_writers),
         STORE(test_balance_locked_in_transaction),
         STORE(test_psd_locked_in_transaction),
