@@ -33,6 +33,17 @@ PAGE = ("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS B
 BEFORE = ("SELECT CAST(COALESCE(SUM(l.amount_mills), 0) AS BIGINT) FROM journal_lines l "
           "JOIN journals j ON j.id = l.journal_id WHERE l.account = {p1} AND {listed} "
           "AND j.at < {p2}")
+# DEPOSIT_HISTORY as PostgreSQL runs it: three reads of the lines by account, each naming the
+# predicate for its own alias.
+HISTORY_PG = ("SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST((SELECT SUM(a.amount_mills) "
+              "FROM journal_lines a WHERE a.account = $1 AND {a} AND a.journal_id = j.id) AS "
+              "BIGINT), CAST((SELECT SUM(b.amount_mills) FROM journal_lines b WHERE "
+              "b.account = $1 AND {b} AND b.journal_id <= j.id) AS BIGINT), j.at, "
+              "COALESCE((SELECT d.reference FROM deposit_credits d WHERE d.id = j.ref), ''), "
+              "COALESCE((SELECT MIN(r.psd_id) FROM refills r WHERE r.authorization_ref = j.ref), "
+              "0) FROM journals j WHERE j.id IN (SELECT l.journal_id FROM journal_lines l "
+              "WHERE l.account = $1 AND {l} AND l.journal_id < $2) ORDER BY j.id DESC LIMIT $3"
+              ).format(**{t: LISTED_PG.format(c=t + ".account") for t in "abl"})
 LITE_ARGS = {"p1": "?", "p2": "?", "p3": "?", "listed": LISTED.format(c="l.account")}
 PG_ARGS = {"p1": "$1", "p2": "$2", "p3": "$3", "listed": LISTED_PG.format(c="l.account")}
 
@@ -207,6 +218,13 @@ class LedgerIndexPostgres(LedgerIndexBase, unittest.TestCase):
                              "'postal_deposit', 1099511627776")
             self.assertRegex(plan, r"Index (Only )?Scan (Backward )?using journal_lines_account on "
                                    r"journal_lines l")
+            self.assertNotIn("Seq Scan on journal_lines", plan)
+            # The deposit's history: each of its three reads of the lines through the index.
+            plan = self.plan(srv.db, HISTORY_PG, "text, bigint, bigint",
+                             "'postal_deposit', 4611686018427387904, 20")
+            for alias in "abl":
+                self.assertRegex(plan, r"Index (Only )?Scan (Backward )?using "
+                                       r"journal_lines_account on journal_lines " + alias + r"\b")
             self.assertNotIn("Seq Scan on journal_lines", plan)
         finally:
             srv.abandon()
