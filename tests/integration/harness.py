@@ -633,6 +633,14 @@ def store_sql(db, statements):
         conn.close()
 
 
+def pg_text(db, sql):
+    """What psql prints for sql on the PostgreSQL database db (a DSN): unaligned rows, fields
+    separated by a space, no headers; raises when psql fails."""
+    return subprocess.run([psql(), "-X", "-q", "-At", "-F", " ", "-v", "ON_ERROR_STOP=1",
+                           "-d", db, "-c", sql], stdout=subprocess.PIPE, check=True,
+                          timeout=60).stdout.decode()
+
+
 def sqlite_plan(db, sql, args=()):
     """SQLite's plan of sql on the connection db, its steps joined by " | "."""
     return " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, args))

@@ -11,7 +11,6 @@ cluster.
 
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import unittest
@@ -160,7 +159,8 @@ class LedgerIndex(LedgerIndexBase, unittest.TestCase):
                                            ("customer:cus_x", 1 << 62, 20))
                 self.assertRegex(plan, r"SEARCH l USING (COVERING )?INDEX journal_lines_account "
                                  r"\(account=\? AND journal_id<\?\)")
-                plan = harness.sqlite_plan(db, BEFORE.format(**LITE_ARGS), ("postal_deposit", 1 << 40))
+                plan = harness.sqlite_plan(db, BEFORE.format(**LITE_ARGS),
+                                           ("postal_deposit", 1 << 40))
                 self.assertRegex(plan, r"SEARCH l USING (COVERING )?INDEX journal_lines_account "
                                  r"\(account=\?\)")
             finally:
@@ -173,21 +173,17 @@ class LedgerIndex(LedgerIndexBase, unittest.TestCase):
 class LedgerIndexPostgres(LedgerIndexBase, unittest.TestCase):
     postgres = True
 
-    def psql(self, db, sql):
-        return subprocess.run([harness.psql(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-                               "-d", db, "-c", sql], stdout=subprocess.PIPE, check=True,
-                              timeout=60).stdout.decode()
-
     def index_def(self, db):
-        return self.psql(db, "SELECT indexdef FROM pg_indexes "
-                             "WHERE indexname = 'journal_lines_account'")
+        return harness.pg_text(db, "SELECT indexdef FROM pg_indexes "
+                                   "WHERE indexname = 'journal_lines_account'")
 
     def plan(self, db, sql, types, args):
         """PostgreSQL's generic plan of sql (the one a kept statement runs whatever it binds),
         with sequential scans priced out: is the index usable for it at all?"""
-        return self.psql(db, "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off;"
-                             " SET enable_bitmapscan = off; PREPARE p(%s) AS %s; "
-                             "EXPLAIN EXECUTE p(%s)" % (types, sql, args))
+        return harness.pg_text(db, "SET plan_cache_mode = force_generic_plan; "
+                                   "SET enable_seqscan = off; SET enable_bitmapscan = off; "
+                                   "PREPARE p(%s) AS %s; EXPLAIN EXECUTE p(%s)"
+                                   % (types, sql, args))
 
     def test_index_and_plans(self):
         """v42: the index's WHERE after init and after `stampd migrate` from v41's whole index; a

@@ -26,7 +26,6 @@ gives its hold up in the same transaction.
 
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -166,10 +165,7 @@ class PgPaymentSavepoints(PaymentSavepoints):
         self.srv.start(processors=1, extra=["--gateway-latency", str(LATENCY_MS)])
 
     def psql(self, sql):
-        return subprocess.run([harness.psql(), "-X", "-q", "-At", "-F", " ", "-v",
-                               "ON_ERROR_STOP=1", "-d", self.srv.db, "-c", sql],
-                              stdout=subprocess.PIPE, check=True,
-                              timeout=60).stdout.decode()
+        return harness.pg_text(self.srv.db, sql)
 
     def states(self):
         rows = self.psql("SELECT client_key, state FROM pay_intents").split()
