@@ -782,6 +782,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v40, /* 40: the servers' counts kept by the batch, not a row's trigger (SQLite) */
     pv_migration_v41, /* 41: journal_lines_account for the accounts read by account (SQLite) */
     pv_migration_v42, /* 42: the same on PostgreSQL */
+    pv_migration_v43, /* 43: the lines' and indicia's checks lock no row (PostgreSQL) */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

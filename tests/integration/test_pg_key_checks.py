@@ -13,13 +13,22 @@ sequential scan of journals, accounts, customers, psds or keys, and index scans 
 checks still refuse a line or an indicium naming a row that does not exist. And eight
 purchases through the server, one batch each, read none of the tables a batch looks rows up
 in whole (pg_stat_user_tables): a batch's transaction plans with sequential scans off
-(pv_store_plan_by_key). Skipped
-without PostgreSQL (STAMPD_TEST_PG_DSN_FILE).
+(pv_store_plan_by_key).
+
+Since schema v43 the checks lock no row in READ COMMITTED (two processors' batches locking the
+same accounts and customers made MultiXacts); the trigger that refuses a named row's delete
+locks the naming table first instead. Written beside each other through two psql sessions, a
+row naming another and that row's delete still never both commit: the delete waits for the
+writer and is refused, or the writer waits for the delete and is refused (a serialization
+failure in REPEATABLE READ, where the check still locks). Skipped without PostgreSQL
+(STAMPD_TEST_PG_DSN_FILE).
 """
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -48,6 +57,65 @@ SELECT (jsonb_populate_record(NULL::indicia, to_jsonb(i) || jsonb_build_object(
   'seq', i.seq + 1000 + {n}, 'id', i.id || '_kc{n}', 'serial', i.serial + 100000 + {n}))).*
 FROM (SELECT * FROM indicia ORDER BY seq LIMIT 1) i;
 """
+
+# Schema v43: a row that names another, written beside that row's delete. The writer's check
+# locks no row (READ COMMITTED), so the deleting side waits for the writer, or the writer for
+# it: each kind is (what deletes the named row, what writes a row naming it, what counts those).
+NAMED = {
+    "indicium": (
+        "INSERT INTO customers SELECT (jsonb_populate_record(NULL::customers, to_jsonb(c) || "
+        "jsonb_build_object('id', '{name}', 'email', '{name}@example.com'))).* "
+        "FROM (SELECT * FROM customers LIMIT 1) c",
+        "DELETE FROM customers WHERE id = '{name}'",
+        "INSERT INTO indicia OVERRIDING SYSTEM VALUE "
+        "SELECT (jsonb_populate_record(NULL::indicia, to_jsonb(i) || jsonb_build_object("
+        "'seq', i.seq + 2000 + {n}, 'id', i.id || '_nm{n}', 'serial', i.serial + 200000 + {n}, "
+        "'customer_id', '{name}'))).* FROM (SELECT * FROM indicia ORDER BY seq LIMIT 1) i",
+        "SELECT count(*) FROM indicia WHERE customer_id = '{name}'"),
+    "line": (
+        "INSERT INTO accounts(name, balance_mills) VALUES ('{name}', 0)",
+        "DELETE FROM accounts WHERE name = '{name}'",
+        "WITH j AS (INSERT INTO journals(kind, ref, at) VALUES ('test', 'nm{n}', 0) RETURNING id) "
+        "INSERT INTO journal_lines(journal_id, line, account, amount_mills) "
+        "SELECT j.id, 0, '{name}', 0 FROM j",
+        "SELECT count(*) FROM journal_lines WHERE account = '{name}'"),
+}
+
+
+class Session:
+    """A psql of its own, sent one statement at a time, so that a transaction stays open
+    between them; result() waits for the last one's SQLSTATE ('00000' when it succeeded)."""
+
+    def __init__(self, db, name):
+        self.name, self.n, self.lines = name, 0, queue.Queue()
+        self.p = subprocess.Popen([harness.psql(), "-X", "-q", "-At", "-d", db],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True,
+                                  env=dict(os.environ, PGAPPNAME=name))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line.strip())
+
+    def send(self, sql):
+        self.n += 1
+        self.p.stdin.write("%s;\n\\echo done%d :SQLSTATE\n" % (sql, self.n))
+        self.p.stdin.flush()
+
+    def result(self, timeout=30):
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line.startswith("done%d " % self.n):
+                return line.split()[1]
+
+    def run(self, sql):
+        self.send(sql)
+        return self.result()
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
 
 
 @unittest.skipUnless(PG_DSN_FILE, "needs PostgreSQL (STAMPD_TEST_PG_DSN_FILE)")
@@ -124,6 +192,63 @@ class KeyChecks(unittest.TestCase):
             p = self.psql(sql, check=False)
             self.assertNotEqual(p.returncode, 0, sql)
             self.assertIn("names no", p.stderr.decode(), sql)
+
+    def sessions(self):
+        w, d = Session(self.srv.db, "nm_writer"), Session(self.srv.db, "nm_deleter")
+        self.addCleanup(w.close)
+        self.addCleanup(d.close)
+        return w, d
+
+    def wait_for_lock(self, s):
+        """Until s's statement waits for a lock (pg_stat_activity)."""
+        deadline = time.monotonic() + 30
+        while self.psql("SELECT wait_event_type FROM pg_stat_activity WHERE application_name "
+                        "= '%s'" % s.name).stdout.decode().strip() != "Lock":
+            self.assertLess(time.monotonic(), deadline, "%s never waited for a lock" % s.name)
+            time.sleep(0.05)
+
+    def count(self, sql):
+        return int(self.psql(sql).stdout.decode())
+
+    def test_delete_waits_for_a_writer(self):
+        """A writer's row names a row; the named row's delete waits for the writer's commit
+        and is then refused (before v43 the writer's FOR KEY SHARE held it back; now the
+        deleting trigger's lock on the naming table does)."""
+        for n, (kind, (make, delete, write, count)) in enumerate(sorted(NAMED.items())):
+            name = "nm_first_%s" % kind
+            self.psql(make.format(name=name))
+            w, d = self.sessions()
+            self.assertEqual(w.run("BEGIN"), "00000")
+            self.assertEqual(w.run(write.format(name=name, n=n)), "00000", kind)
+            d.send(delete.format(name=name))
+            self.wait_for_lock(d)
+            self.assertEqual(w.run("COMMIT"), "00000", kind)
+            self.assertEqual(d.result(), "23503", kind)  # foreign_key_violation
+            self.assertEqual(self.count(count.format(name=name)), 1, kind)
+            w.close()
+            d.close()
+
+    def test_writer_waits_for_a_delete(self):
+        """The named row's delete first: a row naming it waits for the delete's commit and is
+        then refused, in READ COMMITTED (a new snapshot) and in REPEATABLE READ (the check
+        locks there, and the row deleted since its snapshot is a serialization failure)."""
+        for n, (kind, (make, delete, write, count)) in enumerate(sorted(NAMED.items())):
+            for level, refused in (("READ COMMITTED", "23503"), ("REPEATABLE READ", "40001")):
+                name = "nm_gone_%s_%s" % (kind, level.split()[0].lower())
+                self.psql(make.format(name=name))
+                w, d = self.sessions()
+                self.assertEqual(w.run("BEGIN ISOLATION LEVEL " + level), "00000")
+                self.assertEqual(w.run("SELECT 1"), "00000")  # its snapshot, for RR
+                self.assertEqual(d.run("BEGIN"), "00000")
+                self.assertEqual(d.run(delete.format(name=name)), "00000", kind)
+                w.send(write.format(name=name, n=n + 10))
+                self.wait_for_lock(w)
+                self.assertEqual(d.run("COMMIT"), "00000", kind)
+                self.assertEqual(w.result(), refused, (kind, level))
+                w.run("ROLLBACK")
+                self.assertEqual(self.count(count.format(name=name)), 0, (kind, level))
+                w.close()
+                d.close()
 
     def test_v32_indexes(self):
         """Schema v32 on PostgreSQL: charges_customer is gone (only a test's count read charges

@@ -2167,6 +2167,34 @@ static void test_read_snapshot_lost(void **state)
     assert_int_equal(got.descending, 1000);
 }
 
+/*
+ * A statement that fails inside a PostgreSQL snapshot (its table renamed away by another
+ * connection, so the kept plan cannot be made again) leaves the transaction aborted: the reads
+ * after it fail too, instead of going on in a new transaction at another moment, and the
+ * handle reads again after end_read.
+ */
+static void test_read_snapshot_failed(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec p = make_psd(1, 1000, 0), got;
+    pv_mills bal = 0;
+
+    if (strcmp(backend->name, "postgres") != 0)
+        skip(); /* SQLite ends its snapshot itself on an error, and says so (lite_run) */
+    OK(pv_store_psd_insert(st, &p));
+    OK(pv_store_psd_get(st, 1, &got)); /* planned and kept */
+    OK(pv_store_begin_read(st));
+    assert_int_equal(psql_run("ALTER TABLE psds RENAME TO psds_away"), 0);
+    assert_int_equal(pv_store_psd_get(st, 1, &got), PV_ESTORE);
+    assert_int_equal(pv_store_account_balance(st, "revenue:postage", &bal), PV_ESTORE);
+    assert_int_equal(psql_run("ALTER TABLE psds_away RENAME TO psds"), 0);
+    assert_int_equal(pv_store_psd_get(st, 1, &got), PV_ESTORE); /* still the aborted one */
+    (void) pv_store_end_read(st);
+    OK(pv_store_psd_get(st, 1, &got));
+    assert_int_equal(got.descending, 1000);
+    assert_int_equal(pv_store_account_balance(st, "revenue:postage", &bal), PV_ENOTFOUND);
+}
+
 static void test_batch_gate(void **state)
 {
     struct pv_store *st = *state, *other = NULL;
@@ -4604,6 +4632,7 @@ int main(void)
         STORE(test_read_snapshot),
         STORE(test_log_cut_after_snapshot),
         STORE(test_read_snapshot_lost),
+        STORE(test_read_snapshot_failed),
         STORE(test_two_writers),
         STORE(test_balance_locked_in_transaction),
         STORE(test_psd_locked_in_transaction),

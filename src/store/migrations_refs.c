@@ -1,0 +1,131 @@
+/*
+ * migrations_refs.c - v43 (issue 15, session 35; schema_ddl.h): PostgreSQL's checks that stand
+ * for the journal lines' and the indicia's foreign keys lock no row in READ COMMITTED. Apart
+ * from migrations.c only to keep each file readable; pv_schema_migrations (migrations.c) lists
+ * it in order. Never edit a released migration; add the next one.
+ */
+#include "store/schema_ddl.h"
+
+/* What the checks raise when a row names nothing (v25, v26: the same words). */
+#define LINES_REFUSED                                                                              \
+    "    RAISE foreign_key_violation\n"                                                            \
+    "      USING MESSAGE = 'a journal line names no account or journal';\n"
+#define INDICIA_REFUSED                                                                            \
+    "    RAISE foreign_key_violation\n"                                                            \
+    "      USING MESSAGE = 'an indicium names no customer, PSD or key';\n"
+
+/*
+ * v43: the statement-level checks of v25 (journal lines -> accounts, journals) and v26 (indicia
+ * -> customers, PSDs, keys) no longer lock the rows they find in a READ COMMITTED transaction,
+ * where every stampd write runs (issue 15, session 35, docs/performance.md). They locked each
+ * row FOR KEY SHARE, as a foreign key does; two processors' batches name the same shared
+ * accounts (revenue:postage, postage_dispensed) and the same customers, and a row locked by two
+ * transactions at once becomes a MultiXact: its members written to pg_multixact, the row's
+ * page and the WAL written again. With two processors PostgreSQL spent ~15 % more CPU a
+ * purchase on it.
+ *
+ * What those locks kept out - the named row deleted or renamed between the check and the
+ * commit, leaving a line or an indicium naming nothing - the other side now keeps out: the
+ * triggers that refuse a delete or rename of a named row (v25's accounts_lines_kept and
+ * journals_lines_kept, v26's indicia_refs_kept) first lock the naming table IN SHARE MODE.
+ * That waits for every transaction that has written the table to end, and keeps every new
+ * writer out until the deleting one ends; the look that follows (a new snapshot a statement
+ * in READ COMMITTED) sees every row that could name the one going, and a writer let in after
+ * it commits finds the row gone. stampd never deletes or renames those rows (only tests and an
+ * operator's psql do); such a statement now holds every purchase back until its transaction
+ * ends.
+ *
+ * A transaction at REPEATABLE READ or SERIALIZABLE reads its first snapshot to its end, so a
+ * check there would not see a delete committed while it waited: there the checks still lock
+ * FOR KEY SHARE, which refuses a row deleted since (a serialization failure), as before.
+ * Sequential scans stay off inside the two checks (v31). Safe to run again.
+ */
+const struct ddl pv_migration_v43[] = {
+    {PG, "CREATE OR REPLACE FUNCTION journal_lines_refs() RETURNS trigger LANGUAGE plpgsql\n"
+         "SET enable_seqscan = off AS $$\n"
+         "DECLARE accts text[]; ids bigint[];\n"
+         "BEGIN\n"
+         "  SELECT array_agg(DISTINCT account), array_agg(DISTINCT journal_id)\n"
+         "    INTO accts, ids FROM journal_lines_new;\n"
+         "  IF current_setting('transaction_isolation') = 'read committed' THEN\n"
+         "    IF (SELECT count(*) FROM accounts a WHERE a.name = ANY (accts))\n"
+         "         <> cardinality(accts)\n"
+         "       OR (SELECT count(*) FROM journals j WHERE j.id = ANY (ids))\n"
+         "         <> cardinality(ids) THEN\n" LINES_REFUSED "    END IF;\n"
+         "  ELSIF (SELECT count(*) FROM (SELECT 1 FROM accounts a WHERE a.name = ANY (accts)\n"
+         "          FOR KEY SHARE OF a) k) <> cardinality(accts)\n"
+         "     OR (SELECT count(*) FROM (SELECT 1 FROM journals j WHERE j.id = ANY (ids)\n"
+         "          FOR KEY SHARE OF j) r) <> cardinality(ids) THEN\n" LINES_REFUSED "  END IF;\n"
+         "  RETURN NULL;\n"
+         "END $$"},
+    {PG, "CREATE OR REPLACE FUNCTION indicia_refs() RETURNS trigger LANGUAGE plpgsql\n"
+         "SET enable_seqscan = off AS $$\n"
+         "DECLARE cs text[]; ps bigint[]; ks bigint[];\n"
+         "BEGIN\n"
+         "  SELECT array_agg(DISTINCT customer_id), array_agg(DISTINCT psd_id),\n"
+         "         array_agg(DISTINCT key_id) INTO cs, ps, ks FROM indicia_new;\n"
+         "  IF current_setting('transaction_isolation') = 'read committed' THEN\n"
+         "    IF (SELECT count(*) FROM customers c WHERE c.id = ANY (cs)) <> cardinality(cs)\n"
+         "       OR (SELECT count(*) FROM psds p WHERE p.id = ANY (ps)) <> cardinality(ps)\n"
+         "       OR (SELECT count(*) FROM keys k WHERE k.key_id = ANY (ks))\n"
+         "         <> cardinality(ks) THEN\n" INDICIA_REFUSED "    END IF;\n"
+         "  ELSIF (SELECT count(*) FROM (SELECT 1 FROM customers c WHERE c.id = ANY (cs)\n"
+         "          FOR KEY SHARE OF c) x) <> cardinality(cs)\n"
+         "     OR (SELECT count(*) FROM (SELECT 1 FROM psds p WHERE p.id = ANY (ps)\n"
+         "          FOR KEY SHARE OF p) y) <> cardinality(ps)\n"
+         "     OR (SELECT count(*) FROM (SELECT 1 FROM keys k WHERE k.key_id = ANY (ks)\n"
+         "          FOR KEY SHARE OF k) z) <> cardinality(ks) THEN\n" INDICIA_REFUSED "  END IF;\n"
+         "  RETURN NULL;\n"
+         "END $$"},
+    /* An indicium whose customer, PSD or key changes (stampd never does): checked a row. */
+    {PG, "CREATE OR REPLACE FUNCTION indicia_refs_moved() RETURNS trigger LANGUAGE plpgsql AS "
+         "$$\n"
+         "BEGIN\n"
+         "  IF current_setting('transaction_isolation') = 'read committed' THEN\n"
+         "    IF NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = NEW.customer_id)\n"
+         "       OR NOT EXISTS (SELECT 1 FROM psds p WHERE p.id = NEW.psd_id)\n"
+         "       OR NOT EXISTS (SELECT 1 FROM keys k WHERE k.key_id = NEW.key_id) "
+         "THEN\n" INDICIA_REFUSED "    END IF;\n"
+         "  ELSIF NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = NEW.customer_id\n"
+         "                    FOR KEY SHARE OF c)\n"
+         "     OR NOT EXISTS (SELECT 1 FROM psds p WHERE p.id = NEW.psd_id FOR KEY SHARE OF p)\n"
+         "     OR NOT EXISTS (SELECT 1 FROM keys k WHERE k.key_id = NEW.key_id\n"
+         "                    FOR KEY SHARE OF k) THEN\n" INDICIA_REFUSED "  END IF;\n"
+         "  RETURN NEW;\n"
+         "END $$"},
+    /* The deleting side: the naming table locked before the look (see above). */
+    {PG, "CREATE OR REPLACE FUNCTION accounts_lines_kept() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+         "BEGIN\n"
+         "  LOCK TABLE journal_lines IN SHARE MODE;\n"
+         "  IF EXISTS (SELECT 1 FROM journal_lines WHERE account = OLD.name) THEN\n"
+         "    RAISE foreign_key_violation USING MESSAGE = 'journal lines name ' || OLD.name;\n"
+         "  END IF;\n"
+         "  RETURN OLD;\n"
+         "END $$"},
+    {PG,
+     "CREATE OR REPLACE FUNCTION journals_lines_kept() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+     "BEGIN\n"
+     "  LOCK TABLE journal_lines IN SHARE MODE;\n"
+     "  IF EXISTS (SELECT 1 FROM journal_lines WHERE journal_id = OLD.id) THEN\n"
+     "    RAISE foreign_key_violation USING MESSAGE = 'journal lines name journal ' || OLD.id;\n"
+     "  END IF;\n"
+     "  RETURN OLD;\n"
+     "END $$"},
+    {PG, "CREATE OR REPLACE FUNCTION indicia_refs_kept() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+         "DECLARE named boolean;\n"
+         "BEGIN\n"
+         "  LOCK TABLE indicia IN SHARE MODE;\n"
+         "  IF TG_TABLE_NAME = 'customers' THEN\n"
+         "    named := EXISTS (SELECT 1 FROM indicia WHERE customer_id = OLD.id);\n"
+         "  ELSIF TG_TABLE_NAME = 'psds' THEN\n"
+         "    named := EXISTS (SELECT 1 FROM indicia WHERE psd_id = OLD.id);\n"
+         "  ELSE\n"
+         "    named := EXISTS (SELECT 1 FROM indicia WHERE key_id = OLD.key_id);\n"
+         "  END IF;\n"
+         "  IF named THEN\n"
+         "    RAISE foreign_key_violation USING MESSAGE = 'indicia name this ' || TG_TABLE_NAME;\n"
+         "  END IF;\n"
+         "  RETURN OLD;\n"
+         "END $$"},
+    {0, NULL},
+};
