@@ -14,6 +14,39 @@
     "    RAISE foreign_key_violation\n"                                                            \
     "      USING MESSAGE = 'an indicium names no customer, PSD or key';\n"
 
+/* The deleting side (v25's accounts_lines_kept and journals_lines_kept, v26's indicia_refs_kept):
+ * refused outside READ COMMITTED, whose next look is a new snapshot taken after the lock (a look
+ * at REPEATABLE READ reads the snapshot taken before the wait); the naming table locked; then the
+ * look, the same as v25's and v26's. */
+#define KEPT_FN(name, decl, table, look)                                                           \
+    "CREATE OR REPLACE FUNCTION " name "() RETURNS trigger LANGUAGE plpgsql AS $$\n" decl          \
+    "BEGIN\n"                                                                                      \
+    "  IF current_setting('transaction_isolation') <> 'read committed' THEN\n"                     \
+    "    RAISE object_not_in_prerequisite_state USING MESSAGE =\n"                                 \
+    "      'delete or rename what " table " may name in a READ COMMITTED transaction';\n"          \
+    "  END IF;\n"                                                                                  \
+    "  LOCK TABLE " table " IN SHARE MODE;\n" look "  RETURN OLD;\n"                               \
+    "END $$"
+#define LOOK_ACCOUNT                                                                               \
+    "  IF EXISTS (SELECT 1 FROM journal_lines WHERE account = OLD.name) THEN\n"                    \
+    "    RAISE foreign_key_violation USING MESSAGE = 'journal lines name ' || OLD.name;\n"         \
+    "  END IF;\n"
+#define LOOK_JOURNAL                                                                               \
+    "  IF EXISTS (SELECT 1 FROM journal_lines WHERE journal_id = OLD.id) THEN\n"                   \
+    "    RAISE foreign_key_violation USING MESSAGE = 'journal lines name journal ' || OLD.id;\n"   \
+    "  END IF;\n"
+#define LOOK_INDICIA                                                                               \
+    "  IF TG_TABLE_NAME = 'customers' THEN\n"                                                      \
+    "    named := EXISTS (SELECT 1 FROM indicia WHERE customer_id = OLD.id);\n"                    \
+    "  ELSIF TG_TABLE_NAME = 'psds' THEN\n"                                                        \
+    "    named := EXISTS (SELECT 1 FROM indicia WHERE psd_id = OLD.id);\n"                         \
+    "  ELSE\n"                                                                                     \
+    "    named := EXISTS (SELECT 1 FROM indicia WHERE key_id = OLD.key_id);\n"                     \
+    "  END IF;\n"                                                                                  \
+    "  IF named THEN\n"                                                                            \
+    "    RAISE foreign_key_violation USING MESSAGE = 'indicia name this ' || TG_TABLE_NAME;\n"     \
+    "  END IF;\n"
+
 /*
  * v43: the statement-level checks of v25 (journal lines -> accounts, journals) and v26 (indicia
  * -> customers, PSDs, keys) no longer lock the rows they find in a READ COMMITTED transaction,
@@ -33,11 +66,15 @@
  * in READ COMMITTED) sees every row that could name the one going, and a writer let in after
  * it commits finds the row gone. stampd never deletes or renames those rows (only tests and an
  * operator's psql do); such a statement now holds every purchase back until its transaction
- * ends.
+ * ends, its look included (which reads journal_lines whole for an account that
+ * journal_lines_account does not list, and indicia whole for a key), and can deadlock with a
+ * batch writing to the account it deletes (PostgreSQL fails one after deadlock_timeout).
  *
  * A transaction at REPEATABLE READ or SERIALIZABLE reads its first snapshot to its end, so a
- * check there would not see a delete committed while it waited: there the checks still lock
- * FOR KEY SHARE, which refuses a row deleted since (a serialization failure), as before.
+ * look there would not see what committed while it waited: there the writers' checks still lock
+ * FOR KEY SHARE, which refuses a row deleted since (a serialization failure), as before, and a
+ * delete or rename of a row lines or indicia may name is refused (it would not see a naming row
+ * committed during its wait; before v43 such a delete could leave one naming nothing too).
  * Sequential scans stay off inside the two checks (v31). Safe to run again.
  */
 const struct ddl pv_migration_v43[] = {
@@ -94,38 +131,8 @@ const struct ddl pv_migration_v43[] = {
          "  RETURN NEW;\n"
          "END $$"},
     /* The deleting side: the naming table locked before the look (see above). */
-    {PG, "CREATE OR REPLACE FUNCTION accounts_lines_kept() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-         "BEGIN\n"
-         "  LOCK TABLE journal_lines IN SHARE MODE;\n"
-         "  IF EXISTS (SELECT 1 FROM journal_lines WHERE account = OLD.name) THEN\n"
-         "    RAISE foreign_key_violation USING MESSAGE = 'journal lines name ' || OLD.name;\n"
-         "  END IF;\n"
-         "  RETURN OLD;\n"
-         "END $$"},
-    {PG,
-     "CREATE OR REPLACE FUNCTION journals_lines_kept() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-     "BEGIN\n"
-     "  LOCK TABLE journal_lines IN SHARE MODE;\n"
-     "  IF EXISTS (SELECT 1 FROM journal_lines WHERE journal_id = OLD.id) THEN\n"
-     "    RAISE foreign_key_violation USING MESSAGE = 'journal lines name journal ' || OLD.id;\n"
-     "  END IF;\n"
-     "  RETURN OLD;\n"
-     "END $$"},
-    {PG, "CREATE OR REPLACE FUNCTION indicia_refs_kept() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-         "DECLARE named boolean;\n"
-         "BEGIN\n"
-         "  LOCK TABLE indicia IN SHARE MODE;\n"
-         "  IF TG_TABLE_NAME = 'customers' THEN\n"
-         "    named := EXISTS (SELECT 1 FROM indicia WHERE customer_id = OLD.id);\n"
-         "  ELSIF TG_TABLE_NAME = 'psds' THEN\n"
-         "    named := EXISTS (SELECT 1 FROM indicia WHERE psd_id = OLD.id);\n"
-         "  ELSE\n"
-         "    named := EXISTS (SELECT 1 FROM indicia WHERE key_id = OLD.key_id);\n"
-         "  END IF;\n"
-         "  IF named THEN\n"
-         "    RAISE foreign_key_violation USING MESSAGE = 'indicia name this ' || TG_TABLE_NAME;\n"
-         "  END IF;\n"
-         "  RETURN OLD;\n"
-         "END $$"},
+    {PG, KEPT_FN("accounts_lines_kept", "", "journal_lines", LOOK_ACCOUNT)},
+    {PG, KEPT_FN("journals_lines_kept", "", "journal_lines", LOOK_JOURNAL)},
+    {PG, KEPT_FN("indicia_refs_kept", "DECLARE named boolean;\n", "indicia", LOOK_INDICIA)},
     {0, NULL},
 };
