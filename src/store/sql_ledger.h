@@ -24,28 +24,20 @@
 /* " AND " the predicate for table alias t: each statement below is written once, for both. */
 #define AND_LISTED(t, db) " AND " db(t ".account")
 
-/* The ledger check's two parts: the journals whose lines do not sum to 0; the accounts (WHERE
- * where) whose balance is not their lines' sum (lines AND and). */
+/* The ledger check: the journals whose lines do not sum to 0. */
 #define UNBALANCED_JOURNALS                                                                        \
     "SELECT 1, CAST(journal_id AS TEXT), CAST(0 AS BIGINT), CAST(SUM(amount_mills) AS BIGINT) "    \
     "FROM journal_lines GROUP BY journal_id HAVING SUM(amount_mills) <> 0 "
-#define ACCOUNTS_OFF(db)                                                                           \
-    "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL             \
-    " AS recorded, CAST(COALESCE((SELECT SUM(l.amount_mills) FROM journal_lines l "                \
-    "WHERE l.account = a.name" AND_LISTED("l", db) "), 0) AS BIGINT) AS computed "                 \
-                                                   "FROM accounts a WHERE " db(                    \
-                                                       "a.name") ") t WHERE recorded <> computed"
-/* PostgreSQL (session 35): every account against its lines summed in one hashed pass of the
- * table (a group an account), in the same statement as the rest of the check. A customer's sum
- * through journal_lines_account (ACCOUNTS_OFF) read its lines' heap pages one by one, spread
- * over the whole table: 7.3 of the check's 10.7 s at 2 million purchases, and about every page
- * of the table once a customer where a few customers made the purchases. */
+/* And on PostgreSQL (session 35) every account against its lines summed in one hashed pass of
+ * the table (a group an account), in the same statement. A customer's sum through
+ * journal_lines_account, as before, read its lines' heap pages one by one, spread over the
+ * whole table: 7.3 of the check's 10.7 s at 2 million purchases, and about every page of the
+ * table once a customer where a few customers made the purchases. */
 #define ACCOUNTS_SUMMED_PG                                                                         \
     "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL             \
     " AS recorded, CAST(COALESCE(s.total, 0) AS BIGINT) AS computed FROM accounts a "              \
-    "LEFT JOIN (SELECT account, SUM(amount_mills) AS total FROM journal_lines GROUP BY account) "  \
-    "s "                                                                                           \
-    "ON s.account = a.name) t WHERE recorded <> computed"
+    "LEFT JOIN (SELECT account, SUM(amount_mills) AS total FROM journal_lines "                    \
+    "GROUP BY account) s ON s.account = a.name) t WHERE recorded <> computed"
 /* An account's page of journals, one row a journal (it may have several lines in one). */
 #define ACCOUNT_LINES_SQL(and)                                                                     \
     "SELECT j.id, j.kind, COALESCE(j.ref, ''), CAST(SUM(l.amount_mills) AS BIGINT), j.at "         \
@@ -70,22 +62,17 @@
 #define PV_LEDGER_READ_STATEMENTS(X)                                                               \
     X(LEDGER_COUNTS,                                                                               \
       BOTH("SELECT (SELECT count(*) FROM journals), (SELECT count(*) FROM accounts)"))             \
-    /* The ledger check's issues. SQLite: the listed accounts through journal_lines_account, and   \
-     * (v41) the others' lines (LEDGER_UNLISTED, read in the lines' order) summed by the store's   \
-     * code (ledger_read.c): a GROUP BY of them would sort them all in memory (temp_store is       \
-     * MEMORY), ~200 MB at a million purchases. PostgreSQL hashes every account's                  \
-     * (ACCOUNTS_SUMMED_PG). */                                                                    \
-    X(LEDGER_ISSUES, DIALECT(UNBALANCED_JOURNALS ACCOUNTS_OFF(LISTED_LITE),                        \
-                             UNBALANCED_JOURNALS ACCOUNTS_SUMMED_PG))                              \
-    /* SQLite (v41): the accounts journal_lines_account leaves out (0, name, balance), then their  \
-     * lines (1, account, amount), in one statement: one snapshot of both, whatever commits        \
-     * meanwhile (a check run on a store that sells). "IS NOT 1": a NULL name too. */              \
-    X(LEDGER_UNLISTED,                                                                             \
-      DIALECT(                                                                                     \
-          "SELECT 0, a.name, " ACCOUNT_TOTAL " FROM accounts a WHERE " LISTED_LITE(                \
-              "a.name") " IS NOT 1 UNION ALL SELECT 1, account, amount_mills FROM journal_lines "  \
-                        "WHERE " LISTED_ACCOUNT_LITE " IS NOT 1",                                  \
-          NULL))                                                                                   \
+    /* The ledger check's issues: the journals whose lines do not sum to 0, and on PostgreSQL      \
+     * every account whose balance is not its lines' (ACCOUNTS_SUMMED_PG, one hashed pass).        \
+     * SQLite (session 35) reads every line, then every account, in one statement (one snapshot:   \
+     * a check on a store that sells compares each balance with the lines it had), and the store   \
+     * sums the lines by account itself (ledger_read.c, pv_jsums): a GROUP BY would sort them      \
+     * all in memory (temp_store is MEMORY), ~200 MB at a million purchases, and a customer's      \
+     * sum through journal_lines_account looked each line up in the table. */                      \
+    X(LEDGER_ISSUES, DIALECT(UNBALANCED_JOURNALS, UNBALANCED_JOURNALS ACCOUNTS_SUMMED_PG))         \
+    X(LEDGER_SUMS, DIALECT("SELECT 1, account, amount_mills FROM journal_lines UNION ALL "         \
+                           "SELECT 0, a.name, " ACCOUNT_TOTAL " FROM accounts a",                  \
+                           NULL))                                                                  \
     /* Through journal_lines_account for the accounts it holds (LINES_LISTED_AS); any other's      \
      * lines (ACCOUNT_LINES_ANY: a test's look at a PSD's) in the journals' order. */              \
     X(ACCOUNT_LINES, DIALECT(ACCOUNT_LINES_SQL(AND_LISTED("l", LISTED_LITE)),                      \
