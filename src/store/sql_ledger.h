@@ -31,8 +31,7 @@
 /* And on PostgreSQL (session 35) every account against its lines summed in one hashed pass of
  * the table (a group an account), in the same statement. A customer's sum through
  * journal_lines_account, as before, read its lines' heap pages one by one, spread over the
- * whole table: 7.3 of the check's 10.7 s at 2 million purchases, and about every page of the
- * table once a customer where a few customers made the purchases. */
+ * whole table: 7.3 of the check's 10.7 s at 2 million purchases (2,033 customers). */
 #define ACCOUNTS_SUMMED_PG                                                                         \
     "UNION ALL SELECT 2, name, recorded, computed FROM (SELECT a.name, " ACCOUNT_TOTAL             \
     " AS recorded, CAST(COALESCE(s.total, 0) AS BIGINT) AS computed FROM accounts a "              \

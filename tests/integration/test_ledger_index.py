@@ -242,8 +242,7 @@ class LedgerIndexPostgres(LedgerIndexBase, unittest.TestCase):
     def test_check_sums_accounts_in_one_pass(self):
         """The check sums every account's lines in one hashed pass of the table (session 35):
         a customer's sum through journal_lines_account read its lines' pages one by one, spread
-        over the table, about every page once a customer where few customers bought (7.3 of the
-        check's 10.7 s at 2 million purchases, docs/performance.md). So a check reads the index
+        over the table (7.3 of the check's 10.7 s at 2 million purchases, docs/performance.md). So a check reads the index
         not once an account: with six customers that bought, not at all."""
         srv = harness.Stampd("ledger-one-pass-pg")
         try:
