@@ -156,8 +156,8 @@ static int account_issues(struct pv_store *st, struct pv_ledger_issue **out, siz
         is.recorded = pv_r_int(&r);
         if ((rc = r.rc) != PV_OK)
             break;
-        if (line &&
-            accounts) { /* UNION ALL's halves in order: SQLite's practice, not its promise */
+        /* UNION ALL's halves in order: SQLite's practice, not its promise. */
+        if (line && accounts) {
             fprintf(stderr, "store: ledger check: a line after the accounts; not checked\n");
             rc = PV_ESTORE;
             break;
@@ -168,8 +168,7 @@ static int account_issues(struct pv_store *st, struct pv_ledger_issue **out, siz
             continue;
         }
         accounts = 1;
-        is.computed = 0; /* an account no line names */
-        (void) pv_jsums_get(sums, is.name, &is.computed);
+        (void) pv_jsums_get(sums, is.name, &is.computed); /* 0: no line names it */
         if (is.recorded == is.computed)
             continue;
         if (!(grown = realloc(*out, (*n + 1) * sizeof **out))) {

@@ -6,6 +6,47 @@
  */
 #include "store/schema_ddl.h"
 
+/* The writers' side. Each check is written once; lock(alias) is how it reads a named row: as
+ * it is (UNLOCKED, READ COMMITTED) or locked as a foreign key locks it (KEY_SHARE, the other
+ * levels). */
+#define UNLOCKED(a)                 ""
+#define KEY_SHARE(a)                " FOR KEY SHARE OF " a
+#define NAMED(table, a, cond, lock) "SELECT 1 FROM " table " " a " WHERE " cond lock(a)
+#define ANY_OF(a, col, v)           a "." col " = ANY (" v ")"
+/* How many of the distinct names in array v exist, against how many v holds. */
+#define ALL_NAMED(table, a, col, v, lock)                                                          \
+    "(SELECT count(*) FROM (" NAMED(table, a, ANY_OF(a, col, v), lock) ") n) <> cardinality(" v ")"
+#define MISSING(table, a, cond, lock) "NOT EXISTS (" NAMED(table, a, cond, lock) ")"
+#define OR                            " OR "
+#define LINES_NAME_NONE(lock)                                                                      \
+    ALL_NAMED("accounts", "a", "name", "accts", lock)                                              \
+    OR ALL_NAMED("journals", "j", "id", "ids", lock)
+#define INDICIA_NAME_NONE(lock)                                                                    \
+    ALL_NAMED("customers", "c", "id", "cs", lock)                                                  \
+    OR ALL_NAMED("psds", "p", "id", "ps", lock)                                                    \
+    OR ALL_NAMED("keys", "k", "key_id", "ks", lock)
+#define INDICIUM_NAMES_NONE(lock)                                                                  \
+    MISSING("customers", "c", "c.id = NEW.customer_id", lock)                                      \
+    OR MISSING("psds", "p", "p.id = NEW.psd_id", lock)                                             \
+    OR MISSING("keys", "k", "k.key_id = NEW.key_id", lock)
+/* none(lock) at the transaction's level (see above); refused when true. */
+#define IF_RC(none, refused)    "    IF " none(UNLOCKED) " THEN\n" refused "    END IF;\n"
+#define ELSIF_RR(none, refused) "  ELSIF " none(KEY_SHARE) " THEN\n" refused "  END IF;\n"
+#define BY_LEVEL(none, refused)                                                                    \
+    "  IF current_setting('transaction_isolation') = 'read committed' THEN\n" IF_RC(none, refused) \
+        ELSIF_RR(none, refused)
+/* A writers' check: the names its new rows use (arrays), then BY_LEVEL. */
+#define REFS_FN(name, set, decl, arrays, none, refused, ret)                                       \
+    "CREATE OR REPLACE FUNCTION " name "() RETURNS trigger LANGUAGE plpgsql" set " AS $$\n" decl   \
+    "BEGIN\n" arrays                                                                               \
+    BY_LEVEL(none, refused) "  RETURN " ret ";\nEND $$"
+#define NO_SEQSCAN "\nSET enable_seqscan = off" /* v31 */
+#define LINES_ARRAYS                                                                               \
+    "  SELECT array_agg(DISTINCT account), array_agg(DISTINCT journal_id)\n"                       \
+    "    INTO accts, ids FROM journal_lines_new;\n"
+#define INDICIA_ARRAYS                                                                             \
+    "  SELECT array_agg(DISTINCT customer_id), array_agg(DISTINCT psd_id),\n"                      \
+    "         array_agg(DISTINCT key_id) INTO cs, ps, ks FROM indicia_new;\n"
 /* What the checks raise when a row names nothing (v25, v26: the same words). */
 #define LINES_REFUSED                                                                              \
     "    RAISE foreign_key_violation\n"                                                            \
@@ -78,58 +119,12 @@
  * Sequential scans stay off inside the two checks (v31). Safe to run again.
  */
 const struct ddl pv_migration_v43[] = {
-    {PG, "CREATE OR REPLACE FUNCTION journal_lines_refs() RETURNS trigger LANGUAGE plpgsql\n"
-         "SET enable_seqscan = off AS $$\n"
-         "DECLARE accts text[]; ids bigint[];\n"
-         "BEGIN\n"
-         "  SELECT array_agg(DISTINCT account), array_agg(DISTINCT journal_id)\n"
-         "    INTO accts, ids FROM journal_lines_new;\n"
-         "  IF current_setting('transaction_isolation') = 'read committed' THEN\n"
-         "    IF (SELECT count(*) FROM accounts a WHERE a.name = ANY (accts))\n"
-         "         <> cardinality(accts)\n"
-         "       OR (SELECT count(*) FROM journals j WHERE j.id = ANY (ids))\n"
-         "         <> cardinality(ids) THEN\n" LINES_REFUSED "    END IF;\n"
-         "  ELSIF (SELECT count(*) FROM (SELECT 1 FROM accounts a WHERE a.name = ANY (accts)\n"
-         "          FOR KEY SHARE OF a) k) <> cardinality(accts)\n"
-         "     OR (SELECT count(*) FROM (SELECT 1 FROM journals j WHERE j.id = ANY (ids)\n"
-         "          FOR KEY SHARE OF j) r) <> cardinality(ids) THEN\n" LINES_REFUSED "  END IF;\n"
-         "  RETURN NULL;\n"
-         "END $$"},
-    {PG, "CREATE OR REPLACE FUNCTION indicia_refs() RETURNS trigger LANGUAGE plpgsql\n"
-         "SET enable_seqscan = off AS $$\n"
-         "DECLARE cs text[]; ps bigint[]; ks bigint[];\n"
-         "BEGIN\n"
-         "  SELECT array_agg(DISTINCT customer_id), array_agg(DISTINCT psd_id),\n"
-         "         array_agg(DISTINCT key_id) INTO cs, ps, ks FROM indicia_new;\n"
-         "  IF current_setting('transaction_isolation') = 'read committed' THEN\n"
-         "    IF (SELECT count(*) FROM customers c WHERE c.id = ANY (cs)) <> cardinality(cs)\n"
-         "       OR (SELECT count(*) FROM psds p WHERE p.id = ANY (ps)) <> cardinality(ps)\n"
-         "       OR (SELECT count(*) FROM keys k WHERE k.key_id = ANY (ks))\n"
-         "         <> cardinality(ks) THEN\n" INDICIA_REFUSED "    END IF;\n"
-         "  ELSIF (SELECT count(*) FROM (SELECT 1 FROM customers c WHERE c.id = ANY (cs)\n"
-         "          FOR KEY SHARE OF c) x) <> cardinality(cs)\n"
-         "     OR (SELECT count(*) FROM (SELECT 1 FROM psds p WHERE p.id = ANY (ps)\n"
-         "          FOR KEY SHARE OF p) y) <> cardinality(ps)\n"
-         "     OR (SELECT count(*) FROM (SELECT 1 FROM keys k WHERE k.key_id = ANY (ks)\n"
-         "          FOR KEY SHARE OF k) z) <> cardinality(ks) THEN\n" INDICIA_REFUSED "  END IF;\n"
-         "  RETURN NULL;\n"
-         "END $$"},
+    {PG, REFS_FN("journal_lines_refs", NO_SEQSCAN, "DECLARE accts text[]; ids bigint[];\n",
+                 LINES_ARRAYS, LINES_NAME_NONE, LINES_REFUSED, "NULL")},
+    {PG, REFS_FN("indicia_refs", NO_SEQSCAN, "DECLARE cs text[]; ps bigint[]; ks bigint[];\n",
+                 INDICIA_ARRAYS, INDICIA_NAME_NONE, INDICIA_REFUSED, "NULL")},
     /* An indicium whose customer, PSD or key changes (stampd never does): checked a row. */
-    {PG, "CREATE OR REPLACE FUNCTION indicia_refs_moved() RETURNS trigger LANGUAGE plpgsql AS "
-         "$$\n"
-         "BEGIN\n"
-         "  IF current_setting('transaction_isolation') = 'read committed' THEN\n"
-         "    IF NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = NEW.customer_id)\n"
-         "       OR NOT EXISTS (SELECT 1 FROM psds p WHERE p.id = NEW.psd_id)\n"
-         "       OR NOT EXISTS (SELECT 1 FROM keys k WHERE k.key_id = NEW.key_id) "
-         "THEN\n" INDICIA_REFUSED "    END IF;\n"
-         "  ELSIF NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = NEW.customer_id\n"
-         "                    FOR KEY SHARE OF c)\n"
-         "     OR NOT EXISTS (SELECT 1 FROM psds p WHERE p.id = NEW.psd_id FOR KEY SHARE OF p)\n"
-         "     OR NOT EXISTS (SELECT 1 FROM keys k WHERE k.key_id = NEW.key_id\n"
-         "                    FOR KEY SHARE OF k) THEN\n" INDICIA_REFUSED "  END IF;\n"
-         "  RETURN NEW;\n"
-         "END $$"},
+    {PG, REFS_FN("indicia_refs_moved", "", "", "", INDICIUM_NAMES_NONE, INDICIA_REFUSED, "NEW")},
     /* The deleting side: the naming table locked before the look (see above). */
     {PG, KEPT_FN("accounts_lines_kept", "", "journal_lines", LOOK_ACCOUNT)},
     {PG, KEPT_FN("journals_lines_kept", "", "journal_lines", LOOK_JOURNAL)},

@@ -262,11 +262,10 @@ const struct ddl pv_migration_v41[] = {
  * three accounts every purchase moves cost the statement that writes a batch's journals 14 % of
  * its time and 20 % of its WAL (1.34 -> 1.15 ms and 52 -> 41 kB for 36 journals, pgbench on a
  * 2-core machine). The ledger check sums the other accounts' lines in one pass (since session 35
- * every account's: ACCOUNTS_SUMMED_PG);
- * deleting or renaming an account, which only tests do, reads the lines whole to refuse it
- * (accounts_lines_kept names no predicate). The index is made again under its name, in the
- * upgrade's transaction, which locks the lines' table (servers are stopped for an upgrade).
- * SQLite takes the version number only. Safe to run again.
+ * every account's: ACCOUNTS_SUMMED_PG); deleting or renaming an account, which only tests do,
+ * reads the lines whole to refuse it (accounts_lines_kept names no predicate). The index is made
+ * again under its name, in the upgrade's transaction, which locks the lines' table (servers are
+ * stopped for an upgrade). SQLite takes the version number only. Safe to run again.
  */
 const struct ddl pv_migration_v42[] = {
     {PG, "DROP INDEX IF EXISTS journal_lines_account"},
