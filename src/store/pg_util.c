@@ -2,7 +2,8 @@
  * pg_util.c - the parts of the PostgreSQL driver that need no libpq: its
  * parameters as libpq takes them (decimal text, binary blobs and arrays -
  * journal_post's accounts and amounts), a read-ahead's key, and its log
- * line folding. Kept apart so postgres.c stays one readable file.
+ * line folding, what an error's SQLSTATE means to the store. Kept apart so postgres.c
+ * stays one readable file.
  */
 #include "stampd/error.h"
 #include "store/store_int.h"
@@ -114,6 +115,39 @@ const char *pv_pg_one_line(const char *m, char *buf, size_t cap)
     }
     buf[n] = '\0';
     return buf;
+}
+
+static int state_in(const char *state, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(state, *list) == 0)
+            return 1;
+    return 0;
+}
+
+int pv_pg_state_code(const char *state, const char *what, int *answer, int *check)
+{
+    static const char *const busy[] = {"40001", "40P01", "55P03", "57014", NULL};
+    static const char *const checks[] = {"23514", "22003", NULL};
+    static const char *const encoding[] = {"22021", "22P05", NULL};
+
+    *answer = *check = 0;
+    if (strcmp(state, "23505") == 0) { /* unique_violation */
+        *answer = 1;
+        return PV_EEXIST;
+    }
+    if (strcmp(state, "55P03") == 0 && what && strstr(what, "_NOWAIT")) {
+        *answer = 1; /* a lock taken only when free (a statement named so) */
+        return PV_EBUSY;
+    }
+    *check = state_in(state, checks); /* check_violation, numeric_value_out_of_range */
+    if (state_in(state, busy))
+        return PV_EBUSY; /* serialization, deadlock, lock_timeout, statement_timeout */
+    if (strcmp(state, "53200") == 0)
+        return PV_ENOMEM; /* out_of_memory */
+    if (state_in(state, encoding))
+        return PV_EINVAL; /* text the database encoding cannot hold */
+    return PV_ESTORE;
 }
 
 void pv_pg_copy_field(char *dst, size_t cap, const char *src)

@@ -130,11 +130,6 @@ static struct pg_store *handle(struct pv_store *st)
     return (struct pg_store *) st;
 }
 
-static int state_is(const struct pg_store *s, const char *state)
-{
-    return strcmp(s->sqlstate, state) == 0;
-}
-
 /*
  * Map a failed command (res may be NULL) to a PV_E* code, logging real
  * failures (PostgreSQL's primary message only: the DETAIL echoes row
@@ -145,6 +140,7 @@ static int fail(struct pg_store *s, const PGresult *res, const char *what)
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char line[512];
+    int rc, answer, broke_check;
 
     pv_pg_copy_field(s->sqlstate, sizeof s->sqlstate, state);
     pv_pg_copy_field(s->constraint, sizeof s->constraint,
@@ -164,22 +160,13 @@ static int fail(struct pg_store *s, const PGresult *res, const char *what)
                 pv_pg_one_line(PQerrorMessage(s->conn), line, sizeof line));
         return PV_ENOMEM;
     }
-    if (state_is(s, "23505"))
-        return PV_EEXIST; /* unique_violation */
-    if (state_is(s, "55P03") && what && strstr(what, "_NOWAIT"))
-        return PV_EBUSY; /* a lock taken only when free (a statement named so): an answer */
-    fprintf(stderr, "store: %s: %s\n", what,
-            pv_pg_one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
-    if (state_is(s, "23514") || state_is(s, "22003"))
-        s->base.fault = PV_FAULT_CHECK; /* check_violation, numeric_value_out_of_range */
-    if (state_is(s, "40001") || state_is(s, "40P01") || state_is(s, "55P03") ||
-        state_is(s, "57014"))
-        return PV_EBUSY; /* serialization, deadlock, lock_timeout, statement_timeout */
-    if (state_is(s, "53200"))
-        return PV_ENOMEM;
-    if (state_is(s, "22021") || state_is(s, "22P05"))
-        return PV_EINVAL; /* text the database encoding cannot hold */
-    return PV_ESTORE;
+    rc = pv_pg_state_code(s->sqlstate, what, &answer, &broke_check);
+    if (!answer)
+        fprintf(stderr, "store: %s: %s\n", what,
+                pv_pg_one_line(msg ? msg : PQresultErrorMessage(res), line, sizeof line));
+    if (broke_check)
+        s->base.fault = PV_FAULT_CHECK;
+    return rc;
 }
 
 /* PV_OK when res holds a successful command's result, else the mapped error. */

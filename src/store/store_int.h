@@ -233,6 +233,13 @@ int pv_pg_key(int id, const struct pv_param *p, int n, char *key, size_t cap);
 /* A multi-line libpq message folded into buf as one line; a field copied, cut to cap. */
 const char *pv_pg_one_line(const char *m, char *buf, size_t cap);
 void pv_pg_copy_field(char *dst, size_t cap, const char *src);
+/* What a failed statement's SQLSTATE (state, borrowed; "" when none) means to the store:
+ * PV_EEXIST (a unique key taken), PV_EBUSY (serialization, deadlock, a lock or statement
+ * timeout; a lock busy for a statement named "..._NOWAIT", what borrowed, may be NULL),
+ * PV_ENOMEM, PV_EINVAL (text the database's encoding cannot hold) or PV_ESTORE. *answer: 1 for
+ * an answer the caller expects (the key taken, the lock busy), not a failure to log; *check: 1
+ * for a CHECK broken or a number out of range (PV_FAULT_CHECK). */
+int pv_pg_state_code(const char *state, const char *what, int *answer, int *check);
 /* A binary integer column's len (2, 4 or 8) big-endian bytes at p (borrowed), sign-extended. */
 int64_t pv_pg_int_be(const void *p, int len);
 
