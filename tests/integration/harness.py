@@ -641,6 +641,17 @@ def pg_text(db, sql):
                           timeout=60).stdout.decode()
 
 
+def pg_alone(db, timeout=30):
+    """Waits (at most timeout seconds) until no other client is connected to the PostgreSQL
+    database db: a backend adds its statistics (pg_stat_user_tables, ..._indexes) as it exits,
+    after its client has gone, so counters read before then can miss them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pg_text(
+            db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()").strip() != "0":
+        time.sleep(0.1)
+
+
 def sqlite_plan(db, sql, args=()):
     """SQLite's plan of sql on the connection db, its steps joined by " | "."""
     return " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, args))

@@ -14,7 +14,6 @@ import os
 import sqlite3
 import sys
 import threading
-import time
 import unittest
 
 sys.dont_write_bytecode = True
@@ -230,12 +229,7 @@ class LedgerIndexPostgres(LedgerIndexBase, unittest.TestCase):
     def index_scans(self, db):
         """journal_lines_account's index scans so far, once every other connection to the
         database has closed (a backend adds its counts as it exits, after its client)."""
-        for _ in range(300):
-            if harness.pg_text(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                   "current_database() AND backend_type = 'client backend' "
-                                   "AND pid <> pg_backend_pid()").strip() == "0":
-                break
-            time.sleep(0.1)
+        harness.pg_alone(db)
         return int(harness.pg_text(db, "SELECT idx_scan FROM pg_stat_user_indexes "
                                        "WHERE indexrelname = 'journal_lines_account'"))
 

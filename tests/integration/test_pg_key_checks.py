@@ -155,11 +155,7 @@ class KeyChecks(unittest.TestCase):
     def seq_scans(self):
         """The cluster's counters, once every other connection to the database has closed
         (a backend adds its own as it exits, after its client has gone)."""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.psql(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()").stdout.decode().strip() != "0":
-            time.sleep(0.1)
+        harness.pg_alone(self.srv.db)
         out = self.psql("SELECT relname, seq_scan FROM pg_stat_user_tables").stdout.decode()
         return {r.split()[0]: int(r.split()[1]) for r in out.split("\n") if r.strip()}
 
