@@ -123,6 +123,12 @@ class Sqlite:
         self.db.execute("DELETE FROM server_pieces")
         self.db.execute("INSERT INTO server_pieces(server_id, pieces) "
                         "SELECT server_id, count(*) FROM indicia GROUP BY server_id")
+        # Each PSD's pieces and postage a day (schema v44): kept by the store too, no trigger.
+        if self.query("SELECT count(*) FROM sqlite_master WHERE name = 'psd_days'")[0][0]:
+            self.db.execute("DELETE FROM psd_days")
+            self.db.execute("INSERT INTO psd_days(day, psd_id, pieces, postage_mills) "
+                            "SELECT created / 86400, psd_id, count(*), sum(postage_mills) "
+                            "FROM indicia GROUP BY 1, 2")
         self.db.execute("COMMIT")
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.close()

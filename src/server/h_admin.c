@@ -197,7 +197,7 @@ void pv_h_admin_stats(struct pv_call *c)
         return;
     }
     first = today - (int64_t) days + 1;
-    if ((rc = pv_store_sales_daily(st, first * 86400, &sales, &nsales)) != PV_OK ||
+    if ((rc = pv_store_sales_daily(st, first, &sales, &nsales)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);
         goto out;

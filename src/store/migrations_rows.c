@@ -273,3 +273,51 @@ const struct ddl pv_migration_v42[] = {
          "WHERE " LISTED_ACCOUNT_PG},
     {0, NULL},
 };
+
+/* v44's function for v38's trigger (PostgreSQL): a statement's new indicia added to their
+ * servers' counts (server_pieces, as since v38) and to their PSDs' days (psd_days), each in
+ * key order. */
+#define INDICIA_PIECES_V44                                                                         \
+    "CREATE OR REPLACE FUNCTION indicia_pieces() RETURNS trigger LANGUAGE plpgsql AS $$\n"         \
+    "BEGIN\n"                                                                                      \
+    "  INSERT INTO server_pieces(server_id, pieces)\n"                                             \
+    "    SELECT server_id, count(*) FROM indicia_new GROUP BY server_id ORDER BY server_id\n"      \
+    "    ON CONFLICT (server_id) DO UPDATE SET pieces = server_pieces.pieces + excluded.pieces;\n" \
+    "  INSERT INTO psd_days(day, psd_id, pieces, postage_mills)\n"                                 \
+    "    SELECT created / 86400, psd_id, count(*), sum(postage_mills) FROM indicia_new\n"          \
+    "    GROUP BY 1, 2 ORDER BY 1, 2\n"                                                            \
+    "    ON CONFLICT (day, psd_id) DO UPDATE SET pieces = psd_days.pieces + excluded.pieces,\n"    \
+    "      postage_mills = psd_days.postage_mills + excluded.postage_mills;\n"                     \
+    "  RETURN NULL;\n"                                                                             \
+    "END $$"
+
+/*
+ * v44: each PSD's pieces and postage a UTC day kept in a row of their own (psd_days; issue 15,
+ * session 36). GET /v1/admin/stats - the operators' charts, which the web UI asks for every
+ * 10 s while its page is open - read every indicium of its window (30 days by default, up to
+ * 366) through indicia_psd_created, grouped by day (created / 86400) and PSD: a read
+ * transaction growing with the sales of the window. Now it reads a row a PSD and day. The rows
+ * are kept in the same write as the indicia, whoever inserts them: on SQLite by the store's
+ * code (indicia.c: one upsert a PSD and day of a batch's indicia, as v40 counts a server's);
+ * on PostgreSQL by v38's trigger, whose function now adds a statement's new rows to both. An
+ * indicium is never deleted, and its PSD, time and postage never change (its signed bytes
+ * hold them). On PostgreSQL indicia is locked before the function is replaced and the rows are
+ * filled from the indicia, so no insert falls between the two (SQLite's upgrade holds the
+ * write lock). Safe to run again: the rows are made again from the indicia.
+ */
+const struct ddl pv_migration_v44[] = {
+    {PG, "LOCK TABLE indicia IN SHARE ROW EXCLUSIVE MODE"},
+    {ALL, "CREATE TABLE IF NOT EXISTS psd_days (\n"
+          "    day           {BIG} NOT NULL,\n"
+          "    psd_id        {BIG} NOT NULL,\n"
+          "    pieces        {BIG} NOT NULL CHECK (pieces >= 0),\n"
+          "    postage_mills {BIG} NOT NULL CHECK (postage_mills >= 0),\n"
+          "    PRIMARY KEY (day, psd_id)\n"
+          "){NOROWID}"},
+    {PG, INDICIA_PIECES_V44},
+    {ALL, "DELETE FROM psd_days"},
+    {ALL, "INSERT INTO psd_days(day, psd_id, pieces, postage_mills) "
+          "SELECT created / 86400, psd_id, count(*), sum(postage_mills) FROM indicia "
+          "GROUP BY 1, 2"},
+    {0, NULL},
+};

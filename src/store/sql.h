@@ -403,6 +403,13 @@
       DIALECT("INSERT INTO server_pieces(server_id, pieces) VALUES ($1, $2) "                      \
               "ON CONFLICT (server_id) DO UPDATE SET pieces = pieces + excluded.pieces",           \
               NULL))                                                                               \
+    /* $3 indicia of PSD $2 on day $1 inserted, $4 of postage (indicia.c; SQLite since v44:        \
+     * PostgreSQL's trigger adds them once a statement). */                                        \
+    X(PSD_DAYS_ADD,                                                                                \
+      DIALECT("INSERT INTO psd_days(day, psd_id, pieces, postage_mills) VALUES ($1, $2, $3, $4) "  \
+              "ON CONFLICT (day, psd_id) DO UPDATE SET pieces = pieces + excluded.pieces, "        \
+              "postage_mills = postage_mills + excluded.postage_mills",                            \
+              NULL))                                                                               \
     /* Locks the PSD's row: lease_acquire decides and writes under it. */                          \
     X(LEASE_GET_LOCK,                                                                              \
       DIALECT(NULL, "SELECT lease_holder, lease_expires FROM psds WHERE id = $1 FOR UPDATE"))      \
@@ -726,10 +733,9 @@
            "AND ($8 = '' OR id = $8 OR from_zip = $8 OR to_zip = $8 "                              \
            "OR substr(to_zip, 1, 5) = $8) ORDER BY mseq DESC LIMIT $9"))                           \
     /* Found through indicia_psd_created, each PSD's from $1 on (schema v38). */                   \
-    X(SALES_DAILY,                                                                                 \
-      BOTH("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS BIGINT) "         \
-           "FROM indicia WHERE psd_id IN (SELECT id FROM psds) AND created >= $1 "                 \
-           "GROUP BY 1, 2 ORDER BY 1, 2"))                                                         \
+    /* Each PSD's pieces and postage a UTC day from day $1 on (v44: psd_days, no indicia). */      \
+    X(SALES_DAILY, BOTH("SELECT day, psd_id, pieces, postage_mills FROM psd_days "                 \
+                        "WHERE day >= $1 ORDER BY day, psd_id"))                                   \
     X(BUY_INSERT, BOTH("INSERT INTO buy_batches(" BBATCH_FIELDS ") "                               \
                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)"))                              \
     X(BUY_ITEM_INSERT, BOTH("INSERT INTO buy_batch_items(batch_id, " BITEM_COLS ") "               \

@@ -55,7 +55,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 43
+#define PV_SCHEMA_VERSION 44
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -733,9 +733,11 @@ int pv_store_resupply_ship(struct pv_store *st, const char *id, uint32_t batch, 
 int pv_store_indicium_search(struct pv_store *st, const char *customer_id,
                              const struct pv_indicium_filter *f, const char *before_id,
                              size_t limit, struct pv_indicium_rec **out, size_t *n);
-/* sales_daily: indicia created at or after since (unix s), counted and
- * summed per (UTC day, PSD), ordered by day then PSD; *out owned. */
-int pv_store_sales_daily(struct pv_store *st, int64_t since, struct pv_sales_day **out, size_t *n);
+/* sales_daily: the indicia of UTC day first_day (days since 1970-01-01) and
+ * after, counted and their postage summed per (day, PSD), ordered by day then
+ * PSD; *out owned. Reads the kept days (psd_days, schema v44), no indicia. */
+int pv_store_sales_daily(struct pv_store *st, int64_t first_day, struct pv_sales_day **out,
+                         size_t *n);
 
 /*
  * pv_store_open - open a borrowed DSN: "sqlite:PATH" (or a bare path), or

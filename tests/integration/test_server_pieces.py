@@ -11,7 +11,11 @@ reads the index alone: a store rewound to before it gets it from `stampd migrate
 keeps v38's index. Since v40 SQLite's store counts a batch's indicia itself, once a server,
 instead of v38's trigger, which ran once a row: the trigger is gone after `init` and after
 `stampd migrate`, and the counts still agree; PostgreSQL keeps its trigger, which runs once a
-statement. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
+statement. Since v44 each PSD's pieces and postage a UTC day are kept the same way (psd_days:
+SQLite's store once a PSD and day of a batch, PostgreSQL's trigger once a statement), and GET
+/v1/admin/stats reads them instead of the indicia of its window: they agree with the indicia
+after purchases, after `stampd migrate` fills them, and after more purchases, and the stats'
+statement reads no indicia. SQLite, and PostgreSQL when STAMPD_TEST_PG_DSN_FILE names a cluster.
 """
 
 import http.client
@@ -34,6 +38,14 @@ WRONG = ("SELECT (SELECT count(*) FROM (SELECT server_id, count(*) AS n FROM ind
          "WHERE s.server_id = i.server_id AND s.pieces = i.n)) + "
          "(SELECT count(*) FROM server_pieces s WHERE s.pieces <> "
          "(SELECT count(*) FROM indicia i WHERE i.server_id = s.server_id))")
+# PSD days whose kept pieces or postage are not their indicia's, either way round (v44).
+DAYS_WRONG = ("SELECT (SELECT count(*) FROM (SELECT created / 86400 AS day, psd_id, "
+              "count(*) AS n, sum(postage_mills) AS m FROM indicia GROUP BY 1, 2) i "
+              "WHERE NOT EXISTS (SELECT 1 FROM psd_days d WHERE d.day = i.day "
+              "AND d.psd_id = i.psd_id AND d.pieces = i.n AND d.postage_mills = i.m)) + "
+              "(SELECT count(*) FROM psd_days d WHERE d.pieces <> (SELECT count(*) "
+              "FROM indicia i WHERE i.psd_id = d.psd_id AND i.created / 86400 = d.day))")
+DAYS_PIECES = "SELECT sum(pieces) FROM psd_days"
 PER_SERVER = "SELECT count(DISTINCT server_id) FROM indicia"
 INDEXES = ("SELECT count(*) FROM {catalog} WHERE {name} = 'indicia_server'")
 # v38's trigger: PostgreSQL's (once a statement) stays; SQLite's (once a row) goes in v40.
@@ -59,6 +71,17 @@ class ServerPiecesBase:
 
     def wrong(self, srv):
         return self.sql(srv, [WRONG])
+
+    def days_right(self, srv, pieces):
+        """The kept PSD days agree with the indicia, and hold pieces of them."""
+        self.assertEqual(self.sql(srv, [DAYS_WRONG]), 0)
+        self.assertEqual(self.sql(srv, [DAYS_PIECES]), pieces)
+
+    def stats_today(self, srv):
+        """Today's live pieces and postage as GET /v1/admin/stats?days=1 has them."""
+        stats = srv.get_ok("/v1/admin/stats?days=1", srv.operator_key)
+        self.assertEqual(len(stats["sales"]), 1, stats)
+        return stats["sales"][0]["count"], stats["sales"][0]["postage_mills"]
 
     def has_index(self, srv):
         catalog = ("pg_indexes", "indexname") if self.postgres else ("sqlite_master", "name")
@@ -93,8 +116,12 @@ class ServerPiecesBase:
             admin = srv.get_ok("/v1/admin/servers", srv.operator_key)
             self.assertEqual(sum(s["indicia_total"] for s in admin["servers"]), 10, admin)
             self.assertEqual(sum(s["indicia_last_hour"] for s in admin["servers"]), 10, admin)
+            sold = self.stats_today(srv)
+            self.assertEqual(sold[0], 10)
             srv.stop()
             self.assertEqual(self.wrong(srv), 0)
+            self.days_right(srv, 10)
+            self.assertEqual(self.sql(srv, ["SELECT sum(postage_mills) FROM indicia"]), sold[1])
             # both processors signed: a count each, as /metrics said
             self.assertEqual(self.sql(srv, [PER_SERVER]), len(totals), totals)
             self.assertEqual(len(totals), 2, totals)
@@ -103,11 +130,12 @@ class ServerPiecesBase:
                              0 if self.postgres else 1)
             self.assertEqual(self.sql(srv, [TRIGGER[self.postgres]]), 1 if self.postgres else 0)
 
-            # The store as v37 kept it: no counts, indicia_server back, indicia_psd_created
-            # without the server (v39).
+            # The store as v37 kept it: no counts, no PSD days (v44), indicia_server back,
+            # indicia_psd_created without the server (v39).
             rewind = ["DROP TRIGGER IF EXISTS indicia_pieces"
                       + (" ON indicia" if self.postgres else ""),
                       "DROP TABLE server_pieces",
+                      "DROP TABLE psd_days",
                       "CREATE INDEX indicia_server ON indicia(created, server_id)",
                       "DROP INDEX indicia_psd_created",
                       "CREATE INDEX indicia_psd_created ON indicia(psd_id, created)",
@@ -119,6 +147,7 @@ class ServerPiecesBase:
             _, _, err = srv.run("migrate", "--db", srv.db)
             self.assertRegex(err, r"v37 -> v\d+")
             self.assertEqual(self.wrong(srv), 0)
+            self.days_right(srv, 10)
             self.assertEqual(self.sql(srv, [TRIGGER[self.postgres]]), 1 if self.postgres else 0)
             self.assertEqual(self.has_index(srv), 0)
             self.assertEqual(self.sql(srv, [SERVER_IN_INDEX[self.postgres]]),
@@ -133,8 +162,10 @@ class ServerPiecesBase:
             self.buy(srv, key, 6, "b")
             totals = self.metrics_total(srv)
             self.assertEqual(sum(totals.values()), 16, totals)
+            self.assertEqual(self.stats_today(srv)[0], 16)
             srv.stop()
             self.assertEqual(self.wrong(srv), 0)
+            self.days_right(srv, 16)
             _, out, _ = srv.run("ledger", "check", "--db", srv.db)
             self.assertIn("every journal balances", out)
         finally:
@@ -144,8 +175,9 @@ class ServerPiecesBase:
 class ServerPieces(ServerPiecesBase, unittest.TestCase):
     def test_plans(self):
         """The counts read server_pieces alone; the last hour's (SERVER_TRAFFIC, copied) reads
-        indicia_psd_created alone (schema v39: the server in the index), and the daily sales
-        (SALES_DAILY, copied) search it, never a scan of the indicia. SQLite's plans only."""
+        indicia_psd_created alone (schema v39: the server in the index), never a scan of the
+        indicia; the daily sales (SALES_DAILY, copied) read psd_days alone (v44), by its key.
+        SQLite's plans only."""
         srv = harness.Stampd("server-pieces-plans").init(psds=1)
         try:
             db = sqlite3.connect(srv.db[len("sqlite:"):])
@@ -153,14 +185,14 @@ class ServerPieces(ServerPiecesBase, unittest.TestCase):
                 hour = ("SELECT server_id, count(*) FROM indicia WHERE psd_id IN "
                         "(SELECT id FROM psds) AND created >= ? GROUP BY server_id "
                         "ORDER BY server_id")
-                daily = ("SELECT created / 86400, psd_id, COUNT(*), CAST(SUM(postage_mills) AS "
-                         "BIGINT) FROM indicia WHERE psd_id IN (SELECT id FROM psds) AND "
-                         "created >= ? GROUP BY 1, 2 ORDER BY 1, 2")
-                for sql, covering in ((hour, "COVERING "), (daily, "")):
-                    plan = harness.sqlite_plan(db, sql, (1,))
-                    self.assertRegex(plan, r"SEARCH indicia USING %sINDEX indicia_psd_created "
-                                     r"\(psd_id=\? AND created>\?\)" % covering)
-                    self.assertNotRegex(plan, r"SCAN indicia\b")
+                plan = harness.sqlite_plan(db, hour, (1,))
+                self.assertRegex(plan, r"SEARCH indicia USING COVERING INDEX indicia_psd_created "
+                                 r"\(psd_id=\? AND created>\?\)")
+                self.assertNotRegex(plan, r"SCAN indicia\b")
+                daily = ("SELECT day, psd_id, pieces, postage_mills FROM psd_days "
+                         "WHERE day >= ? ORDER BY day, psd_id")
+                plan = harness.sqlite_plan(db, daily, (1,))
+                self.assertEqual(plan, "SEARCH psd_days USING PRIMARY KEY (day>?)")
                 pieces = ("SELECT server_id, pieces FROM server_pieces WHERE pieces > 0 "
                           "ORDER BY server_id")
                 plan = harness.sqlite_plan(db, pieces)

@@ -3056,7 +3056,8 @@ static void test_indicium_search(void **state)
                      PV_ECURSOR);
 }
 
-/* Postage per UTC day and PSD. */
+/* Postage per UTC day and PSD: the kept days (psd_days, schema v44) add up every insert of
+ * an indicium, one at a time or a batch's. */
 static void test_sales_daily(void **state)
 {
     struct pv_store *st = *state;
@@ -3100,16 +3101,52 @@ static void test_sales_daily(void **state)
     assert_int_equal(d[2].count, 1);
     free(d);
 
-    /* since is inclusive, to the second. */
-    OK(pv_store_sales_daily(st, (day0 + 2) * 86400, &d, &n));
+    /* The first day is inclusive. */
+    OK(pv_store_sales_daily(st, day0 + 2, &d, &n));
     assert_int_equal(n, 1);
     assert_int_equal(d[0].day, day0 + 2);
     free(d);
-    OK(pv_store_sales_daily(st, day0 * 86400 + 11, &d, &n));
-    assert_int_equal(n, 3);
-    assert_int_equal(d[0].count, 1);
-    assert_int_equal(d[0].postage, 1500);
-    free(d);
+    OK(pv_store_sales_daily(st, day0 + 3, &d, &n));
+    assert_int_equal(n, 0);
+
+    /* A batch over more PSD days than the store's table of them (eight): PSD 2 on ten days
+     * from day0 + 10, one piece a day, and PSD 1 twice on day0 + 2; in one write, which a
+     * refused row leaves without any of them. */
+    {
+        struct pv_indicium_rec b[12];
+        const struct pv_indicium_rec *recs[12];
+        char id[16];
+        size_t i;
+
+        for (i = 0; i < 12; i++) {
+            snprintf(id, sizeof id, "ind_B%02u", (unsigned) i);
+            make_indicium(&b[i], id, "cus_A", i < 10 ? 2 : 1, 20 + (uint32_t) i, "");
+            b[i].created = (i < 10 ? day0 + 10 + (int64_t) i : day0 + 2) * 86400 + 7;
+            b[i].ind.postage_mills = 100 + (int64_t) i;
+            recs[i] = &b[i];
+        }
+        COPY(b[11].id, "ind_D1"); /* taken: the batch is refused whole */
+        assert_int_equal(pv_store_indicia_insert(st, recs, 12), PV_EEXIST);
+        OK(pv_store_sales_daily(st, day0 + 2, &d, &n));
+        assert_int_equal(n, 1);
+        assert_int_equal(d[0].count, 1);
+        free(d);
+        COPY(b[11].id, "ind_B11");
+        OK(pv_store_indicia_insert(st, recs, 12));
+        OK(pv_store_sales_daily(st, day0 + 2, &d, &n));
+        assert_int_equal(n, 11);
+        assert_int_equal(d[0].day, day0 + 2);
+        assert_int_equal(d[0].psd_id, 1);
+        assert_int_equal(d[0].count, 3);
+        assert_int_equal(d[0].postage, 730 + 110 + 111);
+        for (i = 0; i < 10; i++) {
+            assert_int_equal(d[1 + i].day, day0 + 10 + (int64_t) i);
+            assert_int_equal(d[1 + i].psd_id, 2);
+            assert_int_equal(d[1 + i].count, 1);
+            assert_int_equal(d[1 + i].postage, 100 + (int64_t) i);
+        }
+        free(d);
+    }
 }
 
 static void test_passwords(void **state)
