@@ -365,7 +365,7 @@ static int gather(struct pv_store *st, const struct pv_psd_rec *psd, struct day_
     int rc;
 
     if ((rc = pv_store_report_pieces(st, psd->id, d->from, d->to, pieces, &d->npieces)) != PV_OK ||
-        (rc = pv_store_refill_list(st, psd->id, rf, nrf)) != PV_OK)
+        (rc = pv_store_refill_list(st, psd->id, 0, rf, nrf)) != PV_OK)
         return rc;
     d->pieces = *pieces;
     d->rf = *rf;

@@ -203,7 +203,7 @@ int pv_reset_check_all(struct pv_store *st, struct pv_reset_report *rep)
     if ((rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK)
         goto out;
     for (i = 0; i < npsds && rc == PV_OK; i++) {
-        if ((rc = pv_store_refill_list(st, psds[i].id, &rfs, &nrfs)) != PV_OK)
+        if ((rc = pv_store_refill_list(st, psds[i].id, 0, &rfs, &nrfs)) != PV_OK)
             break;
         for (j = 0; j < nrfs && rc == PV_OK; j++) {
             if (!rfs[j].authority_sig[0] && rfs[j].at < since) {

@@ -231,7 +231,8 @@ void pv_h_admin_stats(struct pv_call *c)
         }
     }
     for (k = 0; k < npsds; k++) {
-        if ((rc = pv_store_refill_list(st, psds[k].id, &refills, &nrefills)) != PV_OK) {
+        if ((rc = pv_store_refill_list(st, psds[k].id, first * 86400, &refills, &nrefills)) !=
+            PV_OK) {
             pv_reply_error(rp, rc, NULL, NULL);
             goto out;
         }

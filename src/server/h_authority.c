@@ -216,7 +216,7 @@ void pv_h_authority_resets(struct pv_call *c)
     for (i = 0; arr && i < npsds; i++) {
         if (psds[i].test)
             continue; /* play money: not the authority's */
-        if ((rc = pv_store_refill_list(c->st, psds[i].id, &rfs, &nrfs)) != PV_OK)
+        if ((rc = pv_store_refill_list(c->st, psds[i].id, 0, &rfs, &nrfs)) != PV_OK)
             goto out;
         for (j = 0; j < nrfs; j++)
             json_array_append_new(arr, reset_json(&rfs[j], license, pem));

@@ -172,13 +172,14 @@ int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
     return pv_q_write(&q);
 }
 
-int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out,
-                         size_t *n)
+int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, int64_t since,
+                         struct pv_refill_rec **out, size_t *n)
 {
     struct pv_q q;
 
     pv_q_start(&q, st, S_REFILL_LIST);
     pv_q_int(&q, psd_id);
+    pv_q_int(&q, since);
     return pv_q_list(&q, sizeof **out, read_refill, (void **) out, n);
 }
 

@@ -267,7 +267,8 @@
                            "WHERE psd_id = $1 AND id > $2 ORDER BY id LIMIT $3"))                  \
     X(REFILL_INSERT, BOTH("INSERT INTO refills(" REFILL_COLS ") "                                  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                \
-    X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 ORDER BY at, id"))  \
+    X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 AND at >= $2 "      \
+                        "ORDER BY at, id"))                                                        \
     X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "   \
                        "$9, $10, $11, $12)"))                                                      \
     X(KEY_SET_CERT, BOTH("UPDATE keys SET cert_pem = $1 WHERE key_id = $2"))                       \
@@ -732,7 +733,6 @@
            "AND ($7 < 0 OR (CASE WHEN refunded_at <> 0 THEN 1 ELSE 0 END) = $7) "                  \
            "AND ($8 = '' OR id = $8 OR from_zip = $8 OR to_zip = $8 "                              \
            "OR substr(to_zip, 1, 5) = $8) ORDER BY mseq DESC LIMIT $9"))                           \
-    /* Found through indicia_psd_created, each PSD's from $1 on (schema v38). */                   \
     /* Each PSD's pieces and postage a UTC day from day $1 on (v44: psd_days, no indicia). */      \
     X(SALES_DAILY, BOTH("SELECT day, psd_id, pieces, postage_mills FROM psd_days "                 \
                         "WHERE day >= $1 ORDER BY day, psd_id"))                                   \

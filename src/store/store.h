@@ -488,8 +488,10 @@ int pv_store_psd_get(struct pv_store *st, uint32_t id, struct pv_psd_rec *rec);
 int pv_store_psd_update(struct pv_store *st, const struct pv_psd_rec *rec);
 int pv_store_psd_list(struct pv_store *st, struct pv_psd_rec **out, size_t *n);
 int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec);
-int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, struct pv_refill_rec **out,
-                         size_t *n);
+/* refill_list: the PSD's refills at or after since (unix s; 0: all of them), oldest first;
+ * *out owned. */
+int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, int64_t since,
+                         struct pv_refill_rec **out, size_t *n);
 int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec);
 int pv_store_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n);
 /* Schema v10. key_set_cert: the key's certificate (borrowed PEM).

@@ -78,10 +78,12 @@ class ServerPiecesBase:
         self.assertEqual(self.sql(srv, [DAYS_PIECES]), pieces)
 
     def stats_today(self, srv):
-        """Today's live pieces and postage as GET /v1/admin/stats?days=1 has them."""
-        stats = srv.get_ok("/v1/admin/stats?days=1", srv.operator_key)
-        self.assertEqual(len(stats["sales"]), 1, stats)
-        return stats["sales"][0]["count"], stats["sales"][0]["postage_mills"]
+        """The live pieces and postage of today and yesterday (a run across midnight) as GET
+        /v1/admin/stats?days=2 has them."""
+        stats = srv.get_ok("/v1/admin/stats?days=2", srv.operator_key)
+        self.assertEqual(len(stats["sales"]), 2, stats)
+        return (sum(d["count"] for d in stats["sales"]),
+                sum(d["postage_mills"] for d in stats["sales"]))
 
     def has_index(self, srv):
         catalog = ("pg_indexes", "indexname") if self.postgres else ("sqlite_master", "name")

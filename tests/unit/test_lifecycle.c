@@ -300,7 +300,7 @@ static void test_reset_lock(void **state)
         struct pv_refill_rec *rf = NULL;
         size_t nrf = 0, resets = 0, k;
 
-        assert_int_equal(pv_store_refill_list(e->st, dev, &rf, &nrf), PV_OK);
+        assert_int_equal(pv_store_refill_list(e->st, dev, 0, &rf, &nrf), PV_OK);
         ev = history(e, dev, &n);
         for (k = 0; k < n; k++)
             if (strcmp(ev[k].event, "reset") == 0) {

@@ -147,7 +147,7 @@ static void test_purchase_signs_and_books(void **state)
     assert_int_equal(p.descending, 5000 - 740);
     assert_int_equal(p.piece_count, 1);
     assert_int_equal(p.last_refill_at, NOW);
-    assert_int_equal(pv_store_refill_list(e->st, 1, &refills, &nrefills), PV_OK);
+    assert_int_equal(pv_store_refill_list(e->st, 1, 0, &refills, &nrefills), PV_OK);
     assert_int_equal(nrefills, 1);
     assert_int_equal(refills[0].amount, 5000);
     assert_int_equal(refills[0].desc_before, 0);
@@ -656,7 +656,7 @@ static void test_reset_signed_by_the_authority(void **state)
 
     assert_int_equal(denv_batch(e->st, &e->ctx, &q, &r, 1, NOW), PV_OK);
     assert_int_equal(r.err, PV_OK);
-    assert_int_equal(pv_store_refill_list(e->st, 1, &rfs, &n), PV_OK);
+    assert_int_equal(pv_store_refill_list(e->st, 1, 0, &rfs, &n), PV_OK);
     assert_int_equal(n, 1);
     assert_int_equal(strlen(rfs[0].authority_sig), 128);
     assert_int_equal(pv_authority_public_key(e->st, &pem), PV_OK);

@@ -612,7 +612,7 @@ static void test_refill(void **state)
 
     OK(pv_store_psd_insert(st, &p1));
     OK(pv_store_psd_insert(st, &p2));
-    OK(pv_store_refill_list(st, 1, &list, &n));
+    OK(pv_store_refill_list(st, 1, 0, &list, &n));
     assert_null(list);
     assert_int_equal(n, 0);
 
@@ -620,15 +620,25 @@ static void test_refill(void **state)
     OK(pv_store_refill_insert(st, &r1));
     OK(pv_store_refill_insert(st, &r3));
 
-    OK(pv_store_refill_list(st, 1, &list, &n));
+    OK(pv_store_refill_list(st, 1, 0, &list, &n));
     assert_int_equal(n, 2);
     assert_refill_equal(&list[0], &r1); /* oldest first */
     assert_refill_equal(&list[1], &r2);
     free(list);
-    OK(pv_store_refill_list(st, 2, &list, &n));
+    OK(pv_store_refill_list(st, 2, 0, &list, &n));
     assert_int_equal(n, 1);
     assert_refill_equal(&list[0], &r3);
     free(list);
+    /* Since a time, inclusive (the admin's stats: its window's refills only). */
+    OK(pv_store_refill_list(st, 1, 1700000101, &list, &n));
+    assert_int_equal(n, 1);
+    assert_refill_equal(&list[0], &r2);
+    free(list);
+    OK(pv_store_refill_list(st, 1, 1700000200, &list, &n));
+    assert_int_equal(n, 1);
+    free(list);
+    OK(pv_store_refill_list(st, 1, 1700000201, &list, &n));
+    assert_int_equal(n, 0);
 }
 
 static void test_keys(void **state)
@@ -1646,8 +1656,22 @@ static void test_batch_rows(void **state)
     OK(pv_store_indicia_insert(st, recs, 4));
     OK(pv_store_commit(st));
     /* Each server's count (schema v38): on SQLite kept by the store once a run of a server's
-     * rows (v40), on PostgreSQL by its trigger once a statement. */
+     * rows (v40), on PostgreSQL by its trigger once a statement; and each PSD's day (v44),
+     * on PostgreSQL from both the piece with metadata rows (inserted alone) and the others. */
     expect_counts(st, "srv_proc1", 3, "srv_proc2", 1);
+    {
+        struct pv_sales_day *d = NULL;
+        size_t nd = 0;
+
+        OK(pv_store_sales_daily(st, 0, &d, &nd));
+        assert_int_equal(nd, 2);
+        assert_int_equal(d[0].psd_id, 1);
+        assert_int_equal(d[0].count, 2);
+        assert_int_equal(d[1].psd_id, 2);
+        assert_int_equal(d[1].count, 2);
+        assert_int_equal(d[1].postage, 730 * 2);
+        free(d);
+    }
     for (i = 0; i < 4; i++) {
         OK(pv_store_indicium_get(st, r[i].id, &got));
         assert_indicium_equal(&got, &r[i]);
