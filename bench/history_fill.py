@@ -129,6 +129,13 @@ class Sqlite:
             self.db.execute("INSERT INTO psd_days(day, psd_id, pieces, postage_mills) "
                             "SELECT created / 86400, psd_id, count(*), sum(postage_mills) "
                             "FROM indicia GROUP BY 1, 2")
+        # And each server's minutes of the last hour (schema v45), as the upgrade fills them.
+        if self.query("SELECT count(*) FROM sqlite_master WHERE name = 'server_minutes'")[0][0]:
+            self.db.execute("DELETE FROM server_minutes")
+            self.db.execute("INSERT INTO server_minutes(server_id, slot, minute, pieces) "
+                            "SELECT server_id, ((created / 60) % 60 + 60) % 60, created / 60, "
+                            "count(*) FROM indicia WHERE created >= (strftime('%s', 'now') / 60 "
+                            "- 59) * 60 GROUP BY server_id, created / 60")
         self.db.execute("COMMIT")
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.close()

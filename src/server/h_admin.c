@@ -105,7 +105,8 @@ static int64_t traffic_of(const struct pv_server_count *c, size_t n, const char 
     return 0;
 }
 
-/* GET /v1/admin/servers: health, leases and share of traffic of each server. */
+/* GET /v1/admin/servers: health, leases and share of traffic of each server - the last hour's
+ * by whole minutes (the current one and the 59 before it), and every indicium's. */
 void pv_h_admin_servers(struct pv_call *c)
 {
     struct pv_store *st = c->st;
@@ -120,7 +121,7 @@ void pv_h_admin_servers(struct pv_call *c)
     int rc;
 
     if ((rc = pv_store_server_list(st, &sv, &nsv)) != PV_OK ||
-        (rc = pv_store_server_traffic(st, pv_now() - 3600, &hour, &nhour)) != PV_OK ||
+        (rc = pv_store_server_traffic(st, pv_now() - 59 * 60, &hour, &nhour)) != PV_OK ||
         (rc = pv_store_server_traffic(st, 0, &all, &nall)) != PV_OK ||
         (rc = pv_store_psd_list(st, &psds, &npsds)) != PV_OK) {
         pv_reply_error(rp, rc, NULL, NULL);

@@ -179,63 +179,77 @@ static int pieces_add(struct pv_store *st, const char *server, int64_t n)
     return pv_q_exec(&q);
 }
 
-/* What a run of indicia adds to one PSD's day (psd_days, v44). */
-struct psd_day {
-    int64_t day, pieces;
+/* What a run of indicia adds to one PSD's day (psd_days, v44: server NULL, a = the day, b = the
+ * PSD) or to one server's minute (server_minutes, v45: a = the minute). */
+struct tally {
+    const char *server;
+    int64_t a, b, pieces;
     pv_mills postage;
-    int64_t psd_id;
 };
 
-/* The PSD days of psd_days[n] added in one upsert each. PV_OK or the statement's code. */
-static int days_write(struct pv_store *st, const struct psd_day *d, size_t n)
+/* tallies t[n] added in one upsert each. PV_OK or the statement's code. */
+static int tallies_write(struct pv_store *st, const struct tally *t, size_t n)
 {
     struct pv_q q;
     size_t i;
     int rc = PV_OK;
 
     for (i = 0; i < n && rc == PV_OK; i++) {
-        pv_q_start(&q, st, S_PSD_DAYS_ADD);
-        pv_q_int(&q, d[i].day);
-        pv_q_int(&q, d[i].psd_id);
-        pv_q_int(&q, d[i].pieces);
-        pv_q_int(&q, d[i].postage);
+        if (t[i].server) {
+            pv_q_start(&q, st, S_SERVER_MINUTES_ADD);
+            pv_q_text(&q, t[i].server);
+            pv_q_int(&q, t[i].a);
+            pv_q_int(&q, t[i].pieces);
+        } else {
+            pv_q_start(&q, st, S_PSD_DAYS_ADD);
+            pv_q_int(&q, t[i].a);
+            pv_q_int(&q, t[i].b);
+            pv_q_int(&q, t[i].pieces);
+            pv_q_int(&q, t[i].postage);
+        }
         rc = pv_q_exec(&q);
     }
     return rc;
 }
 
-/* recs[n] (borrowed) added to their PSDs' days (psd_days): SQLite's, whose store keeps them
- * since v44; PostgreSQL's trigger adds a statement's rows itself. One upsert a PSD and UTC
- * day (a batch's are a processor's few PSDs, one day but at midnight). PV_OK, PV_EOVERFLOW
- * past the money range, or the statement's code. */
-static int days_add(struct pv_store *st, const struct pv_indicium_rec *const *recs, size_t n)
+/* recs[n] (borrowed) added to their PSDs' days (psd_days) and their servers' minutes
+ * (server_minutes): SQLite's, whose store keeps them since v44 and v45; PostgreSQL's trigger
+ * adds a statement's rows itself. One upsert a PSD and UTC day, and one a server and minute
+ * (a batch's are a processor's few PSDs, one server and one or two minutes). PV_OK,
+ * PV_EOVERFLOW past the money range, or the statement's code. */
+static int tallies_add(struct pv_store *st, const struct pv_indicium_rec *const *recs, size_t n)
 {
-    struct psd_day d[8];
-    size_t i, k, nd = 0;
-    int rc = PV_OK;
+    struct tally t[8];
+    size_t i, k, nt = 0;
+    int rc = PV_OK, side;
 
     if (!pv_sql_has(st, S_PSD_DAYS_ADD))
         return PV_OK;
-    for (i = 0; i < n && rc == PV_OK; i++) {
-        int64_t day = recs[i]->created / 86400, psd = recs[i]->ind.device_id;
+    for (i = 0; i < n && rc == PV_OK; i++)
+        for (side = 0; side < 2 && rc == PV_OK; side++) {
+            struct tally e = {side ? recs[i]->server_id : NULL,
+                              side ? recs[i]->created / 60 : recs[i]->created / 86400,
+                              side ? 0 : recs[i]->ind.device_id, 0, 0};
 
-        for (k = 0; k < nd && (d[k].day != day || d[k].psd_id != psd); k++)
-            ;
-        if (k == nd && nd == sizeof d / sizeof d[0]) {
-            /* More PSD days than the table holds: these written, the rest after them. */
-            rc = days_write(st, d, nd);
-            k = nd = 0;
+            for (k = 0; k < nt && (t[k].a != e.a || t[k].b != e.b || !t[k].server != !e.server ||
+                                   (e.server && strcmp(t[k].server, e.server) != 0));
+                 k++)
+                ;
+            if (k == nt && nt == sizeof t / sizeof t[0]) {
+                /* More than the table holds: these written, the rest after them. */
+                rc = tallies_write(st, t, nt);
+                k = nt = 0;
+            }
+            if (k == nt)
+                t[nt++] = e;
+            t[k].pieces++;
+            if (rc == PV_OK && !side)
+                rc = pv_money_add(t[k].postage, recs[i]->ind.postage_mills, &t[k].postage);
         }
-        if (k == nd)
-            d[nd++] = (struct psd_day){day, 0, 0, psd};
-        d[k].pieces++;
-        if (rc == PV_OK)
-            rc = pv_money_add(d[k].postage, recs[i]->ind.postage_mills, &d[k].postage);
-    }
-    return rc == PV_OK ? days_write(st, d, nd) : rc;
+    return rc == PV_OK ? tallies_write(st, t, nt) : rc;
 }
 
-/* rec's row (and its metadata rows), uncounted: the callers count it (pieces_add, days_add). */
+/* rec's row (and its metadata rows), uncounted: the callers count it (pieces_add, tallies_add). */
 static int insert_row(struct pv_store *st, const struct pv_indicium_rec *rec)
 {
     const struct pv_indicium *ind = &rec->ind;
@@ -294,18 +308,19 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
         return PV_EINVAL;
     if (!pv_sql_has(st, S_SERVER_PIECES_ADD))
         return insert_row(st, rec);
-    /* The row, its server's count and its PSD's day: one write. */
+    /* The row, its server's count and minute and its PSD's day: one write. */
     if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
         return rc;
     if ((rc = insert_row(st, rec)) == PV_OK)
         rc = pieces_add(st, rec->server_id, 1);
     if (rc == PV_OK)
-        rc = days_add(st, &rec, 1);
+        rc = tallies_add(st, &rec, 1);
     return pv_write_leave(st, own, rc);
 }
 
 /* Without arrays (SQLite): recs[n] one row at a time, then each server's count once for its
- * run of rows (a batch's are one processor's) and each PSD's day once, all in one write. */
+ * run of rows (a batch's are one processor's), each PSD's day and each server's minute once,
+ * all in one write. */
 static int insert_rows(struct pv_store *st, const struct pv_indicium_rec *const *recs, size_t n)
 {
     size_t i, run = 0;
@@ -325,7 +340,7 @@ static int insert_rows(struct pv_store *st, const struct pv_indicium_rec *const 
         }
     }
     if (rc == PV_OK)
-        rc = days_add(st, recs, n);
+        rc = tallies_add(st, recs, n);
     return pv_write_leave(st, own, rc);
 }
 

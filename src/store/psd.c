@@ -376,7 +376,7 @@ int pv_store_server_traffic(struct pv_store *st, int64_t since, struct pv_server
         pv_q_start(&q, st, S_SERVER_PIECES);
     } else {
         pv_q_start(&q, st, S_SERVER_TRAFFIC);
-        pv_q_int(&q, since);
+        pv_q_int(&q, since / 60);
     }
     return pv_q_list(&q, sizeof **out, read_count, (void **) out, n);
 }

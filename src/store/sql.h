@@ -126,6 +126,15 @@
     "($17, $18, $19, $20), ($21, $22, $23, $24), ($25, $26, $27, $28), ($29, $30, $31, $32), "     \
     "($33, $34, $35, $36), ($37, $38, $39, $40), ($41, $42, $43, $44), ($45, $46, $47, $48), "     \
     "($49, $50, $51, $52), ($53, $54, $55, $56), ($57, $58, $59, $60), ($61, $62, $63, $64)"
+/* A minute's slot in server_minutes (v45), 0-59 whatever the minute's sign; and the upsert of a
+ * server's minute into its slot: the same minute adds, a later one takes the slot over, an
+ * earlier one (sixty or more minutes before the slot's) is left out. */
+#define MINUTE_SLOT(m) "((" m ") % 60 + 60) % 60"
+#define MINUTES_UPSERT                                                                             \
+    "    ON CONFLICT (server_id, slot) DO UPDATE SET pieces = CASE WHEN server_minutes.minute = "  \
+    "excluded.minute THEN server_minutes.pieces + excluded.pieces ELSE excluded.pieces END, "      \
+    "minute = excluded.minute WHERE server_minutes.minute <= excluded.minute"
+
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
                            "AND name = 'schema_version')",                                         \
@@ -390,12 +399,11 @@
     X(SERVER_LIST, BOTH("SELECT id, address, crypto_module, key_ids, status, started_ms, "         \
                         "heartbeat_ms, module_id FROM servers ORDER BY id"))                       \
     X(SERVER_SET_STATUS, BOTH("UPDATE servers SET status = $1 WHERE id = $2"))                     \
-    /* A time's indicia by server, found through indicia_psd_created (each PSD's from $1 on; on    \
-     * SQLite read from it alone, the server in the index since v39): v38 dropped indicia_server;  \
-     * every count from the start is SERVER_PIECES. */                                             \
-    X(SERVER_TRAFFIC, BOTH("SELECT server_id, count(*) FROM indicia WHERE psd_id IN "              \
-                           "(SELECT id FROM psds) AND created >= $1 GROUP BY server_id "           \
-                           "ORDER BY server_id"))                                                  \
+    /* Each server's indicia of minute $1 on, from its ring of the last sixty minutes (v45,        \
+     * server_minutes; until then every indicium of the hour through indicia_psd_created); every   \
+     * count from the start is SERVER_PIECES. */                                                   \
+    X(SERVER_TRAFFIC, BOTH("SELECT server_id, CAST(sum(pieces) AS BIGINT) FROM server_minutes "    \
+                           "WHERE minute >= $1 GROUP BY server_id ORDER BY server_id"))            \
     X(SERVER_PIECES, BOTH("SELECT server_id, pieces FROM server_pieces WHERE pieces > 0 "          \
                           "ORDER BY server_id"))                                                   \
     /* $2 indicia of server $1 inserted (indicia.c; SQLite since v40: PostgreSQL's trigger counts  \
@@ -404,6 +412,11 @@
       DIALECT("INSERT INTO server_pieces(server_id, pieces) VALUES ($1, $2) "                      \
               "ON CONFLICT (server_id) DO UPDATE SET pieces = pieces + excluded.pieces",           \
               NULL))                                                                               \
+    /* $3 indicia of server $1 in minute $2 inserted (indicia.c; SQLite since v45: PostgreSQL's    \
+     * trigger adds them once a statement). */                                                     \
+    X(SERVER_MINUTES_ADD, DIALECT("INSERT INTO server_minutes(server_id, slot, minute, pieces) "   \
+                                  "VALUES ($1, " MINUTE_SLOT("$2") ", $2, $3)" MINUTES_UPSERT,     \
+                                  NULL))                                                           \
     /* $3 indicia of PSD $2 on day $1 inserted, $4 of postage (indicia.c; SQLite since v44:        \
      * PostgreSQL's trigger adds them once a statement). */                                        \
     X(PSD_DAYS_ADD,                                                                                \

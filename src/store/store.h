@@ -55,7 +55,7 @@
 #define PV_REASON_MAX    256  /* a PSD status change's reason + NUL */
 
 /* The schema version this binary's backends migrate to and require. */
-#define PV_SCHEMA_VERSION 44
+#define PV_SCHEMA_VERSION 45
 
 enum pv_psd_status { PV_PSD_ACTIVE = 0, PV_PSD_SUSPENDED = 1, PV_PSD_RETIRED = 2 };
 
@@ -554,9 +554,11 @@ int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const 
  * its address, module, keys, start and heartbeat - an existing row keeps
  * the status an operator gave it. server_heartbeat stamps now_ms and the
  * key ids and answers the status; PV_ENOTFOUND. server_set_status:
- * PV_ENOTFOUND. server_traffic counts indicia per server created at or
- * after since (unix seconds; since <= 0: every indicium, read from the
- * servers' kept counts, not the indicia), in server order; *out owned. */
+ * PV_ENOTFOUND. server_traffic counts indicia per server created in since's
+ * minute (unix seconds) or after, read from the servers' kept minutes
+ * (schema v45), which hold the last sixty minutes a server signed in (since
+ * <= 0: every indicium, read from the servers' kept counts); neither reads
+ * the indicia. In server order; *out owned. */
 int pv_store_server_register(struct pv_store *st, const struct pv_server_rec *rec);
 int pv_store_server_heartbeat(struct pv_store *st, const char *id, const char *key_ids,
                               int64_t now_ms, int *status);

@@ -1563,19 +1563,30 @@ static void test_prefetch(void **state)
     assert_int_equal(bal, 700);
 }
 
+/* pv_store_server_traffic since since: a's count, then b's (NULL: none), and no other. */
+static void expect_traffic(struct pv_store *st, int64_t since, const char *a, int64_t na,
+                           const char *b, int64_t nb)
+{
+    struct pv_server_count *c = NULL;
+    size_t n = 99;
+
+    OK(pv_store_server_traffic(st, since, &c, &n));
+    assert_int_equal(n, (a != NULL) + (b != NULL));
+    if (a) {
+        assert_string_equal(c[0].server_id, a);
+        assert_int_equal(c[0].count, na);
+    }
+    if (b) {
+        assert_string_equal(c[1].server_id, b);
+        assert_int_equal(c[1].count, nb);
+    }
+    free(c);
+}
+
 /* The servers' counts of their indicia from the start (schema v38): two, a's then b's. */
 static void expect_counts(struct pv_store *st, const char *a, int64_t na, const char *b, int64_t nb)
 {
-    struct pv_server_count *counts;
-    size_t n;
-
-    OK(pv_store_server_traffic(st, 0, &counts, &n));
-    assert_int_equal(n, 2);
-    assert_string_equal(counts[0].server_id, a);
-    assert_int_equal(counts[0].count, na);
-    assert_string_equal(counts[1].server_id, b);
-    assert_int_equal(counts[1].count, nb);
-    free(counts);
+    expect_traffic(st, 0, a, na, b, nb);
 }
 
 /*
@@ -2429,6 +2440,7 @@ static void test_printing(void **state)
 
 static void test_servers(void **state)
 {
+    const int64_t m = 1700001001 / 60; /* the minute of make_indicium's first pieces */
     struct pv_store *st = *state;
     struct pv_server_rec r, *list;
     struct pv_server_count *counts;
@@ -2471,7 +2483,7 @@ static void test_servers(void **state)
     free(list);
 
     /* Traffic per server: from the start, the servers' kept counts (schema v38); since a
-     * time, from the indicia. */
+     * time, from their kept minutes (v45): whole minutes, the last sixty a server signed in. */
     seed_for_indicia(st);
     make_indicium(&ind, "ind_1", "cus_A", 1, 1, "");
     COPY(ind.server_id, "proc-a");
@@ -2482,20 +2494,51 @@ static void test_servers(void **state)
     make_indicium(&ind, "ind_3", "cus_A", 2, 3, "");
     COPY(ind.server_id, "proc-b");
     OK(pv_store_indicium_insert(st, &ind));
-    /* An older one: counted from the start, not since 1700001002. */
+    /* An older one: counted from the start, not in the minutes since 1700001002. */
     make_indicium(&ind, "ind_4", "cus_A", 2, 4, "");
     COPY(ind.server_id, "proc-a");
     ind.created = 1600000000;
     OK(pv_store_indicium_insert(st, &ind));
     expect_counts(st, "proc-a", 2, "proc-b", 2);
-    OK(pv_store_server_traffic(st, 1700001002, &counts, &n));
-    assert_int_equal(n, 1); /* ind_2 (1700001002) and ind_3 (1700001003), both proc-b's */
-    assert_string_equal(counts[0].server_id, "proc-b");
-    assert_int_equal(counts[0].count, 2);
-    free(counts);
+    /* ind_1-3 (1700001001-1700001003) are of one minute, m. */
+    expect_traffic(st, m * 60 + 59, "proc-a", 1, "proc-b", 2);
+    expect_traffic(st, (m + 1) * 60, NULL, 0, NULL, 0);
     OK(pv_store_server_traffic(st, INT64_MAX, &counts, &n));
     assert_int_equal(n, 0);
     free(counts);
+    /* Sixty minutes on, proc-b's slot of minute m is taken over; a piece of minute m after
+     * that (sixty minutes before the slot's) is left out of it, and counted from the start. */
+    make_indicium(&ind, "ind_5", "cus_A", 2, 5, "");
+    COPY(ind.server_id, "proc-b");
+    ind.created = (m + 60) * 60 + 5;
+    OK(pv_store_indicium_insert(st, &ind));
+    make_indicium(&ind, "ind_6", "cus_A", 2, 6, "");
+    COPY(ind.server_id, "proc-b");
+    ind.created = m * 60 + 30;
+    OK(pv_store_indicium_insert(st, &ind));
+    expect_traffic(st, m * 60, "proc-a", 1, "proc-b", 1);
+    expect_traffic(st, (m + 1) * 60, "proc-b", 1, NULL, 0);
+    expect_counts(st, "proc-a", 2, "proc-b", 4);
+    /* A batch (PostgreSQL: one statement) of proc-c over two minutes of one slot and the
+     * next minute: the later minutes count, and no slot is written twice. */
+    {
+        struct pv_indicium_rec b[3];
+        const struct pv_indicium_rec *recs[3] = {&b[0], &b[1], &b[2]};
+        const int64_t at[3] = {(m + 61) * 60, (m + 121) * 60 + 1, (m + 122) * 60};
+        size_t i;
+
+        for (i = 0; i < 3; i++) {
+            char id[16];
+
+            snprintf(id, sizeof id, "ind_c%u", (unsigned) i);
+            make_indicium(&b[i], id, "cus_A", 1, 10 + (uint32_t) i, "");
+            COPY(b[i].server_id, "proc-c");
+            b[i].created = at[i];
+        }
+        OK(pv_store_indicia_insert(st, recs, 3));
+        expect_traffic(st, (m + 63) * 60, "proc-c", 2, NULL, 0);
+        expect_traffic(st, (m + 122) * 60, "proc-c", 1, NULL, 0);
+    }
 }
 
 static void test_leases(void **state)
