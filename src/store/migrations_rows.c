@@ -335,12 +335,12 @@ const struct ddl pv_migration_v44[] = {
  * session 36). GET /v1/admin/servers' count of the last hour (SERVER_TRAFFIC) read every
  * indicium of that hour through indicia_psd_created - at the bench's 12,000 purchases a second
  * 43 million index entries, seconds of a read on each request (on PostgreSQL a row each too).
- * Now a server's row of slot minute % 60 holds its indicia of that minute; an insert of a
- * later minute takes the slot over, one of an earlier minute (sixty or more before: outside
- * the hour) leaves it, so the count reads at most sixty rows a server: the current minute
- * and the 59 before it (the hour by whole minutes, no longer to the second). Kept in the
- * same write as the indicia, as psd_days (v44): on SQLite by indicia.c, on PostgreSQL by
- * v38's trigger. The slots are filled from the last hour's indicia; safe to run again.
+ * Now a server's row of slot minute % 60 holds its indicia of that minute; an insert of
+ * another minute takes the slot over (a clock put back refills the slots within the hour), so
+ * the count reads at most sixty rows a server: the current minute and the 59 before it (the
+ * hour by whole minutes, no longer to the second; minutes ahead of the clock not counted). Kept in
+ * the same write as the indicia, as psd_days (v44): on SQLite by indicia.c, on PostgreSQL by v38's
+ * trigger. The slots are filled from the last hour's indicia; safe to run again.
  */
 const struct ddl pv_migration_v45[] = {
     {PG, "LOCK TABLE indicia IN SHARE ROW EXCLUSIVE MODE"},

@@ -127,13 +127,14 @@
     "($33, $34, $35, $36), ($37, $38, $39, $40), ($41, $42, $43, $44), ($45, $46, $47, $48), "     \
     "($49, $50, $51, $52), ($53, $54, $55, $56), ($57, $58, $59, $60), ($61, $62, $63, $64)"
 /* A minute's slot in server_minutes (v45), 0-59 whatever the minute's sign; and the upsert of a
- * server's minute into its slot: the same minute adds, a later one takes the slot over, an
- * earlier one (sixty or more minutes before the slot's) is left out. */
+ * server's minute into its slot: the same minute adds, another takes the slot over - a later
+ * one as the clock goes on, an earlier one after a clock put back (its minutes ahead leave the
+ * slots as it writes, within the hour). */
 #define MINUTE_SLOT(m) "((" m ") % 60 + 60) % 60"
 #define MINUTES_UPSERT                                                                             \
     "    ON CONFLICT (server_id, slot) DO UPDATE SET pieces = CASE WHEN server_minutes.minute = "  \
     "excluded.minute THEN server_minutes.pieces + excluded.pieces ELSE excluded.pieces END, "      \
-    "minute = excluded.minute WHERE server_minutes.minute <= excluded.minute"
+    "minute = excluded.minute"
 
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
@@ -399,11 +400,12 @@
     X(SERVER_LIST, BOTH("SELECT id, address, crypto_module, key_ids, status, started_ms, "         \
                         "heartbeat_ms, module_id FROM servers ORDER BY id"))                       \
     X(SERVER_SET_STATUS, BOTH("UPDATE servers SET status = $1 WHERE id = $2"))                     \
-    /* Each server's indicia of minute $1 on, from its ring of the last sixty minutes (v45,        \
+    /* Each server's indicia of minutes $1 to $1 + 59, from its ring of sixty (v45,                \
      * server_minutes; until then every indicium of the hour through indicia_psd_created); every   \
      * count from the start is SERVER_PIECES. */                                                   \
     X(SERVER_TRAFFIC, BOTH("SELECT server_id, CAST(sum(pieces) AS BIGINT) FROM server_minutes "    \
-                           "WHERE minute >= $1 GROUP BY server_id ORDER BY server_id"))            \
+                           "WHERE minute >= $1 AND minute <= $1 + 59 GROUP BY server_id "          \
+                           "ORDER BY server_id"))                                                  \
     X(SERVER_PIECES, BOTH("SELECT server_id, pieces FROM server_pieces WHERE pieces > 0 "          \
                           "ORDER BY server_id"))                                                   \
     /* $2 indicia of server $1 inserted (indicia.c; SQLite since v40: PostgreSQL's trigger counts  \

@@ -554,11 +554,11 @@ int pv_store_printer_delete(struct pv_store *st, const char *customer_id, const 
  * its address, module, keys, start and heartbeat - an existing row keeps
  * the status an operator gave it. server_heartbeat stamps now_ms and the
  * key ids and answers the status; PV_ENOTFOUND. server_set_status:
- * PV_ENOTFOUND. server_traffic counts indicia per server created in since's
- * minute (unix seconds) or after, read from the servers' kept minutes
- * (schema v45), which hold the last sixty minutes a server signed in (since
- * <= 0: every indicium, read from the servers' kept counts); neither reads
- * the indicia. In server order; *out owned. */
+ * PV_ENOTFOUND. server_traffic counts indicia per server created in the
+ * sixty minutes from since's (unix seconds; since <= 0: every indicium, read
+ * from the servers' kept counts), read from the servers' kept minutes (schema
+ * v45), which hold the last sixty a server signed in: since 59 minutes back
+ * or less is exact. Neither reads the indicia. In server order; *out owned. */
 int pv_store_server_register(struct pv_store *st, const struct pv_server_rec *rec);
 int pv_store_server_heartbeat(struct pv_store *st, const char *id, const char *key_ids,
                               int64_t now_ms, int *status);

@@ -2507,17 +2507,19 @@ static void test_servers(void **state)
     assert_int_equal(n, 0);
     free(counts);
     /* Sixty minutes on, proc-b's slot of minute m is taken over; a piece of minute m after
-     * that (sixty minutes before the slot's) is left out of it, and counted from the start. */
+     * that (a clock put back an hour) takes it back. Counted from the start either way. */
     make_indicium(&ind, "ind_5", "cus_A", 2, 5, "");
     COPY(ind.server_id, "proc-b");
     ind.created = (m + 60) * 60 + 5;
     OK(pv_store_indicium_insert(st, &ind));
+    expect_traffic(st, m * 60, "proc-a", 1, NULL, 0);
+    expect_traffic(st, (m + 1) * 60, "proc-b", 1, NULL, 0);
     make_indicium(&ind, "ind_6", "cus_A", 2, 6, "");
     COPY(ind.server_id, "proc-b");
     ind.created = m * 60 + 30;
     OK(pv_store_indicium_insert(st, &ind));
     expect_traffic(st, m * 60, "proc-a", 1, "proc-b", 1);
-    expect_traffic(st, (m + 1) * 60, "proc-b", 1, NULL, 0);
+    expect_traffic(st, (m + 1) * 60, NULL, 0, NULL, 0);
     expect_counts(st, "proc-a", 2, "proc-b", 4);
     /* A batch (PostgreSQL: one statement) of proc-c over two minutes of one slot and the
      * next minute: the later minutes count, and no slot is written twice. */
@@ -2538,6 +2540,8 @@ static void test_servers(void **state)
         OK(pv_store_indicia_insert(st, recs, 3));
         expect_traffic(st, (m + 63) * 60, "proc-c", 2, NULL, 0);
         expect_traffic(st, (m + 122) * 60, "proc-c", 1, NULL, 0);
+        /* Sixty minutes from since's, no more: proc-c's are ahead of minute m + 59. */
+        expect_traffic(st, m * 60, "proc-a", 1, "proc-b", 1);
     }
 }
 
