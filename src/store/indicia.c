@@ -215,8 +215,10 @@ static int tallies_write(struct pv_store *st, const struct tally *t, size_t n)
 /* recs[n] (borrowed) added to their PSDs' days (psd_days) and their servers' minutes
  * (server_minutes): SQLite's, whose store keeps them since v44 and v45; PostgreSQL's trigger
  * adds a statement's rows itself. One upsert a PSD and UTC day, and one a server and minute
- * (a batch's are a processor's few PSDs, one server and one or two minutes). PV_OK,
- * PV_EOVERFLOW past the money range, or the statement's code. */
+ * (a batch's are a processor's few PSDs, one server and one or two minutes, in time order: a
+ * set of rows over an hour, which no purchase batch is, leaves a server's slot to the minute
+ * written last, where PostgreSQL's trigger leaves it to the latest). PV_OK, PV_EOVERFLOW past
+ * the money range, or the statement's code. */
 static int tallies_add(struct pv_store *st, const struct pv_indicium_rec *const *recs, size_t n)
 {
     struct tally t[8];
