@@ -44,7 +44,9 @@
 # an older build to compare with), HISTORY=N (with DB=sqlite or DB=postgres:
 # the run on an empty store, then the same run on a store filled with N
 # indicia of history by bench/history_fill.py, and the ratio of the two; goal
-# 0.9; HISTORY_RUNS=K alternates K pairs of runs and compares the means),
+# 0.9; HISTORY_RUNS=K alternates K pairs of runs and compares the means; each run also
+# prints what the operators' polled reads cost there, GET /v1/admin/stats?days=366 and GET
+# /v1/admin/servers, the server idle),
 # RUNS=K (default 1: without HISTORY, the reference and the load - with CARD=1 the card
 # and the balance run, each on a fresh vendor - K times in turn, each pair printed, then
 # the means and their ratio: one machine shared by wrk, stampd and the database moves
@@ -324,6 +326,16 @@ load() {
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     sampler=""
+    # HISTORY=N: what the operators' polled reads cost on this store, the server idle - the
+    # charts of a year (the web UI asks every 10 s) and the servers' last hour; the best of 3.
+    ops=""
+    if [ "$history" != 0 ]; then
+        ops=$(for path in "/v1/admin/stats?days=366" /v1/admin/servers; do
+            for _ in 1 2 3; do
+                curl -s -o /dev/null -w '%{time_total}\n' "$url$path" -H "Authorization: Bearer $op"
+            done | sort -n | head -n 1
+        done | awk '{ printf "%s%.1f ms", (NR > 1 ? ", GET /v1/admin/servers " : "GET /v1/admin/stats?days=366 "), $1 * 1000 }')
+    fi
     books=$(curl -s "$url/v1/psds" -H "Authorization: Bearer $op" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -368,6 +380,7 @@ EOF
     fi
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
+    [ -n "$ops" ] && echo "$label: the operators' reads, the server idle (best of 3): $ops"
     # Everything on the machine a purchase (wrk included): on an idle machine the
     # ceiling at this cost is cores x 1e6 / this.
     awk -v t=$((mc1 - mc0)) -v hz="$(getconf CLK_TCK)" -v r="$rate" -v s="$secs" -v c="$cores" \
