@@ -164,25 +164,14 @@ static int insertable(const struct pv_indicium_rec *rec)
            rec->data_len >= PV_INDICIUM_SHORTEST && rec->data_len <= sizeof rec->data;
 }
 
-/* n more indicia of server (borrowed) in its count (server_pieces): SQLite's, whose store
- * keeps it since v40; PostgreSQL's trigger counts a statement's rows itself. PV_OK or the
- * statement's code. */
-static int pieces_add(struct pv_store *st, const char *server, int64_t n)
-{
-    struct pv_q q;
-
-    if (n == 0 || !pv_sql_has(st, S_SERVER_PIECES_ADD))
-        return PV_OK;
-    pv_q_start(&q, st, S_SERVER_PIECES_ADD);
-    pv_q_text(&q, server);
-    pv_q_int(&q, n);
-    return pv_q_exec(&q);
-}
-
-/* What a run of indicia adds to one PSD's day (psd_days, v44: server NULL, a = the day, b = the
- * PSD) or to one server's minute (server_minutes, v45: a = the minute). */
+/* What indicia add to a count the store keeps beside them on SQLite (PostgreSQL's trigger on
+ * indicia keeps the same from a statement's new rows): a server's count (server_pieces, v38;
+ * kept by the store since v40), a server's minute (server_minutes, v45: a = the minute) or a
+ * PSD's UTC day (psd_days, v44: a = the day, b = the PSD, and its postage). */
+enum tally_kind { TALLY_SERVER, TALLY_MINUTE, TALLY_DAY, TALLY_KINDS };
 struct tally {
-    const char *server;
+    enum tally_kind kind;
+    const char *server; /* borrowed from the indicia; NULL for a day */
     int64_t a, b, pieces;
     pv_mills postage;
 };
@@ -195,45 +184,61 @@ static int tallies_write(struct pv_store *st, const struct tally *t, size_t n)
     int rc = PV_OK;
 
     for (i = 0; i < n && rc == PV_OK; i++) {
-        if (t[i].server) {
-            pv_q_start(&q, st, S_SERVER_MINUTES_ADD);
-            pv_q_text(&q, t[i].server);
-            pv_q_int(&q, t[i].a);
-            pv_q_int(&q, t[i].pieces);
-        } else {
+        if (t[i].kind == TALLY_DAY) {
             pv_q_start(&q, st, S_PSD_DAYS_ADD);
             pv_q_int(&q, t[i].a);
             pv_q_int(&q, t[i].b);
             pv_q_int(&q, t[i].pieces);
             pv_q_int(&q, t[i].postage);
+        } else {
+            pv_q_start(&q, st,
+                       t[i].kind == TALLY_MINUTE ? S_SERVER_MINUTES_ADD : S_SERVER_PIECES_ADD);
+            pv_q_text(&q, t[i].server);
+            if (t[i].kind == TALLY_MINUTE)
+                pv_q_int(&q, t[i].a);
+            pv_q_int(&q, t[i].pieces);
         }
         rc = pv_q_exec(&q);
     }
     return rc;
 }
 
-/* recs[n] (borrowed) added to their PSDs' days (psd_days) and their servers' minutes
- * (server_minutes): SQLite's, whose store keeps them since v44 and v45; PostgreSQL's trigger
- * adds a statement's rows itself. One upsert a PSD and UTC day, and one a server and minute
- * (a batch's are a processor's few PSDs, one server and one or two minutes, in time order: a
- * set of rows over an hour, which no purchase batch is, leaves a server's slot to the minute
- * written last, where PostgreSQL's trigger leaves it to the latest). PV_OK, PV_EOVERFLOW past
- * the money range, or the statement's code. */
+/* What r (borrowed) adds to a tally of kind: one piece of its key. */
+static struct tally tally_of(enum tally_kind kind, const struct pv_indicium_rec *r)
+{
+    struct tally e = {kind, r->server_id, 0, 0, 0, 0};
+
+    if (kind == TALLY_MINUTE)
+        e.a = r->created / 60;
+    else if (kind == TALLY_DAY) {
+        e.server = NULL;
+        e.a = r->created / 86400;
+        e.b = r->ind.device_id;
+    }
+    return e;
+}
+
+/* recs[n] (borrowed) added to their servers' counts and minutes and their PSDs' days, when the
+ * store keeps them (SQLite). One upsert a server, a server and minute, and a PSD and UTC day
+ * (a batch's are one server's, of one or two minutes and a processor's few PSDs, in time
+ * order: a set of rows over an hour, which no purchase batch is, leaves a server's slot to the
+ * minute written last, where PostgreSQL's trigger leaves it to the latest). PV_OK,
+ * PV_EOVERFLOW past the money range, or the statement's code. */
 static int tallies_add(struct pv_store *st, const struct pv_indicium_rec *const *recs, size_t n)
 {
-    struct tally t[8];
+    struct tally t[12];
     size_t i, k, nt = 0;
-    int rc = PV_OK, side;
+    int rc = PV_OK;
+    enum tally_kind kind;
 
-    if (!pv_sql_has(st, S_PSD_DAYS_ADD))
+    if (!pv_sql_has(st, S_SERVER_PIECES_ADD))
         return PV_OK;
     for (i = 0; i < n && rc == PV_OK; i++)
-        for (side = 0; side < 2 && rc == PV_OK; side++) {
-            struct tally e = {side ? recs[i]->server_id : NULL,
-                              side ? recs[i]->created / 60 : recs[i]->created / 86400,
-                              side ? 0 : recs[i]->ind.device_id, 0, 0};
+        for (kind = 0; kind < TALLY_KINDS && rc == PV_OK; kind++) {
+            const struct pv_indicium_rec *r = recs[i];
+            const struct tally e = tally_of(kind, r);
 
-            for (k = 0; k < nt && (t[k].a != e.a || t[k].b != e.b || !t[k].server != !e.server ||
+            for (k = 0; k < nt && (t[k].kind != kind || t[k].a != e.a || t[k].b != e.b ||
                                    (e.server && strcmp(t[k].server, e.server) != 0));
                  k++)
                 ;
@@ -245,13 +250,13 @@ static int tallies_add(struct pv_store *st, const struct pv_indicium_rec *const 
             if (k == nt)
                 t[nt++] = e;
             t[k].pieces++;
-            if (rc == PV_OK && !side)
-                rc = pv_money_add(t[k].postage, recs[i]->ind.postage_mills, &t[k].postage);
+            if (rc == PV_OK && kind == TALLY_DAY)
+                rc = pv_money_add(t[k].postage, r->ind.postage_mills, &t[k].postage);
         }
     return rc == PV_OK ? tallies_write(st, t, nt) : rc;
 }
 
-/* rec's row (and its metadata rows), uncounted: the callers count it (pieces_add, tallies_add). */
+/* rec's row (and its metadata rows), uncounted: the callers count it (tallies_add). */
 static int insert_row(struct pv_store *st, const struct pv_indicium_rec *rec)
 {
     const struct pv_indicium *ind = &rec->ind;
@@ -314,33 +319,23 @@ int pv_store_indicium_insert(struct pv_store *st, const struct pv_indicium_rec *
     if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
         return rc;
     if ((rc = insert_row(st, rec)) == PV_OK)
-        rc = pieces_add(st, rec->server_id, 1);
-    if (rc == PV_OK)
         rc = tallies_add(st, &rec, 1);
     return pv_write_leave(st, own, rc);
 }
 
-/* Without arrays (SQLite): recs[n] one row at a time, then each server's count once for its
- * run of rows (a batch's are one processor's), each PSD's day and each server's minute once,
- * all in one write. */
+/* Without arrays (SQLite): recs[n] one row at a time, then their servers' counts and minutes
+ * and their PSDs' days, each once, all in one write. */
 static int insert_rows(struct pv_store *st, const struct pv_indicium_rec *const *recs, size_t n)
 {
-    size_t i, run = 0;
+    size_t i;
     int rc, own;
 
     if (n == 0)
         return PV_OK;
     if ((rc = pv_write_enter(st, 1, &own)) != PV_OK)
         return rc;
-    for (i = 0; i < n && rc == PV_OK; i++) {
-        if ((rc = insert_row(st, recs[i])) != PV_OK)
-            break;
-        run++;
-        if (i + 1 == n || strcmp(recs[i + 1]->server_id, recs[i]->server_id) != 0) {
-            rc = pieces_add(st, recs[i]->server_id, (int64_t) run);
-            run = 0;
-        }
-    }
+    for (i = 0; i < n && rc == PV_OK; i++)
+        rc = insert_row(st, recs[i]);
     if (rc == PV_OK)
         rc = tallies_add(st, recs, n);
     return pv_write_leave(st, own, rc);

@@ -280,20 +280,20 @@ const struct ddl pv_migration_v42[] = {
 #define PIECES_SERVERS                                                                             \
     "  INSERT INTO server_pieces(server_id, pieces)\n"                                             \
     "    SELECT server_id, count(*) FROM indicia_new GROUP BY server_id ORDER BY server_id\n"      \
-    "    ON CONFLICT (server_id) DO UPDATE SET pieces = server_pieces.pieces + excluded.pieces;\n"
+    "   " SERVERS_UPSERT ";\n"
 #define PIECES_DAYS                                                                                \
     "  INSERT INTO psd_days(day, psd_id, pieces, postage_mills)\n"                                 \
     "    SELECT created / 86400, psd_id, count(*), sum(postage_mills) FROM indicia_new\n"          \
     "    GROUP BY 1, 2 ORDER BY 1, 2\n"                                                            \
-    "    ON CONFLICT (day, psd_id) DO UPDATE SET pieces = psd_days.pieces + excluded.pieces,\n"    \
-    "      postage_mills = psd_days.postage_mills + excluded.postage_mills;\n"
+    "   " DAYS_UPSERT ";\n"
+/* An indicium's minute's slot in server_minutes (v45). */
+#define CREATED_SLOT MINUTE_SLOT("created / 60")
 #define PIECES_MINUTES                                                                             \
     "  INSERT INTO server_minutes(server_id, slot, minute, pieces)\n"                              \
     "    SELECT DISTINCT ON (server_id, slot) server_id, slot, minute, n FROM (\n"                 \
-    "      SELECT server_id, " MINUTE_SLOT(                                                        \
-        "created / 60") " AS slot, created / 60 AS minute,\n"                                      \
-                        "        count(*) AS n FROM indicia_new GROUP BY 1, 2, 3) m\n"             \
-                        "    ORDER BY server_id, slot, minute DESC\n" MINUTES_UPSERT ";\n"
+    "      SELECT server_id, " CREATED_SLOT " AS slot, created / 60 AS minute,\n"                  \
+    "        count(*) AS n FROM indicia_new GROUP BY 1, 2, 3) m\n"                                 \
+    "    ORDER BY server_id, slot, minute DESC\n" MINUTES_UPSERT ";\n"
 #define PIECES_FN(body)                                                                            \
     "CREATE OR REPLACE FUNCTION indicia_pieces() RETURNS trigger LANGUAGE plpgsql AS $$\n"         \
     "BEGIN\n" body "  RETURN NULL;\n"                                                              \
@@ -354,9 +354,8 @@ const struct ddl pv_migration_v45[] = {
     {PG, PIECES_FN(PIECES_SERVERS PIECES_DAYS PIECES_MINUTES)},
     {ALL, "DELETE FROM server_minutes"},
     {ALL, "INSERT INTO server_minutes(server_id, slot, minute, pieces) "
-          "SELECT server_id, " MINUTE_SLOT("created / 60") ", created / 60, count(*) FROM indicia "
-                                                           "WHERE psd_id IN (SELECT id FROM psds) "
-                                                           "AND created >= ({NOW} / 60 - 59) * 60 "
-                                                           "GROUP BY server_id, created / 60"},
+          "SELECT server_id, " CREATED_SLOT ", created / 60, count(*) FROM indicia "
+          "WHERE psd_id IN (SELECT id FROM psds) AND created >= ({NOW} / 60 - 59) * 60 "
+          "GROUP BY server_id, created / 60"},
     {0, NULL},
 };

@@ -135,6 +135,13 @@
     "    ON CONFLICT (server_id, slot) DO UPDATE SET pieces = CASE WHEN server_minutes.minute = "  \
     "excluded.minute THEN server_minutes.pieces + excluded.pieces ELSE excluded.pieces END, "      \
     "minute = excluded.minute"
+/* The upserts of a server's count (server_pieces, v38) and of a PSD's day (psd_days, v44):
+ * SQLite's statements and PostgreSQL's trigger add the same way. */
+#define SERVERS_UPSERT                                                                             \
+    " ON CONFLICT (server_id) DO UPDATE SET pieces = server_pieces.pieces + excluded.pieces"
+#define DAYS_UPSERT                                                                                \
+    " ON CONFLICT (day, psd_id) DO UPDATE SET pieces = psd_days.pieces + excluded.pieces, "        \
+    "postage_mills = psd_days.postage_mills + excluded.postage_mills"
 
 #define PV_STATEMENTS(X)                                                                           \
     X(HAVE_SCHEMA, DIALECT("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "      \
@@ -411,8 +418,7 @@
     /* $2 indicia of server $1 inserted (indicia.c; SQLite since v40: PostgreSQL's trigger counts  \
      * them once a statement). */                                                                  \
     X(SERVER_PIECES_ADD,                                                                           \
-      DIALECT("INSERT INTO server_pieces(server_id, pieces) VALUES ($1, $2) "                      \
-              "ON CONFLICT (server_id) DO UPDATE SET pieces = pieces + excluded.pieces",           \
+      DIALECT("INSERT INTO server_pieces(server_id, pieces) VALUES ($1, $2)" SERVERS_UPSERT,       \
               NULL))                                                                               \
     /* $3 indicia of server $1 in minute $2 inserted (indicia.c; SQLite since v45: PostgreSQL's    \
      * trigger adds them once a statement). */                                                     \
@@ -421,11 +427,9 @@
                                   NULL))                                                           \
     /* $3 indicia of PSD $2 on day $1 inserted, $4 of postage (indicia.c; SQLite since v44:        \
      * PostgreSQL's trigger adds them once a statement). */                                        \
-    X(PSD_DAYS_ADD,                                                                                \
-      DIALECT("INSERT INTO psd_days(day, psd_id, pieces, postage_mills) VALUES ($1, $2, $3, $4) "  \
-              "ON CONFLICT (day, psd_id) DO UPDATE SET pieces = pieces + excluded.pieces, "        \
-              "postage_mills = postage_mills + excluded.postage_mills",                            \
-              NULL))                                                                               \
+    X(PSD_DAYS_ADD, DIALECT("INSERT INTO psd_days(day, psd_id, pieces, postage_mills) "            \
+                            "VALUES ($1, $2, $3, $4)" DAYS_UPSERT,                                 \
+                            NULL))                                                                 \
     /* Locks the PSD's row: lease_acquire decides and writes under it. */                          \
     X(LEASE_GET_LOCK,                                                                              \
       DIALECT(NULL, "SELECT lease_holder, lease_expires FROM psds WHERE id = $1 FOR UPDATE"))      \

@@ -3180,7 +3180,8 @@ static void test_sales_daily(void **state)
     OK(pv_store_sales_daily(st, day0 + 3, &d, &n));
     assert_int_equal(n, 0);
 
-    /* A batch over more PSD days than the store's table of them (eight): PSD 2 on ten days
+    /* A batch over more tallies than the store's table of them holds (twelve: PSD days, server
+     * minutes and the server's count): PSD 2 on ten days
      * from day0 + 10, one piece a day, and PSD 1 twice on day0 + 2; in one write, which a
      * refused row leaves without any of them. */
     {
