@@ -25,6 +25,7 @@
 #include <string.h>
 
 #define CURSOR_PREFIX "dj_"
+#define RESET_CURSOR  "rs_" /* a page of resets: the last one's row id */
 
 static const char *money(pv_mills m, char buf[32])
 {
@@ -199,43 +200,38 @@ static json_t *reset_json(const struct pv_refill_rec *rf, const char *license, c
         pv_reset_verify(pem, license, rf) == PV_OK);
 }
 
+/* GET: a page of the resets, newest first (cursor RESET_CURSOR and the refill's row id). */
 void pv_h_authority_resets(struct pv_call *c)
 {
-    struct pv_psd_rec *psds = NULL;
     struct pv_refill_rec *rfs = NULL;
-    char *pem = NULL, *license = NULL;
-    size_t npsds = 0, nrfs = 0, i, j;
+    char *pem = NULL, *license = NULL, next[32];
+    struct pv_list_page pg;
+    uint64_t before = 0;
+    size_t n = 0, i;
     json_t *arr = NULL;
     int rc;
 
+    if (pv_list_args(c->rq, &pg, c->rp) != PV_OK ||
+        pv_list_cursor_num(&pg, RESET_CURSOR, (uint64_t) INT64_MAX, &before, c->rp) != PV_OK)
+        return;
     if ((rc = pv_authority_public_key(c->st, &pem)) != PV_OK ||
         (rc = pv_store_config_get(c->st, "license", &license)) != PV_OK ||
-        (rc = pv_store_psd_list(c->st, &psds, &npsds)) != PV_OK)
-        goto out;
-    arr = json_array();
-    for (i = 0; arr && i < npsds; i++) {
-        if (psds[i].test)
-            continue; /* play money: not the authority's */
-        if ((rc = pv_store_refill_list(c->st, psds[i].id, 0, &rfs, &nrfs)) != PV_OK)
-            goto out;
-        for (j = 0; j < nrfs; j++)
-            json_array_append_new(arr, reset_json(&rfs[j], license, pem));
-        free(rfs);
-        rfs = NULL;
-    }
-out:
-    free(pem);
-    free(license);
-    free(psds);
-    if (rc != PV_OK) {
-        json_decref(arr);
+        (rc = pv_store_reset_page(c->st, (int64_t) before, (size_t) pg.limit + 1, &rfs, &n)) !=
+            PV_OK) {
+        free(pem);
+        free(license);
         pv_reply_error(c->rp, rc, NULL, NULL);
         return;
     }
-    pv_reply_json(c->rp, 200,
-                  arr ? json_pack("{s:s, s:o, s:b, s:n}", "object", "list", "data", arr, "has_more",
-                                  0, "next_cursor")
-                      : NULL);
+    arr = json_array();
+    for (i = 0; arr && i < n && i < pg.limit; i++)
+        pv_list_push(&arr, reset_json(&rfs[i], license, pem));
+    if (n > pg.limit)
+        snprintf(next, sizeof next, RESET_CURSOR "%lld", (long long) rfs[pg.limit - 1].id);
+    free(rfs);
+    free(pem);
+    free(license);
+    pv_reply_list(c->rp, arr, n > pg.limit ? next : NULL);
 }
 
 /* The deposit's low threshold and where the deposit stands against it. */

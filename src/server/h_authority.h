@@ -13,8 +13,9 @@ void pv_h_authority_deposits(struct pv_call *c);
 void pv_h_admin_deposit(struct pv_call *c);
 
 /* Route handlers (routes.c): GET /v1/authority/key (anyone: the authority's
- * public key that signs resets), GET /v1/authority/resets (postal keys:
- * every reset of a live PSD with its authorisation and whether it verifies). */
+ * public key that signs resets), GET /v1/authority/resets (postal keys: a
+ * page of the live PSDs' resets, newest first, each with its authorisation
+ * and whether it verifies). */
 void pv_h_authority_key(struct pv_call *c);
 void pv_h_authority_resets(struct pv_call *c);
 

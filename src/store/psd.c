@@ -137,6 +137,7 @@ static int read_refill(struct pv_row *r, void *p)
 {
     struct pv_refill_rec *rec = p;
 
+    rec->id = pv_r_int(r);
     rec->psd_id = (uint32_t) pv_r_int(r);
     rec->amount = pv_r_int(r);
     rec->desc_before = pv_r_int(r);
@@ -180,6 +181,19 @@ int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, int64_t since,
     pv_q_start(&q, st, S_REFILL_LIST);
     pv_q_int(&q, psd_id);
     pv_q_int(&q, since);
+    return pv_q_list(&q, sizeof **out, read_refill, (void **) out, n);
+}
+
+int pv_store_reset_page(struct pv_store *st, int64_t before, size_t limit,
+                        struct pv_refill_rec **out, size_t *n)
+{
+    struct pv_q q;
+
+    if (!st || before < 0 || limit == 0 || limit > 10000)
+        return PV_EINVAL;
+    pv_q_start(&q, st, S_RESET_PAGE);
+    pv_q_int(&q, before ? before : INT64_MAX);
+    pv_q_int(&q, (int64_t) limit);
     return pv_q_list(&q, sizeof **out, read_refill, (void **) out, n);
 }
 

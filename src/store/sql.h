@@ -284,8 +284,11 @@
                            "WHERE psd_id = $1 AND id > $2 ORDER BY id LIMIT $3"))                  \
     X(REFILL_INSERT, BOTH("INSERT INTO refills(" REFILL_COLS ") "                                  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                \
-    X(REFILL_LIST, BOTH("SELECT " REFILL_COLS " FROM refills WHERE psd_id = $1 AND at >= $2 "      \
+    X(REFILL_LIST, BOTH("SELECT id, " REFILL_COLS " FROM refills WHERE psd_id = $1 AND at >= $2 "  \
                         "ORDER BY at, id"))                                                        \
+    /* The authority's resets, newest first, before id $1 (a test PSD's left out). */              \
+    X(RESET_PAGE, BOTH("SELECT id, " REFILL_COLS " FROM refills WHERE id < $1 AND psd_id IN "      \
+                       "(SELECT id FROM psds WHERE test = 0) ORDER BY id DESC LIMIT $2"))          \
     X(KEY_INSERT, BOTH("INSERT INTO keys(" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "   \
                        "$9, $10, $11, $12)"))                                                      \
     X(KEY_SET_CERT, BOTH("UPDATE keys SET cert_pem = $1 WHERE key_id = $2"))                       \

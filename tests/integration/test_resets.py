@@ -237,8 +237,54 @@ class SignedResets(unittest.TestCase):
     def tearDown(self):
         self.srv.stop()
 
-    def resets(self):
-        return self.srv.get_ok("/v1/authority/resets", self.srv.postal_key)["data"]
+    def resets(self, limit=100):
+        """Every reset, newest first, a page of limit at a time."""
+        out, cursor = [], None
+        while True:
+            page = self.srv.get_ok("/v1/authority/resets?limit=%d" % limit
+                                   + ("&cursor=" + cursor if cursor else ""), self.srv.postal_key)
+            self.assertEqual(page["has_more"], page["next_cursor"] is not None, page)
+            self.assertLessEqual(len(page["data"]), limit)
+            out.extend(page["data"])
+            if not page["has_more"]:
+                return out
+            self.assertEqual(len(page["data"]), limit)
+            cursor = page["next_cursor"]
+
+    def test_resets_are_paged_newest_first(self):
+        srv = self.srv
+        for r in buy_many(srv, srv.customer_key, 6, "p"):
+            self.assertEqual(r[0], 201, r)
+        srv.stop()
+        con = sqlite3.connect(srv.db[len("sqlite:"):])
+        with con:  # a test PSD's reset is play money: never the authority's
+            test_psd = con.execute("SELECT id FROM psds WHERE test = 1").fetchone()[0]
+            con.execute("INSERT INTO refills(psd_id, amount_mills, desc_before, asc_before, "
+                        "ctl_before, desc_after, asc_after, ctl_after, authorization_ref, at, "
+                        "authority_sig) VALUES (?, 1000, 0, 0, 0, 1000, 0, 1000, 'rfl_play', "
+                        "1, '')", (test_psd,))
+            live = [r[0] for r in con.execute(
+                "SELECT authorization_ref FROM refills WHERE psd_id IN "
+                "(SELECT id FROM psds WHERE test = 0) ORDER BY id DESC")]
+        con.close()
+        srv.start(processors=1)
+        self.assertGreaterEqual(len(live), 5, live)
+        # Pages of two, then one page: the same resets, the newest first, each once.
+        paged = self.resets(limit=2)
+        self.assertEqual([r["id"] for r in paged], live)
+        self.assertEqual(self.resets(), paged)
+        whens = [r["created"] for r in paged]
+        self.assertEqual(whens, sorted(whens, reverse=True))
+        # The default page is twenty.
+        page = srv.get_ok("/v1/authority/resets", srv.postal_key)
+        self.assertEqual(([r["id"] for r in page["data"]], page["has_more"]), (live[:20], False))
+        first = srv.get_ok("/v1/authority/resets?limit=1", srv.postal_key)
+        self.assertEqual(first["next_cursor"][:3], "rs_")
+        for query, code in (("limit=0", "invalid_limit"), ("limit=101", "invalid_limit"),
+                            ("cursor=rs_x", "invalid_cursor"), ("cursor=dj_5", "invalid_cursor"),
+                            ("cursor=rs_0", "invalid_cursor")):
+            s, _, j = srv.request("GET", "/v1/authority/resets?" + query, key=srv.postal_key)
+            self.assertEqual((s, j["error"]["code"]), (400, code), (query, j))
 
     def test_resets_verify_with_the_authority_key(self):
         srv = self.srv

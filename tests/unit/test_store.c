@@ -641,6 +641,52 @@ static void test_refill(void **state)
     assert_int_equal(n, 0);
 }
 
+/* The authority's resets: the live PSDs' refills by row id, newest first, a page at a time;
+ * a test PSD's are left out. */
+static void test_reset_page(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec live = make_psd(1, 0, 0), test = make_psd(2, 0, 0), other = make_psd(3, 0, 0);
+    struct pv_refill_rec r[5], *list = NULL;
+    const char *want[] = {"rfl_5", "rfl_4", "rfl_2", "rfl_1"}; /* rfl_3: the test PSD's */
+    int64_t before = 0;
+    size_t n = 99, got = 0, i;
+
+    test.test = 1;
+    OK(pv_store_psd_insert(st, &live));
+    OK(pv_store_psd_insert(st, &test));
+    OK(pv_store_psd_insert(st, &other));
+    OK(pv_store_reset_page(st, 0, 10, &list, &n));
+    assert_int_equal(n, 0);
+    free(list);
+    r[0] = make_refill(1, 0, 0, 1000, "rfl_1", 1700000300); /* later than the next: by id */
+    r[1] = make_refill(3, 0, 0, 1000, "rfl_2", 1700000100);
+    r[2] = make_refill(2, 0, 0, 1000, "rfl_3", 1700000400);
+    r[3] = make_refill(1, 1000, 0, 1000, "rfl_4", 1700000500);
+    r[4] = make_refill(3, 1000, 0, 1000, "rfl_5", 1700000600);
+    for (i = 0; i < 5; i++)
+        OK(pv_store_refill_insert(st, &r[i]));
+    do { /* pages of two, each after the last one's id */
+        OK(pv_store_reset_page(st, before, 2, &list, &n));
+        assert_true(n <= 2);
+        for (i = 0; i < n; i++, got++) {
+            assert_true(got < 4);
+            assert_string_equal(list[i].authorization, want[got]);
+            assert_true(list[i].id > 0);
+            assert_true(before == 0 || list[i].id < before);
+            before = list[i].id;
+        }
+        free(list);
+    } while (n == 2);
+    assert_int_equal(got, 4);
+    OK(pv_store_reset_page(st, 0, 1, &list, &n));
+    assert_int_equal(n, 1);
+    assert_refill_equal(&list[0], &r[4]);
+    free(list);
+    assert_int_equal(pv_store_reset_page(st, 0, 0, &list, &n), PV_EINVAL);
+    assert_int_equal(pv_store_reset_page(st, -1, 1, &list, &n), PV_EINVAL);
+}
+
 static void test_keys(void **state)
 {
     struct pv_store *st = *state;
@@ -4729,6 +4775,7 @@ int main(void)
         STORE(test_psd),
         STORE(test_psd_invariant),
         STORE(test_refill),
+        STORE(test_reset_page),
         STORE(test_keys),
         STORE(test_key_lifecycle),
         STORE(test_principals),
