@@ -785,6 +785,7 @@ const struct ddl *const pv_schema_migrations[] = {
     pv_migration_v43, /* 43: the lines' and indicia's checks lock no row (PostgreSQL) */
     pv_migration_v44, /* 44: each PSD's pieces and postage a day in a row: the admin's stats */
     pv_migration_v45, /* 45: each server's indicia a minute, sixty slots: the admin's last hour */
+    pv_migration_v46, /* 46: the writers' checks keep their generic plans (PostgreSQL) */
 };
 
 _Static_assert(sizeof pv_schema_migrations / sizeof pv_schema_migrations[0] == PV_SCHEMA_VERSION,

@@ -131,3 +131,27 @@ const struct ddl pv_migration_v43[] = {
     {PG, KEPT_FN("indicia_refs_kept", "DECLARE named boolean;\n", "indicia", LOOK_INDICIA)},
     {0, NULL},
 };
+
+/*
+ * v46: the two writers' checks keep one plan for each of their queries (issue 15, session 37).
+ * A query of a PL/pgSQL function that names the function's variables is planned again at each
+ * call (a custom plan) until PostgreSQL finds its generic plan no dearer than the custom ones
+ * were; v43's indicia_refs looks up its statement's customers, PSDs and keys with = ANY of
+ * three arrays, and a generic plan supposes ten names each where a batch names one or two PSDs
+ * and keys - so it never looked cheaper, and the check was planned at every batch: ~120 us of
+ * PostgreSQL's CPU a batch, nearly three times the check itself (pg_stat_statements with
+ * track = all and track_planning: 1,947 plans in 1,946 calls). journal_lines_refs kept its
+ * generic plan under load but a server selling one piece a batch plans it at each. Both now
+ * run with plan_cache_mode = force_generic_plan (their plans are the same index lookups; each
+ * function's SET enable_seqscan = off stays). PostgreSQL 11 has no plan_cache_mode and keeps
+ * planning; the version number only there. A later CREATE OR REPLACE of either function must
+ * give both settings again. Safe to run again.
+ */
+#define GENERIC_PLANS(fn)                                                                          \
+    "DO $$ BEGIN IF current_setting('server_version_num')::integer >= 120000 THEN "                \
+    "EXECUTE 'ALTER FUNCTION " fn "() SET plan_cache_mode = force_generic_plan'; END IF; END $$"
+const struct ddl pv_migration_v46[] = {
+    {PG, GENERIC_PLANS("journal_lines_refs")},
+    {PG, GENERIC_PLANS("indicia_refs")},
+    {0, NULL},
+};

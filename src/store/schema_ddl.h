@@ -74,6 +74,7 @@ extern const struct ddl pv_migration_v28[];
 extern const struct ddl pv_migration_v30[], pv_migration_v31[], pv_migration_v32[],
     pv_migration_v33[], pv_migration_v34[], pv_migration_v35[], pv_migration_v36[],
     pv_migration_v38[], pv_migration_v39[], pv_migration_v40[], pv_migration_v41[],
-    pv_migration_v42[], pv_migration_v43[], pv_migration_v44[], pv_migration_v45[];
+    pv_migration_v42[], pv_migration_v43[], pv_migration_v44[], pv_migration_v45[],
+    pv_migration_v46[];
 
 #endif

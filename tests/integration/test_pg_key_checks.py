@@ -21,7 +21,13 @@ locks the naming table first instead. Written beside each other through two psql
 row naming another and that row's delete still never both commit: the delete waits for the
 writer and is refused, or the writer waits for the delete and is refused (a serialization
 failure in REPEATABLE READ, where the check still locks); such a delete is refused outside
-READ COMMITTED. Skipped without PostgreSQL
+READ COMMITTED.
+
+Since schema v46 the two checks keep one generic plan a connection (plan_cache_mode =
+force_generic_plan on their functions): indicia_refs was planned again at every batch, its
+custom plans always looking cheaper than a generic one that supposes ten names an array.
+auto_explain's plans of seven rounds show their arrays as parameters, never as constants.
+Skipped without PostgreSQL
 (STAMPD_TEST_PG_DSN_FILE).
 """
 
@@ -151,6 +157,30 @@ class KeyChecks(unittest.TestCase):
         for table, (seq, idx) in scans.items():
             self.assertEqual(seq, 0, "%s read whole by a key check: %s" % (table, scans))
             self.assertGreater(idx, 0, "%s not looked up: %s" % (table, scans))
+
+    def test_checks_keep_their_generic_plans(self):
+        """Schema v46: each check's lookups are planned once a connection, not at each
+        statement. indicia_refs names one customer, PSD and key here and a batch's few, where a
+        generic plan supposes ten of each, so PostgreSQL found its custom plans cheaper and
+        planned the check again for every batch (~120 us, three times the check itself). With
+        plan_cache_mode = force_generic_plan on both checks, the plans auto_explain shows for
+        seven rounds in one connection read their arrays as parameters ($n), never as the
+        constants a custom plan is made with."""
+        if int(self.psql("SHOW server_version_num").stdout) < 120000:
+            self.skipTest("PostgreSQL 11 has no plan_cache_mode")
+        sql = ("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+               "SET auto_explain.log_nested_statements = on; "
+               "SET auto_explain.log_level = notice; BEGIN;" +
+               "".join(ROUND.format(n=n) for n in range(7)) + "ROLLBACK;")
+        notices = self.psql(sql).stderr.decode().split("Query Text:")
+        for check in ("= ANY (accts)", "= ANY (cs)"):
+            plans = [n for n in notices if n.split("\n", 1)[0].find(check) >= 0]
+            self.assertEqual(len(plans), 7, "%s: %s" % (check, notices))
+            for plan in plans:
+                conds = [ln for ln in plan.split("\n") if "Index Cond" in ln]
+                self.assertTrue(conds, plan)
+                for cond in conds:
+                    self.assertRegex(cond, r"= ANY \(\$\d+\)", "a custom plan:\n" + plan)
 
     def seq_scans(self):
         """The cluster's counters, once every other connection to the database has closed
