@@ -147,6 +147,9 @@ struct regs {
     int64_t count;
 };
 
+/* The registers at time t: the count and ascending of the last piece before t, the control total
+ * of the resets around t. rf (oldest first) must hold every reset at or after t and the last one
+ * before it (pv_store_refill_from); earlier ones change nothing. */
 static int regs_at(struct pv_store *st, const struct pv_psd_rec *psd,
                    const struct pv_refill_rec *rf, size_t nrf, int64_t t, struct regs *out)
 {
@@ -190,7 +193,9 @@ struct day_data {
     struct regs start, end;
     const struct pv_report_piece *pieces;
     size_t npieces;
-    const struct pv_refill_rec *rf; /* the PSD's resets; those of the day are [rf_lo, rf_hi) */
+    const struct pv_refill_rec
+        *rf; /* the PSD's resets from the day on and the last one before
+              * it (all regs_at needs); those of the day are [rf_lo, rf_hi) */
     size_t rf_lo, rf_hi;
     pv_mills postage, refunded_postage, reset_mills;
     int64_t refunded;
@@ -365,7 +370,7 @@ static int gather(struct pv_store *st, const struct pv_psd_rec *psd, struct day_
     int rc;
 
     if ((rc = pv_store_report_pieces(st, psd->id, d->from, d->to, pieces, &d->npieces)) != PV_OK ||
-        (rc = pv_store_refill_list(st, psd->id, 0, rf, nrf)) != PV_OK)
+        (rc = pv_store_refill_from(st, psd->id, d->from, rf, nrf)) != PV_OK)
         return rc;
     d->pieces = *pieces;
     d->rf = *rf;

@@ -173,15 +173,28 @@ int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
     return pv_q_write(&q);
 }
 
-int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, int64_t since,
+/* A PSD's refills by one of the two statements that take (psd, since). */
+static int refills_since(struct pv_store *st, enum pv_sql stmt, uint32_t psd_id, int64_t since,
                          struct pv_refill_rec **out, size_t *n)
 {
     struct pv_q q;
 
-    pv_q_start(&q, st, S_REFILL_LIST);
+    pv_q_start(&q, st, stmt);
     pv_q_int(&q, psd_id);
     pv_q_int(&q, since);
     return pv_q_list(&q, sizeof **out, read_refill, (void **) out, n);
+}
+
+int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, int64_t since,
+                         struct pv_refill_rec **out, size_t *n)
+{
+    return refills_since(st, S_REFILL_LIST, psd_id, since, out, n);
+}
+
+int pv_store_refill_from(struct pv_store *st, uint32_t psd_id, int64_t since,
+                         struct pv_refill_rec **out, size_t *n)
+{
+    return refills_since(st, S_REFILL_FROM, psd_id, since, out, n);
 }
 
 int pv_store_reset_page(struct pv_store *st, int64_t before, size_t limit,

@@ -15,6 +15,7 @@
 
 #include "store/sql_hooks.h"
 #include "store/sql_ledger.h"
+#include "store/sql_reports.h"
 
 #define PSD_COLS                                                                                   \
     "id, status, key_id, descending, ascending, control_total, piece_count, "                      \
@@ -80,9 +81,6 @@
     "id, kind, owner, customer_id, test, client_key, attempt, req_hash, gateway_key, source, "     \
     "payment_method_id, brand, last4, amount_mills, state, charge_id, ref, server_id, created, "   \
     "updated"
-#define REPORT_COLS                                                                                \
-    "key_id, pieces, postage_mills, asc_start, asc_end, ctl_start, ctl_end, count_start, "         \
-    "count_end, jsonl_sig, csv_sig, made_by, created"
 #define BBATCH_FIELDS                                                                              \
     "id, customer_id, test, idem_key, req_hash, items, created, updated, completed"
 /* A batch with its items counted by outcome (store_batches.h). */
@@ -630,39 +628,6 @@
            "VALUES ($1, $2, $3, $4, $5)"))                                                         \
     X(DEPOSIT_CREDIT_GET, BOTH("SELECT id, amount_mills, reference, credited_by, at "              \
                                "FROM deposit_credits WHERE id = $1"))                              \
-    /* Daily device reports and the watchdog (schema v12). */                                      \
-    X(REPORT_PIECES,                                                                               \
-      BOTH("SELECT id, serial, postage_mills, ascending_mills, mail_date, mail_class, "            \
-           "weight_tenth_oz, flags, from_zip, to_zip, medium_serial, created, refunded_at, "       \
-           "data FROM indicia WHERE psd_id = $1 AND created >= $2 AND created < $3 ORDER BY "      \
-           "serial"))                                                                              \
-    X(PSD_READING_BEFORE,                                                                          \
-      BOTH("SELECT serial, ascending_mills FROM indicia WHERE psd_id = $1 AND created < $2 "       \
-           "ORDER BY serial DESC LIMIT 1"))                                                        \
-    X(REPORT_INSERT, BOTH("INSERT INTO device_reports(psd_id, day, " REPORT_COLS ", jsonl, csv) "  \
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "       \
-                          "$14, $15, $16, $17)"))                                                  \
-    X(REPORT_GET, BOTH("SELECT psd_id, day, " REPORT_COLS ", jsonl, csv FROM device_reports "      \
-                       "WHERE psd_id = $1 AND day = $2"))                                          \
-    X(REPORT_LAST, BOTH("SELECT psd_id, day, " REPORT_COLS " FROM device_reports "                 \
-                        "WHERE psd_id = $1 ORDER BY day DESC LIMIT 1"))                            \
-    X(REPORT_LIST, BOTH("SELECT psd_id, day, " REPORT_COLS " FROM device_reports "                 \
-                        "WHERE day = $1 ORDER BY psd_id"))                                         \
-    X(REPORT_DAYS,                                                                                 \
-      BOTH(                                                                                        \
-          "SELECT day, COUNT(*), CAST(SUM(pieces) AS BIGINT), CAST(SUM(postage_mills) AS BIGINT) " \
-          "FROM device_reports WHERE ($1 = '' OR day < $1) GROUP BY day ORDER BY day DESC "        \
-          "LIMIT $2"))                                                                             \
-    X(CONTACT_TOUCH, BOTH("INSERT INTO psd_contact(psd_id, last_contact_at, locked) "              \
-                          "VALUES ($1, $2, 0) ON CONFLICT (psd_id) DO UPDATE SET "                 \
-                          "last_contact_at = excluded.last_contact_at"))                           \
-    X(CONTACT_START, BOTH("INSERT INTO psd_contact(psd_id, last_contact_at, locked) "              \
-                          "VALUES ($1, $2, 0) ON CONFLICT (psd_id) DO NOTHING"))                   \
-    X(CONTACT_GET, BOTH("SELECT psd_id, last_contact_at, locked FROM psd_contact "                 \
-                        "WHERE psd_id = $1"))                                                      \
-    X(CONTACT_SET_LOCKED, BOTH("UPDATE psd_contact SET locked = $1 WHERE psd_id = $2"))            \
-    X(CONTACT_LIST,                                                                                \
-      BOTH("SELECT psd_id, last_contact_at, locked FROM psd_contact ORDER BY psd_id"))             \
     X(CLAIM_INSERT, BOTH("INSERT INTO refund_claims(" CLAIM_COLS ") "                              \
                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))                 \
     X(CLAIM_GET, BOTH("SELECT " CLAIM_COLS ", " CLAIM_SEEN " FROM refund_claims WHERE id = $1"))   \
@@ -779,7 +744,8 @@
            "AND NOT EXISTS (SELECT 1 FROM buy_batch_items i WHERE i.batch_id = $1 "                \
            "AND i.status = 0)"))                                                                   \
     PV_HOOK_STATEMENTS(X)                                                                          \
-    PV_LEDGER_READ_STATEMENTS(X)
+    PV_LEDGER_READ_STATEMENTS(X)                                                                   \
+    PV_REPORT_STATEMENTS(X)
 
 enum pv_sql {
 #define PV_SQL_ENUM(name, texts) S_##name,

@@ -493,10 +493,6 @@ int pv_store_refill_insert(struct pv_store *st, const struct pv_refill_rec *rec)
  * *out owned. */
 int pv_store_refill_list(struct pv_store *st, uint32_t psd_id, int64_t since,
                          struct pv_refill_rec **out, size_t *n);
-/* reset_page: the live PSDs' refills (a test PSD's left out) with an id below before (0: from
- * the newest), newest first, at most limit (1..10000); *out owned. */
-int pv_store_reset_page(struct pv_store *st, int64_t before, size_t limit,
-                        struct pv_refill_rec **out, size_t *n);
 int pv_store_key_insert(struct pv_store *st, const struct pv_key_rec *rec);
 int pv_store_key_list(struct pv_store *st, struct pv_key_rec **out, size_t *n);
 /* Schema v10. key_set_cert: the key's certificate (borrowed PEM).

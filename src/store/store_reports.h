@@ -63,6 +63,11 @@ struct pv_contact_rec {
     int locked;
 };
 
+/* refill_from: the PSD's refills at or after since and those of the last second before it (the
+ * registers at any time from since: report.c), oldest first; *out owned. */
+int pv_store_refill_from(struct pv_store *st, uint32_t psd_id, int64_t since,
+                         struct pv_refill_rec **out, size_t *n);
+
 /* report_pieces: the PSD's pieces created in [from, to), by serial; *out
  * owned. psd_reading_before: the serial and ascending register of the
  * PSD's last piece created before t; PV_ENOTFOUND when none.

@@ -192,6 +192,34 @@ static void test_next_day_starts_where_the_last_ended(void **state)
     assert_int_equal(b.count_end, 3);
 }
 
+/* A device's first report on a day after its reset: its registers at the day's start come from
+ * the reset before it (pv_store_refill_from reads the last second before the day and on, not
+ * every reset the PSD had), and a reset after the day does not move them. */
+static void test_first_report_after_a_reset(void **state)
+{
+    struct denv *e = *state;
+    struct pv_report_signer sg = signer(e, 1);
+    struct pv_report_rec r;
+    struct pv_refill_rec *rf;
+    size_t n;
+
+    assert_int_equal(buy(e, 1, NOW + 100, PV_OK), 1); /* the PSD's reset: 5000 */
+    assert_int_equal(buy(e, 2, NOW + DAY + 100, PV_OK), 1);
+    assert_int_equal(pv_store_refill_from(e->st, 1, NOW + DAY, &rf, &n), PV_OK);
+    assert_int_equal(n, 1); /* the reset before the day */
+    assert_true(rf[0].at < NOW + DAY);
+    free(rf);
+    assert_int_equal(pv_report_make(e->st, &sg, DENV_LICENSE, 1, 20261123, "test", LATER + DAY, &r),
+                     PV_OK);
+    assert_int_equal(r.ctl_start, 5000);
+    assert_int_equal(r.asc_start, 740);
+    assert_int_equal(r.count_start, 1);
+    assert_int_equal(r.ctl_end, 5000);
+    assert_int_equal(r.asc_end, 2 * 740);
+    assert_int_equal(r.count_end, 2);
+    assert_int_equal(r.pieces, 1);
+}
+
 static void test_watchdog_locks_and_unlocks(void **state)
 {
     struct denv *e = *state;
@@ -245,6 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_report_totals_and_signature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_day_starts_where_the_last_ended, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_report_after_a_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watchdog_locks_and_unlocks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

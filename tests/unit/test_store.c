@@ -641,6 +641,52 @@ static void test_refill(void **state)
     assert_int_equal(n, 0);
 }
 
+/* A PSD's refills from a time on and those of the last second before it (a daily report's
+ * registers). */
+static void test_refill_from(void **state)
+{
+    struct pv_store *st = *state;
+    struct pv_psd_rec p1 = make_psd(1, 0, 0), p2 = make_psd(2, 0, 0);
+    struct pv_refill_rec r[5], *list = NULL;
+    size_t n = 99, i;
+
+    OK(pv_store_psd_insert(st, &p1));
+    OK(pv_store_psd_insert(st, &p2));
+    OK(pv_store_refill_from(st, 1, 1700000000, &list, &n));
+    assert_int_equal(n, 0);
+    free(list);
+    r[0] = make_refill(1, 0, 0, 1000, "rfl_a", 1700000100);
+    r[1] = make_refill(1, 1000, 0, 1000, "rfl_b", 1700000200); /* two in one second: by id */
+    r[2] = make_refill(1, 2000, 0, 1000, "rfl_c", 1700000200);
+    r[3] = make_refill(2, 0, 0, 1000, "rfl_d", 1700000250); /* another PSD's */
+    r[4] = make_refill(1, 3000, 0, 1000, "rfl_e", 1700000300);
+    for (i = 0; i < 5; i++)
+        OK(pv_store_refill_insert(st, &r[i]));
+    /* From 250: the last second before it (rfl_b and rfl_c, by id) and rfl_e; not rfl_a. */
+    OK(pv_store_refill_from(st, 1, 1700000250, &list, &n));
+    assert_int_equal(n, 3);
+    assert_refill_equal(&list[0], &r[1]);
+    assert_refill_equal(&list[1], &r[2]);
+    assert_refill_equal(&list[2], &r[4]);
+    free(list);
+    /* From 200: rfl_a before it, then the three at or after it, oldest first. */
+    OK(pv_store_refill_from(st, 1, 1700000200, &list, &n));
+    assert_int_equal(n, 4);
+    assert_string_equal(list[0].authorization, "rfl_a");
+    assert_string_equal(list[1].authorization, "rfl_b");
+    assert_string_equal(list[2].authorization, "rfl_c");
+    assert_string_equal(list[3].authorization, "rfl_e");
+    free(list);
+    /* After the last: that one alone; before the first: every one. */
+    OK(pv_store_refill_from(st, 1, 1700000400, &list, &n));
+    assert_int_equal(n, 1);
+    assert_refill_equal(&list[0], &r[4]);
+    free(list);
+    OK(pv_store_refill_from(st, 1, 1700000000, &list, &n));
+    assert_int_equal(n, 4);
+    free(list);
+}
+
 /* The authority's resets: the live PSDs' refills by row id, newest first, a page at a time;
  * a test PSD's are left out. */
 static void test_reset_page(void **state)
@@ -4775,6 +4821,7 @@ int main(void)
         STORE(test_psd),
         STORE(test_psd_invariant),
         STORE(test_refill),
+        STORE(test_refill_from),
         STORE(test_reset_page),
         STORE(test_keys),
         STORE(test_key_lifecycle),
