@@ -54,7 +54,10 @@
 # PAGES=N (SQLite: before each run, the pages N purchases write, by table and
 # index: bench/wal_pages.py), PG_STATEMENTS=1 (PostgreSQL: the cluster loads
 # pg_stat_statements, and each run prints its statements by server time, with
-# calls and microseconds a purchase; its own cost is in every figure of that run),
+# calls and microseconds a purchase, and plans a call and their microseconds a purchase -
+# the statements of trigger functions too, marked "nested", whose time is also their
+# statement's (track = all, track_planning: a query planned at every call shows ~1 plan a
+# call; schema v46); its own cost is in every figure of that run),
 # PG_OPTS="-c NAME=VALUE ..." (PostgreSQL: more server options, e.g. auto_explain's, whose
 # log is the cluster's DIR/pg/log while it runs; not with PG_STATEMENTS=1, whose
 # shared_preload_libraries it would replace).
@@ -301,10 +304,11 @@ load() {
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
     cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid") pg1=$(pg_ticks)
     mc1=$(machine_ticks) ws1=$(writer_sched "$pid") ns1=$(date +%s%N)
-    [ -n "$pgss" ] && psql -X -At -F '|' -d "$dsn" -c "SELECT calls, total_exec_time, \
+    [ -n "$pgss" ] && psql -X -At -F '|' -d "$dsn" -c "SELECT calls, total_exec_time + total_plan_time, \
+        plans, total_plan_time, CASE WHEN toplevel THEN '' ELSE 'nested ' END || \
         regexp_replace(left(query, 90), '\\s+', ' ', 'g') FROM pg_stat_statements \
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-        ORDER BY total_exec_time DESC LIMIT 15" >"$dir/pgss-$label"
+        ORDER BY total_exec_time + total_plan_time DESC LIMIT 20" >"$dir/pgss-$label"
     written "$dsn" "$pid"
     wb1=$wb
     # The latency at half the rate just measured (issue 15: p99 <= 10 ms there):
@@ -376,7 +380,7 @@ EOF
         "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us" "$fr_us"
     if [ -n "$pgss" ]; then
         created=$(sed -n 's/^created \([0-9]*\).*/\1/p' "$dir/wrk-$label")
-        awk -F '|' -v n="${created:-1}" -v l="$label" '{ printf "%s: %6.2f calls %7.1f us a purchase  %s\n", l, $1 / n, $2 * 1000 / n, $3 }' "$dir/pgss-$label"
+        awk -F '|' -v n="${created:-1}" -v l="$label" '{ printf "%s: %6.2f calls %7.1f us a purchase, %5.2f plans a call (%5.1f us)  %s\n", l, $1 / n, $2 * 1000 / n, $1 ? $3 / $1 : 0, $4 * 1000 / n, $5 }' "$dir/pgss-$label"
     fi
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"
@@ -589,7 +593,8 @@ fi
 
 if [ "$db_sel" != sqlite ]; then
     PG_TEST_FSYNC=on PG_TEST_OPTS=$([ "${PG_STATEMENTS:-0}" = 1 ] &&
-        echo "-c shared_preload_libraries=pg_stat_statements")${PG_OPTS:+ $PG_OPTS} \
+        echo "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+            "-c pg_stat_statements.track_planning=on")${PG_OPTS:+ $PG_OPTS} \
         sh "$top/scripts/pg-test.sh" start "$dir/pg" >/dev/null
     base=$(cat "$dir/pg/dsn")
     pgbench -q -i -s 10 "$base" >"$dir/pgbench-init" 2>&1
