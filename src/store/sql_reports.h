@@ -22,9 +22,15 @@
            "weight_tenth_oz, flags, from_zip, to_zip, medium_serial, created, refunded_at, "       \
            "data FROM indicia WHERE psd_id = $1 AND created >= $2 AND created < $3 ORDER BY "      \
            "serial"))                                                                              \
+    /* The PSD's last piece before $2 by its time (its second's highest serial): two probes of     \
+     * indicia_psd_created, the second's few rows sorted (+serial: SQLite would rather walk the    \
+     * serials back from the newest to spare the sort). Until session 37 "the highest serial       \
+     * created before $2", which SQLite read through every earlier piece of the PSD (0.34 s at     \
+     * 500,000): the same piece while a PSD's times follow its serials. */                         \
     X(PSD_READING_BEFORE,                                                                          \
-      BOTH("SELECT serial, ascending_mills FROM indicia WHERE psd_id = $1 AND created < $2 "       \
-           "ORDER BY serial DESC LIMIT 1"))                                                        \
+      BOTH("SELECT serial, ascending_mills FROM indicia WHERE psd_id = $1 AND created = "          \
+           "(SELECT max(created) FROM indicia WHERE psd_id = $1 AND created < $2) "                \
+           "ORDER BY +serial DESC LIMIT 1"))                                                       \
     X(REPORT_INSERT, BOTH("INSERT INTO device_reports(psd_id, day, " REPORT_COLS ", jsonl, csv) "  \
                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "       \
                           "$14, $15, $16, $17)"))                                                  \

@@ -70,7 +70,8 @@ int pv_store_refill_from(struct pv_store *st, uint32_t psd_id, int64_t since,
 
 /* report_pieces: the PSD's pieces created in [from, to), by serial; *out
  * owned. psd_reading_before: the serial and ascending register of the
- * PSD's last piece created before t; PV_ENOTFOUND when none.
+ * PSD's last piece created before t (by time; of its second, the highest
+ * serial); PV_ENOTFOUND when none.
  * account_balance_before: the account's balance from the journals dated
  * before t (0 when none); PV_EINVAL for an account other than a customer's
  * or the deposit's. */

@@ -220,6 +220,29 @@ static void test_first_report_after_a_reset(void **state)
     assert_int_equal(r.pieces, 1);
 }
 
+/* The registers at a time: the PSD's last piece before it by time, of its second the highest
+ * serial (two probes of indicia_psd_created, whatever the PSD's history). */
+static void test_reading_before(void **state)
+{
+    struct denv *e = *state;
+    int64_t serial = -1;
+    pv_mills asc = -1;
+    int i;
+
+    for (i = 0; i < 3; i++) /* three pieces in one second, then one a minute later */
+        assert_int_equal(buy(e, i, NOW + 100, PV_OK), 1);
+    assert_int_equal(buy(e, 3, NOW + 160, PV_OK), 1);
+    assert_int_equal(pv_store_psd_reading_before(e->st, 1, NOW + 100, &serial, &asc), PV_ENOTFOUND);
+    assert_int_equal(pv_store_psd_reading_before(e->st, 1, NOW + 101, &serial, &asc), PV_OK);
+    assert_int_equal(serial, 3);
+    assert_int_equal(asc, 3 * 740);
+    assert_int_equal(pv_store_psd_reading_before(e->st, 1, NOW + 160, &serial, &asc), PV_OK);
+    assert_int_equal(serial, 3);
+    assert_int_equal(pv_store_psd_reading_before(e->st, 1, NOW + DAY, &serial, &asc), PV_OK);
+    assert_int_equal(serial, 4);
+    assert_int_equal(asc, 4 * 740);
+}
+
 static void test_watchdog_locks_and_unlocks(void **state)
 {
     struct denv *e = *state;
@@ -274,6 +297,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_report_totals_and_signature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_day_starts_where_the_last_ended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_report_after_a_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reading_before, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watchdog_locks_and_unlocks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
