@@ -304,8 +304,12 @@ load() {
         -s "$top/bench/purchase.lua" "$url" >"$dir/wrk-$label" 2>&1 || true
     cpu1=$(cpu_ticks "$pid") wr1=$(writer_ticks "$pid") fr1=$(front_ticks "$pid") pg1=$(pg_ticks)
     mc1=$(machine_ticks) ws1=$(writer_sched "$pid") ns1=$(date +%s%N)
-    [ -n "$pgss" ] && psql -X -At -F '|' -d "$dsn" -c "SELECT calls, total_exec_time + total_plan_time, \
-        plans, total_plan_time, CASE WHEN toplevel THEN '' ELSE 'nested ' END || \
+    # toplevel from PostgreSQL 14 on; fields apart by a tab (the texts' spaces are folded).
+    nested="''"
+    [ -n "$pgss" ] && [ "$(psql -X -At -d "$dsn" -c "SHOW server_version_num")" -ge 140000 ] &&
+        nested="CASE WHEN toplevel THEN '' ELSE 'nested ' END"
+    [ -n "$pgss" ] && psql -X -At -F "$(printf '\t')" -d "$dsn" -c "SELECT calls, total_exec_time + total_plan_time, \
+        plans, total_plan_time, $nested || \
         regexp_replace(left(query, 90), '\\s+', ' ', 'g') FROM pg_stat_statements \
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
         ORDER BY total_exec_time + total_plan_time DESC LIMIT 20" >"$dir/pgss-$label"
@@ -380,7 +384,7 @@ EOF
         "$label" "$nproc" "$customers" "$conns" "$rate" "$p50" "$p99" "$refused" "$kbpp" "$(case $dsn in postgres*) echo of WAL ;; *) echo written ;; esac)" "$cpu_us" "$wr_us" "$fr_us"
     if [ -n "$pgss" ]; then
         created=$(sed -n 's/^created \([0-9]*\).*/\1/p' "$dir/wrk-$label")
-        awk -F '|' -v n="${created:-1}" -v l="$label" '{ printf "%s: %6.2f calls %7.1f us a purchase, %5.2f plans a call (%5.1f us)  %s\n", l, $1 / n, $2 * 1000 / n, $1 ? $3 / $1 : 0, $4 * 1000 / n, $5 }' "$dir/pgss-$label"
+        awk -F '\t' -v n="${created:-1}" -v l="$label" '{ printf "%s: %6.2f calls %7.1f us a purchase, %5.2f plans a call (%5.1f us a purchase)  %s\n", l, $1 / n, $2 * 1000 / n, $1 ? $3 / $1 : 0, $4 * 1000 / n, $5 }' "$dir/pgss-$label"
     fi
     printf '%s: resident %d MB at the start of the load, %d MB 10 s in (caches warm), %d MB at its end, %d MB at most; books: %s\n' \
         "$label" $((rss0 / 1024)) $((rss10 / 1024)) $((rss1 / 1024)) $((rssmax / 1024)) "$books"

@@ -193,9 +193,9 @@ struct day_data {
     struct regs start, end;
     const struct pv_report_piece *pieces;
     size_t npieces;
-    const struct pv_refill_rec
-        *rf; /* the PSD's resets from the day on and the last one before
-              * it (all regs_at needs); those of the day are [rf_lo, rf_hi) */
+    /* The PSD's resets from the day on and the last one before it (all regs_at needs); those
+     * of the day are [rf_lo, rf_hi). */
+    const struct pv_refill_rec *rf;
     size_t rf_lo, rf_hi;
     pv_mills postage, refunded_postage, reset_mills;
     int64_t refunded;

@@ -202,6 +202,8 @@ int pv_store_reset_page(struct pv_store *st, int64_t before, size_t limit,
 {
     struct pv_q q;
 
+    *out = NULL;
+    *n = 0;
     if (!st || before < 0 || limit == 0 || limit > 10000)
         return PV_EINVAL;
     pv_q_start(&q, st, S_RESET_PAGE);

@@ -112,7 +112,7 @@ struct pv_server_count {
 };
 
 struct pv_refill_rec {
-    int64_t id; /* the row's id, read back (refill_list, reset_page); not written */
+    int64_t id; /* the row's id, read back (refill_list, refill_from, reset_page); not written */
     uint32_t psd_id;
     pv_mills amount;
     pv_mills desc_before, asc_before, ctl_before;

@@ -161,7 +161,7 @@ int pv_store_presented_list(struct pv_store *st, int64_t min_presentations, int6
 
 /* The authority's resets (GET /v1/authority/resets). reset_page: the live PSDs' refills (a
  * test PSD's left out) with an id below before (0: from the newest), newest first, at most
- * limit (1..10000); *out owned. */
+ * limit (1..10000); *out owned (NULL and *n 0 on any failure). */
 int pv_store_reset_page(struct pv_store *st, int64_t before, size_t limit,
                         struct pv_refill_rec **out, size_t *n);
 

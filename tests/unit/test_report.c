@@ -192,25 +192,44 @@ static void test_next_day_starts_where_the_last_ended(void **state)
     assert_int_equal(b.count_end, 3);
 }
 
-/* A device's first report on a day after its reset: its registers at the day's start come from
- * the reset before it (pv_store_refill_from reads the last second before the day and on, not
- * every reset the PSD had), and a reset after the day does not move them. */
+/* A device's first report on a day after its reset, with another reset the day after: its
+ * registers at the day's start and end are those of the reset before it (pv_store_refill_from
+ * reads the last second before the day and on, not every reset the PSD had), not the control
+ * total the later reset made. */
 static void test_first_report_after_a_reset(void **state)
 {
     struct denv *e = *state;
     struct pv_report_signer sg = signer(e, 1);
     struct pv_report_rec r;
-    struct pv_refill_rec *rf;
+    struct pv_refill_rec *rf, later;
+    struct pv_psd_rec p;
     size_t n;
 
     assert_int_equal(buy(e, 1, NOW + 100, PV_OK), 1); /* the PSD's reset: 5000 */
     assert_int_equal(buy(e, 2, NOW + DAY + 100, PV_OK), 1);
+    /* A second reset of 5000 the day after, as a processor writes one. */
+    assert_int_equal(pv_store_psd_get(e->st, 1, &p), PV_OK);
+    memset(&later, 0, sizeof later);
+    later.psd_id = 1;
+    later.amount = 5000;
+    later.desc_before = p.descending;
+    later.asc_before = p.ascending;
+    later.ctl_before = p.control_total;
+    later.desc_after = p.descending + 5000;
+    later.asc_after = p.ascending;
+    later.ctl_after = p.control_total + 5000;
+    snprintf(later.authorization, sizeof later.authorization, "rfl_later");
+    later.at = NOW + 2 * DAY + 100;
+    assert_int_equal(pv_store_refill_insert(e->st, &later), PV_OK);
+    p.descending += 5000;
+    p.control_total += 5000;
+    assert_int_equal(pv_store_psd_update(e->st, &p), PV_OK);
     assert_int_equal(pv_store_refill_from(e->st, 1, NOW + DAY, &rf, &n), PV_OK);
-    assert_int_equal(n, 1); /* the reset before the day */
-    assert_true(rf[0].at < NOW + DAY);
+    assert_int_equal(n, 2); /* the reset before the day, and the one after it */
+    assert_true(rf[0].at < NOW + DAY && rf[1].at >= NOW + 2 * DAY);
     free(rf);
-    assert_int_equal(pv_report_make(e->st, &sg, DENV_LICENSE, 1, 20261123, "test", LATER + DAY, &r),
-                     PV_OK);
+    assert_int_equal(
+        pv_report_make(e->st, &sg, DENV_LICENSE, 1, 20261123, "test", LATER + 2 * DAY, &r), PV_OK);
     assert_int_equal(r.ctl_start, 5000);
     assert_int_equal(r.asc_start, 740);
     assert_int_equal(r.count_start, 1);
