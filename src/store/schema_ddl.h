@@ -70,7 +70,8 @@ extern const struct ddl pv_migration_v24[], pv_migration_v26[], pv_migration_v27
 /* The fronts' API-key cache: api_keys changes notified (migrations_keys.c). */
 extern const struct ddl pv_migration_v28[];
 
-/* Issue 15's migrations of how rows are stored and found (migrations_rows.c). */
+/* Issue 15's migrations of how rows are stored and found (migrations_rows.c; v43 and v46,
+ * the key checks, in migrations_refs.c). */
 extern const struct ddl pv_migration_v30[], pv_migration_v31[], pv_migration_v32[],
     pv_migration_v33[], pv_migration_v34[], pv_migration_v35[], pv_migration_v36[],
     pv_migration_v38[], pv_migration_v39[], pv_migration_v40[], pv_migration_v41[],
